@@ -1,0 +1,173 @@
+"""Array-library choice: NumPy on the CPU, CuPy on a GPU.
+
+This is the only module of dqsim that imports :mod:`cupy`. Everything above it
+writes kernels once against the array API that NumPy and CuPy share and gets
+the module to use as ``backend.xp``.
+
+A :class:`Backend` is made once per process by :func:`select`; choosing the
+GPU happens there (never at import) and uses the rank *within the node*
+modulo the number of visible GPUs, so a multi-node job puts one rank per GPU.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from dqsim.errors import DqsimError
+
+#: Names accepted by :func:`select` (``auto`` picks CuPy when a GPU is visible).
+BACKEND_NAMES = ("auto", "numpy", "cupy")
+
+#: Precisions of the state vector and the real dtype of their probabilities.
+PRECISIONS = {"complex128": np.float64, "complex64": np.float32}
+
+
+def real_dtype(precision: str):
+    """The real dtype matching a complex precision name (``complex64`` → float32)."""
+    try:
+        return PRECISIONS[precision]
+    except KeyError:
+        raise DqsimError(
+            f"precision = {precision!r} is not supported; allowed: {', '.join(PRECISIONS)}"
+        ) from None
+
+
+def tolerance(precision: str) -> float:
+    """Absolute tolerance for checks on amplitudes of this precision.
+
+    Examples:
+        >>> tolerance("complex128")
+        1e-10
+        >>> tolerance("complex64")
+        0.0001
+    """
+    real_dtype(precision)
+    return 1e-10 if precision == "complex128" else 1e-4
+
+
+@dataclass
+class Backend:
+    """The array module in use and the device it runs on.
+
+    Attributes:
+        name: ``"numpy"`` or ``"cupy"``.
+        xp: the array module (``numpy`` or ``cupy``).
+        device_index: GPU index for CuPy, ``None`` for NumPy.
+    """
+
+    name: str
+    xp: Any = field(repr=False)
+    device_index: int | None = None
+
+    @property
+    def is_gpu(self) -> bool:
+        return self.name == "cupy"
+
+    def asarray(self, array, dtype=None):
+        """Copy host data onto this backend's device (no copy for NumPy)."""
+        return self.xp.asarray(array, dtype=dtype)
+
+    def to_host(self, array) -> np.ndarray:
+        """Return a NumPy array with the contents of ``array``."""
+        if self.is_gpu:
+            return self.xp.asnumpy(array)
+        return np.asarray(array)
+
+    def synchronize(self) -> None:
+        """Wait until queued device work is done (no-op on the CPU)."""
+        if self.is_gpu:
+            self.xp.cuda.get_current_stream().synchronize()
+
+    def free_memory_bytes(self) -> int:
+        """Bytes this process may still allocate on its device.
+
+        For CuPy the driver's free memory on the bound GPU; for NumPy the
+        host's ``MemAvailable`` from ``/proc/meminfo`` (the caller divides by
+        the number of ranks sharing the host).
+        """
+        if self.is_gpu:
+            free, _total = self.xp.cuda.runtime.memGetInfo()
+            pool = self.xp.get_default_memory_pool()
+            return int(free + pool.free_bytes())
+        return host_available_bytes()
+
+    def kernel_name(self) -> str:
+        """Describe the device, e.g. ``cupy:NVIDIA H100 80GB HBM3`` or ``numpy:cpu``."""
+        if self.is_gpu:
+            props = self.xp.cuda.runtime.getDeviceProperties(self.device_index)
+            name = props["name"]
+            if isinstance(name, bytes):
+                name = name.decode()
+            return f"cupy:{name}"
+        return "numpy:cpu"
+
+
+def host_available_bytes() -> int:
+    """Host memory available to new allocations, in bytes (Linux ``MemAvailable``)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    pages = os.sysconf("SC_AVPHYS_PAGES") if hasattr(os, "sysconf") else 0
+    return int(pages * os.sysconf("SC_PAGE_SIZE")) if pages else 1 << 40
+
+
+def cupy_available() -> bool:
+    """True when CuPy imports and sees at least one GPU."""
+    try:
+        import cupy  # noqa: PLC0415  (only this module imports cupy)
+
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:  # noqa: BLE001 - any failure means "no usable GPU"
+        return False
+
+
+def select(name: str = "auto", *, node_local_rank: int = 0) -> Backend:
+    """Choose the array library and bind this process to its device.
+
+    Args:
+        name: ``"numpy"``, ``"cupy"`` or ``"auto"`` (CuPy when a GPU is
+            visible, else NumPy). The environment variable
+            ``DQSIM_BACKEND`` overrides ``"auto"``.
+        node_local_rank: rank of this process among those on its node; the
+            GPU used is ``node_local_rank % number_of_visible_gpus``.
+
+    Returns:
+        The :class:`Backend` to pass to state constructors.
+
+    Raises:
+        DqsimError: unknown name, or ``"cupy"`` asked for where no GPU is usable.
+
+    Examples:
+        >>> select("numpy").name
+        'numpy'
+    """
+    if name not in BACKEND_NAMES:
+        raise DqsimError(f"backend = {name!r} is not known; allowed: {', '.join(BACKEND_NAMES)}")
+    if name == "auto":
+        name = os.environ.get("DQSIM_BACKEND", "auto")
+        if name not in BACKEND_NAMES:
+            raise DqsimError(
+                f"DQSIM_BACKEND = {name!r} is not known; allowed: {', '.join(BACKEND_NAMES)}"
+            )
+        if name == "auto":
+            name = "cupy" if cupy_available() else "numpy"
+    if name == "numpy":
+        return Backend("numpy", np, None)
+    if not cupy_available():
+        raise DqsimError(
+            "backend = 'cupy' but CuPy is not installed or sees no GPU; "
+            "install the 'gpu' extra on a GPU node or use backend = 'numpy'"
+        )
+    import cupy  # noqa: PLC0415
+
+    device_index = node_local_rank % cupy.cuda.runtime.getDeviceCount()
+    cupy.cuda.Device(device_index).use()
+    return Backend("cupy", cupy, device_index)

@@ -1,0 +1,242 @@
+"""Communication between ranks: the only module of dqsim that imports mpi4py.
+
+Two communicators share one interface:
+
+* :class:`MPIComm` wraps a *duplicate* of an mpi4py communicator (by default
+  ``MPI.COMM_WORLD``), so dqsim's messages never collide with the caller's.
+  It never initialises or finalises MPI itself (mpi4py does on import/exit).
+* :class:`SingleComm` is rank 0 of 1; every collective returns its input
+  unchanged, so dqsim runs without ``mpiexec``.
+
+:func:`init` picks one: MPI when mpi4py imports and the job has several
+ranks, else the single-process communicator.
+
+Arrays on a GPU are moved through host memory unless ``cuda_aware`` is set
+(the one place this choice is made); the device stream is synchronised
+before MPI reads a buffer.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+#: Largest number of bytes in one MPI message (MPI counts are C ints).
+MAX_MESSAGE_BYTES = (1 << 31) - 1
+
+
+def split_evenly(num_items: int, num_ranks: int, rank: int) -> tuple[int, int]:
+    """Half-open range ``(start, stop)`` of items owned by ``rank``.
+
+    The first ``num_items % num_ranks`` ranks get one item more. A pure
+    function, so splits are testable without MPI.
+
+    Examples:
+        >>> [split_evenly(10, 3, r) for r in range(3)]
+        [(0, 4), (4, 7), (7, 10)]
+    """
+    if num_ranks < 1 or not 0 <= rank < num_ranks:
+        raise ValueError(f"rank {rank} is outside 0..{num_ranks - 1}")
+    base, extra = divmod(num_items, num_ranks)
+    start = rank * base + min(rank, extra)
+    return start, start + base + (1 if rank < extra else 0)
+
+
+class SingleComm:
+    """Communicator of one process: rank 0 of size 1."""
+
+    rank = 0
+    size = 1
+    node_local_rank = 0
+    node_local_size = 1
+    cuda_aware = False
+
+    def barrier(self) -> None:
+        """Collective: nothing to wait for."""
+
+    def allreduce_sum(self, value):
+        """Collective: the sum over ranks, here the value itself."""
+        return value
+
+    def allreduce_max(self, value):
+        """Collective: the maximum over ranks, here the value itself."""
+        return value
+
+    def allreduce_min(self, value):
+        """Collective: the minimum over ranks, here the value itself."""
+        return value
+
+    def bcast(self, obj: Any, root: int = 0) -> Any:
+        """Collective: ``root``'s object on every rank."""
+        return obj
+
+    def gather(self, obj: Any, root: int = 0) -> list | None:
+        """Collective: list of every rank's object on ``root``."""
+        return [obj]
+
+    def allgather(self, obj: Any) -> list:
+        """Collective: list of every rank's object on every rank."""
+        return [obj]
+
+    def gather_array(self, array: np.ndarray, root: int = 0) -> np.ndarray | None:
+        """Collective: concatenation of every rank's 1-D host array on ``root``."""
+        return np.array(array, copy=True)
+
+    def sendrecv_array(self, send, recv, partner: int, *, to_host=None, from_host=None) -> None:
+        """Exchange a buffer with ``partner``: impossible with one rank."""
+        raise RuntimeError("SingleComm has no partner rank to exchange with")
+
+    def abort(self, code: int = 1) -> None:
+        """End the process with ``code``."""
+        os._exit(code)
+
+
+class MPIComm:
+    """A duplicated MPI communicator with the collectives dqsim needs."""
+
+    def __init__(self, mpi_comm=None, *, cuda_aware: bool = False):
+        from mpi4py import MPI  # noqa: PLC0415 - only comm imports mpi4py
+
+        self._MPI = MPI
+        self._comm = (mpi_comm if mpi_comm is not None else MPI.COMM_WORLD).Dup()
+        self.rank = self._comm.Get_rank()
+        self.size = self._comm.Get_size()
+        node = self._comm.Split_type(MPI.COMM_TYPE_SHARED, key=self.rank)
+        self.node_local_rank = node.Get_rank()
+        self.node_local_size = node.Get_size()
+        node.Free()
+        self.cuda_aware = cuda_aware
+
+    def barrier(self) -> None:
+        """Collective: wait until every rank arrives."""
+        self._comm.Barrier()
+
+    def _reduce(self, value, op):
+        if isinstance(value, np.ndarray):
+            out = np.empty_like(value)
+            self._comm.Allreduce(np.ascontiguousarray(value), out, op=op)
+            return out
+        return self._comm.allreduce(value, op=op)
+
+    def allreduce_sum(self, value):
+        """Collective: elementwise sum over ranks of a number or NumPy array."""
+        return self._reduce(value, self._MPI.SUM)
+
+    def allreduce_max(self, value):
+        """Collective: maximum over ranks of a number or NumPy array."""
+        return self._reduce(value, self._MPI.MAX)
+
+    def allreduce_min(self, value):
+        """Collective: minimum over ranks of a number or NumPy array."""
+        return self._reduce(value, self._MPI.MIN)
+
+    def bcast(self, obj: Any, root: int = 0) -> Any:
+        """Collective: ``root``'s (picklable) object on every rank."""
+        return self._comm.bcast(obj, root=root)
+
+    def gather(self, obj: Any, root: int = 0) -> list | None:
+        """Collective: list of every rank's object on ``root``, ``None`` elsewhere."""
+        return self._comm.gather(obj, root=root)
+
+    def allgather(self, obj: Any) -> list:
+        """Collective: list of every rank's object on every rank."""
+        return self._comm.allgather(obj)
+
+    def gather_array(self, array: np.ndarray, root: int = 0) -> np.ndarray | None:
+        """Collective: concatenation of equal-length 1-D host arrays on ``root``.
+
+        Sent in messages below :data:`MAX_MESSAGE_BYTES`.
+        """
+        array = np.ascontiguousarray(array)
+        if self.rank == root:
+            out = np.empty(array.size * self.size, dtype=array.dtype)
+            out[root * array.size : (root + 1) * array.size] = array
+            for src in range(self.size):
+                if src != root:
+                    part = out[src * array.size : (src + 1) * array.size]
+                    for piece in _message_pieces(part):
+                        self._comm.Recv(piece, source=src, tag=71)
+            return out
+        for piece in _message_pieces(array):
+            self._comm.Send(piece, dest=root, tag=71)
+        return None
+
+    def sendrecv_array(
+        self,
+        send,
+        recv,
+        partner: int,
+        *,
+        to_host: Callable | None = None,
+        from_host: Callable | None = None,
+    ) -> None:
+        """Send ``send`` to ``partner`` and receive its buffer into ``recv``.
+
+        Both buffers are contiguous, of equal size and below
+        :data:`MAX_MESSAGE_BYTES`. GPU buffers go through host memory
+        (``to_host``/``from_host`` from the backend) unless the communicator
+        is CUDA-aware; the caller has synchronised the device stream.
+        """
+        if send.nbytes > MAX_MESSAGE_BYTES:
+            raise ValueError(f"message of {send.nbytes} bytes exceeds the MPI limit")
+        if to_host is not None and not self.cuda_aware:
+            host_send = to_host(send)
+            host_recv = np.empty_like(host_send)
+            self._comm.Sendrecv(host_send, dest=partner, sendtag=73,
+                                recvbuf=host_recv, source=partner, recvtag=73)
+            from_host(host_recv, recv)
+            return
+        self._comm.Sendrecv(send, dest=partner, sendtag=73,
+                            recvbuf=recv, source=partner, recvtag=73)
+
+    def abort(self, code: int = 1) -> None:
+        """End every rank of the job with ``code`` (``MPI_Abort``)."""
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self._comm.Abort(code)
+
+
+def _message_pieces(array: np.ndarray) -> Sequence[np.ndarray]:
+    per = max(1, (MAX_MESSAGE_BYTES // 2) // max(1, array.itemsize))
+    return [array[i : i + per] for i in range(0, array.size, per)] or [array]
+
+
+def mpi_world_size() -> int:
+    """Ranks in the job as the launcher announced them (1 without a launcher)."""
+    for var in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE"):
+        value = os.environ.get(var, "")
+        if value.isdigit():
+            return int(value)
+    return 1
+
+
+def init(*, use_mpi: bool | None = None, cuda_aware: bool | None = None):
+    """Return the communicator for this process.
+
+    Args:
+        use_mpi: ``True`` forces MPI, ``False`` the single-process
+            communicator; ``None`` uses MPI when a launcher started several
+            ranks (``PMI_SIZE``/``OMPI_COMM_WORLD_SIZE``/``PMIX_SIZE``) and
+            mpi4py imports.
+        cuda_aware: hand GPU buffers straight to MPI; default from the
+            environment variable ``DQSIM_CUDA_AWARE_MPI=1``.
+
+    Returns:
+        A :class:`MPIComm` or :class:`SingleComm`.
+    """
+    if cuda_aware is None:
+        cuda_aware = os.environ.get("DQSIM_CUDA_AWARE_MPI", "0") == "1"
+    if use_mpi is None:
+        use_mpi = mpi_world_size() > 1
+    if not use_mpi:
+        return SingleComm()
+    try:
+        return MPIComm(cuda_aware=cuda_aware)
+    except ImportError as exc:
+        raise RuntimeError(
+            "this job was started with several ranks but mpi4py is not installed; "
+            "install the 'mpi' extra (pip install -e '.[mpi]')"
+        ) from exc

@@ -1,0 +1,66 @@
+"""Unit conversions, done once where a value enters dqsim.
+
+Inside the engine time is an integer number of picoseconds; lengths are
+kilometres; losses are decibels. Model code never contains a bare power of
+ten: it calls these helpers or uses these constants.
+"""
+
+import math
+
+PS_PER_S = 10**12
+PS_PER_NS = 10**3
+PS_PER_US = 10**6
+PS_PER_MS = 10**9
+M_PER_KM = 1000.0
+BYTES_PER_MIB = 1 << 20
+BYTES_PER_GIB = 1 << 30
+
+#: Speed of light in vacuum, metres per second (exact, SI definition).
+SPEED_OF_LIGHT_M_PER_S = 299_792_458.0
+
+
+def seconds_to_ps(seconds: float) -> int:
+    """Convert seconds to integer picoseconds (rounded to nearest).
+
+    Examples:
+        >>> seconds_to_ps(1.5e-9)
+        1500
+    """
+    if not math.isfinite(seconds):
+        raise ValueError(f"seconds must be finite, got {seconds!r}")
+    return int(round(seconds * PS_PER_S))
+
+
+def ps_to_seconds(ps: int) -> float:
+    """Convert picoseconds to seconds.
+
+    Examples:
+        >>> ps_to_seconds(2_000_000_000_000)
+        2.0
+    """
+    return ps / PS_PER_S
+
+
+def db_to_transmittance(loss_db: float) -> float:
+    """Fraction of power kept after ``loss_db`` decibels of loss: 10^(-loss/10).
+
+    Examples:
+        >>> db_to_transmittance(10.0)
+        0.1
+    """
+    return 10.0 ** (-loss_db / 10.0)
+
+
+def dbm_to_watts(power_dbm: float) -> float:
+    """Convert optical power from dBm to watts: 1 mW · 10^(P/10).
+
+    Examples:
+        >>> round(dbm_to_watts(0.0), 6)
+        0.001
+    """
+    return 1e-3 * 10.0 ** (power_dbm / 10.0)
+
+
+def mib_to_bytes(mib: float) -> int:
+    """Convert mebibytes to bytes."""
+    return int(mib * BYTES_PER_MIB)
