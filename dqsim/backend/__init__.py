@@ -77,6 +77,13 @@ class Backend:
             return self.xp.asnumpy(array)
         return np.asarray(array)
 
+    def copy_from_host(self, host: np.ndarray, device) -> None:
+        """Copy a host array into an existing device array of the same size."""
+        if self.is_gpu:
+            device.set(host.reshape(device.shape))
+        else:
+            device[...] = host.reshape(device.shape)
+
     def synchronize(self) -> None:
         """Wait until queued device work is done (no-op on the CPU)."""
         if self.is_gpu:

@@ -85,8 +85,9 @@ class SingleComm:
         """Collective: concatenation of every rank's 1-D host array on ``root``."""
         return np.array(array, copy=True)
 
-    def sendrecv_array(self, send, recv, partner: int, *, to_host=None, from_host=None) -> None:
-        """Exchange a buffer with ``partner``: impossible with one rank."""
+    def sendrecv_array(self, send, recv, dest: int, *, source: int | None = None,
+                       to_host=None, from_host=None) -> None:
+        """Exchange a buffer with another rank: impossible with one rank."""
         raise RuntimeError("SingleComm has no partner rank to exchange with")
 
     def abort(self, code: int = 1) -> None:
@@ -168,12 +169,15 @@ class MPIComm:
         self,
         send,
         recv,
-        partner: int,
+        dest: int,
         *,
+        source: int | None = None,
         to_host: Callable | None = None,
         from_host: Callable | None = None,
     ) -> None:
-        """Send ``send`` to ``partner`` and receive its buffer into ``recv``.
+        """Collective (pairwise): send ``send`` to ``dest``, receive ``source``'s into ``recv``.
+
+        ``source`` defaults to ``dest`` (a pairwise exchange).
 
         Both buffers are contiguous, of equal size and below
         :data:`MAX_MESSAGE_BYTES`. GPU buffers go through host memory
@@ -182,15 +186,17 @@ class MPIComm:
         """
         if send.nbytes > MAX_MESSAGE_BYTES:
             raise ValueError(f"message of {send.nbytes} bytes exceeds the MPI limit")
+        if source is None:
+            source = dest
         if to_host is not None and not self.cuda_aware:
             host_send = to_host(send)
             host_recv = np.empty_like(host_send)
-            self._comm.Sendrecv(host_send, dest=partner, sendtag=73,
-                                recvbuf=host_recv, source=partner, recvtag=73)
+            self._comm.Sendrecv(host_send, dest=dest, sendtag=73,
+                                recvbuf=host_recv, source=source, recvtag=73)
             from_host(host_recv, recv)
             return
-        self._comm.Sendrecv(send, dest=partner, sendtag=73,
-                            recvbuf=recv, source=partner, recvtag=73)
+        self._comm.Sendrecv(send, dest=dest, sendtag=73,
+                            recvbuf=recv, source=source, recvtag=73)
 
     def abort(self, code: int = 1) -> None:
         """End every rank of the job with ``code`` (``MPI_Abort``)."""

@@ -1,0 +1,89 @@
+"""Argument checks shared by the network layer (private).
+
+Every check raises :class:`dqsim.errors.DqsimError` (a ``ValueError``) with
+one line: ``"<where>: <name> must be in <range>, got <value>"``, where
+``<where>`` is the public function or class that was called, so the message
+names the parameter, its value and the allowed range.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+from dqsim.errors import DqsimError
+
+
+def _fmt_bound(value: float) -> str:
+    if value == math.inf:
+        return "inf"
+    if value == -math.inf:
+        return "-inf"
+    return f"{value:g}"
+
+
+def check_real(
+    where: str,
+    name: str,
+    value,
+    low: float = -math.inf,
+    high: float = math.inf,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+    allow_inf: bool = False,
+    error: type[DqsimError] = DqsimError,
+) -> float:
+    """Return ``value`` as a float if it is a real number in the interval.
+
+    The interval is ``[low, high]``, opened at either end by ``low_open`` /
+    ``high_open``. NaN is always refused; infinity only with ``allow_inf``.
+    """
+    lo_bracket = "(" if low_open or low == -math.inf else "["
+    hi_bracket = ")" if high_open or high == math.inf else "]"
+    interval = f"{lo_bracket}{_fmt_bound(low)}, {_fmt_bound(high)}{hi_bracket}"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise error(f"{where}: {name} must be a real number in {interval}, got {value!r}")
+    number = float(value)
+    if math.isnan(number) or (math.isinf(number) and not allow_inf):
+        raise error(f"{where}: {name} must be a finite number in {interval}, got {value!r}")
+    below = number <= low if low_open else number < low
+    above = number >= high if high_open else number > high
+    if below or above:
+        raise error(f"{where}: {name} must be in {interval}, got {value!r}")
+    return number
+
+
+def check_int(
+    where: str,
+    name: str,
+    value,
+    low: int | None = None,
+    high: int | None = None,
+    *,
+    error: type[DqsimError] = DqsimError,
+) -> int:
+    """Return ``value`` if it is an integer in ``[low, high]`` (``None``: unbounded)."""
+    lo = "-inf" if low is None else str(low)
+    hi = "inf" if high is None else str(high)
+    interval = f"{'(' if low is None else '['}{lo}, {hi}{')' if high is None else ']'}"
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise error(f"{where}: {name} must be an integer in {interval}, got {value!r}")
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise error(f"{where}: {name} must be an integer in {interval}, got {value!r}")
+    return int(value)
+
+
+def check_choice(
+    where: str,
+    name: str,
+    value,
+    choices: tuple[str, ...],
+    *,
+    error: type[DqsimError] = DqsimError,
+) -> str:
+    """Return ``value`` if it is one of ``choices``."""
+    if value not in choices:
+        allowed = ", ".join(repr(c) for c in choices)
+        raise error(f"{where}: {name} must be one of {allowed}, got {value!r}")
+    return value

@@ -1,0 +1,567 @@
+"""The state vector sharded over ranks.
+
+``n`` qubits on ``P = 2^g`` ranks: each rank holds ``2^(n-g)`` contiguous
+amplitudes of the physical vector. Gates on local bits need no
+communication; diagonal gates and controls on rank bits need none either
+(the rank knows its own bit values). A non-diagonal gate on a rank bit first
+swaps that bit with a local bit chosen by :func:`dqsim.state.layout.plan_swaps`
+(one exchange round, several bits batched) and never swaps back.
+
+Every random draw comes from a :class:`dqsim.rng.Stream`; see :mod:`dqsim.rng`
+for what a seed reproduces. Reductions are accumulated in float64 and summed
+over ranks, so results agree across rank counts up to rounding.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
+
+from dqsim import backend as backend_mod
+from dqsim import comm as comm_mod
+from dqsim.errors import DqsimError, ResourceError
+from dqsim.rng import Stream
+from dqsim.state import exchange, kernels
+from dqsim.state.gates import H, GateOp, gate_op, unitary_op
+from dqsim.state.layout import Layout, plan_swaps
+from dqsim.units import BYTES_PER_GIB, BYTES_PER_MIB
+
+#: Default largest piece of an exchange message, bytes.
+DEFAULT_EXCHANGE_CHUNK_BYTES = 256 * BYTES_PER_MIB
+#: Default largest piece a kernel works on at once, bytes.
+DEFAULT_KERNEL_CHUNK_BYTES = 64 * BYTES_PER_MIB
+#: Default largest state gathered onto one rank, qubits.
+DEFAULT_MAX_GATHER_QUBITS = 26
+#: Fraction of free memory a new state may take.
+MEMORY_HEADROOM = 0.9
+
+PauliTerm = tuple[float, str, tuple[int, ...]]
+
+
+def nearest_powers_of_two(num_ranks: int) -> tuple[int, int]:
+    """The powers of two just below and just above ``num_ranks``.
+
+    Examples:
+        >>> nearest_powers_of_two(6)
+        (4, 8)
+    """
+    below = 1 << (num_ranks.bit_length() - 1)
+    return below, below * 2
+
+
+def estimate_memory_bytes(num_qubits: int, num_ranks: int, precision: str = "complex128", *,
+                          exchange_chunk_bytes: int = DEFAULT_EXCHANGE_CHUNK_BYTES,
+                          kernel_chunk_bytes: int = DEFAULT_KERNEL_CHUNK_BYTES) -> dict[str, int]:
+    """Bytes one rank needs: its shard plus exchange and kernel workspace.
+
+    Returns:
+        ``{"shard": ..., "workspace": ..., "total": ...}``.
+
+    Examples:
+        >>> estimate_memory_bytes(20, 4)["shard"]
+        4194304
+    """
+    itemsize = np.dtype(precision).itemsize
+    shard = (1 << num_qubits) // num_ranks * itemsize
+    exchange_ws = 0 if num_ranks == 1 else 2 * min(exchange_chunk_bytes, shard)
+    kernel_ws = 3 * min(kernel_chunk_bytes, shard)
+    return {"shard": shard, "workspace": exchange_ws + kernel_ws,
+            "total": shard + exchange_ws + kernel_ws}
+
+
+class ShardedState:
+    """An ``n``-qubit state vector split over the ranks of a communicator.
+
+    Args:
+        num_qubits: ``n``, at least ``log2(P)``.
+        comm: communicator from :func:`dqsim.comm.init`; ``None`` means a
+            single process.
+        precision: ``"complex128"`` or ``"complex64"``.
+        backend: from :func:`dqsim.backend.select`; ``None`` means NumPy.
+        seed: seed of the default random streams (see :mod:`dqsim.rng`).
+        exchange_chunk_bytes: largest message between ranks (< 2 GiB).
+        kernel_chunk_bytes: largest piece a kernel works on at once.
+        max_gather_qubits: largest state :meth:`gather` may collect.
+
+    Raises:
+        ResourceError: ``P`` is not a power of two, too few qubits for the
+            ranks, or the shard does not fit the free memory.
+
+    Examples:
+        >>> s = ShardedState(2, seed=1)
+        >>> s.apply_gate("h", [0]); s.apply_gate("cx", [0, 1])
+        >>> np.round(s.gather(), 6)
+        array([0.707107+0.j, 0.      +0.j, 0.      +0.j, 0.707107+0.j])
+    """
+
+    def __init__(self, num_qubits: int, comm=None, *, precision: str = "complex128", backend=None,
+                 seed: int = 0, exchange_chunk_bytes: int = DEFAULT_EXCHANGE_CHUNK_BYTES,
+                 kernel_chunk_bytes: int = DEFAULT_KERNEL_CHUNK_BYTES,
+                 max_gather_qubits: int = DEFAULT_MAX_GATHER_QUBITS, allocate: bool = True):
+        self.comm = comm if comm is not None else comm_mod.SingleComm()
+        self.backend = backend if backend is not None else backend_mod.select("numpy")
+        self.xp = self.backend.xp
+        backend_mod.real_dtype(precision)
+        self.precision = precision
+        self.dtype = np.dtype(precision)
+        num_ranks = self.comm.size
+        if num_ranks & (num_ranks - 1):
+            below, above = nearest_powers_of_two(num_ranks)
+            raise ResourceError(
+                f"the state vector needs a power-of-two number of ranks, got {num_ranks}; "
+                f"use {below} or {above}"
+            )
+        num_rank_bits = num_ranks.bit_length() - 1
+        if not isinstance(num_qubits, (int, np.integer)) or num_qubits < max(1, num_rank_bits):
+            raise ResourceError(
+                f"num_qubits = {num_qubits} is too small for {num_ranks} ranks: need >= {max(1, num_rank_bits)}"
+            )
+        if not 0 < exchange_chunk_bytes < comm_mod.MAX_MESSAGE_BYTES:
+            raise ValueError(
+                f"exchange_chunk_bytes = {exchange_chunk_bytes} must be in 1..{comm_mod.MAX_MESSAGE_BYTES - 1}"
+            )
+        self.num_qubits = int(num_qubits)
+        self.num_ranks = num_ranks
+        self.num_local_qubits = self.num_qubits - num_rank_bits
+        self.exchange_chunk_bytes = int(exchange_chunk_bytes)
+        self.kernel_chunk_elems = max(1, int(kernel_chunk_bytes) // self.dtype.itemsize)
+        self.max_gather_qubits = int(max_gather_qubits)
+        self.layout = Layout(self.num_qubits, self.num_local_qubits)
+        self.seed = int(seed)
+        self.streams: dict[str, Stream] = {}
+        self.bytes_exchanged = 0
+        self.num_exchanges = 0
+        self.amplitudes = None
+        if allocate:
+            self._check_memory(kernel_chunk_bytes)
+            self.amplitudes = self.xp.zeros(1 << self.num_local_qubits, dtype=self.dtype)
+            if self.comm.rank == 0:
+                self.amplitudes[0] = 1
+
+    # ----------------------------------------------------------------- basics
+    def __repr__(self) -> str:
+        return (f"ShardedState({self.num_qubits}, precision={self.precision!r}, "
+                f"ranks={self.num_ranks}, backend={self.backend.name!r})")
+
+    @property
+    def global_shape(self) -> tuple[int]:
+        return (1 << self.num_qubits,)
+
+    @property
+    def local_shape(self) -> tuple[int]:
+        return (1 << self.num_local_qubits,)
+
+    @property
+    def rank(self) -> int:
+        return self.comm.rank
+
+    def _check_memory(self, kernel_chunk_bytes: int) -> None:
+        need = estimate_memory_bytes(self.num_qubits, self.num_ranks, self.precision,
+                                     exchange_chunk_bytes=self.exchange_chunk_bytes,
+                                     kernel_chunk_bytes=kernel_chunk_bytes)
+        free = self.backend.free_memory_bytes()
+        if not self.backend.is_gpu:
+            free //= max(1, self.comm.node_local_size)
+        fits = need["total"] <= MEMORY_HEADROOM * free
+        if not self.comm.allreduce_min(int(fits)):
+            raise ResourceError(
+                f"{self.num_qubits} qubits in {self.precision} on {self.num_ranks} rank(s) need "
+                f"{need['total'] / BYTES_PER_GIB:.2f} GiB per rank (shard {need['shard'] / BYTES_PER_GIB:.2f} GiB "
+                f"+ workspace), but some rank has only {free / BYTES_PER_GIB:.2f} GiB free; "
+                "use more ranks, complex64, or fewer qubits"
+            )
+
+    def stream(self, purpose: str) -> Stream:
+        """The state's default stream for ``purpose`` (node 0), created on first use."""
+        if purpose not in self.streams:
+            self.streams[purpose] = Stream(self.seed, node=0, purpose=purpose)
+        return self.streams[purpose]
+
+    def _check_qubits(self, qubits: Iterable[int], what: str = "qubit") -> tuple[int, ...]:
+        out = tuple(int(q) for q in qubits)
+        for q in out:
+            if not 0 <= q < self.num_qubits:
+                raise DqsimError(f"{what} index {q} is outside 0..{self.num_qubits - 1}")
+        if len(set(out)) != len(out):
+            raise DqsimError(f"repeated {what} in {out}")
+        return out
+
+    def _rank_bit_value(self, qubit: int) -> int:
+        return (self.comm.rank >> self.layout.rank_bit_of(qubit)) & 1
+
+    # ------------------------------------------------------------------ gates
+    def apply_gate(self, name: str, qubits: Sequence[int], params: Sequence[float] = ()) -> None:
+        """Apply a named gate (controls first in ``qubits``); see :mod:`dqsim.state.gates`."""
+        self._check_qubits(qubits)
+        self.apply(gate_op(name, qubits, params))
+
+    def apply_matrix(self, matrix, targets: Sequence[int], controls: Sequence[int] = ()) -> None:
+        """Apply a dense unitary (up to 5 targets, little-endian) with optional controls."""
+        self._check_qubits(tuple(controls) + tuple(targets))
+        self.apply(unitary_op(matrix, targets, controls, atol=100 * backend_mod.tolerance(self.precision)))
+
+    def apply(self, op: GateOp) -> None:
+        """Apply one :class:`GateOp` (collective)."""
+        self.apply_ops([op])
+
+    def apply_ops(self, ops: Sequence[GateOp], *, lookahead: int = 64) -> None:
+        """Apply a list of operations in order (collective).
+
+        Swaps of rank bits are planned with a look-ahead over ``ops``.
+        """
+        for index, op in enumerate(ops):
+            if op.name == "swap" and not op.controls:
+                a, b = op.targets
+                self.layout.swap_physical(self.layout.physical_of[a], self.layout.physical_of[b])
+                continue
+            if not op.diagonal and any(not self.layout.is_local(q) for q in op.targets):
+                pairs = plan_swaps(self.layout, ops, index, lookahead=lookahead)
+                self._swap_pairs(pairs)
+            self._apply_local(op)
+
+    def _swap_pairs(self, pairs: Sequence[tuple[int, int]]) -> None:
+        if not pairs:
+            return
+        self.bytes_exchanged += exchange.swap_rank_bits(
+            self.xp, self.backend, self.comm, self.amplitudes, self.num_local_qubits, pairs,
+            self.exchange_chunk_bytes)
+        self.num_exchanges += 1
+        for rank_bit, local_bit in pairs:
+            self.layout.swap_physical(rank_bit, local_bit)
+
+    def _apply_local(self, op: GateOp, matrix=None) -> None:
+        """Apply ``op`` whose non-diagonal targets are local; rank bits resolved here."""
+        local_controls = []
+        for q in op.controls:
+            if self.layout.is_local(q):
+                local_controls.append(self.layout.physical_of[q])
+            elif not self._rank_bit_value(q):
+                return  # a control on this rank's bit is 0: nothing to do here
+        if op.diagonal:
+            diagonal = np.asarray(op.matrix if matrix is None else matrix)
+            local_targets, keep = [], []
+            fixed = 0
+            for j, q in enumerate(op.targets):
+                if self.layout.is_local(q):
+                    local_targets.append(self.layout.physical_of[q])
+                    keep.append(j)
+                elif self._rank_bit_value(q):
+                    fixed |= 1 << j
+            if len(keep) < len(op.targets):
+                sub = np.empty(1 << len(keep), dtype=diagonal.dtype)
+                for i in range(sub.size):
+                    full = fixed
+                    for jj, j in enumerate(keep):
+                        full |= ((i >> jj) & 1) << j
+                    sub[i] = diagonal[full]
+                diagonal = sub
+            kernels.apply_diagonal(self.xp, self.amplitudes, self.num_local_qubits, diagonal,
+                                   local_targets, local_controls)
+            return
+        targets = [self.layout.physical_of[q] for q in op.targets]
+        device_matrix = self.xp.asarray(op.matrix if matrix is None else matrix, dtype=self.dtype)
+        kernels.apply_dense(self.xp, self.amplitudes, self.num_local_qubits, device_matrix, targets,
+                            local_controls, self.kernel_chunk_elems)
+
+    def apply_kraus_(self, operator, qubit: int, scale: float) -> None:
+        """Apply a (non-unitary) 2×2 operator on ``qubit`` and multiply by ``scale`` (collective)."""
+        op = GateOp(np.asarray(operator, dtype=np.complex128), (qubit,), (), False, "kraus")
+        if np.count_nonzero(op.matrix - np.diag(np.diag(op.matrix))) == 0:
+            op = GateOp(np.diag(op.matrix).copy(), (qubit,), (), True, "kraus")
+        if not op.diagonal and not self.layout.is_local(qubit):
+            self._swap_pairs(plan_swaps(self.layout, [op], 0))
+        self._apply_local(op)
+        self.amplitudes *= scale
+
+    def localize(self, qubits: Sequence[int]) -> None:
+        """Bring ``qubits`` onto local bits (one exchange round if needed; collective)."""
+        qubits = self._check_qubits(qubits)
+        remote = tuple(q for q in qubits if not self.layout.is_local(q))
+        if remote:
+            probe = GateOp(np.eye(1 << len(qubits)), qubits, (), False, "localize")
+            self._swap_pairs(plan_swaps(self.layout, [probe], 0))
+
+    # ------------------------------------------------------------ reductions
+    def norm(self) -> float:
+        """‖ψ‖ (collective)."""
+        local = kernels.norm_squared(self.xp, self.amplitudes, self.kernel_chunk_elems)
+        return math.sqrt(self.comm.allreduce_sum(local))
+
+    def normalize_(self) -> None:
+        """Scale to unit norm (collective)."""
+        norm = self.norm()
+        if norm == 0:
+            raise DqsimError("cannot normalise the zero vector")
+        self.amplitudes *= 1.0 / norm
+
+    def probabilities(self, qubits: Sequence[int]) -> np.ndarray:
+        """Marginal probabilities of ``qubits`` (collective).
+
+        Returns:
+            float64 array of ``2^m`` entries; bit j of the index is the value
+            of ``qubits[j]`` (little-endian, as in qiskit).
+        """
+        qubits = self._check_qubits(qubits)
+        m = len(qubits)
+        if m > 24:
+            raise DqsimError(f"marginal over {m} qubits is too large; ask for at most 24")
+        local = [q for q in qubits if self.layout.is_local(q)]
+        part = kernels.probabilities_of_bits(self.xp, self.amplitudes, self.num_local_qubits,
+                                             [self.layout.physical_of[q] for q in local],
+                                             self.kernel_chunk_elems)
+        full = np.zeros(1 << m)
+        fixed = 0
+        for j, q in enumerate(qubits):
+            if not self.layout.is_local(q) and self._rank_bit_value(q):
+                fixed |= 1 << j
+        positions = [qubits.index(q) for q in local]
+        for i, value in enumerate(part):
+            index = fixed
+            for jj, j in enumerate(positions):
+                index |= ((i >> jj) & 1) << j
+            full[index] += value
+        return self.comm.allreduce_sum(full)
+
+    def expectation(self, terms: Sequence[PauliTerm] | str, qubits: Sequence[int] | None = None) -> float:
+        """⟨ψ|O|ψ⟩ for a Pauli string or a real-weighted sum of them (collective).
+
+        Args:
+            terms: either a Pauli string such as ``"XZ"`` (then ``qubits``
+                names its qubits, first letter on ``qubits[0]``), or a list of
+                ``(coefficient, paulis, qubits)`` terms.
+
+        Examples:
+            >>> s = ShardedState(2); s.apply_gate("h", [0])
+            >>> round(s.expectation("X", [0]), 12), round(s.expectation([(0.5, "ZZ", (0, 1))]), 12)
+            (1.0, 0.0)
+        """
+        if isinstance(terms, str):
+            if qubits is None or len(qubits) != len(terms):
+                raise DqsimError(f"Pauli string {terms!r} needs one qubit per letter, got {qubits}")
+            terms = [(1.0, terms, tuple(qubits))]
+        total = 0.0
+        for coeff, paulis, on in terms:
+            total += coeff * self._pauli_expectation(paulis.upper(), self._check_qubits(on))
+        return total
+
+    def _pauli_expectation(self, paulis: str, qubits: tuple[int, ...]) -> float:
+        if len(paulis) != len(qubits) or set(paulis) - set("IXYZ"):
+            raise DqsimError(f"Pauli string {paulis!r} must use I, X, Y, Z, one letter per qubit {qubits}")
+        flips = [q for p, q in zip(paulis, qubits) if p in "XY"]
+        self.localize(flips)
+        x_bits, y_bits, z_bits = [], [], []
+        sign = 1.0
+        for p, q in zip(paulis, qubits):
+            if p == "I":
+                continue
+            if p == "Z" and not self.layout.is_local(q):
+                sign *= -1.0 if self._rank_bit_value(q) else 1.0
+                continue
+            bit = self.layout.physical_of[q]
+            {"X": x_bits, "Y": y_bits, "Z": z_bits}[p].append(bit)
+        local = kernels.pauli_expectation_local(self.xp, self.amplitudes, self.num_local_qubits,
+                                                x_bits, z_bits, y_bits, self.kernel_chunk_elems)
+        return float(self.comm.allreduce_sum(sign * local.real))
+
+    def overlap(self, other: "ShardedState") -> complex:
+        """⟨self|other⟩ (collective); both layouts are made canonical first."""
+        if other.num_qubits != self.num_qubits or other.num_ranks != self.num_ranks:
+            raise DqsimError("overlap needs states of equal qubit count on the same ranks")
+        self.canonicalize_()
+        other.canonicalize_()
+        local = kernels.vdot(self.xp, self.amplitudes, other.amplitudes, self.kernel_chunk_elems)
+        pair = self.comm.allreduce_sum(np.array([local.real, local.imag]))
+        return complex(pair[0], pair[1])
+
+    def fidelity(self, other: "ShardedState") -> float:
+        """|⟨self|other⟩|² (collective)."""
+        return abs(self.overlap(other)) ** 2
+
+    # ------------------------------------------------------------ measurement
+    def measure(self, qubits: Sequence[int] | int, *, basis: str = "Z", stream: Stream | None = None) -> list[int]:
+        """Measure qubits with collapse (collective); returns one outcome per qubit.
+
+        ``basis`` ``"X"`` or ``"Y"`` rotates to Z, measures, and rotates back,
+        so the post-measurement state is the X/Y eigenstate. Outcomes are
+        drawn one event of ``stream`` (default: the state's ``"measure"``
+        stream) per group of up to 8 qubits.
+        """
+        if isinstance(qubits, (int, np.integer)):
+            qubits = [int(qubits)]
+        qubits = self._check_qubits(qubits)
+        basis = basis.upper()
+        if basis not in ("X", "Y", "Z"):
+            raise DqsimError(f"basis = {basis!r}; allowed: X, Y, Z")
+        stream = stream or self.stream("measure")
+        rotation = self._basis_rotation(basis)
+        if rotation is not None:
+            self.apply_ops([GateOp(rotation, (q,), name="basis") for q in qubits])
+        outcomes: list[int] = []
+        for start in range(0, len(qubits), 8):
+            group = qubits[start : start + 8]
+            probs = self.probabilities(group)
+            total = probs.sum()
+            u = stream.uniform() * total
+            index = int(np.searchsorted(np.cumsum(probs), u, side="right"))
+            index = min(index, probs.size - 1)
+            while probs[index] == 0 and index > 0:
+                index -= 1
+            bits = [(index >> j) & 1 for j in range(len(group))]
+            self._collapse(group, bits, probs[index])
+            outcomes.extend(bits)
+        if rotation is not None:
+            back = rotation.conj().T.copy()
+            self.apply_ops([GateOp(back, (q,), name="basis") for q in qubits])
+        return outcomes
+
+    @staticmethod
+    def _basis_rotation(basis: str):
+        if basis == "X":
+            return H
+        if basis == "Y":  # H·S† maps the Y eigenbasis onto Z
+            return H @ np.diag([1, -1j])
+        return None
+
+    def _collapse(self, qubits: Sequence[int], bits: Sequence[int], probability: float) -> None:
+        for q, b in zip(qubits, bits):
+            if self.layout.is_local(q):
+                kernels.zero_where(self.amplitudes, self.num_local_qubits, self.layout.physical_of[q], 1 - b)
+            elif self._rank_bit_value(q) != b:
+                self.amplitudes[...] = 0
+        self.amplitudes *= 1.0 / math.sqrt(probability)
+
+    def reset(self, qubit: int, *, stream: Stream | None = None) -> int:
+        """Reset ``qubit`` to |0⟩ by measuring it and flipping a 1 (collective); returns the outcome."""
+        outcome = self.measure([qubit], stream=stream)[0]
+        if outcome:
+            self.apply(gate_op("x", [qubit]))
+        return outcome
+
+    def sample(self, shots: int, qubits: Sequence[int] | None = None, *, stream: Stream | None = None) -> np.ndarray:
+        """Draw measurement outcomes without collapse (collective).
+
+        The layout is made canonical first, so the inverse-CDF runs over the
+        logical index and a seed gives the same shots on any rank count.
+
+        Args:
+            shots: number of samples (>= 0).
+            qubits: qubits to report (default all); bit j of each outcome is
+                ``qubits[j]``.
+            stream: default the state's ``"sample"`` stream (one event per call).
+
+        Returns:
+            int64 array of ``shots`` outcomes (identical on every rank).
+        """
+        if shots < 0:
+            raise DqsimError(f"shots = {shots} must be >= 0")
+        qubits = self._check_qubits(range(self.num_qubits) if qubits is None else qubits)
+        if len(qubits) > 62:
+            raise DqsimError("sampling reports at most 62 qubits per outcome")
+        stream = stream or self.stream("sample")
+        generator = stream.next_generator()
+        self.canonicalize_()
+        xp = self.xp
+        size = self.amplitudes.size
+        step = self.kernel_chunk_elems
+        starts = list(range(0, size, step))
+        local_sums = np.array([kernels.norm_squared(xp, self.amplitudes[s : s + step], step) for s in starts])
+        all_sums = self.comm.allgather(local_sums)
+        flat = np.concatenate(all_sums)
+        cumulative = np.cumsum(flat)
+        u = generator.random(shots) * cumulative[-1]
+        piece_of = np.minimum(np.searchsorted(cumulative, u, side="right"), flat.size - 1)
+        pieces_per_rank = len(starts)
+        outcomes = np.zeros(shots, dtype=np.int64)
+        mine = np.nonzero(piece_of // pieces_per_rank == self.comm.rank)[0]
+        if mine.size:
+            local_piece = piece_of[mine] % pieces_per_rank
+            for p in np.unique(local_piece):
+                sel = mine[local_piece == p]
+                start = starts[p]
+                part = self.amplitudes[start : start + step]
+                cdf = xp.cumsum(part.real.astype(xp.float64) ** 2 + part.imag.astype(xp.float64) ** 2)
+                before = cumulative[self.comm.rank * pieces_per_rank + p] - flat[self.comm.rank * pieces_per_rank + p]
+                idx = self.backend.to_host(xp.searchsorted(cdf, xp.asarray(u[sel] - before), side="right"))
+                idx = np.minimum(idx, part.size - 1)
+                outcomes[sel] = (self.comm.rank * size) + start + idx
+        outcomes = self.comm.allreduce_sum(outcomes)
+        if list(qubits) == list(range(self.num_qubits)):
+            return outcomes
+        result = np.zeros(shots, dtype=np.int64)
+        for j, q in enumerate(qubits):
+            result |= ((outcomes >> q) & 1) << j
+        return result
+
+    # ---------------------------------------------------------------- layout
+    def canonicalize_(self) -> None:
+        """Restore the identity layout: logical qubit q on physical bit q (collective)."""
+        lay = self.layout
+        if lay.is_identity():
+            return
+        L = self.num_local_qubits
+        # 1. Rank bits holding low logical qubits swap with local bits holding high ones.
+        wrong_rank = [p for p in range(L, self.num_qubits) if lay.logical_at[p] < L]
+        missing = [lay.physical_of[q] for q in range(L, self.num_qubits) if lay.physical_of[q] < L]
+        if wrong_rank:
+            self._swap_pairs(list(zip(wrong_rank, missing)))
+        # 2. Rank bits now hold logical L..n-1, possibly in the wrong order: permute ranks.
+        order = [lay.logical_at[p] - L for p in range(L, self.num_qubits)]
+        if order != list(range(len(order))):
+            destination = []
+            for r in range(self.num_ranks):
+                new = 0
+                for j, target_bit in enumerate(order):
+                    new |= ((r >> j) & 1) << target_bit
+                destination.append(new)
+            self.bytes_exchanged += exchange.permute_ranks(self.xp, self.backend, self.comm, self.amplitudes,
+                                                           destination, self.exchange_chunk_bytes)
+            self.num_exchanges += 1
+            lay.physical_of = [p if q < L else q for q, p in enumerate(lay.physical_of)]
+        # 3. Local bits: a product of bit transpositions, each done in pieces.
+        for p in range(L):
+            q = lay.logical_at[p]
+            if q != p:
+                kernels.swap_local_bits(self.xp, self.amplitudes, L, p, lay.physical_of[p], self.kernel_chunk_elems)
+                lay.swap_physical(p, lay.physical_of[p])
+
+    def gather(self, root: int = 0) -> np.ndarray | None:
+        """The full state in logical order on ``root`` (host array), ``None`` elsewhere (collective).
+
+        Refused above ``max_gather_qubits`` qubits.
+        """
+        if self.num_qubits > self.max_gather_qubits:
+            raise ResourceError(
+                f"gathering {self.num_qubits} qubits onto one rank is refused "
+                f"(max_gather_qubits = {self.max_gather_qubits}); write the state with save_state instead"
+            )
+        host = self.backend.to_host(self.amplitudes)
+        full = self.comm.gather_array(host, root=root)
+        if full is None:
+            return None
+        n = self.num_qubits
+        tensor = full.reshape((2,) * n)
+        axes = [n - 1 - self.layout.physical_of[n - 1 - b] for b in range(n)]
+        return np.ascontiguousarray(tensor.transpose(axes)).reshape(-1)
+
+    def logical_slab_pieces(self, max_elems: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        """This rank's slab of the logical-order state, as (offset, host array) pieces.
+
+        Makes the layout canonical first (collective), then yields pieces of
+        at most ``max_elems`` amplitudes copied off the device one at a time.
+        Rank ``r``'s slab is logical amplitudes ``r·2^L … (r+1)·2^L − 1``.
+        """
+        self.canonicalize_()
+        step = max_elems or self.kernel_chunk_elems
+        for start in range(0, self.amplitudes.size, step):
+            yield start, self.backend.to_host(self.amplitudes[start : start + step])
+
+    def set_state(self, vector: np.ndarray) -> None:
+        """Load a full state (logical order, host array) into the shards (every rank passes it)."""
+        vector = np.asarray(vector, dtype=self.dtype).reshape(-1)
+        if vector.size != 1 << self.num_qubits:
+            raise DqsimError(f"state has {vector.size} amplitudes, need {1 << self.num_qubits}")
+        self.layout = Layout(self.num_qubits, self.num_local_qubits)
+        size = self.amplitudes.size
+        self.amplitudes[...] = self.xp.asarray(vector[self.comm.rank * size : (self.comm.rank + 1) * size])

@@ -1,0 +1,61 @@
+"""Run a command under the venv's own mpiexec, robustly (timeout, kill the group)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def mpiexec_path() -> str | None:
+    """The mpiexec beside this Python (the MPICH wheel's), else None."""
+    candidate = Path(sys.executable).parent / "mpiexec"
+    if candidate.exists():
+        return str(candidate)
+    return None
+
+
+def test_env() -> dict:
+    env = dict(os.environ)
+    env.update(OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
+               MKL_NUM_THREADS="1", PYTHONUNBUFFERED="1", DQSIM_BACKEND=env.get("DQSIM_TEST_BACKEND", "numpy"))
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def run_mpi(num_ranks: int, args: list[str], *, timeout_s: float = 120, cwd=None,
+            check: bool = True) -> subprocess.CompletedProcess:
+    """Run ``args`` (a Python command line without the interpreter) on ``num_ranks`` ranks.
+
+    With one rank the command runs as a plain process (no launcher), which is
+    how users run dqsim without MPI.
+    """
+    launcher = mpiexec_path()
+    if num_ranks > 1 and launcher is None:
+        pytest.skip("no mpiexec beside this Python; install the 'mpi' extra")
+    cmd = [sys.executable, *args]
+    if num_ranks > 1:
+        cmd = [launcher, "-n", str(num_ranks), *cmd]
+    proc = subprocess.Popen(cmd, cwd=cwd or ROOT, env=test_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        raise AssertionError(f"{cmd} timed out after {timeout_s} s\nstdout:\n{out}\nstderr:\n{err}")
+    result = subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{cmd} exited {proc.returncode}\nstdout:\n{out}\nstderr:\n{err}")
+    return result
+
+
+def have_mpi() -> bool:
+    return mpiexec_path() is not None or shutil.which("mpiexec") is not None
