@@ -1,5 +1,7 @@
 """Every gate and kernel against the dense reference, on one process."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -9,6 +11,21 @@ from dqsim.state.gates import GATES, gate_op, unitary_op
 from dqsim.state.layout import Layout, plan_swaps
 from dqsim.state.sharded import ShardedState, estimate_memory_bytes
 from reference import run_ops
+from conftest import TEST_BACKEND as BACKEND
+
+
+GENERIC = dataclasses.replace(BACKEND, fast=None) if BACKEND is not None else None
+
+
+def make(n, **kw):
+    if BACKEND is None:
+        pytest.skip("no GPU")
+    return ShardedState(n, backend=BACKEND, **kw)
+
+
+def test_compiled_kernels_are_in_use_where_available():
+    pytest.importorskip("numba")
+    assert BACKEND.fast is not None
 
 N = 5
 
@@ -19,8 +36,9 @@ def random_state(n, seed):
     return psi / np.linalg.norm(psi)
 
 
+@pytest.mark.parametrize("kernels", ["compiled", "generic"])
 @pytest.mark.parametrize("name", sorted(GATES))
-def test_every_named_gate_matches_reference(name):
+def test_every_named_gate_matches_reference(name, kernels):
     spec = GATES[name]
     rng = np.random.default_rng(abs(hash(name)) % 1000)
     psi = random_state(N, 1)
@@ -28,21 +46,26 @@ def test_every_named_gate_matches_reference(name):
         qubits = [int(q) for q in rng.choice(N, spec.num_qubits, replace=False)]
         params = rng.uniform(-np.pi, np.pi, spec.num_params)
         op = gate_op(name, qubits, params)
-        s = ShardedState(N, kernel_chunk_bytes=64)
+        s = make(N, kernel_chunk_bytes=64)
+        if kernels == "generic":
+            s.backend = GENERIC
         s.set_state(psi)
         s.apply(op)
         assert np.allclose(s.gather(), run_ops(N, [op], psi.copy()), atol=1e-12), (name, qubits)
 
 
+@pytest.mark.parametrize("kernels", ["compiled", "generic"])
 @pytest.mark.parametrize("k", [1, 2, 3, 4, 5])
-def test_dense_unitary_with_controls(k):
+def test_dense_unitary_with_controls(k, kernels):
     rng = np.random.default_rng(k)
     n = 7
     m = rng.normal(size=(1 << k, 1 << k)) + 1j * rng.normal(size=(1 << k, 1 << k))
     u, _ = np.linalg.qr(m)
     qubits = [int(q) for q in rng.choice(n, k + 1, replace=False)]
     psi = random_state(n, k)
-    s = ShardedState(n)
+    s = make(n)
+    if kernels == "generic":
+        s.backend = GENERIC
     s.set_state(psi)
     s.apply_matrix(u, qubits[1:], controls=qubits[:1])
     ref = run_ops(n, [unitary_op(u, qubits[1:], qubits[:1])], psi.copy())
@@ -50,7 +73,7 @@ def test_dense_unitary_with_controls(k):
 
 
 def test_swap_gate_is_a_relabel():
-    s = ShardedState(3)
+    s = make(3)
     s.apply_gate("x", [0])
     s.apply_gate("swap", [0, 2])
     assert s.layout.physical_of == [2, 1, 0]
@@ -90,7 +113,7 @@ def test_memory_estimate_and_refusal():
 
 
 def test_bad_inputs_are_clear():
-    s = ShardedState(3)
+    s = make(3)
     with pytest.raises(DqsimError, match="qubit index 5"):
         s.apply_gate("h", [5])
     with pytest.raises(CircuitError, match="not unitary"):
@@ -106,7 +129,7 @@ def test_bad_inputs_are_clear():
     with pytest.raises(DqsimError, match="basis"):
         s.measure([0], basis="W")
     with pytest.raises(ResourceError, match="max_gather_qubits"):
-        ShardedState(4, max_gather_qubits=3).gather()
+        make(4, max_gather_qubits=3).gather()
 
 
 def test_non_power_of_two_ranks_names_valid_counts():
@@ -122,7 +145,7 @@ def test_expectation_of_pauli_sum_against_matrix():
 
     n = 5
     psi = random_state(n, 4)
-    s = ShardedState(n)
+    s = make(n)
     s.set_state(psi)
     terms = [(0.3, "XYZ", (0, 2, 4)), (-1.2, "ZZ", (1, 3)), (0.7, "YIX", (4, 1, 0))]
     expected = sum(c * np.vdot(psi, pauli_matrix(p, q, n) @ psi).real for c, p, q in terms)
@@ -131,7 +154,7 @@ def test_expectation_of_pauli_sum_against_matrix():
 
 def test_overlap_fidelity_norm():
     n = 4
-    a, b = ShardedState(n), ShardedState(n)
+    a, b = make(n), make(n)
     pa, pb = random_state(n, 1), random_state(n, 2)
     a.set_state(pa)
     b.set_state(pb)
@@ -143,7 +166,7 @@ def test_overlap_fidelity_norm():
 def test_complex64_matches_within_its_tolerance():
     n = 6
     ops = [gate_op("h", [q]) for q in range(n)] + [gate_op("rzz", [0, 5], [0.3]), gate_op("crx", [2, 1], [1.1])]
-    s = ShardedState(n, precision="complex64")
+    s = make(n, precision="complex64")
     s.apply_ops(ops)
     out = s.gather()
     assert out.dtype == np.complex64

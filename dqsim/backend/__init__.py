@@ -62,6 +62,8 @@ class Backend:
     name: str
     xp: Any = field(repr=False)
     device_index: int | None = None
+    #: Compiled 1-/2-qubit kernels (:mod:`dqsim.backend.fast`), or ``None``.
+    fast: Any = field(default=None, repr=False)
 
     @property
     def is_gpu(self) -> bool:
@@ -166,8 +168,10 @@ def select(name: str = "auto", *, node_local_rank: int = 0) -> Backend:
             )
         if name == "auto":
             name = "cupy" if cupy_available() else "numpy"
+    from dqsim.backend import fast  # noqa: PLC0415
+
     if name == "numpy":
-        return Backend("numpy", np, None)
+        return Backend("numpy", np, None, fast.numba_kernels())
     if not cupy_available():
         raise DqsimError(
             "backend = 'cupy' but CuPy is not installed or sees no GPU; "
@@ -177,4 +181,5 @@ def select(name: str = "auto", *, node_local_rank: int = 0) -> Backend:
 
     device_index = node_local_rank % cupy.cuda.runtime.getDeviceCount()
     cupy.cuda.Device(device_index).use()
-    return Backend("cupy", cupy, device_index)
+    kernels = fast.CupyKernels(cupy) if fast.enabled() else None
+    return Backend("cupy", cupy, device_index, kernels)

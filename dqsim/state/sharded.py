@@ -239,6 +239,8 @@ class ShardedState:
                 local_controls.append(self.layout.physical_of[q])
             elif not self._rank_bit_value(q):
                 return  # a control on this rank's bit is 0: nothing to do here
+        fast = self.backend.fast
+        cmask = sum(1 << c for c in local_controls)
         if op.diagonal:
             diagonal = np.asarray(op.matrix if matrix is None else matrix)
             local_targets, keep = [], []
@@ -257,11 +259,21 @@ class ShardedState:
                         full |= ((i >> jj) & 1) << j
                     sub[i] = diagonal[full]
                 diagonal = sub
+            if fast is not None:
+                fast.diagonal(self.amplitudes, local_targets, diagonal, cmask)
+                return
             kernels.apply_diagonal(self.xp, self.amplitudes, self.num_local_qubits, diagonal,
                                    local_targets, local_controls)
             return
         targets = [self.layout.physical_of[q] for q in op.targets]
-        device_matrix = self.xp.asarray(op.matrix if matrix is None else matrix, dtype=self.dtype)
+        host_matrix = np.asarray(op.matrix if matrix is None else matrix)
+        if fast is not None and len(targets) == 1:
+            fast.dense1(self.amplitudes, targets[0], host_matrix, cmask)
+            return
+        if fast is not None and len(targets) == 2:
+            fast.dense2(self.amplitudes, targets[0], targets[1], host_matrix, cmask)
+            return
+        device_matrix = self.xp.asarray(host_matrix, dtype=self.dtype)
         kernels.apply_dense(self.xp, self.amplitudes, self.num_local_qubits, device_matrix, targets,
                             local_controls, self.kernel_chunk_elems)
 

@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 
+from dqsim import backend as backend_mod
 from dqsim import comm as comm_mod
 from dqsim.state import noise
 from dqsim.state.gates import GATES, gate_op
@@ -30,11 +31,12 @@ def random_ops(n, count, seed, *, high_only=False):
 
 def main(out_path):
     comm = comm_mod.init()
+    backend = backend_mod.select("auto", node_local_rank=comm.node_local_rank)
     results = {}
     small = dict(exchange_chunk_bytes=512, kernel_chunk_bytes=256)
     for label, n, count, high in [("rand10", 10, 300, False), ("rand13", 13, 120, False),
                                   ("high8", 8, 200, True)]:
-        s = ShardedState(n, comm, seed=11 + n + 100 * high, **small)
+        s = ShardedState(n, comm, seed=11 + n + 100 * high, backend=backend, **small)
         s.apply_ops(random_ops(n, count, seed=n * 7 + high))
         results[f"{label}_exchanges"] = np.array([s.num_exchanges])
         results[f"{label}_probs"] = s.probabilities([n - 1, 0, 3])
@@ -54,20 +56,20 @@ def main(out_path):
         if comm.rank == 0:
             results[f"{label}_after"] = after
     # Overlap of two states with different layouts.
-    a = ShardedState(9, comm, seed=3, **small)
-    b = ShardedState(9, comm, seed=3, **small)
+    a = ShardedState(9, comm, seed=3, backend=backend, **small)
+    b = ShardedState(9, comm, seed=3, backend=backend, **small)
     ops = random_ops(9, 80, seed=5)
     a.apply_ops(ops)
     b.apply_ops(ops[:60])
     results["overlap"] = np.array([a.overlap(b)])
     # complex64
-    c = ShardedState(10, comm, precision="complex64", seed=2)
+    c = ShardedState(10, comm, precision="complex64", seed=2, backend=backend)
     c.apply_ops(random_ops(10, 100, seed=9))
     state = c.gather()
     if comm.rank == 0:
         results["c64_state"] = state
     # Noise trajectories: outcomes of the draws must not depend on the rank count.
-    d = ShardedState(8, comm, seed=21, **small)
+    d = ShardedState(8, comm, seed=21, backend=backend, **small)
     d.apply_ops(random_ops(8, 60, seed=4))
     stream = d.stream("noise")
     for q in range(8):
