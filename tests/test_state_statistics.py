@@ -12,6 +12,7 @@ from dqsim.rng import Stream
 from dqsim.state import noise
 from dqsim.state.gates import gate_op
 from dqsim.state.sharded import ShardedState
+from conftest import TEST_BACKEND as BACKEND
 
 
 def chi2_critical(df: int, z: float = 3.09) -> float:
@@ -20,7 +21,7 @@ def chi2_critical(df: int, z: float = 3.09) -> float:
 
 
 def prepared(n=4, seed=3):
-    s = ShardedState(n, seed=seed)
+    s = ShardedState(n, seed=seed, backend=BACKEND)
     rng = np.random.default_rng(seed)
     for q in range(n):
         s.apply(gate_op("u", [q], rng.uniform(0, np.pi, 3)))
@@ -87,7 +88,7 @@ I2 = np.eye(2)
 
 
 def start_state(entangle):
-    s = ShardedState(2)
+    s = ShardedState(2, backend=BACKEND)
     s.apply(gate_op("u", [0], [1.1, 0.4, -0.3]))
     s.apply(gate_op("cx", [0, 1]) if entangle else gate_op("h", [1]))
     return s

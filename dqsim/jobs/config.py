@@ -284,7 +284,7 @@ class RunSection(_Section):
     name: str
     scenario: str = "circuit"
     seed: int = Field(0, ge=0)
-    output: str
+    output: str = ""  # filled from name before validation
     backend: Literal["auto", "numpy", "cupy"] = "auto"
     precision: Literal["complex128", "complex64"] = "complex128"
 
@@ -411,7 +411,7 @@ class SimulationSection(_Section):
             try:
                 _parse_pauli_terms(text)
             except _PauliSyntax as exc:
-                raise _job_error(str(exc), key=("observables", index), value=text, has_value=True) from None
+                raise _job_error(str(exc), key=(index,), value=text, has_value=True) from None
         return observables
 
     def parsed_observables(self) -> list[list[PauliTerm]]:
@@ -753,6 +753,9 @@ def load_job(path: str | os.PathLike) -> JobConfig:
 _JOB_RELATIVE_PATH_KEYS = {("circuit", "qasm")}
 
 
+_REMOVE = object()  # marks an override that deletes its key
+
+
 def _parse_override(assignment: str) -> tuple[list[str], Any]:
     if "=" not in assignment:
         raise ConfigError(f"--set {assignment}: expected SECTION.KEY=VALUE, e.g. simulation.shots=10")
@@ -761,6 +764,8 @@ def _parse_override(assignment: str) -> tuple[list[str], Any]:
     parts = [p.strip() for p in key.split(".")]
     if len(parts) < 2 or not all(parts):
         raise ConfigError(f"--set {assignment}: key {key!r} must be SECTION.KEY, e.g. simulation.shots")
+    if not value_text:
+        return parts, _REMOVE
     try:
         value = tomllib.loads(f"value = {value_text}")["value"]
     except tomllib.TOMLDecodeError:
@@ -773,7 +778,9 @@ def apply_overrides(job: JobConfig, assignments: Iterable[str]) -> JobConfig:
 
     Values are TOML values (``10``, ``true``, ``"text"``, ``["Z0", "X1"]``);
     a value that is not valid TOML is taken as a string, so ``run.name=big``
-    works. A relative ``circuit.qasm`` given here resolves against the current
+    works, and an empty value removes the key (back to its default), so
+    ``circuit.generator= circuit.num_qubits= circuit.qasm=c.qasm`` switches a
+    generated circuit to a QASM file. A relative ``circuit.qasm`` given here resolves against the current
     directory, not the job file's folder. Defaults that depend on other keys
     (``[run].output``, ``[circuit].circuit_seed``) are recomputed.
 
@@ -809,7 +816,10 @@ def apply_overrides(job: JobConfig, assignments: Iterable[str]) -> JobConfig:
                 raise ConfigError(f"--set {assignment}: {_format_key(parts[:depth + 1])} "
                                   f"is {_toml_repr(child)}, not a table")
             table = child
-        table[parts[-1]] = value
+        if value is _REMOVE:
+            table.pop(parts[-1], None)
+        else:
+            table[parts[-1]] = value
     source = f"{job.source} (with --set {' '.join(assignments)})" if assignments else job.source
     new = _validate(data, source=source, base_dir=job.base_dir)
     new._text = job._text

@@ -1,0 +1,45 @@
+"""Write an HDF5 file under a temporary name and rename it when it is whole."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable
+
+import h5py
+
+from dqsim.errors import DqsimError
+
+
+def temporary_path(path: str | os.PathLike) -> Path:
+    """Where :func:`atomic_h5_write` writes before renaming: ``<path>.tmp-<pid>``."""
+    return Path(f"{os.fspath(path)}.tmp-{os.getpid()}")
+
+
+def atomic_h5_write(path: str | os.PathLike, fill: Callable[[h5py.File], None]) -> Path:
+    """Create ``path`` by writing a temporary file with ``fill(h5file)`` and renaming it.
+
+    The temporary file is flushed to disk before ``os.replace``, so ``path``
+    is either the old file or the whole new one. On error it is removed.
+
+    Raises:
+        DqsimError: the file cannot be written (folder missing, disk full, ...).
+    """
+    path = Path(path)
+    tmp = temporary_path(path)
+    try:
+        with h5py.File(tmp, "w", track_order=True) as h5:
+            fill(h5)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            reason = exc.strerror or str(exc)
+            raise DqsimError(f"{path}: cannot write the file ({reason})") from exc
+        raise
+    return path

@@ -1,0 +1,234 @@
+"""How Python values become HDF5 attributes and datasets, and back.
+
+Attributes: strings, numbers, booleans and NumPy arrays are stored natively.
+``dict``, ``list``, ``tuple`` and ``None`` values are stored as JSON strings;
+their names are listed (as JSON) in the object's ``json_attrs`` attribute so a
+reader can decode exactly those and no others.
+
+Datasets: NumPy ``str`` data (``U`` fields, or object fields holding ``str``)
+become fixed-length UTF-8 HDF5 strings as wide as the longest encoded value,
+and read back as NumPy ``str`` arrays.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from typing import Any, Mapping
+
+import h5py
+import numpy as np
+
+#: Attribute listing which attributes of an object hold JSON.
+JSON_ATTRS_KEY = "json_attrs"
+
+#: Prefix of every checksum dqsim writes (the digest follows it in hex).
+CHECKSUM_PREFIX = "sha256:"
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def encode_attrs(target: h5py.AttributeManager, values: Mapping[str, Any], *, where: str) -> None:
+    """Store ``values`` as HDF5 attributes of ``target``.
+
+    Args:
+        target: an object's ``.attrs``.
+        values: attribute name -> value (str, int, float, bool, NumPy scalar or
+            array, ``os.PathLike``; dict/list/tuple/None are stored as JSON).
+        where: the object's path, for error messages.
+
+    Raises:
+        ValueError: a name is reserved or a value cannot be stored.
+    """
+    json_keys = set(json.loads(_as_str(target[JSON_ATTRS_KEY]))) if JSON_ATTRS_KEY in target else set()
+    for key, value in values.items():
+        if not isinstance(key, str) or not key or key == JSON_ATTRS_KEY:
+            raise ValueError(f"attribute name {key!r} of {where} is reserved or not a non-empty string")
+        if isinstance(value, os.PathLike):
+            value = os.fspath(value)
+        if value is None or isinstance(value, (dict, list, tuple)):
+            try:
+                text = json.dumps(value, default=_json_default, ensure_ascii=False)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"attribute {where}:{key} cannot be stored as JSON ({exc})") from None
+            target[key] = text
+            json_keys.add(key)
+            continue
+        json_keys.discard(key)
+        if isinstance(value, (str, bool, int, float, np.generic)):
+            if isinstance(value, int) and not isinstance(value, bool) and not -2**63 <= value < 2**64:
+                raise ValueError(f"attribute {where}:{key} = {value} does not fit in 64 bits")
+            target[key] = value
+        elif isinstance(value, np.ndarray):
+            target[key] = to_storable(value) if value.dtype.kind in "UO" else value
+        else:
+            raise ValueError(f"attribute {where}:{key} has type {type(value).__name__}; "
+                             "allowed str, int, float, bool, NumPy arrays, dict, list, None")
+    if json_keys:
+        target[JSON_ATTRS_KEY] = json.dumps(sorted(json_keys))
+    elif JSON_ATTRS_KEY in target:
+        del target[JSON_ATTRS_KEY]
+
+
+def decode_attrs(source: h5py.AttributeManager) -> dict[str, Any]:
+    """Read attributes written by :func:`encode_attrs` back into Python values."""
+    raw = {key: source[key] for key in source.keys()}
+    json_keys = set(json.loads(_as_str(raw.pop(JSON_ATTRS_KEY, "[]"))))
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in json_keys:
+            out[key] = json.loads(_as_str(value))
+        elif isinstance(value, bytes):
+            out[key] = value.decode("utf-8", errors="replace")
+        elif isinstance(value, np.generic):
+            out[key] = value.item()
+        elif isinstance(value, np.ndarray) and value.dtype.kind in "OS":
+            out[key] = np.array([_as_str(v) for v in value.ravel()], dtype=str).reshape(value.shape)
+        else:
+            out[key] = value
+    return out
+
+
+def _as_str(value: Any) -> str:
+    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def _encode_strings(values: np.ndarray, where: str) -> np.ndarray:
+    """A ``U`` or object-of-str array as fixed-length UTF-8 bytes (h5py string dtype)."""
+    if values.dtype.kind == "O":
+        flat = values.ravel()
+        for v in flat:
+            if not isinstance(v, str):
+                raise ValueError(f"{where}: object data must hold str, found {type(v).__name__}")
+        values = np.array(flat.tolist() or [""], dtype=str)[:flat.size].reshape(values.shape)
+    encoded = np.char.encode(values, "utf-8") if values.size else values.astype("S1")
+    width = max(encoded.dtype.itemsize, 1)
+    return encoded.astype(h5py.string_dtype("utf-8", width))
+
+
+def to_storable(array: np.ndarray, where: str = "table") -> np.ndarray:
+    """``array`` with every str field or element converted to UTF-8 HDF5 strings.
+
+    Examples:
+        >>> a = np.array([("00", 3), ("11", 5)], dtype=[("bitstring", "U2"), ("count", "i8")])
+        >>> to_storable(a).dtype.names, to_storable(a)["bitstring"].tolist()
+        (('bitstring', 'count'), [b'00', b'11'])
+    """
+    array = np.asarray(array)
+    if array.dtype.names is None:
+        return _encode_strings(array, where) if array.dtype.kind in "UO" else array
+    if not any(array.dtype[name].base.kind in "UO" for name in array.dtype.names):
+        return array
+    fields, converted = [], {}
+    for name in array.dtype.names:
+        field_dtype = array.dtype[name]
+        if field_dtype.base.names is not None:
+            raise ValueError(f"{where}.{name}: nested compound fields are not supported")
+        if field_dtype.base.kind in "UO":
+            converted[name] = _encode_strings(array[name], f"{where}.{name}")
+            fields.append((name, converted[name].dtype, field_dtype.shape))
+        else:
+            converted[name] = array[name]
+            fields.append((name, field_dtype))
+    out = np.empty(array.shape, dtype=fields)
+    for name in array.dtype.names:
+        out[name] = converted[name]
+    return out
+
+
+def _decode_strings(values: np.ndarray) -> np.ndarray:
+    if values.dtype.kind == "O":
+        strings = [_as_str(v) for v in values.ravel()]
+        return np.array(strings or [""], dtype=str)[:len(strings)].reshape(values.shape)
+    if values.size == 0:
+        return values.astype("U1")
+    return np.char.decode(values, "utf-8")
+
+
+def from_stored(array: np.ndarray, stored_dtype: np.dtype) -> np.ndarray:
+    """Undo :func:`to_storable`: HDF5 string fields (fixed or variable length) become ``str``."""
+    if stored_dtype.names is None:
+        return _decode_strings(array) if h5py.check_string_dtype(stored_dtype) else array
+    string_fields = [name for name in stored_dtype.names
+                     if h5py.check_string_dtype(stored_dtype[name].base) is not None]
+    if not string_fields:
+        return array
+    fields, converted = [], {}
+    for name in stored_dtype.names:
+        if name in string_fields:
+            converted[name] = _decode_strings(array[name])
+            fields.append((name, converted[name].dtype, stored_dtype[name].shape))
+        else:
+            converted[name] = array[name]
+            fields.append((name, stored_dtype[name]))
+    out = np.empty(array.shape, dtype=fields)
+    for name in stored_dtype.names:
+        out[name] = converted[name]
+    return out
+
+
+class Checksum:
+    """SHA-256 of an array's little-endian bytes, fed piece by piece.
+
+    Examples:
+        >>> c = Checksum()
+        >>> c.update(np.arange(2, dtype=np.complex128)); c.update(np.arange(2, 4, dtype=np.complex128))
+        >>> c.hexdigest() == Checksum.of(np.arange(4, dtype=np.complex128))
+        True
+    """
+
+    def __init__(self):
+        self._hash = hashlib.sha256()
+
+    def update(self, array: np.ndarray) -> None:
+        """Add the bytes of ``array`` (C order, little-endian)."""
+        array = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
+        self._hash.update(array.reshape(-1).view(np.uint8))
+
+    def hexdigest(self) -> str:
+        """``"sha256:<hex digest>"``."""
+        return CHECKSUM_PREFIX + self._hash.hexdigest()
+
+    @classmethod
+    def of(cls, array: np.ndarray) -> str:
+        """The checksum of one array."""
+        c = cls()
+        c.update(array)
+        return c.hexdigest()
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with NumPy types, bytes and non-finite floats made JSON-safe.
+
+    Non-finite floats become the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"``;
+    complex numbers become ``[real, imag]``.
+
+    Examples:
+        >>> jsonable({"a": np.int64(3), "b": np.array([1.5, np.inf]), "c": b"x", "d": 1j})
+        {'a': 3, 'b': [1.5, 'Infinity'], 'c': 'x', 'd': [0.0, 1.0]}
+    """
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        return jsonable(value.item())
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, complex):
+        return [jsonable(value.real), jsonable(value.imag)]
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    return value

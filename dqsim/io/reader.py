@@ -1,0 +1,218 @@
+"""Read a run file back as Python values and NumPy arrays.
+
+:func:`open_run` checks that the file is a dqsim run file of a schema this
+version understands and reads its attributes and table names; the file is
+then closed again, and each :meth:`RunFile.table` or :meth:`RunFile.state`
+call reopens it, so a :class:`RunFile` holds no HDF5 handle.
+
+:meth:`RunFile.state` never returns unverified data: a gathered state is
+checked against its stored checksum; a state stored as per-rank slabs is
+checked slab by slab (existence, shape, checksum) because HDF5 would read a
+missing slab as zeros without any error.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Optional
+
+import h5py
+import numpy as np
+
+import dqsim
+from dqsim.errors import DqsimError
+from dqsim.io import encoding, slabs
+
+
+def _open(path: Path) -> h5py.File:
+    if not path.exists():
+        raise DqsimError(f"{path}: file not found")
+    if not path.is_file():
+        raise DqsimError(f"{path}: not a file")
+    try:
+        return h5py.File(path, "r")
+    except OSError as exc:
+        reason = str(exc).split("(", 1)[-1].rstrip(")") if "(" in str(exc) else str(exc)
+        raise DqsimError(f"{path}: not a readable HDF5 file ({reason})") from None
+
+
+class RunFile:
+    """A run file's contents, read lazily.
+
+    Attributes:
+        path: the file.
+        attrs: root attributes (JSON-encoded values decoded back), including
+            ``schema_version``, ``dqsim_version`` and ``created_utc``.
+        tables: dataset paths other than ``state``, in file order.
+        has_state: whether the file stores a final state vector.
+        state_info: ``{"shape", "dtype", "num_qubits", "layout", "num_slabs"}``
+            of the state, or None.
+
+    Examples:
+        >>> import tempfile
+        >>> from dqsim.io.writer import write_run_file
+        >>> p = write_run_file(f"{tempfile.mkdtemp()}/r.h5", attrs={"options": {"shots": 10}},
+        ...                    tables={"t": np.arange(3)}, state=np.array([1, 0], dtype=np.complex64))
+        >>> run = open_run(p)
+        >>> run.attrs["options"], run.tables, run.table("t").tolist(), run.state_info["num_qubits"]
+        ({'shots': 10}, ('t',), [0, 1, 2], 1)
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        with _open(self.path) as h5:
+            try:
+                self.attrs: dict[str, Any] = encoding.decode_attrs(h5.attrs)
+                names: list[str] = []
+                h5.visititems(lambda name, obj: names.append(name)
+                              if isinstance(obj, h5py.Dataset) and name != "state" else None)
+                self.tables: tuple[str, ...] = tuple(names)
+                self.state_info: Optional[dict[str, Any]] = None
+                if isinstance(h5.get("state"), h5py.Dataset):
+                    ds = h5["state"]
+                    state_attrs = encoding.decode_attrs(ds.attrs)
+                    self.state_info = {
+                        "shape": tuple(ds.shape), "dtype": str(ds.dtype),
+                        "num_qubits": state_attrs.get("num_qubits"),
+                        "layout": "slabs" if ds.is_virtual else "contiguous",
+                        "num_slabs": len(state_attrs.get("slab_files", [])) if ds.is_virtual else None,
+                    }
+            except (OSError, KeyError, ValueError) as exc:
+                raise DqsimError(f"{self.path}: damaged HDF5 file ({exc})") from None
+        kind = self.attrs.get("dqsim_file", "run")
+        if kind == "state-slab":
+            raise DqsimError(f"{self.path}: is a state slab of another run file; open the run file instead")
+        version = self.attrs.get("schema_version")
+        if not isinstance(version, int):
+            raise DqsimError(f"{self.path}: not a dqsim run file (no integer schema_version attribute)")
+        if version > dqsim.SCHEMA_VERSION:
+            raise DqsimError(f"{self.path}: schema_version = {version} is newer than this dqsim "
+                             f"{dqsim.__version__} reads (<= {dqsim.SCHEMA_VERSION}); upgrade dqsim")
+
+    def __repr__(self) -> str:
+        return f"open_run({str(self.path)!r})"
+
+    def __enter__(self) -> "RunFile":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        return None
+
+    @property
+    def has_state(self) -> bool:
+        return self.state_info is not None
+
+    def _dataset(self, h5: h5py.File, name: str) -> h5py.Dataset:
+        key = name.strip("/")
+        if key not in self.tables:
+            raise DqsimError(f"{self.path}: no table {name!r}; tables: {', '.join(self.tables) or '(none)'}")
+        return h5[key]
+
+    def table(self, name: str) -> np.ndarray:
+        """The table ``name`` as a NumPy array, string fields as ``str``.
+
+        Raises:
+            DqsimError: no such table, or the file cannot be read.
+        """
+        with _open(self.path) as h5:
+            ds = self._dataset(h5, name)
+            try:
+                return encoding.from_stored(ds[()], ds.dtype)
+            except OSError as exc:
+                raise DqsimError(f"{self.path}: table {name!r} cannot be read ({exc})") from None
+
+    def num_rows(self, name: str) -> int:
+        """Length of the table's first axis (1 for a scalar), without reading it."""
+        with _open(self.path) as h5:
+            ds = self._dataset(h5, name)
+            return int(ds.shape[0]) if ds.shape else 1
+
+    def table_dtype(self, name: str) -> np.dtype:
+        """The dtype :meth:`table` returns, without reading the data (strings as ``U``)."""
+        with _open(self.path) as h5:
+            ds = self._dataset(h5, name)
+            return encoding.from_stored(np.empty((0,), dtype=ds.dtype), ds.dtype).dtype
+
+    def attrs_of(self, name: str) -> dict[str, Any]:
+        """Attributes of the dataset or group ``name`` (e.g. units), decoded.
+
+        Raises:
+            DqsimError: no such object.
+        """
+        with _open(self.path) as h5:
+            key = name.strip("/") or "/"
+            if key not in h5:
+                raise DqsimError(f"{self.path}: no dataset or group {name!r}")
+            return encoding.decode_attrs(h5[key].attrs)
+
+    def _check_has_state(self) -> dict[str, Any]:
+        if self.state_info is None:
+            raise DqsimError(f"{self.path}: no state stored (run with [simulation].save_state = true)")
+        return self.state_info
+
+    def _read_state(self, out: Optional[np.ndarray]) -> tuple[float, int]:
+        self._check_has_state()
+        with _open(self.path) as h5:
+            ds = h5["state"]
+            dtype = ds.dtype
+            attrs = encoding.decode_attrs(ds.attrs)
+            if not ds.is_virtual:
+                try:
+                    if out is None:
+                        data = ds[()]
+                    else:
+                        ds.read_direct(out)
+                        data = out
+                except OSError as exc:
+                    raise DqsimError(f"{self.path}: state cannot be read ({exc})") from None
+                recorded = attrs.get("checksum")
+                if recorded is not None and encoding.Checksum.of(data) != recorded:
+                    raise DqsimError(f"{self.path}: state is corrupt: its checksum "
+                                     f"{encoding.Checksum.of(data)} differs from the recorded {recorded}")
+                return float(np.vdot(data, data).real), data.shape[0]
+        return slabs.read_verified_slabs(self.path, attrs, dtype, out)
+
+    def state(self) -> np.ndarray:
+        """The stored final state vector (little-endian qubit order), verified.
+
+        For a state stored as slabs, first checks that every slab file exists
+        with the right shape, then reads and checksums each one.
+
+        Raises:
+            DqsimError: no state stored, or a slab is missing or corrupt (the
+                message names it), or the checksum of a gathered state differs.
+        """
+        info = self._check_has_state()
+        out = np.empty(info["shape"], dtype=np.dtype(info["dtype"]))
+        self._read_state(out)
+        return out
+
+    def verify_state(self) -> float:
+        """Check the stored state (every slab's checksum) without keeping it in memory.
+
+        Returns:
+            The state's norm, sqrt(sum |amplitude|**2).
+
+        Raises:
+            DqsimError: as :meth:`state`.
+        """
+        norm_squared, _ = self._read_state(None)
+        return float(np.sqrt(norm_squared))
+
+
+def open_run(path: str | os.PathLike) -> RunFile:
+    """Open a run file written by :func:`dqsim.io.writer.write_run_file`.
+
+    Args:
+        path: the HDF5 file.
+
+    Returns:
+        A :class:`RunFile` (attributes and table names already read).
+
+    Raises:
+        DqsimError: one line: the file is missing, not HDF5 or truncated, is
+            not a dqsim run file, or has a newer ``schema_version`` than this
+            dqsim reads.
+    """
+    return RunFile(path)

@@ -1,0 +1,302 @@
+"""State vectors too large to gather: one slab file per rank, stitched by a virtual dataset.
+
+Each rank writes its contiguous part of the state (``slab_size`` amplitudes,
+rank r holding global indices ``r*slab_size .. (r+1)*slab_size-1``) into its
+own file with :func:`write_state_slab`, piece by piece from host buffers, and
+gets back the SHA-256 checksum of those bytes. Rank 0 gathers the file names
+and checksums and links them into the run file as the virtual dataset
+``state``: with ``write_run_file(..., state_slabs=StateSlabs(...))`` before
+the run file's atomic rename (preferred), or with :func:`link_state_slabs`
+on an existing run file (opened in append mode).
+
+The virtual dataset refers to the slabs by paths relative to the run file's
+folder, so the folder can be moved as a whole. HDF5 reads a missing source
+as zeros without complaint; dqsim's reader therefore checks every slab's
+existence and checksum before returning the state
+(:meth:`dqsim.io.reader.RunFile.state`).
+
+Slab file layout: dataset ``slab`` (1-D, ``slab_size`` amplitudes) and root
+attributes ``dqsim_file = "state-slab"``, ``schema_version``, ``checksum``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Optional, Sequence
+
+import h5py
+import numpy as np
+
+import dqsim
+from dqsim.errors import DqsimError
+from dqsim.io import encoding
+from dqsim.io.atomic import atomic_h5_write
+
+#: Dataset holding the amplitudes inside a slab file.
+SLAB_DATASET = "slab"
+
+#: How qubits map to bits of an amplitude's index (stored on every ``state``).
+QUBIT_ORDER = "little-endian: bit q of the index is qubit q (as in qiskit)"
+
+#: Amplitudes read per step when verifying or reading a slab (64 MiB at complex128).
+READ_CHUNK_AMPLITUDES = 1 << 22
+
+_STATE_DTYPES = (np.dtype(np.complex64), np.dtype(np.complex128))
+
+
+def check_state_shape(num_amplitudes: int, dtype: Any, *, what: str) -> int:
+    """Check a state's length (a power of two) and dtype (complex64/128); return its qubit count.
+
+    Raises:
+        ValueError: naming ``what``, the value and what is allowed.
+
+    Examples:
+        >>> check_state_shape(8, np.complex64, what="state")
+        3
+    """
+    dtype = np.dtype(dtype)
+    if dtype not in _STATE_DTYPES:
+        raise ValueError(f"{what} dtype = {dtype}: allowed complex64, complex128")
+    if num_amplitudes < 2 or num_amplitudes & (num_amplitudes - 1):
+        raise ValueError(f"{what} length = {num_amplitudes}: must be a 1-D array of 2**n amplitudes, n >= 1")
+    return num_amplitudes.bit_length() - 1
+
+
+def state_attrs(num_amplitudes: int) -> dict[str, Any]:
+    """Attributes every stored state carries: ``qubit_order`` and ``num_qubits``."""
+    return {"qubit_order": QUBIT_ORDER, "num_qubits": num_amplitudes.bit_length() - 1}
+
+
+def write_state_slab(slab_path: str | os.PathLike, pieces: Iterable[tuple[int, np.ndarray]], *,
+                     slab_size: int, dtype: Any) -> str:
+    """Write one rank's contiguous slab of the state to its own HDF5 file; return its checksum.
+
+    The dataset is preallocated and filled piece by piece: the slab is never
+    assembled in memory. The file is written under a temporary name and
+    renamed when complete.
+
+    Args:
+        slab_path: the slab file (conventionally ``<run>.slabs/rank<r>.h5``
+            next to the run file).
+        pieces: ``(offset_in_slab, host_array)`` in order; together they must
+            cover ``0..slab_size-1`` without gaps or overlaps, each of ``dtype``.
+        slab_size: amplitudes in this slab (>= 1).
+        dtype: ``complex64`` or ``complex128``.
+
+    Returns:
+        ``"sha256:<hex>"`` of the slab's bytes (little-endian), as
+        :func:`link_state_slabs` expects.
+
+    Raises:
+        ValueError: a piece out of order, of the wrong dtype, or not filling the slab.
+        DqsimError: the file cannot be written.
+
+    Examples:
+        >>> import tempfile
+        >>> p = f"{tempfile.mkdtemp()}/rank0.h5"
+        >>> a = np.arange(4, dtype=np.complex64)
+        >>> write_state_slab(p, [(0, a[:2]), (2, a[2:])], slab_size=4, dtype=np.complex64) == \\
+        ...     encoding.Checksum.of(a)
+        True
+    """
+    dtype = np.dtype(dtype)
+    if dtype not in _STATE_DTYPES:
+        raise ValueError(f"dtype = {dtype}: allowed complex64, complex128")
+    if slab_size < 1:
+        raise ValueError(f"slab_size = {slab_size}: must be >= 1")
+    checksum = encoding.Checksum()
+
+    def fill(h5: h5py.File) -> None:
+        ds = h5.create_dataset(SLAB_DATASET, shape=(slab_size,), dtype=dtype)
+        position = 0
+        for index, (offset, piece) in enumerate(pieces):
+            piece = np.asarray(piece)
+            if piece.dtype != dtype or piece.ndim != 1:
+                raise ValueError(f"slab piece {index}: dtype {piece.dtype}, ndim {piece.ndim}; "
+                                 f"expected 1-D {dtype}")
+            if offset != position:
+                raise ValueError(f"slab piece {index}: offset = {offset}, expected {position} "
+                                 "(pieces must be in order, without gaps)")
+            if position + piece.shape[0] > slab_size:
+                raise ValueError(f"slab piece {index}: ends at {position + piece.shape[0]}, "
+                                 f"beyond slab_size = {slab_size}")
+            if piece.shape[0]:
+                ds.write_direct(np.ascontiguousarray(piece), dest_sel=np.s_[position:position + piece.shape[0]])
+                checksum.update(piece)
+            position += piece.shape[0]
+        if position != slab_size:
+            raise ValueError(f"slab pieces cover {position} amplitudes, expected slab_size = {slab_size}")
+        encoding.encode_attrs(h5.attrs, {
+            "dqsim_file": "state-slab", "schema_version": dqsim.SCHEMA_VERSION,
+            "dqsim_version": dqsim.__version__, "checksum": checksum.hexdigest()}, where="/")
+
+    atomic_h5_write(slab_path, fill)
+    return checksum.hexdigest()
+
+
+@dataclass(frozen=True)
+class StateSlabs:
+    """Slab files that make up one state, in rank order.
+
+    Attributes:
+        paths: slab files (absolute, or relative to the current directory).
+        checksums: what :func:`write_state_slab` returned for each.
+        slab_size: amplitudes per slab (all equal).
+        dtype: ``complex64`` or ``complex128``.
+    """
+
+    paths: Sequence[str | os.PathLike]
+    checksums: Sequence[str]
+    slab_size: int
+    dtype: Any = field(default=np.complex128)
+
+
+def _check_slab_file(path: Path, slab_size: int, dtype: np.dtype, label: str) -> None:
+    if not path.is_file():
+        raise DqsimError(f"{label} is missing: {path}")
+    try:
+        with h5py.File(path, "r") as h5:
+            ds = h5.get(SLAB_DATASET)
+            if not isinstance(ds, h5py.Dataset):
+                raise DqsimError(f"{label} has no dataset '{SLAB_DATASET}': {path}")
+            if ds.shape != (slab_size,) or ds.dtype != dtype:
+                raise DqsimError(f"{label} holds {ds.shape} {ds.dtype}, expected ({slab_size},) {dtype}: {path}")
+    except OSError as exc:
+        raise DqsimError(f"{label} is not a readable HDF5 file ({exc}): {path}") from None
+
+
+def link_into(h5: h5py.File, main_dir: Path, slabs: StateSlabs, *,
+              attrs: Optional[Mapping[str, Any]] = None) -> None:
+    """Create the virtual dataset ``state`` over ``slabs`` in the open file ``h5``.
+
+    ``main_dir`` is the folder the run file will live in; the slab paths are
+    stored relative to it.
+    """
+    dtype = np.dtype(slabs.dtype)
+    num_slabs = len(slabs.paths)
+    if num_slabs < 1 or len(slabs.checksums) != num_slabs:
+        raise ValueError(f"state slabs: {num_slabs} paths and {len(slabs.checksums)} checksums; "
+                         "need one checksum per path, at least one path")
+    for index, checksum in enumerate(slabs.checksums):
+        if not (isinstance(checksum, str) and checksum.startswith(encoding.CHECKSUM_PREFIX)):
+            raise ValueError(f"state slab {index}: checksum = {checksum!r}: expected 'sha256:<hex>'")
+    total = slabs.slab_size * num_slabs
+    check_state_shape(total, dtype, what="state (slabs)")
+    if "state" in h5:
+        raise ValueError("the run file already has a 'state'")
+    main_dir = Path(os.path.abspath(main_dir))
+    relative = []
+    layout = h5py.VirtualLayout(shape=(total,), dtype=dtype)
+    for index, slab_path in enumerate(slabs.paths):
+        absolute = Path(os.path.abspath(slab_path))
+        _check_slab_file(absolute, slabs.slab_size, dtype, f"state slab {index} of {num_slabs}")
+        rel = os.path.relpath(absolute, main_dir)
+        relative.append(rel)
+        start = index * slabs.slab_size
+        layout[start:start + slabs.slab_size] = h5py.VirtualSource(
+            rel, SLAB_DATASET, shape=(slabs.slab_size,), dtype=dtype)
+    ds = h5.create_virtual_dataset("state", layout)
+    encoding.encode_attrs(ds.attrs, {
+        **state_attrs(total), "layout": "slabs", "num_slabs": num_slabs,
+        "slab_size": slabs.slab_size, "slab_files": relative,
+        "slab_checksums": list(slabs.checksums), **(attrs or {})}, where="state")
+
+
+def link_state_slabs(main_path: str | os.PathLike, slab_paths: Sequence[str | os.PathLike],
+                     checksums: Sequence[str], *, slab_size: int, dtype: Any,
+                     attrs: Optional[Mapping[str, Any]] = None) -> None:
+    """Add the virtual dataset ``state`` over per-rank slab files to an existing run file.
+
+    Opens ``main_path`` in append mode (not atomic: prefer passing
+    ``state_slabs=`` to :func:`dqsim.io.writer.write_run_file`, which links
+    before the rename). Slab paths are stored relative to the run file's folder,
+    with the checksums, in the attributes ``slab_files`` and ``slab_checksums``.
+
+    Args:
+        main_path: a run file written by :func:`~dqsim.io.writer.write_run_file`.
+        slab_paths: slab files in rank order.
+        checksums: the checksum :func:`write_state_slab` returned for each.
+        slab_size: amplitudes per slab; ``slab_size * len(slab_paths)`` must be a power of two.
+        dtype: ``complex64`` or ``complex128``.
+        attrs: extra attributes of ``state``.
+
+    Raises:
+        ValueError: mismatched lists, a bad size or dtype, or ``state`` already present.
+        DqsimError: the run file or a slab file is missing or unreadable.
+
+    Examples:
+        >>> import tempfile
+        >>> from dqsim.io.writer import write_run_file
+        >>> from dqsim.io.reader import open_run
+        >>> folder = tempfile.mkdtemp()
+        >>> a = np.arange(8, dtype=np.complex128)
+        >>> sums = [write_state_slab(f"{folder}/s{r}.h5", [(0, a[4 * r:4 * r + 4])], slab_size=4,
+        ...                          dtype=a.dtype) for r in range(2)]
+        >>> _ = write_run_file(f"{folder}/run.h5", attrs={}, tables={})
+        >>> link_state_slabs(f"{folder}/run.h5", [f"{folder}/s0.h5", f"{folder}/s1.h5"], sums,
+        ...                  slab_size=4, dtype=a.dtype)
+        >>> open_run(f"{folder}/run.h5").state().real.tolist()
+        [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]
+    """
+    main_path = Path(main_path)
+    if not main_path.is_file():
+        raise DqsimError(f"{main_path}: run file not found")
+    try:
+        with h5py.File(main_path, "a") as h5:
+            link_into(h5, main_path.parent, StateSlabs(list(slab_paths), list(checksums), slab_size, dtype),
+                      attrs=attrs)
+    except OSError as exc:
+        raise DqsimError(f"{main_path}: cannot add the state slabs ({exc})") from None
+
+
+def read_verified_slabs(main_path: Path, attrs: Mapping[str, Any], dtype: np.dtype,
+                        out: Optional[np.ndarray] = None) -> tuple[float, int]:
+    """Check every slab listed in a ``state``'s ``attrs``; optionally copy them into ``out``.
+
+    First checks that every slab file exists and has the expected shape and
+    dtype, then reads each in chunks, hashing as it goes, and compares with
+    the recorded checksum.
+
+    Returns:
+        ``(sum of |amplitude|**2, number of amplitudes)`` over all slabs.
+
+    Raises:
+        DqsimError: one line naming the first missing, malformed or corrupt slab.
+    """
+    try:
+        files = list(attrs["slab_files"])
+        checksums = list(attrs["slab_checksums"])
+        slab_size = int(attrs["slab_size"])
+    except KeyError as exc:
+        raise DqsimError(f"{main_path}: state is a virtual dataset without the attribute {exc}; "
+                         "it was not written by dqsim and cannot be verified") from None
+    if len(files) != len(checksums):
+        raise DqsimError(f"{main_path}: state lists {len(files)} slab files but {len(checksums)} checksums")
+    folder = Path(os.path.abspath(main_path)).parent
+    labels = [f"{main_path}: state slab {i} of {len(files)} ({files[i]})" for i in range(len(files))]
+    for index, name in enumerate(files):
+        _check_slab_file(folder / name, slab_size, dtype, labels[index])
+    norm_squared = 0.0
+    for index, name in enumerate(files):
+        checksum = encoding.Checksum()
+        try:
+            with h5py.File(folder / name, "r") as h5:
+                ds = h5[SLAB_DATASET]
+                buffer = np.empty(min(slab_size, READ_CHUNK_AMPLITUDES), dtype=dtype)
+                for start in range(0, slab_size, READ_CHUNK_AMPLITUDES):
+                    stop = min(start + READ_CHUNK_AMPLITUDES, slab_size)
+                    if out is not None:
+                        chunk = out[index * slab_size + start:index * slab_size + stop]
+                    else:
+                        chunk = buffer[:stop - start]
+                    ds.read_direct(chunk, source_sel=np.s_[start:stop])
+                    checksum.update(chunk)
+                    norm_squared += float(np.vdot(chunk, chunk).real)
+        except OSError as exc:
+            raise DqsimError(f"{labels[index]} cannot be read ({exc})") from None
+        if checksum.hexdigest() != checksums[index]:
+            raise DqsimError(f"{labels[index]} is corrupt: its checksum {checksum.hexdigest()} "
+                             f"differs from the recorded {checksums[index]}")
+    return norm_squared, slab_size * len(files)

@@ -1,0 +1,130 @@
+"""Write one run's HDF5 file, atomically, on rank 0.
+
+Layout of a run file (``schema_version`` 1):
+
+* root attributes: ``schema_version``, ``dqsim_version``, ``created_utc``
+  (ISO 8601, UTC), ``dqsim_file = "run"`` and the caller's attributes
+  (dict/list/None values as JSON strings, named in ``json_attrs``);
+* one dataset per table, at the table's name (``"a/b"`` makes group ``a``);
+  compound datasets for record tables, string fields as UTF-8 strings;
+* optionally ``state``: the final state vector, either a plain dataset
+  (gathered on one rank) or a virtual dataset over per-rank slab files (see
+  :mod:`dqsim.io.slabs`). Its attributes say ``qubit_order``, ``num_qubits``,
+  ``layout`` (``"contiguous"`` or ``"slabs"``) and the checksum(s).
+
+Nothing here uses MPI: the scenario gathers what rank 0 writes.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+import h5py
+import numpy as np
+
+import dqsim
+from dqsim.io import encoding, slabs
+from dqsim.io.atomic import atomic_h5_write
+
+#: Root attributes dqsim writes itself; callers may not set them.
+RESERVED_ATTRS = ("schema_version", "dqsim_version", "created_utc", "dqsim_file", encoding.JSON_ATTRS_KEY)
+
+#: Tables larger than this are written chunked and gzip-compressed.
+COMPRESS_ABOVE_BYTES = 1 << 20
+
+
+def _check_table_name(name: str) -> None:
+    if not isinstance(name, str) or not name.strip("/") or name.strip("/") == "state" or "//" in name:
+        raise ValueError(f"table name {name!r} is empty, malformed or reserved ('state')")
+
+
+def write_run_file(path: str | os.PathLike, *, attrs: Mapping[str, Any],
+                   tables: Mapping[str, np.ndarray],
+                   groups_attrs: Optional[Mapping[str, Mapping[str, Any]]] = None,
+                   state: Optional[np.ndarray] = None,
+                   state_attrs: Optional[Mapping[str, Any]] = None,
+                   state_slabs: Optional[slabs.StateSlabs] = None) -> Path:
+    """Write a run's results as one self-describing HDF5 file (rank 0 only, no MPI).
+
+    The file is written to ``<path>.tmp-<pid>`` and renamed over ``path`` once
+    complete, so readers never see half a file.
+
+    Args:
+        path: the output file.
+        attrs: run attributes (name, seed, job text, timings...). Values: str,
+            int, float, bool, NumPy arrays; dict/list/None are stored as JSON.
+            The names in :data:`RESERVED_ATTRS` are set by dqsim.
+        tables: name -> NumPy array (1-D structured for record tables). A name
+            with ``/`` puts the dataset in a group. ``str`` fields read back as ``str``.
+        groups_attrs: dataset or group path -> its attributes (e.g. units);
+            a path that is not a table becomes an (empty) group.
+        state: the gathered final state, 1-D complex64/complex128 of length
+            2**num_qubits (little-endian qubit order, as in qiskit).
+        state_attrs: extra attributes of ``state`` (either layout).
+        state_slabs: instead of ``state``: per-rank slab files written by
+            :func:`dqsim.io.slabs.write_state_slab`, linked as a virtual
+            dataset ``state`` before the rename.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        ValueError: a reserved attribute or table name, a bad state array, or
+            both ``state`` and ``state_slabs``.
+        DqsimError: the file cannot be written, or a slab file is missing.
+
+    Examples:
+        >>> import tempfile, numpy as np
+        >>> from dqsim.io.reader import open_run
+        >>> folder = tempfile.mkdtemp()
+        >>> counts = np.array([("00", 7), ("11", 9)], dtype=[("bitstring", "U2"), ("count", "i8")])
+        >>> p = write_run_file(f"{folder}/r.h5", attrs={"name": "bell"}, tables={"counts": counts})
+        >>> run = open_run(p)
+        >>> run.attrs["name"], run.table("counts")["bitstring"].tolist()
+        ('bell', ['00', '11'])
+    """
+    reserved = sorted(set(attrs) & set(RESERVED_ATTRS))
+    if reserved:
+        raise ValueError(f"attrs {', '.join(reserved)} are set by dqsim; allowed: any other name")
+    if state is not None and state_slabs is not None:
+        raise ValueError("give state or state_slabs, not both")
+    for name in tables:
+        _check_table_name(name)
+    if state is not None:
+        state = np.asarray(state)
+        slabs.check_state_shape(state.shape[0] if state.ndim == 1 else -1, state.dtype, what="state")
+    path = Path(path)
+
+    def fill(h5: h5py.File) -> None:
+        root_attrs = {
+            "schema_version": dqsim.SCHEMA_VERSION,
+            "dqsim_version": dqsim.__version__,
+            "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "dqsim_file": "run",
+            **attrs,
+        }
+        encoding.encode_attrs(h5.attrs, root_attrs, where="/")
+        for name, array in tables.items():
+            data = encoding.to_storable(np.asarray(array), where=name)
+            big = data.nbytes > COMPRESS_ABOVE_BYTES and data.size > 0
+            h5.create_dataset(name.strip("/"), data=data, track_order=True,
+                              **(dict(chunks=True, compression="gzip", compression_opts=4, shuffle=True)
+                                 if big else {}))
+        if state is not None:
+            ds = h5.create_dataset("state", data=state, track_order=True)
+            encoding.encode_attrs(ds.attrs, {
+                **slabs.state_attrs(state.shape[0]), "layout": "contiguous",
+                "checksum": encoding.Checksum.of(state), **(state_attrs or {})}, where="state")
+        if state_slabs is not None:
+            slabs.link_into(h5, path.parent, state_slabs, attrs=state_attrs)
+        for name, values in (groups_attrs or {}).items():
+            key = name.strip("/")
+            if not key:
+                raise ValueError("groups_attrs key '/' is not allowed; give root attributes in attrs")
+            target = h5[key] if key in h5 else h5.require_group(key)
+            encoding.encode_attrs(target.attrs, values, where=key)
+
+    return atomic_h5_write(path, fill)
