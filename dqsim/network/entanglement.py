@@ -1,0 +1,293 @@
+"""Heralded entanglement generation over one fibre link.
+
+Three schemes, named as in job files:
+
+``"single_click"``
+    Both nodes entangle a spin with photon number (bright-state population
+    α) and send the photon to a beam splitter at the midpoint station; one
+    click heralds the state. Success probability per attempt ``p ≈ 2·α·η``
+    and fidelity ``F ≈ 1 - α`` (Humphreys et al., Nature 558, 268 (2018),
+    Methods; Rozpędek et al., Phys. Rev. A 99, 052330 (2019), Sec. III.A),
+    to leading order in α·η and without dark counts or phase noise. Here η
+    is the transmittance of one *arm*: from a node over half the link to
+    the station's detector, including the detector's efficiency.
+
+``"double_click"`` (Barrett-Kok)
+    Two rounds with a spin flip in between; a click is needed in each, so
+    ``p = η²/2`` (S. D. Barrett and P. Kok, Phys. Rev. A 71, 060310(R)
+    (2005)): 1/2 for the linear-optics Bell measurement, η per photon. A
+    lost photon gives no herald, so loss costs rate, never fidelity: the
+    delivered fidelity is that of the emitters' spin-photon states and of
+    the photons' indistinguishability, lumped into ``source_fidelity``
+    (dark counts are neglected, as they are at ``p_dark << η``).
+
+``"direct"``
+    One node sends its photon straight to the other, which detects it (the
+    "station" is the far node): ``p = η`` with η the whole link's
+    transmittance, delivered fidelity ``source_fidelity`` (again loss is
+    heralded).
+
+A node may start the next attempt only after the herald of the last one has
+come back: the attempt period is at least the round trip from the node to
+the station (half the link for midpoint schemes, the whole link for
+``"direct"``) and at least the source period. Attempts are independent
+Bernoulli trials, so the number of attempts to the first success is
+geometric with mean 1/p.
+"""
+
+from __future__ import annotations
+
+import math
+
+from dqsim.network._checks import check_choice, check_int, check_real
+from dqsim.network.fibre import DEFAULT_GROUP_INDEX, propagation_delay_ps
+from dqsim.network.werner import fidelity_from_werner, werner_from_fidelity
+
+#: Scheme names accepted everywhere (job files, :class:`~dqsim.network.link.LinkSpec`).
+SCHEMES = ("single_click", "double_click", "direct")
+
+#: Schemes with a detection station at the middle of the link.
+MIDPOINT_SCHEMES = ("single_click", "double_click")
+
+#: Bright-state population α for single-click generation; Humphreys et al.
+#: (2018) operate at α of 0.05-0.1.
+DEFAULT_BRIGHT_STATE_ALPHA = 0.1
+
+
+def station_distance_km(scheme: str, distance_km: float) -> float:
+    """Fibre length from one node to the detecting station: L/2 for midpoint schemes, else L.
+
+    Args:
+        scheme: one of :data:`SCHEMES`.
+        distance_km: length of the whole link, km, >= 0.
+
+    Returns:
+        Distance to the station, km.
+
+    Raises:
+        DqsimError: an unknown scheme or a negative length.
+
+    Examples:
+        >>> station_distance_km("double_click", 20.0)
+        10.0
+        >>> station_distance_km("direct", 20.0)
+        20.0
+    """
+    scheme = check_choice("station_distance_km", "scheme", scheme, SCHEMES)
+    distance_km = check_real("station_distance_km", "distance_km", distance_km, 0.0)
+    return distance_km / 2.0 if scheme in MIDPOINT_SCHEMES else distance_km
+
+
+def success_probability(
+    scheme: str,
+    arm_transmittance: float,
+    *,
+    bright_state_alpha: float = DEFAULT_BRIGHT_STATE_ALPHA,
+) -> float:
+    """Probability that one attempt heralds an entangled pair.
+
+    * ``"single_click"``: ``2·α·η`` (Humphreys et al. 2018; Rozpędek et al.
+      2019), leading order in α·η; the exact threshold-detector value
+      without dark counts, ``1 - (1 - α·η)²``, differs by ``(α·η)²``.
+    * ``"double_click"``: ``η²/2`` (Barrett and Kok 2005).
+    * ``"direct"``: ``η``.
+
+    Args:
+        scheme: one of :data:`SCHEMES`.
+        arm_transmittance: η from an emitting node to the station's detector
+            (fibre, coupling and detector efficiency; see
+            :func:`station_distance_km`), in [0, 1].
+        bright_state_alpha: bright-state population α in (0, 1/2], used by
+            ``"single_click"`` only.
+
+    Returns:
+        Success probability per attempt, in [0, 1].
+
+    Raises:
+        DqsimError: an unknown scheme or an argument out of its range.
+
+    Examples:
+        >>> round(success_probability("single_click", 0.1, bright_state_alpha=0.05), 12)
+        0.01
+        >>> round(success_probability("double_click", 0.1), 12)
+        0.005
+        >>> success_probability("direct", 0.1)
+        0.1
+    """
+    where = "success_probability"
+    scheme = check_choice(where, "scheme", scheme, SCHEMES)
+    eta = check_real(where, "arm_transmittance", arm_transmittance, 0.0, 1.0)
+    alpha = check_real(where, "bright_state_alpha", bright_state_alpha, 0.0, 0.5, low_open=True)
+    if scheme == "single_click":
+        return 2.0 * alpha * eta
+    if scheme == "double_click":
+        return eta * eta / 2.0
+    return eta
+
+
+def delivered_fidelity(
+    scheme: str,
+    *,
+    bright_state_alpha: float = DEFAULT_BRIGHT_STATE_ALPHA,
+    source_fidelity: float = 1.0,
+) -> float:
+    """Fidelity to the target Bell state of a heralded pair.
+
+    * ``"double_click"`` and ``"direct"``: ``source_fidelity``; loss only
+      removes heralds (module docstring).
+    * ``"single_click"``: ``1 - α`` (Humphreys et al. 2018), the weight of
+      the state in which both nodes emitted, for a perfect source. With an
+      imperfect source the two errors are composed as independent
+      depolarising (Werner) noise, ``w = w(1 - α)·w(source_fidelity)``, an
+      approximation that reduces to ``1 - α`` when ``source_fidelity = 1``.
+
+    Args:
+        scheme: one of :data:`SCHEMES`.
+        bright_state_alpha: bright-state population α in (0, 1/2]
+            (``"single_click"`` only).
+        source_fidelity: fidelity of the pair the hardware would deliver
+            without loss, in [1/4, 1].
+
+    Returns:
+        Fidelity in [1/4, 1].
+
+    Raises:
+        DqsimError: an unknown scheme or an argument out of its range.
+
+    Examples:
+        >>> delivered_fidelity("single_click", bright_state_alpha=0.1)
+        0.9
+        >>> delivered_fidelity("double_click", source_fidelity=0.95)
+        0.95
+    """
+    where = "delivered_fidelity"
+    scheme = check_choice(where, "scheme", scheme, SCHEMES)
+    alpha = check_real(where, "bright_state_alpha", bright_state_alpha, 0.0, 0.5, low_open=True)
+    f_source = check_real(where, "source_fidelity", source_fidelity, 0.25, 1.0)
+    if scheme != "single_click":
+        return f_source
+    if f_source == 1.0:
+        return 1.0 - alpha
+    w = werner_from_fidelity(1.0 - alpha) * werner_from_fidelity(f_source)
+    return fidelity_from_werner(w)
+
+
+def attempt_period_ps(
+    distance_km: float,
+    *,
+    scheme: str = "double_click",
+    group_index: float = DEFAULT_GROUP_INDEX,
+    source_period_ps: int = 0,
+) -> int:
+    """Time between attempts: max(round trip node → station → node, source period).
+
+    The herald must be back before the next attempt. For a midpoint station
+    the round trip covers ``2·(L/2) = L`` of fibre, i.e. ``n_g·L/c``; for
+    ``"direct"`` the acknowledgement returns from the far node, ``2·n_g·L/c``.
+
+    Args:
+        distance_km: length of the whole link, km, >= 0.
+        scheme: one of :data:`SCHEMES`.
+        group_index: fibre group index n_g, >= 1.
+        source_period_ps: shortest time between two emissions of the
+            source (1 / repetition rate), ps, >= 0.
+
+    Returns:
+        Attempt period, ps (0 only for a zero-length link with no source limit).
+
+    Raises:
+        DqsimError: an unknown scheme or an argument out of its range.
+
+    Examples:
+        >>> attempt_period_ps(10.0)  # = propagation_delay_ps(10.0): 5 km there, 5 km back
+        48967209
+        >>> attempt_period_ps(0.0, source_period_ps=1000)
+        1000
+    """
+    where = "attempt_period_ps"
+    scheme = check_choice(where, "scheme", scheme, SCHEMES)
+    distance_km = check_real(where, "distance_km", distance_km, 0.0)
+    one_way_km = station_distance_km(scheme, distance_km)
+    group_index = check_real(where, "group_index", group_index, 1.0)
+    source_period_ps = check_int(where, "source_period_ps", source_period_ps, 0)
+    round_trip_ps = propagation_delay_ps(2.0 * one_way_km, group_index)
+    return max(round_trip_ps, source_period_ps)
+
+
+def mean_attempts(success_probability: float) -> float:
+    """Mean number of attempts up to and including the first success: 1/p.
+
+    The number of independent attempts to the first success is geometric
+    with ``P(N = k) = (1 - p)^(k-1)·p``, mean ``1/p``.
+
+    Args:
+        success_probability: p per attempt, in [0, 1].
+
+    Returns:
+        Mean attempts, >= 1 (``math.inf`` for p = 0).
+
+    Raises:
+        DqsimError: p outside [0, 1].
+
+    Examples:
+        >>> mean_attempts(0.25)
+        4.0
+    """
+    p = check_real("mean_attempts", "success_probability", success_probability, 0.0, 1.0)
+    return math.inf if p == 0.0 else 1.0 / p
+
+
+def mean_attempts_two_links(success_probability: float) -> float:
+    """Mean attempts until both of two links succeed, each retrying alone: (3 - 2p)/(p(2 - p)).
+
+    Two links attempt in lockstep; a link that succeeded keeps its pair
+    (no decoherence cut-off) and swapping is deterministic, so the wait is
+    ``E[max(N1, N2)]`` for independent geometric ``N1``, ``N2``:
+    ``E[max] = E[N1] + E[N2] - E[min]`` with ``min`` geometric of success
+    probability ``1 - (1 - p)²``, i.e. ``2/p - 1/(p(2 - p))``
+    (E. Shchukin, F. Schmidt and P. van Loock, Phys. Rev. A 100, 032322
+    (2019), the n = 2 case).
+
+    Args:
+        success_probability: p per attempt of each link, in [0, 1].
+
+    Returns:
+        Mean attempts (``math.inf`` for p = 0).
+
+    Raises:
+        DqsimError: p outside [0, 1].
+
+    Examples:
+        >>> mean_attempts_two_links(0.5)
+        2.6666666666666665
+        >>> mean_attempts_two_links(1.0)
+        1.0
+    """
+    p = check_real("mean_attempts_two_links", "success_probability", success_probability, 0.0, 1.0)
+    return math.inf if p == 0.0 else (3.0 - 2.0 * p) / (p * (2.0 - p))
+
+
+def mean_time_to_success_ps(success_probability: float, attempt_period_ps: int) -> float:
+    """Mean time to the first heralded pair: attempt period / p.
+
+    Args:
+        success_probability: p per attempt, in [0, 1].
+        attempt_period_ps: time per attempt, ps, >= 0 (see :func:`attempt_period_ps`).
+
+    Returns:
+        Mean time, ps (a float; ``math.inf`` for p = 0).
+
+    Raises:
+        DqsimError: an argument out of its range.
+
+    Examples:
+        >>> mean_time_to_success_ps(0.01, 1000)
+        100000.0
+    """
+    where = "mean_time_to_success_ps"
+    period_ps = check_int(where, "attempt_period_ps", attempt_period_ps, 0)
+    attempts = mean_attempts(check_real(where, "success_probability", success_probability,
+                                        0.0, 1.0))
+    if attempts == math.inf:
+        return math.inf
+    return attempts * period_ps

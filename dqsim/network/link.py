@@ -1,0 +1,178 @@
+"""One optical link between two nodes: its fibre, detectors, source and scheme."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dqsim import units
+from dqsim.errors import ConfigError
+from dqsim.network import entanglement
+from dqsim.network._checks import check_choice, check_int, check_real
+from dqsim.network.detectors import dark_count_probability
+from dqsim.network.entanglement import DEFAULT_BRIGHT_STATE_ALPHA, SCHEMES
+from dqsim.network.fibre import (
+    DEFAULT_ATTENUATION_DB_PER_KM,
+    DEFAULT_GROUP_INDEX,
+    propagation_delay_ps,
+    total_transmittance,
+)
+
+#: Detector efficiency of a superconducting nanowire detector (SNSPD) class
+#: device; Marsili et al., Nat. Photonics 7, 210 (2013) report 93% at 1550 nm.
+DEFAULT_DETECTOR_EFFICIENCY = 0.9
+
+#: Dark count rate of an SNSPD-class detector, Hz (Marsili et al. 2013:
+#: ~1 kHz at their highest efficiency, below 10 Hz at slightly lower bias).
+DEFAULT_DARK_COUNT_RATE_HZ = 10.0
+
+#: Detection gate (coincidence window) width, ps.
+DEFAULT_GATE_WIDTH_PS = 1000
+
+
+@dataclass(frozen=True, kw_only=True)
+class LinkSpec:
+    """A fibre link between two nodes and how it makes entangled pairs.
+
+    All fields are validated on construction (:class:`dqsim.errors.ConfigError`,
+    a ``ValueError``, naming the field, its value and the allowed range).
+    Derived quantities are properties.
+
+    Attributes:
+        distance_km: fibre length between the two nodes, km, >= 0.
+        attenuation_db_per_km: fibre attenuation, dB/km, >= 0.
+        coupling_loss_db: lumped coupling loss of each path from an emitter
+            to a detector, dB, >= 0.
+        group_index: fibre group index n_g, >= 1.
+        detector_efficiency: detector efficiency in (0, 1].
+        dark_count_rate_hz: detector dark count rate, Hz, >= 0.
+        dead_time_ps: detector dead time, ps, >= 0.
+        gate_width_ps: detection gate width, ps, > 0.
+        source_rate_hz: repetition rate of the photon source, Hz, > 0, or
+            ``None``; at most one of ``source_rate_hz`` and
+            ``source_period_ps`` is set (neither: the source does not limit
+            the attempt rate).
+        source_period_ps: time between emissions of the source, ps, >= 1, or ``None``.
+        scheme: ``"single_click"``, ``"double_click"`` or ``"direct"``
+            (:mod:`dqsim.network.entanglement`).
+        bright_state_alpha: bright-state population α in (0, 1/2]
+            (single-click only).
+        source_fidelity: fidelity of the pairs the hardware would make
+            without loss, in [1/4, 1].
+
+    Examples:
+        >>> link = LinkSpec(distance_km=20.0)
+        >>> link.delay_ps
+        97934418
+        >>> round(link.success_probability, 6)
+        0.161233
+        >>> link.delivered_fidelity
+        1.0
+        >>> LinkSpec(distance_km=-1.0)
+        Traceback (most recent call last):
+            ...
+        dqsim.errors.ConfigError: LinkSpec: distance_km must be in [0, inf), got -1.0
+    """
+
+    distance_km: float
+    attenuation_db_per_km: float = DEFAULT_ATTENUATION_DB_PER_KM
+    coupling_loss_db: float = 0.0
+    group_index: float = DEFAULT_GROUP_INDEX
+    detector_efficiency: float = DEFAULT_DETECTOR_EFFICIENCY
+    dark_count_rate_hz: float = DEFAULT_DARK_COUNT_RATE_HZ
+    dead_time_ps: int = 0
+    gate_width_ps: int = DEFAULT_GATE_WIDTH_PS
+    source_rate_hz: float | None = None
+    source_period_ps: int | None = None
+    scheme: str = "double_click"
+    bright_state_alpha: float = DEFAULT_BRIGHT_STATE_ALPHA
+    source_fidelity: float = 1.0
+
+    def __post_init__(self) -> None:
+        where = "LinkSpec"
+        kw = {"error": ConfigError}
+        check_real(where, "distance_km", self.distance_km, 0.0, **kw)
+        check_real(where, "attenuation_db_per_km", self.attenuation_db_per_km, 0.0, **kw)
+        check_real(where, "coupling_loss_db", self.coupling_loss_db, 0.0, **kw)
+        check_real(where, "group_index", self.group_index, 1.0, **kw)
+        check_real(where, "detector_efficiency", self.detector_efficiency, 0.0, 1.0,
+                   low_open=True, **kw)
+        check_real(where, "dark_count_rate_hz", self.dark_count_rate_hz, 0.0, **kw)
+        check_int(where, "dead_time_ps", self.dead_time_ps, 0, **kw)
+        check_int(where, "gate_width_ps", self.gate_width_ps, 1, **kw)
+        if self.source_rate_hz is not None and self.source_period_ps is not None:
+            raise ConfigError(
+                f"{where}: set at most one of source_rate_hz and source_period_ps, "
+                f"got source_rate_hz={self.source_rate_hz!r} and "
+                f"source_period_ps={self.source_period_ps!r}"
+            )
+        if self.source_rate_hz is not None:
+            check_real(where, "source_rate_hz", self.source_rate_hz, 0.0, low_open=True, **kw)
+        if self.source_period_ps is not None:
+            check_int(where, "source_period_ps", self.source_period_ps, 1, **kw)
+        check_choice(where, "scheme", self.scheme, SCHEMES, **kw)
+        check_real(where, "bright_state_alpha", self.bright_state_alpha, 0.0, 0.5,
+                   low_open=True, **kw)
+        check_real(where, "source_fidelity", self.source_fidelity, 0.25, 1.0, **kw)
+
+    @property
+    def transmittance(self) -> float:
+        """End-to-end transmittance of the whole link, detector included."""
+        return total_transmittance(self.distance_km, self.attenuation_db_per_km,
+                                   self.coupling_loss_db, self.detector_efficiency)
+
+    @property
+    def arm_transmittance(self) -> float:
+        """Transmittance from one node to the station's detector (half the link for
+        midpoint schemes, the whole link for ``"direct"``)."""
+        arm_km = entanglement.station_distance_km(self.scheme, self.distance_km)
+        return total_transmittance(arm_km, self.attenuation_db_per_km,
+                                   self.coupling_loss_db, self.detector_efficiency)
+
+    @property
+    def delay_ps(self) -> int:
+        """One-way propagation delay from node to node, ps: n_g·L/c."""
+        return propagation_delay_ps(self.distance_km, self.group_index)
+
+    @property
+    def dark_count_probability(self) -> float:
+        """Probability of a dark count in one detection gate."""
+        return dark_count_probability(self.dark_count_rate_hz, self.gate_width_ps)
+
+    @property
+    def effective_source_period_ps(self) -> int:
+        """Shortest time between emissions of the source, ps (0: no limit)."""
+        if self.source_period_ps is not None:
+            return self.source_period_ps
+        if self.source_rate_hz is not None:
+            return max(1, units.seconds_to_ps(1.0 / self.source_rate_hz))
+        return 0
+
+    @property
+    def success_probability(self) -> float:
+        """Probability that one attempt heralds a pair
+        (:func:`dqsim.network.entanglement.success_probability`)."""
+        return entanglement.success_probability(
+            self.scheme, self.arm_transmittance, bright_state_alpha=self.bright_state_alpha)
+
+    @property
+    def attempt_period_ps(self) -> int:
+        """Time per attempt, ps: the larger of the herald round trip and the
+        source period, and at least 1 ps so that simulated time advances."""
+        period_ps = entanglement.attempt_period_ps(
+            self.distance_km, scheme=self.scheme, group_index=self.group_index,
+            source_period_ps=self.effective_source_period_ps)
+        return max(1, period_ps)
+
+    @property
+    def mean_time_to_success_ps(self) -> float:
+        """Mean time to the first heralded pair, ps (``math.inf`` if p = 0)."""
+        return entanglement.mean_time_to_success_ps(self.success_probability,
+                                                    self.attempt_period_ps)
+
+    @property
+    def delivered_fidelity(self) -> float:
+        """Fidelity of a heralded pair
+        (:func:`dqsim.network.entanglement.delivered_fidelity`)."""
+        return entanglement.delivered_fidelity(
+            self.scheme, bright_state_alpha=self.bright_state_alpha,
+            source_fidelity=self.source_fidelity)

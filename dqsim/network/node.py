@@ -1,0 +1,97 @@
+"""One quantum processing node: its qubits, their memory times, gate times and errors."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from dqsim.errors import ConfigError
+from dqsim.network._checks import check_int, check_real
+
+
+@dataclass(frozen=True, kw_only=True)
+class NodeSpec:
+    """A quantum processor on the network.
+
+    The defaults describe an ideal node (no decoherence, no errors,
+    instantaneous operations); a job file sets the values of the hardware
+    being modelled. All fields are validated on construction
+    (:class:`dqsim.errors.ConfigError`, a ``ValueError``, naming the field,
+    its value and the allowed range).
+
+    Attributes:
+        name: node name, a non-empty string without whitespace.
+        num_data_qubits: qubits that hold computation data, >= 0.
+        num_comm_qubits: communication qubits that hold halves of entangled
+            pairs, >= 1.
+        t1_s: energy relaxation time T1 of the memories, s, > 0 (``math.inf``
+            allowed).
+        t2_s: coherence time T2, s, in (0, 2·T1] (``math.inf`` allowed when
+            T1 is infinite).
+        gate_1q_duration_ps: duration of a one-qubit gate, ps, >= 0.
+        gate_2q_duration_ps: duration of a two-qubit gate, ps, >= 0.
+        measure_duration_ps: duration of a measurement, ps, >= 0.
+        gate_1q_error_probability: depolarising error probability of a
+            one-qubit gate, in [0, 1].
+        gate_2q_error_probability: depolarising error probability of a
+            two-qubit gate, in [0, 1].
+        measure_error_probability: probability that a measurement reports
+            the wrong outcome, in [0, 1].
+        classical_processing_delay_ps: time the node takes to act on a
+            classical message, ps, >= 0.
+
+    Examples:
+        >>> node = NodeSpec(name="alice", num_data_qubits=4)
+        >>> node.num_qubits
+        5
+        >>> NodeSpec(name="bob", t1_s=1.0, t2_s=3.0)
+        Traceback (most recent call last):
+            ...
+        dqsim.errors.ConfigError: NodeSpec: t2_s must be at most 2*t1_s = 2 (T2 <= 2*T1), got 3.0
+    """
+
+    name: str
+    num_data_qubits: int = 0
+    num_comm_qubits: int = 1
+    t1_s: float = math.inf
+    t2_s: float = math.inf
+    gate_1q_duration_ps: int = 0
+    gate_2q_duration_ps: int = 0
+    measure_duration_ps: int = 0
+    gate_1q_error_probability: float = 0.0
+    gate_2q_error_probability: float = 0.0
+    measure_error_probability: float = 0.0
+    classical_processing_delay_ps: int = 0
+
+    def __post_init__(self) -> None:
+        where = "NodeSpec"
+        kw = {"error": ConfigError}
+        if not isinstance(self.name, str) or not self.name or any(c.isspace() for c in self.name):
+            raise ConfigError(
+                f"{where}: name must be a non-empty string without whitespace, got {self.name!r}"
+            )
+        check_int(where, "num_data_qubits", self.num_data_qubits, 0, **kw)
+        check_int(where, "num_comm_qubits", self.num_comm_qubits, 1, **kw)
+        t1_s = check_real(where, "t1_s", self.t1_s, 0.0, low_open=True, allow_inf=True, **kw)
+        t2_s = check_real(where, "t2_s", self.t2_s, 0.0, low_open=True, allow_inf=True, **kw)
+        if t2_s > 2.0 * t1_s:
+            raise ConfigError(
+                f"{where}: t2_s must be at most 2*t1_s = {2.0 * t1_s:g} (T2 <= 2*T1), "
+                f"got {self.t2_s!r}"
+            )
+        check_int(where, "gate_1q_duration_ps", self.gate_1q_duration_ps, 0, **kw)
+        check_int(where, "gate_2q_duration_ps", self.gate_2q_duration_ps, 0, **kw)
+        check_int(where, "measure_duration_ps", self.measure_duration_ps, 0, **kw)
+        check_real(where, "gate_1q_error_probability", self.gate_1q_error_probability,
+                   0.0, 1.0, **kw)
+        check_real(where, "gate_2q_error_probability", self.gate_2q_error_probability,
+                   0.0, 1.0, **kw)
+        check_real(where, "measure_error_probability", self.measure_error_probability,
+                   0.0, 1.0, **kw)
+        check_int(where, "classical_processing_delay_ps", self.classical_processing_delay_ps,
+                  0, **kw)
+
+    @property
+    def num_qubits(self) -> int:
+        """Data and communication qubits together."""
+        return self.num_data_qubits + self.num_comm_qubits

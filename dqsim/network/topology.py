@@ -1,0 +1,430 @@
+"""Network topologies, routing and the placement of nodes on MPI ranks.
+
+A topology is a :class:`networkx.Graph` whose nodes are node names (strings)
+and whose edges are links. Each node carries the attribute ``index`` (its
+position 0..n-1, which fixes its rank under :func:`place_nodes`); each edge
+carries ``link`` (a :class:`~dqsim.network.link.LinkSpec`) and
+``distance_km`` (the link's length, the weight for routing). The graph
+attribute ``kind`` names the builder.
+
+Builders take the node count, and optionally ``names`` (default
+``node0``, ``node1``, ...) and the ``link`` used for every edge (default
+:data:`DEFAULT_LINK`, 1 km of standard fibre with the
+:class:`~dqsim.network.link.LinkSpec` defaults).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import numbers
+from typing import Iterable, Sequence
+
+import networkx as nx
+
+from dqsim import comm
+from dqsim.errors import ConfigError, ResourceError
+from dqsim.network._checks import check_int
+from dqsim.network.link import LinkSpec
+
+#: Link used by the builders when none is given: 1 km, all other fields at
+#: their :class:`LinkSpec` defaults (an arbitrary lab-scale choice).
+DEFAULT_LINK = LinkSpec(distance_km=1.0)
+
+#: Longest list of node names quoted in an error message.
+_MAX_NAMES_IN_MESSAGE = 10
+
+
+def _quote_names(names: Iterable[str]) -> str:
+    names = list(names)
+    shown = ", ".join(repr(n) for n in names[:_MAX_NAMES_IN_MESSAGE])
+    more = len(names) - _MAX_NAMES_IN_MESSAGE
+    return shown + (f", ... ({more} more)" if more > 0 else "")
+
+
+def _node_names(where: str, num_nodes: int, names: Sequence[str] | None) -> list[str]:
+    if names is None:
+        return [f"node{i}" for i in range(num_nodes)]
+    names = list(names)
+    if len(names) != num_nodes:
+        raise ConfigError(f"{where}: names must list {num_nodes} node names, got {len(names)}")
+    seen = set()
+    for name in names:
+        if not isinstance(name, str) or not name or any(c.isspace() for c in name):
+            raise ConfigError(
+                f"{where}: node names must be non-empty strings without whitespace, got {name!r}"
+            )
+        if name in seen:
+            raise ConfigError(f"{where}: node name {name!r} appears twice in names")
+        seen.add(name)
+    return names
+
+
+def _check_link(where: str, link: LinkSpec | None) -> LinkSpec:
+    if link is None:
+        return DEFAULT_LINK
+    if not isinstance(link, LinkSpec):
+        raise ConfigError(f"{where}: link must be a LinkSpec, got {type(link).__name__}")
+    return link
+
+
+def _build(kind: str, names: list[str], index_edges: Iterable[tuple[int, int]],
+           link: LinkSpec) -> nx.Graph:
+    graph = nx.Graph(kind=kind)
+    for index, name in enumerate(names):
+        graph.add_node(name, index=index)
+    for a, b in index_edges:
+        graph.add_edge(names[a], names[b], link=link, distance_km=link.distance_km)
+    validate(graph)
+    return graph
+
+
+def line(num_nodes: int, *, link: LinkSpec | None = None,
+         names: Sequence[str] | None = None) -> nx.Graph:
+    """Nodes in a chain: 0 - 1 - ... - (n-1).
+
+    Args:
+        num_nodes: number of nodes, >= 1.
+        link: link of every edge (default :data:`DEFAULT_LINK`).
+        names: node names in index order (default ``node0``...).
+
+    Returns:
+        The topology graph.
+
+    Raises:
+        ConfigError: a bad count, name or link.
+
+    Examples:
+        >>> list(line(3).edges)
+        [('node0', 'node1'), ('node1', 'node2')]
+    """
+    num_nodes = check_int("line", "num_nodes", num_nodes, 1, error=ConfigError)
+    node_names = _node_names("line", num_nodes, names)
+    edges = [(i, i + 1) for i in range(num_nodes - 1)]
+    return _build("line", node_names, edges, _check_link("line", link))
+
+
+def ring(num_nodes: int, *, link: LinkSpec | None = None,
+         names: Sequence[str] | None = None) -> nx.Graph:
+    """Nodes in a cycle: 0 - 1 - ... - (n-1) - 0.
+
+    Args:
+        num_nodes: number of nodes, >= 3.
+        link: link of every edge (default :data:`DEFAULT_LINK`).
+        names: node names in index order (default ``node0``...).
+
+    Returns:
+        The topology graph.
+
+    Raises:
+        ConfigError: a bad count, name or link.
+
+    Examples:
+        >>> ring(4).number_of_edges()
+        4
+    """
+    num_nodes = check_int("ring", "num_nodes", num_nodes, 3, error=ConfigError)
+    node_names = _node_names("ring", num_nodes, names)
+    edges = [(i, (i + 1) % num_nodes) for i in range(num_nodes)]
+    return _build("ring", node_names, edges, _check_link("ring", link))
+
+
+def star(num_nodes: int, *, link: LinkSpec | None = None,
+         names: Sequence[str] | None = None) -> nx.Graph:
+    """Node 0 at the centre, linked to every other node.
+
+    Args:
+        num_nodes: number of nodes including the centre, >= 1.
+        link: link of every edge (default :data:`DEFAULT_LINK`).
+        names: node names in index order, the centre first (default ``node0``...).
+
+    Returns:
+        The topology graph.
+
+    Raises:
+        ConfigError: a bad count, name or link.
+
+    Examples:
+        >>> sorted(star(4).neighbors("node0"))
+        ['node1', 'node2', 'node3']
+    """
+    num_nodes = check_int("star", "num_nodes", num_nodes, 1, error=ConfigError)
+    node_names = _node_names("star", num_nodes, names)
+    edges = [(0, i) for i in range(1, num_nodes)]
+    return _build("star", node_names, edges, _check_link("star", link))
+
+
+def grid(num_rows: int, num_cols: int, *, link: LinkSpec | None = None,
+         names: Sequence[str] | None = None) -> nx.Graph:
+    """A rectangular grid; node ``r·num_cols + c`` sits at row ``r``, column ``c``.
+
+    Each node also carries the attribute ``position = (r, c)``.
+
+    Args:
+        num_rows: number of rows, >= 1.
+        num_cols: number of columns, >= 1.
+        link: link of every edge (default :data:`DEFAULT_LINK`).
+        names: node names in index order (default ``node0``...).
+
+    Returns:
+        The topology graph.
+
+    Raises:
+        ConfigError: a bad count, name or link.
+
+    Examples:
+        >>> g = grid(2, 3)
+        >>> g.number_of_nodes(), g.number_of_edges()
+        (6, 7)
+        >>> g.nodes["node4"]["position"]
+        (1, 1)
+    """
+    num_rows = check_int("grid", "num_rows", num_rows, 1, error=ConfigError)
+    num_cols = check_int("grid", "num_cols", num_cols, 1, error=ConfigError)
+    node_names = _node_names("grid", num_rows * num_cols, names)
+    edges = []
+    for r in range(num_rows):
+        for c in range(num_cols):
+            i = r * num_cols + c
+            if c + 1 < num_cols:
+                edges.append((i, i + 1))
+            if r + 1 < num_rows:
+                edges.append((i, i + num_cols))
+    graph = _build("grid", node_names, edges, _check_link("grid", link))
+    for i, name in enumerate(node_names):
+        graph.nodes[name]["position"] = divmod(i, num_cols)
+    return graph
+
+
+def all_to_all(num_nodes: int, *, link: LinkSpec | None = None,
+               names: Sequence[str] | None = None) -> nx.Graph:
+    """Every pair of nodes linked directly.
+
+    Args:
+        num_nodes: number of nodes, >= 1.
+        link: link of every edge (default :data:`DEFAULT_LINK`).
+        names: node names in index order (default ``node0``...).
+
+    Returns:
+        The topology graph.
+
+    Raises:
+        ConfigError: a bad count, name or link.
+
+    Examples:
+        >>> all_to_all(5).number_of_edges()
+        10
+    """
+    num_nodes = check_int("all_to_all", "num_nodes", num_nodes, 1, error=ConfigError)
+    node_names = _node_names("all_to_all", num_nodes, names)
+    edges = [(i, j) for i in range(num_nodes) for j in range(i + 1, num_nodes)]
+    return _build("all_to_all", node_names, edges, _check_link("all_to_all", link))
+
+
+def from_edges(names: Sequence[str], edges: Iterable[tuple], *,
+               link: LinkSpec | None = None) -> nx.Graph:
+    """A topology from explicit node names and edges.
+
+    Args:
+        names: node names; their order gives the node indices.
+        edges: pairs ``(a, b)`` of node names, or triples ``(a, b, x)`` with
+            ``x`` a :class:`LinkSpec` for that edge or a length in km (the
+            default link with that ``distance_km``).
+        link: link of edges given without one (default :data:`DEFAULT_LINK`).
+
+    Returns:
+        The topology graph.
+
+    Raises:
+        ConfigError: an edge naming an unknown node, a self-loop, a repeated
+            edge, a bad link, or a disconnected graph.
+
+    Examples:
+        >>> g = from_edges(["a", "b", "c"], [("a", "b"), ("b", "c", 5.0)])
+        >>> g.edges["b", "c"]["distance_km"]
+        5.0
+        >>> from_edges(["a", "b"], [("a", "x")])  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+            ...
+        dqsim.errors.ConfigError: from_edges: edge ('a', 'x') names unknown node 'x'; ...
+    """
+    where = "from_edges"
+    node_names = list(names)
+    node_names = _node_names(where, len(node_names), node_names)
+    if not node_names:
+        raise ConfigError(f"{where}: names must list at least one node, got none")
+    base = _check_link(where, link)
+    known = set(node_names)
+    graph = nx.Graph(kind="edges")
+    for index, name in enumerate(node_names):
+        graph.add_node(name, index=index)
+    for edge in edges:
+        edge = tuple(edge)
+        if len(edge) not in (2, 3):
+            raise ConfigError(f"{where}: an edge must be (a, b) or (a, b, link), got {edge!r}")
+        a, b = edge[0], edge[1]
+        for end in (a, b):
+            if end not in known:
+                raise ConfigError(
+                    f"{where}: edge {(a, b)!r} names unknown node {end!r}; "
+                    f"known nodes: {_quote_names(node_names)}"
+                )
+        if a == b:
+            raise ConfigError(f"{where}: edge {(a, b)!r} links node {a!r} to itself")
+        if graph.has_edge(a, b):
+            raise ConfigError(f"{where}: edge {(a, b)!r} is given twice")
+        edge_link = base
+        if len(edge) == 3:
+            spec = edge[2]
+            if isinstance(spec, LinkSpec):
+                edge_link = spec
+            elif isinstance(spec, numbers.Real) and not isinstance(spec, bool):
+                try:
+                    edge_link = dataclasses.replace(base, distance_km=spec)
+                except ConfigError as exc:
+                    raise ConfigError(f"{where}: edge {(a, b)!r}: {exc}") from None
+            else:
+                raise ConfigError(
+                    f"{where}: edge {(a, b)!r} has link {spec!r}; "
+                    "give a LinkSpec or a length in km"
+                )
+        graph.add_edge(a, b, link=edge_link, distance_km=edge_link.distance_km)
+    validate(graph)
+    return graph
+
+
+def validate(graph: nx.Graph) -> None:
+    """Check that ``graph`` is a usable topology.
+
+    Every node has a distinct integer ``index`` 0..n-1, every edge a
+    ``link`` (:class:`LinkSpec`) whose length matches its ``distance_km``,
+    there are no self-loops, and the graph is connected.
+
+    Args:
+        graph: the topology.
+
+    Raises:
+        ConfigError: the first problem found, naming the node or edge.
+
+    Examples:
+        >>> validate(line(2))
+    """
+    where = "validate"
+    if graph.number_of_nodes() == 0:
+        raise ConfigError(f"{where}: the topology has no nodes")
+    indices = sorted(graph.nodes[name].get("index", -1) for name in graph.nodes)
+    if indices != list(range(graph.number_of_nodes())):
+        raise ConfigError(
+            f"{where}: node indices must be 0..{graph.number_of_nodes() - 1}, got {indices}"
+        )
+    for a, b, data in graph.edges(data=True):
+        if a == b:
+            raise ConfigError(f"{where}: edge {(a, b)!r} links node {a!r} to itself")
+        link = data.get("link")
+        if not isinstance(link, LinkSpec):
+            raise ConfigError(f"{where}: edge {(a, b)!r} has no LinkSpec in its 'link' attribute")
+        if data.get("distance_km") != link.distance_km:
+            raise ConfigError(
+                f"{where}: edge {(a, b)!r} has distance_km {data.get('distance_km')!r} "
+                f"but its link is {link.distance_km!r} km"
+            )
+    if not nx.is_connected(graph):
+        first = min(graph.nodes, key=lambda n: graph.nodes[n]["index"])
+        reached = nx.node_connected_component(graph, first)
+        cut_off = sorted((n for n in graph.nodes if n not in reached),
+                         key=lambda n: graph.nodes[n]["index"])
+        raise ConfigError(
+            f"{where}: the topology is disconnected: node(s) {_quote_names(cut_off)} "
+            f"cannot reach {first!r}"
+        )
+
+
+def shortest_path(graph: nx.Graph, source: str, target: str) -> list[str]:
+    """Route of least total fibre length from ``source`` to ``target``.
+
+    Dijkstra's algorithm over the edges' ``distance_km``; among routes of
+    equal length the one networkx finds first (deterministic for a given
+    graph).
+
+    Args:
+        graph: the topology.
+        source: name of the first node.
+        target: name of the last node.
+
+    Returns:
+        Node names from ``source`` to ``target`` inclusive.
+
+    Raises:
+        ConfigError: a node name not in the graph.
+
+    Examples:
+        >>> g = from_edges(["a", "b", "c"], [("a", "b", 1.0), ("b", "c", 1.0), ("a", "c", 5.0)])
+        >>> shortest_path(g, "a", "c")
+        ['a', 'b', 'c']
+    """
+    for name, node in (("source", source), ("target", target)):
+        if node not in graph:
+            raise ConfigError(
+                f"shortest_path: {name} {node!r} is not a node of the topology; "
+                f"known nodes: {_quote_names(graph.nodes)}"
+            )
+    return nx.dijkstra_path(graph, source, target, weight="distance_km")
+
+
+def path_distance_km(graph: nx.Graph, path: Sequence[str]) -> float:
+    """Total fibre length along ``path``, km.
+
+    Args:
+        graph: the topology.
+        path: node names, each linked to the next.
+
+    Returns:
+        Sum of the links' lengths (0 for a path of one node).
+
+    Raises:
+        ConfigError: consecutive nodes that are not linked.
+
+    Examples:
+        >>> path_distance_km(line(4), ["node0", "node1", "node2"])
+        2.0
+    """
+    total_km = 0.0
+    for a, b in zip(path, path[1:]):
+        if not graph.has_edge(a, b):
+            raise ConfigError(f"path_distance_km: no link between {a!r} and {b!r}")
+        total_km += graph.edges[a, b]["distance_km"]
+    return total_km
+
+
+def place_nodes(num_nodes: int, num_ranks: int) -> list[int]:
+    """Rank of each node: contiguous, balanced blocks in index order.
+
+    Node ``i`` goes to the rank whose :func:`dqsim.comm.split_evenly` range
+    holds ``i``; the first ``num_nodes % num_ranks`` ranks get one node more.
+
+    Args:
+        num_nodes: number of nodes, >= 1.
+        num_ranks: number of MPI ranks, in [1, num_nodes].
+
+    Returns:
+        ``placement[i]`` = rank of node ``i``.
+
+    Raises:
+        ConfigError: a count below 1.
+        ResourceError: more ranks than nodes.
+
+    Examples:
+        >>> place_nodes(7, 3)
+        [0, 0, 0, 1, 1, 2, 2]
+    """
+    num_nodes = check_int("place_nodes", "num_nodes", num_nodes, 1, error=ConfigError)
+    num_ranks = check_int("place_nodes", "num_ranks", num_ranks, 1, error=ConfigError)
+    if num_ranks > num_nodes:
+        raise ResourceError(
+            f"place_nodes: num_ranks = {num_ranks} exceeds num_nodes = {num_nodes}; "
+            f"each rank must hold at least one node, so run with at most {num_nodes} ranks"
+        )
+    placement = []
+    for rank in range(num_ranks):
+        start, stop = comm.split_evenly(num_nodes, num_ranks, rank)
+        placement.extend([rank] * (stop - start))
+    return placement
