@@ -22,7 +22,7 @@ def mpiexec_path() -> str | None:
     return None
 
 
-def test_env() -> dict:
+def child_env() -> dict:
     env = dict(os.environ)
     env.update(OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
                MKL_NUM_THREADS="1", PYTHONUNBUFFERED="1", DQSIM_BACKEND=env.get("DQSIM_TEST_BACKEND", "numpy"))
@@ -43,7 +43,7 @@ def run_mpi(num_ranks: int, args: list[str], *, timeout_s: float = 120, cwd=None
     cmd = [sys.executable, *args]
     if num_ranks > 1:
         cmd = [launcher, "-n", str(num_ranks), *cmd]
-    proc = subprocess.Popen(cmd, cwd=cwd or ROOT, env=test_env(), stdout=subprocess.PIPE,
+    proc = subprocess.Popen(cmd, cwd=cwd or ROOT, env=child_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         out, err = proc.communicate(timeout=timeout_s)

@@ -19,6 +19,21 @@ from typing import Sequence
 from dqsim.state import kernels
 
 
+def exchange_copy(xp, backend, comm, piece, partner: int):
+    """Send a copy of ``piece`` to ``partner`` and return the partner's piece of the same shape.
+
+    Collective (pairwise): the partner calls it with a piece of the same shape.
+    """
+    send = xp.ascontiguousarray(piece).reshape(-1)
+    recv = xp.empty_like(send)
+    backend.synchronize()
+    if backend.is_gpu:
+        comm.sendrecv_array(send, recv, partner, to_host=backend.to_host, from_host=backend.copy_from_host)
+    else:
+        comm.sendrecv_array(send, recv, partner)
+    return recv.reshape(piece.shape)
+
+
 def _piece_messages(xp, backend, comm, piece, partner_send: int, partner_recv: int) -> None:
     send = xp.ascontiguousarray(piece).reshape(-1)
     recv = xp.empty_like(send)

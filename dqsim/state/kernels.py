@@ -200,24 +200,27 @@ def vdot(xp, a, b, max_elems: int = 1 << 22) -> complex:
 
 
 def pauli_expectation_local(xp, psi, num_local: int, x_bits: Sequence[int], z_bits: Sequence[int],
-                            y_bits: Sequence[int], max_elems: int = 1 << 22) -> complex:
-    """Local part of ⟨ψ|P|ψ⟩ for a Pauli string on local bits.
+                            y_bits: Sequence[int], max_elems: int = 1 << 22, fetch=None) -> complex:
+    """Local part of ⟨ψ|P|ψ⟩ for a Pauli string, as ``Σ_i conj(ψ_i)·phase(i)·φ_{i⊕f}``.
 
     ``P`` acts as X on ``x_bits``, Z on ``z_bits`` and Y on ``y_bits``
-    (disjoint sets). ``(Pψ)_i = phase(i)·ψ_{i⊕f}`` with ``f`` the X/Y bits;
-    each Y contributes ``-i`` where the output bit is 0 and ``+i`` where it
-    is 1, each Z a sign ``(-1)^bit``.
+    (disjoint local bit sets); ``f`` is the set of X/Y bits. Each Y
+    contributes ``-i`` where the output bit is 0 and ``+i`` where it is 1,
+    each Z a sign ``(-1)^bit``. ``φ`` is ``ψ`` itself, or — when the string
+    also flips rank bits — the partner rank's shard: ``fetch(piece)`` returns
+    the partner's amplitudes at the positions of ``piece``.
     """
     flip = list(x_bits) + list(y_bits)
     all_bits = flip + list(z_bits)
-    if not all_bits:
+    if not all_bits and fetch is None:
         return complex(norm_squared(xp, psi, max_elems))
     view, axis_of = bit_view(psi, num_local, all_bits)
     keep = [axis_of[b] for b in all_bits]
     flip_axes = tuple(axis_of[b] for b in flip)
     acc = 0j
     for piece in iter_pieces(view, max_elems, keep_axes=keep):
-        partner = xp.flip(piece, axis=flip_axes) if flip_axes else piece
+        source = piece if fetch is None else fetch(piece)
+        partner = xp.flip(source, axis=flip_axes) if flip_axes else source
         prod = xp.conj(piece).astype(xp.complex128) * partner.astype(xp.complex128)
         for b in z_bits:
             shape = [1] * piece.ndim

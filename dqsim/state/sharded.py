@@ -292,7 +292,7 @@ class ShardedState:
         qubits = self._check_qubits(qubits)
         remote = tuple(q for q in qubits if not self.layout.is_local(q))
         if remote:
-            probe = GateOp(np.eye(1 << len(qubits)), qubits, (), False, "localize")
+            probe = GateOp(np.empty(0), qubits, (), False, "localize")
             self._swap_pairs(plan_swaps(self.layout, [probe], 0))
 
     # ------------------------------------------------------------ reductions
@@ -359,23 +359,35 @@ class ShardedState:
         return total
 
     def _pauli_expectation(self, paulis: str, qubits: tuple[int, ...]) -> float:
+        """⟨P⟩ for one Pauli string; X/Y on rank bits pair this rank with ``rank ⊕ mask``."""
         if len(paulis) != len(qubits) or set(paulis) - set("IXYZ"):
             raise DqsimError(f"Pauli string {paulis!r} must use I, X, Y, Z, one letter per qubit {qubits}")
-        flips = [q for p, q in zip(paulis, qubits) if p in "XY"]
-        self.localize(flips)
         x_bits, y_bits, z_bits = [], [], []
-        sign = 1.0
+        phase = 1 + 0j
+        rank_flip = 0
         for p, q in zip(paulis, qubits):
             if p == "I":
                 continue
-            if p == "Z" and not self.layout.is_local(q):
-                sign *= -1.0 if self._rank_bit_value(q) else 1.0
+            if self.layout.is_local(q):
+                {"X": x_bits, "Y": y_bits, "Z": z_bits}[p].append(self.layout.physical_of[q])
                 continue
-            bit = self.layout.physical_of[q]
-            {"X": x_bits, "Y": y_bits, "Z": z_bits}[p].append(bit)
+            bit = self._rank_bit_value(q)
+            if p in "XY":
+                rank_flip |= 1 << self.layout.rank_bit_of(q)
+            if p == "Z" and bit:
+                phase = -phase
+            elif p == "Y":
+                phase *= 1j if bit else -1j
+        fetch = None
+        if rank_flip:
+            partner = self.comm.rank ^ rank_flip
+
+            def fetch(piece):
+                return exchange.exchange_copy(self.xp, self.backend, self.comm, piece, partner)
+
         local = kernels.pauli_expectation_local(self.xp, self.amplitudes, self.num_local_qubits,
-                                                x_bits, z_bits, y_bits, self.kernel_chunk_elems)
-        return float(self.comm.allreduce_sum(sign * local.real))
+                                                x_bits, z_bits, y_bits, self.kernel_chunk_elems, fetch)
+        return float(self.comm.allreduce_sum((phase * local).real))
 
     def overlap(self, other: "ShardedState") -> complex:
         """⟨self|other⟩ (collective); both layouts are made canonical first."""

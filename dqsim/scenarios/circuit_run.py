@@ -1,0 +1,178 @@
+"""The ``circuit`` scenario: run one circuit on the sharded state and report.
+
+A circuit whose measurements are all terminal is run once; its shots are
+sampled from the final state without collapse (one stream event, identical
+on any rank count). A circuit with mid-circuit measurements or resets is run
+once per shot as a quantum trajectory; its observables and saved state are
+those of the first trajectory.
+
+Counts are keyed by the classical register as a bit string, classical bit 0
+rightmost (as in qiskit). A circuit without measurements is sampled on all
+qubits, qubit 0 rightmost.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from dqsim.circuit import generators, qasm
+from dqsim.circuit.ir import Barrier, Circuit, Gate, Measure, Reset
+from dqsim.errors import ConfigError
+from dqsim.jobs import check_observables, parse_pauli_sum
+from dqsim.rng import Stream
+from dqsim.state.sharded import ShardedState
+from dqsim.units import BYTES_PER_MIB
+
+
+@dataclass
+class CircuitRun:
+    """What a circuit run produced (identical on every rank unless noted).
+
+    Attributes:
+        circuit: the circuit that ran.
+        state: the final state (of the first trajectory), still sharded.
+        counts: bit string → number of shots.
+        shots: outcome of every shot (classical bit i = bit i), int64.
+        expectation: ``(name, observable text, value)`` per observable.
+        timing_s: wall seconds per stage.
+        sampling: ``"final-state"`` or ``"trajectories"``.
+    """
+
+    circuit: Circuit
+    state: ShardedState
+    counts: dict[str, int]
+    shots: np.ndarray
+    expectation: list[tuple[str, str, float]]
+    timing_s: dict[str, float] = field(default_factory=dict)
+    sampling: str = "final-state"
+
+
+def build_circuit(job) -> Circuit:
+    """The circuit a job describes: from its generator or its QASM file."""
+    section = job.circuit
+    if section.qasm is not None:
+        return qasm.load_qasm_file(section.qasm)
+    maker = generators.GENERATORS[section.generator]
+    if section.generator == "random":
+        seed = section.circuit_seed if section.circuit_seed is not None else job.run.seed
+        return maker(section.num_qubits, section.depth, seed=seed, measure=section.measure)
+    return maker(section.num_qubits, measure=section.measure)
+
+
+def run_circuit_job(job, *, comm, backend, on_progress: Callable[[int, int], None] | None = None) -> CircuitRun:
+    """Run a ``circuit`` job (collective).
+
+    Args:
+        job: a validated :class:`dqsim.jobs.CircuitJob`.
+        comm: communicator from :func:`dqsim.comm.init`.
+        backend: from :func:`dqsim.backend.select`.
+        on_progress: called as ``on_progress(done, total)`` while gates are applied.
+    """
+    timing: dict[str, float] = {}
+    t0 = time.perf_counter()
+    circuit = build_circuit(job)
+    sim = job.simulation
+    observables = []
+    if sim.observables:
+        check_observables(sim.observables, circuit.num_qubits, source=job.source)
+        observables = [(text, parse_pauli_sum(text)) for text in sim.observables]
+    timing["build"] = time.perf_counter() - t0
+
+    def fresh_state() -> ShardedState:
+        return ShardedState(circuit.num_qubits, comm, precision=job.run.precision, backend=backend,
+                            seed=job.run.seed, exchange_chunk_bytes=sim.exchange_chunk_mib * BYTES_PER_MIB,
+                            max_gather_qubits=sim.max_gather_qubits)
+
+    measured = [ins for ins in circuit if isinstance(ins, Measure)]
+    if circuit.measurements_are_terminal():
+        t0 = time.perf_counter()
+        state = fresh_state()
+        ops = [ins.to_op() for ins in circuit if isinstance(ins, Gate)]
+        _apply_with_progress(state, ops, on_progress)
+        backend.synchronize()
+        timing["gates"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        expectation = [(f"obs{i}", text, state.expectation(terms)) for i, (text, terms) in enumerate(observables)]
+        timing["observables"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        shots = _sample_terminal(state, circuit, measured, sim.shots)
+        timing["sampling"] = time.perf_counter() - t0
+        sampling = "final-state"
+    else:
+        t0 = time.perf_counter()
+        stream = Stream(job.run.seed, node=0, purpose="trajectory-measure")
+        outcomes = []
+        first_state, expectation = None, []
+        for shot in range(max(sim.shots, 1)):
+            state = fresh_state()
+            bits = _run_trajectory(state, circuit, stream)
+            outcomes.append(bits)
+            if shot == 0:
+                first_state = state
+                expectation = [(f"obs{i}", text, state.expectation(terms))
+                               for i, (text, terms) in enumerate(observables)]
+            if on_progress:
+                on_progress(shot + 1, max(sim.shots, 1))
+        shots = np.array(outcomes[: sim.shots], dtype=np.int64)
+        state = first_state
+        timing["trajectories"] = time.perf_counter() - t0
+        sampling = "trajectories"
+    width = circuit.num_clbits if measured else circuit.num_qubits
+    counts = count_bitstrings(shots, width)
+    return CircuitRun(circuit, state, counts, shots, expectation, timing, sampling)
+
+
+def _apply_with_progress(state, ops, on_progress, batch: int = 256) -> None:
+    for start in range(0, len(ops), batch):
+        state.apply_ops(ops[start : start + batch])
+        if on_progress:
+            on_progress(min(start + batch, len(ops)), len(ops))
+
+
+def _sample_terminal(state, circuit, measured, shots: int) -> np.ndarray:
+    if not measured:
+        return state.sample(shots)
+    qubits = [m.qubit for m in measured]
+    raw = state.sample(shots, qubits)
+    out = np.zeros(shots, dtype=np.int64)
+    for j, m in enumerate(measured):
+        out |= ((raw >> j) & 1) << m.clbit
+    return out
+
+
+def _run_trajectory(state, circuit, stream) -> int:
+    bits = 0
+    pending = []
+    for ins in circuit:
+        if isinstance(ins, Gate):
+            pending.append(ins.to_op())
+            continue
+        if pending:
+            state.apply_ops(pending)
+            pending = []
+        if isinstance(ins, Measure):
+            value = state.measure([ins.qubit], stream=stream)[0]
+            bits = (bits & ~(1 << ins.clbit)) | (value << ins.clbit)
+        elif isinstance(ins, Reset):
+            state.reset(ins.qubit, stream=stream)
+        elif not isinstance(ins, Barrier):
+            raise ConfigError(f"instruction {ins!r} is not supported by the circuit scenario")
+    if pending:
+        state.apply_ops(pending)
+    return bits
+
+
+def count_bitstrings(outcomes: np.ndarray, width: int) -> dict[str, int]:
+    """Histogram of outcomes as bit strings, bit 0 rightmost, most frequent first.
+
+    Examples:
+        >>> count_bitstrings(np.array([3, 1, 3]), 2)
+        {'11': 2, '01': 1}
+    """
+    values, numbers = np.unique(outcomes, return_counts=True)
+    order = np.lexsort((values, -numbers))
+    return {format(int(values[i]), f"0{width}b"): int(numbers[i]) for i in order}

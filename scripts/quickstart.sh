@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Install dqsim with MPI from PyPI into ./.venv and run the main example on 4 ranks.
+# Usage: scripts/quickstart.sh            (PYTHON=python3.12 scripts/quickstart.sh to pick the interpreter)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e ".[mpi,test]"
+# One BLAS/OpenMP thread per rank: ranks already use the cores.
+export OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+mkdir -p out
+.venv/bin/mpiexec -n 4 .venv/bin/dqsim run jobs/quickstart.toml --output out/quickstart.h5
+.venv/bin/dqsim inspect out/quickstart.h5

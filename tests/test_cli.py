@@ -1,0 +1,137 @@
+"""The dqsim command: every example job runs, outputs are right, errors are one line."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dqsim.io import open_run
+from mpi_helper import ROOT, child_env, run_mpi
+
+JOBS = sorted((ROOT / "jobs").glob("*.toml"))
+
+
+def small_overrides(job: Path) -> list[str]:
+    """Shrink a job so the suite stays fast (QASM jobs run as they are)."""
+    text = job.read_text()
+    sets = ["simulation.shots=200"]
+    if "generator" in text:
+        sets += ["circuit.num_qubits=8", 'simulation.observables=["Z0 Z7", "0.5*X1 Y2"]']
+    if 'generator = "random"' in text:
+        sets.append("circuit.depth=4")
+    return [arg for s in sets for arg in ("--set", s)]
+
+
+def dqsim(*args, check=True):
+    proc = subprocess.run([sys.executable, "-m", "dqsim", *args], cwd=ROOT, env=child_env(),
+                          capture_output=True, text=True, timeout=120)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"dqsim {args} exited {proc.returncode}: {proc.stderr}")
+    return proc
+
+
+def test_there_are_example_jobs():
+    assert {p.name for p in JOBS} >= {"quickstart.toml", "qft_20q.toml", "random_qasm.toml"}
+
+
+@pytest.mark.parametrize("job", JOBS, ids=lambda p: p.name)
+def test_every_example_job_runs(job, tmp_path):
+    out = tmp_path / "out.h5"
+    proc = dqsim("run", str(job.relative_to(ROOT)), "-o", str(out), *small_overrides(job))
+    assert "wrote" in proc.stdout
+    run = open_run(out)
+    counts = run.table("counts")
+    assert counts["count"].sum() == 200
+    assert run.attrs["job_text"] == job.read_text()
+    shown = dqsim("inspect", str(out), "--json")
+    assert json.loads(shown.stdout)["attrs"]["job_name"] == run.attrs["job_name"]
+
+
+def test_quickstart_is_a_ghz_state_on_four_ranks(tmp_path):
+    out = tmp_path / "q.h5"
+    run_mpi(4, ["-m", "dqsim", "run", "jobs/quickstart.toml", "-o", str(out), "--quiet"], timeout_s=120)
+    run = open_run(out)
+    assert run.attrs["num_ranks"] == 4
+    counts = dict(zip(run.table("counts")["bitstring"], run.table("counts")["count"]))
+    assert set(counts) == {"0" * 16, "1" * 16}
+    values = run.table("expectation")["value"]
+    assert values[0] == pytest.approx(1.0, abs=1e-10)
+    assert values[1] == pytest.approx(1.0, abs=1e-10)
+    assert values[2] == pytest.approx(0.0, abs=1e-10)
+
+
+def test_same_results_on_one_two_and_four_ranks(tmp_path):
+    results = {}
+    for ranks in (1, 2, 4):
+        out = tmp_path / f"r{ranks}.h5"
+        run_mpi(ranks, ["-m", "dqsim", "run", "jobs/random_qasm.toml", "-o", str(out), "--quiet",
+                        "--set", "simulation.save_state=true"], timeout_s=120)
+        results[ranks] = open_run(out)
+    one = results[1]
+    for ranks in (2, 4):
+        other = results[ranks]
+        assert np.array_equal(one.table("shots"), other.table("shots"))
+        assert np.array_equal(one.table("counts")["count"], other.table("counts")["count"])
+        assert np.allclose(one.table("expectation")["value"], other.table("expectation")["value"], atol=1e-10)
+        assert np.max(np.abs(one.state() - other.state())) < 1e-10
+
+
+def test_state_written_as_slabs_equals_gathered_state(tmp_path):
+    gathered, slabbed = tmp_path / "g.h5", tmp_path / "s.h5"
+    common = ["-m", "dqsim", "run", "jobs/qft_20q.toml", "--quiet", "--set", "circuit.num_qubits=10",
+              "--set", 'simulation.observables=["X0"]']
+    run_mpi(2, [*common, "-o", str(gathered)])
+    run_mpi(2, [*common, "-o", str(slabbed), "--set", "simulation.max_gather_qubits=6"])
+    assert sorted(p.name for p in tmp_path.glob("s.slab*.h5")) == ["s.slab0000.h5", "s.slab0001.h5"]
+    a, b = open_run(gathered).state(), open_run(slabbed).state()
+    assert a.shape == (1024,)
+    assert np.max(np.abs(a - b)) < 1e-12
+    # QFT of |0...0> is the uniform superposition
+    assert np.allclose(a, np.full(1024, 1 / 32), atol=1e-10)
+
+
+def test_bad_job_file_is_one_line_without_traceback(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[run]\nname = "x"\n[circuit]\ngenerator = "ghz"\nnum_qubits = -3\n')
+    proc = dqsim("run", str(bad), check=False)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "num_qubits" in lines[0] and "Traceback" not in proc.stderr
+
+
+def test_bad_job_under_mpi_exits_on_every_rank(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[run]\nname = "x"\nshots = 3\n[circuit]\ngenerator = "ghz"\nnum_qubits = 4\n')
+    proc = run_mpi(2, ["-m", "dqsim", "run", str(bad)], check=False, timeout_s=60)
+    assert proc.returncode != 0
+    assert proc.stderr.count("dqsim: error:") == 1 and "shots" in proc.stderr
+
+
+def test_three_ranks_are_refused_with_valid_counts(tmp_path):
+    proc = run_mpi(3, ["-m", "dqsim", "run", "jobs/quickstart.toml", "-o", str(tmp_path / "x.h5")],
+                   check=False, timeout_s=60)
+    assert proc.returncode != 0
+    assert "use 2 or 4" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_bad_qasm_names_the_line(tmp_path):
+    qasm = tmp_path / "c.qasm"
+    qasm.write_text('OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[2];\nfoo q[0];\n')
+    job = tmp_path / "j.toml"
+    job.write_text('[run]\nname = "j"\n[circuit]\nqasm = "c.qasm"\n')
+    proc = dqsim("run", str(job), "-o", str(tmp_path / "o.h5"), check=False)
+    assert proc.returncode == 2
+    assert "line 4" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_inspect_of_missing_file_is_one_line(tmp_path):
+    proc = dqsim("inspect", str(tmp_path / "nope.h5"), check=False)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_version():
+    assert dqsim("--version").stdout.startswith("dqsim ")
