@@ -15,7 +15,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def mpiexec_path() -> str | None:
-    """The mpiexec beside this Python (the MPICH wheel's), else None."""
+    """``$DQSIM_MPIEXEC``, else the mpiexec beside this Python (the MPICH wheel's), else None."""
+    if os.environ.get("DQSIM_MPIEXEC"):
+        return os.environ["DQSIM_MPIEXEC"]
     candidate = Path(sys.executable).parent / "mpiexec"
     if candidate.exists():
         return str(candidate)

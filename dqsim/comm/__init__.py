@@ -81,6 +81,10 @@ class SingleComm:
         """Collective: list of every rank's object on every rank."""
         return [obj]
 
+    def alltoall(self, objs: list) -> list:
+        """Collective: ``objs[r]`` goes to rank ``r``; returns what every rank sent here."""
+        return list(objs)
+
     def gather_array(self, array: np.ndarray, root: int = 0) -> np.ndarray | None:
         """Collective: concatenation of every rank's 1-D host array on ``root``."""
         return np.array(array, copy=True)
@@ -145,6 +149,10 @@ class MPIComm:
     def allgather(self, obj: Any) -> list:
         """Collective: list of every rank's object on every rank."""
         return self._comm.allgather(obj)
+
+    def alltoall(self, objs: list) -> list:
+        """Collective: ``objs[r]`` (picklable) goes to rank ``r``; returns what every rank sent here."""
+        return self._comm.alltoall(objs)
 
     def gather_array(self, array: np.ndarray, root: int = 0) -> np.ndarray | None:
         """Collective: concatenation of equal-length 1-D host arrays on ``root``.

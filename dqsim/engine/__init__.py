@@ -1,0 +1,16 @@
+"""The parallel discrete-event engine (see :mod:`dqsim.engine.simulator`)."""
+
+from dqsim.engine.quantum import QOp, QuantumMemory, apply_qop
+from dqsim.engine.simulator import (
+    EngineError,
+    MeasureCmd,
+    Message,
+    NodeContext,
+    Receive,
+    RunStatistics,
+    Simulator,
+    Wait,
+)
+
+__all__ = ["EngineError", "MeasureCmd", "Message", "NodeContext", "QOp", "QuantumMemory", "Receive",
+           "RunStatistics", "Simulator", "Wait", "apply_qop"]

@@ -1,0 +1,442 @@
+"""The parallel discrete-event engine: nodes on ranks, windows, flushes.
+
+Each node runs *processes*: Python generators that yield commands
+(:class:`Wait`, :class:`Receive`, :class:`MeasureCmd`) and call non-blocking
+methods of their :class:`NodeContext` (send a message, issue a gate, make a
+Bell pair, log). Virtual time is an integer number of picoseconds.
+
+Ranks advance in windows of length *lookahead*, the smallest latency of any
+link whose end nodes sit on different ranks: a message sent inside a window
+cannot arrive inside it (checked for every message). Within a window a rank
+runs its nodes' events in ``(time, node, origin, counter)`` order. A process
+that measures blocks its node until the outcome is known. When every node of
+every rank is blocked or done with the window, a collective flush gathers the
+new quantum operations of all ranks; every rank applies, in
+``(time, node, seq)`` order, all pending operations up to the earliest pending
+measurement, so the global order of operations — and thus every outcome — is
+the same for any number of ranks and any placement of nodes on ranks
+(DESIGN.md invariants 2–4). Messages between ranks are exchanged at the end
+of each window; messages between nodes of one rank take the same path in
+memory.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Generator, Sequence
+
+from dqsim.engine.quantum import QOp, QuantumMemory, apply_qop
+from dqsim.errors import DqsimError
+from dqsim.rng import Stream
+from dqsim.state.gates import GateOp
+
+
+class EngineError(DqsimError):
+    """The network or a protocol broke an engine rule (a zero-latency cross-rank link, ...)."""
+
+
+# ----------------------------------------------------------------- commands
+@dataclass(frozen=True)
+class Wait:
+    """Resume the process after ``delay_ps`` picoseconds."""
+
+    delay_ps: int
+
+
+@dataclass(frozen=True)
+class Receive:
+    """Resume the process with the next message whose tag equals ``tag``."""
+
+    tag: Any
+
+
+@dataclass(frozen=True)
+class MeasureCmd:
+    """Measure qubits (blocks the node until the outcome is known); resumes with the outcomes."""
+
+    qubits: tuple[int, ...]
+    basis: str = "Z"
+    error_probability: float = 0.0
+
+
+@dataclass(frozen=True)
+class Message:
+    """A classical message (or a photon's heralding information) between nodes."""
+
+    source: int
+    dest: int
+    tag: Any
+    payload: Any
+    sent_ps: int
+    arrival_ps: int
+    origin_counter: int
+
+
+Process = Generator[Any, Any, Any]
+
+
+@dataclass
+class _Node:
+    index: int
+    name: str
+    now_ps: int = 0
+    queue: list = field(default_factory=list)        # heap of (time, origin, counter, action, arg)
+    mailbox: dict = field(default_factory=dict)      # tag -> list of messages (arrival order)
+    waiting: dict = field(default_factory=dict)      # tag -> list of processes
+    blocked_by: Any = None                           # (process, QOp) while a measurement is pending
+    counter: int = 0                                 # events and messages this node created
+    seq: int = 0                                     # quantum operations this node issued
+    stream_cache: dict = field(default_factory=dict)
+
+
+class NodeContext:
+    """What a process sees of its node: clock, messages, quantum operations.
+
+    Args are set by the :class:`Simulator`; processes receive their context
+    as the first argument.
+    """
+
+    def __init__(self, sim: "Simulator", node: _Node):
+        self._sim = sim
+        self._node = node
+
+    @property
+    def node(self) -> int:
+        return self._node.index
+
+    @property
+    def name(self) -> str:
+        return self._node.name
+
+    @property
+    def now_ps(self) -> int:
+        return self._node.now_ps
+
+    def wait(self, delay_ps: int) -> Wait:
+        if delay_ps < 0:
+            raise EngineError(f"node {self.name}: wait of {delay_ps} ps is negative")
+        return Wait(int(delay_ps))
+
+    def receive(self, tag) -> Receive:
+        return Receive(tag)
+
+    def measure(self, qubits: Sequence[int], *, basis: str = "Z", error_probability: float = 0.0) -> MeasureCmd:
+        return MeasureCmd(tuple(qubits), basis, error_probability)
+
+    def send(self, dest: int, tag, payload=None, *, extra_delay_ps: int = 0) -> int:
+        """Send a classical message; returns its arrival time (ps)."""
+        return self._sim._send(self._node, dest, tag, payload, extra_delay_ps)
+
+    def apply(self, op: GateOp, *, error_probability: float = 0.0) -> None:
+        """Issue a gate on this node's qubits at the current time."""
+        self._sim._issue(self._node, "gate", op.qubits, op, error_probability)
+
+    def bell_pair(self, qubit_here: int, qubit_there: int, werner: float) -> None:
+        """Create a Werner pair on (qubit_here, qubit_there); the peer must hold its qubit reserved."""
+        self._sim._issue(self._node, "bell", (qubit_here, qubit_there), float(werner))
+
+    def reset(self, qubits: Sequence[int]) -> None:
+        """Reset qubits to |0⟩ (no outcome is returned, so the node does not block)."""
+        self._sim._issue(self._node, "reset", tuple(qubits), None)
+
+    def spawn(self, process_fn: Callable[..., Process], *args) -> None:
+        """Start another process on this node at the current time."""
+        self._sim._start(self._node, process_fn(self, *args), self._node.now_ps)
+
+    def stream(self, purpose: str) -> Stream:
+        """This node's random stream for a protocol decision (see :mod:`dqsim.rng`)."""
+        cache = self._node.stream_cache
+        if purpose not in cache:
+            cache[purpose] = Stream(self._sim.seed, node=self._node.index, purpose=purpose)
+        return cache[purpose]
+
+    def log(self, kind: str, detail: str = "") -> None:
+        """Add an entry to the run's timeline."""
+        if self._sim.record_timeline:
+            self._sim.timeline.append((self._node.now_ps, self._node.index, kind, detail))
+
+    def count(self, key, amount: int = 1) -> None:
+        """Add to a named statistic of this rank (summed over ranks at the end)."""
+        self._sim.statistics[key] = self._sim.statistics.get(key, 0) + amount
+
+
+@dataclass
+class RunStatistics:
+    """What the engine did (identical on every rank after :meth:`Simulator.run`)."""
+
+    end_time_ps: int = 0
+    num_windows: int = 0
+    num_flushes: int = 0
+    num_events: int = 0
+    num_quantum_ops: int = 0
+    num_messages: int = 0
+    num_cross_rank_messages: int = 0
+    flush_seconds: float = 0.0
+    state_seconds: float = 0.0
+    wall_seconds: float = 0.0
+    counters: dict = field(default_factory=dict)
+
+
+class Simulator:
+    """Runs node processes on ranks over a shared sharded state.
+
+    Args:
+        comm: communicator (:func:`dqsim.comm.init`).
+        state: the :class:`~dqsim.state.sharded.ShardedState` of all nodes' qubits.
+        node_names: names of the nodes; node ``i`` has index ``i``.
+        rank_of_node: the rank that runs each node's processes.
+        latency_ps: ``latency_ps(a, b)`` the delay of a message from node a to b.
+        cross_rank_latencies_ps: latency of every link whose ends are on
+            different ranks (their minimum is the lookahead).
+        qubit_owner: node index of every global qubit.
+        t1_s, t2_s: per node memory times (``math.inf``: none).
+        seed: the run's seed.
+        record_timeline: keep a timeline of logged events.
+        on_window: called on rank 0 as ``on_window(time_ps, num_windows)``.
+    """
+
+    def __init__(self, *, comm, state, node_names: Sequence[str], rank_of_node: Sequence[int],
+                 latency_ps: Callable[[int, int], int], cross_rank_latencies_ps: Sequence[int],
+                 qubit_owner: Sequence[int], t1_s: Sequence[float], t2_s: Sequence[float], seed: int = 0,
+                 record_timeline: bool = True, on_window: Callable[[int, int], None] | None = None):
+        self.comm = comm
+        self.state = state
+        self.seed = int(seed)
+        self.rank_of_node = list(rank_of_node)
+        self._latency = latency_ps
+        if any(lat <= 0 for lat in cross_rank_latencies_ps):
+            raise EngineError(
+                "a link between nodes on different ranks has zero latency; give it a length > 0 km "
+                "or place both nodes on one rank"
+            )
+        self.lookahead_ps = min(cross_rank_latencies_ps) if cross_rank_latencies_ps else math.inf
+        self.nodes = [_Node(i, name) for i, name in enumerate(node_names)]
+        self.local = [n for n in self.nodes if self.rank_of_node[n.index] == comm.rank]
+        self.memory = QuantumMemory(list(qubit_owner), list(t1_s), list(t2_s), self.seed)
+        self.record_timeline = record_timeline
+        self.on_window = on_window
+        self.timeline: list[tuple[int, int, str, str]] = []
+        self.statistics: dict = {}
+        self._buffer: list[QOp] = []
+        self._pending: list[QOp] = []
+        self._outbox: list[list[Message]] = [[] for _ in range(comm.size)]
+        self._window_end = 0
+        self.stats = RunStatistics()
+
+    # ---------------------------------------------------------- processes
+    def context(self, node: int) -> NodeContext:
+        return NodeContext(self, self.nodes[node])
+
+    def spawn(self, node: int, process_fn: Callable[..., Process], *args, at_ps: int = 0) -> None:
+        """Start ``process_fn(ctx, *args)`` on ``node`` at ``at_ps`` (ignored on other ranks)."""
+        if self.rank_of_node[node] != self.comm.rank:
+            return
+        n = self.nodes[node]
+        self._start(n, process_fn(NodeContext(self, n), *args), at_ps)
+
+    def _start(self, node: _Node, process: Process, at_ps: int) -> None:
+        self._push(node, at_ps, node.index, "resume", (process, None))
+
+    def _push(self, node: _Node, time_ps: int, origin: int, action: str, arg) -> None:
+        source = self.nodes[origin]
+        source.counter += 1
+        heapq.heappush(node.queue, (time_ps, origin, source.counter, action, arg))
+
+    def _issue(self, node: _Node, kind: str, qubits, payload, error_probability: float = 0.0) -> QOp:
+        node.seq += 1
+        op = QOp(node.now_ps, node.index, node.seq, kind, tuple(int(q) for q in qubits), payload,
+                 float(error_probability))
+        self._buffer.append(op)
+        return op
+
+    def _send(self, node: _Node, dest: int, tag, payload, extra_delay_ps: int) -> int:
+        if not 0 <= dest < len(self.nodes):
+            raise EngineError(f"node {node.name}: message to unknown node index {dest}")
+        arrival = node.now_ps + (self._latency(node.index, dest) if dest != node.index else 0) + extra_delay_ps
+        node.counter += 1
+        msg = Message(node.index, dest, tag, payload, node.now_ps, arrival, node.counter)
+        self.stats.num_messages += 1
+        rank = self.rank_of_node[dest]
+        if rank == self.comm.rank:
+            heapq.heappush(self.nodes[dest].queue, (arrival, node.index, node.counter, "deliver", msg))
+        else:
+            if arrival < self._window_end:
+                raise EngineError(
+                    f"message {tag!r} from {node.name} to {self.nodes[dest].name} would arrive at "
+                    f"{arrival} ps, inside the window ending at {self._window_end} ps"
+                )
+            self._outbox[rank].append(msg)
+            self.stats.num_cross_rank_messages += 1
+        return arrival
+
+    # ---------------------------------------------------------- stepping
+    def _step(self, node: _Node, process: Process, value) -> None:
+        try:
+            command = process.send(value)
+        except StopIteration:
+            return
+        if isinstance(command, Wait):
+            self._push(node, node.now_ps + command.delay_ps, node.index, "resume", (process, None))
+        elif isinstance(command, Receive):
+            box = node.mailbox.get(command.tag)
+            if box:
+                msg = box.pop(0)
+                self._push(node, node.now_ps, node.index, "resume", (process, msg))
+            else:
+                node.waiting.setdefault(command.tag, []).append(process)
+        elif isinstance(command, MeasureCmd):
+            op = self._issue(node, "measure", command.qubits, command.basis, command.error_probability)
+            node.blocked_by = (process, op)
+        else:
+            raise EngineError(f"node {node.name}: a process yielded {command!r}, not a command")
+
+    def _handle(self, node: _Node, entry) -> None:
+        time_ps, _origin, _counter, action, arg = entry
+        node.now_ps = time_ps
+        self.stats.num_events += 1
+        if action == "resume":
+            process, value = arg
+            self._step(node, process, value)
+        else:  # deliver
+            msg: Message = arg
+            waiters = node.waiting.get(msg.tag)
+            if waiters:
+                process = waiters.pop(0)
+                self._step(node, process, msg)
+            else:
+                node.mailbox.setdefault(msg.tag, []).append(msg)
+
+    def _horizon(self, node: _Node, window_end: float) -> float:
+        """Events of ``node`` before this time are safe to run now.
+
+        A blocked node of this rank resumes at its measurement's time and may
+        then send ``node`` a message, which arrives one latency later; nothing
+        at or after that arrival may run yet. (Nodes of other ranks cannot
+        reach this one before the window ends.)
+        """
+        horizon = window_end
+        for other in self.local:
+            if other.blocked_by is not None and other is not node:
+                horizon = min(horizon, other.blocked_by[1].time_ps + self._latency(other.index, node.index))
+        return horizon
+
+    def _run_local(self, window_end: float) -> None:
+        """Run this rank's events before ``window_end`` until every node is blocked or idle.
+
+        Events run in global time order over this rank's nodes, each node
+        within its :meth:`_horizon`, so no node receives a message in its past.
+        """
+        while True:
+            best = None
+            for node in self.local:
+                if node.blocked_by is None and node.queue and node.queue[0][0] < self._horizon(node, window_end):
+                    head = node.queue[0]
+                    if best is None or (head[0], node.index) < (best[1][0], best[0].index):
+                        best = (node, head)
+            if best is None:
+                return
+            node, _ = best
+            self._handle(node, heapq.heappop(node.queue))
+
+    # ------------------------------------------------------------ flushing
+    def _flush(self, *, everything: bool = False) -> bool:
+        """Collective: share new operations, apply those up to the earliest measurement.
+
+        Returns True when a measurement was resolved (some node may resume).
+        """
+        started = time.perf_counter()
+        gathered = self.comm.allgather(self._buffer)
+        self._buffer = []
+        for ops in gathered:
+            self._pending.extend(ops)
+        self._pending.sort(key=lambda op: op.key)
+        self.stats.num_flushes += 1
+        measurements = [op for op in self._pending if op.kind == "measure"]
+        if not measurements and not everything:
+            self.stats.flush_seconds += time.perf_counter() - started
+            return False
+        limit = measurements[0].key if measurements else None
+        applied = 0
+        resolved = False
+        state_started = time.perf_counter()
+        for op in self._pending:
+            if limit is not None and op.key > limit:
+                break
+            applied += 1
+            outcome = apply_qop(self.state, self.memory, op)
+            self.stats.num_quantum_ops += 1
+            if op.kind == "measure":
+                resolved = True
+                node = self.nodes[op.node]
+                if self.rank_of_node[op.node] == self.comm.rank:
+                    process, pending_op = node.blocked_by
+                    assert pending_op == op
+                    node.blocked_by = None
+                    node.now_ps = op.time_ps
+                    self._step(node, process, outcome)
+        self._pending = self._pending[applied:]
+        self.stats.state_seconds += time.perf_counter() - state_started
+        self.stats.flush_seconds += time.perf_counter() - started
+        return resolved
+
+    # ----------------------------------------------------------------- run
+    def _next_local_time(self) -> float:
+        times = [n.queue[0][0] for n in self.local if n.queue]
+        return min(times) if times else math.inf
+
+    def run(self, *, until_ps: float = math.inf) -> RunStatistics:
+        """Run until no events are left anywhere (or ``until_ps``); collective.
+
+        Returns:
+            :class:`RunStatistics`, the same on every rank.
+        """
+        started = time.perf_counter()
+        window_start = self.comm.allreduce_min(self._next_local_time())
+        while window_start < math.inf and window_start < until_ps:
+            window_end = min(window_start + self.lookahead_ps, until_ps)
+            self._window_end = window_end
+            while True:
+                self._run_local(window_end)
+                if not self._flush():
+                    break
+            inbox = self.comm.alltoall(self._outbox)
+            self._outbox = [[] for _ in range(self.comm.size)]
+            for messages in inbox:
+                for msg in messages:
+                    if msg.arrival_ps < window_end:  # the window rule, checked on arrival too
+                        raise EngineError(f"message {msg.tag!r} arrived at {msg.arrival_ps} ps inside its window")
+                    heapq.heappush(self.nodes[msg.dest].queue,
+                                   (msg.arrival_ps, msg.source, msg.origin_counter, "deliver", msg))
+            self.stats.num_windows += 1
+            next_time = self.comm.allreduce_min(self._next_local_time())
+            if self.on_window is not None and self.comm.rank == 0:
+                self.on_window(int(min(next_time, window_end)), self.stats.num_windows)
+            window_start = max(window_end, next_time) if math.isfinite(self.lookahead_ps) else next_time
+        self._flush(everything=True)
+        blocked = [n.name for n in self.local if n.blocked_by is not None]
+        if blocked:
+            raise EngineError(f"nodes {blocked} are still waiting for a measurement at the end of the run")
+        last = max([n.now_ps for n in self.local] or [0])
+        self.stats.end_time_ps = int(self.comm.allreduce_max(last))
+        self.stats.wall_seconds = time.perf_counter() - started
+        totals = self.comm.allgather(self.statistics)
+        merged: dict = {}
+        for part in totals:
+            for key, value in part.items():
+                merged[key] = merged.get(key, 0) + value
+        self.stats.counters = merged
+        for name in ("num_events", "num_messages", "num_cross_rank_messages"):
+            setattr(self.stats, name, int(self.comm.allreduce_sum(getattr(self.stats, name))))
+        return self.stats
+
+    def gather_timeline(self) -> list[tuple[int, int, str, str]] | None:
+        """Collective: every rank's timeline merged and sorted on rank 0 (``None`` elsewhere)."""
+        parts = self.comm.gather(self.timeline)
+        if parts is None:
+            return None
+        merged = [entry for part in parts for entry in part]
+        merged.sort(key=lambda e: (e[0], e[1]))
+        return merged

@@ -1,0 +1,191 @@
+"""Node programs that run a distributed circuit, and end-to-end entanglement over paths.
+
+Each node runs :func:`node_program` over its steps (:mod:`dqsim.circuit.distribute`):
+
+* a local gate is issued, then the node waits the gate's duration;
+* a nonlocal controlled-U uses one end-to-end EPR pair between the control's
+  and the target's nodes, made by :func:`entangle_start` / :func:`entangle_end`,
+  then either the TeleGate (cat-entangler/disentangler) or TeleData
+  (teleport the control to the target's node, apply the gate there,
+  teleport it back; two pairs).
+
+End-to-end pairs over a path of several links: every link makes an
+elementary pair (:mod:`dqsim.protocols.epr`); every intermediate node, once
+both its pairs are heralded, measures them in the Bell basis (entanglement
+swapping: CNOT, H, two measurements) and sends the two bits to the far end,
+which applies X^(⊕m₂) Z^(⊕m₁) (Żukowski et al., PRL 71, 4287 (1993)).
+Intermediate nodes take part through the route steps of their own program
+(:class:`dqsim.circuit.distribute.RouteStep`), so every node reserves its
+communication qubits in circuit order and the programs cannot deadlock on
+them (given two communication qubits per node).
+
+Communication qubits come from a per-node :class:`CommPool`; a process waits
+when none is free.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+from dqsim.circuit.distribute import LocalGate, RemoteControl, RemoteTarget, RouteStep, Step
+from dqsim.network.link import LinkSpec
+from dqsim.network.node import NodeSpec
+from dqsim.protocols.epr import epr_initiator, epr_responder
+from dqsim.protocols.teleport import (
+    telegate_control,
+    telegate_target,
+    teleport_receiver,
+    teleport_sender,
+)
+from dqsim.state.gates import GateOp, gate_op
+
+
+@dataclass
+class CommPool:
+    """Free communication qubits of one node (touched only by that node's processes)."""
+
+    free: list[int]
+    waiters: int = 0
+
+    def acquire(self, ctx):
+        """Take a free qubit, waiting for a release if none is free; yields engine commands."""
+        while not self.free:
+            self.waiters += 1
+            yield ctx.receive(("comm-free", ctx.node))
+            self.waiters -= 1
+        return self.free.pop(0)
+
+    def release(self, ctx, qubit: int) -> None:
+        self.free.append(qubit)
+        self.free.sort()
+        if self.waiters:
+            ctx.send(ctx.node, ("comm-free", ctx.node))
+
+
+@dataclass
+class Network:
+    """What node programs need to know about the network.
+
+    Attributes:
+        path: ``path(a, b)`` the shortest path of node indices from a to b.
+        link: ``link(a, b)`` the :class:`LinkSpec` of the edge between a and b.
+        nodes: :class:`NodeSpec` of every node.
+        pools: :class:`CommPool` of every node (only the owning rank uses each).
+        scheme: ``"telegate"`` or ``"teledata"``.
+        done: nodes whose program finished (filled on the ranks that run them).
+    """
+
+    path: Callable[[int, int], list[int]]
+    link: Callable[[int, int], LinkSpec]
+    nodes: Sequence[NodeSpec]
+    pools: Sequence[CommPool]
+    scheme: str = "telegate"
+    done: set = field(default_factory=set)
+
+
+def entangle_start(ctx, net: Network, dest: int, my_qubit: int, tag):
+    """Start end of an end-to-end pair to ``dest`` (yields engine commands)."""
+    path = net.path(ctx.node, dest)
+    result = yield from epr_initiator(ctx, path[1], net.link(path[0], path[1]), my_qubit, (tag, 0))
+    return result
+
+
+def entangle_end(ctx, net: Network, source: int, my_qubit: int, tag):
+    """Far end of an end-to-end pair from ``source``: wait, then apply the swap corrections."""
+    path = net.path(source, ctx.node)
+    result = yield from epr_responder(ctx, path[-2], my_qubit, (tag, len(path) - 2))
+    flip_x = flip_z = 0
+    for i in range(1, len(path) - 1):
+        msg = yield ctx.receive(("swap-bits", tag, i))
+        m_z, m_x = msg.payload
+        flip_z ^= m_z
+        flip_x ^= m_x
+    gate_error = net.nodes[ctx.node].gate_1q_error_probability
+    if flip_x:
+        ctx.apply(gate_op("x", [my_qubit]), error_probability=gate_error)
+    if flip_z:
+        ctx.apply(gate_op("z", [my_qubit]), error_probability=gate_error)
+    return result
+
+
+def _link_side(ctx, net: Network, role: str, peer: int, qubit: int, tag, notify):
+    if role == "respond":
+        yield from epr_responder(ctx, peer, qubit, tag)
+    else:
+        yield from epr_initiator(ctx, peer, net.link(ctx.node, peer), qubit, tag)
+    ctx.send(ctx.node, notify)
+
+
+def swapper(ctx, net: Network, path: tuple[int, ...], i: int, tag, left: int, right: int):
+    """Intermediate node ``path[i]``: make both elementary pairs on ``left``/``right``, then swap them."""
+    pool = net.pools[ctx.node]
+    ctx.spawn(_link_side, net, "respond", path[i - 1], left, (tag, i - 1), ("link-ready", tag, "left"))
+    ctx.spawn(_link_side, net, "initiate", path[i + 1], right, (tag, i), ("link-ready", tag, "right"))
+    yield ctx.receive(("link-ready", tag, "left"))
+    yield ctx.receive(("link-ready", tag, "right"))
+    spec = net.nodes[ctx.node]
+    ctx.apply(gate_op("cx", [left, right]), error_probability=spec.gate_2q_error_probability)
+    ctx.apply(gate_op("h", [left]), error_probability=spec.gate_1q_error_probability)
+    m_z, m_x = yield ctx.measure([left, right], error_probability=spec.measure_error_probability)
+    ctx.send(path[-1], ("swap-bits", tag, i), (m_z, m_x))
+    ctx.reset([left, right])
+    pool.release(ctx, left)
+    pool.release(ctx, right)
+    ctx.count(("swaps", ctx.node), 1)
+    ctx.log("swap", f"for {path[0]}->{path[-1]}: bits {m_z}{m_x}")
+
+
+def _controlled_from(op: GateOp, comm: int) -> GateOp:
+    return GateOp(op.matrix, op.targets, (comm,), op.diagonal, op.name)
+
+
+def node_program(ctx, net: Network, steps: Sequence[Step]):
+    """Run this node's steps in order (yields engine commands); marks the node done at the end."""
+    spec: NodeSpec = net.nodes[ctx.node]
+    pool = net.pools[ctx.node]
+    err1, err2 = spec.gate_1q_error_probability, spec.gate_2q_error_probability
+    errm = spec.measure_error_probability
+    for step in steps:
+        tag = ("gate", step.index)
+        if isinstance(step, RouteStep):
+            left = yield from pool.acquire(ctx)
+            right = yield from pool.acquire(ctx)
+            ctx.spawn(swapper, net, step.path, step.position, tag + ("pair", step.pair), left, right)
+            continue
+        if isinstance(step, LocalGate):
+            two = len(step.op.qubits) >= 2
+            ctx.apply(step.op, error_probability=err2 if two else err1)
+            duration = spec.gate_2q_duration_ps if two else spec.gate_1q_duration_ps
+            if duration:
+                yield ctx.wait(duration)
+            continue
+        comm = yield from pool.acquire(ctx)
+        if isinstance(step, RemoteControl):
+            yield from entangle_start(ctx, net, step.peer, comm, tag + ("pair", 0))
+            if net.scheme == "telegate":
+                yield from telegate_control(ctx, step.peer, step.control, comm, tag,
+                                            gate_error=err2, measure_error=errm)
+            else:
+                yield from teleport_sender(ctx, step.peer, step.control, comm, tag + ("out",),
+                                           gate_error=err2, measure_error=errm)
+                yield from entangle_end(ctx, net, step.peer, comm, tag + ("pair", 1))
+                yield from teleport_receiver(ctx, step.peer, comm, tag + ("back",), gate_error=err1)
+                ctx.apply(gate_op("swap", [comm, step.control]), error_probability=err2)
+        else:
+            yield from entangle_end(ctx, net, step.peer, comm, tag + ("pair", 0))
+            if net.scheme == "telegate":
+                yield from telegate_target(ctx, step.peer, comm, _controlled_from(step.op, comm), tag,
+                                           gate_error=err2, measure_error=errm)
+            else:
+                yield from teleport_receiver(ctx, step.peer, comm, tag + ("out",), gate_error=err1)
+                ctx.apply(_controlled_from(step.op, comm), error_probability=err2)
+                back = yield from pool.acquire(ctx)
+                yield from entangle_start(ctx, net, step.peer, back, tag + ("pair", 1))
+                yield from teleport_sender(ctx, step.peer, comm, back, tag + ("back",),
+                                           gate_error=err2, measure_error=errm)
+                pool.release(ctx, back)
+        pool.release(ctx, comm)
+        ctx.count("nonlocal_gates", 1 if isinstance(step, RemoteControl) else 0)
+    net.done.add(ctx.node)
+    ctx.log("done", f"{len(steps)} steps")

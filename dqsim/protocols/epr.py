@@ -1,0 +1,85 @@
+"""Heralded EPR-pair generation over one link.
+
+Two processes, one per end, written as generators for :mod:`dqsim.engine`:
+
+1. the initiator asks the responder to reserve a communication qubit
+   (a classical message, one link latency);
+2. the responder reserves it and answers (one more latency);
+3. attempts start, one every ``link.attempt_period_ps`` (at least the round
+   trip to the heralding station, :func:`dqsim.network.entanglement.attempt_period_ps`);
+   each succeeds with ``link.success_probability``. The number of attempts is
+   drawn at once from the geometric distribution with that probability (from
+   the initiator's counter-based stream), which gives the same timing and
+   statistics as simulating attempt after attempt;
+4. the pair exists from the emission of the successful attempt: the initiator
+   issues the Bell-pair operation at that time, with the Werner parameter of
+   ``link.delivered_fidelity``, while the responder's qubit is reserved
+   (DESIGN.md invariant 2);
+5. the herald reaches both ends one link delay after that emission; each
+   process returns then.
+
+Both processes return an :class:`EprResult`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dqsim.network.link import LinkSpec
+from dqsim.network.werner import werner_from_fidelity
+
+
+@dataclass(frozen=True)
+class EprResult:
+    """A heralded pair as one end sees it.
+
+    Attributes:
+        herald_ps: time the herald reached this end (the pair is usable), ps.
+        created_ps: emission time of the successful attempt, ps.
+        attempts: attempts it took (>= 1).
+        fidelity: fidelity of the delivered Werner pair.
+    """
+
+    herald_ps: int
+    created_ps: int
+    attempts: int
+    fidelity: float
+
+
+def photons_per_attempt(link: LinkSpec) -> int:
+    """Photons sent into the fibre per attempt: one per node at a midpoint station, else one."""
+    return 1 if link.scheme == "direct" else 2
+
+
+def epr_initiator(ctx, peer: int, link: LinkSpec, my_qubit: int, tag):
+    """Initiator side of heralded generation on ``link`` to node ``peer``; yields engine commands."""
+    ctx.send(peer, ("epr-request", tag), my_qubit)
+    reply = yield ctx.receive(("epr-ready", tag))
+    peer_qubit = reply.payload
+    start = ctx.now_ps
+    p = link.success_probability
+    if p <= 0:
+        raise ValueError(f"link to node {peer} has success probability 0; it can never make a pair")
+    attempts = int(ctx.stream(f"epr-attempts-{peer}").next_generator().geometric(p))
+    created = start + (attempts - 1) * link.attempt_period_ps
+    herald = created + link.delay_ps
+    fidelity = link.delivered_fidelity
+    ctx.send(peer, ("epr-herald", tag), (herald, created, attempts, fidelity),
+             extra_delay_ps=herald - (start + link.delay_ps))
+    yield ctx.wait(created - ctx.now_ps)
+    ctx.bell_pair(my_qubit, peer_qubit, werner_from_fidelity(fidelity))
+    ctx.count(("attempts", ctx.node, peer), attempts)
+    ctx.count(("photons", ctx.node, peer), attempts * photons_per_attempt(link))
+    ctx.count(("pairs", ctx.node, peer), 1)
+    yield ctx.wait(herald - ctx.now_ps)
+    ctx.log("epr", f"pair with node {peer} after {attempts} attempts, F={fidelity:.4f}")
+    return EprResult(herald, created, attempts, fidelity)
+
+
+def epr_responder(ctx, peer: int, my_qubit: int, tag):
+    """Responder side: reserve ``my_qubit``, answer, and wait for the herald; yields engine commands."""
+    yield ctx.receive(("epr-request", tag))
+    ctx.send(peer, ("epr-ready", tag), my_qubit)
+    msg = yield ctx.receive(("epr-herald", tag))
+    herald, created, attempts, fidelity = msg.payload
+    return EprResult(herald, created, attempts, fidelity)

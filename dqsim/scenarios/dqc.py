@@ -1,0 +1,201 @@
+"""The ``dqc`` scenario: a circuit partitioned over QPUs joined by optical fibre.
+
+Steps: decompose multi-qubit gates into controlled gates
+(:mod:`dqsim.circuit.decompose`), assign qubits to QPUs
+(:mod:`dqsim.circuit.partition`, or the user's assignment), lay out the
+global register and each node's steps (:mod:`dqsim.circuit.distribute`), run
+the node programs on the event engine (:mod:`dqsim.engine`,
+:mod:`dqsim.protocols.distributed`), then sample the measured qubits of the
+final state and compare it with the ideal, monolithic result of the original
+circuit on the same register (the fidelity |⟨ideal|final⟩|²; communication
+qubits are back in |0⟩ at the end).
+
+Gate durations are counted for local gates; the protocol steps themselves
+(CNOTs and measurements inside TeleGate/teleportation/swapping) take no time
+besides their classical messages and EPR generation. Circuits must have
+terminal measurements only.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import networkx as nx
+import numpy as np
+
+from dqsim.circuit.decompose import decompose_for_distribution
+from dqsim.circuit.distribute import RegisterMap, plan_nodes, register_map
+from dqsim.circuit.ir import Circuit, Gate, Measure
+from dqsim.circuit.partition import cut_size, partition_qubits
+from dqsim.engine import EngineError, RunStatistics, Simulator
+from dqsim.errors import CircuitError, ResourceError
+from dqsim.network.link import LinkSpec
+from dqsim.network.node import NodeSpec
+from dqsim.network.topology import place_nodes
+from dqsim.protocols.distributed import CommPool, Network, node_program
+from dqsim.state.sharded import ShardedState
+
+
+@dataclass
+class DqcRun:
+    """What a distributed run produced (identical on every rank unless noted).
+
+    Attributes:
+        circuit: the circuit as given; ``decomposed`` what the network ran.
+        owner: QPU of each logical qubit; ``regmap`` the global register.
+        state: final state of the global register (sharded).
+        counts / shots: sampled outcomes of the measured qubits (clbit 0 rightmost).
+        fidelity: |⟨ideal|final⟩|² with the monolithic result.
+        end_time_ps: simulated time when the last event happened, ps.
+        links: per link ``(a, b, pairs, attempts, photons)`` summed over the run.
+        timeline: ``(time_ps, node, kind, detail)`` on rank 0 (``None`` elsewhere).
+        engine: :class:`dqsim.engine.RunStatistics`.
+        rank_of_node: the rank each node ran on.
+    """
+
+    circuit: Circuit
+    decomposed: Circuit
+    owner: list[int]
+    regmap: RegisterMap
+    state: ShardedState
+    counts: dict[str, int]
+    shots: np.ndarray
+    fidelity: float
+    end_time_ps: int
+    links: list[tuple[int, int, int, int, int]]
+    timeline: list | None
+    engine: RunStatistics
+    rank_of_node: list[int]
+    num_nonlocal_gates: int
+    expectation: list[tuple[str, str, float]] = field(default_factory=list)
+    timing_s: dict[str, float] = field(default_factory=dict)
+
+
+def default_placement(num_nodes: int, num_ranks: int) -> list[int]:
+    """Nodes on ranks: contiguous balanced blocks; with more ranks than nodes node i runs on rank i."""
+    if num_nodes >= num_ranks:
+        return place_nodes(num_nodes, num_ranks)
+    return list(range(num_nodes))
+
+
+def _paths(graph: nx.Graph, names: Sequence[str]) -> Callable[[int, int], list[int]]:
+    index = {name: i for i, name in enumerate(names)}
+    cache: dict[tuple[int, int], list[int]] = {}
+
+    def path(a: int, b: int) -> list[int]:
+        lo, hi = min(a, b), max(a, b)
+        if (lo, hi) not in cache:
+            route = nx.shortest_path(graph, names[lo], names[hi], weight="distance_km")
+            cache[(lo, hi)] = [index[n] for n in route]
+        route = cache[(lo, hi)]
+        return list(route) if a == lo else list(reversed(route))
+
+    return path
+
+
+def run_dqc(circuit: Circuit, *, comm, backend, graph: nx.Graph, node_names: Sequence[str],
+            node_specs: Sequence[NodeSpec], scheme: str = "telegate", assignment: Sequence[int] | None = None,
+            placement: Sequence[int] | None = None, seed: int = 0, precision: str = "complex128",
+            shots: int = 1000, observables: Sequence[tuple[str, list]] = (), timeline: bool = True,
+            on_window=None) -> DqcRun:
+    """Run ``circuit`` distributed over the network (collective).
+
+    Args:
+        graph: nodes named ``node_names``; every edge carries ``link`` (:class:`LinkSpec`).
+        node_specs: one :class:`NodeSpec` per node, in ``node_names`` order.
+        scheme: ``"telegate"`` or ``"teledata"``.
+        assignment: optional QPU index of every logical qubit.
+        placement: optional rank of every node.
+        observables: ``(text, terms)`` Pauli sums on logical qubits.
+    """
+    timing: dict[str, float] = {}
+    t0 = time.perf_counter()
+    if not circuit.measurements_are_terminal():
+        raise CircuitError("distributed circuits need terminal measurements (no gate or reset after a measurement)")
+    if scheme not in ("telegate", "teledata"):
+        raise CircuitError(f"scheme = {scheme!r}; allowed: telegate, teledata")
+    num_nodes = len(node_names)
+    decomposed = decompose_for_distribution(circuit)
+    owner = partition_qubits(decomposed, [s.num_data_qubits for s in node_specs], assignment=assignment)
+    regmap = register_map(owner, [s.num_data_qubits for s in node_specs], [s.num_comm_qubits for s in node_specs])
+    path = _paths(graph, node_names)
+    steps = plan_nodes(decomposed, regmap, num_nodes, path=path, scheme=scheme)
+    needs_two = scheme == "teledata" or any(len(path(a, b)) > 2
+                                            for a in range(num_nodes) for b in range(num_nodes) if a != b)
+    for i, spec in enumerate(node_specs):
+        if spec.num_comm_qubits < (2 if needs_two else 1):
+            raise ResourceError(
+                f"node {node_names[i]} has {spec.num_comm_qubits} communication qubit(s); "
+                f"{'teledata and entanglement swapping need' if needs_two else 'a nonlocal gate needs'} at least "
+                f"{2 if needs_two else 1}"
+            )
+    rank_of_node = list(placement) if placement is not None else default_placement(num_nodes, comm.size)
+    if len(rank_of_node) != num_nodes or any(not 0 <= r < comm.size for r in rank_of_node):
+        raise ResourceError(f"placement {rank_of_node} must give each of {num_nodes} nodes a rank in 0..{comm.size - 1}")
+    index = {name: i for i, name in enumerate(node_names)}
+
+    def link(a: int, b: int) -> LinkSpec:
+        return graph.edges[node_names[a], node_names[b]]["link"]
+
+    delays = {}
+    for a in range(num_nodes):
+        for b in range(num_nodes):
+            if a != b:
+                route = path(a, b)
+                delays[(a, b)] = sum(link(route[i], route[i + 1]).delay_ps for i in range(len(route) - 1))
+    cross = [data["link"].delay_ps for u, v, data in graph.edges(data=True)
+             if rank_of_node[index[u]] != rank_of_node[index[v]]]
+    state = ShardedState(regmap.num_qubits, comm, precision=precision, backend=backend, seed=seed)
+    sim = Simulator(comm=comm, state=state, node_names=node_names, rank_of_node=rank_of_node,
+                    latency_ps=lambda a, b: delays[(a, b)], cross_rank_latencies_ps=cross,
+                    qubit_owner=regmap.node_of_qubit, t1_s=[s.t1_s for s in node_specs],
+                    t2_s=[s.t2_s for s in node_specs], seed=seed, record_timeline=timeline, on_window=on_window)
+    net = Network(path=path, link=link, nodes=node_specs,
+                  pools=[CommPool(list(regmap.comm_qubits[i])) for i in range(num_nodes)], scheme=scheme)
+    for node in range(num_nodes):
+        sim.spawn(node, node_program, net, steps[node])
+    timing["setup"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    engine = sim.run()
+    timing["network"] = time.perf_counter() - t0
+    finished = set().union(*comm.allgather(net.done))
+    missing = [node_names[i] for i in range(num_nodes) if i not in finished]
+    if missing:
+        raise EngineError(f"nodes {missing} did not finish their part of the circuit (deadlock: too few "
+                          "communication qubits for the routing this circuit needs?)")
+    t0 = time.perf_counter()
+    ideal = ShardedState(regmap.num_qubits, comm, precision=precision, backend=backend, seed=seed)
+    ideal.apply_ops([Gate(g.name, tuple(regmap.qubit_of_logical[q] for q in g.qubits), g.params, g.matrix).to_op()
+                     for g in circuit.gates()])
+    fidelity = ideal.fidelity(state)
+    del ideal
+    mapped_obs = [(text, [(c, p, tuple(regmap.qubit_of_logical[q] for q in qs)) for c, p, qs in terms])
+                  for text, terms in observables]
+    expectation = [(f"obs{i}", text, state.expectation(terms)) for i, (text, terms) in enumerate(mapped_obs)]
+    measured = [ins for ins in circuit if isinstance(ins, Measure)]
+    if measured:
+        raw = state.sample(shots, [regmap.qubit_of_logical[m.qubit] for m in measured])
+        outcomes = np.zeros(shots, dtype=np.int64)
+        for j, m in enumerate(measured):
+            outcomes |= ((raw >> j) & 1) << m.clbit
+        width = circuit.num_clbits
+    else:
+        outcomes = state.sample(shots, list(regmap.qubit_of_logical))
+        width = circuit.num_qubits
+    values, numbers = np.unique(outcomes, return_counts=True)
+    order = np.lexsort((values, -numbers))
+    counts = {format(int(values[i]), f"0{width}b"): int(numbers[i]) for i in order}
+    timing["results"] = time.perf_counter() - t0
+    links = []
+    for u, v in graph.edges():
+        a, b = sorted((index[u], index[v]))
+        c = engine.counters
+        links.append((a, b,
+                      c.get(("pairs", a, b), 0) + c.get(("pairs", b, a), 0),
+                      c.get(("attempts", a, b), 0) + c.get(("attempts", b, a), 0),
+                      c.get(("photons", a, b), 0) + c.get(("photons", b, a), 0)))
+    return DqcRun(circuit, decomposed, list(owner), regmap, state, counts, outcomes, float(fidelity),
+                  engine.end_time_ps, sorted(links), sim.gather_timeline() if timeline else None, engine,
+                  rank_of_node, cut_size(decomposed, owner), expectation, timing)
