@@ -1,0 +1,51 @@
+"""Distributed circuits over the network: ideal links reproduce the monolithic circuit,
+and the run is the same on 1, 2 and 4 ranks, with one and with several nodes per rank."""
+
+import numpy as np
+import pytest
+
+from mpi_helper import run_mpi
+
+CONFIGS = [(1, None), (2, None), (4, None), (2, "0,0,0,1"), (4, "3,2,1,0")]
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("dqc")
+    out = {}
+    for ranks, placement in CONFIGS:
+        path = folder / f"r{ranks}-{placement}.npz"
+        args = ["tests/mpi_scripts/dqc_check.py", str(path)] + ([placement] if placement else [])
+        run_mpi(ranks, args, timeout_s=300)
+        out[(ranks, placement)] = dict(np.load(path))
+    return out
+
+
+@pytest.mark.parametrize("label", ["ghz", "random", "teledata"])
+def test_ideal_links_reproduce_the_monolithic_circuit(results, label):
+    for key, res in results.items():
+        assert res[f"{label}_fidelity"][0] == pytest.approx(1.0, abs=1e-10), key
+        assert res[f"{label}_nonlocal"][0] > 0
+
+
+def test_noisy_run_has_fidelity_below_one(results):
+    value = results[(1, None)]["qft_noisy_fidelity"][0]
+    assert 0.0 < value < 0.999
+
+
+@pytest.mark.parametrize("config", CONFIGS[1:], ids=str)
+def test_identical_on_any_rank_count_and_placement(results, config):
+    one, other = results[(1, None)], results[config]
+    for key in one:
+        if key.endswith("_fidelity"):
+            assert abs(one[key][0] - other[key][0]) < 1e-10, key
+        else:
+            assert np.array_equal(one[key], other[key]), key
+
+
+def test_link_statistics_are_consistent(results):
+    links = results[(1, None)]["random_links"]
+    # columns: a, b, pairs, attempts, photons; double-click sends two photons per attempt
+    assert np.all(links[:, 3] >= links[:, 2])
+    assert np.array_equal(links[:, 4], 2 * links[:, 3])
+    assert links[:, 2].sum() > 0
