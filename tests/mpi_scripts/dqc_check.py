@@ -21,7 +21,7 @@ WORKLOADS = [
     ("ghz", lambda: ghz(8, measure=True), "telegate", 1.0, {}),
     ("random", lambda: random_circuit(8, 5, seed=3, measure=True), "telegate", 1.0, {}),
     ("teledata", lambda: random_circuit(8, 3, seed=4, measure=True), "teledata", 1.0, {}),
-    ("qft_noisy", lambda: qft(6, measure=True), "telegate", 0.97, dict(t1_s=0.1, t2_s=0.05)),
+    ("qft_noisy", lambda: qft(6, measure=True), "telegate", 0.97, dict(t1_s=0.02, t2_s=0.01)),
 ]
 
 
