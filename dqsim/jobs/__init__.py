@@ -7,7 +7,11 @@ from dqsim.jobs.config import (
     SCENARIOS,
     CircuitJob,
     CircuitSection,
+    DistributionSection,
+    DqcJob,
+    DqcSimulationSection,
     JobConfig,
+    NetworkSection,
     PauliTerm,
     RunSection,
     SimulationSection,
@@ -19,7 +23,8 @@ from dqsim.jobs.config import (
 )
 
 __all__ = [
-    "SCENARIOS", "CircuitJob", "CircuitSection", "JobConfig", "PauliTerm", "RunSection",
+    "SCENARIOS", "CircuitJob", "CircuitSection", "DistributionSection", "DqcJob",
+    "DqcSimulationSection", "JobConfig", "NetworkSection", "PauliTerm", "RunSection",
     "SimulationSection", "apply_overrides", "check_observables", "load_job", "load_job_text",
     "parse_pauli_sum",
 ]

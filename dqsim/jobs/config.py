@@ -1,8 +1,11 @@
 """Job files: TOML text validated into typed, frozen configuration objects.
 
 A job file has one table per section. ``[run]`` names the run and picks the
-*scenario*; the scenario decides which other sections exist (today only
-``"circuit"``: ``[circuit]`` and ``[simulation]``). Every model forbids
+*scenario*; the scenario decides which other sections exist: ``"circuit"``
+(the default: ``[circuit]`` and ``[simulation]``) and ``"dqc"``, a circuit
+distributed over networked QPUs (``[network]`` with ``[network.link]`` and
+``[network.node]``, ``[circuit]``, ``[distribution]``, ``[simulation]``; see
+:class:`DqcJob` and ``jobs/dqc_ghz_4qpu.toml``). Every model forbids
 unknown keys and checks types strictly (TOML is typed: ``shots = "10"`` is an
 error, not 10).
 
@@ -10,6 +13,7 @@ Every problem becomes a :class:`~dqsim.errors.ConfigError` with one line that
 names the file, the key, the value and what is allowed::
 
     jobs/x.toml: [circuit].num_qubits = -3: must be >= 1 (allowed 1..40)
+    jobs/x.toml: [network.link].distance_km = -1.0: must be in [0, inf)
     jobs/x.toml: unknown key [simulation].shot; allowed keys: shots, save_state, ...
     jobs/x.toml: [simulation].shots: expected an integer, got "ten"
     jobs/x.toml: missing key [run].name
@@ -35,6 +39,7 @@ Examples:
 from __future__ import annotations
 
 import copy
+import dataclasses
 import difflib
 import json
 import math
@@ -47,12 +52,17 @@ from typing import Any, ClassVar, Iterable, Literal, Optional, Sequence
 
 from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
                       ValidationInfo, field_validator, model_validator)
+import networkx as nx
 from pydantic_core import PydanticCustomError
 
-from dqsim.errors import ConfigError
+from dqsim.errors import ConfigError, ResourceError
+from dqsim.network import topology as net_topology
+from dqsim.network.link import LinkSpec
+from dqsim.network.node import NodeSpec
 
 __all__ = [
     "JobConfig", "CircuitJob", "RunSection", "CircuitSection", "SimulationSection",
+    "DqcJob", "NetworkSection", "DistributionSection", "DqcSimulationSection",
     "SCENARIOS", "load_job", "load_job_text", "apply_overrides",
     "parse_pauli_sum", "check_observables", "PauliTerm",
 ]
@@ -68,11 +78,20 @@ _JOB_ERROR = "dqsim_job"
 
 
 def _job_error(message: str, *, key: Sequence[str | int] = (), value: Any = None,
-               has_value: bool = False, missing: bool = False) -> PydanticCustomError:
-    """A validation error for ``key`` (relative to the model raising it) with our own wording."""
+               has_value: bool = False, missing: bool = False,
+               allowed_keys: Sequence[str] | None = None,
+               run_on: bool = False) -> PydanticCustomError:
+    """A validation error for ``key`` (relative to the model raising it) with our own wording.
+
+    ``missing`` words it as a missing key; ``allowed_keys`` as an unknown key
+    (the message is then a hint appended after the list of allowed keys, or
+    empty); ``run_on`` writes ``key = value message`` without the colon.
+    """
     return PydanticCustomError(_JOB_ERROR, "{message}", {
         "message": message, "key": tuple(key), "value": value,
-        "has_value": has_value, "missing": missing})
+        "has_value": has_value, "missing": missing,
+        "allowed_keys": None if allowed_keys is None else tuple(allowed_keys),
+        "run_on": run_on})
 
 
 # --------------------------------------------------------------------------
@@ -447,6 +466,14 @@ class JobConfig(_Section):
     _overrides: tuple[str, ...] = PrivateAttr(())
     _raw: dict = PrivateAttr(default_factory=dict)
 
+    @model_validator(mode="after")
+    def _check_scenario_matches(self) -> "JobConfig":
+        expected = type(self).scenario
+        if expected and self.run.scenario != expected:
+            raise _job_error(f"must be {_toml_repr(expected)} for {type(self).__name__}",
+                             key=("run", "scenario"), value=self.run.scenario, has_value=True)
+        return self
+
     @property
     def text(self) -> str:
         return self._text
@@ -477,6 +504,28 @@ class JobConfig(_Section):
         return Path(self.run.output)
 
 
+def _with_default_circuit_seed(data: Any) -> Any:
+    """Raw job table with ``[circuit].circuit_seed`` defaulted to ``[run].seed`` for random circuits."""
+    if not isinstance(data, dict):
+        return data
+    run, circuit = data.get("run"), data.get("circuit")
+    if (isinstance(run, dict) and isinstance(circuit, dict)
+            and circuit.get("generator") == "random" and "circuit_seed" not in circuit):
+        seed = run.get("seed", RunSection.model_fields["seed"].default)
+        data = {**data, "circuit": {**circuit, "circuit_seed": seed}}
+    return data
+
+
+def _check_observable_qubits(circuit: CircuitSection, simulation: SimulationSection) -> None:
+    """Observables act only on the generated circuit's qubits (QASM: checked at run time)."""
+    if circuit.num_qubits is not None:
+        for index, text in enumerate(simulation.observables):
+            problem = _observable_range_problem(text, circuit.num_qubits)
+            if problem:
+                raise _job_error(problem, key=("simulation", "observables", index),
+                                 value=text, has_value=True)
+
+
 class CircuitJob(JobConfig):
     """Scenario ``"circuit"``: run one circuit, sample shots, evaluate observables.
 
@@ -493,28 +542,450 @@ class CircuitJob(JobConfig):
     @model_validator(mode="before")
     @classmethod
     def _default_circuit_seed(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        run, circuit = data.get("run"), data.get("circuit")
-        if (isinstance(run, dict) and isinstance(circuit, dict)
-                and circuit.get("generator") == "random" and "circuit_seed" not in circuit):
-            seed = run.get("seed", RunSection.model_fields["seed"].default)
-            data = {**data, "circuit": {**circuit, "circuit_seed": seed}}
-        return data
+        return _with_default_circuit_seed(data)
 
     @model_validator(mode="after")
     def _check_observable_qubits(self) -> "CircuitJob":
-        if self.circuit.num_qubits is not None:
-            for index, text in enumerate(self.simulation.observables):
-                problem = _observable_range_problem(text, self.circuit.num_qubits)
-                if problem:
-                    raise _job_error(problem, key=("simulation", "observables", index),
-                                     value=text, has_value=True)
+        _check_observable_qubits(self.circuit, self.simulation)
+        return self
+
+
+# --------------------------------------------------------------------------
+# Scenario "dqc": a circuit distributed over networked QPUs
+# --------------------------------------------------------------------------
+
+#: Topologies of ``[network].topology``, each with the keys that size it.
+_TOPOLOGY_KEYS: dict[str, tuple[str, ...]] = {
+    "line": ("num_nodes",), "ring": ("num_nodes",), "star": ("num_nodes",),
+    "all_to_all": ("num_nodes",), "grid": ("num_rows", "num_cols"),
+    "edges": ("node_names", "edges"),
+}
+
+#: Most nodes of a network given by ``num_nodes`` or by ``node_names`` with ``topology = "edges"``.
+MAX_NETWORK_NODES = 64
+
+#: Most node names quoted in an error message.
+_MAX_NAMES_SHOWN = 10
+
+#: Fewest nodes of a ring (a cycle needs three).
+_MIN_RING_NODES = 3
+
+_LINK_FIELDS = tuple(f.name for f in dataclasses.fields(LinkSpec))
+_NODE_FIELDS = tuple(f.name for f in dataclasses.fields(NodeSpec) if f.name != "name")
+
+
+def _float_fields(spec: type) -> frozenset[str]:
+    """Fields of a dataclass annotated ``float`` (or ``float | None``)."""
+    hints = typing.get_type_hints(spec)
+    return frozenset(name for name, hint in hints.items()
+                     if hint is float or float in typing.get_args(hint))
+
+
+_LINK_FLOAT_FIELDS = _float_fields(LinkSpec)
+_NODE_FLOAT_FIELDS = _float_fields(NodeSpec)
+
+
+def _spec_parameters(params: dict[str, Any], allowed: Sequence[str], float_fields: frozenset[str],
+                     hints: dict[str, str]) -> dict[str, Any]:
+    """``params`` with unknown keys refused and integers of float fields made floats."""
+    for key in params:
+        if key not in allowed:
+            raise _job_error(hints.get(key, ""), key=(key,), allowed_keys=allowed)
+    return {key: float(value) if (key in float_fields and isinstance(value, int)
+                                  and not isinstance(value, bool)) else value
+            for key, value in params.items()}
+
+
+def _spec_problem(exc: ValueError, spec: type, given: dict[str, Any]) -> PydanticCustomError:
+    """A ``LinkSpec``/``NodeSpec`` error as a job error naming the field.
+
+    Their messages read ``"<Spec>: <field> must be ..., got <value>"``; the
+    field is the first word, or else the first field the message mentions.
+    """
+    fields = [f.name for f in dataclasses.fields(spec)]
+    text = str(exc)
+    prefix = f"{spec.__name__}: "
+    if text.startswith(prefix):
+        text = text[len(prefix):]
+    first_word = text.split(" ", 1)[0]
+    if first_word in fields:
+        field, message = first_word, text[len(first_word):].strip()
+    else:
+        mentioned = [(m.start(), name) for name in fields
+                     if (m := re.search(rf"\b{re.escape(name)}\b", text))]
+        if not mentioned:
+            return _job_error(text)
+        field, message = min(mentioned)[1], text
+    message = re.sub(r",? got .*$", "", message)
+    if field in given:
+        return _job_error(message, key=(field,), value=given[field], has_value=True)
+    default = next(f.default for f in dataclasses.fields(spec) if f.name == field)
+    return _job_error(f"{message} ({field} is not set: its default is {_toml_repr(default)})",
+                      key=(field,))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+class NetworkSection(_Section):
+    """``[network]``: the QPUs, how they are linked, and their default hardware.
+
+    Attributes:
+        topology: ``"line"``, ``"ring"``, ``"star"``, ``"grid"``,
+            ``"all_to_all"`` or ``"edges"`` (see :mod:`dqsim.network.topology`).
+        num_nodes: node count, 2..64 (ring: 3..64); required for line, ring,
+            star and all_to_all, not allowed for grid and edges.
+        num_rows: grid rows, 1..16 (grid only, with ``num_cols``).
+        num_cols: grid columns, 1..16 (grid only); ``num_rows * num_cols >= 2``.
+        node_names: node names in index order (default ``node0``, ``node1``,
+            ...): unique, non-empty, no whitespace, one per node. Required for
+            ``"edges"``, where they also fix the node count (2..64).
+        edges: ``"edges"`` only: ``[a, b]`` or ``[a, b, distance_km]`` with
+            ``a``, ``b`` node names and ``distance_km > 0`` (this edge's
+            length instead of ``[network.link].distance_km``).
+        placement: MPI rank of each node (each >= 0, one per node); default
+            contiguous blocks (:func:`dqsim.network.topology.place_nodes`).
+            Checked against the rank count at run time (:meth:`placement_for`).
+        link: ``[network.link]``: keyword arguments of
+            :class:`~dqsim.network.link.LinkSpec` for every link (integers of
+            float fields stored as floats). ``distance_km`` is required unless
+            every edge of ``"edges"`` gives its own.
+        node: ``[network.node]``: keyword arguments of
+            :class:`~dqsim.network.node.NodeSpec` except ``name``, for every node.
+
+    Examples:
+        >>> net = NetworkSection(topology="ring", num_nodes=3, link={"distance_km": 2.0})
+        >>> net.node_names_list(), net.link_spec().distance_km
+        (['node0', 'node1', 'node2'], 2.0)
+        >>> net.build_graph().number_of_edges()
+        3
+    """
+
+    topology: Literal["line", "ring", "star", "grid", "all_to_all", "edges"]
+    num_nodes: Optional[int] = Field(None, ge=2, le=MAX_NETWORK_NODES)
+    num_rows: Optional[int] = Field(None, ge=1, le=16)
+    num_cols: Optional[int] = Field(None, ge=1, le=16)
+    node_names: Optional[list[str]] = None
+    edges: Optional[list[list[Any]]] = None
+    placement: Optional[list[typing.Annotated[int, Field(ge=0)]]] = None
+    link: dict[str, Any] = Field(default_factory=dict)
+    node: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("link")
+    @classmethod
+    def _check_link(cls, link: dict[str, Any]) -> dict[str, Any]:
+        link = _spec_parameters(link, _LINK_FIELDS, _LINK_FLOAT_FIELDS, {})
+        try:
+            LinkSpec(**{"distance_km": net_topology.DEFAULT_LINK.distance_km, **link})
+        except ValueError as exc:
+            raise _spec_problem(exc, LinkSpec, link) from None
+        return link
+
+    @field_validator("node")
+    @classmethod
+    def _check_node(cls, node: dict[str, Any]) -> dict[str, Any]:
+        node = _spec_parameters(node, _NODE_FIELDS, _NODE_FLOAT_FIELDS,
+                                {"name": "node names come from [network].node_names"})
+        try:
+            NodeSpec(name="node0", **node)
+        except ValueError as exc:
+            raise _spec_problem(exc, NodeSpec, node) from None
+        return node
+
+    @model_validator(mode="after")
+    def _check_network(self) -> "NetworkSection":
+        self._check_topology_keys()
+        self._check_node_names()
+        if self.topology == "edges":
+            self._check_edges()
+        if "distance_km" not in self.link and not self._every_edge_has_distance():
+            raise _job_error('required unless every edge of topology = "edges" gives its own distance',
+                             key=("link", "distance_km"), missing=True)
+        num_nodes = self.resolved_num_nodes()
+        if self.placement is not None and len(self.placement) != num_nodes:
+            raise _job_error(f"lists {len(self.placement)} ranks but the network has {num_nodes} nodes",
+                             key=("placement",), value=self.placement, has_value=True)
+        try:
+            self.build_graph()
+        except ConfigError as exc:
+            message = re.sub(r"^\w+: ", "", str(exc))
+            raise _job_error(message, key=("edges" if self.topology == "edges" else "topology",)) from None
+        return self
+
+    def _check_topology_keys(self) -> None:
+        used = _TOPOLOGY_KEYS[self.topology]
+        for key in ("num_nodes", "num_rows", "num_cols", "edges"):
+            value = getattr(self, key)
+            if key in used and value is None:
+                raise _job_error(f"required with topology = {_toml_repr(self.topology)}",
+                                 key=(key,), missing=True)
+            if key not in used and value is not None:
+                users = [t for t, keys in _TOPOLOGY_KEYS.items() if key in keys]
+                raise _job_error(f"only used with topology = {' or '.join(_toml_repr(t) for t in users)} "
+                                 f"(here topology = {_toml_repr(self.topology)})",
+                                 key=(key,), value=value, has_value=True)
+        if self.topology == "edges" and self.node_names is None:
+            raise _job_error('required with topology = "edges"', key=("node_names",), missing=True)
+        if self.topology == "ring" and self.num_nodes < _MIN_RING_NODES:
+            raise _job_error(f'must be >= {_MIN_RING_NODES} for topology = "ring" '
+                             f"(allowed {_MIN_RING_NODES}..{MAX_NETWORK_NODES})",
+                             key=("num_nodes",), value=self.num_nodes, has_value=True)
+        if self.topology == "grid" and self.num_rows * self.num_cols < 2:
+            raise _job_error(f"the grid must have at least 2 nodes "
+                             f"(num_rows × num_cols = {self.num_rows} × {self.num_cols})",
+                             key=("num_cols",), value=self.num_cols, has_value=True)
+
+    def _check_node_names(self) -> None:
+        names = self.node_names
+        if names is None:
+            return
+        if self.topology == "edges":
+            if not 2 <= len(names) <= MAX_NETWORK_NODES:
+                raise _job_error(f'lists {len(names)} names; topology = "edges" needs '
+                                 f"2..{MAX_NETWORK_NODES} nodes", key=("node_names",),
+                                 value=names, has_value=True)
+        else:
+            num_nodes = self.resolved_num_nodes()
+            if len(names) != num_nodes:
+                raise _job_error(f"lists {len(names)} names but the network has {num_nodes} nodes",
+                                 key=("node_names",), value=names, has_value=True)
+        first_index: dict[str, int] = {}
+        for index, name in enumerate(names):
+            if not name or any(c.isspace() for c in name):
+                raise _job_error("must be a non-empty name without whitespace",
+                                 key=("node_names", index), value=name, has_value=True)
+            if name in first_index:
+                raise _job_error(f"appears twice (also node_names[{first_index[name]}])",
+                                 key=("node_names", index), value=name, has_value=True)
+            first_index[name] = index
+
+    def _check_edges(self) -> None:
+        known = self.node_names_list()
+        seen: dict[frozenset[str], int] = {}
+        for index, edge in enumerate(self.edges):
+            key = ("edges", index)
+            if len(edge) not in (2, 3):
+                raise _job_error(f"must be [a, b] or [a, b, distance_km] (2 or 3 items), got {len(edge)}",
+                                 key=key, value=edge, has_value=True)
+            for end in (0, 1):
+                name = edge[end]
+                if not isinstance(name, str):
+                    raise _job_error(f"expected a node name (a string), got {_toml_repr(name)}",
+                                     key=key + (end,))
+                if name not in known:
+                    shown = _one_of(known[:_MAX_NAMES_SHOWN])
+                    if len(known) > _MAX_NAMES_SHOWN:
+                        shown += f", ... ({len(known) - _MAX_NAMES_SHOWN} more)"
+                    raise _job_error(f"unknown node {_toml_repr(name)}; known nodes: {shown}",
+                                     key=key + (end,), value=name, has_value=True)
+            if edge[0] == edge[1]:
+                raise _job_error(f"links node {_toml_repr(edge[0])} to itself",
+                                 key=key, value=edge, has_value=True)
+            pair = frozenset(edge[:2])
+            if pair in seen:
+                raise _job_error(f"repeats the link of edges[{seen[pair]}]",
+                                 key=key, value=edge, has_value=True)
+            seen[pair] = index
+            if len(edge) == 3:
+                distance_km = edge[2]
+                if not _is_number(distance_km):
+                    raise _job_error(f"expected a number (distance_km), got {_toml_repr(distance_km)}",
+                                     key=key + (2,))
+                if not (0 < distance_km < math.inf):
+                    raise _job_error("must be a distance in km > 0 (finite)",
+                                     key=key + (2,), value=distance_km, has_value=True)
+
+    def _every_edge_has_distance(self) -> bool:
+        return self.topology == "edges" and all(len(edge) == 3 for edge in self.edges)
+
+    def resolved_num_nodes(self) -> int:
+        """Number of nodes of the network, whichever keys set it."""
+        if self.topology == "grid":
+            return self.num_rows * self.num_cols
+        if self.topology == "edges":
+            return len(self.node_names)
+        return self.num_nodes
+
+    def node_names_list(self) -> list[str]:
+        """Node names in index order: ``node_names``, or ``node0``, ``node1``, ..."""
+        if self.node_names is not None:
+            return list(self.node_names)
+        return [f"node{index}" for index in range(self.resolved_num_nodes())]
+
+    def link_spec(self) -> LinkSpec:
+        """The default link of ``[network.link]`` (edges of ``"edges"`` may change its length)."""
+        return LinkSpec(**{"distance_km": net_topology.DEFAULT_LINK.distance_km, **self.link})
+
+    def node_spec(self, name: str) -> NodeSpec:
+        """The node called ``name``, with the parameters of ``[network.node]``.
+
+        Args:
+            name: one of :meth:`node_names_list`.
+
+        Raises:
+            ConfigError: ``name`` is not a node of the network.
+        """
+        names = self.node_names_list()
+        if name not in names:
+            raise ConfigError(f"NetworkSection.node_spec: unknown node {name!r}; "
+                              f"known nodes: {_one_of(names)}")
+        return NodeSpec(name=name, **self.node)
+
+    def data_capacity(self) -> int:
+        """Data qubits of the whole network: nodes × ``[network.node].num_data_qubits``."""
+        return self.resolved_num_nodes() * self.node_spec(self.node_names_list()[0]).num_data_qubits
+
+    def build_graph(self) -> nx.Graph:
+        """The topology as a graph (:mod:`dqsim.network.topology`).
+
+        Every edge carries :meth:`link_spec`, except edges of ``"edges"``
+        that give their own length: the default link with that ``distance_km``.
+
+        Raises:
+            ConfigError: a topology the builder refuses (e.g. disconnected edges).
+        """
+        link = self.link_spec()
+        names = self.node_names_list()
+        if self.topology == "grid":
+            return net_topology.grid(self.num_rows, self.num_cols, link=link, names=names)
+        if self.topology == "edges":
+            edges = [(edge[0], edge[1]) if len(edge) == 2
+                     else (edge[0], edge[1], dataclasses.replace(link, distance_km=float(edge[2])))
+                     for edge in self.edges]
+            return net_topology.from_edges(names, edges, link=link)
+        builders = {"line": net_topology.line, "ring": net_topology.ring,
+                    "star": net_topology.star, "all_to_all": net_topology.all_to_all}
+        return builders[self.topology](self.num_nodes, link=link, names=names)
+
+    def placement_for(self, num_ranks: int) -> list[int]:
+        """MPI rank of each node when running on ``num_ranks`` ranks.
+
+        Args:
+            num_ranks: ranks of the run, >= 1.
+
+        Returns:
+            ``placement`` as given, or contiguous blocks
+            (:func:`dqsim.network.topology.place_nodes`).
+
+        Raises:
+            ResourceError: a given rank is ``>= num_ranks``, or (default
+                placement) more ranks than nodes.
+        """
+        if self.placement is None:
+            return net_topology.place_nodes(self.resolved_num_nodes(), num_ranks)
+        for index, rank in enumerate(self.placement):
+            if rank >= num_ranks:
+                raise ResourceError(f"[network].placement[{index}] = {rank}: must be < {num_ranks} "
+                                    f"(the run has {num_ranks} ranks: 0..{num_ranks - 1})")
+        return list(self.placement)
+
+
+class DistributionSection(_Section):
+    """``[distribution]``: how the circuit is split over the nodes.
+
+    Attributes:
+        scheme: ``"telegate"`` (remote gates through shared pairs, default)
+            or ``"teledata"`` (qubits teleported to where the gate runs).
+        assignment: node index (0-based) holding each circuit qubit, one per
+            qubit; at most ``[network.node].num_data_qubits`` qubits per node.
+            Default None: the engine assigns.
+    """
+
+    scheme: Literal["telegate", "teledata"] = "telegate"
+    assignment: Optional[list[typing.Annotated[int, Field(ge=0)]]] = None
+
+
+class DqcSimulationSection(SimulationSection):
+    """``[simulation]`` of the ``"dqc"`` scenario: as :class:`SimulationSection`, plus:
+
+    Attributes:
+        timeline: record the timeline of network and gate events (default true).
+    """
+
+    timeline: bool = True
+
+
+class DqcJob(JobConfig):
+    """Scenario ``"dqc"``: one circuit distributed over QPUs linked by an optical network.
+
+    Attributes:
+        network: the ``[network]`` section with ``[network.link]`` and ``[network.node]``.
+        circuit: the ``[circuit]`` section, as in :class:`CircuitJob`.
+        distribution: the ``[distribution]`` section (all defaults when absent).
+        simulation: the ``[simulation]`` section (all defaults when absent).
+
+    Examples:
+        >>> job = load_job_text('''
+        ... [run]
+        ... name = "dqc"
+        ... scenario = "dqc"
+        ... [network]
+        ... topology = "line"
+        ... num_nodes = 2
+        ... [network.link]
+        ... distance_km = 10
+        ... [network.node]
+        ... num_data_qubits = 2
+        ... [circuit]
+        ... generator = "ghz"
+        ... num_qubits = 4
+        ... ''')
+        >>> type(job).__name__, job.network.link_spec().distance_km, job.distribution.scheme
+        ('DqcJob', 10.0, 'telegate')
+        >>> apply_overrides(job, ["circuit.num_qubits=5"])
+        Traceback (most recent call last):
+        ...
+        dqsim.errors.ConfigError: <string> (with --set circuit.num_qubits=5): [circuit].num_qubits = 5 exceeds the network's capacity of 4 data qubits (2 nodes × 2)
+    """
+
+    scenario: ClassVar[str] = "dqc"
+
+    network: NetworkSection
+    circuit: CircuitSection
+    distribution: DistributionSection = Field(default_factory=DistributionSection)
+    simulation: DqcSimulationSection = Field(default_factory=DqcSimulationSection)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_circuit_seed(cls, data: Any) -> Any:
+        return _with_default_circuit_seed(data)
+
+    @model_validator(mode="after")
+    def _check_fits_network(self) -> "DqcJob":
+        network = self.network
+        num_nodes = network.resolved_num_nodes()
+        names = network.node_names_list()
+        per_node = network.node_spec(names[0]).num_data_qubits
+        num_qubits = self.circuit.num_qubits
+        if self.circuit.generator is not None and num_qubits > network.data_capacity():
+            raise _job_error(f"exceeds the network's capacity of {network.data_capacity()} data qubits "
+                             f"({num_nodes} nodes × {per_node})",
+                             key=("circuit", "num_qubits"), value=num_qubits, has_value=True, run_on=True)
+        assignment = self.distribution.assignment
+        if assignment is not None:
+            key = ("distribution", "assignment")
+            if num_qubits is not None and len(assignment) != num_qubits:
+                raise _job_error(f"lists {len(assignment)} qubits but the circuit has {num_qubits}",
+                                 key=key, value=assignment, has_value=True)
+            held = [0] * num_nodes
+            for index, node_index in enumerate(assignment):
+                if node_index >= num_nodes:
+                    raise _job_error(f"must be a node index in 0..{num_nodes - 1} "
+                                     f"(the network has {num_nodes} nodes)",
+                                     key=key + (index,), value=node_index, has_value=True)
+                held[node_index] += 1
+                if held[node_index] > per_node:
+                    raise _job_error(f"node {node_index} ({_toml_repr(names[node_index])}) would hold "
+                                     f"{held[node_index]} qubits but has {per_node} data qubits "
+                                     f"([network.node].num_data_qubits)",
+                                     key=key + (index,), value=node_index, has_value=True)
+        _check_observable_qubits(self.circuit, self.simulation)
         return self
 
 
 #: Scenario name (``[run].scenario``) -> the model of its job file.
-SCENARIOS: dict[str, type[JobConfig]] = {"circuit": CircuitJob}
+SCENARIOS: dict[str, type[JobConfig]] = {"circuit": CircuitJob, "dqc": DqcJob}
 
 
 # --------------------------------------------------------------------------
@@ -543,14 +1014,33 @@ def _one_of(options: Iterable[Any]) -> str:
     return ", ".join(_toml_repr(o) for o in options)
 
 
+#: Tables inside a section, written as their own ``[section.table]`` header.
+_NESTED_TABLES = {("network", "link"), ("network", "node")}
+
+
 def _format_key(loc: Sequence[str | int]) -> str:
-    """``("circuit", "num_qubits")`` -> ``[circuit].num_qubits``; list indices as ``[i]``."""
+    """``("circuit", "num_qubits")`` -> ``[circuit].num_qubits``; list indices as ``[i]``.
+
+    Keys of a nested table name its header: ``("network", "link", "distance_km")``
+    -> ``[network.link].distance_km``.
+    """
     if not loc:
         return "the job file"
-    text = f"[{loc[0]}]"
-    for part in loc[1:]:
+    head = 1
+    while head + 1 < len(loc) and tuple(loc[:head + 1]) in _NESTED_TABLES:
+        head += 1
+    text = "[" + ".".join(str(part) for part in loc[:head]) + "]"
+    for part in loc[head:]:
         text += f"[{part}]" if isinstance(part, int) else f".{part}"
     return text
+
+
+def _unknown_key(loc: Sequence[str | int], allowed: Sequence[str], hint: str = "") -> str:
+    """``unknown key [section].key; allowed keys: ...`` with a close match suggested."""
+    close = difflib.get_close_matches(str(loc[-1]), list(allowed), n=1)
+    did_you_mean = f"; did you mean {close[0]}?" if close else ""
+    hint = f" ({hint})" if hint else ""
+    return f"unknown key {_format_key(loc)}{hint}; allowed keys: {', '.join(allowed)}{did_you_mean}"
 
 
 def _model_class(annotation: Any) -> type[BaseModel] | None:
@@ -614,10 +1104,12 @@ def _describe_error(root: type[BaseModel], error: dict) -> str:
         full = loc + tuple(ctx.get("key", ()))
         if ctx.get("missing"):
             return f"missing key {_format_key(full)} ({ctx['message']})"
+        if ctx.get("allowed_keys") is not None:
+            return _unknown_key(full, ctx["allowed_keys"], ctx["message"])
         where = _format_key(full)
         if ctx.get("has_value"):
             where += f" = {_toml_repr(ctx['value'])}"
-        return f"{where}: {ctx['message']}"
+        return f"{where}{' ' if ctx.get('run_on') else ': '}{ctx['message']}"
     if kind == "missing":
         if len(loc) == 1:
             return f"missing section [{loc[0]}]"
@@ -625,12 +1117,12 @@ def _describe_error(root: type[BaseModel], error: dict) -> str:
     if kind == "extra_forbidden":
         model = _model_at(root, loc[:-1])
         allowed = list(model.model_fields) if model is not None else []
-        hint = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
-        did_you_mean = f"; did you mean {hint[0]}?" if hint else ""
         if len(loc) == 1:
+            hint = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+            did_you_mean = f"; did you mean {hint[0]}?" if hint else ""
             return (f"unknown section [{loc[0]}]; allowed sections: {', '.join(allowed)}"
                     f"{did_you_mean}")
-        return f"unknown key {_format_key(loc)}; allowed keys: {', '.join(allowed)}{did_you_mean}"
+        return _unknown_key(loc, allowed)
     if kind in _TYPE_NAMES:
         return f"{_format_key(loc)}: expected {_TYPE_NAMES[kind]}, got {_toml_repr(value)}"
     if kind == "literal_error":
