@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import traceback
@@ -24,7 +25,7 @@ from dqsim import comm as comm_mod
 from dqsim import io
 from dqsim import jobs
 from dqsim.errors import DqsimError
-from dqsim.scenarios import circuit_run
+from dqsim import scenarios
 
 #: Exit status for bad input (job file, arguments, sizes).
 EXIT_BAD_INPUT = 2
@@ -53,7 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``dqsim`` console script and ``python -m dqsim``."""
     args = build_parser().parse_args(argv)
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except BrokenPipeError:  # output piped into a program that stopped reading (e.g. head)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _error(message: str) -> None:
@@ -116,10 +121,10 @@ def _progress(comm, enabled: bool):
     from rich.progress import Progress  # noqa: PLC0415
 
     bar = Progress(transient=True)
-    task = bar.add_task("gates", total=None)
+    task = bar.add_task("running", total=None)
 
-    def update(done: int, total: int) -> None:
-        bar.update(task, completed=done, total=total)
+    def update(done: float, total: float | None, what: str) -> None:
+        bar.update(task, completed=done, total=total, description=what)
 
     return bar, update
 
@@ -131,31 +136,35 @@ def _run(job, comm, *, quiet: bool) -> int:
     if bar is not None:
         bar.start()
     try:
-        result = circuit_run.run_circuit_job(job, comm=comm, backend=backend, on_progress=update)
+        result = scenarios.run_job(job, comm=comm, backend=backend, on_progress=update)
     finally:
         if bar is not None:
             bar.stop()
     output = Path(job.run.output)
-    attrs = _attributes(job, comm, backend, result)
+    attrs = {**_common_attributes(job, comm, backend), **result.attrs}
     write_started = time.perf_counter()
-    state_kwargs = _state_for_output(job, comm, result, output)
-    result.timing_s["write"] = time.perf_counter() - write_started
+    state_kwargs = _state_for_output(job, comm, result.state, output)
+    timing = result.tables.get("timing")
     attrs["wall_time_s"] = time.perf_counter() - started
     if comm.rank == 0:
+        if timing is not None:
+            result.tables["timing"] = np.append(timing, np.array([("write", time.perf_counter() - write_started)],
+                                                                   dtype=timing.dtype))
         output.parent.mkdir(parents=True, exist_ok=True)
-        io.write_run_file(output, attrs=attrs, tables=_tables(job, result),
-                          groups_attrs={"timing": {"units": "seconds"}}, **state_kwargs)
+        io.write_run_file(output, attrs=attrs, tables=result.tables, groups_attrs=result.table_attrs,
+                          **state_kwargs)
         if not quiet:
-            print(_summary_text(job, result, attrs, output))
+            head = (f"dqsim run {job.run.name} ({job.scenario}): {comm.size} rank(s), {attrs['device']}, "
+                    f"{job.run.precision}")
+            tail = f"  wall time {attrs['wall_time_s']:.3f} s; wrote {output}"
+            print("\n".join([head, *result.summary, tail]))
     comm.barrier()
     return 0
 
 
-def _attributes(job, comm, backend, result) -> dict:
-    circuit = result.circuit
-    exchanged = comm.allgather(result.state.bytes_exchanged)
+def _common_attributes(job, comm, backend) -> dict:
     return {
-        "scenario": "circuit",
+        "scenario": job.scenario,
         "job_name": job.run.name,
         "job_text": job.text,
         "job_path": str(job.path) if job.path else "",
@@ -165,39 +174,13 @@ def _attributes(job, comm, backend, result) -> dict:
         "device": backend.kernel_name(),
         "compiled_kernels": backend.fast.name if backend.fast is not None else "none",
         "precision": job.run.precision,
-        "circuit_name": circuit.name,
-        "num_qubits": circuit.num_qubits,
-        "num_clbits": circuit.num_clbits,
-        "num_gates": len(circuit.gates()),
-        "shots": job.simulation.shots,
-        "sampling": result.sampling,
-        "num_exchanges": result.state.num_exchanges,
-        "bytes_exchanged_per_rank": np.array(exchanged, dtype=np.int64),
     }
 
 
-def _tables(job, result) -> dict:
-    width = max([len(b) for b in result.counts] or [1])
-    counts = np.array(list(result.counts.items()), dtype=[("bitstring", f"U{width}"), ("count", "i8")])
-    tables = {"counts": counts}
-    if result.expectation:
-        longest = max(len(text) for _, text, _ in result.expectation)
-        tables["expectation"] = np.array(result.expectation, dtype=[
-            ("name", "U16"), ("observable", f"U{longest}"), ("value", "f8")])
-    gate_counts = result.circuit.count_gates()
-    if gate_counts:
-        tables["gate_counts"] = np.array(list(gate_counts.items()), dtype=[("gate", "U16"), ("count", "i8")])
-    tables["timing"] = np.array(list(result.timing_s.items()), dtype=[("stage", "U16"), ("seconds", "f8")])
-    if job.simulation.store_shots:
-        tables["shots"] = result.shots
-    return tables
-
-
-def _state_for_output(job, comm, result, output: Path) -> dict:
+def _state_for_output(job, comm, state, output: Path) -> dict:
     """Collective: gather the final state, or write per-rank slabs, when ``save_state``."""
-    if not job.simulation.save_state:
+    if not job.simulation.save_state or state is None:
         return {}
-    state = result.state
     if state.num_qubits <= job.simulation.max_gather_qubits:
         vector = state.gather()
         return {"state": vector} if comm.rank == 0 else {}
@@ -210,25 +193,6 @@ def _state_for_output(job, comm, result, output: Path) -> dict:
         return {}
     paths, sums = zip(*entries)
     return {"state_slabs": io.StateSlabs(list(paths), list(sums), size, state.dtype)}
-
-
-def _summary_text(job, result, attrs, output: Path) -> str:
-    circuit = result.circuit
-    gates = ", ".join(f"{k}: {v}" for k, v in list(circuit.count_gates().items())[:8])
-    lines = [
-        f"dqsim run {job.run.name}: {circuit.num_qubits} qubits on {attrs['num_ranks']} rank(s), "
-        f"{attrs['device']}, {job.run.precision}",
-        f"  {attrs['num_gates']} gates ({gates}); {result.sampling} sampling, {job.simulation.shots} shots",
-    ]
-    top = list(result.counts.items())[:4]
-    if top:
-        lines.append("  top counts: " + ", ".join(f"{b}: {c}" for b, c in top))
-    for _name, text, value in result.expectation:
-        lines.append(f"  <{text}> = {value:.6f}")
-    stages = ", ".join(f"{k} {v:.3f} s" for k, v in result.timing_s.items())
-    lines.append(f"  time: {stages}; total {attrs['wall_time_s']:.3f} s")
-    lines.append(f"  wrote {output}")
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -413,7 +413,10 @@ class Simulator:
             self.stats.num_windows += 1
             next_time = self.comm.allreduce_min(self._next_local_time())
             if self.on_window is not None and self.comm.rank == 0:
-                self.on_window(int(min(next_time, window_end)), self.stats.num_windows)
+                reached = min(next_time, window_end)
+                if not math.isfinite(reached):
+                    reached = max([n.now_ps for n in self.local] or [0])
+                self.on_window(int(reached), self.stats.num_windows)
             window_start = max(window_end, next_time) if math.isfinite(self.lookahead_ps) else next_time
         self._flush(everything=True)
         blocked = [n.name for n in self.local if n.blocked_by is not None]

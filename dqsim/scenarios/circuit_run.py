@@ -24,6 +24,7 @@ from dqsim.circuit.ir import Barrier, Circuit, Gate, Measure, Reset
 from dqsim.errors import ConfigError
 from dqsim.jobs import check_observables, parse_pauli_sum
 from dqsim.rng import Stream
+from dqsim.scenarios import ScenarioOutput, record_table
 from dqsim.state.sharded import ShardedState
 from dqsim.units import BYTES_PER_MIB
 
@@ -63,14 +64,14 @@ def build_circuit(job) -> Circuit:
     return maker(section.num_qubits, measure=section.measure)
 
 
-def run_circuit_job(job, *, comm, backend, on_progress: Callable[[int, int], None] | None = None) -> CircuitRun:
+def run_circuit_job(job, *, comm, backend, on_progress: Callable | None = None) -> CircuitRun:
     """Run a ``circuit`` job (collective).
 
     Args:
         job: a validated :class:`dqsim.jobs.CircuitJob`.
         comm: communicator from :func:`dqsim.comm.init`.
         backend: from :func:`dqsim.backend.select`.
-        on_progress: called as ``on_progress(done, total)`` while gates are applied.
+        on_progress: called as ``on_progress(done, total, what)`` while gates are applied.
     """
     timing: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -116,7 +117,7 @@ def run_circuit_job(job, *, comm, backend, on_progress: Callable[[int, int], Non
                 expectation = [(f"obs{i}", text, state.expectation(terms))
                                for i, (text, terms) in enumerate(observables)]
             if on_progress:
-                on_progress(shot + 1, max(sim.shots, 1))
+                on_progress(shot + 1, max(sim.shots, 1), "trajectories")
         shots = np.array(outcomes[: sim.shots], dtype=np.int64)
         state = first_state
         timing["trajectories"] = time.perf_counter() - t0
@@ -130,7 +131,7 @@ def _apply_with_progress(state, ops, on_progress, batch: int = 256) -> None:
     for start in range(0, len(ops), batch):
         state.apply_ops(ops[start : start + batch])
         if on_progress:
-            on_progress(min(start + batch, len(ops)), len(ops))
+            on_progress(min(start + batch, len(ops)), len(ops), "gates")
 
 
 def _sample_terminal(state, circuit, measured, shots: int) -> np.ndarray:
@@ -176,3 +177,55 @@ def count_bitstrings(outcomes: np.ndarray, width: int) -> dict[str, int]:
     values, numbers = np.unique(outcomes, return_counts=True)
     order = np.lexsort((values, -numbers))
     return {format(int(values[i]), f"0{width}b"): int(numbers[i]) for i in order}
+
+
+def counts_table(counts: dict[str, int]) -> np.ndarray:
+    """The ``counts`` output table: (bitstring, count), most frequent first."""
+    return record_table(list(counts.items()), [("bitstring", "U"), ("count", "i8")])
+
+
+def common_tables(run, *, store_shots: bool) -> dict[str, np.ndarray]:
+    """Tables every circuit-like scenario writes: counts, expectation, gate counts, timing, shots."""
+    tables = {"counts": counts_table(run.counts)}
+    if run.expectation:
+        tables["expectation"] = record_table(run.expectation, [("name", "U"), ("observable", "U"), ("value", "f8")])
+    gate_counts = run.circuit.count_gates()
+    if gate_counts:
+        tables["gate_counts"] = record_table(list(gate_counts.items()), [("gate", "U"), ("count", "i8")])
+    tables["timing"] = record_table(list(run.timing_s.items()), [("stage", "U"), ("seconds", "f8")])
+    if store_shots:
+        tables["shots"] = run.shots
+    return tables
+
+
+def summary_lines(run) -> list[str]:
+    """Top counts and expectation values, for a person."""
+    lines = []
+    top = list(run.counts.items())[:4]
+    if top:
+        lines.append("  top counts: " + ", ".join(f"{b}: {c}" for b, c in top))
+    for _name, text, value in run.expectation:
+        lines.append(f"  <{text}> = {value:.6f}")
+    return lines
+
+
+def run_job(job, *, comm, backend, on_progress=None) -> ScenarioOutput:
+    """Run a ``circuit`` job and shape its output (collective)."""
+    run = run_circuit_job(job, comm=comm, backend=backend, on_progress=on_progress)
+    circuit = run.circuit
+    exchanged = comm.allgather(run.state.bytes_exchanged)
+    attrs = {
+        "circuit_name": circuit.name,
+        "num_qubits": circuit.num_qubits,
+        "num_clbits": circuit.num_clbits,
+        "num_gates": len(circuit.gates()),
+        "shots": job.simulation.shots,
+        "sampling": run.sampling,
+        "num_exchanges": run.state.num_exchanges,
+        "bytes_exchanged_per_rank": np.array(exchanged, dtype=np.int64),
+    }
+    gates = ", ".join(f"{k}: {v}" for k, v in list(circuit.count_gates().items())[:8])
+    summary = [f"  {circuit.num_qubits} qubits, {attrs['num_gates']} gates ({gates}); "
+               f"{run.sampling} sampling, {job.simulation.shots} shots", *summary_lines(run)]
+    return ScenarioOutput(attrs, common_tables(run, store_shots=job.simulation.store_shots),
+                          {"timing": {"units": "seconds"}}, run.state, summary)

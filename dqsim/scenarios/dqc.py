@@ -35,7 +35,10 @@ from dqsim.network.link import LinkSpec
 from dqsim.network.node import NodeSpec
 from dqsim.network.topology import place_nodes
 from dqsim.protocols.distributed import CommPool, Network, node_program
+from dqsim.scenarios import ScenarioOutput, record_table
+from dqsim.scenarios.circuit_run import build_circuit, common_tables, count_bitstrings, summary_lines
 from dqsim.state.sharded import ShardedState
+from dqsim.units import PS_PER_US
 
 
 @dataclass
@@ -119,7 +122,9 @@ def run_dqc(circuit: Circuit, *, comm, backend, graph: nx.Graph, node_names: Seq
     num_nodes = len(node_names)
     decomposed = decompose_for_distribution(circuit)
     owner = partition_qubits(decomposed, [s.num_data_qubits for s in node_specs], assignment=assignment)
-    regmap = register_map(owner, [s.num_data_qubits for s in node_specs], [s.num_comm_qubits for s in node_specs])
+    # Only the data slots the circuit uses enter the register: capacity is a limit, not memory.
+    used = [list(owner).count(i) for i in range(num_nodes)]
+    regmap = register_map(owner, used, [s.num_comm_qubits for s in node_specs])
     path = _paths(graph, node_names)
     steps = plan_nodes(decomposed, regmap, num_nodes, path=path, scheme=scheme)
     needs_two = scheme == "teledata" or any(len(path(a, b)) > 2
@@ -184,9 +189,7 @@ def run_dqc(circuit: Circuit, *, comm, backend, graph: nx.Graph, node_names: Seq
     else:
         outcomes = state.sample(shots, list(regmap.qubit_of_logical))
         width = circuit.num_qubits
-    values, numbers = np.unique(outcomes, return_counts=True)
-    order = np.lexsort((values, -numbers))
-    counts = {format(int(values[i]), f"0{width}b"): int(numbers[i]) for i in order}
+    counts = count_bitstrings(outcomes, width)
     timing["results"] = time.perf_counter() - t0
     links = []
     for u, v in graph.edges():
@@ -199,3 +202,73 @@ def run_dqc(circuit: Circuit, *, comm, backend, graph: nx.Graph, node_names: Seq
     return DqcRun(circuit, decomposed, list(owner), regmap, state, counts, outcomes, float(fidelity),
                   engine.end_time_ps, sorted(links), sim.gather_timeline() if timeline else None, engine,
                   rank_of_node, cut_size(decomposed, owner), expectation, timing)
+
+
+def run_job(job, *, comm, backend, on_progress=None) -> ScenarioOutput:
+    """Run a ``dqc`` job and shape its output (collective)."""
+    circuit = build_circuit(job)
+    net = job.network
+    names = net.node_names_list()
+    graph = net.build_graph()
+    specs = [net.node_spec(name) for name in names]
+    placement = net.placement_for(comm.size) if net.placement is not None else None
+    observables = []
+    if job.simulation.observables:
+        observables = list(zip(job.simulation.observables, job.simulation.parsed_observables()))
+
+    def on_window(time_ps: int, windows: int) -> None:
+        if on_progress:
+            on_progress(time_ps / PS_PER_US, None, "simulated µs")
+
+    run = run_dqc(circuit, comm=comm, backend=backend, graph=graph, node_names=names, node_specs=specs,
+                  scheme=job.distribution.scheme, assignment=job.distribution.assignment, placement=placement,
+                  seed=job.run.seed, precision=job.run.precision, shots=job.simulation.shots,
+                  observables=observables, timeline=job.simulation.timeline, on_window=on_window)
+    engine = run.engine
+    attrs = {
+        "circuit_name": circuit.name,
+        "num_qubits": circuit.num_qubits,
+        "num_clbits": circuit.num_clbits,
+        "num_gates": len(circuit.gates()),
+        "shots": job.simulation.shots,
+        "sampling": "final-state",
+        "fidelity": run.fidelity,
+        "simulated_time_ps": run.end_time_ps,
+        "distribution_scheme": job.distribution.scheme,
+        "num_nodes": len(names),
+        "node_names": list(names),
+        "rank_of_node": np.array(run.rank_of_node, dtype=np.int64),
+        "num_nonlocal_gates": run.num_nonlocal_gates,
+        "register_qubits": run.regmap.num_qubits,
+        "engine_windows": engine.num_windows,
+        "engine_flushes": engine.num_flushes,
+        "engine_events": engine.num_events,
+        "engine_messages": engine.num_messages,
+        "engine_cross_rank_messages": engine.num_cross_rank_messages,
+        "engine_flush_seconds": engine.flush_seconds,
+        "engine_state_seconds": engine.state_seconds,
+    }
+    tables = common_tables(run, store_shots=job.simulation.store_shots)
+    tables["links"] = record_table(
+        [(names[a], names[b], graph.edges[names[a], names[b]]["link"].distance_km, pairs, attempts, photons)
+         for a, b, pairs, attempts, photons in run.links],
+        [("node_a", "U"), ("node_b", "U"), ("distance_km", "f8"), ("epr_pairs", "i8"), ("attempts", "i8"),
+         ("photons", "i8")])
+    tables["assignment"] = record_table(
+        [(q, names[run.owner[q]], run.regmap.qubit_of_logical[q]) for q in range(circuit.num_qubits)],
+        [("qubit", "i8"), ("node", "U"), ("register_qubit", "i8")])
+    table_attrs = {"timing": {"units": "seconds"}, "links": {"distance_km": "km"}}
+    if run.timeline is not None and comm.rank == 0:
+        tables["timeline"] = record_table([(t, names[n], kind, detail) for t, n, kind, detail in run.timeline],
+                                          [("time_ps", "i8"), ("node", "U"), ("kind", "U"), ("detail", "U")])
+        table_attrs["timeline"] = {"time_ps": "picoseconds"}
+    pairs = sum(link[2] for link in run.links)
+    attempts = sum(link[3] for link in run.links)
+    summary = [
+        f"  {circuit.num_qubits} qubits on {len(names)} QPUs ({job.distribution.scheme}), "
+        f"{run.num_nonlocal_gates} nonlocal gates, {pairs} EPR pairs from {attempts} attempts",
+        f"  fidelity to the monolithic circuit: {run.fidelity:.6f}; "
+        f"simulated time {run.end_time_ps / PS_PER_US:.3f} µs",
+        *summary_lines(run),
+    ]
+    return ScenarioOutput(attrs, tables, table_attrs, run.state, summary)
