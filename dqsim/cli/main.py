@@ -92,8 +92,18 @@ def cmd_run(args) -> int:
         if comm.rank == 0:  # every rank read the same file and failed the same way
             _error(str(exc))
         return EXIT_BAD_INPUT
+    return guarded(comm, lambda: _run(job, comm, quiet=args.quiet))
+
+
+def guarded(comm, work) -> int:
+    """Run ``work()`` on every rank; an error on any rank is printed once and ends the whole job.
+
+    Returns ``work()``'s exit status, or :data:`EXIT_BAD_INPUT` for a
+    :class:`DqsimError` and :data:`EXIT_INTERNAL` for anything else (on
+    several ranks the job ends through ``MPI_Abort`` with that status).
+    """
     try:
-        return _run(job, comm, quiet=args.quiet)
+        return work()
     except DqsimError as exc:
         return _fail(comm, str(exc), EXIT_BAD_INPUT)
     except Exception:  # noqa: BLE001 - print, then end every rank

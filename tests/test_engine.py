@@ -1,0 +1,178 @@
+"""The event engine and the protocols on it: rules, physics against formulas, shutdown.
+
+Statistical checks use fixed seeds and a tolerance of 3 standard errors.
+"""
+
+import math
+import time
+
+import numpy as np
+import pytest
+
+from dqsim import comm as comm_mod
+from dqsim.engine import EngineError, Simulator
+from dqsim.network.link import LinkSpec
+from dqsim.network.werner import teleportation_fidelity
+from dqsim.protocols.epr import epr_initiator, epr_responder
+from dqsim.protocols.teleport import teleport_receiver, teleport_sender
+from dqsim.state.gates import gate_op
+from dqsim.state.sharded import ShardedState
+from mpi_helper import run_mpi
+
+
+def make_sim(num_qubits, owner, *, names=("a", "b"), latency_ps=1000, seed=0, t1_s=math.inf, t2_s=math.inf,
+             comm=None, rank_of_node=None, cross=()):
+    comm = comm or comm_mod.SingleComm()
+    state = ShardedState(num_qubits, comm, seed=seed)
+    sim = Simulator(comm=comm, state=state, node_names=list(names),
+                    rank_of_node=rank_of_node or [0] * len(names), latency_ps=lambda a, b: latency_ps,
+                    cross_rank_latencies_ps=list(cross), qubit_owner=owner, t1_s=[t1_s] * len(names),
+                    t2_s=[t2_s] * len(names), seed=seed)
+    return sim, state
+
+
+def test_a_run_with_no_events_ends():
+    sim, _ = make_sim(2, [0, 1])
+    stats = sim.run()
+    assert stats.num_events == 0 and stats.end_time_ps == 0
+
+
+def test_zero_latency_cross_rank_link_is_refused():
+    with pytest.raises(EngineError, match="zero latency"):
+        make_sim(2, [0, 1], cross=[0])
+
+
+class TwoRanksOneProcess(comm_mod.SingleComm):
+    """Pretends to be rank 0 of 2, to exercise the window rule in one process."""
+
+    size = 2
+
+
+def test_message_inside_its_window_is_impossible():
+    sim, _ = make_sim(2, [0, 1], comm=TwoRanksOneProcess(), rank_of_node=[0, 1], latency_ps=10, cross=[1000])
+
+    def sender(ctx):
+        ctx.send(1, "early", None)  # latency 10 ps < lookahead 1000 ps
+        yield ctx.wait(1)
+
+    sim.spawn(0, sender)
+    with pytest.raises(EngineError, match="inside the window"):
+        sim.run()
+
+
+def test_time_advances_by_waits_and_latency():
+    sim, _ = make_sim(2, [0, 1], latency_ps=5000)
+    seen = {}
+
+    def a(ctx):
+        yield ctx.wait(100)
+        ctx.send(1, "x", 42)
+
+    def b(ctx):
+        msg = yield ctx.receive("x")
+        seen["t"], seen["payload"] = ctx.now_ps, msg.payload
+
+    sim.spawn(0, a)
+    sim.spawn(1, b)
+    stats = sim.run()
+    assert seen == {"t": 5100, "payload": 42}
+    assert stats.end_time_ps == 5100
+
+
+def test_epr_generation_rate_matches_the_link_formulas():
+    """Mean attempts 1/p and mean time to the successful emission (1/p − 1)·period, 3 standard errors."""
+    link = LinkSpec(distance_km=40.0, scheme="double_click")
+    p, period = link.success_probability, link.attempt_period_ps
+    pairs = 400
+    sim, _ = make_sim(2, [0, 1], latency_ps=link.delay_ps, seed=3)
+    records = []
+
+    def initiator(ctx):
+        for i in range(pairs):
+            start = ctx.now_ps + 2 * link.delay_ps  # after the reservation handshake
+            result = yield from epr_initiator(ctx, 1, link, 0, i)
+            records.append((result.attempts, result.created_ps - start, result.herald_ps - result.created_ps))
+            ctx.reset([0])
+            yield ctx.receive(("freed", i))
+
+    def responder(ctx):
+        for i in range(pairs):
+            yield from epr_responder(ctx, 0, 1, i)
+            ctx.reset([1])
+            ctx.send(0, ("freed", i))
+
+    sim.spawn(0, initiator)
+    sim.spawn(1, responder)
+    stats = sim.run()
+    attempts = np.array([r[0] for r in records], dtype=float)
+    waits = np.array([r[1] for r in records], dtype=float)
+    assert abs(attempts.mean() - 1 / p) < 3 * math.sqrt((1 - p) / p**2 / pairs)
+    expected_wait = (1 / p - 1) * period
+    assert abs(waits.mean() - expected_wait) < 3 * period * math.sqrt((1 - p) / p**2 / pairs)
+    assert all(r[2] == link.delay_ps for r in records)  # herald one link delay after emission
+    assert stats.counters[("pairs", 0, 1)] == pairs
+    assert stats.counters[("photons", 0, 1)] == 2 * attempts.sum()
+
+
+def test_teleportation_fidelity_with_a_werner_pair_is_2F_plus_1_over_3():
+    """Average over Haar-random inputs and trajectories, 3 standard errors."""
+    fidelity = 0.8
+    link = LinkSpec(distance_km=1.0, source_fidelity=fidelity)
+    rng = np.random.default_rng(11)
+    values = []
+    for trial in range(600):
+        theta = math.acos(1 - 2 * rng.random())
+        phi, lam = rng.uniform(0, 2 * math.pi, 2)
+        sim, state = make_sim(3, [0, 0, 1], latency_ps=link.delay_ps, seed=trial)
+
+        def alice(ctx):
+            ctx.apply(gate_op("u", [0], [theta, phi, lam]))
+            yield from epr_initiator(ctx, 1, link, 1, "pair")
+            yield from teleport_sender(ctx, 1, 0, 1, "t")
+
+        def bob(ctx):
+            yield from epr_responder(ctx, 0, 2, "pair")
+            yield from teleport_receiver(ctx, 0, 2, "t")
+
+        sim.spawn(0, alice)
+        sim.spawn(1, bob)
+        sim.run()
+        ideal = ShardedState(3)
+        ideal.apply(gate_op("u", [2], [theta, phi, lam]))
+        values.append(ideal.fidelity(state))
+    values = np.array(values)
+    expected = teleportation_fidelity(fidelity)
+    assert abs(values.mean() - expected) < 3 * values.std(ddof=1) / math.sqrt(values.size)
+
+
+@pytest.mark.parametrize("prepare,observable,decay", [("h", "X", "t2"), ("x", "Z", "t1")])
+def test_memory_decoherence_over_a_wait_matches_t1_t2(prepare, observable, decay):
+    """⟨X⟩ of |+⟩ decays as e^(−t/T2); P(1) of |1⟩ as e^(−t/T1); trajectory averages, 3 standard errors."""
+    t1_s, t2_s, wait_s = 2e-3, 1.5e-3, 1e-3
+    values = []
+    for trial in range(800):
+        sim, state = make_sim(1, [0], names=("a",), seed=trial, t1_s=t1_s, t2_s=t2_s)
+
+        def node(ctx):
+            ctx.apply(gate_op(prepare, [0]))
+            yield ctx.wait(int(wait_s * 1e12))
+            ctx.apply(gate_op("id", [0]))  # touching the qubit applies the waiting time's noise
+
+        sim.spawn(0, node)
+        sim.run()
+        values.append(state.expectation(observable, [0]))
+    values = np.array(values)
+    if decay == "t2":
+        expected = math.exp(-wait_s / t2_s)
+    else:
+        expected = 1 - 2 * math.exp(-wait_s / t1_s)  # ⟨Z⟩ = 1 − 2·P(1)
+    assert abs(values.mean() - expected) < 3 * values.std(ddof=1) / math.sqrt(values.size)
+
+
+def test_one_failing_rank_ends_the_whole_job_quickly():
+    started = time.monotonic()
+    proc = run_mpi(2, ["tests/mpi_scripts/engine_fault.py"], check=False, timeout_s=60)
+    assert proc.returncode != 0
+    assert time.monotonic() - started < 30
+    assert proc.stderr.count("RuntimeError: injected failure on node 1") == 1  # printed once
+    assert proc.stderr.count("dqsim: internal error") == 1
