@@ -128,9 +128,10 @@ def _progress(comm, enabled: bool):
     """A progress callback drawing a bar on rank 0 when stdout is a terminal."""
     if comm.rank != 0 or not enabled or not sys.stdout.isatty():
         return None, None
-    from rich.progress import Progress  # noqa: PLC0415
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn  # noqa: PLC0415
 
-    bar = Progress(transient=True)
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                   TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(), transient=True)
     task = bar.add_task("running", total=None)
 
     def update(done: float, total: float | None, what: str) -> None:

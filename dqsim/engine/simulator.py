@@ -28,6 +28,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Generator, Sequence
 
+import numpy as np
+
 from dqsim.engine.quantum import QOp, QuantumMemory, apply_qop
 from dqsim.errors import DqsimError
 from dqsim.rng import Stream
@@ -195,13 +197,18 @@ class Simulator:
         t1_s, t2_s: per node memory times (``math.inf``: none).
         seed: the run's seed.
         record_timeline: keep a timeline of logged events.
-        on_window: called on rank 0 as ``on_window(time_ps, num_windows)``.
+        on_window: called on rank 0 after each window as
+            ``on_window(time_ps, num_windows, fraction_done)``.
+        work_done: optional ``() -> (done, total)`` of this rank's nodes
+            (e.g. circuit steps); summed over ranks after each window to give
+            ``fraction_done`` (``None`` without it).
     """
 
     def __init__(self, *, comm, state, node_names: Sequence[str], rank_of_node: Sequence[int],
                  latency_ps: Callable[[int, int], int], cross_rank_latencies_ps: Sequence[int],
                  qubit_owner: Sequence[int], t1_s: Sequence[float], t2_s: Sequence[float], seed: int = 0,
-                 record_timeline: bool = True, on_window: Callable[[int, int], None] | None = None):
+                 record_timeline: bool = True, on_window: Callable[[int, int, float | None], None] | None = None,
+                 work_done: Callable[[], tuple[int, int]] | None = None):
         self.comm = comm
         self.state = state
         self.seed = int(seed)
@@ -218,6 +225,7 @@ class Simulator:
         self.memory = QuantumMemory(list(qubit_owner), list(t1_s), list(t2_s), self.seed)
         self.record_timeline = record_timeline
         self.on_window = on_window
+        self.work_done = work_done
         self.timeline: list[tuple[int, int, str, str]] = []
         self.statistics: dict = {}
         self._buffer: list[QOp] = []
@@ -412,11 +420,15 @@ class Simulator:
                                    (msg.arrival_ps, msg.source, msg.origin_counter, "deliver", msg))
             self.stats.num_windows += 1
             next_time = self.comm.allreduce_min(self._next_local_time())
+            fraction = None
+            if self.work_done is not None:
+                done, total = self.comm.allreduce_sum(np.array(self.work_done(), dtype=np.int64))
+                fraction = float(done) / total if total else 1.0
             if self.on_window is not None and self.comm.rank == 0:
                 reached = min(next_time, window_end)
                 if not math.isfinite(reached):
                     reached = max([n.now_ps for n in self.local] or [0])
-                self.on_window(int(reached), self.stats.num_windows)
+                self.on_window(int(reached), self.stats.num_windows, fraction)
             window_start = max(window_end, next_time) if math.isfinite(self.lookahead_ps) else next_time
         self._flush(everything=True)
         blocked = [n.name for n in self.local if n.blocked_by is not None]

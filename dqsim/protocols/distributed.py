@@ -82,6 +82,7 @@ class Network:
     pools: Sequence[CommPool]
     scheme: str = "telegate"
     done: set = field(default_factory=set)
+    steps_done: dict = field(default_factory=dict)
 
 
 def entangle_start(ctx, net: Network, dest: int, my_qubit: int, tag):
@@ -146,7 +147,8 @@ def node_program(ctx, net: Network, steps: Sequence[Step]):
     pool = net.pools[ctx.node]
     err1, err2 = spec.gate_1q_error_probability, spec.gate_2q_error_probability
     errm = spec.measure_error_probability
-    for step in steps:
+    for count, step in enumerate(steps):
+        net.steps_done[ctx.node] = count
         tag = ("gate", step.index)
         if isinstance(step, RouteStep):
             left = yield from pool.acquire(ctx)
@@ -187,5 +189,6 @@ def node_program(ctx, net: Network, steps: Sequence[Step]):
                 pool.release(ctx, back)
         pool.release(ctx, comm)
         ctx.count("nonlocal_gates", 1 if isinstance(step, RemoteControl) else 0)
+    net.steps_done[ctx.node] = len(steps)
     net.done.add(ctx.node)
     ctx.log("done", f"{len(steps)} steps")

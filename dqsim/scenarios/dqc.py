@@ -149,16 +149,20 @@ def run_dqc(circuit: Circuit, *, comm, backend, graph: nx.Graph, node_names: Seq
         for b in range(num_nodes):
             if a != b:
                 route = path(a, b)
-                delays[(a, b)] = sum(link(route[i], route[i + 1]).delay_ps for i in range(len(route) - 1))
+                delays[(a, b)] = (sum(link(route[i], route[i + 1]).delay_ps for i in range(len(route) - 1))
+                                  + node_specs[b].classical_processing_delay_ps)
     cross = [data["link"].delay_ps for u, v, data in graph.edges(data=True)
              if rank_of_node[index[u]] != rank_of_node[index[v]]]
+    mine = [i for i in range(num_nodes) if rank_of_node[i] == comm.rank]
+    net = Network(path=path, link=link, nodes=node_specs,
+                  pools=[CommPool(list(regmap.comm_qubits[i])) for i in range(num_nodes)], scheme=scheme)
     state = ShardedState(regmap.num_qubits, comm, precision=precision, backend=backend, seed=seed)
     sim = Simulator(comm=comm, state=state, node_names=node_names, rank_of_node=rank_of_node,
                     latency_ps=lambda a, b: delays[(a, b)], cross_rank_latencies_ps=cross,
                     qubit_owner=regmap.node_of_qubit, t1_s=[s.t1_s for s in node_specs],
-                    t2_s=[s.t2_s for s in node_specs], seed=seed, record_timeline=timeline, on_window=on_window)
-    net = Network(path=path, link=link, nodes=node_specs,
-                  pools=[CommPool(list(regmap.comm_qubits[i])) for i in range(num_nodes)], scheme=scheme)
+                    t2_s=[s.t2_s for s in node_specs], seed=seed, record_timeline=timeline, on_window=on_window,
+                    work_done=lambda: (sum(net.steps_done.get(i, 0) for i in mine),
+                                       sum(len(steps[i]) for i in mine)))
     for node in range(num_nodes):
         sim.spawn(node, node_program, net, steps[node])
     timing["setup"] = time.perf_counter() - t0
@@ -216,9 +220,13 @@ def run_job(job, *, comm, backend, on_progress=None) -> ScenarioOutput:
     if job.simulation.observables:
         observables = list(zip(job.simulation.observables, job.simulation.parsed_observables()))
 
-    def on_window(time_ps: int, windows: int) -> None:
+    started = time.perf_counter()
+
+    def on_window(time_ps: int, windows: int, fraction: float | None) -> None:
         if on_progress:
-            on_progress(time_ps / PS_PER_US, None, "simulated µs")
+            rate = windows / max(time.perf_counter() - started, 1e-9)
+            on_progress(fraction or 0.0, 1.0,
+                        f"simulated {time_ps / PS_PER_US:.1f} µs, {rate:.0f} windows/s, circuit steps")
 
     run = run_dqc(circuit, comm=comm, backend=backend, graph=graph, node_names=names, node_specs=specs,
                   scheme=job.distribution.scheme, assignment=job.distribution.assignment, placement=placement,
