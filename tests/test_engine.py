@@ -176,3 +176,41 @@ def test_one_failing_rank_ends_the_whole_job_quickly():
     assert time.monotonic() - started < 30
     assert proc.stderr.count("RuntimeError: injected failure on node 1") == 1  # printed once
     assert proc.stderr.count("dqsim: internal error") == 1
+
+
+@pytest.mark.parametrize("variant", ["bbpssw", "dejmps"])
+def test_purification_of_werner_pairs_matches_bbpssw(variant):
+    """Success probability and output fidelity against Bennett et al. (1996), 3 standard errors."""
+    from dqsim.network.werner import bbpssw_fidelity, bbpssw_success_probability, werner_from_fidelity
+    from dqsim.protocols.purify import purify_end
+
+    fidelity = 0.75
+    werner = werner_from_fidelity(fidelity)
+    successes, kept_fidelities = [], []
+    for trial in range(1500):
+        sim, state = make_sim(4, [0, 0, 1, 1], seed=trial)
+        outcome = {}
+
+        def alice(ctx):
+            ctx.bell_pair(0, 2, werner)  # Bob's qubits 2 and 3 are reserved for these pairs
+            ctx.bell_pair(1, 3, werner)
+            ctx.send(1, "pairs-ready")
+            outcome["a"] = yield from purify_end(ctx, 1, 0, 1, "p", variant=variant, first=True)
+
+        def bob(ctx):
+            yield ctx.receive("pairs-ready")
+            outcome["b"] = yield from purify_end(ctx, 0, 2, 3, "p", variant=variant, first=False)
+
+        sim.spawn(0, alice)
+        sim.spawn(1, bob)
+        sim.run()
+        assert outcome["a"] == outcome["b"]
+        successes.append(outcome["a"])
+        if outcome["a"]:
+            terms = [(0.25, "II", (0, 2)), (0.25, "XX", (0, 2)), (-0.25, "YY", (0, 2)), (0.25, "ZZ", (0, 2))]
+            kept_fidelities.append(state.expectation(terms))  # ⟨Φ+|ρ|Φ+⟩
+    successes = np.array(successes, dtype=float)
+    p = bbpssw_success_probability(fidelity)
+    assert abs(successes.mean() - p) < 3 * math.sqrt(p * (1 - p) / successes.size)
+    kept = np.array(kept_fidelities)
+    assert abs(kept.mean() - bbpssw_fidelity(fidelity)) < 3 * kept.std(ddof=1) / math.sqrt(kept.size)
