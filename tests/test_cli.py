@@ -135,3 +135,13 @@ def test_inspect_of_missing_file_is_one_line(tmp_path):
 
 def test_version():
     assert dqsim("--version").stdout.startswith("dqsim ")
+
+
+def test_plot_writes_a_png(tmp_path):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "q.h5"
+    dqsim("run", "jobs/quickstart.toml", "-o", str(out), "--set", "simulation.shots=50", "--quiet")
+    proc = dqsim("plot", str(out))
+    png = out.with_suffix(".png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "top counts" in proc.stdout

@@ -48,6 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("file", help="a file written by dqsim run")
     inspect.add_argument("--json", action="store_true", help="print the summary as JSON")
     inspect.set_defaults(handler=cmd_inspect)
+    plot = sub.add_parser("plot", help="draw an output file (key rate vs distance, counts, ...) as a PNG")
+    plot.add_argument("file", help="a file written by dqsim run")
+    plot.add_argument("--output", "-o", help="image file (default: FILE with .png)")
+    plot.set_defaults(handler=cmd_plot)
     return parser
 
 
@@ -76,6 +80,19 @@ def cmd_inspect(args) -> int:
         print(json.dumps(summary, indent=2, sort_keys=True))
     else:
         print(io.format_summary(summary))
+    return 0
+
+
+def cmd_plot(args) -> int:
+    from dqsim.cli.plot import plot_run  # noqa: PLC0415 - matplotlib only when plotting
+
+    output = Path(args.output) if args.output else Path(args.file).with_suffix(".png")
+    try:
+        drawn = plot_run(io.open_run(args.file), output)
+    except DqsimError as exc:
+        _error(str(exc))
+        return EXIT_BAD_INPUT
+    print(f"wrote {output} ({drawn})")
     return 0
 
 
