@@ -167,7 +167,12 @@ class NodeContext:
 
 @dataclass
 class RunStatistics:
-    """What the engine did (identical on every rank after :meth:`Simulator.run`)."""
+    """What the engine did after :meth:`Simulator.run`.
+
+    Counts of events and messages, the end time and ``counters`` are summed or
+    agreed over ranks (identical everywhere); ``flush_seconds``,
+    ``state_seconds`` and ``wall_seconds`` are this rank's own timings.
+    """
 
     end_time_ps: int = 0
     num_windows: int = 0
