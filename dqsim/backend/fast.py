@@ -78,6 +78,19 @@ if _numba is not None:
                 psi[i] *= d[j]
 
 
+    @_numba.njit(parallel=True, cache=True)
+    def _numba_bit_weights(psi, bit):
+        s0 = 0.0
+        s1 = 0.0
+        for i in _numba.prange(psi.size):
+            w = psi[i].real * psi[i].real + psi[i].imag * psi[i].imag
+            if (i >> bit) & 1:
+                s1 += w
+            else:
+                s0 += w
+        return s0, s1
+
+
 class NumbaKernels:
     """numba-compiled kernels on NumPy shards (parallel over the process's threads)."""
 
@@ -94,6 +107,11 @@ class NumbaKernels:
     def diagonal(self, psi, bits, diag: np.ndarray, cmask: int) -> None:
         """Multiply by a diagonal on local ``bits`` (index bit j = ``bits[j]``)."""
         _numba_diagonal(psi, np.asarray(bits, dtype=np.int64), diag.astype(psi.dtype), cmask)
+
+    def bit_weights(self, psi, bit: int) -> tuple[float, float]:
+        """Local sums of |amplitude|² where ``bit`` is 0 and where it is 1 (float64)."""
+        s0, s1 = _numba_bit_weights(psi, bit)
+        return float(s0), float(s1)
 
 
 _CUDA_DENSE1 = r"""
@@ -155,6 +173,13 @@ class CupyKernels:
     def dense2(self, psi, bit_a: int, bit_b: int, matrix: np.ndarray, cmask: int) -> None:
         m = self._cp.asarray(matrix.reshape(-1), dtype=psi.dtype)
         self._dense2(bit_a, bit_b, cmask, m, psi, size=psi.size >> 2)
+
+    def bit_weights(self, psi, bit: int) -> tuple[float, float]:
+        """Local sums of |amplitude|² where ``bit`` is 0 and where it is 1 (float64)."""
+        view = psi.reshape(-1, 2, 1 << bit)
+        weights = (view.real.astype(self._cp.float64) ** 2 + view.imag.astype(self._cp.float64) ** 2).sum(axis=(0, 2))
+        s0, s1 = weights.get().tolist()
+        return s0, s1
 
     def diagonal(self, psi, bits, diag: np.ndarray, cmask: int) -> None:
         b = self._cp.asarray(np.asarray(bits, dtype=np.int64))

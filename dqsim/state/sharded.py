@@ -320,6 +320,9 @@ class ShardedState:
         if m > 24:
             raise DqsimError(f"marginal over {m} qubits is too large; ask for at most 24")
         local = [q for q in qubits if self.layout.is_local(q)]
+        if m == 1 and local and self.backend.fast is not None:
+            s0, s1 = self.backend.fast.bit_weights(self.amplitudes, self.layout.physical_of[local[0]])
+            return self.comm.allreduce_sum(np.array([s0, s1]))
         part = kernels.probabilities_of_bits(self.xp, self.amplitudes, self.num_local_qubits,
                                              [self.layout.physical_of[q] for q in local],
                                              self.kernel_chunk_elems)
