@@ -151,7 +151,7 @@ def test_wrong_type(text, match):
 @pytest.mark.parametrize("text, match", [
     (with_circuit(run="backend = \"gpu\""), r"\[run\]\.backend = \"gpu\": must be one of \"auto\", \"numpy\", \"cupy\""),
     (with_circuit(run="precision = \"float32\""), r"\[run\]\.precision = \"float32\": must be one of"),
-    (with_circuit(run="scenario = \"qkd\""), r"\[run\]\.scenario = \"qkd\": must be one of \"circuit\""),
+    (with_circuit(run="scenario = \"teleport\""), r"\[run\]\.scenario = \"teleport\": must be one of \"circuit\""),
     (with_circuit("generator = \"bell\"\nnum_qubits = 2"), r"\[circuit\]\.generator = \"bell\": must be one of"),
     ("[run]\nname = \"a b\"\n[circuit]\ngenerator = \"ghz\"\nnum_qubits = 2", r"\[run\]\.name = \"a b\": must be"),
 ])

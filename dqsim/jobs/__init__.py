@@ -4,17 +4,26 @@ See :mod:`dqsim.jobs.config` for the format and the error messages.
 """
 
 from dqsim.jobs.config import (
+    QKD_PROTOCOLS,
     SCENARIOS,
     CircuitJob,
     CircuitSection,
+    ClassicalChannelSection,
     DistributionSection,
     DqcJob,
     DqcSimulationSection,
+    EveSection,
     JobConfig,
     NetworkSection,
     PauliTerm,
+    QkdJob,
+    QkdLinkSection,
+    QkdNetworkSection,
+    QkdSection,
+    QkdSourceSection,
     RunSection,
     SimulationSection,
+    SweepSection,
     apply_overrides,
     check_observables,
     load_job,
@@ -23,8 +32,9 @@ from dqsim.jobs.config import (
 )
 
 __all__ = [
-    "SCENARIOS", "CircuitJob", "CircuitSection", "DistributionSection", "DqcJob",
-    "DqcSimulationSection", "JobConfig", "NetworkSection", "PauliTerm", "RunSection",
-    "SimulationSection", "apply_overrides", "check_observables", "load_job", "load_job_text",
-    "parse_pauli_sum",
+    "QKD_PROTOCOLS", "SCENARIOS", "CircuitJob", "CircuitSection", "ClassicalChannelSection",
+    "DistributionSection", "DqcJob", "DqcSimulationSection", "EveSection", "JobConfig",
+    "NetworkSection", "PauliTerm", "QkdJob", "QkdLinkSection", "QkdNetworkSection", "QkdSection",
+    "QkdSourceSection", "RunSection", "SimulationSection", "SweepSection", "apply_overrides",
+    "check_observables", "load_job", "load_job_text", "parse_pauli_sum",
 ]
