@@ -207,7 +207,8 @@ def _common_attributes(job, comm, backend) -> dict:
 
 def _state_for_output(job, comm, state, output: Path) -> dict:
     """Collective: gather the final state, or write per-rank slabs, when ``save_state``."""
-    if not job.simulation.save_state or state is None:
+    simulation = getattr(job, "simulation", None)
+    if simulation is None or not simulation.save_state or state is None:
         return {}
     if state.num_qubits <= job.simulation.max_gather_qubits:
         vector = state.gather()

@@ -50,7 +50,7 @@ def record_table(rows: list[tuple], fields: list[tuple[str, str]]) -> np.ndarray
 def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, str], None] | None = None
             ) -> ScenarioOutput:
     """Run the scenario of ``job`` (collective); see the module docstring."""
-    from dqsim.scenarios import circuit_run, dqc  # noqa: PLC0415 - modules import this one
+    from dqsim.scenarios import circuit_run, dqc, qkd  # noqa: PLC0415 - modules import this one
 
-    modules = {"circuit": circuit_run, "dqc": dqc}
+    modules = {"circuit": circuit_run, "dqc": dqc, "qkd": qkd}
     return modules[job.scenario].run_job(job, comm=comm, backend=backend, on_progress=on_progress)

@@ -1,0 +1,108 @@
+"""BB84 quantum key distribution with decoy states: physics, simulation, post-processing.
+
+Pure functions and small frozen dataclasses; no MPI and no event engine
+(the engine sends an :class:`AliceBatch` from Alice's rank to Bob's rank as
+one message, calls :func:`bob_detect` there, and exchanges the sifting
+messages).
+
+Modules:
+
+* :mod:`~dqsim.protocols.qkd.theory`: binary entropy, gains and QBER of
+  weak coherent pulses, single-photon yield and error, the GLLP key rate
+  (Ma, Qi, Zhao, Lo, PRA 72, 012326 (2005)).
+* :mod:`~dqsim.protocols.qkd.decoy`: vacuum + weak decoy and one-decoy
+  bounds on Y1, e1, Q1.
+* :mod:`~dqsim.protocols.qkd.bb84`: batch simulation of Alice's source, the
+  fibre, Eve (intercept-resend, beam splitting) and Bob's receiver (dark
+  counts, misalignment, double clicks, dead time, afterpulsing), on NumPy
+  or CuPy, with randomness that does not depend on the batch size.
+* :mod:`~dqsim.protocols.qkd.postprocess`: sifting, counts per intensity
+  class, asymptotic secret-key length (finite-key effects not included).
+"""
+
+from dqsim.protocols.qkd.bb84 import (
+    ATTACKS,
+    BASIS_X,
+    BASIS_Z,
+    CHUNK,
+    EVE_BASES,
+    PURPOSE_ALICE,
+    PURPOSE_BOB,
+    PURPOSE_EVE,
+    SEGMENT_PULSES,
+    AliceBatch,
+    BobBatch,
+    ChannelModel,
+    DecoySource,
+    DetectorModel,
+    EveModel,
+    ReceiverState,
+    alice_batch,
+    bob_detect,
+)
+from dqsim.protocols.qkd.decoy import DECOY_METHODS, DecoyEstimate, one_decoy, vacuum_weak_decoy
+from dqsim.protocols.qkd.postprocess import (
+    DEFAULT_QBER_THRESHOLD,
+    BlockCounts,
+    BlockResult,
+    block_counts,
+    estimate_block,
+    sift,
+)
+from dqsim.protocols.qkd.theory import (
+    BACKGROUND_ERROR_RATE,
+    DEFAULT_ERROR_CORRECTION_EFFICIENCY,
+    DEFAULT_SIFTING_FACTOR,
+    background_yield,
+    binary_entropy,
+    error_gain,
+    gain,
+    gllp_key_rate,
+    qber,
+    single_photon_error,
+    single_photon_yield,
+    theoretical_key_rate,
+)
+
+__all__ = [
+    "ATTACKS",
+    "BACKGROUND_ERROR_RATE",
+    "BASIS_X",
+    "BASIS_Z",
+    "CHUNK",
+    "DECOY_METHODS",
+    "DEFAULT_ERROR_CORRECTION_EFFICIENCY",
+    "DEFAULT_QBER_THRESHOLD",
+    "DEFAULT_SIFTING_FACTOR",
+    "EVE_BASES",
+    "PURPOSE_ALICE",
+    "PURPOSE_BOB",
+    "PURPOSE_EVE",
+    "SEGMENT_PULSES",
+    "AliceBatch",
+    "BlockCounts",
+    "BlockResult",
+    "BobBatch",
+    "ChannelModel",
+    "DecoyEstimate",
+    "DecoySource",
+    "DetectorModel",
+    "EveModel",
+    "ReceiverState",
+    "alice_batch",
+    "background_yield",
+    "binary_entropy",
+    "block_counts",
+    "bob_detect",
+    "error_gain",
+    "estimate_block",
+    "gain",
+    "gllp_key_rate",
+    "one_decoy",
+    "qber",
+    "sift",
+    "single_photon_error",
+    "single_photon_yield",
+    "theoretical_key_rate",
+    "vacuum_weak_decoy",
+]

@@ -1,0 +1,371 @@
+"""Sifting, counting and the asymptotic secret-key length of a block of BB84 pulses.
+
+The engine accumulates :class:`BlockCounts` over the batches of a block
+(``counts_a + counts_b``) and calls :func:`estimate_block` once per block.
+
+**QBER.** The error counts are the simulator's true errors of the sifted
+bits (Alice's and Bob's bits compared). A real system estimates the QBER
+from a random sample of the sifted bits, or counts the errors error
+correction fixes; both converge to this value for long blocks, which is
+the asymptotic regime treated here, so no sample estimate is made.
+
+**Key length** (asymptotic GLLP with decoy-state bounds; D. Gottesman, H.-K.
+Lo, N. Lütkenhaus, J. Preskill, Quantum Inf. Comput. 4, 325 (2004); X. Ma,
+B. Qi, Y. Zhao, H.-K. Lo, Phys. Rev. A 72, 012326 (2005), Sec. II)::
+
+    n_1^L = (Q1^L / Q_μ) · n_sifted,μ           single-photon sifted signal bits
+    leak  = f_EC · h(E_μ) · n_sifted,μ           bits revealed by error correction
+    ℓ     = max(0, n_1^L · [1 - h(e1^U)] - leak)
+
+Only signal-class sifted bits form the key; decoy classes are used for the
+estimation only. ``Q1^L`` and ``e1^U`` come from :mod:`dqsim.protocols.qkd.decoy`.
+
+**Finite-key effects are NOT included**: no statistical fluctuation of the
+decoy estimates, no cost of parameter estimation, error verification or
+privacy-amplification security parameters. The result is the key length
+the block would give in the limit of infinitely long blocks with the same
+rates.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from dqsim.errors import DqsimError
+from dqsim.network._checks import check_choice, check_int, check_real
+from dqsim.protocols.qkd.bb84 import BASIS_X, BASIS_Z, AliceBatch, BobBatch, DecoySource
+from dqsim.protocols.qkd.decoy import DecoyEstimate, one_decoy, vacuum_weak_decoy
+from dqsim.protocols.qkd.theory import DEFAULT_ERROR_CORRECTION_EFFICIENCY, binary_entropy
+
+__all__ = [
+    "DEFAULT_QBER_THRESHOLD",
+    "BlockCounts",
+    "BlockResult",
+    "block_counts",
+    "estimate_block",
+    "sift",
+]
+
+#: QBER of the signal class above which a block is aborted (Shor-Preskill
+#: limit of BB84 with one-way post-processing, ≈ 11%).
+DEFAULT_QBER_THRESHOLD = 0.11
+
+#: Decoy estimators accepted by :func:`estimate_block`.
+DECOY_CHOICES = ("auto", "vacuum_weak", "one_decoy")
+
+_COUNT_FIELDS = ("sent", "detected", "sifted", "errors", "sifted_z", "errors_z", "sifted_x",
+                 "errors_x", "eve_known", "double_clicks")
+
+
+def sift(alice: AliceBatch, bob: BobBatch):
+    """Mask of the sifted pulses: Bob detected and used Alice's basis.
+
+    Double clicks already carry a random bit (:mod:`dqsim.protocols.qkd.bb84`), so they
+    stay in the key.
+
+    Args:
+        alice: Alice's batch.
+        bob: Bob's batch for the same pulses.
+
+    Returns:
+        Boolean ``xp`` array, one entry per pulse.
+
+    Examples:
+        >>> import numpy as np
+        >>> from dqsim.protocols.qkd.bb84 import DetectorModel, DecoySource, alice_batch, bob_detect
+        >>> a = alice_batch(np, DecoySource(), 3, 0, 2000)
+        >>> b, _ = bob_detect(np, a, transmittance=1.0, detector=DetectorModel(), seed=3)
+        >>> m = sift(a, b)
+        >>> bool((a.basis[m] == b.basis[m]).all())
+        True
+    """
+    if alice.num_pulses != bob.num_pulses or alice.start_pulse != bob.start_pulse:
+        raise DqsimError(
+            f"sift: bob must cover alice's pulses {alice.start_pulse}+{alice.num_pulses}, "
+            f"got {bob.start_pulse}+{bob.num_pulses}")
+    return bob.detected & (alice.basis == bob.basis)
+
+
+@dataclass(frozen=True)
+class BlockCounts:
+    """Counts of one block per intensity class, as host Python ints.
+
+    Every field but ``num_classes`` is a tuple with one count per class.
+
+    Attributes:
+        num_classes: number of intensity classes.
+        sent: pulses sent.
+        detected: pulses Bob detected (either basis).
+        sifted: sifted pulses (detected, bases equal).
+        errors: sifted pulses whose bits differ.
+        sifted_z, errors_z: the same for pulses Alice prepared in Z.
+        sifted_x, errors_x: the same for pulses Alice prepared in X.
+        eve_known: sifted pulses whose bit Eve learned.
+        double_clicks: detected pulses with a double click.
+
+    Examples:
+        >>> c = BlockCounts.zeros(2)
+        >>> (c + c).sent
+        (0, 0)
+    """
+
+    num_classes: int
+    sent: tuple[int, ...]
+    detected: tuple[int, ...]
+    sifted: tuple[int, ...]
+    errors: tuple[int, ...]
+    sifted_z: tuple[int, ...]
+    errors_z: tuple[int, ...]
+    sifted_x: tuple[int, ...]
+    errors_x: tuple[int, ...]
+    eve_known: tuple[int, ...]
+    double_clicks: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        where = "BlockCounts"
+        check_int(where, "num_classes", self.num_classes, 1)
+        for name in _COUNT_FIELDS:
+            values = tuple(int(v) for v in getattr(self, name))
+            if len(values) != self.num_classes or any(v < 0 for v in values):
+                raise DqsimError(
+                    f"{where}: {name} must hold {self.num_classes} counts >= 0, got {values}")
+            object.__setattr__(self, name, values)
+
+    @classmethod
+    def zeros(cls, num_classes: int) -> BlockCounts:
+        """All counts zero (the start of an accumulation)."""
+        zero = (0,) * num_classes
+        return cls(num_classes, *([zero] * len(_COUNT_FIELDS)))
+
+    def __add__(self, other: BlockCounts) -> BlockCounts:
+        if not isinstance(other, BlockCounts) or other.num_classes != self.num_classes:
+            return NotImplemented
+        sums = [tuple(a + b for a, b in zip(getattr(self, name), getattr(other, name)))
+                for name in _COUNT_FIELDS]
+        return BlockCounts(self.num_classes, *sums)
+
+
+def block_counts(xp, alice: AliceBatch, bob: BobBatch, num_classes: int) -> BlockCounts:
+    """Count the pulses of one batch per intensity class.
+
+    Args:
+        xp: array module of the batches.
+        alice: Alice's batch.
+        bob: Bob's batch for the same pulses.
+        num_classes: number of intensity classes of the source, in [1, 255].
+
+    Returns:
+        The :class:`BlockCounts` (host ints; one device-to-host copy of a
+        small table).
+
+    Raises:
+        DqsimError: batches that do not match, or a bad ``num_classes``.
+
+    Examples:
+        >>> import numpy as np
+        >>> from dqsim.protocols.qkd.bb84 import DetectorModel, DecoySource, alice_batch, bob_detect
+        >>> a = alice_batch(np, DecoySource(), 3, 0, 2000)
+        >>> b, _ = bob_detect(np, a, transmittance=1.0, detector=DetectorModel(), seed=3)
+        >>> sum(block_counts(np, a, b, 3).sent)
+        2000
+    """
+    num_classes = check_int("block_counts", "num_classes", num_classes, 1, 255)
+    mask = sift(alice, bob)
+    error = mask & (alice.bit != bob.bit)
+    in_z = alice.basis == BASIS_Z
+    in_x = alice.basis == BASIS_X
+    cls = alice.intensity_class
+
+    def per_class(selection):
+        return xp.bincount(cls[selection], minlength=num_classes)
+
+    table = xp.stack([
+        xp.bincount(cls, minlength=num_classes),
+        per_class(bob.detected),
+        per_class(mask),
+        per_class(error),
+        per_class(mask & in_z),
+        per_class(error & in_z),
+        per_class(mask & in_x),
+        per_class(error & in_x),
+        per_class(mask & bob.eve_knows),
+        per_class(bob.double_click),
+    ]).tolist()
+    if any(len(row) != num_classes for row in table):
+        raise DqsimError(
+            f"block_counts: num_classes must exceed every intensity class, got {num_classes}")
+    return BlockCounts(num_classes, *(tuple(row) for row in table))
+
+
+@dataclass(frozen=True)
+class BlockResult:
+    """Parameter estimation and asymptotic secret-key length of one block.
+
+    Attributes:
+        num_pulses_sent: pulses sent in the block (all classes).
+        gains: detections per pulse sent, per class (``None`` for a class with no pulse).
+        qbers: error fraction of the sifted bits, per class (``None`` without sifted bits).
+        gain_signal: Q_μ of the signal class, detections per pulse.
+        qber_signal: E_μ of the signal class (``None`` without sifted bits).
+        decoy: the :class:`DecoyEstimate`, or ``None`` where a gain or a QBER
+            needed by it is zero or undefined.
+        num_sifted_signal_bits: sifted bits of the signal class, bits.
+        num_single_photon_bits_lower: n_1^L, bits.
+        leakage_bits: f_EC·h(E_μ)·(sifted signal bits), bits.
+        secret_key_bits: ℓ, bits (0 when aborted).
+        key_rate_bits_per_pulse: ℓ per pulse sent (all classes), bits.
+        key_rate_bits_per_signal_pulse: ℓ per signal pulse sent, bits.
+        key_rate_bits_per_s: ℓ per pulse × the source rate, bits/s.
+        qber_threshold: the abort threshold used.
+        aborted: E_μ exceeded ``qber_threshold``.
+        eve_known_fraction: fraction of the sifted signal bits Eve learned
+            (simulation truth, for diagnostics; ``None`` without sifted bits).
+        f_ec: error-correction efficiency used.
+    """
+
+    num_pulses_sent: int
+    gains: tuple[float | None, ...]
+    qbers: tuple[float | None, ...]
+    gain_signal: float
+    qber_signal: float | None
+    decoy: DecoyEstimate | None
+    num_sifted_signal_bits: int
+    num_single_photon_bits_lower: float
+    leakage_bits: float
+    secret_key_bits: int
+    key_rate_bits_per_pulse: float
+    key_rate_bits_per_signal_pulse: float
+    key_rate_bits_per_s: float
+    qber_threshold: float
+    aborted: bool
+    eve_known_fraction: float | None
+    f_ec: float
+
+
+def _ratio(numerator: int, denominator: int) -> float | None:
+    return numerator / denominator if denominator > 0 else None
+
+
+def _decoy_classes(source: DecoySource) -> tuple[int, int | None]:
+    """Index of the weak decoy (smallest positive intensity after the signal) and the vacuum."""
+    positive = [c for c in range(1, source.num_classes) if source.intensities[c] > 0.0]
+    vacuum = [c for c in range(1, source.num_classes) if source.intensities[c] == 0.0]
+    if not positive:
+        raise DqsimError(
+            f"estimate_block: source.intensities needs a weak decoy (a second intensity "
+            f"> 0) for the decoy-state estimate, got {source.intensities}")
+    return positive[-1], (vacuum[0] if vacuum else None)
+
+
+def estimate_block(
+    counts: BlockCounts,
+    source: DecoySource,
+    *,
+    f_ec: float = DEFAULT_ERROR_CORRECTION_EFFICIENCY,
+    qber_threshold: float = DEFAULT_QBER_THRESHOLD,
+    decoy_method: str = "auto",
+) -> BlockResult:
+    """Gains, QBERs, decoy bounds and the asymptotic secret-key length of a block.
+
+    Gains ``Q_c = detected/sent`` and QBERs ``E_c = errors/sifted`` per
+    class; the decoy analysis (:mod:`dqsim.protocols.qkd.decoy`) with the
+    signal (class 0), the weak decoy (smallest positive intensity) and, where
+    sent, the vacuum; then the key length of the module docstring. Finite-key
+    effects are NOT included.
+
+    Args:
+        counts: the block's :class:`BlockCounts`.
+        source: the :class:`DecoySource` that sent the block.
+        f_ec: error-correction efficiency f_EC >= 1.
+        qber_threshold: abort when the signal QBER exceeds it, in [0, 0.5].
+        decoy_method: ``"vacuum_weak"``, ``"one_decoy"`` or ``"auto"``
+            (vacuum + weak decoy when the source has a vacuum class).
+
+    Returns:
+        The :class:`BlockResult`.
+
+    Raises:
+        DqsimError: counts of another number of classes, a source without a
+            weak decoy, ``vacuum_weak`` without a vacuum class, or a bad option.
+
+    Examples:
+        >>> c = BlockCounts(3, sent=(800_000, 100_000, 100_000), detected=(31_000, 800, 1),
+        ...                 sifted=(15_500, 400, 0), errors=(155, 4, 0), sifted_z=(7_750, 200, 0),
+        ...                 errors_z=(77, 2, 0), sifted_x=(7_750, 200, 0), errors_x=(78, 2, 0),
+        ...                 eve_known=(0, 0, 0), double_clicks=(0, 0, 0))
+        >>> r = estimate_block(c, DecoySource())
+        >>> r.aborted, r.secret_key_bits > 0
+        (False, True)
+    """
+    where = "estimate_block"
+    if not isinstance(counts, BlockCounts):
+        raise DqsimError(f"{where}: counts must be BlockCounts, got {type(counts).__name__}")
+    if not isinstance(source, DecoySource):
+        raise DqsimError(f"{where}: source must be a DecoySource, got {type(source).__name__}")
+    if counts.num_classes != source.num_classes:
+        raise DqsimError(
+            f"{where}: counts.num_classes must equal source.num_classes "
+            f"({source.num_classes}), got {counts.num_classes}")
+    f_ec = check_real(where, "f_ec", f_ec, 1.0)
+    qber_threshold = check_real(where, "qber_threshold", qber_threshold, 0.0, 0.5)
+    check_choice(where, "decoy_method", decoy_method, DECOY_CHOICES)
+    decoy_class, vacuum_class = _decoy_classes(source)
+    if decoy_method == "auto":
+        decoy_method = "one_decoy" if vacuum_class is None else "vacuum_weak"
+    if decoy_method == "vacuum_weak" and vacuum_class is None:
+        raise DqsimError(
+            f"{where}: decoy_method 'vacuum_weak' needs an intensity 0 in source.intensities, "
+            f"got {source.intensities}")
+
+    gains = tuple(_ratio(d, s) for d, s in zip(counts.detected, counts.sent))
+    qbers = tuple(_ratio(e, s) for e, s in zip(counts.errors, counts.sifted))
+    gain_signal = gains[0] or 0.0
+    qber_signal = qbers[0]
+    n_sifted = counts.sifted[0]
+
+    decoy = None
+    gain_decoy, qber_decoy = gains[decoy_class], qbers[decoy_class]
+    if gain_signal > 0.0 and gain_decoy and qber_signal is not None and qber_decoy is not None:
+        pair = dict(signal_intensity=source.intensities[0],
+                    decoy_intensity=source.intensities[decoy_class],
+                    gain_signal=gain_signal, qber_signal=qber_signal,
+                    gain_decoy=gain_decoy, qber_decoy=qber_decoy)
+        if decoy_method == "vacuum_weak":
+            if gains[vacuum_class] is not None:
+                decoy = vacuum_weak_decoy(**pair, gain_vacuum=gains[vacuum_class])
+        else:
+            decoy = one_decoy(**pair)
+
+    aborted = qber_signal is not None and qber_signal > qber_threshold
+    leakage = f_ec * binary_entropy(qber_signal) * n_sifted if qber_signal is not None else 0.0
+    if decoy is not None:
+        n1_lower = min(float(n_sifted), decoy.q1_lower / gain_signal * n_sifted)
+        h_e1 = 1.0 if decoy.e1_upper >= 0.5 else binary_entropy(decoy.e1_upper)
+        secret = max(0.0, n1_lower * (1.0 - h_e1) - leakage)
+    else:
+        n1_lower = 0.0
+        secret = 0.0
+    secret_key_bits = 0 if aborted else int(math.floor(secret))
+    num_sent = sum(counts.sent)
+    per_pulse = secret_key_bits / num_sent if num_sent else 0.0
+    per_signal = secret_key_bits / counts.sent[0] if counts.sent[0] else 0.0
+    return BlockResult(
+        num_pulses_sent=num_sent,
+        gains=gains,
+        qbers=qbers,
+        gain_signal=gain_signal,
+        qber_signal=qber_signal,
+        decoy=decoy,
+        num_sifted_signal_bits=n_sifted,
+        num_single_photon_bits_lower=n1_lower,
+        leakage_bits=leakage,
+        secret_key_bits=secret_key_bits,
+        key_rate_bits_per_pulse=per_pulse,
+        key_rate_bits_per_signal_pulse=per_signal,
+        key_rate_bits_per_s=per_pulse * source.source_rate_hz,
+        qber_threshold=qber_threshold,
+        aborted=aborted,
+        eve_known_fraction=_ratio(counts.eve_known[0], n_sifted),
+        f_ec=f_ec,
+    )

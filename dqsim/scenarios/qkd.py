@@ -1,0 +1,492 @@
+"""The ``qkd`` scenario: key distribution over fibre links on the event engine.
+
+Every link ``(a, b)`` runs two processes, Alice on node ``a`` and Bob on node
+``b`` (nodes on ranks as for ``dqc``; the lookahead is the smallest delay of
+a link between ranks):
+
+1. Alice makes a batch of pulses (:func:`dqsim.protocols.qkd.bb84.alice_batch`,
+   or a batch of entangled pairs), waits while the source emits it
+   (``batch_pulses / source_rate_hz``) and sends it as one message, which
+   reaches Bob one fibre delay later.
+2. Bob detects it (:func:`~dqsim.protocols.qkd.bb84.bob_detect`; the receiver
+   state — dead time, afterpulse — carries over to the next batch) and sends
+   his detection report back (the sifting announcement: bases and, as a
+   simulation shortcut standing for error correction, his bits).
+3. Alice counts the batch per intensity class and frees it. When the last
+   report of a block is in, the block's classical post-processing runs as
+   three more messages — sifting match (Alice → Bob), parameter estimation
+   (Bob → Alice), error correction and privacy amplification (Alice → Bob) —
+   each one fibre delay. Cascade's many rounds are modelled as that one
+   exchange; leakage is ``f_EC·h(E)`` per sifted bit.
+
+Memory is bounded by a batch in flight per link, whatever ``pulses`` is.
+Randomness: pulse ``i`` depends on (seed, node, i) only, so results do not
+depend on the batch size or the number of ranks.
+
+A sweep runs the whole network once per distance. A network of several links
+relays keys through trusted nodes (XOR of link keys), so the end-to-end key
+between two nodes is the smallest link key on the route between them.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import networkx as nx
+import numpy as np
+
+from dqsim.engine import Simulator
+from dqsim.network import raman
+from dqsim.network.detectors import dark_count_probability
+from dqsim.network.fibre import fibre_transmittance, propagation_delay_ps, total_transmittance
+from dqsim.network.werner import plob_bound
+from dqsim.protocols.qkd import entangled, theory
+from dqsim.protocols.qkd.bb84 import (
+    ChannelModel,
+    DecoySource,
+    DetectorModel,
+    EveModel,
+    alice_batch,
+    bob_detect,
+)
+from dqsim.protocols.qkd.postprocess import BlockCounts, block_counts, estimate_block
+from dqsim.scenarios import ScenarioOutput, record_table
+from dqsim.scenarios.dqc import default_placement
+from dqsim.units import PS_PER_S, PS_PER_US, db_to_transmittance
+
+
+@dataclass(frozen=True)
+class LinkPhysics:
+    """Everything the processes of one link need."""
+
+    link_index: int
+    alice: int
+    bob: int
+    distance_km: float
+    delay_ps: int
+    channel: ChannelModel
+    detector: DetectorModel
+    eve: EveModel | None
+    noise_probability: float
+    total_transmittance: float
+
+
+@dataclass
+class LinkTally:
+    """What one link produced (filled on Alice's rank)."""
+
+    blocks: list = field(default_factory=list)
+    pulses: int = 0
+    key_bits: int = 0
+    sifted: int = 0
+    errors: int = 0
+    aborted_blocks: int = 0
+    chsh_counts: np.ndarray | None = None
+    done_ps: int = 0
+
+
+def raman_noise_probability(job, distance_km: float) -> float:
+    """Noise click probability per gate and detector from the classical channels on the fibre.
+
+    Forward (co-propagating) or backward (counter-propagating) Raman power at
+    Bob (Eraerds et al., NJP 12, 063027 (2010); :mod:`dqsim.network.raman`),
+    turned into detected photons per gate, split evenly over the two
+    detectors of the measured basis, then into a click probability.
+    """
+    link = job.qkd.link
+    mean_counts = 0.0
+    for ch in job.qkd.classical_channels:
+        kwargs = dict(filter_bandwidth_nm=ch.filter_bandwidth_nm, attenuation_db_per_km=link.attenuation_db_per_km)
+        if ch.raman_cross_section_per_km_per_nm is not None:
+            kwargs["raman_cross_section_per_km_per_nm"] = ch.raman_cross_section_per_km_per_nm
+        power = (raman.raman_forward_power_w if ch.direction == "co" else raman.raman_backward_power_w)(
+            ch.launch_power_dbm, distance_km, **kwargs)
+        power *= db_to_transmittance(link.coupling_loss_db)
+        mean_counts += raman.raman_noise_counts_per_gate(
+            power, detector_efficiency=link.detector_efficiency, gate_width_ps=link.gate_width_ps,
+            wavelength_nm=ch.wavelength_nm)
+    return raman.raman_noise_click_probability(mean_counts / 2.0) if mean_counts > 0 else 0.0
+
+
+def link_physics(job, index: int, a: int, b: int, distance_km: float) -> LinkPhysics:
+    """Channel, detector, Eve and noise of one link from the job's ``[qkd.link]``."""
+    link, source = job.qkd.link, job.qkd.source
+    dead_time_pulses = math.ceil(link.dead_time_ps * source.source_rate_hz / PS_PER_S) if link.dead_time_ps else 0
+    detector = DetectorModel(
+        efficiency=link.detector_efficiency,
+        dark_count_probability=dark_count_probability(link.dark_count_rate_hz, link.gate_width_ps),
+        misalignment=link.misalignment, dead_time_pulses=dead_time_pulses,
+        afterpulse_probability=link.afterpulse_probability)
+    channel = ChannelModel(fibre_transmittance=fibre_transmittance(distance_km, link.attenuation_db_per_km),
+                           coupling_transmittance=db_to_transmittance(link.coupling_loss_db))
+    eve = None
+    if job.qkd.eve is not None and job.qkd.eve.attack != "none":
+        position = job.qkd.eve.distance_km / distance_km if distance_km > 0 else 0.0
+        eve = EveModel(attack=job.qkd.eve.attack, fraction=job.qkd.eve.fraction, basis=job.qkd.eve.basis,
+                       position=min(max(position, 0.0), 1.0))
+    delay = max(1, propagation_delay_ps(distance_km, link.group_index))
+    eta = total_transmittance(distance_km, link.attenuation_db_per_km, link.coupling_loss_db,
+                              link.detector_efficiency)
+    return LinkPhysics(index, a, b, distance_km, delay, channel, detector, eve,
+                       raman_noise_probability(job, distance_km), eta)
+
+
+def _source(job) -> DecoySource:
+    s = job.qkd.source
+    return DecoySource(intensities=tuple(s.intensities), probabilities=tuple(s.probabilities),
+                       z_basis_probability=s.z_basis_probability, source_rate_hz=s.source_rate_hz)
+
+
+def _batches(job):
+    """(block index, first pulse, pulses) of every batch, blocks cut at block_pulses."""
+    q = job.qkd
+    start = 0
+    while start < q.pulses:
+        block = start // q.block_pulses
+        block_end = min((block + 1) * q.block_pulses, q.pulses)
+        size = min(q.batch_pulses, block_end - start)
+        yield block, start, size
+        start += size
+
+
+# ----------------------------------------------------------------- BB84 processes
+def bb84_alice(ctx, job, phys: LinkPhysics, backend, tally: LinkTally):
+    """Alice's side of decoy-state BB84 on one link (yields engine commands)."""
+    xp, q = backend.xp, job.qkd
+    source = _source(job)
+    emit_ps_per_pulse = PS_PER_S / source.source_rate_hz
+    link_tag = ("qkd", phys.link_index)
+    pending: dict[int, object] = {}
+    counts = BlockCounts.zeros(source.num_classes)
+    block_start_ps = ctx.now_ps
+    batches = list(_batches(job))
+    for i, (block, start, size) in enumerate(batches):
+        batch = alice_batch(xp, source, job.run.seed, start, size, node=phys.alice)
+        yield ctx.wait(int(round(size * emit_ps_per_pulse)))
+        ctx.send(phys.bob, link_tag + ("pulses",), (i, start, size, {
+            name: backend.to_host(getattr(batch, name)) for name in ("basis", "bit", "intensity_class", "photons")}))
+        pending[i] = batch
+        last_of_block = i + 1 == len(batches) or batches[i + 1][0] != block
+        if not last_of_block:
+            continue
+        pulses_done_ps = ctx.now_ps
+        # Bob's reports of this block's batches (sifting announcements).
+        while pending:
+            msg = yield ctx.receive(link_tag + ("report",))
+            j, bob_arrays = msg.payload
+            alice = pending.pop(j)
+            bob = _bob_from_host(xp, alice.start_pulse, bob_arrays)
+            counts = counts + block_counts(xp, alice, bob, source.num_classes)
+        sift_ps = ctx.now_ps
+        ctx.send(phys.bob, link_tag + ("sift-match", block))
+        yield ctx.receive(link_tag + ("estimate", block))
+        estimate_ps = ctx.now_ps
+        result = estimate_block(counts, source, f_ec=q.f_ec, qber_threshold=q.qber_threshold)
+        ctx.send(phys.bob, link_tag + ("ec-pa", block), result.secret_key_bits)
+        yield ctx.receive(link_tag + ("key-ack", block))
+        tally.blocks.append((block, block_start_ps, pulses_done_ps, sift_ps, estimate_ps, ctx.now_ps, counts, result))
+        tally.pulses += result.num_pulses_sent
+        tally.key_bits += result.secret_key_bits
+        tally.sifted += counts.sifted[0]
+        tally.errors += counts.errors[0]
+        tally.aborted_blocks += int(result.aborted)
+        ctx.log("qkd-block", f"link {phys.link_index} block {block}: {result.secret_key_bits} key bits"
+                + (" (aborted)" if result.aborted else ""))
+        counts = BlockCounts.zeros(source.num_classes)
+        block_start_ps = ctx.now_ps
+    tally.done_ps = ctx.now_ps
+
+
+def _bob_from_host(xp, start_pulse: int, arrays: dict):
+    from dqsim.protocols.qkd.bb84 import BobBatch  # noqa: PLC0415
+
+    return BobBatch(start_pulse, *(xp.asarray(arrays[name]) for name in
+                                   ("detected", "basis", "bit", "double_click", "eve_knows")))
+
+
+def bb84_bob(ctx, job, phys: LinkPhysics, backend):
+    """Bob's side of decoy-state BB84 on one link (yields engine commands)."""
+    from dqsim.protocols.qkd.bb84 import AliceBatch  # noqa: PLC0415
+
+    xp = backend.xp
+    link_tag = ("qkd", phys.link_index)
+    state = None
+    batches = list(_batches(job))
+    for i, (block, _start, _size) in enumerate(batches):
+        msg = yield ctx.receive(link_tag + ("pulses",))
+        j, start, size, arrays = msg.payload
+        alice = AliceBatch(start, *(xp.asarray(arrays[name]) for name in ("basis", "bit", "intensity_class",
+                                                                          "photons")))
+        bob, state = bob_detect(xp, alice, transmittance=phys.channel, detector=phys.detector, eve=phys.eve,
+                                seed=job.run.seed, noise_probability=phys.noise_probability,
+                                z_basis_probability=job.qkd.source.z_basis_probability,
+                                receiver_state=state, node=phys.bob)
+        ctx.send(phys.alice, link_tag + ("report",), (j, {
+            name: backend.to_host(getattr(bob, name))
+            for name in ("detected", "basis", "bit", "double_click", "eve_knows")}))
+        if i + 1 == len(batches) or batches[i + 1][0] != block:
+            yield ctx.receive(link_tag + ("sift-match", block))
+            ctx.send(phys.alice, link_tag + ("estimate", block))
+            yield ctx.receive(link_tag + ("ec-pa", block))
+            ctx.send(phys.alice, link_tag + ("key-ack", block))
+
+
+# ------------------------------------------------------- entanglement-based processes
+def entangled_alice(ctx, job, phys: LinkPhysics, backend, tally: LinkTally):
+    """The source (at Alice's node) and Alice's side of BBM92/E91 (yields engine commands)."""
+    xp, q = backend.xp, job.qkd
+    src = entangled.EntangledSource(pair_rate_hz=q.source.source_rate_hz, werner=q.source.werner,
+                                    position=q.source.position)
+    t_a, t_b = entangled.arm_transmittances(src, phys.distance_km, q.link.attenuation_db_per_km)
+    coupling = db_to_transmittance(q.link.coupling_loss_db)
+    make = entangled.bbm92_batch if q.protocol == "bbm92" else entangled.e91_batch
+    link_tag = ("qkd", phys.link_index)
+    totals = np.zeros(4, dtype=np.int64)  # pairs, coincidences, sifted, errors
+    chsh = None
+    batches = list(_batches(job))
+    block_start_ps, block_counts_ = ctx.now_ps, np.zeros(4, dtype=np.int64)
+    for i, (block, start, size) in enumerate(batches):
+        batch = make(xp, src, transmittance_alice=t_a * coupling, transmittance_bob=t_b * coupling,
+                     efficiency=q.link.detector_efficiency,
+                     dark_count_probability=phys.detector.dark_count_probability + phys.noise_probability,
+                     seed=job.run.seed, start_pair=start, num_pairs=size, node=phys.alice)
+        yield ctx.wait(int(round(size * PS_PER_S / src.pair_rate_hz)))
+        ctx.send(phys.bob, link_tag + ("photons",), (i, backend.to_host(batch.bob_detected),
+                                                      backend.to_host(batch.bob_setting)))
+        stats = entangled.sifted_statistics(batch)
+        block_counts_ += [stats.num_pairs, stats.num_coincidences, stats.num_sifted, stats.num_errors]
+        if q.protocol == "e91":
+            counts = entangled.coincidence_counts(batch)
+            chsh = counts if chsh is None else chsh + counts
+        yield ctx.receive(link_tag + ("report", i))
+        if i + 1 == len(batches) or batches[i + 1][0] != block:
+            pulses_done_ps = ctx.now_ps
+            ctx.send(phys.bob, link_tag + ("sift-match", block))
+            yield ctx.receive(link_tag + ("estimate", block))
+            estimate_ps = ctx.now_ps
+            pairs, coincidences, sifted, errors = (int(v) for v in block_counts_)
+            qber = errors / sifted if sifted else None
+            aborted = qber is None or qber > q.qber_threshold
+            # Shor–Preskill with error-correction inefficiency: 1 − f_EC·h(Q) − h(Q) per sifted bit
+            # (bit and phase error rates both Q for these symmetric sources).
+            key = 0 if aborted else int(sifted * max(0.0, 1 - (q.f_ec + 1) * theory.binary_entropy(qber)))
+            ctx.send(phys.bob, link_tag + ("ec-pa", block), key)
+            yield ctx.receive(link_tag + ("key-ack", block))
+            tally.blocks.append((block, block_start_ps, pulses_done_ps, pulses_done_ps, estimate_ps, ctx.now_ps,
+                                 (pairs, coincidences, sifted, errors), (qber, key, aborted)))
+            totals += block_counts_
+            tally.pulses += pairs
+            tally.key_bits += key
+            tally.sifted += sifted
+            tally.errors += errors
+            tally.aborted_blocks += int(aborted)
+            block_start_ps, block_counts_ = ctx.now_ps, np.zeros(4, dtype=np.int64)
+    tally.chsh_counts = chsh
+    tally.done_ps = ctx.now_ps
+
+
+def entangled_bob(ctx, job, phys: LinkPhysics, backend):
+    """Bob's side of BBM92/E91: announce settings, then the post-processing messages."""
+    link_tag = ("qkd", phys.link_index)
+    batches = list(_batches(job))
+    for i, (block, _start, _size) in enumerate(batches):
+        yield ctx.receive(link_tag + ("photons",))
+        ctx.send(phys.alice, link_tag + ("report", i))
+        if i + 1 == len(batches) or batches[i + 1][0] != block:
+            yield ctx.receive(link_tag + ("sift-match", block))
+            ctx.send(phys.alice, link_tag + ("estimate", block))
+            yield ctx.receive(link_tag + ("ec-pa", block))
+            ctx.send(phys.alice, link_tag + ("key-ack", block))
+
+
+# ----------------------------------------------------------------------- one network run
+def _graph(links, num_nodes):
+    graph = nx.Graph()
+    graph.add_nodes_from(range(num_nodes))
+    for a, b, d in links:
+        graph.add_edge(a, b, distance_km=d)
+    return graph
+
+
+def run_network(job, *, comm, backend, distance_km: float | None = None) -> dict:
+    """Run every link of the job's network once (collective); returns per-link tallies on every rank."""
+    links = job.qkd.network_links(distance_km) if distance_km is not None or job.qkd.sweep is None \
+        else job.qkd.network_links(job.distances_km()[0])
+    num_nodes = 1 + max(max(a, b) for a, b, _ in links)
+    placement = default_placement(num_nodes, comm.size)
+    physics = [link_physics(job, i, a, b, d) for i, (a, b, d) in enumerate(links)]
+    delay = {}
+    graph = _graph(links, num_nodes)
+    for a in range(num_nodes):
+        lengths = nx.single_source_dijkstra_path_length(graph, a, weight="distance_km")
+        for b, d in lengths.items():
+            if a != b:
+                delay[(a, b)] = max(1, propagation_delay_ps(d, job.qkd.link.group_index))
+    cross = [p.delay_ps for p in physics if placement[p.alice] != placement[p.bob]]
+    sim = Simulator(comm=comm, state=None, node_names=[f"node{i}" for i in range(num_nodes)],
+                    rank_of_node=placement, latency_ps=lambda a, b: delay[(a, b)], cross_rank_latencies_ps=cross,
+                    qubit_owner=[], t1_s=[math.inf] * num_nodes, t2_s=[math.inf] * num_nodes, seed=job.run.seed,
+                    record_timeline=True)
+    tallies = {p.link_index: LinkTally() for p in physics}
+    bb84 = job.qkd.protocol == "bb84_decoy"
+    for p in physics:
+        sim.spawn(p.alice, bb84_alice if bb84 else entangled_alice, job, p, backend, tallies[p.link_index])
+        sim.spawn(p.bob, bb84_bob if bb84 else entangled_bob, job, p, backend)
+    stats = sim.run()
+    mine = {i: t for i, t in tallies.items() if placement[physics[i].alice] == comm.rank}
+    merged = {}
+    for part in comm.allgather(mine):
+        merged.update(part)
+    return {"links": links, "physics": physics, "tallies": merged, "engine": stats,
+            "timeline": sim.gather_timeline(), "placement": placement}
+
+
+# ------------------------------------------------------------------------ outputs
+def _theory_rate_per_pulse(job, phys: LinkPhysics) -> float:
+    if job.qkd.protocol != "bb84_decoy":
+        return float("nan")
+    link, source = job.qkd.link, job.qkd.source
+    per_signal = theory.theoretical_key_rate(
+        phys.distance_km, attenuation_db_per_km=link.attenuation_db_per_km, coupling_loss_db=link.coupling_loss_db,
+        detector_efficiency=link.detector_efficiency, dark_count_probability=phys.detector.dark_count_probability,
+        noise_probability=phys.noise_probability, misalignment=link.misalignment, intensity=source.intensities[0],
+        f_ec=job.qkd.f_ec)
+    return per_signal * source.probabilities[0]
+
+
+def _block_rows(run, distance_km, protocol):
+    rows = []
+    for index, tally in sorted(run["tallies"].items()):
+        a, b, _ = run["links"][index]
+        for block, t0, t_pulses, t_sift, t_est, t_key, counts, result in tally.blocks:
+            if protocol == "bb84_decoy":
+                gains = [g if g is not None else float("nan") for g in result.gains]
+                qbers = [e if e is not None else float("nan") for e in result.qbers]
+                decoy = result.decoy
+                detections = list(counts.detected)
+                errors_z = counts.errors_z[0] / counts.sifted_z[0] if counts.sifted_z[0] else float("nan")
+                errors_x = counts.errors_x[0] / counts.sifted_x[0] if counts.sifted_x[0] else float("nan")
+                rows.append((distance_km, index, a, b, block, result.num_pulses_sent,
+                             *(detections + [0] * (3 - len(detections))),
+                             sum(counts.sifted), errors_z, errors_x,
+                             *(qbers + [float("nan")] * (3 - len(qbers))), *(gains + [float("nan")] * (3 - len(gains))),
+                             decoy.y1_lower if decoy else float("nan"), decoy.e1_upper if decoy else float("nan"),
+                             result.leakage_bits, result.secret_key_bits, result.key_rate_bits_per_pulse,
+                             result.key_rate_bits_per_s, bool(result.aborted),
+                             result.eve_known_fraction if result.eve_known_fraction is not None else float("nan"),
+                             t_pulses - t0, t_sift - t_pulses, t_est - t_sift, t_key - t_est))
+            else:
+                pairs, coincidences, sifted, errors = counts
+                qber, key, aborted = result
+                rows.append((distance_km, index, a, b, block, pairs, coincidences, 0, 0, sifted,
+                             qber if qber is not None else float("nan"), float("nan"),
+                             qber if qber is not None else float("nan"), float("nan"), float("nan"),
+                             coincidences / pairs if pairs else float("nan"), float("nan"), float("nan"),
+                             float("nan"), float("nan"), 0.0, key, key / pairs if pairs else 0.0, float("nan"),
+                             bool(aborted), float("nan"), t_pulses - t0, t_sift - t_pulses, t_est - t_sift,
+                             t_key - t_est))
+    return rows
+
+
+BLOCK_FIELDS = [("distance_km", "f8"), ("link", "i8"), ("node_a", "i8"), ("node_b", "i8"), ("block", "i8"),
+                ("pulses", "i8"), ("detections_signal", "i8"), ("detections_decoy", "i8"),
+                ("detections_vacuum", "i8"), ("sifted_bits", "i8"), ("qber_z_signal", "f8"),
+                ("qber_x_signal", "f8"), ("qber_signal", "f8"), ("qber_decoy", "f8"), ("qber_vacuum", "f8"),
+                ("gain_signal", "f8"), ("gain_decoy", "f8"), ("gain_vacuum", "f8"), ("y1_lower", "f8"),
+                ("e1_upper", "f8"), ("leakage_bits", "f8"), ("secret_key_bits", "i8"),
+                ("key_rate_bits_per_pulse", "f8"), ("key_rate_bits_per_s", "f8"), ("aborted", "?"),
+                ("eve_known_fraction", "f8"), ("time_pulses_ps", "i8"), ("time_sifting_ps", "i8"),
+                ("time_estimation_ps", "i8"), ("time_key_ps", "i8")]
+
+
+def run_job(job, *, comm, backend, on_progress=None) -> ScenarioOutput:
+    """Run a ``qkd`` job (collective): every distance of the sweep, every link of the network."""
+    started = time.perf_counter()
+    q = job.qkd
+    distances = job.distances_km() if q.sweep is not None else [None]
+    block_rows, sweep_rows, end_rows = [], [], []
+    chsh = None
+    timeline = None
+    engine = None
+    for step, distance in enumerate(distances):
+        run = run_network(job, comm=comm, backend=backend, distance_km=distance)
+        engine = run["engine"]
+        if timeline is None:
+            timeline = run["timeline"]
+        physics = run["physics"]
+        label = distance if distance is not None else physics[0].distance_km
+        block_rows += _block_rows(run, label, q.protocol)
+        for p in physics:
+            tally = run["tallies"][p.link_index]
+            rate = tally.key_bits / tally.pulses if tally.pulses else 0.0
+            qber = tally.errors / tally.sifted if tally.sifted else float("nan")
+            sweep_rows.append((p.distance_km, p.link_index, p.alice, p.bob, p.total_transmittance, tally.pulses,
+                               tally.key_bits, rate, rate * q.source.source_rate_hz, qber,
+                               plob_bound(p.total_transmittance), _theory_rate_per_pulse(job, p),
+                               tally.aborted_blocks, tally.done_ps))
+            if tally.chsh_counts is not None:
+                s_value, s_error = entangled.chsh_from_counts(tally.chsh_counts)
+                chsh = (s_value, s_error)
+        end_rows += _end_to_end(job, run, label)
+        if on_progress:
+            on_progress(step + 1, len(distances), "distances")
+    tables = {
+        "blocks": record_table(block_rows, BLOCK_FIELDS),
+        "sweep" if q.sweep is not None else "links": record_table(sweep_rows, [
+            ("distance_km", "f8"), ("link", "i8"), ("node_a", "i8"), ("node_b", "i8"), ("transmittance", "f8"),
+            ("pulses", "i8"), ("secret_key_bits", "i8"), ("key_rate_bits_per_pulse", "f8"),
+            ("key_rate_bits_per_s", "f8"), ("qber_signal", "f8"), ("plob_bits_per_pulse", "f8"),
+            ("theory_bits_per_pulse", "f8"), ("aborted_blocks", "i8"), ("simulated_time_ps", "i8")]),
+        "end_to_end": record_table(end_rows, [("distance_km", "f8"), ("node_a", "i8"), ("node_b", "i8"),
+                                              ("secret_key_bits", "i8"), ("key_rate_bits_per_s", "f8")]),
+        "timing": record_table([("run", time.perf_counter() - started)], [("stage", "U"), ("seconds", "f8")]),
+    }
+    table_attrs = {"timing": {"units": "seconds"},
+                   "blocks": {"time_units": "picoseconds", "rate_units": "bits per pulse / bits per second"}}
+    if timeline is not None and comm.rank == 0:
+        tables["timeline"] = record_table([(t, f"node{n}", k, d) for t, n, k, d in timeline],
+                                          [("time_ps", "i8"), ("node", "U"), ("kind", "U"), ("detail", "U")])
+    total_pulses = int(sum(r[5] for r in sweep_rows))
+    total_key = int(sum(r[6] for r in sweep_rows))
+    aborted = any(r[12] > 0 for r in sweep_rows)
+    attrs = {"protocol": q.protocol, "pulses_per_link": q.pulses, "total_pulses": total_pulses,
+             "total_secret_key_bits": total_key, "aborted": aborted, "num_links": len(run["links"]),
+             "num_distances": len(distances), "engine_windows": engine.num_windows,
+             "engine_messages": engine.num_messages,
+             "pulses_per_wall_second": total_pulses / max(time.perf_counter() - started, 1e-9)}
+    if chsh is not None:
+        attrs["chsh_s"], attrs["chsh_standard_error"] = chsh
+    summary = [f"  {q.protocol}: {len(distances)} distance(s) × {len(run['links'])} link(s), "
+               f"{total_pulses:,} pulses, {total_key:,} secret key bits"
+               + ("; ABORTED (QBER above threshold)" if aborted else "")]
+    for r in sweep_rows[:12]:
+        summary.append(f"  {r[0]:7.1f} km link {r[1]}: QBER {r[9]:.4f}, key {r[7]:.3e} bits/pulse "
+                       f"({r[8]:.3e} bits/s), PLOB {r[10]:.3e}")
+    if chsh is not None:
+        summary.append(f"  CHSH S = {chsh[0]:.4f} ± {chsh[1]:.4f}")
+    for r in end_rows[:4]:
+        if len(run["links"]) > 1:
+            summary.append(f"  end to end node{r[1]}–node{r[2]}: {r[3]:,} bits ({r[4]:.3e} bits/s)")
+    return ScenarioOutput(attrs, tables, table_attrs, None, summary)
+
+
+def _end_to_end(job, run, distance_km) -> list[tuple]:
+    """Trusted-relay keys: the smallest link key on the route between two end nodes."""
+    links = run["links"]
+    key = {(min(a, b), max(a, b)): run["tallies"][i].key_bits for i, (a, b, _) in enumerate(links)}
+    done = max(t.done_ps for t in run["tallies"].values())
+    seconds = done / PS_PER_S if done else float("nan")
+    num_nodes = 1 + max(max(a, b) for a, b, _ in links)
+    if job.qkd.network is not None and job.qkd.network.topology == "star":
+        pairs = [(i, j) for i in range(1, num_nodes) for j in range(i + 1, num_nodes)]
+    else:
+        pairs = [(0, num_nodes - 1)]
+    graph = _graph(links, num_nodes)
+    rows = []
+    for a, b in pairs:
+        route = nx.shortest_path(graph, a, b)
+        bits = min(key[(min(u, v), max(u, v))] for u, v in zip(route, route[1:]))
+        rows.append((distance_km, a, b, bits, bits / seconds if seconds else float("nan")))
+    return rows

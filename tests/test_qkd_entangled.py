@@ -1,0 +1,286 @@
+"""Entanglement-based QKD (dqsim.protocols.qkd.entangled) against its physics.
+
+Statistical tolerance: each estimate must lie within 3 standard errors of
+the formula (a false-alarm rate of ~0.3 % per check for a correct model;
+with fixed seeds the outcome never changes). Standard errors: binomial
+``sqrt(p(1 - p)/n)`` for rates and QBERs, ``sqrt(Σ (1 - E²)/N)`` for CHSH
+(:func:`chsh_from_counts`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+
+from conftest import TEST_BACKEND
+from dqsim.network.werner import chsh_value
+from dqsim.protocols.qkd.entangled import (
+    CHUNK_PAIRS,
+    E91_ALICE_ANGLES,
+    E91_BOB_ANGLES,
+    E91_CHSH_TERMS,
+    EntangledSource,
+    SiftedCounts,
+    arm_transmittances,
+    asymptotic_key_rate,
+    bbm92_batch,
+    chsh_estimate,
+    chsh_from_counts,
+    coincidence_counts,
+    e91_batch,
+    expected_coincidence_probability,
+    expected_qber,
+    sifted_statistics,
+)
+
+LOSSLESS = dict(transmittance_alice=1.0, transmittance_bob=1.0, efficiency=1.0, dark_count_probability=0.0)
+FIELDS = ("alice_detected", "bob_detected", "alice_setting", "bob_setting", "alice_bit", "bob_bit")
+
+
+def _h(p: float) -> float:
+    return 0.0 if p in (0.0, 1.0) else -p * math.log2(p) - (1 - p) * math.log2(1 - p)
+
+
+# --- angle convention -------------------------------------------------------------------------
+
+def test_ekert_combination_is_two_root_two_w_by_density_matrix():
+    """E(α, β) = Tr(ρ_w A(α)⊗A(β)) with A(θ) = cos θ Z + sin θ X, computed with matrices."""
+    z = np.diag([1.0, -1.0])
+    x = np.array([[0.0, 1.0], [1.0, 0.0]])
+    phi = np.array([1.0, 0.0, 0.0, 1.0]) / math.sqrt(2)
+    for w in (1.0, 0.9, 0.7):
+        rho = w * np.outer(phi, phi) + (1 - w) * np.eye(4) / 4
+
+        def corr(alpha, beta):
+            a = math.cos(alpha) * z + math.sin(alpha) * x
+            b = math.cos(beta) * z + math.sin(beta) * x
+            return float(np.trace(rho @ np.kron(a, b)))
+
+        s = sum(sign * corr(E91_ALICE_ANGLES[i], E91_BOB_ANGLES[j]) for i, j, sign in E91_CHSH_TERMS)
+        assert s == pytest.approx(chsh_value(w), abs=1e-12)
+        assert corr(E91_ALICE_ANGLES[1], E91_BOB_ANGLES[0]) == pytest.approx(w, abs=1e-12)
+        assert corr(E91_ALICE_ANGLES[2], E91_BOB_ANGLES[1]) == pytest.approx(w, abs=1e-12)
+
+
+# --- CHSH -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("werner, seed", [(1.0, 11), (0.9, 12), (0.7, 13)])
+def test_chsh_matches_two_root_two_w(werner, seed):
+    batch = e91_batch(np, EntangledSource(werner=werner), **LOSSLESS, seed=seed, start_pair=0, num_pairs=200_000)
+    s, se = chsh_estimate(batch)
+    assert 0 < se < 0.02
+    assert abs(s - 2 * math.sqrt(2) * werner) < 3 * se
+
+
+@pytest.mark.parametrize("werner", [1 / math.sqrt(2), 0.5, 0.0])
+def test_no_chsh_violation_at_or_below_one_over_root_two(werner):
+    batch = e91_batch(np, EntangledSource(werner=werner), **LOSSLESS, seed=21, start_pair=0, num_pairs=200_000)
+    s, se = chsh_estimate(batch)
+    assert s <= 2.0 + 3 * se
+
+
+def test_chsh_from_counts_errors_and_values():
+    counts = np.zeros((3, 3, 2, 2), dtype=np.int64)
+    counts[..., 0, 1] = counts[..., 1, 0] = 10  # anticorrelated everywhere: E = -1, S = |-1 + 1 - 1 - 1| = 2
+    assert chsh_from_counts(counts) == (2.0, 0.0)
+    counts[0, 0] = 0
+    with pytest.raises(ValueError, match="no coincidences"):
+        chsh_from_counts(counts)
+    with pytest.raises(ValueError, match="counts"):
+        chsh_from_counts(np.zeros((3, 3, 2)))
+    bbm = bbm92_batch(np, EntangledSource(), **LOSSLESS, seed=1, start_pair=0, num_pairs=10)
+    with pytest.raises(ValueError, match="protocol"):
+        chsh_estimate(bbm)
+
+
+# --- QBER, sifting, key rate ------------------------------------------------------------------
+
+@pytest.mark.parametrize("werner", [1.0, 0.98, 0.9, 0.7])
+@pytest.mark.parametrize("batch_fn, sifted_per_coincidence", [(bbm92_batch, 1 / 2), (e91_batch, 2 / 9)])
+def test_qber_is_one_minus_w_over_two(werner, batch_fn, sifted_per_coincidence):
+    batch = batch_fn(np, EntangledSource(werner=werner), **LOSSLESS, seed=31, start_pair=0, num_pairs=200_000)
+    counts = sifted_statistics(batch)
+    assert counts.num_coincidences == 200_000
+    q = (1 - werner) / 2
+    if werner == 1.0:
+        assert counts.num_errors == 0
+    else:
+        se = math.sqrt(q * (1 - q) / counts.num_sifted)
+        assert abs(counts.qber - q) < 3 * se
+    p = sifted_per_coincidence
+    assert abs(counts.sifted_fraction - p) < 3 * math.sqrt(p * (1 - p) / counts.num_pairs)
+
+
+def test_mismatched_bases_are_uncorrelated():
+    batch = bbm92_batch(np, EntangledSource(werner=1.0), **LOSSLESS, seed=32, start_pair=0, num_pairs=100_000)
+    counts = coincidence_counts(batch)
+    for a, b in ((0, 1), (1, 0)):
+        cell = counts[a, b]
+        n = cell.sum()
+        agree = (cell[0, 0] + cell[1, 1]) / n
+        assert abs(agree - 0.5) < 3 * math.sqrt(0.25 / n)
+
+
+@pytest.mark.parametrize("t_a, t_b, eta", [(0.3, 0.5, 0.8), (0.1, 0.1, 0.9), (1.0, 0.05, 0.6)])
+def test_coincidence_rate_is_product_of_transmittances(t_a, t_b, eta):
+    batch = bbm92_batch(np, EntangledSource(), transmittance_alice=t_a, transmittance_bob=t_b, efficiency=eta,
+                        dark_count_probability=0.0, seed=41, start_pair=0, num_pairs=200_000)
+    n = batch.num_pairs
+    p = t_a * t_b * eta**2
+    assert expected_coincidence_probability(transmittance_alice=t_a, transmittance_bob=t_b, efficiency=eta,
+                                            dark_count_probability=0.0) == pytest.approx(p, rel=1e-12)
+    rate = sifted_statistics(batch).coincidence_fraction
+    assert abs(rate - p) < 3 * math.sqrt(p * (1 - p) / n)
+    for detected, t in ((batch.alice_detected, t_a), (batch.bob_detected, t_b)):
+        single = float(detected.mean())
+        assert abs(single - t * eta) < 3 * math.sqrt(t * eta * (1 - t * eta) / n)
+    # Bits of undetected sides are 0.
+    assert not np.any(batch.alice_bit[~batch.alice_detected])
+    assert not np.any(batch.bob_bit[~batch.bob_detected])
+
+
+def test_arm_transmittances_follow_source_position():
+    t_a, t_b = arm_transmittances(EntangledSource(position=0.25), 100.0, 0.2)
+    assert t_a == pytest.approx(10 ** (-0.5), rel=1e-12)
+    assert t_b == pytest.approx(10 ** (-1.5), rel=1e-12)
+    assert arm_transmittances(EntangledSource(position=0.0), 50.0, 0.2) == pytest.approx((1.0, 0.1))
+
+
+@pytest.mark.parametrize("batch_fn", [bbm92_batch, e91_batch])
+def test_dark_counts_raise_qber(batch_fn):
+    source = EntangledSource(werner=0.98)
+    channel = dict(transmittance_alice=0.2, transmittance_bob=0.2, efficiency=0.5)
+    clean = sifted_statistics(batch_fn(np, source, **channel, dark_count_probability=0.0,
+                                       seed=51, start_pair=0, num_pairs=400_000))
+    noisy = sifted_statistics(batch_fn(np, source, **channel, dark_count_probability=0.01,
+                                       seed=51, start_pair=0, num_pairs=400_000))
+    q_clean = expected_qber(source, **channel, dark_count_probability=0.0)
+    q_noisy = expected_qber(source, **channel, dark_count_probability=0.01)
+    assert q_clean == pytest.approx(0.01, abs=1e-12)
+    assert q_noisy > 0.15
+    assert abs(clean.qber - q_clean) < 3 * clean.qber_standard_error
+    assert abs(noisy.qber - q_noisy) < 3 * math.sqrt(q_noisy * (1 - q_noisy) / noisy.num_sifted)
+    assert noisy.qber - clean.qber > 3 * math.hypot(clean.qber_standard_error, noisy.qber_standard_error)
+    c = expected_coincidence_probability(**channel, dark_count_probability=0.01)
+    assert abs(noisy.coincidence_fraction - c) < 3 * math.sqrt(c * (1 - c) / noisy.num_pairs)
+
+
+def test_lone_dark_counts_give_random_bits():
+    batch = bbm92_batch(np, EntangledSource(werner=1.0), transmittance_alice=0.0, transmittance_bob=0.0,
+                        efficiency=1.0, dark_count_probability=0.2, seed=52, start_pair=0, num_pairs=100_000)
+    counts = sifted_statistics(batch)
+    assert abs(counts.qber - 0.5) < 3 * math.sqrt(0.25 / counts.num_sifted)
+    d = 0.2
+    c = (1 - (1 - d) ** 2) ** 2
+    assert abs(counts.coincidence_fraction - c) < 3 * math.sqrt(c * (1 - c) / counts.num_pairs)
+
+
+def test_asymptotic_key_rate():
+    perfect = sifted_statistics(bbm92_batch(np, EntangledSource(werner=1.0), **LOSSLESS, seed=61,
+                                            start_pair=0, num_pairs=50_000))
+    assert asymptotic_key_rate(perfect) == pytest.approx(perfect.sifted_fraction, rel=1e-12)
+    noisy = SiftedCounts(num_pairs=1000, num_coincidences=500, num_sifted=250, num_errors=10)
+    assert asymptotic_key_rate(noisy) == pytest.approx(0.25 * (1 - 2 * _h(0.04)), rel=1e-12)
+    too_noisy = SiftedCounts(num_pairs=1000, num_coincidences=500, num_sifted=250, num_errors=30)  # Q = 12 %
+    assert asymptotic_key_rate(too_noisy) == 0.0
+    assert asymptotic_key_rate(SiftedCounts(0, 0, 0, 0)) == 0.0
+    with pytest.raises(ValueError, match="counts"):
+        asymptotic_key_rate(noisy.num_sifted)
+
+
+# --- randomness -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("batch_fn", [bbm92_batch, e91_batch])
+@pytest.mark.parametrize("start", [0, 1000, CHUNK_PAIRS - 1])
+def test_batch_size_independence(batch_fn, start):
+    source = EntangledSource(werner=0.9)
+    channel = dict(transmittance_alice=0.5, transmittance_bob=0.3, efficiency=0.8, dark_count_probability=0.05)
+    total = 2 * CHUNK_PAIRS + 123
+    whole = batch_fn(np, source, **channel, seed=7, start_pair=start, num_pairs=total)
+    sizes = [1, CHUNK_PAIRS - 2, 3, CHUNK_PAIRS + 17]
+    sizes.append(total - sum(sizes))
+    parts, first = [], start
+    for size in sizes:
+        parts.append(batch_fn(np, source, **channel, seed=7, start_pair=first, num_pairs=size))
+        first += size
+    for name in FIELDS:
+        joined = np.concatenate([getattr(p, name) for p in parts])
+        np.testing.assert_array_equal(joined, getattr(whole, name), err_msg=name)
+    other_seed = batch_fn(np, source, **channel, seed=8, start_pair=start, num_pairs=total)
+    other_node = batch_fn(np, source, **channel, seed=7, start_pair=start, num_pairs=total, node=1)
+    assert not np.array_equal(other_seed.alice_setting, whole.alice_setting)
+    assert not np.array_equal(other_node.alice_setting, whole.alice_setting)
+
+
+def test_empty_batch():
+    batch = e91_batch(np, EntangledSource(), **LOSSLESS, seed=0, start_pair=5, num_pairs=0)
+    assert all(getattr(batch, name).shape == (0,) for name in FIELDS)
+    assert sifted_statistics(batch) == SiftedCounts(0, 0, 0, 0)
+    assert coincidence_counts(batch).shape == (3, 3, 2, 2)
+
+
+@pytest.mark.parametrize("batch_fn", [bbm92_batch, e91_batch])
+def test_backend_gives_same_outcomes_as_numpy(batch_fn):
+    if TEST_BACKEND is None:
+        pytest.skip("no GPU")
+    xp = TEST_BACKEND.xp
+    channel = dict(transmittance_alice=0.4, transmittance_bob=0.6, efficiency=0.9, dark_count_probability=0.01)
+    ref = batch_fn(np, EntangledSource(werner=0.95), **channel, seed=3, start_pair=10, num_pairs=70_000)
+    dev = batch_fn(xp, EntangledSource(werner=0.95), **channel, seed=3, start_pair=10, num_pairs=70_000)
+    for name in FIELDS:
+        np.testing.assert_array_equal(TEST_BACKEND.to_host(getattr(dev, name)), getattr(ref, name), err_msg=name)
+    assert sifted_statistics(dev) == sifted_statistics(ref)
+
+
+# --- argument checks --------------------------------------------------------------------------
+
+GOOD = dict(**LOSSLESS, seed=0, start_pair=0, num_pairs=10)
+
+
+@pytest.mark.parametrize("batch_fn", [bbm92_batch, e91_batch])
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("transmittance_alice", 1.5),
+        ("transmittance_bob", -0.1),
+        ("efficiency", 2.0),
+        ("efficiency", math.nan),
+        ("dark_count_probability", -1e-3),
+        ("seed", -1),
+        ("start_pair", -1),
+        ("num_pairs", -5),
+        ("num_pairs", 1.5),
+        ("node", -1),
+    ],
+)
+def test_bad_batch_arguments_name_the_field(batch_fn, name, value):
+    with pytest.raises(ValueError, match=name):
+        batch_fn(np, EntangledSource(), **{**GOOD, name: value})
+
+
+@pytest.mark.parametrize(
+    "name, value", [("werner", 1.2), ("werner", -0.1), ("position", 1.5), ("pair_rate_hz", 0.0),
+                    ("pair_rate_hz", math.inf)],
+)
+def test_bad_source_arguments_name_the_field(name, value):
+    with pytest.raises(ValueError, match=name):
+        EntangledSource(**{name: value})
+
+
+def test_bad_source_object_and_channel():
+    with pytest.raises(ValueError, match="source"):
+        bbm92_batch(np, "source", **GOOD)
+    with pytest.raises(ValueError, match="distance_km"):
+        arm_transmittances(EntangledSource(), -1.0, 0.2)
+    with pytest.raises(ValueError, match="dark_count_probability"):
+        expected_qber(EntangledSource(), transmittance_alice=1.0, transmittance_bob=1.0, efficiency=1.0,
+                      dark_count_probability=1.5)
+
+
+def test_source_repr_rebuilds_it():
+    source = EntangledSource(pair_rate_hz=2e7, werner=0.75, position=0.3)
+    assert eval(repr(source)) == source  # noqa: S307 - our own repr
+    assert dataclasses.asdict(source) == {"pair_rate_hz": 2e7, "werner": 0.75, "position": 0.3}

@@ -1,0 +1,114 @@
+"""QKD over the engine: the job files' physics end to end, rank- and batch-independence.
+
+Statistical checks: fixed seeds, 3 standard errors.
+"""
+
+import math
+
+import numpy as np
+import pytest
+
+from dqsim import backend as backend_mod
+from dqsim import comm as comm_mod
+from dqsim.io import open_run
+from dqsim.jobs import apply_overrides, load_job
+from dqsim.network.werner import chsh_value
+from dqsim.protocols.qkd import theory
+from dqsim.scenarios import qkd as qkd_scenario
+from mpi_helper import ROOT, run_mpi
+
+BACKEND = backend_mod.select("numpy")
+
+
+def run(job_name, *overrides):
+    job = apply_overrides(load_job(ROOT / "jobs" / f"{job_name}.toml"), list(overrides))
+    return job, qkd_scenario.run_job(job, comm=comm_mod.SingleComm(), backend=BACKEND)
+
+
+def test_bb84_block_statistics_match_the_gain_and_qber_formulas():
+    job, out = run("bb84_decoy_50km", "qkd.pulses=4000000", "qkd.batch_pulses=500000", "qkd.block_pulses=4000000")
+    (block,) = out.tables["blocks"]
+    link = job.qkd.link
+    phys = qkd_scenario.link_physics(job, 0, 0, 1, 50.0)
+    background = theory.background_yield(phys.detector.dark_count_probability, phys.noise_probability)
+    eta = phys.total_transmittance
+    p = job.qkd.source.probabilities
+    for name, mu, prob in (("signal", 0.5, p[0]), ("decoy", 0.1, p[1])):
+        sent = job.qkd.pulses * prob  # expected; the realised count is close enough for the gain
+        expected = theory.gain(mu, eta, background)
+        measured = block[f"gain_{name}"]
+        assert abs(measured - expected) < 3 * math.sqrt(expected * (1 - expected) / sent) + 1e-12, name
+    expected_qber = theory.qber(0.5, eta, background, link.misalignment)
+    sifted = block["sifted_bits"] * p[0]  # most sifted bits are signal
+    assert abs(block["qber_signal"] - expected_qber) < 3 * math.sqrt(expected_qber / sifted)
+    true_y1 = theory.single_photon_yield(eta, background)
+    assert block["y1_lower"] <= true_y1 * (1 + 1e-9)
+    assert block["e1_upper"] >= theory.single_photon_error(eta, background, link.misalignment) * 0.9
+    assert not block["aborted"] and block["secret_key_bits"] > 0
+
+
+def test_sweep_key_rate_is_positive_short_zero_far_and_below_plob():
+    _job, out = run("bb84_distance_sweep", "qkd.pulses=1000000", "qkd.batch_pulses=250000",
+                    "qkd.block_pulses=1000000", "qkd.sweep.distances_km=[5, 40, 400]",
+                    "qkd.link.dark_count_rate_hz=100000")
+    sweep = out.tables["sweep"]
+    assert sweep["key_rate_bits_per_pulse"][0] > 0
+    assert sweep["key_rate_bits_per_pulse"][-1] == 0
+    assert np.all(sweep["key_rate_bits_per_pulse"] <= sweep["plob_bits_per_pulse"])
+
+
+def test_intercept_resend_gives_qber_f_over_4_and_aborts():
+    """With e_d = 0 and no dark counts the QBER is f/4 (3 standard errors)."""
+    for fraction in (0.3, 1.0):
+        _job, out = run("bb84_eve_intercept", "qkd.pulses=2000000", "qkd.batch_pulses=500000",
+                        "qkd.block_pulses=2000000", "qkd.link.misalignment=0", "qkd.link.dark_count_rate_hz=0",
+                        f"qkd.eve.fraction={fraction}")
+        (block,) = out.tables["blocks"]
+        n = block["sifted_bits"] * 0.8
+        expected = fraction / 4
+        assert abs(block["qber_signal"] - expected) < 3 * math.sqrt(expected * (1 - expected) / n)
+        assert bool(block["aborted"]) == (expected > 0.11)
+    _job, out = run("bb84_eve_intercept", "qkd.pulses=1000000", "qkd.batch_pulses=500000",
+                    "qkd.block_pulses=1000000", "qkd.eve.attack=none")
+    assert not out.tables["blocks"]["aborted"].any()
+
+
+def test_e91_chsh_is_2_sqrt2_w():
+    job, out = run("e91_chsh", "qkd.pulses=2000000", "qkd.batch_pulses=500000", "qkd.block_pulses=2000000")
+    s, se = out.attrs["chsh_s"], out.attrs["chsh_standard_error"]
+    assert abs(s - chsh_value(job.qkd.source.werner)) < 3 * se
+
+
+def test_raman_noise_raises_the_vacuum_yield_as_the_formula_says():
+    job, quiet = run("bb84_raman_coexistence", "qkd.pulses=2000000", "qkd.batch_pulses=500000",
+                     "qkd.block_pulses=2000000", "qkd.classical_channels=[]")
+    job, noisy = run("bb84_raman_coexistence", "qkd.pulses=2000000", "qkd.batch_pulses=500000",
+                     "qkd.block_pulses=2000000")
+    phys = qkd_scenario.link_physics(job, 0, 0, 1, job.qkd.link.distance_km)
+    assert phys.noise_probability > 10 * phys.detector.dark_count_probability
+    expected = theory.background_yield(phys.detector.dark_count_probability, phys.noise_probability)
+    vacuum = noisy.tables["blocks"]["gain_vacuum"][0]
+    sent = job.qkd.pulses * job.qkd.source.probabilities[2]
+    assert abs(vacuum - expected) < 3 * math.sqrt(expected / sent)
+    assert noisy.tables["blocks"]["qber_signal"][0] > quiet.tables["blocks"]["qber_signal"][0]
+
+
+def test_same_results_for_different_batch_sizes():
+    _j, a = run("bb84_decoy_50km", "qkd.pulses=1500000", "qkd.batch_pulses=1500000", "qkd.block_pulses=1500000")
+    _j, b = run("bb84_decoy_50km", "qkd.pulses=1500000", "qkd.batch_pulses=100000", "qkd.block_pulses=1500000")
+    for field in ("sifted_bits", "secret_key_bits", "detections_signal", "detections_decoy", "qber_signal"):
+        assert np.array_equal(a.tables["blocks"][field], b.tables["blocks"][field]), field
+
+
+def test_two_links_same_on_two_and_four_ranks(tmp_path):
+    results = []
+    for ranks in (1, 2, 4):
+        out = tmp_path / f"chain{ranks}.h5"
+        run_mpi(ranks, ["-m", "dqsim", "run", "jobs/qkd_trusted_chain.toml", "-o", str(out), "--quiet",
+                        "--set", "qkd.pulses=1000000", "--set", "qkd.batch_pulses=250000"], timeout_s=180)
+        results.append(open_run(out))
+    for other in results[1:]:
+        for table in ("links", "blocks", "end_to_end"):
+            a, b = results[0].table(table), other.table(table)
+            for field in a.dtype.names:
+                assert np.array_equal(a[field], b[field], equal_nan=a[field].dtype.kind == "f"), (table, field)
