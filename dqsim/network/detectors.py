@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from dqsim import units
-from dqsim.network._checks import check_int, check_real
+from dqsim.checks import check_int, check_real
 
 
 def detection_probability(

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import math
 
-from dqsim.network._checks import check_choice, check_int, check_real
+from dqsim.checks import check_choice, check_int, check_real
 from dqsim.network.fibre import DEFAULT_GROUP_INDEX, propagation_delay_ps
 from dqsim.network.werner import fidelity_from_werner, werner_from_fidelity
 

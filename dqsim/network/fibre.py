@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 
 from dqsim import units
-from dqsim.network._checks import check_real
+from dqsim.checks import check_real
 
 #: Attenuation of standard single-mode fibre at 1550 nm, dB/km. ITU-T G.652
 #: allows up to 0.3 dB/km; cabled SMF-28-class fibre is typically 0.18-0.2.

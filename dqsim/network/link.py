@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from dqsim import units
 from dqsim.errors import ConfigError
 from dqsim.network import entanglement
-from dqsim.network._checks import check_choice, check_int, check_real
+from dqsim.checks import check_choice, check_int, check_real
 from dqsim.network.detectors import dark_count_probability
 from dqsim.network.entanglement import DEFAULT_BRIGHT_STATE_ALPHA, SCHEMES
 from dqsim.network.fibre import (

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 
 from dqsim.errors import ConfigError
-from dqsim.network._checks import check_int, check_real
+from dqsim.checks import check_int, check_real
 
 
 @dataclass(frozen=True, kw_only=True)

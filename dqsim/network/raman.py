@@ -55,7 +55,7 @@ from __future__ import annotations
 import math
 
 from dqsim import units
-from dqsim.network._checks import check_int, check_real
+from dqsim.checks import check_int, check_real
 from dqsim.network.fibre import DEFAULT_ATTENUATION_DB_PER_KM, attenuation_per_km
 
 #: Planck constant, J·s (exact, SI definition since 2019).

@@ -23,7 +23,7 @@ import networkx as nx
 
 from dqsim import comm
 from dqsim.errors import ConfigError, ResourceError
-from dqsim.network._checks import check_int
+from dqsim.checks import check_int
 from dqsim.network.link import LinkSpec
 
 #: Link used by the builders when none is given: 1 km, all other fields at

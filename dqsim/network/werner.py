@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 
 from dqsim import units
-from dqsim.network._checks import check_int, check_real
+from dqsim.checks import check_int, check_real
 
 
 def _check_fidelity(where: str, name: str, value: float) -> float:

@@ -98,7 +98,7 @@ import numpy as np
 
 from dqsim import units
 from dqsim.errors import DqsimError
-from dqsim.network._checks import check_choice, check_int, check_real
+from dqsim.checks import check_choice, check_int, check_real
 from dqsim.network.fibre import DEFAULT_ATTENUATION_DB_PER_KM, fibre_transmittance
 from dqsim.rng import Stream
 
@@ -194,10 +194,10 @@ class DecoySource:
     Examples:
         >>> DecoySource().num_classes
         3
-        >>> DecoySource(intensities=(0.1, 0.5), probabilities=(0.5, 0.5))
+        >>> DecoySource(z_basis_probability=1.5)
         Traceback (most recent call last):
             ...
-        dqsim.errors.DqsimError: DecoySource: intensities must decrease strictly (signal first), got (0.1, 0.5)
+        dqsim.errors.DqsimError: DecoySource: z_basis_probability must be in [0, 1], got 1.5
     """
 
     intensities: tuple[float, ...] = (0.5, 0.1, 0.0)
@@ -293,10 +293,10 @@ class EveModel:
         DqsimError: a field out of its range (the message names it).
 
     Examples:
-        >>> EveModel(attack="pns")
+        >>> EveModel(fraction=2.0)
         Traceback (most recent call last):
             ...
-        dqsim.errors.DqsimError: EveModel: attack must be one of 'none', 'intercept_resend', 'beam_splitting', got 'pns'
+        dqsim.errors.DqsimError: EveModel: fraction must be in [0, 1], got 2.0
     """
 
     attack: str = "none"
@@ -573,8 +573,8 @@ def _register_clicks(raw_index: np.ndarray, u_afterpulse: np.ndarray, num_pulses
 
     Returns:
         ``(registered, afterpulses, state)``: local indices of registered
-        clicks, the subset of those where an afterpulse fires, the state at
-        the segment's end.
+        clicks, the subset of those that carry an afterpulse click (landing
+        there), and the receiver state at the segment's end.
     """
     raw = raw_index.tolist()
     num_raw = len(raw)

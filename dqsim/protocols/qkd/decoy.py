@@ -50,7 +50,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from dqsim.network._checks import check_choice, check_real
+from dqsim.checks import check_choice, check_real
 from dqsim.protocols.qkd.theory import BACKGROUND_ERROR_RATE
 
 __all__ = ["DECOY_METHODS", "DecoyEstimate", "one_decoy", "vacuum_weak_decoy"]

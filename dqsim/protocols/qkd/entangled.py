@@ -86,7 +86,7 @@ from typing import Any
 import numpy as np
 
 from dqsim.errors import DqsimError
-from dqsim.network._checks import check_int, check_real
+from dqsim.checks import check_int, check_real
 from dqsim.network.fibre import fibre_transmittance
 from dqsim.protocols.qkd.theory import binary_entropy
 from dqsim.rng import Stream

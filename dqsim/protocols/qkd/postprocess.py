@@ -33,7 +33,7 @@ import math
 from dataclasses import dataclass
 
 from dqsim.errors import DqsimError
-from dqsim.network._checks import check_choice, check_int, check_real
+from dqsim.checks import check_choice, check_int, check_real
 from dqsim.protocols.qkd.bb84 import BASIS_X, BASIS_Z, AliceBatch, BobBatch, DecoySource
 from dqsim.protocols.qkd.decoy import DecoyEstimate, one_decoy, vacuum_weak_decoy
 from dqsim.protocols.qkd.theory import DEFAULT_ERROR_CORRECTION_EFFICIENCY, binary_entropy

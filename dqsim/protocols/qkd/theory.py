@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 
-from dqsim.network._checks import check_int, check_real
+from dqsim.checks import check_int, check_real
 from dqsim.network.fibre import DEFAULT_ATTENUATION_DB_PER_KM, total_transmittance
 
 __all__ = [

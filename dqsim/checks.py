@@ -1,4 +1,4 @@
-"""Argument checks shared by the network layer (private).
+"""Argument checks shared by the physics layers (network, protocols).
 
 Every check raises :class:`dqsim.errors.DqsimError` (a ``ValueError``) with
 one line: ``"<where>: <name> must be in <range>, got <value>"``, where
