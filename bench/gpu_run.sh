@@ -31,14 +31,22 @@ print("device", b.kernel_name(), "compiled kernels", type(b.fast).__name__)
 EOF
 
 log "GPU tests (DQSIM_TEST_BACKEND=cupy)"
-DQSIM_TEST_BACKEND=cupy timeout 250 $PY -m pytest -q -p no:cacheprovider -o addopts="" \
+DQSIM_TEST_BACKEND=cupy timeout 300 $PY -m pytest -q -p no:cacheprovider -o addopts="" \
     tests/test_state_gates.py tests/test_state_mpi.py tests/test_cli.py tests/test_dqc_mpi.py \
-    tests/test_state_statistics.py > "$OUT/gpu_tests.log" 2>&1
+    tests/test_qkd_physics.py tests/test_qkd_scenario.py tests/test_state_statistics.py > "$OUT/gpu_tests.log" 2>&1
 echo "pytest exit $?" | tee -a "$OUT/summary.txt"
 tail -15 "$OUT/gpu_tests.log" | tee -a "$OUT/summary.txt"
 
 log "GPU benchmark"
+if [ "${SKIP_STATE_BENCH:-0}" != 1 ]; then
 timeout 200 $PY bench/state_bench.py --backend cupy --ranks 1 --qubits 24 26 28 30 --skip-aer \
     --repeats 5 --label gpu --results-dir "$OUT" > "$OUT/bench.log" 2>&1
 echo "bench exit $?" | tee -a "$OUT/summary.txt"
 tail -40 "$OUT/bench.log" | tee -a "$OUT/summary.txt"
+fi
+
+log "QKD benchmark (CuPy)"
+timeout 150 $PY bench/qkd_bench.py --backend cupy --skip-sequence --pulses 50000000 --batch-pulses 4194304 \
+    --label gpu --results-dir "$OUT" > "$OUT/qkd_bench.log" 2>&1
+echo "qkd bench exit $?" | tee -a "$OUT/summary.txt"
+tail -4 "$OUT/qkd_bench.log" | tee -a "$OUT/summary.txt"
