@@ -150,3 +150,18 @@ def test_plot_writes_a_png(tmp_path):
     png = out.with_suffix(".png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "top counts" in proc.stdout
+
+
+def test_dqc_job_same_on_one_two_and_four_ranks(tmp_path):
+    runs = []
+    for ranks in (1, 2, 4):
+        out = tmp_path / f"dqc{ranks}.h5"
+        run_mpi(ranks, ["-m", "dqsim", "run", "jobs/dqc_ghz_4qpu.toml", "-o", str(out), "--quiet",
+                        "--set", "simulation.store_shots=true"], timeout_s=180)
+        runs.append(open_run(out))
+    for other in runs[1:]:
+        assert np.array_equal(runs[0].table("shots"), other.table("shots"))
+        assert np.array_equal(runs[0].table("links")["attempts"], other.table("links")["attempts"])
+        assert np.array_equal(runs[0].table("timeline")["time_ps"], other.table("timeline")["time_ps"])
+        assert runs[0].attrs["simulated_time_ps"] == other.attrs["simulated_time_ps"]
+        assert other.attrs["fidelity"] == pytest.approx(1.0, abs=1e-10)
