@@ -163,7 +163,7 @@ def test_unknown_keys_and_sections_list_the_allowed_ones():
     message = bad(with_circuit(simulation="shot = 3"), r"unknown key \[simulation\]\.shot; allowed keys: shots, ")
     assert "save_state" in message and "did you mean shots?" in message
     message = bad(MINIMAL + "[simulations]\nshots = 1\n",
-                  r"unknown section \[simulations\]; allowed sections: run, circuit, simulation")
+                  r"unknown section \[simulations\]; allowed sections: run, checkpoint, circuit, simulation")
     bad(MINIMAL + "[network]\n", r"unknown section \[network\]")
     bad(with_circuit("generator = \"ghz\"\nnum_qubits = 2\nqubits = 3"), r"unknown key \[circuit\]\.qubits")
 

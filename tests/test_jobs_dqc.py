@@ -339,7 +339,7 @@ def test_missing_and_unknown_sections():
     bad(dqc().replace("[network]\n" + LINE_NETWORK + "\n", "").replace("[network.link]\n" + LINK + "\n", "")
         .replace("[network.node]\n" + NODE + "\n", ""), r"missing section \[network\]$")
     bad(dqc(circuit=None), r"missing section \[circuit\]$")
-    bad(dqc() + "[distributions]\n", r"unknown section \[distributions\]; allowed sections: run, network, "
+    bad(dqc() + "[distributions]\n", r"unknown section \[distributions\]; allowed sections: run, checkpoint, network, "
                                      r"circuit, distribution, simulation; did you mean distribution\?")
 
 

@@ -169,7 +169,7 @@ def test_models_are_frozen():
 
 def test_scenario_sections():
     bad(qkd().replace("[qkd]\n\n[qkd.link]\n" + LINK + "\n", ""), r"missing section \[qkd\]$")
-    bad(qkd() + "[circuit]\n", r"unknown section \[circuit\]; allowed sections: run, qkd$")
+    bad(qkd() + "[circuit]\n", r"unknown section \[circuit\]; allowed sections: run, checkpoint, qkd$")
     # without scenario = "qkd" the file is a circuit job
     bad(qkd().replace('scenario = "qkd"\n', ""), r"missing section \[circuit\] \(and 1 more problem\)$")
 

@@ -44,6 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="override a job value, e.g. --set simulation.shots=100 (repeatable)")
     run.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary")
     run.set_defaults(handler=cmd_run)
+    resume = sub.add_parser("resume", help="continue a run from a checkpoint (any power-of-two rank count)")
+    resume.add_argument("checkpoint", help="a checkpoint file, e.g. checkpoints/NAME.ckpt000-....h5")
+    resume.add_argument("--output", "-o", help="output HDF5 file (default: the job's)")
+    resume.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary")
+    resume.set_defaults(handler=cmd_resume)
     inspect = sub.add_parser("inspect", help="summarise an output HDF5 file")
     inspect.add_argument("file", help="a file written by dqsim run")
     inspect.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -109,7 +114,40 @@ def cmd_run(args) -> int:
         if comm.rank == 0:  # every rank read the same file and failed the same way
             _error(str(exc))
         return EXIT_BAD_INPUT
-    return guarded(comm, lambda: _run(job, comm, quiet=args.quiet))
+    return guarded(comm, lambda: _run(job, comm, quiet=args.quiet, session=_session(job)))
+
+
+def _session(job, resume=None):
+    """The checkpoint session of a run: the job's ``[checkpoint]``, signals, and a resume if any."""
+    from dqsim.engine import checkpoint  # noqa: PLC0415
+
+    plan = job.checkpoint
+    return checkpoint.CheckpointSession(
+        directory=Path(plan.directory), prefix=job.run.name, job_text=job.text,
+        meta={"scenario": job.scenario, "job_name": job.run.name, "job_path": str(job.path or ""),
+              "job_base_dir": str(job.base_dir), "overrides": list(job.overrides),
+              "seed": job.run.seed, "precision": job.run.precision},
+        every_wall_s=plan.every_wall_s, every_sim_s=plan.every_sim_s, keep=plan.keep, resume=resume)
+
+
+def cmd_resume(args) -> int:
+    from dqsim.engine import checkpoint  # noqa: PLC0415
+
+    comm = comm_mod.init()
+    try:
+        attrs, resume = checkpoint.read_checkpoint(args.checkpoint, comm)
+        job = jobs.load_job_text(attrs["job_text"], source=attrs.get("job_path") or "<checkpoint>",
+                                 base_dir=attrs.get("job_base_dir") or ".")
+        overrides = list(attrs.get("overrides") or [])
+        if args.output:
+            overrides.append(f"run.output={json.dumps(args.output)}")
+        if overrides:
+            job = jobs.apply_overrides(job, overrides)
+    except DqsimError as exc:
+        if comm.rank == 0:
+            _error(str(exc))
+        return EXIT_BAD_INPUT
+    return guarded(comm, lambda: _run(job, comm, quiet=args.quiet, session=_session(job, resume)))
 
 
 def guarded(comm, work) -> int:
@@ -119,8 +157,15 @@ def guarded(comm, work) -> int:
     :class:`DqsimError` and :data:`EXIT_INTERNAL` for anything else (on
     several ranks the job ends through ``MPI_Abort`` with that status).
     """
+    from dqsim.engine.checkpoint import EXIT_CHECKPOINTED, CheckpointStop  # noqa: PLC0415
+
     try:
         return work()
+    except CheckpointStop as stop:
+        if comm.rank == 0:
+            print(f"dqsim: checkpoint written to {stop.path}; continue with: dqsim resume {stop.path}",
+                  file=sys.stderr, flush=True)
+        return EXIT_CHECKPOINTED
     except DqsimError as exc:
         return _fail(comm, str(exc), EXIT_BAD_INPUT)
     except Exception:  # noqa: BLE001 - print, then end every rank
@@ -157,14 +202,17 @@ def _progress(comm, enabled: bool):
     return bar, update
 
 
-def _run(job, comm, *, quiet: bool) -> int:
+def _run(job, comm, *, quiet: bool, session=None) -> int:
+    from dqsim.engine import checkpoint  # noqa: PLC0415
+
+    checkpoint.install_signal_handlers()
     started = time.perf_counter()
     backend = backend_mod.select(job.run.backend, node_local_rank=comm.node_local_rank)
     bar, update = _progress(comm, not quiet)
     if bar is not None:
         bar.start()
     try:
-        result = scenarios.run_job(job, comm=comm, backend=backend, on_progress=update)
+        result = scenarios.run_job(job, comm=comm, backend=backend, on_progress=update, checkpointing=session)
     finally:
         if bar is not None:
             bar.stop()

@@ -207,13 +207,20 @@ class Simulator:
         work_done: optional ``() -> (done, total)`` of this rank's nodes
             (e.g. circuit steps); summed over ranks after each window to give
             ``fraction_done`` (``None`` without it).
+        all_latencies_ps: latencies of every link. When given, windows have
+            the length of the smallest of them (at least 1 ps) whatever the
+            placement, so window boundaries — where checkpoints are taken —
+            are the same for any number of ranks.
+        checkpointer: a :class:`dqsim.engine.checkpoint.Checkpointer`, to
+            write checkpoints at window boundaries and to resume one.
     """
 
     def __init__(self, *, comm, state, node_names: Sequence[str], rank_of_node: Sequence[int],
                  latency_ps: Callable[[int, int], int], cross_rank_latencies_ps: Sequence[int],
                  qubit_owner: Sequence[int], t1_s: Sequence[float], t2_s: Sequence[float], seed: int = 0,
                  record_timeline: bool = True, on_window: Callable[[int, int, float | None], None] | None = None,
-                 work_done: Callable[[], tuple[int, int]] | None = None):
+                 work_done: Callable[[], tuple[int, int]] | None = None,
+                 all_latencies_ps: Sequence[int] | None = None, checkpointer=None):
         self.comm = comm
         self.state = state
         self.seed = int(seed)
@@ -225,12 +232,18 @@ class Simulator:
                 "or place both nodes on one rank"
             )
         self.lookahead_ps = min(cross_rank_latencies_ps) if cross_rank_latencies_ps else math.inf
+        if all_latencies_ps:
+            self.lookahead_ps = min(self.lookahead_ps, max(1, min(all_latencies_ps)))
         self.nodes = [_Node(i, name) for i, name in enumerate(node_names)]
         self.local = [n for n in self.nodes if self.rank_of_node[n.index] == comm.rank]
         self.memory = QuantumMemory(list(qubit_owner), list(t1_s), list(t2_s), self.seed)
         self.record_timeline = record_timeline
         self.on_window = on_window
         self.work_done = work_done
+        self.checkpointer = checkpointer
+        self._replay = checkpointer.replay if checkpointer is not None else None
+        #: ``((time_ps, node, seq), outcomes)`` of every measurement, in order (same on every rank).
+        self.outcome_log: list = []
         self.timeline: list[tuple[int, int, str, str]] = []
         self.statistics: dict = {}
         self._buffer: list[QOp] = []
@@ -379,9 +392,16 @@ class Simulator:
             if limit is not None and op.key > limit:
                 break
             applied += 1
-            outcome = apply_qop(self.state, self.memory, op)
-            self.stats.num_quantum_ops += 1
+            if self._replay is not None:  # re-running up to a checkpoint: outcomes from its log
+                outcome = self._replay.outcomes.get(op.key) if op.kind == "measure" else None
+                if op.kind == "measure" and outcome is None:
+                    raise EngineError(f"resuming: no logged outcome for the measurement {op.key}; "
+                                      "the checkpoint belongs to another run")
+            else:
+                outcome = apply_qop(self.state, self.memory, op)
+                self.stats.num_quantum_ops += 1
             if op.kind == "measure":
+                self.outcome_log.append((op.key, list(outcome)))
                 resolved = True
                 node = self.nodes[op.node]
                 if self.rank_of_node[op.node] == self.comm.rank:
@@ -396,6 +416,28 @@ class Simulator:
         return resolved
 
     # ----------------------------------------------------------------- run
+    def _window_boundary(self, window_end: float) -> None:
+        """Collective: finish a replay, or write a checkpoint, at this boundary (no message in flight)."""
+        if self.checkpointer is None or not math.isfinite(window_end):
+            return
+        if self._replay is not None:
+            if window_end >= self._replay.window_end_ps:
+                if window_end != self._replay.window_end_ps:
+                    raise EngineError(f"resuming: no window boundary at {self._replay.window_end_ps} ps "
+                                      f"(reached {window_end} ps); the checkpoint belongs to another run")
+                self._pending = []  # applied before the checkpoint was taken
+                self.checkpointer.restore(self)
+                self._replay = None
+            return
+        write, stop = self.checkpointer.due(window_end)
+        if write:
+            self._flush(everything=True)
+            path = self.checkpointer.write(self, int(window_end))
+            if stop:
+                from dqsim.engine.checkpoint import CheckpointStop  # noqa: PLC0415
+
+                raise CheckpointStop(path)
+
     def _next_local_time(self) -> float:
         times = [n.queue[0][0] for n in self.local if n.queue]
         return min(times) if times else math.inf
@@ -424,6 +466,7 @@ class Simulator:
                     heapq.heappush(self.nodes[msg.dest].queue,
                                    (msg.arrival_ps, msg.source, msg.origin_counter, "deliver", msg))
             self.stats.num_windows += 1
+            self._window_boundary(window_end)
             next_time = self.comm.allreduce_min(self._next_local_time())
             fraction = None
             if self.work_done is not None:

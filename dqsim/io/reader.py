@@ -188,6 +188,26 @@ class RunFile:
         self._read_state(out)
         return out
 
+    def state_pieces(self, start: int, stop: int, *, piece: int = 1 << 22, verify: bool = True):
+        """Yield ``(offset, array)`` pieces of amplitudes ``start … stop-1`` of the stored state.
+
+        Reads only that range (a rank resuming a checkpoint reads its own
+        shard), in pieces of at most ``piece`` amplitudes. With ``verify``
+        every slab's checksum is checked first (:meth:`verify_state`), so a
+        missing or corrupt slab is an error, never fill values.
+        """
+        info = self._check_has_state()
+        if not 0 <= start <= stop <= info["shape"][0]:
+            raise DqsimError(f"{self.path}: amplitudes {start}..{stop} are outside the stored state "
+                             f"of {info['shape'][0]}")
+        if verify:
+            self.verify_state()
+        with _open(self.path) as h5:
+            ds = h5["state"]
+            for offset in range(start, stop, piece):
+                end = min(offset + piece, stop)
+                yield offset - start, ds[offset:end]
+
     def verify_state(self) -> float:
         """Check the stored state (every slab's checksum) without keeping it in memory.
 

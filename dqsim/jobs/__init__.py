@@ -4,6 +4,7 @@ See :mod:`dqsim.jobs.config` for the format and the error messages.
 """
 
 from dqsim.jobs.config import (
+    CheckpointSection,
     QKD_PROTOCOLS,
     SCENARIOS,
     CircuitJob,
@@ -32,6 +33,7 @@ from dqsim.jobs.config import (
 )
 
 __all__ = [
+    "CheckpointSection",
     "QKD_PROTOCOLS", "SCENARIOS", "CircuitJob", "CircuitSection", "ClassicalChannelSection",
     "DistributionSection", "DqcJob", "DqcSimulationSection", "EveSection", "JobConfig",
     "NetworkSection", "PauliTerm", "QkdJob", "QkdLinkSection", "QkdNetworkSection", "QkdSection",

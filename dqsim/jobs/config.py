@@ -448,6 +448,28 @@ class SimulationSection(_Section):
         return [parse_pauli_sum(text) for text in self.observables]
 
 
+class CheckpointSection(_Section):
+    """``[checkpoint]``: when a run on the event engine saves itself (any scenario on the engine).
+
+    Attributes:
+        every_wall_s: write a checkpoint at the first window boundary after
+            this many seconds of wall time since the last one (> 0), or none.
+        every_sim_s: write one at the first window boundary after each
+            multiple of this much simulated time, seconds (> 0), or none.
+        keep: checkpoints kept on disk, the newest first (1..100).
+        directory: folder of the checkpoint files; relative paths are
+            relative to the current directory.
+
+    SIGUSR1 or SIGTERM makes a run checkpoint at the next window boundary
+    and exit with status 75, with or without this section.
+    """
+
+    every_wall_s: Optional[float] = Field(None, gt=0)
+    every_sim_s: Optional[float] = Field(None, gt=0)
+    keep: int = Field(2, ge=1, le=100)
+    directory: str = "checkpoints"
+
+
 class JobConfig(_Section):
     """A validated job: ``[run]`` plus the sections of its scenario.
 
@@ -468,6 +490,7 @@ class JobConfig(_Section):
     scenario: ClassVar[str] = ""
 
     run: RunSection
+    checkpoint: CheckpointSection = Field(default_factory=CheckpointSection)
 
     _text: str = PrivateAttr("")
     _path: Optional[Path] = PrivateAttr(None)

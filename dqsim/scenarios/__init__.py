@@ -7,6 +7,7 @@ and summarises. :func:`run_job` picks the module from ``[run].scenario``.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -47,10 +48,18 @@ def record_table(rows: list[tuple], fields: list[tuple[str, str]]) -> np.ndarray
     return np.array(rows, dtype=dtype)
 
 
-def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, str], None] | None = None
-            ) -> ScenarioOutput:
-    """Run the scenario of ``job`` (collective); see the module docstring."""
+def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, str], None] | None = None,
+            checkpointing=None) -> ScenarioOutput:
+    """Run the scenario of ``job`` (collective); see the module docstring.
+
+    ``checkpointing`` (a :class:`dqsim.engine.checkpoint.CheckpointSession`)
+    reaches the scenarios that run on the event engine; the others run
+    without checkpoints.
+    """
     from dqsim.scenarios import circuit_run, dqc, qkd  # noqa: PLC0415 - modules import this one
 
     modules = {"circuit": circuit_run, "dqc": dqc, "qkd": qkd}
-    return modules[job.scenario].run_job(job, comm=comm, backend=backend, on_progress=on_progress)
+    run = modules[job.scenario].run_job
+    if checkpointing is not None and "checkpointing" in inspect.signature(run).parameters:
+        return run(job, comm=comm, backend=backend, on_progress=on_progress, checkpointing=checkpointing)
+    return run(job, comm=comm, backend=backend, on_progress=on_progress)

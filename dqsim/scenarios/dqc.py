@@ -76,6 +76,14 @@ class DqcRun:
     timing_s: dict[str, float] = field(default_factory=dict)
 
 
+def _checkpointer(session, comm):
+    if session is None:
+        return None
+    from dqsim.engine.checkpoint import Checkpointer  # noqa: PLC0415
+
+    return Checkpointer(session, comm, session.next_engine_run())
+
+
 def default_placement(num_nodes: int, num_ranks: int) -> list[int]:
     """Nodes on ranks: contiguous balanced blocks; with more ranks than nodes node i runs on rank i."""
     if num_nodes >= num_ranks:
@@ -102,7 +110,7 @@ def run_dqc(circuit: Circuit, *, comm, backend, graph: nx.Graph, node_names: Seq
             node_specs: Sequence[NodeSpec], scheme: str = "telegate", assignment: Sequence[int] | None = None,
             placement: Sequence[int] | None = None, seed: int = 0, precision: str = "complex128",
             shots: int = 1000, observables: Sequence[tuple[str, list]] = (), timeline: bool = True,
-            on_window=None) -> DqcRun:
+            on_window=None, checkpointing=None) -> DqcRun:
     """Run ``circuit`` distributed over the network (collective).
 
     Args:
@@ -112,6 +120,8 @@ def run_dqc(circuit: Circuit, *, comm, backend, graph: nx.Graph, node_names: Seq
         assignment: optional QPU index of every logical qubit.
         placement: optional rank of every node.
         observables: ``(text, terms)`` Pauli sums on logical qubits.
+        checkpointing: a :class:`dqsim.engine.checkpoint.CheckpointSession`
+            (write checkpoints, or resume one), or ``None``.
     """
     timing: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -162,7 +172,9 @@ def run_dqc(circuit: Circuit, *, comm, backend, graph: nx.Graph, node_names: Seq
                     qubit_owner=regmap.node_of_qubit, t1_s=[s.t1_s for s in node_specs],
                     t2_s=[s.t2_s for s in node_specs], seed=seed, record_timeline=timeline, on_window=on_window,
                     work_done=lambda: (sum(net.steps_done.get(i, 0) for i in mine),
-                                       sum(len(steps[i]) for i in mine)))
+                                       sum(len(steps[i]) for i in mine)),
+                    all_latencies_ps=[data["link"].delay_ps for _u, _v, data in graph.edges(data=True)],
+                    checkpointer=_checkpointer(checkpointing, comm))
     for node in range(num_nodes):
         sim.spawn(node, node_program, net, steps[node])
     timing["setup"] = time.perf_counter() - t0
@@ -208,7 +220,7 @@ def run_dqc(circuit: Circuit, *, comm, backend, graph: nx.Graph, node_names: Seq
                   rank_of_node, cut_size(decomposed, owner), expectation, timing)
 
 
-def run_job(job, *, comm, backend, on_progress=None) -> ScenarioOutput:
+def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> ScenarioOutput:
     """Run a ``dqc`` job and shape its output (collective)."""
     circuit = build_circuit(job)
     net = job.network
@@ -231,7 +243,8 @@ def run_job(job, *, comm, backend, on_progress=None) -> ScenarioOutput:
     run = run_dqc(circuit, comm=comm, backend=backend, graph=graph, node_names=names, node_specs=specs,
                   scheme=job.distribution.scheme, assignment=job.distribution.assignment, placement=placement,
                   seed=job.run.seed, precision=job.run.precision, shots=job.simulation.shots,
-                  observables=observables, timeline=job.simulation.timeline, on_window=on_window)
+                  observables=observables, timeline=job.simulation.timeline, on_window=on_window,
+                  checkpointing=checkpointing)
     engine = run.engine
     attrs = {
         "circuit_name": circuit.name,

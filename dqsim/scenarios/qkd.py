@@ -53,7 +53,7 @@ from dqsim.protocols.qkd.bb84 import (
 )
 from dqsim.protocols.qkd.postprocess import BlockCounts, block_counts, estimate_block
 from dqsim.scenarios import ScenarioOutput, record_table
-from dqsim.scenarios.dqc import default_placement
+from dqsim.scenarios.dqc import _checkpointer, default_placement
 from dqsim.units import PS_PER_S, PS_PER_US, db_to_transmittance
 
 
@@ -310,7 +310,7 @@ def _graph(links, num_nodes):
     return graph
 
 
-def run_network(job, *, comm, backend, distance_km: float | None = None) -> dict:
+def run_network(job, *, comm, backend, distance_km: float | None = None, checkpointing=None) -> dict:
     """Run every link of the job's network once (collective); returns per-link tallies on every rank."""
     links = job.qkd.network_links(distance_km) if distance_km is not None or job.qkd.sweep is None \
         else job.qkd.network_links(job.distances_km()[0])
@@ -328,7 +328,8 @@ def run_network(job, *, comm, backend, distance_km: float | None = None) -> dict
     sim = Simulator(comm=comm, state=None, node_names=[f"node{i}" for i in range(num_nodes)],
                     rank_of_node=placement, latency_ps=lambda a, b: delay[(a, b)], cross_rank_latencies_ps=cross,
                     qubit_owner=[], t1_s=[math.inf] * num_nodes, t2_s=[math.inf] * num_nodes, seed=job.run.seed,
-                    record_timeline=True)
+                    record_timeline=True, all_latencies_ps=[p.delay_ps for p in physics],
+                    checkpointer=_checkpointer(checkpointing, comm))
     tallies = {p.link_index: LinkTally() for p in physics}
     bb84 = job.qkd.protocol == "bb84_decoy"
     for p in physics:
@@ -401,7 +402,7 @@ BLOCK_FIELDS = [("distance_km", "f8"), ("link", "i8"), ("node_a", "i8"), ("node_
                 ("time_estimation_ps", "i8"), ("time_key_ps", "i8")]
 
 
-def run_job(job, *, comm, backend, on_progress=None) -> ScenarioOutput:
+def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> ScenarioOutput:
     """Run a ``qkd`` job (collective): every distance of the sweep, every link of the network."""
     started = time.perf_counter()
     q = job.qkd
@@ -411,7 +412,7 @@ def run_job(job, *, comm, backend, on_progress=None) -> ScenarioOutput:
     timeline = None
     engine = None
     for step, distance in enumerate(distances):
-        run = run_network(job, comm=comm, backend=backend, distance_km=distance)
+        run = run_network(job, comm=comm, backend=backend, distance_km=distance, checkpointing=checkpointing)
         engine = run["engine"]
         if timeline is None:
             timeline = run["timeline"]

@@ -1,0 +1,295 @@
+"""Checkpoints of engine runs, and resuming them by record and replay.
+
+Node processes are Python generators, which cannot be saved. A checkpoint
+therefore stores what *cannot be recomputed cheaply* and lets the rest be
+recomputed exactly:
+
+* the state vector (one slab file per rank, in logical order, joined by an
+  HDF5 virtual dataset with per-slab checksums — :mod:`dqsim.io`), with the
+  random-stream counters and last-touch times of the quantum memory;
+* the log of every measurement outcome so far;
+* the simulated time of the window boundary it was taken at, the job text and
+  its hash, the dqsim version, ranks, backend and precision.
+
+Resuming re-runs the node processes from the start *without touching the
+state*: quantum operations are skipped and measurements return the logged
+outcomes, so every process follows the same path (DESIGN.md invariant 4: all
+other draws come from counter-based streams). At the checkpoint's window
+boundary the saved state is loaded — re-sliced for any power-of-two number of
+ranks — and the run goes on normally. Windows have the length of the
+smallest link latency whatever the placement, so the boundary exists for any
+rank count. Re-running the processes costs their classical work (for QKD,
+the batch simulation) but no state-vector work.
+
+Checkpoints are taken at window boundaries, when no message is in flight and
+every pending quantum operation has been applied; written under a temporary
+name, verified, renamed; older ones beyond ``keep`` are deleted only after the
+new one is complete. SIGUSR1 or SIGTERM asks for a checkpoint at the next
+boundary, after which the run stops with :data:`EXIT_CHECKPOINTED`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+import dqsim
+from dqsim import io
+from dqsim.errors import DqsimError
+from dqsim.units import PS_PER_S
+
+#: Exit status of a run that stopped after writing a checkpoint (EX_TEMPFAIL).
+EXIT_CHECKPOINTED = 75
+
+_STOP = {"requested": False}
+
+
+def request_stop(signum=None, frame=None) -> None:
+    """Signal handler: checkpoint at the next window boundary, then stop."""
+    _STOP["requested"] = True
+
+
+def install_signal_handlers() -> None:
+    """Make SIGUSR1 and SIGTERM request a checkpoint-and-stop (call once per process)."""
+    for sig in (signal.SIGUSR1, signal.SIGTERM):
+        signal.signal(sig, request_stop)
+
+
+def stop_requested() -> bool:
+    return _STOP["requested"]
+
+
+def job_hash(job_text: str) -> str:
+    """SHA-256 of a job file's text (identifies the job a checkpoint belongs to)."""
+    return hashlib.sha256(job_text.encode()).hexdigest()
+
+
+class CheckpointStop(Exception):
+    """Raised on every rank after the checkpoint a stop request asked for was written."""
+
+    def __init__(self, path: Path):
+        super().__init__(f"stopped after writing checkpoint {path}")
+        self.path = path
+
+
+@dataclass
+class Resume:
+    """What a resumed run needs from its checkpoint (identical on every rank)."""
+
+    path: Path
+    engine_run: int
+    window_end_ps: int
+    outcomes: dict
+    streams: dict
+    last_touch_ps: list
+    has_state: bool
+
+
+@dataclass
+class CheckpointSession:
+    """Checkpoint settings and bookkeeping of one ``dqsim run`` / ``dqsim resume``.
+
+    Args:
+        directory: where checkpoints go.
+        prefix: file name prefix (the job name).
+        job_text: the job file's text (stored, and hashed to check a resume).
+        meta: attributes stored with every checkpoint (scenario, backend, ...).
+        every_wall_s / every_sim_s: triggers (``None``: off).
+        keep: checkpoints kept.
+        resume: set when resuming.
+    """
+
+    directory: Path
+    prefix: str
+    job_text: str
+    meta: dict
+    every_wall_s: float | None = None
+    every_sim_s: float | None = None
+    keep: int = 2
+    resume: Resume | None = None
+    engine_runs: int = 0
+    written: list = field(default_factory=list)
+
+    def next_engine_run(self) -> int:
+        """Index of the engine run about to start (scenarios may run several, e.g. a sweep)."""
+        index = self.engine_runs
+        self.engine_runs += 1
+        return index
+
+
+class Checkpointer:
+    """Decides, writes and restores checkpoints for one :class:`Simulator` run."""
+
+    def __init__(self, session: CheckpointSession, comm, engine_run: int):
+        self.session = session
+        self.comm = comm
+        self.engine_run = engine_run
+        self.last_wall = time.monotonic()
+        every = session.every_sim_s
+        self.every_sim_ps = int(round(every * PS_PER_S)) if every else None
+        self.next_sim_ps = self.every_sim_ps
+
+    @property
+    def replay(self) -> Resume | None:
+        """The resume data if this engine run is the one the checkpoint interrupted."""
+        resume = self.session.resume
+        if resume is not None and resume.engine_run == self.engine_run:
+            return resume
+        return None
+
+    def due(self, window_end_ps: float) -> tuple[bool, bool]:
+        """Collective: ``(write, stop)`` at this window boundary."""
+        wall = bool(self.session.every_wall_s) and time.monotonic() - self.last_wall >= self.session.every_wall_s
+        flags = self.comm.allreduce_max(np.array([int(wall), int(stop_requested())], dtype=np.int64))
+        sim = False
+        if self.next_sim_ps is not None and window_end_ps >= self.next_sim_ps:
+            sim = True
+            while self.next_sim_ps <= window_end_ps:
+                self.next_sim_ps += self.every_sim_ps
+        if self.session.resume is not None and self.engine_run < self.session.resume.engine_run:
+            return False, False  # runs before the interrupted one are being recomputed
+        return bool(flags[0]) or sim or bool(flags[1]), bool(flags[1])
+
+    def write(self, sim, window_end_ps: int) -> Path:
+        """Collective: write a checkpoint of ``sim`` at this boundary; returns its path."""
+        session, comm = self.session, self.comm
+        directory = Path(session.directory)
+        if comm.rank == 0:
+            directory.mkdir(parents=True, exist_ok=True)
+        comm.barrier()
+        base = directory / f"{session.prefix}.ckpt{self.engine_run:03d}-{window_end_ps:020d}"
+        state = sim.state
+        slabs = None
+        if state is not None:
+            slab = base.with_name(base.name + f".slab{comm.rank:04d}.h5")
+            size = 1 << state.num_local_qubits
+            checksum = io.write_state_slab(slab, state.logical_slab_pieces(), slab_size=size, dtype=state.dtype)
+            entries = comm.gather((str(slab), checksum))
+            if comm.rank == 0:
+                paths, sums = zip(*entries)
+                slabs = io.StateSlabs(list(paths), list(sums), size, state.dtype)
+        path = base.with_name(base.name + ".h5")
+        if comm.rank == 0:
+            memory = sim.memory
+            tables = {
+                "outcomes": np.array([(k[0], k[1], k[2], _pack(o), len(o)) for k, o in sim.outcome_log],
+                                     dtype=[("time_ps", "i8"), ("node", "i8"), ("seq", "i8"), ("bits", "i8"),
+                                            ("num_bits", "i8")]),
+                "streams": np.array([(node, purpose, stream.event) for (node, purpose), stream
+                                     in sorted(memory.streams.items())],
+                                    dtype=[("node", "i8"), ("purpose", "U64"), ("event", "i8")]),
+                "last_touch": np.asarray(memory.last_touch_ps, dtype=np.int64),
+            }
+            attrs = {**session.meta, "checkpoint": True, "job_text": session.job_text,
+                     "job_sha256": job_hash(session.job_text), "num_ranks": comm.size,
+                     "engine_run": self.engine_run, "window_end_ps": int(window_end_ps),
+                     "num_windows": sim.stats.num_windows, "has_state": state is not None}
+            kwargs = {"state_slabs": slabs} if slabs is not None else {}
+            io.write_run_file(path, attrs=attrs, tables=tables, **kwargs)
+            if slabs is not None:
+                io.open_run(path).verify_state()
+        comm.barrier()
+        session.written.append(path)
+        self.last_wall = time.monotonic()
+        if comm.rank == 0:
+            while len(session.written) > session.keep:
+                _delete_checkpoint(session.written.pop(0))
+        comm.barrier()
+        return path
+
+    def restore(self, sim) -> None:
+        """Collective: load the checkpoint's state and memory into ``sim`` (end of the replay)."""
+        resume = self.replay
+        memory = sim.memory
+        for (node, purpose), event in resume.streams.items():
+            memory.stream(node, purpose).event = event
+        memory.last_touch_ps = list(resume.last_touch_ps)
+        state = sim.state
+        if state is not None and resume.has_state:
+            run = io.open_run(resume.path)
+            size = 1 << state.num_local_qubits
+            start = self.comm.rank * size
+            state.layout.physical_of = list(range(state.num_qubits))
+            for offset, piece in run.state_pieces(start, start + size, verify=self.comm.rank == 0):
+                state.amplitudes[offset:offset + piece.size] = state.xp.asarray(piece, dtype=state.dtype)
+            self.comm.barrier()
+
+
+def _pack(bits) -> int:
+    value = 0
+    for i, b in enumerate(bits):
+        value |= int(b) << i
+    return value
+
+
+def _unpack(value: int, count: int) -> list[int]:
+    return [(int(value) >> i) & 1 for i in range(int(count))]
+
+
+def _delete_checkpoint(path: Path) -> None:
+    try:
+        run = io.open_run(path)
+        slab_files = (run.state_info or {}).get("attrs", {}).get("slab_files", []) if run.state_info else []
+    except DqsimError:
+        slab_files = []
+    for name in slab_files:
+        try:
+            os.remove(Path(path).parent / name)
+        except OSError:
+            pass
+    for leftover in Path(path).parent.glob(Path(path).stem + ".slab*.h5"):
+        try:
+            os.remove(leftover)
+        except OSError:
+            pass
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+def read_checkpoint(path, comm, *, expected_num_qubits: int | None = None) -> tuple[dict, Resume]:
+    """Collective: open a checkpoint (rank 0 reads and checks, everyone gets the result).
+
+    Returns:
+        ``(attrs, resume)``.
+
+    Raises:
+        DqsimError: not a dqsim checkpoint, another schema version (by
+            :func:`dqsim.io.open_run`), truncated, a missing or corrupt slab.
+    """
+    payload = None
+    error = None
+    if comm.rank == 0:
+        try:
+            run = io.open_run(path)
+            attrs = run.attrs
+            if not attrs.get("checkpoint"):
+                raise DqsimError(f"{path}: not a dqsim checkpoint (written by 'dqsim run' with checkpoints)")
+            if attrs.get("dqsim_version") != dqsim.__version__:
+                raise DqsimError(f"{path}: written by dqsim {attrs.get('dqsim_version')}, this is dqsim "
+                                 f"{dqsim.__version__}; resume it with that version")
+            if job_hash(attrs["job_text"]) != attrs.get("job_sha256"):
+                raise DqsimError(f"{path}: the stored job text does not match its hash; the file is damaged")
+            if attrs.get("has_state"):
+                run.verify_state()
+            outcomes = {(int(r["time_ps"]), int(r["node"]), int(r["seq"])): _unpack(r["bits"], r["num_bits"])
+                        for r in run.table("outcomes")}
+            streams = {(int(r["node"]), str(r["purpose"])): int(r["event"]) for r in run.table("streams")}
+            last_touch = [int(v) for v in run.table("last_touch")]
+            payload = (attrs, Resume(Path(path), int(attrs["engine_run"]), int(attrs["window_end_ps"]), outcomes,
+                                     streams, last_touch, bool(attrs.get("has_state"))))
+        except DqsimError as exc:
+            error = str(exc)
+        except (KeyError, ValueError, OSError) as exc:
+            error = f"{path}: not a complete dqsim checkpoint ({exc})"
+    error = comm.bcast(error)
+    if error:
+        raise DqsimError(error)
+    return comm.bcast(payload)

@@ -1,0 +1,257 @@
+"""Job files of the ``"cloud"`` scenario: a centre of networked QPUs serving a stream of user jobs.
+
+Importing this module registers :class:`CloudJob` as ``SCENARIOS["cloud"]``.
+Sections (see ``jobs/cloud_queue.toml``):
+
+* ``[network]`` with ``[network.link]`` and ``[network.node]``: the centre,
+  as for the ``"dqc"`` scenario (:class:`~dqsim.jobs.config.NetworkSection`);
+  ``placement`` is not used (each user job's QPUs are placed on the ranks
+  like a ``dqc`` run of its own).
+* ``[scheduler]``: ``policy`` and the ``distribution`` scheme of every job.
+* ``[[user_jobs]]``: jobs listed one by one, each a circuit
+  (:class:`~dqsim.jobs.config.CircuitSection` keys: ``generator`` +
+  ``num_qubits`` (+ ``depth``, ``circuit_seed``) or ``qasm``, relative to the
+  job file) plus ``name``, ``shots``, ``priority`` and ``arrival_s``;
+* ``[arrivals]``: jobs arriving as a Poisson process;
+* ``[user]``: the classical link back to the users (``distance_km`` or ``latency_s``).
+
+Give ``[[user_jobs]]``, ``[arrivals]`` or both. Errors are one line naming
+the key, as for every job file (:mod:`dqsim.jobs.config`).
+
+Examples:
+    >>> job = load_job_text('''
+    ... [run]
+    ... name = "c"
+    ... scenario = "cloud"
+    ... [network]
+    ... topology = "line"
+    ... num_nodes = 4
+    ... [network.link]
+    ... distance_km = 1.0
+    ... [network.node]
+    ... num_data_qubits = 2
+    ... num_comm_qubits = 2
+    ... [scheduler]
+    ... policy = "backfill"
+    ... [[user_jobs]]
+    ... generator = "ghz"
+    ... num_qubits = 4
+    ... [user]
+    ... distance_km = 10.0
+    ... ''')
+    >>> type(job).__name__, job.user_jobs[0].name, job.scheduler.policy, job.user_latency_ps()
+    ('CloudJob', 'job0', 'backfill', 48967209)
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal, Optional
+
+from pydantic import Field, field_validator, model_validator
+
+from dqsim.jobs.config import (_NAME_PATTERN, MAX_GENERATOR_QUBITS, SCENARIOS, CircuitSection, JobConfig,
+                               NetworkSection, _integer, _job_error, _real, _Section, load_job_text)
+from dqsim.network.fibre import propagation_delay_ps
+from dqsim.units import seconds_to_ps
+
+__all__ = ["CloudJob", "SchedulerSection", "UserJobSection", "ArrivalsSection", "UserSection",
+           "CLOUD_POLICIES", "MAX_CLOUD_JOBS"]
+
+#: Policies of ``[scheduler].policy`` (:mod:`dqsim.scenarios.cloud_scheduler`).
+CLOUD_POLICIES = ("fifo", "sjf", "backfill")
+#: Most user jobs of one run (listed and Poisson together).
+MAX_CLOUD_JOBS = 10_000
+#: Most shots of one user job.
+MAX_CLOUD_SHOTS = 10**8
+#: Largest priority magnitude.
+MAX_PRIORITY = 10**6
+#: Name prefix of Poisson jobs: ``poisson0``, ``poisson1``, ...
+POISSON_PREFIX = "poisson"
+
+
+class SchedulerSection(_Section):
+    """``[scheduler]``: how the centre runs its queue.
+
+    Attributes:
+        policy: ``"fifo"``, ``"sjf"`` (shortest estimated job first) or
+            ``"backfill"`` (EASY backfilling); default ``"fifo"``. See
+            :mod:`dqsim.scenarios.cloud_scheduler` for the exact rules.
+        distribution: ``"telegate"`` (default) or ``"teledata"``: how each
+            job's nonlocal gates are done.
+    """
+
+    policy: Literal["fifo", "sjf", "backfill"] = "fifo"
+    distribution: Literal["telegate", "teledata"] = "telegate"
+
+
+class UserJobSection(CircuitSection):
+    """One ``[[user_jobs]]`` entry: a circuit (as ``[circuit]``) and how the user submits it.
+
+    Attributes:
+        name: label, unique among the run's jobs; 1..64 letters, digits,
+            ``_``, ``-``, ``.``; default ``job<i>`` (i its position in the list).
+        shots: samples of its measured qubits, 0..10**8 (default 1000).
+        priority: higher runs first, -10**6..10**6 (default 0).
+        arrival_s: when the job reaches the centre, s, >= 0 (default 0).
+    """
+
+    name: str = ""  # filled with job<i> before validation
+    shots: _integer(0, MAX_CLOUD_SHOTS) = 1000
+    priority: _integer(-MAX_PRIORITY, MAX_PRIORITY) = 0
+    arrival_s: _real(0.0) = 0.0
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, name: str) -> str:
+        if not _NAME_PATTERN.fullmatch(name):
+            raise _job_error("must be 1..64 characters of letters, digits, '_', '-', '.' "
+                             "starting with a letter or digit", value=name, has_value=True)
+        return name
+
+
+class ArrivalsSection(_Section):
+    """``[arrivals]``: user jobs arriving as a Poisson process (seeded by ``[run].seed``).
+
+    Inter-arrival times are exponential with mean ``1 / rate_hz``; each job
+    takes a generator uniformly from ``generators`` and a qubit count
+    uniformly from ``num_qubits = [low, high]``. Jobs are named
+    ``poisson0``, ``poisson1``, ... in arrival order.
+
+    Attributes:
+        process: ``"poisson"`` (the only one).
+        rate_hz: mean arrivals per second, > 0.
+        num_jobs: how many jobs arrive, 1..10_000.
+        generators: circuit generators to draw from (``"ghz"``, ``"qft"``,
+            ``"random"``; repeats weigh a generator more); default all three.
+        num_qubits: ``[low, high]``, 1 <= low <= high <= 40.
+        depth: layers of random circuits, 1..10_000 (default 10).
+        shots: shots of every job, 0..10**8 (default 1000).
+        priority: priority of every job (default 0).
+        start_s: time of the process's start, s, >= 0 (default 0); the first
+            job arrives one inter-arrival time later.
+    """
+
+    process: Literal["poisson"] = "poisson"
+    rate_hz: _real(0.0, low_open=True)
+    num_jobs: _integer(1, MAX_CLOUD_JOBS)
+    generators: list[Literal["ghz", "qft", "random"]] = Field(default_factory=lambda: ["ghz", "qft", "random"])
+    num_qubits: list[_integer(1, MAX_GENERATOR_QUBITS)]
+    depth: _integer(1, 10_000) = 10
+    shots: _integer(0, MAX_CLOUD_SHOTS) = 1000
+    priority: _integer(-MAX_PRIORITY, MAX_PRIORITY) = 0
+    start_s: _real(0.0) = 0.0
+
+    @model_validator(mode="after")
+    def _check_lists(self) -> "ArrivalsSection":
+        if not self.generators:
+            raise _job_error('must list at least one generator ("ghz", "qft", "random")',
+                             key=("generators",), value=self.generators, has_value=True)
+        if len(self.num_qubits) != 2 or self.num_qubits[0] > self.num_qubits[1]:
+            raise _job_error(f"must be [low, high] with 1 <= low <= high <= {MAX_GENERATOR_QUBITS}",
+                             key=("num_qubits",), value=self.num_qubits, has_value=True)
+        return self
+
+    def names(self) -> list[str]:
+        """Names of the Poisson jobs, in arrival order."""
+        return [f"{POISSON_PREFIX}{index}" for index in range(self.num_jobs)]
+
+
+class UserSection(_Section):
+    """``[user]``: the classical link that brings results back to the users.
+
+    Give at most one of the keys (neither: results arrive at once).
+
+    Attributes:
+        distance_km: fibre length to the users, km, >= 0; the latency is
+            n_g·L/c with the group index of ``[network.link]``.
+        latency_s: the latency itself, s, >= 0.
+    """
+
+    distance_km: Optional[_real(0.0)] = None
+    latency_s: Optional[_real(0.0)] = None
+
+    @model_validator(mode="after")
+    def _check_one(self) -> "UserSection":
+        if self.distance_km is not None and self.latency_s is not None:
+            raise _job_error("give distance_km or latency_s, not both", key=("latency_s",),
+                             value=self.latency_s, has_value=True)
+        return self
+
+
+def _fill_user_jobs(data: Any) -> Any:
+    """Raw job table with ``[[user_jobs]]`` names and random circuits' seeds defaulted."""
+    if not isinstance(data, dict) or not isinstance(data.get("user_jobs"), list):
+        return data
+    run = data.get("run") if isinstance(data.get("run"), dict) else {}
+    seed = run.get("seed", 0)
+    entries = []
+    for index, entry in enumerate(data["user_jobs"]):
+        if isinstance(entry, dict):
+            entry = {"name": f"job{index}", **entry}
+            if entry.get("generator") == "random" and "circuit_seed" not in entry:
+                entry["circuit_seed"] = seed
+        entries.append(entry)
+    return {**data, "user_jobs": entries}
+
+
+class CloudJob(JobConfig):
+    """Scenario ``"cloud"``: user jobs queued and run on a centre of networked QPUs.
+
+    Attributes:
+        network: the centre (``[network]``, ``[network.link]``, ``[network.node]``).
+        scheduler: ``[scheduler]`` (defaults when absent).
+        user_jobs: the ``[[user_jobs]]`` entries (default none).
+        arrivals: ``[arrivals]``, or None.
+        user: ``[user]`` (defaults when absent: no latency).
+    """
+
+    scenario: ClassVar[str] = "cloud"
+
+    network: NetworkSection
+    scheduler: SchedulerSection = Field(default_factory=SchedulerSection)
+    user_jobs: list[UserJobSection] = Field(default_factory=list)
+    arrivals: Optional[ArrivalsSection] = None
+    user: UserSection = Field(default_factory=UserSection)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults(cls, data: Any) -> Any:
+        return _fill_user_jobs(data)
+
+    @model_validator(mode="after")
+    def _check_cloud(self) -> "CloudJob":
+        if self.network.placement is not None:
+            raise _job_error("is not used by the cloud scenario (each user job's QPUs are placed on the "
+                             "ranks like a dqc run of its own); remove it", key=("network", "placement"),
+                             value=self.network.placement, has_value=True)
+        if not self.user_jobs and self.arrivals is None:
+            raise _job_error("give at least one [[user_jobs]] entry or an [arrivals] section",
+                             key=("user_jobs",), missing=True)
+        total = len(self.user_jobs) + (self.arrivals.num_jobs if self.arrivals is not None else 0)
+        if total > MAX_CLOUD_JOBS:
+            raise _job_error(f"makes {total} user jobs with [[user_jobs]]; at most {MAX_CLOUD_JOBS} in all",
+                             key=("arrivals", "num_jobs"), value=self.arrivals.num_jobs, has_value=True)
+        first: dict[str, int] = {}
+        for index, entry in enumerate(self.user_jobs):
+            if entry.name in first:
+                raise _job_error(f"appears twice (also [[user_jobs]][{first[entry.name]}])",
+                                 key=("user_jobs", index, "name"), value=entry.name, has_value=True)
+            first[entry.name] = index
+        if self.arrivals is not None:
+            for name in self.arrivals.names():
+                if name in first:
+                    raise _job_error(f"is also the name of a Poisson job of [arrivals] (named "
+                                     f"{POISSON_PREFIX}0, {POISSON_PREFIX}1, ...); rename it",
+                                     key=("user_jobs", first[name], "name"), value=name, has_value=True)
+        return self
+
+    def user_latency_ps(self) -> int:
+        """Classical latency from the centre to the users, ps (``[user]``)."""
+        if self.user.latency_s is not None:
+            return seconds_to_ps(self.user.latency_s)
+        if self.user.distance_km is not None:
+            return propagation_delay_ps(self.user.distance_km, self.network.link_spec().group_index)
+        return 0
+
+
+SCENARIOS["cloud"] = CloudJob

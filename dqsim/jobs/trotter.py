@@ -1,0 +1,294 @@
+"""Job files of the ``"trotter"`` scenario: a spin chain's Trotter evolution on networked QPUs.
+
+Sections: ``[run]`` (``scenario = "trotter"``), ``[model]``, ``[evolution]``,
+``[network]`` with ``[network.link]`` and ``[network.node]`` (as for
+``"dqc"``), ``[distribution]`` and ``[simulation]``. See
+``jobs/ising_trotter_4qpu.toml`` and ``jobs/xxz_ring_sweep.toml``; the
+scenario itself is :mod:`dqsim.scenarios.trotter`. Errors are the same
+one-line :class:`~dqsim.errors.ConfigError` messages as every job file
+(:mod:`dqsim.jobs.config`).
+
+Importing this module registers the scenario: ``SCENARIOS["trotter"] = TrotterJob``.
+
+Examples:
+    >>> from dqsim.jobs.config import load_job_text
+    >>> job = load_job_text('''
+    ... [run]
+    ... name = "tfim"
+    ... scenario = "trotter"
+    ... [model]
+    ... kind = "tfim"
+    ... num_sites = 4
+    ... [evolution]
+    ... total_time = 1.0
+    ... num_points = 4
+    ... [network]
+    ... topology = "line"
+    ... num_nodes = 2
+    ... [network.link]
+    ... distance_km = 1.0
+    ... [network.node]
+    ... num_data_qubits = 2
+    ... ''')
+    >>> job.model.h, job.evolution.times(), job.use_exact(), job.site_assignment()
+    (1.0, [0.0, 0.25, 0.5, 0.75, 1.0], True, [0, 0, 1, 1])
+    >>> load_job_text(job.text.replace("num_sites = 4", "num_sites = 5"))
+    Traceback (most recent call last):
+    ...
+    dqsim.errors.ConfigError: <string>: [model].num_sites = 5 exceeds the network's capacity of 4 data qubits (2 nodes × 2)
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal, Optional
+
+from pydantic import Field, field_validator, model_validator
+
+from dqsim.circuit.hamiltonians import MAX_EXACT_SITES, MIN_RING_SITES, SpinModel
+from dqsim.jobs.config import (SCENARIOS, DistributionSection, JobConfig, NetworkSection, _integer, _job_error,
+                               _real, _Section, _toml_repr)
+from dqsim.network import topology as net_topology
+
+__all__ = ["TrotterJob", "ModelSection", "EvolutionSection", "TrotterSimulationSection",
+           "TrotterSweepSection", "TROTTER_OBSERVABLES", "DEFAULT_OBSERVABLES", "MAX_TROTTER_SITES", "MAX_TIME_POINTS"]
+
+#: Observables of ``[simulation].observables``.
+TROTTER_OBSERVABLES = ("magnetization", "staggered_magnetization", "correlation", "energy", "loschmidt")
+#: Observables reported when ``[simulation].observables`` is not given.
+DEFAULT_OBSERVABLES = ("magnetization", "correlation", "energy", "loschmidt")
+#: Most sites of ``[model].num_sites``.
+MAX_TROTTER_SITES = 24
+#: Most time points of ``[evolution].num_points``.
+MAX_TIME_POINTS = 200
+#: Most Trotter steps per time interval.
+MAX_STEPS_PER_POINT = 10_000
+#: Most values of ``[simulation].sweep.values``.
+MAX_SWEEP_VALUES = 50
+#: Most networked runs averaged per point.
+MAX_TRAJECTORIES = 1000
+#: Default field ``h`` of each model kind.
+DEFAULT_FIELD = {"tfim": 1.0, "xxz": 0.0}
+#: Allowed range of each sweep parameter: ``(low, high)``, as for ``[network.link]``.
+_SWEEP_RANGES = {"distance_km": (0.0, float("inf")), "source_fidelity": (0.25, 1.0)}
+
+
+class ModelSection(_Section):
+    """``[model]``: the spin chain (:class:`dqsim.circuit.hamiltonians.SpinModel`).
+
+    Attributes:
+        kind: ``"tfim"`` (``H = −J Σ Z_i Z_j − h Σ X_i``) or ``"xxz"``
+            (``H = J Σ (X X + Y Y + Δ Z Z) + h Σ Z_i``).
+        num_sites: sites, 2..24 (``"periodic"``: 3..24); one circuit qubit each.
+        boundary: ``"open"`` (chain, default) or ``"periodic"`` (ring).
+        J: coupling, finite; default 1.
+        h: field, finite; default 1 for ``"tfim"``, 0 for ``"xxz"``.
+        delta: anisotropy Δ, finite, ``"xxz"`` only; default 1.
+        initial: ``"up"`` (``|0…0⟩``, default) or ``"neel"`` (``|0101…⟩``).
+    """
+
+    kind: Literal["tfim", "xxz"]
+    num_sites: _integer(2, MAX_TROTTER_SITES)
+    boundary: Literal["open", "periodic"] = "open"
+    J: _real() = 1.0
+    h: _real() = 1.0
+    delta: _real() = 1.0
+    initial: Literal["up", "neel"] = "up"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_field(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "h" not in data and data.get("kind") in DEFAULT_FIELD:
+            data = {**data, "h": DEFAULT_FIELD[data["kind"]]}
+        return data
+
+    @model_validator(mode="after")
+    def _check_model(self) -> "ModelSection":
+        if self.boundary == "periodic" and self.num_sites < MIN_RING_SITES:
+            raise _job_error(f'must be >= {MIN_RING_SITES} for boundary = "periodic" '
+                             f"(allowed {MIN_RING_SITES}..{MAX_TROTTER_SITES})",
+                             key=("num_sites",), value=self.num_sites, has_value=True)
+        if self.kind != "xxz" and "delta" in self.model_fields_set:
+            raise _job_error(f'only used with kind = "xxz" (here kind = {_toml_repr(self.kind)})',
+                             key=("delta",), value=self.delta, has_value=True)
+        return self
+
+    def spin_model(self) -> SpinModel:
+        """The model as a :class:`~dqsim.circuit.hamiltonians.SpinModel`."""
+        return SpinModel(kind=self.kind, num_sites=self.num_sites, boundary=self.boundary,
+                         J=self.J, h=self.h, delta=self.delta)
+
+
+class EvolutionSection(_Section):
+    """``[evolution]``: the times and the product formula.
+
+    Attributes:
+        total_time: last time ``T``, > 0, in units of ħ over the energy unit
+            of ``J`` and ``h`` (ħ = 1).
+        num_points: time points after 0, 1..200: ``t_k = k·T/num_points`` for
+            ``k = 0..num_points`` (``k = 0`` is the initial state).
+        steps_per_point: Trotter steps per interval ``T/num_points``,
+            1..10_000; point ``k`` runs ``k·steps_per_point`` steps from the
+            initial state. Default 1.
+        order: 1 (Lie–Trotter) or 2 (Strang splitting, default).
+        exact: compare with exact evolution by diagonalisation (``num_sites
+            <= 12`` only); default: when ``num_sites <= 12``.
+    """
+
+    total_time: _real(0.0, low_open=True)
+    num_points: _integer(1, MAX_TIME_POINTS) = 10
+    steps_per_point: _integer(1, MAX_STEPS_PER_POINT) = 1
+    order: Literal[1, 2] = 2
+    exact: Optional[bool] = None
+
+    def times(self) -> list[float]:
+        """``[t_0 = 0, t_1, …, t_num_points = T]``."""
+        return [k * self.total_time / self.num_points for k in range(self.num_points + 1)]
+
+
+class TrotterSweepSection(_Section):
+    """``[simulation].sweep``: repeat the networked evolution for several link parameters.
+
+    Attributes:
+        parameter: ``"distance_km"`` (every link's fibre length, km, >= 0) or
+            ``"source_fidelity"`` (every link's pair fidelity, in [0.25, 1]).
+        values: 1..50 values, run in order; each replaces the parameter on
+            every link of the network.
+    """
+
+    parameter: Literal["distance_km", "source_fidelity"]
+    values: list[_real()]
+
+    @model_validator(mode="after")
+    def _check_values(self) -> "TrotterSweepSection":
+        if not 1 <= len(self.values) <= MAX_SWEEP_VALUES:
+            raise _job_error(f"must list 1..{MAX_SWEEP_VALUES} values, got {len(self.values)}",
+                             key=("values",), value=self.values, has_value=True)
+        low, high = _SWEEP_RANGES[self.parameter]
+        for index, value in enumerate(self.values):
+            if not low <= value <= high:
+                interval = f"[{low:g}, {high:g}]" if high < float("inf") else f"[{low:g}, inf)"
+                raise _job_error(f"must be in {interval} (parameter = {_toml_repr(self.parameter)})",
+                                 key=("values", index), value=value, has_value=True)
+        return self
+
+
+class TrotterSimulationSection(_Section):
+    """``[simulation]`` of the ``"trotter"`` scenario.
+
+    Attributes:
+        observables: which to report, from ``"magnetization"`` (mean ⟨Z⟩;
+            with either magnetisation ⟨Z_i⟩ per site goes to the ``sites``
+            table), ``"staggered_magnetization"`` (``(1/N) Σ (−1)^i ⟨Z_i⟩``,
+            for Néel initial states), ``"correlation"`` (mean
+            nearest-neighbour ⟨Z_i Z_j⟩ over the bonds), ``"energy"`` (⟨H⟩)
+            and ``"loschmidt"`` (``|⟨ψ0|ψ(t)⟩|²``); no repeats; default
+            magnetization, correlation, energy, loschmidt.
+        trajectories: networked runs averaged per time point, 1..1000 (default
+            1); noise (imperfect pairs, decoherence) is sampled per run.
+        sweep: optional ``{ parameter = ..., values = [...] }``
+            (:class:`TrotterSweepSection`).
+        save_state: write the last networked state (the whole register) to the output.
+        max_gather_qubits: largest state gathered onto one rank, 1..34 (default 24).
+    """
+
+    observables: list[Literal["magnetization", "staggered_magnetization", "correlation", "energy",
+                              "loschmidt"]] = Field(default_factory=lambda: list(DEFAULT_OBSERVABLES))
+    trajectories: _integer(1, MAX_TRAJECTORIES) = 1
+    sweep: Optional[TrotterSweepSection] = None
+    save_state: bool = False
+    max_gather_qubits: _integer(1, 34) = 24
+
+    @field_validator("observables")
+    @classmethod
+    def _check_unique(cls, observables: list[str]) -> list[str]:
+        if not observables:
+            raise _job_error(f"must name at least one of {', '.join(map(_toml_repr, TROTTER_OBSERVABLES))}",
+                             value=observables, has_value=True)
+        for index, name in enumerate(observables):
+            if name in observables[:index]:
+                raise _job_error(f"appears twice (also observables[{observables.index(name)}])",
+                                 key=(index,), value=name, has_value=True)
+        return observables
+
+
+class TrotterJob(JobConfig):
+    """Scenario ``"trotter"``: Trotterised time evolution of a spin chain split over networked QPUs.
+
+    Attributes:
+        model: ``[model]`` (:class:`ModelSection`).
+        evolution: ``[evolution]`` (:class:`EvolutionSection`).
+        network: ``[network]`` as for ``"dqc"`` (:class:`~dqsim.jobs.config.NetworkSection`).
+        distribution: ``[distribution]``; ``assignment`` gives the node of each
+            site (default: contiguous balanced blocks of sites, node 0 first).
+        simulation: ``[simulation]`` (:class:`TrotterSimulationSection`).
+    """
+
+    scenario: ClassVar[str] = "trotter"
+
+    model: ModelSection
+    evolution: EvolutionSection
+    network: NetworkSection
+    distribution: DistributionSection = Field(default_factory=DistributionSection)
+    simulation: TrotterSimulationSection = Field(default_factory=TrotterSimulationSection)
+
+    @model_validator(mode="after")
+    def _check_job(self) -> "TrotterJob":
+        network = self.network
+        num_sites = self.model.num_sites
+        num_nodes = network.resolved_num_nodes()
+        names = network.node_names_list()
+        per_node = network.node_spec(names[0]).num_data_qubits
+        if num_sites > network.data_capacity():
+            raise _job_error(f"exceeds the network's capacity of {network.data_capacity()} data qubits "
+                             f"({num_nodes} nodes × {per_node})",
+                             key=("model", "num_sites"), value=num_sites, has_value=True, run_on=True)
+        if self.evolution.exact and num_sites > MAX_EXACT_SITES:
+            raise _job_error(f"needs num_sites <= {MAX_EXACT_SITES} (dense diagonalisation); "
+                             f"here [model].num_sites = {num_sites}",
+                             key=("evolution", "exact"), value=True, has_value=True)
+        assignment = self.distribution.assignment
+        key = ("distribution", "assignment")
+        if assignment is not None:
+            if len(assignment) != num_sites:
+                raise _job_error(f"lists {len(assignment)} sites but [model].num_sites = {num_sites}",
+                                 key=key, value=assignment, has_value=True)
+            held = [0] * num_nodes
+            for index, node_index in enumerate(assignment):
+                if node_index >= num_nodes:
+                    raise _job_error(f"must be a node index in 0..{num_nodes - 1} "
+                                     f"(the network has {num_nodes} nodes)",
+                                     key=key + (index,), value=node_index, has_value=True)
+                held[node_index] += 1
+                if held[node_index] > per_node:
+                    raise _job_error(f"node {node_index} ({_toml_repr(names[node_index])}) would hold "
+                                     f"{held[node_index]} sites but has {per_node} data qubits "
+                                     f"([network.node].num_data_qubits)",
+                                     key=key + (index,), value=node_index, has_value=True)
+        else:
+            largest = max(self.site_assignment().count(node) for node in range(num_nodes))
+            if largest > per_node:
+                raise _job_error(f"contiguous blocks would put {largest} sites on a node with "
+                                 f"{per_node} data qubits; give the node of each site",
+                                 key=key, missing=True)
+        return self
+
+    def use_exact(self) -> bool:
+        """Whether to compute the exact evolution: ``[evolution].exact``, default ``num_sites <= 12``."""
+        if self.evolution.exact is None:
+            return self.model.num_sites <= MAX_EXACT_SITES
+        return self.evolution.exact
+
+    def site_assignment(self) -> list[int]:
+        """Node index of each site: ``[distribution].assignment``, else contiguous balanced blocks.
+
+        With fewer sites than nodes, site ``i`` goes to node ``i``.
+        """
+        if self.distribution.assignment is not None:
+            return list(self.distribution.assignment)
+        num_sites, num_nodes = self.model.num_sites, self.network.resolved_num_nodes()
+        if num_sites < num_nodes:
+            return list(range(num_sites))
+        return net_topology.place_nodes(num_sites, num_nodes)
+
+
+SCENARIOS["trotter"] = TrotterJob

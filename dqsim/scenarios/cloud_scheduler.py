@@ -1,0 +1,510 @@
+"""Scheduling user jobs on a centre of networked QPUs (pure: no MPI, no state vectors).
+
+A :class:`Centre` is the QPUs (indices ``0..n-1``), which QPU is linked to
+which, and how many data qubits each holds. A job asks for ``num_qubits``
+data qubits; :meth:`Centre.select` gives it a *connected* set of free QPUs
+(so every route between its QPUs stays inside the set and jobs on disjoint
+sets share no link), grown breadth-first from the lowest free index:
+
+* visit QPUs breadth-first from the lowest free index, neighbours in
+  ascending index order, through free QPUs only, adding each visited QPU
+  until the set's data qubits reach ``num_qubits``; with equal capacities
+  ``c`` that is exactly ``ceil(num_qubits / c)`` QPUs, with unequal ones it
+  may be more;
+* if the free QPUs reachable from that start do not hold enough, try the
+  lowest free index of the next group of connected free QPUs; if none
+  holds enough, the job does not fit now.
+
+A job that would not fit even on the idle centre (more qubits than all QPUs
+hold, or than any connected group holds) is *rejected* when it arrives, with
+the reason; the other jobs run.
+
+Policies (:data:`POLICIES`) order the queue by priority first (higher runs
+first), then:
+
+* ``"fifo"``: by submission time (then job id). Jobs start in this order
+  while they fit; the first that does not fit blocks the ones behind it.
+* ``"sjf"``: shortest job first, by the *estimated* duration
+  (``QueuedJob.estimate_ps``, then submission time, then id); blocking as
+  for FIFO.
+* ``"backfill"``: EASY backfilling (Lifka 1995; Mu'alem & Feitelson, IEEE
+  TPDS 12, 529 (2001)) over the FIFO order. Jobs start in FIFO order while
+  they fit. The first one that does not (the *head*) gets a reservation:
+  running jobs are released in order of their estimated end
+  (``start_ps + estimate_ps``, at least ``now``), all jobs ending at one time
+  together, until the head fits; that time is the *shadow time* and the set
+  :meth:`Centre.select` then gives is the *reserved set*. Every later job in
+  FIFO order then starts now if it fits on the free QPUs outside the
+  reserved set (it cannot delay the head, however long it runs), or else if
+  it fits on the free QPUs and ``now + estimate_ps <= shadow time``. With
+  exact estimates the head starts at its shadow time or earlier; a job that
+  runs longer than its estimate is not stopped and may delay the head.
+
+:func:`simulate_queue` runs the queue as a discrete-event simulation in
+integer picoseconds: at each event time, jobs that end are released first,
+then arriving jobs join the queue (or are rejected), then the policy picks
+which waiting jobs start. ``duration_of(job, qpus)`` gives each started
+job's duration; it is called once per job, in start order.
+
+Examples:
+    >>> centre = Centre.from_edges(4, [(0, 1), (1, 2), (2, 3)], data_qubits=2)
+    >>> centre.select(5, {0, 1, 2, 3}), centre.select(3, {0, 2, 3}), centre.select(5, {0, 2, 3})
+    ((0, 1, 2), (2, 3), None)
+    >>> jobs = [QueuedJob(0, "a", 6, submit_ps=0, estimate_ps=10), QueuedJob(1, "b", 2, submit_ps=1, estimate_ps=5)]
+    >>> [(r.job.name, r.qpus, r.start_ps, r.end_ps) for r in
+    ...  simulate_queue(jobs, "fifo", centre, lambda job, qpus: job.estimate_ps)]
+    [('a', (0, 1, 2), 0, 10), ('b', (3,), 1, 6)]
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from abc import ABC, abstractmethod
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Collection, Iterable, NamedTuple, Sequence
+
+__all__ = [
+    "Centre", "QueuedJob", "Running", "JobRecord", "JobFailed", "Scheduler", "FifoScheduler",
+    "ShortestJobFirstScheduler", "BackfillScheduler", "POLICIES", "make_scheduler", "simulate_queue",
+    "queue_metrics",
+]
+
+
+class JobFailed(Exception):
+    """Raised by ``duration_of`` when a started job cannot run; its QPUs are released at once.
+
+    Args:
+        reason: one line, stored in the job's record.
+    """
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class QueuedJob:
+    """A user job as the scheduler sees it.
+
+    Attributes:
+        job_id: unique id, >= 0 (ties in every order are broken by it).
+        name: label for tables and messages.
+        num_qubits: data qubits the job needs, >= 1.
+        submit_ps: when it reaches the centre, ps, >= 0.
+        estimate_ps: estimated duration, ps, >= 0 (SJF order and backfilling
+            decisions; never its actual duration).
+        priority: higher runs first (default 0).
+        payload: anything the caller needs back (e.g. the circuit); not compared.
+    """
+
+    job_id: int
+    name: str
+    num_qubits: int
+    submit_ps: int
+    estimate_ps: int
+    priority: int = 0
+    payload: Any = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        for key, low in (("job_id", 0), ("num_qubits", 1), ("submit_ps", 0), ("estimate_ps", 0)):
+            value = getattr(self, key)
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise ValueError(f"QueuedJob {self.name!r}: {key} must be an integer >= {low}, got {value!r}")
+
+
+class Running(NamedTuple):
+    """A job holding its QPUs since ``start_ps`` (what a scheduler may know: not its actual end)."""
+
+    job: QueuedJob
+    qpus: tuple[int, ...]
+    start_ps: int
+
+
+@dataclass
+class JobRecord:
+    """What happened to one job.
+
+    Attributes:
+        job: the job.
+        status: ``"done"``, ``"failed"`` (``duration_of`` raised :class:`JobFailed`)
+            or ``"rejected"`` (it fits no connected set of the centre).
+        qpus: the QPU indices it ran on (empty when rejected).
+        start_ps / end_ps: when it started and ended, ps (``None`` when rejected).
+        reason: why it was rejected or failed (empty otherwise).
+    """
+
+    job: QueuedJob
+    status: str
+    qpus: tuple[int, ...] = ()
+    start_ps: int | None = None
+    end_ps: int | None = None
+    reason: str = ""
+
+    @property
+    def wait_ps(self) -> int | None:
+        """Time from submission to start, ps (``None`` when rejected)."""
+        return None if self.start_ps is None else self.start_ps - self.job.submit_ps
+
+
+class Centre:
+    """The QPUs of a centre: links between them and their data qubits.
+
+    Args:
+        neighbours: for each QPU index, the indices it is linked to (symmetric).
+        data_qubits: data qubits of each QPU, >= 0; one integer means every QPU.
+        names: QPU names (default ``qpu0``, ``qpu1``, ...).
+
+    Raises:
+        ValueError: sizes or indices that do not match, or an asymmetric link.
+
+    Examples:
+        >>> c = Centre.from_edges(3, [(0, 1)], data_qubits=[2, 2, 4])
+        >>> c.qpus_needed(4), c.rejection(5)
+        (1, 'needs 5 data qubits on connected QPUs; the largest connected group of QPUs holds 4')
+    """
+
+    def __init__(self, neighbours: Sequence[Iterable[int]], data_qubits: int | Sequence[int],
+                 names: Sequence[str] | None = None):
+        num = len(neighbours)
+        if num < 1:
+            raise ValueError("Centre: needs at least one QPU")
+        self.neighbours: tuple[tuple[int, ...], ...] = tuple(tuple(sorted(set(n))) for n in neighbours)
+        if isinstance(data_qubits, int):
+            data_qubits = [data_qubits] * num
+        self.data_qubits: tuple[int, ...] = tuple(int(c) for c in data_qubits)
+        self.names: tuple[str, ...] = tuple(names) if names is not None else tuple(f"qpu{i}" for i in range(num))
+        if len(self.data_qubits) != num or len(self.names) != num:
+            raise ValueError(f"Centre: {num} QPUs but {len(self.data_qubits)} capacities and "
+                             f"{len(self.names)} names")
+        if any(c < 0 for c in self.data_qubits):
+            raise ValueError(f"Centre: data_qubits must be >= 0, got {list(self.data_qubits)}")
+        for q, ns in enumerate(self.neighbours):
+            for n in ns:
+                if not 0 <= n < num or n == q or q not in self.neighbours[n]:
+                    raise ValueError(f"Centre: link {q}-{n} is out of range, a self-loop or one-sided")
+
+    @classmethod
+    def from_edges(cls, num_qpus: int, edges: Iterable[tuple[int, int]], *, data_qubits: int | Sequence[int],
+                   names: Sequence[str] | None = None) -> "Centre":
+        """A centre of ``num_qpus`` QPUs linked by ``edges`` (index pairs)."""
+        neighbours: list[set[int]] = [set() for _ in range(num_qpus)]
+        for a, b in edges:
+            neighbours[a].add(b)
+            neighbours[b].add(a)
+        return cls(neighbours, data_qubits, names)
+
+    @classmethod
+    def from_graph(cls, graph, node_names: Sequence[str], data_qubits: int | Sequence[int]) -> "Centre":
+        """A centre from a topology graph (:mod:`dqsim.network.topology`); QPU i is ``node_names[i]``."""
+        index = {name: i for i, name in enumerate(node_names)}
+        return cls.from_edges(len(node_names), [(index[u], index[v]) for u, v in graph.edges()],
+                              data_qubits=data_qubits, names=node_names)
+
+    @property
+    def num_qpus(self) -> int:
+        return len(self.neighbours)
+
+    def __repr__(self) -> str:
+        return f"Centre({[list(n) for n in self.neighbours]}, {list(self.data_qubits)}, {list(self.names)})"
+
+    def select(self, num_qubits: int, free: Collection[int]) -> tuple[int, ...] | None:
+        """The connected set of free QPUs a job of ``num_qubits`` gets now (sorted), or ``None``.
+
+        Breadth-first growth from the lowest free index, as the module docstring says.
+        """
+        free_set = set(free)
+        tried: set[int] = set()
+        for start in sorted(free_set):
+            if start in tried:
+                continue
+            chosen, total = [], 0
+            seen = {start}
+            todo = deque([start])
+            while todo:
+                qpu = todo.popleft()
+                chosen.append(qpu)
+                total += self.data_qubits[qpu]
+                if total >= num_qubits:
+                    return tuple(sorted(chosen))
+                for other in self.neighbours[qpu]:
+                    if other in free_set and other not in seen:
+                        seen.add(other)
+                        todo.append(other)
+            tried |= seen
+        return None
+
+    def qpus_needed(self, num_qubits: int) -> int:
+        """Fewest QPUs whose data qubits add up to ``num_qubits`` (``ceil(n / c)`` for equal capacities)."""
+        total = 0
+        for count, capacity in enumerate(sorted(self.data_qubits, reverse=True), start=1):
+            total += capacity
+            if total >= num_qubits:
+                return count
+        return self.num_qpus + 1
+
+    def rejection(self, num_qubits: int) -> str | None:
+        """Why a job of ``num_qubits`` can never run on this centre, or ``None`` if it can."""
+        total = sum(self.data_qubits)
+        if num_qubits > total:
+            capacities = set(self.data_qubits)
+            how = (f"{self.num_qpus} QPUs × {self.data_qubits[0]}" if len(capacities) == 1
+                   else f"all {self.num_qpus} QPUs together")
+            return f"needs {num_qubits} data qubits; the centre has {total} ({how})"
+        if self.select(num_qubits, range(self.num_qpus)) is None:
+            return (f"needs {num_qubits} data qubits on connected QPUs; the largest connected group "
+                    f"of QPUs holds {self._largest_group()}")
+        return None
+
+    def _largest_group(self) -> int:
+        best, seen = 0, set()
+        for start in range(self.num_qpus):
+            if start in seen:
+                continue
+            group, todo = {start}, [start]
+            while todo:
+                for other in self.neighbours[todo.pop()]:
+                    if other not in group:
+                        group.add(other)
+                        todo.append(other)
+            seen |= group
+            best = max(best, sum(self.data_qubits[q] for q in group))
+        return best
+
+
+class Scheduler(ABC):
+    """A queue policy: which waiting jobs start now, and on which QPUs.
+
+    Args:
+        centre: the centre whose QPUs it hands out.
+    """
+
+    #: Policy name (:data:`POLICIES` key).
+    name: ClassVar[str] = ""
+
+    def __init__(self, centre: Centre):
+        self.centre = centre
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.centre!r})"
+
+    @abstractmethod
+    def order_key(self, job: QueuedJob) -> tuple:
+        """Sort key of the queue (smallest first)."""
+
+    def ordered(self, queue: Iterable[QueuedJob]) -> list[QueuedJob]:
+        """The queue in this policy's order."""
+        return sorted(queue, key=self.order_key)
+
+    def pick(self, queue: Sequence[QueuedJob], free_qpus: Collection[int], now: int, *,
+             running: Sequence[Running] = ()) -> list[tuple[QueuedJob, tuple[int, ...]]]:
+        """Jobs to start at ``now`` with their QPU sets (disjoint, within ``free_qpus``).
+
+        The default: in :meth:`order_key` order, start jobs while they fit; the
+        first that does not fit blocks the rest.
+
+        Args:
+            queue: the waiting jobs (any order).
+            free_qpus: indices of the idle QPUs.
+            now: the current time, ps.
+            running: the jobs holding QPUs (for reservations).
+        """
+        free = set(free_qpus)
+        starts = []
+        for job in self.ordered(queue):
+            qpus = self.centre.select(job.num_qubits, free)
+            if qpus is None:
+                break
+            starts.append((job, qpus))
+            free -= set(qpus)
+        return starts
+
+
+class FifoScheduler(Scheduler):
+    """First come, first served (within a priority), blocking at the first job that does not fit."""
+
+    name = "fifo"
+
+    def order_key(self, job: QueuedJob) -> tuple:
+        return (-job.priority, job.submit_ps, job.job_id)
+
+
+class ShortestJobFirstScheduler(Scheduler):
+    """Shortest estimated duration first (within a priority), blocking at the first job that does not fit."""
+
+    name = "sjf"
+
+    def order_key(self, job: QueuedJob) -> tuple:
+        return (-job.priority, job.estimate_ps, job.submit_ps, job.job_id)
+
+
+class BackfillScheduler(FifoScheduler):
+    """EASY backfilling over the FIFO order (see the module docstring for the exact rule)."""
+
+    name = "backfill"
+
+    def reservation(self, head: QueuedJob, free_qpus: Collection[int], now: int,
+                    running: Sequence[Running]) -> tuple[int, tuple[int, ...]]:
+        """``(shadow time, reserved set)`` of ``head``, from the running jobs' estimated ends."""
+        available = set(free_qpus)
+        qpus = self.centre.select(head.num_qubits, available)
+        if qpus is not None:
+            return now, qpus
+        ends: dict[int, list[Running]] = {}
+        for job in running:
+            ends.setdefault(max(job.start_ps + job.job.estimate_ps, now), []).append(job)
+        for end in sorted(ends):
+            for job in ends[end]:
+                available |= set(job.qpus)
+            qpus = self.centre.select(head.num_qubits, available)
+            if qpus is not None:
+                return end, qpus
+        raise RuntimeError(f"job {head.name!r} fits nowhere even when every running job has ended")
+
+    def pick(self, queue: Sequence[QueuedJob], free_qpus: Collection[int], now: int, *,
+             running: Sequence[Running] = ()) -> list[tuple[QueuedJob, tuple[int, ...]]]:
+        ordered = self.ordered(queue)
+        starts = super().pick(ordered, free_qpus, now)
+        if len(starts) == len(ordered):
+            return starts
+        free = set(free_qpus).difference(*[set(qpus) for _, qpus in starts])
+        head = ordered[len(starts)]
+        started = [Running(job, qpus, now) for job, qpus in starts]
+        shadow_ps, reserved = self.reservation(head, free, now, [*running, *started])
+        for job in ordered[len(starts) + 1:]:
+            qpus = self.centre.select(job.num_qubits, free - set(reserved))
+            if qpus is None and now + job.estimate_ps <= shadow_ps:
+                qpus = self.centre.select(job.num_qubits, free)
+            if qpus is not None:
+                starts.append((job, qpus))
+                free -= set(qpus)
+        return starts
+
+
+#: Policy name -> scheduler class.
+POLICIES: dict[str, type[Scheduler]] = {
+    "fifo": FifoScheduler, "sjf": ShortestJobFirstScheduler, "backfill": BackfillScheduler}
+
+
+def make_scheduler(policy: str, centre: Centre) -> Scheduler:
+    """The scheduler of ``policy`` (``"fifo"``, ``"sjf"`` or ``"backfill"``) for ``centre``.
+
+    Raises:
+        ValueError: an unknown policy.
+    """
+    if policy not in POLICIES:
+        raise ValueError(f"policy = {policy!r}; allowed: {', '.join(POLICIES)}")
+    return POLICIES[policy](centre)
+
+
+def simulate_queue(jobs: Iterable[QueuedJob], policy: str | Scheduler, centre: Centre,
+                   duration_of: Callable[[QueuedJob, tuple[int, ...]], int]) -> list[JobRecord]:
+    """Run the centre's queue in simulated time (see the module docstring).
+
+    Args:
+        jobs: the jobs, unique ``job_id``.
+        policy: a :data:`POLICIES` name or a :class:`Scheduler`.
+        centre: the QPUs.
+        duration_of: ``duration_of(job, qpus)`` -> the job's duration, integer
+            ps >= 0, called when it starts (in start order); it may raise
+            :class:`JobFailed` (the job ends at once, status ``"failed"``).
+
+    Returns:
+        One :class:`JobRecord` per job, in the order of ``jobs``.
+
+    Raises:
+        ValueError: repeated job ids, a bad duration, or a scheduler that hands
+            out busy or unknown QPUs.
+    """
+    jobs = list(jobs)
+    scheduler = policy if isinstance(policy, Scheduler) else make_scheduler(policy, centre)
+    ids = [job.job_id for job in jobs]
+    if len(set(ids)) != len(ids):
+        raise ValueError("simulate_queue: job ids must be unique")
+    arrivals = sorted(jobs, key=lambda job: (job.submit_ps, job.job_id))
+    records: dict[int, JobRecord] = {}
+    queue: list[QueuedJob] = []
+    running: dict[int, Running] = {}
+    ends: list[tuple[int, int]] = []  # heap of (end_ps, job_id)
+    free = set(range(centre.num_qpus))
+    next_arrival = 0
+    while next_arrival < len(arrivals) or ends:
+        candidates = [ends[0][0]] if ends else []
+        if next_arrival < len(arrivals):
+            candidates.append(arrivals[next_arrival].submit_ps)
+        now = min(candidates)
+        while ends and ends[0][0] == now:
+            _, job_id = heapq.heappop(ends)
+            free |= set(running.pop(job_id).qpus)
+        while next_arrival < len(arrivals) and arrivals[next_arrival].submit_ps == now:
+            job = arrivals[next_arrival]
+            next_arrival += 1
+            reason = centre.rejection(job.num_qubits)
+            if reason is None:
+                queue.append(job)
+            else:
+                records[job.job_id] = JobRecord(job, "rejected", reason=reason)
+        if not queue:
+            continue
+        for job, qpus in scheduler.pick(tuple(queue), frozenset(free), now, running=tuple(running.values())):
+            qpus = tuple(sorted(qpus))
+            if job not in queue or not qpus or not set(qpus) <= free:
+                raise ValueError(f"simulate_queue: {type(scheduler).__name__} started {job.name!r} on QPUs "
+                                 f"{list(qpus)}, which are not all free or the job is not waiting")
+            queue.remove(job)
+            free -= set(qpus)
+            try:
+                duration_ps = duration_of(job, qpus)
+                status, reason = "done", ""
+            except JobFailed as exc:
+                duration_ps, status, reason = 0, "failed", exc.reason
+            if isinstance(duration_ps, bool) or not isinstance(duration_ps, int) or duration_ps < 0:
+                raise ValueError(f"simulate_queue: duration_of({job.name!r}) = {duration_ps!r}; "
+                                 "must be an integer number of ps >= 0")
+            records[job.job_id] = JobRecord(job, status, qpus, now, now + duration_ps, reason)
+            running[job.job_id] = Running(job, qpus, now)
+            heapq.heappush(ends, (now + duration_ps, job.job_id))
+        if queue and not running and next_arrival == len(arrivals):
+            raise ValueError(f"simulate_queue: {type(scheduler).__name__} started nothing on an idle centre; "
+                             f"{len(queue)} job(s) would wait forever")
+    return [records[job.job_id] for job in jobs]
+
+
+def queue_metrics(records: Sequence[JobRecord], num_qpus: int) -> dict[str, float]:
+    """Centre metrics of a finished queue, times in ps.
+
+    ``makespan_ps``: from the first submission to the last end;
+    ``utilisation``: busy QPU-time / (``num_qpus`` × makespan), busy time being
+    each started job's QPUs × its duration; ``throughput_per_ps``: completed
+    (``"done"``) jobs / makespan; waits (start − submission) over started jobs.
+    Values are ``nan`` where nothing defines them (no started job, zero makespan).
+
+    Examples:
+        >>> job = QueuedJob(0, "a", 1, submit_ps=0, estimate_ps=4)
+        >>> queue_metrics([JobRecord(job, "done", (0,), 2, 6)], 2)["utilisation"]
+        0.3333333333333333
+    """
+    started = [r for r in records if r.start_ps is not None]
+    waits = sorted(r.wait_ps for r in started)
+    first = min((r.job.submit_ps for r in records), default=0)
+    last = max((r.end_ps for r in started), default=first)
+    makespan = last - first
+    busy = sum(len(r.qpus) * (r.end_ps - r.start_ps) for r in started)
+    done = sum(r.status == "done" for r in records)
+    nan = math.nan
+    if waits:
+        mid = len(waits) // 2
+        median = waits[mid] if len(waits) % 2 else (waits[mid - 1] + waits[mid]) / 2
+    return {
+        "makespan_ps": float(makespan),
+        "busy_qpu_ps": float(busy),
+        "utilisation": busy / (num_qpus * makespan) if makespan > 0 else nan,
+        "throughput_per_ps": done / makespan if makespan > 0 else nan,
+        "mean_wait_ps": sum(waits) / len(waits) if waits else nan,
+        "median_wait_ps": float(median) if waits else nan,
+        "max_wait_ps": float(waits[-1]) if waits else nan,
+        "num_done": done,
+        "num_failed": sum(r.status == "failed" for r in records),
+        "num_rejected": sum(r.status == "rejected" for r in records),
+    }

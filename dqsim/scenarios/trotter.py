@@ -1,0 +1,355 @@
+"""The ``trotter`` scenario: Trotterised evolution of a spin chain whose sites live on networked QPUs.
+
+For every time point ``t_k = k·T/num_points`` (``k = 0..num_points``) the
+circuit of ``k·steps_per_point`` Trotter steps
+(:func:`dqsim.circuit.hamiltonians.trotter_circuit`) is run three ways:
+
+* **networked**: through :func:`dqsim.scenarios.dqc.run_dqc`, with the sites
+  split over the QPUs (``[distribution].assignment``, default contiguous
+  blocks), so every bond between sites on different QPUs becomes a nonlocal
+  gate (one TeleGate and one EPR pair per ``rzz``/``rxx``/``ryy``). The
+  observables are read from the final register state, site ``i`` being
+  register qubit ``run.regmap.qubit_of_logical[i]``. With
+  ``trajectories > 1`` the values are averaged over that many runs of
+  independent seeds (the noise of imperfect pairs and memories is sampled
+  per run);
+* **trotter**: the same circuit on a plain sharded state of the sites
+  (the noiseless Trotter evolution);
+* **exact**: ``e^{−iHt}|ψ0⟩`` by dense diagonalisation
+  (:func:`dqsim.circuit.hamiltonians.exact_evolution`), when enabled (``num_sites <= 12``).
+
+Each point is evolved from the initial state, so a run costs
+``O(num_points² · steps_per_point)`` gates (and EPR pairs) in all: fine for
+the small chains this scenario is for, and it keeps every point an
+independent, complete networked run (its own simulated time and pair count).
+With ``[simulation].sweep`` the networked evolution is repeated once per
+value of the swept link parameter (``distance_km`` or ``source_fidelity`` of
+every link), to show how the network degrades the dynamics.
+
+Tables:
+
+* ``observables``: ``time, observable, networked, trotter, exact`` (``exact`` NaN when off);
+* ``sites``: ``time, site, networked, trotter, exact`` (⟨Z_i⟩; with either magnetisation);
+* ``network``: per point ``time, trotter_steps, num_gates, nonlocal_gates,
+  epr_pairs, simulated_time_ps, fidelity_to_trotter`` (means over trajectories);
+* ``sweep``: ``parameter, value, time, observable, networked, trotter``; and
+  ``sweep_network``: ``parameter, value, time, epr_pairs, simulated_time_ps,
+  fidelity_to_trotter`` (with a sweep only);
+* ``timing``: ``stage, seconds``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from typing import Callable, Sequence
+
+import networkx as nx
+import numpy as np
+
+from dqsim.circuit import hamiltonians
+from dqsim.circuit.hamiltonians import SpinModel
+from dqsim.circuit.ir import Circuit
+from dqsim.rng import purpose_id
+from dqsim.scenarios import ScenarioOutput, record_table
+from dqsim.scenarios.dqc import run_dqc
+from dqsim.state.sharded import ShardedState
+from dqsim.units import PS_PER_US
+
+__all__ = ["run_job", "observables_of", "Observables", "run_seed"]
+
+#: Observables of ``[simulation].observables``, in table order.
+OBSERVABLE_ORDER = ("magnetization", "staggered_magnetization", "correlation", "energy", "loschmidt")
+
+
+@dataclasses.dataclass
+class Observables:
+    """Observable values of one state.
+
+    Attributes:
+        values: observable name → value.
+        sites: ⟨Z_i⟩ of each site (empty unless a magnetisation was asked for).
+    """
+
+    values: dict[str, float]
+    sites: list[float]
+
+
+def run_seed(seed: int, *indices: int) -> int:
+    """The seed of one networked run: a hash of the job's seed and the run's indices.
+
+    Independent seeds for every (sweep value, time point, trajectory), the
+    same on every rank.
+
+    Examples:
+        >>> run_seed(1, 0, 2, 0) == run_seed(1, 0, 2, 0), run_seed(1, 0, 2, 0) != run_seed(1, 0, 3, 0)
+        (True, True)
+    """
+    word = np.random.SeedSequence([int(seed), purpose_id("trotter"), *map(int, indices)]).generate_state(
+        1, np.uint64)[0]
+    return int(word) >> 1
+
+
+def _reference_state(num_qubits: int, qubits: Sequence[int], bits: Sequence[int], *, comm, backend,
+                     precision: str) -> ShardedState:
+    """The product state with ``bits`` on ``qubits`` (others |0⟩)."""
+    state = ShardedState(num_qubits, comm, precision=precision, backend=backend)
+    ops = [Circuit(num_qubits).gate("x", q).gates()[0].to_op() for q, b in zip(qubits, bits) if b]
+    state.apply_ops(ops)
+    return state
+
+
+def observables_of(state: ShardedState, model: SpinModel, qubit_of_site: Sequence[int], names: Sequence[str],
+                   reference: ShardedState | None) -> Observables:
+    """The requested observables of ``state`` (collective).
+
+    Args:
+        state: the state holding the chain (possibly inside a larger register).
+        model: the spin chain.
+        qubit_of_site: register qubit of each site.
+        names: observables to compute (see :data:`OBSERVABLE_ORDER`).
+        reference: the initial state on the same register (for ``"loschmidt"``).
+
+    Returns:
+        :class:`Observables`.
+    """
+
+    def mapped(terms):
+        return [(c, p, tuple(qubit_of_site[q] for q in qs)) for c, p, qs in terms]
+
+    values: dict[str, float] = {}
+    sites: list[float] = []
+    if "magnetization" in names or "staggered_magnetization" in names:
+        sites = [state.expectation(mapped(terms)) for terms in hamiltonians.site_magnetization_terms(model)]
+    if "magnetization" in names:
+        values["magnetization"] = math.fsum(sites) / model.num_sites
+    if "staggered_magnetization" in names:
+        values["staggered_magnetization"] = math.fsum((-1) ** i * z for i, z in enumerate(sites)) / model.num_sites
+    if "correlation" in names:
+        values["correlation"] = state.expectation(mapped(hamiltonians.correlation_terms(model)))
+    if "energy" in names:
+        values["energy"] = state.expectation(mapped(model.terms()))
+    if "loschmidt" in names:
+        values["loschmidt"] = reference.fidelity(state)
+    return Observables(values, sites)
+
+
+def _mean(items: list[Observables]) -> Observables:
+    names = items[0].values
+    return Observables({n: math.fsum(o.values[n] for o in items) / len(items) for n in names},
+                       [math.fsum(v) / len(items) for v in zip(*[o.sites for o in items])])
+
+
+def _exact_observables(model: SpinModel, initial: str, times: Sequence[float], names: Sequence[str],
+                       comm) -> list[Observables]:
+    """Observables of the exact evolution (computed on rank 0, broadcast)."""
+    result = None
+    if comm.rank == 0:
+        vectors = hamiltonians.exact_evolution(model, initial, times)
+        reference = ShardedState(model.num_sites)
+        reference.set_state(hamiltonians.initial_state(model, initial))
+        result = []
+        for vector in vectors:
+            state = ShardedState(model.num_sites)
+            state.set_state(vector)
+            result.append(observables_of(state, model, range(model.num_sites), names, reference))
+    return comm.bcast(result, root=0)
+
+
+def _with_link_parameter(graph: nx.Graph, parameter: str, value: float) -> nx.Graph:
+    """A copy of ``graph`` with ``parameter`` of every edge's link set to ``value``."""
+    changed = graph.copy()
+    for _u, _v, data in changed.edges(data=True):
+        data["link"] = dataclasses.replace(data["link"], **{parameter: float(value)})
+    return changed
+
+
+def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, str], None] | None = None
+            ) -> ScenarioOutput:
+    """Run a ``trotter`` job and shape its output (collective); see the module docstring."""
+    timing = {"network": 0.0, "monolithic": 0.0, "exact": 0.0}
+    model = job.model.spin_model()
+    initial = job.model.initial
+    evolution = job.evolution
+    names = [n for n in OBSERVABLE_ORDER if n in job.simulation.observables]
+    times = evolution.times()
+    steps = [k * evolution.steps_per_point for k in range(len(times))]
+    net = job.network
+    node_names = net.node_names_list()
+    graph = net.build_graph()
+    specs = [net.node_spec(name) for name in node_names]
+    placement = net.placement_for(comm.size) if net.placement is not None else None
+    assignment = job.site_assignment()
+    precision = job.run.precision
+    trajectories = job.simulation.trajectories
+    sweep = job.simulation.sweep
+    series = [(None, None, graph)]
+    if sweep is not None:
+        series += [(sweep.parameter, value, _with_link_parameter(graph, sweep.parameter, value))
+                   for value in sweep.values]
+    bits = hamiltonians.initial_bits(model, initial)
+    total_runs = len(series) * len(times) * trajectories
+    done = 0
+
+    def progress(what: str) -> None:
+        if on_progress:
+            on_progress(done, total_runs, what)
+
+    circuits = [hamiltonians.trotter_circuit(model, t, s, order=evolution.order, initial=initial)
+                for t, s in zip(times, steps)]
+
+    # Noiseless Trotter evolution on a plain sharded state of the sites.
+    t0 = time.perf_counter()
+    trotter: list[Observables] = []
+    site_reference = _reference_state(model.num_sites, range(model.num_sites), bits, comm=comm,
+                                      backend=backend, precision=precision)
+    for circuit in circuits:
+        state = ShardedState(model.num_sites, comm, precision=precision, backend=backend)
+        state.apply_ops([g.to_op() for g in circuit.gates()])
+        trotter.append(observables_of(state, model, range(model.num_sites), names, site_reference))
+        del state
+    del site_reference
+    timing["monolithic"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    exact = _exact_observables(model, initial, times, names, comm) if job.use_exact() else None
+    timing["exact"] = time.perf_counter() - t0
+
+    # Networked runs: per series (the job's network, then each sweep value), point and trajectory.
+    t0 = time.perf_counter()
+    networked: list[list[Observables]] = []
+    network_rows: list[list[tuple]] = []
+    last_state = None
+    register_qubits = 0
+    for series_index, (parameter, value, series_graph) in enumerate(series):
+        label = "network" if parameter is None else f"{parameter} = {value:g}"
+        per_point, rows = [], []
+        reference, reference_key = None, None
+        for k, circuit in enumerate(circuits):
+            found, pairs, time_ps, fidelity, nonlocal_gates = [], [], [], [], 0
+            for trajectory in range(trajectories):
+                progress(f"{label}: t = {times[k]:.3g} ({k}/{len(times) - 1})")
+                run = run_dqc(circuit, comm=comm, backend=backend, graph=series_graph, node_names=node_names,
+                              node_specs=specs, scheme=job.distribution.scheme, assignment=assignment,
+                              placement=placement, seed=run_seed(job.run.seed, series_index, k, trajectory),
+                              precision=precision, shots=0, timeline=False)
+                qubit_of_site = list(run.regmap.qubit_of_logical)
+                key = (run.regmap.num_qubits, tuple(qubit_of_site))
+                if "loschmidt" in names and key != reference_key:
+                    reference, reference_key = None, key
+                    reference = _reference_state(run.regmap.num_qubits, qubit_of_site, bits, comm=comm,
+                                                 backend=backend, precision=precision)
+                found.append(observables_of(run.state, model, qubit_of_site, names, reference))
+                pairs.append(sum(link[2] for link in run.links))
+                time_ps.append(run.end_time_ps)
+                fidelity.append(run.fidelity)
+                nonlocal_gates = run.num_nonlocal_gates
+                register_qubits = max(register_qubits, run.regmap.num_qubits)
+                if series_index == 0 and k == len(circuits) - 1 and trajectory == trajectories - 1:
+                    last_state = run.state
+                del run
+                done += 1
+            per_point.append(_mean(found))
+            rows.append((times[k], steps[k], len(circuit.gates()), nonlocal_gates, float(np.mean(pairs)),
+                         float(np.mean(time_ps)), float(np.mean(fidelity))))
+        networked.append(per_point)
+        network_rows.append(rows)
+        del reference
+    timing["network"] = time.perf_counter() - t0
+    progress("done")
+
+    nan = float("nan")
+    tables: dict[str, np.ndarray] = {}
+    tables["observables"] = record_table(
+        [(times[k], name, networked[0][k].values[name], trotter[k].values[name],
+          exact[k].values[name] if exact is not None else nan)
+         for k in range(len(times)) for name in names],
+        [("time", "f8"), ("observable", "U"), ("networked", "f8"), ("trotter", "f8"), ("exact", "f8")])
+    if networked[0][0].sites:
+        tables["sites"] = record_table(
+            [(times[k], site, networked[0][k].sites[site], trotter[k].sites[site],
+              exact[k].sites[site] if exact is not None else nan)
+             for k in range(len(times)) for site in range(model.num_sites)],
+            [("time", "f8"), ("site", "i8"), ("networked", "f8"), ("trotter", "f8"), ("exact", "f8")])
+    tables["network"] = record_table(
+        network_rows[0],
+        [("time", "f8"), ("trotter_steps", "i8"), ("num_gates", "i8"), ("nonlocal_gates", "i8"),
+         ("epr_pairs", "f8"), ("simulated_time_ps", "f8"), ("fidelity_to_trotter", "f8")])
+    table_attrs = {"network": {"simulated_time_ps": "picoseconds", "time": "1/energy (hbar = 1)"},
+                   "observables": {"time": "1/energy (hbar = 1)"}, "timing": {"units": "seconds"}}
+    if sweep is not None:
+        tables["sweep"] = record_table(
+            [(sweep.parameter, value, times[k], name, networked[i + 1][k].values[name], trotter[k].values[name])
+             for i, value in enumerate(sweep.values) for k in range(len(times)) for name in names],
+            [("parameter", "U"), ("value", "f8"), ("time", "f8"), ("observable", "U"), ("networked", "f8"),
+             ("trotter", "f8")])
+        tables["sweep_network"] = record_table(
+            [(sweep.parameter, value, row[0], row[4], row[5], row[6])
+             for i, value in enumerate(sweep.values) for row in network_rows[i + 1]],
+            [("parameter", "U"), ("value", "f8"), ("time", "f8"), ("epr_pairs", "f8"),
+             ("simulated_time_ps", "f8"), ("fidelity_to_trotter", "f8")])
+        table_attrs["sweep_network"] = {"simulated_time_ps": "picoseconds"}
+    tables["timing"] = record_table(list(timing.items()), [("stage", "U"), ("seconds", "f8")])
+
+    main_rows = network_rows[0]
+    total_pairs = float(sum(row[4] for row in main_rows))
+    total_time_ps = float(sum(row[5] for row in main_rows))
+    attrs = {
+        "model_kind": model.kind,
+        "model": model.describe(),
+        "num_sites": model.num_sites,
+        "boundary": model.boundary,
+        "J": float(model.J),
+        "h": float(model.h),
+        "delta": float(model.delta),
+        "initial_state": initial,
+        "total_time": float(evolution.total_time),
+        "num_points": evolution.num_points,
+        "steps_per_point": evolution.steps_per_point,
+        "trotter_order": evolution.order,
+        "exact": exact is not None,
+        "observables": list(names),
+        "trajectories": trajectories,
+        "distribution_scheme": job.distribution.scheme,
+        "num_nodes": len(node_names),
+        "node_names": list(node_names),
+        "site_assignment": np.array(assignment, dtype=np.int64),
+        "register_qubits": register_qubits,
+        "total_epr_pairs": total_pairs,
+        "total_simulated_time_ps": total_time_ps,
+        "final_fidelity_to_trotter": main_rows[-1][6],
+        "final_nonlocal_gates": main_rows[-1][3],
+    }
+    if sweep is not None:
+        attrs["sweep_parameter"] = sweep.parameter
+        attrs["sweep_values"] = np.array(sweep.values, dtype=np.float64)
+
+    summary = _summary(model, job, names, times, networked, trotter, exact, main_rows, total_pairs, total_time_ps,
+                       sweep, network_rows)
+    return ScenarioOutput(attrs, tables, table_attrs, last_state, summary)
+
+
+def _summary(model, job, names, times, networked, trotter, exact, main_rows, total_pairs, total_time_ps, sweep,
+             network_rows) -> list[str]:
+    evolution = job.evolution
+    last = len(times) - 1
+    lines = [
+        f"  {model.describe()}, initial {job.model.initial!r}",
+        f"  {len(times) - 1} points to T = {evolution.total_time:g}, {evolution.steps_per_point} step(s) per point, "
+        f"order {evolution.order}; sites on {job.network.resolved_num_nodes()} QPUs "
+        f"({job.distribution.scheme}), {main_rows[-1][3]} nonlocal gates at the last point",
+        f"  {total_pairs:.0f} EPR pairs, {total_time_ps / PS_PER_US:.3f} µs simulated network time in all; "
+        f"fidelity to the Trotter state at T: {main_rows[-1][6]:.6f}",
+    ]
+    for name in names:
+        text = (f"  {name} at T: networked {networked[0][last].values[name]:+.6f}, "
+                f"trotter {trotter[last].values[name]:+.6f}")
+        if exact is not None:
+            text += (f", exact {exact[last].values[name]:+.6f} "
+                     f"(max |trotter − exact| {max(abs(trotter[k].values[name] - exact[k].values[name]) for k in range(len(times))):.2e})")
+        lines.append(text)
+    if sweep is not None:
+        fidelities = ", ".join(f"{value:g}: {rows[-1][6]:.4f}" for value, rows in zip(sweep.values, network_rows[1:]))
+        lines.append(f"  sweep of {sweep.parameter} → fidelity to the Trotter state at T: {fidelities}")
+    return lines

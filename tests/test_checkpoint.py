@@ -1,0 +1,177 @@
+"""Checkpoint and resume: interrupted runs end with the results of uninterrupted ones.
+
+A DQC job (state vector) and a QKD job (no state) are checkpointed at window
+boundaries, stopped with SIGUSR1 or killed with SIGKILL, and resumed with the
+same or another number of ranks. Damaged checkpoints give one-line errors.
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+import pytest
+
+from dqsim.io import open_run
+from mpi_helper import ROOT, child_env, mpiexec_path, run_mpi
+
+DQC = ["jobs/dqc_ghz_4qpu.toml", "--set", "simulation.store_shots=true", "--set", "circuit.generator=\"random\"",
+       "--set", "circuit.depth=4", "--set", "distribution.assignment=[0, 0, 1, 1, 2, 2, 3, 3]"]
+QKD = ["jobs/bb84_decoy_50km.toml", "--set", "qkd.pulses=6000000", "--set", "qkd.batch_pulses=500000",
+       "--set", "qkd.block_pulses=2000000"]
+
+
+def checkpoints(folder):
+    return sorted(p for p in folder.glob("*.h5") if ".slab" not in p.name)
+
+
+def run(ranks, args, **kw):
+    return run_mpi(ranks, ["-m", "dqsim", *args, "--quiet"], timeout_s=240, **kw)
+
+
+def same_tables(a, b, names, *, exact=True):
+    for name in names:
+        x, y = a.table(name), b.table(name)
+        if x.dtype.names is None:
+            assert np.array_equal(x, y), name
+            continue
+        for field in x.dtype.names:
+            if x[field].dtype.kind == "f" and not exact:
+                assert np.allclose(x[field], y[field], atol=1e-12, equal_nan=True), (name, field)
+            else:
+                assert np.array_equal(x[field], y[field], equal_nan=x[field].dtype.kind == "f"), (name, field)
+
+
+@pytest.fixture(scope="module")
+def dqc_runs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("ckpt_dqc")
+    full = folder / "full.h5"
+    run(2, ["run", *DQC, "-o", str(full), "--set", "checkpoint.every_sim_s=0.0004",
+            "--set", f"checkpoint.directory=\"{folder / 'ck'}\"", "--set", "checkpoint.keep=20"])
+    return folder, full, checkpoints(folder / "ck")
+
+
+def test_dqc_checkpoints_are_written_at_window_boundaries(dqc_runs):
+    _folder, full, ckpts = dqc_runs
+    assert len(ckpts) >= 2
+    attrs = open_run(ckpts[0]).attrs
+    assert attrs["checkpoint"] and attrs["num_ranks"] == 2 and attrs["has_state"]
+    assert open_run(full).attrs["fidelity"] == pytest.approx(1.0, abs=1e-10)
+
+
+@pytest.mark.parametrize("ranks", [2, 4, 1])
+def test_dqc_resume_gives_the_uninterrupted_results(dqc_runs, ranks):
+    folder, full, ckpts = dqc_runs
+    out = folder / f"resumed{ranks}.h5"
+    run(ranks, ["resume", str(ckpts[len(ckpts) // 2]), "-o", str(out)])
+    a, b = open_run(full), open_run(out)
+    same_tables(a, b, ["shots", "links", "counts"])
+    assert np.array_equal(a.table("timeline")["time_ps"], b.table("timeline")["time_ps"])
+    assert a.attrs["simulated_time_ps"] == b.attrs["simulated_time_ps"]
+    assert abs(a.attrs["fidelity"] - b.attrs["fidelity"]) < 1e-12
+
+
+def start_qkd(folder, ranks=2):
+    launcher = mpiexec_path()
+    cmd = [sys.executable, "-m", "dqsim", "run", *QKD, "-o", str(folder / "stopped.h5"), "--quiet",
+           "--set", "checkpoint.every_sim_s=0.001", "--set", f"checkpoint.directory=\"{folder / 'ck'}\""]
+    cmd = [launcher, "-n", str(ranks), *cmd]
+    return subprocess.Popen(cmd, cwd=ROOT, env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+
+
+def wait_for_checkpoint(folder, proc, timeout_s=60):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if checkpoints(folder / "ck") and proc.poll() is None:
+            return True
+        if proc.poll() is not None:
+            return False
+        time.sleep(0.05)
+    return False
+
+
+@pytest.fixture(scope="module")
+def qkd_full(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("ckpt_qkd_full")
+    out = folder / "full.h5"
+    run(2, ["run", *QKD, "-o", str(out)])
+    return open_run(out)
+
+
+@pytest.mark.parametrize("how", ["SIGUSR1", "SIGKILL"])
+def test_qkd_stopped_or_killed_then_resumed(tmp_path, qkd_full, how):
+    proc = start_qkd(tmp_path)
+    assert wait_for_checkpoint(tmp_path, proc), "the run ended before its first checkpoint"
+    if how == "SIGUSR1":
+        for pid in subprocess.run(["pgrep", "-g", str(proc.pid), "-f", "python"], capture_output=True,
+                                  text=True).stdout.split():
+            os.kill(int(pid), signal.SIGUSR1)
+        proc.communicate(timeout=120)
+        assert proc.returncode == 75
+    else:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=60)
+    last = checkpoints(tmp_path / "ck")[-1]
+    for ranks in (2, 4):
+        out = tmp_path / f"resumed{ranks}.h5"
+        run(ranks, ["resume", str(last), "-o", str(out)])
+        same_tables(qkd_full, open_run(out), ["blocks", "links", "end_to_end"])
+
+
+def corrupt_copy(dqc_runs, tmp_path, damage):
+    _folder, _full, ckpts = dqc_runs
+    source = ckpts[0]
+    for f in source.parent.glob(source.stem + "*"):
+        shutil.copy(f, tmp_path / f.name)
+    target = tmp_path / source.name
+    damage(target)
+    proc = run(1, ["resume", str(target), "-o", str(tmp_path / "x.h5")], check=False)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr
+    return lines[0]
+
+
+def slab_of(path):
+    return next(path.parent.glob(path.stem + ".slab0000.h5"))
+
+
+def test_truncated_checkpoint(dqc_runs, tmp_path):
+    def damage(path):
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+    message = corrupt_copy(dqc_runs, tmp_path, damage)
+    assert "truncated" in message or "HDF5" in message
+
+
+def test_flipped_byte_in_a_slab(dqc_runs, tmp_path):
+    def damage(path):
+        slab = slab_of(path)
+        with h5py.File(slab, "r+") as h5:
+            ds = h5[list(h5.keys())[0]]
+            value = ds[0]
+            ds[0] = value + 1e-3
+    assert "corrupt" in corrupt_copy(dqc_runs, tmp_path, damage)
+
+
+def test_missing_slab_file(dqc_runs, tmp_path):
+    assert "missing" in corrupt_copy(dqc_runs, tmp_path, lambda path: slab_of(path).unlink())
+
+
+def test_checkpoint_of_another_job(dqc_runs, tmp_path):
+    def damage(path):
+        with h5py.File(path, "r+") as h5:
+            h5.attrs["job_text"] = h5.attrs["job_text"] + "\n# edited\n"
+    assert "hash" in corrupt_copy(dqc_runs, tmp_path, damage)
+
+
+def test_checkpoint_of_another_version(dqc_runs, tmp_path):
+    def damage(path):
+        with h5py.File(path, "r+") as h5:
+            h5.attrs["dqsim_version"] = "0.0.1"
+    assert "0.0.1" in corrupt_copy(dqc_runs, tmp_path, damage)
