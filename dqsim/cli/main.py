@@ -126,7 +126,7 @@ def _session(job, resume=None):
         directory=Path(plan.directory), prefix=job.run.name, job_text=job.text,
         meta={"scenario": job.scenario, "job_name": job.run.name, "job_path": str(job.path or ""),
               "job_base_dir": str(job.base_dir), "overrides": list(job.overrides),
-              "seed": job.run.seed, "precision": job.run.precision},
+              "seed": job.run.seed, "precision": job.run.precision, "backend": job.run.backend},
         every_wall_s=plan.every_wall_s, every_sim_s=plan.every_sim_s, keep=plan.keep, resume=resume)
 
 
