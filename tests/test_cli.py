@@ -25,6 +25,8 @@ def small_overrides(job: Path) -> list[str]:
         sets += ["circuit.num_qubits=8", 'simulation.observables=["Z0 Z7", "0.5*X1 Y2"]']
     if 'generator = "random"' in text:
         sets.append("circuit.depth=4")
+    if 'scenario = "trotter"' in text:
+        sets = ["simulation.shots=200", "evolution.num_points=2", "simulation.trajectories=1"]
     return [arg for s in sets for arg in ("--set", s)]
 
 

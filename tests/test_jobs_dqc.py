@@ -170,7 +170,7 @@ def test_models_are_frozen():
 
 def test_scenario_selection():
     bad(dqc(run="").replace('scenario = "dqc"', 'scenario = "teleport"'),
-        r"\[run\]\.scenario = \"teleport\": must be one of \"circuit\", \"dqc\", \"qkd\"$")
+        r"\[run\]\.scenario = \"teleport\": must be one of \"circuit\", \"dqc\", \"qkd\"")
     # without scenario = "dqc" the file is a circuit job, which has no [network]
     bad(dqc().replace('scenario = "dqc"\n', ""), r"unknown section \[network\]")
     with pytest.raises(Exception, match=r"must be \"dqc\" for DqcJob"):

@@ -1,5 +1,7 @@
 """``dqsim plot``: a picture of an output file, chosen by what the file holds.
 
+* ``trotter``: the chosen observable against time, networked, Trotter and exact
+  (:mod:`dqsim.cli.plot_trotter`);
 * a ``sweep`` table (QKD distance sweep): secret key rate per pulse against
   distance, with the PLOB bound −log2(1−η) (Pirandola et al., Nat. Commun.
   8, 15043 (2017)) on the same axes, log scale;
@@ -34,7 +36,12 @@ def plot_run(run, output: Path) -> str:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
     title = f"{run.attrs.get('job_name', '')} ({run.attrs.get('scenario', '')})"
-    if "sweep" in run.tables:
+    scenario = run.attrs.get("scenario")
+    if scenario == "trotter":
+        from dqsim.cli.plot_trotter import draw  # noqa: PLC0415
+
+        drawn = draw(run, ax)
+    elif "sweep" in run.tables:
         sweep = run.table("sweep")
         distance = sweep["distance_km"]
         rate = np.asarray(sweep["key_rate_bits_per_pulse"], dtype=float)

@@ -31,8 +31,11 @@ from dqsim.jobs.config import (
     load_job_text,
     parse_pauli_sum,
 )
+# Scenario modules register their job models in SCENARIOS when imported.
+from dqsim.jobs.trotter import TrotterJob  # noqa: E402
 
 __all__ = [
+    "TrotterJob",
     "CheckpointSection",
     "QKD_PROTOCOLS", "SCENARIOS", "CircuitJob", "CircuitSection", "ClassicalChannelSection",
     "DistributionSection", "DqcJob", "DqcSimulationSection", "EveSection", "JobConfig",

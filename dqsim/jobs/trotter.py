@@ -185,6 +185,8 @@ class TrotterSimulationSection(_Section):
             magnetization, correlation, energy, loschmidt.
         trajectories: networked runs averaged per time point, 1..1000 (default
             1); noise (imperfect pairs, decoherence) is sampled per run.
+        shots: Z-basis samples of the sites' final networked state (``t = T``,
+            first trajectory) for the ``counts`` table, 0..10**8; default 0 (none).
         sweep: optional ``{ parameter = ..., values = [...] }``
             (:class:`TrotterSweepSection`).
         save_state: write the last networked state (the whole register) to the output.
@@ -194,6 +196,7 @@ class TrotterSimulationSection(_Section):
     observables: list[Literal["magnetization", "staggered_magnetization", "correlation", "energy",
                               "loschmidt"]] = Field(default_factory=lambda: list(DEFAULT_OBSERVABLES))
     trajectories: _integer(1, MAX_TRAJECTORIES) = 1
+    shots: _integer(0, 10**8) = 0
     sweep: Optional[TrotterSweepSection] = None
     save_state: bool = False
     max_gather_qubits: _integer(1, 34) = 24

@@ -35,6 +35,9 @@ Tables:
 * ``sweep``: ``parameter, value, time, observable, networked, trotter``; and
   ``sweep_network``: ``parameter, value, time, epr_pairs, simulated_time_ps,
   fidelity_to_trotter`` (with a sweep only);
+* ``counts``: ``bitstring, count`` of ``[simulation].shots`` Z-basis samples
+  of the sites at ``t = T`` (first trajectory, the job's network; site 0
+  rightmost), when ``shots > 0``;
 * ``timing``: ``stage, seconds``.
 """
 
@@ -53,11 +56,12 @@ from dqsim.circuit.hamiltonians import SpinModel
 from dqsim.circuit.ir import Circuit
 from dqsim.rng import purpose_id
 from dqsim.scenarios import ScenarioOutput, record_table
+from dqsim.scenarios.circuit_run import counts_table
 from dqsim.scenarios.dqc import run_dqc
 from dqsim.state.sharded import ShardedState
 from dqsim.units import PS_PER_US
 
-__all__ = ["run_job", "observables_of", "Observables", "run_seed"]
+__all__ = ["run_job", "observables_of", "Observables", "run_seed", "product_state"]
 
 #: Observables of ``[simulation].observables``, in table order.
 OBSERVABLE_ORDER = ("magnetization", "staggered_magnetization", "correlation", "energy", "loschmidt")
@@ -91,7 +95,7 @@ def run_seed(seed: int, *indices: int) -> int:
     return int(word) >> 1
 
 
-def _reference_state(num_qubits: int, qubits: Sequence[int], bits: Sequence[int], *, comm, backend,
+def product_state(num_qubits: int, qubits: Sequence[int], bits: Sequence[int], *, comm, backend,
                      precision: str) -> ShardedState:
     """The product state with ``bits`` on ``qubits`` (others |0⟩)."""
     state = ShardedState(num_qubits, comm, precision=precision, backend=backend)
@@ -202,8 +206,8 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
     # Noiseless Trotter evolution on a plain sharded state of the sites.
     t0 = time.perf_counter()
     trotter: list[Observables] = []
-    site_reference = _reference_state(model.num_sites, range(model.num_sites), bits, comm=comm,
-                                      backend=backend, precision=precision)
+    site_reference = product_state(model.num_sites, range(model.num_sites), bits, comm=comm,
+                                   backend=backend, precision=precision)
     for circuit in circuits:
         state = ShardedState(model.num_sites, comm, precision=precision, backend=backend)
         state.apply_ops([g.to_op() for g in circuit.gates()])
@@ -221,6 +225,7 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
     networked: list[list[Observables]] = []
     network_rows: list[list[tuple]] = []
     last_state = None
+    final_counts: dict[str, int] = {}
     register_qubits = 0
     for series_index, (parameter, value, series_graph) in enumerate(series):
         label = "network" if parameter is None else f"{parameter} = {value:g}"
@@ -230,16 +235,19 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
             found, pairs, time_ps, fidelity, nonlocal_gates = [], [], [], [], 0
             for trajectory in range(trajectories):
                 progress(f"{label}: t = {times[k]:.3g} ({k}/{len(times) - 1})")
+                final = series_index == 0 and k == len(circuits) - 1 and trajectory == 0
                 run = run_dqc(circuit, comm=comm, backend=backend, graph=series_graph, node_names=node_names,
                               node_specs=specs, scheme=job.distribution.scheme, assignment=assignment,
                               placement=placement, seed=run_seed(job.run.seed, series_index, k, trajectory),
-                              precision=precision, shots=0, timeline=False)
+                              precision=precision, shots=job.simulation.shots if final else 0, timeline=False)
+                if final and job.simulation.shots:
+                    final_counts = run.counts
                 qubit_of_site = list(run.regmap.qubit_of_logical)
                 key = (run.regmap.num_qubits, tuple(qubit_of_site))
                 if "loschmidt" in names and key != reference_key:
-                    reference, reference_key = None, key
-                    reference = _reference_state(run.regmap.num_qubits, qubit_of_site, bits, comm=comm,
-                                                 backend=backend, precision=precision)
+                    reference, reference_key = None, key  # free the old one first
+                    reference = product_state(run.regmap.num_qubits, qubit_of_site, bits, comm=comm,
+                                              backend=backend, precision=precision)
                 found.append(observables_of(run.state, model, qubit_of_site, names, reference))
                 pairs.append(sum(link[2] for link in run.links))
                 time_ps.append(run.end_time_ps)
@@ -290,6 +298,8 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
             [("parameter", "U"), ("value", "f8"), ("time", "f8"), ("epr_pairs", "f8"),
              ("simulated_time_ps", "f8"), ("fidelity_to_trotter", "f8")])
         table_attrs["sweep_network"] = {"simulated_time_ps": "picoseconds"}
+    if final_counts:
+        tables["counts"] = counts_table(final_counts)
     tables["timing"] = record_table(list(timing.items()), [("stage", "U"), ("seconds", "f8")])
 
     main_rows = network_rows[0]

@@ -1,0 +1,358 @@
+"""Spin chains as Pauli sums, their Trotter circuits, and exact evolution for small chains.
+
+Two models on a chain of ``N`` sites (``"open"``: bonds ``(i, i+1)``;
+``"periodic"``: a ring, with the bond ``(N-1, 0)`` added, N >= 3):
+
+* transverse-field Ising (``"tfim"``): ``H = −J Σ Z_i Z_j − h Σ X_i``;
+* Heisenberg XXZ (``"xxz"``): ``H = J Σ (X_i X_j + Y_i Y_j + Δ Z_i Z_j) + h Σ Z_i``.
+
+Terms are ``(coefficient, letters, sites)`` tuples, as
+:func:`dqsim.jobs.config.parse_pauli_sum` returns them and as
+:meth:`dqsim.state.sharded.ShardedState.expectation` takes them.
+
+**Trotter circuits.** The terms fall into groups of mutually commuting
+Pauli strings of one kind (all ``X``, all ``ZZ``, ...), so each group's
+exponential is exact as a product of rotations: ``exp(−i c P dt)`` is the
+rotation ``r<p>(2 c dt)`` with the convention ``rzz(θ) = exp(−iθ/2 Z⊗Z)``,
+``rx(θ) = exp(−iθ/2 X)`` (Nielsen & Chuang §4.2). With groups
+``H = H_1 + … + H_m`` and ``dt = t / steps``:
+
+* first order (Lie–Trotter): ``U(dt) = e^{−iH_m dt} ⋯ e^{−iH_1 dt}``
+  (``H_1`` acts first), global error O(dt);
+* second order (Strang): ``U(dt) = e^{−iH_1 dt/2} ⋯ e^{−iH_{m−1} dt/2}
+  e^{−iH_m dt} e^{−iH_{m−1} dt/2} ⋯ e^{−iH_1 dt/2}``, global error O(dt²);
+  the half steps of ``H_1`` between two steps are merged into one
+  (``e^{−iH_1 dt/2} e^{−iH_1 dt/2} = e^{−iH_1 dt}``, exact).
+
+Suzuki, "General theory of fractal path integrals with applications to
+many-body theories and statistical physics", J. Math. Phys. 32, 400 (1991);
+Childs et al., "Theory of Trotter error with commutator scaling", Phys. Rev. X
+11, 011020 (2021).
+
+**Exact evolution** diagonalises the dense ``2^N × 2^N`` Hamiltonian
+(``numpy.linalg.eigh``), for ``N <= MAX_EXACT_SITES``. Index bit ``q`` of a
+state vector is site ``q`` (as :meth:`ShardedState.gather` orders it);
+``|0⟩`` is spin up (``Z = +1``).
+
+Examples:
+    >>> model = SpinModel(kind="tfim", num_sites=3, J=1.0, h=0.5)
+    >>> model.bonds()
+    [(0, 1), (1, 2)]
+    >>> model.terms()[:3]
+    [(-1.0, 'ZZ', (0, 1)), (-1.0, 'ZZ', (1, 2)), (-0.5, 'X', (0,))]
+    >>> trotter_circuit(model, 1.0, 2).count_gates()
+    {'rx': 6, 'rzz': 4}
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from dqsim.circuit.ir import Circuit
+from dqsim.errors import DqsimError
+
+__all__ = [
+    "SpinModel", "MODEL_KINDS", "BOUNDARIES", "INITIAL_STATES", "MAX_EXACT_SITES",
+    "trotter_circuit", "initial_bits", "initial_state", "hamiltonian_matrix", "exact_evolution",
+    "ground_state_energy", "magnetization_terms", "site_magnetization_terms", "correlation_terms",
+]
+
+#: Models of :class:`SpinModel`.
+MODEL_KINDS = ("tfim", "xxz")
+#: Boundary conditions of :class:`SpinModel`.
+BOUNDARIES = ("open", "periodic")
+#: Initial product states: all spins up ``|0…0⟩``, or Néel ``|0101…⟩`` (odd sites down).
+INITIAL_STATES = ("up", "neel")
+#: Most sites :func:`exact_evolution` and :func:`hamiltonian_matrix` accept (a dense 4096 × 4096 matrix).
+MAX_EXACT_SITES = 12
+#: Fewest sites of a periodic chain (two sites would count their one bond twice).
+MIN_RING_SITES = 3
+
+PauliTerm = tuple[float, str, tuple[int, ...]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SpinModel:
+    """A spin-1/2 chain or ring.
+
+    Attributes:
+        kind: ``"tfim"`` (``H = −J Σ ZZ − h Σ X``) or ``"xxz"``
+            (``H = J Σ (XX + YY + Δ ZZ) + h Σ Z``).
+        num_sites: sites ``N``, >= 2 (``"periodic"``: >= 3).
+        boundary: ``"open"`` (a chain) or ``"periodic"`` (a ring).
+        J: coupling of neighbouring sites (any finite real).
+        h: field (any finite real).
+        delta: anisotropy Δ of ``"xxz"`` (any finite real; unused by ``"tfim"``).
+
+    Raises:
+        DqsimError: a value outside its range, naming the field.
+
+    Examples:
+        >>> SpinModel(kind="xxz", num_sites=3, boundary="periodic", delta=0.5).bonds()
+        [(0, 1), (1, 2), (2, 0)]
+        >>> SpinModel(kind="ising", num_sites=3)
+        Traceback (most recent call last):
+            ...
+        dqsim.errors.DqsimError: SpinModel: kind must be one of 'tfim', 'xxz', got 'ising'
+    """
+
+    kind: str
+    num_sites: int
+    boundary: str = "open"
+    J: float = 1.0
+    h: float = 1.0
+    delta: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in MODEL_KINDS:
+            raise DqsimError(f"SpinModel: kind must be one of {', '.join(map(repr, MODEL_KINDS))}, "
+                             f"got {self.kind!r}")
+        if self.boundary not in BOUNDARIES:
+            raise DqsimError(f"SpinModel: boundary must be one of {', '.join(map(repr, BOUNDARIES))}, "
+                             f"got {self.boundary!r}")
+        minimum = MIN_RING_SITES if self.boundary == "periodic" else 2
+        if (isinstance(self.num_sites, bool) or not isinstance(self.num_sites, (int, np.integer))
+                or self.num_sites < minimum):
+            raise DqsimError(f"SpinModel: num_sites must be an integer >= {minimum} "
+                             f"(boundary {self.boundary!r}), got {self.num_sites!r}")
+        for name in ("J", "h", "delta"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise DqsimError(f"SpinModel: {name} must be a finite real number, got {value!r}")
+
+    def bonds(self) -> list[tuple[int, int]]:
+        """Neighbouring site pairs: ``(i, i+1)``, and ``(N−1, 0)`` on a ring."""
+        pairs = [(i, i + 1) for i in range(self.num_sites - 1)]
+        if self.boundary == "periodic":
+            pairs.append((self.num_sites - 1, 0))
+        return pairs
+
+    def term_groups(self) -> list[list[PauliTerm]]:
+        """The Hamiltonian as groups of commuting terms, in Trotter order (first group acts first).
+
+        ``"tfim"``: ``[X field, ZZ bonds]``; ``"xxz"``: ``[XX, YY, ZZ bonds + Z field]``.
+        Terms with a zero coefficient are left out; empty groups too.
+        """
+        n, bonds = self.num_sites, self.bonds()
+        if self.kind == "tfim":
+            groups = [[(-float(self.h), "X", (i,)) for i in range(n)],
+                      [(-float(self.J), "ZZ", b) for b in bonds]]
+        else:
+            groups = [[(float(self.J), "XX", b) for b in bonds],
+                      [(float(self.J), "YY", b) for b in bonds],
+                      [(float(self.J * self.delta), "ZZ", b) for b in bonds]
+                      + [(float(self.h), "Z", (i,)) for i in range(n)]]
+        groups = [[term for term in group if term[0] != 0.0] for group in groups]
+        return [group for group in groups if group]
+
+    def terms(self) -> list[PauliTerm]:
+        """All terms of ``H`` (two-site terms first), for energies and :func:`hamiltonian_matrix`."""
+        groups = self.term_groups()
+        two = [t for g in groups for t in g if len(t[1]) == 2]
+        one = [t for g in groups for t in g if len(t[1]) == 1]
+        return two + one
+
+    def describe(self) -> str:
+        """The Hamiltonian in words, e.g. ``"TFIM H = -J ΣZZ - h ΣX (J=1, h=0.5), 8-site open chain"``."""
+        shape = f"{self.num_sites}-site {'open chain' if self.boundary == 'open' else 'ring'}"
+        if self.kind == "tfim":
+            return f"TFIM H = -J ΣZZ - h ΣX (J={self.J:g}, h={self.h:g}), {shape}"
+        return f"XXZ H = J Σ(XX+YY+ΔZZ) + h ΣZ (J={self.J:g}, Δ={self.delta:g}, h={self.h:g}), {shape}"
+
+
+def _check_count(where: str, name: str, value, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise DqsimError(f"{where}: {name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def initial_bits(model: SpinModel, initial: str = "up") -> list[int]:
+    """Computational-basis bit of each site in the initial state (0 = spin up).
+
+    Examples:
+        >>> initial_bits(SpinModel(kind="xxz", num_sites=4), "neel")
+        [0, 1, 0, 1]
+    """
+    if initial not in INITIAL_STATES:
+        raise DqsimError(f"initial_bits: initial must be one of {', '.join(map(repr, INITIAL_STATES))}, "
+                         f"got {initial!r}")
+    return [site % 2 if initial == "neel" else 0 for site in range(model.num_sites)]
+
+
+def _rotation(circuit: Circuit, term: PauliTerm, dt: float) -> None:
+    """Append ``exp(−i c P dt)`` for the term ``(c, P, sites)``: ``r<p>(2 c dt)``."""
+    coefficient, letters, sites = term
+    circuit.gate(f"r{letters.lower()}", *sites, params=[2.0 * coefficient * dt])
+
+
+def trotter_circuit(model: SpinModel, time: float, steps: int, *, order: int = 1,
+                    initial: str = "up") -> Circuit:
+    """The circuit preparing the initial state and approximating ``e^{−iHt}`` with Trotter steps.
+
+    See the module docstring for the product formulas. No measurements.
+
+    Args:
+        model: the spin chain.
+        time: evolution time ``t`` (units of 1/J), finite, >= 0.
+        steps: Trotter steps, >= 0 (0: only the initial state); ``dt = t / steps``.
+        order: 1 (Lie–Trotter) or 2 (Strang splitting).
+        initial: ``"up"`` (``|0…0⟩``) or ``"neel"`` (``x`` on the odd sites).
+
+    Returns:
+        A circuit on ``model.num_sites`` qubits (qubit ``i`` = site ``i``) of
+        ``rx``/``rz``/``rxx``/``ryy``/``rzz`` gates after the preparation.
+
+    Raises:
+        DqsimError: a bad ``time``, ``steps``, ``order`` or ``initial``.
+
+    Examples:
+        >>> m = SpinModel(kind="xxz", num_sites=2, h=0.0)
+        >>> [g.name for g in trotter_circuit(m, 0.5, 1, order=2, initial="neel").gates()]
+        ['x', 'rxx', 'ryy', 'rzz', 'ryy', 'rxx']
+    """
+    where = "trotter_circuit"
+    if isinstance(time, bool) or not isinstance(time, (int, float)) or not (0.0 <= time < math.inf):
+        raise DqsimError(f"{where}: time must be a finite number >= 0, got {time!r}")
+    steps = _check_count(where, "steps", steps, 0)
+    if order not in (1, 2) or isinstance(order, bool):
+        raise DqsimError(f"{where}: order must be 1 or 2, got {order!r}")
+    circuit = Circuit(model.num_sites, name=f"{model.kind}_trotter{order}_{steps}")
+    for site, bit in enumerate(initial_bits(model, initial)):
+        if bit:
+            circuit.gate("x", site)
+    if steps == 0 or time == 0.0:
+        return circuit
+    dt = float(time) / steps
+    groups = model.term_groups()
+    if order == 1:
+        for _ in range(steps):
+            for group in groups:
+                for term in group:
+                    _rotation(circuit, term, dt)
+        return circuit
+    # Strang: half steps of groups 0..m-2 around a full step of the last group;
+    # the outer group's half steps between neighbouring Trotter steps are merged.
+    inner = groups[:-1]
+    for step in range(steps):
+        first = groups[0] if inner else []
+        for term in first:
+            _rotation(circuit, term, dt / 2 if step == 0 else dt)
+        for group in inner[1:]:
+            for term in group:
+                _rotation(circuit, term, dt / 2)
+        for term in groups[-1]:
+            _rotation(circuit, term, dt)
+        for group in reversed(inner[1:]):
+            for term in group:
+                _rotation(circuit, term, dt / 2)
+    for term in groups[0] if inner else []:
+        _rotation(circuit, term, dt / 2)
+    return circuit
+
+
+def _check_exact_size(where: str, model: SpinModel) -> None:
+    if model.num_sites > MAX_EXACT_SITES:
+        raise DqsimError(f"{where}: exact diagonalisation is limited to num_sites <= {MAX_EXACT_SITES} "
+                         f"(a dense 2^N × 2^N matrix), got num_sites = {model.num_sites}; "
+                         "compare with the noiseless Trotter evolution instead")
+
+
+def hamiltonian_matrix(model: SpinModel) -> np.ndarray:
+    """The dense Hamiltonian, ``2^N × 2^N``, index bit ``q`` = site ``q`` (real: both models are real).
+
+    ``P|k⟩ = i^{#Y} (−1)^{popcount(k & (Y|Z bits))} |k ⊕ (X|Y bits)⟩`` for each term.
+
+    Raises:
+        DqsimError: ``num_sites > MAX_EXACT_SITES``.
+
+    Examples:
+        >>> hamiltonian_matrix(SpinModel(kind="tfim", num_sites=2, J=1.0, h=0.0)).diagonal().tolist()
+        [-1.0, 1.0, 1.0, -1.0]
+    """
+    _check_exact_size("hamiltonian_matrix", model)
+    dim = 1 << model.num_sites
+    index = np.arange(dim, dtype=np.int64)
+    matrix = np.zeros((dim, dim), dtype=np.complex128)
+    for coefficient, letters, sites in model.terms():
+        flip = sum(1 << q for p, q in zip(letters, sites) if p in "XY")
+        sign_mask = sum(1 << q for p, q in zip(letters, sites) if p in "YZ")
+        parity = np.zeros(dim, dtype=np.int64)
+        masked = index & sign_mask
+        for q in range(model.num_sites):
+            parity ^= (masked >> q) & 1
+        phase = (1j) ** letters.count("Y")
+        matrix[index ^ flip, index] += coefficient * phase * (1.0 - 2.0 * parity)
+    if np.abs(matrix.imag).max(initial=0.0) == 0.0:
+        return np.ascontiguousarray(matrix.real)
+    return matrix
+
+
+def initial_state(model: SpinModel, initial: str = "up") -> np.ndarray:
+    """The initial product state as a dense vector (complex128, length ``2^N``)."""
+    _check_exact_size("initial_state", model)
+    vector = np.zeros(1 << model.num_sites, dtype=np.complex128)
+    vector[sum(bit << q for q, bit in enumerate(initial_bits(model, initial)))] = 1.0
+    return vector
+
+
+def exact_evolution(model: SpinModel, psi0: np.ndarray | str, times: Sequence[float]) -> np.ndarray:
+    """``e^{−iHt}|ψ0⟩`` for each ``t`` in ``times`` by dense diagonalisation (``numpy.linalg.eigh``).
+
+    Args:
+        model: the spin chain, ``num_sites <= MAX_EXACT_SITES``.
+        psi0: the initial state (length ``2^N``, normalised), or ``"up"``/``"neel"``.
+        times: evolution times (any finite reals).
+
+    Returns:
+        complex128 array of shape ``(len(times), 2^N)``.
+
+    Raises:
+        DqsimError: too many sites, or ``psi0`` of the wrong length.
+
+    Examples:
+        >>> m = SpinModel(kind="tfim", num_sites=2, J=0.0, h=1.0)
+        >>> psi = exact_evolution(m, "up", [math.pi / 4])   # exp(+iπ/4 X) on each spin
+        >>> np.round(np.abs(psi[0]) ** 2, 6).tolist()
+        [0.25, 0.25, 0.25, 0.25]
+    """
+    _check_exact_size("exact_evolution", model)
+    vector = initial_state(model, psi0) if isinstance(psi0, str) else np.asarray(psi0, dtype=np.complex128)
+    if vector.shape != (1 << model.num_sites,):
+        raise DqsimError(f"exact_evolution: psi0 must have 2^{model.num_sites} = {1 << model.num_sites} "
+                         f"amplitudes, got shape {vector.shape}")
+    energies, vectors = np.linalg.eigh(hamiltonian_matrix(model))
+    weights = vectors.conj().T @ vector
+    times = np.asarray(list(times), dtype=np.float64)
+    phases = np.exp(-1j * np.outer(times, energies))
+    return (phases * weights) @ vectors.T
+
+
+def ground_state_energy(model: SpinModel) -> float:
+    """Lowest eigenvalue of ``H`` (``numpy.linalg.eigvalsh``; ``num_sites <= MAX_EXACT_SITES``).
+
+    Examples:
+        >>> round(ground_state_energy(SpinModel(kind="tfim", num_sites=4, boundary="periodic")), 10)
+        -5.2262518595
+    """
+    _check_exact_size("ground_state_energy", model)
+    return float(np.linalg.eigvalsh(hamiltonian_matrix(model))[0])
+
+
+def site_magnetization_terms(model: SpinModel) -> list[list[PauliTerm]]:
+    """``⟨Z_i⟩`` of each site, one Pauli sum per site."""
+    return [[(1.0, "Z", (i,))] for i in range(model.num_sites)]
+
+
+def magnetization_terms(model: SpinModel) -> list[PauliTerm]:
+    """The mean magnetisation ``(1/N) Σ Z_i``."""
+    return [(1.0 / model.num_sites, "Z", (i,)) for i in range(model.num_sites)]
+
+
+def correlation_terms(model: SpinModel) -> list[PauliTerm]:
+    """The nearest-neighbour correlator averaged over the bonds, ``(1/#bonds) Σ Z_i Z_j``."""
+    bonds = model.bonds()
+    return [(1.0 / len(bonds), "ZZ", b) for b in bonds]

@@ -1,0 +1,316 @@
+"""The trotter scenario: spin-chain Hamiltonians, Trotter circuits, exact evolution, networked runs.
+
+References used below:
+* periodic TFIM ground-state energy from the free-fermion solution,
+  P. Pfeuty, "The one-dimensional Ising model with a transverse field",
+  Ann. Phys. 57, 79 (1970): ``E0 = −Σ_k sqrt(J² + h² − 2Jh cos k)`` over
+  ``k = (2m+1)π/N``, ``m = 0..N−1`` (the even-parity, antiperiodic-fermion sector);
+* open TFIM chain at ``J = h = 1``, same solution with modes
+  ``k_m = (2m−1)π/(2N+1)``: ``E0 = −2 Σ_m sin(k_m/2) = 1 − 1/sin(π/(2(2N+1)))``.
+"""
+
+import math
+
+import numpy as np
+import pytest
+
+from dqsim import backend as backend_mod
+from dqsim import comm as comm_mod
+from dqsim.circuit.hamiltonians import (SpinModel, exact_evolution, ground_state_energy, hamiltonian_matrix,
+                                        initial_state, trotter_circuit)
+from dqsim.errors import ConfigError, DqsimError
+from dqsim.jobs.config import apply_overrides, load_job, load_job_text
+from dqsim.jobs.trotter import TrotterJob
+from dqsim.network import topology
+from dqsim.network.link import LinkSpec
+from dqsim.network.node import NodeSpec
+from dqsim.scenarios import trotter as scenario
+from dqsim.scenarios.dqc import run_dqc
+from dqsim.state.sharded import ShardedState
+
+from mpi_helper import ROOT, run_mpi
+
+BACKEND = backend_mod.select("numpy")
+#: Networked evolution over ideal links must equal the monolithic one to rounding.
+EXACT_TOL = 1e-10
+
+
+def monolithic(circuit):
+    state = ShardedState(circuit.num_qubits, backend=BACKEND)
+    state.apply_ops([g.to_op() for g in circuit.gates()])
+    return state
+
+
+# ----------------------------------------------------------------- Hamiltonians and exact evolution
+
+@pytest.mark.parametrize("num_sites", [3, 4, 6, 8])
+@pytest.mark.parametrize("coupling,field", [(1.0, 1.0), (1.0, 0.5), (0.7, 1.3)])
+def test_periodic_tfim_ground_energy_matches_free_fermions(num_sites, coupling, field):
+    ks = [math.pi * (2 * m + 1) / num_sites for m in range(num_sites)]
+    reference = -math.fsum(math.sqrt(coupling ** 2 + field ** 2 - 2 * coupling * field * math.cos(k)) for k in ks)
+    model = SpinModel(kind="tfim", num_sites=num_sites, boundary="periodic", J=coupling, h=field)
+    assert ground_state_energy(model) == pytest.approx(reference, abs=1e-10)
+
+
+@pytest.mark.parametrize("num_sites", [2, 5, 10])
+def test_open_critical_tfim_ground_energy(num_sites):
+    reference = 1.0 - 1.0 / math.sin(math.pi / (2 * (2 * num_sites + 1)))
+    assert ground_state_energy(SpinModel(kind="tfim", num_sites=num_sites)) == pytest.approx(reference, abs=1e-10)
+
+
+def test_hamiltonian_matrix_is_the_pauli_sum():
+    # Independent construction with Kronecker products (qubit q = bit q: rightmost factor is site 0).
+    paulis = {"X": np.array([[0, 1], [1, 0]]), "Y": np.array([[0, -1j], [1j, 0]]), "Z": np.diag([1, -1])}
+    model = SpinModel(kind="xxz", num_sites=3, boundary="periodic", J=0.8, delta=0.3, h=0.4)
+    dense = np.zeros((8, 8), dtype=complex)
+    for coefficient, letters, sites in model.terms():
+        factors = [np.eye(2)] * 3
+        for letter, site in zip(letters, sites):
+            factors[2 - site] = paulis[letter]
+        dense += coefficient * np.kron(np.kron(factors[0], factors[1]), factors[2])
+    assert np.allclose(hamiltonian_matrix(model), dense, atol=1e-14)
+
+
+def test_exact_evolution_matches_matrix_exponential():
+    scipy_linalg = pytest.importorskip("scipy.linalg")
+    model = SpinModel(kind="tfim", num_sites=4, boundary="periodic", J=1.0, h=0.7)
+    psi0 = initial_state(model, "neel")
+    states = exact_evolution(model, "neel", [0.0, 0.3, 1.1])
+    for t, state in zip([0.0, 0.3, 1.1], states):
+        expected = scipy_linalg.expm(-1j * t * hamiltonian_matrix(model)) @ psi0
+        assert np.allclose(state, expected, atol=1e-12)
+
+
+def test_exact_evolution_refuses_large_chains():
+    with pytest.raises(DqsimError, match="num_sites <= 12"):
+        exact_evolution(SpinModel(kind="tfim", num_sites=13), "up", [1.0])
+
+
+@pytest.mark.parametrize("kwargs,match", [(dict(time=-1.0, steps=1), "time"), (dict(time=1.0, steps=-1), "steps"),
+                                          (dict(time=1.0, steps=1, order=3), "order"),
+                                          (dict(time=1.0, steps=1, initial="down"), "initial")])
+def test_trotter_circuit_refuses_bad_arguments(kwargs, match):
+    with pytest.raises(DqsimError, match=match):
+        trotter_circuit(SpinModel(kind="tfim", num_sites=3), **kwargs)
+
+
+def test_commuting_hamiltonian_is_exact_in_one_step():
+    model = SpinModel(kind="tfim", num_sites=4, boundary="periodic", J=0.9, h=0.0)  # only ZZ terms
+    state = monolithic(trotter_circuit(model, 1.7, 1, initial="neel")).gather()
+    assert abs(np.vdot(exact_evolution(model, "neel", [1.7])[0], state)) ** 2 == pytest.approx(1.0, abs=1e-12)
+
+
+# Global Trotter error at fixed time T: ‖ψ_trotter − ψ_exact‖ ∝ dt^order, so halving dt divides it
+# by 2 (first order) or 4 (second order). Measured ratios are within 3 % of that; we allow 10 %.
+@pytest.mark.parametrize("model,initial", [
+    (SpinModel(kind="tfim", num_sites=6, J=1.0, h=0.8), "up"),
+    (SpinModel(kind="xxz", num_sites=5, boundary="periodic", J=1.0, delta=0.5, h=0.3), "neel"),
+], ids=["tfim", "xxz"])
+@pytest.mark.parametrize("order,steps", [(1, 16), (2, 8)])
+def test_trotter_error_shrinks_with_the_order(model, initial, order, steps):
+    exact = exact_evolution(model, initial, [1.0])[0]
+    errors = [np.linalg.norm(monolithic(trotter_circuit(model, 1.0, n, order=order, initial=initial)).gather()
+                             - exact) for n in (steps, 2 * steps)]
+    assert errors[0] / errors[1] == pytest.approx(2.0 ** order, rel=0.10)
+
+
+# ----------------------------------------------------------------- networked runs
+
+@pytest.mark.parametrize("model,kind,num_nodes,initial", [
+    (SpinModel(kind="tfim", num_sites=6, boundary="periodic", J=1.0, h=0.6), "ring", 3, "up"),
+    (SpinModel(kind="xxz", num_sites=4, J=1.0, delta=0.4, h=0.2), "line", 2, "neel"),
+], ids=["tfim-ring", "xxz-chain"])
+def test_ideal_links_reproduce_the_monolithic_trotter_state(model, kind, num_nodes, initial):
+    graph = getattr(topology, kind)(num_nodes, link=LinkSpec(distance_km=2.0))
+    names = list(graph.nodes)
+    per_node = model.num_sites // num_nodes
+    specs = [NodeSpec(name=n, num_data_qubits=per_node, num_comm_qubits=2) for n in names]
+    circuit = trotter_circuit(model, 0.8, 3, order=2, initial=initial)
+    assignment = [site // per_node for site in range(model.num_sites)]
+    run = run_dqc(circuit, comm=comm_mod.SingleComm(), backend=BACKEND, graph=graph, node_names=names,
+                  node_specs=specs, assignment=assignment, shots=0, timeline=False)
+    assert run.num_nonlocal_gates > 0
+    assert run.fidelity == pytest.approx(1.0, abs=EXACT_TOL)
+    mono = monolithic(circuit)
+    # State fidelity, independently of run_dqc: embed the sites' state in the register (comm qubits |0⟩).
+    register = run.state.gather()
+    qubit_of_site = list(run.regmap.qubit_of_logical)
+    index = np.zeros(1 << model.num_sites, dtype=np.int64)
+    for site, qubit in enumerate(qubit_of_site):
+        index |= ((np.arange(1 << model.num_sites) >> site) & 1) << qubit
+    assert abs(np.vdot(mono.gather(), register[index])) ** 2 == pytest.approx(1.0, abs=EXACT_TOL)
+    names_ = ["magnetization", "staggered_magnetization", "correlation", "energy", "loschmidt"]
+    bits = [site % 2 if initial == "neel" else 0 for site in range(model.num_sites)]
+    net = scenario.observables_of(
+        run.state, model, qubit_of_site, names_,
+        scenario.product_state(run.regmap.num_qubits, qubit_of_site, bits, comm=comm_mod.SingleComm(),
+                               backend=BACKEND, precision="complex128"))
+    ref = scenario.observables_of(
+        mono, model, range(model.num_sites), names_,
+        scenario.product_state(model.num_sites, range(model.num_sites), bits, comm=comm_mod.SingleComm(),
+                               backend=BACKEND, precision="complex128"))
+    for name in names_:
+        assert net.values[name] == pytest.approx(ref.values[name], abs=EXACT_TOL), name
+    assert np.allclose(net.sites, ref.sites, atol=EXACT_TOL)
+
+
+def small(path, *overrides):
+    return apply_overrides(load_job(ROOT / path), list(overrides))
+
+
+def test_ising_job_file_runs_and_matches_trotter():
+    job = small("jobs/ising_trotter_4qpu.toml", "evolution.num_points=3", "evolution.steps_per_point=1",
+                "simulation.shots=50")
+    assert isinstance(job, TrotterJob) and job.use_exact()
+    out = scenario.run_job(job, comm=comm_mod.SingleComm(), backend=BACKEND)
+    obs = out.tables["observables"]
+    assert set(obs["observable"]) == {"magnetization", "correlation", "energy", "loschmidt"}
+    assert len(obs) == 4 * 4
+    assert np.allclose(obs["networked"], obs["trotter"], atol=EXACT_TOL, rtol=0)
+    # t = 0 is the initial state |0…0⟩: every observable is known exactly.
+    first = {row["observable"]: row for row in obs[obs["time"] == 0.0]}
+    assert first["magnetization"]["exact"] == pytest.approx(1.0)
+    assert first["energy"]["exact"] == pytest.approx(-7.0)  # −J × 7 bonds
+    assert first["loschmidt"]["networked"] == pytest.approx(1.0)
+    net = out.tables["network"]
+    assert np.allclose(net["fidelity_to_trotter"], 1.0, atol=EXACT_TOL)
+    assert list(net["trotter_steps"]) == [0, 1, 2, 3]
+    assert np.array_equal(net["epr_pairs"], net["nonlocal_gates"])  # one pair per TeleGate, ideal links
+    assert net["nonlocal_gates"][1] == 3  # the three bonds between the four QPUs
+    assert out.attrs["total_epr_pairs"] == net["epr_pairs"].sum()
+    assert out.attrs["total_simulated_time_ps"] == pytest.approx(net["simulated_time_ps"].sum())
+    assert len(out.tables["sites"]) == 4 * 8
+    counts = out.tables["counts"]
+    assert counts["count"].sum() == 50 and all(len(b) == 8 for b in counts["bitstring"])
+    assert out.state is not None and out.summary
+
+
+def test_sweep_of_source_fidelity_degrades_the_evolution():
+    job = small("jobs/xxz_ring_sweep.toml", "evolution.num_points=2", "simulation.trajectories=1",
+                'simulation.sweep={parameter = "source_fidelity", values = [1.0, 0.8]}')
+    out = scenario.run_job(job, comm=comm_mod.SingleComm(), backend=BACKEND)
+    assert out.attrs["exact"] is True  # 6 sites: exact evolution on by default
+    sweep, net = out.tables["sweep"], out.tables["sweep_network"]
+    perfect = sweep[sweep["value"] == 1.0]
+    assert np.allclose(perfect["networked"], perfect["trotter"], atol=EXACT_TOL, rtol=0)
+    noisy = net[net["value"] == 0.8]
+    assert noisy["fidelity_to_trotter"][0] == pytest.approx(1.0)  # t = 0: no gates
+    # One trajectory per point (seeded): 15 and 27 pairs of fidelity 0.8, so errors are all but certain.
+    assert noisy["fidelity_to_trotter"][1:].min() < 0.99
+    assert set(out.tables["observables"]["observable"]) == {"staggered_magnetization", "correlation", "energy",
+                                                            "loschmidt"}
+    stag = out.tables["observables"][out.tables["observables"]["observable"] == "staggered_magnetization"]
+    assert stag["exact"][0] == pytest.approx(1.0)  # Néel |0101…⟩: (1/N) Σ (−1)^i Z_i = 1
+
+
+# ----------------------------------------------------------------- job files
+
+BASE = """
+[run]
+name = "t"
+scenario = "trotter"
+[model]
+kind = "tfim"
+num_sites = 4
+[evolution]
+total_time = 1.0
+[network]
+topology = "line"
+num_nodes = 2
+[network.link]
+distance_km = 1.0
+[network.node]
+num_data_qubits = 2
+num_comm_qubits = 2
+"""
+
+
+def test_defaults():
+    job = load_job_text(BASE)
+    assert job.model.h == 1.0 and job.evolution.order == 2 and job.evolution.num_points == 10
+    assert job.simulation.observables == ["magnetization", "correlation", "energy", "loschmidt"]
+    assert job.site_assignment() == [0, 0, 1, 1]
+    assert load_job_text(BASE.replace('kind = "tfim"', 'kind = "xxz"')).model.h == 0.0
+
+
+@pytest.mark.parametrize("old,new,match", [
+    ('kind = "tfim"', 'kind = "ising"', r"\[model\].kind"),
+    ("num_sites = 4", "num_sites = 5", r"\[model\].num_sites = 5 exceeds"),
+    ("num_sites = 4", "num_sites = 25", r"\[model\].num_sites = 25: must be <= 24"),
+    ("num_sites = 4", 'num_sites = 2\nboundary = "periodic"', r"\[model\].num_sites = 2: must be >= 3"),
+    ('kind = "tfim"', 'kind = "tfim"\ndelta = 0.5', r"\[model\].delta = 0.5: only used with kind = \"xxz\""),
+    ("total_time = 1.0", "total_time = 0.0", r"\[evolution\].total_time = 0.0: must be in \(0, inf\)"),
+    ("total_time = 1.0", "total_time = 1.0\norder = 3", r"\[evolution\].order"),
+    ("total_time = 1.0", "total_time = 1.0\nnum_points = 201", r"\[evolution\].num_points = 201"),
+])
+def test_bad_job_values_name_their_key(old, new, match):
+    with pytest.raises(ConfigError, match=match):
+        load_job_text(BASE.replace(old, new))
+
+
+def test_exact_evolution_only_for_small_chains():
+    text = BASE.replace("num_sites = 4", "num_sites = 13").replace("num_data_qubits = 2", "num_data_qubits = 7")
+    assert not load_job_text(text).use_exact()
+    with pytest.raises(ConfigError, match=r"\[evolution\].exact = true: needs num_sites <= 12"):
+        load_job_text(text.replace("total_time = 1.0", "total_time = 1.0\nexact = true"))
+
+
+@pytest.mark.parametrize("extra,match", [
+    ('observables = ["energy", "energy"]', r"\[simulation\].observables\[1\] = \"energy\": appears twice"),
+    ('observables = ["spin"]', r"\[simulation\].observables\[0\]"),
+    ('sweep = { parameter = "source_fidelity", values = [0.2] }', r"sweep.values\[0\] = 0.2: must be in \[0.25, 1\]"),
+    ('sweep = { parameter = "loss", values = [1.0] }', r"sweep.parameter"),
+    ("trajectories = 0", r"\[simulation\].trajectories = 0: must be >= 1"),
+])
+def test_bad_simulation_values_name_their_key(extra, match):
+    with pytest.raises(ConfigError, match=match):
+        load_job_text(BASE + "[simulation]\n" + extra + "\n")
+
+
+def test_assignment_is_checked():
+    with pytest.raises(ConfigError, match=r"\[distribution\].assignment\[2\] = 0: node 0"):
+        load_job_text(BASE + "[distribution]\nassignment = [0, 0, 0, 1]\n")
+    with pytest.raises(ConfigError, match=r"lists 3 sites"):
+        load_job_text(BASE + "[distribution]\nassignment = [0, 0, 1]\n")
+
+
+# ----------------------------------------------------------------- plot and ranks
+
+def test_plot_draws_every_curve(tmp_path):
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from dqsim import io
+    from dqsim.cli.plot_trotter import draw
+
+    job = load_job_text(BASE.replace("total_time = 1.0", "total_time = 1.0\nnum_points = 2") +
+                        '[simulation]\nsweep = { parameter = "distance_km", values = [1.0, 20.0] }\n')
+    out = scenario.run_job(job, comm=comm_mod.SingleComm(), backend=BACKEND)
+    sweep = out.tables["sweep_network"]
+    far, near = sweep[sweep["value"] == 20.0], sweep[sweep["value"] == 1.0]
+    assert far["simulated_time_ps"][-1] > near["simulated_time_ps"][-1]  # longer fibre, slower pairs
+    path = io.write_run_file(tmp_path / "t.h5", attrs={"scenario": "trotter", **out.attrs}, tables=out.tables)
+    fig, ax = plt.subplots()
+    assert draw(io.open_run(path), ax) == "magnetization vs time"
+    assert len(ax.lines) == 3 + 2  # exact, trotter, networked, two sweep values
+    assert draw(io.open_run(path), ax, "energy") == "energy vs time"
+    with pytest.raises(DqsimError, match="not in the run"):
+        draw(io.open_run(path), ax, "staggered_magnetization")
+    plt.close(fig)
+
+
+def test_two_ranks_equal_one(tmp_path):
+    results = []
+    for ranks in (1, 2):
+        path = tmp_path / f"r{ranks}.npz"
+        run_mpi(ranks, ["tests/mpi_scripts/trotter_check.py", str(path)], timeout_s=180)
+        results.append(dict(np.load(path)))
+    one, two = results
+    assert one.keys() == two.keys() and "xxz_sweep_networked" in one
+    for key in one:
+        assert np.allclose(one[key], two[key], atol=1e-10, rtol=0, equal_nan=True), key
+    assert np.allclose(one["ising_observables_networked"], one["ising_observables_trotter"], atol=EXACT_TOL)
+    assert one["xxz_sweep_network_fidelity_to_trotter"][-1] < 1 - 1e-6  # the noisy pairs did act
