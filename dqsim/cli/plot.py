@@ -1,5 +1,6 @@
 """``dqsim plot``: a picture of an output file, chosen by what the file holds.
 
+* ``cloud``: a Gantt chart of QPU occupancy (:mod:`dqsim.cli.plot_cloud`);
 * ``trotter``: the chosen observable against time, networked, Trotter and exact
   (:mod:`dqsim.cli.plot_trotter`);
 * a ``sweep`` table (QKD distance sweep): secret key rate per pulse against
@@ -39,6 +40,10 @@ def plot_run(run, output: Path) -> str:
     scenario = run.attrs.get("scenario")
     if scenario == "trotter":
         from dqsim.cli.plot_trotter import draw  # noqa: PLC0415
+
+        drawn = draw(run, ax)
+    elif scenario == "cloud":
+        from dqsim.cli.plot_cloud import draw  # noqa: PLC0415
 
         drawn = draw(run, ax)
     elif "sweep" in run.tables:

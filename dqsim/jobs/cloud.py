@@ -19,6 +19,7 @@ Give ``[[user_jobs]]``, ``[arrivals]`` or both. Errors are one line naming
 the key, as for every job file (:mod:`dqsim.jobs.config`).
 
 Examples:
+    >>> from dqsim.jobs.config import load_job_text
     >>> job = load_job_text('''
     ... [run]
     ... name = "c"
@@ -50,7 +51,7 @@ from typing import Any, ClassVar, Literal, Optional
 from pydantic import Field, field_validator, model_validator
 
 from dqsim.jobs.config import (_NAME_PATTERN, MAX_GENERATOR_QUBITS, SCENARIOS, CircuitSection, JobConfig,
-                               NetworkSection, _integer, _job_error, _real, _Section, load_job_text)
+                               NetworkSection, _integer, _job_error, _real, _Section)
 from dqsim.network.fibre import propagation_delay_ps
 from dqsim.units import seconds_to_ps
 

@@ -1507,7 +1507,7 @@ def _one_of(options: Iterable[Any]) -> str:
 
 
 #: Arrays of tables inside a section, written as ``[[section.table]]`` headers.
-_ARRAY_TABLES = {("qkd", "classical_channels")}
+_ARRAY_TABLES = {("qkd", "classical_channels"), ("user_jobs",)}
 
 #: Tables inside a section, written as their own ``[section.table]`` header.
 _NESTED_TABLES = {("network", "link"), ("network", "node"),

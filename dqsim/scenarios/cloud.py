@@ -1,0 +1,478 @@
+"""The ``cloud`` scenario: a centre of networked QPUs serves a stream of user jobs.
+
+User jobs (circuits with shots, a priority and an arrival time) come from
+the job file's ``[[user_jobs]]`` list and/or a Poisson process
+(``[arrivals]``). The centre queues them and a policy of
+:mod:`dqsim.scenarios.cloud_scheduler` (FIFO, shortest-job-first or EASY
+backfilling) starts each on a connected set of free QPUs. A started job is
+run with :func:`dqsim.scenarios.dqc.run_dqc` on the network *induced by its
+QPU set* (only those QPUs and the links between them); its duration is the
+distributed run's simulated time plus the classical latency of the link to
+its user (``[user]``); its QPUs are held until the user has the results.
+
+Jobs that overlap in time run on disjoint QPU sets, and each set is
+connected, so every route of a job stays inside its set: jobs share no QPU,
+no communication qubit and no link, and exchange no message. The joint state
+of the centre is then a product of the jobs' states and every job's events
+are independent of the others'. Running each job on its own, one after the
+other (as done here, so that every rank takes part in every run, each using
+the whole communicator), therefore gives the same results as running them
+concurrently in one simulation. Each job's seed is derived from the run's
+seed and the job's name (never from its id, start time or neighbours), so a
+job's counts and fidelity depend only on its circuit, its name, the seed and
+the shape of its QPU set (the links between its QPUs in index order), not on
+which other jobs ran or when: a job gives the same results alone in the
+centre as among others, as long as it gets a set of the same shape
+(``tests/test_cloud.py`` checks this).
+
+SJF and backfilling use an *estimated* duration, computed before the job
+runs (:func:`estimate_duration_ps`): the critical path of the decomposed
+circuit with the node's gate times, each cut gate costing the centre's mean
+time to herald a pair plus one link delay, and the user latency.
+
+Randomness: the Poisson arrivals and every job's seed come from
+:class:`dqsim.rng.Stream` (see :mod:`dqsim.rng` for what a seed reproduces).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import networkx as nx
+import numpy as np
+
+from dqsim.circuit import generators, qasm
+from dqsim.circuit.decompose import decompose_for_distribution
+from dqsim.circuit.ir import Circuit, Measure
+from dqsim.circuit.partition import partition_qubits
+from dqsim.errors import DqsimError
+from dqsim.network.link import LinkSpec
+from dqsim.network.node import NodeSpec
+from dqsim.rng import Stream
+from dqsim.scenarios import ScenarioOutput, record_table
+from dqsim.scenarios.cloud_scheduler import (Centre, JobFailed, JobRecord, QueuedJob, queue_metrics,
+                                             simulate_queue)
+from dqsim.scenarios.dqc import run_dqc
+from dqsim.units import PS_PER_MS, PS_PER_NS, PS_PER_S, PS_PER_US, ps_to_seconds, seconds_to_ps
+
+__all__ = ["UserJob", "JobResult", "CloudRun", "run_cloud", "run_job", "user_jobs_of", "job_seed",
+           "estimate_duration_ps", "qpu_subgraph"]
+
+#: Largest estimate, ps (an unreachable pair would otherwise make it infinite).
+MAX_ESTIMATE_PS = 2**62
+#: Bins of the ``wait_distribution`` table (fewer when fewer jobs started).
+WAIT_BINS = 10
+#: Jobs listed one by one in the summary.
+SUMMARY_JOBS = 12
+
+
+@dataclass(frozen=True)
+class UserJob:
+    """A job a user submits to the centre.
+
+    Attributes:
+        name: unique label (it also keys the job's seed, :func:`job_seed`).
+        circuit: the circuit, with terminal measurements.
+        shots: samples of its measured qubits, >= 0.
+        submit_ps: when it reaches the centre, ps, >= 0.
+        priority: higher runs first.
+    """
+
+    name: str
+    circuit: Circuit
+    shots: int
+    submit_ps: int
+    priority: int = 0
+
+
+@dataclass
+class JobResult:
+    """What a finished user job gave its user.
+
+    Attributes:
+        counts: bit string -> shots (classical bit 0 rightmost).
+        fidelity: |⟨ideal|final⟩|² with the monolithic run of its circuit.
+        epr_pairs: pairs heralded on its links.
+        dqc_time_ps: simulated time of the distributed run, ps.
+        num_nonlocal_gates: gates cut between its QPUs.
+    """
+
+    counts: dict[str, int]
+    fidelity: float
+    epr_pairs: int
+    dqc_time_ps: int
+    num_nonlocal_gates: int
+
+
+@dataclass
+class CloudRun:
+    """A whole queue (identical on every rank).
+
+    Attributes:
+        jobs: the user jobs, index = job id.
+        records: one :class:`~dqsim.scenarios.cloud_scheduler.JobRecord` per job, same order.
+        results: job id -> :class:`JobResult` (jobs that ran).
+        centre: the QPUs.
+        metrics: :func:`~dqsim.scenarios.cloud_scheduler.queue_metrics` (ps).
+        policy: the policy's name.
+        user_latency_ps: latency of results to their users, ps.
+        timing_s: wall seconds per stage.
+    """
+
+    jobs: list[UserJob]
+    records: list[JobRecord]
+    results: dict[int, JobResult]
+    centre: Centre
+    metrics: dict[str, float]
+    policy: str
+    user_latency_ps: int
+    timing_s: dict[str, float] = field(default_factory=dict)
+
+
+def job_seed(seed: int, name: str) -> int:
+    """Seed of the distributed run of the job called ``name`` (a draw of the stream ``cloud-job/<name>``).
+
+    Examples:
+        >>> job_seed(1, "a") == job_seed(1, "a") != job_seed(1, "b")
+        True
+    """
+    return int(Stream(seed, node=0, purpose=f"cloud-job/{name}").next_generator().integers(0, 2**62))
+
+
+def qpu_subgraph(graph: nx.Graph, names: Sequence[str]) -> nx.Graph:
+    """The network induced by the QPUs ``names``: those nodes (``index`` 0.. in this order) and their links.
+
+    Examples:
+        >>> from dqsim.network import topology
+        >>> sub = qpu_subgraph(topology.ring(4), ["node1", "node2"])
+        >>> list(sub.edges), sub.nodes["node2"]["index"]
+        ([('node1', 'node2')], 1)
+    """
+    sub = nx.Graph(kind="cloud-qpu-set")
+    for index, name in enumerate(names):
+        sub.add_node(name, index=index)
+    for u, v, data in graph.subgraph(names).edges(data=True):
+        sub.add_edge(u, v, **data)
+    return sub
+
+
+def estimate_duration_ps(circuit: Circuit, *, capacities: Sequence[int], node: NodeSpec, pair_ps: float,
+                         latency_ps: int = 0, hops: Sequence[Sequence[int]] | None = None) -> int:
+    """Estimated duration of a job before it runs, ps (the scheduler's SJF and backfilling input).
+
+    A list schedule of the decomposed circuit partitioned over QPUs of
+    ``capacities``: each gate starts when its qubits are free and takes the
+    node's 1- or 2-qubit gate time; a gate whose qubits lie on different QPUs
+    also waits until both QPUs have finished their previous cut gate and adds
+    ``pair_ps`` per hop between them (one cut gate at a time per QPU: EPR
+    generation dominates). Measurements add the node's measurement time, then
+    the user latency. A heuristic: it ignores the communication-qubit count
+    and the timing of swaps.
+
+    Args:
+        circuit: the job's circuit.
+        capacities: data qubits of the QPUs it would get.
+        node: gate and measurement times (:class:`~dqsim.network.node.NodeSpec`).
+        pair_ps: cost of one cut gate over one link, ps (e.g. mean time to herald a pair + link delay).
+        latency_ps: classical latency to the user, ps.
+        hops: ``hops[a][b]``, links between QPUs ``a`` and ``b`` of the set (default 1).
+
+    Examples:
+        >>> from dqsim.circuit.generators import ghz
+        >>> estimate_duration_ps(ghz(4), capacities=[2, 2], node=NodeSpec(name="q"), pair_ps=100.0, latency_ps=7)
+        107
+    """
+    decomposed = decompose_for_distribution(circuit)
+    owner = (partition_qubits(decomposed, list(capacities)) if len(capacities) > 1
+             else [0] * decomposed.num_qubits)
+    ready = [0.0] * decomposed.num_qubits
+    qpu_ready = [0.0] * len(capacities)
+    for gate in decomposed.gates():
+        qubits = gate.qubits
+        cost = float(node.gate_1q_duration_ps if len(qubits) == 1 else node.gate_2q_duration_ps)
+        start = max(ready[q] for q in qubits)
+        qpus = sorted({owner[q] for q in qubits})
+        if len(qpus) > 1:
+            start = max([start] + [qpu_ready[p] for p in qpus])
+            cost += pair_ps * max((hops[a][b] if hops is not None else 1) for a in qpus for b in qpus)
+            for p in qpus:
+                qpu_ready[p] = start + cost
+        for q in qubits:
+            ready[q] = start + cost
+    total = max(ready, default=0.0)
+    if any(isinstance(ins, Measure) for ins in circuit):
+        total += node.measure_duration_ps
+    return int(min(total, MAX_ESTIMATE_PS)) + int(latency_ps)
+
+
+def _pair_ps(graph: nx.Graph) -> float:
+    """Mean over the centre's links of the time to herald a pair plus one link delay, ps."""
+    links: list[LinkSpec] = [data["link"] for _, _, data in graph.edges(data=True)]
+    if not links:
+        return 0.0
+    costs = [link.mean_time_to_success_ps + link.delay_ps for link in links]
+    return min(sum(costs) / len(costs), float(MAX_ESTIMATE_PS))
+
+
+def run_cloud(user_jobs: Sequence[UserJob], *, comm, backend, graph: nx.Graph, node_names: Sequence[str],
+              node_specs: Sequence[NodeSpec], policy: str = "fifo", seed: int = 0, user_latency_ps: int = 0,
+              scheme: str = "telegate", precision: str = "complex128",
+              on_job: Callable[[int, int, str], None] | None = None) -> CloudRun:
+    """Queue ``user_jobs`` on the centre and run each when the policy starts it (collective).
+
+    Args:
+        user_jobs: the jobs; job id = position in this list; names unique.
+        graph: the centre's topology (:mod:`dqsim.network.topology`), nodes ``node_names``.
+        node_specs: one :class:`NodeSpec` per QPU, in ``node_names`` order.
+        policy: ``"fifo"``, ``"sjf"`` or ``"backfill"``.
+        seed: the run's seed (jobs' seeds derive from it, :func:`job_seed`).
+        user_latency_ps: classical latency of results to their users, ps, >= 0.
+        scheme: ``"telegate"`` or ``"teledata"``.
+        on_job: called as ``on_job(jobs_run, num_jobs, name)`` after each run.
+
+    Returns:
+        The :class:`CloudRun`. A job too large for the centre is rejected, a
+        job whose distributed run raises a :class:`~dqsim.errors.DqsimError`
+        (e.g. a circuit with mid-circuit measurements) fails; the others run.
+
+    Raises:
+        ValueError: repeated job names or a negative latency.
+    """
+    names = [job.name for job in user_jobs]
+    if len(set(names)) != len(names):
+        raise ValueError("run_cloud: user job names must be unique (they key the jobs' seeds)")
+    if user_latency_ps < 0:
+        raise ValueError(f"run_cloud: user_latency_ps = {user_latency_ps}; must be >= 0")
+    started = time.perf_counter()
+    centre = Centre.from_graph(graph, node_names, [spec.num_data_qubits for spec in node_specs])
+    pair_ps = _pair_ps(graph)
+    queued = []
+    for job_id, job in enumerate(user_jobs):
+        idle_set = centre.select(job.circuit.num_qubits, range(centre.num_qpus))
+        estimate = user_latency_ps
+        if idle_set is not None:
+            sub = qpu_subgraph(graph, [node_names[q] for q in idle_set])
+            lengths = dict(nx.all_pairs_shortest_path_length(sub))
+            hops = [[lengths[node_names[a]][node_names[b]] for b in idle_set] for a in idle_set]
+            estimate = estimate_duration_ps(job.circuit, capacities=[centre.data_qubits[q] for q in idle_set],
+                                            node=node_specs[idle_set[0]], pair_ps=pair_ps,
+                                            latency_ps=user_latency_ps, hops=hops)
+        queued.append(QueuedJob(job_id, job.name, job.circuit.num_qubits, job.submit_ps, estimate,
+                                job.priority, payload=job))
+    results: dict[int, JobResult] = {}
+    runs_s = 0.0
+
+    def duration_of(queued_job: QueuedJob, qpus: tuple[int, ...]) -> int:
+        nonlocal runs_s
+        job: UserJob = queued_job.payload
+        qpu_names = [node_names[q] for q in qpus]
+        t0 = time.perf_counter()
+        try:
+            run = run_dqc(job.circuit, comm=comm, backend=backend, graph=qpu_subgraph(graph, qpu_names),
+                          node_names=qpu_names, node_specs=[node_specs[q] for q in qpus], scheme=scheme,
+                          seed=job_seed(seed, job.name), precision=precision, shots=job.shots, timeline=False)
+        except DqsimError as exc:  # raised alike on every rank: the checks before any collective
+            raise JobFailed(str(exc)) from None
+        finally:
+            runs_s += time.perf_counter() - t0
+        results[queued_job.job_id] = JobResult(run.counts, run.fidelity, sum(link[2] for link in run.links),
+                                               run.end_time_ps, run.num_nonlocal_gates)
+        if on_job:
+            on_job(len(results), len(queued), job.name)
+        return int(run.end_time_ps) + int(user_latency_ps)
+
+    records = simulate_queue(queued, policy, centre, duration_of)
+    timing = {"runs": runs_s, "scheduling": time.perf_counter() - started - runs_s}
+    return CloudRun(list(user_jobs), records, results, centre, queue_metrics(records, centre.num_qpus), policy,
+                    user_latency_ps, timing)
+
+
+def _circuit_of(section) -> Circuit:
+    """The circuit of a ``[[user_jobs]]`` entry (a :class:`~dqsim.jobs.config.CircuitSection`)."""
+    if section.qasm is not None:
+        return qasm.load_qasm_file(section.qasm)
+    maker = generators.GENERATORS[section.generator]
+    if section.generator == "random":
+        return maker(section.num_qubits, section.depth, seed=section.circuit_seed, measure=section.measure)
+    return maker(section.num_qubits, measure=section.measure)
+
+
+def user_jobs_of(job) -> list[UserJob]:
+    """The user jobs of a :class:`~dqsim.jobs.cloud.CloudJob`, by arrival (ties: listed, then Poisson order).
+
+    Poisson jobs: exponential inter-arrival times of mean ``1/rate_hz`` from
+    ``start_s``, a generator drawn uniformly from ``generators``, a qubit count
+    uniformly from ``num_qubits``, all from one event of the stream
+    ``(seed, node 0, "cloud-arrivals")``; random circuits get a drawn seed.
+    """
+    entries = []
+    for section in job.user_jobs:
+        circuit = _circuit_of(section)
+        entries.append(UserJob(section.name, circuit, section.shots, seconds_to_ps(section.arrival_s),
+                               section.priority))
+    arrivals = job.arrivals
+    if arrivals is not None:
+        rng = Stream(job.run.seed, node=0, purpose="cloud-arrivals").next_generator()
+        low, high = arrivals.num_qubits
+        now_s = arrivals.start_s
+        for name in arrivals.names():
+            now_s += float(rng.exponential(1.0 / arrivals.rate_hz))
+            kind = arrivals.generators[int(rng.integers(len(arrivals.generators)))]
+            num_qubits = int(rng.integers(low, high + 1))
+            circuit_seed = int(rng.integers(0, 2**31))
+            if kind == "random":
+                circuit = generators.random_circuit(num_qubits, arrivals.depth, seed=circuit_seed, measure=True)
+            else:
+                circuit = generators.GENERATORS[kind](num_qubits, measure=True)
+            entries.append(UserJob(name, circuit, arrivals.shots, seconds_to_ps(now_s), arrivals.priority))
+    order = sorted(range(len(entries)), key=lambda i: (entries[i].submit_ps, i))
+    return [entries[i] for i in order]
+
+
+def _time_text(ps: float) -> str:
+    """A duration for a person: ``12.3 µs``."""
+    if ps is None or not math.isfinite(ps):
+        return "n/a"
+    for unit, scale in (("s", PS_PER_S), ("ms", PS_PER_MS), ("µs", PS_PER_US), ("ns", PS_PER_NS)):
+        if abs(ps) >= scale:
+            return f"{ps / scale:.3g} {unit}"
+    return f"{ps:.3g} ps"
+
+
+def _seconds(ps: int | None) -> float:
+    return math.nan if ps is None else ps_to_seconds(ps)
+
+
+def cloud_tables(run: CloudRun) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
+    """The output tables ``jobs``, ``counts``, ``centre``, ``wait_distribution``, ``timing`` and their units."""
+    names = run.centre.names
+    job_rows, count_rows = [], []
+    for job_id, (job, record) in enumerate(zip(run.jobs, run.records)):
+        result = run.results.get(job_id)
+        queued = record.job
+        job_rows.append((
+            job_id, job.name, job.circuit.name, ",".join(names[q] for q in record.qpus), len(record.qpus),
+            job.circuit.num_qubits, job.shots, job.priority, _seconds(queued.submit_ps),
+            _seconds(record.start_ps), _seconds(record.end_ps), _seconds(record.wait_ps),
+            _seconds(queued.estimate_ps), _seconds(result.dqc_time_ps) if result else math.nan,
+            result.epr_pairs if result else 0, result.num_nonlocal_gates if result else 0,
+            result.fidelity if result else math.nan, record.status, record.reason))
+        if result:
+            count_rows.extend((job_id, bits, count) for bits, count in result.counts.items())
+    tables = {
+        "jobs": record_table(job_rows, [
+            ("id", "i8"), ("name", "U"), ("circuit", "U"), ("qpus", "U"), ("num_qpus", "i8"),
+            ("num_qubits", "i8"), ("shots", "i8"), ("priority", "i8"), ("submit_s", "f8"), ("start_s", "f8"),
+            ("end_s", "f8"), ("wait_s", "f8"), ("estimate_s", "f8"), ("dqc_s", "f8"), ("epr_pairs", "i8"),
+            ("nonlocal_gates", "i8"), ("fidelity", "f8"), ("status", "U"), ("reason", "U")]),
+        "counts": record_table(count_rows, [("job_id", "i8"), ("bitstring", "U"), ("count", "i8")]),
+    }
+    makespan = run.metrics["makespan_ps"]
+    qpu_rows = []
+    for qpu, name in enumerate(names):
+        held = [r for r in run.records if qpu in r.qpus and r.start_ps is not None]
+        busy = sum(r.end_ps - r.start_ps for r in held)
+        qpu_rows.append((name, run.centre.data_qubits[qpu], len(held), ps_to_seconds(busy),
+                         busy / makespan if makespan > 0 else math.nan))
+    tables["centre"] = record_table(qpu_rows, [("qpu", "U"), ("data_qubits", "i8"), ("num_jobs", "i8"),
+                                               ("busy_s", "f8"), ("utilisation", "f8")])
+    waits = np.array([ps_to_seconds(r.wait_ps) for r in run.records if r.wait_ps is not None], dtype=np.float64)
+    rows = []
+    if waits.size:
+        top = float(waits.max())
+        if top > 0:
+            numbers, edges = np.histogram(waits, bins=min(WAIT_BINS, waits.size), range=(0.0, top))
+            rows = [(float(edges[i]), float(edges[i + 1]), int(numbers[i])) for i in range(len(numbers))]
+        else:
+            rows = [(0.0, 0.0, int(waits.size))]
+    tables["wait_distribution"] = record_table(rows, [("wait_from_s", "f8"), ("wait_to_s", "f8"),
+                                                      ("num_jobs", "i8")])
+    tables["timing"] = record_table(list(run.timing_s.items()), [("stage", "U"), ("seconds", "f8")])
+    seconds = "seconds"
+    table_attrs = {
+        "jobs": {name: seconds for name in ("submit_s", "start_s", "end_s", "wait_s", "estimate_s", "dqc_s")},
+        "centre": {"busy_s": seconds},
+        "wait_distribution": {"wait_from_s": seconds, "wait_to_s": seconds},
+        "timing": {"units": seconds},
+    }
+    return tables, table_attrs
+
+
+def cloud_attrs(run: CloudRun) -> dict:
+    """Root attributes: the centre's metrics in seconds (NaN where undefined)."""
+    m = run.metrics
+    per_s = m["throughput_per_ps"] * PS_PER_S
+    return {
+        "policy": run.policy,
+        "num_qpus": run.centre.num_qpus,
+        "qpu_names": list(run.centre.names),
+        "qpu_data_qubits": np.array(run.centre.data_qubits, dtype=np.int64),
+        "user_latency_ps": int(run.user_latency_ps),
+        "num_jobs": len(run.jobs),
+        "num_done": int(m["num_done"]),
+        "num_failed": int(m["num_failed"]),
+        "num_rejected": int(m["num_rejected"]),
+        "makespan_s": ps_to_seconds(m["makespan_ps"]),
+        "utilisation": float(m["utilisation"]),
+        "throughput_jobs_per_s": float(per_s),
+        "mean_wait_s": ps_to_seconds(m["mean_wait_ps"]),
+        "median_wait_s": ps_to_seconds(m["median_wait_ps"]),
+        "max_wait_s": ps_to_seconds(m["max_wait_ps"]),
+        "total_epr_pairs": int(sum(r.epr_pairs for r in run.results.values())),
+    }
+
+
+def cloud_summary(run: CloudRun, scheme: str) -> list[str]:
+    """Lines for a person: the centre, the metrics, then the first jobs."""
+    m = run.metrics
+    names = run.centre.names
+    lines = [
+        f"  centre: {run.centre.num_qpus} QPUs, policy {run.policy}, {scheme}; results reach users "
+        f"{_time_text(run.user_latency_ps)} after a run",
+        f"  jobs: {int(m['num_done'])} done, {int(m['num_failed'])} failed, {int(m['num_rejected'])} rejected; "
+        f"makespan {_time_text(m['makespan_ps'])}, utilisation {m['utilisation']:.3f}, "
+        f"throughput {m['throughput_per_ps'] * PS_PER_S:.4g} jobs/s",
+        f"  wait: mean {_time_text(m['mean_wait_ps'])}, median {_time_text(m['median_wait_ps'])}, "
+        f"max {_time_text(m['max_wait_ps'])}",
+    ]
+    for job_id, (job, record) in enumerate(zip(run.jobs, run.records)):
+        if job_id == SUMMARY_JOBS:
+            lines.append(f"  ... {len(run.jobs) - SUMMARY_JOBS} more job(s) in the 'jobs' table")
+            break
+        head = f"  {job.name} ({job.circuit.name}, {job.circuit.num_qubits} qubits)"
+        if record.status == "rejected":
+            lines.append(f"{head}: rejected: {record.reason}")
+            continue
+        where = ",".join(names[q] for q in record.qpus)
+        if record.status == "failed":
+            lines.append(f"{head} on {where}: failed: {record.reason}")
+            continue
+        result = run.results[job_id]
+        lines.append(f"{head} on {where}: wait {_time_text(record.wait_ps)}, "
+                     f"start {_time_text(record.start_ps)}, end {_time_text(record.end_ps)}, "
+                     f"F={result.fidelity:.6f}, {result.epr_pairs} EPR pairs")
+    return lines
+
+
+def run_job(job, *, comm, backend, on_progress=None) -> ScenarioOutput:
+    """Run a ``cloud`` job (a :class:`dqsim.jobs.cloud.CloudJob`) and shape its output (collective)."""
+    net = job.network
+    names = net.node_names_list()
+    graph = net.build_graph()
+    specs = [net.node_spec(name) for name in names]
+    user_jobs = user_jobs_of(job)
+
+    def on_job(done: int, total: int, name: str) -> None:
+        if on_progress:
+            on_progress(done, total, f"user jobs (ran {name})")
+
+    run = run_cloud(user_jobs, comm=comm, backend=backend, graph=graph, node_names=names, node_specs=specs,
+                    policy=job.scheduler.policy, seed=job.run.seed, user_latency_ps=job.user_latency_ps(),
+                    scheme=job.scheduler.distribution, precision=job.run.precision, on_job=on_job)
+    tables, table_attrs = cloud_tables(run)
+    attrs = {**cloud_attrs(run), "distribution_scheme": job.scheduler.distribution,
+             "topology": net.topology, "node_names": list(names)}
+    return ScenarioOutput(attrs, tables, table_attrs, None, cloud_summary(run, job.scheduler.distribution))

@@ -1,0 +1,351 @@
+"""The "cloud" scenario: hand-computed queues for FIFO, SJF and EASY backfilling, QPU-set selection,
+rejections, isolation of concurrent jobs, the example job file, and one-line job-file errors."""
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import dqsim.jobs.cloud  # noqa: F401 - registers SCENARIOS["cloud"]
+from dqsim import backend as backend_mod
+from dqsim import comm as comm_mod
+from dqsim.circuit.generators import ghz, qft, random_circuit
+from dqsim.circuit.ir import Circuit
+from dqsim.errors import ConfigError
+from dqsim.jobs import SCENARIOS, apply_overrides, load_job, load_job_text
+from dqsim.jobs.cloud import CloudJob
+from dqsim.network import topology
+from dqsim.network.link import LinkSpec
+from dqsim.network.node import NodeSpec
+from dqsim.scenarios import cloud
+from dqsim.scenarios.cloud_scheduler import (Centre, JobFailed, QueuedJob, Running, make_scheduler,
+                                             queue_metrics, simulate_queue)
+from dqsim.units import PS_PER_US, ps_to_seconds
+
+BACKEND = backend_mod.select("numpy")
+JOB_FILE = Path(__file__).resolve().parent.parent / "jobs" / "cloud_queue.toml"
+
+
+def line_centre(num_qpus=4, data_qubits=1):
+    return Centre.from_edges(num_qpus, [(i, i + 1) for i in range(num_qpus - 1)], data_qubits=data_qubits)
+
+
+def queue(*specs):
+    """Jobs from ``(name, num_qubits, submit_ps, duration_ps[, priority])``; the estimate is the duration."""
+    return [QueuedJob(i, spec[0], spec[1], submit_ps=spec[2], estimate_ps=spec[3],
+                      priority=spec[4] if len(spec) > 4 else 0) for i, spec in enumerate(specs)]
+
+
+def schedule(jobs, policy, centre):
+    """``name -> (qpus, start_ps, end_ps)`` with every job running exactly its estimate."""
+    records = simulate_queue(jobs, policy, centre, lambda job, qpus: job.estimate_ps)
+    return {r.job.name: (r.qpus, r.start_ps, r.end_ps) for r in records}
+
+
+# --------------------------------------------------------------------------
+# QPU sets
+# --------------------------------------------------------------------------
+
+def test_selection_grows_breadth_first_from_the_lowest_free_qpu():
+    centre = line_centre(4, data_qubits=2)
+    assert centre.select(5, {0, 1, 2, 3}) == (0, 1, 2)  # ceil(5 / 2) = 3 QPUs
+    assert centre.select(2, {1, 3}) == (1,)
+    assert centre.select(3, {0, 2, 3}) == (2, 3)  # qpu0 alone holds 2: next connected group
+    assert centre.select(5, {0, 2, 3}) is None
+    # 2x3 grid 0 1 2 / 3 4 5: BFS from 1 visits 1, then 2 and 4 (ascending), then 5
+    grid = Centre.from_edges(6, [(0, 1), (1, 2), (3, 4), (4, 5), (0, 3), (1, 4), (2, 5)], data_qubits=1)
+    assert grid.select(3, {1, 2, 4, 5}) == (1, 2, 4)
+    # unequal capacities: more QPUs than ceil(n / largest capacity) when the small ones come first
+    mixed = Centre.from_edges(3, [(0, 1), (1, 2)], data_qubits=[1, 1, 4])
+    assert mixed.qpus_needed(4) == 1 and mixed.select(4, {0, 1, 2}) == (0, 1, 2)
+
+
+def test_jobs_that_fit_no_set_are_refused_with_a_reason():
+    assert line_centre(4).rejection(4) is None
+    assert line_centre(4).rejection(5) == "needs 5 data qubits; the centre has 4 (4 QPUs × 1)"
+    split = Centre.from_edges(4, [(0, 1), (2, 3)], data_qubits=1)
+    assert split.rejection(3) == ("needs 3 data qubits on connected QPUs; the largest connected group "
+                                  "of QPUs holds 2")
+
+
+# --------------------------------------------------------------------------
+# Hand-computed queues (4 QPUs on a line, 1 data qubit each, exact estimates)
+# --------------------------------------------------------------------------
+
+# A needs 3 QPUs and takes qpu0-2, leaving qpu3 free; B (2 QPUs) cannot start until A ends at 10.
+CASE_1 = [("A", 3, 0, 10), ("B", 2, 1, 5), ("C", 1, 2, 4), ("D", 1, 3, 20)]
+
+
+def test_fifo_blocks_behind_the_first_job_that_does_not_fit():
+    # B waits for A; C and D queue behind B; at 10 B, C and D start together.
+    assert schedule(queue(*CASE_1), "fifo", line_centre()) == {
+        "A": ((0, 1, 2), 0, 10), "B": ((0, 1), 10, 15), "C": ((2,), 10, 14), "D": ((3,), 10, 30)}
+
+
+def test_sjf_starts_the_shortest_waiting_job_first():
+    # at 2 the queue is C (4) before B (5): C takes qpu3; at 3 B (5) heads the queue again and blocks D (20).
+    assert schedule(queue(*CASE_1), "sjf", line_centre()) == {
+        "A": ((0, 1, 2), 0, 10), "B": ((0, 1), 10, 15), "C": ((3,), 2, 6), "D": ((2,), 10, 30)}
+
+
+def test_backfill_uses_qpus_outside_the_head_reservation():
+    # B's reservation: qpu0-1 from 10 (A's end). C (2..6) and D (6..26) run on qpu3, outside it:
+    # D backfills although it ends long after 10, and B still starts at 10.
+    assert schedule(queue(*CASE_1), "backfill", line_centre()) == {
+        "A": ((0, 1, 2), 0, 10), "B": ((0, 1), 10, 15), "C": ((3,), 2, 6), "D": ((3,), 6, 26)}
+
+
+# A holds qpu0-1 until 10; B needs all 4 QPUs, so its reservation is every QPU from 10.
+CASE_2 = [("A", 2, 0, 10), ("B", 4, 1, 5), ("C", 1, 2, 8), ("D", 1, 3, 8), ("E", 1, 4, 3)]
+
+
+def test_backfill_only_starts_jobs_that_end_before_the_shadow_time():
+    # C: 2 + 8 = 10 <= 10, backfilled; D: 3 + 8 = 11 > 10, and again 7 + 8 > 10 at 7, waits;
+    # E: 4 + 3 = 7 <= 10, backfilled. B starts exactly at its shadow time 10.
+    assert schedule(queue(*CASE_2), "backfill", line_centre()) == {
+        "A": ((0, 1), 0, 10), "B": ((0, 1, 2, 3), 10, 15), "C": ((2,), 2, 10), "D": ((0,), 15, 23),
+        "E": ((3,), 4, 7)}
+    assert schedule(queue(*CASE_2), "fifo", line_centre()) == {
+        "A": ((0, 1), 0, 10), "B": ((0, 1, 2, 3), 10, 15), "C": ((0,), 15, 23), "D": ((1,), 15, 23),
+        "E": ((2,), 15, 18)}
+    assert schedule(queue(*CASE_2), "sjf", line_centre()) == {
+        "A": ((0, 1), 0, 10), "B": ((0, 1, 2, 3), 10, 15), "C": ((0,), 15, 23), "D": ((1,), 15, 23),
+        "E": ((2,), 4, 7)}
+
+
+def test_backfill_reservation_counts_estimated_ends():
+    centre = line_centre()
+    scheduler = make_scheduler("backfill", centre)
+    a, b, head = queue(("a", 1, 0, 7), ("b", 1, 0, 4), ("head", 3, 1, 1))
+    running = [Running(a, (0,), 0), Running(b, (1,), 2)]  # estimated ends 7 and 6
+    assert scheduler.reservation(head, {2, 3}, 3, running) == (6, (1, 2, 3))
+
+
+def test_higher_priority_runs_first():
+    jobs = queue(("A", 2, 0, 10), ("B", 2, 1, 5, 0), ("C", 2, 2, 5, 5))
+    assert schedule(jobs, "fifo", Centre.from_edges(2, [(0, 1)], data_qubits=1)) == {
+        "A": ((0, 1), 0, 10), "B": ((0, 1), 15, 20), "C": ((0, 1), 10, 15)}
+
+
+def test_metrics_of_the_fifo_queue_by_hand():
+    records = simulate_queue(queue(*CASE_1), "fifo", line_centre(), lambda job, qpus: job.estimate_ps)
+    m = queue_metrics(records, 4)
+    # busy = 3*10 + 2*5 + 1*4 + 1*20 = 64 QPU-ps over 4 QPUs x 30 ps; waits 0, 9, 8, 7
+    assert m["makespan_ps"] == 30 and m["busy_qpu_ps"] == 64
+    assert m["utilisation"] == pytest.approx(64 / 120)
+    assert m["throughput_per_ps"] == pytest.approx(4 / 30)
+    assert (m["mean_wait_ps"], m["median_wait_ps"], m["max_wait_ps"]) == (6.0, 7.5, 9.0)
+
+
+def test_rejected_and_failed_jobs_do_not_stop_the_others():
+    jobs = queue(("big", 5, 0, 10), ("bad", 2, 0, 10), ("ok", 2, 1, 3))
+
+    def duration_of(job, qpus):
+        if job.name == "bad":
+            raise JobFailed("broken circuit")
+        return job.estimate_ps
+
+    records = {r.job.name: r for r in simulate_queue(jobs, "fifo", line_centre(), duration_of)}
+    assert records["big"].status == "rejected" and "needs 5 data qubits" in records["big"].reason
+    assert records["big"].start_ps is None and records["big"].wait_ps is None
+    assert (records["bad"].status, records["bad"].reason, records["bad"].end_ps) == ("failed", "broken circuit", 0)
+    assert (records["ok"].status, records["ok"].qpus, records["ok"].start_ps, records["ok"].end_ps) == \
+        ("done", (0, 1), 1, 4)
+
+
+def test_a_scheduler_handing_out_busy_qpus_is_caught():
+    class Greedy(type(make_scheduler("fifo", line_centre()))):
+        def pick(self, queue, free_qpus, now, *, running=()):
+            return [(job, (0,)) for job in queue]
+
+    with pytest.raises(ValueError, match="not all free"):
+        simulate_queue(queue(("a", 1, 0, 5), ("b", 1, 0, 5)), Greedy(line_centre()), line_centre(),
+                       lambda job, qpus: 5)
+
+
+# --------------------------------------------------------------------------
+# Distributed runs on QPU sets
+# --------------------------------------------------------------------------
+
+def centre_network(num_qpus=4, data=2, comm=2, **link):
+    graph = topology.line(num_qpus, link=LinkSpec(distance_km=1.0, **link))
+    names = list(graph.nodes)
+    return graph, names, [NodeSpec(name=n, num_data_qubits=data, num_comm_qubits=comm) for n in names]
+
+
+def run(jobs, **kw):
+    graph, names, specs = centre_network(**{k: kw.pop(k) for k in ("source_fidelity",) if k in kw})
+    return cloud.run_cloud(jobs, comm=comm_mod.SingleComm(), backend=BACKEND, graph=graph, node_names=names,
+                           node_specs=specs, seed=5, **kw)
+
+
+def test_concurrent_jobs_on_disjoint_sets_match_each_alone():
+    first = cloud.UserJob("first", random_circuit(4, 6, seed=3, measure=True), 200, 0)
+    second = cloud.UserJob("second", qft(4, measure=True), 200, 0)
+    huge = cloud.UserJob("huge", ghz(9, measure=True), 10, 0)
+    together = run([first, second, huge], source_fidelity=0.9, user_latency_ps=1000)
+    alone = {job.name: run([job], source_fidelity=0.9, user_latency_ps=1000) for job in (first, second)}
+    a, b, c = together.records
+    assert (a.qpus, b.qpus) == ((0, 1), (2, 3)) and a.start_ps == b.start_ps == 0  # concurrent, disjoint
+    assert c.status == "rejected" and c.reason == "needs 9 data qubits; the centre has 8 (4 QPUs × 2)"
+    assert alone["second"].records[0].qpus == (0, 1)  # alone it gets another set of the same shape
+    for job_id, name in enumerate(["first", "second"]):
+        mine, solo = together.results[job_id], alone[name].results[0]
+        assert mine.counts == solo.counts and sum(mine.counts.values()) == 200
+        assert mine.fidelity == solo.fidelity
+        assert (mine.epr_pairs, mine.dqc_time_ps) == (solo.epr_pairs, solo.dqc_time_ps) and mine.epr_pairs > 0
+        assert together.records[job_id].end_ps - together.records[job_id].start_ps == mine.dqc_time_ps + 1000
+    assert together.results[0].fidelity < 0.9  # noisy pairs: the comparison is not trivial
+
+
+def test_a_job_whose_run_fails_is_reported_and_the_queue_goes_on():
+    mid_measure = Circuit(2, 2).gate("h", 0).measure(0, 0).gate("cx", 0, 1)
+    result = run([cloud.UserJob("mid", mid_measure, 10, 0), cloud.UserJob("ok", ghz(3, measure=True), 10, 0)])
+    bad, ok = result.records
+    assert bad.status == "failed" and "terminal measurements" in bad.reason
+    assert ok.status == "done" and result.results[1].fidelity == pytest.approx(1.0)
+
+
+# --------------------------------------------------------------------------
+# The job file
+# --------------------------------------------------------------------------
+
+def test_example_job_file_runs_in_one_process(tmp_path):
+    job = load_job(JOB_FILE)
+    assert SCENARIOS["cloud"] is CloudJob and isinstance(job, CloudJob) and job.scheduler.policy == "backfill"
+    job = apply_overrides(job, ["network.link.distance_km=0.5"])
+    progress = []
+    out = cloud.run_job(job, comm=comm_mod.SingleComm(), backend=BACKEND,
+                        on_progress=lambda done, total, what: progress.append((done, total)))
+    jobs = out.tables["jobs"]
+    assert len(jobs) == 8 and set(jobs["status"]) == {"done"} and progress[-1] == (8, 8)
+    assert np.allclose(jobs["fidelity"], 1.0)
+    assert list(jobs["submit_s"]) == sorted(jobs["submit_s"])  # ids follow arrival order
+    assert np.all(jobs["start_s"] >= jobs["submit_s"]) and np.allclose(jobs["wait_s"],
+                                                                      jobs["start_s"] - jobs["submit_s"])
+    latency_s = ps_to_seconds(job.user_latency_ps())
+    assert np.allclose(jobs["end_s"] - jobs["start_s"], jobs["dqc_s"] + latency_s)
+    for row in jobs:  # jobs overlapping in time hold disjoint QPU sets
+        for other in jobs:
+            if row["id"] < other["id"] and row["start_s"] < other["end_s"] and other["start_s"] < row["end_s"]:
+                assert not set(row["qpus"].split(",")) & set(other["qpus"].split(","))
+    counts = out.tables["counts"]
+    assert all(counts["count"][counts["job_id"] == i].sum() == jobs["shots"][i] for i in range(8))
+    bell = jobs[jobs["name"] == "qasm_bell"][0]
+    assert set(counts["bitstring"][counts["job_id"] == bell["id"]]) <= {"00", "11"}
+    assert out.attrs["num_done"] == 8 and 0 < out.attrs["utilisation"] <= 1
+    assert out.attrs["max_wait_s"] == pytest.approx(jobs["wait_s"].max())
+    assert out.tables["wait_distribution"]["num_jobs"].sum() == 8
+    assert any("utilisation" in line for line in out.summary)
+    # written and drawn as a Gantt chart
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from dqsim import io
+    from dqsim.cli.plot_cloud import draw
+
+    path = io.write_run_file(tmp_path / "cloud.h5", attrs={"scenario": "cloud", **out.attrs}, tables=out.tables,
+                             groups_attrs=out.table_attrs)
+    fig, ax = plt.subplots()
+    assert draw(io.open_run(path), ax) == "QPU occupancy of 8 jobs on 8 QPUs"
+    assert [t.get_text() for t in ax.get_yticklabels()] == [f"qpu{i}" for i in range(8)]
+    plt.close(fig)
+
+
+def cloud_text(extra="", network='topology = "line"\nnum_nodes = 4', node="num_data_qubits = 2",
+               jobs='[[user_jobs]]\ngenerator = "ghz"\nnum_qubits = 3\n'):
+    return (f'[run]\nname = "c"\nscenario = "cloud"\nseed = 3\n[network]\n{network}\n'
+            f'[network.link]\ndistance_km = 1.0\n[network.node]\n{node}\nnum_comm_qubits = 2\n{jobs}{extra}')
+
+
+def test_poisson_arrivals_are_seeded_and_mixed():
+    text = cloud_text(jobs="", extra='[arrivals]\nrate_hz = 1e5\nnum_jobs = 4\ngenerators = ["ghz", "random"]\n'
+                                     'num_qubits = [2, 4]\ndepth = 2\nshots = 20\n')
+    job = load_job_text(text)
+    jobs = cloud.user_jobs_of(job)
+    assert [j.name for j in jobs] == ["poisson0", "poisson1", "poisson2", "poisson3"]
+    assert all(2 <= j.circuit.num_qubits <= 4 and j.shots == 20 for j in jobs)
+    assert [j.submit_ps for j in jobs] == sorted(j.submit_ps for j in jobs) and jobs[0].submit_ps > 0
+    again = cloud.user_jobs_of(load_job_text(text))
+    assert [(j.submit_ps, j.circuit) for j in jobs] == [(j.submit_ps, j.circuit) for j in again]
+    other = cloud.user_jobs_of(apply_overrides(job, ["run.seed=4"]))
+    assert [j.submit_ps for j in other] != [j.submit_ps for j in jobs]
+    out = cloud.run_job(job, comm=comm_mod.SingleComm(), backend=BACKEND)
+    assert list(out.tables["jobs"]["status"]) == ["done"] * 4
+
+
+@pytest.mark.parametrize("extra,jobs,match", [
+    ('[scheduler]\npolicy = "lifo"\n', None, r'\[scheduler\]\.policy = "lifo": must be one of "fifo", "sjf"'),
+    ("", '[[user_jobs]]\ngenerator = "ghz"\nnum_qubits = 3\nshots = -1\n', r"user_jobs\]+\[0\]\.shots = -1"),
+    ("", '[[user_jobs]]\ngenerator = "ghz"\nnum_qubits = 3\nshot = 1\n', r"unknown key .*user_jobs.*shot;"),
+    ("", '[[user_jobs]]\nnum_qubits = 3\n', r"user_jobs\]+\[0\].*generator or qasm"),
+    ("", '[[user_jobs]]\nqasm = "nowhere.qasm"\n', r"user_jobs\]+\[0\]\.qasm = \"nowhere.qasm\": file not found"),
+    ("", '[[user_jobs]]\ngenerator = "ghz"\nnum_qubits = 3\narrival_s = -1.0\n', r"arrival_s = -1.0: must be in"),
+    ("", '[[user_jobs]]\nname = "x"\ngenerator = "ghz"\nnum_qubits = 3\n[[user_jobs]]\nname = "x"\n'
+         'generator = "qft"\nnum_qubits = 2\n', r'user_jobs\]+\[1\]\.name = "x": appears twice'),
+    ("", "", r"missing key \[+user_jobs\]"),
+    ("[arrivals]\nrate_hz = 10.0\nnum_jobs = 2\nnum_qubits = [5, 3]\n", "", r"\[arrivals\]\.num_qubits = \[5, 3\]"),
+    ("[arrivals]\nrate_hz = 0.0\nnum_jobs = 2\nnum_qubits = [2, 3]\n", "", r"\[arrivals\]\.rate_hz = 0.0"),
+    ("[arrivals]\nrate_hz = 1.0\nnum_jobs = 2\nnum_qubits = [2, 3]\ngenerators = [\"bell\"]\n", "",
+     r"\[arrivals\]\.generators\[0\] = \"bell\""),
+    ("[user]\ndistance_km = 1.0\nlatency_s = 1e-6\n", None, r"\[user\]\.latency_s = 1e-06: give distance_km or"),
+    ("[user]\ndistance_km = -1.0\n", None, r"\[user\]\.distance_km = -1.0"),
+])
+def test_bad_job_files_give_one_line_naming_the_key(extra, jobs, match):
+    kw = {} if jobs is None else {"jobs": jobs}
+    with pytest.raises(ConfigError, match=match) as info:
+        load_job_text(cloud_text(extra, **kw), source="jobs/x.toml")
+    assert "\n" not in str(info.value) and str(info.value).startswith("jobs/x.toml: ")
+
+
+def test_placement_is_refused():
+    with pytest.raises(ConfigError, match=r"\[network\]\.placement = \[0, 0, 1, 1\]: is not used"):
+        load_job_text(cloud_text(network='topology = "line"\nnum_nodes = 4\nplacement = [0, 0, 1, 1]'))
+
+
+def test_user_latency_from_distance_or_seconds():
+    assert load_job_text(cloud_text()).user_latency_ps() == 0
+    assert load_job_text(cloud_text("[user]\nlatency_s = 2e-6\n")).user_latency_ps() == 2 * PS_PER_US
+    assert load_job_text(cloud_text("[user]\ndistance_km = 1.0\n")).user_latency_ps() == 4896721
+    assert math.isclose(cloud.estimate_duration_ps(ghz(2), capacities=[2], node=NodeSpec(name="q"), pair_ps=1e9,
+                                                   latency_ps=5), 5)
+
+
+# --------------------------------------------------------------------------
+# Several ranks: every rank takes part in every job's run
+# --------------------------------------------------------------------------
+
+MPI_SNIPPET = """
+import sys
+import numpy as np
+import dqsim.jobs.cloud
+from dqsim import backend, comm
+from dqsim.jobs import load_job
+from dqsim.scenarios import cloud
+c = comm.init()
+out = cloud.run_job(load_job(sys.argv[1]), comm=c, backend=backend.select("numpy"))
+if c.rank == 0:
+    np.savez(sys.argv[2], jobs=out.tables["jobs"], counts=out.tables["counts"])
+"""
+
+
+def test_two_ranks_give_the_single_process_result(tmp_path):
+    from mpi_helper import run_mpi
+
+    job_file = tmp_path / "small.toml"
+    job_file.write_text(cloud_text(jobs='[[user_jobs]]\ngenerator = "ghz"\nnum_qubits = 4\n'
+                                        '[[user_jobs]]\ngenerator = "random"\nnum_qubits = 4\ndepth = 3\n'
+                                        'arrival_s = 1e-6\n', extra='[scheduler]\npolicy = "backfill"\n'))
+    run_mpi(2, ["-c", MPI_SNIPPET, str(job_file), str(tmp_path / "two.npz")], timeout_s=120)
+    two = np.load(tmp_path / "two.npz")
+    one = cloud.run_job(load_job(job_file), comm=comm_mod.SingleComm(), backend=BACKEND)
+    assert list(two["jobs"]["status"]) == ["done", "done"]
+    for table in ("jobs", "counts"):
+        mine, theirs = one.tables[table], two[table]
+        for name in mine.dtype.names:
+            if mine.dtype[name].kind == "f":  # fidelities: equal up to the reduction order over ranks
+                assert np.allclose(mine[name], theirs[name], rtol=0, atol=1e-12, equal_nan=True), (table, name)
+            else:
+                assert np.array_equal(mine[name], theirs[name]), (table, name)
