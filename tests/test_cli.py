@@ -25,6 +25,8 @@ def small_overrides(job: Path) -> list[str]:
         sets += ["circuit.num_qubits=8", 'simulation.observables=["Z0 Z7", "0.5*X1 Y2"]']
     if 'generator = "random"' in text:
         sets.append("circuit.depth=4")
+    if 'scenario = "repeater"' in text:
+        return ["--set", "chain.num_pairs=3"]
     if 'scenario = "cloud"' in text:
         return []  # small already: eight 4-8 qubit jobs
     if 'scenario = "trotter"' in text:
@@ -52,6 +54,8 @@ def test_every_example_job_runs(job, tmp_path):
     run = open_run(out)
     if run.attrs["scenario"] == "qkd":
         assert run.table("blocks")["pulses"].sum() == 200000 * run.attrs["num_links"] * run.attrs["num_distances"]
+    elif run.attrs["scenario"] == "repeater":
+        assert len(run.table("pairs")) == 3 * run.attrs["num_configurations"]
     elif run.attrs["scenario"] == "cloud":
         assert len(run.table("jobs")) > 0 and run.table("counts")["count"].sum() > 0
     else:

@@ -1,5 +1,7 @@
 """``dqsim plot``: a picture of an output file, chosen by what the file holds.
 
+* ``repeater``: delivered rate against distance with direct transmission and
+  PLOB (:mod:`dqsim.cli.plot_repeater`);
 * ``cloud``: a Gantt chart of QPU occupancy (:mod:`dqsim.cli.plot_cloud`);
 * ``trotter``: the chosen observable against time, networked, Trotter and exact
   (:mod:`dqsim.cli.plot_trotter`);
@@ -44,6 +46,10 @@ def plot_run(run, output: Path) -> str:
         drawn = draw(run, ax)
     elif scenario == "cloud":
         from dqsim.cli.plot_cloud import draw  # noqa: PLC0415
+
+        drawn = draw(run, ax)
+    elif scenario == "repeater":
+        from dqsim.cli.plot_repeater import draw  # noqa: PLC0415
 
         drawn = draw(run, ax)
     elif "sweep" in run.tables:

@@ -34,9 +34,10 @@ from dqsim.jobs.config import (
 # Scenario modules register their job models in SCENARIOS when imported.
 from dqsim.jobs.trotter import TrotterJob  # noqa: E402
 from dqsim.jobs.cloud import CloudJob  # noqa: E402
+from dqsim.jobs.repeater import RepeaterJob  # noqa: E402
 
 __all__ = [
-    "TrotterJob", "CloudJob",
+    "TrotterJob", "CloudJob", "RepeaterJob",
     "CheckpointSection",
     "QKD_PROTOCOLS", "SCENARIOS", "CircuitJob", "CircuitSection", "ClassicalChannelSection",
     "DistributionSection", "DqcJob", "DqcSimulationSection", "EveSection", "JobConfig",

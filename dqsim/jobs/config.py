@@ -1510,7 +1510,7 @@ def _one_of(options: Iterable[Any]) -> str:
 _ARRAY_TABLES = {("qkd", "classical_channels"), ("user_jobs",)}
 
 #: Tables inside a section, written as their own ``[section.table]`` header.
-_NESTED_TABLES = {("network", "link"), ("network", "node"),
+_NESTED_TABLES = {("network", "link"), ("network", "node"), ("chain", "link"), ("chain", "node"),
                   ("qkd", "source"), ("qkd", "link"), ("qkd", "eve"), ("qkd", "sweep"),
                   ("qkd", "network")} | _ARRAY_TABLES
 

@@ -56,9 +56,10 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
     reaches the scenarios that run on the event engine; the others run
     without checkpoints.
     """
-    from dqsim.scenarios import circuit_run, cloud, dqc, qkd, trotter  # noqa: PLC0415 - modules import this one
+    from dqsim.scenarios import circuit_run, cloud, dqc, qkd, repeater, trotter  # noqa: PLC0415
 
-    modules = {"circuit": circuit_run, "dqc": dqc, "qkd": qkd, "trotter": trotter, "cloud": cloud}
+    modules = {"circuit": circuit_run, "dqc": dqc, "qkd": qkd, "trotter": trotter, "cloud": cloud,
+               "repeater": repeater}
     run = modules[job.scenario].run_job
     if checkpointing is not None and "checkpointing" in inspect.signature(run).parameters:
         return run(job, comm=comm, backend=backend, on_progress=on_progress, checkpointing=checkpointing)

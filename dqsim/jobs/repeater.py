@@ -1,0 +1,254 @@
+"""Job files of the ``"repeater"`` scenario: ``[chain]``, ``[chain.link]``, ``[chain.node]``.
+
+Importing this module registers :class:`RepeaterJob` as
+``SCENARIOS["repeater"]`` (and the two nested tables, so that errors name
+``[chain.link]`` and ``[chain.node]``). Errors are the one-line
+:class:`~dqsim.errors.ConfigError` of :mod:`dqsim.jobs.config`::
+
+    jobs/x.toml: [chain].num_links[1] = 3: must be a power of two with swapping = "nested" (1, 2, 4 or 8)
+    jobs/x.toml: unknown key [chain.link].distance_km (each link is [chain].total_distance_km / num_links
+        long); allowed keys: ...
+
+Examples:
+    >>> from dqsim.jobs.config import load_job_text
+    >>> job = load_job_text('''
+    ... [run]
+    ... name = "chain"
+    ... scenario = "repeater"
+    ... [chain]
+    ... num_links = [1, 2, 4]
+    ... total_distance_km = 100
+    ... swapping = "nested"
+    ... [chain.link]
+    ... scheme = "double_click"
+    ... ''')
+    >>> job.chain.configurations()
+    [(1, 100.0), (2, 100.0), (4, 100.0)]
+    >>> job.chain.link_spec(4, 100.0).distance_km
+    25.0
+    >>> load_job_text('[run]\\nname = "c"\\nscenario = "repeater"\\n[chain]\\nnum_links = 9\\ntotal_distance_km = 10')
+    Traceback (most recent call last):
+    ...
+    dqsim.errors.ConfigError: <string>: [chain].num_links = 9: must be <= 8 (allowed 1..8)
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar, Literal, Optional
+
+from pydantic import Field, field_validator, model_validator
+
+from dqsim.jobs.config import (
+    _LINK_FIELDS,
+    _LINK_FLOAT_FIELDS,
+    _NODE_FIELDS,
+    _NODE_FLOAT_FIELDS,
+    SCENARIOS,
+    JobConfig,
+    _integer,
+    _job_error,
+    _real,
+    _Section,
+    _spec_parameters,
+    _spec_problem,
+    _toml_repr,
+)
+from dqsim.network.link import LinkSpec
+from dqsim.network.node import NodeSpec
+
+__all__ = ["ChainSection", "RepeaterJob", "MAX_CHAIN_LINKS", "MAX_REGISTER_QUBITS"]
+
+#: Most links of a chain (nine nodes).
+MAX_CHAIN_LINKS = 8
+
+#: Largest register a configuration may need (2 × links × memories per link side).
+MAX_REGISTER_QUBITS = 20
+
+#: Most entries of ``num_links`` and of ``total_distance_km``.
+MAX_SWEEP_ENTRIES = 64
+
+#: Most end-to-end pairs per configuration.
+MAX_CHAIN_PAIRS = 1_000_000
+
+#: Smallest link success probability per attempt that a run may need (below it
+#: a pair takes more than 10^9 attempts on average).
+MIN_SUCCESS_PROBABILITY = 1e-9
+
+#: Keys of ``[chain.link]``: every LinkSpec field but the length.
+_CHAIN_LINK_FIELDS = tuple(f for f in _LINK_FIELDS if f != "distance_km")
+
+#: Keys of ``[chain.node]``: the NodeSpec fields the chain protocol uses.
+_CHAIN_NODE_FIELDS = ("t1_s", "t2_s", "gate_1q_error_probability", "gate_2q_error_probability",
+                      "measure_error_probability", "classical_processing_delay_ps")
+
+_NODE_HINTS = {
+    "num_data_qubits": "the chain protocol sets the memories: one per link side, two with purification",
+    "num_comm_qubits": "the chain protocol sets the memories: one per link side, two with purification",
+    "gate_1q_duration_ps": "protocol gates take no time in the repeater scenario",
+    "gate_2q_duration_ps": "protocol gates take no time in the repeater scenario",
+    "measure_duration_ps": "protocol measurements take no time in the repeater scenario",
+    "name": "nodes are named node0 (A) ... nodeN (B)",
+}
+
+# Errors name [chain.link] and [chain.node] like the other scenarios' nested tables.
+
+
+def _number_list(value: Any, *, integer: bool, low: float, high: float | None = None,
+                 low_open: bool = False) -> list:
+    """A number or an array of numbers as a list, each checked; errors name the entry when an array."""
+    is_list = isinstance(value, list)
+    items = value if is_list else [value]
+    what = "an integer" if integer else "a number"
+    if is_list and not 1 <= len(items) <= MAX_SWEEP_ENTRIES:
+        raise _job_error(f"must list 1..{MAX_SWEEP_ENTRIES} values, got {len(items)}", value=value,
+                         has_value=True)
+    out = []
+    for index, item in enumerate(items):
+        key = (index,) if is_list else ()
+        numeric = isinstance(item, (int, float)) and not isinstance(item, bool)
+        if not numeric or (integer and not isinstance(item, int)):
+            raise _job_error(f"expected {what} or an array of them, got {_toml_repr(item)}", key=key)
+        if not math.isfinite(item):
+            raise _job_error("must be finite", key=key, value=item, has_value=True)
+        if integer:
+            if item < low:
+                raise _job_error(f"must be >= {low:g} (allowed {low:g}..{high:g})", key=key, value=item,
+                                 has_value=True)
+            if high is not None and item > high:
+                raise _job_error(f"must be <= {high:g} (allowed {low:g}..{high:g})", key=key, value=item,
+                                 has_value=True)
+            out.append(int(item))
+        else:
+            if item < low or (low_open and item == low):
+                raise _job_error(f"must be in {'(' if low_open else '['}{low:g}, inf)", key=key, value=item,
+                                 has_value=True)
+            out.append(float(item))
+    return out
+
+
+def _entry_key(name: str, values: list, index: int) -> tuple:
+    return (name, index) if len(values) > 1 else (name,)
+
+
+class ChainSection(_Section):
+    """``[chain]``: the repeater chains to run, their protocol and their hardware.
+
+    Every combination of ``num_links`` and ``total_distance_km`` is one
+    configuration (:meth:`configurations`), run one after another.
+
+    Attributes:
+        num_links: links of the chain, 1..8, or an array of them.
+        total_distance_km: length A–B, km, > 0, or an array; each link is
+            ``total_distance_km / num_links`` long.
+        swapping: ``"swap_asap"`` (default) or ``"nested"`` (num_links a power of two).
+        purification_rounds: entanglement-pumping rounds per elementary link, 0..2 (default 0).
+        purification: ``"bbpssw"`` (default) or ``"dejmps"``; only with purification_rounds >= 1.
+        cutoff_s: memory cut-off, s, > 0 (absent: none); see :mod:`dqsim.protocols.repeater`.
+        num_pairs: end-to-end pairs per configuration, 1..10**6 (default 100).
+        max_restarts: chain attempts abandoned at the cut-off per pair before the run
+            stops with an error, 0..10**9 (default 10_000).
+        link: ``[chain.link]``: keyword arguments of :class:`~dqsim.network.link.LinkSpec`
+            except ``distance_km``, for every link.
+        node: ``[chain.node]``: ``t1_s``, ``t2_s``, ``gate_1q_error_probability``,
+            ``gate_2q_error_probability``, ``measure_error_probability``,
+            ``classical_processing_delay_ps`` of :class:`~dqsim.network.node.NodeSpec`, for every node.
+    """
+
+    num_links: list[int]
+    total_distance_km: list[float]
+    swapping: Literal["swap_asap", "nested"] = "swap_asap"
+    purification_rounds: _integer(0, 2) = 0
+    purification: Literal["bbpssw", "dejmps"] = "bbpssw"
+    cutoff_s: Optional[_real(0.0, low_open=True)] = None
+    num_pairs: _integer(1, MAX_CHAIN_PAIRS) = 100
+    max_restarts: _integer(0, 10**9) = 10_000
+    link: dict[str, Any] = Field(default_factory=dict)
+    node: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("num_links", mode="before")
+    @classmethod
+    def _check_num_links(cls, value: Any) -> list[int]:
+        return _number_list(value, integer=True, low=1, high=MAX_CHAIN_LINKS)
+
+    @field_validator("total_distance_km", mode="before")
+    @classmethod
+    def _check_total_distance(cls, value: Any) -> list[float]:
+        return _number_list(value, integer=False, low=0.0, low_open=True)
+
+    @field_validator("link")
+    @classmethod
+    def _check_link(cls, link: dict[str, Any]) -> dict[str, Any]:
+        link = _spec_parameters(link, _CHAIN_LINK_FIELDS, _LINK_FLOAT_FIELDS,
+                                {"distance_km": "each link is [chain].total_distance_km / num_links long"})
+        try:
+            LinkSpec(distance_km=1.0, **link)
+        except ValueError as exc:
+            raise _spec_problem(exc, LinkSpec, link) from None
+        return link
+
+    @field_validator("node")
+    @classmethod
+    def _check_node(cls, node: dict[str, Any]) -> dict[str, Any]:
+        node = _spec_parameters(node, _CHAIN_NODE_FIELDS, _NODE_FLOAT_FIELDS, _NODE_HINTS)
+        try:
+            NodeSpec(name="node0", **node)
+        except ValueError as exc:
+            raise _spec_problem(exc, NodeSpec, node) from None
+        return node
+
+    @model_validator(mode="after")
+    def _check_chain(self) -> "ChainSection":
+        if "purification" in self.model_fields_set and self.purification_rounds == 0:
+            raise _job_error("only used with purification_rounds >= 1 (here purification_rounds = 0)",
+                             key=("purification",), value=self.purification, has_value=True)
+        memories = 2 if self.purification_rounds else 1
+        for index, links in enumerate(self.num_links):
+            key = _entry_key("num_links", self.num_links, index)
+            if self.swapping == "nested" and links & (links - 1):
+                raise _job_error('must be a power of two with swapping = "nested" (1, 2, 4 or 8)',
+                                 key=key, value=links, has_value=True)
+            qubits = 2 * links * memories
+            if qubits > MAX_REGISTER_QUBITS:
+                most = MAX_REGISTER_QUBITS // (2 * memories)
+                raise _job_error(f"needs a register of {qubits} qubits (2 × links × {memories} memories per "
+                                 f"link side), more than {MAX_REGISTER_QUBITS}; at most {most} links"
+                                 + (" with purification" if memories == 2 else ""),
+                                 key=key, value=links, has_value=True)
+        for index, total in enumerate(self.total_distance_km):
+            for links in self.num_links:
+                probability = self.link_spec(links, total).success_probability
+                if probability < MIN_SUCCESS_PROBABILITY:
+                    raise _job_error(
+                        f"links of {total / links:g} km ({links} link(s)) succeed with probability "
+                        f"{probability:.3g} per attempt, below {MIN_SUCCESS_PROBABILITY:g}; too long to simulate",
+                        key=_entry_key("total_distance_km", self.total_distance_km, index),
+                        value=total, has_value=True)
+        return self
+
+    def configurations(self) -> list[tuple[int, float]]:
+        """``(num_links, total_distance_km)`` of every run, distances outermost, in the given order."""
+        return [(links, total) for total in self.total_distance_km for links in self.num_links]
+
+    def link_spec(self, num_links: int, total_distance_km: float) -> LinkSpec:
+        """The :class:`LinkSpec` of every link of a chain of ``num_links`` over ``total_distance_km``."""
+        return LinkSpec(distance_km=float(total_distance_km) / num_links, **self.link)
+
+    def node_spec(self, name: str = "node") -> NodeSpec:
+        """The :class:`NodeSpec` of every node."""
+        return NodeSpec(name=name, **self.node)
+
+
+class RepeaterJob(JobConfig):
+    """Scenario ``"repeater"``: end-to-end entanglement over repeater chains.
+
+    Attributes:
+        chain: the ``[chain]`` section with ``[chain.link]`` and ``[chain.node]``.
+    """
+
+    scenario: ClassVar[str] = "repeater"
+
+    chain: ChainSection
+
+
+SCENARIOS[RepeaterJob.scenario] = RepeaterJob

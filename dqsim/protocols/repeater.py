@@ -1,0 +1,631 @@
+"""Repeater chains: end-to-end entangled pairs over a line of nodes.
+
+Nodes ``0 … N`` stand in a line joined by ``N`` elementary links; node 0 is
+end A, node N is end B, the others are repeaters. Every node runs one
+process, :func:`chain_node`, for the whole run. The chain delivers one
+end-to-end pair at a time, ``num_pairs`` times over (a *round* per pair).
+
+Memories
+    Each node holds, for each of its links, one memory (``m = 1``), or two
+    when purification is on (``m = 2``: the kept pair and the spare pair);
+    repeaters have two link sides, the ends one. The register therefore has
+    ``2·N·m`` qubits (:attr:`ChainSpec.num_qubits`); a memory is reused from
+    round to round and is reset whenever it is reserved for a new pair.
+
+Elementary links
+    Link ``j`` joins nodes ``j`` and ``j+1``; node ``j`` initiates heralded
+    generation (:func:`dqsim.protocols.epr.epr_initiator`: reservation
+    handshake, geometric number of attempts, Werner pair at the emission of
+    the successful attempt, herald one link delay later) and node ``j+1``
+    answers, resetting its memory when it reserves it.
+
+Purification (``purification_rounds`` = 1 or 2)
+    Entanglement *pumping* (Dür and Briegel): after the kept pair, each round
+    makes one more elementary pair in the spare memories and runs
+    :func:`dqsim.protocols.purify.purify_end` (BBPSSW or DEJMPS) at both
+    ends; on failure both pairs are lost and the link starts over from a new
+    kept pair. Two memories per link side suffice for any number of rounds.
+    The first round purifies two pairs of equal fidelity, so its success
+    probability and output fidelity are those of
+    :func:`dqsim.network.werner.bbpssw_success_probability` and
+    :func:`~dqsim.network.werner.bbpssw_fidelity` for Werner inputs.
+
+Entanglement swapping (Bell measurement: CNOT, H, two measurements; Żukowski
+et al., PRL 71, 4287 (1993))
+    ``"swap_asap"``: a repeater swaps as soon as both its links hold a pair.
+    ``"nested"`` (doubling; Briegel et al., PRL 81, 5932 (1998)), ``N = 2^n``:
+    repeater ``i`` swaps at level ``l = 1 + (trailing zeros of i)``, joining
+    the segments ``[i − 2^(l−1), i]`` and ``[i, i + 2^(l−1)]`` once both are
+    complete; a repeater learns that a segment is complete from the
+    ``segment`` message of the repeater that made it (its middle).
+    Corrections are tracked as a Pauli frame: every repeater sends its two
+    bits to B, and B applies ``X^(⊕m_x) Z^(⊕m_z)`` when it holds all ``N − 1``
+    of them and its own link's pair. That is the *delivery*.
+
+Fidelity of a delivered pair
+    At delivery B issues a :class:`FidelityProbe`, an identity operation on
+    the two end qubits. It is ordered with every other quantum operation by
+    ``(time, node, seq)`` in the engine's flushes, and the decoherence of
+    both end memories up to the delivery time is applied before it; a
+    :class:`FidelityProbeState` (the register) evaluates
+    ``F = (1 + ⟨XX⟩ − ⟨YY⟩ + ⟨ZZ⟩)/4`` there (collective, on every rank). The
+    value is that of one quantum trajectory; the mean over pairs is the
+    fidelity of the delivered state. Results do not depend on the number of
+    ranks or the placement (DESIGN.md invariants 3 and 4).
+
+Rounds
+    B tells every node that the pair is delivered; all nodes start the next
+    round together, once the farthest node (A) can have heard it:
+    ``next_start = delivery + max latency from B``, so all links begin their
+    handshake at the same time. Memories are reset when the next round
+    reserves them.
+
+Memory cut-off (``cutoff_ps``)
+    A repeater holding a link pair that is ``cutoff_ps`` old (since the
+    emission that created the pair in that memory; for pumped pairs, the
+    kept pair's) before it could swap discards it. The pair may already be
+    part of a longer segment whose other end the repeater does not know, so
+    the whole chain *attempt* is abandoned: the repeater tells every node,
+    and each one frees its memories and starts the attempt again (link
+    generation in progress is abandoned too; as attempts are independent,
+    this changes only the handshake time). Only repeaters apply the cut-off:
+    a pair at an end is bounded by the cut-off of the repeater next to it
+    until that repeater swaps it. ``max_restarts`` bounds the attempts per
+    pair (a too-short cut-off could otherwise run forever).
+
+Time is spent only by fibre latency and link attempts: gates and
+measurements of the protocol take no time (as in :mod:`dqsim.protocols.distributed`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+from dqsim.checks import check_choice, check_int
+from dqsim.errors import DqsimError
+from dqsim.network.link import LinkSpec
+from dqsim.network.node import NodeSpec
+from dqsim.protocols.epr import EprResult, epr_initiator
+from dqsim.protocols.purify import purify_end
+from dqsim.state.gates import GateOp, gate_op
+from dqsim.state.sharded import ShardedState
+from dqsim.units import ps_to_seconds
+
+#: Swapping policies of :class:`ChainSpec`.
+SWAPPING_POLICIES = ("swap_asap", "nested")
+
+#: Purification protocols of :class:`ChainSpec` (:mod:`dqsim.protocols.purify`).
+PURIFICATION_PROTOCOLS = ("bbpssw", "dejmps")
+
+#: Most purification (pumping) rounds per elementary link.
+MAX_PURIFICATION_ROUNDS = 2
+
+#: Message tag of the chain's control messages to a node in one round.
+_TAG = "chain"
+
+
+# ------------------------------------------------------------------ fidelity
+def bell_fidelity(state: ShardedState, qubit_a: int, qubit_b: int) -> float:
+    """Fidelity of two qubits to |Φ+⟩: (1 + ⟨XX⟩ − ⟨YY⟩ + ⟨ZZ⟩)/4 (collective).
+
+    Args:
+        state: the register.
+        qubit_a, qubit_b: the two qubits.
+
+    Returns:
+        F in [0, 1] (for a pure state of the whole register: one trajectory).
+
+    Examples:
+        >>> s = ShardedState(2); s.apply_gate("h", [0]); s.apply_gate("cx", [0, 1])
+        >>> round(bell_fidelity(s, 0, 1), 12)
+        1.0
+    """
+    pair = [qubit_a, qubit_b]
+    value = (1.0 + state.expectation("XX", pair) - state.expectation("YY", pair)
+             + state.expectation("ZZ", pair)) / 4.0
+    return float(value)
+
+
+@dataclass(frozen=True)
+class FidelityProbe(GateOp):
+    """An identity on two qubits that asks the register for their Bell fidelity.
+
+    A plain :class:`~dqsim.state.sharded.ShardedState` applies it as the
+    identity; a :class:`FidelityProbeState` records :func:`bell_fidelity`
+    under ``pair_index`` instead.
+    """
+
+    pair_index: int = -1
+
+
+def fidelity_probe(qubit_a: int, qubit_b: int, pair_index: int) -> FidelityProbe:
+    """The :class:`FidelityProbe` of end qubits ``(qubit_a, qubit_b)`` for pair ``pair_index``."""
+    return FidelityProbe(np.ones(4, dtype=np.complex128), (int(qubit_a), int(qubit_b)), (), True,
+                         "fidelity-probe", int(pair_index))
+
+
+class FidelityProbeState(ShardedState):
+    """A :class:`~dqsim.state.sharded.ShardedState` that evaluates :class:`FidelityProbe` operations.
+
+    Arguments are those of :class:`~dqsim.state.sharded.ShardedState`.
+
+    Attributes:
+        fidelities: pair index → fidelity of the end qubits when its probe
+            was applied (identical on every rank).
+
+    Examples:
+        >>> s = FidelityProbeState(2)
+        >>> s.apply_gate("h", [0]); s.apply_gate("cx", [0, 1]); s.apply(fidelity_probe(0, 1, 7))
+        >>> {k: round(v, 12) for k, v in s.fidelities.items()}
+        {7: 1.0}
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fidelities: dict[int, float] = {}
+
+    def apply(self, op: GateOp) -> None:
+        """Apply ``op`` (collective); a :class:`FidelityProbe` is evaluated, not applied."""
+        if isinstance(op, FidelityProbe):
+            self.fidelities[op.pair_index] = bell_fidelity(self, *op.targets)
+            return
+        super().apply(op)
+
+
+# --------------------------------------------------------------------- chain
+@dataclass(frozen=True, kw_only=True)
+class ChainSpec:
+    """A repeater chain and what it is asked to do.
+
+    Attributes:
+        links: the ``N >= 1`` elementary links, link ``j`` between nodes ``j``
+            and ``j + 1``; each must make pairs with probability > 0.
+        node: hardware of every node (memory T1/T2, gate and measurement
+            errors, classical processing delay; its name and qubit counts are
+            not used).
+        swapping: ``"swap_asap"`` or ``"nested"`` (``N`` a power of two).
+        purification_rounds: pumping rounds per elementary link, 0..2.
+        purification: ``"bbpssw"`` or ``"dejmps"``.
+        cutoff_ps: memory cut-off, ps, >= 1, or ``None`` (none).
+        num_pairs: end-to-end pairs to deliver, >= 1.
+        max_restarts: chain attempts abandoned (cut-off) per pair before the
+            run stops with an error, >= 0.
+
+    Examples:
+        >>> chain = ChainSpec(links=[LinkSpec(distance_km=10.0)] * 4, node=NodeSpec(name="n"),
+        ...                   swapping="nested")
+        >>> chain.num_nodes, chain.num_qubits, chain.qubit(2, "left"), chain.consumer(1)
+        (5, 8, 3, 2)
+        >>> ChainSpec(links=[LinkSpec(distance_km=10.0)] * 3, node=NodeSpec(name="n"), swapping="nested")
+        Traceback (most recent call last):
+            ...
+        dqsim.errors.DqsimError: ChainSpec: swapping = "nested" needs a power-of-two number of links, got 3
+    """
+
+    links: Sequence[LinkSpec]
+    node: NodeSpec
+    swapping: str = "swap_asap"
+    purification_rounds: int = 0
+    purification: str = "bbpssw"
+    cutoff_ps: int | None = None
+    num_pairs: int = 1
+    max_restarts: int = 10_000
+    _position_ps: tuple[int, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        where = "ChainSpec"
+        links = tuple(self.links)
+        object.__setattr__(self, "links", links)
+        if not links or not all(isinstance(link, LinkSpec) for link in links):
+            raise DqsimError(f"{where}: links must be one or more LinkSpec, got {self.links!r}")
+        if not isinstance(self.node, NodeSpec):
+            raise DqsimError(f"{where}: node must be a NodeSpec, got {self.node!r}")
+        check_choice(where, "swapping", self.swapping, SWAPPING_POLICIES)
+        if self.swapping == "nested" and len(links) & (len(links) - 1):
+            raise DqsimError(f'{where}: swapping = "nested" needs a power-of-two number of links, '
+                             f"got {len(links)}")
+        check_int(where, "purification_rounds", self.purification_rounds, 0, MAX_PURIFICATION_ROUNDS)
+        check_choice(where, "purification", self.purification, PURIFICATION_PROTOCOLS)
+        if self.cutoff_ps is not None:
+            check_int(where, "cutoff_ps", self.cutoff_ps, 1)
+        check_int(where, "num_pairs", self.num_pairs, 1)
+        check_int(where, "max_restarts", self.max_restarts, 0)
+        for index, link in enumerate(links):
+            if not link.success_probability > 0:
+                raise DqsimError(f"{where}: link {index} ({link.distance_km:g} km) makes pairs with "
+                                 "probability 0 per attempt; it can never deliver")
+        position = [0]
+        for link in links:
+            position.append(position[-1] + link.delay_ps)
+        object.__setattr__(self, "_position_ps", tuple(position))
+
+    # -------------------------------------------------------- geometry
+    @property
+    def num_links(self) -> int:
+        return len(self.links)
+
+    @property
+    def num_nodes(self) -> int:
+        return len(self.links) + 1
+
+    @property
+    def memories_per_side(self) -> int:
+        """Memories per link side: 2 with purification (kept + spare), else 1."""
+        return 2 if self.purification_rounds else 1
+
+    @property
+    def num_qubits(self) -> int:
+        """Register size: ``2·N·m``."""
+        return 2 * self.num_links * self.memories_per_side
+
+    def sides(self, node: int) -> tuple[str, ...]:
+        """Link sides of ``node``: ``("right",)`` for A, ``("left",)`` for B, both for repeaters."""
+        return tuple(side for side, ok in (("left", node > 0), ("right", node < self.num_links)) if ok)
+
+    def qubit(self, node: int, side: str, slot: int = 0) -> int:
+        """Register index of memory ``slot`` (0 kept, 1 spare) of ``node``'s ``side``."""
+        m = self.memories_per_side
+        if side not in self.sides(node) or not 0 <= slot < m:
+            raise DqsimError(f"node {node} has no memory {slot} on its {side} side")
+        offset = 0 if node == 0 else m * (2 * node - 1)
+        return offset + (m if side == "right" and node > 0 else 0) + slot
+
+    def qubit_owner(self) -> list[int]:
+        """Node index of every register qubit."""
+        return [node for node in range(self.num_nodes) for _ in range(len(self.sides(node)) * self.memories_per_side)]
+
+    def latency_ps(self, source: int, dest: int) -> int:
+        """Classical delay from node ``source`` to ``dest``: the fibre between them plus ``dest``'s processing."""
+        return abs(self._position_ps[dest] - self._position_ps[source]) + self.node.classical_processing_delay_ps
+
+    @property
+    def broadcast_delay_ps(self) -> int:
+        """Time for a message from B to reach every node (the next round starts then)."""
+        last = self.num_links
+        return max(self.latency_ps(last, other) for other in range(last))
+
+    def level(self, node: int) -> int:
+        """Nested swapping level of repeater ``node``: 1 + its trailing zero bits."""
+        return (node & -node).bit_length()
+
+    def consumer(self, node: int) -> int:
+        """Nested: the node that swaps the segment made by repeater ``node`` (B for the whole chain)."""
+        half = node & -node
+        left, right = node - half, node + half
+        if left == 0 and right == self.num_links:
+            return self.num_links
+        level = self.level(node)
+        return left if left > 0 and self.level(left) == level + 1 else right
+
+
+# ------------------------------------------------------------------- records
+@dataclass(frozen=True)
+class LinkRecord:
+    """One elementary link pair as its initiator saw it (one per link per chain attempt).
+
+    Attributes:
+        pair_index / attempt: the round and the chain attempt within it.
+        link_index: the link.
+        attempts: link attempts spent, over every elementary pair made.
+        elementary_pairs: elementary pairs made (kept, spare, regenerated).
+        created_ps: emission time of the pair in the kept memory.
+        ready_ps: when the (purified) pair was ready at the initiator.
+        purify_successes / purify_failures: purification rounds kept / lost.
+    """
+
+    pair_index: int
+    attempt: int
+    link_index: int
+    attempts: int
+    elementary_pairs: int
+    created_ps: int
+    ready_ps: int
+    purify_successes: int
+    purify_failures: int
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """An end-to-end pair as B saw it.
+
+    Attributes:
+        pair_index: the round.
+        attempt: the chain attempt that delivered (= attempts abandoned before it).
+        round_start_ps: when the round started at every node.
+        delivery_ps: when B held the corrected pair.
+    """
+
+    pair_index: int
+    attempt: int
+    round_start_ps: int
+    delivery_ps: int
+
+
+@dataclass
+class ChainRecords:
+    """What a rank's nodes saw; merge the ranks' records with :meth:`merged`.
+
+    Attributes:
+        deliveries: :class:`Delivery` per pair (on B's rank).
+        links: :class:`LinkRecord` per link per chain attempt (on initiators' ranks).
+        restarts: ``(pair_index, attempt, node, time_ps)`` of every cut-off.
+    """
+
+    deliveries: list = field(default_factory=list)
+    links: list = field(default_factory=list)
+    restarts: list = field(default_factory=list)
+
+    @staticmethod
+    def merged(parts: Sequence["ChainRecords"]) -> "ChainRecords":
+        """All ranks' records in one, sorted (the same on every rank given the same parts)."""
+        out = ChainRecords()
+        for part in parts:
+            out.deliveries += part.deliveries
+            out.links += part.links
+            out.restarts += part.restarts
+        out.deliveries.sort(key=lambda d: d.pair_index)
+        out.links.sort(key=lambda r: (r.pair_index, r.attempt, r.link_index))
+        out.restarts.sort()
+        return out
+
+
+# ----------------------------------------------------------------- processes
+class _Abandoned:
+    """Returned by :func:`_guarded` when the chain attempt was abandoned."""
+
+    def __repr__(self) -> str:
+        return "ABANDONED"
+
+
+_ABANDONED = _Abandoned()
+
+
+@dataclass
+class _NodeRun:
+    """Per-node bookkeeping (touched only by that node's processes)."""
+
+    current: tuple[int, int] | None = None           # (pair_index, attempt) running now
+    early: dict = field(default_factory=dict)        # (pair_index, attempt) -> events that came early
+
+
+def _guarded(process, alive: Callable[[], bool]):
+    """Run a protocol generator while ``alive()``; once not, close it and return ``_ABANDONED``.
+
+    Checked each time the process resumes, before it may act, so an abandoned
+    attempt issues no further operation.
+    """
+    value = None
+    while True:
+        try:
+            command = process.send(value)
+        except StopIteration as stop:
+            return stop.value
+        value = yield command
+        if not alive():
+            process.close()
+            return _ABANDONED
+
+
+def _elementary_pair(ctx, link: LinkSpec, peer: int, qubit: int, tag, initiator: bool):
+    """One heralded pair on ``link`` into ``qubit``; the memory is reset when reserved."""
+    if initiator:
+        ctx.reset([qubit])
+        result = yield from epr_initiator(ctx, peer, link, qubit, tag)
+        return result
+    yield ctx.receive(("epr-request", tag))
+    ctx.reset([qubit])
+    ctx.send(peer, ("epr-ready", tag), qubit)
+    msg = yield ctx.receive(("epr-herald", tag))
+    return EprResult(*msg.payload)
+
+
+def _link_side(ctx, chain: ChainSpec, records: ChainRecords, run: _NodeRun, key: tuple[int, int], side: str):
+    """This node's end of one link for one chain attempt: pair, pumping rounds, then ``linked``."""
+    node = ctx.node
+    pair_index, attempt = key
+    initiator = side == "right"
+    peer = node + 1 if initiator else node - 1
+    link_index = node if initiator else node - 1
+    link = chain.links[link_index]
+    spec = chain.node
+    kept = chain.qubit(node, side, 0)
+    spare = chain.qubit(node, side, 1) if chain.purification_rounds else None
+
+    def alive() -> bool:
+        return run.current == key
+
+    serial = attempts = pairs = successes = failures = 0
+    while True:
+        made = yield from _guarded(_elementary_pair(
+            ctx, link, peer, kept, ("repeater", pair_index, attempt, link_index, serial), initiator), alive)
+        serial += 1
+        if made is _ABANDONED:
+            return
+        attempts += made.attempts
+        pairs += 1
+        created_ps = made.created_ps
+        kept_ok = True
+        for _ in range(chain.purification_rounds):
+            extra = yield from _guarded(_elementary_pair(
+                ctx, link, peer, spare, ("repeater", pair_index, attempt, link_index, serial), initiator), alive)
+            serial += 1
+            if extra is _ABANDONED:
+                return
+            attempts += extra.attempts
+            pairs += 1
+            kept_ok = yield from _guarded(purify_end(
+                ctx, peer, kept, spare, ("repeater", pair_index, attempt, link_index, serial),
+                variant=chain.purification, first=initiator, gate_error=spec.gate_2q_error_probability,
+                measure_error=spec.measure_error_probability), alive)
+            serial += 1
+            if kept_ok is _ABANDONED:
+                return
+            if not kept_ok:
+                failures += 1
+                break
+            successes += 1
+        if kept_ok:
+            break
+    if initiator:
+        records.links.append(LinkRecord(pair_index, attempt, link_index, attempts, pairs, created_ps,
+                                        ctx.now_ps, successes, failures))
+    ctx.send(node, (_TAG, pair_index), ("linked", attempt, side, created_ps))
+
+
+def _alarm(ctx, delay_ps: int, tag, payload):
+    """Send ``payload`` to this node after ``delay_ps`` (a cut-off timer)."""
+    yield ctx.wait(delay_ps)
+    ctx.send(ctx.node, tag, payload)
+
+
+def _next_event(ctx, run: _NodeRun, key: tuple[int, int]):
+    """The next control message of attempt ``key``: stale attempts dropped, later ones kept."""
+    pair_index, attempt = key
+    while True:
+        early = run.early.get(key)
+        if early:
+            event = early.pop(0)
+            if not early:
+                del run.early[key]
+            return event
+        msg = yield ctx.receive((_TAG, pair_index))
+        kind, msg_attempt, *data = msg.payload
+        if msg_attempt == attempt:
+            return (kind, *data)
+        if msg_attempt > attempt:
+            run.early.setdefault((pair_index, msg_attempt), []).append((kind, *data))
+
+
+def _swap(ctx, chain: ChainSpec, key: tuple[int, int]):
+    """Bell measurement of this repeater's two link memories; bits to B, segment notice (nested)."""
+    node = ctx.node
+    pair_index, attempt = key
+    spec = chain.node
+    left, right = chain.qubit(node, "left"), chain.qubit(node, "right")
+    ctx.apply(gate_op("cx", [left, right]), error_probability=spec.gate_2q_error_probability)
+    ctx.apply(gate_op("h", [left]), error_probability=spec.gate_1q_error_probability)
+    m_z, m_x = yield ctx.measure([left, right], error_probability=spec.measure_error_probability)
+    ctx.send(chain.num_links, (_TAG, pair_index), ("bits", attempt, node, m_z, m_x))
+    if chain.swapping == "nested":
+        consumer = chain.consumer(node)
+        if consumer != chain.num_links:
+            ctx.send(consumer, (_TAG, pair_index), ("segment", attempt, "left" if node < consumer else "right"))
+    ctx.count(("swaps", node), 1)
+    ctx.log("swap", f"pair {pair_index} attempt {attempt}: bits {m_z}{m_x}")
+
+
+def _deliver(ctx, chain: ChainSpec, records: ChainRecords, key, round_start_ps: int, bits: dict) -> int:
+    """B: Pauli-frame correction, fidelity probe, tell every node; returns the next round's start."""
+    pair_index, attempt = key
+    last = chain.num_links
+    mine, theirs = chain.qubit(last, "left"), chain.qubit(0, "right")
+    flip_z = flip_x = 0
+    for m_z, m_x in bits.values():
+        flip_z ^= m_z
+        flip_x ^= m_x
+    error = chain.node.gate_1q_error_probability
+    if flip_x:
+        ctx.apply(gate_op("x", [mine]), error_probability=error)
+    if flip_z:
+        ctx.apply(gate_op("z", [mine]), error_probability=error)
+    ctx.apply(fidelity_probe(theirs, mine, pair_index))
+    records.deliveries.append(Delivery(pair_index, attempt, round_start_ps, ctx.now_ps))
+    next_start = ctx.now_ps + chain.broadcast_delay_ps
+    for other in range(last):
+        ctx.send(other, (_TAG, pair_index), ("delivered", attempt, next_start))
+    ctx.log("delivered", f"pair {pair_index} after {attempt} restart(s)")
+    return next_start
+
+
+def _abandon(ctx, chain: ChainSpec, records: ChainRecords, run: _NodeRun, key, side: str) -> None:
+    """Cut-off: stop this attempt here and tell every other node."""
+    pair_index, attempt = key
+    run.current = None
+    for other in range(chain.num_nodes):
+        if other != ctx.node:
+            ctx.send(other, (_TAG, pair_index), ("abort", attempt))
+    records.restarts.append((pair_index, attempt, ctx.node, ctx.now_ps))
+    ctx.count(("cutoffs", ctx.node), 1)
+    ctx.log("cutoff", f"pair {pair_index} attempt {attempt}: {side} pair reached the cut-off")
+
+
+def _attempt(ctx, chain: ChainSpec, records: ChainRecords, run: _NodeRun, key: tuple[int, int],
+             round_start_ps: int):
+    """One chain attempt at this node; returns the next round's start (delivered) or None (abandoned)."""
+    node = ctx.node
+    last = chain.num_links
+    pair_index, attempt = key
+    repeater = 0 < node < last
+    cutoff = chain.cutoff_ps if repeater else None
+    needs_segments = repeater and chain.swapping == "nested" and chain.level(node) > 1
+    run.current = key
+    for side in chain.sides(node):
+        ctx.spawn(_link_side, chain, records, run, key, side)
+    linked: dict[str, int] = {}
+    segments: set[str] = set()
+    bits: dict[int, tuple[int, int]] = {}
+    swapped = False
+
+    def fresh(side: str) -> bool:
+        return cutoff is None or ctx.now_ps < linked[side] + cutoff
+
+    while True:
+        kind, *data = yield from _next_event(ctx, run, key)
+        if kind == "abort":
+            return None
+        if kind == "delivered":
+            return data[0]
+        if kind == "linked":
+            side, created_ps = data
+            linked[side] = created_ps
+            if cutoff is not None:
+                ctx.spawn(_alarm, max(0, created_ps + cutoff - ctx.now_ps), (_TAG, pair_index),
+                          ("deadline", attempt, side))
+        elif kind == "segment":
+            segments.add(data[0])
+        elif kind == "bits":
+            bits[data[0]] = (data[1], data[2])
+        elif kind == "deadline":
+            side = data[0]
+            if not swapped and not fresh(side):
+                _abandon(ctx, chain, records, run, key, side)
+                return None
+        if node == last and "left" in linked and len(bits) == last - 1:
+            return _deliver(ctx, chain, records, key, round_start_ps, bits)
+        if (repeater and not swapped and len(linked) == 2 and fresh("left") and fresh("right")
+                and (not needs_segments or len(segments) == 2)):
+            yield from _swap(ctx, chain, key)
+            swapped = True
+
+
+def chain_node(ctx, chain: ChainSpec, records: ChainRecords):
+    """The process of one chain node for the whole run (yields engine commands).
+
+    Runs ``chain.num_pairs`` rounds; see the module docstring. Start it on
+    every node at time 0; B fills ``records.deliveries``, initiators
+    ``records.links``, repeaters ``records.restarts`` (each on its own rank).
+
+    Raises:
+        DqsimError: more than ``chain.max_restarts`` attempts abandoned for one pair.
+    """
+    run = _NodeRun()
+    start_ps = 0
+    for pair_index in range(chain.num_pairs):
+        if start_ps > ctx.now_ps:
+            yield ctx.wait(start_ps - ctx.now_ps)
+        attempt = 0
+        while True:
+            next_start = yield from _attempt(ctx, chain, records, run, (pair_index, attempt), start_ps)
+            if next_start is not None:
+                start_ps = next_start
+                break
+            attempt += 1
+            if attempt > chain.max_restarts:
+                cutoff_s = ps_to_seconds(chain.cutoff_ps) if chain.cutoff_ps else math.inf
+                raise DqsimError(
+                    f"repeater chain: pair {pair_index} was abandoned {attempt} times at the memory "
+                    f"cut-off ({cutoff_s:g} s); raise the cut-off or max_restarts")

@@ -1,0 +1,290 @@
+"""The ``repeater`` scenario: end-to-end entanglement over repeater chains.
+
+For every configuration of the job's sweep (number of links × total
+distance; each link is ``total_distance_km / num_links`` long) the chain of
+:mod:`dqsim.protocols.repeater` runs on the event engine until it has
+delivered ``num_pairs`` end-to-end pairs. The nodes are placed on ranks as
+for ``dqc`` (:func:`dqsim.scenarios.dqc.default_placement`); the register
+holds ``2·num_links`` memories (twice that with purification).
+
+What is compared, per configuration, all in pairs (or ebits) per second:
+
+* *delivered rate*: ``num_pairs / time of the last delivery`` (rounds run
+  one after another from time 0, so this is one over the mean round time);
+* *direct transmission*: one photon sent straight over the whole distance
+  per channel use succeeds with the whole distance's transmittance η
+  (fibre, coupling loss, detector efficiency of ``[chain.link]``), i.e.
+  ``η × reference rate``;
+* *PLOB bound*: ``−log2(1 − η)`` ebits per channel use (Pirandola et al.,
+  Nat. Commun. 8, 15043 (2017)) ``× reference rate``: no protocol without
+  repeaters beats it.
+
+The *reference rate* (channel uses per second) is the source rate of
+``[chain.link]`` (``source_rate_hz`` or ``1/source_period_ps``) when given,
+else the attempt rate of the elementary links (one over their attempt
+period), i.e. the repeater's own clock. Its value and origin are stored in
+the output (``reference_rate_hz``, ``reference_rate_from``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from dqsim.engine import RunStatistics, Simulator
+from dqsim.errors import ResourceError
+from dqsim.network.link import LinkSpec
+from dqsim.network.werner import plob_bound
+from dqsim.protocols.repeater import ChainRecords, ChainSpec, FidelityProbeState, chain_node
+from dqsim.scenarios import ScenarioOutput, record_table
+from dqsim.scenarios.dqc import default_placement
+from dqsim.units import PS_PER_S, ps_to_seconds, seconds_to_ps
+
+
+#: Qubits of the register that stay local on every rank (2-qubit gates need their targets local).
+MIN_LOCAL_QUBITS = 2
+
+
+@dataclass(frozen=True)
+class PairResult:
+    """One delivered end-to-end pair.
+
+    Attributes:
+        pair_index: the round.
+        round_start_ps: when the round started (every node), ps.
+        delivery_ps: when B held the corrected pair, ps.
+        fidelity: fidelity to |Φ+⟩ of the end qubits then (one trajectory).
+        restarts: chain attempts abandoned at the cut-off before this one.
+        links_created_ps: latest emission time of the links' pairs in the
+            delivering attempt, ps.
+        link_attempts_max: most attempts any link spent in the delivering attempt.
+        link_attempts_total: attempts of all links in the round (abandoned attempts included).
+    """
+
+    pair_index: int
+    round_start_ps: int
+    delivery_ps: int
+    fidelity: float
+    restarts: int
+    links_created_ps: int
+    link_attempts_max: int
+    link_attempts_total: int
+
+
+@dataclass
+class ChainRun:
+    """What one chain run produced (identical on every rank).
+
+    Attributes:
+        chain: the chain that ran.
+        pairs: :class:`PairResult` per pair, in order.
+        records: every rank's :class:`~dqsim.protocols.repeater.ChainRecords` merged.
+        engine: :class:`~dqsim.engine.RunStatistics`.
+        rank_of_node: rank of every node.
+    """
+
+    chain: ChainSpec
+    pairs: list[PairResult]
+    records: ChainRecords
+    engine: RunStatistics
+    rank_of_node: list[int]
+
+    @property
+    def end_time_ps(self) -> int:
+        """Time of the last delivery, ps."""
+        return max(p.delivery_ps for p in self.pairs)
+
+    @property
+    def rate_hz(self) -> float:
+        """Delivered pairs per second of simulated time."""
+        return len(self.pairs) / ps_to_seconds(self.end_time_ps) if self.end_time_ps else math.inf
+
+    @property
+    def fidelities(self) -> np.ndarray:
+        """Fidelity of every pair, in order."""
+        return np.array([p.fidelity for p in self.pairs], dtype=np.float64)
+
+
+def run_chain(chain: ChainSpec, *, comm, backend=None, seed: int = 0, precision: str = "complex128",
+              placement: list[int] | None = None, timeline: bool = False) -> ChainRun:
+    """Run a repeater chain until it delivered ``chain.num_pairs`` pairs (collective).
+
+    The register holds the chain's ``chain.num_qubits`` memories, plus idle
+    qubits in |0⟩ when there are so many ranks that fewer than
+    :data:`MIN_LOCAL_QUBITS` qubits would be local.
+
+    Args:
+        chain: the chain (:class:`~dqsim.protocols.repeater.ChainSpec`).
+        comm: communicator; backend: array backend (``None``: NumPy).
+        seed: the run's seed (see :mod:`dqsim.rng`).
+        precision: ``"complex128"`` or ``"complex64"``.
+        placement: rank of every node (default contiguous blocks).
+        timeline: keep the engine's timeline (on each rank, not gathered).
+
+    Returns:
+        A :class:`ChainRun`, the same on every rank.
+
+    Raises:
+        ResourceError: a placement that does not give every node a rank.
+        DqsimError: a pair abandoned more than ``chain.max_restarts`` times.
+    """
+    num_nodes = chain.num_nodes
+    rank_of_node = list(placement) if placement is not None else default_placement(num_nodes, comm.size)
+    if len(rank_of_node) != num_nodes or any(not 0 <= r < comm.size for r in rank_of_node):
+        raise ResourceError(f"placement {rank_of_node} must give each of {num_nodes} nodes a rank in "
+                            f"0..{comm.size - 1}")
+    # A short chain on many ranks: idle qubits in |0> keep MIN_LOCAL_QUBITS bits local on every rank.
+    rank_bits = max(comm.size.bit_length() - 1, 0)
+    num_qubits = max(chain.num_qubits, rank_bits + MIN_LOCAL_QUBITS)
+    owner = chain.qubit_owner() + [0] * (num_qubits - chain.num_qubits)
+    state = FidelityProbeState(num_qubits, comm, precision=precision, backend=backend, seed=seed)
+    cross = [link.delay_ps for j, link in enumerate(chain.links) if rank_of_node[j] != rank_of_node[j + 1]]
+    sim = Simulator(comm=comm, state=state, node_names=[f"node{i}" for i in range(num_nodes)],
+                    rank_of_node=rank_of_node, latency_ps=chain.latency_ps, cross_rank_latencies_ps=cross,
+                    qubit_owner=owner, t1_s=[chain.node.t1_s] * num_nodes,
+                    t2_s=[chain.node.t2_s] * num_nodes, seed=seed, record_timeline=timeline)
+    records = ChainRecords()
+    for node in range(num_nodes):
+        sim.spawn(node, chain_node, chain, records)
+    engine = sim.run()
+    merged = ChainRecords.merged(comm.allgather(records))
+    by_attempt: dict[tuple[int, int], list] = {}
+    attempts_in_round: dict[int, int] = {}
+    for link in merged.links:
+        by_attempt.setdefault((link.pair_index, link.attempt), []).append(link)
+        attempts_in_round[link.pair_index] = attempts_in_round.get(link.pair_index, 0) + link.attempts
+    pairs = []
+    for delivery in merged.deliveries:
+        links = by_attempt.get((delivery.pair_index, delivery.attempt), [])
+        pairs.append(PairResult(
+            delivery.pair_index, delivery.round_start_ps, delivery.delivery_ps,
+            state.fidelities[delivery.pair_index], delivery.attempt,
+            max((r.created_ps for r in links), default=delivery.round_start_ps),
+            max((r.attempts for r in links), default=0), attempts_in_round.get(delivery.pair_index, 0)))
+    return ChainRun(chain, pairs, merged, engine, rank_of_node)
+
+
+# ------------------------------------------------------------------- outputs
+def reference_rate_hz(link: LinkSpec) -> tuple[float, str]:
+    """Channel uses per second for the comparisons, and where it comes from (module docstring)."""
+    if link.effective_source_period_ps > 0:
+        return PS_PER_S / link.effective_source_period_ps, "source rate"
+    return PS_PER_S / link.attempt_period_ps, "elementary link attempt rate"
+
+
+def comparison(link: LinkSpec, total_distance_km: float) -> dict[str, float]:
+    """Direct transmission and the PLOB bound over ``total_distance_km`` with ``link``'s hardware.
+
+    Returns:
+        ``transmittance`` (η over the whole distance), ``reference_rate_hz``,
+        ``direct_rate_hz`` (η × reference), ``plob_ebits_per_use`` (−log2(1−η))
+        and ``plob_rate_hz`` (that × reference).
+    """
+    eta = dataclasses.replace(link, distance_km=float(total_distance_km)).transmittance
+    rate, _ = reference_rate_hz(link)
+    plob = plob_bound(eta)
+    return {"transmittance": eta, "reference_rate_hz": rate, "direct_rate_hz": eta * rate,
+            "plob_ebits_per_use": plob, "plob_rate_hz": plob * rate}
+
+
+PAIR_FIELDS = [("config", "i8"), ("num_links", "i8"), ("total_distance_km", "f8"), ("pair_index", "i8"),
+               ("delivery_time_ps", "i8"), ("round_start_ps", "i8"), ("waiting_time_ps", "i8"),
+               ("fidelity", "f8"), ("restarts", "i8"), ("link_attempts_max", "i8"),
+               ("link_attempts_total", "i8")]
+
+SUMMARY_FIELDS = [("config", "i8"), ("num_links", "i8"), ("total_distance_km", "f8"), ("link_distance_km", "f8"),
+                  ("num_pairs", "i8"), ("simulated_time_ps", "i8"), ("rate_hz", "f8"), ("fidelity_mean", "f8"),
+                  ("fidelity_stderr", "f8"), ("mean_waiting_time_s", "f8"), ("restarts", "i8"),
+                  ("link_success_probability", "f8"), ("attempt_period_ps", "i8"), ("transmittance", "f8"),
+                  ("reference_rate_hz", "f8"), ("direct_rate_hz", "f8"), ("plob_ebits_per_use", "f8"),
+                  ("plob_rate_hz", "f8"), ("register_qubits", "i8")]
+
+
+def chain_spec(job, num_links: int, total_distance_km: float) -> ChainSpec:
+    """The :class:`~dqsim.protocols.repeater.ChainSpec` of one configuration of a ``repeater`` job."""
+    c = job.chain
+    link = c.link_spec(num_links, total_distance_km)
+    return ChainSpec(links=[link] * num_links, node=c.node_spec(), swapping=c.swapping,
+                     purification_rounds=c.purification_rounds, purification=c.purification,
+                     cutoff_ps=seconds_to_ps(c.cutoff_s) if c.cutoff_s is not None else None,
+                     num_pairs=c.num_pairs, max_restarts=c.max_restarts)
+
+
+def run_job(job, *, comm, backend, on_progress=None) -> ScenarioOutput:
+    """Run a ``repeater`` job (collective): every configuration of ``[chain]``, one after another."""
+    c = job.chain
+    configs = c.configurations()
+    pair_rows, summary_rows, timing_rows = [], [], []
+    engines = []
+    summary = [f"  {c.swapping} swapping, "
+               + (f"{c.purification_rounds} {c.purification.upper()} round(s) per link" if c.purification_rounds
+                  else "no purification")
+               + (f", cut-off {c.cutoff_s:g} s" if c.cutoff_s is not None else ", no cut-off")
+               + f"; {c.num_pairs} pairs per configuration"]
+    reference, reference_from = None, ""
+    for index, (num_links, total_km) in enumerate(configs):
+        started = time.perf_counter()
+        chain = chain_spec(job, num_links, total_km)
+        run = run_chain(chain, comm=comm, backend=backend, seed=job.run.seed, precision=job.run.precision)
+        engines.append(run.engine)
+        timing_rows.append((f"config{index}", time.perf_counter() - started))
+        link = chain.links[0]
+        compare = comparison(link, total_km)
+        reference, reference_from = reference_rate_hz(link)
+        fidelities = run.fidelities
+        stderr = float(np.std(fidelities, ddof=1) / math.sqrt(len(fidelities))) if len(fidelities) > 1 else math.nan
+        waits = [p.delivery_ps - p.round_start_ps for p in run.pairs]
+        restarts = sum(p.restarts for p in run.pairs)
+        for p in run.pairs:
+            pair_rows.append((index, num_links, total_km, p.pair_index, p.delivery_ps, p.round_start_ps,
+                              p.delivery_ps - p.round_start_ps, p.fidelity, p.restarts, p.link_attempts_max,
+                              p.link_attempts_total))
+        summary_rows.append((index, num_links, total_km, link.distance_km, len(run.pairs), run.end_time_ps,
+                             run.rate_hz, float(fidelities.mean()), stderr,
+                             ps_to_seconds(float(np.mean(waits))), restarts, link.success_probability,
+                             link.attempt_period_ps, compare["transmittance"], compare["reference_rate_hz"],
+                             compare["direct_rate_hz"], compare["plob_ebits_per_use"], compare["plob_rate_hz"],
+                             chain.num_qubits))
+        summary.append(f"  {num_links} link(s) × {link.distance_km:g} km = {total_km:g} km: "
+                       f"{run.rate_hz:.3g} pairs/s, F = {fidelities.mean():.4f} ± {stderr:.4f}"
+                       + (f", {restarts} cut-off restarts" if restarts else "")
+                       + f"; direct {compare['direct_rate_hz']:.3g} /s, PLOB {compare['plob_rate_hz']:.3g} ebit/s")
+        if on_progress:
+            on_progress(index + 1, len(configs), "chain configurations")
+    summary.append(f"  (direct and PLOB per second at the reference rate {reference:.4g} Hz: {reference_from})")
+    tables = {
+        "pairs": record_table(pair_rows, PAIR_FIELDS),
+        "summary": record_table(summary_rows, SUMMARY_FIELDS),
+        "timing": record_table(timing_rows, [("stage", "U"), ("seconds", "f8")]),
+    }
+    table_attrs = {
+        "pairs": {"time_units": "picoseconds", "fidelity": "to |Phi+>, one trajectory",
+                  "waiting_time_ps": "delivery_time_ps - round_start_ps"},
+        "summary": {"rate_units": "pairs (ebits) per second", "time_units": "ps, s as named",
+                    "compared": "rate_hz: delivered end-to-end pairs per simulated second; direct_rate_hz: "
+                                "transmittance over the whole distance x reference rate; plob_rate_hz: "
+                                "-log2(1-transmittance) x reference rate"},
+        "timing": {"units": "seconds"},
+    }
+    attrs = {
+        "swapping": c.swapping,
+        "purification": c.purification if c.purification_rounds else "none",
+        "purification_rounds": c.purification_rounds,
+        "cutoff_s": c.cutoff_s if c.cutoff_s is not None else math.inf,
+        "num_pairs": c.num_pairs,
+        "num_configurations": len(configs),
+        "reference_rate_hz": reference,
+        "reference_rate_from": reference_from,
+        "max_register_qubits": max(r[-1] for r in summary_rows),
+        "total_restarts": int(sum(r[10] for r in summary_rows)),
+        "engine_events": int(sum(e.num_events for e in engines)),
+        "engine_messages": int(sum(e.num_messages for e in engines)),
+        "engine_cross_rank_messages": int(sum(e.num_cross_rank_messages for e in engines)),
+        "engine_flushes": int(sum(e.num_flushes for e in engines)),
+        "engine_windows": int(sum(e.num_windows for e in engines)),
+    }
+    return ScenarioOutput(attrs, tables, table_attrs, None, summary)

@@ -1,0 +1,69 @@
+"""Run small repeater chains and save what they delivered (rank 0).
+
+Usage: python repeater_check.py OUT.npz [PLACEMENT]
+PLACEMENT, e.g. "0,1,0,1,0", puts the nodes of the 4-link chain on ranks; default
+contiguous blocks. The test compares the files of 1 and 2 ranks with each other.
+"""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from dqsim import backend as backend_mod
+from dqsim import comm as comm_mod
+from dqsim.jobs import repeater as _register_repeater  # noqa: F401 - registers the scenario
+from dqsim.jobs.config import apply_overrides, load_job
+from dqsim.network.link import LinkSpec
+from dqsim.network.node import NodeSpec
+from dqsim.protocols.repeater import ChainSpec
+from dqsim.scenarios import repeater
+from dqsim.units import seconds_to_ps
+
+ROOT = Path(__file__).resolve().parents[2]
+NOISY = NodeSpec(name="n", t1_s=0.5, t2_s=0.05, gate_1q_error_probability=0.01, gate_2q_error_probability=0.02,
+                 measure_error_probability=0.01)
+CHAINS = [
+    # nested doubling over 4 links with a cut-off short enough to abandon attempts
+    ("nested", ChainSpec(links=[LinkSpec(distance_km=20.0, source_fidelity=0.95)] * 4, node=NOISY,
+                         swapping="nested", cutoff_ps=seconds_to_ps(4e-4), num_pairs=8), True),
+    # swap-asap over 2 links, one DEJMPS round per link
+    ("dejmps", ChainSpec(links=[LinkSpec(distance_km=10.0, source_fidelity=0.85)] * 2, node=NOISY,
+                         purification_rounds=1, purification="dejmps", num_pairs=8), False),
+]
+
+
+def main(out_path, placement=None):
+    comm = comm_mod.init()
+    backend = backend_mod.select("auto", node_local_rank=comm.node_local_rank)
+    results = {}
+    for label, chain, placed in CHAINS:
+        run = repeater.run_chain(chain, comm=comm, backend=backend, seed=5,
+                                 placement=placement if placed else None)
+        results[f"{label}_delivery_ps"] = np.array([p.delivery_ps for p in run.pairs])
+        results[f"{label}_fidelity"] = run.fidelities
+        results[f"{label}_restarts"] = np.array([p.restarts for p in run.pairs])
+        results[f"{label}_attempts"] = np.array([p.link_attempts_total for p in run.pairs])
+        results[f"{label}_engine"] = np.array([run.engine.num_events, run.engine.num_messages,
+                                               run.engine.counters.get(("swaps", 1), 0)])
+    job = apply_overrides(load_job(ROOT / "jobs" / "repeater_chain.toml"),
+                          ["chain.num_pairs=4", "chain.total_distance_km=[100.0, 300.0]"])
+    out = repeater.run_job(job, comm=comm, backend=backend)
+    for name in ("pairs", "summary"):
+        table = out.tables[name]
+        for field in table.dtype.names:
+            results[f"job_{name}_{field}"] = np.asarray(table[field])
+    if comm.rank == 0:
+        np.savez(out_path, **results)
+
+
+if __name__ == "__main__":
+    try:
+        spec = sys.argv[2] if len(sys.argv) > 2 else None
+        main(sys.argv[1], [int(x) for x in spec.split(",")] if spec else None)
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        sys.stderr.flush()
+        comm_mod.init().abort(1)

@@ -1,0 +1,207 @@
+"""Repeater chains: swapping, purification and waiting times against formulas, the example job,
+rank independence, and job-file errors.
+
+Statistical checks use fixed seeds and a tolerance of 3 standard errors of the sample mean.
+"""
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dqsim import backend as backend_mod
+from dqsim import comm as comm_mod
+from dqsim.errors import ConfigError, DqsimError
+from dqsim.jobs import repeater as repeater_jobs
+from dqsim.jobs.config import SCENARIOS, apply_overrides, load_job, load_job_text
+from dqsim.network.entanglement import mean_attempts_two_links
+from dqsim.network.link import LinkSpec
+from dqsim.network.node import NodeSpec
+from dqsim.network.werner import (bbpssw_fidelity, bbpssw_success_probability, fidelity_from_werner,
+                                  swap_fidelity, werner_from_fidelity)
+from dqsim.protocols.repeater import ChainSpec
+from dqsim.scenarios import repeater
+from dqsim.units import ps_to_seconds, seconds_to_ps
+from mpi_helper import run_mpi
+
+ROOT = Path(__file__).resolve().parent.parent
+JOB = ROOT / "jobs" / "repeater_chain.toml"
+IDEAL = NodeSpec(name="n")
+
+
+def run(chain, seed):
+    return repeater.run_chain(chain, comm=comm_mod.SingleComm(), backend=backend_mod.select("numpy"), seed=seed)
+
+
+def assert_mean(samples, expected, what):
+    samples = np.asarray(samples, dtype=float)
+    error = samples.std(ddof=1) / math.sqrt(len(samples))
+    assert abs(samples.mean() - expected) < 3 * error, (what, samples.mean(), expected, error)
+
+
+def test_swapped_fidelity_of_two_werner_pairs():
+    """F1·F2 + (1−F1)(1−F2)/3 for Werner pairs of different fidelity, ideal memories and gates."""
+    links = [LinkSpec(distance_km=2.0, source_fidelity=0.9), LinkSpec(distance_km=2.0, source_fidelity=0.8)]
+    result = run(ChainSpec(links=links, node=IDEAL, num_pairs=500), seed=1)
+    assert len(result.pairs) == 500
+    assert_mean(result.fidelities, swap_fidelity(0.9, 0.8), "swap")
+
+
+@pytest.mark.parametrize("swapping", ["swap_asap", "nested"])
+def test_four_links_multiply_werner_parameters(swapping):
+    """Three swaps of Werner pairs: w = w1·w2·w3·w4, whatever the order of the swaps."""
+    link = LinkSpec(distance_km=2.0, source_fidelity=0.95)
+    result = run(ChainSpec(links=[link] * 4, node=IDEAL, swapping=swapping, num_pairs=250), seed=2)
+    assert result.engine.counters[("swaps", 2)] == 250
+    assert_mean(result.fidelities, fidelity_from_werner(werner_from_fidelity(0.95) ** 4), swapping)
+
+
+@pytest.mark.parametrize("variant", ["bbpssw", "dejmps"])
+def test_purification_matches_the_bbpssw_formulas(variant):
+    """One round on two Werner pairs of F = 0.8: success probability and kept fidelity (3 s.e. each)."""
+    link = LinkSpec(distance_km=2.0, source_fidelity=0.8)
+    result = run(ChainSpec(links=[link], node=IDEAL, purification_rounds=1, purification=variant,
+                           num_pairs=400), seed=3)
+    outcomes = np.concatenate([[1] * r.purify_successes + [0] * r.purify_failures for r in result.records.links])
+    assert outcomes.sum() == 400  # one kept pair per delivered pair
+    assert_mean(outcomes, bbpssw_success_probability(0.8), "success probability")
+    assert_mean(result.fidelities, bbpssw_fidelity(0.8), "kept fidelity")
+
+
+def test_two_link_waiting_time_is_the_mean_of_the_larger_geometric():
+    """Both links start in lockstep; time until both hold a pair, in attempt periods: E[max] = (3−2p)/(p(2−p))."""
+    link = LinkSpec(distance_km=2.0)
+    period, delay = link.attempt_period_ps, link.delay_ps
+    result = run(ChainSpec(links=[link, link], node=IDEAL, num_pairs=500), seed=4)
+    # attempts start after the reservation handshake (two delays); the last pair is emitted at attempt max(N1, N2)
+    waits = np.array([(p.links_created_ps - p.round_start_ps - 2 * delay + period) / period for p in result.pairs])
+    assert np.array_equal(waits, [p.link_attempts_max for p in result.pairs])
+    assert_mean(waits, mean_attempts_two_links(link.success_probability), "E[max]")
+    # delivery: the herald reaches the repeater one delay after the last emission, its bits B one more
+    assert all(p.delivery_ps == p.links_created_ps + 2 * delay for p in result.pairs)
+
+
+def test_end_memories_decohere_until_delivery():
+    """One ideal link, memories with T2 only: both qubits dephase for the herald delay, F = (1 + e^(−2t/T2))/2."""
+    link = LinkSpec(distance_km=20.0)
+    t2_s = 2 * ps_to_seconds(link.delay_ps)
+    result = run(ChainSpec(links=[link], node=NodeSpec(name="n", t2_s=t2_s), num_pairs=400), seed=5)
+    waited_s = ps_to_seconds(link.delay_ps)
+    assert_mean(result.fidelities, (1 + math.exp(-2 * waited_s / t2_s)) / 2, "dephased pair")
+
+
+def test_cutoff_abandons_attempts_and_delivers_fresh_pairs_only():
+    link = LinkSpec(distance_km=20.0)
+    cutoff_ps = 3 * link.attempt_period_ps
+    result = run(ChainSpec(links=[link, link], node=IDEAL, cutoff_ps=cutoff_ps, num_pairs=60), seed=6)
+    assert sum(p.restarts for p in result.pairs) > 0
+    assert len(result.records.restarts) == sum(p.restarts for p in result.pairs)
+    for pair in result.pairs:
+        created = [r.created_ps for r in result.records.links
+                   if (r.pair_index, r.attempt) == (pair.pair_index, pair.restarts)]
+        assert len(created) == 2
+        # the repeater swapped at the later herald, while the earlier pair was younger than the cut-off
+        assert max(created) + link.delay_ps < min(created) + cutoff_ps
+
+
+def test_too_many_restarts_stop_the_run():
+    link = LinkSpec(distance_km=20.0)
+    chain = ChainSpec(links=[link, link], node=IDEAL, cutoff_ps=1, num_pairs=1, max_restarts=3)
+    with pytest.raises(DqsimError, match="abandoned 4 times"):
+        run(chain, seed=7)
+
+
+def test_chain_geometry():
+    chain = ChainSpec(links=[LinkSpec(distance_km=1.0)] * 8, node=IDEAL, swapping="nested")
+    assert [chain.level(i) for i in range(1, 8)] == [1, 2, 1, 3, 1, 2, 1]
+    assert [chain.consumer(i) for i in range(1, 8)] == [2, 4, 2, 8, 6, 4, 6]
+    pumped = ChainSpec(links=[LinkSpec(distance_km=1.0)] * 2, node=IDEAL, purification_rounds=2)
+    qubits = [pumped.qubit(n, s, k) for n in range(3) for s in pumped.sides(n) for k in range(2)]
+    assert qubits == list(range(pumped.num_qubits)) == list(range(8))
+    assert pumped.qubit_owner() == [0, 0, 1, 1, 1, 1, 2, 2]
+    with pytest.raises(DqsimError, match="power-of-two"):
+        ChainSpec(links=[LinkSpec(distance_km=1.0)] * 6, node=IDEAL, swapping="nested")
+
+
+def test_the_example_job_runs_at_a_small_size():
+    job = apply_overrides(load_job(JOB), ["chain.num_pairs=3", "chain.total_distance_km=[100.0, 300.0]"])
+    assert isinstance(job, repeater_jobs.RepeaterJob) and SCENARIOS["repeater"] is repeater_jobs.RepeaterJob
+    out = repeater.run_job(job, comm=comm_mod.SingleComm(), backend=backend_mod.select("numpy"))
+    summary, pairs = out.tables["summary"], out.tables["pairs"]
+    assert summary["num_links"].tolist() == [1, 2, 4, 1, 2, 4]
+    assert summary["link_distance_km"].tolist() == [100.0, 50.0, 25.0, 300.0, 150.0, 75.0]
+    assert len(pairs) == 18 and np.all((pairs["fidelity"] > -1e-9) & (pairs["fidelity"] < 1 + 1e-9))
+    assert np.all(summary["rate_hz"] > 0)
+    assert np.all(summary["direct_rate_hz"] < summary["plob_rate_hz"])
+    assert np.allclose(summary["reference_rate_hz"], 1e6)  # [chain.link].source_rate_hz
+    assert np.allclose(summary["direct_rate_hz"], summary["transmittance"] * 1e6)
+    # 4 links beat the repeaterless bound over 300 km; over 100 km direct transmission wins
+    assert summary["rate_hz"][5] > summary["plob_rate_hz"][5]
+    assert summary["rate_hz"][2] < summary["direct_rate_hz"][2]
+    last = pairs["delivery_time_ps"][pairs["config"] == 0].max()
+    assert summary["rate_hz"][0] == pytest.approx(3 / ps_to_seconds(last))
+    assert out.attrs["cutoff_s"] == 0.1 and out.attrs["swapping"] == "swap_asap"
+    assert len(out.summary) == 8
+
+
+def test_identical_results_on_one_and_two_ranks(tmp_path):
+    """Nested chain with cut-off restarts and an interleaved placement, purified chain, the example job."""
+    results = []
+    for ranks, placement in ((1, None), (2, "0,1,0,1,0")):
+        path = tmp_path / f"r{ranks}.npz"
+        run_mpi(ranks, ["tests/mpi_scripts/repeater_check.py", str(path)] + ([placement] if placement else []),
+                timeout_s=300)
+        results.append(dict(np.load(path)))
+    one, two = results
+    assert one.keys() == two.keys()
+    assert one["nested_restarts"].sum() > 0
+    for key in one:
+        if one[key].dtype.kind == "f":
+            np.testing.assert_allclose(one[key], two[key], rtol=0, atol=1e-10, err_msg=key)
+        else:
+            assert np.array_equal(one[key], two[key]), key
+
+
+BASE = '[run]\nname = "c"\nscenario = "repeater"\n[chain]\n'
+
+
+@pytest.mark.parametrize("body, key", [
+    ("num_links = 0\ntotal_distance_km = 10", "[chain].num_links = 0"),
+    ('num_links = [2, 3]\ntotal_distance_km = 10\nswapping = "nested"', "[chain].num_links[1] = 3"),
+    ("num_links = 8\ntotal_distance_km = 10\npurification_rounds = 1", "[chain].num_links = 8"),
+    ("num_links = 2\ntotal_distance_km = [10, -1]", "[chain].total_distance_km[1] = -1"),
+    ("num_links = 2\ntotal_distance_km = 5000", "[chain].total_distance_km = 5000"),
+    ('num_links = 2\ntotal_distance_km = 10\nswapping = "later"', "[chain].swapping"),
+    ("num_links = 2\ntotal_distance_km = 10\npurification_rounds = 3", "[chain].purification_rounds"),
+    ('num_links = 2\ntotal_distance_km = 10\npurification = "dejmps"', "[chain].purification"),
+    ("num_links = 2\ntotal_distance_km = 10\ncutoff_s = 0", "[chain].cutoff_s"),
+    ("num_links = 2\ntotal_distance_km = 10\nnum_pairs = 0", "[chain].num_pairs"),
+    ("num_links = 2\ntotal_distance_km = 10\nnum_pair = 3", "[chain].num_pair"),
+    ("total_distance_km = 10", "[chain].num_links"),
+    ("num_links = 2\ntotal_distance_km = 10\n[chain.link]\ndistance_km = 5", "[chain.link].distance_km"),
+    ('num_links = 2\ntotal_distance_km = 10\n[chain.link]\nscheme = "x"', "[chain.link].scheme"),
+    ("num_links = 2\ntotal_distance_km = 10\n[chain.node]\nt1_s = 1\nt2_s = 3", "[chain.node].t2_s"),
+    ("num_links = 2\ntotal_distance_km = 10\n[chain.node]\nnum_comm_qubits = 2", "[chain.node].num_comm_qubits"),
+])
+def test_bad_inputs_name_the_key(body, key):
+    with pytest.raises(ConfigError) as info:
+        load_job_text(BASE + body, source="x.toml")
+    message = str(info.value)
+    assert "\n" not in message and message.startswith("x.toml: ") and key in message, message
+
+
+def test_a_wrong_scenario_section_is_refused():
+    with pytest.raises(ConfigError, match=r"unknown section \[circuit\]"):
+        load_job_text(BASE + 'num_links = 2\ntotal_distance_km = 10\n[circuit]\ngenerator = "ghz"')
+
+
+def test_job_values_reach_the_chain():
+    job = load_job_text(BASE + "num_links = [4]\ntotal_distance_km = [40, 80]\nswapping = \"nested\"\n"
+                        "purification_rounds = 1\npurification = \"dejmps\"\ncutoff_s = 0.25\nnum_pairs = 7\n"
+                        "[chain.link]\nscheme = \"single_click\"\n[chain.node]\nt2_s = 2\n")
+    chain = repeater.chain_spec(job, 4, 80.0)
+    assert chain.links[0].distance_km == 20.0 and chain.links[0].scheme == "single_click"
+    assert (chain.swapping, chain.purification_rounds, chain.purification) == ("nested", 1, "dejmps")
+    assert chain.cutoff_ps == seconds_to_ps(0.25) and chain.num_pairs == 7 and chain.node.t2_s == 2.0
+    assert chain.num_qubits == 16 and job.chain.configurations() == [(4, 40.0), (4, 80.0)]
