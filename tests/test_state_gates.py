@@ -171,3 +171,9 @@ def test_complex64_matches_within_its_tolerance():
     out = s.gather()
     assert out.dtype == np.complex64
     assert np.allclose(out, run_ops(n, ops), atol=1e-5)
+
+
+def test_plan_swaps_breaks_ties_toward_the_highest_local_bit():
+    lay = Layout(6, 4)
+    pairs = plan_swaps(lay, [gate_op("h", [5])], 0)
+    assert pairs == [(5, 3)]  # the least strided slice travels

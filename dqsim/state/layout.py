@@ -127,5 +127,7 @@ def plan_swaps(layout: Layout, ops: Sequence[GateOp], index: int, *, lookahead: 
         return []
     logical = layout.logical_at
     candidates = [p for p in range(layout.num_local) if logical[p] not in busy]
-    candidates.sort(key=lambda p: (-next_use(logical[p], ops, index), p))
+    # Furthest next use first (Belady); among ties the highest bit, whose slices are the
+    # least strided, so the exchange copies long contiguous runs.
+    candidates.sort(key=lambda p: (-next_use(logical[p], ops, index), -p))
     return [(layout.physical_of[q], candidates[i]) for i, q in enumerate(wanted)]

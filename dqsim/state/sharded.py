@@ -259,7 +259,7 @@ class ShardedState:
                         full |= ((i >> jj) & 1) << j
                     sub[i] = diagonal[full]
                 diagonal = sub
-            if fast is not None:
+            if fast is not None and fast.use_for_diagonal:
                 fast.diagonal(self.amplitudes, local_targets, diagonal, cmask)
                 return
             kernels.apply_diagonal(self.xp, self.amplitudes, self.num_local_qubits, diagonal,
