@@ -34,9 +34,19 @@ def exchange_copy(xp, backend, comm, piece, partner: int):
     return recv.reshape(piece.shape)
 
 
-def _piece_messages(xp, backend, comm, piece, partner_send: int, partner_recv: int) -> None:
-    send = xp.ascontiguousarray(piece).reshape(-1)
-    recv = xp.empty_like(send)
+class _Workspace:
+    """Two buffers of ``chunk_bytes`` reused for every piece of one exchange."""
+
+    def __init__(self, xp, dtype, max_elems: int):
+        self.send = xp.empty(max_elems, dtype=dtype)
+        self.recv = xp.empty(max_elems, dtype=dtype)
+
+
+def _piece_messages(xp, backend, comm, piece, partner_send: int, partner_recv: int, work: _Workspace) -> None:
+    n = piece.size
+    send = work.send[:n]
+    recv = work.recv[:n]
+    send.reshape(piece.shape)[...] = piece
     backend.synchronize()
     if backend.is_gpu:
         comm.sendrecv_array(send, recv, partner_send, source=partner_recv,
@@ -63,6 +73,7 @@ def swap_rank_bits(xp, backend, comm, psi, num_local: int, pairs: Sequence[tuple
     own = [(rank >> j) & 1 for j in rank_bits]
     view, axis_of = kernels.bit_view(psi, num_local, local_bits)
     max_elems = max(1, chunk_bytes // psi.itemsize)
+    work = _Workspace(xp, psi.dtype, min(max_elems, psi.size >> k))
     sent = 0
     for mask in range(1, 1 << k):
         values = [own[j] ^ ((mask >> j) & 1) for j in range(k)]
@@ -74,7 +85,7 @@ def swap_rank_bits(xp, backend, comm, psi, num_local: int, pairs: Sequence[tuple
             index[axis_of[lb]] = slice(values[j], values[j] + 1)
         block = view[tuple(index)]
         for piece in kernels.iter_pieces(block, max_elems):
-            _piece_messages(xp, backend, comm, piece, partner, partner)
+            _piece_messages(xp, backend, comm, piece, partner, partner, work)
             sent += piece.nbytes
     return sent
 
@@ -91,9 +102,10 @@ def permute_ranks(xp, backend, comm, psi, destination_of: Sequence[int], chunk_b
         return 0
     source = list(destination_of).index(rank)
     max_elems = max(1, chunk_bytes // psi.itemsize)
+    work = _Workspace(xp, psi.dtype, min(max_elems, psi.size))
     sent = 0
     for start in range(0, psi.size, max_elems):
         piece = psi[start : start + max_elems]
-        _piece_messages(xp, backend, comm, piece, dest, source)
+        _piece_messages(xp, backend, comm, piece, dest, source, work)
         sent += piece.nbytes
     return sent
