@@ -57,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("file", help="a file written by dqsim run")
     plot.add_argument("--output", "-o", help="image file (default: FILE with .png)")
     plot.set_defaults(handler=cmd_plot)
+    merge = sub.add_parser("merge", help="combine the run files of a sweep (one per task) into one file")
+    merge.add_argument("output", help="the merged HDF5 file to write, e.g. out/sweep/merged.h5")
+    merge.add_argument("inputs", nargs="+", metavar="input",
+                       help="run files in task order (task i is the i-th), or quoted glob patterns such as "
+                            "'out/sweep/task-*.h5' (expanded in natural order: task-2 before task-10)")
+    merge.set_defaults(handler=cmd_merge)
     return parser
 
 
@@ -86,6 +92,12 @@ def cmd_inspect(args) -> int:
     else:
         print(io.format_summary(summary))
     return 0
+
+
+def cmd_merge(args) -> int:
+    from dqsim.cli.merge import cmd_merge as merge  # noqa: PLC0415
+
+    return merge(args)
 
 
 def cmd_plot(args) -> int:
@@ -224,8 +236,9 @@ def _run(job, comm, *, quiet: bool, session=None) -> int:
     attrs["wall_time_s"] = time.perf_counter() - started
     if comm.rank == 0:
         if timing is not None:
-            result.tables["timing"] = np.append(timing, np.array([("write", time.perf_counter() - write_started)],
-                                                                   dtype=timing.dtype))
+            rows = [(str(stage), float(seconds)) for stage, seconds in timing]
+            rows.append(("write", time.perf_counter() - write_started))
+            result.tables["timing"] = scenarios.record_table(rows, [("stage", "U"), ("seconds", "f8")])
         output.parent.mkdir(parents=True, exist_ok=True)
         io.write_run_file(output, attrs=attrs, tables=result.tables, groups_attrs=result.table_attrs,
                           **state_kwargs)
@@ -244,6 +257,7 @@ def _common_attributes(job, comm, backend) -> dict:
         "job_name": job.run.name,
         "job_text": job.text,
         "job_path": str(job.path) if job.path else "",
+        "overrides": list(job.overrides),
         "seed": job.run.seed,
         "num_ranks": comm.size,
         "backend": backend.name,

@@ -1,0 +1,366 @@
+"""``dqsim merge``: combine the run files of a sweep (one run per task) into one run file.
+
+The merged file is an ordinary run file (``dqsim inspect``, ``dqsim plot``
+and :func:`dqsim.io.open_run` read it) laid out as follows:
+
+* every table of every input, with a leading ``task`` column (the input's
+  index in the list given) and the rows of all inputs one after the other,
+  in task order. A table missing from some inputs simply has no rows for
+  them. Tables of the same name must have the same fields (names, order,
+  kinds and shapes; strings and numbers may differ in width). A plain
+  (non-record) dataset becomes the columns ``task``, ``value``;
+* root attributes equal in every input are kept as they are, plus
+  ``num_tasks``;
+* a ``tasks`` table: one row per input with ``task``, ``file`` (the input's
+  file name), ``created_utc`` and ``dqsim_version`` of that input, then one
+  column per root attribute that differs between inputs (or is missing
+  from some). A column holds bool, int or float where every input has a
+  value of that type, else ``str``: strings as they are, other values as
+  JSON text, a missing value as ``""``;
+* attributes of a table (units) are kept where the inputs holding the table
+  agree; those that differ are left out and reported in the summary.
+
+Final states (``save_state``) are not merged: the summary names the inputs
+that had one; read them from the inputs. Inputs of different scenarios or
+schema versions, merged files (with a ``tasks`` table) and a file given
+twice are refused. The merged file is written with
+:func:`dqsim.io.write_run_file` (temporary name, then rename).
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+import dqsim
+from dqsim import io
+from dqsim.errors import DqsimError
+from dqsim.io import encoding
+
+#: Exit status for bad input (as every dqsim command).
+EXIT_BAD_INPUT = 2
+#: The column added to every table: the input's index.
+TASK_FIELD = "task"
+#: The table of per-task root attributes, and the attribute counting the tasks.
+TASKS_TABLE = "tasks"
+NUM_TASKS_ATTR = "num_tasks"
+#: Root attributes that always go to the ``tasks`` table (the writer sets its own).
+ALWAYS_PER_TASK = ("created_utc", "dqsim_version")
+#: Root attributes that must be equal and are set by the writer again.
+MUST_AGREE = ("schema_version", "scenario")
+_WRITER_ATTRS = ("schema_version", "dqsim_file")
+_MISSING = object()
+
+
+def merge_files(inputs: Iterable[str | os.PathLike], output: str | os.PathLike) -> dict:
+    """Combine run files of one scenario (e.g. the tasks of a sweep) into one run file.
+
+    Args:
+        inputs: run files in task order: input ``i`` becomes task ``i``.
+        output: the merged file to write (not one of the inputs).
+
+    Returns:
+        A summary: ``output`` (Path), ``num_tasks``, ``tables`` (name -> rows),
+        ``common_attrs`` and ``per_task_attrs`` (the ``tasks`` columns after
+        ``file``), ``states_not_merged`` (file names) and
+        ``dropped_table_attrs`` (``"table:attribute"`` that differed).
+
+    Raises:
+        DqsimError: one line naming the file (and table): an input is missing
+            or not a run file, is already merged or given twice, has another
+            scenario or schema version than the first, or a table's fields
+            differ from the first input holding it; or the output cannot be
+            written.
+
+    Examples:
+        >>> import tempfile, numpy as np
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> for i, d in enumerate([10.0, 20.0]):
+        ...     _ = io.write_run_file(folder / f"task-{i}.h5", attrs={"scenario": "qkd", "key_bits": 5 - i},
+        ...         tables={"sweep": np.array([(d,)], dtype=[("distance_km", "f8")])})
+        >>> summary = merge_files([folder / "task-0.h5", folder / "task-1.h5"], folder / "all.h5")
+        >>> run = io.open_run(folder / "all.h5")
+        >>> run.table("sweep").tolist(), run.attrs["num_tasks"], run.attrs["scenario"]
+        ([(0, 10.0), (1, 20.0)], 2, 'qkd')
+        >>> run.table("tasks")[["task", "file", "key_bits"]].tolist()
+        [(0, 'task-0.h5', 5), (1, 'task-1.h5', 4)]
+    """
+    runs, errors = open_inputs(inputs)
+    if errors:
+        raise DqsimError(errors[0])
+    return merge_runs(runs, Path(output))
+
+
+def open_inputs(inputs: Iterable[str | os.PathLike]) -> tuple[list, list[str]]:
+    """Open every input with :func:`dqsim.io.open_run`.
+
+    Returns:
+        The :class:`~dqsim.io.RunFile` of each input that opened, and one
+        error line for each that did not (missing, not HDF5, not a run file).
+    """
+    runs, errors = [], []
+    for path in inputs:
+        try:
+            runs.append(io.open_run(path))
+        except DqsimError as exc:
+            errors.append(str(exc))
+    return runs, errors
+
+
+def merge_runs(runs: list, output: Path) -> dict:
+    """:func:`merge_files` for inputs already opened (see there)."""
+    if not runs:
+        raise DqsimError("merge: no input files; give the run files of the tasks")
+    _check_inputs(runs, output)
+    tables, table_paths = _merge_tables(runs)
+    common, per_task = _split_root_attrs(runs)
+    groups_attrs, dropped = _merge_table_attrs(runs, table_paths)
+    tables[TASKS_TABLE] = _tasks_table(runs, per_task)
+    io.write_run_file(output, attrs={**common, NUM_TASKS_ATTR: len(runs)}, tables=tables,
+                      groups_attrs=groups_attrs)
+    return {
+        "output": output,
+        "num_tasks": len(runs),
+        "tables": {name: len(array) for name, array in tables.items()},
+        "common_attrs": list(common),
+        "per_task_attrs": [*ALWAYS_PER_TASK, *per_task],
+        "states_not_merged": [run.path.name for run in runs if run.has_state],
+        "dropped_table_attrs": dropped,
+    }
+
+
+def _check_inputs(runs: list, output: Path) -> None:
+    seen: dict[Path, int] = {}
+    target = output.resolve()
+    for index, run in enumerate(runs):
+        where = run.path.resolve()
+        if where == target:
+            raise DqsimError(f"{run.path}: is also the output; write the merged file elsewhere")
+        if where in seen:
+            raise DqsimError(f"{run.path}: given twice (tasks {seen[where]} and {index}); give each task's file once")
+        seen[where] = index
+        if TASKS_TABLE in run.tables or NUM_TASKS_ATTR in run.attrs:
+            raise DqsimError(f"{run.path}: is already a merged file (table {TASKS_TABLE!r}); "
+                             "merge the run files it came from")
+    first = runs[0]
+    for name in MUST_AGREE:
+        want = first.attrs.get(name)
+        for run in runs[1:]:
+            got = run.attrs.get(name)
+            if got != want:
+                raise DqsimError(f"{run.path}: {name} = {got!r} differs from {want!r} of {first.path} "
+                                 f"(task 0); merge runs of one {name.replace('_', ' ')}")
+    version = first.attrs["schema_version"]
+    if version != dqsim.SCHEMA_VERSION:
+        raise DqsimError(f"{first.path}: schema_version = {version}, but this dqsim {dqsim.__version__} writes "
+                         f"{dqsim.SCHEMA_VERSION}; merge with the dqsim version that wrote the runs")
+
+
+def _as_records(array: np.ndarray, run, name: str) -> np.ndarray:
+    """A 1-D record array: plain datasets become one ``value`` field (rows along the first axis)."""
+    if array.dtype.names is None:
+        rows = array.reshape(1, *array.shape) if array.ndim == 0 else array
+        records = np.empty(rows.shape[0], dtype=[("value", rows.dtype, rows.shape[1:])])
+        records["value"] = rows
+        return records
+    if array.ndim > 1:
+        raise DqsimError(f"{run.path}: table {name!r} is a {array.ndim}-D record array; "
+                         "only 1-D tables can be merged")
+    records = array.reshape(1) if array.ndim == 0 else array
+    if TASK_FIELD in records.dtype.names:
+        raise DqsimError(f"{run.path}: table {name!r} already has a {TASK_FIELD!r} field (a merged file?); "
+                         "merge the run files it came from")
+    return records
+
+
+def _fields(dtype: np.dtype) -> list[tuple[str, str, tuple]]:
+    """What must agree between inputs: each field's name, kind and shape (not its width)."""
+    return [(name, dtype[name].base.kind, dtype[name].shape) for name in dtype.names]
+
+
+def _describe(fields: list[tuple[str, str, tuple]]) -> str:
+    kinds = {"U": "str", "b": "bool", "i": "int", "u": "uint", "f": "float", "c": "complex"}
+    return ", ".join(f"{name}:{kinds.get(kind, kind)}{list(shape) if shape else ''}" for name, kind, shape in fields)
+
+
+def _merge_tables(runs: list) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Every table of every input with a leading ``task`` column; also the table names in order."""
+    names: list[str] = []
+    for run in runs:
+        names += [name for name in run.tables if name not in names]
+    merged: dict[str, np.ndarray] = {}
+    for name in names:
+        parts = [(index, run, _as_records(run.table(name), run, name))
+                 for index, run in enumerate(runs) if name in run.tables]
+        _, first_run, first = parts[0]
+        want = _fields(first.dtype)
+        dtypes = {field: first.dtype[field] for field in first.dtype.names}
+        for _, run, records in parts[1:]:
+            got = _fields(records.dtype)
+            if got != want:
+                raise DqsimError(f"{run.path}: table {name!r} has fields ({_describe(got)}) but {first_run.path} "
+                                 f"has ({_describe(want)}); merge runs whose tables have the same fields")
+            for field in dtypes:
+                base = np.promote_types(dtypes[field].base, records.dtype[field].base)
+                dtypes[field] = np.dtype((base, dtypes[field].shape))
+        out = np.empty(sum(len(records) for _, _, records in parts),
+                       dtype=[(TASK_FIELD, np.int64), *((field, dtype) for field, dtype in dtypes.items())])
+        start = 0
+        for index, _, records in parts:
+            rows = slice(start, start + len(records))
+            out[TASK_FIELD][rows] = index
+            for field in dtypes:
+                out[field][rows] = records[field]
+            start += len(records)
+        merged[name] = out
+    return merged, names
+
+
+def _same_key(value: Any) -> str:
+    """A text equal for two attribute values exactly when they are the same value of the same type."""
+    kind = f"ndarray:{value.dtype.kind}{value.shape}" if isinstance(value, np.ndarray) else type(value).__name__
+    return kind + ":" + json.dumps(encoding.jsonable(value), sort_keys=True)
+
+
+def _agreeing(values: list) -> bool:
+    return _MISSING not in values and len({_same_key(v) for v in values}) == 1
+
+
+def _split_root_attrs(runs: list) -> tuple[dict[str, Any], list[str]]:
+    """Root attributes equal in every input, and the names of those that are not."""
+    skip = set(_WRITER_ATTRS) | set(ALWAYS_PER_TASK)
+    names: list[str] = []
+    for run in runs:
+        names += [name for name in run.attrs if name not in names and name not in skip]
+    common, per_task = {}, []
+    for name in names:
+        values = [run.attrs.get(name, _MISSING) for run in runs]
+        if _agreeing(values):
+            common[name] = values[0]
+        else:
+            per_task.append(name)
+    clash = sorted({TASK_FIELD, "file"} & set(per_task))
+    if clash:
+        raise DqsimError(f"root attribute {clash[0]!r} differs between the inputs but its name is a column of the "
+                         f"{TASKS_TABLE!r} table; rename it in the runs to merge them")
+    return common, per_task
+
+
+def _column(values: list) -> np.ndarray:
+    """One ``tasks`` column: bool, int or float where every value is one, else str (JSON for non-str)."""
+    if _MISSING not in values:
+        if all(isinstance(v, bool) for v in values):
+            return np.array(values, dtype=bool)
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            column = np.array(values)
+            if column.dtype.kind in "iu":
+                return column
+        elif all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            return np.array(values, dtype=np.float64)
+    texts = ["" if v is _MISSING else v if isinstance(v, str) else json.dumps(encoding.jsonable(v))
+             for v in values]
+    return np.array(texts, dtype=str)
+
+
+def _tasks_table(runs: list, per_task: list[str]) -> np.ndarray:
+    names = [TASK_FIELD, "file", *ALWAYS_PER_TASK, *per_task]
+    columns = [np.arange(len(runs), dtype=np.int64), np.array([run.path.name for run in runs], dtype=str)]
+    columns += [_column([run.attrs.get(name, _MISSING) for run in runs]) for name in names[2:]]
+    table = np.empty(len(runs), dtype=[(name, column.dtype) for name, column in zip(names, columns)])
+    for name, column in zip(names, columns):
+        table[name] = column
+    return table
+
+
+def _merge_table_attrs(runs: list, table_names: list[str]) -> tuple[dict[str, dict], list[str]]:
+    """Attributes of every table and of the groups above it, where the inputs holding it agree."""
+    paths: list[str] = []
+    for name in table_names:
+        parts = name.strip("/").split("/")
+        paths += [p for p in ("/".join(parts[:i]) for i in range(1, len(parts) + 1)) if p not in paths]
+    groups_attrs: dict[str, dict] = {}
+    dropped: list[str] = []
+    for path in paths:
+        holders = [run for run in runs if any(t == path or t.startswith(path + "/") for t in run.tables)]
+        per_run = [run.attrs_of(path) for run in holders]
+        keys: list[str] = []
+        for attrs in per_run:
+            keys += [key for key in attrs if key not in keys]
+        kept = {}
+        for key in keys:
+            values = [attrs.get(key, _MISSING) for attrs in per_run]
+            if _agreeing(values):
+                kept[key] = values[0]
+            else:
+                dropped.append(f"{path}:{key}")
+        if kept:
+            groups_attrs[path] = kept
+    return groups_attrs, dropped
+
+
+def _natural_key(text: str) -> list:
+    """Sort key comparing digit runs as numbers: ``task-2`` before ``task-10``."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
+
+
+def expand_inputs(patterns: Iterable[str], output: str | os.PathLike) -> tuple[list[Path], list[str]]:
+    """Input arguments as files: an existing path as given; a glob pattern as its matches in natural order.
+
+    Matches of a pattern that are the output itself are left out (so ``OUT_DIR/*.h5`` may
+    include the merged file of an earlier merge).
+
+    Returns:
+        The files, and one error line per pattern that matches nothing.
+    """
+    target = Path(output).resolve()
+    files: list[Path] = []
+    errors: list[str] = []
+    for pattern in patterns:
+        if Path(pattern).exists() or not any(char in pattern for char in "*?["):
+            files.append(Path(pattern))
+            continue
+        matches = [Path(m) for m in sorted(glob.glob(pattern), key=_natural_key)]
+        matches = [m for m in matches if m.resolve() != target]
+        if not matches:
+            errors.append(f"{pattern}: no file matches")
+        files += matches
+    return files, errors
+
+
+def cmd_merge(args) -> int:
+    """``dqsim merge OUT.h5 IN.h5 ...``: ``args.output``, ``args.inputs`` (files or glob patterns)."""
+    files, errors = expand_inputs(args.inputs, args.output)
+    runs, open_errors = open_inputs(files)
+    errors += open_errors
+    summary = None
+    if not errors:
+        try:
+            output = Path(args.output)
+            output.parent.mkdir(parents=True, exist_ok=True)
+            summary = merge_runs(runs, output)
+        except OSError as exc:
+            errors.append(f"{args.output}: cannot create its folder ({exc.strerror or exc})")
+        except DqsimError as exc:
+            errors.append(str(exc))
+    if errors:
+        for line in errors:
+            print(f"dqsim: error: {line}", file=sys.stderr, flush=True)
+        return EXIT_BAD_INPUT
+    tables = ", ".join(f"{name} ({rows})" for name, rows in summary["tables"].items())
+    lines = [f"merged {summary['num_tasks']} task(s) into {summary['output']}: rows per table {tables}",
+             f"  per task (table {TASKS_TABLE}): {', '.join(summary['per_task_attrs'])}"]
+    if summary["states_not_merged"]:
+        lines.append("  final states not merged (read them from the inputs): "
+                     + ", ".join(summary["states_not_merged"]))
+    if summary["dropped_table_attrs"]:
+        lines.append(f"  table attributes left out (they differ between inputs): "
+                     f"{', '.join(summary['dropped_table_attrs'])}")
+    print("\n".join(lines))
+    return 0

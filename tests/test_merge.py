@@ -1,0 +1,192 @@
+"""dqsim merge: a task column on every table, attributes split into common and per task, bad inputs refused."""
+
+import argparse
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import dqsim
+from dqsim.cli.merge import cmd_merge, merge_files
+from dqsim.errors import DqsimError
+from dqsim.io import open_run, write_run_file
+from mpi_helper import ROOT, child_env
+
+SWEEP = [("distance_km", "f8"), ("node", "U"), ("key_bits", "i8")]
+
+
+def sweep_table(rows):
+    width = max(len(node) for _, node, _ in rows)
+    return np.array(rows, dtype=[(name, f"U{width}" if kind == "U" else kind) for name, kind in SWEEP])
+
+
+def write(path, *, rows=((10.0, "a", 5),), attrs=None, tables=None, groups_attrs=None):
+    """A small run file: a `sweep` table and a `timing` table, scenario qkd."""
+    base = {"scenario": "qkd", "job_name": "sweep", "seed": 1}
+    all_tables = {"sweep": sweep_table(list(rows)),
+                  "timing": np.array([("run", 0.5)], dtype=[("stage", "U3"), ("seconds", "f8")])}
+    all_tables.update(tables or {})
+    return write_run_file(path, attrs={**base, **(attrs or {})}, tables=all_tables,
+                          groups_attrs=groups_attrs or {"timing": {"units": "seconds"}})
+
+
+def test_every_table_gets_a_leading_task_column_and_the_rows_of_all_tasks(tmp_path):
+    a = write(tmp_path / "a.h5", rows=[(0.0, "alice", 7), (25.0, "alice", 3)])
+    b = write(tmp_path / "b.h5", rows=[(50.0, "b", 1)])
+    summary = merge_files([a, b], tmp_path / "m.h5")
+    run = open_run(tmp_path / "m.h5")
+    sweep = run.table("sweep")
+    assert sweep.dtype.names == ("task", "distance_km", "node", "key_bits")
+    assert sweep.tolist() == [(0, 0.0, "alice", 7), (0, 25.0, "alice", 3), (1, 50.0, "b", 1)]
+    assert run.table("timing").tolist() == [(0, "run", 0.5), (1, "run", 0.5)]
+    assert summary["num_tasks"] == 2 and summary["tables"]["sweep"] == 3
+    assert run.attrs_of("timing") == {"units": "seconds"}
+
+
+def test_task_is_the_input_index_in_the_order_given(tmp_path):
+    a = write(tmp_path / "a.h5", rows=[(0.0, "a", 1)])
+    b = write(tmp_path / "b.h5", rows=[(9.0, "a", 2)])
+    merge_files([b, a], tmp_path / "m.h5")
+    run = open_run(tmp_path / "m.h5")
+    assert run.table("sweep")[["task", "distance_km"]].tolist() == [(0, 9.0), (1, 0.0)]
+    assert run.table("tasks")["file"].tolist() == ["b.h5", "a.h5"]
+
+
+def test_equal_attributes_are_kept_and_differing_ones_go_to_the_tasks_table(tmp_path):
+    a = write(tmp_path / "a.h5", attrs={"seed": 1, "wall_time_s": 2, "label": "near", "aborted": False,
+                                         "options": {"k": 1}, "only_in_a": 3, "pulses": 100})
+    b = write(tmp_path / "b.h5", attrs={"seed": 2, "wall_time_s": 1.5, "label": "far", "aborted": True,
+                                         "options": {"k": 2}, "pulses": 100})
+    summary = merge_files([a, b], tmp_path / "m.h5")
+    run = open_run(tmp_path / "m.h5")
+    assert run.attrs["scenario"] == "qkd" and run.attrs["job_name"] == "sweep" and run.attrs["pulses"] == 100
+    assert run.attrs["num_tasks"] == 2
+    differing = ["seed", "wall_time_s", "label", "aborted", "options", "only_in_a"]
+    assert not set(differing) & set(run.attrs)
+    tasks = run.table("tasks")
+    assert tasks.dtype.names == ("task", "file", "created_utc", "dqsim_version", *differing)
+    assert summary["per_task_attrs"] == ["created_utc", "dqsim_version", *differing]
+    assert tasks["task"].tolist() == [0, 1]
+    assert tasks["file"].tolist() == ["a.h5", "b.h5"]
+    assert tasks["dqsim_version"].tolist() == [dqsim.__version__] * 2
+    assert tasks["seed"].dtype.kind == "i" and tasks["seed"].tolist() == [1, 2]
+    assert tasks["wall_time_s"].dtype.kind == "f" and tasks["wall_time_s"].tolist() == [2.0, 1.5]
+    assert tasks["label"].tolist() == ["near", "far"]          # strings as str
+    assert tasks["aborted"].dtype.kind == "b" and tasks["aborted"].tolist() == [False, True]
+    assert tasks["options"].tolist() == ['{"k": 1}', '{"k": 2}']  # not scalar: JSON text
+    assert tasks["only_in_a"].tolist() == ["3", ""]              # missing in b: ""
+
+
+def test_a_table_missing_from_some_inputs_and_a_plain_dataset(tmp_path):
+    a = write(tmp_path / "a.h5", tables={"shots": np.array([3, 1, 2], dtype=np.int64)})
+    b = write(tmp_path / "b.h5")
+    c = write(tmp_path / "c.h5", tables={"shots": np.array([5], dtype=np.int64)})
+    merge_files([a, b, c], tmp_path / "m.h5")
+    shots = open_run(tmp_path / "m.h5").table("shots")
+    assert shots.dtype.names == ("task", "value")
+    assert shots.tolist() == [(0, 3), (0, 1), (0, 2), (2, 5)]
+
+
+def test_tables_with_other_fields_are_refused_naming_the_file_and_table(tmp_path):
+    a = write(tmp_path / "a.h5")
+    other = np.array([(10.0, 5)], dtype=[("distance_km", "f8"), ("key_bits", "i8")])
+    b = write(tmp_path / "b.h5", tables={"sweep": other})
+    with pytest.raises(DqsimError, match=r"b\.h5: table 'sweep' has fields \(distance_km:float, key_bits:int\) "
+                                         r"but .*a\.h5 has \(distance_km:float, node:str, key_bits:int\)"):
+        merge_files([a, b], tmp_path / "m.h5")
+    assert not (tmp_path / "m.h5").exists()
+
+
+def test_a_field_of_another_kind_is_refused(tmp_path):
+    a = write(tmp_path / "a.h5")
+    other = np.array([(10.0, "a", 5.5)], dtype=[("distance_km", "f8"), ("node", "U1"), ("key_bits", "f8")])
+    b = write(tmp_path / "b.h5", tables={"sweep": other})
+    with pytest.raises(DqsimError, match=r"b\.h5: table 'sweep' has fields .*key_bits:float"):
+        merge_files([a, b], tmp_path / "m.h5")
+
+
+def test_different_scenarios_are_refused_naming_the_file(tmp_path):
+    a = write(tmp_path / "a.h5")
+    b = write(tmp_path / "b.h5", attrs={"scenario": "dqc"})
+    with pytest.raises(DqsimError, match=r"b\.h5: scenario = 'dqc' differs from 'qkd' of .*a\.h5"):
+        merge_files([a, b], tmp_path / "m.h5")
+
+
+def test_different_schema_versions_are_refused_naming_the_file(tmp_path, monkeypatch):
+    a = write(tmp_path / "a.h5")
+    monkeypatch.setattr(dqsim, "SCHEMA_VERSION", 0)
+    b = write(tmp_path / "b.h5")
+    c = write(tmp_path / "c.h5")
+    monkeypatch.undo()
+    with pytest.raises(DqsimError, match=r"b\.h5: schema_version = 0 differs from 1 of .*a\.h5"):
+        merge_files([a, b], tmp_path / "m.h5")
+    with pytest.raises(DqsimError, match=r"b\.h5: schema_version = 0, but this dqsim .* writes 1"):
+        merge_files([b, c], tmp_path / "m.h5")
+
+
+def test_a_merged_file_a_repeated_input_and_the_output_as_input_are_refused(tmp_path):
+    a = write(tmp_path / "a.h5")
+    b = write(tmp_path / "b.h5")
+    merge_files([a, b], tmp_path / "m.h5")
+    with pytest.raises(DqsimError, match=r"m\.h5: is already a merged file"):
+        merge_files([a, tmp_path / "m.h5"], tmp_path / "m2.h5")
+    with pytest.raises(DqsimError, match=r"a\.h5: given twice \(tasks 0 and 2\)"):
+        merge_files([a, b, a], tmp_path / "m2.h5")
+    with pytest.raises(DqsimError, match=r"b\.h5: is also the output"):
+        merge_files([a, b], b)
+    with pytest.raises(DqsimError, match=r"missing\.h5: file not found"):
+        merge_files([a, tmp_path / "missing.h5"], tmp_path / "m2.h5")
+
+
+def test_table_attributes_that_differ_are_left_out_and_reported(tmp_path):
+    a = write(tmp_path / "a.h5", groups_attrs={"timing": {"units": "seconds", "note": "x"}})
+    b = write(tmp_path / "b.h5", groups_attrs={"timing": {"units": "seconds", "note": "y"}})
+    summary = merge_files([a, b], tmp_path / "m.h5")
+    assert open_run(tmp_path / "m.h5").attrs_of("timing") == {"units": "seconds"}
+    assert summary["dropped_table_attrs"] == ["timing:note"]
+
+
+def merge_args(output, *inputs):
+    return argparse.Namespace(output=str(output), inputs=[str(p) for p in inputs])
+
+
+def test_cmd_merge_expands_a_pattern_in_task_order_and_prints_a_summary(tmp_path, capsys):
+    for i in (0, 1, 2, 10):
+        write(tmp_path / f"task-{i}.h5", rows=[(float(i), "a", i)])
+    assert cmd_merge(merge_args(tmp_path / "merged.h5", tmp_path / "task-*.h5")) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"merged 4 task(s) into {tmp_path / 'merged.h5'}: rows per table sweep (4)")
+    run = open_run(tmp_path / "merged.h5")
+    assert run.table("tasks")["file"].tolist() == ["task-0.h5", "task-1.h5", "task-2.h5", "task-10.h5"]
+    assert run.table("sweep")["distance_km"].tolist() == [0.0, 1.0, 2.0, 10.0]
+    # The merged file matches a pattern over its folder; it is not merged into itself.
+    assert cmd_merge(merge_args(tmp_path / "merged.h5", tmp_path / "*.h5")) == 0
+
+
+def test_cmd_merge_prints_one_line_per_error_and_exits_2(tmp_path, capsys):
+    a = write(tmp_path / "a.h5")
+    (tmp_path / "junk.h5").write_text("not hdf5")
+    code = cmd_merge(merge_args(tmp_path / "m.h5", a, tmp_path / "nothere-*.h5", tmp_path / "gone.h5",
+                                tmp_path / "junk.h5"))
+    assert code == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 3
+    assert lines[0] == f"dqsim: error: {tmp_path / 'nothere-*.h5'}: no file matches"
+    assert lines[1] == f"dqsim: error: {tmp_path / 'gone.h5'}: file not found"
+    assert lines[2].startswith(f"dqsim: error: {tmp_path / 'junk.h5'}: not a readable HDF5 file")
+    assert not (tmp_path / "m.h5").exists()
+
+
+def test_dqsim_merge_command(tmp_path):
+    a = write(tmp_path / "a.h5", rows=[(0.0, "a", 1)])
+    b = write(tmp_path / "b.h5", rows=[(5.0, "a", 2)], attrs={"scenario": "dqc"})
+    cmd = [sys.executable, "-m", "dqsim", "merge", str(tmp_path / "m.h5"), str(a), str(b)]
+    proc = subprocess.run(cmd, cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "b.h5: scenario = 'dqc' differs" in proc.stderr
+    write(b, rows=[(5.0, "a", 2)])
+    proc = subprocess.run(cmd, cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "merged 2 task(s)" in proc.stdout
+    assert open_run(tmp_path / "m.h5").table("sweep")["task"].tolist() == [0, 1]
