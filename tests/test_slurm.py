@@ -9,12 +9,13 @@ no apt-get, no network for apt): cluster.sh says so with exit status 3.
 import re
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
 
 from dqsim.io import open_run
-from mpi_helper import ROOT, child_env
+from mpi_helper import ROOT, child_env, run_mpi
 
 CLUSTER = ROOT / "tests" / "slurm" / "cluster.sh"
 #: cluster.sh's exit status where SLURM cannot be installed or started on this machine.
@@ -126,3 +127,39 @@ def test_dqsim_sbatch_runs_two_ranks_with_srun(slurm_env, tmp_path):
     assert run.attrs["num_ranks"] == 2
     assert set(run.table("counts")["bitstring"]) == {"0" * 16, "1" * 16}
     assert "2 rank(s) on 1 node(s)" in next(tmp_path.glob("dqsim-*.out")).read_text()
+
+
+@pytest.mark.timeout(420)
+def test_usr1_checkpoints_requeues_and_resumes(slurm_env, tmp_path):
+    """USR1 to the batch script: dqsim checkpoints, the job requeues itself, resumes, and ends like
+    a run without interruption."""
+    job = ["jobs/bb84_decoy_50km.toml", "--set", "qkd.pulses=8000000", "--set", "qkd.batch_pulses=250000",
+           "--set", "qkd.block_pulses=2000000", "--set", "checkpoint.every_sim_s=0.0005", "--quiet"]
+    reference = tmp_path / "reference.h5"
+    run_mpi(2, ["-m", "dqsim", "run", *job, "-o", str(reference)], timeout_s=240)
+    out = tmp_path / "requeued.h5"
+    checkpoints = tmp_path / "ck"
+    env = dict(slurm_env, DQSIM_CHECKPOINT_DIR=str(checkpoints))
+    job_id = sbatch(env, tmp_path, "--nodes=1", "--ntasks-per-node=2", "--cpus-per-task=1", "--gpus-per-task=0",
+                    f"--output={tmp_path}/requeue-%j.out", "slurm/dqsim.sbatch", *job, "--output", str(out))
+    deadline = time.monotonic() + 180
+    while not list(checkpoints.glob("*.h5")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert list(checkpoints.glob("*.h5")), "no checkpoint appeared"
+    subprocess.run(["scancel", "--signal=USR1", "--batch", job_id], env=env, check=True)
+    deadline = time.monotonic() + 300
+    state = ""
+    while time.monotonic() < deadline:
+        shown = subprocess.run(["scontrol", "show", "job", job_id], env=env, capture_output=True, text=True).stdout
+        state = shown.split("JobState=")[1].split()[0] if "JobState=" in shown else ""
+        if state in ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT") and out.exists():
+            break
+        time.sleep(1)
+    log = next(tmp_path.glob("requeue-*.out")).read_text()
+    assert state == "COMPLETED", log
+    assert "requeueing job" in log and "restart 1: resuming from" in log, log
+    a, b = open_run(reference), open_run(out)
+    for table in ("blocks", "links"):
+        x, y = a.table(table), b.table(table)
+        for field in x.dtype.names:
+            assert np.array_equal(x[field], y[field], equal_nan=x[field].dtype.kind == "f"), (table, field)
