@@ -17,7 +17,6 @@ import time
 import traceback
 from pathlib import Path
 
-import numpy as np
 
 import dqsim
 from dqsim import backend as backend_mod

@@ -939,6 +939,31 @@ class DqcSimulationSection(SimulationSection):
     timeline: bool = True
 
 
+def check_assignment(assignment, *, count: int | None, count_text: str, unit: str, num_nodes: int,
+                     per_node: int, names) -> None:
+    """Check ``[distribution].assignment`` (node of each qubit or site) against the network.
+
+    Raises a one-line :class:`ConfigError` naming the entry: wrong length
+    (when ``count`` is known), a node index outside the network, or a node
+    given more than its ``per_node`` data qubits.
+    """
+    key = ("distribution", "assignment")
+    if count is not None and len(assignment) != count:
+        raise _job_error(f"lists {len(assignment)} {unit} but {count_text}", key=key, value=assignment,
+                         has_value=True)
+    held = [0] * num_nodes
+    for index, node_index in enumerate(assignment):
+        if node_index >= num_nodes:
+            raise _job_error(f"must be a node index in 0..{num_nodes - 1} (the network has {num_nodes} nodes)",
+                             key=key + (index,), value=node_index, has_value=True)
+        held[node_index] += 1
+        if held[node_index] > per_node:
+            raise _job_error(f"node {node_index} ({_toml_repr(names[node_index])}) would hold "
+                             f"{held[node_index]} {unit} but has {per_node} data qubits "
+                             f"([network.node].num_data_qubits)",
+                             key=key + (index,), value=node_index, has_value=True)
+
+
 class DqcJob(JobConfig):
     """Scenario ``"dqc"``: one circuit distributed over QPUs linked by an optical network.
 
@@ -997,22 +1022,8 @@ class DqcJob(JobConfig):
                              key=("circuit", "num_qubits"), value=num_qubits, has_value=True, run_on=True)
         assignment = self.distribution.assignment
         if assignment is not None:
-            key = ("distribution", "assignment")
-            if num_qubits is not None and len(assignment) != num_qubits:
-                raise _job_error(f"lists {len(assignment)} qubits but the circuit has {num_qubits}",
-                                 key=key, value=assignment, has_value=True)
-            held = [0] * num_nodes
-            for index, node_index in enumerate(assignment):
-                if node_index >= num_nodes:
-                    raise _job_error(f"must be a node index in 0..{num_nodes - 1} "
-                                     f"(the network has {num_nodes} nodes)",
-                                     key=key + (index,), value=node_index, has_value=True)
-                held[node_index] += 1
-                if held[node_index] > per_node:
-                    raise _job_error(f"node {node_index} ({_toml_repr(names[node_index])}) would hold "
-                                     f"{held[node_index]} qubits but has {per_node} data qubits "
-                                     f"([network.node].num_data_qubits)",
-                                     key=key + (index,), value=node_index, has_value=True)
+            check_assignment(assignment, count=num_qubits, count_text=f"the circuit has {num_qubits}",
+                             unit="qubits", num_nodes=num_nodes, per_node=per_node, names=names)
         _check_observable_qubits(self.circuit, self.simulation)
         return self
 

@@ -42,7 +42,6 @@ from pydantic import Field, field_validator, model_validator
 from dqsim.jobs.config import (
     _LINK_FIELDS,
     _LINK_FLOAT_FIELDS,
-    _NODE_FIELDS,
     _NODE_FLOAT_FIELDS,
     SCENARIOS,
     JobConfig,

@@ -46,7 +46,7 @@ from pydantic import Field, field_validator, model_validator
 
 from dqsim.circuit.hamiltonians import MAX_EXACT_SITES, MIN_RING_SITES, SpinModel
 from dqsim.jobs.config import (SCENARIOS, DistributionSection, JobConfig, NetworkSection, _integer, _job_error,
-                               _real, _Section, _toml_repr)
+                               _real, _Section, _toml_repr, check_assignment)
 from dqsim.network import topology as net_topology
 
 __all__ = ["TrotterJob", "ModelSection", "EvolutionSection", "TrotterSimulationSection",
@@ -252,21 +252,8 @@ class TrotterJob(JobConfig):
         assignment = self.distribution.assignment
         key = ("distribution", "assignment")
         if assignment is not None:
-            if len(assignment) != num_sites:
-                raise _job_error(f"lists {len(assignment)} sites but [model].num_sites = {num_sites}",
-                                 key=key, value=assignment, has_value=True)
-            held = [0] * num_nodes
-            for index, node_index in enumerate(assignment):
-                if node_index >= num_nodes:
-                    raise _job_error(f"must be a node index in 0..{num_nodes - 1} "
-                                     f"(the network has {num_nodes} nodes)",
-                                     key=key + (index,), value=node_index, has_value=True)
-                held[node_index] += 1
-                if held[node_index] > per_node:
-                    raise _job_error(f"node {node_index} ({_toml_repr(names[node_index])}) would hold "
-                                     f"{held[node_index]} sites but has {per_node} data qubits "
-                                     f"([network.node].num_data_qubits)",
-                                     key=key + (index,), value=node_index, has_value=True)
+            check_assignment(assignment, count=num_sites, count_text=f"[model].num_sites = {num_sites}",
+                             unit="sites", num_nodes=num_nodes, per_node=per_node, names=names)
         else:
             largest = max(self.site_assignment().count(node) for node in range(num_nodes))
             if largest > per_node:

@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from dqsim.circuit.distribute import LocalGate, RemoteControl, RemoteTarget, RouteStep, Step
+from dqsim.circuit.distribute import LocalGate, RemoteControl, RouteStep, Step
 from dqsim.network.link import LinkSpec
 from dqsim.network.node import NodeSpec
 from dqsim.protocols.epr import epr_initiator, epr_responder

@@ -54,7 +54,7 @@ from dqsim.protocols.qkd.bb84 import (
 from dqsim.protocols.qkd.postprocess import BlockCounts, block_counts, estimate_block
 from dqsim.scenarios import ScenarioOutput, record_table
 from dqsim.scenarios.dqc import _checkpointer, default_placement
-from dqsim.units import PS_PER_S, PS_PER_US, db_to_transmittance
+from dqsim.units import PS_PER_S, db_to_transmittance
 
 
 @dataclass(frozen=True)

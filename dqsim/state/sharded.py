@@ -14,6 +14,7 @@ over ranks, so results agree across rank counts up to rounding.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Iterable, Iterator, Sequence
 
@@ -383,10 +384,8 @@ class ShardedState:
                 phase *= 1j if bit else -1j
         fetch = None
         if rank_flip:
-            partner = self.comm.rank ^ rank_flip
-
-            def fetch(piece):
-                return exchange.exchange_copy(self.xp, self.backend, self.comm, piece, partner)
+            fetch = functools.partial(exchange.exchange_copy, self.xp, self.backend, self.comm,
+                                      partner=self.comm.rank ^ rank_flip)
 
         local = kernels.pauli_expectation_local(self.xp, self.amplitudes, self.num_local_qubits,
                                                 x_bits, z_bits, y_bits, self.kernel_chunk_elems, fetch)
