@@ -22,8 +22,9 @@ from dqsim.scenarios import cloud
 from dqsim.scenarios.cloud_scheduler import (Centre, JobFailed, QueuedJob, Running, make_scheduler,
                                              queue_metrics, simulate_queue)
 from dqsim.units import PS_PER_US, ps_to_seconds
+from conftest import TEST_BACKEND
 
-BACKEND = backend_mod.select("numpy")
+BACKEND = TEST_BACKEND if TEST_BACKEND is not None else backend_mod.select("numpy")
 JOB_FILE = Path(__file__).resolve().parent.parent / "jobs" / "cloud_queue.toml"
 
 

@@ -12,8 +12,9 @@ from dqsim.network import topology
 from dqsim.network.link import LinkSpec
 from dqsim.network.node import NodeSpec
 from dqsim.scenarios.dqc import run_dqc
+from conftest import TEST_BACKEND
 
-BACKEND = backend_mod.select("numpy")
+BACKEND = TEST_BACKEND if TEST_BACKEND is not None else backend_mod.select("numpy")
 
 
 def network(kind, num_nodes, *, data=3, comm=2, **link):

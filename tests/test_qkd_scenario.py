@@ -16,8 +16,9 @@ from dqsim.network.werner import chsh_value
 from dqsim.protocols.qkd import theory
 from dqsim.scenarios import qkd as qkd_scenario
 from mpi_helper import ROOT, run_mpi
+from conftest import TEST_BACKEND
 
-BACKEND = backend_mod.select("numpy")
+BACKEND = TEST_BACKEND if TEST_BACKEND is not None else backend_mod.select("numpy")
 
 
 def run(job_name, *overrides):

@@ -24,6 +24,9 @@ from dqsim.protocols.repeater import ChainSpec
 from dqsim.scenarios import repeater
 from dqsim.units import ps_to_seconds, seconds_to_ps
 from mpi_helper import run_mpi
+from conftest import TEST_BACKEND
+
+BACKEND = TEST_BACKEND if TEST_BACKEND is not None else backend_mod.select("numpy")
 
 ROOT = Path(__file__).resolve().parent.parent
 JOB = ROOT / "jobs" / "repeater_chain.toml"
@@ -31,7 +34,7 @@ IDEAL = NodeSpec(name="n")
 
 
 def run(chain, seed):
-    return repeater.run_chain(chain, comm=comm_mod.SingleComm(), backend=backend_mod.select("numpy"), seed=seed)
+    return repeater.run_chain(chain, comm=comm_mod.SingleComm(), backend=BACKEND, seed=seed)
 
 
 def assert_mean(samples, expected, what):
@@ -127,7 +130,7 @@ def test_chain_geometry():
 def test_the_example_job_runs_at_a_small_size():
     job = apply_overrides(load_job(JOB), ["chain.num_pairs=3", "chain.total_distance_km=[100.0, 300.0]"])
     assert isinstance(job, repeater_jobs.RepeaterJob) and SCENARIOS["repeater"] is repeater_jobs.RepeaterJob
-    out = repeater.run_job(job, comm=comm_mod.SingleComm(), backend=backend_mod.select("numpy"))
+    out = repeater.run_job(job, comm=comm_mod.SingleComm(), backend=BACKEND)
     summary, pairs = out.tables["summary"], out.tables["pairs"]
     assert summary["num_links"].tolist() == [1, 2, 4, 1, 2, 4]
     assert summary["link_distance_km"].tolist() == [100.0, 50.0, 25.0, 300.0, 150.0, 75.0]

@@ -29,8 +29,9 @@ from dqsim.scenarios.dqc import run_dqc
 from dqsim.state.sharded import ShardedState
 
 from mpi_helper import ROOT, run_mpi
+from conftest import TEST_BACKEND
 
-BACKEND = backend_mod.select("numpy")
+BACKEND = TEST_BACKEND if TEST_BACKEND is not None else backend_mod.select("numpy")
 #: Networked evolution over ideal links must equal the monolithic one to rounding.
 EXACT_TOL = 1e-10
 
