@@ -173,3 +173,16 @@ def test_checkpoint_of_another_version(dqc_runs, tmp_path):
         with h5py.File(path, "r+") as h5:
             h5.attrs["dqsim_version"] = "0.0.1"
     assert "0.0.1" in corrupt_copy(dqc_runs, tmp_path, damage)
+
+
+def test_dqc_checkpoint_of_four_ranks_resumed_on_one(tmp_path, dqc_runs):
+    _folder, full, _ = dqc_runs
+    run(4, ["run", *DQC, "-o", str(tmp_path / "four.h5"), "--set", "checkpoint.every_sim_s=0.0004",
+            "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\"", "--set", "checkpoint.keep=20"])
+    ckpts = checkpoints(tmp_path / "ck")
+    assert open_run(ckpts[0]).attrs["num_ranks"] == 4
+    out = tmp_path / "resumed1.h5"
+    run(1, ["resume", str(ckpts[len(ckpts) // 2]), "-o", str(out)])
+    a, b = open_run(full), open_run(out)
+    same_tables(a, b, ["shots", "links", "counts"])
+    assert abs(a.attrs["fidelity"] - b.attrs["fidelity"]) < 1e-12
