@@ -100,7 +100,7 @@ def run_circuit_job(job, *, comm, backend, on_progress: Callable | None = None) 
         expectation = [(f"obs{i}", text, state.expectation(terms)) for i, (text, terms) in enumerate(observables)]
         timing["observables"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        shots = _sample_terminal(state, circuit, measured, sim.shots)
+        shots, width = sample_terminal(state, circuit, sim.shots)
         timing["sampling"] = time.perf_counter() - t0
         sampling = "final-state"
     else:
@@ -119,10 +119,10 @@ def run_circuit_job(job, *, comm, backend, on_progress: Callable | None = None) 
             if on_progress:
                 on_progress(shot + 1, max(sim.shots, 1), "trajectories")
         shots = np.array(outcomes[: sim.shots], dtype=np.int64)
+        width = circuit.num_clbits if measured else circuit.num_qubits
         state = first_state
         timing["trajectories"] = time.perf_counter() - t0
         sampling = "trajectories"
-    width = circuit.num_clbits if measured else circuit.num_qubits
     counts = count_bitstrings(shots, width)
     return CircuitRun(circuit, state, counts, shots, expectation, timing, sampling)
 
@@ -134,15 +134,23 @@ def _apply_with_progress(state, ops, on_progress, batch: int = 256) -> None:
             on_progress(min(start + batch, len(ops)), len(ops), "gates")
 
 
-def _sample_terminal(state, circuit, measured, shots: int) -> np.ndarray:
+def sample_terminal(state, circuit, shots: int, qubit_of=None) -> tuple[np.ndarray, int]:
+    """Shots of a circuit with terminal measurements, sampled from its final ``state`` (collective).
+
+    Returns ``(outcomes, width)``: classical bit ``c`` is bit ``c`` of an
+    outcome; without measurements every qubit is reported (bit ``q`` = qubit
+    ``q``). ``qubit_of[q]`` is the register qubit holding circuit qubit ``q``
+    (default: the same index).
+    """
+    measured = [ins for ins in circuit if isinstance(ins, Measure)]
     if not measured:
-        return state.sample(shots)
-    qubits = [m.qubit for m in measured]
-    raw = state.sample(shots, qubits)
+        raw = state.sample(shots) if qubit_of is None else state.sample(shots, list(qubit_of))
+        return raw, circuit.num_qubits
+    raw = state.sample(shots, [m.qubit if qubit_of is None else qubit_of[m.qubit] for m in measured])
     out = np.zeros(shots, dtype=np.int64)
     for j, m in enumerate(measured):
         out |= ((raw >> j) & 1) << m.clbit
-    return out
+    return out, circuit.num_clbits
 
 
 def _run_trajectory(state, circuit, stream) -> int:

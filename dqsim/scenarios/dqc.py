@@ -27,7 +27,7 @@ import numpy as np
 
 from dqsim.circuit.decompose import decompose_for_distribution
 from dqsim.circuit.distribute import RegisterMap, plan_nodes, register_map
-from dqsim.circuit.ir import Circuit, Gate, Measure
+from dqsim.circuit.ir import Circuit, Gate
 from dqsim.circuit.partition import cut_size, partition_qubits
 from dqsim.engine import EngineError, RunStatistics, Simulator
 from dqsim.errors import CircuitError, ResourceError
@@ -36,7 +36,8 @@ from dqsim.network.node import NodeSpec
 from dqsim.network.topology import place_nodes
 from dqsim.protocols.distributed import CommPool, Network, node_program
 from dqsim.scenarios import ScenarioOutput, record_table
-from dqsim.scenarios.circuit_run import build_circuit, common_tables, count_bitstrings, summary_lines
+from dqsim.scenarios.circuit_run import (build_circuit, common_tables, count_bitstrings, sample_terminal,
+                                         summary_lines)
 from dqsim.state.sharded import ShardedState
 from dqsim.units import PS_PER_US
 
@@ -195,16 +196,7 @@ def run_dqc(circuit: Circuit, *, comm, backend, graph: nx.Graph, node_names: Seq
     mapped_obs = [(text, [(c, p, tuple(regmap.qubit_of_logical[q] for q in qs)) for c, p, qs in terms])
                   for text, terms in observables]
     expectation = [(f"obs{i}", text, state.expectation(terms)) for i, (text, terms) in enumerate(mapped_obs)]
-    measured = [ins for ins in circuit if isinstance(ins, Measure)]
-    if measured:
-        raw = state.sample(shots, [regmap.qubit_of_logical[m.qubit] for m in measured])
-        outcomes = np.zeros(shots, dtype=np.int64)
-        for j, m in enumerate(measured):
-            outcomes |= ((raw >> j) & 1) << m.clbit
-        width = circuit.num_clbits
-    else:
-        outcomes = state.sample(shots, list(regmap.qubit_of_logical))
-        width = circuit.num_qubits
+    outcomes, width = sample_terminal(state, circuit, shots, regmap.qubit_of_logical)
     counts = count_bitstrings(outcomes, width)
     timing["results"] = time.perf_counter() - t0
     links = []

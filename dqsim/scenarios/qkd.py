@@ -206,6 +206,14 @@ def _bob_from_host(xp, start_pulse: int, arrays: dict):
                                    ("detected", "basis", "bit", "double_click", "eve_knows")))
 
 
+def _bob_postprocess(ctx, phys: LinkPhysics, link_tag, block: int):
+    """Bob's side of a block's classical post-processing: match, estimate, EC/PA, acknowledge."""
+    yield ctx.receive(link_tag + ("sift-match", block))
+    ctx.send(phys.alice, link_tag + ("estimate", block))
+    yield ctx.receive(link_tag + ("ec-pa", block))
+    ctx.send(phys.alice, link_tag + ("key-ack", block))
+
+
 def bb84_bob(ctx, job, phys: LinkPhysics, backend):
     """Bob's side of decoy-state BB84 on one link (yields engine commands)."""
     from dqsim.protocols.qkd.bb84 import AliceBatch  # noqa: PLC0415
@@ -227,10 +235,7 @@ def bb84_bob(ctx, job, phys: LinkPhysics, backend):
             name: backend.to_host(getattr(bob, name))
             for name in ("detected", "basis", "bit", "double_click", "eve_knows")}))
         if i + 1 == len(batches) or batches[i + 1][0] != block:
-            yield ctx.receive(link_tag + ("sift-match", block))
-            ctx.send(phys.alice, link_tag + ("estimate", block))
-            yield ctx.receive(link_tag + ("ec-pa", block))
-            ctx.send(phys.alice, link_tag + ("key-ack", block))
+            yield from _bob_postprocess(ctx, phys, link_tag, block)
 
 
 # ------------------------------------------------------- entanglement-based processes
@@ -295,10 +300,7 @@ def entangled_bob(ctx, job, phys: LinkPhysics, backend):
         yield ctx.receive(link_tag + ("photons",))
         ctx.send(phys.alice, link_tag + ("report", i))
         if i + 1 == len(batches) or batches[i + 1][0] != block:
-            yield ctx.receive(link_tag + ("sift-match", block))
-            ctx.send(phys.alice, link_tag + ("estimate", block))
-            yield ctx.receive(link_tag + ("ec-pa", block))
-            ctx.send(phys.alice, link_tag + ("key-ack", block))
+            yield from _bob_postprocess(ctx, phys, link_tag, block)
 
 
 # ----------------------------------------------------------------------- one network run
