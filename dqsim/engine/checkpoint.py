@@ -1,25 +1,36 @@
-"""Checkpoints of engine runs, and resuming them by record and replay.
+"""Checkpoints of engine runs: saved engine state, or record and replay.
 
-Node processes are Python generators, which cannot be saved. A checkpoint
-therefore stores what *cannot be recomputed cheaply* and lets the rest be
-recomputed exactly:
+Every checkpoint stores the state vector (one slab per rank, in logical
+order, with per-slab checksums — :mod:`dqsim.io`), the random-stream counters
+and last-touch times of the quantum memory, the simulated time of the window
+boundary it was taken at, the job text and its hash, the dqsim version,
+ranks, backend and precision, and the results of the scenario's engine runs
+that had finished (a sweep runs several). Then one of two modes:
 
-* the state vector (one slab file per rank, in logical order, joined by an
-  HDF5 virtual dataset with per-slab checksums — :mod:`dqsim.io`), with the
-  random-stream counters and last-touch times of the quantum memory;
-* the log of every measurement outcome so far;
-* the simulated time of the window boundary it was taken at, the job text and
-  its hash, the dqsim version, ranks, backend and precision.
+``snapshot`` — every live process is a
+:class:`~dqsim.engine.process.ResumableProcess` (the QKD scenario): each
+node's event queue, mailbox, waiting processes, counters, random streams,
+processes (with their protocol state and tallies), unflushed quantum
+operations and timeline are pickled, one record per node, with a SHA-256
+each; the shared part holds the pending operations, the outcome log and the
+statistics so far. A resumed run loads the records of the nodes it places on
+each rank and continues at once: nothing is recomputed.
 
-Resuming re-runs the node processes from the start *without touching the
-state*: quantum operations are skipped and measurements return the logged
-outcomes, so every process follows the same path (DESIGN.md invariant 4: all
-other draws come from counter-based streams). At the checkpoint's window
-boundary the saved state is loaded — re-sliced for any power-of-two number of
-ranks — and the run goes on normally. Windows have the length of the
-smallest link latency whatever the placement, so the boundary exists for any
-rank count. Re-running the processes costs their classical work (for QKD,
-the batch simulation) but no state-vector work.
+``replay`` — some live process is a plain generator (the ``dqc`` node
+programs), whose local variables cannot be saved. The checkpoint stores the
+log of every measurement outcome, and resuming re-runs the node processes
+from the start *without touching the state*: quantum operations are skipped
+and measurements return the logged outcomes, so every process follows the
+same path (DESIGN.md invariant 4: all other draws come from counter-based
+streams). At the checkpoint's boundary the saved state is loaded and the run
+goes on normally. This costs the processes' classical work again, but no
+state-vector work.
+
+In both modes the state is re-sliced for any power-of-two number of ranks,
+and windows have the length of the smallest link latency whatever the
+placement, so the boundary exists for any rank count.
+
+Checkpoint files contain Python pickles: resume only checkpoints you wrote.
 
 Checkpoints are taken at window boundaries, when no message is in flight and
 every pending quantum operation has been applied; written under a temporary
@@ -32,6 +43,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 import signal
 import time
 from dataclasses import dataclass, field
@@ -89,6 +101,10 @@ class Resume:
     streams: dict
     last_touch_ps: list
     has_state: bool
+    mode: str = "replay"
+    shared: dict | None = None
+    node_checksums: list = field(default_factory=list)
+    results: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -115,6 +131,11 @@ class CheckpointSession:
     resume: Resume | None = None
     engine_runs: int = 0
     written: list = field(default_factory=list)
+    results: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.resume is not None:
+            self.results = dict(self.resume.results)
 
     def next_engine_run(self) -> int:
         """Index of the engine run about to start (scenarios may run several, e.g. a sweep)."""
@@ -134,6 +155,17 @@ class Checkpointer:
         every = session.every_sim_s
         self.every_sim_ps = int(round(every * PS_PER_S)) if every else None
         self.next_sim_ps = self.every_sim_ps
+
+    def stored_result(self):
+        """The result of this engine run when the checkpoint being resumed was taken after it finished."""
+        resume = self.session.resume
+        if resume is not None and self.engine_run < resume.engine_run:
+            return self.session.results.get(self.engine_run)
+        return None
+
+    def finished(self, result) -> None:
+        """Record this engine run's (picklable) result, saved with every later checkpoint."""
+        self.session.results[self.engine_run] = result
 
     @property
     def replay(self) -> Resume | None:
@@ -175,6 +207,13 @@ class Checkpointer:
                 paths, sums = zip(*entries)
                 slabs = io.StateSlabs(list(paths), list(sums), size, state.dtype)
         path = base.with_name(base.name + ".h5")
+        snapshot = bool(comm.allreduce_min(np.array([int(sim.can_snapshot())], dtype=np.int64))[0])
+        node_records = shared = None
+        if snapshot:
+            mine = [(node.index, pickle.dumps(sim.node_snapshot(node.index), protocol=pickle.HIGHEST_PROTOCOL))
+                    for node in sim.local]
+            node_records = comm.gather(mine)
+            shared = sim.global_snapshot()
         if comm.rank == 0:
             memory = sim.memory
             tables = {
@@ -186,10 +225,25 @@ class Checkpointer:
                                     dtype=[("node", "i8"), ("purpose", "U64"), ("event", "i8")]),
                 "last_touch": np.asarray(memory.last_touch_ps, dtype=np.int64),
             }
+            results = pickle.dumps(session.results, protocol=pickle.HIGHEST_PROTOCOL)
+            tables["engine_results"] = np.frombuffer(results, dtype=np.uint8)
+            checksums = {"engine_results": _sha(results)}
+            if snapshot:
+                records = dict(item for part in node_records for item in part)
+                records = [records[i] for i in range(len(sim.nodes))]
+                blob = pickle.dumps(shared, protocol=pickle.HIGHEST_PROTOCOL)
+                tables["engine/shared"] = np.frombuffer(blob, dtype=np.uint8)
+                checksums["engine/shared"] = _sha(blob)
+                for index, record in enumerate(records):
+                    name = f"engine/node{index:06d}"
+                    tables[name] = np.frombuffer(record, dtype=np.uint8)
+                    checksums[name] = _sha(record)
             attrs = {**session.meta, "checkpoint": True, "job_text": session.job_text,
                      "job_sha256": job_hash(session.job_text), "num_ranks": comm.size,
                      "engine_run": self.engine_run, "window_end_ps": int(window_end_ps),
-                     "num_windows": sim.stats.num_windows, "has_state": state is not None}
+                     "num_windows": sim.stats.num_windows, "has_state": state is not None,
+                     "mode": "snapshot" if snapshot else "replay", "num_nodes": len(sim.nodes),
+                     "record_names": list(checksums), "record_sha256": list(checksums.values())}
             kwargs = {"state_slabs": slabs} if slabs is not None else {}
             io.write_run_file(path, attrs=attrs, tables=tables, **kwargs)
             if slabs is not None:
@@ -203,9 +257,22 @@ class Checkpointer:
         comm.barrier()
         return path
 
+    def restore_snapshot(self, sim) -> int:
+        """Collective: load a ``snapshot`` checkpoint into ``sim``; returns the boundary's time (ps)."""
+        resume = self.replay
+        nodes = _collectively(self.comm, lambda: {
+            node.index: _load_record(io.open_run(resume.path), f"engine/node{node.index:06d}", resume)
+            for node in sim.local})
+        sim.load_snapshot(nodes, resume.shared)
+        self.restore(sim)
+        return resume.window_end_ps
+
     def restore(self, sim) -> None:
         """Collective: load the checkpoint's state and memory into ``sim`` (end of the replay)."""
         resume = self.replay
+        if self.every_sim_ps is not None:
+            while self.next_sim_ps <= resume.window_end_ps:
+                self.next_sim_ps += self.every_sim_ps
         memory = sim.memory
         for (node, purpose), event in resume.streams.items():
             memory.stream(node, purpose).event = event
@@ -219,6 +286,33 @@ class Checkpointer:
             for offset, piece in run.state_pieces(start, start + size, verify=self.comm.rank == 0):
                 state.amplitudes[offset:offset + piece.size] = state.xp.asarray(piece, dtype=state.dtype)
             self.comm.barrier()
+
+
+def _collectively(comm, read):
+    """Run ``read()`` on every rank; if it fails on any, raise that rank's one-line error on all."""
+    result, error = None, None
+    try:
+        result = read()
+    except DqsimError as exc:
+        error = str(exc)
+    except (KeyError, ValueError, OSError, pickle.UnpicklingError, EOFError) as exc:
+        error = f"the checkpoint cannot be read ({exc})"
+    errors = [e for e in comm.allgather(error) if e]
+    if errors:
+        raise DqsimError(errors[0])
+    return result
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _load_record(run, name: str, resume: Resume):
+    """Read, check and unpickle one pickled record of a checkpoint."""
+    data = run.table(name).tobytes()
+    if _sha(data) != dict(resume.node_checksums).get(name):
+        raise DqsimError(f"{resume.path}: the record {name!r} is corrupt (checksum mismatch)")
+    return pickle.loads(data)
 
 
 def _pack(bits) -> int:
@@ -283,11 +377,16 @@ def read_checkpoint(path, comm, *, expected_num_qubits: int | None = None) -> tu
                         for r in run.table("outcomes")}
             streams = {(int(r["node"]), str(r["purpose"])): int(r["event"]) for r in run.table("streams")}
             last_touch = [int(v) for v in run.table("last_touch")]
-            payload = (attrs, Resume(Path(path), int(attrs["engine_run"]), int(attrs["window_end_ps"]), outcomes,
-                                     streams, last_touch, bool(attrs.get("has_state"))))
+            resume = Resume(Path(path), int(attrs["engine_run"]), int(attrs["window_end_ps"]), outcomes,
+                            streams, last_touch, bool(attrs.get("has_state")), mode=str(attrs["mode"]),
+                            node_checksums=list(zip(attrs["record_names"], attrs["record_sha256"])))
+            resume.results = _load_record(run, "engine_results", resume)
+            if resume.mode == "snapshot":
+                resume.shared = _load_record(run, "engine/shared", resume)
+            payload = (attrs, resume)
         except DqsimError as exc:
             error = str(exc)
-        except (KeyError, ValueError, OSError) as exc:
+        except (KeyError, ValueError, OSError, pickle.UnpicklingError, EOFError) as exc:
             error = f"{path}: not a complete dqsim checkpoint ({exc})"
     error = comm.bcast(error)
     if error:

@@ -3,7 +3,9 @@
 Each node runs *processes*: Python generators that yield commands
 (:class:`Wait`, :class:`Receive`, :class:`MeasureCmd`) and call non-blocking
 methods of their :class:`NodeContext` (send a message, issue a gate, make a
-Bell pair, log). Virtual time is an integer number of picoseconds.
+Bell pair, log), or :class:`~dqsim.engine.process.ResumableProcess` objects
+whose state a checkpoint can save. Virtual time is an integer number of
+picoseconds.
 
 Ranks advance in windows of length *lookahead*, the smallest latency of any
 link whose end nodes sit on different ranks: a message sent inside a window
@@ -26,10 +28,11 @@ import heapq
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generator, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from dqsim.engine.process import ProcessHandle, ResumableProcess
 from dqsim.engine.quantum import QOp, QuantumMemory, apply_qop
 from dqsim.errors import DqsimError
 from dqsim.rng import Stream
@@ -77,7 +80,6 @@ class Message:
     origin_counter: int
 
 
-Process = Generator[Any, Any, Any]
 
 
 @dataclass
@@ -92,6 +94,7 @@ class _Node:
     counter: int = 0                                 # events and messages this node created
     seq: int = 0                                     # quantum operations this node issued
     stream_cache: dict = field(default_factory=dict)
+    processes: list = field(default_factory=list)    # handles of the resumable processes started here
 
 
 class NodeContext:
@@ -116,6 +119,11 @@ class NodeContext:
     @property
     def now_ps(self) -> int:
         return self._node.now_ps
+
+    @property
+    def backend(self):
+        """The run's :class:`dqsim.backend.Backend` (``None`` when the scenario gave none)."""
+        return self._sim.backend
 
     def wait(self, delay_ps: int) -> Wait:
         if delay_ps < 0:
@@ -144,9 +152,13 @@ class NodeContext:
         """Reset qubits to |0⟩ (no outcome is returned, so the node does not block)."""
         self._sim._issue(self._node, "reset", tuple(qubits), None)
 
-    def spawn(self, process_fn: Callable[..., Process], *args) -> None:
-        """Start another process on this node at the current time."""
-        self._sim._start(self._node, process_fn(self, *args), self._node.now_ps)
+    def spawn(self, process_fn, *args) -> None:
+        """Start another process on this node at the current time.
+
+        ``process_fn`` is a generator function called as ``process_fn(ctx, *args)``
+        or a :class:`~dqsim.engine.process.ResumableProcess` (no ``args``).
+        """
+        self._sim._start(self._node, self._sim._handle_of(self._node, process_fn, args), self._node.now_ps)
 
     def stream(self, purpose: str) -> Stream:
         """This node's random stream for a protocol decision (see :mod:`dqsim.rng`)."""
@@ -213,6 +225,7 @@ class Simulator:
             are the same for any number of ranks.
         checkpointer: a :class:`dqsim.engine.checkpoint.Checkpointer`, to
             write checkpoints at window boundaries and to resume one.
+        backend: the :class:`dqsim.backend.Backend` processes see as ``ctx.backend``.
     """
 
     def __init__(self, *, comm, state, node_names: Sequence[str], rank_of_node: Sequence[int],
@@ -220,8 +233,9 @@ class Simulator:
                  qubit_owner: Sequence[int], t1_s: Sequence[float], t2_s: Sequence[float], seed: int = 0,
                  record_timeline: bool = True, on_window: Callable[[int, int, float | None], None] | None = None,
                  work_done: Callable[[], tuple[int, int]] | None = None,
-                 all_latencies_ps: Sequence[int] | None = None, checkpointer=None):
+                 all_latencies_ps: Sequence[int] | None = None, checkpointer=None, backend=None):
         self.comm = comm
+        self.backend = backend
         self.state = state
         self.seed = int(seed)
         self.rank_of_node = list(rank_of_node)
@@ -256,14 +270,36 @@ class Simulator:
     def context(self, node: int) -> NodeContext:
         return NodeContext(self, self.nodes[node])
 
-    def spawn(self, node: int, process_fn: Callable[..., Process], *args, at_ps: int = 0) -> None:
-        """Start ``process_fn(ctx, *args)`` on ``node`` at ``at_ps`` (ignored on other ranks)."""
+    def spawn(self, node: int, process_fn, *args, at_ps: int = 0) -> None:
+        """Start a process on ``node`` at ``at_ps`` (ignored on other ranks).
+
+        ``process_fn`` is a generator function, started as ``process_fn(ctx, *args)``,
+        or a :class:`~dqsim.engine.process.ResumableProcess` (no ``args``).
+        """
         if self.rank_of_node[node] != self.comm.rank:
             return
         n = self.nodes[node]
-        self._start(n, process_fn(NodeContext(self, n), *args), at_ps)
+        self._start(n, self._handle_of(n, process_fn, args), at_ps)
 
-    def _start(self, node: _Node, process: Process, at_ps: int) -> None:
+    def _handle_of(self, node: _Node, process_fn, args) -> ProcessHandle:
+        context = NodeContext(self, node)
+        if isinstance(process_fn, ResumableProcess):
+            if args:
+                raise EngineError(f"node {node.name}: a ResumableProcess takes no spawn arguments")
+            handle = ProcessHandle(process=process_fn, context=context)
+            node.processes.append(handle)
+            return handle
+        return ProcessHandle(generator=process_fn(context, *args), context=context)
+
+    def processes(self) -> list[ResumableProcess]:
+        """The resumable processes started on this rank's nodes, finished or not, in start order.
+
+        After a resumed run these are the restored objects, so scenarios read
+        their results from here rather than from objects they made before the run.
+        """
+        return [h.process for node in self.local for h in node.processes]
+
+    def _start(self, node: _Node, process: ProcessHandle, at_ps: int) -> None:
         self._push(node, at_ps, node.index, "resume", (process, None))
 
     def _push(self, node: _Node, time_ps: int, origin: int, action: str, arg) -> None:
@@ -299,7 +335,7 @@ class Simulator:
         return arrival
 
     # ---------------------------------------------------------- stepping
-    def _step(self, node: _Node, process: Process, value) -> None:
+    def _step(self, node: _Node, process: ProcessHandle, value) -> None:
         try:
             command = process.send(value)
         except StopIteration:
@@ -438,6 +474,66 @@ class Simulator:
 
                 raise CheckpointStop(path)
 
+    # ------------------------------------------------------ checkpoint snapshots
+    def can_snapshot(self) -> bool:
+        """True when every live process of this rank is resumable (its state can be saved)."""
+        for node in self.local:
+            for entry in node.queue:
+                if entry[3] == "resume" and not entry[4][0].resumable:
+                    return False
+            if any(not h.resumable for waiters in node.waiting.values() for h in waiters):
+                return False
+            if node.blocked_by is not None and not node.blocked_by[0].resumable:
+                return False
+        return True
+
+    def node_snapshot(self, node: int) -> dict:
+        """Everything of one local node a checkpoint saves (picklable when :meth:`can_snapshot`)."""
+        n = self.nodes[node]
+        return {"now_ps": n.now_ps, "queue": n.queue, "mailbox": n.mailbox, "waiting": n.waiting,
+                "blocked_by": n.blocked_by, "counter": n.counter, "seq": n.seq, "stream_cache": n.stream_cache,
+                "processes": n.processes, "buffer": [op for op in self._buffer if op.node == node],
+                "timeline": [entry for entry in self.timeline if entry[1] == node]}
+
+    def global_snapshot(self) -> dict:
+        """Collective: what all ranks share, with per-rank counts summed (complete on every rank)."""
+        statistics: dict = {}
+        for part in self.comm.allgather(self.statistics):
+            for key, value in part.items():
+                statistics[key] = statistics.get(key, 0) + value
+        sums = {name: int(self.comm.allreduce_sum(getattr(self.stats, name)))
+                for name in ("num_events", "num_messages", "num_cross_rank_messages")}
+        return {"pending": self._pending, "outcome_log": self.outcome_log, "statistics": statistics,
+                "stats": {**sums, "num_windows": self.stats.num_windows, "num_flushes": self.stats.num_flushes,
+                          "num_quantum_ops": self.stats.num_quantum_ops}}
+
+    def load_snapshot(self, nodes: dict, shared: dict) -> None:
+        """Replace this rank's nodes and the shared engine state by saved ones (any placement).
+
+        ``nodes`` maps the index of every local node to its :meth:`node_snapshot`;
+        ``shared`` is a :meth:`global_snapshot`. Per-rank counts go to rank 0.
+        """
+        self._buffer, self.timeline = [], []
+        for node in self.local:
+            data = nodes[node.index]
+            for name in ("now_ps", "queue", "mailbox", "waiting", "blocked_by", "counter", "seq",
+                         "stream_cache", "processes"):
+                setattr(node, name, data[name])
+            context = NodeContext(self, node)
+            for handle in node.processes:
+                handle.rebuild(context)
+            self._buffer.extend(data["buffer"])
+            self.timeline.extend(data["timeline"])
+        self._buffer.sort(key=lambda op: op.key)
+        self._pending = list(shared["pending"])
+        self.outcome_log = list(shared["outcome_log"])
+        first = self.comm.rank == 0
+        self.statistics = dict(shared["statistics"]) if first else {}
+        for name, value in shared["stats"].items():
+            if name in ("num_events", "num_messages", "num_cross_rank_messages") and not first:
+                value = 0
+            setattr(self.stats, name, value)
+
     def _next_local_time(self) -> float:
         times = [n.queue[0][0] for n in self.local if n.queue]
         return min(times) if times else math.inf
@@ -450,6 +546,10 @@ class Simulator:
         """
         started = time.perf_counter()
         window_start = self.comm.allreduce_min(self._next_local_time())
+        if self._replay is not None and self._replay.mode == "snapshot":
+            resumed_at = self.checkpointer.restore_snapshot(self)
+            self._replay = None
+            window_start = max(resumed_at, self.comm.allreduce_min(self._next_local_time()))
         while window_start < math.inf and window_start < until_ps:
             window_end = min(window_start + self.lookahead_ps, until_ps)
             self._window_end = window_end

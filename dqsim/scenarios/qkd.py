@@ -38,6 +38,7 @@ import networkx as nx
 import numpy as np
 
 from dqsim.engine import Simulator
+from dqsim.engine.process import ResumableProcess
 from dqsim.network import raman
 from dqsim.network.detectors import dark_count_probability
 from dqsim.network.fibre import fibre_transmittance, propagation_delay_ps, total_transmittance
@@ -152,51 +153,98 @@ def _batches(job):
 
 
 # ----------------------------------------------------------------- BB84 processes
-def bb84_alice(ctx, job, phys: LinkPhysics, backend, tally: LinkTally):
-    """Alice's side of decoy-state BB84 on one link (yields engine commands)."""
-    xp, q = backend.xp, job.qkd
-    source = _source(job)
-    emit_ps_per_pulse = PS_PER_S / source.source_rate_hz
-    link_tag = ("qkd", phys.link_index)
-    pending: dict[int, object] = {}
-    counts = BlockCounts.zeros(source.num_classes)
-    block_start_ps = ctx.now_ps
-    batches = list(_batches(job))
-    for i, (block, start, size) in enumerate(batches):
-        batch = alice_batch(xp, source, job.run.seed, start, size, node=phys.alice)
-        yield ctx.wait(int(round(size * emit_ps_per_pulse)))
-        ctx.send(phys.bob, link_tag + ("pulses",), (i, start, size, {
-            name: backend.to_host(getattr(batch, name)) for name in ("basis", "bit", "intensity_class", "photons")}))
-        pending[i] = batch
-        last_of_block = i + 1 == len(batches) or batches[i + 1][0] != block
-        if not last_of_block:
-            continue
-        pulses_done_ps = ctx.now_ps
-        # Bob's reports of this block's batches (sifting announcements).
-        while pending:
-            msg = yield ctx.receive(link_tag + ("report",))
-            j, bob_arrays = msg.payload
-            alice = pending.pop(j)
-            bob = _bob_from_host(xp, alice.start_pulse, bob_arrays)
-            counts = counts + block_counts(xp, alice, bob, source.num_classes)
-        sift_ps = ctx.now_ps
-        ctx.send(phys.bob, link_tag + ("sift-match", block))
-        yield ctx.receive(link_tag + ("estimate", block))
-        estimate_ps = ctx.now_ps
-        result = estimate_block(counts, source, f_ec=q.f_ec, qber_threshold=q.qber_threshold)
-        ctx.send(phys.bob, link_tag + ("ec-pa", block), result.secret_key_bits)
-        yield ctx.receive(link_tag + ("key-ack", block))
-        tally.blocks.append((block, block_start_ps, pulses_done_ps, sift_ps, estimate_ps, ctx.now_ps, counts, result))
-        tally.pulses += result.num_pulses_sent
-        tally.key_bits += result.secret_key_bits
-        tally.sifted += counts.sifted[0]
-        tally.errors += counts.errors[0]
-        tally.aborted_blocks += int(result.aborted)
-        ctx.log("qkd-block", f"link {phys.link_index} block {block}: {result.secret_key_bits} key bits"
-                + (" (aborted)" if result.aborted else ""))
-        counts = BlockCounts.zeros(source.num_classes)
-        block_start_ps = ctx.now_ps
-    tally.done_ps = ctx.now_ps
+# The processes are ResumableProcess objects (dqsim.engine.process): a checkpoint saves them
+# with their protocol state, and ``run`` re-enters any phase at its one ``yield``.
+def _last_of_block(batches, i: int) -> bool:
+    return i + 1 == len(batches) or batches[i + 1][0] != batches[i][0]
+
+
+class Bb84Alice(ResumableProcess):
+    """Alice's side of decoy-state BB84 on one link; her :class:`LinkTally` is ``self.tally``.
+
+    Phases: ``emit`` (wait while the source emits batch ``self.batch``, then
+    send it), ``reports`` (Bob's detection reports of the block's batches),
+    ``estimate`` (parameter estimation answer), ``ack`` (key acknowledged), ``done``.
+    """
+
+    def __init__(self, job, phys: LinkPhysics):
+        self.job, self.phys = job, phys
+        self.tally = LinkTally()
+        self.phase = "emit"
+        self.batch = 0                 # next batch to emit
+        self.pending: dict = {}        # batch index -> (host arrays sent, device batch or None)
+        self.counts = None             # BlockCounts of the current block
+        self.times: dict = {}          # block start, pulses done, sifted, estimated (ps)
+        self.result = None             # the current block's key estimate
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["pending"] = {i: (host, None) for i, (host, _batch) in self.pending.items()}
+        return state
+
+    def run(self, ctx):
+        backend, q, phys = ctx.backend, self.job.qkd, self.phys
+        source = _source(self.job)
+        link_tag = ("qkd", phys.link_index)
+        batches = list(_batches(self.job))
+        if self.counts is None:
+            self.counts = BlockCounts.zeros(source.num_classes)
+            self.times["start"] = ctx.now_ps
+        while self.phase != "done":
+            block = batches[max(self.batch - 1, 0)][0]
+            if self.phase == "emit":
+                _block, start, size = batches[self.batch]
+                yield ctx.wait(int(round(size * PS_PER_S / source.source_rate_hz)))
+                batch = alice_batch(backend.xp, source, self.job.run.seed, start, size, node=phys.alice)
+                host = {name: backend.to_host(getattr(batch, name))
+                        for name in ("basis", "bit", "intensity_class", "photons")}
+                ctx.send(phys.bob, link_tag + ("pulses",), (self.batch, start, size, host))
+                self.pending[self.batch] = (host, batch)
+                self.batch += 1
+                if _last_of_block(batches, self.batch - 1):
+                    self.times["pulses"] = ctx.now_ps
+                    self.phase = "reports"
+            elif self.phase == "reports":
+                msg = yield ctx.receive(link_tag + ("report",))
+                j, bob_arrays = msg.payload
+                host, alice = self.pending.pop(j)
+                if alice is None:  # restored from a checkpoint: back onto the device
+                    alice = _alice_from_host(backend.xp, batches[j][1], host)
+                bob = _bob_from_host(backend.xp, alice.start_pulse, bob_arrays)
+                self.counts = self.counts + block_counts(backend.xp, alice, bob, source.num_classes)
+                if not self.pending:
+                    self.times["sift"] = ctx.now_ps
+                    ctx.send(phys.bob, link_tag + ("sift-match", block))
+                    self.phase = "estimate"
+            elif self.phase == "estimate":
+                yield ctx.receive(link_tag + ("estimate", block))
+                self.times["estimate"] = ctx.now_ps
+                self.result = estimate_block(self.counts, source, f_ec=q.f_ec, qber_threshold=q.qber_threshold)
+                ctx.send(phys.bob, link_tag + ("ec-pa", block), self.result.secret_key_bits)
+                self.phase = "ack"
+            elif self.phase == "ack":
+                yield ctx.receive(link_tag + ("key-ack", block))
+                counts, result, t, tally = self.counts, self.result, self.times, self.tally
+                tally.blocks.append((block, t["start"], t["pulses"], t["sift"], t["estimate"], ctx.now_ps,
+                                     counts, result))
+                tally.pulses += result.num_pulses_sent
+                tally.key_bits += result.secret_key_bits
+                tally.sifted += counts.sifted[0]
+                tally.errors += counts.errors[0]
+                tally.aborted_blocks += int(result.aborted)
+                ctx.log("qkd-block", f"link {phys.link_index} block {block}: {result.secret_key_bits} key bits"
+                        + (" (aborted)" if result.aborted else ""))
+                self.counts = BlockCounts.zeros(source.num_classes)
+                self.times = {"start": ctx.now_ps}
+                self.phase = "emit" if self.batch < len(batches) else "done"
+        self.tally.done_ps = ctx.now_ps
+
+
+def _alice_from_host(xp, start_pulse: int, arrays: dict):
+    from dqsim.protocols.qkd.bb84 import AliceBatch  # noqa: PLC0415
+
+    return AliceBatch(start_pulse, *(xp.asarray(arrays[name]) for name in ("basis", "bit", "intensity_class",
+                                                                            "photons")))
 
 
 def _bob_from_host(xp, start_pulse: int, arrays: dict):
@@ -206,101 +254,165 @@ def _bob_from_host(xp, start_pulse: int, arrays: dict):
                                    ("detected", "basis", "bit", "double_click", "eve_knows")))
 
 
-def _bob_postprocess(ctx, phys: LinkPhysics, link_tag, block: int):
-    """Bob's side of a block's classical post-processing: match, estimate, EC/PA, acknowledge."""
-    yield ctx.receive(link_tag + ("sift-match", block))
-    ctx.send(phys.alice, link_tag + ("estimate", block))
-    yield ctx.receive(link_tag + ("ec-pa", block))
-    ctx.send(phys.alice, link_tag + ("key-ack", block))
+class _BobSide(ResumableProcess):
+    """Bob's side of a link: ``detect`` each batch, then a block's classical post-processing.
+
+    Post-processing phases: ``sift-match`` (answer with the estimate message)
+    and ``ec-pa`` (acknowledge the key). Subclasses implement :meth:`detect`.
+    """
+
+    def __init__(self, job, phys: LinkPhysics):
+        self.job, self.phys = job, phys
+        self.phase = "detect"
+        self.batch = 0
+
+    def detect(self, ctx, msg) -> None:
+        raise NotImplementedError
+
+    def receive_tag(self, link_tag):
+        raise NotImplementedError
+
+    def run(self, ctx):
+        phys = self.phys
+        link_tag = ("qkd", phys.link_index)
+        batches = list(_batches(self.job))
+        while self.batch < len(batches) or self.phase != "detect":
+            block = batches[max(self.batch - 1, 0)][0]
+            if self.phase == "detect":
+                msg = yield ctx.receive(self.receive_tag(link_tag))
+                self.detect(ctx, msg)
+                self.batch += 1
+                if _last_of_block(batches, self.batch - 1):
+                    self.phase = "sift-match"
+            elif self.phase == "sift-match":
+                yield ctx.receive(link_tag + ("sift-match", block))
+                ctx.send(phys.alice, link_tag + ("estimate", block))
+                self.phase = "ec-pa"
+            elif self.phase == "ec-pa":
+                yield ctx.receive(link_tag + ("ec-pa", block))
+                ctx.send(phys.alice, link_tag + ("key-ack", block))
+                self.phase = "detect"
 
 
-def bb84_bob(ctx, job, phys: LinkPhysics, backend):
-    """Bob's side of decoy-state BB84 on one link (yields engine commands)."""
-    from dqsim.protocols.qkd.bb84 import AliceBatch  # noqa: PLC0415
+class Bb84Bob(_BobSide):
+    """Bob's side of decoy-state BB84 on one link (his receiver state carries over between batches)."""
 
-    xp = backend.xp
-    link_tag = ("qkd", phys.link_index)
-    state = None
-    batches = list(_batches(job))
-    for i, (block, _start, _size) in enumerate(batches):
-        msg = yield ctx.receive(link_tag + ("pulses",))
-        j, start, size, arrays = msg.payload
-        alice = AliceBatch(start, *(xp.asarray(arrays[name]) for name in ("basis", "bit", "intensity_class",
-                                                                          "photons")))
-        bob, state = bob_detect(xp, alice, transmittance=phys.channel, detector=phys.detector, eve=phys.eve,
-                                seed=job.run.seed, noise_probability=phys.noise_probability,
-                                z_basis_probability=job.qkd.source.z_basis_probability,
-                                receiver_state=state, node=phys.bob)
-        ctx.send(phys.alice, link_tag + ("report",), (j, {
+    def __init__(self, job, phys: LinkPhysics):
+        super().__init__(job, phys)
+        self.receiver = None
+
+    def receive_tag(self, link_tag):
+        return link_tag + ("pulses",)
+
+    def detect(self, ctx, msg) -> None:
+        backend, phys = ctx.backend, self.phys
+        j, start, _size, arrays = msg.payload
+        alice = _alice_from_host(backend.xp, start, arrays)
+        bob, self.receiver = bob_detect(
+            backend.xp, alice, transmittance=phys.channel, detector=phys.detector, eve=phys.eve,
+            seed=self.job.run.seed, noise_probability=phys.noise_probability,
+            z_basis_probability=self.job.qkd.source.z_basis_probability, receiver_state=self.receiver,
+            node=phys.bob)
+        ctx.send(phys.alice, ("qkd", phys.link_index, "report"), (j, {
             name: backend.to_host(getattr(bob, name))
             for name in ("detected", "basis", "bit", "double_click", "eve_knows")}))
-        if i + 1 == len(batches) or batches[i + 1][0] != block:
-            yield from _bob_postprocess(ctx, phys, link_tag, block)
 
 
 # ------------------------------------------------------- entanglement-based processes
-def entangled_alice(ctx, job, phys: LinkPhysics, backend, tally: LinkTally):
-    """The source (at Alice's node) and Alice's side of BBM92/E91 (yields engine commands)."""
-    xp, q = backend.xp, job.qkd
-    src = entangled.EntangledSource(pair_rate_hz=q.source.source_rate_hz, werner=q.source.werner,
-                                    position=q.source.position)
-    t_a, t_b = entangled.arm_transmittances(src, phys.distance_km, q.link.attenuation_db_per_km)
-    coupling = db_to_transmittance(q.link.coupling_loss_db)
-    make = entangled.bbm92_batch if q.protocol == "bbm92" else entangled.e91_batch
-    link_tag = ("qkd", phys.link_index)
-    totals = np.zeros(4, dtype=np.int64)  # pairs, coincidences, sifted, errors
-    chsh = None
-    batches = list(_batches(job))
-    block_start_ps, block_counts_ = ctx.now_ps, np.zeros(4, dtype=np.int64)
-    for i, (block, start, size) in enumerate(batches):
-        batch = make(xp, src, transmittance_alice=t_a * coupling, transmittance_bob=t_b * coupling,
-                     efficiency=q.link.detector_efficiency,
-                     dark_count_probability=phys.detector.dark_count_probability + phys.noise_probability,
-                     seed=job.run.seed, start_pair=start, num_pairs=size, node=phys.alice)
-        yield ctx.wait(int(round(size * PS_PER_S / src.pair_rate_hz)))
-        ctx.send(phys.bob, link_tag + ("photons",), (i, backend.to_host(batch.bob_detected),
-                                                      backend.to_host(batch.bob_setting)))
-        stats = entangled.sifted_statistics(batch)
-        block_counts_ += [stats.num_pairs, stats.num_coincidences, stats.num_sifted, stats.num_errors]
-        if q.protocol == "e91":
-            counts = entangled.coincidence_counts(batch)
-            chsh = counts if chsh is None else chsh + counts
-        yield ctx.receive(link_tag + ("report", i))
-        if i + 1 == len(batches) or batches[i + 1][0] != block:
-            pulses_done_ps = ctx.now_ps
-            ctx.send(phys.bob, link_tag + ("sift-match", block))
-            yield ctx.receive(link_tag + ("estimate", block))
-            estimate_ps = ctx.now_ps
-            pairs, coincidences, sifted, errors = (int(v) for v in block_counts_)
-            qber = errors / sifted if sifted else None
-            aborted = qber is None or qber > q.qber_threshold
-            # Shor–Preskill with error-correction inefficiency: 1 − f_EC·h(Q) − h(Q) per sifted bit
-            # (bit and phase error rates both Q for these symmetric sources).
-            key = 0 if aborted else int(sifted * max(0.0, 1 - (q.f_ec + 1) * theory.binary_entropy(qber)))
-            ctx.send(phys.bob, link_tag + ("ec-pa", block), key)
-            yield ctx.receive(link_tag + ("key-ack", block))
-            tally.blocks.append((block, block_start_ps, pulses_done_ps, pulses_done_ps, estimate_ps, ctx.now_ps,
-                                 (pairs, coincidences, sifted, errors), (qber, key, aborted)))
-            totals += block_counts_
-            tally.pulses += pairs
-            tally.key_bits += key
-            tally.sifted += sifted
-            tally.errors += errors
-            tally.aborted_blocks += int(aborted)
-            block_start_ps, block_counts_ = ctx.now_ps, np.zeros(4, dtype=np.int64)
-    tally.chsh_counts = chsh
-    tally.done_ps = ctx.now_ps
+class EntangledAlice(ResumableProcess):
+    """The source (at Alice's node) and Alice's side of BBM92/E91; her tally is ``self.tally``.
+
+    Phases: ``emit`` (wait while the source emits batch ``self.batch``, send
+    Bob his detections, sift), ``report`` (Bob's settings of that batch),
+    ``estimate``, ``ack``, ``done``.
+    """
+
+    def __init__(self, job, phys: LinkPhysics):
+        self.job, self.phys = job, phys
+        self.tally = LinkTally()
+        self.phase = "emit"
+        self.batch = 0
+        self.block_counts = np.zeros(4, dtype=np.int64)  # pairs, coincidences, sifted, errors
+        self.chsh = None
+        self.times: dict = {}
+        self.result = None
+
+    def run(self, ctx):
+        backend, q, phys = ctx.backend, self.job.qkd, self.phys
+        src = entangled.EntangledSource(pair_rate_hz=q.source.source_rate_hz, werner=q.source.werner,
+                                        position=q.source.position)
+        t_a, t_b = entangled.arm_transmittances(src, phys.distance_km, q.link.attenuation_db_per_km)
+        coupling = db_to_transmittance(q.link.coupling_loss_db)
+        make = entangled.bbm92_batch if q.protocol == "bbm92" else entangled.e91_batch
+        link_tag = ("qkd", phys.link_index)
+        batches = list(_batches(self.job))
+        if "start" not in self.times:
+            self.times["start"] = ctx.now_ps
+        while self.phase != "done":
+            block = batches[max(self.batch - 1, 0)][0]
+            if self.phase == "emit":
+                _block, start, size = batches[self.batch]
+                yield ctx.wait(int(round(size * PS_PER_S / src.pair_rate_hz)))
+                batch = make(backend.xp, src, transmittance_alice=t_a * coupling,
+                             transmittance_bob=t_b * coupling, efficiency=q.link.detector_efficiency,
+                             dark_count_probability=phys.detector.dark_count_probability + phys.noise_probability,
+                             seed=self.job.run.seed, start_pair=start, num_pairs=size, node=phys.alice)
+                ctx.send(phys.bob, link_tag + ("photons",), (self.batch, backend.to_host(batch.bob_detected),
+                                                              backend.to_host(batch.bob_setting)))
+                stats = entangled.sifted_statistics(batch)
+                self.block_counts += [stats.num_pairs, stats.num_coincidences, stats.num_sifted, stats.num_errors]
+                if q.protocol == "e91":
+                    counts = entangled.coincidence_counts(batch)
+                    self.chsh = counts if self.chsh is None else self.chsh + counts
+                self.batch += 1
+                self.phase = "report"
+            elif self.phase == "report":
+                yield ctx.receive(link_tag + ("report", self.batch - 1))
+                if _last_of_block(batches, self.batch - 1):
+                    self.times["pulses"] = ctx.now_ps
+                    ctx.send(phys.bob, link_tag + ("sift-match", block))
+                    self.phase = "estimate"
+                else:
+                    self.phase = "emit"
+            elif self.phase == "estimate":
+                yield ctx.receive(link_tag + ("estimate", block))
+                self.times["estimate"] = ctx.now_ps
+                _pairs, _coincidences, sifted, errors = (int(v) for v in self.block_counts)
+                qber = errors / sifted if sifted else None
+                aborted = qber is None or qber > q.qber_threshold
+                # Shor–Preskill with error-correction inefficiency: 1 − f_EC·h(Q) − h(Q) per sifted bit
+                # (bit and phase error rates both Q for these symmetric sources).
+                key = 0 if aborted else int(sifted * max(0.0, 1 - (q.f_ec + 1) * theory.binary_entropy(qber)))
+                self.result = (qber, key, aborted)
+                ctx.send(phys.bob, link_tag + ("ec-pa", block), key)
+                self.phase = "ack"
+            elif self.phase == "ack":
+                yield ctx.receive(link_tag + ("key-ack", block))
+                pairs, coincidences, sifted, errors = (int(v) for v in self.block_counts)
+                qber, key, aborted = self.result
+                t, tally = self.times, self.tally
+                tally.blocks.append((block, t["start"], t["pulses"], t["pulses"], t["estimate"], ctx.now_ps,
+                                     (pairs, coincidences, sifted, errors), (qber, key, aborted)))
+                tally.pulses += pairs
+                tally.key_bits += key
+                tally.sifted += sifted
+                tally.errors += errors
+                tally.aborted_blocks += int(aborted)
+                self.block_counts = np.zeros(4, dtype=np.int64)
+                self.times = {"start": ctx.now_ps}
+                self.phase = "emit" if self.batch < len(batches) else "done"
+        self.tally.chsh_counts = self.chsh
+        self.tally.done_ps = ctx.now_ps
 
 
-def entangled_bob(ctx, job, phys: LinkPhysics, backend):
-    """Bob's side of BBM92/E91: announce settings, then the post-processing messages."""
-    link_tag = ("qkd", phys.link_index)
-    batches = list(_batches(job))
-    for i, (block, _start, _size) in enumerate(batches):
-        yield ctx.receive(link_tag + ("photons",))
-        ctx.send(phys.alice, link_tag + ("report", i))
-        if i + 1 == len(batches) or batches[i + 1][0] != block:
-            yield from _bob_postprocess(ctx, phys, link_tag, block)
+class EntangledBob(_BobSide):
+    """Bob's side of BBM92/E91: announce his settings for each batch, then the post-processing."""
+
+    def receive_tag(self, link_tag):
+        return link_tag + ("photons",)
+
+    def detect(self, ctx, msg) -> None:
+        ctx.send(self.phys.alice, ("qkd", self.phys.link_index, "report", self.batch))
 
 
 # ----------------------------------------------------------------------- one network run
@@ -318,6 +430,10 @@ def run_network(job, *, comm, backend, distance_km: float | None = None, checkpo
         else job.qkd.network_links(job.distances_km()[0])
     num_nodes = 1 + max(max(a, b) for a, b, _ in links)
     placement = default_placement(num_nodes, comm.size)
+    checkpointer = _checkpointer(checkpointing, comm)
+    stored = checkpointer.stored_result() if checkpointer is not None else None
+    if stored is not None:  # this run had finished when the checkpoint being resumed was written
+        return stored
     physics = [link_physics(job, i, a, b, d) for i, (a, b, d) in enumerate(links)]
     delay = {}
     graph = _graph(links, num_nodes)
@@ -331,19 +447,22 @@ def run_network(job, *, comm, backend, distance_km: float | None = None, checkpo
                     rank_of_node=placement, latency_ps=lambda a, b: delay[(a, b)], cross_rank_latencies_ps=cross,
                     qubit_owner=[], t1_s=[math.inf] * num_nodes, t2_s=[math.inf] * num_nodes, seed=job.run.seed,
                     record_timeline=True, all_latencies_ps=[p.delay_ps for p in physics],
-                    checkpointer=_checkpointer(checkpointing, comm))
-    tallies = {p.link_index: LinkTally() for p in physics}
+                    checkpointer=checkpointer, backend=backend)
     bb84 = job.qkd.protocol == "bb84_decoy"
     for p in physics:
-        sim.spawn(p.alice, bb84_alice if bb84 else entangled_alice, job, p, backend, tallies[p.link_index])
-        sim.spawn(p.bob, bb84_bob if bb84 else entangled_bob, job, p, backend)
+        sim.spawn(p.alice, (Bb84Alice if bb84 else EntangledAlice)(job, p))
+        sim.spawn(p.bob, (Bb84Bob if bb84 else EntangledBob)(job, p))
     stats = sim.run()
-    mine = {i: t for i, t in tallies.items() if placement[physics[i].alice] == comm.rank}
+    mine = {proc.phys.link_index: proc.tally for proc in sim.processes() if isinstance(proc, (Bb84Alice,
+                                                                                             EntangledAlice))}
     merged = {}
     for part in comm.allgather(mine):
         merged.update(part)
-    return {"links": links, "physics": physics, "tallies": merged, "engine": stats,
-            "timeline": sim.gather_timeline(), "placement": placement}
+    result = {"links": links, "physics": physics, "tallies": merged, "engine": stats,
+              "timeline": sim.gather_timeline(), "placement": placement}
+    if checkpointer is not None:
+        checkpointer.finished(result)
+    return result
 
 
 # ------------------------------------------------------------------------ outputs

@@ -1,0 +1,113 @@
+"""Snapshot checkpoints (QKD): the engine state is saved and a resumed run recomputes nothing.
+
+In-process runs (one rank) of the command line: the number of pulse batches
+Alice generates after a resume counts the work redone, and must be exactly the
+batches after the checkpoint.
+"""
+
+import pickle
+
+import h5py
+import numpy as np
+import pytest
+
+from dqsim.cli.main import main
+from dqsim.io import open_run
+from dqsim.scenarios import qkd as qkd_scenario
+from mpi_helper import ROOT
+
+BB84 = ["--set", "qkd.pulses=2000000", "--set", "qkd.batch_pulses=200000", "--set", "qkd.block_pulses=1000000"]
+
+
+def checkpoints(folder):
+    return sorted(p for p in folder.glob("*.h5") if ".slab" not in p.name)
+
+
+def counting(monkeypatch, name):
+    """Count calls of the QKD scenario's ``name`` (a batch generator)."""
+    calls = []
+    original = getattr(qkd_scenario, name)
+
+    def counted(*args, **kwargs):
+        calls.append(kwargs.get("start_pulse", kwargs.get("start_pair", args[3] if len(args) > 3 else None)))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(qkd_scenario, name, counted)
+    return calls
+
+
+def run_with_checkpoints(tmp_path, job, extra, every_s):
+    out = tmp_path / "full.h5"
+    code = main(["run", str(ROOT / "jobs" / job), "-o", str(out), "--quiet", *extra,
+                 "--set", f"checkpoint.every_sim_s={every_s}", "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\"",
+                 "--set", "checkpoint.keep=100"])
+    assert code == 0
+    return out, checkpoints(tmp_path / "ck")
+
+
+def saved_process(path, node):
+    """The first resumable process saved for ``node`` in a snapshot checkpoint."""
+    record = pickle.loads(open_run(path).table(f"engine/node{node:06d}").tobytes())
+    return record["processes"][0].process
+
+
+def same_tables(a, b, names):
+    for name in names:
+        x, y = a.table(name), b.table(name)
+        for field in x.dtype.names:
+            assert np.array_equal(x[field], y[field], equal_nan=x[field].dtype.kind == "f"), (name, field)
+
+
+def resume(path, out):
+    assert main(["resume", str(path), "-o", str(out), "--quiet"]) == 0
+    return open_run(out)
+
+
+def test_bb84_resume_redoes_no_batch(tmp_path, monkeypatch):
+    full, ckpts = run_with_checkpoints(tmp_path, "bb84_decoy_50km.toml", BB84, 0.0005)
+    assert len(ckpts) >= 3
+    middle = ckpts[len(ckpts) // 2]
+    attrs = open_run(middle).attrs
+    assert attrs["mode"] == "snapshot"
+    calls = counting(monkeypatch, "alice_batch")
+    resumed = resume(middle, tmp_path / "resumed.h5")
+    same_tables(open_run(full), resumed, ["blocks", "links", "end_to_end", "timeline"])
+    # Alice's saved state says how many of the 10 batches she had sent; only the others are made again.
+    alice = saved_process(middle, node=0)
+    assert 0 < alice.batch < 10
+    assert calls == [200_000 * i for i in range(alice.batch, 10)]
+
+
+def test_a_sweep_resumes_in_its_last_distance_without_redoing_the_others(tmp_path, monkeypatch):
+    extra = ["--set", "qkd.pulses=400000", "--set", "qkd.batch_pulses=100000",
+             "--set", "qkd.sweep.distances_km=[10, 20, 30]"]
+    full, ckpts = run_with_checkpoints(tmp_path, "bb84_distance_sweep.toml", extra, 0.0001)
+    last_run = [p for p in ckpts if open_run(p).attrs["engine_run"] == 2]
+    assert last_run, "no checkpoint was written during the third distance"
+    calls = counting(monkeypatch, "alice_batch")
+    resumed = resume(last_run[0], tmp_path / "resumed.h5")
+    same_tables(open_run(full), resumed, ["blocks", "sweep", "end_to_end"])
+    alice = saved_process(last_run[0], node=0)  # only batches of the third distance after its checkpoint
+    assert calls == [100_000 * i for i in range(alice.batch, 4)]
+
+
+@pytest.mark.parametrize("job", ["bbm92_20km.toml", "e91_chsh.toml"])
+def test_entanglement_based_qkd_resumes_to_the_same_key(tmp_path, job):
+    extra = ["--set", "qkd.pulses=1000000", "--set", "qkd.batch_pulses=100000"]
+    full, ckpts = run_with_checkpoints(tmp_path, job, extra, 0.0002)
+    assert open_run(ckpts[0]).attrs["mode"] == "snapshot"
+    resumed = resume(ckpts[len(ckpts) // 2], tmp_path / "resumed.h5")
+    same_tables(open_run(full), resumed, ["blocks", "links"])
+    assert open_run(full).attrs.get("chsh_s") == resumed.attrs.get("chsh_s")
+
+
+def test_a_damaged_engine_record_is_a_one_line_error(tmp_path, capsys):
+    _full, ckpts = run_with_checkpoints(tmp_path, "bb84_decoy_50km.toml", BB84, 0.0005)
+    target = ckpts[1]
+    with h5py.File(target, "r+") as h5:
+        data = h5["engine/node000001"]
+        data[len(data) // 2] ^= 0x01
+    capsys.readouterr()
+    assert main(["resume", str(target), "-o", str(tmp_path / "x.h5"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "corrupt" in err[0] and "engine/node000001" in err[0]
