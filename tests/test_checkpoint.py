@@ -6,6 +6,7 @@ same or another number of ranks. Damaged checkpoints give one-line errors.
 """
 
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -21,6 +22,7 @@ from mpi_helper import ROOT, child_env, mpiexec_path, run_mpi
 
 DQC = ["jobs/dqc_ghz_4qpu.toml", "--set", "simulation.store_shots=true", "--set", "circuit.generator=\"random\"",
        "--set", "circuit.depth=4", "--set", "distribution.assignment=[0, 0, 1, 1, 2, 2, 3, 3]"]
+DQC_LONG = [*DQC[:-4], "--set", "circuit.depth=12", *DQC[-2:]]
 QKD = ["jobs/bb84_decoy_50km.toml", "--set", "qkd.pulses=6000000", "--set", "qkd.batch_pulses=500000",
        "--set", "qkd.block_pulses=2000000"]
 
@@ -75,24 +77,36 @@ def test_dqc_resume_gives_the_uninterrupted_results(dqc_runs, ranks):
     assert abs(a.attrs["fidelity"] - b.attrs["fidelity"]) < 1e-12
 
 
-def start_qkd(folder, ranks=2):
+def start_run(folder, job_args, every_sim_s, ranks=2):
+    """Start ``dqsim run`` under mpiexec in its own process group, checkpointing every ``every_sim_s``."""
     launcher = mpiexec_path()
-    cmd = [sys.executable, "-m", "dqsim", "run", *QKD, "-o", str(folder / "stopped.h5"), "--quiet",
-           "--set", "checkpoint.every_sim_s=0.001", "--set", f"checkpoint.directory=\"{folder / 'ck'}\""]
+    cmd = [sys.executable, "-m", "dqsim", "run", *job_args, "-o", str(folder / "stopped.h5"), "--quiet",
+           "--set", f"checkpoint.every_sim_s={every_sim_s}", "--set", f"checkpoint.directory=\"{folder / 'ck'}\"",
+           "--set", "checkpoint.keep=100"]
     cmd = [launcher, "-n", str(ranks), *cmd]
     return subprocess.Popen(cmd, cwd=ROOT, env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, start_new_session=True)
 
 
-def wait_for_checkpoint(folder, proc, timeout_s=60):
+def start_qkd(folder, ranks=2):
+    return start_run(folder, QKD, 0.001, ranks)
+
+
+def wait_for_checkpoint(folder, proc, count=1, timeout_s=120):
+    """Wait until ``count`` checkpoints exist while the run still runs (False if it ended first)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if checkpoints(folder / "ck") and proc.poll() is None:
+        if len(checkpoints(folder / "ck")) >= count and proc.poll() is None:
             return True
         if proc.poll() is not None:
             return False
-        time.sleep(0.05)
+        time.sleep(0.02)
     return False
+
+
+def random_window(name):
+    """A checkpoint count to kill a run at: random, but the same in every test run (seeded by ``name``)."""
+    return random.Random(name).randint(2, 8)
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +120,7 @@ def qkd_full(tmp_path_factory):
 @pytest.mark.parametrize("how", ["SIGUSR1", "SIGKILL"])
 def test_qkd_stopped_or_killed_then_resumed(tmp_path, qkd_full, how):
     proc = start_qkd(tmp_path)
-    assert wait_for_checkpoint(tmp_path, proc), "the run ended before its first checkpoint"
+    assert wait_for_checkpoint(tmp_path, proc, random_window(how)), "the run ended before it could be stopped"
     if how == "SIGUSR1":
         os.kill(proc.pid, signal.SIGUSR1)  # mpiexec (MPICH's hydra, Open MPI's mpirun) forwards it to the ranks
         proc.communicate(timeout=120)
@@ -115,10 +129,45 @@ def test_qkd_stopped_or_killed_then_resumed(tmp_path, qkd_full, how):
         os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate(timeout=60)
     last = checkpoints(tmp_path / "ck")[-1]
+    assert open_run(last).attrs["window_end_ps"] < qkd_full.table("links")["simulated_time_ps"].max()
     for ranks in (2, 4, 1):
         out = tmp_path / f"resumed{ranks}.h5"
         run(ranks, ["resume", str(last), "-o", str(out)])
         same_tables(qkd_full, open_run(out), ["blocks", "links", "end_to_end"])
+
+
+@pytest.fixture(scope="module")
+def dqc_long_full(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ckpt_dqc_long") / "full.h5"
+    run(2, ["run", *DQC_LONG, "-o", str(out)])
+    return open_run(out)
+
+
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGUSR1"])
+def test_dqc_killed_or_stopped_at_a_random_window_then_resumed(tmp_path, dqc_long_full, how):
+    """Same rank count: bit-identical to a run without checkpoints; 2 -> 4 and 2 -> 1 ranks: within 1e-12."""
+    proc = start_run(tmp_path, DQC_LONG, 0.0002)
+    assert wait_for_checkpoint(tmp_path, proc, random_window("dqc" + how)), "the run ended before it was stopped"
+    if how == "SIGKILL":
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=60)
+    else:
+        os.kill(proc.pid, signal.SIGUSR1)
+        proc.communicate(timeout=120)
+        assert proc.returncode == 75
+    last = checkpoints(tmp_path / "ck")[-1]
+    assert 0 < open_run(last).attrs["window_end_ps"] < dqc_long_full.attrs["simulated_time_ps"]
+    for ranks in (2, 4, 1):
+        out = tmp_path / f"resumed{ranks}.h5"
+        run(ranks, ["resume", str(last), "-o", str(out)])
+        resumed = open_run(out)
+        same_tables(dqc_long_full, resumed, ["shots", "links", "counts"])
+        assert np.array_equal(dqc_long_full.table("timeline")["time_ps"], resumed.table("timeline")["time_ps"])
+        assert dqc_long_full.attrs["simulated_time_ps"] == resumed.attrs["simulated_time_ps"]
+        if ranks == 2:
+            assert dqc_long_full.attrs["fidelity"] == resumed.attrs["fidelity"]
+        else:
+            assert abs(dqc_long_full.attrs["fidelity"] - resumed.attrs["fidelity"]) < 1e-12
 
 
 def corrupt_copy(dqc_runs, tmp_path, damage):

@@ -1,47 +1,44 @@
-"""Checkpoints of engine runs: saved engine state, or record and replay.
+"""Checkpoints of engine runs: the whole engine state at a window boundary.
 
-Every checkpoint stores the state vector (one slab per rank, in logical
-order, with per-slab checksums — :mod:`dqsim.io`), the random-stream counters
-and last-touch times of the quantum memory, the simulated time of the window
-boundary it was taken at, the job text and its hash, the dqsim version,
-ranks, backend and precision, and the results of the scenario's engine runs
-that had finished (a sweep runs several). Then one of two modes:
+A checkpoint is taken at a window boundary, when no message is in flight and
+every pending quantum operation has been applied. It stores
 
-``snapshot`` — every live process is a
-:class:`~dqsim.engine.process.ResumableProcess` (the QKD scenario): each
-node's event queue, mailbox, waiting processes, counters, random streams,
-processes (with their protocol state and tallies), unflushed quantum
-operations and timeline are pickled, one record per node, with a SHA-256
-each; the shared part holds the pending operations, the outcome log and the
-statistics so far. A resumed run loads the records of the nodes it places on
-each rank and continues at once: nothing is recomputed.
+* the state vector (one slab per rank, in logical order, with per-slab
+  checksums — :mod:`dqsim.io`), the random-stream counters and last-touch
+  times of the quantum memory;
+* per node, one pickled record with a SHA-256: the event queue (messages
+  in flight to the node included), mailbox, waiting and blocked processes,
+  clock and counters, random streams, ``node_data``, unflushed quantum
+  operations, timeline entries and the live processes — resumable ones with
+  their protocol state, plain generators as function, arguments and step log
+  (:mod:`dqsim.engine.process`);
+* a shared record: pending quantum operations, statistics and
+  engine counts so far (per-rank counts summed);
+* the results of the scenario's engine runs that had finished (a sweep runs
+  several), so a resumed sweep does not redo them;
+* the simulated time of the boundary, the job text and its hash, the dqsim
+  version, ranks, backend and precision.
 
-``replay`` — some live process is a plain generator (the ``dqc`` node
-programs), whose local variables cannot be saved. The checkpoint stores the
-log of every measurement outcome, and resuming re-runs the node processes
-from the start *without touching the state*: quantum operations are skipped
-and measurements return the logged outcomes, so every process follows the
-same path (DESIGN.md invariant 4: all other draws come from counter-based
-streams). At the checkpoint's boundary the saved state is loaded and the run
-goes on normally. This costs the processes' classical work again, but no
-state-vector work.
+Resuming rebuilds the run from the stored job text, loads on each rank the
+records of the nodes placed there (any power-of-two number of ranks: the
+state is re-sliced and nodes re-placed; windows have the length of the
+smallest link latency whatever the placement, so the boundary exists for any
+rank count), re-executes plain processes from their logs with every effect
+muted, and goes on from the boundary. No state-vector work and no
+resumable process's work is redone; plain processes redo their own
+classical steps only.
 
-In both modes the state is re-sliced for any power-of-two number of ranks,
-and windows have the length of the smallest link latency whatever the
-placement, so the boundary exists for any rank count.
-
-Checkpoint files contain Python pickles: resume only checkpoints you wrote.
-
-Checkpoints are taken at window boundaries, when no message is in flight and
-every pending quantum operation has been applied; written under a temporary
-name, verified, renamed; older ones beyond ``keep`` are deleted only after the
-new one is complete. SIGUSR1 or SIGTERM asks for a checkpoint at the next
-boundary, after which the run stops with :data:`EXIT_CHECKPOINTED`.
+Checkpoints are written under a temporary name, verified, renamed; older ones
+beyond ``keep`` are deleted only after the new one is complete. SIGUSR1 or
+SIGTERM asks for a checkpoint at the next boundary, after which the run stops
+with :data:`EXIT_CHECKPOINTED`. Checkpoint files contain Python pickles:
+resume only checkpoints you (or your collaborators) wrote.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io as _bytes_io
 import os
 import pickle
 import signal
@@ -97,13 +94,11 @@ class Resume:
     path: Path
     engine_run: int
     window_end_ps: int
-    outcomes: dict
     streams: dict
     last_touch_ps: list
     has_state: bool
-    mode: str = "replay"
     shared: dict | None = None
-    node_checksums: list = field(default_factory=list)
+    record_checksums: dict = field(default_factory=dict)
     results: dict = field(default_factory=dict)
 
 
@@ -168,7 +163,7 @@ class Checkpointer:
         self.session.results[self.engine_run] = result
 
     @property
-    def replay(self) -> Resume | None:
+    def resuming(self) -> Resume | None:
         """The resume data if this engine run is the one the checkpoint interrupted."""
         resume = self.session.resume
         if resume is not None and resume.engine_run == self.engine_run:
@@ -207,43 +202,30 @@ class Checkpointer:
                 paths, sums = zip(*entries)
                 slabs = io.StateSlabs(list(paths), list(sums), size, state.dtype)
         path = base.with_name(base.name + ".h5")
-        snapshot = bool(comm.allreduce_min(np.array([int(sim.can_snapshot())], dtype=np.int64))[0])
-        node_records = shared = None
-        if snapshot:
-            mine = [(node.index, pickle.dumps(sim.node_snapshot(node.index), protocol=pickle.HIGHEST_PROTOCOL))
-                    for node in sim.local]
-            node_records = comm.gather(mine)
-            shared = sim.global_snapshot()
+        mine = _collectively(comm, lambda: [(node.index, _pickle(sim.node_snapshot(node.index), sim))
+                                            for node in sim.local])
+        node_records = comm.gather(mine)
+        shared = sim.global_snapshot()
         if comm.rank == 0:
             memory = sim.memory
             tables = {
-                "outcomes": np.array([(k[0], k[1], k[2], _pack(o), len(o)) for k, o in sim.outcome_log],
-                                     dtype=[("time_ps", "i8"), ("node", "i8"), ("seq", "i8"), ("bits", "i8"),
-                                            ("num_bits", "i8")]),
                 "streams": np.array([(node, purpose, stream.event) for (node, purpose), stream
                                      in sorted(memory.streams.items())],
                                     dtype=[("node", "i8"), ("purpose", "U64"), ("event", "i8")]),
                 "last_touch": np.asarray(memory.last_touch_ps, dtype=np.int64),
             }
-            results = pickle.dumps(session.results, protocol=pickle.HIGHEST_PROTOCOL)
-            tables["engine_results"] = np.frombuffer(results, dtype=np.uint8)
-            checksums = {"engine_results": _sha(results)}
-            if snapshot:
-                records = dict(item for part in node_records for item in part)
-                records = [records[i] for i in range(len(sim.nodes))]
-                blob = pickle.dumps(shared, protocol=pickle.HIGHEST_PROTOCOL)
-                tables["engine/shared"] = np.frombuffer(blob, dtype=np.uint8)
-                checksums["engine/shared"] = _sha(blob)
-                for index, record in enumerate(records):
-                    name = f"engine/node{index:06d}"
-                    tables[name] = np.frombuffer(record, dtype=np.uint8)
-                    checksums[name] = _sha(record)
+            records = dict(item for part in node_records for item in part)
+            blobs = {"engine/results": pickle.dumps(session.results, protocol=pickle.HIGHEST_PROTOCOL),
+                     "engine/shared": _pickle(shared, sim),
+                     **{f"engine/node{i:06d}": records[i] for i in range(len(sim.nodes))}}
+            for name, blob in blobs.items():
+                tables[name] = np.frombuffer(blob, dtype=np.uint8)
             attrs = {**session.meta, "checkpoint": True, "job_text": session.job_text,
                      "job_sha256": job_hash(session.job_text), "num_ranks": comm.size,
                      "engine_run": self.engine_run, "window_end_ps": int(window_end_ps),
                      "num_windows": sim.stats.num_windows, "has_state": state is not None,
-                     "mode": "snapshot" if snapshot else "replay", "num_nodes": len(sim.nodes),
-                     "record_names": list(checksums), "record_sha256": list(checksums.values())}
+                     "num_nodes": len(sim.nodes), "record_names": list(blobs),
+                     "record_sha256": [_sha(blob) for blob in blobs.values()]}
             kwargs = {"state_slabs": slabs} if slabs is not None else {}
             io.write_run_file(path, attrs=attrs, tables=tables, **kwargs)
             if slabs is not None:
@@ -257,19 +239,15 @@ class Checkpointer:
         comm.barrier()
         return path
 
-    def restore_snapshot(self, sim) -> int:
-        """Collective: load a ``snapshot`` checkpoint into ``sim``; returns the boundary's time (ps)."""
-        resume = self.replay
+    def restore(self, sim) -> int:
+        """Collective: load the checkpoint into ``sim``; returns the boundary's time (ps)."""
+        resume = self.resuming
+        shared = _unpickle(resume.shared, sim)
         nodes = _collectively(self.comm, lambda: {
-            node.index: _load_record(io.open_run(resume.path), f"engine/node{node.index:06d}", resume)
+            node.index: _unpickle(_read_record(io.open_run(resume.path), f"engine/node{node.index:06d}", resume),
+                                  sim)
             for node in sim.local})
-        sim.load_snapshot(nodes, resume.shared)
-        self.restore(sim)
-        return resume.window_end_ps
-
-    def restore(self, sim) -> None:
-        """Collective: load the checkpoint's state and memory into ``sim`` (end of the replay)."""
-        resume = self.replay
+        sim.load_snapshot(nodes, shared)
         if self.every_sim_ps is not None:
             while self.next_sim_ps <= resume.window_end_ps:
                 self.next_sim_ps += self.every_sim_ps
@@ -286,6 +264,7 @@ class Checkpointer:
             for offset, piece in run.state_pieces(start, start + size, verify=self.comm.rank == 0):
                 state.amplitudes[offset:offset + piece.size] = state.xp.asarray(piece, dtype=state.dtype)
             self.comm.barrier()
+        return resume.window_end_ps
 
 
 def _collectively(comm, read):
@@ -307,23 +286,50 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _load_record(run, name: str, resume: Resume):
-    """Read, check and unpickle one pickled record of a checkpoint."""
+def _read_record(run, name: str, resume: Resume) -> bytes:
+    """Read one pickled record of a checkpoint and check its SHA-256."""
     data = run.table(name).tobytes()
-    if _sha(data) != dict(resume.node_checksums).get(name):
+    if _sha(data) != resume.record_checksums.get(name):
         raise DqsimError(f"{resume.path}: the record {name!r} is corrupt (checksum mismatch)")
-    return pickle.loads(data)
+    return data
 
 
-def _pack(bits) -> int:
-    value = 0
-    for i, b in enumerate(bits):
-        value |= int(b) << i
-    return value
+class _Pickler(pickle.Pickler):
+    """Pickles objects the scenario shared with the simulator (``Simulator.share``) by reference."""
+
+    def __init__(self, file, shared: list):
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self._shared = {id(obj): i for i, obj in enumerate(shared)}
+
+    def persistent_id(self, obj):
+        index = self._shared.get(id(obj))
+        return ("shared", index) if index is not None else None
 
 
-def _unpack(value: int, count: int) -> list[int]:
-    return [(int(value) >> i) & 1 for i in range(int(count))]
+class _Unpickler(pickle.Unpickler):
+    def __init__(self, file, shared: list):
+        super().__init__(file)
+        self._shared = shared
+
+    def persistent_load(self, pid):
+        kind, index = pid
+        if kind != "shared" or not 0 <= index < len(self._shared):
+            raise pickle.UnpicklingError(f"shared object {pid} is unknown to this run")
+        return self._shared[index]
+
+
+def _pickle(obj, sim) -> bytes:
+    buffer = _bytes_io.BytesIO()
+    try:
+        _Pickler(buffer, sim._shared).dump(obj)
+    except (TypeError, AttributeError, pickle.PicklingError) as exc:
+        raise DqsimError(f"cannot write a checkpoint: a process or its data cannot be saved ({exc}); "
+                         "give processes module-level functions and picklable arguments, or share() them") from None
+    return buffer.getvalue()
+
+
+def _unpickle(data: bytes, sim):
+    return _Unpickler(_bytes_io.BytesIO(data), sim._shared).load()
 
 
 def _delete_checkpoint(path: Path) -> None:
@@ -373,16 +379,13 @@ def read_checkpoint(path, comm, *, expected_num_qubits: int | None = None) -> tu
                 raise DqsimError(f"{path}: the stored job text does not match its hash; the file is damaged")
             if attrs.get("has_state"):
                 run.verify_state()
-            outcomes = {(int(r["time_ps"]), int(r["node"]), int(r["seq"])): _unpack(r["bits"], r["num_bits"])
-                        for r in run.table("outcomes")}
             streams = {(int(r["node"]), str(r["purpose"])): int(r["event"]) for r in run.table("streams")}
             last_touch = [int(v) for v in run.table("last_touch")]
-            resume = Resume(Path(path), int(attrs["engine_run"]), int(attrs["window_end_ps"]), outcomes,
-                            streams, last_touch, bool(attrs.get("has_state")), mode=str(attrs["mode"]),
-                            node_checksums=list(zip(attrs["record_names"], attrs["record_sha256"])))
-            resume.results = _load_record(run, "engine_results", resume)
-            if resume.mode == "snapshot":
-                resume.shared = _load_record(run, "engine/shared", resume)
+            resume = Resume(Path(path), int(attrs["engine_run"]), int(attrs["window_end_ps"]), streams,
+                            last_touch, bool(attrs.get("has_state")),
+                            record_checksums=dict(zip(attrs["record_names"], attrs["record_sha256"])))
+            resume.results = pickle.loads(_read_record(run, "engine/results", resume))
+            resume.shared = _read_record(run, "engine/shared", resume)  # unpickled by each rank's run
             payload = (attrs, resume)
         except DqsimError as exc:
             error = str(exc)

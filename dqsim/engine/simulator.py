@@ -94,7 +94,8 @@ class _Node:
     counter: int = 0                                 # events and messages this node created
     seq: int = 0                                     # quantum operations this node issued
     stream_cache: dict = field(default_factory=dict)
-    processes: list = field(default_factory=list)    # handles of the resumable processes started here
+    processes: list = field(default_factory=list)    # handles: live plain processes, all resumable ones
+    data: dict = field(default_factory=dict)         # node-wide protocol data (ctx.node_data)
 
 
 class NodeContext:
@@ -136,21 +137,32 @@ class NodeContext:
     def measure(self, qubits: Sequence[int], *, basis: str = "Z", error_probability: float = 0.0) -> MeasureCmd:
         return MeasureCmd(tuple(qubits), basis, error_probability)
 
+    @property
+    def _muted(self) -> bool:
+        """True while a restored process is re-executed from its log: it must change nothing."""
+        current = self._sim._current
+        return current is not None and current.reexecuting
+
     def send(self, dest: int, tag, payload=None, *, extra_delay_ps: int = 0) -> int:
         """Send a classical message; returns its arrival time (ps)."""
+        if self._muted:
+            return self._sim._arrival_ps(self._node, dest, extra_delay_ps)
         return self._sim._send(self._node, dest, tag, payload, extra_delay_ps)
 
     def apply(self, op: GateOp, *, error_probability: float = 0.0) -> None:
         """Issue a gate on this node's qubits at the current time."""
-        self._sim._issue(self._node, "gate", op.qubits, op, error_probability)
+        if not self._muted:
+            self._sim._issue(self._node, "gate", op.qubits, op, error_probability)
 
     def bell_pair(self, qubit_here: int, qubit_there: int, werner: float) -> None:
         """Create a Werner pair on (qubit_here, qubit_there); the peer must hold its qubit reserved."""
-        self._sim._issue(self._node, "bell", (qubit_here, qubit_there), float(werner))
+        if not self._muted:
+            self._sim._issue(self._node, "bell", (qubit_here, qubit_there), float(werner))
 
     def reset(self, qubits: Sequence[int]) -> None:
         """Reset qubits to |0⟩ (no outcome is returned, so the node does not block)."""
-        self._sim._issue(self._node, "reset", tuple(qubits), None)
+        if not self._muted:
+            self._sim._issue(self._node, "reset", tuple(qubits), None)
 
     def spawn(self, process_fn, *args) -> None:
         """Start another process on this node at the current time.
@@ -158,23 +170,73 @@ class NodeContext:
         ``process_fn`` is a generator function called as ``process_fn(ctx, *args)``
         or a :class:`~dqsim.engine.process.ResumableProcess` (no ``args``).
         """
-        self._sim._start(self._node, self._sim._handle_of(self._node, process_fn, args), self._node.now_ps)
+        if not self._muted:  # a restored child was saved on its own
+            self._sim._start(self._node, self._sim._handle_of(self._node, process_fn, args), self._node.now_ps)
 
-    def stream(self, purpose: str) -> Stream:
+    def stream(self, purpose: str) -> "ProcessStream":
         """This node's random stream for a protocol decision (see :mod:`dqsim.rng`)."""
         cache = self._node.stream_cache
         if purpose not in cache:
             cache[purpose] = Stream(self._sim.seed, node=self._node.index, purpose=purpose)
-        return cache[purpose]
+        return ProcessStream(cache[purpose], self)
+
+    @property
+    def node_data(self) -> dict:
+        """Protocol data shared by this node's processes (saved with the node in checkpoints).
+
+        Change it only inside :meth:`effect` and read what steers a process
+        through :meth:`record`, so that a restored process can be re-executed.
+        """
+        return self._node.data
+
+    def record(self, read: Callable, *args):
+        """``read(*args)``, logged for re-execution: use it for reads of shared, changing data."""
+        current = self._sim._current
+        if current is not None and current.reexecuting:
+            return current.next_record()
+        value = read(*args)
+        return current.record(value) if current is not None else value
+
+    def effect(self, change: Callable, *args):
+        """``change(*args)``, skipped when a restored process is re-executed (it was done before)."""
+        if not self._muted:
+            return change(*args)
+        return None
 
     def log(self, kind: str, detail: str = "") -> None:
         """Add an entry to the run's timeline."""
-        if self._sim.record_timeline:
+        if self._sim.record_timeline and not self._muted:
             self._sim.timeline.append((self._node.now_ps, self._node.index, kind, detail))
 
     def count(self, key, amount: int = 1) -> None:
         """Add to a named statistic of this rank (summed over ranks at the end)."""
-        self._sim.statistics[key] = self._sim.statistics.get(key, 0) + amount
+        if not self._muted:
+            self._sim.statistics[key] = self._sim.statistics.get(key, 0) + amount
+
+
+class ProcessStream:
+    """A node's :class:`~dqsim.rng.Stream` as a process sees it: its events are logged for re-execution."""
+
+    def __init__(self, stream: Stream, ctx: NodeContext):
+        self._stream = stream
+        self._ctx = ctx
+
+    def _advance(self) -> int:
+        event = self._stream.event
+        self._stream.event += 1
+        return event
+
+    def next_generator(self) -> np.random.Generator:
+        """The generator of the next event; advances the counter by one."""
+        return self._stream.generator(self._ctx.record(self._advance))
+
+    def generator(self, event: int) -> np.random.Generator:
+        """The generator of one event, without advancing the counter."""
+        return self._stream.generator(event)
+
+    def uniform(self, size: int | None = None):
+        """Uniform draws in [0, 1) from the next event."""
+        return self.next_generator().random(size)
 
 
 @dataclass
@@ -255,11 +317,10 @@ class Simulator:
         self.on_window = on_window
         self.work_done = work_done
         self.checkpointer = checkpointer
-        self._replay = checkpointer.replay if checkpointer is not None else None
-        #: ``((time_ps, node, seq), outcomes)`` of every measurement, in order (same on every rank).
-        self.outcome_log: list = []
         self.timeline: list[tuple[int, int, str, str]] = []
         self.statistics: dict = {}
+        self._current: ProcessHandle | None = None       # the process being stepped
+        self._shared: list = []                           # objects saved by reference (see share)
         self._buffer: list[QOp] = []
         self._pending: list[QOp] = []
         self._outbox: list[list[Message]] = [[] for _ in range(comm.size)]
@@ -287,9 +348,25 @@ class Simulator:
             if args:
                 raise EngineError(f"node {node.name}: a ResumableProcess takes no spawn arguments")
             handle = ProcessHandle(process=process_fn, context=context)
-            node.processes.append(handle)
-            return handle
-        return ProcessHandle(generator=process_fn(context, *args), context=context)
+        else:
+            handle = ProcessHandle(function=process_fn, args=args, context=context,
+                                   log=self.checkpointer is not None)
+        node.processes.append(handle)
+        return handle
+
+    def share(self, obj):
+        """Register an object processes get as an argument and the scenario rebuilds on resume.
+
+        Checkpoints save it by reference (its position among shared objects),
+        so it may hold functions; it must not change during the run (changing
+        data belongs in ``ctx.node_data``). Returns ``obj``.
+        """
+        self._shared.append(obj)
+        return obj
+
+    def node_data(self, node: int) -> dict:
+        """The ``ctx.node_data`` of a node (meaningful on the rank that runs it)."""
+        return self.nodes[node].data
 
     def processes(self) -> list[ResumableProcess]:
         """The resumable processes started on this rank's nodes, finished or not, in start order.
@@ -297,7 +374,7 @@ class Simulator:
         After a resumed run these are the restored objects, so scenarios read
         their results from here rather than from objects they made before the run.
         """
-        return [h.process for node in self.local for h in node.processes]
+        return [h.process for node in self.local for h in node.processes if h.resumable]
 
     def _start(self, node: _Node, process: ProcessHandle, at_ps: int) -> None:
         self._push(node, at_ps, node.index, "resume", (process, None))
@@ -314,10 +391,13 @@ class Simulator:
         self._buffer.append(op)
         return op
 
-    def _send(self, node: _Node, dest: int, tag, payload, extra_delay_ps: int) -> int:
+    def _arrival_ps(self, node: _Node, dest: int, extra_delay_ps: int) -> int:
         if not 0 <= dest < len(self.nodes):
             raise EngineError(f"node {node.name}: message to unknown node index {dest}")
-        arrival = node.now_ps + (self._latency(node.index, dest) if dest != node.index else 0) + extra_delay_ps
+        return node.now_ps + (self._latency(node.index, dest) if dest != node.index else 0) + extra_delay_ps
+
+    def _send(self, node: _Node, dest: int, tag, payload, extra_delay_ps: int) -> int:
+        arrival = self._arrival_ps(node, dest, extra_delay_ps)
         node.counter += 1
         msg = Message(node.index, dest, tag, payload, node.now_ps, arrival, node.counter)
         self.stats.num_messages += 1
@@ -336,10 +416,15 @@ class Simulator:
 
     # ---------------------------------------------------------- stepping
     def _step(self, node: _Node, process: ProcessHandle, value) -> None:
+        self._current = process
         try:
             command = process.send(value)
         except StopIteration:
+            if not process.resumable:
+                node.processes.remove(process)
             return
+        finally:
+            self._current = None
         if isinstance(command, Wait):
             self._push(node, node.now_ps + command.delay_ps, node.index, "resume", (process, None))
         elif isinstance(command, Receive):
@@ -428,16 +513,9 @@ class Simulator:
             if limit is not None and op.key > limit:
                 break
             applied += 1
-            if self._replay is not None:  # re-running up to a checkpoint: outcomes from its log
-                outcome = self._replay.outcomes.get(op.key) if op.kind == "measure" else None
-                if op.kind == "measure" and outcome is None:
-                    raise EngineError(f"resuming: no logged outcome for the measurement {op.key}; "
-                                      "the checkpoint belongs to another run")
-            else:
-                outcome = apply_qop(self.state, self.memory, op)
-                self.stats.num_quantum_ops += 1
+            outcome = apply_qop(self.state, self.memory, op)
+            self.stats.num_quantum_ops += 1
             if op.kind == "measure":
-                self.outcome_log.append((op.key, list(outcome)))
                 resolved = True
                 node = self.nodes[op.node]
                 if self.rank_of_node[op.node] == self.comm.rank:
@@ -453,17 +531,8 @@ class Simulator:
 
     # ----------------------------------------------------------------- run
     def _window_boundary(self, window_end: float) -> None:
-        """Collective: finish a replay, or write a checkpoint, at this boundary (no message in flight)."""
+        """Collective: write a checkpoint at this boundary if one is due (no message in flight)."""
         if self.checkpointer is None or not math.isfinite(window_end):
-            return
-        if self._replay is not None:
-            if window_end >= self._replay.window_end_ps:
-                if window_end != self._replay.window_end_ps:
-                    raise EngineError(f"resuming: no window boundary at {self._replay.window_end_ps} ps "
-                                      f"(reached {window_end} ps); the checkpoint belongs to another run")
-                self._pending = []  # applied before the checkpoint was taken
-                self.checkpointer.restore(self)
-                self._replay = None
             return
         write, stop = self.checkpointer.due(window_end)
         if write:
@@ -475,24 +544,12 @@ class Simulator:
                 raise CheckpointStop(path)
 
     # ------------------------------------------------------ checkpoint snapshots
-    def can_snapshot(self) -> bool:
-        """True when every live process of this rank is resumable (its state can be saved)."""
-        for node in self.local:
-            for entry in node.queue:
-                if entry[3] == "resume" and not entry[4][0].resumable:
-                    return False
-            if any(not h.resumable for waiters in node.waiting.values() for h in waiters):
-                return False
-            if node.blocked_by is not None and not node.blocked_by[0].resumable:
-                return False
-        return True
-
     def node_snapshot(self, node: int) -> dict:
-        """Everything of one local node a checkpoint saves (picklable when :meth:`can_snapshot`)."""
+        """Everything of one local node a checkpoint saves: queue, mailbox, processes, data, counters."""
         n = self.nodes[node]
         return {"now_ps": n.now_ps, "queue": n.queue, "mailbox": n.mailbox, "waiting": n.waiting,
                 "blocked_by": n.blocked_by, "counter": n.counter, "seq": n.seq, "stream_cache": n.stream_cache,
-                "processes": n.processes, "buffer": [op for op in self._buffer if op.node == node],
+                "processes": n.processes, "data": n.data, "buffer": [op for op in self._buffer if op.node == node],
                 "timeline": [entry for entry in self.timeline if entry[1] == node]}
 
     def global_snapshot(self) -> dict:
@@ -503,7 +560,7 @@ class Simulator:
                 statistics[key] = statistics.get(key, 0) + value
         sums = {name: int(self.comm.allreduce_sum(getattr(self.stats, name)))
                 for name in ("num_events", "num_messages", "num_cross_rank_messages")}
-        return {"pending": self._pending, "outcome_log": self.outcome_log, "statistics": statistics,
+        return {"pending": self._pending, "statistics": statistics,
                 "stats": {**sums, "num_windows": self.stats.num_windows, "num_flushes": self.stats.num_flushes,
                           "num_quantum_ops": self.stats.num_quantum_ops}}
 
@@ -517,16 +574,24 @@ class Simulator:
         for node in self.local:
             data = nodes[node.index]
             for name in ("now_ps", "queue", "mailbox", "waiting", "blocked_by", "counter", "seq",
-                         "stream_cache", "processes"):
+                         "stream_cache", "processes", "data"):
                 setattr(node, name, data[name])
             context = NodeContext(self, node)
+
+            def set_time(time_ps: int, node=node) -> None:
+                node.now_ps = time_ps
+
             for handle in node.processes:
-                handle.rebuild(context)
+                self._current = handle
+                try:
+                    handle.rebuild(context, set_time)
+                finally:
+                    self._current = None
+            node.now_ps = data["now_ps"]
             self._buffer.extend(data["buffer"])
             self.timeline.extend(data["timeline"])
         self._buffer.sort(key=lambda op: op.key)
         self._pending = list(shared["pending"])
-        self.outcome_log = list(shared["outcome_log"])
         first = self.comm.rank == 0
         self.statistics = dict(shared["statistics"]) if first else {}
         for name, value in shared["stats"].items():
@@ -546,9 +611,8 @@ class Simulator:
         """
         started = time.perf_counter()
         window_start = self.comm.allreduce_min(self._next_local_time())
-        if self._replay is not None and self._replay.mode == "snapshot":
-            resumed_at = self.checkpointer.restore_snapshot(self)
-            self._replay = None
+        if self.checkpointer is not None and self.checkpointer.resuming is not None:
+            resumed_at = self.checkpointer.restore(self)
             window_start = max(resumed_at, self.comm.allreduce_min(self._next_local_time()))
         while window_start < math.inf and window_start < until_ps:
             window_end = min(window_start + self.lookahead_ps, until_ps)

@@ -19,13 +19,15 @@ Intermediate nodes take part through the route steps of their own program
 communication qubits in circuit order and the programs cannot deadlock on
 them (given two communication qubits per node).
 
-Communication qubits come from a per-node :class:`CommPool`; a process waits
-when none is free.
+Communication qubits come from a per-node :class:`CommPool`, kept in the
+node's ``ctx.node_data`` (so checkpoints save it); a process waits when none
+is free. Processes change node data only through ``ctx.effect`` and read it
+through ``ctx.record`` (:mod:`dqsim.engine.process`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from dqsim.circuit.distribute import LocalGate, RemoteControl, RouteStep, Step
@@ -48,15 +50,31 @@ class CommPool:
     free: list[int]
     waiters: int = 0
 
+    @staticmethod
+    def of(ctx) -> "CommPool":
+        """The pool of the node ``ctx`` belongs to."""
+        return ctx.node_data["comm_pool"]
+
+    def _take(self) -> int | None:
+        return self.free.pop(0) if self.free else None
+
+    def _wait(self, change: int) -> None:
+        self.waiters += change
+
     def acquire(self, ctx):
         """Take a free qubit, waiting for a release if none is free; yields engine commands."""
-        while not self.free:
-            self.waiters += 1
+        while True:
+            qubit = ctx.record(self._take)
+            if qubit is not None:
+                return qubit
+            ctx.effect(self._wait, 1)
             yield ctx.receive(("comm-free", ctx.node))
-            self.waiters -= 1
-        return self.free.pop(0)
+            ctx.effect(self._wait, -1)
 
     def release(self, ctx, qubit: int) -> None:
+        ctx.effect(self._release, ctx, qubit)
+
+    def _release(self, ctx, qubit: int) -> None:
         self.free.append(qubit)
         self.free.sort()
         if self.waiters:
@@ -71,18 +89,18 @@ class Network:
         path: ``path(a, b)`` the shortest path of node indices from a to b.
         link: ``link(a, b)`` the :class:`LinkSpec` of the edge between a and b.
         nodes: :class:`NodeSpec` of every node.
-        pools: :class:`CommPool` of every node (only the owning rank uses each).
         scheme: ``"telegate"`` or ``"teledata"``.
-        done: nodes whose program finished (filled on the ranks that run them).
+
+    It does not change during a run (share it with the simulator); what does
+    change lives in each node's ``node_data``: ``comm_pool`` (a
+    :class:`CommPool`, set up by the scenario), ``steps_done`` and ``done``
+    (the node's program progress, see :func:`node_program`).
     """
 
     path: Callable[[int, int], list[int]]
     link: Callable[[int, int], LinkSpec]
     nodes: Sequence[NodeSpec]
-    pools: Sequence[CommPool]
     scheme: str = "telegate"
-    done: set = field(default_factory=set)
-    steps_done: dict = field(default_factory=dict)
 
 
 def entangle_start(ctx, net: Network, dest: int, my_qubit: int, tag):
@@ -120,7 +138,7 @@ def _link_side(ctx, net: Network, role: str, peer: int, qubit: int, tag, notify)
 
 def swapper(ctx, net: Network, path: tuple[int, ...], i: int, tag, left: int, right: int):
     """Intermediate node ``path[i]``: make both elementary pairs on ``left``/``right``, then swap them."""
-    pool = net.pools[ctx.node]
+    pool = CommPool.of(ctx)
     ctx.spawn(_link_side, net, "respond", path[i - 1], left, (tag, i - 1), ("link-ready", tag, "left"))
     ctx.spawn(_link_side, net, "initiate", path[i + 1], right, (tag, i), ("link-ready", tag, "right"))
     yield ctx.receive(("link-ready", tag, "left"))
@@ -142,13 +160,18 @@ def _controlled_from(op: GateOp, comm: int) -> GateOp:
 
 
 def node_program(ctx, net: Network, steps: Sequence[Step]):
-    """Run this node's steps in order (yields engine commands); marks the node done at the end."""
+    """Run this node's steps in order (yields engine commands).
+
+    Progress goes to ``ctx.node_data``: ``steps_done`` (steps started), and
+    ``done`` (True at the end).
+    """
     spec: NodeSpec = net.nodes[ctx.node]
-    pool = net.pools[ctx.node]
+    pool = CommPool.of(ctx)
+    data = ctx.node_data
     err1, err2 = spec.gate_1q_error_probability, spec.gate_2q_error_probability
     errm = spec.measure_error_probability
     for count, step in enumerate(steps):
-        net.steps_done[ctx.node] = count
+        ctx.effect(data.__setitem__, "steps_done", count)
         tag = ("gate", step.index)
         if isinstance(step, RouteStep):
             left = yield from pool.acquire(ctx)
@@ -189,6 +212,5 @@ def node_program(ctx, net: Network, steps: Sequence[Step]):
                 pool.release(ctx, back)
         pool.release(ctx, comm)
         ctx.count("nonlocal_gates", 1 if isinstance(step, RemoteControl) else 0)
-    net.steps_done[ctx.node] = len(steps)
-    net.done.add(ctx.node)
+    ctx.effect(data.update, {"steps_done": len(steps), "done": True})
     ctx.log("done", f"{len(steps)} steps")

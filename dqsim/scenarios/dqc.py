@@ -165,24 +165,25 @@ def run_dqc(circuit: Circuit, *, comm, backend, graph: nx.Graph, node_names: Seq
     cross = [data["link"].delay_ps for u, v, data in graph.edges(data=True)
              if rank_of_node[index[u]] != rank_of_node[index[v]]]
     mine = [i for i in range(num_nodes) if rank_of_node[i] == comm.rank]
-    net = Network(path=path, link=link, nodes=node_specs,
-                  pools=[CommPool(list(regmap.comm_qubits[i])) for i in range(num_nodes)], scheme=scheme)
+    net = Network(path=path, link=link, nodes=node_specs, scheme=scheme)
     state = ShardedState(regmap.num_qubits, comm, precision=precision, backend=backend, seed=seed)
     sim = Simulator(comm=comm, state=state, node_names=node_names, rank_of_node=rank_of_node,
                     latency_ps=lambda a, b: delays[(a, b)], cross_rank_latencies_ps=cross,
                     qubit_owner=regmap.node_of_qubit, t1_s=[s.t1_s for s in node_specs],
                     t2_s=[s.t2_s for s in node_specs], seed=seed, record_timeline=timeline, on_window=on_window,
-                    work_done=lambda: (sum(net.steps_done.get(i, 0) for i in mine),
+                    work_done=lambda: (sum(sim.node_data(i).get("steps_done", 0) for i in mine),
                                        sum(len(steps[i]) for i in mine)),
                     all_latencies_ps=[data["link"].delay_ps for _u, _v, data in graph.edges(data=True)],
                     checkpointer=_checkpointer(checkpointing, comm))
+    sim.share(net)
     for node in range(num_nodes):
+        sim.node_data(node)["comm_pool"] = CommPool(list(regmap.comm_qubits[node]))
         sim.spawn(node, node_program, net, steps[node])
     timing["setup"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     engine = sim.run()
     timing["network"] = time.perf_counter() - t0
-    finished = set().union(*comm.allgather(net.done))
+    finished = set().union(*comm.allgather({i for i in mine if sim.node_data(i).get("done")}))
     missing = [node_names[i] for i in range(num_nodes) if i not in finished]
     if missing:
         raise EngineError(f"nodes {missing} did not finish their part of the circuit (deadlock: too few "
