@@ -148,3 +148,34 @@ def test_dqc_resume_redoes_no_quantum_operation(tmp_path, monkeypatch):
     a = open_run(full)
     same_tables(a, resumed, ["shots", "links", "counts"])
     assert a.attrs["fidelity"] == resumed.attrs["fidelity"]
+
+
+@pytest.mark.parametrize("job, module, tables, extra", [
+    ("ising_trotter_4qpu.toml", "trotter", ["observables", "network"],
+     ["--set", "evolution.num_points=4", "--set", "simulation.trajectories=1", "--set", "simulation.shots=100"]),
+    ("cloud_queue.toml", "cloud", ["jobs"], []),
+])
+def test_multi_run_scenarios_resume_without_redoing_finished_runs(tmp_path, monkeypatch, job, module, tables, extra):
+    """Trotter (one engine run per time point) and cloud (one per user job) store finished runs' results."""
+    import importlib
+
+    scenario = importlib.import_module(f"dqsim.scenarios.{module}")
+    started = []
+    original = scenario.run_dqc
+    monkeypatch.setattr(scenario, "run_dqc", lambda *a, **k: started.append(1) or original(*a, **k))
+    full, ckpts = run_with_checkpoints(tmp_path, job, extra, 0.0001)
+    total = len(started)
+    later = [p for p in ckpts if open_run(p).attrs["engine_run"] >= 2]
+    assert later, "no checkpoint after the second engine run"
+    index = open_run(later[0]).attrs["engine_run"]
+    started.clear()
+    resumed = resume(later[0], tmp_path / "resumed.h5")
+    assert len(started) == total - index  # the interrupted run and those after it
+    same_tables(open_run(full), resumed, tables)
+
+
+def test_a_scenario_without_checkpoints_says_so(tmp_path, capsys):
+    code = main(["run", str(ROOT / "jobs" / "repeater_chain.toml"), "-o", str(tmp_path / "x.h5"), "--quiet",
+                 "--set", "checkpoint.every_wall_s=60"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "does not write checkpoints" in err[0]

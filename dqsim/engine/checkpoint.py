@@ -127,10 +127,31 @@ class CheckpointSession:
     engine_runs: int = 0
     written: list = field(default_factory=list)
     results: dict = field(default_factory=dict)
+    last_wall: float = field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:
         if self.resume is not None:
             self.results = dict(self.resume.results)
+
+    def stored_next(self, default=None):
+        """The stored result of the next engine run, if it had finished before the resumed checkpoint.
+
+        A scenario that runs the engine several times (a sweep, a series of
+        time points, a queue of user jobs) calls this before each run: when
+        it returns a result, the run's index is used up and the scenario
+        skips the run; otherwise it returns ``default`` and the scenario runs
+        it and hands a picklable summary to :meth:`store_last`.
+        """
+        index = self.engine_runs
+        if self.resume is not None and index < self.resume.engine_run and index in self.results:
+            self.engine_runs += 1
+            return self.results[index]
+        return default
+
+    def store_last(self, result) -> None:
+        """Keep the summary of the engine run that just finished; later checkpoints save it."""
+        if self.engine_runs:
+            self.results[self.engine_runs - 1] = result
 
     def next_engine_run(self) -> int:
         """Index of the engine run about to start (scenarios may run several, e.g. a sweep)."""
@@ -146,21 +167,9 @@ class Checkpointer:
         self.session = session
         self.comm = comm
         self.engine_run = engine_run
-        self.last_wall = time.monotonic()
         every = session.every_sim_s
         self.every_sim_ps = int(round(every * PS_PER_S)) if every else None
         self.next_sim_ps = self.every_sim_ps
-
-    def stored_result(self):
-        """The result of this engine run when the checkpoint being resumed was taken after it finished."""
-        resume = self.session.resume
-        if resume is not None and self.engine_run < resume.engine_run:
-            return self.session.results.get(self.engine_run)
-        return None
-
-    def finished(self, result) -> None:
-        """Record this engine run's (picklable) result, saved with every later checkpoint."""
-        self.session.results[self.engine_run] = result
 
     @property
     def resuming(self) -> Resume | None:
@@ -172,7 +181,7 @@ class Checkpointer:
 
     def due(self, window_end_ps: float) -> tuple[bool, bool]:
         """Collective: ``(write, stop)`` at this window boundary."""
-        wall = bool(self.session.every_wall_s) and time.monotonic() - self.last_wall >= self.session.every_wall_s
+        wall = bool(self.session.every_wall_s) and time.monotonic() - self.session.last_wall >= self.session.every_wall_s
         flags = self.comm.allreduce_max(np.array([int(wall), int(stop_requested())], dtype=np.int64))
         sim = False
         if self.next_sim_ps is not None and window_end_ps >= self.next_sim_ps:
@@ -232,7 +241,7 @@ class Checkpointer:
                 io.open_run(path).verify_state()
         comm.barrier()
         session.written.append(path)
-        self.last_wall = time.monotonic()
+        session.last_wall = time.monotonic()
         if comm.rank == 0:
             while len(session.written) > session.keep:
                 _delete_checkpoint(session.written.pop(0))

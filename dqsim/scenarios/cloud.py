@@ -220,8 +220,13 @@ def _pair_ps(graph: nx.Graph) -> float:
 def run_cloud(user_jobs: Sequence[UserJob], *, comm, backend, graph: nx.Graph, node_names: Sequence[str],
               node_specs: Sequence[NodeSpec], policy: str = "fifo", seed: int = 0, user_latency_ps: int = 0,
               scheme: str = "telegate", precision: str = "complex128",
-              on_job: Callable[[int, int, str], None] | None = None) -> CloudRun:
+              on_job: Callable[[int, int, str], None] | None = None, checkpointing=None) -> CloudRun:
     """Queue ``user_jobs`` on the centre and run each when the policy starts it (collective).
+
+    With ``checkpointing`` (a :class:`dqsim.engine.checkpoint.CheckpointSession`)
+    each user job's engine run writes checkpoints; resumed, the queue is
+    scheduled again (it is cheap and deterministic) and the user jobs that had
+    finished take their stored results instead of running.
 
     Args:
         user_jobs: the jobs; job id = position in this list; names unique.
@@ -270,19 +275,32 @@ def run_cloud(user_jobs: Sequence[UserJob], *, comm, backend, graph: nx.Graph, n
         job: UserJob = queued_job.payload
         qpu_names = [node_names[q] for q in qpus]
         t0 = time.perf_counter()
+        stored = checkpointing.stored_next() if checkpointing is not None else None
         try:
-            run = run_dqc(job.circuit, comm=comm, backend=backend, graph=qpu_subgraph(graph, qpu_names),
-                          node_names=qpu_names, node_specs=[node_specs[q] for q in qpus], scheme=scheme,
-                          seed=job_seed(seed, job.name), precision=precision, shots=job.shots, timeline=False)
-        except DqsimError as exc:  # raised alike on every rank: the checks before any collective
-            raise JobFailed(str(exc)) from None
+            if stored is None:
+                runs_before = checkpointing.engine_runs if checkpointing is not None else 0
+                try:
+                    run = run_dqc(job.circuit, comm=comm, backend=backend, graph=qpu_subgraph(graph, qpu_names),
+                                  node_names=qpu_names, node_specs=[node_specs[q] for q in qpus], scheme=scheme,
+                                  seed=job_seed(seed, job.name), precision=precision, shots=job.shots,
+                                  timeline=False, checkpointing=checkpointing)
+                    stored = ("done", JobResult(run.counts, run.fidelity, sum(link[2] for link in run.links),
+                                                run.end_time_ps, run.num_nonlocal_gates))
+                    del run
+                except DqsimError as exc:  # raised alike on every rank: the checks before any collective
+                    stored = ("failed", str(exc))
+                    if checkpointing is not None and checkpointing.engine_runs == runs_before:
+                        checkpointing.next_engine_run()  # failed before its engine started: use up its index
+                if checkpointing is not None:
+                    checkpointing.store_last(stored)
         finally:
             runs_s += time.perf_counter() - t0
-        results[queued_job.job_id] = JobResult(run.counts, run.fidelity, sum(link[2] for link in run.links),
-                                               run.end_time_ps, run.num_nonlocal_gates)
+        if stored[0] == "failed":
+            raise JobFailed(stored[1])
+        results[queued_job.job_id] = stored[1]
         if on_job:
             on_job(len(results), len(queued), job.name)
-        return int(run.end_time_ps) + int(user_latency_ps)
+        return int(stored[1].dqc_time_ps) + int(user_latency_ps)
 
     records = simulate_queue(queued, policy, centre, duration_of)
     timing = {"runs": runs_s, "scheduling": time.perf_counter() - started - runs_s}
@@ -457,7 +475,7 @@ def cloud_summary(run: CloudRun, scheme: str) -> list[str]:
     return lines
 
 
-def run_job(job, *, comm, backend, on_progress=None) -> ScenarioOutput:
+def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> ScenarioOutput:
     """Run a ``cloud`` job (a :class:`dqsim.jobs.cloud.CloudJob`) and shape its output (collective)."""
     net = job.network
     names = net.node_names_list()
@@ -471,7 +489,8 @@ def run_job(job, *, comm, backend, on_progress=None) -> ScenarioOutput:
 
     run = run_cloud(user_jobs, comm=comm, backend=backend, graph=graph, node_names=names, node_specs=specs,
                     policy=job.scheduler.policy, seed=job.run.seed, user_latency_ps=job.user_latency_ps(),
-                    scheme=job.scheduler.distribution, precision=job.run.precision, on_job=on_job)
+                    scheme=job.scheduler.distribution, precision=job.run.precision, on_job=on_job,
+                    checkpointing=checkpointing)
     tables, table_attrs = cloud_tables(run)
     attrs = {**cloud_attrs(run), "distribution_scheme": job.scheduler.distribution,
              "topology": net.topology, "node_names": list(names)}

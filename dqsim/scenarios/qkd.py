@@ -430,10 +430,10 @@ def run_network(job, *, comm, backend, distance_km: float | None = None, checkpo
         else job.qkd.network_links(job.distances_km()[0])
     num_nodes = 1 + max(max(a, b) for a, b, _ in links)
     placement = default_placement(num_nodes, comm.size)
-    checkpointer = _checkpointer(checkpointing, comm)
-    stored = checkpointer.stored_result() if checkpointer is not None else None
-    if stored is not None:  # this run had finished when the checkpoint being resumed was written
+    stored = checkpointing.stored_next() if checkpointing is not None else None
+    if stored is not None:  # this distance was done when the checkpoint being resumed was written
         return stored
+    checkpointer = _checkpointer(checkpointing, comm)
     physics = [link_physics(job, i, a, b, d) for i, (a, b, d) in enumerate(links)]
     delay = {}
     graph = _graph(links, num_nodes)
@@ -460,8 +460,8 @@ def run_network(job, *, comm, backend, distance_km: float | None = None, checkpo
         merged.update(part)
     result = {"links": links, "physics": physics, "tallies": merged, "engine": stats,
               "timeline": sim.gather_timeline(), "placement": placement}
-    if checkpointer is not None:
-        checkpointer.finished(result)
+    if checkpointing is not None:
+        checkpointing.store_last(result)
     return result
 
 

@@ -169,9 +169,14 @@ def _with_link_parameter(graph: nx.Graph, parameter: str, value: float) -> nx.Gr
     return changed
 
 
-def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, str], None] | None = None
-            ) -> ScenarioOutput:
-    """Run a ``trotter`` job and shape its output (collective); see the module docstring."""
+def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, str], None] | None = None,
+            checkpointing=None) -> ScenarioOutput:
+    """Run a ``trotter`` job and shape its output (collective); see the module docstring.
+
+    With ``checkpointing`` (a :class:`dqsim.engine.checkpoint.CheckpointSession`)
+    the networked runs write checkpoints, and a resumed job skips the runs
+    that had finished (their observables are stored in the checkpoint).
+    """
     timing = {"network": 0.0, "monolithic": 0.0, "exact": 0.0}
     model = job.model.spin_model()
     initial = job.model.initial
@@ -236,27 +241,36 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
             for trajectory in range(trajectories):
                 progress(f"{label}: t = {times[k]:.3g} ({k}/{len(times) - 1})")
                 final = series_index == 0 and k == len(circuits) - 1 and trajectory == 0
-                run = run_dqc(circuit, comm=comm, backend=backend, graph=series_graph, node_names=node_names,
-                              node_specs=specs, scheme=job.distribution.scheme, assignment=assignment,
-                              placement=placement, seed=run_seed(job.run.seed, series_index, k, trajectory),
-                              precision=precision, shots=job.simulation.shots if final else 0, timeline=False)
-                if final and job.simulation.shots:
-                    final_counts = run.counts
-                qubit_of_site = list(run.regmap.qubit_of_logical)
-                key = (run.regmap.num_qubits, tuple(qubit_of_site))
-                if "loschmidt" in names and key != reference_key:
-                    reference, reference_key = None, key  # free the old one first
-                    reference = product_state(run.regmap.num_qubits, qubit_of_site, bits, comm=comm,
-                                              backend=backend, precision=precision)
-                found.append(observables_of(run.state, model, qubit_of_site, names, reference))
-                pairs.append(sum(link[2] for link in run.links))
-                time_ps.append(run.end_time_ps)
-                fidelity.append(run.fidelity)
-                nonlocal_gates = run.num_nonlocal_gates
-                register_qubits = max(register_qubits, run.regmap.num_qubits)
-                if series_index == 0 and k == len(circuits) - 1 and trajectory == trajectories - 1:
-                    last_state = run.state
-                del run
+                summary = checkpointing.stored_next() if checkpointing is not None else None
+                if summary is None:  # not a run that had finished before the checkpoint being resumed
+                    run = run_dqc(circuit, comm=comm, backend=backend, graph=series_graph, node_names=node_names,
+                                  node_specs=specs, scheme=job.distribution.scheme, assignment=assignment,
+                                  placement=placement, seed=run_seed(job.run.seed, series_index, k, trajectory),
+                                  precision=precision, shots=job.simulation.shots if final else 0, timeline=False,
+                                  checkpointing=checkpointing)
+                    qubit_of_site = list(run.regmap.qubit_of_logical)
+                    key = (run.regmap.num_qubits, tuple(qubit_of_site))
+                    if "loschmidt" in names and key != reference_key:
+                        reference, reference_key = None, key  # free the old one first
+                        reference = product_state(run.regmap.num_qubits, qubit_of_site, bits, comm=comm,
+                                                  backend=backend, precision=precision)
+                    summary = (observables_of(run.state, model, qubit_of_site, names, reference),
+                               sum(link[2] for link in run.links), run.end_time_ps, run.fidelity,
+                               run.num_nonlocal_gates, run.regmap.num_qubits,
+                               run.counts if final and job.simulation.shots else None)
+                    if checkpointing is not None:
+                        checkpointing.store_last(summary)
+                    if series_index == 0 and k == len(circuits) - 1 and trajectory == trajectories - 1:
+                        last_state = run.state
+                    del run
+                observed, pair_count, end_ps, run_fidelity, nonlocal_gates, num_qubits, counts = summary
+                if counts is not None:
+                    final_counts = counts
+                found.append(observed)
+                pairs.append(pair_count)
+                time_ps.append(end_ps)
+                fidelity.append(run_fidelity)
+                register_qubits = max(register_qubits, num_qubits)
                 done += 1
             per_point.append(_mean(found))
             rows.append((times[k], steps[k], len(circuit.gates()), nonlocal_gates, float(np.mean(pairs)),
