@@ -45,7 +45,13 @@ def run_mpi(num_ranks: int, args: list[str], *, timeout_s: float = 120, cwd=None
     cmd = [sys.executable, *args]
     if num_ranks > 1:
         cmd = [launcher, "-n", str(num_ranks), *cmd]
-    proc = subprocess.Popen(cmd, cwd=cwd or ROOT, env=child_env(), stdout=subprocess.PIPE,
+    return run_command(cmd, timeout_s=timeout_s, cwd=cwd, check=check)
+
+
+def run_command(cmd: list[str], *, timeout_s: float, cwd=None, check: bool = True,
+                env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run ``cmd`` in its own process group (killed on timeout) with the test environment."""
+    proc = subprocess.Popen(cmd, cwd=cwd or ROOT, env={**child_env(), **(env or {})}, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         out, err = proc.communicate(timeout=timeout_s)

@@ -267,23 +267,21 @@ def _common_attributes(job, comm, backend) -> dict:
 
 
 def _state_for_output(job, comm, state, output: Path) -> dict:
-    """Collective: gather the final state, or write per-rank slabs, when ``save_state``."""
+    """Collective: gather the final state, or write it sharded, when ``save_state``.
+
+    Up to ``max_gather_qubits`` rank 0 gets the whole vector; above, every
+    rank writes its slab (:func:`dqsim.io.write_sharded_state`: one collective
+    file with parallel HDF5, else ``<output stem>.slabNNNN.h5`` files).
+    Returns rank 0's extra ``write_run_file`` arguments.
+    """
     simulation = getattr(job, "simulation", None)
     if simulation is None or not simulation.save_state or state is None:
         return {}
     if state.num_qubits <= job.simulation.max_gather_qubits:
         vector = state.gather()
         return {"state": vector} if comm.rank == 0 else {}
-    slab = output.with_name(f"{output.stem}.slab{comm.rank:04d}.h5")
-    slab.parent.mkdir(parents=True, exist_ok=True)
-    size = 1 << state.num_local_qubits
-    checksum = io.write_state_slab(slab, state.logical_slab_pieces(), slab_size=size, dtype=state.dtype)
-    entries = comm.gather((str(slab), checksum))
-    if comm.rank != 0:
-        return {}
-    paths, sums = zip(*entries)
-    return {"state_slabs": io.StateSlabs(list(paths), list(sums), size, state.dtype)}
-
+    return io.write_sharded_state(output.with_suffix(""), state.logical_slab_pieces(), comm=comm,
+                                  slab_size=1 << state.num_local_qubits, dtype=state.dtype)
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -54,6 +54,11 @@ class SingleComm:
     node_local_size = 1
     cuda_aware = False
 
+    @property
+    def mpi_comm(self) -> None:
+        """No MPI communicator: libraries that take one (h5py's ``driver="mpio"``) run serially."""
+        return None
+
     def barrier(self) -> None:
         """Collective: nothing to wait for."""
 
@@ -114,6 +119,16 @@ class MPIComm:
         self.node_local_size = node.Get_size()
         node.Free()
         self.cuda_aware = cuda_aware
+
+    @property
+    def mpi_comm(self):
+        """dqsim's duplicated mpi4py communicator, for libraries that take one.
+
+        For example ``h5py.File(..., driver="mpio", comm=comm.mpi_comm)`` in
+        :mod:`dqsim.io`, which may not import mpi4py itself. Collectives on it
+        must be entered by every rank of this communicator.
+        """
+        return self._comm
 
     def barrier(self) -> None:
         """Collective: wait until every rank arrives."""

@@ -201,15 +201,10 @@ class Checkpointer:
         comm.barrier()
         base = directory / f"{session.prefix}.ckpt{self.engine_run:03d}-{window_end_ps:020d}"
         state = sim.state
-        slabs = None
-        if state is not None:
-            slab = base.with_name(base.name + f".slab{comm.rank:04d}.h5")
-            size = 1 << state.num_local_qubits
-            checksum = io.write_state_slab(slab, state.logical_slab_pieces(), slab_size=size, dtype=state.dtype)
-            entries = comm.gather((str(slab), checksum))
-            if comm.rank == 0:
-                paths, sums = zip(*entries)
-                slabs = io.StateSlabs(list(paths), list(sums), size, state.dtype)
+        state_kwargs = {}
+        if state is not None:  # every rank: one collective file with parallel HDF5, else one slab file each
+            state_kwargs = io.write_sharded_state(base, state.logical_slab_pieces(), comm=comm,
+                                                  slab_size=1 << state.num_local_qubits, dtype=state.dtype)
         path = base.with_name(base.name + ".h5")
         mine = _collectively(comm, lambda: [(node.index, _pickle(sim.node_snapshot(node.index), sim))
                                             for node in sim.local])
@@ -235,10 +230,9 @@ class Checkpointer:
                      "num_windows": sim.stats.num_windows, "has_state": state is not None,
                      "num_nodes": len(sim.nodes), "record_names": list(blobs),
                      "record_sha256": [_sha(blob) for blob in blobs.values()]}
-            kwargs = {"state_slabs": slabs} if slabs is not None else {}
-            io.write_run_file(path, attrs=attrs, tables=tables, **kwargs)
-            if slabs is not None:
-                io.open_run(path).verify_state()
+            io.write_run_file(path, attrs=attrs, tables=tables, **state_kwargs)
+            if state_kwargs:  # every rank has read its part back and checked it
+                io.open_run(path).check_state_files()
         comm.barrier()
         session.written.append(path)
         session.last_wall = time.monotonic()
@@ -266,13 +260,15 @@ class Checkpointer:
         memory.last_touch_ps = list(resume.last_touch_ps)
         state = sim.state
         if state is not None and resume.has_state:
-            run = io.open_run(resume.path)
             size = 1 << state.num_local_qubits
             start = self.comm.rank * size
             state.layout.physical_of = list(range(state.num_qubits))
-            for offset, piece in run.state_pieces(start, start + size, verify=self.comm.rank == 0):
-                state.amplitudes[offset:offset + piece.size] = state.xp.asarray(piece, dtype=state.dtype)
-            self.comm.barrier()
+
+            def load() -> None:  # each rank checks the checksums of the slabs it reads
+                for offset, piece in io.open_run(resume.path).state_pieces(start, start + size, verify=True):
+                    state.amplitudes[offset:offset + piece.size] = state.xp.asarray(piece, dtype=state.dtype)
+
+            _collectively(self.comm, load)
         return resume.window_end_ps
 
 
@@ -387,7 +383,7 @@ def read_checkpoint(path, comm, *, expected_num_qubits: int | None = None) -> tu
             if job_hash(attrs["job_text"]) != attrs.get("job_sha256"):
                 raise DqsimError(f"{path}: the stored job text does not match its hash; the file is damaged")
             if attrs.get("has_state"):
-                run.verify_state()
+                run.check_state_files()  # every slab there; each rank checks its checksums when it reads
             streams = {(int(r["node"]), str(r["purpose"])): int(r["event"]) for r in run.table("streams")}
             last_touch = [int(v) for v in run.table("last_touch")]
             resume = Resume(Path(path), int(attrs["engine_run"]), int(attrs["window_end_ps"]), streams,

@@ -2,23 +2,28 @@
 
 The only package that imports ``h5py``. Layout and guarantees are described in
 :mod:`dqsim.io.writer` (run files) and :mod:`dqsim.io.slabs` (states stored as
-per-rank slab files behind a virtual dataset); :mod:`dqsim.io.reader` reads
-them back and :mod:`dqsim.io.summary` backs ``dqsim inspect``.
+per-rank slab files behind a virtual dataset), :mod:`dqsim.io.sharded`
+(the one entry point for sharded states: a collective file with parallel
+HDF5, else slab files); :mod:`dqsim.io.reader` reads them back and
+:mod:`dqsim.io.summary` backs ``dqsim inspect``.
 """
 
 from dqsim.io.hdf5 import (
     QUBIT_ORDER,
+    CollectiveState,
     RunFile,
     StateSlabs,
     format_summary,
     link_state_slabs,
     open_run,
+    parallel_hdf5,
     summarize,
     write_run_file,
+    write_sharded_state,
     write_state_slab,
 )
 
 __all__ = [
-    "QUBIT_ORDER", "RunFile", "StateSlabs", "format_summary", "link_state_slabs", "open_run",
-    "summarize", "write_run_file", "write_state_slab",
+    "QUBIT_ORDER", "CollectiveState", "RunFile", "StateSlabs", "format_summary", "link_state_slabs",
+    "open_run", "parallel_hdf5", "summarize", "write_run_file", "write_sharded_state", "write_state_slab",
 ]

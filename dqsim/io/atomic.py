@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 import h5py
 
@@ -16,19 +16,29 @@ def temporary_path(path: str | os.PathLike) -> Path:
     return Path(f"{os.fspath(path)}.tmp-{os.getpid()}")
 
 
-def atomic_h5_write(path: str | os.PathLike, fill: Callable[[h5py.File], None]) -> Path:
+def atomic_h5_write(path: str | os.PathLike, fill: Callable[[h5py.File], None], *,
+                    started: Optional[str | os.PathLike] = None) -> Path:
     """Create ``path`` by writing a temporary file with ``fill(h5file)`` and renaming it.
 
     The temporary file is flushed to disk before ``os.replace``, so ``path``
     is either the old file or the whole new one. On error it is removed.
 
+    Args:
+        path: the file to create or replace.
+        fill: writes the contents into the open temporary file.
+        started: a temporary file already partly written (by every rank
+            through parallel HDF5, :mod:`dqsim.io.sharded`); it is opened for
+            appending, completed by ``fill`` and renamed, instead of a new one.
+
     Raises:
         DqsimError: the file cannot be written (folder missing, disk full, ...).
     """
     path = Path(path)
-    tmp = temporary_path(path)
+    tmp = temporary_path(path) if started is None else Path(started)
     try:
-        with h5py.File(tmp, "w", track_order=True) as h5:
+        if started is not None and not tmp.is_file():
+            raise DqsimError(f"{path}: its temporary file {tmp} is missing (written by every rank before)")
+        with (h5py.File(tmp, "w", track_order=True) if started is None else h5py.File(tmp, "r+")) as h5:
             fill(h5)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())

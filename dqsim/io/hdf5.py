@@ -1,6 +1,8 @@
 """The HDF5 output API in one place (re-exported from the modules that implement it).
 
 * :mod:`dqsim.io.writer`: :func:`write_run_file` (rank 0, atomic);
+* :mod:`dqsim.io.sharded`: :func:`write_sharded_state` (every rank: one
+  collective file with parallel HDF5, else slab files) and :class:`CollectiveState`;
 * :mod:`dqsim.io.slabs`: :func:`write_state_slab` (every rank),
   :func:`link_state_slabs` and :class:`StateSlabs` (rank 0);
 * :mod:`dqsim.io.reader`: :func:`open_run` and :class:`RunFile`;
@@ -8,11 +10,12 @@
 """
 
 from dqsim.io.reader import RunFile, open_run
+from dqsim.io.sharded import CollectiveState, parallel_hdf5, write_sharded_state
 from dqsim.io.slabs import QUBIT_ORDER, StateSlabs, link_state_slabs, write_state_slab
 from dqsim.io.summary import format_summary, summarize
 from dqsim.io.writer import write_run_file
 
 __all__ = [
-    "QUBIT_ORDER", "RunFile", "StateSlabs", "format_summary", "link_state_slabs", "open_run",
-    "summarize", "write_run_file", "write_state_slab",
+    "QUBIT_ORDER", "CollectiveState", "RunFile", "StateSlabs", "format_summary", "link_state_slabs",
+    "open_run", "parallel_hdf5", "summarize", "write_run_file", "write_sharded_state", "write_state_slab",
 ]

@@ -6,9 +6,12 @@ then closed again, and each :meth:`RunFile.table` or :meth:`RunFile.state`
 call reopens it, so a :class:`RunFile` holds no HDF5 handle.
 
 :meth:`RunFile.state` never returns unverified data: a gathered state is
-checked against its stored checksum; a state stored as per-rank slabs is
-checked slab by slab (existence, shape, checksum) because HDF5 would read a
-missing slab as zeros without any error.
+checked against its stored checksum; a state stored as per-rank slabs (slab
+files or one collectively written dataset) is checked slab by slab
+(existence, shape, checksum) because HDF5 would read a missing slab file as
+zeros without any error. :meth:`RunFile.state_pieces` checks only the slabs
+a range overlaps, so ranks reading their own parts verify in parallel
+(:mod:`dqsim.io.stored_state`).
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ import numpy as np
 
 import dqsim
 from dqsim.errors import DqsimError
-from dqsim.io import encoding, slabs
+from dqsim.io import encoding
+from dqsim.io.slabs import READ_CHUNK_AMPLITUDES
+from dqsim.io.stored_state import STATE_DATASET, StateLayout, read_range
 
 
 def _open(path: Path) -> h5py.File:
@@ -47,7 +52,9 @@ class RunFile:
         tables: dataset paths other than ``state``, in file order.
         has_state: whether the file stores a final state vector.
         state_info: ``{"shape", "dtype", "num_qubits", "layout", "num_slabs"}``
-            of the state, or None.
+            of the state, or None; ``layout`` is ``"contiguous"`` (gathered),
+            ``"slabs"`` (slab files) or ``"collective"`` (parallel HDF5), and
+            ``num_slabs`` is None for ``"contiguous"``.
 
     Examples:
         >>> import tempfile
@@ -72,11 +79,12 @@ class RunFile:
                 if isinstance(h5.get("state"), h5py.Dataset):
                     ds = h5["state"]
                     state_attrs = encoding.decode_attrs(ds.attrs)
+                    layout = "slabs" if ds.is_virtual else str(state_attrs.get("layout", "contiguous"))
                     self.state_info = {
                         "shape": tuple(ds.shape), "dtype": str(ds.dtype),
-                        "num_qubits": state_attrs.get("num_qubits"),
-                        "layout": "slabs" if ds.is_virtual else "contiguous",
-                        "num_slabs": len(state_attrs.get("slab_files", [])) if ds.is_virtual else None,
+                        "num_qubits": state_attrs.get("num_qubits"), "layout": layout,
+                        "num_slabs": (len(state_attrs.get("slab_files", [])) if layout == "slabs" else
+                                      state_attrs.get("num_slabs") if layout == "collective" else None),
                     }
             except (OSError, KeyError, ValueError) as exc:
                 raise DqsimError(f"{self.path}: damaged HDF5 file ({exc})") from None
@@ -151,27 +159,36 @@ class RunFile:
             raise DqsimError(f"{self.path}: no state stored (run with [simulation].save_state = true)")
         return self.state_info
 
-    def _read_state(self, out: Optional[np.ndarray]) -> tuple[float, int]:
+    def _layout(self) -> StateLayout:
         self._check_has_state()
         with _open(self.path) as h5:
-            ds = h5["state"]
-            dtype = ds.dtype
-            attrs = encoding.decode_attrs(ds.attrs)
-            if not ds.is_virtual:
-                try:
-                    if out is None:
-                        data = ds[()]
-                    else:
-                        ds.read_direct(out)
-                        data = out
-                except OSError as exc:
-                    raise DqsimError(f"{self.path}: state cannot be read ({exc})") from None
-                recorded = attrs.get("checksum")
-                if recorded is not None and encoding.Checksum.of(data) != recorded:
-                    raise DqsimError(f"{self.path}: state is corrupt: its checksum "
-                                     f"{encoding.Checksum.of(data)} differs from the recorded {recorded}")
-                return float(np.vdot(data, data).real), data.shape[0]
-        return slabs.read_verified_slabs(self.path, attrs, dtype, out)
+            try:
+                return StateLayout.of(self.path, h5[STATE_DATASET])
+            except (OSError, ValueError) as exc:
+                raise DqsimError(f"{self.path}: damaged HDF5 file ({exc})") from None
+
+    def check_state_files(self) -> None:
+        """Cheap check that every part of the stored state is present, reading no amplitudes.
+
+        Slab files: each exists with dataset ``slab`` of the right shape and
+        dtype. Collective and gathered states: the dataset has the shape its
+        attributes describe. Checksums are not computed (:meth:`verify_state`).
+
+        Raises:
+            DqsimError: one line naming the missing or malformed part.
+        """
+        self._layout().check_files()
+
+    def _read_state(self, out: Optional[np.ndarray]) -> float:
+        """Read and verify every slab, into ``out`` if given; return sum |amplitude|**2."""
+        layout = self._layout()
+        layout.check_files()
+        norm_squared = 0.0
+        for offset, chunk in read_range(layout, 0, layout.size, piece=READ_CHUNK_AMPLITUDES, verify=True):
+            if out is not None:
+                out[offset:offset + chunk.shape[0]] = chunk
+            norm_squared += float(np.vdot(chunk, chunk).real)
+        return norm_squared
 
     def state(self) -> np.ndarray:
         """The stored final state vector (little-endian qubit order), verified.
@@ -191,22 +208,29 @@ class RunFile:
     def state_pieces(self, start: int, stop: int, *, piece: int = 1 << 22, verify: bool = True):
         """Yield ``(offset, array)`` pieces of amplitudes ``start … stop-1`` of the stored state.
 
-        Reads only that range (a rank resuming a checkpoint reads its own
-        shard), in pieces of at most ``piece`` amplitudes. With ``verify``
-        every slab's checksum is checked first (:meth:`verify_state`), so a
-        missing or corrupt slab is an error, never fill values.
+        ``offset`` counts from ``start``; pieces have at most ``piece``
+        amplitudes. A rank resuming a checkpoint reads its own shard. Every
+        slab file is first checked to exist with the right shape
+        (:meth:`check_state_files`). With ``verify`` the checksums of the
+        slabs that overlap the range, and only those, are checked: each such
+        slab is read once while hashing and the range is yielded from what
+        was read, so ranks reading their own slabs verify in parallel and
+        read their bytes once. A slab's checksum is compared after its last
+        piece is read, before the iteration goes on: iterate to the end
+        before trusting the data (a corrupt slab raises DqsimError mid-way).
+
+        Raises:
+            DqsimError: the range is outside the state, or an overlapping
+                slab is missing or corrupt (one line, naming it).
         """
         info = self._check_has_state()
         if not 0 <= start <= stop <= info["shape"][0]:
             raise DqsimError(f"{self.path}: amplitudes {start}..{stop} are outside the stored state "
                              f"of {info['shape'][0]}")
-        if verify:
-            self.verify_state()
-        with _open(self.path) as h5:
-            ds = h5["state"]
-            for offset in range(start, stop, piece):
-                end = min(offset + piece, stop)
-                yield offset - start, ds[offset:end]
+        layout = self._layout()
+        layout.check_files()
+        for offset, chunk in read_range(layout, start, stop, piece=piece, verify=verify):
+            yield offset - start, chunk
 
     def verify_state(self) -> float:
         """Check the stored state (every slab's checksum) without keeping it in memory.
@@ -217,8 +241,7 @@ class RunFile:
         Raises:
             DqsimError: as :meth:`state`.
         """
-        norm_squared, _ = self._read_state(None)
-        return float(np.sqrt(norm_squared))
+        return float(np.sqrt(self._read_state(None)))
 
 
 def open_run(path: str | os.PathLike) -> RunFile:

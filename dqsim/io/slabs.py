@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence
 
 import h5py
 import numpy as np
@@ -69,6 +69,57 @@ def state_attrs(num_amplitudes: int) -> dict[str, Any]:
     return {"qubit_order": QUBIT_ORDER, "num_qubits": num_amplitudes.bit_length() - 1}
 
 
+def to_host(piece: Any) -> np.ndarray:
+    """One piece as a NumPy array: a CuPy array is copied off the GPU (``.get()``), alone.
+
+    :mod:`dqsim.io` does not import CuPy (only :mod:`dqsim.backend` does), so
+    device arrays are recognised by their ``__cuda_array_interface__``.
+    """
+    if isinstance(piece, np.ndarray):
+        return piece
+    if hasattr(piece, "__cuda_array_interface__"):
+        return piece.get()
+    return np.asarray(piece)
+
+
+def host_pieces(pieces: Iterable[tuple[int, Any]], *, slab_size: int,
+                dtype: Any) -> Iterator[tuple[int, np.ndarray]]:
+    """Check one slab's ``(offset, array)`` pieces and yield them as contiguous host arrays.
+
+    Each piece is copied to the host on its own (:func:`to_host`), so a slab
+    on a GPU never needs a host buffer of the whole slab. Empty pieces are
+    skipped. The coverage check runs when the pieces are exhausted, so
+    consume the generator to the end.
+
+    Raises:
+        ValueError: a piece out of order, of the wrong dtype or shape, past
+            ``slab_size``, or pieces not filling the slab.
+
+    Examples:
+        >>> a = np.arange(4, dtype=np.complex64)
+        >>> [(p, x.tolist()) for p, x in host_pieces([(0, a[:1]), (1, a[1:])], slab_size=4, dtype=a.dtype)]
+        [(0, [0j]), (1, [(1+0j), (2+0j), (3+0j)])]
+    """
+    dtype = np.dtype(dtype)
+    position = 0
+    for index, (offset, piece) in enumerate(pieces):
+        piece = to_host(piece)
+        if piece.dtype != dtype or piece.ndim != 1:
+            raise ValueError(f"slab piece {index}: dtype {piece.dtype}, ndim {piece.ndim}; "
+                             f"expected 1-D {dtype}")
+        if offset != position:
+            raise ValueError(f"slab piece {index}: offset = {offset}, expected {position} "
+                             "(pieces must be in order, without gaps)")
+        if position + piece.shape[0] > slab_size:
+            raise ValueError(f"slab piece {index}: ends at {position + piece.shape[0]}, "
+                             f"beyond slab_size = {slab_size}")
+        if piece.shape[0]:
+            yield position, np.ascontiguousarray(piece)
+        position += piece.shape[0]
+    if position != slab_size:
+        raise ValueError(f"slab pieces cover {position} amplitudes, expected slab_size = {slab_size}")
+
+
 def write_state_slab(slab_path: str | os.PathLike, pieces: Iterable[tuple[int, np.ndarray]], *,
                      slab_size: int, dtype: Any) -> str:
     """Write one rank's contiguous slab of the state to its own HDF5 file; return its checksum.
@@ -80,8 +131,9 @@ def write_state_slab(slab_path: str | os.PathLike, pieces: Iterable[tuple[int, n
     Args:
         slab_path: the slab file (conventionally ``<run>.slabs/rank<r>.h5``
             next to the run file).
-        pieces: ``(offset_in_slab, host_array)`` in order; together they must
+        pieces: ``(offset_in_slab, array)`` in order; together they must
             cover ``0..slab_size-1`` without gaps or overlaps, each of ``dtype``.
+            CuPy pieces are copied to the host one at a time (:func:`host_pieces`).
         slab_size: amplitudes in this slab (>= 1).
         dtype: ``complex64`` or ``complex128``.
 
@@ -110,24 +162,9 @@ def write_state_slab(slab_path: str | os.PathLike, pieces: Iterable[tuple[int, n
 
     def fill(h5: h5py.File) -> None:
         ds = h5.create_dataset(SLAB_DATASET, shape=(slab_size,), dtype=dtype)
-        position = 0
-        for index, (offset, piece) in enumerate(pieces):
-            piece = np.asarray(piece)
-            if piece.dtype != dtype or piece.ndim != 1:
-                raise ValueError(f"slab piece {index}: dtype {piece.dtype}, ndim {piece.ndim}; "
-                                 f"expected 1-D {dtype}")
-            if offset != position:
-                raise ValueError(f"slab piece {index}: offset = {offset}, expected {position} "
-                                 "(pieces must be in order, without gaps)")
-            if position + piece.shape[0] > slab_size:
-                raise ValueError(f"slab piece {index}: ends at {position + piece.shape[0]}, "
-                                 f"beyond slab_size = {slab_size}")
-            if piece.shape[0]:
-                ds.write_direct(np.ascontiguousarray(piece), dest_sel=np.s_[position:position + piece.shape[0]])
-                checksum.update(piece)
-            position += piece.shape[0]
-        if position != slab_size:
-            raise ValueError(f"slab pieces cover {position} amplitudes, expected slab_size = {slab_size}")
+        for position, piece in host_pieces(pieces, slab_size=slab_size, dtype=dtype):
+            ds.write_direct(piece, dest_sel=np.s_[position:position + piece.shape[0]])
+            checksum.update(piece)
         encoding.encode_attrs(h5.attrs, {
             "dqsim_file": "state-slab", "schema_version": dqsim.SCHEMA_VERSION,
             "dqsim_version": dqsim.__version__, "checksum": checksum.hexdigest()}, where="/")
@@ -153,7 +190,11 @@ class StateSlabs:
     dtype: Any = field(default=np.complex128)
 
 
-def _check_slab_file(path: Path, slab_size: int, dtype: np.dtype, label: str) -> None:
+def check_slab_file(path: Path, slab_size: int, dtype: np.dtype, label: str) -> None:
+    """Check that a slab file exists with dataset ``slab`` of ``slab_size`` amplitudes of ``dtype``.
+
+    Reads no amplitudes. Raises :class:`DqsimError` (one line: ``label``, what is wrong, the path).
+    """
     if not path.is_file():
         raise DqsimError(f"{label} is missing: {path}")
     try:
@@ -191,7 +232,7 @@ def link_into(h5: h5py.File, main_dir: Path, slabs: StateSlabs, *,
     layout = h5py.VirtualLayout(shape=(total,), dtype=dtype)
     for index, slab_path in enumerate(slabs.paths):
         absolute = Path(os.path.abspath(slab_path))
-        _check_slab_file(absolute, slabs.slab_size, dtype, f"state slab {index} of {num_slabs}")
+        check_slab_file(absolute, slabs.slab_size, dtype, f"state slab {index} of {num_slabs}")
         rel = os.path.relpath(absolute, main_dir)
         relative.append(rel)
         start = index * slabs.slab_size
@@ -250,53 +291,3 @@ def link_state_slabs(main_path: str | os.PathLike, slab_paths: Sequence[str | os
     except OSError as exc:
         raise DqsimError(f"{main_path}: cannot add the state slabs ({exc})") from None
 
-
-def read_verified_slabs(main_path: Path, attrs: Mapping[str, Any], dtype: np.dtype,
-                        out: Optional[np.ndarray] = None) -> tuple[float, int]:
-    """Check every slab listed in a ``state``'s ``attrs``; optionally copy them into ``out``.
-
-    First checks that every slab file exists and has the expected shape and
-    dtype, then reads each in chunks, hashing as it goes, and compares with
-    the recorded checksum.
-
-    Returns:
-        ``(sum of |amplitude|**2, number of amplitudes)`` over all slabs.
-
-    Raises:
-        DqsimError: one line naming the first missing, malformed or corrupt slab.
-    """
-    try:
-        files = list(attrs["slab_files"])
-        checksums = list(attrs["slab_checksums"])
-        slab_size = int(attrs["slab_size"])
-    except KeyError as exc:
-        raise DqsimError(f"{main_path}: state is a virtual dataset without the attribute {exc}; "
-                         "it was not written by dqsim and cannot be verified") from None
-    if len(files) != len(checksums):
-        raise DqsimError(f"{main_path}: state lists {len(files)} slab files but {len(checksums)} checksums")
-    folder = Path(os.path.abspath(main_path)).parent
-    labels = [f"{main_path}: state slab {i} of {len(files)} ({files[i]})" for i in range(len(files))]
-    for index, name in enumerate(files):
-        _check_slab_file(folder / name, slab_size, dtype, labels[index])
-    norm_squared = 0.0
-    for index, name in enumerate(files):
-        checksum = encoding.Checksum()
-        try:
-            with h5py.File(folder / name, "r") as h5:
-                ds = h5[SLAB_DATASET]
-                buffer = np.empty(min(slab_size, READ_CHUNK_AMPLITUDES), dtype=dtype)
-                for start in range(0, slab_size, READ_CHUNK_AMPLITUDES):
-                    stop = min(start + READ_CHUNK_AMPLITUDES, slab_size)
-                    if out is not None:
-                        chunk = out[index * slab_size + start:index * slab_size + stop]
-                    else:
-                        chunk = buffer[:stop - start]
-                    ds.read_direct(chunk, source_sel=np.s_[start:stop])
-                    checksum.update(chunk)
-                    norm_squared += float(np.vdot(chunk, chunk).real)
-        except OSError as exc:
-            raise DqsimError(f"{labels[index]} cannot be read ({exc})") from None
-        if checksum.hexdigest() != checksums[index]:
-            raise DqsimError(f"{labels[index]} is corrupt: its checksum {checksum.hexdigest()} "
-                             f"differs from the recorded {checksums[index]}")
-    return norm_squared, slab_size * len(files)

@@ -230,7 +230,9 @@ def format_summary(summary: dict[str, Any]) -> str:
     if state:
         out += ["", "state"]
         size = "x".join(str(n) for n in state["shape"])
-        where = (f"{state['num_slabs']} slab files" if state.get("layout") == "slabs" else "one dataset")
+        where = {"slabs": f"{state.get('num_slabs')} slab files",
+                 "collective": f"one dataset written by {state.get('num_slabs')} ranks"}.get(state.get("layout"),
+                                                                                           "one dataset")
         out.append(f"  {size} amplitudes ({state.get('num_qubits')} qubits), {state['dtype']}, in {where}")
         if state.get("error"):
             out.append(f"  ERROR: {state['error']}")

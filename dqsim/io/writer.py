@@ -8,11 +8,14 @@ Layout of a run file (``schema_version`` 1):
 * one dataset per table, at the table's name (``"a/b"`` makes group ``a``);
   compound datasets for record tables, string fields as UTF-8 strings;
 * optionally ``state``: the final state vector, either a plain dataset
-  (gathered on one rank) or a virtual dataset over per-rank slab files (see
-  :mod:`dqsim.io.slabs`). Its attributes say ``qubit_order``, ``num_qubits``,
-  ``layout`` (``"contiguous"`` or ``"slabs"``) and the checksum(s).
+  (gathered on one rank), a virtual dataset over per-rank slab files (see
+  :mod:`dqsim.io.slabs`), or a plain dataset written by every rank through
+  parallel HDF5 (see :mod:`dqsim.io.sharded`). Its attributes say
+  ``qubit_order``, ``num_qubits``, ``layout`` (``"contiguous"``, ``"slabs"``
+  or ``"collective"``) and the checksum(s).
 
-Nothing here uses MPI: the scenario gathers what rank 0 writes.
+Nothing here uses MPI: the scenario gathers what rank 0 writes (a collective
+state was written by every rank before; rank 0 completes its file here).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import numpy as np
 import dqsim
 from dqsim.io import encoding, slabs
 from dqsim.io.atomic import atomic_h5_write
+from dqsim.io.sharded import CollectiveState, complete_collective
 
 #: Root attributes dqsim writes itself; callers may not set them.
 RESERVED_ATTRS = ("schema_version", "dqsim_version", "created_utc", "dqsim_file", encoding.JSON_ATTRS_KEY)
@@ -46,7 +50,8 @@ def write_run_file(path: str | os.PathLike, *, attrs: Mapping[str, Any],
                    groups_attrs: Optional[Mapping[str, Mapping[str, Any]]] = None,
                    state: Optional[np.ndarray] = None,
                    state_attrs: Optional[Mapping[str, Any]] = None,
-                   state_slabs: Optional[slabs.StateSlabs] = None) -> Path:
+                   state_slabs: Optional[slabs.StateSlabs] = None,
+                   collective_state: Optional[CollectiveState] = None) -> Path:
     """Write a run's results as one self-describing HDF5 file (rank 0 only, no MPI).
 
     The file is written to ``<path>.tmp-<pid>`` and renamed over ``path`` once
@@ -67,13 +72,16 @@ def write_run_file(path: str | os.PathLike, *, attrs: Mapping[str, Any],
         state_slabs: instead of ``state``: per-rank slab files written by
             :func:`dqsim.io.slabs.write_state_slab`, linked as a virtual
             dataset ``state`` before the rename.
+        collective_state: instead of ``state``: the temporary file every rank
+            wrote the state into (:func:`dqsim.io.sharded.write_sharded_state`);
+            it is completed with the rest and renamed to ``path``.
 
     Returns:
         ``path`` as a :class:`~pathlib.Path`.
 
     Raises:
         ValueError: a reserved attribute or table name, a bad state array, or
-            both ``state`` and ``state_slabs``.
+            more than one of ``state``, ``state_slabs``, ``collective_state``.
         DqsimError: the file cannot be written, or a slab file is missing.
 
     Examples:
@@ -89,8 +97,8 @@ def write_run_file(path: str | os.PathLike, *, attrs: Mapping[str, Any],
     reserved = sorted(set(attrs) & set(RESERVED_ATTRS))
     if reserved:
         raise ValueError(f"attrs {', '.join(reserved)} are set by dqsim; allowed: any other name")
-    if state is not None and state_slabs is not None:
-        raise ValueError("give state or state_slabs, not both")
+    if sum(x is not None for x in (state, state_slabs, collective_state)) > 1:
+        raise ValueError("give one of state, state_slabs, collective_state")
     for name in tables:
         _check_table_name(name)
     if state is not None:
@@ -120,6 +128,8 @@ def write_run_file(path: str | os.PathLike, *, attrs: Mapping[str, Any],
                 "checksum": encoding.Checksum.of(state), **(state_attrs or {})}, where="state")
         if state_slabs is not None:
             slabs.link_into(h5, path.parent, state_slabs, attrs=state_attrs)
+        if collective_state is not None:
+            complete_collective(h5, collective_state, attrs=state_attrs)
         for name, values in (groups_attrs or {}).items():
             key = name.strip("/")
             if not key:
@@ -127,4 +137,5 @@ def write_run_file(path: str | os.PathLike, *, attrs: Mapping[str, Any],
             target = h5[key] if key in h5 else h5.require_group(key)
             encoding.encode_attrs(target.attrs, values, where=key)
 
-    return atomic_h5_write(path, fill)
+    return atomic_h5_write(path, fill,
+                           started=collective_state.tmp_path if collective_state is not None else None)

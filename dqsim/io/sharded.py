@@ -1,0 +1,244 @@
+"""Write a state sharded over ranks: one collective dataset, or one slab file per rank.
+
+:func:`write_sharded_state` is the one entry point (every rank calls it) and
+picks the path:
+
+* **collective** (parallel HDF5: ``h5py.get_config().mpi``, an MPI
+  communicator of several ranks, and ``DQSIM_PARALLEL_HDF5`` not ``0``): all
+  ranks open one temporary file with ``driver="mpio"``, create the 1-D
+  dataset ``state`` and write their own contiguous range into it piece by
+  piece. Writes are *independent* MPI-IO: each rank's range is one contiguous
+  block of the file, and collective writes would require every rank to make
+  the same number of write calls, which the piece generators do not promise.
+  Each rank hashes its range (SHA-256, as :func:`~dqsim.io.slabs.write_state_slab`
+  does), reads it back and checks it; the checksums are all-gathered and
+  stored by every rank with identical values (parallel HDF5 metadata
+  operations are collective) as attributes of ``state``: ``layout =
+  "collective"``, ``slab_size``, ``num_slabs``, ``slab_checksums``. Rank 0
+  then completes that same temporary file serially with the run's tables and
+  attributes and renames it (:func:`~dqsim.io.writer.write_run_file` with
+  ``collective_state=``).
+* **slab files** (otherwise, e.g. with the serial h5py from PyPI): each rank
+  writes ``<base>.slabNNNN.h5`` and rank 0 links them with a virtual dataset
+  (``state_slabs=``, :mod:`dqsim.io.slabs`).
+
+Both read back the same way (:mod:`dqsim.io.stored_state`). MPI is reached
+only through the communicator's ``mpi_comm`` (only :mod:`dqsim.comm` imports
+mpi4py).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import h5py
+import numpy as np
+
+from dqsim.errors import DqsimError
+from dqsim.io import encoding
+from dqsim.io.atomic import temporary_path
+from dqsim.io.slabs import SLAB_DATASET, StateSlabs, check_state_shape, host_pieces, state_attrs, write_state_slab
+from dqsim.io.stored_state import STATE_DATASET, hash_range
+
+#: Environment variable: ``0`` makes :func:`write_sharded_state` write slab files even with parallel HDF5.
+PARALLEL_ENV = "DQSIM_PARALLEL_HDF5"
+
+
+@dataclass(frozen=True)
+class CollectiveState:
+    """A state written by every rank into a temporary run file, waiting for rank 0 to complete it.
+
+    Attributes:
+        tmp_path: the temporary file (next to the run file); renamed by
+            :func:`~dqsim.io.writer.write_run_file`.
+        slab_size: amplitudes per rank.
+        num_slabs: ranks that wrote.
+        dtype: ``complex64`` or ``complex128``.
+        checksums: ``"sha256:<hex>"`` of each rank's range, in rank order.
+    """
+
+    tmp_path: Path
+    slab_size: int
+    num_slabs: int
+    dtype: Any
+    checksums: Sequence[str]
+
+
+def parallel_hdf5() -> bool:
+    """Whether this h5py was built against parallel HDF5 (``driver="mpio"`` exists)."""
+    return bool(h5py.get_config().mpi)
+
+
+def collective_wanted(comm) -> bool:
+    """Whether :func:`write_sharded_state` writes one collective file on ``comm``.
+
+    Needs parallel HDF5, an MPI communicator (``comm.mpi_comm``) of more than
+    one rank, and ``DQSIM_PARALLEL_HDF5`` unset or not ``0``.
+    """
+    if os.environ.get(PARALLEL_ENV, "").strip() == "0":
+        return False
+    return comm.size > 1 and comm.mpi_comm is not None and parallel_hdf5()
+
+
+def write_sharded_state(base: str | os.PathLike, pieces: Iterable[tuple[int, Any]], *, comm, slab_size: int,
+                        dtype: Any) -> dict:
+    """Collective: write this rank's slab of a sharded state; return rank 0's ``write_run_file`` arguments.
+
+    Rank ``r`` holds global amplitudes ``r*slab_size .. (r+1)*slab_size-1``.
+    The run file is ``<base>.h5``; with parallel HDF5 the state goes into its
+    temporary file, otherwise into ``<base>.slabNNNN.h5`` (see the module
+    docstring). Either way every rank's part is checksummed and read back
+    before this returns, in parallel.
+
+    Args:
+        base: run file path without ``.h5``, e.g. ``out/run`` for ``out/run.h5``.
+        pieces: ``(offset_in_slab, array)`` in order, covering ``0..slab_size-1``
+            (as ``ShardedState.logical_slab_pieces()`` yields them); NumPy or
+            CuPy arrays, each copied to the host on its own.
+        comm: a :mod:`dqsim.comm` communicator; every rank must call.
+        slab_size: amplitudes per rank (>= 1; ``slab_size * comm.size`` a power of two).
+        dtype: ``complex64`` or ``complex128``.
+
+    Returns:
+        On rank 0 the keyword arguments for
+        ``write_run_file(path, attrs=..., tables=..., **kwargs)``:
+        ``{"collective_state": CollectiveState}`` or ``{"state_slabs": StateSlabs}``;
+        ``{}`` on the other ranks (which do not write the run file).
+
+    Raises:
+        ValueError: bad pieces, size or dtype (on the rank that has them).
+        DqsimError: a file cannot be written, or a part read back differs
+            (on every rank, naming the rank).
+
+    Examples:
+        >>> import tempfile
+        >>> from dqsim.comm import SingleComm
+        >>> from dqsim.io.writer import write_run_file
+        >>> from dqsim.io.reader import open_run
+        >>> base = f"{tempfile.mkdtemp()}/run"
+        >>> a = np.arange(4, dtype=np.complex128)
+        >>> kwargs = write_sharded_state(base, [(0, a[:2]), (2, a[2:])], comm=SingleComm(), slab_size=4,
+        ...                              dtype=a.dtype)
+        >>> sorted(kwargs)
+        ['state_slabs']
+        >>> open_run(write_run_file(base + ".h5", attrs={}, tables={}, **kwargs)).state().real.tolist()
+        [0.0, 1.0, 2.0, 3.0]
+    """
+    base = Path(base)
+    dtype = np.dtype(dtype)
+    if slab_size < 1:
+        raise ValueError(f"slab_size = {slab_size}: must be >= 1")
+    check_state_shape(slab_size * comm.size, dtype, what="sharded state")
+    if collective_wanted(comm):
+        return _write_collective(base.with_name(base.name + ".h5"), pieces, comm=comm, slab_size=slab_size,
+                                 dtype=dtype)
+    return _write_slab_files(base, pieces, comm=comm, slab_size=slab_size, dtype=dtype)
+
+
+def _agree(comm, failure: BaseException | None, what: str) -> None:
+    """Collective: raise on every rank if any rank failed (its own error there, a DqsimError elsewhere)."""
+    reports = comm.allgather(None if failure is None else f"{type(failure).__name__}: {failure}")
+    if failure is not None:
+        raise failure
+    for rank, report in enumerate(reports):
+        if report is not None:
+            raise DqsimError(f"{what}: rank {rank} failed ({report})")
+
+
+def _write_slab_files(base: Path, pieces, *, comm, slab_size: int, dtype: np.dtype) -> dict:
+    """Collective: every rank writes ``<base>.slabNNNN.h5``; rank 0 gets ``state_slabs``."""
+    slab = base.with_name(f"{base.name}.slab{comm.rank:04d}.h5")
+    checksum = failure = None
+    try:
+        slab.parent.mkdir(parents=True, exist_ok=True)
+        checksum = write_state_slab(slab, pieces, slab_size=slab_size, dtype=dtype)
+        _check_read_back(slab, SLAB_DATASET, 0, slab_size, dtype, checksum, f"{slab}: state slab {comm.rank}")
+    except Exception as exc:  # noqa: BLE001 - reported to every rank by _agree
+        failure = exc
+    _agree(comm, failure, f"{base.name}: writing the state slab files")
+    entries = comm.gather((str(slab), checksum))
+    if comm.rank != 0:
+        return {}
+    paths, sums = zip(*entries)
+    return {"state_slabs": StateSlabs(list(paths), list(sums), slab_size, dtype)}
+
+
+def _check_read_back(path: Path, name: str, start: int, slab_size: int, dtype: np.dtype, checksum: str,
+                     label: str) -> None:
+    with h5py.File(path, "r") as h5:
+        _compare(hash_range(h5[name], start, start + slab_size, dtype), checksum, label)
+
+
+def _compare(read_back: str, written: str, label: str) -> None:
+    if read_back != written:
+        raise DqsimError(f"{label} is corrupt right after writing: read back {read_back}, wrote {written}")
+
+
+def _fill_range(ds: h5py.Dataset, start: int, pieces, slab_size: int, dtype: np.dtype) -> str:
+    """Write this rank's pieces at ``start + offset`` (independent I/O); return their checksum."""
+    checksum = encoding.Checksum()
+    for position, piece in host_pieces(pieces, slab_size=slab_size, dtype=dtype):
+        ds.write_direct(piece, dest_sel=np.s_[start + position:start + position + piece.shape[0]])
+        checksum.update(piece)
+    return checksum.hexdigest()
+
+
+def _write_collective(path: Path, pieces, *, comm, slab_size: int, dtype: np.dtype) -> dict:
+    """Collective: every rank writes its range of ``state`` into one temporary file (parallel HDF5)."""
+    total = slab_size * comm.size
+    start = comm.rank * slab_size
+    if comm.rank == 0:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(comm.bcast(str(temporary_path(path)) if comm.rank == 0 else None))
+    try:
+        h5 = h5py.File(tmp, "w", driver="mpio", comm=comm.mpi_comm, track_order=True)
+    except OSError as exc:
+        raise DqsimError(f"{path}: cannot write the file ({exc})") from None
+    checksums: list[str] = []
+    try:
+        with h5:
+            ds = h5.create_dataset(STATE_DATASET, shape=(total,), dtype=dtype, fill_time="never")
+            checksum = failure = None
+            try:
+                checksum = _fill_range(ds, start, pieces, slab_size, dtype)
+                _compare(hash_range(ds, start, start + slab_size, dtype), checksum,
+                         f"{tmp}: state slab {comm.rank} of {comm.size}")
+            except Exception as exc:  # noqa: BLE001 - reported to every rank by _agree
+                failure = exc
+            _agree(comm, failure, f"{path}: writing the state collectively")
+            checksums = comm.allgather(checksum)
+            encoding.encode_attrs(ds.attrs, {
+                **state_attrs(total), "layout": "collective", "num_slabs": comm.size,
+                "slab_size": slab_size, "slab_checksums": checksums}, where=STATE_DATASET)
+    except BaseException:
+        comm.barrier()  # every rank has closed the file
+        if comm.rank == 0:
+            tmp.unlink(missing_ok=True)
+        raise
+    comm.barrier()  # every rank's data is in the file before rank 0 reopens it
+    if comm.rank != 0:
+        return {}
+    return {"collective_state": CollectiveState(tmp, slab_size, comm.size, dtype, checksums)}
+
+
+def complete_collective(h5: h5py.File, state: CollectiveState, *, attrs=None) -> None:
+    """Check the collectively written ``state`` in the open temporary file; add ``attrs`` to it.
+
+    Called by :func:`~dqsim.io.writer.write_run_file` on rank 0.
+
+    Raises:
+        DqsimError: ``state`` missing, of another shape or dtype, or with other checksums.
+    """
+    ds = h5.get(STATE_DATASET)
+    expected = (state.slab_size * state.num_slabs,)
+    if not isinstance(ds, h5py.Dataset) or ds.shape != expected or ds.dtype != np.dtype(state.dtype):
+        raise DqsimError(f"{state.tmp_path}: no collectively written state of {expected[0]} "
+                         f"{np.dtype(state.dtype)} amplitudes")
+    recorded = encoding.decode_attrs(ds.attrs).get("slab_checksums")
+    if list(recorded or []) != list(state.checksums):
+        raise DqsimError(f"{state.tmp_path}: the state's recorded checksums differ from those the ranks wrote")
+    if attrs:
+        encoding.encode_attrs(ds.attrs, attrs, where=STATE_DATASET)

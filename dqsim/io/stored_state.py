@@ -1,0 +1,190 @@
+"""Where a stored state's amplitudes live, and reading them back verified slab by slab.
+
+A run file's ``state`` is in one of three layouts, all read the same way:
+
+* ``contiguous``: gathered on one rank, a plain dataset with one checksum
+  (attribute ``checksum``), treated here as a single slab;
+* ``slabs``: a virtual dataset over per-rank slab files (attributes
+  ``slab_files``, ``slab_checksums``, ``slab_size``; :mod:`dqsim.io.slabs`);
+* ``collective``: a plain dataset written by every rank at once through
+  parallel HDF5 (attributes ``slab_size``, ``num_slabs``, ``slab_checksums``;
+  :mod:`dqsim.io.sharded`).
+
+Slab ``i`` holds global amplitudes ``i*slab_size .. (i+1)*slab_size-1`` and
+has its own SHA-256 checksum, so a range is verified by reading just the
+slabs that overlap it (:func:`read_range`): ranks resuming a checkpoint check
+their own parts in parallel. Slab files are read directly, not through the
+virtual dataset, which would return zeros for a missing file.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+import h5py
+import numpy as np
+
+from dqsim.errors import DqsimError
+from dqsim.io import encoding
+from dqsim.io.slabs import READ_CHUNK_AMPLITUDES, SLAB_DATASET, check_slab_file
+
+#: Name of the state dataset in a run file.
+STATE_DATASET = "state"
+
+
+@dataclass(frozen=True)
+class StateLayout:
+    """How one run file's ``state`` is split into checksummed slabs.
+
+    Attributes:
+        main_path: the run file.
+        kind: ``"contiguous"``, ``"slabs"`` or ``"collective"``.
+        size: amplitudes in the state.
+        dtype: ``complex64`` or ``complex128``.
+        slab_size: amplitudes per slab (``size`` for ``contiguous``).
+        checksums: ``"sha256:<hex>"`` per slab (None: not recorded, not checked).
+        files: slab files relative to the run file's folder (``slabs`` only).
+    """
+
+    main_path: Path
+    kind: str
+    size: int
+    dtype: np.dtype
+    slab_size: int
+    checksums: tuple[Optional[str], ...]
+    files: Optional[tuple[str, ...]] = None
+
+    @classmethod
+    def of(cls, main_path: Path, ds: h5py.Dataset) -> "StateLayout":
+        """Read the layout of the open ``state`` dataset ``ds`` of ``main_path``.
+
+        Raises:
+            DqsimError: attributes missing or inconsistent with the dataset.
+        """
+        attrs = encoding.decode_attrs(ds.attrs)
+        size, dtype = int(ds.shape[0]), np.dtype(ds.dtype)
+        try:
+            if ds.is_virtual:
+                files = tuple(str(f) for f in attrs["slab_files"])
+                layout = cls(main_path, "slabs", size, dtype, int(attrs["slab_size"]),
+                             tuple(attrs["slab_checksums"]), files)
+            elif attrs.get("layout") == "collective":
+                layout = cls(main_path, "collective", size, dtype, int(attrs["slab_size"]),
+                             tuple(attrs["slab_checksums"]))
+                if len(layout.checksums) != int(attrs["num_slabs"]):
+                    raise DqsimError(f"{main_path}: state records {len(layout.checksums)} slab checksums "
+                                     f"for {attrs['num_slabs']} slabs; the file is damaged")
+            else:
+                return cls(main_path, "contiguous", size, dtype, size, (attrs.get("checksum"),))
+        except KeyError as exc:
+            raise DqsimError(f"{main_path}: state has no attribute {exc}; it was not written by dqsim "
+                             "and cannot be verified") from None
+        if layout.files is not None and len(layout.files) != len(layout.checksums):
+            raise DqsimError(f"{main_path}: state lists {len(layout.files)} slab files but "
+                             f"{len(layout.checksums)} checksums")
+        if layout.slab_size < 1 or layout.slab_size * len(layout.checksums) != size:
+            raise DqsimError(f"{main_path}: state of {size} amplitudes is not {len(layout.checksums)} slabs of "
+                             f"{layout.slab_size}; the file is damaged")
+        return layout
+
+    @property
+    def num_slabs(self) -> int:
+        return len(self.checksums)
+
+    def label(self, index: int) -> str:
+        """How error messages name slab ``index``."""
+        if self.kind == "contiguous":
+            return f"{self.main_path}: state"
+        where = self.files[index] if self.files is not None else (
+            f"amplitudes {index * self.slab_size}..{(index + 1) * self.slab_size - 1}")
+        return f"{self.main_path}: state slab {index} of {self.num_slabs} ({where})"
+
+    def location(self, index: int) -> tuple[Path, str, int]:
+        """``(file, dataset, first amplitude)`` of slab ``index`` inside that dataset."""
+        if self.files is not None:
+            return Path(os.path.abspath(self.main_path)).parent / self.files[index], SLAB_DATASET, 0
+        return self.main_path, STATE_DATASET, index * self.slab_size
+
+    def check_files(self) -> None:
+        """Check, without reading amplitudes, that every slab is where the layout says.
+
+        Slab files must exist with dataset ``slab`` of ``slab_size`` amplitudes
+        of the state's dtype; the other layouts were checked by :meth:`of`.
+
+        Raises:
+            DqsimError: one line naming the first missing or malformed slab.
+        """
+        if self.files is None:
+            return
+        for index in range(self.num_slabs):
+            path, _, _ = self.location(index)
+            check_slab_file(path, self.slab_size, self.dtype, self.label(index))
+
+
+def hash_range(ds: h5py.Dataset, start: int, stop: int, dtype: Any) -> str:
+    """Checksum of ``ds[start:stop]``, read in chunks of :data:`READ_CHUNK_AMPLITUDES`.
+
+    Used to check a part right after writing it (each rank its own part).
+    """
+    checksum = encoding.Checksum()
+    buffer = np.empty(min(max(stop - start, 0), READ_CHUNK_AMPLITUDES), dtype=dtype)
+    for lo in range(start, stop, READ_CHUNK_AMPLITUDES):
+        hi = min(lo + READ_CHUNK_AMPLITUDES, stop)
+        ds.read_direct(buffer[:hi - lo], source_sel=np.s_[lo:hi])
+        checksum.update(buffer[:hi - lo])
+    return checksum.hexdigest()
+
+
+def read_range(layout: StateLayout, start: int, stop: int, *, piece: int = READ_CHUNK_AMPLITUDES,
+               verify: bool = True) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(global_offset, array)`` pieces of amplitudes ``start … stop-1``.
+
+    With ``verify``, each slab overlapping the range is read once, whole,
+    while hashing it; the requested part is yielded from what was read, in
+    pieces of at most ``piece`` amplitudes, and the rest only hashed. The
+    slab's checksum is compared after its last byte, before the generator
+    moves on or finishes: a consumer that iterates to the end has verified
+    data, and a corrupt slab raises in the middle of the iteration (the
+    pieces already yielded from it must then be discarded). Without
+    ``verify`` only ``start … stop-1`` is read. Call
+    :meth:`StateLayout.check_files` first: HDF5 reads nothing wrong from a
+    missing file until it is opened.
+
+    Raises:
+        DqsimError: one line naming a corrupt or unreadable slab.
+    """
+    if piece < 1:
+        raise ValueError(f"piece = {piece}: must be >= 1")
+    if stop <= start:
+        return
+    size = layout.slab_size
+    scratch = np.empty(min(size, READ_CHUNK_AMPLITUDES), dtype=layout.dtype)
+    for index in range(start // size, (stop - 1) // size + 1):
+        first, end = index * size, (index + 1) * size
+        lo, hi = max(start, first), min(stop, end)
+        recorded = layout.checksums[index] if verify else None
+        segments = [(lo, hi, piece, True)]
+        if recorded is not None:
+            segments = [(first, lo, READ_CHUNK_AMPLITUDES, False), *segments, (hi, end, READ_CHUNK_AMPLITUDES, False)]
+        checksum = encoding.Checksum()
+        path, name, base = layout.location(index)
+        try:
+            with h5py.File(path, "r") as h5:
+                ds = h5[name]
+                for seg_lo, seg_hi, step, wanted in segments:
+                    for a in range(seg_lo, seg_hi, step):
+                        b = min(a + step, seg_hi)
+                        chunk = np.empty(b - a, dtype=layout.dtype) if wanted else scratch[:b - a]
+                        ds.read_direct(chunk, source_sel=np.s_[a - first + base:b - first + base])
+                        if recorded is not None:
+                            checksum.update(chunk)
+                        if wanted:
+                            yield a, chunk
+        except (OSError, KeyError) as exc:
+            raise DqsimError(f"{layout.label(index)} cannot be read ({exc})") from None
+        if recorded is not None and checksum.hexdigest() != recorded:
+            raise DqsimError(f"{layout.label(index)} is corrupt: its checksum {checksum.hexdigest()} "
+                             f"differs from the recorded {recorded}")

@@ -1,0 +1,69 @@
+"""Write a known state with write_sharded_state on every rank, read it back, check it.
+
+Usage: python sharded_state_check.py FOLDER NUM_QUBITS DTYPE [bad]
+Writes FOLDER/run.h5 (and slab files on the serial path). Every rank then
+reads its own range with ``state_pieces(verify=True)`` and rank 0 the whole
+state; each compares with the known vector (seeded, the same on every rank).
+Rank 0 prints ``layout=<layout> files=<names in FOLDER>``. With ``bad`` rank 1
+hands over too few amplitudes: every rank must raise (no hang) and prints
+``raised <ExceptionType>``.
+"""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from dqsim import comm as comm_mod
+from dqsim import io
+from dqsim.errors import DqsimError
+
+
+def known_state(num_qubits, dtype):
+    rng = np.random.default_rng(20 + num_qubits)
+    v = rng.normal(size=1 << num_qubits) + 1j * rng.normal(size=1 << num_qubits)
+    return (v / np.linalg.norm(v)).astype(dtype)
+
+
+def pieces_of(slab, rank):
+    """Uneven pieces, a different count per rank (independent writes must not care)."""
+    step = 37 + 11 * rank
+    return [(a, slab[a:a + step]) for a in range(0, slab.size, step)]
+
+
+def main(folder, num_qubits, dtype, bad=False):
+    comm = comm_mod.init()
+    folder = Path(folder)
+    vector = known_state(num_qubits, np.dtype(dtype))
+    size = vector.size // comm.size
+    start = comm.rank * size
+    mine = vector[start:start + size]
+    pieces = pieces_of(mine, comm.rank)
+    if bad and comm.rank == 1:
+        pieces = pieces[:-1]
+    try:
+        kwargs = io.write_sharded_state(folder / "run", iter(pieces), comm=comm, slab_size=size, dtype=vector.dtype)
+    except (ValueError, DqsimError) as exc:
+        print(f"rank {comm.rank} raised {type(exc).__name__}: {exc}", flush=True)
+        return
+    if bad:
+        raise SystemExit(f"rank {comm.rank}: bad pieces were accepted")
+    if comm.rank == 0:
+        io.write_run_file(folder / "run.h5", attrs={"name": "sharded"}, tables={"t": np.arange(3)}, **kwargs)
+    comm.barrier()
+    run = io.open_run(folder / "run.h5")
+    run.check_state_files()
+    got = np.empty(size, dtype=vector.dtype)
+    for offset, piece in run.state_pieces(start, start + size, piece=100, verify=True):
+        got[offset:offset + piece.size] = piece
+    assert np.array_equal(got, mine), f"rank {comm.rank}: its range read back differs"
+    comm.barrier()
+    if comm.rank == 0:
+        assert np.array_equal(run.state(), vector), "state() differs"
+        assert run.table("t").tolist() == [0, 1, 2]
+        names = ",".join(sorted(p.name for p in folder.iterdir()))
+        print(f"layout={run.state_info['layout']} files={names}", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]), sys.argv[3], bad=sys.argv[4:] == ["bad"])

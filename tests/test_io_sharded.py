@@ -1,0 +1,210 @@
+"""Sharded states: write_sharded_state's slab-file path, and verification of just the range read.
+
+Runs with the serial h5py (SingleComm and 2 ranks under the venv's mpiexec).
+The collective layout is read here from a file laid out as the parallel
+writer lays it out; tests/test_parallel_hdf5.py writes it with parallel HDF5.
+"""
+
+import h5py
+import numpy as np
+import pytest
+
+from dqsim.comm import SingleComm
+from dqsim.errors import DqsimError
+from dqsim.io import (CollectiveState, StateSlabs, format_summary, open_run, summarize, write_run_file,
+                      write_sharded_state, write_state_slab)
+from dqsim.io import sharded, slabs
+from dqsim.io.encoding import Checksum, encode_attrs
+from mpi_helper import run_mpi
+
+
+def known_state(num_qubits, dtype=np.complex128, seed=4):
+    rng = np.random.default_rng(seed)
+    v = rng.normal(size=1 << num_qubits) + 1j * rng.normal(size=1 << num_qubits)
+    return (v / np.linalg.norm(v)).astype(dtype)
+
+
+class FakeDeviceArray:
+    """Stands for a CuPy array: no implicit host conversion, ``.get()`` copies to the host."""
+
+    copies = 0
+
+    def __init__(self, host):
+        self._host = host
+        self.__cuda_array_interface__ = {"shape": host.shape}
+
+    def __array__(self, *args, **kwargs):
+        raise TypeError("implicit conversion of a device array")
+
+    def get(self):
+        FakeDeviceArray.copies += 1
+        return self._host.copy()
+
+
+def slab_run(folder, state, num_slabs):
+    """A run file whose state is ``num_slabs`` slab files; returns (path, slab paths)."""
+    size = state.size // num_slabs
+    paths = [folder / f"run.slab{r:04d}.h5" for r in range(num_slabs)]
+    sums = [write_state_slab(p, [(0, state[r * size:(r + 1) * size])], slab_size=size, dtype=state.dtype)
+            for r, p in enumerate(paths)]
+    return write_run_file(folder / "run.h5", attrs={}, tables={},
+                          state_slabs=StateSlabs([str(p) for p in paths], sums, size, state.dtype)), paths
+
+
+def collective_run(folder, state, num_slabs):
+    """A run file with the collective layout, written serially as the parallel writer would."""
+    size = state.size // num_slabs
+    tmp = folder / "run.h5.tmp-collective"
+    sums = [Checksum.of(state[r * size:(r + 1) * size]) for r in range(num_slabs)]
+    with h5py.File(tmp, "w", track_order=True) as h5:
+        ds = h5.create_dataset("state", data=state)
+        encode_attrs(ds.attrs, {**slabs.state_attrs(state.size), "layout": "collective", "num_slabs": num_slabs,
+                                "slab_size": size, "slab_checksums": sums}, where="state")
+    return write_run_file(folder / "run.h5", attrs={"name": "c"}, tables={"t": np.arange(2)},
+                          state_attrs={"note": "x"},
+                          collective_state=CollectiveState(tmp, size, num_slabs, state.dtype, sums))
+
+
+def flip(path, dataset, index):
+    with h5py.File(path, "r+") as h5:
+        h5[dataset][index] = h5[dataset][index] + 1e-3
+
+
+def read(run, start, stop, **kw):
+    return np.concatenate([p for _, p in run.state_pieces(start, stop, **kw)] or [np.zeros(0, complex)])
+
+
+@pytest.mark.parametrize("dtype", [np.complex128, np.complex64])
+def test_write_sharded_state_single_rank_writes_a_slab_file(tmp_path, dtype):
+    state = known_state(6, dtype)
+    device_pieces = [(a, FakeDeviceArray(state[a:a + 10])) for a in range(0, 64, 10)]
+    FakeDeviceArray.copies = 0
+    kwargs = write_sharded_state(tmp_path / "run", device_pieces, comm=SingleComm(), slab_size=64, dtype=dtype)
+    assert FakeDeviceArray.copies == len(device_pieces)  # one host copy per piece, never the whole slab
+    assert sorted(kwargs) == ["state_slabs"] and kwargs["state_slabs"].paths == [str(tmp_path / "run.slab0000.h5")]
+    run = open_run(write_run_file(tmp_path / "run.h5", attrs={}, tables={}, **kwargs))
+    assert run.state_info["layout"] == "slabs" and run.state_info["num_slabs"] == 1
+    np.testing.assert_array_equal(run.state(), state)
+
+
+def test_write_sharded_state_refuses_bad_input(tmp_path):
+    a = np.zeros(8, np.complex128)
+    with pytest.raises(ValueError, match="cover 6 amplitudes"):
+        write_sharded_state(tmp_path / "r", [(0, a[:6])], comm=SingleComm(), slab_size=8, dtype=a.dtype)
+    with pytest.raises(ValueError, match="length = 6"):
+        write_sharded_state(tmp_path / "r", [(0, a[:6])], comm=SingleComm(), slab_size=6, dtype=a.dtype)
+    with pytest.raises(ValueError, match="dtype = float64"):
+        write_sharded_state(tmp_path / "r", [], comm=SingleComm(), slab_size=8, dtype=np.float64)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_serial_h5py_or_switch_off_means_slab_files(monkeypatch):
+    class Comm2:
+        size, rank, mpi_comm = 2, 0, object()
+
+    monkeypatch.setattr(sharded, "parallel_hdf5", lambda: True)
+    assert sharded.collective_wanted(Comm2())
+    monkeypatch.setenv("DQSIM_PARALLEL_HDF5", "0")
+    assert not sharded.collective_wanted(Comm2())
+    monkeypatch.delenv("DQSIM_PARALLEL_HDF5")
+    assert not sharded.collective_wanted(SingleComm())
+    monkeypatch.setattr(sharded, "parallel_hdf5", lambda: False)
+    assert not sharded.collective_wanted(Comm2())
+
+
+@pytest.mark.parametrize("ranks", [2, 4])
+def test_write_sharded_state_on_several_ranks_writes_slab_files(tmp_path, ranks):
+    proc = run_mpi(ranks, ["tests/mpi_scripts/sharded_state_check.py", str(tmp_path), "10", "complex128"])
+    slab_names = ",".join(f"run.slab{r:04d}.h5" for r in range(ranks))
+    assert f"layout=slabs files=run.h5,{slab_names}" in proc.stdout
+
+
+def test_a_rank_with_bad_pieces_fails_every_rank(tmp_path):
+    proc = run_mpi(2, ["tests/mpi_scripts/sharded_state_check.py", str(tmp_path), "10", "complex128", "bad"])
+    assert "rank 1 raised ValueError: slab pieces cover" in proc.stdout
+    assert "rank 0 raised DqsimError" in proc.stdout and "rank 1 failed" in proc.stdout
+
+
+@pytest.mark.parametrize("layout", ["slabs", "collective"])
+def test_a_range_is_verified_by_the_slabs_it_overlaps_only(tmp_path, layout):
+    state = known_state(6)
+    if layout == "slabs":
+        main, paths = slab_run(tmp_path, state, 4)
+        flip(paths[1], "slab", 3)
+    else:
+        main = collective_run(tmp_path, state, 4)
+        flip(main, "state", 16 + 3)
+    run = open_run(main)
+    assert run.state_info["layout"] == layout and run.state_info["num_slabs"] == 4
+    run.check_state_files()  # cheap: no checksums
+    np.testing.assert_array_equal(read(run, 0, 16), state[:16])  # slab 0: fine
+    np.testing.assert_array_equal(read(run, 32, 64), state[32:])  # slabs 2 and 3: fine
+    for start, stop in [(16, 32), (20, 24), (0, 17), (31, 40)]:  # anything touching slab 1
+        with pytest.raises(DqsimError, match="state slab 1 of 4 .* is corrupt") as info:
+            read(run, start, stop)
+        assert "\n" not in str(info.value)
+    with pytest.raises(DqsimError, match="corrupt"):
+        run.state()
+    assert read(run, 16, 32, verify=False).shape == (16,)  # unverified on request only
+    assert "corrupt" in format_summary(summarize(run))
+
+
+def test_a_rank_reading_its_own_slab_reads_it_once(tmp_path, monkeypatch):
+    state = known_state(8)
+    main, _ = slab_run(tmp_path, state, 4)
+    run = open_run(main)
+    amplitudes_read = []
+    original = h5py.Dataset.read_direct
+
+    def counting(self, dest, source_sel=None, dest_sel=None):
+        amplitudes_read.append(dest.size)
+        return original(self, dest, source_sel, dest_sel)
+
+    monkeypatch.setattr(h5py.Dataset, "read_direct", counting)
+    np.testing.assert_array_equal(read(run, 64, 128, piece=10), state[64:128])
+    assert sum(amplitudes_read) == 64  # slab 1 exactly, once
+    amplitudes_read.clear()
+    np.testing.assert_array_equal(read(run, 70, 80), state[70:80])
+    assert sum(amplitudes_read) == 64  # the whole overlapping slab, for its checksum
+    amplitudes_read.clear()
+    read(run, 70, 80, verify=False)
+    assert sum(amplitudes_read) == 10
+
+
+def test_collective_layout_reads_back_with_its_attributes(tmp_path):
+    state = known_state(5, np.complex64)
+    run = open_run(collective_run(tmp_path, state, 2))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.h5"]  # the temporary was renamed
+    np.testing.assert_array_equal(run.state(), state)
+    assert run.verify_state() == pytest.approx(1.0, rel=1e-6)
+    assert run.attrs["name"] == "c" and run.table("t").tolist() == [0, 1]
+    assert run.attrs_of("state")["note"] == "x" and run.attrs_of("state")["layout"] == "collective"
+    assert "one dataset written by 2 ranks" in format_summary(summarize(run))
+
+
+def test_collective_state_with_other_checksums_is_refused(tmp_path):
+    state = known_state(4)
+    main = collective_run(tmp_path, state, 2)
+    tmp = tmp_path / "again.tmp"
+    tmp.write_bytes(main.read_bytes())
+    with pytest.raises(DqsimError, match="checksums differ"):
+        write_run_file(tmp_path / "again.h5", attrs={}, tables={},
+                       collective_state=CollectiveState(tmp, 8, 2, state.dtype, ["sha256:0", "sha256:1"]))
+    assert not tmp.exists() and not (tmp_path / "again.h5").exists()
+    with pytest.raises(DqsimError, match="missing"):
+        write_run_file(tmp_path / "again.h5", attrs={}, tables={},
+                       collective_state=CollectiveState(tmp, 8, 2, state.dtype, []))
+
+
+def test_check_state_files_finds_a_missing_or_wrong_slab(tmp_path):
+    state = known_state(5)
+    main, paths = slab_run(tmp_path, state, 2)
+    run = open_run(main)
+    paths[1].unlink()
+    with pytest.raises(DqsimError, match=r"state slab 1 of 2 \(run.slab0001.h5\) is missing"):
+        run.check_state_files()
+    with pytest.raises(DqsimError, match="is missing"):  # even a range of slab 0 checks that all files are there
+        read(run, 0, 4)
+    write_state_slab(paths[1], [(0, state[:8])], slab_size=8, dtype=state.dtype)
+    with pytest.raises(DqsimError, match=r"holds \(8,\) complex128, expected \(16,\)"):
+        run.check_state_files()

@@ -1,0 +1,131 @@
+"""Parallel HDF5: states written collectively into one file read back like slab files.
+
+Runs in ./.venv-mpio (mpi4py and h5py built against Debian's MPICH and
+parallel HDF5 by scripts/mpio_env.sh) under ``mpiexec.mpich``; skipped where
+that environment is missing. Files are read back in this process too, with
+the serial h5py of the main venv: both layouts read the same way.
+"""
+
+import h5py
+import numpy as np
+import pytest
+
+from dqsim.errors import DqsimError
+from dqsim.io import open_run
+from mpi_helper import run_mpi
+from mpio_helper import mpio_skip_reason, require_mpio, run_mpio
+
+pytestmark = pytest.mark.skipif(mpio_skip_reason() is not None, reason=str(mpio_skip_reason()))
+
+CHECK = "tests/mpi_scripts/sharded_state_check.py"
+QFT = ["-m", "dqsim", "run", "jobs/qft_20q.toml", "--quiet", "--set", "circuit.num_qubits=10",
+       "--set", 'simulation.observables=["X0"]', "--set", "simulation.max_gather_qubits=6"]
+DQC = ["jobs/dqc_ghz_4qpu.toml", "--set", "simulation.store_shots=true", "--set", "circuit.generator=\"random\"",
+       "--set", "circuit.depth=4", "--set", "distribution.assignment=[0, 0, 1, 1, 2, 2, 3, 3]"]
+
+
+def known_state(num_qubits, dtype):
+    """The vector tests/mpi_scripts/sharded_state_check.py writes."""
+    rng = np.random.default_rng(20 + num_qubits)
+    v = rng.normal(size=1 << num_qubits) + 1j * rng.normal(size=1 << num_qubits)
+    return (v / np.linalg.norm(v)).astype(dtype)
+
+
+def checkpoints(folder):
+    return sorted(p for p in folder.glob("*.h5") if ".slab" not in p.name)
+
+
+@pytest.mark.parametrize("ranks, num_qubits, dtype", [(2, 10, "complex128"), (4, 12, "complex64"),
+                                                      (4, 11, "complex128")])
+def test_collective_write_is_one_file_that_reads_back(tmp_path, ranks, num_qubits, dtype):
+    proc = run_mpio(ranks, [CHECK, str(tmp_path), str(num_qubits), dtype])
+    assert "layout=collective files=run.h5\n" in proc.stdout  # one file: no slab files, no temporary
+    run = open_run(tmp_path / "run.h5")  # serial h5py reads what parallel HDF5 wrote
+    assert run.state_info["layout"] == "collective" and run.state_info["num_slabs"] == ranks
+    np.testing.assert_array_equal(run.state(), known_state(num_qubits, dtype))
+    with h5py.File(tmp_path / "run.h5") as h5:
+        assert not h5["state"].is_virtual and len(h5["state"].attrs["slab_checksums"]) > 0
+
+
+def test_switched_off_the_parallel_env_writes_slab_files(tmp_path):
+    proc = run_mpio(2, [CHECK, str(tmp_path), "10", "complex128"], env={"DQSIM_PARALLEL_HDF5": "0"})
+    assert "layout=slabs files=run.h5,run.slab0000.h5,run.slab0001.h5" in proc.stdout
+
+
+def test_a_rank_with_bad_pieces_fails_every_rank_collectively(tmp_path):
+    proc = run_mpio(2, [CHECK, str(tmp_path), "10", "complex128", "bad"])
+    assert "rank 1 raised ValueError: slab pieces cover" in proc.stdout
+    assert "rank 0 raised DqsimError" in proc.stdout and "rank 1 failed" in proc.stdout
+    assert list(tmp_path.iterdir()) == []  # the temporary file is gone
+
+
+def test_dqsim_run_writes_the_same_state_as_the_serial_path(tmp_path):
+    serial, parallel = tmp_path / "serial" / "s.h5", tmp_path / "parallel" / "p.h5"
+    run_mpi(2, [*QFT, "-o", str(serial)])
+    run_mpio(2, [*QFT, "-o", str(parallel)])
+    assert sorted(p.name for p in serial.parent.iterdir()) == ["s.h5", "s.slab0000.h5", "s.slab0001.h5"]
+    assert sorted(p.name for p in parallel.parent.iterdir()) == ["p.h5"]
+    a, b = open_run(serial), open_run(parallel)
+    assert (a.state_info["layout"], b.state_info["layout"]) == ("slabs", "collective")
+    assert np.max(np.abs(a.state() - b.state())) < 1e-12
+    assert np.allclose(b.state(), np.full(1024, 1 / 32), atol=1e-10)  # QFT of |0...0>
+
+
+def test_a_flipped_amplitude_in_a_collective_file_is_one_corrupt_line(tmp_path):
+    run_mpio(2, [CHECK, str(tmp_path), "10", "complex128"])
+    with h5py.File(tmp_path / "run.h5", "r+") as h5:
+        h5["state"][700] = h5["state"][700] + 1e-3
+    run = open_run(tmp_path / "run.h5")
+    with pytest.raises(DqsimError, match=r"state slab 1 of 2 \(amplitudes 512..1023\) is corrupt") as info:
+        run.state()
+    assert "\n" not in str(info.value)
+    assert sum(p.size for _, p in run.state_pieces(0, 512)) == 512  # slab 0 is still good
+    with pytest.raises(DqsimError, match="corrupt"):
+        list(run.state_pieces(600, 601))
+    proc = run_mpi(1, ["-m", "dqsim", "inspect", str(tmp_path / "run.h5")])
+    assert [line for line in proc.stdout.splitlines() if "ERROR" in line and "corrupt" in line]
+
+
+@pytest.fixture(scope="module")
+def parallel_dqc(tmp_path_factory):
+    """An uninterrupted DQC run on 2 ranks of .venv-mpio, checkpointing as it goes."""
+    require_mpio()
+    folder = tmp_path_factory.mktemp("mpio_dqc")
+    full = folder / "full.h5"
+    run_mpio(2, ["-m", "dqsim", "run", *DQC, "-o", str(full), "--quiet", "--set", "checkpoint.every_sim_s=0.0004",
+                 "--set", f"checkpoint.directory=\"{folder / 'ck'}\"", "--set", "checkpoint.keep=20"],
+             timeout_s=240)
+    ckpts = checkpoints(folder / "ck")
+    assert len(ckpts) >= 2
+    assert open_run(ckpts[0]).state_info["layout"] == "collective"
+    assert not list((folder / "ck").glob("*.slab*.h5"))
+    return folder, full, ckpts
+
+
+@pytest.mark.parametrize("venv, ranks", [("mpio", 4), ("serial", 1)])
+def test_a_collective_checkpoint_resumes_to_the_uninterrupted_results(parallel_dqc, venv, ranks):
+    folder, full, ckpts = parallel_dqc
+    out = folder / f"resumed-{venv}{ranks}.h5"
+    args = ["-m", "dqsim", "resume", str(ckpts[len(ckpts) // 2]), "-o", str(out), "--quiet"]
+    if venv == "mpio":
+        run_mpio(ranks, args, timeout_s=240)
+    else:
+        run_mpi(ranks, args, timeout_s=240)
+    a, b = open_run(full), open_run(out)
+    for name in ("shots", "links", "counts"):
+        assert np.array_equal(a.table(name), b.table(name)), name
+    assert a.attrs["simulated_time_ps"] == b.attrs["simulated_time_ps"]
+    assert abs(a.attrs["fidelity"] - b.attrs["fidelity"]) < 1e-12
+
+
+def test_resuming_a_corrupt_collective_checkpoint_is_one_line(parallel_dqc, tmp_path):
+    _folder, _full, ckpts = parallel_dqc
+    target = tmp_path / ckpts[0].name
+    target.write_bytes(ckpts[0].read_bytes())
+    with h5py.File(target, "r+") as h5:
+        h5["state"][0] = h5["state"][0] + 1e-3
+    proc = run_mpio(1, ["-m", "dqsim", "resume", str(target), "-o", str(tmp_path / "x.h5"), "--quiet"],
+                    check=False)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "corrupt" in lines[0] and "Traceback" not in proc.stderr
