@@ -235,3 +235,26 @@ def test_dqc_checkpoint_of_four_ranks_resumed_on_one(tmp_path, dqc_runs):
     a, b = open_run(full), open_run(out)
     same_tables(a, b, ["shots", "links", "counts"])
     assert abs(a.attrs["fidelity"] - b.attrs["fidelity"]) < 1e-12
+
+
+@pytest.mark.parametrize("scenario", ["dqc", "qkd"])
+def test_killed_on_four_ranks_resumed_on_one(tmp_path, request, scenario):
+    """4 -> 1 ranks after SIGKILL at a random window: the uninterrupted results (fidelity within 1e-12)."""
+    if scenario == "dqc":
+        full, args, every, tables = request.getfixturevalue("dqc_long_full"), DQC_LONG, 0.0002, ["shots", "links",
+                                                                                                 "counts"]
+    else:
+        full, args, every, tables = request.getfixturevalue("qkd_full"), QKD, 0.001, ["blocks", "links",
+                                                                                      "end_to_end"]
+    proc = start_run(tmp_path, args, every, ranks=4)
+    assert wait_for_checkpoint(tmp_path, proc, random_window("four" + scenario)), "the run ended before it was killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=60)
+    last = checkpoints(tmp_path / "ck")[-1]
+    assert open_run(last).attrs["num_ranks"] == 4
+    out = tmp_path / "resumed1.h5"
+    run(1, ["resume", str(last), "-o", str(out)])
+    resumed = open_run(out)
+    same_tables(full, resumed, tables)
+    if scenario == "dqc":
+        assert abs(full.attrs["fidelity"] - resumed.attrs["fidelity"]) < 1e-12

@@ -208,3 +208,23 @@ def test_check_state_files_finds_a_missing_or_wrong_slab(tmp_path):
     write_state_slab(paths[1], [(0, state[:8])], slab_size=8, dtype=state.dtype)
     with pytest.raises(DqsimError, match=r"holds \(8,\) complex128, expected \(16,\)"):
         run.check_state_files()
+
+
+def test_a_part_that_reads_back_differently_stops_the_write(tmp_path, monkeypatch):
+    """The read-back check (CRC-32 of the file against that of the written pieces) is not skipped."""
+    v = known_state(8)
+    monkeypatch.setattr(sharded, "crc_range", lambda *args: 0xDEADBEEF)
+    with pytest.raises(DqsimError, match="corrupt right after writing"):
+        write_sharded_state(tmp_path / "run", [(0, v)], comm=SingleComm(), slab_size=v.size, dtype=v.dtype)
+
+
+def test_background_checksums_equal_plain_ones():
+    pieces = [known_state(10, seed=s) for s in range(5)]
+    plain, background = Checksum(), Checksum(background=True, crc=True)
+    for p in pieces:
+        plain.update(p)
+        background.update(p)
+    import zlib
+
+    assert background.hexdigest() == plain.hexdigest()
+    assert background.crc32 == zlib.crc32(np.concatenate(pieces).view(np.uint8))

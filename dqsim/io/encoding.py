@@ -13,6 +13,8 @@ and read back as NumPy ``str`` arrays.
 from __future__ import annotations
 
 import hashlib
+import zlib
+from concurrent.futures import ThreadPoolExecutor
 import json
 import math
 import os
@@ -180,23 +182,63 @@ def from_stored(array: np.ndarray, stored_dtype: np.dtype) -> np.ndarray:
 class Checksum:
     """SHA-256 of an array's little-endian bytes, fed piece by piece.
 
+    With ``background=True`` each piece is hashed on a helper thread while
+    the caller goes on (writes or reads the next piece: hashlib releases the
+    GIL for large buffers, so SHA-256 — about as fast as a disk — overlaps
+    the I/O). :meth:`update` first waits for the previous piece, so at most
+    one piece is being hashed: the caller may reuse a buffer two pieces later.
+    With ``crc=True`` the CRC-32 of the same bytes is kept too
+    (:attr:`crc32`): a fast check that a part just written reads back the
+    same, which SHA-256 would make as slow as a second write.
+
     Examples:
         >>> c = Checksum()
         >>> c.update(np.arange(2, dtype=np.complex128)); c.update(np.arange(2, 4, dtype=np.complex128))
         >>> c.hexdigest() == Checksum.of(np.arange(4, dtype=np.complex128))
         True
+        >>> b = Checksum(background=True)
+        >>> b.update(np.arange(4, dtype=np.complex128)); b.hexdigest() == c.hexdigest()
+        True
     """
 
-    def __init__(self):
+    def __init__(self, *, background: bool = False, crc: bool = False):
         self._hash = hashlib.sha256()
+        self._crc = 0 if crc else None
+        self._worker = ThreadPoolExecutor(max_workers=1) if background else None
+        self._pending = None
+
+    def _feed(self, data) -> None:
+        self._hash.update(data)
+        if self._crc is not None:
+            self._crc = zlib.crc32(data, self._crc)
 
     def update(self, array: np.ndarray) -> None:
         """Add the bytes of ``array`` (C order, little-endian)."""
         array = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
-        self._hash.update(array.reshape(-1).view(np.uint8))
+        data = array.reshape(-1).view(np.uint8)
+        if self._worker is None:
+            self._feed(data)
+            return
+        self._wait()
+        self._pending = self._worker.submit(self._feed, data)
+
+    def _wait(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()
+
+    @property
+    def crc32(self) -> int | None:
+        """CRC-32 of the bytes so far (``None`` unless made with ``crc=True``)."""
+        self._wait()
+        return self._crc
 
     def hexdigest(self) -> str:
-        """``"sha256:<hex digest>"``."""
+        """``"sha256:<hex digest>"`` (waits for a piece still being hashed)."""
+        self._wait()
+        if self._worker is not None:
+            self._worker.shutdown()
+            self._worker = None
         return CHECKSUM_PREFIX + self._hash.hexdigest()
 
     @classmethod

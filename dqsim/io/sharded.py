@@ -10,8 +10,11 @@ picks the path:
   piece. Writes are *independent* MPI-IO: each rank's range is one contiguous
   block of the file, and collective writes would require every rank to make
   the same number of write calls, which the piece generators do not promise.
-  Each rank hashes its range (SHA-256, as :func:`~dqsim.io.slabs.write_state_slab`
-  does), reads it back and checks it; the checksums are all-gathered and
+  Each rank hashes its range while writing it (SHA-256, as
+  :func:`~dqsim.io.slabs.write_state_slab` does, and CRC-32, on a helper
+  thread), reads it back and compares the CRC-32 (a fast check that the file
+  holds what was written; the SHA-256 is what readers check later); the
+  checksums are all-gathered and
   stored by every rank with identical values (parallel HDF5 metadata
   operations are collective) as attributes of ``state``: ``layout =
   "collective"``, ``slab_size``, ``num_slabs``, ``slab_checksums``. Rank 0
@@ -40,8 +43,8 @@ import numpy as np
 from dqsim.errors import DqsimError
 from dqsim.io import encoding
 from dqsim.io.atomic import temporary_path
-from dqsim.io.slabs import SLAB_DATASET, StateSlabs, check_state_shape, host_pieces, state_attrs, write_state_slab
-from dqsim.io.stored_state import STATE_DATASET, hash_range
+from dqsim.io.slabs import SLAB_DATASET, StateSlabs, check_state_shape, host_pieces, state_attrs, write_slab_file
+from dqsim.io.stored_state import STATE_DATASET, crc_range
 
 #: Environment variable: ``0`` makes :func:`write_sharded_state` write slab files even with parallel HDF5.
 PARALLEL_ENV = "DQSIM_PARALLEL_HDF5"
@@ -154,8 +157,9 @@ def _write_slab_files(base: Path, pieces, *, comm, slab_size: int, dtype: np.dty
     checksum = failure = None
     try:
         slab.parent.mkdir(parents=True, exist_ok=True)
-        checksum = write_state_slab(slab, pieces, slab_size=slab_size, dtype=dtype)
-        _check_read_back(slab, SLAB_DATASET, 0, slab_size, dtype, checksum, f"{slab}: state slab {comm.rank}")
+        written = write_slab_file(slab, pieces, slab_size=slab_size, dtype=dtype)
+        checksum = written.hexdigest()
+        _check_read_back(slab, SLAB_DATASET, 0, slab_size, dtype, written, f"{slab}: state slab {comm.rank}")
     except Exception as exc:  # noqa: BLE001 - reported to every rank by _agree
         failure = exc
     _agree(comm, failure, f"{base.name}: writing the state slab files")
@@ -166,24 +170,26 @@ def _write_slab_files(base: Path, pieces, *, comm, slab_size: int, dtype: np.dty
     return {"state_slabs": StateSlabs(list(paths), list(sums), slab_size, dtype)}
 
 
-def _check_read_back(path: Path, name: str, start: int, slab_size: int, dtype: np.dtype, checksum: str,
-                     label: str) -> None:
+def _check_read_back(path: Path, name: str, start: int, slab_size: int, dtype: np.dtype,
+                     written: encoding.Checksum, label: str) -> None:
     with h5py.File(path, "r") as h5:
-        _compare(hash_range(h5[name], start, start + slab_size, dtype), checksum, label)
+        _compare(crc_range(h5[name], start, start + slab_size, dtype), written.crc32, label)
 
 
-def _compare(read_back: str, written: str, label: str) -> None:
+def _compare(read_back: int, written: int, label: str) -> None:
+    """The read-back check: CRC-32 of what the file holds against that of what was written."""
     if read_back != written:
-        raise DqsimError(f"{label} is corrupt right after writing: read back {read_back}, wrote {written}")
+        raise DqsimError(f"{label} is corrupt right after writing: CRC-32 read back {read_back:08x}, "
+                         f"written {written:08x}")
 
 
-def _fill_range(ds: h5py.Dataset, start: int, pieces, slab_size: int, dtype: np.dtype) -> str:
+def _fill_range(ds: h5py.Dataset, start: int, pieces, slab_size: int, dtype: np.dtype) -> encoding.Checksum:
     """Write this rank's pieces at ``start + offset`` (independent I/O); return their checksum."""
-    checksum = encoding.Checksum()
+    checksum = encoding.Checksum(background=True, crc=True)  # hashes each piece while it is written
     for position, piece in host_pieces(pieces, slab_size=slab_size, dtype=dtype):
-        ds.write_direct(piece, dest_sel=np.s_[start + position:start + position + piece.shape[0]])
         checksum.update(piece)
-    return checksum.hexdigest()
+        ds.write_direct(piece, dest_sel=np.s_[start + position:start + position + piece.shape[0]])
+    return checksum
 
 
 def _write_collective(path: Path, pieces, *, comm, slab_size: int, dtype: np.dtype) -> dict:
@@ -203,8 +209,9 @@ def _write_collective(path: Path, pieces, *, comm, slab_size: int, dtype: np.dty
             ds = h5.create_dataset(STATE_DATASET, shape=(total,), dtype=dtype, fill_time="never")
             checksum = failure = None
             try:
-                checksum = _fill_range(ds, start, pieces, slab_size, dtype)
-                _compare(hash_range(ds, start, start + slab_size, dtype), checksum,
+                written = _fill_range(ds, start, pieces, slab_size, dtype)
+                checksum = written.hexdigest()
+                _compare(crc_range(ds, start, start + slab_size, dtype), written.crc32,
                          f"{tmp}: state slab {comm.rank} of {comm.size}")
             except Exception as exc:  # noqa: BLE001 - reported to every rank by _agree
                 failure = exc

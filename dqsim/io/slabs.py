@@ -153,24 +153,30 @@ def write_state_slab(slab_path: str | os.PathLike, pieces: Iterable[tuple[int, n
         ...     encoding.Checksum.of(a)
         True
     """
+    return write_slab_file(slab_path, pieces, slab_size=slab_size, dtype=dtype).hexdigest()
+
+
+def write_slab_file(slab_path: str | os.PathLike, pieces: Iterable[tuple[int, np.ndarray]], *,
+                    slab_size: int, dtype: Any) -> encoding.Checksum:
+    """:func:`write_state_slab`, returning the :class:`~dqsim.io.encoding.Checksum` (SHA-256 and CRC-32)."""
     dtype = np.dtype(dtype)
     if dtype not in _STATE_DTYPES:
         raise ValueError(f"dtype = {dtype}: allowed complex64, complex128")
     if slab_size < 1:
         raise ValueError(f"slab_size = {slab_size}: must be >= 1")
-    checksum = encoding.Checksum()
+    checksum = encoding.Checksum(background=True, crc=True)
 
     def fill(h5: h5py.File) -> None:
         ds = h5.create_dataset(SLAB_DATASET, shape=(slab_size,), dtype=dtype)
         for position, piece in host_pieces(pieces, slab_size=slab_size, dtype=dtype):
+            checksum.update(piece)  # hashed on a helper thread while the piece is written
             ds.write_direct(piece, dest_sel=np.s_[position:position + piece.shape[0]])
-            checksum.update(piece)
         encoding.encode_attrs(h5.attrs, {
             "dqsim_file": "state-slab", "schema_version": dqsim.SCHEMA_VERSION,
             "dqsim_version": dqsim.__version__, "checksum": checksum.hexdigest()}, where="/")
 
     atomic_h5_write(slab_path, fill)
-    return checksum.hexdigest()
+    return checksum
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,8 @@ virtual dataset, which would return zeros for a missing file.
 from __future__ import annotations
 
 import os
+import zlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Optional
@@ -124,18 +126,27 @@ class StateLayout:
             check_slab_file(path, self.slab_size, self.dtype, self.label(index))
 
 
-def hash_range(ds: h5py.Dataset, start: int, stop: int, dtype: Any) -> str:
-    """Checksum of ``ds[start:stop]``, read in chunks of :data:`READ_CHUNK_AMPLITUDES`.
+def crc_range(ds: h5py.Dataset, start: int, stop: int, dtype: Any) -> int:
+    """CRC-32 of ``ds[start:stop]``: checks that a part just written reads back as written.
 
-    Used to check a part right after writing it (each rank its own part).
+    Reads chunk k+1 while a helper thread computes the CRC of chunk k (zlib
+    releases the GIL), alternating two buffers.
     """
-    checksum = encoding.Checksum()
-    buffer = np.empty(min(max(stop - start, 0), READ_CHUNK_AMPLITUDES), dtype=dtype)
-    for lo in range(start, stop, READ_CHUNK_AMPLITUDES):
-        hi = min(lo + READ_CHUNK_AMPLITUDES, stop)
-        ds.read_direct(buffer[:hi - lo], source_sel=np.s_[lo:hi])
-        checksum.update(buffer[:hi - lo])
-    return checksum.hexdigest()
+    crc = 0
+    buffers = [np.empty(min(max(stop - start, 0), READ_CHUNK_AMPLITUDES), dtype=np.dtype(dtype).newbyteorder("<"))
+               for _ in range(2)]
+    with ThreadPoolExecutor(max_workers=1) as worker:
+        pending = None
+        for count, lo in enumerate(range(start, stop, READ_CHUNK_AMPLITUDES)):
+            hi = min(lo + READ_CHUNK_AMPLITUDES, stop)
+            buffer = buffers[count % 2][:hi - lo]
+            ds.read_direct(buffer, source_sel=np.s_[lo:hi])
+            if pending is not None:
+                crc = pending.result()
+            pending = worker.submit(zlib.crc32, buffer.view(np.uint8), crc)
+        if pending is not None:
+            crc = pending.result()
+    return crc
 
 
 def read_range(layout: StateLayout, start: int, stop: int, *, piece: int = READ_CHUNK_AMPLITUDES,
@@ -161,7 +172,8 @@ def read_range(layout: StateLayout, start: int, stop: int, *, piece: int = READ_
     if stop <= start:
         return
     size = layout.slab_size
-    scratch = np.empty(min(size, READ_CHUNK_AMPLITUDES), dtype=layout.dtype)
+    scratch = [np.empty(min(size, READ_CHUNK_AMPLITUDES), dtype=layout.dtype) for _ in range(2)]
+    reads = 0
     for index in range(start // size, (stop - 1) // size + 1):
         first, end = index * size, (index + 1) * size
         lo, hi = max(start, first), min(stop, end)
@@ -169,7 +181,7 @@ def read_range(layout: StateLayout, start: int, stop: int, *, piece: int = READ_
         segments = [(lo, hi, piece, True)]
         if recorded is not None:
             segments = [(first, lo, READ_CHUNK_AMPLITUDES, False), *segments, (hi, end, READ_CHUNK_AMPLITUDES, False)]
-        checksum = encoding.Checksum()
+        checksum = encoding.Checksum(background=True)
         path, name, base = layout.location(index)
         try:
             with h5py.File(path, "r") as h5:
@@ -177,7 +189,8 @@ def read_range(layout: StateLayout, start: int, stop: int, *, piece: int = READ_
                 for seg_lo, seg_hi, step, wanted in segments:
                     for a in range(seg_lo, seg_hi, step):
                         b = min(a + step, seg_hi)
-                        chunk = np.empty(b - a, dtype=layout.dtype) if wanted else scratch[:b - a]
+                        reads += 1  # alternate scratch buffers: the previous one may still be hashed
+                        chunk = np.empty(b - a, dtype=layout.dtype) if wanted else scratch[reads % 2][:b - a]
                         ds.read_direct(chunk, source_sel=np.s_[a - first + base:b - first + base])
                         if recorded is not None:
                             checksum.update(chunk)
