@@ -258,3 +258,22 @@ def test_killed_on_four_ranks_resumed_on_one(tmp_path, request, scenario):
     same_tables(full, resumed, tables)
     if scenario == "dqc":
         assert abs(full.attrs["fidelity"] - resumed.attrs["fidelity"]) < 1e-12
+
+
+REPEATER = ["jobs/repeater_chain.toml", "--set", "chain.num_links=[2]", "--set", "chain.total_distance_km=[40.0]",
+            "--set", "chain.num_pairs=5", "--set", "chain.swapping=\"nested\"", "--set",
+            "chain.purification_rounds=1", "--set", "chain.cutoff_s=0.002"]
+
+
+def test_repeater_checkpoint_of_two_ranks_resumed_on_four_and_one(tmp_path):
+    full = tmp_path / "full.h5"
+    run(2, ["run", *REPEATER, "-o", str(full), "--set", "checkpoint.every_sim_s=0.002",
+            "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\"", "--set", "checkpoint.keep=20"])
+    ckpts = checkpoints(tmp_path / "ck")
+    a = open_run(full)
+    for ranks in (4, 1):
+        out = tmp_path / f"resumed{ranks}.h5"
+        run(ranks, ["resume", str(ckpts[len(ckpts) // 2]), "-o", str(out)])
+        b = open_run(out)
+        same_tables(a, b, ["pairs", "summary"], exact=False)
+        assert np.array_equal(a.table("pairs")["delivery_time_ps"], b.table("pairs")["delivery_time_ps"])

@@ -150,19 +150,21 @@ def test_dqc_resume_redoes_no_quantum_operation(tmp_path, monkeypatch):
     assert a.attrs["fidelity"] == resumed.attrs["fidelity"]
 
 
-@pytest.mark.parametrize("job, module, tables, extra", [
-    ("ising_trotter_4qpu.toml", "trotter", ["observables", "network"],
+@pytest.mark.parametrize("job, module, runner, tables, extra", [
+    ("ising_trotter_4qpu.toml", "trotter", "run_dqc", ["observables", "network"],
      ["--set", "evolution.num_points=4", "--set", "simulation.trajectories=1", "--set", "simulation.shots=100"]),
-    ("cloud_queue.toml", "cloud", ["jobs"], []),
+    ("cloud_queue.toml", "cloud", "run_dqc", ["jobs"], []),
+    ("repeater_chain.toml", "repeater", "run_chain", ["pairs", "summary"], ["--set", "chain.num_pairs=4"]),
 ])
-def test_multi_run_scenarios_resume_without_redoing_finished_runs(tmp_path, monkeypatch, job, module, tables, extra):
-    """Trotter (one engine run per time point) and cloud (one per user job) store finished runs' results."""
+def test_multi_run_scenarios_resume_without_redoing_finished_runs(tmp_path, monkeypatch, job, module, runner, tables,
+                                                                 extra):
+    """Trotter (an engine run per time point), cloud (per user job), repeater (per configuration)."""
     import importlib
 
     scenario = importlib.import_module(f"dqsim.scenarios.{module}")
     started = []
-    original = scenario.run_dqc
-    monkeypatch.setattr(scenario, "run_dqc", lambda *a, **k: started.append(1) or original(*a, **k))
+    original = getattr(scenario, runner)
+    monkeypatch.setattr(scenario, runner, lambda *a, **k: started.append(1) or original(*a, **k))
     full, ckpts = run_with_checkpoints(tmp_path, job, extra, 0.0001)
     total = len(started)
     later = [p for p in ckpts if open_run(p).attrs["engine_run"] >= 2]
@@ -174,8 +176,25 @@ def test_multi_run_scenarios_resume_without_redoing_finished_runs(tmp_path, monk
     same_tables(open_run(full), resumed, tables)
 
 
+REPEATER = ["--set", "chain.num_links=[2]", "--set", "chain.total_distance_km=[40.0]", "--set",
+            "chain.num_pairs=5", "--set", "chain.swapping=\"nested\"", "--set", "chain.purification_rounds=1",
+            "--set", "chain.cutoff_s=0.002"]
+
+
+def test_a_repeater_chain_resumes_mid_run_with_its_restarts_and_fidelities(tmp_path):
+    """Nested swapping, pumping and cut-off restarts: node bookkeeping and probe fidelities are saved."""
+    full, ckpts = run_with_checkpoints(tmp_path, "repeater_chain.toml", REPEATER, 0.002)
+    a = open_run(full)
+    assert a.attrs["total_restarts"] > 0, "pick a cut-off that makes restarts"
+    middle = ckpts[len(ckpts) // 2]
+    shared = saved_record(middle, "engine/shared")
+    assert shared["state_extras"]["fidelities"], "no pair delivered before the checkpoint"
+    resumed = resume(middle, tmp_path / "resumed.h5")
+    same_tables(a, resumed, ["pairs", "summary"])
+
+
 def test_a_scenario_without_checkpoints_says_so(tmp_path, capsys):
-    code = main(["run", str(ROOT / "jobs" / "repeater_chain.toml"), "-o", str(tmp_path / "x.h5"), "--quiet",
+    code = main(["run", str(ROOT / "jobs" / "quickstart.toml"), "-o", str(tmp_path / "x.h5"), "--quiet",
                  "--set", "checkpoint.every_wall_s=60"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "does not write checkpoints" in err[0]

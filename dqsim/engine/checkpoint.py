@@ -97,7 +97,8 @@ class Resume:
     streams: dict
     last_touch_ps: list
     has_state: bool
-    shared: dict | None = None
+    shared: bytes | None = None
+    num_ranks: int = 0
     record_checksums: dict = field(default_factory=dict)
     results: dict = field(default_factory=dict)
 
@@ -260,6 +261,11 @@ class Checkpointer:
         memory.last_touch_ps = list(resume.last_touch_ps)
         state = sim.state
         if state is not None and resume.has_state:
+            stored = int(io.open_run(resume.path).state_info["shape"][0])
+            if stored != 1 << state.num_qubits:
+                raise DqsimError(f"{resume.path}: its register has {stored.bit_length() - 1} qubits, this run's "
+                                 f"{state.num_qubits} (small registers are padded with idle qubits to give every "
+                                 f"rank local qubits); resume with {resume.num_ranks} ranks")
             size = 1 << state.num_local_qubits
             start = self.comm.rank * size
             state.layout.physical_of = list(range(state.num_qubits))
@@ -388,7 +394,8 @@ def read_checkpoint(path, comm, *, expected_num_qubits: int | None = None) -> tu
             last_touch = [int(v) for v in run.table("last_touch")]
             resume = Resume(Path(path), int(attrs["engine_run"]), int(attrs["window_end_ps"]), streams,
                             last_touch, bool(attrs.get("has_state")),
-                            record_checksums=dict(zip(attrs["record_names"], attrs["record_sha256"])))
+                            record_checksums=dict(zip(attrs["record_names"], attrs["record_sha256"])),
+                            num_ranks=int(attrs["num_ranks"]))
             resume.results = pickle.loads(_read_record(run, "engine/results", resume))
             resume.shared = _read_record(run, "engine/shared", resume)  # unpickled by each rank's run
             payload = (attrs, resume)

@@ -560,7 +560,8 @@ class Simulator:
                 statistics[key] = statistics.get(key, 0) + value
         sums = {name: int(self.comm.allreduce_sum(getattr(self.stats, name)))
                 for name in ("num_events", "num_messages", "num_cross_rank_messages")}
-        return {"pending": self._pending, "statistics": statistics,
+        extras = self.state.checkpoint_extras() if self.state is not None else {}
+        return {"pending": self._pending, "statistics": statistics, "state_extras": extras,
                 "stats": {**sums, "num_windows": self.stats.num_windows, "num_flushes": self.stats.num_flushes,
                           "num_quantum_ops": self.stats.num_quantum_ops}}
 
@@ -592,6 +593,8 @@ class Simulator:
             self.timeline.extend(data["timeline"])
         self._buffer.sort(key=lambda op: op.key)
         self._pending = list(shared["pending"])
+        if self.state is not None:
+            self.state.restore_extras(shared["state_extras"])
         first = self.comm.rank == 0
         self.statistics = dict(shared["statistics"]) if first else {}
         for name, value in shared["stats"].items():

@@ -168,6 +168,12 @@ class FidelityProbeState(ShardedState):
         super().__init__(*args, **kwargs)
         self.fidelities: dict[int, float] = {}
 
+    def checkpoint_extras(self) -> dict:
+        return {"fidelities": dict(self.fidelities)}
+
+    def restore_extras(self, extras: dict) -> None:
+        self.fidelities = dict(extras["fidelities"])
+
     def apply(self, op: GateOp) -> None:
         """Apply ``op`` (collective); a :class:`FidelityProbe` is evaluated, not applied."""
         if isinstance(op, FidelityProbe):
@@ -386,10 +392,45 @@ _ABANDONED = _Abandoned()
 
 @dataclass
 class _NodeRun:
-    """Per-node bookkeeping (touched only by that node's processes)."""
+    """Per-node bookkeeping (touched only by that node's processes), kept in ``ctx.node_data``.
+
+    Processes change it only through ``ctx.effect`` and read it through
+    ``ctx.record`` (:mod:`dqsim.engine.process`), so checkpoints can save it.
+    """
 
     current: tuple[int, int] | None = None           # (pair_index, attempt) running now
     early: dict = field(default_factory=dict)        # (pair_index, attempt) -> events that came early
+
+    def pop_early(self, key):
+        """The oldest event of attempt ``key`` that came early, removed; ``None`` if there is none."""
+        early = self.early.get(key)
+        if not early:
+            return None
+        event = early.pop(0)
+        if not early:
+            del self.early[key]
+        return event
+
+    def keep_early(self, key, event) -> None:
+        self.early.setdefault(key, []).append(event)
+
+
+def setup_node_data(data: dict) -> None:
+    """Give a chain node's ``node_data`` its bookkeeping and records (the scenario calls this once per node)."""
+    data["chain_run"] = _NodeRun()
+    data["records"] = ChainRecords()
+
+
+def _node_run(ctx) -> _NodeRun:
+    return ctx.node_data["chain_run"]
+
+
+def _records(ctx) -> ChainRecords:
+    return ctx.node_data["records"]
+
+
+def _set_current(run: _NodeRun, key) -> None:
+    run.current = key
 
 
 def _guarded(process, alive: Callable[[], bool]):
@@ -423,8 +464,9 @@ def _elementary_pair(ctx, link: LinkSpec, peer: int, qubit: int, tag, initiator:
     return EprResult(*msg.payload)
 
 
-def _link_side(ctx, chain: ChainSpec, records: ChainRecords, run: _NodeRun, key: tuple[int, int], side: str):
+def _link_side(ctx, chain: ChainSpec, key: tuple[int, int], side: str):
     """This node's end of one link for one chain attempt: pair, pumping rounds, then ``linked``."""
+    run = _node_run(ctx)
     node = ctx.node
     pair_index, attempt = key
     initiator = side == "right"
@@ -436,7 +478,7 @@ def _link_side(ctx, chain: ChainSpec, records: ChainRecords, run: _NodeRun, key:
     spare = chain.qubit(node, side, 1) if chain.purification_rounds else None
 
     def alive() -> bool:
-        return run.current == key
+        return ctx.record(lambda: run.current == key)
 
     serial = attempts = pairs = successes = failures = 0
     while True:
@@ -471,8 +513,8 @@ def _link_side(ctx, chain: ChainSpec, records: ChainRecords, run: _NodeRun, key:
         if kept_ok:
             break
     if initiator:
-        records.links.append(LinkRecord(pair_index, attempt, link_index, attempts, pairs, created_ps,
-                                        ctx.now_ps, successes, failures))
+        ctx.effect(_records(ctx).links.append, LinkRecord(pair_index, attempt, link_index, attempts, pairs,
+                                                          created_ps, ctx.now_ps, successes, failures))
     ctx.send(node, (_TAG, pair_index), ("linked", attempt, side, created_ps))
 
 
@@ -486,18 +528,15 @@ def _next_event(ctx, run: _NodeRun, key: tuple[int, int]):
     """The next control message of attempt ``key``: stale attempts dropped, later ones kept."""
     pair_index, attempt = key
     while True:
-        early = run.early.get(key)
-        if early:
-            event = early.pop(0)
-            if not early:
-                del run.early[key]
+        event = ctx.record(run.pop_early, key)
+        if event is not None:
             return event
         msg = yield ctx.receive((_TAG, pair_index))
         kind, msg_attempt, *data = msg.payload
         if msg_attempt == attempt:
             return (kind, *data)
         if msg_attempt > attempt:
-            run.early.setdefault((pair_index, msg_attempt), []).append((kind, *data))
+            ctx.effect(run.keep_early, (pair_index, msg_attempt), (kind, *data))
 
 
 def _swap(ctx, chain: ChainSpec, key: tuple[int, int]):
@@ -518,7 +557,7 @@ def _swap(ctx, chain: ChainSpec, key: tuple[int, int]):
     ctx.log("swap", f"pair {pair_index} attempt {attempt}: bits {m_z}{m_x}")
 
 
-def _deliver(ctx, chain: ChainSpec, records: ChainRecords, key, round_start_ps: int, bits: dict) -> int:
+def _deliver(ctx, chain: ChainSpec, key, round_start_ps: int, bits: dict) -> int:
     """B: Pauli-frame correction, fidelity probe, tell every node; returns the next round's start."""
     pair_index, attempt = key
     last = chain.num_links
@@ -533,7 +572,7 @@ def _deliver(ctx, chain: ChainSpec, records: ChainRecords, key, round_start_ps: 
     if flip_z:
         ctx.apply(gate_op("z", [mine]), error_probability=error)
     ctx.apply(fidelity_probe(theirs, mine, pair_index))
-    records.deliveries.append(Delivery(pair_index, attempt, round_start_ps, ctx.now_ps))
+    ctx.effect(_records(ctx).deliveries.append, Delivery(pair_index, attempt, round_start_ps, ctx.now_ps))
     next_start = ctx.now_ps + chain.broadcast_delay_ps
     for other in range(last):
         ctx.send(other, (_TAG, pair_index), ("delivered", attempt, next_start))
@@ -541,20 +580,19 @@ def _deliver(ctx, chain: ChainSpec, records: ChainRecords, key, round_start_ps: 
     return next_start
 
 
-def _abandon(ctx, chain: ChainSpec, records: ChainRecords, run: _NodeRun, key, side: str) -> None:
+def _abandon(ctx, chain: ChainSpec, key, side: str) -> None:
     """Cut-off: stop this attempt here and tell every other node."""
     pair_index, attempt = key
-    run.current = None
+    ctx.effect(_set_current, _node_run(ctx), None)
     for other in range(chain.num_nodes):
         if other != ctx.node:
             ctx.send(other, (_TAG, pair_index), ("abort", attempt))
-    records.restarts.append((pair_index, attempt, ctx.node, ctx.now_ps))
+    ctx.effect(_records(ctx).restarts.append, (pair_index, attempt, ctx.node, ctx.now_ps))
     ctx.count(("cutoffs", ctx.node), 1)
     ctx.log("cutoff", f"pair {pair_index} attempt {attempt}: {side} pair reached the cut-off")
 
 
-def _attempt(ctx, chain: ChainSpec, records: ChainRecords, run: _NodeRun, key: tuple[int, int],
-             round_start_ps: int):
+def _attempt(ctx, chain: ChainSpec, key: tuple[int, int], round_start_ps: int):
     """One chain attempt at this node; returns the next round's start (delivered) or None (abandoned)."""
     node = ctx.node
     last = chain.num_links
@@ -562,9 +600,10 @@ def _attempt(ctx, chain: ChainSpec, records: ChainRecords, run: _NodeRun, key: t
     repeater = 0 < node < last
     cutoff = chain.cutoff_ps if repeater else None
     needs_segments = repeater and chain.swapping == "nested" and chain.level(node) > 1
-    run.current = key
+    run = _node_run(ctx)
+    ctx.effect(_set_current, run, key)
     for side in chain.sides(node):
-        ctx.spawn(_link_side, chain, records, run, key, side)
+        ctx.spawn(_link_side, chain, key, side)
     linked: dict[str, int] = {}
     segments: set[str] = set()
     bits: dict[int, tuple[int, int]] = {}
@@ -592,34 +631,34 @@ def _attempt(ctx, chain: ChainSpec, records: ChainRecords, run: _NodeRun, key: t
         elif kind == "deadline":
             side = data[0]
             if not swapped and not fresh(side):
-                _abandon(ctx, chain, records, run, key, side)
+                _abandon(ctx, chain, key, side)
                 return None
         if node == last and "left" in linked and len(bits) == last - 1:
-            return _deliver(ctx, chain, records, key, round_start_ps, bits)
+            return _deliver(ctx, chain, key, round_start_ps, bits)
         if (repeater and not swapped and len(linked) == 2 and fresh("left") and fresh("right")
                 and (not needs_segments or len(segments) == 2)):
             yield from _swap(ctx, chain, key)
             swapped = True
 
 
-def chain_node(ctx, chain: ChainSpec, records: ChainRecords):
+def chain_node(ctx, chain: ChainSpec):
     """The process of one chain node for the whole run (yields engine commands).
 
     Runs ``chain.num_pairs`` rounds; see the module docstring. Start it on
-    every node at time 0; B fills ``records.deliveries``, initiators
-    ``records.links``, repeaters ``records.restarts`` (each on its own rank).
+    every node at time 0 after :func:`setup_node_data`; in the node's
+    ``node_data["records"]`` B fills ``deliveries``, initiators ``links``,
+    repeaters ``restarts``.
 
     Raises:
         DqsimError: more than ``chain.max_restarts`` attempts abandoned for one pair.
     """
-    run = _NodeRun()
     start_ps = 0
     for pair_index in range(chain.num_pairs):
         if start_ps > ctx.now_ps:
             yield ctx.wait(start_ps - ctx.now_ps)
         attempt = 0
         while True:
-            next_start = yield from _attempt(ctx, chain, records, run, (pair_index, attempt), start_ps)
+            next_start = yield from _attempt(ctx, chain, (pair_index, attempt), start_ps)
             if next_start is not None:
                 start_ps = next_start
                 break

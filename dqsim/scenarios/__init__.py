@@ -55,8 +55,9 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
     """Run the scenario of ``job`` (collective); see the module docstring.
 
     ``checkpointing`` (a :class:`dqsim.engine.checkpoint.CheckpointSession`)
-    reaches the scenarios that write checkpoints (dqc, qkd, trotter, cloud);
-    asking the others for checkpoints in ``[checkpoint]`` is an error.
+    reaches the scenarios that write checkpoints (all on the event engine:
+    dqc, qkd, trotter, cloud, repeater); asking ``circuit`` for checkpoints
+    in ``[checkpoint]`` is an error.
     """
     from dqsim.scenarios import circuit_run, cloud, dqc, qkd, repeater, trotter  # noqa: PLC0415
 
@@ -67,6 +68,6 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
         return run(job, comm=comm, backend=backend, on_progress=on_progress, checkpointing=checkpointing)
     plan = getattr(job, "checkpoint", None)
     if plan is not None and (plan.every_wall_s or plan.every_sim_s):
-        raise DqsimError(f"[checkpoint]: the {job.scenario} scenario does not write checkpoints (dqc, qkd, trotter "
-                         "and cloud do); remove every_wall_s / every_sim_s from the job")
+        raise DqsimError(f"[checkpoint]: the {job.scenario} scenario does not write checkpoints (dqc, qkd, trotter, "
+                         "cloud and repeater do); remove every_wall_s / every_sim_s from the job")
     return run(job, comm=comm, backend=backend, on_progress=on_progress)

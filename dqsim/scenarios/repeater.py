@@ -39,9 +39,9 @@ from dqsim.engine import RunStatistics, Simulator
 from dqsim.errors import ResourceError
 from dqsim.network.link import LinkSpec
 from dqsim.network.werner import plob_bound
-from dqsim.protocols.repeater import ChainRecords, ChainSpec, FidelityProbeState, chain_node
+from dqsim.protocols.repeater import ChainRecords, ChainSpec, FidelityProbeState, chain_node, setup_node_data
 from dqsim.scenarios import ScenarioOutput, record_table
-from dqsim.scenarios.dqc import default_placement
+from dqsim.scenarios.dqc import _checkpointer, default_placement
 from dqsim.units import PS_PER_S, ps_to_seconds, seconds_to_ps
 
 
@@ -110,7 +110,7 @@ class ChainRun:
 
 
 def run_chain(chain: ChainSpec, *, comm, backend=None, seed: int = 0, precision: str = "complex128",
-              placement: list[int] | None = None, timeline: bool = False) -> ChainRun:
+              placement: list[int] | None = None, timeline: bool = False, checkpointing=None) -> ChainRun:
     """Run a repeater chain until it delivered ``chain.num_pairs`` pairs (collective).
 
     The register holds the chain's ``chain.num_qubits`` memories, plus idle
@@ -124,6 +124,8 @@ def run_chain(chain: ChainSpec, *, comm, backend=None, seed: int = 0, precision:
         precision: ``"complex128"`` or ``"complex64"``.
         placement: rank of every node (default contiguous blocks).
         timeline: keep the engine's timeline (on each rank, not gathered).
+        checkpointing: a :class:`dqsim.engine.checkpoint.CheckpointSession`
+            (write checkpoints, or resume one), or ``None``.
 
     Returns:
         A :class:`ChainRun`, the same on every rank.
@@ -146,12 +148,17 @@ def run_chain(chain: ChainSpec, *, comm, backend=None, seed: int = 0, precision:
     sim = Simulator(comm=comm, state=state, node_names=[f"node{i}" for i in range(num_nodes)],
                     rank_of_node=rank_of_node, latency_ps=chain.latency_ps, cross_rank_latencies_ps=cross,
                     qubit_owner=owner, t1_s=[chain.node.t1_s] * num_nodes,
-                    t2_s=[chain.node.t2_s] * num_nodes, seed=seed, record_timeline=timeline)
-    records = ChainRecords()
+                    t2_s=[chain.node.t2_s] * num_nodes, seed=seed, record_timeline=timeline,
+                    all_latencies_ps=[link.delay_ps for link in chain.links],
+                    checkpointer=_checkpointer(checkpointing, comm))
+    sim.share(chain)
     for node in range(num_nodes):
-        sim.spawn(node, chain_node, chain, records)
+        setup_node_data(sim.node_data(node))
+        sim.spawn(node, chain_node, chain)
     engine = sim.run()
-    merged = ChainRecords.merged(comm.allgather(records))
+    mine = ChainRecords.merged([sim.node_data(i)["records"] for i in range(num_nodes)
+                                if rank_of_node[i] == comm.rank])
+    merged = ChainRecords.merged(comm.allgather(mine))
     by_attempt: dict[tuple[int, int], list] = {}
     attempts_in_round: dict[int, int] = {}
     for link in merged.links:
@@ -214,8 +221,12 @@ def chain_spec(job, num_links: int, total_distance_km: float) -> ChainSpec:
                      num_pairs=c.num_pairs, max_restarts=c.max_restarts)
 
 
-def run_job(job, *, comm, backend, on_progress=None) -> ScenarioOutput:
-    """Run a ``repeater`` job (collective): every configuration of ``[chain]``, one after another."""
+def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> ScenarioOutput:
+    """Run a ``repeater`` job (collective): every configuration of ``[chain]``, one after another.
+
+    With ``checkpointing`` the chain runs write checkpoints, and a resumed job
+    skips the configurations that had finished (their results are stored).
+    """
     c = job.chain
     configs = c.configurations()
     pair_rows, summary_rows, timing_rows = [], [], []
@@ -229,7 +240,12 @@ def run_job(job, *, comm, backend, on_progress=None) -> ScenarioOutput:
     for index, (num_links, total_km) in enumerate(configs):
         started = time.perf_counter()
         chain = chain_spec(job, num_links, total_km)
-        run = run_chain(chain, comm=comm, backend=backend, seed=job.run.seed, precision=job.run.precision)
+        run = checkpointing.stored_next() if checkpointing is not None else None
+        if run is None:  # not a configuration that had finished before the checkpoint being resumed
+            run = run_chain(chain, comm=comm, backend=backend, seed=job.run.seed, precision=job.run.precision,
+                            checkpointing=checkpointing)
+            if checkpointing is not None:
+                checkpointing.store_last(run)
         engines.append(run.engine)
         timing_rows.append((f"config{index}", time.perf_counter() - started))
         link = chain.links[0]

@@ -583,6 +583,13 @@ class ShardedState:
         for start in range(0, self.amplitudes.size, step):
             yield start, self.backend.to_host(self.amplitudes[start : start + step])
 
+    def checkpoint_extras(self) -> dict:
+        """What a subclass keeps beside the amplitudes that a checkpoint must save (picklable); none here."""
+        return {}
+
+    def restore_extras(self, extras: dict) -> None:
+        """Take back what :meth:`checkpoint_extras` returned, when a checkpoint is resumed."""
+
     def set_state(self, vector: np.ndarray) -> None:
         """Load a full state (logical order, host array) into the shards (every rank passes it)."""
         vector = np.asarray(vector, dtype=self.dtype).reshape(-1)
