@@ -332,7 +332,7 @@ class _Unpickler(pickle.Unpickler):
 def _pickle(obj, sim) -> bytes:
     buffer = _bytes_io.BytesIO()
     try:
-        _Pickler(buffer, sim._shared).dump(obj)
+        _Pickler(buffer, sim.shared_objects).dump(obj)
     except (TypeError, AttributeError, pickle.PicklingError) as exc:
         raise DqsimError(f"cannot write a checkpoint: a process or its data cannot be saved ({exc}); "
                          "give processes module-level functions and picklable arguments, or share() them") from None
@@ -340,7 +340,7 @@ def _pickle(obj, sim) -> bytes:
 
 
 def _unpickle(data: bytes, sim):
-    return _Unpickler(_bytes_io.BytesIO(data), sim._shared).load()
+    return _Unpickler(_bytes_io.BytesIO(data), sim.shared_objects).load()
 
 
 def _delete_checkpoint(path: Path) -> None:

@@ -364,6 +364,11 @@ class Simulator:
         self._shared.append(obj)
         return obj
 
+    @property
+    def shared_objects(self) -> list:
+        """The objects registered with :meth:`share`, in order (checkpoints refer to them by position)."""
+        return self._shared
+
     def node_data(self, node: int) -> dict:
         """The ``ctx.node_data`` of a node (meaningful on the rank that runs it)."""
         return self.nodes[node].data
