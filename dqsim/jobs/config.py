@@ -629,6 +629,18 @@ def _spec_parameters(params: dict[str, Any], allowed: Sequence[str], float_field
             for key, value in params.items()}
 
 
+def _checked_spec_parameters(params: dict[str, Any], spec: type, allowed: Sequence[str],
+                             float_fields: frozenset[str], hints: dict[str, str],
+                             defaults: dict[str, Any]) -> dict[str, Any]:
+    """The keys of a ``[...link]``/``[...node]`` table, checked by building ``spec(**defaults, **params)``."""
+    params = _spec_parameters(params, allowed, float_fields, hints)
+    try:
+        spec(**{**defaults, **params})
+    except ValueError as exc:
+        raise _spec_problem(exc, spec, params) from None
+    return params
+
+
 def _spec_problem(exc: ValueError, spec: type, given: dict[str, Any]) -> PydanticCustomError:
     """A ``LinkSpec``/``NodeSpec`` error as a job error naming the field.
 
@@ -708,23 +720,14 @@ class NetworkSection(_Section):
     @field_validator("link")
     @classmethod
     def _check_link(cls, link: dict[str, Any]) -> dict[str, Any]:
-        link = _spec_parameters(link, _LINK_FIELDS, _LINK_FLOAT_FIELDS, {})
-        try:
-            LinkSpec(**{"distance_km": net_topology.DEFAULT_LINK.distance_km, **link})
-        except ValueError as exc:
-            raise _spec_problem(exc, LinkSpec, link) from None
-        return link
+        return _checked_spec_parameters(link, LinkSpec, _LINK_FIELDS, _LINK_FLOAT_FIELDS, {},
+                                        {"distance_km": net_topology.DEFAULT_LINK.distance_km})
 
     @field_validator("node")
     @classmethod
     def _check_node(cls, node: dict[str, Any]) -> dict[str, Any]:
-        node = _spec_parameters(node, _NODE_FIELDS, _NODE_FLOAT_FIELDS,
-                                {"name": "node names come from [network].node_names"})
-        try:
-            NodeSpec(name="node0", **node)
-        except ValueError as exc:
-            raise _spec_problem(exc, NodeSpec, node) from None
-        return node
+        return _checked_spec_parameters(node, NodeSpec, _NODE_FIELDS, _NODE_FLOAT_FIELDS,
+                                        {"name": "node names come from [network].node_names"}, {"name": "node0"})
 
     @model_validator(mode="after")
     def _check_network(self) -> "NetworkSection":

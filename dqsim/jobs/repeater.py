@@ -49,8 +49,7 @@ from dqsim.jobs.config import (
     _job_error,
     _real,
     _Section,
-    _spec_parameters,
-    _spec_problem,
+    _checked_spec_parameters,
     _toml_repr,
 )
 from dqsim.network.link import LinkSpec
@@ -178,23 +177,15 @@ class ChainSection(_Section):
     @field_validator("link")
     @classmethod
     def _check_link(cls, link: dict[str, Any]) -> dict[str, Any]:
-        link = _spec_parameters(link, _CHAIN_LINK_FIELDS, _LINK_FLOAT_FIELDS,
-                                {"distance_km": "each link is [chain].total_distance_km / num_links long"})
-        try:
-            LinkSpec(distance_km=1.0, **link)
-        except ValueError as exc:
-            raise _spec_problem(exc, LinkSpec, link) from None
-        return link
+        return _checked_spec_parameters(
+            link, LinkSpec, _CHAIN_LINK_FIELDS, _LINK_FLOAT_FIELDS,
+            {"distance_km": "each link is [chain].total_distance_km / num_links long"}, {"distance_km": 1.0})
 
     @field_validator("node")
     @classmethod
     def _check_node(cls, node: dict[str, Any]) -> dict[str, Any]:
-        node = _spec_parameters(node, _CHAIN_NODE_FIELDS, _NODE_FLOAT_FIELDS, _NODE_HINTS)
-        try:
-            NodeSpec(name="node0", **node)
-        except ValueError as exc:
-            raise _spec_problem(exc, NodeSpec, node) from None
-        return node
+        return _checked_spec_parameters(node, NodeSpec, _CHAIN_NODE_FIELDS, _NODE_FLOAT_FIELDS, _NODE_HINTS,
+                                        {"name": "node0"})
 
     @model_validator(mode="after")
     def _check_chain(self) -> "ChainSection":
