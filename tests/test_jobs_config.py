@@ -4,8 +4,9 @@ import pytest
 from pydantic import ValidationError
 
 from dqsim.errors import ConfigError
-from dqsim.jobs import (CircuitJob, JobConfig, apply_overrides, check_observables, load_job, load_job_text,
+from dqsim.jobs import (CircuitJob, JobConfig, apply_overrides, check_observables, load_job,
                         parse_pauli_sum)
+from job_helpers import bad, load
 
 MINIMAL = """
 [run]
@@ -39,19 +40,6 @@ observables = ["Z0 Z1", "0.5*X0 X1 - 0.25*Z2"]
 exchange_chunk_mib = 64
 max_gather_qubits = 20
 """
-
-
-def load(text, **kw):
-    return load_job_text(text, source="jobs/x.toml", **kw)
-
-
-def bad(text, match, **kw):
-    """Assert ``text`` fails with a one-line ConfigError matching ``match``; return the message."""
-    with pytest.raises(ConfigError, match=match) as info:
-        load(text, **kw)
-    message = str(info.value)
-    assert "\n" not in message and message.startswith("jobs/x.toml: ")
-    return message
 
 
 def with_circuit(circuit="generator = \"ghz\"\nnum_qubits = 4", simulation="", run=""):

@@ -9,9 +9,10 @@ import pytest
 from dqsim.errors import ConfigError, ResourceError
 from dqsim.jobs import (SCENARIOS, CircuitJob, CircuitSection, DistributionSection, DqcJob,
                         DqcSimulationSection, NetworkSection, SimulationSection, apply_overrides,
-                        load_job, load_job_text)
+                        load_job)
 from dqsim.network.link import LinkSpec
 from dqsim.network.node import NodeSpec
+from job_helpers import bad, load
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "jobs" / "dqc_ghz_4qpu.toml"
 
@@ -32,19 +33,6 @@ def dqc(network=LINE_NETWORK, link=LINK, node=NODE, circuit=CIRCUIT, distributio
         if body is not None:
             text += f"[{header}]\n{body}\n"
     return text
-
-
-def load(text, **kw):
-    return load_job_text(text, source="jobs/x.toml", **kw)
-
-
-def bad(text, match, **kw):
-    """Assert ``text`` fails with a one-line ConfigError matching ``match``; return the message."""
-    with pytest.raises(ConfigError, match=match) as info:
-        load(text, **kw)
-    message = str(info.value)
-    assert "\n" not in message and message.startswith("jobs/x.toml: ")
-    return message
 
 
 # --------------------------------------------------------------------------

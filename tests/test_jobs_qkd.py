@@ -8,8 +8,9 @@ import pytest
 from dqsim.errors import ConfigError
 from dqsim.jobs import (QKD_PROTOCOLS, SCENARIOS, ClassicalChannelSection, EveSection, QkdJob,
                         QkdLinkSection, QkdNetworkSection, QkdSection, QkdSourceSection, SweepSection,
-                        apply_overrides, load_job, load_job_text)
+                        apply_overrides, load_job)
 from dqsim.network.raman import DEFAULT_RAMAN_CROSS_SECTION_PER_KM_PER_NM
+from job_helpers import bad, load
 
 JOBS = Path(__file__).resolve().parent.parent / "jobs"
 
@@ -27,19 +28,6 @@ def qkd(qkd="", source=None, link=LINK, channels=(), eve=None, sweep=None, netwo
     for body in channels:
         text += f"[[qkd.classical_channels]]\n{body}\n"
     return text
-
-
-def load(text, **kw):
-    return load_job_text(text, source="jobs/x.toml", **kw)
-
-
-def bad(text, match, **kw):
-    """Assert ``text`` fails with a one-line ConfigError matching ``match``; return the message."""
-    with pytest.raises(ConfigError, match=match) as info:
-        load(text, **kw)
-    message = str(info.value)
-    assert "\n" not in message and message.startswith("jobs/x.toml: ")
-    return message
 
 
 # --------------------------------------------------------------------------
