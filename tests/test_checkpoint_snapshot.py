@@ -8,19 +8,15 @@ batches after the checkpoint.
 import pickle
 
 import h5py
-import numpy as np
 import pytest
 
 from dqsim.cli.main import main
 from dqsim.io import open_run
 from dqsim.scenarios import qkd as qkd_scenario
 from mpi_helper import ROOT
+from run_files import checkpoints, same_tables
 
 BB84 = ["--set", "qkd.pulses=2000000", "--set", "qkd.batch_pulses=200000", "--set", "qkd.block_pulses=1000000"]
-
-
-def checkpoints(folder):
-    return sorted(p for p in folder.glob("*.h5") if ".slab" not in p.name)
 
 
 def counting(monkeypatch, name):
@@ -49,16 +45,6 @@ def saved_process(path, node):
     """The first resumable process saved for ``node`` in a snapshot checkpoint."""
     record = pickle.loads(open_run(path).table(f"engine/node{node:06d}").tobytes())
     return record["processes"][0].process
-
-
-def same_tables(a, b, names):
-    for name in names:
-        x, y = a.table(name), b.table(name)
-        if x.dtype.names is None:
-            assert np.array_equal(x, y), name
-            continue
-        for field in x.dtype.names:
-            assert np.array_equal(x[field], y[field], equal_nan=x[field].dtype.kind == "f"), (name, field)
 
 
 def resume(path, out):

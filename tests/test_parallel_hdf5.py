@@ -14,6 +14,7 @@ from dqsim.errors import DqsimError
 from dqsim.io import open_run
 from mpi_helper import run_mpi
 from mpio_helper import mpio_skip_reason, require_mpio, run_mpio
+from run_files import checkpoints
 
 pytestmark = pytest.mark.skipif(mpio_skip_reason() is not None, reason=str(mpio_skip_reason()))
 
@@ -29,10 +30,6 @@ def known_state(num_qubits, dtype):
     rng = np.random.default_rng(20 + num_qubits)
     v = rng.normal(size=1 << num_qubits) + 1j * rng.normal(size=1 << num_qubits)
     return (v / np.linalg.norm(v)).astype(dtype)
-
-
-def checkpoints(folder):
-    return sorted(p for p in folder.glob("*.h5") if ".slab" not in p.name)
 
 
 @pytest.mark.parametrize("ranks, num_qubits, dtype", [(2, 10, "complex128"), (4, 12, "complex64"),
