@@ -19,6 +19,7 @@ import pytest
 
 from dqsim.io import open_run
 from mpi_helper import ROOT, child_env, mpiexec_path, run_mpi
+from run_files import checkpoints, same_tables
 
 DQC = ["jobs/dqc_ghz_4qpu.toml", "--set", "simulation.store_shots=true", "--set", "circuit.generator=\"random\"",
        "--set", "circuit.depth=4", "--set", "distribution.assignment=[0, 0, 1, 1, 2, 2, 3, 3]"]
@@ -27,25 +28,8 @@ QKD = ["jobs/bb84_decoy_50km.toml", "--set", "qkd.pulses=6000000", "--set", "qkd
        "--set", "qkd.block_pulses=2000000"]
 
 
-def checkpoints(folder):
-    return sorted(p for p in folder.glob("*.h5") if ".slab" not in p.name)
-
-
 def run(ranks, args, **kw):
     return run_mpi(ranks, ["-m", "dqsim", *args, "--quiet"], timeout_s=240, **kw)
-
-
-def same_tables(a, b, names, *, exact=True):
-    for name in names:
-        x, y = a.table(name), b.table(name)
-        if x.dtype.names is None:
-            assert np.array_equal(x, y), name
-            continue
-        for field in x.dtype.names:
-            if x[field].dtype.kind == "f" and not exact:
-                assert np.allclose(x[field], y[field], atol=1e-12, equal_nan=True), (name, field)
-            else:
-                assert np.array_equal(x[field], y[field], equal_nan=x[field].dtype.kind == "f"), (name, field)
 
 
 @pytest.fixture(scope="module")
@@ -277,3 +261,14 @@ def test_repeater_checkpoint_of_two_ranks_resumed_on_four_and_one(tmp_path):
         b = open_run(out)
         same_tables(a, b, ["pairs", "summary"], exact=False)
         assert np.array_equal(a.table("pairs")["delivery_time_ps"], b.table("pairs")["delivery_time_ps"])
+
+
+def test_a_padded_register_resumed_on_another_rank_count_is_one_line(tmp_path):
+    """A 1-link chain has 2 qubits, padded to 3 on 2 ranks: resuming on 1 rank is refused, not misread."""
+    args = ["jobs/repeater_chain.toml", "--set", "chain.num_links=[1]", "--set", "chain.total_distance_km=[20.0]",
+            "--set", "chain.num_pairs=20", "--set", "chain.cutoff_s=0.01"]
+    run(2, ["run", *args, "-o", str(tmp_path / "full.h5"), "--set", "checkpoint.every_sim_s=0.0005",
+            "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\"", "--set", "checkpoint.keep=5"])
+    proc = run(1, ["resume", str(checkpoints(tmp_path / "ck")[0]), "-o", str(tmp_path / "x.h5")], check=False)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and "resume with 2 ranks" in lines[0], proc.stderr

@@ -99,6 +99,7 @@ class Resume:
     has_state: bool
     shared: bytes | None = None
     num_ranks: int = 0
+    num_amplitudes: int = 0
     record_checksums: dict = field(default_factory=dict)
     results: dict = field(default_factory=dict)
 
@@ -246,10 +247,15 @@ class Checkpointer:
     def restore(self, sim) -> int:
         """Collective: load the checkpoint into ``sim``; returns the boundary's time (ps)."""
         resume = self.resuming
+        state = sim.state
+        if state is not None and resume.has_state and resume.num_amplitudes != 1 << state.num_qubits:
+            raise DqsimError(f"{resume.path}: its register has {resume.num_amplitudes.bit_length() - 1} qubits, "
+                             f"this run's {state.num_qubits} (small registers are padded with idle qubits to give "
+                             f"every rank local qubits); resume with {resume.num_ranks} ranks")
+        run = _collectively(self.comm, lambda: io.open_run(resume.path))
         shared = _unpickle(resume.shared, sim)
         nodes = _collectively(self.comm, lambda: {
-            node.index: _unpickle(_read_record(io.open_run(resume.path), f"engine/node{node.index:06d}", resume),
-                                  sim)
+            node.index: _unpickle(_read_record(run, f"engine/node{node.index:06d}", resume), sim)
             for node in sim.local})
         sim.load_snapshot(nodes, shared)
         if self.every_sim_ps is not None:
@@ -259,19 +265,13 @@ class Checkpointer:
         for (node, purpose), event in resume.streams.items():
             memory.stream(node, purpose).event = event
         memory.last_touch_ps = list(resume.last_touch_ps)
-        state = sim.state
         if state is not None and resume.has_state:
-            stored = int(io.open_run(resume.path).state_info["shape"][0])
-            if stored != 1 << state.num_qubits:
-                raise DqsimError(f"{resume.path}: its register has {stored.bit_length() - 1} qubits, this run's "
-                                 f"{state.num_qubits} (small registers are padded with idle qubits to give every "
-                                 f"rank local qubits); resume with {resume.num_ranks} ranks")
             size = 1 << state.num_local_qubits
             start = self.comm.rank * size
             state.layout.physical_of = list(range(state.num_qubits))
 
             def load() -> None:  # each rank checks the checksums of the slabs it reads
-                for offset, piece in io.open_run(resume.path).state_pieces(start, start + size, verify=True):
+                for offset, piece in run.state_pieces(start, start + size, verify=True):
                     state.amplitudes[offset:offset + piece.size] = state.xp.asarray(piece, dtype=state.dtype)
 
             _collectively(self.comm, load)
@@ -365,7 +365,7 @@ def _delete_checkpoint(path: Path) -> None:
         pass
 
 
-def read_checkpoint(path, comm, *, expected_num_qubits: int | None = None) -> tuple[dict, Resume]:
+def read_checkpoint(path, comm) -> tuple[dict, Resume]:
     """Collective: open a checkpoint (rank 0 reads and checks, everyone gets the result).
 
     Returns:
@@ -395,7 +395,8 @@ def read_checkpoint(path, comm, *, expected_num_qubits: int | None = None) -> tu
             resume = Resume(Path(path), int(attrs["engine_run"]), int(attrs["window_end_ps"]), streams,
                             last_touch, bool(attrs.get("has_state")),
                             record_checksums=dict(zip(attrs["record_names"], attrs["record_sha256"])),
-                            num_ranks=int(attrs["num_ranks"]))
+                            num_ranks=int(attrs["num_ranks"]),
+                            num_amplitudes=int(run.state_info["shape"][0]) if attrs.get("has_state") else 0)
             resume.results = pickle.loads(_read_record(run, "engine/results", resume))
             resume.shared = _read_record(run, "engine/shared", resume)  # unpickled by each rank's run
             payload = (attrs, resume)
