@@ -98,6 +98,14 @@ class _Node:
     data: dict = field(default_factory=dict)         # node-wide protocol data (ctx.node_data)
 
 
+#: Fields of a node a checkpoint saves and a resume restores (:meth:`Simulator.node_snapshot`).
+_SAVED_NODE_FIELDS = ("now_ps", "queue", "mailbox", "waiting", "blocked_by", "counter", "seq", "stream_cache",
+                      "processes", "data")
+
+#: Engine counts each rank keeps for itself, summed over ranks at the end of a run.
+_PER_RANK_COUNTS = ("num_events", "num_messages", "num_cross_rank_messages")
+
+
 class NodeContext:
     """What a process sees of its node: clock, messages, quantum operations.
 
@@ -552,23 +560,28 @@ class Simulator:
     def node_snapshot(self, node: int) -> dict:
         """Everything of one local node a checkpoint saves: queue, mailbox, processes, data, counters."""
         n = self.nodes[node]
-        return {"now_ps": n.now_ps, "queue": n.queue, "mailbox": n.mailbox, "waiting": n.waiting,
-                "blocked_by": n.blocked_by, "counter": n.counter, "seq": n.seq, "stream_cache": n.stream_cache,
-                "processes": n.processes, "data": n.data, "buffer": [op for op in self._buffer if op.node == node],
+        return {**{name: getattr(n, name) for name in _SAVED_NODE_FIELDS},
+                "buffer": [op for op in self._buffer if op.node == node],
                 "timeline": [entry for entry in self.timeline if entry[1] == node]}
+
+    def _summed_statistics(self) -> dict:
+        """Collective: the ``ctx.count`` statistics of all ranks, summed."""
+        merged: dict = {}
+        for part in self.comm.allgather(self.statistics):
+            for key, value in part.items():
+                merged[key] = merged.get(key, 0) + value
+        return merged
+
+    def _summed_counts(self) -> dict:
+        """Collective: the per-rank engine counts (events, messages) summed over ranks."""
+        return {name: int(self.comm.allreduce_sum(getattr(self.stats, name))) for name in _PER_RANK_COUNTS}
 
     def global_snapshot(self) -> dict:
         """Collective: what all ranks share, with per-rank counts summed (complete on every rank)."""
-        statistics: dict = {}
-        for part in self.comm.allgather(self.statistics):
-            for key, value in part.items():
-                statistics[key] = statistics.get(key, 0) + value
-        sums = {name: int(self.comm.allreduce_sum(getattr(self.stats, name)))
-                for name in ("num_events", "num_messages", "num_cross_rank_messages")}
         extras = self.state.checkpoint_extras() if self.state is not None else {}
-        return {"pending": self._pending, "statistics": statistics, "state_extras": extras,
-                "stats": {**sums, "num_windows": self.stats.num_windows, "num_flushes": self.stats.num_flushes,
-                          "num_quantum_ops": self.stats.num_quantum_ops}}
+        return {"pending": self._pending, "statistics": self._summed_statistics(), "state_extras": extras,
+                "stats": {**self._summed_counts(), "num_windows": self.stats.num_windows,
+                          "num_flushes": self.stats.num_flushes, "num_quantum_ops": self.stats.num_quantum_ops}}
 
     def load_snapshot(self, nodes: dict, shared: dict) -> None:
         """Replace this rank's nodes and the shared engine state by saved ones (any placement).
@@ -579,8 +592,7 @@ class Simulator:
         self._buffer, self.timeline = [], []
         for node in self.local:
             data = nodes[node.index]
-            for name in ("now_ps", "queue", "mailbox", "waiting", "blocked_by", "counter", "seq",
-                         "stream_cache", "processes", "data"):
+            for name in _SAVED_NODE_FIELDS:
                 setattr(node, name, data[name])
             context = NodeContext(self, node)
 
@@ -603,7 +615,7 @@ class Simulator:
         first = self.comm.rank == 0
         self.statistics = dict(shared["statistics"]) if first else {}
         for name, value in shared["stats"].items():
-            if name in ("num_events", "num_messages", "num_cross_rank_messages") and not first:
+            if name in _PER_RANK_COUNTS and not first:
                 value = 0
             setattr(self.stats, name, value)
 
@@ -657,14 +669,9 @@ class Simulator:
         last = max([n.now_ps for n in self.local] or [0])
         self.stats.end_time_ps = int(self.comm.allreduce_max(last))
         self.stats.wall_seconds = time.perf_counter() - started
-        totals = self.comm.allgather(self.statistics)
-        merged: dict = {}
-        for part in totals:
-            for key, value in part.items():
-                merged[key] = merged.get(key, 0) + value
-        self.stats.counters = merged
-        for name in ("num_events", "num_messages", "num_cross_rank_messages"):
-            setattr(self.stats, name, int(self.comm.allreduce_sum(getattr(self.stats, name))))
+        self.stats.counters = self._summed_statistics()
+        for name, value in self._summed_counts().items():
+            setattr(self.stats, name, value)
         return self.stats
 
     def gather_timeline(self) -> list[tuple[int, int, str, str]] | None:
