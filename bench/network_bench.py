@@ -63,7 +63,6 @@ import socket
 import sys
 import tempfile
 import time
-import traceback
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -71,7 +70,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 if str(BENCH_DIR) not in sys.path:  # state_bench sits beside this file; importing it runs nothing
     sys.path.insert(0, str(BENCH_DIR))
 
-from state_bench import _env, _run, machine_info  # noqa: E402
+from state_bench import _env, _run, machine_info, run_as_worker  # noqa: E402
 
 ROOT = BENCH_DIR.parent
 DEFAULT_RESULTS_DIR = BENCH_DIR / "results"
@@ -317,19 +316,7 @@ def run_worker(args, comm) -> dict:
 
 def worker_main(args) -> int:
     """Worker mode: run the repeats, then rank 0 writes the record to ``--out``."""
-    from dqsim import comm as comm_mod  # noqa: PLC0415
-
-    comm = comm_mod.init()
-    try:
-        record = run_worker(args, comm)
-    except Exception:  # noqa: BLE001 - report, then end every rank (a lone failure would hang the others)
-        traceback.print_exc()
-        if comm.size > 1:
-            comm.abort(1)
-        return 1
-    if comm.rank == 0:
-        Path(args.out).write_text(json.dumps(record))
-    return 0
+    return run_as_worker(args, run_worker)
 
 
 # --------------------------------------------------------------------------- driver

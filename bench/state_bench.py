@@ -371,11 +371,16 @@ def run_worker(args, comm) -> dict:
 
 def worker_main(args) -> int:
     """Worker mode: measure, then rank 0 writes the record to ``--out``."""
+    return run_as_worker(args, run_worker)
+
+
+def run_as_worker(args, measure) -> int:
+    """Run ``measure(args, comm)`` on every rank; rank 0 writes its record to ``--out`` (also network_bench)."""
     from dqsim import comm as comm_mod  # noqa: PLC0415
 
     comm = comm_mod.init()
     try:
-        record = run_worker(args, comm)
+        record = measure(args, comm)
     except Exception:  # noqa: BLE001 - report, then end every rank (a lone failure would hang the others)
         traceback.print_exc()
         if comm.size > 1:
