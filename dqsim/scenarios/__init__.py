@@ -50,6 +50,12 @@ def record_table(rows: list[tuple], fields: list[tuple[str, str]]) -> np.ndarray
     return np.array(rows, dtype=dtype)
 
 
+def circuit_attributes(circuit, shots: int) -> dict:
+    """The run-file attributes naming a circuit and its size, with the shots sampled from it."""
+    return {"circuit_name": circuit.name, "num_qubits": circuit.num_qubits, "num_clbits": circuit.num_clbits,
+            "num_gates": len(circuit.gates()), "shots": shots}
+
+
 def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, str], None] | None = None,
             checkpointing=None) -> ScenarioOutput:
     """Run the scenario of ``job`` (collective); see the module docstring.

@@ -24,7 +24,7 @@ from dqsim.circuit.ir import Barrier, Circuit, Gate, Measure, Reset
 from dqsim.errors import ConfigError
 from dqsim.jobs import check_observables, parse_pauli_sum
 from dqsim.rng import Stream
-from dqsim.scenarios import ScenarioOutput, record_table
+from dqsim.scenarios import ScenarioOutput, circuit_attributes, record_table
 from dqsim.state.sharded import ShardedState
 from dqsim.units import BYTES_PER_MIB
 
@@ -223,11 +223,7 @@ def run_job(job, *, comm, backend, on_progress=None) -> ScenarioOutput:
     circuit = run.circuit
     exchanged = comm.allgather(run.state.bytes_exchanged)
     attrs = {
-        "circuit_name": circuit.name,
-        "num_qubits": circuit.num_qubits,
-        "num_clbits": circuit.num_clbits,
-        "num_gates": len(circuit.gates()),
-        "shots": job.simulation.shots,
+        **circuit_attributes(circuit, job.simulation.shots),
         "sampling": run.sampling,
         "num_exchanges": run.state.num_exchanges,
         "bytes_exchanged_per_rank": np.array(exchanged, dtype=np.int64),

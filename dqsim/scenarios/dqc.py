@@ -35,7 +35,7 @@ from dqsim.network.link import LinkSpec
 from dqsim.network.node import NodeSpec
 from dqsim.network.topology import place_nodes
 from dqsim.protocols.distributed import CommPool, Network, node_program
-from dqsim.scenarios import ScenarioOutput, record_table
+from dqsim.scenarios import ScenarioOutput, circuit_attributes, record_table
 from dqsim.scenarios.circuit_run import (build_circuit, common_tables, count_bitstrings, sample_terminal,
                                          summary_lines)
 from dqsim.state.sharded import ShardedState
@@ -240,11 +240,7 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
                   checkpointing=checkpointing)
     engine = run.engine
     attrs = {
-        "circuit_name": circuit.name,
-        "num_qubits": circuit.num_qubits,
-        "num_clbits": circuit.num_clbits,
-        "num_gates": len(circuit.gates()),
-        "shots": job.simulation.shots,
+        **circuit_attributes(circuit, job.simulation.shots),
         "sampling": "final-state",
         "fidelity": run.fidelity,
         "simulated_time_ps": run.end_time_ps,
