@@ -174,7 +174,7 @@ def test_a_repeater_chain_resumes_mid_run_with_its_restarts_and_fidelities(tmp_p
     assert a.attrs["total_restarts"] > 0, "pick a cut-off that makes restarts"
     middle = ckpts[len(ckpts) // 2]
     shared = saved_record(middle, "engine/shared")
-    assert shared["state_extras"]["fidelities"], "no pair delivered before the checkpoint"
+    assert shared["memory"]["probes"], "no pair delivered before the checkpoint"
     resumed = resume(middle, tmp_path / "resumed.h5")
     same_tables(a, resumed, ["pairs", "summary"])
 

@@ -248,6 +248,9 @@ class Checkpointer:
         """Collective: load the checkpoint into ``sim``; returns the boundary's time (ps)."""
         resume = self.resuming
         state = sim.state
+        if state is not None and resume.has_state:  # the register grew by scratch bits before the checkpoint
+            while (1 << state.num_qubits) < resume.num_amplitudes:
+                state.add_qubit_()
         if state is not None and resume.has_state and resume.num_amplitudes != 1 << state.num_qubits:
             raise DqsimError(f"{resume.path}: its register has {resume.num_amplitudes.bit_length() - 1} qubits, "
                              f"this run's {state.num_qubits} (small registers are padded with idle qubits to give "

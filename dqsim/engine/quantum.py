@@ -1,25 +1,47 @@
-"""Quantum operations issued by nodes, and how a flush applies them.
+"""Quantum operations issued by nodes, and how a flush applies them to the two tiers.
 
-Nodes never touch the state directly: they issue :class:`QOp` records that
+Nodes never touch quantum state directly: they issue :class:`QOp` records that
 carry their virtual time, node and per-node sequence number. A flush gathers
 the records of all ranks, orders them by ``(time_ps, node, seq)`` and every
-rank applies the same list to its shard (DESIGN.md, invariant 3).
+rank applies the same list (DESIGN.md, invariant 3).
 
-Before an operation touches a qubit, the qubit's idle decoherence since it was
-last touched is applied (T1/T2 of its node, :func:`dqsim.state.noise.idle`),
-so memories decay exactly for the time they waited.
+Two tiers (DESIGN.md invariant 2). *Data qubits* (global indices below
+``num_data_qubits``) live in the sharded data register, register bit = qubit
+index. Every other qubit is a *network qubit* (communication qubit, memory)
+and lives in a small exact density matrix (:mod:`dqsim.state.small`) shared
+only with the qubits it is entangled with. An operation that touches a data
+qubit — or a network qubit already in the register — brings its other
+network qubits into the register for that protocol step: their whole small
+state joins as one pure state drawn from its eigen-decomposition (a
+trajectory; exact on average), on scratch register bits that are reused and
+added only when all are busy. A network qubit leaves the register when it is
+measured or reset: its scratch bit returns to |0⟩ and it goes back to a small
+state. So the register holds the data qubits plus the communication qubits
+in use at that moment.
+
+Decoherence: before an operation touches a qubit, the qubit's idle T1/T2
+channel since it was last touched is applied (its node's times) — exactly on
+small states, as a trajectory (:func:`dqsim.state.noise.idle`) in the
+register — and :meth:`QuantumMemory.finish` brings every qubit to the end of
+the run, so memories decay exactly for the time they waited.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+import numpy as np
 
+from dqsim.errors import ResourceError
 from dqsim.rng import Stream
 from dqsim.state import noise
-from dqsim.state.gates import GateOp, gate_op
+from dqsim.state.gates import MAX_DENSE_QUBITS, GateOp, gate_op
+from dqsim.state.small import DEFAULT_MAX_QUBITS, SmallStates, preparation_unitary
 from dqsim.units import ps_to_seconds
+
+_H = np.array([[1, 1], [1, -1]], dtype=np.complex128) / math.sqrt(2.0)
+#: Rotation taking each basis to Z before a measurement (as ``ShardedState.measure``).
+_ROTATION = {"Z": np.eye(2, dtype=np.complex128), "X": _H, "Y": _H @ np.diag([1, -1j]).astype(np.complex128)}
 
 
 @dataclass(frozen=True)
@@ -30,10 +52,12 @@ class QOp:
         time_ps: virtual time of the operation, ps.
         node: index of the issuing node.
         seq: per-node sequence number (orders a node's operations at equal time).
-        kind: ``"gate"``, ``"measure"``, ``"reset"`` or ``"bell"``.
+        kind: ``"gate"``, ``"measure"``, ``"reset"``, ``"bell"`` or ``"probe"``
+            (read the Bell fidelity of two qubits without changing them).
         qubits: global qubit indices touched.
         payload: ``GateOp`` for gates; basis for measurements; Werner
-            parameter for Bell pairs; ``None`` for resets.
+            parameter for Bell pairs; the key a probe's value is stored under;
+            ``None`` for resets.
         error_probability: depolarizing probability after a gate (per qubit
             for 1-qubit gates, two-qubit channel for 2-qubit gates), or the
             flip probability of a measurement outcome.
@@ -54,76 +78,241 @@ class QOp:
 
 @dataclass
 class QuantumMemory:
-    """Decoherence parameters and last-touch times of every qubit (same on every rank).
+    """Both tiers of quantum state, decoherence times and last-touch times (same on every rank).
 
     Attributes:
         owner: node index of each global qubit.
         t1_s / t2_s: per node, seconds (``math.inf``: no decay).
+        seed: the run's seed (streams are keyed by it, :mod:`dqsim.rng`).
+        num_data_qubits: qubits ``0..num_data_qubits-1`` live in the data
+            register (bit = index); the others are network qubits. ``None``:
+            every qubit is in the register (the whole network in one state vector).
+        max_small_qubits: largest small state (:class:`~dqsim.state.small.SmallStates`).
         last_touch_ps: virtual time each qubit was last operated on.
+        small: the small states of network qubits.
+        slot_of: register bit of each network qubit while it is in the register.
+        free_slots: scratch register bits in |0⟩, free for the next network qubit.
+        probes: key → value of every ``"probe"`` operation applied.
+        peak_register_qubits: the most register qubits used at once.
     """
 
     owner: list[int]
     t1_s: list[float]
     t2_s: list[float]
     seed: int
+    num_data_qubits: int | None = None
+    max_small_qubits: int = DEFAULT_MAX_QUBITS
     last_touch_ps: list[int] = field(default_factory=list)
     streams: dict = field(default_factory=dict)
+    slot_of: dict = field(default_factory=dict)
+    free_slots: list = field(default_factory=list)
+    probes: dict = field(default_factory=dict)
+    peak_register_qubits: int = 0
 
     def __post_init__(self):
         if not self.last_touch_ps:
             self.last_touch_ps = [0] * len(self.owner)
+        if self.num_data_qubits is None:
+            self.num_data_qubits = len(self.owner)
+        self.small = SmallStates(max_qubits=self.max_small_qubits)
+        self.peak_register_qubits = max(self.peak_register_qubits, self.num_data_qubits)
 
+    # ----------------------------------------------------------------- basics
     def stream(self, node: int, purpose: str) -> Stream:
         key = (node, purpose)
         if key not in self.streams:
             self.streams[key] = Stream(self.seed, node=node, purpose=purpose)
         return self.streams[key]
 
+    def in_register(self, qubit: int) -> bool:
+        """Whether ``qubit`` is in the data register now."""
+        return qubit < self.num_data_qubits or qubit in self.slot_of
+
+    def register_bit(self, qubit: int) -> int:
+        """The register bit of a qubit that is in the register."""
+        return qubit if qubit < self.num_data_qubits else self.slot_of[qubit]
+
+    def _has_decay(self, node: int) -> bool:
+        return not (math.isinf(self.t1_s[node]) and math.isinf(self.t2_s[node]))
+
     def decohere(self, state, qubits, time_ps: int) -> None:
         """Apply idle T1/T2 noise to ``qubits`` for the time since their last touch."""
         for q in qubits:
             waited = time_ps - self.last_touch_ps[q]
             node = self.owner[q]
-            if waited > 0 and not (math.isinf(self.t1_s[node]) and math.isinf(self.t2_s[node])):
-                noise.idle(state, q, duration_s=ps_to_seconds(waited), t1_s=self.t1_s[node],
-                           t2_s=self.t2_s[node], stream=self.stream(node, "decoherence"))
+            if waited > 0 and self._has_decay(node):
+                duration_s = ps_to_seconds(waited)
+                if self.in_register(q):
+                    noise.idle(state, self.register_bit(q), duration_s=duration_s, t1_s=self.t1_s[node],
+                               t2_s=self.t2_s[node], stream=self.stream(node, "decoherence"))
+                else:
+                    gamma, p = noise.idle_parameters(duration_s, self.t1_s[node], self.t2_s[node])
+                    self.small.idle(q, gamma, p)
             self.last_touch_ps[q] = max(self.last_touch_ps[q], time_ps)
 
+    def finish(self, state, end_ps: int) -> None:
+        """Decohere every qubit up to ``end_ps`` (the end of the run), before results are read."""
+        self.decohere(state, range(len(self.owner)), end_ps)
 
-def apply_qop(state, memory: QuantumMemory, op: QOp) -> list[int] | None:
-    """Apply one operation to the sharded state (collective); returns outcomes of a measurement."""
-    memory.decohere(state, op.qubits, op.time_ps)
-    if op.kind == "gate":
-        gate: GateOp = op.payload
-        state.apply(gate)
+    # ----------------------------------------------------------- the tiers
+    def _free_slot(self, state) -> int:
+        if self.free_slots:
+            return self.free_slots.pop(0)
+        if state is None:
+            raise ResourceError("a network qubit must join the data register, but this run has none")
+        slot = state.add_qubit_()
+        self.peak_register_qubits = max(self.peak_register_qubits, state.num_qubits)
+        return slot
+
+    def _join(self, state, qubit: int, time_ps: int) -> None:
+        """Move ``qubit``'s small state into the register (a pure state drawn from its ρ)."""
+        group = self.small.group_of(qubit)
+        members = list(group.qubits) if group is not None else [qubit]
+        self.decohere(state, members, time_ps)
+        if len(members) > MAX_DENSE_QUBITS:
+            raise ResourceError(
+                f"network qubit {qubit} is entangled with {len(members) - 1} others; at most "
+                f"{MAX_DENSE_QUBITS} network qubits can join the data register together"
+            )
+        uniform = float(self.stream(self.owner[qubit], "join").next_generator().random())
+        members, vector = self.small.take_pure(qubit, uniform)
+        slots = [self._free_slot(state) for _ in members]
+        for q, slot in zip(members, slots):
+            self.slot_of[q] = slot
+        if abs(abs(vector[0]) - 1.0) > 1e-15:  # else |0…0⟩ up to a global phase: nothing to prepare
+            state.apply(GateOp(preparation_unitary(vector), tuple(slots), (), False, "join"))
+
+    def _leave(self, state, qubit: int, outcome: int | None, basis: str) -> None:
+        """A measured (``outcome``) or reset (``None``) network qubit leaves the register."""
+        slot = self.slot_of.pop(qubit)
+        if outcome is None:
+            self.small.forget(qubit)
+        else:
+            rotation = _ROTATION[basis]
+            ket = np.zeros(2, dtype=np.complex128)
+            ket[outcome] = 1.0
+            post = rotation.conj().T @ ket
+            self.small.set_pure([qubit], post)
+            # the register bit holds R†|m⟩: X^m R brings it back to |0⟩
+            back = (np.array([[0, 1], [1, 0]], dtype=np.complex128) if outcome else np.eye(2)) @ rotation
+            if not np.allclose(back, np.eye(2)):
+                state.apply(GateOp(np.asarray(back, dtype=np.complex128), (slot,), (), False, "return"))
+        self.free_slots.append(slot)
+        self.free_slots.sort()
+
+    def _gate_noise(self, op: QOp, apply_depolarize, apply_depolarize2) -> None:
         if op.error_probability > 0:
-            stream = memory.stream(op.node, "gate-noise")
             if len(op.qubits) == 2:
-                noise.depolarize2(state, op.qubits[0], op.qubits[1], op.error_probability, stream)
+                apply_depolarize2(op.qubits[0], op.qubits[1])
             else:
                 for q in op.qubits:
-                    noise.depolarize(state, q, op.error_probability, stream)
-        return None
-    if op.kind == "measure":
-        outcomes = state.measure(list(op.qubits), basis=op.payload or "Z",
-                                 stream=memory.stream(op.node, "measure"))
+                    apply_depolarize(q)
+
+    def _measurement_errors(self, op: QOp, outcomes: list[int]) -> list[int]:
         if op.error_probability > 0:
-            gen = memory.stream(op.node, "measure-error").next_generator()
+            gen = self.stream(op.node, "measure-error").next_generator()
             flips = gen.random(len(outcomes)) < op.error_probability
             outcomes = [o ^ int(f) for o, f in zip(outcomes, flips)]
         return outcomes
-    if op.kind == "reset":
-        for q in op.qubits:
-            state.reset(q, stream=memory.stream(op.node, "reset"))
-        return None
-    if op.kind == "bell":
-        a, b = op.qubits
-        state.apply(gate_op("h", [a]))
-        state.apply(gate_op("cx", [a, b]))
-        werner = float(op.payload)
-        if werner < 1.0:
-            # ρ = w|Φ+⟩⟨Φ+| + (1−w) I/4: with probability 1−w a uniformly random
-            # two-qubit Pauli (one of 16), i.e. 15(1−w)/16 for a non-identity one.
-            noise.depolarize2(state, a, b, 15.0 * (1.0 - werner) / 16.0, memory.stream(op.node, "bell-noise"))
-        return None
-    raise ValueError(f"unknown quantum operation kind {op.kind!r}")
+
+    def apply(self, state, op: QOp) -> list[int] | None:
+        """Apply one operation (collective when it touches the register); returns a measurement's outcomes."""
+        if op.kind == "probe":
+            self.decohere(state, op.qubits, op.time_ps)
+            self.probes[op.payload] = self.bell_fidelity(state, *op.qubits)
+            return None
+        if any(self.in_register(q) for q in op.qubits):
+            for q in op.qubits:
+                if not self.in_register(q):
+                    self._join(state, q, op.time_ps)
+            return self._apply_register(state, op)
+        return self._apply_small(op)
+
+    def _apply_small(self, op: QOp) -> list[int] | None:
+        small = self.small
+        self.decohere(None, op.qubits, op.time_ps)
+        if op.kind == "gate":
+            small.apply(op.payload)
+            self._gate_noise(op, lambda q: small.depolarize([q], op.error_probability),
+                             lambda a, b: small.depolarize([a, b], op.error_probability))
+            return None
+        if op.kind == "measure":
+            uniforms = self.stream(op.node, "measure").next_generator().random(len(op.qubits))
+            outcomes = small.measure(op.qubits, [float(u) for u in uniforms], basis=(op.payload or "Z"))
+            return self._measurement_errors(op, outcomes)
+        if op.kind == "reset":
+            for q in op.qubits:
+                small.reset(q)
+            return None
+        if op.kind == "bell":
+            small.werner_pair(op.qubits[0], op.qubits[1], float(op.payload))
+            return None
+        raise ValueError(f"unknown quantum operation kind {op.kind!r}")
+
+    def _apply_register(self, state, op: QOp) -> list[int] | None:
+        self.decohere(state, op.qubits, op.time_ps)
+        bits = [self.register_bit(q) for q in op.qubits]
+        if op.kind == "gate":
+            gate: GateOp = op.payload
+            where = dict(zip(op.qubits, bits))
+            state.apply(GateOp(gate.matrix, tuple(where[q] for q in gate.targets),
+                               tuple(where[q] for q in gate.controls), gate.diagonal, gate.name))
+            stream = self.stream(op.node, "gate-noise")
+            self._gate_noise(op, lambda q: noise.depolarize(state, where[q], op.error_probability, stream),
+                             lambda a, b: noise.depolarize2(state, where[a], where[b], op.error_probability,
+                                                            stream))
+            return None
+        if op.kind == "measure":
+            basis = (op.payload or "Z").upper()
+            outcomes = state.measure(bits, basis=basis, stream=self.stream(op.node, "measure"))
+            for q, m in zip(op.qubits, outcomes):
+                if q >= self.num_data_qubits:
+                    self._leave(state, q, m, basis)
+            return self._measurement_errors(op, outcomes)
+        if op.kind == "reset":
+            for q, bit in zip(op.qubits, bits):
+                state.reset(bit, stream=self.stream(op.node, "reset"))
+                if q >= self.num_data_qubits:
+                    self._leave(state, q, None, "Z")
+            return None
+        if op.kind == "bell":
+            a, b = bits
+            state.apply(gate_op("h", [a]))
+            state.apply(gate_op("cx", [a, b]))
+            werner = float(op.payload)
+            if werner < 1.0:
+                # ρ = w|Φ+⟩⟨Φ+| + (1−w) I/4: with probability 1−w a uniformly random
+                # two-qubit Pauli (one of 16), i.e. 15(1−w)/16 for a non-identity one.
+                noise.depolarize2(state, a, b, 15.0 * (1.0 - werner) / 16.0, self.stream(op.node, "bell-noise"))
+            return None
+        raise ValueError(f"unknown quantum operation kind {op.kind!r}")
+
+    # --------------------------------------------------------------- reading
+    def bell_fidelity(self, state, qubit_a: int, qubit_b: int) -> float:
+        """⟨Φ+|ρ|Φ+⟩ of two qubits, read without changing them (collective if in the register)."""
+        in_reg = [self.in_register(q) for q in (qubit_a, qubit_b)]
+        if not any(in_reg):
+            return self.small.bell_fidelity(qubit_a, qubit_b)
+        if not all(in_reg):
+            raise ResourceError(f"qubits {qubit_a} and {qubit_b} are in different tiers; cannot read their pair")
+        pair = [self.register_bit(qubit_a), self.register_bit(qubit_b)]
+        return float((1.0 + state.expectation("XX", pair) - state.expectation("YY", pair)
+                      + state.expectation("ZZ", pair)) / 4.0)
+
+    def snapshot(self) -> dict:
+        """What a checkpoint saves besides streams, last-touch times and the register's amplitudes."""
+        return {"small": self.small.snapshot(), "slot_of": dict(self.slot_of), "free_slots": list(self.free_slots),
+                "probes": dict(self.probes), "peak_register_qubits": self.peak_register_qubits}
+
+    def restore(self, saved: dict) -> None:
+        """Take back a :meth:`snapshot`."""
+        self.small.restore(saved["small"])
+        self.slot_of = dict(saved["slot_of"])
+        self.free_slots = list(saved["free_slots"])
+        self.probes = dict(saved["probes"])
+        self.peak_register_qubits = int(saved["peak_register_qubits"])
+
+
+def apply_qop(state, memory: QuantumMemory, op: QOp) -> list[int] | None:
+    """Apply one operation to the two tiers (collective when it touches the register); outcomes of a measurement."""
+    return memory.apply(state, op)

@@ -37,6 +37,7 @@ from dqsim.engine.quantum import QOp, QuantumMemory, apply_qop
 from dqsim.errors import DqsimError
 from dqsim.rng import Stream
 from dqsim.state.gates import GateOp
+from dqsim.state.small import DEFAULT_MAX_QUBITS
 
 
 class EngineError(DqsimError):
@@ -167,6 +168,16 @@ class NodeContext:
         if not self._muted:
             self._sim._issue(self._node, "bell", (qubit_here, qubit_there), float(werner))
 
+    def probe_bell_fidelity(self, qubit_a: int, qubit_b: int, key) -> None:
+        """Read the Bell fidelity ⟨Φ+|ρ|Φ+⟩ of two qubits at the current time without changing them.
+
+        The value appears in ``Simulator.memory.probes[key]`` once the
+        operation is applied (in order with every other operation); ``key``
+        must be picklable and unique in the run. The node does not block.
+        """
+        if not self._muted:
+            self._sim._issue(self._node, "probe", (qubit_a, qubit_b), key)
+
     def reset(self, qubits: Sequence[int]) -> None:
         """Reset qubits to |0⟩ (no outcome is returned, so the node does not block)."""
         if not self._muted:
@@ -296,6 +307,12 @@ class Simulator:
         checkpointer: a :class:`dqsim.engine.checkpoint.Checkpointer`, to
             write checkpoints at window boundaries and to resume one.
         backend: the :class:`dqsim.backend.Backend` processes see as ``ctx.backend``.
+        num_data_qubits: global qubits ``0..num_data_qubits-1`` are data qubits,
+            register bit = index; every other qubit is a network qubit in a
+            small state (:mod:`dqsim.engine.quantum`), and register bits from
+            ``num_data_qubits`` up are scratch bits for network qubits that
+            join the register. ``None``: every qubit is in the register.
+        max_small_qubits: largest small state of entangled network qubits.
     """
 
     def __init__(self, *, comm, state, node_names: Sequence[str], rank_of_node: Sequence[int],
@@ -303,7 +320,8 @@ class Simulator:
                  qubit_owner: Sequence[int], t1_s: Sequence[float], t2_s: Sequence[float], seed: int = 0,
                  record_timeline: bool = True, on_window: Callable[[int, int, float | None], None] | None = None,
                  work_done: Callable[[], tuple[int, int]] | None = None,
-                 all_latencies_ps: Sequence[int] | None = None, checkpointer=None, backend=None):
+                 all_latencies_ps: Sequence[int] | None = None, checkpointer=None, backend=None,
+                 num_data_qubits: int | None = None, max_small_qubits: int = DEFAULT_MAX_QUBITS):
         self.comm = comm
         self.backend = backend
         self.state = state
@@ -316,11 +334,18 @@ class Simulator:
                 "or place both nodes on one rank"
             )
         self.lookahead_ps = min(cross_rank_latencies_ps) if cross_rank_latencies_ps else math.inf
+        #: A lower bound on the latency between any two distinct nodes (0 when unknown).
+        self._min_latency_ps = 0
         if all_latencies_ps:
             self.lookahead_ps = min(self.lookahead_ps, max(1, min(all_latencies_ps)))
+            self._min_latency_ps = max(0, min(all_latencies_ps))
         self.nodes = [_Node(i, name) for i, name in enumerate(node_names)]
         self.local = [n for n in self.nodes if self.rank_of_node[n.index] == comm.rank]
-        self.memory = QuantumMemory(list(qubit_owner), list(t1_s), list(t2_s), self.seed)
+        self.memory = QuantumMemory(list(qubit_owner), list(t1_s), list(t2_s), self.seed,
+                                    num_data_qubits=num_data_qubits, max_small_qubits=max_small_qubits)
+        if state is not None:
+            self.memory.free_slots = list(range(self.memory.num_data_qubits, state.num_qubits))
+            self.memory.peak_register_qubits = state.num_qubits
         self.record_timeline = record_timeline
         self.on_window = on_window
         self.work_done = work_done
@@ -330,7 +355,10 @@ class Simulator:
         self._current: ProcessHandle | None = None       # the process being stepped
         self._shared: list = []                           # objects saved by reference (see share)
         self._buffer: list[QOp] = []
-        self._pending: list[QOp] = []
+        self._pending: list = []                          # heap of (key, QOp) gathered from all ranks
+        self._pending_measures: list = []                 # heap of the keys of pending measurements
+        self._ready: list = []                            # heap of (head time, node index) of local nodes
+        self._blocked: list = []                          # heap of (measurement time, node index), lazily valid
         self._outbox: list[list[Message]] = [[] for _ in range(comm.size)]
         self._window_end = 0
         self.stats = RunStatistics()
@@ -392,10 +420,16 @@ class Simulator:
     def _start(self, node: _Node, process: ProcessHandle, at_ps: int) -> None:
         self._push(node, at_ps, node.index, "resume", (process, None))
 
+    def _enqueue(self, node: _Node, entry: tuple) -> None:
+        """Put an event in a local node's queue and keep the ready heap current."""
+        heapq.heappush(node.queue, entry)
+        if node.queue[0] is entry and node.blocked_by is None:
+            heapq.heappush(self._ready, (entry[0], node.index))
+
     def _push(self, node: _Node, time_ps: int, origin: int, action: str, arg) -> None:
         source = self.nodes[origin]
         source.counter += 1
-        heapq.heappush(node.queue, (time_ps, origin, source.counter, action, arg))
+        self._enqueue(node, (time_ps, origin, source.counter, action, arg))
 
     def _issue(self, node: _Node, kind: str, qubits, payload, error_probability: float = 0.0) -> QOp:
         node.seq += 1
@@ -416,7 +450,7 @@ class Simulator:
         self.stats.num_messages += 1
         rank = self.rank_of_node[dest]
         if rank == self.comm.rank:
-            heapq.heappush(self.nodes[dest].queue, (arrival, node.index, node.counter, "deliver", msg))
+            self._enqueue(self.nodes[dest], (arrival, node.index, node.counter, "deliver", msg))
         else:
             if arrival < self._window_end:
                 raise EngineError(
@@ -450,6 +484,7 @@ class Simulator:
         elif isinstance(command, MeasureCmd):
             op = self._issue(node, "measure", command.qubits, command.basis, command.error_probability)
             node.blocked_by = (process, op)
+            heapq.heappush(self._blocked, (op.time_ps, node.index))
         else:
             raise EngineError(f"node {node.name}: a process yielded {command!r}, not a command")
 
@@ -469,6 +504,17 @@ class Simulator:
             else:
                 node.mailbox.setdefault(msg.tag, []).append(msg)
 
+    def _earliest_blocked_ps(self) -> float:
+        """The earliest pending measurement time of a blocked local node (``inf``: none)."""
+        blocked = self._blocked
+        while blocked:
+            time_ps, index = blocked[0]
+            node = self.nodes[index]
+            if node.blocked_by is not None and node.blocked_by[1].time_ps == time_ps:
+                return time_ps
+            heapq.heappop(blocked)
+        return math.inf
+
     def _horizon(self, node: _Node, window_end: float) -> float:
         """Events of ``node`` before this time are safe to run now.
 
@@ -478,28 +524,49 @@ class Simulator:
         reach this one before the window ends.)
         """
         horizon = window_end
-        for other in self.local:
-            if other.blocked_by is not None and other is not node:
-                horizon = min(horizon, other.blocked_by[1].time_ps + self._latency(other.index, node.index))
+        for time_ps, index in self._blocked:
+            other = self.nodes[index]
+            if other is not node and other.blocked_by is not None and other.blocked_by[1].time_ps == time_ps:
+                horizon = min(horizon, time_ps + self._latency(index, node.index))
         return horizon
 
     def _run_local(self, window_end: float) -> None:
         """Run this rank's events before ``window_end`` until every node is blocked or idle.
 
-        Events run in global time order over this rank's nodes, each node
-        within its :meth:`_horizon`, so no node receives a message in its past.
+        Events run in ``(time, node)`` order over this rank's nodes (a heap of
+        queue heads), each node within its :meth:`_horizon`, so no node
+        receives a message in its past. The cheap bound ``earliest blocked
+        measurement + smallest latency`` is tried before the exact horizon.
         """
-        while True:
-            best = None
-            for node in self.local:
-                if node.blocked_by is None and node.queue and node.queue[0][0] < self._horizon(node, window_end):
-                    head = node.queue[0]
-                    if best is None or (head[0], node.index) < (best[1][0], best[0].index):
-                        best = (node, head)
-            if best is None:
-                return
-            node, _ = best
+        ready = self._ready
+        deferred = []
+        while ready:
+            time_ps, index = heapq.heappop(ready)
+            node = self.nodes[index]
+            if node.blocked_by is not None or not node.queue or node.queue[0][0] != time_ps:
+                continue  # stale entry: the node blocked, or its head changed (a fresh entry exists)
+            if time_ps >= window_end:
+                deferred.append((time_ps, index))
+                continue
+            safe = self._earliest_blocked_ps() + self._min_latency_ps
+            if time_ps >= safe and time_ps >= self._horizon(node, window_end):
+                deferred.append((time_ps, index))
+                continue
             self._handle(node, heapq.heappop(node.queue))
+            if node.queue and node.blocked_by is None:
+                heapq.heappush(ready, (node.queue[0][0], index))
+        for entry in deferred:
+            heapq.heappush(ready, entry)
+
+    def _resume_blocked(self, node: _Node, op: QOp, outcome) -> None:
+        process, pending_op = node.blocked_by
+        if pending_op != op:
+            raise EngineError(f"node {node.name}: measurement {op.key} resolved while it waits for {pending_op.key}")
+        node.blocked_by = None
+        node.now_ps = op.time_ps
+        self._step(node, process, outcome)
+        if node.queue and node.blocked_by is None:
+            heapq.heappush(self._ready, (node.queue[0][0], node.index))
 
     # ------------------------------------------------------------ flushing
     def _flush(self, *, everything: bool = False) -> bool:
@@ -508,36 +575,30 @@ class Simulator:
         Returns True when a measurement was resolved (some node may resume).
         """
         started = time.perf_counter()
-        gathered = self.comm.allgather(self._buffer)
+        gathered = self.comm.allgather(self._buffer) if self.comm.size > 1 else [self._buffer]
         self._buffer = []
+        pending, measures = self._pending, self._pending_measures
         for ops in gathered:
-            self._pending.extend(ops)
-        self._pending.sort(key=lambda op: op.key)
+            for op in ops:
+                heapq.heappush(pending, (op.key, op))
+                if op.kind == "measure":
+                    heapq.heappush(measures, op.key)
         self.stats.num_flushes += 1
-        measurements = [op for op in self._pending if op.kind == "measure"]
-        if not measurements and not everything:
+        if not measures and not everything:
             self.stats.flush_seconds += time.perf_counter() - started
             return False
-        limit = measurements[0].key if measurements else None
-        applied = 0
+        limit = measures[0] if measures else None
         resolved = False
         state_started = time.perf_counter()
-        for op in self._pending:
-            if limit is not None and op.key > limit:
-                break
-            applied += 1
+        while pending and (limit is None or pending[0][0] <= limit):
+            _key, op = heapq.heappop(pending)
             outcome = apply_qop(self.state, self.memory, op)
             self.stats.num_quantum_ops += 1
             if op.kind == "measure":
+                heapq.heappop(measures)
                 resolved = True
-                node = self.nodes[op.node]
                 if self.rank_of_node[op.node] == self.comm.rank:
-                    process, pending_op = node.blocked_by
-                    assert pending_op == op
-                    node.blocked_by = None
-                    node.now_ps = op.time_ps
-                    self._step(node, process, outcome)
-        self._pending = self._pending[applied:]
+                    self._resume_blocked(self.nodes[op.node], op, outcome)
         self.stats.state_seconds += time.perf_counter() - state_started
         self.stats.flush_seconds += time.perf_counter() - started
         return resolved
@@ -579,7 +640,8 @@ class Simulator:
     def global_snapshot(self) -> dict:
         """Collective: what all ranks share, with per-rank counts summed (complete on every rank)."""
         extras = self.state.checkpoint_extras() if self.state is not None else {}
-        return {"pending": self._pending, "statistics": self._summed_statistics(), "state_extras": extras,
+        return {"pending": [op for _key, op in sorted(self._pending, key=lambda item: item[0])], "statistics": self._summed_statistics(), "state_extras": extras,
+                "memory": self.memory.snapshot(),
                 "stats": {**self._summed_counts(), "num_windows": self.stats.num_windows,
                           "num_flushes": self.stats.num_flushes, "num_quantum_ops": self.stats.num_quantum_ops}}
 
@@ -609,9 +671,19 @@ class Simulator:
             self._buffer.extend(data["buffer"])
             self.timeline.extend(data["timeline"])
         self._buffer.sort(key=lambda op: op.key)
-        self._pending = list(shared["pending"])
+        self._pending = [(op.key, op) for op in shared["pending"]]
+        heapq.heapify(self._pending)
+        self._pending_measures = [op.key for op in shared["pending"] if op.kind == "measure"]
+        heapq.heapify(self._pending_measures)
+        self._ready, self._blocked = [], []
+        for node in self.local:
+            if node.blocked_by is not None:
+                heapq.heappush(self._blocked, (node.blocked_by[1].time_ps, node.index))
+            elif node.queue:
+                heapq.heappush(self._ready, (node.queue[0][0], node.index))
         if self.state is not None:
             self.state.restore_extras(shared["state_extras"])
+        self.memory.restore(shared["memory"])
         first = self.comm.rank == 0
         self.statistics = dict(shared["statistics"]) if first else {}
         for name, value in shared["stats"].items():
@@ -647,8 +719,8 @@ class Simulator:
                 for msg in messages:
                     if msg.arrival_ps < window_end:  # the window rule, checked on arrival too
                         raise EngineError(f"message {msg.tag!r} arrived at {msg.arrival_ps} ps inside its window")
-                    heapq.heappush(self.nodes[msg.dest].queue,
-                                   (msg.arrival_ps, msg.source, msg.origin_counter, "deliver", msg))
+                    self._enqueue(self.nodes[msg.dest],
+                                  (msg.arrival_ps, msg.source, msg.origin_counter, "deliver", msg))
             self.stats.num_windows += 1
             self._window_boundary(window_end)
             next_time = self.comm.allreduce_min(self._next_local_time())
@@ -668,6 +740,7 @@ class Simulator:
             raise EngineError(f"nodes {blocked} are still waiting for a measurement at the end of the run")
         last = max([n.now_ps for n in self.local] or [0])
         self.stats.end_time_ps = int(self.comm.allreduce_max(last))
+        self.memory.finish(self.state, self.stats.end_time_ps)
         self.stats.wall_seconds = time.perf_counter() - started
         self.stats.counters = self._summed_statistics()
         for name, value in self._summed_counts().items():

@@ -43,15 +43,16 @@ et al., PRL 71, 4287 (1993))
     of them and its own link's pair. That is the *delivery*.
 
 Fidelity of a delivered pair
-    At delivery B issues a :class:`FidelityProbe`, an identity operation on
-    the two end qubits. It is ordered with every other quantum operation by
-    ``(time, node, seq)`` in the engine's flushes, and the decoherence of
-    both end memories up to the delivery time is applied before it; a
-    :class:`FidelityProbeState` (the register) evaluates
-    ``F = (1 + ⟨XX⟩ − ⟨YY⟩ + ⟨ZZ⟩)/4`` there (collective, on every rank). The
-    value is that of one quantum trajectory; the mean over pairs is the
-    fidelity of the delivered state. Results do not depend on the number of
-    ranks or the placement (DESIGN.md invariants 3 and 4).
+    At delivery B asks the engine for the Bell fidelity of the two end
+    memories (:meth:`~dqsim.engine.NodeContext.probe_bell_fidelity`, an
+    operation that reads the state without changing it). It is ordered with
+    every other quantum operation by ``(time, node, seq)`` in the engine's
+    flushes, and the decoherence of both end memories up to the delivery time
+    is applied before it. The memories live in small exact density matrices
+    (:mod:`dqsim.state.small`), so the value ``⟨Φ+|ρ|Φ+⟩`` is that of the
+    delivered state given the swap outcomes: no noise trajectory is sampled.
+    Results do not depend on the number of ranks or the placement (DESIGN.md
+    invariants 3 and 4).
 
 Rounds
     B tells every node that the pair is delivered; all nodes start the next
@@ -91,7 +92,7 @@ from dqsim.network.link import LinkSpec
 from dqsim.network.node import NodeSpec
 from dqsim.protocols.epr import EprResult, epr_initiator
 from dqsim.protocols.purify import purify_end
-from dqsim.state.gates import GateOp, gate_op
+from dqsim.state.gates import gate_op
 from dqsim.state.sharded import ShardedState
 from dqsim.units import ps_to_seconds
 
@@ -128,58 +129,6 @@ def bell_fidelity(state: ShardedState, qubit_a: int, qubit_b: int) -> float:
     value = (1.0 + state.expectation("XX", pair) - state.expectation("YY", pair)
              + state.expectation("ZZ", pair)) / 4.0
     return float(value)
-
-
-@dataclass(frozen=True)
-class FidelityProbe(GateOp):
-    """An identity on two qubits that asks the register for their Bell fidelity.
-
-    A plain :class:`~dqsim.state.sharded.ShardedState` applies it as the
-    identity; a :class:`FidelityProbeState` records :func:`bell_fidelity`
-    under ``pair_index`` instead.
-    """
-
-    pair_index: int = -1
-
-
-def fidelity_probe(qubit_a: int, qubit_b: int, pair_index: int) -> FidelityProbe:
-    """The :class:`FidelityProbe` of end qubits ``(qubit_a, qubit_b)`` for pair ``pair_index``."""
-    return FidelityProbe(np.ones(4, dtype=np.complex128), (int(qubit_a), int(qubit_b)), (), True,
-                         "fidelity-probe", int(pair_index))
-
-
-class FidelityProbeState(ShardedState):
-    """A :class:`~dqsim.state.sharded.ShardedState` that evaluates :class:`FidelityProbe` operations.
-
-    Arguments are those of :class:`~dqsim.state.sharded.ShardedState`.
-
-    Attributes:
-        fidelities: pair index → fidelity of the end qubits when its probe
-            was applied (identical on every rank).
-
-    Examples:
-        >>> s = FidelityProbeState(2)
-        >>> s.apply_gate("h", [0]); s.apply_gate("cx", [0, 1]); s.apply(fidelity_probe(0, 1, 7))
-        >>> {k: round(v, 12) for k, v in s.fidelities.items()}
-        {7: 1.0}
-    """
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fidelities: dict[int, float] = {}
-
-    def checkpoint_extras(self) -> dict:
-        return {"fidelities": dict(self.fidelities)}
-
-    def restore_extras(self, extras: dict) -> None:
-        self.fidelities = dict(extras["fidelities"])
-
-    def apply(self, op: GateOp) -> None:
-        """Apply ``op`` (collective); a :class:`FidelityProbe` is evaluated, not applied."""
-        if isinstance(op, FidelityProbe):
-            self.fidelities[op.pair_index] = bell_fidelity(self, *op.targets)
-            return
-        super().apply(op)
 
 
 # --------------------------------------------------------------------- chain
@@ -571,7 +520,7 @@ def _deliver(ctx, chain: ChainSpec, key, round_start_ps: int, bits: dict) -> int
         ctx.apply(gate_op("x", [mine]), error_probability=error)
     if flip_z:
         ctx.apply(gate_op("z", [mine]), error_probability=error)
-    ctx.apply(fidelity_probe(theirs, mine, pair_index))
+    ctx.probe_bell_fidelity(theirs, mine, pair_index)
     ctx.effect(_records(ctx).deliveries.append, Delivery(pair_index, attempt, round_start_ps, ctx.now_ps))
     next_start = ctx.now_ps + chain.broadcast_delay_ps
     for other in range(last):

@@ -39,14 +39,12 @@ from dqsim.engine import RunStatistics, Simulator
 from dqsim.errors import ResourceError
 from dqsim.network.link import LinkSpec
 from dqsim.network.werner import plob_bound
-from dqsim.protocols.repeater import ChainRecords, ChainSpec, FidelityProbeState, chain_node, setup_node_data
+from dqsim.protocols.repeater import ChainRecords, ChainSpec, chain_node, setup_node_data
 from dqsim.scenarios import ScenarioOutput, record_table
 from dqsim.scenarios.dqc import _checkpointer, default_placement
 from dqsim.units import PS_PER_S, ps_to_seconds, seconds_to_ps
 
 
-#: Qubits of the register that stay local on every rank (2-qubit gates need their targets local).
-MIN_LOCAL_QUBITS = 2
 
 
 @dataclass(frozen=True)
@@ -109,19 +107,18 @@ class ChainRun:
         return np.array([p.fidelity for p in self.pairs], dtype=np.float64)
 
 
-def run_chain(chain: ChainSpec, *, comm, backend=None, seed: int = 0, precision: str = "complex128",
-              placement: list[int] | None = None, timeline: bool = False, checkpointing=None) -> ChainRun:
+def run_chain(chain: ChainSpec, *, comm, backend=None, seed: int = 0, placement: list[int] | None = None,
+              timeline: bool = False, checkpointing=None) -> ChainRun:
     """Run a repeater chain until it delivered ``chain.num_pairs`` pairs (collective).
 
-    The register holds the chain's ``chain.num_qubits`` memories, plus idle
-    qubits in |0⟩ when there are so many ranks that fewer than
-    :data:`MIN_LOCAL_QUBITS` qubits would be local.
+    Every memory is a network qubit in a small exact density matrix
+    (:mod:`dqsim.state.small`, complex128); there is no data register, so the
+    chain's length is limited by time, not by memory.
 
     Args:
         chain: the chain (:class:`~dqsim.protocols.repeater.ChainSpec`).
-        comm: communicator; backend: array backend (``None``: NumPy).
+        comm: communicator; backend: array backend processes see (``None``: NumPy).
         seed: the run's seed (see :mod:`dqsim.rng`).
-        precision: ``"complex128"`` or ``"complex64"``.
         placement: rank of every node (default contiguous blocks).
         timeline: keep the engine's timeline (on each rank, not gathered).
         checkpointing: a :class:`dqsim.engine.checkpoint.CheckpointSession`
@@ -139,15 +136,11 @@ def run_chain(chain: ChainSpec, *, comm, backend=None, seed: int = 0, precision:
     if len(rank_of_node) != num_nodes or any(not 0 <= r < comm.size for r in rank_of_node):
         raise ResourceError(f"placement {rank_of_node} must give each of {num_nodes} nodes a rank in "
                             f"0..{comm.size - 1}")
-    # A short chain on many ranks: idle qubits in |0> keep MIN_LOCAL_QUBITS bits local on every rank.
-    rank_bits = max(comm.size.bit_length() - 1, 0)
-    num_qubits = max(chain.num_qubits, rank_bits + MIN_LOCAL_QUBITS)
-    owner = chain.qubit_owner() + [0] * (num_qubits - chain.num_qubits)
-    state = FidelityProbeState(num_qubits, comm, precision=precision, backend=backend, seed=seed)
     cross = [link.delay_ps for j, link in enumerate(chain.links) if rank_of_node[j] != rank_of_node[j + 1]]
-    sim = Simulator(comm=comm, state=state, node_names=[f"node{i}" for i in range(num_nodes)],
+    # Every memory is a network qubit in a small state: no data register at all (DESIGN.md invariant 2).
+    sim = Simulator(comm=comm, state=None, node_names=[f"node{i}" for i in range(num_nodes)],
                     rank_of_node=rank_of_node, latency_ps=chain.latency_ps, cross_rank_latencies_ps=cross,
-                    qubit_owner=owner, t1_s=[chain.node.t1_s] * num_nodes,
+                    qubit_owner=chain.qubit_owner(), num_data_qubits=0, t1_s=[chain.node.t1_s] * num_nodes,
                     t2_s=[chain.node.t2_s] * num_nodes, seed=seed, record_timeline=timeline,
                     all_latencies_ps=[link.delay_ps for link in chain.links],
                     checkpointer=_checkpointer(checkpointing, comm))
@@ -169,7 +162,7 @@ def run_chain(chain: ChainSpec, *, comm, backend=None, seed: int = 0, precision:
         links = by_attempt.get((delivery.pair_index, delivery.attempt), [])
         pairs.append(PairResult(
             delivery.pair_index, delivery.round_start_ps, delivery.delivery_ps,
-            state.fidelities[delivery.pair_index], delivery.attempt,
+            sim.memory.probes[delivery.pair_index], delivery.attempt,
             max((r.created_ps for r in links), default=delivery.round_start_ps),
             max((r.attempts for r in links), default=0), attempts_in_round.get(delivery.pair_index, 0)))
     return ChainRun(chain, pairs, merged, engine, rank_of_node)
@@ -242,7 +235,7 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
         chain = chain_spec(job, num_links, total_km)
         run = checkpointing.stored_next() if checkpointing is not None else None
         if run is None:  # not a configuration that had finished before the checkpoint being resumed
-            run = run_chain(chain, comm=comm, backend=backend, seed=job.run.seed, precision=job.run.precision,
+            run = run_chain(chain, comm=comm, backend=backend, seed=job.run.seed,
                             checkpointing=checkpointing)
             if checkpointing is not None:
                 checkpointing.store_last(run)

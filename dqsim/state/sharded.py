@@ -583,6 +583,32 @@ class ShardedState:
         for start in range(0, self.amplitudes.size, step):
             yield start, self.backend.to_host(self.amplitudes[start : start + step])
 
+    def add_qubit_(self) -> int:
+        """Append one qubit in |0⟩ as the highest local bit; returns its logical index (collective).
+
+        Each shard doubles (the old amplitudes are the half where the new bit
+        is 0); rank bits keep their ranks. Used when a network qubit joins the
+        data register for a protocol step (DESIGN.md invariant 2).
+
+        Raises:
+            ResourceError: the larger shard does not fit the free memory.
+        """
+        old_local = self.num_local_qubits
+        physical = [p if p < old_local else p + 1 for p in self.layout.physical_of] + [old_local]
+        self.num_qubits += 1
+        self.num_local_qubits += 1
+        try:
+            self._check_memory(self.kernel_chunk_elems * self.dtype.itemsize)
+        except ResourceError:
+            self.num_qubits -= 1
+            self.num_local_qubits -= 1
+            raise
+        self.layout = Layout(self.num_qubits, self.num_local_qubits, physical)
+        grown = self.xp.zeros(1 << self.num_local_qubits, dtype=self.dtype)
+        grown[: self.amplitudes.size] = self.amplitudes
+        self.amplitudes = grown
+        return self.num_qubits - 1
+
     def checkpoint_extras(self) -> dict:
         """What a subclass keeps beside the amplitudes that a checkpoint must save (picklable); none here."""
         return {}

@@ -1,0 +1,407 @@
+"""Small states: exact density matrices of network qubits (DESIGN.md invariant 2).
+
+Network qubits — communication qubits, repeater memories — do not live in the
+sharded data register. Each lives in a *group*: the density matrix of the
+qubits it is entangled with (as NetSquid's shared quantum states, Coopmans et
+al., Commun. Phys. 4, 164 (2021)). A qubit that no group holds is a fresh
+|0⟩. An operation on qubits of several groups merges them (tensor product);
+a measured qubit is split off as |m⟩⟨m|; a reset traces the qubit out. A
+network of a thousand nodes then costs a thousand 4×4 matrices, not a
+2^1000 vector.
+
+Everything here is an exact channel on ρ — gates, depolarizing noise, T1/T2
+decay, Werner pairs — so no trajectory is sampled; only a measurement draws a
+random number (one uniform per measured qubit, supplied by the caller from
+the measuring node's counter-based stream, :mod:`dqsim.rng`).
+
+Conventions: a group's qubits are listed in ``qubits``; bit ``j`` of a row or
+column index of ``rho`` is the value of ``qubits[j]`` (little-endian, as the
+gate matrices of :mod:`dqsim.state.gates`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from dqsim.errors import ResourceError
+from dqsim.state.gates import GateOp, dense_matrix, gate_op
+
+#: Default largest group (2^12 × 2^12 complex128 is 256 MiB).
+DEFAULT_MAX_QUBITS = 12
+
+_H = np.array([[1, 1], [1, -1]], dtype=np.complex128) / math.sqrt(2.0)
+_BASIS_ROTATION = {"Z": None, "X": _H, "Y": _H @ np.diag([1, -1j]).astype(np.complex128)}
+_ZERO = np.array([[1, 0], [0, 0]], dtype=np.complex128)
+
+
+def op_matrix(op: GateOp) -> tuple[np.ndarray, tuple[int, ...]]:
+    """The full matrix of a gate on ``targets + controls`` (little-endian in that order).
+
+    Controls are the high bits: the gate's matrix fills the block where all
+    controls are 1.
+
+    Examples:
+        >>> from dqsim.state.gates import gate_op
+        >>> m, qs = op_matrix(gate_op("cx", [0, 1]))
+        >>> qs, m.real.astype(int).tolist()
+        ((1, 0), [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 1], [0, 0, 1, 0]])
+    """
+    u = dense_matrix(op)
+    qubits = tuple(op.targets) + tuple(op.controls)
+    if not op.controls:
+        return np.asarray(u, dtype=np.complex128), qubits
+    k = u.shape[0]
+    full = np.eye(k << len(op.controls), dtype=np.complex128)
+    full[-k:, -k:] = u
+    return full, qubits
+
+
+def _left(rho: np.ndarray, k: int, matrix: np.ndarray, positions: Sequence[int]) -> np.ndarray:
+    """``matrix @ rho`` with ``matrix`` acting on the row bits ``positions`` (little-endian)."""
+    m = len(positions)
+    if m == k:
+        order = list(positions)
+        if order == list(range(k)):
+            return matrix @ rho
+    tensor = rho.reshape((2,) * k + (rho.shape[1],))
+    # tensor axis of bit j is k-1-j; matrix axes are big-endian in its own qubits.
+    t_axes = [k - 1 - positions[m - 1 - i] for i in range(m)]
+    out = np.tensordot(matrix.reshape((2,) * (2 * m)), tensor, axes=(list(range(m, 2 * m)), t_axes))
+    out = np.moveaxis(out, list(range(m)), t_axes)
+    return out.reshape(rho.shape)
+
+
+def conjugate(rho: np.ndarray, k: int, matrix: np.ndarray, positions: Sequence[int]) -> np.ndarray:
+    """``M ρ M†`` for a Hermitian ``ρ`` of ``k`` qubits, ``M`` on bits ``positions``."""
+    half = _left(rho, k, matrix, positions)
+    return _left(half.conj().T, k, matrix, positions)
+
+
+def _qubit_view(rho: np.ndarray, k: int, position: int) -> np.ndarray:
+    """ρ as an array ``[a, r, b, c, d]``: ``r``/``c`` the row/column bit of ``position``."""
+    high = 1 << (k - 1 - position)
+    low = 1 << position
+    return rho.reshape(high, 2, low, high, 2, low)
+
+
+def partial_trace(rho: np.ndarray, k: int, position: int) -> np.ndarray:
+    """Trace out the qubit at bit ``position`` of a ``k``-qubit ρ."""
+    v = _qubit_view(rho, k, position)
+    out = v[:, 0, :, :, 0, :] + v[:, 1, :, :, 1, :]
+    size = 1 << (k - 1)
+    return out.reshape(size, size)
+
+
+def depolarizing_mix(rho: np.ndarray, k: int, positions: Sequence[int], weight: float) -> np.ndarray:
+    """``(1 − w) ρ + w · (I/2^m ⊗ Tr_positions ρ)``: replace qubits by the maximally mixed state with weight w."""
+    if weight == 0:
+        return rho
+    tensor = rho.reshape((2,) * (2 * k))
+    mixed = tensor
+    for p in positions:
+        a = k - 1 - p
+        traced = mixed.trace(axis1=a, axis2=k + a)
+        eye = np.eye(2, dtype=rho.dtype) / 2.0
+        mixed = np.multiply.outer(traced, eye)
+        # the new row/col axes are the last two; move them back to a and k + a
+        mixed = np.moveaxis(mixed, [2 * k - 2, 2 * k - 1], [a, k + a])
+    return (1.0 - weight) * rho + weight * mixed.reshape(rho.shape)
+
+
+def damp(rho: np.ndarray, k: int, position: int, gamma: float, dephase_p: float) -> np.ndarray:
+    """Amplitude damping γ then dephasing p on one qubit, exactly (Nielsen & Chuang eq. 8.108, 8.124).
+
+    Populations: ρ11 → (1−γ)ρ11, ρ00 → ρ00 + γρ11; coherences scale by
+    √(1−γ)(1−2p). This is :func:`dqsim.state.noise.idle`'s channel.
+    """
+    out = rho.copy()
+    v = _qubit_view(out, k, position)
+    coherence = math.sqrt(1.0 - gamma) * (1.0 - 2.0 * dephase_p)
+    if gamma:
+        v[:, 0, :, :, 0, :] += gamma * v[:, 1, :, :, 1, :]
+        v[:, 1, :, :, 1, :] *= 1.0 - gamma
+    v[:, 0, :, :, 1, :] *= coherence
+    v[:, 1, :, :, 0, :] *= coherence
+    return out
+
+
+def preparation_unitary(vector: np.ndarray) -> np.ndarray:
+    """A unitary ``U`` with ``U|0…0⟩ = vector`` (a Householder reflection times a phase).
+
+    Examples:
+        >>> v = np.array([0, 1, 1, 0]) / np.sqrt(2)
+        >>> np.allclose(preparation_unitary(v)[:, 0], v)
+        True
+    """
+    v = np.asarray(vector, dtype=np.complex128)
+    v = v / np.linalg.norm(v)
+    d = v.size
+    alpha = v[0]
+    phase = alpha / abs(alpha) if abs(alpha) > 0 else 1.0
+    e0 = np.zeros(d, dtype=np.complex128)
+    e0[0] = phase
+    w = v - e0
+    norm2 = float(np.vdot(w, w).real)
+    u = np.eye(d, dtype=np.complex128)
+    if norm2 > 1e-30:
+        u -= 2.0 * np.outer(w, w.conj()) / norm2
+    u[:, 0] *= phase
+    return u
+
+
+@dataclass
+class Group:
+    """One small state: ``rho`` over ``qubits`` (little-endian)."""
+
+    qubits: list[int]
+    rho: np.ndarray
+
+    @property
+    def num_qubits(self) -> int:
+        return len(self.qubits)
+
+    def positions(self, qubits: Iterable[int]) -> list[int]:
+        index = {q: i for i, q in enumerate(self.qubits)}
+        return [index[q] for q in qubits]
+
+
+class SmallStates:
+    """The small states of all network qubits (replicated, identical on every rank that holds them).
+
+    Args:
+        max_qubits: largest group; a merge beyond it raises
+            :class:`~dqsim.errors.ResourceError`.
+
+    Examples:
+        >>> from dqsim.state.gates import gate_op
+        >>> s = SmallStates()
+        >>> s.apply(gate_op("h", [7])); s.apply(gate_op("cx", [7, 9]))
+        >>> round(s.bell_fidelity(7, 9), 12)
+        1.0
+        >>> s.measure([7], [0.3]), s.measure([9], [0.9])
+        ([0], [0])
+    """
+
+    def __init__(self, *, max_qubits: int = DEFAULT_MAX_QUBITS):
+        if max_qubits < 2:
+            raise ValueError(f"max_qubits = {max_qubits} must be >= 2")
+        self.max_qubits = int(max_qubits)
+        self._group: dict[int, Group] = {}
+
+    # ----------------------------------------------------------- structure
+    def group_of(self, qubit: int) -> Group | None:
+        """The group holding ``qubit`` (``None``: a fresh |0⟩)."""
+        return self._group.get(qubit)
+
+    def groups(self) -> list[Group]:
+        """Every group once, in order of its smallest qubit."""
+        seen = {id(g): g for g in self._group.values()}
+        return sorted(seen.values(), key=lambda g: min(g.qubits))
+
+    def __contains__(self, qubit: int) -> bool:
+        return qubit in self._group
+
+    def _set(self, group: Group) -> Group:
+        for q in group.qubits:
+            self._group[q] = group
+        return group
+
+    def _fresh(self, qubit: int) -> Group:
+        return self._set(Group([qubit], _ZERO.copy()))
+
+    def merged(self, qubits: Sequence[int]) -> Group:
+        """One group holding all ``qubits`` (tensor product of their groups; fresh ones join as |0⟩)."""
+        groups: list[Group] = []
+        for q in qubits:
+            g = self._group.get(q) or self._fresh(q)
+            if all(g is not h for h in groups):
+                groups.append(g)
+        if len(groups) == 1:
+            return groups[0]
+        size = sum(g.num_qubits for g in groups)
+        if size > self.max_qubits:
+            raise ResourceError(
+                f"an operation on qubits {list(qubits)} would entangle {size} network qubits in one small state "
+                f"(cap {self.max_qubits}); measure or reset qubits sooner, or raise the cap"
+            )
+        merged = groups[0]
+        qubits_out = list(merged.qubits)
+        rho = merged.rho
+        for g in groups[1:]:
+            rho = np.kron(g.rho, rho)  # g's qubits become the high bits
+            qubits_out.extend(g.qubits)
+        return self._set(Group(qubits_out, rho))
+
+    def _shrink(self, group: Group, position: int, rho: np.ndarray) -> None:
+        qubit = group.qubits[position]
+        del self._group[qubit]
+        rest = group.qubits[:position] + group.qubits[position + 1:]
+        if rest:
+            self._set(Group(rest, rho))
+
+    # ---------------------------------------------------------- operations
+    def apply(self, op: GateOp) -> None:
+        """Apply a gate (unitary) exactly: ρ → UρU†."""
+        matrix, qubits = op_matrix(op)
+        self.apply_matrix(matrix, qubits)
+
+    def apply_matrix(self, matrix: np.ndarray, qubits: Sequence[int]) -> None:
+        """ρ → MρM† with ``matrix`` little-endian on ``qubits``."""
+        g = self.merged(qubits)
+        g.rho = conjugate(g.rho, g.num_qubits, matrix, g.positions(qubits))
+
+    def depolarize(self, qubits: Sequence[int], p: float) -> None:
+        """Depolarizing channel of probability ``p`` on 1 or 2 qubits (as :mod:`dqsim.state.noise`).
+
+        One qubit: ρ → (1−p)ρ + p/3 Σ PρP; two: (1−p)ρ + p/15 Σ_{P≠II} PρP.
+        Since Σ over all 4^m Paulis of PρP equals 4^m · I/2^m ⊗ Tr ρ, this is
+        ρ → (1 − w)ρ + w (I/2^m ⊗ Tr ρ) with w = p·4^m/(4^m − 1).
+        """
+        if p <= 0:
+            return
+        g = self.merged(qubits)
+        m = len(qubits)
+        weight = p * (4 ** m) / (4 ** m - 1)
+        g.rho = depolarizing_mix(g.rho, g.num_qubits, g.positions(qubits), weight)
+
+    def idle(self, qubit: int, gamma: float, dephase_p: float) -> None:
+        """Exact T1/T2 channel (damping ``gamma``, dephasing ``dephase_p``, :func:`dqsim.state.noise.idle_parameters`)."""
+        if gamma == 0 and dephase_p == 0:
+            return
+        g = self._group.get(qubit)
+        if g is None:  # a fresh |0⟩ is unchanged by damping and dephasing
+            return
+        g.rho = damp(g.rho, g.num_qubits, g.positions([qubit])[0], gamma, dephase_p)
+
+    def werner_pair(self, qubit_a: int, qubit_b: int, werner: float) -> None:
+        """H, CNOT on (a, b) then 2-qubit depolarizing ``15(1−w)/16``: w|Φ+⟩⟨Φ+| + (1−w)I/4 from |00⟩."""
+        self.apply(gate_op("h", [qubit_a]))
+        self.apply(gate_op("cx", [qubit_a, qubit_b]))
+        if werner < 1.0:
+            self.depolarize([qubit_a, qubit_b], 15.0 * (1.0 - werner) / 16.0)
+
+    def measure(self, qubits: Sequence[int], uniforms: Sequence[float], *, basis: str = "Z") -> list[int]:
+        """Projective measurement of each qubit in ``basis``; ``uniforms[i]`` in [0, 1) decides qubit i.
+
+        Outcome 0 when ``u < P(0)`` (conditioned on the earlier qubits'
+        outcomes). Each measured qubit is split off in its post-measurement
+        state (|m⟩, or the X/Y eigenstate).
+        """
+        rotation = _BASIS_ROTATION[basis.upper()]
+        outcomes = []
+        for q, u in zip(qubits, uniforms):
+            if rotation is not None:
+                self.apply_matrix(rotation, [q])
+            g = self._group.get(q) or self._fresh(q)
+            k = g.num_qubits
+            pos = g.positions([q])[0]
+            v = _qubit_view(g.rho, k, pos)
+            p0 = float(np.einsum("arbarb->", v[:, 0:1, :, :, 0:1, :]).real) if k > 1 else float(g.rho[0, 0].real)
+            p1 = float(np.einsum("arbarb->", v[:, 1:2, :, :, 1:2, :]).real) if k > 1 else float(g.rho[1, 1].real)
+            total = p0 + p1
+            m = 0 if u * total < p0 else 1
+            if (p0 if m == 0 else p1) <= 0:
+                m = 1 - m
+            prob = p0 if m == 0 else p1
+            rest = v[:, m, :, :, m, :]
+            size = 1 << (k - 1)
+            self._shrink(g, pos, rest.reshape(size, size) / prob)
+            single = np.zeros((2, 2), dtype=np.complex128)
+            single[m, m] = 1.0
+            if rotation is not None:
+                back = rotation.conj().T
+                single = back @ single @ back.conj().T
+            self._set(Group([q], single))
+            outcomes.append(m)
+        return outcomes
+
+    def reset(self, qubit: int) -> None:
+        """Reset to |0⟩: trace the qubit out of its group (an exact channel, no outcome)."""
+        g = self._group.get(qubit)
+        if g is None:
+            return
+        pos = g.positions([qubit])[0]
+        self._shrink(g, pos, partial_trace(g.rho, g.num_qubits, pos) if g.num_qubits > 1 else g.rho)
+
+    def take_pure(self, qubit: int, uniform: float) -> tuple[list[int], np.ndarray]:
+        """Remove ``qubit``'s group, returning its qubits and one pure state drawn from ρ.
+
+        The state is an eigenvector of ρ drawn with its eigenvalue as
+        probability (``uniform`` in [0, 1) decides), so averaging over draws
+        gives back ρ exactly: a trajectory for moving the group into a state
+        vector.
+        """
+        g = self._group.get(qubit) or self._fresh(qubit)
+        for q in g.qubits:
+            del self._group[q]
+        values, vectors = np.linalg.eigh(g.rho)
+        weights = np.clip(values.real, 0.0, None)
+        cumulative = np.cumsum(weights)
+        index = int(np.searchsorted(cumulative, uniform * cumulative[-1], side="right"))
+        index = min(index, weights.size - 1)
+        while weights[index] == 0 and index > 0:
+            index -= 1
+        return list(g.qubits), vectors[:, index]
+
+    def set_pure(self, qubits: Sequence[int], vector: np.ndarray) -> None:
+        """Put ``qubits`` (not held by any group) in the pure state ``vector`` (little-endian)."""
+        v = np.asarray(vector, dtype=np.complex128)
+        self._set(Group(list(qubits), np.outer(v, v.conj())))
+
+    def forget(self, qubit: int) -> None:
+        """Drop a qubit known to be |0⟩ and alone (the caller guarantees it)."""
+        self._group.pop(qubit, None)
+
+    # ------------------------------------------------------------- reading
+    def density_matrix(self, qubits: Sequence[int]) -> np.ndarray:
+        """The reduced density matrix of ``qubits`` (little-endian), without changing anything."""
+        blocks: list[tuple[list[int], np.ndarray]] = []
+        done: set[int] = set()
+        for q in qubits:
+            if q in done:
+                continue
+            g = self._group.get(q)
+            if g is None:
+                blocks.append(([q], _ZERO))
+                done.add(q)
+                continue
+            keep = [x for x in g.qubits if x in set(qubits)]
+            rho, current = g.rho, list(g.qubits)
+            for x in list(g.qubits):
+                if x not in keep:
+                    pos = current.index(x)
+                    rho = partial_trace(rho, len(current), pos)
+                    current.pop(pos)
+            blocks.append((current, rho))
+            done.update(current)
+        order: list[int] = []
+        rho = np.ones((1, 1), dtype=np.complex128)
+        for qs, block in blocks:
+            rho = np.kron(block, rho)
+            order.extend(qs)
+        # permute from ``order`` to ``qubits``
+        k = len(order)
+        perm = [order.index(q) for q in qubits]
+        tensor = rho.reshape((2,) * (2 * k))
+        axes_rows = [k - 1 - perm[k - 1 - i] for i in range(k)]
+        tensor = tensor.transpose(axes_rows + [k + a for a in axes_rows])
+        return tensor.reshape(1 << k, 1 << k)
+
+    def bell_fidelity(self, qubit_a: int, qubit_b: int) -> float:
+        """⟨Φ+|ρ_ab|Φ+⟩ of two qubits."""
+        rho = self.density_matrix([qubit_a, qubit_b])
+        return float((rho[0, 0] + rho[0, 3] + rho[3, 0] + rho[3, 3]).real / 2.0)
+
+    def snapshot(self) -> list[tuple[list[int], np.ndarray]]:
+        """Every group as ``(qubits, rho)`` (for checkpoints)."""
+        return [(list(g.qubits), g.rho.copy()) for g in self.groups()]
+
+    def restore(self, groups: Sequence[tuple[Sequence[int], np.ndarray]]) -> None:
+        """Replace all groups by saved ones (:meth:`snapshot`)."""
+        self._group = {}
+        for qubits, rho in groups:
+            self._set(Group(list(qubits), np.array(rho, dtype=np.complex128)))

@@ -1,0 +1,152 @@
+"""Small density-matrix states against dense references (DESIGN.md invariant 2)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from dqsim.errors import ResourceError
+from dqsim.state import noise
+from dqsim.state.gates import gate_op, unitary_op
+from dqsim.state.small import SmallStates, op_matrix, preparation_unitary
+
+PAULI = {"i": np.eye(2), "x": np.array([[0, 1], [1, 0]]), "y": np.array([[0, -1j], [1j, 0]]),
+         "z": np.diag([1, -1])}
+
+
+def embed(matrix, targets, n):
+    """Dense n-qubit operator of ``matrix`` (little-endian on ``targets``) by brute force."""
+    dim = 1 << n
+    out = np.zeros((dim, dim), dtype=complex)
+    k = len(targets)
+    for col in range(dim):
+        sub_in = sum(((col >> t) & 1) << j for j, t in enumerate(targets))
+        for sub_out in range(1 << k):
+            amp = matrix[sub_out, sub_in]
+            if amp == 0:
+                continue
+            row = col
+            for j, t in enumerate(targets):
+                row = (row & ~(1 << t)) | (((sub_out >> j) & 1) << t)
+            out[row, col] += amp
+    return out
+
+
+def random_unitary(rng, k):
+    z = rng.normal(size=(1 << k, 1 << k)) + 1j * rng.normal(size=(1 << k, 1 << k))
+    q, r = np.linalg.qr(z)
+    return q * (np.diag(r) / abs(np.diag(r)))
+
+
+def test_random_gates_match_dense_reference():
+    rng = np.random.default_rng(5)
+    qubits = [11, 3, 8, 20]          # arbitrary global ids; dense bit j <-> qubits[j]
+    s = SmallStates()
+    rho = np.zeros((16, 16), complex)
+    rho[0, 0] = 1
+    for _ in range(25):
+        k = int(rng.integers(1, 3))
+        chosen = list(rng.choice(4, size=k + 1, replace=False))
+        u = random_unitary(rng, k)
+        controls = [qubits[chosen[k]]] if rng.random() < 0.5 else []
+        targets = [qubits[c] for c in chosen[:k]]
+        op = unitary_op(u, targets, controls)
+        s.apply(op)
+        full, on = op_matrix(op)
+        big = embed(full, [qubits.index(q) for q in on], 4)
+        rho = big @ rho @ big.conj().T
+        if rng.random() < 0.3:
+            p = float(rng.random() * 0.2)
+            a, b = rng.choice(4, size=2, replace=False)
+            s.depolarize([qubits[a], qubits[b]], p)
+            mixed = sum(np.kron(PAULI[y], PAULI[x]) for x in "ixyz" for y in "ixyz")
+            terms = [embed(np.kron(PAULI[y], PAULI[x]), [a, b], 4) for x in "ixyz" for y in "ixyz"]
+            rho = (1 - p) * rho + p / 15 * sum(t @ rho @ t.conj().T for t in terms[1:])
+            del mixed
+    got = s.density_matrix(qubits)
+    assert np.allclose(got, rho, atol=1e-12)
+    # reordered reads are permutations of the same matrix
+    swapped = s.density_matrix([qubits[1], qubits[0]])
+    ref = rho.reshape([2] * 8)
+    reduced = np.einsum("abcdabeg->cdeg", ref).reshape(4, 4)   # keep bits 1 and 0 (qubits[1], qubits[0])
+    # bit order of reduced: (bit1, bit0) big-endian = qubits[1] high; swapped wants qubits[1] as bit 0
+    perm = reduced.reshape(2, 2, 2, 2).transpose(1, 0, 3, 2).reshape(4, 4)
+    assert np.allclose(swapped, perm, atol=1e-12)
+
+
+def test_idle_channel_matches_kraus_average():
+    gamma, p = noise.idle_parameters(3e-6, 10e-6, 8e-6)
+    s = SmallStates()
+    s.apply(gate_op("h", [0])); s.apply(gate_op("cx", [0, 1])); s.apply(gate_op("ry", [1], [0.4]))
+    before = s.density_matrix([0, 1])
+    s.idle(0, gamma, p)
+    k0 = np.diag([1, math.sqrt(1 - gamma)]); k1 = np.array([[0, math.sqrt(gamma)], [0, 0]])
+    ref = sum(embed(k, [0], 2) @ before @ embed(k, [0], 2).conj().T for k in (k0, k1))
+    z = embed(PAULI["z"], [0], 2)
+    ref = (1 - p) * ref + p * z @ ref @ z
+    assert np.allclose(s.density_matrix([0, 1]), ref, atol=1e-12)
+    # populations relax as e^{-t/T1}, coherences as e^{-t/T2}
+    s2 = SmallStates(); s2.apply(gate_op("h", [4])); s2.idle(4, gamma, p)
+    rho = s2.density_matrix([4])
+    assert rho[0, 1].real == pytest.approx(0.5 * math.exp(-3e-6 / 8e-6), rel=1e-12)
+
+
+def test_werner_pair_is_exact_and_measurement_statistics():
+    s = SmallStates()
+    s.werner_pair(2, 5, 0.6)
+    rho = s.density_matrix([2, 5])
+    phi = np.array([1, 0, 0, 1]) / math.sqrt(2)
+    assert np.allclose(rho, 0.6 * np.outer(phi, phi) + 0.4 * np.eye(4) / 4, atol=1e-12)
+    assert s.bell_fidelity(2, 5) == pytest.approx(0.6 + 0.4 / 4, abs=1e-12)
+    # ZZ correlation of a Werner pair: P(equal) = (1 + w)/2; 4000 pairs, 4 standard errors
+    rng = np.random.default_rng(1)
+    equal = 0
+    for i in range(4000):
+        t = SmallStates()
+        t.werner_pair(0, 1, 0.6)
+        a, = t.measure([0], [rng.random()])
+        b, = t.measure([1], [rng.random()])
+        equal += a == b
+    p = 0.8
+    assert abs(equal / 4000 - p) < 4 * math.sqrt(p * (1 - p) / 4000)
+
+
+def test_measure_splits_and_reset_traces_out():
+    s = SmallStates()
+    s.apply(gate_op("h", [0])); s.apply(gate_op("cx", [0, 1])); s.apply(gate_op("cx", [1, 2]))
+    assert s.measure([1], [0.99], basis="Z") == [1]
+    assert s.group_of(1).qubits == [1]
+    assert np.allclose(s.density_matrix([0, 2]), np.diag([0, 0, 0, 1]))
+    s.reset(0)
+    assert 0 not in s and s.group_of(2).qubits == [2]
+    # X basis: post-measurement state is |+> or |->
+    t = SmallStates(); t.apply(gate_op("h", [9]))
+    assert t.measure([9], [0.7], basis="X") == [0]
+    assert np.allclose(t.density_matrix([9]), np.full((2, 2), 0.5))
+
+
+def test_take_pure_average_gives_back_rho_and_preparation():
+    s = SmallStates(); s.werner_pair(0, 1, 0.3)
+    rho = s.density_matrix([0, 1])
+    avg = np.zeros((4, 4), complex)
+    n = 2000
+    for u in (np.arange(n) + 0.5) / n:
+        t = SmallStates(); t.werner_pair(0, 1, 0.3)
+        qubits, v = t.take_pure(0, u)
+        assert sorted(qubits) == [0, 1] and 0 not in t
+        if qubits == [1, 0]:
+            v = v.reshape(2, 2).T.reshape(4)
+        avg += np.outer(v, v.conj()) / n
+    assert np.allclose(avg, rho, atol=2e-3)
+    v = np.array([0.1, 0.7j, -0.2, 0.3]); v = v / np.linalg.norm(v)
+    u = preparation_unitary(v)
+    assert np.allclose(u.conj().T @ u, np.eye(4)) and np.allclose(u[:, 0], v)
+
+
+def test_cap_is_a_clear_error():
+    s = SmallStates(max_qubits=3)
+    s.apply(gate_op("h", [0])); s.apply(gate_op("cx", [0, 1])); s.apply(gate_op("cx", [1, 2]))
+    with pytest.raises(ResourceError, match="cap 3"):
+        s.apply(gate_op("cx", [2, 3]))
