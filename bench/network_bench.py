@@ -15,8 +15,12 @@ window ends only). One *round* gives every link one pair, so a run makes
 ``nodes × rounds`` pairs and, with ``--free measure``, ``2 × nodes × rounds``
 measurements.
 
-Register. A state vector of ``2 × nodes`` communication qubits (32 for 16
-nodes) does not fit, so the default design (``--comm-qubits 1``) gives each
+Tiers. By default (``--tier small``) every communication qubit lives in a
+small exact density matrix (DESIGN.md invariant 2) and there is no register,
+so rings of thousands of nodes run. ``--tier register`` puts the whole
+network in one state vector, the design before small states: a state vector
+of ``2 × nodes`` communication qubits (32 for 16 nodes) does not fit, so the
+default design (``--comm-qubits 1``) gives each
 node one communication qubit and alternates its role: in phase ``p`` (two
 phases per round) node ``i`` initiates to ``i + 1`` when ``i + p`` is even
 and serves ``i − 1`` otherwise. Neighbours then always take opposite roles,
@@ -144,7 +148,7 @@ def register_qubits(num_nodes: int, comm_qubits: int) -> int:
     return num_nodes * comm_qubits
 
 
-def check_design(num_nodes: int, comm_qubits: int, max_register_qubits: int) -> str | None:
+def check_design(num_nodes: int, comm_qubits: int, max_register_qubits: int, tier: str = "small") -> str | None:
     """Why (num_nodes, comm_qubits) cannot run, or ``None`` when it can."""
     if num_nodes < 3:
         return f"--nodes = {num_nodes}: a ring needs at least 3 nodes"
@@ -152,7 +156,7 @@ def check_design(num_nodes: int, comm_qubits: int, max_register_qubits: int) -> 
         return (f"--nodes = {num_nodes} with --comm-qubits 1: neighbours alternate roles, "
                 "which needs an even number of nodes")
     n = register_qubits(num_nodes, comm_qubits)
-    if n > max_register_qubits:
+    if tier == "register" and n > max_register_qubits:
         return (f"register of {n} qubits ({num_nodes} nodes x {comm_qubits}) exceeds "
                 f"--max-register-qubits = {max_register_qubits}")
     return None
@@ -184,6 +188,8 @@ def warm_up_kernels(comm, backend, args) -> float:
     from dqsim.state.sharded import ShardedState  # noqa: PLC0415
 
     started = time.perf_counter()
+    if args.tier == "small":  # no register: communication qubits are small states
+        return 0.0
     scratch = ShardedState(max(4, comm.size.bit_length() + 2), comm, precision=args.precision, backend=backend,
                            seed=args.seed)
     top = scratch.num_qubits - 1
@@ -224,10 +230,15 @@ def run_once(args, comm, backend) -> dict:
 
     num_qubits = register_qubits(num_nodes, comm_qubits)
     owner = [q // comm_qubits for q in range(num_qubits)]
-    state = ShardedState(num_qubits, comm, precision=args.precision, backend=backend, seed=args.seed)
+    if args.tier == "small":  # DESIGN.md invariant 2: every communication qubit in a small state
+        state, num_data = None, 0
+    else:  # the whole network in one state vector (the design before small states)
+        state = ShardedState(num_qubits, comm, precision=args.precision, backend=backend, seed=args.seed)
+        num_data = None
     sim = Simulator(comm=comm, state=state, node_names=names, rank_of_node=rank_of_node, latency_ps=latency_ps,
                     cross_rank_latencies_ps=cross, qubit_owner=owner, t1_s=[math.inf] * num_nodes,
-                    t2_s=[math.inf] * num_nodes, seed=args.seed, record_timeline=False)
+                    t2_s=[math.inf] * num_nodes, seed=args.seed, record_timeline=False,
+                    all_latencies_ps=[delay_ps], num_data_qubits=num_data)
     record_outcomes: list[tuple] = []
     common = dict(num_nodes=num_nodes, num_rounds=num_rounds, free=args.free, record=record_outcomes)
     for node in range(num_nodes):
@@ -262,7 +273,8 @@ def run_once(args, comm, backend) -> dict:
 
     return {
         "ranks": comm.size, "num_nodes": num_nodes, "rounds": num_rounds,
-        "comm_qubits_per_node": comm_qubits, "register_qubits": num_qubits, "free": args.free,
+        "comm_qubits_per_node": comm_qubits, "tier": args.tier,
+        "register_qubits": state.num_qubits if state is not None else 0, "free": args.free,
         "rank_of_node": rank_of_node, "lookahead_ps": sim.lookahead_ps if math.isfinite(sim.lookahead_ps) else None,
         "link": {"distance_km": link.distance_km, "scheme": link.scheme, "delay_ps": link.delay_ps,
                  "attempt_period_ps": link.attempt_period_ps, "success_probability": link.success_probability,
@@ -327,7 +339,7 @@ def run_configuration(args, ranks: int, tmp: Path) -> dict:
            "--nodes", str(args.nodes), "--rounds", str(args.rounds), "--comm-qubits", str(args.comm_qubits),
            "--distance-km", str(args.distance_km), "--free", args.free, "--seed", str(args.seed),
            "--precision", args.precision, "--max-register-qubits", str(args.max_register_qubits),
-           "--repeats", str(args.repeats)]
+           "--repeats", str(args.repeats), "--tier", args.tier]
     if ranks > 1:
         mpiexec = Path(sys.executable).parent / "mpiexec"
         if not mpiexec.exists():
@@ -469,6 +481,8 @@ def parse_args(argv=None):
     parser.add_argument("--repeats", type=int, default=3,
                         help="runs per rank count; the table shows the run of median wall time (default 3)")
     parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--tier", choices=("small", "register"), default="small",
+                        help="communication qubits in small states (default) or all in one register (old design)")
     parser.add_argument("--precision", choices=("complex128", "complex64"), default="complex128")
     parser.add_argument("--max-register-qubits", type=int, default=DEFAULT_MAX_REGISTER_QUBITS,
                         help=f"refuse larger registers (default {DEFAULT_MAX_REGISTER_QUBITS})")
@@ -484,7 +498,7 @@ def parse_args(argv=None):
         parser.error(f"--rounds = {args.rounds} must be >= 1")
     if any(r < 1 for r in args.ranks):
         parser.error(f"--ranks {args.ranks}: every rank count must be >= 1")
-    problem = check_design(args.nodes, args.comm_qubits, args.max_register_qubits)
+    problem = check_design(args.nodes, args.comm_qubits, args.max_register_qubits, args.tier)
     if problem:
         parser.error(problem)
     return args

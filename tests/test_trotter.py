@@ -144,7 +144,7 @@ def test_ideal_links_reproduce_the_monolithic_trotter_state(model, kind, num_nod
     bits = [site % 2 if initial == "neel" else 0 for site in range(model.num_sites)]
     net = scenario.observables_of(
         run.state, model, qubit_of_site, names_,
-        scenario.product_state(run.regmap.num_qubits, qubit_of_site, bits, comm=comm_mod.SingleComm(),
+        scenario.product_state(run.state.num_qubits, qubit_of_site, bits, comm=comm_mod.SingleComm(),
                                backend=BACKEND, precision="complex128"))
     ref = scenario.observables_of(
         mono, model, range(model.num_sites), names_,

@@ -4,9 +4,10 @@ Input: a circuit whose multi-qubit gates are all single-control
 controlled-U gates or local (see :mod:`dqsim.circuit.decompose`), and an
 ``owner[q]`` QPU for every logical qubit (:mod:`dqsim.circuit.partition`).
 
-The global register holds, node after node, that node's data qubits then its
-communication qubits. Logical qubit ``q`` sits on the next free data slot of
-its owner. Each node gets the circuit's instructions that touch its qubits,
+Global qubit indices: first the data qubits of every node, node after node
+(the data register, bit = index), then the communication qubits of every
+node (network qubits: small states, DESIGN.md invariant 2). Logical qubit
+``q`` sits on the next free data slot of its owner. Each node gets the circuit's instructions that touch its qubits,
 in circuit order: a local gate, or one side of a nonlocal gate (the control
 side or the target side; the control side starts the EPR pair). Both sides
 of every nonlocal gate see it at the same position of the global order, so
@@ -29,12 +30,13 @@ class RegisterMap:
     """Where logical qubits and communication qubits live in the global register.
 
     Attributes:
-        num_qubits: size of the global register.
+        num_qubits: number of global qubits (data and communication).
         data_qubits: per node, global indices of its data slots.
         comm_qubits: per node, global indices of its communication qubits.
         qubit_of_logical: global index of each logical circuit qubit.
         owner: node of each logical circuit qubit.
         node_of_qubit: node of each global qubit.
+        num_data_qubits: data qubits (global indices ``0..num_data_qubits-1``).
     """
 
     num_qubits: int
@@ -43,23 +45,30 @@ class RegisterMap:
     qubit_of_logical: tuple[int, ...]
     owner: tuple[int, ...]
     node_of_qubit: tuple[int, ...]
+    num_data_qubits: int = 0
 
 
 def register_map(owner: Sequence[int], num_data_qubits: Sequence[int], num_comm_qubits: Sequence[int]) -> RegisterMap:
-    """Lay out the global register (see module docstring).
+    """Lay out the global qubits (see module docstring): all data slots first, then all communication qubits.
 
     Examples:
         >>> m = register_map([1, 0, 1], [2, 2], [1, 1])
-        >>> m.qubit_of_logical, m.comm_qubits
-        ((3, 0, 4), ((2,), (5,)))
+        >>> m.qubit_of_logical, m.comm_qubits, m.num_data_qubits
+        ((2, 0, 3), ((4,), (5,)), 4)
     """
-    data, comm, node_of = [], [], []
+    data, comm = [], []
     start = 0
-    for node, (d, c) in enumerate(zip(num_data_qubits, num_comm_qubits)):
+    for d in num_data_qubits:
         data.append(tuple(range(start, start + d)))
-        comm.append(tuple(range(start + d, start + d + c)))
-        node_of.extend([node] * (d + c))
-        start += d + c
+        start += d
+    num_data = start
+    for c in num_comm_qubits:
+        comm.append(tuple(range(start, start + c)))
+        start += c
+    node_of = [0] * start
+    for node, qubits in enumerate(data + comm):
+        for q in qubits:
+            node_of[q] = node % len(data)
     used = [0] * len(data)
     mapped = []
     for q, node in enumerate(owner):
@@ -69,7 +78,7 @@ def register_map(owner: Sequence[int], num_data_qubits: Sequence[int], num_comm_
             raise CircuitError(f"node {node} has {len(data[node])} data qubits; qubit {q} does not fit")
         mapped.append(data[node][used[node]])
         used[node] += 1
-    return RegisterMap(start, tuple(data), tuple(comm), tuple(mapped), tuple(owner), tuple(node_of))
+    return RegisterMap(start, tuple(data), tuple(comm), tuple(mapped), tuple(owner), tuple(node_of), num_data)
 
 
 @dataclass(frozen=True)

@@ -515,48 +515,30 @@ class Simulator:
             heapq.heappop(blocked)
         return math.inf
 
-    def _horizon(self, node: _Node, window_end: float) -> float:
-        """Events of ``node`` before this time are safe to run now.
-
-        A blocked node of this rank resumes at its measurement's time and may
-        then send ``node`` a message, which arrives one latency later; nothing
-        at or after that arrival may run yet. (Nodes of other ranks cannot
-        reach this one before the window ends.)
-        """
-        horizon = window_end
-        for time_ps, index in self._blocked:
-            other = self.nodes[index]
-            if other is not node and other.blocked_by is not None and other.blocked_by[1].time_ps == time_ps:
-                horizon = min(horizon, time_ps + self._latency(index, node.index))
-        return horizon
-
     def _run_local(self, window_end: float) -> None:
         """Run this rank's events before ``window_end`` until every node is blocked or idle.
 
         Events run in ``(time, node)`` order over this rank's nodes (a heap of
-        queue heads), each node within its :meth:`_horizon`, so no node
-        receives a message in its past. The cheap bound ``earliest blocked
-        measurement + smallest latency`` is tried before the exact horizon.
+        queue heads). While some node of this rank waits for a measurement at
+        time ``t``, only events before ``t`` plus the smallest latency between
+        two nodes run: the blocked node may resume at ``t`` and message any
+        node, which hears it no sooner, so no node receives a message in its
+        past. (Nodes of other ranks cannot reach this one before the window
+        ends.)
         """
         ready = self._ready
-        deferred = []
         while ready:
-            time_ps, index = heapq.heappop(ready)
+            time_ps, index = ready[0]
             node = self.nodes[index]
             if node.blocked_by is not None or not node.queue or node.queue[0][0] != time_ps:
-                continue  # stale entry: the node blocked, or its head changed (a fresh entry exists)
-            if time_ps >= window_end:
-                deferred.append((time_ps, index))
+                heapq.heappop(ready)  # stale: the node blocked, or its head changed (a fresh entry exists)
                 continue
-            safe = self._earliest_blocked_ps() + self._min_latency_ps
-            if time_ps >= safe and time_ps >= self._horizon(node, window_end):
-                deferred.append((time_ps, index))
-                continue
+            if time_ps >= window_end or time_ps >= self._earliest_blocked_ps() + self._min_latency_ps:
+                return
+            heapq.heappop(ready)
             self._handle(node, heapq.heappop(node.queue))
             if node.queue and node.blocked_by is None:
                 heapq.heappush(ready, (node.queue[0][0], index))
-        for entry in deferred:
-            heapq.heappush(ready, entry)
 
     def _resume_blocked(self, node: _Node, op: QOp, outcome) -> None:
         process, pending_op = node.blocked_by

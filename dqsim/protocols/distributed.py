@@ -197,6 +197,7 @@ def node_program(ctx, net: Network, steps: Sequence[Step]):
                 yield from entangle_end(ctx, net, step.peer, comm, tag + ("pair", 1))
                 yield from teleport_receiver(ctx, step.peer, comm, tag + ("back",), gate_error=err1)
                 ctx.apply(gate_op("swap", [comm, step.control]), error_probability=err2)
+                ctx.reset([comm])  # it holds the control's reset |0⟩: leaves the register
         else:
             yield from entangle_end(ctx, net, step.peer, comm, tag + ("pair", 0))
             if net.scheme == "telegate":

@@ -48,8 +48,9 @@ class DqcRun:
 
     Attributes:
         circuit: the circuit as given; ``decomposed`` what the network ran.
-        owner: QPU of each logical qubit; ``regmap`` the global register.
-        state: final state of the global register (sharded).
+        owner: QPU of each logical qubit; ``regmap`` the global qubits.
+        state: final state of the data register (sharded): the data qubits,
+            then scratch bits (back in |0⟩) that communication qubits used.
         counts / shots: sampled outcomes of the measured qubits (clbit 0 rightmost).
         fidelity: |⟨ideal|final⟩|² with the monolithic result.
         end_time_ps: simulated time when the last event happened, ps.
@@ -57,6 +58,7 @@ class DqcRun:
         timeline: ``(time_ps, node, kind, detail)`` on rank 0 (``None`` elsewhere).
         engine: :class:`dqsim.engine.RunStatistics`.
         rank_of_node: the rank each node ran on.
+        register_peak_qubits: the most qubits the data register held at once.
     """
 
     circuit: Circuit
@@ -75,6 +77,7 @@ class DqcRun:
     num_nonlocal_gates: int
     expectation: list[tuple[str, str, float]] = field(default_factory=list)
     timing_s: dict[str, float] = field(default_factory=dict)
+    register_peak_qubits: int = 0
 
 
 def _checkpointer(session, comm):
@@ -166,7 +169,11 @@ def run_dqc(circuit: Circuit, *, comm, backend, graph: nx.Graph, node_names: Seq
              if rank_of_node[index[u]] != rank_of_node[index[v]]]
     mine = [i for i in range(num_nodes) if rank_of_node[i] == comm.rank]
     net = Network(path=path, link=link, nodes=node_specs, scheme=scheme)
-    state = ShardedState(regmap.num_qubits, comm, precision=precision, backend=backend, seed=seed)
+    # The data register holds the data qubits only (at least one bit per rank bit); communication
+    # qubits are small states and take a scratch bit only while a protocol step couples them to data.
+    rank_bits = comm.size.bit_length() - 1
+    state = ShardedState(max(regmap.num_data_qubits, rank_bits, 1), comm, precision=precision, backend=backend,
+                         seed=seed)
     sim = Simulator(comm=comm, state=state, node_names=node_names, rank_of_node=rank_of_node,
                     latency_ps=lambda a, b: delays[(a, b)], cross_rank_latencies_ps=cross,
                     qubit_owner=regmap.node_of_qubit, t1_s=[s.t1_s for s in node_specs],
@@ -174,7 +181,7 @@ def run_dqc(circuit: Circuit, *, comm, backend, graph: nx.Graph, node_names: Seq
                     work_done=lambda: (sum(sim.node_data(i).get("steps_done", 0) for i in mine),
                                        sum(len(steps[i]) for i in mine)),
                     all_latencies_ps=[data["link"].delay_ps for _u, _v, data in graph.edges(data=True)],
-                    checkpointer=_checkpointer(checkpointing, comm))
+                    checkpointer=_checkpointer(checkpointing, comm), num_data_qubits=regmap.num_data_qubits)
     sim.share(net)
     for node in range(num_nodes):
         sim.node_data(node)["comm_pool"] = CommPool(list(regmap.comm_qubits[node]))
@@ -189,7 +196,7 @@ def run_dqc(circuit: Circuit, *, comm, backend, graph: nx.Graph, node_names: Seq
         raise EngineError(f"nodes {missing} did not finish their part of the circuit (deadlock: too few "
                           "communication qubits for the routing this circuit needs?)")
     t0 = time.perf_counter()
-    ideal = ShardedState(regmap.num_qubits, comm, precision=precision, backend=backend, seed=seed)
+    ideal = ShardedState(state.num_qubits, comm, precision=precision, backend=backend, seed=seed)
     ideal.apply_ops([Gate(g.name, tuple(regmap.qubit_of_logical[q] for q in g.qubits), g.params, g.matrix).to_op()
                      for g in circuit.gates()])
     fidelity = ideal.fidelity(state)
@@ -210,7 +217,7 @@ def run_dqc(circuit: Circuit, *, comm, backend, graph: nx.Graph, node_names: Seq
                       c.get(("photons", a, b), 0) + c.get(("photons", b, a), 0)))
     return DqcRun(circuit, decomposed, list(owner), regmap, state, counts, outcomes, float(fidelity),
                   engine.end_time_ps, sorted(links), sim.gather_timeline() if timeline else None, engine,
-                  rank_of_node, cut_size(decomposed, owner), expectation, timing)
+                  rank_of_node, cut_size(decomposed, owner), expectation, timing, sim.memory.peak_register_qubits)
 
 
 def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> ScenarioOutput:
@@ -249,7 +256,9 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
         "node_names": list(names),
         "rank_of_node": np.array(run.rank_of_node, dtype=np.int64),
         "num_nonlocal_gates": run.num_nonlocal_gates,
-        "register_qubits": run.regmap.num_qubits,
+        "register_qubits": run.state.num_qubits,
+        "register_peak_qubits": run.register_peak_qubits,
+        "network_qubits": run.regmap.num_qubits - run.regmap.num_data_qubits,
         "engine_windows": engine.num_windows,
         "engine_flushes": engine.num_flushes,
         "engine_events": engine.num_events,

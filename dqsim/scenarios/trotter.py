@@ -249,14 +249,14 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
                                   precision=precision, shots=job.simulation.shots if final else 0, timeline=False,
                                   checkpointing=checkpointing)
                     qubit_of_site = list(run.regmap.qubit_of_logical)
-                    key = (run.regmap.num_qubits, tuple(qubit_of_site))
+                    key = (run.state.num_qubits, tuple(qubit_of_site))
                     if "loschmidt" in names and key != reference_key:
                         reference, reference_key = None, key  # free the old one first
-                        reference = product_state(run.regmap.num_qubits, qubit_of_site, bits, comm=comm,
+                        reference = product_state(run.state.num_qubits, qubit_of_site, bits, comm=comm,
                                                   backend=backend, precision=precision)
                     summary = (observables_of(run.state, model, qubit_of_site, names, reference),
                                sum(link[2] for link in run.links), run.end_time_ps, run.fidelity,
-                               run.num_nonlocal_gates, run.regmap.num_qubits,
+                               run.num_nonlocal_gates, run.state.num_qubits,
                                run.counts if final and job.simulation.shots else None)
                     if checkpointing is not None:
                         checkpointing.store_last(summary)

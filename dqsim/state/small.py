@@ -279,6 +279,11 @@ class SmallStates:
 
     def werner_pair(self, qubit_a: int, qubit_b: int, werner: float) -> None:
         """H, CNOT on (a, b) then 2-qubit depolarizing ``15(1−w)/16``: w|Φ+⟩⟨Φ+| + (1−w)I/4 from |00⟩."""
+        if qubit_a not in self._group and qubit_b not in self._group:  # both fresh |0⟩: write ρ directly
+            phi = np.zeros((4, 4), dtype=np.complex128)
+            phi[0, 0] = phi[0, 3] = phi[3, 0] = phi[3, 3] = 0.5
+            self._set(Group([qubit_a, qubit_b], werner * phi + (1.0 - werner) / 4.0 * np.eye(4)))
+            return
         self.apply(gate_op("h", [qubit_a]))
         self.apply(gate_op("cx", [qubit_a, qubit_b]))
         if werner < 1.0:
@@ -300,8 +305,8 @@ class SmallStates:
             k = g.num_qubits
             pos = g.positions([q])[0]
             v = _qubit_view(g.rho, k, pos)
-            p0 = float(np.einsum("arbarb->", v[:, 0:1, :, :, 0:1, :]).real) if k > 1 else float(g.rho[0, 0].real)
-            p1 = float(np.einsum("arbarb->", v[:, 1:2, :, :, 1:2, :]).real) if k > 1 else float(g.rho[1, 1].real)
+            diagonal = np.diagonal(g.rho).real.reshape(1 << (k - 1 - pos), 2, 1 << pos)
+            p0, p1 = float(diagonal[:, 0, :].sum()), float(diagonal[:, 1, :].sum())
             total = p0 + p1
             m = 0 if u * total < p0 else 1
             if (p0 if m == 0 else p1) <= 0:
