@@ -6,7 +6,7 @@ import pytest
 from dqsim import backend as backend_mod
 from dqsim import comm as comm_mod
 from dqsim.circuit.generators import qft, random_circuit
-from dqsim.circuit.ir import Circuit
+from dqsim.circuit.ir import Circuit, Gate
 from dqsim.errors import CircuitError, ResourceError
 from dqsim.network import topology
 from dqsim.network.link import LinkSpec
@@ -86,3 +86,68 @@ def test_same_seed_same_run_other_seed_other_timing():
     assert runs[0].end_time_ps == runs[1].end_time_ps
     assert np.array_equal(runs[0].shots, runs[1].shots)
     assert runs[0].end_time_ps != runs[2].end_time_ps
+
+
+def test_repro_10_noisy_telegate_fidelity_is_the_pair_fidelity_over_trajectories():
+    """A remote CNOT through a Werner pair of fidelity F makes a Bell state with fidelity F on average.
+
+    Only the |Φ+⟩ component of the pair leaves the data intact (the other three
+    Bell components put X, Z or Y errors on the data), so the mean over
+    trajectories is F; 300 trajectories, within 4 standard errors.
+    """
+    from dqsim.circuit.generators import ghz
+    from dqsim.scenarios.dqc import run_trajectories
+
+    graph, names, specs = network("line", 2, data=1, comm=1, source_fidelity=0.8)
+
+    def one(seed, shots, timeline):
+        return run_dqc(ghz(2, measure=True), comm=comm_mod.SingleComm(), backend=BACKEND, graph=graph,
+                       node_names=names, node_specs=specs, seed=seed, shots=shots, timeline=timeline)
+
+    run = run_trajectories(one, seed=3, shots=600, trajectories=300, timeline=False)
+    assert run.trajectories == 300 and sum(run.counts.values()) == 600 and run.shots.size == 600
+    assert abs(run.fidelity - 0.8) < 4 * run.fidelity_stderr and 0 < run.fidelity_stderr < 0.05
+    # the shots mix trajectories: bad ones give 01/10 about 2/3 of the time (X or Y errors)
+    odd = run.counts.get("01", 0) + run.counts.get("10", 0)
+    p = 0.2 * 2 / 3
+    assert abs(odd / 600 - p) < 4 * np.sqrt(p * (1 - p) / 600)
+    assert run.links[0][2] == 300  # one pair per trajectory, summed
+
+
+def test_repro_10_register_holds_data_qubits_only():
+    """16 data qubits on 8 QPUs with 2 communication qubits each: 32 qubits in all, a register of 16 + 2."""
+    from dqsim.circuit.generators import ghz
+
+    graph, names, specs = network("line", 8, data=2, comm=2)
+    run = run_dqc(ghz(16, measure=True), comm=comm_mod.SingleComm(), backend=BACKEND, graph=graph,
+                  node_names=names, node_specs=specs, seed=1, shots=100, timeline=False)
+    assert run.fidelity == pytest.approx(1.0, abs=1e-10)
+    assert run.regmap.num_qubits == 32 and run.state.num_qubits <= 18 and run.register_peak_qubits <= 18
+    assert set(run.counts) == {"0" * 16, "1" * 16}
+
+
+def test_repro_10_idle_qubits_decohere_until_the_end_of_the_run():
+    """A data qubit left in |+⟩ while the network works dephases until the run ends: ⟨X⟩ = e^(−t_end/T2).
+
+    Per run ⟨X0⟩ is ±1 (one dephasing trajectory); its mean over 200 seeds
+    matches the mean of e^(−t_end/T2), within 4 standard errors.
+    """
+    from dqsim.units import ps_to_seconds
+
+    t2_s = 100e-6
+    graph = topology.line(2, link=LinkSpec(distance_km=2.0))
+    names = list(graph.nodes)
+    specs = [NodeSpec(name=n, num_data_qubits=2, num_comm_qubits=1, t2_s=t2_s) for n in names]
+    circuit = Circuit(4)
+    for name, qubits in (("h", (0,)), ("h", (2,)), ("cx", (2, 1))):
+        circuit.append(Gate(name, qubits))
+    values, expected = [], []
+    for seed in range(1, 201):
+        run = run_dqc(circuit, comm=comm_mod.SingleComm(), backend=BACKEND, graph=graph, node_names=names,
+                      node_specs=specs, assignment=[0, 0, 1, 1], seed=seed, shots=0, timeline=False,
+                      observables=[("X0", [(1.0, "X", (0,))])])
+        values.append(run.expectation[0][2])
+        expected.append(np.exp(-ps_to_seconds(run.end_time_ps) / t2_s))
+    values = np.array(values)
+    assert 0.2 < np.mean(expected) < 0.9, "pick T2 so that the idle time matters"
+    assert abs(values.mean() - np.mean(expected)) < 4 * values.std(ddof=1) / np.sqrt(values.size)

@@ -174,7 +174,7 @@ class QuantumMemory:
                 f"network qubit {qubit} is entangled with {len(members) - 1} others; at most "
                 f"{MAX_DENSE_QUBITS} network qubits can join the data register together"
             )
-        uniform = float(self.stream(self.owner[qubit], "join").next_generator().random())
+        uniform = float(self.stream(self.owner[qubit], "join").next_transient().random())
         members, vector = self.small.take_pure(qubit, uniform)
         slots = [self._free_slot(state) for _ in members]
         for q, slot in zip(members, slots):
@@ -210,7 +210,7 @@ class QuantumMemory:
 
     def _measurement_errors(self, op: QOp, outcomes: list[int]) -> list[int]:
         if op.error_probability > 0:
-            gen = self.stream(op.node, "measure-error").next_generator()
+            gen = self.stream(op.node, "measure-error").next_transient()
             flips = gen.random(len(outcomes)) < op.error_probability
             outcomes = [o ^ int(f) for o, f in zip(outcomes, flips)]
         return outcomes
@@ -237,7 +237,7 @@ class QuantumMemory:
                              lambda a, b: small.depolarize([a, b], op.error_probability))
             return None
         if op.kind == "measure":
-            uniforms = self.stream(op.node, "measure").next_generator().random(len(op.qubits))
+            uniforms = self.stream(op.node, "measure").next_transient().random(len(op.qubits))
             outcomes = small.measure(op.qubits, [float(u) for u in uniforms], basis=(op.payload or "Z"))
             return self._measurement_errors(op, outcomes)
         if op.kind == "reset":

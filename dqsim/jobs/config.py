@@ -936,10 +936,17 @@ class DqcSimulationSection(SimulationSection):
     """``[simulation]`` of the ``"dqc"`` scenario: as :class:`SimulationSection`, plus:
 
     Attributes:
-        timeline: record the timeline of network and gate events (default true).
+        timeline: record the timeline of network and gate events (default true;
+            first trajectory only).
+        trajectories: independent engine runs, 1..1000 (default 1). Network
+            qubits are exact small states, but where a noisy pair or memory
+            meets the data register one pure state is drawn (a trajectory);
+            with several, the fidelity is their mean with its standard error
+            and the shots are drawn across them (``shots / trajectories`` each).
     """
 
     timeline: bool = True
+    trajectories: int = Field(1, ge=1, le=1000)
 
 
 def check_assignment(assignment, *, count: int | None, count_text: str, unit: str, num_nodes: int,

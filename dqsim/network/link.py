@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from dqsim import units
@@ -114,13 +115,13 @@ class LinkSpec:
                    low_open=True, **kw)
         check_real(where, "source_fidelity", self.source_fidelity, 0.25, 1.0, **kw)
 
-    @property
+    @functools.cached_property  # frozen: computed once per link
     def transmittance(self) -> float:
         """End-to-end transmittance of the whole link, detector included."""
         return total_transmittance(self.distance_km, self.attenuation_db_per_km,
                                    self.coupling_loss_db, self.detector_efficiency)
 
-    @property
+    @functools.cached_property  # frozen: computed once per link
     def arm_transmittance(self) -> float:
         """Transmittance from one node to the station's detector (half the link for
         midpoint schemes, the whole link for ``"direct"``)."""
@@ -128,17 +129,17 @@ class LinkSpec:
         return total_transmittance(arm_km, self.attenuation_db_per_km,
                                    self.coupling_loss_db, self.detector_efficiency)
 
-    @property
+    @functools.cached_property  # frozen: computed once per link
     def delay_ps(self) -> int:
         """One-way propagation delay from node to node, ps: n_g·L/c."""
         return propagation_delay_ps(self.distance_km, self.group_index)
 
-    @property
+    @functools.cached_property  # frozen: computed once per link
     def dark_count_probability(self) -> float:
         """Probability of a dark count in one detection gate."""
         return dark_count_probability(self.dark_count_rate_hz, self.gate_width_ps)
 
-    @property
+    @functools.cached_property  # frozen: computed once per link
     def effective_source_period_ps(self) -> int:
         """Shortest time between emissions of the source, ps (0: no limit)."""
         if self.source_period_ps is not None:
@@ -147,14 +148,14 @@ class LinkSpec:
             return max(1, units.seconds_to_ps(1.0 / self.source_rate_hz))
         return 0
 
-    @property
+    @functools.cached_property  # frozen: computed once per link
     def success_probability(self) -> float:
         """Probability that one attempt heralds a pair
         (:func:`dqsim.network.entanglement.success_probability`)."""
         return entanglement.success_probability(
             self.scheme, self.arm_transmittance, bright_state_alpha=self.bright_state_alpha)
 
-    @property
+    @functools.cached_property  # frozen: computed once per link
     def attempt_period_ps(self) -> int:
         """Time per attempt, ps: the larger of the herald round trip and the
         source period, and at least 1 ps so that simulated time advances."""
@@ -163,13 +164,13 @@ class LinkSpec:
             source_period_ps=self.effective_source_period_ps)
         return max(1, period_ps)
 
-    @property
+    @functools.cached_property  # frozen: computed once per link
     def mean_time_to_success_ps(self) -> float:
         """Mean time to the first heralded pair, ps (``math.inf`` if p = 0)."""
         return entanglement.mean_time_to_success_ps(self.success_probability,
                                                     self.attempt_period_ps)
 
-    @property
+    @functools.cached_property  # frozen: computed once per link
     def delivered_fidelity(self) -> float:
         """Fidelity of a heralded pair
         (:func:`dqsim.network.entanglement.delivered_fidelity`)."""

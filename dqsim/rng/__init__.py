@@ -68,6 +68,12 @@ class Stream:
             2, dtype=np.uint64
         )
         self._key = words
+        self._shared: np.random.Generator | None = None
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_shared"] = None  # a cache, rebuilt on use (checkpoints stay plain data)
+        return state
 
     def __repr__(self) -> str:
         return f"Stream({self.seed}, node={self.node}, purpose={self.purpose!r}, event={self.event})"
@@ -76,6 +82,27 @@ class Stream:
         """The generator of one event, without advancing the counter."""
         bitgen = np.random.Philox(key=self._key, counter=np.array([0, 0, event, 0], dtype=np.uint64))
         return np.random.Generator(bitgen)
+
+    def transient_generator(self, event: int) -> np.random.Generator:
+        """The generator of one event, reusing this stream's one generator object.
+
+        Same draws as :meth:`generator` but about three times faster; the
+        object is reset by the next call on this stream, so draw from it at
+        once and do not keep it.
+        """
+        if self._shared is None:
+            self._shared = np.random.Generator(np.random.Philox(key=self._key))
+        self._shared.bit_generator.state = {
+            "bit_generator": "Philox",
+            "state": {"counter": np.array([0, 0, event, 0], dtype=np.uint64), "key": self._key},
+            "buffer": np.zeros(4, dtype=np.uint64), "buffer_pos": 4, "has_uint32": 0, "uinteger": 0}
+        return self._shared
+
+    def next_transient(self) -> np.random.Generator:
+        """:meth:`transient_generator` of the next event; advances the counter by one."""
+        gen = self.transient_generator(self.event)
+        self.event += 1
+        return gen
 
     def next_generator(self) -> np.random.Generator:
         """The generator of the next event; advances the counter by one."""
@@ -86,3 +113,17 @@ class Stream:
     def uniform(self, size: int | None = None):
         """Uniform draws in [0, 1) from the next event."""
         return self.next_generator().random(size)
+
+
+def derived_seed(seed: int, purpose: str, *indices: int) -> int:
+    """The seed of one of several independent runs of a job (a trajectory, a sweep point).
+
+    A hash of the job's seed, a purpose and the run's indices: the same on
+    every rank, independent between runs.
+
+    Examples:
+        >>> derived_seed(1, "dqc", 0) == derived_seed(1, "dqc", 0), derived_seed(1, "dqc", 0) != derived_seed(1, "dqc", 1)
+        (True, True)
+    """
+    word = np.random.SeedSequence([int(seed), purpose_id(purpose), *map(int, indices)]).generate_state(1, np.uint64)[0]
+    return int(word) >> 1

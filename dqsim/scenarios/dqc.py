@@ -18,6 +18,8 @@ terminal measurements only.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
@@ -35,6 +37,7 @@ from dqsim.network.link import LinkSpec
 from dqsim.network.node import NodeSpec
 from dqsim.network.topology import place_nodes
 from dqsim.protocols.distributed import CommPool, Network, node_program
+from dqsim.rng import derived_seed
 from dqsim.scenarios import ScenarioOutput, circuit_attributes, record_table
 from dqsim.scenarios.circuit_run import (build_circuit, common_tables, count_bitstrings, sample_terminal,
                                          summary_lines)
@@ -59,6 +62,8 @@ class DqcRun:
         engine: :class:`dqsim.engine.RunStatistics`.
         rank_of_node: the rank each node ran on.
         register_peak_qubits: the most qubits the data register held at once.
+        fidelity_stderr: standard error of the mean fidelity over trajectories
+            (``nan`` with one trajectory); ``trajectories`` how many ran.
     """
 
     circuit: Circuit
@@ -78,6 +83,8 @@ class DqcRun:
     expectation: list[tuple[str, str, float]] = field(default_factory=list)
     timing_s: dict[str, float] = field(default_factory=dict)
     register_peak_qubits: int = 0
+    fidelity_stderr: float = math.nan
+    trajectories: int = 1
 
 
 def _checkpointer(session, comm):
@@ -220,6 +227,57 @@ def run_dqc(circuit: Circuit, *, comm, backend, graph: nx.Graph, node_names: Seq
                   rank_of_node, cut_size(decomposed, owner), expectation, timing, sim.memory.peak_register_qubits)
 
 
+def run_trajectories(one_run: Callable[[int, int, bool], DqcRun], *, seed: int, shots: int, trajectories: int,
+                     timeline: bool, checkpointing=None) -> DqcRun:
+    """Run the distributed circuit ``trajectories`` times and merge the runs (collective).
+
+    Trajectory ``t`` runs with seed :func:`dqsim.rng.derived_seed` ``(seed,
+    "dqc", t)`` (the job's own seed when there is one trajectory) and draws
+    ``shots // trajectories`` shots (the first ``shots % trajectories`` one
+    more), so the counts sample the mixture of trajectories. The fidelity and
+    observables are means over trajectories, with the standard error of the
+    fidelity; link counts are summed; the state, timeline and engine
+    statistics are those of the last (timeline: first) trajectory. A resumed
+    job skips the trajectories that had finished (their summaries are stored
+    in the checkpoints).
+
+    Args:
+        one_run: ``one_run(seed, shots, timeline)`` runs the engine once.
+    """
+    if trajectories == 1:
+        return one_run(seed, shots, timeline)
+    summaries, last = [], None
+    for t in range(trajectories):
+        share = shots // trajectories + (1 if t < shots % trajectories else 0)
+        summary = checkpointing.stored_next() if checkpointing is not None else None
+        if summary is None:
+            last = one_run(derived_seed(seed, "dqc", t), share, timeline and t == 0)
+            summary = {"counts": last.counts, "shots": last.shots, "fidelity": last.fidelity,
+                       "expectation": last.expectation, "links": last.links, "end_time_ps": last.end_time_ps,
+                       "timeline": last.timeline, "peak": last.register_peak_qubits}
+            if checkpointing is not None:
+                checkpointing.store_last(summary)
+        summaries.append(summary)
+    if last is None:  # every trajectory had finished before the checkpoint: rerun nothing but the layout
+        last = one_run(derived_seed(seed, "dqc", trajectories - 1), 0, False)
+    counts: dict[str, int] = {}
+    for summary in summaries:
+        for key, value in summary["counts"].items():
+            counts[key] = counts.get(key, 0) + value
+    counts = dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+    fidelities = np.array([summary["fidelity"] for summary in summaries])
+    links = [(a, b, *(sum(summary["links"][i][k] for summary in summaries) for k in (2, 3, 4)))
+             for i, (a, b, *_rest) in enumerate(summaries[0]["links"])]
+    expectation = [(name, text, float(np.mean([summary["expectation"][i][2] for summary in summaries])))
+                   for i, (name, text, _value) in enumerate(summaries[0]["expectation"])]
+    return dataclasses.replace(
+        last, counts=counts, shots=np.concatenate([summary["shots"] for summary in summaries]),
+        fidelity=float(fidelities.mean()), fidelity_stderr=float(fidelities.std(ddof=1) / math.sqrt(trajectories)),
+        expectation=expectation, links=links, end_time_ps=max(summary["end_time_ps"] for summary in summaries),
+        timeline=summaries[0]["timeline"], trajectories=trajectories,
+        register_peak_qubits=max(summary["peak"] for summary in summaries))
+
+
 def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> ScenarioOutput:
     """Run a ``dqc`` job and shape its output (collective)."""
     circuit = build_circuit(job)
@@ -240,16 +298,22 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
             on_progress(fraction or 0.0, 1.0,
                         f"simulated {time_ps / PS_PER_US:.1f} µs, {rate:.0f} windows/s, circuit steps")
 
-    run = run_dqc(circuit, comm=comm, backend=backend, graph=graph, node_names=names, node_specs=specs,
-                  scheme=job.distribution.scheme, assignment=job.distribution.assignment, placement=placement,
-                  seed=job.run.seed, precision=job.run.precision, shots=job.simulation.shots,
-                  observables=observables, timeline=job.simulation.timeline, on_window=on_window,
-                  checkpointing=checkpointing)
+    def one_run(seed: int, shots: int, timeline: bool) -> DqcRun:
+        return run_dqc(circuit, comm=comm, backend=backend, graph=graph, node_names=names, node_specs=specs,
+                       scheme=job.distribution.scheme, assignment=job.distribution.assignment, placement=placement,
+                       seed=seed, precision=job.run.precision, shots=shots, observables=observables,
+                       timeline=timeline, on_window=on_window, checkpointing=checkpointing)
+
+    run = run_trajectories(one_run, seed=job.run.seed, shots=job.simulation.shots,
+                           trajectories=job.simulation.trajectories, timeline=job.simulation.timeline,
+                           checkpointing=checkpointing)
     engine = run.engine
     attrs = {
         **circuit_attributes(circuit, job.simulation.shots),
-        "sampling": "final-state",
+        "sampling": "final-state" if run.trajectories == 1 else "trajectories",
+        "trajectories": run.trajectories,
         "fidelity": run.fidelity,
+        "fidelity_stderr": run.fidelity_stderr,
         "simulated_time_ps": run.end_time_ps,
         "distribution_scheme": job.distribution.scheme,
         "num_nodes": len(names),
@@ -286,7 +350,9 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
     summary = [
         f"  {circuit.num_qubits} qubits on {len(names)} QPUs ({job.distribution.scheme}), "
         f"{run.num_nonlocal_gates} nonlocal gates, {pairs} EPR pairs from {attempts} attempts",
-        f"  fidelity to the monolithic circuit: {run.fidelity:.6f}; "
+        f"  fidelity to the monolithic circuit: {run.fidelity:.6f}"
+        + (f" ± {run.fidelity_stderr:.6f} ({run.trajectories} trajectories)" if run.trajectories > 1 else "")
+        + "; "
         f"simulated time {run.end_time_ps / PS_PER_US:.3f} µs",
         *summary_lines(run),
     ]

@@ -54,7 +54,7 @@ import numpy as np
 from dqsim.circuit import hamiltonians
 from dqsim.circuit.hamiltonians import SpinModel
 from dqsim.circuit.ir import Circuit
-from dqsim.rng import purpose_id
+from dqsim.rng import derived_seed
 from dqsim.scenarios import ScenarioOutput, record_table
 from dqsim.scenarios.circuit_run import counts_table
 from dqsim.scenarios.dqc import run_dqc
@@ -81,18 +81,13 @@ class Observables:
 
 
 def run_seed(seed: int, *indices: int) -> int:
-    """The seed of one networked run: a hash of the job's seed and the run's indices.
-
-    Independent seeds for every (sweep value, time point, trajectory), the
-    same on every rank.
+    """The seed of one networked run: :func:`dqsim.rng.derived_seed` for (sweep value, time point, trajectory).
 
     Examples:
         >>> run_seed(1, 0, 2, 0) == run_seed(1, 0, 2, 0), run_seed(1, 0, 2, 0) != run_seed(1, 0, 3, 0)
         (True, True)
     """
-    word = np.random.SeedSequence([int(seed), purpose_id("trotter"), *map(int, indices)]).generate_state(
-        1, np.uint64)[0]
-    return int(word) >> 1
+    return derived_seed(seed, "trotter", *indices)
 
 
 def product_state(num_qubits: int, qubits: Sequence[int], bits: Sequence[int], *, comm, backend,
