@@ -177,3 +177,17 @@ def test_plan_swaps_breaks_ties_toward_the_highest_local_bit():
     lay = Layout(6, 4)
     pairs = plan_swaps(lay, [gate_op("h", [5])], 0)
     assert pairs == [(5, 3)]  # the least strided slice travels
+
+
+def test_relayout_is_the_inverse_of_canonicalize():
+    from dqsim.state.sharded import ShardedState
+
+    rng = np.random.default_rng(3)
+    s = ShardedState(5, seed=1)
+    vec = rng.normal(size=32) + 1j * rng.normal(size=32)
+    s.set_state(vec / np.linalg.norm(vec))
+    before = s.gather()
+    target = [3, 0, 4, 1, 2]
+    s.relayout_(target)
+    assert s.layout.physical_of == target
+    assert np.array_equal(s.gather(), before)

@@ -68,3 +68,16 @@ def test_overlap_matches_reference(results):
     expected = np.vdot(run_ops(9, ops), run_ops(9, ops[:60]))
     for ranks in RANKS:
         assert abs(results[ranks]["overlap"][0] - expected) < 1e-10
+
+
+@pytest.mark.parametrize("ranks", RANKS)
+def test_relayout_and_growth(results, ranks):
+    r = results[ranks]
+    np.testing.assert_array_equal(r["relayout_after"], r["relayout_before"])
+    v = r["relayout_before"]
+    w = np.concatenate([v, np.zeros_like(v)])          # new qubit 7 in |0>
+    idx = np.arange(256)
+    w = w[np.where(idx & 1, idx ^ 128, idx)]            # CX(0 -> 7)
+    lo, hi = w[:128], w[128:]
+    w = np.concatenate([lo + hi, lo - hi]) / np.sqrt(2)  # H on qubit 7
+    np.testing.assert_allclose(r["grown"], w, atol=1e-12)

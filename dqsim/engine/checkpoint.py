@@ -204,6 +204,7 @@ class Checkpointer:
         base = directory / f"{session.prefix}.ckpt{self.engine_run:03d}-{window_end_ps:020d}"
         state = sim.state
         state_kwargs = {}
+        layout = list(state.layout.physical_of) if state is not None else None
         if state is not None:  # every rank: one collective file with parallel HDF5, else one slab file each
             state_kwargs = io.write_sharded_state(base, state.logical_slab_pieces(), comm=comm,
                                                   slab_size=1 << state.num_local_qubits, dtype=state.dtype)
@@ -212,6 +213,9 @@ class Checkpointer:
                                             for node in sim.local])
         node_records = comm.gather(mine)
         shared = sim.global_snapshot()
+        if state is not None:  # writing made the layout canonical: the run goes on with its own layout
+            shared["register_layout"] = layout
+            state.relayout_(layout)
         if comm.rank == 0:
             memory = sim.memory
             tables = {
@@ -278,6 +282,9 @@ class Checkpointer:
                     state.amplitudes[offset:offset + piece.size] = state.xp.asarray(piece, dtype=state.dtype)
 
             _collectively(self.comm, load)
+            layout = shared.get("register_layout")
+            if layout is not None and resume.num_ranks == self.comm.size and len(layout) == state.num_qubits:
+                state.relayout_(layout)  # the same layout as the run had: bit-identical from here on
         return resume.window_end_ps
 
 

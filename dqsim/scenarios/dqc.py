@@ -45,6 +45,10 @@ from dqsim.state.sharded import ShardedState
 from dqsim.units import PS_PER_US
 
 
+#: Scratch register bits for communication qubits that join the data register (one EPR pair's two halves).
+INITIAL_SCRATCH_QUBITS = 2
+
+
 @dataclass
 class DqcRun:
     """What a distributed run produced (identical on every rank unless noted).
@@ -176,11 +180,12 @@ def run_dqc(circuit: Circuit, *, comm, backend, graph: nx.Graph, node_names: Seq
              if rank_of_node[index[u]] != rank_of_node[index[v]]]
     mine = [i for i in range(num_nodes) if rank_of_node[i] == comm.rank]
     net = Network(path=path, link=link, nodes=node_specs, scheme=scheme)
-    # The data register holds the data qubits only (at least one bit per rank bit); communication
-    # qubits are small states and take a scratch bit only while a protocol step couples them to data.
+    # The data register holds the data qubits plus scratch bits (at least one bit per rank bit):
+    # communication qubits are small states and take a scratch bit only while a protocol step couples
+    # them to data. Two scratch bits (one pair) from the start, more added only when needed.
     rank_bits = comm.size.bit_length() - 1
-    state = ShardedState(max(regmap.num_data_qubits, rank_bits, 1), comm, precision=precision, backend=backend,
-                         seed=seed)
+    state = ShardedState(max(regmap.num_data_qubits + INITIAL_SCRATCH_QUBITS, rank_bits, 1), comm,
+                         precision=precision, backend=backend, seed=seed)
     sim = Simulator(comm=comm, state=state, node_names=node_names, rank_of_node=rank_of_node,
                     latency_ps=lambda a, b: delays[(a, b)], cross_rank_latencies_ps=cross,
                     qubit_owner=regmap.node_of_qubit, t1_s=[s.t1_s for s in node_specs],

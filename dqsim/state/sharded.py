@@ -552,6 +552,51 @@ class ShardedState:
                 kernels.swap_local_bits(self.xp, self.amplitudes, L, p, lay.physical_of[p], self.kernel_chunk_elems)
                 lay.swap_physical(p, lay.physical_of[p])
 
+    def relayout_(self, physical_of: Sequence[int]) -> None:
+        """Move the data so that logical qubit ``q`` sits on physical bit ``physical_of[q]`` (collective).
+
+        The inverse of :meth:`canonicalize_` for any target layout: at most one
+        bit-swap round, one rank permutation and local bit swaps, so a resumed
+        checkpoint continues on the very layout the run had (bit-identical
+        arithmetic from there on).
+        """
+        target = [int(p) for p in physical_of]
+        n, L = self.num_qubits, self.num_local_qubits
+        if sorted(target) != list(range(n)):
+            raise DqsimError(f"layout {target} is not a permutation of 0..{n - 1}")
+        lay = self.layout
+        if lay.physical_of == target:
+            return
+        # 1. The right logical qubits on rank bits (as a set).
+        want_rank = {q for q in range(n) if target[q] >= L}
+        wrong_rank = [p for p in range(L, n) if lay.logical_at[p] not in want_rank]
+        missing = [lay.physical_of[q] for q in sorted(want_rank) if lay.physical_of[q] < L]
+        if wrong_rank:
+            self._swap_pairs(list(zip(wrong_rank, missing)))
+        # 2. Rank bits in the target order: permute ranks.
+        at = lay.logical_at
+        order = [target[at[L + j]] - L for j in range(n - L)]
+        if order != list(range(n - L)):
+            destination = []
+            for r in range(self.num_ranks):
+                new = 0
+                for j, target_bit in enumerate(order):
+                    new |= ((r >> j) & 1) << target_bit
+                destination.append(new)
+            self.bytes_exchanged += exchange.permute_ranks(self.xp, self.backend, self.comm, self.amplitudes,
+                                                           destination, self.exchange_chunk_bytes)
+            self.num_exchanges += 1
+            lay.physical_of = [target[q] if target[q] >= L else p for q, p in enumerate(lay.physical_of)]
+        # 3. Local bits: transpositions.
+        wanted_at = [0] * n
+        for q, p in enumerate(target):
+            wanted_at[p] = q
+        for p in range(L):
+            current = lay.physical_of[wanted_at[p]]
+            if current != p:
+                kernels.swap_local_bits(self.xp, self.amplitudes, L, p, current, self.kernel_chunk_elems)
+                lay.swap_physical(p, current)
+
     def gather(self, root: int = 0) -> np.ndarray | None:
         """The full state in logical order on ``root`` (host array), ``None`` elsewhere (collective).
 

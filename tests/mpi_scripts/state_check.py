@@ -55,6 +55,18 @@ def main(out_path):
         after = s.gather()
         if comm.rank == 0:
             results[f"{label}_after"] = after
+    # Relayout (checkpoint resume) and a register that grows by a scratch qubit (two tiers).
+    e = ShardedState(7, comm, seed=8, backend=backend, **small)
+    e.apply_ops(random_ops(7, 50, seed=6))
+    before = e.gather()
+    e.relayout_([6, 0, 5, 1, 4, 2, 3])
+    relaid = e.gather()
+    new = e.add_qubit_()
+    e.apply(gate_op("cx", [0, new]))
+    e.apply(gate_op("h", [new]))
+    grown = e.gather()
+    if comm.rank == 0:
+        results["relayout_before"], results["relayout_after"], results["grown"] = before, relaid, grown
     # Overlap of two states with different layouts.
     a = ShardedState(9, comm, seed=3, backend=backend, **small)
     b = ShardedState(9, comm, seed=3, backend=backend, **small)
