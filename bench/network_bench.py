@@ -238,7 +238,8 @@ def run_once(args, comm, backend) -> dict:
     sim = Simulator(comm=comm, state=state, node_names=names, rank_of_node=rank_of_node, latency_ps=latency_ps,
                     cross_rank_latencies_ps=cross, qubit_owner=owner, t1_s=[math.inf] * num_nodes,
                     t2_s=[math.inf] * num_nodes, seed=args.seed, record_timeline=False,
-                    all_latencies_ps=[delay_ps], num_data_qubits=num_data)
+                    all_latencies_ps=[delay_ps], num_data_qubits=num_data,
+                    links=[(i, (i + 1) % num_nodes) for i in range(num_nodes)])
     record_outcomes: list[tuple] = []
     common = dict(num_nodes=num_nodes, num_rounds=num_rounds, free=args.free, record=record_outcomes)
     for node in range(num_nodes):

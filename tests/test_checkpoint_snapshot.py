@@ -119,7 +119,7 @@ def test_dqc_resume_redoes_no_quantum_operation(tmp_path, monkeypatch):
 
     applied = []
     original = simulator.apply_qop
-    monkeypatch.setattr(simulator, "apply_qop", lambda *a: applied.append(1) or original(*a))
+    monkeypatch.setattr(simulator, "apply_qop", lambda *a, **kw: applied.append(1) or original(*a, **kw))
     full, ckpts = run_with_checkpoints(tmp_path, "dqc_ghz_4qpu.toml", DQC, 0.0005)
     total = len(applied)
     middle = ckpts[len(ckpts) // 2]

@@ -222,7 +222,7 @@ class Checkpointer:
                 "streams": np.array([(node, purpose, stream.event) for (node, purpose), stream
                                      in sorted(memory.streams.items())],
                                     dtype=[("node", "i8"), ("purpose", "U64"), ("event", "i8")]),
-                "last_touch": np.asarray(memory.last_touch_ps, dtype=np.int64),
+                "last_touch": np.asarray(shared["memory"]["last_touch_ps"], dtype=np.int64),
             }
             records = dict(item for part in node_records for item in part)
             blobs = {"engine/results": pickle.dumps(session.results, protocol=pickle.HIGHEST_PROTOCOL),

@@ -61,6 +61,9 @@ class QOp:
         error_probability: depolarizing probability after a gate (per qubit
             for 1-qubit gates, two-qubit channel for 2-qubit gates), or the
             flip probability of a measurement outcome.
+        carry: small states that lived on the issuing rank only and that this
+            operation brings into the shared (replicated) tier, as
+            ``(qubits, rho, last_touch_ps)``; every rank installs them first.
     """
 
     time_ps: int
@@ -70,6 +73,7 @@ class QOp:
     qubits: tuple[int, ...]
     payload: Any = None
     error_probability: float = 0.0
+    carry: tuple = ()
 
     @property
     def key(self) -> tuple[int, int, int]:
@@ -92,8 +96,13 @@ class QuantumMemory:
         small: the small states of network qubits.
         slot_of: register bit of each network qubit while it is in the register.
         free_slots: scratch register bits in |0⟩, free for the next network qubit.
-        probes: key → value of every ``"probe"`` operation applied.
+        probes: key → value of every ``"probe"`` operation applied (on the
+            rank that applied it: gather with ``Simulator.gather_probes``).
         peak_register_qubits: the most register qubits used at once.
+        shared_qubits: network qubits in *shared* small states, which every
+            rank holds and changes only in flushes; every other small state is
+            *local*: held and changed by the one rank that runs the nodes of
+            all its qubits (DESIGN.md invariant 4).
     """
 
     owner: list[int]
@@ -108,6 +117,7 @@ class QuantumMemory:
     free_slots: list = field(default_factory=list)
     probes: dict = field(default_factory=dict)
     peak_register_qubits: int = 0
+    shared_qubits: set = field(default_factory=set)
 
     def __post_init__(self):
         if not self.last_touch_ps:
@@ -176,6 +186,7 @@ class QuantumMemory:
             )
         uniform = float(self.stream(self.owner[qubit], "join").next_transient().random())
         members, vector = self.small.take_pure(qubit, uniform)
+        self.shared_qubits.difference_update(members)
         slots = [self._free_slot(state) for _ in members]
         for q, slot in zip(members, slots):
             self.slot_of[q] = slot
@@ -187,7 +198,9 @@ class QuantumMemory:
         slot = self.slot_of.pop(qubit)
         if outcome is None:
             self.small.forget(qubit)
+            self.shared_qubits.discard(qubit)
         else:
+            self.shared_qubits.add(qubit)
             rotation = _ROTATION[basis]
             ket = np.zeros(2, dtype=np.complex128)
             ket[outcome] = 1.0
@@ -210,23 +223,61 @@ class QuantumMemory:
 
     def _measurement_errors(self, op: QOp, outcomes: list[int]) -> list[int]:
         if op.error_probability > 0:
-            gen = self.stream(op.node, "measure-error").next_transient()
+            gen = self.stream(op.node, "measure-error").transient_generator(op.seq)
             flips = gen.random(len(outcomes)) < op.error_probability
             outcomes = [o ^ int(f) for o, f in zip(outcomes, flips)]
         return outcomes
 
-    def apply(self, state, op: QOp) -> list[int] | None:
-        """Apply one operation (collective when it touches the register); returns a measurement's outcomes."""
+    def apply(self, state, op: QOp, *, shared: bool = True, record_probe: bool = True) -> list[int] | None:
+        """Apply one operation; returns a measurement's outcomes.
+
+        ``shared``: the operation is applied by every rank in a flush (collective
+        when it touches the register), and the small states it touches become
+        shared; otherwise it acts on local small states of this rank only.
+        """
+        for qubits, rho, touched in op.carry:
+            self.small.install(qubits, rho)
+            self.shared_qubits.update(qubits)
+            for q, t in zip(qubits, touched):
+                self.last_touch_ps[q] = t
         if op.kind == "probe":
             self.decohere(state, op.qubits, op.time_ps)
-            self.probes[op.payload] = self.bell_fidelity(state, *op.qubits)
+            value = self.bell_fidelity(state, *op.qubits)
+            if record_probe:
+                self.probes[op.payload] = value
             return None
         if any(self.in_register(q) for q in op.qubits):
             for q in op.qubits:
                 if not self.in_register(q):
                     self._join(state, q, op.time_ps)
             return self._apply_register(state, op)
-        return self._apply_small(op)
+        outcome = self._apply_small(op)
+        if shared:
+            for q in op.qubits:
+                group = self.small.group_of(q)
+                if group is None:
+                    self.shared_qubits.discard(q)
+                else:
+                    self.shared_qubits.update(group.qubits)
+        return outcome
+
+    def carry_local(self, qubits) -> tuple:
+        """Take the local small states of ``qubits`` out of this rank's store, for a shared operation.
+
+        Returns ``((qubits, rho, last_touch_ps), ...)`` for :attr:`QOp.carry`;
+        qubits in no small state (fresh |0⟩) or in shared ones need nothing.
+        """
+        carried, seen = [], set()
+        for q in qubits:
+            if q in seen or q in self.shared_qubits or self.in_register(q):
+                continue
+            group = self.small.group_of(q)
+            if group is None:
+                continue
+            seen.update(group.qubits)
+            members = list(group.qubits)
+            carried.append((members, self.small.remove(q), [self.last_touch_ps[m] for m in members]))
+        return tuple(carried)
 
     def _apply_small(self, op: QOp) -> list[int] | None:
         small = self.small
@@ -237,7 +288,8 @@ class QuantumMemory:
                              lambda a, b: small.depolarize([a, b], op.error_probability))
             return None
         if op.kind == "measure":
-            uniforms = self.stream(op.node, "measure").next_transient().random(len(op.qubits))
+            # keyed by the operation (node, seq): the same draw whichever rank applies it
+            uniforms = self.stream(op.node, "small-measure").transient_generator(op.seq).random(len(op.qubits))
             outcomes = small.measure(op.qubits, [float(u) for u in uniforms], basis=(op.payload or "Z"))
             return self._measurement_errors(op, outcomes)
         if op.kind == "reset":
@@ -300,19 +352,40 @@ class QuantumMemory:
                       + state.expectation("ZZ", pair)) / 4.0)
 
     def snapshot(self) -> dict:
-        """What a checkpoint saves besides streams, last-touch times and the register's amplitudes."""
+        """What a checkpoint saves besides streams and the register's amplitudes (this rank's view).
+
+        :meth:`merged_snapshot` joins the views of all ranks.
+        """
         return {"small": self.small.snapshot(), "slot_of": dict(self.slot_of), "free_slots": list(self.free_slots),
-                "probes": dict(self.probes), "peak_register_qubits": self.peak_register_qubits}
+                "probes": dict(self.probes), "peak_register_qubits": self.peak_register_qubits,
+                "last_touch_ps": list(self.last_touch_ps)}
+
+    @staticmethod
+    def merged_snapshot(views: list[dict]) -> dict:
+        """One snapshot from every rank's :meth:`snapshot`: all local small states, shared ones once."""
+        merged = dict(views[0])
+        groups, seen = [], set()
+        for view in views:
+            for qubits, rho in view["small"]:
+                if qubits[0] not in seen:
+                    seen.update(qubits)
+                    groups.append((qubits, rho))
+        merged["small"] = groups
+        merged["probes"] = {k: v for view in views for k, v in view["probes"].items()}
+        merged["last_touch_ps"] = [max(values) for values in zip(*(view["last_touch_ps"] for view in views))]
+        return merged
 
     def restore(self, saved: dict) -> None:
-        """Take back a :meth:`snapshot`."""
+        """Take back a :meth:`merged_snapshot`; every small state is shared afterwards (any placement)."""
         self.small.restore(saved["small"])
+        self.shared_qubits = {q for qubits, _rho in saved["small"] for q in qubits}
+        self.last_touch_ps = list(saved["last_touch_ps"])
         self.slot_of = dict(saved["slot_of"])
         self.free_slots = list(saved["free_slots"])
         self.probes = dict(saved["probes"])
         self.peak_register_qubits = int(saved["peak_register_qubits"])
 
 
-def apply_qop(state, memory: QuantumMemory, op: QOp) -> list[int] | None:
-    """Apply one operation to the two tiers (collective when it touches the register); outcomes of a measurement."""
-    return memory.apply(state, op)
+def apply_qop(state, memory: QuantumMemory, op: QOp, **options) -> list[int] | None:
+    """Apply one operation to the two tiers (:meth:`QuantumMemory.apply`); outcomes of a measurement."""
+    return memory.apply(state, op, **options)

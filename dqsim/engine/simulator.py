@@ -24,6 +24,7 @@ memory.
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import math
 import time
@@ -104,7 +105,7 @@ _SAVED_NODE_FIELDS = ("now_ps", "queue", "mailbox", "waiting", "blocked_by", "co
                       "processes", "data")
 
 #: Engine counts each rank keeps for itself, summed over ranks at the end of a run.
-_PER_RANK_COUNTS = ("num_events", "num_messages", "num_cross_rank_messages")
+_PER_RANK_COUNTS = ("num_events", "num_messages", "num_cross_rank_messages", "num_quantum_ops")
 
 
 class NodeContext:
@@ -171,7 +172,7 @@ class NodeContext:
     def probe_bell_fidelity(self, qubit_a: int, qubit_b: int, key) -> None:
         """Read the Bell fidelity ⟨Φ+|ρ|Φ+⟩ of two qubits at the current time without changing them.
 
-        The value appears in ``Simulator.memory.probes[key]`` once the
+        The value appears in :meth:`Simulator.gather_probes` once the
         operation is applied (in order with every other operation); ``key``
         must be picklable and unique in the run. The node does not block.
         """
@@ -313,6 +314,12 @@ class Simulator:
             ``num_data_qubits`` up are scratch bits for network qubits that
             join the register. ``None``: every qubit is in the register.
         max_small_qubits: largest small state of entangled network qubits.
+        links: the ``(a, b)`` node pairs joined by a link. A node with a link
+            to a node of another rank is a *boundary* node: a protocol there
+            may have a qubit touched by the far node (an EPR pair made by the
+            initiator), so its network qubits always go through flushes. Other
+            nodes' small states are updated and measured by their rank alone,
+            at once. ``None``: with several ranks every node is a boundary node.
     """
 
     def __init__(self, *, comm, state, node_names: Sequence[str], rank_of_node: Sequence[int],
@@ -321,7 +328,8 @@ class Simulator:
                  record_timeline: bool = True, on_window: Callable[[int, int, float | None], None] | None = None,
                  work_done: Callable[[], tuple[int, int]] | None = None,
                  all_latencies_ps: Sequence[int] | None = None, checkpointer=None, backend=None,
-                 num_data_qubits: int | None = None, max_small_qubits: int = DEFAULT_MAX_QUBITS):
+                 num_data_qubits: int | None = None, max_small_qubits: int = DEFAULT_MAX_QUBITS,
+                 links: Sequence[tuple[int, int]] | None = None):
         self.comm = comm
         self.backend = backend
         self.state = state
@@ -334,15 +342,21 @@ class Simulator:
                 "or place both nodes on one rank"
             )
         self.lookahead_ps = min(cross_rank_latencies_ps) if cross_rank_latencies_ps else math.inf
-        #: A lower bound on the latency between any two distinct nodes (0 when unknown).
-        self._min_latency_ps = 0
         if all_latencies_ps:
             self.lookahead_ps = min(self.lookahead_ps, max(1, min(all_latencies_ps)))
-            self._min_latency_ps = max(0, min(all_latencies_ps))
         self.nodes = [_Node(i, name) for i, name in enumerate(node_names)]
         self.local = [n for n in self.nodes if self.rank_of_node[n.index] == comm.rank]
         self.memory = QuantumMemory(list(qubit_owner), list(t1_s), list(t2_s), self.seed,
                                     num_data_qubits=num_data_qubits, max_small_qubits=max_small_qubits)
+        if comm.size == 1:
+            boundary = set()
+        elif links is None:
+            boundary = set(range(len(node_names)))
+        else:
+            boundary = {x for a, b in links if self.rank_of_node[a] != self.rank_of_node[b] for x in (a, b)}
+        #: Rank of each qubit's node, or -1 when the node is a boundary node (never local).
+        self._rank_of_qubit = [-1 if node in boundary else self.rank_of_node[node] for node in qubit_owner]
+        self._in_flight: dict[int, int] = {}               # qubit -> this rank's buffered/pending ops on it
         if state is not None:
             self.memory.free_slots = list(range(self.memory.num_data_qubits, state.num_qubits))
             self.memory.peak_register_qubits = state.num_qubits
@@ -431,12 +445,63 @@ class Simulator:
         source.counter += 1
         self._enqueue(node, (time_ps, origin, source.counter, action, arg))
 
-    def _issue(self, node: _Node, kind: str, qubits, payload, error_probability: float = 0.0) -> QOp:
+    def _is_local(self, qubits) -> bool:
+        """Whether an operation on ``qubits`` touches local small states only (this rank applies it now).
+
+        Local: every qubit is a network qubit of a non-boundary node of this
+        rank, not in the register, not in a shared small state, and not
+        touched by an operation of this rank still waiting for a flush.
+        """
+        memory, rank = self.memory, self.comm.rank
+        for q in qubits:
+            if (self._rank_of_qubit[q] != rank or memory.in_register(q) or q in memory.shared_qubits
+                    or self._in_flight.get(q)):
+                return False
+        return True
+
+    def _issue(self, node: _Node, kind: str, qubits, payload, error_probability: float = 0.0):
+        """Issue an operation: applied at once on local small states, else buffered for the next flush.
+
+        Returns ``(op, outcome, applied)``; ``outcome`` is a measurement's result when ``applied``.
+        Local operations run in ``(time, node)`` order — no node runs past a
+        blocked node's time — so their order is the global ``(time, node,
+        seq)`` order restricted to their small states (DESIGN.md invariant 4).
+        """
         node.seq += 1
-        op = QOp(node.now_ps, node.index, node.seq, kind, tuple(int(q) for q in qubits), payload,
-                 float(error_probability))
+        qubits = tuple(int(q) for q in qubits)
+        op = QOp(node.now_ps, node.index, node.seq, kind, qubits, payload, float(error_probability))
+        if self._is_local(qubits):
+            outcome = apply_qop(None, self.memory, op, shared=False)
+            self.stats.num_quantum_ops += 1
+            return op, outcome, True
+        carry = self.memory.carry_local(qubits)
+        if carry:
+            op = dataclasses.replace(op, carry=carry)
+        for q in self._flight_qubits(op):
+            self._in_flight[q] = self._in_flight.get(q, 0) + 1
         self._buffer.append(op)
-        return op
+        return op, None, False
+
+    def _check_reach(self, op: QOp) -> None:
+        """A shared operation may touch another rank's qubit only at a boundary node (a probe only reads it)."""
+        issuer_rank = self.rank_of_node[op.node]
+        for q in op.qubits:
+            rank = self._rank_of_qubit[q]
+            if rank in (-1, issuer_rank):
+                continue
+            if op.kind != "probe":
+                raise EngineError(
+                    f"node {self.nodes[op.node].name} touched qubit {q} of node "
+                    f"{self.nodes[self.memory.owner[q]].name} on another rank without a link between them; "
+                    "give the Simulator the network's links")
+            if (rank == self.comm.rank and q not in self.memory.shared_qubits
+                    and self.memory.small.group_of(q) is not None):
+                raise EngineError(f"node {self.nodes[op.node].name} probed qubit {q}, which is in a small state "
+                                  "held by another rank only; probe qubits of one entangled group")
+
+    @staticmethod
+    def _flight_qubits(op: QOp):
+        return set(op.qubits).union(*(qubits for qubits, _rho, _t in op.carry))
 
     def _arrival_ps(self, node: _Node, dest: int, extra_delay_ps: int) -> int:
         if not 0 <= dest < len(self.nodes):
@@ -463,30 +528,42 @@ class Simulator:
 
     # ---------------------------------------------------------- stepping
     def _step(self, node: _Node, process: ProcessHandle, value) -> None:
-        self._current = process
-        try:
-            command = process.send(value)
-        except StopIteration:
-            if not process.resumable:
-                node.processes.remove(process)
-            return
-        finally:
-            self._current = None
-        if isinstance(command, Wait):
-            self._push(node, node.now_ps + command.delay_ps, node.index, "resume", (process, None))
-        elif isinstance(command, Receive):
-            box = node.mailbox.get(command.tag)
-            if box:
-                msg = box.pop(0)
-                self._push(node, node.now_ps, node.index, "resume", (process, msg))
+        """Resume ``process`` with ``value`` and act on the command it yields.
+
+        A measurement of local small states is resolved at once and the
+        process continues in the same step, exactly as a measurement resolved
+        by a flush resumes it (no event in between).
+        """
+        while True:
+            self._current = process
+            try:
+                command = process.send(value)
+            except StopIteration:
+                if not process.resumable:
+                    node.processes.remove(process)
+                return
+            finally:
+                self._current = None
+            if isinstance(command, MeasureCmd):
+                op, outcome, applied = self._issue(node, "measure", command.qubits, command.basis,
+                                                   command.error_probability)
+                if applied:  # a local small state: the outcome is known now
+                    value = outcome
+                    continue
+                node.blocked_by = (process, op)
+                heapq.heappush(self._blocked, (op.time_ps, node.index))
+            elif isinstance(command, Wait):
+                self._push(node, node.now_ps + command.delay_ps, node.index, "resume", (process, None))
+            elif isinstance(command, Receive):
+                box = node.mailbox.get(command.tag)
+                if box:
+                    msg = box.pop(0)
+                    self._push(node, node.now_ps, node.index, "resume", (process, msg))
+                else:
+                    node.waiting.setdefault(command.tag, []).append(process)
             else:
-                node.waiting.setdefault(command.tag, []).append(process)
-        elif isinstance(command, MeasureCmd):
-            op = self._issue(node, "measure", command.qubits, command.basis, command.error_probability)
-            node.blocked_by = (process, op)
-            heapq.heappush(self._blocked, (op.time_ps, node.index))
-        else:
-            raise EngineError(f"node {node.name}: a process yielded {command!r}, not a command")
+                raise EngineError(f"node {node.name}: a process yielded {command!r}, not a command")
+            return
 
     def _handle(self, node: _Node, entry) -> None:
         time_ps, _origin, _counter, action, arg = entry
@@ -519,12 +596,11 @@ class Simulator:
         """Run this rank's events before ``window_end`` until every node is blocked or idle.
 
         Events run in ``(time, node)`` order over this rank's nodes (a heap of
-        queue heads). While some node of this rank waits for a measurement at
-        time ``t``, only events before ``t`` plus the smallest latency between
-        two nodes run: the blocked node may resume at ``t`` and message any
-        node, which hears it no sooner, so no node receives a message in its
-        past. (Nodes of other ranks cannot reach this one before the window
-        ends.)
+        queue heads). While some node of this rank waits for a flush to
+        resolve its measurement at time ``t``, only events before ``t`` run:
+        so no node receives a message in its past, and operations on local
+        small states are applied in the global ``(time, node, seq)`` order.
+        (Nodes of other ranks cannot reach this one before the window ends.)
         """
         ready = self._ready
         while ready:
@@ -533,7 +609,7 @@ class Simulator:
             if node.blocked_by is not None or not node.queue or node.queue[0][0] != time_ps:
                 heapq.heappop(ready)  # stale: the node blocked, or its head changed (a fresh entry exists)
                 continue
-            if time_ps >= window_end or time_ps >= self._earliest_blocked_ps() + self._min_latency_ps:
+            if time_ps >= window_end or time_ps >= self._earliest_blocked_ps():
                 return
             heapq.heappop(ready)
             self._handle(node, heapq.heappop(node.queue))
@@ -572,10 +648,18 @@ class Simulator:
         limit = measures[0] if measures else None
         resolved = False
         state_started = time.perf_counter()
+        rank = self.comm.rank
         while pending and (limit is None or pending[0][0] <= limit):
             _key, op = heapq.heappop(pending)
-            outcome = apply_qop(self.state, self.memory, op)
-            self.stats.num_quantum_ops += 1
+            self._check_reach(op)
+            outcome = apply_qop(self.state, self.memory, op, record_probe=self.rank_of_node[op.node] == rank)
+            if rank == 0:  # counted once: the per-rank counts are summed
+                self.stats.num_quantum_ops += 1
+            if self.rank_of_node[op.node] == rank:
+                for q in self._flight_qubits(op):
+                    self._in_flight[q] -= 1
+                    if not self._in_flight[q]:
+                        del self._in_flight[q]
             if op.kind == "measure":
                 heapq.heappop(measures)
                 resolved = True
@@ -623,7 +707,7 @@ class Simulator:
         """Collective: what all ranks share, with per-rank counts summed (complete on every rank)."""
         extras = self.state.checkpoint_extras() if self.state is not None else {}
         return {"pending": [op for _key, op in sorted(self._pending, key=lambda item: item[0])], "statistics": self._summed_statistics(), "state_extras": extras,
-                "memory": self.memory.snapshot(),
+                "memory": QuantumMemory.merged_snapshot(self.comm.allgather(self.memory.snapshot())),
                 "stats": {**self._summed_counts(), "num_windows": self.stats.num_windows,
                           "num_flushes": self.stats.num_flushes, "num_quantum_ops": self.stats.num_quantum_ops}}
 
@@ -657,7 +741,11 @@ class Simulator:
         heapq.heapify(self._pending)
         self._pending_measures = [op.key for op in shared["pending"] if op.kind == "measure"]
         heapq.heapify(self._pending_measures)
-        self._ready, self._blocked = [], []
+        self._ready, self._blocked, self._in_flight = [], [], {}
+        for op in [op for _key, op in self._pending] + self._buffer:
+            if self.rank_of_node[op.node] == self.comm.rank:
+                for q in self._flight_qubits(op):
+                    self._in_flight[q] = self._in_flight.get(q, 0) + 1
         for node in self.local:
             if node.blocked_by is not None:
                 heapq.heappush(self._blocked, (node.blocked_by[1].time_ps, node.index))
@@ -728,6 +816,10 @@ class Simulator:
         for name, value in self._summed_counts().items():
             setattr(self.stats, name, value)
         return self.stats
+
+    def gather_probes(self) -> dict:
+        """Collective: the values of every probe operation of the run (from all ranks), on every rank."""
+        return {key: value for part in self.comm.allgather(self.memory.probes) for key, value in part.items()}
 
     def gather_timeline(self) -> list[tuple[int, int, str, str]] | None:
         """Collective: every rank's timeline merged and sorted on rank 0 (``None`` elsewhere)."""

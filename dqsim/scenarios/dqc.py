@@ -193,7 +193,8 @@ def run_dqc(circuit: Circuit, *, comm, backend, graph: nx.Graph, node_names: Seq
                     work_done=lambda: (sum(sim.node_data(i).get("steps_done", 0) for i in mine),
                                        sum(len(steps[i]) for i in mine)),
                     all_latencies_ps=[data["link"].delay_ps for _u, _v, data in graph.edges(data=True)],
-                    checkpointer=_checkpointer(checkpointing, comm), num_data_qubits=regmap.num_data_qubits)
+                    checkpointer=_checkpointer(checkpointing, comm), num_data_qubits=regmap.num_data_qubits,
+                    links=[(index[u], index[v]) for u, v in graph.edges()])
     sim.share(net)
     for node in range(num_nodes):
         sim.node_data(node)["comm_pool"] = CommPool(list(regmap.comm_qubits[node]))

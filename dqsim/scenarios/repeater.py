@@ -143,6 +143,7 @@ def run_chain(chain: ChainSpec, *, comm, backend=None, seed: int = 0, placement:
                     qubit_owner=chain.qubit_owner(), num_data_qubits=0, t1_s=[chain.node.t1_s] * num_nodes,
                     t2_s=[chain.node.t2_s] * num_nodes, seed=seed, record_timeline=timeline,
                     all_latencies_ps=[link.delay_ps for link in chain.links],
+                    links=[(j, j + 1) for j in range(len(chain.links))],
                     checkpointer=_checkpointer(checkpointing, comm))
     sim.share(chain)
     for node in range(num_nodes):
@@ -152,6 +153,7 @@ def run_chain(chain: ChainSpec, *, comm, backend=None, seed: int = 0, placement:
     mine = ChainRecords.merged([sim.node_data(i)["records"] for i in range(num_nodes)
                                 if rank_of_node[i] == comm.rank])
     merged = ChainRecords.merged(comm.allgather(mine))
+    probes = sim.gather_probes()
     by_attempt: dict[tuple[int, int], list] = {}
     attempts_in_round: dict[int, int] = {}
     for link in merged.links:
@@ -162,7 +164,7 @@ def run_chain(chain: ChainSpec, *, comm, backend=None, seed: int = 0, placement:
         links = by_attempt.get((delivery.pair_index, delivery.attempt), [])
         pairs.append(PairResult(
             delivery.pair_index, delivery.round_start_ps, delivery.delivery_ps,
-            sim.memory.probes[delivery.pair_index], delivery.attempt,
+            probes[delivery.pair_index], delivery.attempt,
             max((r.created_ps for r in links), default=delivery.round_start_ps),
             max((r.attempts for r in links), default=0), attempts_in_round.get(delivery.pair_index, 0)))
     return ChainRun(chain, pairs, merged, engine, rank_of_node)

@@ -352,6 +352,17 @@ class SmallStates:
             index -= 1
         return list(g.qubits), vectors[:, index]
 
+    def remove(self, qubit: int) -> np.ndarray:
+        """Remove ``qubit``'s group from this store and return its ρ (over ``group_of(qubit).qubits``)."""
+        group = self._group[qubit]
+        for q in group.qubits:
+            del self._group[q]
+        return group.rho
+
+    def install(self, qubits: Sequence[int], rho: np.ndarray) -> None:
+        """Add a group (its qubits must be in no group here)."""
+        self._set(Group(list(qubits), np.array(rho, dtype=np.complex128)))
+
     def set_pure(self, qubits: Sequence[int], vector: np.ndarray) -> None:
         """Put ``qubits`` (not held by any group) in the pure state ``vector`` (little-endian)."""
         v = np.asarray(vector, dtype=np.complex128)
