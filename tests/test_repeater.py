@@ -4,6 +4,7 @@ rank independence, and job-file errors.
 Statistical checks use fixed seeds and a tolerance of 3 standard errors of the sample mean.
 """
 
+import importlib.util
 import math
 from pathlib import Path
 
@@ -277,3 +278,24 @@ def test_job_values_reach_the_chain():
     assert (chain.swapping, chain.purification_rounds, chain.purification) == ("nested", 1, "dejmps")
     assert chain.cutoff_ps == seconds_to_ps(0.25) and chain.num_pairs == 7 and chain.node.t2_s == 2.0
     assert chain.num_qubits == 16 and job.chain.configurations() == [(4, 40.0), (4, 80.0)]
+
+
+def _bench_module(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_sequence_chain_bench_workload():
+    """bench/sequence_chain.py: SeQUeNCe's swap order is dqsim's nested one on 2^k links; its job is valid."""
+    bench = _bench_module("sequence_chain")
+    # nested (protocols/repeater.py): repeater i joins the segments [i - 2^(l-1), i] and [i, i + 2^(l-1)]
+    half = {i: (i & -i) for i in range(1, 8)}
+    assert bench.swap_partners(9) == {i: (i - half[i], i + half[i]) for i in range(1, 8)}
+    args = bench.parse(["--nodes", "9", "--pairs", "2", "--dqsim-swapping", "nested"])
+    job = load_job_text(bench.dqsim_job_text(9, args))
+    spec = repeater.chain_spec(job, 8, 16.0)
+    assert (spec.num_links, spec.swapping, spec.num_pairs) == (8, "nested", 2)
+    assert spec.links[0].scheme == "double_click" and spec.links[0].distance_km == 2.0
+    assert spec.links[0].delay_ps == round(2e3 / bench.SEQUENCE_LIGHT_M_PER_PS)  # SeQUeNCe's 2e8 m/s
