@@ -26,6 +26,7 @@ from dqsim.network import (
     attenuation_per_km,
     bbpssw_fidelity,
     bbpssw_success_probability,
+    bell_diagonal_hashing_yield,
     chsh_value,
     dark_count_probability,
     dead_time_efficiency,
@@ -34,11 +35,13 @@ from dqsim.network import (
     detection_probability,
     fibre_transmittance,
     fidelity_from_werner,
+    herald_delay_ps,
     mean_attempts,
     mean_attempts_two_links,
     mean_time_to_success_ps,
     photon_energy_j,
     photon_rate_hz,
+    photons_per_attempt,
     plob_bound,
     propagation_delay_ps,
     raman_backward_power_w,
@@ -51,6 +54,8 @@ from dqsim.network import (
     teleportation_fidelity,
     total_transmittance,
     werner_from_fidelity,
+    werner_hashing_yield,
+    werner_key_fraction,
 )
 
 #: Monte Carlo tolerance in standard errors (see the module docstring).
@@ -384,6 +389,27 @@ def test_attempt_period_covers_round_trip(distance_km, group_index):
         max(fast_ps, propagation_delay_ps(distance_km, group_index))
 
 
+
+@pytest.mark.parametrize("distance_km", [0.0, 0.3, 10.0, 100.0])
+@pytest.mark.parametrize("group_index", [1.0, 1.468])
+def test_herald_delay_is_the_round_trip_to_the_station(distance_km, group_index):
+    c = 299_792_458.0
+    one_way_ps = group_index * distance_km * 1000.0 / c * units.PS_PER_S
+    for scheme in ("single_click", "double_click"):  # L/2 to the midpoint, L/2 back: one link delay
+        assert herald_delay_ps(distance_km, scheme=scheme, group_index=group_index) == round(one_way_ps)
+    # direct: the far node detects after L and its acknowledgment takes L back
+    assert herald_delay_ps(distance_km, scheme="direct", group_index=group_index) == round(2 * one_way_ps)
+    link = LinkSpec(distance_km=distance_km, group_index=group_index, scheme="direct", source_rate_hz=1.0)
+    assert link.herald_delay_ps == propagation_delay_ps(2 * distance_km, group_index)
+    assert link.attempt_period_ps == units.PS_PER_S  # a slow source sets the period, not the herald
+
+
+def test_photons_per_attempt():
+    # single click: one photon per node; Barrett-Kok: one per node in each of two rounds; direct: one
+    assert [photons_per_attempt(s) for s in ("single_click", "double_click", "direct")] == [2, 4, 1]
+    assert [LinkSpec(distance_km=1.0, scheme=s).photons_per_attempt
+            for s in ("single_click", "double_click", "direct")] == [2, 4, 1]
+
 def _first_success(rng: np.random.Generator, p: float, num_runs: int, max_attempts: int):
     """Attempts to the first success of independent Bernoulli(p) trials, simulated."""
     trials = rng.random((num_runs, max_attempts)) < p
@@ -653,6 +679,47 @@ def test_plob_bound_limits():
     assert plob_bound(fibre_transmittance(100.0, 0.2)) == pytest.approx(0.0145, rel=0.01)
 
 
+
+def _entropy_bits_of(rho: np.ndarray) -> float:
+    """Von Neumann entropy -tr ρ log2 ρ from the eigenvalues."""
+    values = np.linalg.eigvalsh(rho)
+    values = values[values > 1e-15]
+    return float(-(values * np.log2(values)).sum())
+
+
+@pytest.mark.parametrize("fidelity", [0.25, 0.5, 0.755, 0.81, 0.82, 0.9, 0.95, 0.99, 1.0])
+def test_werner_hashing_yield_against_von_neumann_entropy(fidelity):
+    expected = max(0.0, 1.0 - _entropy_bits_of(_werner(fidelity)))
+    assert werner_hashing_yield(fidelity) == pytest.approx(expected, abs=1e-12)
+
+
+def test_hashing_yield_hand_values_and_threshold():
+    # A Bell-diagonal pair with two components: 1 - h(p); a random Bell-diagonal state against its entropy.
+    h = lambda x: -x * math.log2(x) - (1 - x) * math.log2(1 - x)  # noqa: E731
+    assert bell_diagonal_hashing_yield([0.9, 0.1, 0.0, 0.0]) == pytest.approx(1 - h(0.1), abs=1e-15)
+    weights = np.random.default_rng(8).dirichlet([8.0, 1.0, 1.0, 1.0])
+    rho = sum(w * np.outer(b, b.conj()) for w, b in zip(weights, BELL_STATES))
+    assert bell_diagonal_hashing_yield(weights) == pytest.approx(max(0.0, 1 - _entropy_bits_of(rho)), abs=1e-12)
+    # Werner pairs distil nothing by hashing below F ~ 0.8107 (the F = 0.755 of the issue: zero)
+    assert werner_hashing_yield(0.8106) == 0.0 < werner_hashing_yield(0.8108)
+    assert werner_hashing_yield(0.755) == 0.0
+    with pytest.raises(DqsimError, match="four Bell coefficients"):
+        bell_diagonal_hashing_yield([0.5, 0.5])
+
+
+def test_werner_key_fraction():
+    # error rate 2(1-F)/3 in each basis (density matrix), key 1 - 2 h(e) (Shor-Preskill), zero above e ~ 11 %
+    for fidelity in (0.9, 0.95, 0.99):
+        rho = _werner(fidelity)
+        error_z = float(np.real(rho[1, 1] + rho[2, 2]))  # outcomes 01 and 10 in Z
+        assert error_z == pytest.approx(2 * (1 - fidelity) / 3, abs=1e-12)
+        h = -error_z * math.log2(error_z) - (1 - error_z) * math.log2(1 - error_z)
+        assert werner_key_fraction(fidelity) == pytest.approx(max(0.0, 1 - 2 * h), abs=1e-12)
+    assert werner_key_fraction(1.0) == 1.0
+    threshold_error = 0.110028  # h(e) = 1/2
+    assert werner_key_fraction(1 - 1.5 * threshold_error - 1e-4) == 0.0 < werner_key_fraction(
+        1 - 1.5 * threshold_error + 1e-4)
+
 def test_werner_conversions():
     for w in (0.0, 0.3, 0.6, 1.0):
         assert werner_from_fidelity(fidelity_from_werner(w)) == pytest.approx(w, abs=1e-15)
@@ -743,6 +810,11 @@ def test_decohered_fidelity_limits():
     (lambda: bbpssw_fidelity(0.2), "fidelity"),
     (lambda: chsh_value(1.2), "werner_parameter"),
     (lambda: plob_bound(-0.1), "transmittance"),
+    (lambda: werner_hashing_yield(1.1), "fidelity"),
+    (lambda: werner_key_fraction(0.1), "fidelity"),
+    (lambda: bell_diagonal_hashing_yield([1.2, 0, 0, 0]), "probabilities"),
+    (lambda: herald_delay_ps(-1.0), "distance_km"),
+    (lambda: photons_per_attempt("two_click"), "scheme"),
     (lambda: decohered_fidelity(0.9, wait_a_ps=-1), "wait_a_ps"),
     (lambda: decohered_fidelity(0.9, wait_a_ps=0, t1_s=1.0, t2_s=3.0), "t2_s"),
     (lambda: decohered_fidelity(0.9, wait_a_ps=0, t1_s=0.0), "t1_s"),

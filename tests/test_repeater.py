@@ -4,6 +4,7 @@ rank independence, and job-file errors.
 Statistical checks use fixed seeds and a tolerance of 3 standard errors of the sample mean.
 """
 
+import importlib.util
 import math
 from pathlib import Path
 
@@ -19,7 +20,8 @@ from dqsim.network.entanglement import mean_attempts_two_links
 from dqsim.network.link import LinkSpec
 from dqsim.network.node import NodeSpec
 from dqsim.network.werner import (bbpssw_fidelity, bbpssw_success_probability, fidelity_from_werner,
-                                  swap_fidelity, werner_from_fidelity)
+                                  plob_bound, swap_fidelity, werner_from_fidelity, werner_hashing_yield,
+                                  werner_key_fraction)
 from dqsim.protocols.repeater import ChainSpec
 from dqsim.scenarios import repeater
 from dqsim.units import ps_to_seconds, seconds_to_ps
@@ -147,14 +149,81 @@ def test_the_example_job_runs_at_a_small_size():
     assert np.all(summary["rate_hz"] > 0)
     assert np.all(summary["direct_rate_hz"] < summary["plob_rate_hz"])
     assert np.allclose(summary["reference_rate_hz"], 1e6)  # [chain.link].source_rate_hz
+    assert out.attrs["reference_rate_from"] == "source rate of [chain.link]"
     assert np.allclose(summary["direct_rate_hz"], summary["transmittance"] * 1e6)
-    # 4 links beat the repeaterless bound over 300 km; over 100 km direct transmission wins
-    assert summary["rate_hz"][5] > summary["plob_rate_hz"][5]
+    # over 100 km direct transmission delivers more raw pairs than the 4-link chain
     assert summary["rate_hz"][2] < summary["direct_rate_hz"][2]
     last = pairs["delivery_time_ps"][pairs["config"] == 0].max()
     assert summary["rate_hz"][0] == pytest.approx(3 / ps_to_seconds(last))
     assert out.attrs["cutoff_s"] == 0.1 and out.attrs["swapping"] == "swap_asap"
     assert len(out.summary) == 8
+
+
+def test_hashing_yield_and_key_fraction_of_swapped_werner_pairs():
+    """Two links of Werner pairs: F = swap formula (3 s.e.), yields as functions of the mean fidelity.
+
+    Each column is checked against its formula: ``hashing_yield`` = 1 − S of the Werner state of
+    ``fidelity_mean`` (exactly), and against the yield at the expected fidelity within 3 standard
+    errors propagated through the derivative dY/dF = log2(3F/(1 − F)).
+    """
+    job = load_job_text(BASE + "num_links = 2\ntotal_distance_km = 4\nnum_pairs = 400\n"
+                        "[chain.link]\nsource_fidelity = 0.97\n")
+    summary = repeater.run_job(job, comm=comm_mod.SingleComm(), backend=BACKEND).tables["summary"][0]
+    mean, stderr = summary["fidelity_mean"], summary["fidelity_stderr"]
+    expected = swap_fidelity(0.97, 0.97)
+    assert abs(mean - expected) < 3 * stderr + 1e-12  # exact small states: no spread between pairs
+    assert summary["hashing_yield"] == pytest.approx(werner_hashing_yield(mean), abs=1e-12)
+    assert summary["key_fraction"] == pytest.approx(werner_key_fraction(mean), abs=1e-12)
+    assert summary["ebit_rate_hz"] == pytest.approx(summary["rate_hz"] * summary["hashing_yield"], rel=1e-12)
+    assert summary["key_rate_hz"] == pytest.approx(summary["rate_hz"] * summary["key_fraction"], rel=1e-12)
+    slope = math.log2(3 * expected / (1 - expected))
+    assert abs(summary["hashing_yield"] - werner_hashing_yield(expected)) < 3 * slope * stderr + 1e-12
+    assert 0 < summary["hashing_yield"] < 1 and summary["ebit_rate_hz"] < summary["rate_hz"]
+
+
+@pytest.mark.parametrize("extra, rate, origin", [
+    ("", repeater.DEFAULT_REFERENCE_RATE_HZ, "default (no source rate in [chain.link])"),
+    ("reference_rate_hz = 2.5e6\n", 2.5e6, "[chain].reference_rate_hz"),
+    ("[chain.link]\nsource_period_ps = 500_000\n", 2e6, "source rate of [chain.link]"),
+])
+def test_one_reference_rate_for_every_configuration(extra, rate, origin):
+    """Direct transmission and PLOB at one stated rate, whatever the links' length (attempt rates differ)."""
+    job = load_job_text(BASE + "num_links = [1, 2]\ntotal_distance_km = [10, 30]\nnum_pairs = 2\n" + extra)
+    out = repeater.run_job(job, comm=comm_mod.SingleComm(), backend=BACKEND)
+    summary = out.tables["summary"]
+    assert len(set(summary["attempt_period_ps"].tolist())) > 1
+    assert summary["reference_rate_hz"].tolist() == [rate] * 4
+    assert (out.attrs["reference_rate_hz"], out.attrs["reference_rate_from"]) == (rate, origin)
+    eta = summary["transmittance"]
+    assert np.allclose(summary["direct_rate_hz"], eta * rate, rtol=1e-12)
+    assert np.allclose(summary["plob_rate_hz"], [plob_bound(e) * rate for e in eta], rtol=1e-12)
+
+
+@pytest.mark.parametrize("scheme", ["single_click", "double_click", "direct"])
+def test_photons_per_pair_follow_the_scheme(scheme):
+    """Photons counted = photons per attempt (2, 4, 1) × attempts; per pair k/p on average (3 s.e.)."""
+    link = LinkSpec(distance_km=10.0, scheme=scheme)
+    result = run(ChainSpec(links=[link], node=IDEAL, num_pairs=300), seed=8)
+    k = {"single_click": 2, "double_click": 4, "direct": 1}[scheme]
+    counters = result.engine.counters
+    assert counters[("photons", 0, 1)] == k * counters[("attempts", 0, 1)]
+    assert_mean([k * r.attempts for r in result.records.links], k / link.success_probability, "photons per pair")
+
+
+def test_direct_scheme_heralds_after_a_round_trip():
+    """``direct``: the far node detects after one delay, the sender learns after two; memories dephase that long.
+
+    F = (1 + e^(−2t/T2))/2 with t = 2 link delays per memory (3 s.e.; one delay would give a
+    fidelity about 5 s.e. higher).
+    """
+    link = LinkSpec(distance_km=20.0, scheme="direct")
+    herald_ps = link.herald_delay_ps
+    assert abs(herald_ps - 2 * link.delay_ps) <= 1 and link.attempt_period_ps == herald_ps  # 1 ps: rounding
+    t2_s = 2 * ps_to_seconds(herald_ps)
+    result = run(ChainSpec(links=[link], node=NodeSpec(name="n", t2_s=t2_s), num_pairs=400), seed=9)
+    assert all(p.delivery_ps == p.links_created_ps + herald_ps for p in result.pairs)
+    waited_s = ps_to_seconds(herald_ps)
+    assert_mean(result.fidelities, (1 + math.exp(-2 * waited_s / t2_s)) / 2, "dephased direct pair")
 
 
 def test_identical_results_on_one_and_two_ranks(tmp_path):
@@ -188,6 +257,7 @@ BASE = '[run]\nname = "c"\nscenario = "repeater"\n[chain]\n'
     ("num_links = 2\ntotal_distance_km = 10\npurification_rounds = 3", "[chain].purification_rounds"),
     ('num_links = 2\ntotal_distance_km = 10\npurification = "dejmps"', "[chain].purification"),
     ("num_links = 2\ntotal_distance_km = 10\ncutoff_s = 0", "[chain].cutoff_s"),
+    ("num_links = 2\ntotal_distance_km = 10\nreference_rate_hz = 0", "[chain].reference_rate_hz"),
     ("num_links = 2\ntotal_distance_km = 10\nnum_pairs = 0", "[chain].num_pairs"),
     ("num_links = 2\ntotal_distance_km = 10\nnum_pair = 3", "[chain].num_pair"),
     ("total_distance_km = 10", "[chain].num_links"),
@@ -217,3 +287,24 @@ def test_job_values_reach_the_chain():
     assert (chain.swapping, chain.purification_rounds, chain.purification) == ("nested", 1, "dejmps")
     assert chain.cutoff_ps == seconds_to_ps(0.25) and chain.num_pairs == 7 and chain.node.t2_s == 2.0
     assert chain.num_qubits == 16 and job.chain.configurations() == [(4, 40.0), (4, 80.0)]
+
+
+def _bench_module(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_sequence_chain_bench_workload():
+    """bench/sequence_chain.py: SeQUeNCe's swap order is dqsim's nested one on 2^k links; its job is valid."""
+    bench = _bench_module("sequence_chain")
+    # nested (protocols/repeater.py): repeater i joins the segments [i - 2^(l-1), i] and [i, i + 2^(l-1)]
+    half = {i: (i & -i) for i in range(1, 8)}
+    assert bench.swap_partners(9) == {i: (i - half[i], i + half[i]) for i in range(1, 8)}
+    args = bench.parse(["--nodes", "9", "--pairs", "2", "--dqsim-swapping", "nested"])
+    job = load_job_text(bench.dqsim_job_text(9, args))
+    spec = repeater.chain_spec(job, 8, 16.0)
+    assert (spec.num_links, spec.swapping, spec.num_pairs) == (8, "nested", 2)
+    assert spec.links[0].scheme == "double_click" and spec.links[0].distance_km == 2.0
+    assert spec.links[0].delay_ps == round(2e3 / bench.SEQUENCE_LIGHT_M_PER_PS)  # SeQUeNCe's 2e8 m/s

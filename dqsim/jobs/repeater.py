@@ -144,6 +144,10 @@ class ChainSection(_Section):
         num_pairs: end-to-end pairs per configuration, 1..10**6 (default 100).
         max_restarts: chain attempts abandoned at the cut-off per pair before the run
             stops with an error, 0..10**9 (default 10_000).
+        reference_rate_hz: channel uses per second at which direct transmission and
+            the PLOB bound are compared, Hz, > 0 (absent: the source rate of
+            ``[chain.link]``, else :data:`dqsim.scenarios.repeater.DEFAULT_REFERENCE_RATE_HZ`);
+            one value for every configuration.
         link: ``[chain.link]``: keyword arguments of :class:`~dqsim.network.link.LinkSpec`
             except ``distance_km``, for every link.
         node: ``[chain.node]``: ``t1_s``, ``t2_s``, ``gate_1q_error_probability``,
@@ -159,6 +163,7 @@ class ChainSection(_Section):
     cutoff_s: Optional[_real(0.0, low_open=True)] = None
     num_pairs: _integer(1, MAX_CHAIN_PAIRS) = 100
     max_restarts: _integer(0, 10**9) = 10_000
+    reference_rate_hz: Optional[_real(0.0, low_open=True)] = None
     link: dict[str, Any] = Field(default_factory=dict)
     node: dict[str, Any] = Field(default_factory=dict)
 

@@ -33,9 +33,11 @@ from dqsim.network.entanglement import (
     SCHEMES,
     attempt_period_ps,
     delivered_fidelity,
+    herald_delay_ps,
     mean_attempts,
     mean_attempts_two_links,
     mean_time_to_success_ps,
+    photons_per_attempt,
     station_distance_km,
     success_probability,
 )
@@ -80,6 +82,7 @@ from dqsim.network.topology import (
 )
 from dqsim.network.werner import (
     bbpssw_fidelity,
+    bell_diagonal_hashing_yield,
     bbpssw_success_probability,
     chsh_value,
     decohered_fidelity,
@@ -88,6 +91,8 @@ from dqsim.network.werner import (
     swap_fidelity,
     teleportation_fidelity,
     werner_from_fidelity,
+    werner_hashing_yield,
+    werner_key_fraction,
 )
 
 __all__ = [
@@ -110,6 +115,7 @@ __all__ = [
     "attenuation_per_km",
     "bbpssw_fidelity",
     "bbpssw_success_probability",
+    "bell_diagonal_hashing_yield",
     "chsh_value",
     "dark_count_probability",
     "dead_time_efficiency",
@@ -120,6 +126,7 @@ __all__ = [
     "fidelity_from_werner",
     "from_edges",
     "grid",
+    "herald_delay_ps",
     "line",
     "mean_attempts",
     "mean_attempts_two_links",
@@ -127,6 +134,7 @@ __all__ = [
     "path_distance_km",
     "photon_energy_j",
     "photon_rate_hz",
+    "photons_per_attempt",
     "place_nodes",
     "plob_bound",
     "propagation_delay_ps",
@@ -144,4 +152,6 @@ __all__ = [
     "total_transmittance",
     "validate",
     "werner_from_fidelity",
+    "werner_hashing_yield",
+    "werner_key_fraction",
 ]

@@ -15,7 +15,8 @@ Three schemes, named as in job files:
 ``"double_click"`` (Barrett-Kok)
     Two rounds with a spin flip in between; a click is needed in each, so
     ``p = η²/2`` (S. D. Barrett and P. Kok, Phys. Rev. A 71, 060310(R)
-    (2005)): 1/2 for the linear-optics Bell measurement, η per photon. A
+    (2005)): 1/2 for the linear-optics Bell measurement, η per photon. Each
+    node emits one photon per round, so an attempt sends four photons. A
     lost photon gives no herald, so loss costs rate, never fidelity: the
     delivered fidelity is that of the emitters' spin-photon states and of
     the photons' indistinguishability, lumped into ``source_fidelity``
@@ -30,9 +31,12 @@ Three schemes, named as in job files:
 A node may start the next attempt only after the herald of the last one has
 come back: the attempt period is at least the round trip from the node to
 the station (half the link for midpoint schemes, the whole link for
-``"direct"``) and at least the source period. Attempts are independent
-Bernoulli trials, so the number of attempts to the first success is
-geometric with mean 1/p.
+``"direct"``) and at least the source period. The same round trip is the
+*herald delay*: the time from the emission of the successful attempt until
+both nodes know the pair exists (:func:`herald_delay_ps`; for ``"direct"``
+the far node detects the photon after one link delay and its acknowledgment
+takes one more to return). Attempts are independent Bernoulli trials, so the
+number of attempts to the first success is geometric with mean 1/p.
 """
 
 from __future__ import annotations
@@ -172,6 +176,73 @@ def delivered_fidelity(
     return fidelity_from_werner(w)
 
 
+def photons_per_attempt(scheme: str) -> int:
+    """Photons the nodes send into the fibre per attempt.
+
+    * ``"single_click"``: 2, one from each node to the station (Humphreys
+      et al. 2018).
+    * ``"double_click"``: 4, one from each node in each of the two rounds
+      (Barrett and Kok 2005).
+    * ``"direct"``: 1, from the sending node to the receiving one.
+
+    Args:
+        scheme: one of :data:`SCHEMES`.
+
+    Returns:
+        Photons per attempt.
+
+    Raises:
+        DqsimError: an unknown scheme.
+
+    Examples:
+        >>> [photons_per_attempt(s) for s in SCHEMES]
+        [2, 4, 1]
+    """
+    scheme = check_choice("photons_per_attempt", "scheme", scheme, SCHEMES)
+    return {"single_click": 2, "double_click": 4, "direct": 1}[scheme]
+
+
+def herald_delay_ps(
+    distance_km: float,
+    *,
+    scheme: str = "double_click",
+    group_index: float = DEFAULT_GROUP_INDEX,
+) -> int:
+    """Time from an attempt's emission until both nodes know its outcome: the round trip to the station.
+
+    Midpoint schemes: the photons travel L/2 to the station and the herald
+    L/2 back to each node, ``n_g·L/c`` in all (one link delay). ``"direct"``:
+    the photon travels L to the far node, which detects it, and its
+    acknowledgment L back to the sender, ``2·n_g·L/c``.
+
+    Args:
+        distance_km: length of the whole link, km, >= 0.
+        scheme: one of :data:`SCHEMES`.
+        group_index: fibre group index n_g, >= 1.
+
+    Returns:
+        Herald delay, ps.
+
+    Raises:
+        DqsimError: an unknown scheme or an argument out of its range.
+
+    Examples:
+        >>> herald_delay_ps(10.0) == propagation_delay_ps(10.0)
+        True
+        >>> herald_delay_ps(10.0, scheme="direct") == propagation_delay_ps(20.0)
+        True
+    """
+    return _round_trip_ps("herald_delay_ps", distance_km, scheme, group_index)
+
+
+def _round_trip_ps(where: str, distance_km: float, scheme: str, group_index: float) -> int:
+    """Node → station → node over the fibre, ps; errors name ``where``."""
+    scheme = check_choice(where, "scheme", scheme, SCHEMES)
+    distance_km = check_real(where, "distance_km", distance_km, 0.0)
+    group_index = check_real(where, "group_index", group_index, 1.0)
+    return propagation_delay_ps(2.0 * station_distance_km(scheme, distance_km), group_index)
+
+
 def attempt_period_ps(
     distance_km: float,
     *,
@@ -181,9 +252,10 @@ def attempt_period_ps(
 ) -> int:
     """Time between attempts: max(round trip node → station → node, source period).
 
-    The herald must be back before the next attempt. For a midpoint station
-    the round trip covers ``2·(L/2) = L`` of fibre, i.e. ``n_g·L/c``; for
-    ``"direct"`` the acknowledgement returns from the far node, ``2·n_g·L/c``.
+    The herald must be back before the next attempt, so the period is at
+    least :func:`herald_delay_ps`: ``n_g·L/c`` for a midpoint station, and
+    ``2·n_g·L/c`` for ``"direct"`` (the acknowledgment returns from the far
+    node).
 
     Args:
         distance_km: length of the whole link, km, >= 0.
@@ -204,14 +276,8 @@ def attempt_period_ps(
         >>> attempt_period_ps(0.0, source_period_ps=1000)
         1000
     """
-    where = "attempt_period_ps"
-    scheme = check_choice(where, "scheme", scheme, SCHEMES)
-    distance_km = check_real(where, "distance_km", distance_km, 0.0)
-    one_way_km = station_distance_km(scheme, distance_km)
-    group_index = check_real(where, "group_index", group_index, 1.0)
-    source_period_ps = check_int(where, "source_period_ps", source_period_ps, 0)
-    round_trip_ps = propagation_delay_ps(2.0 * one_way_km, group_index)
-    return max(round_trip_ps, source_period_ps)
+    round_trip_ps = _round_trip_ps("attempt_period_ps", distance_km, scheme, group_index)
+    return max(round_trip_ps, check_int("attempt_period_ps", "source_period_ps", source_period_ps, 0))
 
 
 def mean_attempts(success_probability: float) -> float:

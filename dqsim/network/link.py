@@ -135,6 +135,20 @@ class LinkSpec:
         return propagation_delay_ps(self.distance_km, self.group_index)
 
     @functools.cached_property  # frozen: computed once per link
+    def herald_delay_ps(self) -> int:
+        """Time from an attempt's emission until both nodes know its outcome, ps
+        (:func:`dqsim.network.entanglement.herald_delay_ps`: one link delay for
+        midpoint schemes, two for ``"direct"``)."""
+        return entanglement.herald_delay_ps(self.distance_km, scheme=self.scheme,
+                                            group_index=self.group_index)
+
+    @functools.cached_property  # frozen: computed once per link
+    def photons_per_attempt(self) -> int:
+        """Photons sent into the fibre per attempt
+        (:func:`dqsim.network.entanglement.photons_per_attempt`)."""
+        return entanglement.photons_per_attempt(self.scheme)
+
+    @functools.cached_property  # frozen: computed once per link
     def dark_count_probability(self) -> float:
         """Probability of a dark count in one detection gate."""
         return dark_count_probability(self.dark_count_rate_hz, self.gate_width_ps)

@@ -15,8 +15,12 @@ Two processes, one per end, written as generators for :mod:`dqsim.engine`:
    issues the Bell-pair operation at that time, with the Werner parameter of
    ``link.delivered_fidelity``, while the responder's qubit is reserved
    (DESIGN.md invariant 2);
-5. the herald reaches both ends one link delay after that emission; each
-   process returns then.
+5. the herald reaches both ends ``link.herald_delay_ps`` after that
+   emission (the round trip to the station: one link delay for midpoint
+   schemes, two for ``"direct"``); each process returns then.
+
+Each attempt counts ``link.photons_per_attempt`` photons (four for
+Barrett-Kok: two rounds, one photon from each node in each).
 
 Both processes return an :class:`EprResult`.
 """
@@ -46,11 +50,6 @@ class EprResult:
     fidelity: float
 
 
-def photons_per_attempt(link: LinkSpec) -> int:
-    """Photons sent into the fibre per attempt: one per node at a midpoint station, else one."""
-    return 1 if link.scheme == "direct" else 2
-
-
 def epr_initiator(ctx, peer: int, link: LinkSpec, my_qubit: int, tag):
     """Initiator side of heralded generation on ``link`` to node ``peer``; yields engine commands."""
     ctx.send(peer, ("epr-request", tag), my_qubit)
@@ -62,14 +61,14 @@ def epr_initiator(ctx, peer: int, link: LinkSpec, my_qubit: int, tag):
         raise ValueError(f"link to node {peer} has success probability 0; it can never make a pair")
     attempts = int(ctx.stream(f"epr-attempts-{peer}").next_generator().geometric(p))
     created = start + (attempts - 1) * link.attempt_period_ps
-    herald = created + link.delay_ps
+    herald = created + link.herald_delay_ps
     fidelity = link.delivered_fidelity
     ctx.send(peer, ("epr-herald", tag), (herald, created, attempts, fidelity),
              extra_delay_ps=herald - (start + link.delay_ps))
     yield ctx.wait(created - ctx.now_ps)
     ctx.bell_pair(my_qubit, peer_qubit, werner_from_fidelity(fidelity))
     ctx.count(("attempts", ctx.node, peer), attempts)
-    ctx.count(("photons", ctx.node, peer), attempts * photons_per_attempt(link))
+    ctx.count(("photons", ctx.node, peer), attempts * link.photons_per_attempt)
     ctx.count(("pairs", ctx.node, peer), 1)
     yield ctx.wait(herald - ctx.now_ps)
     ctx.log("epr", f"pair with node {peer} after {attempts} attempts, F={fidelity:.4f}")

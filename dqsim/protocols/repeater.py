@@ -16,7 +16,7 @@ Elementary links
     Link ``j`` joins nodes ``j`` and ``j+1``; node ``j`` initiates heralded
     generation (:func:`dqsim.protocols.epr.epr_initiator`: reservation
     handshake, geometric number of attempts, Werner pair at the emission of
-    the successful attempt, herald one link delay later) and node ``j+1``
+    the successful attempt, herald a round trip to the station later) and node ``j+1``
     answers, resetting its memory when it reserves it.
 
 Purification (``purification_rounds`` = 1 or 2)

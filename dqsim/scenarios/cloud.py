@@ -209,11 +209,11 @@ def estimate_duration_ps(circuit: Circuit, *, capacities: Sequence[int], node: N
 
 
 def _pair_ps(graph: nx.Graph) -> float:
-    """Mean over the centre's links of the time to herald a pair plus one link delay, ps."""
+    """Mean over the centre's links of the time to the successful attempt plus its herald delay, ps."""
     links: list[LinkSpec] = [data["link"] for _, _, data in graph.edges(data=True)]
     if not links:
         return 0.0
-    costs = [link.mean_time_to_success_ps + link.delay_ps for link in links]
+    costs = [link.mean_time_to_success_ps + link.herald_delay_ps for link in links]
     return min(sum(costs) / len(costs), float(MAX_ESTIMATE_PS))
 
 

@@ -7,23 +7,37 @@ delivered ``num_pairs`` end-to-end pairs. The nodes are placed on ranks as
 for ``dqc`` (:func:`dqsim.scenarios.dqc.default_placement`); the register
 holds ``2·num_links`` memories (twice that with purification).
 
-What is compared, per configuration, all in pairs (or ebits) per second:
+What is reported and compared, per configuration:
 
-* *delivered rate*: ``num_pairs / time of the last delivery`` (rounds run
-  one after another from time 0, so this is one over the mean round time);
+* *delivered rate* ``rate_hz``: raw end-to-end pairs per second of
+  simulated time, whatever their fidelity: ``num_pairs / time of the last
+  delivery`` (rounds run one after another from time 0, so this is one over
+  the mean round time);
+* *hashing yield*: ebits per delivered pair that the hashing protocol
+  distils, ``1 − S(ρ)`` of the Werner state of the pairs' mean fidelity
+  (Bennett, DiVincenzo, Smolin and Wootters, Phys. Rev. A 54, 3824 (1996);
+  :func:`dqsim.network.werner.werner_hashing_yield`): a lower bound on the
+  distillable entanglement, since twirling the delivered pairs to that
+  Werner state is a local operation. ``ebit_rate_hz`` = rate × yield;
+* *secret-key fraction*: secret bits per delivered pair from
+  entanglement-based BB84 on them, ``1 − 2·h(2(1 − F)/3)`` (Shor and
+  Preskill 2000; :func:`dqsim.network.werner.werner_key_fraction`).
+  ``key_rate_hz`` = rate × fraction;
 * *direct transmission*: one photon sent straight over the whole distance
   per channel use succeeds with the whole distance's transmittance η
   (fibre, coupling loss, detector efficiency of ``[chain.link]``), i.e.
-  ``η × reference rate``;
-* *PLOB bound*: ``−log2(1 − η)`` ebits per channel use (Pirandola et al.,
-  Nat. Commun. 8, 15043 (2017)) ``× reference rate``: no protocol without
-  repeaters beats it.
+  ``η × reference rate`` raw pairs per second;
+* *PLOB bound*: ``−log2(1 − η)`` ebits (or secret bits) per channel use
+  (Pirandola et al., Nat. Commun. 8, 15043 (2017)) ``× reference rate``:
+  no protocol without repeaters beats it. It bounds ``ebit_rate_hz`` and
+  ``key_rate_hz``, not the raw rate of pairs of any fidelity.
 
-The *reference rate* (channel uses per second) is the source rate of
-``[chain.link]`` (``source_rate_hz`` or ``1/source_period_ps``) when given,
-else the attempt rate of the elementary links (one over their attempt
-period), i.e. the repeater's own clock. Its value and origin are stored in
-the output (``reference_rate_hz``, ``reference_rate_from``).
+The *reference rate* (channel uses per second) is one value for every
+configuration of the job: ``[chain].reference_rate_hz`` when given, else the
+source rate of ``[chain.link]`` (``source_rate_hz`` or
+``1/source_period_ps``; ``[chain.link]`` is the same for every
+configuration), else :data:`DEFAULT_REFERENCE_RATE_HZ`. Its value and origin
+are stored in the output (``reference_rate_hz``, ``reference_rate_from``).
 """
 
 from __future__ import annotations
@@ -38,13 +52,17 @@ import numpy as np
 from dqsim.engine import RunStatistics, Simulator
 from dqsim.errors import ResourceError
 from dqsim.network.link import LinkSpec
-from dqsim.network.werner import plob_bound
+from dqsim.network.werner import plob_bound, werner_hashing_yield, werner_key_fraction
 from dqsim.protocols.repeater import ChainRecords, ChainSpec, chain_node, setup_node_data
 from dqsim.scenarios import ScenarioOutput, record_table
 from dqsim.scenarios.dqc import _checkpointer, default_placement
 from dqsim.units import PS_PER_S, ps_to_seconds, seconds_to_ps
 
-
+#: Channel uses per second of direct transmission when the job gives neither
+#: ``[chain].reference_rate_hz`` nor a source rate: the order of today's
+#: GHz-clocked QKD transmitters (Boaron et al., Phys. Rev. Lett. 121, 190502
+#: (2018): 2.5 GHz).
+DEFAULT_REFERENCE_RATE_HZ = 1.0e9
 
 
 @dataclass(frozen=True)
@@ -171,26 +189,38 @@ def run_chain(chain: ChainSpec, *, comm, backend=None, seed: int = 0, placement:
 
 
 # ------------------------------------------------------------------- outputs
-def reference_rate_hz(link: LinkSpec) -> tuple[float, str]:
-    """Channel uses per second for the comparisons, and where it comes from (module docstring)."""
-    if link.effective_source_period_ps > 0:
-        return PS_PER_S / link.effective_source_period_ps, "source rate"
-    return PS_PER_S / link.attempt_period_ps, "elementary link attempt rate"
+def reference_rate(section) -> tuple[float, str]:
+    """Channel uses per second for the comparisons of a ``[chain]`` section, and where it comes from.
+
+    One value for every configuration (module docstring): ``reference_rate_hz``
+    of the section, else the source rate of ``[chain.link]``, else
+    :data:`DEFAULT_REFERENCE_RATE_HZ`.
+    """
+    if section.reference_rate_hz is not None:
+        return float(section.reference_rate_hz), "[chain].reference_rate_hz"
+    source_period_ps = section.link_spec(1, 1.0).effective_source_period_ps
+    if source_period_ps > 0:
+        return PS_PER_S / source_period_ps, "source rate of [chain.link]"
+    return DEFAULT_REFERENCE_RATE_HZ, "default (no source rate in [chain.link])"
 
 
-def comparison(link: LinkSpec, total_distance_km: float) -> dict[str, float]:
+def comparison(link: LinkSpec, total_distance_km: float, reference_rate_hz: float) -> dict[str, float]:
     """Direct transmission and the PLOB bound over ``total_distance_km`` with ``link``'s hardware.
 
+    Args:
+        link: the hardware (its length is replaced by ``total_distance_km``).
+        total_distance_km: distance A–B, km.
+        reference_rate_hz: channel uses per second (:func:`reference_rate`).
+
     Returns:
-        ``transmittance`` (η over the whole distance), ``reference_rate_hz``,
-        ``direct_rate_hz`` (η × reference), ``plob_ebits_per_use`` (−log2(1−η))
+        ``transmittance`` (η over the whole distance), ``direct_rate_hz`` (η ×
+        reference), ``plob_ebits_per_use`` (−log2(1−η), Pirandola et al. 2017)
         and ``plob_rate_hz`` (that × reference).
     """
     eta = dataclasses.replace(link, distance_km=float(total_distance_km)).transmittance
-    rate, _ = reference_rate_hz(link)
     plob = plob_bound(eta)
-    return {"transmittance": eta, "reference_rate_hz": rate, "direct_rate_hz": eta * rate,
-            "plob_ebits_per_use": plob, "plob_rate_hz": plob * rate}
+    return {"transmittance": eta, "direct_rate_hz": eta * reference_rate_hz,
+            "plob_ebits_per_use": plob, "plob_rate_hz": plob * reference_rate_hz}
 
 
 PAIR_FIELDS = [("config", "i8"), ("num_links", "i8"), ("total_distance_km", "f8"), ("pair_index", "i8"),
@@ -203,7 +233,8 @@ SUMMARY_FIELDS = [("config", "i8"), ("num_links", "i8"), ("total_distance_km", "
                   ("fidelity_stderr", "f8"), ("mean_waiting_time_s", "f8"), ("restarts", "i8"),
                   ("link_success_probability", "f8"), ("attempt_period_ps", "i8"), ("transmittance", "f8"),
                   ("reference_rate_hz", "f8"), ("direct_rate_hz", "f8"), ("plob_ebits_per_use", "f8"),
-                  ("plob_rate_hz", "f8"), ("register_qubits", "i8")]
+                  ("plob_rate_hz", "f8"), ("hashing_yield", "f8"), ("ebit_rate_hz", "f8"),
+                  ("key_fraction", "f8"), ("key_rate_hz", "f8"), ("register_qubits", "i8")]
 
 
 def chain_spec(job, num_links: int, total_distance_km: float) -> ChainSpec:
@@ -214,6 +245,29 @@ def chain_spec(job, num_links: int, total_distance_km: float) -> ChainSpec:
                      purification_rounds=c.purification_rounds, purification=c.purification,
                      cutoff_ps=seconds_to_ps(c.cutoff_s) if c.cutoff_s is not None else None,
                      num_pairs=c.num_pairs, max_restarts=c.max_restarts)
+
+
+def _summary_row(index: int, run: ChainRun, total_km: float, reference_rate_hz: float) -> tuple[tuple, str]:
+    """One configuration's ``summary`` row (:data:`SUMMARY_FIELDS`) and its line of the run summary."""
+    chain, link = run.chain, run.chain.links[0]
+    compare = comparison(link, total_km, reference_rate_hz)
+    fidelities = run.fidelities
+    mean = float(fidelities.mean())
+    stderr = float(np.std(fidelities, ddof=1) / math.sqrt(len(fidelities))) if len(fidelities) > 1 else math.nan
+    werner = min(1.0, max(0.25, mean))  # below 1/4 both yields are 0 anyway
+    hashing, key = werner_hashing_yield(werner), werner_key_fraction(werner)
+    waits = [p.delivery_ps - p.round_start_ps for p in run.pairs]
+    restarts = sum(p.restarts for p in run.pairs)
+    row = (index, chain.num_links, total_km, link.distance_km, len(run.pairs), run.end_time_ps, run.rate_hz,
+           mean, stderr, ps_to_seconds(float(np.mean(waits))), restarts, link.success_probability,
+           link.attempt_period_ps, compare["transmittance"], reference_rate_hz, compare["direct_rate_hz"],
+           compare["plob_ebits_per_use"], compare["plob_rate_hz"], hashing, run.rate_hz * hashing, key,
+           run.rate_hz * key, chain.num_qubits)
+    line = (f"  {chain.num_links} link(s) × {link.distance_km:g} km = {total_km:g} km: "
+            f"{run.rate_hz:.3g} pairs/s, F = {mean:.4f} ± {stderr:.4f}, {hashing:.3f} ebit/pair "
+            f"({run.rate_hz * hashing:.3g} ebit/s)" + (f", {restarts} cut-off restarts" if restarts else "")
+            + f"; direct {compare['direct_rate_hz']:.3g} pairs/s, PLOB {compare['plob_rate_hz']:.3g} ebit/s")
+    return row, line
 
 
 def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> ScenarioOutput:
@@ -231,7 +285,7 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
                   else "no purification")
                + (f", cut-off {c.cutoff_s:g} s" if c.cutoff_s is not None else ", no cut-off")
                + f"; {c.num_pairs} pairs per configuration"]
-    reference, reference_from = None, ""
+    reference, reference_from = reference_rate(c)
     for index, (num_links, total_km) in enumerate(configs):
         started = time.perf_counter()
         chain = chain_spec(job, num_links, total_km)
@@ -243,30 +297,17 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
                 checkpointing.store_last(run)
         engines.append(run.engine)
         timing_rows.append((f"config{index}", time.perf_counter() - started))
-        link = chain.links[0]
-        compare = comparison(link, total_km)
-        reference, reference_from = reference_rate_hz(link)
-        fidelities = run.fidelities
-        stderr = float(np.std(fidelities, ddof=1) / math.sqrt(len(fidelities))) if len(fidelities) > 1 else math.nan
-        waits = [p.delivery_ps - p.round_start_ps for p in run.pairs]
-        restarts = sum(p.restarts for p in run.pairs)
         for p in run.pairs:
             pair_rows.append((index, num_links, total_km, p.pair_index, p.delivery_ps, p.round_start_ps,
                               p.delivery_ps - p.round_start_ps, p.fidelity, p.restarts, p.link_attempts_max,
                               p.link_attempts_total))
-        summary_rows.append((index, num_links, total_km, link.distance_km, len(run.pairs), run.end_time_ps,
-                             run.rate_hz, float(fidelities.mean()), stderr,
-                             ps_to_seconds(float(np.mean(waits))), restarts, link.success_probability,
-                             link.attempt_period_ps, compare["transmittance"], compare["reference_rate_hz"],
-                             compare["direct_rate_hz"], compare["plob_ebits_per_use"], compare["plob_rate_hz"],
-                             chain.num_qubits))
-        summary.append(f"  {num_links} link(s) × {link.distance_km:g} km = {total_km:g} km: "
-                       f"{run.rate_hz:.3g} pairs/s, F = {fidelities.mean():.4f} ± {stderr:.4f}"
-                       + (f", {restarts} cut-off restarts" if restarts else "")
-                       + f"; direct {compare['direct_rate_hz']:.3g} /s, PLOB {compare['plob_rate_hz']:.3g} ebit/s")
+        row, line = _summary_row(index, run, total_km, reference)
+        summary_rows.append(row)
+        summary.append(line)
         if on_progress:
             on_progress(index + 1, len(configs), "chain configurations")
-    summary.append(f"  (direct and PLOB per second at the reference rate {reference:.4g} Hz: {reference_from})")
+    summary.append(f"  (direct and PLOB per second at the reference rate {reference:.4g} Hz, "
+                   f"{reference_from}, in every configuration)")
     tables = {
         "pairs": record_table(pair_rows, PAIR_FIELDS),
         "summary": record_table(summary_rows, SUMMARY_FIELDS),
@@ -275,10 +316,18 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
     table_attrs = {
         "pairs": {"time_units": "picoseconds", "fidelity": "to |Phi+>, one trajectory",
                   "waiting_time_ps": "delivery_time_ps - round_start_ps"},
-        "summary": {"rate_units": "pairs (ebits) per second", "time_units": "ps, s as named",
-                    "compared": "rate_hz: delivered end-to-end pairs per simulated second; direct_rate_hz: "
+        "summary": {"rate_units": "per second as named: rate_hz and direct_rate_hz raw pairs, ebit_rate_hz "
+                                  "and plob_rate_hz ebits, key_rate_hz secret bits",
+                    "time_units": "ps, s as named",
+                    "compared": "rate_hz: delivered end-to-end pairs of any fidelity per simulated second; "
+                                "hashing_yield: 1 - S(rho) of the Werner state of fidelity_mean, ebits per pair "
+                                "(Bennett et al., PRA 54, 3824 (1996)); ebit_rate_hz = rate_hz x hashing_yield; "
+                                "key_fraction: 1 - 2 h(2(1 - fidelity_mean)/3), secret bits per pair (Shor and "
+                                "Preskill 2000); key_rate_hz = rate_hz x key_fraction; direct_rate_hz: "
                                 "transmittance over the whole distance x reference rate; plob_rate_hz: "
-                                "-log2(1-transmittance) x reference rate"},
+                                "-log2(1-transmittance) x reference rate, a bound on ebit_rate_hz and "
+                                "key_rate_hz of any repeaterless protocol (Pirandola et al. 2017); the "
+                                "reference rate is the same in every configuration"},
         "timing": {"units": "seconds"},
     }
     attrs = {
