@@ -3,7 +3,9 @@
 The generic kernels of :mod:`dqsim.state.kernels` are written once against the
 array API and handle every gate; they move the shard several times per gate
 (temporaries of ``tensordot``). For 1- and 2-qubit gates, the most common by
-far, this module offers kernels that read and write each amplitude once:
+far, for the k-qubit blocks of gate fusion (:mod:`dqsim.circuit.fusion`) and
+for fused diagonals, this module offers kernels that read and write each
+amplitude once:
 
 * on the CPU, numba ``prange`` loops (when numba is installed);
 * on the GPU, CuPy ``ElementwiseKernel`` s compiled at first use.
@@ -79,6 +81,66 @@ if _numba is not None:
 
 
     @_numba.njit(parallel=True, cache=True)
+    def _numba_dense_k(psi, sorted_bits, offsets, m, cmask):
+        # Groups of 2^k amplitudes (the bits ``sorted_bits`` varying) are gathered a block at
+        # a time into the columns of a (2^k, B) matrix, multiplied by ``m`` with BLAS and
+        # scattered back: one pass over the shard, the arithmetic vectorised by the BLAS.
+        # Where a block's groups have consecutive base indices (lowest target bit >= 9) the
+        # gather and scatter copy contiguous runs.
+        k = sorted_bits.size
+        dim = offsets.size
+        num_groups = psi.size >> k
+        per_block = 512
+        num_blocks = (num_groups + per_block - 1) // per_block
+        for block in _numba.prange(num_blocks):
+            columns = np.empty((dim, per_block), dtype=psi.dtype)
+            bases = np.empty(per_block, dtype=np.int64)
+            count = 0
+            for g in range(block * per_block, min(num_groups, (block + 1) * per_block)):
+                i = g
+                for t in range(k):
+                    b = sorted_bits[t]
+                    i = ((i >> b) << (b + 1)) | (i & ((1 << b) - 1))
+                if (i & cmask) == cmask:
+                    bases[count] = i
+                    count += 1
+            if count == 0:
+                continue
+            first = bases[0]
+            run = bases[count - 1] - first == count - 1
+            for r in range(dim):
+                if run:
+                    columns[r, :count] = psi[first + offsets[r] : first + offsets[r] + count]
+                else:
+                    for j in range(count):
+                        columns[r, j] = psi[bases[j] + offsets[r]]
+            out = np.dot(m, columns)
+            for r in range(dim):
+                if run:
+                    psi[first + offsets[r] : first + offsets[r] + count] = out[r, :count]
+                else:
+                    for j in range(count):
+                        psi[bases[j] + offsets[r]] = out[r, j]
+
+    @_numba.njit(parallel=True, cache=True)
+    def _numba_diagonal_runs(psi, bits, d):
+        # A full pass for a diagonal on many bits: the index into ``d`` changes only where
+        # one of ``bits`` changes, so each run of 2^(lowest bit) amplitudes shares one entry.
+        k = bits.size
+        low = bits[0]
+        for t in range(1, k):
+            low = min(low, bits[t])
+        run = 1 << low
+        for start in _numba.prange(psi.size >> low):
+            i0 = start << low
+            j = 0
+            for t in range(k):
+                j |= ((i0 >> bits[t]) & 1) << t
+            value = d[j]
+            for i in range(i0, i0 + run):
+                psi[i] *= value
+
+    @_numba.njit(parallel=True, cache=True)
     def _numba_bit_weights(psi, bit):
         s0 = 0.0
         s1 = 0.0
@@ -91,10 +153,28 @@ if _numba is not None:
         return s0, s1
 
 
+def _group_geometry(bits) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted ``bits`` and the offset of each of the ``2^k`` group members from its base index.
+
+    Offset ``r`` sets bit ``bits[j]`` for every bit j of ``r`` (little-endian in ``bits``).
+
+    Examples:
+        >>> _group_geometry([3, 0])[1].tolist()
+        [0, 8, 1, 9]
+    """
+    bits = [int(b) for b in bits]
+    offsets = np.zeros(1 << len(bits), dtype=np.int64)
+    for r in range(offsets.size):
+        offsets[r] = sum(1 << b for j, b in enumerate(bits) if (r >> j) & 1)
+    return np.array(sorted(bits), dtype=np.int64), offsets
+
+
 class NumbaKernels:
     """numba-compiled kernels on NumPy shards (parallel over the process's threads)."""
 
     name = "numba"
+    #: Most target bits of :meth:`dense` (any k works; fusion asks for at most this many).
+    max_dense_qubits = 6
     #: The generic diagonal kernel touches only the blocks whose entry is not 1; measured
     #: faster than this kernel's full pass for cz, cp, t, rz on the dev VM (bench/results).
     use_for_diagonal = False
@@ -110,6 +190,18 @@ class NumbaKernels:
     def diagonal(self, psi, bits, diag: np.ndarray, cmask: int) -> None:
         """Multiply by a diagonal on local ``bits`` (index bit j = ``bits[j]``)."""
         _numba_diagonal(psi, np.asarray(bits, dtype=np.int64), diag.astype(psi.dtype), cmask)
+
+    def diagonal_pass(self, psi, bits, diag: np.ndarray) -> None:
+        """Multiply by an uncontrolled diagonal on local ``bits`` in one pass over ``psi``.
+
+        For fused diagonals, whose entries are rarely 1; index bit j of ``diag``
+        is ``bits[j]``.
+        """
+        _numba_diagonal_runs(psi, np.asarray(bits, dtype=np.int64), diag.astype(psi.dtype))
+
+    def dense(self, psi, bits, matrix: np.ndarray, cmask: int) -> None:
+        """Apply a ``2^k × 2^k`` matrix on local ``bits`` (index bit j = ``bits[j]``) in one pass."""
+        _numba_dense_k(psi, *_group_geometry(bits), matrix.astype(psi.dtype), cmask)
 
     def bit_weights(self, psi, bit: int) -> tuple[float, float]:
         """Local sums of |amplitude|² where ``bit`` is 0 and where it is 1 (float64)."""
@@ -155,10 +247,37 @@ if ((i & cmask) == cmask) {
 """
 
 
+_CUDA_DENSE_K = r"""
+long long j = i;
+for (int t = 0; t < k; ++t) {
+    const long long b = sorted_bits[t];
+    j = ((j >> b) << (b + 1)) | (j & ((1LL << b) - 1));
+}
+if ((j & cmask) == cmask) {
+    const int dim = 1 << k;
+    T buf[32];
+    for (int r = 0; r < dim; ++r) {
+        buf[r] = psi[j + offsets[r]];
+    }
+    for (int r = 0; r < dim; ++r) {
+        T acc = m[r * dim] * buf[0];
+        for (int c = 1; c < dim; ++c) {
+            acc += m[r * dim + c] * buf[c];
+        }
+        psi[j + offsets[r]] = acc;
+    }
+}
+"""
+
+#: Most target bits of :meth:`CupyKernels.dense` (the per-thread buffer holds 2^5 amplitudes).
+CUDA_MAX_DENSE_QUBITS = 5
+
+
 class CupyKernels:
     """CUDA kernels on CuPy shards, one thread per amplitude pair/quad."""
 
     name = "cupy-elementwise"
+    max_dense_qubits = CUDA_MAX_DENSE_QUBITS
     #: One pass on the GPU reached 0.97 of the copy bandwidth on an H100.
     use_for_diagonal = True
 
@@ -170,6 +289,26 @@ class CupyKernels:
             "int64 bit_a, int64 bit_b, int64 cmask, raw T m", "raw T psi", _CUDA_DENSE2, "dqsim_dense2")
         self._diagonal = cupy.ElementwiseKernel(
             "int32 nbits, raw int64 bits, int64 cmask, raw T d", "raw T psi", _CUDA_DIAGONAL, "dqsim_diagonal")
+        self._dense_k = cupy.ElementwiseKernel(
+            "int32 k, raw int64 sorted_bits, raw int64 offsets, int64 cmask, raw T m", "raw T psi",
+            _CUDA_DENSE_K, "dqsim_dense_k")
+
+    def dense(self, psi, bits, matrix: np.ndarray, cmask: int) -> None:
+        """Apply a ``2^k × 2^k`` matrix on local ``bits`` (k <= 5), one thread per group.
+
+        Written for fused blocks (:mod:`dqsim.circuit.fusion`). Not yet run on a
+        GPU: no device was available when it was written (2026-12-04).
+        """
+        if len(bits) > CUDA_MAX_DENSE_QUBITS:
+            raise ValueError(f"dense kernel takes at most {CUDA_MAX_DENSE_QUBITS} bits, got {len(bits)}")
+        sorted_bits, offsets = _group_geometry(bits)
+        m = self._cp.asarray(matrix.reshape(-1), dtype=psi.dtype)
+        self._dense_k(np.int32(len(bits)), self._cp.asarray(sorted_bits), self._cp.asarray(offsets), cmask, m,
+                      psi, size=psi.size >> len(bits))
+
+    def diagonal_pass(self, psi, bits, diag: np.ndarray) -> None:
+        """Multiply by an uncontrolled diagonal on local ``bits`` in one pass."""
+        self.diagonal(psi, bits, diag, 0)
 
     def dense1(self, psi, bit: int, matrix: np.ndarray, cmask: int) -> None:
         m = self._cp.asarray(matrix.reshape(-1), dtype=psi.dtype)
