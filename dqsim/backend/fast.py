@@ -123,22 +123,23 @@ if _numba is not None:
                         psi[bases[j] + offsets[r]] = out[r, j]
 
     @_numba.njit(parallel=True, cache=True)
-    def _numba_diagonal_runs(psi, bits, d):
-        # A full pass for a diagonal on many bits: the index into ``d`` changes only where
-        # one of ``bits`` changes, so each run of 2^(lowest bit) amplitudes shares one entry.
-        k = bits.size
-        low = bits[0]
-        for t in range(1, k):
-            low = min(low, bits[t])
-        run = 1 << low
-        for start in _numba.prange(psi.size >> low):
-            i0 = start << low
-            j = 0
-            for t in range(k):
-                j |= ((i0 >> bits[t]) & 1) << t
-            value = d[j]
-            for i in range(i0, i0 + run):
-                psi[i] *= value
+    def _numba_diagonal_blocks(psi, block_bits, low_index, high_bits, high_slots, d, any_low):
+        # A full pass for a diagonal on many bits. Within a block of 2^block_bits consecutive
+        # amplitudes the diagonal bits above the block are constant (their part of the index,
+        # ``high``, is computed once per block) and those inside it give ``low_index[r]``.
+        size = 1 << block_bits
+        for block in _numba.prange(psi.size >> block_bits):
+            base = block << block_bits
+            high = 0
+            for t in range(high_bits.size):
+                high |= ((base >> high_bits[t]) & 1) << high_slots[t]
+            if any_low:
+                for r in range(size):
+                    psi[base + r] *= d[high | low_index[r]]
+            else:
+                value = d[high]
+                for r in range(size):
+                    psi[base + r] *= value
 
     @_numba.njit(parallel=True, cache=True)
     def _numba_bit_weights(psi, bit):
@@ -169,6 +170,10 @@ def _group_geometry(bits) -> tuple[np.ndarray, np.ndarray]:
     return np.array(sorted(bits), dtype=np.int64), offsets
 
 
+#: Fewest amplitudes per block of the one-pass diagonal, as bits.
+MIN_DIAGONAL_BLOCK_BITS = 4
+
+
 class NumbaKernels:
     """numba-compiled kernels on NumPy shards (parallel over the process's threads)."""
 
@@ -197,7 +202,21 @@ class NumbaKernels:
         For fused diagonals, whose entries are rarely 1; index bit j of ``diag``
         is ``bits[j]``.
         """
-        _numba_diagonal_runs(psi, np.asarray(bits, dtype=np.int64), diag.astype(psi.dtype))
+        # Blocks as long as the lowest diagonal bit allows (one factor per block), but at
+        # least 2^MIN_DIAGONAL_BLOCK_BITS amplitudes (a small table of factors per block).
+        block_bits = min(max(MIN_DIAGONAL_BLOCK_BITS, min(bits)), psi.size.bit_length() - 1)
+        r = np.arange(1 << block_bits, dtype=np.int64)
+        low_index = np.zeros(r.size, dtype=np.int64)
+        high_bits, high_slots = [], []
+        for slot, bit in enumerate(bits):
+            if bit < block_bits:
+                low_index |= ((r >> bit) & 1) << slot
+            else:
+                high_bits.append(bit)
+                high_slots.append(slot)
+        _numba_diagonal_blocks(psi, block_bits, low_index, np.array(high_bits, dtype=np.int64),
+                               np.array(high_slots, dtype=np.int64), diag.astype(psi.dtype),
+                               len(high_bits) < len(bits))
 
     def dense(self, psi, bits, matrix: np.ndarray, cmask: int) -> None:
         """Apply a ``2^k × 2^k`` matrix on local ``bits`` (index bit j = ``bits[j]``) in one pass."""

@@ -86,19 +86,27 @@ class FusionCosts:
         return len(self.dense)
 
     def op_cost(self, op: GateOp) -> float:
-        """Cost of ``op`` applied alone (controls halve the memory touched, down to a quarter)."""
+        """Cost of ``op`` applied alone.
+
+        Controls halve the memory touched, and a diagonal touches only the
+        amplitudes whose entry is not 1 (the generic kernel skips the rest);
+        neither goes below a quarter of a pass.
+        """
         if op.diagonal:
-            return self.diagonal
+            entries = np.asarray(op.matrix)
+            touched = np.count_nonzero(entries != 1) / max(1, entries.size)
+            return self.diagonal * max(0.25, touched * 0.5 ** len(op.controls))
         base = self.dense[min(len(op.targets), self.max_qubits) - 1]
         return base * max(0.25, 0.5 ** len(op.controls))
 
 
-#: numba kernels on one core of the 2-core dev VM, n = 22, complex128, 2026-12-04
-#: (bench/results/fusion_kernels-vm-20261204.txt): dense 1q/2q ~2.0 copies, 3q ~5,
-#: 4q ~5.5, 5q ~7.5, 6q ~20 (not worth it); a fused diagonal ~1.3. k = 4 by these numbers:
-#: a 5-qubit block costs as much as almost four 1-2 qubit passes.
-CPU_COSTS = FusionCosts(dense=(2.0, 2.0, 5.0, 5.5), diagonal=1.3,
-                        measured="numba, 2-core dev VM, n=22, complex128, 2026-12-04")
+#: numba kernels on one core of the 2-core dev VM, n = 22, 2026-12-04, with other jobs
+#: on the machine (so +-30%): one pass of a dense block on k = 1..6 qubits took about
+#: 2, 3.2, 5, 6, 8 and 23 copies of the shard (k >= 3: BLAS on gathered groups), a fused
+#: diagonal about 2. k = 5 is the last size worth having; the greedy merges into it only
+#: where the table says so.
+CPU_COSTS = FusionCosts(dense=(2.0, 3.0, 5.0, 6.0, 8.0), diagonal=2.0,
+                        measured="numba, 2-core dev VM (shared), n=22, complex128, 2026-12-04")
 #: Not measured (no GPU was lent when fusion was written): one thread per group keeps
 #: the kernel memory-bound up to 5 qubits on the H100 figures of 1-/2-qubit kernels.
 GPU_COSTS = FusionCosts(dense=(1.0, 1.0, 1.0, 1.05, 1.15), diagonal=1.0,
@@ -146,7 +154,7 @@ def fuse_ops(ops: Sequence[GateOp], *, layout: Layout, costs: FusionCosts = CPU_
     def emit(block: _Block) -> None:
         for q in block.qubits:
             del block_of[q]
-        out.append(_block_op(block))
+        out.extend(_block_ops(block, costs))
 
     def emit_touching(qubits) -> None:
         for block in sorted({id(b): b for q in qubits if (b := block_of.get(q))}.values(), key=lambda b: b.order):
@@ -200,8 +208,19 @@ def fuse_ops(ops: Sequence[GateOp], *, layout: Layout, costs: FusionCosts = CPU_
         else:
             out.append(op)  # a control on a rank bit: applied as it is
     for block in sorted({id(b): b for b in block_of.values()}.values(), key=lambda b: b.order):
-        out.append(_block_op(block))
+        out.extend(_block_ops(block, costs))
     return out
+
+
+def _block_ops(block: _Block, costs: FusionCosts) -> list[GateOp]:
+    """What to emit for a block: its one fused operation, or its gates where those cost less.
+
+    A diagonal run of a few sparse diagonals (``cp``, ``cz``: a quarter pass
+    each) is cheaper gate by gate than as one full pass.
+    """
+    if not block.dense and sum(costs.op_cost(op) for op in block.ops) <= costs.diagonal:
+        return list(block.ops)
+    return [_block_op(block)]
 
 
 def _block_op(block: _Block) -> GateOp:

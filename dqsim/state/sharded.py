@@ -263,8 +263,10 @@ class ShardedState:
                         full |= ((i >> jj) & 1) << j
                     sub[i] = diagonal[full]
                 diagonal = sub
-            if fast is not None and not cmask and local_targets and 2 * np.count_nonzero(diagonal != 1) > diagonal.size:
-                fast.diagonal_pass(self.amplitudes, local_targets, diagonal)  # mostly entries != 1: one pass
+            nontrivial = np.count_nonzero(diagonal != 1)
+            if fast is not None and not cmask and local_targets and (nontrivial > 2 or 2 * nontrivial > diagonal.size):
+                # Many entries != 1 (fused diagonals): one pass beats a strided pass per entry.
+                fast.diagonal_pass(self.amplitudes, local_targets, diagonal)
                 return
             if fast is not None and fast.use_for_diagonal:
                 fast.diagonal(self.amplitudes, local_targets, diagonal, cmask)
