@@ -43,6 +43,7 @@ Examples:
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -149,7 +150,7 @@ def fuse_ops(ops: Sequence[GateOp], *, layout: Layout, costs: FusionCosts = CPU_
     lay = Layout(layout.num_qubits, layout.num_local, list(layout.physical_of))
     out: list = []
     block_of: dict[int, _Block] = {}
-    counter = [0]
+    order = itertools.count(1)
 
     def emit(block: _Block) -> None:
         for q in block.qubits:
@@ -157,12 +158,11 @@ def fuse_ops(ops: Sequence[GateOp], *, layout: Layout, costs: FusionCosts = CPU_
         out.extend(_block_ops(block, costs))
 
     def emit_touching(qubits) -> None:
-        for block in sorted({id(b): b for q in qubits if (b := block_of.get(q))}.values(), key=lambda b: b.order):
+        for block in _open_blocks(block_of, qubits):
             emit(block)
 
     def open_block(block: _Block) -> None:
-        counter[0] += 1
-        block.order = counter[0]
+        block.order = next(order)
         for q in block.qubits:
             block_of[q] = block
 
@@ -180,7 +180,7 @@ def fuse_ops(ops: Sequence[GateOp], *, layout: Layout, costs: FusionCosts = CPU_
             for rank_bit, local_bit in pairs:
                 lay.swap_physical(rank_bit, local_bit)
         qubits = list(op.qubits)
-        touching = sorted({id(b): b for q in qubits if (b := block_of.get(q))}.values(), key=lambda b: b.order)
+        touching = _open_blocks(block_of, qubits)
         if op.diagonal and not touching:
             # Open blocks commute: a diagonal on fresh qubits joins the newest open diagonal.
             diagonals = [b for b in block_of.values() if not b.dense
@@ -207,9 +207,15 @@ def fuse_ops(ops: Sequence[GateOp], *, layout: Layout, costs: FusionCosts = CPU_
             open_block(_Block([op], qubits, not op.diagonal, costs.op_cost(op)))
         else:
             out.append(op)  # a control on a rank bit: applied as it is
-    for block in sorted({id(b): b for b in block_of.values()}.values(), key=lambda b: b.order):
+    for block in _open_blocks(block_of, list(block_of)):
         out.extend(_block_ops(block, costs))
     return out
+
+
+def _open_blocks(block_of: dict, qubits) -> list[_Block]:
+    """The distinct open blocks holding any of ``qubits``, oldest first."""
+    found = {id(b): b for q in qubits if (b := block_of.get(q)) is not None}
+    return sorted(found.values(), key=lambda b: b.order)
 
 
 def _block_ops(block: _Block, costs: FusionCosts) -> list[GateOp]:
