@@ -7,8 +7,8 @@ is exchanged with the rank whose ``R`` bits equal ``u``, which sends back its
 slice of the same shape and receives into the same positions. A rank thus
 sends and receives ``S·(1 − 2^-k)`` bytes for a shard of ``S`` bytes.
 
-Slices are strided; they travel in pieces of at most ``chunk_bytes`` (and
-at most :data:`PIPELINE_PIECE_BYTES`), pipelined: packing a piece overlaps
+Slices are strided; they travel in pieces of at most half of ``chunk_bytes``
+(and at most :data:`PIPELINE_PIECE_BYTES`), pipelined: packing a piece overlaps
 the transfer of the previous one, a contiguous piece is sent from where it
 lies, and the received piece is unpacked in place. No full-shard receive
 buffer exists and no MPI message reaches 2 GiB.
@@ -115,7 +115,9 @@ class _Pipeline:
 
 
 def _piece_elems(psi, chunk_bytes: int) -> int:
-    return max(1, min(chunk_bytes, PIPELINE_PIECE_BYTES) // psi.itemsize)
+    """Elements per piece: the ``2 × PIPELINE_DEPTH`` buffers together stay within two
+    ``chunk_bytes``, the exchange workspace of :func:`dqsim.state.sharded.estimate_memory_bytes`."""
+    return max(1, min(chunk_bytes // PIPELINE_DEPTH, PIPELINE_PIECE_BYTES) // psi.itemsize)
 
 
 def swap_rank_bits(xp, backend, comm, psi, num_local: int, pairs: Sequence[tuple[int, int]],
