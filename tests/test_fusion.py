@@ -263,8 +263,13 @@ def test_circuit_job_fusion_key():
     if BACKEND is None:
         pytest.skip("no GPU")
     assert load_job_text(JOB.replace("fusion = {flag}\n", ""), source="t.toml").simulation.fusion is True
+    progress = {"true": [], "false": []}
     runs = [run_circuit_job(load_job_text(JOB.format(flag=flag), source="t.toml"), comm=comm_mod.SingleComm(),
-                            backend=BACKEND) for flag in ("true", "false")]
+                            backend=BACKEND, on_progress=lambda done, total, what, flag=flag:
+                            progress[flag].append((done, total)))
+            for flag in ("true", "false")]
+    total = len(runs[0].circuit.gates())
+    assert progress["true"][-1] == progress["false"][-1] == (total, total)
     assert _fidelity(runs[0].state.gather(), runs[1].state.gather()) > 1 - FIDELITY_TOL
     assert runs[0].counts == runs[1].counts
     assert np.allclose([e[2] for e in runs[0].expectation], [e[2] for e in runs[1].expectation], atol=1e-12)

@@ -141,23 +141,32 @@ def gate_runs(circuit: Circuit) -> list[list]:
     return [run for run in runs if run]
 
 
-def apply_run(state: ShardedState, ops: list, costs) -> None:
-    """Apply one run of gate operations, fused first unless ``costs`` is ``None`` (collective).
+def fused_run(state: ShardedState, ops: list, costs) -> list:
+    """One run of gate operations as it will be applied: fused unless ``costs`` is ``None``.
 
-    Fusion starts from the state's layout at this moment (see :mod:`dqsim.circuit.fusion`).
+    Fusion starts from the state's layout at this moment (see :mod:`dqsim.circuit.fusion`),
+    so call it just before applying the run.
     """
-    state.apply_ops(ops if costs is None else fusion.fuse_ops(ops, layout=state.layout, costs=costs))
+    return ops if costs is None else fusion.fuse_ops(ops, layout=state.layout, costs=costs)
+
+
+def apply_run(state: ShardedState, ops: list, costs) -> None:
+    """Apply one run of gate operations, fused first unless ``costs`` is ``None`` (collective)."""
+    state.apply_ops(fused_run(state, ops, costs))
 
 
 def _apply_with_progress(state, runs, on_progress, costs, batch: int = 256) -> None:
+    """Apply the runs, reporting progress in applied operations (fused ones when fusion is on)."""
     total = sum(len(run) for run in runs)
     done = 0
     for run in runs:
-        for start in range(0, len(run), batch):
-            apply_run(state, run[start : start + batch], costs)
-            done += len(run[start : start + batch])
+        ops = fused_run(state, run, costs)  # the whole run, so blocks and exchanges span batches
+        for start in range(0, len(ops), batch):
+            state.apply_ops(ops[start : start + batch])
             if on_progress:
-                on_progress(done, total, "gates")
+                done_in_run = len(run) * min(len(ops), start + batch) // max(1, len(ops))
+                on_progress(done + done_in_run, total, "gates")
+        done += len(run)
 
 
 def sample_terminal(state, circuit, shots: int, qubit_of=None) -> tuple[np.ndarray, int]:
