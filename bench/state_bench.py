@@ -132,6 +132,57 @@ def circuit_gates(kind: str, num_qubits: int, depth: int, seed: int, source: str
     return builtin_random(num_qubits, depth, seed), "bench builtin (u + cx/cz/rzz layers)"
 
 
+#: Circuits made by qiskit (not by dqsim), read through dqsim's QASM importer.
+QISKIT_KINDS = ("qiskit_qft", "qiskit_random")
+#: Basis the qiskit-made circuits are transpiled to (the issue's choice).
+QISKIT_BASIS = ["u3", "cx", "rz", "h", "cp", "swap"]
+#: Depth of ``qiskit.circuit.random.random_circuit``.
+QISKIT_RANDOM_DEPTH = 20
+
+
+def qasm_path(qasm_dir: str, kind: str, num_qubits: int) -> Path:
+    return Path(qasm_dir) / f"{kind}-{num_qubits}.qasm"
+
+
+def write_qiskit_qasm(qasm_dir: Path, num_qubits: int, seed: int) -> dict:
+    """Write the qiskit-made QFT and random circuit of ``num_qubits`` as QASM 2 files.
+
+    QFT: ``QFTGate`` synthesised by ``transpile``; random:
+    ``random_circuit(n, 20, max_operands=2, seed)``; both transpiled at
+    optimization level 0 to :data:`QISKIT_BASIS`. Returns what was made (or why not).
+    """
+    try:
+        import qiskit  # noqa: PLC0415 - optional
+        from qiskit import qasm2, transpile  # noqa: PLC0415
+        from qiskit.circuit.library import QFTGate  # noqa: PLC0415
+        from qiskit.circuit.random import random_circuit  # noqa: PLC0415
+    except ImportError as exc:
+        return {"status": "not available", "message": str(exc)}
+    qft = qiskit.QuantumCircuit(num_qubits)
+    qft.append(QFTGate(num_qubits), range(num_qubits))
+    made = {"status": "ok", "qiskit": qiskit.__version__, "basis": QISKIT_BASIS}
+    for kind, qc in (("qiskit_qft", qft),
+                     ("qiskit_random", random_circuit(num_qubits, QISKIT_RANDOM_DEPTH, max_operands=2, seed=seed))):
+        t = transpile(qc, basis_gates=QISKIT_BASIS, optimization_level=0, seed_transpiler=seed)
+        path = qasm_path(str(qasm_dir), kind, num_qubits)
+        path.write_text(qasm2.dumps(t))
+        made[kind] = {"ops": dict(t.count_ops()), "path": path.name}
+    return made
+
+
+def load_circuit(kind: str, args, num_qubits: int) -> tuple[list[tuple], str, str]:
+    """(gates, source, fingerprint) of a benchmark circuit of any kind."""
+    if kind in QISKIT_KINDS:
+        from dqsim.circuit import qasm  # noqa: PLC0415
+
+        path = qasm_path(args.qasm_dir, kind, num_qubits)
+        circuit = qasm.load_qasm_file(str(path))
+        gates = [(g.name, tuple(g.qubits), tuple(g.params), g.matrix) for g in circuit.gates()]
+        return gates, f"qiskit via QASM ({path.name})", hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    gates, source = circuit_gates(kind, num_qubits, args.depth, args.seed, args.circuits)
+    return gates, source, gates_fingerprint(gates)
+
+
 def gates_fingerprint(gates: list[tuple]) -> str:
     """Short hash of names, qubits, parameters (and matrices), to show both simulators ran the same gates."""
     digest = hashlib.sha256()
@@ -243,6 +294,65 @@ def _gate_cases(n: int, num_local: int, u2q: np.ndarray):
     return cases
 
 
+def _plain_sendrecv(comm, backend, xp, state, num_bytes: int, repeats: int, budget_s: float) -> dict:
+    """One plain MPI Sendrecv of ``num_bytes`` between ranks ``r`` and ``r ^ 1`` (same run, same bytes).
+
+    Contiguous buffers allocated and touched once before timing, in messages
+    below 2 GiB; what an exchange would cost if packing, pieces and the copy
+    back into the shard were free.
+    """
+    elems = max(1, num_bytes // state.amplitudes.itemsize)
+    send = xp.ones(elems, dtype=state.amplitudes.dtype)
+    recv = xp.zeros_like(send)
+    partner = comm.rank ^ 1
+    per = max(1, (1 << 30) // send.itemsize)
+
+    def once():
+        for start in range(0, elems, per):
+            kwargs = {"to_host": backend.to_host, "from_host": backend.copy_from_host} if backend.is_gpu else {}
+            comm.sendrecv_array(send[start : start + per], recv[start : start + per], partner, **kwargs)
+
+    samples = _timed(comm, backend, once, repeats=repeats, budget_s=budget_s)
+    seconds = statistics.median(samples)
+    return {"what": "comm.sendrecv_array (MPI Sendrecv) of contiguous buffers, rank r with r^1",
+            "bytes_per_rank": elems * send.itemsize, "seconds": seconds, "samples_s": samples,
+            "gb_per_s_sent_per_rank": elems * send.itemsize / seconds / GB}
+
+
+def _kernel_rooflines(comm, backend, xp, n_local: int, copy_gb_per_s: dict, repeats: int, budget_s: float) -> list:
+    """Seconds of one dense pass on k = 1..5 target bits and one fused-diagonal pass, both precisions.
+
+    Targets are the middle bits of the shard (random unitary); ratio = 2 × shard bytes /
+    time / copy bandwidth of the same precision.
+    """
+    fast = backend.fast
+    if fast is None or not hasattr(fast, "dense"):
+        return []
+    out = []
+    for precision, copy_bw in copy_gb_per_s.items():
+        psi = xp.full(1 << n_local, 2.0 ** (-n_local / 2), dtype=precision)
+        mid = n_local // 2
+        for k in range(1, 6):
+            matrix = random_unitary(1 << k, k)
+            bits = list(range(mid - k // 2, mid - k // 2 + k))
+            if k == 1:
+                call = lambda: fast.dense1(psi, bits[0], matrix, 0)  # noqa: E731
+            elif k == 2:
+                call = lambda: fast.dense2(psi, bits[0], bits[1], matrix, 0)  # noqa: E731
+            else:
+                call = lambda: fast.dense(psi, bits, matrix, 0)  # noqa: E731
+            seconds = statistics.median(_timed(comm, backend, call, repeats=repeats, budget_s=budget_s))
+            out.append({"kernel": f"dense k={k}", "precision": precision, "bits": bits, "seconds": seconds,
+                        "roofline_ratio": 2 * psi.nbytes / seconds / GB / copy_bw})
+        diag = np.exp(1j * np.linspace(0, 1, 1 << 8))
+        seconds = statistics.median(_timed(comm, backend, lambda: fast.diagonal_pass(psi, list(range(8)), diag),
+                                           repeats=repeats, budget_s=budget_s))
+        out.append({"kernel": "diagonal m=8 (bits 0..7)", "precision": precision, "seconds": seconds,
+                    "roofline_ratio": 2 * psi.nbytes / seconds / GB / copy_bw})
+        del psi
+    return out
+
+
 def _min_bytes(gate: str, shard_bytes: int) -> int:
     """Least bytes a gate with local controls must read plus write on one shard."""
     if gate == "cx":
@@ -285,6 +395,17 @@ def run_worker(args, comm) -> dict:
     copy_gb_per_s = 2 * shard_bytes / copy_s / GB
     record["copy"] = {"what": "xp.copyto(dst, shard)", "seconds": copy_s, "bytes_moved_per_rank": 2 * shard_bytes,
                       "gb_per_s_per_rank": copy_gb_per_s, "samples_s": samples}
+
+    # One pass of each compiled kernel, in both precisions (copy bandwidth of each measured here).
+    copy_bw = {args.precision: copy_gb_per_s}
+    other = "complex64" if args.precision == "complex128" else "complex128"
+    src = xp.ones(1 << num_local, dtype=other)
+    dst = xp.empty_like(src)
+    other_s = statistics.median(_timed(comm, backend, lambda: xp.copyto(dst, src), repeats=repeats, budget_s=budget_s))
+    copy_bw[other] = 2 * src.nbytes / other_s / GB
+    del src, dst
+    record["copy"]["gb_per_s_per_rank_by_precision"] = copy_bw
+    record["kernels"] = _kernel_rooflines(comm, backend, xp, num_local, copy_bw, repeats, budget_s)
 
     # Per-gate times. Exchanges permute the layout; every case picks its qubits by
     # physical bit at call time, so the order of the cases does not matter.
@@ -338,32 +459,53 @@ def run_worker(args, comm) -> dict:
         sent = comm.allreduce_max((state.bytes_exchanged - before_bytes) / before_calls[0])
         seconds = statistics.median(samples)
         bound = shard_bytes * (1 - 2.0 ** -k)
-        exchanges_out.append({"bits_swapped": k, "seconds": seconds, "samples_s": samples,
-                              "bytes_sent_per_rank": sent, "bound_bytes": bound,
-                              "bytes_over_bound": sent / bound,
-                              "gb_per_s_sent_per_rank": sent / seconds / GB})
+        entry = {"bits_swapped": k, "seconds": seconds, "samples_s": samples,
+                 "bytes_sent_per_rank": sent, "bound_bytes": bound,
+                 "bytes_over_bound": sent / bound,
+                 "gb_per_s_sent_per_rank": sent / seconds / GB}
+        if k == 1:
+            entry["plain_sendrecv"] = _plain_sendrecv(comm, backend, xp, state, int(sent), repeats, budget_s)
+            entry["exchange_over_plain_sendrecv"] = entry["plain_sendrecv"]["seconds"] / seconds
+        exchanges_out.append(entry)
     record["exchange"] = exchanges_out
     del state
 
-    # Circuits: one run each on a fresh |0…0⟩.
+    # Circuits: one run each on a fresh |0…0⟩, fused (the default) and unfused.
+    from dqsim.circuit import fusion  # noqa: PLC0415
+    from dqsim.state.layout import BitSwaps  # noqa: PLC0415
+
     circuits = {}
-    for kind in ("qft", "random"):
-        gates_list, source = circuit_gates(kind, n, args.depth, args.seed, args.circuits)
+    for kind in args.kinds:
+        gates_list, source, fingerprint = load_circuit(kind, args, n)
         ops = dqsim_ops(gates_list)
-        state = ShardedState(n, comm, **state_kwargs)
-        comm.barrier()
-        start = time.perf_counter()
-        state.apply_ops(ops)
-        backend.synchronize()
-        seconds = comm.allreduce_max(time.perf_counter() - start)
-        amp0 = complex(backend.to_host(state.amplitudes[:1])[0]) if comm.rank == 0 else 0j
-        norm = state.norm()
-        circuits[kind] = {"source": source, "num_gates": len(ops), "fingerprint": gates_fingerprint(gates_list),
-                          "depth": args.depth if kind == "random" else None,
-                          "seconds": seconds, "num_exchanges": state.num_exchanges,
-                          "bytes_exchanged_per_rank": comm.allreduce_max(state.bytes_exchanged),
-                          "amp0": [amp0.real, amp0.imag], "norm_error": abs(norm - 1.0)}
-        del state
+        entry = {"source": source, "num_gates": len(ops), "fingerprint": fingerprint,
+                 "depth": args.depth if kind == "random" else None}
+        for label in ("fused", "unfused"):
+            if label == "unfused" and n > args.unfused_max_qubits:
+                entry[label] = {"status": "not run", "message": f"n > --unfused-max-qubits {args.unfused_max_qubits}"}
+                continue
+            state = ShardedState(n, comm, **state_kwargs)
+            comm.barrier()
+            start = time.perf_counter()
+            run = fusion.fuse_ops(ops, layout=state.layout, costs=fusion.costs_for(backend)) if label == "fused" else ops
+            fuse_s = time.perf_counter() - start
+            state.apply_ops(run)
+            backend.synchronize()
+            seconds = comm.allreduce_max(time.perf_counter() - start)
+            amp0 = complex(backend.to_host(state.amplitudes[:1])[0]) if comm.rank == 0 else 0j
+            norm = state.norm()
+            passes = sum(1 for op in run if not isinstance(op, BitSwaps) and not (op.name == "swap" and not op.controls))
+            bound_s = passes * 2 * shard_bytes / (copy_gb_per_s * GB)
+            entry[label] = {"seconds": seconds, "fuse_s": comm.allreduce_max(fuse_s), "num_ops": len(run),
+                            "passes": passes, "max_block_qubits": max((len(op.qubits) for op in run), default=0),
+                            "pass_bound_s": bound_s, "seconds_over_pass_bound": seconds / bound_s if bound_s else None,
+                            "num_exchanges": state.num_exchanges,
+                            "bytes_exchanged_per_rank": comm.allreduce_max(state.bytes_exchanged),
+                            "amp0": [amp0.real, amp0.imag], "norm_error": abs(norm - 1.0)}
+            del state
+        fused = entry["fused"]
+        entry.update(seconds=fused["seconds"], amp0=fused["amp0"], num_exchanges=fused["num_exchanges"])
+        circuits[kind] = entry
     record["circuits"] = circuits
     record["worker_wall_s"] = comm.allreduce_max(time.perf_counter() - wall_start)
     return record
@@ -392,6 +534,20 @@ def run_as_worker(args, measure) -> int:
 
 
 # --------------------------------------------------------------------------- aer
+def _aer_circuit(kind: str, args, num_qubits: int):
+    """(qiskit circuit, record entry) of a benchmark circuit; qiskit kinds read from the same QASM file."""
+    if kind in QISKIT_KINDS:
+        from qiskit import qasm2  # noqa: PLC0415
+
+        path = qasm_path(args.qasm_dir, kind, num_qubits)
+        qc = qasm2.load(str(path), custom_instructions=qasm2.LEGACY_CUSTOM_INSTRUCTIONS)
+        return qc, {"source": f"qiskit via QASM ({path.name})", "num_gates": qc.size(),
+                    "fingerprint": hashlib.sha256(path.read_bytes()).hexdigest()[:16]}
+    gates_list, source = circuit_gates(kind, num_qubits, args.depth, args.seed, args.circuits)
+    entry = {"source": source, "num_gates": len(gates_list), "fingerprint": gates_fingerprint(gates_list)}
+    return qiskit_circuit(num_qubits, gates_list), entry
+
+
 def aer_main(args) -> int:
     """Run the circuits on qiskit-aer (one process, ``--threads`` threads); write JSON to ``--out``."""
     record = {"threads": args.threads, "num_qubits": args.num_qubits}
@@ -408,14 +564,11 @@ def aer_main(args) -> int:
     n = args.num_qubits
     sim = AerSimulator(method="statevector", precision="double", max_parallel_threads=args.threads)
     circuits = {}
-    for kind in ("qft", "random"):
-        gates_list, source = circuit_gates(kind, n, args.depth, args.seed, args.circuits)
-        entry = {"source": source, "num_gates": len(gates_list), "fingerprint": gates_fingerprint(gates_list)}
+    for kind in args.kinds:
         try:
-            qc = qiskit_circuit(n, gates_list)
+            qc, entry = _aer_circuit(kind, args, n)
         except ValueError as exc:
-            entry.update(status="not available", message=str(exc))
-            circuits[kind] = entry
+            circuits[kind] = {"status": "not available", "message": str(exc)}
             continue
         # Aer drops a circuit that saves nothing; one saved amplitude forces the
         # full simulation and costs nothing (no measurement).
@@ -469,7 +622,8 @@ def _run(cmd: list[str], env: dict, timeout_s: float) -> tuple[str, int | None, 
 
 def _common_args(args) -> list[str]:
     return ["--precision", args.precision, "--backend", args.backend, "--depth", str(args.depth),
-            "--seed", str(args.seed), "--circuits", args.circuits]
+            "--seed", str(args.seed), "--circuits", args.circuits, "--kinds", *args.kinds,
+            "--qasm-dir", str(args.qasm_dir), "--unfused-max-qubits", str(args.unfused_max_qubits)]
 
 
 def run_configuration(args, ranks: int, n: int, tmp: Path) -> dict:
@@ -497,7 +651,7 @@ def run_configuration(args, ranks: int, n: int, tmp: Path) -> dict:
         record["aer"] = {"status": "not run"}
         return record
     aer_out = tmp / f"aer-{ranks}-{n}.json"
-    aer_cmd = [sys.executable, script, "--mode", "aer", "--num-qubits", str(n), "--threads", str(ranks),
+    aer_cmd = [args.aer_python, script, "--mode", "aer", "--num-qubits", str(n), "--threads", str(ranks),
                "--out", str(aer_out), *_common_args(args)]
     aer_cmd += ["--aer-no-fusion-max-qubits", str(args.aer_no_fusion_max_qubits)]
     status, rc, tail, elapsed_s = _run(aer_cmd, _env(ranks), args.timeout_s)
@@ -512,31 +666,35 @@ def run_configuration(args, ranks: int, n: int, tmp: Path) -> dict:
 
 
 def crosscheck(args) -> dict:
-    """Fidelity of dqsim's and aer's final states on both circuits at a small size (one process)."""
+    """Fidelity of dqsim's final states (fused and unfused) with qiskit's at a small size (one process).
+
+    The reference is ``qiskit.quantum_info.Statevector`` of the same circuit
+    (qiskit-made kinds: the same QASM file).
+    """
+    from dqsim.circuit import fusion  # noqa: PLC0415
     from dqsim.state.sharded import ShardedState  # noqa: PLC0415
 
     n = CROSSCHECK_QUBITS
     out = {"num_qubits": n}
     try:
-        from qiskit_aer import AerSimulator  # noqa: PLC0415
-        from qiskit import transpile  # noqa: PLC0415
+        from qiskit.quantum_info import Statevector  # noqa: PLC0415
     except ImportError as exc:
         return {"num_qubits": n, "status": "not available", "message": str(exc)}
-    sim = AerSimulator(method="statevector", precision="double", max_parallel_threads=1)
-    for kind in ("qft", "random"):
-        gates_list, _source = circuit_gates(kind, n, args.depth, args.seed, args.circuits)
-        state = ShardedState(n, precision="complex128")
-        state.apply_ops(dqsim_ops(gates_list))
-        mine = state.gather()
+    for kind in args.kinds:
         try:
-            qc = qiskit_circuit(n, gates_list)
+            qc, _entry = _aer_circuit(kind, args, n)
         except ValueError as exc:
             out[kind] = {"status": "not available", "message": str(exc)}
             continue
-        qc.save_statevector()
-        theirs = np.asarray(sim.run(transpile(qc, sim, optimization_level=0)).result().get_statevector())
-        out[kind] = {"fidelity": float(abs(np.vdot(theirs, mine)) ** 2),
-                     "max_abs_diff": float(np.max(np.abs(theirs - mine)))}
+        theirs = np.asarray(Statevector(qc).data)
+        gates_list, _source, _fp = load_circuit(kind, args, n)
+        ops = dqsim_ops(gates_list)
+        for label in ("fused", "unfused"):
+            state = ShardedState(n, precision="complex128")
+            state.apply_ops(fusion.fuse_ops(ops, layout=state.layout) if label == "fused" else ops)
+            mine = state.gather()
+            out[f"{kind}_{label}"] = {"fidelity": float(abs(np.vdot(theirs, mine)) ** 2),
+                                      "max_abs_diff": float(np.max(np.abs(theirs - mine)))}
     return out
 
 
@@ -636,7 +794,7 @@ def _gate(record: dict, gate: str, position: str) -> dict | None:
 def summary_table(records: list[dict]) -> str:
     """A fixed-width summary of the records (one line per configuration)."""
     head = ("ranks  n  copy GB/s | h low ms (roof) | rz low ms (roof) | u2q mid ms (roof) | "
-            "h top ms [xchg ms, bytes/bound] | QFT s dqsim/aer/aer-nofuse | random s dqsim/aer/aer-nofuse")
+            "h top ms [xchg ms, bytes/bound, plain Sendrecv/xchg]")
     lines = [head, "-" * len(head)]
     for r in records:
         if r.get("status") != "ok":
@@ -650,19 +808,38 @@ def summary_table(records: list[dict]) -> str:
         if top and top.get("exchanges_per_call"):
             xchg = r["exchange"][0] if r.get("exchange") else {}
             cells.append(f"{_fmt(top['seconds'], 1e3)} [{_fmt(xchg.get('seconds'), 1e3)}, "
-                         f"{_fmt(top.get('exchange_bytes_over_bound'), 1, 2)}]")
+                         f"{_fmt(top.get('exchange_bytes_over_bound'), 1, 2)}, "
+                         f"{_fmt(xchg.get('exchange_over_plain_sendrecv'), 1, 2)}]")
         elif top:
             cells.append(f"{_fmt(top['seconds'], 1e3)} [no exchange]")
         else:
             cells.append("-")
-        aer = r.get("aer", {})
-        for kind in ("qft", "random"):
-            mine = r["circuits"][kind]["seconds"]
-            theirs = aer.get("circuits", {}).get(kind, {}) if aer.get("status") == "ok" else {}
-            fused = theirs.get("fusion", {}).get("seconds")
-            plain = theirs.get("no_fusion", {}).get("seconds")
-            cells.append(f"{_fmt(mine)}/{_fmt(fused)}/{_fmt(plain)}")
         lines.append(" | ".join(cells))
+    lines.append("")
+    head = ("ranks  n  circuit        gates passes | dqsim fused s (/pass bound) | dqsim unfused s | "
+            "aer fusion s | aer no-fusion s | dqsim best / aer best")
+    lines += [head, "-" * len(head)]
+    for r in records:
+        if r.get("status") != "ok":
+            continue
+        aer = r.get("aer", {})
+        for kind, mine in r["circuits"].items():
+            theirs = aer.get("circuits", {}).get(kind, {}) if aer.get("status") == "ok" else {}
+            a_f = theirs.get("fusion", {}).get("seconds")
+            a_n = theirs.get("no_fusion", {}).get("seconds")
+            fused, plain = mine.get("fused", {}), mine.get("unfused", {})
+            best_mine = min(x for x in (fused.get("seconds"), plain.get("seconds")) if x is not None)
+            aers = [x for x in (a_f, a_n) if x is not None]
+            ratio = best_mine / min(aers) if aers else None
+            lines.append(f"{r['ranks']:>5} {r['num_qubits']:>2}  {kind:<13} {mine['num_gates']:>5} "
+                         f"{fused.get('passes', '-'):>6} | {_fmt(fused.get('seconds'))} "
+                         f"({_fmt(fused.get('seconds_over_pass_bound'), 1, 2)}) | {_fmt(plain.get('seconds'))} | "
+                         f"{_fmt(a_f)} | {_fmt(a_n)} | {_fmt(ratio, 1, 2)}")
+    kernels = next((r.get("kernels") for r in records if r.get("kernels")), None)
+    if kernels:
+        lines.append("")
+        lines.append("kernel passes (first configuration; ratio to copy bandwidth): " + ", ".join(
+            f"{k['kernel']} {k['precision']} {k['roofline_ratio']:.2f}" for k in kernels))
     return "\n".join(lines)
 
 
@@ -715,6 +892,15 @@ def driver_main(args) -> int:
     records = []
     last_cost: dict[int, tuple[int, float]] = {}  # ranks -> (n, seconds) of the last configuration run
     with tempfile.TemporaryDirectory(prefix="state_bench-") as tmp:
+        args.qasm_dir = args.qasm_dir or tmp
+        made = {}
+        if any(kind in QISKIT_KINDS for kind in args.kinds):
+            for n in sorted(set(qubits) | {CROSSCHECK_QUBITS}):
+                made[n] = write_qiskit_qasm(Path(args.qasm_dir), n, args.seed)
+                if made[n]["status"] != "ok":
+                    print(f"[state_bench] qiskit circuits not made: {made[n]['message']}", file=sys.stderr)
+                    args.kinds = [k for k in args.kinds if k not in QISKIT_KINDS]
+                    break
         for n in sorted(qubits):
             for ranks in args.ranks:
                 elapsed_s = time.perf_counter() - start
@@ -738,10 +924,10 @@ def driver_main(args) -> int:
                 _amp0_agreement(record)
                 records.append(record)
                 print(f"[state_bench]   {record.get('status')} in {cost_s:.1f} s", file=sys.stderr, flush=True)
-    try:
-        check = crosscheck(args) if not args.skip_aer else {"status": "not run"}
-    except Exception as exc:  # noqa: BLE001 - a benchmark records failures and goes on
-        check = {"status": "error", "message": repr(exc)}
+        try:
+            check = crosscheck(args) if not args.skip_aer else {"status": "not run"}
+        except Exception as exc:  # noqa: BLE001 - a benchmark records failures and goes on
+            check = {"status": "error", "message": repr(exc)}
     device = next((r.get("device") for r in records if r.get("device")), None)
     machine = machine_info(args, device)
     machine["loadavg_1min_at_start"] = load
@@ -754,7 +940,9 @@ def driver_main(args) -> int:
                    "backend": args.backend, "depth": args.depth, "seed": args.seed, "repeats": args.repeats,
                    "min_repeats": MIN_REPEATS, "point_budget_s": args.point_budget_s,
                    "timeout_s": args.timeout_s, "max_total_s": args.max_total_s,
-                   "aer_no_fusion_max_qubits": args.aer_no_fusion_max_qubits, "circuits": args.circuits},
+                   "aer_no_fusion_max_qubits": args.aer_no_fusion_max_qubits, "circuits": args.circuits,
+                   "kinds": list(args.kinds), "unfused_max_qubits": args.unfused_max_qubits,
+                   "aer_python": args.aer_python, "qiskit_circuits": {str(k): v for k, v in made.items()}},
         "crosscheck_vs_aer": check,
         "runs": records,
         "total_wall_s": time.perf_counter() - start,
@@ -794,6 +982,15 @@ def parse_args(argv=None):
     parser.add_argument("--timeout-s", type=float, default=900.0,
                         help="per-configuration timeout for the worker and for aer (default 900)")
     parser.add_argument("--skip-aer", action="store_true", help="do not run qiskit-aer")
+    parser.add_argument("--kinds", nargs="+", default=["qft", "random", *QISKIT_KINDS],
+                        choices=["qft", "random", *QISKIT_KINDS],
+                        help="circuits to run: the project's qft/random and the qiskit-made ones (default all)")
+    parser.add_argument("--unfused-max-qubits", type=int, default=22,
+                        help="also run dqsim with fusion off up to this size (default 22)")
+    default_aer = Path("/work/venvs/aer/bin/python")
+    parser.add_argument("--aer-python", default=str(default_aer) if default_aer.exists() else sys.executable,
+                        help="Python with qiskit-aer for the aer runs (default /work/venvs/aer/bin/python "
+                             "where it exists, else this Python)")
     parser.add_argument("--aer-no-fusion-max-qubits", type=int, default=22,
                         help="also run aer with fusion off up to this size (default 22; 0: never)")
     parser.add_argument("--max-total-s", type=float, default=600.0,
@@ -806,6 +1003,7 @@ def parse_args(argv=None):
     parser.add_argument("--num-qubits", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
+    parser.add_argument("--qasm-dir", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.repeats < MIN_REPEATS:
         parser.error(f"--repeats = {args.repeats} must be >= {MIN_REPEATS}")

@@ -99,6 +99,11 @@ class SingleComm:
         """Exchange a buffer with another rank: impossible with one rank."""
         raise RuntimeError("SingleComm has no partner rank to exchange with")
 
+    def start_sendrecv_array(self, send, recv, dest: int, *, source: int | None = None,
+                             to_host=None, from_host=None):
+        """Exchange a buffer with another rank: impossible with one rank."""
+        raise RuntimeError("SingleComm has no partner rank to exchange with")
+
     def abort(self, code: int = 1) -> None:
         """End the process with ``code``."""
         os._exit(code)
@@ -221,11 +226,48 @@ class MPIComm:
         self._comm.Sendrecv(send, dest=dest, sendtag=73,
                             recvbuf=recv, source=source, recvtag=73)
 
+    def start_sendrecv_array(self, send, recv, dest: int, *, source: int | None = None,
+                             to_host: Callable | None = None, from_host: Callable | None = None) -> "PendingExchange":
+        """Pairwise, non-blocking: start sending ``send`` to ``dest`` and receiving ``source``'s into ``recv``.
+
+        As :meth:`sendrecv_array`, but returns at once; the buffers belong to
+        MPI until :meth:`PendingExchange.wait` returns. GPU buffers of a
+        communicator that is not CUDA-aware go through host copies made
+        here (send) and in ``wait`` (receive).
+        """
+        if send.nbytes > MAX_MESSAGE_BYTES:
+            raise ValueError(f"message of {send.nbytes} bytes exceeds the MPI limit")
+        if source is None:
+            source = dest
+        staged = to_host is not None and not self.cuda_aware
+        out = to_host(send) if staged else send
+        into = np.empty(recv.shape, dtype=recv.dtype) if staged else recv
+        requests = [self._comm.Irecv(into, source=source, tag=74), self._comm.Isend(out, dest=dest, tag=74)]
+        return PendingExchange(self._MPI, requests, (into, recv, from_host) if staged else None, keep=out)
+
     def abort(self, code: int = 1) -> None:
         """End every rank of the job with ``code`` (``MPI_Abort``)."""
         sys.stdout.flush()
         sys.stderr.flush()
         self._comm.Abort(code)
+
+
+class PendingExchange:
+    """A send and a receive in flight (from :meth:`MPIComm.start_sendrecv_array`)."""
+
+    def __init__(self, mpi, requests, staged, keep):
+        self._mpi = mpi
+        self._requests = requests
+        self._staged = staged
+        self._keep = keep  # the send buffer must live until the send completes
+
+    def wait(self) -> None:
+        """Block until both messages are done; the receive buffer then holds the data."""
+        self._mpi.Request.Waitall(self._requests)
+        if self._staged is not None:
+            host, device, from_host = self._staged
+            from_host(host, device)
+        self._keep = None
 
 
 def _message_pieces(array: np.ndarray) -> Sequence[np.ndarray]:

@@ -424,6 +424,9 @@ class SimulationSection(_Section):
             1..2047 MiB (default 256; MPI messages must stay below 2 GiB).
         max_gather_qubits: largest state gathered onto one rank, 1..34
             (default 24); larger states are written as per-rank slabs.
+        fusion: fuse runs of gates into few-qubit blocks before applying
+            them (default true; see :mod:`dqsim.circuit.fusion`). Used by
+            the ``circuit`` scenario.
     """
 
     shots: int = Field(1000, ge=0, le=10**8)
@@ -432,6 +435,7 @@ class SimulationSection(_Section):
     observables: list[str] = Field(default_factory=list)
     exchange_chunk_mib: int = Field(256, ge=1, le=2047)
     max_gather_qubits: int = Field(24, ge=1, le=34)
+    fusion: bool = True
 
     @field_validator("observables")
     @classmethod

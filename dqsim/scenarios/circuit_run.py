@@ -19,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-from dqsim.circuit import generators, qasm
+from dqsim.circuit import fusion, generators, qasm
 from dqsim.circuit.ir import Barrier, Circuit, Gate, Measure, Reset
 from dqsim.errors import ConfigError
 from dqsim.jobs import check_observables, parse_pauli_sum
@@ -88,12 +88,12 @@ def run_circuit_job(job, *, comm, backend, on_progress: Callable | None = None) 
                             seed=job.run.seed, exchange_chunk_bytes=sim.exchange_chunk_mib * BYTES_PER_MIB,
                             max_gather_qubits=sim.max_gather_qubits)
 
+    costs = fusion.costs_for(backend) if sim.fusion else None
     measured = [ins for ins in circuit if isinstance(ins, Measure)]
     if circuit.measurements_are_terminal():
         t0 = time.perf_counter()
         state = fresh_state()
-        ops = [ins.to_op() for ins in circuit if isinstance(ins, Gate)]
-        _apply_with_progress(state, ops, on_progress)
+        _apply_with_progress(state, gate_runs(circuit), on_progress, costs)
         backend.synchronize()
         timing["gates"] = time.perf_counter() - t0
         t0 = time.perf_counter()
@@ -110,7 +110,7 @@ def run_circuit_job(job, *, comm, backend, on_progress: Callable | None = None) 
         first_state, expectation = None, []
         for shot in range(max(sim.shots, 1)):
             state = fresh_state()
-            bits = _run_trajectory(state, circuit, stream)
+            bits = _run_trajectory(state, circuit, stream, costs)
             outcomes.append(bits)
             if shot == 0:
                 first_state = state
@@ -127,11 +127,46 @@ def run_circuit_job(job, *, comm, backend, on_progress: Callable | None = None) 
     return CircuitRun(circuit, state, counts, shots, expectation, timing, sampling)
 
 
-def _apply_with_progress(state, ops, on_progress, batch: int = 256) -> None:
-    for start in range(0, len(ops), batch):
-        state.apply_ops(ops[start : start + batch])
-        if on_progress:
-            on_progress(min(start + batch, len(ops)), len(ops), "gates")
+def gate_runs(circuit: Circuit) -> list[list]:
+    """The circuit's gates as operations, cut into runs at every barrier.
+
+    For a circuit whose measurements are terminal (they are left out).
+    """
+    runs: list[list] = [[]]
+    for ins in circuit:
+        if isinstance(ins, Gate):
+            runs[-1].append(ins.to_op())
+        elif isinstance(ins, Barrier) and runs[-1]:
+            runs.append([])
+    return [run for run in runs if run]
+
+
+def fused_run(state: ShardedState, ops: list, costs) -> list:
+    """One run of gate operations as it will be applied: fused unless ``costs`` is ``None``.
+
+    Fusion starts from the state's layout at this moment (see :mod:`dqsim.circuit.fusion`),
+    so call it just before applying the run.
+    """
+    return ops if costs is None else fusion.fuse_ops(ops, layout=state.layout, costs=costs)
+
+
+def apply_run(state: ShardedState, ops: list, costs) -> None:
+    """Apply one run of gate operations, fused first unless ``costs`` is ``None`` (collective)."""
+    state.apply_ops(fused_run(state, ops, costs))
+
+
+def _apply_with_progress(state, runs, on_progress, costs, batch: int = 256) -> None:
+    """Apply the runs, reporting progress in applied operations (fused ones when fusion is on)."""
+    total = sum(len(run) for run in runs)
+    done = 0
+    for run in runs:
+        ops = fused_run(state, run, costs)  # the whole run, so blocks and exchanges span batches
+        for start in range(0, len(ops), batch):
+            state.apply_ops(ops[start : start + batch])
+            if on_progress:
+                done_in_run = len(run) * min(len(ops), start + batch) // max(1, len(ops))
+                on_progress(done + done_in_run, total, "gates")
+        done += len(run)
 
 
 def sample_terminal(state, circuit, shots: int, qubit_of=None) -> tuple[np.ndarray, int]:
@@ -153,7 +188,7 @@ def sample_terminal(state, circuit, shots: int, qubit_of=None) -> tuple[np.ndarr
     return out, circuit.num_clbits
 
 
-def _run_trajectory(state, circuit, stream) -> int:
+def _run_trajectory(state, circuit, stream, costs) -> int:
     bits = 0
     pending = []
     for ins in circuit:
@@ -161,7 +196,7 @@ def _run_trajectory(state, circuit, stream) -> int:
             pending.append(ins.to_op())
             continue
         if pending:
-            state.apply_ops(pending)
+            apply_run(state, pending, costs)
             pending = []
         if isinstance(ins, Measure):
             value = state.measure([ins.qubit], stream=stream)[0]
@@ -171,7 +206,7 @@ def _run_trajectory(state, circuit, stream) -> int:
         elif not isinstance(ins, Barrier):
             raise ConfigError(f"instruction {ins!r} is not supported by the circuit scenario")
     if pending:
-        state.apply_ops(pending)
+        apply_run(state, pending, costs)
     return bits
 
 

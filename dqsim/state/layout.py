@@ -70,6 +70,31 @@ class Layout:
         return self.physical_of == list(range(self.num_qubits))
 
 
+@dataclass(frozen=True)
+class BitSwaps:
+    """An exchange round planned ahead of time: swap these physical bit pairs.
+
+    Gate fusion (:mod:`dqsim.circuit.fusion`) predicts the layout the engine
+    will have and places the exchanges itself, so its fused blocks find their
+    qubits local. :meth:`dqsim.state.sharded.ShardedState.apply_ops` performs
+    one round per ``BitSwaps``. It needs no qubit local, like a diagonal gate.
+
+    Attributes:
+        pairs: ``(rank_physical_bit, local_physical_bit)`` pairs, as
+            returned by :func:`plan_swaps`.
+    """
+
+    pairs: tuple[tuple[int, int], ...]
+    name = "exchange"
+    diagonal = True
+    targets: tuple[int, ...] = ()
+    controls: tuple[int, ...] = ()
+
+    @property
+    def qubits(self) -> tuple[int, ...]:
+        return ()
+
+
 def needs_locality(op: GateOp) -> tuple[int, ...]:
     """Logical qubits of ``op`` that must sit on local bits (non-diagonal targets)."""
     return () if op.diagonal else op.targets

@@ -26,7 +26,7 @@ from dqsim.errors import DqsimError, ResourceError
 from dqsim.rng import Stream
 from dqsim.state import exchange, kernels
 from dqsim.state.gates import H, GateOp, gate_op, unitary_op
-from dqsim.state.layout import Layout, plan_swaps
+from dqsim.state.layout import BitSwaps, Layout, plan_swaps
 from dqsim.units import BYTES_PER_GIB, BYTES_PER_MIB
 
 #: Default largest piece of an exchange message, bytes.
@@ -213,6 +213,9 @@ class ShardedState:
         Swaps of rank bits are planned with a look-ahead over ``ops``.
         """
         for index, op in enumerate(ops):
+            if isinstance(op, BitSwaps):
+                self._swap_pairs(op.pairs)
+                continue
             if op.name == "swap" and not op.controls:
                 a, b = op.targets
                 self.layout.swap_physical(self.layout.physical_of[a], self.layout.physical_of[b])
@@ -260,6 +263,11 @@ class ShardedState:
                         full |= ((i >> jj) & 1) << j
                     sub[i] = diagonal[full]
                 diagonal = sub
+            nontrivial = np.count_nonzero(diagonal != 1)
+            if fast is not None and not cmask and local_targets and (nontrivial > 2 or 2 * nontrivial > diagonal.size):
+                # Many entries != 1 (fused diagonals): one pass beats a strided pass per entry.
+                fast.diagonal_pass(self.amplitudes, local_targets, diagonal)
+                return
             if fast is not None and fast.use_for_diagonal:
                 fast.diagonal(self.amplitudes, local_targets, diagonal, cmask)
                 return
@@ -273,6 +281,9 @@ class ShardedState:
             return
         if fast is not None and len(targets) == 2:
             fast.dense2(self.amplitudes, targets[0], targets[1], host_matrix, cmask)
+            return
+        if fast is not None and len(targets) <= fast.max_dense_qubits:
+            fast.dense(self.amplitudes, targets, host_matrix, cmask)
             return
         device_matrix = self.xp.asarray(host_matrix, dtype=self.dtype)
         kernels.apply_dense(self.xp, self.amplitudes, self.num_local_qubits, device_matrix, targets,

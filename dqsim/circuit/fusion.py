@@ -1,0 +1,263 @@
+"""Gate fusion: consecutive gates merged into few-qubit blocks, one pass over the state each.
+
+A state-vector engine spends its time reading and writing the state; a gate
+on 1 or 2 qubits does little arithmetic per amplitude. Merging neighbouring
+gates into one dense block on up to ``k`` qubits (and runs of diagonal gates
+into one diagonal) replaces several passes by one, as qsim, qiskit-aer and
+cuStateVec do (Häner & Steiger, "0.5 petabyte simulation of a 45-qubit
+quantum circuit", SC17, sec. 3.2; Aer's ``fusion_max_qubit``).
+
+The fuser here is greedy. Every qubit belongs to at most one *open* block;
+open blocks act on disjoint qubits, so they commute and may be emitted in
+any order. A gate whose qubits meet open blocks either joins them (their
+union becomes one block) when that is cheaper by :class:`FusionCosts`, or
+those blocks are emitted and the gate opens a new one. The result is exact:
+the product of the emitted operations equals the product of the gates.
+
+What fusion respects:
+
+* **Rank bits.** A dense block acts on every one of its qubits, so it may
+  hold only qubits that sit on local bits. The fuser replays the engine's
+  swap planning (:func:`dqsim.state.layout.plan_swaps`, on the unfused gates,
+  from the state's current layout) and places each exchange round in the
+  output as a :class:`dqsim.state.layout.BitSwaps`, so the engine's layout
+  follows the prediction exactly and no fused block pays an exchange the
+  unfused circuit would not. Diagonal gates, and controls on rank bits, stay
+  free: a gate that touches a rank-bit qubit is never made dense; diagonal
+  blocks may hold rank-bit qubits (the engine resolves them per rank).
+* **Measurements, resets, barriers, noise.** :func:`fuse_ops` fuses one list
+  of unitary operations, from the state's layout at that moment; callers
+  cut the program at every measurement, reset, barrier or noise channel and
+  fuse each run of gates just before applying it (as the ``circuit``
+  scenario does).
+* **SWAP gates** without controls stay as they are: the engine relabels
+  qubits for them, which costs nothing.
+
+Examples:
+    >>> from dqsim.state.gates import gate_op
+    >>> from dqsim.state.layout import Layout
+    >>> ops = [gate_op("h", [0]), gate_op("h", [1]), gate_op("cx", [0, 1]), gate_op("rz", [1], [0.3])]
+    >>> [(op.name, op.targets) for op in fuse_ops(ops, layout=Layout(2, 2))]
+    [('fused', (0, 1))]
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from dqsim.state import kernels
+from dqsim.state.gates import GateOp
+from dqsim.state.layout import BitSwaps, Layout, plan_swaps
+
+#: Name of the operations fusion makes.
+FUSED_NAME = "fused"
+
+
+@dataclass(frozen=True)
+class FusionCosts:
+    """Time of one kernel pass over the shard, in units of one copy of the shard.
+
+    Attributes:
+        dense: ``dense[k-1]`` is the cost of a dense pass on ``k`` target
+            qubits; its length is the largest block fusion makes (``k`` max).
+        diagonal: cost of a one-pass diagonal on any number of qubits.
+        max_diagonal_qubits: most qubits of a fused diagonal (its table has
+            ``2^m`` entries).
+        measured: where the numbers come from.
+    """
+
+    dense: tuple[float, ...]
+    diagonal: float
+    max_diagonal_qubits: int = 12
+    measured: str = ""
+
+    def __post_init__(self):
+        if not self.dense or any(c <= 0 for c in self.dense):
+            raise ValueError(f"dense costs must be a non-empty list of positive numbers, got {self.dense}")
+        if self.diagonal <= 0 or self.max_diagonal_qubits < 1:
+            raise ValueError("diagonal cost must be > 0 and max_diagonal_qubits >= 1")
+
+    @property
+    def max_qubits(self) -> int:
+        """The largest dense block, ``k``."""
+        return len(self.dense)
+
+    def op_cost(self, op: GateOp) -> float:
+        """Cost of ``op`` applied alone.
+
+        Controls halve the memory touched, and a diagonal touches only the
+        amplitudes whose entry is not 1 (the generic kernel skips the rest);
+        neither goes below a quarter of a pass.
+        """
+        if op.diagonal:
+            entries = np.asarray(op.matrix)
+            touched = np.count_nonzero(entries != 1) / max(1, entries.size)
+            return self.diagonal * max(0.25, touched * 0.5 ** len(op.controls))
+        base = self.dense[min(len(op.targets), self.max_qubits) - 1]
+        return base * max(0.25, 0.5 ** len(op.controls))
+
+
+#: numba kernels on one core of the 2-core dev VM, n = 22, 2026-12-04, with other jobs
+#: on the machine (so +-30%): one pass of a dense block on k = 1..6 qubits took about
+#: 2, 3.2, 5, 6, 8 and 23 copies of the shard (k >= 3: BLAS on gathered groups), a fused
+#: diagonal about 2. k = 5 is the last size worth having; the greedy merges into it only
+#: where the table says so.
+CPU_COSTS = FusionCosts(dense=(2.0, 3.0, 5.0, 6.0, 8.0), diagonal=2.0,
+                        measured="numba, 2-core dev VM (shared), n=22, complex128, 2026-12-04")
+#: Not measured (no GPU was lent when fusion was written): one thread per group keeps
+#: the kernel memory-bound up to 5 qubits on the H100 figures of 1-/2-qubit kernels.
+GPU_COSTS = FusionCosts(dense=(1.0, 1.0, 1.0, 1.05, 1.15), diagonal=1.0,
+                        measured="assumed, not measured")
+
+
+def costs_for(backend) -> FusionCosts:
+    """The cost table of a :class:`dqsim.backend.Backend` (GPU or CPU)."""
+    return GPU_COSTS if backend is not None and backend.is_gpu else CPU_COSTS
+
+
+@dataclass
+class _Block:
+    """Gates gathered so far into one pending operation."""
+
+    ops: list[GateOp]
+    qubits: list[int]
+    dense: bool
+    cost: float  # cost of emitting this block as it stands
+    order: int = 0
+
+
+def fuse_ops(ops: Sequence[GateOp], *, layout: Layout, costs: FusionCosts = CPU_COSTS,
+             lookahead: int = 64) -> list:
+    """Fuse a list of unitary operations into fewer, larger ones (exact).
+
+    Args:
+        ops: unitary operations in program order (no measurement inside).
+        layout: the state's layout when ``ops`` start (copied, not changed).
+        costs: the kernel costs that decide each merge; ``costs.max_qubits``
+            bounds a dense block.
+        lookahead: the swap planner's look-ahead, as in
+            :meth:`dqsim.state.sharded.ShardedState.apply_ops`.
+
+    Returns:
+        Operations for :meth:`~dqsim.state.sharded.ShardedState.apply_ops`:
+        :class:`GateOp` s (fused ones named ``"fused"``, unchanged ones as
+        given) and :class:`~dqsim.state.layout.BitSwaps` exchange rounds.
+    """
+    lay = Layout(layout.num_qubits, layout.num_local, list(layout.physical_of))
+    out: list = []
+    block_of: dict[int, _Block] = {}
+    order = itertools.count(1)
+
+    def emit(block: _Block) -> None:
+        for q in block.qubits:
+            del block_of[q]
+        out.extend(_block_ops(block, costs))
+
+    def emit_touching(qubits) -> None:
+        for block in _open_blocks(block_of, qubits):
+            emit(block)
+
+    def open_block(block: _Block) -> None:
+        block.order = next(order)
+        for q in block.qubits:
+            block_of[q] = block
+
+    for index, op in enumerate(ops):
+        if op.name == "swap" and not op.controls:
+            emit_touching(op.targets)
+            out.append(op)
+            lay.swap_physical(lay.physical_of[op.targets[0]], lay.physical_of[op.targets[1]])
+            continue
+        if not op.diagonal and any(not lay.is_local(q) for q in op.targets):
+            pairs = plan_swaps(lay, ops, index, lookahead=lookahead)
+            moved = [lay.logical_at[p] for pair in pairs for p in pair]
+            emit_touching(moved)
+            out.append(BitSwaps(tuple(pairs)))
+            for rank_bit, local_bit in pairs:
+                lay.swap_physical(rank_bit, local_bit)
+        qubits = list(op.qubits)
+        touching = _open_blocks(block_of, qubits)
+        if op.diagonal and not touching:
+            # Open blocks commute: a diagonal on fresh qubits joins the newest open diagonal.
+            diagonals = [b for b in block_of.values() if not b.dense
+                         and len(b.qubits) + len(qubits) <= costs.max_diagonal_qubits]
+            touching = [max(diagonals, key=lambda b: b.order)] if diagonals else []
+        union = list(dict.fromkeys([q for b in touching for q in b.qubits] + qubits))
+        current = sum(b.cost for b in touching) + costs.op_cost(op)
+        merged = None
+        if op.diagonal and all(not b.dense for b in touching) and len(union) <= costs.max_diagonal_qubits:
+            merged = _Block([m for b in touching for m in b.ops] + [op], union, False,
+                            costs.diagonal if touching else costs.op_cost(op))
+        elif touching and len(union) <= costs.max_qubits and all(lay.is_local(q) for q in union) \
+                and costs.dense[len(union) - 1] <= current:
+            merged = _Block([m for b in touching for m in b.ops] + [op], union, True, costs.dense[len(union) - 1])
+        if merged is not None:
+            for b in touching:
+                for q in b.qubits:
+                    del block_of[q]
+            open_block(merged)
+            continue
+        for b in touching:
+            emit(b)
+        if op.diagonal or all(lay.is_local(q) for q in qubits):
+            open_block(_Block([op], qubits, not op.diagonal, costs.op_cost(op)))
+        else:
+            out.append(op)  # a control on a rank bit: applied as it is
+    for block in _open_blocks(block_of, list(block_of)):
+        out.extend(_block_ops(block, costs))
+    return out
+
+
+def _open_blocks(block_of: dict, qubits) -> list[_Block]:
+    """The distinct open blocks holding any of ``qubits``, oldest first."""
+    found = {id(b): b for q in qubits if (b := block_of.get(q)) is not None}
+    return sorted(found.values(), key=lambda b: b.order)
+
+
+def _block_ops(block: _Block, costs: FusionCosts) -> list[GateOp]:
+    """What to emit for a block: its one fused operation, or its gates where those cost less.
+
+    A diagonal run of a few sparse diagonals (``cp``, ``cz``: a quarter pass
+    each) is cheaper gate by gate than as one full pass.
+    """
+    if not block.dense and sum(costs.op_cost(op) for op in block.ops) <= costs.diagonal:
+        return list(block.ops)
+    return [_block_op(block)]
+
+
+def _block_op(block: _Block) -> GateOp:
+    """The one operation equal to the product of ``block.ops`` (the op itself for one gate)."""
+    if len(block.ops) == 1:
+        return block.ops[0]
+    qubits = block.qubits
+    k = len(qubits)
+    position = {q: j for j, q in enumerate(qubits)}
+    if not block.dense:
+        index = np.arange(1 << k)
+        diagonal = np.ones(1 << k, dtype=np.complex128)
+        for op in block.ops:
+            entry = np.zeros(1 << k, dtype=np.int64)
+            for j, q in enumerate(op.targets):
+                entry |= ((index >> position[q]) & 1) << j
+            active = np.ones(1 << k, dtype=bool)
+            for q in op.controls:
+                active &= ((index >> position[q]) & 1).astype(bool)
+            diagonal *= np.where(active, op.matrix[entry], 1)
+        return GateOp(diagonal, tuple(qubits), (), True, FUSED_NAME)
+    # Columns of the block's matrix, evolved as states: flat index = column·2^k + row.
+    columns = np.eye(1 << k, dtype=np.complex128).reshape(-1)
+    for op in block.ops:
+        targets = [position[q] for q in op.targets]
+        controls = [position[q] for q in op.controls]
+        if op.diagonal:
+            kernels.apply_diagonal(np, columns, 2 * k, op.matrix, targets, controls)
+        else:
+            kernels.apply_dense(np, columns, 2 * k, op.matrix, targets, controls)
+    matrix = columns.reshape(1 << k, 1 << k).T.copy()
+    if not np.any(matrix - np.diag(np.diag(matrix))):
+        return GateOp(np.diag(matrix).copy(), tuple(qubits), (), True, FUSED_NAME)
+    return GateOp(matrix, tuple(qubits), (), False, FUSED_NAME)
