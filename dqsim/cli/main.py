@@ -25,6 +25,7 @@ from dqsim import io
 from dqsim import jobs
 from dqsim.errors import DqsimError
 from dqsim.cli.check import cmd_check
+from dqsim.cli.examples import DEFAULT_DIR as DEFAULT_EXAMPLES_DIR, cmd_examples
 from dqsim.cli.progress import ProgressLog
 from dqsim import scenarios
 
@@ -57,9 +58,15 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("-n", "--num-ranks", type=int, default=1, metavar="RANKS",
                        help="the number of MPI ranks to plan for (default 1)")
     check.set_defaults(handler=cmd_check)
+    examples = sub.add_parser("examples", help="copy the example job files into a folder")
+    examples.add_argument("dir", nargs="?", default=DEFAULT_EXAMPLES_DIR,
+                          help=f"where to copy them (default ./{DEFAULT_EXAMPLES_DIR})")
+    examples.set_defaults(handler=cmd_examples)
     inspect = sub.add_parser("inspect", help="summarise an output HDF5 file")
     inspect.add_argument("file", help="a file written by dqsim run")
     inspect.add_argument("--json", action="store_true", help="print the summary as JSON")
+    inspect.add_argument("--table", metavar="NAME", help="print every row of one table (with its units)")
+    inspect.add_argument("--csv", action="store_true", help="with --table: print the table as CSV")
     inspect.set_defaults(handler=cmd_inspect)
     plot = sub.add_parser("plot", help="draw an output file (key rate vs distance, counts, ...) as a PNG")
     plot.add_argument("file", help="a file written by dqsim run")
@@ -89,8 +96,17 @@ def _error(message: str) -> None:
 
 
 def cmd_inspect(args) -> int:
+    if args.csv and not args.table:
+        _error("--csv prints one table: give --table NAME too")
+        return EXIT_BAD_INPUT
     try:
         run = io.open_run(args.file)
+        if args.table and args.csv:
+            io.table_csv(run, args.table, sys.stdout)
+            return 0
+        if args.table:
+            print(io.format_table(run, args.table))
+            return 0
         summary = io.summarize(run)
     except DqsimError as exc:
         _error(str(exc))

@@ -16,7 +16,10 @@ and :func:`dqsim.io.open_run` read it) laid out as follows:
   column per root attribute that differs between inputs (or is missing
   from some). A column holds bool, int or float where every input has a
   value of that type, else ``str``: strings as they are, other values as
-  JSON text, a missing value as ``""``;
+  JSON text, a missing value as ``""``; then one column per key that the
+  runs' ``--set`` assignments (attribute ``overrides``) set to different
+  values (the swept keys), named by the key (``qkd.sweep.distances_km``) and typed the same way, a one-element
+  list (a sweep task's ``distances_km=[25]``) as its element;
 * attributes of a table (units) are kept where the inputs holding the table
   agree; those that differ are left out and reported in the summary.
 
@@ -40,7 +43,7 @@ from typing import Any, Iterable
 import numpy as np
 
 import dqsim
-from dqsim import io
+from dqsim import io, jobs
 from dqsim.errors import DqsimError
 from dqsim.io import encoding
 
@@ -122,7 +125,8 @@ def merge_runs(runs: list, output: Path) -> dict:
     tables, table_paths = _merge_tables(runs)
     common, per_task = _split_root_attrs(runs)
     groups_attrs, dropped = _merge_table_attrs(runs, table_paths)
-    tables[TASKS_TABLE] = _tasks_table(runs, per_task)
+    swept = _swept_keys(runs)
+    tables[TASKS_TABLE] = _tasks_table(runs, per_task, swept)
     io.write_run_file(output, attrs={**common, NUM_TASKS_ATTR: len(runs)}, tables=tables,
                       groups_attrs=groups_attrs)
     return {
@@ -131,6 +135,7 @@ def merge_runs(runs: list, output: Path) -> dict:
         "tables": {name: len(array) for name, array in tables.items()},
         "common_attrs": list(common),
         "per_task_attrs": [*ALWAYS_PER_TASK, *per_task],
+        "swept_keys": list(swept),
         "states_not_merged": [run.path.name for run in runs if run.has_state],
         "dropped_table_attrs": dropped,
     }
@@ -269,10 +274,34 @@ def _column(values: list) -> np.ndarray:
     return np.array(texts, dtype=str)
 
 
-def _tasks_table(runs: list, per_task: list[str]) -> np.ndarray:
-    names = [TASK_FIELD, "file", *ALWAYS_PER_TASK, *per_task]
+def _swept_keys(runs: list) -> dict[str, list]:
+    """Key -> its value in each run (``_MISSING`` where not set), for every key the runs' ``overrides``
+    set to values that are not the same in all of them."""
+    per_run = []
+    for run in runs:
+        values: dict[str, Any] = {}
+        for assignment in run.attrs.get("overrides") or []:
+            try:
+                key, value = jobs.override_value(str(assignment))
+            except DqsimError:
+                continue  # not an assignment dqsim run took; it stays in the overrides column
+            if isinstance(value, list) and len(value) == 1 and not isinstance(value[0], (list, dict)):
+                value = value[0]
+            values[key] = _MISSING if value is None else value
+        per_run.append(values)
+    keys: list[str] = []
+    for values in per_run:
+        keys += [key for key in values if key not in keys]
+    columns = {key: [values.get(key, _MISSING) for values in per_run] for key in keys}
+    return {key: values for key, values in columns.items() if not _agreeing(values)}
+
+
+def _tasks_table(runs: list, per_task: list[str], swept: dict[str, list]) -> np.ndarray:
+    names = [TASK_FIELD, "file", *ALWAYS_PER_TASK, *per_task, *swept]
     columns = [np.arange(len(runs), dtype=np.int64), np.array([run.path.name for run in runs], dtype=str)]
-    columns += [_column([run.attrs.get(name, _MISSING) for run in runs]) for name in names[2:]]
+    columns += [_column([run.attrs.get(name, _MISSING) for run in runs])
+                for name in [*ALWAYS_PER_TASK, *per_task]]
+    columns += [_column(values) for values in swept.values()]
     table = np.empty(len(runs), dtype=[(name, column.dtype) for name, column in zip(names, columns)])
     for name, column in zip(names, columns):
         table[name] = column
@@ -356,6 +385,8 @@ def cmd_merge(args) -> int:
     tables = ", ".join(f"{name} ({rows})" for name, rows in summary["tables"].items())
     lines = [f"merged {summary['num_tasks']} task(s) into {summary['output']}: rows per table {tables}",
              f"  per task (table {TASKS_TABLE}): {', '.join(summary['per_task_attrs'])}"]
+    if summary["swept_keys"]:
+        lines.append(f"  swept keys (columns of {TASKS_TABLE}): {', '.join(summary['swept_keys'])}")
     if summary["states_not_merged"]:
         lines.append("  final states not merged (read them from the inputs): "
                      + ", ".join(summary["states_not_merged"]))

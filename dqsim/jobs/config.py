@@ -1780,6 +1780,23 @@ def _parse_override(assignment: str) -> tuple[list[str], Any]:
     return parts, value
 
 
+def override_value(assignment: str) -> tuple[str, Any]:
+    """The key and value of one ``--set SECTION.KEY=VALUE`` assignment, as :func:`apply_overrides` reads it.
+
+    Returns:
+        ``("section.key", value)``; value None for an empty value (the key goes back to its default).
+
+    Raises:
+        ConfigError: a malformed assignment.
+
+    Examples:
+        >>> override_value("qkd.sweep.distances_km=[25]"), override_value("run.name=big")
+        (('qkd.sweep.distances_km', [25]), ('run.name', 'big'))
+    """
+    parts, value = _parse_override(assignment)
+    return ".".join(parts), None if value is _REMOVE else value
+
+
 def apply_overrides(job: JobConfig, assignments: Iterable[str]) -> JobConfig:
     """Return a copy of ``job`` with ``SECTION.KEY=VALUE`` assignments applied and revalidated.
 

@@ -232,4 +232,4 @@ def run_job(job, *, comm, backend, on_progress=None) -> ScenarioOutput:
     summary = [f"  {circuit.num_qubits} qubits, {attrs['num_gates']} gates ({gates}); "
                f"{run.sampling} sampling, {job.simulation.shots} shots", *summary_lines(run)]
     return ScenarioOutput(attrs, common_tables(run, store_shots=job.simulation.store_shots),
-                          {"timing": {"units": "seconds"}}, run.state, summary)
+                          {}, run.state, summary)

@@ -278,13 +278,12 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
         "timing": record_table(timing_rows, [("stage", "U"), ("seconds", "f8")]),
     }
     table_attrs = {
-        "pairs": {"time_units": "picoseconds", "fidelity": "to |Phi+>, one trajectory",
+        "pairs": {"fidelity": "to |Phi+>, one trajectory",
                   "waiting_time_ps": "delivery_time_ps - round_start_ps"},
-        "summary": {"rate_units": "pairs (ebits) per second", "time_units": "ps, s as named",
+        "summary": {"units": {name: "pairs (ebits)/s" for name in ("rate_hz", "direct_rate_hz", "plob_rate_hz")},
                     "compared": "rate_hz: delivered end-to-end pairs per simulated second; direct_rate_hz: "
                                 "transmittance over the whole distance x reference rate; plob_rate_hz: "
                                 "-log2(1-transmittance) x reference rate"},
-        "timing": {"units": "seconds"},
     }
     attrs = {
         "swapping": c.swapping,
