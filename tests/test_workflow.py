@@ -146,3 +146,20 @@ def test_examples_copies_the_jobs_and_never_overwrites(tmp_path):
     assert dqsim("check", str(target / "random_qasm.toml")).returncode == 0  # its circuits/ came along
     again = dqsim("examples", str(target), check=False)
     assert again.returncode == 2 and "already has" in again.stderr
+
+
+def test_merge_allow_missing_keeps_task_numbers_and_reports_the_failed(tmp_path):
+    for task in (0, 2):
+        write_run_file(tmp_path / f"task-{task}.h5", attrs={"scenario": "qkd"},
+                       tables={"sweep": np.array([(10.0 * task,)], dtype=[("distance_km", "f8")])})
+    (tmp_path / "task-3.h5").write_text("not HDF5")
+    files = [str(tmp_path / f"task-{task}.h5") for task in range(4)]
+    strict = dqsim("merge", str(tmp_path / "m.h5"), *files, check=False)
+    assert strict.returncode == 2 and "task-1.h5: file not found" in strict.stderr
+    proc = dqsim("merge", "--allow-missing", str(tmp_path / "m.h5"), *files, check=False)
+    assert proc.returncode == 1
+    assert "task 1 not merged" in proc.stderr and "task 3 not merged" in proc.stderr
+    assert "2 of 4 task(s) failed or wrote no file: 1, 3" in proc.stderr
+    merged = open_run(tmp_path / "m.h5")
+    assert merged.table("sweep")["task"].tolist() == [0, 2] and merged.attrs["missing_tasks"] == [1, 3]
+    assert merged.table("tasks")["task"].tolist() == [0, 2]

@@ -77,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     merge.add_argument("inputs", nargs="+", metavar="input",
                        help="run files in task order (task i is the i-th), or quoted glob patterns such as "
                             "'out/sweep/task-*.h5' (expanded in natural order: task-2 before task-10)")
+    merge.add_argument("--allow-missing", action="store_true",
+                       help="merge the inputs that exist, list the others (failed tasks) and exit 1")
     merge.set_defaults(handler=cmd_merge)
     return parser
 
@@ -204,6 +206,8 @@ def guarded(comm, work) -> int:
         return EXIT_CHECKPOINTED
     except DqsimError as exc:
         return _fail(comm, str(exc), EXIT_BAD_INPUT)
+    except BrokenPipeError:  # stdout piped into a program that stopped reading: main() handles it
+        raise
     except Exception:  # noqa: BLE001 - print, then end every rank
         return _fail(comm, traceback.format_exc().rstrip(), EXIT_INTERNAL, prefix="internal error")
 

@@ -10,8 +10,10 @@ said, one at least every :data:`HEARTBEAT_S` seconds::
 
 A stage is the scenario's description with its numbers taken out (the
 description "chain configurations" or "label: t = 0.5 (3/10)" stays one
-stage while its numbers change). The estimate assumes the rest of the stage
-goes at the pace it went so far.
+stage while its numbers change). A stage's work is taken to start at the
+previous update (its first update reports work already done), and the
+estimate assumes the rest of the stage goes at the pace it went so far.
+A closed output (``dqsim run ... | head``) ends the lines, not the run.
 """
 
 from __future__ import annotations
@@ -64,10 +66,10 @@ class ProgressLog:
         >>> now = [0.0]
         >>> out = io.StringIO()
         >>> log = ProgressLog(out, clock=lambda: now[0])
-        >>> log.update(1, 4, "distances"); now[0] = 3.0; log.update(2, 4, "distances")
+        >>> now[0] = 2.0; log.update(1, 4, "distances"); now[0] = 4.0; log.update(2, 4, "distances")
         >>> print(out.getvalue(), end="")
-        dqsim: [    0.0 s] distances 1/4 (25%)
-        dqsim: [    3.0 s] distances 2/4 (50%), about 3 s left
+        dqsim: [    2.0 s] distances 1/4 (25%), about 6 s left
+        dqsim: [    4.0 s] distances 2/4 (50%), about 4 s left
     """
 
     def __init__(self, stream: TextIO, *, heartbeat_s: float = HEARTBEAT_S,
@@ -80,6 +82,8 @@ class ProgressLog:
         self._lock = threading.Lock()
         self._started = clock()
         self._last_line = self._started
+        self._last_update = self._started
+        self._closed = False
         self._stage: str | None = None
         self._stage_started = self._started
         self._state: tuple[float, float | None, str] | None = None
@@ -91,7 +95,7 @@ class ProgressLog:
         text = f"dqsim: [{now - self._started:7.1f} s] {what}"
         if total:
             fraction = min(max(done / total, 0.0), 1.0)
-            whole = float(done).is_integer() and float(total).is_integer() and total > 1
+            whole = float(done).is_integer() and float(total).is_integer()
             text += f" {int(done)}/{int(total)} ({fraction:.0%})" if whole else f" ({fraction:.0%})"
             spent = now - self._stage_started
             if 0 < fraction < 1 and spent > 0:
@@ -99,8 +103,13 @@ class ProgressLog:
         return text
 
     def _emit(self, now: float) -> None:
+        if self._closed:
+            return
         done, total, what = self._state
-        print(self._line(done, total, what, now), file=self._stream, flush=True)
+        try:
+            print(self._line(done, total, what, now), file=self._stream, flush=True)
+        except (BrokenPipeError, ValueError):  # the reader went away (or the stream was closed)
+            self._closed = True
         self._last_line = now
         self._printed_done = done
 
@@ -111,7 +120,8 @@ class ProgressLog:
             stage = stage_of(what)
             new_stage = stage != self._stage
             if new_stage:
-                self._stage, self._stage_started = stage, now
+                self._stage, self._stage_started = stage, self._last_update
+            self._last_update = now
             self._state = (done, total, what)
             point = (total is not None and float(done).is_integer() and done != self._printed_done
                      and (total <= MAX_POINTS or now - self._last_line >= MIN_POINT_INTERVAL_S))
