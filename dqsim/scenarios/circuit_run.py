@@ -2,9 +2,10 @@
 
 A circuit whose measurements are all terminal is run once; its shots are
 sampled from the final state without collapse (one stream event, identical
-on any rank count). A circuit with mid-circuit measurements or resets is run
-once per shot as a quantum trajectory; its observables and saved state are
-those of the first trajectory.
+on any rank count). A circuit with mid-circuit measurements, resets or
+``if`` on measured bits (dynamic circuits) is run once per shot as a quantum
+trajectory, each ``if`` deciding on that shot's bits; its observables and
+saved state are those of the first trajectory.
 
 Counts are keyed by the classical register as a bit string, classical bit 0
 rightmost (as in qiskit). A circuit without measurements is sampled on all
@@ -20,7 +21,7 @@ from typing import Callable
 import numpy as np
 
 from dqsim.circuit import generators, qasm
-from dqsim.circuit.ir import Barrier, Circuit, Gate, Measure, Reset
+from dqsim.circuit.ir import Barrier, Circuit, Gate, IfBits, Measure, Reset
 from dqsim.errors import ConfigError
 from dqsim.jobs import check_observables, parse_pauli_sum
 from dqsim.rng import Stream
@@ -154,9 +155,13 @@ def sample_terminal(state, circuit, shots: int, qubit_of=None) -> tuple[np.ndarr
 
 
 def _run_trajectory(state, circuit, stream) -> int:
-    bits = 0
+    return _run_instructions(state, circuit.instructions, stream, 0)
+
+
+def _run_instructions(state, instructions, stream, bits: int) -> int:
+    """One shot's pass over ``instructions`` (an ``if`` block runs on the bits measured so far)."""
     pending = []
-    for ins in circuit:
+    for ins in instructions:
         if isinstance(ins, Gate):
             pending.append(ins.to_op())
             continue
@@ -168,6 +173,8 @@ def _run_trajectory(state, circuit, stream) -> int:
             bits = (bits & ~(1 << ins.clbit)) | (value << ins.clbit)
         elif isinstance(ins, Reset):
             state.reset(ins.qubit, stream=stream)
+        elif isinstance(ins, IfBits):
+            bits = _run_instructions(state, ins.body if ins.holds(bits) else ins.orelse, stream, bits)
         elif not isinstance(ins, Barrier):
             raise ConfigError(f"instruction {ins!r} is not supported by the circuit scenario")
     if pending:

@@ -1,0 +1,82 @@
+"""Dynamic circuits: OpenQASM 3 `if` on measured bits, mid-circuit measurement and reset in the
+circuit scenario, shot by shot; the same shots on 1, 2 and 4 ranks."""
+
+import math
+
+import numpy as np
+import pytest
+
+from dqsim.circuit import qasm
+from dqsim.circuit.distribute import plan_nodes, register_map
+from dqsim.circuit.ir import Circuit, Gate, IfBits, Measure
+from dqsim.errors import CircuitError
+from dqsim.io import open_run
+from mpi_helper import run_mpi
+
+HEAD = 'OPENQASM 3.0; include "stdgates.inc"; qubit[2] q; bit[2] c; c = measure q; '
+JOB = "jobs/teleport_feedforward.toml"
+THETA = 1.1  # the angle of ry in jobs/circuits/teleport_feedforward.qasm
+
+
+def test_if_forms_become_ifbits_and_write_back():
+    circuit = qasm.load_qasm(HEAD + "if (c[1] == 1) { x q[0]; } else { h q[0]; } if (!c[0]) { z q[1]; }")
+    first, second = circuit.instructions[2:]
+    assert first == IfBits((1,), 1, (Gate("x", (0,)),), (Gate("h", (0,)),))
+    assert second == IfBits((0,), 0, (Gate("z", (1,)),), ())
+    assert not circuit.measurements_are_terminal() and circuit.has_classical_control()
+    assert qasm.load_qasm(qasm.dump_qasm(circuit)).instructions == circuit.instructions
+    with pytest.raises(CircuitError, match="OpenQASM 3 only"):
+        qasm.dump_qasm(circuit, version=2)
+    qasm2 = qasm.load_qasm('OPENQASM 2.0; include "qelib1.inc"; qreg q[2]; creg c[1]; measure q[0] -> c[0]; '
+                           "if (c==1) x q[1];")
+    assert qasm2.instructions[1] == IfBits((0,), 1, (Gate("x", (1,)),), ())
+    whole = qasm.load_qasm(HEAD + "if (c == 2) { x q[0]; }")  # pyqasm splits a register into its bits
+    assert whole.instructions[2].clbits == (1,) and whole.instructions[2].value == 1
+
+
+def test_unsupported_control_is_one_line():
+    with pytest.raises(CircuitError, match="while-loop with condition depending on quantum measurement"):
+        qasm.load_qasm(HEAD + "while (c[0] == 1) { x q[0]; c[0] = measure q[0]; }")
+
+
+def test_ifbits_checks_bits_and_value():
+    circuit = Circuit(1, 2)
+    with pytest.raises(CircuitError, match="classical bit 2 is outside 0..1"):
+        circuit.append(IfBits((2,), 1, ()))
+    with pytest.raises(CircuitError, match="value 4 does not fit 2 bit"):
+        circuit.append(IfBits((0, 1), 4, ()))
+    with pytest.raises(CircuitError, match="qubit index 3"):
+        circuit.append(IfBits((0,), 1, (Gate("x", (3,)),)))
+
+
+def test_distributed_circuits_refuse_classical_control():
+    circuit = Circuit(2, 1).append(Measure(0, 0)).append(IfBits((0,), 1, (Gate("x", (1,)),)))
+    regmap = register_map([0, 1], [1, 1], [1, 1])
+    with pytest.raises(CircuitError, match="not supported in distributed circuits"):
+        plan_nodes(circuit, regmap, 2)
+
+
+def _shots(num_ranks, tmp_path, shots):
+    out = tmp_path / f"teleport-{num_ranks}.h5"
+    run_mpi(num_ranks, ["-m", "dqsim", "run", JOB, "-o", str(out), "--quiet", "--set", f"simulation.shots={shots}"],
+            timeout_s=240)
+    return open_run(out)
+
+
+def test_teleportation_with_feed_forward_matches_theory(tmp_path):
+    run = _shots(1, tmp_path, 400)
+    assert run.attrs["sampling"] == "trajectories"
+    shots = run.table("shots")
+    target = (shots >> 2) & 1
+    p = math.sin(THETA / 2) ** 2  # the teleported qubit reads 1 with sin^2(theta/2), whatever c[0], c[1]
+    assert abs(target.mean() - p) < 4 * math.sqrt(p * (1 - p) / len(shots))
+    for outcome in range(4):  # the Bell measurement: each of 00, 01, 10, 11 with probability 1/4
+        assert abs(np.mean((shots & 3) == outcome) - 0.25) < 4 * math.sqrt(0.25 * 0.75 / len(shots))
+
+
+@pytest.mark.parametrize("num_ranks", [2, 4])
+def test_dynamic_circuit_shots_are_the_same_on_any_number_of_ranks(num_ranks, tmp_path):
+    one = _shots(1, tmp_path, 40).table("shots")
+    many = _shots(num_ranks, tmp_path, 40)
+    assert many.attrs["num_ranks"] == num_ranks
+    np.testing.assert_array_equal(many.table("shots"), one)
