@@ -1,5 +1,6 @@
 """Dynamic circuits: OpenQASM 3 `if` on measured bits, mid-circuit measurement and reset in the
-circuit scenario, shot by shot; the same shots on 1, 2 and 4 ranks."""
+circuit scenario, shot by shot; the same shots on 1, 2 and 4 ranks; the [noise] model. Statistical
+checks: within 4 standard errors."""
 
 import math
 
@@ -80,3 +81,50 @@ def test_dynamic_circuit_shots_are_the_same_on_any_number_of_ranks(num_ranks, tm
     many = _shots(num_ranks, tmp_path, 40)
     assert many.attrs["num_ranks"] == num_ranks
     np.testing.assert_array_equal(many.table("shots"), one)
+
+
+NOISY_QASM = 'OPENQASM 3.0;\ninclude "stdgates.inc";\nqubit[2] q;\nbit[2] c;\nx q[0];\nh q[1];\nc = measure q;\n'
+
+
+def _noisy(tmp_path, noise: str, *, shots=400, num_ranks=1, qasm_text=NOISY_QASM) -> np.ndarray:
+    (tmp_path / "c.qasm").write_text(qasm_text)
+    job = tmp_path / "noisy.toml"
+    job.write_text(f'[run]\nname = "noisy"\nseed = 3\n[circuit]\nqasm = "c.qasm"\n'
+                   f"[simulation]\nshots = {shots}\nstore_shots = true\n[noise]\n{noise}\n")
+    out = tmp_path / f"noisy-{num_ranks}.h5"
+    run_mpi(num_ranks, ["-m", "dqsim", "run", str(job), "-o", str(out), "--quiet"], timeout_s=240)
+    run = open_run(out)
+    assert run.attrs["sampling"] == "trajectories"
+    return run.table("shots")
+
+
+def _close(fraction: float, p: float, n: int) -> bool:
+    """Within 4 standard errors of a binomial fraction."""
+    return abs(fraction - p) < 4 * math.sqrt(p * (1 - p) / n)
+
+
+@pytest.mark.parametrize("noise,p_one", [
+    ("readout_error = 0.1", 0.9),                                      # the bit flips with 0.1
+    ("depolarizing_1q = 0.3\ngates = { h = 0.0 }", 1 - 2 * 0.3 / 3),   # X and Y errors flip it: 2p/3
+    ("amplitude_damping = 0.3", 0.7),                                   # |1> decays with gamma
+    ("depolarizing_1q = 0.3\ngates = { x = 0.0 }", 1.0),               # no error on x gates
+])
+def test_noise_model_of_the_circuit_scenario(tmp_path, noise, p_one):
+    shots = _noisy(tmp_path, noise)
+    fraction = float(np.mean(shots & 1))  # bit 0: after x, 1 without noise
+    assert fraction == 1.0 if p_one == 1.0 else _close(fraction, p_one, len(shots)), fraction
+
+
+def test_noisy_shots_are_the_same_on_two_ranks(tmp_path):
+    noise = "depolarizing_1q = 0.2\ndepolarizing_2q = 0.3\namplitude_damping = 0.1\nreadout_error = 0.05"
+    bell = NOISY_QASM.replace("x q[0];\nh q[1];", "h q[0];\ncx q[0], q[1];")
+    one = _noisy(tmp_path, noise, shots=60, qasm_text=bell)
+    np.testing.assert_array_equal(_noisy(tmp_path, noise, shots=60, num_ranks=2, qasm_text=bell), one)
+
+
+def test_noise_needs_measurements(tmp_path):
+    (tmp_path / "c.qasm").write_text(NOISY_QASM.replace("c = measure q;\n", ""))
+    job = tmp_path / "noisy.toml"
+    job.write_text('[run]\nname = "n"\n[circuit]\nqasm = "c.qasm"\n[noise]\nreadout_error = 0.1\n')
+    proc = run_mpi(1, ["-m", "dqsim", "run", str(job), "-o", str(tmp_path / "n.h5")], check=False)
+    assert proc.returncode == 2 and "[noise] needs a circuit that measures" in proc.stderr

@@ -91,7 +91,9 @@ def work_lines(job, num_ranks: int) -> list[str]:
     scenario = job.scenario
     if scenario in _CIRCUIT_LIKE:
         circuit = build_circuit(job)
-        mode = "final-state sampling" if circuit.measurements_are_terminal() else "one trajectory per shot"
+        noisy = getattr(getattr(job, "noise", None), "active", False)
+        terminal = circuit.measurements_are_terminal() and not noisy
+        mode = "final-state sampling" if terminal else "one trajectory per shot"
         lines = [f"work: {circuit.num_qubits} qubits, {len(circuit.gates())} gates, "
                  f"{job.simulation.shots} shots ({mode})"]
         what = "data register" if scenario == "circuit" else "data register, plus communication qubits in use"
