@@ -69,6 +69,11 @@ def test_round_trip_attrs_tables_state(tmp_path):
     assert run.table("names").tolist() == ["a", "bé"]
     assert run.attrs_of("network/timeline") == {"units": {"time_ps": "ps"}, "note": "x"}
     assert run.attrs_of("network") == {"num_nodes": 2}
+    assert run.attrs_of("counts") == {}  # no column with a unit: no units attribute
+    with h5py.File(path) as h5:  # strings are variable-length UTF-8: text to h5py's asstr(), pandas, xarray
+        assert h5py.check_string_dtype(h5["names"].dtype).length is None
+        assert h5["names"].asstr()[()].tolist() == ["a", "bé"]
+        assert h5py.check_string_dtype(h5["counts"].dtype["bitstring"]).length is None
     np.testing.assert_array_equal(run.state(), state)
     assert run.state().dtype == np.complex128
     assert run.state_info["num_qubits"] == 3 and run.state_info["layout"] == "contiguous"

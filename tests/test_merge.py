@@ -28,7 +28,7 @@ def write(path, *, rows=((10.0, "a", 5),), attrs=None, tables=None, groups_attrs
                   "timing": np.array([("run", 0.5)], dtype=[("stage", "U3"), ("seconds", "f8")])}
     all_tables.update(tables or {})
     return write_run_file(path, attrs={**base, **(attrs or {})}, tables=all_tables,
-                          groups_attrs=groups_attrs or {"timing": {"units": "seconds"}})
+                          groups_attrs=groups_attrs or {"timing": {"note": "run"}})
 
 
 def test_every_table_gets_a_leading_task_column_and_the_rows_of_all_tasks(tmp_path):
@@ -41,7 +41,8 @@ def test_every_table_gets_a_leading_task_column_and_the_rows_of_all_tasks(tmp_pa
     assert sweep.tolist() == [(0, 0.0, "alice", 7), (0, 25.0, "alice", 3), (1, 50.0, "b", 1)]
     assert run.table("timing").tolist() == [(0, "run", 0.5), (1, "run", 0.5)]
     assert summary["num_tasks"] == 2 and summary["tables"]["sweep"] == 3
-    assert run.attrs_of("timing") == {"units": "seconds"}
+    assert run.attrs_of("timing") == {"units": {"seconds": "s"}, "note": "run"}
+    assert run.attrs_of("sweep")["units"] == {"distance_km": "km", "key_bits": "bit"}
 
 
 def test_task_is_the_input_index_in_the_order_given(tmp_path):
@@ -140,10 +141,10 @@ def test_a_merged_file_a_repeated_input_and_the_output_as_input_are_refused(tmp_
 
 
 def test_table_attributes_that_differ_are_left_out_and_reported(tmp_path):
-    a = write(tmp_path / "a.h5", groups_attrs={"timing": {"units": "seconds", "note": "x"}})
-    b = write(tmp_path / "b.h5", groups_attrs={"timing": {"units": "seconds", "note": "y"}})
+    a = write(tmp_path / "a.h5", groups_attrs={"timing": {"units": {"stage": "none"}, "note": "x"}})
+    b = write(tmp_path / "b.h5", groups_attrs={"timing": {"units": {"stage": "none"}, "note": "y"}})
     summary = merge_files([a, b], tmp_path / "m.h5")
-    assert open_run(tmp_path / "m.h5").attrs_of("timing") == {"units": "seconds"}
+    assert open_run(tmp_path / "m.h5").attrs_of("timing") == {"units": {"stage": "none", "seconds": "s"}}
     assert summary["dropped_table_attrs"] == ["timing:note"]
 
 

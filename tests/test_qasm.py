@@ -249,10 +249,8 @@ BAD = [
     ("repeated qubit", H3 + "qubit[2] q;\ncx q[0], q[0];\n", 4, "Duplicate"),
     ("parameter count", H3 + "qubit[1] q;\nrx q[0];\n", 4, "parameter"),
     ("qubit count", H3 + "qubit[3] q;\ncphase(0.1) q[0];\n", 4, "qubits"),
-    ("if", H3 + "qubit[2] q;\nbit[1] c;\nc[0] = measure q[0];\n\nif (c[0]) { x q[1]; }\n", 7,
-     "classical control ('if' on measured bits) is not supported"),
-    ("qasm2 if", H2 + "qreg q[2];\ncreg c[1];\nmeasure q[0] -> c[0];\nif (c==1) x q[1];\n", 6,
-     "classical control"),
+    ("if condition", H3 + "qubit[2] q;\nbit[2] c;\nc = measure q;\n\nif (c[0] == 1 && c[1] == 0) { x q[1]; }\n", 7,
+     "branching condition"),  # `if` on a bit or a register works (tests/test_dynamic_circuits.py)
     ("while", H3 + "qubit[1] q;\nbit[1] c;\nc[0] = measure q[0];\nwhile (c[0]) { x q[0]; }\n", 6,
      "while"),
     ("delay", H3 + "qubit[1] q;\ndelay[100ns] q[0];\n", 4, "'delay' statements are not supported"),

@@ -37,6 +37,7 @@ def slurm_env():
     env = {key: value for key, value in child_env().items()
            if not key.startswith(("SLURM_", "SBATCH_", "SRUN_", "SALLOC_"))}  # not an enclosing job's
     env["DQSIM_PYTHON"] = sys.executable
+    env["SRUN_MPI"] = "pmi2"  # the PyPI MPICH wheel of the test venv speaks PMI-2 (the scripts' default: pmix)
     status = subprocess.run(["bash", str(CLUSTER), "status"], env=env, capture_output=True, text=True, timeout=60)
     started_here = status.returncode != 0
     if started_here:
@@ -53,7 +54,7 @@ def slurm_env():
         subprocess.run(["bash", str(CLUSTER), "down"], env=env, capture_output=True, text=True, timeout=120)
 
 
-def sbatch(env, logs, *args, timeout_s=240) -> str:
+def sbatch(env, logs, *args, timeout_s=240, ok_status=(0,)) -> str:
     """``sbatch --parsable ARGS`` from the repository root; the job id.
 
     On failure or timeout the message shows the files in ``logs`` and, for a job still queued, why
@@ -69,7 +70,7 @@ def sbatch(env, logs, *args, timeout_s=240) -> str:
             subprocess.run(["scancel", job_id], env=env, capture_output=True, timeout=30)
         raise AssertionError(f"{' '.join(cmd)} did not finish in {timeout_s} s; queue:\n{queue.stdout}"
                              f"{_show(logs)}") from None
-    if proc.returncode != 0:
+    if proc.returncode not in ok_status:
         raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}\n{proc.stdout}{proc.stderr}{_show(logs)}")
     return proc.stdout.strip().split(";")[0]
 
@@ -80,27 +81,37 @@ def _show(folder) -> str:
 
 @pytest.mark.timeout(600)
 def test_sweep_as_a_job_array_then_merge(slurm_env, tmp_path):
+    """Four good tasks and one that fails (a negative distance): the merge runs after all (afterany),
+    merges the four and names the failed one."""
     sweep = tmp_path / "sweep.txt"
     sweep.write_text("# one distance per task\n\n" + "".join(
         f"--set qkd.sweep.distances_km=[{d:g}]\n" if i % 2 else f"qkd.sweep.distances_km=[{d:g}]\n"
-        for i, d in enumerate(DISTANCES_KM)))
+        for i, d in enumerate(DISTANCES_KM)) + "qkd.sweep.distances_km=[-5]\n")
     out_dir, logs = tmp_path / "out", tmp_path / "logs"
     logs.mkdir()
-    array_id = sbatch(slurm_env, logs, "--wait", f"--array=0-{len(DISTANCES_KM) - 1}",
+    num_tasks = len(DISTANCES_KM) + 1
+    array_id = sbatch(slurm_env, logs, "--wait", f"--array=0-{num_tasks - 1}",
                       f"--output={logs}/task-%A_%a.out", "slurm/sweep.sbatch", "jobs/bb84_distance_sweep.toml",
-                      str(sweep), str(out_dir), *SMALL_QKD)
+                      str(sweep), str(out_dir), *SMALL_QKD, ok_status=(2,))  # the highest status of the tasks
     for task, distance in enumerate(DISTANCES_KM):
         run = open_run(out_dir / f"task-{task}.h5")
         assert run.attrs["num_ranks"] == 1
         assert run.table("sweep")["distance_km"].tolist() == [distance]
         assert run.table("blocks")["pulses"].sum() == 200000
-        assert f"sweep task {task} (array job {array_id})" in (logs / f"task-{array_id}_{task}.out").read_text()
+        log = (logs / f"task-{array_id}_{task}.out").read_text()
+        assert f"sweep task {task} (array job {array_id})" in log
+        assert re.search(r"^dqsim: \[ *[0-9.]+ s\] distances 1/1 \(100%\)$", log, re.MULTILINE), log  # progress
+    failed = (logs / f"task-{array_id}_{len(DISTANCES_KM)}.out").read_text()
+    assert "dqsim: error:" in failed and "[qkd.sweep].distances_km" in failed
 
-    # The documented dependent step: merge.sbatch after the array (already done: it starts at once).
-    sbatch(slurm_env, logs, "--wait", f"--dependency=afterok:{array_id}", f"--output={logs}/merge-%j.out",
-           "slurm/merge.sbatch", str(out_dir), str(len(DISTANCES_KM)))
+    # The documented dependent step: merge.sbatch after the array (already ended: it starts at once).
+    sbatch(slurm_env, logs, "--wait", f"--dependency=afterany:{array_id}", f"--output={logs}/merge-%j.out",
+           "slurm/merge.sbatch", str(out_dir), str(num_tasks), ok_status=(1,))
+    merge_log = next(logs.glob("merge-*.out")).read_text()
+    assert f"task {len(DISTANCES_KM)} not merged" in merge_log and "1 of 5 task(s) failed" in merge_log, merge_log
     merged = open_run(out_dir / "merged.h5")
     assert merged.attrs["num_tasks"] == len(DISTANCES_KM) and merged.attrs["scenario"] == "qkd"
+    assert merged.attrs["missing_tasks"] == [len(DISTANCES_KM)]
     table = merged.table("sweep")
     assert table["task"].tolist() == list(range(len(DISTANCES_KM)))
     assert table["distance_km"].tolist() == DISTANCES_KM
@@ -108,6 +119,7 @@ def test_sweep_as_a_job_array_then_merge(slurm_env, tmp_path):
     tasks = merged.table("tasks")
     assert tasks["file"].tolist() == [f"task-{i}.h5" for i in range(len(DISTANCES_KM))]
     assert "total_secret_key_bits" in tasks.dtype.names
+    assert tasks["qkd.sweep.distances_km"].tolist() == DISTANCES_KM  # the swept key as a typed column
 
     # By hand: dqsim merge with a quoted pattern gives the same rows.
     by_hand = tmp_path / "by_hand.h5"
@@ -127,36 +139,92 @@ def test_dqsim_sbatch_runs_two_ranks_with_srun(slurm_env, tmp_path):
     run = open_run(out)
     assert run.attrs["num_ranks"] == 2
     assert set(run.table("counts")["bitstring"]) == {"0" * 16, "1" * 16}
-    assert "2 rank(s) on 1 node(s)" in next(tmp_path.glob("dqsim-*.out")).read_text()
+    log = next(tmp_path.glob("dqsim-*.out")).read_text()
+    assert "2 rank(s) on 1 node(s)" in log
+    assert re.search(r"^# memory per rank: [0-9.]+ MiB \(data register: 16 qubits", log, re.MULTILINE), log  # check
+    assert "dqsim: [" in log and "] gates 16/16 (100%)" in log  # progress lines in the log
+
+
+#: A QKD run long enough to be interrupted, checkpointing every 0.5 ms of simulated time.
+LONG_QKD = ["jobs/bb84_decoy_50km.toml", "--set", "qkd.pulses=8000000", "--set", "qkd.batch_pulses=250000",
+            "--set", "qkd.block_pulses=2000000", "--set", "checkpoint.every_sim_s=0.0005", "--quiet"]
+
+
+def usr1_once_checkpointed(env, job_id: str, checkpoints) -> None:
+    """Wait for the first checkpoint in ``checkpoints``, then send USR1 to the job's batch script."""
+    deadline = time.monotonic() + 180
+    while not list(checkpoints.glob("*.h5")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert list(checkpoints.glob("*.h5")), "no checkpoint appeared"
+    subprocess.run(["scancel", "--signal=USR1", "--batch", job_id], env=env, check=True)
+
+
+def final_state(env, job_id: str, done=lambda: True, timeout_s: float = 300) -> str:
+    """The job's state once it has ended (and ``done()`` holds), or its state at the timeout."""
+    deadline = time.monotonic() + timeout_s
+    state = ""
+    while time.monotonic() < deadline:
+        shown = subprocess.run(["scontrol", "show", "job", job_id], env=env, capture_output=True, text=True).stdout
+        state = shown.split("JobState=")[1].split()[0] if "JobState=" in shown else ""
+        if state in ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT") and done():
+            break
+        time.sleep(1)
+    return state
 
 
 @pytest.mark.timeout(420)
 def test_usr1_checkpoints_requeues_and_resumes(slurm_env, tmp_path):
     """USR1 to the batch script: dqsim checkpoints, the job requeues itself, resumes, and ends like
     a run without interruption."""
-    job = ["jobs/bb84_decoy_50km.toml", "--set", "qkd.pulses=8000000", "--set", "qkd.batch_pulses=250000",
-           "--set", "qkd.block_pulses=2000000", "--set", "checkpoint.every_sim_s=0.0005", "--quiet"]
     reference = tmp_path / "reference.h5"
-    run_mpi(2, ["-m", "dqsim", "run", *job, "-o", str(reference)], timeout_s=240)
+    run_mpi(2, ["-m", "dqsim", "run", *LONG_QKD, "-o", str(reference)], timeout_s=240)
     out = tmp_path / "requeued.h5"
     checkpoints = tmp_path / "ck"
     env = dict(slurm_env, DQSIM_CHECKPOINT_DIR=str(checkpoints))
     job_id = sbatch(env, tmp_path, "--nodes=1", "--ntasks-per-node=2", "--cpus-per-task=1", "--gpus-per-task=0",
-                    f"--output={tmp_path}/requeue-%j.out", "slurm/dqsim.sbatch", *job, "--output", str(out))
-    deadline = time.monotonic() + 180
-    while not list(checkpoints.glob("*.h5")) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert list(checkpoints.glob("*.h5")), "no checkpoint appeared"
-    subprocess.run(["scancel", "--signal=USR1", "--batch", job_id], env=env, check=True)
-    deadline = time.monotonic() + 300
-    state = ""
-    while time.monotonic() < deadline:
-        shown = subprocess.run(["scontrol", "show", "job", job_id], env=env, capture_output=True, text=True).stdout
-        state = shown.split("JobState=")[1].split()[0] if "JobState=" in shown else ""
-        if state in ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT") and out.exists():
-            break
-        time.sleep(1)
+                    f"--output={tmp_path}/requeue-%j.out", "slurm/dqsim.sbatch", *LONG_QKD, "--output", str(out))
+    usr1_once_checkpointed(env, job_id, checkpoints)
+    state = final_state(env, job_id, out.exists)
     log = next(tmp_path.glob("requeue-*.out")).read_text()
+    assert state == "COMPLETED", log
+    assert "requeueing job" in log and "restart 1: resuming from" in log, log
+    same_tables(open_run(reference), open_run(out), ["blocks", "links"])
+
+
+@pytest.mark.timeout(420)
+def test_restart_cap_stops_requeueing(slurm_env, tmp_path):
+    """With DQSIM_MAX_RESTARTS=0 a checkpointed job is not requeued: it ends with status 75 and names
+    the checkpoint to resume from."""
+    checkpoints = tmp_path / "ck"
+    env = dict(slurm_env, DQSIM_CHECKPOINT_DIR=str(checkpoints), DQSIM_MAX_RESTARTS="0")
+    job_id = sbatch(env, tmp_path, "--nodes=1", "--ntasks-per-node=1", "--cpus-per-task=1", "--gpus-per-task=0",
+                    f"--output={tmp_path}/capped-%j.out", "slurm/dqsim.sbatch", *LONG_QKD,
+                    "--output", str(tmp_path / "never.h5"))
+    usr1_once_checkpointed(env, job_id, checkpoints)
+    state = final_state(env, job_id)
+    log = next(tmp_path.glob("capped-*.out")).read_text()
+    assert state == "FAILED", log
+    assert "not requeueing; continue by hand with: dqsim resume " + str(checkpoints) in log, log
+    assert "requeueing job" not in log and not (tmp_path / "never.h5").exists()
+
+
+@pytest.mark.timeout(420)
+def test_sweep_task_checkpoints_requeues_and_resumes(slurm_env, tmp_path):
+    """A sweep task (array task) interrupted by USR1 checkpoints into OUT_DIR/checkpoints/task-i,
+    requeues itself and resumes to the same result as an uninterrupted run."""
+    sweep = tmp_path / "sweep.txt"
+    sweep.write_text("qkd.link.distance_km=50\n")
+    out_dir = tmp_path / "out"
+    reference = tmp_path / "reference.h5"
+    run_mpi(1, ["-m", "dqsim", "run", *LONG_QKD, "--set", "qkd.link.distance_km=50", "-o", str(reference)],
+            timeout_s=240)
+    array_id = sbatch(slurm_env, tmp_path, "--array=0-0", f"--output={tmp_path}/task-%A_%a.out",
+                      "slurm/sweep.sbatch", LONG_QKD[0], str(sweep), str(out_dir), *LONG_QKD[1:])
+    task_id = f"{array_id}_0"
+    usr1_once_checkpointed(slurm_env, task_id, out_dir / "checkpoints" / "task-0")
+    out = out_dir / "task-0.h5"
+    state = final_state(slurm_env, task_id, out.exists)
+    log = next(tmp_path.glob("task-*.out")).read_text()
     assert state == "COMPLETED", log
     assert "requeueing job" in log and "restart 1: resuming from" in log, log
     same_tables(open_run(reference), open_run(out), ["blocks", "links"])

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Sequence, Union
 
-from dqsim.circuit.ir import Barrier, Circuit, Gate, Measure, Reset
+from dqsim.circuit.ir import Barrier, Circuit, Gate, IfBits, Measure, Reset
 from dqsim.errors import CircuitError
 from dqsim.state.gates import GateOp
 
@@ -147,6 +147,9 @@ def plan_nodes(circuit: Circuit, regmap: RegisterMap, num_nodes: int, *,
             continue
         if isinstance(ins, Reset):
             raise CircuitError("resets are not supported in distributed circuits yet")
+        if isinstance(ins, IfBits):
+            raise CircuitError("classical control ('if' on measured bits) is not supported in distributed "
+                               "circuits yet; run the circuit with scenario = \"circuit\"")
         nodes = {regmap.owner[q] for q in ins.qubits}
         op = _global_op(ins, regmap)
         if len(nodes) == 1:

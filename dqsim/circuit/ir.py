@@ -1,4 +1,5 @@
-"""A small circuit representation: gates, measurements, resets, barriers.
+"""A small circuit representation: gates, measurements, resets, barriers, and
+classical control (:class:`IfBits`: instructions run when measured bits hold a value).
 
 Qubits and classical bits are flat integer indices; named registers (from
 QASM) are kept as ``(name, size)`` pairs in declaration order, so register
@@ -57,7 +58,31 @@ class Barrier:
     qubits: tuple[int, ...]
 
 
-Instruction = Union[Gate, Measure, Reset, Barrier]
+@dataclass(frozen=True)
+class IfBits:
+    """Run ``body`` when the classical bits ``clbits`` read ``value``, else ``orelse`` (OpenQASM 3 ``if``).
+
+    Bit ``j`` of ``value`` is compared with classical bit ``clbits[j]``
+    (``if (c[1] == 1)``: ``clbits = (1,)``, ``value = 1``; ``if (c == 5)`` on
+    a 3-bit register: its three bits, ``value = 5``).
+
+    Examples:
+        >>> IfBits((0, 2), 0b10, ()).holds(0b100), IfBits((0, 2), 0b10, ()).holds(0b101)
+        (True, False)
+    """
+
+    clbits: tuple[int, ...]
+    value: int
+    body: tuple = ()
+    orelse: tuple = ()
+
+    def holds(self, bits: int) -> bool:
+        """Whether the condition holds for the classical bits ``bits`` (bit i = classical bit i)."""
+        read = sum(((bits >> b) & 1) << j for j, b in enumerate(self.clbits))
+        return read == self.value
+
+
+Instruction = Union[Gate, Measure, Reset, Barrier, IfBits]
 
 
 @dataclass
@@ -114,7 +139,20 @@ class Circuit:
 
     def append(self, instruction: Instruction) -> "Circuit":
         """Append an instruction after checking its indices; returns ``self``."""
-        if isinstance(instruction, Gate):
+        self._check(instruction)
+        self.instructions.append(instruction)
+        return self
+
+    def _check(self, instruction: Instruction) -> None:
+        if isinstance(instruction, IfBits):
+            for b in instruction.clbits:
+                if not 0 <= b < self.num_clbits:
+                    raise CircuitError(f"if: classical bit {b} is outside 0..{self.num_clbits - 1}")
+            if not instruction.clbits or not 0 <= instruction.value < 1 << len(instruction.clbits):
+                raise CircuitError(f"if: value {instruction.value} does not fit {len(instruction.clbits)} bit(s)")
+            for inner in (*instruction.body, *instruction.orelse):
+                self._check(inner)
+        elif isinstance(instruction, Gate):
             self._check_qubits(instruction.qubits)
             instruction.to_op()  # validates name, arity, parameters, unitarity
         elif isinstance(instruction, Measure):
@@ -127,8 +165,6 @@ class Circuit:
             self._check_qubits(instruction.qubits)
         else:
             raise CircuitError(f"unknown instruction {instruction!r}")
-        self.instructions.append(instruction)
-        return self
 
     def gate(self, name: str, *qubits: int, params: Sequence[float] = ()) -> "Circuit":
         """Append a named gate; returns ``self``."""
@@ -163,7 +199,7 @@ class Circuit:
         return self.append(Barrier(tuple(qubits) if qubits else tuple(range(self.num_qubits))))
 
     def gates(self) -> list[Gate]:
-        """The gate instructions, in order."""
+        """The gate instructions, in order (not those inside an ``if``)."""
         return [ins for ins in self.instructions if isinstance(ins, Gate)]
 
     def count_gates(self) -> dict[str, int]:
@@ -187,6 +223,10 @@ class Circuit:
             elif isinstance(ins, Gate):
                 if measured.intersection(ins.qubits):
                     return False
-            elif isinstance(ins, Reset):
+            elif isinstance(ins, (Reset, IfBits)):
                 return False
         return True
+
+    def has_classical_control(self) -> bool:
+        """True when the circuit holds an ``if`` on measured bits (:class:`IfBits`)."""
+        return any(isinstance(ins, IfBits) for ins in self.instructions)

@@ -8,8 +8,12 @@ being rebased. The unrolled OpenQASM 3 syntax tree is then walked into the IR.
 A ``gate`` definition whose name is in dqsim's table (as written by
 :func:`dump_qasm`) is taken to be that standard gate; its body is not read.
 
-Not supported, each refused with a :class:`CircuitError`: classical control
-(``if``, ``while`` on measured bits), ``delay``, a ``measure`` without a target
+Classical control: ``if (c[i] == 0|1)``, ``if (c[i])``, ``if (!c[i])``,
+``if (c == value)`` and ``!=`` on a bit or a whole register, with an ``else``
+block, become :class:`~dqsim.circuit.ir.IfBits` (nested ``if`` too).
+
+Not supported, each refused with a :class:`CircuitError`: other conditions,
+``while`` on measured bits, ``delay``, a ``measure`` without a target
 bit, and pulse-level statements. A top-level ``gphase`` is a global phase and
 is dropped.
 
@@ -36,7 +40,7 @@ import openqasm3.ast as qast
 import pyqasm
 from openqasm3.visitor import QASMTransformer
 
-from dqsim.circuit.ir import Barrier, Circuit, Gate, Measure, Reset
+from dqsim.circuit.ir import Barrier, Circuit, Gate, IfBits, Measure, Reset
 from dqsim.errors import CircuitError
 from dqsim.state import gates as gate_table
 
@@ -465,16 +469,63 @@ class _Builder:
                 circuit.append(Barrier(tuple(qubits) if qubits else tuple(range(circuit.num_qubits))))
             elif isinstance(st, qast.Box):
                 self._statements(circuit, st.body)
-            elif isinstance(st, (qast.BranchingStatement, qast.WhileLoop)):
-                keyword = "if" if isinstance(st, qast.BranchingStatement) else "while"
+            elif isinstance(st, qast.BranchingStatement):
+                circuit.append(self._branch(circuit, st))
+            elif isinstance(st, qast.WhileLoop):
                 raise _located(self.label, self._first_source(type(st)) or st,
-                               f"classical control ('{keyword}' on measured bits) is not supported")
+                               "classical control ('while' on measured bits) is not supported")
             elif isinstance(st, (qast.Include, qast.QubitDeclaration, qast.ClassicalDeclaration,
                                  qast.ConstantDeclaration, qast.IODeclaration, qast.Pragma)):
                 continue
             else:
                 kind = "delay" if isinstance(st, qast.DelayInstruction) else type(st).__name__
                 raise _located(self.label, st, f"'{kind}' statements are not supported")
+
+    def _branch(self, circuit: Circuit, st) -> IfBits:
+        """``if (condition) {...} else {...}`` as :class:`IfBits`."""
+        clbits, value, equal = self._condition(st.condition, st)
+        blocks = []
+        for block in (st.if_block, st.else_block):
+            scratch = Circuit(circuit.num_qubits, circuit.num_clbits, qregs=circuit.qregs, cregs=circuit.cregs)
+            self._statements(scratch, block)
+            blocks.append(tuple(scratch.instructions))
+        body, orelse = blocks if equal else blocks[::-1]
+        return IfBits(tuple(clbits), value, body, orelse)
+
+    def _condition(self, cond, st) -> tuple[list[int], int, bool]:
+        """Bits, value and ``==`` (True) or ``!=`` of a condition on a bit or a register."""
+        unsupported = _located(self.label, self._first_source(qast.BranchingStatement) or st,
+                               "if: only a bit or a register compared with a constant is supported "
+                               "(c[0] == 1, c == 5, c[0], !c[0])")
+        if isinstance(cond, qast.UnaryExpression) and cond.op.name == "!":
+            clbits, value, equal = self._condition(cond.expression, st)
+            return clbits, value, not equal
+        if isinstance(cond, (qast.Identifier, qast.IndexExpression)):
+            return self._condition_bits(cond, unsupported), 1, True
+        if not (isinstance(cond, qast.BinaryExpression) and cond.op.name in ("==", "!=")):
+            raise unsupported
+        clbits = self._condition_bits(cond.lhs, unsupported)
+        rhs = cond.rhs
+        value = int(rhs.value) if isinstance(rhs, qast.BooleanLiteral) else _int_literal(rhs)
+        if value is None:
+            raise unsupported
+        if not 0 <= value < 1 << len(clbits):
+            raise _located(self.label, st, f"if: value {value} does not fit {len(clbits)} bit(s)")
+        return clbits, value, cond.op.name == "=="
+
+    def _condition_bits(self, expr, unsupported) -> list[int]:
+        if isinstance(expr, qast.Identifier) and expr.name in self.bit_offsets:
+            offset, size = self.bit_offsets[expr.name]
+            return list(range(offset, offset + size))
+        if (isinstance(expr, qast.IndexExpression) and isinstance(expr.collection, qast.Identifier)
+                and expr.collection.name in self.bit_offsets and isinstance(expr.index, list)
+                and len(expr.index) == 1 and _int_literal(expr.index[0]) is not None):
+            offset, size = self.bit_offsets[expr.collection.name]
+            index = _int_literal(expr.index[0])
+            if not 0 <= index < size:
+                raise _located(self.label, expr, f"if: bit {index} is outside register {expr.collection.name!r}")
+            return [offset + index]
+        raise unsupported
 
     def _first_source(self, kind):
         """First statement of ``kind`` in the source, for its line number."""
@@ -622,9 +673,48 @@ def dump_qasm(circuit: Circuit, version: int = 3) -> str:
     cregs = _named_registers(circuit.cregs, circuit.num_clbits, "c")
     qubits = [f"{reg}[{i}]" for reg, size in regs for i in range(size)]
     bits = [f"{reg}[{i}]" for reg, size in cregs for i in range(size)]
-    body = []
-    for ins in circuit.instructions:
+    body = _instructions_text(circuit.instructions, qubits, bits, version)
+    used = {g.name for g in _all_gates(circuit.instructions)}
+    missing = sorted(used - include - set(definitions) - {"u", "unitary"})
+    if missing:  # every name of GATES is covered; this guards a table that grew
+        raise CircuitError(f"gate(s) {missing} have no OpenQASM {version} definition in dqsim")
+    lines = [f"OPENQASM {version}.0;", f'include "{"stdgates.inc" if version == 3 else "qelib1.inc"}";']
+    lines += [text for gate, text in definitions.items() if gate in used and gate not in include]
+    if version == 3:
+        lines += [f"qubit[{size}] {name};" for name, size in regs]
+        lines += [f"bit[{size}] {name};" for name, size in cregs]
+    else:
+        lines += [f"qreg {name}[{size}];" for name, size in regs]
+        lines += [f"creg {name}[{size}];" for name, size in cregs]
+    return "\n".join(lines + body) + "\n"
+
+
+def _all_gates(instructions) -> list[Gate]:
+    """Every gate, also those inside ``if`` blocks."""
+    out = []
+    for ins in instructions:
         if isinstance(ins, Gate):
+            out.append(ins)
+        elif isinstance(ins, IfBits):
+            out += _all_gates((*ins.body, *ins.orelse))
+    return out
+
+
+def _instructions_text(instructions, qubits: list[str], bits: list[str], version: int) -> list[str]:
+    """The statements of ``instructions`` as OpenQASM lines (``if`` blocks in OpenQASM 3 only)."""
+    body = []
+    for ins in instructions:
+        if isinstance(ins, IfBits):
+            if version != 3:
+                raise CircuitError("an 'if' on measured bits can be written as OpenQASM 3 only; use version=3")
+            condition = " && ".join(f"{bits[b]} == {(ins.value >> j) & 1}" for j, b in enumerate(ins.clbits))
+            body.append(f"if ({condition}) {{")
+            body += ["  " + line for line in _instructions_text(ins.body, qubits, bits, version)]
+            if ins.orelse:
+                body.append("} else {")
+                body += ["  " + line for line in _instructions_text(ins.orelse, qubits, bits, version)]
+            body.append("}")
+        elif isinstance(ins, Gate):
             name, params = ins.name, ins.params
             if name == "unitary":
                 if len(ins.qubits) != 1:
@@ -640,19 +730,7 @@ def dump_qasm(circuit: Circuit, version: int = 3) -> str:
             body.append(f"reset {qubits[ins.qubit]};")
         elif isinstance(ins, Barrier):
             body.append(f"barrier {', '.join(qubits[q] for q in ins.qubits)};")
-    used = {g.name for g in circuit.gates()}
-    missing = sorted(used - include - set(definitions) - {"u", "unitary"})
-    if missing:  # every name of GATES is covered; this guards a table that grew
-        raise CircuitError(f"gate(s) {missing} have no OpenQASM {version} definition in dqsim")
-    lines = [f"OPENQASM {version}.0;", f'include "{"stdgates.inc" if version == 3 else "qelib1.inc"}";']
-    lines += [text for gate, text in definitions.items() if gate in used and gate not in include]
-    if version == 3:
-        lines += [f"qubit[{size}] {name};" for name, size in regs]
-        lines += [f"bit[{size}] {name};" for name, size in cregs]
-    else:
-        lines += [f"qreg {name}[{size}];" for name, size in regs]
-        lines += [f"creg {name}[{size}];" for name, size in cregs]
-    return "\n".join(lines + body) + "\n"
+    return body
 
 
 # --------------------------------------------------------------------------- qiskit

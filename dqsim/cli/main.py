@@ -24,6 +24,9 @@ from dqsim import comm as comm_mod
 from dqsim import io
 from dqsim import jobs
 from dqsim.errors import DqsimError
+from dqsim.cli.check import cmd_check
+from dqsim.cli.examples import DEFAULT_DIR as DEFAULT_EXAMPLES_DIR, cmd_examples
+from dqsim.cli.progress import ProgressLog
 from dqsim import scenarios
 
 #: Exit status for bad input (job file, arguments, sizes).
@@ -41,16 +44,29 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--output", "-o", help="output HDF5 file (default: [run].output of the job)")
     run.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                      help="override a job value, e.g. --set simulation.shots=100 (repeatable)")
-    run.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary")
+    run.add_argument("--quiet", "-q", action="store_true", help="no progress (bar or lines) and no summary")
     run.set_defaults(handler=cmd_run)
     resume = sub.add_parser("resume", help="continue a run from a checkpoint (any power-of-two rank count)")
     resume.add_argument("checkpoint", help="a checkpoint file, e.g. checkpoints/NAME.ckpt000-....h5")
     resume.add_argument("--output", "-o", help="output HDF5 file (default: the job's)")
-    resume.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary")
+    resume.add_argument("--quiet", "-q", action="store_true", help="no progress (bar or lines) and no summary")
     resume.set_defaults(handler=cmd_resume)
+    check = sub.add_parser("check", help="validate a job without running it: the resolved job, memory, work")
+    check.add_argument("job", help="TOML job file, e.g. jobs/quickstart.toml")
+    check.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                       help="override a job value, as for dqsim run (repeatable)")
+    check.add_argument("-n", "--num-ranks", type=int, default=1, metavar="RANKS",
+                       help="the number of MPI ranks to plan for (default 1)")
+    check.set_defaults(handler=cmd_check)
+    examples = sub.add_parser("examples", help="copy the example job files into a folder")
+    examples.add_argument("dir", nargs="?", default=DEFAULT_EXAMPLES_DIR,
+                          help=f"where to copy them (default ./{DEFAULT_EXAMPLES_DIR})")
+    examples.set_defaults(handler=cmd_examples)
     inspect = sub.add_parser("inspect", help="summarise an output HDF5 file")
     inspect.add_argument("file", help="a file written by dqsim run")
     inspect.add_argument("--json", action="store_true", help="print the summary as JSON")
+    inspect.add_argument("--table", metavar="NAME", help="print every row of one table (with its units)")
+    inspect.add_argument("--csv", action="store_true", help="with --table: print the table as CSV")
     inspect.set_defaults(handler=cmd_inspect)
     plot = sub.add_parser("plot", help="draw an output file (key rate vs distance, counts, ...) as a PNG")
     plot.add_argument("file", help="a file written by dqsim run")
@@ -61,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     merge.add_argument("inputs", nargs="+", metavar="input",
                        help="run files in task order (task i is the i-th), or quoted glob patterns such as "
                             "'out/sweep/task-*.h5' (expanded in natural order: task-2 before task-10)")
+    merge.add_argument("--allow-missing", action="store_true",
+                       help="merge the inputs that exist, list the others (failed tasks) and exit 1")
     merge.set_defaults(handler=cmd_merge)
     return parser
 
@@ -80,8 +98,17 @@ def _error(message: str) -> None:
 
 
 def cmd_inspect(args) -> int:
+    if args.csv and not args.table:
+        _error("--csv prints one table: give --table NAME too")
+        return EXIT_BAD_INPUT
     try:
         run = io.open_run(args.file)
+        if args.table and args.csv:
+            io.table_csv(run, args.table, sys.stdout)
+            return 0
+        if args.table:
+            print(io.format_table(run, args.table))
+            return 0
         summary = io.summarize(run)
     except DqsimError as exc:
         _error(str(exc))
@@ -179,6 +206,8 @@ def guarded(comm, work) -> int:
         return EXIT_CHECKPOINTED
     except DqsimError as exc:
         return _fail(comm, str(exc), EXIT_BAD_INPUT)
+    except BrokenPipeError:  # stdout piped into a program that stopped reading: main() handles it
+        raise
     except Exception:  # noqa: BLE001 - print, then end every rank
         return _fail(comm, traceback.format_exc().rstrip(), EXIT_INTERNAL, prefix="internal error")
 
@@ -198,9 +227,16 @@ def _fail(comm, message: str, code: int, prefix: str = "error") -> int:
 
 
 def _progress(comm, enabled: bool):
-    """A progress callback drawing a bar on rank 0 when stdout is a terminal."""
-    if comm.rank != 0 or not enabled or not sys.stdout.isatty():
+    """Rank 0's progress: a bar on a terminal, else lines (:mod:`dqsim.cli.progress`); nothing when quiet.
+
+    Returns ``(display, update)``: ``display`` has ``start()``/``stop()``, ``update`` is the
+    scenario's ``on_progress``; both None on other ranks and with ``--quiet``.
+    """
+    if comm.rank != 0 or not enabled:
         return None, None
+    if not sys.stdout.isatty():
+        log = ProgressLog(sys.stdout)
+        return log, log.update
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn  # noqa: PLC0415
 
     bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
@@ -222,6 +258,7 @@ def _run(job, comm, *, quiet: bool, session=None) -> int:
     bar, update = _progress(comm, not quiet)
     if bar is not None:
         bar.start()
+        update(0, None, f"{job.scenario} {job.run.name}")
     try:
         result = scenarios.run_job(job, comm=comm, backend=backend, on_progress=update, checkpointing=session)
     finally:

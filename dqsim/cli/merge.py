@@ -16,9 +16,18 @@ and :func:`dqsim.io.open_run` read it) laid out as follows:
   column per root attribute that differs between inputs (or is missing
   from some). A column holds bool, int or float where every input has a
   value of that type, else ``str``: strings as they are, other values as
-  JSON text, a missing value as ``""``;
+  JSON text, a missing value as ``""``; then one column per key that the
+  runs' ``--set`` assignments (attribute ``overrides``) set to different
+  values (the swept keys), named by the key (``qkd.sweep.distances_km``) and typed the same way, a one-element
+  list (a sweep task's ``distances_km=[25]``) as its element;
 * attributes of a table (units) are kept where the inputs holding the table
   agree; those that differ are left out and reported in the summary.
+
+With ``--allow-missing`` (slurm/merge.sbatch after a sweep with failed
+tasks) an input that is missing or unreadable is skipped: the others keep
+their task numbers (their place in the list), the merged file lists the
+skipped tasks in the root attribute ``missing_tasks``, each is named on
+stderr, and the command exits 1.
 
 Final states (``save_state``) are not merged: the summary names the inputs
 that had one; read them from the inputs. Inputs of different scenarios or
@@ -40,7 +49,7 @@ from typing import Any, Iterable
 import numpy as np
 
 import dqsim
-from dqsim import io
+from dqsim import io, jobs
 from dqsim.errors import DqsimError
 from dqsim.io import encoding
 
@@ -51,6 +60,10 @@ TASK_FIELD = "task"
 #: The table of per-task root attributes, and the attribute counting the tasks.
 TASKS_TABLE = "tasks"
 NUM_TASKS_ATTR = "num_tasks"
+#: Root attribute of a merge with ``--allow-missing``: the tasks that wrote no file.
+MISSING_ATTR = "missing_tasks"
+#: Exit status of ``dqsim merge --allow-missing`` when tasks are missing (the file is written).
+EXIT_TASKS_MISSING = 1
 #: Root attributes that always go to the ``tasks`` table (the writer sets its own).
 ALWAYS_PER_TASK = ("created_utc", "dqsim_version")
 #: Root attributes that must be equal and are set by the writer again.
@@ -114,16 +127,25 @@ def open_inputs(inputs: Iterable[str | os.PathLike]) -> tuple[list, list[str]]:
     return runs, errors
 
 
-def merge_runs(runs: list, output: Path) -> dict:
-    """:func:`merge_files` for inputs already opened (see there)."""
+def merge_runs(runs: list, output: Path, *, task_ids: list[int] | None = None,
+               missing: dict[int, str] | None = None) -> dict:
+    """:func:`merge_files` for inputs already opened (see there).
+
+    ``task_ids`` numbers the runs (default 0, 1, ...: their order); ``missing`` (task -> file)
+    names tasks that wrote no file: they are listed in the root attribute ``missing_tasks``
+    and in the summary.
+    """
     if not runs:
         raise DqsimError("merge: no input files; give the run files of the tasks")
+    task_ids = list(range(len(runs))) if task_ids is None else list(task_ids)
     _check_inputs(runs, output)
-    tables, table_paths = _merge_tables(runs)
+    tables, table_paths = _merge_tables(runs, task_ids)
     common, per_task = _split_root_attrs(runs)
     groups_attrs, dropped = _merge_table_attrs(runs, table_paths)
-    tables[TASKS_TABLE] = _tasks_table(runs, per_task)
-    io.write_run_file(output, attrs={**common, NUM_TASKS_ATTR: len(runs)}, tables=tables,
+    swept = _swept_keys(runs)
+    tables[TASKS_TABLE] = _tasks_table(runs, per_task, swept, task_ids)
+    extra = {MISSING_ATTR: sorted(missing)} if missing else {}
+    io.write_run_file(output, attrs={**common, NUM_TASKS_ATTR: len(runs), **extra}, tables=tables,
                       groups_attrs=groups_attrs)
     return {
         "output": output,
@@ -131,8 +153,10 @@ def merge_runs(runs: list, output: Path) -> dict:
         "tables": {name: len(array) for name, array in tables.items()},
         "common_attrs": list(common),
         "per_task_attrs": [*ALWAYS_PER_TASK, *per_task],
+        "swept_keys": list(swept),
         "states_not_merged": [run.path.name for run in runs if run.has_state],
         "dropped_table_attrs": dropped,
+        "missing": dict(sorted((missing or {}).items())),
     }
 
 
@@ -190,7 +214,7 @@ def _describe(fields: list[tuple[str, str, tuple]]) -> str:
     return ", ".join(f"{name}:{kinds.get(kind, kind)}{list(shape) if shape else ''}" for name, kind, shape in fields)
 
 
-def _merge_tables(runs: list) -> tuple[dict[str, np.ndarray], list[str]]:
+def _merge_tables(runs: list, task_ids: list[int]) -> tuple[dict[str, np.ndarray], list[str]]:
     """Every table of every input with a leading ``task`` column; also the table names in order."""
     names: list[str] = []
     for run in runs:
@@ -198,7 +222,7 @@ def _merge_tables(runs: list) -> tuple[dict[str, np.ndarray], list[str]]:
     merged: dict[str, np.ndarray] = {}
     for name in names:
         parts = [(index, run, _as_records(run.table(name), run, name))
-                 for index, run in enumerate(runs) if name in run.tables]
+                 for index, run in zip(task_ids, runs) if name in run.tables]
         _, first_run, first = parts[0]
         want = _fields(first.dtype)
         dtypes = {field: first.dtype[field] for field in first.dtype.names}
@@ -269,10 +293,34 @@ def _column(values: list) -> np.ndarray:
     return np.array(texts, dtype=str)
 
 
-def _tasks_table(runs: list, per_task: list[str]) -> np.ndarray:
-    names = [TASK_FIELD, "file", *ALWAYS_PER_TASK, *per_task]
-    columns = [np.arange(len(runs), dtype=np.int64), np.array([run.path.name for run in runs], dtype=str)]
-    columns += [_column([run.attrs.get(name, _MISSING) for run in runs]) for name in names[2:]]
+def _swept_keys(runs: list) -> dict[str, list]:
+    """Key -> its value in each run (``_MISSING`` where not set), for every key the runs' ``overrides``
+    set to values that are not the same in all of them."""
+    per_run = []
+    for run in runs:
+        values: dict[str, Any] = {}
+        for assignment in run.attrs.get("overrides") or []:
+            try:
+                key, value = jobs.override_value(str(assignment))
+            except DqsimError:
+                continue  # not an assignment dqsim run took; it stays in the overrides column
+            if isinstance(value, list) and len(value) == 1 and not isinstance(value[0], (list, dict)):
+                value = value[0]
+            values[key] = _MISSING if value is None else value
+        per_run.append(values)
+    keys: list[str] = []
+    for values in per_run:
+        keys += [key for key in values if key not in keys]
+    columns = {key: [values.get(key, _MISSING) for values in per_run] for key in keys}
+    return {key: values for key, values in columns.items() if not _agreeing(values)}
+
+
+def _tasks_table(runs: list, per_task: list[str], swept: dict[str, list], task_ids: list[int]) -> np.ndarray:
+    names = [TASK_FIELD, "file", *ALWAYS_PER_TASK, *per_task, *swept]
+    columns = [np.array(task_ids, dtype=np.int64), np.array([run.path.name for run in runs], dtype=str)]
+    columns += [_column([run.attrs.get(name, _MISSING) for run in runs])
+                for name in [*ALWAYS_PER_TASK, *per_task]]
+    columns += [_column(values) for values in swept.values()]
     table = np.empty(len(runs), dtype=[(name, column.dtype) for name, column in zip(names, columns)])
     for name, column in zip(names, columns):
         table[name] = column
@@ -337,14 +385,22 @@ def expand_inputs(patterns: Iterable[str], output: str | os.PathLike) -> tuple[l
 def cmd_merge(args) -> int:
     """``dqsim merge OUT.h5 IN.h5 ...``: ``args.output``, ``args.inputs`` (files or glob patterns)."""
     files, errors = expand_inputs(args.inputs, args.output)
-    runs, open_errors = open_inputs(files)
-    errors += open_errors
+    runs, task_ids, missing = [], [], {}
+    for task, path in enumerate(files):
+        opened, open_errors = open_inputs([path])
+        if opened:
+            runs.append(opened[0])
+            task_ids.append(task)
+        elif getattr(args, "allow_missing", False):
+            missing[task] = open_errors[0]
+        else:
+            errors += open_errors
     summary = None
     if not errors:
         try:
             output = Path(args.output)
             output.parent.mkdir(parents=True, exist_ok=True)
-            summary = merge_runs(runs, output)
+            summary = merge_runs(runs, output, task_ids=task_ids, missing=missing)
         except OSError as exc:
             errors.append(f"{args.output}: cannot create its folder ({exc.strerror or exc})")
         except DqsimError as exc:
@@ -356,6 +412,8 @@ def cmd_merge(args) -> int:
     tables = ", ".join(f"{name} ({rows})" for name, rows in summary["tables"].items())
     lines = [f"merged {summary['num_tasks']} task(s) into {summary['output']}: rows per table {tables}",
              f"  per task (table {TASKS_TABLE}): {', '.join(summary['per_task_attrs'])}"]
+    if summary["swept_keys"]:
+        lines.append(f"  swept keys (columns of {TASKS_TABLE}): {', '.join(summary['swept_keys'])}")
     if summary["states_not_merged"]:
         lines.append("  final states not merged (read them from the inputs): "
                      + ", ".join(summary["states_not_merged"]))
@@ -363,4 +421,10 @@ def cmd_merge(args) -> int:
         lines.append(f"  table attributes left out (they differ between inputs): "
                      f"{', '.join(summary['dropped_table_attrs'])}")
     print("\n".join(lines))
+    if summary["missing"]:
+        for task, reason in summary["missing"].items():
+            print(f"dqsim merge: task {task} not merged: {reason}", file=sys.stderr)
+        print(f"dqsim merge: {len(summary['missing'])} of {len(files)} task(s) failed or wrote no file: "
+              f"{', '.join(map(str, summary['missing']))} (root attribute {MISSING_ATTR})", file=sys.stderr, flush=True)
+        return EXIT_TASKS_MISSING
     return 0

@@ -30,7 +30,7 @@ def _pyplot():
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt  # noqa: PLC0415
     except ImportError:
-        raise DqsimError("dqsim plot needs matplotlib; install the 'plot' extra (pip install -e '.[plot]')") from None
+        raise DqsimError("dqsim plot needs matplotlib; install the 'plot' extra (pip install 'dqsim[plot]')") from None
     return plt
 
 

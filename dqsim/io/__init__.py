@@ -14,16 +14,18 @@ from dqsim.io.hdf5 import (
     RunFile,
     StateSlabs,
     format_summary,
+    format_table,
     link_state_slabs,
     open_run,
     parallel_hdf5,
     summarize,
+    table_csv,
     write_run_file,
     write_sharded_state,
     write_state_slab,
 )
 
 __all__ = [
-    "QUBIT_ORDER", "CollectiveState", "RunFile", "StateSlabs", "format_summary", "link_state_slabs",
-    "open_run", "parallel_hdf5", "summarize", "write_run_file", "write_sharded_state", "write_state_slab",
+    "QUBIT_ORDER", "CollectiveState", "RunFile", "StateSlabs", "format_summary", "format_table", "link_state_slabs",
+    "open_run", "parallel_hdf5", "summarize", "table_csv", "write_run_file", "write_sharded_state", "write_state_slab",
 ]

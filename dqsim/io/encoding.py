@@ -6,8 +6,10 @@ their names are listed (as JSON) in the object's ``json_attrs`` attribute so a
 reader can decode exactly those and no others.
 
 Datasets: NumPy ``str`` data (``U`` fields, or object fields holding ``str``)
-become fixed-length UTF-8 HDF5 strings as wide as the longest encoded value,
-and read back as NumPy ``str`` arrays.
+become variable-length UTF-8 HDF5 strings (what pandas, xarray and
+``h5py``'s ``.asstr()`` read as text), and read back as NumPy ``str``
+arrays. Files of earlier versions hold fixed-length UTF-8 strings; they
+read back the same.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ import numpy as np
 
 #: Attribute listing which attributes of an object hold JSON.
 JSON_ATTRS_KEY = "json_attrs"
+
+#: The HDF5 type of every string in a table: variable-length UTF-8.
+STRING_DTYPE = h5py.string_dtype("utf-8")
 
 #: Prefix of every checksum dqsim writes (the digest follows it in hex).
 CHECKSUM_PREFIX = "sha256:"
@@ -106,16 +111,12 @@ def _as_str(value: Any) -> str:
 
 
 def _encode_strings(values: np.ndarray, where: str) -> np.ndarray:
-    """A ``U`` or object-of-str array as fixed-length UTF-8 bytes (h5py string dtype)."""
+    """A ``U`` or object-of-str array as variable-length UTF-8 strings (h5py string dtype)."""
     if values.dtype.kind == "O":
-        flat = values.ravel()
-        for v in flat:
+        for v in values.ravel():
             if not isinstance(v, str):
                 raise ValueError(f"{where}: object data must hold str, found {type(v).__name__}")
-        values = np.array(flat.tolist() or [""], dtype=str)[:flat.size].reshape(values.shape)
-    encoded = np.char.encode(values, "utf-8") if values.size else values.astype("S1")
-    width = max(encoded.dtype.itemsize, 1)
-    return encoded.astype(h5py.string_dtype("utf-8", width))
+    return values.astype(STRING_DTYPE)
 
 
 def to_storable(array: np.ndarray, where: str = "table") -> np.ndarray:
@@ -123,8 +124,9 @@ def to_storable(array: np.ndarray, where: str = "table") -> np.ndarray:
 
     Examples:
         >>> a = np.array([("00", 3), ("11", 5)], dtype=[("bitstring", "U2"), ("count", "i8")])
-        >>> to_storable(a).dtype.names, to_storable(a)["bitstring"].tolist()
-        (('bitstring', 'count'), [b'00', b'11'])
+        >>> stored = to_storable(a)
+        >>> stored.dtype.names, stored["bitstring"].tolist(), h5py.check_string_dtype(stored.dtype["bitstring"])
+        (('bitstring', 'count'), ['00', '11'], string_info(encoding='utf-8', length=None))
     """
     array = np.asarray(array)
     if array.dtype.names is None:

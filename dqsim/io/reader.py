@@ -154,6 +154,72 @@ class RunFile:
                 raise DqsimError(f"{self.path}: no dataset or group {name!r}")
             return encoding.decode_attrs(h5[key].attrs)
 
+    def units(self, name: str) -> dict[str, str]:
+        """Column -> unit of the table ``name``, for every column that has a unit (:mod:`dqsim.io.units`)."""
+        return dict(self.attrs_of(name).get("units") or {})
+
+    def columns(self, name: str) -> dict[str, np.ndarray]:
+        """The table ``name`` as 1-D columns, in order: a field of shape ``(k,)`` becomes ``field[0]`` ...
+        ``field[k-1]``; a plain array's column is named after the table.
+
+        Raises:
+            DqsimError: no such table, or one of more than two dimensions.
+        """
+        table = self.table(name)
+        if table.dtype.names is None:
+            base = name.rsplit("/", 1)[-1]
+            if table.ndim <= 1:
+                return {base: table.reshape(-1)}
+            if table.ndim == 2:
+                return {f"{base}[{i}]": table[:, i] for i in range(table.shape[1])}
+            raise DqsimError(f"{self.path}: table {name!r} has {table.ndim} dimensions; read it with table()")
+        table = table.reshape(-1)
+        out: dict[str, np.ndarray] = {}
+        for field in table.dtype.names:
+            values = table[field]
+            if values.ndim == 1:
+                out[field] = values
+            else:
+                flat = values.reshape(len(table), -1)
+                out.update({f"{field}[{i}]": flat[:, i] for i in range(flat.shape[1])})
+        return out
+
+    def to_pandas(self, name: str):
+        """The table ``name`` as a ``pandas.DataFrame``; its units in ``df.attrs["units"]``.
+
+        Needs pandas (``pip install 'dqsim[analysis]'``). Strings are ``str``.
+
+        Raises:
+            DqsimError: pandas is missing, or as :meth:`columns`.
+        """
+        try:
+            import pandas  # noqa: PLC0415 - optional: the analysis extra
+        except ImportError:
+            raise DqsimError("to_pandas needs pandas: pip install 'dqsim[analysis]'") from None
+        frame = pandas.DataFrame(self.columns(name))
+        frame.attrs["units"] = self.units(name)
+        return frame
+
+    def to_xarray(self, name: str):
+        """The table ``name`` as an ``xarray.Dataset``: one variable per column along dimension ``row``,
+        each with its ``units`` attribute; the table's other attributes on the dataset.
+
+        Needs xarray (``pip install 'dqsim[analysis]'``).
+
+        Raises:
+            DqsimError: xarray is missing, or as :meth:`columns`.
+        """
+        try:
+            import xarray  # noqa: PLC0415 - optional: the analysis extra
+        except ImportError:
+            raise DqsimError("to_xarray needs xarray: pip install 'dqsim[analysis]'") from None
+        attrs = self.attrs_of(name)
+        units = dict(attrs.pop("units", None) or {})
+        variables = {column: ("row", values, {"units": units[column.split("[")[0]]}
+                              if column.split("[")[0] in units else {})
+                     for column, values in self.columns(name).items()}
+        return xarray.Dataset(variables, attrs={k: v for k, v in attrs.items() if isinstance(v, (str, int, float))})
+
     def _check_has_state(self) -> dict[str, Any]:
         if self.state_info is None:
             raise DqsimError(f"{self.path}: no state stored (run with [simulation].save_state = true)")

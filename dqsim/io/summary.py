@@ -158,6 +158,39 @@ def _grid(header: list[str], rows: list[list[Any]], indent: str = "  ",
     return [line(header)] + [line(c) for c in cells]
 
 
+def format_table(run: RunFile, name: str) -> str:
+    """Every row of the table ``name``, aligned, with a line of units (``dqsim inspect --table``).
+
+    Raises:
+        DqsimError: no such table.
+    """
+    columns = run.columns(name)
+    units = run.units(name)
+    header = list(columns)
+    rows = [[jsonable(columns[h][i]) for h in header] for i in range(len(next(iter(columns.values()), [])))]
+    out = [f"table {name} ({len(rows)} row{'' if len(rows) == 1 else 's'}) of {run.path}"]
+    if units:
+        out.append("  units: " + ", ".join(f"{k} [{v}]" for k, v in units.items()))
+    return "\n".join(out + _grid(header, rows))
+
+
+def table_csv(run: RunFile, name: str, stream) -> None:
+    """Write the table ``name`` to ``stream`` as CSV: a header of column names, then every row.
+
+    Floats are written with all their digits (``repr``), strings as they are (quoted where CSV needs it).
+
+    Raises:
+        DqsimError: no such table.
+    """
+    import csv  # noqa: PLC0415 - only for this output
+
+    columns = run.columns(name)
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow(list(columns))
+    values = [column.tolist() for column in columns.values()]
+    writer.writerows(zip(*values))
+
+
 def format_summary(summary: dict[str, Any]) -> str:
     """Plain text for a person from :func:`summarize`'s result (no colours; fine in a pipe).
 
@@ -193,6 +226,9 @@ def format_summary(summary: dict[str, Any]) -> str:
             columns = ", ".join(t["fields"]) if t.get("fields") else (t.get("dtype") or "")
             rows.append([name, t["num_rows"], _one_line(columns, 60)])
         out += _grid(["name", "rows", "fields"], rows)
+        if any(t["num_rows"] > SMALL_TABLE_ROWS for t in tables.values()):
+            out.append(f"  (tables over {SMALL_TABLE_ROWS} rows are not shown below; print one whole with "
+                       "dqsim inspect FILE --table NAME [--csv])")
 
     counts = summary.get("counts")
     if counts:
@@ -217,9 +253,12 @@ def format_summary(summary: dict[str, Any]) -> str:
         if name in shown or not t.get("rows"):
             continue
         out += ["", f"table {name} ({t['num_rows']} row{'' if t['num_rows'] == 1 else 's'})"]
-        units = t.get("attrs") or {}
-        if units:
-            out.append("  " + _one_line(", ".join(f"{k}={_cell(v)}" for k, v in units.items()), 100))
+        attrs = dict(t.get("attrs") or {})
+        units = attrs.pop("units", None)
+        if isinstance(units, dict) and units:
+            out.append("  units: " + _one_line(", ".join(f"{k} [{v}]" for k, v in units.items()), 100))
+        if attrs:
+            out.append("  " + _one_line(", ".join(f"{k}={_cell(v)}" for k, v in attrs.items()), 100))
         if isinstance(t["rows"][0], dict):
             header = list(t["rows"][0])
             out += _grid(header, [[row[h] for h in header] for row in t["rows"]])

@@ -6,7 +6,9 @@ Layout of a run file (``schema_version`` 1):
   (ISO 8601, UTC), ``dqsim_file = "run"`` and the caller's attributes
   (dict/list/None values as JSON strings, named in ``json_attrs``);
 * one dataset per table, at the table's name (``"a/b"`` makes group ``a``);
-  compound datasets for record tables, string fields as UTF-8 strings;
+  compound datasets for record tables, string fields as variable-length
+  UTF-8 strings; each record table has an attribute ``units`` (column ->
+  unit, JSON) for every column that has a unit (:mod:`dqsim.io.units`);
 * optionally ``state``: the final state vector, either a plain dataset
   (gathered on one rank), a virtual dataset over per-rank slab files (see
   :mod:`dqsim.io.slabs`), or a plain dataset written by every rank through
@@ -32,6 +34,7 @@ import dqsim
 from dqsim.io import encoding, slabs
 from dqsim.io.atomic import atomic_h5_write
 from dqsim.io.sharded import CollectiveState, complete_collective
+from dqsim.io.units import table_units
 
 #: Root attributes dqsim writes itself; callers may not set them.
 RESERVED_ATTRS = ("schema_version", "dqsim_version", "created_utc", "dqsim_file", encoding.JSON_ATTRS_KEY)
@@ -64,8 +67,9 @@ def write_run_file(path: str | os.PathLike, *, attrs: Mapping[str, Any],
             The names in :data:`RESERVED_ATTRS` are set by dqsim.
         tables: name -> NumPy array (1-D structured for record tables). A name
             with ``/`` puts the dataset in a group. ``str`` fields read back as ``str``.
-        groups_attrs: dataset or group path -> its attributes (e.g. units);
-            a path that is not a table becomes an (empty) group.
+        groups_attrs: dataset or group path -> its attributes; a path that
+            is not a table becomes an (empty) group. A record table's
+            ``units`` (column -> unit) adds to the units its column names carry.
         state: the gathered final state, 1-D complex64/complex128 of length
             2**num_qubits (little-endian qubit order, as in qiskit).
         state_attrs: extra attributes of ``state`` (either layout).
@@ -105,6 +109,10 @@ def write_run_file(path: str | os.PathLike, *, attrs: Mapping[str, Any],
         state = np.asarray(state)
         slabs.check_state_shape(state.shape[0] if state.ndim == 1 else -1, state.dtype, what="state")
     path = Path(path)
+    extra_attrs = {name.strip("/"): dict(values) for name, values in (groups_attrs or {}).items()}
+    if "" in extra_attrs:
+        raise ValueError("groups_attrs key '/' is not allowed; give root attributes in attrs")
+    record_tables = {name.strip("/") for name, array in tables.items() if np.asarray(array).dtype.names}
 
     def fill(h5: h5py.File) -> None:
         root_attrs = {
@@ -118,9 +126,13 @@ def write_run_file(path: str | os.PathLike, *, attrs: Mapping[str, Any],
         for name, array in tables.items():
             data = encoding.to_storable(np.asarray(array), where=name)
             big = data.nbytes > COMPRESS_ABOVE_BYTES and data.size > 0
-            h5.create_dataset(name.strip("/"), data=data, track_order=True,
-                              **(dict(chunks=True, compression="gzip", compression_opts=4, shuffle=True)
-                                 if big else {}))
+            ds = h5.create_dataset(name.strip("/"), data=data, track_order=True,
+                                   **(dict(chunks=True, compression="gzip", compression_opts=4, shuffle=True)
+                                      if big else {}))
+            if data.dtype.names:
+                units = table_units(data.dtype, extra_attrs.get(name.strip("/"), {}).get("units"), where=name)
+                if units:
+                    encoding.encode_attrs(ds.attrs, {"units": units}, where=name)
         if state is not None:
             ds = h5.create_dataset("state", data=state, track_order=True)
             encoding.encode_attrs(ds.attrs, {
@@ -130,10 +142,9 @@ def write_run_file(path: str | os.PathLike, *, attrs: Mapping[str, Any],
             slabs.link_into(h5, path.parent, state_slabs, attrs=state_attrs)
         if collective_state is not None:
             complete_collective(h5, collective_state, attrs=state_attrs)
-        for name, values in (groups_attrs or {}).items():
-            key = name.strip("/")
-            if not key:
-                raise ValueError("groups_attrs key '/' is not allowed; give root attributes in attrs")
+        for key, values in extra_attrs.items():
+            if key in record_tables:
+                values = {k: v for k, v in values.items() if k != "units"}  # merged into the table's units
             target = h5[key] if key in h5 else h5.require_group(key)
             encoding.encode_attrs(target.attrs, values, where=key)
 

@@ -29,6 +29,7 @@ from dqsim.jobs.config import (
     check_observables,
     load_job,
     load_job_text,
+    override_value,
     parse_pauli_sum,
 )
 # Scenario modules register their job models in SCENARIOS when imported.
@@ -43,5 +44,5 @@ __all__ = [
     "DistributionSection", "DqcJob", "DqcSimulationSection", "EveSection", "JobConfig",
     "NetworkSection", "PauliTerm", "QkdJob", "QkdLinkSection", "QkdNetworkSection", "QkdSection",
     "QkdSourceSection", "RunSection", "SimulationSection", "SweepSection", "apply_overrides",
-    "check_observables", "load_job", "load_job_text", "parse_pauli_sum",
+    "check_observables", "load_job", "load_job_text", "override_value", "parse_pauli_sum",
 ]

@@ -67,6 +67,7 @@ from dqsim.network.link import (DEFAULT_DARK_COUNT_RATE_HZ, DEFAULT_DETECTOR_EFF
                                 DEFAULT_GATE_WIDTH_PS, LinkSpec)
 from dqsim.network.node import NodeSpec
 from dqsim.network.raman import DEFAULT_RAMAN_CROSS_SECTION_PER_KM_PER_NM, DEFAULT_WAVELENGTH_NM
+from dqsim.state import gates as gate_table
 
 __all__ = [
     "JobConfig", "CircuitJob", "RunSection", "CircuitSection", "SimulationSection",
@@ -452,6 +453,52 @@ class SimulationSection(_Section):
         return [parse_pauli_sum(text) for text in self.observables]
 
 
+class NoiseSection(_Section):
+    """``[noise]`` of the ``circuit`` scenario: errors after gates and at readout (trajectories).
+
+    A job with any noise runs one trajectory per shot (channels from
+    :mod:`dqsim.state.noise`). After a gate on one qubit comes a
+    depolarizing error with probability ``depolarizing_1q``, after a gate on
+    two qubits a two-qubit depolarizing error with ``depolarizing_2q`` (on
+    three or more qubits: ``depolarizing_1q`` on each); ``gates`` sets the
+    probability of a gate kind instead (``{ cx = 0.02, h = 0.0 }``). Then
+    amplitude damping with ``amplitude_damping`` (γ) on every qubit of the
+    gate. Each measured bit is flipped with probability ``readout_error``.
+
+    Attributes:
+        depolarizing_1q, depolarizing_2q: error probabilities, 0..1 (default 0).
+        amplitude_damping: γ per gate and qubit, 0..1 (default 0).
+        readout_error: flip probability of a measured bit, 0..1 (default 0).
+        gates: gate name -> depolarizing probability, 0..1, for that kind of gate.
+    """
+
+    depolarizing_1q: float = Field(0.0, ge=0.0, le=1.0)
+    depolarizing_2q: float = Field(0.0, ge=0.0, le=1.0)
+    amplitude_damping: float = Field(0.0, ge=0.0, le=1.0)
+    readout_error: float = Field(0.0, ge=0.0, le=1.0)
+    gates: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("gates")
+    @classmethod
+    def _check_gates(cls, gates: dict[str, float]) -> dict[str, float]:
+        out = {}
+        for name, p in gates.items():
+            key = gate_table.canonical_gate_name(name)
+            if key not in gate_table.GATES:
+                raise _job_error(f"is not a gate name; allowed: {', '.join(sorted(gate_table.GATES))}",
+                                 key=(name,), value=p, has_value=True)
+            if not 0.0 <= p <= 1.0:
+                raise _job_error("must be in [0, 1]", key=(name,), value=p, has_value=True)
+            out[key] = float(p)
+        return out
+
+    @property
+    def active(self) -> bool:
+        """Whether any noise is set."""
+        return bool(self.depolarizing_1q or self.depolarizing_2q or self.amplitude_damping
+                    or self.readout_error or any(self.gates.values()))
+
+
 class CheckpointSection(_Section):
     """``[checkpoint]``: when a run on the event engine saves itself (any scenario on the engine).
 
@@ -569,12 +616,14 @@ class CircuitJob(JobConfig):
     Attributes:
         circuit: the ``[circuit]`` section.
         simulation: the ``[simulation]`` section (all defaults when absent).
+        noise: the ``[noise]`` section (no noise when absent).
     """
 
     scenario: ClassVar[str] = "circuit"
 
     circuit: CircuitSection
     simulation: SimulationSection = Field(default_factory=SimulationSection)
+    noise: NoiseSection = Field(default_factory=NoiseSection)
 
     @model_validator(mode="before")
     @classmethod
@@ -1789,6 +1838,23 @@ def _parse_override(assignment: str) -> tuple[list[str], Any]:
     except tomllib.TOMLDecodeError:
         value = value_text  # a bare word: take it as a string
     return parts, value
+
+
+def override_value(assignment: str) -> tuple[str, Any]:
+    """The key and value of one ``--set SECTION.KEY=VALUE`` assignment, as :func:`apply_overrides` reads it.
+
+    Returns:
+        ``("section.key", value)``; value None for an empty value (the key goes back to its default).
+
+    Raises:
+        ConfigError: a malformed assignment.
+
+    Examples:
+        >>> override_value("qkd.sweep.distances_km=[25]"), override_value("run.name=big")
+        (('qkd.sweep.distances_km', [25]), ('run.name', 'big'))
+    """
+    parts, value = _parse_override(assignment)
+    return ".".join(parts), None if value is _REMOVE else value
 
 
 def apply_overrides(job: JobConfig, assignments: Iterable[str]) -> JobConfig:

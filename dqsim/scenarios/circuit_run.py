@@ -2,9 +2,12 @@
 
 A circuit whose measurements are all terminal is run once; its shots are
 sampled from the final state without collapse (one stream event, identical
-on any rank count). A circuit with mid-circuit measurements or resets is run
-once per shot as a quantum trajectory; its observables and saved state are
-those of the first trajectory.
+on any rank count). A circuit with mid-circuit measurements, resets or
+``if`` on measured bits (dynamic circuits) is run once per shot as a quantum
+trajectory, each ``if`` deciding on that shot's bits; its observables and
+saved state are those of the first trajectory. A job with a ``[noise]``
+section runs one trajectory per shot too, with the errors of
+:mod:`dqsim.scenarios.circuit_noise` after each gate and at readout.
 
 Counts are keyed by the classical register as a bit string, classical bit 0
 rightmost (as in qiskit). A circuit without measurements is sampled on all
@@ -20,7 +23,8 @@ from typing import Callable
 import numpy as np
 
 from dqsim.circuit import fusion, generators, qasm
-from dqsim.circuit.ir import Barrier, Circuit, Gate, Measure, Reset
+from dqsim.circuit.ir import Barrier, Circuit, Gate, IfBits, Measure, Reset
+from dqsim.scenarios.circuit_noise import GateNoise
 from dqsim.errors import ConfigError
 from dqsim.jobs import check_observables, parse_pauli_sum
 from dqsim.rng import Stream
@@ -90,7 +94,12 @@ def run_circuit_job(job, *, comm, backend, on_progress: Callable | None = None) 
 
     costs = fusion.costs_for(backend) if sim.fusion else None
     measured = [ins for ins in circuit if isinstance(ins, Measure)]
-    if circuit.measurements_are_terminal():
+    section = getattr(job, "noise", None)
+    gate_noise = GateNoise(section, job.run.seed) if section is not None and section.active else None
+    if gate_noise is not None and not measured:
+        raise ConfigError(f"{job.source}: [noise] needs a circuit that measures (noise is sampled shot by shot); "
+                          "add measurements, e.g. [circuit].measure = true")
+    if circuit.measurements_are_terminal() and gate_noise is None:
         t0 = time.perf_counter()
         state = fresh_state()
         _apply_with_progress(state, gate_runs(circuit), on_progress, costs)
@@ -110,7 +119,7 @@ def run_circuit_job(job, *, comm, backend, on_progress: Callable | None = None) 
         first_state, expectation = None, []
         for shot in range(max(sim.shots, 1)):
             state = fresh_state()
-            bits = _run_trajectory(state, circuit, stream, costs)
+            bits = _run_trajectory(state, circuit, stream, costs, gate_noise)
             outcomes.append(bits)
             if shot == 0:
                 first_state = state
@@ -188,21 +197,36 @@ def sample_terminal(state, circuit, shots: int, qubit_of=None) -> tuple[np.ndarr
     return out, circuit.num_clbits
 
 
-def _run_trajectory(state, circuit, stream, costs) -> int:
-    bits = 0
+def _run_trajectory(state, circuit, stream, costs, gate_noise=None) -> int:
+    return _run_instructions(state, circuit.instructions, stream, 0, costs, gate_noise)
+
+
+def _run_instructions(state, instructions, stream, bits: int, costs, gate_noise=None) -> int:
+    """One shot's pass over ``instructions`` (an ``if`` block runs on the bits measured so far);
+    runs of gates are fused with ``costs`` (``None``: unfused); ``gate_noise`` (a
+    :class:`~dqsim.scenarios.circuit_noise.GateNoise`) adds the errors of ``[noise]``."""
     pending = []
-    for ins in circuit:
+    for ins in instructions:
         if isinstance(ins, Gate):
             pending.append(ins.to_op())
+            if gate_noise is not None:
+                state.apply_ops(pending)
+                pending = []
+                gate_noise.after_gate(state, ins)
             continue
         if pending:
             apply_run(state, pending, costs)
             pending = []
         if isinstance(ins, Measure):
             value = state.measure([ins.qubit], stream=stream)[0]
+            if gate_noise is not None:
+                value = gate_noise.readout(value)
             bits = (bits & ~(1 << ins.clbit)) | (value << ins.clbit)
         elif isinstance(ins, Reset):
             state.reset(ins.qubit, stream=stream)
+        elif isinstance(ins, IfBits):
+            bits = _run_instructions(state, ins.body if ins.holds(bits) else ins.orelse, stream, bits, costs,
+                                     gate_noise)
         elif not isinstance(ins, Barrier):
             raise ConfigError(f"instruction {ins!r} is not supported by the circuit scenario")
     if pending:
@@ -267,4 +291,4 @@ def run_job(job, *, comm, backend, on_progress=None) -> ScenarioOutput:
     summary = [f"  {circuit.num_qubits} qubits, {attrs['num_gates']} gates ({gates}); "
                f"{run.sampling} sampling, {job.simulation.shots} shots", *summary_lines(run)]
     return ScenarioOutput(attrs, common_tables(run, store_shots=job.simulation.store_shots),
-                          {"timing": {"units": "seconds"}}, run.state, summary)
+                          {}, run.state, summary)

@@ -409,14 +409,7 @@ def cloud_tables(run: CloudRun) -> tuple[dict[str, np.ndarray], dict[str, dict]]
     tables["wait_distribution"] = record_table(rows, [("wait_from_s", "f8"), ("wait_to_s", "f8"),
                                                       ("num_jobs", "i8")])
     tables["timing"] = record_table(list(run.timing_s.items()), [("stage", "U"), ("seconds", "f8")])
-    seconds = "seconds"
-    table_attrs = {
-        "jobs": {name: seconds for name in ("submit_s", "start_s", "end_s", "wait_s", "estimate_s", "dqc_s")},
-        "centre": {"busy_s": seconds},
-        "wait_distribution": {"wait_from_s": seconds, "wait_to_s": seconds},
-        "timing": {"units": seconds},
-    }
-    return tables, table_attrs
+    return tables, {}  # every unit is in a column's name (dqsim.io.units)
 
 
 def cloud_attrs(run: CloudRun) -> dict:

@@ -346,11 +346,10 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
     tables["assignment"] = record_table(
         [(q, names[run.owner[q]], run.regmap.qubit_of_logical[q]) for q in range(circuit.num_qubits)],
         [("qubit", "i8"), ("node", "U"), ("register_qubit", "i8")])
-    table_attrs = {"timing": {"units": "seconds"}, "links": {"distance_km": "km"}}
+    table_attrs: dict[str, dict] = {}  # every unit is in a column's name (dqsim.io.units)
     if run.timeline is not None and comm.rank == 0:
         tables["timeline"] = record_table([(t, names[n], kind, detail) for t, n, kind, detail in run.timeline],
                                           [("time_ps", "i8"), ("node", "U"), ("kind", "U"), ("detail", "U")])
-        table_attrs["timeline"] = {"time_ps": "picoseconds"}
     pairs = sum(link[2] for link in run.links)
     attempts = sum(link[3] for link in run.links)
     summary = [

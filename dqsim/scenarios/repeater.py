@@ -314,11 +314,10 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
         "timing": record_table(timing_rows, [("stage", "U"), ("seconds", "f8")]),
     }
     table_attrs = {
-        "pairs": {"time_units": "picoseconds", "fidelity": "to |Phi+>, one trajectory",
+        "pairs": {"fidelity": "to |Phi+>, exact (memories are small density matrices)",
                   "waiting_time_ps": "delivery_time_ps - round_start_ps"},
-        "summary": {"rate_units": "per second as named: rate_hz and direct_rate_hz raw pairs, ebit_rate_hz "
-                                  "and plob_rate_hz ebits, key_rate_hz secret bits",
-                    "time_units": "ps, s as named",
+        "summary": {"units": {"rate_hz": "pairs/s", "direct_rate_hz": "pairs/s", "ebit_rate_hz": "ebits/s",
+                              "plob_rate_hz": "ebits/s", "key_rate_hz": "secret bits/s"},
                     "compared": "rate_hz: delivered end-to-end pairs of any fidelity per simulated second; "
                                 "hashing_yield: 1 - S(rho) of the Werner state of fidelity_mean, ebits per pair "
                                 "(Bennett et al., PRA 54, 3824 (1996)); ebit_rate_hz = rate_hz x hashing_yield; "
@@ -328,7 +327,6 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
                                 "-log2(1-transmittance) x reference rate, a bound on ebit_rate_hz and "
                                 "key_rate_hz of any repeaterless protocol (Pirandola et al. 2017); the "
                                 "reference rate is the same in every configuration"},
-        "timing": {"units": "seconds"},
     }
     attrs = {
         "swapping": c.swapping,

@@ -293,8 +293,8 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
         network_rows[0],
         [("time", "f8"), ("trotter_steps", "i8"), ("num_gates", "i8"), ("nonlocal_gates", "i8"),
          ("epr_pairs", "f8"), ("simulated_time_ps", "f8"), ("fidelity_to_trotter", "f8")])
-    table_attrs = {"network": {"simulated_time_ps": "picoseconds", "time": "1/energy (hbar = 1)"},
-                   "observables": {"time": "1/energy (hbar = 1)"}, "timing": {"units": "seconds"}}
+    spin_time = {"time": "1/energy (hbar = 1)"}  # the other columns' units are in their names
+    table_attrs = {"network": {"units": spin_time}, "observables": {"units": spin_time}}
     if sweep is not None:
         tables["sweep"] = record_table(
             [(sweep.parameter, value, times[k], name, networked[i + 1][k].values[name], trotter[k].values[name])
@@ -306,7 +306,7 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
              for i, value in enumerate(sweep.values) for row in network_rows[i + 1]],
             [("parameter", "U"), ("value", "f8"), ("time", "f8"), ("epr_pairs", "f8"),
              ("simulated_time_ps", "f8"), ("fidelity_to_trotter", "f8")])
-        table_attrs["sweep_network"] = {"simulated_time_ps": "picoseconds"}
+        table_attrs["sweep"] = table_attrs["sweep_network"] = {"units": spin_time}
     if final_counts:
         tables["counts"] = counts_table(final_counts)
     tables["timing"] = record_table(list(timing.items()), [("stage", "U"), ("seconds", "f8")])

@@ -1,0 +1,84 @@
+"""Write your own protocols: the public API the built-in protocols are written in.
+
+A *node program* is a generator function ``program(ctx, *args)`` run by the
+event engine on the rank that holds its node. It sees its node through
+``ctx`` (a :class:`NodeContext`) and nothing else, and it advances in
+virtual time (integer picoseconds) by yielding commands:
+
+=============================================  ===========================================================
+``yield ctx.wait(delay_ps)``                   resume ``delay_ps`` later (``>= 0``)
+``msg = yield ctx.receive(tag)``               resume with the next :class:`Message` of that tag
+``outcomes = yield ctx.measure(qubits,``       measure this node's qubits (``basis`` ``"Z"``, ``"X"`` or
+``basis="Z", error_probability=0.0)``          ``"Y"``; ``error_probability`` flips each outcome); the node
+                                               blocks until the outcome is known and gets a tuple of 0/1
+=============================================  ===========================================================
+
+and by calling methods that return at once:
+
+* ``ctx.send(dest, tag, payload=None, *, extra_delay_ps=0)``: a classical
+  message to node ``dest``; it arrives after the link's ``delay_ps`` (plus
+  ``extra_delay_ps``), at the time returned;
+* ``ctx.apply(gate_op(name, qubits, params), *, error_probability=0.0)``: a
+  gate on this node's qubits now (:func:`gate_op`: ``"h"``, ``"cx"``,
+  ``"rx"``, ... ; a depolarizing error with that probability);
+* ``ctx.bell_pair(qubit_here, qubit_there, werner)``: a Werner pair with
+  parameter ``werner`` (:func:`werner_from_fidelity`) on one qubit here and
+  one at the peer, which must hold its qubit reserved (DESIGN.md invariant 3);
+  :func:`epr_initiator` / :func:`epr_responder` do the heralded generation
+  over a :class:`LinkSpec` (attempts, herald timing, fidelity) for you;
+* ``ctx.reset(qubits)``: qubits back to ``|0>`` (no outcome, no blocking);
+* ``ctx.spawn(program, *args)``: another process on this node, now;
+* ``ctx.stream(purpose)``: this node's counter-based random stream for a
+  protocol decision (``.uniform()``, ``.next_generator()``; :mod:`dqsim.rng`);
+  the same draws on any number of ranks;
+* ``ctx.node_data``: a dict shared by the node's processes; change it only
+  in ``ctx.effect(change, *args)`` and read what steers a process through
+  ``ctx.record(read, *args)`` (so that a process restored from a checkpoint
+  can be re-executed, :mod:`dqsim.engine.process`);
+* ``ctx.log(kind, detail)``: a line of the run's timeline;
+* ``ctx.count(key, amount=1)``: add to a statistic, summed over ranks at the
+  end (``ProgramRun.statistics.counters``);
+* ``ctx.node``, ``ctx.name``, ``ctx.now_ps``: the node's index, name and clock.
+
+A sub-protocol is a generator too: ``result = yield from purify_end(ctx, ...)``
+(:func:`purify_end`, :func:`epr_initiator`, :func:`epr_responder` are the
+built-in ones). :func:`run_node_programs` runs programs on a network of
+nodes and links on every rank (collective); ``examples/distillation.py``
+is a complete example (entanglement distillation, run with ``mpiexec``).
+
+Rules the engine relies on: a node touches only its own qubits
+(:func:`qubit_of`); all randomness comes from ``ctx.stream`` (never
+``random`` or ``np.random``); messages go only between nodes joined by a
+link. Then results are the same on 1, 2 or 4 ranks.
+
+Examples:
+    >>> from dqsim import comm as comm_mod
+    >>> def ping(ctx, peer):
+    ...     ctx.send(peer, "ping", ctx.now_ps)
+    ...     reply = yield ctx.receive("pong")
+    ...     ctx.count("round_trip_ps", ctx.now_ps - reply.payload)
+    >>> def pong(ctx, peer):
+    ...     msg = yield ctx.receive("ping")
+    ...     ctx.send(peer, "pong", msg.payload)
+    >>> link = LinkSpec(distance_km=10.0)
+    >>> run = run_node_programs({0: [(ping, (1,))], 1: [(pong, (0,))]}, node_names=["a", "b"],
+    ...                         links={(0, 1): link}, qubits_per_node=1, comm=comm_mod.init())
+    >>> run.statistics.counters["round_trip_ps"] == 2 * link.delay_ps
+    True
+"""
+
+from dqsim.engine import Message, MeasureCmd, NodeContext, Receive, RunStatistics, Wait
+from dqsim.network.link import LinkSpec
+from dqsim.network.werner import (bbpssw_fidelity, bbpssw_success_probability, fidelity_from_werner,
+                                  werner_from_fidelity)
+from dqsim.protocols.epr import EprResult, epr_initiator, epr_responder
+from dqsim.protocols.purify import purify_end
+from dqsim.scenarios.programs import ProgramRun, counter, qubit_of, run_node_programs
+from dqsim.state.gates import GateOp, gate_op
+
+__all__ = [
+    "EprResult", "GateOp", "LinkSpec", "MeasureCmd", "Message", "NodeContext", "ProgramRun", "Receive",
+    "RunStatistics", "Wait", "bbpssw_fidelity", "bbpssw_success_probability", "counter", "epr_initiator",
+    "epr_responder", "fidelity_from_werner", "gate_op", "purify_end", "qubit_of", "run_node_programs",
+    "werner_from_fidelity",
+]

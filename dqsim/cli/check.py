@@ -1,0 +1,154 @@
+"""``dqsim check JOB [--set ...] [-n RANKS]``: validate a job without running it.
+
+Prints the resolved job (every key, defaults filled in, as TOML), the
+memory each rank's state-vector register needs on ``RANKS`` ranks and the
+work the run will do (gates and shots, pulses, pairs, time points). Exit
+status 0 for a job that ``dqsim run`` would start, 2 (one ``dqsim: error:``
+line) for one it would refuse: a bad key or value, a QASM file that does not
+parse, a register that cannot be split over ``RANKS``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from dqsim import jobs
+from dqsim.errors import DqsimError
+from dqsim.scenarios.circuit_run import build_circuit
+from dqsim.state.sharded import estimate_memory_bytes
+
+#: Exit status for bad input (as every dqsim command).
+EXIT_BAD_INPUT = 2
+#: Scenarios whose data register is a sharded state vector of the circuit's qubits.
+_CIRCUIT_LIKE = ("circuit", "dqc")
+_BYTES_PER_MIB = 1 << 20
+
+
+def _toml_value(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def to_toml(data: dict, prefix: str = "") -> list[str]:
+    """Lines of TOML for a nested dict; ``None`` (unset, the default applies) as a comment.
+
+    Examples:
+        >>> print("\\n".join(to_toml({"run": {"name": "a", "seed": None}, "qkd": {"link": {"distance_km": 5.0}}})))
+        [run]
+        name = "a"
+        # seed: unset
+        <BLANKLINE>
+        [qkd.link]
+        distance_km = 5.0
+    """
+    lines: list[str] = []
+    scalars = {k: v for k, v in data.items() if not isinstance(v, dict) and not _is_table_list(v)}
+    if prefix and scalars:
+        lines.append(f"[{prefix}]")
+    for key, value in scalars.items():
+        lines.append(f"# {key}: unset" if value is None else f"{key} = {_toml_value(value)}")
+    for key, value in data.items():
+        name = f"{prefix}.{key}" if prefix else key
+        if isinstance(value, dict):
+            if lines:
+                lines.append("")
+            lines += to_toml(value, name)
+        elif _is_table_list(value):
+            for entry in value:
+                lines += ["", f"[[{name}]]", *to_toml(entry, name)[1:]]
+    return lines
+
+
+def _is_table_list(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
+
+
+def _mib(num_bytes: float) -> str:
+    """A size in KiB, MiB or GiB (binary units)."""
+    if num_bytes < _BYTES_PER_MIB:
+        return f"{num_bytes / 1024:,.1f} KiB"
+    return f"{num_bytes / _BYTES_PER_MIB:,.1f} MiB" if num_bytes < 1 << 30 else f"{num_bytes / (1 << 30):,.2f} GiB"
+
+
+def _register_lines(job, num_qubits: int, num_ranks: int, what: str) -> list[str]:
+    """Memory per rank of a sharded register of ``num_qubits`` on ``num_ranks`` ranks (or an error)."""
+    if num_ranks & (num_ranks - 1):
+        raise DqsimError(f"-n {num_ranks}: the {job.scenario} scenario splits its register over a power-of-two "
+                         "number of ranks (1, 2, 4, 8, ...)")
+    if 1 << num_qubits < num_ranks:
+        raise DqsimError(f"-n {num_ranks}: a {num_qubits}-qubit register cannot be split over {num_ranks} ranks "
+                         f"(at most {1 << num_qubits})")
+    chunk = getattr(getattr(job, "simulation", None), "exchange_chunk_mib", None)
+    extra = {"exchange_chunk_bytes": chunk * _BYTES_PER_MIB} if chunk else {}
+    need = estimate_memory_bytes(num_qubits, num_ranks, job.run.precision, **extra)
+    return [f"memory per rank: {_mib(need['total'])} ({what}: {num_qubits} qubits, {job.run.precision}, "
+            f"shard {_mib(need['shard'])} + workspace {_mib(need['workspace'])})"]
+
+
+def work_lines(job, num_ranks: int) -> list[str]:
+    """What the run will do and the memory per rank, as lines (raises DqsimError where it cannot run)."""
+    scenario = job.scenario
+    if scenario in _CIRCUIT_LIKE:
+        circuit = build_circuit(job)
+        noisy = getattr(getattr(job, "noise", None), "active", False)
+        terminal = circuit.measurements_are_terminal() and not noisy
+        mode = "final-state sampling" if terminal else "one trajectory per shot"
+        lines = [f"work: {circuit.num_qubits} qubits, {len(circuit.gates())} gates, "
+                 f"{job.simulation.shots} shots ({mode})"]
+        what = "data register" if scenario == "circuit" else "data register, plus communication qubits in use"
+        return lines + _register_lines(job, circuit.num_qubits, num_ranks, what)
+    if scenario == "qkd":
+        distances = job.distances_km()
+        links = job.network_links(distances[0])
+        pulses = job.qkd.pulses * len(distances) * len(links)
+        return [f"work: {len(distances)} distance(s) x {len(links)} link(s) x {job.qkd.pulses:,} pulses "
+                f"= {pulses:,} pulses, in batches of {job.qkd.batch_pulses:,}",
+                "memory per rank: no state-vector register; pulse batches of "
+                f"{job.qkd.batch_pulses:,} (a few arrays of that length)"]
+    if scenario == "repeater":
+        configs = len(job.chain.num_links)
+        return [f"work: {configs} chain configuration(s) x {job.chain.num_pairs} end-to-end pairs",
+                "memory per rank: no state-vector register (pairs as small states)"]
+    if scenario == "trotter":
+        model, evolution = job.model, job.evolution
+        sweep = job.simulation.sweep
+        series = 1 + (len(sweep.values) if sweep is not None else 0)
+        lines = [f"work: {model.num_sites} sites, {evolution.num_points} time point(s) x "
+                 f"{evolution.steps_per_point} step(s), {series} network series x "
+                 f"{job.simulation.trajectories} trajector(y/ies)"]
+        return lines + _register_lines(job, model.num_sites, num_ranks, "site register")
+    if scenario == "cloud":
+        count = len(job.user_jobs) + (job.arrivals.num_jobs if job.arrivals is not None else 0)
+        return [f"work: {count} user job(s) on {job.network.resolved_num_nodes()} QPU(s)",
+                "memory per rank: one user job's register at a time (at most the QPUs' data qubits)"]
+    return [f"work: scenario {scenario}"]
+
+
+def check_job(path: str, overrides: list[str], num_ranks: int) -> list[str]:
+    """The report of ``dqsim check`` (see the module docstring).
+
+    Raises:
+        DqsimError: the job would not run (one line).
+    """
+    if num_ranks < 1:
+        raise DqsimError(f"-n {num_ranks}: the number of ranks must be at least 1")
+    job = jobs.load_job(path)
+    if overrides:
+        job = jobs.apply_overrides(job, overrides)
+    head = [f"# dqsim check {path}: valid ({job.scenario}); the resolved job, defaults filled in:"]
+    lines = work_lines(job, num_ranks)
+    body = to_toml(job.model_dump(mode="json"))
+    return [*head, "", *body, "", f"# on {num_ranks} rank(s):", *(f"# {line}" for line in lines)]
+
+
+def cmd_check(args) -> int:
+    """``dqsim check JOB [--set ...] [-n RANKS]``."""
+    try:
+        lines = check_job(args.job, list(args.set), args.num_ranks)
+    except DqsimError as exc:
+        print(f"dqsim: error: {exc}", file=sys.stderr, flush=True)
+        return EXIT_BAD_INPUT
+    print("\n".join(lines))
+    return 0
+

@@ -1,0 +1,74 @@
+"""``dqsim examples [DIR]``: copy the example job files (and the QASM circuits they read) into DIR.
+
+The jobs come with the package (``dqsim.example_jobs``, installed from the
+repository's ``jobs/`` folder, see setup.py); in a source checkout that is
+not installed as a wheel they are read from ``jobs/`` beside the package.
+Files already in DIR are left alone and named (exit status 2), so a
+user's edited copy is never overwritten.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import shutil
+import sys
+from pathlib import Path
+
+import dqsim
+
+#: Exit status for bad input (as every dqsim command).
+EXIT_BAD_INPUT = 2
+#: The package holding the example jobs in an installed dqsim.
+EXAMPLES_PACKAGE = "dqsim.example_jobs"
+#: Where ``dqsim examples`` copies to when no folder is given.
+DEFAULT_DIR = "dqsim-examples"
+_SUFFIXES = (".toml", ".qasm")
+
+
+def example_files() -> dict[str, Path]:
+    """Relative path (``quickstart.toml``, ``circuits/random_12q.qasm``) -> the file to copy.
+
+    Raises:
+        FileNotFoundError: neither the installed package nor a source checkout has them.
+    """
+    try:
+        root = Path(str(importlib.resources.files(EXAMPLES_PACKAGE)))
+    except ModuleNotFoundError:
+        root = Path(dqsim.__file__).resolve().parent.parent / "jobs"
+    files = {str(path.relative_to(root)): path for path in sorted(root.rglob("*"))
+             if path.suffix in _SUFFIXES and path.is_file()}
+    if not files:
+        raise FileNotFoundError(f"no example jobs in {root}")
+    return files
+
+
+def copy_examples(target: Path) -> list[Path]:
+    """Copy every example into ``target`` (made if missing); the files written.
+
+    Raises:
+        FileExistsError: some example already exists in ``target`` (nothing is copied).
+    """
+    files = example_files()
+    clashes = [name for name in files if (target / name).exists()]
+    if clashes:
+        raise FileExistsError(f"{target}: already has {', '.join(clashes[:3])}"
+                              f"{' ...' if len(clashes) > 3 else ''}; give an empty or new folder")
+    written = []
+    for name, source in files.items():
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
+        written.append(Path(shutil.copyfile(source, target / name)))
+    return written
+
+
+def cmd_examples(args) -> int:
+    """``dqsim examples [DIR]``."""
+    target = Path(args.dir)
+    try:
+        written = copy_examples(target)
+    except OSError as exc:  # FileExistsError, FileNotFoundError among them
+        print(f"dqsim: error: {exc}", file=sys.stderr, flush=True)
+        return EXIT_BAD_INPUT
+    jobs = sorted(p.name for p in written if p.suffix == ".toml")
+    print(f"copied {len(written)} files into {target}: {', '.join(jobs)}")
+    print(f"run one with: dqsim run {target / 'quickstart.toml'}   (under mpiexec -n 4 for 4 ranks)")
+    return 0

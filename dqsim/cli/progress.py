@@ -1,0 +1,148 @@
+"""Progress of a run as plain lines, for output that is not a terminal (batch logs, ``slurm-*.out``).
+
+On a terminal ``dqsim run`` draws a bar (rich); elsewhere rank 0 writes one
+line per stage, one per sweep point (a count of at most :data:`MAX_POINTS`
+items: distances, chain configurations, time points; longer counts such as
+gates or shots get at most one line a second) and, while nothing else is
+said, one at least every :data:`HEARTBEAT_S` seconds::
+
+    dqsim: [   12.0 s] distances 3/9 (33%), about 24 s left
+
+A stage is the scenario's description with its numbers taken out (the
+description "chain configurations" or "label: t = 0.5 (3/10)" stays one
+stage while its numbers change). A stage's work is taken to start at the
+previous update (its first update reports work already done), and the
+estimate assumes the rest of the stage goes at the pace it went so far.
+A closed output (``dqsim run ... | head``) ends the lines, not the run.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from typing import Callable, TextIO
+
+#: A line at least this often (seconds) while a run goes on.
+HEARTBEAT_S = 10.0
+#: Counts up to this many items are sweep points, each worth a line.
+MAX_POINTS = 100
+#: Longer counts (gates, shots): at most one line in this many seconds.
+MIN_POINT_INTERVAL_S = 1.0
+
+_NUMBER = re.compile(r"[-+]?\d[\d.,_eE+-]*")
+
+
+def stage_of(what: str) -> str:
+    """The stage a progress description belongs to: its text with the numbers removed.
+
+    Examples:
+        >>> stage_of("label: t = 0.5 (3/10)") == stage_of("label: t = 1.25 (4/10)")
+        True
+        >>> stage_of("gates") == stage_of("trajectories")
+        False
+    """
+    return _NUMBER.sub("#", what)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+class ProgressLog:
+    """Progress lines on a stream, called as ``update(done, total, what)`` by a scenario.
+
+    Args:
+        stream: where lines go (``sys.stdout`` in ``dqsim run``).
+        heartbeat_s: the longest silence while running, seconds (> 0).
+        clock: seconds, monotonic (tests pass a fake one).
+
+    Examples:
+        >>> import io
+        >>> now = [0.0]
+        >>> out = io.StringIO()
+        >>> log = ProgressLog(out, clock=lambda: now[0])
+        >>> now[0] = 2.0; log.update(1, 4, "distances"); now[0] = 4.0; log.update(2, 4, "distances")
+        >>> print(out.getvalue(), end="")
+        dqsim: [    2.0 s] distances 1/4 (25%), about 6 s left
+        dqsim: [    4.0 s] distances 2/4 (50%), about 4 s left
+    """
+
+    def __init__(self, stream: TextIO, *, heartbeat_s: float = HEARTBEAT_S,
+                 clock: Callable[[], float] = time.monotonic):
+        if not heartbeat_s > 0:
+            raise ValueError(f"heartbeat_s must be > 0, got {heartbeat_s}")
+        self._stream = stream
+        self._heartbeat_s = heartbeat_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._started = clock()
+        self._last_line = self._started
+        self._last_update = self._started
+        self._closed = False
+        self._stage: str | None = None
+        self._stage_started = self._started
+        self._state: tuple[float, float | None, str] | None = None
+        self._printed_done: float | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _line(self, done: float, total: float | None, what: str, now: float) -> str:
+        text = f"dqsim: [{now - self._started:7.1f} s] {what}"
+        if total:
+            fraction = min(max(done / total, 0.0), 1.0)
+            whole = float(done).is_integer() and float(total).is_integer()
+            text += f" {int(done)}/{int(total)} ({fraction:.0%})" if whole else f" ({fraction:.0%})"
+            spent = now - self._stage_started
+            if 0 < fraction < 1 and spent > 0:
+                text += f", about {_duration(spent * (1 - fraction) / fraction)} left"
+        return text
+
+    def _emit(self, now: float) -> None:
+        if self._closed:
+            return
+        done, total, what = self._state
+        try:
+            print(self._line(done, total, what, now), file=self._stream, flush=True)
+        except (BrokenPipeError, ValueError):  # the reader went away (or the stream was closed)
+            self._closed = True
+        self._last_line = now
+        self._printed_done = done
+
+    def update(self, done: float, total: float | None, what: str) -> None:
+        """Record progress; write a line at a new stage, a new sweep point (throttled) or after a silence."""
+        with self._lock:
+            now = self._clock()
+            stage = stage_of(what)
+            new_stage = stage != self._stage
+            if new_stage:
+                self._stage, self._stage_started = stage, self._last_update
+            self._last_update = now
+            self._state = (done, total, what)
+            point = (total is not None and float(done).is_integer() and done != self._printed_done
+                     and (total <= MAX_POINTS or now - self._last_line >= MIN_POINT_INTERVAL_S))
+            if new_stage or point or now - self._last_line >= self._heartbeat_s:
+                self._emit(now)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(min(1.0, self._heartbeat_s)):
+            with self._lock:
+                now = self._clock()
+                if self._state is not None and now - self._last_line >= self._heartbeat_s:
+                    self._emit(now)
+
+    def start(self) -> None:
+        """Start the heartbeat thread (a line after each silence of ``heartbeat_s``)."""
+        self._thread = threading.Thread(target=self._beat, name="dqsim-progress", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the heartbeat thread."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None

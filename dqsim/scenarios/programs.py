@@ -1,0 +1,127 @@
+"""Node programs of the user's own on a network of nodes and links (:func:`run_node_programs`).
+
+The built-in scenarios run their protocols (EPR generation, swapping,
+purification, QKD) as node processes on the event engine; this module runs
+processes a user writes, in the same API (:mod:`dqsim.api` documents it):
+generator functions ``program(ctx, *args)`` that yield ``ctx.wait``,
+``ctx.receive`` and ``ctx.measure`` commands and call ``ctx.send``,
+``ctx.apply``, ``ctx.bell_pair``, ``ctx.reset``, ``ctx.count``, ``ctx.log``.
+It places the nodes on the ranks, gives each node ``qubits_per_node``
+qubits of one sharded register, derives the engine's lookahead from the
+links and runs to the end. Results do not depend on the number of ranks
+(DESIGN.md invariant 5).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence
+
+from dqsim.engine import RunStatistics, Simulator
+from dqsim.errors import ResourceError
+from dqsim.network.link import LinkSpec
+from dqsim.scenarios.dqc import default_placement
+from dqsim.state.sharded import ShardedState
+
+#: Qubits kept local on every rank (a small network on many ranks gets idle padding qubits).
+MIN_LOCAL_QUBITS = 2
+
+
+@dataclass(frozen=True)
+class ProgramRun:
+    """The outcome of :func:`run_node_programs`, the same on every rank.
+
+    Attributes:
+        statistics: the engine's :class:`~dqsim.engine.RunStatistics`;
+            ``statistics.counters`` holds every ``ctx.count`` summed over ranks.
+        end_time_ps: simulated time at the end, ps.
+        placement: the rank of each node.
+        timeline: ``(time_ps, node, kind, detail)`` of every ``ctx.log`` on
+            rank 0 when ``timeline`` was asked for (``None`` on other ranks).
+    """
+
+    statistics: RunStatistics
+    end_time_ps: int
+    placement: list[int]
+    timeline: list | None
+
+
+def qubit_of(node: int, slot: int, qubits_per_node: int) -> int:
+    """The register index of a node's ``slot``-th qubit (node ``i`` holds ``i*q ... i*q + q - 1``).
+
+    Examples:
+        >>> qubit_of(1, 0, 2), qubit_of(1, 1, 2)
+        (2, 3)
+    """
+    if not 0 <= slot < qubits_per_node:
+        raise ValueError(f"slot must be in 0..{qubits_per_node - 1}, got {slot}")
+    return node * qubits_per_node + slot
+
+
+def run_node_programs(programs: Mapping[int, Sequence[tuple[Callable, tuple]]], *, node_names: Sequence[str],
+                      links: Mapping[tuple[int, int], LinkSpec], qubits_per_node: int, comm, seed: int = 0,
+                      placement: Sequence[int] | None = None, precision: str = "complex128", backend=None,
+                      t1_s: float = math.inf, t2_s: float = math.inf, timeline: bool = False) -> ProgramRun:
+    """Collective: run the user's node programs on the engine until no event is left.
+
+    Args:
+        programs: node index -> ``[(program, args), ...]``; each starts at time 0
+            as ``program(ctx, *args)`` (a generator function, see :mod:`dqsim.api`).
+        node_names: the nodes' names; node ``i`` is ``node_names[i]``.
+        links: ``(a, b)`` -> the :class:`~dqsim.network.link.LinkSpec` of the
+            fibre between nodes a and b; messages between them take its
+            ``delay_ps``. Messages go only along links (both directions).
+        qubits_per_node: register qubits of each node (>= 1); see :func:`qubit_of`.
+        comm: communicator from :func:`dqsim.comm.init`.
+        seed: the run's seed (see :mod:`dqsim.rng`).
+        placement: the rank of each node (default: contiguous blocks).
+        precision: ``"complex128"`` or ``"complex64"``.
+        backend: from :func:`dqsim.backend.select` (``None``: NumPy).
+        t1_s, t2_s: memory times of every qubit, s (``math.inf``: none).
+        timeline: keep ``ctx.log`` entries (gathered on rank 0).
+
+    Returns:
+        A :class:`ProgramRun`.
+
+    Raises:
+        ResourceError: a placement that does not give every node a rank, a
+            link to an unknown node, or messages between nodes with no link.
+    """
+    num_nodes = len(node_names)
+    ranks = list(placement) if placement is not None else default_placement(num_nodes, comm.size)
+    if len(ranks) != num_nodes or any(not 0 <= r < comm.size for r in ranks):
+        raise ResourceError(f"placement {ranks} must give each of {num_nodes} nodes a rank in 0..{comm.size - 1}")
+    delays: dict[tuple[int, int], int] = {}
+    for (a, b), link in links.items():
+        if not (0 <= a < num_nodes and 0 <= b < num_nodes) or a == b:
+            raise ResourceError(f"link ({a}, {b}) must join two different nodes of 0..{num_nodes - 1}")
+        delays[(a, b)] = delays[(b, a)] = link.delay_ps
+
+    def latency_ps(source: int, dest: int) -> int:
+        if (source, dest) not in delays:
+            raise ResourceError(f"node {node_names[source]} sent to {node_names[dest]}, but no link joins them")
+        return delays[(source, dest)]
+
+    if qubits_per_node < 1:
+        raise ResourceError(f"qubits_per_node must be >= 1, got {qubits_per_node}")
+    rank_bits = max(comm.size.bit_length() - 1, 0)
+    num_qubits = max(num_nodes * qubits_per_node, rank_bits + MIN_LOCAL_QUBITS)
+    owner = [q // qubits_per_node if q < num_nodes * qubits_per_node else 0 for q in range(num_qubits)]
+    state = ShardedState(num_qubits, comm, precision=precision, backend=backend, seed=seed)
+    cross = [delay for (a, b), delay in delays.items() if ranks[a] != ranks[b]]
+    sim = Simulator(comm=comm, state=state, node_names=list(node_names), rank_of_node=ranks, latency_ps=latency_ps,
+                    cross_rank_latencies_ps=cross, qubit_owner=owner, t1_s=[t1_s] * num_nodes,
+                    t2_s=[t2_s] * num_nodes, seed=seed, record_timeline=timeline,
+                    all_latencies_ps=sorted(set(delays.values())), backend=backend)
+    for node, entries in programs.items():
+        for program, args in entries:
+            sim.spawn(node, program, *args)
+    statistics = sim.run()
+    gathered = sim.gather_timeline() if timeline else None
+    return ProgramRun(statistics, statistics.end_time_ps, ranks, gathered)
+
+
+def counter(run: ProgramRun, key: Any) -> int:
+    """A summed ``ctx.count`` of the run (0 if never counted)."""
+    return int(run.statistics.counters.get(key, 0))

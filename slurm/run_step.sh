@@ -1,0 +1,94 @@
+# Shared by slurm/dqsim.sbatch and slurm/sweep.sbatch (sourced from the submit directory):
+# launch one dqsim run under srun (or mpiexec), pass USR1 on so that dqsim checkpoints, resume
+# from the newest checkpoint after a requeue, and requeue at most DQSIM_MAX_RESTARTS times.
+#
+# The caller sets: DQSIM_PYTHON, CHECKPOINT_DIR; optionally DQSIM_LAUNCHER (srun | mpiexec),
+# SRUN_MPI, SRUN_GPU_BIND, DQSIM_MAX_RESTARTS (see the variables below).
+# Exit statuses of dqsim: 0 done, 2 bad input (or a damaged checkpoint), 75 checkpoint written.
+
+DQSIM_LAUNCHER=${DQSIM_LAUNCHER:-srun}     # srun, or mpiexec: the one beside DQSIM_PYTHON (PyPI MPICH's)
+SRUN_MPI=${SRUN_MPI:-pmix}                 # srun's MPI plugin: pmix (Open MPI, MPICH with PMIx); pmi2 for the PyPI MPICH
+SRUN_GPU_BIND=${SRUN_GPU_BIND:-}           # srun --gpu-bind, e.g. closest or map_gpu:0,1,2,3 (empty: SLURM's default)
+DQSIM_MAX_RESTARTS=${DQSIM_MAX_RESTARTS:-5}  # requeue at most this many times, then stop with the checkpoint
+EXIT_CHECKPOINTED=75
+
+# The newest checkpoints of CHECKPOINT_DIR first (names sort by engine run and simulated time).
+newest_checkpoints() {
+    ls "$CHECKPOINT_DIR"/*.h5 2>/dev/null | grep -v '\.slab[0-9]*\.h5$' | sort -r
+}
+
+# Run `dqsim ARGS...` on the job's ranks in the background, so that the USR1 trap can pass the
+# signal on; sets STATUS to its exit status.
+dqsim_step() {
+    local launch
+    case $DQSIM_LAUNCHER in
+        srun) launch=(srun --mpi="$SRUN_MPI" --kill-on-bad-exit=1)
+              if [ -n "$SRUN_GPU_BIND" ]; then launch+=(--gpu-bind="$SRUN_GPU_BIND"); fi ;;
+        mpiexec) launch=("$(dirname "$DQSIM_PYTHON")/mpiexec" -n "${SLURM_NTASKS:-1}") ;;
+        *) echo "run_step.sh: DQSIM_LAUNCHER=$DQSIM_LAUNCHER: allowed srun, mpiexec" >&2; STATUS=2; return ;;
+    esac
+    "${launch[@]}" "$DQSIM_PYTHON" -m dqsim "$@" &
+    local pid=$!
+    trap 'echo "run_step.sh: USR1: asking dqsim to checkpoint"; kill -USR1 '"$pid"' 2>/dev/null || true' USR1
+    while true; do
+        STATUS=0
+        wait "$pid" || STATUS=$?
+        kill -0 "$pid" 2>/dev/null || break   # it ended; else wait was cut short by the trap
+    done
+    trap - USR1
+}
+
+# Run the job (`dqsim run JOB --set checkpoint.directory=... ARGS...`) or, after a requeue, resume
+# from the newest checkpoint that dqsim accepts (an older one if the newest is damaged); of ARGS a
+# resume takes the output and --quiet (the rest is stored in the checkpoint). Sets STATUS.
+run_or_resume() {
+    local job_file=$1 restarts=${SLURM_RESTART_COUNT:-0} checkpoint i
+    shift
+    local args=("$@") resume_args=()
+    for ((i = 0; i < ${#args[@]}; i++)); do
+        case "${args[i]}" in
+            -o|--output) resume_args+=("${args[i]}" "${args[i+1]:-}"); i=$((i + 1)) ;;
+            -q|--quiet) resume_args+=("${args[i]}") ;;
+        esac
+    done
+    if [ "$restarts" -gt 0 ] && [ -n "$(newest_checkpoints)" ]; then
+        for checkpoint in $(newest_checkpoints); do
+            echo "run_step.sh: restart $restarts: resuming from $checkpoint"
+            dqsim_step resume "$checkpoint" "${resume_args[@]}"
+            [ "$STATUS" -eq 2 ] || break   # 2: this checkpoint is damaged; try the previous one
+        done
+    else
+        dqsim_step run "$job_file" --set "checkpoint.directory=\"$CHECKPOINT_DIR\"" "$@"
+    fi
+}
+
+# After run_or_resume: requeue this job (or array task) when dqsim checkpointed and the cap allows,
+# then exit with a status SLURM shows (0 requeued or done; 75 checkpointed but the cap is reached).
+finish_step() {
+    local restarts=${SLURM_RESTART_COUNT:-0}
+    if [ "$STATUS" -eq "$EXIT_CHECKPOINTED" ]; then
+        if [ "$restarts" -lt "$DQSIM_MAX_RESTARTS" ]; then
+            echo "run_step.sh: checkpoint written; requeueing job ${SLURM_JOB_ID:-?} (restart $((restarts + 1)) of at most $DQSIM_MAX_RESTARTS)"
+            scontrol requeue "${SLURM_JOB_ID:?}"
+            exit 0
+        fi
+        echo "run_step.sh: checkpoint written, but the job was requeued $restarts time(s) (DQSIM_MAX_RESTARTS=$DQSIM_MAX_RESTARTS):" \
+             "not requeueing; continue by hand with: dqsim resume $(newest_checkpoints | head -n 1)" >&2
+    fi
+    exit "$STATUS"
+}
+
+# `dqsim check JOB -n SLURM_NTASKS` with the --set assignments of ARGS, on one process: prints the
+# memory per rank and the work to the log; a job that would not run fails here (status 2).
+check_job() {
+    local job_file=$1 sets=() i
+    shift
+    local args=("$@")
+    for ((i = 0; i < ${#args[@]}; i++)); do
+        case "${args[i]}" in
+            --set) sets+=(--set "${args[i+1]:-}"); i=$((i + 1)) ;;
+            --set=*) sets+=("${args[i]}") ;;
+        esac
+    done
+    "$DQSIM_PYTHON" -m dqsim check "$job_file" -n "${SLURM_NTASKS:-1}" "${sets[@]}" | grep '^# \(work\|memory\)'
+}

@@ -1,0 +1,130 @@
+"""Dynamic circuits: OpenQASM 3 `if` on measured bits, mid-circuit measurement and reset in the
+circuit scenario, shot by shot; the same shots on 1, 2 and 4 ranks; the [noise] model. Statistical
+checks: within 4 standard errors."""
+
+import math
+
+import numpy as np
+import pytest
+
+from dqsim.circuit import qasm
+from dqsim.circuit.distribute import plan_nodes, register_map
+from dqsim.circuit.ir import Circuit, Gate, IfBits, Measure
+from dqsim.errors import CircuitError
+from dqsim.io import open_run
+from mpi_helper import run_mpi
+
+HEAD = 'OPENQASM 3.0; include "stdgates.inc"; qubit[2] q; bit[2] c; c = measure q; '
+JOB = "jobs/teleport_feedforward.toml"
+THETA = 1.1  # the angle of ry in jobs/circuits/teleport_feedforward.qasm
+
+
+def test_if_forms_become_ifbits_and_write_back():
+    circuit = qasm.load_qasm(HEAD + "if (c[1] == 1) { x q[0]; } else { h q[0]; } if (!c[0]) { z q[1]; }")
+    first, second = circuit.instructions[2:]
+    assert first == IfBits((1,), 1, (Gate("x", (0,)),), (Gate("h", (0,)),))
+    assert second == IfBits((0,), 0, (Gate("z", (1,)),), ())
+    assert not circuit.measurements_are_terminal() and circuit.has_classical_control()
+    assert qasm.load_qasm(qasm.dump_qasm(circuit)).instructions == circuit.instructions
+    with pytest.raises(CircuitError, match="OpenQASM 3 only"):
+        qasm.dump_qasm(circuit, version=2)
+    qasm2 = qasm.load_qasm('OPENQASM 2.0; include "qelib1.inc"; qreg q[2]; creg c[1]; measure q[0] -> c[0]; '
+                           "if (c==1) x q[1];")
+    assert qasm2.instructions[1] == IfBits((0,), 1, (Gate("x", (1,)),), ())
+    whole = qasm.load_qasm(HEAD + "if (c == 2) { x q[0]; }")  # pyqasm splits a register into its bits
+    assert whole.instructions[2].clbits == (1,) and whole.instructions[2].value == 1
+
+
+def test_unsupported_control_is_one_line():
+    with pytest.raises(CircuitError, match="while-loop with condition depending on quantum measurement"):
+        qasm.load_qasm(HEAD + "while (c[0] == 1) { x q[0]; c[0] = measure q[0]; }")
+
+
+def test_ifbits_checks_bits_and_value():
+    circuit = Circuit(1, 2)
+    with pytest.raises(CircuitError, match="classical bit 2 is outside 0..1"):
+        circuit.append(IfBits((2,), 1, ()))
+    with pytest.raises(CircuitError, match="value 4 does not fit 2 bit"):
+        circuit.append(IfBits((0, 1), 4, ()))
+    with pytest.raises(CircuitError, match="qubit index 3"):
+        circuit.append(IfBits((0,), 1, (Gate("x", (3,)),)))
+
+
+def test_distributed_circuits_refuse_classical_control():
+    circuit = Circuit(2, 1).append(Measure(0, 0)).append(IfBits((0,), 1, (Gate("x", (1,)),)))
+    regmap = register_map([0, 1], [1, 1], [1, 1])
+    with pytest.raises(CircuitError, match="not supported in distributed circuits"):
+        plan_nodes(circuit, regmap, 2)
+
+
+def _shots(num_ranks, tmp_path, shots):
+    out = tmp_path / f"teleport-{num_ranks}.h5"
+    run_mpi(num_ranks, ["-m", "dqsim", "run", JOB, "-o", str(out), "--quiet", "--set", f"simulation.shots={shots}"],
+            timeout_s=240)
+    return open_run(out)
+
+
+def test_teleportation_with_feed_forward_matches_theory(tmp_path):
+    run = _shots(1, tmp_path, 400)
+    assert run.attrs["sampling"] == "trajectories"
+    shots = run.table("shots")
+    target = (shots >> 2) & 1
+    p = math.sin(THETA / 2) ** 2  # the teleported qubit reads 1 with sin^2(theta/2), whatever c[0], c[1]
+    assert abs(target.mean() - p) < 4 * math.sqrt(p * (1 - p) / len(shots))
+    for outcome in range(4):  # the Bell measurement: each of 00, 01, 10, 11 with probability 1/4
+        assert abs(np.mean((shots & 3) == outcome) - 0.25) < 4 * math.sqrt(0.25 * 0.75 / len(shots))
+
+
+@pytest.mark.parametrize("num_ranks", [2, 4])
+def test_dynamic_circuit_shots_are_the_same_on_any_number_of_ranks(num_ranks, tmp_path):
+    one = _shots(1, tmp_path, 40).table("shots")
+    many = _shots(num_ranks, tmp_path, 40)
+    assert many.attrs["num_ranks"] == num_ranks
+    np.testing.assert_array_equal(many.table("shots"), one)
+
+
+NOISY_QASM = 'OPENQASM 3.0;\ninclude "stdgates.inc";\nqubit[2] q;\nbit[2] c;\nx q[0];\nh q[1];\nc = measure q;\n'
+
+
+def _noisy(tmp_path, noise: str, *, shots=400, num_ranks=1, qasm_text=NOISY_QASM) -> np.ndarray:
+    (tmp_path / "c.qasm").write_text(qasm_text)
+    job = tmp_path / "noisy.toml"
+    job.write_text(f'[run]\nname = "noisy"\nseed = 3\n[circuit]\nqasm = "c.qasm"\n'
+                   f"[simulation]\nshots = {shots}\nstore_shots = true\n[noise]\n{noise}\n")
+    out = tmp_path / f"noisy-{num_ranks}.h5"
+    run_mpi(num_ranks, ["-m", "dqsim", "run", str(job), "-o", str(out), "--quiet"], timeout_s=240)
+    run = open_run(out)
+    assert run.attrs["sampling"] == "trajectories"
+    return run.table("shots")
+
+
+def _close(fraction: float, p: float, n: int) -> bool:
+    """Within 4 standard errors of a binomial fraction."""
+    return abs(fraction - p) < 4 * math.sqrt(p * (1 - p) / n)
+
+
+@pytest.mark.parametrize("noise,p_one", [
+    ("readout_error = 0.1", 0.9),                                      # the bit flips with 0.1
+    ("depolarizing_1q = 0.3\ngates = { h = 0.0 }", 1 - 2 * 0.3 / 3),   # X and Y errors flip it: 2p/3
+    ("amplitude_damping = 0.3", 0.7),                                   # |1> decays with gamma
+    ("depolarizing_1q = 0.3\ngates = { x = 0.0 }", 1.0),               # no error on x gates
+])
+def test_noise_model_of_the_circuit_scenario(tmp_path, noise, p_one):
+    shots = _noisy(tmp_path, noise)
+    fraction = float(np.mean(shots & 1))  # bit 0: after x, 1 without noise
+    assert fraction == 1.0 if p_one == 1.0 else _close(fraction, p_one, len(shots)), fraction
+
+
+def test_noisy_shots_are_the_same_on_two_ranks(tmp_path):
+    noise = "depolarizing_1q = 0.2\ndepolarizing_2q = 0.3\namplitude_damping = 0.1\nreadout_error = 0.05"
+    bell = NOISY_QASM.replace("x q[0];\nh q[1];", "h q[0];\ncx q[0], q[1];")
+    one = _noisy(tmp_path, noise, shots=60, qasm_text=bell)
+    np.testing.assert_array_equal(_noisy(tmp_path, noise, shots=60, num_ranks=2, qasm_text=bell), one)
+
+
+def test_noise_needs_measurements(tmp_path):
+    (tmp_path / "c.qasm").write_text(NOISY_QASM.replace("c = measure q;\n", ""))
+    job = tmp_path / "noisy.toml"
+    job.write_text('[run]\nname = "n"\n[circuit]\nqasm = "c.qasm"\n[noise]\nreadout_error = 0.1\n')
+    proc = run_mpi(1, ["-m", "dqsim", "run", str(job), "-o", str(tmp_path / "n.h5")], check=False)
+    assert proc.returncode == 2 and "[noise] needs a circuit that measures" in proc.stderr

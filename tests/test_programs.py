@@ -1,0 +1,53 @@
+"""Node programs of the user's own (dqsim.api): the distillation example against BBPSSW theory,
+identical on 1, 2 and 4 ranks; errors of run_node_programs."""
+
+import json
+import math
+
+import pytest
+
+from dqsim import comm as comm_mod
+from dqsim.api import LinkSpec, run_node_programs
+from dqsim.errors import ResourceError
+from mpi_helper import run_mpi
+
+EXAMPLE = "examples/distillation.py"
+
+
+def distill(num_ranks: int, rounds: int) -> dict:
+    proc = run_mpi(num_ranks, [EXAMPLE, str(rounds), "0.8"], timeout_s=240)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_distillation_example_matches_bbpssw_within_four_standard_errors():
+    result = distill(1, 450)
+    n = result["rounds"]
+    p = result["success_probability_theory"]
+    assert abs(result["success_fraction"] - p) < 4 * math.sqrt(p * (1 - p) / n)
+    # F = (1 + <XX> - <YY> + <ZZ>)/4, each correlation from about a third of the distilled pairs
+    per_basis = result["distilled"] / 3
+    variance = sum(1 - c * c for c in result["correlations"].values()) / per_basis / 16
+    assert abs(result["fidelity_out"] - result["fidelity_out_theory"]) < 4 * math.sqrt(variance)
+    assert result["correlations"]["Y"] < 0 < result["correlations"]["Z"]  # |Phi+>: <YY> = -1, <ZZ> = +1
+
+
+@pytest.mark.parametrize("num_ranks", [2, 4])
+def test_distillation_is_the_same_on_any_number_of_ranks(num_ranks):
+    one, many = distill(1, 40), distill(num_ranks, 40)
+    assert many.pop("ranks") == num_ranks and one.pop("ranks") == 1
+    assert many == one
+
+
+def test_messages_need_a_link_and_nodes_need_ranks():
+    def talk(ctx, peer):
+        ctx.send(peer, "hello")
+        yield ctx.wait(0)
+
+    link = LinkSpec(distance_km=1.0)
+    comm = comm_mod.init()
+    with pytest.raises(ResourceError, match="node a sent to c, but no link joins them"):
+        run_node_programs({0: [(talk, (2,))]}, node_names=["a", "b", "c"], links={(0, 1): link},
+                          qubits_per_node=1, comm=comm)
+    with pytest.raises(ResourceError, match=r"placement \[0\] must give each of 2 nodes a rank"):
+        run_node_programs({}, node_names=["a", "b"], links={(0, 1): link}, qubits_per_node=1, comm=comm,
+                          placement=[0])

@@ -1,0 +1,165 @@
+"""The user's workflow around a run: progress lines in logs, ``dqsim check``, tables for analysis,
+example jobs shipped with the package."""
+
+import csv
+import io as _io
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from dqsim.cli.merge import merge_files
+from dqsim.cli.progress import ProgressLog
+from dqsim.io import open_run, write_run_file
+from mpi_helper import ROOT, run_command
+from test_cli import dqsim
+
+QKD_SMALL = ["--set", "qkd.pulses=200000", "--set", "qkd.batch_pulses=100000", "--set", "qkd.block_pulses=200000"]
+
+
+def test_progress_lines_in_a_log_every_sweep_point_and_quiet_silences_them(tmp_path):
+    out = tmp_path / "sweep.h5"
+    proc = dqsim("run", "jobs/bb84_distance_sweep.toml", "-o", str(out), *QKD_SMALL)  # stdout is a pipe
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("dqsim: [")]
+    assert lines[0].endswith("qkd bb84_distance_sweep")
+    points = [line for line in lines if " distances " in line]
+    assert [p.split(" distances ")[1].split()[0] for p in points] == [f"{i}/9" for i in range(1, 10)]
+    quiet = dqsim("run", "jobs/bb84_distance_sweep.toml", "-o", str(out), "--quiet", *QKD_SMALL)
+    assert quiet.stdout == ""
+
+
+def test_progress_heartbeat_during_a_silent_stage():
+    now = [0.0]
+    out = _io.StringIO()
+    log = ProgressLog(out, heartbeat_s=10.0, clock=lambda: now[0])
+    log.update(0, 1000, "gates")
+    now[0] = 5.0
+    log.update(500, 1000, "gates")  # a long count: a line, as a second has passed
+    now[0] = 5.5
+    log.update(600, 1000, "gates")  # within a second of the last line: none
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2 and lines[1].startswith("dqsim: [    5.0 s] gates 500/1000 (50%), about 5 s left")
+    log = ProgressLog(out := _io.StringIO(), heartbeat_s=0.05)
+    log.update(0.25, 1.0, "simulated 1.0 µs, circuit steps")
+    log.start()
+    deadline = time.monotonic() + 30
+    while out.getvalue().count("\n") < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    log.stop()
+    assert out.getvalue().count("(25%)") >= 3  # the same state, repeated by the heartbeat
+
+
+def test_check_prints_the_resolved_job_memory_and_work():
+    proc = dqsim("check", "jobs/quickstart.toml", "-n", "8", "--set", "circuit.num_qubits=34")
+    assert "[simulation]\nshots = 2000\n" in proc.stdout  # defaults filled in
+    assert "# circuit_seed: unset" in proc.stdout
+    assert "# memory per rank: 32.69 GiB (data register: 34 qubits, complex128, shard 32.00 GiB" in proc.stdout
+    assert "# work: 34 qubits, 34 gates, 2000 shots (final-state sampling)" in proc.stdout
+    sweep = dqsim("check", "jobs/bb84_distance_sweep.toml", "-n", "3")
+    assert "9 distance(s) x 1 link(s) x 5,000,000 pulses = 45,000,000 pulses" in sweep.stdout
+
+
+def test_check_refuses_what_run_would_refuse_in_one_line():
+    bad_value = dqsim("check", "jobs/quickstart.toml", "--set", "simulation.shots=-1", check=False)
+    assert bad_value.returncode == 2 and bad_value.stdout == ""
+    assert bad_value.stderr.startswith("dqsim: error: ") and "[simulation].shots = -1" in bad_value.stderr
+    bad_ranks = dqsim("check", "jobs/quickstart.toml", "-n", "3", check=False)
+    assert bad_ranks.returncode == 2 and bad_ranks.stderr.count("\n") == 1 and "power-of-two" in bad_ranks.stderr
+
+
+def _small_sweep(tmp_path, *sets):
+    out = tmp_path / "sweep.h5"
+    dqsim("run", "jobs/bb84_distance_sweep.toml", "-o", str(out), "--quiet", *QKD_SMALL,
+          "--set", "qkd.sweep.distances_km=[0, 50, 100]", *sets)
+    return out
+
+
+def test_tables_store_text_as_variable_length_utf8_with_units_on_every_column(tmp_path):
+    import h5py
+
+    out = _small_sweep(tmp_path)
+    with h5py.File(out) as h5:
+        assert h5py.check_string_dtype(h5["timeline"].dtype["node"]).length is None
+    run = open_run(out)
+    assert run.units("sweep") == {
+        "distance_km": "km", "secret_key_bits": "bit", "key_rate_bits_per_pulse": "bit/pulse",
+        "key_rate_bits_per_s": "bit/s", "plob_bits_per_pulse": "bit/pulse", "theory_bits_per_pulse": "bit/pulse",
+        "simulated_time_ps": "ps"}
+    assert run.units("timing") == {"seconds": "s"} and run.units("timeline") == {"time_ps": "ps"}
+    blocks = run.units("blocks")
+    assert all(blocks[name] == "ps" for name in run.table_dtype("blocks").names if name.endswith("_ps"))
+
+
+def test_inspect_prints_a_whole_table_or_csv(tmp_path):
+    out = _small_sweep(tmp_path)
+    shown = dqsim("inspect", str(out), "--table", "sweep").stdout
+    assert shown.splitlines()[1].startswith("  units: distance_km [km], secret_key_bits [bit]")
+    assert len(shown.splitlines()) == 2 + 1 + 3
+    csv_text = dqsim("inspect", str(out), "--table", "sweep", "--csv").stdout
+    rows = list(csv.DictReader(_io.StringIO(csv_text)))
+    assert [float(r["distance_km"]) for r in rows] == [0.0, 50.0, 100.0]
+    assert [int(r["secret_key_bits"]) for r in rows] == open_run(out).table("sweep")["secret_key_bits"].tolist()
+    missing = dqsim("inspect", str(out), "--table", "nope", check=False)
+    assert missing.returncode == 2 and "no table 'nope'; tables: blocks" in missing.stderr
+    alone = dqsim("inspect", str(out), "--csv", check=False)
+    assert alone.returncode == 2 and "give --table NAME" in alone.stderr
+
+
+def test_merge_writes_every_swept_key_as_a_typed_column(tmp_path):
+    files = []
+    for task, (distance, label) in enumerate([(0, "a"), (25, "b"), (50.5, "c")]):
+        files.append(tmp_path / f"task-{task}.h5")
+        write_run_file(files[-1], attrs={"scenario": "qkd", "overrides": [
+            f"qkd.sweep.distances_km=[{distance}]", "qkd.pulses=1000", f"run.name={label}"]},
+            tables={"sweep": np.array([(float(distance),)], dtype=[("distance_km", "f8")])})
+    summary = merge_files(files, tmp_path / "merged.h5")
+    assert summary["swept_keys"] == ["qkd.sweep.distances_km", "run.name"]  # qkd.pulses is not swept
+    tasks = open_run(tmp_path / "merged.h5").table("tasks")
+    assert tasks["qkd.sweep.distances_km"].dtype == np.float64
+    assert tasks["qkd.sweep.distances_km"].tolist() == [0.0, 25.0, 50.5]
+    assert tasks["run.name"].tolist() == ["a", "b", "c"] and "qkd.pulses" not in tasks.dtype.names
+
+
+def test_tables_as_pandas_and_xarray_and_the_example_script(tmp_path):
+    pytest.importorskip("pandas")
+    pytest.importorskip("xarray")
+    out = _small_sweep(tmp_path)
+    run = open_run(out)
+    frame = run.to_pandas("timeline")
+    assert frame["node"].map(type).eq(str).all() and frame.attrs["units"] == {"time_ps": "ps"}
+    data = run.to_xarray("sweep")
+    assert data["distance_km"].attrs["units"] == "km" and data.sizes["row"] == 3
+    assert "units" not in data["qber_signal"].attrs
+    proc = run_command([sys.executable, "examples/analyse_sweep.py", str(out)], timeout_s=120)
+    assert "bb84_distance_sweep: 3 distances" in proc.stdout
+    assert "most key at 0 km:" in proc.stdout and "bit/s" in proc.stdout
+    assert "key_rate_bits_per_pulse in bit/pulse" in proc.stdout
+
+
+def test_examples_copies_the_jobs_and_never_overwrites(tmp_path):
+    target = tmp_path / "mine"
+    proc = dqsim("examples", str(target))
+    shipped = {p.relative_to(ROOT / "jobs") for p in (ROOT / "jobs").rglob("*") if p.suffix in (".toml", ".qasm")}
+    assert {p.relative_to(target) for p in target.rglob("*") if p.is_file()} == shipped
+    assert f"dqsim run {target / 'quickstart.toml'}" in proc.stdout
+    assert dqsim("check", str(target / "random_qasm.toml")).returncode == 0  # its circuits/ came along
+    again = dqsim("examples", str(target), check=False)
+    assert again.returncode == 2 and "already has" in again.stderr
+
+
+def test_merge_allow_missing_keeps_task_numbers_and_reports_the_failed(tmp_path):
+    for task in (0, 2):
+        write_run_file(tmp_path / f"task-{task}.h5", attrs={"scenario": "qkd"},
+                       tables={"sweep": np.array([(10.0 * task,)], dtype=[("distance_km", "f8")])})
+    (tmp_path / "task-3.h5").write_text("not HDF5")
+    files = [str(tmp_path / f"task-{task}.h5") for task in range(4)]
+    strict = dqsim("merge", str(tmp_path / "m.h5"), *files, check=False)
+    assert strict.returncode == 2 and "task-1.h5: file not found" in strict.stderr
+    proc = dqsim("merge", "--allow-missing", str(tmp_path / "m.h5"), *files, check=False)
+    assert proc.returncode == 1
+    assert "task 1 not merged" in proc.stderr and "task 3 not merged" in proc.stderr
+    assert "2 of 4 task(s) failed or wrote no file: 1, 3" in proc.stderr
+    merged = open_run(tmp_path / "m.h5")
+    assert merged.table("sweep")["task"].tolist() == [0, 2] and merged.attrs["missing_tasks"] == [1, 3]
+    assert merged.table("tasks")["task"].tolist() == [0, 2]
