@@ -17,6 +17,7 @@ from dqsim.io.hdf5 import (
     link_state_slabs,
     open_run,
     parallel_hdf5,
+    remove_temporaries,
     summarize,
     write_run_file,
     write_sharded_state,
@@ -25,5 +26,6 @@ from dqsim.io.hdf5 import (
 
 __all__ = [
     "QUBIT_ORDER", "CollectiveState", "RunFile", "StateSlabs", "format_summary", "link_state_slabs",
-    "open_run", "parallel_hdf5", "summarize", "write_run_file", "write_sharded_state", "write_state_slab",
+    "open_run", "parallel_hdf5", "remove_temporaries", "summarize", "write_run_file", "write_sharded_state",
+    "write_state_slab",
 ]

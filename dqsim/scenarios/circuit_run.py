@@ -21,10 +21,12 @@ import numpy as np
 
 from dqsim.circuit import generators, qasm
 from dqsim.circuit.ir import Barrier, Circuit, Gate, Measure, Reset
-from dqsim.errors import ConfigError
+from dqsim.engine import checkpoint
+from dqsim.errors import ConfigError, ResourceError
 from dqsim.jobs import check_observables, parse_pauli_sum
 from dqsim.rng import Stream
 from dqsim.scenarios import ScenarioOutput, circuit_attributes, record_table
+from dqsim.state.layout import needs_locality
 from dqsim.state.sharded import ShardedState
 from dqsim.units import BYTES_PER_MIB
 
@@ -81,6 +83,7 @@ def run_circuit_job(job, *, comm, backend, on_progress: Callable | None = None) 
     if sim.observables:
         check_observables(sim.observables, circuit.num_qubits, source=job.source)
         observables = [(text, parse_pauli_sum(text)) for text in sim.observables]
+    _check_local_qubits(circuit, comm.size)
     timing["build"] = time.perf_counter() - t0
 
     def fresh_state() -> ShardedState:
@@ -109,6 +112,7 @@ def run_circuit_job(job, *, comm, backend, on_progress: Callable | None = None) 
         outcomes = []
         first_state, expectation = None, []
         for shot in range(max(sim.shots, 1)):
+            _stop_if_asked(comm, f"before trajectory {shot} of {max(sim.shots, 1)}")
             state = fresh_state()
             bits = _run_trajectory(state, circuit, stream)
             outcomes.append(bits)
@@ -127,11 +131,38 @@ def run_circuit_job(job, *, comm, backend, on_progress: Callable | None = None) 
     return CircuitRun(circuit, state, counts, shots, expectation, timing, sampling)
 
 
+def _check_local_qubits(circuit: Circuit, num_ranks: int) -> None:
+    """Refuse, before any allocation, a rank count that leaves a gate too few local qubits."""
+    if num_ranks < 2 or num_ranks & (num_ranks - 1):
+        return  # one rank needs nothing; other counts get ShardedState's own error
+    num_local = circuit.num_qubits - (num_ranks.bit_length() - 1)
+    widest = max((ins for ins in circuit if isinstance(ins, Gate)),
+                 key=lambda ins: len(needs_locality(ins.to_op())), default=None)
+    need = len(needs_locality(widest.to_op())) if widest is not None else 0
+    if need > num_local:
+        most = 1 << max(0, circuit.num_qubits - need)
+        raise ResourceError(f"{circuit.num_qubits} qubits on {num_ranks} ranks leave {max(num_local, 0)} qubits "
+                            f"on each rank, but gate {widest.name} needs {need}; use at most {most} ranks")
+
+
 def _apply_with_progress(state, ops, on_progress, batch: int = 256) -> None:
+    """Apply ``ops`` in batches; SIGTERM/SIGUSR1 stops the run between two batches (:func:`_stop_if_asked`)."""
     for start in range(0, len(ops), batch):
+        _stop_if_asked(state.comm, f"after gate {start} of {len(ops)}")
         state.apply_ops(ops[start : start + batch])
         if on_progress:
             on_progress(min(start + batch, len(ops)), len(ops), "gates")
+
+
+def _stop_if_asked(comm, where: str) -> None:
+    """Collective: raise :class:`~dqsim.engine.checkpoint.RunStopped` on every rank if a signal asked to stop.
+
+    The circuit scenario writes no checkpoint: it stops at a gate boundary
+    with nothing written and exit status 143 (``EXIT_STOPPED``).
+    """
+    if checkpoint.stop_agreed(comm):
+        raise checkpoint.RunStopped(f"stopped by a signal {where}; the circuit scenario writes no checkpoint, "
+                                    "so nothing was saved: run the job again")
 
 
 def sample_terminal(state, circuit, shots: int, qubit_of=None) -> tuple[np.ndarray, int]:
@@ -161,6 +192,7 @@ def _run_trajectory(state, circuit, stream) -> int:
             pending.append(ins.to_op())
             continue
         if pending:
+            _stop_if_asked(state.comm, "at a measurement of a trajectory")
             state.apply_ops(pending)
             pending = []
         if isinstance(ins, Measure):
