@@ -284,7 +284,7 @@ def launcher_mismatch(world_size: int, environ=None) -> str | None:
 
     Examples:
         >>> launcher_mismatch(1, {"SLURM_STEP_ID": "0", "SLURM_STEP_NUM_TASKS": "2"})[:40]
-        'srun started 2 tasks (SLURM_STEP_NUM_TA'
+        'srun started 2 tasks (SLURM_STEP_NUM_TAS'
         >>> launcher_mismatch(2, {"PMI_SIZE": "2"}) is None
         True
     """

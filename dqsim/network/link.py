@@ -198,7 +198,7 @@ def check_pairing_horizon(link: LinkSpec, where: str) -> None:
         >>> check_pairing_horizon(LinkSpec(distance_km=500.0), "[network.link]")
         Traceback (most recent call last):
         ...
-        dqsim.errors.ConfigError: [network.link]: distance_km = 500.0: a pair takes 6e+07 s on average (success probability 4e-11 per attempt), more than the 9.01e+03 s a run can simulate per pair; use shorter links or another scheme
+        dqsim.errors.ConfigError: [network.link]: distance_km = 500.0: a pair takes 6e+07 s on average (success probability 4.1e-11 per attempt), more than the 9.01e+03 s a run can simulate per pair; use shorter links or another scheme
     """
     mean_ps = link.mean_time_to_success_ps
     if mean_ps <= MAX_MEAN_PAIRING_TIME_PS:
