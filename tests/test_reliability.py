@@ -198,6 +198,20 @@ def test_renamed_edited_and_incomplete_checkpoints_are_refused(dqc_checkpoint, t
     code, err = cli(capsys, "resume", target, "-o", tmp_path / "x.h5", "--quiet")
     assert refused_in_one_line(code, err) and "engine_run" in err[0], err
 
+    target = copy_checkpoint(source, tmp_path / "e")  # engine run 5 everywhere, even in the file name
+    moved = target.with_name(target.name.replace(".ckpt000-", ".ckpt005-"))
+    target.rename(moved)
+    checkpoint.manifest_path(target).unlink()
+    with h5py.File(moved, "r+") as h5:
+        h5.attrs["engine_run"] = 5
+    body = manifest.read_manifest(checkpoint.manifest_path(source), kind=checkpoint.MANIFEST_KIND)
+    facts = {**{k: v for k, v in body.items() if k != "files"}, "engine_run": 5, "checkpoint": moved.name}
+    manifest.write_manifest(checkpoint.manifest_path(moved), facts,
+                            [moved, *[moved.parent / e["name"] for e in body["files"][1:]]])
+    out = tmp_path / "e.h5"
+    code, err = cli(capsys, "resume", moved, "-o", out, "--quiet")
+    assert refused_in_one_line(code, err) and "engine run 5" in err[0] and not out.exists(), err
+
     target = copy_checkpoint(source, tmp_path / "c")
     body = json.loads(checkpoint.manifest_path(target).read_text())["body"]
     manifest.write_manifest(checkpoint.manifest_path(target), {**{k: v for k, v in body.items() if k != "files"},
@@ -280,7 +294,7 @@ def test_mutated_job_files_never_give_a_traceback(tmp_path, capsys):
             job = tmp_path / f"m{trial}_{name}"
             job.write_bytes(mutate(bases[name], rng))
             capsys.readouterr()
-            signal.setitimer(signal.ITIMER_REAL, 2.0)
+            signal.setitimer(signal.ITIMER_REAL, 1.0)
             try:
                 code = main(["run", str(job), "-o", str(tmp_path / f"m{trial}.h5"), "--quiet",
                              "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\""])
@@ -330,6 +344,10 @@ def test_bad_input_is_refused_before_the_run(tmp_path, capsys):
                     "observables = " + "[" * 20 + "]" * 20 + "\n")
     code, err = cli(capsys, "run", deep, "-o", out, "--quiet")
     assert refused_in_one_line(code, err) and "simulation.observables[0]" in err[0] and "nested 17 levels" in err[0]
+    listed = tmp_path / "listed.toml"  # found by the job-file fuzz: a list where a name belongs
+    listed.write_text("[run]\nname = \"x\"\nscenario = []\n")
+    code, err = cli(capsys, "run", listed, "-o", out, "--quiet")
+    assert refused_in_one_line(code, err) and "[run].scenario" in err[0]
     bom = tmp_path / "bom.toml"
     bom.write_bytes(b"\xef\xbb\xbf" + (ROOT / "jobs" / "quickstart.toml").read_bytes())
     assert cli(capsys, "run", bom, "-o", out, "--quiet", "--set", "circuit.num_qubits=4",

@@ -190,9 +190,12 @@ def cmd_resume(args) -> int:
 def guarded(comm, work) -> int:
     """Run ``work()`` on every rank; an error on any rank is printed once and ends the whole job.
 
-    Returns ``work()``'s exit status, or :data:`EXIT_BAD_INPUT` for a
-    :class:`DqsimError` and :data:`EXIT_INTERNAL` for anything else (on
-    several ranks the job ends through ``MPI_Abort`` with that status).
+    Returns ``work()``'s exit status; :data:`EXIT_CHECKPOINTED` after a
+    stop that wrote a checkpoint, :data:`~dqsim.engine.checkpoint.EXIT_STOPPED`
+    after one that could not; :data:`EXIT_BAD_INPUT` for a
+    :class:`DqsimError` and :data:`EXIT_INTERNAL` for anything else — on
+    several ranks returned by every rank if all failed, else the job ends
+    through ``MPI_Abort`` with that status (:func:`_fail`).
     """
     from dqsim.engine.checkpoint import EXIT_CHECKPOINTED, EXIT_STOPPED, CheckpointStop, RunStopped  # noqa: PLC0415
 
@@ -266,6 +269,10 @@ def _run(job, comm, *, quiet: bool, session=None) -> int:
     finally:
         if bar is not None:
             bar.stop()
+    resume = session.resume if session is not None else None
+    if resume is not None and session.engine_runs <= resume.engine_run:
+        raise DqsimError(f"{resume.path}: it was written in engine run {resume.engine_run}, but this job has "
+                         f"{session.engine_runs}; the checkpoint does not belong to it")
     attrs = {**_common_attributes(job, comm, backend), **result.attrs}
     write_started = time.perf_counter()
     state_kwargs = _state_for_output(job, comm, result.state, output)

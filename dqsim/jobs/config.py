@@ -1674,7 +1674,7 @@ def _validate(data: dict, *, source: str, base_dir: Path) -> JobConfig:
     if not isinstance(run, dict):
         raise ConfigError(f"{source}: [run]: expected a table, got {_toml_repr(run)}")
     scenario = run.get("scenario", RunSection.model_fields["scenario"].default)
-    if scenario not in SCENARIOS:
+    if not isinstance(scenario, str) or scenario not in SCENARIOS:  # a list or table is not hashable
         if not isinstance(scenario, str):
             raise ConfigError(f"{source}: [run].scenario: expected a string, got {_toml_repr(scenario)}")
         raise ConfigError(f"{source}: [run].scenario = {_toml_repr(scenario)}: "
