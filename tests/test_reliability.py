@@ -239,6 +239,14 @@ def test_the_allow_list_names_only_defined_dqsim_globals():
             assert getattr(loaded, name).__module__ == module, (module, name)
     with pytest.raises(Exception, match="may not contain"):
         checkpoint.unpickle(pickle.dumps(print))
+    values = {"rho": np.eye(4, dtype=np.complex128) * 0.25j, "p": np.complex64(1 - 1j), "s": {1, 2},
+              "objects": np.array([{"a": 1}, None], dtype=object), "z": complex(0, 1),
+              "table": np.zeros(2, dtype=[("node", "i8"), ("purpose", "U8")])}
+    for protocol in (4, pickle.HIGHEST_PROTOCOL):  # checkpoints are written with the highest
+        back = checkpoint.unpickle(pickle.dumps(values, protocol=protocol))
+        assert np.array_equal(back["rho"], values["rho"]) and back["rho"].dtype == np.complex128
+        assert back["p"] == values["p"] and back["objects"][0] == {"a": 1} and back["s"] == {1, 2}
+        assert back["table"].dtype == values["table"].dtype
 
 
 # ------------------------------------------------------------------ job files
