@@ -203,6 +203,11 @@ class Checkpointer:
         self.every_sim_ps = int(round(every * PS_PER_S)) if every else None
         self.next_sim_ps = self.every_sim_ps
 
+    def _next_multiple(self, time_ps: int) -> int:
+        """The first multiple of ``every_sim_ps`` after ``time_ps`` (computed, not stepped to: a 1 ps
+        period over a long window would otherwise take as many steps as picoseconds)."""
+        return (int(time_ps) // self.every_sim_ps + 1) * self.every_sim_ps
+
     @property
     def resuming(self) -> Resume | None:
         """The resume data if this engine run is the one the checkpoint interrupted."""
@@ -218,8 +223,7 @@ class Checkpointer:
         sim = False
         if self.next_sim_ps is not None and window_end_ps >= self.next_sim_ps:
             sim = True
-            while self.next_sim_ps <= window_end_ps:
-                self.next_sim_ps += self.every_sim_ps
+            self.next_sim_ps = self._next_multiple(window_end_ps)
         if self.session.resume is not None and self.engine_run < self.session.resume.engine_run:
             return False, False  # runs before the interrupted one are being recomputed
         return bool(flags[0]) or sim or bool(flags[1]), bool(flags[1])
@@ -318,9 +322,8 @@ class Checkpointer:
             node.index: _unpickle(_read_record(run, f"engine/node{node.index:06d}", resume), sim)
             for node in sim.local})
         sim.load_snapshot(nodes, shared)
-        if self.every_sim_ps is not None:
-            while self.next_sim_ps <= resume.window_end_ps:
-                self.next_sim_ps += self.every_sim_ps
+        if self.every_sim_ps is not None and self.next_sim_ps <= resume.window_end_ps:
+            self.next_sim_ps = self._next_multiple(resume.window_end_ps)
         memory = sim.memory
         for (node, purpose), event in resume.streams.items():
             memory.stream(node, purpose).event = event
