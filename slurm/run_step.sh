@@ -12,9 +12,10 @@ SRUN_GPU_BIND=${SRUN_GPU_BIND:-}           # srun --gpu-bind, e.g. closest or ma
 DQSIM_MAX_RESTARTS=${DQSIM_MAX_RESTARTS:-5}  # requeue at most this many times, then stop with the checkpoint
 EXIT_CHECKPOINTED=75
 
-# The newest checkpoints of CHECKPOINT_DIR first (names sort by engine run and simulated time).
+# The newest complete checkpoints (with a manifest) of CHECKPOINT_DIR first (names sort by engine
+# run and simulated time).
 newest_checkpoints() {
-    ls "$CHECKPOINT_DIR"/*.h5 2>/dev/null | grep -v '\.slab[0-9]*\.h5$' | sort -r
+    ls "$CHECKPOINT_DIR"/*.manifest.json 2>/dev/null | sed 's/\.manifest\.json$/.h5/' | sort -r
 }
 
 # Run `dqsim ARGS...` on the job's ranks in the background, so that the USR1 trap can pass the

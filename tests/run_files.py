@@ -4,8 +4,9 @@ import numpy as np
 
 
 def checkpoints(folder):
-    """The checkpoint files in ``folder`` (not their slab files), oldest first."""
-    return sorted(p for p in folder.glob("*.h5") if ".slab" not in p.name)
+    """The complete checkpoints in ``folder`` (run files with a manifest; not slab files), oldest first."""
+    return sorted(p for p in folder.glob("*.h5")
+                  if ".slab" not in p.name and p.with_name(p.name[:-3] + ".manifest.json").exists())
 
 
 def same_tables(a, b, names, *, exact=True):

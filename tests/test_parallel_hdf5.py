@@ -119,10 +119,12 @@ def test_resuming_a_corrupt_collective_checkpoint_is_one_line(parallel_dqc, tmp_
     _folder, _full, ckpts = parallel_dqc
     target = tmp_path / ckpts[0].name
     target.write_bytes(ckpts[0].read_bytes())
+    manifest = ckpts[0].with_name(ckpts[0].name[:-3] + ".manifest.json")
+    (tmp_path / manifest.name).write_bytes(manifest.read_bytes())
     with h5py.File(target, "r+") as h5:
         h5["state"][0] = h5["state"][0] + 1e-3
     proc = run_mpio(1, ["-m", "dqsim", "resume", str(target), "-o", str(tmp_path / "x.h5"), "--quiet"],
                     check=False)
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "corrupt" in lines[0] and "Traceback" not in proc.stderr
+    assert len(lines) == 1 and "damaged" in lines[0] and "Traceback" not in proc.stderr  # found by the manifest

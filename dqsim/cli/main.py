@@ -1,10 +1,12 @@
 """The ``dqsim`` command: ``run`` a job file, ``inspect`` an output file.
 
-Errors in the input (job file, QASM, sizes) print one line, ``dqsim: error:
-…``, and exit with status 2, without a traceback. Under MPI every rank reads
-the job the same way, so they all stop together; an error that happens on
-some ranks only, during the run, ends the whole job through ``MPI_Abort``
-after printing it once.
+Errors in the input (job file, QASM, sizes, a damaged checkpoint) print one
+line, ``dqsim: error: …``, and exit with status 2, without a traceback. Under
+MPI the ranks that fail first agree on it (:meth:`dqsim.comm.MPIComm.agree_on_failure`):
+when every rank failed — an error in the job or a checkpoint, found by all —
+rank 0 prints one line and every rank exits normally; only when some rank
+does not join within :data:`FAILURE_AGREE_S` seconds (it is still working,
+waits elsewhere or is gone) does the job end through ``MPI_Abort``.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from dqsim import scenarios
 EXIT_BAD_INPUT = 2
 #: Exit status for an unexpected internal error.
 EXIT_INTERNAL = 1
+#: Seconds the ranks that failed wait for the others to fail too before ``MPI_Abort``.
+FAILURE_AGREE_S = 5.0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -101,8 +105,13 @@ def cmd_inspect(args) -> int:
     if args.csv and not args.table:
         _error("--csv prints one table: give --table NAME too")
         return EXIT_BAD_INPUT
+    from dqsim.engine import checkpoint  # noqa: PLC0415
+
+    path = Path(args.file)
     try:
-        run = io.open_run(args.file)
+        if checkpoint.looks_like_checkpoint(path) or checkpoint.manifest_path(path).exists():
+            checkpoint.verify_checkpoint(path)  # every byte, before HDF5 parses any
+        run = io.open_run(path)
         if args.table and args.csv:
             io.table_csv(run, args.table, sys.stdout)
             return 0
@@ -112,6 +121,9 @@ def cmd_inspect(args) -> int:
         summary = io.summarize(run)
     except DqsimError as exc:
         _error(str(exc))
+        return EXIT_BAD_INPUT
+    except (OSError, RuntimeError, KeyError, ValueError, TypeError, RecursionError) as exc:
+        _error(f"{path}: damaged or not a dqsim file ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})")
         return EXIT_BAD_INPUT
     if args.json:
         print(json.dumps(summary, indent=2, sort_keys=True))
@@ -139,20 +151,31 @@ def cmd_plot(args) -> int:
     return 0
 
 
-def cmd_run(args) -> int:
-    comm = comm_mod.init()
+def _init_comm():
+    """The communicator, or ``None`` after printing why the launch is wrong (once per launch)."""
     try:
+        return comm_mod.init()
+    except DqsimError as exc:
+        if os.environ.get("SLURM_PROCID", "0") == "0":  # srun's copies would each print it
+            _error(str(exc))
+        return None
+
+
+def cmd_run(args) -> int:
+    comm = _init_comm()
+    if comm is None:
+        return EXIT_BAD_INPUT
+
+    def work() -> int:
         job = jobs.load_job(args.job)
         overrides = list(args.set)
         if args.output:
             overrides.append(f"run.output={json.dumps(args.output)}")
         if overrides:
             job = jobs.apply_overrides(job, overrides)
-    except DqsimError as exc:
-        if comm.rank == 0:  # every rank read the same file and failed the same way
-            _error(str(exc))
-        return EXIT_BAD_INPUT
-    return guarded(comm, lambda: _run(job, comm, quiet=args.quiet, session=_session(job)))
+        return _run(job, comm, quiet=args.quiet, session=_session(job))
+
+    return guarded(comm, work)
 
 
 def _session(job, resume=None):
@@ -171,8 +194,11 @@ def _session(job, resume=None):
 def cmd_resume(args) -> int:
     from dqsim.engine import checkpoint  # noqa: PLC0415
 
-    comm = comm_mod.init()
-    try:
+    comm = _init_comm()
+    if comm is None:
+        return EXIT_BAD_INPUT
+
+    def work() -> int:
         attrs, resume = checkpoint.read_checkpoint(args.checkpoint, comm)
         job = jobs.load_job_text(attrs["job_text"], source=attrs.get("job_path") or "<checkpoint>",
                                  base_dir=attrs.get("job_base_dir") or ".")
@@ -181,21 +207,25 @@ def cmd_resume(args) -> int:
             overrides.append(f"run.output={json.dumps(args.output)}")
         if overrides:
             job = jobs.apply_overrides(job, overrides)
-    except DqsimError as exc:
-        if comm.rank == 0:
-            _error(str(exc))
-        return EXIT_BAD_INPUT
-    return guarded(comm, lambda: _run(job, comm, quiet=args.quiet, session=_session(job, resume)))
+        if job.scenario != attrs.get("scenario") or job.run.name != attrs.get("job_name"):
+            raise DqsimError(f"{args.checkpoint}: its job is {attrs.get('job_name')!r} ({attrs.get('scenario')}), "
+                             f"the stored job text gives {job.run.name!r} ({job.scenario}); the file is damaged")
+        return _run(job, comm, quiet=args.quiet, session=_session(job, resume))
+
+    return guarded(comm, work)
 
 
 def guarded(comm, work) -> int:
     """Run ``work()`` on every rank; an error on any rank is printed once and ends the whole job.
 
-    Returns ``work()``'s exit status, or :data:`EXIT_BAD_INPUT` for a
-    :class:`DqsimError` and :data:`EXIT_INTERNAL` for anything else (on
-    several ranks the job ends through ``MPI_Abort`` with that status).
+    Returns ``work()``'s exit status; :data:`EXIT_CHECKPOINTED` after a
+    stop that wrote a checkpoint, :data:`~dqsim.engine.checkpoint.EXIT_STOPPED`
+    after one that could not; :data:`EXIT_BAD_INPUT` for a
+    :class:`DqsimError` and :data:`EXIT_INTERNAL` for anything else — on
+    several ranks returned by every rank if all failed, else the job ends
+    through ``MPI_Abort`` with that status (:func:`_fail`).
     """
-    from dqsim.engine.checkpoint import EXIT_CHECKPOINTED, CheckpointStop  # noqa: PLC0415
+    from dqsim.engine.checkpoint import EXIT_CHECKPOINTED, EXIT_STOPPED, CheckpointStop, RunStopped  # noqa: PLC0415
 
     try:
         return work()
@@ -204,6 +234,10 @@ def guarded(comm, work) -> int:
             print(f"dqsim: checkpoint written to {stop.path}; continue with: dqsim resume {stop.path}",
                   file=sys.stderr, flush=True)
         return EXIT_CHECKPOINTED
+    except RunStopped as stop:  # raised on every rank at the same gate boundary
+        if comm.rank == 0:
+            print(f"dqsim: {stop}", file=sys.stderr, flush=True)
+        return EXIT_STOPPED
     except DqsimError as exc:
         return _fail(comm, str(exc), EXIT_BAD_INPUT)
     except BrokenPipeError:  # stdout piped into a program that stopped reading: main() handles it
@@ -213,15 +247,17 @@ def guarded(comm, work) -> int:
 
 
 def _fail(comm, message: str, code: int, prefix: str = "error") -> int:
-    """Print once and end the job; rank 0 speaks first, others wait a moment for its abort."""
+    """Print once and end the job: normally if every rank failed, else through ``MPI_Abort``."""
     if comm.size == 1:
         print(f"dqsim: {prefix}: {message}", file=sys.stderr, flush=True)
         return code
-    if comm.rank != 0:
-        time.sleep(1.0)  # if rank 0 failed too, its abort ends us before we print
-        print(f"dqsim: {prefix} on rank {comm.rank}: {message}", file=sys.stderr, flush=True)
-    else:
-        print(f"dqsim: {prefix}: {message}", file=sys.stderr, flush=True)
+    messages = comm.agree_on_failure(message, FAILURE_AGREE_S)
+    if messages is not None:  # every rank failed: leave normally, rank 0 speaks for all
+        if comm.rank == 0:
+            print(f"dqsim: {prefix}: {message}", file=sys.stderr, flush=True)
+        return code
+    where = "" if comm.rank == 0 else f" on rank {comm.rank}"
+    print(f"dqsim: {prefix}{where}: {message}", file=sys.stderr, flush=True)
     comm.abort(code)
     return code
 
@@ -254,6 +290,13 @@ def _run(job, comm, *, quiet: bool, session=None) -> int:
 
     checkpoint.install_signal_handlers()
     started = time.perf_counter()
+    output = Path(job.run.output)
+    if session is not None:
+        plan = job.checkpoint
+        checkpoint.prepare_directory(session, comm, create=bool(plan.every_wall_s or plan.every_sim_s
+                                                                or session.resume is not None))
+    if comm.rank == 0:
+        io.remove_temporaries(output)
     backend = backend_mod.select(job.run.backend, node_local_rank=comm.node_local_rank)
     bar, update = _progress(comm, not quiet)
     if bar is not None:
@@ -264,7 +307,10 @@ def _run(job, comm, *, quiet: bool, session=None) -> int:
     finally:
         if bar is not None:
             bar.stop()
-    output = Path(job.run.output)
+    resume = session.resume if session is not None else None
+    if resume is not None and session.engine_runs <= resume.engine_run:
+        raise DqsimError(f"{resume.path}: it was written in engine run {resume.engine_run}, but this job has "
+                         f"{session.engine_runs}; the checkpoint does not belong to it")
     attrs = {**_common_attributes(job, comm, backend), **result.attrs}
     write_started = time.perf_counter()
     state_kwargs = _state_for_output(job, comm, result.state, output)

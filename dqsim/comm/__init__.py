@@ -20,9 +20,12 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from typing import Any, Callable, Sequence
 
 import numpy as np
+
+from dqsim.errors import DqsimError
 
 #: Largest number of bytes in one MPI message (MPI counts are C ints).
 MAX_MESSAGE_BYTES = (1 << 31) - 1
@@ -104,6 +107,10 @@ class SingleComm:
         """Exchange a buffer with another rank: impossible with one rank."""
         raise RuntimeError("SingleComm has no partner rank to exchange with")
 
+    def agree_on_failure(self, message: str, timeout_s: float) -> list | None:
+        """Collective with a time limit: every rank's error message (here, this one's)."""
+        return [message]
+
     def abort(self, code: int = 1) -> None:
         """End the process with ``code``."""
         os._exit(code)
@@ -123,6 +130,7 @@ class MPIComm:
         self.node_local_rank = node.Get_rank()
         self.node_local_size = node.Get_size()
         node.Free()
+        self._failures = self._comm.Dup()  # only agree_on_failure uses it: never mixed with the run's traffic
         self.cuda_aware = cuda_aware
 
     @property
@@ -245,6 +253,25 @@ class MPIComm:
         requests = [self._comm.Irecv(into, source=source, tag=74), self._comm.Isend(out, dest=dest, tag=74)]
         return PendingExchange(self._MPI, requests, (into, recv, from_host) if staged else None, keep=out)
 
+    def agree_on_failure(self, message: str, timeout_s: float) -> list | None:
+        """Collective with a time limit: every rank's error message, if every rank failed.
+
+        A rank that failed calls this with its one-line message. If every
+        rank calls it within ``timeout_s`` seconds (an error all ranks found,
+        e.g. in the job or a checkpoint), each gets the list of all messages
+        and can leave normally. Otherwise (some rank is still working, waits
+        in another collective or is gone) it returns ``None`` and the caller
+        should :meth:`abort`. Uses a communicator of its own, so a
+        half-finished collective of the run cannot match it.
+        """
+        request = self._failures.Ibarrier()
+        deadline = time.monotonic() + timeout_s
+        while not request.Test():
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.005)
+        return self._failures.allgather(message)
+
     def abort(self, code: int = 1) -> None:
         """End every rank of the job with ``code`` (``MPI_Abort``)."""
         sys.stdout.flush()
@@ -284,6 +311,40 @@ def mpi_world_size() -> int:
     return 1
 
 
+#: ``SLURM_STEP_ID`` values of the batch script and the external step (not started by ``srun``).
+_NOT_SRUN_STEPS = {"batch", "extern", "interactive", "4294967294", "4294967295", "4294967292", "4294967293"}
+
+
+def launcher_mismatch(world_size: int, environ=None) -> str | None:
+    """Why the launcher's rank count disagrees with the MPI world of ``world_size`` ranks, or ``None``.
+
+    Catches ``srun -n N`` without ``--mpi`` (or an mpi4py built against another
+    MPI than the launcher's): N independent copies each see a world of one
+    rank and would all write the same files. Evidence: ``srun``'s
+    ``SLURM_STEP_NUM_TASKS`` (in a step started by srun, not in the batch
+    script) or a PMI/PMIx/Open MPI size that differs from the world size.
+
+    Examples:
+        >>> launcher_mismatch(1, {"SLURM_STEP_ID": "0", "SLURM_STEP_NUM_TASKS": "2"})[:40]
+        'srun started 2 tasks (SLURM_STEP_NUM_TAS'
+        >>> launcher_mismatch(2, {"PMI_SIZE": "2"}) is None
+        True
+    """
+    environ = os.environ if environ is None else environ
+    step_tasks = environ.get("SLURM_STEP_NUM_TASKS", "")
+    step = environ.get("SLURM_STEP_ID", "")
+    if (world_size == 1 and step_tasks.isdigit() and int(step_tasks) > 1 and step.isdigit()
+            and step not in _NOT_SRUN_STEPS):
+        return (f"srun started {step_tasks} tasks (SLURM_STEP_NUM_TASKS) but each is alone in its MPI world: "
+                "launch with srun --mpi=pmix (or pmi2), as the scripts in slurm/ do, or with -n 1")
+    for var in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE"):
+        value = environ.get(var, "")
+        if value.isdigit() and int(value) != world_size:
+            return (f"the launcher started {value} ranks ({var}) but MPI sees a world of {world_size}: "
+                    "mpi4py was built against another MPI than this mpiexec/srun uses")
+    return None
+
+
 def init(*, use_mpi: bool | None = None, cuda_aware: bool | None = None):
     """Return the communicator for this process.
 
@@ -297,17 +358,25 @@ def init(*, use_mpi: bool | None = None, cuda_aware: bool | None = None):
 
     Returns:
         A :class:`MPIComm` or :class:`SingleComm`.
+
+    Raises:
+        DqsimError: the launcher started several ranks but mpi4py is
+            missing, or its rank count disagrees with the MPI world
+            (:func:`launcher_mismatch`).
     """
     if cuda_aware is None:
         cuda_aware = os.environ.get("DQSIM_CUDA_AWARE_MPI", "0") == "1"
     if use_mpi is None:
         use_mpi = mpi_world_size() > 1
     if not use_mpi:
-        return SingleComm()
-    try:
-        return MPIComm(cuda_aware=cuda_aware)
-    except ImportError as exc:
-        raise RuntimeError(
-            "this job was started with several ranks but mpi4py is not installed; "
-            "install the 'mpi' extra (pip install -e '.[mpi]')"
-        ) from exc
+        comm = SingleComm()
+    else:
+        try:
+            comm = MPIComm(cuda_aware=cuda_aware)
+        except ImportError:
+            raise DqsimError("this job was started with several ranks but mpi4py is not installed; "
+                             "install the 'mpi' extra (pip install -e '.[mpi]')") from None
+    mismatch = launcher_mismatch(comm.size)
+    if mismatch is not None:
+        raise DqsimError(mismatch)
+    return comm

@@ -28,19 +28,34 @@ muted, and goes on from the boundary. No state-vector work and no
 resumable process's work is redone; plain processes redo their own
 classical steps only.
 
-Checkpoints are written under a temporary name, verified, renamed; older ones
-beyond ``keep`` are deleted only after the new one is complete. SIGUSR1 or
-SIGTERM asks for a checkpoint at the next boundary, after which the run stops
-with :data:`EXIT_CHECKPOINTED`. Checkpoint files contain Python pickles:
-resume only checkpoints you (or your collaborators) wrote.
+A checkpoint is the files ``NAME.ckptRRR-TTTT.h5`` (RRR the engine run,
+TTTT the boundary in ps), its slab files ``NAME.ckptRRR-TTTT.slabNNNN.h5``
+(state not written through parallel HDF5) and, written last and atomically,
+the manifest ``NAME.ckptRRR-TTTT.manifest.json`` (:mod:`dqsim.io.manifest`):
+size and SHA-256 of every byte of every file, the job's name and text hash,
+the dqsim version, the engine run, the boundary and the number of ranks.
+Resuming reads the manifest and checks every file against it (the ranks
+share the hashing) *before* HDF5 opens any of them; then the HDF5 attributes
+are checked against the manifest and the file name. A checkpoint without a
+manifest is incomplete: it is refused, and the next run or resume of the same
+job removes it (:func:`prepare_directory`). Older checkpoints beyond ``keep``
+are deleted only after the new manifest is written, manifest first.
+
+Records are unpickled through an allow-list (:data:`ALLOWED_GLOBALS`): only
+the dqsim classes and functions listed there, a few builtins and NumPy's
+array and scalar constructors can be named by a checkpoint, so a crafted
+file cannot run code. SIGUSR1 or SIGTERM asks for a checkpoint at the next
+boundary, after which the run stops with :data:`EXIT_CHECKPOINTED`.
 """
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import io as _bytes_io
 import os
 import pickle
+import re
 import signal
 import time
 from dataclasses import dataclass, field
@@ -50,11 +65,17 @@ import numpy as np
 
 import dqsim
 from dqsim import io
+from dqsim import comm as comm_mod
 from dqsim.errors import DqsimError
+from dqsim.io import manifest
 from dqsim.units import PS_PER_S
 
 #: Exit status of a run that stopped after writing a checkpoint (EX_TEMPFAIL).
 EXIT_CHECKPOINTED = 75
+
+#: Exit status of a run that a signal stopped where it could not checkpoint (the ``circuit``
+#: scenario): nothing was written; run the job again (128 + SIGTERM, as a shell reports it).
+EXIT_STOPPED = 143
 
 _STOP = {"requested": False}
 
@@ -72,6 +93,15 @@ def install_signal_handlers() -> None:
 
 def stop_requested() -> bool:
     return _STOP["requested"]
+
+
+def stop_agreed(comm) -> bool:
+    """Collective: whether any rank was asked to stop (all ranks get the same answer)."""
+    return bool(comm.allreduce_max(int(stop_requested())))
+
+
+class RunStopped(Exception):
+    """Raised on every rank when a signal stopped a run that writes no checkpoints (exit :data:`EXIT_STOPPED`)."""
 
 
 def job_hash(job_text: str) -> str:
@@ -173,6 +203,11 @@ class Checkpointer:
         self.every_sim_ps = int(round(every * PS_PER_S)) if every else None
         self.next_sim_ps = self.every_sim_ps
 
+    def _next_multiple(self, time_ps: int) -> int:
+        """The first multiple of ``every_sim_ps`` after ``time_ps`` (computed, not stepped to: a 1 ps
+        period over a long window would otherwise take as many steps as picoseconds)."""
+        return (int(time_ps) // self.every_sim_ps + 1) * self.every_sim_ps
+
     @property
     def resuming(self) -> Resume | None:
         """The resume data if this engine run is the one the checkpoint interrupted."""
@@ -188,26 +223,35 @@ class Checkpointer:
         sim = False
         if self.next_sim_ps is not None and window_end_ps >= self.next_sim_ps:
             sim = True
-            while self.next_sim_ps <= window_end_ps:
-                self.next_sim_ps += self.every_sim_ps
+            self.next_sim_ps = self._next_multiple(window_end_ps)
         if self.session.resume is not None and self.engine_run < self.session.resume.engine_run:
             return False, False  # runs before the interrupted one are being recomputed
         return bool(flags[0]) or sim or bool(flags[1]), bool(flags[1])
 
     def write(self, sim, window_end_ps: int) -> Path:
-        """Collective: write a checkpoint of ``sim`` at this boundary; returns its path."""
+        """Collective: write a checkpoint of ``sim`` at this boundary; returns its path.
+
+        Order: state slabs (every rank, each then hashes its own), the run
+        file (rank 0), then the manifest (rank 0, atomically): a checkpoint
+        is complete exactly when its manifest exists. If rank 0 fails, it
+        removes what it wrote of this checkpoint.
+        """
         session, comm = self.session, self.comm
         directory = Path(session.directory)
         if comm.rank == 0:
             directory.mkdir(parents=True, exist_ok=True)
         comm.barrier()
-        base = directory / f"{session.prefix}.ckpt{self.engine_run:03d}-{window_end_ps:020d}"
+        base = directory / checkpoint_stem(session.prefix, self.engine_run, window_end_ps)
         state = sim.state
         state_kwargs = {}
         layout = list(state.layout.physical_of) if state is not None else None
+        slab_entry = None
         if state is not None:  # every rank: one collective file with parallel HDF5, else one slab file each
             state_kwargs = io.write_sharded_state(base, state.logical_slab_pieces(), comm=comm,
                                                   slab_size=1 << state.num_local_qubits, dtype=state.dtype)
+            slab = base.with_name(f"{base.name}.slab{comm.rank:04d}.h5")
+            slab_entry = _collectively(comm, lambda: manifest.file_entry(slab) if slab.is_file() else None)
+        slab_entries = [entry for entry in (comm.gather(slab_entry) or []) if entry is not None]
         path = base.with_name(base.name + ".h5")
         mine = _collectively(comm, lambda: [(node.index, _pickle(sim.node_snapshot(node.index), sim))
                                             for node in sim.local])
@@ -217,28 +261,12 @@ class Checkpointer:
             shared["register_layout"] = layout
             state.relayout_(layout)
         if comm.rank == 0:
-            memory = sim.memory
-            tables = {
-                "streams": np.array([(node, purpose, stream.event) for (node, purpose), stream
-                                     in sorted(memory.streams.items())],
-                                    dtype=[("node", "i8"), ("purpose", "U64"), ("event", "i8")]),
-                "last_touch": np.asarray(shared["memory"]["last_touch_ps"], dtype=np.int64),
-            }
-            records = dict(item for part in node_records for item in part)
-            blobs = {"engine/results": pickle.dumps(session.results, protocol=pickle.HIGHEST_PROTOCOL),
-                     "engine/shared": _pickle(shared, sim),
-                     **{f"engine/node{i:06d}": records[i] for i in range(len(sim.nodes))}}
-            for name, blob in blobs.items():
-                tables[name] = np.frombuffer(blob, dtype=np.uint8)
-            attrs = {**session.meta, "checkpoint": True, "job_text": session.job_text,
-                     "job_sha256": job_hash(session.job_text), "num_ranks": comm.size,
-                     "engine_run": self.engine_run, "window_end_ps": int(window_end_ps),
-                     "num_windows": sim.stats.num_windows, "has_state": state is not None,
-                     "num_nodes": len(sim.nodes), "record_names": list(blobs),
-                     "record_sha256": [_sha(blob) for blob in blobs.values()]}
-            io.write_run_file(path, attrs=attrs, tables=tables, **state_kwargs)
-            if state_kwargs:  # every rank has read its part back and checked it
-                io.open_run(path).check_state_files()
+            try:
+                self._write_rank0(sim, path, state is not None, state_kwargs, node_records, shared, window_end_ps,
+                                  slab_entries)
+            except BaseException:
+                _delete_checkpoint(path)
+                raise
         comm.barrier()
         session.written.append(path)
         session.last_wall = time.monotonic()
@@ -247,6 +275,42 @@ class Checkpointer:
                 _delete_checkpoint(session.written.pop(0))
         comm.barrier()
         return path
+
+    def _write_rank0(self, sim, path: Path, has_state: bool, state_kwargs: dict, node_records: list, shared,
+                     window_end_ps: int, slab_entries: list) -> None:
+        """Rank 0: the run file of the checkpoint, then its manifest."""
+        session = self.session
+        memory = sim.memory
+        tables = {
+            "streams": np.array([(node, purpose, stream.event) for (node, purpose), stream
+                                 in sorted(memory.streams.items())],
+                                dtype=[("node", "i8"), ("purpose", "U64"), ("event", "i8")]),
+            "last_touch": np.asarray(shared["memory"]["last_touch_ps"], dtype=np.int64),
+        }
+        records = dict(item for part in node_records for item in part)
+        blobs = {"engine/results": pickle.dumps(session.results, protocol=pickle.HIGHEST_PROTOCOL),
+                 "engine/shared": _pickle(shared, sim),
+                 **{f"engine/node{i:06d}": records[i] for i in range(len(sim.nodes))}}
+        for name, blob in blobs.items():
+            tables[name] = np.frombuffer(blob, dtype=np.uint8)
+        facts = self._facts(path, window_end_ps)
+        attrs = {**session.meta, "checkpoint": True, "job_text": session.job_text,
+                 "job_sha256": facts["job_sha256"], "num_ranks": self.comm.size,
+                 "engine_run": self.engine_run, "window_end_ps": int(window_end_ps),
+                 "num_windows": sim.stats.num_windows, "has_state": has_state,
+                 "num_nodes": len(sim.nodes), "record_names": list(blobs),
+                 "record_sha256": [_sha(blob) for blob in blobs.values()]}
+        io.write_run_file(path, attrs=attrs, tables=tables, **state_kwargs)
+        if state_kwargs:  # every rank has read its part back and checked it
+            io.open_run(path).check_state_files()
+        manifest.write_manifest(manifest_path(path), facts, [path], entries=slab_entries)
+
+    def _facts(self, path: Path, window_end_ps: int) -> dict:
+        """What the manifest says of this checkpoint besides its files (checked on resume)."""
+        session = self.session
+        return {"kind": MANIFEST_KIND, "checkpoint": path.name, "job_name": session.prefix,
+                "job_sha256": job_hash(session.job_text), "dqsim_version": dqsim.__version__,
+                "engine_run": self.engine_run, "window_end_ps": int(window_end_ps), "num_ranks": self.comm.size}
 
     def restore(self, sim) -> int:
         """Collective: load the checkpoint into ``sim``; returns the boundary's time (ps)."""
@@ -265,9 +329,8 @@ class Checkpointer:
             node.index: _unpickle(_read_record(run, f"engine/node{node.index:06d}", resume), sim)
             for node in sim.local})
         sim.load_snapshot(nodes, shared)
-        if self.every_sim_ps is not None:
-            while self.next_sim_ps <= resume.window_end_ps:
-                self.next_sim_ps += self.every_sim_ps
+        if self.every_sim_ps is not None and self.next_sim_ps <= resume.window_end_ps:
+            self.next_sim_ps = self._next_multiple(resume.window_end_ps)
         memory = sim.memory
         for (node, purpose), event in resume.streams.items():
             memory.stream(node, purpose).event = event
@@ -295,7 +358,7 @@ def _collectively(comm, read):
         result = read()
     except DqsimError as exc:
         error = str(exc)
-    except (KeyError, ValueError, OSError, pickle.UnpicklingError, EOFError) as exc:
+    except (KeyError, ValueError, TypeError, OSError, RuntimeError, pickle.UnpicklingError, EOFError) as exc:
         error = f"the checkpoint cannot be read ({exc})"
     errors = [e for e in comm.allgather(error) if e]
     if errors:
@@ -327,16 +390,73 @@ class _Pickler(pickle.Pickler):
         return ("shared", index) if index is not None else None
 
 
+#: Every global a checkpoint's pickles may name: module -> names (the one allow-list; see
+#: :class:`_Unpickler`). A class or process function that a checkpoint saves must be listed
+#: here, under the module that defines it; anything else in a checkpoint is refused.
+ALLOWED_GLOBALS: dict[str, frozenset[str]] = {module: frozenset(names) for module, names in {
+    "builtins": ("complex", "set", "frozenset", "slice", "range", "bytearray"),
+    "collections": ("deque", "OrderedDict", "defaultdict", "Counter"),
+    "pathlib": ("Path", "PosixPath", "PurePosixPath", "WindowsPath", "PureWindowsPath"),
+    # NumPy arrays (complex ones included) and scalars, NumPy 1 and 2 spellings
+    "numpy": ("ndarray", "dtype"),
+    "numpy.core.multiarray": ("_reconstruct", "scalar"),
+    "numpy._core.multiarray": ("_reconstruct", "scalar"),
+    "numpy.core.numeric": ("_frombuffer",),
+    "numpy._core.numeric": ("_frombuffer",),
+    "dqsim.circuit.distribute": ("LocalGate", "RemoteControl", "RemoteTarget", "RouteStep"),
+    "dqsim.engine.process": ("ProcessHandle",),
+    "dqsim.engine.quantum": ("QOp",),
+    "dqsim.engine.simulator": ("Message", "RunStatistics", "Wait", "Receive", "MeasureCmd"),
+    # job sections (validated data, kept in scenario results)
+    "dqsim.jobs.config": ("CheckpointSection", "CircuitJob", "CircuitSection", "ClassicalChannelSection",
+                          "DistributionSection", "DqcJob", "DqcSimulationSection", "EveSection", "NetworkSection",
+                          "QkdJob", "QkdLinkSection", "QkdNetworkSection", "QkdSection", "QkdSourceSection",
+                          "RunSection", "SimulationSection", "SweepSection"),
+    "dqsim.jobs.cloud": ("ArrivalsSection", "CloudJob", "SchedulerSection", "UserJobSection", "UserSection"),
+    "dqsim.jobs.repeater": ("ChainSection", "RepeaterJob"),
+    "dqsim.jobs.trotter": ("EvolutionSection", "ModelSection", "TrotterJob", "TrotterSimulationSection",
+                           "TrotterSweepSection"),
+    "dqsim.network.link": ("LinkSpec",),
+    "dqsim.network.node": ("NodeSpec",),
+    "dqsim.protocols.distributed": ("CommPool", "_link_side", "node_program", "swapper"),
+    "dqsim.protocols.qkd.bb84": ("ChannelModel", "DetectorModel", "ReceiverState"),
+    "dqsim.protocols.qkd.decoy": ("DecoyEstimate",),
+    "dqsim.protocols.qkd.postprocess": ("BlockCounts", "BlockResult"),
+    "dqsim.protocols.repeater": ("ChainRecords", "ChainSpec", "Delivery", "LinkRecord", "_NodeRun", "_alarm",
+                                 "_link_side", "chain_node"),
+    "dqsim.rng": ("Stream",),
+    "dqsim.scenarios.cloud": ("JobResult",),
+    "dqsim.scenarios.qkd": ("Bb84Alice", "Bb84Bob", "EntangledAlice", "EntangledBob", "LinkPhysics", "LinkTally"),
+    "dqsim.scenarios.repeater": ("ChainRun", "PairResult"),
+    "dqsim.scenarios.trotter": ("Observables",),
+    "dqsim.state.gates": ("GateOp",),
+}.items()}
+
+
 class _Unpickler(pickle.Unpickler):
+    """Unpickles only what :data:`ALLOWED_GLOBALS` lists; shared objects come from this run.
+
+    A dqsim name must be defined in the module it is listed under (not merely
+    imported there), so a listed module cannot be used to reach anything else.
+    """
+
     def __init__(self, file, shared: list):
         super().__init__(file)
         self._shared = shared
 
+    def find_class(self, module, name):
+        if name not in ALLOWED_GLOBALS.get(module, ()):
+            raise pickle.UnpicklingError(f"it names {module}.{name}, which checkpoints may not contain")
+        found = super().find_class(module, name)
+        if module.startswith("dqsim.") and getattr(found, "__module__", None) != module:
+            raise pickle.UnpicklingError(f"{module}.{name} is not defined in {module}")
+        return found
+
     def persistent_load(self, pid):
-        kind, index = pid
-        if kind != "shared" or not 0 <= index < len(self._shared):
-            raise pickle.UnpicklingError(f"shared object {pid} is unknown to this run")
-        return self._shared[index]
+        if not (isinstance(pid, tuple) and len(pid) == 2 and pid[0] == "shared" and type(pid[1]) is int
+                and 0 <= pid[1] < len(self._shared)):
+            raise pickle.UnpicklingError(f"shared object {pid!r} is unknown to this run")
+        return self._shared[pid[1]]
 
 
 def _pickle(obj, sim) -> bytes:
@@ -349,72 +469,230 @@ def _pickle(obj, sim) -> bytes:
     return buffer.getvalue()
 
 
+def unpickle(data: bytes, shared: list | None = None, *, where: str = "checkpoint"):
+    """Unpickle a checkpoint record through the allow-list (:data:`ALLOWED_GLOBALS`).
+
+    Args:
+        data: the record's bytes (already checked against the manifest).
+        shared: the run's shared objects (``Simulator.shared_objects``).
+        where: named in the error message.
+
+    Raises:
+        DqsimError: one line, if the record names anything not allowed or is malformed.
+    """
+    try:
+        return _Unpickler(_bytes_io.BytesIO(data), list(shared or [])).load()
+    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError, KeyError,
+            IndexError, RecursionError, MemoryError) as exc:
+        raise DqsimError(f"{where}: refused ({exc})") from None
+
+
 def _unpickle(data: bytes, sim):
-    return _Unpickler(_bytes_io.BytesIO(data), sim.shared_objects).load()
+    return unpickle(data, sim.shared_objects)
+
+
+def checkpoint_stem(prefix: str, engine_run: int, window_end_ps: int) -> str:
+    """``NAME.ckptRRR-TTTT``: the name of a checkpoint's files without their endings."""
+    return f"{prefix}.ckpt{engine_run:03d}-{window_end_ps:020d}"
+
+
+#: ``kind`` of checkpoint manifests.
+MANIFEST_KIND = "dqsim checkpoint"
+
+_CHECKPOINT_NAME = re.compile(r"^(?P<prefix>.+)\.ckpt(?P<run>\d{3,})-(?P<window>\d{20})\.h5$")
+
+
+def manifest_path(path: str | os.PathLike) -> Path:
+    """The manifest of the checkpoint ``path`` (``NAME.ckptRRR-TTTT.manifest.json``)."""
+    path = Path(path)
+    return path.with_name(path.name[:-len(".h5")] + ".manifest.json" if path.name.endswith(".h5")
+                          else path.name + ".manifest.json")
+
+
+def looks_like_checkpoint(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is named as a checkpoint's run file (``NAME.ckptRRR-TTTT.h5``)."""
+    return _CHECKPOINT_NAME.match(Path(path).name) is not None
 
 
 def _delete_checkpoint(path: Path) -> None:
-    try:
-        run = io.open_run(path)
-        slab_files = (run.state_info or {}).get("attrs", {}).get("slab_files", []) if run.state_info else []
-    except DqsimError:
-        slab_files = []
-    for name in slab_files:
+    """Remove a checkpoint: its manifest first (so a half-removed one reads as incomplete), then its files."""
+    path = Path(path)
+    stem = path.name[:-len(".h5")] if path.name.endswith(".h5") else path.name
+    doomed = [manifest_path(path), path, *path.parent.glob(glob.escape(stem) + ".slab*.h5"),
+              *path.parent.glob(glob.escape(stem) + ".*tmp-*")]
+    for target in doomed:
         try:
-            os.remove(Path(path).parent / name)
+            os.remove(target)
         except OSError:
             pass
-    for leftover in Path(path).parent.glob(Path(path).stem + ".slab*.h5"):
+
+
+def prepare_directory(session: CheckpointSession, comm, *, create: bool) -> None:
+    """Collective: check that the checkpoint folder can be written, and remove this job's leftovers.
+
+    Rank 0 (with ``create``, or if the folder exists) creates the folder,
+    writes and removes a probe file, and removes the files of this job's
+    checkpoints that have no manifest (a write that was killed) and the
+    temporary files of its checkpoints. Called at the start of ``dqsim run``
+    and ``dqsim resume``, before any work; ``create`` when the job asks for
+    checkpoints or resumes one.
+
+    Raises:
+        DqsimError: on every rank, if the folder cannot be created or written.
+    """
+    error = None
+    directory = Path(session.directory)
+    if comm.rank == 0 and (create or directory.exists()):
+        probe = directory / f".{session.prefix}.probe-{os.getpid()}"
         try:
-            os.remove(leftover)
-        except OSError:
-            pass
-    try:
-        os.remove(path)
-    except OSError:
-        pass
+            directory.mkdir(parents=True, exist_ok=True)
+            probe.write_bytes(b"")
+            probe.unlink()
+            _remove_leftovers(directory, session.prefix)
+        except OSError as exc:
+            error = (f"[checkpoint].directory = {str(directory)!r}: cannot write checkpoints there "
+                     f"({exc.strerror or exc})")
+    error = comm.bcast(error)
+    if error:
+        raise DqsimError(error)
+
+
+def _remove_leftovers(directory: Path, prefix: str) -> None:
+    """Remove files of ``prefix``'s checkpoints without a manifest, and their temporary files."""
+    own = re.compile(r"^(" + re.escape(prefix) + r"\.ckpt\d{3,}-\d{20})\.")
+    stems = set()
+    for candidate in directory.glob(glob.escape(prefix) + ".ckpt*"):
+        match = own.match(candidate.name)
+        if match is None or not candidate.is_file():
+            continue
+        if ".tmp-" in candidate.name:
+            candidate.unlink(missing_ok=True)
+            continue
+        stems.add(match.group(1))
+    for stem in stems:
+        main = directory / (stem + ".h5")
+        if not manifest_path(main).exists():
+            _delete_checkpoint(main)
 
 
 def read_checkpoint(path, comm) -> tuple[dict, Resume]:
-    """Collective: open a checkpoint (rank 0 reads and checks, everyone gets the result).
+    """Collective: check a checkpoint against its manifest, then open it.
+
+    Rank 0 reads the manifest and checks it against the file's name and this
+    dqsim; every rank then hashes its share of the files (sizes first); only
+    if every byte matches does rank 0 open the run file with HDF5 and check
+    its attributes against the manifest. Everyone gets the result.
 
     Returns:
         ``(attrs, resume)``.
 
     Raises:
-        DqsimError: not a dqsim checkpoint, another schema version (by
-            :func:`dqsim.io.open_run`), truncated, a missing or corrupt slab.
+        DqsimError: on every rank, one line: not a checkpoint, renamed,
+            incomplete (no manifest), damaged, truncated, a missing slab,
+            another dqsim version or a record naming a global that is not allowed.
     """
-    payload = None
-    error = None
+    path = Path(path)
+    facts, error = None, None
     if comm.rank == 0:
         try:
-            run = io.open_run(path)
-            attrs = run.attrs
-            if not attrs.get("checkpoint"):
-                raise DqsimError(f"{path}: not a dqsim checkpoint (written by 'dqsim run' with checkpoints)")
-            if attrs.get("dqsim_version") != dqsim.__version__:
-                raise DqsimError(f"{path}: written by dqsim {attrs.get('dqsim_version')}, this is dqsim "
-                                 f"{dqsim.__version__}; resume it with that version")
-            if job_hash(attrs["job_text"]) != attrs.get("job_sha256"):
-                raise DqsimError(f"{path}: the stored job text does not match its hash; the file is damaged")
-            if attrs.get("has_state"):
-                run.check_state_files()  # every slab there; each rank checks its checksums when it reads
-            streams = {(int(r["node"]), str(r["purpose"])): int(r["event"]) for r in run.table("streams")}
-            last_touch = [int(v) for v in run.table("last_touch")]
-            resume = Resume(Path(path), int(attrs["engine_run"]), int(attrs["window_end_ps"]), streams,
-                            last_touch, bool(attrs.get("has_state")),
-                            record_checksums=dict(zip(attrs["record_names"], attrs["record_sha256"])),
-                            num_ranks=int(attrs["num_ranks"]),
-                            num_amplitudes=int(run.state_info["shape"][0]) if attrs.get("has_state") else 0)
-            resume.results = pickle.loads(_read_record(run, "engine/results", resume))
-            resume.shared = _read_record(run, "engine/shared", resume)  # unpickled by each rank's run
-            payload = (attrs, resume)
+            facts = _checked_manifest(path)
         except DqsimError as exc:
             error = str(exc)
-        except (KeyError, ValueError, OSError, pickle.UnpicklingError, EOFError) as exc:
+    error, facts = comm.bcast((error, facts))
+    if error:
+        raise DqsimError(error)
+    files = facts["files"]
+    start, stop = comm_mod.split_evenly(len(files), comm.size, comm.rank)
+    _collectively(comm, lambda: manifest.verify_files(manifest_path(path), files[start:stop]))
+    payload = None
+    if comm.rank == 0:
+        try:
+            payload = _open_verified(path, facts)
+        except DqsimError as exc:
+            error = str(exc)
+        except (KeyError, ValueError, TypeError, OSError, RuntimeError) as exc:
             error = f"{path}: not a complete dqsim checkpoint ({exc})"
     error = comm.bcast(error)
     if error:
         raise DqsimError(error)
     return comm.bcast(payload)
+
+
+def verify_checkpoint(path: str | os.PathLike) -> dict:
+    """Check every byte of a checkpoint against its manifest, on one process, before HDF5 reads it.
+
+    For ``dqsim inspect``: like :func:`read_checkpoint`'s first steps, but a
+    checkpoint of another dqsim version is accepted.
+
+    Returns:
+        The manifest's body.
+
+    Raises:
+        DqsimError: one line: renamed, incomplete, damaged or truncated.
+    """
+    path = Path(path)
+    facts = _checked_manifest(path, check_version=False)
+    manifest.verify_files(manifest_path(path), facts["files"])
+    return facts
+
+
+def _checked_manifest(path: Path, *, check_version: bool = True) -> dict:
+    """Rank 0: the manifest of ``path``, checked against the file's name and this dqsim."""
+    if path.exists() and not path.is_file():
+        raise DqsimError(f"{path}: not a file")
+    match = _CHECKPOINT_NAME.match(path.name)
+    if match is None:
+        raise DqsimError(f"{path}: not named as a dqsim checkpoint (NAME.ckptRRR-TTTTTTTTTTTTTTTTTTTT.h5); "
+                         "checkpoints may not be renamed")
+    facts = manifest.read_manifest(manifest_path(path), kind=MANIFEST_KIND)
+    if check_version and facts.get("dqsim_version") != dqsim.__version__:
+        raise DqsimError(f"{path}: written by dqsim {facts.get('dqsim_version')}, this is dqsim "
+                         f"{dqsim.__version__}; resume it with that version")
+    expected = {"checkpoint": path.name, "job_name": match["prefix"], "engine_run": int(match["run"]),
+                "window_end_ps": int(match["window"])}
+    for key, value in expected.items():
+        if facts.get(key) != value:
+            raise DqsimError(f"{path}: its manifest says {key} = {facts.get(key)!r}, the file name "
+                             f"{value!r}; checkpoints may not be renamed")
+    if type(facts.get("num_ranks")) is not int or facts["num_ranks"] < 1 or \
+            not isinstance(facts.get("job_sha256"), str) or not isinstance(facts.get("dqsim_version"), str):
+        raise DqsimError(f"{path}: damaged manifest (num_ranks, job_sha256 or dqsim_version)")
+    if facts["files"][0]["name"] != path.name:
+        raise DqsimError(f"{path}: its manifest does not list it first")
+    return facts
+
+
+def _open_verified(path: Path, facts: dict) -> tuple[dict, Resume]:
+    """Rank 0: open a checkpoint whose bytes matched its manifest; check its attributes against it."""
+    run = io.open_run(path)
+    attrs = run.attrs
+    if not attrs.get("checkpoint"):
+        raise DqsimError(f"{path}: not a dqsim checkpoint (written by 'dqsim run' with checkpoints)")
+    checks = {"job_sha256": facts["job_sha256"], "job_name": facts["job_name"], "engine_run": facts["engine_run"],
+              "window_end_ps": facts["window_end_ps"], "num_ranks": facts["num_ranks"],
+              "dqsim_version": facts["dqsim_version"]}
+    for key, value in checks.items():
+        if attrs.get(key) != value:
+            raise DqsimError(f"{path}: {key} = {attrs.get(key)!r}, its manifest says {value!r}")
+    if job_hash(attrs["job_text"]) != attrs.get("job_sha256"):
+        raise DqsimError(f"{path}: the stored job text does not match its hash; the file is damaged")
+    listed = {entry["name"] for entry in facts["files"]}
+    if attrs.get("has_state"):
+        info = run.state_info or {}
+        if info.get("layout") == "slabs":
+            slab_files = run.attrs_of("state").get("slab_files", [])
+            unlisted = [name for name in slab_files if Path(name).name != name or name not in listed]
+            if unlisted or len(slab_files) != facts["num_ranks"]:
+                raise DqsimError(f"{path}: its state slabs {slab_files} are not the {facts['num_ranks']} "
+                                 "files its manifest lists")
+        run.check_state_files()  # every slab there; each rank checks its checksums when it reads
+    streams = {(int(r["node"]), str(r["purpose"])): int(r["event"]) for r in run.table("streams")}
+    last_touch = [int(v) for v in run.table("last_touch")]
+    resume = Resume(path, int(attrs["engine_run"]), int(attrs["window_end_ps"]), streams,
+                    last_touch, bool(attrs.get("has_state")),
+                    record_checksums=dict(zip(attrs["record_names"], attrs["record_sha256"])),
+                    num_ranks=int(attrs["num_ranks"]),
+                    num_amplitudes=int(run.state_info["shape"][0]) if attrs.get("has_state") else 0)
+    resume.results = unpickle(_read_record(run, "engine/results", resume), where=f"{path}: engine/results")
+    resume.shared = _read_record(run, "engine/shared", resume)  # unpickled by each rank's run
+    return attrs, resume

@@ -18,6 +18,7 @@ from dqsim.io.hdf5 import (
     link_state_slabs,
     open_run,
     parallel_hdf5,
+    remove_temporaries,
     summarize,
     table_csv,
     write_run_file,
@@ -26,6 +27,7 @@ from dqsim.io.hdf5 import (
 )
 
 __all__ = [
-    "QUBIT_ORDER", "CollectiveState", "RunFile", "StateSlabs", "format_summary", "format_table", "link_state_slabs",
-    "open_run", "parallel_hdf5", "summarize", "table_csv", "write_run_file", "write_sharded_state", "write_state_slab",
+    "QUBIT_ORDER", "CollectiveState", "format_summary", "format_table", "link_state_slabs", "open_run",
+    "parallel_hdf5", "remove_temporaries", "RunFile", "StateSlabs", "summarize", "table_csv", "write_run_file",
+    "write_sharded_state", "write_state_slab",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 from pathlib import Path
 from typing import Callable, Optional
@@ -14,6 +15,28 @@ from dqsim.errors import DqsimError
 def temporary_path(path: str | os.PathLike) -> Path:
     """Where :func:`atomic_h5_write` writes before renaming: ``<path>.tmp-<pid>``."""
     return Path(f"{os.fspath(path)}.tmp-{os.getpid()}")
+
+
+def remove_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files killed writers of ``path`` left; return them.
+
+    These are ``<path>.tmp-*`` and, for its state slabs, ``<stem>.slab*.h5.tmp-*``
+    (``<stem>`` is ``path`` without ``.h5``). Call it when starting a run that
+    will write ``path`` (two runs writing the same file at once are not
+    supported anyway).
+    """
+    path = Path(path)
+    removed = []
+    stem = path.name[:-len(".h5")] if path.name.endswith(".h5") else path.name
+    patterns = [glob.escape(path.name) + ".tmp-*", glob.escape(stem) + ".slab*.h5.tmp-*"]
+    for leftover in (found for pattern in patterns for found in path.parent.glob(pattern)):
+        if leftover.is_file():
+            try:
+                leftover.unlink()
+                removed.append(leftover)
+            except OSError:
+                pass
+    return removed
 
 
 def atomic_h5_write(path: str | os.PathLike, fill: Callable[[h5py.File], None], *,

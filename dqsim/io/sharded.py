@@ -162,7 +162,11 @@ def _write_slab_files(base: Path, pieces, *, comm, slab_size: int, dtype: np.dty
         _check_read_back(slab, SLAB_DATASET, 0, slab_size, dtype, written, f"{slab}: state slab {comm.rank}")
     except Exception as exc:  # noqa: BLE001 - reported to every rank by _agree
         failure = exc
-    _agree(comm, failure, f"{base.name}: writing the state slab files")
+    try:
+        _agree(comm, failure, f"{base.name}: writing the state slab files")
+    except BaseException:
+        slab.unlink(missing_ok=True)  # every rank removes its own: no slab outlives a failed write
+        raise
     entries = comm.gather((str(slab), checksum))
     if comm.rank != 0:
         return {}

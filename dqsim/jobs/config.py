@@ -506,7 +506,8 @@ class CheckpointSection(_Section):
         every_wall_s: write a checkpoint at the first window boundary after
             this many seconds of wall time since the last one (> 0), or none.
         every_sim_s: write one at the first window boundary after each
-            multiple of this much simulated time, seconds (> 0), or none.
+            multiple of this much simulated time, seconds (>= 1e-12, the
+            engine's 1 ps tick), or none.
         keep: checkpoints kept on disk, the newest first (1..100).
         directory: folder of the checkpoint files; relative paths are
             relative to the current directory.
@@ -516,7 +517,7 @@ class CheckpointSection(_Section):
     """
 
     every_wall_s: Optional[float] = Field(None, gt=0)
-    every_sim_s: Optional[float] = Field(None, gt=0)
+    every_sim_s: Optional[float] = Field(None, ge=1e-12)
     keep: int = Field(2, ge=1, le=100)
     directory: str = "checkpoints"
 
@@ -1733,7 +1734,7 @@ def _validate(data: dict, *, source: str, base_dir: Path) -> JobConfig:
     if not isinstance(run, dict):
         raise ConfigError(f"{source}: [run]: expected a table, got {_toml_repr(run)}")
     scenario = run.get("scenario", RunSection.model_fields["scenario"].default)
-    if scenario not in SCENARIOS:
+    if not isinstance(scenario, str) or scenario not in SCENARIOS:  # a list or table is not hashable
         if not isinstance(scenario, str):
             raise ConfigError(f"{source}: [run].scenario: expected a string, got {_toml_repr(scenario)}")
         raise ConfigError(f"{source}: [run].scenario = {_toml_repr(scenario)}: "
@@ -1745,11 +1746,36 @@ def _validate(data: dict, *, source: str, base_dir: Path) -> JobConfig:
         raise _config_error(source, model, exc) from None
 
 
+#: Deepest nesting of tables and arrays a job file may have (real jobs use 3 or 4).
+MAX_NESTING = 16
+
+
 def _parse_toml(text: str, source: str) -> dict:
+    """Parse a job's TOML; a leading UTF-8 byte-order mark is accepted (editors on Windows write one)."""
+    text = text.removeprefix("\ufeff")
     try:
-        return tomllib.loads(text)
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: TOML syntax error: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: arrays or tables nested too deeply (at most {MAX_NESTING} levels)") from None
+    _check_nesting(data, source)
+    return data
+
+
+def _check_nesting(data: dict, source: str) -> None:
+    """Refuse values nested deeper than :data:`MAX_NESTING` (walked without recursion)."""
+    pending = [(data, 1, "")]
+    while pending:
+        value, depth, where = pending.pop()
+        if depth > MAX_NESTING:
+            raise ConfigError(f"{source}: {where or 'the file'} is nested {depth} levels deep; "
+                              f"allowed at most {MAX_NESTING}")
+        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        for key, item in items:
+            if isinstance(item, (dict, list)):
+                pending.append((item, depth + 1, (f"{where}.{key}" if where else key) if isinstance(key, str)
+                                else f"{where}[{key}]"))
 
 
 def load_job_text(text: str, *, source: str = "<string>", base_dir: str | os.PathLike = ".") -> JobConfig:
@@ -1837,6 +1863,9 @@ def _parse_override(assignment: str) -> tuple[list[str], Any]:
         value = tomllib.loads(f"value = {value_text}")["value"]
     except tomllib.TOMLDecodeError:
         value = value_text  # a bare word: take it as a string
+    except RecursionError:
+        raise ConfigError(f"--set {assignment}: nested too deeply (at most {MAX_NESTING} levels)") from None
+    _check_nesting({"value": value}, f"--set {assignment}")
     return parts, value
 
 

@@ -29,6 +29,10 @@ DEFAULT_DARK_COUNT_RATE_HZ = 10.0
 #: Detection gate (coincidence window) width, ps.
 DEFAULT_GATE_WIDTH_PS = 1000
 
+#: Longest mean time to a heralded pair a run accepts, ps: 2**63 ps (the engine's int64 clock,
+#: about 107 days) shared by up to 1024 pairs in a row, about 2.5 h of simulated time per pair.
+MAX_MEAN_PAIRING_TIME_PS = float(2**63 // 1024)
+
 
 @dataclass(frozen=True, kw_only=True)
 class LinkSpec:
@@ -191,3 +195,32 @@ class LinkSpec:
         return entanglement.delivered_fidelity(
             self.scheme, bright_state_alpha=self.bright_state_alpha,
             source_fidelity=self.source_fidelity)
+
+
+def check_pairing_horizon(link: LinkSpec, where: str) -> None:
+    """Refuse a link whose pairs would take longer than the simulated clock can count.
+
+    The engine counts time in int64 picoseconds; a link whose mean time to a
+    pair, ``attempt_period_ps / p`` (:attr:`LinkSpec.mean_time_to_success_ps`),
+    exceeds :data:`MAX_MEAN_PAIRING_TIME_PS` (or whose success probability is
+    0) would overflow it or never finish, so it is refused before the run.
+
+    Raises:
+        ConfigError: naming ``where``, the distance, the mean time and the limit.
+
+    Examples:
+        >>> check_pairing_horizon(LinkSpec(distance_km=10.0), "[network.link]")
+        >>> check_pairing_horizon(LinkSpec(distance_km=500.0), "[network.link]")
+        Traceback (most recent call last):
+        ...
+        dqsim.errors.ConfigError: [network.link]: distance_km = 500.0: a pair takes 6e+07 s on average (success probability 4.1e-11 per attempt), more than the 9.01e+03 s a run can simulate per pair; use shorter links or another scheme
+    """
+    mean_ps = link.mean_time_to_success_ps
+    if mean_ps <= MAX_MEAN_PAIRING_TIME_PS:
+        return
+    limit_s = MAX_MEAN_PAIRING_TIME_PS / units.PS_PER_S
+    taken = "never (success probability 0)" if mean_ps == float("inf") else \
+        f"{mean_ps / units.PS_PER_S:.2g} s on average"
+    raise ConfigError(f"{where}: distance_km = {link.distance_km}: a pair takes {taken} "
+                      f"(success probability {link.success_probability:.2g} per attempt), more than the "
+                      f"{limit_s:.3g} s a run can simulate per pair; use shorter links or another scheme")

@@ -24,11 +24,13 @@ import numpy as np
 
 from dqsim.circuit import fusion, generators, qasm
 from dqsim.circuit.ir import Barrier, Circuit, Gate, IfBits, Measure, Reset
+from dqsim.engine import checkpoint
+from dqsim.errors import ConfigError, ResourceError
 from dqsim.scenarios.circuit_noise import GateNoise
-from dqsim.errors import ConfigError
 from dqsim.jobs import check_observables, parse_pauli_sum
 from dqsim.rng import Stream
 from dqsim.scenarios import ScenarioOutput, circuit_attributes, record_table
+from dqsim.state.layout import needs_locality
 from dqsim.state.sharded import ShardedState
 from dqsim.units import BYTES_PER_MIB
 
@@ -85,6 +87,7 @@ def run_circuit_job(job, *, comm, backend, on_progress: Callable | None = None) 
     if sim.observables:
         check_observables(sim.observables, circuit.num_qubits, source=job.source)
         observables = [(text, parse_pauli_sum(text)) for text in sim.observables]
+    _check_local_qubits(circuit, comm.size)
     timing["build"] = time.perf_counter() - t0
 
     def fresh_state() -> ShardedState:
@@ -118,6 +121,7 @@ def run_circuit_job(job, *, comm, backend, on_progress: Callable | None = None) 
         outcomes = []
         first_state, expectation = None, []
         for shot in range(max(sim.shots, 1)):
+            _stop_if_asked(comm, f"before trajectory {shot} of {max(sim.shots, 1)}")
             state = fresh_state()
             bits = _run_trajectory(state, circuit, stream, costs, gate_noise)
             outcomes.append(bits)
@@ -134,6 +138,20 @@ def run_circuit_job(job, *, comm, backend, on_progress: Callable | None = None) 
         sampling = "trajectories"
     counts = count_bitstrings(shots, width)
     return CircuitRun(circuit, state, counts, shots, expectation, timing, sampling)
+
+
+def _check_local_qubits(circuit: Circuit, num_ranks: int) -> None:
+    """Refuse, before any allocation, a rank count that leaves a gate too few local qubits."""
+    if num_ranks < 2 or num_ranks & (num_ranks - 1):
+        return  # one rank needs nothing; other counts get ShardedState's own error
+    num_local = circuit.num_qubits - (num_ranks.bit_length() - 1)
+    widest = max((ins for ins in circuit if isinstance(ins, Gate)),
+                 key=lambda ins: len(needs_locality(ins.to_op())), default=None)
+    need = len(needs_locality(widest.to_op())) if widest is not None else 0
+    if need > num_local:
+        most = 1 << max(0, circuit.num_qubits - need)
+        raise ResourceError(f"{circuit.num_qubits} qubits on {num_ranks} ranks leave {max(num_local, 0)} qubits "
+                            f"on each rank, but gate {widest.name} needs {need}; use at most {most} ranks")
 
 
 def gate_runs(circuit: Circuit) -> list[list]:
@@ -165,17 +183,32 @@ def apply_run(state: ShardedState, ops: list, costs) -> None:
 
 
 def _apply_with_progress(state, runs, on_progress, costs, batch: int = 256) -> None:
-    """Apply the runs, reporting progress in applied operations (fused ones when fusion is on)."""
+    """Apply the runs, reporting progress in applied operations (fused ones when fusion is on).
+
+    SIGTERM/SIGUSR1 stops the run between two batches (:func:`_stop_if_asked`).
+    """
     total = sum(len(run) for run in runs)
     done = 0
     for run in runs:
         ops = fused_run(state, run, costs)  # the whole run, so blocks and exchanges span batches
         for start in range(0, len(ops), batch):
+            _stop_if_asked(state.comm, f"after gate {done + start} of {total}")
             state.apply_ops(ops[start : start + batch])
             if on_progress:
                 done_in_run = len(run) * min(len(ops), start + batch) // max(1, len(ops))
                 on_progress(done + done_in_run, total, "gates")
         done += len(run)
+
+
+def _stop_if_asked(comm, where: str) -> None:
+    """Collective: raise :class:`~dqsim.engine.checkpoint.RunStopped` on every rank if a signal asked to stop.
+
+    The circuit scenario writes no checkpoint: it stops at a gate boundary
+    with nothing written and exit status 143 (``EXIT_STOPPED``).
+    """
+    if checkpoint.stop_agreed(comm):
+        raise checkpoint.RunStopped(f"stopped by a signal {where}; the circuit scenario writes no checkpoint, "
+                                    "so nothing was saved: run the job again")
 
 
 def sample_terminal(state, circuit, shots: int, qubit_of=None) -> tuple[np.ndarray, int]:
@@ -215,6 +248,7 @@ def _run_instructions(state, instructions, stream, bits: int, costs, gate_noise=
                 gate_noise.after_gate(state, ins)
             continue
         if pending:
+            _stop_if_asked(state.comm, "at a measurement of a trajectory")
             apply_run(state, pending, costs)
             pending = []
         if isinstance(ins, Measure):

@@ -1,0 +1,208 @@
+"""Manifests: every byte of a set of files covered by a SHA-256, checked before anything is parsed.
+
+A manifest is a small JSON file written last, atomically (temporary name,
+``fsync``, rename), beside the files it covers. It lists each file's name
+(relative to the manifest's folder, no sub-folders), size in bytes and the
+SHA-256 of all its bytes, together with the caller's facts (for a checkpoint:
+the job's name and text hash, the dqsim version, the engine run, the window
+and the number of ranks). The manifest's own body is covered by a SHA-256
+stored in it, so a damaged manifest is refused like a damaged file.
+
+:func:`read_manifest` and :func:`verify_files` read raw bytes only: a file
+is handed to HDF5 only after its size and digest match, so a damaged,
+truncated or swapped file is refused in one line instead of reaching HDF5's
+parser (which can crash or hang on crafted input). A file set without its
+manifest is incomplete (the writer was stopped before the end).
+
+Examples:
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "a.bin").write_bytes(b"abc")
+    >>> m = write_manifest(folder / "a.manifest.json", {"kind": "demo"}, [folder / "a.bin"])
+    >>> body = read_manifest(m, kind="demo")
+    >>> [(f["name"], f["size"]) for f in body["files"]]
+    [('a.bin', 3)]
+    >>> verify_files(m, body["files"])
+    >>> _ = (folder / "a.bin").write_bytes(b"abd")
+    >>> try:
+    ...     verify_files(m, body["files"])
+    ... except DqsimError as exc:
+    ...     print(str(exc).split("/")[-1])
+    a.bin: damaged (its SHA-256 differs from the manifest's)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from dqsim.errors import DqsimError
+
+#: Format version of manifests (key ``dqsim_manifest``).
+MANIFEST_VERSION = 1
+
+#: Largest manifest read (bytes); a bigger file is not a dqsim manifest.
+MAX_MANIFEST_BYTES = 1 << 20
+
+#: Bytes hashed per read.
+_CHUNK_BYTES = 1 << 22
+
+
+def _body_digest(body: Mapping[str, Any]) -> str:
+    text = json.dumps(body, sort_keys=True, ensure_ascii=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+def file_digest(path: str | os.PathLike) -> tuple[int, str]:
+    """Size (bytes) and SHA-256 (hex) of every byte of a file."""
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        while True:
+            block = fh.read(_CHUNK_BYTES)
+            if not block:
+                break
+            digest.update(block)
+            size += len(block)
+    return size, digest.hexdigest()
+
+
+def file_entry(path: str | os.PathLike) -> dict[str, Any]:
+    """``{"name", "size", "sha256"}`` of one file, as a manifest lists it (name without folder)."""
+    size, sha = file_digest(path)
+    return {"name": Path(path).name, "size": size, "sha256": sha}
+
+
+def write_manifest(path: str | os.PathLike, facts: Mapping[str, Any], files: Iterable[str | os.PathLike], *,
+                   entries: Sequence[Mapping[str, Any]] = ()) -> Path:
+    """Write the manifest ``path`` covering ``files`` (hashed here) and ``entries`` (hashed by the caller).
+
+    Args:
+        path: the manifest (JSON), in the same folder as the files.
+        facts: JSON values stored with the file list (e.g. ``kind``, job name).
+        files: files in ``path``'s folder, hashed now.
+        entries: further :func:`file_entry` results computed elsewhere (e.g. by
+            the rank that wrote the file).
+
+    Returns:
+        ``path``. Written under ``<path>.tmp-<pid>``, synced and renamed; the
+        temporary file is removed on failure.
+
+    Raises:
+        DqsimError: a file cannot be read or the manifest cannot be written.
+    """
+    path = Path(path)
+    try:
+        listed = [file_entry(f) for f in files] + [dict(e) for e in entries]
+    except OSError as exc:
+        raise DqsimError(f"{path}: cannot hash the files it covers ({exc.strerror or exc})") from None
+    body = {**facts, "files": listed}
+    text = json.dumps({"dqsim_manifest": MANIFEST_VERSION, "body": body, "sha256": _body_digest(body)},
+                      indent=1, sort_keys=True, ensure_ascii=True)
+    tmp = Path(f"{path}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "w", encoding="ascii") as fh:
+            fh.write(text + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise DqsimError(f"{path}: cannot write the manifest ({exc.strerror or exc})") from None
+    return path
+
+
+def _check_entry(path: Path, index: int, entry: Any) -> None:
+    ok = (isinstance(entry, dict) and set(entry) == {"name", "size", "sha256"}
+          and isinstance(entry["name"], str) and entry["name"] and "/" not in entry["name"]
+          and "\\" not in entry["name"] and entry["name"] not in (".", "..")
+          and type(entry["size"]) is int and entry["size"] >= 0
+          and isinstance(entry["sha256"], str) and len(entry["sha256"]) == 64)
+    if not ok:
+        raise DqsimError(f"{path}: damaged manifest (file entry {index} is malformed)")
+
+
+def read_manifest(path: str | os.PathLike, *, kind: str) -> dict[str, Any]:
+    """Read and check a manifest; return its body (the facts and ``files``).
+
+    Checks, reading raw bytes only: a regular file below
+    :data:`MAX_MANIFEST_BYTES`, ASCII JSON of this format version, the body's
+    own SHA-256, ``body["kind"] == kind`` and well-formed file entries.
+
+    Raises:
+        DqsimError: one line naming the manifest and what is wrong (missing:
+            the files it would cover are incomplete).
+    """
+    path = Path(path)
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise DqsimError(f"{path}: missing, so the files it covers are incomplete (a write that did not "
+                         "finish, or files copied without it)") from None
+    except OSError as exc:
+        raise DqsimError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise DqsimError(f"{path}: not a file")
+    if info.st_size > MAX_MANIFEST_BYTES:
+        raise DqsimError(f"{path}: {info.st_size} bytes, more than a dqsim manifest has "
+                         f"(<= {MAX_MANIFEST_BYTES}); damaged or not a manifest")
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_MANIFEST_BYTES + 1)
+        document = json.loads(raw.decode("ascii"))
+    except OSError as exc:
+        raise DqsimError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise DqsimError(f"{path}: damaged manifest (not the JSON dqsim writes)") from None
+    if not (isinstance(document, dict) and set(document) == {"dqsim_manifest", "body", "sha256"}
+            and isinstance(document["body"], dict) and isinstance(document["sha256"], str)):
+        raise DqsimError(f"{path}: damaged manifest (unexpected structure)")
+    if document["dqsim_manifest"] != MANIFEST_VERSION:
+        raise DqsimError(f"{path}: manifest format {document['dqsim_manifest']!r}, this dqsim reads "
+                         f"{MANIFEST_VERSION}")
+    body = document["body"]
+    if _body_digest(body) != document["sha256"]:
+        raise DqsimError(f"{path}: damaged manifest (its SHA-256 does not match its contents)")
+    if body.get("kind") != kind:
+        raise DqsimError(f"{path}: a manifest of {body.get('kind')!r}, expected {kind!r}")
+    files = body.get("files")
+    if not isinstance(files, list) or not files:
+        raise DqsimError(f"{path}: damaged manifest (no file list)")
+    for index, entry in enumerate(files):
+        _check_entry(path, index, entry)
+    return body
+
+
+def verify_files(manifest_path: str | os.PathLike, files: Sequence[Mapping[str, Any]]) -> None:
+    """Check that each listed file, in the manifest's folder, has its listed size and SHA-256.
+
+    Sizes are compared before any byte is hashed, so a truncated file is
+    refused at once.
+
+    Raises:
+        DqsimError: one line naming the first missing, resized or damaged file.
+    """
+    folder = Path(manifest_path).parent
+    for entry in files:
+        target = folder / entry["name"]
+        try:
+            info = target.stat()
+        except FileNotFoundError:
+            raise DqsimError(f"{target}: missing (listed in {Path(manifest_path).name})") from None
+        except OSError as exc:
+            raise DqsimError(f"{target}: cannot be read ({exc.strerror or exc})") from None
+        if not stat.S_ISREG(info.st_mode):
+            raise DqsimError(f"{target}: not a file")
+        if info.st_size != entry["size"]:
+            raise DqsimError(f"{target}: {info.st_size} bytes, the manifest says {entry['size']} "
+                             "(truncated or replaced)")
+        try:
+            size, sha = file_digest(target)
+        except OSError as exc:
+            raise DqsimError(f"{target}: cannot be read ({exc.strerror or exc})") from None
+        if size != entry["size"] or sha != entry["sha256"]:
+            raise DqsimError(f"{target}: damaged (its SHA-256 differs from the manifest's)")

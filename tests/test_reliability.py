@@ -1,0 +1,465 @@
+"""Runs that survive damage and faults (issue 11).
+
+* Seeded fuzz of a checkpoint through the command line: random one-byte
+  flips and truncations of its files are each refused in one line with exit
+  2, or resume to the uninterrupted results; a crafted pickle is refused.
+* Seeded mutants of job files: never a traceback; a refusal is one line.
+* Bad input refused up front; signals stop the circuit scenario; leftovers
+  of killed writes are removed; errors on several ranks are one line.
+
+The fuzz loops run in-process (``dqsim.cli.main.main``, one rank): every
+byte is checked against the manifest before HDF5 reads it, so no mutation
+reaches a parser that could crash the test process.
+"""
+
+import json
+import os
+import pickle
+import random
+import shutil
+import signal
+
+import h5py
+import numpy as np
+import pytest
+
+from dqsim import comm as comm_mod
+from dqsim.cli.main import main
+from dqsim.engine import checkpoint
+from dqsim.io import manifest, open_run
+from mpi_helper import ROOT, run_mpi
+from run_files import checkpoints, same_tables
+
+DQC = ["--set", "simulation.store_shots=true", "--set", "circuit.generator=\"random\"", "--set", "circuit.depth=4",
+       "--set", "distribution.assignment=[0, 0, 1, 1, 2, 2, 3, 3]"]
+BB84 = ["--set", "qkd.pulses=1000000", "--set", "qkd.batch_pulses=250000", "--set", "qkd.block_pulses=500000"]
+
+#: Fuzz sizes: enough to touch every file and both kinds of damage in seconds (the README's
+#: figures come from a run with larger DQSIM_FUZZ_FLIPS / _TRUNCATIONS / _MUTANTS).
+NUM_FLIPS = int(os.environ.get("DQSIM_FUZZ_FLIPS", "240"))
+NUM_TRUNCATIONS = int(os.environ.get("DQSIM_FUZZ_TRUNCATIONS", "60"))
+NUM_JOB_MUTANTS = int(os.environ.get("DQSIM_FUZZ_MUTANTS", "150"))
+
+
+@pytest.fixture(autouse=True)
+def own_signal_handlers():
+    """``dqsim run`` installs SIGTERM/SIGUSR1 handlers: give pytest its own back after each test."""
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGUSR1)}
+    yield
+    for sig, handler in saved.items():
+        signal.signal(sig, handler)
+    checkpoint._STOP["requested"] = False
+
+
+def cli(capsys, *args):
+    """``dqsim ARGS`` in this process: (exit status, stderr lines)."""
+    capsys.readouterr()
+    code = main([*map(str, args)])
+    return code, capsys.readouterr().err.strip().splitlines()
+
+
+def refused_in_one_line(code, err):
+    return code == 2 and len(err) == 1 and err[0].startswith("dqsim: error: ") and "Traceback" not in err[0]
+
+
+def run_with_checkpoints(folder, job, extra, every_s):
+    out = folder / "full.h5"
+    assert main(["run", str(ROOT / "jobs" / job), "-o", str(out), "--quiet", *extra,
+                 "--set", f"checkpoint.every_sim_s={every_s}",
+                 "--set", f"checkpoint.directory=\"{folder / 'ck'}\"", "--set", "checkpoint.keep=50"]) == 0
+    return out, checkpoints(folder / "ck")
+
+
+@pytest.fixture(scope="module")
+def dqc_checkpoint(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("fuzz_dqc")
+    full, ckpts = run_with_checkpoints(folder, "dqc_ghz_4qpu.toml", DQC, 0.0004)
+    checkpoint._STOP["requested"] = False
+    return folder, full, ckpts[len(ckpts) // 2]
+
+
+def checkpoint_files(path):
+    """The checkpoint's files: run file, slabs, manifest."""
+    return [path, *sorted(path.parent.glob(path.name[:-3] + ".slab*.h5")), checkpoint.manifest_path(path)]
+
+
+def copy_checkpoint(path, folder):
+    folder.mkdir(parents=True, exist_ok=True)
+    for f in checkpoint_files(path):
+        shutil.copy(f, folder / f.name)
+    return folder / path.name
+
+
+def test_fuzzed_checkpoints_are_refused_in_one_line_or_resume_identically(dqc_checkpoint, tmp_path, capsys):
+    """Seeded one-byte flips and truncations of every file of a checkpoint, each resumed through the CLI."""
+    _folder, full, source = dqc_checkpoint
+    target = copy_checkpoint(source, tmp_path / "fuzz")
+    files = checkpoint_files(target)
+    pristine = {f: f.read_bytes() for f in files}
+    rng = random.Random(20261204)
+    tally = {"tried": 0, "refused": 0, "identical": 0}
+    kinds = ["flip"] * NUM_FLIPS + ["truncate"] * NUM_TRUNCATIONS
+    rng.shuffle(kinds)
+    for trial, kind in enumerate(kinds):
+        victim = files[rng.randrange(len(files))]
+        data = bytearray(pristine[victim])
+        if kind == "flip":
+            data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
+        else:
+            del data[rng.randrange(len(data)):]
+        victim.write_bytes(bytes(data))
+        out = tmp_path / f"out{trial}.h5"
+        code, err = cli(capsys, "resume", target, "-o", out, "--quiet")
+        victim.write_bytes(pristine[victim])
+        tally["tried"] += 1
+        if code == 0:
+            same_tables(open_run(full), open_run(out), ["shots", "links", "counts"])
+            tally["identical"] += 1
+        else:
+            assert refused_in_one_line(code, err), (kind, victim.name, code, err)
+            tally["refused"] += 1
+    with capsys.disabled():
+        print(f"checkpoint fuzz: {tally}")
+    assert tally["refused"] + tally["identical"] == tally["tried"] == NUM_FLIPS + NUM_TRUNCATIONS
+    code, _err = cli(capsys, "resume", target, "-o", tmp_path / "clean.h5", "--quiet")
+    assert code == 0  # the restored copy still resumes
+    same_tables(open_run(full), open_run(tmp_path / "clean.h5"), ["shots", "links", "counts"])
+
+
+def test_inspect_of_a_damaged_checkpoint_is_one_line(dqc_checkpoint, tmp_path, capsys):
+    _folder, _full, source = dqc_checkpoint
+    target = copy_checkpoint(source, tmp_path / "ins")
+    code, err = cli(capsys, "inspect", target)
+    assert code == 0
+    rng = random.Random(7)
+    pristine = target.read_bytes()
+    for _ in range(30):
+        data = bytearray(pristine)
+        data[rng.randrange(len(data))] ^= 0xFF
+        target.write_bytes(bytes(data))
+        code, err = cli(capsys, "inspect", target)
+        assert refused_in_one_line(code, err), err
+    target.write_bytes(pristine)
+    checkpoint.manifest_path(target).unlink()
+    code, err = cli(capsys, "inspect", target)
+    assert refused_in_one_line(code, err) and "incomplete" in err[0]
+
+
+def resign(path):
+    """Rewrite the manifest of ``path`` for its files as they are now (what an attacker can do)."""
+    body = manifest.read_manifest(checkpoint.manifest_path(path), kind=checkpoint.MANIFEST_KIND)
+    facts = {k: v for k, v in body.items() if k != "files"}
+    names = [path.parent / e["name"] for e in body["files"]]
+    manifest.write_manifest(checkpoint.manifest_path(path), facts, names)
+
+
+class _Evil:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_crafted_pickle_with_valid_checksums_runs_no_code(dqc_checkpoint, tmp_path, capsys):
+    _folder, _full, source = dqc_checkpoint
+    target = copy_checkpoint(source, tmp_path / "evil")
+    marker = tmp_path / "pwned"
+    blob = pickle.dumps({0: _Evil(marker)}, protocol=pickle.HIGHEST_PROTOCOL)
+    with h5py.File(target, "r+") as h5:
+        names = json.loads(h5.attrs["record_names"])
+        sums = json.loads(h5.attrs["record_sha256"])
+        del h5["engine/results"]
+        h5["engine/results"] = np.frombuffer(blob, dtype=np.uint8)
+        sums[names.index("engine/results")] = checkpoint._sha(blob)
+        h5.attrs["record_sha256"] = json.dumps(sums)
+    resign(target)
+    code, err = cli(capsys, "resume", target, "-o", tmp_path / "x.h5", "--quiet")
+    assert refused_in_one_line(code, err) and "may not contain" in err[0], err
+    assert not marker.exists()
+
+
+def test_renamed_edited_and_incomplete_checkpoints_are_refused(dqc_checkpoint, tmp_path, capsys):
+    _folder, _full, source = dqc_checkpoint
+    target = copy_checkpoint(source, tmp_path / "a")
+    renamed = target.with_name(target.name.replace("dqc_ghz_4qpu", "bb84_decoy_50km"))
+    for f in checkpoint_files(target):
+        f.rename(f.with_name(f.name.replace("dqc_ghz_4qpu", "bb84_decoy_50km")))
+    code, err = cli(capsys, "resume", renamed, "-o", tmp_path / "x.h5", "--quiet")
+    assert refused_in_one_line(code, err) and "renamed" in err[0], err
+
+    target = copy_checkpoint(source, tmp_path / "b")
+    with h5py.File(target, "r+") as h5:  # one more stream event, or another engine run, checksums fixed
+        h5.attrs["engine_run"] = 5
+    resign(target)
+    code, err = cli(capsys, "resume", target, "-o", tmp_path / "x.h5", "--quiet")
+    assert refused_in_one_line(code, err) and "engine_run" in err[0], err
+
+    target = copy_checkpoint(source, tmp_path / "e")  # engine run 5 everywhere, even in the file name
+    moved = target.with_name(target.name.replace(".ckpt000-", ".ckpt005-"))
+    target.rename(moved)
+    checkpoint.manifest_path(target).unlink()
+    with h5py.File(moved, "r+") as h5:
+        h5.attrs["engine_run"] = 5
+    body = manifest.read_manifest(checkpoint.manifest_path(source), kind=checkpoint.MANIFEST_KIND)
+    facts = {**{k: v for k, v in body.items() if k != "files"}, "engine_run": 5, "checkpoint": moved.name}
+    manifest.write_manifest(checkpoint.manifest_path(moved), facts,
+                            [moved, *[moved.parent / e["name"] for e in body["files"][1:]]])
+    out = tmp_path / "e.h5"
+    code, err = cli(capsys, "resume", moved, "-o", out, "--quiet")
+    assert refused_in_one_line(code, err) and "engine run 5" in err[0] and not out.exists(), err
+
+    target = copy_checkpoint(source, tmp_path / "c")
+    body = json.loads(checkpoint.manifest_path(target).read_text())["body"]
+    manifest.write_manifest(checkpoint.manifest_path(target), {**{k: v for k, v in body.items() if k != "files"},
+                                                               "dqsim_version": "0.0.1"},
+                            [target.parent / e["name"] for e in body["files"]])
+    code, err = cli(capsys, "resume", target, "-o", tmp_path / "x.h5", "--quiet")
+    assert refused_in_one_line(code, err) and "0.0.1" in err[0], err
+
+    target = copy_checkpoint(source, tmp_path / "d")
+    checkpoint.manifest_path(target).unlink()
+    code, err = cli(capsys, "resume", target, "-o", tmp_path / "x.h5", "--quiet")
+    assert refused_in_one_line(code, err) and "incomplete" in err[0], err
+
+
+def test_the_allow_list_names_only_defined_dqsim_globals():
+    """Every dqsim entry of the allow-list exists where it is listed (a renamed class must be re-listed)."""
+    import importlib
+
+    for module, names in checkpoint.ALLOWED_GLOBALS.items():
+        if not module.startswith("dqsim."):
+            continue
+        loaded = importlib.import_module(module)
+        for name in names:
+            assert getattr(loaded, name).__module__ == module, (module, name)
+    with pytest.raises(Exception, match="may not contain"):
+        checkpoint.unpickle(pickle.dumps(print))
+    values = {"rho": np.eye(4, dtype=np.complex128) * 0.25j, "p": np.complex64(1 - 1j), "s": {1, 2},
+              "objects": np.array([{"a": 1}, None], dtype=object), "z": complex(0, 1),
+              "table": np.zeros(2, dtype=[("node", "i8"), ("purpose", "U8")])}
+    for protocol in (4, pickle.HIGHEST_PROTOCOL):  # checkpoints are written with the highest
+        back = checkpoint.unpickle(pickle.dumps(values, protocol=protocol))
+        assert np.array_equal(back["rho"], values["rho"]) and back["rho"].dtype == np.complex128
+        assert back["p"] == values["p"] and back["objects"][0] == {"a": 1} and back["s"] == {1, 2}
+        assert back["table"].dtype == values["table"].dtype
+
+
+# ------------------------------------------------------------------ job files
+
+VALUES = ["0", "-1", "1.5", "1e308", "-1e308", "nan", "inf", "9223372036854775808", "\"\"", "\"x\"", "[]", "{}",
+          "true", "[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]", "\"\\u0000\"", "2026-12-04", "0x7fffffffffffffff"]
+
+
+def mutate(text: str, rng: random.Random) -> bytes:
+    """One seeded mutation of a job file's text (as bytes: some mutants are not UTF-8)."""
+    lines = text.splitlines()
+    kind = rng.randrange(9)
+    i = rng.randrange(len(lines))
+    if kind == 0:
+        del lines[i]
+    elif kind == 1:
+        lines.insert(i, lines[i])
+    elif kind in (2, 3, 4) and "=" in lines[i]:
+        key = lines[i].split("=", 1)[0]
+        lines[i] = f"{key}= {rng.choice(VALUES)}"
+    elif kind == 5:
+        j = rng.randrange(len(lines))
+        lines[i], lines[j] = lines[j], lines[i]
+    elif kind == 6 and "=" in lines[i]:
+        lines[i] = lines[i].replace("=", "x =", 1)
+    elif kind == 7:
+        data = bytearray("\n".join(lines).encode())
+        data.insert(rng.randrange(len(data) + 1), rng.choice([0x00, 0xFF, 0xC3, ord("["), ord("\""), ord("=")]))
+        return bytes(data)
+    else:
+        data = "\n".join(lines).encode()
+        return data[:rng.randrange(len(data) + 1)]
+    prefix = "\ufeff" if rng.random() < 0.05 else ""
+    return (prefix + "\n".join(lines) + "\n").encode()
+
+
+class _TimeUp(BaseException):
+    """Ends a valid mutant's run early (not an Exception: dqsim's guard must not catch it)."""
+
+
+def test_mutated_job_files_never_give_a_traceback(tmp_path, capsys):
+    bases = {name: (ROOT / "jobs" / name).read_text()
+             for name in ("quickstart.toml", "dqc_ghz_4qpu.toml", "bb84_decoy_50km.toml")}
+    rng = random.Random(11)
+
+    def time_up(signum, frame):
+        raise _TimeUp()
+
+    previous = signal.signal(signal.SIGALRM, time_up)
+    tally = {"tried": 0, "refused": 0, "ran": 0, "cut": 0}
+    try:
+        for trial in range(NUM_JOB_MUTANTS):
+            name = rng.choice(sorted(bases))
+            job = tmp_path / f"m{trial}_{name}"
+            job.write_bytes(mutate(bases[name], rng))
+            capsys.readouterr()
+            signal.setitimer(signal.ITIMER_REAL, 1.0)
+            try:
+                code = main(["run", str(job), "-o", str(tmp_path / f"m{trial}.h5"), "--quiet",
+                             "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\""])
+            except _TimeUp:
+                code = None
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                checkpoint._STOP["requested"] = False
+            err = capsys.readouterr().err
+            tally["tried"] += 1
+            assert "Traceback" not in err, (job.read_bytes(), err)
+            if code is None:
+                tally["cut"] += 1
+            elif code == 0:
+                tally["ran"] += 1
+            else:
+                assert refused_in_one_line(code, err.strip().splitlines()), (job.read_bytes(), code, err)
+                tally["refused"] += 1
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+    with capsys.disabled():
+        print(f"job-file mutants: {tally}")
+    assert tally["refused"] > NUM_JOB_MUTANTS // 2  # most mutants are bad input
+
+
+# ------------------------------------------------------------------ bad input up front
+
+def test_bad_input_is_refused_before_the_run(tmp_path, capsys):
+    dqc = ROOT / "jobs" / "dqc_ghz_4qpu.toml"
+    out = tmp_path / "x.h5"
+    cases = [
+        (["--set", "checkpoint.every_sim_s=1e-13"], "every_sim_s"),
+        (["--set", "network.link.distance_km=500"], "more than the"),
+        (["--set", "network.link.distance_km=4000"], "more than the"),
+        (["--set", "checkpoint.every_sim_s=0.001", "--set", f"checkpoint.directory=\"{dqc}\""], "cannot write"),
+    ]
+    for extra, words in cases:
+        code, err = cli(capsys, "run", dqc, "-o", out, "--quiet", *extra)
+        assert refused_in_one_line(code, err) and words in err[0], (extra, err)
+        assert not out.exists()  # refused before the run, not after it
+    deep = tmp_path / "deep.toml"
+    deep.write_text("[run]\nname = \"x\"\n[circuit]\ngenerator = \"qft\"\nnum_qubits = 2\n[simulation]\n"
+                    "observables = " + "[" * 500 + "]" * 500 + "\n")
+    code, err = cli(capsys, "run", deep, "-o", out, "--quiet")
+    assert refused_in_one_line(code, err) and "nested" in err[0]
+    deep.write_text("[run]\nname = \"x\"\n[circuit]\ngenerator = \"qft\"\nnum_qubits = 2\n[simulation]\n"
+                    "observables = " + "[" * 20 + "]" * 20 + "\n")
+    code, err = cli(capsys, "run", deep, "-o", out, "--quiet")
+    assert refused_in_one_line(code, err) and "simulation.observables[0]" in err[0] and "nested 17 levels" in err[0]
+    listed = tmp_path / "listed.toml"  # found by the job-file fuzz: a list where a name belongs
+    listed.write_text("[run]\nname = \"x\"\nscenario = []\n")
+    code, err = cli(capsys, "run", listed, "-o", out, "--quiet")
+    assert refused_in_one_line(code, err) and "[run].scenario" in err[0]
+    bom = tmp_path / "bom.toml"
+    bom.write_bytes(b"\xef\xbb\xbf" + (ROOT / "jobs" / "quickstart.toml").read_bytes())
+    assert cli(capsys, "run", bom, "-o", out, "--quiet", "--set", "circuit.num_qubits=4",
+               "--set", "simulation.observables=[\"Z0\"]")[0] == 0
+
+
+def test_a_one_picosecond_checkpoint_period_does_not_step_through_every_picosecond(tmp_path):
+    """The smallest period allowed (1 ps) over a window of 1000 s of simulated time: one step, not 10^15."""
+    session = checkpoint.CheckpointSession(directory=tmp_path, prefix="x", job_text="", meta={}, every_sim_s=1e-12)
+    timer = checkpoint.Checkpointer(session, comm_mod.SingleComm(), 0)
+    assert timer.due(10**15) == (True, False) and timer.next_sim_ps == 10**15 + 1  # the old loop: hours
+    session = checkpoint.CheckpointSession(directory=tmp_path, prefix="x", job_text="", meta={}, every_sim_s=3e-12)
+    timer = checkpoint.Checkpointer(session, comm_mod.SingleComm(), 0)
+    assert [timer.due(t)[0] for t in (2, 3, 5, 7)] == [False, True, False, True] and timer.next_sim_ps == 9
+
+
+def test_a_launcher_that_started_copies_of_a_one_rank_world_is_refused(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("SLURM_STEP_ID", "0")
+    monkeypatch.setenv("SLURM_STEP_NUM_TASKS", "2")
+    monkeypatch.setenv("SLURM_PROCID", "0")
+    code, err = cli(capsys, "run", ROOT / "jobs" / "quickstart.toml", "-o", tmp_path / "x.h5", "--quiet")
+    assert refused_in_one_line(code, err) and "srun" in err[0]
+    monkeypatch.setenv("SLURM_PROCID", "1")  # the other copies stay silent
+    assert cli(capsys, "run", ROOT / "jobs" / "quickstart.toml", "-o", tmp_path / "x.h5", "--quiet") == (2, [])
+    monkeypatch.setenv("SLURM_STEP_ID", "4294967294")  # the batch script itself: one process, fine
+    assert comm_mod.launcher_mismatch(1) is None
+    assert "MPI sees a world of 1" in comm_mod.launcher_mismatch(1, {"PMI_SIZE": "4"})
+
+
+# ------------------------------------------------------------------ signals, leftovers
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGUSR1])
+def test_a_signal_stops_the_circuit_scenario_at_a_gate_boundary(tmp_path, capsys, monkeypatch, sig):
+    from dqsim.state.sharded import ShardedState
+
+    calls = []
+    original = ShardedState.apply_ops
+
+    def apply_and_signal(self, ops):
+        calls.append(len(ops))
+        if len(calls) == 2:
+            os.kill(os.getpid(), sig)  # delivered to dqsim's handler while the batch runs
+        return original(self, ops)
+
+    monkeypatch.setattr(ShardedState, "apply_ops", apply_and_signal)
+    out = tmp_path / "c.h5"
+    code, err = cli(capsys, "run", ROOT / "jobs" / "random_circuit.toml", "-o", out, "--quiet",
+                    "--set", "circuit.num_qubits=6", "--set", "circuit.depth=200",
+                    "--set", "simulation.observables=[\"Z0\"]")
+    assert code == checkpoint.EXIT_STOPPED == 143
+    assert len(err) == 1 and "after gate 512 of" in err[0], err
+    assert len(calls) == 2 and not out.exists() and not list(tmp_path.glob("c.h5*"))
+
+
+def test_leftovers_of_killed_writes_are_removed_at_the_next_start(dqc_checkpoint, tmp_path, capsys):
+    _folder, _full, source = dqc_checkpoint
+    ck = tmp_path / "ck"
+    ck.mkdir()
+    stem = "dqc_ghz_4qpu.ckpt000-00000000000000000123"
+    orphans = [ck / f"{stem}.h5", ck / f"{stem}.slab0000.h5", ck / f"{stem}.slab0001.h5",
+               ck / f"{stem}.h5.tmp-4242", ck / f"{stem}.manifest.json.tmp-4242"]
+    for f in orphans:
+        f.write_bytes(b"half")
+    other = ck / "another_job.ckpt000-00000000000000000123.h5"
+    other.write_bytes(b"not ours")
+    out = tmp_path / "out.h5"
+    out_tmp = [tmp_path / "out.h5.tmp-999", tmp_path / "out.slab0001.h5.tmp-999"]
+    for f in out_tmp:
+        f.write_bytes(b"half")
+    code, err = cli(capsys, "run", ROOT / "jobs" / "dqc_ghz_4qpu.toml", "-o", out, "--quiet", *DQC,
+                    "--set", "checkpoint.every_sim_s=0.0004", "--set", f"checkpoint.directory=\"{ck}\"")
+    assert code == 0, err
+    assert not any(f.exists() for f in orphans + out_tmp) and other.exists()
+    kept = checkpoints(ck)
+    assert kept and all(checkpoint.manifest_path(p).exists() for p in kept if p != other)
+
+
+def test_a_failed_slab_write_leaves_no_slab(tmp_path, monkeypatch):
+    """The slab was written, but its read-back check (or another rank) failed: the slab goes too."""
+    from dqsim.errors import DqsimError
+    from dqsim.io import sharded, write_sharded_state
+
+    def corrupt(*args):
+        raise DqsimError("state slab 0 is corrupt right after writing")
+
+    monkeypatch.setattr(sharded, "_check_read_back", corrupt)
+    with pytest.raises(DqsimError, match="corrupt"):
+        write_sharded_state(tmp_path / "run", [(0, np.zeros(4, dtype=np.complex128))], comm=comm_mod.SingleComm(),
+                            slab_size=4, dtype=np.complex128)
+    assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------ several ranks
+
+def test_errors_on_two_and_three_ranks_are_one_line(dqc_checkpoint, tmp_path):
+    quick = ["-m", "dqsim", "run", "jobs/quickstart.toml", "-o", str(tmp_path / "x.h5"), "--quiet"]
+    cases = [
+        (2, [*quick, "--set", "circuit.num_qubits=1", "--set", "simulation.observables=[\"Z0\"]"], "use at most"),
+        (3, quick, "power-of-two"),
+    ]
+    _folder, _full, source = dqc_checkpoint
+    damaged = copy_checkpoint(source, tmp_path / "dmg")
+    data = bytearray(damaged.read_bytes())
+    data[len(data) // 2] ^= 1
+    damaged.write_bytes(bytes(data))
+    cases.append((2, ["-m", "dqsim", "resume", str(damaged), "-o", str(tmp_path / "y.h5"), "--quiet"], "damaged"))
+    for ranks, args, words in cases:
+        proc = run_mpi(ranks, args, check=False, timeout_s=120)
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and len(lines) == 1 and words in lines[0], (ranks, proc.returncode, proc.stderr)
