@@ -1330,6 +1330,11 @@ class QkdSection(_Section):
         qber_threshold: abort when the estimated QBER is above it, in [0, 0.5]; default 0.11.
         sample_fraction: fraction of the sifted bits revealed for parameter
             estimation, in (0, 0.5]; default 0.1.
+        sampling: how BB84 pulses are simulated: ``"detections"`` (draw only
+            the pulses Bob records, at the cost of the detections;
+            :mod:`dqsim.protocols.qkd.detections`) or ``"pulses"`` (every
+            pulse, the reference; results also independent of ``batch_pulses``);
+            default ``"detections"``.
         source: ``[qkd.source]`` (defaults when absent).
         link: ``[qkd.link]`` (defaults when absent, but see its ``distance_km``).
         classical_channels: the ``[[qkd.classical_channels]]`` entries (default none).
@@ -1346,6 +1351,7 @@ class QkdSection(_Section):
     f_ec: _real(1.0, 2.0) = 1.16
     qber_threshold: _real(0.0, 0.5) = 0.11
     sample_fraction: _real(0.0, 0.5, low_open=True) = 0.1
+    sampling: Literal["detections", "pulses"] = "detections"
     source: QkdSourceSection = Field(default_factory=QkdSourceSection)
     link: QkdLinkSection = Field(default_factory=QkdLinkSection)
     classical_channels: list[ClassicalChannelSection] = Field(default_factory=list)

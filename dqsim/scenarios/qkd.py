@@ -52,6 +52,7 @@ from dqsim.protocols.qkd.bb84 import (
     alice_batch,
     bob_detect,
 )
+from dqsim.protocols.qkd.detections import DetectionBatch, detect_batch, detection_counts
 from dqsim.protocols.qkd.postprocess import BlockCounts, block_counts, estimate_block
 from dqsim.scenarios import ScenarioOutput, record_table
 from dqsim.scenarios.dqc import _checkpointer, default_placement
@@ -195,9 +196,12 @@ class Bb84Alice(ResumableProcess):
             if self.phase == "emit":
                 _block, start, size = batches[self.batch]
                 yield ctx.wait(int(round(size * PS_PER_S / source.source_rate_hz)))
-                batch = alice_batch(backend.xp, source, self.job.run.seed, start, size, node=phys.alice)
-                host = {name: backend.to_host(getattr(batch, name))
-                        for name in ("basis", "bit", "intensity_class", "photons")}
+                if q.sampling == "detections":  # Bob draws the recorded pulses (detections.py)
+                    host = batch = None
+                else:
+                    batch = alice_batch(backend.xp, source, self.job.run.seed, start, size, node=phys.alice)
+                    host = {name: backend.to_host(getattr(batch, name))
+                            for name in ("basis", "bit", "intensity_class", "photons")}
                 ctx.send(phys.bob, link_tag + ("pulses",), (self.batch, start, size, host))
                 self.pending[self.batch] = (host, batch)
                 self.batch += 1
@@ -208,10 +212,13 @@ class Bb84Alice(ResumableProcess):
                 msg = yield ctx.receive(link_tag + ("report",))
                 j, bob_arrays = msg.payload
                 host, alice = self.pending.pop(j)
-                if alice is None:  # restored from a checkpoint: back onto the device
-                    alice = _alice_from_host(backend.xp, batches[j][1], host)
-                bob = _bob_from_host(backend.xp, alice.start_pulse, bob_arrays)
-                self.counts = self.counts + block_counts(backend.xp, alice, bob, source.num_classes)
+                if isinstance(bob_arrays, DetectionBatch):
+                    self.counts = self.counts + detection_counts(bob_arrays, source.num_classes)
+                else:
+                    if alice is None:  # restored from a checkpoint: back onto the device
+                        alice = _alice_from_host(backend.xp, batches[j][1], host)
+                    bob = _bob_from_host(backend.xp, alice.start_pulse, bob_arrays)
+                    self.counts = self.counts + block_counts(backend.xp, alice, bob, source.num_classes)
                 if not self.pending:
                     self.times["sift"] = ctx.now_ps
                     ctx.send(phys.bob, link_tag + ("sift-match", block))
@@ -306,7 +313,16 @@ class Bb84Bob(_BobSide):
 
     def detect(self, ctx, msg) -> None:
         backend, phys = ctx.backend, self.phys
-        j, start, _size, arrays = msg.payload
+        j, start, size, arrays = msg.payload
+        if arrays is None:  # sampling at the cost of detections: the report is the DetectionBatch
+            report, self.receiver = detect_batch(
+                _source(self.job), channel=phys.channel, detector=phys.detector, eve=phys.eve,
+                seed=self.job.run.seed, start_pulse=start, num_pulses=size,
+                noise_probability=phys.noise_probability,
+                z_basis_probability=self.job.qkd.source.z_basis_probability, receiver_state=self.receiver,
+                node=phys.bob)
+            ctx.send(phys.alice, ("qkd", phys.link_index, "report"), (j, report))
+            return
         alice = _alice_from_host(backend.xp, start, arrays)
         bob, self.receiver = bob_detect(
             backend.xp, alice, transmittance=phys.channel, detector=phys.detector, eve=phys.eve,
