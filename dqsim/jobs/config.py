@@ -1335,6 +1335,12 @@ class QkdSection(_Section):
             :mod:`dqsim.protocols.qkd.detections`) or ``"pulses"`` (every
             pulse, the reference; results also independent of ``batch_pulses``);
             default ``"detections"``.
+        security: the key length of a block: ``"asymptotic"`` (GLLP with
+            decoy bounds) or ``"finite_key"`` (Lim et al., PRA 89, 022307
+            (2014): bb84_decoy with three intensities μ1 > μ2 + μ3, μ2 > μ3 >= 0;
+            the block is ``block_pulses``); default ``"asymptotic"``.
+        eps_sec: secrecy parameter of the finite-key analysis, in (0, 1); default 1e-10.
+        eps_cor: correctness parameter of the finite-key analysis, in (0, 1); default 1e-15.
         source: ``[qkd.source]`` (defaults when absent).
         link: ``[qkd.link]`` (defaults when absent, but see its ``distance_km``).
         classical_channels: the ``[[qkd.classical_channels]]`` entries (default none).
@@ -1352,6 +1358,9 @@ class QkdSection(_Section):
     qber_threshold: _real(0.0, 0.5) = 0.11
     sample_fraction: _real(0.0, 0.5, low_open=True) = 0.1
     sampling: Literal["detections", "pulses"] = "detections"
+    security: Literal["asymptotic", "finite_key"] = "asymptotic"
+    eps_sec: _real(0.0, 1.0, low_open=True, high_open=True) = 1e-10
+    eps_cor: _real(0.0, 1.0, low_open=True, high_open=True) = 1e-15
     source: QkdSourceSection = Field(default_factory=QkdSourceSection)
     link: QkdLinkSection = Field(default_factory=QkdLinkSection)
     classical_channels: list[ClassicalChannelSection] = Field(default_factory=list)
@@ -1395,6 +1404,12 @@ class QkdSection(_Section):
         if self.block_pulses > self.pulses:
             raise _job_error(f"must be <= pulses = {self.pulses}", key=("block_pulses",),
                              value=self.block_pulses, has_value=True)
+        if self.security == "finite_key":
+            mu = self.source.intensities or []
+            if self.protocol != "bb84_decoy" or len(mu) != 3 or not (mu[0] > mu[1] + mu[2] and mu[1] > mu[2] >= 0):
+                raise _job_error("needs protocol = \"bb84_decoy\" with three [qkd.source].intensities "
+                                 f"μ1 > μ2 + μ3, μ2 > μ3 >= 0 (Lim et al. 2014), got {list(mu)}",
+                                 key=("security",), value=self.security, has_value=True)
         given = self.source.model_fields_set
         for key, protocols in _SOURCE_KEY_PROTOCOLS.items():
             if self.protocol not in protocols and key in given:

@@ -226,7 +226,9 @@ class Bb84Alice(ResumableProcess):
             elif self.phase == "estimate":
                 yield ctx.receive(link_tag + ("estimate", block))
                 self.times["estimate"] = ctx.now_ps
-                self.result = estimate_block(self.counts, source, f_ec=q.f_ec, qber_threshold=q.qber_threshold)
+                self.result = estimate_block(self.counts, source, f_ec=q.f_ec, qber_threshold=q.qber_threshold,
+                                             finite_key=(q.eps_sec, q.eps_cor) if q.security == "finite_key"
+                                             else None)
                 ctx.send(phys.bob, link_tag + ("ec-pa", block), self.result.secret_key_bits)
                 self.phase = "ack"
             elif self.phase == "ack":
@@ -514,7 +516,8 @@ def _block_rows(run, distance_km, protocol):
                              result.leakage_bits, result.secret_key_bits, result.key_rate_bits_per_pulse,
                              result.key_rate_bits_per_s, bool(result.aborted),
                              result.eve_known_fraction if result.eve_known_fraction is not None else float("nan"),
-                             t_pulses - t0, t_sift - t_pulses, t_est - t_sift, t_key - t_est))
+                             t_pulses - t0, t_sift - t_pulses, t_est - t_sift, t_key - t_est,
+                             *_finite_columns(result.finite_key)))
             else:
                 pairs, coincidences, sifted, errors = counts
                 qber, key, aborted = result
@@ -524,7 +527,7 @@ def _block_rows(run, distance_km, protocol):
                              coincidences / pairs if pairs else float("nan"), float("nan"), float("nan"),
                              float("nan"), float("nan"), 0.0, key, key / pairs if pairs else 0.0, float("nan"),
                              bool(aborted), float("nan"), t_pulses - t0, t_sift - t_pulses, t_est - t_sift,
-                             t_key - t_est))
+                             t_key - t_est, *_finite_columns(None)))
     return rows
 
 
@@ -536,7 +539,16 @@ BLOCK_FIELDS = [("distance_km", "f8"), ("link", "i8"), ("node_a", "i8"), ("node_
                 ("e1_upper", "f8"), ("leakage_bits", "f8"), ("secret_key_bits", "i8"),
                 ("key_rate_bits_per_pulse", "f8"), ("key_rate_bits_per_s", "f8"), ("aborted", "?"),
                 ("eve_known_fraction", "f8"), ("time_pulses_ps", "i8"), ("time_sifting_ps", "i8"),
-                ("time_estimation_ps", "i8"), ("time_key_ps", "i8")]
+                ("time_estimation_ps", "i8"), ("time_key_ps", "i8"), ("finite_key_bits_x", "i8"),
+                ("finite_vacuum_lower", "f8"), ("finite_single_photon_lower", "f8"),
+                ("finite_phase_error_upper", "f8")]
+
+
+def _finite_columns(finite) -> tuple:
+    """The finite-key columns of a block row (NaN / 0 for an asymptotic block)."""
+    if finite is None:
+        return 0, float("nan"), float("nan"), float("nan")
+    return finite.num_key_bits, finite.vacuum_lower, finite.single_photon_lower, finite.phase_error_upper
 
 
 def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> ScenarioOutput:

@@ -20,11 +20,13 @@ B. Qi, Y. Zhao, H.-K. Lo, Phys. Rev. A 72, 012326 (2005), Sec. II)::
 Only signal-class sifted bits form the key; decoy classes are used for the
 estimation only. ``Q1^L`` and ``e1^U`` come from :mod:`dqsim.protocols.qkd.decoy`.
 
-**Finite-key effects are NOT included**: no statistical fluctuation of the
-decoy estimates, no cost of parameter estimation, error verification or
-privacy-amplification security parameters. The result is the key length
+By default finite-key effects are NOT included: no statistical fluctuation
+of the decoy estimates, no cost of parameter estimation, error verification
+or privacy-amplification security parameters; the result is the key length
 the block would give in the limit of infinitely long blocks with the same
-rates.
+rates. ``estimate_block(..., finite_key=(eps_sec, eps_cor))`` gives the
+finite-key length of Lim et al. 2014 instead
+(:mod:`dqsim.protocols.qkd.finite_key`).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from dqsim.errors import DqsimError
 from dqsim.checks import check_choice, check_int, check_real
 from dqsim.protocols.qkd.bb84 import BASIS_X, BASIS_Z, AliceBatch, BobBatch, DecoySource
 from dqsim.protocols.qkd.decoy import DecoyEstimate, one_decoy, vacuum_weak_decoy
+from dqsim.protocols.qkd.finite_key import FiniteKeyResult, finite_key_length
 from dqsim.protocols.qkd.theory import DEFAULT_ERROR_CORRECTION_EFFICIENCY, binary_entropy
 
 __all__ = [
@@ -222,6 +225,8 @@ class BlockResult:
         eve_known_fraction: fraction of the sifted signal bits Eve learned
             (simulation truth, for diagnostics; ``None`` without sifted bits).
         f_ec: error-correction efficiency used.
+        finite_key: the finite-key bounds (Lim et al. 2014) when the block
+            was analysed that way (``secret_key_bits`` is then its ℓ), else ``None``.
     """
 
     num_pulses_sent: int
@@ -241,6 +246,7 @@ class BlockResult:
     aborted: bool
     eve_known_fraction: float | None
     f_ec: float
+    finite_key: FiniteKeyResult | None = None
 
 
 def _ratio(numerator: int, denominator: int) -> float | None:
@@ -265,6 +271,7 @@ def estimate_block(
     f_ec: float = DEFAULT_ERROR_CORRECTION_EFFICIENCY,
     qber_threshold: float = DEFAULT_QBER_THRESHOLD,
     decoy_method: str = "auto",
+    finite_key: tuple[float, float] | None = None,
 ) -> BlockResult:
     """Gains, QBERs, decoy bounds and the asymptotic secret-key length of a block.
 
@@ -281,6 +288,10 @@ def estimate_block(
         qber_threshold: abort when the signal QBER exceeds it, in [0, 0.5].
         decoy_method: ``"vacuum_weak"``, ``"one_decoy"`` or ``"auto"``
             (vacuum + weak decoy when the source has a vacuum class).
+        finite_key: ``(eps_sec, eps_cor)``: the key length is instead the
+            finite-key ℓ of Lim et al. 2014 (:mod:`dqsim.protocols.qkd.finite_key`)
+            with Z as the key basis (sifted Z bits of all three intensities)
+            and X as the test basis; leakage ``f_EC·h(E_Z)·n_Z``. ``None``: asymptotic.
 
     Returns:
         The :class:`BlockResult`.
@@ -346,6 +357,16 @@ def estimate_block(
     else:
         n1_lower = 0.0
         secret = 0.0
+    finite = None
+    if finite_key is not None:
+        eps_sec, eps_cor = finite_key
+        n_z, m_z = sum(counts.sifted_z), sum(counts.errors_z)
+        leakage = f_ec * binary_entropy(m_z / n_z) * n_z if n_z else 0.0
+        finite = finite_key_length(intensities=source.intensities, probabilities=source.probabilities,
+                                   key_counts=counts.sifted_z, test_counts=counts.sifted_x,
+                                   test_errors=counts.errors_x, leakage_bits=leakage, eps_sec=eps_sec,
+                                   eps_cor=eps_cor)
+        secret = finite.secret_key_bits
     secret_key_bits = 0 if aborted else int(math.floor(secret))
     num_sent = sum(counts.sent)
     per_pulse = secret_key_bits / num_sent if num_sent else 0.0
@@ -368,4 +389,5 @@ def estimate_block(
         aborted=aborted,
         eve_known_fraction=_ratio(counts.eve_known[0], n_sifted),
         f_ec=f_ec,
+        finite_key=finite,
     )
