@@ -60,7 +60,7 @@ def hoeffding_delta(num: float, eps: float) -> float:
 
     Examples:
         >>> round(hoeffding_delta(2e6, 1e-10), 3)
-        4798.566
+        4798.526
     """
     return math.sqrt(max(num, 0.0) / 2.0 * math.log(1.0 / eps))
 
