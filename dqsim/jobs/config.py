@@ -1341,6 +1341,14 @@ class QkdSection(_Section):
             the block is ``block_pulses``); default ``"asymptotic"``.
         eps_sec: secrecy parameter of the finite-key analysis, in (0, 1); default 1e-10.
         eps_cor: correctness parameter of the finite-key analysis, in (0, 1); default 1e-15.
+        error_correction: ``"model"`` (leakage f_EC·h(E) per key bit, one
+            message each way) or ``"cascade"`` (bb84_decoy: the sifted key bits are
+            kept; ``sample_fraction`` of them is disclosed to estimate the QBER,
+            the rest corrected by Cascade, verified by a hash of
+            ⌈log2(1/eps_cor)⌉ bits and shortened by Toeplitz hashing;
+            :mod:`dqsim.protocols.qkd.reconciliation`); default ``"model"``.
+        classical_bit_rate_hz: bit rate of the classical channel, which sets
+            the transmission time of the post-processing messages, bit/s; default 1e9.
         source: ``[qkd.source]`` (defaults when absent).
         link: ``[qkd.link]`` (defaults when absent, but see its ``distance_km``).
         classical_channels: the ``[[qkd.classical_channels]]`` entries (default none).
@@ -1361,6 +1369,8 @@ class QkdSection(_Section):
     security: Literal["asymptotic", "finite_key"] = "asymptotic"
     eps_sec: _real(0.0, 1.0, low_open=True, high_open=True) = 1e-10
     eps_cor: _real(0.0, 1.0, low_open=True, high_open=True) = 1e-15
+    error_correction: Literal["model", "cascade"] = "model"
+    classical_bit_rate_hz: _real(0.0, 1e15, low_open=True) = 1e9
     source: QkdSourceSection = Field(default_factory=QkdSourceSection)
     link: QkdLinkSection = Field(default_factory=QkdLinkSection)
     classical_channels: list[ClassicalChannelSection] = Field(default_factory=list)
@@ -1410,6 +1420,9 @@ class QkdSection(_Section):
                 raise _job_error("needs protocol = \"bb84_decoy\" with three [qkd.source].intensities "
                                  f"μ1 > μ2 + μ3, μ2 > μ3 >= 0 (Lim et al. 2014), got {list(mu)}",
                                  key=("security",), value=self.security, has_value=True)
+        if self.error_correction == "cascade" and self.protocol != "bb84_decoy":
+            raise _job_error("only with protocol = \"bb84_decoy\"", key=("error_correction",),
+                             value=self.error_correction, has_value=True)
         given = self.source.model_fields_set
         for key, protocols in _SOURCE_KEY_PROTOCOLS.items():
             if self.protocol not in protocols and key in given:

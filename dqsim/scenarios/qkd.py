@@ -45,6 +45,7 @@ from dqsim.network.fibre import fibre_transmittance, propagation_delay_ps, total
 from dqsim.network.werner import plob_bound
 from dqsim.protocols.qkd import entangled, theory
 from dqsim.protocols.qkd.bb84 import (
+    BASIS_Z,
     ChannelModel,
     DecoySource,
     DetectorModel,
@@ -53,7 +54,8 @@ from dqsim.protocols.qkd.bb84 import (
     bob_detect,
 )
 from dqsim.protocols.qkd.detections import DetectionBatch, detect_batch, detection_counts
-from dqsim.protocols.qkd.postprocess import BlockCounts, block_counts, estimate_block
+from dqsim.protocols.qkd.postprocess import BlockCounts, block_counts, estimate_block, postprocess_block
+from dqsim.rng import Stream
 from dqsim.scenarios import ScenarioOutput, record_table
 from dqsim.scenarios.dqc import _checkpointer, default_placement
 from dqsim.units import PS_PER_S, db_to_transmittance
@@ -177,6 +179,8 @@ class Bb84Alice(ResumableProcess):
         self.counts = None             # BlockCounts of the current block
         self.times: dict = {}          # block start, pulses done, sifted, estimated (ps)
         self.result = None             # the current block's key estimate
+        self.keys = ([], [])           # the block's key bits, Alice's and Bob's (error_correction = cascade)
+        self.ec_round = 0              # Cascade rounds answered in this block
 
     def __getstate__(self):
         state = dict(self.__dict__)
@@ -214,11 +218,21 @@ class Bb84Alice(ResumableProcess):
                 host, alice = self.pending.pop(j)
                 if isinstance(bob_arrays, DetectionBatch):
                     self.counts = self.counts + detection_counts(bob_arrays, source.num_classes)
+                    d = bob_arrays
+                    fields = (d.intensity_class, d.alice_basis, d.bob_basis, d.alice_bit, d.bob_bit, None)
                 else:
                     if alice is None:  # restored from a checkpoint: back onto the device
                         alice = _alice_from_host(backend.xp, batches[j][1], host)
                     bob = _bob_from_host(backend.xp, alice.start_pulse, bob_arrays)
                     self.counts = self.counts + block_counts(backend.xp, alice, bob, source.num_classes)
+                    if q.error_correction == "cascade":
+                        h = {name: backend.to_host(getattr(alice, name)) for name in ("intensity_class", "basis",
+                                                                                     "bit")}
+                        fields = (h["intensity_class"], h["basis"], bob_arrays["basis"], h["bit"], bob_arrays["bit"],
+                                  bob_arrays["detected"])
+                if q.error_correction == "cascade":
+                    for keep, bits in zip(self.keys, _key_bits(q.security == "finite_key", *fields)):
+                        keep.append(bits)
                 if not self.pending:
                     self.times["sift"] = ctx.now_ps
                     ctx.send(phys.bob, link_tag + ("sift-match", block))
@@ -226,11 +240,29 @@ class Bb84Alice(ResumableProcess):
             elif self.phase == "estimate":
                 yield ctx.receive(link_tag + ("estimate", block))
                 self.times["estimate"] = ctx.now_ps
-                self.result = estimate_block(self.counts, source, f_ec=q.f_ec, qber_threshold=q.qber_threshold,
-                                             finite_key=(q.eps_sec, q.eps_cor) if q.security == "finite_key"
-                                             else None)
-                ctx.send(phys.bob, link_tag + ("ec-pa", block), self.result.secret_key_bits)
-                self.phase = "ack"
+                finite = (q.eps_sec, q.eps_cor) if q.security == "finite_key" else None
+                if q.error_correction == "cascade":
+                    rng = Stream(self.job.run.seed, node=phys.alice, purpose=PURPOSE_POSTPROCESS).generator(block)
+                    self.result, done = postprocess_block(
+                        self.counts, source, _joined(self.keys[0]), _joined(self.keys[1]), rng=rng, f_ec=q.f_ec,
+                        qber_threshold=q.qber_threshold, finite_key=finite, eps_cor=q.eps_cor,
+                        sample_fraction=q.sample_fraction)
+                    self.keys = ([], [])
+                    payload = (self.result.secret_key_bits, done.rounds, _round_delay_ps(done, q))
+                else:
+                    self.result = estimate_block(self.counts, source, f_ec=q.f_ec, qber_threshold=q.qber_threshold,
+                                                 finite_key=finite)
+                    payload = (self.result.secret_key_bits, 0, 0)
+                ctx.send(phys.bob, link_tag + ("ec-pa", block), payload)
+                self.ec_round = 0
+                self.phase = "cascade" if payload[1] else "ack"
+            elif self.phase == "cascade":  # answer Bob's parity messages, one per Cascade round
+                yield ctx.receive(link_tag + ("cascade", block))
+                ctx.send(phys.bob, link_tag + ("cascade-reply", block), extra_delay_ps=_round_delay_ps(
+                    self.result.postprocess, q))
+                self.ec_round += 1
+                if self.ec_round == self.result.postprocess.rounds:
+                    self.phase = "ack"
             elif self.phase == "ack":
                 yield ctx.receive(link_tag + ("key-ack", block))
                 counts, result, t, tally = self.counts, self.result, self.times, self.tally
@@ -247,6 +279,29 @@ class Bb84Alice(ResumableProcess):
                 self.times = {"start": ctx.now_ps}
                 self.phase = "emit" if self.batch < len(batches) else "done"
         self.tally.done_ps = ctx.now_ps
+
+
+#: Purpose of the shared public randomness of post-processing (Cascade shuffles, hash seeds).
+PURPOSE_POSTPROCESS = "qkd_postprocess"
+
+
+def _key_bits(finite: bool, cls, alice_basis, bob_basis, alice_bit, bob_bit, detected):
+    """Alice's and Bob's key bits: sifted signal bits, or sifted Z bits of all classes (finite key)."""
+    mask = alice_basis == bob_basis
+    mask &= (alice_basis == BASIS_Z) if finite else (cls == 0)
+    if detected is not None:
+        mask &= detected
+    return alice_bit[mask].astype(np.uint8), bob_bit[mask].astype(np.uint8)
+
+
+def _joined(parts) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint8)
+
+
+def _round_delay_ps(done, q) -> int:
+    """Transmission time of one Cascade message: the block's classical bits over its rounds, both ways."""
+    bits = done.message_bits / max(1, 2 * done.rounds)
+    return int(math.ceil(bits * PS_PER_S / q.classical_bit_rate_hz))
 
 
 def _alice_from_host(xp, start_pulse: int, arrays: dict):
@@ -274,6 +329,7 @@ class _BobSide(ResumableProcess):
         self.job, self.phys = job, phys
         self.phase = "detect"
         self.batch = 0
+        self.ec_rounds = self.ec_round = self.ec_delay_ps = 0   # Cascade rounds of the current block
 
     def detect(self, ctx, msg) -> None:
         raise NotImplementedError
@@ -298,9 +354,19 @@ class _BobSide(ResumableProcess):
                 ctx.send(phys.alice, link_tag + ("estimate", block))
                 self.phase = "ec-pa"
             elif self.phase == "ec-pa":
-                yield ctx.receive(link_tag + ("ec-pa", block))
-                ctx.send(phys.alice, link_tag + ("key-ack", block))
-                self.phase = "detect"
+                msg = yield ctx.receive(link_tag + ("ec-pa", block))
+                _key, self.ec_rounds, self.ec_delay_ps = msg.payload if isinstance(msg.payload, tuple) \
+                    else (msg.payload, 0, 0)
+                self.ec_round = 0
+                self.phase = "cascade"
+            elif self.phase == "cascade":  # one parity message per Cascade round, then the key is acknowledged
+                if self.ec_round < self.ec_rounds:
+                    ctx.send(phys.alice, link_tag + ("cascade", block), extra_delay_ps=self.ec_delay_ps)
+                    yield ctx.receive(link_tag + ("cascade-reply", block))
+                    self.ec_round += 1
+                else:
+                    ctx.send(phys.alice, link_tag + ("key-ack", block))
+                    self.phase = "detect"
 
 
 class Bb84Bob(_BobSide):
@@ -517,7 +583,7 @@ def _block_rows(run, distance_km, protocol):
                              result.key_rate_bits_per_s, bool(result.aborted),
                              result.eve_known_fraction if result.eve_known_fraction is not None else float("nan"),
                              t_pulses - t0, t_sift - t_pulses, t_est - t_sift, t_key - t_est,
-                             *_finite_columns(result.finite_key)))
+                             *_finite_columns(result.finite_key), *_postprocess_columns(result.postprocess)))
             else:
                 pairs, coincidences, sifted, errors = counts
                 qber, key, aborted = result
@@ -527,7 +593,7 @@ def _block_rows(run, distance_km, protocol):
                              coincidences / pairs if pairs else float("nan"), float("nan"), float("nan"),
                              float("nan"), float("nan"), 0.0, key, key / pairs if pairs else 0.0, float("nan"),
                              bool(aborted), float("nan"), t_pulses - t0, t_sift - t_pulses, t_est - t_sift,
-                             t_key - t_est, *_finite_columns(None)))
+                             t_key - t_est, *_finite_columns(None), *_postprocess_columns(None)))
     return rows
 
 
@@ -541,7 +607,17 @@ BLOCK_FIELDS = [("distance_km", "f8"), ("link", "i8"), ("node_a", "i8"), ("node_
                 ("eve_known_fraction", "f8"), ("time_pulses_ps", "i8"), ("time_sifting_ps", "i8"),
                 ("time_estimation_ps", "i8"), ("time_key_ps", "i8"), ("finite_key_bits_x", "i8"),
                 ("finite_vacuum_lower", "f8"), ("finite_single_photon_lower", "f8"),
-                ("finite_phase_error_upper", "f8")]
+                ("finite_phase_error_upper", "f8"), ("ec_key_bits", "i8"), ("ec_f_measured", "f8"),
+                ("ec_rounds", "i8"), ("ec_residual_errors", "i8"), ("ec_verified", "?"), ("final_keys_equal", "?"),
+                ("classical_bits", "i8")]
+
+
+def _postprocess_columns(done) -> tuple:
+    """The post-processing columns of a block row (zeros / NaN when leakage was modelled)."""
+    if done is None:
+        return 0, float("nan"), 0, 0, False, False, 0
+    return (done.num_bits, done.f_ec_measured, done.rounds, done.residual_errors, done.verified, done.keys_equal,
+            done.message_bits)
 
 
 def _finite_columns(finite) -> tuple:
