@@ -16,6 +16,11 @@ import numpy as np
 import pytest
 
 from conftest import TEST_BACKEND
+from dqsim import backend as backend_mod
+from dqsim import comm as comm_mod
+from dqsim.jobs import apply_overrides, load_job
+from dqsim.scenarios import qkd as qkd_scenario
+from mpi_helper import ROOT
 from dqsim.network.werner import chsh_value
 from dqsim.protocols.qkd.entangled import (
     CHUNK_PAIRS,
@@ -284,3 +289,27 @@ def test_source_repr_rebuilds_it():
     source = EntangledSource(pair_rate_hz=2e7, werner=0.75, position=0.3)
     assert eval(repr(source)) == source  # noqa: S307 - our own repr
     assert dataclasses.asdict(source) == {"pair_rate_hz": 2e7, "werner": 0.75, "position": 0.3}
+
+
+@pytest.mark.parametrize("batch_fn", [bbm92_batch, e91_batch])
+def test_misalignment_raises_the_qber_as_the_formula_says(batch_fn):
+    """QBER = (1 - w(1-2e_d)² q_a q_b/(c_a c_b))/2 within 3 binomial standard errors."""
+    source = EntangledSource(werner=0.98)
+    kwargs = dict(transmittance_alice=0.5, transmittance_bob=0.3, efficiency=0.8, dark_count_probability=1e-4)
+    batch = batch_fn(np, source, seed=21, start_pair=0, num_pairs=400_000, misalignment=0.05, **kwargs)
+    stats = sifted_statistics(batch)
+    expected = expected_qber(source, misalignment=0.05, **kwargs)
+    measured = stats.qber
+    se = (expected * (1 - expected) / stats.num_sifted) ** 0.5
+    assert abs(measured - expected) <= 3 * se, (measured, expected, se)
+    assert expected > expected_qber(source, **kwargs) + 0.05
+
+
+def test_repro_12_bbm92_job_uses_the_link_misalignment():
+    qbers = []
+    for e_d in ("0.01", "0.2"):
+        job = apply_overrides(load_job(ROOT / "jobs" / "bbm92_20km.toml"),
+                              ["qkd.pulses=400000", "qkd.batch_pulses=200000", f"qkd.link.misalignment={e_d}"])
+        out = qkd_scenario.run_job(job, comm=comm_mod.SingleComm(), backend=backend_mod.select("numpy"))
+        qbers.append(float(out.tables["blocks"]["qber_signal"][0]))
+    assert qbers[1] > qbers[0] + 0.2, qbers

@@ -116,3 +116,24 @@ def test_two_links_same_on_two_and_four_ranks(tmp_path):
             a, b = results[0].table(table), other.table(table)
             for field in a.dtype.names:
                 assert np.array_equal(a[field], b[field], equal_nan=a[field].dtype.kind == "f"), (table, field)
+
+
+def test_repro_12_reporting_plob_standard_errors_and_decoy_warning():
+    """PLOB over the fibre alone >= PLOB with the detectors; QBER standard errors; a key resting on
+    a handful of decoy detections is reported with a warning."""
+    _job, near = run("bb84_decoy_50km", "qkd.pulses=2000000", "qkd.batch_pulses=1000000",
+                     "qkd.block_pulses=2000000")
+    links = near.tables["links"]
+    assert (links["plob_bits_per_pulse"] > links["plob_with_detectors_bits_per_pulse"]).all()
+    blocks = near.tables["blocks"]
+    expected_se = np.sqrt(blocks["qber_signal"] * (1 - blocks["qber_signal"]) / blocks["sifted_bits"])
+    assert (blocks["qber_signal_standard_error"] > 0).all()
+    assert np.allclose(links["qber_signal_standard_error"], expected_se, rtol=0.2)
+    assert "warnings" not in near.attrs
+    _job, far = run("bb84_decoy_50km", "qkd.pulses=2000000", "qkd.batch_pulses=1000000",
+                    "qkd.block_pulses=2000000", "qkd.link.distance_km=100",
+                    "qkd.source.probabilities=[0.98, 0.01, 0.01]")
+    blocks = far.tables["blocks"]
+    assert (blocks["secret_key_bits"] > 0).all() and (blocks["detections_decoy"] < 100).all()
+    assert "decoy detections" in far.attrs["warnings"]
+    assert any("WARNING" in line for line in far.summary)

@@ -440,7 +440,8 @@ class EntangledAlice(ResumableProcess):
                 batch = make(backend.xp, src, transmittance_alice=t_a * coupling,
                              transmittance_bob=t_b * coupling, efficiency=q.link.detector_efficiency,
                              dark_count_probability=phys.detector.dark_count_probability + phys.noise_probability,
-                             seed=self.job.run.seed, start_pair=start, num_pairs=size, node=phys.alice)
+                             seed=self.job.run.seed, start_pair=start, num_pairs=size, node=phys.alice,
+                             misalignment=q.link.misalignment)
                 ctx.send(phys.bob, link_tag + ("photons",), (self.batch, backend.to_host(batch.bob_detected),
                                                               backend.to_host(batch.bob_setting)))
                 stats = entangled.sifted_statistics(batch)
@@ -583,7 +584,8 @@ def _block_rows(run, distance_km, protocol):
                              result.key_rate_bits_per_s, bool(result.aborted),
                              result.eve_known_fraction if result.eve_known_fraction is not None else float("nan"),
                              t_pulses - t0, t_sift - t_pulses, t_est - t_sift, t_key - t_est,
-                             *_finite_columns(result.finite_key), *_postprocess_columns(result.postprocess)))
+                             *_finite_columns(result.finite_key), *_postprocess_columns(result.postprocess),
+                             _binomial_se(counts.errors[0], counts.sifted[0])))
             else:
                 pairs, coincidences, sifted, errors = counts
                 qber, key, aborted = result
@@ -593,7 +595,8 @@ def _block_rows(run, distance_km, protocol):
                              coincidences / pairs if pairs else float("nan"), float("nan"), float("nan"),
                              float("nan"), float("nan"), 0.0, key, key / pairs if pairs else 0.0, float("nan"),
                              bool(aborted), float("nan"), t_pulses - t0, t_sift - t_pulses, t_est - t_sift,
-                             t_key - t_est, *_finite_columns(None), *_postprocess_columns(None)))
+                             t_key - t_est, *_finite_columns(None), *_postprocess_columns(None),
+                             _binomial_se(errors, sifted)))
     return rows
 
 
@@ -609,7 +612,15 @@ BLOCK_FIELDS = [("distance_km", "f8"), ("link", "i8"), ("node_a", "i8"), ("node_
                 ("finite_vacuum_lower", "f8"), ("finite_single_photon_lower", "f8"),
                 ("finite_phase_error_upper", "f8"), ("ec_key_bits", "i8"), ("ec_f_measured", "f8"),
                 ("ec_rounds", "i8"), ("ec_residual_errors", "i8"), ("ec_verified", "?"), ("final_keys_equal", "?"),
-                ("classical_bits", "i8")]
+                ("classical_bits", "i8"), ("qber_signal_standard_error", "f8")]
+
+
+def _binomial_se(errors: int, total: int) -> float:
+    """Standard error sqrt(q(1-q)/n) of an error fraction q = errors/n (NaN without n)."""
+    if not total:
+        return float("nan")
+    q = errors / total
+    return math.sqrt(q * (1.0 - q) / total)
 
 
 def _postprocess_columns(done) -> tuple:
@@ -648,10 +659,11 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
             tally = run["tallies"][p.link_index]
             rate = tally.key_bits / tally.pulses if tally.pulses else 0.0
             qber = tally.errors / tally.sifted if tally.sifted else float("nan")
+            qber_se = math.sqrt(qber * (1.0 - qber) / tally.sifted) if tally.sifted else float("nan")
             sweep_rows.append((p.distance_km, p.link_index, p.alice, p.bob, p.total_transmittance, tally.pulses,
                                tally.key_bits, rate, rate * q.source.source_rate_hz, qber,
-                               plob_bound(p.total_transmittance), _theory_rate_per_pulse(job, p),
-                               tally.aborted_blocks, tally.done_ps))
+                               plob_bound(p.channel.fibre_transmittance), _theory_rate_per_pulse(job, p),
+                               tally.aborted_blocks, tally.done_ps, qber_se, plob_bound(p.total_transmittance)))
             if tally.chsh_counts is not None:
                 s_value, s_error = entangled.chsh_from_counts(tally.chsh_counts)
                 chsh = (s_value, s_error)
@@ -664,7 +676,8 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
             ("distance_km", "f8"), ("link", "i8"), ("node_a", "i8"), ("node_b", "i8"), ("transmittance", "f8"),
             ("pulses", "i8"), ("secret_key_bits", "i8"), ("key_rate_bits_per_pulse", "f8"),
             ("key_rate_bits_per_s", "f8"), ("qber_signal", "f8"), ("plob_bits_per_pulse", "f8"),
-            ("theory_bits_per_pulse", "f8"), ("aborted_blocks", "i8"), ("simulated_time_ps", "i8")]),
+            ("theory_bits_per_pulse", "f8"), ("aborted_blocks", "i8"), ("simulated_time_ps", "i8"),
+            ("qber_signal_standard_error", "f8"), ("plob_with_detectors_bits_per_pulse", "f8")]),
         "end_to_end": record_table(end_rows, [("distance_km", "f8"), ("node_a", "i8"), ("node_b", "i8"),
                                               ("secret_key_bits", "i8"), ("key_rate_bits_per_s", "f8")]),
         "timing": record_table([("run", time.perf_counter() - started)], [("stage", "U"), ("seconds", "f8")]),
@@ -684,18 +697,38 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
              "pulses_per_wall_second": total_pulses / max(time.perf_counter() - started, 1e-9)}
     if chsh is not None:
         attrs["chsh_s"], attrs["chsh_standard_error"] = chsh
+    warnings = _decoy_warnings(block_rows) if q.protocol == "bb84_decoy" else []
+    if warnings:
+        attrs["warnings"] = "; ".join(warnings)
     summary = [f"  {q.protocol}: {len(distances)} distance(s) × {len(run['links'])} link(s), "
                f"{total_pulses:,} pulses, {total_key:,} secret key bits"
                + ("; ABORTED (QBER above threshold)" if aborted else "")]
     for r in sweep_rows[:12]:
-        summary.append(f"  {r[0]:7.1f} km link {r[1]}: QBER {r[9]:.4f}, key {r[7]:.3e} bits/pulse "
+        summary.append(f"  {r[0]:7.1f} km link {r[1]}: QBER {r[9]:.4f} ± {r[14]:.4f}, key {r[7]:.3e} bits/pulse "
                        f"({r[8]:.3e} bits/s), PLOB {r[10]:.3e}")
     if chsh is not None:
         summary.append(f"  CHSH S = {chsh[0]:.4f} ± {chsh[1]:.4f}")
+    summary += [f"  WARNING: {w}" for w in warnings[:4]]
     for r in end_rows[:4]:
         if len(run["links"]) > 1:
             summary.append(f"  end to end node{r[1]}–node{r[2]}: {r[3]:,} bits ({r[4]:.3e} bits/s)")
     return ScenarioOutput(attrs, tables, table_attrs, None, summary)
+
+
+#: Fewest weak-decoy detections per block for which Y1's bound is trusted without a warning
+#: (relative standard error of the decoy gain 1/sqrt(n) at most 10 %).
+MIN_DECOY_DETECTIONS = 100
+
+
+def _decoy_warnings(block_rows) -> list[str]:
+    """One line per block whose key rests on too few decoy detections to bound Y1 reliably."""
+    fields = [name for name, _ in BLOCK_FIELDS]
+    at = {name: fields.index(name) for name in ("distance_km", "link", "block", "detections_decoy",
+                                                 "secret_key_bits")}
+    return [f"{r[at['distance_km']]:g} km link {r[at['link']]} block {r[at['block']]}: "
+            f"{r[at['secret_key_bits']]} key bits from {r[at['detections_decoy']]} decoy detections "
+            f"(< {MIN_DECOY_DETECTIONS}: the Y1 bound has a relative error > 10 %, the key is not reliable)"
+            for r in block_rows if r[at["detections_decoy"]] < MIN_DECOY_DETECTIONS and r[at["secret_key_bits"]] > 0]
 
 
 def _end_to_end(job, run, distance_km) -> list[tuple]:

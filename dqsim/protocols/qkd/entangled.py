@@ -296,9 +296,16 @@ def _setting(xp, uniforms, num_settings: int):
     return xp.minimum(scaled, xp.int8(num_settings - 1)).astype(xp.int8)
 
 
-def _clicks(xp, uniforms, quantum_bit, detect_probability: float, dark: float):
-    """(detected, bit) of one side from its uniforms and the quantum outcome of its photon."""
+def _clicks(xp, uniforms, quantum_bit, detect_probability: float, dark: float, misalignment: float = 0.0):
+    """(detected, bit) of one side from its uniforms and the quantum outcome of its photon.
+
+    A detected photon fires the wrong detector with probability ``misalignment``: given
+    ``u < p`` (detected), ``u < p·e_d`` has probability e_d, so no extra draw is needed.
+    """
     photon = uniforms[:, _SIDE_PHOTON] < detect_probability
+    if misalignment > 0.0:
+        flip = (uniforms[:, _SIDE_PHOTON] < detect_probability * misalignment).astype(xp.int8)
+        quantum_bit = (quantum_bit ^ flip).astype(xp.int8)
     click0 = (uniforms[:, _SIDE_DARK0] < dark) | (photon & (quantum_bit == 0))
     click1 = (uniforms[:, _SIDE_DARK1] < dark) | (photon & (quantum_bit == 1))
     detected = click0 | click1
@@ -321,8 +328,10 @@ def _batch(
     start_pair,
     num_pairs,
     node,
+    misalignment=0.0,
 ) -> EntangledBatch:
     source = _check_source(where, source)
+    misalignment = check_real(where, "misalignment", misalignment, 0.0, 1.0)
     t_a = check_real(where, "transmittance_alice", transmittance_alice, 0.0, 1.0)
     t_b = check_real(where, "transmittance_bob", transmittance_bob, 0.0, 1.0)
     eta = check_real(where, "efficiency", efficiency, 0.0, 1.0)
@@ -349,8 +358,8 @@ def _batch(
     disagree = (u_src[:, _SOURCE_AGREE] >= (1.0 + e) / 2.0).astype(xp.int8)
     q_bob = (q_alice ^ disagree).astype(xp.int8)
 
-    alice_detected, alice_bit = _clicks(xp, u_a, q_alice, t_a * eta, dark)
-    bob_detected, bob_bit = _clicks(xp, u_b, q_bob, t_b * eta, dark)
+    alice_detected, alice_bit = _clicks(xp, u_a, q_alice, t_a * eta, dark, misalignment)
+    bob_detected, bob_bit = _clicks(xp, u_b, q_bob, t_b * eta, dark, misalignment)
     return EntangledBatch(
         protocol=protocol,
         werner=source.werner,
@@ -378,6 +387,7 @@ def bbm92_batch(
     start_pair: int,
     num_pairs: int,
     node: int = 0,
+    misalignment: float = 0.0,
 ) -> EntangledBatch:
     """Simulate BBM92 on pairs ``start_pair .. start_pair + num_pairs - 1``.
 
@@ -398,6 +408,8 @@ def bbm92_batch(
         start_pair: global index of the first pair, >= 0.
         num_pairs: number of pairs, >= 0.
         node: node index keying the random streams, >= 0.
+        misalignment: probability e_d that a detected photon fires the wrong
+            detector, each side independently, in [0, 1] (default 0).
 
     Returns:
         An :class:`EntangledBatch` with ``protocol == "bbm92"``.
@@ -416,7 +428,7 @@ def bbm92_batch(
     """
     return _batch(
         "bbm92_batch", "bbm92", xp, source, transmittance_alice, transmittance_bob, efficiency,
-        dark_count_probability, seed, start_pair, num_pairs, node,
+        dark_count_probability, seed, start_pair, num_pairs, node, misalignment,
     )
 
 
@@ -432,6 +444,7 @@ def e91_batch(
     start_pair: int,
     num_pairs: int,
     node: int = 0,
+    misalignment: float = 0.0,
 ) -> EntangledBatch:
     """Simulate Ekert's E91 protocol on pairs ``start_pair .. start_pair + num_pairs - 1``.
 
@@ -451,6 +464,8 @@ def e91_batch(
         start_pair: global index of the first pair, >= 0.
         num_pairs: number of pairs, >= 0.
         node: node index keying the random streams, >= 0.
+        misalignment: probability e_d that a detected photon fires the wrong
+            detector, each side independently, in [0, 1] (default 0).
 
     Returns:
         An :class:`EntangledBatch` with ``protocol == "e91"``.
@@ -469,7 +484,7 @@ def e91_batch(
     """
     return _batch(
         "e91_batch", "e91", xp, source, transmittance_alice, transmittance_bob, efficiency,
-        dark_count_probability, seed, start_pair, num_pairs, node,
+        dark_count_probability, seed, start_pair, num_pairs, node, misalignment,
     )
 
 
@@ -748,8 +763,12 @@ def expected_qber(
     transmittance_bob: float,
     efficiency: float,
     dark_count_probability: float,
+    misalignment: float = 0.0,
 ) -> float:
-    """Expected sifted QBER: Q = (1 - w·q_a·q_b/(c_a·c_b))/2.
+    """Expected sifted QBER: Q = (1 - w·(1 - 2e_d)²·q_a·q_b/(c_a·c_b))/2.
+
+    A misalignment ``e_d`` flips each side's quantum outcome independently,
+    which multiplies the correlation by ``(1 - 2e_d)`` per side.
 
     Per side, ``c = 1 - (1 - T·η_d)(1 - d)²`` is the click probability and
     ``q = T·η_d·(1 - d)`` the probability that the bit is the quantum
@@ -785,4 +804,5 @@ def expected_qber(
     c_b, q_b = _side_probabilities(t_b * eta, dark)
     if c_a == 0.0 or c_b == 0.0:
         return math.nan
-    return 0.5 * (1.0 - source.werner * q_a * q_b / (c_a * c_b))
+    e_d = check_real(where, "misalignment", misalignment, 0.0, 1.0)
+    return 0.5 * (1.0 - source.werner * (1.0 - 2.0 * e_d) ** 2 * q_a * q_b / (c_a * c_b))
