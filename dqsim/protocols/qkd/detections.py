@@ -85,10 +85,10 @@ PURPOSE_DETECTIONS = "bb84_detections"
 _POISSON_TAIL = 1e-17
 
 # Rows of the uniforms drawn per registered click, in their fixed order.
-_U_CONFIG, _U_ARRIVAL, _U_DARK, _U_ALICE_BASIS, _U_BOB_BASIS, _U_DETECTOR = range(6)
-_NUM_UNIFORMS = 6
-# Bits of the one random 64-bit word drawn per registered click.
-_BIT_ALICE, _BIT_DOUBLE, _BIT_AFTERPULSE, _BIT_EVE_BASIS, _BIT_EVE_BIT = (np.uint64(1 << i) for i in range(5))
+_U_CONFIG, _U_ARRIVAL, _U_DARK, _U_ALICE_BASIS, _U_BOB_BASIS, _U_DETECTOR, _U_PHOTONS = range(7)
+_NUM_UNIFORMS = 7
+# Bits of the one random byte drawn per registered click.
+_BIT_ALICE, _BIT_DOUBLE, _BIT_AFTERPULSE, _BIT_EVE_BASIS, _BIT_EVE_BIT = (np.uint8(1 << i) for i in range(5))
 
 
 @dataclass(frozen=True, eq=False)
@@ -176,10 +176,8 @@ def _configurations(source: DecoySource, channel: ChannelModel, detector: Detect
     return _Configurations(cls, attacked, w, arrival, click, lam, learns)
 
 
-def _truncated_poisson(lam: float, u: np.ndarray) -> np.ndarray:
-    """Inverse transform of ``u`` for Poisson(λ) conditioned on >= 1."""
-    if u.size == 0:
-        return np.zeros(0, dtype=np.int64)
+def _truncated_poisson_cdf(lam: float) -> np.ndarray:
+    """CDF of Poisson(λ) conditioned on >= 1, at m = 1, 2, ... up to a tail below 1e-17."""
     terms, pmf, m = [], lam * math.exp(-lam), 1
     total = -math.expm1(-lam)
     while True:
@@ -190,10 +188,7 @@ def _truncated_poisson(lam: float, u: np.ndarray) -> np.ndarray:
         pmf *= lam / m
     cdf = np.cumsum(terms) / total
     cdf[-1] = 1.0
-    photons = np.ones(u.shape, dtype=np.int64)
-    more = np.flatnonzero(u >= cdf[0])  # m >= 2 is rare for weak pulses: search only those
-    photons[more] = 1 + np.searchsorted(cdf, u[more], side="right")
-    return photons
+    return cdf
 
 
 def _event_chain(gen: np.random.Generator, num_pulses: int, click_probability: float, dead_time_pulses: int,
@@ -328,7 +323,7 @@ def detect_batch(
     n = index.shape[0]
     any_forced = bool(forced.any())
     u = gen.random((_NUM_UNIFORMS, n))
-    bits = gen.bit_generator.random_raw(n)
+    bits = np.frombuffer(gen.bytes(n), dtype=np.uint8)
 
     # Configuration: normal clicks from w·q/P, afterpulse pulses from w.
     config = _categorical(np.cumsum(conf.weight * conf.click), u[_U_CONFIG])
@@ -344,15 +339,17 @@ def detect_batch(
     # without photons has at least one: v is scaled into [0, 1 - (1-p)²).
     v = u[_U_DARK]
     v[np.flatnonzero(~(forced | arrived))] *= 1.0 - (1.0 - p_b) ** 2
-    dark_correct = v < p_b
-    dark_wrong = (v < p_b * p_b) | ((v >= p_b) & (v < 2.0 * p_b - p_b * p_b))
+    dark_correct = np.zeros(n, dtype=bool)
+    dark_wrong = np.zeros(n, dtype=bool)
+    some = np.flatnonzero(v < 2.0 * p_b - p_b * p_b)  # at least one background click (rare unless forced)
+    dark_correct[some] = v[some] < p_b
+    dark_wrong[some] = (v[some] < p_b * p_b) | (v[some] >= p_b)
 
     alice_basis = (u[_U_ALICE_BASIS] >= source.z_basis_probability).view(np.uint8)
     alice_bit = (bits & _BIT_ALICE).astype(bool).view(np.uint8)
     bob_basis = (u[_U_BOB_BASIS] >= z_bob).view(np.uint8)
     state_basis, state_bit = alice_basis, alice_bit
     eve_knows = np.zeros(n, dtype=bool)
-    photons = arrived.astype(np.int64)
     if eve.is_active:
         attacked = conf.attacked[config]
         u_learns = gen.random(n)
@@ -369,34 +366,37 @@ def detect_batch(
         eve_knows = hit & right
     elif eve.is_active:
         eve_knows = attacked & (u_learns < conf.eve_learns[config])
-    for k in np.flatnonzero(conf.mean_arriving > 0.0):
-        chosen = np.flatnonzero(arrived & (config == k))
-        if chosen.size:
-            photons[chosen] = _truncated_poisson(float(conf.mean_arriving[k]), gen.random(chosen.size))
+    # Several photons (rare for weak pulses): the arrival uniform beyond P(m = 1 | m >= 1) of its configuration.
+    one_photon = np.array([_truncated_poisson_cdf(lam)[0] if lam > 0.0 else 1.0 for lam in conf.mean_arriving])
+    several = np.flatnonzero(arrived & (u[_U_PHOTONS] >= one_photon[config]))
+    photons = np.empty(several.size, dtype=np.int64)  # photon numbers of the events in ``several``
+    for k in np.unique(config[several]):
+        chosen = config[several] == k
+        cdf = _truncated_poisson_cdf(float(conf.mean_arriving[k]))
+        photons[chosen] = 1 + np.searchsorted(cdf, u[_U_PHOTONS, several[chosen]], side="right")
 
     # Photons to the correct detector: one photon by a uniform, several by a binomial draw.
     match = bob_basis == state_basis
     u_detector = u[_U_DETECTOR]
     correct = np.where(match, u_detector < 1.0 - detector.misalignment, u_detector < 0.5) & arrived
-    several = np.flatnonzero(photons > 1)
     if several.size:
         r_correct = np.where(match[several], 1.0 - detector.misalignment, 0.5)
-        num_correct = correct.astype(np.int64)
-        num_correct[several] = gen.binomial(photons[several], r_correct)
-        click_correct = (num_correct > 0) | dark_correct
-        click_wrong = (photons - num_correct > 0) | dark_wrong
+        num_correct = gen.binomial(photons, r_correct)
+        correct[several] = num_correct > 0
+        wrong = arrived & ~correct
+        wrong[several] = photons - num_correct > 0
     else:
-        click_correct = correct | dark_correct
-        click_wrong = (arrived & ~correct) | dark_wrong
-    one = state_bit.view(bool)
-    click1 = np.where(one, click_correct, click_wrong)
-    click0 = np.where(one, click_wrong, click_correct)
-    if any_forced:
-        to_one = (bits & _BIT_AFTERPULSE).astype(bool)
-        click1 |= forced & to_one
-        click0 |= forced & ~to_one
-    double = click0 & click1
-    bob_bit = np.where(double, (bits & _BIT_DOUBLE).astype(bool), click1).view(np.uint8)
+        wrong = arrived & ~correct
+    click_correct = correct | dark_correct
+    click_wrong = wrong | dark_wrong
+    if any_forced:  # the afterpulse fires detector 1 or 0: the correct one when it is the state's bit
+        to_correct = ((bits & _BIT_AFTERPULSE).astype(bool).view(np.uint8) == state_bit)
+        click_correct |= forced & to_correct
+        click_wrong |= forced & ~to_correct
+    double = click_correct & click_wrong
+    # One click: the state's bit from the correct detector, the other bit from the wrong one.
+    bob_bit = np.where(double, (bits & _BIT_DOUBLE).astype(bool).view(np.uint8),
+                       state_bit ^ (~click_correct).view(np.uint8) & np.uint8(1))
 
     num_classes = source.num_classes
     cls = conf.intensity_class[config].astype(np.uint8)
@@ -445,11 +445,11 @@ def detection_counts(batch: DetectionBatch, num_classes: int) -> BlockCounts:
         (1000, True)
     """
     num_classes = check_int("detection_counts", "num_classes", num_classes, 1, 255)
-    sifted = batch.alice_basis == batch.bob_basis
-    error = sifted & (batch.alice_bit != batch.bob_bit)
-    code = (batch.intensity_class.astype(np.int64) << 5) | (batch.alice_basis.astype(np.int64) << 4) \
-        | (sifted.astype(np.int64) << 3) | (error.astype(np.int64) << 2) | (batch.eve_knows.astype(np.int64) << 1) \
-        | batch.double_click.astype(np.int64)
+    sifted = (batch.alice_basis == batch.bob_basis).view(np.uint8)
+    error = sifted & (batch.alice_bit ^ batch.bob_bit)
+    low = (batch.alice_basis << 4) | (sifted << 3) | (error << 2) | (batch.eve_knows.view(np.uint8) << 1) \
+        | batch.double_click.view(np.uint8)
+    code = (batch.intensity_class.astype(np.uint16) << 5) | low
     table = np.bincount(code, minlength=num_classes * 32).reshape(-1, 2, 2, 2, 2, 2)
     if table.shape[0] != num_classes:
         raise DqsimError(
