@@ -257,7 +257,8 @@ def optimal_rate(distance_km: float, num_key_bits: float, *, system: dict = LIM2
                  seed: int = 1) -> tuple[float, tuple[float, ...]]:
     """The largest ``ℓ/N`` of Lim et al.'s model over ``(q_x, p_μ1, p_μ2, μ1, μ2)`` (their Fig. 1).
 
-    Nelder-Mead (SciPy) from ``starts`` points (a fixed grid plus seeded random ones).
+    Nelder-Mead from ``starts`` points (a fixed grid plus seeded random ones).
+    Needs SciPy (the ``finite-key`` or ``test`` extra); the key length itself does not.
 
     Args:
         distance_km: fibre length, km, >= 0.
