@@ -130,6 +130,12 @@ def test_repro_12_reporting_plob_standard_errors_and_decoy_warning():
     assert (blocks["qber_signal_standard_error"] > 0).all()
     assert np.allclose(links["qber_signal_standard_error"], expected_se, rtol=0.2)
     assert "warnings" not in near.attrs
+    assert np.isnan(links["key_rate_standard_error_bits_per_pulse"]).all()  # one block: no spread
+    _job, four = run("bb84_decoy_50km", "qkd.pulses=4000000", "qkd.batch_pulses=1000000",
+                     "qkd.block_pulses=1000000")
+    rates = four.tables["blocks"]["secret_key_bits"] / four.tables["blocks"]["pulses"]
+    assert four.tables["links"]["key_rate_standard_error_bits_per_pulse"][0] == pytest.approx(
+        np.std(rates, ddof=1) / 2.0)
     _job, far = run("bb84_decoy_50km", "qkd.pulses=2000000", "qkd.batch_pulses=1000000",
                     "qkd.block_pulses=2000000", "qkd.link.distance_km=100",
                     "qkd.source.probabilities=[0.98, 0.01, 0.01]")

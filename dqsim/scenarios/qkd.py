@@ -615,6 +615,24 @@ BLOCK_FIELDS = [("distance_km", "f8"), ("link", "i8"), ("node_a", "i8"), ("node_
                 ("classical_bits", "i8"), ("qber_signal_standard_error", "f8")]
 
 
+def _rate_standard_error(blocks) -> float:
+    """Standard error of a link's key rate per pulse from the spread of its blocks' rates.
+
+    ``std(r_b) / sqrt(k)`` over the k >= 2 blocks' rates r_b = key bits / pulses (equal-size
+    blocks; the last may be shorter); NaN with one block (no spread to measure).
+    """
+    rates = []
+    for row in blocks:
+        counts, result = row[6], row[7]
+        pulses = sum(counts.sent) if isinstance(counts, BlockCounts) else counts[0]
+        key = result.secret_key_bits if isinstance(counts, BlockCounts) else result[1]
+        if pulses:
+            rates.append(key / pulses)
+    if len(rates) < 2:
+        return float("nan")
+    return float(np.std(rates, ddof=1) / math.sqrt(len(rates)))
+
+
 def _binomial_se(errors: int, total: int) -> float:
     """Standard error sqrt(q(1-q)/n) of an error fraction q = errors/n (NaN without n)."""
     if not total:
@@ -663,7 +681,8 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
             sweep_rows.append((p.distance_km, p.link_index, p.alice, p.bob, p.total_transmittance, tally.pulses,
                                tally.key_bits, rate, rate * q.source.source_rate_hz, qber,
                                plob_bound(p.channel.fibre_transmittance), _theory_rate_per_pulse(job, p),
-                               tally.aborted_blocks, tally.done_ps, qber_se, plob_bound(p.total_transmittance)))
+                               tally.aborted_blocks, tally.done_ps, qber_se, plob_bound(p.total_transmittance),
+                               _rate_standard_error(tally.blocks)))
             if tally.chsh_counts is not None:
                 s_value, s_error = entangled.chsh_from_counts(tally.chsh_counts)
                 chsh = (s_value, s_error)
@@ -677,7 +696,8 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
             ("pulses", "i8"), ("secret_key_bits", "i8"), ("key_rate_bits_per_pulse", "f8"),
             ("key_rate_bits_per_s", "f8"), ("qber_signal", "f8"), ("plob_bits_per_pulse", "f8"),
             ("theory_bits_per_pulse", "f8"), ("aborted_blocks", "i8"), ("simulated_time_ps", "i8"),
-            ("qber_signal_standard_error", "f8"), ("plob_with_detectors_bits_per_pulse", "f8")]),
+            ("qber_signal_standard_error", "f8"), ("plob_with_detectors_bits_per_pulse", "f8"),
+            ("key_rate_standard_error_bits_per_pulse", "f8")]),
         "end_to_end": record_table(end_rows, [("distance_km", "f8"), ("node_a", "i8"), ("node_b", "i8"),
                                               ("secret_key_bits", "i8"), ("key_rate_bits_per_s", "f8")]),
         "timing": record_table([("run", time.perf_counter() - started)], [("stage", "U"), ("seconds", "f8")]),
