@@ -1044,7 +1044,7 @@ _ENTANGLED_PROTOCOLS = ("bbm92", "e91")
 #: ``[qkd.source]`` keys used by only some protocols -> those protocols.
 _SOURCE_KEY_PROTOCOLS: dict[str, tuple[str, ...]] = {
     "intensities": ("bb84_decoy",), "probabilities": ("bb84_decoy",),
-    "werner": _ENTANGLED_PROTOCOLS, "position": _ENTANGLED_PROTOCOLS,
+    "werner": _ENTANGLED_PROTOCOLS, "position": _ENTANGLED_PROTOCOLS, "mean_pair_number": _ENTANGLED_PROTOCOLS,
 }
 
 #: Defaults of the protocol-specific ``[qkd.source]`` keys, filled in for the protocols using them.
@@ -1139,6 +1139,8 @@ class QkdSourceSection(_Section):
             pairs, ``w·|Φ+⟩⟨Φ+| + (1-w)·I/4``, in [0, 1]; default 1.
         position: ``"bbm92"``/``"e91"`` only: where the pair source sits, as
             a fraction of the fibre from Alice, in [0, 1]; default 0.5.
+        mean_pair_number: ``"bbm92"``/``"e91"`` only: mean pair number μ of a
+            thermal (SPDC) source, in (0, 2]; default: exactly one pair per slot.
     """
 
     intensities: Optional[list[_real(0.0, MAX_DECOY_INTENSITY)]] = None
@@ -1147,6 +1149,7 @@ class QkdSourceSection(_Section):
     source_rate_hz: _real(0.0, low_open=True) = 1e9
     werner: Optional[_real(0.0, 1.0)] = None
     position: Optional[_real(0.0, 1.0)] = None
+    mean_pair_number: Optional[_real(0.0, 2.0, low_open=True)] = None
 
     @model_validator(mode="after")
     def _check_decoy_states(self) -> "QkdSourceSection":

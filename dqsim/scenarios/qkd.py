@@ -424,7 +424,7 @@ class EntangledAlice(ResumableProcess):
     def run(self, ctx):
         backend, q, phys = ctx.backend, self.job.qkd, self.phys
         src = entangled.EntangledSource(pair_rate_hz=q.source.source_rate_hz, werner=q.source.werner,
-                                        position=q.source.position)
+                                        position=q.source.position, mean_pair_number=q.source.mean_pair_number)
         t_a, t_b = entangled.arm_transmittances(src, phys.distance_km, q.link.attenuation_db_per_km)
         coupling = db_to_transmittance(q.link.coupling_loss_db)
         make = entangled.bbm92_batch if q.protocol == "bbm92" else entangled.e91_batch
