@@ -11,10 +11,10 @@ per time slot, in the Werner state
 (transmittance ``T_a`` to Alice, ``T_b`` to Bob) and reaches a measurement
 with two threshold detectors, one per outcome, of efficiency ``η_d`` and
 dark-count probability ``d`` per detector per gate. The source emits exactly
-one pair per slot: multi-pair emission (the thermal/Poisson photon-number
-statistics of a real SPDC source) is not modelled, so the accidental
-coincidences it causes are missing and rates at high pump power are too
-optimistic.
+one pair per slot, or (``EntangledSource.mean_pair_number`` μ) the thermal
+number of an SPDC source, ``P(n) = μ^n/(1+μ)^(n+1)``, the pairs independent:
+their photons fire the detectors together, which gives the accidental
+coincidences (random bits) that raise the QBER with μ (:func:`_thermal_clicks`).
 
 Per pair and per side, a photon arrives and is detected with probability
 ``p = T·η_d`` (one uniform draw, so loss is independent of the state) and
