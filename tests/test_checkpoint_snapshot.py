@@ -56,6 +56,19 @@ def test_bb84_resume_redoes_no_batch(tmp_path, monkeypatch):
     full, ckpts = run_with_checkpoints(tmp_path, "bb84_decoy_50km.toml", BB84, 0.0005)
     assert len(ckpts) >= 3
     middle = ckpts[len(ckpts) // 2]
+    calls = counting(monkeypatch, "detect_batch")  # the default sampling: Bob draws each batch's detections
+    resumed = resume(middle, tmp_path / "resumed.h5")
+    same_tables(open_run(full), resumed, ["blocks", "links", "end_to_end", "timeline"])
+    # Bob's saved state says how many of the 10 batches he had detected; only the others are drawn again.
+    bob = saved_process(middle, node=1)
+    assert 0 < bob.batch < 10
+    assert calls == [200_000 * i for i in range(bob.batch, 10)]
+
+
+def test_bb84_per_pulse_resume_redoes_no_batch(tmp_path, monkeypatch):
+    full, ckpts = run_with_checkpoints(tmp_path, "bb84_decoy_50km.toml", BB84 + ["--set", "qkd.sampling=\"pulses\""],
+                                       0.0005)
+    middle = ckpts[len(ckpts) // 2]
     calls = counting(monkeypatch, "alice_batch")
     resumed = resume(middle, tmp_path / "resumed.h5")
     same_tables(open_run(full), resumed, ["blocks", "links", "end_to_end", "timeline"])
@@ -71,11 +84,11 @@ def test_a_sweep_resumes_in_its_last_distance_without_redoing_the_others(tmp_pat
     full, ckpts = run_with_checkpoints(tmp_path, "bb84_distance_sweep.toml", extra, 0.0001)
     last_run = [p for p in ckpts if open_run(p).attrs["engine_run"] == 2]
     assert last_run, "no checkpoint was written during the third distance"
-    calls = counting(monkeypatch, "alice_batch")
+    calls = counting(monkeypatch, "detect_batch")
     resumed = resume(last_run[0], tmp_path / "resumed.h5")
     same_tables(open_run(full), resumed, ["blocks", "sweep", "end_to_end"])
-    alice = saved_process(last_run[0], node=0)  # only batches of the third distance after its checkpoint
-    assert calls == [100_000 * i for i in range(alice.batch, 4)]
+    bob = saved_process(last_run[0], node=1)  # only batches of the third distance after its checkpoint
+    assert calls == [100_000 * i for i in range(bob.batch, 4)]
 
 
 @pytest.mark.parametrize("job", ["bbm92_20km.toml", "e91_chsh.toml"])

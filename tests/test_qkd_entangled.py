@@ -16,6 +16,12 @@ import numpy as np
 import pytest
 
 from conftest import TEST_BACKEND
+from dqsim import backend as backend_mod
+from dqsim import comm as comm_mod
+from dqsim.errors import DqsimError
+from dqsim.jobs import apply_overrides, load_job
+from dqsim.scenarios import qkd as qkd_scenario
+from mpi_helper import ROOT
 from dqsim.network.werner import chsh_value
 from dqsim.protocols.qkd.entangled import (
     CHUNK_PAIRS,
@@ -283,4 +289,63 @@ def test_bad_source_object_and_channel():
 def test_source_repr_rebuilds_it():
     source = EntangledSource(pair_rate_hz=2e7, werner=0.75, position=0.3)
     assert eval(repr(source)) == source  # noqa: S307 - our own repr
-    assert dataclasses.asdict(source) == {"pair_rate_hz": 2e7, "werner": 0.75, "position": 0.3}
+    assert dataclasses.asdict(source) == {"pair_rate_hz": 2e7, "werner": 0.75, "position": 0.3,
+                                          "mean_pair_number": None}
+    thermal = EntangledSource(werner=0.9, mean_pair_number=0.2)
+    assert eval(repr(thermal)) == thermal  # noqa: S307 - our own repr
+    with pytest.raises(DqsimError, match="mean_pair_number"):
+        EntangledSource(mean_pair_number=3.0)
+
+
+@pytest.mark.parametrize("batch_fn", [bbm92_batch, e91_batch])
+def test_misalignment_raises_the_qber_as_the_formula_says(batch_fn):
+    """QBER = (1 - w(1-2e_d)² q_a q_b/(c_a c_b))/2 within 3 binomial standard errors."""
+    source = EntangledSource(werner=0.98)
+    kwargs = dict(transmittance_alice=0.5, transmittance_bob=0.3, efficiency=0.8, dark_count_probability=1e-4)
+    batch = batch_fn(np, source, seed=21, start_pair=0, num_pairs=400_000, misalignment=0.05, **kwargs)
+    stats = sifted_statistics(batch)
+    expected = expected_qber(source, misalignment=0.05, **kwargs)
+    measured = stats.qber
+    se = (expected * (1 - expected) / stats.num_sifted) ** 0.5
+    assert abs(measured - expected) <= 3 * se, (measured, expected, se)
+    assert expected > expected_qber(source, **kwargs) + 0.05
+
+
+def test_repro_12_bbm92_job_uses_the_link_misalignment():
+    qbers = []
+    for e_d in ("0.01", "0.2"):
+        job = apply_overrides(load_job(ROOT / "jobs" / "bbm92_20km.toml"),
+                              ["qkd.pulses=400000", "qkd.batch_pulses=200000", f"qkd.link.misalignment={e_d}"])
+        out = qkd_scenario.run_job(job, comm=comm_mod.SingleComm(), backend=backend_mod.select("numpy"))
+        qbers.append(float(out.tables["blocks"]["qber_signal"][0]))
+    assert qbers[1] > qbers[0] + 0.2, qbers
+
+
+def test_thermal_source_detection_and_coincidence_rates_follow_the_thermal_law():
+    """SPDC with mean pair number μ (P(n) = μ^n/(1+μ)^(n+1)), no dark counts: Alice clicks with
+    1 - 1/(1+μ p_a) and both sides with 1 - 1/(1+μ p_a) - 1/(1+μ p_b) + 1/(1+μ(p_a+p_b-p_a p_b));
+    within 3 binomial standard errors."""
+    mu, p_a, p_b, n = 0.4, 0.3 * 0.8, 0.5 * 0.8, 300_000
+    source = EntangledSource(werner=0.97, mean_pair_number=mu)
+    batch = bbm92_batch(np, source, transmittance_alice=0.3, transmittance_bob=0.5, efficiency=0.8,
+                        dark_count_probability=0.0, seed=4, start_pair=0, num_pairs=n)
+    alice, bob = np.asarray(batch.alice_detected), np.asarray(batch.bob_detected)
+    none_a, none_b = 1 / (1 + mu * p_a), 1 / (1 + mu * p_b)
+    for measured, expected in ((alice.mean(), 1 - none_a),
+                               ((alice & bob).mean(), 1 - none_a - none_b + 1 / (1 + mu * (p_a + p_b - p_a * p_b)))):
+        se = math.sqrt(expected * (1 - expected) / n)
+        assert abs(measured - expected) <= 3 * se, (measured, expected, se)
+
+
+def test_thermal_source_qber_rises_with_the_mean_pair_number():
+    qbers = []
+    for mu in (0.02, 0.2, 0.8):
+        batch = bbm92_batch(np, EntangledSource(werner=0.99, mean_pair_number=mu), transmittance_alice=0.2,
+                            transmittance_bob=0.2, efficiency=0.8, dark_count_probability=1e-6, seed=8,
+                            start_pair=0, num_pairs=300_000)
+        qbers.append(sifted_statistics(batch).qber)
+    assert qbers[0] < qbers[1] < qbers[2] and qbers[2] > 0.15, qbers
+    job = apply_overrides(load_job(ROOT / "jobs" / "bbm92_20km.toml"),
+                          ["qkd.pulses=400000", "qkd.batch_pulses=200000", "qkd.source.mean_pair_number=0.5"])
+    out = qkd_scenario.run_job(job, comm=comm_mod.SingleComm(), backend=backend_mod.select("numpy"))
+    assert float(out.tables["blocks"]["qber_signal"][0]) > 0.1

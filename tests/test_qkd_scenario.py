@@ -95,8 +95,11 @@ def test_raman_noise_raises_the_vacuum_yield_as_the_formula_says():
 
 
 def test_same_results_for_different_batch_sizes():
-    _j, a = run("bb84_decoy_50km", "qkd.pulses=1500000", "qkd.batch_pulses=1500000", "qkd.block_pulses=1500000")
-    _j, b = run("bb84_decoy_50km", "qkd.pulses=1500000", "qkd.batch_pulses=100000", "qkd.block_pulses=1500000")
+    """The per-pulse reference path; the default (detections) path is keyed by batch (detections.py)."""
+    _j, a = run("bb84_decoy_50km", "qkd.pulses=1500000", "qkd.batch_pulses=1500000", "qkd.block_pulses=1500000",
+                "qkd.sampling=pulses")
+    _j, b = run("bb84_decoy_50km", "qkd.pulses=1500000", "qkd.batch_pulses=100000", "qkd.block_pulses=1500000",
+                "qkd.sampling=pulses")
     for field in ("sifted_bits", "secret_key_bits", "detections_signal", "detections_decoy", "qber_signal"):
         assert np.array_equal(a.tables["blocks"][field], b.tables["blocks"][field]), field
 
@@ -113,3 +116,30 @@ def test_two_links_same_on_two_and_four_ranks(tmp_path):
             a, b = results[0].table(table), other.table(table)
             for field in a.dtype.names:
                 assert np.array_equal(a[field], b[field], equal_nan=a[field].dtype.kind == "f"), (table, field)
+
+
+def test_repro_12_reporting_plob_standard_errors_and_decoy_warning():
+    """PLOB over the fibre alone >= PLOB with the detectors; QBER standard errors; a key resting on
+    a handful of decoy detections is reported with a warning."""
+    _job, near = run("bb84_decoy_50km", "qkd.pulses=2000000", "qkd.batch_pulses=1000000",
+                     "qkd.block_pulses=2000000")
+    links = near.tables["links"]
+    assert (links["plob_bits_per_pulse"] > links["plob_with_detectors_bits_per_pulse"]).all()
+    blocks = near.tables["blocks"]
+    expected_se = np.sqrt(blocks["qber_signal"] * (1 - blocks["qber_signal"]) / blocks["sifted_bits"])
+    assert (blocks["qber_signal_standard_error"] > 0).all()
+    assert np.allclose(links["qber_signal_standard_error"], expected_se, rtol=0.2)
+    assert "warnings" not in near.attrs
+    assert np.isnan(links["key_rate_standard_error_bits_per_pulse"]).all()  # one block: no spread
+    _job, four = run("bb84_decoy_50km", "qkd.pulses=4000000", "qkd.batch_pulses=1000000",
+                     "qkd.block_pulses=1000000")
+    rates = four.tables["blocks"]["secret_key_bits"] / four.tables["blocks"]["pulses"]
+    assert four.tables["links"]["key_rate_standard_error_bits_per_pulse"][0] == pytest.approx(
+        np.std(rates, ddof=1) / 2.0)
+    _job, far = run("bb84_decoy_50km", "qkd.pulses=2000000", "qkd.batch_pulses=1000000",
+                    "qkd.block_pulses=2000000", "qkd.link.distance_km=100",
+                    "qkd.source.probabilities=[0.98, 0.01, 0.01]")
+    blocks = far.tables["blocks"]
+    assert (blocks["secret_key_bits"] > 0).all() and (blocks["detections_decoy"] < 100).all()
+    assert "decoy detections" in far.attrs["warnings"]
+    assert any("WARNING" in line for line in far.summary)

@@ -401,7 +401,7 @@ def test_a_signal_stops_the_circuit_scenario_at_a_gate_boundary(tmp_path, capsys
     out = tmp_path / "c.h5"
     code, err = cli(capsys, "run", ROOT / "jobs" / "random_circuit.toml", "-o", out, "--quiet",
                     "--set", "circuit.num_qubits=6", "--set", "circuit.depth=200",
-                    "--set", "simulation.observables=[\"Z0\"]")
+                    "--set", "simulation.observables=[\"Z0\"]", "--set", "simulation.fusion=false")
     assert code == checkpoint.EXIT_STOPPED == 143
     assert len(err) == 1 and "after gate 512 of" in err[0], err
     assert len(calls) == 2 and not out.exists() and not list(tmp_path.glob("c.h5*"))

@@ -58,7 +58,10 @@ def plot_run(run, output: Path) -> str:
         rate = np.asarray(sweep["key_rate_bits_per_pulse"], dtype=float)
         plob = np.asarray(sweep["plob_bits_per_pulse"], dtype=float)
         positive = rate > 0
-        ax.semilogy(distance, plob, "k--", label="PLOB bound −log2(1−η)")
+        ax.semilogy(distance, plob, "k--", label="PLOB bound −log2(1−η) of the fibre")
+        if "plob_with_detectors_bits_per_pulse" in sweep.dtype.names:
+            ax.semilogy(distance, np.asarray(sweep["plob_with_detectors_bits_per_pulse"], dtype=float), "k:",
+                        label="PLOB with the detectors' efficiency")
         if "theory_bits_per_pulse" in sweep.dtype.names:
             theory = np.asarray(sweep["theory_bits_per_pulse"], dtype=float)
             ax.semilogy(distance[theory > 0], theory[theory > 0], "C1-", label="GLLP asymptotic formula")

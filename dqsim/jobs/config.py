@@ -1105,7 +1105,7 @@ _ENTANGLED_PROTOCOLS = ("bbm92", "e91")
 #: ``[qkd.source]`` keys used by only some protocols -> those protocols.
 _SOURCE_KEY_PROTOCOLS: dict[str, tuple[str, ...]] = {
     "intensities": ("bb84_decoy",), "probabilities": ("bb84_decoy",),
-    "werner": _ENTANGLED_PROTOCOLS, "position": _ENTANGLED_PROTOCOLS,
+    "werner": _ENTANGLED_PROTOCOLS, "position": _ENTANGLED_PROTOCOLS, "mean_pair_number": _ENTANGLED_PROTOCOLS,
 }
 
 #: Defaults of the protocol-specific ``[qkd.source]`` keys, filled in for the protocols using them.
@@ -1200,6 +1200,8 @@ class QkdSourceSection(_Section):
             pairs, ``w·|Φ+⟩⟨Φ+| + (1-w)·I/4``, in [0, 1]; default 1.
         position: ``"bbm92"``/``"e91"`` only: where the pair source sits, as
             a fraction of the fibre from Alice, in [0, 1]; default 0.5.
+        mean_pair_number: ``"bbm92"``/``"e91"`` only: mean pair number μ of a
+            thermal (SPDC) source, in (0, 2]; default: exactly one pair per slot.
     """
 
     intensities: Optional[list[_real(0.0, MAX_DECOY_INTENSITY)]] = None
@@ -1208,6 +1210,7 @@ class QkdSourceSection(_Section):
     source_rate_hz: _real(0.0, low_open=True) = 1e9
     werner: Optional[_real(0.0, 1.0)] = None
     position: Optional[_real(0.0, 1.0)] = None
+    mean_pair_number: Optional[_real(0.0, 2.0, low_open=True)] = None
 
     @model_validator(mode="after")
     def _check_decoy_states(self) -> "QkdSourceSection":
@@ -1391,6 +1394,25 @@ class QkdSection(_Section):
         qber_threshold: abort when the estimated QBER is above it, in [0, 0.5]; default 0.11.
         sample_fraction: fraction of the sifted bits revealed for parameter
             estimation, in (0, 0.5]; default 0.1.
+        sampling: how BB84 pulses are simulated: ``"detections"`` (draw only
+            the pulses Bob records, at the cost of the detections;
+            :mod:`dqsim.protocols.qkd.detections`) or ``"pulses"`` (every
+            pulse, the reference; results also independent of ``batch_pulses``);
+            default ``"detections"``.
+        security: the key length of a block: ``"asymptotic"`` (GLLP with
+            decoy bounds) or ``"finite_key"`` (Lim et al., PRA 89, 022307
+            (2014): bb84_decoy with three intensities μ1 > μ2 + μ3, μ2 > μ3 >= 0;
+            the block is ``block_pulses``); default ``"asymptotic"``.
+        eps_sec: secrecy parameter of the finite-key analysis, in (0, 1); default 1e-10.
+        eps_cor: correctness parameter of the finite-key analysis, in (0, 1); default 1e-15.
+        error_correction: ``"model"`` (leakage f_EC·h(E) per key bit, one
+            message each way) or ``"cascade"`` (bb84_decoy: the sifted key bits are
+            kept; ``sample_fraction`` of them is disclosed to estimate the QBER,
+            the rest corrected by Cascade, verified by a hash of
+            ⌈log2(1/eps_cor)⌉ bits and shortened by Toeplitz hashing;
+            :mod:`dqsim.protocols.qkd.reconciliation`); default ``"model"``.
+        classical_bit_rate_hz: bit rate of the classical channel, which sets
+            the transmission time of the post-processing messages, bit/s; default 1e9.
         source: ``[qkd.source]`` (defaults when absent).
         link: ``[qkd.link]`` (defaults when absent, but see its ``distance_km``).
         classical_channels: the ``[[qkd.classical_channels]]`` entries (default none).
@@ -1407,6 +1429,12 @@ class QkdSection(_Section):
     f_ec: _real(1.0, 2.0) = 1.16
     qber_threshold: _real(0.0, 0.5) = 0.11
     sample_fraction: _real(0.0, 0.5, low_open=True) = 0.1
+    sampling: Literal["detections", "pulses"] = "detections"
+    security: Literal["asymptotic", "finite_key"] = "asymptotic"
+    eps_sec: _real(0.0, 1.0, low_open=True, high_open=True) = 1e-10
+    eps_cor: _real(0.0, 1.0, low_open=True, high_open=True) = 1e-15
+    error_correction: Literal["model", "cascade"] = "model"
+    classical_bit_rate_hz: _real(0.0, 1e15, low_open=True) = 1e9
     source: QkdSourceSection = Field(default_factory=QkdSourceSection)
     link: QkdLinkSection = Field(default_factory=QkdLinkSection)
     classical_channels: list[ClassicalChannelSection] = Field(default_factory=list)
@@ -1450,6 +1478,15 @@ class QkdSection(_Section):
         if self.block_pulses > self.pulses:
             raise _job_error(f"must be <= pulses = {self.pulses}", key=("block_pulses",),
                              value=self.block_pulses, has_value=True)
+        if self.security == "finite_key":
+            mu = self.source.intensities or []
+            if self.protocol != "bb84_decoy" or len(mu) != 3 or not (mu[0] > mu[1] + mu[2] and mu[1] > mu[2] >= 0):
+                raise _job_error("needs protocol = \"bb84_decoy\" with three [qkd.source].intensities "
+                                 f"μ1 > μ2 + μ3, μ2 > μ3 >= 0 (Lim et al. 2014), got {list(mu)}",
+                                 key=("security",), value=self.security, has_value=True)
+        if self.error_correction == "cascade" and self.protocol != "bb84_decoy":
+            raise _job_error("only with protocol = \"bb84_decoy\"", key=("error_correction",),
+                             value=self.error_correction, has_value=True)
         given = self.source.model_fields_set
         for key, protocols in _SOURCE_KEY_PROTOCOLS.items():
             if self.protocol not in protocols and key in given:

@@ -45,6 +45,7 @@ from dqsim.network.fibre import fibre_transmittance, propagation_delay_ps, total
 from dqsim.network.werner import plob_bound
 from dqsim.protocols.qkd import entangled, theory
 from dqsim.protocols.qkd.bb84 import (
+    BASIS_Z,
     ChannelModel,
     DecoySource,
     DetectorModel,
@@ -52,7 +53,9 @@ from dqsim.protocols.qkd.bb84 import (
     alice_batch,
     bob_detect,
 )
-from dqsim.protocols.qkd.postprocess import BlockCounts, block_counts, estimate_block
+from dqsim.protocols.qkd.detections import DetectionBatch, detect_batch, detection_counts
+from dqsim.protocols.qkd.postprocess import BlockCounts, block_counts, estimate_block, postprocess_block
+from dqsim.rng import Stream
 from dqsim.scenarios import ScenarioOutput, record_table
 from dqsim.scenarios.dqc import _checkpointer, default_placement
 from dqsim.units import PS_PER_S, db_to_transmittance
@@ -176,6 +179,8 @@ class Bb84Alice(ResumableProcess):
         self.counts = None             # BlockCounts of the current block
         self.times: dict = {}          # block start, pulses done, sifted, estimated (ps)
         self.result = None             # the current block's key estimate
+        self.keys = ([], [])           # the block's key bits, Alice's and Bob's (error_correction = cascade)
+        self.ec_round = 0              # Cascade rounds answered in this block
 
     def __getstate__(self):
         state = dict(self.__dict__)
@@ -195,9 +200,12 @@ class Bb84Alice(ResumableProcess):
             if self.phase == "emit":
                 _block, start, size = batches[self.batch]
                 yield ctx.wait(int(round(size * PS_PER_S / source.source_rate_hz)))
-                batch = alice_batch(backend.xp, source, self.job.run.seed, start, size, node=phys.alice)
-                host = {name: backend.to_host(getattr(batch, name))
-                        for name in ("basis", "bit", "intensity_class", "photons")}
+                if q.sampling == "detections":  # Bob draws the recorded pulses (detections.py)
+                    host = batch = None
+                else:
+                    batch = alice_batch(backend.xp, source, self.job.run.seed, start, size, node=phys.alice)
+                    host = {name: backend.to_host(getattr(batch, name))
+                            for name in ("basis", "bit", "intensity_class", "photons")}
                 ctx.send(phys.bob, link_tag + ("pulses",), (self.batch, start, size, host))
                 self.pending[self.batch] = (host, batch)
                 self.batch += 1
@@ -208,10 +216,23 @@ class Bb84Alice(ResumableProcess):
                 msg = yield ctx.receive(link_tag + ("report",))
                 j, bob_arrays = msg.payload
                 host, alice = self.pending.pop(j)
-                if alice is None:  # restored from a checkpoint: back onto the device
-                    alice = _alice_from_host(backend.xp, batches[j][1], host)
-                bob = _bob_from_host(backend.xp, alice.start_pulse, bob_arrays)
-                self.counts = self.counts + block_counts(backend.xp, alice, bob, source.num_classes)
+                if isinstance(bob_arrays, DetectionBatch):
+                    self.counts = self.counts + detection_counts(bob_arrays, source.num_classes)
+                    d = bob_arrays
+                    fields = (d.intensity_class, d.alice_basis, d.bob_basis, d.alice_bit, d.bob_bit, None)
+                else:
+                    if alice is None:  # restored from a checkpoint: back onto the device
+                        alice = _alice_from_host(backend.xp, batches[j][1], host)
+                    bob = _bob_from_host(backend.xp, alice.start_pulse, bob_arrays)
+                    self.counts = self.counts + block_counts(backend.xp, alice, bob, source.num_classes)
+                    if q.error_correction == "cascade":
+                        h = {name: backend.to_host(getattr(alice, name)) for name in ("intensity_class", "basis",
+                                                                                     "bit")}
+                        fields = (h["intensity_class"], h["basis"], bob_arrays["basis"], h["bit"], bob_arrays["bit"],
+                                  bob_arrays["detected"])
+                if q.error_correction == "cascade":
+                    for keep, bits in zip(self.keys, _key_bits(q.security == "finite_key", *fields)):
+                        keep.append(bits)
                 if not self.pending:
                     self.times["sift"] = ctx.now_ps
                     ctx.send(phys.bob, link_tag + ("sift-match", block))
@@ -219,9 +240,29 @@ class Bb84Alice(ResumableProcess):
             elif self.phase == "estimate":
                 yield ctx.receive(link_tag + ("estimate", block))
                 self.times["estimate"] = ctx.now_ps
-                self.result = estimate_block(self.counts, source, f_ec=q.f_ec, qber_threshold=q.qber_threshold)
-                ctx.send(phys.bob, link_tag + ("ec-pa", block), self.result.secret_key_bits)
-                self.phase = "ack"
+                finite = (q.eps_sec, q.eps_cor) if q.security == "finite_key" else None
+                if q.error_correction == "cascade":
+                    rng = Stream(self.job.run.seed, node=phys.alice, purpose=PURPOSE_POSTPROCESS).generator(block)
+                    self.result, done = postprocess_block(
+                        self.counts, source, _joined(self.keys[0]), _joined(self.keys[1]), rng=rng, f_ec=q.f_ec,
+                        qber_threshold=q.qber_threshold, finite_key=finite, eps_cor=q.eps_cor,
+                        sample_fraction=q.sample_fraction)
+                    self.keys = ([], [])
+                    payload = (self.result.secret_key_bits, done.rounds, _round_delay_ps(done, q))
+                else:
+                    self.result = estimate_block(self.counts, source, f_ec=q.f_ec, qber_threshold=q.qber_threshold,
+                                                 finite_key=finite)
+                    payload = (self.result.secret_key_bits, 0, 0)
+                ctx.send(phys.bob, link_tag + ("ec-pa", block), payload)
+                self.ec_round = 0
+                self.phase = "cascade" if payload[1] else "ack"
+            elif self.phase == "cascade":  # answer Bob's parity messages, one per Cascade round
+                yield ctx.receive(link_tag + ("cascade", block))
+                ctx.send(phys.bob, link_tag + ("cascade-reply", block), extra_delay_ps=_round_delay_ps(
+                    self.result.postprocess, q))
+                self.ec_round += 1
+                if self.ec_round == self.result.postprocess.rounds:
+                    self.phase = "ack"
             elif self.phase == "ack":
                 yield ctx.receive(link_tag + ("key-ack", block))
                 counts, result, t, tally = self.counts, self.result, self.times, self.tally
@@ -238,6 +279,29 @@ class Bb84Alice(ResumableProcess):
                 self.times = {"start": ctx.now_ps}
                 self.phase = "emit" if self.batch < len(batches) else "done"
         self.tally.done_ps = ctx.now_ps
+
+
+#: Purpose of the shared public randomness of post-processing (Cascade shuffles, hash seeds).
+PURPOSE_POSTPROCESS = "qkd_postprocess"
+
+
+def _key_bits(finite: bool, cls, alice_basis, bob_basis, alice_bit, bob_bit, detected):
+    """Alice's and Bob's key bits: sifted signal bits, or sifted Z bits of all classes (finite key)."""
+    mask = alice_basis == bob_basis
+    mask &= (alice_basis == BASIS_Z) if finite else (cls == 0)
+    if detected is not None:
+        mask &= detected
+    return alice_bit[mask].astype(np.uint8), bob_bit[mask].astype(np.uint8)
+
+
+def _joined(parts) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint8)
+
+
+def _round_delay_ps(done, q) -> int:
+    """Transmission time of one Cascade message: the block's classical bits over its rounds, both ways."""
+    bits = done.message_bits / max(1, 2 * done.rounds)
+    return int(math.ceil(bits * PS_PER_S / q.classical_bit_rate_hz))
 
 
 def _alice_from_host(xp, start_pulse: int, arrays: dict):
@@ -265,6 +329,7 @@ class _BobSide(ResumableProcess):
         self.job, self.phys = job, phys
         self.phase = "detect"
         self.batch = 0
+        self.ec_rounds = self.ec_round = self.ec_delay_ps = 0   # Cascade rounds of the current block
 
     def detect(self, ctx, msg) -> None:
         raise NotImplementedError
@@ -289,9 +354,19 @@ class _BobSide(ResumableProcess):
                 ctx.send(phys.alice, link_tag + ("estimate", block))
                 self.phase = "ec-pa"
             elif self.phase == "ec-pa":
-                yield ctx.receive(link_tag + ("ec-pa", block))
-                ctx.send(phys.alice, link_tag + ("key-ack", block))
-                self.phase = "detect"
+                msg = yield ctx.receive(link_tag + ("ec-pa", block))
+                _key, self.ec_rounds, self.ec_delay_ps = msg.payload if isinstance(msg.payload, tuple) \
+                    else (msg.payload, 0, 0)
+                self.ec_round = 0
+                self.phase = "cascade"
+            elif self.phase == "cascade":  # one parity message per Cascade round, then the key is acknowledged
+                if self.ec_round < self.ec_rounds:
+                    ctx.send(phys.alice, link_tag + ("cascade", block), extra_delay_ps=self.ec_delay_ps)
+                    yield ctx.receive(link_tag + ("cascade-reply", block))
+                    self.ec_round += 1
+                else:
+                    ctx.send(phys.alice, link_tag + ("key-ack", block))
+                    self.phase = "detect"
 
 
 class Bb84Bob(_BobSide):
@@ -306,7 +381,16 @@ class Bb84Bob(_BobSide):
 
     def detect(self, ctx, msg) -> None:
         backend, phys = ctx.backend, self.phys
-        j, start, _size, arrays = msg.payload
+        j, start, size, arrays = msg.payload
+        if arrays is None:  # sampling at the cost of detections: the report is the DetectionBatch
+            report, self.receiver = detect_batch(
+                _source(self.job), channel=phys.channel, detector=phys.detector, eve=phys.eve,
+                seed=self.job.run.seed, start_pulse=start, num_pulses=size,
+                noise_probability=phys.noise_probability,
+                z_basis_probability=self.job.qkd.source.z_basis_probability, receiver_state=self.receiver,
+                node=phys.bob)
+            ctx.send(phys.alice, ("qkd", phys.link_index, "report"), (j, report))
+            return
         alice = _alice_from_host(backend.xp, start, arrays)
         bob, self.receiver = bob_detect(
             backend.xp, alice, transmittance=phys.channel, detector=phys.detector, eve=phys.eve,
@@ -340,7 +424,7 @@ class EntangledAlice(ResumableProcess):
     def run(self, ctx):
         backend, q, phys = ctx.backend, self.job.qkd, self.phys
         src = entangled.EntangledSource(pair_rate_hz=q.source.source_rate_hz, werner=q.source.werner,
-                                        position=q.source.position)
+                                        position=q.source.position, mean_pair_number=q.source.mean_pair_number)
         t_a, t_b = entangled.arm_transmittances(src, phys.distance_km, q.link.attenuation_db_per_km)
         coupling = db_to_transmittance(q.link.coupling_loss_db)
         make = entangled.bbm92_batch if q.protocol == "bbm92" else entangled.e91_batch
@@ -356,7 +440,8 @@ class EntangledAlice(ResumableProcess):
                 batch = make(backend.xp, src, transmittance_alice=t_a * coupling,
                              transmittance_bob=t_b * coupling, efficiency=q.link.detector_efficiency,
                              dark_count_probability=phys.detector.dark_count_probability + phys.noise_probability,
-                             seed=self.job.run.seed, start_pair=start, num_pairs=size, node=phys.alice)
+                             seed=self.job.run.seed, start_pair=start, num_pairs=size, node=phys.alice,
+                             misalignment=q.link.misalignment)
                 ctx.send(phys.bob, link_tag + ("photons",), (self.batch, backend.to_host(batch.bob_detected),
                                                               backend.to_host(batch.bob_setting)))
                 stats = entangled.sifted_statistics(batch)
@@ -498,7 +583,9 @@ def _block_rows(run, distance_km, protocol):
                              result.leakage_bits, result.secret_key_bits, result.key_rate_bits_per_pulse,
                              result.key_rate_bits_per_s, bool(result.aborted),
                              result.eve_known_fraction if result.eve_known_fraction is not None else float("nan"),
-                             t_pulses - t0, t_sift - t_pulses, t_est - t_sift, t_key - t_est))
+                             t_pulses - t0, t_sift - t_pulses, t_est - t_sift, t_key - t_est,
+                             *_finite_columns(result.finite_key), *_postprocess_columns(result.postprocess),
+                             _binomial_se(counts.errors[0], counts.sifted[0])))
             else:
                 pairs, coincidences, sifted, errors = counts
                 qber, key, aborted = result
@@ -508,7 +595,8 @@ def _block_rows(run, distance_km, protocol):
                              coincidences / pairs if pairs else float("nan"), float("nan"), float("nan"),
                              float("nan"), float("nan"), 0.0, key, key / pairs if pairs else 0.0, float("nan"),
                              bool(aborted), float("nan"), t_pulses - t0, t_sift - t_pulses, t_est - t_sift,
-                             t_key - t_est))
+                             t_key - t_est, *_finite_columns(None), *_postprocess_columns(None),
+                             _binomial_se(errors, sifted)))
     return rows
 
 
@@ -520,7 +608,52 @@ BLOCK_FIELDS = [("distance_km", "f8"), ("link", "i8"), ("node_a", "i8"), ("node_
                 ("e1_upper", "f8"), ("leakage_bits", "f8"), ("secret_key_bits", "i8"),
                 ("key_rate_bits_per_pulse", "f8"), ("key_rate_bits_per_s", "f8"), ("aborted", "?"),
                 ("eve_known_fraction", "f8"), ("time_pulses_ps", "i8"), ("time_sifting_ps", "i8"),
-                ("time_estimation_ps", "i8"), ("time_key_ps", "i8")]
+                ("time_estimation_ps", "i8"), ("time_key_ps", "i8"), ("finite_key_bits_x", "i8"),
+                ("finite_vacuum_lower", "f8"), ("finite_single_photon_lower", "f8"),
+                ("finite_phase_error_upper", "f8"), ("ec_key_bits", "i8"), ("ec_f_measured", "f8"),
+                ("ec_rounds", "i8"), ("ec_residual_errors", "i8"), ("ec_verified", "?"), ("final_keys_equal", "?"),
+                ("classical_bits", "i8"), ("qber_signal_standard_error", "f8")]
+
+
+def _rate_standard_error(blocks) -> float:
+    """Standard error of a link's key rate per pulse from the spread of its blocks' rates.
+
+    ``std(r_b) / sqrt(k)`` over the k >= 2 blocks' rates r_b = key bits / pulses (equal-size
+    blocks; the last may be shorter); NaN with one block (no spread to measure).
+    """
+    rates = []
+    for row in blocks:
+        counts, result = row[6], row[7]
+        pulses = sum(counts.sent) if isinstance(counts, BlockCounts) else counts[0]
+        key = result.secret_key_bits if isinstance(counts, BlockCounts) else result[1]
+        if pulses:
+            rates.append(key / pulses)
+    if len(rates) < 2:
+        return float("nan")
+    return float(np.std(rates, ddof=1) / math.sqrt(len(rates)))
+
+
+def _binomial_se(errors: int, total: int) -> float:
+    """Standard error sqrt(q(1-q)/n) of an error fraction q = errors/n (NaN without n)."""
+    if not total:
+        return float("nan")
+    q = errors / total
+    return math.sqrt(q * (1.0 - q) / total)
+
+
+def _postprocess_columns(done) -> tuple:
+    """The post-processing columns of a block row (zeros / NaN when leakage was modelled)."""
+    if done is None:
+        return 0, float("nan"), 0, 0, False, False, 0
+    return (done.num_bits, done.f_ec_measured, done.rounds, done.residual_errors, done.verified, done.keys_equal,
+            done.message_bits)
+
+
+def _finite_columns(finite) -> tuple:
+    """The finite-key columns of a block row (NaN / 0 for an asymptotic block)."""
+    if finite is None:
+        return 0, float("nan"), float("nan"), float("nan")
+    return finite.num_key_bits, finite.vacuum_lower, finite.single_photon_lower, finite.phase_error_upper
 
 
 def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> ScenarioOutput:
@@ -544,10 +677,12 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
             tally = run["tallies"][p.link_index]
             rate = tally.key_bits / tally.pulses if tally.pulses else 0.0
             qber = tally.errors / tally.sifted if tally.sifted else float("nan")
+            qber_se = math.sqrt(qber * (1.0 - qber) / tally.sifted) if tally.sifted else float("nan")
             sweep_rows.append((p.distance_km, p.link_index, p.alice, p.bob, p.total_transmittance, tally.pulses,
                                tally.key_bits, rate, rate * q.source.source_rate_hz, qber,
-                               plob_bound(p.total_transmittance), _theory_rate_per_pulse(job, p),
-                               tally.aborted_blocks, tally.done_ps))
+                               plob_bound(p.channel.fibre_transmittance), _theory_rate_per_pulse(job, p),
+                               tally.aborted_blocks, tally.done_ps, qber_se, plob_bound(p.total_transmittance),
+                               _rate_standard_error(tally.blocks)))
             if tally.chsh_counts is not None:
                 s_value, s_error = entangled.chsh_from_counts(tally.chsh_counts)
                 chsh = (s_value, s_error)
@@ -560,7 +695,9 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
             ("distance_km", "f8"), ("link", "i8"), ("node_a", "i8"), ("node_b", "i8"), ("transmittance", "f8"),
             ("pulses", "i8"), ("secret_key_bits", "i8"), ("key_rate_bits_per_pulse", "f8"),
             ("key_rate_bits_per_s", "f8"), ("qber_signal", "f8"), ("plob_bits_per_pulse", "f8"),
-            ("theory_bits_per_pulse", "f8"), ("aborted_blocks", "i8"), ("simulated_time_ps", "i8")]),
+            ("theory_bits_per_pulse", "f8"), ("aborted_blocks", "i8"), ("simulated_time_ps", "i8"),
+            ("qber_signal_standard_error", "f8"), ("plob_with_detectors_bits_per_pulse", "f8"),
+            ("key_rate_standard_error_bits_per_pulse", "f8")]),
         "end_to_end": record_table(end_rows, [("distance_km", "f8"), ("node_a", "i8"), ("node_b", "i8"),
                                               ("secret_key_bits", "i8"), ("key_rate_bits_per_s", "f8")]),
         "timing": record_table([("run", time.perf_counter() - started)], [("stage", "U"), ("seconds", "f8")]),
@@ -579,18 +716,38 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
              "pulses_per_wall_second": total_pulses / max(time.perf_counter() - started, 1e-9)}
     if chsh is not None:
         attrs["chsh_s"], attrs["chsh_standard_error"] = chsh
+    warnings = _decoy_warnings(block_rows) if q.protocol == "bb84_decoy" else []
+    if warnings:
+        attrs["warnings"] = "; ".join(warnings)
     summary = [f"  {q.protocol}: {len(distances)} distance(s) × {len(run['links'])} link(s), "
                f"{total_pulses:,} pulses, {total_key:,} secret key bits"
                + ("; ABORTED (QBER above threshold)" if aborted else "")]
     for r in sweep_rows[:12]:
-        summary.append(f"  {r[0]:7.1f} km link {r[1]}: QBER {r[9]:.4f}, key {r[7]:.3e} bits/pulse "
+        summary.append(f"  {r[0]:7.1f} km link {r[1]}: QBER {r[9]:.4f} ± {r[14]:.4f}, key {r[7]:.3e} bits/pulse "
                        f"({r[8]:.3e} bits/s), PLOB {r[10]:.3e}")
     if chsh is not None:
         summary.append(f"  CHSH S = {chsh[0]:.4f} ± {chsh[1]:.4f}")
+    summary += [f"  WARNING: {w}" for w in warnings[:4]]
     for r in end_rows[:4]:
         if len(run["links"]) > 1:
             summary.append(f"  end to end node{r[1]}–node{r[2]}: {r[3]:,} bits ({r[4]:.3e} bits/s)")
     return ScenarioOutput(attrs, tables, table_attrs, None, summary)
+
+
+#: Fewest weak-decoy detections per block for which Y1's bound is trusted without a warning
+#: (relative standard error of the decoy gain 1/sqrt(n) at most 10 %).
+MIN_DECOY_DETECTIONS = 100
+
+
+def _decoy_warnings(block_rows) -> list[str]:
+    """One line per block whose key rests on too few decoy detections to bound Y1 reliably."""
+    fields = [name for name, _ in BLOCK_FIELDS]
+    at = {name: fields.index(name) for name in ("distance_km", "link", "block", "detections_decoy",
+                                                 "secret_key_bits")}
+    return [f"{r[at['distance_km']]:g} km link {r[at['link']]} block {r[at['block']]}: "
+            f"{r[at['secret_key_bits']]} key bits from {r[at['detections_decoy']]} decoy detections "
+            f"(< {MIN_DECOY_DETECTIONS}: the Y1 bound has a relative error > 10 %, the key is not reliable)"
+            for r in block_rows if r[at["detections_decoy"]] < MIN_DECOY_DETECTIONS and r[at["secret_key_bits"]] > 0]
 
 
 def _end_to_end(job, run, distance_km) -> list[tuple]:

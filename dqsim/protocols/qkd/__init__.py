@@ -16,8 +16,15 @@ Modules:
   fibre, Eve (intercept-resend, beam splitting) and Bob's receiver (dark
   counts, misalignment, double clicks, dead time, afterpulsing), on NumPy
   or CuPy, with randomness that does not depend on the batch size.
+* :mod:`~dqsim.protocols.qkd.detections`: the same BB84 process sampled at
+  the cost of the detections (the scenario's default sampler).
 * :mod:`~dqsim.protocols.qkd.postprocess`: sifting, counts per intensity
-  class, asymptotic secret-key length (finite-key effects not included).
+  class, asymptotic or finite-key secret-key length, and the block
+  post-processing run on the key bits (:func:`postprocess_block`).
+* :mod:`~dqsim.protocols.qkd.finite_key`: the finite-key bounds of Lim et
+  al., PRA 89, 022307 (2014), and the paper's fibre model.
+* :mod:`~dqsim.protocols.qkd.reconciliation`: Cascade, Toeplitz hashing
+  (verification, privacy amplification).
 """
 
 from dqsim.protocols.qkd.bb84 import (

@@ -123,6 +123,7 @@ __all__ = [
     "ReceiverState",
     "alice_batch",
     "bob_detect",
+    "check_receiver",
 ]
 
 #: Pulses per random-number chunk: pulse ``i`` uses event ``i // CHUNK`` of each stream.
@@ -614,6 +615,32 @@ def _click_probabilities(xp, n, transmittance, r_correct, r_wrong):
     return z_none, z_no_correct, z_no_wrong
 
 
+def check_receiver(where: str, *, detector, eve, seed, noise_probability, z_basis_probability, receiver_state,
+                   node) -> tuple[EveModel, float, float, ReceiverState]:
+    """Check the receiver arguments shared by :func:`bob_detect` and the detection sampler.
+
+    Returns:
+        ``(eve, noise_probability, z_basis_probability, state)`` with ``None``
+        replaced by no eavesdropper and a fresh :class:`ReceiverState`.
+
+    Raises:
+        DqsimError: an argument of the wrong type or out of its range, named after ``where``.
+    """
+    if not isinstance(detector, DetectorModel):
+        raise DqsimError(f"{where}: detector must be a DetectorModel, got {detector!r}")
+    eve = EveModel() if eve is None else eve
+    if not isinstance(eve, EveModel):
+        raise DqsimError(f"{where}: eve must be an EveModel or None, got {eve!r}")
+    check_int(where, "seed", seed, 0)
+    p_noise = check_real(where, "noise_probability", noise_probability, 0.0, 1.0)
+    z_bob = check_real(where, "z_basis_probability", z_basis_probability, 0.0, 1.0)
+    state = ReceiverState() if receiver_state is None else receiver_state
+    if not isinstance(state, ReceiverState):
+        raise DqsimError(f"{where}: receiver_state must be a ReceiverState, got {state!r}")
+    check_int(where, "node", node, 0)
+    return eve, p_noise, z_bob, state
+
+
 def bob_detect(
     xp,
     alice: AliceBatch,
@@ -670,21 +697,13 @@ def bob_detect(
     else:
         channel = ChannelModel(fibre_transmittance=check_real(
             where, "transmittance", transmittance, 0.0, 1.0))
-    if not isinstance(detector, DetectorModel):
-        raise DqsimError(f"{where}: detector must be a DetectorModel, got {detector!r}")
-    eve = EveModel() if eve is None else eve
-    if not isinstance(eve, EveModel):
-        raise DqsimError(f"{where}: eve must be an EveModel or None, got {eve!r}")
-    check_int(where, "seed", seed, 0)
     if start_pulse is None:
         start_pulse = alice.start_pulse
     check_int(where, "start_pulse", start_pulse, alice.start_pulse, alice.start_pulse)
-    p_noise = check_real(where, "noise_probability", noise_probability, 0.0, 1.0)
-    z_bob = check_real(where, "z_basis_probability", z_basis_probability, 0.0, 1.0)
-    state = ReceiverState() if receiver_state is None else receiver_state
-    if not isinstance(state, ReceiverState):
-        raise DqsimError(f"{where}: receiver_state must be a ReceiverState, got {state!r}")
-    check_int(where, "node", node, 0)
+    eve, p_noise, z_bob, state = check_receiver(where, detector=detector, eve=eve, seed=seed,
+                                                noise_probability=noise_probability,
+                                                z_basis_probability=z_basis_probability,
+                                                receiver_state=receiver_state, node=node)
 
     num_pulses = alice.num_pulses
     e_d = detector.misalignment

@@ -11,10 +11,10 @@ per time slot, in the Werner state
 (transmittance ``T_a`` to Alice, ``T_b`` to Bob) and reaches a measurement
 with two threshold detectors, one per outcome, of efficiency ``η_d`` and
 dark-count probability ``d`` per detector per gate. The source emits exactly
-one pair per slot: multi-pair emission (the thermal/Poisson photon-number
-statistics of a real SPDC source) is not modelled, so the accidental
-coincidences it causes are missing and rates at high pump power are too
-optimistic.
+one pair per slot, or (``EntangledSource.mean_pair_number`` μ) the thermal
+number of an SPDC source, ``P(n) = μ^n/(1+μ)^(n+1)``, the pairs independent:
+their photons fire the detectors together, which gives the accidental
+coincidences (random bits) that raise the QBER with μ (:func:`_thermal_clicks`).
 
 Per pair and per side, a photon arrives and is detected with probability
 ``p = T·η_d`` (one uniform draw, so loss is independent of the state) and
@@ -130,6 +130,15 @@ _SIDE_PHOTON, _SIDE_DARK0, _SIDE_DARK1, _SIDE_SETTING, _SIDE_DOUBLE_BIT = range(
 _NUM_SIDE_COLUMNS = 5
 _SOURCE_ALICE_BIT, _SOURCE_AGREE = range(2)
 _NUM_SOURCE_COLUMNS = 2
+# Thermal source: the slot's pair number, then per pair (Alice's bit, agreement, Alice's and Bob's photon).
+_PAIRS_NUMBER = 0
+_PAIR_ALICE_BIT, _PAIR_AGREE, _PAIR_ALICE_PHOTON, _PAIR_BOB_PHOTON = range(4)
+
+#: Largest mean pair number μ of a thermal source.
+MAX_MEAN_PAIR_NUMBER = 2.0
+
+#: Probability of more pairs in a slot than the thermal source simulates.
+THERMAL_TAIL = 1e-12
 
 
 def _angles(protocol: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -155,8 +164,10 @@ def _key_table(protocol: str) -> np.ndarray:
 class EntangledSource:
     """A source of Werner pairs placed on the fibre between Alice and Bob.
 
-    It emits one pair per slot (no multi-pair emission; see the module
-    docstring) in the state ``w·|Φ+⟩⟨Φ+| + (1 - w)·I/4``.
+    It emits pairs in the state ``w·|Φ+⟩⟨Φ+| + (1 - w)·I/4``: exactly one per
+    slot, or, with ``mean_pair_number`` μ, the thermal number of a
+    spontaneous parametric down-conversion source, ``P(n) = μ^n/(1+μ)^(n+1)``
+    (one spectral-temporal mode), the pairs independent of one another.
 
     Args:
         pair_rate_hz: pairs emitted per second, Hz, > 0 (turns key per pair
@@ -164,18 +175,21 @@ class EntangledSource:
         werner: Werner parameter w of each pair, in [0, 1].
         position: distance from Alice to the source as a fraction of the
             Alice–Bob fibre, in [0, 1] (0.5: midpoint).
+        mean_pair_number: μ of the thermal pair statistics, > 0, at most
+            :data:`MAX_MEAN_PAIR_NUMBER`; ``None``: exactly one pair per slot.
 
     Raises:
         DqsimError: an argument out of its range (a ``ValueError``).
 
     Examples:
         >>> EntangledSource(werner=0.9)
-        EntangledSource(pair_rate_hz=100000000.0, werner=0.9, position=0.5)
+        EntangledSource(pair_rate_hz=100000000.0, werner=0.9, position=0.5, mean_pair_number=None)
     """
 
     pair_rate_hz: float = 1e8
     werner: float = 0.98
     position: float = 0.5
+    mean_pair_number: float | None = None
 
     def __post_init__(self) -> None:
         where = "EntangledSource"
@@ -185,6 +199,17 @@ class EntangledSource:
         object.__setattr__(self, "pair_rate_hz", rate)
         object.__setattr__(self, "werner", werner)
         object.__setattr__(self, "position", position)
+        if self.mean_pair_number is not None:
+            object.__setattr__(self, "mean_pair_number", check_real(
+                where, "mean_pair_number", self.mean_pair_number, 0.0, MAX_MEAN_PAIR_NUMBER, low_open=True))
+
+    @property
+    def max_pairs(self) -> int:
+        """Pairs per slot simulated: 1, or the thermal number's cut where P(n > cut) < 1e-12."""
+        if self.mean_pair_number is None:
+            return 1
+        ratio = self.mean_pair_number / (1.0 + self.mean_pair_number)
+        return max(1, math.ceil(math.log(THERMAL_TAIL) / math.log(ratio)) - 1)
 
 
 def arm_transmittances(
@@ -296,9 +321,16 @@ def _setting(xp, uniforms, num_settings: int):
     return xp.minimum(scaled, xp.int8(num_settings - 1)).astype(xp.int8)
 
 
-def _clicks(xp, uniforms, quantum_bit, detect_probability: float, dark: float):
-    """(detected, bit) of one side from its uniforms and the quantum outcome of its photon."""
+def _clicks(xp, uniforms, quantum_bit, detect_probability: float, dark: float, misalignment: float = 0.0):
+    """(detected, bit) of one side from its uniforms and the quantum outcome of its photon.
+
+    A detected photon fires the wrong detector with probability ``misalignment``: given
+    ``u < p`` (detected), ``u < p·e_d`` has probability e_d, so no extra draw is needed.
+    """
     photon = uniforms[:, _SIDE_PHOTON] < detect_probability
+    if misalignment > 0.0:
+        flip = (uniforms[:, _SIDE_PHOTON] < detect_probability * misalignment).astype(xp.int8)
+        quantum_bit = (quantum_bit ^ flip).astype(xp.int8)
     click0 = (uniforms[:, _SIDE_DARK0] < dark) | (photon & (quantum_bit == 0))
     click1 = (uniforms[:, _SIDE_DARK1] < dark) | (photon & (quantum_bit == 1))
     detected = click0 | click1
@@ -306,6 +338,46 @@ def _clicks(xp, uniforms, quantum_bit, detect_probability: float, dark: float):
     random_bit = (uniforms[:, _SIDE_DOUBLE_BIT] < 0.5).astype(xp.int8)
     bit = xp.where(double, random_bit, click1.astype(xp.int8)).astype(xp.int8)
     return detected, bit
+
+
+def _squash(xp, uniforms, fired0, fired1, dark):
+    """(detected, bit) of one side whose detectors saw ``fired0``/``fired1`` photons, plus dark counts."""
+    click0 = (uniforms[:, _SIDE_DARK0] < dark) | fired0
+    click1 = (uniforms[:, _SIDE_DARK1] < dark) | fired1
+    double = click0 & click1
+    random_bit = (uniforms[:, _SIDE_DOUBLE_BIT] < 0.5).astype(xp.int8)
+    return click0 | click1, xp.where(double, random_bit, click1.astype(xp.int8)).astype(xp.int8)
+
+
+def _thermal_clicks(xp, source, protocol, seed, node, start_pair, num_pairs, correlation, u_a, u_b, p_a, p_b,
+                    dark, misalignment):
+    """Both sides' clicks when a slot holds a thermal number of independent pairs.
+
+    Pair j of a slot exists when j < n, n = ⌊ln u / ln(μ/(1+μ))⌋ (thermal law);
+    its two bits follow the Werner correlation of the slot's settings, its
+    photons reach and fire their detectors (wrong one with the misalignment)
+    independently. Draws: stream ``"<protocol>-pairs"``, 1 + 4·max_pairs per slot.
+    """
+    cut = source.max_pairs
+    stream = Stream(seed, node=node, purpose=f"{protocol}-pairs")
+    u = xp.asarray(_uniforms(stream, start_pair, num_pairs, 1 + 4 * cut))
+    ratio = source.mean_pair_number / (1.0 + source.mean_pair_number)
+    pairs = xp.floor(xp.log(xp.maximum(u[:, _PAIRS_NUMBER], 1e-300)) / math.log(ratio))
+    fired = [xp.zeros(num_pairs, dtype=bool) for _ in range(4)]  # Alice 0, Alice 1, Bob 0, Bob 1
+    for j in range(cut):
+        col = 1 + 4 * j
+        exists = pairs > j
+        bit_a = (u[:, col + _PAIR_ALICE_BIT] < 0.5).astype(xp.int8)
+        bit_b = bit_a ^ (u[:, col + _PAIR_AGREE] >= (1.0 + correlation) / 2.0).astype(xp.int8)
+        for side, (bit, p) in enumerate(((bit_a, p_a), (bit_b, p_b))):
+            photon_u = u[:, col + _PAIR_ALICE_PHOTON + side]
+            arrives = exists & (photon_u < p)
+            bit = bit ^ (photon_u < p * misalignment).astype(xp.int8)
+            fired[2 * side] |= arrives & (bit == 0)
+            fired[2 * side + 1] |= arrives & (bit == 1)
+    alice_detected, alice_bit = _squash(xp, u_a, fired[0], fired[1], dark)
+    bob_detected, bob_bit = _squash(xp, u_b, fired[2], fired[3], dark)
+    return alice_detected, alice_bit, bob_detected, bob_bit
 
 
 def _batch(
@@ -321,8 +393,10 @@ def _batch(
     start_pair,
     num_pairs,
     node,
+    misalignment=0.0,
 ) -> EntangledBatch:
     source = _check_source(where, source)
+    misalignment = check_real(where, "misalignment", misalignment, 0.0, 1.0)
     t_a = check_real(where, "transmittance_alice", transmittance_alice, 0.0, 1.0)
     t_b = check_real(where, "transmittance_bob", transmittance_bob, 0.0, 1.0)
     eta = check_real(where, "efficiency", efficiency, 0.0, 1.0)
@@ -349,8 +423,13 @@ def _batch(
     disagree = (u_src[:, _SOURCE_AGREE] >= (1.0 + e) / 2.0).astype(xp.int8)
     q_bob = (q_alice ^ disagree).astype(xp.int8)
 
-    alice_detected, alice_bit = _clicks(xp, u_a, q_alice, t_a * eta, dark)
-    bob_detected, bob_bit = _clicks(xp, u_b, q_bob, t_b * eta, dark)
+    if source.mean_pair_number is None:
+        alice_detected, alice_bit = _clicks(xp, u_a, q_alice, t_a * eta, dark, misalignment)
+        bob_detected, bob_bit = _clicks(xp, u_b, q_bob, t_b * eta, dark, misalignment)
+    else:
+        alice_detected, alice_bit, bob_detected, bob_bit = _thermal_clicks(
+            xp, source, protocol, seed, node, start_pair, num_pairs, e, u_a, u_b, t_a * eta, t_b * eta, dark,
+            misalignment)
     return EntangledBatch(
         protocol=protocol,
         werner=source.werner,
@@ -378,6 +457,7 @@ def bbm92_batch(
     start_pair: int,
     num_pairs: int,
     node: int = 0,
+    misalignment: float = 0.0,
 ) -> EntangledBatch:
     """Simulate BBM92 on pairs ``start_pair .. start_pair + num_pairs - 1``.
 
@@ -398,6 +478,8 @@ def bbm92_batch(
         start_pair: global index of the first pair, >= 0.
         num_pairs: number of pairs, >= 0.
         node: node index keying the random streams, >= 0.
+        misalignment: probability e_d that a detected photon fires the wrong
+            detector, each side independently, in [0, 1] (default 0).
 
     Returns:
         An :class:`EntangledBatch` with ``protocol == "bbm92"``.
@@ -416,7 +498,7 @@ def bbm92_batch(
     """
     return _batch(
         "bbm92_batch", "bbm92", xp, source, transmittance_alice, transmittance_bob, efficiency,
-        dark_count_probability, seed, start_pair, num_pairs, node,
+        dark_count_probability, seed, start_pair, num_pairs, node, misalignment,
     )
 
 
@@ -432,6 +514,7 @@ def e91_batch(
     start_pair: int,
     num_pairs: int,
     node: int = 0,
+    misalignment: float = 0.0,
 ) -> EntangledBatch:
     """Simulate Ekert's E91 protocol on pairs ``start_pair .. start_pair + num_pairs - 1``.
 
@@ -451,6 +534,8 @@ def e91_batch(
         start_pair: global index of the first pair, >= 0.
         num_pairs: number of pairs, >= 0.
         node: node index keying the random streams, >= 0.
+        misalignment: probability e_d that a detected photon fires the wrong
+            detector, each side independently, in [0, 1] (default 0).
 
     Returns:
         An :class:`EntangledBatch` with ``protocol == "e91"``.
@@ -469,7 +554,7 @@ def e91_batch(
     """
     return _batch(
         "e91_batch", "e91", xp, source, transmittance_alice, transmittance_bob, efficiency,
-        dark_count_probability, seed, start_pair, num_pairs, node,
+        dark_count_probability, seed, start_pair, num_pairs, node, misalignment,
     )
 
 
@@ -748,8 +833,12 @@ def expected_qber(
     transmittance_bob: float,
     efficiency: float,
     dark_count_probability: float,
+    misalignment: float = 0.0,
 ) -> float:
-    """Expected sifted QBER: Q = (1 - w·q_a·q_b/(c_a·c_b))/2.
+    """Expected sifted QBER: Q = (1 - w·(1 - 2e_d)²·q_a·q_b/(c_a·c_b))/2.
+
+    A misalignment ``e_d`` flips each side's quantum outcome independently,
+    which multiplies the correlation by ``(1 - 2e_d)`` per side.
 
     Per side, ``c = 1 - (1 - T·η_d)(1 - d)²`` is the click probability and
     ``q = T·η_d·(1 - d)`` the probability that the bit is the quantum
@@ -785,4 +874,5 @@ def expected_qber(
     c_b, q_b = _side_probabilities(t_b * eta, dark)
     if c_a == 0.0 or c_b == 0.0:
         return math.nan
-    return 0.5 * (1.0 - source.werner * q_a * q_b / (c_a * c_b))
+    e_d = check_real(where, "misalignment", misalignment, 0.0, 1.0)
+    return 0.5 * (1.0 - source.werner * (1.0 - 2.0 * e_d) ** 2 * q_a * q_b / (c_a * c_b))

@@ -20,22 +20,28 @@ B. Qi, Y. Zhao, H.-K. Lo, Phys. Rev. A 72, 012326 (2005), Sec. II)::
 Only signal-class sifted bits form the key; decoy classes are used for the
 estimation only. ``Q1^L`` and ``e1^U`` come from :mod:`dqsim.protocols.qkd.decoy`.
 
-**Finite-key effects are NOT included**: no statistical fluctuation of the
-decoy estimates, no cost of parameter estimation, error verification or
-privacy-amplification security parameters. The result is the key length
+By default finite-key effects are NOT included: no statistical fluctuation
+of the decoy estimates, no cost of parameter estimation, error verification
+or privacy-amplification security parameters; the result is the key length
 the block would give in the limit of infinitely long blocks with the same
-rates.
+rates. ``estimate_block(..., finite_key=(eps_sec, eps_cor))`` gives the
+finite-key length of Lim et al. 2014 instead
+(:mod:`dqsim.protocols.qkd.finite_key`).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+import numpy as np
 
 from dqsim.errors import DqsimError
 from dqsim.checks import check_choice, check_int, check_real
 from dqsim.protocols.qkd.bb84 import BASIS_X, BASIS_Z, AliceBatch, BobBatch, DecoySource
 from dqsim.protocols.qkd.decoy import DecoyEstimate, one_decoy, vacuum_weak_decoy
+from dqsim.protocols.qkd.finite_key import FiniteKeyResult, finite_key_length
+from dqsim.protocols.qkd.reconciliation import PostprocessResult, postprocess_key
 from dqsim.protocols.qkd.theory import DEFAULT_ERROR_CORRECTION_EFFICIENCY, binary_entropy
 
 __all__ = [
@@ -44,6 +50,7 @@ __all__ = [
     "BlockResult",
     "block_counts",
     "estimate_block",
+    "postprocess_block",
     "sift",
 ]
 
@@ -222,6 +229,10 @@ class BlockResult:
         eve_known_fraction: fraction of the sifted signal bits Eve learned
             (simulation truth, for diagnostics; ``None`` without sifted bits).
         f_ec: error-correction efficiency used.
+        finite_key: the finite-key bounds (Lim et al. 2014) when the block
+            was analysed that way (``secret_key_bits`` is then its ℓ), else ``None``.
+        postprocess: what error correction, verification and privacy
+            amplification did when they were run (:func:`postprocess_block`), else ``None``.
     """
 
     num_pulses_sent: int
@@ -241,6 +252,8 @@ class BlockResult:
     aborted: bool
     eve_known_fraction: float | None
     f_ec: float
+    finite_key: FiniteKeyResult | None = None
+    postprocess: PostprocessResult | None = None
 
 
 def _ratio(numerator: int, denominator: int) -> float | None:
@@ -265,6 +278,8 @@ def estimate_block(
     f_ec: float = DEFAULT_ERROR_CORRECTION_EFFICIENCY,
     qber_threshold: float = DEFAULT_QBER_THRESHOLD,
     decoy_method: str = "auto",
+    finite_key: tuple[float, float] | None = None,
+    leakage_bits: float | None = None,
 ) -> BlockResult:
     """Gains, QBERs, decoy bounds and the asymptotic secret-key length of a block.
 
@@ -281,6 +296,13 @@ def estimate_block(
         qber_threshold: abort when the signal QBER exceeds it, in [0, 0.5].
         decoy_method: ``"vacuum_weak"``, ``"one_decoy"`` or ``"auto"``
             (vacuum + weak decoy when the source has a vacuum class).
+        finite_key: ``(eps_sec, eps_cor)``: the key length is instead the
+            finite-key ℓ of Lim et al. 2014 (:mod:`dqsim.protocols.qkd.finite_key`)
+            with Z as the key basis (sifted Z bits of all three intensities)
+            and X as the test basis; leakage ``f_EC·h(E_Z)·n_Z``. ``None``: asymptotic.
+        leakage_bits: the error-correction leakage actually disclosed (e.g. by
+            :func:`dqsim.protocols.qkd.reconciliation.cascade`), bits, >= 0;
+            ``None``: the model ``f_EC·h(E)·n``.
 
     Returns:
         The :class:`BlockResult`.
@@ -339,6 +361,8 @@ def estimate_block(
 
     aborted = qber_signal is not None and qber_signal > qber_threshold
     leakage = f_ec * binary_entropy(qber_signal) * n_sifted if qber_signal is not None else 0.0
+    if leakage_bits is not None:
+        leakage = check_real(where, "leakage_bits", leakage_bits, 0.0)
     if decoy is not None:
         n1_lower = min(float(n_sifted), decoy.q1_lower / gain_signal * n_sifted)
         h_e1 = 1.0 if decoy.e1_upper >= 0.5 else binary_entropy(decoy.e1_upper)
@@ -346,6 +370,17 @@ def estimate_block(
     else:
         n1_lower = 0.0
         secret = 0.0
+    finite = None
+    if finite_key is not None:
+        eps_sec, eps_cor = finite_key
+        n_z, m_z = sum(counts.sifted_z), sum(counts.errors_z)
+        if leakage_bits is None:
+            leakage = f_ec * binary_entropy(m_z / n_z) * n_z if n_z else 0.0
+        finite = finite_key_length(intensities=source.intensities, probabilities=source.probabilities,
+                                   key_counts=counts.sifted_z, test_counts=counts.sifted_x,
+                                   test_errors=counts.errors_x, leakage_bits=leakage, eps_sec=eps_sec,
+                                   eps_cor=eps_cor)
+        secret = finite.secret_key_bits
     secret_key_bits = 0 if aborted else int(math.floor(secret))
     num_sent = sum(counts.sent)
     per_pulse = secret_key_bits / num_sent if num_sent else 0.0
@@ -368,4 +403,79 @@ def estimate_block(
         aborted=aborted,
         eve_known_fraction=_ratio(counts.eve_known[0], n_sifted),
         f_ec=f_ec,
+        finite_key=finite,
     )
+
+
+def postprocess_block(
+    counts: BlockCounts,
+    source: DecoySource,
+    alice_key: np.ndarray,
+    bob_key: np.ndarray,
+    *,
+    rng: np.random.Generator,
+    f_ec: float = DEFAULT_ERROR_CORRECTION_EFFICIENCY,
+    qber_threshold: float = DEFAULT_QBER_THRESHOLD,
+    finite_key: tuple[float, float] | None = None,
+    eps_cor: float = 1e-15,
+    sample_fraction: float = 0.1,
+) -> tuple[BlockResult, PostprocessResult]:
+    """A block's key with error correction and privacy amplification actually run.
+
+    The key bits are the signal class's sifted bits (asymptotic) or the Z
+    basis's sifted bits of all intensities (``finite_key``, Lim et al. 2014).
+    Asymptotic: a random ``sample_fraction`` of them is disclosed to
+    estimate the QBER (and dropped), so the single-photon bits are
+    ``n_1^L`` × the kept fraction, and ``ℓ = n_1 (1 - h(e1^U)) - leak - hash``.
+    Finite key: the QBER of the test basis (already public) tunes Cascade
+    and ``ℓ`` is Lim et al.'s eq. (1) with ``λ_EC`` the measured leakage.
+    Then :func:`dqsim.protocols.qkd.reconciliation.postprocess_key`.
+
+    Args:
+        counts: the block's :class:`BlockCounts`.
+        source: the :class:`DecoySource`.
+        alice_key, bob_key: the block's key bits (uint8, one per key event, same order).
+        rng: the shared public generator of the block.
+        f_ec, qber_threshold: as :func:`estimate_block`.
+        finite_key: ``(eps_sec, eps_cor)`` or ``None`` (asymptotic).
+        eps_cor: correctness parameter of the verification hash (asymptotic case).
+        sample_fraction: fraction of the key bits disclosed for the QBER, in (0, 0.5].
+
+    Returns:
+        ``(result, processed)``: the :class:`BlockResult` with the measured
+        leakage and the final key length, and the :class:`PostprocessResult`.
+    """
+    where = "postprocess_block"
+    sample_fraction = check_real(where, "sample_fraction", sample_fraction, 0.0, 0.5, low_open=True)
+    base = estimate_block(counts, source, f_ec=f_ec, qber_threshold=qber_threshold, finite_key=finite_key)
+    if finite_key is not None:
+        eps_cor = finite_key[1]
+        qber_estimate = (sum(counts.errors_x) / sum(counts.sifted_x)) if sum(counts.sifted_x) else 0.5
+        kept_a, kept_b = alice_key, bob_key
+
+        def final_bits(leak: int) -> int:
+            return estimate_block(counts, source, f_ec=f_ec, qber_threshold=qber_threshold, finite_key=finite_key,
+                                  leakage_bits=leak).secret_key_bits
+    else:
+        sample = rng.random(alice_key.size) < sample_fraction
+        num_sample = int(np.count_nonzero(sample))
+        qber_estimate = (float(np.count_nonzero(alice_key[sample] != bob_key[sample])) / num_sample
+                         if num_sample else 0.5)
+        kept_a, kept_b = alice_key[~sample], bob_key[~sample]
+        kept = kept_a.size / alice_key.size if alice_key.size else 0.0
+        e1 = base.decoy.e1_upper if base.decoy is not None else 0.5
+        secure = kept * base.num_single_photon_bits_lower * (1.0 - (binary_entropy(e1) if e1 < 0.5 else 1.0))
+
+        def final_bits(leak: int) -> int:
+            if base.aborted:
+                return 0
+            return int(math.floor(secure - leak - math.ceil(math.log2(1.0 / eps_cor))))
+    processed = postprocess_key(kept_a, kept_b, qber_estimate=qber_estimate, final_bits_of_leakage=final_bits,
+                                eps_cor=eps_cor, rng=rng)
+    key = processed.final_key_bits
+    num_sent = base.num_pulses_sent
+    result = replace(base, leakage_bits=float(processed.leakage_bits), secret_key_bits=key, postprocess=processed,
+                     key_rate_bits_per_pulse=key / num_sent if num_sent else 0.0,
+                     key_rate_bits_per_signal_pulse=key / counts.sent[0] if counts.sent[0] else 0.0,
+                     key_rate_bits_per_s=(key / num_sent if num_sent else 0.0) * source.source_rate_hz)
+    return result, processed

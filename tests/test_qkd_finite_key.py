@@ -1,0 +1,90 @@
+"""Finite-key decoy BB84 (Lim, Curty, Walenta, Xu, Zbinden, PRA 89, 022307 (2014)).
+
+The paper's own statements at its parameters (Sec. IV, dedicated fibre,
+numerically optimised over q_x, p_μ1, p_μ2, μ1, μ2) and the finite-key path
+of the simulator. Deterministic (the optimiser's random starts are seeded).
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from dqsim import backend as backend_mod
+from dqsim import comm as comm_mod
+from dqsim.errors import ConfigError, DqsimError
+from dqsim.jobs import apply_overrides, load_job
+from dqsim.protocols.qkd import BlockCounts, DecoySource, estimate_block
+from dqsim.protocols.qkd.finite_key import LIM2014, finite_key_length, hoeffding_delta, optimal_rate
+from dqsim.scenarios import qkd as qkd_scenario
+from mpi_helper import ROOT
+
+
+def test_hoeffding_and_hand_computed_bounds():
+    assert hoeffding_delta(2.0, 1.0 / math.e) == pytest.approx(1.0)
+    # Exact counts of a noiseless single-photon-free toy: s_X,0 from eq. (2) by hand.
+    mu, p = (0.5, 0.1, 0.0), (0.5, 0.25, 0.25)
+    counts = (1e9, 1e8, 1e6)
+    r = finite_key_length(intensities=mu, probabilities=p, key_counts=counts, test_counts=counts,
+                          test_errors=(1e6, 1e5, 5e5), leakage_bits=0.0, eps_sec=1e-10, eps_cor=1e-15)
+    delta = hoeffding_delta(sum(counts), 1e-10 / 21)
+    tau0 = sum(math.exp(-k) * pk for k, pk in zip(mu, p))
+    s0 = tau0 * (0.1 * (counts[2] - delta) / 0.25 - 0.0) / 0.1
+    assert r.vacuum_lower == pytest.approx(s0, rel=1e-12)
+    assert 0 < r.single_photon_lower < sum(counts) and 0 <= r.phase_error_upper <= 0.5
+
+
+def test_paper_block_size_ratio_at_100_km():
+    """Lim et al. Sec. IV: at 100 km the optimised rate with n_X = 1e9 is "about 1.75 times" that with 1e7."""
+    r7, _ = optimal_rate(100.0, 1e7)
+    r9, _ = optimal_rate(100.0, 1e9)
+    assert r7 > 0 and 1.6 <= r9 / r7 <= 1.9, (r7, r9, r9 / r7)
+
+
+def test_rate_grows_with_block_size_and_stays_below_the_single_photon_gain():
+    rates = [optimal_rate(50.0, n, starts=3)[0] for n in (1e6, 1e8, 1e12)]
+    assert 0 < rates[0] < rates[1] < rates[2]
+    # No key beyond the single-photon detections: max_μ μ e^-μ η_sys = η_sys / e per pulse.
+    eta = 10 ** (-0.2 * 50 / 10) * LIM2014["detector_efficiency"]
+    assert rates[2] < eta / math.e
+
+
+def test_finite_key_block_of_the_simulator():
+    # A block of 1e9 pulses at about 50 km (signal gain 0.039, decoy 0.008, QBER 1 %).
+    counts = BlockCounts(3, sent=(800_000_000, 100_000_000, 100_000_000), detected=(31_000_000, 800_000, 3_000),
+                         sifted=(15_500_000, 400_000, 1_500), errors=(155_000, 4_000, 750),
+                         sifted_z=(7_750_000, 200_000, 750), errors_z=(77_500, 2_000, 375),
+                         sifted_x=(7_750_000, 200_000, 750), errors_x=(77_500, 2_000, 375),
+                         eve_known=(0, 0, 0), double_clicks=(0, 0, 0))
+    source = DecoySource()
+    asymptotic = estimate_block(counts, source)
+    finite = estimate_block(counts, source, finite_key=(1e-10, 1e-15))
+    assert finite.finite_key is not None and asymptotic.finite_key is None
+    assert 0 < finite.secret_key_bits < asymptotic.secret_key_bits
+    assert finite.finite_key.num_key_bits == sum(counts.sifted_z)
+    small = BlockCounts(3, *[tuple(v // 10_000 for v in getattr(counts, f)) for f in (
+        "sent", "detected", "sifted", "errors", "sifted_z", "errors_z", "sifted_x", "errors_x", "eve_known",
+        "double_clicks")])
+    assert estimate_block(small, source, finite_key=(1e-10, 1e-15)).secret_key_bits == 0
+    with pytest.raises(DqsimError, match="μ1 > μ2 \\+ μ3"):
+        finite_key_length(intensities=(0.3, 0.2, 0.15), probabilities=(0.5, 0.3, 0.2), key_counts=(1, 1, 1),
+                          test_counts=(1, 1, 1), test_errors=(0, 0, 0), leakage_bits=0.0)
+
+
+def test_job_with_finite_key_runs_and_reports_the_bounds():
+    job = apply_overrides(load_job(ROOT / "jobs" / "bb84_decoy_50km.toml"),
+                          ["qkd.pulses=160000000", "qkd.batch_pulses=40000000", "qkd.block_pulses=80000000",
+                           "qkd.security=\"finite_key\""])
+    out = qkd_scenario.run_job(job, comm=comm_mod.SingleComm(), backend=backend_mod.select("numpy"))
+    blocks = out.tables["blocks"]
+    assert len(blocks) == 2
+    assert (blocks["finite_key_bits_x"] > 0).all() and (blocks["finite_phase_error_upper"] < 0.5).all()
+    assert (blocks["secret_key_bits"] > 0).all()
+    asym = apply_overrides(load_job(ROOT / "jobs" / "bb84_decoy_50km.toml"),
+                           ["qkd.pulses=160000000", "qkd.batch_pulses=40000000", "qkd.block_pulses=80000000"])
+    out_asym = qkd_scenario.run_job(asym, comm=comm_mod.SingleComm(), backend=backend_mod.select("numpy"))
+    assert (blocks["secret_key_bits"] < out_asym.tables["blocks"]["secret_key_bits"]).all()
+    with pytest.raises(ConfigError, match="security"):
+        apply_overrides(load_job(ROOT / "jobs" / "bb84_decoy_50km.toml"),
+                        ["qkd.security=\"finite_key\"", "qkd.source.intensities=[0.3, 0.2, 0.15]"])
