@@ -38,6 +38,20 @@ _BASIS_ROTATION = {"Z": None, "X": _H, "Y": _H @ np.diag([1, -1j]).astype(np.com
 _ZERO = np.array([[1, 0], [0, 0]], dtype=np.complex128)
 
 
+def _post_measurement(rotation, m: int) -> np.ndarray:
+    """R†|m⟩⟨m|R: the state a measurement in the basis that ``rotation`` takes to Z leaves."""
+    single = np.zeros((2, 2), dtype=np.complex128)
+    single[m, m] = 1.0
+    if rotation is not None:
+        back = rotation.conj().T
+        single = back @ single @ back.conj().T
+    single.flags.writeable = False  # shared by every group it starts: never changed in place
+    return single
+
+
+_POST_MEASUREMENT = {basis: (_post_measurement(r, 0), _post_measurement(r, 1)) for basis, r in _BASIS_ROTATION.items()}
+
+
 def op_matrix(op: GateOp) -> tuple[np.ndarray, tuple[int, ...]]:
     """The full matrix of a gate on ``targets + controls`` (little-endian in that order).
 
@@ -303,24 +317,20 @@ class SmallStates:
                 self.apply_matrix(rotation, [q])
             g = self._group.get(q) or self._fresh(q)
             k = g.num_qubits
-            pos = g.positions([q])[0]
-            v = _qubit_view(g.rho, k, pos)
-            diagonal = np.diagonal(g.rho).real.reshape(1 << (k - 1 - pos), 2, 1 << pos)
-            p0, p1 = float(diagonal[:, 0, :].sum()), float(diagonal[:, 1, :].sum())
-            total = p0 + p1
-            m = 0 if u * total < p0 else 1
+            pos = g.qubits.index(q)
+            if k == 1:
+                p0, p1 = float(g.rho[0, 0].real), float(g.rho[1, 1].real)
+            else:
+                diagonal = g.rho.diagonal().real.reshape(1 << (k - 1 - pos), 2, 1 << pos)
+                p0, p1 = float(diagonal[:, 0, :].sum()), float(diagonal[:, 1, :].sum())
+            m = 0 if u * (p0 + p1) < p0 else 1
             if (p0 if m == 0 else p1) <= 0:
                 m = 1 - m
-            prob = p0 if m == 0 else p1
-            rest = v[:, m, :, :, m, :]
-            size = 1 << (k - 1)
-            self._shrink(g, pos, rest.reshape(size, size) / prob)
-            single = np.zeros((2, 2), dtype=np.complex128)
-            single[m, m] = 1.0
-            if rotation is not None:
-                back = rotation.conj().T
-                single = back @ single @ back.conj().T
-            self._set(Group([q], single))
+            if k > 1:
+                size = 1 << (k - 1)
+                rest = _qubit_view(g.rho, k, pos)[:, m, :, :, m, :]
+                self._shrink(g, pos, rest.reshape(size, size) * (1.0 / (p0 if m == 0 else p1)))
+            self._set(Group([q], _POST_MEASUREMENT[basis.upper()][m]))
             outcomes.append(m)
         return outcomes
 
