@@ -29,7 +29,7 @@ and by calling methods that return at once:
 * ``ctx.reset(qubits)``: qubits back to ``|0>`` (no outcome, no blocking);
 * ``ctx.spawn(program, *args)``: another process on this node, now;
 * ``ctx.stream(purpose)``: this node's counter-based random stream for a
-  protocol decision (``.uniform()``, ``.next_generator()``; :mod:`dqsim.rng`);
+  protocol decision (``.uniform()``, ``.geometric(p)``, ``.next_generator()``; :mod:`dqsim.rng`);
   the same draws on any number of ranks;
 * ``ctx.node_data``: a dict shared by the node's processes; change it only
   in ``ctx.effect(change, *args)`` and read what steers a process through

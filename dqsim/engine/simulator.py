@@ -256,7 +256,11 @@ class ProcessStream:
 
     def uniform(self, size: int | None = None):
         """Uniform draws in [0, 1) from the next event."""
-        return self.next_generator().random(size)
+        return self._stream.transient_generator(self._ctx.record(self._advance)).random(size)
+
+    def geometric(self, p: float) -> int:
+        """Trials up to and including the first success (probability ``p`` each), from the next event."""
+        return int(self._stream.transient_generator(self._ctx.record(self._advance)).geometric(p))
 
 
 @dataclass

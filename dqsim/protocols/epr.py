@@ -59,7 +59,7 @@ def epr_initiator(ctx, peer: int, link: LinkSpec, my_qubit: int, tag):
     p = link.success_probability
     if p <= 0:
         raise ValueError(f"link to node {peer} has success probability 0; it can never make a pair")
-    attempts = int(ctx.stream(f"epr-attempts-{peer}").next_generator().geometric(p))
+    attempts = ctx.stream(f"epr-attempts-{peer}").geometric(p)
     created = start + (attempts - 1) * link.attempt_period_ps
     herald = created + link.herald_delay_ps
     fidelity = link.delivered_fidelity
