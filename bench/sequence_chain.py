@@ -39,10 +39,9 @@ delivered pair.
 
 dqsim side: the ``repeater`` scenario's public entry point
 (:func:`dqsim.scenarios.repeater.run_job` on a job built with
-:func:`dqsim.jobs.config.load_job_text`), the chain size a parameter. Until
-the small-state engine of issue 10 lands every memory sits in one state
-vector and ``[chain].num_links`` is capped at 8 (9 nodes): larger sizes are
-refused with the job's one-line error, which is recorded.
+:func:`dqsim.jobs.config.load_job_text`), the chain size a parameter. Every
+memory is a small density matrix (issue 10), so any size runs; a size the
+job refuses is recorded with its one-line error.
 
 SeQUeNCe side: ``RouterNetTopo`` from a JSON configuration written here,
 one ``RequestApp`` at node 0 asking for one memory with node ``N - 1``; the
@@ -360,10 +359,8 @@ NOTES = [
     "dqsim wall_s: time.perf_counter() around dqsim.scenarios.repeater.run_job (one rank, NumPy), after one untimed "
     "warm-up run of 3 nodes. SeQUeNCe wall_s: around Timeline.init() + run() in a fresh process per size; build_s: "
     "building RouterNetTopo (its static routing runs Dijkstra from every router) and the apps.",
-    "dqsim chains above 8 links (9 nodes) are refused today ([chain].num_links <= 8: every memory sits in one "
-    "state vector); those sizes await the small-state engine of issue 10.",
-    "Runs kept short: the 2-core dev VM is shared by 6 developers, so wall times carry the load of others "
-    "(load_average_at_start).",
+    "dqsim keeps every memory in a small exact density matrix (no state vector), so every size runs.",
+    "Runs kept short; wall times carry whatever else ran on the 2-core dev VM (load_average_at_start).",
 ]
 
 if __name__ == "__main__":
