@@ -532,6 +532,18 @@ class ShardedState:
         return result
 
     # ---------------------------------------------------------------- layout
+    def _permute_rank_bits(self, order: Sequence[int]) -> None:
+        """Move rank bit ``j`` to rank bit ``order[j]`` (a rank permutation; collective). The caller fixes the layout."""
+        destination = []
+        for r in range(self.num_ranks):
+            new = 0
+            for j, target_bit in enumerate(order):
+                new |= ((r >> j) & 1) << target_bit
+            destination.append(new)
+        self.bytes_exchanged += exchange.permute_ranks(self.xp, self.backend, self.comm, self.amplitudes,
+                                                       destination, self.exchange_chunk_bytes)
+        self.num_exchanges += 1
+
     def canonicalize_(self) -> None:
         """Restore the identity layout: logical qubit q on physical bit q (collective)."""
         lay = self.layout
@@ -546,15 +558,7 @@ class ShardedState:
         # 2. Rank bits now hold logical L..n-1, possibly in the wrong order: permute ranks.
         order = [lay.logical_at[p] - L for p in range(L, self.num_qubits)]
         if order != list(range(len(order))):
-            destination = []
-            for r in range(self.num_ranks):
-                new = 0
-                for j, target_bit in enumerate(order):
-                    new |= ((r >> j) & 1) << target_bit
-                destination.append(new)
-            self.bytes_exchanged += exchange.permute_ranks(self.xp, self.backend, self.comm, self.amplitudes,
-                                                           destination, self.exchange_chunk_bytes)
-            self.num_exchanges += 1
+            self._permute_rank_bits(order)
             lay.physical_of = [p if q < L else q for q, p in enumerate(lay.physical_of)]
         # 3. Local bits: a product of bit transpositions, each done in pieces.
         for p in range(L):
@@ -588,15 +592,7 @@ class ShardedState:
         at = lay.logical_at
         order = [target[at[L + j]] - L for j in range(n - L)]
         if order != list(range(n - L)):
-            destination = []
-            for r in range(self.num_ranks):
-                new = 0
-                for j, target_bit in enumerate(order):
-                    new |= ((r >> j) & 1) << target_bit
-                destination.append(new)
-            self.bytes_exchanged += exchange.permute_ranks(self.xp, self.backend, self.comm, self.amplitudes,
-                                                           destination, self.exchange_chunk_bytes)
-            self.num_exchanges += 1
+            self._permute_rank_bits(order)
             lay.physical_of = [target[q] if target[q] >= L else p for q, p in enumerate(lay.physical_of)]
         # 3. Local bits: transpositions.
         wanted_at = [0] * n
