@@ -340,6 +340,12 @@ def test_bad_input_is_refused_before_the_run(tmp_path, capsys):
         code, err = cli(capsys, "run", dqc, "-o", out, "--quiet", *extra)
         assert refused_in_one_line(code, err) and words in err[0], (extra, err)
         assert not out.exists()  # refused before the run, not after it
+    for job, extra in (("ising_trotter_4qpu.toml", ["--set", "network.link.distance_km=500"]),
+                       ("cloud_queue.toml", ["--set", "network.link.distance_km=500"]),
+                       ("repeater_chain.toml", ["--set", "chain.num_links=[1]", "--set", "chain.total_distance_km=[350.0]"])):
+        code, err = cli(capsys, "run", ROOT / "jobs" / job, "-o", out, "--quiet", *extra)
+        assert refused_in_one_line(code, err) and "more than the" in err[0], (job, err)
+        assert not out.exists()
     deep = tmp_path / "deep.toml"
     deep.write_text("[run]\nname = \"x\"\n[circuit]\ngenerator = \"qft\"\nnum_qubits = 2\n[simulation]\n"
                     "observables = " + "[" * 500 + "]" * 500 + "\n")
@@ -463,3 +469,37 @@ def test_errors_on_two_and_three_ranks_are_one_line(dqc_checkpoint, tmp_path):
         proc = run_mpi(ranks, args, check=False, timeout_s=120)
         lines = proc.stderr.strip().splitlines()
         assert proc.returncode == 2 and len(lines) == 1 and words in lines[0], (ranks, proc.returncode, proc.stderr)
+
+
+def test_run_files_are_checked_against_their_manifest_before_hdf5(tmp_path, capsys):
+    """Output files (and the slab files of a sharded state) get a manifest; damage is one line, exit 2."""
+    out = tmp_path / "q.h5"
+    code, _err = cli(capsys, "run", ROOT / "jobs" / "quickstart.toml", "-o", out, "--quiet",
+                     "--set", "circuit.num_qubits=6", "--set", "simulation.save_state=true",
+                     "--set", "simulation.max_gather_qubits=4", "--set", "simulation.observables=[]")  # 6 > 4: slab files
+    assert code == 0 and (tmp_path / "q.h5.manifest.json").exists()
+    listed = [entry["name"] for entry in manifest.read_manifest(tmp_path / "q.h5.manifest.json", kind="run")["files"]]
+    assert listed[0] == "q.h5" and any(".slab" in name for name in listed[1:]), listed
+    assert cli(capsys, "inspect", out)[0] == 0
+    rng = random.Random(7)
+    for name in listed:  # a flipped byte in the run file or in a slab, and a truncation
+        target = tmp_path / name
+        original = target.read_bytes()
+        for damaged in (bytearray(original), original[: len(original) // 2]):
+            if isinstance(damaged, bytearray):
+                damaged[rng.randrange(len(damaged))] ^= 0xFF
+            target.write_bytes(bytes(damaged))
+            for command in ("inspect", "plot"):
+                code, err = cli(capsys, command, out)
+                assert code == 2 and len(err) == 1 and name in err[0], (command, name, err)
+        target.write_bytes(original)
+    assert cli(capsys, "inspect", out)[0] == 0
+    out.rename(tmp_path / "renamed.h5")
+    shutil.copy(tmp_path / "q.h5.manifest.json", tmp_path / "renamed.h5.manifest.json")
+    code, err = cli(capsys, "inspect", tmp_path / "renamed.h5")
+    assert code == 2 and len(err) == 1 and "may not be renamed" in err[0]
+    (tmp_path / "renamed.h5.manifest.json").unlink()
+    code, err = cli(capsys, "inspect", tmp_path / "renamed.h5")  # no manifest: read, with a note
+    assert code == 0 and len(err) == 1 and "not verified" in err[0]
+    code, err = cli(capsys, "inspect", tmp_path / "renamed.h5", "--no-verify")
+    assert code == 0 and err == []

@@ -251,6 +251,7 @@ BASE = '[run]\nname = "c"\nscenario = "repeater"\n[chain]\n'
     ("num_links = 0\ntotal_distance_km = 10", "[chain].num_links = 0"),
     ('num_links = [2, 3]\ntotal_distance_km = 10\nswapping = "nested"', "[chain].num_links[1] = 3"),
     ("num_links = 100001\ntotal_distance_km = 10", "[chain].num_links = 100001"),
+    ("num_links = 1\ntotal_distance_km = 350", "s per pair on average, more than the 9.01e+03 s"),
     ("num_links = 2\ntotal_distance_km = [10, -1]", "[chain].total_distance_km[1] = -1"),
     ("num_links = 2\ntotal_distance_km = 5000", "[chain].total_distance_km = 5000"),
     ('num_links = 2\ntotal_distance_km = 10\nswapping = "later"', "[chain].swapping"),

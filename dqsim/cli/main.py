@@ -71,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--json", action="store_true", help="print the summary as JSON")
     inspect.add_argument("--table", metavar="NAME", help="print every row of one table (with its units)")
     inspect.add_argument("--csv", action="store_true", help="with --table: print the table as CSV")
+    inspect.add_argument("--no-verify", action="store_true",
+                         help="skip checking the file against its manifest (sizes and SHA-256)")
     inspect.set_defaults(handler=cmd_inspect)
     plot = sub.add_parser("plot", help="draw an output file (key rate vs distance, counts, ...) as a PNG")
     plot.add_argument("file", help="a file written by dqsim run")
@@ -101,6 +103,14 @@ def _error(message: str) -> None:
     print(f"dqsim: error: {message}", file=sys.stderr, flush=True)
 
 
+def _verify_run_file(path: Path, skip: bool) -> None:
+    """Check a run file against its manifest before HDF5 parses it; say so when it has none."""
+    if skip or not path.is_file():  # a missing file: open_run says so in one line
+        return
+    if not io.verify_run_file(path):
+        print(f"dqsim: note: {path} has no manifest ({path.name}.manifest.json): not verified", file=sys.stderr)
+
+
 def cmd_inspect(args) -> int:
     if args.csv and not args.table:
         _error("--csv prints one table: give --table NAME too")
@@ -111,6 +121,8 @@ def cmd_inspect(args) -> int:
     try:
         if checkpoint.looks_like_checkpoint(path) or checkpoint.manifest_path(path).exists():
             checkpoint.verify_checkpoint(path)  # every byte, before HDF5 parses any
+        else:
+            _verify_run_file(path, args.no_verify)
         run = io.open_run(path)
         if args.table and args.csv:
             io.table_csv(run, args.table, sys.stdout)
@@ -143,6 +155,7 @@ def cmd_plot(args) -> int:
 
     output = Path(args.output) if args.output else Path(args.file).with_suffix(".png")
     try:
+        _verify_run_file(Path(args.file), False)
         drawn = plot_run(io.open_run(args.file), output)
     except DqsimError as exc:
         _error(str(exc))
@@ -323,7 +336,7 @@ def _run(job, comm, *, quiet: bool, session=None) -> int:
             result.tables["timing"] = scenarios.record_table(rows, [("stage", "U"), ("seconds", "f8")])
         output.parent.mkdir(parents=True, exist_ok=True)
         io.write_run_file(output, attrs=attrs, tables=result.tables, groups_attrs=result.table_attrs,
-                          **state_kwargs)
+                          manifest=True, **state_kwargs)
         if not quiet:
             head = (f"dqsim run {job.run.name} ({job.scenario}): {comm.size} rank(s), {attrs['device']}, "
                     f"{job.run.precision}")

@@ -112,7 +112,7 @@ def merge_files(inputs: Iterable[str | os.PathLike], output: str | os.PathLike) 
 
 
 def open_inputs(inputs: Iterable[str | os.PathLike]) -> tuple[list, list[str]]:
-    """Open every input with :func:`dqsim.io.open_run`.
+    """Verify every input against its manifest (when it has one), then open it with :func:`dqsim.io.open_run`.
 
     Returns:
         The :class:`~dqsim.io.RunFile` of each input that opened, and one
@@ -121,6 +121,7 @@ def open_inputs(inputs: Iterable[str | os.PathLike]) -> tuple[list, list[str]]:
     runs, errors = [], []
     for path in inputs:
         try:
+            io.verify_run_file(path)  # sizes and SHA-256 against its manifest, when it has one
             runs.append(io.open_run(path))
         except DqsimError as exc:
             errors.append(str(exc))
@@ -146,7 +147,7 @@ def merge_runs(runs: list, output: Path, *, task_ids: list[int] | None = None,
     tables[TASKS_TABLE] = _tasks_table(runs, per_task, swept, task_ids)
     extra = {MISSING_ATTR: sorted(missing)} if missing else {}
     io.write_run_file(output, attrs={**common, NUM_TASKS_ATTR: len(runs), **extra}, tables=tables,
-                      groups_attrs=groups_attrs)
+                      groups_attrs=groups_attrs, manifest=True)
     return {
         "output": output,
         "num_tasks": len(runs),

@@ -206,3 +206,37 @@ def verify_files(manifest_path: str | os.PathLike, files: Sequence[Mapping[str, 
             raise DqsimError(f"{target}: cannot be read ({exc.strerror or exc})") from None
         if size != entry["size"] or sha != entry["sha256"]:
             raise DqsimError(f"{target}: damaged (its SHA-256 differs from the manifest's)")
+
+
+def run_manifest_path(path: str | os.PathLike) -> Path:
+    """The manifest of a run file ``X.h5``: ``X.h5.manifest.json`` (a checkpoint's is named otherwise)."""
+    return Path(f"{path}.manifest.json")
+
+
+def write_run_manifest(path: str | os.PathLike, extra_files: Iterable[str | os.PathLike] = ()) -> Path:
+    """Write the manifest of a finished run file and the slab files of its state (rank 0)."""
+    return write_manifest(run_manifest_path(path), {"kind": "run", "run_file": Path(path).name},
+                          [path, *extra_files])
+
+
+def verify_run_file(path: str | os.PathLike) -> bool:
+    """Check a run file (and its state's slab files) against its manifest before HDF5 opens it.
+
+    Returns:
+        True when verified; False when the file has no manifest (written by
+        an older dqsim, or copied without it): the caller decides.
+
+    Raises:
+        DqsimError: one line: damaged, truncated, renamed, or a manifest that
+            does not belong to the file.
+    """
+    path = Path(path)
+    manifest = run_manifest_path(path)
+    if not manifest.exists():
+        return False
+    body = read_manifest(manifest, kind="run")
+    if body.get("run_file") != path.name:
+        raise DqsimError(f"{path}: its manifest describes {body.get('run_file')!r}; run files may not be renamed "
+                         "(rename the manifest with it)")
+    verify_files(manifest, body["files"])
+    return True

@@ -33,6 +33,7 @@ import numpy as np
 import dqsim
 from dqsim.io import encoding, slabs
 from dqsim.io.atomic import atomic_h5_write
+from dqsim.io.manifest import write_run_manifest
 from dqsim.io.sharded import CollectiveState, complete_collective
 from dqsim.io.units import table_units
 
@@ -54,7 +55,7 @@ def write_run_file(path: str | os.PathLike, *, attrs: Mapping[str, Any],
                    state: Optional[np.ndarray] = None,
                    state_attrs: Optional[Mapping[str, Any]] = None,
                    state_slabs: Optional[slabs.StateSlabs] = None,
-                   collective_state: Optional[CollectiveState] = None) -> Path:
+                   collective_state: Optional[CollectiveState] = None, manifest: bool = False) -> Path:
     """Write a run's results as one self-describing HDF5 file (rank 0 only, no MPI).
 
     The file is written to ``<path>.tmp-<pid>`` and renamed over ``path`` once
@@ -79,6 +80,9 @@ def write_run_file(path: str | os.PathLike, *, attrs: Mapping[str, Any],
         collective_state: instead of ``state``: the temporary file every rank
             wrote the state into (:func:`dqsim.io.sharded.write_sharded_state`);
             it is completed with the rest and renamed to ``path``.
+        manifest: also write ``<path>.manifest.json`` (:func:`dqsim.io.manifest.write_run_manifest`):
+            the size and SHA-256 of the run file and of its state's slab files, checked
+            before anything parses them (``dqsim inspect``, ``plot``, ``merge``).
 
     Returns:
         ``path`` as a :class:`~pathlib.Path`.
@@ -148,5 +152,8 @@ def write_run_file(path: str | os.PathLike, *, attrs: Mapping[str, Any],
             target = h5[key] if key in h5 else h5.require_group(key)
             encoding.encode_attrs(target.attrs, values, where=key)
 
-    return atomic_h5_write(path, fill,
-                           started=collective_state.tmp_path if collective_state is not None else None)
+    written = atomic_h5_write(path, fill,
+                              started=collective_state.tmp_path if collective_state is not None else None)
+    if manifest:
+        write_run_manifest(written, state_slabs.paths if state_slabs is not None else ())
+    return written

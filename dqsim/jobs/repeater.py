@@ -52,8 +52,9 @@ from dqsim.jobs.config import (
     _checked_spec_parameters,
     _toml_repr,
 )
-from dqsim.network.link import LinkSpec
+from dqsim.network.link import MAX_MEAN_PAIRING_TIME_PS, LinkSpec
 from dqsim.network.node import NodeSpec
+from dqsim.units import ps_to_seconds
 
 __all__ = ["ChainSection", "RepeaterJob", "MAX_CHAIN_LINKS"]
 
@@ -207,6 +208,14 @@ class ChainSection(_Section):
                     raise _job_error(
                         f"links of {total / links:g} km ({links} link(s)) succeed with probability "
                         f"{probability:.3g} per attempt, below {MIN_SUCCESS_PROBABILITY:g}; too long to simulate",
+                        key=_entry_key("total_distance_km", self.total_distance_km, index),
+                        value=total, has_value=True)
+                mean_ps = self.link_spec(links, total).mean_time_to_success_ps
+                if mean_ps > MAX_MEAN_PAIRING_TIME_PS:  # the engine's int64 picoseconds must hold the run
+                    raise _job_error(
+                        f"links of {total / links:g} km ({links} link(s)) take {ps_to_seconds(mean_ps):.2g} s per "
+                        f"pair on average, more than the {ps_to_seconds(MAX_MEAN_PAIRING_TIME_PS):.3g} s a run can "
+                        "simulate per pair; use more links or shorter distances",
                         key=_entry_key("total_distance_km", self.total_distance_km, index),
                         value=total, has_value=True)
         return self

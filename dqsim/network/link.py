@@ -224,3 +224,9 @@ def check_pairing_horizon(link: LinkSpec, where: str) -> None:
     raise ConfigError(f"{where}: distance_km = {link.distance_km}: a pair takes {taken} "
                       f"(success probability {link.success_probability:.2g} per attempt), more than the "
                       f"{limit_s:.3g} s a run can simulate per pair; use shorter links or another scheme")
+
+
+def check_graph_pairing_horizon(graph) -> None:
+    """:func:`check_pairing_horizon` for every edge of a network graph (edges carry ``link``), before any work."""
+    for u, v, data in graph.edges(data=True):
+        check_pairing_horizon(data["link"], f"[network] link {u}-{v}")

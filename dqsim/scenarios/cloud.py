@@ -49,7 +49,7 @@ from dqsim.circuit.decompose import decompose_for_distribution
 from dqsim.circuit.ir import Circuit, Measure
 from dqsim.circuit.partition import partition_qubits
 from dqsim.errors import DqsimError
-from dqsim.network.link import LinkSpec
+from dqsim.network.link import LinkSpec, check_graph_pairing_horizon
 from dqsim.network.node import NodeSpec
 from dqsim.rng import Stream
 from dqsim.scenarios import ScenarioOutput, record_table
@@ -473,6 +473,7 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
     net = job.network
     names = net.node_names_list()
     graph = net.build_graph()
+    check_graph_pairing_horizon(graph)  # before any user job runs
     specs = [net.node_spec(name) for name in names]
     user_jobs = user_jobs_of(job)
 

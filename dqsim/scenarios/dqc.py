@@ -33,7 +33,7 @@ from dqsim.circuit.ir import Circuit, Gate
 from dqsim.circuit.partition import cut_size, partition_qubits
 from dqsim.engine import EngineError, RunStatistics, Simulator
 from dqsim.errors import CircuitError, ResourceError
-from dqsim.network.link import LinkSpec, check_pairing_horizon
+from dqsim.network.link import LinkSpec, check_graph_pairing_horizon
 from dqsim.network.node import NodeSpec
 from dqsim.network.topology import place_nodes
 from dqsim.protocols.distributed import CommPool, Network, node_program
@@ -169,8 +169,7 @@ def run_dqc(circuit: Circuit, *, comm, backend, graph: nx.Graph, node_names: Seq
     def link(a: int, b: int) -> LinkSpec:
         return graph.edges[node_names[a], node_names[b]]["link"]
 
-    for u, v, data in graph.edges(data=True):  # before any work: int64 ps must hold the run
-        check_pairing_horizon(data["link"], f"[network] link {u}-{v}")
+    check_graph_pairing_horizon(graph)  # before any work: int64 ps must hold the run
 
     delays = {}
     for a in range(num_nodes):

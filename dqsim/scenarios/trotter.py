@@ -54,6 +54,7 @@ import numpy as np
 from dqsim.circuit import hamiltonians
 from dqsim.circuit.hamiltonians import SpinModel
 from dqsim.circuit.ir import Circuit
+from dqsim.network.link import check_graph_pairing_horizon
 from dqsim.rng import derived_seed
 from dqsim.scenarios import ScenarioOutput, record_table
 from dqsim.scenarios.circuit_run import counts_table
@@ -193,6 +194,8 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
         series += [(sweep.parameter, value, _with_link_parameter(graph, sweep.parameter, value))
                    for value in sweep.values]
     bits = hamiltonians.initial_bits(model, initial)
+    for _parameter, _value, series_graph in series:  # every sweep value's links, before any work
+        check_graph_pairing_horizon(series_graph)
     total_runs = len(series) * len(times) * trajectories
     done = 0
 
