@@ -49,3 +49,10 @@ def test_link_statistics_are_consistent(results):
     assert np.all(links[:, 3] >= links[:, 2])
     assert np.array_equal(links[:, 4], 4 * links[:, 3])
     assert links[:, 2].sum() > 0
+
+
+def test_repro_10_a_network_above_the_old_register_cap(results):
+    """32 qubits in all (16 data, 16 communication): the register holds 16 + 2, on every rank count."""
+    total, register, peak = results[(1, None)]["big_register"]
+    assert total == 32 and register == 18 and peak == 18
+    assert 0 <= results[(1, None)]["big_fidelity"][0] <= 1.0
