@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from dqsim.errors import DqsimError
-from dqsim.io import open_run
+from dqsim.io import open_run, verify_run_file
 from mpi_helper import run_mpi
 from mpio_helper import mpio_skip_reason, require_mpio, run_mpio
 from run_files import checkpoints
@@ -60,8 +60,10 @@ def test_dqsim_run_writes_the_same_state_as_the_serial_path(tmp_path):
     serial, parallel = tmp_path / "serial" / "s.h5", tmp_path / "parallel" / "p.h5"
     run_mpi(2, [*QFT, "-o", str(serial)])
     run_mpio(2, [*QFT, "-o", str(parallel)])
-    assert sorted(p.name for p in serial.parent.iterdir()) == ["s.h5", "s.slab0000.h5", "s.slab0001.h5"]
-    assert sorted(p.name for p in parallel.parent.iterdir()) == ["p.h5"]
+    assert sorted(p.name for p in serial.parent.iterdir()) == ["s.h5", "s.h5.manifest.json", "s.slab0000.h5",
+                                                                "s.slab0001.h5"]
+    assert sorted(p.name for p in parallel.parent.iterdir()) == ["p.h5", "p.h5.manifest.json"]
+    assert verify_run_file(serial) and verify_run_file(parallel)  # the manifests cover the slabs too
     a, b = open_run(serial), open_run(parallel)
     assert (a.state_info["layout"], b.state_info["layout"]) == ("slabs", "collective")
     assert np.max(np.abs(a.state() - b.state())) < 1e-12

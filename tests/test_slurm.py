@@ -180,7 +180,8 @@ def test_usr1_checkpoints_requeues_and_resumes(slurm_env, tmp_path):
     """USR1 to the batch script: dqsim checkpoints, the job requeues itself, resumes, and ends like
     a run without interruption."""
     reference = tmp_path / "reference.h5"
-    run_mpi(2, ["-m", "dqsim", "run", *LONG_QKD, "-o", str(reference)], timeout_s=240)
+    run_mpi(2, ["-m", "dqsim", "run", *LONG_QKD, "-o", str(reference),  # its checkpoints: not in the repository
+                "--set", f"checkpoint.directory=\"{tmp_path / 'reference-ck'}\""], timeout_s=240)
     out = tmp_path / "requeued.h5"
     checkpoints = tmp_path / "ck"
     env = dict(slurm_env, DQSIM_CHECKPOINT_DIR=str(checkpoints))
@@ -219,8 +220,8 @@ def test_sweep_task_checkpoints_requeues_and_resumes(slurm_env, tmp_path):
     sweep.write_text("qkd.link.distance_km=50\n")
     out_dir = tmp_path / "out"
     reference = tmp_path / "reference.h5"
-    run_mpi(1, ["-m", "dqsim", "run", *LONG_QKD, "--set", "qkd.link.distance_km=50", "-o", str(reference)],
-            timeout_s=240)
+    run_mpi(1, ["-m", "dqsim", "run", *LONG_QKD, "--set", "qkd.link.distance_km=50", "-o", str(reference),
+                "--set", f"checkpoint.directory=\"{tmp_path / 'reference-ck'}\""], timeout_s=240)
     array_id = sbatch(slurm_env, tmp_path, "--array=0-0", f"--output={tmp_path}/task-%A_%a.out",
                       "slurm/sweep.sbatch", LONG_QKD[0], str(sweep), str(out_dir), *LONG_QKD[1:])
     task_id = f"{array_id}_0"
