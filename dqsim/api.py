@@ -27,10 +27,14 @@ and by calling methods that return at once:
   :func:`epr_initiator` / :func:`epr_responder` do the heralded generation
   over a :class:`LinkSpec` (attempts, herald timing, fidelity) for you;
 * ``ctx.reset(qubits)``: qubits back to ``|0>`` (no outcome, no blocking);
+* ``ctx.probe_bell_fidelity(qubit_a, qubit_b, key)``: read ``<Phi+|rho|Phi+>``
+  of two qubits at this time without changing them; the value is in
+  ``Simulator.gather_probes()[key]`` after the run;
 * ``ctx.spawn(program, *args)``: another process on this node, now;
 * ``ctx.stream(purpose)``: this node's counter-based random stream for a
-  protocol decision (``.uniform()``, ``.geometric(p)``, ``.next_generator()``; :mod:`dqsim.rng`);
-  the same draws on any number of ranks;
+  protocol decision (``.uniform()``, ``.geometric(p)``,
+  ``.next_generator()``; :mod:`dqsim.rng`); the same draws on any number of
+  ranks;
 * ``ctx.node_data``: a dict shared by the node's processes; change it only
   in ``ctx.effect(change, *args)`` and read what steers a process through
   ``ctx.record(read, *args)`` (so that a process restored from a checkpoint
@@ -47,9 +51,12 @@ nodes and links on every rank (collective); ``examples/distillation.py``
 is a complete example (entanglement distillation, run with ``mpiexec``).
 
 Rules the engine relies on: a node touches only its own qubits
-(:func:`qubit_of`); all randomness comes from ``ctx.stream`` (never
-``random`` or ``np.random``); messages go only between nodes joined by a
-link. Then results are the same on 1, 2 or 4 ranks.
+(:func:`qubit_of`), except the peer's reserved qubit of a ``bell_pair`` made
+over a link; all randomness comes from ``ctx.stream`` (never ``random`` or
+``np.random``); messages go only between nodes joined by a link. Then
+results are the same on 1, 2 or 4 ranks. Network qubits live in small exact
+density matrices; those of nodes whose links all stay on one rank are
+updated by that rank at once (``docs/architecture.md``, "Two tiers").
 
 Examples:
     >>> from dqsim import comm as comm_mod

@@ -22,10 +22,6 @@ from dqsim.engine import RunStatistics, Simulator
 from dqsim.errors import ResourceError
 from dqsim.network.link import LinkSpec
 from dqsim.scenarios.dqc import default_placement
-from dqsim.state.sharded import ShardedState
-
-#: Qubits kept local on every rank (a small network on many ranks gets idle padding qubits).
-MIN_LOCAL_QUBITS = 2
 
 
 @dataclass(frozen=True)
@@ -48,7 +44,7 @@ class ProgramRun:
 
 
 def qubit_of(node: int, slot: int, qubits_per_node: int) -> int:
-    """The register index of a node's ``slot``-th qubit (node ``i`` holds ``i*q ... i*q + q - 1``).
+    """The global index of a node's ``slot``-th qubit (node ``i`` holds ``i*q ... i*q + q - 1``).
 
     Examples:
         >>> qubit_of(1, 0, 2), qubit_of(1, 1, 2)
@@ -61,7 +57,7 @@ def qubit_of(node: int, slot: int, qubits_per_node: int) -> int:
 
 def run_node_programs(programs: Mapping[int, Sequence[tuple[Callable, tuple]]], *, node_names: Sequence[str],
                       links: Mapping[tuple[int, int], LinkSpec], qubits_per_node: int, comm, seed: int = 0,
-                      placement: Sequence[int] | None = None, precision: str = "complex128", backend=None,
+                      placement: Sequence[int] | None = None, backend=None,
                       t1_s: float = math.inf, t2_s: float = math.inf, timeline: bool = False) -> ProgramRun:
     """Collective: run the user's node programs on the engine until no event is left.
 
@@ -72,11 +68,11 @@ def run_node_programs(programs: Mapping[int, Sequence[tuple[Callable, tuple]]], 
         links: ``(a, b)`` -> the :class:`~dqsim.network.link.LinkSpec` of the
             fibre between nodes a and b; messages between them take its
             ``delay_ps``. Messages go only along links (both directions).
-        qubits_per_node: register qubits of each node (>= 1); see :func:`qubit_of`.
+        qubits_per_node: qubits of each node (>= 1), small exact density
+            matrices (no state vector); see :func:`qubit_of`.
         comm: communicator from :func:`dqsim.comm.init`.
         seed: the run's seed (see :mod:`dqsim.rng`).
         placement: the rank of each node (default: contiguous blocks).
-        precision: ``"complex128"`` or ``"complex64"``.
         backend: from :func:`dqsim.backend.select` (``None``: NumPy).
         t1_s, t2_s: memory times of every qubit, s (``math.inf``: none).
         timeline: keep ``ctx.log`` entries (gathered on rank 0).
@@ -105,15 +101,14 @@ def run_node_programs(programs: Mapping[int, Sequence[tuple[Callable, tuple]]], 
 
     if qubits_per_node < 1:
         raise ResourceError(f"qubits_per_node must be >= 1, got {qubits_per_node}")
-    rank_bits = max(comm.size.bit_length() - 1, 0)
-    num_qubits = max(num_nodes * qubits_per_node, rank_bits + MIN_LOCAL_QUBITS)
-    owner = [q // qubits_per_node if q < num_nodes * qubits_per_node else 0 for q in range(num_qubits)]
-    state = ShardedState(num_qubits, comm, precision=precision, backend=backend, seed=seed)
+    # Every qubit is a network qubit in a small exact density matrix (no state vector, DESIGN.md invariant 2).
+    owner = [q // qubits_per_node for q in range(num_nodes * qubits_per_node)]
     cross = [delay for (a, b), delay in delays.items() if ranks[a] != ranks[b]]
-    sim = Simulator(comm=comm, state=state, node_names=list(node_names), rank_of_node=ranks, latency_ps=latency_ps,
+    sim = Simulator(comm=comm, state=None, node_names=list(node_names), rank_of_node=ranks, latency_ps=latency_ps,
                     cross_rank_latencies_ps=cross, qubit_owner=owner, t1_s=[t1_s] * num_nodes,
                     t2_s=[t2_s] * num_nodes, seed=seed, record_timeline=timeline,
-                    all_latencies_ps=sorted(set(delays.values())), backend=backend)
+                    all_latencies_ps=sorted(set(delays.values())), backend=backend, num_data_qubits=0,
+                    links=list(links))
     for node, entries in programs.items():
         for program, args in entries:
             sim.spawn(node, program, *args)
