@@ -152,12 +152,15 @@ def test_dqc_resume_redoes_no_quantum_operation(tmp_path, monkeypatch):
 @pytest.mark.parametrize("job, module, runner, tables, extra", [
     ("ising_trotter_4qpu.toml", "trotter", "run_dqc", ["observables", "network"],
      ["--set", "evolution.num_points=4", "--set", "simulation.trajectories=1", "--set", "simulation.shots=100"]),
+    ("dqc_ghz_4qpu.toml", "dqc", "run_dqc", ["links", "counts"],
+     ["--set", "simulation.trajectories=3", "--set", "simulation.shots=30"]),
     ("cloud_queue.toml", "cloud", "run_dqc", ["jobs"], []),
     ("repeater_chain.toml", "repeater", "run_chain", ["pairs", "summary"], ["--set", "chain.num_pairs=4"]),
 ])
 def test_multi_run_scenarios_resume_without_redoing_finished_runs(tmp_path, monkeypatch, job, module, runner, tables,
                                                                  extra):
-    """Trotter (an engine run per time point), cloud (per user job), repeater (per configuration)."""
+    """Trotter (an engine run per time point), dqc (per trajectory), cloud (per user job), repeater (per
+    configuration)."""
     import importlib
 
     scenario = importlib.import_module(f"dqsim.scenarios.{module}")

@@ -247,7 +247,7 @@ def run_trajectories(one_run: Callable[[int, int, bool], DqcRun], *, seed: int, 
     fidelity; link counts are summed; the state, timeline and engine
     statistics are those of the last (timeline: first) trajectory. A resumed
     job skips the trajectories that had finished (their summaries are stored
-    in the checkpoints).
+    in the checkpoints) and runs only the interrupted one and those after it.
 
     Args:
         one_run: ``one_run(seed, shots, timeline)`` runs the engine once.
@@ -266,8 +266,9 @@ def run_trajectories(one_run: Callable[[int, int, bool], DqcRun], *, seed: int, 
             if checkpointing is not None:
                 checkpointing.store_last(summary)
         summaries.append(summary)
-    if last is None:  # every trajectory had finished before the checkpoint: rerun nothing but the layout
-        last = one_run(derived_seed(seed, "dqc", trajectories - 1), 0, False)
+    # ``last`` is always set: checkpoints are written inside engine runs, so a resumed job
+    # restarts at the latest in its last trajectory and runs that one (never a spare run).
+    assert last is not None, "the last trajectory always runs"
     counts: dict[str, int] = {}
     for summary in summaries:
         for key, value in summary["counts"].items():
