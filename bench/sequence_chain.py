@@ -18,15 +18,23 @@ Same hardware on both sides:
   counts; the memories emit with efficiency 1, at most ``--source-rate-hz``;
 * memories: one per link side, no decoherence (SeQUeNCe coherence time -1,
   dqsim T1 = T2 = inf), no cut-off;
-* ideal pairs and swaps: fidelity 1 (SeQUeNCe ``raw_fidelity`` 1 and swap
-  ``degradation`` 1; dqsim ``source_fidelity`` 1, no gate or measurement
-  errors). SeQUeNCe 0.8.5 chains (``RouterNetTopo`` + ``RequestApp``) stall
-  with purification on, because the app ignores ``PURIFIED`` pairs, so the
-  request's target fidelity (0.5) is below the delivered one and no
+* pairs of fidelity ``--raw-fidelity`` (default 1) and ideal swaps (SeQUeNCe
+  memory ``fidelity`` = the raw fidelity and swap ``degradation`` 1; dqsim
+  ``source_fidelity``, Werner pairs, no gate or measurement errors).
+  SeQUeNCe 0.8.5 chains (``RouterNetTopo`` + ``RequestApp``) stall with
+  purification on, because the app ignores ``PURIFIED`` pairs, so the
+  request's target fidelity (1e-6) is below every delivered one and no
   purification rule fires; its rules give no way to set the swap degradation
   (``rsvp.py``: a TODO), so this script sets ``EntanglementSwappingA``'s
-  default ``degradation`` to 1. With fidelity 1 on both sides the fidelity
-  columns check that nothing degrades, not a noise model.
+  default ``degradation`` to 1.
+
+Fidelity with noisy pairs. The two simulators do not share a noise model,
+so their fidelities differ by construction, and the script prints both
+reference formulas beside them: SeQUeNCe 0.8.5 keeps a fidelity number per
+memory and a swap multiplies them (``F = raw^n`` over ``n`` links), while
+dqsim swaps exact density matrices, which for Werner pairs gives
+``F = 1/4 + 3/4 w^n`` with ``w = (4 raw - 1)/3`` (``F`` Werner). The check is
+that each matches its own formula; with ``--raw-fidelity 1`` all four agree.
 
 What differs (and is recorded): SeQUeNCe swaps in a fixed doubling order
 (``ResourceManager.generate_load_rules``); dqsim runs ``--dqsim-swapping``
@@ -84,8 +92,26 @@ SEQUENCE_LIGHT_M_PER_PS = 2e-4
 #: dqsim group index that gives SeQUeNCe's 2e8 m/s.
 GROUP_INDEX = 299_792_458.0 / 2e8
 
-#: Target fidelity of SeQUeNCe's request: below the delivered 1, so no purification rule fires.
-TARGET_FIDELITY = 0.5
+#: Target fidelity of SeQUeNCe's request: below every delivered fidelity (raw_fidelity^links down to
+#: 0.99^1023 = 3.4e-5), so no purification rule fires and the app counts every pair.
+TARGET_FIDELITY = 1e-6
+
+
+def werner_chain_fidelity(raw_fidelity: float, num_links: int) -> float:
+    """Fidelity of a pair swapped over ``num_links`` Werner pairs of fidelity ``raw_fidelity``.
+
+    Perfect Bell measurements multiply the Werner parameters ``w = (4F - 1)/3``
+    (Dür, Briegel, Cirac, Zoller, PRA 59, 169 (1999)), so ``F = 1/4 + 3/4 w^n``:
+    the exact figure for dqsim's depolarised pairs and ideal swaps.
+    """
+    w = (4.0 * raw_fidelity - 1.0) / 3.0
+    return 0.25 + 0.75 * w ** num_links
+
+
+def product_chain_fidelity(raw_fidelity: float, num_links: int) -> float:
+    """SeQUeNCe 0.8.5's fidelity bookkeeping: each swap multiplies the fidelities
+    (``EntanglementSwappingA.updated_fidelity``, degradation 1 here), so ``F = raw^n``."""
+    return raw_fidelity ** num_links
 
 
 # ------------------------------------------------------------------ SeQUeNCe
@@ -113,7 +139,7 @@ def sequence_config(num_nodes: int, args) -> dict[str, Any]:
     detector = {"efficiency": args.detector_efficiency, "dark_count": 0, "time_resolution": 150,
                 "count_rate": 50e6}
     templates = {
-        "router": {"MemoryArray": {"fidelity": 1.0, "efficiency": 1.0, "frequency": args.source_rate_hz,
+        "router": {"MemoryArray": {"fidelity": args.raw_fidelity, "efficiency": 1.0, "frequency": args.source_rate_hz,
                                    "coherence_time": -1}},
         "station": {"SingleAtomBSM": {"detectors": [detector, detector]}},
     }
@@ -232,7 +258,7 @@ detector_efficiency = {args.detector_efficiency!r}
 dark_count_rate_hz = 0.0
 group_index = {GROUP_INDEX!r}
 source_rate_hz = {args.source_rate_hz!r}
-source_fidelity = 1.0
+source_fidelity = {args.raw_fidelity!r}
 """
 
 
@@ -285,6 +311,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--detector-efficiency", type=float, default=0.9)
     p.add_argument("--source-rate-hz", type=float, default=80e6)
     p.add_argument("--dqsim-swapping", choices=["swap_asap", "nested"], default="swap_asap")
+    p.add_argument("--raw-fidelity", type=float, default=1.0,
+                   help="fidelity of each heralded pair (dqsim: Werner pairs; SeQUeNCe: memory fidelity)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--max-sim-time-s", type=float, default=100.0, help="SeQUeNCe's simulated-time cap")
     p.add_argument("--budget-s", type=float, default=30.0,
@@ -298,6 +326,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     args = p.parse_args(argv)
     if min(args.nodes) < 3 or args.pairs < 1:
         p.error("--nodes must be >= 3 and --pairs >= 1")
+    if not 0.5 < args.raw_fidelity <= 1.0:
+        p.error(f"--raw-fidelity {args.raw_fidelity} is outside (0.5, 1]")
     return args
 
 
@@ -311,11 +341,11 @@ def main(argv: list[str] | None = None) -> int:
     shared = ["--pairs", str(args.pairs), "--link-km", repr(args.link_km), "--attenuation-db-per-km",
               repr(args.attenuation_db_per_km), "--detector-efficiency", repr(args.detector_efficiency),
               "--source-rate-hz", repr(args.source_rate_hz), "--seed", str(args.seed),
-              "--max-sim-time-s", repr(args.max_sim_time_s)]
+              "--raw-fidelity", repr(args.raw_fidelity), "--max-sim-time-s", repr(args.max_sim_time_s)]
     rows, over_budget = [], False
     run_dqsim(3, argparse.Namespace(**{**vars(args), "pairs": 1}))  # warm-up (imports, first kernels): not timed
-    print(f"{'nodes':>6} {'dqsim s':>9} {'SeQUeNCe s':>11} {'ratio':>7} {'F dqsim':>16} {'F SeQUeNCe':>11}",
-          flush=True)
+    print(f"{'nodes':>6} {'dqsim s':>9} {'SeQUeNCe s':>11} {'ratio':>7} {'F dqsim':>16} {'F SeQUeNCe':>11} "
+          f"{'F Werner':>9} {'F product':>10}", flush=True)
     for num_nodes in sorted(set(args.nodes)):
         dq = run_dqsim(num_nodes, args)
         if over_budget:
@@ -325,11 +355,14 @@ def main(argv: list[str] | None = None) -> int:
             seq = run_sequence_child(python, num_nodes, shared, args.timeout_s)
             over_budget = seq.get("wall_s", math.inf) > args.budget_s
         ratio = dq["wall_s"] / seq["wall_s"] if "wall_s" in dq and seq.get("wall_s") else None
-        rows.append({"num_nodes": num_nodes, "dqsim": dq, "sequence": seq, "wall_ratio_dqsim_over_sequence": ratio})
+        f_werner = werner_chain_fidelity(args.raw_fidelity, num_nodes - 1)
+        f_product = product_chain_fidelity(args.raw_fidelity, num_nodes - 1)
+        rows.append({"num_nodes": num_nodes, "dqsim": dq, "sequence": seq, "wall_ratio_dqsim_over_sequence": ratio,
+                     "fidelity_werner_formula": f_werner, "fidelity_product_formula": f_product})
         f_dq = (f"{dq['fidelity_mean']:.4f}±{dq['fidelity_stderr']:.4f}" if "fidelity_mean" in dq else "-")
         print(f"{num_nodes:>6} {dq.get('wall_s', math.nan):>9.3f} {seq.get('wall_s', math.nan):>11.3f} "
               f"{ratio if ratio is not None else math.nan:>7.3f} {f_dq:>16} "
-              f"{seq.get('fidelity_mean') or math.nan:>11.4f}", flush=True)
+              f"{seq.get('fidelity_mean') or math.nan:>11.4f} {f_werner:>9.4f} {f_product:>10.4f}", flush=True)
         for side in (dq, seq):
             if "status" in side:
                 print(f"        {side['status']}", flush=True)
@@ -350,9 +383,13 @@ def main(argv: list[str] | None = None) -> int:
 
 NOTES = [
     "Both sides: Barrett-Kok links with a midpoint station, 0.2 dB/km, detectors of efficiency 0.9 without dark "
-    "counts, light at 2e8 m/s, one memory per link side without decoherence or cut-off, ideal pairs and swaps "
-    "(fidelity 1: SeQUeNCe raw_fidelity 1 and EntanglementSwappingA degradation set to 1; its RequestApp ignores "
-    "PURIFIED pairs, so the request's target fidelity 0.5 keeps purification off).",
+    "counts, light at 2e8 m/s, one memory per link side without decoherence or cut-off, pairs of fidelity "
+    "config.raw_fidelity and ideal swaps (SeQUeNCe memory fidelity = raw fidelity, EntanglementSwappingA "
+    "degradation set to 1; its RequestApp ignores PURIFIED pairs, so the request's target fidelity 1e-6 keeps "
+    "purification off).",
+    "Noisy pairs: SeQUeNCe 0.8.5 multiplies fidelity numbers at each swap (fidelity_product_formula = raw^links); "
+    "dqsim swaps exact density matrices of Werner pairs (fidelity_werner_formula = 1/4 + 3/4 w^links, "
+    "w = (4 raw - 1)/3). Each side is to be compared with its own formula; the models differ.",
     "SeQUeNCe 0.8.5 swaps in its fixed doubling order (ResourceManager.generate_load_rules); dqsim in "
     "--dqsim-swapping order. SeQUeNCe simulates every Barrett-Kok round; dqsim draws the attempts from the "
     "geometric distribution. The comparison is wall time for the same number of delivered pairs.",
