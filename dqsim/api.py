@@ -30,6 +30,8 @@ and by calling methods that return at once:
 * ``ctx.probe_bell_fidelity(qubit_a, qubit_b, key)``: read ``<Phi+|rho|Phi+>``
   of two qubits at this time without changing them; the value is in
   ``Simulator.gather_probes()[key]`` after the run;
+  ``ctx.probe_bell_diagonal(qubit_a, qubit_b, key)`` reads the four Bell
+  weights ``(Phi+, Phi-, Psi+, Psi-)`` the same way;
 * ``ctx.spawn(program, *args)``: another process on this node, now;
 * ``ctx.stream(purpose)``: this node's counter-based random stream for a
   protocol decision (``.uniform()``, ``.geometric(p)``,

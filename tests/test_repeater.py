@@ -19,9 +19,9 @@ from dqsim.jobs.config import SCENARIOS, apply_overrides, load_job, load_job_tex
 from dqsim.network.entanglement import mean_attempts_two_links
 from dqsim.network.link import LinkSpec
 from dqsim.network.node import NodeSpec
-from dqsim.network.werner import (bbpssw_fidelity, bbpssw_success_probability, fidelity_from_werner,
-                                  plob_bound, swap_fidelity, werner_from_fidelity, werner_hashing_yield,
-                                  werner_key_fraction)
+from dqsim.network.werner import (bbpssw_fidelity, bbpssw_success_probability, bell_diagonal_hashing_yield,
+                                  bell_diagonal_key_fraction, fidelity_from_werner, plob_bound, swap_fidelity,
+                                  werner_from_fidelity, werner_hashing_yield, werner_key_fraction)
 from dqsim.protocols.repeater import ChainSpec
 from dqsim.scenarios import repeater
 from dqsim.units import ps_to_seconds, seconds_to_ps
@@ -179,6 +179,27 @@ def test_hashing_yield_and_key_fraction_of_swapped_werner_pairs():
     slope = math.log2(3 * expected / (1 - expected))
     assert abs(summary["hashing_yield"] - werner_hashing_yield(expected)) < 3 * slope * stderr + 1e-12
     assert 0 < summary["hashing_yield"] < 1 and summary["ebit_rate_hz"] < summary["rate_hz"]
+
+
+def test_dephased_pairs_report_their_exact_bell_weights_not_a_werner_bound():
+    """Memories with T2 only dephase the pairs: the weight leaves Phi+ for Phi- alone, so the yields
+    come from the pairs' own Bell weights (Z errors absent), above those of the Werner state of the
+    same fidelity, and each column matches its formula to 1e-12."""
+    job = load_job_text(BASE + "num_links = 2\ntotal_distance_km = 40\nnum_pairs = 20\n"
+                        "[chain.node]\nt2_s = 0.0005\n")
+    out = repeater.run_job(job, comm=comm_mod.SingleComm(), backend=BACKEND)
+    pairs, summary = out.tables["pairs"], out.tables["summary"][0]
+    weights = np.stack([pairs["fidelity"], pairs["bell_phi_minus"], pairs["bell_psi_plus"],
+                        pairs["bell_psi_minus"]], axis=1)
+    assert np.allclose(weights.sum(axis=1), 1.0, atol=1e-12)
+    assert np.all(weights[:, 1] > 1e-3) and np.allclose(weights[:, 2:], 0.0, atol=1e-12)  # dephasing only
+    mean = weights.mean(axis=0)
+    assert summary["hashing_yield"] == pytest.approx(bell_diagonal_hashing_yield(mean), abs=1e-12)
+    assert summary["key_fraction"] == pytest.approx(bell_diagonal_key_fraction(mean), abs=1e-12)
+    f = summary["fidelity_mean"]
+    assert summary["hashing_yield"] > werner_hashing_yield(f) + 1e-3
+    assert summary["key_fraction"] == pytest.approx(1 + mean[0] * math.log2(mean[0]) + mean[1] * math.log2(mean[1]),
+                                                    abs=1e-12)  # e_Z = 0: 1 - h(e_X)
 
 
 @pytest.mark.parametrize("extra, rate, origin", [

@@ -150,3 +150,41 @@ def test_cap_is_a_clear_error():
     s.apply(gate_op("h", [0])); s.apply(gate_op("cx", [0, 1])); s.apply(gate_op("cx", [1, 2]))
     with pytest.raises(ResourceError, match="cap 3"):
         s.apply(gate_op("cx", [2, 3]))
+
+
+def test_bell_diagonal_weights_of_a_random_mixed_group():
+    """Each weight is <B|rho_ab|B> of the reduced pair (dense reference); they sum to 1."""
+    rng = np.random.default_rng(11)
+    g = rng.normal(size=(8, 8)) + 1j * rng.normal(size=(8, 8))
+    rho = g @ g.conj().T
+    rho /= np.trace(rho)
+    s = SmallStates()
+    s.install([4, 9, 2], rho)                      # dense bit j <-> qubits [4, 9, 2][j]
+    reduced = np.einsum("aibajc->ibjc", rho.reshape([2] * 6)).reshape(4, 4)  # trace out qubit 2 (bit 2)
+    # reduced is big-endian (bit1, bit0) = (qubit 9, qubit 4); Bell states are symmetric under the swap
+    root = 1 / math.sqrt(2)
+    bell = [np.array([root, 0, 0, root]), np.array([root, 0, 0, -root]),
+            np.array([0, root, root, 0]), np.array([0, root, -root, 0])]
+    expected = [float(np.real(b.conj() @ reduced @ b)) for b in bell]
+    got = s.bell_diagonal(4, 9)
+    assert np.allclose(got, expected, atol=1e-12) and sum(got) == pytest.approx(1.0, abs=1e-12)
+    assert got[0] == pytest.approx(s.bell_fidelity(4, 9), abs=1e-12)
+    assert np.allclose(s.bell_diagonal(9, 4), got, atol=1e-12)
+
+
+def test_bell_weights_read_from_the_register_equal_the_small_state_ones():
+    """The engine reads a pair's Bell weights from correlators when it sits in the data register and
+    from the density matrix when it is a small state: the same pure state gives the same weights."""
+    from dqsim.engine.quantum import QuantumMemory
+    from dqsim.state.sharded import ShardedState
+
+    rng = np.random.default_rng(3)
+    u = random_unitary(rng, 2)
+    register = ShardedState(2)
+    register.apply(unitary_op(u, [0, 1], []))
+    memory = QuantumMemory([0, 0, 1, 1], [math.inf] * 2, [math.inf] * 2, seed=1, num_data_qubits=2)
+    memory.small.set_pure([2, 3], u[:, 0])
+    from_register = memory.bell_diagonal(register, 0, 1)
+    from_small = memory.bell_diagonal(register, 2, 3)
+    assert np.allclose(from_register, from_small, atol=1e-12)
+    assert from_register[0] == pytest.approx(memory.bell_fidelity(register, 0, 1), abs=1e-12)

@@ -45,6 +45,13 @@ _ROTATION = {"Z": np.eye(2, dtype=np.complex128), "X": _H, "Y": _H @ np.diag([1,
 
 
 @dataclass(frozen=True)
+class BellDiagonalProbe:
+    """Payload of a ``"probe"`` that reads the Bell weights ``(Φ+, Φ−, Ψ+, Ψ−)`` under ``key``."""
+
+    key: object
+
+
+@dataclass(frozen=True)
 class QOp:
     """One quantum operation of one node at one virtual time.
 
@@ -53,7 +60,8 @@ class QOp:
         node: index of the issuing node.
         seq: per-node sequence number (orders a node's operations at equal time).
         kind: ``"gate"``, ``"measure"``, ``"reset"``, ``"bell"`` or ``"probe"``
-            (read the Bell fidelity of two qubits without changing them).
+            (read the Bell fidelity, or with a :class:`BellDiagonalProbe`
+            payload the four Bell weights, of two qubits without changing them).
         qubits: global qubit indices touched.
         payload: ``GateOp`` for gates; basis for measurements; Werner
             parameter for Bell pairs; the key a probe's value is stored under;
@@ -242,9 +250,12 @@ class QuantumMemory:
                 self.last_touch_ps[q] = t
         if op.kind == "probe":
             self.decohere(state, op.qubits, op.time_ps)
-            value = self.bell_fidelity(state, *op.qubits)
+            if isinstance(op.payload, BellDiagonalProbe):
+                key, value = op.payload.key, self.bell_diagonal(state, *op.qubits)
+            else:
+                key, value = op.payload, self.bell_fidelity(state, *op.qubits)
             if record_probe:
-                self.probes[op.payload] = value
+                self.probes[key] = value
             return None
         if any(self.in_register(q) for q in op.qubits):
             for q in op.qubits:
@@ -342,14 +353,20 @@ class QuantumMemory:
     # --------------------------------------------------------------- reading
     def bell_fidelity(self, state, qubit_a: int, qubit_b: int) -> float:
         """⟨Φ+|ρ|Φ+⟩ of two qubits, read without changing them (collective if in the register)."""
+        return self.bell_diagonal(state, qubit_a, qubit_b)[0]
+
+    def bell_diagonal(self, state, qubit_a: int, qubit_b: int) -> tuple[float, float, float, float]:
+        """``(p(Φ+), p(Φ−), p(Ψ+), p(Ψ−))`` of two qubits, read without changing them (collective if in
+        the register): from the correlators, ``p = (1 ± ⟨XX⟩ ∓ ⟨YY⟩ ± ⟨ZZ⟩)/4`` with the signs of each
+        Bell state's stabilisers."""
         in_reg = [self.in_register(q) for q in (qubit_a, qubit_b)]
         if not any(in_reg):
-            return self.small.bell_fidelity(qubit_a, qubit_b)
+            return self.small.bell_diagonal(qubit_a, qubit_b)
         if not all(in_reg):
             raise ResourceError(f"qubits {qubit_a} and {qubit_b} are in different tiers; cannot read their pair")
         pair = [self.register_bit(qubit_a), self.register_bit(qubit_b)]
-        return float((1.0 + state.expectation("XX", pair) - state.expectation("YY", pair)
-                      + state.expectation("ZZ", pair)) / 4.0)
+        xx, yy, zz = (float(state.expectation(p, pair)) for p in ("XX", "YY", "ZZ"))
+        return ((1 + xx - yy + zz) / 4, (1 - xx + yy + zz) / 4, (1 + xx + yy - zz) / 4, (1 - xx - yy - zz) / 4)
 
     def snapshot(self) -> dict:
         """What a checkpoint saves besides streams and the register's amplitudes (this rank's view).

@@ -34,7 +34,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from dqsim.engine.process import ProcessHandle, ResumableProcess
-from dqsim.engine.quantum import QOp, QuantumMemory, apply_qop
+from dqsim.engine.quantum import BellDiagonalProbe, QOp, QuantumMemory, apply_qop
 from dqsim.errors import DqsimError
 from dqsim.rng import Stream
 from dqsim.state.gates import GateOp
@@ -178,6 +178,15 @@ class NodeContext:
         """
         if not self._muted:
             self._sim._issue(self._node, "probe", (qubit_a, qubit_b), key)
+
+    def probe_bell_diagonal(self, qubit_a: int, qubit_b: int, key) -> None:
+        """Read the Bell weights ``(p(Φ+), p(Φ−), p(Ψ+), p(Ψ−))`` of two qubits now, without changing them.
+
+        As :meth:`probe_bell_fidelity` (the first weight is that fidelity);
+        the tuple appears in :meth:`Simulator.gather_probes` under ``key``.
+        """
+        if not self._muted:
+            self._sim._issue(self._node, "probe", (qubit_a, qubit_b), BellDiagonalProbe(key))
 
     def reset(self, qubits: Sequence[int]) -> None:
         """Reset qubits to |0⟩ (no outcome is returned, so the node does not block)."""

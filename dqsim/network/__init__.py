@@ -83,6 +83,7 @@ from dqsim.network.topology import (
 from dqsim.network.werner import (
     bbpssw_fidelity,
     bell_diagonal_hashing_yield,
+    bell_diagonal_key_fraction,
     bbpssw_success_probability,
     chsh_value,
     decohered_fidelity,

@@ -43,9 +43,9 @@ et al., PRL 71, 4287 (1993))
     of them and its own link's pair. That is the *delivery*.
 
 Fidelity of a delivered pair
-    At delivery B asks the engine for the Bell fidelity of the two end
-    memories (:meth:`~dqsim.engine.NodeContext.probe_bell_fidelity`, an
-    operation that reads the state without changing it). It is ordered with
+    At delivery B asks the engine for the Bell weights (fidelity first) of
+    the two end memories
+    (:meth:`~dqsim.engine.NodeContext.probe_bell_diagonal`, an operation that reads the state without changing it). It is ordered with
     every other quantum operation by ``(time, node, seq)`` in the engine's
     flushes, and the decoherence of both end memories up to the delivery time
     is applied before it. The memories live in small exact density matrices
@@ -507,7 +507,7 @@ def _swap(ctx, chain: ChainSpec, key: tuple[int, int]):
 
 
 def _deliver(ctx, chain: ChainSpec, key, round_start_ps: int, bits: dict) -> int:
-    """B: Pauli-frame correction, fidelity probe, tell every node; returns the next round's start."""
+    """B: Pauli-frame correction, Bell-weight probe, tell every node; returns the next round's start."""
     pair_index, attempt = key
     last = chain.num_links
     mine, theirs = chain.qubit(last, "left"), chain.qubit(0, "right")
@@ -520,7 +520,7 @@ def _deliver(ctx, chain: ChainSpec, key, round_start_ps: int, bits: dict) -> int
         ctx.apply(gate_op("x", [mine]), error_probability=error)
     if flip_z:
         ctx.apply(gate_op("z", [mine]), error_probability=error)
-    ctx.probe_bell_fidelity(theirs, mine, pair_index)
+    ctx.probe_bell_diagonal(theirs, mine, pair_index)
     ctx.effect(_records(ctx).deliveries.append, Delivery(pair_index, attempt, round_start_ps, ctx.now_ps))
     next_start = ctx.now_ps + chain.broadcast_delay_ps
     for other in range(last):

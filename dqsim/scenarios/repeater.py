@@ -14,14 +14,16 @@ What is reported and compared, per configuration:
   delivery`` (rounds run one after another from time 0, so this is one over
   the mean round time);
 * *hashing yield*: ebits per delivered pair that the hashing protocol
-  distils, ``1 − S(ρ)`` of the Werner state of the pairs' mean fidelity
-  (Bennett, DiVincenzo, Smolin and Wootters, Phys. Rev. A 54, 3824 (1996);
-  :func:`dqsim.network.werner.werner_hashing_yield`): a lower bound on the
-  distillable entanglement, since twirling the delivered pairs to that
-  Werner state is a local operation. ``ebit_rate_hz`` = rate × yield;
+  distils, ``1 − H(p̄)`` of the Bell-diagonal state whose weights ``p̄`` are
+  the mean of the delivered pairs' exact Bell weights (Bennett, DiVincenzo,
+  Smolin and Wootters, Phys. Rev. A 54, 3824 (1996);
+  :func:`dqsim.network.werner.bell_diagonal_hashing_yield`): a lower bound
+  on the distillable entanglement, since forgetting which pair is which and
+  twirling are local operations. ``ebit_rate_hz`` = rate × yield;
 * *secret-key fraction*: secret bits per delivered pair from
-  entanglement-based BB84 on them, ``1 − 2·h(2(1 − F)/3)`` (Shor and
-  Preskill 2000; :func:`dqsim.network.werner.werner_key_fraction`).
+  entanglement-based BB84 on them, ``1 − h(e_Z) − h(e_X)`` with the error
+  rates of those weights (Shor and Preskill 2000;
+  :func:`dqsim.network.werner.bell_diagonal_key_fraction`).
   ``key_rate_hz`` = rate × fraction;
 * *direct transmission*: one photon sent straight over the whole distance
   per channel use succeeds with the whole distance's transmittance η
@@ -52,7 +54,7 @@ import numpy as np
 from dqsim.engine import RunStatistics, Simulator
 from dqsim.errors import ResourceError
 from dqsim.network.link import LinkSpec
-from dqsim.network.werner import plob_bound, werner_hashing_yield, werner_key_fraction
+from dqsim.network.werner import bell_diagonal_hashing_yield, bell_diagonal_key_fraction, plob_bound
 from dqsim.protocols.repeater import ChainRecords, ChainSpec, chain_node, setup_node_data
 from dqsim.scenarios import ScenarioOutput, record_table
 from dqsim.scenarios.dqc import _checkpointer, default_placement
@@ -73,12 +75,13 @@ class PairResult:
         pair_index: the round.
         round_start_ps: when the round started (every node), ps.
         delivery_ps: when B held the corrected pair, ps.
-        fidelity: fidelity to |Φ+⟩ of the end qubits then (one trajectory).
+        fidelity: fidelity to |Φ+⟩ of the end qubits then (exact).
         restarts: chain attempts abandoned at the cut-off before this one.
         links_created_ps: latest emission time of the links' pairs in the
             delivering attempt, ps.
         link_attempts_max: most attempts any link spent in the delivering attempt.
         link_attempts_total: attempts of all links in the round (abandoned attempts included).
+        bell_weights: the pair's Bell weights ``(Φ+, Φ−, Ψ+, Ψ−)`` then (the first is ``fidelity``).
     """
 
     pair_index: int
@@ -89,6 +92,7 @@ class PairResult:
     links_created_ps: int
     link_attempts_max: int
     link_attempts_total: int
+    bell_weights: tuple[float, float, float, float]
 
 
 @dataclass
@@ -123,6 +127,12 @@ class ChainRun:
     def fidelities(self) -> np.ndarray:
         """Fidelity of every pair, in order."""
         return np.array([p.fidelity for p in self.pairs], dtype=np.float64)
+
+    @property
+    def mean_bell_weights(self) -> np.ndarray:
+        """Mean Bell weights ``(Φ+, Φ−, Ψ+, Ψ−)`` over the pairs (those of their mixture), renormalised."""
+        weights = np.clip(np.mean([p.bell_weights for p in self.pairs], axis=0), 0.0, 1.0)
+        return weights / weights.sum()
 
 
 def run_chain(chain: ChainSpec, *, comm, backend=None, seed: int = 0, placement: list[int] | None = None,
@@ -182,9 +192,10 @@ def run_chain(chain: ChainSpec, *, comm, backend=None, seed: int = 0, placement:
         links = by_attempt.get((delivery.pair_index, delivery.attempt), [])
         pairs.append(PairResult(
             delivery.pair_index, delivery.round_start_ps, delivery.delivery_ps,
-            probes[delivery.pair_index], delivery.attempt,
+            probes[delivery.pair_index][0], delivery.attempt,
             max((r.created_ps for r in links), default=delivery.round_start_ps),
-            max((r.attempts for r in links), default=0), attempts_in_round.get(delivery.pair_index, 0)))
+            max((r.attempts for r in links), default=0), attempts_in_round.get(delivery.pair_index, 0),
+            tuple(probes[delivery.pair_index])))
     return ChainRun(chain, pairs, merged, engine, rank_of_node)
 
 
@@ -226,7 +237,8 @@ def comparison(link: LinkSpec, total_distance_km: float, reference_rate_hz: floa
 PAIR_FIELDS = [("config", "i8"), ("num_links", "i8"), ("total_distance_km", "f8"), ("pair_index", "i8"),
                ("delivery_time_ps", "i8"), ("round_start_ps", "i8"), ("waiting_time_ps", "i8"),
                ("fidelity", "f8"), ("restarts", "i8"), ("link_attempts_max", "i8"),
-               ("link_attempts_total", "i8")]
+               ("link_attempts_total", "i8"), ("bell_phi_minus", "f8"), ("bell_psi_plus", "f8"),
+               ("bell_psi_minus", "f8")]
 
 SUMMARY_FIELDS = [("config", "i8"), ("num_links", "i8"), ("total_distance_km", "f8"), ("link_distance_km", "f8"),
                   ("num_pairs", "i8"), ("simulated_time_ps", "i8"), ("rate_hz", "f8"), ("fidelity_mean", "f8"),
@@ -254,8 +266,8 @@ def _summary_row(index: int, run: ChainRun, total_km: float, reference_rate_hz: 
     fidelities = run.fidelities
     mean = float(fidelities.mean())
     stderr = float(np.std(fidelities, ddof=1) / math.sqrt(len(fidelities))) if len(fidelities) > 1 else math.nan
-    werner = min(1.0, max(0.25, mean))  # below 1/4 both yields are 0 anyway
-    hashing, key = werner_hashing_yield(werner), werner_key_fraction(werner)
+    weights = run.mean_bell_weights
+    hashing, key = bell_diagonal_hashing_yield(weights), bell_diagonal_key_fraction(weights)
     waits = [p.delivery_ps - p.round_start_ps for p in run.pairs]
     restarts = sum(p.restarts for p in run.pairs)
     row = (index, chain.num_links, total_km, link.distance_km, len(run.pairs), run.end_time_ps, run.rate_hz,
@@ -300,7 +312,7 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
         for p in run.pairs:
             pair_rows.append((index, num_links, total_km, p.pair_index, p.delivery_ps, p.round_start_ps,
                               p.delivery_ps - p.round_start_ps, p.fidelity, p.restarts, p.link_attempts_max,
-                              p.link_attempts_total))
+                              p.link_attempts_total, *p.bell_weights[1:]))
         row, line = _summary_row(index, run, total_km, reference)
         summary_rows.append(row)
         summary.append(line)
@@ -315,14 +327,16 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
     }
     table_attrs = {
         "pairs": {"fidelity": "to |Phi+>, exact (memories are small density matrices)",
+                  "bell_weights": "bell_phi_minus, bell_psi_plus, bell_psi_minus: the pair's other Bell "
+                                  "weights <B|rho|B> (fidelity is the Phi+ weight)",
                   "waiting_time_ps": "delivery_time_ps - round_start_ps"},
         "summary": {"units": {"rate_hz": "pairs/s", "direct_rate_hz": "pairs/s", "ebit_rate_hz": "ebits/s",
                               "plob_rate_hz": "ebits/s", "key_rate_hz": "secret bits/s"},
                     "compared": "rate_hz: delivered end-to-end pairs of any fidelity per simulated second; "
-                                "hashing_yield: 1 - S(rho) of the Werner state of fidelity_mean, ebits per pair "
+                                "hashing_yield: 1 - H(p) of the pairs' mean Bell weights p, ebits per pair "
                                 "(Bennett et al., PRA 54, 3824 (1996)); ebit_rate_hz = rate_hz x hashing_yield; "
-                                "key_fraction: 1 - 2 h(2(1 - fidelity_mean)/3), secret bits per pair (Shor and "
-                                "Preskill 2000); key_rate_hz = rate_hz x key_fraction; direct_rate_hz: "
+                                "key_fraction: 1 - h(e_Z) - h(e_X) of those weights, secret bits per pair (Shor "
+                                "and Preskill 2000); key_rate_hz = rate_hz x key_fraction; direct_rate_hz: "
                                 "transmittance over the whole distance x reference rate; plob_rate_hz: "
                                 "-log2(1-transmittance) x reference rate, a bound on ebit_rate_hz and "
                                 "key_rate_hz of any repeaterless protocol (Pirandola et al. 2017); the "

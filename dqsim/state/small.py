@@ -422,6 +422,19 @@ class SmallStates:
         rho = self.density_matrix([qubit_a, qubit_b])
         return float((rho[0, 0] + rho[0, 3] + rho[3, 0] + rho[3, 3]).real / 2.0)
 
+    def bell_diagonal(self, qubit_a: int, qubit_b: int) -> tuple[float, float, float, float]:
+        """The diagonal of ρ_ab in the Bell basis: ``(p(Φ+), p(Φ−), p(Ψ+), p(Ψ−))``.
+
+        ``Φ± = (|00⟩ ± |11⟩)/√2``, ``Ψ± = (|01⟩ ± |10⟩)/√2`` with qubit_a the
+        first factor. Twirling the pair turns it into the Bell-diagonal state
+        with these weights (Bennett et al., PRA 54, 3824 (1996)).
+        """
+        rho = self.density_matrix([qubit_a, qubit_b])
+        even, odd = (rho[0, 0] + rho[3, 3]).real, (rho[1, 1] + rho[2, 2]).real
+        even_coh, odd_coh = 2.0 * rho[0, 3].real, 2.0 * rho[1, 2].real
+        return (float((even + even_coh) / 2.0), float((even - even_coh) / 2.0),
+                float((odd + odd_coh) / 2.0), float((odd - odd_coh) / 2.0))
+
     def snapshot(self) -> list[tuple[list[int], np.ndarray]]:
         """Every group as ``(qubits, rho)`` (for checkpoints)."""
         return [(list(g.qubits), g.rho.copy()) for g in self.groups()]
