@@ -349,3 +349,76 @@ def test_thermal_source_qber_rises_with_the_mean_pair_number():
                           ["qkd.pulses=400000", "qkd.batch_pulses=200000", "qkd.source.mean_pair_number=0.5"])
     out = qkd_scenario.run_job(job, comm=comm_mod.SingleComm(), backend=backend_mod.select("numpy"))
     assert float(out.tables["blocks"]["qber_signal"][0]) > 0.1
+
+
+# --- dead time and afterpulsing (issue 12) ------------------------------------------------------
+
+def _renewal_rate(p: float, dead_time_pulses: int, afterpulse_probability: float) -> tuple[float, float]:
+    """Registered clicks per slot of a receiver with raw click probability p per slot, and its variance per slot.
+
+    After a registered click the next one comes d + 1 slots later (an afterpulse, probability p_a)
+    or d + G slots later, G ~ Geometric(p) on {1, 2, ...}: the gaps form a renewal process, whose
+    count over N slots has mean N/E[gap] and variance N·Var(gap)/E[gap]³ (Cox, Renewal Theory,
+    1962, ch. 3). Without afterpulses this is the dead-time loss 1 - 1/(1 + p·d) of the clicks.
+    """
+    d, pa = dead_time_pulses, afterpulse_probability
+    mean = pa * (d + 1) + (1 - pa) * (d + 1 / p)
+    second = pa * (d + 1) ** 2 + (1 - pa) * (d * d + 2 * d / p + (2 - p) / p ** 2)
+    return 1 / mean, (second - mean ** 2) / mean ** 3
+
+
+@pytest.mark.parametrize("batch_fn", [bbm92_batch, e91_batch])
+@pytest.mark.parametrize("dead_time, afterpulse", [(20, 0.0), (5, 0.1), (0, 0.3)])
+def test_dead_time_and_afterpulses_follow_the_renewal_rate(batch_fn, dead_time, afterpulse):
+    """Each side's registered clicks per slot within 3 standard errors of the renewal rate; with
+    dead time alone, the fraction of clicks lost is 1 - 1/(1 + p·d)."""
+    num, t, dark = 300_000, 0.05, 1e-3
+    batch = batch_fn(np, EntangledSource(werner=0.98), transmittance_alice=t, transmittance_bob=t, efficiency=1.0,
+                     dark_count_probability=dark, seed=17, start_pair=0, num_pairs=num, dead_time_pulses=dead_time,
+                     afterpulse_probability=afterpulse)
+    p = 1 - (1 - t) * (1 - dark) ** 2
+    rate, variance = _renewal_rate(p, dead_time, afterpulse)
+    if afterpulse == 0.0:
+        assert rate == pytest.approx(p / (1 + p * dead_time))
+    for detected in (batch.alice_detected, batch.bob_detected):
+        measured = float(np.asarray(detected).mean())
+        assert abs(measured - rate) <= 3 * math.sqrt(variance / num), (measured, rate)
+    assert float(np.asarray(batch.alice_detected).mean()) < p - 10 * math.sqrt(p / num) or afterpulse > 0
+
+
+def test_dead_time_carries_over_batches_exactly():
+    """Two batches with the receiver states carried give the outcomes of one batch, pair for pair."""
+    kwargs = dict(transmittance_alice=0.6, transmittance_bob=0.4, efficiency=0.9, dark_count_probability=1e-3,
+                  seed=5, dead_time_pulses=7, afterpulse_probability=0.2)
+    source = EntangledSource(werner=0.95)
+    whole = bbm92_batch(np, source, start_pair=0, num_pairs=50_000, **kwargs)
+    first = bbm92_batch(np, source, start_pair=0, num_pairs=20_001, **kwargs)
+    second = bbm92_batch(np, source, start_pair=20_001, num_pairs=29_999,
+                         receiver_states=(first.alice_receiver, first.bob_receiver), **kwargs)
+    for name in FIELDS:
+        assert np.array_equal(np.concatenate([getattr(first, name), getattr(second, name)]), getattr(whole, name))
+    assert (second.alice_receiver, second.bob_receiver) == (whole.alice_receiver, whole.bob_receiver)
+
+
+def test_without_dead_time_or_afterpulses_the_outcomes_are_unchanged():
+    kwargs = dict(transmittance_alice=0.6, transmittance_bob=0.4, efficiency=0.9, dark_count_probability=1e-3,
+                  seed=5, start_pair=0, num_pairs=10_000)
+    plain = bbm92_batch(np, EntangledSource(), **kwargs)
+    zero = bbm92_batch(np, EntangledSource(), dead_time_pulses=0, afterpulse_probability=0.0, **kwargs)
+    for name in FIELDS:
+        assert np.array_equal(getattr(plain, name), getattr(zero, name))
+
+
+def test_repro_12_bbm92_job_uses_the_link_dead_time_and_afterpulses():
+    """The job's [qkd.link] dead_time_ps and afterpulse_probability reach BBM92: fewer coincidences
+    with a dead time, more clicks (and a higher QBER) with afterpulses."""
+    base = ["qkd.pulses=400000", "qkd.batch_pulses=100000", "qkd.link.distance_km=0.1",
+            "qkd.link.detector_efficiency=0.5"]
+    coincidences, qbers = [], []
+    for extra in ([], ["qkd.link.dead_time_ps=20000"], ["qkd.link.afterpulse_probability=0.3"]):
+        job = apply_overrides(load_job(ROOT / "jobs" / "bbm92_20km.toml"), base + extra)
+        out = qkd_scenario.run_job(job, comm=comm_mod.SingleComm(), backend=backend_mod.select("numpy"))
+        coincidences.append(int(out.tables["blocks"]["detections_signal"][0]))
+        qbers.append(float(out.tables["blocks"]["qber_signal"][0]))
+    assert coincidences[1] < 0.9 * coincidences[0], coincidences
+    assert qbers[2] > qbers[0] + 0.01, qbers

@@ -213,10 +213,11 @@ def _block_rows(run, distance_km, protocol):
                              result.eve_known_fraction if result.eve_known_fraction is not None else float("nan"),
                              t_pulses - t0, t_sift - t_pulses, t_est - t_sift, t_key - t_est,
                              *_finite_columns(result.finite_key), *_postprocess_columns(result.postprocess),
-                             _binomial_se(counts.errors[0], counts.sifted[0])))
+                             _binomial_se(counts.errors[0], counts.sifted[0]), _nan(result.qber_estimate),
+                             result.qber_estimate_standard_error, result.num_estimation_bits))
             else:
                 pairs, coincidences, sifted, errors = counts
-                qber, key, aborted = result
+                qber, key, aborted, sample = result
                 rows.append((distance_km, index, a, b, block, pairs, coincidences, 0, 0, sifted,
                              qber if qber is not None else float("nan"), float("nan"),
                              qber if qber is not None else float("nan"), float("nan"), float("nan"),
@@ -224,7 +225,8 @@ def _block_rows(run, distance_km, protocol):
                              float("nan"), float("nan"), 0.0, key, key / pairs if pairs else 0.0, float("nan"),
                              bool(aborted), float("nan"), t_pulses - t0, t_sift - t_pulses, t_est - t_sift,
                              t_key - t_est, *_finite_columns(None), *_postprocess_columns(None),
-                             _binomial_se(errors, sifted)))
+                             _binomial_se(errors, sifted), _nan(sample.qber), sample.standard_error,
+                             sample.num_sampled))
     return rows
 
 
@@ -240,7 +242,8 @@ BLOCK_FIELDS = [("distance_km", "f8"), ("link", "i8"), ("node_a", "i8"), ("node_
                 ("finite_vacuum_lower", "f8"), ("finite_single_photon_lower", "f8"),
                 ("finite_phase_error_upper", "f8"), ("ec_key_bits", "i8"), ("ec_f_measured", "f8"),
                 ("ec_rounds", "i8"), ("ec_residual_errors", "i8"), ("ec_verified", "?"), ("final_keys_equal", "?"),
-                ("classical_bits", "i8"), ("qber_signal_standard_error", "f8")]
+                ("classical_bits", "i8"), ("qber_signal_standard_error", "f8"), ("qber_estimated", "f8"),
+                ("qber_estimated_standard_error", "f8"), ("estimation_bits", "i8")]
 
 
 def _rate_standard_error(blocks) -> float:
@@ -259,6 +262,10 @@ def _rate_standard_error(blocks) -> float:
     if len(rates) < 2:
         return float("nan")
     return float(np.std(rates, ddof=1) / math.sqrt(len(rates)))
+
+
+def _nan(value: float | None) -> float:
+    return float("nan") if value is None else value
 
 
 def _binomial_se(errors: int, total: int) -> float:

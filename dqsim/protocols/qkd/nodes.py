@@ -53,7 +53,13 @@ from dqsim.protocols.qkd.bb84 import (
     bob_detect,
 )
 from dqsim.protocols.qkd.detections import DetectionBatch, detect_batch, detection_counts
-from dqsim.protocols.qkd.postprocess import BlockCounts, block_counts, estimate_block, postprocess_block
+from dqsim.protocols.qkd.postprocess import (
+    BlockCounts,
+    block_counts,
+    estimate_block,
+    postprocess_block,
+    sample_qber,
+)
 from dqsim.rng import Stream
 from dqsim.units import PS_PER_S
 
@@ -228,8 +234,8 @@ class Bb84Alice:
                 yield ctx.receive(link_tag + ("estimate", block))
                 self.times["estimate"] = ctx.now_ps
                 finite = (q.eps_sec, q.eps_cor) if q.security == "finite_key" else None
+                rng = Stream(self.plan.seed, node=phys.alice, purpose=PURPOSE_POSTPROCESS).generator(block)
                 if q.error_correction == "cascade":
-                    rng = Stream(self.plan.seed, node=phys.alice, purpose=PURPOSE_POSTPROCESS).generator(block)
                     self.result, done = postprocess_block(
                         self.counts, source, _joined(self.keys[0]), _joined(self.keys[1]), rng=rng, f_ec=q.f_ec,
                         qber_threshold=q.qber_threshold, finite_key=finite, eps_cor=q.eps_cor,
@@ -237,8 +243,10 @@ class Bb84Alice:
                     self.keys = ([], [])
                     payload = (self.result.secret_key_bits, done.rounds, _round_delay_ps(done, q))
                 else:
+                    sample = None if finite else sample_qber(self.counts.sifted[0], self.counts.errors[0],
+                                                             q.sample_fraction, rng)
                     self.result = estimate_block(self.counts, source, f_ec=q.f_ec, qber_threshold=q.qber_threshold,
-                                                 finite_key=finite)
+                                                 finite_key=finite, sample=sample)
                     payload = (self.result.secret_key_bits, 0, 0)
                 ctx.send(phys.bob, link_tag + ("ec-pa", block), payload)
                 self.ec_round = 0
@@ -266,6 +274,27 @@ class Bb84Alice:
                 self.times = {"start": ctx.now_ps}
                 self.phase = "emit" if self.batch < len(batches) else "done"
         self.tally.done_ps = ctx.now_ps
+
+
+def entangled_key(sample, sifted: int, errors: int, *, f_ec: float, qber_threshold: float):
+    """``(qber, key bits, aborted)`` of a BBM92/E91 block after its QBER sample.
+
+    Shor–Preskill with error-correction inefficiency (P. W. Shor, J. Preskill,
+    PRL 85, 441 (2000)), on the n' sifted bits left after the sample:
+    ``n'·(1 − f_EC·h(E') − h(Q̂))``, with E' the kept bits' error rate
+    (disclosed by error correction) and Q̂ the sample's estimate standing for
+    the phase error rate (equal to the bit error rate for these symmetric
+    sources). Aborted when Q̂ exceeds ``qber_threshold`` or the sample is empty.
+    ``qber`` is the true QBER of all the sifted bits (``None`` without bits).
+    """
+    kept = sifted - sample.num_sampled
+    aborted = sample.qber is None or sample.qber > qber_threshold
+    key = 0
+    if not aborted and kept:
+        kept_qber = (errors - sample.num_errors) / kept
+        rate = 1.0 - f_ec * theory.binary_entropy(kept_qber) - theory.binary_entropy(sample.qber)
+        key = int(kept * max(0.0, rate))
+    return (errors / sifted if sifted else None), key, aborted
 
 
 #: Purpose of the shared public randomness of post-processing (Cascade shuffles, hash seeds).
@@ -403,6 +432,7 @@ class EntangledAlice:
         self.chsh = None
         self.times: dict = {}
         self.result = None
+        self.receivers = None  # Alice's and Bob's ReceiverState (dead time, afterpulse) after the last batch
 
     def run(self, ctx):
         backend, q, phys = ctx.backend, self.plan, self.phys
@@ -422,7 +452,11 @@ class EntangledAlice:
                              efficiency=phys.detector.efficiency,
                              dark_count_probability=phys.detector.dark_count_probability + phys.noise_probability,
                              seed=self.plan.seed, start_pair=start, num_pairs=size, node=phys.alice,
-                             misalignment=phys.detector.misalignment)
+                             misalignment=phys.detector.misalignment,
+                             dead_time_pulses=phys.detector.dead_time_pulses,
+                             afterpulse_probability=phys.detector.afterpulse_probability,
+                             receiver_states=self.receivers)
+                self.receivers = (batch.alice_receiver, batch.bob_receiver)
                 ctx.send(phys.bob, link_tag + ("photons",), (self.batch, backend.to_host(batch.bob_detected),
                                                               backend.to_host(batch.bob_setting)))
                 stats = entangled.sifted_statistics(batch)
@@ -444,21 +478,19 @@ class EntangledAlice:
                 yield ctx.receive(link_tag + ("estimate", block))
                 self.times["estimate"] = ctx.now_ps
                 _pairs, _coincidences, sifted, errors = (int(v) for v in self.block_counts)
-                qber = errors / sifted if sifted else None
-                aborted = qber is None or qber > q.qber_threshold
-                # Shor–Preskill with error-correction inefficiency: 1 − f_EC·h(Q) − h(Q) per sifted bit
-                # (bit and phase error rates both Q for these symmetric sources).
-                key = 0 if aborted else int(sifted * max(0.0, 1 - (q.f_ec + 1) * theory.binary_entropy(qber)))
-                self.result = (qber, key, aborted)
-                ctx.send(phys.bob, link_tag + ("ec-pa", block), key)
+                rng = Stream(self.plan.seed, node=phys.alice, purpose=PURPOSE_POSTPROCESS).generator(block)
+                sample = sample_qber(sifted, errors, q.sample_fraction, rng)
+                self.result = (*entangled_key(sample, sifted, errors, f_ec=q.f_ec, qber_threshold=q.qber_threshold),
+                               sample)
+                ctx.send(phys.bob, link_tag + ("ec-pa", block), self.result[1])
                 self.phase = "ack"
             elif self.phase == "ack":
                 yield ctx.receive(link_tag + ("key-ack", block))
                 pairs, coincidences, sifted, errors = (int(v) for v in self.block_counts)
-                qber, key, aborted = self.result
+                _qber, key, aborted, _sample = self.result
                 t, tally = self.times, self.tally
                 tally.blocks.append((block, t["start"], t["pulses"], t["pulses"], t["estimate"], ctx.now_ps,
-                                     (pairs, coincidences, sifted, errors), (qber, key, aborted)))
+                                     (pairs, coincidences, sifted, errors), self.result))
                 tally.pulses += pairs
                 tally.key_bits += key
                 tally.sifted += sifted
