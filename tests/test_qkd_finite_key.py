@@ -42,6 +42,14 @@ def test_paper_block_size_ratio_at_100_km():
     assert r7 > 0 and 1.6 <= r9 / r7 <= 1.9, (r7, r9, r9 / r7)
 
 
+def test_repro_12_small_blocks_give_keys_far_away():
+    """Lim et al. Sec. IV: "even if we use a block size of 10^4, cryptographic keys can still be distributed
+    over a fiber length of 135 km". Our model gives keys at n_X = 1e4 up to ~130 km (7.7e-8 per pulse at
+    120 km, docs/architecture.md); the optimiser's old starts (p_μ1 >= 0.3) found none beyond short distance."""
+    rate, (q_x, p1, p2, _mu1, _mu2) = optimal_rate(120.0, 1e4, starts=2)
+    assert rate > 1e-8 and p1 < 0.2 and p2 > 0.3, (rate, p1, p2)
+
+
 def test_rate_grows_with_block_size_and_stays_below_the_single_photon_gain():
     rates = [optimal_rate(50.0, n, starts=3)[0] for n in (1e6, 1e8, 1e12)]
     assert 0 < rates[0] < rates[1] < rates[2]
@@ -81,6 +89,8 @@ def test_job_with_finite_key_runs_and_reports_the_bounds():
     assert len(blocks) == 2
     assert (blocks["finite_key_bits_x"] > 0).all() and (blocks["finite_phase_error_upper"] < 0.5).all()
     assert (blocks["secret_key_bits"] > 0).all()
+    # the X (test) basis is the QBER estimate: all its sifted bits, at least the signal class's
+    assert (blocks["estimation_bits"] > 0).all() and (blocks["qber_estimated_standard_error"] > 0).all()
     asym = apply_overrides(load_job(ROOT / "jobs" / "bb84_decoy_50km.toml"),
                            ["qkd.pulses=160000000", "qkd.batch_pulses=40000000", "qkd.block_pulses=80000000"])
     out_asym = qkd_scenario.run_job(asym, comm=comm_mod.SingleComm(), backend=backend_mod.select("numpy"))
