@@ -41,6 +41,7 @@ from dqsim.protocols.qkd.entangled import (
     expected_qber,
     sifted_statistics,
 )
+from dqsim.protocols.qkd.spdc import optimal_mean_pair_number, pair_statistics, spdc_key_rate
 
 LOSSLESS = dict(transmittance_alice=1.0, transmittance_bob=1.0, efficiency=1.0, dark_count_probability=0.0)
 FIELDS = ("alice_detected", "bob_detected", "alice_setting", "bob_setting", "alice_bit", "bob_bit")
@@ -422,3 +423,57 @@ def test_repro_12_bbm92_job_uses_the_link_dead_time_and_afterpulses():
         qbers.append(float(out.tables["blocks"]["qber_signal"][0]))
     assert coincidences[1] < 0.9 * coincidences[0], coincidences
     assert qbers[2] > qbers[0] + 0.01, qbers
+
+
+# --- the SPDC model and its optimal mean pair number (issue 12) ----------------------------------
+
+SPDC_CHANNEL = dict(transmittance_alice=0.3, transmittance_bob=0.2, efficiency=0.8, dark_count_probability=1e-3,
+                    misalignment=0.02)
+
+
+def _simulated_key_rate(mu, num_pairs=300_000, seed=3):
+    batch = bbm92_batch(np, EntangledSource(werner=0.97, mean_pair_number=mu), seed=seed, start_pair=0,
+                        num_pairs=num_pairs, **SPDC_CHANNEL)
+    stats = sifted_statistics(batch)
+    return stats, stats.sifted_fraction * max(0.0, 1 - 2.16 * _h(stats.qber))
+
+
+def test_spdc_model_matches_the_simulated_source():
+    """pair_statistics: one pair per slot gives expected_qber and the coincidence product exactly; a thermal
+    source's sifted coincidences and QBER agree with bbm92_batch within 3 binomial standard errors."""
+    p_c, q = pair_statistics(None, werner=0.97, **SPDC_CHANNEL)
+    assert q == pytest.approx(expected_qber(EntangledSource(werner=0.97), **SPDC_CHANNEL), rel=1e-12)
+    no_misalignment = {k: v for k, v in SPDC_CHANNEL.items() if k != "misalignment"}
+    assert p_c == pytest.approx(expected_coincidence_probability(**no_misalignment), rel=1e-12)
+    for mu in (0.1, 0.6):
+        stats, _ = _simulated_key_rate(mu)
+        p_c, q = pair_statistics(mu, werner=0.97, **SPDC_CHANNEL)
+        sifted = 0.5 * p_c  # BBM92: matching settings in half of the slots
+        assert abs(stats.num_sifted / stats.num_pairs - sifted) <= 3 * math.sqrt(sifted / stats.num_pairs)
+        assert abs(stats.qber - q) <= 3 * math.sqrt(q * (1 - q) / stats.num_sifted), (mu, stats.qber, q)
+
+
+def test_optimal_mean_pair_number_sits_at_the_largest_key_rate():
+    """μ* beats every point of a fine grid of the model, and the simulated key rate at μ* beats the simulated
+    rates at μ*/6 and 6μ* by more than 3 standard errors of their difference (binomial in the sifted pairs)."""
+    mu_star, best = optimal_mean_pair_number(werner=0.97, **SPDC_CHANNEL)
+    grid = np.geomspace(1e-4, 2.0, 400)
+    rates = [spdc_key_rate(mu, werner=0.97, **SPDC_CHANNEL) for mu in grid]
+    assert best >= max(rates) and 1e-3 < mu_star < 1.0
+    assert grid[int(np.argmax(rates))] == pytest.approx(mu_star, rel=0.05)
+    stats, at_best = _simulated_key_rate(mu_star)
+    for mu in (mu_star / 6, mu_star * 6):
+        other_stats, other = _simulated_key_rate(mu, seed=4)
+        se = math.hypot(at_best / math.sqrt(stats.num_sifted), other / math.sqrt(max(other_stats.num_sifted, 1)))
+        assert at_best - other > 3 * se, (mu, at_best, other, se)
+
+
+def test_qkd_sweep_reports_the_optimal_mean_pair_number():
+    job = apply_overrides(load_job(ROOT / "jobs" / "bbm92_20km.toml"),
+                          ["qkd.pulses=200000", "qkd.batch_pulses=100000", "qkd.source.mean_pair_number=0.1",
+                           "qkd.sweep.distances_km=[5, 40]"])
+    out = qkd_scenario.run_job(job, comm=comm_mod.SingleComm(), backend=backend_mod.select("numpy"))
+    sweep = out.tables["sweep"]
+    assert np.all(sweep["optimal_mean_pair_number"] > 0)
+    assert np.all(sweep["optimal_theory_bits_per_pulse"] >= sweep["theory_bits_per_pulse"])
+    assert sweep["optimal_mean_pair_number"][1] < sweep["optimal_mean_pair_number"][0]  # less light, fewer pairs

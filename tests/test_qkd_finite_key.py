@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 import pytest
 
 from dqsim import backend as backend_mod
@@ -98,3 +100,32 @@ def test_job_with_finite_key_runs_and_reports_the_bounds():
     with pytest.raises(ConfigError, match="security"):
         apply_overrides(load_job(ROOT / "jobs" / "bb84_decoy_50km.toml"),
                         ["qkd.security=\"finite_key\"", "qkd.source.intensities=[0.3, 0.2, 0.15]"])
+
+
+def test_plot_draws_key_rate_against_block_size(tmp_path):
+    """A finite-key run writes the Lim et al. rate against block size at its measured statistics: zero for
+    small blocks, rising with the block size, equal at the run's block size to the simulated block's rate
+    (same counts up to the key length's floor), and `dqsim plot` draws it with the simulated blocks."""
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from dqsim import io
+    from dqsim.cli.plot_qkd import draw
+
+    job = apply_overrides(load_job(ROOT / "jobs" / "bb84_decoy_50km.toml"),
+                          ["qkd.pulses=80000000", "qkd.batch_pulses=40000000", "qkd.block_pulses=80000000",
+                           "qkd.security=\"finite_key\"", "qkd.link.distance_km=25"])
+    out = qkd_scenario.run_job(job, comm=comm_mod.SingleComm(), backend=backend_mod.select("numpy"))
+    sizes, block = out.tables["block_sizes"], out.tables["blocks"][0]
+    rates = sizes["key_rate_bits_per_pulse"]
+    assert rates[0] == 0 and rates[-1] > 0 and np.all(np.diff(rates[rates > 0]) > 0)
+    own = rates[sizes["block_pulses"] == 8e7][0]
+    assert block["secret_key_bits"] > 0 and own == pytest.approx(block["key_rate_bits_per_pulse"], rel=1e-6)
+    path = io.write_run_file(tmp_path / "f.h5", attrs={"scenario": "qkd", **out.attrs}, tables=out.tables)
+    fig, ax = plt.subplots()
+    assert draw(io.open_run(path), ax) == "key rate vs block size"
+    assert len(ax.lines) == 2  # the curve and the simulated block
+    plt.close(fig)

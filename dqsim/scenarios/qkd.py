@@ -31,10 +31,10 @@ from dqsim.network import raman
 from dqsim.network.detectors import dark_count_probability
 from dqsim.network.fibre import fibre_transmittance, propagation_delay_ps, total_transmittance
 from dqsim.network.werner import plob_bound
-from dqsim.protocols.qkd import entangled, nodes, theory
+from dqsim.protocols.qkd import entangled, nodes, spdc, theory
 from dqsim.protocols.qkd.bb84 import ChannelModel, DecoySource, DetectorModel, EveModel
 from dqsim.protocols.qkd.nodes import LinkPhysics, QkdPlan
-from dqsim.protocols.qkd.postprocess import BlockCounts
+from dqsim.protocols.qkd.postprocess import BlockCounts, finite_key_rates
 from dqsim.scenarios import ScenarioOutput, record_table
 from dqsim.scenarios.dqc import _checkpointer, default_placement
 from dqsim.units import PS_PER_S, db_to_transmittance
@@ -179,9 +179,25 @@ def run_network(job, *, comm, backend, distance_km: float | None = None, checkpo
 
 
 # ------------------------------------------------------------------------ outputs
+def _pair_channel(job, phys: LinkPhysics) -> dict:
+    """The channel of a BBM92/E91 link as :func:`dqsim.protocols.qkd.spdc.pair_statistics` takes it."""
+    return dict(transmittance_alice=phys.arm_transmittances[0], transmittance_bob=phys.arm_transmittances[1],
+                efficiency=phys.detector.efficiency, misalignment=phys.detector.misalignment,
+                dark_count_probability=min(1.0, phys.detector.dark_count_probability + phys.noise_probability),
+                werner=job.qkd.source.werner)
+
+
+def _spdc_optimum(job, phys: LinkPhysics) -> tuple[float, float]:
+    """(μ*, key bits per slot at μ*) of an SPDC source on a BBM92/E91 link; NaN for BB84."""
+    if job.qkd.protocol == "bb84_decoy":
+        return float("nan"), float("nan")
+    return spdc.optimal_mean_pair_number(protocol=job.qkd.protocol, f_ec=job.qkd.f_ec, **_pair_channel(job, phys))
+
+
 def _theory_rate_per_pulse(job, phys: LinkPhysics) -> float:
     if job.qkd.protocol != "bb84_decoy":
-        return float("nan")
+        return spdc.spdc_key_rate(job.qkd.source.mean_pair_number, protocol=job.qkd.protocol, f_ec=job.qkd.f_ec,
+                                  **_pair_channel(job, phys))
     link, source = job.qkd.link, job.qkd.source
     per_signal = theory.theoretical_key_rate(
         phys.distance_km, attenuation_db_per_km=link.attenuation_db_per_km, coupling_loss_db=link.coupling_loss_db,
@@ -291,12 +307,30 @@ def _finite_columns(finite) -> tuple:
     return finite.num_key_bits, finite.vacuum_lower, finite.single_photon_lower, finite.phase_error_upper
 
 
+#: Block sizes (pulses) of the finite-key curve of a run: 10^5 .. 10^14, four per decade.
+CURVE_BLOCK_PULSES = tuple(10.0 ** (5 + k / 4) for k in range(37))
+
+
+def _block_size_rows(job, tally, distance_km, link_index) -> list[tuple]:
+    """Key rate against block size at the link's measured statistics (finite key; ``finite_key_rates``)."""
+    counts = None
+    for row in tally.blocks:
+        counts = row[6] if counts is None else counts + row[6]
+    if counts is None or not sum(counts.sent):
+        return []
+    plan = build_plan(job)
+    sizes = sorted(set(CURVE_BLOCK_PULSES) | {float(job.qkd.block_pulses)})
+    rates = finite_key_rates(counts, plan.source, sizes, f_ec=job.qkd.f_ec, eps_sec=job.qkd.eps_sec,
+                             eps_cor=job.qkd.eps_cor)
+    return [(distance_km, link_index, n, r) for n, r in zip(sizes, rates)]
+
+
 def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> ScenarioOutput:
     """Run a ``qkd`` job (collective): every distance of the sweep, every link of the network."""
     started = time.perf_counter()
     q = job.qkd
     distances = job.distances_km() if q.sweep is not None else [None]
-    block_rows, sweep_rows, end_rows = [], [], []
+    block_rows, sweep_rows, end_rows, size_rows = [], [], [], []
     chsh = None
     timeline = None
     engine = None
@@ -310,6 +344,8 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
         block_rows += _block_rows(run, label, q.protocol)
         for p in physics:
             tally = run["tallies"][p.link_index]
+            if q.security == "finite_key":
+                size_rows += _block_size_rows(job, tally, label, p.link_index)
             rate = tally.key_bits / tally.pulses if tally.pulses else 0.0
             qber = tally.errors / tally.sifted if tally.sifted else float("nan")
             qber_se = math.sqrt(qber * (1.0 - qber) / tally.sifted) if tally.sifted else float("nan")
@@ -317,7 +353,7 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
                                tally.key_bits, rate, rate * q.source.source_rate_hz, qber,
                                plob_bound(p.channel.fibre_transmittance), _theory_rate_per_pulse(job, p),
                                tally.aborted_blocks, tally.done_ps, qber_se, plob_bound(p.total_transmittance),
-                               _rate_standard_error(tally.blocks)))
+                               _rate_standard_error(tally.blocks), *_spdc_optimum(job, p)))
             if tally.chsh_counts is not None:
                 s_value, s_error = entangled.chsh_from_counts(tally.chsh_counts)
                 chsh = (s_value, s_error)
@@ -332,11 +368,15 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
             ("key_rate_bits_per_s", "f8"), ("qber_signal", "f8"), ("plob_bits_per_pulse", "f8"),
             ("theory_bits_per_pulse", "f8"), ("aborted_blocks", "i8"), ("simulated_time_ps", "i8"),
             ("qber_signal_standard_error", "f8"), ("plob_with_detectors_bits_per_pulse", "f8"),
-            ("key_rate_standard_error_bits_per_pulse", "f8")]),
+            ("key_rate_standard_error_bits_per_pulse", "f8"), ("optimal_mean_pair_number", "f8"),
+            ("optimal_theory_bits_per_pulse", "f8")]),
         "end_to_end": record_table(end_rows, [("distance_km", "f8"), ("node_a", "i8"), ("node_b", "i8"),
                                               ("secret_key_bits", "i8"), ("key_rate_bits_per_s", "f8")]),
         "timing": record_table([("run", time.perf_counter() - started)], [("stage", "U"), ("seconds", "f8")]),
     }
+    if size_rows:
+        tables["block_sizes"] = record_table(size_rows, [("distance_km", "f8"), ("link", "i8"),
+                                                         ("block_pulses", "f8"), ("key_rate_bits_per_pulse", "f8")])
     table_attrs: dict[str, dict] = {}  # every unit is in a column's name (dqsim.io.units)
     if timeline is not None and comm.rank == 0:
         tables["timeline"] = record_table([(t, f"node{n}", k, d) for t, n, k, d in timeline],
@@ -360,6 +400,9 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
     for r in sweep_rows[:12]:
         summary.append(f"  {r[0]:7.1f} km link {r[1]}: QBER {r[9]:.4f} ± {r[14]:.4f}, key {r[7]:.3e} bits/pulse "
                        f"({r[8]:.3e} bits/s), PLOB {r[10]:.3e}")
+        if q.protocol != "bb84_decoy" and not math.isnan(r[17]):
+            summary.append(f"      SPDC model: {r[11]:.3e} bits/pulse at the job's source, {r[18]:.3e} at the "
+                           f"optimal mean pair number μ* = {r[17]:.3g}")
     if chsh is not None:
         summary.append(f"  CHSH S = {chsh[0]:.4f} ± {chsh[1]:.4f}")
     summary += [f"  WARNING: {w}" for w in warnings[:4]]
