@@ -400,7 +400,7 @@ class Bb84Bob(_BobSide):
                 seed=self.plan.seed, start_pulse=start, num_pulses=size,
                 noise_probability=phys.noise_probability,
                 z_basis_probability=self.plan.source.z_basis_probability, receiver_state=self.receiver,
-                node=phys.bob)
+                node=phys.bob, backend=backend)
             ctx.send(phys.alice, ("qkd", phys.link_index, "report"), (j, report))
             return
         alice = _alice_from_host(backend.xp, start, arrays)
