@@ -425,7 +425,7 @@ ALLOWED_GLOBALS: dict[str, frozenset[str]] = {module: frozenset(names) for modul
     "dqsim.protocols.qkd.entangled": ("EntangledSource", "EntangledBatch", "SiftedCounts"),
     "dqsim.protocols.qkd.finite_key": ("FiniteKeyResult",),
     "dqsim.protocols.qkd.nodes": ("LinkPhysics", "LinkTally", "QkdPlan"),
-    "dqsim.protocols.qkd.postprocess": ("BlockCounts", "BlockResult"),
+    "dqsim.protocols.qkd.postprocess": ("BlockCounts", "BlockResult", "QberSample"),
     "dqsim.protocols.qkd.reconciliation": ("CascadeResult", "PostprocessResult"),
     "dqsim.protocols.repeater": ("ChainRecords", "ChainSpec", "Delivery", "LinkRecord", "_NodeRun", "_alarm",
                                  "_link_side", "chain_node"),
