@@ -102,7 +102,7 @@ def run_dqsim(distance_km: float, pulses: int, batch: int, backend_name: str, sa
     engine_s, engine_cpu_s = time.perf_counter() - started, time.process_time() - started_cpu
     block = out.tables["blocks"][0]
     phys = qkd_scenario.link_physics(job, 0, 0, 1, distance_km)
-    source = qkd_scenario._source(job)
+    source = qkd_scenario.build_plan(job).source
     xp = backend.xp
     counts = BlockCounts.zeros(source.num_classes)
     state = None
@@ -111,7 +111,7 @@ def run_dqsim(distance_km: float, pulses: int, batch: int, backend_name: str, sa
         size = min(batch, pulses - start)
         if sampling == "detections":
             det, state = detect_batch(source, channel=phys.channel, detector=phys.detector, seed=job.run.seed,
-                                      start_pulse=start, num_pulses=size, receiver_state=state)
+                                      start_pulse=start, num_pulses=size, receiver_state=state, backend=backend)
             counts = counts + detection_counts(det, source.num_classes)
         else:
             alice = alice_batch(xp, source, job.run.seed, start, size)
@@ -123,7 +123,7 @@ def run_dqsim(distance_km: float, pulses: int, batch: int, backend_name: str, sa
     sifted = int(block["sifted_bits"])
     kernel_qber = counts.errors[0] / counts.sifted[0] if counts.sifted[0] else float("nan")
     return {"distance_km": distance_km, "pulses": pulses, "batch_pulses": batch, "sampling": sampling,
-            "backend": backend.kernel_name() if sampling == "pulses" else "numpy:cpu (host sampler)",
+            "backend": backend.kernel_name(),
             "engine_wall_s": engine_s, "engine_pulses_per_s": pulses / engine_s,
             "engine_cpu_s": engine_cpu_s, "engine_pulses_per_cpu_s": pulses / engine_cpu_s,
             "kernel_wall_s": kernel_s, "kernel_pulses_per_s": pulses / kernel_s,

@@ -12,7 +12,7 @@ import pytest
 
 from dqsim.cli.main import main
 from dqsim.io import open_run
-from dqsim.scenarios import qkd as qkd_scenario
+from dqsim.protocols.qkd import nodes as qkd_nodes
 from mpi_helper import ROOT
 from run_files import checkpoints, same_tables
 
@@ -20,15 +20,15 @@ BB84 = ["--set", "qkd.pulses=2000000", "--set", "qkd.batch_pulses=200000", "--se
 
 
 def counting(monkeypatch, name):
-    """Count calls of the QKD scenario's ``name`` (a batch generator)."""
+    """Count calls of the QKD node processes' ``name`` (a batch generator)."""
     calls = []
-    original = getattr(qkd_scenario, name)
+    original = getattr(qkd_nodes, name)
 
     def counted(*args, **kwargs):
         calls.append(kwargs.get("start_pulse", kwargs.get("start_pair", args[3] if len(args) > 3 else None)))
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(qkd_scenario, name, counted)
+    monkeypatch.setattr(qkd_nodes, name, counted)
     return calls
 
 

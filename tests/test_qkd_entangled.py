@@ -41,6 +41,7 @@ from dqsim.protocols.qkd.entangled import (
     expected_qber,
     sifted_statistics,
 )
+from dqsim.protocols.qkd.spdc import optimal_mean_pair_number, pair_statistics, spdc_key_rate
 
 LOSSLESS = dict(transmittance_alice=1.0, transmittance_bob=1.0, efficiency=1.0, dark_count_probability=0.0)
 FIELDS = ("alice_detected", "bob_detected", "alice_setting", "bob_setting", "alice_bit", "bob_bit")
@@ -349,3 +350,130 @@ def test_thermal_source_qber_rises_with_the_mean_pair_number():
                           ["qkd.pulses=400000", "qkd.batch_pulses=200000", "qkd.source.mean_pair_number=0.5"])
     out = qkd_scenario.run_job(job, comm=comm_mod.SingleComm(), backend=backend_mod.select("numpy"))
     assert float(out.tables["blocks"]["qber_signal"][0]) > 0.1
+
+
+# --- dead time and afterpulsing (issue 12) ------------------------------------------------------
+
+def _renewal_rate(p: float, dead_time_pulses: int, afterpulse_probability: float) -> tuple[float, float]:
+    """Registered clicks per slot of a receiver with raw click probability p per slot, and its variance per slot.
+
+    After a registered click the next one comes d + 1 slots later (an afterpulse, probability p_a)
+    or d + G slots later, G ~ Geometric(p) on {1, 2, ...}: the gaps form a renewal process, whose
+    count over N slots has mean N/E[gap] and variance N·Var(gap)/E[gap]³ (Cox, Renewal Theory,
+    1962, ch. 3). Without afterpulses this is the dead-time loss 1 - 1/(1 + p·d) of the clicks.
+    """
+    d, pa = dead_time_pulses, afterpulse_probability
+    mean = pa * (d + 1) + (1 - pa) * (d + 1 / p)
+    second = pa * (d + 1) ** 2 + (1 - pa) * (d * d + 2 * d / p + (2 - p) / p ** 2)
+    return 1 / mean, (second - mean ** 2) / mean ** 3
+
+
+@pytest.mark.parametrize("batch_fn", [bbm92_batch, e91_batch])
+@pytest.mark.parametrize("dead_time, afterpulse", [(20, 0.0), (5, 0.1), (0, 0.3)])
+def test_dead_time_and_afterpulses_follow_the_renewal_rate(batch_fn, dead_time, afterpulse):
+    """Each side's registered clicks per slot within 3 standard errors of the renewal rate; with
+    dead time alone, the fraction of clicks lost is 1 - 1/(1 + p·d)."""
+    num, t, dark = 300_000, 0.05, 1e-3
+    batch = batch_fn(np, EntangledSource(werner=0.98), transmittance_alice=t, transmittance_bob=t, efficiency=1.0,
+                     dark_count_probability=dark, seed=17, start_pair=0, num_pairs=num, dead_time_pulses=dead_time,
+                     afterpulse_probability=afterpulse)
+    p = 1 - (1 - t) * (1 - dark) ** 2
+    rate, variance = _renewal_rate(p, dead_time, afterpulse)
+    if afterpulse == 0.0:
+        assert rate == pytest.approx(p / (1 + p * dead_time))
+    for detected in (batch.alice_detected, batch.bob_detected):
+        measured = float(np.asarray(detected).mean())
+        assert abs(measured - rate) <= 3 * math.sqrt(variance / num), (measured, rate)
+    assert float(np.asarray(batch.alice_detected).mean()) < p - 10 * math.sqrt(p / num) or afterpulse > 0
+
+
+def test_dead_time_carries_over_batches_exactly():
+    """Two batches with the receiver states carried give the outcomes of one batch, pair for pair."""
+    kwargs = dict(transmittance_alice=0.6, transmittance_bob=0.4, efficiency=0.9, dark_count_probability=1e-3,
+                  seed=5, dead_time_pulses=7, afterpulse_probability=0.2)
+    source = EntangledSource(werner=0.95)
+    whole = bbm92_batch(np, source, start_pair=0, num_pairs=50_000, **kwargs)
+    first = bbm92_batch(np, source, start_pair=0, num_pairs=20_001, **kwargs)
+    second = bbm92_batch(np, source, start_pair=20_001, num_pairs=29_999,
+                         receiver_states=(first.alice_receiver, first.bob_receiver), **kwargs)
+    for name in FIELDS:
+        assert np.array_equal(np.concatenate([getattr(first, name), getattr(second, name)]), getattr(whole, name))
+    assert (second.alice_receiver, second.bob_receiver) == (whole.alice_receiver, whole.bob_receiver)
+
+
+def test_without_dead_time_or_afterpulses_the_outcomes_are_unchanged():
+    kwargs = dict(transmittance_alice=0.6, transmittance_bob=0.4, efficiency=0.9, dark_count_probability=1e-3,
+                  seed=5, start_pair=0, num_pairs=10_000)
+    plain = bbm92_batch(np, EntangledSource(), **kwargs)
+    zero = bbm92_batch(np, EntangledSource(), dead_time_pulses=0, afterpulse_probability=0.0, **kwargs)
+    for name in FIELDS:
+        assert np.array_equal(getattr(plain, name), getattr(zero, name))
+
+
+def test_repro_12_bbm92_job_uses_the_link_dead_time_and_afterpulses():
+    """The job's [qkd.link] dead_time_ps and afterpulse_probability reach BBM92: fewer coincidences
+    with a dead time, more clicks (and a higher QBER) with afterpulses."""
+    base = ["qkd.pulses=400000", "qkd.batch_pulses=100000", "qkd.link.distance_km=0.1",
+            "qkd.link.detector_efficiency=0.5"]
+    coincidences, qbers = [], []
+    for extra in ([], ["qkd.link.dead_time_ps=20000"], ["qkd.link.afterpulse_probability=0.3"]):
+        job = apply_overrides(load_job(ROOT / "jobs" / "bbm92_20km.toml"), base + extra)
+        out = qkd_scenario.run_job(job, comm=comm_mod.SingleComm(), backend=backend_mod.select("numpy"))
+        coincidences.append(int(out.tables["blocks"]["detections_signal"][0]))
+        qbers.append(float(out.tables["blocks"]["qber_signal"][0]))
+    assert coincidences[1] < 0.9 * coincidences[0], coincidences
+    assert qbers[2] > qbers[0] + 0.01, qbers
+
+
+# --- the SPDC model and its optimal mean pair number (issue 12) ----------------------------------
+
+SPDC_CHANNEL = dict(transmittance_alice=0.3, transmittance_bob=0.2, efficiency=0.8, dark_count_probability=1e-3,
+                    misalignment=0.02)
+
+
+def _simulated_key_rate(mu, num_pairs=300_000, seed=3):
+    batch = bbm92_batch(np, EntangledSource(werner=0.97, mean_pair_number=mu), seed=seed, start_pair=0,
+                        num_pairs=num_pairs, **SPDC_CHANNEL)
+    stats = sifted_statistics(batch)
+    return stats, stats.sifted_fraction * max(0.0, 1 - 2.16 * _h(stats.qber))
+
+
+def test_spdc_model_matches_the_simulated_source():
+    """pair_statistics: one pair per slot gives expected_qber and the coincidence product exactly; a thermal
+    source's sifted coincidences and QBER agree with bbm92_batch within 3 binomial standard errors."""
+    p_c, q = pair_statistics(None, werner=0.97, **SPDC_CHANNEL)
+    assert q == pytest.approx(expected_qber(EntangledSource(werner=0.97), **SPDC_CHANNEL), rel=1e-12)
+    no_misalignment = {k: v for k, v in SPDC_CHANNEL.items() if k != "misalignment"}
+    assert p_c == pytest.approx(expected_coincidence_probability(**no_misalignment), rel=1e-12)
+    for mu in (0.1, 0.6):
+        stats, _ = _simulated_key_rate(mu)
+        p_c, q = pair_statistics(mu, werner=0.97, **SPDC_CHANNEL)
+        sifted = 0.5 * p_c  # BBM92: matching settings in half of the slots
+        assert abs(stats.num_sifted / stats.num_pairs - sifted) <= 3 * math.sqrt(sifted / stats.num_pairs)
+        assert abs(stats.qber - q) <= 3 * math.sqrt(q * (1 - q) / stats.num_sifted), (mu, stats.qber, q)
+
+
+def test_optimal_mean_pair_number_sits_at_the_largest_key_rate():
+    """μ* beats every point of a fine grid of the model, and the simulated key rate at μ* beats the simulated
+    rates at μ*/6 and 6μ* by more than 3 standard errors of their difference (binomial in the sifted pairs)."""
+    mu_star, best = optimal_mean_pair_number(werner=0.97, **SPDC_CHANNEL)
+    grid = np.geomspace(1e-4, 2.0, 400)
+    rates = [spdc_key_rate(mu, werner=0.97, **SPDC_CHANNEL) for mu in grid]
+    assert best >= max(rates) and 1e-3 < mu_star < 1.0
+    assert grid[int(np.argmax(rates))] == pytest.approx(mu_star, rel=0.05)
+    stats, at_best = _simulated_key_rate(mu_star)
+    for mu in (mu_star / 6, mu_star * 6):
+        other_stats, other = _simulated_key_rate(mu, seed=4)
+        se = math.hypot(at_best / math.sqrt(stats.num_sifted), other / math.sqrt(max(other_stats.num_sifted, 1)))
+        assert at_best - other > 3 * se, (mu, at_best, other, se)
+
+
+def test_qkd_sweep_reports_the_optimal_mean_pair_number():
+    job = apply_overrides(load_job(ROOT / "jobs" / "bbm92_20km.toml"),
+                          ["qkd.pulses=200000", "qkd.batch_pulses=100000", "qkd.source.mean_pair_number=0.1",
+                           "qkd.sweep.distances_km=[5, 40]"])
+    out = qkd_scenario.run_job(job, comm=comm_mod.SingleComm(), backend=backend_mod.select("numpy"))
+    sweep = out.tables["sweep"]
+    assert np.all(sweep["optimal_mean_pair_number"] > 0)
+    assert np.all(sweep["optimal_theory_bits_per_pulse"] >= sweep["theory_bits_per_pulse"])
+    assert sweep["optimal_mean_pair_number"][1] < sweep["optimal_mean_pair_number"][0]  # less light, fewer pairs

@@ -19,8 +19,10 @@ import pytest
 
 from conftest import TEST_BACKEND
 from dqsim import units
+from dqsim.errors import DqsimError
 from dqsim.network import dead_time_efficiency, detection_probability, plob_bound
 from dqsim.network.fibre import total_transmittance
+from dqsim.protocols.qkd.postprocess import QberSample, sample_qber
 from dqsim.protocols.qkd import (
     CHUNK,
     SEGMENT_PULSES,
@@ -498,3 +500,34 @@ def test_cupy_matches_numpy_bit_for_bit():
         for name in ("detected", "basis", "bit", "double_click", "eve_knows"):
             np.testing.assert_array_equal(host(getattr(b0, name)), host(getattr(b1, name)))
         assert s0 == s1 and c0 == c1
+
+
+def test_sample_qber_has_the_law_of_marking_bits_one_by_one():
+    """sample_qber (binomial size, hypergeometric errors) against marking each of n bits with
+    probability f: mean sample size and mean errors agree within 3 standard errors over 400 draws."""
+    n, errors, f, draws = 5_000, 400, 0.2, 400
+    rng = np.random.default_rng(3)
+    fast = [sample_qber(n, errors, f, rng) for _ in range(draws)]
+    bits = np.zeros(n, dtype=bool)
+    bits[:errors] = True
+    slow = [(int(m.sum()), int(bits[m].sum())) for m in (rng.random((draws, n)) < f)]
+    for fast_values, slow_values in (([s.num_sampled for s in fast], [m for m, _ in slow]),
+                                     ([s.num_errors for s in fast], [k for _, k in slow])):
+        se = math.sqrt(np.var(fast_values) / draws + np.var(slow_values) / draws)
+        assert abs(np.mean(fast_values) - np.mean(slow_values)) <= 3 * se
+    assert abs(np.mean([s.qber for s in fast]) - errors / n) <= 3 * np.std([s.qber for s in fast]) / math.sqrt(draws)
+
+
+def test_estimate_block_keys_only_the_bits_left_after_the_sample():
+    c = BlockCounts(3, sent=(800_000, 100_000, 100_000), detected=(31_000, 800, 1), sifted=(15_500, 400, 0),
+                    errors=(155, 4, 0), sifted_z=(7_750, 200, 0), errors_z=(77, 2, 0), sifted_x=(7_750, 200, 0),
+                    errors_x=(78, 2, 0), eve_known=(0, 0, 0), double_clicks=(0, 0, 0))
+    whole = estimate_block(c, DecoySource())
+    sampled = estimate_block(c, DecoySource(), sample=QberSample(15_500, 3_100, 31))
+    assert sampled.num_single_photon_bits_lower == pytest.approx(0.8 * whole.num_single_photon_bits_lower)
+    assert sampled.leakage_bits < whole.leakage_bits and 0 < sampled.secret_key_bits < whole.secret_key_bits
+    assert (sampled.qber_estimate, sampled.num_estimation_bits) == (0.01, 3_100)
+    assert sampled.qber_estimate_standard_error == pytest.approx(math.sqrt(0.01 * 0.99 / 3_100))
+    assert estimate_block(c, DecoySource(), sample=QberSample(15_500, 100, 50)).aborted  # estimate 0.5
+    with pytest.raises(DqsimError, match="sample"):
+        estimate_block(c, DecoySource(), sample=QberSample(100, 10, 1))

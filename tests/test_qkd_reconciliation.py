@@ -69,6 +69,7 @@ def test_scenario_runs_cascade_and_privacy_amplification():
     assert blocks["ec_verified"].all() and blocks["final_keys_equal"].all()
     assert (blocks["ec_residual_errors"] == 0).all() and (blocks["secret_key_bits"] > 0).all()
     assert ((blocks["ec_f_measured"] > 1.0) & (blocks["ec_f_measured"] < 1.5)).all()
+    assert (blocks["estimation_bits"] > 0).all() and (blocks["qber_estimated_standard_error"] > 0).all()
     # Cascade's rounds are round trips over the fibre: post-processing takes at least 2·rounds·delay.
     delay_ps = qkd_scenario.link_physics(job, 0, 0, 1, 50.0).delay_ps
     assert (blocks["time_key_ps"] >= 2 * blocks["ec_rounds"] * delay_ps).all()

@@ -143,3 +143,24 @@ def test_repro_12_reporting_plob_standard_errors_and_decoy_warning():
     assert (blocks["secret_key_bits"] > 0).all() and (blocks["detections_decoy"] < 100).all()
     assert "decoy detections" in far.attrs["warnings"]
     assert any("WARNING" in line for line in far.summary)
+
+
+
+@pytest.mark.parametrize("job_name, pulses", [("bb84_decoy_50km", "4000000"), ("bbm92_20km", "400000")])
+def test_repro_12_sample_fraction_is_spent_on_the_qber_estimate(job_name, pulses):
+    """Every QBER-reporting path discloses a sample of the sifted key bits, reports its QBER (within 3
+    of its standard errors of the true QBER of all sifted bits) and keys only the rest: a sample of
+    0.4 instead of 0.1 leaves 0.6/0.9 of the key (5 %)."""
+    keys = []
+    for fraction in (0.1, 0.4):
+        _job, out = run(job_name, f"qkd.pulses={pulses}", "qkd.batch_pulses=200000", f"qkd.block_pulses={pulses}",
+                        f"qkd.sample_fraction={fraction}")
+        block = out.tables["blocks"][0]
+        se = float(block["qber_estimated_standard_error"])
+        assert block["estimation_bits"] > 0 and se > 0
+        assert abs(block["qber_estimated"] - block["qber_signal"]) <= 3 * se
+        if job_name == "bbm92_20km":  # the key bits are all the sifted bits
+            n, m = int(block["sifted_bits"]), int(block["estimation_bits"])
+            assert abs(m - fraction * n) <= 3 * math.sqrt(n * fraction * (1 - fraction)), (m, n)
+        keys.append(int(block["secret_key_bits"]))
+    assert keys[0] > 0 and keys[1] / keys[0] == pytest.approx(0.6 / 0.9, rel=0.05), keys

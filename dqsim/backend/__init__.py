@@ -86,6 +86,30 @@ class Backend:
         else:
             device[...] = host.reshape(device.shape)
 
+    def random_generator(self, seed_words):
+        """A generator of random numbers on this backend's device, seeded by a list of integers.
+
+        NumPy: ``numpy.random.Generator(SFC64(SeedSequence(seed_words)))``;
+        CuPy: ``cupy.random.Generator(XORWOW(SeedSequence(seed_words)))``
+        (cuRAND, drawn on the GPU). The two give the same distributions but
+        different numbers for the same words (see :mod:`dqsim.rng`). Callers
+        use only methods both have: ``random``, ``standard_exponential``, ``binomial``.
+        """
+        sequence = np.random.SeedSequence([int(w) for w in seed_words])
+        if self.is_gpu:
+            return self.xp.random.Generator(self.xp.random.XORWOW(sequence))
+        return np.random.Generator(np.random.SFC64(sequence))
+
+    def random_bytes(self, generator, size: int):
+        """``size`` uniform random bytes (uint8) on this backend's device from ``generator``.
+
+        NumPy: ``generator.bytes`` (one byte per value, the cheapest draw); CuPy,
+        whose generators have no ``bytes``: ``floor(256·u)`` of uniforms.
+        """
+        if self.is_gpu:
+            return (generator.random(size) * 256.0).astype(self.xp.uint8)
+        return np.frombuffer(generator.bytes(size), dtype=np.uint8)
+
     def synchronize(self) -> None:
         """Wait until queued device work is done (no-op on the CPU)."""
         if self.is_gpu:

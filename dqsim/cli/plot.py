@@ -5,9 +5,9 @@
 * ``cloud``: a Gantt chart of QPU occupancy (:mod:`dqsim.cli.plot_cloud`);
 * ``trotter``: the chosen observable against time, networked, Trotter and exact
   (:mod:`dqsim.cli.plot_trotter`);
-* a ``sweep`` table (QKD distance sweep): secret key rate per pulse against
-  distance, with the PLOB bound −log2(1−η) (Pirandola et al., Nat. Commun.
-  8, 15043 (2017)) on the same axes, log scale;
+* ``qkd`` with a ``sweep`` table: key rate against distance; with a
+  ``block_sizes`` table (finite key) and no sweep: key rate against block
+  size (:mod:`dqsim.cli.plot_qkd`);
 * otherwise a ``counts`` table: the most frequent outcomes as bars.
 
 matplotlib is imported here only (the ``plot`` extra), with the Agg backend,
@@ -17,8 +17,6 @@ so plotting works without a display.
 from __future__ import annotations
 
 from pathlib import Path
-
-import numpy as np
 
 from dqsim.errors import DqsimError
 
@@ -52,28 +50,10 @@ def plot_run(run, output: Path) -> str:
         from dqsim.cli.plot_repeater import draw  # noqa: PLC0415
 
         drawn = draw(run, ax)
-    elif "sweep" in run.tables:
-        sweep = run.table("sweep")
-        distance = sweep["distance_km"]
-        rate = np.asarray(sweep["key_rate_bits_per_pulse"], dtype=float)
-        plob = np.asarray(sweep["plob_bits_per_pulse"], dtype=float)
-        positive = rate > 0
-        ax.semilogy(distance, plob, "k--", label="PLOB bound −log2(1−η) of the fibre")
-        if "plob_with_detectors_bits_per_pulse" in sweep.dtype.names:
-            ax.semilogy(distance, np.asarray(sweep["plob_with_detectors_bits_per_pulse"], dtype=float), "k:",
-                        label="PLOB with the detectors' efficiency")
-        if "theory_bits_per_pulse" in sweep.dtype.names:
-            theory = np.asarray(sweep["theory_bits_per_pulse"], dtype=float)
-            ax.semilogy(distance[theory > 0], theory[theory > 0], "C1-", label="GLLP asymptotic formula")
-        ax.semilogy(distance[positive], rate[positive], "C0o-", label="simulated (decoy estimate)")
-        zero = ~positive
-        if np.any(zero):
-            floor = max(float(np.min(rate[positive])) / 10 if np.any(positive) else 1e-12, 1e-14)
-            ax.semilogy(distance[zero], np.full(int(zero.sum()), floor), "C3x", label="no key")
-        ax.set_xlabel("distance (km)")
-        ax.set_ylabel("secret key rate (bits per pulse)")
-        ax.legend()
-        drawn = "key rate vs distance"
+    elif "sweep" in run.tables or "block_sizes" in run.tables:
+        from dqsim.cli.plot_qkd import draw  # noqa: PLC0415
+
+        drawn = draw(run, ax)
     elif "counts" in run.tables:
         counts = run.table("counts")[:16]
         ax.bar(range(len(counts)), counts["count"])
@@ -81,7 +61,7 @@ def plot_run(run, output: Path) -> str:
         ax.set_ylabel("shots")
         drawn = "top counts"
     else:
-        raise DqsimError(f"{run.path}: nothing to plot (no 'sweep' or 'counts' table)")
+        raise DqsimError(f"{run.path}: nothing to plot (no 'sweep', 'block_sizes' or 'counts' table)")
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()

@@ -1,9 +1,8 @@
 """BB84 quantum key distribution with decoy states: physics, simulation, post-processing.
 
-Pure functions and small frozen dataclasses; no MPI and no event engine
-(the engine sends an :class:`AliceBatch` from Alice's rank to Bob's rank as
-one message, calls :func:`bob_detect` there, and exchanges the sifting
-messages).
+Pure functions and small frozen dataclasses; no MPI and no import of the
+event engine (the node processes of :mod:`~dqsim.protocols.qkd.nodes` use
+only the process context the engine hands them).
 
 Modules:
 
@@ -25,6 +24,12 @@ Modules:
   al., PRA 89, 022307 (2014), and the paper's fibre model.
 * :mod:`~dqsim.protocols.qkd.reconciliation`: Cascade, Toeplitz hashing
   (verification, privacy amplification).
+* :mod:`~dqsim.protocols.qkd.entangled`: BBM92 and E91 (one pair or an SPDC
+  source per slot, misalignment, dead time, afterpulsing), CHSH.
+* :mod:`~dqsim.protocols.qkd.spdc`: the SPDC source in closed form and its
+  optimal mean pair number.
+* :mod:`~dqsim.protocols.qkd.nodes`: Alice's and Bob's processes of a link,
+  driven by a :class:`~dqsim.protocols.qkd.nodes.QkdPlan`.
 """
 
 from dqsim.protocols.qkd.bb84 import (

@@ -563,21 +563,30 @@ def alice_batch(xp, source: DecoySource, seed: int, start_pulse: int, num_pulses
 # --------------------------------------------------------------------------- Bob
 
 
-def _register_clicks(raw_index: np.ndarray, u_afterpulse: np.ndarray, num_pulses: int,
+def register_clicks(raw_index: np.ndarray, u_afterpulse: np.ndarray, num_pulses: int,
                      dead_time_pulses: int, afterpulse_probability: float,
                      state: ReceiverState):
     """Apply dead time and afterpulsing to a segment's raw clicks (host, sequential).
 
+    A registered click blinds the receiver (both its detectors) for the next
+    ``dead_time_pulses`` pulses; with ``afterpulse_probability`` it fires once
+    more on the first pulse after that (an afterpulse, registered like a click).
+    Used by :func:`bob_detect` and by the entangled protocols' receivers.
+
     Args:
-        raw_index: sorted local indices of pulses with a raw click.
+        raw_index: sorted local indices of pulses with a raw click (NumPy or CuPy).
         u_afterpulse: afterpulse-trigger uniform of each pulse of the segment.
+        num_pulses: pulses in the segment.
+        dead_time_pulses: pulses blinded after each registered click, >= 0.
+        afterpulse_probability: probability of an afterpulse after a click, in [0, 1].
+        state: the :class:`ReceiverState` at the segment's start.
 
     Returns:
         ``(registered, afterpulses, state)``: local indices of registered
         clicks, the subset of those that carry an afterpulse click (landing
         there), and the receiver state at the segment's end.
     """
-    raw = raw_index.tolist()
+    raw = _to_host(raw_index).tolist()
     num_raw = len(raw)
     registered: list[int] = []
     afterpulses: list[int] = []
@@ -784,7 +793,7 @@ def bob_detect(
 
         if sequential:
             raw_index = _to_host(xp.flatnonzero(click0 | click1))
-            registered, afterpulses, state = _register_clicks(
+            registered, afterpulses, state = register_clicks(
                 raw_index, host_u[_ROW_AFTERPULSE], size, detector.dead_time_pulses,
                 detector.afterpulse_probability, state)
             keep = xp.zeros(size, dtype=xp.bool_)

@@ -41,17 +41,32 @@ photon number ``m >= 1`` (zero-truncated Poisson) and the photons' detectors.
 Pulses not recorded are counted per class: blind ones from ``w``, watched
 ones that did not click from ``w_k (1 - q_k) / (1 - P)`` (multinomial).
 
-**Randomness.** A batch draws from an SFC64 generator (three times faster
-than Philox for the bulk draws) seeded by four words of ``Stream(seed,
-node=node, purpose=PURPOSE_DETECTIONS).generator(start_pulse)``: results do not depend
-on the number of ranks, the placement or a restart from a checkpoint
-(taken between batches, with the :class:`ReceiverState`), but unlike the
-per-pulse path they DO depend on how the pulses are cut into batches (a
-different cut gives another sample of the same distribution).
+**Randomness.** A batch draws its clicks from the backend's generator
+(:meth:`dqsim.backend.Backend.random_generator`: SFC64 on NumPy, three times
+faster than Philox for the bulk draws; cuRAND's XORWOW on CuPy, drawn on the
+GPU) seeded by four words of ``Stream(seed, node=node,
+purpose=PURPOSE_DETECTIONS).generator(start_pulse)``, and the per-class
+counts of the unrecorded pulses from that host Philox generator itself:
+results do not depend on the number of ranks, the placement or a restart
+from a checkpoint (taken between batches, with the :class:`ReceiverState`),
+but unlike the per-pulse path they DO depend on how the pulses are cut into
+batches (a different cut gives another sample of the same distribution).
+
+**Backends.** The same code runs on NumPy and on CuPy (``backend``): the
+event chain, the per-click draws and their bookkeeping are ``xp`` array
+operations; the configuration tables (a few entries), the zero-truncated
+Poisson tables and the per-class multinomial counts are host NumPy; the
+returned :class:`DetectionBatch` is on the host. What is identical across
+backends: the model, the seed words, the per-class counts' generator, the
+receiver-state logic. What is equal only in distribution: the clicks
+themselves (SFC64 and XORWOW give different numbers), so a seed gives
+different registered clicks on a GPU than on the CPU. The CuPy path has not
+been run on a GPU (no GPU in the session that wrote it); its test
+(``tests/test_qkd_detections.py``, skipped without CuPy) compares the two
+backends' counts within 3 standard errors.
 
 **Cost.** ``O(detections)`` random numbers and array operations per batch,
 plus ``O(1)`` per batch for the counts; no per-pulse array is made.
-NumPy on the host (the records are small); the CuPy path is not written.
 """
 
 from __future__ import annotations
@@ -61,6 +76,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dqsim.backend import Backend
 from dqsim.checks import check_int, check_real
 from dqsim.errors import DqsimError
 from dqsim.protocols.qkd.bb84 import (
@@ -78,6 +94,9 @@ from dqsim.rng import Stream
 
 __all__ = ["PURPOSE_DETECTIONS", "DetectionBatch", "detect_batch", "detection_counts"]
 
+#: The default backend of :func:`detect_batch`: NumPy on the host.
+NUMPY = Backend("numpy", np)
+
 #: Purpose of the random stream of :func:`detect_batch` (Bob's node).
 PURPOSE_DETECTIONS = "bb84_detections"
 
@@ -87,7 +106,7 @@ _POISSON_TAIL = 1e-17
 # Rows of the uniforms drawn per registered click, in their fixed order.
 _U_CONFIG, _U_ARRIVAL, _U_DARK, _U_ALICE_BASIS, _U_BOB_BASIS, _U_DETECTOR, _U_PHOTONS = range(7)
 _NUM_UNIFORMS = 7
-# Bits of the one random byte drawn per registered click.
+# Bits of the one random byte drawn per registered click (Backend.random_bytes).
 _BIT_ALICE, _BIT_DOUBLE, _BIT_AFTERPULSE, _BIT_EVE_BASIS, _BIT_EVE_BIT = (np.uint8(1 << i) for i in range(5))
 
 
@@ -191,9 +210,9 @@ def _truncated_poisson_cdf(lam: float) -> np.ndarray:
     return cdf
 
 
-def _event_chain(gen: np.random.Generator, num_pulses: int, click_probability: float, dead_time_pulses: int,
+def _event_chain(xp, gen, num_pulses: int, click_probability: float, dead_time_pulses: int,
                  afterpulse_probability: float, state: ReceiverState):
-    """Positions of the registered clicks, whether each is an afterpulse, whether each fires one."""
+    """Positions of the registered clicks, whether each is an afterpulse, whether each fires one (``xp`` arrays)."""
     d = dead_time_pulses
     position = state.dead_time_left - d - 1  # a virtual click whose dead time ends where the state says
     fires_last = bool(state.afterpulse_due)
@@ -205,22 +224,22 @@ def _event_chain(gen: np.random.Generator, num_pulses: int, click_probability: f
         left = num_pulses - position
         size = int(min(max(64, 1.1 * left / mean_gap + 4.0 * math.sqrt(left / mean_gap) + 16), 1 << 24))
         if click_probability >= 1.0:
-            gaps = np.ones(size, dtype=np.int64)
+            gaps = xp.ones(size, dtype=xp.int64)
         elif click_probability > 0.0:  # Geometric(P) as 1 + floor(E / -ln(1 - P)), E exponential
-            gaps = 1 + (gen.standard_exponential(size) * (-1.0 / math.log1p(-click_probability))).astype(np.int64)
+            gaps = 1 + (gen.standard_exponential(size) * (-1.0 / math.log1p(-click_probability))).astype(xp.int64)
         else:
-            gaps = np.full(size, num_pulses + 1, dtype=np.int64)
+            gaps = xp.full(size, num_pulses + 1, dtype=xp.int64)
         fire = (gen.random(size) < afterpulse_probability) if afterpulse_probability > 0.0 \
-            else np.zeros(size, dtype=bool)
-        forced_now = np.empty(size, dtype=bool)
+            else xp.zeros(size, dtype=bool)
+        forced_now = xp.empty(size, dtype=bool)
         forced_now[0] = fires_last
         forced_now[1:] = fire[:-1]
-        steps = np.where(forced_now, 1, gaps) if (fires_last or afterpulse_probability > 0.0) else gaps
+        steps = xp.where(forced_now, 1, gaps) if (fires_last or afterpulse_probability > 0.0) else gaps
         if d:
             steps = steps + d
-        pos = np.cumsum(steps)
+        pos = xp.cumsum(steps)
         pos += position
-        keep = int(np.searchsorted(pos, num_pulses, side="left"))
+        keep = int(xp.count_nonzero(pos < num_pulses))  # pos increases
         positions.append(pos[:keep])
         forced.append(forced_now[:keep])
         fires.append(fire[:keep])
@@ -232,26 +251,27 @@ def _event_chain(gen: np.random.Generator, num_pulses: int, click_probability: f
     blocked_until = position + d + 1
     new_state = ReceiverState(dead_time_left=max(0, blocked_until - num_pulses),
                               afterpulse_due=fires_last and blocked_until >= num_pulses)
-    cat = (lambda parts, dtype: np.concatenate(parts) if parts else np.zeros(0, dtype=dtype))
-    return cat(positions, np.int64), cat(forced, bool), cat(fires, bool), new_state
+    cat = (lambda parts, dtype: xp.concatenate(parts) if parts else xp.zeros(0, dtype=dtype))
+    return cat(positions, xp.int64), cat(forced, bool), cat(fires, bool), new_state
 
 
-def _batch_generator(seed: int, node: int, start_pulse: int) -> np.random.Generator:
-    """The batch's generator: SFC64 seeded by the batch's Philox event (module docstring)."""
-    words = Stream(seed, node=node, purpose=PURPOSE_DETECTIONS).generator(start_pulse).integers(
-        0, 2**63, size=4, dtype=np.int64)
-    return np.random.Generator(np.random.SFC64(np.random.SeedSequence([int(w) for w in words])))
+def _batch_generators(backend, seed: int, node: int, start_pulse: int):
+    """The batch's generators (module docstring): the backend's, seeded by four words of the
+    batch's Philox event, and that host Philox generator itself (for the per-class counts)."""
+    host = Stream(seed, node=node, purpose=PURPOSE_DETECTIONS).generator(start_pulse)
+    words = host.integers(0, 2**63, size=4, dtype=np.int64)
+    return backend.random_generator(words.tolist()), host
 
 
-def _categorical(cumulative: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """Index drawn from the unnormalised ``cumulative`` weights by the uniforms ``u``.
+def _categorical(xp, cumulative: np.ndarray, u):
+    """Index drawn from the unnormalised ``cumulative`` weights (host) by the uniforms ``u`` (``xp``).
 
     A sum of comparisons (the tables are short): faster than ``searchsorted`` here.
     """
-    index = np.zeros(u.shape, dtype=np.intp)
+    index = xp.zeros(u.shape, dtype=xp.intp)
     if cumulative[-1] <= 0.0:  # no configuration can be drawn (no uniform reaches here)
         return index
-    for edge in cumulative[:-1] / cumulative[-1]:
+    for edge in (cumulative[:-1] / cumulative[-1]).tolist():
         index += u >= edge
     return index
 
@@ -269,6 +289,7 @@ def detect_batch(
     z_basis_probability: float = 0.5,
     receiver_state: ReceiverState | None = None,
     node: int = 1,
+    backend: Backend | None = None,
 ) -> tuple[DetectionBatch, ReceiverState]:
     """Bob's registered clicks of ``num_pulses`` pulses, drawn at the cost of the clicks.
 
@@ -288,6 +309,8 @@ def detect_batch(
         z_basis_probability: probability that Bob measures in Z, in [0, 1].
         receiver_state: the :class:`ReceiverState` of the previous batch (``None``: fresh).
         node: Bob's node index (key of the random stream), >= 0.
+        backend: the :class:`dqsim.backend.Backend` whose array module and
+            generator draw the clicks (``None``: NumPy); the result is on the host.
 
     Returns:
         ``(batch, state)``: the :class:`DetectionBatch` and the receiver state for the next batch.
@@ -313,74 +336,80 @@ def detect_batch(
                                                 z_basis_probability=z_basis_probability,
                                                 receiver_state=receiver_state, node=node)
 
+    backend = NUMPY if backend is None else backend
+    xp = backend.xp
     p_b = 1.0 - (1.0 - detector.dark_count_probability) * (1.0 - p_noise)
     conf = _configurations(source, channel, detector, eve, p_b)
     click_total = float(np.dot(conf.weight, conf.click))
-    gen = _batch_generator(seed, node, start_pulse)
-    index, forced, _fires, new_state = _event_chain(gen, num_pulses, min(click_total, 1.0),
+    gen, host_gen = _batch_generators(backend, seed, node, start_pulse)
+    index, forced, _fires, new_state = _event_chain(xp, gen, num_pulses, min(click_total, 1.0),
                                                     detector.dead_time_pulses, detector.afterpulse_probability,
                                                     state)
-    n = index.shape[0]
+    n = int(index.shape[0])
     any_forced = bool(forced.any())
     u = gen.random((_NUM_UNIFORMS, n))
-    bits = np.frombuffer(gen.bytes(n), dtype=np.uint8)
+    bits = backend.random_bytes(gen, n)
 
     # Configuration: normal clicks from w·q/P, afterpulse pulses from w.
-    config = _categorical(np.cumsum(conf.weight * conf.click), u[_U_CONFIG])
+    config = _categorical(xp, np.cumsum(conf.weight * conf.click), u[_U_CONFIG])
     if any_forced:
-        config = np.where(forced, _categorical(np.cumsum(conf.weight), u[_U_CONFIG]), config)
+        config = xp.where(forced, _categorical(xp, np.cumsum(conf.weight), u[_U_CONFIG]), config)
     ratio = np.divide(conf.arrival, conf.click, out=np.zeros_like(conf.arrival), where=conf.click > 0.0)
-    p_arrival = ratio[config]
+    p_arrival = xp.asarray(ratio)[config]
     if any_forced:
-        p_arrival = np.where(forced, conf.arrival[config], p_arrival)
+        p_arrival = xp.where(forced, xp.asarray(conf.arrival)[config], p_arrival)
     arrived = u[_U_ARRIVAL] < p_arrival
     # Background clicks of the correct and the wrong detector from one uniform v: both below p²,
     # the correct one alone in [p², p), the wrong one alone in [p, 2p - p²). A normal click
     # without photons has at least one: v is scaled into [0, 1 - (1-p)²).
     v = u[_U_DARK]
-    v[np.flatnonzero(~(forced | arrived))] *= 1.0 - (1.0 - p_b) ** 2
-    dark_correct = np.zeros(n, dtype=bool)
-    dark_wrong = np.zeros(n, dtype=bool)
-    some = np.flatnonzero(v < 2.0 * p_b - p_b * p_b)  # at least one background click (rare unless forced)
+    v[xp.flatnonzero(~(forced | arrived))] *= 1.0 - (1.0 - p_b) ** 2
+    dark_correct = xp.zeros(n, dtype=bool)
+    dark_wrong = xp.zeros(n, dtype=bool)
+    some = xp.flatnonzero(v < 2.0 * p_b - p_b * p_b)  # at least one background click (rare unless forced)
     dark_correct[some] = v[some] < p_b
     dark_wrong[some] = (v[some] < p_b * p_b) | (v[some] >= p_b)
 
-    alice_basis = (u[_U_ALICE_BASIS] >= source.z_basis_probability).view(np.uint8)
-    alice_bit = (bits & _BIT_ALICE).astype(bool).view(np.uint8)
-    bob_basis = (u[_U_BOB_BASIS] >= z_bob).view(np.uint8)
+    alice_basis = (u[_U_ALICE_BASIS] >= source.z_basis_probability).view(xp.uint8)
+    alice_bit = (bits & _BIT_ALICE).astype(bool).view(xp.uint8)
+    bob_basis = (u[_U_BOB_BASIS] >= z_bob).view(xp.uint8)
     state_basis, state_bit = alice_basis, alice_bit
-    eve_knows = np.zeros(n, dtype=bool)
+    eve_knows = xp.zeros(n, dtype=bool)
     if eve.is_active:
-        attacked = conf.attacked[config]
+        attacked = xp.asarray(conf.attacked)[config]
         u_learns = gen.random(n)
+        eve_learns = xp.asarray(conf.eve_learns)[config]
     if eve.is_active and eve.attack == "intercept_resend":
         if eve.basis == "random":
-            eve_basis = (bits & _BIT_EVE_BASIS).astype(bool).view(np.uint8)
+            eve_basis = (bits & _BIT_EVE_BASIS).astype(bool).view(xp.uint8)
         else:
-            eve_basis = np.full(n, BASIS_Z if eve.basis == "Z" else BASIS_X, dtype=np.uint8)
+            eve_basis = xp.full(n, BASIS_Z if eve.basis == "Z" else BASIS_X, dtype=xp.uint8)
         right = eve_basis == alice_basis
-        eve_bit = np.where(right, alice_bit, (bits & _BIT_EVE_BIT).astype(bool).view(np.uint8))
-        hit = attacked & (arrived | (u_learns < conf.eve_learns[config]))
-        state_basis = np.where(hit, eve_basis, alice_basis)
-        state_bit = np.where(hit, eve_bit, alice_bit)
+        eve_bit = xp.where(right, alice_bit, (bits & _BIT_EVE_BIT).astype(bool).view(xp.uint8))
+        hit = attacked & (arrived | (u_learns < eve_learns))
+        state_basis = xp.where(hit, eve_basis, alice_basis)
+        state_bit = xp.where(hit, eve_bit, alice_bit)
         eve_knows = hit & right
     elif eve.is_active:
-        eve_knows = attacked & (u_learns < conf.eve_learns[config])
+        eve_knows = attacked & (u_learns < eve_learns)
     # Several photons (rare for weak pulses): the arrival uniform beyond P(m = 1 | m >= 1) of its configuration.
     one_photon = np.array([_truncated_poisson_cdf(lam)[0] if lam > 0.0 else 1.0 for lam in conf.mean_arriving])
-    several = np.flatnonzero(arrived & (u[_U_PHOTONS] >= one_photon[config]))
-    photons = np.empty(several.size, dtype=np.int64)  # photon numbers of the events in ``several``
-    for k in np.unique(config[several]):
-        chosen = config[several] == k
-        cdf = _truncated_poisson_cdf(float(conf.mean_arriving[k]))
-        photons[chosen] = 1 + np.searchsorted(cdf, u[_U_PHOTONS, several[chosen]], side="right")
+    several = xp.flatnonzero(arrived & (u[_U_PHOTONS] >= xp.asarray(one_photon)[config]))
+    num_several = int(several.shape[0])
+    photons = xp.empty(num_several, dtype=xp.int64)  # photon numbers of the events in ``several``
+    if num_several:
+        config_several = config[several]
+        for k in backend.to_host(xp.unique(config_several)).tolist():
+            chosen = config_several == k
+            cdf = xp.asarray(_truncated_poisson_cdf(float(conf.mean_arriving[k])))
+            photons[chosen] = 1 + xp.searchsorted(cdf, u[_U_PHOTONS][several[chosen]], side="right")
 
     # Photons to the correct detector: one photon by a uniform, several by a binomial draw.
     match = bob_basis == state_basis
     u_detector = u[_U_DETECTOR]
-    correct = np.where(match, u_detector < 1.0 - detector.misalignment, u_detector < 0.5) & arrived
-    if several.size:
-        r_correct = np.where(match[several], 1.0 - detector.misalignment, 0.5)
+    correct = xp.where(match, u_detector < 1.0 - detector.misalignment, u_detector < 0.5) & arrived
+    if num_several:
+        r_correct = xp.where(match[several], 1.0 - detector.misalignment, 0.5)
         num_correct = gen.binomial(photons, r_correct)
         correct[several] = num_correct > 0
         wrong = arrived & ~correct
@@ -390,28 +419,30 @@ def detect_batch(
     click_correct = correct | dark_correct
     click_wrong = wrong | dark_wrong
     if any_forced:  # the afterpulse fires detector 1 or 0: the correct one when it is the state's bit
-        to_correct = ((bits & _BIT_AFTERPULSE).astype(bool).view(np.uint8) == state_bit)
+        to_correct = (bits & _BIT_AFTERPULSE).astype(bool).view(xp.uint8) == state_bit
         click_correct |= forced & to_correct
         click_wrong |= forced & ~to_correct
     double = click_correct & click_wrong
     # One click: the state's bit from the correct detector, the other bit from the wrong one.
-    bob_bit = np.where(double, (bits & _BIT_DOUBLE).astype(bool).view(np.uint8),
-                       state_bit ^ (~click_correct).view(np.uint8) & np.uint8(1))
+    bob_bit = xp.where(double, (bits & _BIT_DOUBLE).astype(bool).view(xp.uint8),
+                       state_bit ^ (~click_correct).view(xp.uint8) & np.uint8(1))
 
     num_classes = source.num_classes
-    cls = conf.intensity_class[config].astype(np.uint8)
-    sent = np.bincount(cls, minlength=num_classes)
-    blind = min(state.dead_time_left, num_pulses) + int(np.minimum(detector.dead_time_pulses,
+    cls = xp.asarray(conf.intensity_class.astype(np.uint8))[config]
+    sent = backend.to_host(xp.bincount(cls, minlength=num_classes)).astype(np.int64)
+    blind = min(state.dead_time_left, num_pulses) + int(xp.minimum(detector.dead_time_pulses,
                                                                    num_pulses - 1 - index).sum())
     watched = num_pulses - n - blind
-    sent = sent + _class_counts(gen, blind, conf.weight, conf.intensity_class, num_classes)
+    sent = sent + _class_counts(host_gen, blind, conf.weight, conf.intensity_class, num_classes)
     if watched > 0:
-        sent = sent + _class_counts(gen, watched, conf.weight * (1.0 - conf.click), conf.intensity_class,
+        sent = sent + _class_counts(host_gen, watched, conf.weight * (1.0 - conf.click), conf.intensity_class,
                                     num_classes)
+    host = backend.to_host
     batch = DetectionBatch(start_pulse=int(start_pulse), num_pulses=int(num_pulses),
-                           sent=tuple(int(v) for v in sent), index=index, intensity_class=cls,
-                           alice_basis=alice_basis, alice_bit=alice_bit, bob_basis=bob_basis, bob_bit=bob_bit,
-                           double_click=double, eve_knows=eve_knows, afterpulse=forced)
+                           sent=tuple(int(v) for v in sent), index=host(index), intensity_class=host(cls),
+                           alice_basis=host(alice_basis), alice_bit=host(alice_bit), bob_basis=host(bob_basis),
+                           bob_bit=host(bob_bit), double_click=host(double), eve_knows=host(eve_knows),
+                           afterpulse=host(forced))
     return batch, new_state
 
 

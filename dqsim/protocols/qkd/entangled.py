@@ -88,6 +88,7 @@ import numpy as np
 from dqsim.errors import DqsimError
 from dqsim.checks import check_int, check_real
 from dqsim.network.fibre import fibre_transmittance
+from dqsim.protocols.qkd.bb84 import ReceiverState, register_clicks
 from dqsim.protocols.qkd.theory import binary_entropy
 from dqsim.rng import Stream
 
@@ -269,6 +270,10 @@ class EntangledBatch:
         alice_bit: int8 bit (0 ↔ outcome +1 of A(θ)).
         bob_bit: int8 bit.
         xp: the array module of the arrays.
+        alice_receiver: Alice's :class:`~dqsim.protocols.qkd.bb84.ReceiverState`
+            at the batch's end (dead time left, afterpulse due): pass it, with
+            Bob's, as ``receiver_states`` of the next batch.
+        bob_receiver: Bob's receiver state at the batch's end.
     """
 
     protocol: str
@@ -282,6 +287,8 @@ class EntangledBatch:
     alice_bit: Any
     bob_bit: Any
     xp: Any = field(repr=False, compare=False)
+    alice_receiver: ReceiverState = field(default_factory=ReceiverState)
+    bob_receiver: ReceiverState = field(default_factory=ReceiverState)
 
     @property
     def alice_angles(self) -> tuple[float, ...]:
@@ -322,7 +329,7 @@ def _setting(xp, uniforms, num_settings: int):
 
 
 def _clicks(xp, uniforms, quantum_bit, detect_probability: float, dark: float, misalignment: float = 0.0):
-    """(detected, bit) of one side from its uniforms and the quantum outcome of its photon.
+    """(click0, click1) of one side from its uniforms and the quantum outcome of its photon.
 
     A detected photon fires the wrong detector with probability ``misalignment``: given
     ``u < p`` (detected), ``u < p·e_d`` has probability e_d, so no extra draw is needed.
@@ -331,27 +338,47 @@ def _clicks(xp, uniforms, quantum_bit, detect_probability: float, dark: float, m
     if misalignment > 0.0:
         flip = (uniforms[:, _SIDE_PHOTON] < detect_probability * misalignment).astype(xp.int8)
         quantum_bit = (quantum_bit ^ flip).astype(xp.int8)
-    click0 = (uniforms[:, _SIDE_DARK0] < dark) | (photon & (quantum_bit == 0))
-    click1 = (uniforms[:, _SIDE_DARK1] < dark) | (photon & (quantum_bit == 1))
-    detected = click0 | click1
-    double = click0 & click1
-    random_bit = (uniforms[:, _SIDE_DOUBLE_BIT] < 0.5).astype(xp.int8)
-    bit = xp.where(double, random_bit, click1.astype(xp.int8)).astype(xp.int8)
-    return detected, bit
+    return _dark_clicks(uniforms, photon & (quantum_bit == 0), photon & (quantum_bit == 1), dark)
 
 
-def _squash(xp, uniforms, fired0, fired1, dark):
-    """(detected, bit) of one side whose detectors saw ``fired0``/``fired1`` photons, plus dark counts."""
-    click0 = (uniforms[:, _SIDE_DARK0] < dark) | fired0
-    click1 = (uniforms[:, _SIDE_DARK1] < dark) | fired1
+def _dark_clicks(uniforms, fired0, fired1, dark):
+    """(click0, click1) of one side whose detectors saw ``fired0``/``fired1`` photons, plus dark counts."""
+    return (uniforms[:, _SIDE_DARK0] < dark) | fired0, (uniforms[:, _SIDE_DARK1] < dark) | fired1
+
+
+def _squash(xp, uniforms, click0, click1):
+    """(detected, bit) of one side: one click gives its detector's bit, a double click a random bit."""
     double = click0 & click1
     random_bit = (uniforms[:, _SIDE_DOUBLE_BIT] < 0.5).astype(xp.int8)
     return click0 | click1, xp.where(double, random_bit, click1.astype(xp.int8)).astype(xp.int8)
 
 
+def _receiver(xp, stream: Stream, start_pair: int, num_pairs: int, click0, click1, dead_time_pulses: int,
+              afterpulse_probability: float, state: ReceiverState):
+    """Dead time and afterpulsing of one side's receiver: ``(click0, click1, state)`` after them.
+
+    The same sequential rule as BB84's receiver (:func:`dqsim.protocols.qkd.bb84.register_clicks`):
+    a registered click (either detector) blinds both detectors for the next
+    ``dead_time_pulses`` slots, and with ``afterpulse_probability`` the first
+    slot after that gets one more click, on a detector chosen at random. Its
+    uniforms (trigger, detector) come from the side's ``"-afterpulse"`` stream,
+    two per slot, so the results do not depend on how slots are batched.
+    """
+    u = _uniforms(stream, start_pair, num_pairs, 2)
+    registered, afterpulses, state = register_clicks(xp.flatnonzero(click0 | click1), u[:, 0], num_pairs,
+                                                     dead_time_pulses, afterpulse_probability, state)
+    keep = xp.zeros(num_pairs, dtype=bool)
+    keep[xp.asarray(registered)] = True
+    click0, click1 = click0 & keep, click1 & keep
+    to_one = u[afterpulses, 1] >= 0.5
+    click1[xp.asarray(afterpulses[to_one])] = True
+    click0[xp.asarray(afterpulses[~to_one])] = True
+    return click0, click1, state
+
+
 def _thermal_clicks(xp, source, protocol, seed, node, start_pair, num_pairs, correlation, u_a, u_b, p_a, p_b,
                     dark, misalignment):
-    """Both sides' clicks when a slot holds a thermal number of independent pairs.
+    """Both sides' ``(click0, click1)`` when a slot holds a thermal number of independent pairs.
 
     Pair j of a slot exists when j < n, n = ⌊ln u / ln(μ/(1+μ))⌋ (thermal law);
     its two bits follow the Werner correlation of the slot's settings, its
@@ -375,9 +402,7 @@ def _thermal_clicks(xp, source, protocol, seed, node, start_pair, num_pairs, cor
             bit = bit ^ (photon_u < p * misalignment).astype(xp.int8)
             fired[2 * side] |= arrives & (bit == 0)
             fired[2 * side + 1] |= arrives & (bit == 1)
-    alice_detected, alice_bit = _squash(xp, u_a, fired[0], fired[1], dark)
-    bob_detected, bob_bit = _squash(xp, u_b, fired[2], fired[3], dark)
-    return alice_detected, alice_bit, bob_detected, bob_bit
+    return _dark_clicks(u_a, fired[0], fired[1], dark), _dark_clicks(u_b, fired[2], fired[3], dark)
 
 
 def _batch(
@@ -394,8 +419,17 @@ def _batch(
     num_pairs,
     node,
     misalignment=0.0,
+    dead_time_pulses=0,
+    afterpulse_probability=0.0,
+    receiver_states=None,
 ) -> EntangledBatch:
     source = _check_source(where, source)
+    dead_time_pulses = check_int(where, "dead_time_pulses", dead_time_pulses, 0)
+    afterpulse_probability = check_real(where, "afterpulse_probability", afterpulse_probability, 0.0, 1.0)
+    states = (ReceiverState(), ReceiverState()) if receiver_states is None else tuple(receiver_states)
+    if len(states) != 2 or not all(isinstance(state, ReceiverState) for state in states):
+        raise DqsimError(f"{where}: receiver_states must be two ReceiverState (Alice's, Bob's) or None, "
+                         f"got {receiver_states!r}")
     misalignment = check_real(where, "misalignment", misalignment, 0.0, 1.0)
     t_a = check_real(where, "transmittance_alice", transmittance_alice, 0.0, 1.0)
     t_b = check_real(where, "transmittance_bob", transmittance_bob, 0.0, 1.0)
@@ -424,12 +458,20 @@ def _batch(
     q_bob = (q_alice ^ disagree).astype(xp.int8)
 
     if source.mean_pair_number is None:
-        alice_detected, alice_bit = _clicks(xp, u_a, q_alice, t_a * eta, dark, misalignment)
-        bob_detected, bob_bit = _clicks(xp, u_b, q_bob, t_b * eta, dark, misalignment)
+        clicks = [_clicks(xp, u_a, q_alice, t_a * eta, dark, misalignment),
+                  _clicks(xp, u_b, q_bob, t_b * eta, dark, misalignment)]
     else:
-        alice_detected, alice_bit, bob_detected, bob_bit = _thermal_clicks(
-            xp, source, protocol, seed, node, start_pair, num_pairs, e, u_a, u_b, t_a * eta, t_b * eta, dark,
-            misalignment)
+        clicks = list(_thermal_clicks(xp, source, protocol, seed, node, start_pair, num_pairs, e, u_a, u_b,
+                                      t_a * eta, t_b * eta, dark, misalignment))
+    states = list(states)
+    for side, role in enumerate(("alice", "bob")):
+        state = states[side]
+        if dead_time_pulses or afterpulse_probability or state.dead_time_left or state.afterpulse_due:
+            stream = Stream(seed, node=node, purpose=f"{protocol}-{role}-afterpulse")
+            *clicks[side], states[side] = _receiver(xp, stream, start_pair, num_pairs, *clicks[side],
+                                                    dead_time_pulses, afterpulse_probability, state)
+    alice_detected, alice_bit = _squash(xp, u_a, *clicks[0])
+    bob_detected, bob_bit = _squash(xp, u_b, *clicks[1])
     return EntangledBatch(
         protocol=protocol,
         werner=source.werner,
@@ -442,6 +484,8 @@ def _batch(
         alice_bit=alice_bit,
         bob_bit=bob_bit,
         xp=xp,
+        alice_receiver=states[0],
+        bob_receiver=states[1],
     )
 
 
@@ -458,6 +502,9 @@ def bbm92_batch(
     num_pairs: int,
     node: int = 0,
     misalignment: float = 0.0,
+    dead_time_pulses: int = 0,
+    afterpulse_probability: float = 0.0,
+    receiver_states: tuple[ReceiverState, ReceiverState] | None = None,
 ) -> EntangledBatch:
     """Simulate BBM92 on pairs ``start_pair .. start_pair + num_pairs - 1``.
 
@@ -480,6 +527,13 @@ def bbm92_batch(
         node: node index keying the random streams, >= 0.
         misalignment: probability e_d that a detected photon fires the wrong
             detector, each side independently, in [0, 1] (default 0).
+        dead_time_pulses: slots each side's receiver stays blind after a
+            registered click, >= 0 (default 0; see :func:`_receiver`).
+        afterpulse_probability: probability of an afterpulse click on the
+            first slot after the dead time, in [0, 1] (default 0).
+        receiver_states: Alice's and Bob's :class:`~dqsim.protocols.qkd.bb84.ReceiverState`
+            left by the previous batch (``batch.alice_receiver``, ``batch.bob_receiver``);
+            ``None``: fresh receivers.
 
     Returns:
         An :class:`EntangledBatch` with ``protocol == "bbm92"``.
@@ -498,7 +552,8 @@ def bbm92_batch(
     """
     return _batch(
         "bbm92_batch", "bbm92", xp, source, transmittance_alice, transmittance_bob, efficiency,
-        dark_count_probability, seed, start_pair, num_pairs, node, misalignment,
+        dark_count_probability, seed, start_pair, num_pairs, node, misalignment, dead_time_pulses,
+        afterpulse_probability, receiver_states,
     )
 
 
@@ -515,6 +570,9 @@ def e91_batch(
     num_pairs: int,
     node: int = 0,
     misalignment: float = 0.0,
+    dead_time_pulses: int = 0,
+    afterpulse_probability: float = 0.0,
+    receiver_states: tuple[ReceiverState, ReceiverState] | None = None,
 ) -> EntangledBatch:
     """Simulate Ekert's E91 protocol on pairs ``start_pair .. start_pair + num_pairs - 1``.
 
@@ -536,6 +594,13 @@ def e91_batch(
         node: node index keying the random streams, >= 0.
         misalignment: probability e_d that a detected photon fires the wrong
             detector, each side independently, in [0, 1] (default 0).
+        dead_time_pulses: slots each side's receiver stays blind after a
+            registered click, >= 0 (default 0; see :func:`_receiver`).
+        afterpulse_probability: probability of an afterpulse click on the
+            first slot after the dead time, in [0, 1] (default 0).
+        receiver_states: Alice's and Bob's :class:`~dqsim.protocols.qkd.bb84.ReceiverState`
+            left by the previous batch (``batch.alice_receiver``, ``batch.bob_receiver``);
+            ``None``: fresh receivers.
 
     Returns:
         An :class:`EntangledBatch` with ``protocol == "e91"``.
@@ -554,7 +619,8 @@ def e91_batch(
     """
     return _batch(
         "e91_batch", "e91", xp, source, transmittance_alice, transmittance_bob, efficiency,
-        dark_count_probability, seed, start_pair, num_pairs, node, misalignment,
+        dark_count_probability, seed, start_pair, num_pairs, node, misalignment, dead_time_pulses,
+        afterpulse_probability, receiver_states,
     )
 
 

@@ -5,9 +5,13 @@ The engine accumulates :class:`BlockCounts` over the batches of a block
 
 **QBER.** The error counts are the simulator's true errors of the sifted
 bits (Alice's and Bob's bits compared). A real system estimates the QBER
-from a random sample of the sifted bits, or counts the errors error
-correction fixes; both converge to this value for long blocks, which is
-the asymptotic regime treated here, so no sample estimate is made.
+from a random sample of the sifted bits and discards that sample:
+:func:`sample_qber` draws it (each key bit joins the sample with
+probability ``sample_fraction``: the sample size is binomial and, given it,
+its errors hypergeometric — the same law as marking the bits one by one),
+and ``estimate_block(..., sample=...)`` aborts on the sample's QBER and
+keys only the rest. The finite-key analysis instead estimates from the X
+(test) basis, which is disclosed whole (Lim et al. 2014).
 
 **Key length** (asymptotic GLLP with decoy-state bounds; D. Gottesman, H.-K.
 Lo, N. Lütkenhaus, J. Preskill, Quantum Inf. Comput. 4, 325 (2004); X. Ma,
@@ -16,6 +20,11 @@ B. Qi, Y. Zhao, H.-K. Lo, Phys. Rev. A 72, 012326 (2005), Sec. II)::
     n_1^L = (Q1^L / Q_μ) · n_sifted,μ           single-photon sifted signal bits
     leak  = f_EC · h(E_μ) · n_sifted,μ           bits revealed by error correction
     ℓ     = max(0, n_1^L · [1 - h(e1^U)] - leak)
+
+With a QBER sample of m of the n sifted signal bits (k errors), ``n_1^L``
+and ``leak`` count only the n - m kept bits (``leak`` at their error rate
+(E·n - k)/(n - m), which error correction discloses), and the block aborts
+when k/m exceeds the threshold.
 
 Only signal-class sifted bits form the key; decoy classes are used for the
 estimation only. ``Q1^L`` and ``e1^U`` come from :mod:`dqsim.protocols.qkd.decoy`.
@@ -49,8 +58,11 @@ __all__ = [
     "BlockCounts",
     "BlockResult",
     "block_counts",
+    "QberSample",
     "estimate_block",
+    "finite_key_rates",
     "postprocess_block",
+    "sample_qber",
     "sift",
 ]
 
@@ -233,6 +245,12 @@ class BlockResult:
             was analysed that way (``secret_key_bits`` is then its ℓ), else ``None``.
         postprocess: what error correction, verification and privacy
             amplification did when they were run (:func:`postprocess_block`), else ``None``.
+        qber_estimate: the QBER as the protocol estimated it — from the
+            disclosed sample (:func:`sample_qber`), or from the X basis
+            (finite key) — or ``None`` (no estimate made, or no bits).
+        qber_estimate_standard_error: its binomial standard error (NaN without an estimate).
+        num_estimation_bits: bits the estimate disclosed (removed from the key
+            when sampled from it), bits.
     """
 
     num_pulses_sent: int
@@ -254,6 +272,67 @@ class BlockResult:
     f_ec: float
     finite_key: FiniteKeyResult | None = None
     postprocess: PostprocessResult | None = None
+    qber_estimate: float | None = None
+    qber_estimate_standard_error: float = math.nan
+    num_estimation_bits: int = 0
+
+
+@dataclass(frozen=True)
+class QberSample:
+    """The key bits disclosed to estimate a block's QBER.
+
+    Attributes:
+        num_bits: key bits the sample was drawn from.
+        num_sampled: bits disclosed (and removed from the key), <= ``num_bits``.
+        num_errors: errors among them.
+    """
+
+    num_bits: int
+    num_sampled: int
+    num_errors: int
+
+    @property
+    def qber(self) -> float | None:
+        """Estimated QBER k/m (``None`` for an empty sample)."""
+        return self.num_errors / self.num_sampled if self.num_sampled else None
+
+    @property
+    def standard_error(self) -> float:
+        """Binomial standard error sqrt(q(1-q)/m) of the estimate (NaN for an empty sample)."""
+        q = self.qber
+        return math.sqrt(q * (1.0 - q) / self.num_sampled) if q is not None else math.nan
+
+
+def sample_qber(num_bits: int, num_errors: int, sample_fraction: float, rng: np.random.Generator) -> QberSample:
+    """Disclose a random part of a block's key bits to estimate its QBER (from the counts alone).
+
+    Each of the ``num_bits`` bits joins the sample independently with
+    probability ``sample_fraction`` (as the post-processing of
+    :func:`postprocess_block` does bit by bit): the sample size is
+    m ~ Binomial(num_bits, sample_fraction) and, given m, its errors
+    k ~ Hypergeometric(num_errors, num_bits - num_errors, m) — the same joint law.
+
+    Args:
+        num_bits: key bits of the block, >= 0.
+        num_errors: errors among them, in [0, num_bits].
+        sample_fraction: probability that a bit is disclosed, in (0, 0.5].
+        rng: the block's shared public generator.
+
+    Returns:
+        The :class:`QberSample`.
+
+    Examples:
+        >>> s = sample_qber(100_000, 2_000, 0.1, np.random.default_rng(1))
+        >>> 9_000 < s.num_sampled < 11_000, abs(s.qber - 0.02) < 5 * s.standard_error
+        (True, True)
+    """
+    where = "sample_qber"
+    num_bits = check_int(where, "num_bits", num_bits, 0)
+    num_errors = check_int(where, "num_errors", num_errors, 0, num_bits)
+    sample_fraction = check_real(where, "sample_fraction", sample_fraction, 0.0, 0.5, low_open=True)
+    m = int(rng.binomial(num_bits, sample_fraction)) if num_bits else 0
+    k = int(rng.hypergeometric(num_errors, num_bits - num_errors, m)) if m else 0
+    return QberSample(num_bits, m, k)
 
 
 def _ratio(numerator: int, denominator: int) -> float | None:
@@ -280,6 +359,7 @@ def estimate_block(
     decoy_method: str = "auto",
     finite_key: tuple[float, float] | None = None,
     leakage_bits: float | None = None,
+    sample: QberSample | None = None,
 ) -> BlockResult:
     """Gains, QBERs, decoy bounds and the asymptotic secret-key length of a block.
 
@@ -303,6 +383,10 @@ def estimate_block(
         leakage_bits: the error-correction leakage actually disclosed (e.g. by
             :func:`dqsim.protocols.qkd.reconciliation.cascade`), bits, >= 0;
             ``None``: the model ``f_EC·h(E)·n``.
+        sample: the QBER sample disclosed from the signal class's sifted bits
+            (:func:`sample_qber`; asymptotic only): the block aborts on its
+            QBER and keys only the other bits (module docstring). ``None``:
+            no sample (the true QBER decides).
 
     Returns:
         The :class:`BlockResult`.
@@ -361,10 +445,25 @@ def estimate_block(
 
     aborted = qber_signal is not None and qber_signal > qber_threshold
     leakage = f_ec * binary_entropy(qber_signal) * n_sifted if qber_signal is not None else 0.0
+    kept_fraction = 1.0
+    estimate = dict(qber_estimate=None, qber_estimate_standard_error=math.nan, num_estimation_bits=0)
+    if sample is not None:
+        if finite_key is not None:
+            raise DqsimError(f"{where}: sample must be None with finite_key (the X basis is the test)")
+        if not isinstance(sample, QberSample) or sample.num_bits != n_sifted:
+            raise DqsimError(f"{where}: sample must be a QberSample of the {n_sifted} sifted signal bits, "
+                             f"got {sample!r}")
+        kept = n_sifted - sample.num_sampled
+        kept_fraction = kept / n_sifted if n_sifted else 0.0
+        kept_errors = counts.errors[0] - sample.num_errors
+        leakage = f_ec * binary_entropy(kept_errors / kept) * kept if kept else 0.0
+        aborted = sample.qber is not None and sample.qber > qber_threshold
+        estimate = dict(qber_estimate=sample.qber, qber_estimate_standard_error=sample.standard_error,
+                        num_estimation_bits=sample.num_sampled)
     if leakage_bits is not None:
         leakage = check_real(where, "leakage_bits", leakage_bits, 0.0)
     if decoy is not None:
-        n1_lower = min(float(n_sifted), decoy.q1_lower / gain_signal * n_sifted)
+        n1_lower = min(float(n_sifted), decoy.q1_lower / gain_signal * n_sifted) * kept_fraction
         h_e1 = 1.0 if decoy.e1_upper >= 0.5 else binary_entropy(decoy.e1_upper)
         secret = max(0.0, n1_lower * (1.0 - h_e1) - leakage)
     else:
@@ -381,6 +480,10 @@ def estimate_block(
                                    test_errors=counts.errors_x, leakage_bits=leakage, eps_sec=eps_sec,
                                    eps_cor=eps_cor)
         secret = finite.secret_key_bits
+        num_x, errors_x = sum(counts.sifted_x), sum(counts.errors_x)
+        qber_x = QberSample(num_x, num_x, errors_x)
+        estimate = dict(qber_estimate=qber_x.qber, qber_estimate_standard_error=qber_x.standard_error,
+                        num_estimation_bits=num_x)
     secret_key_bits = 0 if aborted else int(math.floor(secret))
     num_sent = sum(counts.sent)
     per_pulse = secret_key_bits / num_sent if num_sent else 0.0
@@ -404,6 +507,7 @@ def estimate_block(
         eve_known_fraction=_ratio(counts.eve_known[0], n_sifted),
         f_ec=f_ec,
         finite_key=finite,
+        **estimate,
     )
 
 
@@ -458,10 +562,13 @@ def postprocess_block(
                                   leakage_bits=leak).secret_key_bits
     else:
         sample = rng.random(alice_key.size) < sample_fraction
-        num_sample = int(np.count_nonzero(sample))
-        qber_estimate = (float(np.count_nonzero(alice_key[sample] != bob_key[sample])) / num_sample
-                         if num_sample else 0.5)
+        disclosed = QberSample(alice_key.size, int(np.count_nonzero(sample)),
+                               int(np.count_nonzero(alice_key[sample] != bob_key[sample])))
+        qber_estimate = disclosed.qber if disclosed.qber is not None else 0.5
         kept_a, kept_b = alice_key[~sample], bob_key[~sample]
+        base = replace(base, qber_estimate=disclosed.qber, qber_estimate_standard_error=disclosed.standard_error,
+                       num_estimation_bits=disclosed.num_sampled,
+                       aborted=base.aborted if disclosed.qber is None else disclosed.qber > qber_threshold)
         kept = kept_a.size / alice_key.size if alice_key.size else 0.0
         e1 = base.decoy.e1_upper if base.decoy is not None else 0.5
         secure = kept * base.num_single_photon_bits_lower * (1.0 - (binary_entropy(e1) if e1 < 0.5 else 1.0))
@@ -479,3 +586,41 @@ def postprocess_block(
                      key_rate_bits_per_signal_pulse=key / counts.sent[0] if counts.sent[0] else 0.0,
                      key_rate_bits_per_s=(key / num_sent if num_sent else 0.0) * source.source_rate_hz)
     return result, processed
+
+
+def finite_key_rates(counts: BlockCounts, source: DecoySource, block_pulses, *, f_ec: float = 1.16,
+                     eps_sec: float = 1e-10, eps_cor: float = 1e-15) -> list[float]:
+    """Finite-key rate (bits per pulse) of blocks of each size in ``block_pulses``, at the measured statistics.
+
+    Every count of ``counts`` (Z and X basis, per intensity) is scaled from
+    its ``Σ sent`` pulses to N pulses — the expected counts of a block of N
+    pulses at the run's per-pulse rates — and Lim et al.'s ℓ
+    (:func:`dqsim.protocols.qkd.finite_key.finite_key_length`, leakage
+    ``f_EC·h(E_Z)·n_Z``) gives ``ℓ/N``. This is the key rate against block
+    size at the run's parameters (no fluctuation of the counts themselves).
+
+    Args:
+        counts: the summed :class:`BlockCounts` of the run's blocks (three classes).
+        source: the :class:`DecoySource` (three intensities, Lim et al.'s conditions).
+        block_pulses: block sizes N, pulses, each > 0.
+        f_ec: error-correction inefficiency, >= 1.
+        eps_sec, eps_cor: the security parameters.
+
+    Returns:
+        ``ℓ/N`` per block size, bits per pulse (0 where no key).
+    """
+    where = "finite_key_rates"
+    f_ec = check_real(where, "f_ec", f_ec, 1.0)
+    sent = sum(counts.sent)
+    rates = []
+    for n in block_pulses:
+        scale = check_real(where, "block_pulses", n, 0.0, low_open=True) / sent if sent else 0.0
+        n_z, m_z = sum(counts.sifted_z) * scale, sum(counts.errors_z) * scale
+        leak = f_ec * binary_entropy(min(0.5, m_z / n_z)) * n_z if n_z else 0.0
+        result = finite_key_length(intensities=source.intensities, probabilities=source.probabilities,
+                                   key_counts=[v * scale for v in counts.sifted_z],
+                                   test_counts=[v * scale for v in counts.sifted_x],
+                                   test_errors=[v * scale for v in counts.errors_x], leakage_bits=leak,
+                                   eps_sec=eps_sec, eps_cor=eps_cor)
+        rates.append(result.secret_key_bits / n)
+    return rates

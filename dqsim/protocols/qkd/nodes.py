@@ -1,0 +1,515 @@
+"""The QKD node processes: Alice and Bob of one link, driven by the event engine.
+
+The processes use only the engine's process context ``ctx`` handed to
+``run`` (``ctx.wait``, ``ctx.send``, ``ctx.receive``, ``ctx.log``,
+``ctx.now_ps``, ``ctx.backend``); they do not import the engine (protocols
+and engine are peers in DESIGN.md's layers). The scenario makes them engine
+processes by mixing in :class:`dqsim.engine.process.ResumableProcess`, so a
+checkpoint saves each with its protocol state and ``run`` re-enters any
+phase at its one ``yield``. Every attribute is picklable (device arrays are
+dropped in ``__getstate__``).
+
+Each process holds its link's :class:`LinkPhysics` and the run's
+:class:`QkdPlan` (what every link shares: protocol, pulse counts, source,
+seeds, post-processing settings), never the job.
+
+BB84 (:class:`Bb84Alice`, :class:`Bb84Bob`):
+
+1. Alice makes a batch of pulses (:func:`dqsim.protocols.qkd.bb84.alice_batch`),
+   waits while the source emits it (``batch_pulses / source_rate_hz``) and
+   sends it as one message, which reaches Bob one fibre delay later (with
+   ``sampling = "detections"`` the message only announces the batch and Bob
+   draws the recorded pulses, :mod:`dqsim.protocols.qkd.detections`).
+2. Bob detects it (his receiver state — dead time, afterpulse — carries over
+   to the next batch) and sends his detection report back.
+3. Alice counts the batch per intensity class. When the last report of a
+   block is in, the block's classical post-processing runs as messages —
+   sifting match (Alice → Bob), parameter estimation (Bob → Alice), error
+   correction and privacy amplification (Alice → Bob), each one fibre delay,
+   and with Cascade one more round trip per round.
+
+BBM92/E91 (:class:`EntangledAlice`, :class:`EntangledBob`): the source sits
+at Alice's node; Alice draws a batch of pairs, sends Bob his detections, Bob
+announces his settings, and the block's estimate follows the same messages.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from dqsim.protocols.qkd import entangled, theory
+from dqsim.protocols.qkd.bb84 import (
+    BASIS_Z,
+    AliceBatch,
+    BobBatch,
+    ChannelModel,
+    DecoySource,
+    DetectorModel,
+    EveModel,
+    alice_batch,
+    bob_detect,
+)
+from dqsim.protocols.qkd.detections import DetectionBatch, detect_batch, detection_counts
+from dqsim.protocols.qkd.postprocess import (
+    BlockCounts,
+    block_counts,
+    estimate_block,
+    postprocess_block,
+    sample_qber,
+)
+from dqsim.rng import Stream
+from dqsim.units import PS_PER_S
+
+
+@dataclass(frozen=True, kw_only=True)
+class QkdPlan:
+    """What the QKD processes of one run share (built once by the scenario from the job).
+
+    Attributes:
+        protocol: ``"bb84_decoy"``, ``"bbm92"`` or ``"e91"``.
+        seed: the run's seed (:mod:`dqsim.rng`).
+        pulses: pulses (or pair slots) per link.
+        block_pulses: pulses per key block.
+        batch_pulses: pulses per batch message.
+        source: the decoy source (BB84), else ``None``.
+        entangled_source: the pair source (BBM92/E91), else ``None``.
+        sampling: ``"detections"`` or ``"pulses"`` (BB84).
+        error_correction: ``"cascade"`` or ``"asymptotic"``.
+        security: ``"finite_key"`` or ``"asymptotic"``.
+        eps_sec: secrecy parameter (finite key).
+        eps_cor: correctness parameter (finite key, verification hash).
+        f_ec: error-correction inefficiency of the leakage model.
+        qber_threshold: QBER above which a block is aborted.
+        sample_fraction: fraction of the sifted key bits spent on the QBER estimate.
+        classical_bit_rate_hz: rate of the classical channel (Cascade message times).
+    """
+
+    protocol: str
+    seed: int
+    pulses: int
+    block_pulses: int
+    batch_pulses: int
+    source: DecoySource | None
+    entangled_source: entangled.EntangledSource | None = None
+    sampling: str = "detections"
+    error_correction: str = "asymptotic"
+    security: str = "asymptotic"
+    eps_sec: float = 1e-10
+    eps_cor: float = 1e-15
+    f_ec: float = theory.DEFAULT_ERROR_CORRECTION_EFFICIENCY
+    qber_threshold: float = 0.11
+    sample_fraction: float = 0.0
+    classical_bit_rate_hz: float = 1e9
+
+    def batches(self):
+        """(block index, first pulse, pulses) of every batch; blocks are cut at ``block_pulses``."""
+        start = 0
+        while start < self.pulses:
+            block = start // self.block_pulses
+            block_end = min((block + 1) * self.block_pulses, self.pulses)
+            size = min(self.batch_pulses, block_end - start)
+            yield block, start, size
+            start += size
+
+
+@dataclass(frozen=True)
+class LinkPhysics:
+    """Everything the processes of one link need.
+
+    ``arm_transmittances`` (entangled protocols): the source-to-Alice and
+    source-to-Bob transmittances, fibre and coupling, before the detectors.
+    """
+
+    link_index: int
+    alice: int
+    bob: int
+    distance_km: float
+    delay_ps: int
+    channel: ChannelModel
+    detector: DetectorModel
+    eve: EveModel | None
+    noise_probability: float
+    total_transmittance: float
+    arm_transmittances: tuple[float, float] = (1.0, 1.0)
+
+
+@dataclass
+class LinkTally:
+    """What one link produced (filled on Alice's rank)."""
+
+    blocks: list = field(default_factory=list)
+    pulses: int = 0
+    key_bits: int = 0
+    sifted: int = 0
+    errors: int = 0
+    aborted_blocks: int = 0
+    chsh_counts: np.ndarray | None = None
+    done_ps: int = 0
+
+
+# ----------------------------------------------------------------- BB84 processes
+def _last_of_block(batches, i: int) -> bool:
+    return i + 1 == len(batches) or batches[i + 1][0] != batches[i][0]
+
+
+class Bb84Alice:
+    """Alice's side of decoy-state BB84 on one link; her :class:`LinkTally` is ``self.tally``.
+
+    Phases: ``emit`` (wait while the source emits batch ``self.batch``, then
+    send it), ``reports`` (Bob's detection reports of the block's batches),
+    ``estimate`` (parameter estimation answer), ``ack`` (key acknowledged), ``done``.
+    """
+
+    def __init__(self, plan: QkdPlan, phys: LinkPhysics):
+        self.plan, self.phys = plan, phys
+        self.tally = LinkTally()
+        self.phase = "emit"
+        self.batch = 0                 # next batch to emit
+        self.pending: dict = {}        # batch index -> (host arrays sent, device batch or None)
+        self.counts = None             # BlockCounts of the current block
+        self.times: dict = {}          # block start, pulses done, sifted, estimated (ps)
+        self.result = None             # the current block's key estimate
+        self.keys = ([], [])           # the block's key bits, Alice's and Bob's (error_correction = cascade)
+        self.ec_round = 0              # Cascade rounds answered in this block
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["pending"] = {i: (host, None) for i, (host, _batch) in self.pending.items()}
+        return state
+
+    def run(self, ctx):
+        backend, q, phys = ctx.backend, self.plan, self.phys
+        source = self.plan.source
+        link_tag = ("qkd", phys.link_index)
+        batches = list(self.plan.batches())
+        if self.counts is None:
+            self.counts = BlockCounts.zeros(source.num_classes)
+            self.times["start"] = ctx.now_ps
+        while self.phase != "done":
+            block = batches[max(self.batch - 1, 0)][0]
+            if self.phase == "emit":
+                _block, start, size = batches[self.batch]
+                yield ctx.wait(int(round(size * PS_PER_S / source.source_rate_hz)))
+                if q.sampling == "detections":  # Bob draws the recorded pulses (detections.py)
+                    host = batch = None
+                else:
+                    batch = alice_batch(backend.xp, source, self.plan.seed, start, size, node=phys.alice)
+                    host = {name: backend.to_host(getattr(batch, name))
+                            for name in ("basis", "bit", "intensity_class", "photons")}
+                ctx.send(phys.bob, link_tag + ("pulses",), (self.batch, start, size, host))
+                self.pending[self.batch] = (host, batch)
+                self.batch += 1
+                if _last_of_block(batches, self.batch - 1):
+                    self.times["pulses"] = ctx.now_ps
+                    self.phase = "reports"
+            elif self.phase == "reports":
+                msg = yield ctx.receive(link_tag + ("report",))
+                j, bob_arrays = msg.payload
+                host, alice = self.pending.pop(j)
+                if isinstance(bob_arrays, DetectionBatch):
+                    self.counts = self.counts + detection_counts(bob_arrays, source.num_classes)
+                    d = bob_arrays
+                    fields = (d.intensity_class, d.alice_basis, d.bob_basis, d.alice_bit, d.bob_bit, None)
+                else:
+                    if alice is None:  # restored from a checkpoint: back onto the device
+                        alice = _alice_from_host(backend.xp, batches[j][1], host)
+                    bob = _bob_from_host(backend.xp, alice.start_pulse, bob_arrays)
+                    self.counts = self.counts + block_counts(backend.xp, alice, bob, source.num_classes)
+                    if q.error_correction == "cascade":
+                        h = {name: backend.to_host(getattr(alice, name)) for name in ("intensity_class", "basis",
+                                                                                     "bit")}
+                        fields = (h["intensity_class"], h["basis"], bob_arrays["basis"], h["bit"], bob_arrays["bit"],
+                                  bob_arrays["detected"])
+                if q.error_correction == "cascade":
+                    for keep, bits in zip(self.keys, _key_bits(q.security == "finite_key", *fields)):
+                        keep.append(bits)
+                if not self.pending:
+                    self.times["sift"] = ctx.now_ps
+                    ctx.send(phys.bob, link_tag + ("sift-match", block))
+                    self.phase = "estimate"
+            elif self.phase == "estimate":
+                yield ctx.receive(link_tag + ("estimate", block))
+                self.times["estimate"] = ctx.now_ps
+                finite = (q.eps_sec, q.eps_cor) if q.security == "finite_key" else None
+                rng = Stream(self.plan.seed, node=phys.alice, purpose=PURPOSE_POSTPROCESS).generator(block)
+                if q.error_correction == "cascade":
+                    self.result, done = postprocess_block(
+                        self.counts, source, _joined(self.keys[0]), _joined(self.keys[1]), rng=rng, f_ec=q.f_ec,
+                        qber_threshold=q.qber_threshold, finite_key=finite, eps_cor=q.eps_cor,
+                        sample_fraction=q.sample_fraction)
+                    self.keys = ([], [])
+                    payload = (self.result.secret_key_bits, done.rounds, _round_delay_ps(done, q))
+                else:
+                    sample = None if finite else sample_qber(self.counts.sifted[0], self.counts.errors[0],
+                                                             q.sample_fraction, rng)
+                    self.result = estimate_block(self.counts, source, f_ec=q.f_ec, qber_threshold=q.qber_threshold,
+                                                 finite_key=finite, sample=sample)
+                    payload = (self.result.secret_key_bits, 0, 0)
+                ctx.send(phys.bob, link_tag + ("ec-pa", block), payload)
+                self.ec_round = 0
+                self.phase = "cascade" if payload[1] else "ack"
+            elif self.phase == "cascade":  # answer Bob's parity messages, one per Cascade round
+                yield ctx.receive(link_tag + ("cascade", block))
+                ctx.send(phys.bob, link_tag + ("cascade-reply", block), extra_delay_ps=_round_delay_ps(
+                    self.result.postprocess, q))
+                self.ec_round += 1
+                if self.ec_round == self.result.postprocess.rounds:
+                    self.phase = "ack"
+            elif self.phase == "ack":
+                yield ctx.receive(link_tag + ("key-ack", block))
+                counts, result, t, tally = self.counts, self.result, self.times, self.tally
+                tally.blocks.append((block, t["start"], t["pulses"], t["sift"], t["estimate"], ctx.now_ps,
+                                     counts, result))
+                tally.pulses += result.num_pulses_sent
+                tally.key_bits += result.secret_key_bits
+                tally.sifted += counts.sifted[0]
+                tally.errors += counts.errors[0]
+                tally.aborted_blocks += int(result.aborted)
+                ctx.log("qkd-block", f"link {phys.link_index} block {block}: {result.secret_key_bits} key bits"
+                        + (" (aborted)" if result.aborted else ""))
+                self.counts = BlockCounts.zeros(source.num_classes)
+                self.times = {"start": ctx.now_ps}
+                self.phase = "emit" if self.batch < len(batches) else "done"
+        self.tally.done_ps = ctx.now_ps
+
+
+def entangled_key(sample, sifted: int, errors: int, *, f_ec: float, qber_threshold: float):
+    """``(qber, key bits, aborted)`` of a BBM92/E91 block after its QBER sample.
+
+    Shor–Preskill with error-correction inefficiency (P. W. Shor, J. Preskill,
+    PRL 85, 441 (2000)), on the n' sifted bits left after the sample:
+    ``n'·(1 − f_EC·h(E') − h(Q̂))``, with E' the kept bits' error rate
+    (disclosed by error correction) and Q̂ the sample's estimate standing for
+    the phase error rate (equal to the bit error rate for these symmetric
+    sources). Aborted when Q̂ exceeds ``qber_threshold`` or the sample is empty.
+    ``qber`` is the true QBER of all the sifted bits (``None`` without bits).
+    """
+    kept = sifted - sample.num_sampled
+    aborted = sample.qber is None or sample.qber > qber_threshold
+    key = 0
+    if not aborted and kept:
+        kept_qber = (errors - sample.num_errors) / kept
+        rate = 1.0 - f_ec * theory.binary_entropy(kept_qber) - theory.binary_entropy(sample.qber)
+        key = int(kept * max(0.0, rate))
+    return (errors / sifted if sifted else None), key, aborted
+
+
+#: Purpose of the shared public randomness of post-processing (Cascade shuffles, hash seeds).
+PURPOSE_POSTPROCESS = "qkd_postprocess"
+
+
+def _key_bits(finite: bool, cls, alice_basis, bob_basis, alice_bit, bob_bit, detected):
+    """Alice's and Bob's key bits: sifted signal bits, or sifted Z bits of all classes (finite key)."""
+    mask = alice_basis == bob_basis
+    mask &= (alice_basis == BASIS_Z) if finite else (cls == 0)
+    if detected is not None:
+        mask &= detected
+    return alice_bit[mask].astype(np.uint8), bob_bit[mask].astype(np.uint8)
+
+
+def _joined(parts) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint8)
+
+
+def _round_delay_ps(done, q) -> int:
+    """Transmission time of one Cascade message: the block's classical bits over its rounds, both ways."""
+    bits = done.message_bits / max(1, 2 * done.rounds)
+    return int(math.ceil(bits * PS_PER_S / q.classical_bit_rate_hz))
+
+
+def _alice_from_host(xp, start_pulse: int, arrays: dict) -> AliceBatch:
+    return AliceBatch(start_pulse, *(xp.asarray(arrays[name]) for name in ("basis", "bit", "intensity_class",
+                                                                            "photons")))
+
+
+def _bob_from_host(xp, start_pulse: int, arrays: dict) -> BobBatch:
+    return BobBatch(start_pulse, *(xp.asarray(arrays[name]) for name in
+                                   ("detected", "basis", "bit", "double_click", "eve_knows")))
+
+
+class _BobSide:
+    """Bob's side of a link: ``detect`` each batch, then a block's classical post-processing.
+
+    Post-processing phases: ``sift-match`` (answer with the estimate message)
+    and ``ec-pa`` (acknowledge the key). Subclasses implement :meth:`detect`.
+    """
+
+    def __init__(self, plan: QkdPlan, phys: LinkPhysics):
+        self.plan, self.phys = plan, phys
+        self.phase = "detect"
+        self.batch = 0
+        self.ec_rounds = self.ec_round = self.ec_delay_ps = 0   # Cascade rounds of the current block
+
+    def detect(self, ctx, msg) -> None:
+        raise NotImplementedError
+
+    def receive_tag(self, link_tag):
+        raise NotImplementedError
+
+    def run(self, ctx):
+        phys = self.phys
+        link_tag = ("qkd", phys.link_index)
+        batches = list(self.plan.batches())
+        while self.batch < len(batches) or self.phase != "detect":
+            block = batches[max(self.batch - 1, 0)][0]
+            if self.phase == "detect":
+                msg = yield ctx.receive(self.receive_tag(link_tag))
+                self.detect(ctx, msg)
+                self.batch += 1
+                if _last_of_block(batches, self.batch - 1):
+                    self.phase = "sift-match"
+            elif self.phase == "sift-match":
+                yield ctx.receive(link_tag + ("sift-match", block))
+                ctx.send(phys.alice, link_tag + ("estimate", block))
+                self.phase = "ec-pa"
+            elif self.phase == "ec-pa":
+                msg = yield ctx.receive(link_tag + ("ec-pa", block))
+                _key, self.ec_rounds, self.ec_delay_ps = msg.payload if isinstance(msg.payload, tuple) \
+                    else (msg.payload, 0, 0)
+                self.ec_round = 0
+                self.phase = "cascade"
+            elif self.phase == "cascade":  # one parity message per Cascade round, then the key is acknowledged
+                if self.ec_round < self.ec_rounds:
+                    ctx.send(phys.alice, link_tag + ("cascade", block), extra_delay_ps=self.ec_delay_ps)
+                    yield ctx.receive(link_tag + ("cascade-reply", block))
+                    self.ec_round += 1
+                else:
+                    ctx.send(phys.alice, link_tag + ("key-ack", block))
+                    self.phase = "detect"
+
+
+class Bb84Bob(_BobSide):
+    """Bob's side of decoy-state BB84 on one link (his receiver state carries over between batches)."""
+
+    def __init__(self, plan: QkdPlan, phys: LinkPhysics):
+        super().__init__(plan, phys)
+        self.receiver = None
+
+    def receive_tag(self, link_tag):
+        return link_tag + ("pulses",)
+
+    def detect(self, ctx, msg) -> None:
+        backend, phys = ctx.backend, self.phys
+        j, start, size, arrays = msg.payload
+        if arrays is None:  # sampling at the cost of detections: the report is the DetectionBatch
+            report, self.receiver = detect_batch(
+                self.plan.source, channel=phys.channel, detector=phys.detector, eve=phys.eve,
+                seed=self.plan.seed, start_pulse=start, num_pulses=size,
+                noise_probability=phys.noise_probability,
+                z_basis_probability=self.plan.source.z_basis_probability, receiver_state=self.receiver,
+                node=phys.bob, backend=backend)
+            ctx.send(phys.alice, ("qkd", phys.link_index, "report"), (j, report))
+            return
+        alice = _alice_from_host(backend.xp, start, arrays)
+        bob, self.receiver = bob_detect(
+            backend.xp, alice, transmittance=phys.channel, detector=phys.detector, eve=phys.eve,
+            seed=self.plan.seed, noise_probability=phys.noise_probability,
+            z_basis_probability=self.plan.source.z_basis_probability, receiver_state=self.receiver,
+            node=phys.bob)
+        ctx.send(phys.alice, ("qkd", phys.link_index, "report"), (j, {
+            name: backend.to_host(getattr(bob, name))
+            for name in ("detected", "basis", "bit", "double_click", "eve_knows")}))
+
+
+# ------------------------------------------------------- entanglement-based processes
+class EntangledAlice:
+    """The source (at Alice's node) and Alice's side of BBM92/E91; her tally is ``self.tally``.
+
+    Phases: ``emit`` (wait while the source emits batch ``self.batch``, send
+    Bob his detections, sift), ``report`` (Bob's settings of that batch),
+    ``estimate``, ``ack``, ``done``.
+    """
+
+    def __init__(self, plan: QkdPlan, phys: LinkPhysics):
+        self.plan, self.phys = plan, phys
+        self.tally = LinkTally()
+        self.phase = "emit"
+        self.batch = 0
+        self.block_counts = np.zeros(4, dtype=np.int64)  # pairs, coincidences, sifted, errors
+        self.chsh = None
+        self.times: dict = {}
+        self.result = None
+        self.receivers = None  # Alice's and Bob's ReceiverState (dead time, afterpulse) after the last batch
+
+    def run(self, ctx):
+        backend, q, phys = ctx.backend, self.plan, self.phys
+        src = q.entangled_source
+        t_a, t_b = phys.arm_transmittances
+        make = entangled.bbm92_batch if q.protocol == "bbm92" else entangled.e91_batch
+        link_tag = ("qkd", phys.link_index)
+        batches = list(self.plan.batches())
+        if "start" not in self.times:
+            self.times["start"] = ctx.now_ps
+        while self.phase != "done":
+            block = batches[max(self.batch - 1, 0)][0]
+            if self.phase == "emit":
+                _block, start, size = batches[self.batch]
+                yield ctx.wait(int(round(size * PS_PER_S / src.pair_rate_hz)))
+                batch = make(backend.xp, src, transmittance_alice=t_a, transmittance_bob=t_b,
+                             efficiency=phys.detector.efficiency,
+                             dark_count_probability=phys.detector.dark_count_probability + phys.noise_probability,
+                             seed=self.plan.seed, start_pair=start, num_pairs=size, node=phys.alice,
+                             misalignment=phys.detector.misalignment,
+                             dead_time_pulses=phys.detector.dead_time_pulses,
+                             afterpulse_probability=phys.detector.afterpulse_probability,
+                             receiver_states=self.receivers)
+                self.receivers = (batch.alice_receiver, batch.bob_receiver)
+                ctx.send(phys.bob, link_tag + ("photons",), (self.batch, backend.to_host(batch.bob_detected),
+                                                              backend.to_host(batch.bob_setting)))
+                stats = entangled.sifted_statistics(batch)
+                self.block_counts += [stats.num_pairs, stats.num_coincidences, stats.num_sifted, stats.num_errors]
+                if q.protocol == "e91":
+                    counts = entangled.coincidence_counts(batch)
+                    self.chsh = counts if self.chsh is None else self.chsh + counts
+                self.batch += 1
+                self.phase = "report"
+            elif self.phase == "report":
+                yield ctx.receive(link_tag + ("report", self.batch - 1))
+                if _last_of_block(batches, self.batch - 1):
+                    self.times["pulses"] = ctx.now_ps
+                    ctx.send(phys.bob, link_tag + ("sift-match", block))
+                    self.phase = "estimate"
+                else:
+                    self.phase = "emit"
+            elif self.phase == "estimate":
+                yield ctx.receive(link_tag + ("estimate", block))
+                self.times["estimate"] = ctx.now_ps
+                _pairs, _coincidences, sifted, errors = (int(v) for v in self.block_counts)
+                rng = Stream(self.plan.seed, node=phys.alice, purpose=PURPOSE_POSTPROCESS).generator(block)
+                sample = sample_qber(sifted, errors, q.sample_fraction, rng)
+                self.result = (*entangled_key(sample, sifted, errors, f_ec=q.f_ec, qber_threshold=q.qber_threshold),
+                               sample)
+                ctx.send(phys.bob, link_tag + ("ec-pa", block), self.result[1])
+                self.phase = "ack"
+            elif self.phase == "ack":
+                yield ctx.receive(link_tag + ("key-ack", block))
+                pairs, coincidences, sifted, errors = (int(v) for v in self.block_counts)
+                _qber, key, aborted, _sample = self.result
+                t, tally = self.times, self.tally
+                tally.blocks.append((block, t["start"], t["pulses"], t["pulses"], t["estimate"], ctx.now_ps,
+                                     (pairs, coincidences, sifted, errors), self.result))
+                tally.pulses += pairs
+                tally.key_bits += key
+                tally.sifted += sifted
+                tally.errors += errors
+                tally.aborted_blocks += int(aborted)
+                self.block_counts = np.zeros(4, dtype=np.int64)
+                self.times = {"start": ctx.now_ps}
+                self.phase = "emit" if self.batch < len(batches) else "done"
+        self.tally.chsh_counts = self.chsh
+        self.tally.done_ps = ctx.now_ps
+
+
+class EntangledBob(_BobSide):
+    """Bob's side of BBM92/E91: announce his settings for each batch, then the post-processing."""
+
+    def receive_tag(self, link_tag):
+        return link_tag + ("photons",)
+
+    def detect(self, ctx, msg) -> None:
+        ctx.send(self.phys.alice, ("qkd", self.phys.link_index, "report", self.batch))
+
+
