@@ -19,7 +19,7 @@ from dqsim import comm as comm_mod
 from dqsim.circuit.hamiltonians import (SpinModel, exact_evolution, ground_state_energy, hamiltonian_matrix,
                                         initial_state, trotter_circuit)
 from dqsim.errors import ConfigError, DqsimError
-from dqsim.jobs.config import apply_overrides, load_job, load_job_text
+from dqsim.jobs import apply_overrides, load_job, load_job_text
 from dqsim.jobs.trotter import TrotterJob
 from dqsim.network import topology
 from dqsim.network.link import LinkSpec

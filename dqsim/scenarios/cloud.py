@@ -309,7 +309,7 @@ def run_cloud(user_jobs: Sequence[UserJob], *, comm, backend, graph: nx.Graph, n
 
 
 def _circuit_of(section) -> Circuit:
-    """The circuit of a ``[[user_jobs]]`` entry (a :class:`~dqsim.jobs.config.CircuitSection`)."""
+    """The circuit of a ``[[user_jobs]]`` entry (a :class:`~dqsim.jobs.circuit.CircuitSection`)."""
     if section.qasm is not None:
         return qasm.load_qasm_file(section.qasm)
     maker = generators.GENERATORS[section.generator]
