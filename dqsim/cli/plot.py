@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dqsim.cli import plot_cloud, plot_repeater, plot_trotter
 from dqsim.errors import DqsimError
 
 
@@ -41,17 +42,11 @@ def plot_run(run, output: Path) -> str:
     title = f"{run.attrs.get('job_name', '')} ({run.attrs.get('scenario', '')})"
     scenario = run.attrs.get("scenario")
     if scenario == "trotter":
-        from dqsim.cli.plot_trotter import draw  # noqa: PLC0415
-
-        drawn = draw(run, ax)
+        drawn = plot_trotter.draw(run, ax)
     elif scenario == "cloud":
-        from dqsim.cli.plot_cloud import draw  # noqa: PLC0415
-
-        drawn = draw(run, ax)
+        drawn = plot_cloud.draw(run, ax)
     elif scenario == "repeater":
-        from dqsim.cli.plot_repeater import draw  # noqa: PLC0415
-
-        drawn = draw(run, ax)
+        drawn = plot_repeater.draw(run, ax)
     elif "sweep" in run.tables:
         sweep = run.table("sweep")
         distance = sweep["distance_km"]

@@ -30,7 +30,7 @@ from dqsim.scenarios.circuit_noise import GateNoise
 from dqsim.circuit.pauli import parse_pauli_sum
 from dqsim.jobs.circuit import check_observables
 from dqsim.rng import Stream
-from dqsim.scenarios import ScenarioOutput, circuit_attributes, record_table
+from dqsim.scenarios.output import ScenarioOutput, circuit_attributes, record_table
 from dqsim.state.layout import needs_locality
 from dqsim.state.sharded import ShardedState
 from dqsim.units import BYTES_PER_MIB

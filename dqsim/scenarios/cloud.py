@@ -52,7 +52,7 @@ from dqsim.errors import DqsimError
 from dqsim.network.link import LinkSpec, check_graph_pairing_horizon
 from dqsim.network.node import NodeSpec
 from dqsim.rng import Stream
-from dqsim.scenarios import ScenarioOutput, record_table
+from dqsim.scenarios.output import ScenarioOutput, record_table
 from dqsim.scenarios.cloud_scheduler import (Centre, JobFailed, JobRecord, QueuedJob, queue_metrics,
                                              simulate_queue)
 from dqsim.scenarios.dqc import run_dqc

@@ -46,6 +46,8 @@ from dqsim.network.werner import plob_bound
 from dqsim.protocols.qkd import entangled, theory
 from dqsim.protocols.qkd.bb84 import (
     BASIS_Z,
+    AliceBatch,
+    BobBatch,
     ChannelModel,
     DecoySource,
     DetectorModel,
@@ -56,7 +58,7 @@ from dqsim.protocols.qkd.bb84 import (
 from dqsim.protocols.qkd.detections import DetectionBatch, detect_batch, detection_counts
 from dqsim.protocols.qkd.postprocess import BlockCounts, block_counts, estimate_block, postprocess_block
 from dqsim.rng import Stream
-from dqsim.scenarios import ScenarioOutput, record_table
+from dqsim.scenarios.output import ScenarioOutput, record_table
 from dqsim.scenarios.dqc import _checkpointer, default_placement
 from dqsim.units import PS_PER_S, db_to_transmittance
 
@@ -305,15 +307,11 @@ def _round_delay_ps(done, q) -> int:
 
 
 def _alice_from_host(xp, start_pulse: int, arrays: dict):
-    from dqsim.protocols.qkd.bb84 import AliceBatch  # noqa: PLC0415
-
     return AliceBatch(start_pulse, *(xp.asarray(arrays[name]) for name in ("basis", "bit", "intensity_class",
                                                                             "photons")))
 
 
 def _bob_from_host(xp, start_pulse: int, arrays: dict):
-    from dqsim.protocols.qkd.bb84 import BobBatch  # noqa: PLC0415
-
     return BobBatch(start_pulse, *(xp.asarray(arrays[name]) for name in
                                    ("detected", "basis", "bit", "double_click", "eve_knows")))
 

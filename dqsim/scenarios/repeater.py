@@ -54,7 +54,7 @@ from dqsim.errors import ResourceError
 from dqsim.network.link import LinkSpec
 from dqsim.network.werner import plob_bound, werner_hashing_yield, werner_key_fraction
 from dqsim.protocols.repeater import ChainRecords, ChainSpec, chain_node, setup_node_data
-from dqsim.scenarios import ScenarioOutput, record_table
+from dqsim.scenarios.output import ScenarioOutput, record_table
 from dqsim.scenarios.dqc import _checkpointer, default_placement
 from dqsim.units import PS_PER_S, ps_to_seconds, seconds_to_ps
 
