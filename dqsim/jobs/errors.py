@@ -25,7 +25,7 @@ from dqsim.errors import ConfigError, toml_repr
 
 __all__ = ["JOB_ERROR", "job_error", "one_of", "format_key", "config_error", "describe_error"]
 
-# Error type of the messages our own validators raise; see `job_error`.
+#: Error type of the messages our own validators raise (:func:`job_error`).
 JOB_ERROR = "dqsim_job"
 
 
@@ -44,7 +44,6 @@ def job_error(message: str, *, key: Sequence[str | int] = (), value: Any = None,
         "has_value": has_value, "missing": missing,
         "allowed_keys": None if allowed_keys is None else tuple(allowed_keys),
         "run_on": run_on})
-
 
 
 def one_of(options: Iterable[Any]) -> str:

@@ -25,14 +25,14 @@ from typing import Any, Iterable
 from pydantic import ValidationError
 
 from dqsim.errors import ConfigError, toml_repr
-from dqsim.jobs.base import JobConfig, RunSection
+from dqsim.jobs.base import RunSection
 from dqsim.jobs.errors import config_error, format_key, one_of
-from dqsim.jobs.registry import JOB_MODELS
+from dqsim.jobs.registry import JOB_MODELS, Job
 
 __all__ = ["load_job", "load_job_text", "apply_overrides", "override_value", "MAX_NESTING"]
 
 
-def _validate(data: dict, *, source: str, base_dir: Path) -> JobConfig:
+def _validate(data: dict, *, source: str, base_dir: Path) -> Job:
     """Pick the scenario's model (:data:`~dqsim.jobs.registry.JOB_MODELS`) and validate ``data`` with it."""
     run = data.get("run")
     if run is None:
@@ -84,7 +84,7 @@ def _check_nesting(data: dict, source: str) -> None:
                                 else f"{where}[{key}]"))
 
 
-def load_job_text(text: str, *, source: str = "<string>", base_dir: str | os.PathLike = ".") -> JobConfig:
+def load_job_text(text: str, *, source: str = "<string>", base_dir: str | os.PathLike = ".") -> Job:
     """Validate a job given as TOML text.
 
     Args:
@@ -108,14 +108,14 @@ def load_job_text(text: str, *, source: str = "<string>", base_dir: str | os.Pat
     return _load(text, source=source, base_dir=base_dir, path=None)
 
 
-def _load(text: str, *, source: str, base_dir: str | os.PathLike, path: Path | None) -> JobConfig:
+def _load(text: str, *, source: str, base_dir: str | os.PathLike, path: Path | None) -> Job:
     data = _parse_toml(text, source)
     job = _validate(data, source=source, base_dir=Path(base_dir))
     job.remember_origin(text=text, source=source, base_dir=Path(os.path.abspath(base_dir)), raw=data, path=path)
     return job
 
 
-def load_job(path: str | os.PathLike) -> JobConfig:
+def load_job(path: str | os.PathLike) -> Job:
     """Read and validate a job file.
 
     Relative paths inside the file (``[circuit].qasm``) resolve against the
@@ -191,7 +191,7 @@ def override_value(assignment: str) -> tuple[str, Any]:
     return ".".join(parts), None if value is _REMOVE else value
 
 
-def apply_overrides(job: JobConfig, assignments: Iterable[str]) -> JobConfig:
+def apply_overrides(job: Job, assignments: Iterable[str]) -> Job:
     """Return a copy of ``job`` with ``SECTION.KEY=VALUE`` assignments applied and revalidated.
 
     Values are TOML values (``10``, ``true``, ``"text"``, ``["Z0", "X1"]``);
