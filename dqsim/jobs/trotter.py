@@ -98,8 +98,11 @@ class ModelSection(Section):
     @model_validator(mode="before")
     @classmethod
     def _default_field(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "h" not in data and data.get("kind") in DEFAULT_FIELD:
-            data = {**data, "h": DEFAULT_FIELD[data["kind"]]}
+        if not isinstance(data, dict) or "h" in data:
+            return data
+        kind = data.get("kind")
+        if isinstance(kind, str) and kind in DEFAULT_FIELD:  # a kind of another type is refused by its field
+            data = {**data, "h": DEFAULT_FIELD[kind]}
         return data
 
     @model_validator(mode="after")
