@@ -47,7 +47,7 @@ delivered pair.
 
 dqsim side: the ``repeater`` scenario's public entry point
 (:func:`dqsim.scenarios.repeater.run_job` on a job built with
-:func:`dqsim.jobs.config.load_job_text`), the chain size a parameter. Every
+:func:`dqsim.jobs.load_job_text`), the chain size a parameter. Every
 memory is a small density matrix (issue 10), so any size runs; a size the
 job refuses is recorded with its one-line error.
 
@@ -267,8 +267,7 @@ def run_dqsim(num_nodes: int, args) -> dict[str, Any]:
     from dqsim import backend as backend_mod
     from dqsim import comm as comm_mod
     from dqsim.errors import DqsimError
-    from dqsim.jobs import repeater as _register  # noqa: F401 - registers the scenario
-    from dqsim.jobs.config import load_job_text
+    from dqsim.jobs import load_job_text
     from dqsim.scenarios import repeater
 
     try:

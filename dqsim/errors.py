@@ -3,8 +3,10 @@
 Every dqsim error that stems from input (a job file, a circuit, an argument)
 is a :class:`DqsimError` whose message is one line naming what is wrong and
 the allowed values. The command line prints that line and exits non-zero,
-without a traceback.
+without a traceback. :func:`toml_repr` quotes values in those messages.
 """
+
+import json
 
 
 class DqsimError(ValueError):
@@ -21,3 +23,26 @@ class CircuitError(DqsimError):
 
 class ResourceError(DqsimError):
     """The run does not fit the memory or ranks it was given."""
+
+
+def toml_repr(value, limit: int = 60) -> str:
+    """A value as a job file would write it (TOML), for error messages; cut to ``limit`` characters.
+
+    Examples:
+        >>> toml_repr(True), toml_repr("up"), toml_repr([1, 2.5]), toml_repr({"a": "b"})
+        ('true', '"up"', '[1, 2.5]', '{a = "b"}')
+    """
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, str):
+        text = json.dumps(value, ensure_ascii=False)
+    elif isinstance(value, (int, float)):
+        text = repr(value)
+    elif isinstance(value, (list, tuple)):
+        text = "[" + ", ".join(toml_repr(v, limit) for v in value) + "]"
+    elif isinstance(value, dict):
+        text = "{" + ", ".join(f"{k} = {toml_repr(v, limit)}" for k, v in value.items()) + "}"
+    else:
+        text = repr(value)
+    text = text.replace("\n", "\\n")
+    return text if len(text) <= limit else text[:limit - 3] + "..."

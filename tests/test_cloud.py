@@ -7,13 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import dqsim.jobs.cloud  # noqa: F401 - registers SCENARIOS["cloud"]
 from dqsim import backend as backend_mod
 from dqsim import comm as comm_mod
 from dqsim.circuit.generators import ghz, qft, random_circuit
 from dqsim.circuit.ir import Circuit
 from dqsim.errors import ConfigError
-from dqsim.jobs import SCENARIOS, apply_overrides, load_job, load_job_text
+from dqsim.jobs import JOB_MODELS, apply_overrides, load_job, load_job_text
 from dqsim.jobs.cloud import CloudJob
 from dqsim.network import topology
 from dqsim.network.link import LinkSpec
@@ -214,7 +213,7 @@ def test_a_job_whose_run_fails_is_reported_and_the_queue_goes_on():
 
 def test_example_job_file_runs_in_one_process(tmp_path):
     job = load_job(JOB_FILE)
-    assert SCENARIOS["cloud"] is CloudJob and isinstance(job, CloudJob) and job.scheduler.policy == "backfill"
+    assert JOB_MODELS["cloud"] is CloudJob and isinstance(job, CloudJob) and job.scheduler.policy == "backfill"
     job = apply_overrides(job, ["network.link.distance_km=0.5"])
     progress = []
     out = cloud.run_job(job, comm=comm_mod.SingleComm(), backend=BACKEND,
@@ -321,7 +320,6 @@ def test_user_latency_from_distance_or_seconds():
 MPI_SNIPPET = """
 import sys
 import numpy as np
-import dqsim.jobs.cloud
 from dqsim import backend, comm
 from dqsim.jobs import load_job
 from dqsim.scenarios import cloud

@@ -4,8 +4,8 @@ import pytest
 from pydantic import ValidationError
 
 from dqsim.errors import ConfigError
-from dqsim.jobs import (CircuitJob, JobConfig, apply_overrides, check_observables, load_job,
-                        parse_pauli_sum)
+from dqsim.circuit.pauli import parse_pauli_sum
+from dqsim.jobs import CircuitJob, JobConfig, apply_overrides, check_observables, load_job
 from job_helpers import bad, load
 
 MINIMAL = """

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from dqsim.errors import ConfigError, ResourceError
-from dqsim.jobs import (SCENARIOS, CircuitJob, CircuitSection, DistributionSection, DqcJob,
-                        DqcSimulationSection, NetworkSection, SimulationSection, apply_overrides,
-                        load_job)
+from dqsim.jobs import JOB_MODELS, CircuitJob, DqcJob, apply_overrides, load_job
+from dqsim.jobs.circuit import CircuitSection, SimulationSection
+from dqsim.jobs.dqc import DqcSimulationSection
+from dqsim.jobs.network import DistributionSection, NetworkSection
 from dqsim.network.link import LinkSpec
 from dqsim.network.node import NodeSpec
 from job_helpers import bad, load
@@ -40,7 +41,7 @@ def dqc(network=LINE_NETWORK, link=LINK, node=NODE, circuit=CIRCUIT, distributio
 # --------------------------------------------------------------------------
 
 def test_scenario_is_registered():
-    assert SCENARIOS["dqc"] is DqcJob and DqcJob.scenario == "dqc"
+    assert JOB_MODELS["dqc"] is DqcJob and DqcJob.scenario == "dqc"
     assert issubclass(DqcSimulationSection, SimulationSection)
 
 

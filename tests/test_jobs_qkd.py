@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 
 from dqsim.errors import ConfigError
-from dqsim.jobs import (QKD_PROTOCOLS, SCENARIOS, ClassicalChannelSection, EveSection, QkdJob,
-                        QkdLinkSection, QkdNetworkSection, QkdSection, QkdSourceSection, SweepSection,
-                        apply_overrides, load_job)
+from dqsim.jobs import JOB_MODELS, QkdJob, apply_overrides, load_job
+from dqsim.jobs.qkd import (QKD_PROTOCOLS, ClassicalChannelSection, EveSection, QkdLinkSection, QkdNetworkSection,
+                            QkdSection, QkdSourceSection, SweepSection)
 from dqsim.network.raman import DEFAULT_RAMAN_CROSS_SECTION_PER_KM_PER_NM
 from job_helpers import bad, load
 
@@ -35,7 +35,7 @@ def qkd(qkd="", source=None, link=LINK, channels=(), eve=None, sweep=None, netwo
 # --------------------------------------------------------------------------
 
 def test_scenario_is_registered():
-    assert SCENARIOS["qkd"] is QkdJob and QkdJob.scenario == "qkd"
+    assert JOB_MODELS["qkd"] is QkdJob and QkdJob.scenario == "qkd"
     assert QKD_PROTOCOLS == ("bb84_decoy", "bbm92", "e91")
 
 

@@ -15,7 +15,7 @@ from dqsim import backend as backend_mod
 from dqsim import comm as comm_mod
 from dqsim.errors import ConfigError, DqsimError
 from dqsim.jobs import repeater as repeater_jobs
-from dqsim.jobs.config import SCENARIOS, apply_overrides, load_job, load_job_text
+from dqsim.jobs import JOB_MODELS, apply_overrides, load_job, load_job_text
 from dqsim.network.entanglement import mean_attempts_two_links
 from dqsim.network.link import LinkSpec
 from dqsim.network.node import NodeSpec
@@ -140,7 +140,7 @@ def test_chain_geometry():
 
 def test_the_example_job_runs_at_a_small_size():
     job = apply_overrides(load_job(JOB), ["chain.num_pairs=3", "chain.total_distance_km=[100.0, 300.0]"])
-    assert isinstance(job, repeater_jobs.RepeaterJob) and SCENARIOS["repeater"] is repeater_jobs.RepeaterJob
+    assert isinstance(job, repeater_jobs.RepeaterJob) and JOB_MODELS["repeater"] is repeater_jobs.RepeaterJob
     out = repeater.run_job(job, comm=comm_mod.SingleComm(), backend=BACKEND)
     summary, pairs = out.tables["summary"], out.tables["pairs"]
     assert summary["num_links"].tolist() == [1, 2, 4, 1, 2, 4]

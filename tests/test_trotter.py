@@ -19,7 +19,7 @@ from dqsim import comm as comm_mod
 from dqsim.circuit.hamiltonians import (SpinModel, exact_evolution, ground_state_energy, hamiltonian_matrix,
                                         initial_state, trotter_circuit)
 from dqsim.errors import ConfigError, DqsimError
-from dqsim.jobs.config import apply_overrides, load_job, load_job_text
+from dqsim.jobs import apply_overrides, load_job, load_job_text
 from dqsim.jobs.trotter import TrotterJob
 from dqsim.network import topology
 from dqsim.network.link import LinkSpec
@@ -240,6 +240,7 @@ def test_defaults():
     ("num_sites = 4", "num_sites = 25", r"\[model\].num_sites = 25: must be <= 24"),
     ("num_sites = 4", 'num_sites = 2\nboundary = "periodic"', r"\[model\].num_sites = 2: must be >= 3"),
     ('kind = "tfim"', 'kind = "tfim"\ndelta = 0.5', r"\[model\].delta = 0.5: only used with kind = \"xxz\""),
+    ('kind = "tfim"', "kind = []", r'\[model\].kind = \[\]: must be one of "tfim", "xxz"'),  # was a TypeError
     ("total_time = 1.0", "total_time = 0.0", r"\[evolution\].total_time = 0.0: must be in \(0, inf\)"),
     ("total_time = 1.0", "total_time = 1.0\norder = 3", r"\[evolution\].order"),
     ("total_time = 1.0", "total_time = 1.0\nnum_points = 201", r"\[evolution\].num_points = 201"),

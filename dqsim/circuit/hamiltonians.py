@@ -7,7 +7,7 @@ Two models on a chain of ``N`` sites (``"open"``: bonds ``(i, i+1)``;
 * Heisenberg XXZ (``"xxz"``): ``H = J Σ (X_i X_j + Y_i Y_j + Δ Z_i Z_j) + h Σ Z_i``.
 
 Terms are ``(coefficient, letters, sites)`` tuples, as
-:func:`dqsim.jobs.config.parse_pauli_sum` returns them and as
+:func:`dqsim.circuit.pauli.parse_pauli_sum` returns them and as
 :meth:`dqsim.state.sharded.ShardedState.expectation` takes them.
 
 **Trotter circuits.** The terms fall into groups of mutually commuting

@@ -25,9 +25,13 @@ from dqsim import backend as backend_mod
 from dqsim import comm as comm_mod
 from dqsim import io
 from dqsim import jobs
+from dqsim.engine import checkpoint
+from dqsim.engine.checkpoint import EXIT_CHECKPOINTED, EXIT_STOPPED, CheckpointStop, RunStopped
 from dqsim.errors import DqsimError
 from dqsim.cli.check import cmd_check
 from dqsim.cli.examples import DEFAULT_DIR as DEFAULT_EXAMPLES_DIR, cmd_examples
+from dqsim.cli.merge import cmd_merge as merge_runs
+from dqsim.cli.plot import plot_run
 from dqsim.cli.progress import ProgressLog
 from dqsim import scenarios
 
@@ -115,8 +119,6 @@ def cmd_inspect(args) -> int:
     if args.csv and not args.table:
         _error("--csv prints one table: give --table NAME too")
         return EXIT_BAD_INPUT
-    from dqsim.engine import checkpoint  # noqa: PLC0415
-
     path = Path(args.file)
     try:
         if checkpoint.looks_like_checkpoint(path) or checkpoint.manifest_path(path).exists():
@@ -145,14 +147,10 @@ def cmd_inspect(args) -> int:
 
 
 def cmd_merge(args) -> int:
-    from dqsim.cli.merge import cmd_merge as merge  # noqa: PLC0415
-
-    return merge(args)
+    return merge_runs(args)
 
 
 def cmd_plot(args) -> int:
-    from dqsim.cli.plot import plot_run  # noqa: PLC0415 - matplotlib only when plotting
-
     output = Path(args.output) if args.output else Path(args.file).with_suffix(".png")
     try:
         _verify_run_file(Path(args.file), False)
@@ -193,8 +191,6 @@ def cmd_run(args) -> int:
 
 def _session(job, resume=None):
     """The checkpoint session of a run: the job's ``[checkpoint]``, signals, and a resume if any."""
-    from dqsim.engine import checkpoint  # noqa: PLC0415
-
     plan = job.checkpoint
     return checkpoint.CheckpointSession(
         directory=Path(plan.directory), prefix=job.run.name, job_text=job.text,
@@ -205,8 +201,6 @@ def _session(job, resume=None):
 
 
 def cmd_resume(args) -> int:
-    from dqsim.engine import checkpoint  # noqa: PLC0415
-
     comm = _init_comm()
     if comm is None:
         return EXIT_BAD_INPUT
@@ -238,8 +232,6 @@ def guarded(comm, work) -> int:
     several ranks returned by every rank if all failed, else the job ends
     through ``MPI_Abort`` with that status (:func:`_fail`).
     """
-    from dqsim.engine.checkpoint import EXIT_CHECKPOINTED, EXIT_STOPPED, CheckpointStop, RunStopped  # noqa: PLC0415
-
     try:
         return work()
     except CheckpointStop as stop:
@@ -299,8 +291,6 @@ def _progress(comm, enabled: bool):
 
 
 def _run(job, comm, *, quiet: bool, session=None) -> int:
-    from dqsim.engine import checkpoint  # noqa: PLC0415
-
     checkpoint.install_signal_handlers()
     started = time.perf_counter()
     output = Path(job.run.output)

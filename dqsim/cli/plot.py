@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dqsim.cli import plot_cloud, plot_qkd, plot_repeater, plot_trotter
 from dqsim.errors import DqsimError
 
 
@@ -39,21 +40,13 @@ def plot_run(run, output: Path) -> str:
     title = f"{run.attrs.get('job_name', '')} ({run.attrs.get('scenario', '')})"
     scenario = run.attrs.get("scenario")
     if scenario == "trotter":
-        from dqsim.cli.plot_trotter import draw  # noqa: PLC0415
-
-        drawn = draw(run, ax)
+        drawn = plot_trotter.draw(run, ax)
     elif scenario == "cloud":
-        from dqsim.cli.plot_cloud import draw  # noqa: PLC0415
-
-        drawn = draw(run, ax)
+        drawn = plot_cloud.draw(run, ax)
     elif scenario == "repeater":
-        from dqsim.cli.plot_repeater import draw  # noqa: PLC0415
-
-        drawn = draw(run, ax)
+        drawn = plot_repeater.draw(run, ax)
     elif "sweep" in run.tables or "block_sizes" in run.tables:
-        from dqsim.cli.plot_qkd import draw  # noqa: PLC0415
-
-        drawn = draw(run, ax)
+        drawn = plot_qkd.draw(run, ax)
     elif "counts" in run.tables:
         counts = run.table("counts")[:16]
         ax.bar(range(len(counts)), counts["count"])

@@ -1,48 +1,35 @@
-"""Job files: TOML descriptions of a run, validated into typed configuration.
+"""Job files: TOML descriptions of a run, validated into typed, frozen configuration.
 
-See :mod:`dqsim.jobs.config` for the format and the error messages.
+A job file has one table per section. ``[run]`` names the run and picks the
+*scenario*, whose model (:data:`JOB_MODELS`) decides which other sections
+exist. The modules, one job each:
+
+* :mod:`dqsim.jobs.loading`: reading a file or a string, ``--set`` overrides;
+* :mod:`dqsim.jobs.errors`: the one-line error messages;
+* :mod:`dqsim.jobs.schema`: the strict section base and bounded number types;
+* :mod:`dqsim.jobs.base`: ``[run]``, ``[checkpoint]`` and :class:`JobConfig`;
+* :mod:`dqsim.jobs.network`: ``[network]`` and ``[distribution]``, shared by
+  the networked scenarios;
+* one module per scenario: :mod:`~dqsim.jobs.circuit`, :mod:`~dqsim.jobs.dqc`,
+  :mod:`~dqsim.jobs.qkd`, :mod:`~dqsim.jobs.trotter`, :mod:`~dqsim.jobs.cloud`,
+  :mod:`~dqsim.jobs.repeater`;
+* :mod:`dqsim.jobs.registry`: every job model by scenario name.
+
+This package exports the entry points and the job models.
 """
 
-from dqsim.jobs.config import (
-    CheckpointSection,
-    QKD_PROTOCOLS,
-    SCENARIOS,
-    CircuitJob,
-    CircuitSection,
-    ClassicalChannelSection,
-    DistributionSection,
-    DqcJob,
-    DqcSimulationSection,
-    EveSection,
-    JobConfig,
-    NetworkSection,
-    PauliTerm,
-    QkdJob,
-    QkdLinkSection,
-    QkdNetworkSection,
-    QkdSection,
-    QkdSourceSection,
-    RunSection,
-    SimulationSection,
-    SweepSection,
-    apply_overrides,
-    check_observables,
-    load_job,
-    load_job_text,
-    override_value,
-    parse_pauli_sum,
-)
-# Scenario modules register their job models in SCENARIOS when imported.
-from dqsim.jobs.trotter import TrotterJob  # noqa: E402
-from dqsim.jobs.cloud import CloudJob  # noqa: E402
-from dqsim.jobs.repeater import RepeaterJob  # noqa: E402
+from dqsim.jobs.base import JobConfig
+from dqsim.jobs.circuit import CircuitJob, check_observables
+from dqsim.jobs.cloud import CloudJob
+from dqsim.jobs.dqc import DqcJob
+from dqsim.jobs.loading import apply_overrides, load_job, load_job_text, override_value
+from dqsim.jobs.qkd import QkdJob
+from dqsim.jobs.registry import JOB_MODELS, Job
+from dqsim.jobs.repeater import RepeaterJob
+from dqsim.jobs.trotter import TrotterJob
 
 __all__ = [
-    "TrotterJob", "CloudJob", "RepeaterJob",
-    "CheckpointSection",
-    "QKD_PROTOCOLS", "SCENARIOS", "CircuitJob", "CircuitSection", "ClassicalChannelSection",
-    "DistributionSection", "DqcJob", "DqcSimulationSection", "EveSection", "JobConfig",
-    "NetworkSection", "PauliTerm", "QkdJob", "QkdLinkSection", "QkdNetworkSection", "QkdSection",
-    "QkdSourceSection", "RunSection", "SimulationSection", "SweepSection", "apply_overrides",
-    "check_observables", "load_job", "load_job_text", "override_value", "parse_pauli_sum",
+    "load_job", "load_job_text", "apply_overrides", "override_value", "check_observables",
+    "JOB_MODELS", "Job", "JobConfig",
+    "CircuitJob", "DqcJob", "QkdJob", "TrotterJob", "CloudJob", "RepeaterJob",
 ]

@@ -1,25 +1,24 @@
 """Job files of the ``"cloud"`` scenario: a centre of networked QPUs serving a stream of user jobs.
 
-Importing this module registers :class:`CloudJob` as ``SCENARIOS["cloud"]``.
 Sections (see ``jobs/cloud_queue.toml``):
 
 * ``[network]`` with ``[network.link]`` and ``[network.node]``: the centre,
-  as for the ``"dqc"`` scenario (:class:`~dqsim.jobs.config.NetworkSection`);
+  as for the ``"dqc"`` scenario (:class:`~dqsim.jobs.network.NetworkSection`);
   ``placement`` is not used (each user job's QPUs are placed on the ranks
   like a ``dqc`` run of its own).
 * ``[scheduler]``: ``policy`` and the ``distribution`` scheme of every job.
 * ``[[user_jobs]]``: jobs listed one by one, each a circuit
-  (:class:`~dqsim.jobs.config.CircuitSection` keys: ``generator`` +
+  (:class:`~dqsim.jobs.circuit.CircuitSection` keys: ``generator`` +
   ``num_qubits`` (+ ``depth``, ``circuit_seed``) or ``qasm``, relative to the
   job file) plus ``name``, ``shots``, ``priority`` and ``arrival_s``;
 * ``[arrivals]``: jobs arriving as a Poisson process;
 * ``[user]``: the classical link back to the users (``distance_km`` or ``latency_s``).
 
 Give ``[[user_jobs]]``, ``[arrivals]`` or both. Errors are one line naming
-the key, as for every job file (:mod:`dqsim.jobs.config`).
+the key, as for every job file (:mod:`dqsim.jobs.errors`).
 
 Examples:
-    >>> from dqsim.jobs.config import load_job_text
+    >>> from dqsim.jobs import load_job_text
     >>> job = load_job_text('''
     ... [run]
     ... name = "c"
@@ -50,8 +49,11 @@ from typing import Any, ClassVar, Literal, Optional
 
 from pydantic import Field, field_validator, model_validator
 
-from dqsim.jobs.config import (_NAME_PATTERN, MAX_GENERATOR_QUBITS, SCENARIOS, CircuitSection, JobConfig,
-                               NetworkSection, _integer, _job_error, _real, _Section)
+from dqsim.jobs.base import JobConfig
+from dqsim.jobs.circuit import MAX_GENERATOR_QUBITS, CircuitSection
+from dqsim.jobs.errors import job_error
+from dqsim.jobs.network import NetworkSection
+from dqsim.jobs.schema import Section, bounded_int, bounded_real, checked_name
 from dqsim.network.fibre import propagation_delay_ps
 from dqsim.units import seconds_to_ps
 
@@ -70,7 +72,7 @@ MAX_PRIORITY = 10**6
 POISSON_PREFIX = "poisson"
 
 
-class SchedulerSection(_Section):
+class SchedulerSection(Section):
     """``[scheduler]``: how the centre runs its queue.
 
     Attributes:
@@ -97,20 +99,17 @@ class UserJobSection(CircuitSection):
     """
 
     name: str = ""  # filled with job<i> before validation
-    shots: _integer(0, MAX_CLOUD_SHOTS) = 1000
-    priority: _integer(-MAX_PRIORITY, MAX_PRIORITY) = 0
-    arrival_s: _real(0.0) = 0.0
+    shots: bounded_int(0, MAX_CLOUD_SHOTS) = 1000
+    priority: bounded_int(-MAX_PRIORITY, MAX_PRIORITY) = 0
+    arrival_s: bounded_real(0.0) = 0.0
 
     @field_validator("name")
     @classmethod
     def _check_name(cls, name: str) -> str:
-        if not _NAME_PATTERN.fullmatch(name):
-            raise _job_error("must be 1..64 characters of letters, digits, '_', '-', '.' "
-                             "starting with a letter or digit", value=name, has_value=True)
-        return name
+        return checked_name(name)
 
 
-class ArrivalsSection(_Section):
+class ArrivalsSection(Section):
     """``[arrivals]``: user jobs arriving as a Poisson process (seeded by ``[run].seed``).
 
     Inter-arrival times are exponential with mean ``1 / rate_hz``; each job
@@ -133,23 +132,23 @@ class ArrivalsSection(_Section):
     """
 
     process: Literal["poisson"] = "poisson"
-    rate_hz: _real(0.0, low_open=True)
-    num_jobs: _integer(1, MAX_CLOUD_JOBS)
+    rate_hz: bounded_real(0.0, low_open=True)
+    num_jobs: bounded_int(1, MAX_CLOUD_JOBS)
     generators: list[Literal["ghz", "qft", "random"]] = Field(default_factory=lambda: ["ghz", "qft", "random"])
-    num_qubits: list[_integer(1, MAX_GENERATOR_QUBITS)]
-    depth: _integer(1, 10_000) = 10
-    shots: _integer(0, MAX_CLOUD_SHOTS) = 1000
-    priority: _integer(-MAX_PRIORITY, MAX_PRIORITY) = 0
-    start_s: _real(0.0) = 0.0
+    num_qubits: list[bounded_int(1, MAX_GENERATOR_QUBITS)]
+    depth: bounded_int(1, 10_000) = 10
+    shots: bounded_int(0, MAX_CLOUD_SHOTS) = 1000
+    priority: bounded_int(-MAX_PRIORITY, MAX_PRIORITY) = 0
+    start_s: bounded_real(0.0) = 0.0
 
     @model_validator(mode="after")
     def _check_lists(self) -> "ArrivalsSection":
         if not self.generators:
-            raise _job_error('must list at least one generator ("ghz", "qft", "random")',
-                             key=("generators",), value=self.generators, has_value=True)
+            raise job_error('must list at least one generator ("ghz", "qft", "random")',
+                            key=("generators",), value=self.generators, has_value=True)
         if len(self.num_qubits) != 2 or self.num_qubits[0] > self.num_qubits[1]:
-            raise _job_error(f"must be [low, high] with 1 <= low <= high <= {MAX_GENERATOR_QUBITS}",
-                             key=("num_qubits",), value=self.num_qubits, has_value=True)
+            raise job_error(f"must be [low, high] with 1 <= low <= high <= {MAX_GENERATOR_QUBITS}",
+                            key=("num_qubits",), value=self.num_qubits, has_value=True)
         return self
 
     def names(self) -> list[str]:
@@ -157,7 +156,7 @@ class ArrivalsSection(_Section):
         return [f"{POISSON_PREFIX}{index}" for index in range(self.num_jobs)]
 
 
-class UserSection(_Section):
+class UserSection(Section):
     """``[user]``: the classical link that brings results back to the users.
 
     Give at most one of the keys (neither: results arrive at once).
@@ -168,14 +167,14 @@ class UserSection(_Section):
         latency_s: the latency itself, s, >= 0.
     """
 
-    distance_km: Optional[_real(0.0)] = None
-    latency_s: Optional[_real(0.0)] = None
+    distance_km: Optional[bounded_real(0.0)] = None
+    latency_s: Optional[bounded_real(0.0)] = None
 
     @model_validator(mode="after")
     def _check_one(self) -> "UserSection":
         if self.distance_km is not None and self.latency_s is not None:
-            raise _job_error("give distance_km or latency_s, not both", key=("latency_s",),
-                             value=self.latency_s, has_value=True)
+            raise job_error("give distance_km or latency_s, not both", key=("latency_s",),
+                            value=self.latency_s, has_value=True)
         return self
 
 
@@ -222,28 +221,28 @@ class CloudJob(JobConfig):
     @model_validator(mode="after")
     def _check_cloud(self) -> "CloudJob":
         if self.network.placement is not None:
-            raise _job_error("is not used by the cloud scenario (each user job's QPUs are placed on the "
-                             "ranks like a dqc run of its own); remove it", key=("network", "placement"),
-                             value=self.network.placement, has_value=True)
+            raise job_error("is not used by the cloud scenario (each user job's QPUs are placed on the "
+                            "ranks like a dqc run of its own); remove it", key=("network", "placement"),
+                            value=self.network.placement, has_value=True)
         if not self.user_jobs and self.arrivals is None:
-            raise _job_error("give at least one [[user_jobs]] entry or an [arrivals] section",
-                             key=("user_jobs",), missing=True)
+            raise job_error("give at least one [[user_jobs]] entry or an [arrivals] section",
+                            key=("user_jobs",), missing=True)
         total = len(self.user_jobs) + (self.arrivals.num_jobs if self.arrivals is not None else 0)
         if total > MAX_CLOUD_JOBS:
-            raise _job_error(f"makes {total} user jobs with [[user_jobs]]; at most {MAX_CLOUD_JOBS} in all",
-                             key=("arrivals", "num_jobs"), value=self.arrivals.num_jobs, has_value=True)
+            raise job_error(f"makes {total} user jobs with [[user_jobs]]; at most {MAX_CLOUD_JOBS} in all",
+                            key=("arrivals", "num_jobs"), value=self.arrivals.num_jobs, has_value=True)
         first: dict[str, int] = {}
         for index, entry in enumerate(self.user_jobs):
             if entry.name in first:
-                raise _job_error(f"appears twice (also [[user_jobs]][{first[entry.name]}])",
-                                 key=("user_jobs", index, "name"), value=entry.name, has_value=True)
+                raise job_error(f"appears twice (also [[user_jobs]][{first[entry.name]}])",
+                                key=("user_jobs", index, "name"), value=entry.name, has_value=True)
             first[entry.name] = index
         if self.arrivals is not None:
             for name in self.arrivals.names():
                 if name in first:
-                    raise _job_error(f"is also the name of a Poisson job of [arrivals] (named "
-                                     f"{POISSON_PREFIX}0, {POISSON_PREFIX}1, ...); rename it",
-                                     key=("user_jobs", first[name], "name"), value=name, has_value=True)
+                    raise job_error(f"is also the name of a Poisson job of [arrivals] (named "
+                                    f"{POISSON_PREFIX}0, {POISSON_PREFIX}1, ...); rename it",
+                                    key=("user_jobs", first[name], "name"), value=name, has_value=True)
         return self
 
     def user_latency_ps(self) -> int:
@@ -254,5 +253,3 @@ class CloudJob(JobConfig):
             return propagation_delay_ps(self.user.distance_km, self.network.link_spec().group_index)
         return 0
 
-
-SCENARIOS["cloud"] = CloudJob

@@ -1,16 +1,15 @@
 """Job files of the ``"repeater"`` scenario: ``[chain]``, ``[chain.link]``, ``[chain.node]``.
 
-Importing this module registers :class:`RepeaterJob` as
-``SCENARIOS["repeater"]`` (and the two nested tables, so that errors name
-``[chain.link]`` and ``[chain.node]``). Errors are the one-line
-:class:`~dqsim.errors.ConfigError` of :mod:`dqsim.jobs.config`::
+Errors are the one-line :class:`~dqsim.errors.ConfigError` of every job file
+(:mod:`dqsim.jobs.errors`, which names ``[chain.link]`` and ``[chain.node]``
+as nested tables)::
 
     jobs/x.toml: [chain].num_links[1] = 3: must be a power of two with swapping = "nested" (1, 2, 4, 8, ...)
     jobs/x.toml: unknown key [chain.link].distance_km (each link is [chain].total_distance_km / num_links
         long); allowed keys: ...
 
 Examples:
-    >>> from dqsim.jobs.config import load_job_text
+    >>> from dqsim.jobs import load_job_text
     >>> job = load_job_text('''
     ... [run]
     ... name = "chain"
@@ -39,19 +38,11 @@ from typing import Any, ClassVar, Literal, Optional
 
 from pydantic import Field, field_validator, model_validator
 
-from dqsim.jobs.config import (
-    _LINK_FIELDS,
-    _LINK_FLOAT_FIELDS,
-    _NODE_FLOAT_FIELDS,
-    SCENARIOS,
-    JobConfig,
-    _integer,
-    _job_error,
-    _real,
-    _Section,
-    _checked_spec_parameters,
-    _toml_repr,
-)
+from dqsim.errors import toml_repr
+from dqsim.jobs.base import JobConfig
+from dqsim.jobs.errors import job_error
+from dqsim.jobs.network import LINK_FIELDS, LINK_FLOAT_FIELDS, NODE_FLOAT_FIELDS, checked_spec_parameters
+from dqsim.jobs.schema import Section, bounded_int, bounded_real
 from dqsim.network.link import MAX_MEAN_PAIRING_TIME_PS, LinkSpec
 from dqsim.network.node import NodeSpec
 from dqsim.units import ps_to_seconds
@@ -73,7 +64,7 @@ MAX_CHAIN_PAIRS = 1_000_000
 MIN_SUCCESS_PROBABILITY = 1e-9
 
 #: Keys of ``[chain.link]``: every LinkSpec field but the length.
-_CHAIN_LINK_FIELDS = tuple(f for f in _LINK_FIELDS if f != "distance_km")
+_CHAIN_LINK_FIELDS = tuple(f for f in LINK_FIELDS if f != "distance_km")
 
 #: Keys of ``[chain.node]``: the NodeSpec fields the chain protocol uses.
 _CHAIN_NODE_FIELDS = ("t1_s", "t2_s", "gate_1q_error_probability", "gate_2q_error_probability",
@@ -88,8 +79,6 @@ _NODE_HINTS = {
     "name": "nodes are named node0 (A) ... nodeN (B)",
 }
 
-# Errors name [chain.link] and [chain.node] like the other scenarios' nested tables.
-
 
 def _number_list(value: Any, *, integer: bool, low: float, high: float | None = None,
                  low_open: bool = False) -> list:
@@ -98,28 +87,28 @@ def _number_list(value: Any, *, integer: bool, low: float, high: float | None = 
     items = value if is_list else [value]
     what = "an integer" if integer else "a number"
     if is_list and not 1 <= len(items) <= MAX_SWEEP_ENTRIES:
-        raise _job_error(f"must list 1..{MAX_SWEEP_ENTRIES} values, got {len(items)}", value=value,
-                         has_value=True)
+        raise job_error(f"must list 1..{MAX_SWEEP_ENTRIES} values, got {len(items)}", value=value,
+                        has_value=True)
     out = []
     for index, item in enumerate(items):
         key = (index,) if is_list else ()
         numeric = isinstance(item, (int, float)) and not isinstance(item, bool)
         if not numeric or (integer and not isinstance(item, int)):
-            raise _job_error(f"expected {what} or an array of them, got {_toml_repr(item)}", key=key)
+            raise job_error(f"expected {what} or an array of them, got {toml_repr(item)}", key=key)
         if not math.isfinite(item):
-            raise _job_error("must be finite", key=key, value=item, has_value=True)
+            raise job_error("must be finite", key=key, value=item, has_value=True)
         if integer:
             if item < low:
-                raise _job_error(f"must be >= {low:g} (allowed {low:g}..{high:g})", key=key, value=item,
-                                 has_value=True)
+                raise job_error(f"must be >= {low:g} (allowed {low:g}..{high:g})", key=key, value=item,
+                                has_value=True)
             if high is not None and item > high:
-                raise _job_error(f"must be <= {high:g} (allowed {low:g}..{high:g})", key=key, value=item,
-                                 has_value=True)
+                raise job_error(f"must be <= {high:g} (allowed {low:g}..{high:g})", key=key, value=item,
+                                has_value=True)
             out.append(int(item))
         else:
             if item < low or (low_open and item == low):
-                raise _job_error(f"must be in {'(' if low_open else '['}{low:g}, inf)", key=key, value=item,
-                                 has_value=True)
+                raise job_error(f"must be in {'(' if low_open else '['}{low:g}, inf)", key=key, value=item,
+                                has_value=True)
             out.append(float(item))
     return out
 
@@ -128,7 +117,7 @@ def _entry_key(name: str, values: list, index: int) -> tuple:
     return (name, index) if len(values) > 1 else (name,)
 
 
-class ChainSection(_Section):
+class ChainSection(Section):
     """``[chain]``: the repeater chains to run, their protocol and their hardware.
 
     Every combination of ``num_links`` and ``total_distance_km`` is one
@@ -159,12 +148,12 @@ class ChainSection(_Section):
     num_links: list[int]
     total_distance_km: list[float]
     swapping: Literal["swap_asap", "nested"] = "swap_asap"
-    purification_rounds: _integer(0, 2) = 0
+    purification_rounds: bounded_int(0, 2) = 0
     purification: Literal["bbpssw", "dejmps"] = "bbpssw"
-    cutoff_s: Optional[_real(0.0, low_open=True)] = None
-    num_pairs: _integer(1, MAX_CHAIN_PAIRS) = 100
-    max_restarts: _integer(0, 10**9) = 10_000
-    reference_rate_hz: Optional[_real(0.0, low_open=True)] = None
+    cutoff_s: Optional[bounded_real(0.0, low_open=True)] = None
+    num_pairs: bounded_int(1, MAX_CHAIN_PAIRS) = 100
+    max_restarts: bounded_int(0, 10**9) = 10_000
+    reference_rate_hz: Optional[bounded_real(0.0, low_open=True)] = None
     link: dict[str, Any] = Field(default_factory=dict)
     node: dict[str, Any] = Field(default_factory=dict)
 
@@ -181,38 +170,38 @@ class ChainSection(_Section):
     @field_validator("link")
     @classmethod
     def _check_link(cls, link: dict[str, Any]) -> dict[str, Any]:
-        return _checked_spec_parameters(
-            link, LinkSpec, _CHAIN_LINK_FIELDS, _LINK_FLOAT_FIELDS,
+        return checked_spec_parameters(
+            link, LinkSpec, _CHAIN_LINK_FIELDS, LINK_FLOAT_FIELDS,
             {"distance_km": "each link is [chain].total_distance_km / num_links long"}, {"distance_km": 1.0})
 
     @field_validator("node")
     @classmethod
     def _check_node(cls, node: dict[str, Any]) -> dict[str, Any]:
-        return _checked_spec_parameters(node, NodeSpec, _CHAIN_NODE_FIELDS, _NODE_FLOAT_FIELDS, _NODE_HINTS,
-                                        {"name": "node0"})
+        return checked_spec_parameters(node, NodeSpec, _CHAIN_NODE_FIELDS, NODE_FLOAT_FIELDS, _NODE_HINTS,
+                                       {"name": "node0"})
 
     @model_validator(mode="after")
     def _check_chain(self) -> "ChainSection":
         if "purification" in self.model_fields_set and self.purification_rounds == 0:
-            raise _job_error("only used with purification_rounds >= 1 (here purification_rounds = 0)",
-                             key=("purification",), value=self.purification, has_value=True)
+            raise job_error("only used with purification_rounds >= 1 (here purification_rounds = 0)",
+                            key=("purification",), value=self.purification, has_value=True)
         for index, links in enumerate(self.num_links):
             key = _entry_key("num_links", self.num_links, index)
             if self.swapping == "nested" and links & (links - 1):
-                raise _job_error('must be a power of two with swapping = "nested" (1, 2, 4, 8, ...)',
-                                 key=key, value=links, has_value=True)
+                raise job_error('must be a power of two with swapping = "nested" (1, 2, 4, 8, ...)',
+                                key=key, value=links, has_value=True)
         for index, total in enumerate(self.total_distance_km):
             for links in self.num_links:
                 probability = self.link_spec(links, total).success_probability
                 if probability < MIN_SUCCESS_PROBABILITY:
-                    raise _job_error(
+                    raise job_error(
                         f"links of {total / links:g} km ({links} link(s)) succeed with probability "
                         f"{probability:.3g} per attempt, below {MIN_SUCCESS_PROBABILITY:g}; too long to simulate",
                         key=_entry_key("total_distance_km", self.total_distance_km, index),
                         value=total, has_value=True)
                 mean_ps = self.link_spec(links, total).mean_time_to_success_ps
                 if mean_ps > MAX_MEAN_PAIRING_TIME_PS:  # the engine's int64 picoseconds must hold the run
-                    raise _job_error(
+                    raise job_error(
                         f"links of {total / links:g} km ({links} link(s)) take {ps_to_seconds(mean_ps):.2g} s per "
                         f"pair on average, more than the {ps_to_seconds(MAX_MEAN_PAIRING_TIME_PS):.3g} s a run can "
                         "simulate per pair; use more links or shorter distances",
@@ -244,5 +233,3 @@ class RepeaterJob(JobConfig):
 
     chain: ChainSection
 
-
-SCENARIOS[RepeaterJob.scenario] = RepeaterJob

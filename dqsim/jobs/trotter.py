@@ -6,12 +6,10 @@ Sections: ``[run]`` (``scenario = "trotter"``), ``[model]``, ``[evolution]``,
 ``jobs/ising_trotter_4qpu.toml`` and ``jobs/xxz_ring_sweep.toml``; the
 scenario itself is :mod:`dqsim.scenarios.trotter`. Errors are the same
 one-line :class:`~dqsim.errors.ConfigError` messages as every job file
-(:mod:`dqsim.jobs.config`).
-
-Importing this module registers the scenario: ``SCENARIOS["trotter"] = TrotterJob``.
+(:mod:`dqsim.jobs.errors`).
 
 Examples:
-    >>> from dqsim.jobs.config import load_job_text
+    >>> from dqsim.jobs import load_job_text
     >>> job = load_job_text('''
     ... [run]
     ... name = "tfim"
@@ -45,8 +43,11 @@ from typing import Any, ClassVar, Literal, Optional
 from pydantic import Field, field_validator, model_validator
 
 from dqsim.circuit.hamiltonians import MAX_EXACT_SITES, MIN_RING_SITES, SpinModel
-from dqsim.jobs.config import (SCENARIOS, DistributionSection, JobConfig, NetworkSection, _integer, _job_error,
-                               _real, _Section, _toml_repr, check_assignment)
+from dqsim.errors import toml_repr
+from dqsim.jobs.base import JobConfig
+from dqsim.jobs.errors import job_error
+from dqsim.jobs.network import DistributionSection, NetworkSection, check_assignment
+from dqsim.jobs.schema import Section, bounded_int, bounded_real
 from dqsim.network import topology as net_topology
 
 __all__ = ["TrotterJob", "ModelSection", "EvolutionSection", "TrotterSimulationSection",
@@ -72,7 +73,7 @@ DEFAULT_FIELD = {"tfim": 1.0, "xxz": 0.0}
 _SWEEP_RANGES = {"distance_km": (0.0, float("inf")), "source_fidelity": (0.25, 1.0)}
 
 
-class ModelSection(_Section):
+class ModelSection(Section):
     """``[model]``: the spin chain (:class:`dqsim.circuit.hamiltonians.SpinModel`).
 
     Attributes:
@@ -87,29 +88,32 @@ class ModelSection(_Section):
     """
 
     kind: Literal["tfim", "xxz"]
-    num_sites: _integer(2, MAX_TROTTER_SITES)
+    num_sites: bounded_int(2, MAX_TROTTER_SITES)
     boundary: Literal["open", "periodic"] = "open"
-    J: _real() = 1.0
-    h: _real() = 1.0
-    delta: _real() = 1.0
+    J: bounded_real() = 1.0
+    h: bounded_real() = 1.0
+    delta: bounded_real() = 1.0
     initial: Literal["up", "neel"] = "up"
 
     @model_validator(mode="before")
     @classmethod
     def _default_field(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "h" not in data and data.get("kind") in DEFAULT_FIELD:
-            data = {**data, "h": DEFAULT_FIELD[data["kind"]]}
+        if not isinstance(data, dict) or "h" in data:
+            return data
+        kind = data.get("kind")
+        if isinstance(kind, str) and kind in DEFAULT_FIELD:  # a kind of another type is refused by its field
+            data = {**data, "h": DEFAULT_FIELD[kind]}
         return data
 
     @model_validator(mode="after")
     def _check_model(self) -> "ModelSection":
         if self.boundary == "periodic" and self.num_sites < MIN_RING_SITES:
-            raise _job_error(f'must be >= {MIN_RING_SITES} for boundary = "periodic" '
-                             f"(allowed {MIN_RING_SITES}..{MAX_TROTTER_SITES})",
-                             key=("num_sites",), value=self.num_sites, has_value=True)
+            raise job_error(f'must be >= {MIN_RING_SITES} for boundary = "periodic" '
+                            f"(allowed {MIN_RING_SITES}..{MAX_TROTTER_SITES})",
+                            key=("num_sites",), value=self.num_sites, has_value=True)
         if self.kind != "xxz" and "delta" in self.model_fields_set:
-            raise _job_error(f'only used with kind = "xxz" (here kind = {_toml_repr(self.kind)})',
-                             key=("delta",), value=self.delta, has_value=True)
+            raise job_error(f'only used with kind = "xxz" (here kind = {toml_repr(self.kind)})',
+                            key=("delta",), value=self.delta, has_value=True)
         return self
 
     def spin_model(self) -> SpinModel:
@@ -118,7 +122,7 @@ class ModelSection(_Section):
                          J=self.J, h=self.h, delta=self.delta)
 
 
-class EvolutionSection(_Section):
+class EvolutionSection(Section):
     """``[evolution]``: the times and the product formula.
 
     Attributes:
@@ -134,9 +138,9 @@ class EvolutionSection(_Section):
             <= 12`` only); default: when ``num_sites <= 12``.
     """
 
-    total_time: _real(0.0, low_open=True)
-    num_points: _integer(1, MAX_TIME_POINTS) = 10
-    steps_per_point: _integer(1, MAX_STEPS_PER_POINT) = 1
+    total_time: bounded_real(0.0, low_open=True)
+    num_points: bounded_int(1, MAX_TIME_POINTS) = 10
+    steps_per_point: bounded_int(1, MAX_STEPS_PER_POINT) = 1
     order: Literal[1, 2] = 2
     exact: Optional[bool] = None
 
@@ -145,7 +149,7 @@ class EvolutionSection(_Section):
         return [k * self.total_time / self.num_points for k in range(self.num_points + 1)]
 
 
-class TrotterSweepSection(_Section):
+class TrotterSweepSection(Section):
     """``[simulation].sweep``: repeat the networked evolution for several link parameters.
 
     Attributes:
@@ -156,23 +160,23 @@ class TrotterSweepSection(_Section):
     """
 
     parameter: Literal["distance_km", "source_fidelity"]
-    values: list[_real()]
+    values: list[bounded_real()]
 
     @model_validator(mode="after")
     def _check_values(self) -> "TrotterSweepSection":
         if not 1 <= len(self.values) <= MAX_SWEEP_VALUES:
-            raise _job_error(f"must list 1..{MAX_SWEEP_VALUES} values, got {len(self.values)}",
-                             key=("values",), value=self.values, has_value=True)
+            raise job_error(f"must list 1..{MAX_SWEEP_VALUES} values, got {len(self.values)}",
+                            key=("values",), value=self.values, has_value=True)
         low, high = _SWEEP_RANGES[self.parameter]
         for index, value in enumerate(self.values):
             if not low <= value <= high:
                 interval = f"[{low:g}, {high:g}]" if high < float("inf") else f"[{low:g}, inf)"
-                raise _job_error(f"must be in {interval} (parameter = {_toml_repr(self.parameter)})",
-                                 key=("values", index), value=value, has_value=True)
+                raise job_error(f"must be in {interval} (parameter = {toml_repr(self.parameter)})",
+                                key=("values", index), value=value, has_value=True)
         return self
 
 
-class TrotterSimulationSection(_Section):
+class TrotterSimulationSection(Section):
     """``[simulation]`` of the ``"trotter"`` scenario.
 
     Attributes:
@@ -195,22 +199,22 @@ class TrotterSimulationSection(_Section):
 
     observables: list[Literal["magnetization", "staggered_magnetization", "correlation", "energy",
                               "loschmidt"]] = Field(default_factory=lambda: list(DEFAULT_OBSERVABLES))
-    trajectories: _integer(1, MAX_TRAJECTORIES) = 1
-    shots: _integer(0, 10**8) = 0
+    trajectories: bounded_int(1, MAX_TRAJECTORIES) = 1
+    shots: bounded_int(0, 10**8) = 0
     sweep: Optional[TrotterSweepSection] = None
     save_state: bool = False
-    max_gather_qubits: _integer(1, 34) = 24
+    max_gather_qubits: bounded_int(1, 34) = 24
 
     @field_validator("observables")
     @classmethod
     def _check_unique(cls, observables: list[str]) -> list[str]:
         if not observables:
-            raise _job_error(f"must name at least one of {', '.join(map(_toml_repr, TROTTER_OBSERVABLES))}",
-                             value=observables, has_value=True)
+            raise job_error(f"must name at least one of {', '.join(map(toml_repr, TROTTER_OBSERVABLES))}",
+                            value=observables, has_value=True)
         for index, name in enumerate(observables):
             if name in observables[:index]:
-                raise _job_error(f"appears twice (also observables[{observables.index(name)}])",
-                                 key=(index,), value=name, has_value=True)
+                raise job_error(f"appears twice (also observables[{observables.index(name)}])",
+                                key=(index,), value=name, has_value=True)
         return observables
 
 
@@ -220,7 +224,7 @@ class TrotterJob(JobConfig):
     Attributes:
         model: ``[model]`` (:class:`ModelSection`).
         evolution: ``[evolution]`` (:class:`EvolutionSection`).
-        network: ``[network]`` as for ``"dqc"`` (:class:`~dqsim.jobs.config.NetworkSection`).
+        network: ``[network]`` as for ``"dqc"`` (:class:`~dqsim.jobs.network.NetworkSection`).
         distribution: ``[distribution]``; ``assignment`` gives the node of each
             site (default: contiguous balanced blocks of sites, node 0 first).
         simulation: ``[simulation]`` (:class:`TrotterSimulationSection`).
@@ -242,13 +246,13 @@ class TrotterJob(JobConfig):
         names = network.node_names_list()
         per_node = network.node_spec(names[0]).num_data_qubits
         if num_sites > network.data_capacity():
-            raise _job_error(f"exceeds the network's capacity of {network.data_capacity()} data qubits "
-                             f"({num_nodes} nodes × {per_node})",
-                             key=("model", "num_sites"), value=num_sites, has_value=True, run_on=True)
+            raise job_error(f"exceeds the network's capacity of {network.data_capacity()} data qubits "
+                            f"({num_nodes} nodes × {per_node})",
+                            key=("model", "num_sites"), value=num_sites, has_value=True, run_on=True)
         if self.evolution.exact and num_sites > MAX_EXACT_SITES:
-            raise _job_error(f"needs num_sites <= {MAX_EXACT_SITES} (dense diagonalisation); "
-                             f"here [model].num_sites = {num_sites}",
-                             key=("evolution", "exact"), value=True, has_value=True)
+            raise job_error(f"needs num_sites <= {MAX_EXACT_SITES} (dense diagonalisation); "
+                            f"here [model].num_sites = {num_sites}",
+                            key=("evolution", "exact"), value=True, has_value=True)
         assignment = self.distribution.assignment
         key = ("distribution", "assignment")
         if assignment is not None:
@@ -257,9 +261,9 @@ class TrotterJob(JobConfig):
         else:
             largest = max(self.site_assignment().count(node) for node in range(num_nodes))
             if largest > per_node:
-                raise _job_error(f"contiguous blocks would put {largest} sites on a node with "
-                                 f"{per_node} data qubits; give the node of each site",
-                                 key=key, missing=True)
+                raise job_error(f"contiguous blocks would put {largest} sites on a node with "
+                                f"{per_node} data qubits; give the node of each site",
+                                key=key, missing=True)
         return self
 
     def use_exact(self) -> bool:
@@ -280,5 +284,3 @@ class TrotterJob(JobConfig):
             return list(range(num_sites))
         return net_topology.place_nodes(num_sites, num_nodes)
 
-
-SCENARIOS["trotter"] = TrotterJob

@@ -17,7 +17,7 @@ from dqsim.state import noise
 
 
 class GateNoise:
-    """The noise of a job's ``[noise]`` section (a :class:`dqsim.jobs.config.NoiseSection`).
+    """The noise of a job's ``[noise]`` section (a :class:`dqsim.jobs.circuit.NoiseSection`).
 
     Args:
         section: the job's ``[noise]``.

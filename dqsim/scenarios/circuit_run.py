@@ -27,9 +27,10 @@ from dqsim.circuit.ir import Barrier, Circuit, Gate, IfBits, Measure, Reset
 from dqsim.engine import checkpoint
 from dqsim.errors import ConfigError, ResourceError
 from dqsim.scenarios.circuit_noise import GateNoise
-from dqsim.jobs import check_observables, parse_pauli_sum
+from dqsim.circuit.pauli import parse_pauli_sum
+from dqsim.jobs.circuit import check_observables
 from dqsim.rng import Stream
-from dqsim.scenarios import ScenarioOutput, circuit_attributes, record_table
+from dqsim.scenarios.output import ScenarioOutput, circuit_attributes, record_table
 from dqsim.state.layout import needs_locality
 from dqsim.state.sharded import ShardedState
 from dqsim.units import BYTES_PER_MIB

@@ -52,7 +52,7 @@ from dqsim.errors import DqsimError
 from dqsim.network.link import LinkSpec, check_graph_pairing_horizon
 from dqsim.network.node import NodeSpec
 from dqsim.rng import Stream
-from dqsim.scenarios import ScenarioOutput, record_table
+from dqsim.scenarios.output import ScenarioOutput, record_table
 from dqsim.scenarios.cloud_scheduler import (Centre, JobFailed, JobRecord, QueuedJob, queue_metrics,
                                              simulate_queue)
 from dqsim.scenarios.dqc import run_dqc
@@ -309,7 +309,7 @@ def run_cloud(user_jobs: Sequence[UserJob], *, comm, backend, graph: nx.Graph, n
 
 
 def _circuit_of(section) -> Circuit:
-    """The circuit of a ``[[user_jobs]]`` entry (a :class:`~dqsim.jobs.config.CircuitSection`)."""
+    """The circuit of a ``[[user_jobs]]`` entry (a :class:`~dqsim.jobs.circuit.CircuitSection`)."""
     if section.qasm is not None:
         return qasm.load_qasm_file(section.qasm)
     maker = generators.GENERATORS[section.generator]

@@ -32,13 +32,14 @@ from dqsim.circuit.distribute import RegisterMap, plan_nodes, register_map
 from dqsim.circuit.ir import Circuit, Gate
 from dqsim.circuit.partition import cut_size, partition_qubits
 from dqsim.engine import EngineError, RunStatistics, Simulator
+from dqsim.engine.checkpoint import Checkpointer
 from dqsim.errors import CircuitError, ResourceError
 from dqsim.network.link import LinkSpec, check_graph_pairing_horizon
 from dqsim.network.node import NodeSpec
 from dqsim.network.topology import place_nodes
 from dqsim.protocols.distributed import CommPool, Network, node_program
 from dqsim.rng import derived_seed
-from dqsim.scenarios import ScenarioOutput, circuit_attributes, record_table
+from dqsim.scenarios.output import ScenarioOutput, circuit_attributes, record_table
 from dqsim.scenarios.circuit_run import (build_circuit, common_tables, count_bitstrings, sample_terminal,
                                          summary_lines)
 from dqsim.state.sharded import ShardedState
@@ -94,8 +95,6 @@ class DqcRun:
 def _checkpointer(session, comm):
     if session is None:
         return None
-    from dqsim.engine.checkpoint import Checkpointer  # noqa: PLC0415
-
     return Checkpointer(session, comm, session.next_engine_run())
 
 

@@ -56,7 +56,7 @@ from dqsim.errors import ResourceError
 from dqsim.network.link import LinkSpec
 from dqsim.network.werner import bell_diagonal_hashing_yield, bell_diagonal_key_fraction, plob_bound
 from dqsim.protocols.repeater import ChainRecords, ChainSpec, chain_node, setup_node_data
-from dqsim.scenarios import ScenarioOutput, record_table
+from dqsim.scenarios.output import ScenarioOutput, record_table
 from dqsim.scenarios.dqc import _checkpointer, default_placement
 from dqsim.units import PS_PER_S, ps_to_seconds, seconds_to_ps
 

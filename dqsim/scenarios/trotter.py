@@ -56,7 +56,7 @@ from dqsim.circuit.hamiltonians import SpinModel
 from dqsim.circuit.ir import Circuit
 from dqsim.network.link import check_graph_pairing_horizon
 from dqsim.rng import derived_seed
-from dqsim.scenarios import ScenarioOutput, record_table
+from dqsim.scenarios.output import ScenarioOutput, record_table
 from dqsim.scenarios.circuit_run import counts_table
 from dqsim.scenarios.dqc import run_dqc
 from dqsim.state.sharded import ShardedState

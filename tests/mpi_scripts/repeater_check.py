@@ -12,8 +12,7 @@ import numpy as np
 
 from dqsim import backend as backend_mod
 from dqsim import comm as comm_mod
-from dqsim.jobs import repeater as _register_repeater  # noqa: F401 - registers the scenario
-from dqsim.jobs.config import apply_overrides, load_job
+from dqsim.jobs import apply_overrides, load_job
 from dqsim.network.link import LinkSpec
 from dqsim.network.node import NodeSpec
 from dqsim.protocols.repeater import ChainSpec

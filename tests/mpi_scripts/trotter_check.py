@@ -12,8 +12,7 @@ import numpy as np
 
 from dqsim import backend as backend_mod
 from dqsim import comm as comm_mod
-from dqsim.jobs.config import apply_overrides, load_job
-from dqsim.jobs.trotter import TrotterJob  # noqa: F401 - registers the scenario
+from dqsim.jobs import apply_overrides, load_job
 from dqsim.scenarios import trotter
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,0 +1,193 @@
+"""Error messages of job files: one line naming the file, the key, the value and what is allowed.
+
+Validators raise :func:`job_error` (a pydantic error of type
+:data:`JOB_ERROR` carrying our own wording); :func:`config_error` turns the
+first error of a :class:`pydantic.ValidationError` into one
+:class:`~dqsim.errors.ConfigError` line::
+
+    jobs/x.toml: [circuit].num_qubits = -3: must be >= 1 (allowed 1..40)
+    jobs/x.toml: [[qkd.classical_channels]][0].direction = "up": must be one of "co", "counter"
+    jobs/x.toml: unknown key [simulation].shot; allowed keys: shots, save_state, ...
+    jobs/x.toml: missing key [run].name
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import typing
+from typing import Any, Iterable, Sequence
+
+from pydantic import BaseModel, ValidationError
+from pydantic_core import PydanticCustomError
+
+from dqsim.errors import ConfigError, toml_repr
+
+__all__ = ["JOB_ERROR", "job_error", "one_of", "format_key", "config_error", "describe_error"]
+
+#: Error type of the messages our own validators raise (:func:`job_error`).
+JOB_ERROR = "dqsim_job"
+
+
+def job_error(message: str, *, key: Sequence[str | int] = (), value: Any = None,
+              has_value: bool = False, missing: bool = False,
+              allowed_keys: Sequence[str] | None = None,
+              run_on: bool = False) -> PydanticCustomError:
+    """A validation error for ``key`` (relative to the model raising it) with our own wording.
+
+    ``missing`` words it as a missing key; ``allowed_keys`` as an unknown key
+    (the message is then a hint appended after the list of allowed keys, or
+    empty); ``run_on`` writes ``key = value message`` without the colon.
+    """
+    return PydanticCustomError(JOB_ERROR, "{message}", {
+        "message": message, "key": tuple(key), "value": value,
+        "has_value": has_value, "missing": missing,
+        "allowed_keys": None if allowed_keys is None else tuple(allowed_keys),
+        "run_on": run_on})
+
+
+def one_of(options: Iterable[Any]) -> str:
+    """Options as a job file writes them, comma-separated: ``"co", "counter"``."""
+    return ", ".join(toml_repr(o) for o in options)
+
+
+#: Arrays of tables inside a section, written as ``[[section.table]]`` headers.
+ARRAY_TABLES = {("qkd", "classical_channels"), ("user_jobs",)}
+
+#: Tables inside a section, written as their own ``[section.table]`` header.
+NESTED_TABLES = {("network", "link"), ("network", "node"), ("chain", "link"), ("chain", "node"),
+                 ("qkd", "source"), ("qkd", "link"), ("qkd", "eve"), ("qkd", "sweep"),
+                 ("qkd", "network")} | ARRAY_TABLES
+
+
+def format_key(loc: Sequence[str | int]) -> str:
+    """``("circuit", "num_qubits")`` -> ``[circuit].num_qubits``; list indices as ``[i]``.
+
+    Keys of a nested table name its header: ``("network", "link", "distance_km")``
+    -> ``[network.link].distance_km``; entries of an array of tables are
+    numbered from 0: ``("qkd", "classical_channels", 0, "direction")`` ->
+    ``[[qkd.classical_channels]][0].direction``.
+    """
+    if not loc:
+        return "the job file"
+    head = 1
+    while head + 1 < len(loc) and tuple(loc[:head + 1]) in NESTED_TABLES:
+        head += 1
+    text = "[" + ".".join(str(part) for part in loc[:head]) + "]"
+    if tuple(loc[:head]) in ARRAY_TABLES:
+        text = f"[{text}]"
+    for part in loc[head:]:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return text
+
+
+def unknown_key(loc: Sequence[str | int], allowed: Sequence[str], hint: str = "") -> str:
+    """``unknown key [section].key; allowed keys: ...`` with a close match suggested."""
+    close = difflib.get_close_matches(str(loc[-1]), list(allowed), n=1)
+    did_you_mean = f"; did you mean {close[0]}?" if close else ""
+    hint = f" ({hint})" if hint else ""
+    return f"unknown key {format_key(loc)}{hint}; allowed keys: {', '.join(allowed)}{did_you_mean}"
+
+
+def _model_class(annotation: Any) -> type[BaseModel] | None:
+    """The model class inside ``annotation`` (``Model``, ``Optional[Model]``, ``list[Model]``)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_class(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _model_at(root: type[BaseModel], loc: Sequence[str | int]) -> type[BaseModel] | None:
+    """The model class reached by following ``loc`` from ``root`` (list indices skipped)."""
+    model: type[BaseModel] | None = root
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if model is None or part not in model.model_fields:
+            return None
+        model = _model_class(model.model_fields[part].annotation)
+    return model
+
+
+def _bounds(root: type[BaseModel], loc: Sequence[str | int]) -> tuple[Any, Any]:
+    """``(lowest, highest)`` allowed for the field at ``loc`` (None where unbounded)."""
+    low = high = None
+    model = _model_at(root, loc[:-1]) if loc and isinstance(loc[-1], str) else None
+    if model is not None and loc[-1] in model.model_fields:
+        for meta in model.model_fields[loc[-1]].metadata:
+            low = getattr(meta, "ge", low)
+            high = getattr(meta, "le", high)
+            if getattr(meta, "gt", None) is not None:
+                low = f">{meta.gt}"
+            if getattr(meta, "lt", None) is not None:
+                high = f"<{meta.lt}"
+    return low, high
+
+
+def _allowed_range(low: Any, high: Any) -> str:
+    if low is not None and high is not None:
+        return f" (allowed {low}..{high})"
+    return ""
+
+
+_TYPE_NAMES = {
+    "int_type": "an integer", "int_parsing": "an integer", "int_from_float": "an integer",
+    "float_type": "a number", "float_parsing": "a number",
+    "string_type": "a string", "bool_type": "true or false", "bool_parsing": "true or false",
+    "list_type": "an array", "tuple_type": "an array",
+    "dict_type": "a table", "model_type": "a table", "model_attributes_type": "a table",
+}
+
+
+def describe_error(root: type[BaseModel], error: dict) -> str:
+    """One pydantic error as ``[section].key = value: what is wrong (allowed ...)``."""
+    kind, loc, value = error["type"], tuple(error["loc"]), error.get("input")
+    ctx = error.get("ctx") or {}
+    if kind == JOB_ERROR:
+        full = loc + tuple(ctx.get("key", ()))
+        if ctx.get("missing"):
+            return f"missing key {format_key(full)} ({ctx['message']})"
+        if ctx.get("allowed_keys") is not None:
+            return unknown_key(full, ctx["allowed_keys"], ctx["message"])
+        where = format_key(full)
+        if ctx.get("has_value"):
+            where += f" = {toml_repr(ctx['value'])}"
+        return f"{where}{' ' if ctx.get('run_on') else ': '}{ctx['message']}"
+    if kind == "missing":
+        if len(loc) == 1:
+            return f"missing section [{loc[0]}]"
+        return f"missing key {format_key(loc)}"
+    if kind == "extra_forbidden":
+        model = _model_at(root, loc[:-1])
+        allowed = list(model.model_fields) if model is not None else []
+        if len(loc) == 1:
+            hint = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+            did_you_mean = f"; did you mean {hint[0]}?" if hint else ""
+            return (f"unknown section [{loc[0]}]; allowed sections: {', '.join(allowed)}"
+                    f"{did_you_mean}")
+        return unknown_key(loc, allowed)
+    if kind in _TYPE_NAMES:
+        return f"{format_key(loc)}: expected {_TYPE_NAMES[kind]}, got {toml_repr(value)}"
+    if kind == "literal_error":
+        options = re.findall(r"'((?:[^'\\]|\\.)*)'", ctx.get("expected", ""))
+        return f"{format_key(loc)} = {toml_repr(value)}: must be one of {one_of(options)}"
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        op = {"greater_than_equal": ">=", "greater_than": ">",
+              "less_than_equal": "<=", "less_than": "<"}[kind]
+        limit = next(iter(ctx.values()), "?")
+        low, high = _bounds(root, loc)
+        return f"{format_key(loc)} = {toml_repr(value)}: must be {op} {limit}{_allowed_range(low, high)}"
+    message = str(error.get("msg", kind))
+    return f"{format_key(loc)} = {toml_repr(value)}: {message}"
+
+
+def config_error(source: str, root: type[BaseModel], exc: ValidationError) -> ConfigError:
+    """The first problem of ``exc`` (validating model ``root``) as one line prefixed by ``source``."""
+    errors = exc.errors()
+    line = describe_error(root, errors[0])
+    if len(errors) > 1:
+        line += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+    return ConfigError(f"{source}: {line}")

@@ -1,0 +1,245 @@
+"""Reading job files: TOML text validated into the scenario's job model, and ``--set`` overrides.
+
+:func:`load_job` reads a file, :func:`load_job_text` a string; ``[run].scenario``
+picks the model from :data:`dqsim.jobs.registry.JOB_MODELS`. Every model forbids
+unknown keys and checks types strictly (TOML is typed: ``shots = "10"`` is an
+error, not 10). Every problem becomes one :class:`~dqsim.errors.ConfigError`
+line naming the file, the key, the value and what is allowed
+(:mod:`dqsim.jobs.errors`)::
+
+    jobs/x.toml: [network.link].distance_km = -1.0: must be in [0, inf)
+    jobs/x.toml: [simulation].shots: expected an integer, got "ten"
+    jobs/x.toml: TOML syntax error: Expected '=' after a key ... (at line 3, column 7)
+
+:func:`apply_overrides` applies ``SECTION.KEY=VALUE`` assignments (``dqsim run --set``)
+and validates again.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Iterable
+
+from pydantic import ValidationError
+
+from dqsim.errors import ConfigError, toml_repr
+from dqsim.jobs.base import RunSection
+from dqsim.jobs.errors import config_error, format_key, one_of
+from dqsim.jobs.registry import JOB_MODELS, Job
+
+__all__ = ["load_job", "load_job_text", "apply_overrides", "override_value", "MAX_NESTING"]
+
+
+def _validate(data: dict, *, source: str, base_dir: Path) -> Job:
+    """Pick the scenario's model (:data:`~dqsim.jobs.registry.JOB_MODELS`) and validate ``data`` with it."""
+    run = data.get("run")
+    if run is None:
+        raise ConfigError(f"{source}: missing section [run]")
+    if not isinstance(run, dict):
+        raise ConfigError(f"{source}: [run]: expected a table, got {toml_repr(run)}")
+    scenario = run.get("scenario", RunSection.model_fields["scenario"].default)
+    if not isinstance(scenario, str) or scenario not in JOB_MODELS:  # a list or table is not hashable
+        if not isinstance(scenario, str):
+            raise ConfigError(f"{source}: [run].scenario: expected a string, got {toml_repr(scenario)}")
+        raise ConfigError(f"{source}: [run].scenario = {toml_repr(scenario)}: "
+                          f"must be one of {one_of(JOB_MODELS)}")
+    model = JOB_MODELS[scenario]
+    try:
+        return model.model_validate(data, context={"base_dir": str(base_dir)})
+    except ValidationError as exc:
+        raise config_error(source, model, exc) from None
+
+
+#: Deepest nesting of tables and arrays a job file may have (real jobs use 3 or 4).
+MAX_NESTING = 16
+
+
+def _parse_toml(text: str, source: str) -> dict:
+    """Parse a job's TOML; a leading UTF-8 byte-order mark is accepted (editors on Windows write one)."""
+    text = text.removeprefix("\ufeff")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: TOML syntax error: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: arrays or tables nested too deeply (at most {MAX_NESTING} levels)") from None
+    _check_nesting(data, source)
+    return data
+
+
+def _check_nesting(data: dict, source: str) -> None:
+    """Refuse values nested deeper than :data:`MAX_NESTING` (walked without recursion)."""
+    pending = [(data, 1, "")]
+    while pending:
+        value, depth, where = pending.pop()
+        if depth > MAX_NESTING:
+            raise ConfigError(f"{source}: {where or 'the file'} is nested {depth} levels deep; "
+                              f"allowed at most {MAX_NESTING}")
+        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        for key, item in items:
+            if isinstance(item, (dict, list)):
+                pending.append((item, depth + 1, (f"{where}.{key}" if where else key) if isinstance(key, str)
+                                else f"{where}[{key}]"))
+
+
+def load_job_text(text: str, *, source: str = "<string>", base_dir: str | os.PathLike = ".") -> Job:
+    """Validate a job given as TOML text.
+
+    Args:
+        text: the job file's contents.
+        source: name used as the prefix of error messages.
+        base_dir: folder against which relative paths in the job resolve
+            (``[circuit].qasm``).
+
+    Returns:
+        The validated job: an instance of the scenario's :class:`JobConfig` subclass.
+
+    Raises:
+        ConfigError: one line naming the key, its value and what is allowed.
+
+    Examples:
+        >>> load_job_text('[run]\\nname = "x"\\n[circuit]\\ngenerator = "qft"\\nnum_qubits = 50')
+        Traceback (most recent call last):
+        ...
+        dqsim.errors.ConfigError: <string>: [circuit].num_qubits = 50: must be <= 40 (allowed 1..40)
+    """
+    return _load(text, source=source, base_dir=base_dir, path=None)
+
+
+def _load(text: str, *, source: str, base_dir: str | os.PathLike, path: Path | None) -> Job:
+    data = _parse_toml(text, source)
+    job = _validate(data, source=source, base_dir=Path(base_dir))
+    job.remember_origin(text=text, source=source, base_dir=Path(os.path.abspath(base_dir)), raw=data, path=path)
+    return job
+
+
+def load_job(path: str | os.PathLike) -> Job:
+    """Read and validate a job file.
+
+    Relative paths inside the file (``[circuit].qasm``) resolve against the
+    file's folder; ``[run].output`` stays relative to the current directory.
+
+    Args:
+        path: the TOML job file.
+
+    Returns:
+        The validated job, with ``job.text`` (the file's text) and ``job.path``.
+
+    Raises:
+        ConfigError: the file is missing or unreadable, is not valid TOML, or
+            a key is unknown, missing, of the wrong type or out of range.
+    """
+    source = str(path)
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{source}: job file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{source}: is a folder, not a job file") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{source}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read the job file ({exc.strerror or exc})") from None
+    return _load(text, source=source, base_dir=file.parent, path=file)
+
+
+#: Keys whose relative paths resolve against the job file's folder; given
+#: through ``--set`` they resolve against the current directory instead.
+_JOB_RELATIVE_PATH_KEYS = {("circuit", "qasm")}
+
+
+_REMOVE = object()  # marks an override that deletes its key
+
+
+def _parse_override(assignment: str) -> tuple[list[str], Any]:
+    if "=" not in assignment:
+        raise ConfigError(f"--set {assignment}: expected SECTION.KEY=VALUE, e.g. simulation.shots=10")
+    key, value_text = assignment.split("=", 1)
+    key, value_text = key.strip(), value_text.strip()
+    parts = [p.strip() for p in key.split(".")]
+    if len(parts) < 2 or not all(parts):
+        raise ConfigError(f"--set {assignment}: key {key!r} must be SECTION.KEY, e.g. simulation.shots")
+    if not value_text:
+        return parts, _REMOVE
+    try:
+        value = tomllib.loads(f"value = {value_text}")["value"]
+    except tomllib.TOMLDecodeError:
+        value = value_text  # a bare word: take it as a string
+    except RecursionError:
+        raise ConfigError(f"--set {assignment}: nested too deeply (at most {MAX_NESTING} levels)") from None
+    _check_nesting({"value": value}, f"--set {assignment}")
+    return parts, value
+
+
+def override_value(assignment: str) -> tuple[str, Any]:
+    """The key and value of one ``--set SECTION.KEY=VALUE`` assignment, as :func:`apply_overrides` reads it.
+
+    Returns:
+        ``("section.key", value)``; value None for an empty value (the key goes back to its default).
+
+    Raises:
+        ConfigError: a malformed assignment.
+
+    Examples:
+        >>> override_value("qkd.sweep.distances_km=[25]"), override_value("run.name=big")
+        (('qkd.sweep.distances_km', [25]), ('run.name', 'big'))
+    """
+    parts, value = _parse_override(assignment)
+    return ".".join(parts), None if value is _REMOVE else value
+
+
+def apply_overrides(job: Job, assignments: Iterable[str]) -> Job:
+    """Return a copy of ``job`` with ``SECTION.KEY=VALUE`` assignments applied and revalidated.
+
+    Values are TOML values (``10``, ``true``, ``"text"``, ``["Z0", "X1"]``);
+    a value that is not valid TOML is taken as a string, so ``run.name=big``
+    works, and an empty value removes the key (back to its default), so
+    ``circuit.generator= circuit.num_qubits= circuit.qasm=c.qasm`` switches a
+    generated circuit to a QASM file. A relative ``circuit.qasm`` given here resolves against the current
+    directory, not the job file's folder. Defaults that depend on other keys
+    (``[run].output``, ``[circuit].circuit_seed``) are recomputed.
+
+    Args:
+        job: a loaded job.
+        assignments: e.g. ``["simulation.shots=10", "circuit.num_qubits=8"]``.
+
+    Returns:
+        A new validated job; ``job`` is unchanged. ``text`` and ``path`` are kept,
+        and ``overrides`` lists every assignment applied so far.
+
+    Raises:
+        ConfigError: a malformed assignment, or a value the job rejects, in the
+            same one-line format as :func:`load_job`.
+
+    Examples:
+        >>> job = load_job_text('[run]\\nname = "a"\\n[circuit]\\ngenerator = "ghz"\\nnum_qubits = 4')
+        >>> apply_overrides(job, ["circuit.num_qubits=80"])
+        Traceback (most recent call last):
+        ...
+        dqsim.errors.ConfigError: <string> (with --set circuit.num_qubits=80): [circuit].num_qubits = 80: must be <= 40 (allowed 1..40)
+    """
+    assignments = list(assignments)
+    data = job.raw
+    for assignment in assignments:
+        parts, value = _parse_override(assignment)
+        if tuple(parts) in _JOB_RELATIVE_PATH_KEYS and isinstance(value, str):
+            value = os.path.abspath(os.path.expanduser(value))
+        table = data
+        for depth, part in enumerate(parts[:-1]):
+            child = table.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {assignment}: {format_key(parts[:depth + 1])} "
+                                  f"is {toml_repr(child)}, not a table")
+            table = child
+        if value is _REMOVE:
+            table.pop(parts[-1], None)
+        else:
+            table[parts[-1]] = value
+    source = f"{job.source} (with --set {' '.join(assignments)})" if assignments else job.source
+    new = _validate(data, source=source, base_dir=job.base_dir)
+    new.remember_origin(text=job.text, source=job.source, base_dir=job.base_dir, raw=data, path=job.path,
+                        overrides=job.overrides + tuple(assignments))
+    return new

@@ -1,0 +1,399 @@
+"""The ``[network]`` and ``[distribution]`` sections: networked QPUs, their links and hardware.
+
+Shared by the scenarios that run on a network of QPUs: ``"dqc"``
+(:mod:`dqsim.jobs.dqc`), ``"trotter"`` and ``"cloud"``. The keys of
+``[network.link]`` and ``[network.node]`` are the fields of
+:class:`~dqsim.network.link.LinkSpec` and :class:`~dqsim.network.node.NodeSpec`,
+checked by building the spec (:func:`checked_spec_parameters`, also used by
+the ``"repeater"`` scenario's ``[chain.link]`` and ``[chain.node]``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+import typing
+from typing import Any, Literal, Optional, Sequence
+
+import networkx as nx
+from pydantic import Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from dqsim.errors import ConfigError, ResourceError, toml_repr
+from dqsim.jobs.errors import job_error, one_of
+from dqsim.jobs.schema import Section, is_number
+from dqsim.network import topology as net_topology
+from dqsim.network.link import LinkSpec
+from dqsim.network.node import NodeSpec
+
+__all__ = ["NetworkSection", "DistributionSection", "MAX_NETWORK_NODES", "check_assignment",
+           "checked_spec_parameters", "LINK_FIELDS", "NODE_FIELDS", "LINK_FLOAT_FIELDS", "NODE_FLOAT_FIELDS"]
+
+#: Topologies of ``[network].topology``, each with the keys that size it.
+_TOPOLOGY_KEYS: dict[str, tuple[str, ...]] = {
+    "line": ("num_nodes",), "ring": ("num_nodes",), "star": ("num_nodes",),
+    "all_to_all": ("num_nodes",), "grid": ("num_rows", "num_cols"),
+    "edges": ("node_names", "edges"),
+}
+
+#: Most nodes of a network given by ``num_nodes`` or by ``node_names`` with ``topology = "edges"``.
+MAX_NETWORK_NODES = 64
+
+#: Most node names quoted in an error message.
+_MAX_NAMES_SHOWN = 10
+
+#: Fewest nodes of a ring (a cycle needs three).
+_MIN_RING_NODES = 3
+
+#: Keys of a ``[network.link]`` table: the fields of :class:`~dqsim.network.link.LinkSpec`.
+LINK_FIELDS = tuple(f.name for f in dataclasses.fields(LinkSpec))
+#: Keys of a ``[network.node]`` table: the fields of :class:`~dqsim.network.node.NodeSpec` but ``name``.
+NODE_FIELDS = tuple(f.name for f in dataclasses.fields(NodeSpec) if f.name != "name")
+
+
+def _float_fields(spec: type) -> frozenset[str]:
+    """Fields of a dataclass annotated ``float`` (or ``float | None``)."""
+    hints = typing.get_type_hints(spec)
+    return frozenset(name for name, hint in hints.items()
+                     if hint is float or float in typing.get_args(hint))
+
+
+#: Fields of the specs annotated ``float`` (TOML integers given for them become floats).
+LINK_FLOAT_FIELDS = _float_fields(LinkSpec)
+NODE_FLOAT_FIELDS = _float_fields(NodeSpec)
+
+
+def _spec_parameters(params: dict[str, Any], allowed: Sequence[str], float_fields: frozenset[str],
+                     hints: dict[str, str]) -> dict[str, Any]:
+    """``params`` with unknown keys refused and integers of float fields made floats."""
+    for key in params:
+        if key not in allowed:
+            raise job_error(hints.get(key, ""), key=(key,), allowed_keys=allowed)
+    return {key: float(value) if (key in float_fields and isinstance(value, int)
+                                  and not isinstance(value, bool)) else value
+            for key, value in params.items()}
+
+
+def checked_spec_parameters(params: dict[str, Any], spec: type, allowed: Sequence[str],
+                            float_fields: frozenset[str], hints: dict[str, str],
+                            defaults: dict[str, Any]) -> dict[str, Any]:
+    """The keys of a ``[...link]``/``[...node]`` table, checked by building ``spec(**defaults, **params)``."""
+    params = _spec_parameters(params, allowed, float_fields, hints)
+    try:
+        spec(**{**defaults, **params})
+    except ValueError as exc:
+        raise _spec_problem(exc, spec, params) from None
+    return params
+
+
+def _spec_problem(exc: ValueError, spec: type, given: dict[str, Any]) -> PydanticCustomError:
+    """A ``LinkSpec``/``NodeSpec`` error as a job error naming the field.
+
+    Their messages read ``"<Spec>: <field> must be ..., got <value>"``; the
+    field is the first word, or else the first field the message mentions.
+    """
+    fields = [f.name for f in dataclasses.fields(spec)]
+    text = str(exc)
+    prefix = f"{spec.__name__}: "
+    if text.startswith(prefix):
+        text = text[len(prefix):]
+    first_word = text.split(" ", 1)[0]
+    if first_word in fields:
+        field, message = first_word, text[len(first_word):].strip()
+    else:
+        mentioned = [(m.start(), name) for name in fields
+                     if (m := re.search(rf"\b{re.escape(name)}\b", text))]
+        if not mentioned:
+            return job_error(text)
+        field, message = min(mentioned)[1], text
+    message = re.sub(r",? got .*$", "", message)
+    if field in given:
+        return job_error(message, key=(field,), value=given[field], has_value=True)
+    default = next(f.default for f in dataclasses.fields(spec) if f.name == field)
+    return job_error(f"{message} ({field} is not set: its default is {toml_repr(default)})",
+                     key=(field,))
+
+
+class NetworkSection(Section):
+    """``[network]``: the QPUs, how they are linked, and their default hardware.
+
+    Attributes:
+        topology: ``"line"``, ``"ring"``, ``"star"``, ``"grid"``,
+            ``"all_to_all"`` or ``"edges"`` (see :mod:`dqsim.network.topology`).
+        num_nodes: node count, 2..64 (ring: 3..64); required for line, ring,
+            star and all_to_all, not allowed for grid and edges.
+        num_rows: grid rows, 1..16 (grid only, with ``num_cols``).
+        num_cols: grid columns, 1..16 (grid only); ``num_rows * num_cols >= 2``.
+        node_names: node names in index order (default ``node0``, ``node1``,
+            ...): unique, non-empty, no whitespace, one per node. Required for
+            ``"edges"``, where they also fix the node count (2..64).
+        edges: ``"edges"`` only: ``[a, b]`` or ``[a, b, distance_km]`` with
+            ``a``, ``b`` node names and ``distance_km > 0`` (this edge's
+            length instead of ``[network.link].distance_km``).
+        placement: MPI rank of each node (each >= 0, one per node); default
+            contiguous blocks (:func:`dqsim.network.topology.place_nodes`).
+            Checked against the rank count at run time (:meth:`placement_for`).
+        link: ``[network.link]``: keyword arguments of
+            :class:`~dqsim.network.link.LinkSpec` for every link (integers of
+            float fields stored as floats). ``distance_km`` is required unless
+            every edge of ``"edges"`` gives its own.
+        node: ``[network.node]``: keyword arguments of
+            :class:`~dqsim.network.node.NodeSpec` except ``name``, for every node.
+
+    Examples:
+        >>> net = NetworkSection(topology="ring", num_nodes=3, link={"distance_km": 2.0})
+        >>> net.node_names_list(), net.link_spec().distance_km
+        (['node0', 'node1', 'node2'], 2.0)
+        >>> net.build_graph().number_of_edges()
+        3
+    """
+
+    topology: Literal["line", "ring", "star", "grid", "all_to_all", "edges"]
+    num_nodes: Optional[int] = Field(None, ge=2, le=MAX_NETWORK_NODES)
+    num_rows: Optional[int] = Field(None, ge=1, le=16)
+    num_cols: Optional[int] = Field(None, ge=1, le=16)
+    node_names: Optional[list[str]] = None
+    edges: Optional[list[list[Any]]] = None
+    placement: Optional[list[typing.Annotated[int, Field(ge=0)]]] = None
+    link: dict[str, Any] = Field(default_factory=dict)
+    node: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("link")
+    @classmethod
+    def _check_link(cls, link: dict[str, Any]) -> dict[str, Any]:
+        return checked_spec_parameters(link, LinkSpec, LINK_FIELDS, LINK_FLOAT_FIELDS, {},
+                                       {"distance_km": net_topology.DEFAULT_LINK.distance_km})
+
+    @field_validator("node")
+    @classmethod
+    def _check_node(cls, node: dict[str, Any]) -> dict[str, Any]:
+        return checked_spec_parameters(node, NodeSpec, NODE_FIELDS, NODE_FLOAT_FIELDS,
+                                       {"name": "node names come from [network].node_names"}, {"name": "node0"})
+
+    @model_validator(mode="after")
+    def _check_network(self) -> "NetworkSection":
+        self._check_topology_keys()
+        self._check_node_names()
+        if self.topology == "edges":
+            self._check_edges()
+        if "distance_km" not in self.link and not self._every_edge_has_distance():
+            raise job_error('required unless every edge of topology = "edges" gives its own distance',
+                            key=("link", "distance_km"), missing=True)
+        num_nodes = self.resolved_num_nodes()
+        if self.placement is not None and len(self.placement) != num_nodes:
+            raise job_error(f"lists {len(self.placement)} ranks but the network has {num_nodes} nodes",
+                            key=("placement",), value=self.placement, has_value=True)
+        try:
+            self.build_graph()
+        except ConfigError as exc:
+            message = re.sub(r"^\w+: ", "", str(exc))
+            raise job_error(message, key=("edges" if self.topology == "edges" else "topology",)) from None
+        return self
+
+    def _check_topology_keys(self) -> None:
+        used = _TOPOLOGY_KEYS[self.topology]
+        for key in ("num_nodes", "num_rows", "num_cols", "edges"):
+            value = getattr(self, key)
+            if key in used and value is None:
+                raise job_error(f"required with topology = {toml_repr(self.topology)}",
+                                key=(key,), missing=True)
+            if key not in used and value is not None:
+                users = [t for t, keys in _TOPOLOGY_KEYS.items() if key in keys]
+                raise job_error(f"only used with topology = {' or '.join(toml_repr(t) for t in users)} "
+                                f"(here topology = {toml_repr(self.topology)})",
+                                key=(key,), value=value, has_value=True)
+        if self.topology == "edges" and self.node_names is None:
+            raise job_error('required with topology = "edges"', key=("node_names",), missing=True)
+        if self.topology == "ring" and self.num_nodes < _MIN_RING_NODES:
+            raise job_error(f'must be >= {_MIN_RING_NODES} for topology = "ring" '
+                            f"(allowed {_MIN_RING_NODES}..{MAX_NETWORK_NODES})",
+                            key=("num_nodes",), value=self.num_nodes, has_value=True)
+        if self.topology == "grid" and self.num_rows * self.num_cols < 2:
+            raise job_error(f"the grid must have at least 2 nodes "
+                            f"(num_rows × num_cols = {self.num_rows} × {self.num_cols})",
+                            key=("num_cols",), value=self.num_cols, has_value=True)
+
+    def _check_node_names(self) -> None:
+        names = self.node_names
+        if names is None:
+            return
+        if self.topology == "edges":
+            if not 2 <= len(names) <= MAX_NETWORK_NODES:
+                raise job_error(f'lists {len(names)} names; topology = "edges" needs '
+                                f"2..{MAX_NETWORK_NODES} nodes", key=("node_names",),
+                                value=names, has_value=True)
+        else:
+            num_nodes = self.resolved_num_nodes()
+            if len(names) != num_nodes:
+                raise job_error(f"lists {len(names)} names but the network has {num_nodes} nodes",
+                                key=("node_names",), value=names, has_value=True)
+        first_index: dict[str, int] = {}
+        for index, name in enumerate(names):
+            if not name or any(c.isspace() for c in name):
+                raise job_error("must be a non-empty name without whitespace",
+                                key=("node_names", index), value=name, has_value=True)
+            if name in first_index:
+                raise job_error(f"appears twice (also node_names[{first_index[name]}])",
+                                key=("node_names", index), value=name, has_value=True)
+            first_index[name] = index
+
+    def _check_edges(self) -> None:
+        known = self.node_names_list()
+        seen: dict[frozenset[str], int] = {}
+        for index, edge in enumerate(self.edges):
+            key = ("edges", index)
+            if len(edge) not in (2, 3):
+                raise job_error(f"must be [a, b] or [a, b, distance_km] (2 or 3 items), got {len(edge)}",
+                                key=key, value=edge, has_value=True)
+            for end in (0, 1):
+                name = edge[end]
+                if not isinstance(name, str):
+                    raise job_error(f"expected a node name (a string), got {toml_repr(name)}",
+                                    key=key + (end,))
+                if name not in known:
+                    shown = one_of(known[:_MAX_NAMES_SHOWN])
+                    if len(known) > _MAX_NAMES_SHOWN:
+                        shown += f", ... ({len(known) - _MAX_NAMES_SHOWN} more)"
+                    raise job_error(f"unknown node {toml_repr(name)}; known nodes: {shown}",
+                                    key=key + (end,), value=name, has_value=True)
+            if edge[0] == edge[1]:
+                raise job_error(f"links node {toml_repr(edge[0])} to itself",
+                                key=key, value=edge, has_value=True)
+            pair = frozenset(edge[:2])
+            if pair in seen:
+                raise job_error(f"repeats the link of edges[{seen[pair]}]",
+                                key=key, value=edge, has_value=True)
+            seen[pair] = index
+            if len(edge) == 3:
+                distance_km = edge[2]
+                if not is_number(distance_km):
+                    raise job_error(f"expected a number (distance_km), got {toml_repr(distance_km)}",
+                                    key=key + (2,))
+                if not (0 < distance_km < math.inf):
+                    raise job_error("must be a distance in km > 0 (finite)",
+                                    key=key + (2,), value=distance_km, has_value=True)
+
+    def _every_edge_has_distance(self) -> bool:
+        return self.topology == "edges" and all(len(edge) == 3 for edge in self.edges)
+
+    def resolved_num_nodes(self) -> int:
+        """Number of nodes of the network, whichever keys set it."""
+        if self.topology == "grid":
+            return self.num_rows * self.num_cols
+        if self.topology == "edges":
+            return len(self.node_names)
+        return self.num_nodes
+
+    def node_names_list(self) -> list[str]:
+        """Node names in index order: ``node_names``, or ``node0``, ``node1``, ..."""
+        if self.node_names is not None:
+            return list(self.node_names)
+        return [f"node{index}" for index in range(self.resolved_num_nodes())]
+
+    def link_spec(self) -> LinkSpec:
+        """The default link of ``[network.link]`` (edges of ``"edges"`` may change its length)."""
+        return LinkSpec(**{"distance_km": net_topology.DEFAULT_LINK.distance_km, **self.link})
+
+    def node_spec(self, name: str) -> NodeSpec:
+        """The node called ``name``, with the parameters of ``[network.node]``.
+
+        Args:
+            name: one of :meth:`node_names_list`.
+
+        Raises:
+            ConfigError: ``name`` is not a node of the network.
+        """
+        names = self.node_names_list()
+        if name not in names:
+            raise ConfigError(f"NetworkSection.node_spec: unknown node {name!r}; "
+                              f"known nodes: {one_of(names)}")
+        return NodeSpec(name=name, **self.node)
+
+    def data_capacity(self) -> int:
+        """Data qubits of the whole network: nodes × ``[network.node].num_data_qubits``."""
+        return self.resolved_num_nodes() * self.node_spec(self.node_names_list()[0]).num_data_qubits
+
+    def build_graph(self) -> nx.Graph:
+        """The topology as a graph (:mod:`dqsim.network.topology`).
+
+        Every edge carries :meth:`link_spec`, except edges of ``"edges"``
+        that give their own length: the default link with that ``distance_km``.
+
+        Raises:
+            ConfigError: a topology the builder refuses (e.g. disconnected edges).
+        """
+        link = self.link_spec()
+        names = self.node_names_list()
+        if self.topology == "grid":
+            return net_topology.grid(self.num_rows, self.num_cols, link=link, names=names)
+        if self.topology == "edges":
+            edges = [(edge[0], edge[1]) if len(edge) == 2
+                     else (edge[0], edge[1], dataclasses.replace(link, distance_km=float(edge[2])))
+                     for edge in self.edges]
+            return net_topology.from_edges(names, edges, link=link)
+        builders = {"line": net_topology.line, "ring": net_topology.ring,
+                    "star": net_topology.star, "all_to_all": net_topology.all_to_all}
+        return builders[self.topology](self.num_nodes, link=link, names=names)
+
+    def placement_for(self, num_ranks: int) -> list[int]:
+        """MPI rank of each node when running on ``num_ranks`` ranks.
+
+        Args:
+            num_ranks: ranks of the run, >= 1.
+
+        Returns:
+            ``placement`` as given, or contiguous blocks
+            (:func:`dqsim.network.topology.place_nodes`).
+
+        Raises:
+            ResourceError: a given rank is ``>= num_ranks``, or (default
+                placement) more ranks than nodes.
+        """
+        if self.placement is None:
+            return net_topology.place_nodes(self.resolved_num_nodes(), num_ranks)
+        for index, rank in enumerate(self.placement):
+            if rank >= num_ranks:
+                raise ResourceError(f"[network].placement[{index}] = {rank}: must be < {num_ranks} "
+                                    f"(the run has {num_ranks} ranks: 0..{num_ranks - 1})")
+        return list(self.placement)
+
+
+class DistributionSection(Section):
+    """``[distribution]``: how the circuit is split over the nodes.
+
+    Attributes:
+        scheme: ``"telegate"`` (remote gates through shared pairs, default)
+            or ``"teledata"`` (qubits teleported to where the gate runs).
+        assignment: node index (0-based) holding each circuit qubit, one per
+            qubit; at most ``[network.node].num_data_qubits`` qubits per node.
+            Default None: the engine assigns.
+    """
+
+    scheme: Literal["telegate", "teledata"] = "telegate"
+    assignment: Optional[list[typing.Annotated[int, Field(ge=0)]]] = None
+
+
+def check_assignment(assignment, *, count: int | None, count_text: str, unit: str, num_nodes: int,
+                     per_node: int, names) -> None:
+    """Check ``[distribution].assignment`` (node of each qubit or site) against the network.
+
+    Raises a one-line :class:`ConfigError` naming the entry: wrong length
+    (when ``count`` is known), a node index outside the network, or a node
+    given more than its ``per_node`` data qubits.
+    """
+    key = ("distribution", "assignment")
+    if count is not None and len(assignment) != count:
+        raise job_error(f"lists {len(assignment)} {unit} but {count_text}", key=key, value=assignment,
+                        has_value=True)
+    held = [0] * num_nodes
+    for index, node_index in enumerate(assignment):
+        if node_index >= num_nodes:
+            raise job_error(f"must be a node index in 0..{num_nodes - 1} (the network has {num_nodes} nodes)",
+                            key=key + (index,), value=node_index, has_value=True)
+        held[node_index] += 1
+        if held[node_index] > per_node:
+            raise job_error(f"node {node_index} ({toml_repr(names[node_index])}) would hold "
+                            f"{held[node_index]} {unit} but has {per_node} data qubits "
+                            f"([network.node].num_data_qubits)",
+                            key=key + (index,), value=node_index, has_value=True)

@@ -1,0 +1,475 @@
+"""Job files of the ``"qkd"`` scenario: quantum key distribution over fibre links.
+
+Sections: ``[run]`` and ``[qkd]`` with ``[qkd.source]``, ``[qkd.link]``,
+``[[qkd.classical_channels]]``, ``[qkd.eve]``, ``[qkd.sweep]`` and
+``[qkd.network]``; see ``jobs/bb84_decoy_50km.toml``. The scenario itself is
+:mod:`dqsim.scenarios.qkd`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar, Literal, Optional, Sequence
+
+from pydantic import Field, field_validator, model_validator
+
+from dqsim.errors import ConfigError, toml_repr
+from dqsim.jobs.base import JobConfig
+from dqsim.jobs.errors import job_error
+from dqsim.jobs.schema import Section, bounded_int, bounded_real, format_number
+from dqsim.network.fibre import DEFAULT_ATTENUATION_DB_PER_KM, DEFAULT_GROUP_INDEX
+from dqsim.network.link import DEFAULT_DARK_COUNT_RATE_HZ, DEFAULT_DETECTOR_EFFICIENCY, DEFAULT_GATE_WIDTH_PS
+from dqsim.network.raman import DEFAULT_RAMAN_CROSS_SECTION_PER_KM_PER_NM, DEFAULT_WAVELENGTH_NM
+
+__all__ = ["QkdJob", "QkdSection", "QkdSourceSection", "QkdLinkSection", "ClassicalChannelSection",
+           "EveSection", "SweepSection", "QkdNetworkSection", "QKD_PROTOCOLS"]
+
+#: Protocols of ``[qkd].protocol``.
+QKD_PROTOCOLS = ("bb84_decoy", "bbm92", "e91")
+
+#: Protocols with an entangled-pair source in the fibre (``werner``, ``position``).
+_ENTANGLED_PROTOCOLS = ("bbm92", "e91")
+
+#: ``[qkd.source]`` keys used by only some protocols -> those protocols.
+_SOURCE_KEY_PROTOCOLS: dict[str, tuple[str, ...]] = {
+    "intensities": ("bb84_decoy",), "probabilities": ("bb84_decoy",),
+    "werner": _ENTANGLED_PROTOCOLS, "position": _ENTANGLED_PROTOCOLS, "mean_pair_number": _ENTANGLED_PROTOCOLS,
+}
+
+#: Defaults of the protocol-specific ``[qkd.source]`` keys, filled in for the protocols using them.
+DEFAULT_DECOY_INTENSITIES = (0.5, 0.1, 0.0)
+DEFAULT_DECOY_PROBABILITIES = (0.8, 0.1, 0.1)
+DEFAULT_WERNER = 1.0
+DEFAULT_SOURCE_POSITION = 0.5
+
+#: Most pulses (pairs) per link of one run, and most per batch message.
+MAX_QKD_PULSES = 10**13
+MAX_QKD_BATCH_PULSES = 10**8
+#: Default pulses per link, and default pulses per batch (at most ``pulses``).
+DEFAULT_QKD_PULSES = 10_000_000
+DEFAULT_QKD_BATCH_PULSES = 1_000_000
+#: Largest signal mean photon number of ``[qkd.source].intensities``.
+MAX_DECOY_INTENSITY = 10.0
+#: How far ``[qkd.source].probabilities`` may sum from 1.
+PROBABILITY_SUM_TOLERANCE = 1e-9
+#: Most distances of ``[qkd.sweep].distances_km``.
+MAX_SWEEP_POINTS = 200
+#: Most nodes of ``[qkd.network]``.
+MAX_QKD_NODES = 64
+
+
+def _protocol_list(protocols: Sequence[str]) -> str:
+    """``"bbm92" or "e91"``."""
+    return " or ".join(toml_repr(p) for p in protocols)
+
+
+class QkdSourceSection(Section):
+    """``[qkd.source]``: the photon source (weak coherent pulses or entangled pairs).
+
+    Protocol-specific keys are filled in with their defaults for the
+    protocols that use them and are ``None`` otherwise; giving one that the
+    job's protocol does not use is an error.
+
+    Attributes:
+        intensities: ``"bb84_decoy"`` only: mean photon numbers of the signal,
+            the decoy and optionally a second decoy or vacuum state; 2 or 3
+            values, strictly decreasing, each in [0, 10]. Default
+            ``[0.5, 0.1, 0.0]``.
+        probabilities: ``"bb84_decoy"`` only: probability of sending each
+            intensity, one per intensity, each in (0, 1), summing to 1 (within
+            1e-9). Default ``[0.8, 0.1, 0.1]``. Give both ``intensities``
+            and ``probabilities``, or neither.
+        z_basis_probability: probability of preparing (measuring) in the Z
+            (key) basis, in (0, 1); default 0.5.
+        source_rate_hz: pulse (pair) repetition rate, Hz, > 0; default 1e9.
+        werner: ``"bbm92"``/``"e91"`` only: Werner parameter of the emitted
+            pairs, ``w·|Φ+⟩⟨Φ+| + (1-w)·I/4``, in [0, 1]; default 1.
+        position: ``"bbm92"``/``"e91"`` only: where the pair source sits, as
+            a fraction of the fibre from Alice, in [0, 1]; default 0.5.
+        mean_pair_number: ``"bbm92"``/``"e91"`` only: mean pair number μ of a
+            thermal (SPDC) source, in (0, 2]; default: exactly one pair per slot.
+    """
+
+    intensities: Optional[list[bounded_real(0.0, MAX_DECOY_INTENSITY)]] = None
+    probabilities: Optional[list[bounded_real(0.0, 1.0, low_open=True, high_open=True)]] = None
+    z_basis_probability: bounded_real(0.0, 1.0, low_open=True, high_open=True) = 0.5
+    source_rate_hz: bounded_real(0.0, low_open=True) = 1e9
+    werner: Optional[bounded_real(0.0, 1.0)] = None
+    position: Optional[bounded_real(0.0, 1.0)] = None
+    mean_pair_number: Optional[bounded_real(0.0, 2.0, low_open=True)] = None
+
+    @model_validator(mode="after")
+    def _check_decoy_states(self) -> "QkdSourceSection":
+        intensities, probabilities = self.intensities, self.probabilities
+        if intensities is not None:
+            if len(intensities) not in (2, 3):
+                raise job_error(f"must list 2 or 3 mean photon numbers (signal, decoy[, vacuum]), "
+                                f"got {len(intensities)}", key=("intensities",),
+                                value=intensities, has_value=True)
+            for index in range(1, len(intensities)):
+                if intensities[index] >= intensities[index - 1]:
+                    raise job_error(f"must be < intensities[{index - 1}] = "
+                                    f"{toml_repr(intensities[index - 1])} (strictly decreasing: "
+                                    f"signal, decoy[, vacuum])", key=("intensities", index),
+                                    value=intensities[index], has_value=True)
+        if probabilities is not None:
+            if intensities is not None and len(probabilities) != len(intensities):
+                raise job_error(f"lists {len(probabilities)} probabilities but intensities lists "
+                                f"{len(intensities)} (one per intensity)", key=("probabilities",),
+                                value=probabilities, has_value=True)
+            total = math.fsum(probabilities)
+            if abs(total - 1.0) > PROBABILITY_SUM_TOLERANCE:
+                raise job_error(f"must sum to 1 (within {PROBABILITY_SUM_TOLERANCE:g}); they sum to "
+                                f"{total:.12g}", key=("probabilities",), value=probabilities,
+                                has_value=True)
+        return self
+
+
+class QkdLinkSection(Section):
+    """``[qkd.link]``: the fibre and the detectors of every link.
+
+    Attributes:
+        distance_km: fibre length from Alice to Bob, km, >= 0. Required unless
+            ``[qkd.sweep]`` or ``[qkd.network].distances_km`` gives the
+            distances (a sweep overrides it); ``None`` when left out.
+        attenuation_db_per_km: fibre attenuation, dB/km, >= 0; default 0.2.
+        coupling_loss_db: lumped coupling loss before the detectors, dB, >= 0; default 0.
+        group_index: fibre group index n_g, >= 1; default 1.468.
+        detector_efficiency: detector efficiency in (0, 1]; default 0.9.
+        dark_count_rate_hz: dark count rate of each detector, Hz, >= 0; default 10.
+        gate_width_ps: detection gate width, ps, >= 1; default 1000.
+        dead_time_ps: detector dead time, ps, >= 0; default 0.
+        misalignment: optical misalignment error e_d (probability that a photon
+            lands in the wrong detector), in [0, 0.5]; default 0.01.
+        afterpulse_probability: probability of an afterpulse after a click, in [0, 1); default 0.
+    """
+
+    distance_km: Optional[bounded_real(0.0)] = None
+    attenuation_db_per_km: bounded_real(0.0) = DEFAULT_ATTENUATION_DB_PER_KM
+    coupling_loss_db: bounded_real(0.0) = 0.0
+    group_index: bounded_real(1.0) = DEFAULT_GROUP_INDEX
+    detector_efficiency: bounded_real(0.0, 1.0, low_open=True) = DEFAULT_DETECTOR_EFFICIENCY
+    dark_count_rate_hz: bounded_real(0.0) = DEFAULT_DARK_COUNT_RATE_HZ
+    gate_width_ps: bounded_int(1) = DEFAULT_GATE_WIDTH_PS
+    dead_time_ps: bounded_int(0) = 0
+    misalignment: bounded_real(0.0, 0.5) = 0.01
+    afterpulse_probability: bounded_real(0.0, 1.0, high_open=True) = 0.0
+
+
+class ClassicalChannelSection(Section):
+    """One ``[[qkd.classical_channels]]`` entry: classical light sharing the fibre.
+
+    Its spontaneous Raman scattering adds noise counts to the quantum channel
+    (:mod:`dqsim.network.raman`); it runs over the whole length of every link.
+
+    Attributes:
+        launch_power_dbm: classical launch power, dBm, in [-60, 30].
+        direction: ``"co"`` (travels with the photons: forward Raman noise) or
+            ``"counter"`` (against them: backward Raman noise).
+        filter_bandwidth_nm: passband of the quantum receiver's filter, nm, > 0.
+        raman_cross_section_per_km_per_nm: effective Raman cross-section,
+            1/(km·nm), > 0; default
+            :data:`~dqsim.network.raman.DEFAULT_RAMAN_CROSS_SECTION_PER_KM_PER_NM`.
+        wavelength_nm: wavelength of the quantum channel, nm, in [400, 2000]; default 1550.
+    """
+
+    launch_power_dbm: bounded_real(-60.0, 30.0)
+    direction: Literal["co", "counter"]
+    filter_bandwidth_nm: bounded_real(0.0, low_open=True)
+    raman_cross_section_per_km_per_nm: bounded_real(0.0, low_open=True) = DEFAULT_RAMAN_CROSS_SECTION_PER_KM_PER_NM
+    wavelength_nm: bounded_real(400.0, 2000.0) = DEFAULT_WAVELENGTH_NM
+
+
+class EveSection(Section):
+    """``[qkd.eve]``: an eavesdropper on the fibre (absent: none).
+
+    Attributes:
+        attack: ``"none"``, ``"intercept_resend"`` (measure and resend) or
+            ``"beam_splitting"`` (keep the photons of multi-photon pulses).
+            Required.
+        fraction: fraction of the pulses (pairs) attacked, in [0, 1]; default 1.
+        basis: ``"intercept_resend"`` only: Eve's measurement basis,
+            ``"random"``, ``"Z"`` or ``"X"``; default ``"random"``.
+        distance_km: where Eve taps the fibre, km from Alice, from 0 to the
+            shortest link (or sweep) distance; default 0. In a network she
+            taps every link at this distance from its first node.
+    """
+
+    attack: Literal["none", "intercept_resend", "beam_splitting"]
+    fraction: bounded_real(0.0, 1.0) = 1.0
+    basis: Literal["random", "Z", "X"] = "random"
+    distance_km: bounded_real(0.0) = 0.0
+
+    @model_validator(mode="after")
+    def _check_basis(self) -> "EveSection":
+        if "basis" in self.model_fields_set and self.attack == "beam_splitting":
+            raise job_error(f'only used with attack = "intercept_resend" (here attack = '
+                            f'{toml_repr(self.attack)})', key=("basis",), value=self.basis,
+                            has_value=True)
+        return self
+
+
+class SweepSection(Section):
+    """``[qkd.sweep]``: run the link once per distance.
+
+    Attributes:
+        distances_km: fibre lengths, km, each >= 0; 1..200 entries, in the
+            order they are run. They override ``[qkd.link].distance_km``.
+    """
+
+    distances_km: list[bounded_real(0.0)]
+
+    @field_validator("distances_km")
+    @classmethod
+    def _check_count(cls, distances_km: list[float]) -> list[float]:
+        if not 1 <= len(distances_km) <= MAX_SWEEP_POINTS:
+            raise job_error(f"must list 1..{MAX_SWEEP_POINTS} distances, got {len(distances_km)}",
+                            value=distances_km, has_value=True)
+        return distances_km
+
+
+class QkdNetworkSection(Section):
+    """``[qkd.network]``: several links whose keys trusted nodes relay (XOR).
+
+    Attributes:
+        topology: ``"chain"`` (nodes 0, 1, ... in a line: links (i, i+1)) or
+            ``"star"`` (node 0 the hub: links (0, i)).
+        num_nodes: nodes, 2..64.
+        distances_km: length of each link in :meth:`links` order, km, each
+            >= 0, ``num_nodes - 1`` entries; default: every link
+            ``[qkd.link].distance_km``.
+    """
+
+    topology: Literal["chain", "star"]
+    num_nodes: bounded_int(2, MAX_QKD_NODES)
+    distances_km: Optional[list[bounded_real(0.0)]] = None
+
+    @model_validator(mode="after")
+    def _check_distances(self) -> "QkdNetworkSection":
+        num_links = self.num_nodes - 1
+        if self.distances_km is not None and len(self.distances_km) != num_links:
+            raise job_error(f"lists {len(self.distances_km)} distances but a {self.topology} of "
+                            f"{self.num_nodes} nodes has {num_links} link{'s' if num_links != 1 else ''}",
+                            key=("distances_km",), value=self.distances_km, has_value=True)
+        return self
+
+    def links(self) -> list[tuple[int, int]]:
+        """The links as node pairs ``(a, b)``: chain ``(i, i+1)``, star ``(0, i)``.
+
+        Examples:
+            >>> QkdNetworkSection(topology="star", num_nodes=3).links()
+            [(0, 1), (0, 2)]
+        """
+        if self.topology == "chain":
+            return [(index, index + 1) for index in range(self.num_nodes - 1)]
+        return [(0, index) for index in range(1, self.num_nodes)]
+
+
+class QkdSection(Section):
+    """``[qkd]``: the protocol, how many pulses, post-processing, and its tables.
+
+    Attributes:
+        protocol: ``"bb84_decoy"`` (BB84 with weak coherent pulses and decoy
+            states), ``"bbm92"`` or ``"e91"`` (entangled pairs); default ``"bb84_decoy"``.
+        pulses: pulses (pairs for bbm92/e91) per link, 1..10**13; default 10_000_000.
+        batch_pulses: pulses per batch message, 1..10**8, <= ``pulses``;
+            default ``min(1_000_000, pulses)``.
+        block_pulses: pulses per key block (the post-processing unit; the last
+            block may be shorter), ``batch_pulses..pulses``; default ``pulses``.
+        f_ec: error-correction inefficiency, in [1, 2]; default 1.16.
+        qber_threshold: abort when the estimated QBER is above it, in [0, 0.5]; default 0.11.
+        sample_fraction: fraction of the sifted bits revealed for parameter
+            estimation, in (0, 0.5]; default 0.1.
+        sampling: how BB84 pulses are simulated: ``"detections"`` (draw only
+            the pulses Bob records, at the cost of the detections;
+            :mod:`dqsim.protocols.qkd.detections`) or ``"pulses"`` (every
+            pulse, the reference; results also independent of ``batch_pulses``);
+            default ``"detections"``.
+        security: the key length of a block: ``"asymptotic"`` (GLLP with
+            decoy bounds) or ``"finite_key"`` (Lim et al., PRA 89, 022307
+            (2014): bb84_decoy with three intensities μ1 > μ2 + μ3, μ2 > μ3 >= 0;
+            the block is ``block_pulses``); default ``"asymptotic"``.
+        eps_sec: secrecy parameter of the finite-key analysis, in (0, 1); default 1e-10.
+        eps_cor: correctness parameter of the finite-key analysis, in (0, 1); default 1e-15.
+        error_correction: ``"model"`` (leakage f_EC·h(E) per key bit, one
+            message each way) or ``"cascade"`` (bb84_decoy: the sifted key bits are
+            kept; ``sample_fraction`` of them is disclosed to estimate the QBER,
+            the rest corrected by Cascade, verified by a hash of
+            ⌈log2(1/eps_cor)⌉ bits and shortened by Toeplitz hashing;
+            :mod:`dqsim.protocols.qkd.reconciliation`); default ``"model"``.
+        classical_bit_rate_hz: bit rate of the classical channel, which sets
+            the transmission time of the post-processing messages, bit/s; default 1e9.
+        source: ``[qkd.source]`` (defaults when absent).
+        link: ``[qkd.link]`` (defaults when absent, but see its ``distance_km``).
+        classical_channels: the ``[[qkd.classical_channels]]`` entries (default none).
+        eve: ``[qkd.eve]``, or None (no eavesdropper).
+        sweep: ``[qkd.sweep]``, or None (one run at the link distance).
+        network: ``[qkd.network]``, or None (one link between nodes 0 and 1).
+            Not together with ``sweep``.
+    """
+
+    protocol: Literal["bb84_decoy", "bbm92", "e91"] = "bb84_decoy"
+    pulses: bounded_int(1, MAX_QKD_PULSES) = DEFAULT_QKD_PULSES
+    batch_pulses: bounded_int(1, MAX_QKD_BATCH_PULSES) = DEFAULT_QKD_BATCH_PULSES
+    block_pulses: bounded_int(1, MAX_QKD_PULSES) = DEFAULT_QKD_PULSES
+    f_ec: bounded_real(1.0, 2.0) = 1.16
+    qber_threshold: bounded_real(0.0, 0.5) = 0.11
+    sample_fraction: bounded_real(0.0, 0.5, low_open=True) = 0.1
+    sampling: Literal["detections", "pulses"] = "detections"
+    security: Literal["asymptotic", "finite_key"] = "asymptotic"
+    eps_sec: bounded_real(0.0, 1.0, low_open=True, high_open=True) = 1e-10
+    eps_cor: bounded_real(0.0, 1.0, low_open=True, high_open=True) = 1e-15
+    error_correction: Literal["model", "cascade"] = "model"
+    classical_bit_rate_hz: bounded_real(0.0, 1e15, low_open=True) = 1e9
+    source: QkdSourceSection = Field(default_factory=QkdSourceSection)
+    link: QkdLinkSection = Field(default_factory=QkdLinkSection)
+    classical_channels: list[ClassicalChannelSection] = Field(default_factory=list)
+    eve: Optional[EveSection] = None
+    sweep: Optional[SweepSection] = None
+    network: Optional[QkdNetworkSection] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_defaults(cls, data: Any) -> Any:
+        """Defaults that depend on other keys: batch and block sizes, the protocol's source keys."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        pulses = data.get("pulses", DEFAULT_QKD_PULSES)
+        if isinstance(pulses, int) and not isinstance(pulses, bool) and 1 <= pulses <= MAX_QKD_PULSES:
+            data.setdefault("batch_pulses", min(DEFAULT_QKD_BATCH_PULSES, pulses))
+            data.setdefault("block_pulses", pulses)
+        protocol = data.get("protocol", "bb84_decoy")
+        source = data.get("source", {})
+        if isinstance(source, dict):
+            source = dict(source)
+            if protocol == "bb84_decoy":
+                if "intensities" not in source and "probabilities" not in source:
+                    source["intensities"] = list(DEFAULT_DECOY_INTENSITIES)
+                    source["probabilities"] = list(DEFAULT_DECOY_PROBABILITIES)
+            elif protocol in _ENTANGLED_PROTOCOLS:
+                source.setdefault("werner", DEFAULT_WERNER)
+                source.setdefault("position", DEFAULT_SOURCE_POSITION)
+            data["source"] = source
+        return data
+
+    @model_validator(mode="after")
+    def _check_qkd(self) -> "QkdSection":
+        if self.batch_pulses > self.pulses:
+            raise job_error(f"must be <= pulses = {self.pulses}", key=("batch_pulses",),
+                            value=self.batch_pulses, has_value=True)
+        if self.block_pulses < self.batch_pulses:
+            raise job_error(f"must be >= batch_pulses = {self.batch_pulses} (a block holds whole batches)",
+                            key=("block_pulses",), value=self.block_pulses, has_value=True)
+        if self.block_pulses > self.pulses:
+            raise job_error(f"must be <= pulses = {self.pulses}", key=("block_pulses",),
+                            value=self.block_pulses, has_value=True)
+        if self.security == "finite_key":
+            mu = self.source.intensities or []
+            if self.protocol != "bb84_decoy" or len(mu) != 3 or not (mu[0] > mu[1] + mu[2] and mu[1] > mu[2] >= 0):
+                raise job_error("needs protocol = \"bb84_decoy\" with three [qkd.source].intensities "
+                                f"μ1 > μ2 + μ3, μ2 > μ3 >= 0 (Lim et al. 2014), got {list(mu)}",
+                                key=("security",), value=self.security, has_value=True)
+        if self.error_correction == "cascade" and self.protocol != "bb84_decoy":
+            raise job_error("only with protocol = \"bb84_decoy\"", key=("error_correction",),
+                            value=self.error_correction, has_value=True)
+        given = self.source.model_fields_set
+        for key, protocols in _SOURCE_KEY_PROTOCOLS.items():
+            if self.protocol not in protocols and key in given:
+                raise job_error(f"only used with protocol = {_protocol_list(protocols)} "
+                                f"(here protocol = {toml_repr(self.protocol)})",
+                                key=("source", key), value=getattr(self.source, key), has_value=True)
+        if self.protocol == "bb84_decoy":
+            for key, other in (("probabilities", "intensities"), ("intensities", "probabilities")):
+                if getattr(self.source, key) is None:
+                    raise job_error(f"required when {other} is given: give both or neither "
+                                    "(one probability per intensity)", key=("source", key), missing=True)
+        if self.sweep is not None and self.network is not None:
+            raise job_error("a sweep is not supported together with [qkd.network] "
+                            "(sweep a single link, or run the network at its own distances)",
+                            key=("sweep", "distances_km"), value=self.sweep.distances_km, has_value=True)
+        network_distances = self.network is not None and self.network.distances_km is not None
+        if self.link.distance_km is None and self.sweep is None and not network_distances:
+            raise job_error("required unless [qkd.sweep] or [qkd.network].distances_km gives the distances",
+                            key=("link", "distance_km"), missing=True)
+        if self.eve is not None:
+            shortest = min(self.distances_km())
+            if self.eve.distance_km > shortest:
+                where = ("the shortest of [qkd.sweep].distances_km" if self.sweep is not None
+                         else "the shortest link of [qkd.network]" if self.network is not None
+                         else "[qkd.link].distance_km")
+                raise job_error(f"must be in [0, {format_number(shortest)}] (Eve taps the fibre; "
+                                f"{where} is {toml_repr(shortest)})", key=("eve", "distance_km"),
+                                value=self.eve.distance_km, has_value=True)
+        return self
+
+    def network_links(self, distance_km: float | None = None) -> list[tuple[int, int, float]]:
+        """Every link as ``(a, b, distance_km)``: ``[(0, 1, d)]`` without ``[qkd.network]``.
+
+        Args:
+            distance_km: length, km, of links without a length of their own
+                (e.g. one point of a sweep); default ``[qkd.link].distance_km``.
+
+        Returns:
+            One tuple per link, in :meth:`QkdNetworkSection.links` order.
+
+        Raises:
+            ConfigError: a link has no length (a sweep without
+                ``[qkd.link].distance_km`` and no ``distance_km`` given).
+        """
+        if self.network is not None and self.network.distances_km is not None:
+            return [(a, b, d) for (a, b), d in zip(self.network.links(), self.network.distances_km)]
+        length = self.link.distance_km if distance_km is None else float(distance_km)
+        if length is None:
+            raise ConfigError("QkdSection.network_links: the link has no length: [qkd.link].distance_km "
+                              "is not set (the job sweeps [qkd.sweep].distances_km); pass distance_km")
+        pairs = self.network.links() if self.network is not None else [(0, 1)]
+        return [(a, b, length) for a, b in pairs]
+
+    def distances_km(self) -> list[float]:
+        """Fibre lengths to run, km: the sweep's distances, else each link's (one link: ``[d]``)."""
+        if self.sweep is not None:
+            return list(self.sweep.distances_km)
+        return [d for _, _, d in self.network_links()]
+
+
+class QkdJob(JobConfig):
+    """Scenario ``"qkd"``: quantum key distribution over fibre links.
+
+    One link from Alice (node 0) to Bob (node 1), optionally swept over
+    distances (``[qkd.sweep]``) or replaced by a chain or star of links whose
+    keys trusted nodes relay (``[qkd.network]``).
+
+    Attributes:
+        qkd: the ``[qkd]`` section with its tables.
+
+    Examples:
+        >>> from dqsim.jobs import apply_overrides, load_job_text
+        >>> job = load_job_text('''
+        ... [run]
+        ... name = "bb84"
+        ... scenario = "qkd"
+        ... [qkd]
+        ... pulses = 1000
+        ... [qkd.link]
+        ... distance_km = 50
+        ... ''')
+        >>> job.qkd.protocol, job.qkd.batch_pulses, job.qkd.source.intensities, job.distances_km()
+        ('bb84_decoy', 1000, [0.5, 0.1, 0.0], [50.0])
+        >>> apply_overrides(job, ["qkd.source.werner=0.9"])
+        Traceback (most recent call last):
+        ...
+        dqsim.errors.ConfigError: <string> (with --set qkd.source.werner=0.9): [qkd.source].werner = 0.9: only used with protocol = "bbm92" or "e91" (here protocol = "bb84_decoy")
+    """
+
+    scenario: ClassVar[str] = "qkd"
+
+    qkd: QkdSection
+
+    def distances_km(self) -> list[float]:
+        """Fibre lengths to run, km (:meth:`QkdSection.distances_km`)."""
+        return self.qkd.distances_km()
+
+    def network_links(self, distance_km: float | None = None) -> list[tuple[int, int, float]]:
+        """Every link as ``(a, b, distance_km)`` (:meth:`QkdSection.network_links`)."""
+        return self.qkd.network_links(distance_km)

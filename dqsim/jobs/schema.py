@@ -1,0 +1,86 @@
+"""Building blocks of the job-file models: the strict section base and bounded number types.
+
+Every scenario's job model (:mod:`dqsim.jobs.circuit`, :mod:`dqsim.jobs.dqc`,
+:mod:`dqsim.jobs.qkd`, ...) is made of :class:`Section` subclasses; fields
+that need a range use :func:`bounded_real` and :func:`bounded_int`, whose
+errors read as every job-file error (:mod:`dqsim.jobs.errors`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import typing
+from typing import Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict
+
+from dqsim.jobs.errors import job_error
+
+__all__ = ["Section", "NAME_PATTERN", "checked_name", "format_number", "bounded_real", "bounded_int", "is_number"]
+
+
+class Section(BaseModel):
+    """Base of every job-file table: unknown keys are errors, types are strict."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+#: A name of ``[run].name`` and ``[[user_jobs]].name``: 1..64 letters, digits, ``_``, ``-``, ``.`` (not first).
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def checked_name(name: str) -> str:
+    """``name`` if it matches :data:`NAME_PATTERN`, else the job error that says what a name may be."""
+    if not NAME_PATTERN.fullmatch(name):
+        raise job_error("must be 1..64 characters of letters, digits, '_', '-', '.' "
+                        "starting with a letter or digit", value=name, has_value=True)
+    return name
+
+
+def format_number(value: float) -> str:
+    """A bound as written in messages: ``inf``, ``0.5``, ``1e-09``, ``10_000_000``."""
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    if float(value).is_integer() and abs(value) >= 10**5:
+        return f"{int(value):_}"
+    return f"{value:g}"
+
+
+def bounded_real(low: float = -math.inf, high: float = math.inf, *, low_open: bool = False,
+                 high_open: bool = False) -> Any:
+    """``float`` that must be finite and lie in the interval; the message names the interval.
+
+    Errors read ``must be in (0, 1]`` (or ``must be a finite number in ...``
+    for inf and nan), as for ``[network.link]``.
+    """
+    interval = (f"{'(' if low_open or math.isinf(low) else '['}{format_number(low)}, "
+                f"{format_number(high)}{')' if high_open or math.isinf(high) else ']'}")
+
+    def check(value: float) -> float:
+        if not math.isfinite(value):
+            raise job_error(f"must be a finite number in {interval}", value=value, has_value=True)
+        if (value <= low if low_open else value < low) or (value >= high if high_open else value > high):
+            raise job_error(f"must be in {interval}", value=value, has_value=True)
+        return value
+
+    return typing.Annotated[float, AfterValidator(check)]
+
+
+def bounded_int(low: int, high: int | None = None) -> Any:
+    """``int`` in ``low..high`` (``None``: unbounded); errors read ``must be >= 1 (allowed 1..10_000)``."""
+    allowed = "" if high is None else f" (allowed {format_number(low)}..{format_number(high)})"
+
+    def check(value: int) -> int:
+        if value < low:
+            raise job_error(f"must be >= {format_number(low)}{allowed}", value=value, has_value=True)
+        if high is not None and value > high:
+            raise job_error(f"must be <= {format_number(high)}{allowed}", value=value, has_value=True)
+        return value
+
+    return typing.Annotated[int, AfterValidator(check)]
+
+
+def is_number(value: Any) -> bool:
+    """Whether ``value`` is an int or a float (not a bool), as TOML numbers are read."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

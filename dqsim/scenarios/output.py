@@ -1,0 +1,50 @@
+"""What a scenario hands back: :class:`ScenarioOutput`, and helpers to build its tables and attributes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["ScenarioOutput", "record_table", "circuit_attributes"]
+
+
+@dataclass
+class ScenarioOutput:
+    """What a scenario hands to the output writer (identical on every rank).
+
+    Attributes:
+        attrs: scenario-specific root attributes of the output file.
+        tables: name → NumPy array (structured for record tables).
+        table_attrs: table name → its attributes (units).
+        state: the final sharded state (written when ``save_state``), or ``None``.
+        summary: lines printed for a person after the run.
+    """
+
+    attrs: dict[str, Any]
+    tables: dict[str, np.ndarray]
+    table_attrs: dict[str, dict] = field(default_factory=dict)
+    state: Any = None
+    summary: list[str] = field(default_factory=list)
+
+
+def record_table(rows: list[tuple], fields: list[tuple[str, str]]) -> np.ndarray:
+    """A structured array from rows; ``"U"`` fields get the width of their longest value.
+
+    Examples:
+        >>> record_table([("ab", 3)], [("name", "U"), ("count", "i8")]).dtype.descr
+        [('name', '<U2'), ('count', '<i8')]
+    """
+    dtype = []
+    for i, (name, kind) in enumerate(fields):
+        if kind == "U":
+            kind = f"U{max([len(str(r[i])) for r in rows] or [1]) or 1}"
+        dtype.append((name, kind))
+    return np.array(rows, dtype=dtype)
+
+
+def circuit_attributes(circuit, shots: int) -> dict:
+    """The run-file attributes naming a circuit and its size, with the shots sampled from it."""
+    return {"circuit_name": circuit.name, "num_qubits": circuit.num_qubits, "num_clbits": circuit.num_clbits,
+            "num_gates": len(circuit.gates()), "shots": shots}

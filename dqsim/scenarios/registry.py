@@ -1,0 +1,75 @@
+"""The scenario table: for each ``[run].scenario``, its job model, its run function and whether it checkpoints.
+
+:data:`SCENARIOS` is the one place that names a scenario's run function;
+:func:`run_job` dispatches through it. The job models come from the jobs
+layer below (:data:`dqsim.jobs.registry.JOB_MODELS`, which job loading uses
+to validate a file; the jobs layer cannot name the run functions above it),
+and every row's name is its model's ``scenario``.
+
+Examples:
+    >>> [(name, s.job_model.__name__, s.checkpoints) for name, s in SCENARIOS.items()][:2]
+    [('circuit', 'CircuitJob', False), ('dqc', 'DqcJob', True)]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from dqsim.errors import DqsimError
+from dqsim.jobs import CircuitJob, CloudJob, DqcJob, JobConfig, QkdJob, RepeaterJob, TrotterJob
+from dqsim.scenarios import circuit_run, cloud, dqc, qkd, repeater, trotter
+from dqsim.scenarios.output import ScenarioOutput
+
+__all__ = ["Scenario", "SCENARIOS", "run_job"]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One scenario.
+
+    Attributes:
+        job_model: the model of its job files (its ``scenario`` is the scenario's name).
+        run: ``run(job, *, comm, backend, on_progress[, checkpointing]) -> ScenarioOutput``
+            (collective); ``checkpointing`` only when ``checkpoints``.
+        checkpoints: whether it runs on the event engine and writes checkpoints
+            (``[checkpoint]``, SIGUSR1/SIGTERM, ``dqsim resume``).
+    """
+
+    job_model: type[JobConfig]
+    run: Callable[..., ScenarioOutput]
+    checkpoints: bool
+
+    @property
+    def name(self) -> str:
+        """``[run].scenario`` of its jobs."""
+        return self.job_model.scenario
+
+
+#: Scenario name -> :class:`Scenario`, in the order of :data:`dqsim.jobs.registry.JOB_MODELS`.
+SCENARIOS: dict[str, Scenario] = {scenario.name: scenario for scenario in (
+    Scenario(CircuitJob, circuit_run.run_job, checkpoints=False),
+    Scenario(DqcJob, dqc.run_job, checkpoints=True),
+    Scenario(QkdJob, qkd.run_job, checkpoints=True),
+    Scenario(TrotterJob, trotter.run_job, checkpoints=True),
+    Scenario(CloudJob, cloud.run_job, checkpoints=True),
+    Scenario(RepeaterJob, repeater.run_job, checkpoints=True),
+)}
+
+
+def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, str], None] | None = None,
+            checkpointing=None) -> ScenarioOutput:
+    """Run the scenario of ``job`` (collective); see :data:`SCENARIOS`.
+
+    ``checkpointing`` (a :class:`dqsim.engine.checkpoint.CheckpointSession`)
+    reaches the scenarios that write checkpoints; asking a scenario that
+    does not (``circuit``) for checkpoints in ``[checkpoint]`` is an error.
+    """
+    scenario = SCENARIOS[job.scenario]
+    if scenario.checkpoints:
+        return scenario.run(job, comm=comm, backend=backend, on_progress=on_progress, checkpointing=checkpointing)
+    plan = job.checkpoint
+    if plan.every_wall_s or plan.every_sim_s:
+        raise DqsimError(f"[checkpoint]: the {job.scenario} scenario does not write checkpoints (dqc, qkd, trotter, "
+                         "cloud and repeater do); remove every_wall_s / every_sim_s from the job")
+    return scenario.run(job, comm=comm, backend=backend, on_progress=on_progress)
