@@ -50,6 +50,7 @@ from dqsim.circuit.ir import Circuit, Measure
 from dqsim.circuit.partition import partition_qubits
 from dqsim.errors import DqsimError
 from dqsim.network.link import LinkSpec, check_graph_pairing_horizon
+from dqsim.network.network import Network
 from dqsim.network.node import NodeSpec
 from dqsim.rng import Stream
 from dqsim.scenarios import ScenarioOutput, record_table
@@ -280,8 +281,9 @@ def run_cloud(user_jobs: Sequence[UserJob], *, comm, backend, graph: nx.Graph, n
             if stored is None:
                 runs_before = checkpointing.engine_runs if checkpointing is not None else 0
                 try:
-                    run = run_dqc(job.circuit, comm=comm, backend=backend, graph=qpu_subgraph(graph, qpu_names),
-                                  node_names=qpu_names, node_specs=[node_specs[q] for q in qpus], scheme=scheme,
+                    network = Network(qpu_subgraph(graph, qpu_names), [node_specs[q] for q in qpus],
+                                      num_ranks=comm.size)
+                    run = run_dqc(job.circuit, comm=comm, backend=backend, network=network, scheme=scheme,
                                   seed=job_seed(seed, job.name), precision=precision, shots=job.shots,
                                   timeline=False, checkpointing=checkpointing)
                     stored = ("done", JobResult(run.counts, run.fidelity, sum(link[2] for link in run.links),
