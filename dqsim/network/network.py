@@ -54,7 +54,7 @@ def place_on_ranks(num_nodes: int, num_ranks: int, placement: Sequence[int] | No
 
     Raises:
         ResourceError: a placement that does not give every node one rank in
-            ``0..num_ranks-1`` (one line naming ``key``, the value and the range).
+            ``0..num_ranks-1`` (one line naming ``key``, the entry, its value and the range).
 
     Examples:
         >>> place_on_ranks(5, 2)
@@ -64,15 +64,18 @@ def place_on_ranks(num_nodes: int, num_ranks: int, placement: Sequence[int] | No
         >>> place_on_ranks(3, 2, [0, 2, 1], key="[network].placement")
         Traceback (most recent call last):
             ...
-        dqsim.errors.ResourceError: [network].placement [0, 2, 1] must give each of 3 nodes a rank in 0..1 (the run has 2 ranks)
+        dqsim.errors.ResourceError: [network].placement[1] = 2: must be a rank in 0..1 (the run has 2 ranks)
     """
     if placement is None:
         return place_nodes(num_nodes, num_ranks) if num_nodes >= num_ranks else list(range(num_nodes))
     ranks = list(placement)
-    if len(ranks) != num_nodes or any(isinstance(r, bool) or not isinstance(r, numbers.Integral)
-                                      or not 0 <= r < num_ranks for r in ranks):
-        raise ResourceError(f"{key} {ranks} must give each of {num_nodes} nodes a rank in "
-                            f"0..{num_ranks - 1} (the run has {num_ranks} ranks)")
+    if len(ranks) != num_nodes:
+        raise ResourceError(f"{key} {ranks} must give each of {num_nodes} nodes a rank in 0..{num_ranks - 1} "
+                            f"(it lists {len(ranks)})")
+    for index, rank in enumerate(ranks):
+        if isinstance(rank, bool) or not isinstance(rank, numbers.Integral) or not 0 <= rank < num_ranks:
+            raise ResourceError(f"{key}[{index}] = {rank!r}: must be a rank in 0..{num_ranks - 1} "
+                                f"(the run has {num_ranks} ranks)")
     return [int(r) for r in ranks]
 
 
