@@ -203,3 +203,14 @@ def test_simulator_takes_everything_about_the_network_from_it():
     assert sim.context(0).send(4, "x") == net.latency_ps(0, 4)  # the message's arrival time from t = 0
     # q0..q4 are all boundary nodes here (every link crosses ranks): no qubit is rank-local
     assert all(rank == -1 for rank in sim._rank_of_qubit)
+
+
+def test_subnetwork_keeps_the_chosen_nodes_in_order_and_their_links():
+    specs = [NodeSpec(name=f"node{i}", num_data_qubits=i) for i in range(6)]
+    net = Network(topology.ring(6, link=LinkSpec(distance_km=2.0)), specs, num_ranks=2)
+    sub = net.subnetwork([4, 3, 5, 0])
+    assert sub.names == ("node4", "node3", "node5", "node0")
+    assert [spec.num_data_qubits for spec in sub.nodes] == [4, 3, 5, 0]
+    assert sorted(tuple(sorted(pair)) for pair in sub.links) == [(0, 1), (0, 2), (2, 3)]
+    assert sub.num_ranks == 2 and sub.placement == (0, 0, 1, 1)
+    assert sub.route(1, 3) == [1, 0, 2, 3] and sub.latency_ps(1, 3) == 3 * LinkSpec(distance_km=2.0).delay_ps

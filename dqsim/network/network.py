@@ -238,6 +238,32 @@ class Network:
             graph.add_edge(u, v, link=link, distance_km=link.distance_km if isinstance(link, LinkSpec) else None)
         return cls(graph, nodes, **options)
 
+    def subnetwork(self, nodes: Sequence[int], **options) -> "Network":
+        """The network induced by some of the nodes: those nodes, in this order, and the links between them.
+
+        Args:
+            nodes: indices of the nodes to keep; node ``nodes[i]`` becomes node ``i``.
+            **options: keyword arguments of :class:`Network`; ``num_ranks``,
+                ``routed`` and ``min_link_delay_ps`` default to this network's,
+                the placement to contiguous blocks.
+
+        Examples:
+            >>> from dqsim.network import topology
+            >>> ring = Network(topology.ring(4), [NodeSpec(name=f"node{i}") for i in range(4)])
+            >>> sub = ring.subnetwork([2, 1])
+            >>> sub.names, sub.links
+            (('node2', 'node1'), ((0, 1),))
+        """
+        names = [self.names[i] for i in nodes]
+        graph = nx.Graph(kind="subnetwork")
+        for index, name in enumerate(names):
+            graph.add_node(name, index=index)
+        for u, v, data in self.graph.subgraph(names).edges(data=True):
+            graph.add_edge(u, v, **data)
+        options = {"num_ranks": self.num_ranks, "routed": self.routed, "min_link_delay_ps": self.min_link_delay_ps,
+                   **options}
+        return Network(graph, [self.nodes[i] for i in nodes], **options)
+
     # ---------------------------------------------------------------- nodes
     @property
     def num_nodes(self) -> int:
