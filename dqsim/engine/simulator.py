@@ -43,7 +43,7 @@ from dqsim.state.small import DEFAULT_MAX_QUBITS
 
 
 class EngineError(DqsimError):
-    """The network or a protocol broke an engine rule (a zero-latency cross-rank link, ...)."""
+    """The network or a protocol broke an engine rule (a message inside its window, ...)."""
 
 
 # ----------------------------------------------------------------- commands

@@ -84,10 +84,10 @@ class Network:
 
     Args:
         graph: the topology: nodes named as ``nodes``, every edge with a
-            ``link`` attribute (:class:`LinkSpec`); its ``distance_km``
-            attribute (the link's length when absent) weighs routes.
-            Builders in :mod:`dqsim.network.topology` make such graphs. The
-            graph need not be connected; routes exist within components.
+            ``link`` attribute (:class:`LinkSpec`) and a ``distance_km``
+            attribute (its length, the weight of routes). The builders of
+            :mod:`dqsim.network.topology` and :meth:`from_links` make such
+            graphs. It need not be connected; routes exist within components.
         nodes: the :class:`NodeSpec` of every node; node ``i`` is
             ``nodes[i]`` (its index in the engine).
         num_ranks: MPI ranks of the run, >= 1.
