@@ -100,14 +100,21 @@ def test_tree_routes_equal_dijkstra_routes():
     tree = nx.random_labeled_tree(30, seed=3) if hasattr(nx, "random_labeled_tree") else nx.random_tree(30, seed=3)
     names = [f"node{i}" for i in range(30)]
     graph = topology.from_edges(names, [(names[a], names[b], float(rng.randint(1, 9))) for a, b in tree.edges])
-    net = Network(graph, [NodeSpec(name=n) for n in names])
+    net = Network(graph, [NodeSpec(name=n, classical_processing_delay_ps=i) for i, n in enumerate(names)])
     for a in range(30):
         for b in range(30):
-            assert net.route(a, b) == [names.index(n) for n in nx.shortest_path(graph, names[a], names[b])]
+            path = nx.shortest_path(graph, names[a], names[b])
+            assert net.route(a, b) == [names.index(n) for n in path]
+            if a != b:  # the latency, from delays from the root, is the sum along the path
+                fibre_ps = sum(graph.edges[u, v]["link"].delay_ps for u, v in zip(path, path[1:]))
+                assert net.latency_ps(a, b) == fibre_ps + b
 
 
-def test_no_route_between_components_is_one_line():
-    net = Network.from_links(nodes(4), {(0, 1): LinkSpec(distance_km=1.0), (2, 3): LinkSpec(distance_km=1.0)})
+@pytest.mark.parametrize("extra_links", [{}, {(4, 5): LinkSpec(distance_km=1.0), (5, 6): LinkSpec(distance_km=1.0),
+                                              (4, 6): LinkSpec(distance_km=1.0)}])
+def test_no_route_between_components_is_one_line(extra_links):  # a forest, and a graph with a cycle
+    net = Network.from_links(nodes(7), {(0, 1): LinkSpec(distance_km=1.0), (2, 3): LinkSpec(distance_km=1.0),
+                                        **extra_links})
     with pytest.raises(ResourceError) as info:
         net.latency_ps(0, 3)
     assert one_line(info) == "no route joins nodes n0 and n3"

@@ -166,10 +166,16 @@ class Network:
         self._latency: dict[tuple[int, int], int] = {}
         self._tree = self._rooted_forest() if nx.is_forest(graph) else None
 
-    def _rooted_forest(self) -> tuple[list[int], list[int], list[int]]:
-        """Parent, depth and root of every node of a forest (routes are then unique: no search needed)."""
+    def _rooted_forest(self) -> tuple[list[int], list[int], list[int], list[int], list[list[int]]]:
+        """Parent, depth, root, delay from the root and ancestor table of every node of a forest.
+
+        On a forest the route between two nodes is the only path, found
+        without a search; its delay is ``D[a] + D[b] − 2·D[lca]`` with ``D``
+        the delay from the root and ``lca`` the lowest common ancestor
+        (binary lifting: O(log n) per pair).
+        """
         num_nodes = len(self.names)
-        parent, depth, root = [-1] * num_nodes, [0] * num_nodes, [-1] * num_nodes
+        parent, depth, root, from_root = [-1] * num_nodes, [0] * num_nodes, [-1] * num_nodes, [0] * num_nodes
         adjacent: list[list[int]] = [[] for _ in range(num_nodes)]
         for a, b in self.links:
             adjacent[a].append(b)
@@ -183,19 +189,38 @@ class Network:
                 for other in adjacent[node]:
                     if root[other] == -1:
                         root[other], parent[other], depth[other] = start, node, depth[node] + 1
+                        from_root[other] = from_root[node] + self._delay[(node, other)]
                         frontier.append(other)
-        return parent, depth, root
+        ancestors = [[p if p != -1 else v for v, p in enumerate(parent)]]
+        while (1 << len(ancestors)) <= max(depth):
+            previous = ancestors[-1]
+            ancestors.append([previous[previous[v]] for v in range(num_nodes)])
+        return parent, depth, root, from_root, ancestors
+
+    def _lowest_common_ancestor(self, a: int, b: int) -> int:
+        _parent, depth, _root, _from_root, ancestors = self._tree
+        if depth[a] < depth[b]:
+            a, b = b, a
+        for level in range(len(ancestors) - 1, -1, -1):
+            if depth[a] - (1 << level) >= depth[b]:
+                a = ancestors[level][a]
+        if a == b:
+            return a
+        for level in range(len(ancestors) - 1, -1, -1):
+            if ancestors[level][a] != ancestors[level][b]:
+                a, b = ancestors[level][a], ancestors[level][b]
+        return ancestors[0][a]
 
     def _tree_route(self, a: int, b: int) -> list[int] | None:
-        parent, depth, root = self._tree
+        parent, _depth, root, _from_root, _ancestors = self._tree
         if root[a] != root[b]:
             return None
+        top = self._lowest_common_ancestor(a, b)
         up, down = [a], [b]
-        while up[-1] != down[-1]:
-            if depth[up[-1]] >= depth[down[-1]]:
-                up.append(parent[up[-1]])
-            else:
-                down.append(parent[down[-1]])
+        while up[-1] != top:
+            up.append(parent[up[-1]])
+        while down[-1] != top:
+            down.append(parent[down[-1]])
         return up + down[-2::-1]
 
     # ------------------------------------------------------------- builders
@@ -382,9 +407,15 @@ class Network:
         if latency is None:
             if a == b:
                 return 0
-            route = self.route(a, b)
-            latency = (sum(self._delay[(route[i], route[i + 1])] for i in range(len(route) - 1))
-                       + self.nodes[b].classical_processing_delay_ps)
+            if self._tree is not None and self.routed:  # the sum along the only path, without listing it
+                _parent, _depth, root, from_root, _ancestors = self._tree
+                if root[a] != root[b]:
+                    self.route(a, b)  # raises: no route
+                fibre_ps = from_root[a] + from_root[b] - 2 * from_root[self._lowest_common_ancestor(a, b)]
+            else:
+                route = self.route(a, b)
+                fibre_ps = sum(self._delay[(route[i], route[i + 1])] for i in range(len(route) - 1))
+            latency = fibre_ps + self.nodes[b].classical_processing_delay_ps
             self._latency[(a, b)] = latency
         return latency
 
