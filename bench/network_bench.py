@@ -211,7 +211,8 @@ def run_once(args, comm, backend) -> dict:
     from dqsim.engine import Simulator  # noqa: PLC0415
     from dqsim.network.link import LinkSpec  # noqa: PLC0415
     from dqsim.network.topology import ring  # noqa: PLC0415
-    from dqsim.scenarios.dqc import default_placement  # noqa: PLC0415
+    from dqsim.network.network import Network  # noqa: PLC0415
+    from dqsim.network.node import NodeSpec  # noqa: PLC0415
     from dqsim.state.sharded import ShardedState  # noqa: PLC0415
 
     setup_start = time.perf_counter()
@@ -219,14 +220,8 @@ def run_once(args, comm, backend) -> dict:
     link = LinkSpec(distance_km=args.distance_km)
     graph = ring(num_nodes, link=link)
     names = sorted(graph.nodes, key=lambda name: graph.nodes[name]["index"])
-    rank_of_node = default_placement(num_nodes, comm.size)
-    cross = [data["link"].delay_ps for u, v, data in graph.edges(data=True)
-             if rank_of_node[graph.nodes[u]["index"]] != rank_of_node[graph.nodes[v]["index"]]]
-    delay_ps = link.delay_ps  # a property that validates on every read: read it once
-
-    def latency_ps(a: int, b: int) -> int:
-        hops = abs(a - b)
-        return min(hops, num_nodes - hops) * delay_ps  # shortest way round the ring
+    network = Network(graph, [NodeSpec(name=name) for name in names], num_ranks=comm.size)
+    rank_of_node = list(network.placement)
 
     num_qubits = register_qubits(num_nodes, comm_qubits)
     owner = [q // comm_qubits for q in range(num_qubits)]
@@ -235,11 +230,8 @@ def run_once(args, comm, backend) -> dict:
     else:  # the whole network in one state vector (the design before small states)
         state = ShardedState(num_qubits, comm, precision=args.precision, backend=backend, seed=args.seed)
         num_data = None
-    sim = Simulator(comm=comm, state=state, node_names=names, rank_of_node=rank_of_node, latency_ps=latency_ps,
-                    cross_rank_latencies_ps=cross, qubit_owner=owner, t1_s=[math.inf] * num_nodes,
-                    t2_s=[math.inf] * num_nodes, seed=args.seed, record_timeline=False,
-                    all_latencies_ps=[delay_ps], num_data_qubits=num_data,
-                    links=[(i, (i + 1) % num_nodes) for i in range(num_nodes)])
+    sim = Simulator(network, comm=comm, state=state, qubit_owner=owner, seed=args.seed, record_timeline=False,
+                    num_data_qubits=num_data)
     record_outcomes: list[tuple] = []
     common = dict(num_nodes=num_nodes, num_rounds=num_rounds, free=args.free, record=record_outcomes)
     for node in range(num_nodes):

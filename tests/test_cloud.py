@@ -16,6 +16,7 @@ from dqsim.jobs import JOB_MODELS, apply_overrides, load_job, load_job_text
 from dqsim.jobs.cloud import CloudJob
 from dqsim.network import topology
 from dqsim.network.link import LinkSpec
+from dqsim.network.network import Network
 from dqsim.network.node import NodeSpec
 from dqsim.scenarios import cloud
 from dqsim.scenarios.cloud_scheduler import (Centre, JobFailed, QueuedJob, Running, make_scheduler,
@@ -176,8 +177,8 @@ def centre_network(num_qpus=4, data=2, comm=2, **link):
 
 def run(jobs, **kw):
     graph, names, specs = centre_network(**{k: kw.pop(k) for k in ("source_fidelity",) if k in kw})
-    return cloud.run_cloud(jobs, comm=comm_mod.SingleComm(), backend=BACKEND, graph=graph, node_names=names,
-                           node_specs=specs, seed=5, **kw)
+    return cloud.run_cloud(jobs, comm=comm_mod.SingleComm(), backend=BACKEND, network=Network(graph, specs), seed=5,
+                           **kw)
 
 
 def test_concurrent_jobs_on_disjoint_sets_match_each_alone():

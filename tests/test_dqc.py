@@ -10,6 +10,7 @@ from dqsim.circuit.ir import Circuit, Gate
 from dqsim.errors import CircuitError, ResourceError
 from dqsim.network import topology
 from dqsim.network.link import LinkSpec
+from dqsim.network.network import Network
 from dqsim.network.node import NodeSpec
 from dqsim.scenarios.dqc import run_dqc
 from conftest import TEST_BACKEND
@@ -30,8 +31,8 @@ def network(kind, num_nodes, *, data=3, comm=2, **link):
 def test_ideal_network_reproduces_random_circuits(kind, num_nodes, scheme, seed):
     graph, names, specs = network(kind, num_nodes)
     circuit = random_circuit(2 * num_nodes, 4, seed=seed, measure=True)
-    run = run_dqc(circuit, comm=comm_mod.SingleComm(), backend=BACKEND, graph=graph, node_names=names,
-                  node_specs=specs, scheme=scheme, seed=seed, shots=50)
+    run = run_dqc(circuit, comm=comm_mod.SingleComm(), backend=BACKEND, network=Network(graph, specs),
+                  scheme=scheme, seed=seed, shots=50)
     assert run.num_nonlocal_gates > 0
     assert run.fidelity == pytest.approx(1.0, abs=1e-10)
     assert sum(run.counts.values()) == 50
@@ -40,8 +41,8 @@ def test_ideal_network_reproduces_random_circuits(kind, num_nodes, scheme, seed)
 def test_qft_with_user_assignment_and_observables():
     graph, names, specs = network("line", 3, data=2)
     circuit = qft(6)
-    run = run_dqc(circuit, comm=comm_mod.SingleComm(), backend=BACKEND, graph=graph, node_names=names,
-                  node_specs=specs, assignment=[2, 2, 1, 1, 0, 0], shots=20,
+    run = run_dqc(circuit, comm=comm_mod.SingleComm(), backend=BACKEND, network=Network(graph, specs),
+                  assignment=[2, 2, 1, 1, 0, 0], shots=20,
                   observables=[("X0", [(1.0, "X", (0,))])])
     assert run.owner == [2, 2, 1, 1, 0, 0]
     assert run.fidelity == pytest.approx(1.0, abs=1e-10)
@@ -51,7 +52,7 @@ def test_qft_with_user_assignment_and_observables():
 def test_lossy_link_needs_more_attempts_than_pairs():
     graph, names, specs = network("line", 2, attenuation_db_per_km=2.0)
     run = run_dqc(random_circuit(4, 4, seed=3, measure=True), comm=comm_mod.SingleComm(), backend=BACKEND,
-                  graph=graph, node_names=names, node_specs=specs, shots=10)
+                  network=Network(graph, specs), shots=10)
     (_a, _b, pairs, attempts, photons), = run.links
     assert attempts > pairs > 0 and photons == 4 * attempts  # Barrett-Kok: two rounds, two photons each
 
@@ -59,30 +60,29 @@ def test_lossy_link_needs_more_attempts_than_pairs():
 def test_teledata_needs_two_communication_qubits():
     graph, names, specs = network("line", 2, comm=1)
     with pytest.raises(ResourceError, match="communication qubit"):
-        run_dqc(random_circuit(4, 2, seed=1), comm=comm_mod.SingleComm(), backend=BACKEND, graph=graph,
-                node_names=names, node_specs=specs, scheme="teledata")
+        run_dqc(random_circuit(4, 2, seed=1), comm=comm_mod.SingleComm(), backend=BACKEND,
+                network=Network(graph, specs), scheme="teledata")
 
 
 def test_mid_circuit_measurement_is_refused():
     graph, names, specs = network("line", 2)
     circuit = Circuit(2, 2).gate("h", 0).measure(0, 0).gate("cx", 0, 1)
     with pytest.raises(CircuitError, match="terminal"):
-        run_dqc(circuit, comm=comm_mod.SingleComm(), backend=BACKEND, graph=graph, node_names=names,
-                node_specs=specs)
+        run_dqc(circuit, comm=comm_mod.SingleComm(), backend=BACKEND, network=Network(graph, specs))
 
 
 def test_more_qubits_than_capacity_is_refused():
     graph, names, specs = network("line", 2, data=1)
     with pytest.raises(CircuitError, match="capacity"):
-        run_dqc(random_circuit(4, 2, seed=1), comm=comm_mod.SingleComm(), backend=BACKEND, graph=graph,
-                node_names=names, node_specs=specs)
+        run_dqc(random_circuit(4, 2, seed=1), comm=comm_mod.SingleComm(), backend=BACKEND,
+                network=Network(graph, specs))
 
 
 def test_same_seed_same_run_other_seed_other_timing():
     graph, names, specs = network("line", 3)
     circuit = random_circuit(6, 4, seed=5, measure=True)
-    runs = [run_dqc(circuit, comm=comm_mod.SingleComm(), backend=BACKEND, graph=graph, node_names=names,
-                    node_specs=specs, seed=s, shots=100) for s in (1, 1, 2)]
+    runs = [run_dqc(circuit, comm=comm_mod.SingleComm(), backend=BACKEND, network=Network(graph, specs),
+                    seed=s, shots=100) for s in (1, 1, 2)]
     assert runs[0].end_time_ps == runs[1].end_time_ps
     assert np.array_equal(runs[0].shots, runs[1].shots)
     assert runs[0].end_time_ps != runs[2].end_time_ps
@@ -101,8 +101,8 @@ def test_repro_10_noisy_telegate_fidelity_is_the_pair_fidelity_over_trajectories
     graph, names, specs = network("line", 2, data=1, comm=1, source_fidelity=0.8)
 
     def one(seed, shots, timeline):
-        return run_dqc(ghz(2, measure=True), comm=comm_mod.SingleComm(), backend=BACKEND, graph=graph,
-                       node_names=names, node_specs=specs, seed=seed, shots=shots, timeline=timeline)
+        return run_dqc(ghz(2, measure=True), comm=comm_mod.SingleComm(), backend=BACKEND, network=Network(graph, specs),
+                       seed=seed, shots=shots, timeline=timeline)
 
     run = run_trajectories(one, seed=3, shots=600, trajectories=300, timeline=False)
     assert run.trajectories == 300 and sum(run.counts.values()) == 600 and run.shots.size == 600
@@ -119,8 +119,8 @@ def test_repro_10_register_holds_data_qubits_only():
     from dqsim.circuit.generators import ghz
 
     graph, names, specs = network("line", 8, data=2, comm=2)
-    run = run_dqc(ghz(16, measure=True), comm=comm_mod.SingleComm(), backend=BACKEND, graph=graph,
-                  node_names=names, node_specs=specs, seed=1, shots=100, timeline=False)
+    run = run_dqc(ghz(16, measure=True), comm=comm_mod.SingleComm(), backend=BACKEND, network=Network(graph, specs),
+                  seed=1, shots=100, timeline=False)
     assert run.fidelity == pytest.approx(1.0, abs=1e-10)
     assert run.regmap.num_qubits == 32 and run.state.num_qubits <= 18 and run.register_peak_qubits <= 18
     assert set(run.counts) == {"0" * 16, "1" * 16}
@@ -143,8 +143,8 @@ def test_repro_10_idle_qubits_decohere_until_the_end_of_the_run():
         circuit.append(Gate(name, qubits))
     values, expected = [], []
     for seed in range(1, 201):
-        run = run_dqc(circuit, comm=comm_mod.SingleComm(), backend=BACKEND, graph=graph, node_names=names,
-                      node_specs=specs, assignment=[0, 0, 1, 1], seed=seed, shots=0, timeline=False,
+        run = run_dqc(circuit, comm=comm_mod.SingleComm(), backend=BACKEND, network=Network(graph, specs),
+                      assignment=[0, 0, 1, 1], seed=seed, shots=0, timeline=False,
                       observables=[("X0", [(1.0, "X", (0,))])])
         values.append(run.expectation[0][2])
         expected.append(np.exp(-ps_to_seconds(run.end_time_ps) / t2_s))

@@ -11,23 +11,48 @@ import pytest
 
 from dqsim import comm as comm_mod
 from dqsim.engine import EngineError, Simulator
+from dqsim.errors import ResourceError
 from dqsim.network.link import LinkSpec
+from dqsim.network.network import Network
+from dqsim.network.node import NodeSpec
 from dqsim.network.werner import teleportation_fidelity
 from dqsim.protocols.epr import epr_initiator, epr_responder
 from dqsim.protocols.teleport import teleport_receiver, teleport_sender
 from dqsim.state.gates import gate_op
 from dqsim.state.sharded import ShardedState
+from dqsim.units import M_PER_KM, SPEED_OF_LIGHT_M_PER_S
 from mpi_helper import run_mpi
 
 
+class TwoRanksOneProcess(comm_mod.SingleComm):
+    """Pretends to be rank 0 of 2, to exercise the window rule in one process."""
+
+    size = 2
+
+
+def link_of_delay(delay_ps):
+    """A link whose one-way delay is exactly ``delay_ps`` (group index 1: L = c·t)."""
+    link = LinkSpec(distance_km=delay_ps * 1e-12 * SPEED_OF_LIGHT_M_PER_S / M_PER_KM, group_index=1.0)
+    assert link.delay_ps == delay_ps
+    return link
+
+
+def make_network(names=("a", "b"), *, latency_ps=1000, t1_s=math.inf, t2_s=math.inf, num_ranks=1,
+                 rank_of_node=None, network_class=Network):
+    """Every pair of nodes linked directly by a link of ``latency_ps``."""
+    nodes = [NodeSpec(name=name, t1_s=t1_s, t2_s=t2_s) for name in names]
+    link = link_of_delay(latency_ps)
+    links = {(a, b): link for a in range(len(names)) for b in range(a + 1, len(names))}
+    return network_class.from_links(nodes, links, num_ranks=num_ranks, placement=rank_of_node)
+
+
 def make_sim(num_qubits, owner, *, names=("a", "b"), latency_ps=1000, seed=0, t1_s=math.inf, t2_s=math.inf,
-             comm=None, rank_of_node=None, cross=()):
+             comm=None, rank_of_node=None, network=None):
     comm = comm or comm_mod.SingleComm()
     state = ShardedState(num_qubits, comm, seed=seed)
-    sim = Simulator(comm=comm, state=state, node_names=list(names),
-                    rank_of_node=rank_of_node or [0] * len(names), latency_ps=lambda a, b: latency_ps,
-                    cross_rank_latencies_ps=list(cross), qubit_owner=owner, t1_s=[t1_s] * len(names),
-                    t2_s=[t2_s] * len(names), seed=seed)
+    network = network or make_network(names, latency_ps=latency_ps, t1_s=t1_s, t2_s=t2_s, num_ranks=comm.size,
+                                      rank_of_node=rank_of_node)
+    sim = Simulator(network, comm=comm, state=state, qubit_owner=owner, seed=seed)
     return sim, state
 
 
@@ -38,18 +63,23 @@ def test_a_run_with_no_events_ends():
 
 
 def test_zero_latency_cross_rank_link_is_refused():
-    with pytest.raises(EngineError, match="zero latency"):
-        make_sim(2, [0, 1], cross=[0])
+    nodes = [NodeSpec(name="a"), NodeSpec(name="b")]
+    with pytest.raises(ResourceError, match="link a-b has zero delay"):
+        Network.from_links(nodes, {(0, 1): LinkSpec(distance_km=0.0)}, num_ranks=2, placement=[0, 1])
 
 
-class TwoRanksOneProcess(comm_mod.SingleComm):
-    """Pretends to be rank 0 of 2, to exercise the window rule in one process."""
-
-    size = 2
+def test_network_for_another_rank_count_is_refused():
+    with pytest.raises(EngineError, match="placed on 1 rank"):
+        make_sim(2, [0, 1], comm=TwoRanksOneProcess(), network=make_network())
 
 
 def test_message_inside_its_window_is_impossible():
-    sim, _ = make_sim(2, [0, 1], comm=TwoRanksOneProcess(), rank_of_node=[0, 1], latency_ps=10, cross=[1000])
+    class LyingNetwork(Network):
+        def latency_ps(self, a, b):
+            return 10  # shorter than any link: the engine must catch it
+
+    network = make_network(latency_ps=1000, num_ranks=2, rank_of_node=[0, 1], network_class=LyingNetwork)
+    sim, _ = make_sim(2, [0, 1], comm=TwoRanksOneProcess(), network=network)
 
     def sender(ctx):
         ctx.send(1, "early", None)  # latency 10 ps < lookahead 1000 ps

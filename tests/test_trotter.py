@@ -23,6 +23,7 @@ from dqsim.jobs import apply_overrides, load_job, load_job_text
 from dqsim.jobs.trotter import TrotterJob
 from dqsim.network import topology
 from dqsim.network.link import LinkSpec
+from dqsim.network.network import Network
 from dqsim.network.node import NodeSpec
 from dqsim.scenarios import trotter as scenario
 from dqsim.scenarios.dqc import run_dqc
@@ -128,8 +129,8 @@ def test_ideal_links_reproduce_the_monolithic_trotter_state(model, kind, num_nod
     specs = [NodeSpec(name=n, num_data_qubits=per_node, num_comm_qubits=2) for n in names]
     circuit = trotter_circuit(model, 0.8, 3, order=2, initial=initial)
     assignment = [site // per_node for site in range(model.num_sites)]
-    run = run_dqc(circuit, comm=comm_mod.SingleComm(), backend=BACKEND, graph=graph, node_names=names,
-                  node_specs=specs, assignment=assignment, shots=0, timeline=False)
+    run = run_dqc(circuit, comm=comm_mod.SingleComm(), backend=BACKEND, network=Network(graph, specs),
+                  assignment=assignment, shots=0, timeline=False)
     assert run.num_nonlocal_gates > 0
     assert run.fidelity == pytest.approx(1.0, abs=EXACT_TOL)
     mono = monolithic(circuit)

@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
+
 import numpy as np
 
 from dqsim.errors import ResourceError

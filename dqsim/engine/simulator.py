@@ -36,13 +36,14 @@ import numpy as np
 from dqsim.engine.process import ProcessHandle, ResumableProcess
 from dqsim.engine.quantum import BellDiagonalProbe, QOp, QuantumMemory, apply_qop
 from dqsim.errors import DqsimError
+from dqsim.network.network import Network
 from dqsim.rng import Stream
 from dqsim.state.gates import GateOp
 from dqsim.state.small import DEFAULT_MAX_QUBITS
 
 
 class EngineError(DqsimError):
-    """The network or a protocol broke an engine rule (a zero-latency cross-rank link, ...)."""
+    """The network or a protocol broke an engine rule (a message inside its window, ...)."""
 
 
 # ----------------------------------------------------------------- commands
@@ -298,15 +299,22 @@ class Simulator:
     """Runs node processes on ranks over a shared sharded state.
 
     Args:
+        network: the run's :class:`~dqsim.network.network.Network`. The
+            engine takes from it the node names (node ``i`` has index ``i``),
+            the rank that runs each node (``network.placement``, for
+            ``comm.size`` ranks), the latency of a message between two nodes,
+            every node's memory times T1/T2, and its lookahead
+            (:attr:`~dqsim.network.network.Network.lookahead_ps`: the smallest
+            link delay, so no message between ranks arrives inside its window,
+            and windows — where checkpoints are taken — are the same for any
+            placement). A node with a link to a node of another rank is a
+            *boundary* node: a protocol there may have a qubit touched by the
+            far node (an EPR pair made by the initiator), so its network qubits
+            always go through flushes. Other nodes' small states are updated
+            and measured by their rank alone, at once.
         comm: communicator (:func:`dqsim.comm.init`).
-        state: the :class:`~dqsim.state.sharded.ShardedState` of all nodes' qubits.
-        node_names: names of the nodes; node ``i`` has index ``i``.
-        rank_of_node: the rank that runs each node's processes.
-        latency_ps: ``latency_ps(a, b)`` the delay of a message from node a to b.
-        cross_rank_latencies_ps: latency of every link whose ends are on
-            different ranks (their minimum is the lookahead).
+        state: the :class:`~dqsim.state.sharded.ShardedState` of the data register (``None``: none).
         qubit_owner: node index of every global qubit.
-        t1_s, t2_s: per node memory times (``math.inf``: none).
         seed: the run's seed.
         record_timeline: keep a timeline of logged events.
         on_window: called on rank 0 after each window as
@@ -314,10 +322,6 @@ class Simulator:
         work_done: optional ``() -> (done, total)`` of this rank's nodes
             (e.g. circuit steps); summed over ranks after each window to give
             ``fraction_done`` (``None`` without it).
-        all_latencies_ps: latencies of every link. When given, windows have
-            the length of the smallest of them (at least 1 ps) whatever the
-            placement, so window boundaries — where checkpoints are taken —
-            are the same for any number of ranks.
         checkpointer: a :class:`dqsim.engine.checkpoint.Checkpointer`, to
             write checkpoints at window boundaries and to resume one.
         backend: the :class:`dqsim.backend.Backend` processes see as ``ctx.backend``.
@@ -327,46 +331,31 @@ class Simulator:
             ``num_data_qubits`` up are scratch bits for network qubits that
             join the register. ``None``: every qubit is in the register.
         max_small_qubits: largest small state of entangled network qubits.
-        links: the ``(a, b)`` node pairs joined by a link. A node with a link
-            to a node of another rank is a *boundary* node: a protocol there
-            may have a qubit touched by the far node (an EPR pair made by the
-            initiator), so its network qubits always go through flushes. Other
-            nodes' small states are updated and measured by their rank alone,
-            at once. ``None``: with several ranks every node is a boundary node.
+
+    Raises:
+        EngineError: a network placed for another number of ranks than ``comm.size``.
     """
 
-    def __init__(self, *, comm, state, node_names: Sequence[str], rank_of_node: Sequence[int],
-                 latency_ps: Callable[[int, int], int], cross_rank_latencies_ps: Sequence[int],
-                 qubit_owner: Sequence[int], t1_s: Sequence[float], t2_s: Sequence[float], seed: int = 0,
+    def __init__(self, network: Network, *, comm, state, qubit_owner: Sequence[int], seed: int = 0,
                  record_timeline: bool = True, on_window: Callable[[int, int, float | None], None] | None = None,
-                 work_done: Callable[[], tuple[int, int]] | None = None,
-                 all_latencies_ps: Sequence[int] | None = None, checkpointer=None, backend=None,
-                 num_data_qubits: int | None = None, max_small_qubits: int = DEFAULT_MAX_QUBITS,
-                 links: Sequence[tuple[int, int]] | None = None):
+                 work_done: Callable[[], tuple[int, int]] | None = None, checkpointer=None, backend=None,
+                 num_data_qubits: int | None = None, max_small_qubits: int = DEFAULT_MAX_QUBITS):
+        if network.num_ranks != comm.size:
+            raise EngineError(f"the network is placed on {network.num_ranks} rank(s) but the run has {comm.size}; "
+                              "build the Network with num_ranks = comm.size")
+        self.network = network
         self.comm = comm
         self.backend = backend
         self.state = state
         self.seed = int(seed)
-        self.rank_of_node = list(rank_of_node)
-        self._latency = latency_ps
-        if any(lat <= 0 for lat in cross_rank_latencies_ps):
-            raise EngineError(
-                "a link between nodes on different ranks has zero latency; give it a length > 0 km "
-                "or place both nodes on one rank"
-            )
-        self.lookahead_ps = min(cross_rank_latencies_ps) if cross_rank_latencies_ps else math.inf
-        if all_latencies_ps:
-            self.lookahead_ps = min(self.lookahead_ps, max(1, min(all_latencies_ps)))
-        self.nodes = [_Node(i, name) for i, name in enumerate(node_names)]
+        self.rank_of_node = list(network.placement)
+        self._latency = network.latency_ps
+        self.lookahead_ps = network.lookahead_ps
+        self.nodes = [_Node(i, name) for i, name in enumerate(network.names)]
         self.local = [n for n in self.nodes if self.rank_of_node[n.index] == comm.rank]
-        self.memory = QuantumMemory(list(qubit_owner), list(t1_s), list(t2_s), self.seed,
-                                    num_data_qubits=num_data_qubits, max_small_qubits=max_small_qubits)
-        if comm.size == 1:
-            boundary = set()
-        elif links is None:
-            boundary = set(range(len(node_names)))
-        else:
-            boundary = {x for a, b in links if self.rank_of_node[a] != self.rank_of_node[b] for x in (a, b)}
+        self.memory = QuantumMemory(list(qubit_owner), [s.t1_s for s in network.nodes], [s.t2_s for s in network.nodes],
+                                    self.seed, num_data_qubits=num_data_qubits, max_small_qubits=max_small_qubits)
+        boundary = set() if comm.size == 1 else network.boundary_nodes
         #: Rank of each qubit's node, or -1 when the node is a boundary node (never local).
         self._rank_of_qubit = [-1 if node in boundary else self.rank_of_node[node] for node in qubit_owner]
         self._in_flight: dict[int, int] = {}               # qubit -> this rank's buffered/pending ops on it

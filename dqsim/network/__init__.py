@@ -20,6 +20,9 @@ Modules:
   ``NodeSpec``.
 * :mod:`~dqsim.network.topology`: line, ring, star, grid, all-to-all and
   explicit topologies, routing, placement of nodes on ranks.
+* :mod:`~dqsim.network.network`: :class:`Network`, the network of one run
+  (nodes, links, routes, latencies, placement on ranks, the engine's
+  lookahead), built once and handed to the engine.
 """
 
 from dqsim.network.detectors import (
@@ -55,6 +58,7 @@ from dqsim.network.link import (
     DEFAULT_GATE_WIDTH_PS,
     LinkSpec,
 )
+from dqsim.network.network import Network, place_on_ranks
 from dqsim.network.node import NodeSpec
 from dqsim.network.raman import (
     DEFAULT_RAMAN_CROSS_SECTION_PER_KM_PER_NM,
@@ -110,6 +114,7 @@ __all__ = [
     "PLANCK_CONSTANT_J_S",
     "SCHEMES",
     "LinkSpec",
+    "Network",
     "NodeSpec",
     "all_to_all",
     "attempt_period_ps",
@@ -117,6 +122,7 @@ __all__ = [
     "bbpssw_fidelity",
     "bbpssw_success_probability",
     "bell_diagonal_hashing_yield",
+    "bell_diagonal_key_fraction",
     "chsh_value",
     "dark_count_probability",
     "dead_time_efficiency",
@@ -137,6 +143,7 @@ __all__ = [
     "photon_rate_hz",
     "photons_per_attempt",
     "place_nodes",
+    "place_on_ranks",
     "plob_bound",
     "propagation_delay_ps",
     "raman_backward_power_w",

@@ -28,10 +28,10 @@ through ``ctx.record`` (:mod:`dqsim.engine.process`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Sequence
 
 from dqsim.circuit.distribute import LocalGate, RemoteControl, RouteStep, Step
-from dqsim.network.link import LinkSpec
+from dqsim.network.network import Network
 from dqsim.network.node import NodeSpec
 from dqsim.protocols.epr import epr_initiator, epr_responder
 from dqsim.protocols.teleport import (
@@ -81,38 +81,16 @@ class CommPool:
             ctx.send(ctx.node, ("comm-free", ctx.node))
 
 
-@dataclass
-class Network:
-    """What node programs need to know about the network.
-
-    Attributes:
-        path: ``path(a, b)`` the shortest path of node indices from a to b.
-        link: ``link(a, b)`` the :class:`LinkSpec` of the edge between a and b.
-        nodes: :class:`NodeSpec` of every node.
-        scheme: ``"telegate"`` or ``"teledata"``.
-
-    It does not change during a run (share it with the simulator); what does
-    change lives in each node's ``node_data``: ``comm_pool`` (a
-    :class:`CommPool`, set up by the scenario), ``steps_done`` and ``done``
-    (the node's program progress, see :func:`node_program`).
-    """
-
-    path: Callable[[int, int], list[int]]
-    link: Callable[[int, int], LinkSpec]
-    nodes: Sequence[NodeSpec]
-    scheme: str = "telegate"
-
-
 def entangle_start(ctx, net: Network, dest: int, my_qubit: int, tag):
     """Start end of an end-to-end pair to ``dest`` (yields engine commands)."""
-    path = net.path(ctx.node, dest)
+    path = net.route(ctx.node, dest)
     result = yield from epr_initiator(ctx, path[1], net.link(path[0], path[1]), my_qubit, (tag, 0))
     return result
 
 
 def entangle_end(ctx, net: Network, source: int, my_qubit: int, tag):
     """Far end of an end-to-end pair from ``source``: wait, then apply the swap corrections."""
-    path = net.path(source, ctx.node)
+    path = net.route(source, ctx.node)
     result = yield from epr_responder(ctx, path[-2], my_qubit, (tag, len(path) - 2))
     flip_x = flip_z = 0
     for i in range(1, len(path) - 1):
@@ -159,11 +137,15 @@ def _controlled_from(op: GateOp, comm: int) -> GateOp:
     return GateOp(op.matrix, op.targets, (comm,), op.diagonal, op.name)
 
 
-def node_program(ctx, net: Network, steps: Sequence[Step]):
+def node_program(ctx, net: Network, scheme: str, steps: Sequence[Step]):
     """Run this node's steps in order (yields engine commands).
 
-    Progress goes to ``ctx.node_data``: ``steps_done`` (steps started), and
-    ``done`` (True at the end).
+    ``net`` is the run's :class:`~dqsim.network.network.Network` (routes,
+    links, node hardware; shared with the simulator, it does not change
+    during the run) and ``scheme`` ``"telegate"`` or ``"teledata"``. What
+    does change lives in the node's ``node_data``: ``comm_pool`` (a
+    :class:`CommPool`, set up by the scenario), ``steps_done`` (steps
+    started) and ``done`` (True at the end).
     """
     spec: NodeSpec = net.nodes[ctx.node]
     pool = CommPool.of(ctx)
@@ -188,7 +170,7 @@ def node_program(ctx, net: Network, steps: Sequence[Step]):
         comm = yield from pool.acquire(ctx)
         if isinstance(step, RemoteControl):
             yield from entangle_start(ctx, net, step.peer, comm, tag + ("pair", 0))
-            if net.scheme == "telegate":
+            if scheme == "telegate":
                 yield from telegate_control(ctx, step.peer, step.control, comm, tag,
                                             gate_error=err2, measure_error=errm)
             else:
@@ -200,7 +182,7 @@ def node_program(ctx, net: Network, steps: Sequence[Step]):
                 ctx.reset([comm])  # it holds the control's reset |0⟩: leaves the register
         else:
             yield from entangle_end(ctx, net, step.peer, comm, tag + ("pair", 0))
-            if net.scheme == "telegate":
+            if scheme == "telegate":
                 yield from telegate_target(ctx, step.peer, comm, _controlled_from(step.op, comm), tag,
                                            gate_error=err2, measure_error=errm)
             else:

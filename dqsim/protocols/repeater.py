@@ -80,15 +80,15 @@ measurements of the protocol take no time (as in :mod:`dqsim.protocols.distribut
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-import numpy as np
-
 from dqsim.checks import check_choice, check_int
 from dqsim.errors import DqsimError
 from dqsim.network.link import LinkSpec
+from dqsim.network.network import Network
 from dqsim.network.node import NodeSpec
 from dqsim.protocols.epr import EprResult, epr_initiator
 from dqsim.protocols.purify import purify_end
@@ -232,6 +232,24 @@ class ChainSpec:
     def qubit_owner(self) -> list[int]:
         """Node index of every register qubit."""
         return [node for node in range(self.num_nodes) for _ in range(len(self.sides(node)) * self.memories_per_side)]
+
+    def network(self, num_ranks: int = 1, placement: Sequence[int] | None = None) -> Network:
+        """The chain as the run's :class:`~dqsim.network.network.Network`.
+
+        Node ``i`` is named ``node{i}`` and has the hardware of :attr:`node`;
+        link ``j`` joins nodes ``j`` and ``j + 1``. Its latencies are those of
+        :meth:`latency_ps`.
+
+        Args:
+            num_ranks: ranks of the run.
+            placement: rank of every node (default contiguous blocks).
+
+        Raises:
+            ResourceError: a placement that does not give every node a rank.
+        """
+        nodes = [dataclasses.replace(self.node, name=f"node{i}") for i in range(self.num_nodes)]
+        return Network.from_links(nodes, [(j, j + 1, link) for j, link in enumerate(self.links)],
+                                  num_ranks=num_ranks, placement=placement)
 
     def latency_ps(self, source: int, dest: int) -> int:
         """Classical delay from node ``source`` to ``dest``: the fibre between them plus ``dest``'s processing."""

@@ -49,17 +49,18 @@ from dqsim.circuit.decompose import decompose_for_distribution
 from dqsim.circuit.ir import Circuit, Measure
 from dqsim.circuit.partition import partition_qubits
 from dqsim.errors import DqsimError
-from dqsim.network.link import LinkSpec, check_graph_pairing_horizon
+from dqsim.network.link import LinkSpec
+from dqsim.network.network import Network
 from dqsim.network.node import NodeSpec
 from dqsim.rng import Stream
 from dqsim.scenarios.output import ScenarioOutput, record_table
 from dqsim.scenarios.cloud_scheduler import (Centre, JobFailed, JobRecord, QueuedJob, queue_metrics,
                                              simulate_queue)
-from dqsim.scenarios.dqc import run_dqc
+from dqsim.scenarios.dqc import job_network, run_dqc
 from dqsim.units import PS_PER_MS, PS_PER_NS, PS_PER_S, PS_PER_US, ps_to_seconds, seconds_to_ps
 
 __all__ = ["UserJob", "JobResult", "CloudRun", "run_cloud", "run_job", "user_jobs_of", "job_seed",
-           "estimate_duration_ps", "qpu_subgraph"]
+           "estimate_duration_ps"]
 
 #: Largest estimate, ps (an unreachable pair would otherwise make it infinite).
 MAX_ESTIMATE_PS = 2**62
@@ -142,23 +143,6 @@ def job_seed(seed: int, name: str) -> int:
     return int(Stream(seed, node=0, purpose=f"cloud-job/{name}").next_generator().integers(0, 2**62))
 
 
-def qpu_subgraph(graph: nx.Graph, names: Sequence[str]) -> nx.Graph:
-    """The network induced by the QPUs ``names``: those nodes (``index`` 0.. in this order) and their links.
-
-    Examples:
-        >>> from dqsim.network import topology
-        >>> sub = qpu_subgraph(topology.ring(4), ["node1", "node2"])
-        >>> list(sub.edges), sub.nodes["node2"]["index"]
-        ([('node1', 'node2')], 1)
-    """
-    sub = nx.Graph(kind="cloud-qpu-set")
-    for index, name in enumerate(names):
-        sub.add_node(name, index=index)
-    for u, v, data in graph.subgraph(names).edges(data=True):
-        sub.add_edge(u, v, **data)
-    return sub
-
-
 def estimate_duration_ps(circuit: Circuit, *, capacities: Sequence[int], node: NodeSpec, pair_ps: float,
                          latency_ps: int = 0, hops: Sequence[Sequence[int]] | None = None) -> int:
     """Estimated duration of a job before it runs, ps (the scheduler's SJF and backfilling input).
@@ -208,17 +192,16 @@ def estimate_duration_ps(circuit: Circuit, *, capacities: Sequence[int], node: N
     return int(min(total, MAX_ESTIMATE_PS)) + int(latency_ps)
 
 
-def _pair_ps(graph: nx.Graph) -> float:
+def _pair_ps(network: Network) -> float:
     """Mean over the centre's links of the time to the successful attempt plus its herald delay, ps."""
-    links: list[LinkSpec] = [data["link"] for _, _, data in graph.edges(data=True)]
+    links: list[LinkSpec] = [network.link(a, b) for a, b in network.links]
     if not links:
         return 0.0
     costs = [link.mean_time_to_success_ps + link.herald_delay_ps for link in links]
     return min(sum(costs) / len(costs), float(MAX_ESTIMATE_PS))
 
 
-def run_cloud(user_jobs: Sequence[UserJob], *, comm, backend, graph: nx.Graph, node_names: Sequence[str],
-              node_specs: Sequence[NodeSpec], policy: str = "fifo", seed: int = 0, user_latency_ps: int = 0,
+def run_cloud(user_jobs: Sequence[UserJob], *, comm, backend, network: Network, policy: str = "fifo", seed: int = 0, user_latency_ps: int = 0,
               scheme: str = "telegate", precision: str = "complex128",
               on_job: Callable[[int, int, str], None] | None = None, checkpointing=None) -> CloudRun:
     """Queue ``user_jobs`` on the centre and run each when the policy starts it (collective).
@@ -230,8 +213,10 @@ def run_cloud(user_jobs: Sequence[UserJob], *, comm, backend, graph: nx.Graph, n
 
     Args:
         user_jobs: the jobs; job id = position in this list; names unique.
-        graph: the centre's topology (:mod:`dqsim.network.topology`), nodes ``node_names``.
-        node_specs: one :class:`NodeSpec` per QPU, in ``node_names`` order.
+        network: the centre's QPUs and links (:class:`~dqsim.network.network.Network`);
+            each user job runs on the network its QPUs induce
+            (:meth:`~dqsim.network.network.Network.subnetwork`), its nodes
+            placed on the ranks as a dqc run of its own.
         policy: ``"fifo"``, ``"sjf"`` or ``"backfill"``.
         seed: the run's seed (jobs' seeds derive from it, :func:`job_seed`).
         user_latency_ps: classical latency of results to their users, ps, >= 0.
@@ -252,14 +237,15 @@ def run_cloud(user_jobs: Sequence[UserJob], *, comm, backend, graph: nx.Graph, n
     if user_latency_ps < 0:
         raise ValueError(f"run_cloud: user_latency_ps = {user_latency_ps}; must be >= 0")
     started = time.perf_counter()
-    centre = Centre.from_graph(graph, node_names, [spec.num_data_qubits for spec in node_specs])
-    pair_ps = _pair_ps(graph)
+    node_names, node_specs = network.names, network.nodes
+    centre = Centre.from_graph(network.graph, node_names, [spec.num_data_qubits for spec in node_specs])
+    pair_ps = _pair_ps(network)
     queued = []
     for job_id, job in enumerate(user_jobs):
         idle_set = centre.select(job.circuit.num_qubits, range(centre.num_qpus))
         estimate = user_latency_ps
         if idle_set is not None:
-            sub = qpu_subgraph(graph, [node_names[q] for q in idle_set])
+            sub = network.subnetwork(idle_set).graph
             lengths = dict(nx.all_pairs_shortest_path_length(sub))
             hops = [[lengths[node_names[a]][node_names[b]] for b in idle_set] for a in idle_set]
             estimate = estimate_duration_ps(job.circuit, capacities=[centre.data_qubits[q] for q in idle_set],
@@ -273,15 +259,14 @@ def run_cloud(user_jobs: Sequence[UserJob], *, comm, backend, graph: nx.Graph, n
     def duration_of(queued_job: QueuedJob, qpus: tuple[int, ...]) -> int:
         nonlocal runs_s
         job: UserJob = queued_job.payload
-        qpu_names = [node_names[q] for q in qpus]
         t0 = time.perf_counter()
         stored = checkpointing.stored_next() if checkpointing is not None else None
         try:
             if stored is None:
                 runs_before = checkpointing.engine_runs if checkpointing is not None else 0
                 try:
-                    run = run_dqc(job.circuit, comm=comm, backend=backend, graph=qpu_subgraph(graph, qpu_names),
-                                  node_names=qpu_names, node_specs=[node_specs[q] for q in qpus], scheme=scheme,
+                    run = run_dqc(job.circuit, comm=comm, backend=backend, network=network.subnetwork(qpus),
+                                  scheme=scheme,
                                   seed=job_seed(seed, job.name), precision=precision, shots=job.shots,
                                   timeline=False, checkpointing=checkpointing)
                     stored = ("done", JobResult(run.counts, run.fidelity, sum(link[2] for link in run.links),
@@ -470,22 +455,20 @@ def cloud_summary(run: CloudRun, scheme: str) -> list[str]:
 
 def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> ScenarioOutput:
     """Run a ``cloud`` job (a :class:`dqsim.jobs.cloud.CloudJob`) and shape its output (collective)."""
-    net = job.network
-    names = net.node_names_list()
-    graph = net.build_graph()
-    check_graph_pairing_horizon(graph)  # before any user job runs
-    specs = [net.node_spec(name) for name in names]
+    network = job_network(job.network, comm.size)
+    network.check_pairing_horizon()  # before any user job runs
+    names = network.names
     user_jobs = user_jobs_of(job)
 
     def on_job(done: int, total: int, name: str) -> None:
         if on_progress:
             on_progress(done, total, f"user jobs (ran {name})")
 
-    run = run_cloud(user_jobs, comm=comm, backend=backend, graph=graph, node_names=names, node_specs=specs,
-                    policy=job.scheduler.policy, seed=job.run.seed, user_latency_ps=job.user_latency_ps(),
+    run = run_cloud(user_jobs, comm=comm, backend=backend, network=network, policy=job.scheduler.policy,
+                    seed=job.run.seed, user_latency_ps=job.user_latency_ps(),
                     scheme=job.scheduler.distribution, precision=job.run.precision, on_job=on_job,
                     checkpointing=checkpointing)
     tables, table_attrs = cloud_tables(run)
     attrs = {**cloud_attrs(run), "distribution_scheme": job.scheduler.distribution,
-             "topology": net.topology, "node_names": list(names)}
+             "topology": job.network.topology, "node_names": list(names)}
     return ScenarioOutput(attrs, tables, table_attrs, None, cloud_summary(run, job.scheduler.distribution))

@@ -34,10 +34,8 @@ from dqsim.circuit.partition import cut_size, partition_qubits
 from dqsim.engine import EngineError, RunStatistics, Simulator
 from dqsim.engine.checkpoint import Checkpointer
 from dqsim.errors import CircuitError, ResourceError
-from dqsim.network.link import LinkSpec, check_graph_pairing_horizon
-from dqsim.network.node import NodeSpec
-from dqsim.network.topology import place_nodes
-from dqsim.protocols.distributed import CommPool, Network, node_program
+from dqsim.network.network import Network
+from dqsim.protocols.distributed import CommPool, node_program
 from dqsim.rng import derived_seed
 from dqsim.scenarios.output import ScenarioOutput, circuit_attributes, record_table
 from dqsim.scenarios.circuit_run import (build_circuit, common_tables, count_bitstrings, sample_terminal,
@@ -98,41 +96,34 @@ def _checkpointer(session, comm):
     return Checkpointer(session, comm, session.next_engine_run())
 
 
-def default_placement(num_nodes: int, num_ranks: int) -> list[int]:
-    """Nodes on ranks: contiguous balanced blocks; with more ranks than nodes node i runs on rank i."""
-    if num_nodes >= num_ranks:
-        return place_nodes(num_nodes, num_ranks)
-    return list(range(num_nodes))
+def job_network(section, num_ranks: int, graph: nx.Graph | None = None) -> Network:
+    """The :class:`Network` of a job's ``[network]`` section on ``num_ranks`` ranks.
+
+    Args:
+        section: the job's ``[network]`` (:class:`dqsim.jobs.config.NetworkSection`).
+        num_ranks: ranks of the run.
+        graph: the topology (default ``section.build_graph()``; a sweep gives
+            one with other link parameters).
+
+    Raises:
+        ResourceError: a ``[network].placement`` with a rank the run does not have.
+    """
+    names = section.node_names_list()
+    return Network(section.build_graph() if graph is None else graph, [section.node_spec(name) for name in names],
+                   num_ranks=num_ranks, placement=section.placement, placement_key="[network].placement")
 
 
-def _paths(graph: nx.Graph, names: Sequence[str]) -> Callable[[int, int], list[int]]:
-    index = {name: i for i, name in enumerate(names)}
-    cache: dict[tuple[int, int], list[int]] = {}
-
-    def path(a: int, b: int) -> list[int]:
-        lo, hi = min(a, b), max(a, b)
-        if (lo, hi) not in cache:
-            route = nx.shortest_path(graph, names[lo], names[hi], weight="distance_km")
-            cache[(lo, hi)] = [index[n] for n in route]
-        route = cache[(lo, hi)]
-        return list(route) if a == lo else list(reversed(route))
-
-    return path
-
-
-def run_dqc(circuit: Circuit, *, comm, backend, graph: nx.Graph, node_names: Sequence[str],
-            node_specs: Sequence[NodeSpec], scheme: str = "telegate", assignment: Sequence[int] | None = None,
-            placement: Sequence[int] | None = None, seed: int = 0, precision: str = "complex128",
+def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = "telegate",
+            assignment: Sequence[int] | None = None, seed: int = 0, precision: str = "complex128",
             shots: int = 1000, observables: Sequence[tuple[str, list]] = (), timeline: bool = True,
             on_window=None, checkpointing=None) -> DqcRun:
     """Run ``circuit`` distributed over the network (collective).
 
     Args:
-        graph: nodes named ``node_names``; every edge carries ``link`` (:class:`LinkSpec`).
-        node_specs: one :class:`NodeSpec` per node, in ``node_names`` order.
+        network: the QPUs, their links and their placement on ``comm.size`` ranks
+            (:class:`~dqsim.network.network.Network`; :func:`job_network` from a job).
         scheme: ``"telegate"`` or ``"teledata"``.
         assignment: optional QPU index of every logical qubit.
-        placement: optional rank of every node.
         observables: ``(text, terms)`` Pauli sums on logical qubits.
         checkpointing: a :class:`dqsim.engine.checkpoint.CheckpointSession`
             (write checkpoints, or resume one), or ``None``.
@@ -143,15 +134,14 @@ def run_dqc(circuit: Circuit, *, comm, backend, graph: nx.Graph, node_names: Seq
         raise CircuitError("distributed circuits need terminal measurements (no gate or reset after a measurement)")
     if scheme not in ("telegate", "teledata"):
         raise CircuitError(f"scheme = {scheme!r}; allowed: telegate, teledata")
-    num_nodes = len(node_names)
+    node_names, node_specs, num_nodes = network.names, network.nodes, network.num_nodes
     decomposed = decompose_for_distribution(circuit)
     owner = partition_qubits(decomposed, [s.num_data_qubits for s in node_specs], assignment=assignment)
     # Only the data slots the circuit uses enter the register: capacity is a limit, not memory.
     used = [list(owner).count(i) for i in range(num_nodes)]
     regmap = register_map(owner, used, [s.num_comm_qubits for s in node_specs])
-    path = _paths(graph, node_names)
-    steps = plan_nodes(decomposed, regmap, num_nodes, path=path, scheme=scheme)
-    needs_two = scheme == "teledata" or any(len(path(a, b)) > 2
+    steps = plan_nodes(decomposed, regmap, num_nodes, path=network.route, scheme=scheme)
+    needs_two = scheme == "teledata" or any(len(network.route(a, b)) > 2
                                             for a in range(num_nodes) for b in range(num_nodes) if a != b)
     for i, spec in enumerate(node_specs):
         if spec.num_comm_qubits < (2 if needs_two else 1):
@@ -160,46 +150,26 @@ def run_dqc(circuit: Circuit, *, comm, backend, graph: nx.Graph, node_names: Seq
                 f"{'teledata and entanglement swapping need' if needs_two else 'a nonlocal gate needs'} at least "
                 f"{2 if needs_two else 1}"
             )
-    rank_of_node = list(placement) if placement is not None else default_placement(num_nodes, comm.size)
-    if len(rank_of_node) != num_nodes or any(not 0 <= r < comm.size for r in rank_of_node):
-        raise ResourceError(f"placement {rank_of_node} must give each of {num_nodes} nodes a rank in 0..{comm.size - 1}")
-    index = {name: i for i, name in enumerate(node_names)}
-
-    def link(a: int, b: int) -> LinkSpec:
-        return graph.edges[node_names[a], node_names[b]]["link"]
-
-    check_graph_pairing_horizon(graph)  # before any work: int64 ps must hold the run
-
-    delays = {}
-    for a in range(num_nodes):
-        for b in range(num_nodes):
-            if a != b:
-                route = path(a, b)
-                delays[(a, b)] = (sum(link(route[i], route[i + 1]).delay_ps for i in range(len(route) - 1))
-                                  + node_specs[b].classical_processing_delay_ps)
-    cross = [data["link"].delay_ps for u, v, data in graph.edges(data=True)
-             if rank_of_node[index[u]] != rank_of_node[index[v]]]
+    if network.num_ranks != comm.size:
+        raise ResourceError(f"the network is placed on {network.num_ranks} ranks but the run has {comm.size}")
+    network.check_pairing_horizon()  # before any work: int64 ps must hold the run
+    rank_of_node = list(network.placement)
     mine = [i for i in range(num_nodes) if rank_of_node[i] == comm.rank]
-    net = Network(path=path, link=link, nodes=node_specs, scheme=scheme)
     # The data register holds the data qubits plus scratch bits (at least one bit per rank bit):
     # communication qubits are small states and take a scratch bit only while a protocol step couples
     # them to data. Two scratch bits (one pair) from the start, more added only when needed.
     rank_bits = comm.size.bit_length() - 1
     state = ShardedState(max(regmap.num_data_qubits + INITIAL_SCRATCH_QUBITS, rank_bits, 1), comm,
                          precision=precision, backend=backend, seed=seed)
-    sim = Simulator(comm=comm, state=state, node_names=node_names, rank_of_node=rank_of_node,
-                    latency_ps=lambda a, b: delays[(a, b)], cross_rank_latencies_ps=cross,
-                    qubit_owner=regmap.node_of_qubit, t1_s=[s.t1_s for s in node_specs],
-                    t2_s=[s.t2_s for s in node_specs], seed=seed, record_timeline=timeline, on_window=on_window,
+    sim = Simulator(network, comm=comm, state=state, qubit_owner=regmap.node_of_qubit, seed=seed,
+                    record_timeline=timeline, on_window=on_window,
                     work_done=lambda: (sum(sim.node_data(i).get("steps_done", 0) for i in mine),
                                        sum(len(steps[i]) for i in mine)),
-                    all_latencies_ps=[data["link"].delay_ps for _u, _v, data in graph.edges(data=True)],
-                    checkpointer=_checkpointer(checkpointing, comm), num_data_qubits=regmap.num_data_qubits,
-                    links=[(index[u], index[v]) for u, v in graph.edges()])
-    sim.share(net)
+                    checkpointer=_checkpointer(checkpointing, comm), num_data_qubits=regmap.num_data_qubits)
+    sim.share(network)
     for node in range(num_nodes):
         sim.node_data(node)["comm_pool"] = CommPool(list(regmap.comm_qubits[node]))
-        sim.spawn(node, node_program, net, steps[node])
+        sim.spawn(node, node_program, network, scheme, steps[node])
     timing["setup"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     engine = sim.run()
@@ -222,8 +192,8 @@ def run_dqc(circuit: Circuit, *, comm, backend, graph: nx.Graph, node_names: Seq
     counts = count_bitstrings(outcomes, width)
     timing["results"] = time.perf_counter() - t0
     links = []
-    for u, v in graph.edges():
-        a, b = sorted((index[u], index[v]))
+    for u, v in network.links:
+        a, b = sorted((u, v))
         c = engine.counters
         links.append((a, b,
                       c.get(("pairs", a, b), 0) + c.get(("pairs", b, a), 0),
@@ -289,11 +259,8 @@ def run_trajectories(one_run: Callable[[int, int, bool], DqcRun], *, seed: int, 
 def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> ScenarioOutput:
     """Run a ``dqc`` job and shape its output (collective)."""
     circuit = build_circuit(job)
-    net = job.network
-    names = net.node_names_list()
-    graph = net.build_graph()
-    specs = [net.node_spec(name) for name in names]
-    placement = net.placement_for(comm.size) if net.placement is not None else None
+    network = job_network(job.network, comm.size)
+    names = network.names
     observables = []
     if job.simulation.observables:
         observables = list(zip(job.simulation.observables, job.simulation.parsed_observables()))
@@ -307,9 +274,8 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
                         f"simulated {time_ps / PS_PER_US:.1f} µs, {rate:.0f} windows/s, circuit steps")
 
     def one_run(seed: int, shots: int, timeline: bool) -> DqcRun:
-        return run_dqc(circuit, comm=comm, backend=backend, graph=graph, node_names=names, node_specs=specs,
-                       scheme=job.distribution.scheme, assignment=job.distribution.assignment, placement=placement,
-                       seed=seed, precision=job.run.precision, shots=shots, observables=observables,
+        return run_dqc(circuit, comm=comm, backend=backend, network=network, scheme=job.distribution.scheme,
+                       assignment=job.distribution.assignment, seed=seed, precision=job.run.precision, shots=shots, observables=observables,
                        timeline=timeline, on_window=on_window, checkpointing=checkpointing)
 
     run = run_trajectories(one_run, seed=job.run.seed, shots=job.simulation.shots,
@@ -341,7 +307,7 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
     }
     tables = common_tables(run, store_shots=job.simulation.store_shots)
     tables["links"] = record_table(
-        [(names[a], names[b], graph.edges[names[a], names[b]]["link"].distance_km, pairs, attempts, photons)
+        [(names[a], names[b], network.link(a, b).distance_km, pairs, attempts, photons)
          for a, b, pairs, attempts, photons in run.links],
         [("node_a", "U"), ("node_b", "U"), ("distance_km", "f8"), ("epr_pairs", "i8"), ("attempts", "i8"),
          ("photons", "i8")])

@@ -21,7 +21,8 @@ from typing import Any, Callable, Mapping, Sequence
 from dqsim.engine import RunStatistics, Simulator
 from dqsim.errors import ResourceError
 from dqsim.network.link import LinkSpec
-from dqsim.scenarios.dqc import default_placement
+from dqsim.network.network import Network
+from dqsim.network.node import NodeSpec
 
 
 @dataclass(frozen=True)
@@ -83,38 +84,24 @@ def run_node_programs(programs: Mapping[int, Sequence[tuple[Callable, tuple]]], 
     Raises:
         ResourceError: a placement that does not give every node a rank, a
             link to an unknown node, or messages between nodes with no link.
+        ConfigError: a node name with whitespace, ``t2_s > 2·t1_s``
+            (:class:`~dqsim.network.node.NodeSpec`).
     """
-    num_nodes = len(node_names)
-    ranks = list(placement) if placement is not None else default_placement(num_nodes, comm.size)
-    if len(ranks) != num_nodes or any(not 0 <= r < comm.size for r in ranks):
-        raise ResourceError(f"placement {ranks} must give each of {num_nodes} nodes a rank in 0..{comm.size - 1}")
-    delays: dict[tuple[int, int], int] = {}
-    for (a, b), link in links.items():
-        if not (0 <= a < num_nodes and 0 <= b < num_nodes) or a == b:
-            raise ResourceError(f"link ({a}, {b}) must join two different nodes of 0..{num_nodes - 1}")
-        delays[(a, b)] = delays[(b, a)] = link.delay_ps
-
-    def latency_ps(source: int, dest: int) -> int:
-        if (source, dest) not in delays:
-            raise ResourceError(f"node {node_names[source]} sent to {node_names[dest]}, but no link joins them")
-        return delays[(source, dest)]
-
     if qubits_per_node < 1:
         raise ResourceError(f"qubits_per_node must be >= 1, got {qubits_per_node}")
+    num_nodes = len(node_names)
+    network = Network.from_links([NodeSpec(name=name, t1_s=t1_s, t2_s=t2_s) for name in node_names], links,
+                                 num_ranks=comm.size, placement=placement, routed=False)
     # Every qubit is a network qubit in a small exact density matrix (no state vector, DESIGN.md invariant 2).
     owner = [q // qubits_per_node for q in range(num_nodes * qubits_per_node)]
-    cross = [delay for (a, b), delay in delays.items() if ranks[a] != ranks[b]]
-    sim = Simulator(comm=comm, state=None, node_names=list(node_names), rank_of_node=ranks, latency_ps=latency_ps,
-                    cross_rank_latencies_ps=cross, qubit_owner=owner, t1_s=[t1_s] * num_nodes,
-                    t2_s=[t2_s] * num_nodes, seed=seed, record_timeline=timeline,
-                    all_latencies_ps=sorted(set(delays.values())), backend=backend, num_data_qubits=0,
-                    links=list(links))
+    sim = Simulator(network, comm=comm, state=None, qubit_owner=owner, seed=seed, record_timeline=timeline,
+                    backend=backend, num_data_qubits=0)
     for node, entries in programs.items():
         for program, args in entries:
             sim.spawn(node, program, *args)
     statistics = sim.run()
     gathered = sim.gather_timeline() if timeline else None
-    return ProgramRun(statistics, statistics.end_time_ps, ranks, gathered)
+    return ProgramRun(statistics, statistics.end_time_ps, list(network.placement), gathered)
 
 
 def counter(run: ProgramRun, key: Any) -> int:

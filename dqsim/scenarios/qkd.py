@@ -29,6 +29,9 @@ from dqsim.engine import Simulator
 from dqsim.engine.process import ResumableProcess
 from dqsim.network import raman
 from dqsim.network.detectors import dark_count_probability
+from dqsim.network.link import LinkSpec
+from dqsim.network.network import Network
+from dqsim.network.node import NodeSpec
 from dqsim.network.fibre import fibre_transmittance, propagation_delay_ps, total_transmittance
 from dqsim.network.werner import plob_bound
 from dqsim.protocols.qkd import entangled, nodes, spdc, theory
@@ -36,7 +39,7 @@ from dqsim.protocols.qkd.bb84 import ChannelModel, DecoySource, DetectorModel, E
 from dqsim.protocols.qkd.nodes import LinkPhysics, QkdPlan
 from dqsim.protocols.qkd.postprocess import BlockCounts, finite_key_rates
 from dqsim.scenarios.output import ScenarioOutput, record_table
-from dqsim.scenarios.dqc import _checkpointer, default_placement
+from dqsim.scenarios.dqc import _checkpointer
 from dqsim.units import PS_PER_S, db_to_transmittance
 
 
@@ -141,24 +144,23 @@ def run_network(job, *, comm, backend, distance_km: float | None = None, checkpo
     links = job.qkd.network_links(distance_km) if distance_km is not None or job.qkd.sweep is None \
         else job.qkd.network_links(job.distances_km()[0])
     num_nodes = 1 + max(max(a, b) for a, b, _ in links)
-    placement = default_placement(num_nodes, comm.size)
     stored = checkpointing.stored_next() if checkpointing is not None else None
     if stored is not None:  # this distance was done when the checkpoint being resumed was written
         return stored
     checkpointer = _checkpointer(checkpointing, comm)
     physics = [link_physics(job, i, a, b, d) for i, (a, b, d) in enumerate(links)]
-    delay = {}
-    graph = _graph(links, num_nodes)
-    for a in range(num_nodes):
-        lengths = nx.single_source_dijkstra_path_length(graph, a, weight="distance_km")
-        for b, d in lengths.items():
-            if a != b:
-                delay[(a, b)] = max(1, propagation_delay_ps(d, job.qkd.link.group_index))
-    cross = [p.delay_ps for p in physics if placement[p.alice] != placement[p.bob]]
-    sim = Simulator(comm=comm, state=None, node_names=[f"node{i}" for i in range(num_nodes)],
-                    rank_of_node=placement, latency_ps=lambda a, b: delay[(a, b)], cross_rank_latencies_ps=cross,
-                    qubit_owner=[], t1_s=[math.inf] * num_nodes, t2_s=[math.inf] * num_nodes, seed=job.run.seed,
-                    record_timeline=True, all_latencies_ps=[p.delay_ps for p in physics],
+    qlink = job.qkd.link
+    network = Network.from_links(
+        [NodeSpec(name=f"node{i}") for i in range(num_nodes)],
+        [(p.alice, p.bob, LinkSpec(distance_km=p.distance_km, attenuation_db_per_km=qlink.attenuation_db_per_km,
+                                   coupling_loss_db=qlink.coupling_loss_db, group_index=qlink.group_index,
+                                   detector_efficiency=qlink.detector_efficiency,
+                                   dark_count_rate_hz=qlink.dark_count_rate_hz, dead_time_ps=qlink.dead_time_ps,
+                                   gate_width_ps=qlink.gate_width_ps, source_rate_hz=job.qkd.source.source_rate_hz))
+         for p in physics],
+        num_ranks=comm.size, min_link_delay_ps=1)  # a message takes at least 1 ps (LinkPhysics.delay_ps)
+    placement = list(network.placement)
+    sim = Simulator(network, comm=comm, state=None, qubit_owner=[], seed=job.run.seed, record_timeline=True,
                     checkpointer=checkpointer, backend=backend)
     plan = build_plan(job)
     bb84 = plan.protocol == "bb84_decoy"

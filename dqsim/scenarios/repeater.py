@@ -4,7 +4,7 @@ For every configuration of the job's sweep (number of links × total
 distance; each link is ``total_distance_km / num_links`` long) the chain of
 :mod:`dqsim.protocols.repeater` runs on the event engine until it has
 delivered ``num_pairs`` end-to-end pairs. The nodes are placed on ranks as
-for ``dqc`` (:func:`dqsim.scenarios.dqc.default_placement`); the register
+for ``dqc`` (:func:`dqsim.network.network.place_on_ranks`); the register
 holds ``2·num_links`` memories (twice that with purification).
 
 What is reported and compared, per configuration:
@@ -52,12 +52,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from dqsim.engine import RunStatistics, Simulator
-from dqsim.errors import ResourceError
 from dqsim.network.link import LinkSpec
 from dqsim.network.werner import bell_diagonal_hashing_yield, bell_diagonal_key_fraction, plob_bound
 from dqsim.protocols.repeater import ChainRecords, ChainSpec, chain_node, setup_node_data
 from dqsim.scenarios.output import ScenarioOutput, record_table
-from dqsim.scenarios.dqc import _checkpointer, default_placement
+from dqsim.scenarios.dqc import _checkpointer
 from dqsim.units import PS_PER_S, ps_to_seconds, seconds_to_ps
 
 #: Channel uses per second of direct transmission when the job gives neither
@@ -160,19 +159,11 @@ def run_chain(chain: ChainSpec, *, comm, backend=None, seed: int = 0, placement:
         DqsimError: a pair abandoned more than ``chain.max_restarts`` times.
     """
     num_nodes = chain.num_nodes
-    rank_of_node = list(placement) if placement is not None else default_placement(num_nodes, comm.size)
-    if len(rank_of_node) != num_nodes or any(not 0 <= r < comm.size for r in rank_of_node):
-        raise ResourceError(f"placement {rank_of_node} must give each of {num_nodes} nodes a rank in "
-                            f"0..{comm.size - 1}")
-    cross = [link.delay_ps for j, link in enumerate(chain.links) if rank_of_node[j] != rank_of_node[j + 1]]
+    network = chain.network(comm.size, placement)
+    rank_of_node = list(network.placement)
     # Every memory is a network qubit in a small state: no data register at all (DESIGN.md invariant 2).
-    sim = Simulator(comm=comm, state=None, node_names=[f"node{i}" for i in range(num_nodes)],
-                    rank_of_node=rank_of_node, latency_ps=chain.latency_ps, cross_rank_latencies_ps=cross,
-                    qubit_owner=chain.qubit_owner(), num_data_qubits=0, t1_s=[chain.node.t1_s] * num_nodes,
-                    t2_s=[chain.node.t2_s] * num_nodes, seed=seed, record_timeline=timeline,
-                    all_latencies_ps=[link.delay_ps for link in chain.links],
-                    links=[(j, j + 1) for j in range(len(chain.links))],
-                    checkpointer=_checkpointer(checkpointing, comm))
+    sim = Simulator(network, comm=comm, state=None, qubit_owner=chain.qubit_owner(), num_data_qubits=0, seed=seed,
+                    record_timeline=timeline, checkpointer=_checkpointer(checkpointing, comm))
     sim.share(chain)
     for node in range(num_nodes):
         setup_node_data(sim.node_data(node))

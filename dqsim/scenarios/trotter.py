@@ -54,11 +54,10 @@ import numpy as np
 from dqsim.circuit import hamiltonians
 from dqsim.circuit.hamiltonians import SpinModel
 from dqsim.circuit.ir import Circuit
-from dqsim.network.link import check_graph_pairing_horizon
 from dqsim.rng import derived_seed
 from dqsim.scenarios.output import ScenarioOutput, record_table
 from dqsim.scenarios.circuit_run import counts_table
-from dqsim.scenarios.dqc import run_dqc
+from dqsim.scenarios.dqc import job_network, run_dqc
 from dqsim.state.sharded import ShardedState
 from dqsim.units import PS_PER_US
 
@@ -180,11 +179,8 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
     names = [n for n in OBSERVABLE_ORDER if n in job.simulation.observables]
     times = evolution.times()
     steps = [k * evolution.steps_per_point for k in range(len(times))]
-    net = job.network
-    node_names = net.node_names_list()
-    graph = net.build_graph()
-    specs = [net.node_spec(name) for name in node_names]
-    placement = net.placement_for(comm.size) if net.placement is not None else None
+    node_names = job.network.node_names_list()
+    graph = job.network.build_graph()
     assignment = job.site_assignment()
     precision = job.run.precision
     trajectories = job.simulation.trajectories
@@ -194,8 +190,11 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
         series += [(sweep.parameter, value, _with_link_parameter(graph, sweep.parameter, value))
                    for value in sweep.values]
     bits = hamiltonians.initial_bits(model, initial)
-    for _parameter, _value, series_graph in series:  # every sweep value's links, before any work
-        check_graph_pairing_horizon(series_graph)
+    # One network per series, placement and every sweep value's links checked before any work.
+    series = [(parameter, value, job_network(job.network, comm.size, series_graph))
+              for parameter, value, series_graph in series]
+    for _parameter, _value, series_network in series:
+        series_network.check_pairing_horizon()
     total_runs = len(series) * len(times) * trajectories
     done = 0
 
@@ -230,7 +229,7 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
     last_state = None
     final_counts: dict[str, int] = {}
     register_qubits = 0
-    for series_index, (parameter, value, series_graph) in enumerate(series):
+    for series_index, (parameter, value, series_network) in enumerate(series):
         label = "network" if parameter is None else f"{parameter} = {value:g}"
         per_point, rows = [], []
         reference, reference_key = None, None
@@ -241,9 +240,9 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
                 final = series_index == 0 and k == len(circuits) - 1 and trajectory == 0
                 summary = checkpointing.stored_next() if checkpointing is not None else None
                 if summary is None:  # not a run that had finished before the checkpoint being resumed
-                    run = run_dqc(circuit, comm=comm, backend=backend, graph=series_graph, node_names=node_names,
-                                  node_specs=specs, scheme=job.distribution.scheme, assignment=assignment,
-                                  placement=placement, seed=run_seed(job.run.seed, series_index, k, trajectory),
+                    run = run_dqc(circuit, comm=comm, backend=backend, network=series_network,
+                                  scheme=job.distribution.scheme, assignment=assignment,
+                                  seed=run_seed(job.run.seed, series_index, k, trajectory),
                                   precision=precision, shots=job.simulation.shots if final else 0, timeline=False,
                                   checkpointing=checkpointing)
                     qubit_of_site = list(run.regmap.qubit_of_logical)

@@ -14,6 +14,7 @@ from dqsim import comm as comm_mod
 from dqsim.circuit.generators import ghz, qft, random_circuit
 from dqsim.network import topology
 from dqsim.network.link import LinkSpec
+from dqsim.network.network import Network
 from dqsim.network.node import NodeSpec
 from dqsim.scenarios.dqc import run_dqc
 
@@ -34,8 +35,8 @@ def main(out_path, placement=None):
         graph = topology.line(4, link=link)
         names = list(graph.nodes)
         specs = [NodeSpec(name=n, num_data_qubits=2, num_comm_qubits=2, **memory) for n in names]
-        run = run_dqc(make(), comm=comm, backend=backend, graph=graph, node_names=names, node_specs=specs,
-                      scheme=scheme, seed=7, shots=400, placement=placement)
+        network = Network(graph, specs, num_ranks=comm.size, placement=placement)
+        run = run_dqc(make(), comm=comm, backend=backend, network=network, scheme=scheme, seed=7, shots=400)
         results[f"{label}_fidelity"] = np.array([run.fidelity])
         results[f"{label}_shots"] = run.shots
         results[f"{label}_time_ps"] = np.array([run.end_time_ps])
@@ -49,8 +50,8 @@ def main(out_path, placement=None):
     graph = topology.line(8, link=link)
     names = list(graph.nodes)
     specs = [NodeSpec(name=n, num_data_qubits=2, num_comm_qubits=2) for n in names]
-    run = run_dqc(ghz(16, measure=True), comm=comm, backend=backend, graph=graph, node_names=names,
-                  node_specs=specs, seed=11, shots=200, timeline=False)
+    run = run_dqc(ghz(16, measure=True), comm=comm, backend=backend, network=Network(graph, specs, num_ranks=comm.size),
+                  seed=11, shots=200, timeline=False)
     results["big_fidelity"] = np.array([run.fidelity])
     results["big_shots"] = run.shots
     results["big_register"] = np.array([run.regmap.num_qubits, run.state.num_qubits, run.register_peak_qubits])

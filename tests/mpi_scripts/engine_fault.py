@@ -3,11 +3,12 @@
 Usage: python engine_fault.py
 """
 
-import math
-
 from dqsim import comm as comm_mod
 from dqsim.cli.main import guarded
 from dqsim.engine import Simulator
+from dqsim.network.link import LinkSpec
+from dqsim.network.network import Network
+from dqsim.network.node import NodeSpec
 from dqsim.state.sharded import ShardedState
 
 
@@ -21,9 +22,9 @@ def ping(ctx, peer, rounds):
 
 def main(comm):
     state = ShardedState(2, comm)
-    sim = Simulator(comm=comm, state=state, node_names=["a", "b"], rank_of_node=[0, comm.size - 1],
-                    latency_ps=lambda a, b: 1000, cross_rank_latencies_ps=[1000], qubit_owner=[0, 1],
-                    t1_s=[math.inf] * 2, t2_s=[math.inf] * 2)
+    network = Network.from_links([NodeSpec(name="a"), NodeSpec(name="b")], {(0, 1): LinkSpec(distance_km=0.2)},
+                                 num_ranks=comm.size, placement=[0, comm.size - 1])
+    sim = Simulator(network, comm=comm, state=state, qubit_owner=[0, 1])
     sim.spawn(0, ping, 1, 100)
     sim.spawn(1, ping, 0, 100)
     sim.run()

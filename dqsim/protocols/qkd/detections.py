@@ -77,7 +77,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dqsim.backend import Backend
-from dqsim.checks import check_int, check_real
+from dqsim.checks import check_int
 from dqsim.errors import DqsimError
 from dqsim.protocols.qkd.bb84 import (
     BASIS_X,

@@ -1,0 +1,424 @@
+"""The network as one object: nodes, links, topology, routes, latencies and the placement on ranks.
+
+A :class:`Network` is built once per run from the job (or by a user) and
+handed to the engine (:class:`dqsim.engine.Simulator`), which takes from it
+the node names, the rank that runs each node, the message latency between
+any two nodes, the boundary nodes (those with a link to another rank) and
+its lookahead. Protocols read routes, links and node hardware from the same
+object. Scenarios do not rebuild a view of the network for the engine
+(DESIGN.md, "One network object").
+
+Latency of a classical message from node ``a`` to node ``b``: the one-way
+fibre delay ``n_g·L/c`` of every link along the route (each link's
+:attr:`~dqsim.network.link.LinkSpec.delay_ps`, at least
+``min_link_delay_ps``), summed, plus ``b``'s
+:attr:`~dqsim.network.node.NodeSpec.classical_processing_delay_ps`. The
+route is the one of least total fibre length (Dijkstra over the links'
+``distance_km``).
+
+The placement of nodes on ranks is checked in one place,
+:func:`place_on_ranks`.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Iterable, Mapping, Sequence
+
+import networkx as nx
+
+from dqsim.errors import ConfigError, ResourceError
+from dqsim.network.link import LinkSpec, check_pairing_horizon
+from dqsim.network.node import NodeSpec
+from dqsim.network.topology import place_nodes
+
+
+def place_on_ranks(num_nodes: int, num_ranks: int, placement: Sequence[int] | None = None, *,
+                   key: str = "placement") -> list[int]:
+    """The rank of each node: ``placement`` checked, or contiguous balanced blocks.
+
+    The default is :func:`dqsim.network.topology.place_nodes` (contiguous
+    blocks in index order); with more ranks than nodes node ``i`` runs on
+    rank ``i`` and the other ranks hold no node.
+
+    Args:
+        num_nodes: number of nodes, >= 1.
+        num_ranks: ranks of the run, >= 1.
+        placement: the rank of every node (``None``: the default).
+        key: what the placement is called in an error message (a job key
+            such as ``"[network].placement"``, or an argument name).
+
+    Returns:
+        ``ranks[i]`` = rank of node ``i``.
+
+    Raises:
+        ResourceError: a placement that does not give every node one rank in
+            ``0..num_ranks-1`` (one line naming ``key``, the entry, its value and the range).
+
+    Examples:
+        >>> place_on_ranks(5, 2)
+        [0, 0, 0, 1, 1]
+        >>> place_on_ranks(2, 4)
+        [0, 1]
+        >>> place_on_ranks(3, 2, [0, 2, 1], key="[network].placement")
+        Traceback (most recent call last):
+            ...
+        dqsim.errors.ResourceError: [network].placement[1] = 2: must be a rank in 0..1 (the run has 2 ranks)
+    """
+    if placement is None:
+        return place_nodes(num_nodes, num_ranks) if num_nodes >= num_ranks else list(range(num_nodes))
+    ranks = list(placement)
+    if len(ranks) != num_nodes:
+        raise ResourceError(f"{key} {ranks} must give each of {num_nodes} nodes a rank in 0..{num_ranks - 1} "
+                            f"(it lists {len(ranks)})")
+    for index, rank in enumerate(ranks):
+        if isinstance(rank, bool) or not isinstance(rank, numbers.Integral) or not 0 <= rank < num_ranks:
+            raise ResourceError(f"{key}[{index}] = {rank!r}: must be a rank in 0..{num_ranks - 1} "
+                                f"(the run has {num_ranks} ranks)")
+    return [int(r) for r in ranks]
+
+
+class Network:
+    """Nodes, links, topology, routes, latencies and placement on ranks: the network of one run.
+
+    Args:
+        graph: the topology: nodes named as ``nodes``, every edge with a
+            ``link`` attribute (:class:`LinkSpec`) and a ``distance_km``
+            attribute (its length, the weight of routes). The builders of
+            :mod:`dqsim.network.topology` and :meth:`from_links` make such
+            graphs. It need not be connected; routes exist within components.
+        nodes: the :class:`NodeSpec` of every node; node ``i`` is
+            ``nodes[i]`` (its index in the engine).
+        num_ranks: MPI ranks of the run, >= 1.
+        placement: the rank of every node (``None``: :func:`place_on_ranks`'s default).
+        placement_key: what the placement is called in error messages.
+        routed: ``True``: messages between nodes without a link follow the
+            shortest route; ``False``: messages go along links only.
+        min_link_delay_ps: least delay of a link, ps, >= 0 (a link shorter
+            than this still takes it).
+
+    Raises:
+        ConfigError: a node of ``nodes`` not in ``graph`` (or the reverse),
+            an edge without a :class:`LinkSpec`.
+        ResourceError: a bad placement; a link of zero delay between nodes on
+            different ranks (the engine's windows need a positive lookahead).
+
+    Examples:
+        >>> from dqsim.network import topology
+        >>> net = Network.from_links([NodeSpec(name="a"), NodeSpec(name="b"), NodeSpec(name="c")],
+        ...                          {(0, 1): LinkSpec(distance_km=10.0), (1, 2): LinkSpec(distance_km=20.0)},
+        ...                          num_ranks=2)
+        >>> net.route(0, 2), net.latency_ps(0, 2), net.placement
+        ([0, 1, 2], 146901627, (0, 0, 1))
+        >>> net.lookahead_ps, sorted(net.boundary_nodes)
+        (48967209, [1, 2])
+    """
+
+    def __init__(self, graph: nx.Graph, nodes: Sequence[NodeSpec], *, num_ranks: int = 1,
+                 placement: Sequence[int] | None = None, placement_key: str = "placement", routed: bool = True,
+                 min_link_delay_ps: int = 0):
+        where = "Network"
+        self.nodes: tuple[NodeSpec, ...] = tuple(nodes)
+        for spec in self.nodes:
+            if not isinstance(spec, NodeSpec):
+                raise ConfigError(f"{where}: nodes must be NodeSpec, got {type(spec).__name__}")
+        self.names: tuple[str, ...] = tuple(spec.name for spec in self.nodes)
+        self._index = {name: i for i, name in enumerate(self.names)}
+        if len(self._index) != len(self.names):
+            raise ConfigError(f"{where}: node names must be unique, got {list(self.names)}")
+        if not self.names:
+            raise ConfigError(f"{where}: the network has no nodes")
+        if set(graph.nodes) != set(self.names):
+            extra = sorted(set(graph.nodes) - set(self.names), key=str)
+            missing = sorted(set(self.names) - set(graph.nodes))
+            raise ConfigError(f"{where}: the topology's nodes must be the nodes' names; "
+                              f"not in the topology: {missing}, not among the nodes: {extra}")
+        if isinstance(num_ranks, bool) or not isinstance(num_ranks, int) or num_ranks < 1:
+            raise ConfigError(f"{where}: num_ranks must be an integer >= 1, got {num_ranks!r}")
+        if isinstance(min_link_delay_ps, bool) or not isinstance(min_link_delay_ps, int) or min_link_delay_ps < 0:
+            raise ConfigError(f"{where}: min_link_delay_ps must be an integer >= 0, got {min_link_delay_ps!r}")
+        self.graph = graph
+        self.num_ranks = num_ranks
+        self.routed = bool(routed)
+        self.min_link_delay_ps = min_link_delay_ps
+        self.placement: tuple[int, ...] = tuple(place_on_ranks(len(self.names), num_ranks, placement,
+                                                               key=placement_key))
+        self._links: dict[tuple[int, int], LinkSpec] = {}
+        order = []
+        for u, v, data in graph.edges(data=True):
+            link = data.get("link")
+            if not isinstance(link, LinkSpec):
+                raise ConfigError(f"{where}: link {u}-{v} has no LinkSpec in its 'link' attribute")
+            a, b = self._index[u], self._index[v]
+            self._links[(a, b)] = self._links[(b, a)] = link
+            order.append((a, b))
+        #: The linked node pairs ``(a, b)``, in the topology's edge order.
+        self.links: tuple[tuple[int, int], ...] = tuple(order)
+        self._delay = {pair: max(self.min_link_delay_ps, link.delay_ps) for pair, link in self._links.items()}
+        for a, b in self.links:
+            if self.placement[a] != self.placement[b] and self._delay[(a, b)] <= 0:
+                raise ResourceError(
+                    f"link {self.names[a]}-{self.names[b]} has zero delay ({self._links[(a, b)].distance_km} km) "
+                    f"but joins nodes on ranks {self.placement[a]} and {self.placement[b]}; give it a length "
+                    "> 0 km or place both nodes on one rank")
+        self._routes: dict[tuple[int, int], list[int]] = {}
+        self._latency: dict[tuple[int, int], int] = {}
+        self._tree = self._rooted_forest() if nx.is_forest(graph) else None
+
+    def _rooted_forest(self) -> tuple[list[int], list[int], list[int], list[int], list[list[int]]]:
+        """Parent, depth, root, delay from the root and ancestor table of every node of a forest.
+
+        On a forest the route between two nodes is the only path, found
+        without a search; its delay is ``D[a] + D[b] − 2·D[lca]`` with ``D``
+        the delay from the root and ``lca`` the lowest common ancestor
+        (binary lifting: O(log n) per pair).
+        """
+        num_nodes = len(self.names)
+        parent, depth, root, from_root = [-1] * num_nodes, [0] * num_nodes, [-1] * num_nodes, [0] * num_nodes
+        adjacent: list[list[int]] = [[] for _ in range(num_nodes)]
+        for a, b in self.links:
+            adjacent[a].append(b)
+            adjacent[b].append(a)
+        for start in range(num_nodes):
+            if root[start] != -1:
+                continue
+            root[start], frontier = start, [start]
+            while frontier:
+                node = frontier.pop()
+                for other in adjacent[node]:
+                    if root[other] == -1:
+                        root[other], parent[other], depth[other] = start, node, depth[node] + 1
+                        from_root[other] = from_root[node] + self._delay[(node, other)]
+                        frontier.append(other)
+        ancestors = [[p if p != -1 else v for v, p in enumerate(parent)]]
+        while (1 << len(ancestors)) <= max(depth):
+            previous = ancestors[-1]
+            ancestors.append([previous[previous[v]] for v in range(num_nodes)])
+        return parent, depth, root, from_root, ancestors
+
+    def _lowest_common_ancestor(self, a: int, b: int) -> int:
+        _parent, depth, _root, _from_root, ancestors = self._tree
+        if depth[a] < depth[b]:
+            a, b = b, a
+        for level in range(len(ancestors) - 1, -1, -1):
+            if depth[a] - (1 << level) >= depth[b]:
+                a = ancestors[level][a]
+        if a == b:
+            return a
+        for level in range(len(ancestors) - 1, -1, -1):
+            if ancestors[level][a] != ancestors[level][b]:
+                a, b = ancestors[level][a], ancestors[level][b]
+        return ancestors[0][a]
+
+    def _tree_route(self, a: int, b: int) -> list[int] | None:
+        parent, _depth, root, _from_root, _ancestors = self._tree
+        if root[a] != root[b]:
+            return None
+        top = self._lowest_common_ancestor(a, b)
+        up, down = [a], [b]
+        while up[-1] != top:
+            up.append(parent[up[-1]])
+        while down[-1] != top:
+            down.append(parent[down[-1]])
+        return up + down[-2::-1]
+
+    # ------------------------------------------------------------- builders
+    @classmethod
+    def from_links(cls, nodes: Sequence[NodeSpec],
+                   links: Mapping[tuple[int, int], LinkSpec] | Iterable[tuple[int, int, LinkSpec]],
+                   **options) -> "Network":
+        """A network from its nodes and the links between them, given by node index.
+
+        Args:
+            nodes: the :class:`NodeSpec` of every node, in index order.
+            links: ``{(a, b): LinkSpec}`` or ``(a, b, LinkSpec)`` triples.
+            **options: keyword arguments of :class:`Network` (``num_ranks``,
+                ``placement``, ``routed``, ...).
+
+        Raises:
+            ResourceError: a link naming an unknown node or a node itself, a link given twice.
+
+        Examples:
+            >>> net = Network.from_links([NodeSpec(name="a"), NodeSpec(name="b")],
+            ...                          [(0, 1, LinkSpec(distance_km=1.0))])
+            >>> net.link(1, 0).distance_km
+            1.0
+        """
+        nodes = list(nodes)
+        for spec in nodes:
+            if not isinstance(spec, NodeSpec):
+                raise ConfigError(f"Network.from_links: nodes must be NodeSpec, got {type(spec).__name__}")
+        items = links.items() if isinstance(links, Mapping) else (((a, b), link) for a, b, link in links)
+        graph = nx.Graph(kind="links")
+        for spec in nodes:
+            graph.add_node(spec.name)
+        num_nodes = len(nodes)
+        for (a, b), link in items:
+            if not (0 <= a < num_nodes and 0 <= b < num_nodes) or a == b:
+                raise ResourceError(f"link ({a}, {b}) must join two different nodes of 0..{num_nodes - 1}")
+            u, v = nodes[a].name, nodes[b].name
+            if graph.has_edge(u, v):
+                raise ResourceError(f"link ({a}, {b}) is given twice")
+            graph.add_edge(u, v, link=link, distance_km=link.distance_km if isinstance(link, LinkSpec) else None)
+        return cls(graph, nodes, **options)
+
+    def subnetwork(self, nodes: Sequence[int], **options) -> "Network":
+        """The network induced by some of the nodes: those nodes, in this order, and the links between them.
+
+        Args:
+            nodes: indices of the nodes to keep; node ``nodes[i]`` becomes node ``i``.
+            **options: keyword arguments of :class:`Network`; ``num_ranks``,
+                ``routed`` and ``min_link_delay_ps`` default to this network's,
+                the placement to contiguous blocks.
+
+        Examples:
+            >>> from dqsim.network import topology
+            >>> ring = Network(topology.ring(4), [NodeSpec(name=f"node{i}") for i in range(4)])
+            >>> sub = ring.subnetwork([2, 1])
+            >>> sub.names, sub.links
+            (('node2', 'node1'), ((0, 1),))
+        """
+        names = [self.names[i] for i in nodes]
+        graph = nx.Graph(kind="subnetwork")
+        for index, name in enumerate(names):
+            graph.add_node(name, index=index)
+        for u, v, data in self.graph.subgraph(names).edges(data=True):
+            graph.add_edge(u, v, **data)
+        options = {"num_ranks": self.num_ranks, "routed": self.routed, "min_link_delay_ps": self.min_link_delay_ps,
+                   **options}
+        return Network(graph, [self.nodes[i] for i in nodes], **options)
+
+    # ---------------------------------------------------------------- nodes
+    @property
+    def num_nodes(self) -> int:
+        return len(self.nodes)
+
+    def index_of(self, name: str) -> int:
+        """Index of the node called ``name``.
+
+        Raises:
+            ConfigError: no such node.
+        """
+        if name not in self._index:
+            raise ConfigError(f"Network: unknown node {name!r}; known nodes: {', '.join(self.names[:10])}"
+                              + (" ..." if len(self.names) > 10 else ""))
+        return self._index[name]
+
+    def rank_of(self, node: int) -> int:
+        """The rank that runs node ``node``."""
+        return self.placement[node]
+
+    # ---------------------------------------------------------------- links
+    def link(self, a: int, b: int) -> LinkSpec:
+        """The :class:`LinkSpec` of the link between nodes ``a`` and ``b``.
+
+        Raises:
+            ResourceError: no link joins them.
+        """
+        link = self._links.get((a, b))
+        if link is None:
+            raise ResourceError(f"no link joins nodes {self.names[a]} and {self.names[b]}")
+        return link
+
+    def has_link(self, a: int, b: int) -> bool:
+        return (a, b) in self._links
+
+    def link_delay_ps(self, a: int, b: int) -> int:
+        """One-way delay of the link between ``a`` and ``b``, ps: ``n_g·L/c``, at least ``min_link_delay_ps``."""
+        self.link(a, b)
+        return self._delay[(a, b)]
+
+    @property
+    def cross_rank_links(self) -> list[tuple[int, int]]:
+        """The links whose two nodes run on different ranks."""
+        return [(a, b) for a, b in self.links if self.placement[a] != self.placement[b]]
+
+    @property
+    def boundary_nodes(self) -> frozenset[int]:
+        """Nodes with a link to a node on another rank (a protocol there may touch a far node's qubit)."""
+        return frozenset(x for a, b in self.cross_rank_links for x in (a, b))
+
+    @property
+    def lookahead_ps(self) -> float:
+        """The engine's window length, ps: the smallest link delay, at least 1 ps (``math.inf``: no links).
+
+        No message crossing ranks arrives sooner (it travels at least one
+        link that crosses ranks), and the value does not depend on the
+        placement, so window boundaries — where checkpoints are taken — are
+        the same on any number of ranks (DESIGN.md invariant 4).
+        """
+        if not self.links:
+            return math.inf
+        return max(1, min(self._delay[pair] for pair in self.links))
+
+    def check_pairing_horizon(self) -> None:
+        """Refuse, before any work, a link whose pairs take longer than a run can simulate.
+
+        Raises:
+            ConfigError: from :func:`dqsim.network.link.check_pairing_horizon`.
+        """
+        for a, b in self.links:
+            check_pairing_horizon(self._links[(a, b)], f"[network] link {self.names[a]}-{self.names[b]}")
+
+    # --------------------------------------------------------------- routes
+    def route(self, a: int, b: int) -> list[int]:
+        """Node indices from ``a`` to ``b`` along the route of least fibre length.
+
+        Among routes of equal length the one networkx's Dijkstra finds
+        first from the lower index (the same route both ways).
+
+        Raises:
+            ResourceError: no route joins them (different components, or a
+                network with ``routed=False`` and no link between them).
+        """
+        lo, hi = min(a, b), max(a, b)
+        route = self._routes.get((lo, hi))
+        if route is None:
+            if lo == hi:
+                route = [lo]
+            elif not self.routed:
+                if (lo, hi) not in self._links:
+                    raise ResourceError(f"node {self.names[a]} sent to {self.names[b]}, but no link joins them")
+                route = [lo, hi]
+            elif self._tree is not None:  # the only simple path: what Dijkstra would find
+                route = self._tree_route(lo, hi)
+            else:
+                try:
+                    names = nx.shortest_path(self.graph, self.names[lo], self.names[hi], weight="distance_km")
+                except nx.NetworkXNoPath:
+                    route = None
+                else:
+                    route = [self._index[name] for name in names]
+            if route is None:
+                raise ResourceError(f"no route joins nodes {self.names[a]} and {self.names[b]}")
+            self._routes[(lo, hi)] = route
+        return list(route) if a == lo else list(reversed(route))
+
+    def latency_ps(self, a: int, b: int) -> int:
+        """Delay of a classical message from node ``a`` to node ``b``, ps (0 to itself).
+
+        The link delays along :meth:`route`, plus ``b``'s classical processing delay.
+
+        Raises:
+            ResourceError: no route joins them.
+        """
+        latency = self._latency.get((a, b))
+        if latency is None:
+            if a == b:
+                return 0
+            if self._tree is not None and self.routed:  # the sum along the only path, without listing it
+                _parent, _depth, root, from_root, _ancestors = self._tree
+                if root[a] != root[b]:
+                    self.route(a, b)  # raises: no route
+                fibre_ps = from_root[a] + from_root[b] - 2 * from_root[self._lowest_common_ancestor(a, b)]
+            else:
+                route = self.route(a, b)
+                fibre_ps = sum(self._delay[(route[i], route[i + 1])] for i in range(len(route) - 1))
+            latency = fibre_ps + self.nodes[b].classical_processing_delay_ps
+            self._latency[(a, b)] = latency
+        return latency
+
+    def __repr__(self) -> str:
+        return (f"Network({self.num_nodes} nodes, {len(self.links)} links, {self.num_ranks} ranks, "
+                f"placement={list(self.placement)})")

@@ -1,0 +1,223 @@
+"""The Network object (dqsim.network.network): latencies, routes, placement, lookahead, and what the engine takes."""
+
+import math
+import random
+
+import networkx as nx
+import pytest
+
+from dqsim import comm as comm_mod
+from dqsim.engine import Simulator
+from dqsim.errors import ConfigError, ResourceError
+from dqsim.network import topology
+from dqsim.network.link import LinkSpec
+from dqsim.network.network import Network, place_on_ranks
+from dqsim.network.node import NodeSpec
+from dqsim.protocols.repeater import ChainSpec
+from dqsim.units import M_PER_KM, PS_PER_S, SPEED_OF_LIGHT_M_PER_S
+
+
+def nodes(count, **spec):
+    return [NodeSpec(name=f"n{i}", **spec) for i in range(count)]
+
+
+def one_line(exc_info):
+    message = str(exc_info.value)
+    assert "\n" not in message
+    return message
+
+
+# ------------------------------------------------------------------ latency
+@pytest.mark.parametrize("distance_km, group_index", [(1.0, 1.0), (20.0, 1.468), (123.4, 1.5)])
+def test_latency_is_group_index_times_length_over_c(distance_km, group_index):
+    net = Network.from_links(nodes(2), {(0, 1): LinkSpec(distance_km=distance_km, group_index=group_index)})
+    expected_ps = round(group_index * distance_km * M_PER_KM / SPEED_OF_LIGHT_M_PER_S * PS_PER_S)
+    assert net.latency_ps(0, 1) == net.latency_ps(1, 0) == expected_ps
+    assert net.link_delay_ps(0, 1) == expected_ps
+
+
+def test_latency_sums_the_links_of_the_route_and_adds_the_receivers_processing():
+    specs = [NodeSpec(name="a"), NodeSpec(name="b", classical_processing_delay_ps=7),
+             NodeSpec(name="c", classical_processing_delay_ps=1000)]
+    ab, bc = LinkSpec(distance_km=10.0), LinkSpec(distance_km=30.0, group_index=1.5)
+    net = Network.from_links(specs, {(0, 1): ab, (1, 2): bc})
+    assert net.latency_ps(0, 2) == ab.delay_ps + bc.delay_ps + 1000
+    assert net.latency_ps(2, 0) == ab.delay_ps + bc.delay_ps
+    assert net.latency_ps(2, 1) == bc.delay_ps + 7
+    assert net.latency_ps(1, 1) == 0
+
+
+def test_latency_of_a_chain_is_the_chain_spec_latency():
+    links = [LinkSpec(distance_km=d) for d in (3.0, 7.5, 11.0, 2.0)]
+    chain = ChainSpec(links=links, node=NodeSpec(name="r", classical_processing_delay_ps=13))
+    net = chain.network()
+    assert net.names == tuple(f"node{i}" for i in range(5))
+    for a in range(5):
+        for b in range(5):
+            if a != b:
+                assert net.latency_ps(a, b) == chain.latency_ps(a, b)
+
+
+def test_min_link_delay_applies_to_short_links():
+    net = Network.from_links(nodes(3), {(0, 1): LinkSpec(distance_km=0.0), (1, 2): LinkSpec(distance_km=1.0)},
+                             min_link_delay_ps=1)
+    assert net.link_delay_ps(0, 1) == 1
+    assert net.latency_ps(0, 2) == 1 + LinkSpec(distance_km=1.0).delay_ps
+
+
+# ------------------------------------------------------------------- routes
+def test_route_takes_the_least_fibre_not_the_fewest_hops():
+    graph = topology.from_edges(["a", "b", "c"], [("a", "b", 1.0), ("b", "c", 1.0), ("a", "c", 5.0)])
+    net = Network(graph, [NodeSpec(name=n) for n in "abc"])
+    assert net.route(0, 2) == [0, 1, 2] and net.route(2, 0) == [2, 1, 0]
+    assert net.latency_ps(0, 2) == 2 * LinkSpec(distance_km=1.0).delay_ps
+
+
+@pytest.mark.parametrize("kind", ["ring", "grid", "all_to_all", "random"])
+def test_routes_are_those_of_dijkstra_and_the_same_both_ways(kind):
+    rng = random.Random(5)
+    if kind == "grid":
+        graph = topology.grid(3, 4)
+    elif kind == "random":  # a connected graph with uneven lengths, and ties
+        names = [f"node{i}" for i in range(12)]
+        edges = [(names[i], names[i + 1], float(rng.choice([1, 2, 3]))) for i in range(11)]
+        edges += [(names[a], names[b], float(rng.choice([1, 2, 3]))) for a, b in
+                  {tuple(sorted(rng.sample(range(12), 2))) for _ in range(10)} if b != a + 1]
+        graph = topology.from_edges(names, edges)
+    else:
+        graph = getattr(topology, kind)(7)
+    names = sorted(graph.nodes, key=lambda n: graph.nodes[n]["index"])
+    net = Network(graph, [NodeSpec(name=n) for n in names])
+    for a in range(len(names)):
+        for b in range(len(names)):
+            lo, hi = min(a, b), max(a, b)
+            expected = [names.index(n) for n in nx.shortest_path(graph, names[lo], names[hi], weight="distance_km")]
+            assert net.route(a, b) == (expected if a == lo else expected[::-1])
+
+
+def test_tree_routes_equal_dijkstra_routes():
+    rng = random.Random(11)
+    tree = nx.random_labeled_tree(30, seed=3) if hasattr(nx, "random_labeled_tree") else nx.random_tree(30, seed=3)
+    names = [f"node{i}" for i in range(30)]
+    graph = topology.from_edges(names, [(names[a], names[b], float(rng.randint(1, 9))) for a, b in tree.edges])
+    net = Network(graph, [NodeSpec(name=n, classical_processing_delay_ps=i) for i, n in enumerate(names)])
+    for a in range(30):
+        for b in range(30):
+            path = nx.shortest_path(graph, names[a], names[b])
+            assert net.route(a, b) == [names.index(n) for n in path]
+            if a != b:  # the latency, from delays from the root, is the sum along the path
+                fibre_ps = sum(graph.edges[u, v]["link"].delay_ps for u, v in zip(path, path[1:]))
+                assert net.latency_ps(a, b) == fibre_ps + b
+
+
+@pytest.mark.parametrize("extra_links", [{}, {(4, 5): LinkSpec(distance_km=1.0), (5, 6): LinkSpec(distance_km=1.0),
+                                              (4, 6): LinkSpec(distance_km=1.0)}])
+def test_no_route_between_components_is_one_line(extra_links):  # a forest, and a graph with a cycle
+    net = Network.from_links(nodes(7), {(0, 1): LinkSpec(distance_km=1.0), (2, 3): LinkSpec(distance_km=1.0),
+                                        **extra_links})
+    with pytest.raises(ResourceError) as info:
+        net.latency_ps(0, 3)
+    assert one_line(info) == "no route joins nodes n0 and n3"
+
+
+def test_links_only_network_refuses_messages_off_the_links():
+    net = Network.from_links(nodes(3), {(0, 1): LinkSpec(distance_km=1.0), (1, 2): LinkSpec(distance_km=1.0)},
+                             routed=False)
+    assert net.route(0, 1) == [0, 1]
+    with pytest.raises(ResourceError, match="node n0 sent to n2, but no link joins them"):
+        net.latency_ps(0, 2)
+
+
+def test_link_lookup_names_the_nodes():
+    net = Network.from_links(nodes(3), {(0, 1): LinkSpec(distance_km=2.0), (1, 2): LinkSpec(distance_km=1.0)})
+    assert net.link(1, 0).distance_km == 2.0 and net.has_link(2, 1) and not net.has_link(0, 2)
+    with pytest.raises(ResourceError) as info:
+        net.link(0, 2)
+    assert one_line(info) == "no link joins nodes n0 and n2"
+
+
+# ---------------------------------------------------------------- placement
+def test_default_placement_is_contiguous_blocks_and_one_node_per_rank_beyond():
+    assert place_on_ranks(7, 3) == [0, 0, 0, 1, 1, 2, 2]
+    assert place_on_ranks(3, 8) == [0, 1, 2]
+    net = Network(topology.line(5), [NodeSpec(name=f"node{i}") for i in range(5)], num_ranks=2)
+    assert net.placement == (0, 0, 0, 1, 1) and net.rank_of(3) == 1
+
+
+@pytest.mark.parametrize("placement, num_ranks, message", [
+    ([0, 1], 2, r"^\[network\]\.placement \[0, 1\] must give each of 3 nodes a rank in 0\.\.1 \(it lists 2\)$"),
+    ([0, 1, 2], 2, r"^\[network\]\.placement\[2\] = 2: must be a rank in 0\.\.1 \(the run has 2 ranks\)$"),
+    ([0, -1, 0], 2, r"^\[network\]\.placement\[1\] = -1: must be a rank in 0\.\.1"),
+    ([0, 1.0, 0], 2, r"^\[network\]\.placement\[1\] = 1\.0: must be a rank"),
+])
+def test_bad_placements_are_one_line_errors(placement, num_ranks, message):
+    with pytest.raises(ResourceError, match=message) as info:
+        Network(topology.line(3), [NodeSpec(name=f"node{i}") for i in range(3)], num_ranks=num_ranks,
+                placement=placement, placement_key="[network].placement")
+    one_line(info)
+
+
+def test_zero_delay_link_across_ranks_is_a_one_line_error():
+    with pytest.raises(ResourceError) as info:
+        Network.from_links(nodes(2), {(0, 1): LinkSpec(distance_km=0.0)}, num_ranks=2)
+    assert one_line(info).startswith("link n0-n1 has zero delay (0.0 km) but joins nodes on ranks 0 and 1")
+    Network.from_links(nodes(2), {(0, 1): LinkSpec(distance_km=0.0)}, num_ranks=2, placement=[1, 1])  # one rank: fine
+
+
+def test_nodes_and_topology_must_agree():
+    with pytest.raises(ConfigError, match="not in the topology: \\['x'\\]"):
+        Network(topology.line(2), [NodeSpec(name="node0"), NodeSpec(name="x")])
+    with pytest.raises(ResourceError, match=r"link \(0, 2\) must join two different nodes of 0\.\.1"):
+        Network.from_links(nodes(2), {(0, 2): LinkSpec(distance_km=1.0)})
+
+
+# -------------------------------------------------------- lookahead, engine
+def test_lookahead_is_the_shortest_link_whatever_the_placement():
+    links = {(0, 1): LinkSpec(distance_km=5.0), (1, 2): LinkSpec(distance_km=2.0), (2, 3): LinkSpec(distance_km=9.0)}
+    shortest = LinkSpec(distance_km=2.0).delay_ps
+    for placement in ([0, 0, 0, 0], [0, 0, 1, 1], [0, 1, 1, 1], [0, 1, 0, 1]):
+        net = Network.from_links(nodes(4), links, num_ranks=2 if 1 in placement else 1, placement=placement)
+        assert net.lookahead_ps == shortest
+        # never longer than a cross-rank link, so nothing sent across ranks arrives in its window
+        assert all(net.lookahead_ps <= net.link_delay_ps(a, b) for a, b in net.cross_rank_links)
+    assert Network.from_links(nodes(1), {}).lookahead_ps == math.inf
+    assert Network.from_links(nodes(2), {(0, 1): LinkSpec(distance_km=0.0)}).lookahead_ps == 1
+
+
+def test_boundary_nodes_are_the_ends_of_cross_rank_links():
+    net = Network(topology.line(6), [NodeSpec(name=f"node{i}") for i in range(6)], num_ranks=3)
+    assert net.placement == (0, 0, 1, 1, 2, 2)
+    assert net.cross_rank_links == [(1, 2), (3, 4)]
+    assert net.boundary_nodes == {1, 2, 3, 4}
+
+
+class FourRanksOneProcess(comm_mod.SingleComm):
+    """Pretends to be rank 0 of 4 (the engine's constructor only)."""
+
+    size = 4
+
+
+def test_simulator_takes_everything_about_the_network_from_it():
+    specs = [NodeSpec(name=f"q{i}", t1_s=1.0 + i, t2_s=0.5 + i) for i in range(5)]
+    links = {(0, 1): LinkSpec(distance_km=4.0), (1, 2): LinkSpec(distance_km=3.0), (2, 3): LinkSpec(distance_km=8.0),
+             (3, 4): LinkSpec(distance_km=6.0)}
+    net = Network.from_links(specs, links, num_ranks=4, placement=[0, 1, 1, 2, 3])
+    sim = Simulator(net, comm=FourRanksOneProcess(), state=None, qubit_owner=[0, 1, 2, 3, 4], num_data_qubits=0)
+    assert sim.lookahead_ps == LinkSpec(distance_km=3.0).delay_ps
+    assert [n.name for n in sim.nodes] == ["q0", "q1", "q2", "q3", "q4"]
+    assert sim.rank_of_node == [0, 1, 1, 2, 3] and [n.index for n in sim.local] == [0]
+    assert sim.memory.t1_s == [1.0, 2.0, 3.0, 4.0, 5.0] and sim.memory.t2_s == [0.5, 1.5, 2.5, 3.5, 4.5]
+    assert sim.context(0).send(4, "x") == net.latency_ps(0, 4)  # the message's arrival time from t = 0
+    # q0..q4 are all boundary nodes here (every link crosses ranks): no qubit is rank-local
+    assert all(rank == -1 for rank in sim._rank_of_qubit)
+
+
+def test_subnetwork_keeps_the_chosen_nodes_in_order_and_their_links():
+    specs = [NodeSpec(name=f"node{i}", num_data_qubits=i) for i in range(6)]
+    net = Network(topology.ring(6, link=LinkSpec(distance_km=2.0)), specs, num_ranks=2)
+    sub = net.subnetwork([4, 3, 5, 0])
+    assert sub.names == ("node4", "node3", "node5", "node0")
+    assert [spec.num_data_qubits for spec in sub.nodes] == [4, 3, 5, 0]
+    assert sorted(tuple(sorted(pair)) for pair in sub.links) == [(0, 1), (0, 2), (2, 3)]
+    assert sub.num_ranks == 2 and sub.placement == (0, 0, 1, 1)
+    assert sub.route(1, 3) == [1, 0, 2, 3] and sub.latency_ps(1, 3) == 3 * LinkSpec(distance_km=2.0).delay_ps
