@@ -10,10 +10,18 @@ final state and compare it with the ideal, monolithic result of the original
 circuit on the same register (the fidelity |⟨ideal|final⟩|²; communication
 qubits are back in |0⟩ at the end).
 
+A dynamic circuit (a measurement that is not terminal, a reset, an ``if`` on
+measured bits) is measured by the nodes themselves, and its ``if`` blocks
+wait for the bits measured on other nodes (:mod:`dqsim.circuit.distribute`):
+each engine run is one shot, so ``shots`` trajectories run, each with its
+own derived seed (:func:`run_trajectories`), and the counts gather their
+classical bits. The fidelity to a monolithic state is not defined for such a
+circuit (its final state depends on the outcomes): it is reported as NaN,
+with a note in the attributes.
+
 Gate durations are counted for local gates; the protocol steps themselves
 (CNOTs and measurements inside TeleGate/teleportation/swapping) take no time
-besides their classical messages and EPR generation. Circuits must have
-terminal measurements only.
+besides their classical messages and EPR generation.
 """
 
 from __future__ import annotations
@@ -28,11 +36,11 @@ import networkx as nx
 import numpy as np
 
 from dqsim.circuit.decompose import decompose_for_distribution
-from dqsim.circuit.distribute import RegisterMap, plan_nodes, register_map
+from dqsim.circuit.distribute import NodePlan, RegisterMap, plan_distributed, register_map
 from dqsim.circuit.ir import Circuit, Gate
 from dqsim.circuit.partition import cut_size, partition_qubits
 from dqsim.engine import EngineError, RunStatistics, Simulator
-from dqsim.errors import CircuitError, ResourceError
+from dqsim.errors import CircuitError, ConfigError, ResourceError
 from dqsim.network.link import LinkSpec, check_graph_pairing_horizon
 from dqsim.network.node import NodeSpec
 from dqsim.network.topology import place_nodes
@@ -68,6 +76,7 @@ class DqcRun:
         register_peak_qubits: the most qubits the data register held at once.
         fidelity_stderr: standard error of the mean fidelity over trajectories
             (``nan`` with one trajectory); ``trajectories`` how many ran.
+        dynamic: True for a dynamic circuit (one shot per engine run, no fidelity).
     """
 
     circuit: Circuit
@@ -89,6 +98,7 @@ class DqcRun:
     register_peak_qubits: int = 0
     fidelity_stderr: float = math.nan
     trajectories: int = 1
+    dynamic: bool = False
 
 
 def _checkpointer(session, comm):
@@ -140,8 +150,6 @@ def run_dqc(circuit: Circuit, *, comm, backend, graph: nx.Graph, node_names: Seq
     """
     timing: dict[str, float] = {}
     t0 = time.perf_counter()
-    if not circuit.measurements_are_terminal():
-        raise CircuitError("distributed circuits need terminal measurements (no gate or reset after a measurement)")
     if scheme not in ("telegate", "teledata"):
         raise CircuitError(f"scheme = {scheme!r}; allowed: telegate, teledata")
     num_nodes = len(node_names)
@@ -151,7 +159,11 @@ def run_dqc(circuit: Circuit, *, comm, backend, graph: nx.Graph, node_names: Seq
     used = [list(owner).count(i) for i in range(num_nodes)]
     regmap = register_map(owner, used, [s.num_comm_qubits for s in node_specs])
     path = _paths(graph, node_names)
-    steps = plan_nodes(decomposed, regmap, num_nodes, path=path, scheme=scheme)
+    plan = plan_distributed(decomposed, regmap, num_nodes, path=path, scheme=scheme)
+    steps = plan.steps
+    if plan.engine_measures and shots > 1:
+        raise CircuitError(f"shots = {shots}: a dynamic circuit gives one shot per engine run; run several "
+                           "with run_trajectories")
     needs_two = scheme == "teledata" or any(len(path(a, b)) > 2
                                             for a in range(num_nodes) for b in range(num_nodes) if a != b)
     for i, spec in enumerate(node_specs):
@@ -211,15 +223,14 @@ def run_dqc(circuit: Circuit, *, comm, backend, graph: nx.Graph, node_names: Seq
         raise EngineError(f"nodes {missing} did not finish their part of the circuit (deadlock: too few "
                           "communication qubits for the routing this circuit needs?)")
     t0 = time.perf_counter()
-    ideal = ShardedState(state.num_qubits, comm, precision=precision, backend=backend, seed=seed)
-    ideal.apply_ops([Gate(g.name, tuple(regmap.qubit_of_logical[q] for q in g.qubits), g.params, g.matrix).to_op()
-                     for g in circuit.gates()])
-    fidelity = ideal.fidelity(state)
-    del ideal
+    fidelity = math.nan if plan.engine_measures else _monolithic_fidelity(circuit, regmap, state, seed)
     mapped_obs = [(text, [(c, p, tuple(regmap.qubit_of_logical[q] for q in qs)) for c, p, qs in terms])
                   for text, terms in observables]
     expectation = [(f"obs{i}", text, state.expectation(terms)) for i, (text, terms) in enumerate(mapped_obs)]
-    outcomes, width = sample_terminal(state, circuit, shots, regmap.qubit_of_logical)
+    if plan.engine_measures and circuit.num_clbits:
+        outcomes, width = _held_bits(plan, sim, mine, comm, shots), circuit.num_clbits
+    else:
+        outcomes, width = sample_terminal(state, circuit, shots, regmap.qubit_of_logical)
     counts = count_bitstrings(outcomes, width)
     timing["results"] = time.perf_counter() - t0
     links = []
@@ -232,7 +243,25 @@ def run_dqc(circuit: Circuit, *, comm, backend, graph: nx.Graph, node_names: Seq
                       c.get(("photons", a, b), 0) + c.get(("photons", b, a), 0)))
     return DqcRun(circuit, decomposed, list(owner), regmap, state, counts, outcomes, float(fidelity),
                   engine.end_time_ps, sorted(links), sim.gather_timeline() if timeline else None, engine,
-                  rank_of_node, cut_size(decomposed, owner), expectation, timing, sim.memory.peak_register_qubits)
+                  rank_of_node, cut_size(decomposed, owner), expectation, timing, sim.memory.peak_register_qubits,
+                  dynamic=plan.engine_measures)
+
+
+def _monolithic_fidelity(circuit: Circuit, regmap: RegisterMap, state: ShardedState, seed: int) -> float:
+    """|⟨ideal|state⟩|² with the circuit's gates applied to |0…0⟩ on the same register (collective)."""
+    ideal = ShardedState(state.num_qubits, state.comm, precision=state.precision, backend=state.backend, seed=seed)
+    ideal.apply_ops([Gate(g.name, tuple(regmap.qubit_of_logical[q] for q in g.qubits), g.params, g.matrix).to_op()
+                     for g in circuit.gates()])
+    return float(ideal.fidelity(state))
+
+
+def _held_bits(plan: NodePlan, sim: Simulator, mine: Sequence[int], comm, shots: int) -> np.ndarray:
+    """The run's one shot (collective): each classical bit read from the node that holds it at the end."""
+    node_bits: dict[int, int] = {}
+    for part in comm.allgather({i: sim.node_data(i).get("clbits", 0) for i in mine}):
+        node_bits.update(part)
+    outcome = sum(((node_bits[h] >> c) & 1) << c for c, h in enumerate(plan.holder) if h is not None)
+    return np.full(shots, outcome, dtype=np.int64)
 
 
 def run_trajectories(one_run: Callable[[int, int, bool], DqcRun], *, seed: int, shots: int, trajectories: int,
@@ -287,6 +316,31 @@ def run_trajectories(one_run: Callable[[int, int, bool], DqcRun], *, seed: int, 
         register_peak_qubits=max(summary["peak"] for summary in summaries))
 
 
+#: The ``fidelity_note`` attribute of a dynamic circuit's run file.
+DYNAMIC_FIDELITY_NOTE = ("not defined: a circuit with mid-circuit measurements, resets or 'if' ends in a state "
+                         "that depends on its outcomes; compare the counts with the circuit scenario's instead")
+
+
+def trajectories_for(job, circuit: Circuit) -> int:
+    """Engine runs for a dqc job: ``[simulation].trajectories``, or one per shot for a dynamic circuit.
+
+    A dynamic circuit (see module docstring) gives one shot per engine run,
+    so it runs ``shots`` trajectories; a ``trajectories`` set in the job to
+    another value contradicts that and is refused.
+
+    Raises:
+        ConfigError: ``trajectories`` set to a value other than ``shots`` for a dynamic circuit.
+    """
+    sim = job.simulation
+    if circuit.measurements_are_terminal():
+        return sim.trajectories
+    if "trajectories" in sim.model_fields_set and sim.trajectories != sim.shots:
+        raise ConfigError(f"{job.source}: [simulation].trajectories = {sim.trajectories} contradicts shots = "
+                          f"{sim.shots}: a circuit with mid-circuit measurements, resets or 'if' runs one "
+                          f"trajectory per shot; leave trajectories unset or set it to {sim.shots}")
+    return max(sim.shots, 1)
+
+
 def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> ScenarioOutput:
     """Run a ``dqc`` job and shape its output (collective)."""
     circuit = build_circuit(job)
@@ -314,15 +368,16 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
                        timeline=timeline, on_window=on_window, checkpointing=checkpointing)
 
     run = run_trajectories(one_run, seed=job.run.seed, shots=job.simulation.shots,
-                           trajectories=job.simulation.trajectories, timeline=job.simulation.timeline,
+                           trajectories=trajectories_for(job, circuit), timeline=job.simulation.timeline,
                            checkpointing=checkpointing)
     engine = run.engine
     attrs = {
         **circuit_attributes(circuit, job.simulation.shots),
-        "sampling": "final-state" if run.trajectories == 1 else "trajectories",
+        "sampling": "final-state" if run.trajectories == 1 and not run.dynamic else "trajectories",
         "trajectories": run.trajectories,
         "fidelity": run.fidelity,
         "fidelity_stderr": run.fidelity_stderr,
+        **({"fidelity_note": DYNAMIC_FIDELITY_NOTE} if run.dynamic else {}),
         "simulated_time_ps": run.end_time_ps,
         "distribution_scheme": job.distribution.scheme,
         "num_nodes": len(names),
@@ -358,10 +413,11 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
     summary = [
         f"  {circuit.num_qubits} qubits on {len(names)} QPUs ({job.distribution.scheme}), "
         f"{run.num_nonlocal_gates} nonlocal gates, {pairs} EPR pairs from {attempts} attempts",
-        f"  fidelity to the monolithic circuit: {run.fidelity:.6f}"
-        + (f" ± {run.fidelity_stderr:.6f} ({run.trajectories} trajectories)" if run.trajectories > 1 else "")
-        + "; "
-        f"simulated time {run.end_time_ps / PS_PER_US:.3f} µs",
+        (f"  {run.trajectories} trajectories, one per shot (a dynamic circuit: no fidelity to a monolithic state)"
+         if run.dynamic else
+         f"  fidelity to the monolithic circuit: {run.fidelity:.6f}"
+         + (f" ± {run.fidelity_stderr:.6f} ({run.trajectories} trajectories)" if run.trajectories > 1 else ""))
+        + f"; simulated time {run.end_time_ps / PS_PER_US:.3f} µs",
         *summary_lines(run),
     ]
     return ScenarioOutput(attrs, tables, table_attrs, run.state, summary)
