@@ -13,11 +13,15 @@ from dqsim import comm as comm_mod
 from dqsim.circuit import qasm
 from dqsim.circuit.distribute import Condition, ResetStep, SendBits, plan_distributed, register_map
 from dqsim.circuit.ir import Circuit, IfBits, Measure
+from dqsim.cli import check
 from dqsim.errors import CircuitError, ConfigError
+from dqsim.io import open_run
 from dqsim.jobs import load_job_text
 from dqsim.network.link import LinkSpec
 from dqsim.scenarios import circuit_run, dqc
+from mpi_helper import run_mpi
 from mpi_scripts.dqc_dynamic_check import ASSIGNMENT, RESET
+from run_files import checkpoints
 from conftest import TEST_BACKEND
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -132,3 +136,16 @@ def test_trajectories_contradicting_shots_is_one_line():
     with pytest.raises(ConfigError, match=r"trajectories = 7 contradicts shots = 30") as info:
         dqc.trajectories_for(_dqc_job(30, trajectories=7), circuit)
     assert "\n" not in str(info.value)
+    with pytest.raises(ConfigError, match=r"trajectories = 7 contradicts"):  # dqsim check says the same
+        check.work_lines(_dqc_job(30, trajectories=7), 1)
+
+
+def test_resume_in_a_trajectory_gives_the_uninterrupted_shots(tmp_path):
+    args = ["-m", "dqsim", "run", str(JOB), "--quiet", "--set", "simulation.shots=3",
+            "--set", "checkpoint.every_sim_s=0.0002", "--set", f'checkpoint.directory="{tmp_path / "ck"}"',
+            "--set", "checkpoint.keep=50"]
+    run_mpi(1, [*args, "-o", str(tmp_path / "full.h5")], timeout_s=240)
+    last = [path for path in checkpoints(tmp_path / "ck") if ".ckpt001-" in path.name][-1]  # after the `if`s
+    run_mpi(1, ["-m", "dqsim", "resume", str(last), "-o", str(tmp_path / "resumed.h5"), "--quiet"], timeout_s=240)
+    full, resumed = open_run(tmp_path / "full.h5"), open_run(tmp_path / "resumed.h5")
+    np.testing.assert_array_equal(full.table("shots"), resumed.table("shots"))
