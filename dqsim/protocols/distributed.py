@@ -7,7 +7,11 @@ Each node runs :func:`node_program` over its steps (:mod:`dqsim.circuit.distribu
   and the target's nodes, made by :func:`entangle_start` / :func:`entangle_end`,
   then either the TeleGate (cat-entangler/disentangler) or TeleData
   (teleport the control to the target's node, apply the gate there,
-  teleport it back; two pairs).
+  teleport it back; two pairs);
+* in a dynamic circuit, a measurement or reset of the node's own qubit, the
+  sending of classical bits it holds, and the decision of an ``if`` once the
+  bits measured elsewhere have arrived (:func:`classical_step`); steps
+  inside an ``if`` block run only when the decision went their way.
 
 End-to-end pairs over a path of several links: every link makes an
 elementary pair (:mod:`dqsim.protocols.epr`); every intermediate node, once
