@@ -12,6 +12,7 @@ from dqsim import backend as backend_mod
 from dqsim import comm as comm_mod
 from dqsim.circuit import qasm
 from dqsim.circuit.distribute import Condition, ResetStep, SendBits, plan_distributed, register_map
+from dqsim.circuit.exact import exact_distribution
 from dqsim.circuit.ir import Circuit, IfBits, Measure
 from dqsim.cli import check
 from dqsim.errors import CircuitError, ConfigError
@@ -104,6 +105,7 @@ def test_distributed_teleportation_reproduces_the_input_state_and_the_circuit_sc
     reference = circuit_run.run_circuit_job(_circuit_job(JOB.parent / "circuits" / "teleport_feedforward.qasm",
                                                          shots, 4), comm=COMM, backend=BACKEND).shots
     assert all(_close(got, reference, outcome) for outcome in range(8))
+    assert out.attrs["tvd_to_exact"] < 2 * out.attrs["tvd_sampling_level"]  # exact sampling averages the level
 
 
 def test_feed_forward_waits_for_the_bits_to_cross_the_fibre():
@@ -127,6 +129,23 @@ def test_reset_and_nested_if_agree_with_the_circuit_scenario(tmp_path):
     got = dqc.run_job(job, comm=COMM, backend=BACKEND).tables["shots"]
     reference = circuit_run.run_circuit_job(_circuit_job(path, shots, 8), comm=COMM, backend=BACKEND).shots
     assert all(_close(got, reference, outcome) for outcome in range(16))
+    exact = exact_distribution(qasm.load_qasm(RESET))
+    for outcome in range(16):
+        p = exact.get(outcome, 0.0)
+        assert abs(np.mean(got == outcome) - p) <= 3 * math.sqrt(p * (1 - p) / shots), outcome
+
+
+def test_exact_distribution_of_teleportation_and_its_caps():
+    exact = exact_distribution(qasm.load_qasm((ROOT / "jobs" / "circuits" / "teleport_feedforward.qasm").read_text()))
+    assert sum(p for bits, p in exact.items() if bits >> 2 & 1) == pytest.approx(math.sin(THETA / 2) ** 2, abs=1e-12)
+    for outcome in range(4):
+        assert sum(p for bits, p in exact.items() if bits & 3 == outcome) == pytest.approx(0.25, abs=1e-12)
+    assert exact_distribution(Circuit(17, 1).measure(0, 0)) is None
+    many = Circuit(1, 11)
+    for bit in range(11):
+        many.gate("h", 0).measure(0, bit)
+    assert exact_distribution(many, max_branches=1024) is None
+    assert len(exact_distribution(many, max_branches=2048)) == 2048
 
 
 def test_trajectories_contradicting_shots_is_one_line():
