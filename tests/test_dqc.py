@@ -70,7 +70,7 @@ def test_mid_circuit_measurement_gives_one_shot_per_engine_run():
                   node_specs=specs, assignment=[0, 1], shots=1)
     assert run.dynamic and np.isnan(run.fidelity) and len(run.shots) == 1
     assert run.shots[0] in (0, 3)  # the CX after the measurement copies the outcome
-    with pytest.raises(CircuitError, match="one shot per engine run"):
+    with pytest.raises(CircuitError, match="one shot per run of the network"):
         run_dqc(circuit, comm=comm_mod.SingleComm(), backend=BACKEND, graph=graph, node_names=names,
                 node_specs=specs, shots=5)
 

@@ -166,8 +166,9 @@ def run_dqc(circuit: Circuit, *, comm, backend, graph: nx.Graph, node_names: Seq
     plan = plan_distributed(decomposed, regmap, num_nodes, path=path, scheme=scheme)
     steps = plan.steps
     if plan.engine_measures and shots > 1:
-        raise CircuitError(f"shots = {shots}: a dynamic circuit gives one shot per engine run; run several "
-                           "with run_trajectories")
+        raise CircuitError(f"shots = {shots}: a circuit with mid-circuit measurements, resets or 'if' gives one "
+                           "shot per run of the network; the dqc scenario runs one per shot (run_trajectories), "
+                           "the cloud scenario does not run such circuits yet")
     needs_two = scheme == "teledata" or any(len(path(a, b)) > 2
                                             for a in range(num_nodes) for b in range(num_nodes) if a != b)
     for i, spec in enumerate(node_specs):
