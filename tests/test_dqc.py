@@ -64,11 +64,16 @@ def test_teledata_needs_two_communication_qubits():
                 network=Network(graph, specs), scheme="teledata")
 
 
-def test_mid_circuit_measurement_is_refused():
+def test_mid_circuit_measurement_gives_one_shot_per_engine_run():
     graph, names, specs = network("line", 2)
-    circuit = Circuit(2, 2).gate("h", 0).measure(0, 0).gate("cx", 0, 1)
-    with pytest.raises(CircuitError, match="terminal"):
-        run_dqc(circuit, comm=comm_mod.SingleComm(), backend=BACKEND, network=Network(graph, specs))
+    circuit = Circuit(2, 2).gate("h", 0).measure(0, 0).gate("cx", 0, 1).measure(1, 1)
+    run = run_dqc(circuit, comm=comm_mod.SingleComm(), backend=BACKEND, network=Network(graph, specs),
+                  assignment=[0, 1], shots=1)
+    assert run.dynamic and np.isnan(run.fidelity) and len(run.shots) == 1
+    assert run.shots[0] in (0, 3)  # the CX after the measurement copies the outcome
+    with pytest.raises(CircuitError, match="one shot per run of the network"):
+        run_dqc(circuit, comm=comm_mod.SingleComm(), backend=BACKEND, network=Network(graph, specs),
+                shots=5)
 
 
 def test_more_qubits_than_capacity_is_refused():

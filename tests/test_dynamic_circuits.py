@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from dqsim.circuit import qasm
-from dqsim.circuit.distribute import plan_nodes, register_map
-from dqsim.circuit.ir import Circuit, Gate, IfBits, Measure
+from dqsim.circuit.ir import Circuit, Gate, IfBits
 from dqsim.errors import CircuitError
 from dqsim.io import open_run
 from mpi_helper import run_mpi
@@ -48,13 +47,6 @@ def test_ifbits_checks_bits_and_value():
         circuit.append(IfBits((0, 1), 4, ()))
     with pytest.raises(CircuitError, match="qubit index 3"):
         circuit.append(IfBits((0,), 1, (Gate("x", (3,)),)))
-
-
-def test_distributed_circuits_refuse_classical_control():
-    circuit = Circuit(2, 1).append(Measure(0, 0)).append(IfBits((0,), 1, (Gate("x", (1,)),)))
-    regmap = register_map([0, 1], [1, 1], [1, 1])
-    with pytest.raises(CircuitError, match="not supported in distributed circuits"):
-        plan_nodes(circuit, regmap, 2)
 
 
 def _shots(num_ranks, tmp_path, shots):

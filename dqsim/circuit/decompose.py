@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from dqsim.circuit.ir import Circuit, Gate
+from dqsim.circuit.ir import Circuit, Gate, IfBits
 from dqsim.errors import CircuitError
 
 #: Single-control, single-target controlled-U gates. A TeleGate executes each
@@ -206,7 +206,8 @@ def decompose_for_distribution(circuit: Circuit) -> Circuit:
     """Rewrite every multi-qubit gate into :data:`TELEGATE_GATES` plus 1-qubit gates.
 
     Gates of :data:`TELEGATE_GATES`, one-qubit gates (named or dense),
-    measurements, resets and barriers are copied unchanged and in order. The
+    measurements, resets and barriers are copied unchanged and in order; the
+    blocks of an ``if`` (:class:`IfBits`) are rewritten the same way. The
     rewrites (sources in each rule's docstring):
 
     * ``swap``: three CX; ``iswap``: S, H and two CX;
@@ -237,8 +238,18 @@ def decompose_for_distribution(circuit: Circuit) -> Circuit:
     """
     out = Circuit(circuit.num_qubits, circuit.num_clbits, [], list(circuit.qregs),
                   list(circuit.cregs), circuit.name)
-    for ins in circuit.instructions:
-        if not isinstance(ins, Gate) or len(ins.qubits) == 1 or ins.name in TELEGATE_GATES:
+    for ins in _decomposed(circuit.instructions):
+        out.append(ins)
+    return out
+
+
+def _decomposed(instructions) -> list:
+    """The rewrites of :func:`decompose_for_distribution`, also inside the blocks of an ``if``."""
+    out: list = []
+    for ins in instructions:
+        if isinstance(ins, IfBits):
+            out.append(IfBits(ins.clbits, ins.value, tuple(_decomposed(ins.body)), tuple(_decomposed(ins.orelse))))
+        elif not isinstance(ins, Gate) or len(ins.qubits) == 1 or ins.name in TELEGATE_GATES:
             out.append(ins)
         elif ins.name == "unitary":
             if len(ins.qubits) > 2:
@@ -246,12 +257,10 @@ def decompose_for_distribution(circuit: Circuit) -> Circuit:
                     f"a dense {len(ins.qubits)}-qubit unitary on qubits {ins.qubits} cannot be "
                     "distributed; put their qubits on one QPU"
                 )
-            for g in _dense_two_qubit(ins):
-                out.append(g)
+            out.extend(_dense_two_qubit(ins))
         else:
             rule = _RULES.get(ins.name)
             if rule is None:  # pragma: no cover - every multi-qubit gate of GATES has a rule
                 raise CircuitError(f"gate {ins.name!r} on qubits {ins.qubits} has no distributed form")
-            for g in rule(ins.qubits, ins.params):
-                out.append(g)
+            out.extend(rule(ins.qubits, ins.params))
     return out

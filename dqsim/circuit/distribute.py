@@ -13,6 +13,23 @@ side or the target side; the control side starts the EPR pair). Both sides
 of every nonlocal gate see it at the same position of the global order, so
 the node programs cannot deadlock on each other (the lowest pending gate
 always has both sides waiting for it).
+
+Dynamic circuits (a measurement that is not terminal, a reset, an ``if`` on
+measured bits) are run by the nodes themselves: every measurement is a
+:class:`MeasureStep` of the measured qubit's owner, which keeps the bit; a
+reset is a :class:`ResetStep` of the owner. Each classical bit has one
+*holder* at each point of the program, known when planning: the node that
+measured it last (a bit never measured reads 0 everywhere). An ``if``
+becomes, on every node that has a step in one of its blocks (a
+*participant*), a :class:`Condition` step, followed by its steps of both
+blocks guarded by the decision; the holders of the condition bits get a
+:class:`SendBits` step at the same position, which sends each bit to the
+participants that do not hold it (a classical message: feed-forward takes
+the route's latency). A bit measured inside a block gets, after the ``if``,
+the holder of the block that measured it; that node receives the bit's
+value from its old holder at the ``if`` (so it is right whichever block
+ran). A bit measured on one QPU in one block and on another in the other
+block has no single holder and is refused.
 """
 
 from __future__ import annotations
@@ -81,12 +98,17 @@ def register_map(owner: Sequence[int], num_data_qubits: Sequence[int], num_comm_
     return RegisterMap(start, tuple(data), tuple(comm), tuple(mapped), tuple(owner), tuple(node_of), num_data)
 
 
+#: The ``if`` decisions a step runs under: ``((if_index, branch), ...)``, branch True for the body.
+Guard = tuple[tuple[int, bool], ...]
+
+
 @dataclass(frozen=True)
 class LocalGate:
     """A gate whose qubits are all on this node (global indices)."""
 
     index: int
     op: GateOp
+    guard: Guard = ()
 
 
 @dataclass(frozen=True)
@@ -96,6 +118,7 @@ class RemoteControl:
     index: int
     peer: int
     control: int
+    guard: Guard = ()
 
 
 @dataclass(frozen=True)
@@ -105,6 +128,7 @@ class RemoteTarget:
     index: int
     peer: int
     op: GateOp
+    guard: Guard = ()
 
 
 @dataclass(frozen=True)
@@ -118,9 +142,76 @@ class RouteStep:
     path: tuple[int, ...]
     position: int
     pair: int
+    guard: Guard = ()
 
 
-Step = Union[LocalGate, RemoteControl, RemoteTarget, RouteStep]
+@dataclass(frozen=True)
+class MeasureStep:
+    """Measure this node's (global) qubit ``qubit`` into classical bit ``clbit``, which the node keeps."""
+
+    index: int
+    qubit: int
+    clbit: int
+    guard: Guard = ()
+
+
+@dataclass(frozen=True)
+class ResetStep:
+    """Reset this node's (global) qubit ``qubit`` to |0⟩."""
+
+    index: int
+    qubit: int
+    guard: Guard = ()
+
+
+@dataclass(frozen=True)
+class SendBits:
+    """For the ``if`` ``index``: send classical bits this node holds, ``sends = ((clbit, (node, ...)), ...)``."""
+
+    index: int
+    sends: tuple[tuple[int, tuple[int, ...]], ...]
+    guard: Guard = ()
+
+
+@dataclass(frozen=True)
+class Condition:
+    """Decide the ``if`` ``index``: receive the bits ``receive`` from their holders, then compare.
+
+    Examples:
+        >>> Condition(4, (0, 2), 0b10, ()).holds(0b100)
+        True
+    """
+
+    index: int
+    clbits: tuple[int, ...]
+    value: int
+    receive: tuple[int, ...]
+    guard: Guard = ()
+
+    def holds(self, bits: int) -> bool:
+        """Whether the condition holds for this node's classical bits ``bits`` (bit i = classical bit i)."""
+        return IfBits(self.clbits, self.value).holds(bits)
+
+
+Step = Union[LocalGate, RemoteControl, RemoteTarget, RouteStep, MeasureStep, ResetStep, SendBits, Condition]
+
+
+@dataclass(frozen=True)
+class NodePlan:
+    """Each node's steps and where the classical bits end up.
+
+    Attributes:
+        steps: per node, its steps in circuit order.
+        holder: per classical bit, the node holding its final value (``None``:
+            never measured, reads 0); empty when measurements are sampled
+            from the final state.
+        engine_measures: True when the nodes measure (a dynamic circuit); False
+            when every measurement is terminal and sampled from the final state.
+    """
+
+    steps: list[list[Step]]
+    holder: tuple[int | None, ...]
+    engine_measures: bool
 
 
 def _global_op(gate: Gate, regmap: RegisterMap) -> GateOp:
@@ -128,47 +219,132 @@ def _global_op(gate: Gate, regmap: RegisterMap) -> GateOp:
     return Gate(gate.name, mapped, gate.params, gate.matrix).to_op()
 
 
-def plan_nodes(circuit: Circuit, regmap: RegisterMap, num_nodes: int, *,
-               path: Callable[[int, int], list[int]] | None = None, scheme: str = "telegate") -> list[list[Step]]:
-    """Each node's steps, in circuit order (see module docstring).
+class _Planner:
+    """Walks the circuit once, numbering instructions in order (blocks of an ``if`` after it)."""
 
-    With ``path`` (node route between two nodes), the intermediate nodes of a
-    nonlocal gate's route get a :class:`RouteStep` at that gate's position,
-    so they reserve their qubits for it in circuit order too; TeleData uses a
-    second pair from the target's node back to the control's.
+    def __init__(self, regmap: RegisterMap, num_nodes: int, path, scheme: str, engine_measures: bool):
+        self.regmap = regmap
+        self.num_nodes = num_nodes
+        self.path = path
+        self.scheme = scheme
+        self.engine_measures = engine_measures
+        self.next_index = 0
 
-    Raises:
-        CircuitError: a nonlocal gate that is not a single-control
-            controlled-U, or a measurement/reset that is not terminal.
-    """
-    steps: list[list[Step]] = [[] for _ in range(num_nodes)]
-    for index, ins in enumerate(circuit.instructions):
-        if isinstance(ins, (Barrier, Measure)):
-            continue
-        if isinstance(ins, Reset):
-            raise CircuitError("resets are not supported in distributed circuits yet")
-        if isinstance(ins, IfBits):
-            raise CircuitError("classical control ('if' on measured bits) is not supported in distributed "
-                               "circuits yet; run the circuit with scenario = \"circuit\"")
-        nodes = {regmap.owner[q] for q in ins.qubits}
-        op = _global_op(ins, regmap)
+    def block(self, instructions, guard: Guard, holder: dict) -> tuple[list[list[Step]], set]:
+        """Steps per node for ``instructions``; updates ``holder``; returns the steps and the bits written."""
+        steps: list[list[Step]] = [[] for _ in range(self.num_nodes)]
+        written: set = set()
+        for ins in instructions:
+            index = self.next_index
+            self.next_index += 1
+            if isinstance(ins, Barrier):
+                continue
+            if isinstance(ins, (Measure, Reset)):
+                if not self.engine_measures:
+                    continue  # terminal: sampled from the final state
+                node = self.regmap.owner[ins.qubit]
+                qubit = self.regmap.qubit_of_logical[ins.qubit]
+                if isinstance(ins, Reset):
+                    steps[node].append(ResetStep(index, qubit, guard))
+                    continue
+                steps[node].append(MeasureStep(index, qubit, ins.clbit, guard))
+                holder[ins.clbit] = node
+                written.add(ins.clbit)
+            elif isinstance(ins, IfBits):
+                written |= self._if(ins, index, guard, holder, steps)
+            else:
+                self._gate(ins, index, guard, steps)
+        return steps, written
+
+    def _gate(self, ins: Gate, index: int, guard: Guard, steps: list[list[Step]]) -> None:
+        owner = self.regmap.owner
+        nodes = {owner[q] for q in ins.qubits}
+        op = _global_op(ins, self.regmap)
         if len(nodes) == 1:
-            steps[nodes.pop()].append(LocalGate(index, op))
-            continue
+            steps[nodes.pop()].append(LocalGate(index, op, guard))
+            return
         if len(op.controls) != 1 or len(op.targets) != 1:
             raise CircuitError(
                 f"gate {ins.name} on qubits {ins.qubits} spans QPUs but is not a controlled gate on one "
                 "target; decompose the circuit first (dqsim.circuit.decompose)"
             )
-        control_node = regmap.owner[ins.qubits[0]]
-        target_node = regmap.owner[ins.qubits[1]]
-        steps[control_node].append(RemoteControl(index, target_node, op.controls[0]))
-        steps[target_node].append(RemoteTarget(index, control_node, op))
-        if path is not None:
-            routes = [path(control_node, target_node)]
-            if scheme == "teledata":
-                routes.append(path(target_node, control_node))
+        control_node, target_node = owner[ins.qubits[0]], owner[ins.qubits[1]]
+        steps[control_node].append(RemoteControl(index, target_node, op.controls[0], guard))
+        steps[target_node].append(RemoteTarget(index, control_node, op, guard))
+        if self.path is not None:
+            routes = [self.path(control_node, target_node)]
+            if self.scheme == "teledata":
+                routes.append(self.path(target_node, control_node))
             for pair, route in enumerate(routes):
                 for position in range(1, len(route) - 1):
-                    steps[route[position]].append(RouteStep(index, tuple(route), position, pair))
-    return steps
+                    steps[route[position]].append(RouteStep(index, tuple(route), position, pair, guard))
+
+    def _if(self, ins: IfBits, index: int, guard: Guard, holder: dict, steps: list[list[Step]]) -> set:
+        """Plan an ``if`` (see module docstring); updates ``holder``; returns the bits its blocks may write."""
+        before = dict(holder)
+        after_body, after_else = dict(holder), dict(holder)
+        body, wrote_body = self.block(ins.body, guard + ((index, True),), after_body)
+        orelse, wrote_else = self.block(ins.orelse, guard + ((index, False),), after_else)
+        participants = [n for n in range(self.num_nodes) if body[n] or orelse[n]]
+        wanted: dict[int, set] = {n: {c for c in ins.clbits if before.get(c) not in (None, n)} for n in participants}
+        for c in sorted(wrote_body | wrote_else):
+            if c in wrote_body and c in wrote_else and after_body[c] != after_else[c]:
+                raise CircuitError(
+                    f"classical bit {c} is measured on QPU {after_body[c]} in one block of an 'if' and on QPU "
+                    f"{after_else[c]} in the other; distributed circuits need one QPU to hold each bit")
+            new = after_body[c] if c in wrote_body else after_else[c]
+            if before.get(c) not in (None, new):
+                wanted[new].add(c)  # the old value, for when the block that measures it does not run
+            holder[c] = new
+        sends: dict[int, dict[int, list[int]]] = {}
+        for n in participants:
+            for c in wanted[n]:
+                sends.setdefault(before[c], {}).setdefault(c, []).append(n)
+        for n in range(self.num_nodes):
+            if n in sends:
+                steps[n].append(SendBits(index, tuple((c, tuple(sorted(dests)))
+                                                      for c, dests in sorted(sends[n].items())), guard))
+            if body[n] or orelse[n]:
+                steps[n].append(Condition(index, ins.clbits, ins.value, tuple(sorted(wanted[n])), guard))
+                steps[n].extend(body[n] + orelse[n])
+        return wrote_body | wrote_else
+
+
+def plan_distributed(circuit: Circuit, regmap: RegisterMap, num_nodes: int, *,
+                     path: Callable[[int, int], list[int]] | None = None, scheme: str = "telegate") -> NodePlan:
+    """Each node's steps in circuit order, and the holders of the classical bits (see module docstring).
+
+    With ``path`` (node route between two nodes), the intermediate nodes of a
+    nonlocal gate's route get a :class:`RouteStep` at that gate's position,
+    so they reserve their qubits for it in circuit order too; TeleData uses a
+    second pair from the target's node back to the control's. A circuit
+    whose measurements are all terminal has no measurement steps (its shots
+    are sampled from the final state); any other circuit is planned as a
+    dynamic circuit.
+
+    Raises:
+        CircuitError: a nonlocal gate that is not a single-control
+            controlled-U, or a classical bit measured on two QPUs in the two
+            blocks of one ``if``.
+
+    Examples:
+        >>> from dqsim.circuit.ir import Circuit, IfBits, Gate
+        >>> c = Circuit(2, 1).measure(0, 0).append(IfBits((0,), 1, (Gate("x", (1,)),)))
+        >>> plan = plan_distributed(c, register_map([0, 1], [1, 1], [1, 1]), 2)
+        >>> [type(s).__name__ for s in plan.steps[0]], [type(s).__name__ for s in plan.steps[1]]
+        (['MeasureStep', 'SendBits'], ['Condition', 'LocalGate'])
+        >>> plan.holder, plan.steps[1][0].receive
+        ((0,), (0,))
+    """
+    engine_measures = not circuit.measurements_are_terminal()
+    planner = _Planner(regmap, num_nodes, path, scheme, engine_measures)
+    holder: dict = {}
+    steps, _written = planner.block(circuit.instructions, (), holder)
+    final = tuple(holder.get(c) for c in range(circuit.num_clbits)) if engine_measures else ()
+    return NodePlan(steps, final, engine_measures)
+
+
+def plan_nodes(circuit: Circuit, regmap: RegisterMap, num_nodes: int, *,
+               path: Callable[[int, int], list[int]] | None = None, scheme: str = "telegate") -> list[list[Step]]:
+    """Each node's steps, in circuit order: :func:`plan_distributed`'s ``steps``."""
+    return plan_distributed(circuit, regmap, num_nodes, path=path, scheme=scheme).steps

@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from dqsim.circuit.ir import Circuit, Gate
+from dqsim.circuit.ir import Circuit, Gate, IfBits
 from dqsim.errors import CircuitError
 
 
@@ -47,17 +47,26 @@ def _check_owner(owner: Sequence[int], num_qubits: int, caps: list[int] | None, 
 
 
 def _interaction_weights(circuit: Circuit) -> np.ndarray:
-    """Symmetric ``(n, n)`` int64 matrix: number of 2+-qubit gates coupling each pair."""
+    """Symmetric ``(n, n)`` int64 matrix: number of 2+-qubit gates coupling each pair (``if`` blocks too)."""
     n = circuit.num_qubits
     w = np.zeros((n, n), dtype=np.int64)
-    for ins in circuit.instructions:
-        if isinstance(ins, Gate) and len(ins.qubits) > 1:
+    for ins in _all_gates(circuit.instructions):
+        if len(ins.qubits) > 1:
             qs = ins.qubits
             for i, a in enumerate(qs):
                 for b in qs[i + 1:]:
                     w[a, b] += 1
                     w[b, a] += 1
     return w
+
+
+def _all_gates(instructions):
+    """The gates of ``instructions``, those inside the blocks of an ``if`` included."""
+    for ins in instructions:
+        if isinstance(ins, Gate):
+            yield ins
+        elif isinstance(ins, IfBits):
+            yield from _all_gates(ins.body + ins.orelse)
 
 
 def _edge_cut(w: np.ndarray, owner: np.ndarray) -> int:

@@ -16,6 +16,7 @@ from typing import Any
 
 from dqsim import jobs
 from dqsim.errors import DqsimError
+from dqsim.scenarios import dqc
 from dqsim.scenarios.circuit_run import build_circuit
 from dqsim.state.sharded import estimate_memory_bytes
 
@@ -93,6 +94,8 @@ def work_lines(job, num_ranks: int) -> list[str]:
         circuit = build_circuit(job)
         noisy = getattr(getattr(job, "noise", None), "active", False)
         terminal = circuit.measurements_are_terminal() and not noisy
+        if scenario == "dqc":
+            dqc.trajectories_for(job, circuit)  # refuses trajectories that contradict shots
         mode = "final-state sampling" if terminal else "one trajectory per shot"
         lines = [f"work: {circuit.num_qubits} qubits, {len(circuit.gates())} gates, "
                  f"{job.simulation.shots} shots ({mode})"]

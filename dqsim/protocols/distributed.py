@@ -7,7 +7,11 @@ Each node runs :func:`node_program` over its steps (:mod:`dqsim.circuit.distribu
   and the target's nodes, made by :func:`entangle_start` / :func:`entangle_end`,
   then either the TeleGate (cat-entangler/disentangler) or TeleData
   (teleport the control to the target's node, apply the gate there,
-  teleport it back; two pairs).
+  teleport it back; two pairs);
+* in a dynamic circuit, a measurement or reset of the node's own qubit, the
+  sending of classical bits it holds, and the decision of an ``if`` once the
+  bits measured elsewhere have arrived (:func:`classical_step`); steps
+  inside an ``if`` block run only when the decision went their way.
 
 End-to-end pairs over a path of several links: every link makes an
 elementary pair (:mod:`dqsim.protocols.epr`); every intermediate node, once
@@ -30,7 +34,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from dqsim.circuit.distribute import LocalGate, RemoteControl, RouteStep, Step
+from dqsim.circuit.distribute import (Condition, LocalGate, MeasureStep, RemoteControl, ResetStep, RouteStep,
+                                      SendBits, Step)
 from dqsim.network.network import Network
 from dqsim.network.node import NodeSpec
 from dqsim.protocols.epr import epr_initiator, epr_responder
@@ -137,23 +142,76 @@ def _controlled_from(op: GateOp, comm: int) -> GateOp:
     return GateOp(op.matrix, op.targets, (comm,), op.diagonal, op.name)
 
 
+def _with_bit(bits: int, clbit: int, value: int) -> int:
+    return (bits & ~(1 << clbit)) | (int(value) << clbit)
+
+
+def classical_step(ctx, step: Step, bits: int, decided: dict, spec: NodeSpec):
+    """A dynamic-circuit step (:mod:`dqsim.circuit.distribute`): measure, reset, send bits or decide an ``if``.
+
+    Yields engine commands; returns this node's classical bits afterwards
+    (bit i = classical bit i) and records a decision in ``decided[index]``.
+    A measurement has the node's ``measure_error_probability`` and takes
+    its ``measure_duration_ps``.
+    A :class:`Condition` waits for the bits it does not hold, which travel
+    as classical messages from their holders (the route's latency), so
+    feed-forward takes simulated time; both ends log it in the timeline.
+    """
+    if isinstance(step, MeasureStep):
+        (outcome,) = yield ctx.measure([step.qubit], error_probability=spec.measure_error_probability)
+        ctx.log("measure", f"qubit {step.qubit} -> c[{step.clbit}] = {outcome}")
+        if spec.measure_duration_ps:
+            yield ctx.wait(spec.measure_duration_ps)
+        return _with_bit(bits, step.clbit, outcome)
+    if isinstance(step, ResetStep):
+        ctx.reset([step.qubit])
+        ctx.log("reset", f"qubit {step.qubit}")
+        return bits
+    if isinstance(step, SendBits):
+        for clbit, dests in step.sends:
+            for dest in dests:
+                ctx.send(dest, ("clbit", step.index, clbit), (bits >> clbit) & 1)
+            ctx.log("send-bit", f"c[{clbit}] = {(bits >> clbit) & 1} to nodes {list(dests)} for if #{step.index}")
+        return bits
+    for clbit in step.receive:
+        msg = yield ctx.receive(("clbit", step.index, clbit))
+        bits = _with_bit(bits, clbit, msg.payload)
+    decided[step.index] = step.holds(bits)
+    shown = " ".join(f"c[{c}]={(bits >> c) & 1}" for c in step.clbits)
+    ctx.log("if", f"#{step.index}: {shown} -> {'block' if decided[step.index] else 'else'}"
+            + (f" (after waiting for c{list(step.receive)})" if step.receive else ""))
+    return bits
+
+
 def node_program(ctx, net: Network, scheme: str, steps: Sequence[Step]):
     """Run this node's steps in order (yields engine commands).
 
     ``net`` is the run's :class:`~dqsim.network.network.Network` (routes,
     links, node hardware; shared with the simulator, it does not change
-    during the run) and ``scheme`` ``"telegate"`` or ``"teledata"``. What
-    does change lives in the node's ``node_data``: ``comm_pool`` (a
-    :class:`CommPool`, set up by the scenario), ``steps_done`` (steps
-    started) and ``done`` (True at the end).
+    during the run) and ``scheme`` ``"telegate"`` or ``"teledata"``; the
+    ``comm_pool`` (a :class:`CommPool`) in ``node_data`` is set up by the
+    scenario.
+
+    A step guarded by ``if`` decisions (``step.guard``) runs only when they
+    went its way. Progress goes to ``ctx.node_data``: ``steps_done`` (steps
+    started), ``clbits`` (this node's classical bits, bit i = classical bit i,
+    of which it holds those :attr:`~dqsim.circuit.distribute.NodePlan.holder`
+    names) and ``done`` (True at the end).
     """
     spec: NodeSpec = net.nodes[ctx.node]
     pool = CommPool.of(ctx)
     data = ctx.node_data
     err1, err2 = spec.gate_1q_error_probability, spec.gate_2q_error_probability
     errm = spec.measure_error_probability
+    bits, decided = 0, {}
     for count, step in enumerate(steps):
         ctx.effect(data.__setitem__, "steps_done", count)
+        if any(decided[index] != branch for index, branch in step.guard):
+            continue
+        if isinstance(step, (MeasureStep, ResetStep, SendBits, Condition)):
+            bits = yield from classical_step(ctx, step, bits, decided, spec)
+            ctx.effect(data.__setitem__, "clbits", bits)
+            continue
         tag = ("gate", step.index)
         if isinstance(step, RouteStep):
             left = yield from pool.acquire(ctx)

@@ -10,10 +10,21 @@ final state and compare it with the ideal, monolithic result of the original
 circuit on the same register (the fidelity |⟨ideal|final⟩|²; communication
 qubits are back in |0⟩ at the end).
 
+A dynamic circuit (a measurement that is not terminal, a reset, an ``if`` on
+measured bits) is measured by the nodes themselves, and its ``if`` blocks
+wait for the bits measured on other nodes (:mod:`dqsim.circuit.distribute`):
+each engine run is one shot, so ``shots`` trajectories run, each with its
+own derived seed (:func:`run_trajectories`), and the counts gather their
+classical bits. The fidelity to a monolithic state is not defined for such a
+circuit (its final state depends on the outcomes): it is reported as NaN,
+with a note in the attributes. In its place, for a circuit small enough to
+follow every measurement branch (:mod:`dqsim.circuit.exact`), the counts'
+total-variation distance to the ideal circuit's exact distribution, beside
+the distance that sampling alone gives on average.
+
 Gate durations are counted for local gates; the protocol steps themselves
 (CNOTs and measurements inside TeleGate/teleportation/swapping) take no time
-besides their classical messages and EPR generation. Circuits must have
-terminal measurements only.
+besides their classical messages and EPR generation.
 """
 
 from __future__ import annotations
@@ -28,12 +39,13 @@ import networkx as nx
 import numpy as np
 
 from dqsim.circuit.decompose import decompose_for_distribution
-from dqsim.circuit.distribute import RegisterMap, plan_nodes, register_map
+from dqsim.circuit.distribute import NodePlan, RegisterMap, plan_distributed, register_map
+from dqsim.circuit.exact import exact_distribution, total_variation
 from dqsim.circuit.ir import Circuit, Gate
 from dqsim.circuit.partition import cut_size, partition_qubits
 from dqsim.engine import EngineError, RunStatistics, Simulator
 from dqsim.engine.checkpoint import Checkpointer
-from dqsim.errors import CircuitError, ResourceError
+from dqsim.errors import CircuitError, ConfigError, ResourceError
 from dqsim.network.network import Network
 from dqsim.protocols.distributed import CommPool, node_program
 from dqsim.rng import derived_seed
@@ -67,6 +79,7 @@ class DqcRun:
         register_peak_qubits: the most qubits the data register held at once.
         fidelity_stderr: standard error of the mean fidelity over trajectories
             (``nan`` with one trajectory); ``trajectories`` how many ran.
+        dynamic: True for a dynamic circuit (one shot per engine run, no fidelity).
     """
 
     circuit: Circuit
@@ -88,6 +101,7 @@ class DqcRun:
     register_peak_qubits: int = 0
     fidelity_stderr: float = math.nan
     trajectories: int = 1
+    dynamic: bool = False
 
 
 def _checkpointer(session, comm):
@@ -130,8 +144,6 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
     """
     timing: dict[str, float] = {}
     t0 = time.perf_counter()
-    if not circuit.measurements_are_terminal():
-        raise CircuitError("distributed circuits need terminal measurements (no gate or reset after a measurement)")
     if scheme not in ("telegate", "teledata"):
         raise CircuitError(f"scheme = {scheme!r}; allowed: telegate, teledata")
     node_names, node_specs, num_nodes = network.names, network.nodes, network.num_nodes
@@ -140,7 +152,12 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
     # Only the data slots the circuit uses enter the register: capacity is a limit, not memory.
     used = [list(owner).count(i) for i in range(num_nodes)]
     regmap = register_map(owner, used, [s.num_comm_qubits for s in node_specs])
-    steps = plan_nodes(decomposed, regmap, num_nodes, path=network.route, scheme=scheme)
+    plan = plan_distributed(decomposed, regmap, num_nodes, path=network.route, scheme=scheme)
+    steps = plan.steps
+    if plan.engine_measures and shots > 1:
+        raise CircuitError(f"shots = {shots}: a circuit with mid-circuit measurements, resets or 'if' gives one "
+                           "shot per run of the network; the dqc scenario runs one per shot (run_trajectories), "
+                           "the cloud scenario does not run such circuits yet")
     needs_two = scheme == "teledata" or any(len(network.route(a, b)) > 2
                                             for a in range(num_nodes) for b in range(num_nodes) if a != b)
     for i, spec in enumerate(node_specs):
@@ -180,15 +197,14 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
         raise EngineError(f"nodes {missing} did not finish their part of the circuit (deadlock: too few "
                           "communication qubits for the routing this circuit needs?)")
     t0 = time.perf_counter()
-    ideal = ShardedState(state.num_qubits, comm, precision=precision, backend=backend, seed=seed)
-    ideal.apply_ops([Gate(g.name, tuple(regmap.qubit_of_logical[q] for q in g.qubits), g.params, g.matrix).to_op()
-                     for g in circuit.gates()])
-    fidelity = ideal.fidelity(state)
-    del ideal
+    fidelity = math.nan if plan.engine_measures else _monolithic_fidelity(circuit, regmap, state, seed)
     mapped_obs = [(text, [(c, p, tuple(regmap.qubit_of_logical[q] for q in qs)) for c, p, qs in terms])
                   for text, terms in observables]
     expectation = [(f"obs{i}", text, state.expectation(terms)) for i, (text, terms) in enumerate(mapped_obs)]
-    outcomes, width = sample_terminal(state, circuit, shots, regmap.qubit_of_logical)
+    if plan.engine_measures and circuit.num_clbits:
+        outcomes, width = _held_bits(plan, sim, mine, comm, shots), circuit.num_clbits
+    else:
+        outcomes, width = sample_terminal(state, circuit, shots, regmap.qubit_of_logical)
     counts = count_bitstrings(outcomes, width)
     timing["results"] = time.perf_counter() - t0
     links = []
@@ -201,7 +217,25 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
                       c.get(("photons", a, b), 0) + c.get(("photons", b, a), 0)))
     return DqcRun(circuit, decomposed, list(owner), regmap, state, counts, outcomes, float(fidelity),
                   engine.end_time_ps, sorted(links), sim.gather_timeline() if timeline else None, engine,
-                  rank_of_node, cut_size(decomposed, owner), expectation, timing, sim.memory.peak_register_qubits)
+                  rank_of_node, cut_size(decomposed, owner), expectation, timing, sim.memory.peak_register_qubits,
+                  dynamic=plan.engine_measures)
+
+
+def _monolithic_fidelity(circuit: Circuit, regmap: RegisterMap, state: ShardedState, seed: int) -> float:
+    """|⟨ideal|state⟩|² with the circuit's gates applied to |0…0⟩ on the same register (collective)."""
+    ideal = ShardedState(state.num_qubits, state.comm, precision=state.precision, backend=state.backend, seed=seed)
+    ideal.apply_ops([Gate(g.name, tuple(regmap.qubit_of_logical[q] for q in g.qubits), g.params, g.matrix).to_op()
+                     for g in circuit.gates()])
+    return float(ideal.fidelity(state))
+
+
+def _held_bits(plan: NodePlan, sim: Simulator, mine: Sequence[int], comm, shots: int) -> np.ndarray:
+    """The run's one shot (collective): each classical bit read from the node that holds it at the end."""
+    node_bits: dict[int, int] = {}
+    for part in comm.allgather({i: sim.node_data(i).get("clbits", 0) for i in mine}):
+        node_bits.update(part)
+    outcome = sum(((node_bits[h] >> c) & 1) << c for c, h in enumerate(plan.holder) if h is not None)
+    return np.full(shots, outcome, dtype=np.int64)
 
 
 def run_trajectories(one_run: Callable[[int, int, bool], DqcRun], *, seed: int, shots: int, trajectories: int,
@@ -256,6 +290,47 @@ def run_trajectories(one_run: Callable[[int, int, bool], DqcRun], *, seed: int, 
         register_peak_qubits=max(summary["peak"] for summary in summaries))
 
 
+#: The ``fidelity_note`` attribute of a dynamic circuit's run file.
+DYNAMIC_FIDELITY_NOTE = ("not defined: a circuit with mid-circuit measurements, resets or 'if' ends in a state "
+                         "that depends on its outcomes; see tvd_to_exact (the counts against the ideal circuit's "
+                         "exact distribution) where the circuit is small enough to compute it")
+
+
+def _dynamic_attributes(circuit: Circuit, run: DqcRun) -> dict:
+    """A dynamic run's attributes: why there is no fidelity, and the counts' distance to the ideal circuit.
+
+    ``tvd_to_exact`` is the total-variation distance of the shots to the
+    exact distribution of the ideal circuit's classical bits, and
+    ``tvd_sampling_level`` what exact sampling of as many shots gives on
+    average (:func:`dqsim.circuit.exact.total_variation`); both are NaN where
+    the exact distribution is not computed (more than 16 qubits or 1024
+    branches, no classical bits or no shots).
+    """
+    exact = exact_distribution(circuit) if circuit.num_clbits and len(run.shots) else None
+    distance, level = total_variation(run.shots, exact) if exact is not None else (math.nan, math.nan)
+    return {"fidelity_note": DYNAMIC_FIDELITY_NOTE, "tvd_to_exact": distance, "tvd_sampling_level": level}
+
+
+def trajectories_for(job, circuit: Circuit) -> int:
+    """Engine runs for a dqc job: ``[simulation].trajectories``, or one per shot for a dynamic circuit.
+
+    A dynamic circuit (see module docstring) gives one shot per engine run,
+    so it runs ``shots`` trajectories; a ``trajectories`` set in the job to
+    another value contradicts that and is refused.
+
+    Raises:
+        ConfigError: ``trajectories`` set to a value other than ``shots`` for a dynamic circuit.
+    """
+    sim = job.simulation
+    if circuit.measurements_are_terminal():
+        return sim.trajectories
+    if "trajectories" in sim.model_fields_set and sim.trajectories != sim.shots:
+        raise ConfigError(f"{job.source}: [simulation].trajectories = {sim.trajectories} contradicts shots = "
+                          f"{sim.shots}: a circuit with mid-circuit measurements, resets or 'if' runs one "
+                          f"trajectory per shot; leave trajectories unset or set it to {sim.shots}")
+    return max(sim.shots, 1)
+
+
 def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> ScenarioOutput:
     """Run a ``dqc`` job and shape its output (collective)."""
     circuit = build_circuit(job)
@@ -279,15 +354,16 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
                        timeline=timeline, on_window=on_window, checkpointing=checkpointing)
 
     run = run_trajectories(one_run, seed=job.run.seed, shots=job.simulation.shots,
-                           trajectories=job.simulation.trajectories, timeline=job.simulation.timeline,
+                           trajectories=trajectories_for(job, circuit), timeline=job.simulation.timeline,
                            checkpointing=checkpointing)
     engine = run.engine
     attrs = {
         **circuit_attributes(circuit, job.simulation.shots),
-        "sampling": "final-state" if run.trajectories == 1 else "trajectories",
+        "sampling": "final-state" if run.trajectories == 1 and not run.dynamic else "trajectories",
         "trajectories": run.trajectories,
         "fidelity": run.fidelity,
         "fidelity_stderr": run.fidelity_stderr,
+        **(_dynamic_attributes(circuit, run) if run.dynamic else {}),
         "simulated_time_ps": run.end_time_ps,
         "distribution_scheme": job.distribution.scheme,
         "num_nodes": len(names),
@@ -323,10 +399,13 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
     summary = [
         f"  {circuit.num_qubits} qubits on {len(names)} QPUs ({job.distribution.scheme}), "
         f"{run.num_nonlocal_gates} nonlocal gates, {pairs} EPR pairs from {attempts} attempts",
-        f"  fidelity to the monolithic circuit: {run.fidelity:.6f}"
-        + (f" ± {run.fidelity_stderr:.6f} ({run.trajectories} trajectories)" if run.trajectories > 1 else "")
-        + "; "
-        f"simulated time {run.end_time_ps / PS_PER_US:.3f} µs",
+        (f"  {run.trajectories} trajectories, one per shot (a dynamic circuit: no fidelity to a monolithic state); "
+         f"total-variation distance to the exact distribution {attrs['tvd_to_exact']:.4f} (sampling alone: about "
+         f"{attrs['tvd_sampling_level']:.4f})"
+         if run.dynamic else
+         f"  fidelity to the monolithic circuit: {run.fidelity:.6f}"
+         + (f" ± {run.fidelity_stderr:.6f} ({run.trajectories} trajectories)" if run.trajectories > 1 else ""))
+        + f"; simulated time {run.end_time_ps / PS_PER_US:.3f} µs",
         *summary_lines(run),
     ]
     return ScenarioOutput(attrs, tables, table_attrs, run.state, summary)
