@@ -12,6 +12,7 @@ from dqsim.jobs.circuit import CircuitSection, SimulationSection
 from dqsim.jobs.dqc import DqcSimulationSection
 from dqsim.jobs.network import DistributionSection, NetworkSection
 from dqsim.network.link import LinkSpec
+from dqsim.scenarios.dqc import job_network
 from dqsim.network.node import NodeSpec
 from job_helpers import bad, load
 
@@ -55,7 +56,7 @@ def test_minimal_job_and_defaults():
     assert job.simulation.timeline is True and job.simulation.shots == 1000
     net = job.network
     assert net.node_names_list() == ["node0", "node1", "node2", "node3"]
-    assert net.placement is None and net.placement_for(2) == [0, 0, 1, 1]
+    assert net.placement is None and list(job_network(net, 2).placement) == [0, 0, 1, 1]
     assert net.link_spec() == LinkSpec(distance_km=10.0)
     assert net.node_spec("node1") == NodeSpec(name="node1", num_data_qubits=4)
     assert net.data_capacity() == 16 and net.resolved_num_nodes() == 4
@@ -100,7 +101,7 @@ def test_full_job():
     assert link.scheme == "single_click" and link.source_period_ps == 1000
     node = job.network.node_spec("c")
     assert node.t1_s == 1.0 and node.t2_s == 0.5 and node.gate_2q_error_probability == 0.01
-    assert job.network.placement == [0, 0, 1, 1] and job.network.placement_for(2) == [0, 0, 1, 1]
+    assert job.network.placement == [0, 0, 1, 1] and list(job_network(job.network, 2).placement) == [0, 0, 1, 1]
     assert job.distribution.scheme == "teledata" and job.simulation.timeline is False
     assert job.circuit.circuit_seed == 7  # defaults to [run].seed as in the circuit scenario
 
@@ -380,13 +381,11 @@ def test_override_errors(assignment, match):
     assert "\n" not in str(info.value)
 
 
-def test_placement_for_checks_the_rank_count():
+def test_the_placement_is_checked_against_the_rank_count_when_the_network_is_built():
     job = load(dqc(network=LINE_NETWORK + "\nplacement = [0, 1, 2, 2]"))
-    assert job.network.placement_for(3) == [0, 1, 2, 2]
-    with pytest.raises(ResourceError, match=r"\[network\]\.placement\[2\] = 2: must be < 2"):
-        job.network.placement_for(2)
-    with pytest.raises(ResourceError, match="exceeds num_nodes"):
-        load(dqc()).network.placement_for(5)
+    assert list(job_network(job.network, 3).placement) == [0, 1, 2, 2]
+    with pytest.raises(ResourceError, match=r"\[network\]\.placement\[2\] = 2: must be a rank in 0\.\.1"):
+        job_network(job.network, 2)
 
 
 def test_node_spec_refuses_unknown_names():

@@ -133,7 +133,9 @@ class NetworkSection(Section):
             length instead of ``[network.link].distance_km``).
         placement: MPI rank of each node (each >= 0, one per node); default
             contiguous blocks (:func:`dqsim.network.topology.place_nodes`).
-            Checked against the rank count at run time (:meth:`placement_for`).
+            Checked against the rank count at run time, where the run's
+            :class:`~dqsim.network.network.Network` is built
+            (:func:`dqsim.network.network.place_on_ranks`).
         link: ``[network.link]``: keyword arguments of
             :class:`~dqsim.network.link.LinkSpec` for every link (integers of
             float fields stored as floats). ``distance_km`` is required unless
@@ -335,28 +337,6 @@ class NetworkSection(Section):
         builders = {"line": net_topology.line, "ring": net_topology.ring,
                     "star": net_topology.star, "all_to_all": net_topology.all_to_all}
         return builders[self.topology](self.num_nodes, link=link, names=names)
-
-    def placement_for(self, num_ranks: int) -> list[int]:
-        """MPI rank of each node when running on ``num_ranks`` ranks.
-
-        Args:
-            num_ranks: ranks of the run, >= 1.
-
-        Returns:
-            ``placement`` as given, or contiguous blocks
-            (:func:`dqsim.network.topology.place_nodes`).
-
-        Raises:
-            ResourceError: a given rank is ``>= num_ranks``, or (default
-                placement) more ranks than nodes.
-        """
-        if self.placement is None:
-            return net_topology.place_nodes(self.resolved_num_nodes(), num_ranks)
-        for index, rank in enumerate(self.placement):
-            if rank >= num_ranks:
-                raise ResourceError(f"[network].placement[{index}] = {rank}: must be < {num_ranks} "
-                                    f"(the run has {num_ranks} ranks: 0..{num_ranks - 1})")
-        return list(self.placement)
 
 
 class DistributionSection(Section):
