@@ -15,6 +15,7 @@ from dqsim import comm as comm_mod
 from dqsim.circuit import qasm
 from dqsim.network import topology
 from dqsim.network.link import LinkSpec
+from dqsim.network.network import Network
 from dqsim.network.node import NodeSpec
 from dqsim.scenarios.dqc import run_dqc, run_trajectories
 
@@ -56,11 +57,11 @@ def run_circuit(label, text, *, comm, backend, shots, seed, placement=None, link
     names = list(graph.nodes)
     specs = [NodeSpec(name=n, num_data_qubits=2, num_comm_qubits=2) for n in names]
     circuit = qasm.load_qasm(text)
+    network = Network(graph, specs, num_ranks=comm.size, placement=placement)
 
     def one(run_seed, run_shots, timeline):
-        return run_dqc(circuit, comm=comm, backend=backend, graph=graph, node_names=names, node_specs=specs,
-                       seed=run_seed, shots=run_shots, assignment=ASSIGNMENT[label], placement=placement,
-                       timeline=timeline)
+        return run_dqc(circuit, comm=comm, backend=backend, network=network, seed=run_seed, shots=run_shots,
+                       assignment=ASSIGNMENT[label], timeline=timeline)
 
     return run_trajectories(one, seed=seed, shots=shots, trajectories=shots, timeline=True)
 
