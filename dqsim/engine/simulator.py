@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
+from heapq import heappop, heappush
 import math
 import time
 from dataclasses import dataclass, field
@@ -350,6 +351,7 @@ class Simulator:
             self.lookahead_ps = min(self.lookahead_ps, max(1, min(all_latencies_ps)))
         self.nodes = [_Node(i, name) for i, name in enumerate(node_names)]
         self.local = [n for n in self.nodes if self.rank_of_node[n.index] == comm.rank]
+        self._rank = comm.rank
         self.memory = QuantumMemory(list(qubit_owner), list(t1_s), list(t2_s), self.seed,
                                     num_data_qubits=num_data_qubits, max_small_qubits=max_small_qubits)
         if comm.size == 1:
@@ -440,14 +442,24 @@ class Simulator:
 
     def _enqueue(self, node: _Node, entry: tuple) -> None:
         """Put an event in a local node's queue and keep the ready heap current."""
-        heapq.heappush(node.queue, entry)
-        if node.queue[0] is entry and node.blocked_by is None:
-            heapq.heappush(self._ready, (entry[0], node.index))
+        queue = node.queue
+        heappush(queue, entry)
+        if queue[0] is entry and node.blocked_by is None:
+            heappush(self._ready, (entry[0], node.index))
 
     def _push(self, node: _Node, time_ps: int, origin: int, action: str, arg) -> None:
         source = self.nodes[origin]
         source.counter += 1
         self._enqueue(node, (time_ps, origin, source.counter, action, arg))
+
+    def _resume_later(self, node: _Node, time_ps: int, process: ProcessHandle, value) -> None:
+        """Queue the resumption of one of ``node``'s own processes (:meth:`_push` from the node itself)."""
+        node.counter += 1
+        entry = (time_ps, node.index, node.counter, "resume", (process, value))
+        queue = node.queue
+        heappush(queue, entry)
+        if queue[0] is entry and node.blocked_by is None:
+            heappush(self._ready, (time_ps, node.index))
 
     def _is_local(self, qubits) -> bool:
         """Whether an operation on ``qubits`` touches local small states only (this rank applies it now).
@@ -456,28 +468,34 @@ class Simulator:
         rank, not in the register, not in a shared small state, and not
         touched by an operation of this rank still waiting for a flush.
         """
-        memory, rank = self.memory, self.comm.rank
+        memory, rank, rank_of_qubit, in_flight = self.memory, self._rank, self._rank_of_qubit, self._in_flight
+        num_data, slot_of, shared = memory.num_data_qubits, memory.slot_of, memory.shared_qubits
         for q in qubits:
-            if (self._rank_of_qubit[q] != rank or memory.in_register(q) or q in memory.shared_qubits
-                    or self._in_flight.get(q)):
+            if rank_of_qubit[q] != rank or q < num_data or q in slot_of or q in shared or q in in_flight:
                 return False
         return True
 
     def _issue(self, node: _Node, kind: str, qubits, payload, error_probability: float = 0.0):
         """Issue an operation: applied at once on local small states, else buffered for the next flush.
 
-        Returns ``(op, outcome, applied)``; ``outcome`` is a measurement's result when ``applied``.
-        Local operations run in ``(time, node)`` order — no node runs past a
-        blocked node's time — so their order is the global ``(time, node,
-        seq)`` order restricted to their small states (DESIGN.md invariant 4).
+        Returns ``(op, outcome, applied)``; ``outcome`` is a measurement's
+        result when ``applied`` (then ``op`` is ``None``: a local operation
+        needs no record). Local operations run in ``(time, node)`` order — no
+        node runs past a blocked node's time — so their order is the global
+        ``(time, node, seq)`` order restricted to their small states
+        (DESIGN.md invariant 4).
         """
         node.seq += 1
-        qubits = tuple(int(q) for q in qubits)
-        op = QOp(node.now_ps, node.index, node.seq, kind, qubits, payload, float(error_probability))
+        qubits = tuple(map(int, qubits))
         if self._is_local(qubits):
-            outcome = apply_qop(None, self.memory, op, shared=False)
             self.stats.num_quantum_ops += 1
-            return op, outcome, True
+            if kind != "probe":
+                outcome = self.memory.apply_local(node.now_ps, node.index, node.seq, kind, qubits, payload,
+                                                  float(error_probability))
+                return None, outcome, True
+            op = QOp(node.now_ps, node.index, node.seq, kind, qubits, payload, float(error_probability))
+            return op, apply_qop(None, self.memory, op, shared=False), True
+        op = QOp(node.now_ps, node.index, node.seq, kind, qubits, payload, float(error_probability))
         carry = self.memory.carry_local(qubits)
         if carry:
             op = dataclasses.replace(op, carry=carry)
@@ -540,34 +558,67 @@ class Simulator:
         """
         while True:
             self._current = process
+            generator = process.generator
             try:
-                command = process.send(value)
+                if generator is not None and process.log is None:  # the common case, without send's bookkeeping
+                    command = generator.send(value)
+                else:
+                    command = process.send(value)
             except StopIteration:
+                process.done = True
+                self._current = None
                 if not process.resumable:
                     node.processes.remove(process)
                 return
-            finally:
+            except BaseException:
                 self._current = None
-            if isinstance(command, MeasureCmd):
+                raise
+            self._current = None
+            kind = type(command)
+            if kind is Wait:
+                self._resume_later(node, node.now_ps + command.delay_ps, process, None)
+            elif kind is Receive:
+                box = node.mailbox.get(command.tag)
+                if box:
+                    self._resume_later(node, node.now_ps, process, box.pop(0))
+                else:
+                    waiting = node.waiting.get(command.tag)
+                    if waiting is None:
+                        node.waiting[command.tag] = [process]
+                    else:
+                        waiting.append(process)
+            elif kind is MeasureCmd:
                 op, outcome, applied = self._issue(node, "measure", command.qubits, command.basis,
                                                    command.error_probability)
                 if applied:  # a local small state: the outcome is known now
                     value = outcome
                     continue
                 node.blocked_by = (process, op)
-                heapq.heappush(self._blocked, (op.time_ps, node.index))
-            elif isinstance(command, Wait):
-                self._push(node, node.now_ps + command.delay_ps, node.index, "resume", (process, None))
-            elif isinstance(command, Receive):
-                box = node.mailbox.get(command.tag)
-                if box:
-                    msg = box.pop(0)
-                    self._push(node, node.now_ps, node.index, "resume", (process, msg))
-                else:
-                    node.waiting.setdefault(command.tag, []).append(process)
+                heappush(self._blocked, (op.time_ps, node.index))
+            elif isinstance(command, (Wait, Receive, MeasureCmd)):  # a subclass of a command: the general path
+                self._step_general(node, process, command)
             else:
                 raise EngineError(f"node {node.name}: a process yielded {command!r}, not a command")
             return
+
+    def _step_general(self, node: _Node, process: ProcessHandle, command) -> None:
+        """:meth:`_step`'s action for an instance of a subclass of a command."""
+        if isinstance(command, MeasureCmd):
+            op, outcome, applied = self._issue(node, "measure", command.qubits, command.basis,
+                                               command.error_probability)
+            if applied:
+                self._step(node, process, outcome)
+                return
+            node.blocked_by = (process, op)
+            heappush(self._blocked, (op.time_ps, node.index))
+        elif isinstance(command, Wait):
+            self._resume_later(node, node.now_ps + command.delay_ps, process, None)
+        else:
+            box = node.mailbox.get(command.tag)
+            if box:
+                self._resume_later(node, node.now_ps, process, box.pop(0))
+            else:
+                node.waiting.setdefault(command.tag, []).append(process)
 
     def _handle(self, node: _Node, entry) -> None:
         time_ps, _origin, _counter, action, arg = entry
@@ -583,7 +634,11 @@ class Simulator:
                 process = waiters.pop(0)
                 self._step(node, process, msg)
             else:
-                node.mailbox.setdefault(msg.tag, []).append(msg)
+                box = node.mailbox.get(msg.tag)
+                if box is None:
+                    node.mailbox[msg.tag] = [msg]
+                else:
+                    box.append(msg)
 
     def _earliest_blocked_ps(self) -> float:
         """The earliest pending measurement time of a blocked local node (``inf``: none)."""
@@ -593,7 +648,7 @@ class Simulator:
             node = self.nodes[index]
             if node.blocked_by is not None and node.blocked_by[1].time_ps == time_ps:
                 return time_ps
-            heapq.heappop(blocked)
+            heappop(blocked)
         return math.inf
 
     def _run_local(self, window_end: float) -> None:
@@ -606,19 +661,20 @@ class Simulator:
         small states are applied in the global ``(time, node, seq)`` order.
         (Nodes of other ranks cannot reach this one before the window ends.)
         """
-        ready = self._ready
+        ready, nodes, blocked, handle = self._ready, self.nodes, self._blocked, self._handle
         while ready:
             time_ps, index = ready[0]
-            node = self.nodes[index]
-            if node.blocked_by is not None or not node.queue or node.queue[0][0] != time_ps:
-                heapq.heappop(ready)  # stale: the node blocked, or its head changed (a fresh entry exists)
+            node = nodes[index]
+            queue = node.queue
+            if node.blocked_by is not None or not queue or queue[0][0] != time_ps:
+                heappop(ready)  # stale: the node blocked, or its head changed (a fresh entry exists)
                 continue
-            if time_ps >= window_end or time_ps >= self._earliest_blocked_ps():
+            if time_ps >= window_end or (blocked and time_ps >= self._earliest_blocked_ps()):
                 return
-            heapq.heappop(ready)
-            self._handle(node, heapq.heappop(node.queue))
-            if node.queue and node.blocked_by is None:
-                heapq.heappush(ready, (node.queue[0][0], index))
+            heappop(ready)
+            handle(node, heappop(queue))
+            if queue and node.blocked_by is None:
+                heappush(ready, (queue[0][0], index))
 
     def _resume_blocked(self, node: _Node, op: QOp, outcome) -> None:
         process, pending_op = node.blocked_by
@@ -766,8 +822,24 @@ class Simulator:
             setattr(self.stats, name, value)
 
     def _next_local_time(self) -> float:
-        times = [n.queue[0][0] for n in self.local if n.queue]
-        return min(times) if times else math.inf
+        """The earliest queued event time of this rank's unblocked nodes (``inf``: none).
+
+        The head of the ready heap once its stale entries are dropped (every
+        unblocked node with events has an entry for its queue head). While
+        a node is blocked (after a resume from a checkpoint) its queue counts
+        too: every local queue is read.
+        """
+        if self._earliest_blocked_ps() < math.inf:
+            times = [n.queue[0][0] for n in self.local if n.queue]
+            return min(times) if times else math.inf
+        ready, nodes = self._ready, self.nodes
+        while ready:
+            time_ps, index = ready[0]
+            node = nodes[index]
+            if node.blocked_by is None and node.queue and node.queue[0][0] == time_ps:
+                return time_ps
+            heappop(ready)
+        return math.inf
 
     def run(self, *, until_ps: float = math.inf) -> RunStatistics:
         """Run until no events are left anywhere (or ``until_ps``); collective.

@@ -69,10 +69,11 @@ class Stream:
         )
         self._key = words
         self._shared: np.random.Generator | None = None
+        self._shared_state: dict | None = None  # the state dict transient_generator sets (its counter changes)
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
-        state["_shared"] = None  # a cache, rebuilt on use (checkpoints stay plain data)
+        state["_shared"] = state["_shared_state"] = None  # caches, rebuilt on use (checkpoints stay plain data)
         return state
 
     def __repr__(self) -> str:
@@ -92,10 +93,13 @@ class Stream:
         """
         if self._shared is None:
             self._shared = np.random.Generator(np.random.Philox(key=self._key))
-        self._shared.bit_generator.state = {
-            "bit_generator": "Philox",
-            "state": {"counter": np.array([0, 0, event, 0], dtype=np.uint64), "key": self._key},
-            "buffer": np.zeros(4, dtype=np.uint64), "buffer_pos": 4, "has_uint32": 0, "uinteger": 0}
+            self._shared_state = {
+                "bit_generator": "Philox",
+                "state": {"counter": np.zeros(4, dtype=np.uint64), "key": self._key},
+                "buffer": np.zeros(4, dtype=np.uint64), "buffer_pos": 4, "has_uint32": 0, "uinteger": 0}
+        # one dict reused: setting the state copies its values, so only the counter's event word changes
+        self._shared_state["state"]["counter"][2] = event
+        self._shared.bit_generator.state = self._shared_state
         return self._shared
 
     def next_transient(self) -> np.random.Generator:
