@@ -255,7 +255,7 @@ class QuantumMemory:
                 if not self.in_register(q):
                     self._join(state, q, op.time_ps)
             return self._apply_register(state, op)
-        outcome = self._apply_small(op.time_ps, op.node, op.seq, op.kind, op.qubits, op.payload, op.error_probability)
+        outcome = self.apply_local(op.time_ps, op.node, op.seq, op.kind, op.qubits, op.payload, op.error_probability)
         if shared:
             for q in op.qubits:
                 group = self.small.group_of(q)
@@ -285,22 +285,21 @@ class QuantumMemory:
 
     def apply_local(self, time_ps: int, node: int, seq: int, kind: str, qubits: tuple[int, ...], payload,
                     error_probability: float) -> list[int] | None:
-        """Apply one operation of this rank's node to local small states at once (no :class:`QOp` is made).
+        """Apply one operation on small states only, given by its fields (no :class:`QOp` is needed).
 
-        The same as :meth:`apply` with ``shared=False`` for an operation of
-        the given fields that touches no register qubit and carries nothing;
-        not for probes. Returns a measurement's outcomes.
+        :meth:`apply` calls it for an operation that touches no register
+        qubit; the engine calls it directly for an operation on this rank's
+        local small states (no carry, not a probe). Returns a measurement's
+        outcomes.
         """
-        return self._apply_small(time_ps, node, seq, kind, qubits, payload, error_probability)
-
-    def _apply_small(self, time_ps: int, node: int, seq: int, kind: str, qubits: tuple[int, ...], payload,
-                     error_probability: float) -> list[int] | None:
         small = self.small
         self.decohere(None, qubits, time_ps)
         if kind == "measure":
             # keyed by the operation (node, seq): the same draw whichever rank applies it
-            uniforms = self.stream(node, "small-measure").transient_generator(seq).random(len(qubits))
-            outcomes = small.measure(qubits, uniforms.tolist(), basis=(payload or "Z"))
+            generator = self.stream(node, "small-measure").transient_generator(seq)
+            # random() draws the same double as random(1)[0]
+            uniforms = [generator.random()] if len(qubits) == 1 else generator.random(len(qubits)).tolist()
+            outcomes = small.measure(qubits, uniforms, basis=(payload or "Z"))
             return self._measurement_errors(node, seq, error_probability, outcomes)
         if kind == "gate":
             small.apply(payload)

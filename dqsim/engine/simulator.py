@@ -85,6 +85,23 @@ class Message:
 
 
 
+#: The commands a process may yield.
+_COMMANDS = (Wait, Receive, MeasureCmd)
+
+
+def _frozen(cls, fields: dict):
+    """An instance of the frozen dataclass ``cls`` with ``fields`` (every field), made without ``__init__``.
+
+    A frozen dataclass's ``__init__`` sets each field through
+    ``object.__setattr__``, which costs more than the rest of an engine
+    event; writing the instance dict directly gives an equal object
+    (equality, hash, repr and pickling read the same fields).
+    """
+    obj = object.__new__(cls)
+    obj.__dict__.update(fields)
+    return obj
+
+
 @dataclass
 class _Node:
     index: int
@@ -140,10 +157,10 @@ class NodeContext:
     def wait(self, delay_ps: int) -> Wait:
         if delay_ps < 0:
             raise EngineError(f"node {self.name}: wait of {delay_ps} ps is negative")
-        return Wait(int(delay_ps))
+        return _frozen(Wait, {"delay_ps": int(delay_ps)})
 
     def receive(self, tag) -> Receive:
-        return Receive(tag)
+        return _frozen(Receive, {"tag": tag})
 
     def measure(self, qubits: Sequence[int], *, basis: str = "Z", error_probability: float = 0.0) -> MeasureCmd:
         return MeasureCmd(tuple(qubits), basis, error_probability)
@@ -152,7 +169,7 @@ class NodeContext:
     def _muted(self) -> bool:
         """True while a restored process is re-executed from its log: it must change nothing."""
         current = self._sim._current
-        return current is not None and current.reexecuting
+        return current is not None and current._records is not None  # ProcessHandle.reexecuting, inlined
 
     def send(self, dest: int, tag, payload=None, *, extra_delay_ps: int = 0) -> int:
         """Send a classical message; returns its arrival time (ps)."""
@@ -533,7 +550,8 @@ class Simulator:
     def _send(self, node: _Node, dest: int, tag, payload, extra_delay_ps: int) -> int:
         arrival = self._arrival_ps(node, dest, extra_delay_ps)
         node.counter += 1
-        msg = Message(node.index, dest, tag, payload, node.now_ps, arrival, node.counter)
+        msg = _frozen(Message, {"source": node.index, "dest": dest, "tag": tag, "payload": payload,
+                                "sent_ps": node.now_ps, "arrival_ps": arrival, "origin_counter": node.counter})
         self.stats.num_messages += 1
         rank = self.rank_of_node[dest]
         if rank == self.comm.rank:
@@ -575,6 +593,8 @@ class Simulator:
                 raise
             self._current = None
             kind = type(command)
+            if kind not in _COMMANDS:  # a subclass of a command takes its base's path
+                kind = next((base for base in _COMMANDS if isinstance(command, base)), None)
             if kind is Wait:
                 self._resume_later(node, node.now_ps + command.delay_ps, process, None)
             elif kind is Receive:
@@ -595,30 +615,9 @@ class Simulator:
                     continue
                 node.blocked_by = (process, op)
                 heappush(self._blocked, (op.time_ps, node.index))
-            elif isinstance(command, (Wait, Receive, MeasureCmd)):  # a subclass of a command: the general path
-                self._step_general(node, process, command)
             else:
                 raise EngineError(f"node {node.name}: a process yielded {command!r}, not a command")
             return
-
-    def _step_general(self, node: _Node, process: ProcessHandle, command) -> None:
-        """:meth:`_step`'s action for an instance of a subclass of a command."""
-        if isinstance(command, MeasureCmd):
-            op, outcome, applied = self._issue(node, "measure", command.qubits, command.basis,
-                                               command.error_probability)
-            if applied:
-                self._step(node, process, outcome)
-                return
-            node.blocked_by = (process, op)
-            heappush(self._blocked, (op.time_ps, node.index))
-        elif isinstance(command, Wait):
-            self._resume_later(node, node.now_ps + command.delay_ps, process, None)
-        else:
-            box = node.mailbox.get(command.tag)
-            if box:
-                self._resume_later(node, node.now_ps, process, box.pop(0))
-            else:
-                node.waiting.setdefault(command.tag, []).append(process)
 
     def _handle(self, node: _Node, entry) -> None:
         time_ps, _origin, _counter, action, arg = entry

@@ -357,13 +357,14 @@ class SmallStates:
             rho = g.rho
             k = len(g.qubits)
             pos = g.qubits.index(q)
+            # (``item`` gives Python numbers: the same doubles, without NumPy scalars)
             if k == 1:
-                p0, p1 = float(rho[0, 0].real), float(rho[1, 1].real)
+                p0, p1 = rho.item(0).real, rho.item(3).real
             elif k == 2:  # two terms each: the same sums as the general case below
                 if pos == 0:
-                    p0, p1 = float(rho[0, 0].real + rho[2, 2].real), float(rho[1, 1].real + rho[3, 3].real)
+                    p0, p1 = rho.item(0).real + rho.item(10).real, rho.item(5).real + rho.item(15).real
                 else:
-                    p0, p1 = float(rho[0, 0].real + rho[1, 1].real), float(rho[2, 2].real + rho[3, 3].real)
+                    p0, p1 = rho.item(0).real + rho.item(5).real, rho.item(10).real + rho.item(15).real
             else:
                 diagonal = rho.diagonal().real.reshape(1 << (k - 1 - pos), 2, 1 << pos)
                 p0, p1 = float(diagonal[:, 0, :].sum()), float(diagonal[:, 1, :].sum())
