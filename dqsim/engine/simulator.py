@@ -694,6 +694,57 @@ class Simulator:
         started = time.perf_counter()
         gathered = self.comm.allgather(self._buffer) if self.comm.size > 1 else [self._buffer]
         self._buffer = []
+        return self._resolve(gathered, everything=everything, started=started)
+
+    def _exchange(self, window_end: float) -> tuple[bool, float, float | None]:
+        """Collective: the one exchange of a flush inside the window loop.
+
+        Every rank sends every other rank, in one ``alltoall``, its new shared
+        operations, the messages for that rank, its earliest next event time
+        (queue heads and the arrival times of the messages it sends) and its
+        ``work_done``; then the flush applies operations as :meth:`_flush`.
+        So a window costs one collective plus one per flush that resolves a
+        measurement (it used to cost an ``allgather``, an ``alltoall`` and one
+        or two ``allreduce``).
+
+        Returns ``(resolved, next_time, fraction)``: whether a measurement was
+        resolved, and — meaningful when none was, i.e. at the window's end —
+        the earliest next event time over all ranks and the fraction of work
+        done (``None`` without ``work_done``).
+        """
+        started = time.perf_counter()
+        comm, outbox = self.comm, self._outbox
+        work = tuple(int(x) for x in self.work_done()) if self.work_done is not None else None
+        local_next = math.inf
+        if self._earliest_blocked_ps() == math.inf:  # else a measurement is pending: the window goes on
+            local_next = self._next_local_time()
+            for messages in outbox:
+                for msg in messages:
+                    local_next = min(local_next, msg.arrival_ps)
+        if comm.size > 1:
+            parts = comm.alltoall([(self._buffer, outbox[rank], local_next, work) for rank in range(comm.size)])
+            self._outbox = [[] for _ in range(comm.size)]
+        else:
+            parts = [(self._buffer, (), local_next, work)]
+        self._buffer = []
+        for _ops, messages, _next, _work in parts:
+            for msg in messages:
+                if msg.arrival_ps < window_end:  # the window rule, checked on arrival too
+                    raise EngineError(f"message {msg.tag!r} arrived at {msg.arrival_ps} ps inside its window")
+                self._enqueue(self.nodes[msg.dest], (msg.arrival_ps, msg.source, msg.origin_counter, "deliver", msg))
+        resolved = self._resolve([part[0] for part in parts], everything=False, started=started)
+        next_time = min(part[2] for part in parts)
+        fraction = None
+        if work is not None:
+            done, total = (sum(part[3][i] for part in parts) for i in (0, 1))
+            fraction = float(done) / total if total else 1.0
+        return resolved, next_time, fraction
+
+    def _resolve(self, gathered: list, *, everything: bool, started: float) -> bool:
+        """Add every rank's new operations to the pending ones and apply those up to the earliest measurement.
+
+        All of them with ``everything``. Returns True when a measurement was resolved.
+        """
         pending, measures = self._pending, self._pending_measures
         for ops in gathered:
             for op in ops:
@@ -729,10 +780,13 @@ class Simulator:
         return resolved
 
     # ----------------------------------------------------------------- run
-    def _window_boundary(self, window_end: float) -> None:
-        """Collective: write a checkpoint at this boundary if one is due (no message in flight)."""
+    def _window_boundary(self, window_end: float) -> bool:
+        """Collective: write a checkpoint at this boundary if one is due (no message in flight).
+
+        Returns True when one was written.
+        """
         if self.checkpointer is None or not math.isfinite(window_end):
-            return
+            return False
         write, stop = self.checkpointer.due(window_end)
         if write:
             self._flush(everything=True)
@@ -741,6 +795,7 @@ class Simulator:
                 from dqsim.engine.checkpoint import CheckpointStop  # noqa: PLC0415
 
                 raise CheckpointStop(path)
+        return bool(write)
 
     # ------------------------------------------------------ checkpoint snapshots
     def node_snapshot(self, node: int) -> dict:
@@ -856,23 +911,12 @@ class Simulator:
             self._window_end = window_end
             while True:
                 self._run_local(window_end)
-                if not self._flush():
+                resolved, next_time, fraction = self._exchange(window_end)
+                if not resolved:
                     break
-            inbox = self.comm.alltoall(self._outbox)
-            self._outbox = [[] for _ in range(self.comm.size)]
-            for messages in inbox:
-                for msg in messages:
-                    if msg.arrival_ps < window_end:  # the window rule, checked on arrival too
-                        raise EngineError(f"message {msg.tag!r} arrived at {msg.arrival_ps} ps inside its window")
-                    self._enqueue(self.nodes[msg.dest],
-                                  (msg.arrival_ps, msg.source, msg.origin_counter, "deliver", msg))
             self.stats.num_windows += 1
-            self._window_boundary(window_end)
-            next_time = self.comm.allreduce_min(self._next_local_time())
-            fraction = None
-            if self.work_done is not None:
-                done, total = self.comm.allreduce_sum(np.array(self.work_done(), dtype=np.int64))
-                fraction = float(done) / total if total else 1.0
+            if self._window_boundary(window_end):  # a checkpoint's flush may have changed the queues
+                next_time = self.comm.allreduce_min(self._next_local_time())
             if self.on_window is not None and self.comm.rank == 0:
                 reached = min(next_time, window_end)
                 if not math.isfinite(reached):
