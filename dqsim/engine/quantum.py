@@ -404,3 +404,9 @@ class QuantumMemory:
 def apply_qop(state, memory: QuantumMemory, op: QOp, **options) -> list[int] | None:
     """Apply one operation to the two tiers (:meth:`QuantumMemory.apply`); outcomes of a measurement."""
     return memory.apply(state, op, **options)
+
+
+def apply_local_op(memory: QuantumMemory, time_ps: int, node: int, seq: int, kind: str, qubits: tuple[int, ...],
+                   payload, error_probability: float) -> list[int] | None:
+    """Apply one operation on local small states from its fields (:meth:`QuantumMemory.apply_local`)."""
+    return memory.apply_local(time_ps, node, seq, kind, qubits, payload, error_probability)

@@ -35,7 +35,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from dqsim.engine.process import ProcessHandle, ResumableProcess
-from dqsim.engine.quantum import QOp, QuantumMemory, apply_qop
+from dqsim.engine.quantum import QOp, QuantumMemory, apply_local_op, apply_qop
 from dqsim.errors import DqsimError
 from dqsim.rng import Stream
 from dqsim.state.gates import GateOp
@@ -507,8 +507,8 @@ class Simulator:
         if self._is_local(qubits):
             self.stats.num_quantum_ops += 1
             if kind != "probe":
-                outcome = self.memory.apply_local(node.now_ps, node.index, node.seq, kind, qubits, payload,
-                                                  float(error_probability))
+                outcome = apply_local_op(self.memory, node.now_ps, node.index, node.seq, kind, qubits, payload,
+                                         float(error_probability))
                 return None, outcome, True
             op = QOp(node.now_ps, node.index, node.seq, kind, qubits, payload, float(error_probability))
             return op, apply_qop(None, self.memory, op, shared=False), True

@@ -171,13 +171,20 @@ def damp(rho: np.ndarray, k: int, position: int, gamma: float, dephase_p: float)
     √(1−γ)(1−2p). This is :func:`dqsim.state.noise.idle`'s channel.
     """
     out = rho.copy()
-    v = _qubit_view(out, k, position)
     coherence = math.sqrt(1.0 - gamma) * (1.0 - 2.0 * dephase_p)
+    if position == 0:  # the lowest bit: every other row and column (2-D slices, the same element operations)
+        b00, b11, b01, b10 = out[0::2, 0::2], out[1::2, 1::2], out[0::2, 1::2], out[1::2, 0::2]
+    elif position == k - 1:  # the highest bit: the four quarters
+        h = 1 << (k - 1)
+        b00, b11, b01, b10 = out[:h, :h], out[h:, h:], out[:h, h:], out[h:, :h]
+    else:
+        v = _qubit_view(out, k, position)
+        b00, b11, b01, b10 = v[:, 0, :, :, 0, :], v[:, 1, :, :, 1, :], v[:, 0, :, :, 1, :], v[:, 1, :, :, 0, :]
     if gamma:
-        v[:, 0, :, :, 0, :] += gamma * v[:, 1, :, :, 1, :]
-        v[:, 1, :, :, 1, :] *= 1.0 - gamma
-    v[:, 0, :, :, 1, :] *= coherence
-    v[:, 1, :, :, 0, :] *= coherence
+        b00 += gamma * b11
+        b11 *= 1.0 - gamma
+    b01 *= coherence
+    b10 *= coherence
     return out
 
 
@@ -327,7 +334,7 @@ class SmallStates:
         g = self._group.get(qubit)
         if g is None:  # a fresh |0⟩ is unchanged by damping and dephasing
             return
-        g.rho = damp(g.rho, g.num_qubits, g.positions([qubit])[0], gamma, dephase_p)
+        g.rho = damp(g.rho, len(g.qubits), g.qubits.index(qubit), gamma, dephase_p)
 
     def werner_pair(self, qubit_a: int, qubit_b: int, werner: float) -> None:
         """H, CNOT on (a, b) then 2-qubit depolarizing ``15(1−w)/16``: w|Φ+⟩⟨Φ+| + (1−w)I/4 from |00⟩."""
