@@ -14,6 +14,10 @@ Driver (default): runs this file in worker mode for every rank count of
 one rank), compares the delivered pairs (delivery times, fidelities,
 restarts) across rank counts, prints the wall time of each and its ratio to
 one rank, and writes ``bench/results/chain_ranks-<label>-<YYYYMMDD>.json``.
+With ``--repeats N`` it measures every rank count N times, interleaved (1, 2,
+4, 1, 2, 4, ...), takes each ratio against the 1-rank run of the same repeat
+and prints the median and spread: on a shared machine back-to-back runs see
+similar load. Each run records the 1-minute load average and its CPU time.
 
 Example (from the repository root)::
 
@@ -28,6 +32,7 @@ import hashlib
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -51,12 +56,14 @@ def worker(args) -> int:
     node = NodeSpec(name="n", t2_s=args.t2_s)
     chain = ChainSpec(links=[link] * (args.nodes - 1), node=node, num_pairs=args.pairs)
     comm.barrier()
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     run = repeater.run_chain(chain, comm=comm, seed=args.seed)
     wall_s = comm.allreduce_max(time.perf_counter() - started)
+    cpu_s = comm.allreduce_max(time.process_time() - cpu_started)  # with MPI, busy waiting counts too
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     if comm.rank == 0:
         pairs = [(p.delivery_ps, repr(p.fidelity), p.restarts) for p in run.pairs]
-        record = {"ranks": comm.size, "wall_s": wall_s, "pairs": pairs,
+        record = {"ranks": comm.size, "wall_s": wall_s, "cpu_s": cpu_s, "load_average_1min": load, "pairs": pairs,
                   "fingerprint": hashlib.sha256(repr(pairs).encode()).hexdigest()[:16],
                   "events": run.engine.num_events, "flushes": run.engine.num_flushes,
                   "windows": run.engine.num_windows, "end_time_ps": run.engine.end_time_ps}
@@ -70,40 +77,57 @@ def driver(args) -> int:
     mpiexec = Path(sys.executable).parent / "mpiexec"
     records = []
     with tempfile.TemporaryDirectory() as tmp:
-        for ranks in args.ranks:
-            out = Path(tmp) / f"r{ranks}.json"
-            cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--out", str(out),
-                   "--nodes", str(args.nodes), "--pairs", str(args.pairs), "--link-km", str(args.link_km),
-                   "--source-fidelity", str(args.source_fidelity), "--t2-s", str(args.t2_s), "--seed", str(args.seed)]
-            if ranks > 1:
-                cmd = [str(mpiexec), "-n", str(ranks), *cmd]
-            proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=args.timeout_s)
-            if proc.returncode != 0:
-                print(f"{ranks} rank(s) failed:\n{proc.stderr[-2000:]}")
-                records.append({"ranks": ranks, "status": "failed", "stderr": proc.stderr[-2000:]})
-                continue
-            records.append({"status": "ok", **json.loads(out.read_text())})
+        for repeat in range(args.repeats):  # rank counts interleaved: each repeat measures them back to back
+            for ranks in args.ranks:
+                out = Path(tmp) / f"r{ranks}-{repeat}.json"
+                cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--out", str(out),
+                       "--nodes", str(args.nodes), "--pairs", str(args.pairs), "--link-km", str(args.link_km),
+                       "--source-fidelity", str(args.source_fidelity), "--t2-s", str(args.t2_s),
+                       "--seed", str(args.seed)]
+                if ranks > 1:
+                    cmd = [str(mpiexec), "-n", str(ranks), *cmd]
+                proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=args.timeout_s)
+                if proc.returncode != 0:
+                    print(f"{ranks} rank(s) failed:\n{proc.stderr[-2000:]}")
+                    records.append({"ranks": ranks, "repeat": repeat, "status": "failed",
+                                    "stderr": proc.stderr[-2000:]})
+                    continue
+                records.append({"status": "ok", "repeat": repeat, **json.loads(out.read_text())})
     ok = [r for r in records if r["status"] == "ok"]
-    one = next((r for r in ok if r["ranks"] == 1), None)
+    one = {r["repeat"]: r for r in ok if r["ranks"] == 1}
     print(f"chain of {args.nodes} nodes, {args.pairs} pair(s), swap-asap")
-    print("ranks | wall s | / 1 rank | events | flushes | fingerprint")
+    print("repeat | ranks | wall s | / 1 rank (same repeat) | load | events | flushes | windows | fingerprint")
+    ratios: dict[int, list[float]] = {}
     for r in ok:
-        ratio = r["wall_s"] / one["wall_s"] if one else float("nan")
-        print(f"{r['ranks']:5d} | {r['wall_s']:6.2f} | {ratio:8.2f} | {r['events']:6d} | {r['flushes']:7d} | "
-              f"{r['fingerprint']}")
+        base = one.get(r["repeat"])
+        ratio = r["wall_s"] / base["wall_s"] if base else float("nan")
+        r["ratio_to_one_rank"] = ratio
+        ratios.setdefault(r["ranks"], []).append(ratio)
+        load = r.get("load_average_1min")
+        print(f"{r['repeat']:6d} | {r['ranks']:5d} | {r['wall_s']:6.2f} | {ratio:22.2f} | "
+              f"{'-' if load is None else f'{load:4.1f}'} | {r['events']:6d} | {r['flushes']:7d} | "
+              f"{r['windows']:7d} | {r['fingerprint']}")
+    summary = {ranks: {"median": statistics.median(values), "min": min(values), "max": max(values)}
+               for ranks, values in ratios.items()}
+    for ranks, spread in summary.items():
+        print(f"{ranks} rank(s) / 1 rank: median {spread['median']:.2f} (min {spread['min']:.2f}, "
+              f"max {spread['max']:.2f}) over {len(ratios[ranks])} repeat(s)")
     identical = len({r["fingerprint"] for r in ok}) == 1 and len(ok) == len(records)
     print(f"identical delivered pairs across rank counts: {identical}")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     result = {"benchmark": "chain_ranks", "date": datetime.date.today().isoformat(),
               "machine": {"label": args.label, "platform": platform.platform(), "cpus": os.cpu_count(),
-                          "load_average_at_end": load},
+                          "load_average_at_end": load, "notes": args.notes},
               "workload": {"nodes": args.nodes, "pairs": args.pairs, "link_km": args.link_km,
                            "source_fidelity": args.source_fidelity, "t2_s": args.t2_s, "swapping": "swap_asap",
                            "seed": args.seed},
+              "repeats": args.repeats, "ratio_to_one_rank": {str(k): v for k, v in summary.items()},
               "identical_across_ranks": identical, "runs": records}
     folder = Path(args.results_dir)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"chain_ranks-{args.label}-{datetime.date.today():%Y%m%d}.json"
+    if path.exists():
+        path = folder / f"chain_ranks-{args.label}-{datetime.datetime.now(datetime.timezone.utc):%Y%m%d-%H%M%S}.json"
     path.write_text(json.dumps(result, indent=1))
     print(f"wrote {path}")
     return 0
@@ -119,7 +143,10 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--ranks", type=int, nargs="+", default=[1, 2, 4])
     p.add_argument("--timeout-s", type=float, default=1200.0)
+    p.add_argument("--repeats", type=int, default=1,
+                   help="runs of every rank count, interleaved; ratios use the same repeat's 1-rank run")
     p.add_argument("--label", default="vm")
+    p.add_argument("--notes", default="", help="free text stored in machine.notes")
     p.add_argument("--results-dir", default=str(DEFAULT_RESULTS_DIR))
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--out", help=argparse.SUPPRESS)

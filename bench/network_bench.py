@@ -242,8 +242,10 @@ def run_once(args, comm, backend) -> dict:
             sim.spawn(node, lambda ctx, q=2 * node + 1: responder_loop(ctx, qubit=q, **common))
     setup_s = comm.allreduce_max(time.perf_counter() - setup_start)
     comm.barrier()
+    cpu_started = time.process_time()
     stats = sim.run()
-    per_rank = comm.gather({"rank": comm.rank, "wall_seconds": stats.wall_seconds,
+    cpu_seconds = time.process_time() - cpu_started
+    per_rank = comm.gather({"rank": comm.rank, "wall_seconds": stats.wall_seconds, "cpu_seconds": cpu_seconds,
                             "flush_seconds": stats.flush_seconds, "state_seconds": stats.state_seconds,
                             "num_nodes": len(sim.local)})
     outcomes = comm.gather(record_outcomes)
@@ -277,6 +279,9 @@ def run_once(args, comm, backend) -> dict:
         "num_quantum_ops": stats.num_quantum_ops, "num_messages": stats.num_messages,
         "num_cross_rank_messages": stats.num_cross_rank_messages,
         "wall_seconds": wall, "events_per_second": stats.num_events / wall if wall else None,
+        "cpu_seconds": max(p["cpu_seconds"] for p in per_rank),
+        "events_per_cpu_second": (stats.num_events / per_rank[0]["cpu_seconds"]
+                                  if comm.size == 1 and per_rank[0]["cpu_seconds"] else None),
         "flush_seconds_rank0": per_rank[0]["flush_seconds"], "state_seconds_rank0": per_rank[0]["state_seconds"],
         "flush_share_mean": mean("flush_share"), "state_share_mean": mean("state_share"),
         "flush_share_max": max(p["flush_share"] or 0.0 for p in per_rank),
@@ -378,7 +383,7 @@ def _fmt(value, digits=3):
 
 
 def summary_table(records: list[dict]) -> str:
-    head = ("ranks | events | windows | flushes | wall s | events/s | flush s (share) | "
+    head = ("ranks | events | windows | flushes | wall s | events/s | events/CPU s | flush s (share) | "
             "state s (share) | end time ps | pairs")
     lines = [head, "-" * len(head)]
     for r in records:
@@ -388,6 +393,7 @@ def summary_table(records: list[dict]) -> str:
         lines.append(
             f"{r['ranks']:>5} | {r['num_events']:>6} | {r['num_windows']:>7} | {r['num_flushes']:>7} | "
             f"{r['wall_seconds']:>6.2f} | {r['events_per_second']:>8.0f} | "
+            f"{_fmt(r.get('events_per_cpu_second'), 6):>12} | "
             f"{r['flush_seconds_rank0']:.2f} ({r['flush_share_mean']:.0%}) | "
             f"{r['state_seconds_rank0']:.2f} ({r['state_share_mean']:.0%}) | {r['end_time_ps']} | {r['num_pairs']}")
     return "\n".join(lines)
@@ -400,6 +406,9 @@ def _auto_notes(args, usable_cpus: int) -> list[str]:
         "or cache load is not in the first flush); the record is the repeat of median wall time. Every rank "
         "runs with OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1.",
         "wall_seconds is Simulator.run (max over ranks), excluding process start, imports and setup. "
+        "cpu_seconds is the CPU time of the same call (process_time, max over ranks); on one rank "
+        "events_per_cpu_second = events / cpu_seconds is less disturbed by other users of a shared machine "
+        "than events_per_second (with several ranks MPI's busy waiting counts as CPU time, so it is left out). "
         "flush/state seconds in the table are rank 0's; shares are per rank (flush or state / that rank's "
         "wall), averaged over ranks; per_rank holds every rank's numbers.",
         "flush_seconds includes the allgather of new operations (and so any wait for slower ranks), the sort "

@@ -131,8 +131,9 @@ def test_dqc_resume_redoes_no_quantum_operation(tmp_path, monkeypatch):
     import dqsim.engine.simulator as simulator
 
     applied = []
-    original = simulator.apply_qop
+    original, original_local = simulator.apply_qop, simulator.apply_local_op
     monkeypatch.setattr(simulator, "apply_qop", lambda *a, **kw: applied.append(1) or original(*a, **kw))
+    monkeypatch.setattr(simulator, "apply_local_op", lambda *a: applied.append(1) or original_local(*a))
     full, ckpts = run_with_checkpoints(tmp_path, "dqc_ghz_4qpu.toml", DQC, 0.0005)
     total = len(applied)
     middle = ckpts[len(ckpts) // 2]

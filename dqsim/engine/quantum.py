@@ -136,6 +136,8 @@ class QuantumMemory:
             self.num_data_qubits = len(self.owner)
         self.small = SmallStates(max_qubits=self.max_small_qubits)
         self.peak_register_qubits = max(self.peak_register_qubits, self.num_data_qubits)
+        #: Per qubit: whether its node's memory decays (decided once: t1_s/t2_s do not change in a run).
+        self._decays = [not (math.isinf(self.t1_s[node]) and math.isinf(self.t2_s[node])) for node in self.owner]
 
     # ----------------------------------------------------------------- basics
     def stream(self, node: int, purpose: str) -> Stream:
@@ -152,23 +154,24 @@ class QuantumMemory:
         """The register bit of a qubit that is in the register."""
         return qubit if qubit < self.num_data_qubits else self.slot_of[qubit]
 
-    def _has_decay(self, node: int) -> bool:
-        return not (math.isinf(self.t1_s[node]) and math.isinf(self.t2_s[node]))
-
     def decohere(self, state, qubits, time_ps: int) -> None:
         """Apply idle T1/T2 noise to ``qubits`` for the time since their last touch."""
+        last_touch, decays = self.last_touch_ps, self._decays
         for q in qubits:
-            waited = time_ps - self.last_touch_ps[q]
+            waited = time_ps - last_touch[q]
+            if waited <= 0:
+                continue
+            last_touch[q] = time_ps
+            if not decays[q]:
+                continue
             node = self.owner[q]
-            if waited > 0 and self._has_decay(node):
-                duration_s = ps_to_seconds(waited)
-                if self.in_register(q):
-                    noise.idle(state, self.register_bit(q), duration_s=duration_s, t1_s=self.t1_s[node],
-                               t2_s=self.t2_s[node], stream=self.stream(node, "decoherence"))
-                else:
-                    gamma, p = noise.idle_parameters(duration_s, self.t1_s[node], self.t2_s[node])
-                    self.small.idle(q, gamma, p)
-            self.last_touch_ps[q] = max(self.last_touch_ps[q], time_ps)
+            duration_s = ps_to_seconds(waited)
+            if self.in_register(q):
+                noise.idle(state, self.register_bit(q), duration_s=duration_s, t1_s=self.t1_s[node],
+                           t2_s=self.t2_s[node], stream=self.stream(node, "decoherence"))
+            else:
+                gamma, p = noise.idle_parameters(duration_s, self.t1_s[node], self.t2_s[node])
+                self.small.idle(q, gamma, p)
 
     def finish(self, state, end_ps: int) -> None:
         """Decohere every qubit up to ``end_ps`` (the end of the run), before results are read."""
@@ -223,18 +226,19 @@ class QuantumMemory:
         self.free_slots.append(slot)
         self.free_slots.sort()
 
-    def _gate_noise(self, op: QOp, apply_depolarize, apply_depolarize2) -> None:
-        if op.error_probability > 0:
-            if len(op.qubits) == 2:
-                apply_depolarize2(op.qubits[0], op.qubits[1])
+    @staticmethod
+    def _gate_noise(qubits, error_probability: float, apply_depolarize, apply_depolarize2) -> None:
+        if error_probability > 0:
+            if len(qubits) == 2:
+                apply_depolarize2(qubits[0], qubits[1])
             else:
-                for q in op.qubits:
+                for q in qubits:
                     apply_depolarize(q)
 
-    def _measurement_errors(self, op: QOp, outcomes: list[int]) -> list[int]:
-        if op.error_probability > 0:
-            gen = self.stream(op.node, "measure-error").transient_generator(op.seq)
-            flips = gen.random(len(outcomes)) < op.error_probability
+    def _measurement_errors(self, node: int, seq: int, error_probability: float, outcomes: list[int]) -> list[int]:
+        if error_probability > 0:
+            gen = self.stream(node, "measure-error").transient_generator(seq)
+            flips = gen.random(len(outcomes)) < error_probability
             outcomes = [o ^ int(f) for o, f in zip(outcomes, flips)]
         return outcomes
 
@@ -264,7 +268,7 @@ class QuantumMemory:
                 if not self.in_register(q):
                     self._join(state, q, op.time_ps)
             return self._apply_register(state, op)
-        outcome = self._apply_small(op)
+        outcome = self.apply_local(op.time_ps, op.node, op.seq, op.kind, op.qubits, op.payload, op.error_probability)
         if shared:
             for q in op.qubits:
                 group = self.small.group_of(q)
@@ -292,27 +296,37 @@ class QuantumMemory:
             carried.append((members, self.small.remove(q), [self.last_touch_ps[m] for m in members]))
         return tuple(carried)
 
-    def _apply_small(self, op: QOp) -> list[int] | None:
+    def apply_local(self, time_ps: int, node: int, seq: int, kind: str, qubits: tuple[int, ...], payload,
+                    error_probability: float) -> list[int] | None:
+        """Apply one operation on small states only, given by its fields (no :class:`QOp` is needed).
+
+        :meth:`apply` calls it for an operation that touches no register
+        qubit; the engine calls it directly for an operation on this rank's
+        local small states (no carry, not a probe). Returns a measurement's
+        outcomes.
+        """
         small = self.small
-        self.decohere(None, op.qubits, op.time_ps)
-        if op.kind == "gate":
-            small.apply(op.payload)
-            self._gate_noise(op, lambda q: small.depolarize([q], op.error_probability),
-                             lambda a, b: small.depolarize([a, b], op.error_probability))
-            return None
-        if op.kind == "measure":
+        self.decohere(None, qubits, time_ps)
+        if kind == "measure":
             # keyed by the operation (node, seq): the same draw whichever rank applies it
-            uniforms = self.stream(op.node, "small-measure").transient_generator(op.seq).random(len(op.qubits))
-            outcomes = small.measure(op.qubits, [float(u) for u in uniforms], basis=(op.payload or "Z"))
-            return self._measurement_errors(op, outcomes)
-        if op.kind == "reset":
-            for q in op.qubits:
+            generator = self.stream(node, "small-measure").transient_generator(seq)
+            # random() draws the same double as random(1)[0]
+            uniforms = [generator.random()] if len(qubits) == 1 else generator.random(len(qubits)).tolist()
+            outcomes = small.measure(qubits, uniforms, basis=(payload or "Z"))
+            return self._measurement_errors(node, seq, error_probability, outcomes)
+        if kind == "gate":
+            small.apply(payload)
+            self._gate_noise(qubits, error_probability, lambda q: small.depolarize([q], error_probability),
+                             lambda a, b: small.depolarize([a, b], error_probability))
+            return None
+        if kind == "reset":
+            for q in qubits:
                 small.reset(q)
             return None
-        if op.kind == "bell":
-            small.werner_pair(op.qubits[0], op.qubits[1], float(op.payload))
+        if kind == "bell":
+            small.werner_pair(qubits[0], qubits[1], float(payload))
             return None
-        raise ValueError(f"unknown quantum operation kind {op.kind!r}")
+        raise ValueError(f"unknown quantum operation kind {kind!r}")
 
     def _apply_register(self, state, op: QOp) -> list[int] | None:
         self.decohere(state, op.qubits, op.time_ps)
@@ -323,7 +337,8 @@ class QuantumMemory:
             state.apply(GateOp(gate.matrix, tuple(where[q] for q in gate.targets),
                                tuple(where[q] for q in gate.controls), gate.diagonal, gate.name))
             stream = self.stream(op.node, "gate-noise")
-            self._gate_noise(op, lambda q: noise.depolarize(state, where[q], op.error_probability, stream),
+            self._gate_noise(op.qubits, op.error_probability,
+                             lambda q: noise.depolarize(state, where[q], op.error_probability, stream),
                              lambda a, b: noise.depolarize2(state, where[a], where[b], op.error_probability,
                                                             stream))
             return None
@@ -333,7 +348,7 @@ class QuantumMemory:
             for q, m in zip(op.qubits, outcomes):
                 if q >= self.num_data_qubits:
                     self._leave(state, q, m, basis)
-            return self._measurement_errors(op, outcomes)
+            return self._measurement_errors(op.node, op.seq, op.error_probability, outcomes)
         if op.kind == "reset":
             for q, bit in zip(op.qubits, bits):
                 state.reset(bit, stream=self.stream(op.node, "reset"))
@@ -408,3 +423,9 @@ class QuantumMemory:
 def apply_qop(state, memory: QuantumMemory, op: QOp, **options) -> list[int] | None:
     """Apply one operation to the two tiers (:meth:`QuantumMemory.apply`); outcomes of a measurement."""
     return memory.apply(state, op, **options)
+
+
+def apply_local_op(memory: QuantumMemory, time_ps: int, node: int, seq: int, kind: str, qubits: tuple[int, ...],
+                   payload, error_probability: float) -> list[int] | None:
+    """Apply one operation on local small states from its fields (:meth:`QuantumMemory.apply_local`)."""
+    return memory.apply_local(time_ps, node, seq, kind, qubits, payload, error_probability)

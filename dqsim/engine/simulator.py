@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
+from heapq import heappop, heappush
 import math
 import time
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from dqsim.engine.process import ProcessHandle, ResumableProcess
-from dqsim.engine.quantum import BellDiagonalProbe, QOp, QuantumMemory, apply_qop
+from dqsim.engine.quantum import BellDiagonalProbe, QOp, QuantumMemory, apply_local_op, apply_qop
 from dqsim.errors import DqsimError
 from dqsim.network.network import Network
 from dqsim.rng import Stream
@@ -83,6 +84,23 @@ class Message:
     origin_counter: int
 
 
+
+
+#: The commands a process may yield.
+_COMMANDS = (Wait, Receive, MeasureCmd)
+
+
+def _frozen(cls, fields: dict):
+    """An instance of the frozen dataclass ``cls`` with ``fields`` (every field), made without ``__init__``.
+
+    A frozen dataclass's ``__init__`` sets each field through
+    ``object.__setattr__``, which costs more than the rest of an engine
+    event; writing the instance dict directly gives an equal object
+    (equality, hash, repr and pickling read the same fields).
+    """
+    obj = object.__new__(cls)
+    obj.__dict__.update(fields)
+    return obj
 
 
 @dataclass
@@ -140,10 +158,10 @@ class NodeContext:
     def wait(self, delay_ps: int) -> Wait:
         if delay_ps < 0:
             raise EngineError(f"node {self.name}: wait of {delay_ps} ps is negative")
-        return Wait(int(delay_ps))
+        return _frozen(Wait, {"delay_ps": int(delay_ps)})
 
     def receive(self, tag) -> Receive:
-        return Receive(tag)
+        return _frozen(Receive, {"tag": tag})
 
     def measure(self, qubits: Sequence[int], *, basis: str = "Z", error_probability: float = 0.0) -> MeasureCmd:
         return MeasureCmd(tuple(qubits), basis, error_probability)
@@ -152,7 +170,7 @@ class NodeContext:
     def _muted(self) -> bool:
         """True while a restored process is re-executed from its log: it must change nothing."""
         current = self._sim._current
-        return current is not None and current.reexecuting
+        return current is not None and current._records is not None  # ProcessHandle.reexecuting, inlined
 
     def send(self, dest: int, tag, payload=None, *, extra_delay_ps: int = 0) -> int:
         """Send a classical message; returns its arrival time (ps)."""
@@ -353,6 +371,7 @@ class Simulator:
         self.lookahead_ps = network.lookahead_ps
         self.nodes = [_Node(i, name) for i, name in enumerate(network.names)]
         self.local = [n for n in self.nodes if self.rank_of_node[n.index] == comm.rank]
+        self._rank = comm.rank
         self.memory = QuantumMemory(list(qubit_owner), [s.t1_s for s in network.nodes], [s.t2_s for s in network.nodes],
                                     self.seed, num_data_qubits=num_data_qubits, max_small_qubits=max_small_qubits)
         boundary = set() if comm.size == 1 else network.boundary_nodes
@@ -438,14 +457,24 @@ class Simulator:
 
     def _enqueue(self, node: _Node, entry: tuple) -> None:
         """Put an event in a local node's queue and keep the ready heap current."""
-        heapq.heappush(node.queue, entry)
-        if node.queue[0] is entry and node.blocked_by is None:
-            heapq.heappush(self._ready, (entry[0], node.index))
+        queue = node.queue
+        heappush(queue, entry)
+        if queue[0] is entry and node.blocked_by is None:
+            heappush(self._ready, (entry[0], node.index))
 
     def _push(self, node: _Node, time_ps: int, origin: int, action: str, arg) -> None:
         source = self.nodes[origin]
         source.counter += 1
         self._enqueue(node, (time_ps, origin, source.counter, action, arg))
+
+    def _resume_later(self, node: _Node, time_ps: int, process: ProcessHandle, value) -> None:
+        """Queue the resumption of one of ``node``'s own processes (:meth:`_push` from the node itself)."""
+        node.counter += 1
+        entry = (time_ps, node.index, node.counter, "resume", (process, value))
+        queue = node.queue
+        heappush(queue, entry)
+        if queue[0] is entry and node.blocked_by is None:
+            heappush(self._ready, (time_ps, node.index))
 
     def _is_local(self, qubits) -> bool:
         """Whether an operation on ``qubits`` touches local small states only (this rank applies it now).
@@ -454,28 +483,34 @@ class Simulator:
         rank, not in the register, not in a shared small state, and not
         touched by an operation of this rank still waiting for a flush.
         """
-        memory, rank = self.memory, self.comm.rank
+        memory, rank, rank_of_qubit, in_flight = self.memory, self._rank, self._rank_of_qubit, self._in_flight
+        num_data, slot_of, shared = memory.num_data_qubits, memory.slot_of, memory.shared_qubits
         for q in qubits:
-            if (self._rank_of_qubit[q] != rank or memory.in_register(q) or q in memory.shared_qubits
-                    or self._in_flight.get(q)):
+            if rank_of_qubit[q] != rank or q < num_data or q in slot_of or q in shared or q in in_flight:
                 return False
         return True
 
     def _issue(self, node: _Node, kind: str, qubits, payload, error_probability: float = 0.0):
         """Issue an operation: applied at once on local small states, else buffered for the next flush.
 
-        Returns ``(op, outcome, applied)``; ``outcome`` is a measurement's result when ``applied``.
-        Local operations run in ``(time, node)`` order — no node runs past a
-        blocked node's time — so their order is the global ``(time, node,
-        seq)`` order restricted to their small states (DESIGN.md invariant 4).
+        Returns ``(op, outcome, applied)``; ``outcome`` is a measurement's
+        result when ``applied`` (then ``op`` is ``None``: a local operation
+        needs no record). Local operations run in ``(time, node)`` order — no
+        node runs past a blocked node's time — so their order is the global
+        ``(time, node, seq)`` order restricted to their small states
+        (DESIGN.md invariant 4).
         """
         node.seq += 1
-        qubits = tuple(int(q) for q in qubits)
-        op = QOp(node.now_ps, node.index, node.seq, kind, qubits, payload, float(error_probability))
+        qubits = tuple(map(int, qubits))
         if self._is_local(qubits):
-            outcome = apply_qop(None, self.memory, op, shared=False)
             self.stats.num_quantum_ops += 1
-            return op, outcome, True
+            if kind != "probe":
+                outcome = apply_local_op(self.memory, node.now_ps, node.index, node.seq, kind, qubits, payload,
+                                         float(error_probability))
+                return None, outcome, True
+            op = QOp(node.now_ps, node.index, node.seq, kind, qubits, payload, float(error_probability))
+            return op, apply_qop(None, self.memory, op, shared=False), True
+        op = QOp(node.now_ps, node.index, node.seq, kind, qubits, payload, float(error_probability))
         carry = self.memory.carry_local(qubits)
         if carry:
             op = dataclasses.replace(op, carry=carry)
@@ -495,7 +530,7 @@ class Simulator:
                 raise EngineError(
                     f"node {self.nodes[op.node].name} touched qubit {q} of node "
                     f"{self.nodes[self.memory.owner[q]].name} on another rank without a link between them; "
-                    "give the Simulator the network's links")
+                    "add that link to the Network")
             if (rank == self.comm.rank and q not in self.memory.shared_qubits
                     and self.memory.small.group_of(q) is not None):
                 raise EngineError(f"node {self.nodes[op.node].name} probed qubit {q}, which is in a small state "
@@ -513,7 +548,8 @@ class Simulator:
     def _send(self, node: _Node, dest: int, tag, payload, extra_delay_ps: int) -> int:
         arrival = self._arrival_ps(node, dest, extra_delay_ps)
         node.counter += 1
-        msg = Message(node.index, dest, tag, payload, node.now_ps, arrival, node.counter)
+        msg = _frozen(Message, {"source": node.index, "dest": dest, "tag": tag, "payload": payload,
+                                "sent_ps": node.now_ps, "arrival_ps": arrival, "origin_counter": node.counter})
         self.stats.num_messages += 1
         rank = self.rank_of_node[dest]
         if rank == self.comm.rank:
@@ -538,31 +574,45 @@ class Simulator:
         """
         while True:
             self._current = process
+            generator = process.generator
             try:
-                command = process.send(value)
+                if generator is not None and process.log is None:  # the common case, without send's bookkeeping
+                    command = generator.send(value)
+                else:
+                    command = process.send(value)
             except StopIteration:
+                process.done = True
+                self._current = None
                 if not process.resumable:
                     node.processes.remove(process)
                 return
-            finally:
+            except BaseException:
                 self._current = None
-            if isinstance(command, MeasureCmd):
+                raise
+            self._current = None
+            kind = type(command)
+            if kind not in _COMMANDS:  # a subclass of a command takes its base's path
+                kind = next((base for base in _COMMANDS if isinstance(command, base)), None)
+            if kind is Wait:
+                self._resume_later(node, node.now_ps + command.delay_ps, process, None)
+            elif kind is Receive:
+                box = node.mailbox.get(command.tag)
+                if box:
+                    self._resume_later(node, node.now_ps, process, box.pop(0))
+                else:
+                    waiting = node.waiting.get(command.tag)
+                    if waiting is None:
+                        node.waiting[command.tag] = [process]
+                    else:
+                        waiting.append(process)
+            elif kind is MeasureCmd:
                 op, outcome, applied = self._issue(node, "measure", command.qubits, command.basis,
                                                    command.error_probability)
                 if applied:  # a local small state: the outcome is known now
                     value = outcome
                     continue
                 node.blocked_by = (process, op)
-                heapq.heappush(self._blocked, (op.time_ps, node.index))
-            elif isinstance(command, Wait):
-                self._push(node, node.now_ps + command.delay_ps, node.index, "resume", (process, None))
-            elif isinstance(command, Receive):
-                box = node.mailbox.get(command.tag)
-                if box:
-                    msg = box.pop(0)
-                    self._push(node, node.now_ps, node.index, "resume", (process, msg))
-                else:
-                    node.waiting.setdefault(command.tag, []).append(process)
+                heappush(self._blocked, (op.time_ps, node.index))
             else:
                 raise EngineError(f"node {node.name}: a process yielded {command!r}, not a command")
             return
@@ -581,7 +631,11 @@ class Simulator:
                 process = waiters.pop(0)
                 self._step(node, process, msg)
             else:
-                node.mailbox.setdefault(msg.tag, []).append(msg)
+                box = node.mailbox.get(msg.tag)
+                if box is None:
+                    node.mailbox[msg.tag] = [msg]
+                else:
+                    box.append(msg)
 
     def _earliest_blocked_ps(self) -> float:
         """The earliest pending measurement time of a blocked local node (``inf``: none)."""
@@ -591,7 +645,7 @@ class Simulator:
             node = self.nodes[index]
             if node.blocked_by is not None and node.blocked_by[1].time_ps == time_ps:
                 return time_ps
-            heapq.heappop(blocked)
+            heappop(blocked)
         return math.inf
 
     def _run_local(self, window_end: float) -> None:
@@ -604,19 +658,20 @@ class Simulator:
         small states are applied in the global ``(time, node, seq)`` order.
         (Nodes of other ranks cannot reach this one before the window ends.)
         """
-        ready = self._ready
+        ready, nodes, blocked, handle = self._ready, self.nodes, self._blocked, self._handle
         while ready:
             time_ps, index = ready[0]
-            node = self.nodes[index]
-            if node.blocked_by is not None or not node.queue or node.queue[0][0] != time_ps:
-                heapq.heappop(ready)  # stale: the node blocked, or its head changed (a fresh entry exists)
+            node = nodes[index]
+            queue = node.queue
+            if node.blocked_by is not None or not queue or queue[0][0] != time_ps:
+                heappop(ready)  # stale: the node blocked, or its head changed (a fresh entry exists)
                 continue
-            if time_ps >= window_end or time_ps >= self._earliest_blocked_ps():
+            if time_ps >= window_end or (blocked and time_ps >= self._earliest_blocked_ps()):
                 return
-            heapq.heappop(ready)
-            self._handle(node, heapq.heappop(node.queue))
-            if node.queue and node.blocked_by is None:
-                heapq.heappush(ready, (node.queue[0][0], index))
+            heappop(ready)
+            handle(node, heappop(queue))
+            if queue and node.blocked_by is None:
+                heappush(ready, (queue[0][0], index))
 
     def _resume_blocked(self, node: _Node, op: QOp, outcome) -> None:
         process, pending_op = node.blocked_by
@@ -637,6 +692,57 @@ class Simulator:
         started = time.perf_counter()
         gathered = self.comm.allgather(self._buffer) if self.comm.size > 1 else [self._buffer]
         self._buffer = []
+        return self._resolve(gathered, everything=everything, started=started)
+
+    def _exchange(self, window_end: float) -> tuple[bool, float, float | None]:
+        """Collective: the one exchange of a flush inside the window loop.
+
+        Every rank sends every other rank, in one ``alltoall``, its new shared
+        operations, the messages for that rank, its earliest next event time
+        (queue heads and the arrival times of the messages it sends) and its
+        ``work_done``; then the flush applies operations as :meth:`_flush`.
+        So a window costs one collective plus one per flush that resolves a
+        measurement (it used to cost an ``allgather``, an ``alltoall`` and one
+        or two ``allreduce``).
+
+        Returns ``(resolved, next_time, fraction)``: whether a measurement was
+        resolved, and — meaningful when none was, i.e. at the window's end —
+        the earliest next event time over all ranks and the fraction of work
+        done (``None`` without ``work_done``).
+        """
+        started = time.perf_counter()
+        comm, outbox = self.comm, self._outbox
+        work = tuple(int(x) for x in self.work_done()) if self.work_done is not None else None
+        local_next = math.inf
+        if self._earliest_blocked_ps() == math.inf:  # else a measurement is pending: the window goes on
+            local_next = self._next_local_time()
+            for messages in outbox:
+                for msg in messages:
+                    local_next = min(local_next, msg.arrival_ps)
+        if comm.size > 1:
+            parts = comm.alltoall([(self._buffer, outbox[rank], local_next, work) for rank in range(comm.size)])
+            self._outbox = [[] for _ in range(comm.size)]
+        else:
+            parts = [(self._buffer, (), local_next, work)]
+        self._buffer = []
+        for _ops, messages, _next, _work in parts:
+            for msg in messages:
+                if msg.arrival_ps < window_end:  # the window rule, checked on arrival too
+                    raise EngineError(f"message {msg.tag!r} arrived at {msg.arrival_ps} ps inside its window")
+                self._enqueue(self.nodes[msg.dest], (msg.arrival_ps, msg.source, msg.origin_counter, "deliver", msg))
+        resolved = self._resolve([part[0] for part in parts], everything=False, started=started)
+        next_time = min(part[2] for part in parts)
+        fraction = None
+        if work is not None:
+            done, total = (sum(part[3][i] for part in parts) for i in (0, 1))
+            fraction = float(done) / total if total else 1.0
+        return resolved, next_time, fraction
+
+    def _resolve(self, gathered: list, *, everything: bool, started: float) -> bool:
+        """Add every rank's new operations to the pending ones and apply those up to the earliest measurement.
+
+        All of them with ``everything``. Returns True when a measurement was resolved.
+        """
         pending, measures = self._pending, self._pending_measures
         for ops in gathered:
             for op in ops:
@@ -672,10 +778,13 @@ class Simulator:
         return resolved
 
     # ----------------------------------------------------------------- run
-    def _window_boundary(self, window_end: float) -> None:
-        """Collective: write a checkpoint at this boundary if one is due (no message in flight)."""
+    def _window_boundary(self, window_end: float) -> bool:
+        """Collective: write a checkpoint at this boundary if one is due (no message in flight).
+
+        Returns True when one was written.
+        """
         if self.checkpointer is None or not math.isfinite(window_end):
-            return
+            return False
         write, stop = self.checkpointer.due(window_end)
         if write:
             self._flush(everything=True)
@@ -684,6 +793,7 @@ class Simulator:
                 from dqsim.engine.checkpoint import CheckpointStop  # noqa: PLC0415
 
                 raise CheckpointStop(path)
+        return bool(write)
 
     # ------------------------------------------------------ checkpoint snapshots
     def node_snapshot(self, node: int) -> dict:
@@ -764,8 +874,24 @@ class Simulator:
             setattr(self.stats, name, value)
 
     def _next_local_time(self) -> float:
-        times = [n.queue[0][0] for n in self.local if n.queue]
-        return min(times) if times else math.inf
+        """The earliest queued event time of this rank's unblocked nodes (``inf``: none).
+
+        The head of the ready heap once its stale entries are dropped (every
+        unblocked node with events has an entry for its queue head). While
+        a node is blocked (after a resume from a checkpoint) its queue counts
+        too: every local queue is read.
+        """
+        if self._earliest_blocked_ps() < math.inf:
+            times = [n.queue[0][0] for n in self.local if n.queue]
+            return min(times) if times else math.inf
+        ready, nodes = self._ready, self.nodes
+        while ready:
+            time_ps, index = ready[0]
+            node = nodes[index]
+            if node.blocked_by is None and node.queue and node.queue[0][0] == time_ps:
+                return time_ps
+            heappop(ready)
+        return math.inf
 
     def run(self, *, until_ps: float = math.inf) -> RunStatistics:
         """Run until no events are left anywhere (or ``until_ps``); collective.
@@ -783,23 +909,12 @@ class Simulator:
             self._window_end = window_end
             while True:
                 self._run_local(window_end)
-                if not self._flush():
+                resolved, next_time, fraction = self._exchange(window_end)
+                if not resolved:
                     break
-            inbox = self.comm.alltoall(self._outbox)
-            self._outbox = [[] for _ in range(self.comm.size)]
-            for messages in inbox:
-                for msg in messages:
-                    if msg.arrival_ps < window_end:  # the window rule, checked on arrival too
-                        raise EngineError(f"message {msg.tag!r} arrived at {msg.arrival_ps} ps inside its window")
-                    self._enqueue(self.nodes[msg.dest],
-                                  (msg.arrival_ps, msg.source, msg.origin_counter, "deliver", msg))
             self.stats.num_windows += 1
-            self._window_boundary(window_end)
-            next_time = self.comm.allreduce_min(self._next_local_time())
-            fraction = None
-            if self.work_done is not None:
-                done, total = self.comm.allreduce_sum(np.array(self.work_done(), dtype=np.int64))
-                fraction = float(done) / total if total else 1.0
+            if self._window_boundary(window_end):  # a checkpoint's flush may have changed the queues
+                next_time = self.comm.allreduce_min(self._next_local_time())
             if self.on_window is not None and self.comm.rank == 0:
                 reached = min(next_time, window_end)
                 if not math.isfinite(reached):

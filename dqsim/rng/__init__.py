@@ -25,6 +25,9 @@ import numpy as np
 
 __all__ = ["Stream", "purpose_id"]
 
+#: The generator and state dict that :meth:`Stream.transient_generator` reuses (``None`` until first used).
+_TRANSIENT: tuple | None = None
+
 
 def purpose_id(purpose: str) -> int:
     """Stable 63-bit integer for a purpose name (independent of Python's hash seed).
@@ -68,12 +71,6 @@ class Stream:
             2, dtype=np.uint64
         )
         self._key = words
-        self._shared: np.random.Generator | None = None
-
-    def __getstate__(self) -> dict:
-        state = dict(self.__dict__)
-        state["_shared"] = None  # a cache, rebuilt on use (checkpoints stay plain data)
-        return state
 
     def __repr__(self) -> str:
         return f"Stream({self.seed}, node={self.node}, purpose={self.purpose!r}, event={self.event})"
@@ -84,19 +81,25 @@ class Stream:
         return np.random.Generator(bitgen)
 
     def transient_generator(self, event: int) -> np.random.Generator:
-        """The generator of one event, reusing this stream's one generator object.
+        """The generator of one event, reusing one generator object that all streams share.
 
-        Same draws as :meth:`generator` but about three times faster; the
-        object is reset by the next call on this stream, so draw from it at
-        once and do not keep it.
+        Same draws as :meth:`generator` but several times faster (no new
+        Philox object: the shared one gets this stream's key and the event's
+        counter); the object is reset by the next call on *any* stream, so
+        draw from it at once and do not keep it.
         """
-        if self._shared is None:
-            self._shared = np.random.Generator(np.random.Philox(key=self._key))
-        self._shared.bit_generator.state = {
-            "bit_generator": "Philox",
-            "state": {"counter": np.array([0, 0, event, 0], dtype=np.uint64), "key": self._key},
-            "buffer": np.zeros(4, dtype=np.uint64), "buffer_pos": 4, "has_uint32": 0, "uinteger": 0}
-        return self._shared
+        global _TRANSIENT  # noqa: PLW0603 - one cache per process, built on first use
+        if _TRANSIENT is None:
+            _TRANSIENT = (np.random.Generator(np.random.Philox(key=self._key)),
+                          {"bit_generator": "Philox",
+                           "state": {"counter": np.zeros(4, dtype=np.uint64), "key": self._key},
+                           "buffer": np.zeros(4, dtype=np.uint64), "buffer_pos": 4, "has_uint32": 0, "uinteger": 0})
+        generator, state = _TRANSIENT
+        # setting the state copies its values (every field, the buffer emptied): only key and counter change
+        state["state"]["key"] = self._key
+        state["state"]["counter"][2] = event
+        generator.bit_generator.state = state
+        return generator
 
     def next_transient(self) -> np.random.Generator:
         """:meth:`transient_generator` of the next event; advances the counter by one."""

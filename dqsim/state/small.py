@@ -50,6 +50,12 @@ def _post_measurement(rotation, m: int) -> np.ndarray:
 
 
 _POST_MEASUREMENT = {basis: (_post_measurement(r, 0), _post_measurement(r, 1)) for basis, r in _BASIS_ROTATION.items()}
+#: |Φ+⟩⟨Φ+| and the 4×4 identity (read only) for Werner pairs.
+_PHI_PLUS = np.zeros((4, 4), dtype=np.complex128)
+_PHI_PLUS[0, 0] = _PHI_PLUS[0, 3] = _PHI_PLUS[3, 0] = _PHI_PLUS[3, 3] = 0.5
+_PHI_PLUS.flags.writeable = False
+_EYE4 = np.eye(4)
+_EYE4.flags.writeable = False
 
 
 def op_matrix(op: GateOp) -> tuple[np.ndarray, tuple[int, ...]]:
@@ -74,18 +80,44 @@ def op_matrix(op: GateOp) -> tuple[np.ndarray, tuple[int, ...]]:
     return full, qubits
 
 
-def _left(rho: np.ndarray, k: int, matrix: np.ndarray, positions: Sequence[int]) -> np.ndarray:
-    """``matrix @ rho`` with ``matrix`` acting on the row bits ``positions`` (little-endian)."""
+#: Per ``(k, positions)``: how :func:`_left` lays out a ``k``-qubit ρ for one matrix product.
+_LEFT_PLANS: dict = {}
+
+
+def _left_plan(k: int, positions: tuple[int, ...]) -> tuple:
+    """The axes :func:`_left` uses, computed once per ``(k, positions)`` (``np.tensordot``'s layout)."""
     m = len(positions)
-    if m == k:
-        order = list(positions)
-        if order == list(range(k)):
-            return matrix @ rho
-    tensor = rho.reshape((2,) * k + (rho.shape[1],))
     # tensor axis of bit j is k-1-j; matrix axes are big-endian in its own qubits.
     t_axes = [k - 1 - positions[m - 1 - i] for i in range(m)]
-    out = np.tensordot(matrix.reshape((2,) * (2 * m)), tensor, axes=(list(range(m, 2 * m)), t_axes))
-    out = np.moveaxis(out, list(range(m)), t_axes)
+    rest_axes = [a for a in range(k + 1) if a not in t_axes]
+    rest_shape = [2] * (k - m) + [1 << k]
+    # np.moveaxis(out, range(m), t_axes) as one transpose
+    order = [n for n in range(k + 1) if n >= m]
+    for dest, src in sorted(zip(t_axes, range(m))):
+        order.insert(dest, src)
+    plan = ((2,) * (2 * m), (2,) * k + (1 << k,), t_axes + rest_axes, (1 << m, -1), (2,) * m + tuple(rest_shape),
+            order)
+    _LEFT_PLANS[(k, positions)] = plan
+    return plan
+
+
+def _left(rho: np.ndarray, k: int, matrix: np.ndarray, positions: Sequence[int]) -> np.ndarray:
+    """``matrix @ rho`` with ``matrix`` acting on the row bits ``positions`` (little-endian).
+
+    The same products and sums as ``np.tensordot`` over the tensor axes of
+    ``positions`` (so results are bit for bit those of that formulation),
+    with the axis bookkeeping computed once per ``(k, positions)``.
+    """
+    positions = tuple(positions)
+    m = len(positions)
+    if m == k and positions == tuple(range(k)):
+        return matrix @ rho
+    plan = _LEFT_PLANS.get((k, positions)) or _left_plan(k, positions)
+    matrix_shape, tensor_shape, tensor_order, flat_shape, out_shape, out_order = plan
+    dim = 1 << m
+    at = matrix.reshape(matrix_shape).reshape(dim, dim)
+    bt = rho.reshape(tensor_shape).transpose(tensor_order).reshape(flat_shape)
+    out = np.dot(at, bt).reshape(out_shape).transpose(out_order)
     return out.reshape(rho.shape)
 
 
@@ -93,6 +125,12 @@ def conjugate(rho: np.ndarray, k: int, matrix: np.ndarray, positions: Sequence[i
     """``M ρ M†`` for a Hermitian ``ρ`` of ``k`` qubits, ``M`` on bits ``positions``."""
     half = _left(rho, k, matrix, positions)
     return _left(half.conj().T, k, matrix, positions)
+
+
+def _kron(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``np.kron(a, b)`` of two square matrices (the same products, without kron's generic set-up)."""
+    ra, rb = a.shape[0], b.shape[0]
+    return (a[:, None, :, None] * b[None, :, None, :]).reshape(ra * rb, ra * rb)
 
 
 def _qubit_view(rho: np.ndarray, k: int, position: int) -> np.ndarray:
@@ -133,13 +171,20 @@ def damp(rho: np.ndarray, k: int, position: int, gamma: float, dephase_p: float)
     √(1−γ)(1−2p). This is :func:`dqsim.state.noise.idle`'s channel.
     """
     out = rho.copy()
-    v = _qubit_view(out, k, position)
     coherence = math.sqrt(1.0 - gamma) * (1.0 - 2.0 * dephase_p)
+    if position == 0:  # the lowest bit: every other row and column (2-D slices, the same element operations)
+        b00, b11, b01, b10 = out[0::2, 0::2], out[1::2, 1::2], out[0::2, 1::2], out[1::2, 0::2]
+    elif position == k - 1:  # the highest bit: the four quarters
+        h = 1 << (k - 1)
+        b00, b11, b01, b10 = out[:h, :h], out[h:, h:], out[:h, h:], out[h:, :h]
+    else:
+        v = _qubit_view(out, k, position)
+        b00, b11, b01, b10 = v[:, 0, :, :, 0, :], v[:, 1, :, :, 1, :], v[:, 0, :, :, 1, :], v[:, 1, :, :, 0, :]
     if gamma:
-        v[:, 0, :, :, 0, :] += gamma * v[:, 1, :, :, 1, :]
-        v[:, 1, :, :, 1, :] *= 1.0 - gamma
-    v[:, 0, :, :, 1, :] *= coherence
-    v[:, 1, :, :, 0, :] *= coherence
+        b00 += gamma * b11
+        b11 *= 1.0 - gamma
+    b01 *= coherence
+    b10 *= coherence
     return out
 
 
@@ -179,8 +224,8 @@ class Group:
         return len(self.qubits)
 
     def positions(self, qubits: Iterable[int]) -> list[int]:
-        index = {q: i for i, q in enumerate(self.qubits)}
-        return [index[q] for q in qubits]
+        index = self.qubits.index  # groups are small: a scan beats building a dict
+        return [index(q) for q in qubits]
 
 
 class SmallStates:
@@ -246,7 +291,7 @@ class SmallStates:
         qubits_out = list(merged.qubits)
         rho = merged.rho
         for g in groups[1:]:
-            rho = np.kron(g.rho, rho)  # g's qubits become the high bits
+            rho = _kron(g.rho, rho)  # g's qubits become the high bits
             qubits_out.extend(g.qubits)
         return self._set(Group(qubits_out, rho))
 
@@ -289,14 +334,12 @@ class SmallStates:
         g = self._group.get(qubit)
         if g is None:  # a fresh |0⟩ is unchanged by damping and dephasing
             return
-        g.rho = damp(g.rho, g.num_qubits, g.positions([qubit])[0], gamma, dephase_p)
+        g.rho = damp(g.rho, len(g.qubits), g.qubits.index(qubit), gamma, dephase_p)
 
     def werner_pair(self, qubit_a: int, qubit_b: int, werner: float) -> None:
         """H, CNOT on (a, b) then 2-qubit depolarizing ``15(1−w)/16``: w|Φ+⟩⟨Φ+| + (1−w)I/4 from |00⟩."""
         if qubit_a not in self._group and qubit_b not in self._group:  # both fresh |0⟩: write ρ directly
-            phi = np.zeros((4, 4), dtype=np.complex128)
-            phi[0, 0] = phi[0, 3] = phi[3, 0] = phi[3, 3] = 0.5
-            self._set(Group([qubit_a, qubit_b], werner * phi + (1.0 - werner) / 4.0 * np.eye(4)))
+            self._set(Group([qubit_a, qubit_b], werner * _PHI_PLUS + (1.0 - werner) / 4.0 * _EYE4))
             return
         self.apply(gate_op("h", [qubit_a]))
         self.apply(gate_op("cx", [qubit_a, qubit_b]))
@@ -310,27 +353,39 @@ class SmallStates:
         outcomes). Each measured qubit is split off in its post-measurement
         state (|m⟩, or the X/Y eigenstate).
         """
-        rotation = _BASIS_ROTATION[basis.upper()]
+        basis = basis.upper()
+        rotation = _BASIS_ROTATION[basis]
+        post = _POST_MEASUREMENT[basis]
         outcomes = []
         for q, u in zip(qubits, uniforms):
             if rotation is not None:
                 self.apply_matrix(rotation, [q])
             g = self._group.get(q) or self._fresh(q)
-            k = g.num_qubits
+            rho = g.rho
+            k = len(g.qubits)
             pos = g.qubits.index(q)
+            # (``item`` gives Python numbers: the same doubles, without NumPy scalars)
             if k == 1:
-                p0, p1 = float(g.rho[0, 0].real), float(g.rho[1, 1].real)
+                p0, p1 = rho.item(0).real, rho.item(3).real
+            elif k == 2:  # two terms each: the same sums as the general case below
+                if pos == 0:
+                    p0, p1 = rho.item(0).real + rho.item(10).real, rho.item(5).real + rho.item(15).real
+                else:
+                    p0, p1 = rho.item(0).real + rho.item(5).real, rho.item(10).real + rho.item(15).real
             else:
-                diagonal = g.rho.diagonal().real.reshape(1 << (k - 1 - pos), 2, 1 << pos)
+                diagonal = rho.diagonal().real.reshape(1 << (k - 1 - pos), 2, 1 << pos)
                 p0, p1 = float(diagonal[:, 0, :].sum()), float(diagonal[:, 1, :].sum())
             m = 0 if u * (p0 + p1) < p0 else 1
             if (p0 if m == 0 else p1) <= 0:
                 m = 1 - m
             if k > 1:
-                size = 1 << (k - 1)
-                rest = _qubit_view(g.rho, k, pos)[:, m, :, :, m, :]
-                self._shrink(g, pos, rest.reshape(size, size) * (1.0 / (p0 if m == 0 else p1)))
-            self._set(Group([q], _POST_MEASUREMENT[basis.upper()][m]))
+                if k == 2:
+                    rest = rho[m::2, m::2] if pos == 0 else rho[2 * m:2 * m + 2, 2 * m:2 * m + 2]
+                else:
+                    size = 1 << (k - 1)
+                    rest = _qubit_view(rho, k, pos)[:, m, :, :, m, :].reshape(size, size)
+                self._shrink(g, pos, rest * (1.0 / (p0 if m == 0 else p1)))
+            self._set(Group([q], post[m]))
             outcomes.append(m)
         return outcomes
 
