@@ -36,9 +36,14 @@ def exchange_copy(xp, backend, comm, piece, partner: int):
     return recv.reshape(piece.shape)
 
 
-#: Largest piece of a pipelined exchange, bytes: small enough that packing one piece
-#: overlaps the transfer of the previous one, large enough that MPI runs at full speed.
-PIPELINE_PIECE_BYTES = 16 << 20
+#: Largest piece of a pipelined exchange, bytes (and at most half the exchange workspace,
+#: ``chunk_bytes``). Few large messages: on the 2-core dev VM with its cores shared, every
+#: message costs about a millisecond of handshake (each rendezvous waits for the partner
+#: process to be scheduled), and with one thread per rank MPI's copies and ours run one
+#: after the other anyway. Measured 2026-12-04, n = 26 on 2 ranks (256 MiB sent per rank),
+#: exchange time / plain Sendrecv time of the same bytes: pieces of 16 MiB 0.50, 64 MiB
+#: 0.65-0.68, 128 MiB 0.69-0.71 (bench/results/kernel_bench-*).
+PIPELINE_PIECE_BYTES = 128 << 20
 #: Pieces in flight at once.
 PIPELINE_DEPTH = 2
 
