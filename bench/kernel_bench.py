@@ -13,8 +13,9 @@ together, as they do in a run), each repeat timed as the maximum over ranks:
   kernel time over (2 × shard bytes) / copy time. The spread of the ratios
   over repeats is reported with their median, in both precisions.
 * **exchange** (2 or more ranks): one repeat times an exchange of the top
-  rank bit with a local bit (``ShardedState.localize``; every rank sends and
-  receives half its shard, pipelined by :mod:`dqsim.state.exchange`) and then
+  rank bit with the top local bit (contiguous halves) or with local bit 3
+  (runs of 8 amplitudes, packed), every rank sending and receiving half its
+  shard, pipelined by :mod:`dqsim.state.exchange`, and then
   a plain MPI Sendrecv of as many bytes between contiguous, already touched
   buffers; ratio = Sendrecv time / exchange time.
 
@@ -102,7 +103,7 @@ def measure(args, comm) -> dict:
         shard_bytes = state.amplitudes.nbytes
         dst = xp.empty_like(state.amplitudes)
         copy = lambda: xp.copyto(dst, state.amplitudes)  # noqa: E731
-        for name, bits, controls, build, factor in _cases(state.num_local_qubits, args.seed):
+        for name, bits, controls, build, factor in ([] if args.skip_kernels else _cases(state.num_local_qubits, args.seed)):
             op = build()
             state.apply(op)  # warm-up (compiles)
             ratios, kernel_s, copy_s = [], [], []
@@ -118,18 +119,26 @@ def measure(args, comm) -> dict:
                                       "ratio": _summary(ratios)})
         del dst
         if comm.size > 1 and precision == args.precisions[0]:
-            record["exchange"] = _exchange(comm, backend, xp, state, args.repeats)
+            top = state.num_local_qubits - 1
+            record["exchange"] = [_exchange(comm, backend, xp, state, args.repeats, bit) for bit in (top, 3)]
         del state
     return record
 
 
-def _exchange(comm, backend, xp, state, repeats: int) -> dict:
-    """Exchange of the top rank bit against a plain Sendrecv of the same bytes, interleaved (collective)."""
+def _exchange(comm, backend, xp, state, repeats: int, local_bit: int) -> dict:
+    """Swap of the top rank bit with ``local_bit`` against a plain Sendrecv of the same bytes, interleaved.
+
+    Collective. The top local bit gives contiguous halves of the shard; a lower
+    one gives runs of ``2^local_bit`` amplitudes, packed before sending.
+    """
+    from dqsim.state.layout import BitSwaps  # noqa: PLC0415
+
     n = state.num_qubits
     before = state.bytes_exchanged
+    swap = [BitSwaps(((n - 1, local_bit),))]
 
     def exchange():
-        state.localize([state.layout.logical_at[n - 1]])
+        state.apply_ops(swap)
 
     exchange()  # warm-up: buffers allocated and touched
     sent = comm.allreduce_max(state.bytes_exchanged - before)
@@ -150,7 +159,7 @@ def _exchange(comm, backend, xp, state, repeats: int) -> dict:
         exchange_s.append(e_s)
         plain_s.append(p_s)
         ratios.append(p_s / e_s)
-    return {"bytes_sent_per_rank": int(sent), "exchange_s_median": statistics.median(exchange_s),
+    return {"local_bit": local_bit, "bytes_sent_per_rank": int(sent), "exchange_s_median": statistics.median(exchange_s),
             "plain_sendrecv_s_median": statistics.median(plain_s),
             "exchange_gb_per_s": sent / statistics.median(exchange_s) / GB,
             "plain_gb_per_s": sent / statistics.median(plain_s) / GB,
@@ -164,10 +173,10 @@ def table(record: dict) -> str:
         r = k["ratio"]
         lines.append(f"{k['case']:22s} {k['precision']:10s} {k['copy_gb_per_s_median']:9.1f} "
                      f"{1e3 * k['kernel_s_median']:9.1f}  {r['median']:.2f} [{r['min']:.2f}-{r['max']:.2f}]")
-    ex = record.get("exchange")
-    if ex:
+    for ex in record.get("exchange") or []:
         r = ex["ratio_plain_over_exchange"]
-        lines.append(f"exchange of one rank bit, {ex['bytes_sent_per_rank'] / 2**20:.0f} MiB per rank: "
+        lines.append(f"exchange of one rank bit with local bit {ex['local_bit']}, "
+                     f"{ex['bytes_sent_per_rank'] / 2**20:.0f} MiB per rank: "
                      f"{1e3 * ex['exchange_s_median']:.1f} ms ({ex['exchange_gb_per_s']:.2f} GB/s), plain Sendrecv "
                      f"{1e3 * ex['plain_sendrecv_s_median']:.1f} ms ({ex['plain_gb_per_s']:.2f} GB/s); "
                      f"Sendrecv/exchange {r['median']:.2f} [{r['min']:.2f}-{r['max']:.2f}]")
@@ -181,7 +190,7 @@ def driver_main(args) -> int:
         out = Path(tmp) / "record.json"
         cmd = [sys.executable, script, "--mode", "worker", "--num-qubits", str(args.qubits),
                "--repeats", str(args.repeats), "--backend", args.backend, "--seed", str(args.seed),
-               "--precisions", *args.precisions, "--out", str(out)]
+               "--precisions", *args.precisions, "--out", str(out)] + (["--skip-kernels"] if args.skip_kernels else [])
         if args.ranks > 1:
             cmd = [str(Path(sys.executable).parent / "mpiexec"), "-n", str(args.ranks), *cmd]
         status, rc, tail, elapsed_s = state_bench._run(cmd, state_bench._env(1), args.timeout_s)
@@ -219,6 +228,7 @@ def parse_args(argv=None):
     parser.add_argument("--precisions", nargs="+", default=["complex128", "complex64"],
                         choices=("complex128", "complex64"))
     parser.add_argument("--backend", choices=("numpy", "cupy"), default="numpy")
+    parser.add_argument("--skip-kernels", action="store_true", help="measure the exchanges only")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--timeout-s", type=float, default=1200.0)
     parser.add_argument("--label", default=None, help="machine label in the file name (default vm)")
