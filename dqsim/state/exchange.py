@@ -8,9 +8,9 @@ slice of the same shape and receives into the same positions. A rank thus
 sends and receives ``S·(1 − 2^-k)`` bytes for a shard of ``S`` bytes.
 
 Slices are strided; they travel in pieces of at most half of ``chunk_bytes``
-(and at most :data:`PIPELINE_PIECE_BYTES`), pipelined: packing a piece overlaps
-the transfer of the previous one, a contiguous piece is sent from where it
-lies, and the received piece is unpacked in place. No full-shard receive
+(and at most :data:`PIPELINE_PIECE_BYTES`), two in flight: a piece's messages
+are started before the next piece is packed, a contiguous piece is sent from
+where it lies, and the received piece is unpacked in place. No full-shard receive
 buffer exists and no MPI message reaches 2 GiB.
 """
 
@@ -41,7 +41,7 @@ def exchange_copy(xp, backend, comm, piece, partner: int):
 #: message costs about a millisecond of handshake (each rendezvous waits for the partner
 #: process to be scheduled), and with one thread per rank MPI's copies and ours run one
 #: after the other anyway. Measured 2026-12-04, n = 26 on 2 ranks (256 MiB sent per rank),
-#: exchange time / plain Sendrecv time of the same bytes: pieces of 16 MiB 0.50, 64 MiB
+#: plain Sendrecv time / exchange time for the same bytes: pieces of 16 MiB 0.50, 64 MiB
 #: 0.65-0.68, 128 MiB 0.69-0.71 (bench/results/kernel_bench-*).
 PIPELINE_PIECE_BYTES = 128 << 20
 #: Pieces in flight at once.

@@ -22,7 +22,7 @@ import numpy as np
 
 from dqsim import backend as backend_mod
 from dqsim import comm as comm_mod
-from dqsim.backend.fast import permutation_of
+from dqsim.backend import fast as backend_fast
 from dqsim.errors import DqsimError, ResourceError
 from dqsim.rng import Stream
 from dqsim.state import exchange, kernels
@@ -278,7 +278,7 @@ class ShardedState:
         targets = [self.layout.physical_of[q] for q in op.targets]
         host_matrix = np.asarray(op.matrix if matrix is None else matrix)
         if fast is not None and len(targets) <= fast.max_dense_qubits:
-            source = permutation_of(host_matrix)
+            source = backend_fast.permutation_of(host_matrix)
             if source is not None:  # x, cx, ccx, controlled swaps: copies only
                 fast.permute(self.amplitudes, targets, source, cmask)
                 return
