@@ -105,3 +105,20 @@ def test_tile_geometry_covers_every_group_once():
                     seen.add((base | cmask) + p + o)
         expected = {i for i in range(1 << N) if (i & cmask) == cmask}
         assert seen == expected
+
+
+def test_six_bit_block_matches_generic_kernel():
+    """The largest block the CPU kernels accept (max_dense_qubits = 6), on the tiles' both paths."""
+    from dqsim.state import kernels
+
+    if BACKEND is None or BACKEND.fast is None or BACKEND.fast.max_dense_qubits < 6:
+        pytest.skip("no compiled CPU kernels")
+    psi = random_state(N, 6)
+    u = random_unitary(6, 16)
+    for bits, cmask in [([6, 7, 8, 9, 10, 11], 0), ([0, 11, 3, 5, 8, 1], 1 << 4)]:
+        got = psi.copy()
+        BACKEND.fast.dense(got, bits, u, cmask)
+        ref = psi.copy()
+        controls = [b for b in range(N) if (cmask >> b) & 1]
+        kernels.apply_dense(np, ref, N, u, bits, controls)
+        assert np.max(np.abs(got - ref)) < 1e-12, bits
