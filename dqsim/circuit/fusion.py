@@ -101,13 +101,15 @@ class FusionCosts:
         return base * max(0.25, 0.5 ** len(op.controls))
 
 
-#: numba kernels on one core of the 2-core dev VM, n = 22, 2026-12-04, with other jobs
-#: on the machine (so +-30%): one pass of a dense block on k = 1..6 qubits took about
-#: 2, 3.2, 5, 6, 8 and 23 copies of the shard (k >= 3: BLAS on gathered groups), a fused
-#: diagonal about 2. k = 5 is the last size worth having; the greedy merges into it only
+#: numba kernels (the tiles of dqsim.backend.fast), 2 ranks on the 2-core dev VM, n = 26,
+#: 2026-12-04, other jobs loading the machine to 10-13 (bench/results/kernel_bench-vm-*):
+#: one pass of a dense block on k = 1..5 qubits took 2.1-2.8, 2.3-2.4, 3.0-3.3, 5.0-5.3 and
+#: 7.1-8.3 copies of the shard (middle and top bits; medians of 5 repeats, each timed back
+#: to back with a copy), a fused diagonal about 2. Blocks of k >= 4 are compute-bound there
+#: (2^k complex multiply-adds per amplitude on one core). The greedy merges into them only
 #: where the table says so.
-CPU_COSTS = FusionCosts(dense=(2.0, 3.0, 5.0, 6.0, 8.0), diagonal=2.0,
-                        measured="numba, 2-core dev VM (shared), n=22, complex128, 2026-12-04")
+CPU_COSTS = FusionCosts(dense=(2.2, 2.3, 3.1, 5.0, 7.5), diagonal=2.0,
+                        measured="numba tiles, 2-core dev VM (shared), 2 ranks, n=26, complex128, 2026-12-04")
 #: Not measured (no GPU was lent when fusion was written): one thread per group keeps
 #: the kernel memory-bound up to 5 qubits on the H100 figures of 1-/2-qubit kernels.
 GPU_COSTS = FusionCosts(dense=(1.0, 1.0, 1.0, 1.05, 1.15), diagonal=1.0,

@@ -8,9 +8,9 @@ slice of the same shape and receives into the same positions. A rank thus
 sends and receives ``S·(1 − 2^-k)`` bytes for a shard of ``S`` bytes.
 
 Slices are strided; they travel in pieces of at most half of ``chunk_bytes``
-(and at most :data:`PIPELINE_PIECE_BYTES`), pipelined: packing a piece overlaps
-the transfer of the previous one, a contiguous piece is sent from where it
-lies, and the received piece is unpacked in place. No full-shard receive
+(and at most :data:`PIPELINE_PIECE_BYTES`), two in flight: a piece's messages
+are started before the next piece is packed, a contiguous piece is sent from
+where it lies, and the received piece is unpacked in place. No full-shard receive
 buffer exists and no MPI message reaches 2 GiB.
 """
 
@@ -36,9 +36,14 @@ def exchange_copy(xp, backend, comm, piece, partner: int):
     return recv.reshape(piece.shape)
 
 
-#: Largest piece of a pipelined exchange, bytes: small enough that packing one piece
-#: overlaps the transfer of the previous one, large enough that MPI runs at full speed.
-PIPELINE_PIECE_BYTES = 16 << 20
+#: Largest piece of a pipelined exchange, bytes (and at most half the exchange workspace,
+#: ``chunk_bytes``). Few large messages: on the 2-core dev VM with its cores shared, every
+#: message costs about a millisecond of handshake (each rendezvous waits for the partner
+#: process to be scheduled), and with one thread per rank MPI's copies and ours run one
+#: after the other anyway. Measured 2026-12-04, n = 26 on 2 ranks (256 MiB sent per rank),
+#: plain Sendrecv time / exchange time for the same bytes: pieces of 16 MiB 0.50, 64 MiB
+#: 0.65-0.68, 128 MiB 0.69-0.71 (bench/results/kernel_bench-*).
+PIPELINE_PIECE_BYTES = 128 << 20
 #: Pieces in flight at once.
 PIPELINE_DEPTH = 2
 

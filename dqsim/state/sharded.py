@@ -22,6 +22,7 @@ import numpy as np
 
 from dqsim import backend as backend_mod
 from dqsim import comm as comm_mod
+from dqsim.backend import fast as backend_fast
 from dqsim.errors import DqsimError, ResourceError
 from dqsim.rng import Stream
 from dqsim.state import exchange, kernels
@@ -276,6 +277,11 @@ class ShardedState:
             return
         targets = [self.layout.physical_of[q] for q in op.targets]
         host_matrix = np.asarray(op.matrix if matrix is None else matrix)
+        if fast is not None and len(targets) <= fast.max_dense_qubits:
+            source = backend_fast.permutation_of(host_matrix)
+            if source is not None:  # x, cx, ccx, controlled swaps: copies only
+                fast.permute(self.amplitudes, targets, source, cmask)
+                return
         if fast is not None and len(targets) == 1:
             fast.dense1(self.amplitudes, targets[0], host_matrix, cmask)
             return

@@ -1,0 +1,250 @@
+"""Kernel and exchange rooflines of the sharded state, each ratio measured within one run.
+
+A benchmark, not a test: it measures and records, it asserts nothing.
+
+Two measurements, both on ``--ranks`` ranks at once (all ranks stream memory
+together, as they do in a run), each repeat timed as the maximum over ranks:
+
+* **kernels**: for every case (dense k = 1..5 target bits at the low, middle
+  and top local bits, ``cx``, ``x``, ``rz``, a fused diagonal on 8 bits) one
+  repeat times ``xp.copyto`` of a shard-sized array and then the gate applied
+  through :meth:`ShardedState.apply` (the engine's own dispatch), back to
+  back. The ratio of that repeat is (least bytes the gate reads + writes) /
+  kernel time over (2 × shard bytes) / copy time. The spread of the ratios
+  over repeats is reported with their median, in both precisions.
+* **exchange** (2 or more ranks): one repeat times an exchange of the top
+  rank bit with the top local bit (contiguous halves) or with local bit 3
+  (runs of 8 amplitudes, packed), every rank sending and receiving half its
+  shard, pipelined by :mod:`dqsim.state.exchange`, and then
+  a plain MPI Sendrecv of as many bytes between contiguous, already touched
+  buffers; ratio = Sendrecv time / exchange time.
+
+The driver starts this file under the ``mpiexec`` beside ``sys.executable``
+and writes ``bench/results/kernel_bench-<label>-<YYYYMMDD>.json`` and a table.
+
+Example (from the repository root)::
+
+    .venv/bin/python bench/kernel_bench.py --ranks 2 --qubits 26 --repeats 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import shlex
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import state_bench  # noqa: E402  (shared launcher, machine description, random unitaries)
+
+GB = state_bench.GB
+
+
+def _timed_pair(comm, backend, first, second) -> tuple[float, float]:
+    """Seconds of ``first()`` then ``second()``, each the maximum over ranks (collective)."""
+    out = []
+    for fn in (first, second):
+        comm.barrier()
+        start = time.perf_counter()
+        fn()
+        backend.synchronize()
+        out.append(comm.allreduce_max(time.perf_counter() - start))
+    return out[0], out[1]
+
+
+def _summary(ratios: list[float]) -> dict:
+    return {"median": statistics.median(ratios), "min": min(ratios), "max": max(ratios), "samples": ratios}
+
+
+def _cases(num_local: int, seed: int):
+    """(name, physical target bits, physical control bits, op builder, bytes factor) per kernel case.
+
+    The bytes factor is the least traffic of the gate in shards: 2 (read + write
+    everything), 1 for ``cx`` (only the control = 1 half).
+    """
+    from dqsim.state.gates import GateOp, gate_op, unitary_op  # noqa: PLC0415
+
+    cases = []
+    for k in range(1, 6):
+        u = state_bench.random_unitary(1 << k, seed + k)
+        mid = num_local // 2 - k // 2
+        for label, low in (("low", 0), ("mid", mid), ("top", num_local - k)):
+            bits = tuple(range(low, low + k))
+            cases.append((f"dense k={k} {label}", bits, (), lambda bits=bits, u=u: unitary_op(u, bits), 2.0))
+    for label, (c, t) in (("low", (1, 0)), ("top", (num_local - 1, num_local - 2))):
+        cases.append((f"cx {label}", (t,), (c,), lambda c=c, t=t: gate_op("cx", [c, t]), 1.0))
+    cases.append(("x mid", (num_local // 2,), (), lambda: gate_op("x", [num_local // 2]), 2.0))
+    cases.append(("rz low", (0,), (), lambda: gate_op("rz", [0], [0.3]), 2.0))
+    diag = np.exp(1j * np.linspace(0.1, 1.0, 1 << 8))
+    cases.append(("diagonal m=8 low", tuple(range(8)), (),
+                  lambda: GateOp(diag, tuple(range(8)), (), True, "fused"), 2.0))
+    return cases
+
+
+def measure(args, comm) -> dict:
+    """Kernel ratios in both precisions and, on several ranks, exchange ratios (collective)."""
+    from dqsim import backend as backend_mod  # noqa: PLC0415
+    from dqsim.state.sharded import ShardedState  # noqa: PLC0415
+
+    backend = backend_mod.select(args.backend, node_local_rank=comm.node_local_rank)
+    xp = backend.xp
+    record = {"status": "ok", "ranks": comm.size, "num_qubits": args.num_qubits, "device": backend.kernel_name(),
+              "fast_kernels": getattr(backend.fast, "name", None), "kernels": [], "exchange": None}
+    for precision in args.precisions:
+        state = ShardedState(args.num_qubits, comm, precision=precision, backend=backend, seed=args.seed)
+        state.amplitudes.fill(2.0 ** (-args.num_qubits / 2))
+        shard_bytes = state.amplitudes.nbytes
+        dst = xp.empty_like(state.amplitudes)
+        copy = lambda: xp.copyto(dst, state.amplitudes)  # noqa: E731
+        for name, bits, controls, build, factor in ([] if args.skip_kernels else _cases(state.num_local_qubits, args.seed)):
+            op = build()
+            state.apply(op)  # warm-up (compiles)
+            ratios, kernel_s, copy_s = [], [], []
+            for _ in range(args.repeats):
+                c_s, k_s = _timed_pair(comm, backend, copy, lambda op=op: state.apply(op))
+                copy_s.append(c_s)
+                kernel_s.append(k_s)
+                ratios.append((factor * shard_bytes / k_s) / (2 * shard_bytes / c_s))
+            record["kernels"].append({"case": name, "precision": precision, "target_bits": list(bits),
+                                      "control_bits": list(controls), "bytes_factor": factor,
+                                      "kernel_s_median": statistics.median(kernel_s),
+                                      "copy_gb_per_s_median": 2 * shard_bytes / statistics.median(copy_s) / GB,
+                                      "ratio": _summary(ratios)})
+        del dst
+        if comm.size > 1 and precision == args.precisions[0]:
+            top = state.num_local_qubits - 1
+            record["exchange"] = [_exchange(comm, backend, xp, state, args.repeats, bit) for bit in (top, 3)]
+        del state
+    return record
+
+
+def _exchange(comm, backend, xp, state, repeats: int, local_bit: int) -> dict:
+    """Swap of the top rank bit with ``local_bit`` against a plain Sendrecv of the same bytes, interleaved.
+
+    Collective. The top local bit gives contiguous halves of the shard; a lower
+    one gives runs of ``2^local_bit`` amplitudes, packed before sending.
+    """
+    from dqsim.state.layout import BitSwaps  # noqa: PLC0415
+
+    n = state.num_qubits
+    before = state.bytes_exchanged
+    swap = [BitSwaps(((n - 1, local_bit),))]
+
+    def exchange():
+        state.apply_ops(swap)
+
+    exchange()  # warm-up: buffers allocated and touched
+    sent = comm.allreduce_max(state.bytes_exchanged - before)
+    elems = int(sent) // state.amplitudes.itemsize
+    send = xp.ones(elems, dtype=state.amplitudes.dtype)
+    recv = xp.zeros_like(send)
+    partner = comm.rank ^ 1
+    per = (1 << 30) // send.itemsize
+
+    def plain():
+        for start in range(0, elems, per):
+            comm.sendrecv_array(send[start : start + per], recv[start : start + per], partner)
+
+    plain()
+    ratios, exchange_s, plain_s = [], [], []
+    for _ in range(repeats):
+        e_s, p_s = _timed_pair(comm, backend, exchange, plain)
+        exchange_s.append(e_s)
+        plain_s.append(p_s)
+        ratios.append(p_s / e_s)
+    return {"local_bit": local_bit, "bytes_sent_per_rank": int(sent), "exchange_s_median": statistics.median(exchange_s),
+            "plain_sendrecv_s_median": statistics.median(plain_s),
+            "exchange_gb_per_s": sent / statistics.median(exchange_s) / GB,
+            "plain_gb_per_s": sent / statistics.median(plain_s) / GB,
+            "ratio_plain_over_exchange": _summary(ratios)}
+
+
+def table(record: dict) -> str:
+    lines = [f"ranks={record['ranks']} n={record['num_qubits']} ({record['device']}, {record['fast_kernels']})",
+             f"{'case':22s} {'precision':10s} {'copy GB/s':>9s} {'kernel ms':>9s}  ratio median [min-max]"]
+    for k in record["kernels"]:
+        r = k["ratio"]
+        lines.append(f"{k['case']:22s} {k['precision']:10s} {k['copy_gb_per_s_median']:9.1f} "
+                     f"{1e3 * k['kernel_s_median']:9.1f}  {r['median']:.2f} [{r['min']:.2f}-{r['max']:.2f}]")
+    for ex in record.get("exchange") or []:
+        r = ex["ratio_plain_over_exchange"]
+        lines.append(f"exchange of one rank bit with local bit {ex['local_bit']}, "
+                     f"{ex['bytes_sent_per_rank'] / 2**20:.0f} MiB per rank: "
+                     f"{1e3 * ex['exchange_s_median']:.1f} ms ({ex['exchange_gb_per_s']:.2f} GB/s), plain Sendrecv "
+                     f"{1e3 * ex['plain_sendrecv_s_median']:.1f} ms ({ex['plain_gb_per_s']:.2f} GB/s); "
+                     f"Sendrecv/exchange {r['median']:.2f} [{r['min']:.2f}-{r['max']:.2f}]")
+    return "\n".join(lines)
+
+
+def driver_main(args) -> int:
+    script = str(Path(__file__).resolve())
+    load_before = state_bench._loadavg_1min()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "record.json"
+        cmd = [sys.executable, script, "--mode", "worker", "--num-qubits", str(args.qubits),
+               "--repeats", str(args.repeats), "--backend", args.backend, "--seed", str(args.seed),
+               "--precisions", *args.precisions, "--out", str(out)] + (["--skip-kernels"] if args.skip_kernels else [])
+        if args.ranks > 1:
+            cmd = [str(Path(sys.executable).parent / "mpiexec"), "-n", str(args.ranks), *cmd]
+        status, rc, tail, elapsed_s = state_bench._run(cmd, state_bench._env(1), args.timeout_s)
+        if status != "ok" or not out.exists():
+            print(f"[kernel_bench] worker {status} (rc {rc}) after {elapsed_s:.0f} s:\n{tail}", file=sys.stderr)
+            return 1
+        record = json.loads(out.read_text())
+    record["command"] = shlex.join(cmd)
+    record["loadavg_1min_before"] = load_before
+    record["loadavg_1min_after"] = state_bench._loadavg_1min()
+    args.label = args.label or "vm"
+    result = {"benchmark": "kernel_bench", "machine": state_bench.machine_info(args, record["device"]),
+              "config": {"ranks": args.ranks, "qubits": args.qubits, "repeats": args.repeats,
+                         "precisions": args.precisions, "seed": args.seed},
+              "notes": ["ratio (kernels) = (least bytes of the gate / kernel time) / (2 x shard bytes / copy time), "
+                        "copy and kernel timed back to back in each repeat; each time is the maximum over ranks, "
+                        "all ranks working at once with one thread each.",
+                        "ratio (exchange) = plain MPI Sendrecv time / exchange time for the same bytes, "
+                        "timed back to back in each repeat.", args.notes],
+              "record": record}
+    print(table(record))
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M")
+    path = Path(args.results_dir) / f"kernel_bench-{args.label}-{stamp}.json"
+    path.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {path}")
+    return 0
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mode", choices=("driver", "worker"), default="driver")
+    parser.add_argument("--ranks", type=int, default=2, help="ranks working at once (default 2)")
+    parser.add_argument("--qubits", type=int, default=26, help="qubits of the whole state (default 26)")
+    parser.add_argument("--repeats", type=int, default=5, help="repeats of each copy/kernel pair (default 5)")
+    parser.add_argument("--precisions", nargs="+", default=["complex128", "complex64"],
+                        choices=("complex128", "complex64"))
+    parser.add_argument("--backend", choices=("numpy", "cupy"), default="numpy")
+    parser.add_argument("--skip-kernels", action="store_true", help="measure the exchanges only")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--timeout-s", type=float, default=1200.0)
+    parser.add_argument("--label", default=None, help="machine label in the file name (default vm)")
+    parser.add_argument("--results-dir", default=str(state_bench.DEFAULT_RESULTS_DIR))
+    parser.add_argument("--notes", default="", help="free text stored with the results")
+    parser.add_argument("--num-qubits", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.mode == "worker":
+        return state_bench.run_as_worker(args, measure)
+    return driver_main(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""Two versions of the compiled CPU kernels, timed in one process against copies of the shard.
+
+A benchmark, not a test. The other version is a copy of ``dqsim/backend/fast.py``
+from another commit, e.g.::
+
+    git show 972ca87:dqsim/backend/fast.py > /tmp/fast_old.py
+    OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 .venv/bin/python bench/kernel_versions.py /tmp/fast_old.py --local-qubits 25
+
+Every repeat times ``np.copyto`` of the shard and then the kernel, for each
+version in turn; ratio = (least bytes of the gate / kernel time) / (2 × shard
+bytes / copy time), by wall and by CPU time (the medians over repeats). The
+cases are those of ``bench/kernel_bench.py``: dense blocks of k = 1..5 bits at
+the low, middle and top bits, ``cx`` on the two lowest and the two highest bits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from dqsim.backend import fast
+
+
+def load_kernels(path: str):
+    name = Path(path).stem  # registered under its own name: numba's cache looks the module up by name
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module.numba_kernels()
+
+
+def kernel_call(kernels, psi, bits, matrix, cmask):
+    """The call the engine makes: permutations through ``permute`` where the version has it."""
+    source = fast.permutation_of(matrix)
+    if source is not None and hasattr(kernels, "permute"):
+        return lambda: kernels.permute(psi, bits, source, cmask)
+    if len(bits) == 1:
+        return lambda: kernels.dense1(psi, bits[0], matrix, cmask)
+    if len(bits) == 2:
+        return lambda: kernels.dense2(psi, bits[0], bits[1], matrix, cmask)
+    return lambda: kernels.dense(psi, bits, matrix, cmask)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("other_fast", help="path of another version of dqsim/backend/fast.py")
+    parser.add_argument("--local-qubits", type=int, default=25)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", default=None, help="JSON file for the rows")
+    args = parser.parse_args(argv)
+    versions = {"other": load_kernels(args.other_fast), "this": fast.numba_kernels()}
+    n = args.local_qubits
+    rng = np.random.default_rng(5)
+    rows = []
+    for precision in ("complex128", "complex64"):
+        psi = np.full(1 << n, 2.0 ** (-n / 2), dtype=precision)
+        dst = np.empty_like(psi)
+        cases = []
+        for k in range(1, 6):
+            z = rng.normal(size=(1 << k, 1 << k)) + 1j * rng.normal(size=(1 << k, 1 << k))
+            u, _ = np.linalg.qr(z)
+            for label, low in (("low", 0), ("mid", n // 2 - k // 2), ("top", n - k)):
+                cases.append((f"dense k={k} {label}", list(range(low, low + k)), u, 0, 2.0))
+        x = np.array([[0, 1], [1, 0]], dtype=complex)
+        cases.append(("cx (1,0)", [0], x, 1 << 1, 1.0))
+        cases.append((f"cx ({n - 1},{n - 2})", [n - 2], x, 1 << (n - 1), 1.0))
+        for name, bits, matrix, cmask, factor in cases:
+            calls = {key: kernel_call(kern, psi, bits, matrix, cmask) for key, kern in versions.items()}
+            for call in calls.values():
+                call()  # compile
+            wall = {key: [] for key in calls}
+            cpu = {key: [] for key in calls}
+            for _ in range(args.repeats):
+                for key, call in calls.items():
+                    w0, c0 = time.perf_counter(), time.process_time()
+                    np.copyto(dst, psi)
+                    copy_w, copy_c = time.perf_counter() - w0, time.process_time() - c0
+                    w0, c0 = time.perf_counter(), time.process_time()
+                    call()
+                    kern_w, kern_c = time.perf_counter() - w0, time.process_time() - c0
+                    wall[key].append(factor / 2 * copy_w / kern_w)
+                    cpu[key].append(factor / 2 * copy_c / max(kern_c, 1e-9))
+            row = {"case": name, "precision": precision}
+            for key in calls:
+                row[f"{key}_wall"] = round(statistics.median(wall[key]), 2)
+                row[f"{key}_cpu"] = round(statistics.median(cpu[key]), 2)
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as fh:
+            json.dump({"local_qubits": n, "repeats": args.repeats, "other_fast": args.other_fast, "rows": rows}, fh,
+                      indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

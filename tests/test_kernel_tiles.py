@@ -1,0 +1,124 @@
+"""The compiled tile kernels (dense k-qubit blocks, permutations) against the dense reference.
+
+States are large enough (n = 12) that a kernel runs over many tiles and takes
+both of its paths: contiguous rows (no target or control below log2 J) and
+rows gathered through the tile pattern (a low target or control).
+"""
+
+import numpy as np
+import pytest
+
+from dqsim.backend import fast
+from dqsim.state.gates import gate_op, unitary_op
+from dqsim.state.sharded import ShardedState
+from reference import run_ops
+from conftest import TEST_BACKEND as BACKEND
+
+N = 12
+
+
+def random_state(n, seed):
+    rng = np.random.default_rng(seed)
+    psi = rng.normal(size=1 << n) + 1j * rng.normal(size=1 << n)
+    return psi / np.linalg.norm(psi)
+
+
+def random_unitary(k, seed):
+    rng = np.random.default_rng(seed)
+    q, _ = np.linalg.qr(rng.normal(size=(1 << k, 1 << k)) + 1j * rng.normal(size=(1 << k, 1 << k)))
+    return q
+
+
+def applied(op, psi, precision="complex128"):
+    if BACKEND is None:
+        pytest.skip("no GPU")
+    s = ShardedState(N, backend=BACKEND, precision=precision)
+    s.set_state(psi)
+    s.apply(op)
+    return s.gather()
+
+
+# (targets, controls): high bits only (contiguous rows), low bits, mixed, controls below the targets.
+PLACES = {
+    1: [([11], []), ([0], []), ([10], [1]), ([2], [11, 0])],
+    2: [([10, 11], []), ([0, 1], []), ([11, 0], [5]), ([9, 3], [0])],
+    3: [([9, 10, 11], []), ([2, 0, 1], []), ([11, 0, 6], [3]), ([10, 9, 4], [1, 2])],
+    4: [([8, 9, 10, 11], []), ([3, 1, 0, 2], []), ([11, 0, 6, 3], [9])],
+    5: [([7, 8, 9, 10, 11], []), ([4, 3, 2, 1, 0], []), ([11, 0, 6, 3, 9], [5])],
+}
+
+
+@pytest.mark.parametrize("precision", ["complex128", "complex64"])
+@pytest.mark.parametrize("k", [1, 2, 3, 4, 5])
+def test_dense_tiles_match_reference(k, precision):
+    psi = random_state(N, k)
+    u = random_unitary(k, 10 + k)
+    tol = 1e-12 if precision == "complex128" else 1e-5
+    for targets, controls in PLACES[k]:
+        op = unitary_op(u, targets, controls)
+        got = applied(op, psi, precision)
+        assert np.max(np.abs(got - run_ops(N, [op], psi.copy()))) < tol, (targets, controls)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_permutations_match_reference(k):
+    rng = np.random.default_rng(k)
+    psi = random_state(N, 20 + k)
+    for targets, controls in PLACES[k]:
+        order = rng.permutation(1 << k)
+        while np.array_equal(order, np.arange(1 << k)):  # the identity would be a diagonal
+            order = rng.permutation(1 << k)
+        perm = np.eye(1 << k)[order]
+        op = unitary_op(perm, targets, controls)
+        assert fast.permutation_of(op.matrix) is not None
+        got = applied(op, psi)
+        assert np.array_equal(got, run_ops(N, [op], psi.copy())), (targets, controls)  # copies: exact
+
+
+@pytest.mark.parametrize("name,qubits", [("cx", [1, 0]), ("cx", [0, 11]), ("cx", [11, 10]), ("x", [5]),
+                                         ("ccx", [0, 11, 6]), ("cswap", [3, 0, 11])])
+def test_named_permutation_gates_are_copies(name, qubits):
+    psi = random_state(N, 3)
+    op = gate_op(name, qubits)
+    assert np.array_equal(applied(op, psi), run_ops(N, [op], psi.copy()))
+
+
+def test_permutation_of_recognises_only_permutations():
+    assert fast.permutation_of(np.eye(4)[[1, 0, 3, 2]]).tolist() == [1, 0, 3, 2]
+    assert fast.permutation_of(np.array([[0, 1], [-1, 0]])) is None  # a sign is arithmetic
+    assert fast.permutation_of(np.array([[1, 1], [0, 0]])) is None
+    assert fast.permutation_of(np.diag([1, 1j])) is None
+
+
+def test_tile_geometry_covers_every_group_once():
+    for bits, cmask in [([0], 0), ([11], 0), ([3, 9], 1 << 5), ([0, 1, 2, 3, 4], 0)]:
+        ins, pattern, offsets = fast._tile_geometry(bits, cmask, 1 << N)
+        num_groups = (1 << N) >> ins.size
+        assert num_groups % pattern.size == 0
+        seen = set()
+        for tile in range(num_groups // pattern.size):
+            base = tile * pattern.size
+            for b in ins.tolist():
+                base = ((base >> b) << (b + 1)) | (base & ((1 << b) - 1))
+            for p in pattern.tolist():
+                for o in offsets.tolist():
+                    seen.add((base | cmask) + p + o)
+        expected = {i for i in range(1 << N) if (i & cmask) == cmask}
+        assert seen == expected
+
+
+def test_six_bit_block_matches_generic_kernel():
+    """The largest block the CPU kernels accept (max_dense_qubits = 6), on the tiles' both paths."""
+    from dqsim.state import kernels
+
+    if BACKEND is None or BACKEND.fast is None or BACKEND.fast.max_dense_qubits < 6:
+        pytest.skip("no compiled CPU kernels")
+    psi = random_state(N, 6)
+    u = random_unitary(6, 16)
+    for bits, cmask in [([6, 7, 8, 9, 10, 11], 0), ([0, 11, 3, 5, 8, 1], 1 << 4)]:
+        got = psi.copy()
+        BACKEND.fast.dense(got, bits, u, cmask)
+        ref = psi.copy()
+        controls = [b for b in range(N) if (cmask >> b) & 1]
+        kernels.apply_dense(np, ref, N, u, bits, controls)
+        assert np.max(np.abs(got - ref)) < 1e-12, bits
