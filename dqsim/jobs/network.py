@@ -20,7 +20,7 @@ import networkx as nx
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from dqsim.errors import ConfigError, ResourceError, toml_repr
+from dqsim.errors import ConfigError, toml_repr
 from dqsim.jobs.errors import job_error, one_of
 from dqsim.jobs.schema import Section, is_number
 from dqsim.network import topology as net_topology
