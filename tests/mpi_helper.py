@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,6 +47,16 @@ def run_mpi(num_ranks: int, args: list[str], *, timeout_s: float = 120, cwd=None
     if num_ranks > 1:
         cmd = [launcher, "-n", str(num_ranks), *cmd]
     return run_command(cmd, timeout_s=timeout_s, cwd=cwd, check=check)
+
+
+def run_mpi_arrays(num_ranks: int, script: str, path, *extra: str, timeout_s: float = 120) -> dict:
+    """Run ``script PATH *extra`` on ``num_ranks`` ranks (:func:`run_mpi`) and load the arrays it saved in ``path``.
+
+    The MPI check scripts under ``tests/mpi_scripts`` take the ``.npz`` file
+    rank 0 writes as their first argument.
+    """
+    run_mpi(num_ranks, [script, str(path), *extra], timeout_s=timeout_s)
+    return dict(np.load(path))
 
 
 def run_command(cmd: list[str], *, timeout_s: float, cwd=None, check: bool = True,

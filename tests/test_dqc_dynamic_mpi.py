@@ -5,7 +5,7 @@ nonlocal gate inside an `if`, a bit that changes QPU, a nested `if`)."""
 import numpy as np
 import pytest
 
-from mpi_helper import run_mpi
+from mpi_helper import run_mpi_arrays
 
 CONFIGS = [(1, None), (2, None), (4, None), (2, "1,0,1")]
 
@@ -15,10 +15,9 @@ def results(tmp_path_factory):
     folder = tmp_path_factory.mktemp("dqc_dynamic")
     out = {}
     for ranks, placement in CONFIGS:
-        path = folder / f"r{ranks}-{placement}.npz"
-        run_mpi(ranks, ["tests/mpi_scripts/dqc_dynamic_check.py", str(path)] + ([placement] if placement else []),
-                timeout_s=300)
-        out[(ranks, placement)] = dict(np.load(path))
+        out[(ranks, placement)] = run_mpi_arrays(ranks, "tests/mpi_scripts/dqc_dynamic_check.py",
+                                                 folder / f"r{ranks}-{placement}.npz",
+                                                 *([placement] if placement else []), timeout_s=300)
     return out
 
 

@@ -4,7 +4,7 @@ and the run is the same on 1, 2 and 4 ranks, with one and with several nodes per
 import numpy as np
 import pytest
 
-from mpi_helper import run_mpi
+from mpi_helper import run_mpi_arrays
 
 CONFIGS = [(1, None), (2, None), (4, None), (2, "0,0,0,1"), (4, "3,2,1,0")]
 
@@ -14,10 +14,9 @@ def results(tmp_path_factory):
     folder = tmp_path_factory.mktemp("dqc")
     out = {}
     for ranks, placement in CONFIGS:
-        path = folder / f"r{ranks}-{placement}.npz"
-        args = ["tests/mpi_scripts/dqc_check.py", str(path)] + ([placement] if placement else [])
-        run_mpi(ranks, args, timeout_s=300)
-        out[(ranks, placement)] = dict(np.load(path))
+        out[(ranks, placement)] = run_mpi_arrays(ranks, "tests/mpi_scripts/dqc_check.py",
+                                                 folder / f"r{ranks}-{placement}.npz",
+                                                 *([placement] if placement else []), timeout_s=300)
     return out
 
 

@@ -25,7 +25,7 @@ from dqsim.network.werner import (bbpssw_fidelity, bbpssw_success_probability, b
 from dqsim.protocols.repeater import ChainSpec
 from dqsim.scenarios import repeater
 from dqsim.units import ps_to_seconds, seconds_to_ps
-from mpi_helper import run_mpi
+from mpi_helper import run_mpi_arrays
 from conftest import TEST_BACKEND
 
 BACKEND = TEST_BACKEND if TEST_BACKEND is not None else backend_mod.select("numpy")
@@ -251,10 +251,8 @@ def test_identical_results_on_one_and_two_ranks(tmp_path):
     """Nested chain with cut-off restarts and an interleaved placement, purified chain, the example job."""
     results = []
     for ranks, placement in ((1, None), (2, "0,1,0,1,0")):
-        path = tmp_path / f"r{ranks}.npz"
-        run_mpi(ranks, ["tests/mpi_scripts/repeater_check.py", str(path)] + ([placement] if placement else []),
-                timeout_s=300)
-        results.append(dict(np.load(path)))
+        results.append(run_mpi_arrays(ranks, "tests/mpi_scripts/repeater_check.py", tmp_path / f"r{ranks}.npz",
+                                      *([placement] if placement else []), timeout_s=300))
     one, two = results
     assert one.keys() == two.keys()
     assert one["nested_restarts"].sum() > 0

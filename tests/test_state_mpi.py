@@ -8,7 +8,7 @@ subprocess with a timeout); the saved results must equal the reference within
 import numpy as np
 import pytest
 
-from mpi_helper import run_mpi
+from mpi_helper import run_mpi_arrays
 from mpi_scripts.state_check import random_ops
 from reference import run_ops
 
@@ -20,9 +20,7 @@ def results(tmp_path_factory):
     out = {}
     folder = tmp_path_factory.mktemp("state_mpi")
     for n in RANKS:
-        path = folder / f"ranks{n}.npz"
-        run_mpi(n, ["tests/mpi_scripts/state_check.py", str(path)], timeout_s=240)
-        out[n] = dict(np.load(path))
+        out[n] = run_mpi_arrays(n, "tests/mpi_scripts/state_check.py", folder / f"ranks{n}.npz", timeout_s=240)
     return out
 
 

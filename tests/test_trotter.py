@@ -29,7 +29,7 @@ from dqsim.scenarios import trotter as scenario
 from dqsim.scenarios.dqc import run_dqc
 from dqsim.state.sharded import ShardedState
 
-from mpi_helper import ROOT, run_mpi
+from mpi_helper import ROOT, run_mpi_arrays
 from conftest import TEST_BACKEND
 
 BACKEND = TEST_BACKEND if TEST_BACKEND is not None else backend_mod.select("numpy")
@@ -308,9 +308,8 @@ def test_plot_draws_every_curve(tmp_path):
 def test_two_ranks_equal_one(tmp_path):
     results = []
     for ranks in (1, 2):
-        path = tmp_path / f"r{ranks}.npz"
-        run_mpi(ranks, ["tests/mpi_scripts/trotter_check.py", str(path)], timeout_s=180)
-        results.append(dict(np.load(path)))
+        results.append(run_mpi_arrays(ranks, "tests/mpi_scripts/trotter_check.py", tmp_path / f"r{ranks}.npz",
+                                      timeout_s=180))
     one, two = results
     assert one.keys() == two.keys() and "xxz_sweep_networked" in one
     for key in one:
