@@ -5,6 +5,7 @@ Statistical checks use fixed seeds and a tolerance of 3 standard errors.
 
 import math
 import time
+import zlib
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from dqsim import comm as comm_mod
 from dqsim.engine import EngineError, Simulator
 from dqsim.errors import ResourceError
 from dqsim.network.link import LinkSpec
-from dqsim.network.network import Network
+from dqsim.network.network import UNREACHABLE_PS, Network
 from dqsim.network.node import NodeSpec
 from dqsim.network.werner import teleportation_fidelity
 from dqsim.protocols.epr import epr_initiator, epr_responder
@@ -21,7 +22,7 @@ from dqsim.protocols.teleport import teleport_receiver, teleport_sender
 from dqsim.state.gates import gate_op
 from dqsim.state.sharded import ShardedState
 from dqsim.units import M_PER_KM, SPEED_OF_LIGHT_M_PER_S
-from mpi_helper import run_mpi
+from mpi_helper import run_mpi, run_mpi_arrays
 
 
 class TwoRanksOneProcess(comm_mod.SingleComm):
@@ -86,7 +87,7 @@ def test_message_inside_its_window_is_impossible():
         yield ctx.wait(1)
 
     sim.spawn(0, sender)
-    with pytest.raises(EngineError, match="inside the window"):
+    with pytest.raises(EngineError, match="may already have passed"):
         sim.run()
 
 
@@ -244,3 +245,38 @@ def test_purification_of_werner_pairs_matches_bbpssw(variant):
     assert abs(successes.mean() - p) < 3 * math.sqrt(p * (1 - p) / successes.size)
     kept = np.array(kept_fidelities)
     assert abs(kept.mean() - bbpssw_fidelity(fidelity)) < 3 * kept.std(ddof=1) / math.sqrt(kept.size)
+
+
+def test_ranks_running_to_different_horizons_keep_the_event_order(tmp_path):
+    """A rank with nothing to wait for runs ahead, but never past the reply to its own message."""
+    timelines = [run_mpi_arrays(ranks, "tests/mpi_scripts/engine_horizon_check.py", tmp_path / f"r{ranks}.npz")
+                 for ranks in (1, 2, 4)]
+    one = timelines[0]
+    pong = [t for t, node, what in zip(one["time_ps"], one["node"], one["what"])
+            if node == 5 and what == zlib.crc32(b"pong:5000000")]
+    assert pong == [10_000_000]  # ping 5 µs out, answered at once, 5 µs back: between two of f's ticks
+    assert one["end_ps"][0] == 20_000_000
+    for other in timelines[1:]:
+        for key in one:
+            assert np.array_equal(one[key], other[key]), key
+
+
+def test_rank_distances_are_shortest_paths_to_each_rank():
+    import networkx as nx
+
+    names = [f"n{i}" for i in range(7)]
+    links = {(0, 1): LinkSpec(distance_km=1.0), (1, 2): LinkSpec(distance_km=2.0), (2, 3): LinkSpec(distance_km=0.5),
+             (0, 3): LinkSpec(distance_km=5.0), (3, 4): LinkSpec(distance_km=1.5), (5, 6): LinkSpec(distance_km=1.0)}
+    placement = [0, 1, 1, 2, 0, 2, 1]
+    net = Network.from_links([NodeSpec(name=n) for n in names], links, num_ranks=3, placement=placement)
+    graph = nx.Graph()
+    graph.add_nodes_from(range(7))
+    for (a, b), link in links.items():
+        graph.add_edge(a, b, weight=link.delay_ps)
+    lengths = dict(nx.all_pairs_dijkstra_path_length(graph))
+    table = net.rank_distances_ps()
+    for node in range(7):
+        for rank in range(3):
+            reach = [lengths[node][m] for m in range(7) if placement[m] == rank and m in lengths[node]]
+            assert table[node][rank] == (min(reach) if reach else UNREACHABLE_PS)
+    assert all(net.latency_ps(a, b) >= table[a][placement[b]] for a in range(5) for b in range(5))

@@ -366,13 +366,19 @@ def test_bad_input_is_refused_before_the_run(tmp_path, capsys):
 
 
 def test_a_one_picosecond_checkpoint_period_does_not_step_through_every_picosecond(tmp_path):
-    """The smallest period allowed (1 ps) over a window of 1000 s of simulated time: one step, not 10^15."""
+    """The smallest period allowed (1 ps) over a gap of 1000 s of simulated time: one step, not 10^15."""
     session = checkpoint.CheckpointSession(directory=tmp_path, prefix="x", job_text="", meta={}, every_sim_s=1e-12)
     timer = checkpoint.Checkpointer(session, comm_mod.SingleComm(), 0)
-    assert timer.due(10**15) == (True, False) and timer.next_sim_ps == 10**15 + 1  # the old loop: hours
+    assert timer.next_sim_cut_ps() == 1 and timer.requested() == (False, False)
+    timer.passed(1, 10**15)  # the next event is 1000 s later: the next cut is after it, computed in one step
+    assert timer.next_sim_cut_ps() == 10**15 + 1  # the old loop: hours
     session = checkpoint.CheckpointSession(directory=tmp_path, prefix="x", job_text="", meta={}, every_sim_s=3e-12)
     timer = checkpoint.Checkpointer(session, comm_mod.SingleComm(), 0)
-    assert [timer.due(t)[0] for t in (2, 3, 5, 7)] == [False, True, False, True] and timer.next_sim_ps == 9
+    cuts = []
+    for next_event in (4, 13, 15):  # a cut at a multiple of 3 ps; none in a stretch without events
+        cuts.append(timer.next_sim_cut_ps())
+        timer.passed(cuts[-1], next_event)
+    assert cuts == [3, 6, 15] and timer.next_sim_cut_ps() == 18
 
 
 def test_a_launcher_that_started_copies_of_a_one_rank_world_is_refused(tmp_path, capsys, monkeypatch):

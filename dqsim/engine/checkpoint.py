@@ -1,7 +1,9 @@
-"""Checkpoints of engine runs: the whole engine state at a window boundary.
+"""Checkpoints of engine runs: the whole engine state at a cut in simulated time.
 
-A checkpoint is taken at a window boundary, when no message is in flight and
-every pending quantum operation has been applied. It stores
+A checkpoint is taken at a cut: every rank has run exactly the events
+before it, no message is in flight and every pending quantum operation has
+been applied (:meth:`dqsim.engine.simulator.Simulator.run` says where cuts
+fall). It stores
 
 * the state vector (one slab per rank, in logical order, with per-slab
   checksums — :mod:`dqsim.io`), the random-stream counters and last-touch
@@ -16,24 +18,24 @@ every pending quantum operation has been applied. It stores
   engine counts so far (per-rank counts summed);
 * the results of the scenario's engine runs that had finished (a sweep runs
   several), so a resumed sweep does not redo them;
-* the simulated time of the boundary, the job text and its hash, the dqsim
+* the simulated time of the cut, the job text and its hash, the dqsim
   version, ranks, backend and precision.
 
 Resuming rebuilds the run from the stored job text, loads on each rank the
 records of the nodes placed there (any power-of-two number of ranks: the
-state is re-sliced and nodes re-placed; windows have the length of the
-smallest link latency whatever the placement, so the boundary exists for any
-rank count), re-executes plain processes from their logs with every effect
-muted, and goes on from the boundary. No state-vector work and no
+state is re-sliced and nodes re-placed; the engine's results do not depend
+on where its exchanges fall, so a cut serves any rank count), re-executes
+plain processes from their logs with every effect muted, and goes on from
+the cut. No state-vector work and no
 resumable process's work is redone; plain processes redo their own
 classical steps only.
 
 A checkpoint is the files ``NAME.ckptRRR-TTTT.h5`` (RRR the engine run,
-TTTT the boundary in ps), its slab files ``NAME.ckptRRR-TTTT.slabNNNN.h5``
+TTTT the cut in ps), its slab files ``NAME.ckptRRR-TTTT.slabNNNN.h5``
 (state not written through parallel HDF5) and, written last and atomically,
 the manifest ``NAME.ckptRRR-TTTT.manifest.json`` (:mod:`dqsim.io.manifest`):
 size and SHA-256 of every byte of every file, the job's name and text hash,
-the dqsim version, the engine run, the boundary and the number of ranks.
+the dqsim version, the engine run, the cut and the number of ranks.
 Resuming reads the manifest and checks every file against it (the ranks
 share the hashing) *before* HDF5 opens any of them; then the HDF5 attributes
 are checked against the manifest and the file name. A checkpoint without a
@@ -45,7 +47,7 @@ Records are unpickled through an allow-list (:data:`ALLOWED_GLOBALS`): only
 the dqsim classes and functions listed there, a few builtins and NumPy's
 array and scalar constructors can be named by a checkpoint, so a crafted
 file cannot run code. SIGUSR1 or SIGTERM asks for a checkpoint at the next
-boundary, after which the run stops with :data:`EXIT_CHECKPOINTED`.
+cut, after which the run stops with :data:`EXIT_CHECKPOINTED`.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import io as _bytes_io
+import math
 import os
 import pickle
 import re
@@ -81,7 +84,7 @@ _STOP = {"requested": False}
 
 
 def request_stop(signum=None, frame=None) -> None:
-    """Signal handler: checkpoint at the next window boundary, then stop."""
+    """Signal handler: checkpoint at the next cut, then stop."""
     _STOP["requested"] = True
 
 
@@ -216,17 +219,37 @@ class Checkpointer:
             return resume
         return None
 
-    def due(self, window_end_ps: float) -> tuple[bool, bool]:
-        """Collective: ``(write, stop)`` at this window boundary."""
+    def _writes(self) -> bool:
+        """Whether this engine run writes checkpoints (runs before a resumed one are being recomputed)."""
+        return self.session.resume is None or self.engine_run >= self.session.resume.engine_run
+
+    def requested(self) -> tuple[bool, bool]:
+        """This rank's ``(write, stop)`` requests: the wall-clock period is over; a stop signal came.
+
+        Not collective: the engine ORs every rank's requests at its next exchange.
+        """
+        if not self._writes():
+            return False, False
         wall = bool(self.session.every_wall_s) and time.monotonic() - self.session.last_wall >= self.session.every_wall_s
-        flags = self.comm.allreduce_max(np.array([int(wall), int(stop_requested())], dtype=np.int64))
-        sim = False
-        if self.next_sim_ps is not None and window_end_ps >= self.next_sim_ps:
-            sim = True
-            self.next_sim_ps = self._next_multiple(window_end_ps)
-        if self.session.resume is not None and self.engine_run < self.session.resume.engine_run:
-            return False, False  # runs before the interrupted one are being recomputed
-        return bool(flags[0]) or sim or bool(flags[1]), bool(flags[1])
+        stop = stop_requested()
+        return wall or stop, stop
+
+    def next_sim_cut_ps(self) -> float:
+        """Simulated time of the next checkpoint of the simulated-time period, ps (``inf``: none)."""
+        if self.next_sim_ps is None or not self._writes():
+            return math.inf
+        return self.next_sim_ps
+
+    def passed(self, cut_ps: int, next_event_ps: float) -> None:
+        """A checkpoint was written at ``cut_ps``; the simulated-time period resumes after it.
+
+        The next one is the first multiple after both the cut and the next
+        event (``next_event_ps``): a stretch without events gets no
+        checkpoints of its own.
+        """
+        if self.next_sim_ps is not None and cut_ps >= self.next_sim_ps:
+            after = cut_ps if not math.isfinite(next_event_ps) else max(cut_ps, int(next_event_ps))
+            self.next_sim_ps = self._next_multiple(after)
 
     def write(self, sim, window_end_ps: int) -> Path:
         """Collective: write a checkpoint of ``sim`` at this boundary; returns its path.

@@ -1,4 +1,4 @@
-"""The parallel discrete-event engine: nodes on ranks, windows, flushes.
+"""The parallel discrete-event engine: nodes on ranks, horizons, flushes.
 
 Each node runs *processes*: Python generators that yield commands
 (:class:`Wait`, :class:`Receive`, :class:`MeasureCmd`) and call non-blocking
@@ -7,19 +7,25 @@ Bell pair, log), or :class:`~dqsim.engine.process.ResumableProcess` objects
 whose state a checkpoint can save. Virtual time is an integer number of
 picoseconds.
 
-Ranks advance in windows of length *lookahead*, the smallest latency of any
-link whose end nodes sit on different ranks: a message sent inside a window
-cannot arrive inside it (checked for every message). Within a window a rank
-runs its nodes' events in ``(time, node, origin, counter)`` order. A process
-that measures blocks its node until the outcome is known. When every node of
-every rank is blocked or done with the window, a collective flush gathers the
-new quantum operations of all ranks; every rank applies, in
-``(time, node, seq)`` order, all pending operations up to the earliest pending
-measurement, so the global order of operations — and thus every outcome — is
-the same for any number of ranks and any placement of nodes on ranks
-(DESIGN.md invariants 2–4). Messages between ranks are exchanged at the end
-of each window; messages between nodes of one rank take the same path in
-memory.
+Ranks synchronise conservatively, in iterations of one collective exchange
+each. At an exchange every rank tells every other rank the earliest time at
+which anything it has yet to do could reach it: its pending event times plus
+the shortest path of links to that rank (and the arrival of each message it
+sends plus the path on from there). The least of these promises is a rank's
+*horizon*; it runs its nodes' events, in ``(time, node, origin, counter)``
+order, up to its horizon, and never past the earliest time a reply to a
+message it sends meanwhile could come back (every message is checked to
+arrive no sooner than promised). A rank whose busy neighbours are far away
+runs far ahead; next to a busy link it waits one link delay at most.
+
+A process that measures a shared qubit blocks its node until the outcome is
+known. Shared quantum operations travel with the exchange; every rank
+applies, in ``(time, node, seq)`` order, all pending operations up to the
+earliest pending measurement once every rank has passed that measurement's
+time, so the global order of operations — and thus every outcome — is the
+same for any number of ranks and any placement of nodes on ranks
+(DESIGN.md invariants 2–4). Messages between nodes of one rank go straight
+into the receiver's queue.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ import numpy as np
 from dqsim.engine.process import ProcessHandle, ResumableProcess
 from dqsim.engine.quantum import BellDiagonalProbe, QOp, QuantumMemory, apply_local_op, apply_qop
 from dqsim.errors import DqsimError
-from dqsim.network.network import Network
+from dqsim.network.network import UNREACHABLE_PS, Network
 from dqsim.rng import Stream
 from dqsim.state.gates import GateOp
 from dqsim.state.small import DEFAULT_MAX_QUBITS
@@ -122,6 +128,25 @@ class _Node:
 #: Fields of a node a checkpoint saves and a resume restores (:meth:`Simulator.node_snapshot`).
 _SAVED_NODE_FIELDS = ("now_ps", "queue", "mailbox", "waiting", "blocked_by", "counter", "seq", "stream_cache",
                       "processes", "data")
+
+#: Most events a rank runs between two exchanges (progress reports and checkpoint requests are seen at exchanges).
+EVENTS_PER_EXCHANGE = 256
+
+#: A promise of "never" in the integer arithmetic of :meth:`Simulator._promises`.
+_UNREACHABLE = UNREACHABLE_PS
+
+
+@dataclass(frozen=True)
+class _Exchange:
+    """What every rank learns from one exchange (the same on every rank)."""
+
+    resolved: bool      # a measurement was resolved
+    next_ps: float      # earliest unprocessed event or message anywhere (inf: none)
+    last_ps: int        # latest event any rank has run
+    fraction: float | None
+    write: bool         # some rank asks for a checkpoint
+    stop: bool          # ... and to stop after it
+
 
 #: Engine counts each rank keeps for itself, summed over ranks at the end of a run.
 _PER_RANK_COUNTS = ("num_events", "num_messages", "num_cross_rank_messages", "num_quantum_ops")
@@ -301,7 +326,7 @@ class RunStatistics:
     """
 
     end_time_ps: int = 0
-    num_windows: int = 0
+    num_windows: int = 0      # exchanges (iterations of the run loop; once fixed-length windows)
     num_flushes: int = 0
     num_events: int = 0
     num_quantum_ops: int = 0
@@ -321,11 +346,10 @@ class Simulator:
             engine takes from it the node names (node ``i`` has index ``i``),
             the rank that runs each node (``network.placement``, for
             ``comm.size`` ranks), the latency of a message between two nodes,
-            every node's memory times T1/T2, and its lookahead
-            (:attr:`~dqsim.network.network.Network.lookahead_ps`: the smallest
-            link delay, so no message between ranks arrives inside its window,
-            and windows — where checkpoints are taken — are the same for any
-            placement). A node with a link to a node of another rank is a
+            every node's memory times T1/T2, and the least delay from each
+            node to each rank
+            (:meth:`~dqsim.network.network.Network.rank_distances_ps`), from
+            which each rank's horizon is worked out at every exchange. A node with a link to a node of another rank is a
             *boundary* node: a protocol there may have a qubit touched by the
             far node (an EPR pair made by the initiator), so its network qubits
             always go through flushes. Other nodes' small states are updated
@@ -335,13 +359,13 @@ class Simulator:
         qubit_owner: node index of every global qubit.
         seed: the run's seed.
         record_timeline: keep a timeline of logged events.
-        on_window: called on rank 0 after each window as
+        on_window: called on rank 0 after each exchange as
             ``on_window(time_ps, num_windows, fraction_done)``.
         work_done: optional ``() -> (done, total)`` of this rank's nodes
-            (e.g. circuit steps); summed over ranks after each window to give
+            (e.g. circuit steps); summed over ranks at each exchange to give
             ``fraction_done`` (``None`` without it).
         checkpointer: a :class:`dqsim.engine.checkpoint.Checkpointer`, to
-            write checkpoints at window boundaries and to resume one.
+            write checkpoints at cuts in simulated time and to resume one.
         backend: the :class:`dqsim.backend.Backend` processes see as ``ctx.backend``.
         num_data_qubits: global qubits ``0..num_data_qubits-1`` are data qubits,
             register bit = index; every other qubit is a network qubit in a
@@ -395,7 +419,14 @@ class Simulator:
         self._ready: list = []                            # heap of (head time, node index) of local nodes
         self._blocked: list = []                          # heap of (measurement time, node index), lazily valid
         self._outbox: list[list[Message]] = [[] for _ in range(comm.size)]
-        self._window_end = 0
+        #: Least delay from each node to each rank (see :meth:`_promises`); only with several ranks.
+        self._dist = np.asarray(network.rank_distances_ps(), dtype=np.int64) if comm.size > 1 else None
+        self._dist_home = self._dist[:, comm.rank].tolist() if self._dist is not None else None
+        #: Per rank: nothing other ranks have yet to do reaches it before this time (agreed at exchanges).
+        self._horizons: list[float] = [-math.inf] * comm.size
+        #: This rank runs no event at or after this time before the next exchange (see :meth:`_send`).
+        self._send_limit: float = math.inf
+        self._last_event_ps = 0                          # latest event this rank has run
         self.stats = RunStatistics()
 
     # ---------------------------------------------------------- processes
@@ -555,13 +586,17 @@ class Simulator:
         if rank == self.comm.rank:
             self._enqueue(self.nodes[dest], (arrival, node.index, node.counter, "deliver", msg))
         else:
-            if arrival < self._window_end:
+            if arrival < self._horizons[rank]:
                 raise EngineError(
-                    f"message {tag!r} from {node.name} to {self.nodes[dest].name} would arrive at "
-                    f"{arrival} ps, inside the window ending at {self._window_end} ps"
+                    f"message {tag!r} from {node.name} to {self.nodes[dest].name} would arrive at {arrival} ps, "
+                    f"before {self._horizons[rank]} ps, which rank {rank} may already have passed: its latency "
+                    "is shorter than the shortest path of links between them"
                 )
             self._outbox[rank].append(msg)
             self.stats.num_cross_rank_messages += 1
+            back = arrival + self._dist_home[dest]  # the earliest a reply can be back on this rank
+            if back < self._send_limit:
+                self._send_limit = back
         return arrival
 
     # ---------------------------------------------------------- stepping
@@ -648,30 +683,37 @@ class Simulator:
             heappop(blocked)
         return math.inf
 
-    def _run_local(self, window_end: float) -> None:
-        """Run this rank's events before ``window_end`` until every node is blocked or idle.
+    def _run_local(self, horizon: float, budget: int) -> None:
+        """Run this rank's events before ``horizon`` until every node is blocked or idle, or ``budget`` ran.
 
         Events run in ``(time, node)`` order over this rank's nodes (a heap of
         queue heads). While some node of this rank waits for a flush to
         resolve its measurement at time ``t``, only events before ``t`` run:
         so no node receives a message in its past, and operations on local
         small states are applied in the global ``(time, node, seq)`` order.
-        (Nodes of other ranks cannot reach this one before the window ends.)
+        (No message of another rank arrives before ``horizon``: see :meth:`run`;
+        nor a reply to a message this rank sends meanwhile: each such message
+        lowers ``_send_limit`` to its arrival plus the shortest path back.)
         """
         ready, nodes, blocked, handle = self._ready, self.nodes, self._blocked, self._handle
-        while ready:
+        last = self._last_event_ps
+        while ready and budget > 0:
             time_ps, index = ready[0]
             node = nodes[index]
             queue = node.queue
             if node.blocked_by is not None or not queue or queue[0][0] != time_ps:
                 heappop(ready)  # stale: the node blocked, or its head changed (a fresh entry exists)
                 continue
-            if time_ps >= window_end or (blocked and time_ps >= self._earliest_blocked_ps()):
-                return
+            if time_ps >= horizon or time_ps >= self._send_limit or (blocked and time_ps >= self._earliest_blocked_ps()):
+                break
             heappop(ready)
             handle(node, heappop(queue))
+            budget -= 1
+            if time_ps > last:
+                last = time_ps
             if queue and node.blocked_by is None:
                 heappush(ready, (queue[0][0], index))
+        self._last_event_ps = last
 
     def _resume_blocked(self, node: _Node, op: QOp, outcome) -> None:
         process, pending_op = node.blocked_by
@@ -694,54 +736,143 @@ class Simulator:
         self._buffer = []
         return self._resolve(gathered, everything=everything, started=started)
 
-    def _exchange(self, window_end: float) -> tuple[bool, float, float | None]:
-        """Collective: the one exchange of a flush inside the window loop.
+    def _frontier(self) -> tuple[list[int], list[int], float, float]:
+        """This rank's unprocessed events: ``(times, nodes, earliest, earliest_blocked)``.
 
-        Every rank sends every other rank, in one ``alltoall``, its new shared
-        operations, the messages for that rank, its earliest next event time
-        (queue heads and the arrival times of the messages it sends) and its
-        ``work_done``; then the flush applies operations as :meth:`_flush`.
-        So a window costs one collective plus one per flush that resolves a
-        measurement (it used to cost an ``allgather``, an ``alltoall`` and one
-        or two ``allreduce``).
+        ``times``/``nodes`` list the earliest event of every local node with
+        one (a blocked node counts at its measurement time, or its queue head
+        if earlier); ``earliest`` is their minimum and ``earliest_blocked``
+        that of the pending measurements (``inf``: none). Stale entries of
+        the ready heap are dropped on the way.
+        """
+        nodes, times, indices = self.nodes, [], []
+        if self.comm.size == 1:  # no promises to make: the earliest event and measurement are enough
+            blocked_ps = self._earliest_blocked_ps()
+            if blocked_ps == math.inf:
+                earliest = self._earliest_ready_ps()
+            else:
+                earliest = min([n.queue[0][0] for n in self.local if n.queue] + [blocked_ps])
+            return times, indices, earliest, blocked_ps
+        fresh = []
+        for time_ps, index in self._ready:
+            node = nodes[index]
+            if node.blocked_by is None and node.queue and node.queue[0][0] == time_ps:
+                fresh.append((time_ps, index))
+        if len(fresh) != len(self._ready):
+            heapq.heapify(fresh)
+            self._ready = fresh
+        for time_ps, index in fresh:
+            times.append(time_ps)
+            indices.append(index)
+        blocked_ps = math.inf
+        for time_ps, index in self._blocked:
+            node = nodes[index]
+            if node.blocked_by is not None and node.blocked_by[1].time_ps == time_ps:
+                blocked_ps = min(blocked_ps, time_ps)
+                times.append(min(time_ps, node.queue[0][0]) if node.queue else time_ps)
+                indices.append(index)
+        return times, indices, (min(times) if times else math.inf), blocked_ps
 
-        Returns ``(resolved, next_time, fraction)``: whether a measurement was
-        resolved, and — meaningful when none was, i.e. at the window's end —
-        the earliest next event time over all ranks and the fraction of work
-        done (``None`` without ``work_done``).
+    def _earliest_ready_ps(self) -> float:
+        """The earliest queued event of this rank's unblocked nodes (``inf``: none); drops stale heap heads."""
+        ready, nodes = self._ready, self.nodes
+        while ready:
+            time_ps, index = ready[0]
+            node = nodes[index]
+            if node.blocked_by is None and node.queue and node.queue[0][0] == time_ps:
+                return time_ps
+            heappop(ready)
+        return math.inf
+
+    def _promises(self, times: list[int], indices: list[int]) -> list[float]:
+        """The earliest time at which anything this rank does can reach each rank, ps (``inf``: never).
+
+        For rank ``r``: the least ``t + d(n, r)`` over this rank's pending
+        events (time ``t`` at node ``n``; ``d`` from
+        :meth:`~dqsim.network.network.Network.rank_distances_ps`, 0 for ``r``
+        itself, which its own nodes do not bound) and over the messages
+        about to leave (arrival ``a`` at node ``m``: ``a + d(m, r)``, this
+        rank included: a reply to them may come back). Every later event of
+        this rank descends from one of these, and messages travel no faster
+        than the shortest path, so no message reaches ``r`` sooner.
+        """
+        size, rank, dist = self.comm.size, self._rank, self._dist
+        best = np.full(size, _UNREACHABLE, dtype=np.int64)
+        if times:
+            reach = (np.asarray(times, dtype=np.int64)[:, None] + dist[np.asarray(indices)]).min(axis=0)
+            reach[rank] = _UNREACHABLE
+            best = np.minimum(best, reach)
+        arrivals, dests = [], []
+        for messages in self._outbox:
+            for msg in messages:
+                arrivals.append(msg.arrival_ps)
+                dests.append(msg.dest)
+        if arrivals:
+            reach = (np.asarray(arrivals, dtype=np.int64)[:, None] + dist[np.asarray(dests)]).min(axis=0)
+            best = np.minimum(best, reach)
+        return [math.inf if value >= _UNREACHABLE else int(value) for value in best.tolist()]
+
+    def _exchange(self) -> "_Exchange":
+        """Collective: the one exchange of an iteration of :meth:`run`.
+
+        Every rank sends every other rank, in one ``alltoall``, its new
+        shared operations, the messages for that rank, what it promises
+        each rank (:meth:`_promises`), its earliest unprocessed event and
+        pending measurement, its latest processed event, its ``work_done``
+        and its checkpoint requests. From these every rank computes the same
+        horizons (how far each rank may run) and progress (up to what time
+        each rank has issued all its operations), then resolves the earliest
+        pending measurement if every rank has passed it (:meth:`_resolve`).
         """
         started = time.perf_counter()
-        comm, outbox = self.comm, self._outbox
+        comm, size, rank = self.comm, self.comm.size, self._rank
         work = tuple(int(x) for x in self.work_done()) if self.work_done is not None else None
-        local_next = math.inf
-        if self._earliest_blocked_ps() == math.inf:  # else a measurement is pending: the window goes on
-            local_next = self._next_local_time()
-            for messages in outbox:
-                for msg in messages:
-                    local_next = min(local_next, msg.arrival_ps)
-        if comm.size > 1:
-            parts = comm.alltoall([(self._buffer, outbox[rank], local_next, work) for rank in range(comm.size)])
-            self._outbox = [[] for _ in range(comm.size)]
-        else:
-            parts = [(self._buffer, (), local_next, work)]
-        self._buffer = []
-        for _ops, messages, _next, _work in parts:
+        flags = self.checkpointer.requested() if self.checkpointer is not None else (False, False)
+        times, indices, earliest, blocked_ps = self._frontier()
+        next_ps = earliest
+        for messages in self._outbox:
             for msg in messages:
-                if msg.arrival_ps < window_end:  # the window rule, checked on arrival too
-                    raise EngineError(f"message {msg.tag!r} arrived at {msg.arrival_ps} ps inside its window")
+                next_ps = min(next_ps, msg.arrival_ps)
+        if size > 1:
+            mine = (self._promises(times, indices), earliest, blocked_ps, next_ps, self._last_event_ps, work, flags)
+            parts = comm.alltoall([(self._buffer, self._outbox[r], mine) for r in range(size)])
+            self._outbox = [[] for _ in range(size)]
+        else:
+            parts = [(self._buffer, (), ([math.inf], earliest, blocked_ps, next_ps, self._last_event_ps, work, flags))]
+        self._buffer = []
+        horizon = self._horizons[rank]
+        for _ops, messages, _info in parts:
+            for msg in messages:
+                if msg.arrival_ps < horizon:  # the lookahead rule, checked on arrival too
+                    raise EngineError(f"message {msg.tag!r} arrived at {msg.arrival_ps} ps, before {horizon} ps, "
+                                      "which its rank may already have passed")
                 self._enqueue(self.nodes[msg.dest], (msg.arrival_ps, msg.source, msg.origin_counter, "deliver", msg))
-        resolved = self._resolve([part[0] for part in parts], everything=False, started=started)
-        next_time = min(part[2] for part in parts)
+        infos = [part[2] for part in parts]
+        horizons = [min(info[0][r] for info in infos) for r in range(size)]
+        self._horizons = horizons
+        self._send_limit = math.inf  # this rank's messages sent so far are in its promises now
+        progress = [min(info[1], horizons[r]) for r, info in enumerate(infos)]
+        blocked = [info[2] for info in infos]
+        resolved = self._resolve([part[0] for part in parts], everything=False, started=started,
+                                 progress=progress, blocked=blocked)
         fraction = None
         if work is not None:
-            done, total = (sum(part[3][i] for part in parts) for i in (0, 1))
+            done, total = (sum(info[5][i] for info in infos) for i in (0, 1))
             fraction = float(done) / total if total else 1.0
-        return resolved, next_time, fraction
+        return _Exchange(resolved=resolved, next_ps=min(info[3] for info in infos),
+                         last_ps=max(info[4] for info in infos), fraction=fraction,
+                         write=any(info[6][0] for info in infos), stop=any(info[6][1] for info in infos))
 
-    def _resolve(self, gathered: list, *, everything: bool, started: float) -> bool:
+    def _resolve(self, gathered: list, *, everything: bool, started: float, progress: list | None = None,
+                 blocked: list | None = None) -> bool:
         """Add every rank's new operations to the pending ones and apply those up to the earliest measurement.
 
-        All of them with ``everything``. Returns True when a measurement was resolved.
+        All of them with ``everything``. Otherwise only once every rank has
+        passed the measurement's time ``t``: its ``progress`` (it has issued
+        every operation before that time) is later than ``t``, or equal to
+        ``t`` while a measurement of its own at ``t`` holds it (the rule of
+        the lockstep windows this engine had before, so outcomes are the
+        same). Returns True when a measurement was resolved.
         """
         pending, measures = self._pending, self._pending_measures
         for ops in gathered:
@@ -750,7 +881,8 @@ class Simulator:
                 if op.kind == "measure":
                     heapq.heappush(measures, op.key)
         self.stats.num_flushes += 1
-        if not measures and not everything:
+        if not everything and (not measures or (progress is not None and not all(
+                done > measures[0][0] or (done == measures[0][0] == held) for done, held in zip(progress, blocked)))):
             self.stats.flush_seconds += time.perf_counter() - started
             return False
         limit = measures[0] if measures else None
@@ -778,23 +910,6 @@ class Simulator:
         return resolved
 
     # ----------------------------------------------------------------- run
-    def _window_boundary(self, window_end: float) -> bool:
-        """Collective: write a checkpoint at this boundary if one is due (no message in flight).
-
-        Returns True when one was written.
-        """
-        if self.checkpointer is None or not math.isfinite(window_end):
-            return False
-        write, stop = self.checkpointer.due(window_end)
-        if write:
-            self._flush(everything=True)
-            path = self.checkpointer.write(self, int(window_end))
-            if stop:
-                from dqsim.engine.checkpoint import CheckpointStop  # noqa: PLC0415
-
-                raise CheckpointStop(path)
-        return bool(write)
-
     # ------------------------------------------------------ checkpoint snapshots
     def node_snapshot(self, node: int) -> dict:
         """Everything of one local node a checkpoint saves: queue, mailbox, processes, data, counters."""
@@ -854,6 +969,8 @@ class Simulator:
         self._pending_measures = [op.key for op in shared["pending"] if op.kind == "measure"]
         heapq.heapify(self._pending_measures)
         self._ready, self._blocked, self._in_flight = [], [], {}
+        self._horizons = [-math.inf] * self.comm.size
+        self._last_event_ps = max([n.now_ps for n in self.local] or [0])
         for op in [op for _key, op in self._pending] + self._buffer:
             if self.rank_of_node[op.node] == self.comm.rank:
                 for q in self._flight_qubits(op):
@@ -873,54 +990,60 @@ class Simulator:
                 value = 0
             setattr(self.stats, name, value)
 
-    def _next_local_time(self) -> float:
-        """The earliest queued event time of this rank's unblocked nodes (``inf``: none).
-
-        The head of the ready heap once its stale entries are dropped (every
-        unblocked node with events has an entry for its queue head). While
-        a node is blocked (after a resume from a checkpoint) its queue counts
-        too: every local queue is read.
-        """
-        if self._earliest_blocked_ps() < math.inf:
-            times = [n.queue[0][0] for n in self.local if n.queue]
-            return min(times) if times else math.inf
-        ready, nodes = self._ready, self.nodes
-        while ready:
-            time_ps, index = ready[0]
-            node = nodes[index]
-            if node.blocked_by is None and node.queue and node.queue[0][0] == time_ps:
-                return time_ps
-            heappop(ready)
-        return math.inf
-
     def run(self, *, until_ps: float = math.inf) -> RunStatistics:
         """Run until no events are left anywhere (or ``until_ps``); collective.
+
+        Each iteration is one exchange (:meth:`_exchange`) and then this
+        rank's events up to its *horizon*: the earliest time at which
+        anything another rank has yet to do could reach it (the least of
+        their promises, :meth:`_promises`: pending event times plus the
+        shortest path to this rank). A rank whose neighbours are busy far
+        away runs far ahead; one next to a busy link waits one link delay at
+        most. At most ``EVENTS_PER_EXCHANGE`` events run per iteration, so
+        progress is reported and checkpoints are looked at regularly.
+
+        Checkpoints are cuts in simulated time, the same on every rank: at
+        the next multiple of the simulated-time period, or just after the
+        latest event any rank has run when one is asked for (wall-clock
+        period, stop signal). Every rank runs up to the cut, then writes.
 
         Returns:
             :class:`RunStatistics`, the same on every rank.
         """
         started = time.perf_counter()
-        window_start = self.comm.allreduce_min(self._next_local_time())
-        if self.checkpointer is not None and self.checkpointer.resuming is not None:
-            resumed_at = self.checkpointer.restore(self)
-            window_start = max(resumed_at, self.comm.allreduce_min(self._next_local_time()))
-        while window_start < math.inf and window_start < until_ps:
-            window_end = min(window_start + self.lookahead_ps, until_ps)
-            self._window_end = window_end
-            while True:
-                self._run_local(window_end)
-                resolved, next_time, fraction = self._exchange(window_end)
-                if not resolved:
-                    break
+        checkpointer = self.checkpointer
+        if checkpointer is not None and checkpointer.resuming is not None:
+            checkpointer.restore(self)
+        asked_cut, stop_at_cut = math.inf, False
+        rank = self._rank
+        while True:
+            exchange = self._exchange()
             self.stats.num_windows += 1
-            if self._window_boundary(window_end):  # a checkpoint's flush may have changed the queues
-                next_time = self.comm.allreduce_min(self._next_local_time())
-            if self.on_window is not None and self.comm.rank == 0:
-                reached = min(next_time, window_end)
+            if not exchange.resolved and exchange.next_ps >= until_ps:
+                break
+            cap = until_ps
+            if checkpointer is not None:
+                if exchange.write and asked_cut == math.inf:
+                    asked_cut, stop_at_cut = exchange.last_ps + 1, exchange.stop
+                cut = min(asked_cut, checkpointer.next_sim_cut_ps())
+                if cut < math.inf and not exchange.resolved and exchange.next_ps >= cut:
+                    self._flush(everything=True)
+                    path = checkpointer.write(self, int(cut))
+                    checkpointer.passed(int(cut), exchange.next_ps)
+                    if cut >= asked_cut:
+                        asked_cut = math.inf
+                        if stop_at_cut:
+                            from dqsim.engine.checkpoint import CheckpointStop  # noqa: PLC0415
+
+                            raise CheckpointStop(path)
+                    cut = min(asked_cut, checkpointer.next_sim_cut_ps())
+                cap = min(cap, cut)
+            if self.on_window is not None and rank == 0:
+                reached = exchange.next_ps
                 if not math.isfinite(reached):
                     reached = max([n.now_ps for n in self.local] or [0])
-                self.on_window(int(reached), self.stats.num_windows, fraction)
-            window_start = max(window_end, next_time) if math.isfinite(self.lookahead_ps) else next_time
+                self.on_window(int(reached), self.stats.num_windows, exchange.fraction)
+            self._run_local(min(self._horizons[rank], cap), EVENTS_PER_EXCHANGE)
         self._flush(everything=True)
         blocked = [n.name for n in self.local if n.blocked_by is not None]
         if blocked:

@@ -22,6 +22,7 @@ The placement of nodes on ranks is checked in one place,
 
 from __future__ import annotations
 
+import heapq
 import math
 import numbers
 from typing import Iterable, Mapping, Sequence
@@ -32,6 +33,9 @@ from dqsim.errors import ConfigError, ResourceError
 from dqsim.network.link import LinkSpec, check_pairing_horizon
 from dqsim.network.node import NodeSpec
 from dqsim.network.topology import place_nodes
+
+#: :meth:`Network.rank_distances_ps` of a rank no route reaches (larger than any simulated time).
+UNREACHABLE_PS = 1 << 62
 
 
 def place_on_ranks(num_nodes: int, num_ranks: int, placement: Sequence[int] | None = None, *,
@@ -165,6 +169,7 @@ class Network:
         self._routes: dict[tuple[int, int], list[int]] = {}
         self._latency: dict[tuple[int, int], int] = {}
         self._tree = self._rooted_forest() if nx.is_forest(graph) else None
+        self._rank_distances: list[list[int]] | None = None
 
     def _rooted_forest(self) -> tuple[list[int], list[int], list[int], list[int], list[list[int]]]:
         """Parent, depth, root, delay from the root and ancestor table of every node of a forest.
@@ -341,16 +346,54 @@ class Network:
 
     @property
     def lookahead_ps(self) -> float:
-        """The engine's window length, ps: the smallest link delay, at least 1 ps (``math.inf``: no links).
+        """The smallest link delay, ps, at least 1 ps (``math.inf``: no links).
 
-        No message crossing ranks arrives sooner (it travels at least one
-        link that crosses ranks), and the value does not depend on the
-        placement, so window boundaries — where checkpoints are taken — are
-        the same on any number of ranks (DESIGN.md invariant 4).
+        No message between ranks arrives sooner than this after it is sent
+        (it travels at least one link that crosses ranks), whatever the
+        placement. The engine works from the finer
+        :meth:`rank_distances_ps` (how far each node is from each rank).
         """
         if not self.links:
             return math.inf
         return max(1, min(self._delay[pair] for pair in self.links))
+
+    def rank_distances_ps(self) -> list[list[int]]:
+        """Least delay from every node to the nearest node of every rank, ps (``UNREACHABLE_PS``: none).
+
+        Row ``n`` holds, for each rank ``r``, the shortest path (summed link
+        delays) from node ``n`` to any node placed on ``r``; 0 for ``n``'s own
+        rank. Every message is at least this late: :meth:`latency_ps` follows
+        a route of links (or one link, with ``routed=False``) and adds a
+        processing delay >= 0. Shortest paths obey the triangle inequality,
+        so no chain of messages relayed through other nodes reaches rank
+        ``r`` from ``n`` sooner either. The engine builds each rank's
+        lookahead from this table (multi-source Dijkstra from each rank's
+        nodes: O(ranks · links · log nodes)).
+        """
+        if self._rank_distances is None:
+            adjacent: list[list[tuple[int, int]]] = [[] for _ in self.names]
+            for a, b in self.links:
+                delay = self._delay[(a, b)]
+                adjacent[a].append((b, delay))
+                adjacent[b].append((a, delay))
+            table = [[UNREACHABLE_PS] * self.num_ranks for _ in self.names]
+            for rank in range(self.num_ranks):
+                sources = [n for n, r in enumerate(self.placement) if r == rank]
+                best = {n: 0 for n in sources}
+                frontier = [(0, n) for n in sources]
+                heapq.heapify(frontier)
+                while frontier:
+                    distance, node = heapq.heappop(frontier)
+                    if distance > best.get(node, UNREACHABLE_PS):
+                        continue
+                    table[node][rank] = distance
+                    for other, delay in adjacent[node]:
+                        reach = distance + delay
+                        if reach < best.get(other, UNREACHABLE_PS):
+                            best[other] = reach
+                            heapq.heappush(frontier, (reach, other))
+            self._rank_distances = table
+        return self._rank_distances
 
     def check_pairing_horizon(self) -> None:
         """Refuse, before any work, a link whose pairs take longer than a run can simulate.
