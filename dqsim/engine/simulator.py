@@ -90,6 +90,9 @@ class Message:
 _COMMANDS = (Wait, Receive, MeasureCmd)
 
 
+_new = object.__new__
+
+
 def _frozen(cls, fields: dict):
     """An instance of the frozen dataclass ``cls`` with ``fields`` (every field), made without ``__init__``.
 
@@ -134,9 +137,12 @@ class NodeContext:
     as the first argument.
     """
 
+    __slots__ = ("_sim", "_node", "_streams")
+
     def __init__(self, sim: "Simulator", node: _Node):
         self._sim = sim
         self._node = node
+        self._streams: dict = {}  # purpose -> ProcessStream (over the node's Stream of that purpose)
 
     @property
     def node(self) -> int:
@@ -158,13 +164,19 @@ class NodeContext:
     def wait(self, delay_ps: int) -> Wait:
         if delay_ps < 0:
             raise EngineError(f"node {self.name}: wait of {delay_ps} ps is negative")
-        return _frozen(Wait, {"delay_ps": int(delay_ps)})
+        command = _new(Wait)
+        command.__dict__["delay_ps"] = int(delay_ps)  # as _frozen, without building a dict first
+        return command
 
     def receive(self, tag) -> Receive:
-        return _frozen(Receive, {"tag": tag})
+        command = _new(Receive)
+        command.__dict__["tag"] = tag
+        return command
 
     def measure(self, qubits: Sequence[int], *, basis: str = "Z", error_probability: float = 0.0) -> MeasureCmd:
-        return MeasureCmd(tuple(qubits), basis, error_probability)
+        command = _new(MeasureCmd)
+        command.__dict__.update(qubits=tuple(qubits), basis=basis, error_probability=error_probability)
+        return command
 
     @property
     def _muted(self) -> bool:
@@ -174,9 +186,11 @@ class NodeContext:
 
     def send(self, dest: int, tag, payload=None, *, extra_delay_ps: int = 0) -> int:
         """Send a classical message; returns its arrival time (ps)."""
-        if self._muted:
-            return self._sim._arrival_ps(self._node, dest, extra_delay_ps)
-        return self._sim._send(self._node, dest, tag, payload, extra_delay_ps)
+        sim = self._sim
+        current = sim._current
+        if current is not None and current._records is not None:  # self._muted, inlined
+            return sim._arrival_ps(self._node, dest, extra_delay_ps)
+        return sim._send(self._node, dest, tag, payload, extra_delay_ps)
 
     def apply(self, op: GateOp, *, error_probability: float = 0.0) -> None:
         """Issue a gate on this node's qubits at the current time."""
@@ -185,8 +199,10 @@ class NodeContext:
 
     def bell_pair(self, qubit_here: int, qubit_there: int, werner: float) -> None:
         """Create a Werner pair on (qubit_here, qubit_there); the peer must hold its qubit reserved."""
-        if not self._muted:
-            self._sim._issue(self._node, "bell", (qubit_here, qubit_there), float(werner))
+        sim = self._sim
+        current = sim._current
+        if current is None or current._records is None:  # not self._muted, inlined
+            sim._issue(self._node, "bell", (qubit_here, qubit_there), float(werner))
 
     def probe_bell_fidelity(self, qubit_a: int, qubit_b: int, key) -> None:
         """Read the Bell fidelity ⟨Φ+|ρ|Φ+⟩ of two qubits at the current time without changing them.
@@ -209,8 +225,10 @@ class NodeContext:
 
     def reset(self, qubits: Sequence[int]) -> None:
         """Reset qubits to |0⟩ (no outcome is returned, so the node does not block)."""
-        if not self._muted:
-            self._sim._issue(self._node, "reset", tuple(qubits), None)
+        sim = self._sim
+        current = sim._current
+        if current is None or current._records is None:  # not self._muted, inlined
+            sim._issue(self._node, "reset", tuple(qubits), None)
 
     def spawn(self, process_fn, *args) -> None:
         """Start another process on this node at the current time.
@@ -224,9 +242,13 @@ class NodeContext:
     def stream(self, purpose: str) -> "ProcessStream":
         """This node's random stream for a protocol decision (see :mod:`dqsim.rng`)."""
         cache = self._node.stream_cache
-        if purpose not in cache:
-            cache[purpose] = Stream(self._sim.seed, node=self._node.index, purpose=purpose)
-        return ProcessStream(cache[purpose], self)
+        stream = cache.get(purpose)
+        if stream is None:
+            stream = cache[purpose] = Stream(self._sim.seed, node=self._node.index, purpose=purpose)
+        wrapped = self._streams.get(purpose)
+        if wrapped is None or wrapped._stream is not stream:  # the node's streams may be restored
+            wrapped = self._streams[purpose] = ProcessStream(stream, self)
+        return wrapped
 
     @property
     def node_data(self) -> dict:
@@ -251,6 +273,14 @@ class NodeContext:
             return change(*args)
         return None
 
+    @property
+    def logging(self) -> bool:
+        """Whether :meth:`log` keeps entries now (a timeline is recorded and the process is not muted).
+
+        Lets a protocol skip formatting a detail nobody reads.
+        """
+        return self._sim.record_timeline and not self._muted
+
     def log(self, kind: str, detail: str = "") -> None:
         """Add an entry to the run's timeline."""
         if self._sim.record_timeline and not self._muted:
@@ -258,12 +288,17 @@ class NodeContext:
 
     def count(self, key, amount: int = 1) -> None:
         """Add to a named statistic of this rank (summed over ranks at the end)."""
-        if not self._muted:
-            self._sim.statistics[key] = self._sim.statistics.get(key, 0) + amount
+        sim = self._sim
+        current = sim._current
+        if current is None or current._records is None:  # not self._muted, inlined
+            statistics = sim.statistics
+            statistics[key] = statistics.get(key, 0) + amount
 
 
 class ProcessStream:
     """A node's :class:`~dqsim.rng.Stream` as a process sees it: its events are logged for re-execution."""
+
+    __slots__ = ("_stream", "_ctx")
 
     def __init__(self, stream: Stream, ctx: NodeContext):
         self._stream = stream
@@ -273,6 +308,16 @@ class ProcessStream:
         event = self._stream.event
         self._stream.event += 1
         return event
+
+    def _next_event(self) -> int:
+        """The next event counter, advanced: ``self._ctx.record(self._advance)`` with its common case inlined."""
+        current = self._ctx._sim._current
+        if current is None or (current.log is None and current._records is None):  # nothing to log or replay
+            stream = self._stream
+            event = stream.event
+            stream.event = event + 1
+            return event
+        return self._ctx.record(self._advance)
 
     def next_generator(self) -> np.random.Generator:
         """The generator of the next event; advances the counter by one."""
@@ -284,11 +329,11 @@ class ProcessStream:
 
     def uniform(self, size: int | None = None):
         """Uniform draws in [0, 1) from the next event."""
-        return self._stream.transient_generator(self._ctx.record(self._advance)).random(size)
+        return self._stream.transient_generator(self._next_event()).random(size)
 
     def geometric(self, p: float) -> int:
         """Trials up to and including the first success (probability ``p`` each), from the next event."""
-        return int(self._stream.transient_generator(self._ctx.record(self._advance)).geometric(p))
+        return int(self._stream.transient_generator(self._next_event()).geometric(p))
 
 
 @dataclass
