@@ -306,14 +306,23 @@ class QuantumMemory:
         outcomes.
         """
         small = self.small
-        self.decohere(None, qubits, time_ps)
+        last_touch, decays = self.last_touch_ps, self._decays
+        for q in qubits:  # self.decohere(None, qubits, time_ps), its no-decay case inlined
+            if time_ps > last_touch[q]:
+                if decays[q]:
+                    self.decohere(None, (q,), time_ps)
+                else:
+                    last_touch[q] = time_ps
         if kind == "measure":
             # keyed by the operation (node, seq): the same draw whichever rank applies it
-            generator = self.stream(node, "small-measure").transient_generator(seq)
+            stream = self.streams.get((node, "small-measure")) or self.stream(node, "small-measure")
+            generator = stream.transient_generator(seq)
             # random() draws the same double as random(1)[0]
             uniforms = [generator.random()] if len(qubits) == 1 else generator.random(len(qubits)).tolist()
             outcomes = small.measure(qubits, uniforms, basis=(payload or "Z"))
-            return self._measurement_errors(node, seq, error_probability, outcomes)
+            if error_probability > 0:
+                return self._measurement_errors(node, seq, error_probability, outcomes)
+            return outcomes
         if kind == "gate":
             small.apply(payload)
             self._gate_noise(qubits, error_probability, lambda q: small.depolarize([q], error_probability),

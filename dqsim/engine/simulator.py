@@ -547,10 +547,18 @@ class Simulator:
         """
         node.seq += 1
         qubits = tuple(map(int, qubits))
-        if self._is_local(qubits):
+        memory, rank, rank_of_qubit, in_flight = self.memory, self._rank, self._rank_of_qubit, self._in_flight
+        num_data, slot_of, shared = memory.num_data_qubits, memory.slot_of, memory.shared_qubits
+        for q in qubits:  # self._is_local(qubits), inlined
+            if rank_of_qubit[q] != rank or q < num_data or q in slot_of or q in shared or q in in_flight:
+                local = False
+                break
+        else:
+            local = True
+        if local:
             self.stats.num_quantum_ops += 1
             if kind != "probe":
-                outcome = apply_local_op(self.memory, node.now_ps, node.index, node.seq, kind, qubits, payload,
+                outcome = apply_local_op(memory, node.now_ps, node.index, node.seq, kind, qubits, payload,
                                          float(error_probability))
                 return None, outcome, True
             op = QOp(node.now_ps, node.index, node.seq, kind, qubits, payload, float(error_probability))
