@@ -644,18 +644,29 @@ class Simulator:
                 raise
             self._current = None
             kind = type(command)
-            if kind not in _COMMANDS:  # a subclass of a command takes its base's path
+            if kind is not Wait and kind is not Receive and kind is not MeasureCmd:
+                # a subclass of a command takes its base's path
                 kind = next((base for base in _COMMANDS if isinstance(command, base)), None)
-            if kind is Wait:
-                self._resume_later(node, node.now_ps + command.delay_ps, process, None)
+            if kind is Wait:  # self._resume_later(node, now + delay, process, None), inlined
+                node.counter += 1
+                time_ps = node.now_ps + command.delay_ps
+                entry = (time_ps, node.index, node.counter, "resume", (process, None))
+                queue = node.queue
+                heappush(queue, entry)
+                if queue[0] is entry and node.blocked_by is None:
+                    heappush(self._ready, (time_ps, node.index))
             elif kind is Receive:
-                box = node.mailbox.get(command.tag)
+                tag = command.tag
+                box = node.mailbox.get(tag)
                 if box:
-                    self._resume_later(node, node.now_ps, process, box.pop(0))
+                    msg = box.pop(0)
+                    if not box:  # no empty lists left behind: one tag per exchange would pile up
+                        del node.mailbox[tag]
+                    self._resume_later(node, node.now_ps, process, msg)
                 else:
-                    waiting = node.waiting.get(command.tag)
+                    waiting = node.waiting.get(tag)
                     if waiting is None:
-                        node.waiting[command.tag] = [process]
+                        node.waiting[tag] = [process]
                     else:
                         waiting.append(process)
             elif kind is MeasureCmd:
@@ -675,20 +686,21 @@ class Simulator:
         node.now_ps = time_ps
         self.stats.num_events += 1
         if action == "resume":
-            process, value = arg
-            self._step(node, process, value)
+            self._step(node, *arg)  # arg = (process, value)
         else:  # deliver
-            msg: Message = arg
-            waiters = node.waiting.get(msg.tag)
+            tag = arg.tag  # arg: the Message
+            waiters = node.waiting.get(tag)
             if waiters:
                 process = waiters.pop(0)
-                self._step(node, process, msg)
+                if not waiters:  # no empty lists left behind: one tag per exchange would pile up
+                    del node.waiting[tag]
+                self._step(node, process, arg)
             else:
-                box = node.mailbox.get(msg.tag)
+                box = node.mailbox.get(tag)
                 if box is None:
-                    node.mailbox[msg.tag] = [msg]
+                    node.mailbox[tag] = [arg]
                 else:
-                    box.append(msg)
+                    box.append(arg)
 
     def _earliest_blocked_ps(self) -> float:
         """The earliest pending measurement time of a blocked local node (``inf``: none)."""
