@@ -317,9 +317,14 @@ class QuantumMemory:
             # keyed by the operation (node, seq): the same draw whichever rank applies it
             stream = self.streams.get((node, "small-measure")) or self.stream(node, "small-measure")
             generator = stream.transient_generator(seq)
-            # random() draws the same double as random(1)[0]
-            uniforms = [generator.random()] if len(qubits) == 1 else generator.random(len(qubits)).tolist()
-            outcomes = small.measure(qubits, uniforms, basis=(payload or "Z"))
+            if len(qubits) == 1:
+                # random() draws the same double as random(1)[0]
+                if payload is None or payload == "Z":
+                    outcomes = [small.measure_z(qubits[0], generator.random())]
+                else:
+                    outcomes = small.measure(qubits, [generator.random()], basis=(payload or "Z"))
+            else:
+                outcomes = small.measure(qubits, generator.random(len(qubits)).tolist(), basis=(payload or "Z"))
             if error_probability > 0:
                 return self._measurement_errors(node, seq, error_probability, outcomes)
             return outcomes
@@ -434,7 +439,7 @@ def apply_qop(state, memory: QuantumMemory, op: QOp, **options) -> list[int] | N
     return memory.apply(state, op, **options)
 
 
-def apply_local_op(memory: QuantumMemory, time_ps: int, node: int, seq: int, kind: str, qubits: tuple[int, ...],
-                   payload, error_probability: float) -> list[int] | None:
-    """Apply one operation on local small states from its fields (:meth:`QuantumMemory.apply_local`)."""
-    return memory.apply_local(time_ps, node, seq, kind, qubits, payload, error_probability)
+#: ``apply_local_op(memory, time_ps, node, seq, kind, qubits, payload, error_probability)``: apply one
+#: operation on local small states from its fields (:meth:`QuantumMemory.apply_local`, called as a
+#: function: the engine's hottest call, so without a wrapper's extra frame).
+apply_local_op = QuantumMemory.apply_local

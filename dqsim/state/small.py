@@ -50,6 +50,7 @@ def _post_measurement(rotation, m: int) -> np.ndarray:
 
 
 _POST_MEASUREMENT = {basis: (_post_measurement(r, 0), _post_measurement(r, 1)) for basis, r in _BASIS_ROTATION.items()}
+_POST_Z = _POST_MEASUREMENT["Z"]
 #: |Φ+⟩⟨Φ+| and the 4×4 identity (read only) for Werner pairs.
 _PHI_PLUS = np.zeros((4, 4), dtype=np.complex128)
 _PHI_PLUS[0, 0] = _PHI_PLUS[0, 3] = _PHI_PLUS[3, 0] = _PHI_PLUS[3, 3] = 0.5
@@ -410,6 +411,48 @@ class SmallStates:
             groups[q] = Group([q], post[m])
             outcomes.append(m)
         return outcomes
+
+    def measure_z(self, qubit: int, uniform: float) -> int:
+        """:meth:`measure` of one qubit in Z: ``measure([qubit], [uniform])[0]``, with the same arithmetic.
+
+        The engine's most frequent measurement (a qubit alone or in a pair),
+        without the general method's list handling.
+        """
+        groups = self._group
+        g = groups.get(qubit)
+        if g is None:
+            g = self._fresh(qubit)
+        rho = g.rho
+        members = g.qubits
+        k = len(members)
+        if k == 1:
+            p0, p1 = rho.item(0).real, rho.item(3).real
+            m = 0 if uniform * (p0 + p1) < p0 else 1
+            if (p0 if m == 0 else p1) <= 0:
+                m = 1 - m
+            groups[qubit] = Group([qubit], _POST_Z[m])
+            return m
+        if k != 2:
+            return self.measure([qubit], [uniform])[0]
+        if members[0] == qubit:  # pos 0
+            other = members[1]
+            p0, p1 = rho.item(0).real + rho.item(10).real, rho.item(5).real + rho.item(15).real
+            m = 0 if uniform * (p0 + p1) < p0 else 1
+            if (p0 if m == 0 else p1) <= 0:
+                m = 1 - m
+            rest = rho[m::2, m::2]
+        else:  # pos 1
+            other = members[0]
+            p0, p1 = rho.item(0).real + rho.item(5).real, rho.item(10).real + rho.item(15).real
+            m = 0 if uniform * (p0 + p1) < p0 else 1
+            if (p0 if m == 0 else p1) <= 0:
+                m = 1 - m
+            rest = rho[2 * m:2 * m + 2, 2 * m:2 * m + 2]
+        # as _shrink, then the measured qubit alone in |m⟩ (the same dict operations, in the same order)
+        del groups[qubit]
+        groups[other] = Group([other], rest * complex(1.0 / (p0 if m == 0 else p1)))
+        groups[qubit] = Group([qubit], _POST_Z[m])
+        return m
 
     def reset(self, qubit: int) -> None:
         """Reset to |0⟩: trace the qubit out of its group (an exact channel, no outcome)."""
