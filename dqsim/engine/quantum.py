@@ -328,17 +328,17 @@ class QuantumMemory:
             if error_probability > 0:
                 return self._measurement_errors(node, seq, error_probability, outcomes)
             return outcomes
-        if kind == "gate":
-            small.apply(payload)
-            self._gate_noise(qubits, error_probability, lambda q: small.depolarize([q], error_probability),
-                             lambda a, b: small.depolarize([a, b], error_probability))
-            return None
         if kind == "reset":
             for q in qubits:
                 small.reset(q)
             return None
         if kind == "bell":
             small.werner_pair(qubits[0], qubits[1], float(payload))
+            return None
+        if kind == "gate":
+            small.apply(payload)
+            self._gate_noise(qubits, error_probability, lambda q: small.depolarize([q], error_probability),
+                             lambda a, b: small.depolarize([a, b], error_probability))
             return None
         raise ValueError(f"unknown quantum operation kind {kind!r}")
 

@@ -81,9 +81,10 @@ def epr_initiator(ctx, peer: int, link: LinkSpec, my_qubit: int, tag):
     if werner is None:
         werner = _WERNER[fidelity] = werner_from_fidelity(fidelity)
     ctx.bell_pair(my_qubit, peer_qubit, werner)
-    ctx.count(("attempts", ctx.node, peer), attempts)
-    ctx.count(("photons", ctx.node, peer), attempts * link.photons_per_attempt)
-    ctx.count(("pairs", ctx.node, peer), 1)
+    me = ctx.node
+    ctx.count(("attempts", me, peer), attempts)
+    ctx.count(("photons", me, peer), attempts * link.photons_per_attempt)
+    ctx.count(("pairs", me, peer), 1)
     yield ctx.wait(herald - ctx.now_ps)
     if ctx.logging:  # the detail is only formatted for a timeline
         ctx.log("epr", f"pair with node {peer} after {attempts} attempts, F={fidelity:.4f}")
