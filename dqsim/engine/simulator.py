@@ -228,7 +228,7 @@ class NodeContext:
         sim = self._sim
         current = sim._current
         if current is None or current._records is None:  # not self._muted, inlined
-            sim._issue(self._node, "reset", tuple(qubits), None)
+            sim._issue(self._node, "reset", qubits, None)  # (_issue makes the tuple)
 
     def spawn(self, process_fn, *args) -> None:
         """Start another process on this node at the current time.

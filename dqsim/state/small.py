@@ -216,7 +216,7 @@ def preparation_unitary(vector: np.ndarray) -> np.ndarray:
     return u
 
 
-@dataclass
+@dataclass(slots=True)  # (no instance dict: groups are made at every measurement)
 class Group:
     """One small state: ``rho`` over ``qubits`` (little-endian)."""
 
