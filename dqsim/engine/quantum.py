@@ -306,25 +306,39 @@ class QuantumMemory:
         outcomes.
         """
         small = self.small
-        self.decohere(None, qubits, time_ps)
+        last_touch, decays = self.last_touch_ps, self._decays
+        for q in qubits:  # self.decohere(None, qubits, time_ps), its no-decay case inlined
+            if time_ps > last_touch[q]:
+                if decays[q]:
+                    self.decohere(None, (q,), time_ps)
+                else:
+                    last_touch[q] = time_ps
         if kind == "measure":
             # keyed by the operation (node, seq): the same draw whichever rank applies it
-            generator = self.stream(node, "small-measure").transient_generator(seq)
-            # random() draws the same double as random(1)[0]
-            uniforms = [generator.random()] if len(qubits) == 1 else generator.random(len(qubits)).tolist()
-            outcomes = small.measure(qubits, uniforms, basis=(payload or "Z"))
-            return self._measurement_errors(node, seq, error_probability, outcomes)
-        if kind == "gate":
-            small.apply(payload)
-            self._gate_noise(qubits, error_probability, lambda q: small.depolarize([q], error_probability),
-                             lambda a, b: small.depolarize([a, b], error_probability))
-            return None
+            stream = self.streams.get((node, "small-measure")) or self.stream(node, "small-measure")
+            generator = stream.transient_generator(seq)
+            if len(qubits) == 1:
+                # random() draws the same double as random(1)[0]
+                if payload is None or payload == "Z":
+                    outcomes = [small.measure_z(qubits[0], generator.random())]
+                else:
+                    outcomes = small.measure(qubits, [generator.random()], basis=(payload or "Z"))
+            else:
+                outcomes = small.measure(qubits, generator.random(len(qubits)).tolist(), basis=(payload or "Z"))
+            if error_probability > 0:
+                return self._measurement_errors(node, seq, error_probability, outcomes)
+            return outcomes
         if kind == "reset":
             for q in qubits:
                 small.reset(q)
             return None
         if kind == "bell":
             small.werner_pair(qubits[0], qubits[1], float(payload))
+            return None
+        if kind == "gate":
+            small.apply(payload)
+            self._gate_noise(qubits, error_probability, lambda q: small.depolarize([q], error_probability),
+                             lambda a, b: small.depolarize([a, b], error_probability))
             return None
         raise ValueError(f"unknown quantum operation kind {kind!r}")
 
@@ -425,7 +439,7 @@ def apply_qop(state, memory: QuantumMemory, op: QOp, **options) -> list[int] | N
     return memory.apply(state, op, **options)
 
 
-def apply_local_op(memory: QuantumMemory, time_ps: int, node: int, seq: int, kind: str, qubits: tuple[int, ...],
-                   payload, error_probability: float) -> list[int] | None:
-    """Apply one operation on local small states from its fields (:meth:`QuantumMemory.apply_local`)."""
-    return memory.apply_local(time_ps, node, seq, kind, qubits, payload, error_probability)
+#: ``apply_local_op(memory, time_ps, node, seq, kind, qubits, payload, error_probability)``: apply one
+#: operation on local small states from its fields (:meth:`QuantumMemory.apply_local`, called as a
+#: function: the engine's hottest call, so without a wrapper's extra frame).
+apply_local_op = QuantumMemory.apply_local

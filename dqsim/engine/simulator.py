@@ -96,6 +96,9 @@ class Message:
 _COMMANDS = (Wait, Receive, MeasureCmd)
 
 
+_new = object.__new__
+
+
 def _frozen(cls, fields: dict):
     """An instance of the frozen dataclass ``cls`` with ``fields`` (every field), made without ``__init__``.
 
@@ -159,9 +162,12 @@ class NodeContext:
     as the first argument.
     """
 
+    __slots__ = ("_sim", "_node", "_streams")
+
     def __init__(self, sim: "Simulator", node: _Node):
         self._sim = sim
         self._node = node
+        self._streams: dict = {}  # purpose -> ProcessStream (over the node's Stream of that purpose)
 
     @property
     def node(self) -> int:
@@ -183,13 +189,19 @@ class NodeContext:
     def wait(self, delay_ps: int) -> Wait:
         if delay_ps < 0:
             raise EngineError(f"node {self.name}: wait of {delay_ps} ps is negative")
-        return _frozen(Wait, {"delay_ps": int(delay_ps)})
+        command = _new(Wait)
+        command.__dict__["delay_ps"] = int(delay_ps)  # as _frozen, without building a dict first
+        return command
 
     def receive(self, tag) -> Receive:
-        return _frozen(Receive, {"tag": tag})
+        command = _new(Receive)
+        command.__dict__["tag"] = tag
+        return command
 
     def measure(self, qubits: Sequence[int], *, basis: str = "Z", error_probability: float = 0.0) -> MeasureCmd:
-        return MeasureCmd(tuple(qubits), basis, error_probability)
+        command = _new(MeasureCmd)
+        command.__dict__.update(qubits=tuple(qubits), basis=basis, error_probability=error_probability)
+        return command
 
     @property
     def _muted(self) -> bool:
@@ -199,9 +211,11 @@ class NodeContext:
 
     def send(self, dest: int, tag, payload=None, *, extra_delay_ps: int = 0) -> int:
         """Send a classical message; returns its arrival time (ps)."""
-        if self._muted:
-            return self._sim._arrival_ps(self._node, dest, extra_delay_ps)
-        return self._sim._send(self._node, dest, tag, payload, extra_delay_ps)
+        sim = self._sim
+        current = sim._current
+        if current is not None and current._records is not None:  # self._muted, inlined
+            return sim._arrival_ps(self._node, dest, extra_delay_ps)
+        return sim._send(self._node, dest, tag, payload, extra_delay_ps)
 
     def apply(self, op: GateOp, *, error_probability: float = 0.0) -> None:
         """Issue a gate on this node's qubits at the current time."""
@@ -210,8 +224,10 @@ class NodeContext:
 
     def bell_pair(self, qubit_here: int, qubit_there: int, werner: float) -> None:
         """Create a Werner pair on (qubit_here, qubit_there); the peer must hold its qubit reserved."""
-        if not self._muted:
-            self._sim._issue(self._node, "bell", (qubit_here, qubit_there), float(werner))
+        sim = self._sim
+        current = sim._current
+        if current is None or current._records is None:  # not self._muted, inlined
+            sim._issue(self._node, "bell", (qubit_here, qubit_there), float(werner))
 
     def probe_bell_fidelity(self, qubit_a: int, qubit_b: int, key) -> None:
         """Read the Bell fidelity ⟨Φ+|ρ|Φ+⟩ of two qubits at the current time without changing them.
@@ -234,8 +250,10 @@ class NodeContext:
 
     def reset(self, qubits: Sequence[int]) -> None:
         """Reset qubits to |0⟩ (no outcome is returned, so the node does not block)."""
-        if not self._muted:
-            self._sim._issue(self._node, "reset", tuple(qubits), None)
+        sim = self._sim
+        current = sim._current
+        if current is None or current._records is None:  # not self._muted, inlined
+            sim._issue(self._node, "reset", qubits, None)  # (_issue makes the tuple)
 
     def spawn(self, process_fn, *args) -> None:
         """Start another process on this node at the current time.
@@ -249,9 +267,13 @@ class NodeContext:
     def stream(self, purpose: str) -> "ProcessStream":
         """This node's random stream for a protocol decision (see :mod:`dqsim.rng`)."""
         cache = self._node.stream_cache
-        if purpose not in cache:
-            cache[purpose] = Stream(self._sim.seed, node=self._node.index, purpose=purpose)
-        return ProcessStream(cache[purpose], self)
+        stream = cache.get(purpose)
+        if stream is None:
+            stream = cache[purpose] = Stream(self._sim.seed, node=self._node.index, purpose=purpose)
+        wrapped = self._streams.get(purpose)
+        if wrapped is None or wrapped._stream is not stream:  # the node's streams may be restored
+            wrapped = self._streams[purpose] = ProcessStream(stream, self)
+        return wrapped
 
     @property
     def node_data(self) -> dict:
@@ -276,6 +298,14 @@ class NodeContext:
             return change(*args)
         return None
 
+    @property
+    def logging(self) -> bool:
+        """Whether :meth:`log` keeps entries now (a timeline is recorded and the process is not muted).
+
+        Lets a protocol skip formatting a detail nobody reads.
+        """
+        return self._sim.record_timeline and not self._muted
+
     def log(self, kind: str, detail: str = "") -> None:
         """Add an entry to the run's timeline."""
         if self._sim.record_timeline and not self._muted:
@@ -283,12 +313,17 @@ class NodeContext:
 
     def count(self, key, amount: int = 1) -> None:
         """Add to a named statistic of this rank (summed over ranks at the end)."""
-        if not self._muted:
-            self._sim.statistics[key] = self._sim.statistics.get(key, 0) + amount
+        sim = self._sim
+        current = sim._current
+        if current is None or current._records is None:  # not self._muted, inlined
+            statistics = sim.statistics
+            statistics[key] = statistics.get(key, 0) + amount
 
 
 class ProcessStream:
     """A node's :class:`~dqsim.rng.Stream` as a process sees it: its events are logged for re-execution."""
+
+    __slots__ = ("_stream", "_ctx")
 
     def __init__(self, stream: Stream, ctx: NodeContext):
         self._stream = stream
@@ -298,6 +333,16 @@ class ProcessStream:
         event = self._stream.event
         self._stream.event += 1
         return event
+
+    def _next_event(self) -> int:
+        """The next event counter, advanced: ``self._ctx.record(self._advance)`` with its common case inlined."""
+        current = self._ctx._sim._current
+        if current is None or (current.log is None and current._records is None):  # nothing to log or replay
+            stream = self._stream
+            event = stream.event
+            stream.event = event + 1
+            return event
+        return self._ctx.record(self._advance)
 
     def next_generator(self) -> np.random.Generator:
         """The generator of the next event; advances the counter by one."""
@@ -309,11 +354,11 @@ class ProcessStream:
 
     def uniform(self, size: int | None = None):
         """Uniform draws in [0, 1) from the next event."""
-        return self._stream.transient_generator(self._ctx.record(self._advance)).random(size)
+        return self._stream.transient_generator(self._next_event()).random(size)
 
     def geometric(self, p: float) -> int:
         """Trials up to and including the first success (probability ``p`` each), from the next event."""
-        return int(self._stream.transient_generator(self._ctx.record(self._advance)).geometric(p))
+        return int(self._stream.transient_generator(self._next_event()).geometric(p))
 
 
 @dataclass
@@ -533,10 +578,18 @@ class Simulator:
         """
         node.seq += 1
         qubits = tuple(map(int, qubits))
-        if self._is_local(qubits):
+        memory, rank, rank_of_qubit, in_flight = self.memory, self._rank, self._rank_of_qubit, self._in_flight
+        num_data, slot_of, shared = memory.num_data_qubits, memory.slot_of, memory.shared_qubits
+        for q in qubits:  # self._is_local(qubits), inlined
+            if rank_of_qubit[q] != rank or q < num_data or q in slot_of or q in shared or q in in_flight:
+                local = False
+                break
+        else:
+            local = True
+        if local:
             self.stats.num_quantum_ops += 1
             if kind != "probe":
-                outcome = apply_local_op(self.memory, node.now_ps, node.index, node.seq, kind, qubits, payload,
+                outcome = apply_local_op(memory, node.now_ps, node.index, node.seq, kind, qubits, payload,
                                          float(error_probability))
                 return None, outcome, True
             op = QOp(node.now_ps, node.index, node.seq, kind, qubits, payload, float(error_probability))
@@ -626,18 +679,29 @@ class Simulator:
                 raise
             self._current = None
             kind = type(command)
-            if kind not in _COMMANDS:  # a subclass of a command takes its base's path
+            if kind is not Wait and kind is not Receive and kind is not MeasureCmd:
+                # a subclass of a command takes its base's path
                 kind = next((base for base in _COMMANDS if isinstance(command, base)), None)
-            if kind is Wait:
-                self._resume_later(node, node.now_ps + command.delay_ps, process, None)
+            if kind is Wait:  # self._resume_later(node, now + delay, process, None), inlined
+                node.counter += 1
+                time_ps = node.now_ps + command.delay_ps
+                entry = (time_ps, node.index, node.counter, "resume", (process, None))
+                queue = node.queue
+                heappush(queue, entry)
+                if queue[0] is entry and node.blocked_by is None:
+                    heappush(self._ready, (time_ps, node.index))
             elif kind is Receive:
-                box = node.mailbox.get(command.tag)
+                tag = command.tag
+                box = node.mailbox.get(tag)
                 if box:
-                    self._resume_later(node, node.now_ps, process, box.pop(0))
+                    msg = box.pop(0)
+                    if not box:  # no empty lists left behind: one tag per exchange would pile up
+                        del node.mailbox[tag]
+                    self._resume_later(node, node.now_ps, process, msg)
                 else:
-                    waiting = node.waiting.get(command.tag)
+                    waiting = node.waiting.get(tag)
                     if waiting is None:
-                        node.waiting[command.tag] = [process]
+                        node.waiting[tag] = [process]
                     else:
                         waiting.append(process)
             elif kind is MeasureCmd:
@@ -657,20 +721,21 @@ class Simulator:
         node.now_ps = time_ps
         self.stats.num_events += 1
         if action == "resume":
-            process, value = arg
-            self._step(node, process, value)
+            self._step(node, *arg)  # arg = (process, value)
         else:  # deliver
-            msg: Message = arg
-            waiters = node.waiting.get(msg.tag)
+            tag = arg.tag  # arg: the Message
+            waiters = node.waiting.get(tag)
             if waiters:
                 process = waiters.pop(0)
-                self._step(node, process, msg)
+                if not waiters:  # no empty lists left behind: one tag per exchange would pile up
+                    del node.waiting[tag]
+                self._step(node, process, arg)
             else:
-                box = node.mailbox.get(msg.tag)
+                box = node.mailbox.get(tag)
                 if box is None:
-                    node.mailbox[msg.tag] = [msg]
+                    node.mailbox[tag] = [arg]
                 else:
-                    box.append(msg)
+                    box.append(arg)
 
     def _earliest_blocked_ps(self) -> float:
         """The earliest pending measurement time of a blocked local node (``inf``: none)."""

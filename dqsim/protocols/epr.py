@@ -32,6 +32,9 @@ from dataclasses import dataclass
 from dqsim.network.link import LinkSpec
 from dqsim.network.werner import werner_from_fidelity
 
+#: Werner parameter of each delivered fidelity seen (a link's fidelity is fixed: computed and checked once).
+_WERNER: dict[float, float] = {}
+
 
 @dataclass(frozen=True)
 class EprResult:
@@ -50,6 +53,14 @@ class EprResult:
     fidelity: float
 
 
+def _result(herald_ps: int, created_ps: int, attempts: int, fidelity: float) -> EprResult:
+    """``EprResult(...)`` without the frozen dataclass's ``__init__`` (an equal object, made in a fraction of
+    the time: the protocols make one per pair end)."""
+    result = object.__new__(EprResult)
+    result.__dict__.update(herald_ps=herald_ps, created_ps=created_ps, attempts=attempts, fidelity=fidelity)
+    return result
+
+
 def epr_initiator(ctx, peer: int, link: LinkSpec, my_qubit: int, tag):
     """Initiator side of heralded generation on ``link`` to node ``peer``; yields engine commands."""
     ctx.send(peer, ("epr-request", tag), my_qubit)
@@ -66,13 +77,18 @@ def epr_initiator(ctx, peer: int, link: LinkSpec, my_qubit: int, tag):
     ctx.send(peer, ("epr-herald", tag), (herald, created, attempts, fidelity),
              extra_delay_ps=herald - (start + link.delay_ps))
     yield ctx.wait(created - ctx.now_ps)
-    ctx.bell_pair(my_qubit, peer_qubit, werner_from_fidelity(fidelity))
-    ctx.count(("attempts", ctx.node, peer), attempts)
-    ctx.count(("photons", ctx.node, peer), attempts * link.photons_per_attempt)
-    ctx.count(("pairs", ctx.node, peer), 1)
+    werner = _WERNER.get(fidelity)
+    if werner is None:
+        werner = _WERNER[fidelity] = werner_from_fidelity(fidelity)
+    ctx.bell_pair(my_qubit, peer_qubit, werner)
+    me = ctx.node
+    ctx.count(("attempts", me, peer), attempts)
+    ctx.count(("photons", me, peer), attempts * link.photons_per_attempt)
+    ctx.count(("pairs", me, peer), 1)
     yield ctx.wait(herald - ctx.now_ps)
-    ctx.log("epr", f"pair with node {peer} after {attempts} attempts, F={fidelity:.4f}")
-    return EprResult(herald, created, attempts, fidelity)
+    if ctx.logging:  # the detail is only formatted for a timeline
+        ctx.log("epr", f"pair with node {peer} after {attempts} attempts, F={fidelity:.4f}")
+    return _result(herald, created, attempts, fidelity)
 
 
 def epr_responder(ctx, peer: int, my_qubit: int, tag):
@@ -81,4 +97,4 @@ def epr_responder(ctx, peer: int, my_qubit: int, tag):
     ctx.send(peer, ("epr-ready", tag), my_qubit)
     msg = yield ctx.receive(("epr-herald", tag))
     herald, created, attempts, fidelity = msg.payload
-    return EprResult(herald, created, attempts, fidelity)
+    return _result(herald, created, attempts, fidelity)

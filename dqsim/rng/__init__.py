@@ -71,6 +71,13 @@ class Stream:
             2, dtype=np.uint64
         )
         self._key = words
+        self._key_ints = [int(w) for w in words]  # the same key as Python ints, for transient_generator
+
+    def __setstate__(self, state: dict) -> None:
+        """Unpickling (checkpoints); a stream pickled before ``_key_ints`` existed gets it from its key."""
+        self.__dict__.update(state)
+        if "_key_ints" not in state:
+            self._key_ints = [int(w) for w in self._key]
 
     def __repr__(self) -> str:
         return f"Stream({self.seed}, node={self.node}, purpose={self.purpose!r}, event={self.event})"
@@ -90,14 +97,16 @@ class Stream:
         """
         global _TRANSIENT  # noqa: PLW0603 - one cache per process, built on first use
         if _TRANSIENT is None:
+            # lists of Python ints, not uint64 arrays: the state setter reads the same values element by
+            # element, and reading them from a list costs a fraction of making NumPy scalars
             _TRANSIENT = (np.random.Generator(np.random.Philox(key=self._key)),
-                          {"bit_generator": "Philox",
-                           "state": {"counter": np.zeros(4, dtype=np.uint64), "key": self._key},
-                           "buffer": np.zeros(4, dtype=np.uint64), "buffer_pos": 4, "has_uint32": 0, "uinteger": 0})
+                          {"bit_generator": "Philox", "state": {"counter": [0, 0, 0, 0], "key": self._key_ints},
+                           "buffer": [0, 0, 0, 0], "buffer_pos": 4, "has_uint32": 0, "uinteger": 0})
         generator, state = _TRANSIENT
         # setting the state copies its values (every field, the buffer emptied): only key and counter change
-        state["state"]["key"] = self._key
-        state["state"]["counter"][2] = event
+        inner = state["state"]
+        inner["key"] = self._key_ints
+        inner["counter"][2] = int(event)
         generator.bit_generator.state = state
         return generator
 

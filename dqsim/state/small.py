@@ -50,12 +50,16 @@ def _post_measurement(rotation, m: int) -> np.ndarray:
 
 
 _POST_MEASUREMENT = {basis: (_post_measurement(r, 0), _post_measurement(r, 1)) for basis, r in _BASIS_ROTATION.items()}
+_POST_Z = _POST_MEASUREMENT["Z"]
 #: |Φ+⟩⟨Φ+| and the 4×4 identity (read only) for Werner pairs.
 _PHI_PLUS = np.zeros((4, 4), dtype=np.complex128)
 _PHI_PLUS[0, 0] = _PHI_PLUS[0, 3] = _PHI_PLUS[3, 0] = _PHI_PLUS[3, 3] = 0.5
 _PHI_PLUS.flags.writeable = False
 _EYE4 = np.eye(4)
 _EYE4.flags.writeable = False
+#: Werner parameter -> its pair's ρ (read only, shared by the groups it starts; a few values per run).
+_WERNER_RHO: dict[float, np.ndarray] = {}
+_WERNER_RHO_MAX = 256
 
 
 def op_matrix(op: GateOp) -> tuple[np.ndarray, tuple[int, ...]]:
@@ -212,7 +216,7 @@ def preparation_unitary(vector: np.ndarray) -> np.ndarray:
     return u
 
 
-@dataclass
+@dataclass(slots=True)  # (no instance dict: groups are made at every measurement)
 class Group:
     """One small state: ``rho`` over ``qubits`` (little-endian)."""
 
@@ -338,8 +342,17 @@ class SmallStates:
 
     def werner_pair(self, qubit_a: int, qubit_b: int, werner: float) -> None:
         """H, CNOT on (a, b) then 2-qubit depolarizing ``15(1−w)/16``: w|Φ+⟩⟨Φ+| + (1−w)I/4 from |00⟩."""
-        if qubit_a not in self._group and qubit_b not in self._group:  # both fresh |0⟩: write ρ directly
-            self._set(Group([qubit_a, qubit_b], werner * _PHI_PLUS + (1.0 - werner) / 4.0 * _EYE4))
+        groups = self._group
+        if qubit_a not in groups and qubit_b not in groups:  # both fresh |0⟩: write ρ directly
+            rho = _WERNER_RHO.get(werner)
+            if rho is None:
+                rho = werner * _PHI_PLUS + (1.0 - werner) / 4.0 * _EYE4
+                rho.flags.writeable = False  # shared by every pair of this parameter: never changed in place
+                if len(_WERNER_RHO) >= _WERNER_RHO_MAX:
+                    _WERNER_RHO.clear()
+                _WERNER_RHO[werner] = rho
+            group = Group([qubit_a, qubit_b], rho)
+            groups[qubit_a] = groups[qubit_b] = group
             return
         self.apply(gate_op("h", [qubit_a]))
         self.apply(gate_op("cx", [qubit_a, qubit_b]))
@@ -356,18 +369,28 @@ class SmallStates:
         basis = basis.upper()
         rotation = _BASIS_ROTATION[basis]
         post = _POST_MEASUREMENT[basis]
+        groups = self._group
         outcomes = []
         for q, u in zip(qubits, uniforms):
             if rotation is not None:
                 self.apply_matrix(rotation, [q])
-            g = self._group.get(q) or self._fresh(q)
+            g = groups.get(q)
+            if g is None:
+                g = self._fresh(q)
             rho = g.rho
-            k = len(g.qubits)
-            pos = g.qubits.index(q)
+            members = g.qubits
+            k = len(members)
             # (``item`` gives Python numbers: the same doubles, without NumPy scalars)
             if k == 1:
                 p0, p1 = rho.item(0).real, rho.item(3).real
-            elif k == 2:  # two terms each: the same sums as the general case below
+                m = 0 if u * (p0 + p1) < p0 else 1
+                if (p0 if m == 0 else p1) <= 0:
+                    m = 1 - m
+                groups[q] = Group([q], post[m])  # (the same key: its place in the dict is kept, as _set does)
+                outcomes.append(m)
+                continue
+            pos = 0 if members[0] == q else members.index(q)
+            if k == 2:  # two terms each: the same sums as the general case below
                 if pos == 0:
                     p0, p1 = rho.item(0).real + rho.item(10).real, rho.item(5).real + rho.item(15).real
                 else:
@@ -378,24 +401,69 @@ class SmallStates:
             m = 0 if u * (p0 + p1) < p0 else 1
             if (p0 if m == 0 else p1) <= 0:
                 m = 1 - m
-            if k > 1:
-                if k == 2:
-                    rest = rho[m::2, m::2] if pos == 0 else rho[2 * m:2 * m + 2, 2 * m:2 * m + 2]
-                else:
-                    size = 1 << (k - 1)
-                    rest = _qubit_view(rho, k, pos)[:, m, :, :, m, :].reshape(size, size)
-                self._shrink(g, pos, rest * (1.0 / (p0 if m == 0 else p1)))
-            self._set(Group([q], post[m]))
+            if k == 2:
+                rest = rho[m::2, m::2] if pos == 0 else rho[2 * m:2 * m + 2, 2 * m:2 * m + 2]
+            else:
+                size = 1 << (k - 1)
+                rest = _qubit_view(rho, k, pos)[:, m, :, :, m, :].reshape(size, size)
+            # a complex scale: the same products as the float (NumPy casts it to complex), found sooner
+            self._shrink(g, pos, rest * complex(1.0 / (p0 if m == 0 else p1)))
+            groups[q] = Group([q], post[m])
             outcomes.append(m)
         return outcomes
+
+    def measure_z(self, qubit: int, uniform: float) -> int:
+        """:meth:`measure` of one qubit in Z: ``measure([qubit], [uniform])[0]``, with the same arithmetic.
+
+        The engine's most frequent measurement (a qubit alone or in a pair),
+        without the general method's list handling.
+        """
+        groups = self._group
+        g = groups.get(qubit)
+        if g is None:
+            g = self._fresh(qubit)
+        rho = g.rho
+        members = g.qubits
+        k = len(members)
+        if k == 1:
+            p0, p1 = rho.item(0).real, rho.item(3).real
+            m = 0 if uniform * (p0 + p1) < p0 else 1
+            if (p0 if m == 0 else p1) <= 0:
+                m = 1 - m
+            groups[qubit] = Group([qubit], _POST_Z[m])
+            return m
+        if k != 2:
+            return self.measure([qubit], [uniform])[0]
+        if members[0] == qubit:  # pos 0
+            other = members[1]
+            p0, p1 = rho.item(0).real + rho.item(10).real, rho.item(5).real + rho.item(15).real
+            m = 0 if uniform * (p0 + p1) < p0 else 1
+            if (p0 if m == 0 else p1) <= 0:
+                m = 1 - m
+            rest = rho[m::2, m::2]
+        else:  # pos 1
+            other = members[0]
+            p0, p1 = rho.item(0).real + rho.item(5).real, rho.item(10).real + rho.item(15).real
+            m = 0 if uniform * (p0 + p1) < p0 else 1
+            if (p0 if m == 0 else p1) <= 0:
+                m = 1 - m
+            rest = rho[2 * m:2 * m + 2, 2 * m:2 * m + 2]
+        # as _shrink, then the measured qubit alone in |m⟩ (the same dict operations, in the same order)
+        del groups[qubit]
+        groups[other] = Group([other], rest * complex(1.0 / (p0 if m == 0 else p1)))
+        groups[qubit] = Group([qubit], _POST_Z[m])
+        return m
 
     def reset(self, qubit: int) -> None:
         """Reset to |0⟩: trace the qubit out of its group (an exact channel, no outcome)."""
         g = self._group.get(qubit)
         if g is None:
             return
-        pos = g.positions([qubit])[0]
-        self._shrink(g, pos, partial_trace(g.rho, g.num_qubits, pos) if g.num_qubits > 1 else g.rho)
+        if len(g.qubits) == 1:  # alone: it just leaves (as _shrink of a one-qubit group)
+            del self._group[qubit]
+            return
+        pos = g.qubits.index(qubit)
+        self._shrink(g, pos, partial_trace(g.rho, g.num_qubits, pos))
 
     def take_pure(self, qubit: int, uniform: float) -> tuple[list[int], np.ndarray]:
         """Remove ``qubit``'s group, returning its qubits and one pure state drawn from ρ.
