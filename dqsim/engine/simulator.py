@@ -31,6 +31,7 @@ into the receiver's queue.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import heapq
 from heapq import heappop, heappush
 import math
@@ -134,6 +135,9 @@ _SAVED_NODE_FIELDS = ("now_ps", "queue", "mailbox", "waiting", "blocked_by", "co
 
 #: Most events a rank runs between two exchanges (progress reports and checkpoint requests are seen at exchanges).
 EVENTS_PER_EXCHANGE = 256
+
+#: Objects allocated before the youngest generation is collected while :meth:`Simulator.run` runs.
+_GC_YOUNG_THRESHOLD = 50_000
 
 #: A promise of "never" in the integer arithmetic of :meth:`Simulator._promises`.
 _UNREACHABLE = UNREACHABLE_PS
@@ -437,6 +441,8 @@ class Simulator:
         self.seed = int(seed)
         self.rank_of_node = list(network.placement)
         self._latency = network.latency_ps
+        self._latencies: dict[int, int] = {}             # source * num_nodes + dest -> latency, ps
+        self._num_nodes = network.num_nodes
         self.lookahead_ps = network.lookahead_ps
         self.nodes = [_Node(i, name) for i, name in enumerate(network.names)]
         self.local = [n for n in self.nodes if self.rank_of_node[n.index] == comm.rank]
@@ -625,15 +631,22 @@ class Simulator:
         return set(op.qubits).union(*(qubits for qubits, _rho, _t in op.carry))
 
     def _arrival_ps(self, node: _Node, dest: int, extra_delay_ps: int) -> int:
-        if not 0 <= dest < len(self.nodes):
-            raise EngineError(f"node {node.name}: message to unknown node index {dest}")
-        return node.now_ps + (self._latency(node.index, dest) if dest != node.index else 0) + extra_delay_ps
+        source = node.index
+        if dest == source:
+            return node.now_ps + extra_delay_ps
+        latency = self._latencies.get(source * self._num_nodes + dest)
+        if latency is None:
+            if not 0 <= dest < self._num_nodes:
+                raise EngineError(f"node {node.name}: message to unknown node index {dest}")
+            latency = self._latencies[source * self._num_nodes + dest] = self._latency(source, dest)
+        return node.now_ps + latency + extra_delay_ps
 
     def _send(self, node: _Node, dest: int, tag, payload, extra_delay_ps: int) -> int:
         arrival = self._arrival_ps(node, dest, extra_delay_ps)
         node.counter += 1
-        msg = _frozen(Message, {"source": node.index, "dest": dest, "tag": tag, "payload": payload,
-                                "sent_ps": node.now_ps, "arrival_ps": arrival, "origin_counter": node.counter})
+        msg = _new(Message)  # a frozen dataclass, filled without its __init__ (the hot path)
+        msg.__dict__.update(source=node.index, dest=dest, tag=tag, payload=payload, sent_ps=node.now_ps,
+                            arrival_ps=arrival, origin_counter=node.counter)
         self.stats.num_messages += 1
         rank = self.rank_of_node[dest]
         if rank == self.comm.rank:
@@ -1072,9 +1085,22 @@ class Simulator:
         latest event any rank has run when one is asked for (wall-clock
         period, stop signal). Every rank runs up to the cut, then writes.
 
+        While it runs, the cyclic garbage collector's youngest generation
+        waits for ``_GC_YOUNG_THRESHOLD`` new objects instead of Python's 700
+        (events make and drop many small objects, none in cycles: about 7 %
+        of a 1,024-node ring's run went to collections); restored after.
+
         Returns:
             :class:`RunStatistics`, the same on every rank.
         """
+        thresholds = gc.get_threshold()
+        gc.set_threshold(max(thresholds[0], _GC_YOUNG_THRESHOLD), *thresholds[1:])
+        try:
+            return self._run(until_ps)
+        finally:
+            gc.set_threshold(*thresholds)
+
+    def _run(self, until_ps: float) -> RunStatistics:
         started = time.perf_counter()
         checkpointer = self.checkpointer
         if checkpointer is not None and checkpointer.resuming is not None:
