@@ -346,7 +346,7 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
         if on_progress:
             rate = windows / max(time.perf_counter() - started, 1e-9)
             on_progress(fraction or 0.0, 1.0,
-                        f"simulated {time_ps / PS_PER_US:.1f} µs, {rate:.0f} windows/s, circuit steps")
+                        f"simulated {time_ps / PS_PER_US:.1f} µs, {rate:.0f} exchanges/s, circuit steps")
 
     def one_run(seed: int, shots: int, timeline: bool) -> DqcRun:
         return run_dqc(circuit, comm=comm, backend=backend, network=network, scheme=job.distribution.scheme,
