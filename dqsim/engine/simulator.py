@@ -984,7 +984,6 @@ class Simulator:
         self.stats.flush_seconds += time.perf_counter() - started
         return resolved
 
-    # ----------------------------------------------------------------- run
     # ------------------------------------------------------ checkpoint snapshots
     def node_snapshot(self, node: int) -> dict:
         """Everything of one local node a checkpoint saves: queue, mailbox, processes, data, counters."""
@@ -1065,6 +1064,7 @@ class Simulator:
                 value = 0
             setattr(self.stats, name, value)
 
+    # ----------------------------------------------------------------- run
     def run(self, *, until_ps: float = math.inf) -> RunStatistics:
         """Run until no events are left anywhere (or ``until_ps``); collective.
 
