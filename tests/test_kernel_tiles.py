@@ -5,6 +5,8 @@ both of its paths: contiguous rows (no target or control below log2 J) and
 rows gathered through the tile pattern (a low target or control).
 """
 
+import os
+
 import numpy as np
 import pytest
 
@@ -122,3 +124,16 @@ def test_six_bit_block_matches_generic_kernel():
         controls = [b for b in range(N) if (cmask >> b) & 1]
         kernels.apply_dense(np, ref, N, u, bits, controls)
         assert np.max(np.abs(got - ref)) < 1e-12, bits
+
+
+def test_ranks_on_one_node_share_its_cores_for_numba_threads():
+    numba = pytest.importorskip("numba")
+    before = numba.get_num_threads()
+    try:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        most = numba.config.NUMBA_NUM_THREADS
+        assert fast.share_cores(1, environ={}) == min(most, cores) == numba.get_num_threads()
+        assert fast.share_cores(cores * 4, environ={}) == 1 == numba.get_num_threads()  # never below one thread
+        assert fast.share_cores(2, environ={"NUMBA_NUM_THREADS": "1"}) is None  # the user's choice stands
+    finally:
+        numba.set_num_threads(before)

@@ -162,7 +162,7 @@ def cupy_available() -> bool:
         return False
 
 
-def select(name: str = "auto", *, node_local_rank: int = 0) -> Backend:
+def select(name: str = "auto", *, node_local_rank: int = 0, node_local_size: int = 1) -> Backend:
     """Choose the array library and bind this process to its device.
 
     Args:
@@ -171,6 +171,9 @@ def select(name: str = "auto", *, node_local_rank: int = 0) -> Backend:
             ``DQSIM_BACKEND`` overrides ``"auto"``.
         node_local_rank: rank of this process among those on its node; the
             GPU used is ``node_local_rank % number_of_visible_gpus``.
+        node_local_size: ranks of the job on this node; with NumPy each takes
+            its share of the cores for numba's threads
+            (:func:`dqsim.backend.fast.share_cores`, unless ``NUMBA_NUM_THREADS`` is set).
 
     Returns:
         The :class:`Backend` to pass to state constructors.
@@ -195,6 +198,8 @@ def select(name: str = "auto", *, node_local_rank: int = 0) -> Backend:
     from dqsim.backend import fast  # noqa: PLC0415
 
     if name == "numpy":
+        if node_local_size > 1:
+            fast.share_cores(node_local_size)
         return Backend("numpy", np, None, fast.numba_kernels())
     if not cupy_available():
         raise DqsimError(

@@ -300,7 +300,8 @@ def _run(job, comm, *, quiet: bool, session=None) -> int:
                                                                 or session.resume is not None))
     if comm.rank == 0:
         io.remove_temporaries(output)
-    backend = backend_mod.select(job.run.backend, node_local_rank=comm.node_local_rank)
+    backend = backend_mod.select(job.run.backend, node_local_rank=comm.node_local_rank,
+                                 node_local_size=comm.node_local_size)
     bar, update = _progress(comm, not quiet)
     if bar is not None:
         bar.start()
