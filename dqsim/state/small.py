@@ -216,6 +216,17 @@ def preparation_unitary(vector: np.ndarray) -> np.ndarray:
     return u
 
 
+def _outcome(p0: float, p1: float, uniform: float) -> int:
+    """The outcome (0 or 1) that ``uniform`` in [0, 1) draws from unnormalised probabilities ``p0``, ``p1``.
+
+    Never an outcome of probability <= 0 (rounding can put ``uniform`` there).
+    """
+    m = 0 if uniform * (p0 + p1) < p0 else 1
+    if (p0 if m == 0 else p1) <= 0:
+        m = 1 - m
+    return m
+
+
 @dataclass(slots=True)  # (no instance dict: groups are made at every measurement)
 class Group:
     """One small state: ``rho`` over ``qubits`` (little-endian)."""
@@ -383,9 +394,7 @@ class SmallStates:
             # (``item`` gives Python numbers: the same doubles, without NumPy scalars)
             if k == 1:
                 p0, p1 = rho.item(0).real, rho.item(3).real
-                m = 0 if u * (p0 + p1) < p0 else 1
-                if (p0 if m == 0 else p1) <= 0:
-                    m = 1 - m
+                m = _outcome(p0, p1, u)
                 groups[q] = Group([q], post[m])  # (the same key: its place in the dict is kept, as _set does)
                 outcomes.append(m)
                 continue
@@ -398,9 +407,7 @@ class SmallStates:
             else:
                 diagonal = rho.diagonal().real.reshape(1 << (k - 1 - pos), 2, 1 << pos)
                 p0, p1 = float(diagonal[:, 0, :].sum()), float(diagonal[:, 1, :].sum())
-            m = 0 if u * (p0 + p1) < p0 else 1
-            if (p0 if m == 0 else p1) <= 0:
-                m = 1 - m
+            m = _outcome(p0, p1, u)
             if k == 2:
                 rest = rho[m::2, m::2] if pos == 0 else rho[2 * m:2 * m + 2, 2 * m:2 * m + 2]
             else:
@@ -427,9 +434,7 @@ class SmallStates:
         k = len(members)
         if k == 1:
             p0, p1 = rho.item(0).real, rho.item(3).real
-            m = 0 if uniform * (p0 + p1) < p0 else 1
-            if (p0 if m == 0 else p1) <= 0:
-                m = 1 - m
+            m = _outcome(p0, p1, uniform)
             groups[qubit] = Group([qubit], _POST_Z[m])
             return m
         if k != 2:
@@ -437,16 +442,12 @@ class SmallStates:
         if members[0] == qubit:  # pos 0
             other = members[1]
             p0, p1 = rho.item(0).real + rho.item(10).real, rho.item(5).real + rho.item(15).real
-            m = 0 if uniform * (p0 + p1) < p0 else 1
-            if (p0 if m == 0 else p1) <= 0:
-                m = 1 - m
+            m = _outcome(p0, p1, uniform)
             rest = rho[m::2, m::2]
         else:  # pos 1
             other = members[0]
             p0, p1 = rho.item(0).real + rho.item(5).real, rho.item(10).real + rho.item(15).real
-            m = 0 if uniform * (p0 + p1) < p0 else 1
-            if (p0 if m == 0 else p1) <= 0:
-                m = 1 - m
+            m = _outcome(p0, p1, uniform)
             rest = rho[2 * m:2 * m + 2, 2 * m:2 * m + 2]
         # as _shrink, then the measured qubit alone in |m⟩ (the same dict operations, in the same order)
         del groups[qubit]
