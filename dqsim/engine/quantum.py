@@ -306,17 +306,10 @@ class QuantumMemory:
         outcomes.
         """
         small = self.small
-        last_touch, decays = self.last_touch_ps, self._decays
-        for q in qubits:  # self.decohere(None, qubits, time_ps), its no-decay case inlined
-            if time_ps > last_touch[q]:
-                if decays[q]:
-                    self.decohere(None, (q,), time_ps)
-                else:
-                    last_touch[q] = time_ps
+        self.decohere(None, qubits, time_ps)
         if kind == "measure":
             # keyed by the operation (node, seq): the same draw whichever rank applies it
-            stream = self.streams.get((node, "small-measure")) or self.stream(node, "small-measure")
-            generator = stream.transient_generator(seq)
+            generator = self.stream(node, "small-measure").transient_generator(seq)
             if len(qubits) == 1:
                 # random() draws the same double as random(1)[0]
                 if payload is None or payload == "Z":

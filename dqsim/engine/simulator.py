@@ -97,9 +97,6 @@ class Message:
 _COMMANDS = (Wait, Receive, MeasureCmd)
 
 
-_new = object.__new__
-
-
 def _frozen(cls, fields: dict):
     """An instance of the frozen dataclass ``cls`` with ``fields`` (every field), made without ``__init__``.
 
@@ -198,19 +195,14 @@ class NodeContext:
     def wait(self, delay_ps: int) -> Wait:
         if delay_ps < 0:
             raise EngineError(f"node {self.name}: wait of {delay_ps} ps is negative")
-        command = _new(Wait)
-        command.__dict__["delay_ps"] = int(delay_ps)  # as _frozen, without building a dict first
-        return command
+        return _frozen(Wait, {"delay_ps": int(delay_ps)})
 
     def receive(self, tag) -> Receive:
-        command = _new(Receive)
-        command.__dict__["tag"] = tag
-        return command
+        return _frozen(Receive, {"tag": tag})
 
     def measure(self, qubits: Sequence[int], *, basis: str = "Z", error_probability: float = 0.0) -> MeasureCmd:
-        command = _new(MeasureCmd)
-        command.__dict__.update(qubits=tuple(qubits), basis=basis, error_probability=error_probability)
-        return command
+        return _frozen(MeasureCmd, {"qubits": tuple(qubits), "basis": basis,
+                                    "error_probability": error_probability})
 
     @property
     def _muted(self) -> bool:
@@ -594,18 +586,10 @@ class Simulator:
         """
         node.seq += 1
         qubits = tuple(map(int, qubits))
-        memory, rank, rank_of_qubit, in_flight = self.memory, self._rank, self._rank_of_qubit, self._in_flight
-        num_data, slot_of, shared = memory.num_data_qubits, memory.slot_of, memory.shared_qubits
-        for q in qubits:  # self._is_local(qubits), inlined
-            if rank_of_qubit[q] != rank or q < num_data or q in slot_of or q in shared or q in in_flight:
-                local = False
-                break
-        else:
-            local = True
-        if local:
+        if self._is_local(qubits):
             self.stats.num_quantum_ops += 1
             if kind != "probe":
-                outcome = apply_local_op(memory, node.now_ps, node.index, node.seq, kind, qubits, payload,
+                outcome = apply_local_op(self.memory, node.now_ps, node.index, node.seq, kind, qubits, payload,
                                          float(error_probability))
                 return None, outcome, True
             op = QOp(node.now_ps, node.index, node.seq, kind, qubits, payload, float(error_probability))
@@ -654,9 +638,8 @@ class Simulator:
     def _send(self, node: _Node, dest: int, tag, payload, extra_delay_ps: int) -> int:
         arrival = self._arrival_ps(node, dest, extra_delay_ps)
         node.counter += 1
-        msg = _new(Message)  # a frozen dataclass, filled without its __init__ (the hot path)
-        msg.__dict__.update(source=node.index, dest=dest, tag=tag, payload=payload, sent_ps=node.now_ps,
-                            arrival_ps=arrival, origin_counter=node.counter)
+        msg = _frozen(Message, {"source": node.index, "dest": dest, "tag": tag, "payload": payload,
+                                "sent_ps": node.now_ps, "arrival_ps": arrival, "origin_counter": node.counter})
         self.stats.num_messages += 1
         rank = self.rank_of_node[dest]
         if rank == self.comm.rank:
@@ -705,14 +688,8 @@ class Simulator:
             if kind is not Wait and kind is not Receive and kind is not MeasureCmd:
                 # a subclass of a command takes its base's path
                 kind = next((base for base in _COMMANDS if isinstance(command, base)), None)
-            if kind is Wait:  # self._resume_later(node, now + delay, process, None), inlined
-                node.counter += 1
-                time_ps = node.now_ps + command.delay_ps
-                entry = (time_ps, node.index, node.counter, "resume", (process, None))
-                queue = node.queue
-                heappush(queue, entry)
-                if queue[0] is entry and node.blocked_by is None:
-                    heappush(self._ready, (time_ps, node.index))
+            if kind is Wait:
+                self._resume_later(node, node.now_ps + command.delay_ps, process, None)
             elif kind is Receive:
                 tag = command.tag
                 box = node.mailbox.get(tag)

@@ -380,79 +380,53 @@ class SmallStates:
         basis = basis.upper()
         rotation = _BASIS_ROTATION[basis]
         post = _POST_MEASUREMENT[basis]
-        groups = self._group
         outcomes = []
         for q, u in zip(qubits, uniforms):
             if rotation is not None:
                 self.apply_matrix(rotation, [q])
-            g = groups.get(q)
-            if g is None:
-                g = self._fresh(q)
-            rho = g.rho
-            members = g.qubits
-            k = len(members)
-            # (``item`` gives Python numbers: the same doubles, without NumPy scalars)
-            if k == 1:
-                p0, p1 = rho.item(0).real, rho.item(3).real
-                m = _outcome(p0, p1, u)
-                groups[q] = Group([q], post[m])  # (the same key: its place in the dict is kept, as _set does)
-                outcomes.append(m)
-                continue
-            pos = 0 if members[0] == q else members.index(q)
-            if k == 2:  # two terms each: the same sums as the general case below
-                if pos == 0:
-                    p0, p1 = rho.item(0).real + rho.item(10).real, rho.item(5).real + rho.item(15).real
-                else:
-                    p0, p1 = rho.item(0).real + rho.item(5).real, rho.item(10).real + rho.item(15).real
-            else:
-                diagonal = rho.diagonal().real.reshape(1 << (k - 1 - pos), 2, 1 << pos)
-                p0, p1 = float(diagonal[:, 0, :].sum()), float(diagonal[:, 1, :].sum())
-            m = _outcome(p0, p1, u)
-            if k == 2:
-                rest = rho[m::2, m::2] if pos == 0 else rho[2 * m:2 * m + 2, 2 * m:2 * m + 2]
-            else:
-                size = 1 << (k - 1)
-                rest = _qubit_view(rho, k, pos)[:, m, :, :, m, :].reshape(size, size)
-            # a complex scale: the same products as the float (NumPy casts it to complex), found sooner
-            self._shrink(g, pos, rest * complex(1.0 / (p0 if m == 0 else p1)))
-            groups[q] = Group([q], post[m])
-            outcomes.append(m)
+            outcomes.append(self._measure_one(q, u, post))
         return outcomes
 
     def measure_z(self, qubit: int, uniform: float) -> int:
-        """:meth:`measure` of one qubit in Z: ``measure([qubit], [uniform])[0]``, with the same arithmetic.
+        """:meth:`measure` of one qubit in Z: ``measure([qubit], [uniform])[0]``, without the list handling.
 
-        The engine's most frequent measurement (a qubit alone or in a pair),
-        without the general method's list handling.
+        The engine's most frequent measurement.
         """
+        return self._measure_one(qubit, uniform, _POST_Z)
+
+    def _measure_one(self, q: int, u: float, post) -> int:
+        """Measure ``q`` in Z with ``u`` in [0, 1); it is left alone in ``post[outcome]``. Returns the outcome."""
         groups = self._group
-        g = groups.get(qubit)
+        g = groups.get(q)
         if g is None:
-            g = self._fresh(qubit)
+            g = self._fresh(q)
         rho = g.rho
         members = g.qubits
         k = len(members)
+        # (``item`` gives Python numbers: the same doubles, without NumPy scalars)
         if k == 1:
             p0, p1 = rho.item(0).real, rho.item(3).real
-            m = _outcome(p0, p1, uniform)
-            groups[qubit] = Group([qubit], _POST_Z[m])
+            m = _outcome(p0, p1, u)
+            groups[q] = Group([q], post[m])  # (the same key: its place in the dict is kept, as _set does)
             return m
-        if k != 2:
-            return self.measure([qubit], [uniform])[0]
-        if members[0] == qubit:  # pos 0
-            other = members[1]
-            p0, p1 = rho.item(0).real + rho.item(10).real, rho.item(5).real + rho.item(15).real
-            m = _outcome(p0, p1, uniform)
-            rest = rho[m::2, m::2]
-        else:  # pos 1
-            other = members[0]
-            p0, p1 = rho.item(0).real + rho.item(5).real, rho.item(10).real + rho.item(15).real
-            m = _outcome(p0, p1, uniform)
-            rest = rho[2 * m:2 * m + 2, 2 * m:2 * m + 2]
-        # as _shrink, then the measured qubit alone in |m⟩ (the same dict operations, in the same order)
-        del groups[qubit]
-        groups[other] = Group([other], rest * complex(1.0 / (p0 if m == 0 else p1)))
-        groups[qubit] = Group([qubit], _POST_Z[m])
+        pos = 0 if members[0] == q else members.index(q)
+        if k == 2:  # two terms each: the same sums as the general case below
+            if pos == 0:
+                p0, p1 = rho.item(0).real + rho.item(10).real, rho.item(5).real + rho.item(15).real
+            else:
+                p0, p1 = rho.item(0).real + rho.item(5).real, rho.item(10).real + rho.item(15).real
+        else:
+            diagonal = rho.diagonal().real.reshape(1 << (k - 1 - pos), 2, 1 << pos)
+            p0, p1 = float(diagonal[:, 0, :].sum()), float(diagonal[:, 1, :].sum())
+        m = _outcome(p0, p1, u)
+        if k == 2:
+            rest = rho[m::2, m::2] if pos == 0 else rho[2 * m:2 * m + 2, 2 * m:2 * m + 2]
+        else:
+            size = 1 << (k - 1)
+            rest = _qubit_view(rho, k, pos)[:, m, :, :, m, :].reshape(size, size)
+        # a complex scale: the same products as the float (NumPy casts it to complex), found sooner
+        self._shrink(g, pos, rest * complex(1.0 / (p0 if m == 0 else p1)))
+        groups[q] = Group([q], post[m])
         return m
 
     def reset(self, qubit: int) -> None:
