@@ -1,52 +1,115 @@
 #!/usr/bin/env bash
-# One prepared run on a GPU machine: the GPU tests (CuPy backend) and the GPU benchmark.
+# One prepared run on a GPU machine: a check of the k-qubit CUDA kernels, the GPU tests (CuPy
+# backend), the QKD detection sampler, the kernel rooflines and the state benchmark (fused circuits).
 # Used with the device tool, which copies the working tree and sets $OUT:
-#   carry .whl (wheels of mpich, mpi4py, pydantic, pyqasm and their needs, for the machine's Python)
-# Writes logs and JSON under $OUT; prints a short summary last.
+#   carry .whl (wheels for the machine's Python 3.12: pydantic, pyqasm, qiskit and their needs;
+#   mpich + mpi4py, installed only where the machine has no mpiexec)
+# Every section has its own time limit and writes its log under $OUT; summary.txt gathers the ends.
+# Dry run on a CPU machine (NumPy backend, small sizes, checks the script itself):
+#   GPU_DRY=1 OUT=/tmp/gpu_dry bash bench/gpu_run.sh
 set -u
 OUT=${OUT:-out/gpu}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1
-log() { echo "== $*" | tee -a "$OUT/summary.txt"; }
+log() { echo "== $* ($(date -u +%H:%M:%S))" | tee -a "$OUT/summary.txt"; }
+T0=$(date +%s)
+rm -f /tmp/dqsim_gpu_check.log
 
-log "machine"
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee -a "$OUT/summary.txt"
-nproc | tee -a "$OUT/summary.txt"
-command -v mpiexec && mpiexec --version 2>&1 | head -2
-
-# The image's Python has CuPy/NumPy/numba/h5py/mpi4py (built for its Open MPI); the carried wheels add
-# pydantic and pyqasm. Open MPI refuses root without these two variables.
-python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site \
-    $(ls .whl/*.whl | grep -v -e mpich -e mpi4py) 2>&1 | tail -3
-PY=python3
-export PYTHONPATH=/tmp/site:$PWD DQSIM_MPIEXEC=$(command -v mpiexec)
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-$PY - <<'EOF' 2>&1 | tee -a "$OUT/summary.txt"
-import cupy, numpy, h5py, mpi4py, sys
-print("python", sys.version.split()[0], "numpy", numpy.__version__, "cupy", cupy.__version__,
-      "h5py", h5py.__version__, "mpi4py", mpi4py.__version__)
-from dqsim import backend
-b = backend.select("cupy")
-print("device", b.kernel_name(), "compiled kernels", type(b.fast).__name__)
-EOF
-
-log "GPU tests (DQSIM_TEST_BACKEND=cupy)"
-DQSIM_TEST_BACKEND=cupy timeout 300 $PY -m pytest -q -p no:cacheprovider -o addopts="" \
-    tests/test_state_gates.py tests/test_state_mpi.py tests/test_cli.py tests/test_dqc_mpi.py \
-    tests/test_qkd_physics.py tests/test_qkd_scenario.py tests/test_state_statistics.py > "$OUT/gpu_tests.log" 2>&1
-echo "pytest exit $?" | tee -a "$OUT/summary.txt"
-tail -15 "$OUT/gpu_tests.log" | tee -a "$OUT/summary.txt"
-
-log "GPU benchmark"
-if [ "${SKIP_STATE_BENCH:-0}" != 1 ]; then
-timeout 200 $PY bench/state_bench.py --backend cupy --ranks 1 --qubits 24 26 28 30 --skip-aer \
-    --repeats 5 --label gpu --results-dir "$OUT" > "$OUT/bench.log" 2>&1
-echo "bench exit $?" | tee -a "$OUT/summary.txt"
-tail -40 "$OUT/bench.log" | tee -a "$OUT/summary.txt"
+if [ "${GPU_DRY:-0}" = 1 ]; then
+    PY=${PY:-.venv/bin/python}; BK=numpy; export PYTHONPATH=$PWD
+    QKD_PULSES=100000000; QKD_BATCH=50000000; QKD_ENGINE=10000000; QKD_ENGINE_BATCH=1000000
+    KQ=20; SQ="16 18"; TESTS="tests/test_kernel_tiles.py tests/test_qkd_detections.py"
+else
+    PY=python3; BK=cupy
+    log "machine"
+    nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm,clocks.max.mem --format=csv,noheader \
+        | tee -a "$OUT/summary.txt"
+    nproc | tee -a "$OUT/summary.txt"
+    # The image's Python has CuPy/NumPy/numba/h5py/mpi4py; the wheels add the rest. Where there is
+    # no MPI runtime, the MPICH wheel and its mpi4py come too (multi-rank tests need mpiexec).
+    if command -v mpiexec > /dev/null; then
+        WHEELS=$(ls .whl/*.whl | grep -v -e mpich -e mpi4py)
+        export DQSIM_MPIEXEC=$(command -v mpiexec)
+    else
+        WHEELS=$(ls .whl/*.whl)
+        export DQSIM_MPIEXEC=/tmp/site/bin/mpiexec
+    fi
+    python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site $WHEELS 2>&1 | tail -3
+    export PYTHONPATH=/tmp/site:$PWD PATH=/tmp/site/bin:$PATH
+    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+    echo "mpiexec: $DQSIM_MPIEXEC" | tee -a "$OUT/summary.txt"
+    QKD_PULSES=${QKD_PULSES:-40000000000}; QKD_BATCH=${QKD_BATCH:-4000000000}
+    QKD_ENGINE=${QKD_ENGINE:-400000000}; QKD_ENGINE_BATCH=${QKD_ENGINE_BATCH:-100000000}
+    KQ=${KQ:-30}; SQ=${SQ:-"26 28 30"}
+    TESTS=${TESTS:-"tests/test_kernel_tiles.py tests/test_fusion.py tests/test_qkd_detections.py
+        tests/test_state_gates.py tests/test_qkd_entangled.py"}
 fi
 
-log "QKD benchmark (CuPy)"
-timeout 150 $PY bench/qkd_bench.py --backend cupy --skip-sequence --pulses 50000000 --batch-pulses 4194304 \
+log "versions and the k-qubit CUDA kernel check"
+timeout 120 $PY - "$BK" <<'EOF' 2>&1 | tee -a "$OUT/summary.txt" /tmp/dqsim_gpu_check.log
+import os, sys, time
+import numpy, h5py
+print("python", sys.version.split()[0], "numpy", numpy.__version__, "h5py", h5py.__version__)
+from dqsim import backend
+from dqsim.backend import fast
+b = backend.select(sys.argv[1])
+print("device", b.kernel_name(), "kernels", type(b.fast).__name__)
+if b.is_gpu:
+    import cupy
+    print("cupy", cupy.__version__, "CUDA runtime", cupy.cuda.runtime.runtimeGetVersion())
+    rng = numpy.random.default_rng(1)
+    n, ok = 20, {}
+    psi = rng.normal(size=1 << n) + 1j * rng.normal(size=1 << n)
+    for variant in ("fixed", "generic"):
+        os.environ["DQSIM_CUDA_DENSE"] = variant
+        kern = fast.CupyKernels(cupy)
+        good = True
+        for k in (3, 4, 5):
+            m, _ = numpy.linalg.qr(rng.normal(size=(1 << k, 1 << k)) + 1j * rng.normal(size=(1 << k, 1 << k)))
+            bits = tuple(range(2, 2 + k))
+            ref = numpy.moveaxis(psi.reshape([2] * n), [n - 1 - q for q in bits][::-1], range(k))
+            ref = (m @ ref.reshape(1 << k, -1)).reshape([2] * n)
+            ref = numpy.moveaxis(ref, range(k), [n - 1 - q for q in bits][::-1]).reshape(-1)
+            try:
+                d = cupy.asarray(psi)
+                kern.dense(d, bits, m, 0)
+                err = float(numpy.max(numpy.abs(cupy.asnumpy(d) - ref)))
+            except Exception as exc:  # report and fall back below
+                print(f"  {variant} k={k}: FAILED {type(exc).__name__}: {str(exc)[:300]}")
+                good = False
+                continue
+            print(f"  {variant} k={k}: max error {err:.2e}")
+            good &= err < 1e-10
+        ok[variant] = good
+    print("DENSE_OK", " ".join(f"{v}={int(g)}" for v, g in ok.items()))
+EOF
+if grep -q "DENSE_OK fixed=0" /tmp/dqsim_gpu_check.log && grep -q "generic=1" /tmp/dqsim_gpu_check.log; then
+    export DQSIM_CUDA_DENSE=generic
+    echo "unrolled kernel failed its check: DQSIM_CUDA_DENSE=generic for the rest" | tee -a "$OUT/summary.txt"
+fi
+
+log "GPU tests (DQSIM_TEST_BACKEND=$BK)"
+DQSIM_TEST_BACKEND=$BK timeout ${TESTS_S:-150} $PY -m pytest -q -p no:cacheprovider -o addopts="" --timeout 90 \
+    -rfE $TESTS > "$OUT/gpu_tests.log" 2>&1
+echo "pytest exit $?" | tee -a "$OUT/summary.txt"
+grep -E "passed|failed|FAILED|ERROR" "$OUT/gpu_tests.log" | tail -12 | tee -a "$OUT/summary.txt"
+
+log "QKD detection sampler ($BK)"
+timeout ${QKD_S:-100} $PY bench/qkd_bench.py --backend $BK --skip-sequence --pulses $QKD_PULSES \
+    --batch-pulses $QKD_BATCH --engine-pulses $QKD_ENGINE --engine-batch-pulses $QKD_ENGINE_BATCH \
     --label gpu --results-dir "$OUT" > "$OUT/qkd_bench.log" 2>&1
 echo "qkd bench exit $?" | tee -a "$OUT/summary.txt"
 tail -4 "$OUT/qkd_bench.log" | tee -a "$OUT/summary.txt"
+
+log "kernel rooflines ($BK, n=$KQ)"
+timeout ${KERNEL_S:-90} $PY bench/kernel_bench.py --backend $BK --ranks 1 --qubits $KQ --repeats 5 \
+    --label gpu --results-dir "$OUT" --timeout-s 85 > "$OUT/kernel_bench.log" 2>&1
+echo "kernel bench exit $?" | tee -a "$OUT/summary.txt"
+tail -30 "$OUT/kernel_bench.log" | tee -a "$OUT/summary.txt"
+
+log "state benchmark ($BK, fused circuits)"
+timeout ${STATE_S:-110} $PY bench/state_bench.py --backend $BK --ranks 1 --qubits $SQ --skip-aer --repeats 3 \
+    --label gpu --results-dir "$OUT" --max-total-s 100 > "$OUT/state_bench.log" 2>&1
+echo "state bench exit $?" | tee -a "$OUT/summary.txt"
+tail -30 "$OUT/state_bench.log" | tee -a "$OUT/summary.txt"
+log "done in $(( $(date +%s) - T0 )) s"

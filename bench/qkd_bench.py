@@ -12,8 +12,9 @@ not have; the QBER compared is dqsim's signal class. Two dqsim figures:
   engine, sifting messages, decoy analysis, key length), one rank;
 * ``kernel``: the array work that the engine drives, alone: with
   ``--sampling detections`` (the default, as in the scenario) the registered
-  clicks of each batch drawn directly and counted
-  (:mod:`dqsim.protocols.qkd.detections`); with ``--sampling pulses`` Alice's
+  clicks of each batch drawn directly and counted where they were drawn
+  (on a GPU no per-click array comes to the host:
+  :mod:`dqsim.protocols.qkd.detections`, ``on_host=False``); with ``--sampling pulses`` Alice's
   batch + Bob's detection of every pulse + counting (the reference path).
 
 SeQUeNCe 0.8.5 may live in its own virtual environment:
@@ -84,7 +85,8 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def run_dqsim(distance_km: float, pulses: int, batch: int, backend_name: str, sampling: str) -> dict:
+def run_dqsim(distance_km: float, pulses: int, batch: int, backend_name: str, sampling: str,
+              engine_pulses: int | None = None, engine_batch: int | None = None) -> dict:
     from dqsim import backend as backend_mod
     from dqsim import comm as comm_mod
     from dqsim.jobs import load_job_text
@@ -94,8 +96,10 @@ def run_dqsim(distance_km: float, pulses: int, batch: int, backend_name: str, sa
     from dqsim.scenarios import qkd as qkd_scenario
 
     backend = backend_mod.select(backend_name)
-    job = load_job_text(JOB.format(backend=backend_name, pulses=pulses, batch=batch, distance=distance_km,
-                                   sampling=sampling))
+    engine_pulses = pulses if engine_pulses is None else engine_pulses
+    engine_batch = min(batch if engine_batch is None else engine_batch, engine_pulses)
+    job = load_job_text(JOB.format(backend=backend_name, pulses=engine_pulses, batch=engine_batch,
+                                   distance=distance_km, sampling=sampling))
     qkd_scenario.run_job(job, comm=comm_mod.SingleComm(), backend=backend)  # warm-up (numba, CUDA)
     started, started_cpu = time.perf_counter(), time.process_time()
     out = qkd_scenario.run_job(job, comm=comm_mod.SingleComm(), backend=backend)
@@ -104,6 +108,10 @@ def run_dqsim(distance_km: float, pulses: int, batch: int, backend_name: str, sa
     phys = qkd_scenario.link_physics(job, 0, 0, 1, distance_km)
     source = qkd_scenario.build_plan(job).source
     xp = backend.xp
+    if sampling == "detections":  # warm-up of the kernel alone (CUDA kernels compile on first use)
+        detect_batch(source, channel=phys.channel, detector=phys.detector, seed=job.run.seed, start_pulse=0,
+                     num_pulses=min(batch, 1_000_000), backend=backend, on_host=False)
+        backend.synchronize()
     counts = BlockCounts.zeros(source.num_classes)
     state = None
     started = time.perf_counter()
@@ -111,8 +119,9 @@ def run_dqsim(distance_km: float, pulses: int, batch: int, backend_name: str, sa
         size = min(batch, pulses - start)
         if sampling == "detections":
             det, state = detect_batch(source, channel=phys.channel, detector=phys.detector, seed=job.run.seed,
-                                      start_pulse=start, num_pulses=size, receiver_state=state, backend=backend)
-            counts = counts + detection_counts(det, source.num_classes)
+                                      start_pulse=start, num_pulses=size, receiver_state=state, backend=backend,
+                                      on_host=False)
+            counts = counts + detection_counts(det, source.num_classes, backend=backend)
         else:
             alice = alice_batch(xp, source, job.run.seed, start, size)
             bob, state = bob_detect(xp, alice, transmittance=phys.channel, detector=phys.detector,
@@ -123,12 +132,13 @@ def run_dqsim(distance_km: float, pulses: int, batch: int, backend_name: str, sa
     sifted = int(block["sifted_bits"])
     kernel_qber = counts.errors[0] / counts.sifted[0] if counts.sifted[0] else float("nan")
     return {"distance_km": distance_km, "pulses": pulses, "batch_pulses": batch, "sampling": sampling,
-            "backend": backend.kernel_name(),
-            "engine_wall_s": engine_s, "engine_pulses_per_s": pulses / engine_s,
-            "engine_cpu_s": engine_cpu_s, "engine_pulses_per_cpu_s": pulses / engine_cpu_s,
+            "backend": backend.kernel_name(), "engine_pulses": engine_pulses, "engine_batch_pulses": engine_batch,
+            "engine_wall_s": engine_s, "engine_pulses_per_s": engine_pulses / engine_s,
+            "engine_cpu_s": engine_cpu_s, "engine_pulses_per_cpu_s": engine_pulses / engine_cpu_s,
             "kernel_wall_s": kernel_s, "kernel_pulses_per_s": pulses / kernel_s,
             "qber_signal": float(block["qber_signal"]), "sifted_bits": sifted,
-            "sifted_bits_per_pulse": sifted / pulses, "kernel_qber_signal": kernel_qber,
+            "sifted_bits_per_pulse": sifted / engine_pulses,
+            "kernel_detections": int(sum(counts.detected)), "kernel_qber_signal": kernel_qber,
             "kernel_sifted_bits_per_pulse": sum(counts.sifted) / pulses,
             "secret_key_bits": int(block["secret_key_bits"])}
 
@@ -138,6 +148,10 @@ def main(argv=None) -> int:
     parser.add_argument("--distances-km", type=float, nargs="+", default=[10.0, 50.0])
     parser.add_argument("--pulses", type=int, default=20_000_000)
     parser.add_argument("--batch-pulses", type=int, default=1_000_000)
+    parser.add_argument("--engine-pulses", type=int, default=None,
+                        help="pulses of the whole-scenario run (default: --pulses); the kernel runs --pulses")
+    parser.add_argument("--engine-batch-pulses", type=int, default=None,
+                        help="[qkd].batch_pulses of the scenario run (default: --batch-pulses)")
     parser.add_argument("--backend", choices=["numpy", "cupy"], default="numpy")
     parser.add_argument("--sampling", choices=["detections", "pulses"], default="detections",
                         help="[qkd].sampling of dqsim's job (default: detections)")
@@ -165,7 +179,8 @@ def main(argv=None) -> int:
                 row["sequence"] = seq
             except ImportError as exc:
                 row["sequence"] = {"status": f"not available ({exc})"}
-        row["dqsim"] = run_dqsim(distance, args.pulses, args.batch_pulses, args.backend, args.sampling)
+        row["dqsim"] = run_dqsim(distance, args.pulses, args.batch_pulses, args.backend, args.sampling,
+                                 args.engine_pulses, args.engine_batch_pulses)
         seq = row.get("sequence", {})
         if "pulses_sent" in seq:
             seq_rate = seq["pulses_sent"] / seq["wall_s"]

@@ -137,3 +137,42 @@ def test_ranks_on_one_node_share_its_cores_for_numba_threads():
         assert fast.share_cores(2, environ={"NUMBA_NUM_THREADS": "1"}) is None  # the user's choice stands
     finally:
         numba.set_num_threads(before)
+
+
+def test_cuda_dense_variant_reads_the_environment():
+    """DQSIM_CUDA_DENSE picks the unrolled (default) or the generic k-qubit CUDA kernel; anything else is refused."""
+    assert fast.cuda_dense_variant({}) == "fixed"
+    assert fast.cuda_dense_variant({"DQSIM_CUDA_DENSE": "generic"}) == "generic"
+    with pytest.raises(ValueError, match="DQSIM_CUDA_DENSE"):
+        fast.cuda_dense_variant({"DQSIM_CUDA_DENSE": "fast"})
+
+
+def _check_dense_kernel(kernels, to_device, to_host, k):
+    """``kernels.dense`` on low and middle bits (in a shuffled order) gives the dense reference's state."""
+    rng = np.random.default_rng(k)
+    n = 12
+    psi = rng.normal(size=1 << n) + 1j * rng.normal(size=1 << n)
+    matrix, _ = np.linalg.qr(rng.normal(size=(1 << k, 1 << k)) + 1j * rng.normal(size=(1 << k, 1 << k)))
+    for bits in (tuple(range(k)), tuple(range(7 - k, 7))[::-1]):
+        expected = run_ops(n, [unitary_op(matrix, bits)], psi)
+        device = to_device(psi)
+        kernels.dense(device, bits, matrix, 0)
+        np.testing.assert_allclose(to_host(device), expected, atol=1e-12)
+
+
+@pytest.mark.skipif(fast.numba_kernels() is None, reason="numba kernels off or missing")
+def test_dense_kernel_check_holds_on_the_cpu_kernels():
+    """The check the CUDA variants run below, on the numba kernels (so the check itself is right)."""
+    for k in (3, 4, 5):
+        _check_dense_kernel(fast.numba_kernels(), np.array, np.asarray, k)
+
+
+@pytest.mark.skipif(BACKEND is None or not BACKEND.is_gpu, reason="needs DQSIM_TEST_BACKEND=cupy and a GPU")
+@pytest.mark.parametrize("variant", ["fixed", "generic"])
+@pytest.mark.parametrize("k", [3, 4, 5])
+def test_cuda_dense_variants_match_reference(monkeypatch, variant, k):
+    """Both k-qubit CUDA kernels give the dense reference's state (complex128)."""
+    monkeypatch.setenv("DQSIM_CUDA_DENSE", variant)
+    kernels = fast.CupyKernels(BACKEND.xp)
+    assert kernels.variant == variant
+    _check_dense_kernel(kernels, BACKEND.xp.asarray, BACKEND.to_host, k)

@@ -47,14 +47,14 @@ def reference_counts(source, channel, detector, eve, num_pulses, batch, seed, no
     return counts
 
 
-def fast_counts(source, channel, detector, eve, num_pulses, batch, seed, noise=0.0, backend=None):
+def fast_counts(source, channel, detector, eve, num_pulses, batch, seed, noise=0.0, backend=None, on_host=True):
     counts, state = None, None
     for start in range(0, num_pulses, batch):
         size = min(batch, num_pulses - start)
         det, state = detect_batch(source, channel=channel, detector=detector, eve=eve, seed=seed,
                                   start_pulse=start, num_pulses=size, noise_probability=noise,
-                                  receiver_state=state, backend=backend)
-        c = detection_counts(det, source.num_classes)
+                                  receiver_state=state, backend=backend, on_host=on_host)
+        c = detection_counts(det, source.num_classes, backend=None if on_host else backend)
         counts = c if counts is None else counts + c
     return counts
 
@@ -185,3 +185,19 @@ def test_cupy_sampler_matches_numpy_in_distribution(name):
     device = fast_counts(source, channel, detector, eve, 1_200_000, 300_000, seed=12, noise=noise,
                          backend=TEST_BACKEND)
     compare(host, device)
+    # Counted on the GPU (no per-click array leaves it): the very same counts.
+    resident = fast_counts(source, channel, detector, eve, 1_200_000, 300_000, seed=12, noise=noise,
+                           backend=TEST_BACKEND, on_host=False)
+    assert resident == device
+
+
+def test_counts_of_a_batch_left_on_the_device_equal_the_host_counts():
+    """``on_host=False`` with NumPy returns the same arrays; counting them with the backend gives equal counts."""
+    source, channel, detector, eve, noise = CASES["dead_time_afterpulsing"]
+    backend = backend_mod.select("numpy")
+    kwargs = dict(channel=channel, detector=detector, eve=eve, seed=4, start_pulse=0, num_pulses=300_000,
+                  noise_probability=noise, backend=backend)
+    host, _ = detect_batch(source, **kwargs)
+    resident, _ = detect_batch(source, on_host=False, **kwargs)
+    assert detection_counts(resident, source.num_classes, backend=backend) == detection_counts(host,
+                                                                                              source.num_classes)

@@ -441,8 +441,48 @@ if ((j & cmask) == cmask) {
 }
 """
 
+#: The same with ``K`` fixed when the kernel is compiled (one kernel per k): the loops unroll
+#: and the 2^K amplitudes of a group stay in registers instead of local memory.
+_CUDA_DENSE_K_FIXED = r"""
+long long j = i;
+#pragma unroll
+for (int t = 0; t < K; ++t) {
+    const long long b = sorted_bits[t];
+    j = ((j >> b) << (b + 1)) | (j & ((1LL << b) - 1));
+}
+if ((j & cmask) == cmask) {
+    T buf[1 << K];
+#pragma unroll
+    for (int r = 0; r < (1 << K); ++r) {
+        buf[r] = psi[j + offsets[r]];
+    }
+#pragma unroll
+    for (int r = 0; r < (1 << K); ++r) {
+        T acc = m[r << K] * buf[0];
+#pragma unroll
+        for (int c = 1; c < (1 << K); ++c) {
+            acc += m[(r << K) + c] * buf[c];
+        }
+        psi[j + offsets[r]] = acc;
+    }
+}
+"""
+
 #: Most target bits of :meth:`CupyKernels.dense` (the per-thread buffer holds 2^5 amplitudes).
 CUDA_MAX_DENSE_QUBITS = 5
+
+
+def cuda_dense_variant(environ=None) -> str:
+    """Which k-qubit CUDA kernel :class:`CupyKernels` uses: ``"fixed"`` (default) or ``"generic"``.
+
+    ``DQSIM_CUDA_DENSE=generic`` selects the kernel with ``k`` read at run
+    time (one compiled kernel for every k), kept as the fallback of the
+    unrolled one.
+    """
+    value = (os.environ if environ is None else environ).get("DQSIM_CUDA_DENSE", "fixed")
+    if value not in ("fixed", "generic"):
+        raise ValueError(f"DQSIM_CUDA_DENSE must be 'fixed' or 'generic', got {value!r}")
+    return value
 
 
 class CupyKernels:
@@ -464,19 +504,35 @@ class CupyKernels:
         self._dense_k = cupy.ElementwiseKernel(
             "int32 k, raw int64 sorted_bits, raw int64 offsets, int64 cmask, raw T m", "raw T psi",
             _CUDA_DENSE_K, "dqsim_dense_k")
+        self.variant = cuda_dense_variant()
+        self._dense_fixed = {}
+
+    def _fixed_kernel(self, k: int):
+        """The unrolled kernel for ``k`` target bits (compiled on first use)."""
+        kernel = self._dense_fixed.get(k)
+        if kernel is None:
+            kernel = self._cp.ElementwiseKernel(
+                "raw int64 sorted_bits, raw int64 offsets, int64 cmask, raw T m", "raw T psi",
+                _CUDA_DENSE_K_FIXED, f"dqsim_dense_k{k}", preamble=f"#define K {k}")
+            self._dense_fixed[k] = kernel
+        return kernel
 
     def dense(self, psi, bits, matrix: np.ndarray, cmask: int) -> None:
         """Apply a ``2^k × 2^k`` matrix on local ``bits`` (k <= 5), one thread per group.
 
-        Written for fused blocks (:mod:`dqsim.circuit.fusion`). Not yet run on a
-        GPU: no device was available when it was written (2026-12-04).
+        Written for fused blocks (:mod:`dqsim.circuit.fusion`); the kernel is
+        compiled per ``k`` (:func:`cuda_dense_variant`).
         """
-        if len(bits) > CUDA_MAX_DENSE_QUBITS:
-            raise ValueError(f"dense kernel takes at most {CUDA_MAX_DENSE_QUBITS} bits, got {len(bits)}")
+        k = len(bits)
+        if k > CUDA_MAX_DENSE_QUBITS:
+            raise ValueError(f"dense kernel takes at most {CUDA_MAX_DENSE_QUBITS} bits, got {k}")
         sorted_bits, offsets = _group_geometry(bits)
         m = self._cp.asarray(matrix.reshape(-1), dtype=psi.dtype)
-        self._dense_k(np.int32(len(bits)), self._cp.asarray(sorted_bits), self._cp.asarray(offsets), cmask, m,
-                      psi, size=psi.size >> len(bits))
+        sorted_bits, offsets = self._cp.asarray(sorted_bits), self._cp.asarray(offsets)
+        if self.variant == "fixed":
+            self._fixed_kernel(k)(sorted_bits, offsets, cmask, m, psi, size=psi.size >> k)
+        else:
+            self._dense_k(np.int32(k), sorted_bits, offsets, cmask, m, psi, size=psi.size >> k)
 
     def diagonal_pass(self, psi, bits, diag: np.ndarray) -> None:
         """Multiply by an uncontrolled diagonal on local ``bits`` in one pass."""

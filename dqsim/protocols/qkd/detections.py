@@ -112,7 +112,10 @@ _BIT_ALICE, _BIT_DOUBLE, _BIT_AFTERPULSE, _BIT_EVE_BASIS, _BIT_EVE_BIT = (np.uin
 
 @dataclass(frozen=True, eq=False)
 class DetectionBatch:
-    """The registered clicks of a batch of pulses and the counts of all its pulses (host NumPy).
+    """The registered clicks of a batch of pulses and the counts of all its pulses.
+
+    The per-click arrays are host NumPy arrays, or the backend's device arrays
+    when :func:`detect_batch` was called with ``on_host=False``.
 
     Attributes:
         start_pulse: global index of the batch's first pulse.
@@ -290,6 +293,7 @@ def detect_batch(
     receiver_state: ReceiverState | None = None,
     node: int = 1,
     backend: Backend | None = None,
+    on_host: bool = True,
 ) -> tuple[DetectionBatch, ReceiverState]:
     """Bob's registered clicks of ``num_pulses`` pulses, drawn at the cost of the clicks.
 
@@ -310,7 +314,11 @@ def detect_batch(
         receiver_state: the :class:`ReceiverState` of the previous batch (``None``: fresh).
         node: Bob's node index (key of the random stream), >= 0.
         backend: the :class:`dqsim.backend.Backend` whose array module and
-            generator draw the clicks (``None``: NumPy); the result is on the host.
+            generator draw the clicks (``None``: NumPy).
+        on_host: return the batch's per-click arrays as host NumPy arrays
+            (default); ``False`` leaves them on the backend's device (CuPy
+            arrays on a GPU), for :func:`detection_counts` with the same
+            backend, so that a GPU run moves no per-click data to the host.
 
     Returns:
         ``(batch, state)``: the :class:`DetectionBatch` and the receiver state for the next batch.
@@ -437,7 +445,7 @@ def detect_batch(
     if watched > 0:
         sent = sent + _class_counts(host_gen, watched, conf.weight * (1.0 - conf.click), conf.intensity_class,
                                     num_classes)
-    host = backend.to_host
+    host = backend.to_host if on_host else (lambda array: array)
     batch = DetectionBatch(start_pulse=int(start_pulse), num_pulses=int(num_pulses),
                            sent=tuple(int(v) for v in sent), index=host(index), intensity_class=host(cls),
                            alice_basis=host(alice_basis), alice_bit=host(alice_bit), bob_basis=host(bob_basis),
@@ -455,15 +463,20 @@ def _class_counts(gen: np.random.Generator, num: int, weight: np.ndarray, intens
     return np.bincount(intensity_class, weights=counts, minlength=num_classes).astype(np.int64)
 
 
-def detection_counts(batch: DetectionBatch, num_classes: int) -> BlockCounts:
+def detection_counts(batch: DetectionBatch, num_classes: int, backend: Backend | None = None) -> BlockCounts:
     """The :class:`~dqsim.protocols.qkd.postprocess.BlockCounts` of a :class:`DetectionBatch`.
 
     One ``bincount`` over a 5-bit code per recorded pulse (Alice's basis,
-    sifted, error, Eve knows, double click) and the class.
+    sifted, error, Eve knows, double click) and the class, on the device
+    that holds the batch's arrays; only the table (32 entries per class)
+    comes to the host.
 
     Args:
         batch: the batch's registered clicks.
         num_classes: number of intensity classes, in [1, 255].
+        backend: the backend whose arrays the batch holds (``None``: NumPy;
+            the batch of ``detect_batch(..., on_host=False)`` on a GPU needs
+            its CuPy backend).
 
     Returns:
         The counts, as :func:`dqsim.protocols.qkd.postprocess.block_counts` gives them.
@@ -476,12 +489,14 @@ def detection_counts(batch: DetectionBatch, num_classes: int) -> BlockCounts:
         (1000, True)
     """
     num_classes = check_int("detection_counts", "num_classes", num_classes, 1, 255)
-    sifted = (batch.alice_basis == batch.bob_basis).view(np.uint8)
+    backend = NUMPY if backend is None else backend
+    xp = backend.xp
+    sifted = (batch.alice_basis == batch.bob_basis).view(xp.uint8)
     error = sifted & (batch.alice_bit ^ batch.bob_bit)
-    low = (batch.alice_basis << 4) | (sifted << 3) | (error << 2) | (batch.eve_knows.view(np.uint8) << 1) \
-        | batch.double_click.view(np.uint8)
-    code = (batch.intensity_class.astype(np.uint16) << 5) | low
-    table = np.bincount(code, minlength=num_classes * 32).reshape(-1, 2, 2, 2, 2, 2)
+    low = (batch.alice_basis << 4) | (sifted << 3) | (error << 2) | (batch.eve_knows.view(xp.uint8) << 1) \
+        | batch.double_click.view(xp.uint8)
+    code = (batch.intensity_class.astype(xp.uint16) << 5) | low
+    table = backend.to_host(xp.bincount(code, minlength=num_classes * 32)).reshape(-1, 2, 2, 2, 2, 2)
     if table.shape[0] != num_classes:
         raise DqsimError(
             f"detection_counts: num_classes must exceed every intensity class, got {num_classes}")
