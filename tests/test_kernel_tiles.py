@@ -143,6 +143,7 @@ def test_cuda_dense_variant_reads_the_environment():
     """DQSIM_CUDA_DENSE picks the unrolled (default) or the generic k-qubit CUDA kernel; anything else is refused."""
     assert fast.cuda_dense_variant({}) == "fixed"
     assert fast.cuda_dense_variant({"DQSIM_CUDA_DENSE": "generic"}) == "generic"
+    assert fast.cuda_dense_variant({"DQSIM_CUDA_DENSE": "tiled"}) == "tiled"
     with pytest.raises(ValueError, match="DQSIM_CUDA_DENSE"):
         fast.cuda_dense_variant({"DQSIM_CUDA_DENSE": "fast"})
 
@@ -168,10 +169,10 @@ def test_dense_kernel_check_holds_on_the_cpu_kernels():
 
 
 @pytest.mark.skipif(BACKEND is None or not BACKEND.is_gpu, reason="needs DQSIM_TEST_BACKEND=cupy and a GPU")
-@pytest.mark.parametrize("variant", ["fixed", "generic"])
-@pytest.mark.parametrize("k", [3, 4, 5])
+@pytest.mark.parametrize("variant", ["fixed", "generic", "tiled"])
+@pytest.mark.parametrize("k", [1, 2, 3, 4, 5])
 def test_cuda_dense_variants_match_reference(monkeypatch, variant, k):
-    """Both k-qubit CUDA kernels give the dense reference's state (complex128)."""
+    """Every k-qubit CUDA kernel gives the dense reference's state (complex128; n = 12, so tiles fit)."""
     monkeypatch.setenv("DQSIM_CUDA_DENSE", variant)
     kernels = fast.CupyKernels(BACKEND.xp)
     assert kernels.variant == variant

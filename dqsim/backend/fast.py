@@ -472,17 +472,28 @@ if ((j & cmask) == cmask) {
 CUDA_MAX_DENSE_QUBITS = 5
 
 
-def cuda_dense_variant(environ=None) -> str:
-    """Which k-qubit CUDA kernel :class:`CupyKernels` uses: ``"fixed"`` (default) or ``"generic"``.
+#: The k-qubit CUDA kernels :class:`CupyKernels` can use (:func:`cuda_dense_variant`).
+CUDA_DENSE_VARIANTS = ("fixed", "generic", "tiled")
 
-    ``DQSIM_CUDA_DENSE=generic`` selects the kernel with ``k`` read at run
-    time (one compiled kernel for every k), kept as the fallback of the
-    unrolled one.
+
+def cuda_dense_variant(environ=None) -> str:
+    """Which k-qubit CUDA kernel :class:`CupyKernels` uses, from ``DQSIM_CUDA_DENSE``.
+
+    ``fixed`` (default): one thread per group, ``k`` fixed at compile time;
+    ``generic``: the same with ``k`` read at run time (one kernel for every
+    k), the fallback; ``tiled``: groups staged through shared memory
+    (:mod:`dqsim.backend.cuda_tiles`), coalesced when targets sit on the
+    lowest bits, also used there for 1- and 2-qubit gates.
     """
     value = (os.environ if environ is None else environ).get("DQSIM_CUDA_DENSE", "fixed")
-    if value not in ("fixed", "generic"):
-        raise ValueError(f"DQSIM_CUDA_DENSE must be 'fixed' or 'generic', got {value!r}")
+    if value not in CUDA_DENSE_VARIANTS:
+        raise ValueError(f"DQSIM_CUDA_DENSE must be one of {', '.join(CUDA_DENSE_VARIANTS)}, got {value!r}")
     return value
+
+
+#: Targets below this bit make the one-thread-per-group kernels read strided memory; the
+#: ``tiled`` variant stages such gates through shared memory.
+CUDA_LOW_BITS = 5
 
 
 class CupyKernels:
@@ -506,6 +517,17 @@ class CupyKernels:
             _CUDA_DENSE_K, "dqsim_dense_k")
         self.variant = cuda_dense_variant()
         self._dense_fixed = {}
+        self._tiles = None
+        if self.variant == "tiled":
+            from dqsim.backend.cuda_tiles import TiledDense  # noqa: PLC0415 (GPU only)
+            self._tiles = TiledDense(cupy)
+
+    def _tiled(self, psi, bits, matrix: np.ndarray, cmask: int, low_only: bool) -> bool:
+        """Apply through the shared-memory tiles when that variant is on (and, if ``low_only``, a target
+        is below :data:`CUDA_LOW_BITS`); ``False`` when the caller's kernel should run instead."""
+        if self._tiles is None or (low_only and min(bits) >= CUDA_LOW_BITS):
+            return False
+        return self._tiles.apply(psi, bits, matrix, cmask)
 
     def _fixed_kernel(self, k: int):
         """The unrolled kernel for ``k`` target bits (compiled on first use)."""
@@ -526,6 +548,8 @@ class CupyKernels:
         k = len(bits)
         if k > CUDA_MAX_DENSE_QUBITS:
             raise ValueError(f"dense kernel takes at most {CUDA_MAX_DENSE_QUBITS} bits, got {k}")
+        if self._tiled(psi, bits, matrix, cmask, low_only=False):
+            return
         sorted_bits, offsets = _group_geometry(bits)
         m = self._cp.asarray(matrix.reshape(-1), dtype=psi.dtype)
         sorted_bits, offsets = self._cp.asarray(sorted_bits), self._cp.asarray(offsets)
@@ -555,10 +579,14 @@ class CupyKernels:
             self.dense(psi, bits, matrix, cmask)
 
     def dense1(self, psi, bit: int, matrix: np.ndarray, cmask: int) -> None:
+        if self._tiled(psi, (bit,), matrix, cmask, low_only=True):
+            return
         m = self._cp.asarray(matrix.reshape(-1), dtype=psi.dtype)
         self._dense1(bit, cmask, m, psi, size=psi.size >> 1)
 
     def dense2(self, psi, bit_a: int, bit_b: int, matrix: np.ndarray, cmask: int) -> None:
+        if self._tiled(psi, (bit_a, bit_b), matrix, cmask, low_only=True):
+            return
         m = self._cp.asarray(matrix.reshape(-1), dtype=psi.dtype)
         self._dense2(bit_a, bit_b, cmask, m, psi, size=psi.size >> 2)
 

@@ -110,10 +110,14 @@ class FusionCosts:
 #: where the table says so.
 CPU_COSTS = FusionCosts(dense=(2.2, 2.3, 3.1, 5.0, 7.5), diagonal=2.0,
                         measured="numba tiles, 2-core dev VM (shared), 2 ranks, n=26, complex128, 2026-12-04")
-#: Not measured (no GPU was lent when fusion was written): one thread per group keeps
-#: the kernel memory-bound up to 5 qubits on the H100 figures of 1-/2-qubit kernels.
-GPU_COSTS = FusionCosts(dense=(1.0, 1.0, 1.0, 1.05, 1.15), diagonal=1.0,
-                        measured="assumed, not measured")
+#: CuPy kernels (one thread per group, k fixed at compile time) on one NVIDIA H200, n = 30,
+#: complex128, 2026-12-04 (bench/results/gpu-h200-20261204, kernel_bench): one pass of a
+#: dense block on k = 1..5 qubits took 1.03-1.43, 1.03-1.56, 1.11-2.13, 1.35-2.56 and 2.9-7.7
+#: copies of the state (middle/top bits - lowest bits, where reads are strided); the costs are
+#: the means over low, middle and top targets. A fused diagonal: 1.02. At k = 5 the kernel is
+#: bound by FP64 arithmetic (32 complex multiply-adds per amplitude).
+GPU_COSTS = FusionCosts(dense=(1.16, 1.21, 1.46, 1.76, 4.6), diagonal=1.02,
+                        measured="CuPy fixed-k kernels, NVIDIA H200, n=30, complex128, 2026-12-04")
 
 
 def costs_for(backend) -> FusionCosts:
