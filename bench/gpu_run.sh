@@ -5,6 +5,9 @@
 #   carry .whl (wheels for the machine's Python 3.12: pydantic, pyqasm, qiskit and their needs;
 #   mpich + mpi4py, installed only where the machine has no mpiexec)
 # Every section has its own time limit and writes its log under $OUT; summary.txt gathers the ends.
+# Knobs (environment): SKIP_CHECK=1, TESTS / TILED_TESTS (test files, "" skips), SKIP_QKD=1, KERNEL_VARIANTS
+# and STATE_VARIANTS ("fixed tiled": DQSIM_CUDA_DENSE of each benchmark run), sizes (KQ, SQ, QKD_*),
+# XCHG_RANKS=2 (exchanges of ranks sharing the GPU, n=XQ).
 # Dry run on a CPU machine (NumPy backend, small sizes, checks the script itself):
 #   GPU_DRY=1 OUT=/tmp/gpu_dry bash bench/gpu_run.sh
 set -u
@@ -41,12 +44,15 @@ else
     QKD_PULSES=${QKD_PULSES:-40000000000}; QKD_BATCH=${QKD_BATCH:-4000000000}
     QKD_ENGINE=${QKD_ENGINE:-400000000}; QKD_ENGINE_BATCH=${QKD_ENGINE_BATCH:-100000000}
     KQ=${KQ:-30}; SQ=${SQ:-"26 28 30"}
-    TESTS=${TESTS:-"tests/test_kernel_tiles.py tests/test_fusion.py tests/test_qkd_detections.py
-        tests/test_state_gates.py tests/test_qkd_entangled.py"}
+    TESTS=${TESTS-"tests/test_kernel_tiles.py tests/test_cuda_tiles.py tests/test_fusion.py
+        tests/test_qkd_detections.py tests/test_state_gates.py tests/test_qkd_entangled.py"}
+    TILED_TESTS=${TILED_TESTS-"tests/test_cuda_tiles.py tests/test_kernel_tiles.py tests/test_state_gates.py
+        tests/test_fusion.py"}
 fi
 
 log "versions and the k-qubit CUDA kernel check"
-timeout 120 $PY - "$BK" <<'EOF' 2>&1 | tee -a "$OUT/summary.txt" /tmp/dqsim_gpu_check.log
+[ "${SKIP_CHECK:-0}" = 1 ] && echo "DENSE_OK skipped" > /tmp/dqsim_gpu_check.log
+[ "${SKIP_CHECK:-0}" = 1 ] || timeout 120 $PY - "$BK" <<'EOF' 2>&1 | tee -a "$OUT/summary.txt" /tmp/dqsim_gpu_check.log
 import os, sys, time
 import numpy, h5py
 print("python", sys.version.split()[0], "numpy", numpy.__version__, "h5py", h5py.__version__)
@@ -60,56 +66,82 @@ if b.is_gpu:
     rng = numpy.random.default_rng(1)
     n, ok = 20, {}
     psi = rng.normal(size=1 << n) + 1j * rng.normal(size=1 << n)
-    for variant in ("fixed", "generic"):
+    for variant in fast.CUDA_DENSE_VARIANTS:
         os.environ["DQSIM_CUDA_DENSE"] = variant
         kern = fast.CupyKernels(cupy)
-        good = True
-        for k in (3, 4, 5):
+        good, worst = True, 0.0
+        for k in (1, 2, 3, 4, 5):
             m, _ = numpy.linalg.qr(rng.normal(size=(1 << k, 1 << k)) + 1j * rng.normal(size=(1 << k, 1 << k)))
-            bits = tuple(range(2, 2 + k))
-            ref = numpy.moveaxis(psi.reshape([2] * n), [n - 1 - q for q in bits][::-1], range(k))
-            ref = (m @ ref.reshape(1 << k, -1)).reshape([2] * n)
-            ref = numpy.moveaxis(ref, range(k), [n - 1 - q for q in bits][::-1]).reshape(-1)
-            try:
-                d = cupy.asarray(psi)
-                kern.dense(d, bits, m, 0)
-                err = float(numpy.max(numpy.abs(cupy.asnumpy(d) - ref)))
-            except Exception as exc:  # report and fall back below
-                print(f"  {variant} k={k}: FAILED {type(exc).__name__}: {str(exc)[:300]}")
-                good = False
-                continue
-            print(f"  {variant} k={k}: max error {err:.2e}")
-            good &= err < 1e-10
-        ok[variant] = good
+            for bits in (tuple(range(k)), tuple(range(2, 2 + k))[::-1], tuple(range(n - k, n))):
+                ref = numpy.moveaxis(psi.reshape([2] * n), [n - 1 - q for q in bits][::-1], range(k))
+                ref = (m @ ref.reshape(1 << k, -1)).reshape([2] * n)
+                ref = numpy.moveaxis(ref, range(k), [n - 1 - q for q in bits][::-1]).reshape(-1)
+                try:
+                    d = cupy.asarray(psi)
+                    kern.dense(d, bits, m, 0)
+                    worst = max(worst, float(numpy.max(numpy.abs(cupy.asnumpy(d) - ref))))
+                except Exception as exc:  # report and fall back below
+                    print(f"  {variant} k={k} bits={bits}: FAILED {type(exc).__name__}: {str(exc)[:400]}")
+                    good = False
+        print(f"  {variant}: max error {worst:.2e} over k = 1..5, low / middle / top bits")
+        ok[variant] = good and worst < 1e-10
     print("DENSE_OK", " ".join(f"{v}={int(g)}" for v, g in ok.items()))
 EOF
 if grep -q "DENSE_OK fixed=0" /tmp/dqsim_gpu_check.log && grep -q "generic=1" /tmp/dqsim_gpu_check.log; then
     export DQSIM_CUDA_DENSE=generic
     echo "unrolled kernel failed its check: DQSIM_CUDA_DENSE=generic for the rest" | tee -a "$OUT/summary.txt"
 fi
+TILED_OK=1
+grep -q "tiled=1" /tmp/dqsim_gpu_check.log || TILED_OK=0
+[ "$BK" = numpy ] && TILED_OK=0
 
 log "GPU tests (DQSIM_TEST_BACKEND=$BK)"
-DQSIM_TEST_BACKEND=$BK timeout ${TESTS_S:-150} $PY -m pytest -q -p no:cacheprovider -o addopts="" --timeout 90 \
+[ -n "$TESTS" ] && DQSIM_TEST_BACKEND=$BK timeout ${TESTS_S:-150} $PY -m pytest -q -p no:cacheprovider -o addopts="" --timeout 90 \
     -rfE $TESTS > "$OUT/gpu_tests.log" 2>&1
 echo "pytest exit $?" | tee -a "$OUT/summary.txt"
 grep -E "passed|failed|FAILED|ERROR" "$OUT/gpu_tests.log" | tail -12 | tee -a "$OUT/summary.txt"
+if [ "$TILED_OK" = 1 ] && [ -n "${TILED_TESTS:-}" ]; then
+    log "GPU tests with DQSIM_CUDA_DENSE=tiled"
+    DQSIM_CUDA_DENSE=tiled DQSIM_TEST_BACKEND=$BK timeout ${TILED_TESTS_S:-100} $PY -m pytest -q -p no:cacheprovider \
+        -o addopts="" --timeout 90 -rfE $TILED_TESTS > "$OUT/gpu_tests_tiled.log" 2>&1
+    echo "pytest exit $?" | tee -a "$OUT/summary.txt"
+    grep -E "passed|failed|FAILED|ERROR" "$OUT/gpu_tests_tiled.log" | tail -12 | tee -a "$OUT/summary.txt"
+fi
 
+if [ "${SKIP_QKD:-0}" != 1 ]; then
 log "QKD detection sampler ($BK)"
 timeout ${QKD_S:-100} $PY bench/qkd_bench.py --backend $BK --skip-sequence --pulses $QKD_PULSES \
     --batch-pulses $QKD_BATCH --engine-pulses $QKD_ENGINE --engine-batch-pulses $QKD_ENGINE_BATCH \
     --label gpu --results-dir "$OUT" > "$OUT/qkd_bench.log" 2>&1
 echo "qkd bench exit $?" | tee -a "$OUT/summary.txt"
 tail -4 "$OUT/qkd_bench.log" | tee -a "$OUT/summary.txt"
+fi
 
-log "kernel rooflines ($BK, n=$KQ)"
-timeout ${KERNEL_S:-90} $PY bench/kernel_bench.py --backend $BK --ranks 1 --qubits $KQ --repeats 5 \
-    --label gpu --results-dir "$OUT" --timeout-s 85 > "$OUT/kernel_bench.log" 2>&1
-echo "kernel bench exit $?" | tee -a "$OUT/summary.txt"
-tail -30 "$OUT/kernel_bench.log" | tee -a "$OUT/summary.txt"
+for V in ${KERNEL_VARIANTS-fixed}; do
+    [ "$V" = tiled ] && [ "$TILED_OK" != 1 ] && continue
+    log "kernel rooflines ($BK, n=$KQ, DQSIM_CUDA_DENSE=$V)"
+    DQSIM_CUDA_DENSE=$V timeout ${KERNEL_S:-90} $PY bench/kernel_bench.py --backend $BK --ranks 1 --qubits $KQ \
+        --repeats 5 --label gpu-$V --results-dir "$OUT" --timeout-s 85 > /tmp/kernel_bench_$V.log 2>&1
+    echo "kernel bench exit $?" | tee -a "$OUT/summary.txt"
+    tail -32 /tmp/kernel_bench_$V.log | tee -a "$OUT/summary.txt"
+done
 
-log "state benchmark ($BK, fused circuits)"
-timeout ${STATE_S:-110} $PY bench/state_bench.py --backend $BK --ranks 1 --qubits $SQ --skip-aer --repeats 3 \
-    --label gpu --results-dir "$OUT" --max-total-s 100 > "$OUT/state_bench.log" 2>&1
-echo "state bench exit $?" | tee -a "$OUT/summary.txt"
-tail -30 "$OUT/state_bench.log" | tee -a "$OUT/summary.txt"
+for SV in ${STATE_VARIANTS-fixed}; do
+    [ "$SV" = tiled ] && [ "$TILED_OK" != 1 ] && continue
+    log "state benchmark ($BK, fused circuits, DQSIM_CUDA_DENSE=$SV)"
+    DQSIM_CUDA_DENSE=$SV timeout ${STATE_S:-110} $PY bench/state_bench.py --backend $BK --ranks 1 --qubits $SQ \
+        --skip-aer --repeats 3 --label gpu-$SV --results-dir "$OUT" --max-total-s 100 > /tmp/state_bench.log 2>&1
+    echo "state bench exit $?" | tee -a "$OUT/summary.txt"
+    tail -30 /tmp/state_bench.log | tee -a "$OUT/summary.txt"
+done
+if [ "${XCHG_RANKS:-0}" -gt 1 ] && [ "$BK" = cupy ]; then
+    # The benchmarks start ranks with the mpiexec beside the Python: link the machine's one there.
+    [ -e "$(dirname "$(command -v python3)")/mpiexec" ] || ln -s "$DQSIM_MPIEXEC" "$(dirname "$(command -v python3)")/mpiexec"
+    log "exchanges: $XCHG_RANKS ranks on one GPU (host-staged), n=${XQ:-28}"
+    timeout ${XCHG_S:-120} $PY bench/kernel_bench.py --backend $BK --ranks $XCHG_RANKS --qubits ${XQ:-28} \
+        --repeats 3 --skip-kernels --label gpu-${XCHG_RANKS}ranks --results-dir "$OUT" --timeout-s 110 \
+        > /tmp/kernel_bench_xchg.log 2>&1
+    echo "exchange bench exit $?" | tee -a "$OUT/summary.txt"
+    grep -v "^\[vm" /tmp/kernel_bench_xchg.log | head -60 | tee -a "$OUT/summary.txt"
+fi
 log "done in $(( $(date +%s) - T0 )) s"

@@ -143,8 +143,12 @@ def _exchange(comm, backend, xp, state, repeats: int, local_bit: int) -> dict:
     exchange()  # warm-up: buffers allocated and touched
     sent = comm.allreduce_max(state.bytes_exchanged - before)
     elems = int(sent) // state.amplitudes.itemsize
-    send = xp.ones(elems, dtype=state.amplitudes.dtype)
-    recv = xp.zeros_like(send)
+    # The plain Sendrecv moves host memory unless MPI takes device buffers (CUDA-aware): a
+    # device pointer handed to an MPI without CUDA support crashes it (seen on an H200 with
+    # the image's Open MPI, 2026-12-04).
+    plain_xp = xp if (not backend.is_gpu or getattr(comm, "cuda_aware", False)) else np
+    send = plain_xp.ones(elems, dtype=state.amplitudes.dtype)
+    recv = plain_xp.zeros_like(send)
     partner = comm.rank ^ 1
     per = (1 << 30) // send.itemsize
 
