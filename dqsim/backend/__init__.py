@@ -86,6 +86,30 @@ class Backend:
         else:
             device[...] = host.reshape(device.shape)
 
+    def pinned_empty(self, size: int, dtype) -> np.ndarray:
+        """A host array of ``size`` elements to copy device data through (MPI staging).
+
+        CuPy: page-locked (pinned) host memory (``cupy.cuda.alloc_pinned_memory``),
+        which the driver copies at full bus speed without an intermediate
+        pageable-to-pinned copy; pageable memory if pinning fails. NumPy: ``np.empty``.
+        """
+        dtype = np.dtype(dtype)
+        if self.is_gpu:
+            try:
+                memory = self.xp.cuda.alloc_pinned_memory(max(1, int(size)) * dtype.itemsize)
+                return np.frombuffer(memory, dtype=dtype, count=int(size))
+            except Exception:  # noqa: BLE001 - pinning refused (limits): pageable memory still works
+                pass
+        return np.empty(int(size), dtype=dtype)
+
+    def to_host_into(self, array, host: np.ndarray) -> np.ndarray:
+        """Copy ``array`` (this backend's, contiguous) into the host array ``host`` of as many elements; returns ``host``."""
+        if self.is_gpu:
+            array.get(out=host.reshape(array.shape))
+        else:
+            host.reshape(array.shape)[...] = array
+        return host
+
     def random_generator(self, seed_words):
         """A generator of random numbers on this backend's device, seeded by a list of integers.
 

@@ -103,7 +103,7 @@ class SingleComm:
         raise RuntimeError("SingleComm has no partner rank to exchange with")
 
     def start_sendrecv_array(self, send, recv, dest: int, *, source: int | None = None,
-                             to_host=None, from_host=None):
+                             to_host=None, from_host=None, host_recv=None):
         """Exchange a buffer with another rank: impossible with one rank."""
         raise RuntimeError("SingleComm has no partner rank to exchange with")
 
@@ -235,13 +235,16 @@ class MPIComm:
                             recvbuf=recv, source=source, recvtag=73)
 
     def start_sendrecv_array(self, send, recv, dest: int, *, source: int | None = None,
-                             to_host: Callable | None = None, from_host: Callable | None = None) -> "PendingExchange":
+                             to_host: Callable | None = None, from_host: Callable | None = None,
+                             host_recv: np.ndarray | None = None) -> "PendingExchange":
         """Pairwise, non-blocking: start sending ``send`` to ``dest`` and receiving ``source``'s into ``recv``.
 
         As :meth:`sendrecv_array`, but returns at once; the buffers belong to
         MPI until :meth:`PendingExchange.wait` returns. GPU buffers of a
         communicator that is not CUDA-aware go through host copies made
-        here (send) and in ``wait`` (receive).
+        here (send: ``to_host(send)``) and in ``wait`` (receive, into
+        ``host_recv`` when given — e.g. pinned memory the caller reuses —
+        else a fresh host array).
         """
         if send.nbytes > MAX_MESSAGE_BYTES:
             raise ValueError(f"message of {send.nbytes} bytes exceeds the MPI limit")
@@ -249,7 +252,7 @@ class MPIComm:
             source = dest
         staged = to_host is not None and not self.cuda_aware
         out = to_host(send) if staged else send
-        into = np.empty(recv.shape, dtype=recv.dtype) if staged else recv
+        into = (host_recv if host_recv is not None else np.empty(recv.shape, dtype=recv.dtype)) if staged else recv
         requests = [self._comm.Irecv(into, source=source, tag=74), self._comm.Isend(out, dest=dest, tag=74)]
         return PendingExchange(self._MPI, requests, (into, recv, from_host) if staged else None, keep=out)
 

@@ -65,6 +65,22 @@ def _buffers(xp, dtype, max_elems: int) -> tuple[list, list]:
     return cached
 
 
+#: The pinned host buffers of the last host-staged (GPU) exchange, kept likewise.
+_LAST_HOST_BUFFERS: dict = {}
+
+
+def _host_buffers(backend, dtype, max_elems: int) -> tuple[list, list]:
+    """``PIPELINE_DEPTH`` host send and receive buffers (pinned on a GPU), reused between exchanges."""
+    key = str(dtype)
+    cached = _LAST_HOST_BUFFERS.get(key)
+    if cached is None or cached[0][0].size < max_elems:
+        _LAST_HOST_BUFFERS.clear()
+        cached = ([backend.pinned_empty(max_elems, dtype) for _ in range(PIPELINE_DEPTH)],
+                  [backend.pinned_empty(max_elems, dtype) for _ in range(PIPELINE_DEPTH)])
+        _LAST_HOST_BUFFERS[key] = cached
+    return cached
+
+
 def _is_contiguous(array) -> bool:
     return bool(array.flags.c_contiguous)
 
@@ -82,6 +98,9 @@ class _Pipeline:
     def __init__(self, xp, backend, comm, dtype, max_elems: int):
         self.xp, self.backend, self.comm = xp, backend, comm
         self.send, self.recv = _buffers(xp, dtype, max_elems)
+        # GPU data through host memory (MPI not CUDA-aware): pinned buffers, reused.
+        self.staged = backend.is_gpu and not getattr(comm, "cuda_aware", False)
+        self.host_send, self.host_recv = _host_buffers(backend, dtype, max_elems) if self.staged else (None, None)
         self.in_flight: list = []
         self.slot = 0
         self.sent = 0
@@ -97,9 +116,16 @@ class _Pipeline:
             send = self.send[self.slot][:n]
             send.reshape(piece.shape)[...] = piece
         recv = self.recv[self.slot][:n]
+        slot = self.slot
         self.slot = (self.slot + 1) % PIPELINE_DEPTH
         self.backend.synchronize()
-        if self.backend.is_gpu:
+        if self.staged:
+            host_send = self.host_send[slot][:n]
+            pending = self.comm.start_sendrecv_array(
+                send, recv, dest, source=source,
+                to_host=lambda array: self.backend.to_host_into(array, host_send),
+                from_host=self.backend.copy_from_host, host_recv=self.host_recv[slot][:n])
+        elif self.backend.is_gpu:
             pending = self.comm.start_sendrecv_array(send, recv, dest, source=source, to_host=self.backend.to_host,
                                                      from_host=self.backend.copy_from_host)
         else:
