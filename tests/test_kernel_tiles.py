@@ -141,7 +141,8 @@ def test_ranks_on_one_node_share_its_cores_for_numba_threads():
 
 def test_cuda_dense_variant_reads_the_environment():
     """DQSIM_CUDA_DENSE picks the unrolled (default) or the generic k-qubit CUDA kernel; anything else is refused."""
-    assert fast.cuda_dense_variant({}) == "fixed"
+    assert fast.cuda_dense_variant({}) == "auto"
+    assert fast.cuda_dense_variant({"DQSIM_CUDA_DENSE": "fixed"}) == "fixed"
     assert fast.cuda_dense_variant({"DQSIM_CUDA_DENSE": "generic"}) == "generic"
     assert fast.cuda_dense_variant({"DQSIM_CUDA_DENSE": "tiled"}) == "tiled"
     with pytest.raises(ValueError, match="DQSIM_CUDA_DENSE"):
@@ -169,7 +170,7 @@ def test_dense_kernel_check_holds_on_the_cpu_kernels():
 
 
 @pytest.mark.skipif(BACKEND is None or not BACKEND.is_gpu, reason="needs DQSIM_TEST_BACKEND=cupy and a GPU")
-@pytest.mark.parametrize("variant", ["fixed", "generic", "tiled"])
+@pytest.mark.parametrize("variant", ["auto", "fixed", "generic", "tiled"])
 @pytest.mark.parametrize("k", [1, 2, 3, 4, 5])
 def test_cuda_dense_variants_match_reference(monkeypatch, variant, k):
     """Every k-qubit CUDA kernel gives the dense reference's state (complex128; n = 12, so tiles fit)."""
@@ -177,3 +178,14 @@ def test_cuda_dense_variants_match_reference(monkeypatch, variant, k):
     kernels = fast.CupyKernels(BACKEND.xp)
     assert kernels.variant == variant
     _check_dense_kernel(kernels, BACKEND.xp.asarray, BACKEND.to_host, k)
+
+
+def test_auto_variant_tiles_only_the_measured_winners():
+    """auto: tiles for 3-4-qubit blocks with a target below CUDA_LOW_BITS; the fixed kernel elsewhere."""
+    uses = fast.cuda_uses_tiles
+    assert uses("auto", (0, 5, 9), True) and uses("auto", (4, 5, 6, 7), True)
+    assert not uses("auto", (5, 6, 7), True)           # no low target: coalesced already
+    assert not uses("auto", (0, 1), True) and not uses("auto", (0, 1, 2, 3, 4), True)  # k = 2, 5
+    assert not uses("auto", (0,), False) and not uses("auto", (0, 1), False)  # 1-, 2-qubit kernels
+    assert uses("tiled", (9, 10, 11), True) and uses("tiled", (0, 9), False) and not uses("tiled", (9,), False)
+    assert not any(uses(v, (0, 1, 2), True) for v in ("fixed", "generic"))

@@ -12,7 +12,8 @@ Here a thread block owns a *tile*: every amplitude whose index bits outside
 ``GB`` lowest other bits (so the tile holds ``G = 2^GB`` whole groups). Its
 ``2^(k+GB)`` amplitudes are read in the order of their indices — runs of at
 least ``2^GB`` consecutive amplitudes, since ``span`` holds every bit below
-its lowest gap — into shared memory; each thread then applies the matrix to
+its lowest gap; each thread has its ``2^k`` reads in flight at once — into
+shared memory; each thread then applies the matrix to
 one group out of shared memory (its ``2^k`` values in registers), and the
 tile is written back in index order. This is the staging through shared
 memory that GPU state-vector codes use for low target qubits (e.g. qsim's
@@ -46,6 +47,9 @@ class TilePlan:
         rest: the other ``n - k - GB`` bits, ascending (they hold the tile's number).
         member: local index of group member ``c`` of group 0 (``c``'s bit ``j`` at target ``targets[j]``).
         group_slot: position in ``span`` of group bit ``t`` (``t < GB``).
+        offsets: ``offsets[i]`` = index bits of local index ``i·2^GB`` (``i < 2^k``). ``span``
+            starts with bits ``0 .. GB-1``, so local index ``l`` of tile ``b`` is amplitude
+            ``deposit(b, rest) + (l mod 2^GB) + offsets[l >> GB]``.
     """
 
     k: int
@@ -54,6 +58,7 @@ class TilePlan:
     rest: tuple[int, ...]
     member: tuple[int, ...]
     group_slot: tuple[int, ...]
+    offsets: tuple[int, ...]
 
     @property
     def num_tiles(self) -> int:
@@ -86,7 +91,9 @@ def tile_plan(targets, num_bits: int, tile_amplitudes: int = TILE_AMPLITUDES) ->
     slot = {b: t for t, b in enumerate(span)}
     member = tuple(sum(1 << slot[targets[j]] for j in range(k) if (c >> j) & 1) for c in range(1 << k))
     group_slot = tuple(slot[b] for b in others[:group_bits])
-    return TilePlan(k, group_bits, tuple(span), tuple(rest), member, group_slot)
+    assert span[:group_bits] == list(range(group_bits))  # every bit below the GB-th non-target is in span
+    offsets = tuple(_deposit(i, span[group_bits:]) for i in range(1 << k))
+    return TilePlan(k, group_bits, tuple(span), tuple(rest), member, group_slot, offsets)
 
 
 def _deposit(value: int, positions) -> int:
@@ -98,14 +105,15 @@ def emulate(psi: np.ndarray, plan: TilePlan, matrix: np.ndarray, cmask: int) -> 
     """Apply ``matrix`` in place as the CUDA kernel does, tile by tile (NumPy; for the tests).
 
     Same index arithmetic as :data:`CUDA_SOURCE`: global index of local index
-    ``l`` in tile ``b`` = deposit(b, rest) | deposit(l, span); group ``g``'s
-    member ``c`` at local index ``member[c] | deposit(g, group_slot)``.
+    ``l`` in tile ``b`` = deposit(b, rest) + (l mod 2^GB) + offsets[l >> GB];
+    group ``g``'s member ``c`` at local index ``member[c] | deposit(g, group_slot)``.
     """
     dim = 1 << plan.k
     tile_size = 1 << (plan.k + plan.group_bits)
     for block in range(plan.num_tiles):
         base = _deposit(block, plan.rest)
-        index = np.array([base | _deposit(ell, plan.span) for ell in range(tile_size)])
+        low = (1 << plan.group_bits) - 1
+        index = np.array([base + (ell & low) + plan.offsets[ell >> plan.group_bits] for ell in range(tile_size)])
         tile = psi[index].copy()
         for g in range(1 << plan.group_bits):
             local_group = _deposit(g, plan.group_slot)
@@ -120,65 +128,63 @@ def emulate(psi: np.ndarray, plan: TilePlan, matrix: np.ndarray, cmask: int) -> 
 #: ``amp_t`` (the complex type, a typedef after CuPy's complex header, whose templates use ``T``).
 #: One block per tile, one thread per group (2^GB threads).
 CUDA_SOURCE = r"""
+#define THREADS (1 << GB)
 #define TILE (1 << SPAN)
 #define PAD(l) ((l) + ((l) >> 5))
 
-extern "C" __global__ void dqsim_dense_tile(
-        amp_t* __restrict__ psi, const amp_t* __restrict__ m, const int* __restrict__ span,
+extern "C" __global__ void __launch_bounds__(THREADS) dqsim_dense_tile(
+        amp_t* __restrict__ psi, const amp_t* __restrict__ m, const long long* __restrict__ offsets,
         const int* __restrict__ rest, const int nrest, const int* __restrict__ member,
         const int* __restrict__ group_slot, const long long cmask) {
     // Raw bytes: a __shared__ array may not have a constructor (CuPy's complex has one).
     __shared__ __align__(16) unsigned char tile_bytes[(TILE + (TILE >> 5)) * sizeof(amp_t)];
     amp_t* tile = reinterpret_cast<amp_t*>(tile_bytes);
+    const int tid = threadIdx.x;
     long long base = 0;
     const long long block = blockIdx.x;
     for (int t = 0; t < nrest; ++t) {
         base |= ((block >> t) & 1LL) << rest[t];
     }
-    for (int l = threadIdx.x; l < TILE; l += blockDim.x) {
-        long long index = base;
+    // Local index l = tid + i*THREADS is amplitude base + tid + offsets[i]: all 2^K reads in flight.
+    amp_t v[1 << K];
 #pragma unroll
-        for (int t = 0; t < SPAN; ++t) {
-            index |= (long long)((l >> t) & 1) << span[t];
-        }
-        tile[PAD(l)] = psi[index];
+    for (int i = 0; i < (1 << K); ++i) {
+        v[i] = psi[base + tid + offsets[i]];
+    }
+#pragma unroll
+    for (int i = 0; i < (1 << K); ++i) {
+        tile[PAD(tid + i * THREADS)] = v[i];
     }
     __syncthreads();
-    const int g = threadIdx.x;
     int local_group = 0;
 #pragma unroll
     for (int t = 0; t < GB; ++t) {
-        local_group |= ((g >> t) & 1) << group_slot[t];
+        local_group |= ((tid >> t) & 1) << group_slot[t];
     }
-    long long group_index = base;
-#pragma unroll
-    for (int t = 0; t < SPAN; ++t) {
-        group_index |= (long long)((local_group >> t) & 1) << span[t];
-    }
+    const long long group_index = base + (local_group & (THREADS - 1)) + offsets[local_group >> GB];
     if ((group_index & cmask) == cmask) {
-        amp_t buf[1 << K];
 #pragma unroll
         for (int c = 0; c < (1 << K); ++c) {
-            buf[c] = tile[PAD(member[c] | local_group)];
+            v[c] = tile[PAD(member[c] | local_group)];
         }
 #pragma unroll
         for (int r = 0; r < (1 << K); ++r) {
-            amp_t acc = m[r << K] * buf[0];
+            amp_t acc = m[r << K] * v[0];
 #pragma unroll
             for (int c = 1; c < (1 << K); ++c) {
-                acc += m[(r << K) + c] * buf[c];
+                acc += m[(r << K) + c] * v[c];
             }
             tile[PAD(member[r] | local_group)] = acc;
         }
     }
     __syncthreads();
-    for (int l = threadIdx.x; l < TILE; l += blockDim.x) {
-        long long index = base;
 #pragma unroll
-        for (int t = 0; t < SPAN; ++t) {
-            index |= (long long)((l >> t) & 1) << span[t];
-        }
-        psi[index] = tile[PAD(l)];
+    for (int i = 0; i < (1 << K); ++i) {
+        v[i] = tile[PAD(tid + i * THREADS)];
+    }
+#pragma unroll
+    for (int i = 0; i < (1 << K); ++i) {
+        psi[base + tid + offsets[i]] = v[i];
     }
 }
 """
@@ -212,7 +218,8 @@ class TiledDense:
             tables = None
             if plan is not None:
                 as_int = (lambda values: self._cp.asarray(np.asarray(values if values else [0], dtype=np.int32)))
-                tables = (plan, as_int(plan.span), as_int(plan.rest), as_int(plan.member), as_int(plan.group_slot))
+                offsets = self._cp.asarray(np.asarray(plan.offsets, dtype=np.int64))
+                tables = (plan, offsets, as_int(plan.rest), as_int(plan.member), as_int(plan.group_slot))
             self._plans[key] = tables
         return self._plans[key]
 
@@ -222,9 +229,9 @@ class TiledDense:
         tables = self.plan(targets, num_bits)
         if tables is None:
             return False
-        plan, span, rest, member, group_slot = tables
+        plan, offsets, rest, member, group_slot = tables
         m = self._cp.asarray(np.ascontiguousarray(matrix).reshape(-1), dtype=psi.dtype)
         kernel = self._kernel(plan.k, plan.group_bits, psi.dtype)
         kernel((plan.num_tiles,), (1 << plan.group_bits,),
-               (psi, m, span, rest, np.int32(len(plan.rest)), member, group_slot, np.int64(cmask)))
+               (psi, m, offsets, rest, np.int32(len(plan.rest)), member, group_slot, np.int64(cmask)))
         return True

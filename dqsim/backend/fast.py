@@ -473,27 +473,54 @@ CUDA_MAX_DENSE_QUBITS = 5
 
 
 #: The k-qubit CUDA kernels :class:`CupyKernels` can use (:func:`cuda_dense_variant`).
-CUDA_DENSE_VARIANTS = ("fixed", "generic", "tiled")
+CUDA_DENSE_VARIANTS = ("auto", "fixed", "generic", "tiled")
+
+#: Targets below this bit make the one-thread-per-group kernels read strided memory; the
+#: shared-memory tiles (:mod:`dqsim.backend.cuda_tiles`) read such groups coalesced.
+CUDA_LOW_BITS = 5
+#: Block sizes for which ``auto`` takes the tiles when a target is below CUDA_LOW_BITS: where
+#: they beat the fixed kernel on an H200 (30 qubits, 2026-12-04, bench/results/gpu-h200-20261204,
+#: runs 1 and 6): k = 3 on the lowest bits 0.50 vs 0.47 of the copy bandwidth (complex128) and
+#: 0.62 vs 0.35 (complex64), k = 4 0.45 vs 0.39 and 0.45 vs 0.24. For k = 1-2 and k = 5, and on
+#: higher bits, the fixed kernel was as fast or faster (k = 3-4 on middle bits 0.70-0.90 vs 0.46-0.66).
+CUDA_AUTO_TILED_K = (3, 4)
 
 
 def cuda_dense_variant(environ=None) -> str:
     """Which k-qubit CUDA kernel :class:`CupyKernels` uses, from ``DQSIM_CUDA_DENSE``.
 
-    ``fixed`` (default): one thread per group, ``k`` fixed at compile time;
-    ``generic``: the same with ``k`` read at run time (one kernel for every
-    k), the fallback; ``tiled``: groups staged through shared memory
-    (:mod:`dqsim.backend.cuda_tiles`), coalesced when targets sit on the
-    lowest bits, also used there for 1- and 2-qubit gates.
+    ``auto`` (default): the fixed kernel, except blocks of
+    :data:`CUDA_AUTO_TILED_K` qubits with a target below
+    :data:`CUDA_LOW_BITS`, which go through the tiles; ``fixed``: one thread
+    per group, ``k`` fixed at compile time; ``generic``: the same with ``k``
+    read at run time (one kernel for every k), the fallback; ``tiled``:
+    every k-qubit block, and 1- and 2-qubit gates with a low target, staged
+    through shared memory (:mod:`dqsim.backend.cuda_tiles`).
     """
-    value = (os.environ if environ is None else environ).get("DQSIM_CUDA_DENSE", "fixed")
+    value = (os.environ if environ is None else environ).get("DQSIM_CUDA_DENSE", "auto")
     if value not in CUDA_DENSE_VARIANTS:
         raise ValueError(f"DQSIM_CUDA_DENSE must be one of {', '.join(CUDA_DENSE_VARIANTS)}, got {value!r}")
     return value
 
 
-#: Targets below this bit make the one-thread-per-group kernels read strided memory; the
-#: ``tiled`` variant stages such gates through shared memory.
-CUDA_LOW_BITS = 5
+def cuda_uses_tiles(variant: str, bits, dense_block: bool) -> bool:
+    """Whether :class:`CupyKernels` applies a gate on ``bits`` through the shared-memory tiles.
+
+    ``dense_block``: the gate goes through :meth:`CupyKernels.dense` (a
+    k-qubit block) rather than the 1- and 2-qubit kernels.
+
+    Examples:
+        >>> cuda_uses_tiles("auto", (0, 1, 7), True), cuda_uses_tiles("auto", (6, 7, 8), True)
+        (True, False)
+        >>> cuda_uses_tiles("auto", (0,), False), cuda_uses_tiles("tiled", (0,), False)
+        (False, True)
+    """
+    low = min(bits) < CUDA_LOW_BITS
+    if variant == "tiled":
+        return dense_block or low
+    if variant == "auto":
+        return dense_block and low and len(bits) in CUDA_AUTO_TILED_K
+    return False
 
 
 class CupyKernels:
@@ -518,14 +545,14 @@ class CupyKernels:
         self.variant = cuda_dense_variant()
         self._dense_fixed = {}
         self._tiles = None
-        if self.variant == "tiled":
+        if self.variant in ("auto", "tiled"):
             from dqsim.backend.cuda_tiles import TiledDense  # noqa: PLC0415 (GPU only)
             self._tiles = TiledDense(cupy)
 
-    def _tiled(self, psi, bits, matrix: np.ndarray, cmask: int, low_only: bool) -> bool:
-        """Apply through the shared-memory tiles when that variant is on (and, if ``low_only``, a target
-        is below :data:`CUDA_LOW_BITS`); ``False`` when the caller's kernel should run instead."""
-        if self._tiles is None or (low_only and min(bits) >= CUDA_LOW_BITS):
+    def _tiled(self, psi, bits, matrix: np.ndarray, cmask: int, dense_block: bool) -> bool:
+        """Apply through the shared-memory tiles where :func:`cuda_uses_tiles` says so (and a tile
+        fits the shard); ``False`` when the caller's kernel should run instead."""
+        if self._tiles is None or not cuda_uses_tiles(self.variant, bits, dense_block):
             return False
         return self._tiles.apply(psi, bits, matrix, cmask)
 
@@ -548,12 +575,12 @@ class CupyKernels:
         k = len(bits)
         if k > CUDA_MAX_DENSE_QUBITS:
             raise ValueError(f"dense kernel takes at most {CUDA_MAX_DENSE_QUBITS} bits, got {k}")
-        if self._tiled(psi, bits, matrix, cmask, low_only=False):
+        if self._tiled(psi, bits, matrix, cmask, dense_block=True):
             return
         sorted_bits, offsets = _group_geometry(bits)
         m = self._cp.asarray(matrix.reshape(-1), dtype=psi.dtype)
         sorted_bits, offsets = self._cp.asarray(sorted_bits), self._cp.asarray(offsets)
-        if self.variant == "fixed":
+        if self.variant != "generic":
             self._fixed_kernel(k)(sorted_bits, offsets, cmask, m, psi, size=psi.size >> k)
         else:
             self._dense_k(np.int32(k), sorted_bits, offsets, cmask, m, psi, size=psi.size >> k)
@@ -579,13 +606,13 @@ class CupyKernels:
             self.dense(psi, bits, matrix, cmask)
 
     def dense1(self, psi, bit: int, matrix: np.ndarray, cmask: int) -> None:
-        if self._tiled(psi, (bit,), matrix, cmask, low_only=True):
+        if self._tiled(psi, (bit,), matrix, cmask, dense_block=False):
             return
         m = self._cp.asarray(matrix.reshape(-1), dtype=psi.dtype)
         self._dense1(bit, cmask, m, psi, size=psi.size >> 1)
 
     def dense2(self, psi, bit_a: int, bit_b: int, matrix: np.ndarray, cmask: int) -> None:
-        if self._tiled(psi, (bit_a, bit_b), matrix, cmask, low_only=True):
+        if self._tiled(psi, (bit_a, bit_b), matrix, cmask, dense_block=False):
             return
         m = self._cp.asarray(matrix.reshape(-1), dtype=psi.dtype)
         self._dense2(bit_a, bit_b, cmask, m, psi, size=psi.size >> 2)
