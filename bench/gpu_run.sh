@@ -45,7 +45,8 @@ else
     QKD_ENGINE=${QKD_ENGINE:-400000000}; QKD_ENGINE_BATCH=${QKD_ENGINE_BATCH:-100000000}
     KQ=${KQ:-30}; SQ=${SQ:-"26 28 30"}
     TESTS=${TESTS-"tests/test_kernel_tiles.py tests/test_cuda_tiles.py tests/test_fusion.py
-        tests/test_qkd_detections.py tests/test_state_gates.py tests/test_qkd_entangled.py"}
+        tests/test_qkd_detections.py tests/test_state_gates.py tests/test_qkd_entangled.py
+        tests/test_backend_staging.py tests/test_state_mpi.py"}
     TILED_TESTS=${TILED_TESTS-"tests/test_cuda_tiles.py tests/test_kernel_tiles.py tests/test_state_gates.py
         tests/test_fusion.py"}
 fi
