@@ -63,20 +63,47 @@ if _numba is not None:
             y[2 * j] = c_r * ur - c_i * ui + d_r * vr - d_i * vi
             y[2 * j + 1] = c_r * ui + c_i * ur + d_r * vi + d_i * vr
 
+    @_numba.njit(inline="always")
+    def _run_start(first, ins_bits, cmask):
+        # Index of pair (group) ``first``: zeros inserted at the sorted ``ins_bits``, controls set.
+        i0 = first
+        for s in range(ins_bits.size):
+            b = ins_bits[s]
+            i0 = ((i0 >> b) << (b + 1)) | (i0 & ((1 << b) - 1))
+        return i0 | cmask
+
     @_numba.njit(parallel=True, cache=True, boundscheck=False)
-    def _numba_dense1_runs(f, bit, m_re, m_im, run):
-        # A 2x2 matrix on ``bit`` >= 2 of the real view ``f``: runs of L = min(2^bit, run)
-        # consecutive pairs, rows i0 .. i0+L and i0+2^bit .. i0+2^bit+L.
+    def _numba_dense1_runs(f, bit, ins_bits, cmask, m_re, m_im, run):
+        # A 2x2 matrix on ``bit`` of the real view ``f`` where the ``cmask`` bits are 1; the
+        # target and control bits, sorted, are ``ins_bits`` (the lowest >= 2). Runs of
+        # L = min(2^ins_bits[0], run) consecutive pairs: rows i0 .. i0+L and i0+2^bit .. i0+2^bit+L.
         stride = 1 << bit
-        size_l = min(stride, run)
-        num_runs = (f.size >> 2) // size_l
+        size_l = min(1 << ins_bits[0], run)
+        num_runs = ((f.size >> 1) >> ins_bits.size) // size_l
         a_r, a_i, b_r, b_i = m_re[0, 0], m_im[0, 0], m_re[0, 1], m_im[0, 1]
         c_r, c_i, d_r, d_i = m_re[1, 0], m_im[1, 0], m_re[1, 1], m_im[1, 1]
         for r in _numba.prange(num_runs):
-            k0 = r * size_l
-            i0 = ((k0 >> bit) << (bit + 1)) | (k0 & (stride - 1))
+            i0 = _run_start(r * size_l, ins_bits, cmask)
             _pair_run(f[2 * i0 : 2 * (i0 + size_l)], f[2 * (i0 + stride) : 2 * (i0 + stride + size_l)],
                       a_r, a_i, b_r, b_i, c_r, c_i, d_r, d_i)
+
+    @_numba.njit(cache=True, boundscheck=False)
+    def _swap_run(x, y):
+        for j in range(x.size):
+            t = x[j]
+            x[j] = y[j]
+            y[j] = t
+
+    @_numba.njit(parallel=True, cache=True, boundscheck=False)
+    def _numba_swap_runs(f, bit, ins_bits, cmask, run):
+        # X on ``bit`` where the ``cmask`` bits are 1 (x, cx, ccx): runs as in _numba_dense1_runs,
+        # the two rows exchanged.
+        stride = 1 << bit
+        size_l = min(1 << ins_bits[0], run)
+        num_runs = ((f.size >> 1) >> ins_bits.size) // size_l
+        for r in _numba.prange(num_runs):
+            i0 = _run_start(r * size_l, ins_bits, cmask)
+            _swap_run(f[2 * i0 : 2 * (i0 + size_l)], f[2 * (i0 + stride) : 2 * (i0 + stride + size_l)])
 
     @_numba.njit(cache=True, boundscheck=False, fastmath={"contract"})
     def _pairs_bit0(g, a_r, a_i, b_r, b_i, c_r, c_i, d_r, d_i):
@@ -440,6 +467,12 @@ def permutation_of(matrix: np.ndarray) -> np.ndarray | None:
 RUN_AMPLITUDES = 4096
 
 
+def _inserted_bits(bits, cmask: int) -> np.ndarray:
+    """The target ``bits`` and the bits of ``cmask``, sorted (int64)."""
+    controls = [b for b in range(cmask.bit_length()) if (cmask >> b) & 1]
+    return np.array(sorted([int(b) for b in bits] + controls), dtype=np.int64)
+
+
 def _split_matrix(matrix: np.ndarray, real_dtype) -> tuple[np.ndarray, np.ndarray]:
     """Real and imaginary parts of ``matrix`` as C-contiguous arrays of ``real_dtype``."""
     m = np.asarray(matrix)
@@ -463,19 +496,21 @@ class NumbaKernels:
     def dense1(self, psi, bit: int, matrix: np.ndarray, cmask: int) -> None:
         """Apply a 2×2 matrix to local ``bit`` where all ``cmask`` bits are 1.
 
-        Without controls, one sweep over the shard with no gather buffers:
-        runs of consecutive pairs (:func:`_numba_dense1_runs`) for bit >= 2,
-        blocks of 4 or 8 reals for bits 0 and 1 (:func:`_numba_dense1_low`).
-        With controls, the tiles of :meth:`dense` (they touch only the
-        amplitudes whose controls are 1).
+        One sweep with no gather buffers: runs of consecutive pairs
+        (:func:`_numba_dense1_runs`) when the target and the controls are all
+        bits >= 2; blocks of 4 or 8 reals for an uncontrolled gate on bit 0 or
+        1 (:func:`_numba_dense1_low`); otherwise (a control on bit 0 or 1, or a
+        controlled gate on them) the tiles of :meth:`dense`, which touch only
+        the amplitudes whose controls are 1.
         """
-        if cmask:
+        ins_bits = _inserted_bits([bit], cmask)
+        if ins_bits[0] < 2 and cmask:
             self.dense(psi, [bit], matrix, cmask)
             return
         m_re, m_im = _split_matrix(matrix, psi.real.dtype)
         run = min(RUN_AMPLITUDES, psi.size)
-        if bit >= 2:
-            _numba_dense1_runs(psi.view(psi.real.dtype), bit, m_re, m_im, run)
+        if ins_bits[0] >= 2:
+            _numba_dense1_runs(psi.view(psi.real.dtype), bit, ins_bits, cmask, m_re, m_im, run)
         else:
             _numba_dense1_low(psi.view(psi.real.dtype), bit, m_re, m_im, run)
 
@@ -544,11 +579,17 @@ class NumbaKernels:
         :func:`permutation_of`) on local ``bits`` where all ``cmask`` bits are 1: copies, no arithmetic.
 
         Only the rows that move are read and written (``cx`` touches a quarter
-        of the shard twice).
+        of the shard twice). ``x``, ``cx`` and ``ccx`` with the target and the
+        controls on bits >= 2 exchange runs of consecutive amplitudes
+        (:func:`_numba_swap_runs`); the other permutations go through tiles.
         """
         source = np.asarray(source, dtype=np.int64)
         moved = np.nonzero(source != np.arange(source.size))[0].astype(np.int64)
         if moved.size == 0:
+            return
+        if len(bits) == 1 and int(min(_inserted_bits(bits, cmask))) >= 2:  # x, cx, ccx off the lowest bits
+            _numba_swap_runs(psi.view(psi.real.dtype), int(bits[0]), _inserted_bits(bits, cmask), cmask,
+                             min(RUN_AMPLITUDES, psi.size))
             return
         _numba_permute_tiles(psi.view(psi.real.dtype), *_tile_geometry(bits, cmask, psi.size), cmask,
                              moved, source[moved], _numba.get_num_threads())
