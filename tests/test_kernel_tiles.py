@@ -131,7 +131,7 @@ def test_six_bit_block_matches_generic_kernel():
 @pytest.mark.parametrize("precision", ["complex128", "complex64"])
 @pytest.mark.parametrize("n", [1, 2, 3, 5, 13])
 def test_one_and_two_qubit_sweeps_match_reference(n, precision):
-    """dense1 and dense2 on every bit (pair, both orders), dense1 and x with one control: runs, low-bit blocks, tiles.
+    """dense1 and dense2 on every bit (pair, both orders), dense1 and x with no or one control: runs, low-bit blocks, tiles.
 
     n = 13 makes runs longer than RUN_AMPLITUDES at the top bits; n <= 3 gives
     shards smaller than one chunk.
@@ -152,7 +152,7 @@ def test_one_and_two_qubit_sweeps_match_reference(n, precision):
                 assert np.max(np.abs(got - run_ops(n, [unitary_op(u2, [a, b])], psi.copy()))) < tol, (a, b)
     x = np.array([[0, 1], [1, 0]])
     for bit in range(n):
-        for controls in ([c] for c in range(n) if c != bit):
+        for controls in [[]] + [[c] for c in range(n) if c != bit]:
             cmask = sum(1 << c for c in controls)
             got = psi.astype(precision)
             kernels.dense1(got, bit, u1, cmask)

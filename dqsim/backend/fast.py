@@ -198,6 +198,28 @@ if _numba is not None:
             _quad_run(f[2 * i0 : 2 * (i0 + size_l)], f[2 * i1 : 2 * (i1 + size_l)],
                       f[2 * i2 : 2 * (i2 + size_l)], f[2 * i3 : 2 * (i3 + size_l)], m_re, m_im)
 
+    @_numba.njit(cache=True, boundscheck=False)
+    def _permute4(g, s0, s1, s2, s3):
+        # Amplitude 4p + j of ``g`` receives amplitude 4p + s_j (a permutation of 0..3).
+        for p in range(g.size >> 2):
+            o = 4 * p
+            v0 = g[o + s0]
+            v1 = g[o + s1]
+            v2 = g[o + s2]
+            v3 = g[o + s3]
+            g[o] = v0
+            g[o + 1] = v1
+            g[o + 2] = v2
+            g[o + 3] = v3
+
+    @_numba.njit(parallel=True, cache=True, boundscheck=False)
+    def _numba_permute_low(a, s0, s1, s2, s3, run):
+        # A permutation within every block of four amplitudes (targets and controls on bits 0
+        # and 1), in chunks of ``run`` amplitudes; ``a`` is the shard as complex128, or as
+        # 8-byte integers for complex64 (one load and one store per amplitude).
+        for c in _numba.prange(a.size // run):
+            _permute4(a[c * run : (c + 1) * run], s0, s1, s2, s3)
+
     @_numba.njit(cache=True, boundscheck=False, fastmath={"contract"})
     def _quad_run_lo0(a, b, m_re, m_im):
         # Groups on bits 0 and hi: ``a`` holds rows 0 and 1 of consecutive groups interleaved
@@ -674,13 +696,30 @@ class NumbaKernels:
         Only the rows that move are read and written (``cx`` touches a quarter
         of the shard twice). ``x``, ``cx`` and ``ccx`` with the target and the
         controls on bits >= 2 exchange runs of consecutive amplitudes
-        (:func:`_numba_swap_runs`); the other permutations go through tiles.
+        (:func:`_numba_swap_runs`); permutations on bits 0 and 1 alone
+        (``cx`` on them, ``swap``) permute every block of four amplitudes
+        (:func:`_numba_permute_low`); the others go through tiles.
         """
         source = np.asarray(source, dtype=np.int64)
         moved = np.nonzero(source != np.arange(source.size))[0].astype(np.int64)
         if moved.size == 0:
             return
-        if len(bits) == 1 and int(min(_inserted_bits(bits, cmask))) >= 2:  # x, cx, ccx off the lowest bits
+        ins_bits = _inserted_bits(bits, cmask)
+        if int(ins_bits[-1]) <= 1 and psi.size >= 4:  # targets and controls on bits 0 and 1 (cx (1, 0))
+            sources = []
+            for amp in range(4):
+                if (amp & cmask) != cmask:
+                    sources.append(amp)
+                    continue
+                row = sum(((amp >> int(b)) & 1) << j for j, b in enumerate(bits))
+                src = amp
+                for j, b in enumerate(bits):
+                    src = (src & ~(1 << int(b))) | (((int(source[row]) >> j) & 1) << int(b))
+                sources.append(src)
+            a = psi.view(np.int64) if psi.dtype == np.complex64 else psi
+            _numba_permute_low(a, *sources, min(RUN_AMPLITUDES, psi.size))
+            return
+        if len(bits) == 1 and int(ins_bits[0]) >= 2:  # x, cx, ccx off the lowest bits
             _numba_swap_runs(psi.view(psi.real.dtype), int(bits[0]), _inserted_bits(bits, cmask), cmask,
                              min(RUN_AMPLITUDES, psi.size))
             return
