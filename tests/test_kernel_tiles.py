@@ -126,6 +126,41 @@ def test_six_bit_block_matches_generic_kernel():
         assert np.max(np.abs(got - ref)) < 1e-12, bits
 
 
+
+@pytest.mark.skipif(fast.numba_kernels() is None, reason="numba kernels off or missing")
+@pytest.mark.parametrize("precision", ["complex128", "complex64"])
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 13])
+def test_one_and_two_qubit_sweeps_match_reference(n, precision):
+    """dense1 and dense2 on every bit (pair, both orders), dense1 and x with no or one control: runs, low-bit blocks, tiles.
+
+    n = 13 makes runs longer than RUN_AMPLITUDES at the top bits; n <= 3 gives
+    shards smaller than one chunk.
+    """
+    kernels = fast.numba_kernels()
+    psi = random_state(n, 30 + n)
+    tol = 1e-12 if precision == "complex128" else 1e-5
+    u1, u2 = random_unitary(1, 31), random_unitary(2, 32)
+    for bit in range(n):
+        got = psi.astype(precision)
+        kernels.dense1(got, bit, u1, 0)
+        assert np.max(np.abs(got - run_ops(n, [unitary_op(u1, [bit])], psi.copy()))) < tol, bit
+    for a in range(n):
+        for b in range(n):
+            if a != b:
+                got = psi.astype(precision)
+                kernels.dense2(got, a, b, u2, 0)
+                assert np.max(np.abs(got - run_ops(n, [unitary_op(u2, [a, b])], psi.copy()))) < tol, (a, b)
+    x = np.array([[0, 1], [1, 0]])
+    for bit in range(n):
+        for controls in [[]] + [[c] for c in range(n) if c != bit]:
+            cmask = sum(1 << c for c in controls)
+            got = psi.astype(precision)
+            kernels.dense1(got, bit, u1, cmask)
+            assert np.max(np.abs(got - run_ops(n, [unitary_op(u1, [bit], controls)], psi.copy()))) < tol, (bit, controls)
+            got = psi.astype(precision)
+            kernels.permute(got, [bit], fast.permutation_of(x), cmask)
+            assert np.array_equal(got, run_ops(n, [unitary_op(x, [bit], controls)], psi.copy()).astype(precision))
+
 def test_ranks_on_one_node_share_its_cores_for_numba_threads():
     numba = pytest.importorskip("numba")
     before = numba.get_num_threads()

@@ -101,15 +101,18 @@ class FusionCosts:
         return base * max(0.25, 0.5 ** len(op.controls))
 
 
-#: numba kernels (the tiles of dqsim.backend.fast), 2 ranks on the 2-core dev VM, n = 26,
-#: 2026-12-04, other jobs loading the machine to 10-13 (bench/results/kernel_bench-vm-*):
-#: one pass of a dense block on k = 1..5 qubits took 2.1-2.8, 2.3-2.4, 3.0-3.3, 5.0-5.3 and
-#: 7.1-8.3 copies of the shard (middle and top bits; medians of 5 repeats, each timed back
-#: to back with a copy), a fused diagonal about 2. Blocks of k >= 4 are compute-bound there
-#: (2^k complex multiply-adds per amplitude on one core). The greedy merges into them only
-#: where the table says so.
-CPU_COSTS = FusionCosts(dense=(2.2, 2.3, 3.1, 5.0, 7.5), diagonal=2.0,
-                        measured="numba tiles, 2-core dev VM (shared), 2 ranks, n=26, complex128, 2026-12-04")
+#: numba kernels (dqsim.backend.fast) on the 2-core dev VM, n = 26, 2026-12-04
+#: (bench/results/kernel_bench-vm-k2-*): a 1- or 2-qubit dense gate on middle and top bits
+#: sweeps the shard once in runs (0.83-1.01 of a copy's bandwidth over 3 runs on 1 rank and
+#: one on 2 ranks, complex128; 0.6-0.8 on the lowest bits), so it costs 1.1-1.15 copies. Blocks
+#: of k = 3..5 qubits still go through the tiles: 3.0-3.3, 5.0-5.3 and 7.1-8.3 copies (2 ranks,
+#: other jobs loading the machine to 10-13; unchanged since), a fused diagonal about 2. Blocks of
+#: k >= 4 are compute-bound there (2^k complex multiply-adds per amplitude on one core). With
+#: the earlier 1- and 2-qubit costs (2.2, 2.3: the tiles) the greedy merged pairs of 2-qubit
+#: gates into 3-5 qubit blocks; a layered random circuit (n = 24, 1 rank, 6 layers of 1- and
+#: 2-qubit gates) ran 1.25x faster with this table (2.32 s against 2.94 s, complex128).
+CPU_COSTS = FusionCosts(dense=(1.1, 1.15, 3.1, 5.0, 7.5), diagonal=2.0,
+                        measured="numba runs (k <= 2) and tiles, 2-core dev VM (shared), n=26, complex128, 2026-12-04")
 #: CuPy kernels (one thread per group, k fixed at compile time) on one NVIDIA H200, n = 30,
 #: complex128, 2026-12-04 (bench/results/gpu-h200-20261204, kernel_bench): one pass of a
 #: dense block on k = 1..5 qubits took 1.03-1.43, 1.03-1.56, 1.11-2.13, 1.35-2.56 and 2.9-7.7
