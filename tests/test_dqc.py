@@ -156,3 +156,22 @@ def test_repro_10_idle_qubits_decohere_until_the_end_of_the_run():
     values = np.array(values)
     assert 0.2 < np.mean(expected) < 0.9, "pick T2 so that the idle time matters"
     assert abs(values.mean() - np.mean(expected)) < 4 * values.std(ddof=1) / np.sqrt(values.size)
+
+
+class _TwoRanks:
+    """A stand-in for a 2-rank communicator (only its size is read)."""
+
+    size = 2
+    rank = 0
+
+
+def test_a_tiny_register_is_replicated_a_larger_one_sharded():
+    from dqsim.scenarios.dqc import register_comm
+    from dqsim.state.sharded import REPLICATED_MAX_QUBITS
+
+    two = _TwoRanks()
+    assert register_comm(two, REPLICATED_MAX_QUBITS).size == 1
+    assert register_comm(two, REPLICATED_MAX_QUBITS + 1) is two
+    assert register_comm(two, 4, replicate_max_qubits=0) is two
+    single = comm_mod.SingleComm()
+    assert register_comm(single, 4) is single

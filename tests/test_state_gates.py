@@ -191,3 +191,22 @@ def test_relayout_is_the_inverse_of_canonicalize():
     s.relayout_(target)
     assert s.layout.physical_of == target
     assert np.array_equal(s.gather(), before)
+
+
+def test_logical_slab_pieces_share_splits_a_replicated_register_into_equal_parts():
+    rng = np.random.default_rng(5)
+    s = ShardedState(5, seed=1, kernel_chunk_bytes=5 * 16)  # pieces of 5 amplitudes: parts end mid-piece
+    vec = rng.normal(size=32) + 1j * rng.normal(size=32)
+    s.set_state(vec / np.linalg.norm(vec))
+    s.relayout_([3, 0, 4, 1, 2])
+    whole = s.gather()
+    parts = []
+    for index in range(4):
+        pieces = list(s.logical_slab_pieces(share=(index, 4)))
+        assert pieces[0][0] == 0 and all(p.size <= 5 for _o, p in pieces)
+        part = np.concatenate([p for _o, p in pieces])
+        assert part.size == 8 and [o for o, _p in pieces] == list(np.cumsum([0] + [p.size for _o, p in pieces])[:-1])
+        parts.append(part)
+    assert np.array_equal(np.concatenate(parts), whole)
+    with pytest.raises(ValueError, match="equal parts"):
+        list(s.logical_slab_pieces(share=(0, 3)))

@@ -48,6 +48,28 @@ def split_evenly(num_items: int, num_ranks: int, rank: int) -> tuple[int, int]:
     return start, start + base + (1 if rank < extra else 0)
 
 
+def balance_items(costs: Sequence[float], num_ranks: int) -> list[int]:
+    """The rank of each item: costliest first, each to the least loaded rank so far (ties: lowest rank).
+
+    A pure function of ``(costs, num_ranks)`` (every rank computes the same
+    split), for independent items of unequal cost, e.g. circuits that grow
+    with the time point.
+
+    Examples:
+        >>> balance_items([1, 2, 3, 4, 5], 2)
+        [0, 0, 1, 1, 0]
+    """
+    if num_ranks < 1:
+        raise ValueError(f"num_ranks = {num_ranks} must be >= 1")
+    load = [0.0] * num_ranks
+    ranks = [0] * len(costs)
+    for item in sorted(range(len(costs)), key=lambda i: (-costs[i], i)):
+        rank = min(range(num_ranks), key=lambda r: (load[r], r))
+        load[rank] += costs[item]
+        ranks[item] = rank
+    return ranks
+
+
 class SingleComm:
     """Communicator of one process: rank 0 of size 1."""
 

@@ -270,8 +270,12 @@ class Checkpointer:
         layout = list(state.layout.physical_of) if state is not None else None
         slab_entry = None
         if state is not None:  # every rank: one collective file with parallel HDF5, else one slab file each
-            state_kwargs = io.write_sharded_state(base, state.logical_slab_pieces(), comm=comm,
-                                                  slab_size=1 << state.num_local_qubits, dtype=state.dtype)
+            if _replicated(state, comm):  # every rank holds it whole: each writes its 1/P of it
+                pieces = state.logical_slab_pieces(share=(comm.rank, comm.size))
+                slab_size = (1 << state.num_qubits) // comm.size
+            else:
+                pieces, slab_size = state.logical_slab_pieces(), 1 << state.num_local_qubits
+            state_kwargs = io.write_sharded_state(base, pieces, comm=comm, slab_size=slab_size, dtype=state.dtype)
             slab = base.with_name(f"{base.name}.slab{comm.rank:04d}.h5")
             slab_entry = _collectively(comm, lambda: manifest.file_entry(slab) if slab.is_file() else None)
         slab_entries = [entry for entry in (comm.gather(slab_entry) or []) if entry is not None]
@@ -359,8 +363,9 @@ class Checkpointer:
             memory.stream(node, purpose).event = event
         memory.last_touch_ps = list(resume.last_touch_ps)
         if state is not None and resume.has_state:
+            replicated = _replicated(state, self.comm)
             size = 1 << state.num_local_qubits
-            start = self.comm.rank * size
+            start = 0 if replicated else self.comm.rank * size  # a replicated register: every rank reads it all
             state.layout.physical_of = list(range(state.num_qubits))
 
             def load() -> None:  # each rank checks the checksums of the slabs it reads
@@ -369,9 +374,15 @@ class Checkpointer:
 
             _collectively(self.comm, load)
             layout = shared.get("register_layout")
-            if layout is not None and resume.num_ranks == self.comm.size and len(layout) == state.num_qubits:
+            if (layout is not None and (resume.num_ranks == self.comm.size or replicated)
+                    and len(layout) == state.num_qubits):
                 state.relayout_(layout)  # the same layout as the run had: bit-identical from here on
         return resume.window_end_ps
+
+
+def _replicated(state, comm) -> bool:
+    """Whether every rank of ``comm`` holds ``state`` whole (a tiny register: :func:`dqsim.scenarios.dqc.register_comm`)."""
+    return state.comm.size == 1 and comm.size > 1
 
 
 def _collectively(comm, read):

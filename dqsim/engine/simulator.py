@@ -11,7 +11,8 @@ Ranks synchronise conservatively, in iterations of one collective exchange
 each. At an exchange every rank tells every other rank the earliest time at
 which anything it has yet to do could reach it: its pending event times plus
 the shortest path of links to that rank (and the arrival of each message it
-sends plus the path on from there). The least of these promises is a rank's
+sends plus the path on from there, for every rank but the message's own
+destination, which the exchange hands it to). The least of these promises is a rank's
 *horizon*; it runs its nodes' events, in ``(time, node, origin, counter)``
 order, up to its horizon, and never past the earliest time a reply to a
 message it sends meanwhile could come back (every message is checked to
@@ -833,7 +834,14 @@ class Simulator:
         about to leave (arrival ``a`` at node ``m``: ``a + d(m, r)``, this
         rank included: a reply to them may come back). Every later event of
         this rank descends from one of these, and messages travel no faster
-        than the shortest path, so no message reaches ``r`` sooner.
+        than the shortest path, so no message reaches ``r`` sooner. A
+        message's own destination rank is left out of its term (there
+        ``d = 0``): the exchange hands the message over, so it is that rank's
+        own event, and what follows from it is that rank's to bound (its
+        ``_send_limit`` for replies; the message's arrival counts in its
+        progress, see :meth:`_exchange`). With the term, the destination
+        could not run the message in the window it arrives in: one more
+        exchange per message between ranks.
 
         Local nodes are visited in order of their distance to ``r`` and the
         visit stops once ``earliest + d`` (``earliest``: this rank's earliest
@@ -856,11 +864,11 @@ class Simulator:
                         best = head + distance
             promises.append(best)
         dist = self._dist
-        for messages in self._outbox:
+        for dest_rank, messages in enumerate(self._outbox):
             for msg in messages:
                 row, arrival = dist[msg.dest], msg.arrival_ps
                 for rank in range(len(promises)):
-                    if arrival + row[rank] < promises[rank]:
+                    if rank != dest_rank and arrival + row[rank] < promises[rank]:
                         promises[rank] = arrival + row[rank]
         return [math.inf if value >= _UNREACHABLE else value for value in promises]
 
@@ -886,11 +894,14 @@ class Simulator:
             for msg in messages:
                 next_ps = min(next_ps, msg.arrival_ps)
         if size > 1:
-            mine = (self._promises(earliest), earliest, blocked_ps, next_ps, self._last_event_ps, work, flags)
+            # The earliest arrival of the messages handed to each rank now: they bound its progress.
+            handed = [min([msg.arrival_ps for msg in messages], default=math.inf) for messages in self._outbox]
+            mine = (self._promises(earliest), earliest, blocked_ps, next_ps, self._last_event_ps, work, flags, handed)
             parts = comm.alltoall([(self._buffer, self._outbox[r], mine) for r in range(size)])
             self._outbox = [[] for _ in range(size)]
         else:
-            parts = [(self._buffer, (), ([math.inf], earliest, blocked_ps, next_ps, self._last_event_ps, work, flags))]
+            parts = [(self._buffer, (), ([math.inf], earliest, blocked_ps, next_ps, self._last_event_ps, work, flags,
+                                         [math.inf]))]
         self._buffer = []
         horizon = self._horizons[rank]
         for _ops, messages, _info in parts:
@@ -903,7 +914,9 @@ class Simulator:
         horizons = [min(info[0][r] for info in infos) for r in range(size)]
         self._horizons = horizons
         self._send_limit = math.inf  # this rank's messages sent so far are in its promises now
-        progress = [min(info[1], horizons[r]) for r, info in enumerate(infos)]
+        # A rank has issued every operation before its earliest event, before its horizon and before the
+        # messages just handed to it (which its horizon no longer covers: see _promises).
+        progress = [min(info[1], horizons[r], min(other[7][r] for other in infos)) for r, info in enumerate(infos)]
         blocked = [info[2] for info in infos]
         resolved = self._resolve([part[0] for part in parts], everything=False, started=started,
                                  progress=progress, blocked=blocked)

@@ -52,7 +52,8 @@ from dqsim.rng import derived_seed
 from dqsim.scenarios.output import ScenarioOutput, circuit_attributes, record_table
 from dqsim.scenarios.circuit_run import (build_circuit, common_tables, count_bitstrings, sample_terminal,
                                          summary_lines)
-from dqsim.state.sharded import ShardedState
+from dqsim.comm import SingleComm
+from dqsim.state.sharded import REPLICATED_MAX_QUBITS, ShardedState
 from dqsim.units import PS_PER_US
 
 
@@ -67,7 +68,8 @@ class DqcRun:
     Attributes:
         circuit: the circuit as given; ``decomposed`` what the network ran.
         owner: QPU of each logical qubit; ``regmap`` the global qubits.
-        state: final state of the data register (sharded): the data qubits,
+        state: final state of the data register (sharded, or whole on every rank when tiny:
+            :func:`register_comm`): the data qubits,
             then scratch bits (back in |0⟩) that communication qubits used.
         counts / shots: sampled outcomes of the measured qubits (clbit 0 rightmost).
         fidelity: |⟨ideal|final⟩|² with the monolithic result.
@@ -127,10 +129,33 @@ def job_network(section, num_ranks: int, graph: nx.Graph | None = None) -> Netwo
                    num_ranks=num_ranks, placement=section.placement, placement_key="[network].placement")
 
 
+def register_comm(comm, num_qubits: int, replicate_max_qubits: int = REPLICATED_MAX_QUBITS):
+    """The communicator the data register of a run is sharded over: ``comm``, or one process for a tiny register.
+
+    A register of at most ``replicate_max_qubits`` qubits is *replicated*: every
+    rank holds all of it (a :class:`~dqsim.comm.SingleComm` state) and applies
+    every operation itself, as the engine already has every rank apply every
+    shared operation in the same order. Gates, measurements and expectation
+    values then need no exchange and no reduction, and the arithmetic is that of
+    a one-rank run (bit-identical results on any rank count). Measurement
+    outcomes agree on every rank because the states and the random streams do.
+    A checkpoint has each rank write its ``1/P`` of the register, so its files
+    look like those of a sharded one (:class:`dqsim.engine.checkpoint.Checkpointer`).
+
+    Examples:
+        >>> from dqsim.comm import SingleComm
+        >>> register_comm(SingleComm(), 10).size
+        1
+    """
+    if comm.size == 1 or num_qubits > replicate_max_qubits:
+        return comm
+    return SingleComm()
+
+
 def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = "telegate",
             assignment: Sequence[int] | None = None, seed: int = 0, precision: str = "complex128",
             shots: int = 1000, observables: Sequence[tuple[str, list]] = (), timeline: bool = True,
-            on_window=None, checkpointing=None) -> DqcRun:
+            on_window=None, checkpointing=None, replicate_max_qubits: int = REPLICATED_MAX_QUBITS) -> DqcRun:
     """Run ``circuit`` distributed over the network (collective).
 
     Args:
@@ -141,6 +166,9 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
         observables: ``(text, terms)`` Pauli sums on logical qubits.
         checkpointing: a :class:`dqsim.engine.checkpoint.CheckpointSession`
             (write checkpoints, or resume one), or ``None``.
+        replicate_max_qubits: a data register of at most this many qubits at the start (data
+            qubits plus scratch bits) is kept whole on every rank instead of sharded
+            (:func:`register_comm`); ``0`` always shards.
     """
     timing: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -174,9 +202,11 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
     mine = [i for i in range(num_nodes) if rank_of_node[i] == comm.rank]
     # The data register holds the data qubits plus scratch bits (at least one bit per rank bit):
     # communication qubits are small states and take a scratch bit only while a protocol step couples
-    # them to data. Two scratch bits (one pair) from the start, more added only when needed.
-    rank_bits = comm.size.bit_length() - 1
-    state = ShardedState(max(regmap.num_data_qubits + INITIAL_SCRATCH_QUBITS, rank_bits, 1), comm,
+    # them to data. Two scratch bits (one pair) from the start, more added only when needed. A tiny
+    # register is kept whole on every rank (register_comm).
+    num_register = regmap.num_data_qubits + INITIAL_SCRATCH_QUBITS
+    state_comm = register_comm(comm, num_register, replicate_max_qubits)
+    state = ShardedState(max(num_register, comm.size.bit_length() - 1, 1), state_comm,
                          precision=precision, backend=backend, seed=seed)
     sim = Simulator(network, comm=comm, state=state, qubit_owner=regmap.node_of_qubit, seed=seed,
                     record_timeline=timeline, on_window=on_window,

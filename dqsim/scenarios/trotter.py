@@ -13,8 +13,11 @@ circuit of ``k·steps_per_point`` Trotter steps
   ``trajectories > 1`` the values are averaged over that many runs of
   independent seeds (the noise of imperfect pairs and memories is sampled
   per run);
-* **trotter**: the same circuit on a plain sharded state of the sites
-  (the noiseless Trotter evolution);
+* **trotter**: the same circuit on a plain state of the sites (the
+  noiseless Trotter evolution): for a chain of at most
+  :data:`~dqsim.state.sharded.REPLICATED_MAX_QUBITS` sites each circuit runs
+  on one rank alone, the circuits shared out over the ranks; a longer chain's
+  state is sharded over all of them;
 * **exact**: ``e^{−iHt}|ψ0⟩`` by dense diagonalisation
   (:func:`dqsim.circuit.hamiltonians.exact_evolution`), when enabled (``num_sites <= 12``).
 
@@ -51,6 +54,7 @@ from typing import Callable, Sequence
 import networkx as nx
 import numpy as np
 
+from dqsim import comm as comm_mod
 from dqsim.circuit import hamiltonians
 from dqsim.circuit.hamiltonians import SpinModel
 from dqsim.circuit.ir import Circuit
@@ -58,7 +62,7 @@ from dqsim.rng import derived_seed
 from dqsim.scenarios.output import ScenarioOutput, record_table
 from dqsim.scenarios.circuit_run import counts_table
 from dqsim.scenarios.dqc import job_network, run_dqc
-from dqsim.state.sharded import ShardedState
+from dqsim.state.sharded import REPLICATED_MAX_QUBITS, ShardedState
 from dqsim.units import PS_PER_US
 
 __all__ = ["run_job", "observables_of", "Observables", "run_seed", "product_state"]
@@ -140,6 +144,41 @@ def _mean(items: list[Observables]) -> Observables:
                        [math.fsum(v) / len(items) for v in zip(*[o.sites for o in items])])
 
 
+def _trotter_observables(circuits: Sequence[Circuit], model: SpinModel, bits: Sequence[int], names: Sequence[str],
+                         *, comm, backend, precision: str) -> list[Observables]:
+    """Observables of each circuit's noiseless evolution of the sites (collective).
+
+    A chain of at most :data:`~dqsim.state.sharded.REPLICATED_MAX_QUBITS` sites is
+    evolved on single-process states, the circuits shared out over the ranks
+    (longest first, each to the least loaded rank) and the results gathered in
+    one collective: the arithmetic of a one-rank run, so the values are
+    bit-identical on any rank count. A longer chain runs each circuit on a state
+    sharded over every rank, one after the other.
+    """
+    if comm.size == 1 or model.num_sites > REPLICATED_MAX_QUBITS:
+        return _evolve_all(circuits, model, bits, names, comm=comm, backend=backend, precision=precision)
+    owner = comm_mod.balance_items([len(circuit.gates()) + 1 for circuit in circuits], comm.size)
+    mine = [k for k in range(len(circuits)) if owner[k] == comm.rank]
+    values = _evolve_all([circuits[k] for k in mine], model, bits, names, comm=None, backend=backend,
+                         precision=precision)
+    found = {k: value for part in comm.allgather(dict(zip(mine, values))) for k, value in part.items()}
+    return [found[k] for k in range(len(circuits))]
+
+
+def _evolve_all(circuits: Sequence[Circuit], model: SpinModel, bits: Sequence[int], names: Sequence[str], *, comm,
+                backend, precision: str) -> list[Observables]:
+    """Observables of each circuit run on a fresh state of the sites (``comm=None``: on this rank alone)."""
+    sites = range(model.num_sites)
+    reference = product_state(model.num_sites, sites, bits, comm=comm, backend=backend, precision=precision)
+    found = []
+    for circuit in circuits:
+        state = ShardedState(model.num_sites, comm, precision=precision, backend=backend)
+        state.apply_ops([g.to_op() for g in circuit.gates()])
+        found.append(observables_of(state, model, sites, names, reference))
+        del state
+    return found
+
+
 def _exact_observables(model: SpinModel, initial: str, times: Sequence[float], names: Sequence[str],
                        comm) -> list[Observables]:
     """Observables of the exact evolution (computed on rank 0, broadcast)."""
@@ -205,17 +244,9 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
     circuits = [hamiltonians.trotter_circuit(model, t, s, order=evolution.order, initial=initial)
                 for t, s in zip(times, steps)]
 
-    # Noiseless Trotter evolution on a plain sharded state of the sites.
+    # Noiseless Trotter evolution on a plain state of the sites.
     t0 = time.perf_counter()
-    trotter: list[Observables] = []
-    site_reference = product_state(model.num_sites, range(model.num_sites), bits, comm=comm,
-                                   backend=backend, precision=precision)
-    for circuit in circuits:
-        state = ShardedState(model.num_sites, comm, precision=precision, backend=backend)
-        state.apply_ops([g.to_op() for g in circuit.gates()])
-        trotter.append(observables_of(state, model, range(model.num_sites), names, site_reference))
-        del state
-    del site_reference
+    trotter = _trotter_observables(circuits, model, bits, names, comm=comm, backend=backend, precision=precision)
     timing["monolithic"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -249,7 +280,7 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
                     key = (run.state.num_qubits, tuple(qubit_of_site))
                     if "loschmidt" in names and key != reference_key:
                         reference, reference_key = None, key  # free the old one first
-                        reference = product_state(run.state.num_qubits, qubit_of_site, bits, comm=comm,
+                        reference = product_state(run.state.num_qubits, qubit_of_site, bits, comm=run.state.comm,
                                                   backend=backend, precision=precision)
                     summary = (observables_of(run.state, model, qubit_of_site, names, reference),
                                sum(link[2] for link in run.links), run.end_time_ps, run.fidelity,

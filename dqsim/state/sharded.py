@@ -38,6 +38,13 @@ DEFAULT_KERNEL_CHUNK_BYTES = 64 * BYTES_PER_MIB
 DEFAULT_MAX_GATHER_QUBITS = 26
 #: Fraction of free memory a new state may take.
 MEMORY_HEADROOM = 0.9
+#: Largest register a scenario keeps whole on every rank (a single-process state, no collectives)
+#: instead of sharding it, qubits. Up to 2^12 amplitudes (64 KiB in complex128) one gate costs about
+#: what a collective does (tens of µs, mostly Python), so sharding saves nothing and its exchanges and
+#: reductions are pure overhead; a replicated register also gives bit-identical results on any rank
+#: count. An exception to DESIGN.md invariant 1 for tiny registers (docs/architecture.md). The
+#: crossover was not measured cleanly (a loaded 2-core VM); 12 keeps well below it.
+REPLICATED_MAX_QUBITS = 12
 
 PauliTerm = tuple[float, str, tuple[int, ...]]
 
@@ -629,17 +636,28 @@ class ShardedState:
         axes = [n - 1 - self.layout.physical_of[n - 1 - b] for b in range(n)]
         return np.ascontiguousarray(tensor.transpose(axes)).reshape(-1)
 
-    def logical_slab_pieces(self, max_elems: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    def logical_slab_pieces(self, max_elems: int | None = None, *,
+                            share: tuple[int, int] | None = None) -> Iterator[tuple[int, np.ndarray]]:
         """This rank's slab of the logical-order state, as (offset, host array) pieces.
 
         Makes the layout canonical first (collective), then yields pieces of
         at most ``max_elems`` amplitudes copied off the device one at a time.
         Rank ``r``'s slab is logical amplitudes ``r·2^L … (r+1)·2^L − 1``.
+        ``share=(i, m)`` yields only the ``i``-th of ``m`` equal parts of the
+        slab, offsets counted from the part's start: how each of ``m`` ranks
+        writes its part of a register they all hold whole (a one-process state
+        replicated on every rank).
         """
         self.canonicalize_()
         step = max_elems or self.kernel_chunk_elems
-        for start in range(0, self.amplitudes.size, step):
-            yield start, self.backend.to_host(self.amplitudes[start : start + step])
+        first, stop = 0, self.amplitudes.size
+        if share is not None:
+            index, count = share
+            if count < 1 or not 0 <= index < count or stop % count:
+                raise ValueError(f"share {share} does not split a slab of {stop} amplitudes into equal parts")
+            first, stop = index * (stop // count), (index + 1) * (stop // count)
+        for start in range(first, stop, step):
+            yield start - first, self.backend.to_host(self.amplitudes[start : min(start + step, stop)])
 
     def add_qubit_(self) -> int:
         """Append one qubit in |0⟩ as the highest local bit; returns its logical index (collective).

@@ -18,11 +18,14 @@ from dqsim.network.network import Network
 from dqsim.network.node import NodeSpec
 from dqsim.scenarios.dqc import run_dqc
 
+# The last field: replicate_max_qubits of run_dqc (None: its default, so these tiny registers are held
+# whole on every rank; 0: sharded over the ranks, the path larger registers take).
 WORKLOADS = [
-    ("ghz", lambda: ghz(8, measure=True), "telegate", 1.0, {}),
-    ("random", lambda: random_circuit(8, 5, seed=3, measure=True), "telegate", 1.0, {}),
-    ("teledata", lambda: random_circuit(8, 3, seed=4, measure=True), "teledata", 1.0, {}),
-    ("qft_noisy", lambda: qft(6, measure=True), "telegate", 0.97, dict(t1_s=0.02, t2_s=0.01)),
+    ("ghz", lambda: ghz(8, measure=True), "telegate", 1.0, {}, None),
+    ("random", lambda: random_circuit(8, 5, seed=3, measure=True), "telegate", 1.0, {}, None),
+    ("random_sharded", lambda: random_circuit(8, 5, seed=3, measure=True), "telegate", 1.0, {}, 0),
+    ("teledata", lambda: random_circuit(8, 3, seed=4, measure=True), "teledata", 1.0, {}, None),
+    ("qft_noisy", lambda: qft(6, measure=True), "telegate", 0.97, dict(t1_s=0.02, t2_s=0.01), None),
 ]
 
 
@@ -30,13 +33,15 @@ def main(out_path, placement=None):
     comm = comm_mod.init()
     backend = backend_mod.select("auto", node_local_rank=comm.node_local_rank)
     results = {}
-    for label, make, scheme, source_fidelity, memory in WORKLOADS:
+    for label, make, scheme, source_fidelity, memory, replicate in WORKLOADS:
         link = LinkSpec(distance_km=10.0, source_fidelity=source_fidelity)
         graph = topology.line(4, link=link)
         names = list(graph.nodes)
         specs = [NodeSpec(name=n, num_data_qubits=2, num_comm_qubits=2, **memory) for n in names]
         network = Network(graph, specs, num_ranks=comm.size, placement=placement)
-        run = run_dqc(make(), comm=comm, backend=backend, network=network, scheme=scheme, seed=7, shots=400)
+        run = run_dqc(make(), comm=comm, backend=backend, network=network, scheme=scheme, seed=7, shots=400,
+                      **({} if replicate is None else {"replicate_max_qubits": replicate}))
+        results[f"{label}_register_ranks"] = np.array([run.state.num_ranks])
         results[f"{label}_fidelity"] = np.array([run.fidelity])
         results[f"{label}_shots"] = run.shots
         results[f"{label}_time_ps"] = np.array([run.end_time_ps])
