@@ -56,18 +56,45 @@ if _numba is not None:
     # (one per row of a run): compiled so, the loop is vectorised (measured 2026-12-04 on the
     # dev VM, numba 0.68: the same loop written inside the prange body ran scalar, 2-3x slower).
 
+    @_numba.njit(inline="always")
+    def _mat2(a_r, a_i, b_r, b_i, c_r, c_i, d_r, d_i, ur, ui, vr, vi):
+        # (u, v) -> (a u + b v, c u + d v), complex numbers as (re, im): the 2x2 arithmetic of
+        # every 1-qubit run kernel below, inlined into each (same operations, same order).
+        return (a_r * ur - a_i * ui + b_r * vr - b_i * vi, a_r * ui + a_i * ur + b_r * vi + b_i * vr,
+                c_r * ur - c_i * ui + d_r * vr - d_i * vi, c_r * ui + c_i * ur + d_r * vi + d_i * vr)
+
+    @_numba.njit(inline="always")
+    def _coefs4(m_re, m_im):
+        # The 4x4 matrix as 32 scalars, row-major, (re, im) per entry.
+        return (m_re[0, 0], m_im[0, 0], m_re[0, 1], m_im[0, 1], m_re[0, 2], m_im[0, 2], m_re[0, 3], m_im[0, 3],
+                m_re[1, 0], m_im[1, 0], m_re[1, 1], m_im[1, 1], m_re[1, 2], m_im[1, 2], m_re[1, 3], m_im[1, 3],
+                m_re[2, 0], m_im[2, 0], m_re[2, 1], m_im[2, 1], m_re[2, 2], m_im[2, 2], m_re[2, 3], m_im[2, 3],
+                m_re[3, 0], m_im[3, 0], m_re[3, 1], m_im[3, 1], m_re[3, 2], m_im[3, 2], m_re[3, 3], m_im[3, 3])
+
+    @_numba.njit(inline="always")
+    def _row4(c, o, pr, pi, qr, qi, sr, si, tr, ti):
+        # Row of the 4x4 matrix starting at c[o]: (re, im) of its product with (p, q, s, t).
+        return (c[o] * pr - c[o + 1] * pi + c[o + 2] * qr - c[o + 3] * qi
+                + c[o + 4] * sr - c[o + 5] * si + c[o + 6] * tr - c[o + 7] * ti,
+                c[o] * pi + c[o + 1] * pr + c[o + 2] * qi + c[o + 3] * qr
+                + c[o + 4] * si + c[o + 5] * sr + c[o + 6] * ti + c[o + 7] * tr)
+
+    @_numba.njit(inline="always")
+    def _mat4(c, pr, pi, qr, qi, sr, si, tr, ti):
+        # (p, q, s, t) -> m (p, q, s, t) for the coefficients ``c`` of _coefs4: the 4x4 arithmetic
+        # of every 2-qubit run kernel below, inlined into each.
+        r0r, r0i = _row4(c, 0, pr, pi, qr, qi, sr, si, tr, ti)
+        r1r, r1i = _row4(c, 8, pr, pi, qr, qi, sr, si, tr, ti)
+        r2r, r2i = _row4(c, 16, pr, pi, qr, qi, sr, si, tr, ti)
+        r3r, r3i = _row4(c, 24, pr, pi, qr, qi, sr, si, tr, ti)
+        return r0r, r0i, r1r, r1i, r2r, r2i, r3r, r3i
+
     @_numba.njit(cache=True, boundscheck=False, fastmath={"contract"})
     def _pair_run(x, y, a_r, a_i, b_r, b_i, c_r, c_i, d_r, d_i):
         # (x, y) <- (a x + b y, c x + d y) on runs of interleaved complex numbers.
         for j in range(x.size >> 1):
-            ur = x[2 * j]
-            ui = x[2 * j + 1]
-            vr = y[2 * j]
-            vi = y[2 * j + 1]
-            x[2 * j] = a_r * ur - a_i * ui + b_r * vr - b_i * vi
-            x[2 * j + 1] = a_r * ui + a_i * ur + b_r * vi + b_i * vr
-            y[2 * j] = c_r * ur - c_i * ui + d_r * vr - d_i * vi
-            y[2 * j + 1] = c_r * ui + c_i * ur + d_r * vi + d_i * vr
+            x[2 * j], x[2 * j + 1], y[2 * j], y[2 * j + 1] = _mat2(
+                a_r, a_i, b_r, b_i, c_r, c_i, d_r, d_i, x[2 * j], x[2 * j + 1], y[2 * j], y[2 * j + 1])
 
     @_numba.njit(inline="always")
     def _run_start(first, ins_bits, cmask):
@@ -115,29 +142,18 @@ if _numba is not None:
     def _pairs_bit0(g, a_r, a_i, b_r, b_i, c_r, c_i, d_r, d_i):
         # Pairs (2p, 2p+1): four consecutive reals each.
         for p in range(g.size >> 2):
-            ur = g[4 * p]
-            ui = g[4 * p + 1]
-            vr = g[4 * p + 2]
-            vi = g[4 * p + 3]
-            g[4 * p] = a_r * ur - a_i * ui + b_r * vr - b_i * vi
-            g[4 * p + 1] = a_r * ui + a_i * ur + b_r * vi + b_i * vr
-            g[4 * p + 2] = c_r * ur - c_i * ui + d_r * vr - d_i * vi
-            g[4 * p + 3] = c_r * ui + c_i * ur + d_r * vi + d_i * vr
+            o = 4 * p
+            g[o], g[o + 1], g[o + 2], g[o + 3] = _mat2(
+                a_r, a_i, b_r, b_i, c_r, c_i, d_r, d_i, g[o], g[o + 1], g[o + 2], g[o + 3])
 
     @_numba.njit(cache=True, boundscheck=False, fastmath={"contract"})
     def _pairs_bit1(g, a_r, a_i, b_r, b_i, c_r, c_i, d_r, d_i):
         # Pairs (4p, 4p+2) and (4p+1, 4p+3): eight consecutive reals each p.
         for p in range(g.size >> 3):
-            o = 8 * p
             for j in range(2):
-                ur = g[o + 2 * j]
-                ui = g[o + 2 * j + 1]
-                vr = g[o + 4 + 2 * j]
-                vi = g[o + 5 + 2 * j]
-                g[o + 2 * j] = a_r * ur - a_i * ui + b_r * vr - b_i * vi
-                g[o + 2 * j + 1] = a_r * ui + a_i * ur + b_r * vi + b_i * vr
-                g[o + 4 + 2 * j] = c_r * ur - c_i * ui + d_r * vr - d_i * vi
-                g[o + 5 + 2 * j] = c_r * ui + c_i * ur + d_r * vi + d_i * vr
+                o = 8 * p + 2 * j
+                g[o], g[o + 1], g[o + 4], g[o + 5] = _mat2(
+                    a_r, a_i, b_r, b_i, c_r, c_i, d_r, d_i, g[o], g[o + 1], g[o + 4], g[o + 5])
 
     @_numba.njit(parallel=True, cache=True, boundscheck=False)
     def _numba_dense1_low(f, bit, m_re, m_im, run):
@@ -154,31 +170,11 @@ if _numba is not None:
     @_numba.njit(cache=True, boundscheck=False, fastmath={"contract"})
     def _quad_run(x0, x1, x2, x3, m_re, m_im):
         # (x0, x1, x2, x3) <- m (x0, x1, x2, x3) on runs of interleaved complex numbers.
-        a0r, a0i, a1r, a1i = m_re[0, 0], m_im[0, 0], m_re[0, 1], m_im[0, 1]
-        a2r, a2i, a3r, a3i = m_re[0, 2], m_im[0, 2], m_re[0, 3], m_im[0, 3]
-        b0r, b0i, b1r, b1i = m_re[1, 0], m_im[1, 0], m_re[1, 1], m_im[1, 1]
-        b2r, b2i, b3r, b3i = m_re[1, 2], m_im[1, 2], m_re[1, 3], m_im[1, 3]
-        c0r, c0i, c1r, c1i = m_re[2, 0], m_im[2, 0], m_re[2, 1], m_im[2, 1]
-        c2r, c2i, c3r, c3i = m_re[2, 2], m_im[2, 2], m_re[2, 3], m_im[2, 3]
-        d0r, d0i, d1r, d1i = m_re[3, 0], m_im[3, 0], m_re[3, 1], m_im[3, 1]
-        d2r, d2i, d3r, d3i = m_re[3, 2], m_im[3, 2], m_re[3, 3], m_im[3, 3]
+        c = _coefs4(m_re, m_im)
         for j in range(x0.size >> 1):
-            pr = x0[2 * j]
-            pi = x0[2 * j + 1]
-            qr = x1[2 * j]
-            qi = x1[2 * j + 1]
-            sr = x2[2 * j]
-            si = x2[2 * j + 1]
-            tr = x3[2 * j]
-            ti = x3[2 * j + 1]
-            x0[2 * j] = a0r * pr - a0i * pi + a1r * qr - a1i * qi + a2r * sr - a2i * si + a3r * tr - a3i * ti
-            x0[2 * j + 1] = a0r * pi + a0i * pr + a1r * qi + a1i * qr + a2r * si + a2i * sr + a3r * ti + a3i * tr
-            x1[2 * j] = b0r * pr - b0i * pi + b1r * qr - b1i * qi + b2r * sr - b2i * si + b3r * tr - b3i * ti
-            x1[2 * j + 1] = b0r * pi + b0i * pr + b1r * qi + b1i * qr + b2r * si + b2i * sr + b3r * ti + b3i * tr
-            x2[2 * j] = c0r * pr - c0i * pi + c1r * qr - c1i * qi + c2r * sr - c2i * si + c3r * tr - c3i * ti
-            x2[2 * j + 1] = c0r * pi + c0i * pr + c1r * qi + c1i * qr + c2r * si + c2i * sr + c3r * ti + c3i * tr
-            x3[2 * j] = d0r * pr - d0i * pi + d1r * qr - d1i * qi + d2r * sr - d2i * si + d3r * tr - d3i * ti
-            x3[2 * j + 1] = d0r * pi + d0i * pr + d1r * qi + d1i * qr + d2r * si + d2i * sr + d3r * ti + d3i * tr
+            o = 2 * j
+            x0[o], x0[o + 1], x1[o], x1[o + 1], x2[o], x2[o + 1], x3[o], x3[o + 1] = _mat4(
+                c, x0[o], x0[o + 1], x1[o], x1[o + 1], x2[o], x2[o + 1], x3[o], x3[o + 1])
 
     @_numba.njit(parallel=True, cache=True, boundscheck=False)
     def _numba_dense2_runs(f, lo, hi, m_re, m_im, run):
@@ -224,64 +220,22 @@ if _numba is not None:
     def _quad_run_lo0(a, b, m_re, m_im):
         # Groups on bits 0 and hi: ``a`` holds rows 0 and 1 of consecutive groups interleaved
         # (amplitudes 2j, 2j+1), ``b`` rows 2 and 3 (the same, 2^hi further on).
-        a0r, a0i, a1r, a1i = m_re[0, 0], m_im[0, 0], m_re[0, 1], m_im[0, 1]
-        a2r, a2i, a3r, a3i = m_re[0, 2], m_im[0, 2], m_re[0, 3], m_im[0, 3]
-        b0r, b0i, b1r, b1i = m_re[1, 0], m_im[1, 0], m_re[1, 1], m_im[1, 1]
-        b2r, b2i, b3r, b3i = m_re[1, 2], m_im[1, 2], m_re[1, 3], m_im[1, 3]
-        c0r, c0i, c1r, c1i = m_re[2, 0], m_im[2, 0], m_re[2, 1], m_im[2, 1]
-        c2r, c2i, c3r, c3i = m_re[2, 2], m_im[2, 2], m_re[2, 3], m_im[2, 3]
-        d0r, d0i, d1r, d1i = m_re[3, 0], m_im[3, 0], m_re[3, 1], m_im[3, 1]
-        d2r, d2i, d3r, d3i = m_re[3, 2], m_im[3, 2], m_re[3, 3], m_im[3, 3]
+        c = _coefs4(m_re, m_im)
         for j in range(a.size >> 2):
             o = 4 * j
-            pr = a[o]
-            pi = a[o + 1]
-            qr = a[o + 2]
-            qi = a[o + 3]
-            sr = b[o]
-            si = b[o + 1]
-            tr = b[o + 2]
-            ti = b[o + 3]
-            a[o] = a0r * pr - a0i * pi + a1r * qr - a1i * qi + a2r * sr - a2i * si + a3r * tr - a3i * ti
-            a[o + 1] = a0r * pi + a0i * pr + a1r * qi + a1i * qr + a2r * si + a2i * sr + a3r * ti + a3i * tr
-            a[o + 2] = b0r * pr - b0i * pi + b1r * qr - b1i * qi + b2r * sr - b2i * si + b3r * tr - b3i * ti
-            a[o + 3] = b0r * pi + b0i * pr + b1r * qi + b1i * qr + b2r * si + b2i * sr + b3r * ti + b3i * tr
-            b[o] = c0r * pr - c0i * pi + c1r * qr - c1i * qi + c2r * sr - c2i * si + c3r * tr - c3i * ti
-            b[o + 1] = c0r * pi + c0i * pr + c1r * qi + c1i * qr + c2r * si + c2i * sr + c3r * ti + c3i * tr
-            b[o + 2] = d0r * pr - d0i * pi + d1r * qr - d1i * qi + d2r * sr - d2i * si + d3r * tr - d3i * ti
-            b[o + 3] = d0r * pi + d0i * pr + d1r * qi + d1i * qr + d2r * si + d2i * sr + d3r * ti + d3i * tr
+            a[o], a[o + 1], a[o + 2], a[o + 3], b[o], b[o + 1], b[o + 2], b[o + 3] = _mat4(
+                c, a[o], a[o + 1], a[o + 2], a[o + 3], b[o], b[o + 1], b[o + 2], b[o + 3])
 
     @_numba.njit(cache=True, boundscheck=False, fastmath={"contract"})
     def _quad_run_lo1(a, b, m_re, m_im):
         # Groups on bits 1 and hi: in ``a``, blocks of four amplitudes (row 0 of two groups,
         # then row 1 of the same two); ``b`` rows 2 and 3 alike, 2^hi further on.
-        a0r, a0i, a1r, a1i = m_re[0, 0], m_im[0, 0], m_re[0, 1], m_im[0, 1]
-        a2r, a2i, a3r, a3i = m_re[0, 2], m_im[0, 2], m_re[0, 3], m_im[0, 3]
-        b0r, b0i, b1r, b1i = m_re[1, 0], m_im[1, 0], m_re[1, 1], m_im[1, 1]
-        b2r, b2i, b3r, b3i = m_re[1, 2], m_im[1, 2], m_re[1, 3], m_im[1, 3]
-        c0r, c0i, c1r, c1i = m_re[2, 0], m_im[2, 0], m_re[2, 1], m_im[2, 1]
-        c2r, c2i, c3r, c3i = m_re[2, 2], m_im[2, 2], m_re[2, 3], m_im[2, 3]
-        d0r, d0i, d1r, d1i = m_re[3, 0], m_im[3, 0], m_re[3, 1], m_im[3, 1]
-        d2r, d2i, d3r, d3i = m_re[3, 2], m_im[3, 2], m_re[3, 3], m_im[3, 3]
+        c = _coefs4(m_re, m_im)
         for u in range(a.size >> 3):
             for v in range(2):
                 o = 8 * u + 2 * v
-                pr = a[o]
-                pi = a[o + 1]
-                qr = a[o + 4]
-                qi = a[o + 5]
-                sr = b[o]
-                si = b[o + 1]
-                tr = b[o + 4]
-                ti = b[o + 5]
-                a[o] = a0r * pr - a0i * pi + a1r * qr - a1i * qi + a2r * sr - a2i * si + a3r * tr - a3i * ti
-                a[o + 1] = a0r * pi + a0i * pr + a1r * qi + a1i * qr + a2r * si + a2i * sr + a3r * ti + a3i * tr
-                a[o + 4] = b0r * pr - b0i * pi + b1r * qr - b1i * qi + b2r * sr - b2i * si + b3r * tr - b3i * ti
-                a[o + 5] = b0r * pi + b0i * pr + b1r * qi + b1i * qr + b2r * si + b2i * sr + b3r * ti + b3i * tr
-                b[o] = c0r * pr - c0i * pi + c1r * qr - c1i * qi + c2r * sr - c2i * si + c3r * tr - c3i * ti
-                b[o + 1] = c0r * pi + c0i * pr + c1r * qi + c1i * qr + c2r * si + c2i * sr + c3r * ti + c3i * tr
-                b[o + 4] = d0r * pr - d0i * pi + d1r * qr - d1i * qi + d2r * sr - d2i * si + d3r * tr - d3i * ti
-                b[o + 5] = d0r * pi + d0i * pr + d1r * qi + d1i * qr + d2r * si + d2i * sr + d3r * ti + d3i * tr
+                a[o], a[o + 1], a[o + 4], a[o + 5], b[o], b[o + 1], b[o + 4], b[o + 5] = _mat4(
+                    c, a[o], a[o + 1], a[o + 4], a[o + 5], b[o], b[o + 1], b[o + 4], b[o + 5])
 
     @_numba.njit(parallel=True, cache=True, boundscheck=False)
     def _numba_dense2_mixed(f, lo, hi, m_re, m_im, run):
@@ -305,32 +259,11 @@ if _numba is not None:
     @_numba.njit(cache=True, boundscheck=False, fastmath={"contract"})
     def _quads_bits01(g, m_re, m_im):
         # Groups of four consecutive amplitudes (bits 0 and 1): eight consecutive reals each.
-        a0r, a0i, a1r, a1i = m_re[0, 0], m_im[0, 0], m_re[0, 1], m_im[0, 1]
-        a2r, a2i, a3r, a3i = m_re[0, 2], m_im[0, 2], m_re[0, 3], m_im[0, 3]
-        b0r, b0i, b1r, b1i = m_re[1, 0], m_im[1, 0], m_re[1, 1], m_im[1, 1]
-        b2r, b2i, b3r, b3i = m_re[1, 2], m_im[1, 2], m_re[1, 3], m_im[1, 3]
-        c0r, c0i, c1r, c1i = m_re[2, 0], m_im[2, 0], m_re[2, 1], m_im[2, 1]
-        c2r, c2i, c3r, c3i = m_re[2, 2], m_im[2, 2], m_re[2, 3], m_im[2, 3]
-        d0r, d0i, d1r, d1i = m_re[3, 0], m_im[3, 0], m_re[3, 1], m_im[3, 1]
-        d2r, d2i, d3r, d3i = m_re[3, 2], m_im[3, 2], m_re[3, 3], m_im[3, 3]
+        c = _coefs4(m_re, m_im)
         for p in range(g.size >> 3):
             o = 8 * p
-            pr = g[o]
-            pi = g[o + 1]
-            qr = g[o + 2]
-            qi = g[o + 3]
-            sr = g[o + 4]
-            si = g[o + 5]
-            tr = g[o + 6]
-            ti = g[o + 7]
-            g[o] = a0r * pr - a0i * pi + a1r * qr - a1i * qi + a2r * sr - a2i * si + a3r * tr - a3i * ti
-            g[o + 1] = a0r * pi + a0i * pr + a1r * qi + a1i * qr + a2r * si + a2i * sr + a3r * ti + a3i * tr
-            g[o + 2] = b0r * pr - b0i * pi + b1r * qr - b1i * qi + b2r * sr - b2i * si + b3r * tr - b3i * ti
-            g[o + 3] = b0r * pi + b0i * pr + b1r * qi + b1i * qr + b2r * si + b2i * sr + b3r * ti + b3i * tr
-            g[o + 4] = c0r * pr - c0i * pi + c1r * qr - c1i * qi + c2r * sr - c2i * si + c3r * tr - c3i * ti
-            g[o + 5] = c0r * pi + c0i * pr + c1r * qi + c1i * qr + c2r * si + c2i * sr + c3r * ti + c3i * tr
-            g[o + 6] = d0r * pr - d0i * pi + d1r * qr - d1i * qi + d2r * sr - d2i * si + d3r * tr - d3i * ti
-            g[o + 7] = d0r * pi + d0i * pr + d1r * qi + d1i * qr + d2r * si + d2i * sr + d3r * ti + d3i * tr
+            g[o], g[o + 1], g[o + 2], g[o + 3], g[o + 4], g[o + 5], g[o + 6], g[o + 7] = _mat4(
+                c, g[o], g[o + 1], g[o + 2], g[o + 3], g[o + 4], g[o + 5], g[o + 6], g[o + 7])
 
     @_numba.njit(parallel=True, cache=True, boundscheck=False)
     def _numba_dense2_low(f, m_re, m_im, run):
@@ -720,8 +653,7 @@ class NumbaKernels:
             _numba_permute_low(a, *sources, min(RUN_AMPLITUDES, psi.size))
             return
         if len(bits) == 1 and int(ins_bits[0]) >= 2:  # x, cx, ccx off the lowest bits
-            _numba_swap_runs(psi.view(psi.real.dtype), int(bits[0]), _inserted_bits(bits, cmask), cmask,
-                             min(RUN_AMPLITUDES, psi.size))
+            _numba_swap_runs(psi.view(psi.real.dtype), int(bits[0]), ins_bits, cmask, min(RUN_AMPLITUDES, psi.size))
             return
         _numba_permute_tiles(psi.view(psi.real.dtype), *_tile_geometry(bits, cmask, psi.size), cmask,
                              moved, source[moved], _numba.get_num_threads())
