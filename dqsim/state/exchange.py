@@ -53,16 +53,20 @@ PIPELINE_DEPTH = 2
 _LAST_BUFFERS: dict = {}
 
 
+def _reused(cache: dict, key, make, max_elems: int) -> tuple[list, list]:
+    """``PIPELINE_DEPTH`` send and receive buffers of ``max_elems`` from ``make(n)``, kept in
+    ``cache`` under ``key`` and reused between exchanges (at most one set alive per cache)."""
+    cached = cache.get(key)
+    if cached is None or cached[0][0].size < max_elems:
+        cache.clear()
+        cached = ([make(max_elems) for _ in range(PIPELINE_DEPTH)], [make(max_elems) for _ in range(PIPELINE_DEPTH)])
+        cache[key] = cached
+    return cached
+
+
 def _buffers(xp, dtype, max_elems: int) -> tuple[list, list]:
     """``PIPELINE_DEPTH`` send and receive buffers of ``max_elems``, reused between exchanges."""
-    key = (xp.__name__, str(dtype))
-    cached = _LAST_BUFFERS.get(key)
-    if cached is None or cached[0][0].size < max_elems:
-        _LAST_BUFFERS.clear()  # at most one set alive
-        cached = ([xp.empty(max_elems, dtype=dtype) for _ in range(PIPELINE_DEPTH)],
-                  [xp.empty(max_elems, dtype=dtype) for _ in range(PIPELINE_DEPTH)])
-        _LAST_BUFFERS[key] = cached
-    return cached
+    return _reused(_LAST_BUFFERS, (xp.__name__, str(dtype)), lambda n: xp.empty(n, dtype=dtype), max_elems)
 
 
 #: The pinned host buffers of the last host-staged (GPU) exchange, kept likewise.
@@ -71,14 +75,7 @@ _LAST_HOST_BUFFERS: dict = {}
 
 def _host_buffers(backend, dtype, max_elems: int) -> tuple[list, list]:
     """``PIPELINE_DEPTH`` host send and receive buffers (pinned on a GPU), reused between exchanges."""
-    key = str(dtype)
-    cached = _LAST_HOST_BUFFERS.get(key)
-    if cached is None or cached[0][0].size < max_elems:
-        _LAST_HOST_BUFFERS.clear()
-        cached = ([backend.pinned_empty(max_elems, dtype) for _ in range(PIPELINE_DEPTH)],
-                  [backend.pinned_empty(max_elems, dtype) for _ in range(PIPELINE_DEPTH)])
-        _LAST_HOST_BUFFERS[key] = cached
-    return cached
+    return _reused(_LAST_HOST_BUFFERS, str(dtype), lambda n: backend.pinned_empty(n, dtype), max_elems)
 
 
 def _is_contiguous(array) -> bool:
@@ -125,10 +122,7 @@ class _Pipeline:
                 send, recv, dest, source=source,
                 to_host=lambda array: self.backend.to_host_into(array, host_send),
                 from_host=self.backend.copy_from_host, host_recv=self.host_recv[slot][:n])
-        elif self.backend.is_gpu:
-            pending = self.comm.start_sendrecv_array(send, recv, dest, source=source, to_host=self.backend.to_host,
-                                                     from_host=self.backend.copy_from_host)
-        else:
+        else:  # host arrays, or device arrays a CUDA-aware MPI takes as they are
             pending = self.comm.start_sendrecv_array(send, recv, dest, source=source)
         self.in_flight.append((pending, piece, recv))
         self.sent += piece.nbytes
