@@ -889,13 +889,10 @@ class Simulator:
         work = tuple(int(x) for x in self.work_done()) if self.work_done is not None else None
         flags = self.checkpointer.requested() if self.checkpointer is not None else (False, False)
         earliest, blocked_ps = self._frontier()
-        next_ps = earliest
-        for messages in self._outbox:
-            for msg in messages:
-                next_ps = min(next_ps, msg.arrival_ps)
+        # The earliest arrival of the messages handed to each rank now: they bound its progress.
+        handed = [min([msg.arrival_ps for msg in messages], default=math.inf) for messages in self._outbox]
+        next_ps = min([earliest, *handed])
         if size > 1:
-            # The earliest arrival of the messages handed to each rank now: they bound its progress.
-            handed = [min([msg.arrival_ps for msg in messages], default=math.inf) for messages in self._outbox]
             mine = (self._promises(earliest), earliest, blocked_ps, next_ps, self._last_event_ps, work, flags, handed)
             parts = comm.alltoall([(self._buffer, self._outbox[r], mine) for r in range(size)])
             self._outbox = [[] for _ in range(size)]
