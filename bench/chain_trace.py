@@ -19,6 +19,10 @@ A benchmark-side model, not a test: it measures and records, it asserts nothing.
    cost (from the trace) + the larger exchange work + ``--exchange-latency-ms``
    per exchange (the ``alltoall`` between two otherwise idle processes), and
    its ratio to the trace's one-rank event cost plus one-rank exchanges.
+   Beside it, *measured*: the same sum with each rank's own CPU time of its
+   events and exchange work in that run (waiting inside the ``alltoall``
+   left out), against the same instruments on one rank: what two idle cores
+   would take, from runs on a loaded machine.
 
 Placements: ``contiguous`` (today's blocks), ``cyclicB`` (blocks of ``B``
 nodes dealt to ranks in turn), ``balanced`` (two contiguous blocks of equal
@@ -127,8 +131,15 @@ def replay_worker(args) -> int:
     shared_ops = [0]
     state = {"iteration": 0}
     original_handle = simulator.Simulator._handle
+    original_run_local = simulator.Simulator._run_local
+    local_cpu: list = []                 # CPU seconds of each iteration's events (_run_local), this rank
     original_exchange = simulator.Simulator._exchange
     original_resolve = simulator.Simulator._resolve
+
+    def run_local(self, horizon, budget):
+        started = clock()
+        original_run_local(self, horizon, budget)
+        local_cpu.append(clock() - started)
 
     def handle(self, node, entry):
         ran.append((state["iteration"], _key(node, entry)))
@@ -167,6 +178,7 @@ def replay_worker(args) -> int:
     simulator.Simulator._handle = handle
     simulator.Simulator._exchange = exchange
     simulator.Simulator._resolve = resolve
+    simulator.Simulator._run_local = run_local
     # the alltoall alone, between these otherwise idle ranks (empty lists, as most exchanges)
     comm.barrier()
     samples = []
@@ -178,7 +190,7 @@ def replay_worker(args) -> int:
     started = time.perf_counter()
     run = repeater.run_chain(chain_of(args), comm=comm, seed=args.seed, placement=placement)
     wall_s = comm.allreduce_max(time.perf_counter() - started)
-    parts = comm.gather({"ran": ran, "exchanges": exchanges, "shared_ops": shared_ops[0],
+    parts = comm.gather({"ran": ran, "exchanges": exchanges, "shared_ops": shared_ops[0], "local_cpu": local_cpu,
                          "alltoall_median_s": statistics.median(samples)})
     if comm.rank == 0:
         fingerprint = [(p.delivery_ps, repr(p.fidelity), p.restarts) for p in run.pairs]
@@ -232,17 +244,40 @@ def driver(args) -> int:
         print(f"  node {last} (B): {by_node[last]:.3f} s; node 0 (A): {by_node[0]:.3f} s; "
               f"nodes 0-{args.nodes // 2 - 1}: {sum(by_node[:args.nodes // 2]):.3f} s")
 
+        # One rank with the replay's own instruments: the reference of the measured critical paths below.
+        one_measured = []
+        for repeat in range(args.replay_repeats):
+            out = Path(tmp) / f"one{repeat}.json"
+            _run([*me, "--replay-worker", "--out", str(out), *common], env, args.timeout_s)
+            part = json.loads(out.read_text())["ranks"][0]
+            one_measured.append(sum(part["exchanges"]) + sum(part["local_cpu"]))
+        one_measured_s = statistics.median(one_measured)
+        print(f"one rank, measured CPU of events and exchanges: {one_measured_s:.3f} s "
+              f"(median of {args.replay_repeats}: {', '.join(f'{x:.3f}' for x in one_measured)})")
+
+        def critical_s(replay) -> float:
+            """Sum over iterations of the larger rank's measured CPU (exchange work + events)."""
+            total = 0.0
+            for i in range(max(len(part["exchanges"]) for part in replay["ranks"])):
+                total += max((part["exchanges"][i] if i < len(part["exchanges"]) else 0.0)
+                             + (part["local_cpu"][i] if i < len(part["local_cpu"]) else 0.0)
+                             for part in replay["ranks"])
+            return total
+
         rows = []
         for name in args.placements:
             placement = placement_of(name, args.nodes, args.ranks, by_node)
             placement_file = Path(tmp) / f"placement-{name}.json"
             placement_file.write_text(json.dumps(placement))
             for budget in args.budgets:
-                out = Path(tmp) / f"replay-{name}-{budget}.json"
-                _run([str(mpiexec), "-n", str(args.ranks), *me, "--replay-worker", "--out", str(out),
-                      "--placement-file", str(placement_file), "--budget", str(budget), *common], env,
-                     args.timeout_s)
-                replay = json.loads(out.read_text())
+                measured = []
+                for repeat in range(args.replay_repeats):
+                    out = Path(tmp) / f"replay-{name}-{budget}-{repeat}.json"
+                    _run([str(mpiexec), "-n", str(args.ranks), *me, "--replay-worker", "--out", str(out),
+                          "--placement-file", str(placement_file), "--budget", str(budget), *common], env,
+                         args.timeout_s)
+                    replay = json.loads(out.read_text())
+                    measured.append(critical_s(replay))
                 iterations = max(len(part["exchanges"]) for part in replay["ranks"])
                 work = [[0.0] * iterations for _ in replay["ranks"]]
                 events = [[0] * iterations for _ in replay["ranks"]]
@@ -267,6 +302,9 @@ def driver(args) -> int:
                        "busiest_event_share": busiest_events / len(cost),
                        "exchange_own_cpu_s": exchange_own, "exchange_latency_s": iterations * latency_s,
                        "estimate_s": estimate, "ratio_to_one_rank": estimate / one,
+                       "measured_critical_cpu_s": measured,
+                       "measured_ratio": (statistics.median(measured) + iterations * latency_s)
+                       / (one_measured_s + traces[0]["windows"] * latency_s),
                        "ratio_without_exchanges": busiest / one_rank_events_s,
                        "bound_ratio": max(sum(w) for w in work) / one_rank_events_s,
                        "shared_ops": sum(part["shared_ops"] for part in replay["ranks"]) // len(replay["ranks"]),
@@ -282,7 +320,9 @@ def driver(args) -> int:
                       f"{busiest:.3f} s ({row['busiest_event_share']:.2f} of events; ratio without exchanges "
                       f"{row['ratio_without_exchanges']:.2f}, bound {row['bound_ratio']:.2f}), exchange work "
                       f"{exchange_own:.3f} s, shared ops {row['shared_ops']}, estimate {estimate:.3f} s = "
-                      f"{row['ratio_to_one_rank']:.2f}x one rank (measured wall {replay['wall_s']:.2f} s, "
+                      f"{row['ratio_to_one_rank']:.2f}x one rank; measured critical path "
+                      f"{statistics.median(measured):.3f} s CPU = {row['measured_ratio']:.2f}x "
+                      f"(measured wall {replay['wall_s']:.2f} s, "
                       f"load {replay['load_average_1min']:.1f})", flush=True)
         identical = len({row["pairs"] for row in rows}) <= 1
         print(f"identical delivered pairs across placements and budgets: {identical}")
@@ -294,6 +334,7 @@ def driver(args) -> int:
               "model": {"ranks": args.ranks, "exchange_latency_ms": args.exchange_latency_ms,
                         "trace_repeats": args.trace_repeats},
               "one_rank": {"event_cost_s": one_rank_events_s, "run_cpu_s": one_rank_cpu_s,
+                           "measured_cpu_s": one_measured,
                            "windows": traces[0]["windows"], "node_B_cost_s": by_node[-1],
                            "by_kind": {k: {"events": v[0], "cost_s": v[1]} for k, v in by_kind.items()},
                            "loads": [t["load_average_1min"] for t in traces]},
@@ -313,6 +354,8 @@ def main(argv=None) -> int:
     p.add_argument("--exchange-latency-ms", type=float, default=0.05,
                    help="wall time of one alltoall between two idle processes, ms (added per exchange)")
     p.add_argument("--trace-repeats", type=int, default=3)
+    p.add_argument("--replay-repeats", type=int, default=1,
+                   help="runs of each replay (and of the one-rank reference); measured figures take the median")
     p.add_argument("--timeout-s", type=float, default=600.0)
     p.add_argument("--label", default="vm")
     p.add_argument("--notes", default="")
