@@ -305,15 +305,20 @@ def test_plot_draws_every_curve(tmp_path):
     plt.close(fig)
 
 
-def test_two_ranks_equal_one(tmp_path):
-    results = []
-    for ranks in (1, 2):
-        results.append(run_mpi_arrays(ranks, "tests/mpi_scripts/trotter_check.py", tmp_path / f"r{ranks}.npz",
-                                      timeout_s=180))
-    one, two = results
-    assert one.keys() == two.keys() and "xxz_sweep_networked" in one
-    for key in one:  # registers of <= REPLICATED_MAX_QUBITS qubits: the arithmetic of one rank, bit for bit
-        assert np.array_equal(one[key], two[key], equal_nan=True), key
+def test_one_two_and_four_ranks_give_identical_tables(tmp_path):
+    """Trajectories, a sweep, shots: the runs shared out over the ranks give a 1-rank run's output, bit for bit."""
+    results = {ranks: run_mpi_arrays(ranks, "tests/mpi_scripts/trotter_check.py", tmp_path / f"r{ranks}.npz",
+                                     timeout_s=240) for ranks in (1, 2, 4)}
+    one = results[1]
+    assert "xxz_sweep_networked" in one and "ising_counts_count" in one and one["ising_counts_count"].sum() == 64
+    for ranks in (2, 4):
+        other = results[ranks]
+        for key in one:  # registers of <= REPLICATED_MAX_QUBITS qubits: the arithmetic of one rank, bit for bit
+            if "_state_rank" not in key:
+                assert np.array_equal(one[key], other[key], equal_nan=True), (ranks, key)
+        for label in ("ising", "xxz"):  # every rank holds the final state a 1-rank run ends with
+            for rank in range(ranks):
+                assert np.array_equal(one[f"{label}_state_rank0"], other[f"{label}_state_rank{rank}"]), (ranks, label)
     assert np.allclose(one["ising_observables_networked"], one["ising_observables_trotter"], atol=EXACT_TOL)
     assert one["xxz_sweep_network_fidelity_to_trotter"][-1] < 1 - 1e-6  # the noisy pairs did act
 
@@ -329,3 +334,35 @@ def test_time_points_are_shared_out_by_cost(num_ranks):
     assert owner == comm_mod.balance_items(costs, num_ranks)  # the same on every rank
     with pytest.raises(ValueError, match="num_ranks"):
         comm_mod.balance_items(costs, 0)
+
+
+STOPPED = ["jobs/ising_trotter_4qpu.toml", "--set", "evolution.num_points=3", "--set", "evolution.steps_per_point=1",
+           "--set", "simulation.trajectories=2", "--set", "simulation.shots=32", "--set", "simulation.save_state=true"]
+
+
+def test_a_stop_during_shared_out_runs_checkpoints_and_resumes_to_the_one_rank_tables(tmp_path):
+    """2 ranks share the runs out; a stop asked before the first round ends it, the next run on both ranks writes the
+    checkpoint (with the finished runs' results), and the resumed job, on 2 ranks or 1, ends with a 1-rank run's
+    output."""
+    from dqsim.io import open_run
+    from mpi_helper import run_mpi
+    from run_files import checkpoints, same_tables
+
+    ck = f"checkpoint.directory=\"{tmp_path / 'ck'}\""
+    run_mpi(1, ["-m", "dqsim", "run", *STOPPED, "-o", str(tmp_path / "full.h5"), "--quiet"], timeout_s=120)
+    stop_then_run = ("import sys; from dqsim.engine import checkpoint; checkpoint.request_stop(); "
+                     "from dqsim.cli.main import main; raise SystemExit(main(sys.argv[1:]))")
+    stopped = run_mpi(2, ["-c", stop_then_run, "run", *STOPPED, "-o", str(tmp_path / "stopped.h5"), "--quiet",
+                          "--set", ck], timeout_s=120, check=False)
+    assert stopped.returncode == 75, stopped.stderr
+    assert not (tmp_path / "stopped.h5").exists()
+    [saved] = checkpoints(tmp_path / "ck")
+    assert open_run(saved).attrs["engine_run"] >= 1 and open_run(saved).attrs["num_ranks"] == 2
+    full = open_run(tmp_path / "full.h5")
+    for ranks in (2, 1):
+        out = tmp_path / f"resumed{ranks}.h5"
+        run_mpi(ranks, ["-m", "dqsim", "resume", str(saved), "-o", str(out), "--quiet"], timeout_s=120)
+        resumed = open_run(out)
+        same_tables(full, resumed, ["observables", "sites", "network", "counts"])
+        assert resumed.attrs["register_qubits"] == full.attrs["register_qubits"]
+        assert np.array_equal(resumed.state(), full.state())

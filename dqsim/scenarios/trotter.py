@@ -12,7 +12,13 @@ circuit of ``k·steps_per_point`` Trotter steps
   register qubit ``run.regmap.qubit_of_logical[i]``. With
   ``trajectories > 1`` the values are averaged over that many runs of
   independent seeds (the noise of imperfect pairs and memories is sampled
-  per run);
+  per run). On several ranks, when the register is small enough to be
+  replicated (:func:`shares_runs`), the runs (series × points ×
+  trajectories) are shared out over the ranks, each run simulating the
+  whole network in one process, and their results gathered in one
+  collective: bit-identical to a one-rank job, in a fraction of its time.
+  A larger register, periodic checkpoints or a resume run each run on all
+  ranks together;
 * **trotter**: the same circuit on a plain state of the sites (the
   noiseless Trotter evolution): for a chain of at most
   :data:`~dqsim.state.sharded.REPLICATED_MAX_QUBITS` sites each circuit runs
@@ -61,7 +67,9 @@ from dqsim.circuit.ir import Circuit
 from dqsim.rng import derived_seed
 from dqsim.scenarios.output import ScenarioOutput, record_table
 from dqsim.scenarios.circuit_run import counts_table
-from dqsim.scenarios.dqc import job_network, run_dqc
+from dqsim.engine import checkpoint
+from dqsim.network.network import Network
+from dqsim.scenarios.dqc import INITIAL_SCRATCH_QUBITS, job_network, run_dqc
 from dqsim.state.sharded import REPLICATED_MAX_QUBITS, ShardedState
 from dqsim.units import PS_PER_US
 
@@ -203,6 +211,171 @@ def _with_link_parameter(graph: nx.Graph, parameter: str, value: float) -> nx.Gr
     return changed
 
 
+#: One networked run's summary (what the tables need; also what a checkpoint stores for a finished run):
+#: ``(observables, epr_pairs, end_time_ps, fidelity, nonlocal_gates, register_qubits, counts or None)``.
+RunSummary = tuple
+
+
+class _References:
+    """The initial product state on the register of the latest run, for ``"loschmidt"`` (one kept at a time)."""
+
+    def __init__(self, bits: Sequence[int], *, backend, precision: str):
+        self.bits, self.backend, self.precision = bits, backend, precision
+        self.key, self.state = None, None
+
+    def get(self, state: ShardedState, qubit_of_site: Sequence[int]) -> ShardedState:
+        key = (state.num_qubits, tuple(qubit_of_site), state.comm.size)
+        if key != self.key:
+            self.key, self.state = key, None  # free the old one first
+            self.state = product_state(state.num_qubits, qubit_of_site, self.bits, comm=state.comm,
+                                       backend=self.backend, precision=self.precision)
+        return self.state
+
+
+def _run_once(job, circuit: Circuit, network: Network, *, seed: int, shots: int, model: SpinModel,
+              names: Sequence[str], references: _References, comm, backend,
+              checkpointing) -> tuple[RunSummary, ShardedState]:
+    """One networked run of ``circuit`` (collective over ``comm``): its :data:`RunSummary` and final state."""
+    run = run_dqc(circuit, comm=comm, backend=backend, network=network, scheme=job.distribution.scheme,
+                  assignment=job.site_assignment(), seed=seed, precision=job.run.precision, shots=shots,
+                  timeline=False, checkpointing=checkpointing)
+    qubit_of_site = list(run.regmap.qubit_of_logical)
+    reference = references.get(run.state, qubit_of_site) if "loschmidt" in names else None
+    summary = (observables_of(run.state, model, qubit_of_site, names, reference), sum(link[2] for link in run.links),
+               run.end_time_ps, run.fidelity, run.num_nonlocal_gates, run.state.num_qubits,
+               run.counts if shots else None)
+    return summary, run.state
+
+
+def shares_runs(num_sites: int, num_ranks: int, checkpointing=None) -> bool:
+    """Whether the networked runs are shared out over the ranks rather than each run on all of them.
+
+    They are when the run's register (the sites plus
+    :data:`~dqsim.scenarios.dqc.INITIAL_SCRATCH_QUBITS` scratch bits) would be
+    replicated on every rank anyway (:func:`~dqsim.scenarios.dqc.register_comm`),
+    there are several ranks, and no periodic checkpoint or resume is asked
+    for (``checkpointing`` with ``every_wall_s``/``every_sim_s`` or a
+    ``resume``: checkpoints are cuts of one engine run on all ranks, so such
+    a job runs every run on every rank, as before).
+
+    Examples:
+        >>> shares_runs(8, 2), shares_runs(8, 1), shares_runs(11, 2)
+        (True, False, False)
+    """
+    if num_ranks == 1 or num_sites + INITIAL_SCRATCH_QUBITS > REPLICATED_MAX_QUBITS:
+        return False
+    return checkpointing is None or not (checkpointing.every_wall_s or checkpointing.every_sim_s
+                                         or checkpointing.resume is not None)
+
+
+def _networked_runs(job, series: Sequence[tuple], circuits: Sequence[Circuit], times: Sequence[float], *,
+                    model: SpinModel, names: Sequence[str], bits: Sequence[int], comm, backend, checkpointing,
+                    progress: Callable[[int, str], None]) -> tuple[list[RunSummary], ShardedState | None]:
+    """Every networked run's :data:`RunSummary`, in (series, point, trajectory) order, and the final state (collective).
+
+    Run ``(s, k, t)`` has seed :func:`run_seed` ``(seed, s, k, t)``; the first
+    trajectory of the job's network at the last point draws the shots; the
+    returned state is the last trajectory's there (every rank holds it whole
+    when the register is replicated). When :func:`shares_runs`, the runs are
+    first shared out over the ranks (:func:`_shared_runs`); what they did not
+    finish (a stop signal) runs here on every rank, each run collectively,
+    with checkpoints, as do all runs otherwise. A resumed job takes the
+    runs that had finished from the checkpoint.
+    """
+    trajectories = job.simulation.trajectories
+    runs = [(s, k, t) for s in range(len(series)) for k in range(len(circuits)) for t in range(trajectories)]
+    last = runs.index((0, len(circuits) - 1, trajectories - 1))
+    shots_run = runs.index((0, len(circuits) - 1, 0))
+    references = _References(bits, backend=backend, precision=job.run.precision)
+    finished, last_state = {}, None
+    if shares_runs(model.num_sites, comm.size, checkpointing):
+        finished, last_state = _shared_runs(job, series, circuits, runs, last=last, shots_run=shots_run,
+                                            model=model, names=names, references=references, comm=comm,
+                                            backend=backend, stop_checks=checkpointing is not None,
+                                            progress=progress)
+    summaries = []
+    for index, (s, k, t) in enumerate(runs):
+        summary = finished.get(index)
+        if summary is not None:  # shared out: counted as this job's engine run, so a checkpoint keeps it
+            if checkpointing is not None:
+                checkpointing.next_engine_run()
+                checkpointing.store_last(summary)
+        else:
+            progress(index + sum(i > index for i in finished),
+                     f"{_label(series[s])}: t = {times[k]:.3g} ({k}/{len(times) - 1})")
+            summary = checkpointing.stored_next() if checkpointing is not None else None
+        if summary is None:  # not a run that had finished before the checkpoint being resumed
+            summary, state = _run_once(job, circuits[k], series[s][2], seed=run_seed(job.run.seed, s, k, t),
+                                       shots=job.simulation.shots if index == shots_run else 0, model=model,
+                                       names=names, references=references, comm=comm, backend=backend,
+                                       checkpointing=checkpointing)
+            if checkpointing is not None:
+                checkpointing.store_last(summary)
+            if index == last:
+                last_state = state
+            del state
+        summaries.append(summary)
+    return summaries, last_state
+
+
+def _label(series_item: tuple) -> str:
+    parameter, value, _network = series_item
+    return "network" if parameter is None else f"{parameter} = {value:g}"
+
+
+def _shared_runs(job, series, circuits, runs, *, last: int, shots_run: int, model, names, references, comm, backend,
+                 stop_checks: bool, progress) -> tuple[dict[int, RunSummary], ShardedState | None]:
+    """Collective: the runs shared out over the ranks, each by one rank alone: ``{index: summary}``, final state.
+
+    Each run goes to one rank (:func:`dqsim.comm.balance_items` on its
+    circuit's gate count) and runs there as a one-process simulation of the
+    whole network (a :class:`~dqsim.comm.SingleComm` and the network on one
+    rank): the arithmetic of a one-rank job, so its summary is bit-identical
+    to one. The summaries, and the final state's amplitudes, are gathered
+    in one collective at the end. Ranks take their runs in rounds, costliest
+    first; with ``stop_checks`` they agree after each round whether a signal
+    asked to stop (:func:`dqsim.engine.checkpoint.stop_agreed`) and, if so,
+    return the rounds finished so far: the caller runs the rest on every rank,
+    where the engine writes the checkpoint the signal asked for.
+    """
+    cost = [len(circuits[k].gates()) + 1 for _s, k, _t in runs]
+    owner = comm_mod.balance_items(cost, comm.size)
+    mine = sorted((i for i in range(len(runs)) if owner[i] == comm.rank), key=lambda i: (-cost[i], i))
+    per_rank = [owner.count(rank) for rank in range(comm.size)]
+    one_rank = [_on_one_rank(network) for _parameter, _value, network in series]
+    found, amplitudes = {}, None
+    for round_index in range(max(per_rank)):
+        if round_index < len(mine):
+            index = mine[round_index]
+            s, k, t = runs[index]
+            found[index], state = _run_once(job, circuits[k], one_rank[s], seed=run_seed(job.run.seed, s, k, t),
+                                            shots=job.simulation.shots if index == shots_run else 0, model=model,
+                                            names=names, references=references, comm=comm_mod.SingleComm(),
+                                            backend=backend, checkpointing=None)
+            if index == last:
+                amplitudes = (state.num_qubits, state.gather())
+            del state
+        progress(sum(min(round_index + 1, count) for count in per_rank),
+                 f"{len(runs)} networked runs shared over {comm.size} ranks")
+        if stop_checks and round_index + 1 < max(per_rank) and checkpoint.stop_agreed(comm):
+            break
+    gathered = comm.allgather((found, amplitudes))
+    found = {index: summary for part, _amplitudes in gathered for index, summary in part.items()}
+    final = [amplitudes for _part, amplitudes in gathered if amplitudes is not None]
+    last_state = None
+    if final:
+        num_qubits, vector = final[0]
+        last_state = ShardedState(num_qubits, comm_mod.SingleComm(), precision=job.run.precision, backend=backend)
+        last_state.set_state(vector)
+    return found, last_state
+
+
+def _on_one_rank(network: Network) -> Network:
+    """``network`` with every node on one rank (the network of a one-rank job)."""
+    return Network(network.graph, network.nodes, num_ranks=1, routed=network.routed,
+                   min_link_delay_ps=network.min_link_delay_ps)
+
+
 def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, str], None] | None = None,
             checkpointing=None) -> ScenarioOutput:
     """Run a ``trotter`` job and shape its output (collective); see the module docstring.
@@ -210,6 +383,10 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
     With ``checkpointing`` (a :class:`dqsim.engine.checkpoint.CheckpointSession`)
     the networked runs write checkpoints, and a resumed job skips the runs
     that had finished (their observables are stored in the checkpoint).
+    Runs shared out over the ranks (:func:`shares_runs`: not with periodic
+    checkpoints or a resume) write none; a stop signal ends the sharing after
+    the current round and the first unfinished run, on all ranks, writes the
+    checkpoint, holding the results of the runs finished before it.
     """
     timing = {"network": 0.0, "monolithic": 0.0, "exact": 0.0}
     model = job.model.spin_model()
@@ -235,9 +412,8 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
     for _parameter, _value, series_network in series:
         series_network.check_pairing_horizon()
     total_runs = len(series) * len(times) * trajectories
-    done = 0
 
-    def progress(what: str) -> None:
+    def progress(done: int, what: str) -> None:
         if on_progress:
             on_progress(done, total_runs, what)
 
@@ -255,43 +431,20 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
 
     # Networked runs: per series (the job's network, then each sweep value), point and trajectory.
     t0 = time.perf_counter()
+    summaries, last_state = _networked_runs(job, series, circuits, times, model=model, names=names, bits=bits,
+                                            comm=comm, backend=backend, checkpointing=checkpointing,
+                                            progress=progress)
     networked: list[list[Observables]] = []
     network_rows: list[list[tuple]] = []
-    last_state = None
     final_counts: dict[str, int] = {}
     register_qubits = 0
-    for series_index, (parameter, value, series_network) in enumerate(series):
-        label = "network" if parameter is None else f"{parameter} = {value:g}"
+    for series_index in range(len(series)):
         per_point, rows = [], []
-        reference, reference_key = None, None
         for k, circuit in enumerate(circuits):
             found, pairs, time_ps, fidelity, nonlocal_gates = [], [], [], [], 0
             for trajectory in range(trajectories):
-                progress(f"{label}: t = {times[k]:.3g} ({k}/{len(times) - 1})")
-                final = series_index == 0 and k == len(circuits) - 1 and trajectory == 0
-                summary = checkpointing.stored_next() if checkpointing is not None else None
-                if summary is None:  # not a run that had finished before the checkpoint being resumed
-                    run = run_dqc(circuit, comm=comm, backend=backend, network=series_network,
-                                  scheme=job.distribution.scheme, assignment=assignment,
-                                  seed=run_seed(job.run.seed, series_index, k, trajectory),
-                                  precision=precision, shots=job.simulation.shots if final else 0, timeline=False,
-                                  checkpointing=checkpointing)
-                    qubit_of_site = list(run.regmap.qubit_of_logical)
-                    key = (run.state.num_qubits, tuple(qubit_of_site))
-                    if "loschmidt" in names and key != reference_key:
-                        reference, reference_key = None, key  # free the old one first
-                        reference = product_state(run.state.num_qubits, qubit_of_site, bits, comm=run.state.comm,
-                                                  backend=backend, precision=precision)
-                    summary = (observables_of(run.state, model, qubit_of_site, names, reference),
-                               sum(link[2] for link in run.links), run.end_time_ps, run.fidelity,
-                               run.num_nonlocal_gates, run.state.num_qubits,
-                               run.counts if final and job.simulation.shots else None)
-                    if checkpointing is not None:
-                        checkpointing.store_last(summary)
-                    if series_index == 0 and k == len(circuits) - 1 and trajectory == trajectories - 1:
-                        last_state = run.state
-                    del run
-                observed, pair_count, end_ps, run_fidelity, nonlocal_gates, num_qubits, counts = summary
+                observed, pair_count, end_ps, run_fidelity, nonlocal_gates, num_qubits, counts = \
+                    summaries[(series_index * len(circuits) + k) * trajectories + trajectory]
                 if counts is not None:
                     final_counts = counts
                 found.append(observed)
@@ -299,15 +452,13 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
                 time_ps.append(end_ps)
                 fidelity.append(run_fidelity)
                 register_qubits = max(register_qubits, num_qubits)
-                done += 1
             per_point.append(_mean(found))
             rows.append((times[k], steps[k], len(circuit.gates()), nonlocal_gates, float(np.mean(pairs)),
                          float(np.mean(time_ps)), float(np.mean(fidelity))))
         networked.append(per_point)
         network_rows.append(rows)
-        del reference
     timing["network"] = time.perf_counter() - t0
-    progress("done")
+    progress(total_runs, "done")
 
     nan = float("nan")
     tables: dict[str, np.ndarray] = {}
