@@ -341,23 +341,27 @@ STOPPED = ["jobs/ising_trotter_4qpu.toml", "--set", "evolution.num_points=3", "-
 
 
 def test_a_stop_during_shared_out_runs_checkpoints_and_resumes_to_the_one_rank_tables(tmp_path):
-    """2 ranks share the runs out; a stop asked before the first round ends it, the next run on both ranks writes the
-    checkpoint (with the finished runs' results), and the resumed job, on 2 ranks or 1, ends with a 1-rank run's
-    output."""
+    """2 ranks share the runs out; rank 0 is asked to stop after its first run, rank 1 finishes its share, the first
+    run left (on both ranks) writes the checkpoint with the results of the runs before it, rank 1's included, and
+    the resumed job, on 2 ranks or 1, ends with a 1-rank run's output."""
+    import pickle
+
     from dqsim.io import open_run
     from mpi_helper import run_mpi
     from run_files import checkpoints, same_tables
 
     ck = f"checkpoint.directory=\"{tmp_path / 'ck'}\""
     run_mpi(1, ["-m", "dqsim", "run", *STOPPED, "-o", str(tmp_path / "full.h5"), "--quiet"], timeout_s=120)
-    stop_then_run = ("import sys; from dqsim.engine import checkpoint; checkpoint.request_stop(); "
-                     "from dqsim.cli.main import main; raise SystemExit(main(sys.argv[1:]))")
-    stopped = run_mpi(2, ["-c", stop_then_run, "run", *STOPPED, "-o", str(tmp_path / "stopped.h5"), "--quiet",
-                          "--set", ck], timeout_s=120, check=False)
+    stopped = run_mpi(2, ["tests/mpi_scripts/trotter_stop.py", "run", *STOPPED, "-o", str(tmp_path / "stopped.h5"),
+                          "--quiet", "--set", ck], timeout_s=120, check=False)
     assert stopped.returncode == 75, stopped.stderr
     assert not (tmp_path / "stopped.h5").exists()
     [saved] = checkpoints(tmp_path / "ck")
-    assert open_run(saved).attrs["engine_run"] >= 1 and open_run(saved).attrs["num_ranks"] == 2
+    attrs = open_run(saved).attrs
+    # 8 runs (4 points x 2 trajectories): rank 0 ran 6 (t = T) and stopped, rank 1 ran 7, 5, 3 and 1; runs 0 and 1
+    # (t = 0) have no window to cut, so run 2 writes the checkpoint, holding runs 0 (run on both ranks) and 1.
+    assert attrs["engine_run"] == 2 and attrs["num_ranks"] == 2
+    assert sorted(pickle.loads(open_run(saved).table("engine/results").tobytes())) == [0, 1]
     full = open_run(tmp_path / "full.h5")
     for ranks in (2, 1):
         out = tmp_path / f"resumed{ranks}.h5"

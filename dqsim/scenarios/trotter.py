@@ -332,33 +332,30 @@ def _shared_runs(job, series, circuits, runs, *, last: int, shots_run: int, mode
     whole network (a :class:`~dqsim.comm.SingleComm` and the network on one
     rank): the arithmetic of a one-rank job, so its summary is bit-identical
     to one. The summaries, and the final state's amplitudes, are gathered
-    in one collective at the end. Ranks take their runs in rounds, costliest
-    first; with ``stop_checks`` they agree after each round whether a signal
-    asked to stop (:func:`dqsim.engine.checkpoint.stop_agreed`) and, if so,
-    return the rounds finished so far: the caller runs the rest on every rank,
-    where the engine writes the checkpoint the signal asked for.
+    in one collective at the end, the only one: a rank waiting in a
+    collective spins (MPICH) and takes CPU from the others on a busy machine.
+    With ``stop_checks`` a rank that a signal asked to stop
+    (:func:`dqsim.engine.checkpoint.stop_requested`) stops after its current
+    run; the caller runs what is left on every rank, where the engine writes
+    the checkpoint the signal asked for.
     """
     cost = [len(circuits[k].gates()) + 1 for _s, k, _t in runs]
     owner = comm_mod.balance_items(cost, comm.size)
     mine = sorted((i for i in range(len(runs)) if owner[i] == comm.rank), key=lambda i: (-cost[i], i))
-    per_rank = [owner.count(rank) for rank in range(comm.size)]
     one_rank = [_on_one_rank(network) for _parameter, _value, network in series]
     found, amplitudes = {}, None
-    for round_index in range(max(per_rank)):
-        if round_index < len(mine):
-            index = mine[round_index]
-            s, k, t = runs[index]
-            found[index], state = _run_once(job, circuits[k], one_rank[s], seed=run_seed(job.run.seed, s, k, t),
-                                            shots=job.simulation.shots if index == shots_run else 0, model=model,
-                                            names=names, references=references, comm=comm_mod.SingleComm(),
-                                            backend=backend, checkpointing=None)
-            if index == last:
-                amplitudes = (state.num_qubits, state.gather())
-            del state
-        progress(sum(min(round_index + 1, count) for count in per_rank),
-                 f"{len(runs)} networked runs shared over {comm.size} ranks")
-        if stop_checks and round_index + 1 < max(per_rank) and checkpoint.stop_agreed(comm):
+    for count, index in enumerate(mine, start=1):
+        if stop_checks and checkpoint.stop_requested():
             break
+        s, k, t = runs[index]
+        found[index], state = _run_once(job, circuits[k], one_rank[s], seed=run_seed(job.run.seed, s, k, t),
+                                        shots=job.simulation.shots if index == shots_run else 0, model=model,
+                                        names=names, references=references, comm=comm_mod.SingleComm(),
+                                        backend=backend, checkpointing=None)
+        if index == last:
+            amplitudes = (state.num_qubits, state.gather())
+        del state
+        progress(len(runs) * count // len(mine), f"{len(runs)} networked runs shared over {comm.size} ranks")
     gathered = comm.allgather((found, amplitudes))
     found = {index: summary for part, _amplitudes in gathered for index, summary in part.items()}
     final = [amplitudes for _part, amplitudes in gathered if amplitudes is not None]
@@ -384,9 +381,9 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
     the networked runs write checkpoints, and a resumed job skips the runs
     that had finished (their observables are stored in the checkpoint).
     Runs shared out over the ranks (:func:`shares_runs`: not with periodic
-    checkpoints or a resume) write none; a stop signal ends the sharing after
-    the current round and the first unfinished run, on all ranks, writes the
-    checkpoint, holding the results of the runs finished before it.
+    checkpoints or a resume) write none; a stop signal ends each rank's share
+    after its current run, and the first unfinished run, on all ranks, writes
+    the checkpoint, holding the results of the runs finished before it.
     """
     timing = {"network": 0.0, "monolithic": 0.0, "exact": 0.0}
     model = job.model.spin_model()
