@@ -57,7 +57,8 @@ def one_run(job: str, ranks: int, output: Path) -> dict:
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     run = io.open_run(output)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return {"ranks": ranks, "wall_s": wall, "cpu_s": cpu, "load_1min": load, "run_wall_time_s": float(run.attrs["wall_time_s"]),
+    return {"ranks": ranks, "wall_s": wall, "cpu_s": cpu, "load_1min": load,
+            "run_wall_time_s": float(run.attrs["wall_time_s"]),
             "stages_s": {str(stage): float(seconds) for stage, seconds in run.table("timing")}}
 
 
