@@ -153,7 +153,7 @@ def _mean(items: list[Observables]) -> Observables:
 
 
 def _trotter_observables(circuits: Sequence[Circuit], model: SpinModel, bits: Sequence[int], names: Sequence[str],
-                         *, comm, backend, precision: str) -> list[Observables]:
+                         *, comm, backend, precision: str, gather: bool = True):
     """Observables of each circuit's noiseless evolution of the sites (collective).
 
     A chain of at most :data:`~dqsim.state.sharded.REPLICATED_MAX_QUBITS` sites is
@@ -162,15 +162,27 @@ def _trotter_observables(circuits: Sequence[Circuit], model: SpinModel, bits: Se
     one collective: the arithmetic of a one-rank run, so the values are
     bit-identical on any rank count. A longer chain runs each circuit on a state
     sharded over every rank, one after the other.
+
+    Returns:
+        A list of :class:`Observables`, one per circuit; with ``gather=False``
+        (not collective then for a short chain), ``{index: Observables}`` of
+        this rank's share, for the caller to gather with its other results
+        (:func:`_gathered`).
     """
     if comm.size == 1 or model.num_sites > REPLICATED_MAX_QUBITS:
-        return _evolve_all(circuits, model, bits, names, comm=comm, backend=backend, precision=precision)
+        values = _evolve_all(circuits, model, bits, names, comm=comm, backend=backend, precision=precision)
+        return values if gather else dict(enumerate(values))
     owner = comm_mod.balance_items([len(circuit.gates()) + 1 for circuit in circuits], comm.size)
     mine = [k for k in range(len(circuits)) if owner[k] == comm.rank]
     values = _evolve_all([circuits[k] for k in mine], model, bits, names, comm=None, backend=backend,
                          precision=precision)
-    found = {k: value for part in comm.allgather(dict(zip(mine, values))) for k, value in part.items()}
-    return [found[k] for k in range(len(circuits))]
+    return _gathered(comm.allgather(dict(zip(mine, values))), len(circuits)) if gather else dict(zip(mine, values))
+
+
+def _gathered(parts: Sequence[dict], count: int) -> list:
+    """The values of indices ``0..count-1`` from every rank's ``{index: value}``."""
+    found = {index: value for part in parts for index, value in part.items()}
+    return [found[index] for index in range(count)]
 
 
 def _evolve_all(circuits: Sequence[Circuit], model: SpinModel, bits: Sequence[int], names: Sequence[str], *, comm,
@@ -188,8 +200,8 @@ def _evolve_all(circuits: Sequence[Circuit], model: SpinModel, bits: Sequence[in
 
 
 def _exact_observables(model: SpinModel, initial: str, times: Sequence[float], names: Sequence[str],
-                       comm) -> list[Observables]:
-    """Observables of the exact evolution (computed on rank 0, broadcast)."""
+                       comm, gather: bool = True) -> list[Observables] | None:
+    """Observables of the exact evolution (computed on rank 0, broadcast; ``gather=False``: ``None`` elsewhere)."""
     result = None
     if comm.rank == 0:
         vectors = hamiltonians.exact_evolution(model, initial, times)
@@ -200,7 +212,7 @@ def _exact_observables(model: SpinModel, initial: str, times: Sequence[float], n
             state = ShardedState(model.num_sites)
             state.set_state(vector)
             result.append(observables_of(state, model, range(model.num_sites), names, reference))
-    return comm.bcast(result, root=0)
+    return comm.bcast(result, root=0) if gather else result
 
 
 def _with_link_parameter(graph: nx.Graph, parameter: str, value: float) -> nx.Graph:
@@ -268,31 +280,33 @@ def shares_runs(num_sites: int, num_ranks: int, checkpointing=None) -> bool:
                                          or checkpointing.resume is not None)
 
 
+def _run_list(job, series: Sequence[tuple], circuits: Sequence[Circuit]) -> tuple[list[tuple[int, int, int]], int, int]:
+    """The networked runs ``(series, point, trajectory)`` in order; the index of the one whose final state is kept
+    (last trajectory of the job's network at the last point) and of the one that draws the shots (its first)."""
+    trajectories = job.simulation.trajectories
+    runs = [(s, k, t) for s in range(len(series)) for k in range(len(circuits)) for t in range(trajectories)]
+    return runs, runs.index((0, len(circuits) - 1, trajectories - 1)), runs.index((0, len(circuits) - 1, 0))
+
+
 def _networked_runs(job, series: Sequence[tuple], circuits: Sequence[Circuit], times: Sequence[float], *,
                     model: SpinModel, names: Sequence[str], bits: Sequence[int], comm, backend, checkpointing,
-                    progress: Callable[[int, str], None]) -> tuple[list[RunSummary], ShardedState | None]:
+                    progress: Callable[[int, str], None], finished: dict[int, RunSummary] | None = None,
+                    last_state: ShardedState | None = None) -> tuple[list[RunSummary], ShardedState | None]:
     """Every networked run's :data:`RunSummary`, in (series, point, trajectory) order, and the final state (collective).
 
     Run ``(s, k, t)`` has seed :func:`run_seed` ``(seed, s, k, t)``; the first
     trajectory of the job's network at the last point draws the shots; the
     returned state is the last trajectory's there (every rank holds it whole
-    when the register is replicated). When :func:`shares_runs`, the runs are
-    first shared out over the ranks (:func:`_shared_runs`); what they did not
-    finish (a stop signal) runs here on every rank, each run collectively,
-    with checkpoints, as do all runs otherwise. A resumed job takes the
-    runs that had finished from the checkpoint.
+    when the register is replicated). ``finished`` (and ``last_state``) are
+    what the runs shared out over the ranks gave (:func:`_shared_runs`); the
+    runs they did not finish (a stop signal) run here on every rank, each run
+    collectively, with checkpoints, as do all runs of a job that does not
+    share them out. A resumed job takes the runs that had finished from the
+    checkpoint.
     """
-    trajectories = job.simulation.trajectories
-    runs = [(s, k, t) for s in range(len(series)) for k in range(len(circuits)) for t in range(trajectories)]
-    last = runs.index((0, len(circuits) - 1, trajectories - 1))
-    shots_run = runs.index((0, len(circuits) - 1, 0))
+    runs, last, shots_run = _run_list(job, series, circuits)
     references = _References(bits, backend=backend, precision=job.run.precision)
-    finished, last_state = {}, None
-    if shares_runs(model.num_sites, comm.size, checkpointing):
-        finished, last_state = _shared_runs(job, series, circuits, runs, last=last, shots_run=shots_run,
-                                            model=model, names=names, references=references, comm=comm,
-                                            backend=backend, stop_checks=checkpointing is not None,
-                                            progress=progress)
+    finished = finished or {}
     summaries = []
     for index, (s, k, t) in enumerate(runs):
         summary = finished.get(index)
@@ -323,22 +337,31 @@ def _label(series_item: tuple) -> str:
     return "network" if parameter is None else f"{parameter} = {value:g}"
 
 
-def _shared_runs(job, series, circuits, runs, *, last: int, shots_run: int, model, names, references, comm, backend,
-                 stop_checks: bool, progress) -> tuple[dict[int, RunSummary], ShardedState | None]:
-    """Collective: the runs shared out over the ranks, each by one rank alone: ``{index: summary}``, final state.
+def _shared_runs(job, series, circuits, *, model, names, bits, comm, backend, stop_checks: bool, progress,
+                 carry=None) -> tuple[dict[int, RunSummary], ShardedState | None, list]:
+    """Collective: the runs shared out over the ranks, each by one rank alone.
 
     Each run goes to one rank (:func:`dqsim.comm.balance_items` on its
     circuit's gate count) and runs there as a one-process simulation of the
     whole network (a :class:`~dqsim.comm.SingleComm` and the network on one
     rank): the arithmetic of a one-rank job, so its summary is bit-identical
-    to one. The summaries, and the final state's amplitudes, are gathered
-    in one collective at the end, the only one: a rank waiting in a
-    collective spins (MPICH) and takes CPU from the others on a busy machine.
-    With ``stop_checks`` a rank that a signal asked to stop
+    to one. The summaries, the final state's amplitudes and every rank's
+    ``carry`` (its other results) are gathered in one collective at the end,
+    the only one: a rank waiting in a collective spins (MPICH) and takes CPU
+    from the others on a busy machine, and a rank that was descheduled for a
+    while catches up over the whole job instead of holding the others at
+    each step. With ``stop_checks`` a rank that a signal asked to stop
     (:func:`dqsim.engine.checkpoint.stop_requested`) stops after its current
     run; the caller runs what is left on every rank, where the engine writes
     the checkpoint the signal asked for.
+
+    Returns:
+        ``{run index: summary}`` of the runs finished on any rank, the final
+        state (``None`` if its run did not finish), and every rank's ``carry``
+        in rank order.
     """
+    runs, last, shots_run = _run_list(job, series, circuits)
+    references = _References(bits, backend=backend, precision=job.run.precision)
     cost = [len(circuits[k].gates()) + 1 for _s, k, _t in runs]
     owner = comm_mod.balance_items(cost, comm.size)
     mine = sorted((i for i in range(len(runs)) if owner[i] == comm.rank), key=lambda i: (-cost[i], i))
@@ -356,15 +379,15 @@ def _shared_runs(job, series, circuits, runs, *, last: int, shots_run: int, mode
             amplitudes = (state.num_qubits, state.gather())
         del state
         progress(len(runs) * count // len(mine), f"{len(runs)} networked runs shared over {comm.size} ranks")
-    gathered = comm.allgather((found, amplitudes))
-    found = {index: summary for part, _amplitudes in gathered for index, summary in part.items()}
-    final = [amplitudes for _part, amplitudes in gathered if amplitudes is not None]
+    gathered = comm.allgather((found, amplitudes, carry))
+    found = {index: summary for part, _amplitudes, _carry in gathered for index, summary in part.items()}
+    final = [amplitudes for _part, amplitudes, _carry in gathered if amplitudes is not None]
     last_state = None
     if final:
         num_qubits, vector = final[0]
         last_state = ShardedState(num_qubits, comm_mod.SingleComm(), precision=job.run.precision, backend=backend)
         last_state.set_state(vector)
-    return found, last_state
+    return found, last_state, [carried for _part, _amplitudes, carried in gathered]
 
 
 def _on_one_rank(network: Network) -> Network:
@@ -417,20 +440,31 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
     circuits = [hamiltonians.trotter_circuit(model, t, s, order=evolution.order, initial=initial)
                 for t, s in zip(times, steps)]
 
+    # Shared out over the ranks (shares_runs): each rank's part of everything below, one collective at the end.
+    sharing = shares_runs(model.num_sites, comm.size, checkpointing)
+
     # Noiseless Trotter evolution on a plain state of the sites.
     t0 = time.perf_counter()
-    trotter = _trotter_observables(circuits, model, bits, names, comm=comm, backend=backend, precision=precision)
+    trotter = _trotter_observables(circuits, model, bits, names, comm=comm, backend=backend, precision=precision,
+                                   gather=not sharing)
     timing["monolithic"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    exact = _exact_observables(model, initial, times, names, comm) if job.use_exact() else None
+    exact = _exact_observables(model, initial, times, names, comm, gather=not sharing) if job.use_exact() else None
     timing["exact"] = time.perf_counter() - t0
 
     # Networked runs: per series (the job's network, then each sweep value), point and trajectory.
     t0 = time.perf_counter()
+    finished, last_state = {}, None
+    if sharing:
+        finished, last_state, carried = _shared_runs(job, series, circuits, model=model, names=names, bits=bits,
+                                                     comm=comm, backend=backend, progress=progress,
+                                                     stop_checks=checkpointing is not None, carry=(trotter, exact))
+        trotter = _gathered([part for part, _exact in carried], len(circuits))
+        exact = carried[0][1]  # rank 0's
     summaries, last_state = _networked_runs(job, series, circuits, times, model=model, names=names, bits=bits,
                                             comm=comm, backend=backend, checkpointing=checkpointing,
-                                            progress=progress)
+                                            progress=progress, finished=finished, last_state=last_state)
     networked: list[list[Observables]] = []
     network_rows: list[list[tuple]] = []
     final_counts: dict[str, int] = {}
