@@ -47,7 +47,10 @@ Tables:
 * ``counts``: ``bitstring, count`` of ``[simulation].shots`` Z-basis samples
   of the sites at ``t = T`` (first trajectory, the job's network; site 0
   rightmost), when ``shots > 0``;
-* ``timing``: ``stage, seconds``.
+* ``timing``: ``stage, seconds`` (rank 0's: ``monolithic``, ``exact``,
+  ``network``; with the runs shared out over the ranks the first two are
+  rank 0's share and ``network`` ends with the one collective that gathers
+  all three).
 """
 
 from __future__ import annotations
