@@ -305,15 +305,20 @@ def test_plot_draws_every_curve(tmp_path):
     plt.close(fig)
 
 
-def test_two_ranks_equal_one(tmp_path):
-    results = []
-    for ranks in (1, 2):
-        results.append(run_mpi_arrays(ranks, "tests/mpi_scripts/trotter_check.py", tmp_path / f"r{ranks}.npz",
-                                      timeout_s=180))
-    one, two = results
-    assert one.keys() == two.keys() and "xxz_sweep_networked" in one
-    for key in one:  # registers of <= REPLICATED_MAX_QUBITS qubits: the arithmetic of one rank, bit for bit
-        assert np.array_equal(one[key], two[key], equal_nan=True), key
+def test_one_two_and_four_ranks_give_identical_tables(tmp_path):
+    """Trajectories, a sweep, shots: the runs shared out over the ranks give a 1-rank run's output, bit for bit."""
+    results = {ranks: run_mpi_arrays(ranks, "tests/mpi_scripts/trotter_check.py", tmp_path / f"r{ranks}.npz",
+                                     timeout_s=240) for ranks in (1, 2, 4)}
+    one = results[1]
+    assert "xxz_sweep_networked" in one and "ising_counts_count" in one and one["ising_counts_count"].sum() == 64
+    for ranks in (2, 4):
+        other = results[ranks]
+        for key in one:  # registers of <= REPLICATED_MAX_QUBITS qubits: the arithmetic of one rank, bit for bit
+            if "_state_rank" not in key:
+                assert np.array_equal(one[key], other[key], equal_nan=True), (ranks, key)
+        for label in ("ising", "xxz"):  # every rank holds the final state a 1-rank run ends with
+            for rank in range(ranks):
+                assert np.array_equal(one[f"{label}_state_rank0"], other[f"{label}_state_rank{rank}"]), (ranks, label)
     assert np.allclose(one["ising_observables_networked"], one["ising_observables_trotter"], atol=EXACT_TOL)
     assert one["xxz_sweep_network_fidelity_to_trotter"][-1] < 1 - 1e-6  # the noisy pairs did act
 
@@ -329,3 +334,39 @@ def test_time_points_are_shared_out_by_cost(num_ranks):
     assert owner == comm_mod.balance_items(costs, num_ranks)  # the same on every rank
     with pytest.raises(ValueError, match="num_ranks"):
         comm_mod.balance_items(costs, 0)
+
+
+STOPPED = ["jobs/ising_trotter_4qpu.toml", "--set", "evolution.num_points=3", "--set", "evolution.steps_per_point=1",
+           "--set", "simulation.trajectories=2", "--set", "simulation.shots=32", "--set", "simulation.save_state=true"]
+
+
+def test_a_stop_during_shared_out_runs_checkpoints_and_resumes_to_the_one_rank_tables(tmp_path):
+    """2 ranks share the runs out; rank 0 is asked to stop after its first run, rank 1 finishes its share, the first
+    run left (on both ranks) writes the checkpoint with the results of the runs before it, rank 1's included, and
+    the resumed job, on 2 ranks or 1, ends with a 1-rank run's output."""
+    import pickle
+
+    from dqsim.io import open_run
+    from mpi_helper import run_mpi
+    from run_files import checkpoints, same_tables
+
+    ck = f"checkpoint.directory=\"{tmp_path / 'ck'}\""
+    run_mpi(1, ["-m", "dqsim", "run", *STOPPED, "-o", str(tmp_path / "full.h5"), "--quiet"], timeout_s=120)
+    stopped = run_mpi(2, ["tests/mpi_scripts/trotter_stop.py", "run", *STOPPED, "-o", str(tmp_path / "stopped.h5"),
+                          "--quiet", "--set", ck], timeout_s=120, check=False)
+    assert stopped.returncode == 75, stopped.stderr
+    assert not (tmp_path / "stopped.h5").exists()
+    [saved] = checkpoints(tmp_path / "ck")
+    attrs = open_run(saved).attrs
+    # 8 runs (4 points x 2 trajectories): rank 0 ran 6 (t = T) and stopped, rank 1 ran 7, 5, 3 and 1; runs 0 and 1
+    # (t = 0) have no window to cut, so run 2 writes the checkpoint, holding runs 0 (run on both ranks) and 1.
+    assert attrs["engine_run"] == 2 and attrs["num_ranks"] == 2
+    assert sorted(pickle.loads(open_run(saved).table("engine/results").tobytes())) == [0, 1]
+    full = open_run(tmp_path / "full.h5")
+    for ranks in (2, 1):
+        out = tmp_path / f"resumed{ranks}.h5"
+        run_mpi(ranks, ["-m", "dqsim", "resume", str(saved), "-o", str(out), "--quiet"], timeout_s=120)
+        resumed = open_run(out)
+        same_tables(full, resumed, ["observables", "sites", "network", "counts"])
+        assert resumed.attrs["register_qubits"] == full.attrs["register_qubits"]
+        assert np.array_equal(resumed.state(), full.state())

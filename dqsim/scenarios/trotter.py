@@ -12,7 +12,13 @@ circuit of ``k·steps_per_point`` Trotter steps
   register qubit ``run.regmap.qubit_of_logical[i]``. With
   ``trajectories > 1`` the values are averaged over that many runs of
   independent seeds (the noise of imperfect pairs and memories is sampled
-  per run);
+  per run). On several ranks, when the register is small enough to be
+  replicated (:func:`shares_runs`), the runs (series × points ×
+  trajectories) are shared out over the ranks, each run simulating the
+  whole network in one process, and their results gathered in one
+  collective: bit-identical to a one-rank job, in a fraction of its time.
+  A larger register, periodic checkpoints or a resume run each run on all
+  ranks together;
 * **trotter**: the same circuit on a plain state of the sites (the
   noiseless Trotter evolution): for a chain of at most
   :data:`~dqsim.state.sharded.REPLICATED_MAX_QUBITS` sites each circuit runs
@@ -41,7 +47,10 @@ Tables:
 * ``counts``: ``bitstring, count`` of ``[simulation].shots`` Z-basis samples
   of the sites at ``t = T`` (first trajectory, the job's network; site 0
   rightmost), when ``shots > 0``;
-* ``timing``: ``stage, seconds``.
+* ``timing``: ``stage, seconds`` (rank 0's: ``monolithic``, ``exact``,
+  ``network``; with the runs shared out over the ranks the first two are
+  rank 0's share and ``network`` ends with the one collective that gathers
+  all three).
 """
 
 from __future__ import annotations
@@ -61,7 +70,9 @@ from dqsim.circuit.ir import Circuit
 from dqsim.rng import derived_seed
 from dqsim.scenarios.output import ScenarioOutput, record_table
 from dqsim.scenarios.circuit_run import counts_table
-from dqsim.scenarios.dqc import job_network, run_dqc
+from dqsim.engine import checkpoint
+from dqsim.network.network import Network
+from dqsim.scenarios.dqc import INITIAL_SCRATCH_QUBITS, job_network, run_dqc
 from dqsim.state.sharded import REPLICATED_MAX_QUBITS, ShardedState
 from dqsim.units import PS_PER_US
 
@@ -145,7 +156,7 @@ def _mean(items: list[Observables]) -> Observables:
 
 
 def _trotter_observables(circuits: Sequence[Circuit], model: SpinModel, bits: Sequence[int], names: Sequence[str],
-                         *, comm, backend, precision: str) -> list[Observables]:
+                         *, comm, backend, precision: str, gather: bool = True):
     """Observables of each circuit's noiseless evolution of the sites (collective).
 
     A chain of at most :data:`~dqsim.state.sharded.REPLICATED_MAX_QUBITS` sites is
@@ -154,15 +165,27 @@ def _trotter_observables(circuits: Sequence[Circuit], model: SpinModel, bits: Se
     one collective: the arithmetic of a one-rank run, so the values are
     bit-identical on any rank count. A longer chain runs each circuit on a state
     sharded over every rank, one after the other.
+
+    Returns:
+        A list of :class:`Observables`, one per circuit; with ``gather=False``
+        (not collective then for a short chain), ``{index: Observables}`` of
+        this rank's share, for the caller to gather with its other results
+        (:func:`_gathered`).
     """
     if comm.size == 1 or model.num_sites > REPLICATED_MAX_QUBITS:
-        return _evolve_all(circuits, model, bits, names, comm=comm, backend=backend, precision=precision)
+        values = _evolve_all(circuits, model, bits, names, comm=comm, backend=backend, precision=precision)
+        return values if gather else dict(enumerate(values))
     owner = comm_mod.balance_items([len(circuit.gates()) + 1 for circuit in circuits], comm.size)
     mine = [k for k in range(len(circuits)) if owner[k] == comm.rank]
     values = _evolve_all([circuits[k] for k in mine], model, bits, names, comm=None, backend=backend,
                          precision=precision)
-    found = {k: value for part in comm.allgather(dict(zip(mine, values))) for k, value in part.items()}
-    return [found[k] for k in range(len(circuits))]
+    return _gathered(comm.allgather(dict(zip(mine, values))), len(circuits)) if gather else dict(zip(mine, values))
+
+
+def _gathered(parts: Sequence[dict], count: int) -> list:
+    """The values of indices ``0..count-1`` from every rank's ``{index: value}``."""
+    found = {index: value for part in parts for index, value in part.items()}
+    return [found[index] for index in range(count)]
 
 
 def _evolve_all(circuits: Sequence[Circuit], model: SpinModel, bits: Sequence[int], names: Sequence[str], *, comm,
@@ -180,8 +203,8 @@ def _evolve_all(circuits: Sequence[Circuit], model: SpinModel, bits: Sequence[in
 
 
 def _exact_observables(model: SpinModel, initial: str, times: Sequence[float], names: Sequence[str],
-                       comm) -> list[Observables]:
-    """Observables of the exact evolution (computed on rank 0, broadcast)."""
+                       comm, gather: bool = True) -> list[Observables] | None:
+    """Observables of the exact evolution (computed on rank 0, broadcast; ``gather=False``: ``None`` elsewhere)."""
     result = None
     if comm.rank == 0:
         vectors = hamiltonians.exact_evolution(model, initial, times)
@@ -192,7 +215,7 @@ def _exact_observables(model: SpinModel, initial: str, times: Sequence[float], n
             state = ShardedState(model.num_sites)
             state.set_state(vector)
             result.append(observables_of(state, model, range(model.num_sites), names, reference))
-    return comm.bcast(result, root=0)
+    return comm.bcast(result, root=0) if gather else result
 
 
 def _with_link_parameter(graph: nx.Graph, parameter: str, value: float) -> nx.Graph:
@@ -203,6 +226,179 @@ def _with_link_parameter(graph: nx.Graph, parameter: str, value: float) -> nx.Gr
     return changed
 
 
+#: One networked run's summary (what the tables need; also what a checkpoint stores for a finished run):
+#: ``(observables, epr_pairs, end_time_ps, fidelity, nonlocal_gates, register_qubits, counts or None)``.
+RunSummary = tuple
+
+
+class _References:
+    """The initial product state on the register of the latest run, for ``"loschmidt"`` (one kept at a time)."""
+
+    def __init__(self, bits: Sequence[int], *, backend, precision: str):
+        self.bits, self.backend, self.precision = bits, backend, precision
+        self.key, self.state = None, None
+
+    def get(self, state: ShardedState, qubit_of_site: Sequence[int]) -> ShardedState:
+        key = (state.num_qubits, tuple(qubit_of_site), state.comm.size)
+        if key != self.key:
+            self.key, self.state = key, None  # free the old one first
+            self.state = product_state(state.num_qubits, qubit_of_site, self.bits, comm=state.comm,
+                                       backend=self.backend, precision=self.precision)
+        return self.state
+
+
+def _run_once(job, circuit: Circuit, network: Network, *, seed: int, shots: int, model: SpinModel,
+              names: Sequence[str], references: _References, comm, backend,
+              checkpointing) -> tuple[RunSummary, ShardedState]:
+    """One networked run of ``circuit`` (collective over ``comm``): its :data:`RunSummary` and final state."""
+    run = run_dqc(circuit, comm=comm, backend=backend, network=network, scheme=job.distribution.scheme,
+                  assignment=job.site_assignment(), seed=seed, precision=job.run.precision, shots=shots,
+                  timeline=False, checkpointing=checkpointing)
+    qubit_of_site = list(run.regmap.qubit_of_logical)
+    reference = references.get(run.state, qubit_of_site) if "loschmidt" in names else None
+    summary = (observables_of(run.state, model, qubit_of_site, names, reference), sum(link[2] for link in run.links),
+               run.end_time_ps, run.fidelity, run.num_nonlocal_gates, run.state.num_qubits,
+               run.counts if shots else None)
+    return summary, run.state
+
+
+def shares_runs(num_sites: int, num_ranks: int, checkpointing=None) -> bool:
+    """Whether the networked runs are shared out over the ranks rather than each run on all of them.
+
+    They are when the run's register (the sites plus
+    :data:`~dqsim.scenarios.dqc.INITIAL_SCRATCH_QUBITS` scratch bits) would be
+    replicated on every rank anyway (:func:`~dqsim.scenarios.dqc.register_comm`),
+    there are several ranks, and no periodic checkpoint or resume is asked
+    for (``checkpointing`` with ``every_wall_s``/``every_sim_s`` or a
+    ``resume``: checkpoints are cuts of one engine run on all ranks, so such
+    a job runs every run on every rank, as before).
+
+    Examples:
+        >>> shares_runs(8, 2), shares_runs(8, 1), shares_runs(11, 2)
+        (True, False, False)
+    """
+    if num_ranks == 1 or num_sites + INITIAL_SCRATCH_QUBITS > REPLICATED_MAX_QUBITS:
+        return False
+    return checkpointing is None or not (checkpointing.every_wall_s or checkpointing.every_sim_s
+                                         or checkpointing.resume is not None)
+
+
+def _run_list(job, series: Sequence[tuple], circuits: Sequence[Circuit]) -> tuple[list[tuple[int, int, int]], int, int]:
+    """The networked runs ``(series, point, trajectory)`` in order; the index of the one whose final state is kept
+    (last trajectory of the job's network at the last point) and of the one that draws the shots (its first)."""
+    trajectories = job.simulation.trajectories
+    runs = [(s, k, t) for s in range(len(series)) for k in range(len(circuits)) for t in range(trajectories)]
+    return runs, runs.index((0, len(circuits) - 1, trajectories - 1)), runs.index((0, len(circuits) - 1, 0))
+
+
+def _networked_runs(job, series: Sequence[tuple], circuits: Sequence[Circuit], times: Sequence[float], *,
+                    model: SpinModel, names: Sequence[str], bits: Sequence[int], comm, backend, checkpointing,
+                    progress: Callable[[int, str], None], finished: dict[int, RunSummary] | None = None,
+                    last_state: ShardedState | None = None) -> tuple[list[RunSummary], ShardedState | None]:
+    """Every networked run's :data:`RunSummary`, in (series, point, trajectory) order, and the final state (collective).
+
+    Run ``(s, k, t)`` has seed :func:`run_seed` ``(seed, s, k, t)``; the first
+    trajectory of the job's network at the last point draws the shots; the
+    returned state is the last trajectory's there (every rank holds it whole
+    when the register is replicated). ``finished`` (and ``last_state``) are
+    what the runs shared out over the ranks gave (:func:`_shared_runs`); the
+    runs they did not finish (a stop signal) run here on every rank, each run
+    collectively, with checkpoints, as do all runs of a job that does not
+    share them out. A resumed job takes the runs that had finished from the
+    checkpoint.
+    """
+    runs, last, shots_run = _run_list(job, series, circuits)
+    references = _References(bits, backend=backend, precision=job.run.precision)
+    finished = finished or {}
+    summaries = []
+    for index, (s, k, t) in enumerate(runs):
+        summary = finished.get(index)
+        if summary is not None:  # shared out: counted as this job's engine run, so a checkpoint keeps it
+            if checkpointing is not None:
+                checkpointing.next_engine_run()
+                checkpointing.store_last(summary)
+        else:
+            progress(index + sum(i > index for i in finished),
+                     f"{_label(series[s])}: t = {times[k]:.3g} ({k}/{len(times) - 1})")
+            summary = checkpointing.stored_next() if checkpointing is not None else None
+        if summary is None:  # not a run that had finished before the checkpoint being resumed
+            summary, state = _run_once(job, circuits[k], series[s][2], seed=run_seed(job.run.seed, s, k, t),
+                                       shots=job.simulation.shots if index == shots_run else 0, model=model,
+                                       names=names, references=references, comm=comm, backend=backend,
+                                       checkpointing=checkpointing)
+            if checkpointing is not None:
+                checkpointing.store_last(summary)
+            if index == last:
+                last_state = state
+            del state
+        summaries.append(summary)
+    return summaries, last_state
+
+
+def _label(series_item: tuple) -> str:
+    parameter, value, _network = series_item
+    return "network" if parameter is None else f"{parameter} = {value:g}"
+
+
+def _shared_runs(job, series, circuits, *, model, names, bits, comm, backend, stop_checks: bool, progress,
+                 carry=None) -> tuple[dict[int, RunSummary], ShardedState | None, list]:
+    """Collective: the runs shared out over the ranks, each by one rank alone.
+
+    Each run goes to one rank (:func:`dqsim.comm.balance_items` on its
+    circuit's gate count) and runs there as a one-process simulation of the
+    whole network (a :class:`~dqsim.comm.SingleComm` and the network on one
+    rank): the arithmetic of a one-rank job, so its summary is bit-identical
+    to one. The summaries, the final state's amplitudes and every rank's
+    ``carry`` (its other results) are gathered in one collective at the end,
+    the only one: a rank waiting in a collective spins (MPICH) and takes CPU
+    from the others on a busy machine, and a rank that was descheduled for a
+    while catches up over the whole job instead of holding the others at
+    each step. With ``stop_checks`` a rank that a signal asked to stop
+    (:func:`dqsim.engine.checkpoint.stop_requested`) stops after its current
+    run; the caller runs what is left on every rank, where the engine writes
+    the checkpoint the signal asked for.
+
+    Returns:
+        ``{run index: summary}`` of the runs finished on any rank, the final
+        state (``None`` if its run did not finish), and every rank's ``carry``
+        in rank order.
+    """
+    runs, last, shots_run = _run_list(job, series, circuits)
+    references = _References(bits, backend=backend, precision=job.run.precision)
+    cost = [len(circuits[k].gates()) + 1 for _s, k, _t in runs]
+    owner = comm_mod.balance_items(cost, comm.size)
+    mine = sorted((i for i in range(len(runs)) if owner[i] == comm.rank), key=lambda i: (-cost[i], i))
+    one_rank = [_on_one_rank(network) for _parameter, _value, network in series]
+    found, amplitudes = {}, None
+    for count, index in enumerate(mine, start=1):
+        if stop_checks and checkpoint.stop_requested():
+            break
+        s, k, t = runs[index]
+        found[index], state = _run_once(job, circuits[k], one_rank[s], seed=run_seed(job.run.seed, s, k, t),
+                                        shots=job.simulation.shots if index == shots_run else 0, model=model,
+                                        names=names, references=references, comm=comm_mod.SingleComm(),
+                                        backend=backend, checkpointing=None)
+        if index == last:
+            amplitudes = (state.num_qubits, state.gather())
+        del state
+        progress(len(runs) * count // len(mine), f"{len(runs)} networked runs shared over {comm.size} ranks")
+    gathered = comm.allgather((found, amplitudes, carry))
+    found = {index: summary for part, _amplitudes, _carry in gathered for index, summary in part.items()}
+    final = [amplitudes for _part, amplitudes, _carry in gathered if amplitudes is not None]
+    last_state = None
+    if final:
+        num_qubits, vector = final[0]
+        last_state = ShardedState(num_qubits, comm_mod.SingleComm(), precision=job.run.precision, backend=backend)
+        last_state.set_state(vector)
+    return found, last_state, [carried for _part, _amplitudes, carried in gathered]
+
+
+def _on_one_rank(network: Network) -> Network:
+    """``network`` with every node on one rank (the network of a one-rank job)."""
+    return Network(network.graph, network.nodes, num_ranks=1, routed=network.routed,
+                   min_link_delay_ps=network.min_link_delay_ps)
+
+
 def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, str], None] | None = None,
             checkpointing=None) -> ScenarioOutput:
     """Run a ``trotter`` job and shape its output (collective); see the module docstring.
@@ -210,6 +406,10 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
     With ``checkpointing`` (a :class:`dqsim.engine.checkpoint.CheckpointSession`)
     the networked runs write checkpoints, and a resumed job skips the runs
     that had finished (their observables are stored in the checkpoint).
+    Runs shared out over the ranks (:func:`shares_runs`: not with periodic
+    checkpoints or a resume) write none; a stop signal ends each rank's share
+    after its current run, and the first unfinished run, on all ranks, writes
+    the checkpoint, holding the results of the runs finished before it.
     """
     timing = {"network": 0.0, "monolithic": 0.0, "exact": 0.0}
     model = job.model.spin_model()
@@ -235,63 +435,50 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
     for _parameter, _value, series_network in series:
         series_network.check_pairing_horizon()
     total_runs = len(series) * len(times) * trajectories
-    done = 0
 
-    def progress(what: str) -> None:
+    def progress(done: int, what: str) -> None:
         if on_progress:
             on_progress(done, total_runs, what)
 
     circuits = [hamiltonians.trotter_circuit(model, t, s, order=evolution.order, initial=initial)
                 for t, s in zip(times, steps)]
 
+    # Shared out over the ranks (shares_runs): each rank's part of everything below, one collective at the end.
+    sharing = shares_runs(model.num_sites, comm.size, checkpointing)
+
     # Noiseless Trotter evolution on a plain state of the sites.
     t0 = time.perf_counter()
-    trotter = _trotter_observables(circuits, model, bits, names, comm=comm, backend=backend, precision=precision)
+    trotter = _trotter_observables(circuits, model, bits, names, comm=comm, backend=backend, precision=precision,
+                                   gather=not sharing)
     timing["monolithic"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    exact = _exact_observables(model, initial, times, names, comm) if job.use_exact() else None
+    exact = _exact_observables(model, initial, times, names, comm, gather=not sharing) if job.use_exact() else None
     timing["exact"] = time.perf_counter() - t0
 
     # Networked runs: per series (the job's network, then each sweep value), point and trajectory.
     t0 = time.perf_counter()
+    finished, last_state = {}, None
+    if sharing:
+        finished, last_state, carried = _shared_runs(job, series, circuits, model=model, names=names, bits=bits,
+                                                     comm=comm, backend=backend, progress=progress,
+                                                     stop_checks=checkpointing is not None, carry=(trotter, exact))
+        trotter = _gathered([part for part, _exact in carried], len(circuits))
+        exact = carried[0][1]  # rank 0's
+    summaries, last_state = _networked_runs(job, series, circuits, times, model=model, names=names, bits=bits,
+                                            comm=comm, backend=backend, checkpointing=checkpointing,
+                                            progress=progress, finished=finished, last_state=last_state)
     networked: list[list[Observables]] = []
     network_rows: list[list[tuple]] = []
-    last_state = None
     final_counts: dict[str, int] = {}
     register_qubits = 0
-    for series_index, (parameter, value, series_network) in enumerate(series):
-        label = "network" if parameter is None else f"{parameter} = {value:g}"
+    for series_index in range(len(series)):
         per_point, rows = [], []
-        reference, reference_key = None, None
         for k, circuit in enumerate(circuits):
             found, pairs, time_ps, fidelity, nonlocal_gates = [], [], [], [], 0
             for trajectory in range(trajectories):
-                progress(f"{label}: t = {times[k]:.3g} ({k}/{len(times) - 1})")
-                final = series_index == 0 and k == len(circuits) - 1 and trajectory == 0
-                summary = checkpointing.stored_next() if checkpointing is not None else None
-                if summary is None:  # not a run that had finished before the checkpoint being resumed
-                    run = run_dqc(circuit, comm=comm, backend=backend, network=series_network,
-                                  scheme=job.distribution.scheme, assignment=assignment,
-                                  seed=run_seed(job.run.seed, series_index, k, trajectory),
-                                  precision=precision, shots=job.simulation.shots if final else 0, timeline=False,
-                                  checkpointing=checkpointing)
-                    qubit_of_site = list(run.regmap.qubit_of_logical)
-                    key = (run.state.num_qubits, tuple(qubit_of_site))
-                    if "loschmidt" in names and key != reference_key:
-                        reference, reference_key = None, key  # free the old one first
-                        reference = product_state(run.state.num_qubits, qubit_of_site, bits, comm=run.state.comm,
-                                                  backend=backend, precision=precision)
-                    summary = (observables_of(run.state, model, qubit_of_site, names, reference),
-                               sum(link[2] for link in run.links), run.end_time_ps, run.fidelity,
-                               run.num_nonlocal_gates, run.state.num_qubits,
-                               run.counts if final and job.simulation.shots else None)
-                    if checkpointing is not None:
-                        checkpointing.store_last(summary)
-                    if series_index == 0 and k == len(circuits) - 1 and trajectory == trajectories - 1:
-                        last_state = run.state
-                    del run
-                observed, pair_count, end_ps, run_fidelity, nonlocal_gates, num_qubits, counts = summary
+                observed, pair_count, end_ps, run_fidelity, nonlocal_gates, num_qubits, counts = \
+                    summaries[(series_index * len(circuits) + k) * trajectories + trajectory]
                 if counts is not None:
                     final_counts = counts
                 found.append(observed)
@@ -299,15 +486,13 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
                 time_ps.append(end_ps)
                 fidelity.append(run_fidelity)
                 register_qubits = max(register_qubits, num_qubits)
-                done += 1
             per_point.append(_mean(found))
             rows.append((times[k], steps[k], len(circuit.gates()), nonlocal_gates, float(np.mean(pairs)),
                          float(np.mean(time_ps)), float(np.mean(fidelity))))
         networked.append(per_point)
         network_rows.append(rows)
-        del reference
     timing["network"] = time.perf_counter() - t0
-    progress("done")
+    progress(total_runs, "done")
 
     nan = float("nan")
     tables: dict[str, np.ndarray] = {}

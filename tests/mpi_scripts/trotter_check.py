@@ -1,8 +1,11 @@
 """Run the trotter scenario on small versions of the example jobs and save its tables (rank 0).
 
 Usage: python trotter_check.py OUT.npz
-The test runs it on 1 and 2 ranks and compares the files: ideal links (the
-Ising chain on 4 QPUs) and noisy pairs (the XXZ ring's source-fidelity sweep).
+The test runs it on 1, 2 and 4 ranks and compares the files: ideal links (the
+Ising chain on 4 QPUs, 2 trajectories, shots) and noisy pairs (the XXZ ring's
+source-fidelity sweep, 2 trajectories). Besides the float columns it saves the
+counts, the ``register_qubits`` attribute and the final state (every rank's
+copy, so the test sees each rank holds the one a 1-rank run returns).
 """
 
 import sys
@@ -18,7 +21,8 @@ from dqsim.scenarios import trotter
 ROOT = Path(__file__).resolve().parents[2]
 
 JOBS = {
-    "ising": ("jobs/ising_trotter_4qpu.toml", ["evolution.num_points=2", "evolution.steps_per_point=1"]),
+    "ising": ("jobs/ising_trotter_4qpu.toml", ["evolution.num_points=2", "evolution.steps_per_point=1",
+                                               "simulation.trajectories=2", "simulation.shots=64"]),
     "xxz": ("jobs/xxz_ring_sweep.toml", ["evolution.num_points=2", "simulation.trajectories=2",
                                          "simulation.sweep={parameter = \"source_fidelity\", values = [0.95]}"]),
 }
@@ -31,12 +35,21 @@ def main(out_path):
     for label, (path, overrides) in JOBS.items():
         job = apply_overrides(load_job(ROOT / path), overrides)
         out = trotter.run_job(job, comm=comm, backend=backend)
-        for table in ("observables", "network", "sweep", "sweep_network"):
+        for table in ("observables", "sites", "network", "sweep", "sweep_network"):
             if table in out.tables:
                 data = out.tables[table]
                 for name in data.dtype.names:
                     if data.dtype[name].kind == "f":
                         results[f"{label}_{table}_{name}"] = np.asarray(data[name])
+        if "counts" in out.tables:
+            counts = out.tables["counts"]
+            results[f"{label}_counts_bitstring"] = np.array([int(b, 2) for b in counts["bitstring"]], dtype=float)
+            results[f"{label}_counts_count"] = np.asarray(counts["count"], dtype=float)
+        results[f"{label}_register_qubits"] = np.array([float(out.attrs["register_qubits"])])
+        states = comm.gather(out.state.gather() if out.state is not None else None)
+        if comm.rank == 0:
+            for rank, vector in enumerate(states):
+                results[f"{label}_state_rank{rank}"] = np.asarray(vector)
     if comm.rank == 0:
         np.savez(out_path, **results)
 
