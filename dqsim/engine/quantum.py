@@ -141,10 +141,10 @@ class QuantumMemory:
 
     # ----------------------------------------------------------------- basics
     def stream(self, node: int, purpose: str) -> Stream:
-        key = (node, purpose)
-        if key not in self.streams:
-            self.streams[key] = Stream(self.seed, node=node, purpose=purpose)
-        return self.streams[key]
+        stream = self.streams.get((node, purpose))
+        if stream is None:
+            stream = self.streams[(node, purpose)] = Stream(self.seed, node=node, purpose=purpose)
+        return stream
 
     def in_register(self, qubit: int) -> bool:
         """Whether ``qubit`` is in the data register now."""

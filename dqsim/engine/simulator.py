@@ -34,7 +34,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import heapq
-from heapq import heappop, heappush
+from heapq import heappop, heappush, heapreplace
 import math
 import time
 from dataclasses import dataclass, field
@@ -98,6 +98,9 @@ class Message:
 _COMMANDS = (Wait, Receive, MeasureCmd)
 
 
+_new = object.__new__
+
+
 def _frozen(cls, fields: dict):
     """An instance of the frozen dataclass ``cls`` with ``fields`` (every field), made without ``__init__``.
 
@@ -106,7 +109,7 @@ def _frozen(cls, fields: dict):
     event; writing the instance dict directly gives an equal object
     (equality, hash, repr and pickling read the same fields).
     """
-    obj = object.__new__(cls)
+    obj = _new(cls)
     obj.__dict__.update(fields)
     return obj
 
@@ -552,14 +555,16 @@ class Simulator:
         source.counter += 1
         self._enqueue(node, (time_ps, origin, source.counter, action, arg))
 
-    def _resume_later(self, node: _Node, time_ps: int, process: ProcessHandle, value) -> None:
-        """Queue the resumption of one of ``node``'s own processes (:meth:`_push` from the node itself)."""
+    @staticmethod
+    def _resume_later(node: _Node, time_ps: int, process: ProcessHandle, value) -> None:
+        """Queue the resumption of one of ``node``'s own processes (:meth:`_push` from the node itself).
+
+        Only :meth:`_step` calls it, and every caller of :meth:`_step` puts
+        the node's queue head in the ready heap after the step (the node may
+        have blocked meanwhile), so it does not do so here.
+        """
         node.counter += 1
-        entry = (time_ps, node.index, node.counter, "resume", (process, value))
-        queue = node.queue
-        heappush(queue, entry)
-        if queue[0] is entry and node.blocked_by is None:
-            heappush(self._ready, (time_ps, node.index))
+        heappush(node.queue, (time_ps, node.index, node.counter, "resume", (process, value)))
 
     def _is_local(self, qubits) -> bool:
         """Whether an operation on ``qubits`` touches local small states only (this rank applies it now).
@@ -637,14 +642,25 @@ class Simulator:
         return node.now_ps + latency + extra_delay_ps
 
     def _send(self, node: _Node, dest: int, tag, payload, extra_delay_ps: int) -> int:
-        arrival = self._arrival_ps(node, dest, extra_delay_ps)
+        source = node.index
+        latency = self._latencies.get(source * self._num_nodes + dest) if dest != source else None
+        if latency is None:
+            arrival = self._arrival_ps(node, dest, extra_delay_ps)
+        else:  # self._arrival_ps, its common case inlined
+            arrival = node.now_ps + latency + extra_delay_ps
         node.counter += 1
-        msg = _frozen(Message, {"source": node.index, "dest": dest, "tag": tag, "payload": payload,
-                                "sent_ps": node.now_ps, "arrival_ps": arrival, "origin_counter": node.counter})
+        msg = _new(Message)
+        msg.__dict__.update(source=source, dest=dest, tag=tag, payload=payload, sent_ps=node.now_ps,
+                            arrival_ps=arrival, origin_counter=node.counter)  # (as _frozen)
         self.stats.num_messages += 1
         rank = self.rank_of_node[dest]
-        if rank == self.comm.rank:
-            self._enqueue(self.nodes[dest], (arrival, node.index, node.counter, "deliver", msg))
+        if rank == self._rank:
+            entry = (arrival, source, node.counter, "deliver", msg)  # self._enqueue(receiver, entry), inlined
+            receiver = self.nodes[dest]
+            queue = receiver.queue
+            heappush(queue, entry)
+            if queue[0] is entry and receiver.blocked_by is None:
+                heappush(self._ready, (arrival, dest))
         else:
             if arrival < self._horizons[rank]:
                 raise EngineError(
@@ -689,8 +705,10 @@ class Simulator:
             if kind is not Wait and kind is not Receive and kind is not MeasureCmd:
                 # a subclass of a command takes its base's path
                 kind = next((base for base in _COMMANDS if isinstance(command, base)), None)
-            if kind is Wait:
-                self._resume_later(node, node.now_ps + command.delay_ps, process, None)
+            if kind is Wait:  # self._resume_later(node, now + delay, process, None), inlined
+                node.counter += 1
+                heappush(node.queue, (node.now_ps + command.delay_ps, node.index, node.counter, "resume",
+                                      (process, None)))
             elif kind is Receive:
                 tag = command.tag
                 box = node.mailbox.get(tag)
@@ -717,27 +735,6 @@ class Simulator:
                 raise EngineError(f"node {node.name}: a process yielded {command!r}, not a command")
             return
 
-    def _handle(self, node: _Node, entry) -> None:
-        time_ps, _origin, _counter, action, arg = entry
-        node.now_ps = time_ps
-        self.stats.num_events += 1
-        if action == "resume":
-            self._step(node, *arg)  # arg = (process, value)
-        else:  # deliver
-            tag = arg.tag  # arg: the Message
-            waiters = node.waiting.get(tag)
-            if waiters:
-                process = waiters.pop(0)
-                if not waiters:  # no empty lists left behind: one tag per exchange would pile up
-                    del node.waiting[tag]
-                self._step(node, process, arg)
-            else:
-                box = node.mailbox.get(tag)
-                if box is None:
-                    node.mailbox[tag] = [arg]
-                else:
-                    box.append(arg)
-
     def _earliest_blocked_ps(self) -> float:
         """The earliest pending measurement time of a blocked local node (``inf``: none)."""
         blocked = self._blocked
@@ -761,25 +758,56 @@ class Simulator:
         nor a reply to a message this rank sends meanwhile: each such message
         lowers ``_send_limit`` to its arrival plus the shortest path back.)
         """
-        ready, nodes, blocked, handle = self._ready, self.nodes, self._blocked, self._handle
+        ready, nodes, blocked, step = self._ready, self.nodes, self._blocked, self._step
         last = self._last_event_ps
-        while ready and budget > 0:
-            time_ps, index = ready[0]
-            node = nodes[index]
-            queue = node.queue
-            if node.blocked_by is not None or not queue or queue[0][0] != time_ps:
-                heappop(ready)  # stale: the node blocked, or its head changed (a fresh entry exists)
-                continue
-            if time_ps >= horizon or time_ps >= self._send_limit or (blocked and time_ps >= self._earliest_blocked_ps()):
-                break
-            heappop(ready)
-            handle(node, heappop(queue))
-            budget -= 1
-            if time_ps > last:
-                last = time_ps
-            if queue and node.blocked_by is None:
-                heappush(ready, (queue[0][0], index))
-        self._last_event_ps = last
+        allowed = budget
+        try:
+            while ready and budget > 0:
+                top = ready[0]
+                time_ps, index = top
+                node = nodes[index]
+                queue = node.queue
+                if node.blocked_by is not None or not queue or queue[0][0] != time_ps:
+                    heappop(ready)  # stale: the node blocked, or its head changed (a fresh entry exists)
+                    continue
+                if time_ps >= horizon or time_ps >= self._send_limit or (
+                        blocked and time_ps >= self._earliest_blocked_ps()):
+                    break
+                # the event: the node's clock moves to it; a resumption steps its process, a message
+                # steps the first process waiting for its tag or goes to the mailbox
+                _time, _origin, _counter, action, arg = heappop(queue)
+                node.now_ps = time_ps
+                if action == "resume":
+                    step(node, arg[0], arg[1])  # arg = (process, value)
+                else:  # deliver; arg: the Message
+                    tag = arg.tag
+                    waiters = node.waiting.get(tag)
+                    if waiters:
+                        process = waiters.pop(0)
+                        if not waiters:  # no empty lists left behind: one tag per exchange would pile up
+                            del node.waiting[tag]
+                        step(node, process, arg)
+                    else:
+                        box = node.mailbox.get(tag)
+                        if box is None:
+                            node.mailbox[tag] = [arg]
+                        else:
+                            box.append(arg)
+                budget -= 1
+                if time_ps > last:
+                    last = time_ps
+                # this node's entry leaves the ready heap and its new head joins it, in one sift when the
+                # entry is still on top (else it stays behind, stale, and is dropped when it surfaces)
+                if queue and node.blocked_by is None:
+                    if ready[0] is top:
+                        heapreplace(ready, (queue[0][0], index))
+                    else:
+                        heappush(ready, (queue[0][0], index))
+                elif ready[0] is top:
+                    heappop(ready)
+        finally:
+            self.stats.num_events += allowed - budget
+            self._last_event_ps = last
 
     def _resume_blocked(self, node: _Node, op: QOp, outcome) -> None:
         process, pending_op = node.blocked_by
