@@ -199,10 +199,14 @@ class NodeContext:
     def wait(self, delay_ps: int) -> Wait:
         if delay_ps < 0:
             raise EngineError(f"node {self.name}: wait of {delay_ps} ps is negative")
-        return _frozen(Wait, {"delay_ps": int(delay_ps)})
+        command = _new(Wait)
+        command.__dict__["delay_ps"] = int(delay_ps)  # _frozen(Wait, ...), inlined
+        return command
 
     def receive(self, tag) -> Receive:
-        return _frozen(Receive, {"tag": tag})
+        command = _new(Receive)
+        command.__dict__["tag"] = tag  # _frozen(Receive, ...), inlined
+        return command
 
     def measure(self, qubits: Sequence[int], *, basis: str = "Z", error_probability: float = 0.0) -> MeasureCmd:
         return _frozen(MeasureCmd, {"qubits": tuple(qubits), "basis": basis,
