@@ -98,20 +98,11 @@ class Message:
 _COMMANDS = (Wait, Receive, MeasureCmd)
 
 
+#: Makes the engine's frozen dataclasses (commands, messages) without ``__init__``: the hot paths then write
+#: every field into the instance dict. A frozen dataclass's ``__init__`` sets each field through
+#: ``object.__setattr__``, which costs more than the rest of an engine event; the objects are equal (equality,
+#: hash, repr and pickling read the same fields).
 _new = object.__new__
-
-
-def _frozen(cls, fields: dict):
-    """An instance of the frozen dataclass ``cls`` with ``fields`` (every field), made without ``__init__``.
-
-    A frozen dataclass's ``__init__`` sets each field through
-    ``object.__setattr__``, which costs more than the rest of an engine
-    event; writing the instance dict directly gives an equal object
-    (equality, hash, repr and pickling read the same fields).
-    """
-    obj = _new(cls)
-    obj.__dict__.update(fields)
-    return obj
 
 
 @dataclass
@@ -200,17 +191,18 @@ class NodeContext:
         if delay_ps < 0:
             raise EngineError(f"node {self.name}: wait of {delay_ps} ps is negative")
         command = _new(Wait)
-        command.__dict__["delay_ps"] = int(delay_ps)  # _frozen(Wait, ...), inlined
+        command.__dict__["delay_ps"] = int(delay_ps)  # (see _new)
         return command
 
     def receive(self, tag) -> Receive:
         command = _new(Receive)
-        command.__dict__["tag"] = tag  # _frozen(Receive, ...), inlined
+        command.__dict__["tag"] = tag  # (see _new)
         return command
 
     def measure(self, qubits: Sequence[int], *, basis: str = "Z", error_probability: float = 0.0) -> MeasureCmd:
-        return _frozen(MeasureCmd, {"qubits": tuple(qubits), "basis": basis,
-                                    "error_probability": error_probability})
+        command = _new(MeasureCmd)  # (see _new)
+        command.__dict__.update(qubits=tuple(qubits), basis=basis, error_probability=error_probability)
+        return command
 
     @property
     def _muted(self) -> bool:
@@ -655,7 +647,7 @@ class Simulator:
         node.counter += 1
         msg = _new(Message)
         msg.__dict__.update(source=source, dest=dest, tag=tag, payload=payload, sent_ps=node.now_ps,
-                            arrival_ps=arrival, origin_counter=node.counter)  # (as _frozen)
+                            arrival_ps=arrival, origin_counter=node.counter)  # (see _new)
         self.stats.num_messages += 1
         rank = self.rank_of_node[dest]
         if rank == self._rank:

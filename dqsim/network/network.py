@@ -170,6 +170,7 @@ class Network:
         self._latency: dict[tuple[int, int], int] = {}
         self._tree = self._rooted_forest() if nx.is_forest(graph) else None
         self._lightest: list[list[tuple]] | None = None  # see _link_is_shortest
+        self._weights: dict[tuple[int, int], float] = {}
         self._rank_distances: list[list[int]] | None = None
 
     def _rooted_forest(self) -> tuple[list[int], list[int], list[int], list[int], list[list[int]]]:
@@ -453,19 +454,19 @@ class Network:
         """
         if (a, b) not in self._links:
             return False
-        if self._lightest is None:  # per node, its two lightest links as (weight, neighbour), once
+        if self._lightest is None:  # per node, its two lightest links as (weight, neighbour); every weight
             lightest: list[list[tuple]] = [[] for _ in self.names]
+            weights = {}
             for u, v, data in self.graph.edges(data=True):
                 weight = data.get("distance_km", 1)
                 for node, other in ((self._index[u], self._index[v]), (self._index[v], self._index[u])):
                     lightest[node] = sorted([*lightest[node], (weight, other)])[:2]
-            self._lightest = lightest
-
-        def other_link(node: int, avoid: int) -> float:
-            return next((weight for weight, other in self._lightest[node] if other != avoid), math.inf)
-
-        weight = self.graph.edges[self.names[a], self.names[b]].get("distance_km", 1)
-        return weight < other_link(a, b) + other_link(b, a)
+                    weights[(node, other)] = weight
+            self._lightest, self._weights = lightest, weights
+        detour = 0.0
+        for node, avoid in ((a, b), (b, a)):  # the lightest other link at each end
+            detour += next((weight for weight, other in self._lightest[node] if other != avoid), math.inf)
+        return self._weights[(a, b)] < detour
 
     def latency_ps(self, a: int, b: int) -> int:
         """Delay of a classical message from node ``a`` to node ``b``, ps (0 to itself).

@@ -43,14 +43,18 @@ def purpose_id(purpose: str) -> int:
 
 
 _MASK32 = 0xFFFFFFFF
-#: The hash constants of NumPy's ``SeedSequence``: its pool mixing uses ``_HASH_A[i]`` then ``_HASH_A[i + 1]``
-#: at its ``i``-th mix (they do not depend on the entropy), its output words ``_HASH_B`` likewise.
+#: The hash constants of NumPy's ``SeedSequence`` (they do not depend on the entropy): its ``i``-th mix of a
+#: word xors ``_HASH_A[i]`` and multiplies by ``_HASH_A[i + 1]``; its output words use ``_HASH_B`` likewise.
 _HASH_A = [0x43B0D7E5]
 _HASH_B = [0x8B51F9DD]
 for _ in range(4 + 12 + 4 * 8):  # enough for 12 entropy words; _philox_key extends it for more
     _HASH_A.append((_HASH_A[-1] * 0x931E8875) & _MASK32)
 for _ in range(4):
     _HASH_B.append((_HASH_B[-1] * 0x58F38DED) & _MASK32)
+#: The pool mixing of a ``SeedSequence``: every pool word (source) into every other one (target), as
+#: ``(source, target, xor, multiplier)`` in its order (the mixes 4 to 15).
+_POOL_MIXES = tuple((source, target, _HASH_A[4 + n], _HASH_A[5 + n]) for n, (source, target) in
+                    enumerate((s, t) for s in range(4) for t in range(4) if s != t))
 _MIX_L, _MIX_R = 0xCA01F9DD, 0x4973F715
 
 
@@ -67,37 +71,33 @@ def _philox_key(seed: int, node: int, purpose: int) -> list[int]:
         >>> _philox_key(7, 3, 11) == [int(w) for w in key]
         True
     """
+    mask, hash_a, mix_l, mix_r = _MASK32, _HASH_A, _MIX_L, _MIX_R
     words: list[int] = []
     for value in (seed, node, purpose):  # each as little-endian 32-bit words (0 as one word)
         if not value:
             words.append(0)
         while value:
-            words.append(value & _MASK32)
+            words.append(value & mask)
             value >>= 32
     words += [0] * (4 - len(words))  # (hashing a missing word hashes a 0)
-    needed = 4 + 12 + 4 * (len(words) - 4) + 1
-    while len(_HASH_A) < needed:
-        _HASH_A.append((_HASH_A[-1] * 0x931E8875) & _MASK32)
-    mask, hash_a, mix_l, mix_r = _MASK32, _HASH_A, _MIX_L, _MIX_R
     pool = []
     for i in range(4):
         value = ((words[i] ^ hash_a[i]) * hash_a[i + 1]) & mask
         pool.append(value ^ (value >> 16))
-    i = 4
-    for s in range(4):  # every pool word into every other one
-        word = pool[s]
-        for d in range(4):
-            if d != s:
+    for source, target, xor, multiplier in _POOL_MIXES:
+        value = ((pool[source] ^ xor) * multiplier) & mask
+        mixed = (mix_l * pool[target] - mix_r * (value ^ (value >> 16))) & mask
+        pool[target] = mixed ^ (mixed >> 16)
+    if len(words) > 4:  # the words beyond the pool into every pool word
+        while len(hash_a) < 4 * len(words) + 1:
+            hash_a.append((hash_a[-1] * 0x931E8875) & mask)
+        i = 16
+        for word in words[4:]:
+            for target in range(4):
                 value = ((word ^ hash_a[i]) * hash_a[i + 1]) & mask
                 i += 1
-                mixed = (mix_l * pool[d] - mix_r * (value ^ (value >> 16))) & mask
-                pool[d] = mixed ^ (mixed >> 16)
-    for word in words[4:]:  # then the words beyond the pool into all of them
-        for d in range(4):
-            value = ((word ^ hash_a[i]) * hash_a[i + 1]) & mask
-            i += 1
-            mixed = (mix_l * pool[d] - mix_r * (value ^ (value >> 16))) & mask
-            pool[d] = mixed ^ (mixed >> 16)
+                mixed = (mix_l * pool[target] - mix_r * (value ^ (value >> 16))) & mask
+                pool[target] = mixed ^ (mixed >> 16)
     out = []
     for j in range(4):
         value = ((pool[j] ^ _HASH_B[j]) * _HASH_B[j + 1]) & mask
