@@ -449,6 +449,9 @@ class Simulator:
         boundary = set() if comm.size == 1 else network.boundary_nodes
         #: Rank of each qubit's node, or -1 when the node is a boundary node (never local).
         self._rank_of_qubit = [-1 if node in boundary else self.rank_of_node[node] for node in qubit_owner]
+        #: Per qubit: a network qubit of a non-boundary node of this rank (what never changes in _is_local).
+        self._own_network_qubit = [rank == comm.rank and q >= self.memory.num_data_qubits
+                                   for q, rank in enumerate(self._rank_of_qubit)]
         self._in_flight: dict[int, int] = {}               # qubit -> this rank's buffered/pending ops on it
         if state is not None:
             self.memory.free_slots = list(range(self.memory.num_data_qubits, state.num_qubits))
@@ -569,10 +572,10 @@ class Simulator:
         rank, not in the register, not in a shared small state, and not
         touched by an operation of this rank still waiting for a flush.
         """
-        memory, rank, rank_of_qubit, in_flight = self.memory, self._rank, self._rank_of_qubit, self._in_flight
-        num_data, slot_of, shared = memory.num_data_qubits, memory.slot_of, memory.shared_qubits
+        own, in_flight, memory = self._own_network_qubit, self._in_flight, self.memory
+        slot_of, shared = memory.slot_of, memory.shared_qubits
         for q in qubits:
-            if rank_of_qubit[q] != rank or q < num_data or q in slot_of or q in shared or q in in_flight:
+            if not own[q] or q in slot_of or q in shared or q in in_flight:
                 return False
         return True
 
