@@ -43,18 +43,34 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_RESULTS_DIR = ROOT / "bench" / "results"
 
 
-def worker(args) -> int:
-    """Run the chain once on this MPI world; rank 0 writes what it delivered and the wall time."""
-    from dqsim import comm as comm_mod
+def add_workload_arguments(p: argparse.ArgumentParser) -> None:
+    """The options that define the chain (shared with ``bench/chain_trace.py``)."""
+    p.add_argument("--nodes", type=int, default=1024)
+    p.add_argument("--pairs", type=int, default=2)
+    p.add_argument("--link-km", type=float, default=2.0)
+    p.add_argument("--source-fidelity", type=float, default=0.999)
+    p.add_argument("--t2-s", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=1)
+
+
+def chain_of(args):
+    """The :class:`~dqsim.protocols.repeater.ChainSpec` of the workload options."""
     from dqsim.network.link import LinkSpec
     from dqsim.network.node import NodeSpec
     from dqsim.protocols.repeater import ChainSpec
+
+    link = LinkSpec(distance_km=args.link_km, source_fidelity=args.source_fidelity)
+    node = NodeSpec(name="n", t2_s=args.t2_s)
+    return ChainSpec(links=[link] * (args.nodes - 1), node=node, num_pairs=args.pairs)
+
+
+def worker(args) -> int:
+    """Run the chain once on this MPI world; rank 0 writes what it delivered and the wall time."""
+    from dqsim import comm as comm_mod
     from dqsim.scenarios import repeater
 
     comm = comm_mod.init()
-    link = LinkSpec(distance_km=args.link_km, source_fidelity=args.source_fidelity)
-    node = NodeSpec(name="n", t2_s=args.t2_s)
-    chain = ChainSpec(links=[link] * (args.nodes - 1), node=node, num_pairs=args.pairs)
+    chain = chain_of(args)
     comm.barrier()
     started, cpu_started = time.perf_counter(), time.process_time()
     run = repeater.run_chain(chain, comm=comm, seed=args.seed)
@@ -123,24 +139,25 @@ def driver(args) -> int:
                            "seed": args.seed},
               "repeats": args.repeats, "ratio_to_one_rank": {str(k): v for k, v in summary.items()},
               "identical_across_ranks": identical, "runs": records}
-    folder = Path(args.results_dir)
+    write_result(args.results_dir, f"chain_ranks-{args.label}", result)
+    return 0
+
+
+def write_result(results_dir: str, stem: str, result: dict) -> Path:
+    """Write ``result`` to ``<results_dir>/<stem>-<YYYYMMDD>.json`` (with the UTC time if that exists)."""
+    folder = Path(results_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"chain_ranks-{args.label}-{datetime.date.today():%Y%m%d}.json"
+    path = folder / f"{stem}-{datetime.date.today():%Y%m%d}.json"
     if path.exists():
-        path = folder / f"chain_ranks-{args.label}-{datetime.datetime.now(datetime.timezone.utc):%Y%m%d-%H%M%S}.json"
+        path = folder / f"{stem}-{datetime.datetime.now(datetime.timezone.utc):%Y%m%d-%H%M%S}.json"
     path.write_text(json.dumps(result, indent=1))
     print(f"wrote {path}")
-    return 0
+    return path
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--nodes", type=int, default=1024)
-    p.add_argument("--pairs", type=int, default=2)
-    p.add_argument("--link-km", type=float, default=2.0)
-    p.add_argument("--source-fidelity", type=float, default=0.999)
-    p.add_argument("--t2-s", type=float, default=1.0)
-    p.add_argument("--seed", type=int, default=1)
+    add_workload_arguments(p)
     p.add_argument("--ranks", type=int, nargs="+", default=[1, 2, 4])
     p.add_argument("--timeout-s", type=float, default=1200.0)
     p.add_argument("--repeats", type=int, default=1,

@@ -280,3 +280,18 @@ def test_rank_distances_are_shortest_paths_to_each_rank():
             reach = [lengths[node][m] for m in range(7) if placement[m] == rank and m in lengths[node]]
             assert table[node][rank] == (min(reach) if reach else UNREACHABLE_PS)
     assert all(net.latency_ps(a, b) >= table[a][placement[b]] for a in range(5) for b in range(5))
+
+
+def test_measurements_read_later_give_the_same_bits_on_any_number_of_ranks(tmp_path):
+    """measure_later: c goes on at once, a read blocks until the flush; bits and times as on one rank."""
+    runs = [run_mpi_arrays(ranks, "tests/mpi_scripts/measure_later_check.py", tmp_path / f"r{ranks}.npz")
+            for ranks in (1, 2, 4)]
+    one = runs[0]
+    assert len(one["bits"]) == 3 and len(set(one["bits"].tolist())) == 1  # a Bell pair: c, a and b agree
+    bit = int(one["bits"][0])
+    reads = {what: t for t, what in zip(one["time_ps"], one["what"])
+             if what in (zlib.crc32(f"a-bits:({bit},)".encode()), zlib.crc32(f"c-bits:({bit},)".encode()))}
+    assert sorted(reads.values()) == [1_000_000, 3_000_000]  # c reads at once, a on arrival (2 µs later)
+    for other in runs[1:]:
+        for key in one:
+            assert np.array_equal(one[key], other[key]), key

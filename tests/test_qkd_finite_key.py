@@ -46,10 +46,17 @@ def test_paper_block_size_ratio_at_100_km():
 
 def test_repro_12_small_blocks_give_keys_far_away():
     """Lim et al. Sec. IV: "even if we use a block size of 10^4, cryptographic keys can still be distributed
-    over a fiber length of 135 km". Our model gives keys at n_X = 1e4 up to ~130 km (7.7e-8 per pulse at
-    120 km, docs/architecture.md); the optimiser's old starts (p_μ1 >= 0.3) found none beyond short distance."""
+    over a fiber length of 135 km". With ε_sec = κℓ as the paper states the model's last key at n_X = 1e4 is at
+    130.4 km; with ε_sec = 1e-10 held fixed it is at 135.4 km (docs/architecture.md: which of the two the
+    paper's figure used is not known). The optimum near the end has q_x -> 0 (a few per cent)."""
     rate, (q_x, p1, p2, _mu1, _mu2) = optimal_rate(120.0, 1e4, starts=2)
     assert rate > 1e-8 and p1 < 0.2 and p2 > 0.3, (rate, p1, p2)
+    assert optimal_rate(130.0, 1e4, starts=3)[0] > 0
+    assert optimal_rate(132.0, 1e4, starts=3)[0] == 0
+    rate, (q_x, *_rest) = optimal_rate(135.0, 1e4, starts=3, eps_sec=1e-10)
+    assert rate > 0 and q_x < 0.1, (rate, q_x)
+    assert optimal_rate(137.0, 1e4, starts=3, eps_sec=1e-10)[0] == 0
+    assert optimal_rate(145.0, 1e4, starts=3, eps_sec=1e-10)[0] == 0
 
 
 def test_rate_grows_with_block_size_and_stays_below_the_single_photon_gain():

@@ -12,8 +12,8 @@ amplitude once:
 
 On the CPU, 1-qubit dense gates (and controlled 1-qubit gates, ``x``, ``cx``,
 ``ccx``) whose target and control bits are all >= 2, and 2-qubit dense gates
-on bits >= 3 (or on bit 0 or 1 and a bit >= 4) sweep the shard once in *runs*
-of consecutive pairs (groups), the complex arithmetic written out on the real
+on bits >= 3 (or on bit 0 or 1 — or 2, in complex128 — and a bit >= 4) sweep
+the shard once in *runs* of consecutive pairs (groups), the complex arithmetic written out on the real
 view in small inner functions the compiler vectorises; on bits 0 and 1 (and
 the pair 0, 1) without controls, in blocks of 4 or 8 reals.
 Everything else, and k-qubit dense blocks (k >= 3), runs in cache-sized
@@ -226,20 +226,28 @@ if _numba is not None:
             a[o], a[o + 1], a[o + 2], a[o + 3], b[o], b[o + 1], b[o + 2], b[o + 3] = _mat4(
                 c, a[o], a[o + 1], a[o + 2], a[o + 3], b[o], b[o + 1], b[o + 2], b[o + 3])
 
+    @_numba.njit(inline="always")
+    def _quad_blocks(a, b, c, h):
+        # Groups on bits lo (1 or 2, h = 2^lo) and hi: in ``a``, blocks of 2h amplitudes (row 0
+        # of h groups, then row 1 of the same h); ``b`` rows 2 and 3 alike, 2^hi further on.
+        for u in range(a.size // (4 * h)):
+            for v in range(h):
+                o = 4 * h * u + 2 * v
+                q = o + 2 * h
+                a[o], a[o + 1], a[q], a[q + 1], b[o], b[o + 1], b[q], b[q + 1] = _mat4(
+                    c, a[o], a[o + 1], a[q], a[q + 1], b[o], b[o + 1], b[q], b[q + 1])
+
     @_numba.njit(cache=True, boundscheck=False, fastmath={"contract"})
     def _quad_run_lo1(a, b, m_re, m_im):
-        # Groups on bits 1 and hi: in ``a``, blocks of four amplitudes (row 0 of two groups,
-        # then row 1 of the same two); ``b`` rows 2 and 3 alike, 2^hi further on.
-        c = _coefs4(m_re, m_im)
-        for u in range(a.size >> 3):
-            for v in range(2):
-                o = 8 * u + 2 * v
-                a[o], a[o + 1], a[o + 4], a[o + 5], b[o], b[o + 1], b[o + 4], b[o + 5] = _mat4(
-                    c, a[o], a[o + 1], a[o + 4], a[o + 5], b[o], b[o + 1], b[o + 4], b[o + 5])
+        _quad_blocks(a, b, _coefs4(m_re, m_im), 2)
+
+    @_numba.njit(cache=True, boundscheck=False, fastmath={"contract"})
+    def _quad_run_lo2(a, b, m_re, m_im):
+        _quad_blocks(a, b, _coefs4(m_re, m_im), 4)
 
     @_numba.njit(parallel=True, cache=True, boundscheck=False)
     def _numba_dense2_mixed(f, lo, hi, m_re, m_im, run):
-        # A 4x4 matrix on bits lo (0 or 1) and hi >= 4, rows in the order 0, 2^lo, 2^hi,
+        # A 4x4 matrix on bits lo (0, 1 or 2) and hi >= 4, rows in the order 0, 2^lo, 2^hi,
         # 2^lo + 2^hi: runs of 2L consecutive amplitudes below 2^hi (the rows 0 and 1 of L
         # consecutive groups) and the 2L amplitudes 2^hi further on, L = min(2^(hi-1), run).
         s_hi = 1 << hi
@@ -253,8 +261,10 @@ if _numba is not None:
             b = f[2 * (i0 + s_hi) : 2 * (i0 + s_hi + 2 * size_l)]
             if lo == 0:
                 _quad_run_lo0(a, b, m_re, m_im)
-            else:
+            elif lo == 1:
                 _quad_run_lo1(a, b, m_re, m_im)
+            else:
+                _quad_run_lo2(a, b, m_re, m_im)
 
     @_numba.njit(cache=True, boundscheck=False, fastmath={"contract"})
     def _quads_bits01(g, m_re, m_im):
@@ -561,15 +571,20 @@ class NumbaKernels:
         """Apply a 4×4 matrix (index bit 0 = ``bit_a``) where all ``cmask`` bits are 1.
 
         Without controls: runs of consecutive groups when both bits are >= 3
-        (:func:`_numba_dense2_runs`) or one is 0 or 1 and the other >= 4
-        (:func:`_numba_dense2_mixed`); on bits 0 and 1, blocks of four
-        amplitudes (:func:`_numba_dense2_low`). Otherwise (controls, a bit 2,
-        or both bits below 4) the tiles of :meth:`dense`: runs of 4 groups were
-        measured slower than the tiles (2026-12-04, n = 26: bits (2, 13) 0.21
-        against 0.30 of a copy in complex128, 0.13 against 0.36 in complex64).
+        (:func:`_numba_dense2_runs`) or one is 0 or 1 (2 in complex128) and the
+        other >= 4 (:func:`_numba_dense2_mixed`); on bits 0 and 1, blocks of
+        four amplitudes (:func:`_numba_dense2_low`). Otherwise (controls, or
+        both bits below 4, or bit 2 in complex64) the tiles of :meth:`dense`:
+        runs of 4 groups were measured slower than the tiles (2026-12-04, n = 26:
+        bits (2, 13) 0.21 against 0.30 of a copy in complex128, 0.13 against 0.36
+        in complex64). The mixed sweep on bit 2 measured (n = 25, one process,
+        CPU time, load 7) 0.42-0.48 of a copy against the tiles' 0.27-0.28 for
+        bits (2, 12) and (2, 24) in complex128, but 0.28 = 0.28 in complex64
+        and below the tiles for (2, 3).
         """
         lo, hi = sorted((bit_a, bit_b))
-        if cmask or not (lo >= 3 or (lo < 2 and hi >= 4) or (lo, hi) == (0, 1)):
+        mixed = hi >= 4 and (lo < 2 or (lo == 2 and psi.dtype == np.complex128))
+        if cmask or not (lo >= 3 or mixed or (lo, hi) == (0, 1)):
             self.dense(psi, [bit_a, bit_b], matrix, cmask)
             return
         m = np.asarray(matrix)
@@ -580,7 +595,7 @@ class NumbaKernels:
         run = min(RUN_AMPLITUDES, psi.size)
         if lo >= 3:
             _numba_dense2_runs(psi.view(psi.real.dtype), lo, hi, m_re, m_im, run)
-        elif hi >= 4:
+        elif mixed:
             _numba_dense2_mixed(psi.view(psi.real.dtype), lo, hi, m_re, m_im, run)
         else:
             _numba_dense2_low(psi.view(psi.real.dtype), m_re, m_im, run)

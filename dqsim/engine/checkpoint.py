@@ -441,7 +441,8 @@ ALLOWED_GLOBALS: dict[str, frozenset[str]] = {module: frozenset(names) for modul
                                  "RouteStep", "SendBits"),
     "dqsim.engine.process": ("ProcessHandle",),
     "dqsim.engine.quantum": ("QOp",),
-    "dqsim.engine.simulator": ("Message", "RunStatistics", "Wait", "Receive", "MeasureCmd"),
+    "dqsim.engine.simulator": ("Message", "RunStatistics", "Wait", "Receive", "MeasureCmd", "MeasureLater",
+                                "Outcome", "ReadOutcomes"),
     # job sections (validated data, kept in scenario results)
     "dqsim.jobs.base": ("CheckpointSection", "RunSection"),
     "dqsim.jobs.circuit": ("CircuitJob", "CircuitSection", "SimulationSection"),

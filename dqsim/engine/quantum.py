@@ -74,6 +74,9 @@ class QOp:
         carry: small states that lived on the issuing rank only and that this
             operation brings into the shared (replicated) tier, as
             ``(qubits, rho, last_touch_ps)``; every rank installs them first.
+        later: a measurement whose node did not wait for it
+            (:class:`~dqsim.engine.simulator.MeasureLater`): every rank keeps
+            its outcome for the nodes that read it.
     """
 
     time_ps: int
@@ -84,6 +87,7 @@ class QOp:
     payload: Any = None
     error_probability: float = 0.0
     carry: tuple = ()
+    later: bool = False
 
     @property
     def key(self) -> tuple[int, int, int]:

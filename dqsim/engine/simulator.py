@@ -80,6 +80,42 @@ class MeasureCmd:
 
 
 @dataclass(frozen=True)
+class MeasureLater:
+    """Measure qubits without blocking the node; resumes at once with an :class:`Outcome`.
+
+    For a process that only passes the outcome on (a repeater's Bell
+    measurement, whose bits go to the end node): its node keeps running while
+    the measurement waits for a flush, and whoever needs the bits reads them
+    with :class:`ReadOutcomes`. Outcomes are those a :class:`MeasureCmd` would
+    give (the same operation at the same time, in the same global order).
+    """
+
+    qubits: tuple[int, ...]
+    basis: str = "Z"
+    error_probability: float = 0.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A :class:`MeasureLater` measurement: its key ``(time, node, seq)`` and its bits once known here.
+
+    ``bits`` is set when the measurement was applied at once (local small
+    states); otherwise every rank learns the bits in the flush that applies
+    it. Picklable: it may travel in a message to another rank.
+    """
+
+    key: tuple[int, int, int]
+    bits: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True)
+class ReadOutcomes:
+    """Resume with the bits of each :class:`Outcome` (a list of tuples), blocking the node until all are known."""
+
+    outcomes: tuple[Outcome, ...]
+
+
+@dataclass(frozen=True)
 class Message:
     """A classical message (or a photon's heralding information) between nodes."""
 
@@ -95,7 +131,7 @@ class Message:
 
 
 #: The commands a process may yield.
-_COMMANDS = (Wait, Receive, MeasureCmd)
+_COMMANDS = (Wait, Receive, MeasureCmd, MeasureLater, ReadOutcomes)
 
 
 #: Makes the engine's frozen dataclasses (commands, messages) without ``__init__``: the hot paths then write
@@ -203,6 +239,15 @@ class NodeContext:
         command = _new(MeasureCmd)  # (see _new)
         command.__dict__.update(qubits=tuple(qubits), basis=basis, error_probability=error_probability)
         return command
+
+    def measure_later(self, qubits: Sequence[int], *, basis: str = "Z",
+                      error_probability: float = 0.0) -> MeasureLater:
+        """A measurement the node does not wait for: ``yield`` it to get an :class:`Outcome` at once."""
+        return MeasureLater(tuple(qubits), basis, error_probability)
+
+    def read_outcomes(self, outcomes: Sequence[Outcome]) -> ReadOutcomes:
+        """``yield`` it to get the bits of :meth:`measure_later` outcomes (the node waits until all are known)."""
+        return ReadOutcomes(tuple(outcomes))
 
     @property
     def _muted(self) -> bool:
@@ -483,6 +528,9 @@ class Simulator:
         #: This rank runs no event at or after this time before the next exchange (see :meth:`_send`).
         self._send_limit: float = math.inf
         self._last_event_ps = 0                          # latest event this rank has run
+        #: Bits of the shared MeasureLater measurements applied so far, by key (on every rank).
+        self._later: dict[tuple[int, int, int], tuple[int, ...]] = {}
+        self._readers: list[int] = []                    # local nodes blocked in a ReadOutcomes
         self.stats = RunStatistics()
 
     # ---------------------------------------------------------- processes
@@ -730,9 +778,57 @@ class Simulator:
                     continue
                 node.blocked_by = (process, op)
                 heappush(self._blocked, (op.time_ps, node.index))
+            elif kind is MeasureLater or kind is ReadOutcomes:
+                value = self._later_command(node, process, command, kind)
+                if value is not None:
+                    continue
             else:
                 raise EngineError(f"node {node.name}: a process yielded {command!r}, not a command")
             return
+
+    def _later_command(self, node: _Node, process: ProcessHandle, command, kind):
+        """A :class:`MeasureLater` or :class:`ReadOutcomes`: the value to resume with, or ``None`` (blocked).
+
+        A shared measurement is marked ``later`` in the buffer, so that every
+        rank keeps its outcome when a flush applies it (:meth:`_resolve`). A
+        read of bits not known yet blocks the node at its current time, as a
+        pending measurement does, until a flush has applied them all.
+        """
+        if kind is MeasureLater:
+            op, outcome, applied = self._issue(node, "measure", command.qubits, command.basis,
+                                               command.error_probability)
+            if applied:
+                return Outcome((node.now_ps, node.index, node.seq), tuple(outcome))
+            self._buffer[-1] = op = dataclasses.replace(op, later=True)
+            return Outcome(op.key)
+        bits = self._read(command.outcomes)
+        if bits is not None:
+            return bits
+        node.blocked_by = (process, QOp(node.now_ps, node.index, node.seq, "read", (), command.outcomes))
+        heappush(self._blocked, (node.now_ps, node.index))
+        self._readers.append(node.index)
+        return None
+
+    def _read(self, outcomes) -> list | None:
+        """The bits of every outcome, or ``None`` while some are not known on this rank."""
+        known = self._later
+        bits = [o.bits if o.bits is not None else known.get(o.key) for o in outcomes]
+        return None if any(b is None for b in bits) else bits
+
+    def _wake_readers(self) -> None:
+        """Resume the nodes whose :class:`ReadOutcomes` can be answered now."""
+        waiting, self._readers = self._readers, []
+        for index in waiting:
+            node = self.nodes[index]
+            process, marker = node.blocked_by
+            bits = self._read(marker.payload)
+            if bits is None:
+                self._readers.append(index)
+                continue
+            node.blocked_by = None
+            self._step(node, process, bits)
+            if node.queue and node.blocked_by is None:
+                heapq.heappush(self._ready, (node.queue[0][0], node.index))
 
     def _earliest_blocked_ps(self) -> float:
         """The earliest pending measurement time of a blocked local node (``inf``: none)."""
@@ -916,15 +1012,17 @@ class Simulator:
         work = tuple(int(x) for x in self.work_done()) if self.work_done is not None else None
         flags = self.checkpointer.requested() if self.checkpointer is not None else (False, False)
         earliest, blocked_ps = self._frontier()
+        # (time, node) of the earliest blocked node (the head of _blocked, valid after _frontier): see _resolve
+        held = self._blocked[0] if blocked_ps < math.inf else (math.inf, 0)
         # The earliest arrival of the messages handed to each rank now: they bound its progress.
         handed = [min([msg.arrival_ps for msg in messages], default=math.inf) for messages in self._outbox]
         next_ps = min([earliest, *handed])
         if size > 1:
-            mine = (self._promises(earliest), earliest, blocked_ps, next_ps, self._last_event_ps, work, flags, handed)
+            mine = (self._promises(earliest), earliest, held, next_ps, self._last_event_ps, work, flags, handed)
             parts = comm.alltoall([(self._buffer, self._outbox[r], mine) for r in range(size)])
             self._outbox = [[] for _ in range(size)]
         else:
-            parts = [(self._buffer, (), ([math.inf], earliest, blocked_ps, next_ps, self._last_event_ps, work, flags,
+            parts = [(self._buffer, (), ([math.inf], earliest, held, next_ps, self._last_event_ps, work, flags,
                                          [math.inf]))]
         self._buffer = []
         horizon = self._horizons[rank]
@@ -959,9 +1057,13 @@ class Simulator:
         All of them with ``everything``. Otherwise only once every rank has
         passed the measurement's time ``t``: its ``progress`` (it has issued
         every operation before that time) is later than ``t``, or equal to
-        ``t`` while a measurement of its own at ``t`` holds it (the rule of
+        ``t`` while a node of its own blocked at ``t`` holds it (the rule of
         the lockstep windows this engine had before, so outcomes are the
-        same). Returns True when a measurement was resolved.
+        same) and the measurement's node comes no later than that node: every
+        operation ordered before the node's own is issued. A node blocked in
+        a :class:`ReadOutcomes` holds its rank so too, and is resumed here
+        once every bit it reads is known. Returns True when a measurement was
+        resolved.
         """
         pending, measures = self._pending, self._pending_measures
         for ops in gathered:
@@ -971,7 +1073,8 @@ class Simulator:
                     heapq.heappush(measures, op.key)
         self.stats.num_flushes += 1
         if not everything and (not measures or (progress is not None and not all(
-                done > measures[0][0] or (done == measures[0][0] == held) for done, held in zip(progress, blocked)))):
+                done > measures[0][0] or (done == measures[0][0] == held[0] and measures[0][1] <= held[1])
+                for done, held in zip(progress, blocked)))):
             self.stats.flush_seconds += time.perf_counter() - started
             return False
         limit = measures[0] if measures else None
@@ -992,8 +1095,12 @@ class Simulator:
             if op.kind == "measure":
                 heapq.heappop(measures)
                 resolved = True
-                if self.rank_of_node[op.node] == self.comm.rank:
+                if op.later:
+                    self._later[op.key] = tuple(outcome)
+                elif self.rank_of_node[op.node] == self.comm.rank:
                     self._resume_blocked(self.nodes[op.node], op, outcome)
+        if self._readers:
+            self._wake_readers()
         self.stats.state_seconds += time.perf_counter() - state_started
         self.stats.flush_seconds += time.perf_counter() - started
         return resolved
@@ -1022,6 +1129,7 @@ class Simulator:
         """Collective: what all ranks share, with per-rank counts summed (complete on every rank)."""
         extras = self.state.checkpoint_extras() if self.state is not None else {}
         return {"pending": [op for _key, op in sorted(self._pending, key=lambda item: item[0])], "statistics": self._summed_statistics(), "state_extras": extras,
+                "later": dict(self._later),
                 "memory": QuantumMemory.merged_snapshot(self.comm.allgather(self.memory.snapshot())),
                 "stats": {**self._summed_counts(), "num_windows": self.stats.num_windows,
                           "num_flushes": self.stats.num_flushes, "num_quantum_ops": self.stats.num_quantum_ops}}
@@ -1057,6 +1165,8 @@ class Simulator:
         self._pending_measures = [op.key for op in shared["pending"] if op.kind == "measure"]
         heapq.heapify(self._pending_measures)
         self._ready, self._blocked, self._in_flight = [], [], {}
+        self._later = dict(shared.get("later", {}))
+        self._readers = [n.index for n in self.local if n.blocked_by is not None and n.blocked_by[1].kind == "read"]
         self._horizons = [-math.inf] * self.comm.size
         self._last_event_ps = max([n.now_ps for n in self.local] or [0])
         for op in [op for _key, op in self._pending] + self._buffer:

@@ -39,7 +39,8 @@ et al., PRL 71, 4287 (1993))
     complete; a repeater learns that a segment is complete from the
     ``segment`` message of the repeater that made it (its middle).
     Corrections are tracked as a Pauli frame: every repeater sends its two
-    bits to B, and B applies ``X^(⊕m_x) Z^(⊕m_z)`` when it holds all ``N − 1``
+    bits to B (a repeater does not wait for its outcome: B reads the bits,
+    :meth:`~dqsim.engine.NodeContext.measure_later`), and B applies ``X^(⊕m_x) Z^(⊕m_z)`` when it holds all ``N − 1``
     of them and its own link's pair. That is the *delivery*.
 
 Fidelity of a delivered pair
@@ -514,23 +515,29 @@ def _swap(ctx, chain: ChainSpec, key: tuple[int, int]):
     left, right = chain.qubit(node, "left"), chain.qubit(node, "right")
     ctx.apply(gate_op("cx", [left, right]), error_probability=spec.gate_2q_error_probability)
     ctx.apply(gate_op("h", [left]), error_probability=spec.gate_1q_error_probability)
-    m_z, m_x = yield ctx.measure([left, right], error_probability=spec.measure_error_probability)
-    ctx.send(chain.num_links, (_TAG, pair_index), ("bits", attempt, node, m_z, m_x))
+    # The repeater only passes its bits on to B, so it does not wait for them: B reads them (at the same
+    # outcomes and times as a blocking measurement would give), and a measurement of a pair spanning
+    # ranks does not hold up every other node of this repeater's rank until the next flush.
+    outcome = yield ctx.measure_later([left, right], error_probability=spec.measure_error_probability)
+    ctx.send(chain.num_links, (_TAG, pair_index), ("bits", attempt, node, outcome))
     if chain.swapping == "nested":
         consumer = chain.consumer(node)
         if consumer != chain.num_links:
             ctx.send(consumer, (_TAG, pair_index), ("segment", attempt, "left" if node < consumer else "right"))
     ctx.count(("swaps", node), 1)
-    ctx.log("swap", f"pair {pair_index} attempt {attempt}: bits {m_z}{m_x}")
+    ctx.log("swap", f"pair {pair_index} attempt {attempt}")
 
 
-def _deliver(ctx, chain: ChainSpec, key, round_start_ps: int, bits: dict) -> int:
-    """B: Pauli-frame correction, Bell-weight probe, tell every node; returns the next round's start."""
+def _deliver(ctx, chain: ChainSpec, key, round_start_ps: int, bits: list) -> int:
+    """B: Pauli-frame correction, Bell-weight probe, tell every node; returns the next round's start.
+
+    ``bits``: the ``(m_z, m_x)`` of every repeater's Bell measurement.
+    """
     pair_index, attempt = key
     last = chain.num_links
     mine, theirs = chain.qubit(last, "left"), chain.qubit(0, "right")
     flip_z = flip_x = 0
-    for m_z, m_x in bits.values():
+    for m_z, m_x in bits:
         flip_z ^= m_z
         flip_x ^= m_x
     error = chain.node.gate_1q_error_probability
@@ -573,7 +580,7 @@ def _attempt(ctx, chain: ChainSpec, key: tuple[int, int], round_start_ps: int):
         ctx.spawn(_link_side, chain, key, side)
     linked: dict[str, int] = {}
     segments: set[str] = set()
-    bits: dict[int, tuple[int, int]] = {}
+    bits: dict[int, object] = {}  # repeater -> Outcome of its Bell measurement
     swapped = False
 
     def fresh(side: str) -> bool:
@@ -594,14 +601,15 @@ def _attempt(ctx, chain: ChainSpec, key: tuple[int, int], round_start_ps: int):
         elif kind == "segment":
             segments.add(data[0])
         elif kind == "bits":
-            bits[data[0]] = (data[1], data[2])
+            bits[data[0]] = data[1]
         elif kind == "deadline":
             side = data[0]
             if not swapped and not fresh(side):
                 _abandon(ctx, chain, key, side)
                 return None
         if node == last and "left" in linked and len(bits) == last - 1:
-            return _deliver(ctx, chain, key, round_start_ps, bits)
+            values = yield ctx.read_outcomes(list(bits.values()))
+            return _deliver(ctx, chain, key, round_start_ps, values)
         if (repeater and not swapped and len(linked) == 2 and fresh("left") and fresh("right")
                 and (not needs_segments or len(segments) == 2)):
             yield from _swap(ctx, chain, key)

@@ -69,13 +69,18 @@ def main(out_path):
     sim.spawn(1, relay, 4)
     sim.spawn(4, relay, None)
     sim.spawn(4, ticker, 330_000, 40)
-    stats = sim.run()
+    save_timeline(out_path, sim, sim.run())
+
+
+def save_timeline(out_path, sim, stats, **extra):
+    """Collective: the merged timeline, end time and counts (and ``extra`` arrays) to ``out_path`` on rank 0."""
     timeline = sim.gather_timeline()
-    if comm.rank == 0:
+    if sim.comm.rank == 0:
         np.savez(out_path, time_ps=np.array([t for t, _n, _k, _d in timeline]),
                  node=np.array([n for _t, n, _k, _d in timeline]),
                  what=np.array([zlib.crc32(f"{k}:{d}".encode()) for _t, _n, k, d in timeline]),
-                 end_ps=np.array([stats.end_time_ps, stats.num_events, stats.num_messages]))
+                 end_ps=np.array([stats.end_time_ps, stats.num_events, stats.num_messages]),
+                 **{key: value(timeline) for key, value in extra.items()})
 
 
 if __name__ == "__main__":

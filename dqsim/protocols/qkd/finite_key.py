@@ -230,9 +230,15 @@ def expected_counts(distance_km: float, intensities, probabilities, key_basis_pr
     return num_pulses, tuple(key), tuple(key_err), tuple(test), tuple(test_err)
 
 
-def _model_rate(x, distance_km: float, num_key_bits: float, system: dict) -> float:
-    """ℓ/N of the model at ``x = (q_x, p_μ1, p_μ2, μ1, μ2)``; negative (eq. (1) below zero) where no key,
-    so that the optimiser can climb out of the region without a key; -1 outside the allowed parameters."""
+def _model_rate(x, distance_km: float, num_key_bits: float, system: dict, eps_sec: float | None = None) -> float:
+    """ℓ/N of the model at ``x = (q_x, p_μ1, p_μ2, μ1, μ2)``; -1 outside the allowed parameters.
+
+    ``eps_sec`` None: ε_sec = κℓ (Lim et al. Sec. IV), the largest solution of ℓ = f(κℓ); a number:
+    that ε_sec. Where eq. (1) leaves no whole bit the value is negative, 1e-12 per bit missing (for
+    ε_sec = κℓ: missing for a solution to exist), so that the optimiser climbs out of the region
+    without a key; a fraction of a bit is no key (it used to be returned as a rate of ~4e-11 per
+    pulse at 130-132 km for n_X = 10^4).
+    """
     q_x, p1, p2, mu1, mu2 = x
     mu3 = system["mu3"]
     if not (0.0 < q_x < 1.0 and p1 > 0.0 and p2 > 0.0 and p1 + p2 < 1.0 and mu2 > mu3 and mu1 > mu2 + mu3
@@ -242,22 +248,41 @@ def _model_rate(x, distance_km: float, num_key_bits: float, system: dict) -> flo
     n, key, key_err, test, test_err = expected_counts(distance_km, (mu1, mu2, mu3), probabilities, q_x,
                                                       num_key_bits, system)
     leak = system["f_ec"] * binary_entropy(min(0.5, sum(key_err) / sum(key))) * num_key_bits
-    eps_sec = 1e-10
-    for _ in range(4):  # ε_sec = κ ℓ (the paper's choice), solved by iteration
-        r = finite_key_length(intensities=(mu1, mu2, mu3), probabilities=probabilities, key_counts=key,
-                              test_counts=test, test_errors=test_err, leakage_bits=leak, eps_sec=eps_sec,
-                              eps_cor=system["eps_cor"])
-        if r.secret_key_bits <= 0:
-            return r.unclipped_length / n
-        eps_sec = min(0.5, system["kappa"] * r.secret_key_bits)
-    return r.secret_key_bits / n
+
+    def length(eps):
+        return finite_key_length(intensities=(mu1, mu2, mu3), probabilities=probabilities, key_counts=key,
+                                 test_counts=test, test_errors=test_err, leakage_bits=leak, eps_sec=eps,
+                                 eps_cor=system["eps_cor"])
+
+    if eps_sec is not None:
+        r = length(eps_sec)
+        if r.secret_key_bits > 0:
+            return r.secret_key_bits / n
+        return (min(r.unclipped_length, 1.0) - 1.0) * 1e-12 - 1e-300  # no key: 1e-12 per bit missing
+    # ε_sec = κℓ (the paper's choice): ℓ_(i+1) = ℓ(κ ℓ_i) from ε_sec = 1e-10 falls to the largest fixed
+    # point (4 steps, as before, left keys 1-2 km beyond the last distance with one).
+    eps, previous = 1e-10, None
+    for _ in range(60):
+        r = length(eps)
+        if r.secret_key_bits <= 0 or r.secret_key_bits == previous:
+            break
+        previous = r.secret_key_bits
+        eps = min(0.5, system["kappa"] * r.secret_key_bits)
+    if r.secret_key_bits > 0:
+        return r.secret_key_bits / n
+    # no key: how far eq. (1) stays from ℓ = f(κℓ) having a solution, 1e-12 per bit, so that the
+    # optimiser climbs towards one (continuous in x, unlike the iteration's end)
+    margin = max(length(system["kappa"] * b).unclipped_length - b
+                 for b in np.geomspace(1.0, max(num_key_bits, 1.0), 9))
+    return min(margin, 0.0) * 1e-12 - 1e-300
 
 
 def optimal_rate(distance_km: float, num_key_bits: float, *, system: dict = LIM2014, starts: int = 6,
-                 seed: int = 1, screen: int = 3000) -> tuple[float, tuple[float, ...]]:
+                 seed: int = 1, screen: int = 3000,
+                 eps_sec: float | None = None) -> tuple[float, tuple[float, ...]]:
     """The largest ``ℓ/N`` of Lim et al.'s model over ``(q_x, p_μ1, p_μ2, μ1, μ2)`` (their Fig. 1).
 
-    A seeded screen of ``screen`` random points over ``q_x`` in [0.05, 0.99],
+    A seeded screen of ``screen`` random points over ``q_x`` in [0.005, 0.99],
     ``p_μ1``, ``p_μ2`` in [0.02, 0.9], ``μ1`` in [0.1, 1], ``μ2`` in [0.005,
     0.5] (plus three fixed points), then Nelder-Mead from the ``starts`` best.
     The screen matters for small blocks: at n_X = 10^4 the optimum sits at
@@ -272,21 +297,27 @@ def optimal_rate(distance_km: float, num_key_bits: float, *, system: dict = LIM2
         starts: number of local searches, >= 1.
         seed: seed of the random screen.
         screen: number of random points screened, >= 0.
+        eps_sec: None (default): ε_sec = κℓ as the paper's Sec. IV states, solved by iteration; a number
+            in (0, 1): that ε_sec for every block. At n_X = 10^4 the last distance with a key is
+            130.4 km with ε_sec = κℓ and 135.4 km with ε_sec = 1e-10 (the paper: "135 km"); the
+            edge moves about 1.35 km per decade of ε_sec (docs/architecture.md).
 
     Returns:
         ``(rate, (q_x, p_μ1, p_μ2, μ1, μ2))``; rate 0.0 where no start gives a key.
     """
     from scipy.optimize import minimize  # noqa: PLC0415 (SciPy is needed only by this optimiser)
 
+    if eps_sec is not None:
+        eps_sec = check_real("optimal_rate", "eps_sec", eps_sec, 0.0, 1.0, low_open=True, high_open=True)
     rng = np.random.default_rng(seed)
     base = [(0.8, 0.6, 0.25, 0.5, 0.15), (0.9, 0.7, 0.2, 0.4, 0.1), (0.7, 0.5, 0.3, 0.6, 0.2)]
-    screened = base + [tuple(x) for x in rng.uniform([0.05, 0.02, 0.02, 0.1, 0.005], [0.99, 0.9, 0.9, 1.0, 0.5],
+    screened = base + [tuple(x) for x in rng.uniform([0.005, 0.02, 0.02, 0.1, 0.005], [0.99, 0.9, 0.9, 1.0, 0.5],
                                                       size=(max(0, screen), 5))]
-    values = [_model_rate(x, distance_km, num_key_bits, system) for x in screened]
+    values = [_model_rate(x, distance_km, num_key_bits, system, eps_sec) for x in screened]
     order = sorted(range(len(screened)), key=lambda i: -values[i])
     best, best_x = 0.0, tuple(base[0])
     for i in order[:max(starts, 1)]:
-        res = minimize(lambda x: -_model_rate(x, distance_km, num_key_bits, system), screened[i],
+        res = minimize(lambda x: -_model_rate(x, distance_km, num_key_bits, system, eps_sec), screened[i],
                        method="Nelder-Mead", options={"xatol": 1e-6, "fatol": 1e-16, "maxiter": 3000})
         rate = -float(res.fun)
         if rate > best:

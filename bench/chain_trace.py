@@ -1,0 +1,377 @@
+"""Model: how fast could the 1,024-node chain run on 2 ranks, per placement of its nodes?
+
+A benchmark-side model, not a test: it measures and records, it asserts nothing.
+
+1. *Trace* (one rank, a plain process): the chain of ``bench/chain_ranks.py``
+   runs ``--trace-repeats`` times with every engine event timed in CPU time
+   (``time.process_time``, so other users' load counts less); an event's cost
+   is its median over the repeats. Every event is named by
+   ``(node, time, origin, counter)``, which is the same for any number of
+   ranks and any placement (the engine's results do not depend on them).
+2. *Replay* (``--ranks`` ranks under mpiexec): the real engine runs the chain
+   with each placement and each events-per-exchange budget, and records which
+   events every rank ran in which iteration (one exchange each), plus the CPU
+   time of each exchange's own work (promises before the ``alltoall``,
+   delivering messages and applying shared operations after it). The
+   iterations do not depend on timing (every rank acts on what the exchange
+   gave it), so this is the engine's synchronisation rule replayed exactly.
+3. *Estimate*: 2-rank time = sum over iterations of the busier rank's event
+   cost (from the trace) + the larger exchange work + ``--exchange-latency-ms``
+   per exchange (the ``alltoall`` between two otherwise idle processes), and
+   its ratio to the trace's one-rank event cost plus one-rank exchanges.
+   Beside it, *measured*: the same sum with each rank's own CPU time of its
+   events and exchange work in that run (waiting inside the ``alltoall``
+   left out), against the same instruments on one rank: what two idle cores
+   would take, from runs on a loaded machine.
+
+Placements: ``contiguous`` (today's blocks), ``cyclicB`` (blocks of ``B``
+nodes dealt to ranks in turn), ``balanced`` (two contiguous blocks of equal
+traced cost), ``split:K`` (rank 0 runs nodes ``0..K-1``).
+
+Example (from the repository root)::
+
+    OMP_NUM_THREADS=1 .venv/bin/python bench/chain_trace.py --nodes 1024 --pairs 2 \\
+        --placements contiguous balanced cyclic256 cyclic64 --budgets 64 1024
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from chain_ranks import add_workload_arguments, chain_of, write_result  # noqa: E402  (this script's folder is on sys.path)
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_RESULTS_DIR = ROOT / "bench" / "results"
+
+
+def placement_of(name: str, num_nodes: int, num_ranks: int, costs_by_node: list[float] | None) -> list[int] | None:
+    """The rank of every node for placement ``name`` (``None``: the engine's default contiguous blocks)."""
+    if name == "contiguous":
+        return None
+    if name.startswith("cyclic"):
+        block = int(name[len("cyclic"):])
+        return [(i // block) % num_ranks for i in range(num_nodes)]
+    if name.startswith("split:"):
+        first = int(name.split(":")[1])
+        if num_ranks != 2:
+            raise SystemExit("split:K needs 2 ranks")
+        return [0 if i < first else 1 for i in range(num_nodes)]
+    if name == "balanced":
+        if costs_by_node is None:
+            raise SystemExit("balanced needs the trace")
+        total, done, ranks, rank = sum(costs_by_node), 0.0, [], 0
+        for cost in costs_by_node:
+            if done >= total * (rank + 1) / num_ranks and rank < num_ranks - 1:
+                rank += 1
+            ranks.append(rank)
+            done += cost
+        return ranks
+    raise SystemExit(f"unknown placement {name!r}")
+
+
+def _key(node, entry) -> tuple:
+    return (node.index, entry[0], entry[1], entry[2])
+
+
+def trace_worker(args) -> int:
+    """One rank: time every event (CPU time) and write ``{key: cost}`` with the event's kind."""
+    from dqsim import comm as comm_mod
+    from dqsim.engine import simulator
+    from dqsim.scenarios import repeater
+
+    comm = comm_mod.init()
+    original = simulator.Simulator._handle
+    costs: dict = {}
+    kinds: dict = {}
+    clock = time.process_time
+
+    def timed(self, node, entry):
+        started = clock()
+        original(self, node, entry)
+        costs[_key(node, entry)] = clock() - started
+        if entry[3] == "deliver":
+            tag = entry[4].tag
+            kinds[_key(node, entry)] = f"deliver {tag[0] if isinstance(tag, tuple) else tag}"
+        else:
+            kinds[_key(node, entry)] = "resume"
+
+    simulator.Simulator._handle = timed
+    started, cpu_started = time.perf_counter(), clock()
+    run = repeater.run_chain(chain_of(args), comm=comm, seed=args.seed)
+    record = {"wall_s": time.perf_counter() - started, "cpu_s": clock() - cpu_started,
+              "windows": run.engine.num_windows, "events": run.engine.num_events,
+              "load_average_1min": os.getloadavg()[0],
+              "events_list": [[*key, costs[key], kinds[key]] for key in costs]}
+    Path(args.out).write_text(json.dumps(record))
+    return 0
+
+
+def replay_worker(args) -> int:
+    """Several ranks: run the real engine, record each event's iteration and each exchange's own CPU time."""
+    from dqsim import comm as comm_mod
+    from dqsim.engine import simulator
+    from dqsim.scenarios import repeater
+
+    comm = comm_mod.init()
+    placement = json.loads(Path(args.placement_file).read_text()) if args.placement_file else None
+    simulator.EVENTS_PER_EXCHANGE = args.budget
+    clock = time.process_time
+    ran: list = []                       # (iteration, key)
+    exchanges: list = []                 # own CPU seconds of each exchange (before + after the alltoall)
+    shared_ops = [0]
+    state = {"iteration": 0}
+    original_handle = simulator.Simulator._handle
+    original_run_local = simulator.Simulator._run_local
+    local_cpu: list = []                 # CPU seconds of each iteration's events (_run_local), this rank
+    original_exchange = simulator.Simulator._exchange
+    original_resolve = simulator.Simulator._resolve
+
+    def run_local(self, horizon, budget):
+        started = clock()
+        original_run_local(self, horizon, budget)
+        local_cpu.append(clock() - started)
+
+    def handle(self, node, entry):
+        ran.append((state["iteration"], _key(node, entry)))
+        original_handle(self, node, entry)
+
+    class TimedComm:
+        """The run's communicator with the alltoall's own time taken out of the exchange's CPU time."""
+
+        def __init__(self, inner):
+            self._inner = inner
+            self.waited = 0.0
+
+        def __getattr__(self, name):
+            return getattr(self._inner, name)
+
+        def alltoall(self, objs):
+            started = clock()
+            out = self._inner.alltoall(objs)
+            self.waited += clock() - started
+            return out
+
+    def exchange(self):
+        if not isinstance(self.comm, TimedComm):
+            self.comm = TimedComm(self.comm)
+        self.comm.waited = 0.0
+        started = clock()
+        out = original_exchange(self)
+        exchanges.append(clock() - started - self.comm.waited)
+        state["iteration"] += 1
+        return out
+
+    def resolve(self, gathered, **options):
+        shared_ops[0] += sum(len(ops) for ops in gathered)
+        return original_resolve(self, gathered, **options)
+
+    simulator.Simulator._handle = handle
+    simulator.Simulator._exchange = exchange
+    simulator.Simulator._resolve = resolve
+    simulator.Simulator._run_local = run_local
+    # the alltoall alone, between these otherwise idle ranks (empty lists, as most exchanges)
+    comm.barrier()
+    samples = []
+    for _ in range(200):
+        started = time.perf_counter()
+        comm.alltoall([[] for _ in range(comm.size)])
+        samples.append(time.perf_counter() - started)
+    comm.barrier()
+    started = time.perf_counter()
+    run = repeater.run_chain(chain_of(args), comm=comm, seed=args.seed, placement=placement)
+    wall_s = comm.allreduce_max(time.perf_counter() - started)
+    parts = comm.gather({"ran": ran, "exchanges": exchanges, "shared_ops": shared_ops[0], "local_cpu": local_cpu,
+                         "alltoall_median_s": statistics.median(samples)})
+    if comm.rank == 0:
+        fingerprint = [(p.delivery_ps, repr(p.fidelity), p.restarts) for p in run.pairs]
+        Path(args.out).write_text(json.dumps({"ranks": parts, "wall_s": wall_s, "windows": run.engine.num_windows,
+                                              "flushes": run.engine.num_flushes, "pairs": repr(fingerprint),
+                                              "load_average_1min": os.getloadavg()[0],
+                                              "cross_rank_messages": run.engine.num_cross_rank_messages}))
+    return 0
+
+
+def _run(cmd, env, timeout_s):
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout_s)
+    if proc.returncode != 0:
+        raise SystemExit(f"failed: {' '.join(cmd)}\n{proc.stderr[-3000:]}")
+
+
+def driver(args) -> int:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+           "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    mpiexec = Path(sys.executable).parent / "mpiexec"
+    common = ["--nodes", str(args.nodes), "--pairs", str(args.pairs), "--link-km", str(args.link_km),
+              "--source-fidelity", str(args.source_fidelity), "--t2-s", str(args.t2_s), "--seed", str(args.seed)]
+    me = [sys.executable, str(Path(__file__).resolve())]
+    with tempfile.TemporaryDirectory() as tmp:
+        traces = []
+        for repeat in range(args.trace_repeats):
+            out = Path(tmp) / f"trace{repeat}.json"
+            _run([*me, "--trace-worker", "--out", str(out), *common], env, args.timeout_s)
+            traces.append(json.loads(out.read_text()))
+        per_event: dict = {}
+        kinds: dict = {}
+        for trace in traces:
+            for *key, cost, kind in trace["events_list"]:
+                per_event.setdefault(tuple(key), []).append(cost)
+                kinds[tuple(key)] = kind
+        cost = {key: statistics.median(values) for key, values in per_event.items()}
+        one_rank_events_s = sum(cost.values())
+        one_rank_cpu_s = statistics.median(t["cpu_s"] for t in traces)
+        by_node = [0.0] * args.nodes
+        by_kind: dict = {}
+        for key, value in cost.items():
+            by_node[key[0]] += value
+            entry = by_kind.setdefault(kinds[key], [0, 0.0])
+            entry[0] += 1
+            entry[1] += value
+        print(f"trace: {len(cost)} events, event cost {one_rank_events_s:.3f} s CPU, run {one_rank_cpu_s:.3f} s CPU "
+              f"(median of {args.trace_repeats}); windows {traces[0]['windows']}")
+        for kind, (count, total) in sorted(by_kind.items(), key=lambda kv: -kv[1][1]):
+            print(f"  {kind:24s} {count:6d} events {total:7.3f} s  {1e6 * total / count:6.1f} us/event")
+        last = args.nodes - 1
+        print(f"  node {last} (B): {by_node[last]:.3f} s; node 0 (A): {by_node[0]:.3f} s; "
+              f"nodes 0-{args.nodes // 2 - 1}: {sum(by_node[:args.nodes // 2]):.3f} s")
+
+        # One rank with the replay's own instruments: the reference of the measured critical paths below.
+        one_measured = []
+        for repeat in range(args.replay_repeats):
+            out = Path(tmp) / f"one{repeat}.json"
+            _run([*me, "--replay-worker", "--out", str(out), *common], env, args.timeout_s)
+            part = json.loads(out.read_text())["ranks"][0]
+            one_measured.append(sum(part["exchanges"]) + sum(part["local_cpu"]))
+        one_measured_s = statistics.median(one_measured)
+        print(f"one rank, measured CPU of events and exchanges: {one_measured_s:.3f} s "
+              f"(median of {args.replay_repeats}: {', '.join(f'{x:.3f}' for x in one_measured)})")
+
+        def critical_s(replay) -> float:
+            """Sum over iterations of the larger rank's measured CPU (exchange work + events)."""
+            total = 0.0
+            for i in range(max(len(part["exchanges"]) for part in replay["ranks"])):
+                total += max((part["exchanges"][i] if i < len(part["exchanges"]) else 0.0)
+                             + (part["local_cpu"][i] if i < len(part["local_cpu"]) else 0.0)
+                             for part in replay["ranks"])
+            return total
+
+        rows = []
+        for name in args.placements:
+            placement = placement_of(name, args.nodes, args.ranks, by_node)
+            placement_file = Path(tmp) / f"placement-{name}.json"
+            placement_file.write_text(json.dumps(placement))
+            for budget in args.budgets:
+                measured = []
+                for repeat in range(args.replay_repeats):
+                    out = Path(tmp) / f"replay-{name}-{budget}-{repeat}.json"
+                    _run([str(mpiexec), "-n", str(args.ranks), *me, "--replay-worker", "--out", str(out),
+                          "--placement-file", str(placement_file), "--budget", str(budget), *common], env,
+                         args.timeout_s)
+                    replay = json.loads(out.read_text())
+                    measured.append(critical_s(replay))
+                iterations = max(len(part["exchanges"]) for part in replay["ranks"])
+                work = [[0.0] * iterations for _ in replay["ranks"]]
+                events = [[0] * iterations for _ in replay["ranks"]]
+                first_ps = [[None] * iterations for _ in replay["ranks"]]
+                for rank, part in enumerate(replay["ranks"]):
+                    for iteration, key in part["ran"]:
+                        work[rank][iteration] += cost[tuple(key)]
+                        events[rank][iteration] += 1
+                        if first_ps[rank][iteration] is None:
+                            first_ps[rank][iteration] = key[1]
+                busiest = sum(max(w[i] for w in work) for i in range(iterations))
+                busiest_events = sum(max(e[i] for e in events) for i in range(iterations))
+                exchange_own = sum(max(part["exchanges"][i] if i < len(part["exchanges"]) else 0.0
+                                       for part in replay["ranks"]) for i in range(iterations))
+                latency_s = args.exchange_latency_ms / 1e3
+                estimate = busiest + exchange_own + iterations * latency_s
+                one = one_rank_events_s + traces[0]["windows"] * latency_s
+                ranks_of = placement or placement_of("balanced", args.nodes, args.ranks, [1.0] * args.nodes)
+                row = {"placement": name, "budget": budget, "iterations": iterations,
+                       "rank_event_cost_s": [sum(w) for w in work],
+                       "busiest_event_cost_s": busiest, "busiest_events": busiest_events,
+                       "busiest_event_share": busiest_events / len(cost),
+                       "exchange_own_cpu_s": exchange_own, "exchange_latency_s": iterations * latency_s,
+                       "estimate_s": estimate, "ratio_to_one_rank": estimate / one,
+                       "measured_critical_cpu_s": measured,
+                       "measured_ratio": (statistics.median(measured) + iterations * latency_s)
+                       / (one_measured_s + traces[0]["windows"] * latency_s),
+                       "ratio_without_exchanges": busiest / one_rank_events_s,
+                       "bound_ratio": max(sum(w) for w in work) / one_rank_events_s,
+                       "shared_ops": sum(part["shared_ops"] for part in replay["ranks"]) // len(replay["ranks"]),
+                       "cross_rank_messages": replay["cross_rank_messages"],
+                       "boundaries": sum(1 for i in range(args.nodes - 1) if ranks_of[i] != ranks_of[i + 1]),
+                       "measured_wall_s": replay["wall_s"], "load_average_1min": replay["load_average_1min"],
+                       "alltoall_idle_median_s": [p["alltoall_median_s"] for p in replay["ranks"]],
+                       "pairs": replay["pairs"],
+                       "per_iteration": {"event_cost_s": work, "events": events, "first_event_ps": first_ps,
+                                         "exchange_own_cpu_s": [part["exchanges"] for part in replay["ranks"]]}}
+                rows.append(row)
+                print(f"{name:>11s} budget {budget:5d}: {iterations:5d} exchanges, busiest-rank events "
+                      f"{busiest:.3f} s ({row['busiest_event_share']:.2f} of events; ratio without exchanges "
+                      f"{row['ratio_without_exchanges']:.2f}, bound {row['bound_ratio']:.2f}), exchange work "
+                      f"{exchange_own:.3f} s, shared ops {row['shared_ops']}, estimate {estimate:.3f} s = "
+                      f"{row['ratio_to_one_rank']:.2f}x one rank; measured critical path "
+                      f"{statistics.median(measured):.3f} s CPU = {row['measured_ratio']:.2f}x "
+                      f"(measured wall {replay['wall_s']:.2f} s, "
+                      f"load {replay['load_average_1min']:.1f})", flush=True)
+        identical = len({row["pairs"] for row in rows}) <= 1
+        print(f"identical delivered pairs across placements and budgets: {identical}")
+    result = {"benchmark": "chain_trace", "date": datetime.date.today().isoformat(),
+              "machine": {"label": args.label, "platform": platform.platform(), "cpus": os.cpu_count(),
+                          "load_average_at_end": os.getloadavg()[0], "notes": args.notes},
+              "workload": {"nodes": args.nodes, "pairs": args.pairs, "link_km": args.link_km,
+                           "source_fidelity": args.source_fidelity, "t2_s": args.t2_s, "seed": args.seed},
+              "model": {"ranks": args.ranks, "exchange_latency_ms": args.exchange_latency_ms,
+                        "trace_repeats": args.trace_repeats},
+              "one_rank": {"event_cost_s": one_rank_events_s, "run_cpu_s": one_rank_cpu_s,
+                           "measured_cpu_s": one_measured,
+                           "windows": traces[0]["windows"], "node_B_cost_s": by_node[-1],
+                           "by_kind": {k: {"events": v[0], "cost_s": v[1]} for k, v in by_kind.items()},
+                           "loads": [t["load_average_1min"] for t in traces]},
+              "identical_across_placements": identical, "rows": rows}
+    write_result(args.results_dir, f"chain_trace-{args.label}", result)
+    return 0
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_workload_arguments(p)
+    p.add_argument("--ranks", type=int, default=2)
+    p.add_argument("--placements", nargs="+",
+                   default=["contiguous", "balanced", "cyclic256", "cyclic128", "cyclic64", "cyclic32"])
+    p.add_argument("--budgets", type=int, nargs="+", default=[64],
+                   help="events per exchange (the engine's EVENTS_PER_EXCHANGE) to replay")
+    p.add_argument("--exchange-latency-ms", type=float, default=0.05,
+                   help="wall time of one alltoall between two idle processes, ms (added per exchange)")
+    p.add_argument("--trace-repeats", type=int, default=3)
+    p.add_argument("--replay-repeats", type=int, default=1,
+                   help="runs of each replay (and of the one-rank reference); measured figures take the median")
+    p.add_argument("--timeout-s", type=float, default=600.0)
+    p.add_argument("--label", default="vm")
+    p.add_argument("--notes", default="")
+    p.add_argument("--results-dir", default=str(DEFAULT_RESULTS_DIR))
+    p.add_argument("--trace-worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--replay-worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--placement-file", help=argparse.SUPPRESS)
+    p.add_argument("--budget", type=int, default=64, help=argparse.SUPPRESS)
+    p.add_argument("--out", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.trace_worker:
+        return trace_worker(args)
+    if args.replay_worker:
+        return replay_worker(args)
+    return driver(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
