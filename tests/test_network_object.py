@@ -95,6 +95,21 @@ def test_routes_are_those_of_dijkstra_and_the_same_both_ways(kind):
             assert net.route(a, b) == (expected if a == lo else expected[::-1])
 
 
+def test_routes_between_neighbours_equal_dijkstra_routes_with_ties_and_shortcuts():
+    """A link shorter than any detour is taken without a search; ties and longer links still search."""
+    rng = random.Random(3)
+    for trial in range(40):
+        names = [f"node{i}" for i in range(rng.randint(3, 10))]
+        pairs = {tuple(sorted(rng.sample(range(len(names)), 2))) for _ in range(3 * len(names))}
+        graph = topology.from_edges(names, [(names[a], names[b], float(rng.choice([1, 2, 3, 5]))) for a, b in pairs])
+        if not nx.is_connected(graph) or nx.is_forest(graph):
+            continue
+        net = Network(graph, [NodeSpec(name=n) for n in names])
+        for a, b in pairs:
+            expected = [names.index(n) for n in nx.shortest_path(graph, names[a], names[b], weight="distance_km")]
+            assert net.route(a, b) == expected and net.route(b, a) == expected[::-1]
+
+
 def test_tree_routes_equal_dijkstra_routes():
     rng = random.Random(11)
     tree = nx.random_labeled_tree(30, seed=3) if hasattr(nx, "random_labeled_tree") else nx.random_tree(30, seed=3)

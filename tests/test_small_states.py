@@ -159,6 +159,24 @@ def test_measure_z_and_reset_fast_paths_equal_the_general_ones_bit_for_bit():
     assert np.allclose(w.density_matrix([0, 1]), g.density_matrix([0, 1]), atol=1e-15)
 
 
+def test_measuring_shared_werner_pairs_equals_measuring_a_private_copy_bit_for_bit():
+    """A Werner pair's read-only ρ is shared, and so are its measured rests (cached): the same groups as a copy."""
+    for werner in (0.9, 0.55, 1.0):
+        for position in (0, 1):
+            for u in (0.01, 0.3, 0.6, 0.99, 0.3, 0.99):  # each outcome twice: the second time from the cache
+                shared, private = SmallStates(), SmallStates()
+                shared.werner_pair(0, 1, werner)
+                private.werner_pair(5, 6, werner)
+                private.install([0, 1], private.remove(5))  # a writeable copy of the same ρ
+                assert not shared.group_of(0).rho.flags.writeable and private.group_of(0).rho.flags.writeable
+                q = (0, 1)[position]
+                assert shared.measure_z(q, u) == private.measure_z(q, u)
+                other = 1 - q
+                a, b = shared.group_of(other).rho, private.group_of(other).rho
+                assert a.tobytes() == b.tobytes() and not a.flags.writeable
+                assert shared.measure_z(other, 0.5) == private.measure_z(other, 0.5)
+
+
 def test_take_pure_average_gives_back_rho_and_preparation():
     s = SmallStates(); s.werner_pair(0, 1, 0.3)
     rho = s.density_matrix([0, 1])

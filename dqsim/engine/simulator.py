@@ -34,7 +34,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import heapq
-from heapq import heappop, heappush
+from heapq import heappop, heappush, heapreplace
 import math
 import time
 from dataclasses import dataclass, field
@@ -134,17 +134,11 @@ class Message:
 _COMMANDS = (Wait, Receive, MeasureCmd, MeasureLater, ReadOutcomes)
 
 
-def _frozen(cls, fields: dict):
-    """An instance of the frozen dataclass ``cls`` with ``fields`` (every field), made without ``__init__``.
-
-    A frozen dataclass's ``__init__`` sets each field through
-    ``object.__setattr__``, which costs more than the rest of an engine
-    event; writing the instance dict directly gives an equal object
-    (equality, hash, repr and pickling read the same fields).
-    """
-    obj = object.__new__(cls)
-    obj.__dict__.update(fields)
-    return obj
+#: Makes the engine's frozen dataclasses (commands, messages) without ``__init__``: the hot paths then write
+#: every field into the instance dict. A frozen dataclass's ``__init__`` sets each field through
+#: ``object.__setattr__``, which costs more than the rest of an engine event; the objects are equal (equality,
+#: hash, repr and pickling read the same fields).
+_new = object.__new__
 
 
 @dataclass
@@ -232,14 +226,19 @@ class NodeContext:
     def wait(self, delay_ps: int) -> Wait:
         if delay_ps < 0:
             raise EngineError(f"node {self.name}: wait of {delay_ps} ps is negative")
-        return _frozen(Wait, {"delay_ps": int(delay_ps)})
+        command = _new(Wait)
+        command.__dict__["delay_ps"] = int(delay_ps)  # (see _new)
+        return command
 
     def receive(self, tag) -> Receive:
-        return _frozen(Receive, {"tag": tag})
+        command = _new(Receive)
+        command.__dict__["tag"] = tag  # (see _new)
+        return command
 
     def measure(self, qubits: Sequence[int], *, basis: str = "Z", error_probability: float = 0.0) -> MeasureCmd:
-        return _frozen(MeasureCmd, {"qubits": tuple(qubits), "basis": basis,
-                                    "error_probability": error_probability})
+        command = _new(MeasureCmd)  # (see _new)
+        command.__dict__.update(qubits=tuple(qubits), basis=basis, error_probability=error_probability)
+        return command
 
     def measure_later(self, qubits: Sequence[int], *, basis: str = "Z",
                       error_probability: float = 0.0) -> MeasureLater:
@@ -495,6 +494,9 @@ class Simulator:
         boundary = set() if comm.size == 1 else network.boundary_nodes
         #: Rank of each qubit's node, or -1 when the node is a boundary node (never local).
         self._rank_of_qubit = [-1 if node in boundary else self.rank_of_node[node] for node in qubit_owner]
+        #: Per qubit: a network qubit of a non-boundary node of this rank (what never changes in _is_local).
+        self._own_network_qubit = [rank == comm.rank and q >= self.memory.num_data_qubits
+                                   for q, rank in enumerate(self._rank_of_qubit)]
         self._in_flight: dict[int, int] = {}               # qubit -> this rank's buffered/pending ops on it
         if state is not None:
             self.memory.free_slots = list(range(self.memory.num_data_qubits, state.num_qubits))
@@ -600,14 +602,16 @@ class Simulator:
         source.counter += 1
         self._enqueue(node, (time_ps, origin, source.counter, action, arg))
 
-    def _resume_later(self, node: _Node, time_ps: int, process: ProcessHandle, value) -> None:
-        """Queue the resumption of one of ``node``'s own processes (:meth:`_push` from the node itself)."""
+    @staticmethod
+    def _resume_later(node: _Node, time_ps: int, process: ProcessHandle, value) -> None:
+        """Queue the resumption of one of ``node``'s own processes (:meth:`_push` from the node itself).
+
+        Only :meth:`_step` calls it, and every caller of :meth:`_step` puts
+        the node's queue head in the ready heap after the step (the node may
+        have blocked meanwhile), so it does not do so here.
+        """
         node.counter += 1
-        entry = (time_ps, node.index, node.counter, "resume", (process, value))
-        queue = node.queue
-        heappush(queue, entry)
-        if queue[0] is entry and node.blocked_by is None:
-            heappush(self._ready, (time_ps, node.index))
+        heappush(node.queue, (time_ps, node.index, node.counter, "resume", (process, value)))
 
     def _is_local(self, qubits) -> bool:
         """Whether an operation on ``qubits`` touches local small states only (this rank applies it now).
@@ -616,10 +620,10 @@ class Simulator:
         rank, not in the register, not in a shared small state, and not
         touched by an operation of this rank still waiting for a flush.
         """
-        memory, rank, rank_of_qubit, in_flight = self.memory, self._rank, self._rank_of_qubit, self._in_flight
-        num_data, slot_of, shared = memory.num_data_qubits, memory.slot_of, memory.shared_qubits
+        own, in_flight, memory = self._own_network_qubit, self._in_flight, self.memory
+        slot_of, shared = memory.slot_of, memory.shared_qubits
         for q in qubits:
-            if rank_of_qubit[q] != rank or q < num_data or q in slot_of or q in shared or q in in_flight:
+            if not own[q] or q in slot_of or q in shared or q in in_flight:
                 return False
         return True
 
@@ -685,14 +689,25 @@ class Simulator:
         return node.now_ps + latency + extra_delay_ps
 
     def _send(self, node: _Node, dest: int, tag, payload, extra_delay_ps: int) -> int:
-        arrival = self._arrival_ps(node, dest, extra_delay_ps)
+        source = node.index
+        latency = self._latencies.get(source * self._num_nodes + dest) if dest != source else None
+        if latency is None:
+            arrival = self._arrival_ps(node, dest, extra_delay_ps)
+        else:  # self._arrival_ps, its common case inlined
+            arrival = node.now_ps + latency + extra_delay_ps
         node.counter += 1
-        msg = _frozen(Message, {"source": node.index, "dest": dest, "tag": tag, "payload": payload,
-                                "sent_ps": node.now_ps, "arrival_ps": arrival, "origin_counter": node.counter})
+        msg = _new(Message)
+        msg.__dict__.update(source=source, dest=dest, tag=tag, payload=payload, sent_ps=node.now_ps,
+                            arrival_ps=arrival, origin_counter=node.counter)  # (see _new)
         self.stats.num_messages += 1
         rank = self.rank_of_node[dest]
-        if rank == self.comm.rank:
-            self._enqueue(self.nodes[dest], (arrival, node.index, node.counter, "deliver", msg))
+        if rank == self._rank:
+            entry = (arrival, source, node.counter, "deliver", msg)  # self._enqueue(receiver, entry), inlined
+            receiver = self.nodes[dest]
+            queue = receiver.queue
+            heappush(queue, entry)
+            if queue[0] is entry and receiver.blocked_by is None:
+                heappush(self._ready, (arrival, dest))
         else:
             if arrival < self._horizons[rank]:
                 raise EngineError(
@@ -737,8 +752,10 @@ class Simulator:
             if kind is not Wait and kind is not Receive and kind is not MeasureCmd:
                 # a subclass of a command takes its base's path
                 kind = next((base for base in _COMMANDS if isinstance(command, base)), None)
-            if kind is Wait:
-                self._resume_later(node, node.now_ps + command.delay_ps, process, None)
+            if kind is Wait:  # self._resume_later(node, now + delay, process, None), inlined
+                node.counter += 1
+                heappush(node.queue, (node.now_ps + command.delay_ps, node.index, node.counter, "resume",
+                                      (process, None)))
             elif kind is Receive:
                 tag = command.tag
                 box = node.mailbox.get(tag)
@@ -813,27 +830,6 @@ class Simulator:
             if node.queue and node.blocked_by is None:
                 heapq.heappush(self._ready, (node.queue[0][0], node.index))
 
-    def _handle(self, node: _Node, entry) -> None:
-        time_ps, _origin, _counter, action, arg = entry
-        node.now_ps = time_ps
-        self.stats.num_events += 1
-        if action == "resume":
-            self._step(node, *arg)  # arg = (process, value)
-        else:  # deliver
-            tag = arg.tag  # arg: the Message
-            waiters = node.waiting.get(tag)
-            if waiters:
-                process = waiters.pop(0)
-                if not waiters:  # no empty lists left behind: one tag per exchange would pile up
-                    del node.waiting[tag]
-                self._step(node, process, arg)
-            else:
-                box = node.mailbox.get(tag)
-                if box is None:
-                    node.mailbox[tag] = [arg]
-                else:
-                    box.append(arg)
-
     def _earliest_blocked_ps(self) -> float:
         """The earliest pending measurement time of a blocked local node (``inf``: none)."""
         blocked = self._blocked
@@ -857,25 +853,56 @@ class Simulator:
         nor a reply to a message this rank sends meanwhile: each such message
         lowers ``_send_limit`` to its arrival plus the shortest path back.)
         """
-        ready, nodes, blocked, handle = self._ready, self.nodes, self._blocked, self._handle
+        ready, nodes, blocked, step = self._ready, self.nodes, self._blocked, self._step
         last = self._last_event_ps
-        while ready and budget > 0:
-            time_ps, index = ready[0]
-            node = nodes[index]
-            queue = node.queue
-            if node.blocked_by is not None or not queue or queue[0][0] != time_ps:
-                heappop(ready)  # stale: the node blocked, or its head changed (a fresh entry exists)
-                continue
-            if time_ps >= horizon or time_ps >= self._send_limit or (blocked and time_ps >= self._earliest_blocked_ps()):
-                break
-            heappop(ready)
-            handle(node, heappop(queue))
-            budget -= 1
-            if time_ps > last:
-                last = time_ps
-            if queue and node.blocked_by is None:
-                heappush(ready, (queue[0][0], index))
-        self._last_event_ps = last
+        allowed = budget
+        try:
+            while ready and budget > 0:
+                top = ready[0]
+                time_ps, index = top
+                node = nodes[index]
+                queue = node.queue
+                if node.blocked_by is not None or not queue or queue[0][0] != time_ps:
+                    heappop(ready)  # stale: the node blocked, or its head changed (a fresh entry exists)
+                    continue
+                if time_ps >= horizon or time_ps >= self._send_limit or (
+                        blocked and time_ps >= self._earliest_blocked_ps()):
+                    break
+                # the event: the node's clock moves to it; a resumption steps its process, a message
+                # steps the first process waiting for its tag or goes to the mailbox
+                _time, _origin, _counter, action, arg = heappop(queue)
+                node.now_ps = time_ps
+                if action == "resume":
+                    step(node, arg[0], arg[1])  # arg = (process, value)
+                else:  # deliver; arg: the Message
+                    tag = arg.tag
+                    waiters = node.waiting.get(tag)
+                    if waiters:
+                        process = waiters.pop(0)
+                        if not waiters:  # no empty lists left behind: one tag per exchange would pile up
+                            del node.waiting[tag]
+                        step(node, process, arg)
+                    else:
+                        box = node.mailbox.get(tag)
+                        if box is None:
+                            node.mailbox[tag] = [arg]
+                        else:
+                            box.append(arg)
+                budget -= 1
+                if time_ps > last:
+                    last = time_ps
+                # this node's entry leaves the ready heap and its new head joins it, in one sift when the
+                # entry is still on top (else it stays behind, stale, and is dropped when it surfaces)
+                if queue and node.blocked_by is None:
+                    if ready[0] is top:
+                        heapreplace(ready, (queue[0][0], index))
+                    else:
+                        heappush(ready, (queue[0][0], index))
+                elif ready[0] is top:
+                    heappop(ready)
+        finally:
+            self.stats.num_events += allowed - budget
+            self._last_event_ps = last
 
     def _resume_blocked(self, node: _Node, op: QOp, outcome) -> None:
         process, pending_op = node.blocked_by

@@ -169,6 +169,8 @@ class Network:
         self._routes: dict[tuple[int, int], list[int]] = {}
         self._latency: dict[tuple[int, int], int] = {}
         self._tree = self._rooted_forest() if nx.is_forest(graph) else None
+        self._lightest: list[list[tuple]] | None = None  # see _link_is_shortest
+        self._weights: dict[tuple[int, int], float] = {}
         self._rank_distances: list[list[int]] | None = None
 
     def _rooted_forest(self) -> tuple[list[int], list[int], list[int], list[int], list[list[int]]]:
@@ -426,6 +428,8 @@ class Network:
                 route = [lo, hi]
             elif self._tree is not None:  # the only simple path: what Dijkstra would find
                 route = self._tree_route(lo, hi)
+            elif self._link_is_shortest(lo, hi):  # the one shortest route: what Dijkstra would find
+                route = [lo, hi]
             else:
                 try:
                     names = nx.shortest_path(self.graph, self.names[lo], self.names[hi], weight="distance_km")
@@ -437,6 +441,32 @@ class Network:
                 raise ResourceError(f"no route joins nodes {self.names[a]} and {self.names[b]}")
             self._routes[(lo, hi)] = route
         return list(route) if a == lo else list(reversed(route))
+
+    def _link_is_shortest(self, a: int, b: int) -> bool:
+        """Whether a link joins ``a`` and ``b`` and is shorter than every other route between them.
+
+        Lengths are the routing weights (``distance_km`` of the graph's
+        edges, 1 where absent, as networkx reads them). Every other route
+        leaves ``a`` and enters ``b`` by two other links, so it is at least
+        as long as the lightest of each; a link strictly shorter than their
+        sum is the only shortest route. Saves a search for most messages
+        between neighbours.
+        """
+        if (a, b) not in self._links:
+            return False
+        if self._lightest is None:  # per node, its two lightest links as (weight, neighbour); every weight
+            lightest: list[list[tuple]] = [[] for _ in self.names]
+            weights = {}
+            for u, v, data in self.graph.edges(data=True):
+                weight = data.get("distance_km", 1)
+                for node, other in ((self._index[u], self._index[v]), (self._index[v], self._index[u])):
+                    lightest[node] = sorted([*lightest[node], (weight, other)])[:2]
+                    weights[(node, other)] = weight
+            self._lightest, self._weights = lightest, weights
+        detour = 0.0
+        for node, avoid in ((a, b), (b, a)):  # the lightest other link at each end
+            detour += next((weight for weight, other in self._lightest[node] if other != avoid), math.inf)
+        return self._weights[(a, b)] < detour
 
     def latency_ps(self, a: int, b: int) -> int:
         """Delay of a classical message from node ``a`` to node ``b``, ps (0 to itself).

@@ -42,6 +42,69 @@ def purpose_id(purpose: str) -> int:
     return int.from_bytes(digest, "little") >> 1
 
 
+_MASK32 = 0xFFFFFFFF
+#: The hash constants of NumPy's ``SeedSequence`` (they do not depend on the entropy): its ``i``-th mix of a
+#: word xors ``_HASH_A[i]`` and multiplies by ``_HASH_A[i + 1]``; its output words use ``_HASH_B`` likewise.
+_HASH_A = [0x43B0D7E5]
+_HASH_B = [0x8B51F9DD]
+for _ in range(4 + 12 + 4 * 8):  # enough for 12 entropy words; _philox_key extends it for more
+    _HASH_A.append((_HASH_A[-1] * 0x931E8875) & _MASK32)
+for _ in range(4):
+    _HASH_B.append((_HASH_B[-1] * 0x58F38DED) & _MASK32)
+#: The pool mixing of a ``SeedSequence``: every pool word (source) into every other one (target), as
+#: ``(source, target, xor, multiplier)`` in its order (the mixes 4 to 15).
+_POOL_MIXES = tuple((source, target, _HASH_A[4 + n], _HASH_A[5 + n]) for n, (source, target) in
+                    enumerate((s, t) for s in range(4) for t in range(4) if s != t))
+_MIX_L, _MIX_R = 0xCA01F9DD, 0x4973F715
+
+
+def _philox_key(seed: int, node: int, purpose: int) -> list[int]:
+    """``SeedSequence([seed, node, purpose]).generate_state(2, dtype=np.uint64)`` as two Python ints.
+
+    NumPy's algorithm (a pool of four 32-bit words, ``bit_generator.pyx``)
+    written out with its hash constants precomputed: the same words, in a
+    fraction of the time of building a ``SeedSequence`` (a run makes one
+    stream per node and purpose). Non-negative arguments of any size.
+
+    Examples:
+        >>> key = np.random.SeedSequence([7, 3, 11]).generate_state(2, dtype=np.uint64)
+        >>> _philox_key(7, 3, 11) == [int(w) for w in key]
+        True
+    """
+    mask, hash_a, mix_l, mix_r = _MASK32, _HASH_A, _MIX_L, _MIX_R
+    words: list[int] = []
+    for value in (seed, node, purpose):  # each as little-endian 32-bit words (0 as one word)
+        if not value:
+            words.append(0)
+        while value:
+            words.append(value & mask)
+            value >>= 32
+    words += [0] * (4 - len(words))  # (hashing a missing word hashes a 0)
+    pool = []
+    for i in range(4):
+        value = ((words[i] ^ hash_a[i]) * hash_a[i + 1]) & mask
+        pool.append(value ^ (value >> 16))
+    for source, target, xor, multiplier in _POOL_MIXES:
+        value = ((pool[source] ^ xor) * multiplier) & mask
+        mixed = (mix_l * pool[target] - mix_r * (value ^ (value >> 16))) & mask
+        pool[target] = mixed ^ (mixed >> 16)
+    if len(words) > 4:  # the words beyond the pool into every pool word
+        while len(hash_a) < 4 * len(words) + 1:
+            hash_a.append((hash_a[-1] * 0x931E8875) & mask)
+        i = 16
+        for word in words[4:]:
+            for target in range(4):
+                value = ((word ^ hash_a[i]) * hash_a[i + 1]) & mask
+                i += 1
+                mixed = (mix_l * pool[target] - mix_r * (value ^ (value >> 16))) & mask
+                pool[target] = mixed ^ (mixed >> 16)
+    out = []
+    for j in range(4):
+        value = ((pool[j] ^ _HASH_B[j]) * _HASH_B[j + 1]) & mask
+        out.append(value ^ (value >> 16))
+    return [out[0] | (out[1] << 32), out[2] | (out[3] << 32)]
+
+
 class Stream:
     """Random draws for one (seed, node, purpose), indexed by an event counter.
 
@@ -67,11 +130,8 @@ class Stream:
         self.node = int(node)
         self.purpose = purpose
         self.event = int(event)
-        words = np.random.SeedSequence([self.seed, self.node, purpose_id(purpose)]).generate_state(
-            2, dtype=np.uint64
-        )
-        self._key = words
-        self._key_ints = [int(w) for w in words]  # the same key as Python ints, for transient_generator
+        self._key_ints = _philox_key(self.seed, self.node, purpose_id(purpose))  # for transient_generator
+        self._key = np.array(self._key_ints, dtype=np.uint64)
 
     def __setstate__(self, state: dict) -> None:
         """Unpickling (checkpoints); a stream pickled before ``_key_ints`` existed gets it from its key."""
@@ -99,15 +159,16 @@ class Stream:
         if _TRANSIENT is None:
             # lists of Python ints, not uint64 arrays: the state setter reads the same values element by
             # element, and reading them from a list costs a fraction of making NumPy scalars
-            _TRANSIENT = (np.random.Generator(np.random.Philox(key=self._key)),
-                          {"bit_generator": "Philox", "state": {"counter": [0, 0, 0, 0], "key": self._key_ints},
-                           "buffer": [0, 0, 0, 0], "buffer_pos": 4, "has_uint32": 0, "uinteger": 0})
-        generator, state = _TRANSIENT
+            bit_generator = np.random.Philox(key=self._key)
+            inner = {"counter": [0, 0, 0, 0], "key": self._key_ints}
+            _TRANSIENT = (np.random.Generator(bit_generator), bit_generator, inner,
+                          {"bit_generator": "Philox", "state": inner, "buffer": [0, 0, 0, 0], "buffer_pos": 4,
+                           "has_uint32": 0, "uinteger": 0})
+        generator, bit_generator, inner, state = _TRANSIENT
         # setting the state copies its values (every field, the buffer emptied): only key and counter change
-        inner = state["state"]
         inner["key"] = self._key_ints
         inner["counter"][2] = int(event)
-        generator.bit_generator.state = state
+        bit_generator.state = state
         return generator
 
     def next_transient(self) -> np.random.Generator:

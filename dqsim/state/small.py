@@ -60,6 +60,11 @@ _EYE4.flags.writeable = False
 #: Werner parameter -> its pair's ρ (read only, shared by the groups it starts; a few values per run).
 _WERNER_RHO: dict[float, np.ndarray] = {}
 _WERNER_RHO_MAX = 256
+#: Measurements of the read-only ρ of two-qubit groups (the Werner pairs' above): ``(id(ρ), position)`` ->
+#: ``[ρ, p0, p1, rest after 0, rest after 1]``, the rests read only and filled when first drawn. Holding ρ
+#: keeps its id from being reused while the entry lives.
+_PAIR_SPLITS: dict[tuple[int, int], list] = {}
+_PAIR_SPLITS_MAX = 1024
 
 
 def op_matrix(op: GateOp) -> tuple[np.ndarray, tuple[int, ...]]:
@@ -225,6 +230,25 @@ def _outcome(p0: float, p1: float, uniform: float) -> int:
     if (p0 if m == 0 else p1) <= 0:
         m = 1 - m
     return m
+
+
+def _pair_split(rho: np.ndarray, position: int) -> list:
+    """``[ρ or None, p0, p1, None, None]``: the outcome probabilities of the qubit at ``position`` of a pair.
+
+    Two terms each (the same sums as the diagonal sums of larger groups).
+    A read-only ρ (shared by groups) keeps its entry in ``_PAIR_SPLITS``,
+    where its rests are added; for any other ρ the first item is ``None``.
+    """
+    if position == 0:
+        p0, p1 = rho.item(0).real + rho.item(10).real, rho.item(5).real + rho.item(15).real
+    else:
+        p0, p1 = rho.item(0).real + rho.item(5).real, rho.item(10).real + rho.item(15).real
+    if rho.flags.writeable:
+        return [None, p0, p1, None, None]
+    if len(_PAIR_SPLITS) >= _PAIR_SPLITS_MAX:
+        _PAIR_SPLITS.clear()
+    split = _PAIR_SPLITS[(id(rho), position)] = [rho, p0, p1, None, None]
+    return split
 
 
 @dataclass(slots=True)  # (no instance dict: groups are made at every measurement)
@@ -410,22 +434,28 @@ class SmallStates:
             groups[q] = Group([q], post[m])  # (the same key: its place in the dict is kept, as _set does)
             return m
         pos = 0 if members[0] == q else members.index(q)
-        if k == 2:  # two terms each: the same sums as the general case below
-            if pos == 0:
-                p0, p1 = rho.item(0).real + rho.item(10).real, rho.item(5).real + rho.item(15).real
-            else:
-                p0, p1 = rho.item(0).real + rho.item(5).real, rho.item(10).real + rho.item(15).real
+        if k == 2:
+            split = _PAIR_SPLITS.get((id(rho), pos))
+            if split is None or split[0] is not rho:
+                split = _pair_split(rho, pos)
+            p0, p1 = split[1], split[2]
+            m = _outcome(p0, p1, u)
+            rest = split[3 + m]
+            if rest is None:
+                rest = rho[m::2, m::2] if pos == 0 else rho[2 * m:2 * m + 2, 2 * m:2 * m + 2]
+                # a complex scale: the same products as the float (NumPy casts it to complex), found sooner
+                rest = rest * complex(1.0 / (p0 if m == 0 else p1))
+                if split[0] is not None:  # a shared ρ: its rest is shared too, so never changed in place
+                    rest.flags.writeable = False
+                    split[3 + m] = rest
         else:
             diagonal = rho.diagonal().real.reshape(1 << (k - 1 - pos), 2, 1 << pos)
             p0, p1 = float(diagonal[:, 0, :].sum()), float(diagonal[:, 1, :].sum())
-        m = _outcome(p0, p1, u)
-        if k == 2:
-            rest = rho[m::2, m::2] if pos == 0 else rho[2 * m:2 * m + 2, 2 * m:2 * m + 2]
-        else:
+            m = _outcome(p0, p1, u)
             size = 1 << (k - 1)
             rest = _qubit_view(rho, k, pos)[:, m, :, :, m, :].reshape(size, size)
-        # a complex scale: the same products as the float (NumPy casts it to complex), found sooner
-        self._shrink(g, pos, rest * complex(1.0 / (p0 if m == 0 else p1)))
+            rest = rest * complex(1.0 / (p0 if m == 0 else p1))  # (as for two qubits)
+        self._shrink(g, pos, rest)
         groups[q] = Group([q], post[m])
         return m
 
