@@ -21,7 +21,6 @@ from dqsim.network.link import LinkSpec
 from dqsim.network.network import Network
 from dqsim.network.node import NodeSpec
 
-from engine_horizon_check import save_timeline  # this script's folder is on sys.path
 
 NAMES = ("a", "b", "c", "d")
 
@@ -54,6 +53,7 @@ def ticker(ctx, period_ps, count):
 
 
 def main(out_path):
+    from engine_horizon_check import save_timeline  # beside this script (imported here: pytest's doctest pass imports this file as a module)
     comm = comm_mod.init()
     link = LinkSpec(distance_km=0.2, group_index=1.49896229)  # 1 µs one way
     nodes = [NodeSpec(name=name) for name in NAMES]
