@@ -989,28 +989,17 @@ class Simulator:
         for rank, order in enumerate(self._by_distance):
             best = math.inf
             if order is not None and busy is not None:
-                for index in busy:
-                    distance = dist[index][rank]
-                    if distance >= _UNREACHABLE:
-                        continue
-                    node = nodes[index]
-                    queue = node.queue
-                    head = queue[0][0] if queue else math.inf
-                    if node.blocked_by is not None:
-                        head = min(head, node.blocked_by[1].time_ps)
-                    if head + distance < best:
-                        best = head + distance
-            elif order is not None:
-                for distance, index in order:
-                    if earliest + distance >= best:
-                        break
-                    node = nodes[index]
-                    queue = node.queue
-                    head = queue[0][0] if queue else math.inf
-                    if node.blocked_by is not None:
-                        head = min(head, node.blocked_by[1].time_ps)
-                    if head + distance < best:
-                        best = head + distance
+                order = sorted((dist[index][rank], index) for index in busy if dist[index][rank] < _UNREACHABLE)
+            for distance, index in order or ():
+                if earliest + distance >= best:
+                    break
+                node = nodes[index]
+                queue = node.queue
+                head = queue[0][0] if queue else math.inf
+                if node.blocked_by is not None:
+                    head = min(head, node.blocked_by[1].time_ps)
+                if head + distance < best:
+                    best = head + distance
             promises.append(best)
         for dest_rank, messages in enumerate(self._outbox):
             for msg in messages:
