@@ -79,8 +79,29 @@ def placement_of(name: str, num_nodes: int, num_ranks: int, costs_by_node: list[
     raise SystemExit(f"unknown placement {name!r}")
 
 
-def _key(node, entry) -> tuple:
-    return (node.index, entry[0], entry[1], entry[2])
+def _key(entry) -> tuple:
+    """``(node, time, origin, counter)`` of a queue entry: a resumption is its own node's, a message its dest's."""
+    node = entry[1] if entry[3] == "resume" else entry[4].dest
+    return (node, entry[0], entry[1], entry[2])
+
+
+def _watch_events(simulator, on_event) -> None:
+    """Call ``on_event(entry)`` whenever the engine takes an event from a node's queue.
+
+    The engine handles events inline in ``Simulator._run_local``; the only
+    5-tuples it pops (with the module's ``heappop``) are the queue entries
+    ``(time, origin, counter, action, arg)`` (the ready and blocked heaps hold
+    pairs).
+    """
+    pop = simulator.heappop
+
+    def watched(heap):
+        entry = pop(heap)
+        if len(entry) == 5:
+            on_event(entry)
+        return entry
+
+    simulator.heappop = watched
 
 
 def trace_worker(args) -> int:
@@ -90,22 +111,37 @@ def trace_worker(args) -> int:
     from dqsim.scenarios import repeater
 
     comm = comm_mod.init()
-    original = simulator.Simulator._handle
+    original_run_local = simulator.Simulator._run_local
     costs: dict = {}
     kinds: dict = {}
     clock = time.process_time
+    current: list = [None, 0.0]          # the event running and its start (CPU s)
 
-    def timed(self, node, entry):
-        started = clock()
-        original(self, node, entry)
-        costs[_key(node, entry)] = clock() - started
+    def close(now):
+        if current[0] is not None:
+            costs[current[0]] = now - current[1]
+            current[0] = None
+
+    def on_event(entry):
+        # an event runs from its pop to the next event's pop (or the end of _run_local), ready-heap upkeep included
+        now = clock()
+        close(now)
+        key = _key(entry)
+        current[0], current[1] = key, now
         if entry[3] == "deliver":
             tag = entry[4].tag
-            kinds[_key(node, entry)] = f"deliver {tag[0] if isinstance(tag, tuple) else tag}"
+            kinds[key] = f"deliver {tag[0] if isinstance(tag, tuple) else tag}"
         else:
-            kinds[_key(node, entry)] = "resume"
+            kinds[key] = "resume"
 
-    simulator.Simulator._handle = timed
+    def run_local(self, horizon, budget):
+        try:
+            original_run_local(self, horizon, budget)
+        finally:
+            close(clock())
+
+    _watch_events(simulator, on_event)
+    simulator.Simulator._run_local = run_local
     started, cpu_started = time.perf_counter(), clock()
     run = repeater.run_chain(chain_of(args), comm=comm, seed=args.seed)
     record = {"wall_s": time.perf_counter() - started, "cpu_s": clock() - cpu_started,
@@ -130,7 +166,6 @@ def replay_worker(args) -> int:
     exchanges: list = []                 # own CPU seconds of each exchange (before + after the alltoall)
     shared_ops = [0]
     state = {"iteration": 0}
-    original_handle = simulator.Simulator._handle
     original_run_local = simulator.Simulator._run_local
     local_cpu: list = []                 # CPU seconds of each iteration's events (_run_local), this rank
     original_exchange = simulator.Simulator._exchange
@@ -141,9 +176,8 @@ def replay_worker(args) -> int:
         original_run_local(self, horizon, budget)
         local_cpu.append(clock() - started)
 
-    def handle(self, node, entry):
-        ran.append((state["iteration"], _key(node, entry)))
-        original_handle(self, node, entry)
+    def on_event(entry):
+        ran.append((state["iteration"], _key(entry)))
 
     class TimedComm:
         """The run's communicator with the alltoall's own time taken out of the exchange's CPU time."""
@@ -175,7 +209,7 @@ def replay_worker(args) -> int:
         shared_ops[0] += sum(len(ops) for ops in gathered)
         return original_resolve(self, gathered, **options)
 
-    simulator.Simulator._handle = handle
+    _watch_events(simulator, on_event)
     simulator.Simulator._exchange = exchange
     simulator.Simulator._resolve = resolve
     simulator.Simulator._run_local = run_local
