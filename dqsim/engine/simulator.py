@@ -1107,6 +1107,8 @@ class Simulator:
             self._check_reach(op)
             if touched is not None:
                 touched.update(op.qubits)
+                for qubits, _rho, _touch in op.carry:
+                    touched.update(qubits)
                 for q in op.qubits:
                     group = group_of(q)
                     if group is not None:
