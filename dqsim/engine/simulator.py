@@ -1097,9 +1097,22 @@ class Simulator:
         resolved = False
         state_started = time.perf_counter()
         rank = self.comm.rank
+        # groups this flush touches, to hand back to one rank afterwards (see _hand_back); the resumption
+        # of a blocked node waits for that, so that it issues its operations on the groups' new tier
+        touched = set() if not everything and self.comm.size > 1 else None
+        resume = []
+        group_of = self.memory.small.group_of
         while pending and (limit is None or pending[0][0] <= limit):
             _key, op = heapq.heappop(pending)
             self._check_reach(op)
+            if touched is not None:
+                touched.update(op.qubits)
+                for qubits, _rho, _touch in op.carry:
+                    touched.update(qubits)
+                for q in op.qubits:
+                    group = group_of(q)
+                    if group is not None:
+                        touched.update(group.qubits)
             outcome = apply_qop(self.state, self.memory, op, record_probe=self.rank_of_node[op.node] == rank)
             if rank == 0:  # counted once: the per-rank counts are summed
                 self.stats.num_quantum_ops += 1
@@ -1114,12 +1127,59 @@ class Simulator:
                 if op.later:
                     self._later[op.key] = tuple(outcome)
                 elif self.rank_of_node[op.node] == self.comm.rank:
-                    self._resume_blocked(self.nodes[op.node], op, outcome)
+                    if touched is None:
+                        self._resume_blocked(self.nodes[op.node], op, outcome)
+                    else:
+                        resume.append((op, outcome))
+        if touched:
+            self._hand_back(touched)
+        for op, outcome in resume:
+            self._resume_blocked(self.nodes[op.node], op, outcome)
         if self._readers:
             self._wake_readers()
         self.stats.state_seconds += time.perf_counter() - state_started
         self.stats.flush_seconds += time.perf_counter() - started
         return resolved
+
+    def _hand_back(self, touched) -> None:
+        """Return the shared small states among ``touched`` qubits that sit on one rank to that rank alone.
+
+        Called at the end of a flush that resolved a measurement (not a
+        final or checkpoint flush), with the qubits of the groups its
+        operations touched. A shared group goes back to the local tier when
+        every qubit belongs to a non-boundary node of one rank (no other
+        rank's node can touch it: :meth:`_check_reach`) and no pending
+        operation touches it (every rank's operations on it so far were
+        gathered and applied, so its rank's later ones come after them in the
+        global order): that rank keeps it as a local small state, the others
+        drop their copy (DESIGN.md invariant 4). Every rank decides the same:
+        the shared groups, the pending operations and the placement are the
+        same on all of them. A later operation that spans ranks carries it
+        back (:meth:`QuantumMemory.carry_local`).
+        """
+        memory, rank_of_qubit = self.memory, self._rank_of_qubit
+        shared, small = memory.shared_qubits, memory.small
+        busy = None
+        for q in sorted(touched):
+            if q not in shared:
+                continue
+            group = small.group_of(q)
+            if group is None:
+                shared.discard(q)
+                continue
+            members = group.qubits
+            rank = rank_of_qubit[members[0]]
+            if rank < 0 or any(rank_of_qubit[m] != rank for m in members):
+                continue
+            if busy is None:
+                busy = set()
+                for _key, op in self._pending:
+                    busy.update(self._flight_qubits(op))
+            if not busy.isdisjoint(members):
+                continue
+            shared.difference_update(members)
+            if rank != self._rank:
+                small.remove(members[0])
 
     # ------------------------------------------------------ checkpoint snapshots
     def node_snapshot(self, node: int) -> dict:
