@@ -147,9 +147,17 @@ def register_comm(comm, num_qubits: int, replicate_max_qubits: int = REPLICATED_
         >>> register_comm(SingleComm(), 10).size
         1
     """
-    if comm.size == 1 or num_qubits > replicate_max_qubits:
-        return comm
-    return SingleComm()
+    return SingleComm() if replicates(comm.size, num_qubits, replicate_max_qubits) else comm
+
+
+def replicates(num_ranks: int, num_qubits: int, replicate_max_qubits: int = REPLICATED_MAX_QUBITS) -> bool:
+    """Whether a register of ``num_qubits`` on ``num_ranks`` ranks is replicated, not sharded (:func:`register_comm`).
+
+    Examples:
+        >>> replicates(2, 10), replicates(1, 10), replicates(2, 13)
+        (True, False, False)
+    """
+    return num_ranks > 1 and num_qubits <= replicate_max_qubits
 
 
 def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = "telegate",

@@ -72,8 +72,8 @@ from dqsim.scenarios.output import ScenarioOutput, record_table
 from dqsim.scenarios.circuit_run import counts_table
 from dqsim.engine import checkpoint
 from dqsim.network.network import Network
-from dqsim.scenarios.dqc import INITIAL_SCRATCH_QUBITS, job_network, run_dqc
-from dqsim.state.sharded import REPLICATED_MAX_QUBITS, ShardedState
+from dqsim.scenarios.dqc import INITIAL_SCRATCH_QUBITS, job_network, replicates, run_dqc
+from dqsim.state.sharded import ShardedState
 from dqsim.units import PS_PER_US
 
 __all__ = ["run_job", "observables_of", "Observables", "run_seed", "product_state"]
@@ -172,7 +172,7 @@ def _trotter_observables(circuits: Sequence[Circuit], model: SpinModel, bits: Se
         this rank's share, for the caller to gather with its other results
         (:func:`_gathered`).
     """
-    if comm.size == 1 or model.num_sites > REPLICATED_MAX_QUBITS:
+    if not replicates(comm.size, model.num_sites):
         values = _evolve_all(circuits, model, bits, names, comm=comm, backend=backend, precision=precision)
         return values if gather else dict(enumerate(values))
     owner = comm_mod.balance_items([len(circuit.gates()) + 1 for circuit in circuits], comm.size)
@@ -277,7 +277,7 @@ def shares_runs(num_sites: int, num_ranks: int, checkpointing=None) -> bool:
         >>> shares_runs(8, 2), shares_runs(8, 1), shares_runs(11, 2)
         (True, False, False)
     """
-    if num_ranks == 1 or num_sites + INITIAL_SCRATCH_QUBITS > REPLICATED_MAX_QUBITS:
+    if not replicates(num_ranks, num_sites + INITIAL_SCRATCH_QUBITS):
         return False
     return checkpointing is None or not (checkpointing.every_wall_s or checkpointing.every_sim_s
                                          or checkpointing.resume is not None)
