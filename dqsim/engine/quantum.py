@@ -142,7 +142,6 @@ class QuantumMemory:
         self.peak_register_qubits = max(self.peak_register_qubits, self.num_data_qubits)
         #: Per qubit: whether its node's memory decays (decided once: t1_s/t2_s do not change in a run).
         self._decays = [not (math.isinf(self.t1_s[node]) and math.isinf(self.t2_s[node])) for node in self.owner]
-        self._any_decays = any(self._decays)
 
     # ----------------------------------------------------------------- basics
     def stream(self, node: int, purpose: str) -> Stream:
@@ -311,17 +310,10 @@ class QuantumMemory:
         outcomes.
         """
         small = self.small
-        if self._any_decays:
-            self.decohere(None, qubits, time_ps)
-        else:  # self.decohere(None, qubits, time_ps) when no qubit decays: it only moves the last touches
-            last_touch = self.last_touch_ps
-            for q in qubits:
-                if last_touch[q] < time_ps:
-                    last_touch[q] = time_ps
+        self.decohere(None, qubits, time_ps)
         if kind == "measure":
             # keyed by the operation (node, seq): the same draw whichever rank applies it
-            stream = self.streams.get((node, "small-measure")) or self.stream(node, "small-measure")
-            generator = stream.transient_generator(seq)
+            generator = self.stream(node, "small-measure").transient_generator(seq)
             if len(qubits) == 1:
                 # random() draws the same double as random(1)[0]
                 if payload is None or payload == "Z":
