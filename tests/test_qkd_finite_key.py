@@ -44,6 +44,52 @@ def test_paper_block_size_ratio_at_100_km():
     assert r7 > 0 and 1.6 <= r9 / r7 <= 1.9, (r7, r9, r9 / r7)
 
 
+def test_printed_misalignment_term_contradicts_the_papers_own_ratio(monkeypatch):
+    """Why :func:`expected_counts` puts η_sys, not the printed η_ch, in e_k's misalignment term.
+
+    Lim et al. Sec. IV prints ``e_k = p_dc + e_mis [1 - exp(-η_ch k)] + p_ap D_k / 2`` beside
+    ``D_k = 1 - (1 - 2 p_dc) exp(-η_sys k)``. Read as printed, the misalignment error per detection is
+    e_mis/η_Bob = 5 %, and the paper's own number at 100 km — the n_X = 1e9 rate "about 1.75 times" the
+    n_X = 1e7 one — becomes 2.7 (7.9e-6 / 2.9e-6; ours with η_sys: 1.79); n_X = 1e4 then has keys only near
+    0 km, not to 135 km.
+    """
+    import dqsim.protocols.qkd.finite_key as fk
+
+    def printed(distance_km, intensities, probabilities, q_x, num_key_bits, system=LIM2014):
+        eta_ch = 10.0 ** (-system["attenuation_db_per_km"] * distance_km / 10.0)
+        mu, p = np.asarray(intensities), np.asarray(probabilities)
+        d = 1.0 - (1.0 - 2.0 * system["dark_count_probability"]) * np.exp(-eta_ch * system["detector_efficiency"] * mu)
+        rate = d * (1.0 + system["afterpulse_probability"])
+        err = (system["dark_count_probability"] + system["misalignment"] * (1.0 - np.exp(-eta_ch * mu))
+               + system["afterpulse_probability"] * d / 2.0)
+        n = num_key_bits / (q_x * q_x * float(np.dot(p, rate)))
+        return (n, tuple(n * q_x * q_x * p * rate), tuple(n * q_x * q_x * p * err),
+                tuple(n * (1 - q_x) ** 2 * p * rate), tuple(n * (1 - q_x) ** 2 * p * err))
+
+    monkeypatch.setattr(fk, "expected_counts", printed)
+    r7, _ = optimal_rate(100.0, 1e7, starts=2)
+    r9, _ = optimal_rate(100.0, 1e9, starts=2)
+    assert r7 > 0 and r9 / r7 > 2.4, (r7, r9, r9 / r7)
+
+
+def test_fig1_frame_block_of_1e9():
+    """Lim et al. Fig. 1 spans 0-200 km and 1e-7-1e-2 bits per pulse (its axis ticks; its values are not in
+    the text). The model's n_X = 1e9 curve (the rightmost finite one) starts inside it at 9.2e-3 and ends at
+    184.1 km (docs/architecture.md lists every block size)."""
+    r0, _ = optimal_rate(0.0, 1e9, starts=2)
+    assert 5e-3 < r0 < 1e-2, r0
+    assert optimal_rate(183.5, 1e9, starts=2)[0] > 0
+    assert optimal_rate(185.0, 1e9, starts=2)[0] == 0
+
+
+def test_model_rate_without_a_key_at_huge_blocks():
+    """ε_sec = κℓ's no-key margin tries ℓ up to n_X; κ n_X reached 1 at n_X = 1e15 (κ = 1e-15) and raised."""
+    from dqsim.protocols.qkd.finite_key import _model_rate
+
+    assert _model_rate((0.5, 0.3, 0.3, 0.5, 0.1), 300.0, 1e15, LIM2014) < 0
+    assert _model_rate((0.5, 0.3, 0.3, 0.5, 0.1), 300.0, 1e16, LIM2014) < 0
+
+
 def test_repro_12_small_blocks_give_keys_far_away():
     """Lim et al. Sec. IV: "even if we use a block size of 10^4, cryptographic keys can still be distributed
     over a fiber length of 135 km". With ε_sec = κℓ as the paper states the model's last key at n_X = 1e4 is at

@@ -272,7 +272,7 @@ def _model_rate(x, distance_km: float, num_key_bits: float, system: dict, eps_se
         return r.secret_key_bits / n
     # no key: how far eq. (1) stays from ℓ = f(κℓ) having a solution, 1e-12 per bit, so that the
     # optimiser climbs towards one (continuous in x, unlike the iteration's end)
-    margin = max(length(system["kappa"] * b).unclipped_length - b
+    margin = max(length(min(0.5, system["kappa"] * b)).unclipped_length - b
                  for b in np.geomspace(1.0, max(num_key_bits, 1.0), 9))
     return min(margin, 0.0) * 1e-12 - 1e-300
 
