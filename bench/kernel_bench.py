@@ -15,7 +15,8 @@ together, as they do in a run), each repeat timed as the maximum over ranks:
 * **exchange** (2 or more ranks): one repeat times an exchange of the top
   rank bit with the top local bit (contiguous halves) or with local bit 3
   (runs of 8 amplitudes, packed), every rank sending and receiving half its
-  shard, pipelined by :mod:`dqsim.state.exchange`, and then
+  shard, by :mod:`dqsim.state.exchange` (in place between the shards when
+  they lie in one node-shared window, the default on one node), and then
   a plain MPI Sendrecv of as many bytes between contiguous, already touched
   buffers; ratio = Sendrecv time / exchange time.
 

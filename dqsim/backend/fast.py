@@ -956,3 +956,58 @@ def numba_kernels() -> NumbaKernels | None:
     if not enabled() or _numba is None:
         return None
     return NumbaKernels()
+
+
+#: Most amplitudes one work item of :func:`cross_swap` swaps (a unit of its ``prange`` loop).
+CROSS_SWAP_CHUNK = 1 << 16
+
+if _numba is not None:
+
+    @_numba.njit(parallel=True, cache=True, boundscheck=False)
+    def _numba_cross_swap(wa, wb, words, bits, offset_a, offset_b, start, stop, chunk):
+        # ``wa``, ``wb``: the shards as 64-bit words, ``words`` per amplitude. Block element i
+        # (start <= i < stop) is amplitude deposit(i) | offset of each shard, deposit inserting
+        # zeros at the sorted ``bits``; ``chunk`` consecutive elements (a divisor of
+        # 2^bits[0]; start and stop are multiples of it) are consecutive amplitudes. Chunks of
+        # 16 words or more are swapped by a loop on slices (vectorised); shorter ones (bits 0
+        # to 2) word by word, which measured 1.5-3x faster there (complex64, bits 0 and 1).
+        n = chunk * words
+        for c in _numba.prange((stop - start) // chunk):
+            x = start + c * chunk
+            for s in range(bits.size):
+                b = bits[s]
+                x = ((x >> b) << (b + 1)) | (x & ((1 << b) - 1))
+            ia, ib = (x | offset_a) * words, (x | offset_b) * words
+            if n >= 16:
+                _swap_run(wa[ia : ia + n], wb[ib : ib + n])  # the x kernel's row swap
+            else:
+                for j in range(n):
+                    t = wa[ia + j]
+                    wa[ia + j] = wb[ib + j]
+                    wb[ib + j] = t
+
+
+def cross_swap(psi_a, psi_b, bits, offset_a: int, offset_b: int, start: int, stop: int) -> bool:
+    """Swap, in place, block elements ``start..stop-1`` of two shards (e.g. two ranks' in one shared window).
+
+    The block of ``psi_a`` is its amplitudes whose ``bits`` (local bits)
+    equal those of ``offset_a``, in index order; likewise for ``psi_b``.
+    Element ``i`` of a block is the amplitude with the bits of ``i`` spread
+    over the other positions. ``start`` and ``stop`` are 0, half or all of the
+    block's ``psi_a.size >> len(bits)`` elements, so two ranks can each take
+    one half. Runs of ``2^min(bits)`` consecutive amplitudes are swapped as
+    64-bit words by a numba loop, in chunks of at most :data:`CROSS_SWAP_CHUNK`.
+
+    Returns:
+        ``False`` (nothing done) when numba is missing: the caller exchanges another way.
+    """
+    if _numba is None:
+        return False
+    if stop <= start:
+        return True
+    bits = np.asarray(sorted(int(b) for b in bits), dtype=np.int64)
+    count = psi_a.size >> bits.size
+    chunk = min(1 << int(bits[0]), CROSS_SWAP_CHUNK, max(1, count >> 1))
+    _numba_cross_swap(psi_a.view(np.uint64), psi_b.view(np.uint64), psi_a.itemsize // 8, bits,
+                      int(offset_a), int(offset_b), int(start), int(stop), chunk)
+    return True

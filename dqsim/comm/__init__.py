@@ -14,6 +14,11 @@ ranks, else the single-process communicator.
 Arrays on a GPU are moved through host memory unless ``cuda_aware`` is set
 (the one place this choice is made); the device stream is synchronised
 before MPI reads a buffer.
+
+When every rank runs on one node, :meth:`MPIComm.node_shared_array` and
+:meth:`MPIComm.node_shared_slots` hand out memory in MPI-3 shared-memory
+windows that every rank reads and writes directly (``DQSIM_SHARED_EXCHANGE``:
+``slots`` gives slots only, ``0`` neither).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+import weakref
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -133,6 +139,10 @@ class SingleComm:
         """No partner rank, so no shared exchange slots."""
         return None
 
+    def node_shared_array(self, num_elems: int, dtype) -> None:
+        """No partner rank, so no node-shared arrays."""
+        return None
+
     def agree_on_failure(self, message: str, timeout_s: float) -> list | None:
         """Collective with a time limit: every rank's error message (here, this one's)."""
         return [message]
@@ -159,6 +169,9 @@ class MPIComm:
         self._failures = self._comm.Dup()  # only agree_on_failure uses it: never mixed with the run's traffic
         self.cuda_aware = cuda_aware
         self._slots: SharedSlots | None = None
+        self._windows: dict = {}  # id -> MPI window of a SharedArray (node_shared_array), freed collectively
+        self._released: set[int] = set()  # ids whose arrays this rank no longer references
+        self._next_window = 0
 
     @property
     def mpi_comm(self):
@@ -300,6 +313,56 @@ class MPIComm:
             self._slots = SharedSlots(self._MPI, self._comm, slot_bytes)
         return self._slots
 
+    def node_shared_array(self, num_elems: int, dtype) -> "SharedArray | None":
+        """Collective: an array of ``num_elems`` elements of ``dtype`` per rank in an MPI-3 shared-memory window.
+
+        Every rank can read and write every rank's array (:meth:`SharedArray.array`).
+        ``None`` (the caller allocates as usual) unless every rank runs on this
+        node, when ``DQSIM_SHARED_EXCHANGE`` is ``0`` or ``slots``, or when the
+        windows of all ranks would not fit 90% of the free space of
+        ``/dev/shm`` (where MPICH maps them; touching pages beyond it would be
+        a SIGBUS, not an error). Every rank asks for the same size.
+
+        Lifetime: a window is freed collectively once no rank references any
+        array made from it any more. Dropping the arrays only marks the window
+        on this rank (no MPI call happens in a finaliser); the next call of
+        this method frees, in the order they were made, the windows every rank
+        has marked, before it allocates.
+        """
+        if self.size < 2 or self.node_local_size != self.size:
+            return None
+        if os.environ.get("DQSIM_SHARED_EXCHANGE", "1") in ("0", "slots"):
+            return None
+        dtype = np.dtype(dtype)
+        marked = set(self._released)  # a snapshot: finalisers may run during the collectives below
+        common = set.intersection(*map(set, self._comm.allgather(sorted(marked))))
+        for index in sorted(common):
+            win = self._windows.pop(index)
+            win.Unlock_all()
+            win.Free()
+        self._released -= common
+        nbytes = int(num_elems) * dtype.itemsize
+        fits = True
+        if os.path.isdir("/dev/shm"):
+            stat = os.statvfs("/dev/shm")
+            fits = self.size * (nbytes + 4096) <= 0.9 * stat.f_bavail * stat.f_frsize
+        if not self._comm.allreduce(int(fits), op=self._MPI.MIN):
+            return None
+        info = self._MPI.Info.Create()
+        info.Set("alloc_shared_noncontig", "true")  # each rank's array on pages of its own
+        try:
+            win = self._MPI.Win.Allocate_shared(max(nbytes, dtype.itemsize), dtype.itemsize,
+                                                info=info, comm=self._comm)
+        finally:
+            info.Free()
+        win.Lock_all(self._MPI.MODE_NOCHECK)
+        index = self._next_window
+        self._next_window += 1
+        self._windows[index] = win
+        addresses = [win.Shared_query(r)[0].address for r in range(self.size)]
+        return SharedArray(self._MPI, self._comm, win, addresses, int(num_elems), dtype,
+                           index, self._released)
+
     def agree_on_failure(self, message: str, timeout_s: float) -> list | None:
         """Collective with a time limit: every rank's error message, if every rank failed.
 
@@ -360,6 +423,48 @@ class SharedSlots:
         self._segments = []
         self._win.Unlock_all()
         self._win.Free()
+
+
+class SharedArray:
+    """One array per rank in an MPI-3 shared-memory window (:meth:`MPIComm.node_shared_array`).
+
+    Any rank reads and writes any rank's array through :meth:`array`. The
+    arrays keep this object alive; when the last of them and this object are
+    gone, the window is marked for the collective free of
+    :meth:`MPIComm.node_shared_array`.
+    """
+
+    def __init__(self, mpi, comm, win, addresses: list[int], num_elems: int, dtype, index: int, released: set):
+        self._mpi, self._comm, self._win = mpi, comm, win
+        self._addresses = addresses
+        self.num_elems = num_elems
+        self.dtype = np.dtype(dtype)
+        weakref.finalize(self, released.add, index)  # no reference to self: it may be collected
+
+    def array(self, rank: int) -> np.ndarray:
+        """``rank``'s array (a view of the window, no copy); it keeps the window alive."""
+        return np.asarray(_WindowMemory(self, self._addresses[rank], self.num_elems, self.dtype))
+
+    def holds(self, array) -> bool:
+        """True when ``array`` is exactly this rank's whole array of the window."""
+        return (isinstance(array, np.ndarray) and array.dtype == self.dtype and array.size == self.num_elems
+                and array.ndim == 1 and array.ctypes.data == self._addresses[self._comm.Get_rank()])
+
+    def fence(self) -> None:
+        """Collective: every rank's writes to the window so far are visible to every rank."""
+        self._win.Sync()
+        self._comm.Barrier()
+        self._win.Sync()
+
+
+class _WindowMemory:
+    """The ``__array_interface__`` of one rank's part of a window: NumPy keeps it (and so its
+    :class:`SharedArray`) as the base of every array made from it."""
+
+    def __init__(self, owner: SharedArray, address: int, num_elems: int, dtype: np.dtype):
+        self.owner = owner
+        self.__array_interface__ = {"shape": (num_elems,), "typestr": dtype.str, "descr": dtype.descr,
+                                    "data": (address, False), "version": 3}
 
 
 class PendingExchange:

@@ -24,12 +24,24 @@ a memory copy on the dev VM) plus the unpack. Measured 2026-12-04, n = 26 on
 2 ranks, 256 MiB per rank, plain Sendrecv time / exchange time in the same
 run: top local bit 0.65 -> 0.93, local bit 3 (strided) 0.24 -> 0.31
 (bench/results/kernel_bench-vm-cpuengine-*).
+
+When the shards themselves lie in one shared window (a
+:class:`dqsim.state.sharded.ShardedState` on the CPU with every rank on one
+node allocates them so, :meth:`dqsim.comm.MPIComm.node_shared_array`), a
+bit swap needs neither slots nor messages: each rank swaps its half of every
+pair of slices directly between its shard and its partner's
+(:func:`_swap_in_windows`), one fence before and one after. Same run as
+above, 2026-12-04, load ~5: top local bit 0.81-0.92 -> 1.8-2.1, local bit 3
+0.30-0.33 -> 0.93-1.06 in complex128, 0.74-0.83 in complex64
+(bench/results/kernel_bench-vm-shardwin-20261204.md). Rank permutations
+(:func:`permute_ranks`) still go through the slots.
 """
 
 from __future__ import annotations
 
 from typing import Sequence
 
+from dqsim.backend import fast as backend_fast
 from dqsim.state import kernels
 
 
@@ -158,12 +170,16 @@ def _piece_elems(psi, chunk_bytes: int) -> int:
 
 
 def swap_rank_bits(xp, backend, comm, psi, num_local: int, pairs: Sequence[tuple[int, int]],
-                   chunk_bytes: int) -> int:
+                   chunk_bytes: int, *, shared=None) -> int:
     """Swap rank bits with local bits, in place; returns bytes sent by this rank.
 
     Args:
         pairs: ``(rank_physical_bit, local_physical_bit)`` pairs, distinct bits.
         chunk_bytes: largest message (and buffer) in bytes.
+        shared: the :class:`dqsim.comm.SharedArray` whose window holds every
+            rank's ``psi`` (:meth:`dqsim.comm.MPIComm.node_shared_array`), or
+            ``None``; then the pieces are swapped in place between the shards
+            (:func:`_swap_in_windows`). The same on every rank (all or none).
 
     Collective: every rank calls it with the same pairs.
     """
@@ -172,6 +188,10 @@ def swap_rank_bits(xp, backend, comm, psi, num_local: int, pairs: Sequence[tuple
     rank_bits = [p - num_local for p, _ in pairs]
     local_bits = [l for _, l in pairs]
     own = [(rank >> j) & 1 for j in rank_bits]
+    if shared is not None and not backend.is_gpu and shared.holds(psi):
+        sent = _swap_in_windows(shared, psi, rank, rank_bits, local_bits, own)
+        if sent is not None:
+            return sent
     view, axis_of = kernels.bit_view(psi, num_local, local_bits)
     max_elems = _piece_elems(psi, chunk_bytes)
     slots = None if backend.is_gpu else comm.node_shared_slots(min(max_elems, psi.size >> k) * psi.itemsize)
@@ -192,6 +212,42 @@ def swap_rank_bits(xp, backend, comm, psi, num_local: int, pairs: Sequence[tuple
             else:
                 pipe.put(piece, partner, partner)
     return _through_slots(slots, rank, steps) if pipe is None else pipe.finish()
+
+
+def _swap_in_windows(shared, psi, rank: int, rank_bits, local_bits, own) -> int | None:
+    """The exchange of :func:`swap_rank_bits` done in place between shards in one shared window.
+
+    For every other combination ``u`` of the local bits' values, this rank's
+    slice ``u`` and the slice of the rank whose rank bits are ``u`` (at this
+    rank's own rank-bit values) trade places: each rank of the pair swaps one
+    half of the elements directly between the two shards
+    (:func:`dqsim.backend.fast.cross_swap`), so no slot, message or buffer is
+    involved and every amplitude is read and written once. Each amplitude
+    belongs to exactly one swapped pair of slices, so the pairs need no
+    ordering; one fence before (every rank's shard is final) and one after
+    (no rank reads its shard before its partners have written it).
+
+    Returns the bytes this rank would have sent as messages (the same count
+    as the other paths), or ``None`` when numba is missing (nothing done).
+    Collective over the window's ranks.
+    """
+    k = len(local_bits)
+    count = psi.size >> k
+    own_offset = sum(v << lb for v, lb in zip(own, local_bits))
+    shared.fence()
+    sent = 0
+    for mask in range(1, 1 << k):
+        values = [own[j] ^ ((mask >> j) & 1) for j in range(k)]
+        partner = rank
+        for j, rb in enumerate(rank_bits):
+            partner = (partner & ~(1 << rb)) | (values[j] << rb)
+        start, stop = (0, count >> 1) if rank < partner else (count >> 1, count)
+        offset = sum(v << lb for v, lb in zip(values, local_bits))
+        if not backend_fast.cross_swap(psi, shared.array(partner), local_bits, offset, own_offset, start, stop):
+            return None  # the same on every rank: numba is there or not on all of them
+        sent += count * psi.itemsize
+    shared.fence()
+    return sent
 
 
 def _through_slots(slots, rank: int, steps) -> int:

@@ -143,9 +143,10 @@ class ShardedState:
         self.bytes_exchanged = 0
         self.num_exchanges = 0
         self.amplitudes = None
+        self._shared = None
         if allocate:
             self._check_memory(kernel_chunk_bytes)
-            self.amplitudes = self.xp.zeros(1 << self.num_local_qubits, dtype=self.dtype)
+            self.amplitudes = self._zeros(1 << self.num_local_qubits)
             if self.comm.rank == 0:
                 self.amplitudes[0] = 1
 
@@ -181,6 +182,27 @@ class ShardedState:
                 f"+ workspace), but some rank has only {free / BYTES_PER_GIB:.2f} GiB free; "
                 "use more ranks, complex64, or fewer qubits"
             )
+
+    def _zeros(self, num_elems: int):
+        """A zeroed shard of ``num_elems`` amplitudes, which becomes the state's (collective on the CPU).
+
+        On the CPU, when every rank runs on one node, it lies in an MPI-3
+        shared-memory window (:meth:`dqsim.comm.MPIComm.node_shared_array`),
+        so rank-bit exchanges swap amplitudes in place between the shards;
+        otherwise (GPU, several nodes, ``DQSIM_SHARED_EXCHANGE=0`` or
+        ``slots``, ``/dev/shm`` too small) an ordinary array, exchanged by
+        messages or through slots. Sets ``self._shared`` to the window or
+        ``None``, so a path that replaces ``amplitudes`` keeps the two in step.
+        """
+        make = None if self.backend.is_gpu else getattr(self.comm, "node_shared_array", None)
+        shared = make(num_elems, self.dtype) if make is not None else None
+        if shared is None:
+            self._shared = None
+            return self.xp.zeros(num_elems, dtype=self.dtype)
+        array = shared.array(self.comm.rank)
+        array.fill(0)
+        self._shared = shared
+        return array
 
     def stream(self, purpose: str) -> Stream:
         """The state's default stream for ``purpose`` (node 0), created on first use."""
@@ -238,7 +260,7 @@ class ShardedState:
             return
         self.bytes_exchanged += exchange.swap_rank_bits(
             self.xp, self.backend, self.comm, self.amplitudes, self.num_local_qubits, pairs,
-            self.exchange_chunk_bytes)
+            self.exchange_chunk_bytes, shared=self._shared)
         self.num_exchanges += 1
         for rank_bit, local_bit in pairs:
             self.layout.swap_physical(rank_bit, local_bit)
@@ -680,8 +702,9 @@ class ShardedState:
             self.num_local_qubits -= 1
             raise
         self.layout = Layout(self.num_qubits, self.num_local_qubits, physical)
-        grown = self.xp.zeros(1 << self.num_local_qubits, dtype=self.dtype)
-        grown[: self.amplitudes.size] = self.amplitudes
+        old = self.amplitudes
+        grown = self._zeros(1 << self.num_local_qubits)  # in a new window when the old one was
+        grown[: old.size] = old
         self.amplitudes = grown
         return self.num_qubits - 1
 

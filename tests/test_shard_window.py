@@ -1,0 +1,52 @@
+"""Shards in a node-shared MPI window, exchanged in place, on 2 and 4 ranks (NumPy).
+
+tests/mpi_scripts/shard_window_check.py runs the same states and operations
+with ``DQSIM_SHARED_EXCHANGE`` = ``1`` (shards in one shared-memory window,
+swapped in place between them), ``slots`` and ``0`` (messages): single
+exchanges of a rank bit with the top local bit, bit 3 and bit 0 (and two
+pairs at once on 4 ranks), a random circuit, and a register grown twice by
+``add_qubit_``, in complex128 and complex64. Every path must give the same
+amplitudes, bit for bit, and the same byte counts.
+"""
+
+import numpy as np
+import pytest
+
+from mpi_helper import run_mpi_arrays
+
+MODES = ("1", "slots", "0")
+
+
+@pytest.fixture(scope="module", params=[2, 4])
+def results(request, tmp_path_factory):
+    path = tmp_path_factory.mktemp("shard_window") / f"ranks{request.param}.npz"
+    out = run_mpi_arrays(request.param, "tests/mpi_scripts/shard_window_check.py", path, timeout_s=600)
+    out["ranks"] = request.param
+    return out
+
+
+@pytest.mark.parametrize("precision", ["complex128", "complex64"])
+def test_window_path_equals_slots_and_messages(results, precision):
+    keys = {k[len(precision) + 3:] for k in results if k.startswith(f"{precision}_1_")}
+    expected = {"top", "bit3", "bit0", "circuit", "grown", "grown2"}
+    if results["ranks"] == 4:
+        expected |= {"two", "twotop"}
+    compared = {k.rsplit("_shard", 1)[0] for k in keys if not k.endswith(("_sent", "_windowed", "_initial", "_exchanges"))}
+    assert expected <= compared
+    for key in keys:
+        if key.endswith("_windowed"):
+            continue
+        window = results[f"{precision}_1_{key}"]
+        for mode in MODES[1:]:
+            np.testing.assert_array_equal(window, results[f"{precision}_{mode}_{key}"], err_msg=f"{key} {mode}")
+        if key.endswith("_shard"):
+            assert not np.array_equal(window, results[f"{precision}_1_{key[:-6]}_initial"])  # data really moved
+    for key in keys:
+        if key.endswith("_windowed"):  # only the default mode puts the shards in a window
+            assert results[f"{precision}_1_{key}"][0]
+            assert not results[f"{precision}_slots_{key}"][0] and not results[f"{precision}_0_{key}"][0]
+    assert results[f"{precision}_1_circuit_exchanges"][0] > 0 and results[f"{precision}_1_grown2_exchanges"][0] > 0
+
+
+def test_dropped_states_free_their_windows(results):
+    assert results["live_windows"][0] <= 2  # six states made and dropped: their windows were freed
