@@ -24,9 +24,19 @@ A benchmark-side model, not a test: it measures and records, it asserts nothing.
    left out), against the same instruments on one rank: what two idle cores
    would take, from runs on a loaded machine.
 
+Before the replays, a *balance* table from the trace alone tells a global
+imbalance from a per-window one, per placement: the busier rank's share of
+the total event cost (what a better split could fix), and the sum over
+windows of one lookahead (the smallest link delay) of the busier rank's
+cost, over the total (the ideal conservative schedule: both ranks run each
+window at once, then exchange). Both with the traced costs, with event
+counts, and with every event at its kind's median cost (no timing noise);
+the windows are grouped by their number of events.
+
 Placements: ``contiguous`` (today's blocks), ``cyclicB`` (blocks of ``B``
 nodes dealt to ranks in turn), ``balanced`` (two contiguous blocks of equal
-traced cost), ``split:K`` (rank 0 runs nodes ``0..K-1``).
+traced cost), ``split:K`` (rank 0 runs nodes ``0..K-1``), ``alternate``
+(node ``i`` on rank ``i mod ranks``).
 
 Example (from the repository root)::
 
@@ -58,6 +68,8 @@ def placement_of(name: str, num_nodes: int, num_ranks: int, costs_by_node: list[
     """The rank of every node for placement ``name`` (``None``: the engine's default contiguous blocks)."""
     if name == "contiguous":
         return None
+    if name == "alternate":
+        return [i % num_ranks for i in range(num_nodes)]
     if name.startswith("cyclic"):
         block = int(name[len("cyclic"):])
         return [(i // block) % num_ranks for i in range(num_nodes)]
@@ -77,6 +89,56 @@ def placement_of(name: str, num_nodes: int, num_ranks: int, costs_by_node: list[
             done += cost
         return ranks
     raise SystemExit(f"unknown placement {name!r}")
+
+
+def window_balance(events: list, ranks: list[int], num_ranks: int, window_ps: int) -> dict:
+    """Global against per-window balance of a placement, from the trace alone.
+
+    Args:
+        events: ``(node, time_ps, cost_s, kind)`` of every traced event.
+        ranks: the rank of every node.
+        num_ranks: ranks of the placement.
+        window_ps: the synchronisation window (the lookahead), ps.
+
+    Returns:
+        For each weight (``cost``: traced CPU s; ``count``: 1 per event;
+        ``kind_median``: the median traced cost of the event's kind),
+        ``total_share`` (the busier rank's share of the whole run),
+        ``window_share`` (sum over windows of the busier rank's weight, over
+        the total) and ``excess_by_window_size`` (what each group of windows,
+        by their number of events, adds to ``window_share`` above
+        ``1 / num_ranks``).
+    """
+    by_kind: dict = {}
+    for _node, _time, cost, kind in events:
+        by_kind.setdefault(kind, []).append(cost)
+    median = {kind: statistics.median(costs) for kind, costs in by_kind.items()}
+    weights = {"cost": lambda e: e[2], "count": lambda e: 1.0, "kind_median": lambda e: median[e[3]]}
+    sizes: dict = {}
+    for _node, time_ps, _cost, _kind in events:
+        sizes[time_ps // window_ps] = sizes.get(time_ps // window_ps, 0) + 1
+
+    def size_class(count: int) -> str:
+        return "1" if count == 1 else "2-9" if count < 10 else "10-99" if count < 100 else "100-999" \
+            if count < 1000 else "1000+"
+
+    out = {}
+    for name, weight in weights.items():
+        per_window: dict = {}
+        totals = [0.0] * num_ranks
+        for event in events:
+            value = weight(event)
+            per_window.setdefault(event[1] // window_ps, [0.0] * num_ranks)[ranks[event[0]]] += value
+            totals[ranks[event[0]]] += value
+        total = sum(totals)
+        excess: dict = {}
+        for window, loads in per_window.items():
+            group = size_class(sizes[window])
+            excess[group] = excess.get(group, 0.0) + (max(loads) - sum(loads) / num_ranks) / total
+        out[name] = {"total_share": max(totals) / total,
+                     "window_share": sum(max(loads) for loads in per_window.values()) / total,
+                     "excess_by_window_size": excess}
+    return out
 
 
 def _key(entry) -> tuple:
@@ -278,16 +340,34 @@ def driver(args) -> int:
         print(f"  node {last} (B): {by_node[last]:.3f} s; node 0 (A): {by_node[0]:.3f} s; "
               f"nodes 0-{args.nodes // 2 - 1}: {sum(by_node[:args.nodes // 2]):.3f} s")
 
+        window_ps = int(chain_of(args).network().lookahead_ps)
+        traced = [(key[0], key[1], value, kinds[key]) for key, value in cost.items()]
+        balance = {}
+        print(f"balance from the trace (windows of one lookahead, {window_ps} ps): busier rank's share of the "
+              "total / sum over windows of the busier rank, over the total")
+        for name in args.placements:
+            ranks_of = placement_of(name, args.nodes, args.ranks, by_node) or \
+                placement_of("balanced", args.nodes, args.ranks, [1.0] * args.nodes)
+            balance[name] = window_balance(traced, ranks_of, args.ranks, window_ps)
+            b = balance[name]
+            excess = ", ".join(f"{group} {value:.3f}" for group, value in
+                               sorted(b["cost"]["excess_by_window_size"].items(), key=lambda kv: -kv[1]))
+            print(f"  {name:>11s}: cost {b['cost']['total_share']:.3f} / {b['cost']['window_share']:.3f}, "
+                  f"count {b['count']['total_share']:.3f} / {b['count']['window_share']:.3f}, "
+                  f"kind median {b['kind_median']['total_share']:.3f} / {b['kind_median']['window_share']:.3f}; "
+                  f"excess over 1/{args.ranks} by events per window: {excess}")
+
         # One rank with the replay's own instruments: the reference of the measured critical paths below.
         one_measured = []
-        for repeat in range(args.replay_repeats):
+        for repeat in range(0 if args.balance_only else args.replay_repeats):
             out = Path(tmp) / f"one{repeat}.json"
             _run([*me, "--replay-worker", "--out", str(out), *common], env, args.timeout_s)
             part = json.loads(out.read_text())["ranks"][0]
             one_measured.append(sum(part["exchanges"]) + sum(part["local_cpu"]))
-        one_measured_s = statistics.median(one_measured)
-        print(f"one rank, measured CPU of events and exchanges: {one_measured_s:.3f} s "
-              f"(median of {args.replay_repeats}: {', '.join(f'{x:.3f}' for x in one_measured)})")
+        if one_measured:
+            one_measured_s = statistics.median(one_measured)
+            print(f"one rank, measured CPU of events and exchanges: {one_measured_s:.3f} s "
+                  f"(median of {args.replay_repeats}: {', '.join(f'{x:.3f}' for x in one_measured)})")
 
         def critical_s(replay) -> float:
             """Sum over iterations of the larger rank's measured CPU (exchange work + events)."""
@@ -299,7 +379,7 @@ def driver(args) -> int:
             return total
 
         rows = []
-        for name in args.placements:
+        for name in [] if args.balance_only else args.placements:
             placement = placement_of(name, args.nodes, args.ranks, by_node)
             placement_file = Path(tmp) / f"placement-{name}.json"
             placement_file.write_text(json.dumps(placement))
@@ -358,8 +438,10 @@ def driver(args) -> int:
                       f"{statistics.median(measured):.3f} s CPU = {row['measured_ratio']:.2f}x "
                       f"(measured wall {replay['wall_s']:.2f} s, "
                       f"load {replay['load_average_1min']:.1f})", flush=True)
-        identical = len({row["pairs"] for row in rows}) <= 1
-        print(f"identical delivered pairs across placements and budgets: {identical}")
+        identical = None
+        if not args.balance_only:
+            identical = len({row["pairs"] for row in rows}) <= 1
+            print(f"identical delivered pairs across placements and budgets: {identical}")
     result = {"benchmark": "chain_trace", "date": datetime.date.today().isoformat(),
               "machine": {"label": args.label, "platform": platform.platform(), "cpus": os.cpu_count(),
                           "load_average_at_end": os.getloadavg()[0], "notes": args.notes},
@@ -372,6 +454,7 @@ def driver(args) -> int:
                            "windows": traces[0]["windows"], "node_B_cost_s": by_node[-1],
                            "by_kind": {k: {"events": v[0], "cost_s": v[1]} for k, v in by_kind.items()},
                            "loads": [t["load_average_1min"] for t in traces]},
+              "balance": balance,
               "identical_across_placements": identical, "rows": rows}
     write_result(args.results_dir, f"chain_trace-{args.label}", result)
     return 0
@@ -388,6 +471,8 @@ def main(argv=None) -> int:
     p.add_argument("--exchange-latency-ms", type=float, default=0.05,
                    help="wall time of one alltoall between two idle processes, ms (added per exchange)")
     p.add_argument("--trace-repeats", type=int, default=3)
+    p.add_argument("--balance-only", action="store_true",
+                   help="trace and balance table only: no one-rank reference, no replays")
     p.add_argument("--replay-repeats", type=int, default=1,
                    help="runs of each replay (and of the one-rank reference); measured figures take the median")
     p.add_argument("--timeout-s", type=float, default=600.0)
