@@ -172,9 +172,10 @@ EVENTS_PER_EXCHANGE_ONE_RANK = 1024
 #: With several ranks: CPU seconds a rank runs events after an exchange before it goes to the next one (at
 #: least one event, at most ``EVENTS_PER_EXCHANGE_ONE_RANK``), instead of ``EVENTS_PER_EXCHANGE`` events;
 #: ``None``: the count. Ranks that both have work then wait less for each other (equal time, not equal event
-#: counts): a lockstep model of the 1,024-node chain's trace gives the busier rank 0.558 of one rank's event
-#: time at 2 ms against 0.590 at 64 events (``bench/results/chain-balance-vm-20261204.md``). Off by default:
-#: the results are the same, but the number of exchanges and flushes then depends on the machine's speed.
+#: counts): a lockstep model of the 1,024-node chain's trace gives the busier rank 0.546-0.558 of one rank's
+#: event time at 2 ms against 0.576-0.590 at 64 events, but the measured wall time on 2 ranks moved only
+#: 0.50 -> 0.49 s (``bench/results/chain-balance-vm-20261204.md``). Off by default: the results are the same,
+#: but the number of exchanges and flushes then depends on the machine's speed.
 EXCHANGE_CPU_S: float | None = None
 
 #: Objects allocated before the youngest generation is collected while :meth:`Simulator.run` runs.
