@@ -67,8 +67,11 @@ def chain_of(args):
 def worker(args) -> int:
     """Run the chain once on this MPI world; rank 0 writes what it delivered and the wall time."""
     from dqsim import comm as comm_mod
+    from dqsim.engine import simulator
     from dqsim.scenarios import repeater
 
+    if args.exchange_cpu_ms is not None:
+        simulator.EXCHANGE_CPU_S = args.exchange_cpu_ms / 1e3
     comm = comm_mod.init()
     chain = chain_of(args)
     comm.barrier()
@@ -100,6 +103,8 @@ def driver(args) -> int:
                        "--nodes", str(args.nodes), "--pairs", str(args.pairs), "--link-km", str(args.link_km),
                        "--source-fidelity", str(args.source_fidelity), "--t2-s", str(args.t2_s),
                        "--seed", str(args.seed)]
+                if args.exchange_cpu_ms is not None:
+                    cmd += ["--exchange-cpu-ms", str(args.exchange_cpu_ms)]
                 if ranks > 1:
                     cmd = [str(mpiexec), "-n", str(ranks), *cmd]
                 proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=args.timeout_s)
@@ -136,7 +141,7 @@ def driver(args) -> int:
                           "load_average_at_end": load, "notes": args.notes},
               "workload": {"nodes": args.nodes, "pairs": args.pairs, "link_km": args.link_km,
                            "source_fidelity": args.source_fidelity, "t2_s": args.t2_s, "swapping": "swap_asap",
-                           "seed": args.seed},
+                           "seed": args.seed, "exchange_cpu_ms": args.exchange_cpu_ms},
               "repeats": args.repeats, "ratio_to_one_rank": {str(k): v for k, v in summary.items()},
               "identical_across_ranks": identical, "runs": records}
     write_result(args.results_dir, f"chain_ranks-{args.label}", result)
@@ -162,6 +167,9 @@ def main(argv=None) -> int:
     p.add_argument("--timeout-s", type=float, default=1200.0)
     p.add_argument("--repeats", type=int, default=1,
                    help="runs of every rank count, interleaved; ratios use the same repeat's 1-rank run")
+    p.add_argument("--exchange-cpu-ms", type=float, default=None,
+                   help="the engine's EXCHANGE_CPU_S in ms (CPU time per exchange on several ranks; default: "
+                        "EVENTS_PER_EXCHANGE events)")
     p.add_argument("--label", default="vm")
     p.add_argument("--notes", default="", help="free text stored in machine.notes")
     p.add_argument("--results-dir", default=str(DEFAULT_RESULTS_DIR))

@@ -24,9 +24,24 @@ A benchmark-side model, not a test: it measures and records, it asserts nothing.
    left out), against the same instruments on one rank: what two idle cores
    would take, from runs on a loaded machine.
 
+Before the replays, a *balance* table from the trace alone tells a global
+imbalance from a per-window one, per placement: the busier rank's share of
+the total event cost (what a better split could fix), and the sum over
+windows of one lookahead (the smallest link delay) of the busier rank's
+cost, over the total (a schedule in fixed windows: both ranks run each
+window at once, then exchange). Both with the traced costs, with event
+counts, and with every event at its kind's median cost (no timing noise);
+the windows are grouped by their number of events. Beside it, *schedule
+models* on the trace (:func:`schedule_models`): the engine's lockstep rule
+for each event budget and each CPU budget (``--exchange-cpu-ms``, default
+2 ms), and an asynchronous schedule (promises seen at once), the bound for
+any conservative engine with this lookahead. ``--exchange-cpu-ms`` also
+replays the engine with ``EXCHANGE_CPU_S`` at those budgets.
+
 Placements: ``contiguous`` (today's blocks), ``cyclicB`` (blocks of ``B``
 nodes dealt to ranks in turn), ``balanced`` (two contiguous blocks of equal
-traced cost), ``split:K`` (rank 0 runs nodes ``0..K-1``).
+traced cost), ``split:K`` (rank 0 runs nodes ``0..K-1``), ``alternate``
+(node ``i`` on rank ``i mod ranks``).
 
 Example (from the repository root)::
 
@@ -39,6 +54,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import math
 import os
 import platform
 import statistics
@@ -58,6 +74,8 @@ def placement_of(name: str, num_nodes: int, num_ranks: int, costs_by_node: list[
     """The rank of every node for placement ``name`` (``None``: the engine's default contiguous blocks)."""
     if name == "contiguous":
         return None
+    if name == "alternate":
+        return [i % num_ranks for i in range(num_nodes)]
     if name.startswith("cyclic"):
         block = int(name[len("cyclic"):])
         return [(i // block) % num_ranks for i in range(num_nodes)]
@@ -77,6 +95,143 @@ def placement_of(name: str, num_nodes: int, num_ranks: int, costs_by_node: list[
             done += cost
         return ranks
     raise SystemExit(f"unknown placement {name!r}")
+
+
+def window_balance(events: list, ranks: list[int], num_ranks: int, window_ps: int) -> dict:
+    """Global against per-window balance of a placement, from the trace alone.
+
+    Args:
+        events: ``(node, time_ps, cost_s, kind)`` of every traced event.
+        ranks: the rank of every node.
+        num_ranks: ranks of the placement.
+        window_ps: the synchronisation window (the lookahead), ps.
+
+    Returns:
+        For each weight (``cost``: traced CPU s; ``count``: 1 per event;
+        ``kind_median``: the median traced cost of the event's kind),
+        ``total_share`` (the busier rank's share of the whole run),
+        ``window_share`` (sum over windows of the busier rank's weight, over
+        the total) and ``excess_by_window_size`` (what each group of windows,
+        by their number of events, adds to ``window_share`` above
+        ``1 / num_ranks``).
+    """
+    by_kind: dict = {}
+    for _node, _time, cost, kind in events:
+        by_kind.setdefault(kind, []).append(cost)
+    median = {kind: statistics.median(costs) for kind, costs in by_kind.items()}
+    weights = {"cost": lambda e: e[2], "count": lambda e: 1.0, "kind_median": lambda e: median[e[3]]}
+    sizes: dict = {}
+    for _node, time_ps, _cost, _kind in events:
+        sizes[time_ps // window_ps] = sizes.get(time_ps // window_ps, 0) + 1
+
+    def size_class(count: int) -> str:
+        return "1" if count == 1 else "2-9" if count < 10 else "10-99" if count < 100 else "100-999" \
+            if count < 1000 else "1000+"
+
+    out = {}
+    for name, weight in weights.items():
+        per_window: dict = {}
+        totals = [0.0] * num_ranks
+        for event in events:
+            value = weight(event)
+            per_window.setdefault(event[1] // window_ps, [0.0] * num_ranks)[ranks[event[0]]] += value
+            totals[ranks[event[0]]] += value
+        total = sum(totals)
+        excess: dict = {}
+        for window, loads in per_window.items():
+            group = size_class(sizes[window])
+            excess[group] = excess.get(group, 0.0) + (max(loads) - sum(loads) / num_ranks) / total
+        out[name] = {"total_share": max(totals) / total,
+                     "window_share": sum(max(loads) for loads in per_window.values()) / total,
+                     "excess_by_window_size": excess}
+    return out
+
+
+def schedule_models(events: list, ranks: list[int], num_ranks: int, dist_ps: list[list[int]], budgets: list[int],
+                    cpu_budgets_s: list[float]) -> dict:
+    """Event time of the busier rank under model schedules, over one rank's, from the trace alone.
+
+    Every rank runs its events in ``(time, node)`` order with the traced
+    costs; rank ``r`` may run an event at ``t`` only while ``t`` is below
+    the least ``t' + d(n', r)`` over the other ranks' events not yet run
+    (the engine's promises; the whole trace stands in for the events not yet
+    created, which the triangle inequality makes the same bound).
+
+    * ``lockstep``: the engine's rule. Per iteration every rank takes its
+      horizon from the others' state at the exchange and runs events below
+      it, at most ``budget`` of them (or, for ``cpu:S``, until it has spent
+      ``S`` s, at least one event); the iteration lasts as long as the
+      busier rank. Exchanges cost nothing here.
+    * ``async``: no iterations; a rank runs its next event as soon as the
+      others' progress allows (promises seen at once): the bound for any
+      conservative engine with this lookahead.
+
+    Args:
+        events: ``(node, time_ps, cost_s)`` of every traced event.
+        ranks: the rank of every node.
+        num_ranks: ranks of the placement.
+        dist_ps: ``dist_ps[n][r]``, the least link delay from node ``n`` to rank ``r``.
+        budgets: event budgets to model; cpu_budgets_s: CPU budgets, s.
+
+    Returns:
+        ``{"lockstep 64": (ratio, iterations), ..., "lockstep cpu:0.002": ..., "async": (ratio, None)}``.
+    """
+    lists: list[list] = [[] for _ in range(num_ranks)]
+    for node, time_ps, cost in events:
+        lists[ranks[node]].append((time_ps, node, cost))
+    for events_of_rank in lists:
+        events_of_rank.sort()
+    total = sum(cost for _node, _time, cost in events)
+    # bound[o][r][i]: least t + d(n, r) over rank o's events from its i-th on
+    bound = [[None] * num_ranks for _ in range(num_ranks)]
+    for o in range(num_ranks):
+        for r in range(num_ranks):
+            if r == o:
+                continue
+            suffix = [math.inf] * (len(lists[o]) + 1)
+            for i in range(len(lists[o]) - 1, -1, -1):
+                time_ps, node, _cost = lists[o][i]
+                suffix[i] = min(suffix[i + 1], time_ps + dist_ps[node][r])
+            bound[o][r] = suffix
+
+    def horizon(r: int, done: list[int]) -> float:
+        return min((bound[o][r][done[o]] for o in range(num_ranks) if o != r), default=math.inf)
+
+    def lockstep(budget: float, cpu_s: float) -> tuple[float, int]:
+        done, elapsed, iterations = [0] * num_ranks, 0.0, 0
+        while any(done[r] < len(lists[r]) for r in range(num_ranks)):
+            limits = [horizon(r, done) for r in range(num_ranks)]
+            spent = [0.0] * num_ranks
+            for r in range(num_ranks):
+                count = 0
+                while (done[r] < len(lists[r]) and count < budget and lists[r][done[r]][0] < limits[r]
+                       and (count == 0 or spent[r] < cpu_s)):
+                    spent[r] += lists[r][done[r]][2]
+                    done[r] += 1
+                    count += 1
+            elapsed += max(spent)
+            iterations += 1
+        return elapsed / total, iterations
+
+    def asynchronous() -> float:
+        done, finish, now = [0] * num_ranks, [None] * num_ranks, 0.0
+        while True:
+            for r in range(num_ranks):
+                if finish[r] is None and done[r] < len(lists[r]) and lists[r][done[r]][0] < horizon(r, done):
+                    finish[r] = now + lists[r][done[r]][2]
+            running = [f for f in finish if f is not None]
+            if not running:
+                return now / total
+            now = min(running)
+            for r in range(num_ranks):
+                if finish[r] is not None and finish[r] <= now:
+                    finish[r] = None
+                    done[r] += 1
+
+    out = {f"lockstep {budget}": lockstep(budget, math.inf) for budget in budgets}
+    out.update({f"lockstep cpu:{cpu_s:g}": lockstep(math.inf, cpu_s) for cpu_s in cpu_budgets_s})
+    out["async"] = (asynchronous(), None)
+    return out
 
 
 def _key(entry) -> tuple:
@@ -134,9 +289,9 @@ def trace_worker(args) -> int:
         else:
             kinds[key] = "resume"
 
-    def run_local(self, horizon, budget):
+    def run_local(self, *args, **options):
         try:
-            original_run_local(self, horizon, budget)
+            original_run_local(self, *args, **options)
         finally:
             close(clock())
 
@@ -161,6 +316,7 @@ def replay_worker(args) -> int:
     comm = comm_mod.init()
     placement = json.loads(Path(args.placement_file).read_text()) if args.placement_file else None
     simulator.EVENTS_PER_EXCHANGE = args.budget
+    simulator.EXCHANGE_CPU_S = args.exchange_cpu_s
     clock = time.process_time
     ran: list = []                       # (iteration, key)
     exchanges: list = []                 # own CPU seconds of each exchange (before + after the alltoall)
@@ -171,9 +327,9 @@ def replay_worker(args) -> int:
     original_exchange = simulator.Simulator._exchange
     original_resolve = simulator.Simulator._resolve
 
-    def run_local(self, horizon, budget):
+    def run_local(self, *args, **options):
         started = clock()
-        original_run_local(self, horizon, budget)
+        original_run_local(self, *args, **options)
         local_cpu.append(clock() - started)
 
     def on_event(entry):
@@ -278,16 +434,41 @@ def driver(args) -> int:
         print(f"  node {last} (B): {by_node[last]:.3f} s; node 0 (A): {by_node[0]:.3f} s; "
               f"nodes 0-{args.nodes // 2 - 1}: {sum(by_node[:args.nodes // 2]):.3f} s")
 
+        window_ps = int(chain_of(args).network().lookahead_ps)
+        traced = [(key[0], key[1], value, kinds[key]) for key, value in cost.items()]
+        balance = {}
+        print(f"balance from the trace (windows of one lookahead, {window_ps} ps): busier rank's share of the "
+              "total / sum over windows of the busier rank, over the total")
+        for name in args.placements:
+            ranks_of = placement_of(name, args.nodes, args.ranks, by_node) or \
+                placement_of("balanced", args.nodes, args.ranks, [1.0] * args.nodes)
+            balance[name] = window_balance(traced, ranks_of, args.ranks, window_ps)
+            dist_ps = chain_of(args).network(args.ranks, ranks_of).rank_distances_ps()
+            models = schedule_models([(n, t, c) for n, t, c, _kind in traced], ranks_of, args.ranks, dist_ps,
+                                     args.budgets, [ms / 1e3 for ms in args.exchange_cpu_ms or [2.0]])
+            balance[name]["schedule_models"] = models
+            b = balance[name]
+            excess = ", ".join(f"{group} {value:.3f}" for group, value in
+                               sorted(b["cost"]["excess_by_window_size"].items(), key=lambda kv: -kv[1]))
+            print(f"  {name:>11s}: cost {b['cost']['total_share']:.3f} / {b['cost']['window_share']:.3f}, "
+                  f"count {b['count']['total_share']:.3f} / {b['count']['window_share']:.3f}, "
+                  f"kind median {b['kind_median']['total_share']:.3f} / {b['kind_median']['window_share']:.3f}; "
+                  f"excess over 1/{args.ranks} by events per window: {excess}")
+            print("               schedule models (busier rank's event time / one rank's, iterations): " +
+                  ", ".join(f"{model} {ratio:.3f}" + (f" ({iterations})" if iterations else "")
+                            for model, (ratio, iterations) in models.items()))
+
         # One rank with the replay's own instruments: the reference of the measured critical paths below.
         one_measured = []
-        for repeat in range(args.replay_repeats):
+        for repeat in range(0 if args.balance_only else args.replay_repeats):
             out = Path(tmp) / f"one{repeat}.json"
             _run([*me, "--replay-worker", "--out", str(out), *common], env, args.timeout_s)
             part = json.loads(out.read_text())["ranks"][0]
             one_measured.append(sum(part["exchanges"]) + sum(part["local_cpu"]))
-        one_measured_s = statistics.median(one_measured)
-        print(f"one rank, measured CPU of events and exchanges: {one_measured_s:.3f} s "
-              f"(median of {args.replay_repeats}: {', '.join(f'{x:.3f}' for x in one_measured)})")
+        if one_measured:
+            one_measured_s = statistics.median(one_measured)
+            print(f"one rank, measured CPU of events and exchanges: {one_measured_s:.3f} s "
+                  f"(median of {args.replay_repeats}: {', '.join(f'{x:.3f}' for x in one_measured)})")
 
         def critical_s(replay) -> float:
             """Sum over iterations of the larger rank's measured CPU (exchange work + events)."""
@@ -299,16 +480,18 @@ def driver(args) -> int:
             return total
 
         rows = []
-        for name in args.placements:
+        for name in [] if args.balance_only else args.placements:
             placement = placement_of(name, args.nodes, args.ranks, by_node)
             placement_file = Path(tmp) / f"placement-{name}.json"
             placement_file.write_text(json.dumps(placement))
-            for budget in args.budgets:
+            for budget in [*args.budgets, *(f"cpu:{ms:g}ms" for ms in args.exchange_cpu_ms or [])]:
+                chosen = (["--budget", str(budget)] if isinstance(budget, int) else
+                          ["--exchange-cpu-s", str(float(budget[4:-2]) / 1e3)])
                 measured = []
                 for repeat in range(args.replay_repeats):
                     out = Path(tmp) / f"replay-{name}-{budget}-{repeat}.json"
                     _run([str(mpiexec), "-n", str(args.ranks), *me, "--replay-worker", "--out", str(out),
-                          "--placement-file", str(placement_file), "--budget", str(budget), *common], env,
+                          "--placement-file", str(placement_file), *chosen, *common], env,
                          args.timeout_s)
                     replay = json.loads(out.read_text())
                     measured.append(critical_s(replay))
@@ -350,7 +533,7 @@ def driver(args) -> int:
                        "per_iteration": {"event_cost_s": work, "events": events, "first_event_ps": first_ps,
                                          "exchange_own_cpu_s": [part["exchanges"] for part in replay["ranks"]]}}
                 rows.append(row)
-                print(f"{name:>11s} budget {budget:5d}: {iterations:5d} exchanges, busiest-rank events "
+                print(f"{name:>11s} budget {budget:>5}: {iterations:5d} exchanges, busiest-rank events "
                       f"{busiest:.3f} s ({row['busiest_event_share']:.2f} of events; ratio without exchanges "
                       f"{row['ratio_without_exchanges']:.2f}, bound {row['bound_ratio']:.2f}), exchange work "
                       f"{exchange_own:.3f} s, shared ops {row['shared_ops']}, estimate {estimate:.3f} s = "
@@ -358,8 +541,10 @@ def driver(args) -> int:
                       f"{statistics.median(measured):.3f} s CPU = {row['measured_ratio']:.2f}x "
                       f"(measured wall {replay['wall_s']:.2f} s, "
                       f"load {replay['load_average_1min']:.1f})", flush=True)
-        identical = len({row["pairs"] for row in rows}) <= 1
-        print(f"identical delivered pairs across placements and budgets: {identical}")
+        identical = None
+        if not args.balance_only:
+            identical = len({row["pairs"] for row in rows}) <= 1
+            print(f"identical delivered pairs across placements and budgets: {identical}")
     result = {"benchmark": "chain_trace", "date": datetime.date.today().isoformat(),
               "machine": {"label": args.label, "platform": platform.platform(), "cpus": os.cpu_count(),
                           "load_average_at_end": os.getloadavg()[0], "notes": args.notes},
@@ -372,6 +557,7 @@ def driver(args) -> int:
                            "windows": traces[0]["windows"], "node_B_cost_s": by_node[-1],
                            "by_kind": {k: {"events": v[0], "cost_s": v[1]} for k, v in by_kind.items()},
                            "loads": [t["load_average_1min"] for t in traces]},
+              "balance": balance,
               "identical_across_placements": identical, "rows": rows}
     write_result(args.results_dir, f"chain_trace-{args.label}", result)
     return 0
@@ -383,11 +569,16 @@ def main(argv=None) -> int:
     p.add_argument("--ranks", type=int, default=2)
     p.add_argument("--placements", nargs="+",
                    default=["contiguous", "balanced", "cyclic256", "cyclic128", "cyclic64", "cyclic32"])
+    p.add_argument("--exchange-cpu-ms", type=float, nargs="+", default=None,
+                   help="also replay with the engine's EXCHANGE_CPU_S at these CPU ms per exchange (and model "
+                        "them; default model: 2 ms)")
     p.add_argument("--budgets", type=int, nargs="+", default=[64],
                    help="events per exchange (the engine's EVENTS_PER_EXCHANGE) to replay")
     p.add_argument("--exchange-latency-ms", type=float, default=0.05,
                    help="wall time of one alltoall between two idle processes, ms (added per exchange)")
     p.add_argument("--trace-repeats", type=int, default=3)
+    p.add_argument("--balance-only", action="store_true",
+                   help="trace and balance table only: no one-rank reference, no replays")
     p.add_argument("--replay-repeats", type=int, default=1,
                    help="runs of each replay (and of the one-rank reference); measured figures take the median")
     p.add_argument("--timeout-s", type=float, default=600.0)
@@ -398,6 +589,7 @@ def main(argv=None) -> int:
     p.add_argument("--replay-worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--placement-file", help=argparse.SUPPRESS)
     p.add_argument("--budget", type=int, default=64, help=argparse.SUPPRESS)
+    p.add_argument("--exchange-cpu-s", type=float, default=None, help=argparse.SUPPRESS)
     p.add_argument("--out", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.trace_worker:

@@ -125,6 +125,17 @@ def test_tree_routes_equal_dijkstra_routes():
                 assert net.latency_ps(a, b) == fibre_ps + b
 
 
+def test_tree_fast_path_exactly_on_forests():
+    """The route fast path is taken on forests only (the link count test against networkx's is_forest)."""
+    rng = random.Random(7)
+    for trial in range(80):
+        size = rng.randint(1, 9)
+        pairs = {tuple(sorted(rng.sample(range(size), 2))) for _ in range(rng.randint(0, 2 * size))} \
+            if size > 1 else set()
+        net = Network.from_links(nodes(size), {pair: LinkSpec(distance_km=1.0) for pair in pairs})
+        assert (net._tree is not None) == nx.is_forest(net.graph), sorted(pairs)
+
+
 @pytest.mark.parametrize("extra_links", [{}, {(4, 5): LinkSpec(distance_km=1.0), (5, 6): LinkSpec(distance_km=1.0),
                                               (4, 6): LinkSpec(distance_km=1.0)}])
 def test_no_route_between_components_is_one_line(extra_links):  # a forest, and a graph with a cycle

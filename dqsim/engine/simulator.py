@@ -169,6 +169,15 @@ EVENTS_PER_EXCHANGE = 64
 #: The same on one rank, where an exchange waits for nobody.
 EVENTS_PER_EXCHANGE_ONE_RANK = 1024
 
+#: With several ranks: CPU seconds a rank runs events after an exchange before it goes to the next one (at
+#: least one event, at most ``EVENTS_PER_EXCHANGE_ONE_RANK``), instead of ``EVENTS_PER_EXCHANGE`` events;
+#: ``None``: the count. Ranks that both have work then wait less for each other (equal time, not equal event
+#: counts): a lockstep model of the 1,024-node chain's trace gives the busier rank 0.546-0.558 of one rank's
+#: event time at 2 ms against 0.576-0.590 at 64 events, but the measured wall time on 2 ranks moved only
+#: 0.50 -> 0.49 s (``bench/results/chain-balance-vm-20261204.md``). Off by default: the results are the same,
+#: but the number of exchanges and flushes then depends on the machine's speed.
+EXCHANGE_CPU_S: float | None = None
+
 #: Objects allocated before the youngest generation is collected while :meth:`Simulator.run` runs.
 _GC_YOUNG_THRESHOLD = 50_000
 
@@ -532,6 +541,7 @@ class Simulator:
         #: This rank runs no event at or after this time before the next exchange (see :meth:`_send`).
         self._send_limit: float = math.inf
         self._last_event_ps = 0                          # latest event this rank has run
+        self._exchanged_cpu_s = 0.0                      # process_time() when the last alltoall returned
         #: Bits of the shared MeasureLater measurements applied so far, by key (on every rank).
         self._later: dict[tuple[int, int, int], tuple[int, ...]] = {}
         self._readers: list[int] = []                    # local nodes blocked in a ReadOutcomes
@@ -845,8 +855,11 @@ class Simulator:
             heappop(blocked)
         return math.inf
 
-    def _run_local(self, horizon: float, budget: int) -> None:
+    def _run_local(self, horizon: float, budget: int, deadline_cpu_s: float = math.inf) -> None:
         """Run this rank's events before ``horizon`` until every node is blocked or idle, or ``budget`` ran.
+
+        Also stop, after at least one event, once ``time.process_time()``
+        reaches ``deadline_cpu_s`` (:data:`EXCHANGE_CPU_S`).
 
         Events run in ``(time, node)`` order over this rank's nodes (a heap of
         queue heads). While some node of this rank waits for a flush to
@@ -860,8 +873,11 @@ class Simulator:
         ready, nodes, blocked, step = self._ready, self.nodes, self._blocked, self._step
         last = self._last_event_ps
         allowed = budget
+        timed = deadline_cpu_s < math.inf
         try:
             while ready and budget > 0:
+                if timed and budget < allowed and time.process_time() >= deadline_cpu_s:
+                    break
                 top = ready[0]
                 time_ps, index = top
                 node = nodes[index]
@@ -1036,6 +1052,7 @@ class Simulator:
             # this rank's own part stays here (None in its slot): not pickled and unpickled for nothing
             parts = comm.alltoall([None if r == rank else (self._buffer, self._outbox[r], mine) for r in range(size)])
             parts[rank] = (self._buffer, (), mine)
+            self._exchanged_cpu_s = time.process_time()
             self._outbox = [[] for _ in range(size)]
         else:
             parts = [(self._buffer, (), ([math.inf], earliest, held, next_ps, self._last_event_ps, work, flags,
@@ -1274,7 +1291,8 @@ class Simulator:
         their promises, :meth:`_promises`: pending event times plus the
         shortest path to this rank). A rank whose neighbours are busy far
         away runs far ahead; one next to a busy link waits one link delay at
-        most. At most ``EVENTS_PER_EXCHANGE`` events run per iteration (more on one rank), so
+        most. At most ``EVENTS_PER_EXCHANGE`` events run per iteration (more on one rank;
+        or :data:`EXCHANGE_CPU_S` of CPU time when set), so
         progress is reported and checkpoints are looked at regularly.
 
         Checkpoints are cuts in simulated time, the same on every rank: at
@@ -1304,7 +1322,8 @@ class Simulator:
             checkpointer.restore(self)
         asked_cut, stop_at_cut = math.inf, False
         rank = self._rank
-        budget = EVENTS_PER_EXCHANGE if self.comm.size > 1 else EVENTS_PER_EXCHANGE_ONE_RANK
+        cpu_budget_s = EXCHANGE_CPU_S if self.comm.size > 1 else None
+        budget = EVENTS_PER_EXCHANGE if self.comm.size > 1 and cpu_budget_s is None else EVENTS_PER_EXCHANGE_ONE_RANK
         while True:
             exchange = self._exchange()
             self.stats.num_windows += 1
@@ -1332,7 +1351,8 @@ class Simulator:
                 if not math.isfinite(reached):
                     reached = max([n.now_ps for n in self.local] or [0])
                 self.on_window(int(reached), self.stats.num_windows, exchange.fraction)
-            self._run_local(min(self._horizons[rank], cap), budget)
+            deadline_cpu_s = math.inf if cpu_budget_s is None else self._exchanged_cpu_s + cpu_budget_s
+            self._run_local(min(self._horizons[rank], cap), budget, deadline_cpu_s)
         self._flush(everything=True)
         blocked = [n.name for n in self.local if n.blocked_by is not None]
         if blocked:

@@ -81,7 +81,6 @@ measurements of the protocol take no time (as in :mod:`dqsim.protocols.distribut
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
@@ -248,7 +247,7 @@ class ChainSpec:
         Raises:
             ResourceError: a placement that does not give every node a rank.
         """
-        nodes = [dataclasses.replace(self.node, name=f"node{i}") for i in range(self.num_nodes)]
+        nodes = [self.node.renamed(f"node{i}") for i in range(self.num_nodes)]
         return Network.from_links(nodes, [(j, j + 1, link) for j, link in enumerate(self.links)],
                                   num_ranks=num_ranks, placement=placement)
 

@@ -1,8 +1,10 @@
 """Run small repeater chains and save what they delivered (rank 0).
 
-Usage: python repeater_check.py OUT.npz [PLACEMENT]
+Usage: python repeater_check.py OUT.npz [PLACEMENT [EXCHANGE_CPU_S]]
 PLACEMENT, e.g. "0,1,0,1,0", puts the nodes of the 4-link chain on ranks; default
-contiguous blocks. The test compares the files of 1 and 2 ranks with each other.
+contiguous blocks. EXCHANGE_CPU_S sets the engine's CPU time per exchange
+(dqsim.engine.simulator.EXCHANGE_CPU_S). The test compares the files of 1 and 2
+ranks with each other.
 """
 
 import sys
@@ -16,6 +18,7 @@ from dqsim.jobs import apply_overrides, load_job
 from dqsim.network.link import LinkSpec
 from dqsim.network.node import NodeSpec
 from dqsim.protocols.repeater import ChainSpec
+from dqsim.engine import simulator
 from dqsim.scenarios import repeater
 from dqsim.units import seconds_to_ps
 
@@ -62,6 +65,8 @@ def main(out_path, placement=None):
 if __name__ == "__main__":
     try:
         spec = sys.argv[2] if len(sys.argv) > 2 else None
+        if len(sys.argv) > 3:
+            simulator.EXCHANGE_CPU_S = float(sys.argv[3])
         main(sys.argv[1], [int(x) for x in spec.split(",")] if spec else None)
     except BaseException:
         import traceback
