@@ -11,6 +11,10 @@ version in turn; ratio = (least bytes of the gate / kernel time) / (2 × shard
 bytes / copy time), by wall and by CPU time (the medians over repeats). The
 cases are those of ``bench/kernel_bench.py``: dense blocks of k = 1..5 bits at
 the low, middle and top bits, ``cx`` on the two lowest and the two highest bits.
+``--cases places`` times instead the places of issue 14's kernel table: 1-qubit
+gates on bits 0-2, 2-qubit gates on pairs of low and mixed bits, controlled
+1-qubit gates with a control on bit 0 or 1, and blocks of k = 3..5 bits on the
+lowest, middle and mixed (low and high) bits.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import statistics
 import sys
 import time
@@ -49,30 +54,69 @@ def kernel_call(kernels, psi, bits, matrix, cmask):
     return lambda: kernels.dense(psi, bits, matrix, cmask)
 
 
+def bench_cases(n: int, rng) -> list:
+    """``(name, bits, matrix, cmask, factor)`` of ``bench/kernel_bench.py``'s cases; ``factor``: the
+    share of the shard's read + write the gate needs, times 2."""
+    cases = []
+    for k in range(1, 6):
+        u = random_unitary(k, rng)
+        for label, low in (("low", 0), ("mid", n // 2 - k // 2), ("top", n - k)):
+            cases.append((f"dense k={k} {label}", list(range(low, low + k)), u, 0, 2.0))
+    x = np.array([[0, 1], [1, 0]], dtype=complex)
+    cases.append(("cx (1,0)", [0], x, 1 << 1, 1.0))
+    cases.append((f"cx ({n - 1},{n - 2})", [n - 2], x, 1 << (n - 1), 1.0))
+    return cases
+
+
+#: Target bits of the ``places`` blocks of k = 3..5 on mixed bits (some low, some high).
+MIXED_BLOCKS = {3: [1, 9, 17], 4: [0, 3, 11, 19], 5: [0, 2, 6, 13, 20]}
+
+
+def place_cases(n: int, rng) -> list:
+    """The cases of ``--cases places`` (issue 14's table), as :func:`bench_cases`."""
+    cases = []
+    u1 = random_unitary(1, rng)
+    for bit in (0, 1, 2):
+        cases.append((f"1q ({bit})", [bit], u1, 0, 2.0))
+    u2 = random_unitary(2, rng)
+    for bits in ((0, 1), (0, 2), (1, 2), (2, 3), (2, 12), (0, 12)):
+        cases.append((f"2q {bits}", list(bits), u2, 0, 2.0))
+    for target, control in ((12, 0), (12, 1), (0, 1)):
+        cases.append((f"c1q t{target} c{control}", [target], u1, 1 << control, 1.0))
+    for k in (3, 4, 5):
+        u = random_unitary(k, rng)
+        cases.append((f"dense k={k} low", list(range(k)), u, 0, 2.0))
+        cases.append((f"dense k={k} mid", list(range(n // 2 - k // 2, n // 2 - k // 2 + k)), u, 0, 2.0))
+        cases.append((f"dense k={k} mixed", MIXED_BLOCKS[k], u, 0, 2.0))
+    return cases
+
+
+def random_unitary(k: int, rng) -> np.ndarray:
+    z = rng.normal(size=(1 << k, 1 << k)) + 1j * rng.normal(size=(1 << k, 1 << k))
+    return np.linalg.qr(z)[0]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("other_fast", help="path of another version of dqsim/backend/fast.py")
     parser.add_argument("--local-qubits", type=int, default=25)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", default=None, help="JSON file for the rows")
+    parser.add_argument("--cases", choices=("bench", "places"), default="bench")
+    parser.add_argument("--precisions", nargs="+", default=["complex128", "complex64"])
+    parser.add_argument("--only", default=None, help="run only the cases whose name contains this")
     args = parser.parse_args(argv)
     versions = {"other": load_kernels(args.other_fast), "this": fast.numba_kernels()}
     n = args.local_qubits
     rng = np.random.default_rng(5)
     rows = []
-    for precision in ("complex128", "complex64"):
+    for precision in args.precisions:
         psi = np.full(1 << n, 2.0 ** (-n / 2), dtype=precision)
         dst = np.empty_like(psi)
-        cases = []
-        for k in range(1, 6):
-            z = rng.normal(size=(1 << k, 1 << k)) + 1j * rng.normal(size=(1 << k, 1 << k))
-            u, _ = np.linalg.qr(z)
-            for label, low in (("low", 0), ("mid", n // 2 - k // 2), ("top", n - k)):
-                cases.append((f"dense k={k} {label}", list(range(low, low + k)), u, 0, 2.0))
-        x = np.array([[0, 1], [1, 0]], dtype=complex)
-        cases.append(("cx (1,0)", [0], x, 1 << 1, 1.0))
-        cases.append((f"cx ({n - 1},{n - 2})", [n - 2], x, 1 << (n - 1), 1.0))
+        cases = (bench_cases if args.cases == "bench" else place_cases)(n, rng)
         for name, bits, matrix, cmask, factor in cases:
+            if args.only is not None and args.only not in name:
+                continue
             calls = {key: kernel_call(kern, psi, bits, matrix, cmask) for key, kern in versions.items()}
             for call in calls.values():
                 call()  # compile
@@ -96,7 +140,8 @@ def main(argv=None) -> int:
             print(json.dumps(row), flush=True)
     if args.out:
         with open(args.out, "w", encoding="utf-8") as fh:
-            json.dump({"local_qubits": n, "repeats": args.repeats, "other_fast": args.other_fast, "rows": rows}, fh,
+            json.dump({"local_qubits": n, "repeats": args.repeats, "other_fast": args.other_fast, "cases": args.cases,
+                       "loadavg_1min": os.getloadavg()[0], "rows": rows}, fh,
                       indent=1)
     return 0
 
