@@ -108,6 +108,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     versions = {"other": load_kernels(args.other_fast), "this": fast.numba_kernels()}
     n = args.local_qubits
+    lowest = 21 if args.cases == "places" else 6
+    if n < lowest:
+        # The kernels run without bounds checks: a bit beyond the shard would write past it.
+        parser.error(f"--local-qubits {n} is too small for --cases {args.cases}: its bits reach {lowest - 1}; use >= {lowest}")
     rng = np.random.default_rng(5)
     rows = []
     for precision in args.precisions:
