@@ -50,3 +50,30 @@ def test_window_path_equals_slots_and_messages(results, precision):
 
 def test_dropped_states_free_their_windows(results):
     assert results["live_windows"][0] <= 2  # six states made and dropped: their windows were freed
+
+
+@pytest.fixture(scope="module", params=[2, 4])
+def lifetime(request, tmp_path_factory):
+    path = tmp_path_factory.mktemp("shard_window_life") / f"ranks{request.param}.npz"
+    return run_mpi_arrays(request.param, "tests/mpi_scripts/shard_window_life.py", path, timeout_s=600)
+
+
+def test_grown_register_frees_its_old_window_at_once(lifetime):
+    assert lifetime["grow_flags"].all() and lifetime["grow_equal"][0]
+    assert lifetime["grow_windows"][0] == 1  # not the old window as well until the next allocation
+
+
+def test_no_room_in_dev_shm_falls_back_with_identical_amplitudes(lifetime):
+    # Room for the first shards only: add_qubit_ falls back to an ordinary array and frees the old window.
+    assert list(lifetime["small_flags"]) == [True, False, False]
+    assert lifetime["small_windows"][0] == 0
+    assert lifetime["small_equal"][0] and lifetime["small_exchanges"][0]
+    assert not lifetime["none_flags"].any() and lifetime["none_equal"][0]
+
+
+def test_window_kept_only_by_a_reference_cycle_is_collected_when_room_runs_out(lifetime):
+    assert lifetime["cycle_windowed"][0]
+
+
+def test_states_dropped_in_different_orders_on_different_ranks(lifetime):
+    assert lifetime["order_freed"][0] and lifetime["order_kept"][0] and lifetime["order_equal"][0]

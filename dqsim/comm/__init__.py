@@ -23,6 +23,7 @@ windows that every rank reads and writes directly (``DQSIM_SHARED_EXCHANGE``:
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import time
@@ -142,6 +143,10 @@ class SingleComm:
     def node_shared_array(self, num_elems: int, dtype) -> None:
         """No partner rank, so no node-shared arrays."""
         return None
+
+    def free_released_windows(self) -> int:
+        """No windows: nothing to free."""
+        return 0
 
     def agree_on_failure(self, message: str, timeout_s: float) -> list | None:
         """Collective with a time limit: every rank's error message (here, this one's)."""
@@ -334,20 +339,14 @@ class MPIComm:
         if os.environ.get("DQSIM_SHARED_EXCHANGE", "1") in ("0", "slots"):
             return None
         dtype = np.dtype(dtype)
-        marked = set(self._released)  # a snapshot: finalisers may run during the collectives below
-        common = set.intersection(*map(set, self._comm.allgather(sorted(marked))))
-        for index in sorted(common):
-            win = self._windows.pop(index)
-            win.Unlock_all()
-            win.Free()
-        self._released -= common
+        self.free_released_windows()
         nbytes = int(num_elems) * dtype.itemsize
-        fits = True
-        if os.path.isdir("/dev/shm"):
-            stat = os.statvfs("/dev/shm")
-            fits = self.size * (nbytes + 4096) <= 0.9 * stat.f_bavail * stat.f_frsize
-        if not self._comm.allreduce(int(fits), op=self._MPI.MIN):
-            return None
+        if not self._comm.allreduce(int(self._shm_fits(nbytes)), op=self._MPI.MIN):
+            # Windows of states kept only by reference cycles are freed by a collection: try once more.
+            gc.collect()
+            self.free_released_windows()
+            if not self._comm.allreduce(int(self._shm_fits(nbytes)), op=self._MPI.MIN):
+                return None
         info = self._MPI.Info.Create()
         info.Set("alloc_shared_noncontig", "true")  # each rank's array on pages of its own
         try:
@@ -362,6 +361,32 @@ class MPIComm:
         addresses = [win.Shared_query(r)[0].address for r in range(self.size)]
         return SharedArray(self._MPI, self._comm, win, addresses, int(num_elems), dtype,
                            index, self._released)
+
+    def free_released_windows(self) -> int:
+        """Collective: free, in the order they were made, the windows every rank has marked; returns how many.
+
+        A window is marked on a rank when no array of it is referenced there
+        any more (:class:`SharedArray`). :meth:`node_shared_array` calls this
+        before it allocates; call it directly where a window was just dropped
+        and no allocation follows (``ShardedState.add_qubit_``).
+        """
+        if not self._windows:
+            return 0  # the same on every rank: windows are made collectively
+        marked = set(self._released)  # a snapshot: finalisers may run during the collective below
+        common = set.intersection(*map(set, self._comm.allgather(sorted(marked))))
+        for index in sorted(common):
+            win = self._windows.pop(index)
+            win.Unlock_all()
+            win.Free()
+        self._released -= common
+        return len(common)
+
+    def _shm_fits(self, nbytes: int) -> bool:
+        """Whether every rank's ``nbytes`` (plus a page) fit 90% of this node's free ``/dev/shm``."""
+        if not os.path.isdir("/dev/shm"):
+            return True
+        stat = os.statvfs("/dev/shm")
+        return self.size * (nbytes + 4096) <= 0.9 * stat.f_bavail * stat.f_frsize
 
     def agree_on_failure(self, message: str, timeout_s: float) -> list | None:
         """Collective with a time limit: every rank's error message, if every rank failed.

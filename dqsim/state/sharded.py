@@ -702,10 +702,13 @@ class ShardedState:
             self.num_local_qubits -= 1
             raise
         self.layout = Layout(self.num_qubits, self.num_local_qubits, physical)
-        old = self.amplitudes
+        old, had_window = self.amplitudes, self._shared is not None
         grown = self._zeros(1 << self.num_local_qubits)  # in a new window when the old one was
         grown[: old.size] = old
         self.amplitudes = grown
+        del old
+        if had_window:  # the same on every rank; free the old window now, not at the next allocation
+            self.comm.free_released_windows()
         return self.num_qubits - 1
 
     def checkpoint_extras(self) -> dict:
