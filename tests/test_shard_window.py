@@ -77,3 +77,45 @@ def test_window_kept_only_by_a_reference_cycle_is_collected_when_room_runs_out(l
 
 def test_states_dropped_in_different_orders_on_different_ranks(lifetime):
     assert lifetime["order_freed"][0] and lifetime["order_kept"][0] and lifetime["order_equal"][0]
+
+
+CIRCUIT_JOB = """
+[run]
+name = "window_header"
+seed = 5
+backend = "numpy"
+[circuit]
+generator = "random"
+num_qubits = 14
+depth = 20
+circuit_seed = 42
+[simulation]
+shots = 200
+save_state = true
+"""
+
+
+def test_run_header_names_the_exchange_path_and_results_match(tmp_path):
+    """``dqsim run`` on 2 ranks says how exchanges travel; the window and slot runs write the same results."""
+    import sys
+
+    from dqsim.io import open_run
+    from mpi_helper import mpiexec_path, run_command
+
+    launcher = mpiexec_path()
+    if launcher is None:
+        pytest.skip("no mpiexec beside this Python")
+    job = tmp_path / "job.toml"
+    job.write_text(CIRCUIT_JOB)
+    runs = {}
+    for mode, words in (("1", "in place in a shared-memory window"), ("slots", "shared-memory slots"),
+                        ("0", "MPI messages")):
+        out = tmp_path / f"run_{mode}.h5"
+        done = run_command([launcher, "-n", "2", sys.executable, "-m", "dqsim", "run", str(job), "-o", str(out)],
+                           timeout_s=300, env={"DQSIM_SHARED_EXCHANGE": mode})
+        assert f"2 rank(s), numpy:cpu, complex128; exchanges: {words}\n" in done.stdout, done.stdout
+        runs[mode] = open_run(out)
+        assert runs[mode].attrs["exchange_path"] == words
+    for mode in ("slots", "0"):
+        np.testing.assert_array_equal(runs["1"].state(), runs[mode].state())
+        np.testing.assert_array_equal(runs["1"].table("counts"), runs[mode].table("counts"))

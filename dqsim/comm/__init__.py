@@ -136,6 +136,10 @@ class SingleComm:
         """Exchange a buffer with another rank: impossible with one rank."""
         raise RuntimeError("SingleComm has no partner rank to exchange with")
 
+    def shared_exchange(self) -> str:
+        """One rank: no exchanges (``"none"``)."""
+        return "none"
+
     def node_shared_slots(self, slot_bytes: int) -> None:
         """No partner rank, so no shared exchange slots."""
         return None
@@ -300,6 +304,19 @@ class MPIComm:
         into = (host_recv if host_recv is not None else np.empty(recv.shape, dtype=recv.dtype)) if staged else recv
         requests = [self._comm.Irecv(into, source=source, tag=74), self._comm.Isend(out, dest=dest, tag=74)]
         return PendingExchange(self._MPI, requests, (into, recv, from_host) if staged else None, keep=out)
+
+    def shared_exchange(self) -> str:
+        """Which shared memory CPU exchanges may use: ``"window"`` (shards and slots), ``"slots"`` or ``"messages"``.
+
+        ``"messages"`` when the ranks span several nodes (``Split_type`` gave
+        fewer ranks on this node than in the job) or ``DQSIM_SHARED_EXCHANGE=0``;
+        ``"slots"`` with ``DQSIM_SHARED_EXCHANGE=slots``. Not collective; the
+        same on every rank when the environment is.
+        """
+        setting = os.environ.get("DQSIM_SHARED_EXCHANGE", "1")
+        if self.size < 2 or self.node_local_size != self.size or setting == "0":
+            return "messages"
+        return "slots" if setting == "slots" else "window"
 
     def node_shared_slots(self, slot_bytes: int) -> "SharedSlots | None":
         """Collective: two exchange slots of at least ``slot_bytes`` per rank in memory every rank can read.
