@@ -119,3 +119,7 @@ def test_run_header_names_the_exchange_path_and_results_match(tmp_path):
     for mode in ("slots", "0"):
         np.testing.assert_array_equal(runs["1"].state(), runs[mode].state())
         np.testing.assert_array_equal(runs["1"].table("counts"), runs[mode].table("counts"))
+
+
+def test_ranks_on_several_nodes_exchange_by_messages(lifetime):
+    assert lifetime["nodes_path"][0] and lifetime["nodes_equal"][0]

@@ -359,6 +359,8 @@ class MPIComm:
         self.free_released_windows()
         nbytes = int(num_elems) * dtype.itemsize
         if not self._comm.allreduce(int(self._shm_fits(nbytes)), op=self._MPI.MIN):
+            if not self._windows:  # the same on every rank; nothing a collection could free
+                return None
             # Windows of states kept only by reference cycles are freed by a collection: try once more.
             gc.collect()
             self.free_released_windows()

@@ -13,7 +13,8 @@ Rank 0 saves, for tests/test_shard_window.py:
   reference cycle (collector off) does not push the next state off the window;
 * ``order_*``: states dropped in different orders on different ranks: only
   windows dropped everywhere are freed, and a state kept everywhere still
-  exchanges correctly.
+  exchanges correctly;
+* ``nodes_*``: ranks reported on several nodes take the message path, same amplitudes.
 
 The script ends with a window alive (the job must still exit with 0).
 """
@@ -136,6 +137,17 @@ def main(out_path):
     os.environ["DQSIM_SHARED_EXCHANGE"] = "1"
     got, want = kept.gather(), ref.gather()
     out["order_equal"] = np.array([comm.rank != 0 or np.array_equal(got, want)])
+
+    # Ranks on several nodes (Split_type found fewer ranks on this node than in the job): no window, messages.
+    comm.node_local_size = 1
+    s = ShardedState(n, comm, backend=backend, seed=2)
+    out["nodes_path"] = np.array([s._shared is None and s.exchange_path == "MPI messages"
+                                  and comm.shared_exchange() == "messages" and comm.node_shared_slots(64) is None])
+    s.apply_ops(random_ops(n, 30, seed=9))
+    s.apply_ops(random_ops(n, 60, seed=10))
+    got = s.gather()
+    out["nodes_equal"] = np.array([comm.rank != 0 or np.array_equal(got, want)])
+    comm.node_local_size = comm.size
     if comm.rank == 0:
         np.savez(out_path, **out)
     # d, kept and a or c stay alive: their windows are still allocated when the interpreter exits.
