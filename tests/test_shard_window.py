@@ -59,16 +59,16 @@ def lifetime(request, tmp_path_factory):
 
 
 def test_grown_register_frees_its_old_window_at_once(lifetime):
-    assert lifetime["grow_flags"].all() and lifetime["grow_equal"][0]
+    assert list(lifetime["grow_flags"]) == [True, True, 1, True] and lifetime["grow_equal"][0]
     assert lifetime["grow_windows"][0] == 1  # not the old window as well until the next allocation
 
 
 def test_no_room_in_dev_shm_falls_back_with_identical_amplitudes(lifetime):
     # Room for the first shards only: add_qubit_ falls back to an ordinary array and frees the old window.
-    assert list(lifetime["small_flags"]) == [True, False, False]
+    assert list(lifetime["small_flags"]) == [True, False, 0, False]
     assert lifetime["small_windows"][0] == 0
     assert lifetime["small_equal"][0] and lifetime["small_exchanges"][0]
-    assert not lifetime["none_flags"].any() and lifetime["none_equal"][0]
+    assert list(lifetime["none_flags"]) == [False, False, 0, False] and lifetime["none_equal"][0]
 
 
 def test_window_kept_only_by_a_reference_cycle_is_collected_when_room_runs_out(lifetime):
@@ -77,6 +77,7 @@ def test_window_kept_only_by_a_reference_cycle_is_collected_when_room_runs_out(l
 
 def test_states_dropped_in_different_orders_on_different_ranks(lifetime):
     assert lifetime["order_freed"][0] and lifetime["order_kept"][0] and lifetime["order_equal"][0]
+    assert lifetime["order_new_windowed"][0]
 
 
 CIRCUIT_JOB = """

@@ -37,12 +37,17 @@ from state_check import random_ops  # noqa: E402
 _statvfs = os.statvfs
 
 
-def limit_shm(free_bytes):
-    """Make the free-space query of /dev/shm report ``free_bytes`` (None: the real value)."""
+def window_bytes(comm):
+    """Bytes of every rank's part of the windows ``comm`` holds now."""
+    return sum(len(win.Shared_query(r)[0]) for win in comm._windows.values() for r in range(comm.size))
+
+
+def limit_shm(comm, size_bytes):
+    """Make the free-space query of /dev/shm report a ``size_bytes`` /dev/shm less the windows alive (None: real)."""
     def fake(path):
-        if free_bytes is None or str(path) != "/dev/shm":
+        if size_bytes is None or str(path) != "/dev/shm":
             return _statvfs(path)
-        return SimpleNamespace(f_bavail=int(free_bytes), f_frsize=1)
+        return SimpleNamespace(f_bavail=max(0, int(size_bytes) - window_bytes(comm)), f_frsize=1)
     os.statvfs = fake
 
 
@@ -53,6 +58,7 @@ def grown_run(comm, backend, n):
     s.apply_ops(random_ops(n, 80, seed=5))
     new = s.add_qubit_()
     flags.append(s._shared is not None)
+    flags.append(comm.allreduce_max(len(comm._windows)))  # windows alive after the first growth
     s.apply(gate_op("h", [new]))
     s.apply(gate_op("cx", [new, n - 1]))
     s.apply_ops(random_ops(n + 1, 40, seed=6))
@@ -85,14 +91,14 @@ def main(out_path):
     comm.free_released_windows()
 
     # Room for the first shards (and a page each) only, with the 90% margin: the grown ones do not fit.
-    limit_shm(comm.size * (shard_bytes + 4096) / 0.9 + 1)
+    limit_shm(comm, comm.size * (shard_bytes + 4096) / 0.9 + 1)
     first, second, flags, exchanges = grown_run(comm, backend, n)
     out["small_flags"] = flags
     out["small_windows"] = np.array([comm.allreduce_max(len(comm._windows))])
     out["small_equal"] = np.array([comm.rank != 0 or (np.array_equal(first, ref_first)
                                                       and np.array_equal(second, ref_second))])
     out["small_exchanges"] = np.array([exchanges == ref_exchanges])
-    limit_shm(0)
+    limit_shm(comm, 0)
     first, second, flags, _ = grown_run(comm, backend, n)
     out["none_flags"] = flags
     out["none_equal"] = np.array([comm.rank != 0 or (np.array_equal(first, ref_first)
@@ -101,7 +107,7 @@ def main(out_path):
     # Room for one state: a state in a reference cycle, dropped with the collector off.
     gc.collect()
     comm.free_released_windows()
-    limit_shm(comm.size * (shard_bytes + 4096) / 0.9 + 1)
+    limit_shm(comm, comm.size * (shard_bytes + 4096) / 0.9 + 1)
     gc.disable()
     try:
         s = ShardedState(n, comm, backend=backend)
@@ -112,7 +118,7 @@ def main(out_path):
         del t
     finally:
         gc.enable()
-    limit_shm(None)
+    limit_shm(comm, None)
 
     # Different drop orders on different ranks.
     gc.collect()
@@ -125,8 +131,9 @@ def main(out_path):
         del a, b
     else:
         del c, b
-    d = ShardedState(n, comm, backend=backend)
+    d = ShardedState(n, comm, backend=backend)  # alive at exit
     alive = sorted(comm._windows)
+    out["order_new_windowed"] = np.array([d._shared is not None])
     out["order_freed"] = np.array([comm.allreduce_min(int(b_i not in alive))])  # b: dropped everywhere
     out["order_kept"] = np.array([comm.allreduce_min(int(a_i in alive and c_i in alive))])  # a, c
     kept.apply_ops(random_ops(n, 60, seed=10))
