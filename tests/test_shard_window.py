@@ -124,3 +124,30 @@ def test_run_header_names_the_exchange_path_and_results_match(tmp_path):
 
 def test_ranks_on_several_nodes_exchange_by_messages(lifetime):
     assert lifetime["nodes_path"][0] and lifetime["nodes_equal"][0]
+
+
+RAISE_BETWEEN_ALLOCATIONS = """
+from dqsim import comm as comm_mod
+from dqsim.state.sharded import ShardedState
+comm = comm_mod.init()
+a = ShardedState(12, comm)
+assert a._shared is not None
+if comm.rank == 1:
+    raise RuntimeError("an error on rank 1 between two allocations")
+b = ShardedState(12, comm)  # rank 0 waits here in the collective allocation
+"""
+
+
+def test_an_error_on_one_rank_between_allocations_aborts_the_job(tmp_path):
+    """Under ``python -m mpi4py`` an exception on one rank ends the job (MPI_Abort), never a hang in the window."""
+    import sys
+
+    from mpi_helper import mpiexec_path, run_command
+
+    launcher = mpiexec_path()
+    if launcher is None:
+        pytest.skip("no mpiexec beside this Python")
+    done = run_command([launcher, "-n", "2", sys.executable, "-m", "mpi4py", "-c", RAISE_BETWEEN_ALLOCATIONS],
+                       timeout_s=120, check=False)
+    assert done.returncode != 0
+    assert "an error on rank 1 between two allocations" in done.stderr
