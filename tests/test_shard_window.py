@@ -151,3 +151,7 @@ def test_an_error_on_one_rank_between_allocations_aborts_the_job(tmp_path):
                        timeout_s=120, check=False)
     assert done.returncode != 0
     assert "an error on rank 1 between two allocations" in done.stderr
+
+
+def test_a_setting_on_some_ranks_only_gives_ordinary_shards_everywhere(lifetime):
+    assert lifetime["mixed_setting_windowed"][0] == 0

@@ -353,8 +353,9 @@ class MPIComm:
         """
         if self.size < 2 or self.node_local_size != self.size:
             return None
-        if os.environ.get("DQSIM_SHARED_EXCHANGE", "1") in ("0", "slots"):
-            return None
+        wanted = os.environ.get("DQSIM_SHARED_EXCHANGE", "1") not in ("0", "slots")
+        if not self._comm.allreduce(int(wanted), op=self._MPI.MIN):  # agreed: a setting on some ranks only
+            return None  # (e.g. an MPMD launch) must not leave the others waiting in a collective below
         dtype = np.dtype(dtype)
         self.free_released_windows()
         nbytes = int(num_elems) * dtype.itemsize

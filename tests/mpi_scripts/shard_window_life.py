@@ -14,7 +14,8 @@ Rank 0 saves, for tests/test_shard_window.py:
 * ``order_*``: states dropped in different orders on different ranks: only
   windows dropped everywhere are freed, and a state kept everywhere still
   exchanges correctly;
-* ``nodes_*``: ranks reported on several nodes take the message path, same amplitudes.
+* ``nodes_*``: ranks reported on several nodes take the message path, same amplitudes;
+* ``mixed_setting_windowed``: ``DQSIM_SHARED_EXCHANGE=slots`` on rank 0 only gives no window anywhere.
 
 The script ends with a window alive (the job must still exit with 0).
 """
@@ -155,6 +156,12 @@ def main(out_path):
     got = s.gather()
     out["nodes_equal"] = np.array([comm.rank != 0 or np.array_equal(got, want)])
     comm.node_local_size = comm.size
+
+    # DQSIM_SHARED_EXCHANGE=slots on rank 0 only: every rank agrees on ordinary shards (no hang).
+    os.environ["DQSIM_SHARED_EXCHANGE"] = "slots" if comm.rank == 0 else "1"
+    s = ShardedState(n, comm, backend=backend)
+    out["mixed_setting_windowed"] = np.array([comm.allreduce_max(int(s._shared is not None))])
+    os.environ["DQSIM_SHARED_EXCHANGE"] = "1"
     if comm.rank == 0:
         np.savez(out_path, **out)
     # d, kept and a or c stay alive: their windows are still allocated when the interpreter exits.
