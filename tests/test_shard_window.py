@@ -50,3 +50,108 @@ def test_window_path_equals_slots_and_messages(results, precision):
 
 def test_dropped_states_free_their_windows(results):
     assert results["live_windows"][0] <= 2  # six states made and dropped: their windows were freed
+
+
+@pytest.fixture(scope="module", params=[2, 4])
+def lifetime(request, tmp_path_factory):
+    path = tmp_path_factory.mktemp("shard_window_life") / f"ranks{request.param}.npz"
+    return run_mpi_arrays(request.param, "tests/mpi_scripts/shard_window_life.py", path, timeout_s=600)
+
+
+def test_grown_register_frees_its_old_window_at_once(lifetime):
+    assert list(lifetime["grow_flags"]) == [True, True, 1, True] and lifetime["grow_equal"][0]
+    assert lifetime["grow_windows"][0] == 1  # not the old window as well until the next allocation
+
+
+def test_no_room_in_dev_shm_falls_back_with_identical_amplitudes(lifetime):
+    # Room for the first shards only: add_qubit_ falls back to an ordinary array and frees the old window.
+    assert list(lifetime["small_flags"]) == [True, False, 0, False]
+    assert lifetime["small_windows"][0] == 0
+    assert lifetime["small_equal"][0] and lifetime["small_exchanges"][0]
+    assert list(lifetime["none_flags"]) == [False, False, 0, False] and lifetime["none_equal"][0]
+
+
+def test_window_kept_only_by_a_reference_cycle_is_collected_when_room_runs_out(lifetime):
+    assert lifetime["cycle_windowed"][0]
+
+
+def test_states_dropped_in_different_orders_on_different_ranks(lifetime):
+    assert lifetime["order_freed"][0] and lifetime["order_kept"][0] and lifetime["order_equal"][0]
+    assert lifetime["order_new_windowed"][0]
+
+
+CIRCUIT_JOB = """
+[run]
+name = "window_header"
+seed = 5
+backend = "numpy"
+[circuit]
+generator = "random"
+num_qubits = 14
+depth = 20
+circuit_seed = 42
+[simulation]
+shots = 200
+save_state = true
+"""
+
+
+def test_run_header_names_the_exchange_path_and_results_match(tmp_path):
+    """``dqsim run`` on 2 ranks says how exchanges travel; the window and slot runs write the same results."""
+    import sys
+
+    from dqsim.io import open_run
+    from mpi_helper import mpiexec_path, run_command
+
+    launcher = mpiexec_path()
+    if launcher is None:
+        pytest.skip("no mpiexec beside this Python")
+    job = tmp_path / "job.toml"
+    job.write_text(CIRCUIT_JOB)
+    runs = {}
+    for mode, words in (("1", "in place in a shared-memory window"), ("slots", "shared-memory slots"),
+                        ("0", "MPI messages")):
+        out = tmp_path / f"run_{mode}.h5"
+        done = run_command([launcher, "-n", "2", sys.executable, "-m", "dqsim", "run", str(job), "-o", str(out)],
+                           timeout_s=300, env={"DQSIM_SHARED_EXCHANGE": mode})
+        assert f"2 rank(s), numpy:cpu, complex128; exchanges: {words}\n" in done.stdout, done.stdout
+        runs[mode] = open_run(out)
+        assert runs[mode].attrs["exchange_path"] == words
+    for mode in ("slots", "0"):
+        np.testing.assert_array_equal(runs["1"].state(), runs[mode].state())
+        np.testing.assert_array_equal(runs["1"].table("counts"), runs[mode].table("counts"))
+
+
+def test_ranks_on_several_nodes_exchange_by_messages(lifetime):
+    assert lifetime["nodes_path"][0] and lifetime["nodes_equal"][0]
+
+
+RAISE_BETWEEN_ALLOCATIONS = """
+from dqsim import comm as comm_mod
+from dqsim.state.sharded import ShardedState
+comm = comm_mod.init()
+a = ShardedState(12, comm)
+assert a._shared is not None
+if comm.rank == 1:
+    raise RuntimeError("an error on rank 1 between two allocations")
+b = ShardedState(12, comm)  # rank 0 waits here in the collective allocation
+"""
+
+
+def test_an_error_on_one_rank_between_allocations_aborts_the_job(tmp_path):
+    """Under ``python -m mpi4py`` an exception on one rank ends the job (MPI_Abort), never a hang in the window."""
+    import sys
+
+    from mpi_helper import mpiexec_path, run_command
+
+    launcher = mpiexec_path()
+    if launcher is None:
+        pytest.skip("no mpiexec beside this Python")
+    done = run_command([launcher, "-n", "2", sys.executable, "-m", "mpi4py", "-c", RAISE_BETWEEN_ALLOCATIONS],
+                       timeout_s=120, check=False)
+    assert done.returncode != 0
+    assert "an error on rank 1 between two allocations" in done.stderr
+
+
+def test_a_setting_on_some_ranks_only_gives_ordinary_shards_everywhere(lifetime):
+    assert lifetime["mixed_setting_windowed"][0] == 0

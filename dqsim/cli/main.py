@@ -316,6 +316,9 @@ def _run(job, comm, *, quiet: bool, session=None) -> int:
         raise DqsimError(f"{resume.path}: it was written in engine run {resume.engine_run}, but this job has "
                          f"{session.engine_runs}; the checkpoint does not belong to it")
     attrs = {**_common_attributes(job, comm, backend), **result.attrs}
+    exchange_path = getattr(result.state, "exchange_path", None)
+    if exchange_path is not None and comm.size > 1:  # a sharded state on several ranks
+        attrs["exchange_path"] = exchange_path
     write_started = time.perf_counter()
     state_kwargs = _state_for_output(job, comm, result.state, output)
     timing = result.tables.get("timing")
@@ -331,6 +334,8 @@ def _run(job, comm, *, quiet: bool, session=None) -> int:
         if not quiet:
             head = (f"dqsim run {job.run.name} ({job.scenario}): {comm.size} rank(s), {attrs['device']}, "
                     f"{job.run.precision}")
+            if "exchange_path" in attrs:
+                head += f"; exchanges: {attrs['exchange_path']}"
             tail = f"  wall time {attrs['wall_time_s']:.3f} s; wrote {output}"
             print("\n".join([head, *result.summary, tail]))
     comm.barrier()

@@ -23,6 +23,7 @@ windows that every rank reads and writes directly (``DQSIM_SHARED_EXCHANGE``:
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import time
@@ -135,6 +136,10 @@ class SingleComm:
         """Exchange a buffer with another rank: impossible with one rank."""
         raise RuntimeError("SingleComm has no partner rank to exchange with")
 
+    def shared_exchange(self) -> str:
+        """One rank: no exchanges (``"none"``)."""
+        return "none"
+
     def node_shared_slots(self, slot_bytes: int) -> None:
         """No partner rank, so no shared exchange slots."""
         return None
@@ -142,6 +147,10 @@ class SingleComm:
     def node_shared_array(self, num_elems: int, dtype) -> None:
         """No partner rank, so no node-shared arrays."""
         return None
+
+    def free_released_windows(self) -> int:
+        """No windows: nothing to free."""
+        return 0
 
     def agree_on_failure(self, message: str, timeout_s: float) -> list | None:
         """Collective with a time limit: every rank's error message (here, this one's)."""
@@ -296,6 +305,19 @@ class MPIComm:
         requests = [self._comm.Irecv(into, source=source, tag=74), self._comm.Isend(out, dest=dest, tag=74)]
         return PendingExchange(self._MPI, requests, (into, recv, from_host) if staged else None, keep=out)
 
+    def shared_exchange(self) -> str:
+        """Which shared memory CPU exchanges may use: ``"window"`` (shards and slots), ``"slots"`` or ``"messages"``.
+
+        ``"messages"`` when the ranks span several nodes (``Split_type`` gave
+        fewer ranks on this node than in the job) or ``DQSIM_SHARED_EXCHANGE=0``;
+        ``"slots"`` with ``DQSIM_SHARED_EXCHANGE=slots``. Not collective; the
+        same on every rank when the environment is.
+        """
+        setting = os.environ.get("DQSIM_SHARED_EXCHANGE", "1")
+        if self.size < 2 or self.node_local_size != self.size or setting == "0":
+            return "messages"
+        return "slots" if setting == "slots" else "window"
+
     def node_shared_slots(self, slot_bytes: int) -> "SharedSlots | None":
         """Collective: two exchange slots of at least ``slot_bytes`` per rank in memory every rank can read.
 
@@ -331,23 +353,20 @@ class MPIComm:
         """
         if self.size < 2 or self.node_local_size != self.size:
             return None
-        if os.environ.get("DQSIM_SHARED_EXCHANGE", "1") in ("0", "slots"):
-            return None
+        wanted = os.environ.get("DQSIM_SHARED_EXCHANGE", "1") not in ("0", "slots")
+        if not self._comm.allreduce(int(wanted), op=self._MPI.MIN):  # agreed: a setting on some ranks only
+            return None  # (e.g. an MPMD launch) must not leave the others waiting in a collective below
         dtype = np.dtype(dtype)
-        marked = set(self._released)  # a snapshot: finalisers may run during the collectives below
-        common = set.intersection(*map(set, self._comm.allgather(sorted(marked))))
-        for index in sorted(common):
-            win = self._windows.pop(index)
-            win.Unlock_all()
-            win.Free()
-        self._released -= common
+        self.free_released_windows()
         nbytes = int(num_elems) * dtype.itemsize
-        fits = True
-        if os.path.isdir("/dev/shm"):
-            stat = os.statvfs("/dev/shm")
-            fits = self.size * (nbytes + 4096) <= 0.9 * stat.f_bavail * stat.f_frsize
-        if not self._comm.allreduce(int(fits), op=self._MPI.MIN):
-            return None
+        if not self._comm.allreduce(int(self._shm_fits(nbytes)), op=self._MPI.MIN):
+            if not self._windows:  # the same on every rank; nothing a collection could free
+                return None
+            # Windows of states kept only by reference cycles are freed by a collection: try once more.
+            gc.collect()
+            self.free_released_windows()
+            if not self._comm.allreduce(int(self._shm_fits(nbytes)), op=self._MPI.MIN):
+                return None
         info = self._MPI.Info.Create()
         info.Set("alloc_shared_noncontig", "true")  # each rank's array on pages of its own
         try:
@@ -362,6 +381,32 @@ class MPIComm:
         addresses = [win.Shared_query(r)[0].address for r in range(self.size)]
         return SharedArray(self._MPI, self._comm, win, addresses, int(num_elems), dtype,
                            index, self._released)
+
+    def free_released_windows(self) -> int:
+        """Collective: free, in the order they were made, the windows every rank has marked; returns how many.
+
+        A window is marked on a rank when no array of it is referenced there
+        any more (:class:`SharedArray`). :meth:`node_shared_array` calls this
+        before it allocates; call it directly where a window was just dropped
+        and no allocation follows (``ShardedState.add_qubit_``).
+        """
+        if not self._windows:
+            return 0  # the same on every rank: windows are made collectively
+        marked = set(self._released)  # a snapshot: finalisers may run during the collective below
+        common = set.intersection(*map(set, self._comm.allgather(sorted(marked))))
+        for index in sorted(common):
+            win = self._windows.pop(index)
+            win.Unlock_all()
+            win.Free()
+        self._released -= common
+        return len(common)
+
+    def _shm_fits(self, nbytes: int) -> bool:
+        """Whether every rank's ``nbytes`` (plus a page) fit 90% of this node's free ``/dev/shm``."""
+        if not os.path.isdir("/dev/shm"):
+            return True
+        stat = os.statvfs("/dev/shm")
+        return self.size * (nbytes + 4096) <= 0.9 * stat.f_bavail * stat.f_frsize
 
     def agree_on_failure(self, message: str, timeout_s: float) -> list | None:
         """Collective with a time limit: every rank's error message, if every rank failed.

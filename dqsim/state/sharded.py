@@ -204,6 +204,26 @@ class ShardedState:
         self._shared = shared
         return array
 
+    @property
+    def exchange_path(self) -> str:
+        """How this state's rank-bit exchanges travel, in words for a run header (the same on every rank).
+
+        ``"none (each rank holds the whole register)"``; ``"in place in a shared-memory window"`` (shards in
+        one window, :meth:`_zeros`); ``"shared-memory slots"`` (with the reason
+        when the window was allowed but ``/dev/shm`` had no room for the
+        shards); ``"MPI messages"`` (GPU, several nodes, ``DQSIM_SHARED_EXCHANGE=0``).
+        """
+        if self.comm.size < 2:
+            return "none (each rank holds the whole register)"
+        if self._shared is not None:
+            return "in place in a shared-memory window"
+        allowed = getattr(self.comm, "shared_exchange", lambda: "messages")()
+        if self.backend.is_gpu or allowed == "messages":
+            return "MPI messages"
+        if allowed == "window":
+            return "shared-memory slots (no room for the shards in /dev/shm)"
+        return "shared-memory slots"
+
     def stream(self, purpose: str) -> Stream:
         """The state's default stream for ``purpose`` (node 0), created on first use."""
         if purpose not in self.streams:
@@ -702,10 +722,13 @@ class ShardedState:
             self.num_local_qubits -= 1
             raise
         self.layout = Layout(self.num_qubits, self.num_local_qubits, physical)
-        old = self.amplitudes
+        old, had_window = self.amplitudes, self._shared is not None
         grown = self._zeros(1 << self.num_local_qubits)  # in a new window when the old one was
         grown[: old.size] = old
         self.amplitudes = grown
+        del old
+        if had_window:  # the same on every rank; free the old window now, not at the next allocation
+            self.comm.free_released_windows()
         return self.num_qubits - 1
 
     def checkpoint_extras(self) -> dict:
