@@ -607,11 +607,15 @@ def _split_matrix(matrix: np.ndarray, real_dtype) -> tuple[np.ndarray, np.ndarra
 
 
 #: Precisions in which an uncontrolled 1-qubit gate on bit 2 runs in blocks of 8 amplitudes
-#: (:func:`_numba_dense1_low`) rather than runs of 4 pairs (:func:`_numba_dense1_runs`).
+#: (:func:`_numba_dense1_low`) rather than runs of 4 pairs (:func:`_numba_dense1_runs`): both
+#: measured faster (n = 26, one process, CPU time against a copy, 2026-12-04: 0.63 against
+#: 0.54 in complex128, 0.44 against 0.34 in complex64; bench/results/kernel_bench-vm-bit2-20261204.md).
 LOW_BIT2_1Q = frozenset({"complex128", "complex64"})
 #: Per pair of bits (lo, hi), the precisions in which an uncontrolled 2-qubit gate on them runs
-#: in blocks of 8 or 16 amplitudes (:func:`_numba_dense2_low`) rather than the tiles of ``dense``.
-LOW_BIT2_2Q = {(0, 2): frozenset({"complex128", "complex64"}), (1, 2): frozenset({"complex128", "complex64"}),
+#: in blocks of 8 or 16 amplitudes (:func:`_numba_dense2_low`) rather than the tiles of ``dense``,
+#: where measured faster (same runs): (2, 3) 0.69 against 0.30 (complex128), 0.62 against 0.23
+#: (complex64); (0, 2) and (1, 2) 0.43 against 0.27 in complex128, but 0.24 = 0.24 in complex64.
+LOW_BIT2_2Q = {(0, 2): frozenset({"complex128"}), (1, 2): frozenset({"complex128"}),
                (2, 3): frozenset({"complex128", "complex64"})}
 
 #: Fewest amplitudes per block of the one-pass diagonal, as bits.
@@ -633,8 +637,9 @@ class NumbaKernels:
 
         One sweep with no gather buffers: runs of consecutive pairs
         (:func:`_numba_dense1_runs`) when the target and the controls are all
-        bits >= 2; blocks of 4 or 8 reals for an uncontrolled gate on bit 0 or
-        1 (:func:`_numba_dense1_low`); otherwise (a control on bit 0 or 1, or a
+        bits >= 2; blocks of 4, 8 or 16 reals for an uncontrolled gate on bit
+        0, 1 or 2 (:func:`_numba_dense1_low`; bit 2 in the precisions of
+        :data:`LOW_BIT2_1Q`); otherwise (a control on bit 0 or 1, or a
         controlled gate on them) the tiles of :meth:`dense`, which touch only
         the amplitudes whose controls are 1.
         """
@@ -655,9 +660,11 @@ class NumbaKernels:
 
         Without controls: runs of consecutive groups when both bits are >= 3
         (:func:`_numba_dense2_runs`) or one is 0 or 1 (2 in complex128) and the
-        other >= 4 (:func:`_numba_dense2_mixed`); on bits 0 and 1, blocks of
-        four amplitudes (:func:`_numba_dense2_low`). Otherwise (controls, or
-        both bits below 4, or bit 2 in complex64) the tiles of :meth:`dense`:
+        other >= 4 (:func:`_numba_dense2_mixed`); on bits (0, 1), and on
+        (0, 2), (1, 2), (2, 3) in the precisions of :data:`LOW_BIT2_2Q`, blocks
+        of 4, 8 or 16 amplitudes (:func:`_numba_dense2_low`). Otherwise
+        (controls, the other pairs below 4, or bit 2 and a bit >= 4 in
+        complex64) the tiles of :meth:`dense`:
         runs of 4 groups were measured slower than the tiles (2026-12-04, n = 26:
         bits (2, 13) 0.21 against 0.30 of a copy in complex128, 0.13 against 0.36
         in complex64). The mixed sweep on bit 2 measured (n = 25, one process,
