@@ -608,13 +608,15 @@ def _split_matrix(matrix: np.ndarray, real_dtype) -> tuple[np.ndarray, np.ndarra
 
 #: Precisions in which an uncontrolled 1-qubit gate on bit 2 runs in blocks of 8 amplitudes
 #: (:func:`_numba_dense1_low`) rather than runs of 4 pairs (:func:`_numba_dense1_runs`): both
-#: measured faster (n = 26, one process, CPU time against a copy, 2026-12-04: 0.63 against
-#: 0.54 in complex128, 0.44 against 0.34 in complex64; bench/results/kernel_bench-vm-bit2-20261204.md).
+#: measured faster (n = 26, one process, CPU time against a copy, 2026-12-04: 0.62-0.73 against
+#: 0.56-0.66 in complex128, 0.43-0.45 against 0.34-0.35 in complex64;
+#: bench/results/kernel_bench-vm-bit2-20261204.md).
 LOW_BIT2_1Q = frozenset({"complex128", "complex64"})
 #: Per pair of bits (lo, hi), the precisions in which an uncontrolled 2-qubit gate on them runs
 #: in blocks of 8 or 16 amplitudes (:func:`_numba_dense2_low`) rather than the tiles of ``dense``,
-#: where measured faster (same runs): (2, 3) 0.69 against 0.30 (complex128), 0.62 against 0.23
-#: (complex64); (0, 2) and (1, 2) 0.43 against 0.27 in complex128, but 0.24 = 0.24 in complex64.
+#: where measured faster (same runs): (2, 3) 0.68-0.72 against 0.31-0.32 (complex128), 0.62-0.63
+#: against 0.23 (complex64); (0, 2) and (1, 2) 0.44-0.52 against 0.27-0.32 in complex128, but
+#: 0.24 = 0.24 in complex64 (not examined why; those loops run over 2 amplitudes, (2, 3)'s over 4).
 LOW_BIT2_2Q = {(0, 2): frozenset({"complex128"}), (1, 2): frozenset({"complex128"}),
                (2, 3): frozenset({"complex128", "complex64"})}
 
