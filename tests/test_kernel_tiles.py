@@ -163,15 +163,17 @@ def test_one_and_two_qubit_sweeps_match_reference(n, precision):
 
 @pytest.mark.skipif(fast.numba_kernels() is None, reason="numba kernels off or missing")
 @pytest.mark.parametrize("precision", ["complex128", "complex64"])
+@pytest.mark.parametrize("as_pair", [False, True])
 @pytest.mark.parametrize("n", [3, 4, 13])
-def test_bit2_blocks_match_reference_in_both_precisions(monkeypatch, n, precision):
-    """The bit-2 block kernels (1q on bit 2; 2q on (0, 2), (1, 2), (2, 3)), forced on in both precisions, on random states.
+def test_bit2_blocks_match_reference_in_both_precisions(monkeypatch, n, precision, as_pair):
+    """The bit-2 block kernels (1q on bit 2, alone or as I ⊗ U on (2, 3); 2q on (0, 2), (1, 2), (2, 3)), forced on in both precisions, on random states.
 
     Whatever precisions the dispatch picks them for, each kernel is checked in
     both: n = 13 runs many chunks of RUN_AMPLITUDES, n = 3, 4 shards of one
     block (smaller shards fall back to the runs or tiles).
     """
     monkeypatch.setattr(fast, "LOW_BIT2_1Q", frozenset({"complex128", "complex64"}))
+    monkeypatch.setattr(fast, "BIT2_AS_PAIR_1Q", frozenset({"complex128", "complex64"} if as_pair else ()))
     monkeypatch.setattr(fast, "LOW_BIT2_2Q", {pair: frozenset({"complex128", "complex64"}) for pair in fast.LOW_BIT2_2Q})
     kernels = fast.numba_kernels()
     tol = 1e-12 if precision == "complex128" else 1e-5

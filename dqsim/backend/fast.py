@@ -158,9 +158,9 @@ if _numba is not None:
     @_numba.njit(cache=True, boundscheck=False, fastmath={"contract"})
     def _pairs_bit2(g, a_r, a_i, b_r, b_i, c_r, c_i, d_r, d_i):
         # Pairs (8p+j, 8p+4+j), j = 0..3: sixteen consecutive reals each p, taken as two slices
-        # of 8 (one 256-bit vector each in complex64, two in complex128). Written so, the loop
-        # over j is vectorised; indexing ``g`` directly, or loading the 16 reals into locals,
-        # measured 2x slower (n = 24, 2026-12-04, numba 0.68: 0.30 against 0.73 of a copy).
+        # of 8. Compiles to scalar code, but indexing ``g`` directly, or loading the 16 reals
+        # into locals, measured 2x slower (n = 24, 2026-12-04, numba 0.68: 0.30 against 0.73 of
+        # a copy in complex128); complex64 goes through BIT2_AS_PAIR_1Q instead.
         for p in range(g.size >> 4):
             x = g[16 * p : 16 * p + 8]
             y = g[16 * p + 8 : 16 * p + 16]
@@ -305,39 +305,34 @@ if _numba is not None:
                     g[o], g[o + 1], g[q], g[q + 1], g[r], g[r + 1], g[t], g[t + 1] = _mat4(
                         c, g[o], g[o + 1], g[q], g[q + 1], g[r], g[r + 1], g[t], g[t + 1])
 
-    @_numba.njit(cache=True, boundscheck=False, fastmath={"contract"})
-    def _quads_bits02(g, m_re, m_im):
-        # Groups on bits 0 and 2 in blocks of 8 amplitudes: slice ``a`` holds rows 0 and 1 of
-        # the two groups interleaved (amplitudes 2j, 2j+1), ``b`` rows 2 and 3. Sliced so,
-        # the loop is vectorised (_quads_low on these bits: 0.29 against 0.50 of a copy).
-        c = _coefs4(m_re, m_im)
+    @_numba.njit(inline="always")
+    def _quads_halves(g, c, s_lo):
+        # Groups on bits lo (0 or 1, s_lo = 2^lo, a constant once inlined) and 2, in blocks of 8
+        # amplitudes taken as two slices of 4: ``a`` holds rows 0 and 1 of the block's two
+        # groups, ``b`` rows 2 and 3. Compiles to scalar code, but 0.44-0.52 of a copy at n = 26
+        # in complex128 against 0.28-0.29 indexing ``g`` directly (_quads_low) or the tiles.
         for p in range(g.size >> 4):
             a = g[16 * p : 16 * p + 8]
             b = g[16 * p + 8 : 16 * p + 16]
-            for j in range(2):
-                o = 4 * j
-                a[o], a[o + 1], a[o + 2], a[o + 3], b[o], b[o + 1], b[o + 2], b[o + 3] = _mat4(
-                    c, a[o], a[o + 1], a[o + 2], a[o + 3], b[o], b[o + 1], b[o + 2], b[o + 3])
+            for v in range(2):
+                o = 2 * ((v // s_lo) * 2 * s_lo + v % s_lo)
+                q = o + 2 * s_lo
+                a[o], a[o + 1], a[q], a[q + 1], b[o], b[o + 1], b[q], b[q + 1] = _mat4(
+                    c, a[o], a[o + 1], a[q], a[q + 1], b[o], b[o + 1], b[q], b[q + 1])
+
+    @_numba.njit(cache=True, boundscheck=False, fastmath={"contract"})
+    def _quads_bits02(g, m_re, m_im):
+        _quads_halves(g, _coefs4(m_re, m_im), 1)
 
     @_numba.njit(cache=True, boundscheck=False, fastmath={"contract"})
     def _quads_bits12(g, m_re, m_im):
-        # Groups on bits 1 and 2 in blocks of 8 amplitudes: rows 0-3 are the four slices of 2
-        # amplitudes (_quads_low on these bits: 0.28 against 0.49 of a copy).
-        c = _coefs4(m_re, m_im)
-        for p in range(g.size >> 4):
-            x0 = g[16 * p : 16 * p + 4]
-            x1 = g[16 * p + 4 : 16 * p + 8]
-            x2 = g[16 * p + 8 : 16 * p + 12]
-            x3 = g[16 * p + 12 : 16 * p + 16]
-            for j in range(2):
-                o = 2 * j
-                x0[o], x0[o + 1], x1[o], x1[o + 1], x2[o], x2[o + 1], x3[o], x3[o + 1] = _mat4(
-                    c, x0[o], x0[o + 1], x1[o], x1[o + 1], x2[o], x2[o + 1], x3[o], x3[o + 1])
+        _quads_halves(g, _coefs4(m_re, m_im), 2)
 
     @_numba.njit(cache=True, boundscheck=False, fastmath={"contract"})
     def _quads_bits23(g, m_re, m_im):
-        # Groups on bits 2 and 3 in blocks of 16 amplitudes, indexed on ``g`` (four slices of
-        # 4 amplitudes instead: 0.49 against 0.79 of a copy).
+        # Groups on bits 2 and 3 in blocks of 16 amplitudes, indexed on ``g``: the loop over 4
+        # amplitudes compiles to packed multiply-adds (four slices of 4 amplitudes instead:
+        # scalar, 0.49 against 0.79 of a copy at n = 24).
         _quads_low(g, _coefs4(m_re, m_im), 4, 8)
 
     @_numba.njit(parallel=True, cache=True, boundscheck=False)
@@ -607,11 +602,17 @@ def _split_matrix(matrix: np.ndarray, real_dtype) -> tuple[np.ndarray, np.ndarra
 
 
 #: Precisions in which an uncontrolled 1-qubit gate on bit 2 runs in blocks of 8 amplitudes
-#: (:func:`_numba_dense1_low`) rather than runs of 4 pairs (:func:`_numba_dense1_runs`): both
-#: measured faster (n = 26, one process, CPU time against a copy, 2026-12-04: 0.62-0.73 against
-#: 0.56-0.66 in complex128, 0.43-0.45 against 0.34-0.35 in complex64;
-#: bench/results/kernel_bench-vm-bit2-20261204.md).
+#: (:func:`_numba_dense1_low`) rather than runs of 4 pairs (:func:`_numba_dense1_runs`), unless
+#: :data:`BIT2_AS_PAIR_1Q` takes it: both measured faster (n = 26, one process, CPU time against
+#: a copy, 2026-12-04: 0.62-0.73 against 0.56-0.66 in complex128, 0.43-0.45 against 0.34-0.35 in
+#: complex64; bench/results/kernel_bench-vm-bit2-20261204.md).
 LOW_BIT2_1Q = frozenset({"complex128", "complex64"})
+#: Precisions in which an uncontrolled 1-qubit gate U on bit 2 runs as the 2-qubit gate I ⊗ U on
+#: bits (2, 3) (:func:`_quads_bits23`, whose loop over 4 amplitudes the compiler vectorises;
+#: :func:`_pairs_bit2` compiles to scalar code): complex64 0.71 against 0.51 (n = 26, one process,
+#: CPU time against a copy, A/B in one process, 2026-12-04); complex128 0.72 against 0.71, not
+#: faster, so it keeps :func:`_pairs_bit2` (half the multiply-adds).
+BIT2_AS_PAIR_1Q = frozenset({"complex64"})
 #: Per pair of bits (lo, hi), the precisions in which an uncontrolled 2-qubit gate on them runs
 #: in blocks of 8 or 16 amplitudes (:func:`_numba_dense2_low`) rather than the tiles of ``dense``,
 #: where measured faster (same runs): (2, 3) 0.68-0.72 against 0.31-0.32 (complex128), 0.62-0.63
@@ -641,7 +642,8 @@ class NumbaKernels:
         (:func:`_numba_dense1_runs`) when the target and the controls are all
         bits >= 2; blocks of 4, 8 or 16 reals for an uncontrolled gate on bit
         0, 1 or 2 (:func:`_numba_dense1_low`; bit 2 in the precisions of
-        :data:`LOW_BIT2_1Q`); otherwise (a control on bit 0 or 1, or a
+        :data:`LOW_BIT2_1Q`, or as I ⊗ U on bits (2, 3) in those of
+        :data:`BIT2_AS_PAIR_1Q`); otherwise (a control on bit 0 or 1, or a
         controlled gate on them) the tiles of :meth:`dense`, which touch only
         the amplitudes whose controls are 1.
         """
@@ -649,8 +651,13 @@ class NumbaKernels:
         if ins_bits[0] < 2 and cmask:
             self.dense(psi, [bit], matrix, cmask)
             return
-        m_re, m_im = _split_matrix(matrix, psi.real.dtype)
         run = min(RUN_AMPLITUDES, psi.size)
+        if bit == 2 and not cmask and psi.dtype.name in BIT2_AS_PAIR_1Q and psi.size >= 16:
+            # As the 4x4 matrix I ⊗ U on bits (2, 3): that block kernel is vectorised, this one's not.
+            m_re, m_im = _split_matrix(np.kron(np.eye(2), np.asarray(matrix)), psi.real.dtype)
+            _numba_dense2_low(psi.view(psi.real.dtype), 2, 3, m_re, m_im, run)
+            return
+        m_re, m_im = _split_matrix(matrix, psi.real.dtype)
         low = ins_bits[0] < 2 or (bit == 2 and not cmask and psi.dtype.name in LOW_BIT2_1Q and psi.size >= 8)
         if not low:
             _numba_dense1_runs(psi.view(psi.real.dtype), bit, ins_bits, cmask, m_re, m_im, run)
