@@ -155,17 +155,32 @@ if _numba is not None:
                 g[o], g[o + 1], g[o + 4], g[o + 5] = _mat2(
                     a_r, a_i, b_r, b_i, c_r, c_i, d_r, d_i, g[o], g[o + 1], g[o + 4], g[o + 5])
 
+    @_numba.njit(cache=True, boundscheck=False, fastmath={"contract"})
+    def _pairs_bit2(g, a_r, a_i, b_r, b_i, c_r, c_i, d_r, d_i):
+        # Pairs (8p+j, 8p+4+j), j = 0..3: sixteen consecutive reals each p, taken as two slices
+        # of 8. Compiles to scalar code, but indexing ``g`` directly, or loading the 16 reals
+        # into locals, measured 2x slower (n = 24, 2026-12-04, numba 0.68: 0.30 against 0.73 of
+        # a copy in complex128); complex64 goes through BIT2_AS_PAIR_1Q instead.
+        for p in range(g.size >> 4):
+            x = g[16 * p : 16 * p + 8]
+            y = g[16 * p + 8 : 16 * p + 16]
+            for j in range(4):
+                x[2 * j], x[2 * j + 1], y[2 * j], y[2 * j + 1] = _mat2(
+                    a_r, a_i, b_r, b_i, c_r, c_i, d_r, d_i, x[2 * j], x[2 * j + 1], y[2 * j], y[2 * j + 1])
+
     @_numba.njit(parallel=True, cache=True, boundscheck=False)
     def _numba_dense1_low(f, bit, m_re, m_im, run):
-        # A 2x2 matrix on bit 0 or 1, in chunks of ``run`` amplitudes (a power of two >= 4).
+        # A 2x2 matrix on bit 0, 1 or 2, in chunks of ``run`` amplitudes (a power of two >= 8).
         a_r, a_i, b_r, b_i = m_re[0, 0], m_im[0, 0], m_re[0, 1], m_im[0, 1]
         c_r, c_i, d_r, d_i = m_re[1, 0], m_im[1, 0], m_re[1, 1], m_im[1, 1]
         for c in _numba.prange((f.size >> 1) // run):
             g = f[2 * c * run : 2 * (c + 1) * run]
             if bit == 0:
                 _pairs_bit0(g, a_r, a_i, b_r, b_i, c_r, c_i, d_r, d_i)
-            else:
+            elif bit == 1:
                 _pairs_bit1(g, a_r, a_i, b_r, b_i, c_r, c_i, d_r, d_i)
+            else:
+                _pairs_bit2(g, a_r, a_i, b_r, b_i, c_r, c_i, d_r, d_i)
 
     @_numba.njit(cache=True, boundscheck=False, fastmath={"contract"})
     def _quad_run(x0, x1, x2, x3, m_re, m_im):
@@ -275,11 +290,65 @@ if _numba is not None:
             g[o], g[o + 1], g[o + 2], g[o + 3], g[o + 4], g[o + 5], g[o + 6], g[o + 7] = _mat4(
                 c, g[o], g[o + 1], g[o + 2], g[o + 3], g[o + 4], g[o + 5], g[o + 6], g[o + 7])
 
+    @_numba.njit(inline="always")
+    def _quads_low(g, c, s_lo, s_hi):
+        # Groups on bits lo < hi <= 3 (s_lo = 2^lo, s_hi = 2^hi, constants once inlined): in
+        # every block of 2 s_hi amplitudes, the groups based at 2 s_lo w + v (v < s_lo), rows
+        # base, base + s_lo, base + s_hi, base + s_hi + s_lo.
+        for p in range(g.size // (4 * s_hi)):
+            for w in range(s_hi // (2 * s_lo)):
+                for v in range(s_lo):
+                    o = 4 * s_hi * p + 2 * (2 * s_lo * w + v)
+                    q = o + 2 * s_lo
+                    r = o + 2 * s_hi
+                    t = r + 2 * s_lo
+                    g[o], g[o + 1], g[q], g[q + 1], g[r], g[r + 1], g[t], g[t + 1] = _mat4(
+                        c, g[o], g[o + 1], g[q], g[q + 1], g[r], g[r + 1], g[t], g[t + 1])
+
+    @_numba.njit(inline="always")
+    def _quads_halves(g, c, s_lo):
+        # Groups on bits lo (0 or 1, s_lo = 2^lo, a constant once inlined) and 2, in blocks of 8
+        # amplitudes taken as two slices of 4: ``a`` holds rows 0 and 1 of the block's two
+        # groups, ``b`` rows 2 and 3. Compiles to scalar code, but 0.44-0.52 of a copy at n = 26
+        # in complex128 against 0.28-0.29 indexing ``g`` directly (_quads_low) or the tiles.
+        for p in range(g.size >> 4):
+            a = g[16 * p : 16 * p + 8]
+            b = g[16 * p + 8 : 16 * p + 16]
+            for v in range(2):
+                o = 2 * ((v // s_lo) * 2 * s_lo + v % s_lo)
+                q = o + 2 * s_lo
+                a[o], a[o + 1], a[q], a[q + 1], b[o], b[o + 1], b[q], b[q + 1] = _mat4(
+                    c, a[o], a[o + 1], a[q], a[q + 1], b[o], b[o + 1], b[q], b[q + 1])
+
+    @_numba.njit(cache=True, boundscheck=False, fastmath={"contract"})
+    def _quads_bits02(g, m_re, m_im):
+        _quads_halves(g, _coefs4(m_re, m_im), 1)
+
+    @_numba.njit(cache=True, boundscheck=False, fastmath={"contract"})
+    def _quads_bits12(g, m_re, m_im):
+        _quads_halves(g, _coefs4(m_re, m_im), 2)
+
+    @_numba.njit(cache=True, boundscheck=False, fastmath={"contract"})
+    def _quads_bits23(g, m_re, m_im):
+        # Groups on bits 2 and 3 in blocks of 16 amplitudes, indexed on ``g``: the loop over 4
+        # amplitudes compiles to packed multiply-adds (four slices of 4 amplitudes instead:
+        # scalar, 0.49 against 0.79 of a copy at n = 24).
+        _quads_low(g, _coefs4(m_re, m_im), 4, 8)
+
     @_numba.njit(parallel=True, cache=True, boundscheck=False)
-    def _numba_dense2_low(f, m_re, m_im, run):
-        # A 4x4 matrix on bits 0 and 1 (rows in amplitude order), in chunks of ``run`` amplitudes.
+    def _numba_dense2_low(f, lo, hi, m_re, m_im, run):
+        # A 4x4 matrix on bits (lo, hi) = (0, 1), (0, 2), (1, 2) or (2, 3), rows in amplitude
+        # order, in chunks of ``run`` amplitudes (a power of two >= 16).
         for c in _numba.prange((f.size >> 1) // run):
-            _quads_bits01(f[2 * c * run : 2 * (c + 1) * run], m_re, m_im)
+            g = f[2 * c * run : 2 * (c + 1) * run]
+            if hi == 1:
+                _quads_bits01(g, m_re, m_im)
+            elif lo == 0:
+                _quads_bits02(g, m_re, m_im)
+            elif lo == 1:
+                _quads_bits12(g, m_re, m_im)
+            else:
+                _quads_bits23(g, m_re, m_im)
 
     @_numba.njit(parallel=True, cache=True)
     def _numba_diagonal(psi, bits, d, cmask):
@@ -532,6 +601,26 @@ def _split_matrix(matrix: np.ndarray, real_dtype) -> tuple[np.ndarray, np.ndarra
     return np.ascontiguousarray(m.real, dtype=real_dtype), np.ascontiguousarray(m.imag, dtype=real_dtype)
 
 
+#: Precisions in which an uncontrolled 1-qubit gate on bit 2 runs in blocks of 8 amplitudes
+#: (:func:`_numba_dense1_low`) rather than runs of 4 pairs (:func:`_numba_dense1_runs`), unless
+#: :data:`BIT2_AS_PAIR_1Q` takes it: both measured faster (n = 26, one process, CPU time against
+#: a copy, 2026-12-04: 0.62-0.73 against 0.56-0.66 in complex128, 0.43-0.45 against 0.34-0.35 in
+#: complex64; bench/results/kernel_bench-vm-bit2-20261204.md).
+LOW_BIT2_1Q = frozenset({"complex128", "complex64"})
+#: Precisions in which an uncontrolled 1-qubit gate U on bit 2 runs as the 2-qubit gate I ⊗ U on
+#: bits (2, 3) (:func:`_quads_bits23`, whose loop over 4 amplitudes the compiler vectorises;
+#: :func:`_pairs_bit2` compiles to scalar code): complex64 0.71 against 0.51 (n = 26, one process,
+#: CPU time against a copy, A/B in one process, 2026-12-04); complex128 0.72 against 0.71, not
+#: faster, so it keeps :func:`_pairs_bit2` (half the multiply-adds).
+BIT2_AS_PAIR_1Q = frozenset({"complex64"})
+#: Per pair of bits (lo, hi), the precisions in which an uncontrolled 2-qubit gate on them runs
+#: in blocks of 8 or 16 amplitudes (:func:`_numba_dense2_low`) rather than the tiles of ``dense``,
+#: where measured faster (same runs): (2, 3) 0.68-0.72 against 0.31-0.32 (complex128), 0.62-0.63
+#: against 0.23 (complex64); (0, 2) and (1, 2) 0.44-0.52 against 0.27-0.32 in complex128, but
+#: 0.24 = 0.24 in complex64 (not examined why; those loops run over 2 amplitudes, (2, 3)'s over 4).
+LOW_BIT2_2Q = {(0, 2): frozenset({"complex128"}), (1, 2): frozenset({"complex128"}),
+               (2, 3): frozenset({"complex128", "complex64"})}
+
 #: Fewest amplitudes per block of the one-pass diagonal, as bits.
 MIN_DIAGONAL_BLOCK_BITS = 4
 
@@ -551,8 +640,10 @@ class NumbaKernels:
 
         One sweep with no gather buffers: runs of consecutive pairs
         (:func:`_numba_dense1_runs`) when the target and the controls are all
-        bits >= 2; blocks of 4 or 8 reals for an uncontrolled gate on bit 0 or
-        1 (:func:`_numba_dense1_low`); otherwise (a control on bit 0 or 1, or a
+        bits >= 2; blocks of 4, 8 or 16 reals for an uncontrolled gate on bit
+        0, 1 or 2 (:func:`_numba_dense1_low`; bit 2 in the precisions of
+        :data:`LOW_BIT2_1Q`, or as I ⊗ U on bits (2, 3) in those of
+        :data:`BIT2_AS_PAIR_1Q`); otherwise (a control on bit 0 or 1, or a
         controlled gate on them) the tiles of :meth:`dense`, which touch only
         the amplitudes whose controls are 1.
         """
@@ -560,9 +651,15 @@ class NumbaKernels:
         if ins_bits[0] < 2 and cmask:
             self.dense(psi, [bit], matrix, cmask)
             return
-        m_re, m_im = _split_matrix(matrix, psi.real.dtype)
         run = min(RUN_AMPLITUDES, psi.size)
-        if ins_bits[0] >= 2:
+        if bit == 2 and not cmask and psi.dtype.name in BIT2_AS_PAIR_1Q and psi.size >= 16:
+            # As the 4x4 matrix I ⊗ U on bits (2, 3): that block kernel is vectorised, this one's not.
+            m_re, m_im = _split_matrix(np.kron(np.eye(2), np.asarray(matrix)), psi.real.dtype)
+            _numba_dense2_low(psi.view(psi.real.dtype), 2, 3, m_re, m_im, run)
+            return
+        m_re, m_im = _split_matrix(matrix, psi.real.dtype)
+        low = ins_bits[0] < 2 or (bit == 2 and not cmask and psi.dtype.name in LOW_BIT2_1Q and psi.size >= 8)
+        if not low:
             _numba_dense1_runs(psi.view(psi.real.dtype), bit, ins_bits, cmask, m_re, m_im, run)
         else:
             _numba_dense1_low(psi.view(psi.real.dtype), bit, m_re, m_im, run)
@@ -572,9 +669,11 @@ class NumbaKernels:
 
         Without controls: runs of consecutive groups when both bits are >= 3
         (:func:`_numba_dense2_runs`) or one is 0 or 1 (2 in complex128) and the
-        other >= 4 (:func:`_numba_dense2_mixed`); on bits 0 and 1, blocks of
-        four amplitudes (:func:`_numba_dense2_low`). Otherwise (controls, or
-        both bits below 4, or bit 2 in complex64) the tiles of :meth:`dense`:
+        other >= 4 (:func:`_numba_dense2_mixed`); on bits (0, 1), and on
+        (0, 2), (1, 2), (2, 3) in the precisions of :data:`LOW_BIT2_2Q`, blocks
+        of 4, 8 or 16 amplitudes (:func:`_numba_dense2_low`). Otherwise
+        (controls, the other pairs below 4, or bit 2 and a bit >= 4 in
+        complex64) the tiles of :meth:`dense`:
         runs of 4 groups were measured slower than the tiles (2026-12-04, n = 26:
         bits (2, 13) 0.21 against 0.30 of a copy in complex128, 0.13 against 0.36
         in complex64). The mixed sweep on bit 2 measured (n = 25, one process,
@@ -584,7 +683,8 @@ class NumbaKernels:
         """
         lo, hi = sorted((bit_a, bit_b))
         mixed = hi >= 4 and (lo < 2 or (lo == 2 and psi.dtype == np.complex128))
-        if cmask or not (lo >= 3 or mixed or (lo, hi) == (0, 1)):
+        low = (lo, hi) == (0, 1) or (psi.dtype.name in LOW_BIT2_2Q.get((lo, hi), ()) and psi.size >= 16)
+        if cmask or not (lo >= 3 or mixed or low):
             self.dense(psi, [bit_a, bit_b], matrix, cmask)
             return
         m = np.asarray(matrix)
@@ -598,7 +698,7 @@ class NumbaKernels:
         elif mixed:
             _numba_dense2_mixed(psi.view(psi.real.dtype), lo, hi, m_re, m_im, run)
         else:
-            _numba_dense2_low(psi.view(psi.real.dtype), m_re, m_im, run)
+            _numba_dense2_low(psi.view(psi.real.dtype), lo, hi, m_re, m_im, run)
 
     def diagonal(self, psi, bits, diag: np.ndarray, cmask: int) -> None:
         """Multiply by a diagonal on local ``bits`` (index bit j = ``bits[j]``)."""
