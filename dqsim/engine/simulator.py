@@ -178,6 +178,10 @@ EVENTS_PER_EXCHANGE_ONE_RANK = 1024
 #: but the number of exchanges and flushes then depends on the machine's speed.
 EXCHANGE_CPU_S: float | None = None
 
+#: With several ranks: while another rank can run nothing, run up to ``EVENTS_PER_EXCHANGE_ONE_RANK`` events
+#: and go to the next exchange once that rank may have something to run (:meth:`Simulator._starved_peers`).
+STARVED_PEERS_RULE = True
+
 #: Objects allocated before the youngest generation is collected while :meth:`Simulator.run` runs.
 _GC_YOUNG_THRESHOLD = 50_000
 
@@ -536,8 +540,15 @@ class Simulator:
                              sorted((self._dist[n.index][rank], n.index) for n in self.local
                                     if self._dist[n.index][rank] < _UNREACHABLE)
                              for rank in range(comm.size)] if comm.size > 1 else []
+        #: Per rank: the least distance from this rank's nodes to it (``inf``: unreachable, or this rank).
+        self._nearest = [math.inf if order is None or not order else order[0][0] for order in self._by_distance]
         #: Per rank: nothing other ranks have yet to do reaches it before this time (agreed at exchanges).
         self._horizons: list[float] = [-math.inf] * comm.size
+        #: What the last exchange said about ranks that can run nothing (see :meth:`_starved_peers`):
+        #: run past ``_release_ps`` no further, and stop once a message goes to a rank of ``_idle_peers``.
+        self._release_ps: float = math.inf
+        self._idle_peers: list[int] = []
+        self._peers_starved = False
         #: This rank runs no event at or after this time before the next exchange (see :meth:`_send`).
         self._send_limit: float = math.inf
         self._last_event_ps = 0                          # latest event this rank has run
@@ -855,11 +866,16 @@ class Simulator:
             heappop(blocked)
         return math.inf
 
-    def _run_local(self, horizon: float, budget: int, deadline_cpu_s: float = math.inf) -> None:
+    def _run_local(self, horizon: float, budget: int, deadline_cpu_s: float = math.inf,
+                   release_ps: float = math.inf, idle_peers: Sequence[int] = ()) -> None:
         """Run this rank's events before ``horizon`` until every node is blocked or idle, or ``budget`` ran.
 
         Also stop, after at least one event, once ``time.process_time()``
-        reaches ``deadline_cpu_s`` (:data:`EXCHANGE_CPU_S`).
+        reaches ``deadline_cpu_s`` (:data:`EXCHANGE_CPU_S`), before an event
+        later than ``release_ps``, and after an event that sent a message to
+        a rank of ``idle_peers`` (both from :meth:`_starved_peers`: what
+        another rank that can run nothing waits for). Where the run stops
+        changes no result, only when the next exchange comes.
 
         Events run in ``(time, node)`` order over this rank's nodes (a heap of
         queue heads). While some node of this rank waits for a flush to
@@ -874,10 +890,9 @@ class Simulator:
         last = self._last_event_ps
         allowed = budget
         timed = deadline_cpu_s < math.inf
+        watched = [self._outbox[r] for r in idle_peers]
         try:
             while ready and budget > 0:
-                if timed and budget < allowed and time.process_time() >= deadline_cpu_s:
-                    break
                 top = ready[0]
                 time_ps, index = top
                 node = nodes[index]
@@ -885,6 +900,9 @@ class Simulator:
                 if node.blocked_by is not None or not queue or queue[0][0] != time_ps:
                     heappop(ready)  # stale: the node blocked, or its head changed (a fresh entry exists)
                     continue
+                if budget < allowed and (time_ps > release_ps or (
+                        timed and time.process_time() >= deadline_cpu_s)):
+                    break
                 if time_ps >= horizon or time_ps >= self._send_limit or (
                         blocked and time_ps >= self._earliest_blocked_ps()):
                     break
@@ -920,6 +938,8 @@ class Simulator:
                         heappush(ready, (queue[0][0], index))
                 elif ready[0] is top:
                     heappop(ready)
+                if watched and any(watched):  # a rank with nothing to do has a message now: let it have it
+                    break
         finally:
             self.stats.num_events += allowed - budget
             self._last_event_ps = last
@@ -1073,6 +1093,8 @@ class Simulator:
         # messages just handed to it (which its horizon no longer covers: see _promises).
         progress = [min(info[1], horizons[r], min(other[7][r] for other in infos)) for r, info in enumerate(infos)]
         blocked = [info[2] for info in infos]
+        if size > 1:
+            self._starved_peers(infos, horizons, progress[rank])
         resolved = self._resolve([part[0] for part in parts], everything=False, started=started,
                                  progress=progress, blocked=blocked)
         fraction = None
@@ -1082,6 +1104,45 @@ class Simulator:
         return _Exchange(resolved=resolved, next_ps=min(info[3] for info in infos),
                          last_ps=max(info[4] for info in infos), fraction=fraction,
                          write=any(info[6][0] for info in infos), stop=any(info[6][1] for info in infos))
+
+    def _starved_peers(self, infos: list, horizons: list[float], progress_ps: float) -> None:
+        """Note which other ranks can run nothing after this exchange, and what would let them.
+
+        A rank is *starved* when its earliest event (messages just handed to
+        it included) is at or past its horizon, or is a measurement it waits
+        for. While one is, the 64-event (or CPU) budget of an iteration
+        only makes it wait for nothing: this rank runs up to
+        ``EVENTS_PER_EXCHANGE_ONE_RANK`` events instead, but goes to the next
+        exchange as soon as it may have freed the starved rank: before an
+        event later than ``_release_ps`` (for a rank held by its horizon at
+        ``e``: ``e`` minus this rank's least distance to it, past which this
+        rank's promise to it exceeds ``e``; for one waiting for a measurement
+        at ``t``: ``t``, past which this rank's progress exceeds ``t``), or
+        after sending a message to a rank with no event at all
+        (``_idle_peers``). Every rank's events, operations and outcomes are
+        what they would be with any other stopping point: only the number of
+        exchanges changes, and it depends on the run alone (not on timing).
+        Only what this rank holds up counts (``progress_ps``: its progress at
+        this exchange; its promise against the starved rank's horizon):
+        a rank held by a third one is that one's to free.
+        """
+        release, idle, rank = math.inf, [], self._rank
+        mine = infos[rank][0]
+        for r, info in enumerate(infos):
+            if r == rank:
+                continue
+            ready_ps = min(info[1], min(other[7][r] for other in infos))
+            held_ps = info[2][0]
+            if held_ps <= ready_ps:
+                if progress_ps <= held_ps:
+                    release = min(release, held_ps)
+            elif ready_ps >= horizons[r]:
+                if ready_ps == math.inf:
+                    idle.append(r)
+                elif self._nearest[r] < math.inf and mine[r] <= horizons[r]:
+                    release = min(release, ready_ps - self._nearest[r])
+        self._release_ps, self._idle_peers = release, idle
+        self._peers_starved = bool(idle) or release < math.inf
 
     def _resolve(self, gathered: list, *, everything: bool, started: float, progress: list | None = None,
                  blocked: list | None = None) -> bool:
@@ -1351,19 +1412,30 @@ class Simulator:
                 if not math.isfinite(reached):
                     reached = max([n.now_ps for n in self.local] or [0])
                 self.on_window(int(reached), self.stats.num_windows, exchange.fraction)
-            deadline_cpu_s = math.inf if cpu_budget_s is None else self._exchanged_cpu_s + cpu_budget_s
-            self._run_local(min(self._horizons[rank], cap), budget, deadline_cpu_s)
+            if STARVED_PEERS_RULE and self._peers_starved:
+                self._run_local(min(self._horizons[rank], cap), EVENTS_PER_EXCHANGE_ONE_RANK, math.inf,
+                                self._release_ps, self._idle_peers)
+            else:
+                deadline_cpu_s = math.inf if cpu_budget_s is None else self._exchanged_cpu_s + cpu_budget_s
+                self._run_local(min(self._horizons[rank], cap), budget, deadline_cpu_s)
         self._flush(everything=True)
         blocked = [n.name for n in self.local if n.blocked_by is not None]
         if blocked:
             raise EngineError(f"nodes {blocked} are still waiting for a measurement at the end of the run")
         last = max([n.now_ps for n in self.local] or [0])
-        self.stats.end_time_ps = int(self.comm.allreduce_max(last))
+        # one collective for the end time, the ctx.count statistics and the per-rank counts (six before)
+        mine = (last, self.statistics, tuple(getattr(self.stats, name) for name in _PER_RANK_COUNTS))
+        parts = self.comm.allgather(mine) if self.comm.size > 1 else [mine]
+        self.stats.end_time_ps = int(max(part[0] for part in parts))
         self.memory.finish(self.state, self.stats.end_time_ps)
         self.stats.wall_seconds = time.perf_counter() - started
-        self.stats.counters = self._summed_statistics()
-        for name, value in self._summed_counts().items():
-            setattr(self.stats, name, value)
+        counters: dict = {}
+        for _last, part, _counts in parts:
+            for key, value in part.items():
+                counters[key] = counters.get(key, 0) + value
+        self.stats.counters = counters
+        for i, name in enumerate(_PER_RANK_COUNTS):
+            setattr(self.stats, name, int(sum(part[2][i] for part in parts)))
         return self.stats
 
     def gather_probes(self) -> dict:

@@ -1,9 +1,10 @@
 """Run small repeater chains and save what they delivered (rank 0).
 
-Usage: python repeater_check.py OUT.npz [PLACEMENT [EXCHANGE_CPU_S]]
+Usage: python repeater_check.py OUT.npz [PLACEMENT [EXCHANGE_CPU_S [STARVED_PEERS_RULE]]]
 PLACEMENT, e.g. "0,1,0,1,0", puts the nodes of the 4-link chain on ranks; default
 contiguous blocks. EXCHANGE_CPU_S sets the engine's CPU time per exchange
-(dqsim.engine.simulator.EXCHANGE_CPU_S). The test compares the files of 1 and 2
+(dqsim.engine.simulator.EXCHANGE_CPU_S; "none": the event count); STARVED_PEERS_RULE
+"0" turns dqsim.engine.simulator.STARVED_PEERS_RULE off. The test compares the files of 1 and 2
 ranks with each other.
 """
 
@@ -65,8 +66,10 @@ def main(out_path, placement=None):
 if __name__ == "__main__":
     try:
         spec = sys.argv[2] if len(sys.argv) > 2 else None
-        if len(sys.argv) > 3:
+        if len(sys.argv) > 3 and sys.argv[3] != "none":
             simulator.EXCHANGE_CPU_S = float(sys.argv[3])
+        if len(sys.argv) > 4:
+            simulator.STARVED_PEERS_RULE = sys.argv[4] != "0"
         main(sys.argv[1], [int(x) for x in spec.split(",")] if spec else None)
     except BaseException:
         import traceback
