@@ -126,6 +126,10 @@ def test_ranks_on_several_nodes_exchange_by_messages(lifetime):
     assert lifetime["nodes_path"][0] and lifetime["nodes_equal"][0]
 
 
+def test_without_numba_no_window_is_made_and_slots_give_the_same_state(lifetime):
+    assert lifetime["nonumba_path"][0] and lifetime["nonumba_equal"][0]
+
+
 RAISE_BETWEEN_ALLOCATIONS = """
 from dqsim import comm as comm_mod
 from dqsim.state.sharded import ShardedState

@@ -1087,6 +1087,11 @@ if _numba is not None:
                     wb[ib + j] = t
 
 
+def has_cross_swap() -> bool:
+    """True when :func:`cross_swap` can run (numba is installed)."""
+    return _numba is not None
+
+
 def cross_swap(psi_a, psi_b, bits, offset_a: int, offset_b: int, start: int, stop: int) -> bool:
     """Swap, in place, block elements ``start..stop-1`` of two shards (e.g. two ranks' in one shared window).
 

@@ -191,10 +191,13 @@ class ShardedState:
         so rank-bit exchanges swap amplitudes in place between the shards;
         otherwise (GPU, several nodes, ``DQSIM_SHARED_EXCHANGE=0`` or
         ``slots``, ``/dev/shm`` too small) an ordinary array, exchanged by
-        messages or through slots. Sets ``self._shared`` to the window or
+        messages or through slots; also without numba, which the in-place swap
+        needs. Sets ``self._shared`` to the window or
         ``None``, so a path that replaces ``amplitudes`` keeps the two in step.
         """
-        make = None if self.backend.is_gpu else getattr(self.comm, "node_shared_array", None)
+        # Without numba there is no in-place swap: a window would only cost huge pages.
+        in_place = not self.backend.is_gpu and backend_fast.has_cross_swap()
+        make = getattr(self.comm, "node_shared_array", None) if in_place else None
         shared = make(num_elems, self.dtype) if make is not None else None
         if shared is None:
             self._shared = None
@@ -220,6 +223,8 @@ class ShardedState:
         allowed = getattr(self.comm, "shared_exchange", lambda: "messages")()
         if self.backend.is_gpu or allowed == "messages":
             return "MPI messages"
+        if allowed == "window" and not backend_fast.has_cross_swap():
+            return "shared-memory slots (numba, which the in-place swap needs, is not installed)"
         if allowed == "window":
             return "shared-memory slots (no room for the shards in /dev/shm)"
         return "shared-memory slots"

@@ -15,6 +15,7 @@ Rank 0 saves, for tests/test_shard_window.py:
   windows dropped everywhere are freed, and a state kept everywhere still
   exchanges correctly;
 * ``nodes_*``: ranks reported on several nodes take the message path, same amplitudes;
+* ``nonumba_*``: without numba's in-place swap no window is made; slots, same amplitudes;
 * ``mixed_setting_windowed``: ``DQSIM_SHARED_EXCHANGE=slots`` on rank 0 only gives no window anywhere.
 
 The script ends with a window alive (the job must still exit with 0).
@@ -156,6 +157,22 @@ def main(out_path):
     got = s.gather()
     out["nodes_equal"] = np.array([comm.rank != 0 or np.array_equal(got, want)])
     comm.node_local_size = comm.size
+
+    # Without numba (no in-place swap): no window, slots named with the reason, same amplitudes.
+    from dqsim.backend import fast as backend_fast
+    real_has = backend_fast.has_cross_swap
+    backend_fast.has_cross_swap = lambda: False
+    try:
+        s = ShardedState(n, comm, backend=backend, seed=2)
+        out["nonumba_path"] = np.array([s._shared is None and s.exchange_path ==
+                                        "shared-memory slots (numba, which the in-place swap needs, is not installed)"])
+        s.apply_ops(random_ops(n, 30, seed=9))
+        s.apply_ops(random_ops(n, 60, seed=10))
+        got = s.gather()
+        out["nonumba_equal"] = np.array([comm.rank != 0 or np.array_equal(got, want)])
+        del s
+    finally:
+        backend_fast.has_cross_swap = real_has
 
     # DQSIM_SHARED_EXCHANGE=slots on rank 0 only: every rank agrees on ordinary shards (no hang).
     os.environ["DQSIM_SHARED_EXCHANGE"] = "slots" if comm.rank == 0 else "1"
