@@ -1092,7 +1092,7 @@ def has_cross_swap() -> bool:
     return _numba is not None
 
 
-def cross_swap(psi_a, psi_b, bits, offset_a: int, offset_b: int, start: int, stop: int) -> bool:
+def cross_swap(psi_a, psi_b, bits, offset_a: int, offset_b: int, start: int, stop: int) -> None:
     """Swap, in place, block elements ``start..stop-1`` of two shards (e.g. two ranks' in one shared window).
 
     The block of ``psi_a`` is its amplitudes whose ``bits`` (local bits)
@@ -1102,17 +1102,14 @@ def cross_swap(psi_a, psi_b, bits, offset_a: int, offset_b: int, start: int, sto
     block's ``psi_a.size >> len(bits)`` elements, so two ranks can each take
     one half. Runs of ``2^min(bits)`` consecutive amplitudes are swapped as
     64-bit words by a numba loop, in chunks of at most :data:`CROSS_SWAP_CHUNK`.
-
-    Returns:
-        ``False`` (nothing done) when numba is missing: the caller exchanges another way.
+    Needs numba (:func:`has_cross_swap`): without it no state makes a window.
     """
     if _numba is None:
-        return False
+        raise RuntimeError("cross_swap needs numba; callers check has_cross_swap() first")
     if stop <= start:
-        return True
+        return
     bits = np.asarray(sorted(int(b) for b in bits), dtype=np.int64)
     count = psi_a.size >> bits.size
     chunk = min(1 << int(bits[0]), CROSS_SWAP_CHUNK, max(1, count >> 1))
     _numba_cross_swap(psi_a.view(np.uint64), psi_b.view(np.uint64), psi_a.itemsize // 8, bits,
                       int(offset_a), int(offset_b), int(start), int(stop), chunk)
-    return True

@@ -326,7 +326,7 @@ class MPIComm:
         kept for the next call and replaced (collectively) by a larger one
         when a call asks for more, so every rank must ask for the same size.
         """
-        if self.size < 2 or self.node_local_size != self.size or os.environ.get("DQSIM_SHARED_EXCHANGE", "1") == "0":
+        if self.shared_exchange() == "messages":
             return None
         if self._slots is None or self._slots.slot_bytes < slot_bytes:
             if self._slots is not None:
@@ -353,7 +353,7 @@ class MPIComm:
         """
         if self.size < 2 or self.node_local_size != self.size:
             return None
-        wanted = os.environ.get("DQSIM_SHARED_EXCHANGE", "1") not in ("0", "slots")
+        wanted = self.shared_exchange() == "window"
         if not self._comm.allreduce(int(wanted), op=self._MPI.MIN):  # agreed: a setting on some ranks only
             return None  # (e.g. an MPMD launch) must not leave the others waiting in a collective below
         dtype = np.dtype(dtype)

@@ -38,7 +38,7 @@ from heapq import heappop, heappush, heapreplace
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -445,6 +445,23 @@ class RunStatistics:
     wall_seconds: float = 0.0
     counters: dict = field(default_factory=dict)
 
+
+
+def _sum_statistics(parts: Iterable[dict]) -> dict:
+    """The ``ctx.count`` statistics of every rank (one dict each), summed key by key."""
+    merged: dict = {}
+    for part in parts:
+        for key, value in part.items():
+            merged[key] = merged.get(key, 0) + value
+    return merged
+
+
+def _sum_counts(parts: Iterable[tuple]) -> dict:
+    """Every rank's engine counts (tuples in the order of ``_PER_RANK_COUNTS``), summed by name."""
+    totals = [0] * len(_PER_RANK_COUNTS)
+    for part in parts:
+        totals = [t + v for t, v in zip(totals, part)]
+    return {name: int(total) for name, total in zip(_PER_RANK_COUNTS, totals)}
 
 class Simulator:
     """Runs node processes on ranks over a shared sharded state.
@@ -1269,15 +1286,15 @@ class Simulator:
 
     def _summed_statistics(self) -> dict:
         """Collective: the ``ctx.count`` statistics of all ranks, summed."""
-        merged: dict = {}
-        for part in self.comm.allgather(self.statistics):
-            for key, value in part.items():
-                merged[key] = merged.get(key, 0) + value
-        return merged
+        return _sum_statistics(self.comm.allgather(self.statistics))
+
+    def _own_counts(self) -> tuple[int, ...]:
+        """This rank's per-rank engine counts, in the order of ``_PER_RANK_COUNTS``."""
+        return tuple(getattr(self.stats, name) for name in _PER_RANK_COUNTS)
 
     def _summed_counts(self) -> dict:
         """Collective: the per-rank engine counts (events, messages) summed over ranks."""
-        return {name: int(self.comm.allreduce_sum(getattr(self.stats, name))) for name in _PER_RANK_COUNTS}
+        return _sum_counts(self.comm.allgather(self._own_counts()))
 
     def global_snapshot(self) -> dict:
         """Collective: what all ranks share, with per-rank counts summed (complete on every rank)."""
@@ -1424,23 +1441,23 @@ class Simulator:
             raise EngineError(f"nodes {blocked} are still waiting for a measurement at the end of the run")
         last = max([n.now_ps for n in self.local] or [0])
         # one collective for the end time, the ctx.count statistics and the per-rank counts (six before)
-        mine = (last, self.statistics, tuple(getattr(self.stats, name) for name in _PER_RANK_COUNTS))
-        parts = self.comm.allgather(mine) if self.comm.size > 1 else [mine]
+        parts = self.comm.allgather((last, self.statistics, self._own_counts()))
         self.stats.end_time_ps = int(max(part[0] for part in parts))
         self.memory.finish(self.state, self.stats.end_time_ps)
         self.stats.wall_seconds = time.perf_counter() - started
-        counters: dict = {}
-        for _last, part, _counts in parts:
-            for key, value in part.items():
-                counters[key] = counters.get(key, 0) + value
-        self.stats.counters = counters
-        for i, name in enumerate(_PER_RANK_COUNTS):
-            setattr(self.stats, name, int(sum(part[2][i] for part in parts)))
+        self.stats.counters = _sum_statistics(part[1] for part in parts)
+        for name, value in _sum_counts(part[2] for part in parts).items():
+            setattr(self.stats, name, value)
         return self.stats
 
     def gather_probes(self) -> dict:
         """Collective: the values of every probe operation of the run (from all ranks), on every rank."""
-        return {key: value for part in self.comm.allgather(self.memory.probes) for key, value in part.items()}
+        return self.merged_probes(self.comm.allgather(self.memory.probes))
+
+    @staticmethod
+    def merged_probes(parts: Iterable[dict]) -> dict:
+        """Every rank's probe values (``QuantumMemory.probes``, one dict each) in one dict."""
+        return {key: value for part in parts for key, value in part.items()}
 
     def gather_timeline(self) -> list[tuple[int, int, str, str]] | None:
         """Collective: every rank's timeline merged and sorted on rank 0 (``None`` elsewhere)."""

@@ -171,10 +171,10 @@ def run_chain(chain: ChainSpec, *, comm, backend=None, seed: int = 0, placement:
     engine = sim.run()
     mine = ChainRecords.merged([sim.node_data(i)["records"] for i in range(num_nodes)
                                 if rank_of_node[i] == comm.rank])
-    # the records and the probes of all ranks in one collective (what gather_probes would gather)
-    parts = comm.allgather((mine, sim.memory.probes)) if comm.size > 1 else [(mine, sim.memory.probes)]
+    # the records and the probes of all ranks in one collective (gather_probes would be a second)
+    parts = comm.allgather((mine, sim.memory.probes))
     merged = ChainRecords.merged([part[0] for part in parts])
-    probes = {key: value for part in parts for key, value in part[1].items()}
+    probes = Simulator.merged_probes(part[1] for part in parts)
     by_attempt: dict[tuple[int, int], list] = {}
     attempts_in_round: dict[int, int] = {}
     for link in merged.links:

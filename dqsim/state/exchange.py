@@ -189,9 +189,7 @@ def swap_rank_bits(xp, backend, comm, psi, num_local: int, pairs: Sequence[tuple
     local_bits = [l for _, l in pairs]
     own = [(rank >> j) & 1 for j in rank_bits]
     if shared is not None and not backend.is_gpu and shared.holds(psi):
-        sent = _swap_in_windows(shared, psi, rank, rank_bits, local_bits, own)
-        if sent is not None:
-            return sent
+        return _swap_in_windows(shared, psi, rank, rank_bits, local_bits, own)
     view, axis_of = kernels.bit_view(psi, num_local, local_bits)
     max_elems = _piece_elems(psi, chunk_bytes)
     slots = None if backend.is_gpu else comm.node_shared_slots(min(max_elems, psi.size >> k) * psi.itemsize)
@@ -214,7 +212,7 @@ def swap_rank_bits(xp, backend, comm, psi, num_local: int, pairs: Sequence[tuple
     return _through_slots(slots, rank, steps) if pipe is None else pipe.finish()
 
 
-def _swap_in_windows(shared, psi, rank: int, rank_bits, local_bits, own) -> int | None:
+def _swap_in_windows(shared, psi, rank: int, rank_bits, local_bits, own) -> int:
     """The exchange of :func:`swap_rank_bits` done in place between shards in one shared window.
 
     For every other combination ``u`` of the local bits' values, this rank's
@@ -228,8 +226,9 @@ def _swap_in_windows(shared, psi, rank: int, rank_bits, local_bits, own) -> int 
     (no rank reads its shard before its partners have written it).
 
     Returns the bytes this rank would have sent as messages (the same count
-    as the other paths), or ``None`` when numba is missing (nothing done).
-    Collective over the window's ranks.
+    as the other paths). Collective over the window's ranks. Shards lie in a
+    window only where numba is installed (``ShardedState._zeros``), which the
+    swap needs.
     """
     k = len(local_bits)
     count = psi.size >> k
@@ -243,8 +242,7 @@ def _swap_in_windows(shared, psi, rank: int, rank_bits, local_bits, own) -> int 
             partner = (partner & ~(1 << rb)) | (values[j] << rb)
         start, stop = (0, count >> 1) if rank < partner else (count >> 1, count)
         offset = sum(v << lb for v, lb in zip(values, local_bits))
-        if not backend_fast.cross_swap(psi, shared.array(partner), local_bits, offset, own_offset, start, stop):
-            return None  # the same on every rank: numba is there or not on all of them
+        backend_fast.cross_swap(psi, shared.array(partner), local_bits, offset, own_offset, start, stop)
         sent += count * psi.itemsize
     shared.fence()
     return sent

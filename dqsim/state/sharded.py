@@ -197,8 +197,7 @@ class ShardedState:
         """
         # Without numba there is no in-place swap: a window would only cost huge pages.
         in_place = not self.backend.is_gpu and backend_fast.has_cross_swap()
-        make = getattr(self.comm, "node_shared_array", None) if in_place else None
-        shared = make(num_elems, self.dtype) if make is not None else None
+        shared = self.comm.node_shared_array(num_elems, self.dtype) if in_place else None
         if shared is None:
             self._shared = None
             return self.xp.zeros(num_elems, dtype=self.dtype)
@@ -220,7 +219,7 @@ class ShardedState:
             return "none (each rank holds the whole register)"
         if self._shared is not None:
             return "in place in a shared-memory window"
-        allowed = getattr(self.comm, "shared_exchange", lambda: "messages")()
+        allowed = self.comm.shared_exchange()
         if self.backend.is_gpu or allowed == "messages":
             return "MPI messages"
         if allowed == "window" and not backend_fast.has_cross_swap():
