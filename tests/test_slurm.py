@@ -149,7 +149,7 @@ def test_dqsim_sbatch_runs_two_ranks_with_srun(slurm_env, tmp_path):
 
 
 #: A QKD run long enough to be interrupted, checkpointing every 0.5 ms of simulated time.
-LONG_QKD = ["jobs/bb84_decoy_50km.toml", "--set", "qkd.pulses=8000000", "--set", "qkd.batch_pulses=250000",
+LONG_QKD = ["jobs/bb84_decoy_50km.toml", "--set", "qkd.pulses=40000000", "--set", "qkd.batch_pulses=250000",
             "--set", "qkd.block_pulses=2000000", "--set", "checkpoint.every_sim_s=0.0005", "--quiet"]
 
 
