@@ -83,7 +83,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from operator import itemgetter
+from typing import Callable, NamedTuple, Sequence
 
 from dqsim.checks import check_choice, check_int
 from dqsim.errors import DqsimError
@@ -276,17 +277,20 @@ class ChainSpec:
 
 
 # ------------------------------------------------------------------- records
-@dataclass(frozen=True)
-class LinkRecord:
+class LinkRecord(NamedTuple):
     """One elementary link pair as its initiator saw it (one per link per chain attempt).
+
+    A named tuple (its fields in this order): a 1,024-node chain makes
+    thousands, which every rank gathers after the run
+    (:meth:`ChainRecords.packed`).
 
     Attributes:
         pair_index / attempt: the round and the chain attempt within it.
         link_index: the link.
         attempts: link attempts spent, over every elementary pair made.
         elementary_pairs: elementary pairs made (kept, spare, regenerated).
-        created_ps: emission time of the pair in the kept memory.
-        ready_ps: when the (purified) pair was ready at the initiator.
+        created_ps: emission time of the pair in the kept memory, ps.
+        ready_ps: when the (purified) pair was ready at the initiator, ps.
         purify_successes / purify_failures: purification rounds kept / lost.
     """
 
@@ -301,21 +305,25 @@ class LinkRecord:
     purify_failures: int
 
 
-@dataclass(frozen=True)
-class Delivery:
-    """An end-to-end pair as B saw it.
+class Delivery(NamedTuple):
+    """An end-to-end pair as B saw it (a named tuple, as :class:`LinkRecord`).
 
     Attributes:
         pair_index: the round.
         attempt: the chain attempt that delivered (= attempts abandoned before it).
-        round_start_ps: when the round started at every node.
-        delivery_ps: when B held the corrected pair.
+        round_start_ps: when the round started at every node, ps.
+        delivery_ps: when B held the corrected pair, ps.
     """
 
     pair_index: int
     attempt: int
     round_start_ps: int
     delivery_ps: int
+
+
+#: Sort keys of :attr:`ChainRecords.deliveries` (``pair_index``) and :attr:`ChainRecords.links`
+#: (``(pair_index, attempt, link_index)``): their first fields.
+_DELIVERY_ORDER, _LINK_ORDER = itemgetter(0), itemgetter(0, 1, 2)
 
 
 @dataclass
@@ -340,10 +348,30 @@ class ChainRecords:
             out.deliveries += part.deliveries
             out.links += part.links
             out.restarts += part.restarts
-        out.deliveries.sort(key=lambda d: d.pair_index)
-        out.links.sort(key=lambda r: (r.pair_index, r.attempt, r.link_index))
+        out.deliveries.sort(key=_DELIVERY_ORDER)
+        out.links.sort(key=_LINK_ORDER)
         out.restarts.sort()
         return out
+
+    def packed(self) -> tuple[list, list, list]:
+        """The records as plain tuples, ``(deliveries, links, restarts)``: what ranks send each other.
+
+        A plain tuple pickles in a third of the time of a named tuple (no
+        class to call on unpickling); :meth:`unpacked` makes the records again.
+
+        Examples:
+            >>> records = ChainRecords([Delivery(0, 0, 0, 5)], [LinkRecord(0, 0, 1, 3, 1, 2, 4, 0, 0)])
+            >>> ChainRecords.unpacked(records.packed()) == records
+            True
+        """
+        return [tuple(d) for d in self.deliveries], [tuple(r) for r in self.links], list(self.restarts)
+
+    @staticmethod
+    def unpacked(packed: tuple[list, list, list]) -> "ChainRecords":
+        """The :class:`ChainRecords` of :meth:`packed` records."""
+        deliveries, links, restarts = packed
+        return ChainRecords(list(map(Delivery._make, deliveries)), list(map(LinkRecord._make, links)),
+                            list(restarts))
 
 
 # ----------------------------------------------------------------- processes

@@ -165,15 +165,17 @@ def run_chain(chain: ChainSpec, *, comm, backend=None, seed: int = 0, placement:
     sim = Simulator(network, comm=comm, state=None, qubit_owner=chain.qubit_owner(), num_data_qubits=0, seed=seed,
                     record_timeline=timeline, checkpointer=_checkpointer(checkpointing, comm))
     sim.share(chain)
-    for node in range(num_nodes):
+    local = [node for node in range(num_nodes) if rank_of_node[node] == comm.rank]
+    for node in local:  # (spawn ignores the other ranks' nodes; their data would never be read)
         setup_node_data(sim.node_data(node))
         sim.spawn(node, chain_node, chain)
     engine = sim.run()
-    mine = ChainRecords.merged([sim.node_data(i)["records"] for i in range(num_nodes)
-                                if rank_of_node[i] == comm.rank])
-    # the records and the probes of all ranks in one collective (gather_probes would be a second)
-    parts = comm.allgather((mine, sim.memory.probes))
-    merged = ChainRecords.merged([part[0] for part in parts])
+    mine = ChainRecords.merged([sim.node_data(i)["records"] for i in local])
+    # the records and the probes of all ranks in one collective (gather_probes would be a second); records
+    # travel as plain tuples (ChainRecords.packed), and this rank's own stay as they are
+    parts = comm.allgather((mine.packed() if comm.size > 1 else None, sim.memory.probes))
+    merged = ChainRecords.merged([mine if rank == comm.rank else ChainRecords.unpacked(part[0])
+                                  for rank, part in enumerate(parts)])
     probes = Simulator.merged_probes(part[1] for part in parts)
     by_attempt: dict[tuple[int, int], list] = {}
     attempts_in_round: dict[int, int] = {}
