@@ -83,6 +83,26 @@ def place_on_ranks(num_nodes: int, num_ranks: int, placement: Sequence[int] | No
     return [int(r) for r in ranks]
 
 
+def _links_graph(nodes: Sequence[NodeSpec], items: Sequence[tuple[tuple[int, int], object]]) -> nx.Graph:
+    """The topology of :meth:`Network.from_links`: node names, an edge per link with ``link`` and ``distance_km``.
+
+    Raises:
+        ResourceError: a link naming an unknown node or a node itself, a link given twice.
+    """
+    graph = nx.Graph(kind="links")
+    for spec in nodes:
+        graph.add_node(spec.name)
+    num_nodes = len(nodes)
+    for (a, b), link in items:
+        if not (0 <= a < num_nodes and 0 <= b < num_nodes) or a == b:
+            raise ResourceError(f"link ({a}, {b}) must join two different nodes of 0..{num_nodes - 1}")
+        u, v = nodes[a].name, nodes[b].name
+        if graph.has_edge(u, v):
+            raise ResourceError(f"link ({a}, {b}) is given twice")
+        graph.add_edge(u, v, link=link, distance_km=link.distance_km if isinstance(link, LinkSpec) else None)
+    return graph
+
+
 class Network:
     """Nodes, links, topology, routes, latencies and placement on ranks: the network of one run.
 
@@ -122,6 +142,21 @@ class Network:
     def __init__(self, graph: nx.Graph, nodes: Sequence[NodeSpec], *, num_ranks: int = 1,
                  placement: Sequence[int] | None = None, placement_key: str = "placement", routed: bool = True,
                  min_link_delay_ps: int = 0):
+        self._set_nodes(nodes)
+        if set(graph.nodes) != set(self.names):
+            extra = sorted(set(graph.nodes) - set(self.names), key=str)
+            missing = sorted(set(self.names) - set(graph.nodes))
+            raise ConfigError(f"Network: the topology's nodes must be the nodes' names; "
+                              f"not in the topology: {missing}, not among the nodes: {extra}")
+        self._graph: nx.Graph | None = graph
+        self._graph_links: list | None = None
+        index = self._index
+        self._set_links([(index[u], index[v], data.get("link")) for u, v, data in graph.edges(data=True)],
+                        num_ranks=num_ranks, placement=placement, placement_key=placement_key, routed=routed,
+                        min_link_delay_ps=min_link_delay_ps)
+
+    def _set_nodes(self, nodes: Sequence[NodeSpec]) -> None:
+        """Check the nodes and keep them, their names and the index of each name (:class:`Network`'s arguments)."""
         where = "Network"
         self.nodes: tuple[NodeSpec, ...] = tuple(nodes)
         for spec in self.nodes:
@@ -133,33 +168,34 @@ class Network:
             raise ConfigError(f"{where}: node names must be unique, got {list(self.names)}")
         if not self.names:
             raise ConfigError(f"{where}: the network has no nodes")
-        if set(graph.nodes) != set(self.names):
-            extra = sorted(set(graph.nodes) - set(self.names), key=str)
-            missing = sorted(set(self.names) - set(graph.nodes))
-            raise ConfigError(f"{where}: the topology's nodes must be the nodes' names; "
-                              f"not in the topology: {missing}, not among the nodes: {extra}")
+
+    def _set_links(self, edges: Sequence[tuple[int, int, object]], *, num_ranks: int = 1,
+                   placement: Sequence[int] | None = None, placement_key: str = "placement", routed: bool = True,
+                   min_link_delay_ps: int = 0) -> None:
+        """Check and keep the links, given as ``(a, b, link)`` in the topology's edge order, and the options."""
+        where = "Network"
         if isinstance(num_ranks, bool) or not isinstance(num_ranks, int) or num_ranks < 1:
             raise ConfigError(f"{where}: num_ranks must be an integer >= 1, got {num_ranks!r}")
         if isinstance(min_link_delay_ps, bool) or not isinstance(min_link_delay_ps, int) or min_link_delay_ps < 0:
             raise ConfigError(f"{where}: min_link_delay_ps must be an integer >= 0, got {min_link_delay_ps!r}")
-        self.graph = graph
         self.num_ranks = num_ranks
         self.routed = bool(routed)
         self.min_link_delay_ps = min_link_delay_ps
         self.placement: tuple[int, ...] = tuple(place_on_ranks(len(self.names), num_ranks, placement,
                                                                key=placement_key))
         self._links: dict[tuple[int, int], LinkSpec] = {}
+        self._delay: dict[tuple[int, int], int] = {}
         order = []
-        for u, v, data in graph.edges(data=True):
-            link = data.get("link")
+        for a, b, link in edges:
             if not isinstance(link, LinkSpec):
-                raise ConfigError(f"{where}: link {u}-{v} has no LinkSpec in its 'link' attribute")
-            a, b = self._index[u], self._index[v]
+                raise ConfigError(f"{where}: link {self.names[a]}-{self.names[b]} has no LinkSpec in its 'link' "
+                                  "attribute")
+            delay = link.delay_ps
             self._links[(a, b)] = self._links[(b, a)] = link
+            self._delay[(a, b)] = self._delay[(b, a)] = delay if delay > min_link_delay_ps else min_link_delay_ps
             order.append((a, b))
         #: The linked node pairs ``(a, b)``, in the topology's edge order.
         self.links: tuple[tuple[int, int], ...] = tuple(order)
-        self._delay = {pair: max(self.min_link_delay_ps, link.delay_ps) for pair, link in self._links.items()}
         for a, b in self.links:
             if self.placement[a] != self.placement[b] and self._delay[(a, b)] <= 0:
                 raise ResourceError(
@@ -172,6 +208,17 @@ class Network:
         self._lightest: list[list[tuple]] | None = None  # see _link_is_shortest
         self._weights: dict[tuple[int, int], float] = {}
         self._rank_distances: list[list[int]] | None = None
+
+    @property
+    def graph(self) -> nx.Graph:
+        """The topology: a networkx graph of the node names, each edge with ``link`` and ``distance_km``.
+
+        A network made by :meth:`from_links` builds it on first use (its
+        routes and latencies do not need it on a forest, such as a chain).
+        """
+        if self._graph is None:
+            self._graph = _links_graph(self.nodes, self._graph_links)
+        return self._graph
 
     def _rooted_forest(self) -> tuple[list[int], list[int], list[int], list[int], list[list[int]]] | None:
         """Parent, depth, root, delay from the root and ancestor table of every node of a forest (else ``None``).
@@ -259,19 +306,30 @@ class Network:
         for spec in nodes:
             if not isinstance(spec, NodeSpec):
                 raise ConfigError(f"Network.from_links: nodes must be NodeSpec, got {type(spec).__name__}")
-        items = links.items() if isinstance(links, Mapping) else (((a, b), link) for a, b, link in links)
-        graph = nx.Graph(kind="links")
-        for spec in nodes:
-            graph.add_node(spec.name)
+        items = list(links.items()) if isinstance(links, Mapping) else [((a, b), link) for a, b, link in links]
+        if len({spec.name for spec in nodes}) < len(nodes):  # refused by Network, after the graph's checks
+            return cls(_links_graph(nodes, items), nodes, **options)
+        # Without networkx (its graph is built on first use, Network.graph): the same checks, and the links in
+        # the order networkx's Graph.edges would report them (3 of the 7 ms of a 1,024-node chain's network).
         num_nodes = len(nodes)
+        given: set[tuple[int, int]] = set()
+        adjacent: list[list[tuple[int, object]]] = [[] for _ in nodes]
         for (a, b), link in items:
             if not (0 <= a < num_nodes and 0 <= b < num_nodes) or a == b:
                 raise ResourceError(f"link ({a}, {b}) must join two different nodes of 0..{num_nodes - 1}")
-            u, v = nodes[a].name, nodes[b].name
-            if graph.has_edge(u, v):
+            pair = (a, b) if a < b else (b, a)
+            if pair in given:
                 raise ResourceError(f"link ({a}, {b}) is given twice")
-            graph.add_edge(u, v, link=link, distance_km=link.distance_km if isinstance(link, LinkSpec) else None)
-        return cls(graph, nodes, **options)
+            given.add(pair)
+            adjacent[a].append((b, link))
+            adjacent[b].append((a, link))
+        # Graph.edges: the nodes in order, each one's neighbours in insertion order, those not reported yet
+        edges = [(a, b, link) for a in range(num_nodes) for b, link in adjacent[a] if b > a]
+        network = cls.__new__(cls)
+        network._set_nodes(nodes)
+        network._graph, network._graph_links = None, items
+        network._set_links(edges, **options)
+        return network
 
     def subnetwork(self, nodes: Sequence[int], **options) -> "Network":
         """The network induced by some of the nodes: those nodes, in this order, and the links between them.

@@ -117,5 +117,6 @@ class NodeSpec:
 
 def _check_name(name) -> None:
     """A node name is a non-empty string without whitespace (:class:`ConfigError` otherwise)."""
-    if not isinstance(name, str) or not name or any(c.isspace() for c in name):
+    # str.split() cuts at exactly the characters str.isspace() accepts: one piece, the name, means none
+    if not isinstance(name, str) or name.split() != [name]:
         raise ConfigError(f"NodeSpec: name must be a non-empty string without whitespace, got {name!r}")
