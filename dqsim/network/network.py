@@ -440,21 +440,20 @@ class Network:
                 adjacent[a].append((b, delay))
                 adjacent[b].append((a, delay))
             table = [[UNREACHABLE_PS] * self.num_ranks for _ in self.names]
+            heappop, heappush = heapq.heappop, heapq.heappush
             for rank in range(self.num_ranks):
-                sources = [n for n, r in enumerate(self.placement) if r == rank]
-                best = {n: 0 for n in sources}
-                frontier = [(0, n) for n in sources]
-                heapq.heapify(frontier)
+                best = [0 if r == rank else UNREACHABLE_PS for r in self.placement]
+                frontier = [(0, n) for n, r in enumerate(self.placement) if r == rank]  # sorted: a heap
                 while frontier:
-                    distance, node = heapq.heappop(frontier)
-                    if distance > best.get(node, UNREACHABLE_PS):
+                    distance, node = heappop(frontier)
+                    if distance > best[node]:
                         continue
                     table[node][rank] = distance
                     for other, delay in adjacent[node]:
                         reach = distance + delay
-                        if reach < best.get(other, UNREACHABLE_PS):
+                        if reach < best[other]:
                             best[other] = reach
-                            heapq.heappush(frontier, (reach, other))
+                            heappush(frontier, (reach, other))
             self._rank_distances = table
         return self._rank_distances
 

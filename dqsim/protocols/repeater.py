@@ -232,7 +232,8 @@ class ChainSpec:
 
     def qubit_owner(self) -> list[int]:
         """Node index of every register qubit."""
-        return [node for node in range(self.num_nodes) for _ in range(len(self.sides(node)) * self.memories_per_side)]
+        m = self.memories_per_side  # the layout of qubit(): m memories at each end, 2m at every repeater
+        return [0] * m + [node for node in range(1, self.num_links) for _ in range(2 * m)] + [self.num_links] * m
 
     def network(self, num_ranks: int = 1, placement: Sequence[int] | None = None) -> Network:
         """The chain as the run's :class:`~dqsim.network.network.Network`.
