@@ -442,7 +442,7 @@ ALLOWED_GLOBALS: dict[str, frozenset[str]] = {module: frozenset(names) for modul
     "dqsim.engine.process": ("ProcessHandle",),
     "dqsim.engine.quantum": ("QOp",),
     "dqsim.engine.simulator": ("Message", "RunStatistics", "Wait", "Receive", "MeasureCmd", "MeasureLater",
-                                "Outcome", "ReadOutcomes"),
+                                "Outcome", "ReadOutcomes", "_message"),
     # job sections (validated data, kept in scenario results)
     "dqsim.jobs.base": ("CheckpointSection", "RunSection"),
     "dqsim.jobs.circuit": ("CircuitJob", "CircuitSection", "SimulationSection"),
