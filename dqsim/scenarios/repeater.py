@@ -48,6 +48,8 @@ import dataclasses
 import math
 import time
 from dataclasses import dataclass
+from itertools import groupby
+from operator import attrgetter
 
 import numpy as np
 
@@ -179,9 +181,10 @@ def run_chain(chain: ChainSpec, *, comm, backend=None, seed: int = 0, placement:
     probes = Simulator.merged_probes(part[1] for part in parts)
     by_attempt: dict[tuple[int, int], list] = {}
     attempts_in_round: dict[int, int] = {}
-    for link in merged.links:
-        by_attempt.setdefault((link.pair_index, link.attempt), []).append(link)
-        attempts_in_round[link.pair_index] = attempts_in_round.get(link.pair_index, 0) + link.attempts
+    # merged.links is sorted by (pair_index, attempt, link_index): one group per chain attempt
+    for (pair_index, attempt), group in groupby(merged.links, key=attrgetter("pair_index", "attempt")):
+        links = by_attempt[(pair_index, attempt)] = list(group)
+        attempts_in_round[pair_index] = attempts_in_round.get(pair_index, 0) + sum(r.attempts for r in links)
     pairs = []
     for delivery in merged.deliveries:
         links = by_attempt.get((delivery.pair_index, delivery.attempt), [])
