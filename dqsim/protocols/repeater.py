@@ -362,8 +362,11 @@ class ChainRecords:
 
         Examples:
             >>> records = ChainRecords([Delivery(0, 0, 0, 5)], [LinkRecord(0, 0, 1, 3, 1, 2, 4, 0, 0)])
-            >>> ChainRecords.unpacked(records.packed()) == records
-            True
+            >>> records.packed()[1]
+            [(0, 0, 1, 3, 1, 2, 4, 0, 0)]
+            >>> again = ChainRecords.unpacked(records.packed())
+            >>> again == records, again.links[0].created_ps, type(again.deliveries[0]).__name__
+            (True, 2, 'Delivery')
         """
         return [tuple(d) for d in self.deliveries], [tuple(r) for r in self.links], list(self.restarts)
 
