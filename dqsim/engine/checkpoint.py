@@ -472,7 +472,7 @@ ALLOWED_GLOBALS: dict[str, frozenset[str]] = {module: frozenset(names) for modul
     "dqsim.scenarios.qkd": ("Bb84AliceProcess", "Bb84BobProcess", "EntangledAliceProcess", "EntangledBobProcess"),
     "dqsim.scenarios.repeater": ("ChainRun", "PairResult"),
     "dqsim.scenarios.trotter": ("Observables",),
-    "dqsim.state.gates": ("GateOp",),
+    "dqsim.state.gates": ("GateOp", "_named_gate"),
 }.items()}
 
 
