@@ -275,3 +275,20 @@ def test_a_short_chain_checkpointed_on_two_ranks_resumes_on_one(tmp_path):
     same_tables(open_run(tmp_path / "full.h5"), open_run(tmp_path / "x.h5"), ["pairs", "summary"])
 
 
+
+
+def test_repro_replicated_register_checkpointed_on_three_ranks(tmp_path):
+    """A register every rank holds whole (<= 12 qubits) on 3 ranks: 3 does not split its 2^n amplitudes,
+    so the checkpoint stores it in the run file; it resumes on 3 and 1 ranks to the uninterrupted results
+    (it used to end in an internal error at the first checkpoint)."""
+    full = tmp_path / "full.h5"
+    run(3, ["run", *DQC, "-o", str(full), "--set", "checkpoint.every_sim_s=0.0004",
+            "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\"", "--set", "checkpoint.keep=20"])
+    ckpts = checkpoints(tmp_path / "ck")
+    assert len(ckpts) >= 2 and open_run(ckpts[0]).attrs["num_ranks"] == 3
+    for ranks in (3, 1):
+        out = tmp_path / f"resumed{ranks}.h5"
+        run(ranks, ["resume", str(ckpts[len(ckpts) // 2]), "-o", str(out)])
+        a, b = open_run(full), open_run(out)
+        same_tables(a, b, ["shots", "links", "counts"])
+        assert abs(a.attrs["fidelity"] - b.attrs["fidelity"]) < 1e-12

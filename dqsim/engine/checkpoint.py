@@ -269,7 +269,12 @@ class Checkpointer:
         state_kwargs = {}
         layout = list(state.layout.physical_of) if state is not None else None
         slab_entry = None
-        if state is not None:  # every rank: one collective file with parallel HDF5, else one slab file each
+        if state is not None and _replicated(state, comm) and (1 << state.num_qubits) % comm.size:
+            # every rank holds it whole, but P ranks (3, or more than its amplitudes) do not split it into
+            # equal parts: rank 0 stores it in the run file (a replicated register is at most a few KiB)
+            whole = np.concatenate([piece for _, piece in state.logical_slab_pieces()])  # on every rank, alike
+            state_kwargs = {"state": whole} if comm.rank == 0 else {}
+        elif state is not None:  # every rank: one collective file with parallel HDF5, else one slab file each
             if _replicated(state, comm):  # every rank holds it whole: each writes its 1/P of it
                 pieces = state.logical_slab_pieces(share=(comm.rank, comm.size))
                 slab_size = (1 << state.num_qubits) // comm.size
