@@ -457,6 +457,31 @@ def test_a_failed_slab_write_leaves_no_slab(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_repro_a_full_disk_while_writing_a_checkpoint_is_one_line(tmp_path):
+    """A write that fails for lack of room (here a 20 kB file size limit, EFBIG, as ENOSPC on a full disk):
+    one line, exit 2, no temporary file left. HDF5 writing through its own driver crashed at exit (SIGSEGV)."""
+    import resource
+    import subprocess
+    import sys
+
+    from mpi_helper import child_env
+
+    def limit_file_size():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails instead of killing
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+
+    ck = tmp_path / "ck"
+    proc = subprocess.run([sys.executable, "-m", "dqsim", "run", str(ROOT / "jobs" / "dqc_ghz_4qpu.toml"), "--quiet",
+                           "-o", str(tmp_path / "out.h5"), "--set", "checkpoint.every_sim_s=0.0004",
+                           "--set", f"checkpoint.directory=\"{ck}\""],
+                          cwd=tmp_path, env=child_env(), capture_output=True, text=True, timeout=120,
+                          preexec_fn=limit_file_size)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, (proc.returncode, proc.stderr[-3000:])
+    assert lines[0].startswith("dqsim: error: ") and "File too large" in lines[0]
+    assert not list(ck.glob("*tmp-*")) and not (tmp_path / "out.h5").exists()
+
+
 # ------------------------------------------------------------------ several ranks
 
 def test_errors_on_two_and_three_ranks_are_one_line(dqc_checkpoint, tmp_path):

@@ -61,10 +61,19 @@ def atomic_h5_write(path: str | os.PathLike, fill: Callable[[h5py.File], None], 
     try:
         if started is not None and not tmp.is_file():
             raise DqsimError(f"{path}: its temporary file {tmp} is missing (written by every rank before)")
-        with (h5py.File(tmp, "w", track_order=True) if started is None else h5py.File(tmp, "r+")) as h5:
-            fill(h5)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
+        if started is None:
+            # HDF5 writes through a Python file object: a full disk (or quota, or file size limit) is then
+            # an OSError here; through HDF5's own file driver a failed write made the library crash at exit
+            with open(tmp, "w+b") as fh:
+                with h5py.File(fh, "w", track_order=True) as h5:
+                    fill(h5)
+                fh.flush()
+                os.fsync(fh.fileno())
+        else:
+            with h5py.File(tmp, "r+") as h5:
+                fill(h5)
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException as exc:
         try:
