@@ -121,6 +121,27 @@ def test_qkd_stopped_or_killed_then_resumed(tmp_path, qkd_full, how):
         same_tables(qkd_full, open_run(out), ["blocks", "links", "end_to_end"])
 
 
+def test_repro_ctrl_c_on_two_ranks_checkpoints_and_stops(tmp_path, qkd_full):
+    """Ctrl-C to mpiexec (which forwards SIGINT to the ranks) acts as SIGTERM: checkpoint, one line, exit 75.
+
+    It used to raise KeyboardInterrupt on one rank while the other waited in a collective: a traceback,
+    then a hang."""
+    proc = start_qkd(tmp_path)
+    assert wait_for_checkpoint(tmp_path, proc), "the run ended before it could be stopped"
+    os.kill(proc.pid, signal.SIGINT)
+    try:
+        _out, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        _out, err = proc.communicate()
+        raise AssertionError(f"the run hung after Ctrl-C:\n{err[-3000:]}")
+    assert proc.returncode == 75 and "Traceback" not in err, err[-3000:]
+    assert err.strip().splitlines()[-1].startswith("dqsim: checkpoint written to "), err
+    out = tmp_path / "resumed.h5"
+    run(1, ["resume", str(checkpoints(tmp_path / "ck")[-1]), "-o", str(out)])
+    same_tables(qkd_full, open_run(out), ["blocks", "links", "end_to_end"])
+
+
 @pytest.fixture(scope="module")
 def dqc_long_full(tmp_path_factory):
     out = tmp_path_factory.mktemp("ckpt_dqc_long") / "full.h5"

@@ -44,7 +44,7 @@ NUM_JOB_MUTANTS = int(os.environ.get("DQSIM_FUZZ_MUTANTS", "150"))
 @pytest.fixture(autouse=True)
 def own_signal_handlers():
     """``dqsim run`` installs SIGTERM/SIGUSR1 handlers: give pytest its own back after each test."""
-    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGUSR1)}
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)}
     yield
     for sig, handler in saved.items():
         signal.signal(sig, handler)
@@ -396,7 +396,7 @@ def test_a_launcher_that_started_copies_of_a_one_rank_world_is_refused(tmp_path,
 
 # ------------------------------------------------------------------ signals, leftovers
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGUSR1])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGUSR1, signal.SIGINT])
 def test_a_signal_stops_the_circuit_scenario_at_a_gate_boundary(tmp_path, capsys, monkeypatch, sig):
     from dqsim.state.sharded import ShardedState
 

@@ -39,6 +39,8 @@ from dqsim import scenarios
 EXIT_BAD_INPUT = 2
 #: Exit status for an unexpected internal error.
 EXIT_INTERNAL = 1
+#: Exit status after a second Ctrl-C (128 + SIGINT, as a shell reports it).
+EXIT_INTERRUPTED = 130
 #: Seconds the ranks that failed wait for the others to fail too before ``MPI_Abort``.
 FAILURE_AGREE_S = 5.0
 
@@ -98,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
+    except KeyboardInterrupt:  # Ctrl-C outside a run (inspect, plot, merge, or before the run starts)
+        print("dqsim: interrupted", file=sys.stderr, flush=True)
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # output piped into a program that stopped reading (e.g. head)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
@@ -247,6 +252,13 @@ def guarded(comm, work) -> int:
         return _fail(comm, str(exc), EXIT_BAD_INPUT)
     except BrokenPipeError:  # stdout piped into a program that stopped reading: main() handles it
         raise
+    except KeyboardInterrupt:  # a second Ctrl-C (the first asks for a checkpoint-and-stop): stop now
+        where = "" if comm.rank == 0 else f" on rank {comm.rank}"
+        print(f"dqsim: interrupted{where} (a second Ctrl-C); this run wrote nothing more", file=sys.stderr,
+              flush=True)
+        if comm.size > 1:  # the other ranks may wait for this one in a collective
+            comm.abort(EXIT_INTERRUPTED)
+        return EXIT_INTERRUPTED
     except Exception:  # noqa: BLE001 - print, then end every rank
         return _fail(comm, traceback.format_exc().rstrip(), EXIT_INTERNAL, prefix="internal error")
 

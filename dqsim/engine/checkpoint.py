@@ -84,14 +84,24 @@ _STOP = {"requested": False}
 
 
 def request_stop(signum=None, frame=None) -> None:
-    """Signal handler: checkpoint at the next cut, then stop."""
+    """Signal handler: checkpoint at the next cut, then stop; a second Ctrl-C (SIGINT) stops at once."""
+    if signum == signal.SIGINT and _STOP["requested"]:
+        raise KeyboardInterrupt
     _STOP["requested"] = True
 
 
 def install_signal_handlers() -> None:
-    """Make SIGUSR1 and SIGTERM request a checkpoint-and-stop (call once per process)."""
+    """Make SIGUSR1, SIGTERM and Ctrl-C (SIGINT) request a checkpoint-and-stop (call once per process).
+
+    SIGINT is taken only where Python's own handler has it (not where the
+    launcher made the process ignore it). ``mpiexec`` forwards Ctrl-C to every
+    rank: as KeyboardInterrupt, one rank would leave while the others wait for
+    it in a collective.
+    """
     for sig in (signal.SIGUSR1, signal.SIGTERM):
         signal.signal(sig, request_stop)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, request_stop)
 
 
 def stop_requested() -> bool:
