@@ -164,3 +164,19 @@ def test_merge_allow_missing_keeps_task_numbers_and_reports_the_failed(tmp_path)
     merged = open_run(tmp_path / "m.h5")
     assert merged.table("sweep")["task"].tolist() == [0, 2] and merged.attrs["missing_tasks"] == [1, 3]
     assert merged.table("tasks")["task"].tolist() == [0, 2]
+
+
+def test_repro_check_refuses_checkpoints_in_the_circuit_scenario_as_run_does(tmp_path):
+    """``[checkpoint].every_*`` in a circuit job: ``dqsim check`` said valid while ``dqsim run`` refused it,
+    and run's line did not name the file. Both now give the same line, naming file, key and value."""
+    job = tmp_path / "ck.toml"
+    job.write_text((ROOT / "jobs" / "quickstart.toml").read_text() + "\n[checkpoint]\nevery_sim_s = 0.001\n")
+    lines = []
+    for command in ("check", "run"):
+        proc = dqsim(command, str(job), "-o" if command == "run" else "--set", str(tmp_path / "x.h5")
+                     if command == "run" else "simulation.shots=10", check=False)
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+        lines.append(proc.stderr)
+    assert lines[0] == lines[1]
+    assert f"{job}: [checkpoint].every_sim_s = 0.001: " in lines[0] and "circuit scenario" in lines[0]
+    assert not (tmp_path / "x.h5").exists()

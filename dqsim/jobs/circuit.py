@@ -270,3 +270,13 @@ class CircuitJob(JobConfig):
     def _check_observables_fit(self) -> "CircuitJob":
         check_observable_qubits(self.circuit, self.simulation)
         return self
+
+    @model_validator(mode="after")
+    def _check_no_checkpoints(self) -> "CircuitJob":
+        """The circuit scenario does not run on the event engine: it writes no checkpoints."""
+        for name in ("every_wall_s", "every_sim_s"):
+            value = getattr(self.checkpoint, name)
+            if value is not None:
+                raise job_error("the circuit scenario does not write checkpoints (dqc, qkd, trotter, cloud and "
+                                "repeater do); remove it", key=("checkpoint", name), value=value, has_value=True)
+        return self
