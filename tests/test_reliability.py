@@ -365,6 +365,28 @@ def test_bad_input_is_refused_before_the_run(tmp_path, capsys):
                "--set", "simulation.observables=[\"Z0\"]")[0] == 0
 
 
+def test_repro_an_output_that_cannot_be_written_is_refused_before_the_run(tmp_path, capsys, monkeypatch):
+    """The output's folder cannot be made (a file is in the way): one line before any work, on 1 and 2 ranks.
+    It used to be found only when the finished run wrote its file (all the work lost)."""
+    from dqsim import scenarios
+
+    blocker = tmp_path / "results"
+    blocker.write_text("a file, not a folder")
+    out = blocker / "x.h5"
+
+    def no_run(*args, **kwargs):
+        raise AssertionError("the run started")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(scenarios, "run_job", no_run)
+        code, err = cli(capsys, "run", ROOT / "jobs" / "dqc_ghz_4qpu.toml", "-o", out, "--quiet")
+    assert refused_in_one_line(code, err) and f"{out}: cannot write the output" in err[0], err
+    proc = run_mpi(2, ["-m", "dqsim", "run", "jobs/quickstart.toml", "-o", str(out), "--quiet"], check=False,
+                   timeout_s=60)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and "cannot write the output" in lines[0], proc.stderr
+
+
 def test_a_one_picosecond_checkpoint_period_does_not_step_through_every_picosecond(tmp_path):
     """The smallest period allowed (1 ps) over a gap of 1000 s of simulated time: one step, not 10^15."""
     session = checkpoint.CheckpointSession(directory=tmp_path, prefix="x", job_text="", meta={}, every_sim_s=1e-12)

@@ -310,8 +310,15 @@ def _run(job, comm, *, quiet: bool, session=None) -> int:
         plan = job.checkpoint
         checkpoint.prepare_directory(session, comm, create=bool(plan.every_wall_s or plan.every_sim_s
                                                                 or session.resume is not None))
+    error = None
     if comm.rank == 0:
-        io.remove_temporaries(output)
+        try:
+            io.prepare_output(output)  # before the work: an output that cannot be written is found now
+        except DqsimError as exc:
+            error = str(exc)
+    error = comm.bcast(error)
+    if error:
+        raise DqsimError(error)
     backend = backend_mod.select(job.run.backend, node_local_rank=comm.node_local_rank,
                                  node_local_size=comm.node_local_size)
     bar, update = _progress(comm, not quiet)

@@ -39,6 +39,29 @@ def remove_temporaries(path: str | os.PathLike) -> list[Path]:
     return removed
 
 
+def prepare_output(path: str | os.PathLike) -> None:
+    """Make ``path``'s folder and check a file can be created there; remove killed writers' leftovers.
+
+    Called on rank 0 before a run starts, so that an output that cannot be
+    written is found before the work, not after it. Writes and removes the
+    temporary file :func:`atomic_h5_write` will use.
+
+    Raises:
+        DqsimError: the folder cannot be made or written (one line, the reason).
+    """
+    path = Path(path)
+    remove_temporaries(path)
+    probe = temporary_path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(probe, "wb"):
+            pass
+        probe.unlink()
+    except OSError as exc:
+        raise DqsimError(f"{path}: cannot write the output there ({exc.strerror or exc}); "
+                         "nothing was run") from None
+
+
 def atomic_h5_write(path: str | os.PathLike, fill: Callable[[h5py.File], None], *,
                     started: Optional[str | os.PathLike] = None) -> Path:
     """Create ``path`` by writing a temporary file with ``fill(h5file)`` and renaming it.
