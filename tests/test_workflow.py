@@ -180,3 +180,19 @@ def test_repro_check_refuses_checkpoints_in_the_circuit_scenario_as_run_does(tmp
     assert lines[0] == lines[1]
     assert f"{job}: [checkpoint].every_sim_s = 0.001: " in lines[0] and "circuit scenario" in lines[0]
     assert not (tmp_path / "x.h5").exists()
+
+
+def test_repro_inspect_piped_into_head_and_plot_to_an_unwritable_file(tmp_path):
+    """``dqsim inspect F --table T --csv | head`` (as the README shows) said the file was damaged (exit 2)
+    when head stopped reading; ``dqsim plot -o`` into a missing folder gave a traceback."""
+    out = tmp_path / "big.h5"
+    rows = np.zeros(200_000, dtype=[("time_ps", "i8"), ("value", "f8")])
+    write_run_file(out, attrs={"scenario": "circuit"}, tables={"timeline": rows}, manifest=True)
+    piped = run_command(["bash", "-c", f"{sys.executable} -m dqsim inspect {out} --table timeline --csv | head -1"],
+                        timeout_s=60)
+    assert piped.stdout == "time_ps,value\n" and piped.stderr == "", piped.stderr
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    plot = dqsim("plot", str(_small_sweep(tmp_path)), "-o", str(blocker / "x.png"), check=False)
+    assert plot.returncode == 2 and plot.stderr.count("\n") == 1 and "x.png" in plot.stderr, plot.stderr
+    assert plot.stderr.startswith("dqsim: error: ")

@@ -141,6 +141,8 @@ def cmd_inspect(args) -> int:
     except DqsimError as exc:
         _error(str(exc))
         return EXIT_BAD_INPUT
+    except BrokenPipeError:  # piped into a program that stopped reading (head): main() handles it
+        raise
     except (OSError, RuntimeError, KeyError, ValueError, TypeError, RecursionError) as exc:
         _error(f"{path}: damaged or not a dqsim file ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})")
         return EXIT_BAD_INPUT
