@@ -196,3 +196,20 @@ def test_repro_inspect_piped_into_head_and_plot_to_an_unwritable_file(tmp_path):
     plot = dqsim("plot", str(_small_sweep(tmp_path)), "-o", str(blocker / "x.png"), check=False)
     assert plot.returncode == 2 and plot.stderr.count("\n") == 1 and "x.png" in plot.stderr, plot.stderr
     assert plot.stderr.startswith("dqsim: error: ")
+
+
+def test_repro_a_single_qkd_run_reports_the_fraction_done():
+    """One distance (no sweep): progress said only the stage name until the run ended; now the fraction of the
+    pulses emitted comes with each engine window (so the log's heartbeat lines carry it and an estimate)."""
+    from dqsim import backend as backend_mod
+    from dqsim import comm as comm_mod
+    from dqsim import jobs, scenarios
+
+    job = jobs.apply_overrides(jobs.load_job(ROOT / "jobs" / "bb84_decoy_50km.toml"),
+                               ["qkd.pulses=2000000", "qkd.batch_pulses=500", "qkd.block_pulses=1000000"])
+    updates = []
+    scenarios.run_job(job, comm=comm_mod.SingleComm(), backend=backend_mod.select("numpy"),
+                      on_progress=lambda done, total, what: updates.append((done, total, what)))
+    partial = [done for done, total, what in updates if what == "distances" and 0 < done < 1]
+    assert len(partial) >= 3 and partial == sorted(partial), updates
+    assert updates[-1] == (1, 1, "distances")
