@@ -504,6 +504,25 @@ def test_repro_a_full_disk_while_writing_a_checkpoint_is_one_line(tmp_path):
     assert not list(ck.glob("*tmp-*")) and not (tmp_path / "out.h5").exists()
 
 
+def test_repro_a_checkpoint_is_refused_once_the_qasm_file_it_ran_has_changed(tmp_path, capsys):
+    """The checkpoint stores the job text, but the circuit is read from the job's QASM file: edited after the
+    checkpoint, the resumed run used to go on silently with the other circuit (other counts, exit 0)."""
+    (tmp_path / "circuits").mkdir()
+    qasm = tmp_path / "circuits" / "teleport_feedforward.qasm"
+    qasm.write_text((ROOT / "jobs" / "circuits" / "teleport_feedforward.qasm").read_text())
+    job = tmp_path / "job.toml"
+    job.write_text((ROOT / "jobs" / "dqc_teleport_feedforward.toml").read_text())
+    ck = tmp_path / "ck"
+    code, err = cli(capsys, "run", job, "-o", tmp_path / "full.h5", "--quiet", "--set", "simulation.shots=4",
+                    "--set", "checkpoint.every_sim_s=0.001", "--set", f"checkpoint.directory=\"{ck}\"")
+    assert code == 0, err
+    middle = checkpoints(ck)[0]
+    qasm.write_text(qasm.read_text().replace("ry(1.1) q[0];", "ry(2.5) q[0];"))
+    code, err = cli(capsys, "resume", middle, "-o", tmp_path / "resumed.h5", "--quiet")
+    assert refused_in_one_line(code, err) and "teleport_feedforward.qasm" in err[0] and "changed" in err[0], err
+    assert not (tmp_path / "resumed.h5").exists()
+
+
 # ------------------------------------------------------------------ several ranks
 
 def test_errors_on_two_and_three_ranks_are_one_line(dqc_checkpoint, tmp_path):

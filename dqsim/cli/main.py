@@ -203,7 +203,8 @@ def _session(job, resume=None):
         directory=Path(plan.directory), prefix=job.run.name, job_text=job.text,
         meta={"scenario": job.scenario, "job_name": job.run.name, "job_path": str(job.path or ""),
               "job_base_dir": str(job.base_dir), "overrides": list(job.overrides),
-              "seed": job.run.seed, "precision": job.run.precision, "backend": job.run.backend},
+              "seed": job.run.seed, "precision": job.run.precision, "backend": job.run.backend,
+              "input_sha256": jobs.input_file_hashes(job)},
         every_wall_s=plan.every_wall_s, every_sim_s=plan.every_sim_s, keep=plan.keep, resume=resume)
 
 
@@ -224,6 +225,11 @@ def cmd_resume(args) -> int:
         if job.scenario != attrs.get("scenario") or job.run.name != attrs.get("job_name"):
             raise DqsimError(f"{args.checkpoint}: its job is {attrs.get('job_name')!r} ({attrs.get('scenario')}), "
                              f"the stored job text gives {job.run.name!r} ({job.scenario}); the file is damaged")
+        now = jobs.input_file_hashes(job)
+        for path, digest in (attrs.get("input_sha256") or {}).items():  # none in older checkpoints
+            if now.get(path) != digest:
+                raise DqsimError(f"{args.checkpoint}: {path}, which the job reads, changed since the checkpoint "
+                                 "was written (SHA-256 differs); restore that file or run the job again")
         return _run(job, comm, quiet=args.quiet, session=_session(job, resume))
 
     return guarded(comm, work)
