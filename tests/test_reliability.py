@@ -381,6 +381,12 @@ def test_repro_an_output_that_cannot_be_written_is_refused_before_the_run(tmp_pa
         patch.setattr(scenarios, "run_job", no_run)
         code, err = cli(capsys, "run", ROOT / "jobs" / "dqc_ghz_4qpu.toml", "-o", out, "--quiet")
     assert refused_in_one_line(code, err) and f"{out}: cannot write the output" in err[0], err
+    folder = tmp_path / "folder.h5"  # an output name taken by a folder
+    folder.mkdir()
+    with monkeypatch.context() as patch:
+        patch.setattr(scenarios, "run_job", no_run)
+        code, err = cli(capsys, "run", ROOT / "jobs" / "dqc_ghz_4qpu.toml", "-o", folder, "--quiet")
+    assert refused_in_one_line(code, err) and "is a folder" in err[0], err
     proc = run_mpi(2, ["-m", "dqsim", "run", "jobs/quickstart.toml", "-o", str(out), "--quiet"], check=False,
                    timeout_s=60)
     lines = proc.stderr.strip().splitlines()

@@ -50,6 +50,8 @@ def prepare_output(path: str | os.PathLike) -> None:
         DqsimError: the folder cannot be made or written (one line, the reason).
     """
     path = Path(path)
+    if path.is_dir():
+        raise DqsimError(f"{path}: cannot write the output there (it is a folder); nothing was run")
     remove_temporaries(path)
     probe = temporary_path(path)
     try:
