@@ -313,3 +313,19 @@ def test_repro_replicated_register_checkpointed_on_three_ranks(tmp_path):
         a, b = open_run(full), open_run(out)
         same_tables(a, b, ["shots", "links", "counts"])
         assert abs(a.attrs["fidelity"] - b.attrs["fidelity"]) < 1e-12
+
+
+def test_repro_a_job_placed_on_two_ranks_resumes_on_one(tmp_path):
+    """An explicit [network].placement for the checkpoint's rank count does not fit another count: the
+    resumed run places the nodes by default (results do not depend on placement) instead of refusing
+    with 'placement[0] = 1: must be a rank in 0..0', which a resume could not change."""
+    full = tmp_path / "full.h5"
+    run(2, ["run", *DQC, "-o", str(full), "--set", "network.placement=[1, 0, 0, 1]",
+            "--set", "checkpoint.every_sim_s=0.0004", "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\"",
+            "--set", "checkpoint.keep=20"])
+    ckpts = checkpoints(tmp_path / "ck")
+    out = tmp_path / "resumed1.h5"
+    run(1, ["resume", str(ckpts[len(ckpts) // 2]), "-o", str(out)])
+    a, b = open_run(full), open_run(out)
+    same_tables(a, b, ["shots", "links", "counts"])
+    assert abs(a.attrs["fidelity"] - b.attrs["fidelity"]) < 1e-12

@@ -225,6 +225,12 @@ def cmd_resume(args) -> int:
         if job.scenario != attrs.get("scenario") or job.run.name != attrs.get("job_name"):
             raise DqsimError(f"{args.checkpoint}: its job is {attrs.get('job_name')!r} ({attrs.get('scenario')}), "
                              f"the stored job text gives {job.run.name!r} ({job.scenario}); the file is damaged")
+        network = getattr(job, "network", None)
+        placement = getattr(network, "placement", None)
+        if resume.num_ranks != comm.size and placement is not None and max(placement) >= comm.size:
+            # placed for the checkpoint's rank count: on this one, the default placement (the results do not
+            # depend on where nodes run, and a resume cannot change the stored job)
+            job = job.model_copy(update={"network": network.model_copy(update={"placement": None})})
         now = jobs.input_file_hashes(job)
         for path, digest in (attrs.get("input_sha256") or {}).items():  # none in older checkpoints
             if now.get(path) != digest:
