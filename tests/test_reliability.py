@@ -529,6 +529,25 @@ def test_repro_a_checkpoint_is_refused_once_the_qasm_file_it_ran_has_changed(tmp
     assert not (tmp_path / "resumed.h5").exists()
 
 
+def test_repro_keep_counts_the_checkpoints_before_a_resume(tmp_path, capsys):
+    """[checkpoint].keep = 2 through a stop and a resume: 2 checkpoints of the job are left, not 2 per run
+    (each requeue of a SLURM job left `keep` more full copies of the state)."""
+    ck = tmp_path / "ck"
+    job = [ROOT / "jobs" / "bb84_decoy_50km.toml", "--quiet", *BB84, "--set", "checkpoint.every_sim_s=0.0001",
+           "--set", f"checkpoint.directory=\"{ck}\"", "--set", "checkpoint.keep=2"]
+    code, err = cli(capsys, "run", job[0], "-o", tmp_path / "full.h5", *job[1:])
+    assert code == 0 and len(checkpoints(ck)) == 2, err
+    older = checkpoints(ck)[0]
+    other = ck / "another_job.ckpt000-00000000000000000001.h5"  # another job's: never touched
+    other.write_bytes(b"")
+    checkpoint.manifest_path(other).write_text("{}")
+    code, err = cli(capsys, "resume", older, "-o", tmp_path / "resumed.h5", "--quiet")
+    assert code == 0, err
+    assert len([p for p in checkpoints(ck) if p != other]) == 2 and other.exists()
+    assert not older.exists() and not list(ck.glob(older.name[:-3] + ".*"))
+    same_tables(open_run(tmp_path / "full.h5"), open_run(tmp_path / "resumed.h5"), ["blocks", "links"])
+
+
 # ------------------------------------------------------------------ several ranks
 
 def test_errors_on_two_and_three_ranks_are_one_line(dqc_checkpoint, tmp_path):

@@ -55,6 +55,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import io as _bytes_io
+import json
 import math
 import os
 import pickle
@@ -607,12 +608,40 @@ def prepare_directory(session: CheckpointSession, comm, *, create: bool) -> None
             probe.write_bytes(b"")
             probe.unlink()
             _remove_leftovers(directory, session.prefix)
+            if session.resume is not None:  # [checkpoint].keep counts the job's checkpoints up to the resumed one
+                session.written = _own_checkpoints(directory, session.prefix, job_hash(session.job_text),
+                                                   Path(session.resume.path).name)
         except OSError as exc:
             error = (f"[checkpoint].directory = {str(directory)!r}: cannot write checkpoints there "
                      f"({exc.strerror or exc})")
     error = comm.bcast(error)
     if error:
         raise DqsimError(error)
+
+
+def _own_checkpoints(directory: Path, prefix: str, job_sha256: str, newest: str) -> list[Path]:
+    """The complete checkpoints of this job (``prefix`` and job hash, from their manifests) in ``directory``
+    named up to ``newest`` (the one resumed), oldest first: those the rotation of a resumed run counts.
+
+    Later ones (a damaged newest that a SLURM restart skipped) and other jobs' are left alone.
+    """
+    own = re.compile(r"^" + re.escape(prefix) + r"\.ckpt(\d{3,})-(\d{20})\.h5$")
+
+    def order(name: str) -> tuple[int, int]:  # (engine run, time): more than 999 runs make names longer
+        match = own.match(name)
+        return (int(match.group(1)), int(match.group(2))) if match else (-1, -1)
+
+    found = []
+    for candidate in directory.glob(glob.escape(prefix) + ".ckpt*.h5"):
+        if not own.match(candidate.name) or order(candidate.name) > order(newest):
+            continue
+        try:
+            body = json.loads(manifest_path(candidate).read_text())["body"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if isinstance(body, dict) and body.get("job_sha256") == job_sha256:
+            found.append(candidate)
+    return sorted(found, key=lambda path: order(path.name))
 
 
 def _remove_leftovers(directory: Path, prefix: str) -> None:
