@@ -13,9 +13,10 @@ DQSIM_MAX_RESTARTS=${DQSIM_MAX_RESTARTS:-5}  # requeue at most this many times, 
 EXIT_CHECKPOINTED=75
 
 # The newest complete checkpoints (with a manifest) of job NAME in CHECKPOINT_DIR first (names sort
-# by engine run and simulated time); only NAME's, as the folder may hold other jobs' checkpoints.
+# by engine run and simulated time, as numbers: run 1000 after run 999); only NAME's, as the folder
+# may hold other jobs' checkpoints.
 newest_checkpoints() {
-    ls "$CHECKPOINT_DIR/$1".ckpt*.manifest.json 2>/dev/null | sed 's/\.manifest\.json$/.h5/' | sort -r
+    ls "$CHECKPOINT_DIR/$1".ckpt*.manifest.json 2>/dev/null | sed 's/\.manifest\.json$/.h5/' | sort -rV
 }
 
 # The --set assignments among ARGS (as `--set X` pairs), into the array SET_ARGS.

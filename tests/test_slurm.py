@@ -255,5 +255,9 @@ def test_repro_a_requeued_job_resumes_only_its_own_checkpoints(tmp_path):
         return [line for line in proc.stdout.splitlines() if line.startswith("STEP ")]
 
     assert steps("mine") == [f"STEP resume {ck}/mine.ckpt000-00000000000000000002.h5 -o out.h5 --quiet"]
+    for name in ("mine.ckpt999-00000000000000000009", "mine.ckpt1000-00000000000000000001"):  # > 999 runs
+        for suffix in (".h5", ".manifest.json"):
+            (ck / f"{name}{suffix}").write_bytes(b"")
+    assert steps("mine") == [f"STEP resume {ck}/mine.ckpt1000-00000000000000000001.h5 -o out.h5 --quiet"]
     fresh = steps("new_job")  # none of its own: a fresh run, not another job's checkpoint
     assert len(fresh) == 1 and fresh[0].startswith("STEP run jobs/dqc_ghz_4qpu.toml --set checkpoint.directory=")
