@@ -268,7 +268,7 @@ class Checkpointer:
         Order: state slabs (every rank, each then hashes its own), the run
         file (rank 0), then the manifest (rank 0, atomically): a checkpoint
         is complete exactly when its manifest exists. If rank 0 fails, it
-        removes what it wrote of this checkpoint.
+        removes what it wrote of this checkpoint and every rank raises its error.
         """
         session, comm = self.session, self.comm
         directory = Path(session.directory)
@@ -303,14 +303,22 @@ class Checkpointer:
         if state is not None:  # writing made the layout canonical: the run goes on with its own layout
             shared["register_layout"] = layout
             state.relayout_(layout)
+        failure = None
         if comm.rank == 0:
             try:
                 self._write_rank0(sim, path, state is not None, state_kwargs, node_records, shared, window_end_ps,
                                   slab_entries)
+            except Exception as exc:  # noqa: BLE001 - raised on every rank below, so none waits for rank 0
+                _delete_checkpoint(path)
+                failure = exc
             except BaseException:
                 _delete_checkpoint(path)
                 raise
-        comm.barrier()
+        message = comm.bcast(None if failure is None else str(failure))  # every rank: written or not
+        if failure is not None:
+            raise failure
+        if message is not None:
+            raise DqsimError(message)
         session.written.append(path)
         session.last_wall = time.monotonic()
         if comm.rank == 0:
