@@ -334,9 +334,18 @@ def test_repro_a_job_placed_on_two_ranks_resumes_on_one(tmp_path):
 def test_repro_a_checkpoint_run_file_that_rank_0_cannot_write_stops_every_rank_in_one_line(tmp_path):
     """The slabs written, rank 0 fails on the run file (disk full): every rank leaves with that one line,
     exit 2; the other ranks used to wait at a barrier until MPI_Abort (a launcher banner after the line)."""
-    proc = run_mpi(2, ["tests/mpi_scripts/checkpoint_write_fault.py", "run", *DQC, "-o", str(tmp_path / "x.h5"),
+    proc = run_mpi(2, ["tests/mpi_scripts/checkpoint_write_fault.py", "checkpoint", "run", *DQC, "-o",
+                       str(tmp_path / "x.h5"),
                        "--quiet", "--set", "checkpoint.every_sim_s=0.0004",
                        "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\""], check=False, timeout_s=120)
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1 and "No space left on device" in lines[0], proc.stderr
     assert not list((tmp_path / "ck").iterdir())  # the slabs of the failed checkpoint are removed
+
+
+def test_repro_an_output_that_rank_0_cannot_write_stops_every_rank_in_one_line(tmp_path):
+    """The run done, rank 0 fails to write the output (disk full): one line, exit 2, no MPI_Abort banner."""
+    proc = run_mpi(2, ["tests/mpi_scripts/checkpoint_write_fault.py", "output", "run", *DQC, "-o",
+                       str(tmp_path / "x.h5"), "--quiet"], check=False, timeout_s=120)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and "No space left on device" in lines[0], proc.stderr

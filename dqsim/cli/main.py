@@ -361,17 +361,22 @@ def _run(job, comm, *, quiet: bool, session=None) -> int:
             rows = [(str(stage), float(seconds)) for stage, seconds in timing]
             rows.append(("write", time.perf_counter() - write_started))
             result.tables["timing"] = scenarios.record_table(rows, [("stage", "U"), ("seconds", "f8")])
-        output.parent.mkdir(parents=True, exist_ok=True)
-        io.write_run_file(output, attrs=attrs, tables=result.tables, groups_attrs=result.table_attrs,
-                          manifest=True, **state_kwargs)
-        if not quiet:
+        try:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            io.write_run_file(output, attrs=attrs, tables=result.tables, groups_attrs=result.table_attrs,
+                              manifest=True, **state_kwargs)
+        except (DqsimError, OSError) as exc:  # every rank raises it below: none waits for rank 0
+            error = str(exc) if isinstance(exc, DqsimError) else f"{output}: cannot write the file ({exc})"
+        if not quiet and error is None:
             head = (f"dqsim run {job.run.name} ({job.scenario}): {comm.size} rank(s), {attrs['device']}, "
                     f"{job.run.precision}")
             if "exchange_path" in attrs:
                 head += f"; exchanges: {attrs['exchange_path']}"
             tail = f"  wall time {attrs['wall_time_s']:.3f} s; wrote {output}"
             print("\n".join([head, *result.summary, tail]))
-    comm.barrier()
+    error = comm.bcast(error if comm.rank == 0 else None)  # every rank: the output was written or not
+    if error is not None:
+        raise DqsimError(error)
     return 0
 
 
