@@ -12,10 +12,32 @@ SRUN_GPU_BIND=${SRUN_GPU_BIND:-}           # srun --gpu-bind, e.g. closest or ma
 DQSIM_MAX_RESTARTS=${DQSIM_MAX_RESTARTS:-5}  # requeue at most this many times, then stop with the checkpoint
 EXIT_CHECKPOINTED=75
 
-# The newest complete checkpoints (with a manifest) of CHECKPOINT_DIR first (names sort by engine
-# run and simulated time).
+# The newest complete checkpoints (with a manifest) of job NAME in CHECKPOINT_DIR first (names sort
+# by engine run and simulated time, as numbers: run 1000 after run 999); only NAME's, as the folder
+# may hold other jobs' checkpoints.
 newest_checkpoints() {
-    ls "$CHECKPOINT_DIR"/*.manifest.json 2>/dev/null | sed 's/\.manifest\.json$/.h5/' | sort -r
+    ls "$CHECKPOINT_DIR/$1".ckpt*.manifest.json 2>/dev/null | sed 's/\.manifest\.json$/.h5/' | sort -rV
+}
+
+# The --set assignments among ARGS (as `--set X` pairs), into the array SET_ARGS.
+set_args() {
+    local args=("$@") i
+    SET_ARGS=()
+    for ((i = 0; i < ${#args[@]}; i++)); do
+        case "${args[i]}" in
+            --set) SET_ARGS+=(--set "${args[i+1]:-}"); i=$((i + 1)) ;;
+            --set=*) SET_ARGS+=("${args[i]}") ;;
+        esac
+    done
+}
+
+# `job_name JOB ARGS...`: the job's [run].name, its checkpoints' prefix (with the --set of ARGS).
+job_name() {
+    local job_file=$1
+    shift
+    set_args "$@"
+    "$DQSIM_PYTHON" -m dqsim check "$job_file" "${SET_ARGS[@]}" 2>/dev/null \
+        | sed -n '/^\[run\]$/,/^$/s/^name = "\(.*\)"$/\1/p' | head -n 1
 }
 
 # Run `dqsim ARGS...` on the job's ranks in the background, so that the USR1 trap can pass the
@@ -52,8 +74,9 @@ run_or_resume() {
             -q|--quiet) resume_args+=("${args[i]}") ;;
         esac
     done
-    if [ "$restarts" -gt 0 ] && [ -n "$(newest_checkpoints)" ]; then
-        for checkpoint in $(newest_checkpoints); do
+    JOB_NAME=$(job_name "$job_file" "$@")   # its checkpoints' prefix (finish_step names the newest)
+    if [ "$restarts" -gt 0 ] && [ -n "$JOB_NAME" ] && [ -n "$(newest_checkpoints "$JOB_NAME")" ]; then
+        for checkpoint in $(newest_checkpoints "$JOB_NAME"); do
             echo "run_step.sh: restart $restarts: resuming from $checkpoint"
             dqsim_step resume "$checkpoint" "${resume_args[@]}"
             [ "$STATUS" -eq 2 ] || break   # 2: this checkpoint is damaged; try the previous one
@@ -74,7 +97,7 @@ finish_step() {
             exit 0
         fi
         echo "run_step.sh: checkpoint written, but the job was requeued $restarts time(s) (DQSIM_MAX_RESTARTS=$DQSIM_MAX_RESTARTS):" \
-             "not requeueing; continue by hand with: dqsim resume $(newest_checkpoints | head -n 1)" >&2
+             "not requeueing; continue by hand with: dqsim resume $(newest_checkpoints "${JOB_NAME:-}" | head -n 1)" >&2
     fi
     exit "$STATUS"
 }
@@ -82,14 +105,8 @@ finish_step() {
 # `dqsim check JOB -n SLURM_NTASKS` with the --set assignments of ARGS, on one process: prints the
 # memory per rank and the work to the log; a job that would not run fails here (status 2).
 check_job() {
-    local job_file=$1 sets=() i
+    local job_file=$1
     shift
-    local args=("$@")
-    for ((i = 0; i < ${#args[@]}; i++)); do
-        case "${args[i]}" in
-            --set) sets+=(--set "${args[i+1]:-}"); i=$((i + 1)) ;;
-            --set=*) sets+=("${args[i]}") ;;
-        esac
-    done
-    "$DQSIM_PYTHON" -m dqsim check "$job_file" -n "${SLURM_NTASKS:-1}" "${sets[@]}" | grep '^# \(work\|memory\)'
+    set_args "$@"
+    "$DQSIM_PYTHON" -m dqsim check "$job_file" -n "${SLURM_NTASKS:-1}" "${SET_ARGS[@]}" | grep '^# \(work\|memory\)'
 }

@@ -121,6 +121,27 @@ def test_qkd_stopped_or_killed_then_resumed(tmp_path, qkd_full, how):
         same_tables(qkd_full, open_run(out), ["blocks", "links", "end_to_end"])
 
 
+def test_repro_ctrl_c_on_two_ranks_checkpoints_and_stops(tmp_path, qkd_full):
+    """Ctrl-C to mpiexec (which forwards SIGINT to the ranks) acts as SIGTERM: checkpoint, one line, exit 75.
+
+    It used to raise KeyboardInterrupt on one rank while the other waited in a collective: a traceback,
+    then a hang."""
+    proc = start_qkd(tmp_path)
+    assert wait_for_checkpoint(tmp_path, proc), "the run ended before it could be stopped"
+    os.kill(proc.pid, signal.SIGINT)
+    try:
+        _out, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        _out, err = proc.communicate()
+        raise AssertionError(f"the run hung after Ctrl-C:\n{err[-3000:]}")
+    assert proc.returncode == 75 and "Traceback" not in err, err[-3000:]
+    assert err.strip().splitlines()[-1].startswith("dqsim: checkpoint written to "), err
+    out = tmp_path / "resumed.h5"
+    run(1, ["resume", str(checkpoints(tmp_path / "ck")[-1]), "-o", str(out)])
+    same_tables(qkd_full, open_run(out), ["blocks", "links", "end_to_end"])
+
+
 @pytest.fixture(scope="module")
 def dqc_long_full(tmp_path_factory):
     out = tmp_path_factory.mktemp("ckpt_dqc_long") / "full.h5"
@@ -275,3 +296,56 @@ def test_a_short_chain_checkpointed_on_two_ranks_resumes_on_one(tmp_path):
     same_tables(open_run(tmp_path / "full.h5"), open_run(tmp_path / "x.h5"), ["pairs", "summary"])
 
 
+
+
+def test_repro_replicated_register_checkpointed_on_three_ranks(tmp_path):
+    """A register every rank holds whole (<= 12 qubits) on 3 ranks: 3 does not split its 2^n amplitudes,
+    so the checkpoint stores it in the run file; it resumes on 3 and 1 ranks to the uninterrupted results
+    (it used to end in an internal error at the first checkpoint)."""
+    full = tmp_path / "full.h5"
+    run(3, ["run", *DQC, "-o", str(full), "--set", "checkpoint.every_sim_s=0.0004",
+            "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\"", "--set", "checkpoint.keep=20"])
+    ckpts = checkpoints(tmp_path / "ck")
+    assert len(ckpts) >= 2 and open_run(ckpts[0]).attrs["num_ranks"] == 3
+    for ranks in (3, 1):
+        out = tmp_path / f"resumed{ranks}.h5"
+        run(ranks, ["resume", str(ckpts[len(ckpts) // 2]), "-o", str(out)])
+        a, b = open_run(full), open_run(out)
+        same_tables(a, b, ["shots", "links", "counts"])
+        assert abs(a.attrs["fidelity"] - b.attrs["fidelity"]) < 1e-12
+
+
+def test_repro_a_job_placed_on_two_ranks_resumes_on_one(tmp_path):
+    """An explicit [network].placement for the checkpoint's rank count does not fit another count: the
+    resumed run places the nodes by default (results do not depend on placement) instead of refusing
+    with 'placement[0] = 1: must be a rank in 0..0', which a resume could not change."""
+    full = tmp_path / "full.h5"
+    run(2, ["run", *DQC, "-o", str(full), "--set", "network.placement=[1, 0, 0, 1]",
+            "--set", "checkpoint.every_sim_s=0.0004", "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\"",
+            "--set", "checkpoint.keep=20"])
+    ckpts = checkpoints(tmp_path / "ck")
+    out = tmp_path / "resumed1.h5"
+    run(1, ["resume", str(ckpts[len(ckpts) // 2]), "-o", str(out)])
+    a, b = open_run(full), open_run(out)
+    same_tables(a, b, ["shots", "links", "counts"])
+    assert abs(a.attrs["fidelity"] - b.attrs["fidelity"]) < 1e-12
+
+
+def test_repro_a_checkpoint_run_file_that_rank_0_cannot_write_stops_every_rank_in_one_line(tmp_path):
+    """The slabs written, rank 0 fails on the run file (disk full): every rank leaves with that one line,
+    exit 2; the other ranks used to wait at a barrier until MPI_Abort (a launcher banner after the line)."""
+    proc = run_mpi(2, ["tests/mpi_scripts/checkpoint_write_fault.py", "checkpoint", "run", *DQC, "-o",
+                       str(tmp_path / "x.h5"),
+                       "--quiet", "--set", "checkpoint.every_sim_s=0.0004",
+                       "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\""], check=False, timeout_s=120)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and "No space left on device" in lines[0], proc.stderr
+    assert not list((tmp_path / "ck").iterdir())  # the slabs of the failed checkpoint are removed
+
+
+def test_repro_an_output_that_rank_0_cannot_write_stops_every_rank_in_one_line(tmp_path):
+    """The run done, rank 0 fails to write the output (disk full): one line, exit 2, no MPI_Abort banner."""
+    proc = run_mpi(2, ["tests/mpi_scripts/checkpoint_write_fault.py", "output", "run", *DQC, "-o",
+                       str(tmp_path / "x.h5"), "--quiet"], check=False, timeout_s=120)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and "No space left on device" in lines[0], proc.stderr

@@ -114,7 +114,12 @@ def test_toml_syntax_error_names_the_line():
     (with_circuit(simulation="exchange_chunk_mib = 2048"),
      r"\[simulation\]\.exchange_chunk_mib = 2048: must be <= 2047 \(allowed 1\.\.2047\)"),
     (with_circuit(simulation="max_gather_qubits = 35"), r"\[simulation\]\.max_gather_qubits = 35"),
-    (with_circuit(run="seed = -1"), r"\[run\]\.seed = -1: must be >= 0$"),
+    (with_circuit(run="seed = -1"), r"\[run\]\.seed = -1: must be >= 0"),
+    # test_repro: a seed of 2**64 passed validation and the run ended in a traceback writing its output
+    (with_circuit(run="seed = 18446744073709551616"),
+     r"\[run\]\.seed = 18446744073709551616: must be <= 18446744073709551615"),
+    (with_circuit("generator = \"random\"\nnum_qubits = 4\ncircuit_seed = 18446744073709551616"),
+     r"\[circuit\]\.circuit_seed = 18446744073709551616: must be <= 18446744073709551615"),
 ])
 def test_out_of_range(text, match):
     bad(text, match)

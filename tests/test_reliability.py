@@ -44,7 +44,7 @@ NUM_JOB_MUTANTS = int(os.environ.get("DQSIM_FUZZ_MUTANTS", "150"))
 @pytest.fixture(autouse=True)
 def own_signal_handlers():
     """``dqsim run`` installs SIGTERM/SIGUSR1 handlers: give pytest its own back after each test."""
-    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGUSR1)}
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)}
     yield
     for sig, handler in saved.items():
         signal.signal(sig, handler)
@@ -365,6 +365,34 @@ def test_bad_input_is_refused_before_the_run(tmp_path, capsys):
                "--set", "simulation.observables=[\"Z0\"]")[0] == 0
 
 
+def test_repro_an_output_that_cannot_be_written_is_refused_before_the_run(tmp_path, capsys, monkeypatch):
+    """The output's folder cannot be made (a file is in the way): one line before any work, on 1 and 2 ranks.
+    It used to be found only when the finished run wrote its file (all the work lost)."""
+    from dqsim import scenarios
+
+    blocker = tmp_path / "results"
+    blocker.write_text("a file, not a folder")
+    out = blocker / "x.h5"
+
+    def no_run(*args, **kwargs):
+        raise AssertionError("the run started")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(scenarios, "run_job", no_run)
+        code, err = cli(capsys, "run", ROOT / "jobs" / "dqc_ghz_4qpu.toml", "-o", out, "--quiet")
+    assert refused_in_one_line(code, err) and f"{out}: cannot write the output" in err[0], err
+    folder = tmp_path / "folder.h5"  # an output name taken by a folder
+    folder.mkdir()
+    with monkeypatch.context() as patch:
+        patch.setattr(scenarios, "run_job", no_run)
+        code, err = cli(capsys, "run", ROOT / "jobs" / "dqc_ghz_4qpu.toml", "-o", folder, "--quiet")
+    assert refused_in_one_line(code, err) and "is a folder" in err[0], err
+    proc = run_mpi(2, ["-m", "dqsim", "run", "jobs/quickstart.toml", "-o", str(out), "--quiet"], check=False,
+                   timeout_s=60)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and "cannot write the output" in lines[0], proc.stderr
+
+
 def test_a_one_picosecond_checkpoint_period_does_not_step_through_every_picosecond(tmp_path):
     """The smallest period allowed (1 ps) over a gap of 1000 s of simulated time: one step, not 10^15."""
     session = checkpoint.CheckpointSession(directory=tmp_path, prefix="x", job_text="", meta={}, every_sim_s=1e-12)
@@ -396,7 +424,7 @@ def test_a_launcher_that_started_copies_of_a_one_rank_world_is_refused(tmp_path,
 
 # ------------------------------------------------------------------ signals, leftovers
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGUSR1])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGUSR1, signal.SIGINT])
 def test_a_signal_stops_the_circuit_scenario_at_a_gate_boundary(tmp_path, capsys, monkeypatch, sig):
     from dqsim.state.sharded import ShardedState
 
@@ -455,6 +483,69 @@ def test_a_failed_slab_write_leaves_no_slab(tmp_path, monkeypatch):
         write_sharded_state(tmp_path / "run", [(0, np.zeros(4, dtype=np.complex128))], comm=comm_mod.SingleComm(),
                             slab_size=4, dtype=np.complex128)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_repro_a_full_disk_while_writing_a_checkpoint_is_one_line(tmp_path):
+    """A write that fails for lack of room (here a 20 kB file size limit, EFBIG, as ENOSPC on a full disk):
+    one line, exit 2, no temporary file left. HDF5 writing through its own driver crashed at exit (SIGSEGV)."""
+    import resource
+    import subprocess
+    import sys
+
+    from mpi_helper import child_env
+
+    def limit_file_size():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails instead of killing
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+
+    ck = tmp_path / "ck"
+    proc = subprocess.run([sys.executable, "-m", "dqsim", "run", str(ROOT / "jobs" / "dqc_ghz_4qpu.toml"), "--quiet",
+                           "-o", str(tmp_path / "out.h5"), "--set", "checkpoint.every_sim_s=0.0004",
+                           "--set", f"checkpoint.directory=\"{ck}\""],
+                          cwd=tmp_path, env=child_env(), capture_output=True, text=True, timeout=120,
+                          preexec_fn=limit_file_size)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, (proc.returncode, proc.stderr[-3000:])
+    assert lines[0].startswith("dqsim: error: ") and "File too large" in lines[0]
+    assert not list(ck.glob("*tmp-*")) and not (tmp_path / "out.h5").exists()
+
+
+def test_repro_a_checkpoint_is_refused_once_the_qasm_file_it_ran_has_changed(tmp_path, capsys):
+    """The checkpoint stores the job text, but the circuit is read from the job's QASM file: edited after the
+    checkpoint, the resumed run used to go on silently with the other circuit (other counts, exit 0)."""
+    (tmp_path / "circuits").mkdir()
+    qasm = tmp_path / "circuits" / "teleport_feedforward.qasm"
+    qasm.write_text((ROOT / "jobs" / "circuits" / "teleport_feedforward.qasm").read_text())
+    job = tmp_path / "job.toml"
+    job.write_text((ROOT / "jobs" / "dqc_teleport_feedforward.toml").read_text())
+    ck = tmp_path / "ck"
+    code, err = cli(capsys, "run", job, "-o", tmp_path / "full.h5", "--quiet", "--set", "simulation.shots=4",
+                    "--set", "checkpoint.every_sim_s=0.001", "--set", f"checkpoint.directory=\"{ck}\"")
+    assert code == 0, err
+    middle = checkpoints(ck)[0]
+    qasm.write_text(qasm.read_text().replace("ry(1.1) q[0];", "ry(2.5) q[0];"))
+    code, err = cli(capsys, "resume", middle, "-o", tmp_path / "resumed.h5", "--quiet")
+    assert refused_in_one_line(code, err) and "teleport_feedforward.qasm" in err[0] and "changed" in err[0], err
+    assert not (tmp_path / "resumed.h5").exists()
+
+
+def test_repro_keep_counts_the_checkpoints_before_a_resume(tmp_path, capsys):
+    """[checkpoint].keep = 2 through a stop and a resume: 2 checkpoints of the job are left, not 2 per run
+    (each requeue of a SLURM job left `keep` more full copies of the state)."""
+    ck = tmp_path / "ck"
+    job = [ROOT / "jobs" / "bb84_decoy_50km.toml", "--quiet", *BB84, "--set", "checkpoint.every_sim_s=0.0001",
+           "--set", f"checkpoint.directory=\"{ck}\"", "--set", "checkpoint.keep=2"]
+    code, err = cli(capsys, "run", job[0], "-o", tmp_path / "full.h5", *job[1:])
+    assert code == 0 and len(checkpoints(ck)) == 2, err
+    older = checkpoints(ck)[0]
+    other = ck / "another_job.ckpt000-00000000000000000001.h5"  # another job's: never touched
+    other.write_bytes(b"")
+    checkpoint.manifest_path(other).write_text("{}")
+    code, err = cli(capsys, "resume", older, "-o", tmp_path / "resumed.h5", "--quiet")
+    assert code == 0, err
+    assert len([p for p in checkpoints(ck) if p != other]) == 2 and other.exists()
+    assert not older.exists() and not list(ck.glob(older.name[:-3] + ".*"))
+    same_tables(open_run(tmp_path / "full.h5"), open_run(tmp_path / "resumed.h5"), ["blocks", "links"])
 
 
 # ------------------------------------------------------------------ several ranks

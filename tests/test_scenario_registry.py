@@ -49,9 +49,12 @@ def test_run_functions_take_checkpointing_exactly_when_the_scenario_checkpoints(
 
 
 def test_a_scenario_without_checkpoints_refuses_a_checkpoint_plan():
-    job = apply_overrides(load_job(ROOT / "jobs" / "quickstart.toml"), ["checkpoint.every_sim_s=1"])
+    job = load_job(ROOT / "jobs" / "quickstart.toml")
+    with pytest.raises(DqsimError, match=r"\[checkpoint\]\.every_sim_s = 1\.0: the circuit scenario does not write"):
+        apply_overrides(job, ["checkpoint.every_sim_s=1"])  # the job model refuses it, as dqsim check does
+    unchecked = job.model_copy(update={"checkpoint": job.checkpoint.model_copy(update={"every_sim_s": 1.0})})
     with pytest.raises(DqsimError, match=r"\[checkpoint\]: the circuit scenario does not write checkpoints"):
-        run_job(job, comm=comm_mod.SingleComm(), backend=backend_mod.select("numpy"))
+        run_job(unchecked, comm=comm_mod.SingleComm(), backend=backend_mod.select("numpy"))
 
 
 def test_no_function_level_imports_in_jobs_scenarios_cli():

@@ -232,3 +232,32 @@ def test_sweep_task_checkpoints_requeues_and_resumes(slurm_env, tmp_path):
     assert state == "COMPLETED", log
     assert "requeueing job" in log and "restart 1: resuming from" in log, log
     same_tables(open_run(reference), open_run(out), ["blocks", "links"])
+
+
+def test_repro_a_requeued_job_resumes_only_its_own_checkpoints(tmp_path):
+    """A checkpoint folder shared by several jobs (DQSIM_CHECKPOINT_DIR exported for all): a requeued job
+    resumed the newest checkpoint of any job there (by name: here 'zzz_other'), running another job.
+    run_step.sh's own functions, without a cluster (dqsim_step replaced by an echo)."""
+    ck = tmp_path / "ck"
+    ck.mkdir()
+    for name in ("mine", "zzz_other"):
+        for time_ps in ("00000000000000000001", "00000000000000000002"):
+            for suffix in (".h5", ".manifest.json"):
+                (ck / f"{name}.ckpt000-{time_ps}{suffix}").write_bytes(b"")
+
+    def steps(job_name):
+        script = (f"source slurm/run_step.sh; CHECKPOINT_DIR={ck}; DQSIM_PYTHON={sys.executable}; "
+                  "SLURM_RESTART_COUNT=1; dqsim_step() { echo \"STEP $*\"; STATUS=0; }; "
+                  f"run_or_resume jobs/dqc_ghz_4qpu.toml --set 'run.name=\"{job_name}\"' -o out.h5 --quiet")
+        proc = subprocess.run(["bash", "-c", script], cwd=ROOT, env=child_env(), capture_output=True, text=True,
+                              timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        return [line for line in proc.stdout.splitlines() if line.startswith("STEP ")]
+
+    assert steps("mine") == [f"STEP resume {ck}/mine.ckpt000-00000000000000000002.h5 -o out.h5 --quiet"]
+    for name in ("mine.ckpt999-00000000000000000009", "mine.ckpt1000-00000000000000000001"):  # > 999 runs
+        for suffix in (".h5", ".manifest.json"):
+            (ck / f"{name}{suffix}").write_bytes(b"")
+    assert steps("mine") == [f"STEP resume {ck}/mine.ckpt1000-00000000000000000001.h5 -o out.h5 --quiet"]
+    fresh = steps("new_job")  # none of its own: a fresh run, not another job's checkpoint
+    assert len(fresh) == 1 and fresh[0].startswith("STEP run jobs/dqc_ghz_4qpu.toml --set checkpoint.directory=")

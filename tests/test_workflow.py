@@ -164,3 +164,52 @@ def test_merge_allow_missing_keeps_task_numbers_and_reports_the_failed(tmp_path)
     merged = open_run(tmp_path / "m.h5")
     assert merged.table("sweep")["task"].tolist() == [0, 2] and merged.attrs["missing_tasks"] == [1, 3]
     assert merged.table("tasks")["task"].tolist() == [0, 2]
+
+
+def test_repro_check_refuses_checkpoints_in_the_circuit_scenario_as_run_does(tmp_path):
+    """``[checkpoint].every_*`` in a circuit job: ``dqsim check`` said valid while ``dqsim run`` refused it,
+    and run's line did not name the file. Both now give the same line, naming file, key and value."""
+    job = tmp_path / "ck.toml"
+    job.write_text((ROOT / "jobs" / "quickstart.toml").read_text() + "\n[checkpoint]\nevery_sim_s = 0.001\n")
+    lines = []
+    for command in ("check", "run"):
+        proc = dqsim(command, str(job), "-o" if command == "run" else "--set", str(tmp_path / "x.h5")
+                     if command == "run" else "simulation.shots=10", check=False)
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+        lines.append(proc.stderr)
+    assert lines[0] == lines[1]
+    assert f"{job}: [checkpoint].every_sim_s = 0.001: " in lines[0] and "circuit scenario" in lines[0]
+    assert not (tmp_path / "x.h5").exists()
+
+
+def test_repro_inspect_piped_into_head_and_plot_to_an_unwritable_file(tmp_path):
+    """``dqsim inspect F --table T --csv | head`` (as the README shows) said the file was damaged (exit 2)
+    when head stopped reading; ``dqsim plot -o`` into a missing folder gave a traceback."""
+    out = tmp_path / "big.h5"
+    rows = np.zeros(200_000, dtype=[("time_ps", "i8"), ("value", "f8")])
+    write_run_file(out, attrs={"scenario": "circuit"}, tables={"timeline": rows}, manifest=True)
+    piped = run_command(["bash", "-c", f"{sys.executable} -m dqsim inspect {out} --table timeline --csv | head -1"],
+                        timeout_s=60)
+    assert piped.stdout == "time_ps,value\n" and piped.stderr == "", piped.stderr
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    plot = dqsim("plot", str(_small_sweep(tmp_path)), "-o", str(blocker / "x.png"), check=False)
+    assert plot.returncode == 2 and plot.stderr.count("\n") == 1 and "x.png" in plot.stderr, plot.stderr
+    assert plot.stderr.startswith("dqsim: error: ")
+
+
+def test_repro_a_single_qkd_run_reports_the_fraction_done():
+    """One distance (no sweep): progress said only the stage name until the run ended; now the fraction of the
+    pulses emitted comes with each engine window (so the log's heartbeat lines carry it and an estimate)."""
+    from dqsim import backend as backend_mod
+    from dqsim import comm as comm_mod
+    from dqsim import jobs, scenarios
+
+    job = jobs.apply_overrides(jobs.load_job(ROOT / "jobs" / "bb84_decoy_50km.toml"),
+                               ["qkd.pulses=2000000", "qkd.batch_pulses=500", "qkd.block_pulses=1000000"])
+    updates = []
+    scenarios.run_job(job, comm=comm_mod.SingleComm(), backend=backend_mod.select("numpy"),
+                      on_progress=lambda done, total, what: updates.append((done, total, what)))
+    partial = [done for done, total, what in updates if what == "distances" and 0 < done < 1]
+    assert len(partial) >= 3 and partial == sorted(partial), updates
+    assert updates[-1] == (1, 1, "distances")

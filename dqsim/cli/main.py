@@ -39,6 +39,8 @@ from dqsim import scenarios
 EXIT_BAD_INPUT = 2
 #: Exit status for an unexpected internal error.
 EXIT_INTERNAL = 1
+#: Exit status after a second Ctrl-C (128 + SIGINT, as a shell reports it).
+EXIT_INTERRUPTED = 130
 #: Seconds the ranks that failed wait for the others to fail too before ``MPI_Abort``.
 FAILURE_AGREE_S = 5.0
 
@@ -98,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
+    except KeyboardInterrupt:  # Ctrl-C outside a run (inspect, plot, merge, or before the run starts)
+        print("dqsim: interrupted", file=sys.stderr, flush=True)
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # output piped into a program that stopped reading (e.g. head)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
@@ -136,6 +141,8 @@ def cmd_inspect(args) -> int:
     except DqsimError as exc:
         _error(str(exc))
         return EXIT_BAD_INPUT
+    except BrokenPipeError:  # piped into a program that stopped reading (head): main() handles it
+        raise
     except (OSError, RuntimeError, KeyError, ValueError, TypeError, RecursionError) as exc:
         _error(f"{path}: damaged or not a dqsim file ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})")
         return EXIT_BAD_INPUT
@@ -196,7 +203,8 @@ def _session(job, resume=None):
         directory=Path(plan.directory), prefix=job.run.name, job_text=job.text,
         meta={"scenario": job.scenario, "job_name": job.run.name, "job_path": str(job.path or ""),
               "job_base_dir": str(job.base_dir), "overrides": list(job.overrides),
-              "seed": job.run.seed, "precision": job.run.precision, "backend": job.run.backend},
+              "seed": job.run.seed, "precision": job.run.precision, "backend": job.run.backend,
+              "input_sha256": jobs.input_file_hashes(job)},
         every_wall_s=plan.every_wall_s, every_sim_s=plan.every_sim_s, keep=plan.keep, resume=resume)
 
 
@@ -217,6 +225,17 @@ def cmd_resume(args) -> int:
         if job.scenario != attrs.get("scenario") or job.run.name != attrs.get("job_name"):
             raise DqsimError(f"{args.checkpoint}: its job is {attrs.get('job_name')!r} ({attrs.get('scenario')}), "
                              f"the stored job text gives {job.run.name!r} ({job.scenario}); the file is damaged")
+        network = getattr(job, "network", None)
+        placement = getattr(network, "placement", None)
+        if resume.num_ranks != comm.size and placement is not None and max(placement) >= comm.size:
+            # placed for the checkpoint's rank count: on this one, the default placement (the results do not
+            # depend on where nodes run, and a resume cannot change the stored job)
+            job = job.model_copy(update={"network": network.model_copy(update={"placement": None})})
+        now = jobs.input_file_hashes(job)
+        for path, digest in (attrs.get("input_sha256") or {}).items():  # none in older checkpoints
+            if now.get(path) != digest:
+                raise DqsimError(f"{args.checkpoint}: {path}, which the job reads, changed since the checkpoint "
+                                 "was written (SHA-256 differs); restore that file or run the job again")
         return _run(job, comm, quiet=args.quiet, session=_session(job, resume))
 
     return guarded(comm, work)
@@ -247,6 +266,13 @@ def guarded(comm, work) -> int:
         return _fail(comm, str(exc), EXIT_BAD_INPUT)
     except BrokenPipeError:  # stdout piped into a program that stopped reading: main() handles it
         raise
+    except KeyboardInterrupt:  # a second Ctrl-C (the first asks for a checkpoint-and-stop): stop now
+        where = "" if comm.rank == 0 else f" on rank {comm.rank}"
+        print(f"dqsim: interrupted{where} (a second Ctrl-C); this run wrote nothing more", file=sys.stderr,
+              flush=True)
+        if comm.size > 1:  # the other ranks may wait for this one in a collective
+            comm.abort(EXIT_INTERRUPTED)
+        return EXIT_INTERRUPTED
     except Exception:  # noqa: BLE001 - print, then end every rank
         return _fail(comm, traceback.format_exc().rstrip(), EXIT_INTERNAL, prefix="internal error")
 
@@ -298,8 +324,15 @@ def _run(job, comm, *, quiet: bool, session=None) -> int:
         plan = job.checkpoint
         checkpoint.prepare_directory(session, comm, create=bool(plan.every_wall_s or plan.every_sim_s
                                                                 or session.resume is not None))
+    error = None
     if comm.rank == 0:
-        io.remove_temporaries(output)
+        try:
+            io.prepare_output(output)  # before the work: an output that cannot be written is found now
+        except DqsimError as exc:
+            error = str(exc)
+    error = comm.bcast(error)
+    if error:
+        raise DqsimError(error)
     backend = backend_mod.select(job.run.backend, node_local_rank=comm.node_local_rank,
                                  node_local_size=comm.node_local_size)
     bar, update = _progress(comm, not quiet)
@@ -328,17 +361,22 @@ def _run(job, comm, *, quiet: bool, session=None) -> int:
             rows = [(str(stage), float(seconds)) for stage, seconds in timing]
             rows.append(("write", time.perf_counter() - write_started))
             result.tables["timing"] = scenarios.record_table(rows, [("stage", "U"), ("seconds", "f8")])
-        output.parent.mkdir(parents=True, exist_ok=True)
-        io.write_run_file(output, attrs=attrs, tables=result.tables, groups_attrs=result.table_attrs,
-                          manifest=True, **state_kwargs)
-        if not quiet:
+        try:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            io.write_run_file(output, attrs=attrs, tables=result.tables, groups_attrs=result.table_attrs,
+                              manifest=True, **state_kwargs)
+        except (DqsimError, OSError) as exc:  # every rank raises it below: none waits for rank 0
+            error = str(exc) if isinstance(exc, DqsimError) else f"{output}: cannot write the file ({exc})"
+        if not quiet and error is None:
             head = (f"dqsim run {job.run.name} ({job.scenario}): {comm.size} rank(s), {attrs['device']}, "
                     f"{job.run.precision}")
             if "exchange_path" in attrs:
                 head += f"; exchanges: {attrs['exchange_path']}"
             tail = f"  wall time {attrs['wall_time_s']:.3f} s; wrote {output}"
             print("\n".join([head, *result.summary, tail]))
-    comm.barrier()
+    error = comm.bcast(error if comm.rank == 0 else None)  # every rank: the output was written or not
+    if error is not None:
+        raise DqsimError(error)
     return 0
 
 

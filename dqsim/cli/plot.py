@@ -58,7 +58,11 @@ def plot_run(run, output: Path) -> str:
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(output)
-    plt.close(fig)
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(output)
+    except OSError as exc:
+        raise DqsimError(f"{output}: cannot write the image ({exc.strerror or exc})") from None
+    finally:
+        plt.close(fig)
     return drawn

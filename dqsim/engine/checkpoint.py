@@ -55,6 +55,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import io as _bytes_io
+import json
 import math
 import os
 import pickle
@@ -84,14 +85,24 @@ _STOP = {"requested": False}
 
 
 def request_stop(signum=None, frame=None) -> None:
-    """Signal handler: checkpoint at the next cut, then stop."""
+    """Signal handler: checkpoint at the next cut, then stop; a second Ctrl-C (SIGINT) stops at once."""
+    if signum == signal.SIGINT and _STOP["requested"]:
+        raise KeyboardInterrupt
     _STOP["requested"] = True
 
 
 def install_signal_handlers() -> None:
-    """Make SIGUSR1 and SIGTERM request a checkpoint-and-stop (call once per process)."""
+    """Make SIGUSR1, SIGTERM and Ctrl-C (SIGINT) request a checkpoint-and-stop (call once per process).
+
+    SIGINT is taken only where Python's own handler has it (not where the
+    launcher made the process ignore it). ``mpiexec`` forwards Ctrl-C to every
+    rank: as KeyboardInterrupt, one rank would leave while the others wait for
+    it in a collective.
+    """
     for sig in (signal.SIGUSR1, signal.SIGTERM):
         signal.signal(sig, request_stop)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, request_stop)
 
 
 def stop_requested() -> bool:
@@ -257,7 +268,7 @@ class Checkpointer:
         Order: state slabs (every rank, each then hashes its own), the run
         file (rank 0), then the manifest (rank 0, atomically): a checkpoint
         is complete exactly when its manifest exists. If rank 0 fails, it
-        removes what it wrote of this checkpoint.
+        removes what it wrote of this checkpoint and every rank raises its error.
         """
         session, comm = self.session, self.comm
         directory = Path(session.directory)
@@ -269,7 +280,12 @@ class Checkpointer:
         state_kwargs = {}
         layout = list(state.layout.physical_of) if state is not None else None
         slab_entry = None
-        if state is not None:  # every rank: one collective file with parallel HDF5, else one slab file each
+        if state is not None and _replicated(state, comm) and (1 << state.num_qubits) % comm.size:
+            # every rank holds it whole, but P ranks (3, or more than its amplitudes) do not split it into
+            # equal parts: rank 0 stores it in the run file (a replicated register is at most a few KiB)
+            whole = np.concatenate([piece for _, piece in state.logical_slab_pieces()])  # on every rank, alike
+            state_kwargs = {"state": whole} if comm.rank == 0 else {}
+        elif state is not None:  # every rank: one collective file with parallel HDF5, else one slab file each
             if _replicated(state, comm):  # every rank holds it whole: each writes its 1/P of it
                 pieces = state.logical_slab_pieces(share=(comm.rank, comm.size))
                 slab_size = (1 << state.num_qubits) // comm.size
@@ -287,14 +303,22 @@ class Checkpointer:
         if state is not None:  # writing made the layout canonical: the run goes on with its own layout
             shared["register_layout"] = layout
             state.relayout_(layout)
+        failure = None
         if comm.rank == 0:
             try:
                 self._write_rank0(sim, path, state is not None, state_kwargs, node_records, shared, window_end_ps,
                                   slab_entries)
+            except Exception as exc:  # noqa: BLE001 - raised on every rank below, so none waits for rank 0
+                _delete_checkpoint(path)
+                failure = exc
             except BaseException:
                 _delete_checkpoint(path)
                 raise
-        comm.barrier()
+        message = comm.bcast(None if failure is None else str(failure))  # every rank: written or not
+        if failure is not None:
+            raise failure
+        if message is not None:
+            raise DqsimError(message)
         session.written.append(path)
         session.last_wall = time.monotonic()
         if comm.rank == 0:
@@ -592,12 +616,40 @@ def prepare_directory(session: CheckpointSession, comm, *, create: bool) -> None
             probe.write_bytes(b"")
             probe.unlink()
             _remove_leftovers(directory, session.prefix)
+            if session.resume is not None:  # [checkpoint].keep counts the job's checkpoints up to the resumed one
+                session.written = _own_checkpoints(directory, session.prefix, job_hash(session.job_text),
+                                                   Path(session.resume.path).name)
         except OSError as exc:
             error = (f"[checkpoint].directory = {str(directory)!r}: cannot write checkpoints there "
                      f"({exc.strerror or exc})")
     error = comm.bcast(error)
     if error:
         raise DqsimError(error)
+
+
+def _own_checkpoints(directory: Path, prefix: str, job_sha256: str, newest: str) -> list[Path]:
+    """The complete checkpoints of this job (``prefix`` and job hash, from their manifests) in ``directory``
+    named up to ``newest`` (the one resumed), oldest first: those the rotation of a resumed run counts.
+
+    Later ones (a damaged newest that a SLURM restart skipped) and other jobs' are left alone.
+    """
+    own = re.compile(r"^" + re.escape(prefix) + r"\.ckpt(\d{3,})-(\d{20})\.h5$")
+
+    def order(name: str) -> tuple[int, int]:  # (engine run, time): more than 999 runs make names longer
+        match = own.match(name)
+        return (int(match.group(1)), int(match.group(2))) if match else (-1, -1)
+
+    found = []
+    for candidate in directory.glob(glob.escape(prefix) + ".ckpt*.h5"):
+        if not own.match(candidate.name) or order(candidate.name) > order(newest):
+            continue
+        try:
+            body = json.loads(manifest_path(candidate).read_text())["body"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if isinstance(body, dict) and body.get("job_sha256") == job_sha256:
+            found.append(candidate)
+    return sorted(found, key=lambda path: order(path.name))
 
 
 def _remove_leftovers(directory: Path, prefix: str) -> None:

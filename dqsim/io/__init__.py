@@ -18,6 +18,7 @@ from dqsim.io.hdf5 import (
     link_state_slabs,
     open_run,
     parallel_hdf5,
+    prepare_output,
     remove_temporaries,
     summarize,
     table_csv,
@@ -29,6 +30,6 @@ from dqsim.io.hdf5 import (
 
 __all__ = [
     "QUBIT_ORDER", "CollectiveState", "format_summary", "format_table", "link_state_slabs", "open_run",
-    "parallel_hdf5", "remove_temporaries", "RunFile", "StateSlabs", "summarize", "table_csv", "verify_run_file",
-    "write_run_file", "write_sharded_state", "write_state_slab",
+    "parallel_hdf5", "prepare_output", "remove_temporaries", "RunFile", "StateSlabs", "summarize", "table_csv",
+    "verify_run_file", "write_run_file", "write_sharded_state", "write_state_slab",
 ]

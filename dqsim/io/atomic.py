@@ -39,6 +39,31 @@ def remove_temporaries(path: str | os.PathLike) -> list[Path]:
     return removed
 
 
+def prepare_output(path: str | os.PathLike) -> None:
+    """Make ``path``'s folder and check a file can be created there; remove killed writers' leftovers.
+
+    Called on rank 0 before a run starts, so that an output that cannot be
+    written is found before the work, not after it. Writes and removes the
+    temporary file :func:`atomic_h5_write` will use.
+
+    Raises:
+        DqsimError: the folder cannot be made or written (one line, the reason).
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise DqsimError(f"{path}: cannot write the output there (it is a folder); nothing was run")
+    remove_temporaries(path)
+    probe = temporary_path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(probe, "wb"):
+            pass
+        probe.unlink()
+    except OSError as exc:
+        raise DqsimError(f"{path}: cannot write the output there ({exc.strerror or exc}); "
+                         "nothing was run") from None
+
+
 def atomic_h5_write(path: str | os.PathLike, fill: Callable[[h5py.File], None], *,
                     started: Optional[str | os.PathLike] = None) -> Path:
     """Create ``path`` by writing a temporary file with ``fill(h5file)`` and renaming it.
@@ -61,10 +86,19 @@ def atomic_h5_write(path: str | os.PathLike, fill: Callable[[h5py.File], None], 
     try:
         if started is not None and not tmp.is_file():
             raise DqsimError(f"{path}: its temporary file {tmp} is missing (written by every rank before)")
-        with (h5py.File(tmp, "w", track_order=True) if started is None else h5py.File(tmp, "r+")) as h5:
-            fill(h5)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
+        if started is None:
+            # HDF5 writes through a Python file object: a full disk (or quota, or file size limit) is then
+            # an OSError here; through HDF5's own file driver a failed write made the library crash at exit
+            with open(tmp, "w+b") as fh:
+                with h5py.File(fh, "w", track_order=True) as h5:
+                    fill(h5)
+                fh.flush()
+                os.fsync(fh.fileno())
+        else:
+            with h5py.File(tmp, "r+") as h5:
+                fill(h5)
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException as exc:
         try:

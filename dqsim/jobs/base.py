@@ -18,7 +18,10 @@ from dqsim.errors import toml_repr
 from dqsim.jobs.errors import job_error
 from dqsim.jobs.schema import Section, checked_name
 
-__all__ = ["RunSection", "CheckpointSection", "JobConfig"]
+__all__ = ["RunSection", "CheckpointSection", "JobConfig", "MAX_SEED"]
+
+#: Largest seed: seeds are stored in the output as unsigned 64-bit HDF5 attributes.
+MAX_SEED = 2**64 - 1
 
 
 class RunSection(Section):
@@ -29,7 +32,7 @@ class RunSection(Section):
             characters: letters, digits, ``_``, ``-``, ``.`` (not first).
         scenario: key of :data:`dqsim.jobs.registry.JOB_MODELS` (default ``"circuit"``); the
             loader checks it and picks that scenario's model (:mod:`dqsim.jobs.loading`).
-        seed: root seed of every random stream (>= 0); see :mod:`dqsim.rng`.
+        seed: root seed of every random stream (0..2^64-1); see :mod:`dqsim.rng`.
         output: HDF5 file to write; relative paths are relative to the
             current directory. Default ``"<name>.h5"``.
         backend: ``"auto"`` (CuPy when a GPU is usable, else NumPy), ``"numpy"`` or ``"cupy"``.
@@ -38,7 +41,7 @@ class RunSection(Section):
 
     name: str
     scenario: str = "circuit"
-    seed: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     output: str = ""  # filled from name before validation
     backend: Literal["auto", "numpy", "cupy"] = "auto"
     precision: Literal["complex128", "complex64"] = "complex128"

@@ -30,7 +30,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from dqsim.circuit.pauli import PauliSyntaxError, PauliTerm, parse_pauli_sum, parse_pauli_terms, qubit_range_problem
 from dqsim.errors import ConfigError, toml_repr
-from dqsim.jobs.base import JobConfig, RunSection
+from dqsim.jobs.base import MAX_SEED, JobConfig, RunSection
 from dqsim.jobs.errors import job_error
 from dqsim.jobs.schema import Section
 from dqsim.state import gates as gate_table
@@ -92,7 +92,7 @@ class CircuitSection(Section):
     generator: Optional[Literal["ghz", "qft", "random"]] = None
     num_qubits: Optional[int] = Field(None, ge=1, le=MAX_GENERATOR_QUBITS)
     depth: int = Field(10, ge=1, le=10_000)
-    circuit_seed: Optional[int] = Field(None, ge=0)
+    circuit_seed: Optional[int] = Field(None, ge=0, le=MAX_SEED)
     qasm: Optional[str] = None
     measure: bool = True
 
@@ -269,4 +269,14 @@ class CircuitJob(JobConfig):
     @model_validator(mode="after")
     def _check_observables_fit(self) -> "CircuitJob":
         check_observable_qubits(self.circuit, self.simulation)
+        return self
+
+    @model_validator(mode="after")
+    def _check_no_checkpoints(self) -> "CircuitJob":
+        """The circuit scenario does not run on the event engine: it writes no checkpoints."""
+        for name in ("every_wall_s", "every_sim_s"):
+            value = getattr(self.checkpoint, name)
+            if value is not None:
+                raise job_error("the circuit scenario does not write checkpoints (dqc, qkd, trotter, cloud and "
+                                "repeater do); remove it", key=("checkpoint", name), value=value, has_value=True)
         return self

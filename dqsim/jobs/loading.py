@@ -17,6 +17,7 @@ and validates again.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tomllib
 from pathlib import Path
@@ -29,7 +30,10 @@ from dqsim.jobs.base import RunSection
 from dqsim.jobs.errors import config_error, format_key, one_of
 from dqsim.jobs.registry import JOB_MODELS, Job
 
-__all__ = ["load_job", "load_job_text", "apply_overrides", "override_value", "MAX_NESTING"]
+__all__ = ["load_job", "load_job_text", "apply_overrides", "override_value", "input_file_hashes", "MAX_NESTING"]
+
+#: Keys whose value is a file the job reads (resolved to an absolute path when the job is loaded).
+INPUT_FILE_KEYS = ("qasm",)
 
 
 def _validate(data: dict, *, source: str, base_dir: Path) -> Job:
@@ -243,3 +247,32 @@ def apply_overrides(job: Job, assignments: Iterable[str]) -> Job:
     new.remember_origin(text=job.text, source=job.source, base_dir=job.base_dir, raw=data, path=job.path,
                         overrides=job.overrides + tuple(assignments))
     return new
+
+
+def input_file_hashes(job: Job) -> dict[str, str]:
+    """SHA-256 of every file the job reads besides its own text (its QASM circuits), by path.
+
+    A checkpoint stores the job's text, not these files: ``dqsim resume`` compares their hashes
+    with those the checkpoint recorded, so an edited circuit is refused instead of mixed in.
+
+    Raises:
+        ConfigError: a file cannot be read.
+    """
+    found: dict[str, str] = {}
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key in INPUT_FILE_KEYS and isinstance(item, str):
+                    try:
+                        found[item] = hashlib.sha256(Path(item).read_bytes()).hexdigest()
+                    except OSError as exc:
+                        raise ConfigError(f"{item}: cannot read the file ({exc.strerror or exc})") from None
+                else:
+                    walk(item)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                walk(item)
+
+    walk(job.model_dump())
+    return found

@@ -139,8 +139,12 @@ def _graph(links, num_nodes):
     return graph
 
 
-def run_network(job, *, comm, backend, distance_km: float | None = None, checkpointing=None) -> dict:
-    """Run every link of the job's network once (collective); returns per-link tallies on every rank."""
+def run_network(job, *, comm, backend, distance_km: float | None = None, checkpointing=None,
+                on_window=None) -> dict:
+    """Run every link of the job's network once (collective); returns per-link tallies on every rank.
+
+    ``on_window(time_ps, num_windows, fraction)`` is the engine's call on rank 0 after each exchange.
+    """
     links = job.qkd.network_links(distance_km) if distance_km is not None or job.qkd.sweep is None \
         else job.qkd.network_links(job.distances_km()[0])
     num_nodes = 1 + max(max(a, b) for a, b, _ in links)
@@ -161,7 +165,7 @@ def run_network(job, *, comm, backend, distance_km: float | None = None, checkpo
         num_ranks=comm.size, min_link_delay_ps=1)  # a message takes at least 1 ps (LinkPhysics.delay_ps)
     placement = list(network.placement)
     sim = Simulator(network, comm=comm, state=None, qubit_owner=[], seed=job.run.seed, record_timeline=True,
-                    checkpointer=checkpointer, backend=backend)
+                    checkpointer=checkpointer, backend=backend, on_window=on_window)
     plan = build_plan(job)
     bb84 = plan.protocol == "bb84_decoy"
     for p in physics:
@@ -336,8 +340,15 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
     chsh = None
     timeline = None
     engine = None
+    emission_ps = q.pulses * PS_PER_S / q.source.source_rate_hz  # every link emits its pulses in this time
     for step, distance in enumerate(distances):
-        run = run_network(job, comm=comm, backend=backend, distance_km=distance, checkpointing=checkpointing)
+        def on_window(time_ps: int, _windows: int, _fraction, step=step) -> None:  # the fraction of pulses sent
+            fraction = time_ps / emission_ps
+            if 0 < fraction < 1:  # whole counts only when a distance is done, as before
+                on_progress(step + fraction, len(distances), "distances")
+
+        run = run_network(job, comm=comm, backend=backend, distance_km=distance, checkpointing=checkpointing,
+                          on_window=on_window if on_progress else None)
         engine = run["engine"]
         if timeline is None:
             timeline = run["timeline"]
