@@ -253,3 +253,53 @@ def test_auto_variant_tiles_only_the_measured_winners():
     assert not uses("auto", (0,), False) and not uses("auto", (0, 1), False)  # 1-, 2-qubit kernels
     assert uses("tiled", (9, 10, 11), True) and uses("tiled", (0, 9), False) and not uses("tiled", (9,), False)
     assert not any(uses(v, (0, 1, 2), True) for v in ("fixed", "generic"))
+
+
+@pytest.mark.skipif(fast.numba_kernels() is None, reason="numba kernels off or missing")
+@pytest.mark.parametrize("precision", ["complex128", "complex64"])
+@pytest.mark.parametrize("n", [3, 4, 13])
+def test_block_kernels_match_reference(monkeypatch, n, precision):
+    """The register-block kernels, forced on for every case of ``block_plan`` in both precisions, on random states.
+
+    1- and 2-qubit gates on every bit (pair, both orders) that the blocks take:
+    targets and controls on bits 0-2 (one segment), or one target >= 3 and
+    the rest on bits 0-2 (two segments), with no, one or two controls on bits
+    0-2. n = 13 gives runs of RUN_AMPLITUDES (hi = 12) and many chunks; n = 3
+    a shard of one block.
+    """
+    monkeypatch.setattr(fast, "BLOCK_KERNELS", {case: frozenset({"complex128", "complex64"})
+                                                for case in list(fast.BLOCK_KERNELS) + ["1q (hi)"]})
+    kernels = fast.numba_kernels()
+    tol = 1e-12 if precision == "complex128" else 1e-5
+    highs = [b for b in (3, 4, 12) if b < n]
+    calls = 0
+    for seed in range(2):
+        psi = random_state(n, 50 + seed)
+        u1, u2 = random_unitary(1, 51 + seed), random_unitary(2, 52 + seed)
+        for targets in [[b] for b in [0, 1, 2] + highs] + [[a, b] for a in range(3) for b in range(3) if a != b] \
+                + [pair for lo in range(3) for hi in highs for pair in ([lo, hi], [hi, lo])]:
+            free = [c for c in range(3) if c not in targets]
+            for controls in [[]] + [[c] for c in free] + ([free] if len(free) == 2 else []):
+                cmask = sum(1 << c for c in controls)
+                assert fast.block_plan(targets, cmask) is not None
+                u = u1 if len(targets) == 1 else u2
+                got = psi.astype(precision)
+                if len(targets) == 1:
+                    kernels.dense1(got, targets[0], u, cmask)
+                else:
+                    kernels.dense2(got, targets[0], targets[1], u, cmask)
+                want = run_ops(n, [unitary_op(u, targets, controls)], psi.copy())
+                assert np.max(np.abs(got - want)) < tol, (targets, controls)
+                calls += 1
+    assert calls > 0
+
+
+def test_block_plan_takes_only_gates_inside_its_blocks():
+    """Targets and controls on bits 0-2, or one target >= 3 with the rest on 0-2; nothing else."""
+    assert fast.block_plan([1], 0b100)[:4] == ("c1q (low)", 1, 1, 0)
+    assert fast.block_plan([0, 1], 0)[:3] == ("2q (0, 1)", 1, 3)
+    assert fast.block_plan([5, 1], 0b1)[:4] == ("c2q (hi)", 2, 2, 5)
+    assert fast.block_plan([3, 2], 0)[0] == "2q (2, 3)"
+    assert fast.block_plan([12], 0b1000) is None  # a control above the block
+    assert fast.block_plan([3, 12], 0) is None  # two targets above it
+    assert fast.block_plan([0, 1, 2], 0) is None  # k = 3

@@ -33,6 +33,7 @@ inserts zero bits at the target positions: pair ``k`` of a 1-qubit gate on bit
 
 from __future__ import annotations
 
+import functools
 import os
 
 import numpy as np
@@ -43,8 +44,38 @@ def enabled() -> bool:
     return os.environ.get("DQSIM_FAST_KERNELS", "1") != "0"
 
 
+#: Reals of one block of the register-block kernels (:func:`_block_intrinsic`): 8 amplitudes.
+BLOCK_REALS = 16
+#: XOR masks of the partners of an amplitude for the one-segment block kernels: targets on bit
+#: 0, 1, 2 (1-qubit) and on bits (0, 1), (0, 2), (1, 2) (2-qubit); the index is the kernel's kind.
+BLOCK1_XS = ((0, 1), (0, 2), (0, 4), (0, 1, 2, 3), (0, 1, 4, 5), (0, 2, 4, 6))
+#: The same for two segments (bit 3 of a mask: the other segment, 2^hi away): targets hi; 0 and
+#: hi; 1 and hi; 2 and hi.
+BLOCK2_XS = ((0, 8), (0, 1, 8, 9), (0, 2, 8, 10), (0, 4, 8, 12))
+
+
+def _block_terms(num_segments: int, xs) -> tuple:
+    """``(output segment, input segment, lane mask)`` of each coefficient row of a block kernel.
+
+    Row ``t`` adds ``W[t] * in_i[j ^ mask]`` to ``out_o[j]`` for every lane j of the
+    ``BLOCK_REALS`` reals; the mask is twice the amplitude mask (re, im interleaved), with 1
+    added for the row that takes the other part.
+
+    Examples:
+        >>> _block_terms(1, (0, 4))
+        ((0, 0, 0), (0, 0, 1), (0, 0, 8), (0, 0, 9))
+        >>> _block_terms(2, (0, 8))[2:4]
+        ((0, 1, 0), (0, 1, 1))
+    """
+    return tuple((o, o ^ (x >> 3), (2 * (x & 7)) ^ r) for o in range(num_segments) for x in xs for r in (0, 1))
+
+
 try:
     import numba as _numba
+    from llvmlite import ir as _ir
+    from numba import types as _types
+    from numba.core import cgutils as _cgutils
+    from numba.extending import intrinsic as _intrinsic
 except ImportError:  # the CPU falls back to the generic kernels
     _numba = None
 
@@ -350,6 +381,119 @@ if _numba is not None:
             else:
                 _quads_bits23(g, m_re, m_im)
 
+    # Gates whose targets and controls lie on bits 0-2, or on bits 0-2 and one bit hi >= 3, as
+    # a few vector multiply-adds on blocks of 8 amplitudes (16 reals) held in registers: the
+    # kernels above leave these cases scalar (the partners of an amplitude are 1 or 2
+    # amplitudes away) and numba/LLVM vectorise none of the loop forms tried
+    # (kernel_bench-vm-bit2-20261204.md). A block of 8 amplitudes (one "segment", or two, the
+    # second 2^hi further on) is loaded as one LLVM vector; the gate maps it to
+    #   out_s = sum over partners x and parts r of W[s, x, r] * shuffle(in_{s ^ (x >> 3)}, j -> j ^ (2 (x & 7) ^ r)),
+    # where x runs over the XOR masks of the target bits (bit 3 of x is the segment), the
+    # shuffle with r = 1 swaps re and im of each amplitude, and W (computed once per gate by
+    # _block_coefficients) holds per lane the matrix entry's real part (r = 0) or its imaginary
+    # part with the sign of the complex product (r = 1), 1 on the diagonal and 0 elsewhere where
+    # a control is 0. The IR is written here (llvmlite): shufflevector with constant masks and
+    # llvm.fma on <16 x double> / <16 x float>, which the backend lowers to in-register
+    # permutes and packed FMAs.
+
+    def _block_intrinsic(num_segments, xs):
+        """An intrinsic ``blocks(f, start, step, count, w)``: ``count`` consecutive blocks of
+        ``BLOCK_REALS`` reals of ``f`` from real index ``start`` (segment s at ``start + s * step``),
+        each replaced by the combination above with the coefficient rows ``w`` (float array,
+        ``len(_block_terms(num_segments, xs))`` x ``BLOCK_REALS``, C order)."""
+        terms = _block_terms(num_segments, xs)
+
+        @_intrinsic
+        def blocks(typingctx, f, start, step, count, w):
+            sig = _types.void(f, _types.int64, _types.int64, _types.int64, w)
+
+            def codegen(context, builder, signature, args):
+                f_val, start_v, step_v, count_v, w_val = args
+                data = context.make_array(signature.args[0])(context, builder, f_val).data
+                coefs = context.make_array(signature.args[4])(context, builder, w_val).data
+                double = signature.args[0].dtype == _types.float64
+                align = 8 if double else 4
+                vty = _ir.VectorType(_ir.DoubleType() if double else _ir.FloatType(), BLOCK_REALS)
+                i64 = _ir.IntType(64)
+                fma = _cgutils.get_or_insert_function(
+                    builder.module, _ir.FunctionType(vty, [vty, vty, vty]),
+                    "llvm.fma.v%d%s" % (BLOCK_REALS, "f64" if double else "f32"))
+                wv = [builder.load(builder.bitcast(builder.gep(coefs, [_ir.Constant(i64, t * BLOCK_REALS)]),
+                                                   vty.as_pointer()), align=align) for t in range(len(terms))]
+                with _cgutils.for_range(builder, count_v) as loop:
+                    base = builder.add(start_v, builder.mul(loop.index, _ir.Constant(i64, BLOCK_REALS)))
+                    ptrs = [builder.bitcast(builder.gep(data, [base if s == 0 else builder.add(base, step_v)]),
+                                            vty.as_pointer()) for s in range(num_segments)]
+                    ins = [builder.load(p, align=align) for p in ptrs]
+                    moved = {}
+                    outs = [None] * num_segments
+                    for t, (o, i, mask) in enumerate(terms):
+                        if (i, mask) not in moved:
+                            moved[i, mask] = ins[i] if mask == 0 else builder.shuffle_vector(
+                                ins[i], _ir.Constant(vty, _ir.Undefined),
+                                _ir.Constant(_ir.VectorType(_ir.IntType(32), BLOCK_REALS),
+                                             [j ^ mask for j in range(BLOCK_REALS)]))
+                        x = moved[i, mask]
+                        outs[o] = builder.fmul(wv[t], x) if outs[o] is None else builder.call(fma, [wv[t], x, outs[o]])
+                    for s in range(num_segments):
+                        builder.store(outs[s], ptrs[s], align=align)
+                return context.get_dummy_value()
+
+            return sig, codegen
+
+        return blocks
+
+    _blocks1_0 = _block_intrinsic(1, BLOCK1_XS[0])
+    _blocks1_1 = _block_intrinsic(1, BLOCK1_XS[1])
+    _blocks1_2 = _block_intrinsic(1, BLOCK1_XS[2])
+    _blocks1_01 = _block_intrinsic(1, BLOCK1_XS[3])
+    _blocks1_02 = _block_intrinsic(1, BLOCK1_XS[4])
+    _blocks1_12 = _block_intrinsic(1, BLOCK1_XS[5])
+    _blocks2_h = _block_intrinsic(2, BLOCK2_XS[0])
+    _blocks2_0h = _block_intrinsic(2, BLOCK2_XS[1])
+    _blocks2_1h = _block_intrinsic(2, BLOCK2_XS[2])
+    _blocks2_2h = _block_intrinsic(2, BLOCK2_XS[3])
+
+    @_numba.njit(parallel=True, cache=True, boundscheck=False)
+    def _numba_blocks1(f, kind, w, run):
+        # The block kernel ``kind`` (an index of BLOCK1_XS) on every block of 8 amplitudes, in
+        # chunks of ``run`` amplitudes (a power of two >= 8).
+        count = (2 * run) // BLOCK_REALS
+        for c in _numba.prange((f.size >> 1) // run):
+            start = 2 * c * run
+            if kind == 0:
+                _blocks1_0(f, start, 0, count, w)
+            elif kind == 1:
+                _blocks1_1(f, start, 0, count, w)
+            elif kind == 2:
+                _blocks1_2(f, start, 0, count, w)
+            elif kind == 3:
+                _blocks1_01(f, start, 0, count, w)
+            elif kind == 4:
+                _blocks1_02(f, start, 0, count, w)
+            else:
+                _blocks1_12(f, start, 0, count, w)
+
+    @_numba.njit(parallel=True, cache=True, boundscheck=False)
+    def _numba_blocks2(f, kind, hi, w, run):
+        # The two-segment block kernel ``kind`` (an index of BLOCK2_XS), segments 2^hi apart
+        # (hi >= 3): runs of L = min(2^hi, run) consecutive amplitudes whose bit hi is 0 and the
+        # L amplitudes 2^hi further on.
+        s_hi = 1 << hi
+        size_l = min(s_hi, run)
+        count = (2 * size_l) // BLOCK_REALS
+        for r in _numba.prange((f.size >> 1) // (2 * size_l)):
+            k0 = r * size_l
+            start = 2 * (((k0 >> hi) << (hi + 1)) | (k0 & (s_hi - 1)))
+            if kind == 0:
+                _blocks2_h(f, start, 2 * s_hi, count, w)
+            elif kind == 1:
+                _blocks2_0h(f, start, 2 * s_hi, count, w)
+            elif kind == 2:
+                _blocks2_1h(f, start, 2 * s_hi, count, w)
+            else:
+                _blocks2_2h(f, start, 2 * s_hi, count, w)
+
     @_numba.njit(parallel=True, cache=True)
     def _numba_diagonal(psi, bits, d, cmask):
         k = bits.size
@@ -601,6 +745,101 @@ def _split_matrix(matrix: np.ndarray, real_dtype) -> tuple[np.ndarray, np.ndarra
     return np.ascontiguousarray(m.real, dtype=real_dtype), np.ascontiguousarray(m.imag, dtype=real_dtype)
 
 
+def _xor_masks(masks) -> tuple:
+    """Every XOR (here: sum) of a subset of the distinct bit ``masks``, sorted."""
+    out = [0]
+    for m in masks:
+        out = out + [v | m for v in out]
+    return tuple(sorted(out))
+
+
+def block_plan(bits, cmask: int):
+    """``(case, num_segments, kind, hi, gate_bits)`` when a gate on local ``bits`` with controls ``cmask`` fits the block kernels, else ``None``.
+
+    They take 1- and 2-qubit gates whose targets and controls lie on bits 0-2
+    (one segment), or whose controls and all targets but one (``hi`` >= 3)
+    do (two segments). ``gate_bits``: the targets in the matrix's order, in
+    block coordinates (``hi`` as 3). ``case`` names the entry of
+    :data:`BLOCK_KERNELS` that says in which precisions the dispatch uses them.
+
+    Examples:
+        >>> block_plan([2, 0], 0)
+        ('2q (0, 2)', 1, 4, 0, (2, 0))
+        >>> block_plan([12], 0b1)
+        ('c1q (hi)', 2, 0, 12, (3,))
+        >>> block_plan([12, 2], 0)
+        ('2q (2, hi)', 2, 3, 12, (3, 2))
+        >>> block_plan([3, 4], 0) is None
+        True
+    """
+    return _block_plan(tuple(int(b) for b in bits), int(cmask))
+
+
+@functools.lru_cache(maxsize=1024)
+def _block_plan(bits: tuple, cmask: int):
+    bits = list(bits)
+    if cmask >= 8 or len(bits) > 2:
+        return None
+    low = sorted(b for b in bits if b < 3)
+    high = [b for b in bits if b >= 3]
+    gate_bits = tuple(b if b < 3 else 3 for b in bits)
+    if not high:
+        kind = BLOCK1_XS.index(_xor_masks([1 << b for b in low]))
+        if len(bits) == 1:
+            case = f"1q ({bits[0]})" if not cmask else "c1q (low)"
+        else:
+            case = f"2q ({low[0]}, {low[1]})" if not cmask else "c2q (low)"
+        return case, 1, kind, 0, gate_bits
+    if len(high) > 1:
+        return None
+    kind = BLOCK2_XS.index(_xor_masks([1 << b for b in low] + [8]))
+    if len(bits) == 1:
+        return ("c1q (hi)" if cmask else "1q (hi)"), 2, kind, high[0], gate_bits
+    hi = "3" if high[0] == 3 else "hi"
+    return (f"2q ({low[0]}, {hi})" if not cmask else "c2q (hi)"), 2, kind, high[0], gate_bits
+
+
+@functools.lru_cache(maxsize=256)
+def _block_layout(num_segments: int, kind: int, gate_bits: tuple, cmask: int) -> np.ndarray:
+    """Where each coefficient of a block kernel comes from: per row and lane of ``W``, an index
+    into ``[v, -v, 0, 1]``, ``v`` the ``d x d`` matrix as reals (re, im interleaved, row-major).
+
+    A lane takes the entry (row of its amplitude, row of the partner) — its real part, or for
+    the rows that take the other part the imaginary part, negated on real lanes — where the
+    controls are 1, and the identity's entry (1 for the amplitude itself, else 0) elsewhere.
+    """
+    d = 1 << len(gate_bits)
+    terms = _block_terms(num_segments, (BLOCK1_XS if num_segments == 1 else BLOCK2_XS)[kind])
+    out_seg = np.array([t[0] for t in terms], dtype=np.int64)[:, None]
+    x = np.array([((t[0] ^ t[1]) << 3) | (t[2] >> 1) for t in terms], dtype=np.int64)[:, None]
+    imag = np.array([t[2] & 1 for t in terms], dtype=bool)[:, None]
+    lane = np.arange(BLOCK_REALS, dtype=np.int64)[None, :]
+    amp = out_seg * (BLOCK_REALS // 2) + lane // 2
+
+    def row(v):
+        return sum(((v >> b) & 1) << j for j, b in enumerate(gate_bits))
+
+    entry = 2 * (row(amp) * d + row(amp ^ x))  # the entry's real part in the matrix viewed as reals
+    index = np.where(imag, np.where(lane % 2 == 0, 2 * d * d, 0) + entry + 1, entry)
+    identity = np.where(imag | (x != 0), 4 * d * d, 4 * d * d + 1)
+    return np.where((amp & cmask) == cmask, index, identity)
+
+
+_ZERO_ONE = np.array([0.0, 1.0])
+
+
+def _block_coefficients(matrix: np.ndarray, plan, cmask: int, real_dtype) -> np.ndarray:
+    """The coefficient rows ``W`` of the block kernel of ``plan`` (:func:`block_plan`) for ``matrix``, controls ``cmask``."""
+    _case, num_segments, kind, _hi, gate_bits = plan
+    m = np.ascontiguousarray(matrix, dtype=np.complex128).reshape(-1).view(np.float64)
+    w = np.concatenate((m, -m, _ZERO_ONE))[_block_layout(num_segments, kind, gate_bits, cmask)]
+    return w if real_dtype == np.float64 else w.astype(real_dtype)
+
+
+#: The names of the precisions of the tables below, by dtype (``dtype.name`` takes microseconds).
+_PRECISION_NAMES = {np.dtype(np.complex128): "complex128", np.dtype(np.complex64): "complex64"}
+
+
 #: Precisions in which an uncontrolled 1-qubit gate on bit 2 runs in blocks of 8 amplitudes
 #: (:func:`_numba_dense1_low`) rather than runs of 4 pairs (:func:`_numba_dense1_runs`), unless
 #: :data:`BIT2_AS_PAIR_1Q` takes it: both measured faster (n = 26, one process, CPU time against
@@ -621,6 +860,11 @@ BIT2_AS_PAIR_1Q = frozenset({"complex64"})
 LOW_BIT2_2Q = {(0, 2): frozenset({"complex128"}), (1, 2): frozenset({"complex128"}),
                (2, 3): frozenset({"complex128", "complex64"})}
 
+#: Per case of :func:`block_plan`, the precisions in which the dispatch takes the block kernels.
+BLOCK_KERNELS = {case: frozenset({"complex128", "complex64"}) for case in (
+    "1q (0)", "1q (1)", "1q (2)", "c1q (low)", "c1q (hi)", "2q (0, 1)", "2q (0, 2)", "2q (1, 2)",
+    "c2q (low)", "2q (0, hi)", "2q (1, hi)", "2q (2, hi)", "2q (0, 3)", "2q (1, 3)", "2q (2, 3)", "c2q (hi)")}
+
 #: Fewest amplitudes per block of the one-pass diagonal, as bits.
 MIN_DIAGONAL_BLOCK_BITS = 4
 
@@ -635,6 +879,22 @@ class NumbaKernels:
     #: faster than this kernel's full pass for cz, cp, t, rz on the dev VM (bench/results).
     use_for_diagonal = False
 
+    def _blocks(self, psi, bits, matrix: np.ndarray, cmask: int) -> bool:
+        """Apply the gate with the block kernels (:func:`_numba_blocks1`, :func:`_numba_blocks2`)
+        when :func:`block_plan` fits it and :data:`BLOCK_KERNELS` picks them for ``psi``'s
+        precision; False (nothing done) otherwise."""
+        plan = block_plan(bits, cmask)
+        if plan is None or _PRECISION_NAMES.get(psi.dtype) not in BLOCK_KERNELS.get(plan[0], ()) or psi.size < 8:
+            return False
+        _case, num_segments, kind, hi, _gate_bits = plan
+        w = _block_coefficients(matrix, plan, cmask, psi.real.dtype)
+        run = min(RUN_AMPLITUDES, psi.size)
+        if num_segments == 1:
+            _numba_blocks1(psi.view(psi.real.dtype), kind, w, run)
+        else:
+            _numba_blocks2(psi.view(psi.real.dtype), kind, hi, w, run)
+        return True
+
     def dense1(self, psi, bit: int, matrix: np.ndarray, cmask: int) -> None:
         """Apply a 2×2 matrix to local ``bit`` where all ``cmask`` bits are 1.
 
@@ -647,6 +907,8 @@ class NumbaKernels:
         controlled gate on them) the tiles of :meth:`dense`, which touch only
         the amplitudes whose controls are 1.
         """
+        if self._blocks(psi, [bit], matrix, cmask):
+            return
         ins_bits = _inserted_bits([bit], cmask)
         if ins_bits[0] < 2 and cmask:
             self.dense(psi, [bit], matrix, cmask)
@@ -681,6 +943,8 @@ class NumbaKernels:
         bits (2, 12) and (2, 24) in complex128, but 0.28 = 0.28 in complex64
         and below the tiles for (2, 3).
         """
+        if self._blocks(psi, [bit_a, bit_b], matrix, cmask):
+            return
         lo, hi = sorted((bit_a, bit_b))
         mixed = hi >= 4 and (lo < 2 or (lo == 2 and psi.dtype == np.complex128))
         low = (lo, hi) == (0, 1) or (psi.dtype.name in LOW_BIT2_2Q.get((lo, hi), ()) and psi.size >= 16)
