@@ -131,7 +131,7 @@ def test_six_bit_block_matches_generic_kernel():
 @pytest.mark.parametrize("precision", ["complex128", "complex64"])
 @pytest.mark.parametrize("n", [1, 2, 3, 5, 13])
 def test_one_and_two_qubit_sweeps_match_reference(n, precision):
-    """dense1 and dense2 on every bit (pair, both orders), dense1 and x with no or one control: runs, low-bit blocks, tiles.
+    """dense1 and dense2 on every bit (pair, both orders), dense1 and x with no or one control: runs, register blocks, tiles.
 
     n = 13 makes runs longer than RUN_AMPLITUDES at the top bits; n <= 3 gives
     shards smaller than one chunk.
@@ -160,35 +160,6 @@ def test_one_and_two_qubit_sweeps_match_reference(n, precision):
             got = psi.astype(precision)
             kernels.permute(got, [bit], fast.permutation_of(x), cmask)
             assert np.array_equal(got, run_ops(n, [unitary_op(x, [bit], controls)], psi.copy()).astype(precision))
-
-@pytest.mark.skipif(fast.numba_kernels() is None, reason="numba kernels off or missing")
-@pytest.mark.parametrize("precision", ["complex128", "complex64"])
-@pytest.mark.parametrize("as_pair", [False, True])
-@pytest.mark.parametrize("n", [3, 4, 13])
-def test_bit2_blocks_match_reference_in_both_precisions(monkeypatch, n, precision, as_pair):
-    """The bit-2 block kernels (1q on bit 2, alone or as I ⊗ U on (2, 3); 2q on (0, 2), (1, 2), (2, 3)), forced on in both precisions, on random states.
-
-    Whatever precisions the dispatch picks them for, each kernel is checked in
-    both: n = 13 runs many chunks of RUN_AMPLITUDES, n = 3, 4 shards of one
-    block (smaller shards fall back to the runs or tiles).
-    """
-    monkeypatch.setattr(fast, "LOW_BIT2_1Q", frozenset({"complex128", "complex64"}))
-    monkeypatch.setattr(fast, "BIT2_AS_PAIR_1Q", frozenset({"complex128", "complex64"} if as_pair else ()))
-    monkeypatch.setattr(fast, "LOW_BIT2_2Q", {pair: frozenset({"complex128", "complex64"}) for pair in fast.LOW_BIT2_2Q})
-    kernels = fast.numba_kernels()
-    tol = 1e-12 if precision == "complex128" else 1e-5
-    for seed in range(3):  # random states and matrices: every other bit's value matters
-        psi = random_state(n, 40 + seed)
-        u1, u2 = random_unitary(1, 41 + seed), random_unitary(2, 42 + seed)
-        got = psi.astype(precision)
-        kernels.dense1(got, 2, u1, 0)
-        assert np.max(np.abs(got - run_ops(n, [unitary_op(u1, [2])], psi.copy()))) < tol
-        for a, b in ((0, 2), (2, 0), (1, 2), (2, 1), (2, 3), (3, 2)):
-            if max(a, b) < n:
-                got = psi.astype(precision)
-                kernels.dense2(got, a, b, u2, 0)
-                assert np.max(np.abs(got - run_ops(n, [unitary_op(u2, [a, b])], psi.copy()))) < tol, (a, b)
-
 
 def test_ranks_on_one_node_share_its_cores_for_numba_threads():
     numba = pytest.importorskip("numba")
