@@ -228,15 +228,15 @@ def test_auto_variant_tiles_only_the_measured_winners():
 
 @pytest.mark.skipif(fast.numba_kernels() is None, reason="numba kernels off or missing")
 @pytest.mark.parametrize("precision", ["complex128", "complex64"])
-@pytest.mark.parametrize("n", [3, 4, 13])
+@pytest.mark.parametrize("n", [4, 5, 13])
 def test_block_kernels_match_reference(monkeypatch, n, precision):
     """The register-block kernels, forced on for every case of ``block_plan`` in both precisions, on random states.
 
     1- and 2-qubit gates on every bit (pair, both orders) that the blocks take:
     targets and controls on bits 0-2 (one segment), or one target >= 3 and
     the rest on bits 0-2 (two segments), with no, one or two controls on bits
-    0-2. n = 13 gives runs of RUN_AMPLITUDES (hi = 12) and many chunks; n = 3
-    a shard of one block.
+    0-2. n = 13 gives runs of RUN_AMPLITUDES (hi = 12) and many chunks; n = 4
+    a shard of one chunk (two blocks, one per stream), the smallest they take.
     """
     monkeypatch.setattr(fast, "BLOCK_KERNELS", {case: frozenset({"complex128", "complex64"})
                                                 for case in list(fast.BLOCK_KERNELS) + ["1q (hi)"]})
