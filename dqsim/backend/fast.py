@@ -242,9 +242,9 @@ if _numba is not None:
     def _block_intrinsic(num_segments, xs):
         """An intrinsic ``blocks(f, start, step, count, stride, w)``: ``count`` blocks of
         ``BLOCK_REALS`` reals of ``f``, ``stride`` reals apart from real index ``start`` (segment
-        s at ``start + s * step``),
-        each replaced by the combination above with the coefficient rows ``w`` (float array,
-        ``len(_block_terms(num_segments, xs))`` x ``BLOCK_REALS``, C order)."""
+        s at ``start + s * step``), each replaced by the combination above with the coefficient
+        rows ``w`` (float array, ``len(_block_terms(num_segments, xs))`` x ``BLOCK_REALS``, C
+        order). With every mask of ``xs`` below 8, the segments are independent streams."""
         terms = _block_terms(num_segments, xs)
 
         @_intrinsic
@@ -266,8 +266,9 @@ if _numba is not None:
                                                    vty.as_pointer()), align=align) for t in range(len(terms))]
                 with _cgutils.for_range(builder, count_v) as loop:
                     base = builder.add(start_v, builder.mul(loop.index, stride_v))
-                    ptrs = [builder.bitcast(builder.gep(data, [base if s == 0 else builder.add(base, builder.mul(step_v, _ir.Constant(i64, s)))]),
-                                            vty.as_pointer()) for s in range(num_segments)]
+                    offsets = [base] + [builder.add(base, builder.mul(step_v, _ir.Constant(i64, s)))
+                                        for s in range(1, num_segments)]
+                    ptrs = [builder.bitcast(builder.gep(data, [o]), vty.as_pointer()) for o in offsets]
                     ins = [builder.load(p, align=align) for p in ptrs]
                     moved = {}
                     outs = [None] * num_segments
@@ -287,12 +288,13 @@ if _numba is not None:
 
         return blocks
 
-    _blocks1_0 = _block_intrinsic(2, BLOCK1_XS[0])  # two streams (no mask crosses)
-    _blocks1_1 = _block_intrinsic(2, BLOCK1_XS[1])  # two streams (no mask crosses)
-    _blocks1_2 = _block_intrinsic(2, BLOCK1_XS[2])  # two streams (no mask crosses)
-    _blocks1_01 = _block_intrinsic(2, BLOCK1_XS[3])  # two streams (no mask crosses)
-    _blocks1_02 = _block_intrinsic(2, BLOCK1_XS[4])  # two streams (no mask crosses)
-    _blocks1_12 = _block_intrinsic(2, BLOCK1_XS[5])  # two streams (no mask crosses)
+    # The one-segment kernels, as two independent streams (no mask of BLOCK1_XS reaches bit 3).
+    _blocks1_0 = _block_intrinsic(2, BLOCK1_XS[0])
+    _blocks1_1 = _block_intrinsic(2, BLOCK1_XS[1])
+    _blocks1_2 = _block_intrinsic(2, BLOCK1_XS[2])
+    _blocks1_01 = _block_intrinsic(2, BLOCK1_XS[3])
+    _blocks1_02 = _block_intrinsic(2, BLOCK1_XS[4])
+    _blocks1_12 = _block_intrinsic(2, BLOCK1_XS[5])
     _blocks2_h = _block_intrinsic(2, BLOCK2_XS[0])
     _blocks2_0h = _block_intrinsic(2, BLOCK2_XS[1])
     _blocks2_1h = _block_intrinsic(2, BLOCK2_XS[2])
