@@ -104,7 +104,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=None, help="JSON file for the rows")
     parser.add_argument("--cases", choices=("bench", "places"), default="bench")
     parser.add_argument("--precisions", nargs="+", default=["complex128", "complex64"])
-    parser.add_argument("--only", default=None, help="run only the cases whose name contains this")
+    parser.add_argument("--only", nargs="+", default=None,
+                        help="run only the cases whose name contains one of these strings")
     args = parser.parse_args(argv)
     versions = {"other": load_kernels(args.other_fast), "this": fast.numba_kernels()}
     n = args.local_qubits
@@ -119,7 +120,7 @@ def main(argv=None) -> int:
         dst = np.empty_like(psi)
         cases = (bench_cases if args.cases == "bench" else place_cases)(n, rng)
         for name, bits, matrix, cmask, factor in cases:
-            if args.only is not None and args.only not in name:
+            if args.only is not None and not any(part in name for part in args.only):
                 continue
             calls = {key: kernel_call(kern, psi, bits, matrix, cmask) for key, kern in versions.items()}
             for call in calls.values():

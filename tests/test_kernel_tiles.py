@@ -131,7 +131,7 @@ def test_six_bit_block_matches_generic_kernel():
 @pytest.mark.parametrize("precision", ["complex128", "complex64"])
 @pytest.mark.parametrize("n", [1, 2, 3, 5, 13])
 def test_one_and_two_qubit_sweeps_match_reference(n, precision):
-    """dense1 and dense2 on every bit (pair, both orders), dense1 and x with no or one control: runs, low-bit blocks, tiles.
+    """dense1 and dense2 on every bit (pair, both orders), dense1 and x with no or one control: runs, register blocks, tiles.
 
     n = 13 makes runs longer than RUN_AMPLITUDES at the top bits; n <= 3 gives
     shards smaller than one chunk.
@@ -160,35 +160,6 @@ def test_one_and_two_qubit_sweeps_match_reference(n, precision):
             got = psi.astype(precision)
             kernels.permute(got, [bit], fast.permutation_of(x), cmask)
             assert np.array_equal(got, run_ops(n, [unitary_op(x, [bit], controls)], psi.copy()).astype(precision))
-
-@pytest.mark.skipif(fast.numba_kernels() is None, reason="numba kernels off or missing")
-@pytest.mark.parametrize("precision", ["complex128", "complex64"])
-@pytest.mark.parametrize("as_pair", [False, True])
-@pytest.mark.parametrize("n", [3, 4, 13])
-def test_bit2_blocks_match_reference_in_both_precisions(monkeypatch, n, precision, as_pair):
-    """The bit-2 block kernels (1q on bit 2, alone or as I ⊗ U on (2, 3); 2q on (0, 2), (1, 2), (2, 3)), forced on in both precisions, on random states.
-
-    Whatever precisions the dispatch picks them for, each kernel is checked in
-    both: n = 13 runs many chunks of RUN_AMPLITUDES, n = 3, 4 shards of one
-    block (smaller shards fall back to the runs or tiles).
-    """
-    monkeypatch.setattr(fast, "LOW_BIT2_1Q", frozenset({"complex128", "complex64"}))
-    monkeypatch.setattr(fast, "BIT2_AS_PAIR_1Q", frozenset({"complex128", "complex64"} if as_pair else ()))
-    monkeypatch.setattr(fast, "LOW_BIT2_2Q", {pair: frozenset({"complex128", "complex64"}) for pair in fast.LOW_BIT2_2Q})
-    kernels = fast.numba_kernels()
-    tol = 1e-12 if precision == "complex128" else 1e-5
-    for seed in range(3):  # random states and matrices: every other bit's value matters
-        psi = random_state(n, 40 + seed)
-        u1, u2 = random_unitary(1, 41 + seed), random_unitary(2, 42 + seed)
-        got = psi.astype(precision)
-        kernels.dense1(got, 2, u1, 0)
-        assert np.max(np.abs(got - run_ops(n, [unitary_op(u1, [2])], psi.copy()))) < tol
-        for a, b in ((0, 2), (2, 0), (1, 2), (2, 1), (2, 3), (3, 2)):
-            if max(a, b) < n:
-                got = psi.astype(precision)
-                kernels.dense2(got, a, b, u2, 0)
-                assert np.max(np.abs(got - run_ops(n, [unitary_op(u2, [a, b])], psi.copy()))) < tol, (a, b)
-
 
 def test_ranks_on_one_node_share_its_cores_for_numba_threads():
     numba = pytest.importorskip("numba")
@@ -253,3 +224,53 @@ def test_auto_variant_tiles_only_the_measured_winners():
     assert not uses("auto", (0,), False) and not uses("auto", (0, 1), False)  # 1-, 2-qubit kernels
     assert uses("tiled", (9, 10, 11), True) and uses("tiled", (0, 9), False) and not uses("tiled", (9,), False)
     assert not any(uses(v, (0, 1, 2), True) for v in ("fixed", "generic"))
+
+
+@pytest.mark.skipif(fast.numba_kernels() is None, reason="numba kernels off or missing")
+@pytest.mark.parametrize("precision", ["complex128", "complex64"])
+@pytest.mark.parametrize("n", [4, 5, 13])
+def test_block_kernels_match_reference(monkeypatch, n, precision):
+    """The register-block kernels, forced on for every case of ``block_plan`` in both precisions, on random states.
+
+    1- and 2-qubit gates on every bit (pair, both orders) that the blocks take:
+    targets and controls on bits 0-2 (one segment), or one target >= 3 and
+    the rest on bits 0-2 (two segments), with no, one or two controls on bits
+    0-2. n = 13 gives runs of RUN_AMPLITUDES (hi = 12) and many chunks; n = 4
+    a shard of one chunk (two blocks, one per stream), the smallest they take.
+    """
+    monkeypatch.setattr(fast, "BLOCK_KERNELS", {case: frozenset({"complex128", "complex64"})
+                                                for case in list(fast.BLOCK_KERNELS) + ["1q (hi)"]})
+    kernels = fast.numba_kernels()
+    tol = 1e-12 if precision == "complex128" else 1e-5
+    highs = [b for b in (3, 4, 12) if b < n]
+    calls = 0
+    for seed in range(2):
+        psi = random_state(n, 50 + seed)
+        u1, u2 = random_unitary(1, 51 + seed), random_unitary(2, 52 + seed)
+        for targets in [[b] for b in [0, 1, 2] + highs] + [[a, b] for a in range(3) for b in range(3) if a != b] \
+                + [pair for lo in range(3) for hi in highs for pair in ([lo, hi], [hi, lo])]:
+            free = [c for c in range(3) if c not in targets]
+            for controls in [[]] + [[c] for c in free] + ([free] if len(free) == 2 else []):
+                cmask = sum(1 << c for c in controls)
+                assert fast.block_plan(targets, cmask) is not None
+                u = u1 if len(targets) == 1 else u2
+                got = psi.astype(precision)
+                if len(targets) == 1:
+                    kernels.dense1(got, targets[0], u, cmask)
+                else:
+                    kernels.dense2(got, targets[0], targets[1], u, cmask)
+                want = run_ops(n, [unitary_op(u, targets, controls)], psi.copy())
+                assert np.max(np.abs(got - want)) < tol, (targets, controls)
+                calls += 1
+    assert calls > 0
+
+
+def test_block_plan_takes_only_gates_inside_its_blocks():
+    """Targets and controls on bits 0-2, or one target >= 3 with the rest on 0-2; nothing else."""
+    assert fast.block_plan([1], 0b100)[:4] == ("c1q (low)", 1, 1, 0)
+    assert fast.block_plan([0, 1], 0)[:3] == ("2q (0, 1)", 1, 3)
+    assert fast.block_plan([5, 1], 0b1)[:4] == ("c2q (hi)", 2, 2, 5)
+    assert fast.block_plan([3, 2], 0)[0] == "2q (2, 3)"
+    assert fast.block_plan([12], 0b1000) is None  # a control above the block
+    assert fast.block_plan([3, 12], 0) is None  # two targets above it
+    assert fast.block_plan([0, 1, 2], 0) is None  # k = 3

@@ -10,19 +10,25 @@ amplitude once:
 * on the CPU, numba ``prange`` loops (when numba is installed);
 * on the GPU, CuPy ``ElementwiseKernel`` s compiled at first use.
 
-On the CPU, 1-qubit dense gates (and controlled 1-qubit gates, ``x``, ``cx``,
-``ccx``) whose target and control bits are all >= 2, and 2-qubit dense gates
-on bits >= 3 (or on bit 0 or 1 — or 2, in complex128 — and a bit >= 4) sweep
-the shard once in *runs* of consecutive pairs (groups), the complex arithmetic written out on the real
-view in small inner functions the compiler vectorises; on bits 0 and 1 (and
-the pair 0, 1) without controls, in blocks of 4 or 8 reals.
+On the CPU, 1- and 2-qubit gates whose controls lie on bits 0-2 and whose
+targets do too, or all but one (any bit), run in *register blocks*: 8
+consecutive amplitudes (and the 8 at 2^hi further on for a target hi >= 3)
+are loaded as one vector, and the gate is a few in-register shuffles and
+packed multiply-adds with per-lane coefficients (the IR written with llvmlite
+in a numba intrinsic, :func:`_block_intrinsic`). 1-qubit dense gates (and
+controlled 1-qubit gates, ``x``, ``cx``, ``ccx``) whose target and control
+bits are all >= 2 otherwise, and 2-qubit dense gates on bits >= 3, sweep the
+shard once in *runs* of consecutive pairs (groups), the complex arithmetic
+written out on the real view in small inner functions the compiler vectorises.
 Everything else, and k-qubit dense blocks (k >= 3), runs in cache-sized
 *tiles*: the 2^k rows of J groups are gathered into split real/imaginary
 buffers, multiplied by the matrix in loops the compiler vectorises, and
 written back; other permutation matrices (controlled swaps, ``cx`` on the
 lowest bits) are copied row to row without arithmetic, touching only the rows
-that move. Controls are zeros inserted into the group index, so only the
-amplitudes whose controls are 1 are read.
+that move. In the runs and tiles, controls are zeros inserted into the group
+index, so only the amplitudes whose controls are 1 are read (the register
+blocks read and write every amplitude: with a control on bit 0-2, every cache
+line holds some whose controls are 1).
 
 Both implement the same contract and are checked against the generic kernels
 and the dense reference by the tests. ``DQSIM_FAST_KERNELS=0`` turns them off. The index arithmetic
@@ -33,6 +39,7 @@ inserts zero bits at the target positions: pair ``k`` of a 1-qubit gate on bit
 
 from __future__ import annotations
 
+import functools
 import os
 
 import numpy as np
@@ -43,8 +50,38 @@ def enabled() -> bool:
     return os.environ.get("DQSIM_FAST_KERNELS", "1") != "0"
 
 
+#: Reals of one block of the register-block kernels (:func:`_block_intrinsic`): 8 amplitudes.
+BLOCK_REALS = 16
+#: XOR masks of the partners of an amplitude for the one-segment block kernels: targets on bit
+#: 0, 1, 2 (1-qubit) and on bits (0, 1), (0, 2), (1, 2) (2-qubit); the index is the kernel's kind.
+BLOCK1_XS = ((0, 1), (0, 2), (0, 4), (0, 1, 2, 3), (0, 1, 4, 5), (0, 2, 4, 6))
+#: The same for two segments (bit 3 of a mask: the other segment, 2^hi away): targets hi; 0 and
+#: hi; 1 and hi; 2 and hi.
+BLOCK2_XS = ((0, 8), (0, 1, 8, 9), (0, 2, 8, 10), (0, 4, 8, 12))
+
+
+def _block_terms(num_segments: int, xs) -> tuple:
+    """``(output segment, input segment, lane mask)`` of each coefficient row of a block kernel.
+
+    Row ``t`` adds ``W[t] * in_i[j ^ mask]`` to ``out_o[j]`` for every lane j of the
+    ``BLOCK_REALS`` reals; the mask is twice the amplitude mask (re, im interleaved), with 1
+    added for the row that takes the other part.
+
+    Examples:
+        >>> _block_terms(1, (0, 4))
+        ((0, 0, 0), (0, 0, 1), (0, 0, 8), (0, 0, 9))
+        >>> _block_terms(2, (0, 8))[2:4]
+        ((0, 1, 0), (0, 1, 1))
+    """
+    return tuple((o, o ^ (x >> 3), (2 * (x & 7)) ^ r) for o in range(num_segments) for x in xs for r in (0, 1))
+
+
 try:
     import numba as _numba
+    from llvmlite import ir as _ir
+    from numba import types as _types
+    from numba.core import cgutils as _cgutils
+    from numba.extending import intrinsic as _intrinsic
 except ImportError:  # the CPU falls back to the generic kernels
     _numba = None
 
@@ -139,50 +176,6 @@ if _numba is not None:
             _swap_run(f[2 * i0 : 2 * (i0 + size_l)], f[2 * (i0 + stride) : 2 * (i0 + stride + size_l)])
 
     @_numba.njit(cache=True, boundscheck=False, fastmath={"contract"})
-    def _pairs_bit0(g, a_r, a_i, b_r, b_i, c_r, c_i, d_r, d_i):
-        # Pairs (2p, 2p+1): four consecutive reals each.
-        for p in range(g.size >> 2):
-            o = 4 * p
-            g[o], g[o + 1], g[o + 2], g[o + 3] = _mat2(
-                a_r, a_i, b_r, b_i, c_r, c_i, d_r, d_i, g[o], g[o + 1], g[o + 2], g[o + 3])
-
-    @_numba.njit(cache=True, boundscheck=False, fastmath={"contract"})
-    def _pairs_bit1(g, a_r, a_i, b_r, b_i, c_r, c_i, d_r, d_i):
-        # Pairs (4p, 4p+2) and (4p+1, 4p+3): eight consecutive reals each p.
-        for p in range(g.size >> 3):
-            for j in range(2):
-                o = 8 * p + 2 * j
-                g[o], g[o + 1], g[o + 4], g[o + 5] = _mat2(
-                    a_r, a_i, b_r, b_i, c_r, c_i, d_r, d_i, g[o], g[o + 1], g[o + 4], g[o + 5])
-
-    @_numba.njit(cache=True, boundscheck=False, fastmath={"contract"})
-    def _pairs_bit2(g, a_r, a_i, b_r, b_i, c_r, c_i, d_r, d_i):
-        # Pairs (8p+j, 8p+4+j), j = 0..3: sixteen consecutive reals each p, taken as two slices
-        # of 8. Compiles to scalar code, but indexing ``g`` directly, or loading the 16 reals
-        # into locals, measured 2x slower (n = 24, 2026-12-04, numba 0.68: 0.30 against 0.73 of
-        # a copy in complex128); complex64 goes through BIT2_AS_PAIR_1Q instead.
-        for p in range(g.size >> 4):
-            x = g[16 * p : 16 * p + 8]
-            y = g[16 * p + 8 : 16 * p + 16]
-            for j in range(4):
-                x[2 * j], x[2 * j + 1], y[2 * j], y[2 * j + 1] = _mat2(
-                    a_r, a_i, b_r, b_i, c_r, c_i, d_r, d_i, x[2 * j], x[2 * j + 1], y[2 * j], y[2 * j + 1])
-
-    @_numba.njit(parallel=True, cache=True, boundscheck=False)
-    def _numba_dense1_low(f, bit, m_re, m_im, run):
-        # A 2x2 matrix on bit 0, 1 or 2, in chunks of ``run`` amplitudes (a power of two >= 8).
-        a_r, a_i, b_r, b_i = m_re[0, 0], m_im[0, 0], m_re[0, 1], m_im[0, 1]
-        c_r, c_i, d_r, d_i = m_re[1, 0], m_im[1, 0], m_re[1, 1], m_im[1, 1]
-        for c in _numba.prange((f.size >> 1) // run):
-            g = f[2 * c * run : 2 * (c + 1) * run]
-            if bit == 0:
-                _pairs_bit0(g, a_r, a_i, b_r, b_i, c_r, c_i, d_r, d_i)
-            elif bit == 1:
-                _pairs_bit1(g, a_r, a_i, b_r, b_i, c_r, c_i, d_r, d_i)
-            else:
-                _pairs_bit2(g, a_r, a_i, b_r, b_i, c_r, c_i, d_r, d_i)
-
-    @_numba.njit(cache=True, boundscheck=False, fastmath={"contract"})
     def _quad_run(x0, x1, x2, x3, m_re, m_im):
         # (x0, x1, x2, x3) <- m (x0, x1, x2, x3) on runs of interleaved complex numbers.
         c = _coefs4(m_re, m_im)
@@ -231,124 +224,127 @@ if _numba is not None:
         for c in _numba.prange(a.size // run):
             _permute4(a[c * run : (c + 1) * run], s0, s1, s2, s3)
 
-    @_numba.njit(cache=True, boundscheck=False, fastmath={"contract"})
-    def _quad_run_lo0(a, b, m_re, m_im):
-        # Groups on bits 0 and hi: ``a`` holds rows 0 and 1 of consecutive groups interleaved
-        # (amplitudes 2j, 2j+1), ``b`` rows 2 and 3 (the same, 2^hi further on).
-        c = _coefs4(m_re, m_im)
-        for j in range(a.size >> 2):
-            o = 4 * j
-            a[o], a[o + 1], a[o + 2], a[o + 3], b[o], b[o + 1], b[o + 2], b[o + 3] = _mat4(
-                c, a[o], a[o + 1], a[o + 2], a[o + 3], b[o], b[o + 1], b[o + 2], b[o + 3])
+    # Gates whose targets and controls lie on bits 0-2, or on bits 0-2 and one bit hi >= 3, as
+    # a few vector multiply-adds on blocks of 8 amplitudes (16 reals) held in registers: the
+    # kernels above leave these cases scalar (the partners of an amplitude are 1 or 2
+    # amplitudes away) and numba/LLVM vectorise none of the loop forms tried
+    # (kernel_bench-vm-bit2-20261204.md). A block of 8 amplitudes (one "segment", or two, the
+    # second 2^hi further on) is loaded as one LLVM vector; the gate maps it to
+    #   out_s = sum over partners x and parts r of W[s, x, r] * shuffle(in_{s ^ (x >> 3)}, j -> j ^ (2 (x & 7) ^ r)),
+    # where x runs over the XOR masks of the target bits (bit 3 of x is the segment), the
+    # shuffle with r = 1 swaps re and im of each amplitude, and W (computed once per gate by
+    # _block_coefficients) holds per lane the matrix entry's real part (r = 0) or its imaginary
+    # part with the sign of the complex product (r = 1), 1 on the diagonal and 0 elsewhere where
+    # a control is 0. The IR is written here (llvmlite): shufflevector with constant masks and
+    # llvm.fma on <16 x double> / <16 x float>, which the backend lowers to in-register
+    # permutes and packed FMAs.
 
-    @_numba.njit(inline="always")
-    def _quad_blocks(a, b, c, h):
-        # Groups on bits lo (1 or 2, h = 2^lo) and hi: in ``a``, blocks of 2h amplitudes (row 0
-        # of h groups, then row 1 of the same h); ``b`` rows 2 and 3 alike, 2^hi further on.
-        for u in range(a.size // (4 * h)):
-            for v in range(h):
-                o = 4 * h * u + 2 * v
-                q = o + 2 * h
-                a[o], a[o + 1], a[q], a[q + 1], b[o], b[o + 1], b[q], b[q + 1] = _mat4(
-                    c, a[o], a[o + 1], a[q], a[q + 1], b[o], b[o + 1], b[q], b[q + 1])
+    def _block_intrinsic(num_segments, xs):
+        """An intrinsic ``blocks(f, start, step, count, stride, w)``: ``count`` blocks of
+        ``BLOCK_REALS`` reals of ``f``, ``stride`` reals apart from real index ``start`` (segment
+        s at ``start + s * step``), each replaced by the combination above with the coefficient
+        rows ``w`` (float array, ``len(_block_terms(num_segments, xs))`` x ``BLOCK_REALS``, C
+        order). With every mask of ``xs`` below 8, the segments are independent streams."""
+        terms = _block_terms(num_segments, xs)
 
-    @_numba.njit(cache=True, boundscheck=False, fastmath={"contract"})
-    def _quad_run_lo1(a, b, m_re, m_im):
-        _quad_blocks(a, b, _coefs4(m_re, m_im), 2)
+        @_intrinsic
+        def blocks(typingctx, f, start, step, count, stride, w):
+            sig = _types.void(f, _types.int64, _types.int64, _types.int64, _types.int64, w)
 
-    @_numba.njit(cache=True, boundscheck=False, fastmath={"contract"})
-    def _quad_run_lo2(a, b, m_re, m_im):
-        _quad_blocks(a, b, _coefs4(m_re, m_im), 4)
+            def codegen(context, builder, signature, args):
+                f_val, start_v, step_v, count_v, stride_v, w_val = args
+                data = context.make_array(signature.args[0])(context, builder, f_val).data
+                coefs = context.make_array(signature.args[5])(context, builder, w_val).data
+                double = signature.args[0].dtype == _types.float64
+                align = 8 if double else 4
+                vty = _ir.VectorType(_ir.DoubleType() if double else _ir.FloatType(), BLOCK_REALS)
+                i64 = _ir.IntType(64)
+                fma = _cgutils.get_or_insert_function(
+                    builder.module, _ir.FunctionType(vty, [vty, vty, vty]),
+                    "llvm.fma.v%d%s" % (BLOCK_REALS, "f64" if double else "f32"))
+                wv = [builder.load(builder.bitcast(builder.gep(coefs, [_ir.Constant(i64, t * BLOCK_REALS)]),
+                                                   vty.as_pointer()), align=align) for t in range(len(terms))]
+                with _cgutils.for_range(builder, count_v) as loop:
+                    base = builder.add(start_v, builder.mul(loop.index, stride_v))
+                    offsets = [base] + [builder.add(base, builder.mul(step_v, _ir.Constant(i64, s)))
+                                        for s in range(1, num_segments)]
+                    ptrs = [builder.bitcast(builder.gep(data, [o]), vty.as_pointer()) for o in offsets]
+                    ins = [builder.load(p, align=align) for p in ptrs]
+                    moved = {}
+                    outs = [None] * num_segments
+                    for t, (o, i, mask) in enumerate(terms):
+                        if (i, mask) not in moved:
+                            moved[i, mask] = ins[i] if mask == 0 else builder.shuffle_vector(
+                                ins[i], _ir.Constant(vty, _ir.Undefined),
+                                _ir.Constant(_ir.VectorType(_ir.IntType(32), BLOCK_REALS),
+                                             [j ^ mask for j in range(BLOCK_REALS)]))
+                        x = moved[i, mask]
+                        outs[o] = builder.fmul(wv[t], x) if outs[o] is None else builder.call(fma, [wv[t], x, outs[o]])
+                    for s in range(num_segments):
+                        builder.store(outs[s], ptrs[s], align=align)
+                return context.get_dummy_value()
 
-    @_numba.njit(parallel=True, cache=True, boundscheck=False)
-    def _numba_dense2_mixed(f, lo, hi, m_re, m_im, run):
-        # A 4x4 matrix on bits lo (0, 1 or 2) and hi >= 4, rows in the order 0, 2^lo, 2^hi,
-        # 2^lo + 2^hi: runs of 2L consecutive amplitudes below 2^hi (the rows 0 and 1 of L
-        # consecutive groups) and the 2L amplitudes 2^hi further on, L = min(2^(hi-1), run).
-        s_hi = 1 << hi
-        size_l = min(s_hi >> 1, run)
-        num_runs = (f.size >> 3) // size_l
-        for r in _numba.prange(num_runs):
-            k0 = r * size_l
-            i0 = ((k0 >> lo) << (lo + 1)) | (k0 & ((1 << lo) - 1))
-            i0 = ((i0 >> hi) << (hi + 1)) | (i0 & (s_hi - 1))
-            a = f[2 * i0 : 2 * (i0 + 2 * size_l)]
-            b = f[2 * (i0 + s_hi) : 2 * (i0 + s_hi + 2 * size_l)]
-            if lo == 0:
-                _quad_run_lo0(a, b, m_re, m_im)
-            elif lo == 1:
-                _quad_run_lo1(a, b, m_re, m_im)
-            else:
-                _quad_run_lo2(a, b, m_re, m_im)
+            return sig, codegen
 
-    @_numba.njit(cache=True, boundscheck=False, fastmath={"contract"})
-    def _quads_bits01(g, m_re, m_im):
-        # Groups of four consecutive amplitudes (bits 0 and 1): eight consecutive reals each.
-        c = _coefs4(m_re, m_im)
-        for p in range(g.size >> 3):
-            o = 8 * p
-            g[o], g[o + 1], g[o + 2], g[o + 3], g[o + 4], g[o + 5], g[o + 6], g[o + 7] = _mat4(
-                c, g[o], g[o + 1], g[o + 2], g[o + 3], g[o + 4], g[o + 5], g[o + 6], g[o + 7])
+        return blocks
 
-    @_numba.njit(inline="always")
-    def _quads_low(g, c, s_lo, s_hi):
-        # Groups on bits lo < hi <= 3 (s_lo = 2^lo, s_hi = 2^hi, constants once inlined): in
-        # every block of 2 s_hi amplitudes, the groups based at 2 s_lo w + v (v < s_lo), rows
-        # base, base + s_lo, base + s_hi, base + s_hi + s_lo.
-        for p in range(g.size // (4 * s_hi)):
-            for w in range(s_hi // (2 * s_lo)):
-                for v in range(s_lo):
-                    o = 4 * s_hi * p + 2 * (2 * s_lo * w + v)
-                    q = o + 2 * s_lo
-                    r = o + 2 * s_hi
-                    t = r + 2 * s_lo
-                    g[o], g[o + 1], g[q], g[q + 1], g[r], g[r + 1], g[t], g[t + 1] = _mat4(
-                        c, g[o], g[o + 1], g[q], g[q + 1], g[r], g[r + 1], g[t], g[t + 1])
-
-    @_numba.njit(inline="always")
-    def _quads_halves(g, c, s_lo):
-        # Groups on bits lo (0 or 1, s_lo = 2^lo, a constant once inlined) and 2, in blocks of 8
-        # amplitudes taken as two slices of 4: ``a`` holds rows 0 and 1 of the block's two
-        # groups, ``b`` rows 2 and 3. Compiles to scalar code, but 0.44-0.52 of a copy at n = 26
-        # in complex128 against 0.28-0.29 indexing ``g`` directly (_quads_low) or the tiles.
-        for p in range(g.size >> 4):
-            a = g[16 * p : 16 * p + 8]
-            b = g[16 * p + 8 : 16 * p + 16]
-            for v in range(2):
-                o = 2 * ((v // s_lo) * 2 * s_lo + v % s_lo)
-                q = o + 2 * s_lo
-                a[o], a[o + 1], a[q], a[q + 1], b[o], b[o + 1], b[q], b[q + 1] = _mat4(
-                    c, a[o], a[o + 1], a[q], a[q + 1], b[o], b[o + 1], b[q], b[q + 1])
-
-    @_numba.njit(cache=True, boundscheck=False, fastmath={"contract"})
-    def _quads_bits02(g, m_re, m_im):
-        _quads_halves(g, _coefs4(m_re, m_im), 1)
-
-    @_numba.njit(cache=True, boundscheck=False, fastmath={"contract"})
-    def _quads_bits12(g, m_re, m_im):
-        _quads_halves(g, _coefs4(m_re, m_im), 2)
-
-    @_numba.njit(cache=True, boundscheck=False, fastmath={"contract"})
-    def _quads_bits23(g, m_re, m_im):
-        # Groups on bits 2 and 3 in blocks of 16 amplitudes, indexed on ``g``: the loop over 4
-        # amplitudes compiles to packed multiply-adds (four slices of 4 amplitudes instead:
-        # scalar, 0.49 against 0.79 of a copy at n = 24).
-        _quads_low(g, _coefs4(m_re, m_im), 4, 8)
+    # The one-segment kernels, as two independent streams (no mask of BLOCK1_XS reaches bit 3).
+    _blocks1_0 = _block_intrinsic(2, BLOCK1_XS[0])
+    _blocks1_1 = _block_intrinsic(2, BLOCK1_XS[1])
+    _blocks1_2 = _block_intrinsic(2, BLOCK1_XS[2])
+    _blocks1_01 = _block_intrinsic(2, BLOCK1_XS[3])
+    _blocks1_02 = _block_intrinsic(2, BLOCK1_XS[4])
+    _blocks1_12 = _block_intrinsic(2, BLOCK1_XS[5])
+    _blocks2_h = _block_intrinsic(2, BLOCK2_XS[0])
+    _blocks2_0h = _block_intrinsic(2, BLOCK2_XS[1])
+    _blocks2_1h = _block_intrinsic(2, BLOCK2_XS[2])
+    _blocks2_2h = _block_intrinsic(2, BLOCK2_XS[3])
 
     @_numba.njit(parallel=True, cache=True, boundscheck=False)
-    def _numba_dense2_low(f, lo, hi, m_re, m_im, run):
-        # A 4x4 matrix on bits (lo, hi) = (0, 1), (0, 2), (1, 2) or (2, 3), rows in amplitude
-        # order, in chunks of ``run`` amplitudes (a power of two >= 16).
+    def _numba_blocks1(f, kind, w, run):
+        # The block kernel ``kind`` (an index of BLOCK1_XS) on every block of 8 amplitudes, in
+        # chunks of ``run`` amplitudes (a power of two >= 16), each swept as two streams: its
+        # halves side by side (w holds the coefficient rows twice). Measured at n = 26 (one
+        # process, CPU time against a copy, 2026-12-05): 0.80-0.85 against 0.68-0.72 for one
+        # stream on bits (0, 1); four streams 0.74 / 1.01 in complex128 / complex64.
+        count = run // BLOCK_REALS
         for c in _numba.prange((f.size >> 1) // run):
-            g = f[2 * c * run : 2 * (c + 1) * run]
-            if hi == 1:
-                _quads_bits01(g, m_re, m_im)
-            elif lo == 0:
-                _quads_bits02(g, m_re, m_im)
-            elif lo == 1:
-                _quads_bits12(g, m_re, m_im)
+            start = 2 * c * run
+            if kind == 0:
+                _blocks1_0(f, start, run, count, BLOCK_REALS, w)
+            elif kind == 1:
+                _blocks1_1(f, start, run, count, BLOCK_REALS, w)
+            elif kind == 2:
+                _blocks1_2(f, start, run, count, BLOCK_REALS, w)
+            elif kind == 3:
+                _blocks1_01(f, start, run, count, BLOCK_REALS, w)
+            elif kind == 4:
+                _blocks1_02(f, start, run, count, BLOCK_REALS, w)
             else:
-                _quads_bits23(g, m_re, m_im)
+                _blocks1_12(f, start, run, count, BLOCK_REALS, w)
+
+    @_numba.njit(parallel=True, cache=True, boundscheck=False)
+    def _numba_blocks2(f, kind, hi, w, run):
+        # The two-segment block kernel ``kind`` (an index of BLOCK2_XS), segments 2^hi apart
+        # (hi >= 3): runs of L = min(2^hi, run) consecutive amplitudes whose bit hi is 0 and the
+        # L amplitudes 2^hi further on; for hi = 3, chunks of ``run`` amplitudes instead (L =
+        # run / 2), a segment's blocks every 16 amplitudes (one block per run was 0.69-0.73 of a
+        # copy at n = 26 on bits (2, 3) in complex128).
+        s_hi = 1 << hi
+        size_l = run >> 1 if hi == 3 else min(s_hi, run)
+        stride = 2 * BLOCK_REALS if hi == 3 else BLOCK_REALS
+        count = (2 * size_l) // BLOCK_REALS
+        for r in _numba.prange((f.size >> 1) // (2 * size_l)):
+            k0 = r * size_l
+            start = 2 * (((k0 >> hi) << (hi + 1)) | (k0 & (s_hi - 1)))
+            if kind == 0:
+                _blocks2_h(f, start, 2 * s_hi, count, stride, w)
+            elif kind == 1:
+                _blocks2_0h(f, start, 2 * s_hi, count, stride, w)
+            elif kind == 2:
+                _blocks2_1h(f, start, 2 * s_hi, count, stride, w)
+            else:
+                _blocks2_2h(f, start, 2 * s_hi, count, stride, w)
 
     @_numba.njit(parallel=True, cache=True)
     def _numba_diagonal(psi, bits, d, cmask):
@@ -601,25 +597,107 @@ def _split_matrix(matrix: np.ndarray, real_dtype) -> tuple[np.ndarray, np.ndarra
     return np.ascontiguousarray(m.real, dtype=real_dtype), np.ascontiguousarray(m.imag, dtype=real_dtype)
 
 
-#: Precisions in which an uncontrolled 1-qubit gate on bit 2 runs in blocks of 8 amplitudes
-#: (:func:`_numba_dense1_low`) rather than runs of 4 pairs (:func:`_numba_dense1_runs`), unless
-#: :data:`BIT2_AS_PAIR_1Q` takes it: both measured faster (n = 26, one process, CPU time against
-#: a copy, 2026-12-04: 0.62-0.73 against 0.56-0.66 in complex128, 0.43-0.45 against 0.34-0.35 in
-#: complex64; bench/results/kernel_bench-vm-bit2-20261204.md).
-LOW_BIT2_1Q = frozenset({"complex128", "complex64"})
-#: Precisions in which an uncontrolled 1-qubit gate U on bit 2 runs as the 2-qubit gate I ⊗ U on
-#: bits (2, 3) (:func:`_quads_bits23`, whose loop over 4 amplitudes the compiler vectorises;
-#: :func:`_pairs_bit2` compiles to scalar code): complex64 0.71 against 0.51 (n = 26, one process,
-#: CPU time against a copy, A/B in one process, 2026-12-04); complex128 0.72 against 0.71, not
-#: faster, so it keeps :func:`_pairs_bit2` (half the multiply-adds).
-BIT2_AS_PAIR_1Q = frozenset({"complex64"})
-#: Per pair of bits (lo, hi), the precisions in which an uncontrolled 2-qubit gate on them runs
-#: in blocks of 8 or 16 amplitudes (:func:`_numba_dense2_low`) rather than the tiles of ``dense``,
-#: where measured faster (same runs): (2, 3) 0.68-0.72 against 0.31-0.32 (complex128), 0.62-0.63
-#: against 0.23 (complex64); (0, 2) and (1, 2) 0.44-0.52 against 0.27-0.32 in complex128, but
-#: 0.24 = 0.24 in complex64 (not examined why; those loops run over 2 amplitudes, (2, 3)'s over 4).
-LOW_BIT2_2Q = {(0, 2): frozenset({"complex128"}), (1, 2): frozenset({"complex128"}),
-               (2, 3): frozenset({"complex128", "complex64"})}
+def _xor_masks(masks) -> tuple:
+    """Every XOR (here: sum) of a subset of the distinct bit ``masks``, sorted."""
+    out = [0]
+    for m in masks:
+        out = out + [v | m for v in out]
+    return tuple(sorted(out))
+
+
+def block_plan(bits, cmask: int):
+    """``(case, num_segments, kind, hi, gate_bits)`` when a gate on local ``bits`` with controls ``cmask`` fits the block kernels, else ``None``.
+
+    They take 1- and 2-qubit gates whose targets and controls lie on bits 0-2
+    (one segment), or whose controls and all targets but one (``hi`` >= 3)
+    do (two segments). ``gate_bits``: the targets in the matrix's order, in
+    block coordinates (``hi`` as 3). ``case`` names the entry of
+    :data:`BLOCK_KERNELS` that says in which precisions the dispatch uses them.
+
+    Examples:
+        >>> block_plan([2, 0], 0)
+        ('2q (0, 2)', 1, 4, 0, (2, 0))
+        >>> block_plan([12], 0b1)
+        ('c1q (hi)', 2, 0, 12, (3,))
+        >>> block_plan([12, 2], 0)
+        ('2q (2, hi)', 2, 3, 12, (3, 2))
+        >>> block_plan([3, 4], 0) is None
+        True
+    """
+    return _block_plan(tuple(int(b) for b in bits), int(cmask))
+
+
+@functools.lru_cache(maxsize=1024)
+def _block_plan(bits: tuple, cmask: int):
+    bits = list(bits)
+    if cmask >= 8 or len(bits) > 2:
+        return None
+    low = sorted(b for b in bits if b < 3)
+    high = [b for b in bits if b >= 3]
+    gate_bits = tuple(b if b < 3 else 3 for b in bits)
+    if not high:
+        kind = BLOCK1_XS.index(_xor_masks([1 << b for b in low]))
+        if len(bits) == 1:
+            case = f"1q ({bits[0]})" if not cmask else "c1q (low)"
+        else:
+            case = f"2q ({low[0]}, {low[1]})" if not cmask else "c2q (low)"
+        return case, 1, kind, 0, gate_bits
+    if len(high) > 1:
+        return None
+    kind = BLOCK2_XS.index(_xor_masks([1 << b for b in low] + [8]))
+    if len(bits) == 1:
+        return ("c1q (hi)" if cmask else "1q (hi)"), 2, kind, high[0], gate_bits
+    hi = "3" if high[0] == 3 else "hi"
+    return (f"2q ({low[0]}, {hi})" if not cmask else "c2q (hi)"), 2, kind, high[0], gate_bits
+
+
+@functools.lru_cache(maxsize=256)
+def _block_layout(num_segments: int, kind: int, gate_bits: tuple, cmask: int) -> np.ndarray:
+    """Where each coefficient of a block kernel comes from: per row and lane of ``W``, an index
+    into ``[v, -v, 0, 1]``, ``v`` the ``d x d`` matrix as reals (re, im interleaved, row-major).
+
+    A lane takes the entry (row of its amplitude, row of the partner) — its real part, or for
+    the rows that take the other part the imaginary part, negated on real lanes — where the
+    controls are 1, and the identity's entry (1 for the amplitude itself, else 0) elsewhere.
+    """
+    d = 1 << len(gate_bits)
+    terms = _block_terms(num_segments, (BLOCK1_XS if num_segments == 1 else BLOCK2_XS)[kind])
+    out_seg = np.array([t[0] for t in terms], dtype=np.int64)[:, None]
+    x = np.array([((t[0] ^ t[1]) << 3) | (t[2] >> 1) for t in terms], dtype=np.int64)[:, None]
+    imag = np.array([t[2] & 1 for t in terms], dtype=bool)[:, None]
+    lane = np.arange(BLOCK_REALS, dtype=np.int64)[None, :]
+    amp = out_seg * (BLOCK_REALS // 2) + lane // 2
+
+    def row(v):
+        return sum(((v >> b) & 1) << j for j, b in enumerate(gate_bits))
+
+    entry = 2 * (row(amp) * d + row(amp ^ x))  # the entry's real part in the matrix viewed as reals
+    index = np.where(imag, np.where(lane % 2 == 0, 2 * d * d, 0) + entry + 1, entry)
+    identity = np.where(imag | (x != 0), 4 * d * d, 4 * d * d + 1)
+    rows = np.where((amp & cmask) == cmask, index, identity)
+    # The one-segment kernels sweep two streams (_numba_blocks1), each with these rows.
+    return np.concatenate((rows, rows)) if num_segments == 1 else rows
+
+
+_ZERO_ONE = np.array([0.0, 1.0])
+
+
+def _block_coefficients(matrix: np.ndarray, plan, cmask: int, real_dtype) -> np.ndarray:
+    """The coefficient rows ``W`` of the block kernel of ``plan`` (:func:`block_plan`) for ``matrix``, controls ``cmask``."""
+    _case, num_segments, kind, _hi, gate_bits = plan
+    m = np.ascontiguousarray(matrix, dtype=np.complex128).reshape(-1).view(np.float64)
+    w = np.concatenate((m, -m, _ZERO_ONE))[_block_layout(num_segments, kind, gate_bits, cmask)]
+    return w if real_dtype == np.float64 else w.astype(real_dtype)
+
+
+#: The names of the precisions of the tables below, by dtype (``dtype.name`` takes microseconds).
+_PRECISION_NAMES = {np.dtype(np.complex128): "complex128", np.dtype(np.complex64): "complex64"}
+
+
+#: Per case of :func:`block_plan`, the precisions in which the dispatch takes the block kernels.
+BLOCK_KERNELS = {case: frozenset({"complex128", "complex64"}) for case in (
+    "1q (0)", "1q (1)", "1q (2)", "c1q (low)", "c1q (hi)", "2q (0, 1)", "2q (0, 2)", "2q (1, 2)",
+    "c2q (low)", "2q (0, hi)", "2q (1, hi)", "2q (2, hi)", "2q (0, 3)", "2q (1, 3)", "2q (2, 3)", "c2q (hi)")}
 
 #: Fewest amplitudes per block of the one-pass diagonal, as bits.
 MIN_DIAGONAL_BLOCK_BITS = 4
@@ -635,56 +713,57 @@ class NumbaKernels:
     #: faster than this kernel's full pass for cz, cp, t, rz on the dev VM (bench/results).
     use_for_diagonal = False
 
+    def _blocks(self, psi, bits, matrix: np.ndarray, cmask: int) -> bool:
+        """Apply the gate with the block kernels (:func:`_numba_blocks1`, :func:`_numba_blocks2`)
+        when :func:`block_plan` fits it and :data:`BLOCK_KERNELS` picks them for ``psi``'s
+        precision; False (nothing done) otherwise."""
+        plan = block_plan(bits, cmask)
+        if plan is None or _PRECISION_NAMES.get(psi.dtype) not in BLOCK_KERNELS.get(plan[0], ()) or psi.size < 16:
+            return False
+        _case, num_segments, kind, hi, _gate_bits = plan
+        w = _block_coefficients(matrix, plan, cmask, psi.real.dtype)
+        run = min(RUN_AMPLITUDES, psi.size)
+        if num_segments == 1:
+            _numba_blocks1(psi.view(psi.real.dtype), kind, w, run)
+        else:
+            _numba_blocks2(psi.view(psi.real.dtype), kind, hi, w, run)
+        return True
+
     def dense1(self, psi, bit: int, matrix: np.ndarray, cmask: int) -> None:
         """Apply a 2×2 matrix to local ``bit`` where all ``cmask`` bits are 1.
 
-        One sweep with no gather buffers: runs of consecutive pairs
-        (:func:`_numba_dense1_runs`) when the target and the controls are all
-        bits >= 2; blocks of 4, 8 or 16 reals for an uncontrolled gate on bit
-        0, 1 or 2 (:func:`_numba_dense1_low`; bit 2 in the precisions of
-        :data:`LOW_BIT2_1Q`, or as I ⊗ U on bits (2, 3) in those of
-        :data:`BIT2_AS_PAIR_1Q`); otherwise (a control on bit 0 or 1, or a
-        controlled gate on them) the tiles of :meth:`dense`, which touch only
-        the amplitudes whose controls are 1.
+        One sweep with no gather buffers: the register blocks
+        (:meth:`_blocks`) when the controls lie on bits 0-2 and the target
+        too, or the target on a bit >= 3 under such controls; runs of
+        consecutive pairs (:func:`_numba_dense1_runs`) when the target and the
+        controls are all bits >= 2; otherwise (a control on bit 0 or 1 with
+        others >= 3, shards of fewer than 8 amplitudes) the tiles of
+        :meth:`dense`, which touch only the amplitudes whose controls are 1.
         """
+        if self._blocks(psi, [bit], matrix, cmask):
+            return
         ins_bits = _inserted_bits([bit], cmask)
-        if ins_bits[0] < 2 and cmask:
+        if ins_bits[0] < 2:
             self.dense(psi, [bit], matrix, cmask)
             return
-        run = min(RUN_AMPLITUDES, psi.size)
-        if bit == 2 and not cmask and psi.dtype.name in BIT2_AS_PAIR_1Q and psi.size >= 16:
-            # As the 4x4 matrix I ⊗ U on bits (2, 3): that block kernel is vectorised, this one's not.
-            m_re, m_im = _split_matrix(np.kron(np.eye(2), np.asarray(matrix)), psi.real.dtype)
-            _numba_dense2_low(psi.view(psi.real.dtype), 2, 3, m_re, m_im, run)
-            return
         m_re, m_im = _split_matrix(matrix, psi.real.dtype)
-        low = ins_bits[0] < 2 or (bit == 2 and not cmask and psi.dtype.name in LOW_BIT2_1Q and psi.size >= 8)
-        if not low:
-            _numba_dense1_runs(psi.view(psi.real.dtype), bit, ins_bits, cmask, m_re, m_im, run)
-        else:
-            _numba_dense1_low(psi.view(psi.real.dtype), bit, m_re, m_im, run)
+        _numba_dense1_runs(psi.view(psi.real.dtype), bit, ins_bits, cmask, m_re, m_im, min(RUN_AMPLITUDES, psi.size))
 
     def dense2(self, psi, bit_a: int, bit_b: int, matrix: np.ndarray, cmask: int) -> None:
         """Apply a 4×4 matrix (index bit 0 = ``bit_a``) where all ``cmask`` bits are 1.
 
-        Without controls: runs of consecutive groups when both bits are >= 3
-        (:func:`_numba_dense2_runs`) or one is 0 or 1 (2 in complex128) and the
-        other >= 4 (:func:`_numba_dense2_mixed`); on bits (0, 1), and on
-        (0, 2), (1, 2), (2, 3) in the precisions of :data:`LOW_BIT2_2Q`, blocks
-        of 4, 8 or 16 amplitudes (:func:`_numba_dense2_low`). Otherwise
-        (controls, the other pairs below 4, or bit 2 and a bit >= 4 in
-        complex64) the tiles of :meth:`dense`:
-        runs of 4 groups were measured slower than the tiles (2026-12-04, n = 26:
-        bits (2, 13) 0.21 against 0.30 of a copy in complex128, 0.13 against 0.36
-        in complex64). The mixed sweep on bit 2 measured (n = 25, one process,
-        CPU time, load 7) 0.42-0.48 of a copy against the tiles' 0.27-0.28 for
-        bits (2, 12) and (2, 24) in complex128, but 0.28 = 0.28 in complex64
-        and below the tiles for (2, 3).
+        The register blocks (:meth:`_blocks`) when the controls lie on bits
+        0-2 and so does one target at least (the other may be any bit);
+        without controls, runs of consecutive groups when both bits are >= 3
+        (:func:`_numba_dense2_runs`); otherwise the tiles of :meth:`dense`
+        (runs of 4 groups were measured slower than the tiles, 2026-12-04,
+        n = 26: bits (2, 13) 0.21 against 0.30 of a copy in complex128, 0.13
+        against 0.36 in complex64).
         """
+        if self._blocks(psi, [bit_a, bit_b], matrix, cmask):
+            return
         lo, hi = sorted((bit_a, bit_b))
-        mixed = hi >= 4 and (lo < 2 or (lo == 2 and psi.dtype == np.complex128))
-        low = (lo, hi) == (0, 1) or (psi.dtype.name in LOW_BIT2_2Q.get((lo, hi), ()) and psi.size >= 16)
-        if cmask or not (lo >= 3 or mixed or low):
+        if cmask or lo < 3:
             self.dense(psi, [bit_a, bit_b], matrix, cmask)
             return
         m = np.asarray(matrix)
@@ -692,13 +771,7 @@ class NumbaKernels:
             order = [0, 2, 1, 3]
             m = m[np.ix_(order, order)]
         m_re, m_im = _split_matrix(m, psi.real.dtype)
-        run = min(RUN_AMPLITUDES, psi.size)
-        if lo >= 3:
-            _numba_dense2_runs(psi.view(psi.real.dtype), lo, hi, m_re, m_im, run)
-        elif mixed:
-            _numba_dense2_mixed(psi.view(psi.real.dtype), lo, hi, m_re, m_im, run)
-        else:
-            _numba_dense2_low(psi.view(psi.real.dtype), lo, hi, m_re, m_im, run)
+        _numba_dense2_runs(psi.view(psi.real.dtype), lo, hi, m_re, m_im, min(RUN_AMPLITUDES, psi.size))
 
     def diagonal(self, psi, bits, diag: np.ndarray, cmask: int) -> None:
         """Multiply by a diagonal on local ``bits`` (index bit j = ``bits[j]``)."""
