@@ -1549,7 +1549,7 @@ class Simulator:
         cpu_budget_s = EXCHANGE_CPU_S if self.comm.size > 1 else None
         budget = EVENTS_PER_EXCHANGE if self.comm.size > 1 and cpu_budget_s is None else EVENTS_PER_EXCHANGE_ONE_RANK
         pipelined = PIPELINED_EXCHANGE and self.comm.size > 1
-        # pipelined: the exchange in flight, and how far this rank may run while it is (see _run_in_flight)
+        # pipelined: the exchange in flight, and how far this rank may run while it is (see run)
         posted, flight_limit = (self._post_exchange() if pipelined else None), -math.inf
         while True:
             if posted is None:
