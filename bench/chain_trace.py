@@ -34,8 +34,11 @@ counts, and with every event at its kind's median cost (no timing noise);
 the windows are grouped by their number of events. Beside it, *schedule
 models* on the trace (:func:`schedule_models`): the engine's lockstep rule
 for each event budget and each CPU budget (``--exchange-cpu-ms``, default
-2 ms), and an asynchronous schedule (promises seen at once), the bound for
-any conservative engine with this lookahead. ``--exchange-cpu-ms`` also
+2 ms), the same with each exchange overlapped by events (``pipelined``, the
+engine's ``PIPELINED_EXCHANGE``), and an asynchronous schedule (promises
+seen at once), the bound for any conservative engine with this lookahead;
+``--model-latency-ms`` adds a wall time per exchange. ``--trace-file`` keeps
+the traces for the next call. ``--exchange-cpu-ms`` also
 replays the engine with ``EXCHANGE_CPU_S`` at those budgets.
 
 Placements: ``contiguous`` (today's blocks), ``cyclicB`` (blocks of ``B``
@@ -148,7 +151,7 @@ def window_balance(events: list, ranks: list[int], num_ranks: int, window_ps: in
 
 
 def schedule_models(events: list, ranks: list[int], num_ranks: int, dist_ps: list[list[int]], budgets: list[int],
-                    cpu_budgets_s: list[float]) -> dict:
+                    cpu_budgets_s: list[float], latency_s: float = 0.0) -> dict:
     """Event time of the busier rank under model schedules, over one rank's, from the trace alone.
 
     Every rank runs its events in ``(time, node)`` order with the traced
@@ -161,10 +164,21 @@ def schedule_models(events: list, ranks: list[int], num_ranks: int, dist_ps: lis
       horizon from the others' state at the exchange and runs events below
       it, at most ``budget`` of them (or, for ``cpu:S``, until it has spent
       ``S`` s, at least one event); the iteration lasts as long as the
-      busier rank. Exchanges cost nothing here.
+      busier rank, plus ``latency_s``.
+    * ``pipelined``: the engine with ``PIPELINED_EXCHANGE``. A rank runs
+      its budget below its horizon, *posts* the exchange (the others'
+      horizons come from what it has run by then), keeps running events
+      below the same horizon while the exchange is in flight (``pipelined
+      again``: at most the budget once more), and completes it when the
+      last rank has posted (``+ latency_s``), finishing the event it is in;
+      then its new horizon comes from the posted states. Ranks keep their
+      own clocks; the result is the latest rank's finish.
     * ``async``: no iterations; a rank runs its next event as soon as the
       others' progress allows (promises seen at once): the bound for any
       conservative engine with this lookahead.
+
+    Exchanges cost no CPU here (their own work, ~0.1 ms each on the chain,
+    is the same in every schedule per exchange).
 
     Args:
         events: ``(node, time_ps, cost_s)`` of every traced event.
@@ -172,9 +186,11 @@ def schedule_models(events: list, ranks: list[int], num_ranks: int, dist_ps: lis
         num_ranks: ranks of the placement.
         dist_ps: ``dist_ps[n][r]``, the least link delay from node ``n`` to rank ``r``.
         budgets: event budgets to model; cpu_budgets_s: CPU budgets, s.
+        latency_s: wall time from the last rank's arrival to the end of an exchange, s.
 
     Returns:
-        ``{"lockstep 64": (ratio, iterations), ..., "lockstep cpu:0.002": ..., "async": (ratio, None)}``.
+        ``{"lockstep 64": (ratio, iterations), ..., "lockstep cpu:0.002": ..., "pipelined 64": ...,
+        "pipelined again 64": ..., "async": (ratio, None)}``.
     """
     lists: list[list] = [[] for _ in range(num_ranks)]
     for node, time_ps, cost in events:
@@ -209,7 +225,7 @@ def schedule_models(events: list, ranks: list[int], num_ranks: int, dist_ps: lis
                     spent[r] += lists[r][done[r]][2]
                     done[r] += 1
                     count += 1
-            elapsed += max(spent)
+            elapsed += max(spent) + latency_s
             iterations += 1
         return elapsed / total, iterations
 
@@ -228,8 +244,40 @@ def schedule_models(events: list, ranks: list[int], num_ranks: int, dist_ps: lis
                     finish[r] = None
                     done[r] += 1
 
+    def pipelined(budget: float, cpu_s: float, again: bool) -> tuple[float, int]:
+        done, clock, iterations = [0] * num_ranks, [0.0] * num_ranks, 0
+        limits = [horizon(r, done) for r in range(num_ranks)]
+        while any(done[r] < len(lists[r]) for r in range(num_ranks)):
+            posted, posted_at = [0] * num_ranks, [0.0] * num_ranks
+            for r in range(num_ranks):  # before posting: the budget, below the horizon of the last exchange
+                now, count, spent, events = clock[r], 0, 0.0, lists[r]
+                while (done[r] < len(events) and count < budget and events[done[r]][0] < limits[r]
+                       and (count == 0 or spent < cpu_s)):
+                    now += events[done[r]][2]
+                    spent += events[done[r]][2]
+                    done[r] += 1
+                    count += 1
+                posted[r], posted_at[r] = done[r], now
+            complete = max(posted_at) + latency_s
+            for r in range(num_ranks):  # in flight: the same horizon, until the exchange completes
+                now, count, spent, events = posted_at[r], 0, 0.0, lists[r]
+                while (done[r] < len(events) and now < complete and events[done[r]][0] < limits[r]
+                       and (not again or (count < budget and (count == 0 or spent < cpu_s)))):
+                    now += events[done[r]][2]
+                    spent += events[done[r]][2]
+                    done[r] += 1
+                    count += 1
+                clock[r] = max(now, complete)
+            limits = [horizon(r, posted) for r in range(num_ranks)]
+            iterations += 1
+        return max(clock) / total, iterations
+
     out = {f"lockstep {budget}": lockstep(budget, math.inf) for budget in budgets}
     out.update({f"lockstep cpu:{cpu_s:g}": lockstep(math.inf, cpu_s) for cpu_s in cpu_budgets_s})
+    for again in (False, True):
+        name = "pipelined" + (" again" if again else "")
+        out.update({f"{name} {budget}": pipelined(budget, math.inf, again) for budget in budgets})
+        out.update({f"{name} cpu:{cpu_s:g}": pipelined(math.inf, cpu_s, again) for cpu_s in cpu_budgets_s})
     out["async"] = (asynchronous(), None)
     return out
 
@@ -317,6 +365,8 @@ def replay_worker(args) -> int:
     placement = json.loads(Path(args.placement_file).read_text()) if args.placement_file else None
     simulator.EVENTS_PER_EXCHANGE = args.budget
     simulator.EXCHANGE_CPU_S = args.exchange_cpu_s
+    # the replay sums the lockstep's iterations (one exchange each, through _exchange)
+    simulator.PIPELINED_EXCHANGE = False
     clock = time.process_time
     ran: list = []                       # (iteration, key)
     exchanges: list = []                 # own CPU seconds of each exchange (before + after the alltoall)
@@ -406,10 +456,15 @@ def driver(args) -> int:
     me = [sys.executable, str(Path(__file__).resolve())]
     with tempfile.TemporaryDirectory() as tmp:
         traces = []
-        for repeat in range(args.trace_repeats):
+        if args.trace_file and Path(args.trace_file).exists():
+            traces = json.loads(Path(args.trace_file).read_text())
+            print(f"traces read from {args.trace_file}")
+        for repeat in range(len(traces), args.trace_repeats):
             out = Path(tmp) / f"trace{repeat}.json"
             _run([*me, "--trace-worker", "--out", str(out), *common], env, args.timeout_s)
             traces.append(json.loads(out.read_text()))
+        if args.trace_file and not Path(args.trace_file).exists():
+            Path(args.trace_file).write_text(json.dumps(traces))
         per_event: dict = {}
         kinds: dict = {}
         for trace in traces:
@@ -444,8 +499,14 @@ def driver(args) -> int:
                 placement_of("balanced", args.nodes, args.ranks, [1.0] * args.nodes)
             balance[name] = window_balance(traced, ranks_of, args.ranks, window_ps)
             dist_ps = chain_of(args).network(args.ranks, ranks_of).rank_distances_ps()
-            models = schedule_models([(n, t, c) for n, t, c, _kind in traced], ranks_of, args.ranks, dist_ps,
-                                     args.budgets, [ms / 1e3 for ms in args.exchange_cpu_ms or [2.0]])
+            models = {}
+            for latency_ms in args.model_latency_ms:
+                modelled = schedule_models([(n, t, c) for n, t, c, _kind in traced], ranks_of, args.ranks, dist_ps,
+                                           args.budgets, [ms / 1e3 for ms in args.exchange_cpu_ms or [2.0]],
+                                           latency_ms / 1e3)
+                models.update({(f"{model} lat:{latency_ms:g}ms" if latency_ms else model): value
+                               for model, value in modelled.items()
+                               if not (latency_ms and model == "async")})
             balance[name]["schedule_models"] = models
             b = balance[name]
             excess = ", ".join(f"{group} {value:.3f}" for group, value in
@@ -577,6 +638,10 @@ def main(argv=None) -> int:
     p.add_argument("--exchange-latency-ms", type=float, default=0.05,
                    help="wall time of one alltoall between two idle processes, ms (added per exchange)")
     p.add_argument("--trace-repeats", type=int, default=3)
+    p.add_argument("--trace-file", default=None,
+                   help="read the traces from this JSON file when it exists, else write them there")
+    p.add_argument("--model-latency-ms", type=float, nargs="+", default=[0.0],
+                   help="wall time of an exchange in the schedule models, ms (each value: one set of models)")
     p.add_argument("--balance-only", action="store_true",
                    help="trace and balance table only: no one-rank reference, no replays")
     p.add_argument("--replay-repeats", type=int, default=1,

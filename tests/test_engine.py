@@ -295,3 +295,22 @@ def test_measurements_read_later_give_the_same_bits_on_any_number_of_ranks(tmp_p
     for other in runs[1:]:
         for key in one:
             assert np.array_equal(one[key], other[key]), key
+
+
+def test_a_group_handed_back_during_an_exchange_in_flight_carries_the_later_operations(tmp_path):
+    """Operations issued on a shared group after posting the exchange that hands it back: same bits everywhere.
+
+    On 2 ranks with ``PIPELINED_EXCHANGE`` rank 0 issues a flip and a
+    measurement on a's qubit while the exchange that returns its group to
+    rank 0 is in flight; without the carry rank 1 reads the bit of a state
+    it dropped (1 instead of 0). The lockstep and 4 ranks (no hand-back: a is
+    a boundary node there) for comparison.
+    """
+    runs = [run_mpi_arrays(ranks, "tests/mpi_scripts/engine_handback_check.py", tmp_path / f"r{ranks}-{mode}.npz",
+                           mode, timeout_s=120)
+            for ranks, mode in ((1, "1"), (2, "1"), (2, "0"), (4, "1"))]
+    one = runs[0]
+    assert one["bits"].tolist() == [0, 1, 0]  # a (flipped), b, c (a's bit, read on c's rank)
+    for other in runs[1:]:
+        for key in one:
+            assert np.array_equal(one[key], other[key]), key

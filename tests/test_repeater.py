@@ -250,14 +250,16 @@ def test_direct_scheme_heralds_after_a_round_trip():
 def test_identical_results_on_one_and_two_ranks(tmp_path):
     """Nested chain with cut-off restarts and an interleaved placement, purified chain, the example job.
 
-    One 2-rank run cuts its iterations by CPU time (``EXCHANGE_CPU_S`` = 0.1 ms,
-    a few events each): where the exchanges fall depends on the machine's
-    speed, the results do not. The last runs without ``STARVED_PEERS_RULE``
-    (64 events per iteration whatever the other rank does): same results.
+    The 2-rank runs overlap exchanges with events (``PIPELINED_EXCHANGE``, the
+    default) but the last, the lockstep. One cuts its iterations by CPU time
+    (``EXCHANGE_CPU_S`` = 0.1 ms, a few events each): where the exchanges
+    fall depends on the machine's speed, the results do not. One runs without
+    ``STARVED_PEERS_RULE`` (64 events per iteration whatever the other rank
+    does): same results.
     """
     results = []
     for ranks, extra in ((1, ()), (2, ("0,1,0,1,0",)), (2, ("0,1,0,1,0", "0.0001")),
-                         (2, ("0,1,0,1,0", "none", "0"))):
+                         (2, ("0,1,0,1,0", "none", "0")), (2, ("0,1,0,1,0", "none", "1", "0"))):
         results.append(run_mpi_arrays(ranks, "tests/mpi_scripts/repeater_check.py",
                                       tmp_path / f"r{ranks}-{len(extra)}.npz", *extra, timeout_s=300))
     one = results[0]

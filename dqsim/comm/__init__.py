@@ -122,6 +122,10 @@ class SingleComm:
         """Collective: ``objs[r]`` goes to rank ``r``; returns what every rank sent here."""
         return list(objs)
 
+    def start_alltoall(self, objs: list) -> "DoneAlltoall":
+        """Collective, non-blocking: :meth:`alltoall` started; here it is done at once."""
+        return DoneAlltoall(list(objs))
+
     def gather_array(self, array: np.ndarray, root: int = 0) -> np.ndarray | None:
         """Collective: concatenation of every rank's 1-D host array on ``root``."""
         return np.array(array, copy=True)
@@ -230,6 +234,22 @@ class MPIComm:
     def alltoall(self, objs: list) -> list:
         """Collective: ``objs[r]`` (picklable) goes to rank ``r``; returns what every rank sent here."""
         return self._comm.alltoall(objs)
+
+    def start_alltoall(self, objs: list) -> "PendingAlltoall":
+        """Collective, non-blocking: start sending ``objs[r]`` (picklable) to rank ``r``.
+
+        Returns at once; :meth:`PendingAlltoall.test` says whether every
+        other rank's object has come, :meth:`PendingAlltoall.wait` returns
+        them (this rank's own slot: ``objs[rank]``, not sent). Point-to-point
+        messages of one tag (``_ALLTOALL_TAG``): every rank must complete its
+        started all-to-alls in the order it started them (messages between two
+        ranks do not overtake each other, so the k-th one matches the k-th one);
+        blocking collectives may be called meanwhile, but not
+        :meth:`alltoall` itself on objects another rank expects here.
+        """
+        comm, rank = self._comm, self.rank
+        sends = [comm.isend(objs[r], dest=r, tag=_ALLTOALL_TAG) for r in range(self.size) if r != rank]
+        return PendingAlltoall(self._MPI, comm, rank, self.size, objs[rank], sends)
 
     def gather_array(self, array: np.ndarray, root: int = 0) -> np.ndarray | None:
         """Collective: concatenation of equal-length 1-D host arrays on ``root``.
@@ -528,6 +548,65 @@ class PendingExchange:
             host, device, from_host = self._staged
             from_host(host, device)
         self._keep = None
+
+
+#: Tag of the point-to-point messages of :meth:`MPIComm.start_alltoall` (71, 73, 74: the array transfers).
+_ALLTOALL_TAG = 75
+
+
+class PendingAlltoall:
+    """An all-to-all of picklable objects in flight (from :meth:`MPIComm.start_alltoall`)."""
+
+    __slots__ = ("_mpi", "_comm", "_parts", "_waiting", "_sends")
+
+    def __init__(self, mpi, comm, rank: int, size: int, own, sends):
+        self._mpi = mpi
+        self._comm = comm
+        self._parts = [None] * size
+        self._parts[rank] = own
+        self._waiting = [r for r in range(size) if r != rank]  # ranks whose object has not come yet
+        self._sends = sends
+
+    def test(self) -> bool:
+        """Whether every other rank's object has come (receives those that have; never blocks)."""
+        waiting = self._waiting
+        if waiting:
+            comm, parts = self._comm, self._parts
+            for source in list(waiting):
+                message = comm.improbe(source=source, tag=_ALLTOALL_TAG)
+                if message is None:
+                    continue
+                parts[source] = message.recv()
+                waiting.remove(source)
+        return not waiting
+
+    def wait(self) -> list:
+        """Block until every object has come and every send is done; the objects, by source rank."""
+        comm, parts = self._comm, self._parts
+        for source in self._waiting:
+            parts[source] = comm.recv(source=source, tag=_ALLTOALL_TAG)
+        self._waiting = []
+        if self._sends:
+            self._mpi.Request.waitall(self._sends)
+            self._sends = []
+        return parts
+
+
+class DoneAlltoall:
+    """The all-to-all of one rank (:meth:`SingleComm.start_alltoall`): done when started."""
+
+    __slots__ = ("_parts",)
+
+    def __init__(self, parts: list):
+        self._parts = parts
+
+    def test(self) -> bool:
+        """Always True."""
+        return True
+
+    def wait(self) -> list:
+        """The objects (this rank's own)."""
+        return self._parts
 
 
 def _message_pieces(array: np.ndarray) -> Sequence[np.ndarray]:

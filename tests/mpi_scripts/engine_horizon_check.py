@@ -72,6 +72,14 @@ def main(out_path):
     save_timeline(out_path, sim, sim.run())
 
 
+def line_simulator(comm, names, *, qubit_owner, seed) -> Simulator:
+    """A :class:`Simulator` on a line of nodes ``names`` joined by 1 µs links (contiguous blocks on the ranks)."""
+    link = LinkSpec(distance_km=0.2, group_index=1.49896229)  # 1 µs one way
+    nodes = [NodeSpec(name=name) for name in names]
+    network = Network.from_links(nodes, [(i, i + 1, link) for i in range(len(names) - 1)], num_ranks=comm.size)
+    return Simulator(network, comm=comm, state=None, qubit_owner=qubit_owner, num_data_qubits=0, seed=seed)
+
+
 def save_timeline(out_path, sim, stats, **extra):
     """Collective: the merged timeline, end time and counts (and ``extra`` arrays) to ``out_path`` on rank 0."""
     timeline = sim.gather_timeline()

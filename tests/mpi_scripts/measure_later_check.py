@@ -16,10 +16,6 @@ import sys
 import numpy as np
 
 from dqsim import comm as comm_mod
-from dqsim.engine.simulator import Simulator
-from dqsim.network.link import LinkSpec
-from dqsim.network.network import Network
-from dqsim.network.node import NodeSpec
 
 
 NAMES = ("a", "b", "c", "d")
@@ -53,12 +49,10 @@ def ticker(ctx, period_ps, count):
 
 
 def main(out_path):
-    from engine_horizon_check import save_timeline  # beside this script (imported here: pytest's doctest pass imports this file as a module)
+    # beside this script (imported here: pytest's doctest pass imports this file as a module)
+    from engine_horizon_check import line_simulator, save_timeline
     comm = comm_mod.init()
-    link = LinkSpec(distance_km=0.2, group_index=1.49896229)  # 1 µs one way
-    nodes = [NodeSpec(name=name) for name in NAMES]
-    network = Network.from_links(nodes, [(i, i + 1, link) for i in range(len(NAMES) - 1)], num_ranks=comm.size)
-    sim = Simulator(network, comm=comm, state=None, qubit_owner=[0, 1, 2, 3], num_data_qubits=0, seed=2)
+    sim = line_simulator(comm, NAMES, qubit_owner=[0, 1, 2, 3], seed=2)
     sim.spawn(1, maker)
     sim.spawn(2, later)
     sim.spawn(0, reader)

@@ -1,10 +1,11 @@
 """Run small repeater chains and save what they delivered (rank 0).
 
-Usage: python repeater_check.py OUT.npz [PLACEMENT [EXCHANGE_CPU_S [STARVED_PEERS_RULE]]]
+Usage: python repeater_check.py OUT.npz [PLACEMENT [EXCHANGE_CPU_S [STARVED_PEERS_RULE [PIPELINED_EXCHANGE]]]]
 PLACEMENT, e.g. "0,1,0,1,0", puts the nodes of the 4-link chain on ranks; default
 contiguous blocks. EXCHANGE_CPU_S sets the engine's CPU time per exchange
 (dqsim.engine.simulator.EXCHANGE_CPU_S; "none": the event count); STARVED_PEERS_RULE
-"0" turns dqsim.engine.simulator.STARVED_PEERS_RULE off. The test compares the files of 1 and 2
+"0" turns dqsim.engine.simulator.STARVED_PEERS_RULE off, PIPELINED_EXCHANGE "0"
+dqsim.engine.simulator.PIPELINED_EXCHANGE (the lockstep). The test compares the files of 1 and 2
 ranks with each other.
 """
 
@@ -70,6 +71,8 @@ if __name__ == "__main__":
             simulator.EXCHANGE_CPU_S = float(sys.argv[3])
         if len(sys.argv) > 4:
             simulator.STARVED_PEERS_RULE = sys.argv[4] != "0"
+        if len(sys.argv) > 5:
+            simulator.PIPELINED_EXCHANGE = sys.argv[5] != "0"
         main(sys.argv[1], [int(x) for x in spec.split(",")] if spec else None)
     except BaseException:
         import traceback
