@@ -31,13 +31,15 @@ set_args() {
     done
 }
 
-# `job_name JOB ARGS...`: the job's [run].name, its checkpoints' prefix (with the --set of ARGS).
+# `job_name JOB ARGS...`: the job's [run].name, its checkpoints' prefix (with the --set of ARGS); empty,
+# with status 0, for a job `dqsim check` refuses (under `set -euo pipefail` a failing pipeline here would
+# end the step silently; `dqsim run` then prints the one-line error).
 job_name() {
     local job_file=$1
     shift
     set_args "$@"
     "$DQSIM_PYTHON" -m dqsim check "$job_file" "${SET_ARGS[@]}" 2>/dev/null \
-        | sed -n '/^\[run\]$/,/^$/s/^name = "\(.*\)"$/\1/p' | head -n 1
+        | sed -n '/^\[run\]$/,/^$/s/^name = "\(.*\)"$/\1/p' | head -n 1 || true
 }
 
 # Run `dqsim ARGS...` on the job's ranks in the background, so that the USR1 trap can pass the
