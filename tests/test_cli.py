@@ -133,6 +133,15 @@ def test_three_ranks_are_refused_with_valid_counts(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+def test_repro_a_placement_on_ranks_the_run_lacks_names_the_job_file(tmp_path):
+    """[network].placement is checked against the rank count when the run starts; its one-line error named the
+    key but not the job file ('[network].placement[2] = 1: must be a rank in 0..0'), unlike every other job error."""
+    proc = dqsim("run", "jobs/dqc_ghz_4qpu.toml", "--set", "network.placement=[0, 0, 1, 1]",
+                 "-o", str(tmp_path / "x.h5"), check=False)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith("dqsim: error: jobs/dqc_ghz_4qpu.toml: [network].placement[2] = 1: must be a rank in 0..0"), proc.stderr
+
+
 def test_bad_qasm_names_the_line(tmp_path):
     qasm = tmp_path / "c.qasm"
     qasm.write_text('OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[2];\nfoo q[0];\n')

@@ -112,7 +112,7 @@ def _checkpointer(session, comm):
     return Checkpointer(session, comm, session.next_engine_run())
 
 
-def job_network(section, num_ranks: int, graph: nx.Graph | None = None) -> Network:
+def job_network(section, num_ranks: int, graph: nx.Graph | None = None, *, source: str = "") -> Network:
     """The :class:`Network` of a job's ``[network]`` section on ``num_ranks`` ranks.
 
     Args:
@@ -120,13 +120,17 @@ def job_network(section, num_ranks: int, graph: nx.Graph | None = None) -> Netwo
         num_ranks: ranks of the run.
         graph: the topology (default ``section.build_graph()``; a sweep gives
             one with other link parameters).
+        source: the job's ``job.source`` (its file, and any ``--set``), which
+            starts an error message as every job error's does (``""``: none).
 
     Raises:
-        ResourceError: a ``[network].placement`` with a rank the run does not have.
+        ResourceError: a ``[network].placement`` with a rank the run does not
+            have: ``<source>: [network].placement[i] = r: must be a rank in 0..P-1 ...``.
     """
     names = section.node_names_list()
+    key = f"{source}: [network].placement" if source else "[network].placement"
     return Network(section.build_graph() if graph is None else graph, [section.node_spec(name) for name in names],
-                   num_ranks=num_ranks, placement=section.placement, placement_key="[network].placement")
+                   num_ranks=num_ranks, placement=section.placement, placement_key=key)
 
 
 def register_comm(comm, num_qubits: int, replicate_max_qubits: int = REPLICATED_MAX_QUBITS):
@@ -372,7 +376,7 @@ def trajectories_for(job, circuit: Circuit) -> int:
 def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> ScenarioOutput:
     """Run a ``dqc`` job and shape its output (collective)."""
     circuit = build_circuit(job)
-    network = job_network(job.network, comm.size)
+    network = job_network(job.network, comm.size, source=job.source)
     names = network.names
     observables = []
     if job.simulation.observables:

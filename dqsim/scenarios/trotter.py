@@ -430,7 +430,7 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
                    for value in sweep.values]
     bits = hamiltonians.initial_bits(model, initial)
     # One network per series, placement and every sweep value's links checked before any work.
-    series = [(parameter, value, job_network(job.network, comm.size, series_graph))
+    series = [(parameter, value, job_network(job.network, comm.size, series_graph, source=job.source))
               for parameter, value, series_graph in series]
     for _parameter, _value, series_network in series:
         series_network.check_pairing_horizon()
