@@ -25,6 +25,19 @@ class ResourceError(DqsimError):
     """The run does not fit the memory or ranks it was given."""
 
 
+class RankCountError(ResourceError):
+    """A state vector split over the ranks, on a rank count that is not a power of two.
+
+    Attributes:
+        num_ranks: the run's rank count.
+        below, above: the nearest powers of two (``below`` may equal ``num_ranks - 1``).
+    """
+
+    def __init__(self, message: str, *, num_ranks: int, below: int, above: int):
+        super().__init__(message)
+        self.num_ranks, self.below, self.above = num_ranks, below, above
+
+
 def toml_repr(value, limit: int = 60) -> str:
     """A value as a job file would write it (TOML), for error messages; cut to ``limit`` characters.
 

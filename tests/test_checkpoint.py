@@ -349,3 +349,19 @@ def test_repro_an_output_that_rank_0_cannot_write_stops_every_rank_in_one_line(t
                        str(tmp_path / "x.h5"), "--quiet"], check=False, timeout_s=120)
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1 and "No space left on device" in lines[0], proc.stderr
+
+
+def test_repro_a_sharded_checkpoint_resumed_on_three_ranks_names_the_file_and_the_counts(tmp_path):
+    """A register split over the ranks (> 12 qubits) needs a power-of-two rank count; a resume on 3 said only
+    'the state vector needs a power-of-two number of ranks, got 3; use 2 or 4', without the checkpoint."""
+    ghz14 = ["jobs/dqc_ghz_4qpu.toml", "--set", "circuit.num_qubits=14",
+             "--set", "distribution.assignment=[0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 3, 3, 3]"]
+    run(1, ["run", *ghz14, "-o", str(tmp_path / "full.h5"), "--set", "checkpoint.every_sim_s=0.0004",
+            "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\""])
+    last = checkpoints(tmp_path / "ck")[-1]
+    assert open_run(last).attrs["has_state"]
+    proc = run(3, ["resume", str(last), "-o", str(tmp_path / "x.h5")], check=False)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert lines[0].startswith(f"dqsim: error: {last}: ") and "3 ranks" in lines[0], lines[0]
+    assert "power-of-two number of ranks (1, 2, 4, 8, ...); use 2 or 4" in lines[0], lines[0]

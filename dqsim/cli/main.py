@@ -27,7 +27,7 @@ from dqsim import io
 from dqsim import jobs
 from dqsim.engine import checkpoint
 from dqsim.engine.checkpoint import EXIT_CHECKPOINTED, EXIT_STOPPED, CheckpointStop, RunStopped
-from dqsim.errors import DqsimError
+from dqsim.errors import DqsimError, RankCountError
 from dqsim.cli.check import cmd_check
 from dqsim.cli.examples import DEFAULT_DIR as DEFAULT_EXAMPLES_DIR, cmd_examples
 from dqsim.cli.merge import cmd_merge as merge_runs
@@ -236,9 +236,19 @@ def cmd_resume(args) -> int:
             if now.get(path) != digest:
                 raise DqsimError(f"{args.checkpoint}: {path}, which the job reads, changed since the checkpoint "
                                  "was written (SHA-256 differs); restore that file or run the job again")
-        return _run(job, comm, quiet=args.quiet, session=_session(job, resume))
+        try:
+            return _run(job, comm, quiet=args.quiet, session=_session(job, resume))
+        except RankCountError as exc:  # raised on every rank as the register is built, before any work
+            raise DqsimError(_resume_rank_counts(args.checkpoint, resume, exc)) from None
 
     return guarded(comm, work)
+
+
+def _resume_rank_counts(path, resume, exc: RankCountError) -> str:
+    """The one line for a checkpoint whose state vector cannot be split over ``exc.num_ranks`` ranks."""
+    return (f"{path}: cannot resume on {exc.num_ranks} ranks: its state vector (written on {resume.num_ranks} "
+            f"rank{'' if resume.num_ranks == 1 else 's'}) is split over the ranks, so it resumes on a power-of-two "
+            f"number of ranks (1, 2, 4, 8, ...); use {exc.below} or {exc.above}")
 
 
 def guarded(comm, work) -> int:

@@ -23,7 +23,7 @@ import numpy as np
 from dqsim import backend as backend_mod
 from dqsim import comm as comm_mod
 from dqsim.backend import fast as backend_fast
-from dqsim.errors import DqsimError, ResourceError
+from dqsim.errors import DqsimError, RankCountError, ResourceError
 from dqsim.rng import Stream
 from dqsim.state import exchange, kernels
 from dqsim.state.gates import H, GateOp, gate_op, unitary_op
@@ -95,8 +95,8 @@ class ShardedState:
         max_gather_qubits: largest state :meth:`gather` may collect.
 
     Raises:
-        ResourceError: ``P`` is not a power of two, too few qubits for the
-            ranks, or the shard does not fit the free memory.
+        ResourceError: ``P`` is not a power of two (a :class:`~dqsim.errors.RankCountError`),
+            too few qubits for the ranks, or the shard does not fit the free memory.
 
     Examples:
         >>> s = ShardedState(2, seed=1)
@@ -118,9 +118,9 @@ class ShardedState:
         num_ranks = self.comm.size
         if num_ranks & (num_ranks - 1):
             below, above = nearest_powers_of_two(num_ranks)
-            raise ResourceError(
+            raise RankCountError(
                 f"the state vector needs a power-of-two number of ranks, got {num_ranks}; "
-                f"use {below} or {above}"
+                f"use {below} or {above}", num_ranks=num_ranks, below=below, above=above
             )
         num_rank_bits = num_ranks.bit_length() - 1
         if not isinstance(num_qubits, (int, np.integer)) or num_qubits < max(1, num_rank_bits):
