@@ -149,6 +149,16 @@ def test_examples_copies_the_jobs_and_never_overwrites(tmp_path):
     assert again.returncode == 2 and "already has" in again.stderr
 
 
+def test_repro_examples_into_a_folder_that_cannot_be_made_is_one_line(tmp_path):
+    """It printed Python's "[Errno 2] No such file or directory: '/proc/ex'"; now the folder and why, exit 2."""
+    proc = dqsim("examples", "/proc/ex", check=False)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith("dqsim: error: /proc/ex: cannot create the folder (") and "Errno" not in proc.stderr
+    (tmp_path / "file").write_text("x")
+    proc = dqsim("examples", str(tmp_path / "file"), check=False)
+    assert proc.returncode == 2 and proc.stderr.strip() == f"dqsim: error: {tmp_path / 'file'}: is a file, not a folder"
+
+
 def test_merge_allow_missing_keeps_task_numbers_and_reports_the_failed(tmp_path):
     for task in (0, 2):
         write_run_file(tmp_path / f"task-{task}.h5", attrs={"scenario": "qkd"},

@@ -4,7 +4,8 @@ The jobs come with the package (``dqsim.example_jobs``, installed from the
 repository's ``jobs/`` folder, see setup.py); in a source checkout that is
 not installed as a wheel they are read from ``jobs/`` beside the package.
 Files already in DIR are left alone and named (exit status 2), so a
-user's edited copy is never overwritten.
+user's edited copy is never overwritten; a DIR that is a file or cannot be
+created is one line saying so and why (exit status 2).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import sys
 from pathlib import Path
 
 import dqsim
+from dqsim.errors import DqsimError
 
 #: Exit status for bad input (as every dqsim command).
 EXIT_BAD_INPUT = 2
@@ -47,16 +49,26 @@ def copy_examples(target: Path) -> list[Path]:
 
     Raises:
         FileExistsError: some example already exists in ``target`` (nothing is copied).
+        DqsimError: one line: ``target`` is a file, cannot be created (and why), or a file cannot be written.
     """
     files = example_files()
+    if target.exists() and not target.is_dir():
+        raise DqsimError(f"{target}: is a file, not a folder")
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DqsimError(f"{target}: cannot create the folder ({exc.strerror or exc})") from None
     clashes = [name for name in files if (target / name).exists()]
     if clashes:
         raise FileExistsError(f"{target}: already has {', '.join(clashes[:3])}"
                               f"{' ...' if len(clashes) > 3 else ''}; give an empty or new folder")
     written = []
     for name, source in files.items():
-        (target / name).parent.mkdir(parents=True, exist_ok=True)
-        written.append(Path(shutil.copyfile(source, target / name)))
+        try:
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            written.append(Path(shutil.copyfile(source, target / name)))
+        except OSError as exc:
+            raise DqsimError(f"{target / name}: cannot write the file ({exc.strerror or exc})") from None
     return written
 
 
@@ -65,7 +77,7 @@ def cmd_examples(args) -> int:
     target = Path(args.dir)
     try:
         written = copy_examples(target)
-    except OSError as exc:  # FileExistsError, FileNotFoundError among them
+    except (OSError, DqsimError) as exc:  # FileExistsError, FileNotFoundError among them
         print(f"dqsim: error: {exc}", file=sys.stderr, flush=True)
         return EXIT_BAD_INPUT
     jobs = sorted(p.name for p in written if p.suffix == ".toml")
