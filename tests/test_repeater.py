@@ -159,6 +159,21 @@ def test_the_example_job_runs_at_a_small_size():
     assert len(out.summary) == 8
 
 
+def test_repro_a_single_chain_configuration_reports_the_fraction_of_pairs_delivered():
+    """One configuration (a 1,024-node chain in the workflow review) said only its stage name every 10 s until
+    it ended; now each engine window brings the pairs delivered over num_pairs (so the log's heartbeat lines
+    carry a percentage and an estimate). Whole counts still only when a configuration is done."""
+    job = apply_overrides(load_job(JOB), ["chain.num_links=[32]", "chain.total_distance_km=[64.0]",
+                                          "chain.num_pairs=10"])  # ~5,700 events: windows of 1,024 on one rank
+    updates = []
+    repeater.run_job(job, comm=comm_mod.SingleComm(), backend=BACKEND,
+                     on_progress=lambda done, total, what: updates.append((done, total, what)))
+    partial = [done for done, total, what in updates if what == "chain configurations" and 0 < done < 1]
+    assert len(set(partial)) >= 2 and partial == sorted(partial), updates
+    assert set(partial) <= {k / 10 for k in range(1, 10)}, updates
+    assert updates[-1] == (1, 1, "chain configurations")
+
+
 def test_hashing_yield_and_key_fraction_of_swapped_werner_pairs():
     """Two links of Werner pairs: F = swap formula (3 s.e.), yields as functions of the mean fidelity.
 
@@ -264,6 +279,11 @@ def test_identical_results_on_one_and_two_ranks(tmp_path):
                                       tmp_path / f"r{ranks}-{len(extra)}.npz", *extra, timeout_s=300))
     one = results[0]
     assert one["nested_restarts"].sum() > 0
+    for two in results[1:]:
+        # B's rank counts the deliveries; rank 0 shows them (engine sums work_done): index + k/4 (4 pairs)
+        partial = two.pop("progress_partial")
+        assert len(partial) and np.all(np.diff(partial) >= 0) and np.all((partial % 1 * 4) % 1 == 0), partial
+    one.pop("progress_partial")
     for two in results[1:]:
         assert one.keys() == two.keys()
         for key in one:

@@ -137,7 +137,7 @@ class ChainRun:
 
 
 def run_chain(chain: ChainSpec, *, comm, backend=None, seed: int = 0, placement: list[int] | None = None,
-              timeline: bool = False, checkpointing=None) -> ChainRun:
+              timeline: bool = False, checkpointing=None, on_window=None) -> ChainRun:
     """Run a repeater chain until it delivered ``chain.num_pairs`` pairs (collective).
 
     Every memory is a network qubit in a small exact density matrix
@@ -152,6 +152,9 @@ def run_chain(chain: ChainSpec, *, comm, backend=None, seed: int = 0, placement:
         timeline: keep the engine's timeline (on each rank, not gathered).
         checkpointing: a :class:`dqsim.engine.checkpoint.CheckpointSession`
             (write checkpoints, or resume one), or ``None``.
+        on_window: the engine's call on rank 0 after each exchange,
+            ``on_window(time_ps, num_windows, fraction)``; ``fraction`` is the
+            pairs delivered so far over ``chain.num_pairs`` (0..1).
 
     Returns:
         A :class:`ChainRun`, the same on every rank.
@@ -163,9 +166,17 @@ def run_chain(chain: ChainSpec, *, comm, backend=None, seed: int = 0, placement:
     num_nodes = chain.num_nodes
     network = chain.network(comm.size, placement)
     rank_of_node = list(network.placement)
+    last = num_nodes - 1
+
+    def work_done() -> tuple[int, int]:  # B records every delivery: the engine sums (done, total) over the ranks
+        if rank_of_node[last] != comm.rank:
+            return 0, 0
+        return len(sim.node_data(last)["records"].deliveries), chain.num_pairs
+
     # Every memory is a network qubit in a small state: no data register at all (DESIGN.md invariant 2).
     sim = Simulator(network, comm=comm, state=None, qubit_owner=chain.qubit_owner(), num_data_qubits=0, seed=seed,
-                    record_timeline=timeline, checkpointer=_checkpointer(checkpointing, comm))
+                    record_timeline=timeline, checkpointer=_checkpointer(checkpointing, comm),
+                    on_window=on_window, work_done=work_done)
     sim.share(chain)
     local = [node for node in range(num_nodes) if rank_of_node[node] == comm.rank]
     for node in local:  # (spawn ignores the other ranks' nodes; their data would never be read)
@@ -301,8 +312,12 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
         chain = chain_spec(job, num_links, total_km)
         run = checkpointing.stored_next() if checkpointing is not None else None
         if run is None:  # not a configuration that had finished before the checkpoint being resumed
-            run = run_chain(chain, comm=comm, backend=backend, seed=job.run.seed,
-                            checkpointing=checkpointing)
+            def on_window(_time_ps: int, _windows: int, fraction: float | None, index=index) -> None:
+                if fraction is not None and 0 < fraction < 1:  # whole counts only when a configuration is done
+                    on_progress(index + fraction, len(configs), "chain configurations")
+
+            run = run_chain(chain, comm=comm, backend=backend, seed=job.run.seed, checkpointing=checkpointing,
+                            on_window=on_window if on_progress else None)
             if checkpointing is not None:
                 checkpointing.store_last(run)
         engines.append(run.engine)
