@@ -67,6 +67,10 @@ BLOCK2_XS = ((0, 8), (0, 1, 8, 9), (0, 2, 8, 10), (0, 4, 8, 12))
 #: copy in complex128 / complex64 against 0.65 / 0.64 (two chains) and 0.56 / 0.65 (four): the
 #: 32 coefficient vectors of complex128 fill the registers, and more accumulators spill them.
 DENSE8_PARTIAL_SUMS = 1
+#: Streams (equal parts of a chunk swept side by side) of that kernel, by precision: measured at
+#: n = 26 (as above, one chain): complex128 0.69 (two) against 0.65 (four), complex64 0.71 (four)
+#: against 0.65 (two).
+DENSE8_STREAMS = {"complex128": 2, "complex64": 4}
 
 
 def _block_terms(num_segments: int, xs) -> tuple:
@@ -363,9 +367,10 @@ if _numba is not None:
     # multiply-adds per block and vector of 16 reals; the tiles took ~15 cycles per amplitude
     # in complex128 for this case (kernel_bench-vm-2q-20261205.md).
 
-    def _dense8_intrinsic(num_streams, partial_sums):
+    def _dense8_intrinsic(partial_sums):
         """An intrinsic ``blocks(f, start, step, count, w)``: ``count`` consecutive blocks of
-        ``BLOCK_REALS`` reals of ``f`` from real index ``start`` (stream s at ``start + s * step``),
+        ``BLOCK_REALS`` reals of ``f`` from real index ``start`` in each of the
+        ``DENSE8_STREAMS`` streams of its precision (stream s at ``start + s * step``),
         each replaced by ``sum_j w[j] * f[block + j]`` (``w``: 16 x ``BLOCK_REALS`` floats, C
         order), the sum taken in ``partial_sums`` interleaved chains (j mod partial_sums) added
         at the end, so consecutive multiply-adds do not wait on each other."""
@@ -379,6 +384,7 @@ if _numba is not None:
                 data = context.make_array(signature.args[0])(context, builder, f_val).data
                 coefs = context.make_array(signature.args[4])(context, builder, w_val).data
                 double = signature.args[0].dtype == _types.float64
+                num_streams = DENSE8_STREAMS["complex128" if double else "complex64"]
                 align = 8 if double else 4
                 vty = _ir.VectorType(_ir.DoubleType() if double else _ir.FloatType(), BLOCK_REALS)
                 i32, i64 = _ir.IntType(32), _ir.IntType(64)
@@ -414,16 +420,16 @@ if _numba is not None:
 
         return blocks
 
-    _dense8_blocks = _dense8_intrinsic(2, DENSE8_PARTIAL_SUMS)
+    _dense8_blocks = _dense8_intrinsic(DENSE8_PARTIAL_SUMS)
 
     @_numba.njit(parallel=True, cache=True, boundscheck=False)
-    def _numba_dense8_low(f, w, run):
+    def _numba_dense8_low(f, w, run, streams):
         # An 8x8 matrix on bits 0-2 (coefficients ``w`` from _dense8_layout): chunks of ``run``
-        # amplitudes (a power of two >= 16), each swept as two streams, its halves side by side
-        # (as _numba_blocks1).
-        count = run // BLOCK_REALS
+        # amplitudes (a power of two >= 8 * streams), each swept as ``streams`` equal parts side
+        # by side (as _numba_blocks1); ``streams`` must be DENSE8_STREAMS of f's precision.
+        count = (2 * run) // (BLOCK_REALS * streams)
         for c in _numba.prange((f.size >> 1) // run):
-            _dense8_blocks(f, 2 * c * run, run, count, w)
+            _dense8_blocks(f, 2 * c * run, (2 * run) // streams, count, w)
 
     @_numba.njit(parallel=True, cache=True)
     def _numba_diagonal(psi, bits, d, cmask):
@@ -917,16 +923,18 @@ class NumbaKernels:
         """Apply a ``2^k × 2^k`` matrix on local ``bits`` (index bit j = ``bits[j]``) where all ``cmask`` bits are 1.
 
         One pass in cache-sized tiles (:func:`_numba_dense_tiles`), except
-        an uncontrolled 3-qubit block on bits 0-2 (shards of 16 amplitudes or
+        an uncontrolled 3-qubit block on bits 0-2 (shards of 32 amplitudes or
         more, precisions of :data:`DENSE8_KERNELS`): register blocks of 8
         amplitudes (:func:`_numba_dense8_low`). The arithmetic is in ``psi``'s
         precision.
         """
-        if not cmask and len(bits) == 3 and psi.size >= 16 and _PRECISION_NAMES.get(psi.dtype) in DENSE8_KERNELS:
+        precision = _PRECISION_NAMES.get(psi.dtype)
+        if not cmask and len(bits) == 3 and psi.size >= 32 and precision in DENSE8_KERNELS:
             key = tuple(int(b) for b in bits)
             if sorted(key) == [0, 1, 2]:
-                _numba_dense8_low(psi.view(psi.real.dtype), _dense8_coefficients(matrix, key, psi.real.dtype),
-                                  min(RUN_AMPLITUDES, psi.size))
+                real = psi.real.dtype
+                _numba_dense8_low(psi.view(real), _dense8_coefficients(matrix, key, real),
+                                  min(RUN_AMPLITUDES, psi.size), DENSE8_STREAMS[precision])
                 return
         m = np.asarray(matrix).astype(psi.dtype)
         real = psi.real.dtype
