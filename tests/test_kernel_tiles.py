@@ -265,6 +265,37 @@ def test_block_kernels_match_reference(monkeypatch, n, precision):
     assert calls > 0
 
 
+@pytest.mark.skipif(fast.numba_kernels() is None, reason="numba kernels off or missing")
+@pytest.mark.parametrize("precision", ["complex128", "complex64"])
+@pytest.mark.parametrize("n", [3, 4, 5, 13])
+def test_dense8_low_blocks_match_reference(monkeypatch, n, precision):
+    """Uncontrolled 3-qubit blocks on bits 0-2, every order of the bits: the register blocks
+    (_numba_dense8_low) from 32 amplitudes on (one chunk, one block per stream), the tiles below
+    (n = 3, 4) and with a control."""
+    taken = []
+    kernel = fast._numba_dense8_low
+    monkeypatch.setattr(fast, "_numba_dense8_low", lambda *args: (taken.append(1), kernel(*args)))
+    kernels = fast.numba_kernels()
+    tol = 1e-12 if precision == "complex128" else 1e-5
+    orders = [[0, 1, 2], [2, 0, 1], [1, 2, 0], [2, 1, 0]]
+    for seed, targets in enumerate(orders):
+        psi = random_state(n, 70 + seed)
+        u = random_unitary(3, 80 + seed)
+        got = psi.astype(precision)
+        kernels.dense(got, targets, u, 0)
+        want = run_ops(n, [unitary_op(u, targets, [])], psi.copy())
+        assert np.max(np.abs(got - want)) < tol, targets
+    assert len(taken) == (len(orders) if n >= 5 else 0)
+    if n >= 4:  # a control: the tiles
+        psi = random_state(n, 90)
+        u = random_unitary(3, 91)
+        got = psi.astype(precision)
+        kernels.dense(got, [1, 0, 2], u, 1 << 3)
+        want = run_ops(n, [unitary_op(u, [1, 0, 2], [3])], psi.copy())
+        assert np.max(np.abs(got - want)) < tol
+        assert len(taken) == (len(orders) if n >= 5 else 0)
+
+
 def test_block_plan_takes_only_gates_inside_its_blocks():
     """Targets and controls on bits 0-2, or one target >= 3 with the rest on 0-2; nothing else."""
     assert fast.block_plan([1], 0b100)[:4] == ("c1q (low)", 1, 1, 0)

@@ -15,12 +15,14 @@ targets do too, or all but one (any bit), run in *register blocks*: 8
 consecutive amplitudes (and the 8 at 2^hi further on for a target hi >= 3)
 are loaded as one vector, and the gate is a few in-register shuffles and
 packed multiply-adds with per-lane coefficients (the IR written with llvmlite
-in a numba intrinsic, :func:`_block_intrinsic`). 1-qubit dense gates (and
+in a numba intrinsic, :func:`_block_intrinsic`); so do uncontrolled 3-qubit
+dense blocks on bits 0-2 (:func:`_numba_dense8_low`: the 8x8 matrix as 16
+packed multiply-adds on broadcast reals per block). 1-qubit dense gates (and
 controlled 1-qubit gates, ``x``, ``cx``, ``ccx``) whose target and control
 bits are all >= 2 otherwise, and 2-qubit dense gates on bits >= 3, sweep the
 shard once in *runs* of consecutive pairs (groups), the complex arithmetic
 written out on the real view in small inner functions the compiler vectorises.
-Everything else, and k-qubit dense blocks (k >= 3), runs in cache-sized
+Everything else, and the other k-qubit dense blocks (k >= 3), runs in cache-sized
 *tiles*: the 2^k rows of J groups are gathered into split real/imaginary
 buffers, multiplied by the matrix in loops the compiler vectorises, and
 written back; other permutation matrices (controlled swaps, ``cx`` on the
@@ -58,6 +60,17 @@ BLOCK1_XS = ((0, 1), (0, 2), (0, 4), (0, 1, 2, 3), (0, 1, 4, 5), (0, 2, 4, 6))
 #: The same for two segments (bit 3 of a mask: the other segment, 2^hi away): targets hi; 0 and
 #: hi; 1 and hi; 2 and hi.
 BLOCK2_XS = ((0, 8), (0, 1, 8, 9), (0, 2, 8, 10), (0, 4, 8, 12))
+
+
+#: Interleaved partial sums of the k = 3 low-bit block kernel (:func:`_dense8_intrinsic`). One
+#: chain measured best at n = 26 (CPU time against a copy, 2026-12-05, two streams): 0.69 / 0.65 of a
+#: copy in complex128 / complex64 against 0.65 / 0.64 (two chains) and 0.56 / 0.65 (four): the
+#: 32 coefficient vectors of complex128 fill the registers, and more accumulators spill them.
+DENSE8_PARTIAL_SUMS = 1
+#: Streams (equal parts of a chunk swept side by side) of that kernel, by precision: measured at
+#: n = 26 (as above, one chain): complex128 0.69 (two) against 0.65 (four), complex64 0.71 (four)
+#: against 0.65 (two).
+DENSE8_STREAMS = {"complex128": 2, "complex64": 4}
 
 
 def _block_terms(num_segments: int, xs) -> tuple:
@@ -345,6 +358,78 @@ if _numba is not None:
                 _blocks2_1h(f, start, 2 * s_hi, count, stride, w)
             else:
                 _blocks2_2h(f, start, 2 * s_hi, count, stride, w)
+
+    # A dense 3-qubit block on bits 0-2 (8x8 complex matrix, no controls) on each block of 8
+    # consecutive amplitudes, in registers: the block's 16 reals as a vector are
+    #   out = sum over j of W[j] * broadcast(in[j]),
+    # W[j] the column of the matrix as a 16 x 16 real map (_dense8_layout) that multiplies real
+    # j of the input. The broadcasts are loads (no shuffles), so the work is 16 packed
+    # multiply-adds per block and vector of 16 reals; the tiles took ~15 cycles per amplitude
+    # in complex128 for this case (kernel_bench-vm-2q-20261205.md).
+
+    def _dense8_intrinsic(partial_sums):
+        """An intrinsic ``blocks(f, start, step, count, w)``: ``count`` consecutive blocks of
+        ``BLOCK_REALS`` reals of ``f`` from real index ``start`` in each of the
+        ``DENSE8_STREAMS`` streams of its precision (stream s at ``start + s * step``),
+        each replaced by ``sum_j w[j] * f[block + j]`` (``w``: 16 x ``BLOCK_REALS`` floats, C
+        order), the sum taken in ``partial_sums`` interleaved chains (j mod partial_sums) added
+        at the end, so consecutive multiply-adds do not wait on each other."""
+
+        @_intrinsic
+        def blocks(typingctx, f, start, step, count, w):
+            sig = _types.void(f, _types.int64, _types.int64, _types.int64, w)
+
+            def codegen(context, builder, signature, args):
+                f_val, start_v, step_v, count_v, w_val = args
+                data = context.make_array(signature.args[0])(context, builder, f_val).data
+                coefs = context.make_array(signature.args[4])(context, builder, w_val).data
+                double = signature.args[0].dtype == _types.float64
+                num_streams = DENSE8_STREAMS["complex128" if double else "complex64"]
+                align = 8 if double else 4
+                vty = _ir.VectorType(_ir.DoubleType() if double else _ir.FloatType(), BLOCK_REALS)
+                i32, i64 = _ir.IntType(32), _ir.IntType(64)
+                fma = _cgutils.get_or_insert_function(
+                    builder.module, _ir.FunctionType(vty, [vty, vty, vty]),
+                    "llvm.fma.v%d%s" % (BLOCK_REALS, "f64" if double else "f32"))
+                wv = [builder.load(builder.bitcast(builder.gep(coefs, [_ir.Constant(i64, j * BLOCK_REALS)]),
+                                                   vty.as_pointer()), align=align) for j in range(BLOCK_REALS)]
+                undef = _ir.Constant(vty, _ir.Undefined)
+                splat = _ir.Constant(_ir.VectorType(i32, BLOCK_REALS), [0] * BLOCK_REALS)
+                with _cgutils.for_range(builder, count_v) as loop:
+                    base = builder.add(start_v, builder.mul(loop.index, _ir.Constant(i64, BLOCK_REALS)))
+                    offsets = [base] + [builder.add(base, builder.mul(step_v, _ir.Constant(i64, s)))
+                                        for s in range(1, num_streams)]
+                    ins = [[builder.load(builder.gep(data, [builder.add(o, _ir.Constant(i64, j))]), align=align)
+                            for j in range(BLOCK_REALS)] for o in offsets]
+                    outs = []
+                    for s in range(num_streams):
+                        parts = [None] * partial_sums
+                        for j in range(BLOCK_REALS):
+                            x = builder.shuffle_vector(builder.insert_element(undef, ins[s][j], _ir.Constant(i32, 0)),
+                                                       undef, splat)
+                            p = j % partial_sums
+                            parts[p] = builder.fmul(wv[j], x) if parts[p] is None else builder.call(fma, [wv[j], x, parts[p]])
+                        while len(parts) > 1:
+                            parts = [builder.fadd(parts[i], parts[i + 1]) for i in range(0, len(parts), 2)]
+                        outs.append(parts[0])
+                    for o, out in zip(offsets, outs):
+                        builder.store(out, builder.bitcast(builder.gep(data, [o]), vty.as_pointer()), align=align)
+                return context.get_dummy_value()
+
+            return sig, codegen
+
+        return blocks
+
+    _dense8_blocks = _dense8_intrinsic(DENSE8_PARTIAL_SUMS)
+
+    @_numba.njit(parallel=True, cache=True, boundscheck=False)
+    def _numba_dense8_low(f, w, run, streams):
+        # An 8x8 matrix on bits 0-2 (coefficients ``w`` from _dense8_layout): chunks of ``run``
+        # amplitudes (a power of two >= 8 * streams), each swept as ``streams`` equal parts side
+        # by side (as _numba_blocks1); ``streams`` must be DENSE8_STREAMS of f's precision.
+        count = (2 * run) // (BLOCK_REALS * streams)
+        for c in _numba.prange((f.size >> 1) // run):
+            _dense8_blocks(f, 2 * c * run, (2 * run) // streams, count, w)
 
     @_numba.njit(parallel=True, cache=True)
     def _numba_diagonal(psi, bits, d, cmask):
@@ -690,6 +775,37 @@ def _block_coefficients(matrix: np.ndarray, plan, cmask: int, real_dtype) -> np.
     return w if real_dtype == np.float64 else w.astype(real_dtype)
 
 
+@functools.lru_cache(maxsize=16)
+def _dense8_layout(bits: tuple) -> np.ndarray:
+    """Where each coefficient of :func:`_numba_dense8_low` comes from, for an 8x8 matrix on
+    ``bits`` (a permutation of 0, 1, 2; index bit j of the matrix = ``bits[j]``): per input real
+    j and output real l of a block, an index into ``[v, -v]``, ``v`` the matrix as 128 reals
+    (re, im interleaved, row-major).
+
+    Input real j = 2 b + q (amplitude b, q = 1 for its imaginary part) adds to output real
+    l = 2 a + p the real form of the entry e = m[row(a), row(b)]: Re e (q = p), Im e (q = 0,
+    p = 1), -Im e (q = 1, p = 0).
+
+    Examples:
+        >>> _dense8_layout((0, 1, 2))[:2, :4].tolist()
+        [[0, 1, 16, 17], [129, 0, 145, 16]]
+    """
+    amp = np.arange(8, dtype=np.int64)
+    row = sum(((amp >> b) & 1) << j for j, b in enumerate(bits))
+    j = np.arange(BLOCK_REALS, dtype=np.int64)[:, None]
+    lane = np.arange(BLOCK_REALS, dtype=np.int64)[None, :]
+    entry = 2 * (row[lane // 2] * 8 + row[j // 2])
+    q, p = j % 2, lane % 2
+    return np.where(q == 0, entry + p, np.where(p == 0, 128 + entry + 1, entry))
+
+
+def _dense8_coefficients(matrix: np.ndarray, bits: tuple, real_dtype) -> np.ndarray:
+    """The coefficient rows of :func:`_numba_dense8_low` for ``matrix`` on ``bits`` (:func:`_dense8_layout`)."""
+    m = np.ascontiguousarray(matrix, dtype=np.complex128).reshape(-1).view(np.float64)
+    w = np.concatenate((m, -m))[_dense8_layout(bits)]
+    return w if real_dtype == np.float64 else w.astype(real_dtype)
+
+
 #: The names of the precisions of the tables below, by dtype (``dtype.name`` takes microseconds).
 _PRECISION_NAMES = {np.dtype(np.complex128): "complex128", np.dtype(np.complex64): "complex64"}
 
@@ -698,6 +814,10 @@ _PRECISION_NAMES = {np.dtype(np.complex128): "complex128", np.dtype(np.complex64
 BLOCK_KERNELS = {case: frozenset({"complex128", "complex64"}) for case in (
     "1q (0)", "1q (1)", "1q (2)", "c1q (low)", "c1q (hi)", "2q (0, 1)", "2q (0, 2)", "2q (1, 2)",
     "c2q (low)", "2q (0, hi)", "2q (1, hi)", "2q (2, hi)", "2q (0, 3)", "2q (1, 3)", "2q (2, 3)", "c2q (hi)")}
+
+#: Precisions in which :meth:`NumbaKernels.dense` takes :func:`_numba_dense8_low` for an
+#: uncontrolled 3-qubit block on bits 0-2 (else the tiles).
+DENSE8_KERNELS = frozenset({"complex128", "complex64"})
 
 #: Fewest amplitudes per block of the one-pass diagonal, as bits.
 MIN_DIAGONAL_BLOCK_BITS = 4
@@ -802,9 +922,20 @@ class NumbaKernels:
     def dense(self, psi, bits, matrix: np.ndarray, cmask: int) -> None:
         """Apply a ``2^k × 2^k`` matrix on local ``bits`` (index bit j = ``bits[j]``) where all ``cmask`` bits are 1.
 
-        One pass in cache-sized tiles (:func:`_numba_dense_tiles`); the
-        arithmetic is in ``psi``'s precision.
+        One pass in cache-sized tiles (:func:`_numba_dense_tiles`), except
+        an uncontrolled 3-qubit block on bits 0-2 (shards of 32 amplitudes or
+        more, precisions of :data:`DENSE8_KERNELS`): register blocks of 8
+        amplitudes (:func:`_numba_dense8_low`). The arithmetic is in ``psi``'s
+        precision.
         """
+        precision = _PRECISION_NAMES.get(psi.dtype)
+        if not cmask and len(bits) == 3 and psi.size >= 32 and precision in DENSE8_KERNELS:
+            key = tuple(int(b) for b in bits)
+            if sorted(key) == [0, 1, 2]:
+                real = psi.real.dtype
+                _numba_dense8_low(psi.view(real), _dense8_coefficients(matrix, key, real),
+                                  min(RUN_AMPLITUDES, psi.size), DENSE8_STREAMS[precision])
+                return
         m = np.asarray(matrix).astype(psi.dtype)
         real = psi.real.dtype
         _numba_dense_tiles(psi.view(real), *_tile_geometry(bits, cmask, psi.size), cmask,
