@@ -489,7 +489,6 @@ class RunStatistics:
     counters: dict = field(default_factory=dict)
 
 
-
 def _sum_statistics(parts: Iterable[dict]) -> dict:
     """The ``ctx.count`` statistics of every rank (one dict each), summed key by key."""
     merged: dict = {}
@@ -505,6 +504,7 @@ def _sum_counts(parts: Iterable[tuple]) -> dict:
     for part in parts:
         totals = [t + v for t, v in zip(totals, part)]
     return {name: int(total) for name, total in zip(_PER_RANK_COUNTS, totals)}
+
 
 class Simulator:
     """Runs node processes on ranks over a shared sharded state.

@@ -25,7 +25,7 @@ from __future__ import annotations
 import heapq
 import math
 import numbers
-from typing import Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 import networkx as nx
 
@@ -92,15 +92,31 @@ def _links_graph(nodes: Sequence[NodeSpec], items: Sequence[tuple[tuple[int, int
     graph = nx.Graph(kind="links")
     for spec in nodes:
         graph.add_node(spec.name)
-    num_nodes = len(nodes)
+    given: set[frozenset] = set()
     for (a, b), link in items:
-        if not (0 <= a < num_nodes and 0 <= b < num_nodes) or a == b:
-            raise ResourceError(f"link ({a}, {b}) must join two different nodes of 0..{num_nodes - 1}")
-        u, v = nodes[a].name, nodes[b].name
-        if graph.has_edge(u, v):
-            raise ResourceError(f"link ({a}, {b}) is given twice")
-        graph.add_edge(u, v, link=link, distance_km=link.distance_km if isinstance(link, LinkSpec) else None)
+        _check_link(a, b, len(nodes), given, lambda: frozenset((nodes[a].name, nodes[b].name)))
+        graph.add_edge(nodes[a].name, nodes[b].name, link=link,
+                       distance_km=link.distance_km if isinstance(link, LinkSpec) else None)
     return graph
+
+
+def _check_link(a: int, b: int, num_nodes: int, given: set, key: Callable[[], object]) -> None:
+    """Refuse link ``(a, b)`` unless it joins two different nodes of ``0..num_nodes - 1`` and ``key()`` is new.
+
+    ``given`` holds the keys of the links checked before (updated here):
+    unordered node-index pairs in :meth:`Network.from_links`, unordered
+    name pairs in :func:`_links_graph` (names may repeat there; the graph
+    joins nodes by name).
+
+    Raises:
+        ResourceError: a link naming an unknown node or a node itself, a link given twice.
+    """
+    if not (0 <= a < num_nodes and 0 <= b < num_nodes) or a == b:
+        raise ResourceError(f"link ({a}, {b}) must join two different nodes of 0..{num_nodes - 1}")
+    pair = key()
+    if pair in given:
+        raise ResourceError(f"link ({a}, {b}) is given twice")
+    given.add(pair)
 
 
 class Network:
@@ -315,12 +331,7 @@ class Network:
         given: set[tuple[int, int]] = set()
         adjacent: list[list[tuple[int, object]]] = [[] for _ in nodes]
         for (a, b), link in items:
-            if not (0 <= a < num_nodes and 0 <= b < num_nodes) or a == b:
-                raise ResourceError(f"link ({a}, {b}) must join two different nodes of 0..{num_nodes - 1}")
-            pair = (a, b) if a < b else (b, a)
-            if pair in given:
-                raise ResourceError(f"link ({a}, {b}) is given twice")
-            given.add(pair)
+            _check_link(a, b, num_nodes, given, lambda: (a, b) if a < b else (b, a))
             adjacent[a].append((b, link))
             adjacent[b].append((a, link))
         # Graph.edges: the nodes in order, each one's neighbours in insertion order, those not reported yet
