@@ -14,7 +14,16 @@ class DqsimError(ValueError):
 
 
 class ConfigError(DqsimError):
-    """A job file key, type or value is invalid."""
+    """A job file key, type or value is invalid.
+
+    Attributes:
+        problems: every problem found, one line each (the message is the
+            first, with a count of the others); ``dqsim check`` prints them all.
+    """
+
+    def __init__(self, message: str, problems: "list[str] | None" = None):
+        super().__init__(message)
+        self.problems = list(problems) if problems else [message]
 
 
 class CircuitError(DqsimError):

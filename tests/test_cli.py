@@ -117,6 +117,21 @@ def test_bad_job_file_is_one_line_without_traceback(tmp_path):
     assert len(lines) == 1 and "num_qubits" in lines[0] and "Traceback" not in proc.stderr
 
 
+def test_check_lists_every_problem_of_a_job_file_and_run_names_the_first(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[run]\nscenario = "repeater"\n[chain]\nnum_links = 0\n')
+    proc = dqsim("check", str(bad), check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 3 and all(line.startswith(f"dqsim: error: {bad}: ") for line in lines)
+    assert "missing key [run].name" in lines[0] and "[chain].num_links = 0: must be >= 1" in lines[1]
+    assert "missing key [chain].total_distance_km" in lines[2]
+    proc = dqsim("run", str(bad), check=False)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1
+    assert lines[0].endswith("missing key [run].name (and 2 more problems: dqsim check lists them)")
+
+
 def test_bad_job_under_mpi_exits_on_every_rank(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text('[run]\nname = "x"\nshots = 3\n[circuit]\ngenerator = "ghz"\nnum_qubits = 4\n')

@@ -204,7 +204,7 @@ def test_observables_are_checked():
 
 def test_several_problems_are_counted_on_one_line():
     message = bad(with_circuit(simulation="shots = -1\nmax_gather_qubits = 0"), r"\[simulation\]\.shots = -1")
-    assert message.endswith("(and 1 more problem)")
+    assert message.endswith("(and 1 more problem: dqsim check lists them)")
 
 
 def test_overrides():

@@ -335,7 +335,7 @@ def test_missing_and_unknown_sections():
 
 def test_several_problems_are_counted_on_one_line():
     message = bad(dqc(simulation="shots = -1\ntimeline = 3"), r"\[simulation\]\.shots = -1")
-    assert message.endswith("(and 1 more problem)")
+    assert message.endswith("(and 1 more problem: dqsim check lists them)")
 
 
 # --------------------------------------------------------------------------

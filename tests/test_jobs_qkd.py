@@ -159,7 +159,7 @@ def test_scenario_sections():
     bad(qkd().replace("[qkd]\n\n[qkd.link]\n" + LINK + "\n", ""), r"missing section \[qkd\]$")
     bad(qkd() + "[circuit]\n", r"unknown section \[circuit\]; allowed sections: run, checkpoint, qkd$")
     # without scenario = "qkd" the file is a circuit job
-    bad(qkd().replace('scenario = "qkd"\n', ""), r"missing section \[circuit\] \(and 1 more problem\)$")
+    bad(qkd().replace('scenario = "qkd"\n', ""), r"missing section \[circuit\] \(and 1 more problem: dqsim check lists them\)$")
 
 
 @pytest.mark.parametrize("text, match", [
@@ -342,7 +342,7 @@ def test_sweep_and_network_are_not_supported_together():
 
 def test_several_problems_are_counted_on_one_line():
     message = bad(qkd("f_ec = 3", link="distance_km = -1\nmisalignment = 0.9"), r"\[qkd\]\.f_ec = 3\.0")
-    assert message.endswith("(and 2 more problems)")
+    assert message.endswith("(and 2 more problems: dqsim check lists them)")
 
 
 # --------------------------------------------------------------------------

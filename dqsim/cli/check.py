@@ -150,7 +150,8 @@ def cmd_check(args) -> int:
     try:
         lines = check_job(args.job, list(args.set), args.num_ranks)
     except DqsimError as exc:
-        print(f"dqsim: error: {exc}", file=sys.stderr, flush=True)
+        for problem in getattr(exc, "problems", None) or [str(exc)]:  # a job file's problems, all of them
+            print(f"dqsim: error: {problem}", file=sys.stderr, flush=True)
         return EXIT_BAD_INPUT
     print("\n".join(lines))
     return 0

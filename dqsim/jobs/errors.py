@@ -185,9 +185,12 @@ def describe_error(root: type[BaseModel], error: dict) -> str:
 
 
 def config_error(source: str, root: type[BaseModel], exc: ValidationError) -> ConfigError:
-    """The first problem of ``exc`` (validating model ``root``) as one line prefixed by ``source``."""
-    errors = exc.errors()
-    line = describe_error(root, errors[0])
-    if len(errors) > 1:
-        line += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
-    return ConfigError(f"{source}: {line}")
+    """The first problem of ``exc`` (validating model ``root``) as one line prefixed by ``source``.
+
+    The error's ``problems`` hold every problem, each as such a line.
+    """
+    lines = [f"{source}: {describe_error(root, error)}" for error in exc.errors()]
+    first = lines[0]
+    if len(lines) > 1:
+        first += f" (and {len(lines) - 1} more problem{'s' if len(lines) > 2 else ''}: dqsim check lists them)"
+    return ConfigError(first, problems=lines)
