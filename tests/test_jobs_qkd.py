@@ -66,6 +66,18 @@ def test_entangled_protocols_default_their_source_keys(protocol):
     assert q.source.intensities is None and q.source.probabilities is None
 
 
+@pytest.mark.parametrize("protocol", ["bbm92", "e91"])
+def test_entangled_protocols_take_cascade_and_finite_key(protocol):
+    q = load(qkd(f'protocol = "{protocol}"\nerror_correction = "cascade"\nsecurity = "finite_key"')).qkd
+    assert (q.protocol, q.error_correction, q.security) == (protocol, "cascade", "finite_key")
+
+
+def test_finite_key_of_bb84_still_needs_three_intensities():
+    bad(qkd('security = "finite_key"', source="intensities = [0.5, 0.1]\nprobabilities = [0.5, 0.5]"),
+        r"\[qkd\]\.security = \"finite_key\": with protocol = \"bb84_decoy\" needs three \[qkd\.source\]\.intensities "
+        r"μ1 > μ2 \+ μ3, μ2 > μ3 >= 0 \(Lim et al\. 2014\), got \[0\.5, 0\.1\]$")
+
+
 def test_batch_and_block_default_from_pulses():
     q = load(qkd("pulses = 1000")).qkd
     assert (q.pulses, q.batch_pulses, q.block_pulses) == (1000, 1000, 1000)

@@ -335,8 +335,10 @@ def _bob_from_host(xp, start_pulse: int, arrays: dict) -> BobBatch:
 class _BobSide:
     """Bob's side of a link: ``detect`` each batch, then a block's classical post-processing.
 
-    Post-processing phases: ``sift-match`` (answer with the estimate message)
-    and ``ec-pa`` (acknowledge the key). Subclasses implement :meth:`detect`.
+    Post-processing phases: ``sift-match`` (answer with the estimate message),
+    ``ec-pa`` (the key message: acknowledge it, or start Cascade's rounds) and
+    ``cascade`` (one parity message per round, each answered by Alice).
+    Subclasses implement :meth:`detect`.
     """
 
     def __init__(self, plan: QkdPlan, phys: LinkPhysics):
@@ -369,18 +371,25 @@ class _BobSide:
                 self.phase = "ec-pa"
             elif self.phase == "ec-pa":
                 msg = yield ctx.receive(link_tag + ("ec-pa", block))
-                _key, self.ec_rounds, self.ec_delay_ps = msg.payload if isinstance(msg.payload, tuple) \
-                    else (msg.payload, 0, 0)
+                _key, self.ec_rounds, self.ec_delay_ps = msg.payload
                 self.ec_round = 0
-                self.phase = "cascade"
-            elif self.phase == "cascade":  # one parity message per Cascade round, then the key is acknowledged
-                if self.ec_round < self.ec_rounds:
-                    ctx.send(phys.alice, link_tag + ("cascade", block), extra_delay_ps=self.ec_delay_ps)
-                    yield ctx.receive(link_tag + ("cascade-reply", block))
-                    self.ec_round += 1
-                else:
-                    ctx.send(phys.alice, link_tag + ("key-ack", block))
-                    self.phase = "detect"
+                self._parity_or_ack(ctx, link_tag, block)
+            elif self.phase == "cascade":  # the answer to this round's parity message
+                yield ctx.receive(link_tag + ("cascade-reply", block))
+                self.ec_round += 1
+                self._parity_or_ack(ctx, link_tag, block)
+
+    def _parity_or_ack(self, ctx, link_tag, block) -> None:
+        """Send the next Cascade round's parity message (phase ``cascade``), or acknowledge the key (``detect``).
+
+        Sent after the phase's ``yield``, so a run resumed at that ``yield`` does not send it again.
+        """
+        if self.ec_round < self.ec_rounds:
+            ctx.send(self.phys.alice, link_tag + ("cascade", block), extra_delay_ps=self.ec_delay_ps)
+            self.phase = "cascade"
+        else:
+            ctx.send(self.phys.alice, link_tag + ("key-ack", block))
+            self.phase = "detect"
 
 
 class Bb84Bob(_BobSide):
