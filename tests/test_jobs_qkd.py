@@ -140,6 +140,9 @@ def test_sweep_and_network():
     ("bbm92_20km", lambda j: (j.qkd.protocol == "bbm92" and j.qkd.source.werner == 0.98
                               and j.distances_km() == [20.0])),
     ("e91_chsh", lambda j: j.qkd.protocol == "e91" and j.qkd.source.werner == 0.95 and "CHSH" in j.text),
+    ("bbm92_finite_key", lambda j: (j.qkd.protocol == "bbm92" and j.qkd.security == "finite_key"
+                                    and j.qkd.error_correction == "cascade" and j.qkd.block_pulses == 5_000_000
+                                    and "Tomamichel" in j.text)),
     ("qkd_trusted_chain", lambda j: (j.qkd.network.topology == "chain" and j.qkd.network.num_nodes == 3
                                      and j.network_links() == [(0, 1, 30.0), (1, 2, 30.0)])),
     ("bb84_raman_coexistence", lambda j: (len(j.qkd.classical_channels) == 1
