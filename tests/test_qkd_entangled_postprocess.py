@@ -141,3 +141,41 @@ def test_block_functions_check_their_inputs():
     r = entangled_block_key(SiftedCounts(1000, 0, 0, 0, (0, 0), (0, 0)), **settings)
     assert r.aborted and r.secret_key_bits == 0 and r.leakage_bits == 0 and r.qber is None
     assert math.isnan(r.estimate.standard_error)
+
+
+@pytest.mark.parametrize("protocol", ["bbm92", "e91"])
+def test_block_size_curve_rises_to_the_asymptotic_rate(protocol, tmp_path):
+    """A finite-key run writes ℓ/N against the block size N at its measured counts: rising with N from less
+    than half its limit (BBM92) or none (E91) at N = 10^5 pairs to within 0.1 % of the asymptotic (n/N)(1 - h(Q_test) - f_EC h(E_key)) at
+    N = 10^14, and (BBM92, one block: the same counts) equal to the simulated block's rate at its own size;
+    `dqsim plot` draws it."""
+    job, out = run(protocol, FINITE, "qkd.block_pulses=2000000")
+    sizes, (block,) = out.tables["block_sizes"], out.tables["blocks"]
+    rates = sizes["key_rate_bits_per_pulse"]
+    assert np.all(np.diff(rates) >= 0) and np.all(np.diff(rates[rates > 0]) > 0) and rates[0] < rates[-1] / 2
+    f_ec = job.qkd.f_ec
+    if protocol == "bbm92":  # Z–Z key bits, X–X test bits: the block's own counts
+        key_fraction, q_test = block["finite_key_bits_x"] / block["pulses"], block["qber_estimated"]
+        e_key = (round(block["qber_signal"] * block["sifted_bits"]) - round(q_test * block["estimation_bits"])) \
+            / block["finite_key_bits_x"]
+    else:  # the expected split: a sample_fraction of 0.1 of the sifted bits is the test
+        key_fraction, q_test = 0.9 * block["sifted_bits"] / block["pulses"], block["qber_signal"]
+        e_key = q_test
+    asymptotic = key_fraction * (1 - binary_entropy(q_test) - f_ec * binary_entropy(e_key))
+    assert rates[-1] == pytest.approx(asymptotic, rel=1e-3) and rates[-1] < asymptotic
+    if protocol == "bbm92":
+        own = rates[sizes["block_pulses"] == 2e6][0]
+        assert own == pytest.approx(block["key_rate_bits_per_pulse"], rel=1e-9)
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from dqsim import io
+    from dqsim.cli.plot_qkd import draw
+
+    path = io.write_run_file(tmp_path / "f.h5", attrs={"scenario": "qkd", **out.attrs}, tables=out.tables)
+    fig, ax = plt.subplots()
+    assert draw(io.open_run(path), ax) == "key rate vs block size"
+    plt.close(fig)

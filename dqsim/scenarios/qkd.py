@@ -37,6 +37,7 @@ from dqsim.network.werner import plob_bound
 from dqsim.protocols.qkd import entangled, nodes, spdc, theory
 from dqsim.protocols.qkd.bb84 import ChannelModel, DecoySource, DetectorModel, EveModel
 from dqsim.protocols.qkd.nodes import LinkPhysics, QkdPlan
+from dqsim.protocols.qkd.entangled_block import entangled_finite_key_rates
 from dqsim.protocols.qkd.finite_key import EntangledFiniteKeyResult
 from dqsim.protocols.qkd.postprocess import finite_key_rates
 from dqsim.scenarios.output import ScenarioOutput, record_table
@@ -318,16 +319,21 @@ CURVE_BLOCK_PULSES = tuple(10.0 ** (5 + k / 4) for k in range(37))
 
 
 def _block_size_rows(job, tally, distance_km, link_index) -> list[tuple]:
-    """Key rate against block size at the link's measured statistics (finite key; ``finite_key_rates``)."""
+    """Key rate against block size at the link's measured statistics (finite key; BB84: ``finite_key_rates``,
+    BBM92/E91: ``entangled_finite_key_rates``)."""
     counts = None
     for row in tally.blocks:
         counts = row[6] if counts is None else counts + row[6]
-    if counts is None or not sum(counts.sent):
+    if counts is None or not tally.pulses:
         return []
-    plan = build_plan(job)
-    sizes = sorted(set(CURVE_BLOCK_PULSES) | {float(job.qkd.block_pulses)})
-    rates = finite_key_rates(counts, plan.source, sizes, f_ec=job.qkd.f_ec, eps_sec=job.qkd.eps_sec,
-                             eps_cor=job.qkd.eps_cor)
+    q = job.qkd
+    sizes = sorted(set(CURVE_BLOCK_PULSES) | {float(q.block_pulses)})
+    if q.protocol == "bb84_decoy":
+        rates = finite_key_rates(counts, build_plan(job).source, sizes, f_ec=q.f_ec, eps_sec=q.eps_sec,
+                                 eps_cor=q.eps_cor)
+    else:
+        rates = entangled_finite_key_rates(counts, q.protocol, sizes, f_ec=q.f_ec, sample_fraction=q.sample_fraction,
+                                           eps_sec=q.eps_sec, eps_cor=q.eps_cor)
     return [(distance_km, link_index, n, r) for n, r in zip(sizes, rates)]
 
 
@@ -357,7 +363,7 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
         block_rows += _block_rows(run, label, q.protocol)
         for p in physics:
             tally = run["tallies"][p.link_index]
-            if q.security == "finite_key" and q.protocol == "bb84_decoy":
+            if q.security == "finite_key":
                 size_rows += _block_size_rows(job, tally, label, p.link_index)
             rate = tally.key_bits / tally.pulses if tally.pulses else 0.0
             qber = tally.errors / tally.sifted if tally.sifted else float("nan")
