@@ -66,6 +66,18 @@ def test_entangled_protocols_default_their_source_keys(protocol):
     assert q.source.intensities is None and q.source.probabilities is None
 
 
+@pytest.mark.parametrize("protocol", ["bbm92", "e91"])
+def test_entangled_protocols_take_cascade_and_finite_key(protocol):
+    q = load(qkd(f'protocol = "{protocol}"\nerror_correction = "cascade"\nsecurity = "finite_key"')).qkd
+    assert (q.protocol, q.error_correction, q.security) == (protocol, "cascade", "finite_key")
+
+
+def test_finite_key_of_bb84_still_needs_three_intensities():
+    bad(qkd('security = "finite_key"', source="intensities = [0.5, 0.1]\nprobabilities = [0.5, 0.5]"),
+        r"\[qkd\]\.security = \"finite_key\": with protocol = \"bb84_decoy\" needs three \[qkd\.source\]\.intensities "
+        r"μ1 > μ2 \+ μ3, μ2 > μ3 >= 0 \(Lim et al\. 2014\), got \[0\.5, 0\.1\]$")
+
+
 def test_batch_and_block_default_from_pulses():
     q = load(qkd("pulses = 1000")).qkd
     assert (q.pulses, q.batch_pulses, q.block_pulses) == (1000, 1000, 1000)
@@ -128,6 +140,9 @@ def test_sweep_and_network():
     ("bbm92_20km", lambda j: (j.qkd.protocol == "bbm92" and j.qkd.source.werner == 0.98
                               and j.distances_km() == [20.0])),
     ("e91_chsh", lambda j: j.qkd.protocol == "e91" and j.qkd.source.werner == 0.95 and "CHSH" in j.text),
+    ("bbm92_finite_key", lambda j: (j.qkd.protocol == "bbm92" and j.qkd.security == "finite_key"
+                                    and j.qkd.error_correction == "cascade" and j.qkd.block_pulses == 5_000_000
+                                    and "Tomamichel" in j.text)),
     ("qkd_trusted_chain", lambda j: (j.qkd.network.topology == "chain" and j.qkd.network.num_nodes == 3
                                      and j.network_links() == [(0, 1, 30.0), (1, 2, 30.0)])),
     ("bb84_raman_coexistence", lambda j: (len(j.qkd.classical_channels) == 1

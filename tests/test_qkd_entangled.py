@@ -225,7 +225,7 @@ def test_batch_size_independence(batch_fn, start):
 def test_empty_batch():
     batch = e91_batch(np, EntangledSource(), **LOSSLESS, seed=0, start_pair=5, num_pairs=0)
     assert all(getattr(batch, name).shape == (0,) for name in FIELDS)
-    assert sifted_statistics(batch) == SiftedCounts(0, 0, 0, 0)
+    assert sifted_statistics(batch) == SiftedCounts(0, 0, 0, 0, (0, 0), (0, 0))
     assert coincidence_counts(batch).shape == (3, 3, 2, 2)
 
 

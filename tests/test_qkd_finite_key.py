@@ -1,4 +1,5 @@
-"""Finite-key decoy BB84 (Lim, Curty, Walenta, Xu, Zbinden, PRA 89, 022307 (2014)).
+"""Finite-key decoy BB84 (Lim, Curty, Walenta, Xu, Zbinden, PRA 89, 022307 (2014)) and entanglement-based BB84
+(Tomamichel, Lim, Gisin, Renner, Nat. Commun. 3, 634 (2012)).
 
 The paper's own statements at its parameters (Sec. IV, dedicated fibre,
 numerically optimised over q_x, p_μ1, p_μ2, μ1, μ2) and the finite-key path
@@ -18,7 +19,9 @@ from dqsim import comm as comm_mod
 from dqsim.errors import ConfigError, DqsimError
 from dqsim.jobs import apply_overrides, load_job
 from dqsim.protocols.qkd import BlockCounts, DecoySource, estimate_block
-from dqsim.protocols.qkd.finite_key import LIM2014, finite_key_length, hoeffding_delta, optimal_rate
+from dqsim.protocols.qkd.finite_key import (LIM2014, entangled_finite_key_length, finite_key_length, hoeffding_delta,
+                                            optimal_rate)
+from dqsim.protocols.qkd.theory import binary_entropy
 from dqsim.scenarios import qkd as qkd_scenario
 from mpi_helper import ROOT
 
@@ -233,3 +236,47 @@ def test_plot_draws_key_rate_against_block_size(tmp_path):
     assert draw(io.open_run(path), ax) == "key rate vs block size"
     assert len(ax.lines) == 2  # the curve and the simulated block
     plt.close(fig)
+
+
+# ------------------------------------------- entanglement-based BB84 (Tomamichel, Lim, Gisin, Renner 2012)
+def test_tomamichel_key_length_by_hand():
+    """Eq. (2) at n = 10^6 key bits, k = 2·10^5 test bits with 3000 errors (1.5 %), leak_EC = 10^5 bits,
+    ε_sec = 1e-10, ε_cor = 1e-15, q = 1, worked out step by step:
+    μ = sqrt(1.2e6/2e11 · 200001/200000 · ln(4e10)) = sqrt(6.00003e-6 · 24.41215) = 0.0121026;
+    Q_tol + μ = 0.0271026; h(0.0271026) = 0.179647; log2(2/(1e-20 · 1e-15)) = 117.267;
+    ℓ = floor(10^6 (1 - 0.179647) - 10^5 - 117.267) = 720235."""
+    r = entangled_finite_key_length(num_key_bits=10**6, num_test_bits=200_000, test_errors=3_000,
+                                    leakage_bits=1e5, eps_sec=1e-10, eps_cor=1e-15)
+    assert r.qber_tolerance == 0.015
+    assert r.statistical_deviation == pytest.approx(0.0121026, rel=1e-5)
+    assert r.phase_error_upper == pytest.approx(0.0271026, rel=1e-5)
+    assert r.secret_key_bits == 720_235
+    mu = math.sqrt(1.2e6 / (1e6 * 2e5) * (200_001 / 200_000) * math.log(4 / 1e-10))
+    exact = 1e6 * (1 - binary_entropy(0.015 + mu)) - 1e5 - math.log2(2 / (1e-20 * 1e-15))
+    assert r.secret_key_bits == math.floor(exact) and r.unclipped_length == pytest.approx(exact, rel=1e-12)
+    # a worse preparation quality q costs n(1 - q) bits; no test bits, no key
+    r2 = entangled_finite_key_length(num_key_bits=10**6, num_test_bits=200_000, test_errors=3_000,
+                                     leakage_bits=1e5, preparation_quality=0.9)
+    assert r2.unclipped_length == pytest.approx(exact - 1e5, rel=1e-12)
+    assert entangled_finite_key_length(num_key_bits=10**6, num_test_bits=0, test_errors=0,
+                                       leakage_bits=0.0).secret_key_bits == 0
+    with pytest.raises(DqsimError, match="test_errors"):
+        entangled_finite_key_length(num_key_bits=10, num_test_bits=5, test_errors=6, leakage_bits=0.0)
+
+
+def test_tomamichel_key_approaches_the_asymptotic_key():
+    """At a QBER of 2 % in both bases, k = n and leak_EC = 1.16 n h(Q), ℓ/n rises towards the asymptotic
+    1 - h(Q) - 1.16 h(Q) (Shor-Preskill with f_EC, as the asymptotic path charges) and the gap closes as
+    h'(Q) μ ≈ h'(Q) sqrt(2 ln(4/ε_sec)/n): gap·sqrt(n) tends to h'(Q) sqrt(2 ln(4/ε_sec)) (within 2 % by
+    n = 10^10, where the log terms and μ² are negligible)."""
+    q, f, eps_sec = 0.02, 1.16, 1e-10
+    asymptotic = 1 - binary_entropy(q) - f * binary_entropy(q)
+    gaps = []
+    for n in (10**4, 10**5, 10**6, 10**8, 10**10, 10**12):
+        r = entangled_finite_key_length(num_key_bits=n, num_test_bits=n, test_errors=round(q * n),
+                                        leakage_bits=f * binary_entropy(q) * n, eps_sec=eps_sec)
+        gaps.append(asymptotic - r.unclipped_length / n)
+    assert all(g > 0 for g in gaps) and all(b < a for a, b in zip(gaps, gaps[1:])), gaps
+    assert gaps[-1] < 1e-4
+    slope = math.log2((1 - q) / q) * math.sqrt(2 * math.log(4 / eps_sec))
+    assert gaps[4] * math.sqrt(1e10) == pytest.approx(slope, rel=0.02)

@@ -104,14 +104,29 @@ def test_same_results_for_different_batch_sizes():
         assert np.array_equal(a.tables["blocks"][field], b.tables["blocks"][field]), field
 
 
-def test_two_links_same_on_two_and_four_ranks(tmp_path):
+ENTANGLED_CHAIN = ["--set", 'qkd.network={topology="chain", num_nodes=3}', "--set", "qkd.block_pulses=500000",
+                   "--set", 'qkd.error_correction="cascade"']
+
+
+@pytest.mark.parametrize("job, extra, ranks", [
+    ("qkd_trusted_chain", [], (1, 2, 4)),
+    ("bbm92_20km", ENTANGLED_CHAIN + ["--set", 'qkd.security="finite_key"'], (1, 2)),
+    ("e91_chsh", ENTANGLED_CHAIN, (1, 2)),
+], ids=["bb84", "bbm92-cascade-finite-key", "e91-cascade"])
+def test_two_links_same_on_two_and_four_ranks(tmp_path, job, extra, ranks):
+    """Two links of a trusted chain (on two ranks, the second link's Alice and Bob on different ranks): the same tables on every
+    rank count (BBM92/E91: Cascade's rounds cross ranks, and the final keys are equal)."""
     results = []
-    for ranks in (1, 2, 4):
-        out = tmp_path / f"chain{ranks}.h5"
-        run_mpi(ranks, ["-m", "dqsim", "run", "jobs/qkd_trusted_chain.toml", "-o", str(out), "--quiet",
-                        "--set", "qkd.pulses=1000000", "--set", "qkd.batch_pulses=250000"], timeout_s=180)
+    for num_ranks in ranks:
+        out = tmp_path / f"chain{num_ranks}.h5"
+        run_mpi(num_ranks, ["-m", "dqsim", "run", f"jobs/{job}.toml", "-o", str(out), "--quiet",
+                            "--set", "qkd.pulses=1000000", "--set", "qkd.batch_pulses=250000", *extra], timeout_s=180)
         results.append(open_run(out))
+    if extra:
+        blocks = results[0].table("blocks")
+        assert len(blocks) == 4 and blocks["final_keys_equal"].all() and (blocks["secret_key_bits"] > 0).all()
     for other in results[1:]:
+        assert other.attrs.get("chsh_s") == results[0].attrs.get("chsh_s")
         for table in ("links", "blocks", "end_to_end"):
             a, b = results[0].table(table), other.table(table)
             for field in a.dtype.names:

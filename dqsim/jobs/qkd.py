@@ -286,17 +286,21 @@ class QkdSection(Section):
             pulse, the reference; results also independent of ``batch_pulses``);
             default ``"detections"``.
         security: the key length of a block: ``"asymptotic"`` (GLLP with
-            decoy bounds) or ``"finite_key"`` (Lim et al., PRA 89, 022307
-            (2014): bb84_decoy with three intensities μ1 > μ2 + μ3, μ2 > μ3 >= 0;
-            the block is ``block_pulses``); default ``"asymptotic"``.
+            decoy bounds; bbm92/e91: Shor–Preskill) or ``"finite_key"`` (the
+            block is ``block_pulses``; bb84_decoy: Lim et al., PRA 89, 022307
+            (2014), with three intensities μ1 > μ2 + μ3, μ2 > μ3 >= 0;
+            bbm92/e91: Tomamichel et al., Nat. Commun. 3, 634 (2012),
+            :mod:`dqsim.protocols.qkd.entangled_block`); default ``"asymptotic"``.
         eps_sec: secrecy parameter of the finite-key analysis, in (0, 1); default 1e-10.
         eps_cor: correctness parameter of the finite-key analysis, in (0, 1); default 1e-15.
         error_correction: ``"model"`` (leakage f_EC·h(E) per key bit, one
-            message each way) or ``"cascade"`` (bb84_decoy: the sifted key bits are
-            kept; ``sample_fraction`` of them is disclosed to estimate the QBER,
-            the rest corrected by Cascade, verified by a hash of
-            ⌈log2(1/eps_cor)⌉ bits and shortened by Toeplitz hashing;
-            :mod:`dqsim.protocols.qkd.reconciliation`); default ``"model"``.
+            message each way) or ``"cascade"`` (every protocol: the sifted key
+            bits are kept — bbm92/e91: the equal-angle pairs; ``sample_fraction``
+            of them is disclosed to estimate the QBER (with finite_key,
+            bb84_decoy's and bbm92's X basis instead), the rest corrected by
+            Cascade, verified by a hash of ⌈log2(1/eps_cor)⌉ bits and shortened
+            by Toeplitz hashing; :mod:`dqsim.protocols.qkd.reconciliation`);
+            default ``"model"``.
         classical_bit_rate_hz: bit rate of the classical channel, which sets
             the transmission time of the post-processing messages, bit/s; default 1e9.
         source: ``[qkd.source]`` (defaults when absent).
@@ -364,15 +368,12 @@ class QkdSection(Section):
         if self.block_pulses > self.pulses:
             raise job_error(f"must be <= pulses = {self.pulses}", key=("block_pulses",),
                             value=self.block_pulses, has_value=True)
-        if self.security == "finite_key":
+        if self.security == "finite_key" and self.protocol == "bb84_decoy":
             mu = self.source.intensities or []
-            if self.protocol != "bb84_decoy" or len(mu) != 3 or not (mu[0] > mu[1] + mu[2] and mu[1] > mu[2] >= 0):
-                raise job_error("needs protocol = \"bb84_decoy\" with three [qkd.source].intensities "
+            if len(mu) != 3 or not (mu[0] > mu[1] + mu[2] and mu[1] > mu[2] >= 0):
+                raise job_error("with protocol = \"bb84_decoy\" needs three [qkd.source].intensities "
                                 f"μ1 > μ2 + μ3, μ2 > μ3 >= 0 (Lim et al. 2014), got {list(mu)}",
                                 key=("security",), value=self.security, has_value=True)
-        if self.error_correction == "cascade" and self.protocol != "bb84_decoy":
-            raise job_error("only with protocol = \"bb84_decoy\"", key=("error_correction",),
-                            value=self.error_correction, has_value=True)
         given = self.source.model_fields_set
         for key, protocols in _SOURCE_KEY_PROTOCOLS.items():
             if self.protocol not in protocols and key in given:

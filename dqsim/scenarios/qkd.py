@@ -37,7 +37,9 @@ from dqsim.network.werner import plob_bound
 from dqsim.protocols.qkd import entangled, nodes, spdc, theory
 from dqsim.protocols.qkd.bb84 import ChannelModel, DecoySource, DetectorModel, EveModel
 from dqsim.protocols.qkd.nodes import LinkPhysics, QkdPlan
-from dqsim.protocols.qkd.postprocess import BlockCounts, finite_key_rates
+from dqsim.protocols.qkd.entangled_block import entangled_finite_key_rates
+from dqsim.protocols.qkd.finite_key import EntangledFiniteKeyResult
+from dqsim.protocols.qkd.postprocess import finite_key_rates
 from dqsim.scenarios.output import ScenarioOutput, record_table
 from dqsim.scenarios.dqc import _checkpointer
 from dqsim.units import PS_PER_S, db_to_transmittance
@@ -238,17 +240,16 @@ def _block_rows(run, distance_km, protocol):
                              _binomial_se(counts.errors[0], counts.sifted[0]), _nan(result.qber_estimate),
                              result.qber_estimate_standard_error, result.num_estimation_bits))
             else:
-                pairs, coincidences, sifted, errors = counts
-                qber, key, aborted, sample = result
-                rows.append((distance_km, index, a, b, block, pairs, coincidences, 0, 0, sifted,
-                             qber if qber is not None else float("nan"), float("nan"),
-                             qber if qber is not None else float("nan"), float("nan"), float("nan"),
-                             coincidences / pairs if pairs else float("nan"), float("nan"), float("nan"),
-                             float("nan"), float("nan"), 0.0, key, key / pairs if pairs else 0.0, float("nan"),
-                             bool(aborted), float("nan"), t_pulses - t0, t_sift - t_pulses, t_est - t_sift,
-                             t_key - t_est, *_finite_columns(None), *_postprocess_columns(None),
-                             _binomial_se(errors, sifted), _nan(sample.qber), sample.standard_error,
-                             sample.num_sampled))
+                pairs, sample = counts.num_pairs, result.estimate
+                rows.append((distance_km, index, a, b, block, pairs, counts.num_coincidences, 0, 0, counts.num_sifted,
+                             _nan(result.qber), float("nan"), _nan(result.qber), float("nan"), float("nan"),
+                             counts.num_coincidences / pairs if pairs else float("nan"), float("nan"), float("nan"),
+                             float("nan"), float("nan"), result.leakage_bits, result.secret_key_bits,
+                             result.key_rate_bits_per_pulse, result.key_rate_bits_per_s, bool(result.aborted),
+                             float("nan"), t_pulses - t0, t_sift - t_pulses, t_est - t_sift, t_key - t_est,
+                             *_finite_columns(result.finite_key), *_postprocess_columns(result.postprocess),
+                             _binomial_se(counts.num_errors, counts.num_sifted), _nan(sample.qber),
+                             sample.standard_error, sample.num_sampled))
     return rows
 
 
@@ -274,13 +275,7 @@ def _rate_standard_error(blocks) -> float:
     ``std(r_b) / sqrt(k)`` over the k >= 2 blocks' rates r_b = key bits / pulses (equal-size
     blocks; the last may be shorter); NaN with one block (no spread to measure).
     """
-    rates = []
-    for row in blocks:
-        counts, result = row[6], row[7]
-        pulses = sum(counts.sent) if isinstance(counts, BlockCounts) else counts[0]
-        key = result.secret_key_bits if isinstance(counts, BlockCounts) else result[1]
-        if pulses:
-            rates.append(key / pulses)
+    rates = [row[7].secret_key_bits / row[7].num_pulses_sent for row in blocks if row[7].num_pulses_sent]
     if len(rates) < 2:
         return float("nan")
     return float(np.std(rates, ddof=1) / math.sqrt(len(rates)))
@@ -307,9 +302,15 @@ def _postprocess_columns(done) -> tuple:
 
 
 def _finite_columns(finite) -> tuple:
-    """The finite-key columns of a block row (NaN / 0 for an asymptotic block)."""
+    """The finite-key columns of a block row (NaN / 0 for an asymptotic block).
+
+    BBM92/E91 (Tomamichel et al. 2012) have no decoy bounds: NaN there; their
+    ``finite_phase_error_upper`` is Q_tol + μ.
+    """
     if finite is None:
         return 0, float("nan"), float("nan"), float("nan")
+    if isinstance(finite, EntangledFiniteKeyResult):
+        return finite.num_key_bits, float("nan"), float("nan"), finite.phase_error_upper
     return finite.num_key_bits, finite.vacuum_lower, finite.single_photon_lower, finite.phase_error_upper
 
 
@@ -318,16 +319,21 @@ CURVE_BLOCK_PULSES = tuple(10.0 ** (5 + k / 4) for k in range(37))
 
 
 def _block_size_rows(job, tally, distance_km, link_index) -> list[tuple]:
-    """Key rate against block size at the link's measured statistics (finite key; ``finite_key_rates``)."""
+    """Key rate against block size at the link's measured statistics (finite key; BB84: ``finite_key_rates``,
+    BBM92/E91: ``entangled_finite_key_rates``)."""
     counts = None
     for row in tally.blocks:
         counts = row[6] if counts is None else counts + row[6]
-    if counts is None or not sum(counts.sent):
+    if counts is None or not tally.pulses:
         return []
-    plan = build_plan(job)
-    sizes = sorted(set(CURVE_BLOCK_PULSES) | {float(job.qkd.block_pulses)})
-    rates = finite_key_rates(counts, plan.source, sizes, f_ec=job.qkd.f_ec, eps_sec=job.qkd.eps_sec,
-                             eps_cor=job.qkd.eps_cor)
+    q = job.qkd
+    sizes = sorted(set(CURVE_BLOCK_PULSES) | {float(q.block_pulses)})
+    if q.protocol == "bb84_decoy":
+        rates = finite_key_rates(counts, build_plan(job).source, sizes, f_ec=q.f_ec, eps_sec=q.eps_sec,
+                                 eps_cor=q.eps_cor)
+    else:
+        rates = entangled_finite_key_rates(counts, q.protocol, sizes, f_ec=q.f_ec, sample_fraction=q.sample_fraction,
+                                           eps_sec=q.eps_sec, eps_cor=q.eps_cor)
     return [(distance_km, link_index, n, r) for n, r in zip(sizes, rates)]
 
 

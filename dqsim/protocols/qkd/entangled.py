@@ -110,6 +110,8 @@ __all__ = [
     "e91_batch",
     "expected_coincidence_probability",
     "expected_qber",
+    "key_setting_pairs",
+    "sifted_key_bits",
     "sifted_statistics",
 ]
 
@@ -159,6 +161,29 @@ def _key_table(protocol: str) -> np.ndarray:
     """True where Alice's and Bob's angles are equal (the pairs that give key)."""
     alice, bob = _angles(protocol)
     return np.isclose(np.subtract.outer(np.asarray(alice), np.asarray(bob)), 0.0, atol=1e-12)
+
+
+def key_setting_pairs(protocol: str) -> tuple[tuple[int, int], ...]:
+    """The (alice_setting, bob_setting) pairs measured at equal angles, whose bits form the sifted key.
+
+    Args:
+        protocol: ``"bbm92"`` or ``"e91"``.
+
+    Returns:
+        BBM92: ``((0, 0), (1, 1))`` (Z–Z, X–X); E91: ``((1, 0), (2, 1))``
+        (both at π/4, both at π/2). This order indexes
+        :attr:`SiftedCounts.key_pair_sifted` and :func:`sifted_key_bits`'s ``key_pair``.
+
+    Raises:
+        DqsimError: another protocol.
+
+    Examples:
+        >>> key_setting_pairs("e91")
+        ((1, 0), (2, 1))
+    """
+    if protocol not in ("bbm92", "e91"):
+        raise DqsimError(f"key_setting_pairs: protocol must be 'bbm92' or 'e91', got {protocol!r}")
+    return tuple((int(a), int(b)) for a, b in np.argwhere(_key_table(protocol)))
 
 
 @dataclass(frozen=True)
@@ -735,19 +760,38 @@ def chsh_estimate(batch: EntangledBatch) -> tuple[float, float]:
 
 @dataclass(frozen=True)
 class SiftedCounts:
-    """Sifting statistics of a batch.
+    """Sifting statistics of a batch (or, summed with ``+``, of a key block).
 
     Attributes:
         num_pairs: pairs emitted.
         num_coincidences: pairs detected on both sides (any settings).
         num_sifted: coincidences with equal angles (the sifted key bits).
         num_errors: sifted bits where Alice's and Bob's bits differ.
+        key_pair_sifted: sifted bits per key setting pair, in
+            :func:`key_setting_pairs` order (BBM92: Z–Z, X–X); ``()`` when not counted.
+        key_pair_errors: errors per key setting pair, same order.
+
+    Examples:
+        >>> a = SiftedCounts(10, 6, 3, 1, (2, 1), (1, 0))
+        >>> (a + a).key_pair_sifted, (a + a).num_errors
+        ((4, 2), 2)
     """
 
     num_pairs: int
     num_coincidences: int
     num_sifted: int
     num_errors: int
+    key_pair_sifted: tuple[int, ...] = ()
+    key_pair_errors: tuple[int, ...] = ()
+
+    def __add__(self, other: SiftedCounts) -> SiftedCounts:
+        if not isinstance(other, SiftedCounts) or len(other.key_pair_sifted) != len(self.key_pair_sifted):
+            return NotImplemented
+        return SiftedCounts(
+            self.num_pairs + other.num_pairs, self.num_coincidences + other.num_coincidences,
+            self.num_sifted + other.num_sifted, self.num_errors + other.num_errors,
+            tuple(a + b for a, b in zip(self.key_pair_sifted, other.key_pair_sifted)),
+            tuple(a + b for a, b in zip(self.key_pair_errors, other.key_pair_errors)))
 
     @property
     def qber(self) -> float:
@@ -800,13 +844,53 @@ def sifted_statistics(batch: EntangledBatch) -> SiftedCounts:
     batch = _check_batch("sifted_statistics", batch)
     counts = coincidence_counts(batch)
     key = _key_table(batch.protocol)
-    sifted = counts[key]  # shape (num_key_setting_pairs, 2, 2)
+    sifted = counts[key]  # shape (num_key_setting_pairs, 2, 2), in key_setting_pairs order
+    errors = sifted[:, 0, 1] + sifted[:, 1, 0]
     return SiftedCounts(
         num_pairs=batch.num_pairs,
         num_coincidences=int(counts.sum()),
         num_sifted=int(sifted.sum()),
-        num_errors=int(sifted[:, 0, 1].sum() + sifted[:, 1, 0].sum()),
+        num_errors=int(errors.sum()),
+        key_pair_sifted=tuple(int(v) for v in sifted.sum(axis=(1, 2))),
+        key_pair_errors=tuple(int(v) for v in errors),
     )
+
+
+def sifted_key_bits(batch: EntangledBatch, *, key_pair: int | None = None):
+    """Alice's and Bob's sifted key bits of a batch, in pair order, as uint8 arrays of the batch's module.
+
+    Args:
+        batch: a batch from :func:`bbm92_batch` or :func:`e91_batch`.
+        key_pair: index into :func:`key_setting_pairs` to keep only that
+            setting pair's bits (BBM92: 0 = Z–Z, 1 = X–X); ``None``: every sifted bit.
+
+    Returns:
+        ``(alice_bits, bob_bits)``: the bits of the coincidences measured at
+        equal angles, as :func:`sifted_statistics` counts them.
+
+    Raises:
+        DqsimError: ``batch`` is not an :class:`EntangledBatch`, or ``key_pair`` out of range.
+
+    Examples:
+        >>> import numpy as np
+        >>> batch = bbm92_batch(np, EntangledSource(werner=1.0), transmittance_alice=1.0,
+        ...                     transmittance_bob=1.0, efficiency=1.0, dark_count_probability=0.0,
+        ...                     seed=3, start_pair=0, num_pairs=1000)
+        >>> a, b = sifted_key_bits(batch)
+        >>> a.size == sifted_statistics(batch).num_sifted, bool(np.array_equal(a, b))
+        (True, True)
+    """
+    where = "sifted_key_bits"
+    batch = _check_batch(where, batch)
+    pairs = key_setting_pairs(batch.protocol)
+    if key_pair is not None:
+        pairs = (pairs[check_int(where, "key_pair", key_pair, 0, len(pairs) - 1)],)
+    xp = batch.xp
+    mask = xp.zeros(batch.num_pairs, dtype=bool)
+    for a, b in pairs:
+        mask |= (batch.alice_setting == a) & (batch.bob_setting == b)
+    mask &= batch.alice_detected & batch.bob_detected
+    return batch.alice_bit[mask].astype(xp.uint8), batch.bob_bit[mask].astype(xp.uint8)
 
 
 def asymptotic_key_rate(counts: SiftedCounts) -> float:

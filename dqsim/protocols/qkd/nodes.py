@@ -30,7 +30,9 @@ BB84 (:class:`Bb84Alice`, :class:`Bb84Bob`):
 
 BBM92/E91 (:class:`EntangledAlice`, :class:`EntangledBob`): the source sits
 at Alice's node; Alice draws a batch of pairs, sends Bob his detections, Bob
-announces his settings, and the block's estimate follows the same messages.
+announces his settings, and the block's post-processing follows the same
+messages as BB84's, Cascade's rounds included
+(:mod:`dqsim.protocols.qkd.entangled_block`).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dqsim.protocols.qkd import entangled, theory
+from dqsim.protocols.qkd import entangled, entangled_block, theory
 from dqsim.protocols.qkd.bb84 import (
     BASIS_Z,
     AliceBatch,
@@ -155,7 +157,36 @@ def _last_of_block(batches, i: int) -> bool:
     return i + 1 == len(batches) or batches[i + 1][0] != batches[i][0]
 
 
-class Bb84Alice:
+class _AliceSide:
+    """What Alice's processes share: sending a block's key message and answering Cascade's rounds.
+
+    ``self.result`` is the block's result (its ``secret_key_bits`` and
+    ``postprocess``, the :class:`~dqsim.protocols.qkd.reconciliation.PostprocessResult`
+    or ``None`` when the leakage was modelled).
+    """
+
+    plan: QkdPlan
+    phys: LinkPhysics
+
+    def _send_key(self, ctx, link_tag, block) -> None:
+        """Send the key message (with Cascade's rounds and their message time); next phase ``cascade`` or ``ack``."""
+        done = self.result.postprocess
+        rounds = done.rounds if done is not None else 0
+        ctx.send(self.phys.bob, link_tag + ("ec-pa", block), (
+            self.result.secret_key_bits, rounds, _round_delay_ps(done, self.plan) if done is not None else 0))
+        self.ec_round = 0
+        self.phase = "cascade" if rounds else "ack"
+
+    def _answer_cascade(self, ctx, link_tag, block) -> None:
+        """Answer one of Bob's Cascade parity messages (received); ``ack`` after the last round."""
+        ctx.send(self.phys.bob, link_tag + ("cascade-reply", block),
+                 extra_delay_ps=_round_delay_ps(self.result.postprocess, self.plan))
+        self.ec_round += 1
+        if self.ec_round == self.result.postprocess.rounds:
+            self.phase = "ack"
+
+
+class Bb84Alice(_AliceSide):
     """Alice's side of decoy-state BB84 on one link; her :class:`LinkTally` is ``self.tally``.
 
     Phases: ``emit`` (wait while the source emits batch ``self.batch``, then
@@ -236,28 +267,20 @@ class Bb84Alice:
                 finite = (q.eps_sec, q.eps_cor) if q.security == "finite_key" else None
                 rng = Stream(self.plan.seed, node=phys.alice, purpose=PURPOSE_POSTPROCESS).generator(block)
                 if q.error_correction == "cascade":
-                    self.result, done = postprocess_block(
+                    self.result, _done = postprocess_block(
                         self.counts, source, _joined(self.keys[0]), _joined(self.keys[1]), rng=rng, f_ec=q.f_ec,
                         qber_threshold=q.qber_threshold, finite_key=finite, eps_cor=q.eps_cor,
                         sample_fraction=q.sample_fraction)
                     self.keys = ([], [])
-                    payload = (self.result.secret_key_bits, done.rounds, _round_delay_ps(done, q))
                 else:
                     sample = None if finite else sample_qber(self.counts.sifted[0], self.counts.errors[0],
                                                              q.sample_fraction, rng)
                     self.result = estimate_block(self.counts, source, f_ec=q.f_ec, qber_threshold=q.qber_threshold,
                                                  finite_key=finite, sample=sample)
-                    payload = (self.result.secret_key_bits, 0, 0)
-                ctx.send(phys.bob, link_tag + ("ec-pa", block), payload)
-                self.ec_round = 0
-                self.phase = "cascade" if payload[1] else "ack"
+                self._send_key(ctx, link_tag, block)
             elif self.phase == "cascade":  # answer Bob's parity messages, one per Cascade round
                 yield ctx.receive(link_tag + ("cascade", block))
-                ctx.send(phys.bob, link_tag + ("cascade-reply", block), extra_delay_ps=_round_delay_ps(
-                    self.result.postprocess, q))
-                self.ec_round += 1
-                if self.ec_round == self.result.postprocess.rounds:
-                    self.phase = "ack"
+                self._answer_cascade(ctx, link_tag, block)
             elif self.phase == "ack":
                 yield ctx.receive(link_tag + ("key-ack", block))
                 counts, result, t, tally = self.counts, self.result, self.times, self.tally
@@ -274,27 +297,6 @@ class Bb84Alice:
                 self.times = {"start": ctx.now_ps}
                 self.phase = "emit" if self.batch < len(batches) else "done"
         self.tally.done_ps = ctx.now_ps
-
-
-def entangled_key(sample, sifted: int, errors: int, *, f_ec: float, qber_threshold: float):
-    """``(qber, key bits, aborted)`` of a BBM92/E91 block after its QBER sample.
-
-    Shor–Preskill with error-correction inefficiency (P. W. Shor, J. Preskill,
-    PRL 85, 441 (2000)), on the n' sifted bits left after the sample:
-    ``n'·(1 − f_EC·h(E') − h(Q̂))``, with E' the kept bits' error rate
-    (disclosed by error correction) and Q̂ the sample's estimate standing for
-    the phase error rate (equal to the bit error rate for these symmetric
-    sources). Aborted when Q̂ exceeds ``qber_threshold`` or the sample is empty.
-    ``qber`` is the true QBER of all the sifted bits (``None`` without bits).
-    """
-    kept = sifted - sample.num_sampled
-    aborted = sample.qber is None or sample.qber > qber_threshold
-    key = 0
-    if not aborted and kept:
-        kept_qber = (errors - sample.num_errors) / kept
-        rate = 1.0 - f_ec * theory.binary_entropy(kept_qber) - theory.binary_entropy(sample.qber)
-        key = int(kept * max(0.0, rate))
-    return (errors / sifted if sifted else None), key, aborted
 
 
 #: Purpose of the shared public randomness of post-processing (Cascade shuffles, hash seeds).
@@ -333,8 +335,10 @@ def _bob_from_host(xp, start_pulse: int, arrays: dict) -> BobBatch:
 class _BobSide:
     """Bob's side of a link: ``detect`` each batch, then a block's classical post-processing.
 
-    Post-processing phases: ``sift-match`` (answer with the estimate message)
-    and ``ec-pa`` (acknowledge the key). Subclasses implement :meth:`detect`.
+    Post-processing phases: ``sift-match`` (answer with the estimate message),
+    ``ec-pa`` (the key message: acknowledge it, or start Cascade's rounds) and
+    ``cascade`` (one parity message per round, each answered by Alice).
+    Subclasses implement :meth:`detect`.
     """
 
     def __init__(self, plan: QkdPlan, phys: LinkPhysics):
@@ -367,18 +371,25 @@ class _BobSide:
                 self.phase = "ec-pa"
             elif self.phase == "ec-pa":
                 msg = yield ctx.receive(link_tag + ("ec-pa", block))
-                _key, self.ec_rounds, self.ec_delay_ps = msg.payload if isinstance(msg.payload, tuple) \
-                    else (msg.payload, 0, 0)
+                _key, self.ec_rounds, self.ec_delay_ps = msg.payload
                 self.ec_round = 0
-                self.phase = "cascade"
-            elif self.phase == "cascade":  # one parity message per Cascade round, then the key is acknowledged
-                if self.ec_round < self.ec_rounds:
-                    ctx.send(phys.alice, link_tag + ("cascade", block), extra_delay_ps=self.ec_delay_ps)
-                    yield ctx.receive(link_tag + ("cascade-reply", block))
-                    self.ec_round += 1
-                else:
-                    ctx.send(phys.alice, link_tag + ("key-ack", block))
-                    self.phase = "detect"
+                self._parity_or_ack(ctx, link_tag, block)
+            elif self.phase == "cascade":  # the answer to this round's parity message
+                yield ctx.receive(link_tag + ("cascade-reply", block))
+                self.ec_round += 1
+                self._parity_or_ack(ctx, link_tag, block)
+
+    def _parity_or_ack(self, ctx, link_tag, block) -> None:
+        """Send the next Cascade round's parity message (phase ``cascade``), or acknowledge the key (``detect``).
+
+        Sent after the phase's ``yield``, so a run resumed at that ``yield`` does not send it again.
+        """
+        if self.ec_round < self.ec_rounds:
+            ctx.send(self.phys.alice, link_tag + ("cascade", block), extra_delay_ps=self.ec_delay_ps)
+            self.phase = "cascade"
+        else:
+            ctx.send(self.phys.alice, link_tag + ("key-ack", block))
+            self.phase = "detect"
 
 
 class Bb84Bob(_BobSide):
@@ -415,12 +426,12 @@ class Bb84Bob(_BobSide):
 
 
 # ------------------------------------------------------- entanglement-based processes
-class EntangledAlice:
+class EntangledAlice(_AliceSide):
     """The source (at Alice's node) and Alice's side of BBM92/E91; her tally is ``self.tally``.
 
     Phases: ``emit`` (wait while the source emits batch ``self.batch``, send
     Bob his detections, sift), ``report`` (Bob's settings of that batch),
-    ``estimate``, ``ack``, ``done``.
+    ``estimate``, ``cascade`` (error_correction = cascade), ``ack``, ``done``.
     """
 
     def __init__(self, plan: QkdPlan, phys: LinkPhysics):
@@ -428,7 +439,9 @@ class EntangledAlice:
         self.tally = LinkTally()
         self.phase = "emit"
         self.batch = 0
-        self.block_counts = np.zeros(4, dtype=np.int64)  # pairs, coincidences, sifted, errors
+        self.counts = None             # SiftedCounts of the current block
+        self.keys = ([], [])           # the block's key bits, Alice's and Bob's (error_correction = cascade)
+        self.ec_round = 0              # Cascade rounds answered in this block
         self.chsh = None
         self.times: dict = {}
         self.result = None
@@ -460,7 +473,11 @@ class EntangledAlice:
                 ctx.send(phys.bob, link_tag + ("photons",), (self.batch, backend.to_host(batch.bob_detected),
                                                               backend.to_host(batch.bob_setting)))
                 stats = entangled.sifted_statistics(batch)
-                self.block_counts += [stats.num_pairs, stats.num_coincidences, stats.num_sifted, stats.num_errors]
+                self.counts = stats if self.counts is None else self.counts + stats
+                if q.error_correction == "cascade":
+                    pair = entangled_block.key_pair_of_block(q.protocol, q.security == "finite_key")
+                    for keep, bits in zip(self.keys, entangled.sifted_key_bits(batch, key_pair=pair)):
+                        keep.append(backend.to_host(bits))
                 if q.protocol == "e91":
                     counts = entangled.coincidence_counts(batch)
                     self.chsh = counts if self.chsh is None else self.chsh + counts
@@ -477,26 +494,31 @@ class EntangledAlice:
             elif self.phase == "estimate":
                 yield ctx.receive(link_tag + ("estimate", block))
                 self.times["estimate"] = ctx.now_ps
-                _pairs, _coincidences, sifted, errors = (int(v) for v in self.block_counts)
                 rng = Stream(self.plan.seed, node=phys.alice, purpose=PURPOSE_POSTPROCESS).generator(block)
-                sample = sample_qber(sifted, errors, q.sample_fraction, rng)
-                self.result = (*entangled_key(sample, sifted, errors, f_ec=q.f_ec, qber_threshold=q.qber_threshold),
-                               sample)
-                ctx.send(phys.bob, link_tag + ("ec-pa", block), self.result[1])
-                self.phase = "ack"
+                settings = dict(protocol=q.protocol, pair_rate_hz=src.pair_rate_hz, rng=rng, f_ec=q.f_ec,
+                                qber_threshold=q.qber_threshold, sample_fraction=q.sample_fraction,
+                                finite_key=(q.eps_sec, q.eps_cor) if q.security == "finite_key" else None)
+                if q.error_correction == "cascade":
+                    self.result = entangled_block.entangled_postprocess_block(
+                        self.counts, _joined(self.keys[0]), _joined(self.keys[1]), eps_cor=q.eps_cor, **settings)
+                    self.keys = ([], [])
+                else:
+                    self.result = entangled_block.entangled_block_key(self.counts, **settings)
+                self._send_key(ctx, link_tag, block)
+            elif self.phase == "cascade":  # answer Bob's parity messages, one per Cascade round
+                yield ctx.receive(link_tag + ("cascade", block))
+                self._answer_cascade(ctx, link_tag, block)
             elif self.phase == "ack":
                 yield ctx.receive(link_tag + ("key-ack", block))
-                pairs, coincidences, sifted, errors = (int(v) for v in self.block_counts)
-                _qber, key, aborted, _sample = self.result
-                t, tally = self.times, self.tally
+                counts, result, t, tally = self.counts, self.result, self.times, self.tally
                 tally.blocks.append((block, t["start"], t["pulses"], t["pulses"], t["estimate"], ctx.now_ps,
-                                     (pairs, coincidences, sifted, errors), self.result))
-                tally.pulses += pairs
-                tally.key_bits += key
-                tally.sifted += sifted
-                tally.errors += errors
-                tally.aborted_blocks += int(aborted)
-                self.block_counts = np.zeros(4, dtype=np.int64)
+                                     counts, result))
+                tally.pulses += counts.num_pairs
+                tally.key_bits += result.secret_key_bits
+                tally.sifted += counts.num_sifted
+                tally.errors += counts.num_errors
+                tally.aborted_blocks += int(result.aborted)
+                self.counts = None
                 self.times = {"start": ctx.now_ps}
                 self.phase = "emit" if self.batch < len(batches) else "done"
         self.tally.chsh_counts = self.chsh

@@ -59,6 +59,7 @@ __all__ = [
     "BlockResult",
     "block_counts",
     "QberSample",
+    "disclose_sample",
     "estimate_block",
     "finite_key_rates",
     "postprocess_block",
@@ -335,6 +336,41 @@ def sample_qber(num_bits: int, num_errors: int, sample_fraction: float, rng: np.
     return QberSample(num_bits, m, k)
 
 
+def disclose_sample(alice_key: np.ndarray, bob_key: np.ndarray, sample_fraction: float,
+                    rng: np.random.Generator) -> tuple[QberSample, np.ndarray, np.ndarray]:
+    """Disclose a random part of a block's key bits (each with probability ``sample_fraction``) for its QBER.
+
+    The bit-by-bit form of :func:`sample_qber`, on the bits themselves: one
+    uniform per bit from ``rng`` (the block's shared public generator) marks
+    the sample, whose bits are compared and dropped.
+
+    Args:
+        alice_key, bob_key: the block's key bits (uint8, same length and order).
+        sample_fraction: probability that a bit is disclosed, in (0, 0.5].
+        rng: the block's shared public generator.
+
+    Returns:
+        ``(sample, alice_kept, bob_kept)``: the :class:`QberSample` and the bits left for the key.
+
+    Raises:
+        DqsimError: keys of different lengths or a ``sample_fraction`` out of range.
+
+    Examples:
+        >>> a = np.zeros(1000, np.uint8); b = a.copy(); b[::10] = 1
+        >>> s, ka, kb = disclose_sample(a, b, 0.2, np.random.default_rng(2))
+        >>> s.num_sampled + ka.size == 1000, abs(s.qber - 0.1) < 5 * s.standard_error
+        (True, True)
+    """
+    where = "disclose_sample"
+    sample_fraction = check_real(where, "sample_fraction", sample_fraction, 0.0, 0.5, low_open=True)
+    if alice_key.shape != bob_key.shape:
+        raise DqsimError(f"{where}: bob_key must have alice_key's shape {alice_key.shape}, got {bob_key.shape}")
+    sample = rng.random(alice_key.size) < sample_fraction
+    disclosed = QberSample(int(alice_key.size), int(np.count_nonzero(sample)),
+                           int(np.count_nonzero(alice_key[sample] != bob_key[sample])))
+    return disclosed, alice_key[~sample], bob_key[~sample]
+
+
 def _ratio(numerator: int, denominator: int) -> float | None:
     return numerator / denominator if denominator > 0 else None
 
@@ -549,8 +585,6 @@ def postprocess_block(
         ``(result, processed)``: the :class:`BlockResult` with the measured
         leakage and the final key length, and the :class:`PostprocessResult`.
     """
-    where = "postprocess_block"
-    sample_fraction = check_real(where, "sample_fraction", sample_fraction, 0.0, 0.5, low_open=True)
     base = estimate_block(counts, source, f_ec=f_ec, qber_threshold=qber_threshold, finite_key=finite_key)
     if finite_key is not None:
         eps_cor = finite_key[1]
@@ -561,11 +595,8 @@ def postprocess_block(
             return estimate_block(counts, source, f_ec=f_ec, qber_threshold=qber_threshold, finite_key=finite_key,
                                   leakage_bits=leak).secret_key_bits
     else:
-        sample = rng.random(alice_key.size) < sample_fraction
-        disclosed = QberSample(alice_key.size, int(np.count_nonzero(sample)),
-                               int(np.count_nonzero(alice_key[sample] != bob_key[sample])))
+        disclosed, kept_a, kept_b = disclose_sample(alice_key, bob_key, sample_fraction, rng)
         qber_estimate = disclosed.qber if disclosed.qber is not None else 0.5
-        kept_a, kept_b = alice_key[~sample], bob_key[~sample]
         base = replace(base, qber_estimate=disclosed.qber, qber_estimate_standard_error=disclosed.standard_error,
                        num_estimation_bits=disclosed.num_sampled,
                        aborted=base.aborted if disclosed.qber is None else disclosed.qber > qber_threshold)

@@ -1,0 +1,334 @@
+"""The secret key of a BBM92/E91 key block: QBER estimate, leakage, key length, and optionally Cascade.
+
+A block's statistics are the :class:`~dqsim.protocols.qkd.entangled.SiftedCounts`
+of its batches; the key bits are the sifted bits (coincidences measured at
+equal angles: BBM92 Z–Z and X–X, E91 both at π/4 and both at π/2,
+:func:`~dqsim.protocols.qkd.entangled.key_setting_pairs`).
+
+**Asymptotic** (``finite_key=None``): a random ``sample_fraction`` of the
+sifted bits is disclosed to estimate the QBER Q̂ and dropped; the block
+aborts when Q̂ exceeds ``qber_threshold``; the n' kept bits give
+(Shor–Preskill, P. W. Shor and J. Preskill, PRL 85, 441 (2000); the phase
+error rate taken equal to the bit error rate, as for these symmetric
+sources)::
+
+    ℓ = n'(1 - h(Q̂)) - leak_EC,    leak_EC = f_EC·h(E')·n'   (model; E' the kept bits' error rate)
+
+and with Cascade leak_EC is the parities it disclosed plus the verification
+hash's ⌈log2(1/ε_cor)⌉ bits (as for BB84, :func:`~dqsim.protocols.qkd.postprocess.postprocess_block`).
+
+**Finite key** (``finite_key=(eps_sec, eps_cor)``): ℓ of Tomamichel, Lim,
+Gisin, Renner, Nat. Commun. 3, 634 (2012), eq. (2)
+(:func:`~dqsim.protocols.qkd.finite_key.entangled_finite_key_length`, q = 1,
+Q_tol the test's observed error rate), with leak_EC the model's f_EC·h(E)·n
+or Cascade's measured parities:
+
+* BBM92 — the paper's protocol: the key is the Z–Z bits (n), the test is
+  every X–X bit (k, disclosed whole; ``sample_fraction`` is not used). Z and
+  X are mutually unbiased, so no assumption on the source (it may be Eve's)
+  is needed beyond the paper's device model (basis-independent detection,
+  squashed double clicks). Both sides choose each basis with probability
+  1/2 here, so about half the sifted bits are the test.
+* E91 — Ekert's two key bases (Bloch angles π/4 and π/2) overlap,
+  c = cos²(π/8), so the paper's q = -log2 c = 0.23 would leave no key above a
+  QBER of about 1 %. Instead the key is every sifted bit but a random
+  ``sample_fraction`` test sample (k of them, as in the asymptotic case),
+  μ bounds the kept bits' *bit* error rate from the sample (the paper's
+  Serfling step holds for any random split) and, as in the asymptotic
+  case, their phase error rate is taken equal to it: an assumption on the
+  source (symmetric, e.g. a Werner state), not the paper's theorem.
+
+The block's public randomness (the sample, Cascade's shuffles, the hash
+seeds) comes from the ``rng`` the caller passes
+(``(seed, node, "qkd_postprocess", block)`` in :mod:`dqsim.protocols.qkd.nodes`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from dqsim.checks import check_real
+from dqsim.errors import DqsimError
+from dqsim.protocols.qkd.entangled import SiftedCounts
+from dqsim.protocols.qkd.finite_key import EntangledFiniteKeyResult, entangled_finite_key_length
+from dqsim.protocols.qkd.postprocess import QberSample, disclose_sample, sample_qber
+from dqsim.protocols.qkd.reconciliation import PostprocessResult, postprocess_key
+from dqsim.protocols.qkd.theory import binary_entropy
+
+__all__ = [
+    "BBM92_KEY_PAIR",
+    "BBM92_TEST_PAIR",
+    "EntangledBlockResult",
+    "entangled_block_key",
+    "entangled_finite_key_rates",
+    "entangled_postprocess_block",
+    "key_pair_of_block",
+]
+
+#: Index (in ``key_setting_pairs("bbm92")``) of the BBM92 finite-key key bits (Z–Z) and test bits (X–X).
+BBM92_KEY_PAIR = 0
+BBM92_TEST_PAIR = 1
+
+
+def key_pair_of_block(protocol: str, finite: bool) -> int | None:
+    """Which key setting pair's bits a block keeps for its key: BBM92 finite key Z–Z only, else all (None).
+
+    Examples:
+        >>> key_pair_of_block("bbm92", True), key_pair_of_block("e91", True), key_pair_of_block("bbm92", False)
+        (0, None, None)
+    """
+    return BBM92_KEY_PAIR if protocol == "bbm92" and finite else None
+
+
+@dataclass(frozen=True)
+class EntangledBlockResult:
+    """What one BBM92/E91 key block gave.
+
+    Attributes:
+        counts: the block's :class:`~dqsim.protocols.qkd.entangled.SiftedCounts`.
+        num_pulses_sent: pairs emitted (``counts.num_pairs``).
+        qber: true error rate of all the sifted bits (simulation truth; ``None`` without sifted bits).
+        estimate: the disclosed bits the QBER was estimated from (the sample, or BBM92's X–X test bits).
+        num_key_bits: bits error correction acted on (sifted bits less the disclosed ones), bits.
+        leakage_bits: error-correction leakage charged in ℓ, bits (0 when aborted:
+            no error correction is run; with Cascade, the parities it disclosed).
+        secret_key_bits: ℓ, bits (0 when aborted).
+        aborted: the QBER estimate exceeded the threshold, or nothing was disclosed to estimate it.
+        key_rate_bits_per_pulse: ℓ per pair emitted, bits.
+        key_rate_bits_per_s: ℓ per pair × the pair rate, bits/s.
+        finite_key: the Tomamichel et al. bound when the block was analysed that way, else ``None``.
+        postprocess: what Cascade, verification and privacy amplification did, else ``None``.
+    """
+
+    counts: SiftedCounts
+    num_pulses_sent: int
+    qber: float | None
+    estimate: QberSample
+    num_key_bits: int
+    leakage_bits: float
+    secret_key_bits: int
+    aborted: bool
+    key_rate_bits_per_pulse: float
+    key_rate_bits_per_s: float
+    finite_key: EntangledFiniteKeyResult | None = None
+    postprocess: PostprocessResult | None = None
+
+
+def _check(where: str, counts, protocol: str, f_ec: float, qber_threshold: float, finite_key):
+    if not isinstance(counts, SiftedCounts) or len(counts.key_pair_sifted) != 2:
+        raise DqsimError(f"{where}: counts must be the SiftedCounts of sifted_statistics (two key setting pairs), "
+                         f"got {counts!r}")
+    if protocol not in ("bbm92", "e91"):
+        raise DqsimError(f"{where}: protocol must be 'bbm92' or 'e91', got {protocol!r}")
+    check_real(where, "f_ec", f_ec, 1.0)
+    check_real(where, "qber_threshold", qber_threshold, 0.0, 0.5)
+    if finite_key is not None and len(finite_key) != 2:
+        raise DqsimError(f"{where}: finite_key must be (eps_sec, eps_cor) or None, got {finite_key!r}")
+
+
+def _bbm92_test(counts: SiftedCounts) -> QberSample:
+    """BBM92 finite key: every X–X bit is the test."""
+    k = counts.key_pair_sifted[BBM92_TEST_PAIR]
+    return QberSample(k, k, counts.key_pair_errors[BBM92_TEST_PAIR])
+
+
+def _result(counts, estimate, num_key_bits, leakage_bits, key, aborted, pair_rate_hz, finite=None, done=None):
+    per_pair = key / counts.num_pairs if counts.num_pairs else 0.0
+    return EntangledBlockResult(
+        counts=counts, num_pulses_sent=counts.num_pairs,
+        qber=counts.num_errors / counts.num_sifted if counts.num_sifted else None, estimate=estimate,
+        num_key_bits=num_key_bits, leakage_bits=0.0 if aborted else float(leakage_bits), secret_key_bits=key,
+        aborted=aborted, key_rate_bits_per_pulse=per_pair, key_rate_bits_per_s=per_pair * pair_rate_hz,
+        finite_key=finite, postprocess=done)
+
+
+def entangled_block_key(
+    counts: SiftedCounts,
+    *,
+    protocol: str,
+    pair_rate_hz: float,
+    rng: np.random.Generator,
+    f_ec: float,
+    qber_threshold: float,
+    sample_fraction: float,
+    finite_key: tuple[float, float] | None = None,
+) -> EntangledBlockResult:
+    """A block's key from its counts, error correction modelled as leak_EC = f_EC·h(E)·n (module docstring).
+
+    The sample is drawn from the counts (:func:`~dqsim.protocols.qkd.postprocess.sample_qber`:
+    the law of marking the bits one by one); E is the true error rate of the
+    n key bits (what error correction discloses).
+
+    Args:
+        counts: the block's :class:`~dqsim.protocols.qkd.entangled.SiftedCounts` (with key-pair counts).
+        protocol: ``"bbm92"`` or ``"e91"``.
+        pair_rate_hz: pairs emitted per second, Hz (for ``key_rate_bits_per_s``).
+        rng: the block's shared public generator.
+        f_ec: error-correction inefficiency f_EC >= 1.
+        qber_threshold: abort when the estimated QBER exceeds it, in [0, 0.5].
+        sample_fraction: fraction of the sifted bits disclosed (not used by BBM92's finite key), in (0, 0.5].
+        finite_key: ``(eps_sec, eps_cor)`` for Tomamichel et al.'s ℓ; ``None``: asymptotic.
+
+    Returns:
+        The :class:`EntangledBlockResult`.
+
+    Raises:
+        DqsimError: counts without key-pair counts, or an argument out of range.
+
+    Examples:
+        >>> c = SiftedCounts(1_000_000, 200_000, 100_000, 2_000, (50_000, 50_000), (1_000, 1_000))
+        >>> r = entangled_block_key(c, protocol="bbm92", pair_rate_hz=1e9, rng=np.random.default_rng(1),
+        ...                         f_ec=1.16, qber_threshold=0.11, sample_fraction=0.1)
+        >>> r.aborted, round(r.leakage_bits / (1.16 * r.num_key_bits), 2), r.key_rate_bits_per_s > 0
+        (False, 0.14, True)
+    """
+    where = "entangled_block_key"
+    _check(where, counts, protocol, f_ec, qber_threshold, finite_key)
+    if finite_key is not None and protocol == "bbm92":
+        estimate = _bbm92_test(counts)
+        n, n_errors = counts.key_pair_sifted[BBM92_KEY_PAIR], counts.key_pair_errors[BBM92_KEY_PAIR]
+    else:
+        estimate = sample_qber(counts.num_sifted, counts.num_errors, sample_fraction, rng)
+        n, n_errors = counts.num_sifted - estimate.num_sampled, counts.num_errors - estimate.num_errors
+    aborted = estimate.qber is None or estimate.qber > qber_threshold
+    leak = f_ec * binary_entropy(n_errors / n) * n if n else 0.0
+    finite = None
+    if finite_key is not None:
+        finite = entangled_finite_key_length(num_key_bits=n, num_test_bits=estimate.num_sampled,
+                                             test_errors=estimate.num_errors, leakage_bits=leak,
+                                             eps_sec=finite_key[0], eps_cor=finite_key[1])
+        key = finite.secret_key_bits
+    elif n and not aborted:
+        key = int(n * max(0.0, 1.0 - f_ec * binary_entropy(n_errors / n) - binary_entropy(estimate.qber)))
+    else:
+        key = 0
+    return _result(counts, estimate, n, leak, 0 if aborted else key, aborted, pair_rate_hz, finite)
+
+
+def entangled_postprocess_block(
+    counts: SiftedCounts,
+    alice_key: np.ndarray,
+    bob_key: np.ndarray,
+    *,
+    protocol: str,
+    pair_rate_hz: float,
+    rng: np.random.Generator,
+    f_ec: float,
+    qber_threshold: float,
+    sample_fraction: float,
+    eps_cor: float,
+    finite_key: tuple[float, float] | None = None,
+) -> EntangledBlockResult:
+    """A block's key with Cascade, the verification hash and Toeplitz privacy amplification actually run.
+
+    The bits are disclosed as the module docstring says (a bitwise sample by
+    :func:`~dqsim.protocols.qkd.postprocess.disclose_sample`, or BBM92's
+    X–X test bits from the counts), the rest go through
+    :func:`~dqsim.protocols.qkd.reconciliation.postprocess_key` tuned to the
+    estimate, and ℓ is the key-length formula with Cascade's measured leakage.
+
+    Args:
+        counts: the block's :class:`~dqsim.protocols.qkd.entangled.SiftedCounts`.
+        alice_key, bob_key: the block's key bits in pair order (uint8), from
+            :func:`~dqsim.protocols.qkd.entangled.sifted_key_bits` with
+            ``key_pair=key_pair_of_block(protocol, finite_key is not None)``.
+        protocol, pair_rate_hz, rng, f_ec, qber_threshold, sample_fraction, finite_key:
+            as :func:`entangled_block_key`.
+        eps_cor: correctness parameter of the verification hash (asymptotic
+            case; with ``finite_key`` its own ε_cor is used), in (0, 1).
+
+    Returns:
+        The :class:`EntangledBlockResult`, ``postprocess`` filled in.
+
+    Raises:
+        DqsimError: key arrays that do not match the counts, or an argument out of range.
+    """
+    where = "entangled_postprocess_block"
+    _check(where, counts, protocol, f_ec, qber_threshold, finite_key)
+    pair = key_pair_of_block(protocol, finite_key is not None)
+    expected = counts.num_sifted if pair is None else counts.key_pair_sifted[pair]
+    if alice_key.size != expected or bob_key.shape != alice_key.shape:
+        raise DqsimError(f"{where}: alice_key and bob_key must hold the block's {expected} key bits, "
+                         f"got {alice_key.size} and {bob_key.size}")
+    if pair is not None:
+        estimate, kept_a, kept_b = _bbm92_test(counts), alice_key, bob_key
+    else:
+        estimate, kept_a, kept_b = disclose_sample(alice_key, bob_key, sample_fraction, rng)
+    aborted = estimate.qber is None or estimate.qber > qber_threshold
+    n = int(kept_a.size)
+    if finite_key is not None:
+        eps_cor = finite_key[1]
+
+    def finite_bound(leak: float) -> EntangledFiniteKeyResult:
+        return entangled_finite_key_length(num_key_bits=n, num_test_bits=estimate.num_sampled,
+                                           test_errors=estimate.num_errors, leakage_bits=leak,
+                                           eps_sec=finite_key[0], eps_cor=eps_cor)
+
+    def final_bits(leak: int) -> int:
+        if aborted:
+            return 0
+        if finite_key is not None:
+            return finite_bound(leak).secret_key_bits
+        return int(math.floor(n * (1.0 - binary_entropy(estimate.qber)) - leak
+                              - math.ceil(math.log2(1.0 / eps_cor))))
+
+    done = postprocess_key(kept_a, kept_b, qber_estimate=estimate.qber if estimate.qber is not None else 0.5,
+                           final_bits_of_leakage=final_bits, eps_cor=eps_cor, rng=rng)
+    finite = finite_bound(float(done.leakage_bits)) if finite_key is not None else None
+    return _result(counts, estimate, n, done.leakage_bits, done.final_key_bits, aborted, pair_rate_hz, finite, done)
+
+
+def entangled_finite_key_rates(counts: SiftedCounts, protocol: str, block_pulses, *, f_ec: float,
+                               sample_fraction: float, eps_sec: float = 1e-10,
+                               eps_cor: float = 1e-15) -> list[float]:
+    """Finite-key rate (bits per pair) of blocks of each size in ``block_pulses``, at the measured statistics.
+
+    The counts of ``counts`` are scaled from its ``num_pairs`` pairs to N
+    pairs (the expected counts of a block of N pairs at the run's per-pair
+    rates; no fluctuation of the counts themselves), split into key and test
+    bits as a block is (BBM92: Z–Z key, X–X test; E91: a ``sample_fraction``
+    test), and Tomamichel et al.'s ℓ with leak_EC = f_EC·h(E)·n gives ℓ/N
+    (:func:`~dqsim.protocols.qkd.finite_key.entangled_finite_key_length`; the
+    counts rounded to whole bits). As N grows, ℓ/N tends to the asymptotic
+    (n/N)(1 - h(Q) - f_EC·h(E)).
+
+    Args:
+        counts: the summed :class:`~dqsim.protocols.qkd.entangled.SiftedCounts` of the run's blocks.
+        protocol: ``"bbm92"`` or ``"e91"``.
+        block_pulses: block sizes N, pairs, each > 0.
+        f_ec: error-correction inefficiency, >= 1.
+        sample_fraction: E91's test fraction, in (0, 0.5].
+        eps_sec, eps_cor: the security parameters.
+
+    Returns:
+        ``ℓ/N`` per block size, bits per pair (0 where no key).
+
+    Examples:
+        >>> c = SiftedCounts(10**6, 2 * 10**5, 10**5, 2_000, (50_000, 50_000), (1_000, 1_000))
+        >>> [round(r, 4) for r in entangled_finite_key_rates(c, "bbm92", [1e4, 1e6, 1e12], f_ec=1.16,
+        ...                                                   sample_fraction=0.1)]
+        [0.0, 0.0271, 0.0347]
+    """
+    where = "entangled_finite_key_rates"
+    _check(where, counts, protocol, f_ec, 0.0, None)
+    sample_fraction = check_real(where, "sample_fraction", sample_fraction, 0.0, 0.5, low_open=True)
+    if protocol == "bbm92":
+        key, key_errors = counts.key_pair_sifted[BBM92_KEY_PAIR], counts.key_pair_errors[BBM92_KEY_PAIR]
+        test, test_errors = counts.key_pair_sifted[BBM92_TEST_PAIR], counts.key_pair_errors[BBM92_TEST_PAIR]
+    else:
+        key, key_errors = (1.0 - sample_fraction) * counts.num_sifted, (1.0 - sample_fraction) * counts.num_errors
+        test, test_errors = sample_fraction * counts.num_sifted, sample_fraction * counts.num_errors
+    rates = []
+    for size in block_pulses:
+        size = check_real(where, "block_pulses", size, 0.0, low_open=True)
+        scale = size / counts.num_pairs if counts.num_pairs else 0.0
+        n, k = round(key * scale), round(test * scale)
+        leak = f_ec * binary_entropy(min(0.5, key_errors / key)) * n if key else 0.0
+        bound = entangled_finite_key_length(num_key_bits=n, num_test_bits=k,
+                                            test_errors=min(k, round(test_errors * scale)), leakage_bits=leak,
+                                            eps_sec=eps_sec, eps_cor=eps_cor)
+        rates.append(bound.secret_key_bits / size)
+    return rates
