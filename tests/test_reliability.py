@@ -838,3 +838,20 @@ def test_the_file_hdf5_writes_through_finishes_short_writes_and_keeps_the_first_
     assert view.write(b"mn") == 2 and fh.getvalue() == b"abcdefghij"  # dropped after the failure
     with pytest.raises(OSError):
         view.check()
+
+
+def test_a_checkpoint_whose_processes_cannot_be_saved_stops_in_one_line_and_leaves_no_slab(tmp_path, capsys,
+                                                                                          monkeypatch):
+    """Not a failed write but a checkpoint that cannot be taken (a process that cannot be pickled): one line,
+    exit 2, as before; the state slabs it had written are removed."""
+    from dqsim.errors import DqsimError
+
+    def unsavable(obj, sim):
+        raise DqsimError("cannot write a checkpoint: a process or its data cannot be saved (test)")
+
+    monkeypatch.setattr(checkpoint, "_pickle", unsavable)
+    ck = tmp_path / "ck"
+    code, err = cli(capsys, "run", ROOT / "jobs" / "dqc_ghz_4qpu.toml", *DQC, "-o", tmp_path / "out.h5", "--quiet",
+                    "--set", "checkpoint.every_sim_s=0.0004", "--set", f"checkpoint.directory=\"{ck}\"")
+    assert refused_in_one_line(code, err) and "cannot be saved" in err[0], err
+    assert list(ck.iterdir()) == [] and not (tmp_path / "out.h5").exists()

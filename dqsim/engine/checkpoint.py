@@ -336,8 +336,13 @@ class Checkpointer:
                 failure = _one_line(exc)
             failure = comm.bcast(failure)  # rank 0's words for it: the same line everywhere
         slab_entries = [entry for entry in (comm.gather(slab_entry) or []) if entry is not None]
-        mine = _collectively(comm, lambda: [(node.index, _pickle(sim.node_snapshot(node.index), sim))
-                                            for node in sim.local])
+        try:
+            mine = _collectively(comm, lambda: [(node.index, _pickle(sim.node_snapshot(node.index), sim))
+                                                for node in sim.local])
+        except DqsimError:  # a process that cannot be saved (on every rank): no slab of this checkpoint stays
+            if comm.rank == 0:
+                _delete_checkpoint(path)
+            raise
         node_records = comm.gather(mine)
         shared = sim.global_snapshot()
         if state is not None:  # writing made the layout canonical: the run goes on with its own layout
@@ -362,7 +367,7 @@ class Checkpointer:
                 except BaseException:
                     _delete_checkpoint(path)
                     raise
-            if failure is not None:
+            if failure is not None or fatal is not None:
                 _delete_checkpoint(path)
         fatal, failure = comm.bcast((fatal, failure))  # every rank: written or not
         if unexpected is not None:  # rank 0: the error itself (an internal error, with its traceback)
