@@ -12,11 +12,21 @@ SRUN_GPU_BIND=${SRUN_GPU_BIND:-}           # srun --gpu-bind, e.g. closest or ma
 DQSIM_MAX_RESTARTS=${DQSIM_MAX_RESTARTS:-5}  # requeue at most this many times, then stop with the checkpoint
 EXIT_CHECKPOINTED=75
 
-# The newest complete checkpoints (with a manifest) of job NAME in CHECKPOINT_DIR first (names sort
-# by engine run and simulated time, as numbers: run 1000 after run 999); only NAME's, as the folder
-# may hold other jobs' checkpoints.
+# The newest complete checkpoints (with a manifest) of the job whose checkpoints' prefix is PREFIX
+# (NAME.HHHHHHHH: its [run].name and the hash of its resolved job) in CHECKPOINT_DIR first (names
+# sort by engine run and simulated time, as numbers: run 1000 after run 999); only that job's, as
+# the folder may hold other jobs' checkpoints, also of jobs with the same name.
 newest_checkpoints() {
     ls "$CHECKPOINT_DIR/$1".ckpt*.manifest.json 2>/dev/null | sed 's/\.manifest\.json$/.h5/' | sort -rV
+}
+
+# `other_jobs_named PREFIX`: how many other jobs of PREFIX's [run].name (another configuration hash)
+# have complete checkpoints in CHECKPOINT_DIR.
+other_jobs_named() {
+    local name=${1%.*}
+    { ls "$CHECKPOINT_DIR" 2>/dev/null || true; } \
+        | sed -n "s/^\(.*\)\.\([0-9a-f]\{8\}\)\.ckpt[0-9]*-[0-9]*\.manifest\.json$/\1 \2/p" \
+        | awk -v name="$name" -v own="${1##*.}" '$1 == name && $2 != own {print $2}' | sort -u | wc -l
 }
 
 # The --set assignments among ARGS (as `--set X` pairs), into the array SET_ARGS.
@@ -31,15 +41,17 @@ set_args() {
     done
 }
 
-# `job_name JOB ARGS...`: the job's [run].name, its checkpoints' prefix (with the --set of ARGS); empty,
-# with status 0, for a job `dqsim check` refuses (under `set -euo pipefail` a failing pipeline here would
-# end the step silently; `dqsim run` then prints the one-line error).
-job_name() {
+# `checkpoint_prefix JOB ARGS...`: the prefix of the job's checkpoints (with the --set of ARGS), as
+# `dqsim check` prints it: NAME.HHHHHHHH, its [run].name and the hash of its resolved job (without the
+# output file and [checkpoint], which a requeue passes again), so two jobs of one name in one folder
+# keep apart; empty, with status 0, for a job `dqsim check` refuses (under `set -euo pipefail` a
+# failing pipeline here would end the step silently; `dqsim run` then prints the one-line error).
+checkpoint_prefix() {
     local job_file=$1
     shift
     set_args "$@"
     "$DQSIM_PYTHON" -m dqsim check "$job_file" "${SET_ARGS[@]}" 2>/dev/null \
-        | sed -n '/^\[run\]$/,/^$/s/^name = "\(.*\)"$/\1/p' | head -n 1 || true
+        | sed -n 's/^# checkpoint prefix: \([^ ]*\).*$/\1/p' | head -n 1 || true
 }
 
 # Run `dqsim ARGS...` on the job's ranks in the background, so that the USR1 trap can pass the
@@ -76,14 +88,23 @@ run_or_resume() {
             -q|--quiet) resume_args+=("${args[i]}") ;;
         esac
     done
-    JOB_NAME=$(job_name "$job_file" "$@")   # its checkpoints' prefix (finish_step names the newest)
-    if [ "$restarts" -gt 0 ] && [ -n "$JOB_NAME" ] && [ -n "$(newest_checkpoints "$JOB_NAME")" ]; then
-        for checkpoint in $(newest_checkpoints "$JOB_NAME"); do
+    CHECKPOINT_PREFIX=$(checkpoint_prefix "$job_file" "$@")   # finish_step names the newest checkpoint
+    if [ "$restarts" -gt 0 ] && [ -n "$CHECKPOINT_PREFIX" ] && [ -n "$(newest_checkpoints "$CHECKPOINT_PREFIX")" ]; then
+        for checkpoint in $(newest_checkpoints "$CHECKPOINT_PREFIX"); do
             echo "run_step.sh: restart $restarts: resuming from $checkpoint"
             dqsim_step resume "$checkpoint" "${resume_args[@]}"
             [ "$STATUS" -eq 2 ] || break   # 2: this checkpoint is damaged; try the previous one
         done
     else
+        local others=0
+        if [ "$restarts" -gt 0 ] && [ -n "$CHECKPOINT_PREFIX" ]; then
+            others=$(other_jobs_named "$CHECKPOINT_PREFIX")
+        fi
+        if [ "$others" -gt 0 ]; then
+            echo "run_step.sh: restart $restarts: no checkpoint of this job ($CHECKPOINT_PREFIX) in $CHECKPOINT_DIR;" \
+                 "ignoring the checkpoints of $others other job(s) named '${CHECKPOINT_PREFIX%.*}' (another configuration);" \
+                 "running it from the start"
+        fi
         dqsim_step run "$job_file" --set "checkpoint.directory=\"$CHECKPOINT_DIR\"" "$@"
     fi
 }
@@ -99,7 +120,7 @@ finish_step() {
             exit 0
         fi
         echo "run_step.sh: checkpoint written, but the job was requeued $restarts time(s) (DQSIM_MAX_RESTARTS=$DQSIM_MAX_RESTARTS):" \
-             "not requeueing; continue by hand with: dqsim resume $(newest_checkpoints "${JOB_NAME:-}" | head -n 1)" >&2
+             "not requeueing; continue by hand with: dqsim resume $(newest_checkpoints "${CHECKPOINT_PREFIX:-}" | head -n 1)" >&2
     fi
     exit "$STATUS"
 }

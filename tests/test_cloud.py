@@ -349,3 +349,33 @@ def test_two_ranks_give_the_single_process_result(tmp_path):
                 assert np.allclose(mine[name], theirs[name], rtol=0, atol=1e-12, equal_nan=True), (table, name)
             else:
                 assert np.array_equal(mine[name], theirs[name]), (table, name)
+
+
+def _fractions_inside_runs(updates, what_prefix):
+    """The fractional ``done`` values of ``updates`` (inside one engine run), each checked to lie between the
+    whole counts around it: ``k < done < k + 1`` where ``k`` is the last whole count reported before it."""
+    from dqsim.cli.progress import stage_of
+
+    partial, whole = [], 0
+    for done, _total, what in updates:
+        assert what.startswith(what_prefix), what
+        if float(done).is_integer():
+            assert done >= whole
+            whole = done
+        else:
+            assert whole < done < whole + 1, (whole, done)
+            partial.append(done)
+    assert len({stage_of(what) for _done, _total, what in updates}) == 1, updates  # one stage: one estimate
+    return partial
+
+
+def test_repro_a_user_job_reports_the_fraction_of_its_circuit_done():
+    """A cloud run reported progress only when a user job ended; now each engine window of a user job brings
+    the fraction of its circuit steps done (done + fraction of the current job, as the repeater does)."""
+    job = apply_overrides(load_job(JOB_FILE), ["network.link.distance_km=0.5"])
+    updates = []
+    cloud.run_job(job, comm=comm_mod.SingleComm(), backend=BACKEND,
+                  on_progress=lambda done, total, what: updates.append((done, total, what)))
+    partial = _fractions_inside_runs(updates, "user jobs (")
+    assert len(partial) >= 3 and len({math.floor(p) for p in partial}) >= 2, updates
+    assert updates[-1][:2] == (8, 8)

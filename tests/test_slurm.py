@@ -234,30 +234,51 @@ def test_sweep_task_checkpoints_requeues_and_resumes(slurm_env, tmp_path):
     same_tables(open_run(reference), open_run(out), ["blocks", "links"])
 
 
+def _prefix(*overrides):
+    """The checkpoints' prefix of jobs/dqc_ghz_4qpu.toml with ``overrides``: its name and configuration hash."""
+    from dqsim import jobs
+    from dqsim.engine import checkpoint
+
+    job = jobs.apply_overrides(jobs.load_job(ROOT / "jobs" / "dqc_ghz_4qpu.toml"), list(overrides))
+    return checkpoint.checkpoint_prefix(job.run.name, jobs.config_sha256(job))
+
+
 def test_repro_a_requeued_job_resumes_only_its_own_checkpoints(tmp_path):
     """A checkpoint folder shared by several jobs (DQSIM_CHECKPOINT_DIR exported for all): a requeued job
-    resumed the newest checkpoint of any job there (by name: here 'zzz_other'), running another job.
-    run_step.sh's own functions, without a cluster (dqsim_step replaced by an echo)."""
+    resumed the newest checkpoint of any job there (by name: here 'zzz_other'), running another job; then of
+    any job of its own [run].name (here another seed), running that one. Checkpoints now carry the name and a
+    hash of the resolved job, which run_step.sh gets from `dqsim check`. run_step.sh's own functions, without
+    a cluster (dqsim_step replaced by an echo)."""
     ck = tmp_path / "ck"
     ck.mkdir()
-    for name in ("mine", "zzz_other"):
-        for time_ps in ("00000000000000000001", "00000000000000000002"):
+    mine, other, same_name = (_prefix('run.name="mine"'), _prefix('run.name="zzz_other"'),
+                              _prefix('run.name="mine"', "run.seed=2"))
+    assert len({mine, other, same_name}) == 3 and same_name.startswith("mine.")
+    for prefix in (mine, other, same_name):
+        for time_ps in ("00000000000000000001", "00000000000000000002", "00000000000000000003"):
+            if prefix == mine and time_ps.endswith("3"):
+                continue  # the other job of this name got further
             for suffix in (".h5", ".manifest.json"):
-                (ck / f"{name}.ckpt000-{time_ps}{suffix}").write_bytes(b"")
+                (ck / f"{prefix}.ckpt000-{time_ps}{suffix}").write_bytes(b"")
 
-    def steps(job_name):
-        script = (f"source slurm/run_step.sh; CHECKPOINT_DIR={ck}; DQSIM_PYTHON={sys.executable}; "
+    def steps(*sets):
+        script = (f"set -euo pipefail; source slurm/run_step.sh; CHECKPOINT_DIR={ck}; DQSIM_PYTHON={sys.executable}; "
                   "SLURM_RESTART_COUNT=1; dqsim_step() { echo \"STEP $*\"; STATUS=0; }; "
-                  f"run_or_resume jobs/dqc_ghz_4qpu.toml --set 'run.name=\"{job_name}\"' -o out.h5 --quiet")
+                  f"run_or_resume jobs/dqc_ghz_4qpu.toml {' '.join(f'--set {s!r}' for s in sets)} -o out.h5 --quiet")
         proc = subprocess.run(["bash", "-c", script], cwd=ROOT, env=child_env(), capture_output=True, text=True,
                               timeout=60)
         assert proc.returncode == 0, proc.stderr
-        return [line for line in proc.stdout.splitlines() if line.startswith("STEP ")]
+        return [line for line in proc.stdout.splitlines() if line.startswith("STEP ")], proc.stdout
 
-    assert steps("mine") == [f"STEP resume {ck}/mine.ckpt000-00000000000000000002.h5 -o out.h5 --quiet"]
-    for name in ("mine.ckpt999-00000000000000000009", "mine.ckpt1000-00000000000000000001"):  # > 999 runs
+    assert steps('run.name="mine"')[0] == [f"STEP resume {ck}/{mine}.ckpt000-00000000000000000002.h5 -o out.h5 --quiet"]
+    for name in (f"{mine}.ckpt999-00000000000000000009", f"{mine}.ckpt1000-00000000000000000001"):  # > 999 runs
         for suffix in (".h5", ".manifest.json"):
             (ck / f"{name}{suffix}").write_bytes(b"")
-    assert steps("mine") == [f"STEP resume {ck}/mine.ckpt1000-00000000000000000001.h5 -o out.h5 --quiet"]
-    fresh = steps("new_job")  # none of its own: a fresh run, not another job's checkpoint
-    assert len(fresh) == 1 and fresh[0].startswith("STEP run jobs/dqc_ghz_4qpu.toml --set checkpoint.directory=")
+    assert steps('run.name="mine"')[0] == [f"STEP resume {ck}/{mine}.ckpt1000-00000000000000000001.h5 -o out.h5 --quiet"]
+    assert steps('run.name="mine"', "run.seed=2")[0] == [
+        f"STEP resume {ck}/{same_name}.ckpt000-00000000000000000003.h5 -o out.h5 --quiet"]
+    fresh, said = steps('run.name="mine"', "run.seed=3")  # none of its own: a fresh run, not the others' of its name
+    assert len(fresh) == 1 and fresh[0].startswith("STEP run jobs/dqc_ghz_4qpu.toml --set checkpoint.directory="), fresh
+    assert "ignoring the checkpoints of 2 other job(s) named 'mine' (another configuration)" in said, said
+    fresh, said = steps('run.name="new_job"')
+    assert len(fresh) == 1 and fresh[0].startswith("STEP run ") and "ignoring" not in said, said

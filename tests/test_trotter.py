@@ -370,3 +370,18 @@ def test_a_stop_during_shared_out_runs_checkpoints_and_resumes_to_the_one_rank_t
         same_tables(full, resumed, ["observables", "sites", "network", "counts"])
         assert resumed.attrs["register_qubits"] == full.attrs["register_qubits"]
         assert np.array_equal(resumed.state(), full.state())
+
+
+def test_repro_a_networked_run_reports_the_fraction_of_its_circuit_done():
+    """A trotter run reported progress only between its networked runs; now each engine window of a run
+    brings the fraction of its circuit steps done (index + fraction, as the repeater does), in the run's
+    stage (its label), so the log's heartbeat lines carry it and an estimate."""
+    from test_cloud import _fractions_inside_runs
+
+    job = small("jobs/ising_trotter_4qpu.toml", "evolution.num_points=3", "evolution.steps_per_point=4")
+    updates = []
+    scenario.run_job(job, comm=comm_mod.SingleComm(), backend=BACKEND,
+                     on_progress=lambda done, total, what: updates.append((done, total, what)))
+    assert updates[-1] == (4, 4, "done")
+    partial = _fractions_inside_runs(updates[:-1], "network: t = ")
+    assert len(partial) >= 3 and len({math.floor(p) for p in partial}) >= 2, updates

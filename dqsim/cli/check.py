@@ -1,8 +1,11 @@
 """``dqsim check JOB [--set ...] [-n RANKS]``: validate a job without running it.
 
 Prints the resolved job (every key, defaults filled in, as TOML), the
-memory each rank's state-vector register needs on ``RANKS`` ranks and the
-work the run will do (gates and shots, pulses, pairs, time points). Exit
+prefix of its checkpoints' names (its name and configuration hash,
+:func:`dqsim.engine.checkpoint.checkpoint_prefix`; ``slurm/run_step.sh``
+finds a job's own checkpoints by it), the memory each rank's state-vector
+register needs on ``RANKS`` ranks and the work the run will do (gates and
+shots, pulses, pairs, time points). Exit
 status 0 for a job that ``dqsim run`` would start, 2 (one ``dqsim: error:``
 line) for one it would refuse: a bad key or value, a QASM file that does not
 parse, a register that cannot be split over ``RANKS``.
@@ -15,6 +18,7 @@ import sys
 from typing import Any
 
 from dqsim import jobs
+from dqsim.engine import checkpoint
 from dqsim.errors import DqsimError
 from dqsim.scenarios import dqc
 from dqsim.scenarios.circuit_run import build_circuit
@@ -142,7 +146,10 @@ def check_job(path: str, overrides: list[str], num_ranks: int) -> list[str]:
     head = [f"# dqsim check {path}: valid ({job.scenario}); the resolved job, defaults filled in:"]
     lines = work_lines(job, num_ranks)
     body = to_toml(job.model_dump(mode="json"))
-    return [*head, "", *body, "", f"# on {num_ranks} rank(s):", *(f"# {line}" for line in lines)]
+    prefix = checkpoint.checkpoint_prefix(job.run.name, jobs.config_sha256(job))
+    identity = [f"# checkpoint prefix: {prefix} ([run].name and the resolved job's hash: its checkpoints are "
+                f"{prefix}.ckptRRR-TTTT.h5)"]
+    return [*head, "", *body, "", *identity, f"# on {num_ranks} rank(s):", *(f"# {line}" for line in lines)]
 
 
 def cmd_check(args) -> int:

@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", "-q", action="store_true", help="no progress (bar or lines) and no summary")
     run.set_defaults(handler=cmd_run)
     resume = sub.add_parser("resume", help="continue a run from a checkpoint (any power-of-two rank count)")
-    resume.add_argument("checkpoint", help="a checkpoint file, e.g. checkpoints/NAME.ckpt000-....h5")
+    resume.add_argument("checkpoint", help="a checkpoint file, e.g. checkpoints/NAME.HHHHHHHH.ckpt000-....h5")
     resume.add_argument("--output", "-o", help="output HDF5 file (default: the job's)")
     resume.add_argument("--quiet", "-q", action="store_true", help="no progress (bar or lines) and no summary")
     resume.set_defaults(handler=cmd_resume)
@@ -199,8 +199,13 @@ def cmd_run(args) -> int:
 def _session(job, resume=None):
     """The checkpoint session of a run: the job's ``[checkpoint]``, signals, and a resume if any."""
     plan = job.checkpoint
+    if resume is not None:  # the resumed job's identity, whatever -o or a placement changed in the job
+        prefix, config = resume.prefix, resume.config_sha256
+    else:
+        config = jobs.config_sha256(job)
+        prefix = checkpoint.checkpoint_prefix(job.run.name, config)
     return checkpoint.CheckpointSession(
-        directory=Path(plan.directory), prefix=job.run.name, job_text=job.text,
+        directory=Path(plan.directory), prefix=prefix, config_sha256=config, job_text=job.text,
         meta={"scenario": job.scenario, "job_name": job.run.name, "job_path": str(job.path or ""),
               "job_base_dir": str(job.base_dir), "overrides": list(job.overrides),
               "seed": job.run.seed, "precision": job.run.precision, "backend": job.run.backend,
@@ -359,6 +364,8 @@ def _run(job, comm, *, quiet: bool, session=None) -> int:
         raise DqsimError(f"{resume.path}: it was written in engine run {resume.engine_run}, but this job has "
                          f"{session.engine_runs}; the checkpoint does not belong to it")
     attrs = {**_common_attributes(job, comm, backend), **result.attrs}
+    if session is not None:  # checkpoint writes that failed (the run went on without them), resumed ones' included
+        attrs["num_failed_checkpoints"] = session.num_failed
     exchange_path = getattr(result.state, "exchange_path", None)
     if exchange_path is not None and comm.size > 1:  # a sharded state on several ranks
         attrs["exchange_path"] = exchange_path
@@ -383,11 +390,20 @@ def _run(job, comm, *, quiet: bool, session=None) -> int:
             if "exchange_path" in attrs:
                 head += f"; exchanges: {attrs['exchange_path']}"
             tail = f"  wall time {attrs['wall_time_s']:.3f} s; wrote {output}"
-            print("\n".join([head, *result.summary, tail]))
+            print("\n".join([head, *result.summary, *_checkpoint_lines(session), tail]))
     error = comm.bcast(error if comm.rank == 0 else None)  # every rank: the output was written or not
     if error is not None:
         raise DqsimError(error)
     return 0
+
+
+def _checkpoint_lines(session) -> list[str]:
+    """The summary's line on checkpoints that failed to write (none when every write succeeded)."""
+    if session is None or not session.num_failed:
+        return []
+    kept = f"the last good one is {session.written[-1]}" if session.written else "none was kept"
+    return [f"  checkpoints: {session.num_failed} failed to write (warnings above; the results are complete); "
+            f"{kept}"]
 
 
 def _common_attributes(job, comm, backend) -> dict:

@@ -8,9 +8,10 @@ said, one at least every :data:`HEARTBEAT_S` seconds::
 
     dqsim: [   12.0 s] distances 3/9 (33%), about 24 s left
 
-A stage is the scenario's description with its numbers taken out (the
-description "chain configurations" or "label: t = 0.5 (3/10)" stays one
-stage while its numbers change). A stage's work is taken to start at the
+A stage is the scenario's description with its numbers and any text in
+parentheses taken out (the description "chain configurations", "label: t =
+0.5 (3/10)" or "user jobs (ran ghz6)" stays one stage while its numbers and
+the job it names change). A stage's work is taken to start at the
 previous update (its first update reports work already done), and the
 estimate assumes the rest of the stage goes at the pace it went so far.
 A closed output (``dqsim run ... | head``) ends the lines, not the run.
@@ -31,18 +32,21 @@ MAX_POINTS = 100
 MIN_POINT_INTERVAL_S = 1.0
 
 _NUMBER = re.compile(r"[-+]?\d[\d.,_eE+-]*")
+_PARENTHESES = re.compile(r"\([^()]*\)")
 
 
 def stage_of(what: str) -> str:
-    """The stage a progress description belongs to: its text with the numbers removed.
+    """The stage a progress description belongs to: its text without numbers and parenthesised text.
 
     Examples:
         >>> stage_of("label: t = 0.5 (3/10)") == stage_of("label: t = 1.25 (4/10)")
         True
+        >>> stage_of("user jobs (ran ghz6)") == stage_of("user jobs (running qasm_bell)")
+        True
         >>> stage_of("gates") == stage_of("trajectories")
         False
     """
-    return _NUMBER.sub("#", what)
+    return _NUMBER.sub("#", _PARENTHESES.sub("()", what))
 
 
 def _duration(seconds: float) -> str:

@@ -30,12 +30,14 @@ the cut. No state-vector work and no
 resumable process's work is redone; plain processes redo their own
 classical steps only.
 
-A checkpoint is the files ``NAME.ckptRRR-TTTT.h5`` (RRR the engine run,
-TTTT the cut in ps), its slab files ``NAME.ckptRRR-TTTT.slabNNNN.h5``
-(state not written through parallel HDF5) and, written last and atomically,
-the manifest ``NAME.ckptRRR-TTTT.manifest.json`` (:mod:`dqsim.io.manifest`):
-size and SHA-256 of every byte of every file, the job's name and text hash,
-the dqsim version, the engine run, the cut and the number of ranks.
+A checkpoint is the files ``NAME.HHHHHHHH.ckptRRR-TTTT.h5`` (NAME the job's
+``[run].name``, HHHHHHHH its configuration hash, :func:`checkpoint_prefix`;
+RRR the engine run, TTTT the cut in ps), its slab files
+``….slabNNNN.h5`` (state not written through parallel HDF5) and, written
+last and atomically, the manifest ``….manifest.json``
+(:mod:`dqsim.io.manifest`): size and SHA-256 of every byte of every file,
+the job's name, text hash and configuration hash, the dqsim version, the
+engine run, the cut and the number of ranks.
 Resuming reads the manifest and checks every file against it (the ranks
 share the hashing) *before* HDF5 opens any of them; then the HDF5 attributes
 are checked against the manifest and the file name. A checkpoint without a
@@ -47,7 +49,9 @@ Records are unpickled through an allow-list (:data:`ALLOWED_GLOBALS`): only
 the dqsim classes and functions listed there, a few builtins and NumPy's
 array and scalar constructors can be named by a checkpoint, so a crafted
 file cannot run code. SIGUSR1 or SIGTERM asks for a checkpoint at the next
-cut, after which the run stops with :data:`EXIT_CHECKPOINTED`.
+cut, after which the run stops with :data:`EXIT_CHECKPOINTED`. A periodic
+checkpoint that cannot be written is a warning, and the run goes on
+(:meth:`Checkpointer.write`).
 """
 
 from __future__ import annotations
@@ -61,9 +65,11 @@ import os
 import pickle
 import re
 import signal
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -118,6 +124,17 @@ class RunStopped(Exception):
     """Raised on every rank when a signal stopped a run that writes no checkpoints (exit :data:`EXIT_STOPPED`)."""
 
 
+def warn_on_stderr(line: str) -> None:
+    """Print ``dqsim: warning: LINE`` on stderr (the default :attr:`CheckpointSession.warn`)."""
+    print(f"dqsim: warning: {line}", file=sys.stderr, flush=True)
+
+
+def _one_line(exc: BaseException) -> str:
+    """An error's message as one line (its first)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def job_hash(job_text: str) -> str:
     """SHA-256 of a job file's text (identifies the job a checkpoint belongs to)."""
     return hashlib.sha256(job_text.encode()).hexdigest()
@@ -146,6 +163,9 @@ class Resume:
     num_amplitudes: int = 0
     record_checksums: dict = field(default_factory=dict)
     results: dict = field(default_factory=dict)
+    num_failed: int = 0
+    prefix: str = ""
+    config_sha256: str | None = None
 
 
 @dataclass
@@ -154,12 +174,16 @@ class CheckpointSession:
 
     Args:
         directory: where checkpoints go.
-        prefix: file name prefix (the job name).
+        prefix: file name prefix (:func:`checkpoint_prefix`: the job's name and configuration hash).
         job_text: the job file's text (stored, and hashed to check a resume).
         meta: attributes stored with every checkpoint (scenario, backend, ...).
         every_wall_s / every_sim_s: triggers (``None``: off).
         keep: checkpoints kept.
         resume: set when resuming.
+        num_failed: checkpoint writes of the run that failed (counted on, from the checkpoint, when resuming).
+        warn: called on rank 0 with one line when a checkpoint cannot be written (default: to stderr).
+        config_sha256: the job's configuration hash (:func:`dqsim.jobs.config_sha256`), stored in the
+            checkpoints (``None``: none, as in older ones).
     """
 
     directory: Path
@@ -174,10 +198,16 @@ class CheckpointSession:
     written: list = field(default_factory=list)
     results: dict = field(default_factory=dict)
     last_wall: float = field(default_factory=time.monotonic)
+    num_failed: int = 0
+    warn: Callable[[str], None] = field(default=None)
+    config_sha256: str | None = None
 
     def __post_init__(self) -> None:
         if self.resume is not None:
             self.results = dict(self.resume.results)
+            self.num_failed = self.resume.num_failed
+        if self.warn is None:
+            self.warn = warn_on_stderr
 
     def stored_next(self, default=None):
         """The stored result of the next engine run, if it had finished before the resumed checkpoint.
@@ -262,63 +292,90 @@ class Checkpointer:
             after = cut_ps if not math.isfinite(next_event_ps) else max(cut_ps, int(next_event_ps))
             self.next_sim_ps = self._next_multiple(after)
 
-    def write(self, sim, window_end_ps: int) -> Path:
-        """Collective: write a checkpoint of ``sim`` at this boundary; returns its path.
+    def write(self, sim, window_end_ps: int, *, stop: bool = False) -> Path | None:
+        """Collective: write a checkpoint of ``sim`` at this boundary; returns its path, or ``None`` if it failed.
 
         Order: state slabs (every rank, each then hashes its own), the run
         file (rank 0), then the manifest (rank 0, atomically): a checkpoint
-        is complete exactly when its manifest exists. If rank 0 fails, it
-        removes what it wrote of this checkpoint and every rank raises its error.
+        is complete exactly when its manifest exists.
+
+        A write that fails (a full disk, a folder made read-only: an
+        ``OSError`` or a :class:`DqsimError` of the writing, on any rank) is
+        not the end of the run: its files are removed, every rank learns of
+        it, rank 0 gives one warning line (:attr:`CheckpointSession.warn`,
+        naming the file, the reason and the last good checkpoint), the
+        session counts it (:attr:`CheckpointSession.num_failed`) and the
+        run goes on; the next periodic checkpoint is tried at the next
+        period. Older checkpoints are rotated out (``keep``) only after a
+        write that succeeded, so the last good one stays. With ``stop`` (a
+        signal asked for this checkpoint and then a stop) a failed write
+        raises a one-line :class:`DqsimError` on every rank instead.
+
+        Raises:
+            DqsimError: on every rank, for a process or its data that cannot be
+                saved, or a failed write with ``stop``.
         """
         session, comm = self.session, self.comm
         directory = Path(session.directory)
-        if comm.rank == 0:
-            directory.mkdir(parents=True, exist_ok=True)
-        comm.barrier()
         base = directory / checkpoint_stem(session.prefix, self.engine_run, window_end_ps)
-        state = sim.state
-        state_kwargs = {}
-        layout = list(state.layout.physical_of) if state is not None else None
-        slab_entry = None
-        if state is not None and _replicated(state, comm) and (1 << state.num_qubits) % comm.size:
-            # every rank holds it whole, but P ranks (3, or more than its amplitudes) do not split it into
-            # equal parts: rank 0 stores it in the run file (a replicated register is at most a few KiB)
-            whole = np.concatenate([piece for _, piece in state.logical_slab_pieces()])  # on every rank, alike
-            state_kwargs = {"state": whole} if comm.rank == 0 else {}
-        elif state is not None:  # every rank: one collective file with parallel HDF5, else one slab file each
-            if _replicated(state, comm):  # every rank holds it whole: each writes its 1/P of it
-                pieces = state.logical_slab_pieces(share=(comm.rank, comm.size))
-                slab_size = (1 << state.num_qubits) // comm.size
-            else:
-                pieces, slab_size = state.logical_slab_pieces(), 1 << state.num_local_qubits
-            state_kwargs = io.write_sharded_state(base, pieces, comm=comm, slab_size=slab_size, dtype=state.dtype)
-            slab = base.with_name(f"{base.name}.slab{comm.rank:04d}.h5")
-            slab_entry = _collectively(comm, lambda: manifest.file_entry(slab) if slab.is_file() else None)
-        slab_entries = [entry for entry in (comm.gather(slab_entry) or []) if entry is not None]
         path = base.with_name(base.name + ".h5")
-        mine = _collectively(comm, lambda: [(node.index, _pickle(sim.node_snapshot(node.index), sim))
-                                            for node in sim.local])
+        failure = None
+        if comm.rank == 0:
+            try:
+                directory.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                failure = f"{directory}: cannot create the folder ({exc.strerror or exc})"
+        failure = comm.bcast(failure)
+        state = sim.state
+        state_kwargs, slab_entry = {}, None
+        layout = list(state.layout.physical_of) if state is not None else None
+        if failure is None:
+            try:
+                state_kwargs, slab_entry = self._write_state(state, base)
+            except (DqsimError, OSError) as exc:  # raised on every rank (write_sharded_state, _collectively agree)
+                failure = _one_line(exc)
+            failure = comm.bcast(failure)  # rank 0's words for it: the same line everywhere
+        slab_entries = [entry for entry in (comm.gather(slab_entry) or []) if entry is not None]
+        try:
+            mine = _collectively(comm, lambda: [(node.index, _pickle(sim.node_snapshot(node.index), sim))
+                                                for node in sim.local])
+        except DqsimError:  # a process that cannot be saved (on every rank): no slab of this checkpoint stays
+            if comm.rank == 0:
+                _delete_checkpoint(path)
+            raise
         node_records = comm.gather(mine)
         shared = sim.global_snapshot()
         if state is not None:  # writing made the layout canonical: the run goes on with its own layout
             shared["register_layout"] = layout
             state.relayout_(layout)
-        failure = None
+        blobs, fatal, unexpected = None, None, None
         if comm.rank == 0:
             try:
-                self._write_rank0(sim, path, state is not None, state_kwargs, node_records, shared, window_end_ps,
-                                  slab_entries)
-            except Exception as exc:  # noqa: BLE001 - raised on every rank below, so none waits for rank 0
+                blobs = self._blobs(sim, node_records, shared)
+            except DqsimError as exc:  # a process or its data that cannot be saved: not a write failure
+                fatal = str(exc)
+            if failure is None and fatal is None:
+                try:
+                    self._write_rank0(sim, path, state is not None, state_kwargs, blobs, shared, window_end_ps,
+                                      slab_entries)
+                except (DqsimError, OSError) as exc:
+                    failure = _one_line(exc)
+                except Exception as exc:  # noqa: BLE001 - raised on every rank below, so none waits for rank 0
+                    _delete_checkpoint(path)
+                    unexpected = exc
+                    fatal = f"cannot write checkpoint {path} ({type(exc).__name__}: {_one_line(exc)})"
+                except BaseException:
+                    _delete_checkpoint(path)
+                    raise
+            if failure is not None or fatal is not None:
                 _delete_checkpoint(path)
-                failure = exc
-            except BaseException:
-                _delete_checkpoint(path)
-                raise
-        message = comm.bcast(None if failure is None else str(failure))  # every rank: written or not
+        fatal, failure = comm.bcast((fatal, failure))  # every rank: written or not
+        if unexpected is not None:  # rank 0: the error itself (an internal error, with its traceback)
+            raise unexpected
+        if fatal is not None:
+            raise DqsimError(fatal)
         if failure is not None:
-            raise failure
-        if message is not None:
-            raise DqsimError(message)
+            return self._failed(path, failure, stop=stop)
         session.written.append(path)
         session.last_wall = time.monotonic()
         if comm.rank == 0:
@@ -327,7 +384,54 @@ class Checkpointer:
         comm.barrier()
         return path
 
-    def _write_rank0(self, sim, path: Path, has_state: bool, state_kwargs: dict, node_records: list, shared,
+    def _write_state(self, state, base: Path) -> tuple[dict, dict | None]:
+        """Collective: write the register's slabs (or, on rank 0, keep a small replicated one for the run file).
+
+        Returns rank 0's ``write_run_file`` arguments for the state and this
+        rank's manifest entry of its slab file (``None``: none).
+        """
+        comm = self.comm
+        if state is None:
+            return {}, None
+        if _replicated(state, comm) and (1 << state.num_qubits) % comm.size:
+            # every rank holds it whole, but P ranks (3, or more than its amplitudes) do not split it into
+            # equal parts: rank 0 stores it in the run file (a replicated register is at most a few KiB)
+            whole = np.concatenate([piece for _, piece in state.logical_slab_pieces()])  # on every rank, alike
+            return ({"state": whole} if comm.rank == 0 else {}), None
+        # every rank: one collective file with parallel HDF5, else one slab file each
+        if _replicated(state, comm):  # every rank holds it whole: each writes its 1/P of it
+            pieces = state.logical_slab_pieces(share=(comm.rank, comm.size))
+            slab_size = (1 << state.num_qubits) // comm.size
+        else:
+            pieces, slab_size = state.logical_slab_pieces(), 1 << state.num_local_qubits
+        state_kwargs = io.write_sharded_state(base, pieces, comm=comm, slab_size=slab_size, dtype=state.dtype)
+        slab = base.with_name(f"{base.name}.slab{comm.rank:04d}.h5")
+        slab_entry = _collectively(comm, lambda: manifest.file_entry(slab) if slab.is_file() else None)
+        return state_kwargs, slab_entry
+
+    def _failed(self, path: Path, reason: str, *, stop: bool) -> None:
+        """Every rank: a write of ``path`` failed for ``reason``: count it, warn once, go on (with ``stop``: raise)."""
+        session = self.session
+        session.num_failed += 1
+        session.last_wall = time.monotonic()  # the wall-clock period starts again: no retry at every window
+        good = f"the last good checkpoint is {session.written[-1]}" if session.written else "no checkpoint was kept"
+        self.comm.barrier()  # rank 0 has removed what it wrote of it
+        if stop:
+            raise DqsimError(f"checkpoint {path} not written ({reason}); the run stops as the signal asked, "
+                             f"without it; {good}")
+        if self.comm.rank == 0:
+            session.warn(f"checkpoint {path} not written ({reason}); the run goes on and tries again at the next "
+                         f"period; {good}")
+        return None
+
+    def _blobs(self, sim, node_records: list, shared) -> dict:
+        """Rank 0: the pickled records of a checkpoint, by name (raises DqsimError for what cannot be saved)."""
+        records = dict(item for part in node_records for item in part)
+        return {"engine/results": pickle.dumps(self.session.results, protocol=pickle.HIGHEST_PROTOCOL),
+                "engine/shared": _pickle(shared, sim),
+                **{f"engine/node{i:06d}": records[i] for i in range(len(sim.nodes))}}
+
+    def _write_rank0(self, sim, path: Path, has_state: bool, state_kwargs: dict, blobs: dict, shared,
                      window_end_ps: int, slab_entries: list) -> None:
         """Rank 0: the run file of the checkpoint, then its manifest."""
         session = self.session
@@ -338,10 +442,6 @@ class Checkpointer:
                                 dtype=[("node", "i8"), ("purpose", "U64"), ("event", "i8")]),
             "last_touch": np.asarray(shared["memory"]["last_touch_ps"], dtype=np.int64),
         }
-        records = dict(item for part in node_records for item in part)
-        blobs = {"engine/results": pickle.dumps(session.results, protocol=pickle.HIGHEST_PROTOCOL),
-                 "engine/shared": _pickle(shared, sim),
-                 **{f"engine/node{i:06d}": records[i] for i in range(len(sim.nodes))}}
         for name, blob in blobs.items():
             tables[name] = np.frombuffer(blob, dtype=np.uint8)
         facts = self._facts(path, window_end_ps)
@@ -350,7 +450,10 @@ class Checkpointer:
                  "engine_run": self.engine_run, "window_end_ps": int(window_end_ps),
                  "num_windows": sim.stats.num_windows, "has_state": has_state,
                  "num_nodes": len(sim.nodes), "record_names": list(blobs),
-                 "record_sha256": [_sha(blob) for blob in blobs.values()]}
+                 "record_sha256": [_sha(blob) for blob in blobs.values()],
+                 "num_failed_checkpoints": session.num_failed}
+        if session.config_sha256 is not None:
+            attrs["config_sha256"] = session.config_sha256
         io.write_run_file(path, attrs=attrs, tables=tables, **state_kwargs)
         if state_kwargs:  # every rank has read its part back and checked it
             io.open_run(path).check_state_files()
@@ -359,9 +462,13 @@ class Checkpointer:
     def _facts(self, path: Path, window_end_ps: int) -> dict:
         """What the manifest says of this checkpoint besides its files (checked on resume)."""
         session = self.session
-        return {"kind": MANIFEST_KIND, "checkpoint": path.name, "job_name": session.prefix,
-                "job_sha256": job_hash(session.job_text), "dqsim_version": dqsim.__version__,
-                "engine_run": self.engine_run, "window_end_ps": int(window_end_ps), "num_ranks": self.comm.size}
+        named = parse_checkpoint_name(path)
+        facts = {"kind": MANIFEST_KIND, "checkpoint": path.name, "job_name": named["job_name"],
+                 "job_sha256": job_hash(session.job_text), "dqsim_version": dqsim.__version__,
+                 "engine_run": self.engine_run, "window_end_ps": int(window_end_ps), "num_ranks": self.comm.size}
+        if session.config_sha256 is not None:  # older checkpoints resumed: none
+            facts["config_sha256"] = session.config_sha256
+        return facts
 
     def restore(self, sim) -> int:
         """Collective: load the checkpoint into ``sim``; returns the boundary's time (ps)."""
@@ -560,25 +667,65 @@ def _unpickle(data: bytes, sim):
 
 
 def checkpoint_stem(prefix: str, engine_run: int, window_end_ps: int) -> str:
-    """``NAME.ckptRRR-TTTT``: the name of a checkpoint's files without their endings."""
+    """``PREFIX.ckptRRR-TTTT``: the name of a checkpoint's files without their endings."""
     return f"{prefix}.ckpt{engine_run:03d}-{window_end_ps:020d}"
 
 
 #: ``kind`` of checkpoint manifests.
 MANIFEST_KIND = "dqsim checkpoint"
 
-_CHECKPOINT_NAME = re.compile(r"^(?P<prefix>.+)\.ckpt(?P<run>\d{3,})-(?P<window>\d{20})\.h5$")
+#: Hex digits of the configuration hash in a checkpoint's name.
+CONFIG_TAG_DIGITS = 8
+
+_CHECKPOINT_NAME = re.compile(r"^(?P<prefix>(?P<name>.+?)(?:\.(?P<config>[0-9a-f]{%d}))?)"
+                              r"\.ckpt(?P<run>\d{3,})-(?P<window>\d{20})\.h5$" % CONFIG_TAG_DIGITS)
+
+
+def checkpoint_prefix(job_name: str, config_sha256: str) -> str:
+    """``NAME.HHHHHHHH``: the prefix of a job's checkpoint files, its ``[run].name`` and configuration hash.
+
+    The hash (:func:`dqsim.jobs.config_sha256`, its first
+    :data:`CONFIG_TAG_DIGITS` hex digits) tells apart two jobs of one name
+    in one folder: neither resumes, rotates nor removes the other's
+    checkpoints, and their files never share a name.
+
+    Examples:
+        >>> checkpoint_prefix("ghz", "3fa2b1c0" + "0" * 56)
+        'ghz.3fa2b1c0'
+    """
+    return f"{job_name}.{config_sha256[:CONFIG_TAG_DIGITS]}"
+
+
+def parse_checkpoint_name(path: str | os.PathLike) -> dict | None:
+    """What a checkpoint's run-file name says, or ``None`` for another name.
+
+    Returns:
+        ``prefix``, ``job_name``, ``config`` (the configuration tag; ``None``
+        in names of older checkpoints, ``NAME.ckptRRR-TTTT.h5``),
+        ``engine_run`` and ``window_end_ps``.
+
+    Examples:
+        >>> parse_checkpoint_name("runs/a.b.3fa2b1c0.ckpt002-00000000000000001000.h5")["job_name"]
+        'a.b'
+        >>> parse_checkpoint_name("a.h5") is None
+        True
+    """
+    match = _CHECKPOINT_NAME.match(Path(path).name)
+    if match is None:
+        return None
+    return {"prefix": match["prefix"], "job_name": match["name"], "config": match["config"],
+            "engine_run": int(match["run"]), "window_end_ps": int(match["window"])}
 
 
 def manifest_path(path: str | os.PathLike) -> Path:
-    """The manifest of the checkpoint ``path`` (``NAME.ckptRRR-TTTT.manifest.json``)."""
+    """The manifest of the checkpoint ``path`` (``PREFIX.ckptRRR-TTTT.manifest.json``)."""
     path = Path(path)
     return path.with_name(path.name[:-len(".h5")] + ".manifest.json" if path.name.endswith(".h5")
                           else path.name + ".manifest.json")
 
 
 def looks_like_checkpoint(path: str | os.PathLike) -> bool:
-    """Whether ``path`` is named as a checkpoint's run file (``NAME.ckptRRR-TTTT.h5``)."""
+    """Whether ``path`` is named as a checkpoint's run file (``PREFIX.ckptRRR-TTTT.h5``, :func:`parse_checkpoint_name`)."""
     return _CHECKPOINT_NAME.match(Path(path).name) is not None
 
 
@@ -736,16 +883,20 @@ def _checked_manifest(path: Path, *, check_version: bool = True) -> dict:
     """Rank 0: the manifest of ``path``, checked against the file's name and this dqsim."""
     if path.exists() and not path.is_file():
         raise DqsimError(f"{path}: not a file")
-    match = _CHECKPOINT_NAME.match(path.name)
-    if match is None:
-        raise DqsimError(f"{path}: not named as a dqsim checkpoint (NAME.ckptRRR-TTTTTTTTTTTTTTTTTTTT.h5); "
+    named = parse_checkpoint_name(path)
+    if named is None:
+        raise DqsimError(f"{path}: not named as a dqsim checkpoint (NAME.HHHHHHHH.ckptRRR-TTTTTTTTTTTTTTTTTTTT.h5); "
                          "checkpoints may not be renamed")
     facts = manifest.read_manifest(manifest_path(path), kind=MANIFEST_KIND)
     if check_version and facts.get("dqsim_version") != dqsim.__version__:
         raise DqsimError(f"{path}: written by dqsim {facts.get('dqsim_version')}, this is dqsim "
                          f"{dqsim.__version__}; resume it with that version")
-    expected = {"checkpoint": path.name, "job_name": match["prefix"], "engine_run": int(match["run"]),
-                "window_end_ps": int(match["window"])}
+    expected = {"checkpoint": path.name, "job_name": named["job_name"], "engine_run": named["engine_run"],
+                "window_end_ps": named["window_end_ps"]}
+    config = facts.get("config_sha256")
+    if (config[:CONFIG_TAG_DIGITS] if isinstance(config, str) else None) != named["config"]:
+        raise DqsimError(f"{path}: its manifest says config_sha256 = {config!r}, the file name "
+                         f"{named['config']!r}; checkpoints may not be renamed")
     for key, value in expected.items():
         if facts.get(key) != value:
             raise DqsimError(f"{path}: its manifest says {key} = {facts.get(key)!r}, the file name "
@@ -770,6 +921,9 @@ def _open_verified(path: Path, facts: dict) -> tuple[dict, Resume]:
     for key, value in checks.items():
         if attrs.get(key) != value:
             raise DqsimError(f"{path}: {key} = {attrs.get(key)!r}, its manifest says {value!r}")
+    if attrs.get("config_sha256") != facts.get("config_sha256"):
+        raise DqsimError(f"{path}: config_sha256 = {attrs.get('config_sha256')!r}, its manifest says "
+                         f"{facts.get('config_sha256')!r}")
     if job_hash(attrs["job_text"]) != attrs.get("job_sha256"):
         raise DqsimError(f"{path}: the stored job text does not match its hash; the file is damaged")
     listed = {entry["name"] for entry in facts["files"]}
@@ -789,6 +943,9 @@ def _open_verified(path: Path, facts: dict) -> tuple[dict, Resume]:
                     record_checksums=dict(zip(attrs["record_names"], attrs["record_sha256"])),
                     num_ranks=int(attrs["num_ranks"]),
                     num_amplitudes=int(run.state_info["shape"][0]) if attrs.get("has_state") else 0)
+    resume.num_failed = int(attrs.get("num_failed_checkpoints", 0))
+    resume.prefix = parse_checkpoint_name(path)["prefix"]
+    resume.config_sha256 = facts.get("config_sha256")
     resume.results = unpickle(_read_record(run, "engine/results", resume), where=f"{path}: engine/results")
     resume.shared = _read_record(run, "engine/shared", resume)  # unpickled by each rank's run
     return attrs, resume

@@ -1588,7 +1588,8 @@ class Simulator:
                 cut = min(asked_cut, checkpointer.next_sim_cut_ps())
                 if cut < math.inf and not exchange.resolved and exchange.next_ps >= cut:
                     self._flush(everything=True)
-                    path = checkpointer.write(self, int(cut))
+                    # a write that fails warns and the run goes on, but one a stop asked for raises
+                    path = checkpointer.write(self, int(cut), stop=cut >= asked_cut and stop_at_cut)
                     checkpointer.passed(int(cut), exchange.next_ps)
                     if cut >= asked_cut:
                         asked_cut = math.inf

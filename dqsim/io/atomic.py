@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import glob
 import os
 from pathlib import Path
@@ -64,6 +65,60 @@ def prepare_output(path: str | os.PathLike) -> None:
                          "nothing was run") from None
 
 
+class _DroppingFile:
+    """The temporary file as HDF5 sees it (h5py's file-object driver): a write that fails is dropped and kept.
+
+    A write that fails (a full disk, a quota, a file size limit) is not
+    raised into HDF5: HDF5 tries again when objects are freed and at the
+    library's end, where a failure left it broken and the process crashed at
+    exit (SIGSEGV), also when the first failure came while HDF5 freed an
+    object and could not raise it (the file then looked written). So from
+    the first failure on, writes are dropped and reported as done (the file
+    is removed anyway), HDF5 closes cleanly, and :func:`atomic_h5_write`
+    raises the failure (:attr:`failure`) once HDF5 has closed the file.
+    """
+
+    def __init__(self, fh):
+        self._fh = fh
+        self.failure: OSError | None = None
+
+    def write(self, data) -> int:
+        view = memoryview(data).cast("B")
+        done = 0
+        while self.failure is None and done < len(view):  # an unbuffered write may write part of it
+            try:
+                written = self._fh.write(view[done:])
+                if not written:
+                    raise OSError(errno.ENOSPC, "a write wrote nothing (disk full?)")
+                done += written
+            except OSError as exc:
+                self.failure = exc
+        return len(view)
+
+    def flush(self) -> None:
+        if self.failure is None:
+            try:
+                self._fh.flush()
+            except OSError as exc:
+                self.failure = exc
+
+    def truncate(self, size=None):
+        if self.failure is None:
+            try:
+                return self._fh.truncate(size)
+            except OSError as exc:
+                self.failure = exc
+        return size
+
+    def check(self) -> None:
+        """Raise the first write that failed, if one did."""
+        if self.failure is not None:
+            raise self.failure
+
+    def __getattr__(self, name):  # read, readinto, seek, tell: the file's own
+        return getattr(self._fh, name)
+
+
 def atomic_h5_write(path: str | os.PathLike, fill: Callable[[h5py.File], None], *,
                     started: Optional[str | os.PathLike] = None) -> Path:
     """Create ``path`` by writing a temporary file with ``fill(h5file)`` and renaming it.
@@ -87,17 +142,23 @@ def atomic_h5_write(path: str | os.PathLike, fill: Callable[[h5py.File], None], 
         if started is not None and not tmp.is_file():
             raise DqsimError(f"{path}: its temporary file {tmp} is missing (written by every rank before)")
         if started is None:
-            # HDF5 writes through a Python file object: a full disk (or quota, or file size limit) is then
-            # an OSError here; through HDF5's own file driver a failed write made the library crash at exit
-            with open(tmp, "w+b") as fh:
-                with h5py.File(fh, "w", track_order=True) as h5:
+            # HDF5 writes through a Python file object (_DroppingFile): a full disk (or quota, or file size
+            # limit) is then an OSError raised here once HDF5 has closed the file; through HDF5's own file
+            # driver, or raised into HDF5, a failed write made the library crash at exit
+            with open(tmp, "w+b", buffering=0) as fh:  # unbuffered: a failed write fails in write()
+                hdf5_view = _DroppingFile(fh)
+                with h5py.File(hdf5_view, "w", track_order=True) as h5:
                     fill(h5)
+                hdf5_view.check()
                 fh.flush()
                 os.fsync(fh.fileno())
-        else:
-            with h5py.File(tmp, "r+") as h5:
-                fill(h5)
-            with open(tmp, "rb+") as fh:
+        else:  # the same for a file every rank wrote through parallel HDF5: rank 0 completes it
+            with open(tmp, "r+b", buffering=0) as fh:
+                hdf5_view = _DroppingFile(fh)
+                with h5py.File(hdf5_view, "r+") as h5:
+                    fill(h5)
+                hdf5_view.check()
+                fh.flush()
                 os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException as exc:

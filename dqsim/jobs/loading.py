@@ -18,6 +18,7 @@ and validates again.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tomllib
 from pathlib import Path
@@ -276,3 +277,37 @@ def input_file_hashes(job: Job) -> dict[str, str]:
 
     walk(job.model_dump())
     return found
+
+
+#: Keys left out of :func:`config_sha256`: where a run writes, not what it computes.
+CONFIG_HASH_SKIPS = (("run", "output"), ("checkpoint",))
+
+
+def config_sha256(job: Job) -> str:
+    """SHA-256 of the job's resolved configuration: what tells two jobs of one ``[run].name`` apart.
+
+    The configuration is every key of the validated job, defaults filled in
+    and ``--set`` overrides applied (what ``dqsim check`` prints), as JSON
+    with sorted keys, without ``[run].output`` and ``[checkpoint]``: another
+    output file or checkpoint folder or period does not change the results,
+    and a requeued SLURM job passes them again. Checkpoints carry its first 8
+    hex digits in their names (:func:`dqsim.engine.checkpoint.checkpoint_prefix`);
+    the files a job reads (QASM) are checked on resume instead
+    (:func:`input_file_hashes`).
+
+    Examples:
+        >>> a = load_job_text('[run]\\nname = "a"\\n[circuit]\\ngenerator = "ghz"\\nnum_qubits = 4')
+        >>> config_sha256(a) == config_sha256(apply_overrides(a, ['run.output="b.h5"']))
+        True
+        >>> config_sha256(a) == config_sha256(apply_overrides(a, ["run.seed=2"]))
+        False
+    """
+    data = job.model_dump(mode="json")
+    for path in CONFIG_HASH_SKIPS:
+        parent = data
+        for key in path[:-1]:
+            parent = parent.get(key, {})
+        parent.pop(path[-1], None)
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+

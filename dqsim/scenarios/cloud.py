@@ -203,7 +203,8 @@ def _pair_ps(network: Network) -> float:
 
 def run_cloud(user_jobs: Sequence[UserJob], *, comm, backend, network: Network, policy: str = "fifo", seed: int = 0, user_latency_ps: int = 0,
               scheme: str = "telegate", precision: str = "complex128",
-              on_job: Callable[[int, int, str], None] | None = None, checkpointing=None) -> CloudRun:
+              on_job: Callable[[int, int, str], None] | None = None,
+              on_running: Callable[[float, int, str], None] | None = None, checkpointing=None) -> CloudRun:
     """Queue ``user_jobs`` on the centre and run each when the policy starts it (collective).
 
     With ``checkpointing`` (a :class:`dqsim.engine.checkpoint.CheckpointSession`)
@@ -222,6 +223,9 @@ def run_cloud(user_jobs: Sequence[UserJob], *, comm, backend, network: Network, 
         user_latency_ps: classical latency of results to their users, ps, >= 0.
         scheme: ``"telegate"`` or ``"teledata"``.
         on_job: called as ``on_job(jobs_run, num_jobs, name)`` after each run.
+        on_running: called on rank 0 after each engine window of a user job's run as
+            ``on_running(jobs_run + fraction, num_jobs, name)``, ``fraction`` (0..1, ends
+            excluded) the share of that job's circuit steps done (``run_dqc``'s ``on_window``).
 
     Returns:
         The :class:`CloudRun`. A job too large for the centre is rejected, a
@@ -264,11 +268,17 @@ def run_cloud(user_jobs: Sequence[UserJob], *, comm, backend, network: Network, 
         try:
             if stored is None:
                 runs_before = checkpointing.engine_runs if checkpointing is not None else 0
+
+                def on_window(_time_ps: int, _windows: int, fraction: float | None, name=job.name) -> None:
+                    if fraction is not None and 0 < fraction < 1:  # whole counts only when a job is done
+                        on_running(len(results) + fraction, len(queued), name)
+
                 try:
                     run = run_dqc(job.circuit, comm=comm, backend=backend, network=network.subnetwork(qpus),
                                   scheme=scheme,
                                   seed=job_seed(seed, job.name), precision=precision, shots=job.shots,
-                                  timeline=False, checkpointing=checkpointing)
+                                  timeline=False, checkpointing=checkpointing,
+                                  on_window=on_window if on_running is not None else None)
                     stored = ("done", JobResult(run.counts, run.fidelity, sum(link[2] for link in run.links),
                                                 run.end_time_ps, run.num_nonlocal_gates))
                     del run
@@ -464,10 +474,13 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
         if on_progress:
             on_progress(done, total, f"user jobs (ran {name})")
 
+    def on_running(done: float, total: int, name: str) -> None:  # one stage with on_job's (progress.stage_of)
+        on_progress(done, total, f"user jobs (running {name})")
+
     run = run_cloud(user_jobs, comm=comm, backend=backend, network=network, policy=job.scheduler.policy,
                     seed=job.run.seed, user_latency_ps=job.user_latency_ps(),
                     scheme=job.scheduler.distribution, precision=job.run.precision, on_job=on_job,
-                    checkpointing=checkpointing)
+                    on_running=on_running if on_progress else None, checkpointing=checkpointing)
     tables, table_attrs = cloud_tables(run)
     attrs = {**cloud_attrs(run), "distribution_scheme": job.scheduler.distribution,
              "topology": job.network.topology, "node_names": list(names)}

@@ -249,11 +249,19 @@ class _References:
 
 def _run_once(job, circuit: Circuit, network: Network, *, seed: int, shots: int, model: SpinModel,
               names: Sequence[str], references: _References, comm, backend,
-              checkpointing) -> tuple[RunSummary, ShardedState]:
-    """One networked run of ``circuit`` (collective over ``comm``): its :data:`RunSummary` and final state."""
+              checkpointing, on_fraction: Callable[[float], None] | None = None) -> tuple[RunSummary, ShardedState]:
+    """One networked run of ``circuit`` (collective over ``comm``): its :data:`RunSummary` and final state.
+
+    ``on_fraction(fraction)`` is called on rank 0 after each engine window
+    with the share of the circuit's steps done (0..1, ends excluded).
+    """
+    def on_window(_time_ps: int, _windows: int, fraction: float | None) -> None:
+        if fraction is not None and 0 < fraction < 1:  # whole counts only when a run is done
+            on_fraction(fraction)
+
     run = run_dqc(circuit, comm=comm, backend=backend, network=network, scheme=job.distribution.scheme,
                   assignment=job.site_assignment(), seed=seed, precision=job.run.precision, shots=shots,
-                  timeline=False, checkpointing=checkpointing)
+                  timeline=False, checkpointing=checkpointing, on_window=on_window if on_fraction else None)
     qubit_of_site = list(run.regmap.qubit_of_logical)
     reference = references.get(run.state, qubit_of_site) if "loschmidt" in names else None
     summary = (observables_of(run.state, model, qubit_of_site, names, reference), sum(link[2] for link in run.links),
@@ -293,7 +301,7 @@ def _run_list(job, series: Sequence[tuple], circuits: Sequence[Circuit]) -> tupl
 
 def _networked_runs(job, series: Sequence[tuple], circuits: Sequence[Circuit], times: Sequence[float], *,
                     model: SpinModel, names: Sequence[str], bits: Sequence[int], comm, backend, checkpointing,
-                    progress: Callable[[int, str], None], finished: dict[int, RunSummary] | None = None,
+                    progress: Callable[[float, str], None], finished: dict[int, RunSummary] | None = None,
                     last_state: ShardedState | None = None) -> tuple[list[RunSummary], ShardedState | None]:
     """Every networked run's :data:`RunSummary`, in (series, point, trajectory) order, and the final state (collective).
 
@@ -312,20 +320,23 @@ def _networked_runs(job, series: Sequence[tuple], circuits: Sequence[Circuit], t
     finished = finished or {}
     summaries = []
     for index, (s, k, t) in enumerate(runs):
+        done = index + sum(i > index for i in finished)
+        label = f"{_label(series[s])}: t = {times[k]:.3g} ({k}/{len(times) - 1})"
         summary = finished.get(index)
         if summary is not None:  # shared out: counted as this job's engine run, so a checkpoint keeps it
             if checkpointing is not None:
                 checkpointing.next_engine_run()
                 checkpointing.store_last(summary)
         else:
-            progress(index + sum(i > index for i in finished),
-                     f"{_label(series[s])}: t = {times[k]:.3g} ({k}/{len(times) - 1})")
+            progress(done, label)
             summary = checkpointing.stored_next() if checkpointing is not None else None
         if summary is None:  # not a run that had finished before the checkpoint being resumed
             summary, state = _run_once(job, circuits[k], series[s][2], seed=run_seed(job.run.seed, s, k, t),
                                        shots=job.simulation.shots if index == shots_run else 0, model=model,
                                        names=names, references=references, comm=comm, backend=backend,
-                                       checkpointing=checkpointing)
+                                       checkpointing=checkpointing,
+                                       on_fraction=lambda fraction, done=done, label=label:
+                                       progress(done + fraction, label))
             if checkpointing is not None:
                 checkpointing.store_last(summary)
             if index == last:
@@ -370,6 +381,13 @@ def _shared_runs(job, series, circuits, *, model, names, bits, comm, backend, st
     mine = sorted((i for i in range(len(runs)) if owner[i] == comm.rank), key=lambda i: (-cost[i], i))
     one_rank = [_on_one_rank(network) for _parameter, _value, network in series]
     found, amplitudes = {}, None
+    what = f"{len(runs)} networked runs shared over {comm.size} ranks"
+
+    def on_fraction(fraction: float, count: int) -> None:  # rank 0's share stands for every rank's
+        done = len(runs) * (count - 1 + fraction) / len(mine)
+        if not float(done).is_integer():  # whole counts only when a run is done
+            progress(done, what)
+
     for count, index in enumerate(mine, start=1):
         if stop_checks and checkpoint.stop_requested():
             break
@@ -377,11 +395,12 @@ def _shared_runs(job, series, circuits, *, model, names, bits, comm, backend, st
         found[index], state = _run_once(job, circuits[k], one_rank[s], seed=run_seed(job.run.seed, s, k, t),
                                         shots=job.simulation.shots if index == shots_run else 0, model=model,
                                         names=names, references=references, comm=comm_mod.SingleComm(),
-                                        backend=backend, checkpointing=None)
+                                        backend=backend, checkpointing=None,
+                                        on_fraction=lambda fraction, count=count: on_fraction(fraction, count))
         if index == last:
             amplitudes = (state.num_qubits, state.gather())
         del state
-        progress(len(runs) * count // len(mine), f"{len(runs)} networked runs shared over {comm.size} ranks")
+        progress(len(runs) * count // len(mine), what)
     gathered = comm.allgather((found, amplitudes, carry))
     found = {index: summary for part, _amplitudes, _carry in gathered for index, summary in part.items()}
     final = [amplitudes for _part, amplitudes, _carry in gathered if amplitudes is not None]
@@ -436,7 +455,7 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
         series_network.check_pairing_horizon()
     total_runs = len(series) * len(times) * trajectories
 
-    def progress(done: int, what: str) -> None:
+    def progress(done: float, what: str) -> None:
         if on_progress:
             on_progress(done, total_runs, what)
 
