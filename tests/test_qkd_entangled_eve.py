@@ -299,3 +299,15 @@ def test_bbm92_job_with_biased_bases_sifts_more_and_keeps_a_larger_finite_key():
         assert within(block["sifted_bits"] / n, s, math.sqrt(s * (1 - s) / n))
         results[p] = block["secret_key_bits"]
     assert results[0.9] > 1.2 * results[0.5] > 0
+
+
+def test_bbm92_eve_intercept_job_file_aborts_at_a_qber_near_one_quarter():
+    job, out = run("bbm92_eve_intercept", "qkd.pulses=1000000", "qkd.batch_pulses=500000",
+                   "qkd.block_pulses=500000")
+    assert job.qkd.eve.distance_km == 5.0 and job.qkd.eve.fraction == 1.0
+    expected, _ = link_expectations(job, intercept(1.0))
+    assert 0.26 < expected < 0.28
+    blocks = out.tables["blocks"]
+    assert len(blocks) == 2 and blocks["aborted"].all() and out.attrs["total_secret_key_bits"] == 0
+    for block in blocks:
+        assert within(block["qber_signal"], expected, math.sqrt(expected * (1 - expected) / block["sifted_bits"]))
