@@ -1180,8 +1180,8 @@ def expected_sifted_fraction(protocol: str, z_basis_probability: float = 0.5) ->
     return float(sum(alice[a] * bob[b] for a, b in pairs))
 
 
-def _noise_factor(where, transmittance_alice, transmittance_bob, efficiency, dark_count_probability,
-                  misalignment) -> float:
+def _noise_factor(where, *, transmittance_alice, transmittance_bob, efficiency, dark_count_probability,
+                  misalignment=0.0) -> float:
     """(1 - 2e_d)²·q_a·q_b/(c_a·c_b): the share of the correlation noise leaves (NaN: a side never clicks)."""
     t_a, t_b, eta, dark = _check_channel(
         where, transmittance_alice, transmittance_bob, efficiency, dark_count_probability
@@ -1249,8 +1249,9 @@ def expected_qber(
     where = "expected_qber"
     source = _check_source(where, source)
     eve = _check_eve(where, eve, source)
-    noise = _noise_factor(where, transmittance_alice, transmittance_bob, efficiency, dark_count_probability,
-                          misalignment)
+    noise = _noise_factor(where, transmittance_alice=transmittance_alice, transmittance_bob=transmittance_bob,
+                          efficiency=efficiency, dark_count_probability=dark_count_probability,
+                          misalignment=misalignment)
     pairs = key_setting_pairs(protocol)
     alice, bob = _setting_probabilities(protocol, source.z_basis_probability)
     correlation = _pair_correlations(protocol, eve)
@@ -1259,16 +1260,7 @@ def expected_qber(
     return float(0.5 * (1.0 - source.werner * mean * noise))
 
 
-def expected_chsh(
-    source: EntangledSource,
-    *,
-    transmittance_alice: float,
-    transmittance_bob: float,
-    efficiency: float,
-    dark_count_probability: float,
-    misalignment: float = 0.0,
-    eve: EveModel | None = None,
-) -> float:
+def expected_chsh(source: EntangledSource, *, eve: EveModel | None = None, **channel) -> float:
     """Expected E91 CHSH value of the coincidences, Ekert's combination (:data:`E91_CHSH_TERMS`).
 
     ``S = |Σ sign·E'(a, b)|·w·(1 - 2e_d)²·q_a·q_b/(c_a·c_b)`` with E'/w the
@@ -1278,9 +1270,9 @@ def expected_chsh(
 
     Args:
         source: the pair source (its Werner parameter w).
-        transmittance_alice, transmittance_bob, efficiency, dark_count_probability, misalignment:
-            as :func:`expected_qber`.
         eve: an intercept-resend :class:`~dqsim.protocols.qkd.bb84.EveModel`, or ``None``.
+        **channel: ``transmittance_alice``, ``transmittance_bob``, ``efficiency``,
+            ``dark_count_probability`` and optionally ``misalignment``, as :func:`expected_qber` takes them.
 
     Returns:
         S >= 0; NaN if a side cannot click.
@@ -1299,8 +1291,7 @@ def expected_chsh(
     where = "expected_chsh"
     source = _check_source(where, source)
     eve = _check_eve(where, eve, source)
-    noise = _noise_factor(where, transmittance_alice, transmittance_bob, efficiency, dark_count_probability,
-                          misalignment)
+    noise = _noise_factor(where, **channel)
     correlation = _pair_correlations("e91", eve)
     total = sum(sign * correlation[a, b] for a, b, sign in E91_CHSH_TERMS)
     return float(abs(total) * source.werner * noise)
