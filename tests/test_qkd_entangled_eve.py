@@ -19,6 +19,7 @@ import math
 import numpy as np
 import pytest
 
+from conftest import TEST_BACKEND
 from dqsim import backend as backend_mod
 from dqsim import comm as comm_mod
 from dqsim.errors import DqsimError
@@ -171,6 +172,19 @@ def test_e91_key_qber_under_intercept_resend(basis, key_correlation):
     counts = sifted_statistics(e91_batch(np, source, seed=19, start_pair=0, num_pairs=600_000,
                                          eve=intercept(1.0, basis), **IDEAL))
     assert within(counts.qber, expected, math.sqrt(expected * (1 - expected) / counts.num_sifted))
+
+
+@pytest.mark.parametrize("make, source", [(bbm92_batch, EntangledSource(werner=0.95, z_basis_probability=0.8)),
+                                          (e91_batch, EntangledSource(werner=0.95))])
+def test_backend_gives_the_same_attacked_pairs_as_numpy(make, source):
+    if TEST_BACKEND is None:
+        pytest.skip("needs DQSIM_TEST_BACKEND=cupy and a GPU")
+    ref = make(np, source, seed=23, start_pair=10, num_pairs=70_000, eve=intercept(0.6), **CHANNEL)
+    dev = make(TEST_BACKEND.xp, source, seed=23, start_pair=10, num_pairs=70_000, eve=intercept(0.6), **CHANNEL)
+    for name in ("alice_detected", "bob_detected", "alice_setting", "bob_setting", "alice_bit", "bob_bit",
+                 "eve_knows"):
+        np.testing.assert_array_equal(TEST_BACKEND.to_host(getattr(dev, name)), getattr(ref, name), err_msg=name)
+    assert sifted_statistics(dev) == sifted_statistics(ref)
 
 
 def test_attacks_that_are_not_modelled_are_refused():
