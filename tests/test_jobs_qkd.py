@@ -322,8 +322,8 @@ def test_bad_eve(eve, extra, match):
      r"\[qkd\.eve\]\.attack = \"intercept_resend\": with protocol = \"bbm92\" is modelled for a one-pair source only: "
      r"remove \[qkd\.source\]\.mean_pair_number \(= 0\.1\)$"),
     ("bbm92", None, 'attack = "intercept_resend"\ndistance_km = 30',
-     r"\[qkd\.eve\]\.distance_km = 30\.0: must be in \[0, 25\] \(with protocol = \"bbm92\" Eve taps Bob's arm, measured "
-     r"from the source at \[qkd\.source\]\.position = 0\.5 of the shortest link, 50\.0 km\)$"),
+     r"\[qkd\.eve\]\.distance_km = 30\.0: must be in \[0, 25\] \(with protocol = \"bbm92\" Eve taps Bob's arm, "
+     r"measured from the source at \[qkd\.source\]\.position = 0\.5 of the shortest link, 50\.0 km\)$"),
     ("e91", "position = 0.8", 'attack = "intercept_resend"\ndistance_km = 10.5',
      r"\[qkd\.eve\]\.distance_km = 10\.5: must be in \[0, 10\] \(with protocol = \"e91\" Eve taps Bob's arm"),
     ("e91", "z_basis_probability = 0.8", None,
@@ -339,7 +339,8 @@ def test_entangled_eve_taps_bobs_arm_and_bbm92_takes_biased_bases():
                    eve='attack = "intercept_resend"\ndistance_km = 40'))
     assert job.qkd.eve.distance_km == 40.0 and job.qkd.source.z_basis_probability == 0.9
     # the thermal source is refused only with an attack
-    assert load(qkd('protocol = "e91"', source="mean_pair_number = 0.1", eve='attack = "none"')).qkd.eve.attack == "none"
+    job = load(qkd('protocol = "e91"', source="mean_pair_number = 0.1", eve='attack = "none"'))
+    assert job.qkd.eve.attack == "none"
 
 
 def test_eve_may_sit_anywhere_on_the_fibre():
