@@ -312,6 +312,37 @@ def test_bad_eve(eve, extra, match):
     bad(qkd(eve=eve, **extra), match)
 
 
+@pytest.mark.parametrize("protocol, source, eve, match", [
+    ("bbm92", None, 'attack = "beam_splitting"',
+     r"\[qkd\.eve\]\.attack = \"beam_splitting\": is not modelled for protocol = \"bbm92\" \(a pair source: a photon "
+     r"Eve keeps never reaches Bob\); use \"intercept_resend\" or \"none\"$"),
+    ("e91", None, 'attack = "beam_splitting"\nfraction = 0.5', r"\[qkd\.eve\]\.attack = \"beam_splitting\": is not "
+     r"modelled for protocol = \"e91\""),
+    ("bbm92", "mean_pair_number = 0.1", 'attack = "intercept_resend"',
+     r"\[qkd\.eve\]\.attack = \"intercept_resend\": with protocol = \"bbm92\" is modelled for a one-pair source only: "
+     r"remove \[qkd\.source\]\.mean_pair_number \(= 0\.1\)$"),
+    ("bbm92", None, 'attack = "intercept_resend"\ndistance_km = 30',
+     r"\[qkd\.eve\]\.distance_km = 30\.0: must be in \[0, 25\] \(with protocol = \"bbm92\" Eve taps Bob's arm, "
+     r"measured from the source at \[qkd\.source\]\.position = 0\.5 of the shortest link, 50\.0 km\)$"),
+    ("e91", "position = 0.8", 'attack = "intercept_resend"\ndistance_km = 10.5',
+     r"\[qkd\.eve\]\.distance_km = 10\.5: must be in \[0, 10\] \(with protocol = \"e91\" Eve taps Bob's arm"),
+    ("e91", "z_basis_probability = 0.8", None,
+     r"\[qkd\.source\]\.z_basis_probability = 0\.8: only used with protocol = \"bb84_decoy\" or \"bbm92\" \(here "
+     r"protocol = \"e91\"\)$"),
+])
+def test_bad_entangled_eve_and_bases(protocol, source, eve, match):
+    bad(qkd(f'protocol = "{protocol}"', source=source, eve=eve), match)
+
+
+def test_entangled_eve_taps_bobs_arm_and_bbm92_takes_biased_bases():
+    job = load(qkd('protocol = "bbm92"', source="position = 0.2\nz_basis_probability = 0.9",
+                   eve='attack = "intercept_resend"\ndistance_km = 40'))
+    assert job.qkd.eve.distance_km == 40.0 and job.qkd.source.z_basis_probability == 0.9
+    # the thermal source is refused only with an attack
+    job = load(qkd('protocol = "e91"', source="mean_pair_number = 0.1", eve='attack = "none"'))
+    assert job.qkd.eve.attack == "none"
+
+
 def test_eve_may_sit_anywhere_on_the_fibre():
     assert load(qkd(eve='attack = "intercept_resend"\ndistance_km = 50')).qkd.eve.distance_km == 50.0
     job = load(qkd(eve='attack = "none"\ndistance_km = 0', sweep="distances_km = [0, 10]"))

@@ -288,10 +288,10 @@ def test_bad_source_object_and_channel():
 
 
 def test_source_repr_rebuilds_it():
-    source = EntangledSource(pair_rate_hz=2e7, werner=0.75, position=0.3)
+    source = EntangledSource(pair_rate_hz=2e7, werner=0.75, position=0.3, z_basis_probability=0.8)
     assert eval(repr(source)) == source  # noqa: S307 - our own repr
     assert dataclasses.asdict(source) == {"pair_rate_hz": 2e7, "werner": 0.75, "position": 0.3,
-                                          "mean_pair_number": None}
+                                          "mean_pair_number": None, "z_basis_probability": 0.8}
     thermal = EntangledSource(werner=0.9, mean_pair_number=0.2)
     assert eval(repr(thermal)) == thermal  # noqa: S307 - our own repr
     with pytest.raises(DqsimError, match="mean_pair_number"):

@@ -112,7 +112,9 @@ ENTANGLED_CHAIN = ["--set", 'qkd.network={topology="chain", num_nodes=3}', "--se
     ("qkd_trusted_chain", [], (1, 2, 4)),
     ("bbm92_20km", ENTANGLED_CHAIN + ["--set", 'qkd.security="finite_key"'], (1, 2)),
     ("e91_chsh", ENTANGLED_CHAIN, (1, 2)),
-], ids=["bb84", "bbm92-cascade-finite-key", "e91-cascade"])
+    ("bbm92_20km", ENTANGLED_CHAIN + ["--set", 'qkd.eve={attack="intercept_resend", fraction=0.05, distance_km=2}',
+                                      "--set", "qkd.source.z_basis_probability=0.8"], (1, 2)),
+], ids=["bb84", "bbm92-cascade-finite-key", "e91-cascade", "bbm92-eve-biased-bases"])
 def test_two_links_same_on_two_and_four_ranks(tmp_path, job, extra, ranks):
     """Two links of a trusted chain (on two ranks, the second link's Alice and Bob on different ranks): the same tables on every
     rank count (BBM92/E91: Cascade's rounds cross ranks, and the final keys are equal)."""
@@ -125,6 +127,8 @@ def test_two_links_same_on_two_and_four_ranks(tmp_path, job, extra, ranks):
     if extra:
         blocks = results[0].table("blocks")
         assert len(blocks) == 4 and blocks["final_keys_equal"].all() and (blocks["secret_key_bits"] > 0).all()
+        attacked = any(arg.startswith("qkd.eve=") for arg in extra)
+        assert (blocks["eve_known_fraction"] > 0).all() == attacked  # Eve acts on every rank count
     for other in results[1:]:
         assert other.attrs.get("chsh_s") == results[0].attrs.get("chsh_s")
         for table in ("links", "blocks", "end_to_end"):

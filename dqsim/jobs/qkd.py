@@ -34,6 +34,7 @@ _ENTANGLED_PROTOCOLS = ("bbm92", "e91")
 _SOURCE_KEY_PROTOCOLS: dict[str, tuple[str, ...]] = {
     "intensities": ("bb84_decoy",), "probabilities": ("bb84_decoy",),
     "werner": _ENTANGLED_PROTOCOLS, "position": _ENTANGLED_PROTOCOLS, "mean_pair_number": _ENTANGLED_PROTOCOLS,
+    "z_basis_probability": ("bb84_decoy", "bbm92"),
 }
 
 #: Defaults of the protocol-specific ``[qkd.source]`` keys, filled in for the protocols using them.
@@ -79,8 +80,12 @@ class QkdSourceSection(Section):
             intensity, one per intensity, each in (0, 1), summing to 1 (within
             1e-9). Default ``[0.8, 0.1, 0.1]``. Give both ``intensities``
             and ``probabilities``, or neither.
-        z_basis_probability: probability of preparing (measuring) in the Z
-            (key) basis, in (0, 1); default 0.5.
+        z_basis_probability: ``"bb84_decoy"``/``"bbm92"`` only: probability
+            of preparing (measuring) in the Z (key) basis, in (0, 1); default
+            0.5. BBM92: Alice and Bob each measure Z with it (Lo, Chau and
+            Ardehali's efficient BB84: p² + (1 - p)² of the coincidences are
+            sifted, most of them Z–Z, the finite key's key bits). E91's
+            settings are fixed (1/3 each), so it is refused there.
         source_rate_hz: pulse (pair) repetition rate, Hz, > 0; default 1e9.
         werner: ``"bbm92"``/``"e91"`` only: Werner parameter of the emitted
             pairs, ``w·|Φ+⟩⟨Φ+| + (1-w)·I/4``, in [0, 1]; default 1.
@@ -190,9 +195,13 @@ class EveSection(Section):
         fraction: fraction of the pulses (pairs) attacked, in [0, 1]; default 1.
         basis: ``"intercept_resend"`` only: Eve's measurement basis,
             ``"random"``, ``"Z"`` or ``"X"``; default ``"random"``.
-        distance_km: where Eve taps the fibre, km from Alice, from 0 to the
-            shortest link (or sweep) distance; default 0. In a network she
-            taps every link at this distance from its first node.
+        distance_km: where Eve taps the fibre, km; default 0. BB84: from
+            Alice, from 0 to the shortest link (or sweep) distance.
+            BBM92/E91: she taps Bob's arm (source to Bob), this far from the
+            source, from 0 to that arm's length ``(1 - position)·L`` of the
+            shortest link L; one pair per slot, her place changes no
+            statistic (:mod:`dqsim.protocols.qkd.entangled`). In a network she
+            taps every link at this distance from its first node (its source).
     """
 
     attack: Literal["none", "intercept_resend", "beam_splitting"]
@@ -393,7 +402,9 @@ class QkdSection(Section):
         if self.link.distance_km is None and self.sweep is None and not network_distances:
             raise job_error("required unless [qkd.sweep] or [qkd.network].distances_km gives the distances",
                             key=("link", "distance_km"), missing=True)
-        if self.eve is not None:
+        if self.eve is not None and self.protocol in _ENTANGLED_PROTOCOLS:
+            self._check_entangled_eve()
+        elif self.eve is not None:
             shortest = min(self.distances_km())
             if self.eve.distance_km > shortest:
                 where = ("the shortest of [qkd.sweep].distances_km" if self.sweep is not None
@@ -403,6 +414,25 @@ class QkdSection(Section):
                                 f"{where} is {toml_repr(shortest)})", key=("eve", "distance_km"),
                                 value=self.eve.distance_km, has_value=True)
         return self
+
+    def _check_entangled_eve(self) -> None:
+        """BBM92/E91: Eve intercepts and resends on Bob's arm; no beam splitting, no multi-pair source."""
+        eve, protocol = self.eve, toml_repr(self.protocol)
+        if eve.attack == "beam_splitting":
+            raise job_error(f"is not modelled for protocol = {protocol} (a pair source: a photon Eve keeps never "
+                            "reaches Bob); use \"intercept_resend\" or \"none\"", key=("eve", "attack"),
+                            value=eve.attack, has_value=True)
+        if eve.attack == "intercept_resend" and self.source.mean_pair_number is not None:
+            raise job_error(f"with protocol = {protocol} is modelled for a one-pair source only: remove "
+                            f"[qkd.source].mean_pair_number (= {toml_repr(self.source.mean_pair_number)})",
+                            key=("eve", "attack"), value=eve.attack, has_value=True)
+        shortest = min(self.distances_km())
+        arm = (1.0 - self.source.position) * shortest
+        if eve.distance_km > arm:
+            raise job_error(f"must be in [0, {format_number(arm)}] (with protocol = {protocol} Eve taps Bob's arm, "
+                            f"measured from the source at [qkd.source].position = {toml_repr(self.source.position)} "
+                            f"of the shortest link, {toml_repr(shortest)} km)", key=("eve", "distance_km"),
+                            value=eve.distance_km, has_value=True)
 
     def network_links(self, distance_km: float | None = None) -> list[tuple[int, int, float]]:
         """Every link as ``(a, b, distance_km)``: ``[(0, 1, d)]`` without ``[qkd.network]``.

@@ -64,7 +64,7 @@ class EntangledBobProcess(nodes.EntangledBob, ResumableProcess):
 def _pair_source(job) -> entangled.EntangledSource:
     s = job.qkd.source
     return entangled.EntangledSource(pair_rate_hz=s.source_rate_hz, werner=s.werner, position=s.position,
-                                     mean_pair_number=s.mean_pair_number)
+                                     mean_pair_number=s.mean_pair_number, z_basis_probability=s.z_basis_probability)
 
 
 def build_plan(job) -> QkdPlan:
@@ -118,7 +118,10 @@ def link_physics(job, index: int, a: int, b: int, distance_km: float) -> LinkPhy
                            coupling_transmittance=db_to_transmittance(link.coupling_loss_db))
     eve = None
     if job.qkd.eve is not None and job.qkd.eve.attack != "none":
-        position = job.qkd.eve.distance_km / distance_km if distance_km > 0 else 0.0
+        tap_km = job.qkd.eve.distance_km  # BB84: from Alice; BBM92/E91: from the source, on Bob's arm
+        if job.qkd.protocol != "bb84_decoy":
+            tap_km += source.position * distance_km
+        position = tap_km / distance_km if distance_km > 0 else 0.0
         eve = EveModel(attack=job.qkd.eve.attack, fraction=job.qkd.eve.fraction, basis=job.qkd.eve.basis,
                        position=min(max(position, 0.0), 1.0))
     delay = max(1, propagation_delay_ps(distance_km, link.group_index))
@@ -199,13 +202,15 @@ def _spdc_optimum(job, phys: LinkPhysics) -> tuple[float, float]:
     """(μ*, key bits per slot at μ*) of an SPDC source on a BBM92/E91 link; NaN for BB84."""
     if job.qkd.protocol == "bb84_decoy":
         return float("nan"), float("nan")
-    return spdc.optimal_mean_pair_number(protocol=job.qkd.protocol, f_ec=job.qkd.f_ec, **_pair_channel(job, phys))
+    return spdc.optimal_mean_pair_number(protocol=job.qkd.protocol, f_ec=job.qkd.f_ec,
+                                         z_basis_probability=job.qkd.source.z_basis_probability,
+                                         **_pair_channel(job, phys))
 
 
 def _theory_rate_per_pulse(job, phys: LinkPhysics) -> float:
     if job.qkd.protocol != "bb84_decoy":
         return spdc.spdc_key_rate(job.qkd.source.mean_pair_number, protocol=job.qkd.protocol, f_ec=job.qkd.f_ec,
-                                  **_pair_channel(job, phys))
+                                  z_basis_probability=job.qkd.source.z_basis_probability, **_pair_channel(job, phys))
     link, source = job.qkd.link, job.qkd.source
     per_signal = theory.theoretical_key_rate(
         phys.distance_km, attenuation_db_per_km=link.attenuation_db_per_km, coupling_loss_db=link.coupling_loss_db,
@@ -246,7 +251,7 @@ def _block_rows(run, distance_km, protocol):
                              counts.num_coincidences / pairs if pairs else float("nan"), float("nan"), float("nan"),
                              float("nan"), float("nan"), result.leakage_bits, result.secret_key_bits,
                              result.key_rate_bits_per_pulse, result.key_rate_bits_per_s, bool(result.aborted),
-                             float("nan"), t_pulses - t0, t_sift - t_pulses, t_est - t_sift, t_key - t_est,
+                             counts.eve_known_fraction, t_pulses - t0, t_sift - t_pulses, t_est - t_sift, t_key - t_est,
                              *_finite_columns(result.finite_key), *_postprocess_columns(result.postprocess),
                              _binomial_se(counts.num_errors, counts.num_sifted), _nan(sample.qber),
                              sample.standard_error, sample.num_sampled))

@@ -45,8 +45,11 @@ polariser at physical angle ``φ`` measures ``θ = 2φ``, i.e. ``E = w·cos(2(φ
 φb))``; the angles here are Bloch angles θ, not polariser angles.
 
 * BBM92 (C. H. Bennett, G. Brassard and N. D. Mermin, Phys. Rev. Lett. 68,
-  557 (1992)): each side picks Z (θ = 0, setting 0) or X (θ = π/2, setting
-  1) with probability 1/2, independently. Matching bases: E = w, bits agree
+  557 (1992)): each side picks Z (θ = 0, setting 0) with probability p
+  (``z_basis_probability``, 1/2 by default; p > 1/2 is Lo, Chau and
+  Ardehali's efficient BB84, J. Cryptology 18, 133 (2005)) or X (θ = π/2,
+  setting 1), independently, so p² + (1 - p)² of the coincidences are
+  sifted (:func:`expected_sifted_fraction`). Matching bases: E = w, bits agree
   with probability (1 + w)/2, QBER = (1 - w)/2 without dark counts.
   Mismatched bases: cos(±π/2) = 0, uncorrelated.
 * E91 (A. K. Ekert, Phys. Rev. Lett. 67, 661 (1991)): Alice picks θ in
@@ -65,6 +68,40 @@ polariser at physical angle ``φ`` measures ``θ = 2φ``, i.e. ``E = w·cos(2(φ
   whose E = -cos(α - β) makes the key bits anti-correlated and S = -2√2; with
   |Φ+⟩ they are correlated and no bit is flipped.
 
+Eavesdropper
+------------
+``eve`` (an :class:`~dqsim.protocols.qkd.bb84.EveModel` with attack
+``"intercept_resend"``) taps Bob's arm, between the source and Bob, and
+attacks a random ``fraction`` of the pairs (:func:`_intercept_resend`): she
+measures Bob's photon in Z or X (``basis``: random, ``"Z"`` or ``"X"``) and
+resends one photon in the eigenstate she found. As for BB84 in
+:mod:`dqsim.protocols.qkd.bb84`, her detector is perfect, she resends exactly
+one photon when one reached her and nothing otherwise, so Bob's photon
+arrives and is detected with the probability ``T_b·η_d`` of the untapped arm
+wherever she sits (``position`` changes nothing for one pair per slot; the
+scenario checks she is on Bob's arm). The attacked pairs are product states
+with correlation ``E' = w·cos(α - θ_e)·cos(β - θ_e)``, so:
+
+* BBM92, key bases equal (α = β ∈ {0, π/2}): ``E' = w`` when Eve's basis is
+  theirs and 0 when not; with a random basis E' averages ``w/2``, a QBER of
+  ``(1 - w/2)/2`` (1/4 at w = 1) on the attacked sifted bits and ``≈ f/4``
+  for a fraction f (the standard intercept-resend result, N. Gisin, G.
+  Ribordy, W. Tittel and H. Zbinden, Rev. Mod. Phys. 74, 145 (2002),
+  sec. VI.A); :func:`expected_qber` combines it with the channel's errors.
+* E91: for a random basis ``E' = w·cos(α - β)/2``, for Z ``w·cos α·cos β``,
+  for X ``w·sin α·sin β``; Ekert's combination then gives ``S = √2·w`` in all
+  three cases, and ``S = √2·w·(2 - f)`` for a fraction f
+  (:func:`expected_chsh`): at most 2 for f = 1, as for any separable state
+  (J. F. Clauser, M. A. Horne, A. Shimony and R. A. Holt, PRL 23, 880 (1969)).
+
+``eve_knows`` marks the pairs Eve measured at Alice's angle (for a sifted
+pair also Bob's): her bit is then Alice's with probability (1 + w)/2.
+Beam splitting is not modelled (refused): with one pair per slot a photon
+Eve keeps is one Bob never detects, and Eve's information from multi-pair
+slots of a thermal source would need the photon-number statistics of the
+attack; for the same reason intercept-resend is refused with
+``mean_pair_number``.
+
 Randomness
 ----------
 Pair ``i``'s random numbers depend on ``(seed, node, purpose, i)`` only, so
@@ -72,7 +109,7 @@ any split of the pairs into batches gives the same outcomes. Pairs are
 grouped in fixed chunks of :data:`CHUNK_PAIRS`; chunk ``k`` draws its
 uniforms on the host from ``Stream(seed, node=node, purpose=...)
 .generator(k)`` (purposes ``"<protocol>-source"``, ``"<protocol>-alice"``,
-``"<protocol>-bob"``), one row per pair, and the rows needed are sliced and
+``"<protocol>-bob"``, with Eve ``"<protocol>-eve"``), one row per pair, and the rows needed are sliced and
 moved to the caller's array module with ``xp.asarray``. What a seed
 reproduces is said once in :mod:`dqsim.rng`.
 """
@@ -88,7 +125,7 @@ import numpy as np
 from dqsim.errors import DqsimError
 from dqsim.checks import check_int, check_real
 from dqsim.network.fibre import fibre_transmittance
-from dqsim.protocols.qkd.bb84 import ReceiverState, register_clicks
+from dqsim.protocols.qkd.bb84 import EveModel, ReceiverState, register_clicks
 from dqsim.protocols.qkd.theory import binary_entropy
 from dqsim.rng import Stream
 
@@ -98,6 +135,7 @@ __all__ = [
     "E91_ALICE_ANGLES",
     "E91_BOB_ANGLES",
     "E91_CHSH_TERMS",
+    "EVE_ANGLES",
     "EntangledBatch",
     "EntangledSource",
     "SiftedCounts",
@@ -108,8 +146,10 @@ __all__ = [
     "chsh_from_counts",
     "coincidence_counts",
     "e91_batch",
+    "expected_chsh",
     "expected_coincidence_probability",
     "expected_qber",
+    "expected_sifted_fraction",
     "key_setting_pairs",
     "sifted_key_bits",
     "sifted_statistics",
@@ -133,9 +173,15 @@ _SIDE_PHOTON, _SIDE_DARK0, _SIDE_DARK1, _SIDE_SETTING, _SIDE_DOUBLE_BIT = range(
 _NUM_SIDE_COLUMNS = 5
 _SOURCE_ALICE_BIT, _SOURCE_AGREE = range(2)
 _NUM_SOURCE_COLUMNS = 2
+# Eve's intercept-resend: attacked?, her basis, her bit, Bob's outcome on her resent photon.
+_EVE_ATTACK, _EVE_BASIS, _EVE_BIT, _EVE_BOB_AGREE = range(4)
+_NUM_EVE_COLUMNS = 4
 # Thermal source: the slot's pair number, then per pair (Alice's bit, agreement, Alice's and Bob's photon).
 _PAIRS_NUMBER = 0
 _PAIR_ALICE_BIT, _PAIR_AGREE, _PAIR_ALICE_PHOTON, _PAIR_BOB_PHOTON = range(4)
+
+#: Eve's intercept-resend bases (Bloch angles, rad): 0 = Z, 1 = X (BBM92's two settings).
+EVE_ANGLES = BBM92_ANGLES
 
 #: Largest mean pair number μ of a thermal source.
 MAX_MEAN_PAIR_NUMBER = 2.0
@@ -203,19 +249,28 @@ class EntangledSource:
             Alice–Bob fibre, in [0, 1] (0.5: midpoint).
         mean_pair_number: μ of the thermal pair statistics, > 0, at most
             :data:`MAX_MEAN_PAIR_NUMBER`; ``None``: exactly one pair per slot.
+        z_basis_probability: BBM92: probability p that Alice, and Bob,
+            each measure in Z (setting 0), independently, in (0, 1); default
+            1/2. A bias p > 1/2 is the efficient BB84 of H.-K. Lo, H. F.
+            Chau and M. Ardehali, J. Cryptology 18, 133 (2005): the sifted
+            fraction is p² + (1 - p)² (:func:`expected_sifted_fraction`) and
+            the Z–Z bits, the finite key's key bits, become most of it. E91's
+            settings are fixed (1/3 each): it must be 1/2 there.
 
     Raises:
         DqsimError: an argument out of its range (a ``ValueError``).
 
     Examples:
         >>> EntangledSource(werner=0.9)
-        EntangledSource(pair_rate_hz=100000000.0, werner=0.9, position=0.5, mean_pair_number=None)
+        EntangledSource(pair_rate_hz=100000000.0, werner=0.9, position=0.5, mean_pair_number=None, \
+z_basis_probability=0.5)
     """
 
     pair_rate_hz: float = 1e8
     werner: float = 0.98
     position: float = 0.5
     mean_pair_number: float | None = None
+    z_basis_probability: float = 0.5
 
     def __post_init__(self) -> None:
         where = "EntangledSource"
@@ -225,6 +280,8 @@ class EntangledSource:
         object.__setattr__(self, "pair_rate_hz", rate)
         object.__setattr__(self, "werner", werner)
         object.__setattr__(self, "position", position)
+        object.__setattr__(self, "z_basis_probability", check_real(
+            where, "z_basis_probability", self.z_basis_probability, 0.0, 1.0, low_open=True, high_open=True))
         if self.mean_pair_number is not None:
             object.__setattr__(self, "mean_pair_number", check_real(
                 where, "mean_pair_number", self.mean_pair_number, 0.0, MAX_MEAN_PAIR_NUMBER, low_open=True))
@@ -299,6 +356,9 @@ class EntangledBatch:
             at the batch's end (dead time left, afterpulse due): pass it, with
             Bob's, as ``receiver_states`` of the next batch.
         bob_receiver: Bob's receiver state at the batch's end.
+        eve_knows: bool, Eve intercepted the pair and measured Bob's photon
+            at Alice's angle (her bit then equals Alice's with probability
+            (1 + w)/2: exactly at w = 1); ``None`` without an eavesdropper.
     """
 
     protocol: str
@@ -314,6 +374,7 @@ class EntangledBatch:
     xp: Any = field(repr=False, compare=False)
     alice_receiver: ReceiverState = field(default_factory=ReceiverState)
     bob_receiver: ReceiverState = field(default_factory=ReceiverState)
+    eve_knows: Any = None
 
     @property
     def alice_angles(self) -> tuple[float, ...]:
@@ -347,8 +408,14 @@ def _uniforms(stream: Stream, start_pair: int, num_pairs: int, num_columns: int)
     return out
 
 
-def _setting(xp, uniforms, num_settings: int):
-    """Setting index in 0 .. num_settings - 1, each with probability 1/num_settings."""
+def _setting(xp, uniforms, num_settings: int, z_basis_probability: float = 0.5):
+    """Setting index in 0 .. num_settings - 1, each with probability 1/num_settings.
+
+    Two settings (BBM92): 0 (Z) when the uniform is below ``z_basis_probability``, else 1 (X);
+    at 1/2 this is the same draw as the uniform rule.
+    """
+    if num_settings == 2:
+        return (uniforms[:, _SIDE_SETTING] >= z_basis_probability).astype(xp.int8)
     scaled = (uniforms[:, _SIDE_SETTING] * num_settings).astype(xp.int8)
     return xp.minimum(scaled, xp.int8(num_settings - 1)).astype(xp.int8)
 
@@ -430,6 +497,59 @@ def _thermal_clicks(xp, source, protocol, seed, node, start_pair, num_pairs, cor
     return _dark_clicks(u_a, fired[0], fired[1], dark), _dark_clicks(u_b, fired[2], fired[3], dark)
 
 
+def _check_eve(where: str, eve, source: EntangledSource) -> EveModel:
+    """Eve of an entangled batch: ``None`` or an :class:`~dqsim.protocols.qkd.bb84.EveModel` of intercept-resend."""
+    if eve is None:
+        return EveModel()
+    if not isinstance(eve, EveModel):
+        raise DqsimError(f"{where}: eve must be an EveModel or None, got {eve!r}")
+    if eve.is_active and eve.attack != "intercept_resend":
+        raise DqsimError(f"{where}: eve.attack must be 'intercept_resend' or 'none' for BBM92/E91 (beam splitting "
+                         f"is not modelled for pair sources), got {eve.attack!r}")
+    if eve.is_active and source.mean_pair_number is not None:
+        raise DqsimError(f"{where}: intercept-resend is modelled for a one-pair source only: "
+                         f"source.mean_pair_number must be None, got {source.mean_pair_number!r}")
+    return eve
+
+
+def _intercept_resend(xp, protocol, source, eve, seed, node, start_pair, num_pairs, alice_setting, bob_setting,
+                      u_src, q_alice, q_bob):
+    """Alice's and Bob's quantum outcomes when Eve intercepts and resends Bob's photon, and ``eve_knows``.
+
+    An attacked pair (``fraction`` of them): Eve measures Bob's photon at
+    Bloch angle θ_e (:data:`EVE_ANGLES`: Z or X, random or fixed) and gets
+    e = ±1 with probability 1/2 (the Werner marginal is I/2). That projects
+    Alice's photon onto the Bloch vector ``w·e·n(θ_e)``, so Alice's outcome
+    at α agrees with e with probability ``(1 + w·cos(α - θ_e))/2``. Eve sends
+    Bob one photon in the eigenstate ``e·n(θ_e)``: his outcome at β agrees
+    with e with probability ``(1 + cos(β - θ_e))/2``, independently of
+    Alice's (the pair is now a product state). The attacked pairs'
+    correlation is therefore ``E' = w·cos(α - θ_e)·cos(β - θ_e)`` with zero
+    marginals. Alice's uniform of the unattacked law (``_SOURCE_AGREE``) is
+    reused for her agreement with e; Eve's own uniforms come from the stream
+    ``"<protocol>-eve"`` (attack, basis, her bit, Bob's agreement).
+    """
+    stream = Stream(seed, node=node, purpose=f"{protocol}-eve")
+    u = xp.asarray(_uniforms(stream, start_pair, num_pairs, _NUM_EVE_COLUMNS))
+    attacked = u[:, _EVE_ATTACK] < eve.fraction
+    if eve.basis == "random":
+        eve_basis = (u[:, _EVE_BASIS] >= 0.5).astype(xp.int64)
+    else:
+        eve_basis = xp.full(num_pairs, 0 if eve.basis == "Z" else 1, dtype=xp.int64)
+    alice_angles, bob_angles = _angles(protocol)
+    eve_angles = np.asarray(EVE_ANGLES)
+    cos_alice = xp.asarray(np.round(np.cos(np.subtract.outer(eve_angles, np.asarray(alice_angles))), 15).ravel())
+    cos_bob = xp.asarray(np.round(np.cos(np.subtract.outer(eve_angles, np.asarray(bob_angles))), 15).ravel())
+    c_a = cos_alice[eve_basis * len(alice_angles) + alice_setting.astype(xp.int64)]
+    c_b = cos_bob[eve_basis * len(bob_angles) + bob_setting.astype(xp.int64)]
+    eve_bit = (u[:, _EVE_BIT] < 0.5).astype(xp.int8)
+    alice = eve_bit ^ (u_src[:, _SOURCE_AGREE] >= (1.0 + source.werner * c_a) / 2.0).astype(xp.int8)
+    bob = eve_bit ^ (u[:, _EVE_BOB_AGREE] >= (1.0 + c_b) / 2.0).astype(xp.int8)
+    knows = attacked & (c_a == 1.0)
+    return (xp.where(attacked, alice, q_alice).astype(xp.int8), xp.where(attacked, bob, q_bob).astype(xp.int8),
+            knows)
+
+
 def _batch(
     where: str,
     protocol: str,
@@ -447,8 +567,13 @@ def _batch(
     dead_time_pulses=0,
     afterpulse_probability=0.0,
     receiver_states=None,
+    eve=None,
 ) -> EntangledBatch:
     source = _check_source(where, source)
+    eve = _check_eve(where, eve, source)
+    if protocol == "e91" and source.z_basis_probability != 0.5:
+        raise DqsimError(f"{where}: source.z_basis_probability must be 0.5 for E91 (its settings are fixed, "
+                         f"1/3 each), got {source.z_basis_probability!r}")
     dead_time_pulses = check_int(where, "dead_time_pulses", dead_time_pulses, 0)
     afterpulse_probability = check_real(where, "afterpulse_probability", afterpulse_probability, 0.0, 1.0)
     states = (ReceiverState(), ReceiverState()) if receiver_states is None else tuple(receiver_states)
@@ -473,14 +598,18 @@ def _batch(
     u_b = xp.asarray(_uniforms(streams["bob"], start_pair, num_pairs, _NUM_SIDE_COLUMNS))
 
     num_a, num_b = (len(angles) for angles in _angles(protocol))
-    alice_setting = _setting(xp, u_a, num_a)
-    bob_setting = _setting(xp, u_b, num_b)
+    alice_setting = _setting(xp, u_a, num_a, source.z_basis_probability)
+    bob_setting = _setting(xp, u_b, num_b, source.z_basis_probability)
     correlation = xp.asarray(_correlation_table(protocol).ravel())
     e = source.werner * correlation[alice_setting.astype(xp.int64) * num_b + bob_setting.astype(xp.int64)]
     # Joint law P(a, b) = (1 + a·b·E)/4: Alice's bit uniform, Bob's equal to it w.p. (1 + E)/2.
     q_alice = (u_src[:, _SOURCE_ALICE_BIT] < 0.5).astype(xp.int8)
     disagree = (u_src[:, _SOURCE_AGREE] >= (1.0 + e) / 2.0).astype(xp.int8)
     q_bob = (q_alice ^ disagree).astype(xp.int8)
+    eve_knows = None
+    if eve.is_active:
+        q_alice, q_bob, eve_knows = _intercept_resend(xp, protocol, source, eve, seed, node, start_pair, num_pairs,
+                                                      alice_setting, bob_setting, u_src, q_alice, q_bob)
 
     if source.mean_pair_number is None:
         clicks = [_clicks(xp, u_a, q_alice, t_a * eta, dark, misalignment),
@@ -511,6 +640,7 @@ def _batch(
         xp=xp,
         alice_receiver=states[0],
         bob_receiver=states[1],
+        eve_knows=eve_knows,
     )
 
 
@@ -530,10 +660,12 @@ def bbm92_batch(
     dead_time_pulses: int = 0,
     afterpulse_probability: float = 0.0,
     receiver_states: tuple[ReceiverState, ReceiverState] | None = None,
+    eve: EveModel | None = None,
 ) -> EntangledBatch:
     """Simulate BBM92 on pairs ``start_pair .. start_pair + num_pairs - 1``.
 
-    Each side measures Z (setting 0) or X (setting 1) with probability 1/2,
+    Each side measures Z (setting 0) with probability
+    ``source.z_basis_probability`` (default 1/2), else X (setting 1),
     independently. The physics, detector model and randomness are described
     in the module docstring.
 
@@ -559,6 +691,8 @@ def bbm92_batch(
         receiver_states: Alice's and Bob's :class:`~dqsim.protocols.qkd.bb84.ReceiverState`
             left by the previous batch (``batch.alice_receiver``, ``batch.bob_receiver``);
             ``None``: fresh receivers.
+        eve: an intercept-resend :class:`~dqsim.protocols.qkd.bb84.EveModel` on Bob's
+            arm (module docstring, *Eavesdropper*); ``None``: no eavesdropper.
 
     Returns:
         An :class:`EntangledBatch` with ``protocol == "bbm92"``.
@@ -578,7 +712,7 @@ def bbm92_batch(
     return _batch(
         "bbm92_batch", "bbm92", xp, source, transmittance_alice, transmittance_bob, efficiency,
         dark_count_probability, seed, start_pair, num_pairs, node, misalignment, dead_time_pulses,
-        afterpulse_probability, receiver_states,
+        afterpulse_probability, receiver_states, eve,
     )
 
 
@@ -598,6 +732,7 @@ def e91_batch(
     dead_time_pulses: int = 0,
     afterpulse_probability: float = 0.0,
     receiver_states: tuple[ReceiverState, ReceiverState] | None = None,
+    eve: EveModel | None = None,
 ) -> EntangledBatch:
     """Simulate Ekert's E91 protocol on pairs ``start_pair .. start_pair + num_pairs - 1``.
 
@@ -626,12 +761,15 @@ def e91_batch(
         receiver_states: Alice's and Bob's :class:`~dqsim.protocols.qkd.bb84.ReceiverState`
             left by the previous batch (``batch.alice_receiver``, ``batch.bob_receiver``);
             ``None``: fresh receivers.
+        eve: an intercept-resend :class:`~dqsim.protocols.qkd.bb84.EveModel` on Bob's
+            arm (module docstring, *Eavesdropper*); ``None``: no eavesdropper.
 
     Returns:
         An :class:`EntangledBatch` with ``protocol == "e91"``.
 
     Raises:
-        DqsimError: an argument out of its range (a ``ValueError`` naming it).
+        DqsimError: an argument out of its range (a ``ValueError`` naming it), or
+            ``source.z_basis_probability`` other than 1/2.
 
     Examples:
         >>> import numpy as np
@@ -645,7 +783,7 @@ def e91_batch(
     return _batch(
         "e91_batch", "e91", xp, source, transmittance_alice, transmittance_bob, efficiency,
         dark_count_probability, seed, start_pair, num_pairs, node, misalignment, dead_time_pulses,
-        afterpulse_probability, receiver_states,
+        afterpulse_probability, receiver_states, eve,
     )
 
 
@@ -770,6 +908,8 @@ class SiftedCounts:
         key_pair_sifted: sifted bits per key setting pair, in
             :func:`key_setting_pairs` order (BBM92: Z–Z, X–X); ``()`` when not counted.
         key_pair_errors: errors per key setting pair, same order.
+        num_eve_known: sifted bits of pairs Eve measured at the key angle
+            (:attr:`EntangledBatch.eve_knows`); 0 without an eavesdropper.
 
     Examples:
         >>> a = SiftedCounts(10, 6, 3, 1, (2, 1), (1, 0))
@@ -783,6 +923,7 @@ class SiftedCounts:
     num_errors: int
     key_pair_sifted: tuple[int, ...] = ()
     key_pair_errors: tuple[int, ...] = ()
+    num_eve_known: int = 0
 
     def __add__(self, other: SiftedCounts) -> SiftedCounts:
         if not isinstance(other, SiftedCounts) or len(other.key_pair_sifted) != len(self.key_pair_sifted):
@@ -791,7 +932,8 @@ class SiftedCounts:
             self.num_pairs + other.num_pairs, self.num_coincidences + other.num_coincidences,
             self.num_sifted + other.num_sifted, self.num_errors + other.num_errors,
             tuple(a + b for a, b in zip(self.key_pair_sifted, other.key_pair_sifted)),
-            tuple(a + b for a, b in zip(self.key_pair_errors, other.key_pair_errors)))
+            tuple(a + b for a, b in zip(self.key_pair_errors, other.key_pair_errors)),
+            self.num_eve_known + other.num_eve_known)
 
     @property
     def qber(self) -> float:
@@ -805,6 +947,11 @@ class SiftedCounts:
             return math.nan
         q = self.qber
         return math.sqrt(q * (1.0 - q) / self.num_sifted)
+
+    @property
+    def eve_known_fraction(self) -> float:
+        """Fraction of the sifted bits Eve measured at the key angle (NaN without sifted bits)."""
+        return self.num_eve_known / self.num_sifted if self.num_sifted else math.nan
 
     @property
     def sifted_fraction(self) -> float:
@@ -846,6 +993,10 @@ def sifted_statistics(batch: EntangledBatch) -> SiftedCounts:
     key = _key_table(batch.protocol)
     sifted = counts[key]  # shape (num_key_setting_pairs, 2, 2), in key_setting_pairs order
     errors = sifted[:, 0, 1] + sifted[:, 1, 0]
+    eve_known = 0
+    if batch.eve_knows is not None:
+        eve_known = int(batch.xp.count_nonzero(_sifted_mask(batch, key_setting_pairs(batch.protocol))
+                                               & batch.eve_knows))
     return SiftedCounts(
         num_pairs=batch.num_pairs,
         num_coincidences=int(counts.sum()),
@@ -853,7 +1004,17 @@ def sifted_statistics(batch: EntangledBatch) -> SiftedCounts:
         num_errors=int(errors.sum()),
         key_pair_sifted=tuple(int(v) for v in sifted.sum(axis=(1, 2))),
         key_pair_errors=tuple(int(v) for v in errors),
+        num_eve_known=eve_known,
     )
+
+
+def _sifted_mask(batch: EntangledBatch, pairs):
+    """Pairs detected on both sides with (alice_setting, bob_setting) in ``pairs``."""
+    xp = batch.xp
+    mask = xp.zeros(batch.num_pairs, dtype=bool)
+    for a, b in pairs:
+        mask |= (batch.alice_setting == a) & (batch.bob_setting == b)
+    return mask & batch.alice_detected & batch.bob_detected
 
 
 def sifted_key_bits(batch: EntangledBatch, *, key_pair: int | None = None):
@@ -885,12 +1046,8 @@ def sifted_key_bits(batch: EntangledBatch, *, key_pair: int | None = None):
     pairs = key_setting_pairs(batch.protocol)
     if key_pair is not None:
         pairs = (pairs[check_int(where, "key_pair", key_pair, 0, len(pairs) - 1)],)
-    xp = batch.xp
-    mask = xp.zeros(batch.num_pairs, dtype=bool)
-    for a, b in pairs:
-        mask |= (batch.alice_setting == a) & (batch.bob_setting == b)
-    mask &= batch.alice_detected & batch.bob_detected
-    return batch.alice_bit[mask].astype(xp.uint8), batch.bob_bit[mask].astype(xp.uint8)
+    mask = _sifted_mask(batch, pairs)
+    return batch.alice_bit[mask].astype(batch.xp.uint8), batch.bob_bit[mask].astype(batch.xp.uint8)
 
 
 def asymptotic_key_rate(counts: SiftedCounts) -> float:
@@ -976,6 +1133,67 @@ def expected_coincidence_probability(
     return _side_probabilities(t_a * eta, dark)[0] * _side_probabilities(t_b * eta, dark)[0]
 
 
+def _setting_probabilities(protocol: str, z_basis_probability: float) -> tuple[np.ndarray, np.ndarray]:
+    """Probability of each of Alice's and of Bob's settings."""
+    if protocol == "bbm92":
+        both = np.array([z_basis_probability, 1.0 - z_basis_probability])
+        return both, both
+    return np.full(3, 1.0 / 3.0), np.full(3, 1.0 / 3.0)
+
+
+def _pair_correlations(protocol: str, eve: EveModel) -> np.ndarray:
+    """⟨A(α)⊗A(β)⟩/w per setting pair: (1 - f)·cos(α - β) + f·avg_θe cos(α - θe)·cos(β - θe)."""
+    alice, bob = (np.asarray(angles) for angles in _angles(protocol))
+    clean = np.cos(np.subtract.outer(alice, bob))
+    if not eve.is_active:
+        return clean
+    weights = {"random": (0.5, 0.5), "Z": (1.0, 0.0), "X": (0.0, 1.0)}[eve.basis]
+    attacked = sum(weight * np.outer(np.cos(alice - angle), np.cos(bob - angle))
+                   for weight, angle in zip(weights, EVE_ANGLES))
+    return (1.0 - eve.fraction) * clean + eve.fraction * attacked
+
+
+def expected_sifted_fraction(protocol: str, z_basis_probability: float = 0.5) -> float:
+    """Fraction of the coincidences measured at equal angles (sifted): BBM92 p² + (1 - p)², E91 2/9.
+
+    Detection does not depend on the settings, so this is also the sifted bits
+    per coincidence of a run.
+
+    Args:
+        protocol: ``"bbm92"`` or ``"e91"``.
+        z_basis_probability: BBM92's p (:class:`EntangledSource`), in (0, 1); E91 ignores it.
+
+    Returns:
+        The fraction, in (0, 1).
+
+    Raises:
+        DqsimError: another protocol, or p out of range.
+
+    Examples:
+        >>> round(expected_sifted_fraction("bbm92", 0.9), 12), round(expected_sifted_fraction("e91"), 12)
+        (0.82, 0.222222222222)
+    """
+    where = "expected_sifted_fraction"
+    p = check_real(where, "z_basis_probability", z_basis_probability, 0.0, 1.0, low_open=True, high_open=True)
+    pairs = key_setting_pairs(protocol)
+    alice, bob = _setting_probabilities(protocol, p)
+    return float(sum(alice[a] * bob[b] for a, b in pairs))
+
+
+def _noise_factor(where, *, transmittance_alice, transmittance_bob, efficiency, dark_count_probability,
+                  misalignment=0.0) -> float:
+    """(1 - 2e_d)²·q_a·q_b/(c_a·c_b): the share of the correlation noise leaves (NaN: a side never clicks)."""
+    t_a, t_b, eta, dark = _check_channel(
+        where, transmittance_alice, transmittance_bob, efficiency, dark_count_probability
+    )
+    c_a, q_a = _side_probabilities(t_a * eta, dark)
+    c_b, q_b = _side_probabilities(t_b * eta, dark)
+    if c_a == 0.0 or c_b == 0.0:
+        return math.nan
+    e_d = check_real(where, "misalignment", misalignment, 0.0, 1.0)
+    return (1.0 - 2.0 * e_d) ** 2 * q_a * q_b / (c_a * c_b)
+
+
 def expected_qber(
     source: EntangledSource,
     *,
@@ -984,8 +1202,10 @@ def expected_qber(
     efficiency: float,
     dark_count_probability: float,
     misalignment: float = 0.0,
+    protocol: str = "bbm92",
+    eve: EveModel | None = None,
 ) -> float:
-    """Expected sifted QBER: Q = (1 - w·(1 - 2e_d)²·q_a·q_b/(c_a·c_b))/2.
+    """Expected sifted QBER: Q = (1 - w·Ē·(1 - 2e_d)²·q_a·q_b/(c_a·c_b))/2.
 
     A misalignment ``e_d`` flips each side's quantum outcome independently,
     which multiplies the correlation by ``(1 - 2e_d)`` per side.
@@ -994,17 +1214,24 @@ def expected_qber(
     ``q = T·η_d·(1 - d)`` the probability that the bit is the quantum
     outcome (photon detected, no dark count in the other detector); other
     clicks carry a random bit. Sifted pairs with both bits quantum err with
-    probability (1 - w)/2, the rest with 1/2. Same for BBM92 and E91.
+    probability (1 - w·Ē)/2, the rest with 1/2. Without Eve Ē = 1, the same
+    for BBM92 and E91. With intercept-resend on a fraction f, Ē is the mean
+    over the key setting pairs (weighted by how often each is chosen) of
+    ``1 - f + f·avg_θe cos²(α - θe)`` (module docstring, *Eavesdropper*):
+    BBM92 with a random basis ``1 - f/2``, so ``Q ≈ (1 - w)/2 + w·f/4``.
 
     Args:
-        source: the pair source (its Werner parameter w).
+        source: the pair source (its Werner parameter w and BBM92's ``z_basis_probability``).
         transmittance_alice: T_a in [0, 1].
         transmittance_bob: T_b in [0, 1].
         efficiency: η_d in [0, 1].
         dark_count_probability: d per detector per gate, in [0, 1].
+        misalignment: e_d per side, in [0, 1] (default 0).
+        protocol: ``"bbm92"`` or ``"e91"`` (its key setting pairs; matters only with Eve).
+        eve: an intercept-resend :class:`~dqsim.protocols.qkd.bb84.EveModel`, or ``None``.
 
     Returns:
-        QBER in [0, 1/2]; (1 - w)/2 without dark counts; NaN if no side can click.
+        QBER in [0, 1/2]; (1 - w)/2 without dark counts and Eve; NaN if no side can click.
 
     Raises:
         DqsimError: an argument out of its range.
@@ -1014,15 +1241,57 @@ def expected_qber(
         ...                     transmittance_bob=0.1, efficiency=0.8,
         ...                     dark_count_probability=0.0), 12)
         0.05
+        >>> round(expected_qber(EntangledSource(werner=1.0), transmittance_alice=0.1, transmittance_bob=0.1,
+        ...                     efficiency=0.8, dark_count_probability=0.0,
+        ...                     eve=EveModel(attack="intercept_resend", fraction=1.0)), 12)
+        0.25
     """
     where = "expected_qber"
     source = _check_source(where, source)
-    t_a, t_b, eta, dark = _check_channel(
-        where, transmittance_alice, transmittance_bob, efficiency, dark_count_probability
-    )
-    c_a, q_a = _side_probabilities(t_a * eta, dark)
-    c_b, q_b = _side_probabilities(t_b * eta, dark)
-    if c_a == 0.0 or c_b == 0.0:
-        return math.nan
-    e_d = check_real(where, "misalignment", misalignment, 0.0, 1.0)
-    return 0.5 * (1.0 - source.werner * (1.0 - 2.0 * e_d) ** 2 * q_a * q_b / (c_a * c_b))
+    eve = _check_eve(where, eve, source)
+    noise = _noise_factor(where, transmittance_alice=transmittance_alice, transmittance_bob=transmittance_bob,
+                          efficiency=efficiency, dark_count_probability=dark_count_probability,
+                          misalignment=misalignment)
+    pairs = key_setting_pairs(protocol)
+    alice, bob = _setting_probabilities(protocol, source.z_basis_probability)
+    correlation = _pair_correlations(protocol, eve)
+    weights = [alice[a] * bob[b] for a, b in pairs]
+    mean = sum(w * correlation[a, b] for w, (a, b) in zip(weights, pairs)) / sum(weights)
+    return float(0.5 * (1.0 - source.werner * mean * noise))
+
+
+def expected_chsh(source: EntangledSource, *, eve: EveModel | None = None, **channel) -> float:
+    """Expected E91 CHSH value of the coincidences, Ekert's combination (:data:`E91_CHSH_TERMS`).
+
+    ``S = |Σ sign·E'(a, b)|·w·(1 - 2e_d)²·q_a·q_b/(c_a·c_b)`` with E'/w the
+    pair correlations of the module docstring: ``2√2·w`` (times the noise
+    factor of :func:`expected_qber`) without Eve, ``√2·w·(2 - f)`` with
+    intercept-resend on a fraction f in any of her bases.
+
+    Args:
+        source: the pair source (its Werner parameter w).
+        eve: an intercept-resend :class:`~dqsim.protocols.qkd.bb84.EveModel`, or ``None``.
+        **channel: ``transmittance_alice``, ``transmittance_bob``, ``efficiency``,
+            ``dark_count_probability`` and optionally ``misalignment``, as :func:`expected_qber` takes them.
+
+    Returns:
+        S >= 0; NaN if a side cannot click.
+
+    Raises:
+        DqsimError: an argument out of its range.
+
+    Examples:
+        >>> channel = dict(transmittance_alice=1.0, transmittance_bob=1.0, efficiency=1.0, dark_count_probability=0.0)
+        >>> round(expected_chsh(EntangledSource(werner=1.0), **channel), 12)
+        2.828427124746
+        >>> round(expected_chsh(EntangledSource(werner=1.0), eve=EveModel(attack="intercept_resend", fraction=1.0,
+        ...                                                              basis="Z"), **channel), 12)
+        1.414213562373
+    """
+    where = "expected_chsh"
+    source = _check_source(where, source)
+    eve = _check_eve(where, eve, source)
+    noise = _noise_factor(where, **channel)
+    correlation = _pair_correlations("e91", eve)
+    total = sum(sign * correlation[a, b] for a, b, sign in E91_CHSH_TERMS)
+    return float(abs(total) * source.werner * noise)

@@ -468,7 +468,7 @@ class EntangledAlice(_AliceSide):
                              misalignment=phys.detector.misalignment,
                              dead_time_pulses=phys.detector.dead_time_pulses,
                              afterpulse_probability=phys.detector.afterpulse_probability,
-                             receiver_states=self.receivers)
+                             receiver_states=self.receivers, eve=phys.eve)
                 self.receivers = (batch.alice_receiver, batch.bob_receiver)
                 ctx.send(phys.bob, link_tag + ("photons",), (self.batch, backend.to_host(batch.bob_detected),
                                                               backend.to_host(batch.bob_setting)))

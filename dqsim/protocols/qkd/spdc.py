@@ -23,7 +23,8 @@ coincidence probability and the sifted QBER, exactly for the simulator's model.
 
 **Key rate and the optimal μ.** Per slot, BBM92's asymptotic key is
 ``s·P_c·max(0, 1 - f_EC·h(Q) - h(Q))`` (Shor–Preskill with error-correction
-inefficiency; s = 1/2 for BBM92's sifting, 2/9 for E91's key settings). It
+inefficiency; s = p² + (1 - p)² for BBM92's sifting with Z chosen with
+probability p, 1/2 unbiased, and 2/9 for E91's key settings). It
 grows like μ at small μ and falls as multi-pair accidentals raise Q: the
 optimum μ* per distance is found by a log-spaced scan and golden-section
 refinement. Dead time and afterpulsing are not in this model (they lower the
@@ -37,15 +38,13 @@ import math
 
 from dqsim.checks import check_real
 from dqsim.errors import DqsimError
+from dqsim.protocols.qkd.entangled import expected_sifted_fraction
 from dqsim.protocols.qkd.theory import binary_entropy
 
 __all__ = ["MIN_MEAN_PAIR_NUMBER", "optimal_mean_pair_number", "pair_statistics", "spdc_key_rate"]
 
 #: Smallest mean pair number searched by :func:`optimal_mean_pair_number`.
 MIN_MEAN_PAIR_NUMBER = 1e-5
-
-#: Sifted fraction of the slots with a coincidence, per protocol (matching settings).
-SIFTED_FRACTION = {"bbm92": 0.5, "e91": 2.0 / 9.0}
 
 _DETECTORS = ((0, 0), (0, 1), (1, 0), (1, 1))  # (side, bit): A0, A1, B0, B1
 
@@ -119,36 +118,39 @@ def pair_statistics(mean_pair_number: float | None, *, transmittance_alice: floa
 
 
 def spdc_key_rate(mean_pair_number: float | None, *, protocol: str = "bbm92", f_ec: float = 1.16,
-                  **channel) -> float:
+                  z_basis_probability: float = 0.5, **channel) -> float:
     """Asymptotic secret bits per slot: ``s·P_c·max(0, 1 - f_EC·h(Q) - h(Q))`` (module docstring).
 
     Args:
         mean_pair_number: as :func:`pair_statistics`.
         protocol: ``"bbm92"`` or ``"e91"`` (its sifted fraction s).
         f_ec: error-correction inefficiency, >= 1.
+        z_basis_probability: BBM92's probability p of the Z basis on each side, in (0, 1)
+            (:func:`~dqsim.protocols.qkd.entangled.expected_sifted_fraction`).
         **channel: the keyword arguments of :func:`pair_statistics`.
 
     Returns:
         Bits per slot, >= 0.
     """
-    if protocol not in SIFTED_FRACTION:
-        raise DqsimError(f"spdc_key_rate: protocol must be one of {sorted(SIFTED_FRACTION)}, got {protocol!r}")
+    if protocol not in ("bbm92", "e91"):
+        raise DqsimError(f"spdc_key_rate: protocol must be one of ['bbm92', 'e91'], got {protocol!r}")
+    sifted = expected_sifted_fraction(protocol, z_basis_probability)
     f_ec = check_real("spdc_key_rate", "f_ec", f_ec, 1.0)
     p_c, q = pair_statistics(mean_pair_number, **channel)
     if not p_c or math.isnan(q):
         return 0.0
-    return SIFTED_FRACTION[protocol] * p_c * max(0.0, 1.0 - (f_ec + 1.0) * binary_entropy(min(q, 0.5)))
+    return sifted * p_c * max(0.0, 1.0 - (f_ec + 1.0) * binary_entropy(min(q, 0.5)))
 
 
 def optimal_mean_pair_number(*, protocol: str = "bbm92", f_ec: float = 1.16, max_mean_pair_number: float = 2.0,
-                             **channel) -> tuple[float, float]:
+                             z_basis_probability: float = 0.5, **channel) -> tuple[float, float]:
     """The mean pair number μ* that maximises :func:`spdc_key_rate`, and that rate.
 
     A scan of 49 log-spaced μ in [1e-5, ``max_mean_pair_number``], then
     golden-section search (60 steps, on log μ) between the best point's neighbours.
 
     Args:
-        protocol, f_ec: as :func:`spdc_key_rate`.
+        protocol, f_ec, z_basis_probability: as :func:`spdc_key_rate`.
         max_mean_pair_number: the largest μ searched, in (1e-5, 2].
         **channel: the keyword arguments of :func:`pair_statistics`.
 
@@ -166,7 +168,8 @@ def optimal_mean_pair_number(*, protocol: str = "bbm92", f_ec: float = 1.16, max
                      MIN_MEAN_PAIR_NUMBER, 2.0, low_open=True)
 
     def rate(log_mu: float) -> float:
-        return spdc_key_rate(min(math.exp(log_mu), top), protocol=protocol, f_ec=f_ec, **channel)
+        return spdc_key_rate(min(math.exp(log_mu), top), protocol=protocol, f_ec=f_ec,
+                             z_basis_probability=z_basis_probability, **channel)
 
     lo, hi = math.log(MIN_MEAN_PAIR_NUMBER), math.log(top)
     grid = [lo + (hi - lo) * i / 48 for i in range(49)]
