@@ -89,6 +89,14 @@ def _block_terms(num_segments: int, xs) -> tuple:
     return tuple((o, o ^ (x >> 3), (2 * (x & 7)) ^ r) for o in range(num_segments) for x in xs for r in (0, 1))
 
 
+def _xor_masks(masks) -> tuple:
+    """Every XOR (here: sum) of a subset of the distinct bit ``masks``, sorted."""
+    out = [0]
+    for m in masks:
+        out = out + [v | m for v in out]
+    return tuple(sorted(out))
+
+
 try:
     import numba as _numba
     from llvmlite import ir as _ir
@@ -431,6 +439,124 @@ if _numba is not None:
         for c in _numba.prange((f.size >> 1) // run):
             _dense8_blocks(f, 2 * c * run, (2 * run) // streams, count, w)
 
+    # Uncontrolled k-qubit dense blocks (k = 3..5) with targets above bit 2: the register blocks
+    # of the 1- and 2-qubit kernels with more segments. The targets below 3 are partners inside a
+    # block of 8 amplitudes (shuffles), those >= 3 (h of them) index 2^h segments, segment s at
+    # the sum of 2^b over the high targets b set in s; a block's output is
+    #   out_s = sum over input segments i, low partner masks x and parts r of
+    #           W[s, i, x, r] * shuffle(in_i, j -> j ^ (2 x ^ r)),
+    # 2^(k+1) packed multiply-adds per output vector (the complex multiply-adds of the matrix
+    # product itself). The sums are emitted input segment by input segment (its shuffles, then
+    # their products added to every output), so 2^h accumulators and one segment's shuffles are
+    # live at once; the coefficient rows are loaded inside the loop (memory operands).
+
+    def _segments_intrinsic(num_segments, xs):
+        """An intrinsic ``blocks(f, start, offs, count, stride, w)``: ``count`` groups of
+        ``num_segments`` blocks of ``BLOCK_REALS`` reals of ``f``, ``stride`` reals apart from real
+        index ``start`` (segment s at ``start + offs[s]``, ``offs`` an int64 array), each replaced
+        by the combination above with the coefficient rows ``w`` (rows in the order of
+        ``_block_terms(num_segments, xs)``, ``BLOCK_REALS`` reals each, C order)."""
+        terms = _block_terms(num_segments, xs)
+        by_input = {}
+        for t, (o, i, mask) in enumerate(terms):
+            by_input.setdefault(i, {}).setdefault(mask, []).append((o, t))
+
+        num_high = num_segments.bit_length() - 1
+        # No low target: every lane takes the same entry, the real part, or the imaginary part
+        # with the sign of its lane; that sign goes on the re/im-swapped input instead, and
+        # each row of w is one real (broadcast).
+        uniform = all(x & 7 == 0 for x in xs)
+
+        @_intrinsic
+        def blocks(typingctx, f, start, high, offs, count, w):
+            sig = _types.void(f, _types.int64, high, offs, _types.int64, w)
+
+            def codegen(context, builder, signature, args):
+                f_val, start_v, high_val, offs_val, count_v, w_val = args
+                data = context.make_array(signature.args[0])(context, builder, f_val).data
+                high_p = context.make_array(signature.args[2])(context, builder, high_val).data
+                offs_p = context.make_array(signature.args[3])(context, builder, offs_val).data
+                coefs = context.make_array(signature.args[5])(context, builder, w_val).data
+                double = signature.args[0].dtype == _types.float64
+                align = 8 if double else 4
+                vty = _ir.VectorType(_ir.DoubleType() if double else _ir.FloatType(), BLOCK_REALS)
+                i32, i64 = _ir.IntType(32), _ir.IntType(64)
+                fma = _cgutils.get_or_insert_function(
+                    builder.module, _ir.FunctionType(vty, [vty, vty, vty]),
+                    "llvm.fma.v%d%s" % (BLOCK_REALS, "f64" if double else "f32"))
+                seg = [builder.load(builder.gep(offs_p, [_ir.Constant(i64, s)])) for s in range(num_segments)]
+                undef = _ir.Constant(vty, _ir.Undefined)
+                splat = _ir.Constant(_ir.VectorType(i32, BLOCK_REALS), [0] * BLOCK_REALS)
+                sign = _ir.Constant(vty, [(-1.0) ** (j + 1) for j in range(BLOCK_REALS)])
+                one = _ir.Constant(i64, 1)
+                highs = []
+                for j in range(num_high):
+                    b = builder.load(builder.gep(high_p, [_ir.Constant(i64, j)]))
+                    highs.append((b, builder.add(b, one), builder.sub(builder.shl(one, b), one)))
+                with _cgutils.for_range(builder, count_v) as loop:
+                    index = builder.add(start_v, builder.mul(loop.index, _ir.Constant(i64, 8)))
+                    for b, b1, low_mask in highs:  # a zero inserted at each high target bit
+                        index = builder.or_(builder.shl(builder.lshr(index, b), b1), builder.and_(index, low_mask))
+                    base = builder.add(index, index)
+                    ptrs = [builder.bitcast(builder.gep(data, [builder.add(base, seg[s])]), vty.as_pointer())
+                            for s in range(num_segments)]
+                    outs = [None] * num_segments
+                    for i in range(num_segments):
+                        x_in = builder.load(ptrs[i], align=align)
+                        for mask, uses in by_input[i].items():
+                            x = x_in if mask == 0 else builder.shuffle_vector(
+                                x_in, undef, _ir.Constant(_ir.VectorType(i32, BLOCK_REALS), [j ^ mask for j in range(BLOCK_REALS)]))
+                            if uniform and mask == 1:
+                                x = builder.fmul(x, sign)
+                            for o, t in uses:
+                                if uniform:  # one real per row, broadcast
+                                    wt = builder.shuffle_vector(builder.insert_element(
+                                        undef, builder.load(builder.gep(coefs, [_ir.Constant(i64, t)]), align=align),
+                                        _ir.Constant(i32, 0)), undef, splat)
+                                else:
+                                    wt = builder.load(builder.bitcast(builder.gep(
+                                        coefs, [_ir.Constant(i64, t * BLOCK_REALS)]), vty.as_pointer()), align=align)
+                                outs[o] = builder.fmul(wt, x) if outs[o] is None else builder.call(fma, [wt, x, outs[o]])
+                    for s in range(num_segments):
+                        builder.store(outs[s], ptrs[s], align=align)
+                return context.get_dummy_value()
+
+            return sig, codegen
+
+        return blocks
+
+    # k = 3: two low targets and one high (segments 2), one low and two high (4), three high (8).
+    _seg3_01h = _segments_intrinsic(2, _xor_masks((1, 2, 8)))
+    _seg3_02h = _segments_intrinsic(2, _xor_masks((1, 4, 8)))
+    _seg3_12h = _segments_intrinsic(2, _xor_masks((2, 4, 8)))
+    _seg3_0hh = _segments_intrinsic(4, _xor_masks((1, 8, 16)))
+    _seg3_1hh = _segments_intrinsic(4, _xor_masks((2, 8, 16)))
+    _seg3_2hh = _segments_intrinsic(4, _xor_masks((4, 8, 16)))
+    _seg3_hhh = _segments_intrinsic(8, _xor_masks((8, 16, 32)))
+
+    @_numba.njit(parallel=True, cache=True, boundscheck=False)
+    def _numba_segments3(f, kind, high, offs, w, run):
+        # An uncontrolled 3-qubit block with the high targets ``high`` (sorted, >= 3), kind the
+        # index of its low targets in SEGMENT3_LOW: chunks of ``run`` amplitudes of the index with
+        # the high target bits removed (a power of two >= 8), block by block.
+        count = run // 8
+        for c in _numba.prange((f.size >> 1) // (run << high.size)):
+            start = c * run
+            if kind == 0:
+                _seg3_01h(f, start, high, offs, count, w)
+            elif kind == 1:
+                _seg3_02h(f, start, high, offs, count, w)
+            elif kind == 2:
+                _seg3_12h(f, start, high, offs, count, w)
+            elif kind == 3:
+                _seg3_0hh(f, start, high, offs, count, w)
+            elif kind == 4:
+                _seg3_1hh(f, start, high, offs, count, w)
+            elif kind == 5:
+                _seg3_2hh(f, start, high, offs, count, w)
+            else:
+                _seg3_hhh(f, start, high, offs, count, w)
+
     @_numba.njit(parallel=True, cache=True)
     def _numba_diagonal(psi, bits, d, cmask):
         k = bits.size
@@ -682,14 +808,6 @@ def _split_matrix(matrix: np.ndarray, real_dtype) -> tuple[np.ndarray, np.ndarra
     return np.ascontiguousarray(m.real, dtype=real_dtype), np.ascontiguousarray(m.imag, dtype=real_dtype)
 
 
-def _xor_masks(masks) -> tuple:
-    """Every XOR (here: sum) of a subset of the distinct bit ``masks``, sorted."""
-    out = [0]
-    for m in masks:
-        out = out + [v | m for v in out]
-    return tuple(sorted(out))
-
-
 def block_plan(bits, cmask: int):
     """``(case, num_segments, kind, hi, gate_bits)`` when a gate on local ``bits`` with controls ``cmask`` fits the block kernels, else ``None``.
 
@@ -737,16 +855,18 @@ def _block_plan(bits: tuple, cmask: int):
 
 
 @functools.lru_cache(maxsize=256)
-def _block_layout(num_segments: int, kind: int, gate_bits: tuple, cmask: int) -> np.ndarray:
+def _block_layout(num_segments: int, xs: tuple, gate_bits: tuple, cmask: int) -> np.ndarray:
     """Where each coefficient of a block kernel comes from: per row and lane of ``W``, an index
     into ``[v, -v, 0, 1]``, ``v`` the ``d x d`` matrix as reals (re, im interleaved, row-major).
 
+    ``xs``: the kernel's XOR masks (bits 3 and up: the segment); ``gate_bits``: the targets in
+    the matrix's order in block coordinates (low bits as they are, segment bit j as 3 + j).
     A lane takes the entry (row of its amplitude, row of the partner) — its real part, or for
     the rows that take the other part the imaginary part, negated on real lanes — where the
     controls are 1, and the identity's entry (1 for the amplitude itself, else 0) elsewhere.
     """
     d = 1 << len(gate_bits)
-    terms = _block_terms(num_segments, (BLOCK1_XS if num_segments == 1 else BLOCK2_XS)[kind])
+    terms = _block_terms(num_segments, xs)
     out_seg = np.array([t[0] for t in terms], dtype=np.int64)[:, None]
     x = np.array([((t[0] ^ t[1]) << 3) | (t[2] >> 1) for t in terms], dtype=np.int64)[:, None]
     imag = np.array([t[2] & 1 for t in terms], dtype=bool)[:, None]
@@ -771,7 +891,8 @@ def _block_coefficients(matrix: np.ndarray, plan, cmask: int, real_dtype) -> np.
     """The coefficient rows ``W`` of the block kernel of ``plan`` (:func:`block_plan`) for ``matrix``, controls ``cmask``."""
     _case, num_segments, kind, _hi, gate_bits = plan
     m = np.ascontiguousarray(matrix, dtype=np.complex128).reshape(-1).view(np.float64)
-    w = np.concatenate((m, -m, _ZERO_ONE))[_block_layout(num_segments, kind, gate_bits, cmask)]
+    xs = (BLOCK1_XS if num_segments == 1 else BLOCK2_XS)[kind]
+    w = np.concatenate((m, -m, _ZERO_ONE))[_block_layout(num_segments, xs, gate_bits, cmask)]
     return w if real_dtype == np.float64 else w.astype(real_dtype)
 
 
@@ -806,6 +927,38 @@ def _dense8_coefficients(matrix: np.ndarray, bits: tuple, real_dtype) -> np.ndar
     return w if real_dtype == np.float64 else w.astype(real_dtype)
 
 
+#: Low targets (bits 0-2) of the uncontrolled 3-qubit blocks of :func:`_numba_segments3`, by kind.
+SEGMENT3_LOW = ((0, 1), (0, 2), (1, 2), (0,), (1,), (2,), ())
+
+
+@functools.lru_cache(maxsize=1024)
+def _segment_plan(bits: tuple):
+    """``(kind, high, offsets, gate_bits, xs, prefix)`` of :func:`_numba_segments3` for an
+    uncontrolled 3-qubit block on ``bits`` (matrix order) with a target >= 3, else ``None``.
+
+    ``high``: the targets >= 3, sorted (int64); ``offsets``: segment s's distance from segment
+    0 in reals (int64); ``gate_bits``, ``xs``: as :func:`_block_layout`; ``prefix``: how many
+    of ``high`` are 3, 4, ... in a row (the blocks of a run lie ``2^prefix`` blocks apart).
+
+    Examples:
+        >>> kind, high, offsets, gate_bits, xs, prefix = _segment_plan((9, 0, 5))
+        >>> kind, high.tolist(), offsets.tolist(), gate_bits, prefix
+        (3, [5, 9], [0, 64, 1024, 1088], (4, 0, 3), 0)
+    """
+    low = tuple(sorted(b for b in bits if b < 3))
+    high = sorted(b for b in bits if b >= 3)
+    if len(bits) != 3 or not high:
+        return None
+    gate_bits = tuple(b if b < 3 else 3 + high.index(b) for b in bits)
+    xs = _xor_masks([1 << b for b in low] + [8 << j for j in range(len(high))])
+    offsets = np.array([2 * sum(1 << b for j, b in enumerate(high) if (s >> j) & 1) for s in range(1 << len(high))],
+                       dtype=np.int64)
+    prefix = 0
+    while prefix < len(high) and high[prefix] == 3 + prefix:
+        prefix += 1
+    return SEGMENT3_LOW.index(low), np.array(high, dtype=np.int64), offsets, gate_bits, xs, prefix
+
+
 #: The names of the precisions of the tables below, by dtype (``dtype.name`` takes microseconds).
 _PRECISION_NAMES = {np.dtype(np.complex128): "complex128", np.dtype(np.complex64): "complex64"}
 
@@ -818,6 +971,10 @@ BLOCK_KERNELS = {case: frozenset({"complex128", "complex64"}) for case in (
 #: Precisions in which :meth:`NumbaKernels.dense` takes :func:`_numba_dense8_low` for an
 #: uncontrolled 3-qubit block on bits 0-2 (else the tiles).
 DENSE8_KERNELS = frozenset({"complex128", "complex64"})
+
+#: Precisions in which :meth:`NumbaKernels.dense` takes :func:`_numba_segments3` for an
+#: uncontrolled 3-qubit block with a target >= 3 (else the tiles).
+SEGMENT3_KERNELS = frozenset({"complex128", "complex64"})
 
 #: Fewest amplitudes per block of the one-pass diagonal, as bits.
 MIN_DIAGONAL_BLOCK_BITS = 4
@@ -848,6 +1005,17 @@ class NumbaKernels:
         else:
             _numba_blocks2(psi.view(psi.real.dtype), kind, hi, w, run)
         return True
+
+    def _segments(self, psi, plan, matrix: np.ndarray) -> None:
+        """Apply an uncontrolled 3-qubit block by :func:`_numba_segments3` (``plan``: :func:`_segment_plan`)."""
+        kind, high, offsets, gate_bits, xs, prefix = plan
+        real = psi.real.dtype
+        m = np.ascontiguousarray(matrix, dtype=np.complex128).reshape(-1).view(np.float64)
+        w = np.concatenate((m, -m, _ZERO_ONE))[_block_layout(offsets.size, xs, gate_bits, 0)].astype(real, copy=False)
+        if not SEGMENT3_LOW[kind]:  # lanes alike: one real per row (_segments_intrinsic)
+            rows = np.arange(w.shape[0])
+            w = np.ascontiguousarray(w[rows, rows & 1])
+        _numba_segments3(psi.view(real), kind, high, offsets, w, min(RUN_AMPLITUDES, psi.size >> high.size))
 
     def dense1(self, psi, bit: int, matrix: np.ndarray, cmask: int) -> None:
         """Apply a 2×2 matrix to local ``bit`` where all ``cmask`` bits are 1.
@@ -935,6 +1103,11 @@ class NumbaKernels:
                 real = psi.real.dtype
                 _numba_dense8_low(psi.view(real), _dense8_coefficients(matrix, key, real),
                                   min(RUN_AMPLITUDES, psi.size), DENSE8_STREAMS[precision])
+                return
+        if not cmask and len(bits) == 3 and precision in SEGMENT3_KERNELS:
+            plan = _segment_plan(tuple(int(b) for b in bits))
+            if plan is not None:
+                self._segments(psi, plan, matrix)
                 return
         m = np.asarray(matrix).astype(psi.dtype)
         real = psi.real.dtype
