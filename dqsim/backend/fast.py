@@ -493,21 +493,29 @@ if _numba is not None:
                 for j in range(num_high):
                     b = builder.load(builder.gep(high_p, [_ir.Constant(i64, j)]))
                     highs.append((b, builder.add(b, one), builder.sub(builder.shl(one, b), one)))
-                with _cgutils.for_range(builder, count_v) as loop:
-                    index = builder.add(start_v, builder.mul(loop.index, _ir.Constant(i64, 8)))
-                    for b, b1, low_mask in highs:  # a zero inserted at each high target bit
-                        index = builder.or_(builder.shl(builder.lshr(index, b), b1), builder.and_(index, low_mask))
-                    base = builder.add(index, index)
-                    ptrs = [builder.bitcast(builder.gep(data, [builder.add(base, seg[s])]), vty.as_pointer())
-                            for s in range(num_segments)]
-                    outs = [None] * num_segments
+                streams = SEGMENT_STREAMS if num_segments <= 4 else 1
+                per = builder.udiv(count_v, _ir.Constant(i64, streams))
+                with _cgutils.for_range(builder, per) as loop:
+                    all_ptrs = []
+                    for st in range(streams):
+                        q = builder.add(loop.index, builder.mul(per, _ir.Constant(i64, st)))
+                        index = builder.add(start_v, builder.mul(q, _ir.Constant(i64, 8)))
+                        for b, b1, low_mask in highs:  # a zero inserted at each high target bit
+                            index = builder.or_(builder.shl(builder.lshr(index, b), b1), builder.and_(index, low_mask))
+                        base = builder.add(index, index)
+                        all_ptrs.append([builder.bitcast(builder.gep(data, [builder.add(base, seg[s])]), vty.as_pointer())
+                                         for s in range(num_segments)])
+                    outs = [[None] * num_segments for _ in range(streams)]
                     for i in range(num_segments):
-                        x_in = builder.load(ptrs[i], align=align)
+                        x_ins = [builder.load(ptrs[i], align=align) for ptrs in all_ptrs]
                         for mask, uses in by_input[i].items():
-                            x = x_in if mask == 0 else builder.shuffle_vector(
-                                x_in, undef, _ir.Constant(_ir.VectorType(i32, BLOCK_REALS), [j ^ mask for j in range(BLOCK_REALS)]))
-                            if uniform and mask == 1:
-                                x = builder.fmul(x, sign)
+                            xs_ = []
+                            for x_in in x_ins:
+                                x = x_in if mask == 0 else builder.shuffle_vector(
+                                    x_in, undef, _ir.Constant(_ir.VectorType(i32, BLOCK_REALS), [j ^ mask for j in range(BLOCK_REALS)]))
+                                if uniform and mask == 1:
+                                    x = builder.fmul(x, sign)
+                                xs_.append(x)
                             for o, t in uses:
                                 if uniform:  # one real per row, broadcast
                                     wt = builder.shuffle_vector(builder.insert_element(
@@ -516,9 +524,11 @@ if _numba is not None:
                                 else:
                                     wt = builder.load(builder.bitcast(builder.gep(
                                         coefs, [_ir.Constant(i64, t * BLOCK_REALS)]), vty.as_pointer()), align=align)
-                                outs[o] = builder.fmul(wt, x) if outs[o] is None else builder.call(fma, [wt, x, outs[o]])
-                    for s in range(num_segments):
-                        builder.store(outs[s], ptrs[s], align=align)
+                                for st, x in enumerate(xs_):
+                                    outs[st][o] = builder.fmul(wt, x) if outs[st][o] is None else builder.call(fma, [wt, x, outs[st][o]])
+                    for st, ptrs in enumerate(all_ptrs):
+                        for s in range(num_segments):
+                            builder.store(outs[st][s], ptrs[s], align=align)
                 return context.get_dummy_value()
 
             return sig, codegen
@@ -928,6 +938,7 @@ def _dense8_coefficients(matrix: np.ndarray, bits: tuple, real_dtype) -> np.ndar
 
 
 #: Low targets (bits 0-2) of the uncontrolled 3-qubit blocks of :func:`_numba_segments3`, by kind.
+SEGMENT_STREAMS = 2
 SEGMENT3_LOW = ((0, 1), (0, 2), (1, 2), (0,), (1,), (2,), ())
 
 
@@ -1012,7 +1023,9 @@ class NumbaKernels:
         real = psi.real.dtype
         m = np.ascontiguousarray(matrix, dtype=np.complex128).reshape(-1).view(np.float64)
         w = np.concatenate((m, -m, _ZERO_ONE))[_block_layout(offsets.size, xs, gate_bits, 0)].astype(real, copy=False)
-        if not SEGMENT3_LOW[kind]:  # lanes alike: one real per row (_segments_intrinsic)
+        if SEGMENT3_LOW[kind]:
+            w = w.reshape(-1)
+        else:  # lanes alike: one real per row (_segments_intrinsic)
             rows = np.arange(w.shape[0])
             w = np.ascontiguousarray(w[rows, rows & 1])
         _numba_segments3(psi.view(real), kind, high, offsets, w, min(RUN_AMPLITUDES, psi.size >> high.size))
