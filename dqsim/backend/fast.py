@@ -71,6 +71,12 @@ DENSE8_PARTIAL_SUMS = 1
 #: n = 26 (as above, one chain): complex128 0.69 (two) against 0.65 (four), complex64 0.71 (four)
 #: against 0.65 (two).
 DENSE8_STREAMS = {"complex128": 2, "complex64": 4}
+#: Groups swept side by side by the segment block kernels (:func:`_segments_intrinsic`) with 2 or
+#: 4 segments (8 segments: one). Measured at n = 26 (CPU time against a copy, 2026-12-05, one
+#: process, load 2-4): two lifted k = 3 blocks on (0, 5, 9), (1, 3, 8), (2, 6, 9) from
+#: 0.56-0.68 to 0.71-0.77 (complex128) and 0.53-0.71 to 0.57-0.81 (complex64), others alike;
+#: with 8 segments, two groups (16 streams) fell from 0.74 to 0.47 (complex64, bits 12-14).
+SEGMENT_STREAMS = 2
 
 
 def _block_terms(num_segments: int, xs) -> tuple:
@@ -544,10 +550,41 @@ if _numba is not None:
     _seg3_2hh = _segments_intrinsic(4, _xor_masks((4, 8, 16)))
     _seg3_hhh = _segments_intrinsic(8, _xor_masks((8, 16, 32)))
 
+    # k = 4: three low targets and one high, two and two, one and three. Four high targets
+    # stay on the tiles: 16 segments ran at 0.17-0.26 of a copy against the tiles' 0.22-0.27.
+    _seg4_012h = _segments_intrinsic(2, _xor_masks((1, 2, 4, 8)))
+    _seg4_01hh = _segments_intrinsic(4, _xor_masks((1, 2, 8, 16)))
+    _seg4_02hh = _segments_intrinsic(4, _xor_masks((1, 4, 8, 16)))
+    _seg4_12hh = _segments_intrinsic(4, _xor_masks((2, 4, 8, 16)))
+    _seg4_0hhh = _segments_intrinsic(8, _xor_masks((1, 8, 16, 32)))
+    _seg4_1hhh = _segments_intrinsic(8, _xor_masks((2, 8, 16, 32)))
+    _seg4_2hhh = _segments_intrinsic(8, _xor_masks((4, 8, 16, 32)))
+
+    @_numba.njit(parallel=True, cache=True, boundscheck=False)
+    def _numba_segments4(f, kind, high, offs, w, run):
+        # As _numba_segments3 for an uncontrolled 4-qubit block, kind an index of SEGMENT_LOW[4].
+        count = run // 8
+        for c in _numba.prange((f.size >> 1) // (run << high.size)):
+            start = c * run
+            if kind == 0:
+                _seg4_012h(f, start, high, offs, count, w)
+            elif kind == 1:
+                _seg4_01hh(f, start, high, offs, count, w)
+            elif kind == 2:
+                _seg4_02hh(f, start, high, offs, count, w)
+            elif kind == 3:
+                _seg4_12hh(f, start, high, offs, count, w)
+            elif kind == 4:
+                _seg4_0hhh(f, start, high, offs, count, w)
+            elif kind == 5:
+                _seg4_1hhh(f, start, high, offs, count, w)
+            else:
+                _seg4_2hhh(f, start, high, offs, count, w)
+
     @_numba.njit(parallel=True, cache=True, boundscheck=False)
     def _numba_segments3(f, kind, high, offs, w, run):
         # An uncontrolled 3-qubit block with the high targets ``high`` (sorted, >= 3), kind the
-        # index of its low targets in SEGMENT3_LOW: chunks of ``run`` amplitudes of the index with
+        # index of its low targets in SEGMENT_LOW[3]: chunks of ``run`` amplitudes of the index with
         # the high target bits removed (a power of two >= 8), block by block.
         count = run // 8
         for c in _numba.prange((f.size >> 1) // (run << high.size)):
@@ -937,37 +974,38 @@ def _dense8_coefficients(matrix: np.ndarray, bits: tuple, real_dtype) -> np.ndar
     return w if real_dtype == np.float64 else w.astype(real_dtype)
 
 
-#: Low targets (bits 0-2) of the uncontrolled 3-qubit blocks of :func:`_numba_segments3`, by kind.
-SEGMENT_STREAMS = 2
-SEGMENT3_LOW = ((0, 1), (0, 2), (1, 2), (0,), (1,), (2,), ())
+#: Low targets (bits 0-2) of the uncontrolled k-qubit blocks of :func:`_numba_segments3` (k = 3)
+#: and :func:`_numba_segments4` (k = 4), by kind (the index the drivers take).
+SEGMENT_LOW = {3: ((0, 1), (0, 2), (1, 2), (0,), (1,), (2,), ()),
+               4: ((0, 1, 2), (0, 1), (0, 2), (1, 2), (0,), (1,), (2,))}
 
 
 @functools.lru_cache(maxsize=1024)
 def _segment_plan(bits: tuple):
-    """``(kind, high, offsets, gate_bits, xs, prefix)`` of :func:`_numba_segments3` for an
-    uncontrolled 3-qubit block on ``bits`` (matrix order) with a target >= 3, else ``None``.
+    """``(kind, high, offsets, gate_bits, xs)`` of the segment block kernels for an uncontrolled
+    k-qubit block on ``bits`` (matrix order) whose low targets make a kind of
+    :data:`SEGMENT_LOW` (k = 3, 4; one target >= 3 at least), else ``None``.
 
     ``high``: the targets >= 3, sorted (int64); ``offsets``: segment s's distance from segment
-    0 in reals (int64); ``gate_bits``, ``xs``: as :func:`_block_layout`; ``prefix``: how many
-    of ``high`` are 3, 4, ... in a row (the blocks of a run lie ``2^prefix`` blocks apart).
+    0 in reals, segment bit j standing for ``high[j]`` (int64); ``gate_bits``, ``xs``: as
+    :func:`_block_layout`.
 
     Examples:
-        >>> kind, high, offsets, gate_bits, xs, prefix = _segment_plan((9, 0, 5))
-        >>> kind, high.tolist(), offsets.tolist(), gate_bits, prefix
-        (3, [5, 9], [0, 64, 1024, 1088], (4, 0, 3), 0)
+        >>> kind, high, offsets, gate_bits, xs = _segment_plan((9, 0, 5))
+        >>> kind, high.tolist(), offsets.tolist(), gate_bits
+        (3, [5, 9], [0, 64, 1024, 1088], (4, 0, 3))
+        >>> _segment_plan((0, 1, 2)), _segment_plan((5, 6, 7, 8))  # _numba_dense8_low, the tiles
+        (None, None)
     """
     low = tuple(sorted(b for b in bits if b < 3))
     high = sorted(b for b in bits if b >= 3)
-    if len(bits) != 3 or not high:
+    if len(bits) not in SEGMENT_LOW or low not in SEGMENT_LOW[len(bits)] or not high:
         return None
     gate_bits = tuple(b if b < 3 else 3 + high.index(b) for b in bits)
     xs = _xor_masks([1 << b for b in low] + [8 << j for j in range(len(high))])
     offsets = np.array([2 * sum(1 << b for j, b in enumerate(high) if (s >> j) & 1) for s in range(1 << len(high))],
                        dtype=np.int64)
-    prefix = 0
-    while prefix < len(high) and high[prefix] == 3 + prefix:
-        prefix += 1
-    return SEGMENT3_LOW.index(low), np.array(high, dtype=np.int64), offsets, gate_bits, xs, prefix
+    return SEGMENT_LOW[len(bits)].index(low), np.array(high, dtype=np.int64), offsets, gate_bits, xs
 
 
 #: The names of the precisions of the tables below, by dtype (``dtype.name`` takes microseconds).
@@ -983,9 +1021,10 @@ BLOCK_KERNELS = {case: frozenset({"complex128", "complex64"}) for case in (
 #: uncontrolled 3-qubit block on bits 0-2 (else the tiles).
 DENSE8_KERNELS = frozenset({"complex128", "complex64"})
 
-#: Precisions in which :meth:`NumbaKernels.dense` takes :func:`_numba_segments3` for an
-#: uncontrolled 3-qubit block with a target >= 3 (else the tiles).
-SEGMENT3_KERNELS = frozenset({"complex128", "complex64"})
+#: Per k, the precisions in which :meth:`NumbaKernels.dense` takes the segment block kernels
+#: (:func:`_numba_segments3`, :func:`_numba_segments4`) for an uncontrolled k-qubit block that
+#: :func:`_segment_plan` takes (else the tiles).
+SEGMENT_KERNELS = {3: frozenset({"complex128", "complex64"}), 4: frozenset({"complex128", "complex64"})}
 
 #: Fewest amplitudes per block of the one-pass diagonal, as bits.
 MIN_DIAGONAL_BLOCK_BITS = 4
@@ -1018,17 +1057,20 @@ class NumbaKernels:
         return True
 
     def _segments(self, psi, plan, matrix: np.ndarray) -> None:
-        """Apply an uncontrolled 3-qubit block by :func:`_numba_segments3` (``plan``: :func:`_segment_plan`)."""
-        kind, high, offsets, gate_bits, xs, prefix = plan
+        """Apply an uncontrolled k-qubit block by :func:`_numba_segments3` / :func:`_numba_segments4`
+        (``plan``: :func:`_segment_plan`; the shard holds ``16 << h`` amplitudes at least, h the
+        number of targets >= 3: two blocks of each segment per chunk)."""
+        kind, high, offsets, gate_bits, xs = plan
         real = psi.real.dtype
         m = np.ascontiguousarray(matrix, dtype=np.complex128).reshape(-1).view(np.float64)
         w = np.concatenate((m, -m, _ZERO_ONE))[_block_layout(offsets.size, xs, gate_bits, 0)].astype(real, copy=False)
-        if SEGMENT3_LOW[kind]:
+        if SEGMENT_LOW[len(gate_bits)][kind]:
             w = w.reshape(-1)
         else:  # lanes alike: one real per row (_segments_intrinsic)
             rows = np.arange(w.shape[0])
             w = np.ascontiguousarray(w[rows, rows & 1])
-        _numba_segments3(psi.view(real), kind, high, offsets, w, min(RUN_AMPLITUDES, psi.size >> high.size))
+        driver = _numba_segments3 if len(gate_bits) == 3 else _numba_segments4
+        driver(psi.view(real), kind, high, offsets, w, min(RUN_AMPLITUDES, psi.size >> high.size))
 
     def dense1(self, psi, bit: int, matrix: np.ndarray, cmask: int) -> None:
         """Apply a 2×2 matrix to local ``bit`` where all ``cmask`` bits are 1.
@@ -1104,10 +1146,13 @@ class NumbaKernels:
         """Apply a ``2^k × 2^k`` matrix on local ``bits`` (index bit j = ``bits[j]``) where all ``cmask`` bits are 1.
 
         One pass in cache-sized tiles (:func:`_numba_dense_tiles`), except
-        an uncontrolled 3-qubit block on bits 0-2 (shards of 32 amplitudes or
-        more, precisions of :data:`DENSE8_KERNELS`): register blocks of 8
-        amplitudes (:func:`_numba_dense8_low`). The arithmetic is in ``psi``'s
-        precision.
+        uncontrolled blocks, which run in register blocks of 8 amplitudes: on
+        bits 0-2 (k = 3, shards of 32 amplitudes or more, precisions of
+        :data:`DENSE8_KERNELS`) by :func:`_numba_dense8_low`; with h >= 1
+        targets >= 3, k = 3 on any bits and k = 4 with one target below 3 at
+        least (shards of ``16 << h`` amplitudes or more, precisions of
+        :data:`SEGMENT_KERNELS`), in 2^h segments (:meth:`_segments`). The
+        arithmetic is in ``psi``'s precision.
         """
         precision = _PRECISION_NAMES.get(psi.dtype)
         if not cmask and len(bits) == 3 and psi.size >= 32 and precision in DENSE8_KERNELS:
@@ -1117,9 +1162,9 @@ class NumbaKernels:
                 _numba_dense8_low(psi.view(real), _dense8_coefficients(matrix, key, real),
                                   min(RUN_AMPLITUDES, psi.size), DENSE8_STREAMS[precision])
                 return
-        if not cmask and len(bits) == 3 and precision in SEGMENT3_KERNELS:
+        if not cmask and precision in SEGMENT_KERNELS.get(len(bits), ()):
             plan = _segment_plan(tuple(int(b) for b in bits))
-            if plan is not None:
+            if plan is not None and psi.size >= 16 << plan[1].size:
                 self._segments(psi, plan, matrix)
                 return
         m = np.asarray(matrix).astype(psi.dtype)
