@@ -550,37 +550,6 @@ if _numba is not None:
     _seg3_2hh = _segments_intrinsic(4, _xor_masks((4, 8, 16)))
     _seg3_hhh = _segments_intrinsic(8, _xor_masks((8, 16, 32)))
 
-    # k = 4: three low targets and one high, two and two, one and three. Four high targets
-    # stay on the tiles: 16 segments ran at 0.17-0.26 of a copy against the tiles' 0.22-0.27.
-    _seg4_012h = _segments_intrinsic(2, _xor_masks((1, 2, 4, 8)))
-    _seg4_01hh = _segments_intrinsic(4, _xor_masks((1, 2, 8, 16)))
-    _seg4_02hh = _segments_intrinsic(4, _xor_masks((1, 4, 8, 16)))
-    _seg4_12hh = _segments_intrinsic(4, _xor_masks((2, 4, 8, 16)))
-    _seg4_0hhh = _segments_intrinsic(8, _xor_masks((1, 8, 16, 32)))
-    _seg4_1hhh = _segments_intrinsic(8, _xor_masks((2, 8, 16, 32)))
-    _seg4_2hhh = _segments_intrinsic(8, _xor_masks((4, 8, 16, 32)))
-
-    @_numba.njit(parallel=True, cache=True, boundscheck=False)
-    def _numba_segments4(f, kind, high, offs, w, run):
-        # As _numba_segments3 for an uncontrolled 4-qubit block, kind an index of SEGMENT_LOW[4].
-        count = run // 8
-        for c in _numba.prange((f.size >> 1) // (run << high.size)):
-            start = c * run
-            if kind == 0:
-                _seg4_012h(f, start, high, offs, count, w)
-            elif kind == 1:
-                _seg4_01hh(f, start, high, offs, count, w)
-            elif kind == 2:
-                _seg4_02hh(f, start, high, offs, count, w)
-            elif kind == 3:
-                _seg4_12hh(f, start, high, offs, count, w)
-            elif kind == 4:
-                _seg4_0hhh(f, start, high, offs, count, w)
-            elif kind == 5:
-                _seg4_1hhh(f, start, high, offs, count, w)
-            else:
-                _seg4_2hhh(f, start, high, offs, count, w)
-
     @_numba.njit(parallel=True, cache=True, boundscheck=False)
     def _numba_segments3(f, kind, high, offs, w, run):
         # An uncontrolled 3-qubit block with the high targets ``high`` (sorted, >= 3), kind the
@@ -974,17 +943,19 @@ def _dense8_coefficients(matrix: np.ndarray, bits: tuple, real_dtype) -> np.ndar
     return w if real_dtype == np.float64 else w.astype(real_dtype)
 
 
-#: Low targets (bits 0-2) of the uncontrolled k-qubit blocks of :func:`_numba_segments3` (k = 3)
-#: and :func:`_numba_segments4` (k = 4), by kind (the index the drivers take).
-SEGMENT_LOW = {3: ((0, 1), (0, 2), (1, 2), (0,), (1,), (2,), ()),
-               4: ((0, 1, 2), (0, 1), (0, 2), (1, 2), (0,), (1,), (2,))}
+#: Low targets (bits 0-2) of the uncontrolled k-qubit blocks of the segment kernels, by k and
+#: kind (the index the driver takes): k = 3, :func:`_numba_segments3`. The same construction
+#: for k = 4 (one driver of 7 kinds) ran at 0.33-0.48 of a copy with a low target and
+#: 0.17-0.26 with none (the tiles: 0.16-0.33) and compiled in 4.7 s (complex128) + 2.8 s
+#: (complex64) on a cold cache: not taken (bench/results/kernel_bench-vm-k3any-20261205.md).
+SEGMENT_LOW = {3: ((0, 1), (0, 2), (1, 2), (0,), (1,), (2,), ())}
 
 
 @functools.lru_cache(maxsize=1024)
 def _segment_plan(bits: tuple):
     """``(kind, high, offsets, gate_bits, xs)`` of the segment block kernels for an uncontrolled
     k-qubit block on ``bits`` (matrix order) whose low targets make a kind of
-    :data:`SEGMENT_LOW` (k = 3, 4; one target >= 3 at least), else ``None``.
+    :data:`SEGMENT_LOW` (k = 3: one target >= 3 at least), else ``None``.
 
     ``high``: the targets >= 3, sorted (int64); ``offsets``: segment s's distance from segment
     0 in reals, segment bit j standing for ``high[j]`` (int64); ``gate_bits``, ``xs``: as
@@ -994,7 +965,7 @@ def _segment_plan(bits: tuple):
         >>> kind, high, offsets, gate_bits, xs = _segment_plan((9, 0, 5))
         >>> kind, high.tolist(), offsets.tolist(), gate_bits
         (3, [5, 9], [0, 64, 1024, 1088], (4, 0, 3))
-        >>> _segment_plan((0, 1, 2)), _segment_plan((5, 6, 7, 8))  # _numba_dense8_low, the tiles
+        >>> _segment_plan((0, 1, 2)), _segment_plan((0, 6, 7, 8))  # _numba_dense8_low, the tiles
         (None, None)
     """
     low = tuple(sorted(b for b in bits if b < 3))
@@ -1022,9 +993,9 @@ BLOCK_KERNELS = {case: frozenset({"complex128", "complex64"}) for case in (
 DENSE8_KERNELS = frozenset({"complex128", "complex64"})
 
 #: Per k, the precisions in which :meth:`NumbaKernels.dense` takes the segment block kernels
-#: (:func:`_numba_segments3`, :func:`_numba_segments4`) for an uncontrolled k-qubit block that
+#: (:func:`_numba_segments3`) for an uncontrolled k-qubit block that
 #: :func:`_segment_plan` takes (else the tiles).
-SEGMENT_KERNELS = {3: frozenset({"complex128", "complex64"}), 4: frozenset({"complex128", "complex64"})}
+SEGMENT_KERNELS = {3: frozenset({"complex128", "complex64"})}
 
 #: Fewest amplitudes per block of the one-pass diagonal, as bits.
 MIN_DIAGONAL_BLOCK_BITS = 4
@@ -1057,8 +1028,7 @@ class NumbaKernels:
         return True
 
     def _segments(self, psi, plan, matrix: np.ndarray) -> None:
-        """Apply an uncontrolled k-qubit block by :func:`_numba_segments3` / :func:`_numba_segments4`
-        (``plan``: :func:`_segment_plan`; the shard holds ``16 << h`` amplitudes at least, h the
+        """Apply an uncontrolled 3-qubit block by :func:`_numba_segments3` (``plan``: :func:`_segment_plan`; the shard holds ``16 << h`` amplitudes at least, h the
         number of targets >= 3: two blocks of each segment per chunk)."""
         kind, high, offsets, gate_bits, xs = plan
         real = psi.real.dtype
@@ -1069,8 +1039,7 @@ class NumbaKernels:
         else:  # lanes alike: one real per row (_segments_intrinsic)
             rows = np.arange(w.shape[0])
             w = np.ascontiguousarray(w[rows, rows & 1])
-        driver = _numba_segments3 if len(gate_bits) == 3 else _numba_segments4
-        driver(psi.view(real), kind, high, offsets, w, min(RUN_AMPLITUDES, psi.size >> high.size))
+        _numba_segments3(psi.view(real), kind, high, offsets, w, min(RUN_AMPLITUDES, psi.size >> high.size))
 
     def dense1(self, psi, bit: int, matrix: np.ndarray, cmask: int) -> None:
         """Apply a 2×2 matrix to local ``bit`` where all ``cmask`` bits are 1.
@@ -1146,12 +1115,11 @@ class NumbaKernels:
         """Apply a ``2^k × 2^k`` matrix on local ``bits`` (index bit j = ``bits[j]``) where all ``cmask`` bits are 1.
 
         One pass in cache-sized tiles (:func:`_numba_dense_tiles`), except
-        uncontrolled blocks, which run in register blocks of 8 amplitudes: on
-        bits 0-2 (k = 3, shards of 32 amplitudes or more, precisions of
-        :data:`DENSE8_KERNELS`) by :func:`_numba_dense8_low`; with h >= 1
-        targets >= 3, k = 3 on any bits and k = 4 with one target below 3 at
-        least (shards of ``16 << h`` amplitudes or more, precisions of
-        :data:`SEGMENT_KERNELS`), in 2^h segments (:meth:`_segments`). The
+        uncontrolled 3-qubit blocks, which run in register blocks of 8
+        amplitudes: on bits 0-2 (shards of 32 amplitudes or more, precisions
+        of :data:`DENSE8_KERNELS`) by :func:`_numba_dense8_low`; with h >= 1
+        targets >= 3 (shards of ``16 << h`` amplitudes or more, precisions of
+        :data:`SEGMENT_KERNELS`) in 2^h segments (:meth:`_segments`). The
         arithmetic is in ``psi``'s precision.
         """
         precision = _PRECISION_NAMES.get(psi.dtype)
