@@ -16,13 +16,15 @@ consecutive amplitudes (and the 8 at 2^hi further on for a target hi >= 3)
 are loaded as one vector, and the gate is a few in-register shuffles and
 packed multiply-adds with per-lane coefficients (the IR written with llvmlite
 in a numba intrinsic, :func:`_block_intrinsic`); so do uncontrolled 3-qubit
-dense blocks on bits 0-2 (:func:`_numba_dense8_low`: the 8x8 matrix as 16
-packed multiply-adds on broadcast reals per block). 1-qubit dense gates (and
+dense blocks: on bits 0-2 by :func:`_numba_dense8_low` (the 8x8 matrix as 16
+packed multiply-adds on broadcast reals per block), on any other bits by
+:func:`_numba_segments3` (the targets >= 3 index 2, 4 or 8 blocks of 8
+amplitudes, :func:`_segments_intrinsic`). 1-qubit dense gates (and
 controlled 1-qubit gates, ``x``, ``cx``, ``ccx``) whose target and control
 bits are all >= 2 otherwise, and 2-qubit dense gates on bits >= 3, sweep the
 shard once in *runs* of consecutive pairs (groups), the complex arithmetic
 written out on the real view in small inner functions the compiler vectorises.
-Everything else, and the other k-qubit dense blocks (k >= 3), runs in cache-sized
+Everything else, controlled k-qubit blocks and those of k >= 4, runs in cache-sized
 *tiles*: the 2^k rows of J groups are gathered into split real/imaginary
 buffers, multiplied by the matrix in loops the compiler vectorises, and
 written back; other permutation matrices (controlled swaps, ``cx`` on the
@@ -554,7 +556,8 @@ if _numba is not None:
     def _numba_segments3(f, kind, high, offs, w, run):
         # An uncontrolled 3-qubit block with the high targets ``high`` (sorted, >= 3), kind the
         # index of its low targets in SEGMENT_LOW[3]: chunks of ``run`` amplitudes of the index with
-        # the high target bits removed (a power of two >= 8), block by block.
+        # the high target bits removed (a power of two >= 16: two groups side by side for 2 and
+        # 4 segments), block by block.
         count = run // 8
         for c in _numba.prange((f.size >> 1) // (run << high.size)):
             start = c * run
