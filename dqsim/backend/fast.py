@@ -79,6 +79,13 @@ DENSE8_STREAMS = {"complex128": 2, "complex64": 4}
 #: 0.56-0.68 to 0.71-0.77 (complex128) and 0.53-0.71 to 0.57-0.81 (complex64), others alike;
 #: with 8 segments, two groups (16 streams) fell from 0.74 to 0.47 (complex64, bits 12-14).
 SEGMENT_STREAMS = 2
+#: Precisions in which the 8-segment kind (no target below bit 3) sweeps two adjacent groups per
+#: step instead (16 accumulators; the same 8 memory streams). Measured at n = 26 (one process,
+#: CPU time against a copy, 2026-12-05, 04:29-04:32 UTC, load 2.6-4.5, three alternations):
+#: complex64 bits (12, 13, 14), (5, 6, 7), (16, 18, 20), (22, 23, 24) 0.69-0.76, 0.86-0.90,
+#: 0.69-0.73, 0.52-0.55 against 0.54-0.63, 0.63-0.73, 0.55-0.58, 0.40-0.43 with one group;
+#: complex128 0.38-0.71 against 0.81-0.90 (32 accumulators of 8 doubles spill).
+SEGMENT8_ADJACENT = frozenset({"complex64"})
 
 
 def _block_terms(num_segments: int, xs) -> tuple:
@@ -501,12 +508,16 @@ if _numba is not None:
                 for j in range(num_high):
                     b = builder.load(builder.gep(high_p, [_ir.Constant(i64, j)]))
                     highs.append((b, builder.add(b, one), builder.sub(builder.shl(one, b), one)))
-                streams = SEGMENT_STREAMS if num_segments <= 4 else 1
+                adjacent = num_segments > 4 and ("complex128" if double else "complex64") in SEGMENT8_ADJACENT
+                streams = SEGMENT_STREAMS if num_segments <= 4 or adjacent else 1
                 per = builder.udiv(count_v, _ir.Constant(i64, streams))
                 with _cgutils.for_range(builder, per) as loop:
                     all_ptrs = []
                     for st in range(streams):
-                        q = builder.add(loop.index, builder.mul(per, _ir.Constant(i64, st)))
+                        if adjacent:
+                            q = builder.add(builder.mul(loop.index, _ir.Constant(i64, streams)), _ir.Constant(i64, st))
+                        else:
+                            q = builder.add(loop.index, builder.mul(per, _ir.Constant(i64, st)))
                         index = builder.add(start_v, builder.mul(q, _ir.Constant(i64, 8)))
                         for b, b1, low_mask in highs:  # a zero inserted at each high target bit
                             index = builder.or_(builder.shl(builder.lshr(index, b), b1), builder.and_(index, low_mask))
