@@ -86,6 +86,12 @@ SEGMENT_STREAMS = 2
 #: 0.69-0.73, 0.52-0.55 against 0.54-0.63, 0.63-0.73, 0.55-0.58, 0.40-0.43 with one group;
 #: complex128 0.38-0.71 against 0.81-0.90 (32 accumulators of 8 doubles spill).
 SEGMENT8_ADJACENT = frozenset({"complex64"})
+#: Low targets (bits 0-2) of the uncontrolled k-qubit blocks of the segment kernels, by k and
+#: kind (the index the driver takes): k = 3, :func:`_numba_segments3`. The same construction
+#: for k = 4 (one driver of 7 kinds) ran at 0.33-0.48 of a copy with a low target and
+#: 0.17-0.26 with none (the tiles: 0.16-0.33) and compiled in 4.7 s (complex128) + 2.8 s
+#: (complex64) on a cold cache: not taken (bench/results/kernel_bench-vm-k3any-20261205.md).
+SEGMENT_LOW = {3: ((0, 1), (0, 2), (1, 2), (0,), (1,), (2,), ())}
 
 
 def _block_terms(num_segments: int, xs) -> tuple:
@@ -465,103 +471,101 @@ if _numba is not None:
     # their products added to every output), so 2^h accumulators and one segment's shuffles are
     # live at once; the coefficient rows are loaded inside the loop (memory operands).
 
-    def _segments_intrinsic(num_segments, xs):
-        """An intrinsic ``blocks(f, start, offs, count, stride, w)``: ``count`` groups of
-        ``num_segments`` blocks of ``BLOCK_REALS`` reals of ``f``, ``stride`` reals apart from real
-        index ``start`` (segment s at ``start + offs[s]``, ``offs`` an int64 array), each replaced
-        by the combination above with the coefficient rows ``w`` (rows in the order of
-        ``_block_terms(num_segments, xs)``, ``BLOCK_REALS`` reals each, C order)."""
-        terms = _block_terms(num_segments, xs)
-        by_input = {}
-        for t, (o, i, mask) in enumerate(terms):
-            by_input.setdefault(i, {}).setdefault(mask, []).append((o, t))
-
-        num_high = num_segments.bit_length() - 1
-        # No low target: every lane takes the same entry, the real part, or the imaginary part
-        # with the sign of its lane; that sign goes on the re/im-swapped input instead, and
-        # each row of w is one real (broadcast).
-        uniform = all(x & 7 == 0 for x in xs)
+    def _segments_intrinsic(kinds):
+        """An intrinsic ``blocks(f, kind, start, high, offs, count, w)``: the kernel of kind
+        ``kinds[kind]`` (its XOR masks, bits 3 and up the segment: 2^h segments for h high
+        targets) on ``count`` groups, those of the index with zeros inserted at the high target
+        bits ``high`` (sorted, int64) from ``start`` on, 8 indices apart (segment s of a group at
+        real offset ``offs[s]``, int64); each replaced by the combination above with the
+        coefficient rows ``w`` (rows in the order of ``_block_terms``, ``BLOCK_REALS`` reals each,
+        or one real each for a kind without low targets), C order."""
 
         @_intrinsic
-        def blocks(typingctx, f, start, high, offs, count, w):
-            sig = _types.void(f, _types.int64, high, offs, _types.int64, w)
+        def blocks(typingctx, f, kind, start, high, offs, count, w):
+            sig = _types.void(f, _types.int64, _types.int64, high, offs, _types.int64, w)
 
             def codegen(context, builder, signature, args):
-                f_val, start_v, high_val, offs_val, count_v, w_val = args
-                data = context.make_array(signature.args[0])(context, builder, f_val).data
-                high_p = context.make_array(signature.args[2])(context, builder, high_val).data
-                offs_p = context.make_array(signature.args[3])(context, builder, offs_val).data
-                coefs = context.make_array(signature.args[5])(context, builder, w_val).data
+                f_val, kind_v, start_v, high_val, offs_val, count_v, w_val = args
+                arrays = [context.make_array(signature.args[a])(context, builder, args[a]).data for a in (0, 3, 4, 6)]
                 double = signature.args[0].dtype == _types.float64
-                align = 8 if double else 4
-                vty = _ir.VectorType(_ir.DoubleType() if double else _ir.FloatType(), BLOCK_REALS)
-                i32, i64 = _ir.IntType(32), _ir.IntType(64)
-                fma = _cgutils.get_or_insert_function(
-                    builder.module, _ir.FunctionType(vty, [vty, vty, vty]),
-                    "llvm.fma.v%d%s" % (BLOCK_REALS, "f64" if double else "f32"))
-                seg = [builder.load(builder.gep(offs_p, [_ir.Constant(i64, s)])) for s in range(num_segments)]
-                undef = _ir.Constant(vty, _ir.Undefined)
-                splat = _ir.Constant(_ir.VectorType(i32, BLOCK_REALS), [0] * BLOCK_REALS)
-                sign = _ir.Constant(vty, [(-1.0) ** (j + 1) for j in range(BLOCK_REALS)])
-                one = _ir.Constant(i64, 1)
-                highs = []
-                for j in range(num_high):
-                    b = builder.load(builder.gep(high_p, [_ir.Constant(i64, j)]))
-                    highs.append((b, builder.add(b, one), builder.sub(builder.shl(one, b), one)))
-                adjacent = num_segments > 4 and ("complex128" if double else "complex64") in SEGMENT8_ADJACENT
-                streams = SEGMENT_STREAMS if num_segments <= 4 or adjacent else 1
-                per = builder.udiv(count_v, _ir.Constant(i64, streams))
-                with _cgutils.for_range(builder, per) as loop:
-                    all_ptrs = []
-                    for st in range(streams):
-                        if adjacent:
-                            q = builder.add(builder.mul(loop.index, _ir.Constant(i64, streams)), _ir.Constant(i64, st))
-                        else:
-                            q = builder.add(loop.index, builder.mul(per, _ir.Constant(i64, st)))
-                        index = builder.add(start_v, builder.mul(q, _ir.Constant(i64, 8)))
-                        for b, b1, low_mask in highs:  # a zero inserted at each high target bit
-                            index = builder.or_(builder.shl(builder.lshr(index, b), b1), builder.and_(index, low_mask))
-                        base = builder.add(index, index)
-                        all_ptrs.append([builder.bitcast(builder.gep(data, [builder.add(base, seg[s])]), vty.as_pointer())
-                                         for s in range(num_segments)])
-                    outs = [[None] * num_segments for _ in range(streams)]
-                    for i in range(num_segments):
-                        x_ins = [builder.load(ptrs[i], align=align) for ptrs in all_ptrs]
-                        for mask, uses in by_input[i].items():
-                            xs_ = []
-                            for x_in in x_ins:
-                                x = x_in if mask == 0 else builder.shuffle_vector(
-                                    x_in, undef, _ir.Constant(_ir.VectorType(i32, BLOCK_REALS), [j ^ mask for j in range(BLOCK_REALS)]))
-                                if uniform and mask == 1:
-                                    x = builder.fmul(x, sign)
-                                xs_.append(x)
-                            for o, t in uses:
-                                if uniform:  # one real per row, broadcast
-                                    wt = builder.shuffle_vector(builder.insert_element(
-                                        undef, builder.load(builder.gep(coefs, [_ir.Constant(i64, t)]), align=align),
-                                        _ir.Constant(i32, 0)), undef, splat)
-                                else:
-                                    wt = builder.load(builder.bitcast(builder.gep(
-                                        coefs, [_ir.Constant(i64, t * BLOCK_REALS)]), vty.as_pointer()), align=align)
-                                for st, x in enumerate(xs_):
-                                    outs[st][o] = builder.fmul(wt, x) if outs[st][o] is None else builder.call(fma, [wt, x, outs[st][o]])
-                    for st, ptrs in enumerate(all_ptrs):
-                        for s in range(num_segments):
-                            builder.store(outs[st][s], ptrs[s], align=align)
+                for index, xs in enumerate(kinds):
+                    with builder.if_then(builder.icmp_signed("==", kind_v, _ir.Constant(_ir.IntType(64), index))):
+                        _emit_segments(builder, xs, double, arrays, start_v, count_v)
                 return context.get_dummy_value()
 
             return sig, codegen
 
         return blocks
 
-    # k = 3: two low targets and one high (segments 2), one low and two high (4), three high (8).
-    _seg3_01h = _segments_intrinsic(2, _xor_masks((1, 2, 8)))
-    _seg3_02h = _segments_intrinsic(2, _xor_masks((1, 4, 8)))
-    _seg3_12h = _segments_intrinsic(2, _xor_masks((2, 4, 8)))
-    _seg3_0hh = _segments_intrinsic(4, _xor_masks((1, 8, 16)))
-    _seg3_1hh = _segments_intrinsic(4, _xor_masks((2, 8, 16)))
-    _seg3_2hh = _segments_intrinsic(4, _xor_masks((4, 8, 16)))
-    _seg3_hhh = _segments_intrinsic(8, _xor_masks((8, 16, 32)))
+    def _emit_segments(builder, xs, double, arrays, start_v, count_v):
+        """The IR of one kind of :func:`_segments_intrinsic` (XOR masks ``xs``)."""
+        data, high_p, offs_p, coefs = arrays
+        num_segments = max(xs) // 8 + 1
+        terms = _block_terms(num_segments, xs)
+        by_input = {}
+        for t, (o, i, mask) in enumerate(terms):
+            by_input.setdefault(i, {}).setdefault(mask, []).append((o, t))
+        # No low target: every lane takes the same entry, the real part, or the imaginary part
+        # with the sign of its lane; that sign goes on the re/im-swapped input instead, and
+        # each row of w is one real (broadcast).
+        uniform = all(x & 7 == 0 for x in xs)
+        align = 8 if double else 4
+        vty = _ir.VectorType(_ir.DoubleType() if double else _ir.FloatType(), BLOCK_REALS)
+        i32, i64 = _ir.IntType(32), _ir.IntType(64)
+        fma = _cgutils.get_or_insert_function(
+            builder.module, _ir.FunctionType(vty, [vty, vty, vty]), "llvm.fma.v%d%s" % (BLOCK_REALS, "f64" if double else "f32"))
+        seg = [builder.load(builder.gep(offs_p, [_ir.Constant(i64, s)])) for s in range(num_segments)]
+        undef = _ir.Constant(vty, _ir.Undefined)
+        splat = _ir.Constant(_ir.VectorType(i32, BLOCK_REALS), [0] * BLOCK_REALS)
+        sign = _ir.Constant(vty, [(-1.0) ** (j + 1) for j in range(BLOCK_REALS)])
+        one = _ir.Constant(i64, 1)
+        highs = []
+        for j in range(num_segments.bit_length() - 1):
+            b = builder.load(builder.gep(high_p, [_ir.Constant(i64, j)]))
+            highs.append((b, builder.add(b, one), builder.sub(builder.shl(one, b), one)))
+        adjacent = num_segments > 4 and ("complex128" if double else "complex64") in SEGMENT8_ADJACENT
+        streams = SEGMENT_STREAMS if num_segments <= 4 or adjacent else 1
+        per = builder.udiv(count_v, _ir.Constant(i64, streams))
+        with _cgutils.for_range(builder, per) as loop:
+            all_ptrs = []
+            for st in range(streams):
+                if adjacent:
+                    q = builder.add(builder.mul(loop.index, _ir.Constant(i64, streams)), _ir.Constant(i64, st))
+                else:
+                    q = builder.add(loop.index, builder.mul(per, _ir.Constant(i64, st)))
+                index = builder.add(start_v, builder.mul(q, _ir.Constant(i64, 8)))
+                for b, b1, low_mask in highs:  # a zero inserted at each high target bit
+                    index = builder.or_(builder.shl(builder.lshr(index, b), b1), builder.and_(index, low_mask))
+                base = builder.add(index, index)
+                all_ptrs.append([builder.bitcast(builder.gep(data, [builder.add(base, seg[s])]), vty.as_pointer())
+                                 for s in range(num_segments)])
+            outs = [[None] * num_segments for _ in range(streams)]
+            for i in range(num_segments):
+                x_ins = [builder.load(ptrs[i], align=align) for ptrs in all_ptrs]
+                for mask, uses in by_input[i].items():
+                    moved = []
+                    for x_in in x_ins:
+                        x = x_in if mask == 0 else builder.shuffle_vector(
+                            x_in, undef, _ir.Constant(_ir.VectorType(i32, BLOCK_REALS), [j ^ mask for j in range(BLOCK_REALS)]))
+                        moved.append(builder.fmul(x, sign) if uniform and mask == 1 else x)
+                    for o, t in uses:
+                        if uniform:  # one real per row, broadcast
+                            wt = builder.shuffle_vector(builder.insert_element(
+                                undef, builder.load(builder.gep(coefs, [_ir.Constant(i64, t)]), align=align),
+                                _ir.Constant(i32, 0)), undef, splat)
+                        else:
+                            wt = builder.load(builder.bitcast(builder.gep(
+                                coefs, [_ir.Constant(i64, t * BLOCK_REALS)]), vty.as_pointer()), align=align)
+                        for st, x in enumerate(moved):
+                            outs[st][o] = builder.fmul(wt, x) if outs[st][o] is None else builder.call(fma, [wt, x, outs[st][o]])
+            for st, ptrs in enumerate(all_ptrs):
+                for s in range(num_segments):
+                    builder.store(outs[st][s], ptrs[s], align=align)
+
+    # k = 3, the kinds of SEGMENT_LOW[3]: two low targets and one high (2 segments), one low and
+    # two high (4), three high (8).
+    _segments3 = _segments_intrinsic(tuple(
+        _xor_masks([1 << b for b in low] + [8 << j for j in range(3 - len(low))]) for low in SEGMENT_LOW[3]))
 
     @_numba.njit(parallel=True, cache=True, boundscheck=False)
     def _numba_segments3(f, kind, high, offs, w, run):
@@ -571,21 +575,7 @@ if _numba is not None:
         # 4 segments), block by block.
         count = run // 8
         for c in _numba.prange((f.size >> 1) // (run << high.size)):
-            start = c * run
-            if kind == 0:
-                _seg3_01h(f, start, high, offs, count, w)
-            elif kind == 1:
-                _seg3_02h(f, start, high, offs, count, w)
-            elif kind == 2:
-                _seg3_12h(f, start, high, offs, count, w)
-            elif kind == 3:
-                _seg3_0hh(f, start, high, offs, count, w)
-            elif kind == 4:
-                _seg3_1hh(f, start, high, offs, count, w)
-            elif kind == 5:
-                _seg3_2hh(f, start, high, offs, count, w)
-            else:
-                _seg3_hhh(f, start, high, offs, count, w)
+            _segments3(f, kind, c * run, high, offs, count, w)
 
     @_numba.njit(parallel=True, cache=True)
     def _numba_diagonal(psi, bits, d, cmask):
@@ -955,14 +945,6 @@ def _dense8_coefficients(matrix: np.ndarray, bits: tuple, real_dtype) -> np.ndar
     m = np.ascontiguousarray(matrix, dtype=np.complex128).reshape(-1).view(np.float64)
     w = np.concatenate((m, -m))[_dense8_layout(bits)]
     return w if real_dtype == np.float64 else w.astype(real_dtype)
-
-
-#: Low targets (bits 0-2) of the uncontrolled k-qubit blocks of the segment kernels, by k and
-#: kind (the index the driver takes): k = 3, :func:`_numba_segments3`. The same construction
-#: for k = 4 (one driver of 7 kinds) ran at 0.33-0.48 of a copy with a low target and
-#: 0.17-0.26 with none (the tiles: 0.16-0.33) and compiled in 4.7 s (complex128) + 2.8 s
-#: (complex64) on a cold cache: not taken (bench/results/kernel_bench-vm-k3any-20261205.md).
-SEGMENT_LOW = {3: ((0, 1), (0, 2), (1, 2), (0,), (1,), (2,), ())}
 
 
 @functools.lru_cache(maxsize=1024)

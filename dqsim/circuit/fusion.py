@@ -113,10 +113,11 @@ class FusionCosts:
 #: 2-qubit gates) ran 1.25x faster with this table (2.32 s against 2.94 s, complex128).
 #: Since 2026-12-05 an uncontrolled k = 3 block runs in register blocks on any local bits
 #: (fast._numba_dense8_low, fast._numba_segments3): bench/kernel_bench.py on the 2-core VM (AMD
-#: EPYC, 2 ranks, n = 26, complex128, load 3.8-5.3, 04:13-04:14 UTC,
-#: bench/results/kernel_bench-vm-k3any-20261205.md) measured 0.57-1.09 of a copy (low 0.88-1.04,
-#: middle 0.71-0.95, mixed low/high 0.63-1.09, top 0.57-0.68), about 0.8: 1.35 copies. k = 4 stays
-#: on the tiles, 0.24-0.35 of a copy in the same runs: 3.6 copies. k = 5 is not re-measured.
+#: EPYC, 2 ranks, n = 26, complex128, load 3.8-5.3, four runs 04:12-04:37 UTC,
+#: bench/results/kernel_bench-vm-k3any-20261205.md) measured 0.57-1.09 of a copy (low 0.81-1.04,
+#: middle 0.70-1.05, mixed low/high 0.63-1.09, top 0.57-0.69), about 0.8: 1.35 copies. k = 4 stays
+#: on the tiles, 0.19-0.35 of a copy in the same runs (median 0.27): 3.6 copies. k = 5 is not
+#: re-measured.
 CPU_COSTS = FusionCosts(dense=(1.1, 1.15, 1.35, 3.6, 7.5), diagonal=2.0,
                         measured="numba runs (k <= 2), register blocks (k = 3) and tiles (k >= 4), 2-core dev VM "
                                  "(shared), n=26, complex128, 2026-12-04/05")
