@@ -460,7 +460,7 @@ if _numba is not None:
         for c in _numba.prange((f.size >> 1) // run):
             _dense8_blocks(f, 2 * c * run, (2 * run) // streams, count, w)
 
-    # Uncontrolled k-qubit dense blocks (k = 3..5) with targets above bit 2: the register blocks
+    # Uncontrolled 3-qubit dense blocks with targets above bit 2: the register blocks
     # of the 1- and 2-qubit kernels with more segments. The targets below 3 are partners inside a
     # block of 8 amplitudes (shuffles), those >= 3 (h of them) index 2^h segments, segment s at
     # the sum of 2^b over the high targets b set in s; a block's output is
@@ -513,7 +513,8 @@ if _numba is not None:
         vty = _ir.VectorType(_ir.DoubleType() if double else _ir.FloatType(), BLOCK_REALS)
         i32, i64 = _ir.IntType(32), _ir.IntType(64)
         fma = _cgutils.get_or_insert_function(
-            builder.module, _ir.FunctionType(vty, [vty, vty, vty]), "llvm.fma.v%d%s" % (BLOCK_REALS, "f64" if double else "f32"))
+            builder.module, _ir.FunctionType(vty, [vty, vty, vty]),
+            "llvm.fma.v%d%s" % (BLOCK_REALS, "f64" if double else "f32"))
         seg = [builder.load(builder.gep(offs_p, [_ir.Constant(i64, s)])) for s in range(num_segments)]
         undef = _ir.Constant(vty, _ir.Undefined)
         splat = _ir.Constant(_ir.VectorType(i32, BLOCK_REALS), [0] * BLOCK_REALS)
@@ -545,8 +546,8 @@ if _numba is not None:
                 for mask, uses in by_input[i].items():
                     moved = []
                     for x_in in x_ins:
-                        x = x_in if mask == 0 else builder.shuffle_vector(
-                            x_in, undef, _ir.Constant(_ir.VectorType(i32, BLOCK_REALS), [j ^ mask for j in range(BLOCK_REALS)]))
+                        x = x_in if mask == 0 else builder.shuffle_vector(x_in, undef, _ir.Constant(
+                            _ir.VectorType(i32, BLOCK_REALS), [j ^ mask for j in range(BLOCK_REALS)]))
                         moved.append(builder.fmul(x, sign) if uniform and mask == 1 else x)
                     for o, t in uses:
                         if uniform:  # one real per row, broadcast
@@ -557,7 +558,8 @@ if _numba is not None:
                             wt = builder.load(builder.bitcast(builder.gep(
                                 coefs, [_ir.Constant(i64, t * BLOCK_REALS)]), vty.as_pointer()), align=align)
                         for st, x in enumerate(moved):
-                            outs[st][o] = builder.fmul(wt, x) if outs[st][o] is None else builder.call(fma, [wt, x, outs[st][o]])
+                            acc = outs[st][o]
+                            outs[st][o] = builder.fmul(wt, x) if acc is None else builder.call(fma, [wt, x, acc])
             for st, ptrs in enumerate(all_ptrs):
                 for s in range(num_segments):
                     builder.store(outs[st][s], ptrs[s], align=align)
@@ -1024,12 +1026,14 @@ class NumbaKernels:
         return True
 
     def _segments(self, psi, plan, matrix: np.ndarray) -> None:
-        """Apply an uncontrolled 3-qubit block by :func:`_numba_segments3` (``plan``: :func:`_segment_plan`; the shard holds ``16 << h`` amplitudes at least, h the
-        number of targets >= 3: two blocks of each segment per chunk)."""
+        """Apply an uncontrolled 3-qubit block by :func:`_numba_segments3` (``plan``:
+        :func:`_segment_plan`; the shard holds ``16 << h`` amplitudes at least, h the number of
+        targets >= 3: two blocks of each segment per chunk)."""
         kind, high, offsets, gate_bits, xs = plan
         real = psi.real.dtype
         m = np.ascontiguousarray(matrix, dtype=np.complex128).reshape(-1).view(np.float64)
-        w = np.concatenate((m, -m, _ZERO_ONE))[_block_layout(offsets.size, xs, gate_bits, 0)].astype(real, copy=False)
+        layout = _block_layout(offsets.size, xs, gate_bits, 0)
+        w = np.concatenate((m, -m, _ZERO_ONE))[layout].astype(real, copy=False)
         if SEGMENT_LOW[len(gate_bits)][kind]:
             w = w.reshape(-1)
         else:  # lanes alike: one real per row (_segments_intrinsic)
