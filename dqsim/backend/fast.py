@@ -281,6 +281,15 @@ if _numba is not None:
     # llvm.fma on <16 x double> / <16 x float>, which the backend lowers to in-register
     # permutes and packed FMAs.
 
+    def _vector_fma(builder, double):
+        """``(vty, fma, align)`` for the IR of the block kernels: the vector of ``BLOCK_REALS``
+        reals of the precision (float64 when ``double``), ``llvm.fma`` on it, and the alignment
+        of its loads and stores (one real)."""
+        vty = _ir.VectorType(_ir.DoubleType() if double else _ir.FloatType(), BLOCK_REALS)
+        fma = _cgutils.get_or_insert_function(builder.module, _ir.FunctionType(vty, [vty, vty, vty]),
+                                              "llvm.fma.v%d%s" % (BLOCK_REALS, "f64" if double else "f32"))
+        return vty, fma, 8 if double else 4
+
     def _block_intrinsic(num_segments, xs):
         """An intrinsic ``blocks(f, start, step, count, stride, w)``: ``count`` blocks of
         ``BLOCK_REALS`` reals of ``f``, ``stride`` reals apart from real index ``start`` (segment
@@ -298,12 +307,8 @@ if _numba is not None:
                 data = context.make_array(signature.args[0])(context, builder, f_val).data
                 coefs = context.make_array(signature.args[5])(context, builder, w_val).data
                 double = signature.args[0].dtype == _types.float64
-                align = 8 if double else 4
-                vty = _ir.VectorType(_ir.DoubleType() if double else _ir.FloatType(), BLOCK_REALS)
+                vty, fma, align = _vector_fma(builder, double)
                 i64 = _ir.IntType(64)
-                fma = _cgutils.get_or_insert_function(
-                    builder.module, _ir.FunctionType(vty, [vty, vty, vty]),
-                    "llvm.fma.v%d%s" % (BLOCK_REALS, "f64" if double else "f32"))
                 wv = [builder.load(builder.bitcast(builder.gep(coefs, [_ir.Constant(i64, t * BLOCK_REALS)]),
                                                    vty.as_pointer()), align=align) for t in range(len(terms))]
                 with _cgutils.for_range(builder, count_v) as loop:
@@ -414,12 +419,8 @@ if _numba is not None:
                 coefs = context.make_array(signature.args[4])(context, builder, w_val).data
                 double = signature.args[0].dtype == _types.float64
                 num_streams = DENSE8_STREAMS["complex128" if double else "complex64"]
-                align = 8 if double else 4
-                vty = _ir.VectorType(_ir.DoubleType() if double else _ir.FloatType(), BLOCK_REALS)
+                vty, fma, align = _vector_fma(builder, double)
                 i32, i64 = _ir.IntType(32), _ir.IntType(64)
-                fma = _cgutils.get_or_insert_function(
-                    builder.module, _ir.FunctionType(vty, [vty, vty, vty]),
-                    "llvm.fma.v%d%s" % (BLOCK_REALS, "f64" if double else "f32"))
                 wv = [builder.load(builder.bitcast(builder.gep(coefs, [_ir.Constant(i64, j * BLOCK_REALS)]),
                                                    vty.as_pointer()), align=align) for j in range(BLOCK_REALS)]
                 undef = _ir.Constant(vty, _ir.Undefined)
@@ -509,12 +510,8 @@ if _numba is not None:
         # with the sign of its lane; that sign goes on the re/im-swapped input instead, and
         # each row of w is one real (broadcast).
         uniform = all(x & 7 == 0 for x in xs)
-        align = 8 if double else 4
-        vty = _ir.VectorType(_ir.DoubleType() if double else _ir.FloatType(), BLOCK_REALS)
+        vty, fma, align = _vector_fma(builder, double)
         i32, i64 = _ir.IntType(32), _ir.IntType(64)
-        fma = _cgutils.get_or_insert_function(
-            builder.module, _ir.FunctionType(vty, [vty, vty, vty]),
-            "llvm.fma.v%d%s" % (BLOCK_REALS, "f64" if double else "f32"))
         seg = [builder.load(builder.gep(offs_p, [_ir.Constant(i64, s)])) for s in range(num_segments)]
         undef = _ir.Constant(vty, _ir.Undefined)
         splat = _ir.Constant(_ir.VectorType(i32, BLOCK_REALS), [0] * BLOCK_REALS)
