@@ -6,7 +6,8 @@ Two measurements, both on ``--ranks`` ranks at once (all ranks stream memory
 together, as they do in a run), each repeat timed as the maximum over ranks:
 
 * **kernels**: for every case (dense k = 1..5 target bits at the low, middle
-  and top local bits, ``cx``, ``x``, ``rz``, a fused diagonal on 8 bits) one
+  and top local bits, k = 3 and 4 on low and high bits mixed, ``cx``, ``x``,
+  ``rz``, a fused diagonal on 8 bits; ``--only`` picks some) one
   repeat times ``xp.copyto`` of a shard-sized array and then the gate applied
   through :meth:`ShardedState.apply` (the engine's own dispatch), back to
   back. The ratio of that repeat is (least bytes the gate reads + writes) /
@@ -64,6 +65,10 @@ def _summary(ratios: list[float]) -> dict:
     return {"median": statistics.median(ratios), "min": min(ratios), "max": max(ratios), "samples": ratios}
 
 
+#: Dense blocks on low and high bits mixed (issue 14: k = 3 on any placement of the local bits).
+MIXED_BLOCKS = {3: ((0, 5, 9), (1, 2, 14), (2, 3, 4)), 4: ((0, 3, 11, 19),)}
+
+
 def _cases(num_local: int, seed: int):
     """(name, physical target bits, physical control bits, op builder, bytes factor) per kernel case.
 
@@ -79,6 +84,8 @@ def _cases(num_local: int, seed: int):
         for label, low in (("low", 0), ("mid", mid), ("top", num_local - k)):
             bits = tuple(range(low, low + k))
             cases.append((f"dense k={k} {label}", bits, (), lambda bits=bits, u=u: unitary_op(u, bits), 2.0))
+        for bits in MIXED_BLOCKS.get(k, ()):
+            cases.append((f"dense k={k} {bits}", bits, (), lambda bits=bits, u=u: unitary_op(u, bits), 2.0))
     for label, (c, t) in (("low", (1, 0)), ("top", (num_local - 1, num_local - 2))):
         cases.append((f"cx {label}", (t,), (c,), lambda c=c, t=t: gate_op("cx", [c, t]), 1.0))
     cases.append(("x mid", (num_local // 2,), (), lambda: gate_op("x", [num_local // 2]), 2.0))
@@ -105,6 +112,8 @@ def measure(args, comm) -> dict:
         dst = xp.empty_like(state.amplitudes)
         copy = lambda: xp.copyto(dst, state.amplitudes)  # noqa: E731
         for name, bits, controls, build, factor in ([] if args.skip_kernels else _cases(state.num_local_qubits, args.seed)):
+            if args.only and not any(part in name for part in args.only):
+                continue
             op = build()
             state.apply(op)  # warm-up (compiles)
             ratios, kernel_s, copy_s = [], [], []
@@ -195,7 +204,8 @@ def driver_main(args) -> int:
         out = Path(tmp) / "record.json"
         cmd = [sys.executable, script, "--mode", "worker", "--num-qubits", str(args.qubits),
                "--repeats", str(args.repeats), "--backend", args.backend, "--seed", str(args.seed),
-               "--precisions", *args.precisions, "--out", str(out)] + (["--skip-kernels"] if args.skip_kernels else [])
+               "--precisions", *args.precisions, "--out", str(out)] + (["--skip-kernels"] if args.skip_kernels else []) \
+            + (["--only", *args.only] if args.only else [])
         if args.ranks > 1:
             cmd = [str(Path(sys.executable).parent / "mpiexec"), "-n", str(args.ranks), *cmd]
         status, rc, tail, elapsed_s = state_bench._run(cmd, state_bench._env(1), args.timeout_s)
@@ -234,6 +244,8 @@ def parse_args(argv=None):
                         choices=("complex128", "complex64"))
     parser.add_argument("--backend", choices=("numpy", "cupy"), default="numpy")
     parser.add_argument("--skip-kernels", action="store_true", help="measure the exchanges only")
+    parser.add_argument("--only", nargs="+", default=None,
+                        help="time only the kernel cases whose name contains one of these strings")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--timeout-s", type=float, default=1200.0)
     parser.add_argument("--label", default=None, help="machine label in the file name (default vm)")

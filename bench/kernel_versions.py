@@ -70,6 +70,9 @@ def bench_cases(n: int, rng) -> list:
 
 #: Target bits of the ``places`` blocks of k = 3..5 on mixed bits (some low, some high).
 MIXED_BLOCKS = {3: [1, 9, 17], 4: [0, 3, 11, 19], 5: [0, 2, 6, 13, 20]}
+#: More places of k = 3 blocks (issue 14: any placement of the targets): low and high bits
+#: mixed, high bits right above bit 2.
+MIXED3_BLOCKS = ((0, 5, 9), (1, 2, 14), (2, 3, 4), (3, 4, 5), (0, 3, 4))
 
 
 def place_cases(n: int, rng) -> list:
@@ -88,6 +91,10 @@ def place_cases(n: int, rng) -> list:
         cases.append((f"dense k={k} low", list(range(k)), u, 0, 2.0))
         cases.append((f"dense k={k} mid", list(range(n // 2 - k // 2, n // 2 - k // 2 + k)), u, 0, 2.0))
         cases.append((f"dense k={k} mixed", MIXED_BLOCKS[k], u, 0, 2.0))
+        cases.append((f"dense k={k} top", list(range(n - k, n)), u, 0, 2.0))
+        if k == 3:
+            for bits in MIXED3_BLOCKS:
+                cases.append((f"dense k=3 {bits}", list(bits), u, 0, 2.0))
     return cases
 
 

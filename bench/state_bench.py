@@ -26,7 +26,8 @@ Worker (``--mode worker``): on one configuration (ranks, n) it measures
 * exchange rounds alone (``ShardedState.localize`` of 1 and 2 top bits):
   seconds, bytes sent per rank (``bytes_exchanged`` deltas) against the bound
   ``S·(1 − 2^-k)`` of :mod:`dqsim.state.exchange`;
-* one run of a QFT and of a random circuit (``--depth`` layers).
+* one run of a QFT and of a random circuit (``--depth`` layers), after an untimed
+  run of each at 10 qubits that compiles the kernels they take.
 
 Rank 0 writes the worker's JSON to ``--out``.
 
@@ -360,6 +361,28 @@ def _min_bytes(gate: str, shard_bytes: int) -> int:
     return 2 * shard_bytes
 
 
+def _warm_up(args, comm, backend, state_kwargs: dict, num_qubits: int) -> None:
+    """Run every circuit kind once, fused and unfused, at :data:`CROSSCHECK_QUBITS` (collective, untimed).
+
+    The timed runs then find the compiled kernels they take (numba compiles each kernel
+    family at its first call, seconds with a cold cache); the small circuits place blocks
+    of the same sizes on low and high bits alike, and numba compiles per argument types,
+    not per bit.
+    """
+    from dqsim.circuit import fusion  # noqa: PLC0415
+    from dqsim.state.sharded import ShardedState  # noqa: PLC0415
+
+    small = min(num_qubits, CROSSCHECK_QUBITS)
+    for kind in args.kinds:
+        ops = dqsim_ops(load_circuit(kind, args, small)[0])
+        for run in (fusion.fuse_ops(ops, layout=ShardedState(small, comm, **state_kwargs).layout,
+                                    costs=fusion.costs_for(backend)), ops):
+            state = ShardedState(small, comm, **state_kwargs)
+            state.apply_ops(run)
+            backend.synchronize()
+    comm.barrier()
+
+
 def run_worker(args, comm) -> dict:
     """Measure one configuration (collective); returns the record (meaningful on rank 0)."""
     from dqsim import backend as backend_mod  # noqa: PLC0415
@@ -474,6 +497,7 @@ def run_worker(args, comm) -> dict:
     from dqsim.circuit import fusion  # noqa: PLC0415
     from dqsim.state.layout import BitSwaps  # noqa: PLC0415
 
+    _warm_up(args, comm, backend, state_kwargs, n)
     circuits = {}
     for kind in args.kinds:
         gates_list, source, fingerprint = load_circuit(kind, args, n)
@@ -765,7 +789,8 @@ def _auto_notes(args, usable_cpus: int) -> list[str]:
         "so Aer does not skip the circuit; 'fusion' is Aer's default (gate fusion on), "
         f"'no_fusion' runs gate by gate (only for n <= {args.aer_no_fusion_max_qubits}). "
         "Aer time is result.results[0].time_taken (excludes transpile).",
-        "Circuits run once per configuration, without warm-up, from |0...0>.",
+        "Circuits run once per configuration from |0...0>, after an untimed run of each at "
+        f"{CROSSCHECK_QUBITS} qubits (kernels compiled).",
         "fast_kernels in a run names dqsim's compiled 1-/2-qubit kernels when the backend used them "
         "(DQSIM_FAST_KERNELS=0 turns them off); numba runs with NUMBA_NUM_THREADS=1 per rank.",
         "dqsim_source_sha256 hashes every dqsim/**/*.py file, to tie the numbers to the code measured.",

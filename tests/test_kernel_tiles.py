@@ -296,6 +296,47 @@ def test_dense8_low_blocks_match_reference(monkeypatch, n, precision):
         assert len(taken) == (len(orders) if n >= 5 else 0)
 
 
+@pytest.mark.skipif(fast.numba_kernels() is None, reason="numba kernels off or missing")
+@pytest.mark.parametrize("precision", ["complex128", "complex64"])
+@pytest.mark.parametrize("n", [7, 14])
+def test_segment_blocks_match_reference(monkeypatch, n, precision):
+    """Uncontrolled 3-qubit blocks with targets >= 3, every kind of SEGMENT_LOW, in shuffled orders.
+
+    The high targets right above bit 2, with gaps, and at the top bit; n = 7 is the smallest
+    shard the 8-segment kinds take (16 << 3 amplitudes), n = 14 sweeps several chunks. A 4-qubit
+    block, a control and too small a shard stay on the tiles.
+    """
+    taken = []
+    kernel = fast._numba_segments3
+    monkeypatch.setattr(fast, "_numba_segments3", lambda *args: (taken.append(args[1]), kernel(*args)))
+    kernels = fast.numba_kernels()
+    tol = 1e-12 if precision == "complex128" else 1e-5
+    rng = np.random.default_rng(60 + n)
+    highs = {1: [[3], [n - 1]], 2: [[3, 4], [5, n - 1]], 3: [[3, 4, 5], [3, 5, n - 1]]}
+    cases = 0
+    for k, kinds in fast.SEGMENT_LOW.items():
+        for kind, low in enumerate(kinds):
+            for high in highs[k - len(low)]:
+                targets = [int(b) for b in rng.permutation(list(low) + high)]
+                psi = random_state(n, 100 + cases)
+                u = random_unitary(k, 200 + cases)
+                got = psi.astype(precision)
+                kernels.dense(got, targets, u, 0)
+                want = run_ops(n, [unitary_op(u, targets, [])], psi.copy())
+                assert np.max(np.abs(got - want)) < tol, targets
+                cases += 1
+                assert taken[-1:] == [kind], targets
+    assert len(taken) == cases == 14
+    for targets, controls, size in (([3, 0, 4, 6], [], n), ([0, 4, 5], [1], n), ([3, 4, 5], [], 6)):
+        psi = random_state(size, 300)
+        u = random_unitary(len(targets), 301)
+        got = psi.astype(precision)
+        kernels.dense(got, targets, u, sum(1 << c for c in controls))
+        want = run_ops(size, [unitary_op(u, targets, controls)], psi.copy())
+        assert np.max(np.abs(got - want)) < tol, targets
+    assert len(taken) == cases
+
+
 def test_block_plan_takes_only_gates_inside_its_blocks():
     """Targets and controls on bits 0-2, or one target >= 3 with the rest on 0-2; nothing else."""
     assert fast.block_plan([1], 0b100)[:4] == ("c1q (low)", 1, 1, 0)

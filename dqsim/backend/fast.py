@@ -16,13 +16,15 @@ consecutive amplitudes (and the 8 at 2^hi further on for a target hi >= 3)
 are loaded as one vector, and the gate is a few in-register shuffles and
 packed multiply-adds with per-lane coefficients (the IR written with llvmlite
 in a numba intrinsic, :func:`_block_intrinsic`); so do uncontrolled 3-qubit
-dense blocks on bits 0-2 (:func:`_numba_dense8_low`: the 8x8 matrix as 16
-packed multiply-adds on broadcast reals per block). 1-qubit dense gates (and
+dense blocks: on bits 0-2 by :func:`_numba_dense8_low` (the 8x8 matrix as 16
+packed multiply-adds on broadcast reals per block), on any other bits by
+:func:`_numba_segments3` (the targets >= 3 index 2, 4 or 8 blocks of 8
+amplitudes, :func:`_segments_intrinsic`). 1-qubit dense gates (and
 controlled 1-qubit gates, ``x``, ``cx``, ``ccx``) whose target and control
 bits are all >= 2 otherwise, and 2-qubit dense gates on bits >= 3, sweep the
 shard once in *runs* of consecutive pairs (groups), the complex arithmetic
 written out on the real view in small inner functions the compiler vectorises.
-Everything else, and the other k-qubit dense blocks (k >= 3), runs in cache-sized
+Everything else, controlled k-qubit blocks and those of k >= 4, runs in cache-sized
 *tiles*: the 2^k rows of J groups are gathered into split real/imaginary
 buffers, multiplied by the matrix in loops the compiler vectorises, and
 written back; other permutation matrices (controlled swaps, ``cx`` on the
@@ -71,6 +73,25 @@ DENSE8_PARTIAL_SUMS = 1
 #: n = 26 (as above, one chain): complex128 0.69 (two) against 0.65 (four), complex64 0.71 (four)
 #: against 0.65 (two).
 DENSE8_STREAMS = {"complex128": 2, "complex64": 4}
+#: Groups swept side by side by the segment block kernels (:func:`_segments_intrinsic`) with 2 or
+#: 4 segments (8 segments: one). Measured at n = 26 (CPU time against a copy, 2026-12-05, one
+#: process, load 2-4): two lifted k = 3 blocks on (0, 5, 9), (1, 3, 8), (2, 6, 9) from
+#: 0.56-0.68 to 0.71-0.77 (complex128) and 0.53-0.71 to 0.57-0.81 (complex64), others alike;
+#: with 8 segments, two groups (16 streams) fell from 0.74 to 0.47 (complex64, bits 12-14).
+SEGMENT_STREAMS = 2
+#: Precisions in which the 8-segment kind (no target below bit 3) sweeps two adjacent groups per
+#: step instead (16 accumulators; the same 8 memory streams). Measured at n = 26 (one process,
+#: CPU time against a copy, 2026-12-05, 04:29-04:32 UTC, load 2.6-4.5, three alternations):
+#: complex64 bits (12, 13, 14), (5, 6, 7), (16, 18, 20), (22, 23, 24) 0.69-0.76, 0.86-0.90,
+#: 0.69-0.73, 0.52-0.55 against 0.54-0.63, 0.63-0.73, 0.55-0.58, 0.40-0.43 with one group;
+#: complex128 0.38-0.71 against 0.81-0.90 (32 accumulators of 8 doubles spill).
+SEGMENT8_ADJACENT = frozenset({"complex64"})
+#: Low targets (bits 0-2) of the uncontrolled k-qubit blocks of the segment kernels, by k and
+#: kind (the index the driver takes): k = 3, :func:`_numba_segments3`. The same construction
+#: for k = 4 (one driver of 7 kinds) ran at 0.33-0.48 of a copy with a low target and
+#: 0.17-0.26 with none (the tiles: 0.16-0.33) and compiled in 4.7 s (complex128) + 2.8 s
+#: (complex64) on a cold cache: not taken (bench/results/kernel_bench-vm-k3any-20261205.md).
+SEGMENT_LOW = {3: ((0, 1), (0, 2), (1, 2), (0,), (1,), (2,), ())}
 
 
 def _block_terms(num_segments: int, xs) -> tuple:
@@ -87,6 +108,14 @@ def _block_terms(num_segments: int, xs) -> tuple:
         ((0, 1, 0), (0, 1, 1))
     """
     return tuple((o, o ^ (x >> 3), (2 * (x & 7)) ^ r) for o in range(num_segments) for x in xs for r in (0, 1))
+
+
+def _xor_masks(masks) -> tuple:
+    """Every XOR (here: sum) of a subset of the distinct bit ``masks``, sorted."""
+    out = [0]
+    for m in masks:
+        out = out + [v | m for v in out]
+    return tuple(sorted(out))
 
 
 try:
@@ -252,6 +281,15 @@ if _numba is not None:
     # llvm.fma on <16 x double> / <16 x float>, which the backend lowers to in-register
     # permutes and packed FMAs.
 
+    def _vector_fma(builder, double):
+        """``(vty, fma, align)`` for the IR of the block kernels: the vector of ``BLOCK_REALS``
+        reals of the precision (float64 when ``double``), ``llvm.fma`` on it, and the alignment
+        of its loads and stores (one real)."""
+        vty = _ir.VectorType(_ir.DoubleType() if double else _ir.FloatType(), BLOCK_REALS)
+        fma = _cgutils.get_or_insert_function(builder.module, _ir.FunctionType(vty, [vty, vty, vty]),
+                                              "llvm.fma.v%d%s" % (BLOCK_REALS, "f64" if double else "f32"))
+        return vty, fma, 8 if double else 4
+
     def _block_intrinsic(num_segments, xs):
         """An intrinsic ``blocks(f, start, step, count, stride, w)``: ``count`` blocks of
         ``BLOCK_REALS`` reals of ``f``, ``stride`` reals apart from real index ``start`` (segment
@@ -269,12 +307,8 @@ if _numba is not None:
                 data = context.make_array(signature.args[0])(context, builder, f_val).data
                 coefs = context.make_array(signature.args[5])(context, builder, w_val).data
                 double = signature.args[0].dtype == _types.float64
-                align = 8 if double else 4
-                vty = _ir.VectorType(_ir.DoubleType() if double else _ir.FloatType(), BLOCK_REALS)
+                vty, fma, align = _vector_fma(builder, double)
                 i64 = _ir.IntType(64)
-                fma = _cgutils.get_or_insert_function(
-                    builder.module, _ir.FunctionType(vty, [vty, vty, vty]),
-                    "llvm.fma.v%d%s" % (BLOCK_REALS, "f64" if double else "f32"))
                 wv = [builder.load(builder.bitcast(builder.gep(coefs, [_ir.Constant(i64, t * BLOCK_REALS)]),
                                                    vty.as_pointer()), align=align) for t in range(len(terms))]
                 with _cgutils.for_range(builder, count_v) as loop:
@@ -385,12 +419,8 @@ if _numba is not None:
                 coefs = context.make_array(signature.args[4])(context, builder, w_val).data
                 double = signature.args[0].dtype == _types.float64
                 num_streams = DENSE8_STREAMS["complex128" if double else "complex64"]
-                align = 8 if double else 4
-                vty = _ir.VectorType(_ir.DoubleType() if double else _ir.FloatType(), BLOCK_REALS)
+                vty, fma, align = _vector_fma(builder, double)
                 i32, i64 = _ir.IntType(32), _ir.IntType(64)
-                fma = _cgutils.get_or_insert_function(
-                    builder.module, _ir.FunctionType(vty, [vty, vty, vty]),
-                    "llvm.fma.v%d%s" % (BLOCK_REALS, "f64" if double else "f32"))
                 wv = [builder.load(builder.bitcast(builder.gep(coefs, [_ir.Constant(i64, j * BLOCK_REALS)]),
                                                    vty.as_pointer()), align=align) for j in range(BLOCK_REALS)]
                 undef = _ir.Constant(vty, _ir.Undefined)
@@ -430,6 +460,121 @@ if _numba is not None:
         count = (2 * run) // (BLOCK_REALS * streams)
         for c in _numba.prange((f.size >> 1) // run):
             _dense8_blocks(f, 2 * c * run, (2 * run) // streams, count, w)
+
+    # Uncontrolled 3-qubit dense blocks with targets above bit 2: the register blocks
+    # of the 1- and 2-qubit kernels with more segments. The targets below 3 are partners inside a
+    # block of 8 amplitudes (shuffles), those >= 3 (h of them) index 2^h segments, segment s at
+    # the sum of 2^b over the high targets b set in s; a block's output is
+    #   out_s = sum over input segments i, low partner masks x and parts r of
+    #           W[s, i, x, r] * shuffle(in_i, j -> j ^ (2 x ^ r)),
+    # 2^(k+1) packed multiply-adds per output vector (the complex multiply-adds of the matrix
+    # product itself). The sums are emitted input segment by input segment (its shuffles, then
+    # their products added to every output), so 2^h accumulators and one segment's shuffles are
+    # live at once; the coefficient rows are loaded inside the loop (memory operands).
+
+    def _segments_intrinsic(kinds):
+        """An intrinsic ``blocks(f, kind, start, high, offs, count, w)``: the kernel of kind
+        ``kinds[kind]`` (its XOR masks, bits 3 and up the segment: 2^h segments for h high
+        targets) on ``count`` groups, those of the index with zeros inserted at the high target
+        bits ``high`` (sorted, int64) from ``start`` on, 8 indices apart (segment s of a group at
+        real offset ``offs[s]``, int64); each replaced by the combination above with the
+        coefficient rows ``w`` (rows in the order of ``_block_terms``, ``BLOCK_REALS`` reals each,
+        or one real each for a kind without low targets), C order."""
+
+        @_intrinsic
+        def blocks(typingctx, f, kind, start, high, offs, count, w):
+            sig = _types.void(f, _types.int64, _types.int64, high, offs, _types.int64, w)
+
+            def codegen(context, builder, signature, args):
+                f_val, kind_v, start_v, high_val, offs_val, count_v, w_val = args
+                arrays = [context.make_array(signature.args[a])(context, builder, args[a]).data for a in (0, 3, 4, 6)]
+                double = signature.args[0].dtype == _types.float64
+                for index, xs in enumerate(kinds):
+                    with builder.if_then(builder.icmp_signed("==", kind_v, _ir.Constant(_ir.IntType(64), index))):
+                        _emit_segments(builder, xs, double, arrays, start_v, count_v)
+                return context.get_dummy_value()
+
+            return sig, codegen
+
+        return blocks
+
+    def _emit_segments(builder, xs, double, arrays, start_v, count_v):
+        """The IR of one kind of :func:`_segments_intrinsic` (XOR masks ``xs``)."""
+        data, high_p, offs_p, coefs = arrays
+        num_segments = max(xs) // 8 + 1
+        terms = _block_terms(num_segments, xs)
+        by_input = {}
+        for t, (o, i, mask) in enumerate(terms):
+            by_input.setdefault(i, {}).setdefault(mask, []).append((o, t))
+        # No low target: every lane takes the same entry, the real part, or the imaginary part
+        # with the sign of its lane; that sign goes on the re/im-swapped input instead, and
+        # each row of w is one real (broadcast).
+        uniform = all(x & 7 == 0 for x in xs)
+        vty, fma, align = _vector_fma(builder, double)
+        i32, i64 = _ir.IntType(32), _ir.IntType(64)
+        seg = [builder.load(builder.gep(offs_p, [_ir.Constant(i64, s)])) for s in range(num_segments)]
+        undef = _ir.Constant(vty, _ir.Undefined)
+        splat = _ir.Constant(_ir.VectorType(i32, BLOCK_REALS), [0] * BLOCK_REALS)
+        sign = _ir.Constant(vty, [(-1.0) ** (j + 1) for j in range(BLOCK_REALS)])
+        one = _ir.Constant(i64, 1)
+        highs = []
+        for j in range(num_segments.bit_length() - 1):
+            b = builder.load(builder.gep(high_p, [_ir.Constant(i64, j)]))
+            highs.append((b, builder.add(b, one), builder.sub(builder.shl(one, b), one)))
+        adjacent = num_segments > 4 and ("complex128" if double else "complex64") in SEGMENT8_ADJACENT
+        streams = SEGMENT_STREAMS if num_segments <= 4 or adjacent else 1
+        per = builder.udiv(count_v, _ir.Constant(i64, streams))
+        with _cgutils.for_range(builder, per) as loop:
+            all_ptrs = []
+            for st in range(streams):
+                if adjacent:
+                    q = builder.add(builder.mul(loop.index, _ir.Constant(i64, streams)), _ir.Constant(i64, st))
+                else:
+                    q = builder.add(loop.index, builder.mul(per, _ir.Constant(i64, st)))
+                index = builder.add(start_v, builder.mul(q, _ir.Constant(i64, 8)))
+                for b, b1, low_mask in highs:  # a zero inserted at each high target bit
+                    index = builder.or_(builder.shl(builder.lshr(index, b), b1), builder.and_(index, low_mask))
+                base = builder.add(index, index)
+                all_ptrs.append([builder.bitcast(builder.gep(data, [builder.add(base, seg[s])]), vty.as_pointer())
+                                 for s in range(num_segments)])
+            outs = [[None] * num_segments for _ in range(streams)]
+            for i in range(num_segments):
+                x_ins = [builder.load(ptrs[i], align=align) for ptrs in all_ptrs]
+                for mask, uses in by_input[i].items():
+                    moved = []
+                    for x_in in x_ins:
+                        x = x_in if mask == 0 else builder.shuffle_vector(x_in, undef, _ir.Constant(
+                            _ir.VectorType(i32, BLOCK_REALS), [j ^ mask for j in range(BLOCK_REALS)]))
+                        moved.append(builder.fmul(x, sign) if uniform and mask == 1 else x)
+                    for o, t in uses:
+                        if uniform:  # one real per row, broadcast
+                            wt = builder.shuffle_vector(builder.insert_element(
+                                undef, builder.load(builder.gep(coefs, [_ir.Constant(i64, t)]), align=align),
+                                _ir.Constant(i32, 0)), undef, splat)
+                        else:
+                            wt = builder.load(builder.bitcast(builder.gep(
+                                coefs, [_ir.Constant(i64, t * BLOCK_REALS)]), vty.as_pointer()), align=align)
+                        for st, x in enumerate(moved):
+                            acc = outs[st][o]
+                            outs[st][o] = builder.fmul(wt, x) if acc is None else builder.call(fma, [wt, x, acc])
+            for st, ptrs in enumerate(all_ptrs):
+                for s in range(num_segments):
+                    builder.store(outs[st][s], ptrs[s], align=align)
+
+    # k = 3, the kinds of SEGMENT_LOW[3]: two low targets and one high (2 segments), one low and
+    # two high (4), three high (8).
+    _segments3 = _segments_intrinsic(tuple(
+        _xor_masks([1 << b for b in low] + [8 << j for j in range(3 - len(low))]) for low in SEGMENT_LOW[3]))
+
+    @_numba.njit(parallel=True, cache=True, boundscheck=False)
+    def _numba_segments3(f, kind, high, offs, w, run):
+        # An uncontrolled 3-qubit block with the high targets ``high`` (sorted, >= 3), kind the
+        # index of its low targets in SEGMENT_LOW[3]: chunks of ``run`` amplitudes of the index with
+        # the high target bits removed (a power of two >= 16: two groups side by side for 2 and
+        # 4 segments), block by block.
+        count = run // 8
+        for c in _numba.prange((f.size >> 1) // (run << high.size)):
+            _segments3(f, kind, c * run, high, offs, count, w)
 
     @_numba.njit(parallel=True, cache=True)
     def _numba_diagonal(psi, bits, d, cmask):
@@ -682,14 +827,6 @@ def _split_matrix(matrix: np.ndarray, real_dtype) -> tuple[np.ndarray, np.ndarra
     return np.ascontiguousarray(m.real, dtype=real_dtype), np.ascontiguousarray(m.imag, dtype=real_dtype)
 
 
-def _xor_masks(masks) -> tuple:
-    """Every XOR (here: sum) of a subset of the distinct bit ``masks``, sorted."""
-    out = [0]
-    for m in masks:
-        out = out + [v | m for v in out]
-    return tuple(sorted(out))
-
-
 def block_plan(bits, cmask: int):
     """``(case, num_segments, kind, hi, gate_bits)`` when a gate on local ``bits`` with controls ``cmask`` fits the block kernels, else ``None``.
 
@@ -737,16 +874,18 @@ def _block_plan(bits: tuple, cmask: int):
 
 
 @functools.lru_cache(maxsize=256)
-def _block_layout(num_segments: int, kind: int, gate_bits: tuple, cmask: int) -> np.ndarray:
+def _block_layout(num_segments: int, xs: tuple, gate_bits: tuple, cmask: int) -> np.ndarray:
     """Where each coefficient of a block kernel comes from: per row and lane of ``W``, an index
     into ``[v, -v, 0, 1]``, ``v`` the ``d x d`` matrix as reals (re, im interleaved, row-major).
 
+    ``xs``: the kernel's XOR masks (bits 3 and up: the segment); ``gate_bits``: the targets in
+    the matrix's order in block coordinates (low bits as they are, segment bit j as 3 + j).
     A lane takes the entry (row of its amplitude, row of the partner) — its real part, or for
     the rows that take the other part the imaginary part, negated on real lanes — where the
     controls are 1, and the identity's entry (1 for the amplitude itself, else 0) elsewhere.
     """
     d = 1 << len(gate_bits)
-    terms = _block_terms(num_segments, (BLOCK1_XS if num_segments == 1 else BLOCK2_XS)[kind])
+    terms = _block_terms(num_segments, xs)
     out_seg = np.array([t[0] for t in terms], dtype=np.int64)[:, None]
     x = np.array([((t[0] ^ t[1]) << 3) | (t[2] >> 1) for t in terms], dtype=np.int64)[:, None]
     imag = np.array([t[2] & 1 for t in terms], dtype=bool)[:, None]
@@ -771,7 +910,8 @@ def _block_coefficients(matrix: np.ndarray, plan, cmask: int, real_dtype) -> np.
     """The coefficient rows ``W`` of the block kernel of ``plan`` (:func:`block_plan`) for ``matrix``, controls ``cmask``."""
     _case, num_segments, kind, _hi, gate_bits = plan
     m = np.ascontiguousarray(matrix, dtype=np.complex128).reshape(-1).view(np.float64)
-    w = np.concatenate((m, -m, _ZERO_ONE))[_block_layout(num_segments, kind, gate_bits, cmask)]
+    xs = (BLOCK1_XS if num_segments == 1 else BLOCK2_XS)[kind]
+    w = np.concatenate((m, -m, _ZERO_ONE))[_block_layout(num_segments, xs, gate_bits, cmask)]
     return w if real_dtype == np.float64 else w.astype(real_dtype)
 
 
@@ -806,6 +946,34 @@ def _dense8_coefficients(matrix: np.ndarray, bits: tuple, real_dtype) -> np.ndar
     return w if real_dtype == np.float64 else w.astype(real_dtype)
 
 
+@functools.lru_cache(maxsize=1024)
+def _segment_plan(bits: tuple):
+    """``(kind, high, offsets, gate_bits, xs)`` of the segment block kernels for an uncontrolled
+    k-qubit block on ``bits`` (matrix order) whose low targets make a kind of
+    :data:`SEGMENT_LOW` (k = 3: one target >= 3 at least), else ``None``.
+
+    ``high``: the targets >= 3, sorted (int64); ``offsets``: segment s's distance from segment
+    0 in reals, segment bit j standing for ``high[j]`` (int64); ``gate_bits``, ``xs``: as
+    :func:`_block_layout`.
+
+    Examples:
+        >>> kind, high, offsets, gate_bits, xs = _segment_plan((9, 0, 5))
+        >>> kind, high.tolist(), offsets.tolist(), gate_bits
+        (3, [5, 9], [0, 64, 1024, 1088], (4, 0, 3))
+        >>> _segment_plan((0, 1, 2)), _segment_plan((0, 6, 7, 8))  # _numba_dense8_low, the tiles
+        (None, None)
+    """
+    low = tuple(sorted(b for b in bits if b < 3))
+    high = sorted(b for b in bits if b >= 3)
+    if len(bits) not in SEGMENT_LOW or low not in SEGMENT_LOW[len(bits)] or not high:
+        return None
+    gate_bits = tuple(b if b < 3 else 3 + high.index(b) for b in bits)
+    xs = _xor_masks([1 << b for b in low] + [8 << j for j in range(len(high))])
+    offsets = np.array([2 * sum(1 << b for j, b in enumerate(high) if (s >> j) & 1) for s in range(1 << len(high))],
+                       dtype=np.int64)
+    return SEGMENT_LOW[len(bits)].index(low), np.array(high, dtype=np.int64), offsets, gate_bits, xs
+
+
 #: The names of the precisions of the tables below, by dtype (``dtype.name`` takes microseconds).
 _PRECISION_NAMES = {np.dtype(np.complex128): "complex128", np.dtype(np.complex64): "complex64"}
 
@@ -818,6 +986,11 @@ BLOCK_KERNELS = {case: frozenset({"complex128", "complex64"}) for case in (
 #: Precisions in which :meth:`NumbaKernels.dense` takes :func:`_numba_dense8_low` for an
 #: uncontrolled 3-qubit block on bits 0-2 (else the tiles).
 DENSE8_KERNELS = frozenset({"complex128", "complex64"})
+
+#: Per k, the precisions in which :meth:`NumbaKernels.dense` takes the segment block kernels
+#: (:func:`_numba_segments3`) for an uncontrolled k-qubit block that
+#: :func:`_segment_plan` takes (else the tiles).
+SEGMENT_KERNELS = {3: frozenset({"complex128", "complex64"})}
 
 #: Fewest amplitudes per block of the one-pass diagonal, as bits.
 MIN_DIAGONAL_BLOCK_BITS = 4
@@ -848,6 +1021,22 @@ class NumbaKernels:
         else:
             _numba_blocks2(psi.view(psi.real.dtype), kind, hi, w, run)
         return True
+
+    def _segments(self, psi, plan, matrix: np.ndarray) -> None:
+        """Apply an uncontrolled 3-qubit block by :func:`_numba_segments3` (``plan``:
+        :func:`_segment_plan`; the shard holds ``16 << h`` amplitudes at least, h the number of
+        targets >= 3: two blocks of each segment per chunk)."""
+        kind, high, offsets, gate_bits, xs = plan
+        real = psi.real.dtype
+        m = np.ascontiguousarray(matrix, dtype=np.complex128).reshape(-1).view(np.float64)
+        layout = _block_layout(offsets.size, xs, gate_bits, 0)
+        w = np.concatenate((m, -m, _ZERO_ONE))[layout].astype(real, copy=False)
+        if SEGMENT_LOW[len(gate_bits)][kind]:
+            w = w.reshape(-1)
+        else:  # lanes alike: one real per row (_segments_intrinsic)
+            rows = np.arange(w.shape[0])
+            w = np.ascontiguousarray(w[rows, rows & 1])
+        _numba_segments3(psi.view(real), kind, high, offsets, w, min(RUN_AMPLITUDES, psi.size >> high.size))
 
     def dense1(self, psi, bit: int, matrix: np.ndarray, cmask: int) -> None:
         """Apply a 2×2 matrix to local ``bit`` where all ``cmask`` bits are 1.
@@ -923,10 +1112,12 @@ class NumbaKernels:
         """Apply a ``2^k × 2^k`` matrix on local ``bits`` (index bit j = ``bits[j]``) where all ``cmask`` bits are 1.
 
         One pass in cache-sized tiles (:func:`_numba_dense_tiles`), except
-        an uncontrolled 3-qubit block on bits 0-2 (shards of 32 amplitudes or
-        more, precisions of :data:`DENSE8_KERNELS`): register blocks of 8
-        amplitudes (:func:`_numba_dense8_low`). The arithmetic is in ``psi``'s
-        precision.
+        uncontrolled 3-qubit blocks, which run in register blocks of 8
+        amplitudes: on bits 0-2 (shards of 32 amplitudes or more, precisions
+        of :data:`DENSE8_KERNELS`) by :func:`_numba_dense8_low`; with h >= 1
+        targets >= 3 (shards of ``16 << h`` amplitudes or more, precisions of
+        :data:`SEGMENT_KERNELS`) in 2^h segments (:meth:`_segments`). The
+        arithmetic is in ``psi``'s precision.
         """
         precision = _PRECISION_NAMES.get(psi.dtype)
         if not cmask and len(bits) == 3 and psi.size >= 32 and precision in DENSE8_KERNELS:
@@ -935,6 +1126,11 @@ class NumbaKernels:
                 real = psi.real.dtype
                 _numba_dense8_low(psi.view(real), _dense8_coefficients(matrix, key, real),
                                   min(RUN_AMPLITUDES, psi.size), DENSE8_STREAMS[precision])
+                return
+        if not cmask and precision in SEGMENT_KERNELS.get(len(bits), ()):
+            plan = _segment_plan(tuple(int(b) for b in bits))
+            if plan is not None and psi.size >= 16 << plan[1].size:
+                self._segments(psi, plan, matrix)
                 return
         m = np.asarray(matrix).astype(psi.dtype)
         real = psi.real.dtype

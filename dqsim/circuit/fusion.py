@@ -111,8 +111,16 @@ class FusionCosts:
 #: the earlier 1- and 2-qubit costs (2.2, 2.3: the tiles) the greedy merged pairs of 2-qubit
 #: gates into 3-5 qubit blocks; a layered random circuit (n = 24, 1 rank, 6 layers of 1- and
 #: 2-qubit gates) ran 1.25x faster with this table (2.32 s against 2.94 s, complex128).
-CPU_COSTS = FusionCosts(dense=(1.1, 1.15, 3.1, 5.0, 7.5), diagonal=2.0,
-                        measured="numba runs (k <= 2) and tiles, 2-core dev VM (shared), n=26, complex128, 2026-12-04")
+#: Since 2026-12-05 an uncontrolled k = 3 block runs in register blocks on any local bits
+#: (fast._numba_dense8_low, fast._numba_segments3): bench/kernel_bench.py on the 2-core VM (AMD
+#: EPYC, 2 ranks, n = 26, complex128, load 3.8-5.3, four runs 04:12-04:37 UTC,
+#: bench/results/kernel_bench-vm-k3any-20261205.md) measured 0.57-1.09 of a copy (low 0.81-1.04,
+#: middle 0.70-1.05, mixed low/high 0.63-1.09, top 0.57-0.69), about 0.8: 1.35 copies. k = 4 stays
+#: on the tiles, 0.19-0.35 of a copy in the same runs (median 0.27): 3.6 copies. k = 5 is not
+#: re-measured.
+CPU_COSTS = FusionCosts(dense=(1.1, 1.15, 1.35, 3.6, 7.5), diagonal=2.0,
+                        measured="numba runs (k <= 2), register blocks (k = 3) and tiles (k >= 4), 2-core dev VM "
+                                 "(shared), n=26, complex128, 2026-12-04/05")
 #: CuPy kernels (one thread per group, k fixed at compile time) on one NVIDIA H200, n = 30,
 #: complex128, 2026-12-04 (bench/results/gpu-h200-20261204, kernel_bench): one pass of a
 #: dense block on k = 1..5 qubits took 1.03-1.43, 1.03-1.56, 1.11-2.13, 1.35-2.56 and 2.9-7.7
