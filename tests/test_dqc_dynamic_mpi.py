@@ -12,12 +12,16 @@ CONFIGS = [(1, None), (2, None), (4, None), (2, "1,0,1")]
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
+    """The arrays of each (ranks, placement) of CONFIGS: one launch per rank count, running its placements."""
     folder = tmp_path_factory.mktemp("dqc_dynamic")
     out = {}
-    for ranks, placement in CONFIGS:
-        out[(ranks, placement)] = run_mpi_arrays(ranks, "tests/mpi_scripts/dqc_dynamic_check.py",
-                                                 folder / f"r{ranks}-{placement}.npz",
-                                                 *([placement] if placement else []), timeout_s=300)
+    for ranks in sorted({ranks for ranks, _ in CONFIGS}):
+        placements = [placement for r, placement in CONFIGS if r == ranks]
+        arrays = run_mpi_arrays(ranks, "tests/mpi_scripts/dqc_dynamic_check.py", folder / f"r{ranks}.npz",
+                                *[placement or "default" for placement in placements], timeout_s=300)
+        for index, placement in enumerate(placements):
+            out[(ranks, placement)] = {key.removeprefix(f"p{index}_"): value for key, value in arrays.items()
+                                       if key.startswith(f"p{index}_")}
     return out
 
 
