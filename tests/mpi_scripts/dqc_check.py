@@ -19,7 +19,6 @@ from dqsim.network.link import LinkSpec
 from dqsim.network.network import Network
 from dqsim.network.node import NodeSpec
 from dqsim.scenarios.dqc import run_dqc
-from guard import run_guarded
 
 # The last field: replicate_max_qubits of run_dqc (None: its default, so these tiny registers are held
 # whole on every rank; 0: sharded over the ranks, the path larger registers take).
@@ -78,4 +77,6 @@ def main(out_path, placements):
 
 
 if __name__ == "__main__":
+    from guard import run_guarded  # beside this script
+
     run_guarded(main, sys.argv[1], sys.argv[2:])

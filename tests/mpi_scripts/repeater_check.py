@@ -27,7 +27,6 @@ from dqsim.protocols.repeater import ChainSpec
 from dqsim.engine import simulator
 from dqsim.scenarios import repeater
 from dqsim.units import seconds_to_ps
-from guard import run_guarded
 
 ROOT = Path(__file__).resolve().parents[2]
 NOISY = NodeSpec(name="n", t1_s=0.5, t2_s=0.05, gate_1q_error_probability=0.01, gate_2q_error_probability=0.02,
@@ -92,4 +91,6 @@ def main(out_path, configs):
 
 
 if __name__ == "__main__":
+    from guard import run_guarded  # beside this script
+
     run_guarded(main, sys.argv[1], sys.argv[2:])
