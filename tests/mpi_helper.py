@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import shutil
 import signal
@@ -74,6 +76,34 @@ def run_command(cmd: list[str], *, timeout_s: float, cwd=None, check: bool = Tru
     if check and proc.returncode != 0:
         raise AssertionError(f"{cmd} exited {proc.returncode}\nstdout:\n{out}\nstderr:\n{err}")
     return result
+
+
+def run_here(args: list[str], *, check: bool = True) -> subprocess.CompletedProcess:
+    """``dqsim ARGS`` on one rank in this process: the command line's ``main()`` (what ``python -m dqsim``
+    runs), from the repository root, without starting an interpreter (about a second each).
+
+    stdout and stderr are captured; the signal handlers a run installs (SIGUSR1, SIGTERM, SIGINT: a
+    checkpoint-and-stop) are replaced by the test process's own afterwards, and a stop it asked for is
+    forgotten. With ``check``, an exit status other than 0 fails the test.
+    """
+    from dqsim.cli.main import main
+    from dqsim.engine import checkpoint
+
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)}
+    out, err = io.StringIO(), io.StringIO()
+    cwd = os.getcwd()
+    try:
+        os.chdir(ROOT)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main([str(arg) for arg in args])
+    finally:
+        os.chdir(cwd)
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+        checkpoint._STOP["requested"] = False
+    if check and code != 0:
+        raise AssertionError(f"dqsim {args} exited {code}\nstdout:\n{out.getvalue()}\nstderr:\n{err.getvalue()}")
+    return subprocess.CompletedProcess(["dqsim", *map(str, args)], code, out.getvalue(), err.getvalue())
 
 
 def have_mpi() -> bool:

@@ -8,9 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dqsim.cli.main import main
 from dqsim.io import open_run
-from mpi_helper import ROOT, child_env, run_mpi
+from mpi_helper import ROOT, child_env, run_here, run_mpi
 
 JOBS = sorted((ROOT / "jobs").glob("*.toml"))
 
@@ -47,22 +46,12 @@ def test_there_are_example_jobs():
     assert {p.name for p in JOBS} >= {"quickstart.toml", "qft_20q.toml", "random_qasm.toml"}
 
 
-def dqsim_here(capsys, *args) -> str:
-    """``dqsim ARGS`` in this process (the command line's own code, without a new interpreter); its stdout."""
-    capsys.readouterr()
-    code = main([str(arg) for arg in args])
-    captured = capsys.readouterr()
-    assert code == 0, f"dqsim {args} exited {code}: {captured.err}"
-    return captured.out
-
-
 @pytest.mark.parametrize("job", JOBS, ids=lambda p: p.name)
-def test_every_example_job_runs(job, tmp_path, capsys, monkeypatch):
+def test_every_example_job_runs(job, tmp_path):
     """Each example job, shrunk, through ``dqsim run`` and ``dqsim inspect --json`` (in this process:
     the other tests here start ``python -m dqsim``)."""
-    monkeypatch.chdir(ROOT)
     out = tmp_path / "out.h5"
-    assert "wrote" in dqsim_here(capsys, "run", job.relative_to(ROOT), "-o", out, *small_overrides(job))
+    assert "wrote" in run_here(["run", job.relative_to(ROOT), "-o", out, *small_overrides(job)]).stdout
     run = open_run(out)
     if run.attrs["scenario"] == "qkd":
         assert run.table("blocks")["pulses"].sum() == 200000 * run.attrs["num_links"] * run.attrs["num_distances"]
@@ -73,7 +62,7 @@ def test_every_example_job_runs(job, tmp_path, capsys, monkeypatch):
     else:
         assert run.table("counts")["count"].sum() == 200
     assert run.attrs["job_text"] == job.read_text()
-    shown = dqsim_here(capsys, "inspect", out, "--json")
+    shown = run_here(["inspect", out, "--json"]).stdout
     assert json.loads(shown)["attrs"]["job_name"] == run.attrs["job_name"]
 
 
