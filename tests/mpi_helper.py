@@ -106,5 +106,13 @@ def run_here(args: list[str], *, check: bool = True) -> subprocess.CompletedProc
     return subprocess.CompletedProcess(["dqsim", *map(str, args)], code, out.getvalue(), err.getvalue())
 
 
+def run_dqsim(num_ranks: int, args: list[str], *, timeout_s: float = 240) -> subprocess.CompletedProcess:
+    """``dqsim ARGS`` on ``num_ranks`` ranks, which must exit 0: one rank in this process (:func:`run_here`),
+    several under mpiexec (:func:`run_mpi`)."""
+    if num_ranks == 1:
+        return run_here(args)
+    return run_mpi(num_ranks, ["-m", "dqsim", *map(str, args)], timeout_s=timeout_s)
+
+
 def have_mpi() -> bool:
     return mpiexec_path() is not None or shutil.which("mpiexec") is not None

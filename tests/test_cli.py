@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from dqsim.io import open_run
-from mpi_helper import ROOT, child_env, run_here, run_mpi
+from mpi_helper import ROOT, child_env, run_dqsim, run_here, run_mpi
 
 JOBS = sorted((ROOT / "jobs").glob("*.toml"))
 
@@ -83,7 +83,7 @@ def test_same_results_on_one_two_and_four_ranks(tmp_path):
     results = {}
     for ranks in (1, 2, 4):
         out = tmp_path / f"r{ranks}.h5"
-        run_mpi(ranks, ["-m", "dqsim", "run", "jobs/random_qasm.toml", "-o", str(out), "--quiet",
+        run_dqsim(ranks, ["run", "jobs/random_qasm.toml", "-o", str(out), "--quiet",
                         "--set", "simulation.save_state=true"], timeout_s=120)
         results[ranks] = open_run(out)
     one = results[1]
@@ -176,7 +176,7 @@ def test_dqc_job_same_on_one_two_and_four_ranks(tmp_path):
     runs = []
     for ranks in (1, 2, 4):
         out = tmp_path / f"dqc{ranks}.h5"
-        run_mpi(ranks, ["-m", "dqsim", "run", "jobs/dqc_ghz_4qpu.toml", "-o", str(out), "--quiet",
+        run_dqsim(ranks, ["run", "jobs/dqc_ghz_4qpu.toml", "-o", str(out), "--quiet",
                         "--set", "simulation.store_shots=true"], timeout_s=180)
         runs.append(open_run(out))
     for other in runs[1:]:

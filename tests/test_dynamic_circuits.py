@@ -11,7 +11,7 @@ from dqsim.circuit import qasm
 from dqsim.circuit.ir import Circuit, Gate, IfBits
 from dqsim.errors import CircuitError
 from dqsim.io import open_run
-from mpi_helper import run_mpi
+from mpi_helper import run_dqsim, run_mpi
 
 HEAD = 'OPENQASM 3.0; include "stdgates.inc"; qubit[2] q; bit[2] c; c = measure q; '
 JOB = "jobs/teleport_feedforward.toml"
@@ -51,8 +51,8 @@ def test_ifbits_checks_bits_and_value():
 
 def _shots(num_ranks, tmp_path, shots):
     out = tmp_path / f"teleport-{num_ranks}.h5"
-    run_mpi(num_ranks, ["-m", "dqsim", "run", JOB, "-o", str(out), "--quiet", "--set", f"simulation.shots={shots}"],
-            timeout_s=240)
+    run_dqsim(num_ranks, ["run", JOB, "-o", str(out), "--quiet", "--set", f"simulation.shots={shots}"],
+              timeout_s=240)
     return open_run(out)
 
 
@@ -90,7 +90,7 @@ def _noisy(tmp_path, noise: str, *, shots=400, num_ranks=1, qasm_text=NOISY_QASM
     job.write_text(f'[run]\nname = "noisy"\nseed = 3\n[circuit]\nqasm = "c.qasm"\n'
                    f"[simulation]\nshots = {shots}\nstore_shots = true\n[noise]\n{noise}\n")
     out = tmp_path / f"noisy-{num_ranks}.h5"
-    run_mpi(num_ranks, ["-m", "dqsim", "run", str(job), "-o", str(out), "--quiet"], timeout_s=240)
+    run_dqsim(num_ranks, ["run", str(job), "-o", str(out), "--quiet"], timeout_s=240)
     run = open_run(out)
     assert run.attrs["sampling"] == "trajectories"
     return run.table("shots")
