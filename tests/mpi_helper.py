@@ -61,6 +61,27 @@ def run_mpi_arrays(num_ranks: int, script: str, path, *extra: str, timeout_s: fl
     return dict(np.load(path))
 
 
+def run_mpi_placements(configs, script: str, folder, *, shared_prefix: str | None = None,
+                       timeout_s: float = 300) -> dict:
+    """The arrays of ``script`` for each ``(num_ranks, placement)`` of ``configs``, in one launch per rank count.
+
+    The script takes ``OUT.npz PLACEMENT...`` ("default" for ``None``) and saves placement i's arrays as
+    ``p<i>_<name>``; arrays named ``<shared_prefix>...`` (computed once per launch) go to every placement.
+    Returns ``{(num_ranks, placement): {name: array}}``.
+    """
+    out = {}
+    for num_ranks in sorted({ranks for ranks, _ in configs}):
+        placements = [placement for ranks, placement in configs if ranks == num_ranks]
+        arrays = run_mpi_arrays(num_ranks, script, Path(folder) / f"r{num_ranks}.npz",
+                                *[placement or "default" for placement in placements], timeout_s=timeout_s)
+        shared = {key: value for key, value in arrays.items() if shared_prefix and key.startswith(shared_prefix)}
+        for index, placement in enumerate(placements):
+            prefix = f"p{index}_"
+            out[(num_ranks, placement)] = {**{key.removeprefix(prefix): value for key, value in arrays.items()
+                                              if key.startswith(prefix)}, **shared}
+    return out
+
+
 def run_command(cmd: list[str], *, timeout_s: float, cwd=None, check: bool = True,
                 env: dict | None = None) -> subprocess.CompletedProcess:
     """Run ``cmd`` in its own process group (killed on timeout) with the test environment."""

@@ -5,7 +5,7 @@ nonlocal gate inside an `if`, a bit that changes QPU, a nested `if`)."""
 import numpy as np
 import pytest
 
-from mpi_helper import run_mpi_arrays
+from mpi_helper import run_mpi_placements
 
 CONFIGS = [(1, None), (2, None), (4, None), (2, "1,0,1")]
 
@@ -13,16 +13,7 @@ CONFIGS = [(1, None), (2, None), (4, None), (2, "1,0,1")]
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
     """The arrays of each (ranks, placement) of CONFIGS: one launch per rank count, running its placements."""
-    folder = tmp_path_factory.mktemp("dqc_dynamic")
-    out = {}
-    for ranks in sorted({ranks for ranks, _ in CONFIGS}):
-        placements = [placement for r, placement in CONFIGS if r == ranks]
-        arrays = run_mpi_arrays(ranks, "tests/mpi_scripts/dqc_dynamic_check.py", folder / f"r{ranks}.npz",
-                                *[placement or "default" for placement in placements], timeout_s=300)
-        for index, placement in enumerate(placements):
-            out[(ranks, placement)] = {key.removeprefix(f"p{index}_"): value for key, value in arrays.items()
-                                       if key.startswith(f"p{index}_")}
-    return out
+    return run_mpi_placements(CONFIGS, "tests/mpi_scripts/dqc_dynamic_check.py", tmp_path_factory.mktemp("dqc_dynamic"))
 
 
 @pytest.mark.parametrize("label", ["teleport", "reset"])

@@ -5,7 +5,7 @@ and the run is the same on 1, 2 and 4 ranks, with one and with several nodes per
 import numpy as np
 import pytest
 
-from mpi_helper import run_mpi_arrays
+from mpi_helper import run_mpi_placements
 
 CONFIGS = [(1, None), (2, None), (4, None), (2, "0,0,0,1"), (4, "3,2,1,0")]
 
@@ -13,17 +13,8 @@ CONFIGS = [(1, None), (2, None), (4, None), (2, "0,0,0,1"), (4, "3,2,1,0")]
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
     """The arrays of each (ranks, placement) of CONFIGS: one launch per rank count, running its placements."""
-    folder = tmp_path_factory.mktemp("dqc")
-    out = {}
-    for ranks in sorted({ranks for ranks, _ in CONFIGS}):
-        placements = [placement for r, placement in CONFIGS if r == ranks]
-        arrays = run_mpi_arrays(ranks, "tests/mpi_scripts/dqc_check.py", folder / f"r{ranks}.npz",
-                                *[placement or "blocks" for placement in placements], timeout_s=300)
-        for index, placement in enumerate(placements):
-            out[(ranks, placement)] = {**{key.removeprefix(f"p{index}_"): value for key, value in arrays.items()
-                                          if key.startswith(f"p{index}_")},
-                                       **{key: value for key, value in arrays.items() if key.startswith("big_")}}
-    return out
+    return run_mpi_placements(CONFIGS, "tests/mpi_scripts/dqc_check.py", tmp_path_factory.mktemp("dqc"),
+                              shared_prefix="big_")
 
 
 @pytest.mark.parametrize("label", ["ghz", "random", "random_sharded", "teledata"])

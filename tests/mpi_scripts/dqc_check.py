@@ -2,7 +2,7 @@
 
 Usage: python dqc_check.py OUT.npz [PLACEMENT ...]
 Runs the 4-QPU workloads once per PLACEMENT, in one launch, and saves placement i's arrays as
-``p<i>_<name>``; a PLACEMENT, e.g. "0,0,0,1", puts nodes on ranks ("blocks", the default where none
+``p<i>_<name>``; a PLACEMENT, e.g. "0,0,0,1", puts nodes on ranks ("default", the only one where none
 is given: one block per rank). The 8-QPU network above the old register cap runs once, with the
 default placement (``big_<name>``). The test compares the arrays of 1, 2 and 4 ranks with each other.
 """
@@ -54,11 +54,12 @@ def run_workloads(comm, backend, placement) -> dict:
 
 
 def main(out_path, placements):
+    from guard import each_placement  # beside this script (not on the path of the doctest pass)
+
     comm = comm_mod.init()
     backend = backend_mod.select("auto", node_local_rank=comm.node_local_rank)
     results = {}
-    for index, spec in enumerate(placements or ["blocks"]):
-        placement = None if spec == "blocks" else [int(x) for x in spec.split(",")]
+    for index, placement in each_placement(placements):
         for key, value in run_workloads(comm, backend, placement).items():
             results[f"p{index}_{key}"] = value
     # Above the old cap: 8 QPUs x (2 data + 2 communication qubits) = 32 qubits in all, noisy pairs; the
