@@ -12,7 +12,7 @@ import pytest
 from dqsim.cli.merge import merge_files
 from dqsim.cli.progress import ProgressLog
 from dqsim.io import open_run, write_run_file
-from mpi_helper import ROOT, run_command
+from mpi_helper import ROOT, run_command, run_here
 from test_cli import dqsim
 
 QKD_SMALL = ["--set", "qkd.pulses=200000", "--set", "qkd.batch_pulses=100000", "--set", "qkd.block_pulses=200000"]
@@ -51,12 +51,12 @@ def test_progress_heartbeat_during_a_silent_stage():
 
 
 def test_check_prints_the_resolved_job_memory_and_work():
-    proc = dqsim("check", "jobs/quickstart.toml", "-n", "8", "--set", "circuit.num_qubits=34")
+    proc = run_here(["check", "jobs/quickstart.toml", "-n", "8", "--set", "circuit.num_qubits=34"])
     assert "[simulation]\nshots = 2000\n" in proc.stdout  # defaults filled in
     assert "# circuit_seed: unset" in proc.stdout
     assert "# memory per rank: 32.69 GiB (data register: 34 qubits, complex128, shard 32.00 GiB" in proc.stdout
     assert "# work: 34 qubits, 34 gates, 2000 shots (final-state sampling)" in proc.stdout
-    sweep = dqsim("check", "jobs/bb84_distance_sweep.toml", "-n", "3")
+    sweep = run_here(["check", "jobs/bb84_distance_sweep.toml", "-n", "3"])
     assert "9 distance(s) x 1 link(s) x 5,000,000 pulses = 45,000,000 pulses" in sweep.stdout
 
 
@@ -96,10 +96,10 @@ def test_tables_store_text_as_variable_length_utf8_with_units_on_every_column(sm
 
 def test_inspect_prints_a_whole_table_or_csv(small_sweep):
     out = small_sweep
-    shown = dqsim("inspect", str(out), "--table", "sweep").stdout
+    shown = run_here(["inspect", out, "--table", "sweep"]).stdout
     assert shown.splitlines()[1].startswith("  units: distance_km [km], secret_key_bits [bit]")
     assert len(shown.splitlines()) == 2 + 1 + 3
-    csv_text = dqsim("inspect", str(out), "--table", "sweep", "--csv").stdout
+    csv_text = run_here(["inspect", out, "--table", "sweep", "--csv"]).stdout
     rows = list(csv.DictReader(_io.StringIO(csv_text)))
     assert [float(r["distance_km"]) for r in rows] == [0.0, 50.0, 100.0]
     assert [int(r["secret_key_bits"]) for r in rows] == open_run(out).table("sweep")["secret_key_bits"].tolist()
