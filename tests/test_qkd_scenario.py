@@ -15,7 +15,7 @@ from dqsim.jobs import apply_overrides, load_job
 from dqsim.network.werner import chsh_value
 from dqsim.protocols.qkd import theory
 from dqsim.scenarios import qkd as qkd_scenario
-from mpi_helper import ROOT, run_dqsim
+from mpi_helper import ROOT, run_mpi
 from conftest import TEST_BACKEND
 
 BACKEND = TEST_BACKEND if TEST_BACKEND is not None else backend_mod.select("numpy")
@@ -108,8 +108,8 @@ def test_two_links_same_on_two_and_four_ranks(tmp_path):
     results = []
     for ranks in (1, 2, 4):
         out = tmp_path / f"chain{ranks}.h5"
-        run_dqsim(ranks, ["run", "jobs/qkd_trusted_chain.toml", "-o", str(out), "--quiet",
-                          "--set", "qkd.pulses=1000000", "--set", "qkd.batch_pulses=250000"], timeout_s=180)
+        run_mpi(ranks, ["-m", "dqsim", "run", "jobs/qkd_trusted_chain.toml", "-o", str(out), "--quiet",
+                        "--set", "qkd.pulses=1000000", "--set", "qkd.batch_pulses=250000"], timeout_s=180)
         results.append(open_run(out))
     for other in results[1:]:
         for table in ("links", "blocks", "end_to_end"):
