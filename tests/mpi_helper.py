@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import shutil
 import signal
@@ -59,6 +61,27 @@ def run_mpi_arrays(num_ranks: int, script: str, path, *extra: str, timeout_s: fl
     return dict(np.load(path))
 
 
+def run_mpi_placements(configs, script: str, folder, *, shared_prefix: str | None = None,
+                       timeout_s: float = 300) -> dict:
+    """The arrays of ``script`` for each ``(num_ranks, placement)`` of ``configs``, in one launch per rank count.
+
+    The script takes ``OUT.npz PLACEMENT...`` ("default" for ``None``) and saves placement i's arrays as
+    ``p<i>_<name>``; arrays named ``<shared_prefix>...`` (computed once per launch) go to every placement.
+    Returns ``{(num_ranks, placement): {name: array}}``.
+    """
+    out = {}
+    for num_ranks in sorted({ranks for ranks, _ in configs}):
+        placements = [placement for ranks, placement in configs if ranks == num_ranks]
+        arrays = run_mpi_arrays(num_ranks, script, Path(folder) / f"r{num_ranks}.npz",
+                                *[placement or "default" for placement in placements], timeout_s=timeout_s)
+        shared = {key: value for key, value in arrays.items() if shared_prefix and key.startswith(shared_prefix)}
+        for index, placement in enumerate(placements):
+            prefix = f"p{index}_"
+            out[(num_ranks, placement)] = {**{key.removeprefix(prefix): value for key, value in arrays.items()
+                                              if key.startswith(prefix)}, **shared}
+    return out
+
+
 def run_command(cmd: list[str], *, timeout_s: float, cwd=None, check: bool = True,
                 env: dict | None = None) -> subprocess.CompletedProcess:
     """Run ``cmd`` in its own process group (killed on timeout) with the test environment."""
@@ -74,6 +97,42 @@ def run_command(cmd: list[str], *, timeout_s: float, cwd=None, check: bool = Tru
     if check and proc.returncode != 0:
         raise AssertionError(f"{cmd} exited {proc.returncode}\nstdout:\n{out}\nstderr:\n{err}")
     return result
+
+
+def run_here(args: list[str], *, check: bool = True) -> subprocess.CompletedProcess:
+    """``dqsim ARGS`` on one rank in this process: the command line's ``main()`` (what ``python -m dqsim``
+    runs), from the repository root, without starting an interpreter (about a second each).
+
+    stdout and stderr are captured; the signal handlers a run installs (SIGUSR1, SIGTERM, SIGINT: a
+    checkpoint-and-stop) are replaced by the test process's own afterwards, and a stop it asked for is
+    forgotten. With ``check``, an exit status other than 0 fails the test.
+    """
+    from dqsim.cli.main import main
+    from dqsim.engine import checkpoint
+
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)}
+    out, err = io.StringIO(), io.StringIO()
+    cwd = os.getcwd()
+    try:
+        os.chdir(ROOT)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main([str(arg) for arg in args])
+    finally:
+        os.chdir(cwd)
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+        checkpoint._STOP["requested"] = False
+    if check and code != 0:
+        raise AssertionError(f"dqsim {args} exited {code}\nstdout:\n{out.getvalue()}\nstderr:\n{err.getvalue()}")
+    return subprocess.CompletedProcess(["dqsim", *map(str, args)], code, out.getvalue(), err.getvalue())
+
+
+def run_dqsim(num_ranks: int, args: list[str], *, timeout_s: float = 240) -> subprocess.CompletedProcess:
+    """``dqsim ARGS`` on ``num_ranks`` ranks, which must exit 0: one rank in this process (:func:`run_here`),
+    several under mpiexec (:func:`run_mpi`)."""
+    if num_ranks == 1:
+        return run_here(args)
+    return run_mpi(num_ranks, ["-m", "dqsim", *map(str, args)], timeout_s=timeout_s)
 
 
 def have_mpi() -> bool:

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from dqsim.io import open_run
-from mpi_helper import ROOT, child_env, mpiexec_path, run_mpi
+from mpi_helper import ROOT, child_env, mpiexec_path, run_here, run_mpi
 from run_files import checkpoints, same_tables
 
 DQC = ["jobs/dqc_ghz_4qpu.toml", "--set", "simulation.store_shots=true", "--set", "circuit.generator=\"random\"",
@@ -29,8 +29,11 @@ QKD = ["jobs/bb84_decoy_50km.toml", "--set", "qkd.pulses=6000000", "--set", "qkd
        "--set", "qkd.block_pulses=2000000"]
 
 
-def run(ranks, args, **kw):
-    return run_mpi(ranks, ["-m", "dqsim", *args, "--quiet"], timeout_s=240, **kw)
+def run(ranks, args, check=True):
+    """``dqsim ARGS --quiet`` on ``ranks`` ranks; a checked 1-rank command runs in this process (run_here)."""
+    if ranks == 1 and check:
+        return run_here([*args, "--quiet"])
+    return run_mpi(ranks, ["-m", "dqsim", *args, "--quiet"], timeout_s=240, check=check)
 
 
 @pytest.fixture(scope="module")

@@ -165,25 +165,27 @@ def test_dqc_resume_redoes_no_quantum_operation(tmp_path, monkeypatch):
     assert a.attrs["fidelity"] == resumed.attrs["fidelity"]
 
 
-@pytest.mark.parametrize("job, module, runner, tables, extra", [
+@pytest.mark.parametrize("job, module, runner, tables, extra, every_s", [
     ("ising_trotter_4qpu.toml", "trotter", "run_dqc", ["observables", "network"],
-     ["--set", "evolution.num_points=4", "--set", "simulation.trajectories=1", "--set", "simulation.shots=100"]),
+     ["--set", "evolution.num_points=4", "--set", "simulation.trajectories=1", "--set", "simulation.shots=100"],
+     0.0005),
     ("dqc_ghz_4qpu.toml", "dqc", "run_dqc", ["links", "counts"],
-     ["--set", "simulation.trajectories=3", "--set", "simulation.shots=30"]),
-    ("cloud_queue.toml", "cloud", "run_dqc", ["jobs"], []),
-    ("repeater_chain.toml", "repeater", "run_chain", ["pairs", "summary"], ["--set", "chain.num_pairs=4"]),
+     ["--set", "simulation.trajectories=3", "--set", "simulation.shots=30"], 0.0001),
+    ("cloud_queue.toml", "cloud", "run_dqc", ["jobs"], [], 0.0001),
+    ("repeater_chain.toml", "repeater", "run_chain", ["pairs", "summary"], ["--set", "chain.num_pairs=4"], 1.0),
 ])
 def test_multi_run_scenarios_resume_without_redoing_finished_runs(tmp_path, monkeypatch, job, module, runner, tables,
-                                                                 extra):
+                                                                 extra, every_s):
     """Trotter (an engine run per time point), dqc (per trajectory), cloud (per user job), repeater (per
-    configuration)."""
+    configuration). Checkpoints every ``every_s`` of simulated time: a few in each engine run (the
+    repeater's configurations run for seconds each; the trotter's points for ~1 ms)."""
     import importlib
 
     scenario = importlib.import_module(f"dqsim.scenarios.{module}")
     started = []
     original = getattr(scenario, runner)
     monkeypatch.setattr(scenario, runner, lambda *a, **k: started.append(1) or original(*a, **k))
-    full, ckpts = run_with_checkpoints(tmp_path, job, extra, 0.0001)
+    full, ckpts = run_with_checkpoints(tmp_path, job, extra, every_s)
     total = len(started)
     later = [p for p in ckpts if open_run(p).attrs["engine_run"] >= 2]
     assert later, "no checkpoint after the second engine run"

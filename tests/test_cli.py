@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from dqsim.io import open_run
-from mpi_helper import ROOT, child_env, run_mpi
+from mpi_helper import ROOT, child_env, run_dqsim, run_here, run_mpi
 
 JOBS = sorted((ROOT / "jobs").glob("*.toml"))
 
@@ -48,9 +48,10 @@ def test_there_are_example_jobs():
 
 @pytest.mark.parametrize("job", JOBS, ids=lambda p: p.name)
 def test_every_example_job_runs(job, tmp_path):
+    """Each example job, shrunk, through ``dqsim run`` and ``dqsim inspect --json`` (in this process:
+    the other tests here start ``python -m dqsim``)."""
     out = tmp_path / "out.h5"
-    proc = dqsim("run", str(job.relative_to(ROOT)), "-o", str(out), *small_overrides(job))
-    assert "wrote" in proc.stdout
+    assert "wrote" in run_here(["run", job.relative_to(ROOT), "-o", out, *small_overrides(job)]).stdout
     run = open_run(out)
     if run.attrs["scenario"] == "qkd":
         assert run.table("blocks")["pulses"].sum() == 200000 * run.attrs["num_links"] * run.attrs["num_distances"]
@@ -61,8 +62,8 @@ def test_every_example_job_runs(job, tmp_path):
     else:
         assert run.table("counts")["count"].sum() == 200
     assert run.attrs["job_text"] == job.read_text()
-    shown = dqsim("inspect", str(out), "--json")
-    assert json.loads(shown.stdout)["attrs"]["job_name"] == run.attrs["job_name"]
+    shown = run_here(["inspect", out, "--json"]).stdout
+    assert json.loads(shown)["attrs"]["job_name"] == run.attrs["job_name"]
 
 
 def test_quickstart_is_a_ghz_state_on_four_ranks(tmp_path):
@@ -82,7 +83,7 @@ def test_same_results_on_one_two_and_four_ranks(tmp_path):
     results = {}
     for ranks in (1, 2, 4):
         out = tmp_path / f"r{ranks}.h5"
-        run_mpi(ranks, ["-m", "dqsim", "run", "jobs/random_qasm.toml", "-o", str(out), "--quiet",
+        run_dqsim(ranks, ["run", "jobs/random_qasm.toml", "-o", str(out), "--quiet",
                         "--set", "simulation.save_state=true"], timeout_s=120)
         results[ranks] = open_run(out)
     one = results[1]
@@ -190,7 +191,7 @@ def test_dqc_job_same_on_one_two_and_four_ranks(tmp_path):
     runs = []
     for ranks in (1, 2, 4):
         out = tmp_path / f"dqc{ranks}.h5"
-        run_mpi(ranks, ["-m", "dqsim", "run", "jobs/dqc_ghz_4qpu.toml", "-o", str(out), "--quiet",
+        run_dqsim(ranks, ["run", "jobs/dqc_ghz_4qpu.toml", "-o", str(out), "--quiet",
                         "--set", "simulation.store_shots=true"], timeout_s=180)
         runs.append(open_run(out))
     for other in runs[1:]:

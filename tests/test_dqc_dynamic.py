@@ -20,7 +20,7 @@ from dqsim.io import open_run
 from dqsim.jobs import load_job_text
 from dqsim.network.link import LinkSpec
 from dqsim.scenarios import circuit_run, dqc
-from mpi_helper import run_mpi
+from mpi_helper import run_dqsim
 from mpi_scripts.dqc_dynamic_check import ASSIGNMENT, RESET
 from run_files import checkpoints
 from conftest import TEST_BACKEND
@@ -160,11 +160,11 @@ def test_trajectories_contradicting_shots_is_one_line():
 
 
 def test_resume_in_a_trajectory_gives_the_uninterrupted_shots(tmp_path):
-    args = ["-m", "dqsim", "run", str(JOB), "--quiet", "--set", "simulation.shots=3",
+    args = ["run", str(JOB), "--quiet", "--set", "simulation.shots=3",
             "--set", "checkpoint.every_sim_s=0.0002", "--set", f'checkpoint.directory="{tmp_path / "ck"}"',
             "--set", "checkpoint.keep=50"]
-    run_mpi(1, [*args, "-o", str(tmp_path / "full.h5")], timeout_s=240)
+    run_dqsim(1, [*args, "-o", str(tmp_path / "full.h5")])
     last = [path for path in checkpoints(tmp_path / "ck") if ".ckpt001-" in path.name][-1]  # after the `if`s
-    run_mpi(1, ["-m", "dqsim", "resume", str(last), "-o", str(tmp_path / "resumed.h5"), "--quiet"], timeout_s=240)
+    run_dqsim(1, ["resume", str(last), "-o", str(tmp_path / "resumed.h5"), "--quiet"])
     full, resumed = open_run(tmp_path / "full.h5"), open_run(tmp_path / "resumed.h5")
     np.testing.assert_array_equal(full.table("shots"), resumed.table("shots"))

@@ -5,20 +5,16 @@ and the run is the same on 1, 2 and 4 ranks, with one and with several nodes per
 import numpy as np
 import pytest
 
-from mpi_helper import run_mpi_arrays
+from mpi_helper import run_mpi_placements
 
 CONFIGS = [(1, None), (2, None), (4, None), (2, "0,0,0,1"), (4, "3,2,1,0")]
 
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("dqc")
-    out = {}
-    for ranks, placement in CONFIGS:
-        out[(ranks, placement)] = run_mpi_arrays(ranks, "tests/mpi_scripts/dqc_check.py",
-                                                 folder / f"r{ranks}-{placement}.npz",
-                                                 *([placement] if placement else []), timeout_s=300)
-    return out
+    """The arrays of each (ranks, placement) of CONFIGS: one launch per rank count, running its placements."""
+    return run_mpi_placements(CONFIGS, "tests/mpi_scripts/dqc_check.py", tmp_path_factory.mktemp("dqc"),
+                              shared_prefix="big_")
 
 
 @pytest.mark.parametrize("label", ["ghz", "random", "random_sharded", "teledata"])

@@ -11,7 +11,7 @@ from dqsim.circuit import qasm
 from dqsim.circuit.ir import Circuit, Gate, IfBits
 from dqsim.errors import CircuitError
 from dqsim.io import open_run
-from mpi_helper import run_mpi
+from mpi_helper import run_dqsim, run_mpi
 
 HEAD = 'OPENQASM 3.0; include "stdgates.inc"; qubit[2] q; bit[2] c; c = measure q; '
 JOB = "jobs/teleport_feedforward.toml"
@@ -51,8 +51,8 @@ def test_ifbits_checks_bits_and_value():
 
 def _shots(num_ranks, tmp_path, shots):
     out = tmp_path / f"teleport-{num_ranks}.h5"
-    run_mpi(num_ranks, ["-m", "dqsim", "run", JOB, "-o", str(out), "--quiet", "--set", f"simulation.shots={shots}"],
-            timeout_s=240)
+    run_dqsim(num_ranks, ["run", JOB, "-o", str(out), "--quiet", "--set", f"simulation.shots={shots}"],
+              timeout_s=240)
     return open_run(out)
 
 
@@ -67,9 +67,15 @@ def test_teleportation_with_feed_forward_matches_theory(tmp_path):
         assert abs(np.mean((shots & 3) == outcome) - 0.25) < 4 * math.sqrt(0.25 * 0.75 / len(shots))
 
 
+@pytest.fixture(scope="module")
+def one_rank_shots(tmp_path_factory) -> np.ndarray:
+    """40 shots on one rank, the reference of the 2- and 4-rank runs."""
+    return _shots(1, tmp_path_factory.mktemp("dynamic"), 40).table("shots")
+
+
 @pytest.mark.parametrize("num_ranks", [2, 4])
-def test_dynamic_circuit_shots_are_the_same_on_any_number_of_ranks(num_ranks, tmp_path):
-    one = _shots(1, tmp_path, 40).table("shots")
+def test_dynamic_circuit_shots_are_the_same_on_any_number_of_ranks(one_rank_shots, num_ranks, tmp_path):
+    one = one_rank_shots
     many = _shots(num_ranks, tmp_path, 40)
     assert many.attrs["num_ranks"] == num_ranks
     np.testing.assert_array_equal(many.table("shots"), one)
@@ -84,7 +90,7 @@ def _noisy(tmp_path, noise: str, *, shots=400, num_ranks=1, qasm_text=NOISY_QASM
     job.write_text(f'[run]\nname = "noisy"\nseed = 3\n[circuit]\nqasm = "c.qasm"\n'
                    f"[simulation]\nshots = {shots}\nstore_shots = true\n[noise]\n{noise}\n")
     out = tmp_path / f"noisy-{num_ranks}.h5"
-    run_mpi(num_ranks, ["-m", "dqsim", "run", str(job), "-o", str(out), "--quiet"], timeout_s=240)
+    run_dqsim(num_ranks, ["run", str(job), "-o", str(out), "--quiet"], timeout_s=240)
     run = open_run(out)
     assert run.attrs["sampling"] == "trajectories"
     return run.table("shots")

@@ -54,25 +54,52 @@ def slurm_env():
         subprocess.run(["bash", str(CLUSTER), "down"], env=env, capture_output=True, text=True, timeout=120)
 
 
-def sbatch(env, logs, *args, timeout_s=240, ok_status=(0,)) -> str:
-    """``sbatch --parsable ARGS`` from the repository root; the job id.
-
-    On failure or timeout the message shows the files in ``logs`` and, for a job still queued, why
-    it waits (a job the cluster can never run stays pending for ever, e.g. more CPUs than the node has).
-    """
+def sbatch(env, logs, *args) -> str:
+    """``sbatch --parsable ARGS`` from the repository root; the job id (the job is queued, not waited for)."""
     cmd = ["sbatch", "--parsable", *args]
-    try:
-        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout_s)
-    except subprocess.TimeoutExpired as exc:
-        job_id = (exc.stdout or b"").decode().strip().split(";")[0]
-        queue = subprocess.run(["squeue", "-o", "%i %T %r"], env=env, capture_output=True, text=True, timeout=30)
-        if job_id:
-            subprocess.run(["scancel", job_id], env=env, capture_output=True, timeout=30)
-        raise AssertionError(f"{' '.join(cmd)} did not finish in {timeout_s} s; queue:\n{queue.stdout}"
-                             f"{_show(logs)}") from None
-    if proc.returncode not in ok_status:
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    if proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}\n{proc.stdout}{proc.stderr}{_show(logs)}")
     return proc.stdout.strip().split(";")[0]
+
+
+#: The states of a job (or array task) that has ended.
+ENDED = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT")
+
+
+def job_records(env, job_id: str) -> list[tuple[str, str, int]]:
+    """``(array task id or job id, state, exit status)`` of each record ``scontrol show job`` has for ``job_id``."""
+    shown = subprocess.run(["scontrol", "-o", "show", "job", job_id], env=env, capture_output=True, text=True,
+                           timeout=30).stdout
+    records = []
+    for line in shown.splitlines():
+        task = re.search(r"\bArrayTaskId=(\S+)", line) or re.search(r"\bJobId=(\S+)", line)
+        state, status = re.search(r"\bJobState=(\S+)", line), re.search(r"\bExitCode=(\d+):", line)
+        if task and state and status:
+            records.append((task.group(1), state.group(1), int(status.group(1))))
+    return records
+
+
+def wait_for_job(env, logs, job_id: str, timeout_s: float = 240) -> dict[str, int]:
+    """Wait until job ``job_id`` (every task of an array job) has ended; the exit status of each task
+    (keyed by array task id, or by the job id).
+
+    Polls four times a second: ``sbatch --wait`` polls 2, 10, 42, 74... s after the submission, up to
+    half a minute late. On a timeout the message shows the queue, with why a job still waits (a job
+    the cluster can never run stays pending for ever, e.g. more CPUs than the node has), and the files
+    in ``logs``; the job is cancelled.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        records = job_records(env, job_id)
+        if records and all(state in ENDED for _, state, _ in records):
+            return {task: status for task, _, status in records}
+        if time.monotonic() > deadline:
+            queue = subprocess.run(["squeue", "-o", "%i %T %r"], env=env, capture_output=True, text=True, timeout=30)
+            subprocess.run(["scancel", job_id], env=env, capture_output=True, timeout=30)
+            raise AssertionError(f"job {job_id} did not end in {timeout_s} s: {records}; queue:\n{queue.stdout}"
+                                 f"{_show(logs)}")
+        time.sleep(0.25)
 
 
 def _show(folder) -> str:
@@ -90,9 +117,11 @@ def test_sweep_as_a_job_array_then_merge(slurm_env, tmp_path):
     out_dir, logs = tmp_path / "out", tmp_path / "logs"
     logs.mkdir()
     num_tasks = len(DISTANCES_KM) + 1
-    array_id = sbatch(slurm_env, logs, "--wait", f"--array=0-{num_tasks - 1}",
-                      f"--output={logs}/task-%A_%a.out", "slurm/sweep.sbatch", "jobs/bb84_distance_sweep.toml",
-                      str(sweep), str(out_dir), *SMALL_QKD, ok_status=(2,))  # the highest status of the tasks
+    array_id = sbatch(slurm_env, logs, f"--array=0-{num_tasks - 1}", f"--output={logs}/task-%A_%a.out",
+                      "slurm/sweep.sbatch", "jobs/bb84_distance_sweep.toml", str(sweep), str(out_dir), *SMALL_QKD)
+    statuses = wait_for_job(slurm_env, logs, array_id)  # task 4's negative distance: status 2 (bad input)
+    assert statuses == {**{str(task): 0 for task in range(len(DISTANCES_KM))}, str(len(DISTANCES_KM)): 2}, (
+        f"{statuses}{_show(logs)}")
     for task, distance in enumerate(DISTANCES_KM):
         run = open_run(out_dir / f"task-{task}.h5")
         assert run.attrs["num_ranks"] == 1
@@ -105,8 +134,9 @@ def test_sweep_as_a_job_array_then_merge(slurm_env, tmp_path):
     assert "dqsim: error:" in failed and "[qkd.sweep].distances_km" in failed
 
     # The documented dependent step: merge.sbatch after the array (already ended: it starts at once).
-    sbatch(slurm_env, logs, "--wait", f"--dependency=afterany:{array_id}", f"--output={logs}/merge-%j.out",
-           "slurm/merge.sbatch", str(out_dir), str(num_tasks), ok_status=(1,))
+    merge_id = sbatch(slurm_env, logs, f"--dependency=afterany:{array_id}", f"--output={logs}/merge-%j.out",
+                      "slurm/merge.sbatch", str(out_dir), str(num_tasks))
+    assert wait_for_job(slurm_env, logs, merge_id) == {merge_id: 1}, _show(logs)  # 1: a task is missing
     merge_log = next(logs.glob("merge-*.out")).read_text()
     assert f"task {len(DISTANCES_KM)} not merged" in merge_log and "1 of 5 task(s) failed" in merge_log, merge_log
     merged = open_run(out_dir / "merged.h5")
@@ -136,9 +166,10 @@ def test_sweep_as_a_job_array_then_merge(slurm_env, tmp_path):
 def test_dqsim_sbatch_runs_two_ranks_with_srun(slurm_env, tmp_path):
     """slurm/dqsim.sbatch on one node, 2 ranks (no GPUs on the test cluster: --gpus-per-task=0)."""
     out = tmp_path / "ghz.h5"
-    sbatch(slurm_env, tmp_path, "--wait", "--nodes=1", "--ntasks-per-node=2", "--cpus-per-task=1", "--gpus-per-task=0",
-           f"--output={tmp_path}/dqsim-%j.out", "slurm/dqsim.sbatch", "jobs/quickstart.toml",
-           "--set", "simulation.shots=100", "--output", str(out))
+    job_id = sbatch(slurm_env, tmp_path, "--nodes=1", "--ntasks-per-node=2", "--cpus-per-task=1",
+                    "--gpus-per-task=0", f"--output={tmp_path}/dqsim-%j.out", "slurm/dqsim.sbatch",
+                    "jobs/quickstart.toml", "--set", "simulation.shots=100", "--output", str(out))
+    assert wait_for_job(slurm_env, tmp_path, job_id) == {job_id: 0}, _show(tmp_path)
     run = open_run(out)
     assert run.attrs["num_ranks"] == 2
     assert set(run.table("counts")["bitstring"]) == {"0" * 16, "1" * 16}
@@ -151,6 +182,17 @@ def test_dqsim_sbatch_runs_two_ranks_with_srun(slurm_env, tmp_path):
 #: A QKD run long enough to be interrupted, checkpointing every 0.5 ms of simulated time.
 LONG_QKD = ["jobs/bb84_decoy_50km.toml", "--set", "qkd.pulses=40000000", "--set", "qkd.batch_pulses=250000",
             "--set", "qkd.block_pulses=2000000", "--set", "checkpoint.every_sim_s=0.0005", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def long_qkd_reference(tmp_path_factory):
+    """LONG_QKD run without interruption on one rank, the reference of both requeue tests (the results do
+    not depend on the number of ranks: the requeued job runs on 2 ranks, the sweep task on one)."""
+    folder = tmp_path_factory.mktemp("long_qkd")
+    reference = folder / "reference.h5"
+    run_mpi(1, ["-m", "dqsim", "run", *LONG_QKD, "-o", str(reference),  # its checkpoints: not in the repository
+                "--set", f"checkpoint.directory=\"{folder / 'reference-ck'}\""], timeout_s=240)
+    return reference
 
 
 def usr1_once_checkpointed(env, job_id: str, checkpoints) -> None:
@@ -169,19 +211,16 @@ def final_state(env, job_id: str, done=lambda: True, timeout_s: float = 300) -> 
     while time.monotonic() < deadline:
         shown = subprocess.run(["scontrol", "show", "job", job_id], env=env, capture_output=True, text=True).stdout
         state = shown.split("JobState=")[1].split()[0] if "JobState=" in shown else ""
-        if state in ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT") and done():
+        if state in ENDED and done():
             break
-        time.sleep(1)
+        time.sleep(0.25)
     return state
 
 
 @pytest.mark.timeout(420)
-def test_usr1_checkpoints_requeues_and_resumes(slurm_env, tmp_path):
+def test_usr1_checkpoints_requeues_and_resumes(slurm_env, long_qkd_reference, tmp_path):
     """USR1 to the batch script: dqsim checkpoints, the job requeues itself, resumes, and ends like
-    a run without interruption."""
-    reference = tmp_path / "reference.h5"
-    run_mpi(2, ["-m", "dqsim", "run", *LONG_QKD, "-o", str(reference),  # its checkpoints: not in the repository
-                "--set", f"checkpoint.directory=\"{tmp_path / 'reference-ck'}\""], timeout_s=240)
+    a run without interruption (on one rank)."""
     out = tmp_path / "requeued.h5"
     checkpoints = tmp_path / "ck"
     env = dict(slurm_env, DQSIM_CHECKPOINT_DIR=str(checkpoints))
@@ -192,7 +231,7 @@ def test_usr1_checkpoints_requeues_and_resumes(slurm_env, tmp_path):
     log = next(tmp_path.glob("requeue-*.out")).read_text()
     assert state == "COMPLETED", log
     assert "requeueing job" in log and "restart 1: resuming from" in log, log
-    same_tables(open_run(reference), open_run(out), ["blocks", "links"])
+    same_tables(open_run(long_qkd_reference), open_run(out), ["blocks", "links"])
 
 
 @pytest.mark.timeout(420)
@@ -213,15 +252,12 @@ def test_restart_cap_stops_requeueing(slurm_env, tmp_path):
 
 
 @pytest.mark.timeout(420)
-def test_sweep_task_checkpoints_requeues_and_resumes(slurm_env, tmp_path):
+def test_sweep_task_checkpoints_requeues_and_resumes(slurm_env, long_qkd_reference, tmp_path):
     """A sweep task (array task) interrupted by USR1 checkpoints into OUT_DIR/checkpoints/task-i,
     requeues itself and resumes to the same result as an uninterrupted run."""
     sweep = tmp_path / "sweep.txt"
-    sweep.write_text("qkd.link.distance_km=50\n")
+    sweep.write_text("qkd.link.distance_km=50\n")  # the job's own distance: the reference's
     out_dir = tmp_path / "out"
-    reference = tmp_path / "reference.h5"
-    run_mpi(1, ["-m", "dqsim", "run", *LONG_QKD, "--set", "qkd.link.distance_km=50", "-o", str(reference),
-                "--set", f"checkpoint.directory=\"{tmp_path / 'reference-ck'}\""], timeout_s=240)
     array_id = sbatch(slurm_env, tmp_path, "--array=0-0", f"--output={tmp_path}/task-%A_%a.out",
                       "slurm/sweep.sbatch", LONG_QKD[0], str(sweep), str(out_dir), *LONG_QKD[1:])
     task_id = f"{array_id}_0"
@@ -231,7 +267,7 @@ def test_sweep_task_checkpoints_requeues_and_resumes(slurm_env, tmp_path):
     log = next(tmp_path.glob("task-*.out")).read_text()
     assert state == "COMPLETED", log
     assert "requeueing job" in log and "restart 1: resuming from" in log, log
-    same_tables(open_run(reference), open_run(out), ["blocks", "links"])
+    same_tables(open_run(long_qkd_reference), open_run(out), ["blocks", "links"])
 
 
 def _prefix(*overrides):

@@ -347,11 +347,11 @@ def test_a_stop_during_shared_out_runs_checkpoints_and_resumes_to_the_one_rank_t
     import pickle
 
     from dqsim.io import open_run
-    from mpi_helper import run_mpi
+    from mpi_helper import run_dqsim, run_mpi
     from run_files import checkpoints, same_tables
 
     ck = f"checkpoint.directory=\"{tmp_path / 'ck'}\""
-    run_mpi(1, ["-m", "dqsim", "run", *STOPPED, "-o", str(tmp_path / "full.h5"), "--quiet"], timeout_s=120)
+    run_dqsim(1, ["run", *STOPPED, "-o", str(tmp_path / "full.h5"), "--quiet"])
     stopped = run_mpi(2, ["tests/mpi_scripts/trotter_stop.py", "run", *STOPPED, "-o", str(tmp_path / "stopped.h5"),
                           "--quiet", "--set", ck], timeout_s=120, check=False)
     assert stopped.returncode == 75, stopped.stderr
@@ -365,7 +365,7 @@ def test_a_stop_during_shared_out_runs_checkpoints_and_resumes_to_the_one_rank_t
     full = open_run(tmp_path / "full.h5")
     for ranks in (2, 1):
         out = tmp_path / f"resumed{ranks}.h5"
-        run_mpi(ranks, ["-m", "dqsim", "resume", str(saved), "-o", str(out), "--quiet"], timeout_s=120)
+        run_dqsim(ranks, ["resume", str(saved), "-o", str(out), "--quiet"], timeout_s=120)
         resumed = open_run(out)
         same_tables(full, resumed, ["observables", "sites", "network", "counts"])
         assert resumed.attrs["register_qubits"] == full.attrs["register_qubits"]

@@ -12,7 +12,7 @@ import pytest
 from dqsim.cli.merge import merge_files
 from dqsim.cli.progress import ProgressLog
 from dqsim.io import open_run, write_run_file
-from mpi_helper import ROOT, run_command
+from mpi_helper import ROOT, run_command, run_here
 from test_cli import dqsim
 
 QKD_SMALL = ["--set", "qkd.pulses=200000", "--set", "qkd.batch_pulses=100000", "--set", "qkd.block_pulses=200000"]
@@ -51,12 +51,12 @@ def test_progress_heartbeat_during_a_silent_stage():
 
 
 def test_check_prints_the_resolved_job_memory_and_work():
-    proc = dqsim("check", "jobs/quickstart.toml", "-n", "8", "--set", "circuit.num_qubits=34")
+    proc = run_here(["check", "jobs/quickstart.toml", "-n", "8", "--set", "circuit.num_qubits=34"])
     assert "[simulation]\nshots = 2000\n" in proc.stdout  # defaults filled in
     assert "# circuit_seed: unset" in proc.stdout
     assert "# memory per rank: 32.69 GiB (data register: 34 qubits, complex128, shard 32.00 GiB" in proc.stdout
     assert "# work: 34 qubits, 34 gates, 2000 shots (final-state sampling)" in proc.stdout
-    sweep = dqsim("check", "jobs/bb84_distance_sweep.toml", "-n", "3")
+    sweep = run_here(["check", "jobs/bb84_distance_sweep.toml", "-n", "3"])
     assert "9 distance(s) x 1 link(s) x 5,000,000 pulses = 45,000,000 pulses" in sweep.stdout
 
 
@@ -68,17 +68,19 @@ def test_check_refuses_what_run_would_refuse_in_one_line():
     assert bad_ranks.returncode == 2 and bad_ranks.stderr.count("\n") == 1 and "power-of-two" in bad_ranks.stderr
 
 
-def _small_sweep(tmp_path, *sets):
-    out = tmp_path / "sweep.h5"
+@pytest.fixture(scope="module")
+def small_sweep(tmp_path_factory):
+    """A 3-distance QKD sweep written by ``dqsim run``, read by several tests (none writes to it)."""
+    out = tmp_path_factory.mktemp("small_sweep") / "sweep.h5"
     dqsim("run", "jobs/bb84_distance_sweep.toml", "-o", str(out), "--quiet", *QKD_SMALL,
-          "--set", "qkd.sweep.distances_km=[0, 50, 100]", *sets)
+          "--set", "qkd.sweep.distances_km=[0, 50, 100]")
     return out
 
 
-def test_tables_store_text_as_variable_length_utf8_with_units_on_every_column(tmp_path):
+def test_tables_store_text_as_variable_length_utf8_with_units_on_every_column(small_sweep):
     import h5py
 
-    out = _small_sweep(tmp_path)
+    out = small_sweep
     with h5py.File(out) as h5:
         assert h5py.check_string_dtype(h5["timeline"].dtype["node"]).length is None
     run = open_run(out)
@@ -92,12 +94,12 @@ def test_tables_store_text_as_variable_length_utf8_with_units_on_every_column(tm
     assert all(blocks[name] == "ps" for name in run.table_dtype("blocks").names if name.endswith("_ps"))
 
 
-def test_inspect_prints_a_whole_table_or_csv(tmp_path):
-    out = _small_sweep(tmp_path)
-    shown = dqsim("inspect", str(out), "--table", "sweep").stdout
+def test_inspect_prints_a_whole_table_or_csv(small_sweep):
+    out = small_sweep
+    shown = run_here(["inspect", out, "--table", "sweep"]).stdout
     assert shown.splitlines()[1].startswith("  units: distance_km [km], secret_key_bits [bit]")
     assert len(shown.splitlines()) == 2 + 1 + 3
-    csv_text = dqsim("inspect", str(out), "--table", "sweep", "--csv").stdout
+    csv_text = run_here(["inspect", out, "--table", "sweep", "--csv"]).stdout
     rows = list(csv.DictReader(_io.StringIO(csv_text)))
     assert [float(r["distance_km"]) for r in rows] == [0.0, 50.0, 100.0]
     assert [int(r["secret_key_bits"]) for r in rows] == open_run(out).table("sweep")["secret_key_bits"].tolist()
@@ -122,10 +124,10 @@ def test_merge_writes_every_swept_key_as_a_typed_column(tmp_path):
     assert tasks["run.name"].tolist() == ["a", "b", "c"] and "qkd.pulses" not in tasks.dtype.names
 
 
-def test_tables_as_pandas_and_xarray_and_the_example_script(tmp_path):
+def test_tables_as_pandas_and_xarray_and_the_example_script(small_sweep):
     pytest.importorskip("pandas")
     pytest.importorskip("xarray")
-    out = _small_sweep(tmp_path)
+    out = small_sweep
     run = open_run(out)
     frame = run.to_pandas("timeline")
     assert frame["node"].map(type).eq(str).all() and frame.attrs["units"] == {"time_ps": "ps"}
@@ -192,7 +194,7 @@ def test_repro_check_refuses_checkpoints_in_the_circuit_scenario_as_run_does(tmp
     assert not (tmp_path / "x.h5").exists()
 
 
-def test_repro_inspect_piped_into_head_and_plot_to_an_unwritable_file(tmp_path):
+def test_repro_inspect_piped_into_head_and_plot_to_an_unwritable_file(tmp_path, small_sweep):
     """``dqsim inspect F --table T --csv | head`` (as the README shows) said the file was damaged (exit 2)
     when head stopped reading; ``dqsim plot -o`` into a missing folder gave a traceback."""
     out = tmp_path / "big.h5"
@@ -203,7 +205,7 @@ def test_repro_inspect_piped_into_head_and_plot_to_an_unwritable_file(tmp_path):
     assert piped.stdout == "time_ps,value\n" and piped.stderr == "", piped.stderr
     blocker = tmp_path / "file"
     blocker.write_text("")
-    plot = dqsim("plot", str(_small_sweep(tmp_path)), "-o", str(blocker / "x.png"), check=False)
+    plot = dqsim("plot", str(small_sweep), "-o", str(blocker / "x.png"), check=False)
     assert plot.returncode == 2 and plot.stderr.count("\n") == 1 and "x.png" in plot.stderr, plot.stderr
     assert plot.stderr.startswith("dqsim: error: ")
 

@@ -1,8 +1,10 @@
 """Run distributed circuits over a 4-QPU line and save what they produced (rank 0).
 
-Usage: python dqc_check.py OUT.npz [PLACEMENT]
-PLACEMENT, e.g. "0,0,0,1", puts nodes on ranks; default one block per rank.
-The test compares the files of 1, 2 and 4 ranks with each other.
+Usage: python dqc_check.py OUT.npz [PLACEMENT ...]
+Runs the 4-QPU workloads once per PLACEMENT, in one launch, and saves placement i's arrays as
+``p<i>_<name>``; a PLACEMENT, e.g. "0,0,0,1", puts nodes on ranks ("default", the only one where none
+is given: one block per rank). The 8-QPU network above the old register cap runs once, with the
+default placement (``big_<name>``). The test compares the arrays of 1, 2 and 4 ranks with each other.
 """
 
 import sys
@@ -29,9 +31,8 @@ WORKLOADS = [
 ]
 
 
-def main(out_path, placement=None):
-    comm = comm_mod.init()
-    backend = backend_mod.select("auto", node_local_rank=comm.node_local_rank)
+def run_workloads(comm, backend, placement) -> dict:
+    """The 4-QPU workloads' results (rank 0's view), nodes placed by ``placement`` (None: blocks)."""
     results = {}
     for label, make, scheme, source_fidelity, memory, replicate in WORKLOADS:
         link = LinkSpec(distance_km=10.0, source_fidelity=source_fidelity)
@@ -49,6 +50,18 @@ def main(out_path, placement=None):
         results[f"{label}_nonlocal"] = np.array([run.num_nonlocal_gates])
         if comm.rank == 0:
             results[f"{label}_timeline"] = np.array([(t, n) for t, n, _k, _d in run.timeline])
+    return results
+
+
+def main(out_path, placements):
+    from guard import each_placement  # beside this script (not on the path of the doctest pass)
+
+    comm = comm_mod.init()
+    backend = backend_mod.select("auto", node_local_rank=comm.node_local_rank)
+    results = {}
+    for index, placement in each_placement(placements):
+        for key, value in run_workloads(comm, backend, placement).items():
+            results[f"p{index}_{key}"] = value
     # Above the old cap: 8 QPUs x (2 data + 2 communication qubits) = 32 qubits in all, noisy pairs; the
     # register holds the 16 data qubits plus scratch bits (default placement on every rank count).
     link = LinkSpec(distance_km=10.0, source_fidelity=0.95)
@@ -65,12 +78,6 @@ def main(out_path, placement=None):
 
 
 if __name__ == "__main__":
-    try:
-        spec = sys.argv[2] if len(sys.argv) > 2 else None
-        main(sys.argv[1], [int(x) for x in spec.split(",")] if spec else None)
-    except BaseException:
-        import traceback
+    from guard import run_guarded  # beside this script
 
-        traceback.print_exc()
-        sys.stderr.flush()
-        comm_mod.init().abort(1)
+    run_guarded(main, sys.argv[1], sys.argv[2:])

@@ -1,8 +1,9 @@
 """Run dynamic circuits over a 3-QPU line, shot by shot, and save what they produced (rank 0).
 
-Usage: python dqc_dynamic_check.py OUT.npz [PLACEMENT]
-PLACEMENT, e.g. "1,0,1", puts nodes on ranks; default: node i on rank i (one block per rank on 2).
-The test compares the files of 1, 2 and 4 ranks with each other.
+Usage: python dqc_dynamic_check.py OUT.npz [PLACEMENT ...]
+Runs the circuits once per PLACEMENT, in one launch, and saves placement i's arrays as ``p<i>_<name>``;
+a PLACEMENT, e.g. "1,0,1", puts nodes on ranks ("default", the only one where none is given: node i
+on rank i, one block per rank on 2). The test compares the arrays of 1, 2 and 4 ranks with each other.
 """
 
 import sys
@@ -66,18 +67,21 @@ def run_circuit(label, text, *, comm, backend, shots, seed, placement=None, link
     return run_trajectories(one, seed=seed, shots=shots, trajectories=shots, timeline=True)
 
 
-def main(out_path, placement=None):
+def main(out_path, placements):
+    from guard import each_placement  # beside this script (not on the path of the doctest pass)
+
     comm = comm_mod.init()
     backend = backend_mod.select("auto", node_local_rank=comm.node_local_rank)
     results = {}
-    for label, text in (("teleport", TELEPORT), ("reset", RESET)):
-        run = run_circuit(label, text, comm=comm, backend=backend, shots=12, seed=5, placement=placement)
-        results[f"{label}_shots"] = run.shots
-        results[f"{label}_time_ps"] = np.array([run.end_time_ps])
-        results[f"{label}_links"] = np.array(run.links)
-        if comm.rank == 0:
-            results[f"{label}_timeline"] = np.array([(t, n) for t, n, _k, _d in run.timeline])
-            results[f"{label}_kinds"] = np.array([k for _t, _n, k, _d in run.timeline])
+    for index, placement in each_placement(placements):
+        for label, text in (("teleport", TELEPORT), ("reset", RESET)):
+            run = run_circuit(label, text, comm=comm, backend=backend, shots=12, seed=5, placement=placement)
+            results[f"p{index}_{label}_shots"] = run.shots
+            results[f"p{index}_{label}_time_ps"] = np.array([run.end_time_ps])
+            results[f"p{index}_{label}_links"] = np.array(run.links)
+            if comm.rank == 0:
+                results[f"p{index}_{label}_timeline"] = np.array([(t, n) for t, n, _k, _d in run.timeline])
+                results[f"p{index}_{label}_kinds"] = np.array([k for _t, _n, k, _d in run.timeline])
     if comm.rank == 0:
         np.savez(out_path, **results)
 
@@ -85,5 +89,4 @@ def main(out_path, placement=None):
 if __name__ == "__main__":
     from guard import run_guarded  # beside this script
 
-    spec = sys.argv[2] if len(sys.argv) > 2 else None
-    run_guarded(main, sys.argv[1], [int(x) for x in spec.split(",")] if spec else None)
+    run_guarded(main, sys.argv[1], sys.argv[2:])

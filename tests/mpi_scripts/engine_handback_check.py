@@ -1,6 +1,7 @@
 """A shared small state handed back to its rank while that rank has operations on it in flight.
 
-Usage: python engine_handback_check.py OUT.npz [PIPELINED_EXCHANGE]
+Usage: python engine_handback_check.py OUT.npz [PIPELINED_EXCHANGE [OUT2.npz PIPELINED_EXCHANGE2 ...]]
+(several runs in one launch, each saved to its own file)
 
 A line a-b-c-d of 1 µs links (on 2 ranks a, b on rank 0, c, d on rank 1: b
 and c are boundary nodes, a is not). b makes a perfect Bell pair with a's
@@ -72,6 +73,7 @@ def main(out_path):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 2:
-        simulator.PIPELINED_EXCHANGE = sys.argv[2] != "0"
-    main(sys.argv[1])
+    args = sys.argv[1:] if len(sys.argv) > 2 else [*sys.argv[1:], "1"]
+    for path, mode in zip(args[::2], args[1::2]):
+        simulator.PIPELINED_EXCHANGE = mode != "0"
+        main(path)

@@ -1,12 +1,15 @@
 """Run small repeater chains and save what they delivered (rank 0).
 
-Usage: python repeater_check.py OUT.npz [PLACEMENT [EXCHANGE_CPU_S [STARVED_PEERS_RULE [PIPELINED_EXCHANGE]]]]
-PLACEMENT, e.g. "0,1,0,1,0", puts the nodes of the 4-link chain on ranks; default
-contiguous blocks. EXCHANGE_CPU_S sets the engine's CPU time per exchange
-(dqsim.engine.simulator.EXCHANGE_CPU_S; "none": the event count); STARVED_PEERS_RULE
-"0" turns dqsim.engine.simulator.STARVED_PEERS_RULE off, PIPELINED_EXCHANGE "0"
-dqsim.engine.simulator.PIPELINED_EXCHANGE (the lockstep). The test compares the files of 1 and 2
-ranks with each other; ``progress_partial`` (rank 0's progress inside each configuration of the job,
+Usage: python repeater_check.py OUT.npz [CONFIG ...]
+Runs everything once per CONFIG (once with the defaults where none is given), in one launch, and
+saves configuration i's arrays as ``c<i>_<name>``. A CONFIG is
+PLACEMENT[:EXCHANGE_CPU_S[:STARVED_PEERS_RULE[:PIPELINED_EXCHANGE]]]: PLACEMENT, e.g. "0,1,0,1,0",
+puts the nodes of the 4-link chain on ranks ("" or "blocks": contiguous blocks). EXCHANGE_CPU_S
+sets the engine's CPU time per exchange (dqsim.engine.simulator.EXCHANGE_CPU_S; "none": the event
+count); STARVED_PEERS_RULE "0" turns dqsim.engine.simulator.STARVED_PEERS_RULE off,
+PIPELINED_EXCHANGE "0" dqsim.engine.simulator.PIPELINED_EXCHANGE (the lockstep); each
+configuration starts from the module's defaults. The test compares the arrays of 1 and 2 ranks with
+each other; ``progress_partial`` (rank 0's progress inside each configuration of the job,
 ``index + delivered / num_pairs``) depends on where exchanges fall and is checked, not compared.
 """
 
@@ -41,9 +44,8 @@ CHAINS = [
 ]
 
 
-def main(out_path, placement=None):
-    comm = comm_mod.init()
-    backend = backend_mod.select("auto", node_local_rank=comm.node_local_rank)
+def run_all(comm, backend, placement) -> dict:
+    """The chains' and the example job's results (rank 0's view), nodes placed by ``placement``."""
     results = {}
     for label, chain, placed in CHAINS:
         run = repeater.run_chain(chain, comm=comm, backend=backend, seed=5,
@@ -64,23 +66,31 @@ def main(out_path, placement=None):
         table = out.tables[name]
         for field in table.dtype.names:
             results[f"job_{name}_{field}"] = np.asarray(table[field])
+    return results
+
+
+def main(out_path, configs):
+    comm = comm_mod.init()
+    backend = backend_mod.select("auto", node_local_rank=comm.node_local_rank)
+    defaults = simulator.EXCHANGE_CPU_S, simulator.STARVED_PEERS_RULE, simulator.PIPELINED_EXCHANGE
+    results = {}
+    for index, config in enumerate(configs or [""]):
+        spec, cpu_s, starved, pipelined = (config.split(":") + [None] * 3)[:4]
+        simulator.EXCHANGE_CPU_S, simulator.STARVED_PEERS_RULE, simulator.PIPELINED_EXCHANGE = defaults
+        if cpu_s not in (None, "none"):
+            simulator.EXCHANGE_CPU_S = float(cpu_s)
+        if starved is not None:
+            simulator.STARVED_PEERS_RULE = starved != "0"
+        if pipelined is not None:
+            simulator.PIPELINED_EXCHANGE = pipelined != "0"
+        placement = [int(x) for x in spec.split(",")] if spec not in ("", "blocks") else None
+        for key, value in run_all(comm, backend, placement).items():
+            results[f"c{index}_{key}"] = value
     if comm.rank == 0:
         np.savez(out_path, **results)
 
 
 if __name__ == "__main__":
-    try:
-        spec = sys.argv[2] if len(sys.argv) > 2 else None
-        if len(sys.argv) > 3 and sys.argv[3] != "none":
-            simulator.EXCHANGE_CPU_S = float(sys.argv[3])
-        if len(sys.argv) > 4:
-            simulator.STARVED_PEERS_RULE = sys.argv[4] != "0"
-        if len(sys.argv) > 5:
-            simulator.PIPELINED_EXCHANGE = sys.argv[5] != "0"
-        main(sys.argv[1], [int(x) for x in spec.split(",")] if spec else None)
-    except BaseException:
-        import traceback
+    from guard import run_guarded  # beside this script
 
-        traceback.print_exc()
-        sys.stderr.flush()
-        comm_mod.init().abort(1)
+    run_guarded(main, sys.argv[1], sys.argv[2:])

@@ -85,7 +85,10 @@ SlurmUser=root
 SlurmdUser=root
 AuthType=auth/none
 CredType=cred/none
-AuthInfo=cred_expire=10
+# A requeued job may start cred_expire + 1 s after its requeue, and the main scheduler looks at
+# pending jobs every sched_interval s (defaults 120 and 60): a requeued test job starts ~6 s later.
+AuthInfo=cred_expire=5
+SchedulerParameters=sched_interval=1
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 SelectType=select/cons_tres
