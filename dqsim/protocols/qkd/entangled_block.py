@@ -187,9 +187,10 @@ def entangled_block_key(
     """
     where = "entangled_block_key"
     _check(where, counts, protocol, f_ec, qber_threshold, finite_key)
-    if finite_key is not None and protocol == "bbm92":
+    pair = key_pair_of_block(protocol, finite_key is not None)
+    if pair is not None:
         estimate = _bbm92_test(counts)
-        n, n_errors = counts.key_pair_sifted[BBM92_KEY_PAIR], counts.key_pair_errors[BBM92_KEY_PAIR]
+        n, n_errors = counts.key_pair_sifted[pair], counts.key_pair_errors[pair]
     else:
         estimate = sample_qber(counts.num_sifted, counts.num_errors, sample_fraction, rng)
         n, n_errors = counts.num_sifted - estimate.num_sampled, counts.num_errors - estimate.num_errors
@@ -315,8 +316,9 @@ def entangled_finite_key_rates(counts: SiftedCounts, protocol: str, block_pulses
     where = "entangled_finite_key_rates"
     _check(where, counts, protocol, f_ec, 0.0, None)
     sample_fraction = check_real(where, "sample_fraction", sample_fraction, 0.0, 0.5, low_open=True)
-    if protocol == "bbm92":
-        key, key_errors = counts.key_pair_sifted[BBM92_KEY_PAIR], counts.key_pair_errors[BBM92_KEY_PAIR]
+    pair = key_pair_of_block(protocol, True)
+    if pair is not None:
+        key, key_errors = counts.key_pair_sifted[pair], counts.key_pair_errors[pair]
         test, test_errors = counts.key_pair_sifted[BBM92_TEST_PAIR], counts.key_pair_errors[BBM92_TEST_PAIR]
     else:
         key, key_errors = (1.0 - sample_fraction) * counts.num_sifted, (1.0 - sample_fraction) * counts.num_errors
