@@ -234,17 +234,22 @@ def test_checkpoint_of_another_version(dqc_runs, tmp_path):
     assert re.search("damaged|replaced", corrupt_copy(dqc_runs, tmp_path, damage))
 
 
+def resume_middle_on_one_rank_matches(ckpts, full, tmp_path) -> None:
+    """Resume the middle checkpoint of ``ckpts`` on 1 rank: the dqc results of ``full`` (fidelity within 1e-12)."""
+    out = tmp_path / "resumed1.h5"
+    run(1, ["resume", str(ckpts[len(ckpts) // 2]), "-o", str(out)])
+    a, b = open_run(full), open_run(out)
+    same_tables(a, b, ["shots", "links", "counts"])
+    assert abs(a.attrs["fidelity"] - b.attrs["fidelity"]) < 1e-12
+
+
 def test_dqc_checkpoint_of_four_ranks_resumed_on_one(tmp_path, dqc_runs):
     _folder, full, _ = dqc_runs
     run(4, ["run", *DQC, "-o", str(tmp_path / "four.h5"), "--set", "checkpoint.every_sim_s=0.0004",
             "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\"", "--set", "checkpoint.keep=20"])
     ckpts = checkpoints(tmp_path / "ck")
     assert open_run(ckpts[0]).attrs["num_ranks"] == 4
-    out = tmp_path / "resumed1.h5"
-    run(1, ["resume", str(ckpts[len(ckpts) // 2]), "-o", str(out)])
-    a, b = open_run(full), open_run(out)
-    same_tables(a, b, ["shots", "links", "counts"])
-    assert abs(a.attrs["fidelity"] - b.attrs["fidelity"]) < 1e-12
+    resume_middle_on_one_rank_matches(ckpts, full, tmp_path)
 
 
 @pytest.mark.parametrize("scenario", ["dqc", "qkd"])
@@ -327,11 +332,7 @@ def test_repro_a_job_placed_on_two_ranks_resumes_on_one(tmp_path):
             "--set", "checkpoint.every_sim_s=0.0004", "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\"",
             "--set", "checkpoint.keep=20"])
     ckpts = checkpoints(tmp_path / "ck")
-    out = tmp_path / "resumed1.h5"
-    run(1, ["resume", str(ckpts[len(ckpts) // 2]), "-o", str(out)])
-    a, b = open_run(full), open_run(out)
-    same_tables(a, b, ["shots", "links", "counts"])
-    assert abs(a.attrs["fidelity"] - b.attrs["fidelity"]) < 1e-12
+    resume_middle_on_one_rank_matches(ckpts, full, tmp_path)
 
 
 @pytest.mark.parametrize("what", ["checkpoint", "slab1"])
