@@ -141,25 +141,18 @@ def atomic_h5_write(path: str | os.PathLike, fill: Callable[[h5py.File], None], 
     try:
         if started is not None and not tmp.is_file():
             raise DqsimError(f"{path}: its temporary file {tmp} is missing (written by every rank before)")
-        if started is None:
-            # HDF5 writes through a Python file object (_DroppingFile): a full disk (or quota, or file size
-            # limit) is then an OSError raised here once HDF5 has closed the file; through HDF5's own file
-            # driver, or raised into HDF5, a failed write made the library crash at exit
-            with open(tmp, "w+b", buffering=0) as fh:  # unbuffered: a failed write fails in write()
-                hdf5_view = _DroppingFile(fh)
-                with h5py.File(hdf5_view, "w", track_order=True) as h5:
-                    fill(h5)
-                hdf5_view.check()
-                fh.flush()
-                os.fsync(fh.fileno())
-        else:  # the same for a file every rank wrote through parallel HDF5: rank 0 completes it
-            with open(tmp, "r+b", buffering=0) as fh:
-                hdf5_view = _DroppingFile(fh)
-                with h5py.File(hdf5_view, "r+") as h5:
-                    fill(h5)
-                hdf5_view.check()
-                fh.flush()
-                os.fsync(fh.fileno())
+        # HDF5 writes through a Python file object (_DroppingFile): a full disk (or quota, or file size
+        # limit) is then an OSError raised here once HDF5 has closed the file; through HDF5's own file
+        # driver, or raised into HDF5, a failed write made the library crash at exit. The same for a file
+        # every rank wrote through parallel HDF5 (``started``): rank 0 completes it.
+        file_mode, h5_mode, h5_options = ("w+b", "w", {"track_order": True}) if started is None else ("r+b", "r+", {})
+        with open(tmp, file_mode, buffering=0) as fh:  # unbuffered: a failed write fails in write()
+            hdf5_view = _DroppingFile(fh)
+            with h5py.File(hdf5_view, h5_mode, **h5_options) as h5:
+                fill(h5)
+            hdf5_view.check()
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException as exc:
         try:
