@@ -477,3 +477,19 @@ def test_qkd_sweep_reports_the_optimal_mean_pair_number():
     assert np.all(sweep["optimal_mean_pair_number"] > 0)
     assert np.all(sweep["optimal_theory_bits_per_pulse"] >= sweep["theory_bits_per_pulse"])
     assert sweep["optimal_mean_pair_number"][1] < sweep["optimal_mean_pair_number"][0]  # less light, fewer pairs
+
+
+def test_summary_of_a_one_pair_per_slot_source_names_the_thermal_optimum_as_another_source():
+    """With no mean pair number the job's source beats every thermal source (no multi-pair events), so the
+    summary must not present μ* as the optimum of the job's own source; with a μ it names the job's μ."""
+    job = apply_overrides(load_job(ROOT / "jobs" / "bbm92_20km.toml"),
+                          ["qkd.pulses=200000", "qkd.batch_pulses=100000", "qkd.block_pulses=200000"])
+    out = qkd_scenario.run_job(job, comm=comm_mod.SingleComm(), backend=backend_mod.select("numpy"))
+    sweep = out.tables["links"]
+    assert sweep["theory_bits_per_pulse"][0] > sweep["optimal_theory_bits_per_pulse"][0]
+    (line,) = [text for text in out.summary if "μ*" in text]
+    assert "one pair per slot" in line and "thermal SPDC source would give at most" in line, line
+    thermal = apply_overrides(job, ["qkd.source.mean_pair_number=0.05"])
+    out = qkd_scenario.run_job(thermal, comm=comm_mod.SingleComm(), backend=backend_mod.select("numpy"))
+    (line,) = [text for text in out.summary if "μ*" in text]
+    assert "at the job's μ = 0.05" in line, line

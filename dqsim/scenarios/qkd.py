@@ -425,8 +425,13 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
         summary.append(f"  {r[0]:7.1f} km link {r[1]}: QBER {r[9]:.4f} ± {r[14]:.4f}, key {r[7]:.3e} bits/pulse "
                        f"({r[8]:.3e} bits/s), PLOB {r[10]:.3e}")
         if q.protocol != "bb84_decoy" and not math.isnan(r[17]):
-            summary.append(f"      SPDC model: {r[11]:.3e} bits/pulse at the job's source, {r[18]:.3e} at the "
-                           f"optimal mean pair number μ* = {r[17]:.3g}")
+            if q.source.mean_pair_number is None:  # one pair per slot: the thermal optimum is another source
+                summary.append(f"      model: {r[11]:.3e} bits/pulse for the job's source (one pair per slot); a "
+                               f"thermal SPDC source would give at most {r[18]:.3e} (at μ* = {r[17]:.3g})")
+            else:
+                summary.append(f"      SPDC model: {r[11]:.3e} bits/pulse at the job's μ = "
+                               f"{q.source.mean_pair_number:.3g}, {r[18]:.3e} at the optimal mean pair number "
+                               f"μ* = {r[17]:.3g}")
     if chsh is not None:
         summary.append(f"  CHSH S = {chsh[0]:.4f} ± {chsh[1]:.4f}")
     summary += [f"  WARNING: {w}" for w in warnings[:4]]
