@@ -228,3 +228,43 @@ def test_background_checksums_equal_plain_ones():
 
     assert background.hexdigest() == plain.hexdigest()
     assert background.crc32 == zlib.crc32(np.concatenate(pieces).view(np.uint8))
+
+
+def test_a_collective_write_without_room_is_refused_before_hdf5_opens_the_file(tmp_path, monkeypatch):
+    """Parallel HDF5 does not survive a disk that fills under it (its file cannot be closed and the next close
+    of any HDF5 file crashed the process), so the free space is checked first: one line naming the need."""
+    path = tmp_path / "out" / "run.h5"
+    monkeypatch.setattr(sharded, "free_bytes", lambda folder: 3 << 20)
+    assert sharded._room_for_collective(path, 1 << 20) is None  # 1 MiB + 1 MiB headroom fits in 3
+    why = sharded._room_for_collective(path, (2 << 20) + 1)
+    assert why.startswith(f"{path}: cannot write the state (No space left on device: it needs 3.0 MiB, 3.0 MiB")
+    assert "\n" not in why
+    monkeypatch.setattr(sharded, "free_bytes", lambda folder: 0)
+    opened = []
+    monkeypatch.setattr(sharded.h5py, "File", lambda *a, **k: opened.append(a))
+    a = np.zeros(8, np.complex128)
+    with pytest.raises(DqsimError, match="No space left on device: it needs 1.0 MiB, 0.0 MiB are free"):
+        sharded._write_collective(path, [(0, a)], comm=SingleComm(), slab_size=8, dtype=a.dtype)
+    assert opened == [] and list(path.parent.iterdir()) == []
+    blocked = tmp_path / "a_file"
+    blocked.write_text("")
+    why = sharded._room_for_collective(blocked / "run.h5", 16)
+    assert why.startswith(f"{blocked}: cannot create the folder (") and "\n" not in why
+
+
+def test_a_slab_folder_that_cannot_be_made_is_one_dqsim_error(tmp_path):
+    """Before, the mkdir's OSError reached the caller as it was (an internal error in ``dqsim run``)."""
+    blocked = tmp_path / "a_file"
+    blocked.write_text("")
+    a = np.zeros(8, np.complex128)
+    with pytest.raises(DqsimError, match=r"run\.slab0000\.h5: cannot write the state slab \(") as info:
+        write_sharded_state(blocked / "sub" / "run", [(0, a)], comm=SingleComm(), slab_size=8, dtype=a.dtype)
+    assert "\n" not in str(info.value)
+
+
+def test_write_failure_reason_finds_the_os_reason_in_an_mpi_io_error_stack():
+    stack = OSError("Can't write data (MPI_File_write_at failed: MPI error string is 'Other I/O error , error "
+                    "stack:\nADIOI_GEN_WRITECONTIG(80): Other I/O error No space left on device')")
+    assert sharded.write_failure_reason(stack) == "No space left on device"
+    assert sharded.write_failure_reason(OSError(122, "Disk quota exceeded")) == "Disk quota exceeded"
+    assert sharded.write_failure_reason(RuntimeError("first line\nsecond")) == "first line"

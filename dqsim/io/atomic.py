@@ -18,6 +18,37 @@ def temporary_path(path: str | os.PathLike) -> Path:
     return Path(f"{os.fspath(path)}.tmp-{os.getpid()}")
 
 
+#: Reasons a write fails that a user can act on, as the C library words them (found inside the longer
+#: messages of HDF5 and MPI-IO, whose error stacks span several lines).
+_WRITE_FAILURES = tuple(os.strerror(code) for code in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EACCES,
+                                                        errno.EROFS, errno.EIO))
+
+
+def write_failure_reason(exc: BaseException) -> str:
+    """Why a write failed, in one line: the OS's reason where the error names one, else its first line.
+
+    Parallel HDF5 reports a full disk as a multi-line MPI-IO error stack
+    whose first line says only "Can't write data"; the reason (``No space
+    left on device``) is on a later line.
+
+    Examples:
+        >>> write_failure_reason(OSError(28, "No space left on device"))
+        'No space left on device'
+        >>> write_failure_reason(OSError("Can't write data (MPI_File_write_at failed: error stack:\\n"
+        ...                              "ADIOI_GEN_WRITECONTIG(80): Other I/O error No space left on device')"))
+        'No space left on device'
+        >>> write_failure_reason(ValueError("bad\\nthings"))
+        'bad'
+    """
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    text = str(exc).strip()
+    for reason in _WRITE_FAILURES:
+        if reason in text:
+            return reason
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def remove_temporaries(path: str | os.PathLike) -> list[Path]:
     """Remove the temporary files killed writers of ``path`` left; return them.
 
@@ -160,7 +191,7 @@ def atomic_h5_write(path: str | os.PathLike, fill: Callable[[h5py.File], None], 
         except OSError:
             pass
         if isinstance(exc, OSError):
-            reason = exc.strerror or str(exc)
+            reason = write_failure_reason(exc)
             raise DqsimError(f"{path}: cannot write the file ({reason})") from exc
         raise
     return path

@@ -42,7 +42,7 @@ import numpy as np
 
 from dqsim.errors import DqsimError
 from dqsim.io import encoding
-from dqsim.io.atomic import temporary_path
+from dqsim.io.atomic import temporary_path, write_failure_reason
 from dqsim.io.slabs import SLAB_DATASET, StateSlabs, check_state_shape, host_pieces, state_attrs, write_slab_file
 from dqsim.io.stored_state import STATE_DATASET, crc_range
 
@@ -160,12 +160,17 @@ def _write_slab_files(base: Path, pieces, *, comm, slab_size: int, dtype: np.dty
         written = write_slab_file(slab, pieces, slab_size=slab_size, dtype=dtype)
         checksum = written.hexdigest()
         _check_read_back(slab, SLAB_DATASET, 0, slab_size, dtype, written, f"{slab}: state slab {comm.rank}")
+    except OSError as exc:  # the folder cannot be made, or the file read back
+        failure = DqsimError(f"{slab}: cannot write the state slab ({write_failure_reason(exc)})")
     except Exception as exc:  # noqa: BLE001 - reported to every rank by _agree
         failure = exc
     try:
         _agree(comm, failure, f"{base.name}: writing the state slab files")
     except BaseException:
-        slab.unlink(missing_ok=True)  # every rank removes its own: no slab outlives a failed write
+        try:
+            slab.unlink(missing_ok=True)  # every rank removes its own: no slab outlives a failed write
+        except OSError:  # its folder could not be made
+            pass
         raise
     entries = comm.gather((str(slab), checksum))
     if comm.rank != 0:
@@ -196,20 +201,60 @@ def _fill_range(ds: h5py.Dataset, start: int, pieces, slab_size: int, dtype: np.
     return checksum
 
 
+#: Bytes besides the amplitudes that a collective state file needs free before it is written (HDF5's
+#: metadata and the checksum attributes; a few KiB in practice).
+COLLECTIVE_HEADROOM_BYTES = 1 << 20
+
+
+def free_bytes(folder: Path) -> int | None:
+    """Bytes an unprivileged writer may still use in ``folder``'s file system (``None``: unknown).
+
+    From ``statvfs`` (``f_bavail * f_frsize``); user quotas are not seen.
+    """
+    try:
+        st = os.statvfs(folder)
+    except (OSError, AttributeError):
+        return None
+    return st.f_bavail * st.f_frsize
+
+
+def _room_for_collective(path: Path, nbytes: int) -> str | None:
+    """Rank 0: why ``path`` cannot take ``nbytes`` of state, or None (making its folder on the way)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"{path.parent}: cannot create the folder ({write_failure_reason(exc)})"
+    free = free_bytes(path.parent)
+    need = nbytes + COLLECTIVE_HEADROOM_BYTES
+    if free is not None and free < need:
+        return (f"{path}: cannot write the state (No space left on device: it needs {need / 2**20:,.1f} MiB, "
+                f"{free / 2**20:,.1f} MiB are free); free space there or write elsewhere")
+    return None
+
+
 def _write_collective(path: Path, pieces, *, comm, slab_size: int, dtype: np.dtype) -> dict:
-    """Collective: every rank writes its range of ``state`` into one temporary file (parallel HDF5)."""
+    """Collective: every rank writes its range of ``state`` into one temporary file (parallel HDF5).
+
+    The free space is checked first (rank 0, ``statvfs``): parallel HDF5
+    does not recover from a disk that fills under it (its file cannot be
+    closed, and the process may crash at exit), so a state that cannot fit
+    is refused before the file is opened. A disk filled by someone else
+    during the write is still that case.
+    """
     total = slab_size * comm.size
     start = comm.rank * slab_size
-    if comm.rank == 0:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    refusal = _room_for_collective(path, total * dtype.itemsize) if comm.rank == 0 else None
+    refusal = comm.bcast(refusal)
+    if refusal is not None:
+        raise DqsimError(refusal)
     tmp = Path(comm.bcast(str(temporary_path(path)) if comm.rank == 0 else None))
     try:
         h5 = h5py.File(tmp, "w", driver="mpio", comm=comm.mpi_comm, track_order=True)
     except OSError as exc:
-        raise DqsimError(f"{path}: cannot write the file ({exc})") from None
+        raise DqsimError(f"{path}: cannot write the file ({write_failure_reason(exc)})") from None
     checksums: list[str] = []
     try:
-        with h5:
+        with _closing_quietly_after_failure(h5):
             ds = h5.create_dataset(STATE_DATASET, shape=(total,), dtype=dtype, fill_time="never")
             checksum = failure = None
             try:
@@ -217,6 +262,8 @@ def _write_collective(path: Path, pieces, *, comm, slab_size: int, dtype: np.dty
                 checksum = written.hexdigest()
                 _compare(crc_range(ds, start, start + slab_size, dtype), written.crc32,
                          f"{tmp}: state slab {comm.rank} of {comm.size}")
+            except OSError as exc:  # a full disk or quota: MPI-IO's multi-line error stack, made one line
+                failure = DqsimError(f"{path}: cannot write the state ({write_failure_reason(exc)})")
             except Exception as exc:  # noqa: BLE001 - reported to every rank by _agree
                 failure = exc
             _agree(comm, failure, f"{path}: writing the state collectively")
@@ -233,6 +280,33 @@ def _write_collective(path: Path, pieces, *, comm, slab_size: int, dtype: np.dty
     if comm.rank != 0:
         return {}
     return {"collective_state": CollectiveState(tmp, slab_size, comm.size, dtype, checksums)}
+
+
+class _closing_quietly_after_failure:
+    """``with h5:`` whose close, after an error inside the block, cannot replace that error.
+
+    When a write failed (a full disk), HDF5 fails again flushing the file's
+    cached data on close; that second error would hide the first, which
+    names the reason. HDF5 does not recover from it: the next close of any
+    HDF5 file in the process crashed it (SIGSEGV in ``H5F__close_cb``; also
+    after truncating the file to free its blocks), which is why
+    :func:`_write_collective` checks the free space before it starts.
+    """
+
+    def __init__(self, h5: h5py.File):
+        self.h5, self.filename = h5, h5.filename
+
+    def __enter__(self) -> h5py.File:
+        return self.h5
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        try:
+            self.h5.close()
+        except Exception as failure:  # noqa: BLE001 - one line; after an error inside, that error is reported
+            if exc is None:
+                raise DqsimError(f"{self.filename}: cannot write the state "
+                                 f"({write_failure_reason(failure)})") from None
+        return False
 
 
 def complete_collective(h5: h5py.File, state: CollectiveState, *, attrs=None) -> None:
