@@ -268,3 +268,19 @@ def test_write_failure_reason_finds_the_os_reason_in_an_mpi_io_error_stack():
     assert sharded.write_failure_reason(stack) == "No space left on device"
     assert sharded.write_failure_reason(OSError(122, "Disk quota exceeded")) == "Disk quota exceeded"
     assert sharded.write_failure_reason(RuntimeError("first line\nsecond")) == "first line"
+
+
+def test_reserve_blocks_allocates_or_says_why_not(tmp_path):
+    """fallocate(2): a range that fits is allocated (the file grows to cover it); one of 2^60 bytes cannot be
+    (EFBIG or ENOSPC, no root or full disk needed); a missing file is named. Where the file system has no
+    fallocate, nothing is known (None) and the collective write relies on the free-space check alone."""
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"")
+    if sharded._FALLOCATE is None:
+        pytest.skip("no fallocate(2) on this platform")
+    assert sharded.reserve_blocks(path, 4096, 1 << 20) is None
+    supported = path.stat().st_size == 4096 + (1 << 20)
+    if not supported:
+        pytest.skip(f"{tmp_path}: its file system does not support fallocate")
+    assert sharded.reserve_blocks(path, 0, 1 << 60) in ("File too large", "No space left on device")
+    assert sharded.reserve_blocks(tmp_path / "missing.bin", 0, 16) == "No such file or directory"

@@ -85,24 +85,29 @@ def test_a_flipped_amplitude_in_a_collective_file_is_one_corrupt_line(tmp_path):
     assert [line for line in proc.stdout.splitlines() if "ERROR" in line and "corrupt" in line]
 
 
-def test_a_full_disk_refuses_the_collective_state_in_one_line_and_checkpoints_only_warn(tmp_path):
+@pytest.mark.parametrize("what, reason", [("statvfs", "No space left on device: it needs"),
+                                          ("reserve", "Disk quota exceeded; rank 1 could not reserve")])
+def test_a_full_disk_refuses_the_collective_state_in_one_line_and_checkpoints_only_warn(tmp_path, what, reason):
     """Parallel HDF5 does not survive a disk that fills under it (the file cannot be closed; the next close of
     any HDF5 file crashed the process, losing the run's results), so a collective write checks the free space
-    first (here: none). The run's output: one line, exit 2, no file left. A periodic checkpoint: a warning and
-    the run goes on to its results (2026-12-05: both had been an internal error, then SIGSEGV at exit)."""
-    no_room = "tests/mpi_scripts/no_room.py"
-    proc = run_mpio(2, [no_room, *QFT[2:], "-o", str(tmp_path / "q.h5")], check=False)
+    first, then every rank reserves its blocks before writing (here: no free space; or one rank's
+    reservation fails, as under a quota). The run's output: one line, exit 2, no file left. A periodic
+    checkpoint: a warning and the run goes on to its results (2026-12-05: both had been an internal error,
+    then SIGSEGV)."""
+    no_room = ["tests/mpi_scripts/no_room.py", what]
+    proc = run_mpio(2, [*no_room, *QFT[2:], "-o", str(tmp_path / "q.h5")], check=False)
     assert proc.returncode == 2, proc.stderr
     errors = [line for line in proc.stderr.splitlines() if line.startswith("dqsim: error")]
-    assert len(errors) == 1 and "No space left on device: it needs" in errors[0], proc.stderr
+    assert len(errors) == 1 and reason in errors[0], proc.stderr
     assert "Traceback" not in proc.stderr and list(tmp_path.iterdir()) == []
     out = tmp_path / "d" / "full.h5"
-    proc = run_mpio(2, [no_room, "run", *DQC, "-o", str(out), "--quiet", "--set", "checkpoint.every_sim_s=0.001",
+    proc = run_mpio(2, [*no_room, "run", *DQC, "-o", str(out), "--quiet", "--set", "checkpoint.every_sim_s=0.001",
                         "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\""], timeout_s=240)
     warnings = [line for line in proc.stderr.splitlines() if line.startswith("dqsim: warning: checkpoint")]
-    assert warnings and all("No space left on device" in line for line in warnings), proc.stderr
+    assert warnings and all(reason in line for line in warnings), proc.stderr
     run = open_run(out)
     assert run.attrs["num_failed_checkpoints"] == len(warnings) and abs(run.attrs["fidelity"] - 1) < 1e-12
+    assert list((tmp_path / "ck").iterdir()) == []  # no temporary file or manifest of a failed checkpoint
 
 
 @pytest.fixture(scope="module")

@@ -32,7 +32,10 @@ mpi4py).
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -238,8 +241,11 @@ def _write_collective(path: Path, pieces, *, comm, slab_size: int, dtype: np.dty
     The free space is checked first (rank 0, ``statvfs``): parallel HDF5
     does not recover from a disk that fills under it (its file cannot be
     closed, and the process may crash at exit), so a state that cannot fit
-    is refused before the file is opened. A disk filled by someone else
-    during the write is still that case.
+    is refused before the file is opened, and then every rank reserves the
+    blocks of its range (``fallocate``) before writing into them
+    (:func:`_reserve_collectively`), which also catches quotas and disks
+    that filled since. Left: a file system without ``fallocate`` whose disk
+    fills during the write.
     """
     total = slab_size * comm.size
     start = comm.rank * slab_size
@@ -256,6 +262,7 @@ def _write_collective(path: Path, pieces, *, comm, slab_size: int, dtype: np.dty
     try:
         with _closing_quietly_after_failure(h5):
             ds = h5.create_dataset(STATE_DATASET, shape=(total,), dtype=dtype, fill_time="never")
+            _reserve_collectively(comm, ds, tmp, path, start, slab_size, dtype)
             checksum = failure = None
             try:
                 written = _fill_range(ds, start, pieces, slab_size, dtype)
@@ -280,6 +287,74 @@ def _write_collective(path: Path, pieces, *, comm, slab_size: int, dtype: np.dty
     if comm.rank != 0:
         return {}
     return {"collective_state": CollectiveState(tmp, slab_size, comm.size, dtype, checksums)}
+
+
+def reserve_blocks(path: Path, offset: int, length: int) -> str | None:
+    """Allocate the blocks of bytes ``offset .. offset+length-1`` of the file ``path``; return why not, or None.
+
+    Linux ``fallocate(2)`` (mode 0), so a full disk or an exhausted quota
+    (``ENOSPC``, ``EDQUOT``) shows before any data is written. A file system
+    or platform without it gives None (nothing is known): glibc's
+    ``posix_fallocate`` would emulate it by writing every block, which on a
+    parallel file system costs as much as the write itself.
+    """
+    if length <= 0 or _FALLOCATE is None:
+        return None
+    try:
+        fd = os.open(path, os.O_WRONLY)
+    except OSError as exc:
+        return write_failure_reason(exc)
+    try:
+        if _FALLOCATE(fd, 0, offset, length) == 0:
+            return None
+        code = ctypes.get_errno()
+        if code in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+            return None
+        return os.strerror(code)
+    finally:
+        os.close(fd)
+
+
+def _load_fallocate():
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        function = libc.fallocate
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+    function.restype = ctypes.c_int
+    return function
+
+
+_FALLOCATE = _load_fallocate()
+
+
+def _reserve_collectively(comm, ds: h5py.Dataset, tmp: Path, path: Path, start: int, slab_size: int,
+                          dtype: np.dtype) -> None:
+    """Collective: every rank reserves its range's blocks in ``tmp``; if one cannot, raise on every rank.
+
+    The blocks some ranks got are given back first (rank 0 truncates the
+    file to where the dataset starts), so that HDF5 finds room to close the
+    file: with none it cannot, and the process crashes later.
+    """
+    offset = ds.id.get_offset()  # parallel HDF5 allocates a contiguous dataset when it is created
+    why = None if offset is None else reserve_blocks(tmp, offset + start * dtype.itemsize,
+                                                     slab_size * dtype.itemsize)
+    reasons = comm.allgather(why)
+    failed = [(rank, reason) for rank, reason in enumerate(reasons) if reason is not None]
+    if not failed:
+        return
+    if comm.rank == 0:
+        try:
+            os.truncate(tmp, offset)
+        except OSError:
+            pass
+    comm.barrier()
+    rank, reason = failed[0]
+    raise DqsimError(f"{path}: cannot write the state ({reason}; rank {rank} could not reserve its "
+                     f"{slab_size * dtype.itemsize / 2**20:,.1f} MiB); free space there or write elsewhere")
 
 
 class _closing_quietly_after_failure:
