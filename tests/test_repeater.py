@@ -157,6 +157,9 @@ def test_the_example_job_runs_at_a_small_size():
     assert summary["rate_hz"][0] == pytest.approx(3 / ps_to_seconds(last))
     assert out.attrs["cutoff_s"] == 0.1 and out.attrs["swapping"] == "swap_asap"
     assert len(out.summary) == 8
+    # two memories per link, in small states: no data register (the column was called register_qubits)
+    assert summary["memory_qubits"].tolist() == [2 * n for n in summary["num_links"]]
+    assert out.attrs["max_memory_qubits"] == 8 and "max_register_qubits" not in out.attrs
 
 
 def test_repro_a_single_chain_configuration_reports_the_fraction_of_pairs_delivered():

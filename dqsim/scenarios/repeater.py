@@ -4,8 +4,10 @@ For every configuration of the job's sweep (number of links × total
 distance; each link is ``total_distance_km / num_links`` long) the chain of
 :mod:`dqsim.protocols.repeater` runs on the event engine until it has
 delivered ``num_pairs`` end-to-end pairs. The nodes are placed on ranks as
-for ``dqc`` (:func:`dqsim.network.network.place_on_ranks`); the register
-holds ``2·num_links`` memories (twice that with purification).
+for ``dqc`` (:func:`dqsim.network.network.place_on_ranks`). There is no
+data register: the chain's ``2·num_links`` memories (twice that with
+purification; column ``memory_qubits``, attribute ``max_memory_qubits``)
+are network qubits in small states.
 
 What is reported and compared, per configuration:
 
@@ -255,7 +257,7 @@ SUMMARY_FIELDS = [("config", "i8"), ("num_links", "i8"), ("total_distance_km", "
                   ("link_success_probability", "f8"), ("attempt_period_ps", "i8"), ("transmittance", "f8"),
                   ("reference_rate_hz", "f8"), ("direct_rate_hz", "f8"), ("plob_ebits_per_use", "f8"),
                   ("plob_rate_hz", "f8"), ("hashing_yield", "f8"), ("ebit_rate_hz", "f8"),
-                  ("key_fraction", "f8"), ("key_rate_hz", "f8"), ("register_qubits", "i8")]
+                  ("key_fraction", "f8"), ("key_rate_hz", "f8"), ("memory_qubits", "i8")]
 
 
 def chain_spec(job, num_links: int, total_distance_km: float) -> ChainSpec:
@@ -364,7 +366,7 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
         "num_configurations": len(configs),
         "reference_rate_hz": reference,
         "reference_rate_from": reference_from,
-        "max_register_qubits": max(r[-1] for r in summary_rows),
+        "max_memory_qubits": max(r[-1] for r in summary_rows),
         "total_restarts": int(sum(r[10] for r in summary_rows)),
         "engine_events": int(sum(e.num_events for e in engines)),
         "engine_messages": int(sum(e.num_messages for e in engines)),
