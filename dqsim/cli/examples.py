@@ -10,7 +10,7 @@ created is one line saying so and why (exit status 2).
 
 from __future__ import annotations
 
-import importlib.resources
+import importlib.util
 import shutil
 import sys
 from pathlib import Path
@@ -34,9 +34,14 @@ def example_files() -> dict[str, Path]:
         FileNotFoundError: neither the installed package nor a source checkout has them.
     """
     try:
-        root = Path(str(importlib.resources.files(EXAMPLES_PACKAGE)))
+        spec = importlib.util.find_spec(EXAMPLES_PACKAGE)
     except ModuleNotFoundError:
-        root = Path(dqsim.__file__).resolve().parent.parent / "jobs"
+        spec = None
+    # The jobs folder has no __init__.py, so the installed package is a namespace package:
+    # importlib.resources.files() gives a MultiplexedPath there, whose str() is no path (every
+    # installed dqsim found no examples). Its folder is in the spec's search locations.
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    root = Path(locations[0]) if locations else Path(dqsim.__file__).resolve().parent.parent / "jobs"
     files = {str(path.relative_to(root)): path for path in sorted(root.rglob("*"))
              if path.suffix in _SUFFIXES and path.is_file()}
     if not files:
