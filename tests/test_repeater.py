@@ -358,3 +358,19 @@ def test_sequence_chain_bench_workload():
     assert (spec.num_links, spec.swapping, spec.num_pairs) == (8, "nested", 2)
     assert spec.links[0].scheme == "double_click" and spec.links[0].distance_km == 2.0
     assert spec.links[0].delay_ps == round(2e3 / bench.SEQUENCE_LIGHT_M_PER_PS)  # SeQUeNCe's 2e8 m/s
+
+
+@pytest.mark.parametrize("scheme", ["double_click", "direct"])
+def test_a_slow_source_bounds_the_rate_across_pairs(scheme):
+    """A 1 kHz source on a 1 km link (round trip ~10 µs): consecutive successful emissions are a geometric
+    number of source periods apart, mean T/p (3 s.e.), never closer than T, so the delivered rate stays below
+    p × source rate. (Each pair's first attempt used to come right after the handshake: 4.1 pairs per source
+    period at p = 1, and a mean gap of T/p − T + 4 link delays.)"""
+    link = LinkSpec(distance_km=1.0, scheme=scheme, source_rate_hz=1e3)
+    period, p = link.attempt_period_ps, link.success_probability
+    assert period == 10**9 and link.herald_delay_ps < period // 50
+    result = run(ChainSpec(links=[link], node=IDEAL, num_pairs=400), seed=12)
+    gaps = np.diff([r.created_ps for r in result.records.links])
+    assert gaps.min() >= period
+    assert_mean(gaps / period, 1 / p, "emission gap in source periods")
+    assert result.rate_hz < 1.02 * p * 1e3 * len(result.pairs) / (len(result.pairs) - 1)
