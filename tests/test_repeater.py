@@ -374,3 +374,41 @@ def test_a_slow_source_bounds_the_rate_across_pairs(scheme):
     assert gaps.min() >= period
     assert_mean(gaps / period, 1 / p, "emission gap in source periods")
     assert result.rate_hz < 1.02 * p * 1e3 * len(result.pairs) / (len(result.pairs) - 1)
+
+
+def test_bbpssw_twirls_dephased_pairs_to_werner_form():
+    """BBPSSW on dephased pairs (weights on Φ+ and Φ− only), with the exact timing of a lossless ``direct``
+    link (one attempt per pair): the kept pair's memories wait 2h + 2d = 6d before the round, the spare's
+    h = 2d, so F_i = (1 + e^(−2 t_i/T2))/2. Twirled to Werner form, the round succeeds with
+    F1F2 + F1g2 + g1F2 + 5g1g2 (g = (1 − F)/3; Bennett et al. 1996, two Werner pairs) and keeps
+    F' = (F1F2 + g1g2)/p with Φ− weight D' = (F1g2 + g1F2)/p, which dephase for one more delay d until
+    delivery: F = F'(1 − q) + D'q, q = (1 − e^(−2d/T2))/2 (3 s.e. each). Without the twirl the bilateral
+    CNOT sees no bit flip: every round succeeded and F stayed F1F2 + (1 − F1)(1 − F2)."""
+    link = LinkSpec(distance_km=2.0, scheme="direct", attenuation_db_per_km=0.0, detector_efficiency=1.0)
+    d = link.delay_ps
+    assert link.success_probability == 1.0 and link.herald_delay_ps == 2 * d
+    t2_s = 12 * ps_to_seconds(d) / math.log(1 / 0.7)  # e^(−2·6d/T2) = 0.7
+    result = run(ChainSpec(links=[link], node=NodeSpec(name="n", t2_s=t2_s), purification_rounds=1,
+                           purification="bbpssw", num_pairs=1000), seed=13)
+    f1, f2 = ((1 + math.exp(-2 * ps_to_seconds(t) / t2_s)) / 2 for t in (6 * d, 2 * d))
+    g1, g2 = (1 - f1) / 3, (1 - f2) / 3
+    p = f1 * f2 + f1 * g2 + g1 * f2 + 5 * g1 * g2
+    kept, phi_minus = (f1 * f2 + g1 * g2) / p, (f1 * g2 + g1 * f2) / p
+    q = (1 - math.exp(-2 * ps_to_seconds(d) / t2_s)) / 2
+    outcomes = np.concatenate([[1] * r.purify_successes + [0] * r.purify_failures for r in result.records.links])
+    assert_mean(outcomes, p, "twirled success probability")
+    assert_mean(result.fidelities, kept * (1 - q) + phi_minus * q, "twirled kept fidelity")
+
+
+def test_dejmps_rotations_carry_the_one_qubit_gate_error():
+    """DEJMPS's Rx(±π/2) are one-qubit gates: depolarising p1 after each on Werner pairs of F = 0.8 makes
+    w → w(1 − 4p1/3)² per pair, then the Werner formulas hold (3 s.e.; no 2-qubit error, no correction in a
+    1-link chain). They used to take the two-qubit gate's error probability (here 0: F' = 0.838, not 0.767)."""
+    p1, fidelity = 0.05, 0.8
+    link = LinkSpec(distance_km=2.0, source_fidelity=fidelity)
+    result = run(ChainSpec(links=[link], node=NodeSpec(name="n", gate_1q_error_probability=p1),
+                           purification_rounds=1, purification="dejmps", num_pairs=600), seed=3)
+    effective = fidelity_from_werner(werner_from_fidelity(fidelity) * (1 - 4 * p1 / 3) ** 2)
+    outcomes = np.concatenate([[1] * r.purify_successes + [0] * r.purify_failures for r in result.records.links])
+    assert_mean(outcomes, bbpssw_success_probability(effective), "success probability")
+    assert_mean(result.fidelities, bbpssw_fidelity(effective), "kept fidelity")
