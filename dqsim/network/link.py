@@ -49,9 +49,11 @@ class LinkSpec:
             to a detector, dB, >= 0.
         group_index: fibre group index n_g, >= 1.
         detector_efficiency: detector efficiency in (0, 1].
-        dark_count_rate_hz: detector dark count rate, Hz, >= 0.
-        dead_time_ps: detector dead time, ps, >= 0.
-        gate_width_ps: detection gate width, ps, > 0.
+        dark_count_rate_hz: detector dark count rate, Hz, >= 0 (QKD only:
+            heralded pair generation, :mod:`dqsim.network.entanglement`,
+            does not model dark counts).
+        dead_time_ps: detector dead time, ps, >= 0 (QKD only).
+        gate_width_ps: detection gate width, ps, > 0 (QKD only).
         source_rate_hz: repetition rate of the photon source, Hz, > 0, or
             ``None``; at most one of ``source_rate_hz`` and
             ``source_period_ps`` is set (neither: the source does not limit
