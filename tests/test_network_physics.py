@@ -405,10 +405,12 @@ def test_herald_delay_is_the_round_trip_to_the_station(distance_km, group_index)
 
 
 def test_photons_per_attempt():
-    # single click: one photon per node; Barrett-Kok: one per node in each of two rounds; direct: one
-    assert [photons_per_attempt(s) for s in ("single_click", "double_click", "direct")] == [2, 4, 1]
-    assert [LinkSpec(distance_km=1.0, scheme=s).photons_per_attempt
-            for s in ("single_click", "double_click", "direct")] == [2, 4, 1]
+    # single click: a pulse per node holding a photon with probability alpha; Barrett-Kok: each node's spin is
+    # bright in exactly one of the two rounds, one photon per node; direct: one
+    assert [photons_per_attempt(s, bright_state_alpha=0.05) for s in ("single_click", "double_click", "direct")] \
+        == [0.1, 2, 1]
+    assert [LinkSpec(distance_km=1.0, scheme=s, bright_state_alpha=0.05).photons_per_attempt
+            for s in ("single_click", "double_click", "direct")] == [0.1, 2, 1]
 
 def _first_success(rng: np.random.Generator, p: float, num_runs: int, max_attempts: int):
     """Attempts to the first success of independent Bernoulli(p) trials, simulated."""

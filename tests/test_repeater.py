@@ -235,15 +235,27 @@ def test_one_reference_rate_for_every_configuration(extra, rate, origin):
     assert np.allclose(summary["plob_rate_hz"], [plob_bound(e) * rate for e in eta], rtol=1e-12)
 
 
-@pytest.mark.parametrize("scheme", ["single_click", "double_click", "direct"])
+@pytest.mark.parametrize("scheme", ["double_click", "direct"])
 def test_photons_per_pair_follow_the_scheme(scheme):
-    """Photons counted = photons per attempt (2, 4, 1) × attempts; per pair k/p on average (3 s.e.)."""
+    """Photons counted = photons per attempt × attempts: Barrett-Kok 2 (each node emits in exactly one of the
+    two rounds; 4 were counted), direct 1; per pair k/p on average (3 s.e.)."""
     link = LinkSpec(distance_km=10.0, scheme=scheme)
     result = run(ChainSpec(links=[link], node=IDEAL, num_pairs=300), seed=8)
-    k = {"single_click": 2, "double_click": 4, "direct": 1}[scheme]
+    k = {"double_click": 2, "direct": 1}[scheme]
     counters = result.engine.counters
     assert counters[("photons", 0, 1)] == k * counters[("attempts", 0, 1)]
     assert_mean([k * r.attempts for r in result.records.links], k / link.success_probability, "photons per pair")
+
+
+def test_single_click_photons_are_binomial_in_the_bright_population():
+    """Single-click: each node's pulse holds a photon with probability α, so n attempts send Binomial(2n, α)
+    photons: photons/attempts = 2α within 3 binomial s.e. (2 photons per attempt were counted, 10x at α = 0.1)."""
+    link = LinkSpec(distance_km=10.0, scheme="single_click", bright_state_alpha=0.1)
+    result = run(ChainSpec(links=[link], node=IDEAL, num_pairs=300), seed=8)
+    counters = result.engine.counters
+    trials = 2 * counters[("attempts", 0, 1)]
+    alpha = 0.1
+    assert abs(counters[("photons", 0, 1)] / trials - alpha) < 3 * math.sqrt(alpha * (1 - alpha) / trials)
 
 
 def test_direct_scheme_heralds_after_a_round_trip():

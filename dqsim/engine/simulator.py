@@ -466,6 +466,10 @@ class ProcessStream:
         """Trials up to and including the first success (probability ``p`` each), from the next event."""
         return int(self._stream.transient_generator(self._next_event()).geometric(p))
 
+    def binomial(self, n: int, p: float) -> int:
+        """Successes in ``n`` trials of probability ``p`` each, from the next event."""
+        return int(self._stream.transient_generator(self._next_event()).binomial(n, p))
+
 
 @dataclass
 class RunStatistics:

@@ -15,8 +15,10 @@ Three schemes, named as in job files:
 ``"double_click"`` (Barrett-Kok)
     Two rounds with a spin flip in between; a click is needed in each, so
     ``p = η²/2`` (S. D. Barrett and P. Kok, Phys. Rev. A 71, 060310(R)
-    (2005)): 1/2 for the linear-optics Bell measurement, η per photon. Each
-    node emits one photon per round, so an attempt sends four photons. A
+    (2005)): 1/2 for the linear-optics Bell measurement, η per photon. A
+    node emits only from its bright spin state, and the flip between the
+    rounds swaps bright and dark, so each node emits exactly one photon per
+    attempt (in one round or the other): two photons per attempt. A
     lost photon gives no herald, so loss costs rate, never fidelity: the
     delivered fidelity is that of the emitters' spin-photon states and of
     the photons' indistinguishability, lumped into ``source_fidelity``
@@ -176,30 +178,38 @@ def delivered_fidelity(
     return fidelity_from_werner(w)
 
 
-def photons_per_attempt(scheme: str) -> int:
-    """Photons the nodes send into the fibre per attempt.
+def photons_per_attempt(scheme: str, *, bright_state_alpha: float = DEFAULT_BRIGHT_STATE_ALPHA) -> float:
+    """Mean number of photons the nodes send into the fibre per attempt.
 
-    * ``"single_click"``: 2, one from each node to the station (Humphreys
-      et al. 2018).
-    * ``"double_click"``: 4, one from each node in each of the two rounds
-      (Barrett and Kok 2005).
+    * ``"single_click"``: ``2α``: each node sends one optical pulse, which
+      holds a photon only when the spin is in its bright state (population
+      α; Humphreys et al. 2018), so the count over ``n`` attempts is
+      binomial with ``2n`` trials of probability α.
+    * ``"double_click"``: 2: a node emits only from its bright state and the
+      spin flip between the two rounds swaps bright and dark, so each node
+      emits exactly one photon per attempt (Barrett and Kok 2005).
     * ``"direct"``: 1, from the sending node to the receiving one.
 
     Args:
         scheme: one of :data:`SCHEMES`.
+        bright_state_alpha: bright-state population α in (0, 1/2]
+            (``"single_click"`` only).
 
     Returns:
-        Photons per attempt.
+        Photons per attempt (a mean for ``"single_click"``).
 
     Raises:
-        DqsimError: an unknown scheme.
+        DqsimError: an unknown scheme or α out of range.
 
     Examples:
         >>> [photons_per_attempt(s) for s in SCHEMES]
-        [2, 4, 1]
+        [0.2, 2, 1]
     """
     scheme = check_choice("photons_per_attempt", "scheme", scheme, SCHEMES)
-    return {"single_click": 2, "double_click": 4, "direct": 1}[scheme]
+    alpha = check_real("photons_per_attempt", "bright_state_alpha", bright_state_alpha, 0.0, 0.5, low_open=True)
+    if scheme == "single_click":
+        return 2.0 * alpha
+    return {"double_click": 2, "direct": 1}[scheme]
 
 
 def herald_delay_ps(

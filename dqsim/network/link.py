@@ -149,10 +149,10 @@ class LinkSpec:
                                             group_index=self.group_index)
 
     @functools.cached_property  # frozen: computed once per link
-    def photons_per_attempt(self) -> int:
-        """Photons sent into the fibre per attempt
-        (:func:`dqsim.network.entanglement.photons_per_attempt`)."""
-        return entanglement.photons_per_attempt(self.scheme)
+    def photons_per_attempt(self) -> float:
+        """Mean photons sent into the fibre per attempt
+        (:func:`dqsim.network.entanglement.photons_per_attempt`: 2α, 2 or 1)."""
+        return entanglement.photons_per_attempt(self.scheme, bright_state_alpha=self.bright_state_alpha)
 
     @functools.cached_property  # frozen: computed once per link
     def dark_count_probability(self) -> float:

@@ -26,8 +26,10 @@ Two processes, one per end, written as generators for :mod:`dqsim.engine`:
    emission (the round trip to the station: one link delay for midpoint
    schemes, two for ``"direct"``); each process returns then.
 
-Each attempt counts ``link.photons_per_attempt`` photons (four for
-Barrett-Kok: two rounds, one photon from each node in each).
+Each attempt counts the photons it sent (``link.photons_per_attempt``: two
+for Barrett-Kok, one from each node; one for ``"direct"``); for single-click
+each node's pulse holds a photon with probability α, so the photons of a
+pair's ``n`` attempts are drawn from the binomial of ``2n`` trials.
 
 Both processes return an :class:`EprResult`.
 """
@@ -109,7 +111,11 @@ def epr_initiator(ctx, peer: int, link: LinkSpec, my_qubit: int, tag):
     ctx.bell_pair(my_qubit, peer_qubit, werner)
     me = ctx.node
     ctx.count(("attempts", me, peer), attempts)
-    ctx.count(("photons", me, peer), attempts * link.photons_per_attempt)
+    if link.scheme == "single_click":
+        photons = ctx.stream(f"epr-photons-{peer}").binomial(2 * attempts, link.bright_state_alpha)
+    else:
+        photons = attempts * link.photons_per_attempt
+    ctx.count(("photons", me, peer), photons)
     ctx.count(("pairs", me, peer), 1)
     yield ctx.wait(herald - ctx.now_ps)
     if ctx.logging:  # the detail is only formatted for a timeline
