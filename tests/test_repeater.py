@@ -17,7 +17,7 @@ from dqsim.errors import ConfigError, DqsimError
 from dqsim.jobs import repeater as repeater_jobs
 from dqsim.jobs import JOB_MODELS, apply_overrides, load_job, load_job_text
 from dqsim.network.entanglement import mean_attempts_two_links
-from dqsim.network.link import LinkSpec
+from dqsim.network.link import LinkSpec as _LinkSpec
 from dqsim.network.node import NodeSpec
 from dqsim.network.werner import (bbpssw_fidelity, bbpssw_success_probability, bell_diagonal_hashing_yield,
                                   bell_diagonal_key_fraction, fidelity_from_werner, plob_bound, swap_fidelity,
@@ -33,6 +33,14 @@ BACKEND = TEST_BACKEND if TEST_BACKEND is not None else backend_mod.select("nump
 ROOT = Path(__file__).resolve().parent.parent
 JOB = ROOT / "jobs" / "repeater_chain.toml"
 IDEAL = NodeSpec(name="n")
+
+
+def LinkSpec(**fields):
+    """A link without dark counts unless a test sets them: these tests isolate swapping, purification, timing
+    and memories (10 Hz of dark counts would move exact fidelities by ~1e-7; tests/test_network_physics.py
+    checks the false heralds)."""
+    fields.setdefault("dark_count_rate_hz", 0.0)
+    return _LinkSpec(**fields)
 
 
 def run(chain, seed):
@@ -182,7 +190,7 @@ def test_hashing_yield_and_key_fraction_of_swapped_werner_pairs():
     errors propagated through the derivative dY/dF = log2(3F/(1 − F)).
     """
     job = load_job_text(BASE + "num_links = 2\ntotal_distance_km = 4\nnum_pairs = 400\n"
-                        "[chain.link]\nsource_fidelity = 0.97\n")
+                        "[chain.link]\nsource_fidelity = 0.97\ndark_count_rate_hz = 0.0\n")
     summary = repeater.run_job(job, comm=comm_mod.SingleComm(), backend=BACKEND).tables["summary"][0]
     mean, stderr = summary["fidelity_mean"], summary["fidelity_stderr"]
     expected = swap_fidelity(0.97, 0.97)
@@ -201,7 +209,7 @@ def test_dephased_pairs_report_their_exact_bell_weights_not_a_werner_bound():
     come from the pairs' own Bell weights (Z errors absent), above those of the Werner state of the
     same fidelity, and each column matches its formula to 1e-12."""
     job = load_job_text(BASE + "num_links = 2\ntotal_distance_km = 40\nnum_pairs = 20\n"
-                        "[chain.node]\nt2_s = 0.0005\n")
+                        "[chain.link]\ndark_count_rate_hz = 0.0\n[chain.node]\nt2_s = 0.0005\n")
     out = repeater.run_job(job, comm=comm_mod.SingleComm(), backend=BACKEND)
     pairs, summary = out.tables["pairs"], out.tables["summary"][0]
     weights = np.stack([pairs["fidelity"], pairs["bell_phi_minus"], pairs["bell_psi_plus"],
@@ -442,3 +450,15 @@ def test_dejmps_rotations_carry_the_one_qubit_gate_error():
     outcomes = np.concatenate([[1] * r.purify_successes + [0] * r.purify_failures for r in result.records.links])
     assert_mean(outcomes, bbpssw_success_probability(effective), "success probability")
     assert_mean(result.fidelities, bbpssw_fidelity(effective), "kept fidelity")
+
+
+def test_dark_counts_herald_falsely_in_a_chain():
+    """``direct`` over 50 km (η = 0.09) with 1e5 dark counts/s in 100 ns gates (p_d = 1 − e^(−0.01)): attempts
+    per pair 1/P with P = 1 − (1 − η)(1 − p_d) (3 s.e.), and every pair at F = (η·1 + (P − η)/4)/P, the false
+    heralds' unentangled share mixed in (they were ignored: F = 1, P = η)."""
+    link = LinkSpec(distance_km=50.0, scheme="direct", dark_count_rate_hz=1e5, gate_width_ps=100_000)
+    eta, p_d = 0.1 * 0.9, -math.expm1(-0.01)
+    total = 1 - (1 - eta) * (1 - p_d)
+    result = run(ChainSpec(links=[link], node=IDEAL, num_pairs=400), seed=14)
+    assert_mean([r.attempts for r in result.records.links], 1 / total, "attempts per pair")
+    np.testing.assert_allclose(result.fidelities, (eta + (total - eta) / 4) / total, rtol=0, atol=1e-12)

@@ -49,11 +49,11 @@ class LinkSpec:
             to a detector, dB, >= 0.
         group_index: fibre group index n_g, >= 1.
         detector_efficiency: detector efficiency in (0, 1].
-        dark_count_rate_hz: detector dark count rate, Hz, >= 0 (QKD only:
-            heralded pair generation, :mod:`dqsim.network.entanglement`,
-            does not model dark counts).
+        dark_count_rate_hz: detector dark count rate, Hz, >= 0; with
+            ``gate_width_ps`` it gives the false heralds of
+            :mod:`dqsim.network.entanglement`.
         dead_time_ps: detector dead time, ps, >= 0 (QKD only).
-        gate_width_ps: detection gate width, ps, > 0 (QKD only).
+        gate_width_ps: detection gate width, ps, > 0.
         source_rate_hz: repetition rate of the photon source, Hz, > 0, or
             ``None``; at most one of ``source_rate_hz`` and
             ``source_period_ps`` is set (neither: the source does not limit
@@ -72,7 +72,7 @@ class LinkSpec:
         97934418
         >>> round(link.success_probability, 6)
         0.161233
-        >>> link.delivered_fidelity
+        >>> round(link.delivered_fidelity, 6)  # 10 Hz dark counts in 1 ns gates: 1 - 6e-8
         1.0
         >>> LinkSpec(distance_km=-1.0)
         Traceback (most recent call last):
@@ -173,7 +173,8 @@ class LinkSpec:
         """Probability that one attempt heralds a pair
         (:func:`dqsim.network.entanglement.success_probability`)."""
         return entanglement.success_probability(
-            self.scheme, self.arm_transmittance, bright_state_alpha=self.bright_state_alpha)
+            self.scheme, self.arm_transmittance, bright_state_alpha=self.bright_state_alpha,
+            dark_count_probability=self.dark_count_probability)
 
     @functools.cached_property  # frozen: computed once per link
     def attempt_period_ps(self) -> int:
@@ -196,7 +197,8 @@ class LinkSpec:
         (:func:`dqsim.network.entanglement.delivered_fidelity`)."""
         return entanglement.delivered_fidelity(
             self.scheme, bright_state_alpha=self.bright_state_alpha,
-            source_fidelity=self.source_fidelity)
+            source_fidelity=self.source_fidelity, arm_transmittance=self.arm_transmittance,
+            dark_count_probability=self.dark_count_probability)
 
 
 def check_pairing_horizon(link: LinkSpec, where: str) -> None:
