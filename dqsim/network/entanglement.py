@@ -208,11 +208,12 @@ def delivered_fidelity(
     A false herald (a dark count stood in for a lost photon) leaves the two
     memories without entanglement; it counts as the maximally mixed pair,
     F = 1/4. That is exact for ``"direct"`` (the sender's qubit is mixed by
-    the lost photon, the receiver's is uncorrelated with it) and, to first
-    order in p_d, for ``"double_click"`` (its false heralds have F = 1/2,
-    one photon lost, and F = 0, both photons in one round, equally often);
-    for ``"single_click"`` it is an upper estimate (its false heralds are
-    mostly both nodes dark, F ≈ α). With ``P`` and ``P_true`` of
+    the lost photon, the receiver's is uncorrelated with it) and close for
+    ``"double_click"``: its false heralds have F = 1/2 (a photon lost, the
+    spins anti-correlated without coherence) or F = 0 (both photons in one
+    round), on average (1 − η)/(4 − 3η) to first order in p_d, i.e. 1/4 at
+    small η; for ``"single_click"`` it is an upper estimate (its false
+    heralds are mostly both nodes dark, F ≈ α). With ``P`` and ``P_true`` of
     :func:`success_probability`, the Werner parameter is that of a true
     herald times ``P_true/P``.
 
