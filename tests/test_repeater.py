@@ -285,10 +285,10 @@ def test_single_click_photons_are_binomial_in_the_bright_population():
 
 
 def test_direct_scheme_heralds_after_a_round_trip():
-    """``direct``: the far node detects after one delay, the sender learns after two; memories dephase that long.
-
-    F = (1 + e^(−2t/T2))/2 with t = 2 link delays per memory (3 s.e.; one delay would give a
-    fidelity about 5 s.e. higher).
+    """``direct``: the far node stores the photon after one delay, the sender learns after two; memories dephase
+    that long: the sender's for 2 delays, the receiver's for 1 (the photon does not dephase in flight), so
+    F = (1 + e^(−3d/T2))/2 (to rounding: exact density matrices). Both memories used to dephase for 2 delays,
+    (1 + e^(−4d/T2))/2.
     """
     link = LinkSpec(distance_km=20.0, scheme="direct")
     herald_ps = link.herald_delay_ps
@@ -296,8 +296,8 @@ def test_direct_scheme_heralds_after_a_round_trip():
     t2_s = 2 * ps_to_seconds(herald_ps)
     result = run(ChainSpec(links=[link], node=NodeSpec(name="n", t2_s=t2_s), num_pairs=400), seed=9)
     assert all(p.delivery_ps == p.links_created_ps + herald_ps for p in result.pairs)
-    waited_s = ps_to_seconds(herald_ps)
-    assert_mean(result.fidelities, (1 + math.exp(-2 * waited_s / t2_s)) / 2, "dephased direct pair")
+    sender_s, receiver_s = ps_to_seconds(herald_ps), ps_to_seconds(herald_ps - link.delay_ps)
+    assert_mean(result.fidelities, (1 + math.exp(-(sender_s + receiver_s) / t2_s)) / 2, "dephased direct pair")
 
 
 def test_identical_results_on_one_and_two_ranks(tmp_path):
@@ -416,8 +416,9 @@ def test_a_slow_source_bounds_the_rate_across_pairs(scheme):
 
 def test_bbpssw_twirls_dephased_pairs_to_werner_form():
     """BBPSSW on dephased pairs (weights on Φ+ and Φ− only), with the exact timing of a lossless ``direct``
-    link (one attempt per pair): the kept pair's memories wait 2h + 2d = 6d before the round, the spare's
-    h = 2d, so F_i = (1 + e^(−2 t_i/T2))/2. Twirled to Werner form, the round succeeds with
+    link (one attempt per pair): before the round the kept pair's memories wait 2h + 2d = 6d (sender) and 5d
+    (receiver: the photon lands one delay after its emission), the spare's h = 2d and d, so
+    F_i = (1 + e^(−(t_a + t_b)/T2))/2. Twirled to Werner form, the round succeeds with
     F1F2 + F1g2 + g1F2 + 5g1g2 (g = (1 − F)/3; Bennett et al. 1996, two Werner pairs) and keeps
     F' = (F1F2 + g1g2)/p with Φ− weight D' = (F1g2 + g1F2)/p, which dephase for one more delay d until
     delivery: F = F'(1 − q) + D'q, q = (1 − e^(−2d/T2))/2 (3 s.e. each). Without the twirl the bilateral
@@ -425,10 +426,10 @@ def test_bbpssw_twirls_dephased_pairs_to_werner_form():
     link = LinkSpec(distance_km=2.0, scheme="direct", attenuation_db_per_km=0.0, detector_efficiency=1.0)
     d = link.delay_ps
     assert link.success_probability == 1.0 and link.herald_delay_ps == 2 * d
-    t2_s = 12 * ps_to_seconds(d) / math.log(1 / 0.7)  # e^(−2·6d/T2) = 0.7
+    t2_s = 11 * ps_to_seconds(d) / math.log(1 / 0.7)  # e^(−(6d + 5d)/T2) = 0.7
     result = run(ChainSpec(links=[link], node=NodeSpec(name="n", t2_s=t2_s), purification_rounds=1,
                            purification="bbpssw", num_pairs=1000), seed=13)
-    f1, f2 = ((1 + math.exp(-2 * ps_to_seconds(t) / t2_s)) / 2 for t in (6 * d, 2 * d))
+    f1, f2 = ((1 + math.exp(-ps_to_seconds(t) / t2_s)) / 2 for t in (11 * d, 3 * d))
     g1, g2 = (1 - f1) / 3, (1 - f2) / 3
     p = f1 * f2 + f1 * g2 + g1 * f2 + 5 * g1 * g2
     kept, phi_minus = (f1 * f2 + g1 * g2) / p, (f1 * g2 + g1 * f2) / p

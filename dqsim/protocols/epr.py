@@ -21,7 +21,11 @@ Two processes, one per end, written as generators for :mod:`dqsim.engine`:
 4. the pair exists from the emission of the successful attempt: the initiator
    issues the Bell-pair operation at that time, with the Werner parameter of
    ``link.delivered_fidelity``, while the responder's qubit is reserved
-   (DESIGN.md invariant 2);
+   (DESIGN.md invariant 2). For ``"direct"`` the initiator is the sender:
+   the responder's memory takes its half when the photon arrives, one link
+   delay later, and decoheres from then on (``ctx.bell_pair(...,
+   arrival_ps=...)``); in the midpoint schemes both spins are entangled with
+   their photons from the emission;
 5. the herald reaches both ends ``link.herald_delay_ps`` after that
    emission (the round trip to the station: one link delay for midpoint
    schemes, two for ``"direct"``); each process returns then.
@@ -108,7 +112,9 @@ def epr_initiator(ctx, peer: int, link: LinkSpec, my_qubit: int, tag):
     werner = _WERNER.get(fidelity)
     if werner is None:
         werner = _WERNER[fidelity] = werner_from_fidelity(fidelity)
-    ctx.bell_pair(my_qubit, peer_qubit, werner)
+    # direct: the photon reaches the far memory one link delay after its emission; midpoint schemes: both
+    # memories hold their spins (entangled with the photons) from the emission
+    ctx.bell_pair(my_qubit, peer_qubit, werner, arrival_ps=link.delay_ps if link.scheme == "direct" else 0)
     me = ctx.node
     ctx.count(("attempts", me, peer), attempts)
     if link.scheme == "single_click":
