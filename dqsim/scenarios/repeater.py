@@ -264,10 +264,10 @@ SUMMARY_FIELDS = [("config", "i8"), ("num_links", "i8"), ("total_distance_km", "
                   ("num_pairs", "i8"), ("simulated_time_ps", "i8"), ("rate_hz", "f8"), ("fidelity_mean", "f8"),
                   ("fidelity_stderr", "f8"), ("mean_waiting_time_s", "f8"), ("restarts", "i8"),
                   ("link_success_probability", "f8"), ("attempt_period_ps", "i8"), ("transmittance", "f8"),
+                  ("fibre_transmittance", "f8"), ("plob_with_detectors_rate_hz", "f8"),
                   ("reference_rate_hz", "f8"), ("direct_rate_hz", "f8"), ("plob_ebits_per_use", "f8"),
                   ("plob_rate_hz", "f8"), ("hashing_yield", "f8"), ("ebit_rate_hz", "f8"),
-                  ("key_fraction", "f8"), ("key_rate_hz", "f8"), ("fibre_transmittance", "f8"),
-                  ("plob_with_detectors_rate_hz", "f8"), ("register_qubits", "i8")]
+                  ("key_fraction", "f8"), ("key_rate_hz", "f8"), ("register_qubits", "i8")]
 
 
 def chain_spec(job, num_links: int, total_distance_km: float) -> ChainSpec:
@@ -293,10 +293,10 @@ def _summary_row(index: int, run: ChainRun, total_km: float, reference_rate_hz: 
     restarts = sum(p.restarts for p in run.pairs)
     row = (index, chain.num_links, total_km, link.distance_km, len(run.pairs), run.end_time_ps, run.rate_hz,
            mean, stderr, ps_to_seconds(float(np.mean(waits))), restarts, link.success_probability,
-           link.attempt_period_ps, compare["transmittance"], reference_rate_hz, compare["direct_rate_hz"],
+           link.attempt_period_ps, compare["transmittance"], compare["fibre_transmittance"],
+           compare["plob_with_detectors_rate_hz"], reference_rate_hz, compare["direct_rate_hz"],
            compare["plob_ebits_per_use"], compare["plob_rate_hz"], hashing, run.rate_hz * hashing, key,
-           run.rate_hz * key, compare["fibre_transmittance"], compare["plob_with_detectors_rate_hz"],
-           chain.num_qubits)
+           run.rate_hz * key, chain.num_qubits)
     line = (f"  {chain.num_links} link(s) × {link.distance_km:g} km = {total_km:g} km: "
             f"{run.rate_hz:.3g} pairs/s, F = {mean:.4f} ± {stderr:.4f}, {hashing:.3f} ebit/pair "
             f"({run.rate_hz * hashing:.3g} ebit/s)" + (f", {restarts} cut-off restarts" if restarts else "")
