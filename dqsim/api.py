@@ -24,6 +24,8 @@ and by calling methods that return at once:
 * ``ctx.bell_pair(qubit_here, qubit_there, werner)``: a Werner pair with
   parameter ``werner`` (:func:`werner_from_fidelity`) on one qubit here and
   one at the peer, which must hold its qubit reserved (DESIGN.md invariant 3);
+  ``arrival_ps=`` makes the peer's qubit start to decohere that much later
+  (its half still in flight);
   :func:`epr_initiator` / :func:`epr_responder` do the heralded generation
   over a :class:`LinkSpec` (attempts, herald timing, fidelity) for you;
 * ``ctx.reset(qubits)``: qubits back to ``|0>`` (no outcome, no blocking);

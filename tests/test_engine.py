@@ -142,7 +142,7 @@ def test_epr_generation_rate_matches_the_link_formulas():
     assert abs(waits.mean() - expected_wait) < 3 * period * math.sqrt((1 - p) / p**2 / pairs)
     assert all(r[2] == link.delay_ps for r in records)  # herald one link delay after emission
     assert stats.counters[("pairs", 0, 1)] == pairs
-    assert stats.counters[("photons", 0, 1)] == 4 * attempts.sum()  # Barrett-Kok: 2 rounds x 2 nodes
+    assert stats.counters[("photons", 0, 1)] == 2 * attempts.sum()  # Barrett-Kok: one photon per node
 
 
 def test_teleportation_fidelity_with_a_werner_pair_is_2F_plus_1_over_3():

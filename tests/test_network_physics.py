@@ -345,9 +345,75 @@ def test_single_click_monte_carlo():
                                                            bright_state_alpha=alpha))
 
 
+def _station_clicks(rng, photons: np.ndarray, p_dark: float) -> np.ndarray:
+    """One round at a two-detector station: photons (bunched: all into one random detector) and independent
+    dark counts; True where exactly one detector clicks."""
+    size = photons.size
+    to_first = rng.random(size) < 0.5
+    first = ((photons > 0) & to_first) | (rng.random(size) < p_dark)
+    second = ((photons > 0) & ~to_first) | (rng.random(size) < p_dark)
+    return first ^ second
+
+
+def _herald_fractions(herald: np.ndarray, true: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Samples of the herald (per attempt) and of its being true (per herald)."""
+    return herald, true[herald]
+
+
+@pytest.mark.parametrize("scheme, eta, alpha, p_dark, num", [
+    ("double_click", 0.05, 0.1, 0.01, 1_000_000),
+    ("single_click", 0.02, 0.1, 0.002, 1_000_000),
+    ("direct", 0.01, 0.1, 0.005, 400_000),
+])
+def test_dark_counts_monte_carlo(scheme, eta, alpha, p_dark, num):
+    """Detector by detector: photons (emission, loss, bunching at the beam splitter) and dark counts with
+    probability p_d per detector and gate; a round heralds when exactly one of the station's two detectors
+    clicks (``direct``: the receiver's one detector). The herald rate is success_probability (3 s.e.), and the
+    share of heralds whose clicks all came from photons sets the Werner parameter: w = w_true × P_true/P,
+    i.e. the delivered fidelity with false heralds at F = 1/4 (3 s.e.)."""
+    rng = np.random.default_rng(2024)
+    if scheme == "direct":
+        arrived = rng.random(num) < eta
+        herald, true = _herald_fractions(arrived | (rng.random(num) < p_dark), arrived)
+    elif scheme == "single_click":
+        emitted = rng.random((2, num)) < alpha
+        photons = (emitted & (rng.random((2, num)) < eta)).sum(axis=0)
+        herald, true = _herald_fractions(_station_clicks(rng, photons, p_dark), photons > 0)
+    else:
+        up_a, up_b = rng.random(num) < 0.5, rng.random(num) < 0.5  # bright in round 1; flipped for round 2
+        survive = rng.random((4, num)) < eta
+        round_1 = (up_a & survive[0]).astype(int) + (up_b & survive[1])
+        round_2 = (~up_a & survive[2]).astype(int) + (~up_b & survive[3])
+        clicks = _station_clicks(rng, round_1, p_dark) & _station_clicks(rng, round_2, p_dark)
+        # true: one photon per round (one node bright in each), both detected
+        herald, true = _herald_fractions(clicks, (up_a != up_b) & (round_1 == 1) & (round_2 == 1))
+    assert_within_standard_errors(herald, success_probability(scheme, eta, bright_state_alpha=alpha,
+                                                              dark_count_probability=p_dark))
+    f_true = delivered_fidelity(scheme, bright_state_alpha=alpha)
+    f = delivered_fidelity(scheme, bright_state_alpha=alpha, arm_transmittance=eta, dark_count_probability=p_dark)
+    share = werner_from_fidelity(f) / werner_from_fidelity(f_true)
+    assert share < 0.9  # the dark counts matter here
+    assert_within_standard_errors(true, share)
+
+
+def test_dark_counts_are_negligible_below_the_photon_rate_and_dominate_above():
+    """F → F_true as p_d/η → 0 and → 1/4 as η → 0; p → the dark-count floor (2p_d)²/2 + 2p_d·2p_d/2 (double
+    click), 2p_d (single click), p_d (direct) as η → 0."""
+    for scheme in ("single_click", "double_click", "direct"):
+        assert delivered_fidelity(scheme, source_fidelity=0.97, arm_transmittance=0.5,
+                                  dark_count_probability=1e-9) == pytest.approx(
+            delivered_fidelity(scheme, source_fidelity=0.97), abs=1e-7)
+        assert delivered_fidelity(scheme, source_fidelity=0.97, arm_transmittance=0.0,
+                                  dark_count_probability=1e-3) == pytest.approx(0.25, abs=1e-12)
+    p_d = 1e-4
+    floor = {"double_click": 4 * p_d * p_d * (1 - p_d) ** 2, "single_click": 2 * p_d * (1 - p_d), "direct": p_d}
+    for scheme, expected in floor.items():
+        assert success_probability(scheme, 0.0, dark_count_probability=p_d) == pytest.approx(expected, rel=1e-12)
+
+
 def test_direct_monte_carlo():
     rng = np.random.default_rng(5)
-    link = LinkSpec(distance_km=30.0, scheme="direct", coupling_loss_db=1.0)
+    link = LinkSpec(distance_km=30.0, scheme="direct", coupling_loss_db=1.0, dark_count_rate_hz=0.0)
     arrived = rng.random(200_000) < link.arm_transmittance
     assert_within_standard_errors(arrived, link.success_probability)
     assert link.success_probability == pytest.approx(
@@ -405,10 +471,12 @@ def test_herald_delay_is_the_round_trip_to_the_station(distance_km, group_index)
 
 
 def test_photons_per_attempt():
-    # single click: one photon per node; Barrett-Kok: one per node in each of two rounds; direct: one
-    assert [photons_per_attempt(s) for s in ("single_click", "double_click", "direct")] == [2, 4, 1]
-    assert [LinkSpec(distance_km=1.0, scheme=s).photons_per_attempt
-            for s in ("single_click", "double_click", "direct")] == [2, 4, 1]
+    # single click: a pulse per node holding a photon with probability alpha; Barrett-Kok: each node's spin is
+    # bright in exactly one of the two rounds, one photon per node; direct: one
+    assert [photons_per_attempt(s, bright_state_alpha=0.05) for s in ("single_click", "double_click", "direct")] \
+        == [0.1, 2, 1]
+    assert [LinkSpec(distance_km=1.0, scheme=s, bright_state_alpha=0.05).photons_per_attempt
+            for s in ("single_click", "double_click", "direct")] == [0.1, 2, 1]
 
 def _first_success(rng: np.random.Generator, p: float, num_runs: int, max_attempts: int):
     """Attempts to the first success of independent Bernoulli(p) trials, simulated."""
@@ -454,21 +522,26 @@ def test_link_spec_derived_properties():
     arm = 10.0 ** (-(0.2 * 20.0 + 0.5) / 10.0) * 0.8
     assert link.transmittance == pytest.approx(10.0 ** (-(0.2 * 40 + 0.5) / 10.0) * 0.8)
     assert link.arm_transmittance == pytest.approx(arm, rel=1e-12)
-    assert link.success_probability == pytest.approx(arm * arm / 2, rel=1e-12)
+    assert link.success_probability == pytest.approx(arm * arm / 2, rel=1e-6)  # dark counts: + 2·arm·p_d
+    assert dataclasses.replace(link, dark_count_rate_hz=0.0).success_probability == pytest.approx(arm * arm / 2,
+                                                                                                  rel=1e-12)
     assert link.delay_ps == propagation_delay_ps(40.0)
     # 1 MHz source (1 us) is faster than the 196 us round trip to the midpoint.
     assert link.effective_source_period_ps == units.PS_PER_US
     assert link.attempt_period_ps == propagation_delay_ps(40.0)
     assert link.mean_time_to_success_ps == pytest.approx(
         link.attempt_period_ps / link.success_probability, rel=1e-12)
-    assert link.delivered_fidelity == 1.0
-    assert link.dark_count_probability == pytest.approx(10.0 * 1000 / units.PS_PER_S, rel=1e-6)
+    # 10 Hz of dark counts in 1 ns gates (p_d = 1e-8): P = P_true·(1 + p_d(8 − 6η)/η) to first order, so
+    # F = 1 − 3/4·(1 − P_true/P) = 1 − p_d(6 − 4.5η)/η = 1 − 1.66e-7
+    p_d = link.dark_count_probability
+    assert p_d == pytest.approx(10.0 * 1000 / units.PS_PER_S, rel=1e-6)
+    assert link.delivered_fidelity == pytest.approx(1 - p_d * (6 - 4.5 * arm) / arm, rel=0, abs=1e-13)
 
     slow = dataclasses.replace(link, source_rate_hz=1e3)  # 1 ms between emissions
     assert slow.attempt_period_ps == units.PS_PER_MS
 
     single = dataclasses.replace(link, scheme="single_click", bright_state_alpha=0.05)
-    assert single.success_probability == pytest.approx(2 * 0.05 * arm, rel=1e-12)
+    assert single.success_probability == pytest.approx(2 * 0.05 * arm, rel=1e-5)
     assert single.delivered_fidelity == pytest.approx(0.95)
 
     direct = dataclasses.replace(link, scheme="direct")

@@ -5,10 +5,10 @@ is the distance and each chain length is one series; with one distance it
 is the number of links. Each series draws the ebits per second that hashing
 distils from the delivered pairs (``ebit_rate_hz``, solid; see
 :mod:`dqsim.scenarios.repeater`) and the raw rate of delivered pairs of any
-fidelity (``rate_hz``, dashed, faint). The PLOB bound −log2(1−η) (Pirandola
-et al., Nat. Commun. 8, 15043 (2017)), which bounds the ebit rate, and direct
-transmission η (raw pairs) are drawn per second at the run's one reference
-rate. Configurations whose pairs distil nothing (ebit rate 0) have no solid
+fidelity (``rate_hz``, dashed, faint). The PLOB bound −log2(1−η_fibre) of the
+fibre alone (Pirandola et al., Nat. Commun. 8, 15043 (2017)), which bounds the
+ebit rate, and direct transmission η (raw pairs; coupling and detectors
+included) are drawn per second at the run's one reference rate. Configurations whose pairs distil nothing (ebit rate 0) have no solid
 point. Files written before ``ebit_rate_hz`` existed show the raw rate only.
 """
 
@@ -60,7 +60,8 @@ def draw(run, ax) -> str:
         ax.set_xticks(np.unique(links))
         ax.set_xlabel("number of links")
         drawn = "end-to-end rates vs number of links"
-    ax.semilogy(x[line], plob[line], "k--", label=f"PLOB bound −log2(1−η) (ebits){note}")
+    fibre = "η_fibre" if "fibre_transmittance" in summary.dtype.names else "η"  # older runs: η with detectors
+    ax.semilogy(x[line], plob[line], "k--", label=f"PLOB bound −log2(1−{fibre}) (ebits){note}")
     ax.semilogy(x[line], direct[line], "k:", label="direct transmission η (raw pairs)")
     for index, (label, mine) in enumerate(groups):
         sel = np.flatnonzero(mine)[np.argsort(x[mine], kind="stable")]

@@ -66,7 +66,9 @@ class QOp:
             payload the four Bell weights, of two qubits without changing them).
         qubits: global qubit indices touched.
         payload: ``GateOp`` for gates; basis for measurements; Werner
-            parameter for Bell pairs; the key a probe's value is stored under;
+            parameter for Bell pairs (or ``(werner, later_ps)``: the second
+            qubit starts to decohere ``later_ps`` after the operation, when its
+            half arrives); the key a probe's value is stored under;
             ``None`` for resets.
         error_probability: depolarizing probability after a gate (per qubit
             for 1-qubit gates, two-qubit channel for 2-qubit gates), or the
@@ -330,7 +332,10 @@ class QuantumMemory:
                 small.reset(q)
             return None
         if kind == "bell":
-            small.werner_pair(qubits[0], qubits[1], float(payload))
+            werner, later_ps = payload if isinstance(payload, tuple) else (payload, 0)
+            small.werner_pair(qubits[0], qubits[1], float(werner))
+            if later_ps:  # the second half arrives later (a photon in flight): its memory's clock starts then
+                self.last_touch_ps[qubits[1]] = time_ps + later_ps
             return None
         if kind == "gate":
             small.apply(payload)
@@ -370,7 +375,10 @@ class QuantumMemory:
             a, b = bits
             state.apply(gate_op("h", [a]))
             state.apply(gate_op("cx", [a, b]))
-            werner = float(op.payload)
+            werner, later_ps = op.payload if isinstance(op.payload, tuple) else (op.payload, 0)
+            werner = float(werner)
+            if later_ps:  # as in apply_local: the second qubit's memory clock starts on arrival
+                self.last_touch_ps[op.qubits[1]] = op.time_ps + later_ps
             if werner < 1.0:
                 # ρ = w|Φ+⟩⟨Φ+| + (1−w) I/4: with probability 1−w a uniformly random
                 # two-qubit Pauli (one of 16), i.e. 15(1−w)/16 for a non-identity one.

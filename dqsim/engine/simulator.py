@@ -328,12 +328,18 @@ class NodeContext:
         if not self._muted:
             self._sim._issue(self._node, "gate", op.qubits, op, error_probability)
 
-    def bell_pair(self, qubit_here: int, qubit_there: int, werner: float) -> None:
-        """Create a Werner pair on (qubit_here, qubit_there); the peer must hold its qubit reserved."""
+    def bell_pair(self, qubit_here: int, qubit_there: int, werner: float, *, arrival_ps: int = 0) -> None:
+        """Create a Werner pair on (qubit_here, qubit_there); the peer must hold its qubit reserved.
+
+        ``arrival_ps`` > 0: the peer's half reaches its memory that long after
+        now (a photon in flight, which does not decohere), so the peer's qubit
+        starts to decohere then; this node's starts now.
+        """
         sim = self._sim
         current = sim._current
         if current is None or current._records is None:  # not self._muted, inlined
-            sim._issue(self._node, "bell", (qubit_here, qubit_there), float(werner))
+            payload = (float(werner), int(arrival_ps)) if arrival_ps else float(werner)
+            sim._issue(self._node, "bell", (qubit_here, qubit_there), payload)
 
     def probe_bell_fidelity(self, qubit_a: int, qubit_b: int, key) -> None:
         """Read the Bell fidelity ⟨Φ+|ρ|Φ+⟩ of two qubits at the current time without changing them.
@@ -465,6 +471,10 @@ class ProcessStream:
     def geometric(self, p: float) -> int:
         """Trials up to and including the first success (probability ``p`` each), from the next event."""
         return int(self._stream.transient_generator(self._next_event()).geometric(p))
+
+    def binomial(self, n: int, p: float) -> int:
+        """Successes in ``n`` trials of probability ``p`` each, from the next event."""
+        return int(self._stream.transient_generator(self._next_event()).binomial(n, p))
 
 
 @dataclass

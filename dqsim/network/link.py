@@ -49,8 +49,10 @@ class LinkSpec:
             to a detector, dB, >= 0.
         group_index: fibre group index n_g, >= 1.
         detector_efficiency: detector efficiency in (0, 1].
-        dark_count_rate_hz: detector dark count rate, Hz, >= 0.
-        dead_time_ps: detector dead time, ps, >= 0.
+        dark_count_rate_hz: detector dark count rate, Hz, >= 0; with
+            ``gate_width_ps`` it gives the false heralds of
+            :mod:`dqsim.network.entanglement`.
+        dead_time_ps: detector dead time, ps, >= 0 (QKD only).
         gate_width_ps: detection gate width, ps, > 0.
         source_rate_hz: repetition rate of the photon source, Hz, > 0, or
             ``None``; at most one of ``source_rate_hz`` and
@@ -70,7 +72,7 @@ class LinkSpec:
         97934418
         >>> round(link.success_probability, 6)
         0.161233
-        >>> link.delivered_fidelity
+        >>> round(link.delivered_fidelity, 6)  # 10 Hz dark counts in 1 ns gates: 1 - 6e-8
         1.0
         >>> LinkSpec(distance_km=-1.0)
         Traceback (most recent call last):
@@ -147,10 +149,10 @@ class LinkSpec:
                                             group_index=self.group_index)
 
     @functools.cached_property  # frozen: computed once per link
-    def photons_per_attempt(self) -> int:
-        """Photons sent into the fibre per attempt
-        (:func:`dqsim.network.entanglement.photons_per_attempt`)."""
-        return entanglement.photons_per_attempt(self.scheme)
+    def photons_per_attempt(self) -> float:
+        """Mean photons sent into the fibre per attempt
+        (:func:`dqsim.network.entanglement.photons_per_attempt`: 2α, 2 or 1)."""
+        return entanglement.photons_per_attempt(self.scheme, bright_state_alpha=self.bright_state_alpha)
 
     @functools.cached_property  # frozen: computed once per link
     def dark_count_probability(self) -> float:
@@ -171,7 +173,8 @@ class LinkSpec:
         """Probability that one attempt heralds a pair
         (:func:`dqsim.network.entanglement.success_probability`)."""
         return entanglement.success_probability(
-            self.scheme, self.arm_transmittance, bright_state_alpha=self.bright_state_alpha)
+            self.scheme, self.arm_transmittance, bright_state_alpha=self.bright_state_alpha,
+            dark_count_probability=self.dark_count_probability)
 
     @functools.cached_property  # frozen: computed once per link
     def attempt_period_ps(self) -> int:
@@ -194,7 +197,8 @@ class LinkSpec:
         (:func:`dqsim.network.entanglement.delivered_fidelity`)."""
         return entanglement.delivered_fidelity(
             self.scheme, bright_state_alpha=self.bright_state_alpha,
-            source_fidelity=self.source_fidelity)
+            source_fidelity=self.source_fidelity, arm_transmittance=self.arm_transmittance,
+            dark_count_probability=self.dark_count_probability)
 
 
 def check_pairing_horizon(link: LinkSpec, where: str) -> None:

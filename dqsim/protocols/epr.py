@@ -7,20 +7,33 @@ Two processes, one per end, written as generators for :mod:`dqsim.engine`:
 2. the responder reserves it and answers (one more latency);
 3. attempts start, one every ``link.attempt_period_ps`` (at least the round
    trip to the heralding station, :func:`dqsim.network.entanglement.attempt_period_ps`);
-   each succeeds with ``link.success_probability``. The number of attempts is
+   each succeeds with ``link.success_probability``. The source limits every
+   emission, also across pairs: the first attempt of a pair comes at least
+   one source period (``link.effective_source_period_ps``) after the last
+   emission this node made on the link for an earlier pair (kept in
+   ``ctx.node_data``, so a link never emits faster than its source rate
+   however short its handshake). Generations that overlap on one link are
+   not interleaved: one that starts while an earlier one has emissions to
+   come waits until one period after that one's last emission. The number of attempts is
    drawn at once from the geometric distribution with that probability (from
    the initiator's counter-based stream), which gives the same timing and
    statistics as simulating attempt after attempt;
 4. the pair exists from the emission of the successful attempt: the initiator
    issues the Bell-pair operation at that time, with the Werner parameter of
    ``link.delivered_fidelity``, while the responder's qubit is reserved
-   (DESIGN.md invariant 2);
+   (DESIGN.md invariant 2). For ``"direct"`` the initiator is the sender:
+   the responder's memory takes its half when the photon arrives, one link
+   delay later, and decoheres from then on (``ctx.bell_pair(...,
+   arrival_ps=...)``); in the midpoint schemes both spins are entangled with
+   their photons from the emission;
 5. the herald reaches both ends ``link.herald_delay_ps`` after that
    emission (the round trip to the station: one link delay for midpoint
    schemes, two for ``"direct"``); each process returns then.
 
-Each attempt counts ``link.photons_per_attempt`` photons (four for
-Barrett-Kok: two rounds, one photon from each node in each).
+Each attempt counts the photons it sent (``link.photons_per_attempt``: two
+for Barrett-Kok, one from each node; one for ``"direct"``); for single-click
+each node's pulse holds a photon with probability α, so the photons of a
+pair's ``n`` attempts are drawn from the binomial of ``2n`` trials.
 
 Both processes return an :class:`EprResult`.
 """
@@ -31,6 +44,9 @@ from dataclasses import dataclass
 
 from dqsim.network.link import LinkSpec
 from dqsim.network.werner import werner_from_fidelity
+
+#: Key of ``ctx.node_data`` holding, per peer, the earliest time this node's source may emit again on that link, ps.
+_SOURCE_FREE = "epr_source_free_ps"
 
 #: Werner parameter of each delivered fidelity seen (a link's fidelity is fixed: computed and checked once).
 _WERNER: dict[float, float] = {}
@@ -61,17 +77,33 @@ def _result(herald_ps: int, created_ps: int, attempts: int, fidelity: float) -> 
     return result
 
 
+def _source_free_ps(data: dict, peer: int) -> int:
+    """Earliest time this node's source may emit again on the link to ``peer``, ps (0: never used)."""
+    return data.get(_SOURCE_FREE, {}).get(peer, 0)
+
+
+def _set_source_free(data: dict, peer: int, time_ps: int) -> None:
+    data.setdefault(_SOURCE_FREE, {})[peer] = time_ps
+
+
 def epr_initiator(ctx, peer: int, link: LinkSpec, my_qubit: int, tag):
     """Initiator side of heralded generation on ``link`` to node ``peer``; yields engine commands."""
     ctx.send(peer, ("epr-request", tag), my_qubit)
     reply = yield ctx.receive(("epr-ready", tag))
     peer_qubit = reply.payload
-    start = ctx.now_ps
     p = link.success_probability
     if p <= 0:
         raise ValueError(f"link to node {peer} has success probability 0; it can never make a pair")
+    source_period = link.effective_source_period_ps
+    if source_period:  # the source's last emission on this link (an earlier pair) bounds the first attempt
+        free = ctx.record(_source_free_ps, ctx.node_data, peer)
+        if free > ctx.now_ps:
+            yield ctx.wait(free - ctx.now_ps)
+    start = ctx.now_ps
     attempts = ctx.stream(f"epr-attempts-{peer}").geometric(p)
     created = start + (attempts - 1) * link.attempt_period_ps
+    if source_period:
+        ctx.effect(_set_source_free, ctx.node_data, peer, created + source_period)
     herald = created + link.herald_delay_ps
     fidelity = link.delivered_fidelity
     ctx.send(peer, ("epr-herald", tag), (herald, created, attempts, fidelity),
@@ -80,10 +112,16 @@ def epr_initiator(ctx, peer: int, link: LinkSpec, my_qubit: int, tag):
     werner = _WERNER.get(fidelity)
     if werner is None:
         werner = _WERNER[fidelity] = werner_from_fidelity(fidelity)
-    ctx.bell_pair(my_qubit, peer_qubit, werner)
+    # direct: the photon reaches the far memory one link delay after its emission; midpoint schemes: both
+    # memories hold their spins (entangled with the photons) from the emission
+    ctx.bell_pair(my_qubit, peer_qubit, werner, arrival_ps=link.delay_ps if link.scheme == "direct" else 0)
     me = ctx.node
     ctx.count(("attempts", me, peer), attempts)
-    ctx.count(("photons", me, peer), attempts * link.photons_per_attempt)
+    if link.scheme == "single_click":
+        photons = ctx.stream(f"epr-photons-{peer}").binomial(2 * attempts, link.bright_state_alpha)
+    else:
+        photons = attempts * link.photons_per_attempt
+    ctx.count(("photons", me, peer), photons)
     ctx.count(("pairs", me, peer), 1)
     yield ctx.wait(herald - ctx.now_ps)
     if ctx.logging:  # the detail is only formatted for a timeline

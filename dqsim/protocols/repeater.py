@@ -25,10 +25,14 @@ Purification (``purification_rounds`` = 1 or 2)
     :func:`dqsim.protocols.purify.purify_end` (BBPSSW or DEJMPS) at both
     ends; on failure both pairs are lost and the link starts over from a new
     kept pair. Two memories per link side suffice for any number of rounds.
-    The first round purifies two pairs of equal fidelity, so its success
-    probability and output fidelity are those of
+    BBPSSW twirls both pairs first; the initiator draws the twirl's two
+    rotations and sends them to the responder when the spare pair's
+    generation starts (they arrive before its herald). The first round
+    purifies two pairs of equal fidelity, so its success probability and
+    output fidelity are those of
     :func:`dqsim.network.werner.bbpssw_success_probability` and
-    :func:`~dqsim.network.werner.bbpssw_fidelity` for Werner inputs.
+    :func:`~dqsim.network.werner.bbpssw_fidelity` for Werner inputs (for
+    BBPSSW: for any inputs of that fidelity, thanks to the twirl).
 
 Entanglement swapping (Bell measurement: CNOT, H, two measurements; Żukowski
 et al., PRL 71, 4287 (1993))
@@ -92,7 +96,7 @@ from dqsim.network.link import LinkSpec
 from dqsim.network.network import Network
 from dqsim.network.node import NodeSpec
 from dqsim.protocols.epr import EprResult, epr_initiator
-from dqsim.protocols.purify import purify_end
+from dqsim.protocols.purify import draw_twirl, purify_end
 from dqsim.state.gates import gate_op
 from dqsim.state.sharded import ShardedState
 from dqsim.units import ps_to_seconds
@@ -463,6 +467,18 @@ def _elementary_pair(ctx, link: LinkSpec, peer: int, qubit: int, tag, initiator:
     return EprResult(*msg.payload)
 
 
+def _purify_round(ctx, chain: ChainSpec, peer: int, kept: int, spare: int, tag, initiator: bool, twirl):
+    """This end of one pumping round; the BBPSSW responder first takes the initiator's twirl draw."""
+    if chain.purification == "bbpssw" and not initiator:
+        twirl = (yield ctx.receive(("twirl",) + tag)).payload
+    spec = chain.node
+    kept_ok = yield from purify_end(
+        ctx, peer, kept, spare, tag, variant=chain.purification, first=initiator,
+        gate_error=spec.gate_2q_error_probability, gate_1q_error=spec.gate_1q_error_probability,
+        measure_error=spec.measure_error_probability, twirl=twirl)
+    return kept_ok
+
+
 def _link_side(ctx, chain: ChainSpec, key: tuple[int, int], side: str):
     """This node's end of one link for one chain attempt: pair, pumping rounds, then ``linked``."""
     run = _node_run(ctx)
@@ -472,7 +488,6 @@ def _link_side(ctx, chain: ChainSpec, key: tuple[int, int], side: str):
     peer = node + 1 if initiator else node - 1
     link_index = node if initiator else node - 1
     link = chain.links[link_index]
-    spec = chain.node
     kept = chain.qubit(node, side, 0)
     spare = chain.qubit(node, side, 1) if chain.purification_rounds else None
 
@@ -491,6 +506,13 @@ def _link_side(ctx, chain: ChainSpec, key: tuple[int, int], side: str):
         created_ps = made.created_ps
         kept_ok = True
         for _ in range(chain.purification_rounds):
+            purify_tag = ("repeater", pair_index, attempt, link_index, serial + 1)
+            twirl = None
+            if chain.purification == "bbpssw" and initiator:
+                # shared randomness for the twirl: drawn here, it reaches the responder (one link delay)
+                # before the spare pair's herald does (the handshake alone takes two)
+                twirl = draw_twirl(ctx.stream(f"twirl-{peer}"))
+                ctx.send(peer, ("twirl",) + purify_tag, twirl)
             extra = yield from _guarded(_elementary_pair(
                 ctx, link, peer, spare, ("repeater", pair_index, attempt, link_index, serial), initiator), alive)
             serial += 1
@@ -498,10 +520,8 @@ def _link_side(ctx, chain: ChainSpec, key: tuple[int, int], side: str):
                 return
             attempts += extra.attempts
             pairs += 1
-            kept_ok = yield from _guarded(purify_end(
-                ctx, peer, kept, spare, ("repeater", pair_index, attempt, link_index, serial),
-                variant=chain.purification, first=initiator, gate_error=spec.gate_2q_error_probability,
-                measure_error=spec.measure_error_probability), alive)
+            kept_ok = yield from _guarded(_purify_round(
+                ctx, chain, peer, kept, spare, purify_tag, initiator, twirl), alive)
             serial += 1
             if kept_ok is _ABANDONED:
                 return

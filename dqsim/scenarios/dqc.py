@@ -373,6 +373,25 @@ def trajectories_for(job, circuit: Circuit) -> int:
     return max(sim.shots, 1)
 
 
+def is_noisy(network: Network) -> bool:
+    """Whether a run on ``network`` draws noise: a link's pairs below fidelity 1, memories with finite T1/T2,
+    or gate and measurement errors. Then one trajectory's fidelity is one sample, not the mean.
+
+    Examples:
+        >>> from dqsim.network.link import LinkSpec
+        >>> from dqsim.network.node import NodeSpec
+        >>> nodes = [NodeSpec(name="a"), NodeSpec(name="b")]
+        >>> is_noisy(Network.from_links(nodes, [(0, 1, LinkSpec(distance_km=1.0, dark_count_rate_hz=0.0))]))
+        False
+        >>> is_noisy(Network.from_links(nodes, [(0, 1, LinkSpec(distance_km=1.0, source_fidelity=0.9))]))
+        True
+    """
+    if any(network.link(a, b).delivered_fidelity < 1.0 for a, b in network.links):
+        return True
+    return any(not (math.isinf(n.t1_s) and math.isinf(n.t2_s)) or n.gate_1q_error_probability > 0
+               or n.gate_2q_error_probability > 0 or n.measure_error_probability > 0 for n in network.nodes)
+
+
 def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> ScenarioOutput:
     """Run a ``dqc`` job and shape its output (collective)."""
     circuit = build_circuit(job)
@@ -446,7 +465,9 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
          f"{attrs['tvd_sampling_level']:.4f})"
          if run.dynamic else
          f"  fidelity to the monolithic circuit: {run.fidelity:.6f}"
-         + (f" ± {run.fidelity_stderr:.6f} ({run.trajectories} trajectories)" if run.trajectories > 1 else ""))
+         + (f" ± {run.fidelity_stderr:.6f} ({run.trajectories} trajectories)" if run.trajectories > 1
+            else " (one trajectory of a noisy network: a single sample of the fidelity, not its mean; set "
+                 "[simulation].trajectories for the mean and its standard error)" if is_noisy(network) else ""))
         + f"; simulated time {run.end_time_ps / PS_PER_US:.3f} µs",
         *summary_lines(run),
     ]
