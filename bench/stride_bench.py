@@ -13,7 +13,8 @@ each group of ``8 D`` bytes):
   next 128 bytes of each (the order of :func:`dqsim.backend.fast._numba_segments3`,
   whose block of 8 complex128 amplitudes is 128 bytes); each real scaled by a
   runtime constant (no arithmetic to speak of);
-* ``runs D``: the same bytes, 4 KiB of one segment, then 4 KiB of the next;
+* ``runs D``: the same bytes, 4 KiB of one segment, then 4 KiB of the next
+  (``--run-bytes``: other lengths, named ``runs of <bytes> B D``);
 * ``dense k=3 D``: the engine's kernel (:meth:`NumbaKernels.dense`) on the
   complex128 amplitudes, targets (b, b + 1, b + 2) with 16 * 2^b = D bytes.
 
@@ -99,7 +100,7 @@ def _numpy_madvises() -> bool:
     return bool(enabled)
 
 
-def _cases(shard, distances_mib, seed: int):
+def _cases(shard, distances_mib, run_bytes, seed: int):
     reals = shard.view(np.float64)
     rng = np.random.default_rng(seed)
     z = rng.normal(size=(8, 8)) + 1j * rng.normal(size=(8, 8))
@@ -113,7 +114,9 @@ def _cases(shard, distances_mib, seed: int):
             continue
         b = (mib << 20).bit_length() - 1 - 4
         cases.append((f"interleaved {mib} MiB", lambda seg=seg: _sweep(reals, seg, BLOCK_BYTES // 8, 1.0000001)))
-        cases.append((f"runs {mib} MiB", lambda seg=seg: _sweep(reals, seg, RUN_BYTES // 8, 1.0000001)))
+        for size in run_bytes:
+            name = f"runs {mib} MiB" if size == RUN_BYTES else f"runs of {size} B {mib} MiB"
+            cases.append((name, lambda seg=seg, size=size: _sweep(reals, seg, size // 8, 1.0000001)))
         cases.append((f"dense k=3 {mib} MiB ({b}-{b + 2})", lambda b=b: kernels.dense(shard, [b, b + 1, b + 2], u, 0)))
     return cases
 
@@ -135,6 +138,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--local-qubits", type=int, default=25, help="amplitudes per rank as bits (default 25: 512 MiB)")
     parser.add_argument("--distances-mib", type=int, nargs="+", default=[1, 4, 16, 32, 64])
+    parser.add_argument("--run-bytes", type=int, nargs="+", default=[RUN_BYTES],
+                        help="bytes of one segment visited in a row in the 'runs' cases (multiples of 128; default 4096)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--memory", choices=("window", "numpy", "shm"), default="window",
                         help="the shard on 2+ ranks: dqsim's shared window (default, as kernel_bench), NumPy's, "
@@ -154,7 +159,7 @@ def main(argv=None) -> int:
     window, shard, memory = _shard(comm, 1 << args.local_qubits, args.offset, args.memory)
     shard.fill(2.0 ** (-args.local_qubits / 2))
     dst = np.zeros_like(shard)
-    cases = _cases(shard, args.distances_mib, args.seed)
+    cases = _cases(shard, args.distances_mib, args.run_bytes, args.seed)
     for _name, fn in cases:  # compiles, first touch
         fn()
     anon_huge_kib = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
@@ -179,7 +184,7 @@ def main(argv=None) -> int:
               f"  CPU {statistics.median(by_cpu):.2f} [{min(by_cpu):.2f}-{max(by_cpu):.2f}]")
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     record = {"benchmark": "stride_bench", "utc_start": started.isoformat(timespec="seconds"), "commit": commit,
-              "ranks": comm.size, "local_qubits": args.local_qubits, "memory": memory, "repeats": args.repeats,
+              "ranks": comm.size, "run_bytes": args.run_bytes, "local_qubits": args.local_qubits, "memory": memory, "repeats": args.repeats,
               "machine": {"cpu": _cpu_model(), "platform": platform.platform(), "numba": numba.__version__,
                           "threads": os.environ.get("NUMBA_NUM_THREADS")},
               "anon_huge_pages_kib_after_allocation": anon_huge_kib,
