@@ -210,3 +210,21 @@ def test_logical_slab_pieces_share_splits_a_replicated_register_into_equal_parts
     assert np.array_equal(np.concatenate(parts), whole)
     with pytest.raises(ValueError, match="equal parts"):
         list(s.logical_slab_pieces(share=(0, 3)))
+
+
+@pytest.mark.parametrize("precision", ["complex128", "complex64"])
+def test_cpu_shard_starts_on_a_cache_line(precision):
+    """The shard (and a grown one) starts on a 64-byte boundary: NumPy's own large arrays start
+    16 bytes past one on the dev VM, where the 3-qubit block kernel on the top bits then ran at
+    0.41-0.42 of a copy against 0.62-0.69 (bench/results/kernel_bench-vm-k3top-20261205.md)."""
+    from dqsim import backend as backend_mod  # noqa: PLC0415
+
+    state = make(20, precision=precision)
+    if state.backend.is_gpu:
+        pytest.skip("CuPy allocates its own way")
+    for _ in range(2):
+        shard = state.amplitudes
+        assert shard.ctypes.data % backend_mod.SHARD_ALIGN_BYTES == 0
+        assert shard.dtype == np.dtype(precision) and shard.flags.c_contiguous and shard.flags.writeable
+        assert shard.size == 1 << state.num_local_qubits and shard[0] == 1 and np.count_nonzero(shard) == 1
+        state.add_qubit_()

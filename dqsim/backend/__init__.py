@@ -26,6 +26,14 @@ BACKEND_NAMES = ("auto", "numpy", "cupy")
 PRECISIONS = {"complex128": np.float64, "complex64": np.float32}
 
 
+#: Byte boundary on which :meth:`Backend.zeros` starts a CPU shard: a cache line, so a block of 8
+#: complex128 amplitudes (128 bytes) of the register-block kernels spans 2 lines, not 3. NumPy's
+#: own large arrays start 16 bytes past one on the dev VM, where the 3-qubit block kernel on the
+#: top bits (segments 64-256 MiB apart) ran at 0.37-0.44 of a copy against 0.52-0.66 aligned
+#: (complex128, n = 26; bench/results/kernel_bench-vm-k3top-20261205.md).
+SHARD_ALIGN_BYTES = 64
+
+
 def real_dtype(precision: str):
     """The real dtype matching a complex precision name (``complex64`` → float32)."""
     try:
@@ -85,6 +93,28 @@ class Backend:
             device.set(host.reshape(device.shape))
         else:
             device[...] = host.reshape(device.shape)
+
+    def zeros(self, num_elems: int, dtype):
+        """A zeroed 1-D array of ``num_elems`` elements of ``dtype`` on this backend's device (a state's shard).
+
+        CuPy: ``cupy.zeros`` (its allocations start on 256-byte boundaries).
+        NumPy: the array starts on a :data:`SHARD_ALIGN_BYTES` boundary (a view
+        into a zeroed byte buffer a little longer), with the pages untouched
+        until written, as ``np.zeros``.
+
+        Examples:
+            >>> backend = Backend("numpy", np)
+            >>> a = backend.zeros(5, np.complex128)
+            >>> a.ctypes.data % SHARD_ALIGN_BYTES, a.shape, a.dtype, float(abs(a).sum())
+            (0, (5,), dtype('complex128'), 0.0)
+        """
+        dtype = np.dtype(dtype)
+        if self.is_gpu:
+            return self.xp.zeros(int(num_elems), dtype=dtype)
+        nbytes = int(num_elems) * dtype.itemsize
+        raw = np.zeros(nbytes + SHARD_ALIGN_BYTES, dtype=np.uint8)
+        start = -raw.ctypes.data % SHARD_ALIGN_BYTES
+        return raw[start:start + nbytes].view(dtype)
 
     def pinned_empty(self, size: int, dtype) -> np.ndarray:
         """A host array of ``size`` elements to copy device data through (MPI staging).

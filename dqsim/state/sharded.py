@@ -190,8 +190,9 @@ class ShardedState:
         shared-memory window (:meth:`dqsim.comm.MPIComm.node_shared_array`),
         so rank-bit exchanges swap amplitudes in place between the shards;
         otherwise (GPU, several nodes, ``DQSIM_SHARED_EXCHANGE=0`` or
-        ``slots``, ``/dev/shm`` too small) an ordinary array, exchanged by
-        messages or through slots; also without numba, which the in-place swap
+        ``slots``, ``/dev/shm`` too small) an ordinary array
+        (:meth:`dqsim.backend.Backend.zeros`: on the CPU on a cache-line
+        boundary), exchanged by messages or through slots; also without numba, which the in-place swap
         needs. Sets ``self._shared`` to the window or
         ``None``, so a path that replaces ``amplitudes`` keeps the two in step.
         """
@@ -200,7 +201,7 @@ class ShardedState:
         shared = self.comm.node_shared_array(num_elems, self.dtype) if in_place else None
         if shared is None:
             self._shared = None
-            return self.xp.zeros(num_elems, dtype=self.dtype)
+            return self.backend.zeros(num_elems, self.dtype)
         array = shared.array(self.comm.rank)
         array.fill(0)
         self._shared = shared
