@@ -349,6 +349,7 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
     distances = job.distances_km() if q.sweep is not None else [None]
     block_rows, sweep_rows, end_rows, size_rows = [], [], [], []
     chsh = None
+    chsh_warnings = []
     timeline = None
     engine = None
     emission_ps = q.pulses * PS_PER_S / q.source.source_rate_hz  # every link emits its pulses in this time
@@ -370,6 +371,13 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
             tally = run["tallies"][p.link_index]
             if q.security == "finite_key":
                 size_rows += _block_size_rows(job, tally, label, p.link_index)
+            link_chsh = (float("nan"), float("nan"))
+            if tally.chsh_counts is not None:
+                link_chsh, missing = _chsh(tally.chsh_counts)
+                chsh = link_chsh
+                if missing:
+                    chsh_warnings.append(f"{label:g} km link {p.link_index}: CHSH S not measured, no coincidence "
+                                         f"in the setting pair(s) {missing} (more pairs or less loss)")
             rate = tally.key_bits / tally.pulses if tally.pulses else 0.0
             qber = tally.errors / tally.sifted if tally.sifted else float("nan")
             qber_se = math.sqrt(qber * (1.0 - qber) / tally.sifted) if tally.sifted else float("nan")
@@ -377,10 +385,7 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
                                tally.key_bits, rate, rate * q.source.source_rate_hz, qber,
                                plob_bound(p.channel.fibre_transmittance), _theory_rate_per_pulse(job, p),
                                tally.aborted_blocks, tally.done_ps, qber_se, plob_bound(p.total_transmittance),
-                               _rate_standard_error(tally.blocks), *_spdc_optimum(job, p)))
-            if tally.chsh_counts is not None:
-                s_value, s_error = entangled.chsh_from_counts(tally.chsh_counts)
-                chsh = (s_value, s_error)
+                               _rate_standard_error(tally.blocks), *_spdc_optimum(job, p), *link_chsh))
         end_rows += _end_to_end(job, run, label)
         if on_progress:
             on_progress(step + 1, len(distances), "distances")
@@ -393,7 +398,7 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
             ("theory_bits_per_pulse", "f8"), ("aborted_blocks", "i8"), ("simulated_time_ps", "i8"),
             ("qber_signal_standard_error", "f8"), ("plob_with_detectors_bits_per_pulse", "f8"),
             ("key_rate_standard_error_bits_per_pulse", "f8"), ("optimal_mean_pair_number", "f8"),
-            ("optimal_theory_bits_per_pulse", "f8")]),
+            ("optimal_theory_bits_per_pulse", "f8"), ("chsh_value", "f8"), ("chsh_standard_error", "f8")]),
         "end_to_end": record_table(end_rows, [("distance_km", "f8"), ("node_a", "i8"), ("node_b", "i8"),
                                               ("secret_key_bits", "i8"), ("key_rate_bits_per_s", "f8")]),
         "timing": record_table([("run", time.perf_counter() - started)], [("stage", "U"), ("seconds", "f8")]),
@@ -415,7 +420,7 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
              "pulses_per_wall_second": total_pulses / max(time.perf_counter() - started, 1e-9)}
     if chsh is not None:
         attrs["chsh_s"], attrs["chsh_standard_error"] = chsh
-    warnings = _decoy_warnings(block_rows) if q.protocol == "bb84_decoy" else []
+    warnings = (_decoy_warnings(block_rows) if q.protocol == "bb84_decoy" else []) + chsh_warnings
     if warnings:
         attrs["warnings"] = "; ".join(warnings)
     summary = [f"  {q.protocol}: {len(distances)} distance(s) × {len(run['links'])} link(s), "
@@ -432,13 +437,23 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
                 summary.append(f"      SPDC model: {r[11]:.3e} bits/pulse at the job's μ = "
                                f"{q.source.mean_pair_number:.3g}, {r[18]:.3e} at the optimal mean pair number "
                                f"μ* = {r[17]:.3g}")
-    if chsh is not None:
-        summary.append(f"  CHSH S = {chsh[0]:.4f} ± {chsh[1]:.4f}")
+    if chsh is not None and not math.isnan(chsh[0]):
+        summary.append(f"  CHSH S = {chsh[0]:.4f} ± {chsh[1]:.4f}" + (" (last link)" if len(sweep_rows) > 1 else ""))
     summary += [f"  WARNING: {w}" for w in warnings[:4]]
     for r in end_rows[:4]:
         if len(run["links"]) > 1:
             summary.append(f"  end to end node{r[1]}–node{r[2]}: {r[3]:,} bits ({r[4]:.3e} bits/s)")
     return ScenarioOutput(attrs, tables, table_attrs, None, summary)
+
+
+def _chsh(counts) -> tuple[tuple[float, float], list[tuple[int, int]]]:
+    """``((S, standard error), [])`` of an E91 link's coincidence counts, or ``((NaN, NaN), missing)``
+    where Ekert's setting pairs ``missing`` (1-based, as in E91's a_i, b_j) have no coincidence."""
+    counts = np.asarray(counts)
+    missing = [(a + 1, b + 1) for a, b, _ in entangled.E91_CHSH_TERMS if counts[a, b].sum() == 0]
+    if missing:
+        return (float("nan"), float("nan")), missing
+    return entangled.chsh_from_counts(counts), []
 
 
 #: Fewest weak-decoy detections per block for which Y1's bound is trusted without a warning
