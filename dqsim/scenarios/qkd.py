@@ -216,7 +216,7 @@ def _theory_rate_per_pulse(job, phys: LinkPhysics) -> float:
         phys.distance_km, attenuation_db_per_km=link.attenuation_db_per_km, coupling_loss_db=link.coupling_loss_db,
         detector_efficiency=link.detector_efficiency, dark_count_probability=phys.detector.dark_count_probability,
         noise_probability=phys.noise_probability, misalignment=link.misalignment, intensity=source.intensities[0],
-        f_ec=job.qkd.f_ec)
+        f_ec=job.qkd.f_ec, sifting_factor=theory.bb84_sifting_factor(source.z_basis_probability))
     return per_signal * source.probabilities[0]
 
 
