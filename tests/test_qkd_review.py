@@ -15,7 +15,7 @@ from dqsim import backend as backend_mod
 from dqsim import comm as comm_mod
 from dqsim.jobs import apply_overrides, load_job
 from dqsim.protocols.qkd import entangled, theory
-from dqsim.protocols.qkd.bb84 import ChannelModel, DecoySource, DetectorModel
+from dqsim.protocols.qkd.bb84 import ChannelModel, DecoySource, DetectorModel, EveModel
 from dqsim.protocols.qkd.detections import detect_batch, detection_counts
 from dqsim.protocols.qkd.postprocess import estimate_block
 from dqsim.protocols.qkd.reconciliation import postprocess_key
@@ -111,3 +111,33 @@ def test_theory_column_sifts_as_the_biased_bases_do():
                                                  dark_count_probability=phys.detector.dark_count_probability)
     assert link["theory_bits_per_pulse"] == pytest.approx(expected, rel=1e-12)
     assert 0.0 < link["key_rate_bits_per_pulse"] < link["theory_bits_per_pulse"]
+
+
+def test_finite_key_block_aborts_on_the_disclosed_test_basis():
+    """Eve intercepts and resends 40 % of the pulses, always measuring in Z. The Z (key) bits keep the QBER of
+    the misalignment, the X (test) bits get ≈ f/2 + (1 - f)·e_d = 0.2 (the exact mix within 3 s.e.): a
+    finite-key block, which discloses only the test basis (Lim et al. 2014), must abort at qber_threshold =
+    0.11; it did not, because it aborted on the true QBER of all signal bits (0.105 here)."""
+    source = DecoySource()
+    channel = ChannelModel.from_fibre(10.0)
+    detector = DetectorModel(efficiency=0.8, dark_count_probability=1e-8, misalignment=0.01)
+    eve = EveModel(attack="intercept_resend", fraction=0.4, basis="Z", position=0.999)
+    batch, _ = detect_batch(source, channel=channel, detector=detector, eve=eve, seed=5, start_pulse=0,
+                            num_pulses=2_000_000)
+    counts = detection_counts(batch, 3)
+    qber_x, num_x = sum(counts.errors_x) / sum(counts.sifted_x), sum(counts.sifted_x)
+    # X-basis clicks per class: untouched pulses (receiver_gain_and_error), or Eve's Z photon (caught with
+    # 1 - e^(-μ T_to_eve), detected with T_after·η_det), a coin toss in X: errors half of those clicks.
+    eta, p_b = channel.total_transmittance * 0.8, 1e-8
+    clicks = errors = 0.0
+    for mu, prob in zip(source.intensities, source.probabilities):
+        clean, clean_errors = theory.receiver_gain_and_error(mu, eta, p_b, 0.01)
+        caught = -math.expm1(-mu * channel.to_eve(eve.position)) * channel.after_eve(eve.position) * 0.8
+        attacked = 1.0 - (1.0 - caught) * (1.0 - p_b) ** 2
+        clicks += prob * (0.6 * clean + 0.4 * attacked)
+        errors += prob * (0.6 * clean_errors + 0.4 * attacked / 2)
+    expected_x = errors / clicks  # ≈ f/2 + (1 - f)·e_d
+    assert abs(qber_x - expected_x) < 3 * math.sqrt(expected_x * (1 - expected_x) / num_x)
+    assert counts.errors[0] / counts.sifted[0] < 0.11  # the key and test bits together look fine
+    result = estimate_block(counts, source, finite_key=(1e-10, 1e-15))
+    assert result.qber_estimate == qber_x and result.aborted and result.secret_key_bits == 0

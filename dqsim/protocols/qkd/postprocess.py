@@ -238,7 +238,7 @@ class BlockResult:
         key_rate_bits_per_signal_pulse: ℓ per signal pulse sent, bits.
         key_rate_bits_per_s: ℓ per pulse × the source rate, bits/s.
         qber_threshold: the abort threshold used.
-        aborted: E_μ exceeded ``qber_threshold``.
+        aborted: the QBER estimate (the sample's; finite key: the X basis's) exceeded ``qber_threshold``.
         eve_known_fraction: fraction of the sifted signal bits Eve learned
             (simulation truth, for diagnostics; ``None`` without sifted bits).
         f_ec: error-correction efficiency used.
@@ -409,7 +409,8 @@ def estimate_block(
         counts: the block's :class:`BlockCounts`.
         source: the :class:`DecoySource` that sent the block.
         f_ec: error-correction efficiency f_EC >= 1.
-        qber_threshold: abort when the signal QBER exceeds it, in [0, 0.5].
+        qber_threshold: abort when the QBER estimate exceeds it, in [0, 0.5]: the ``sample``'s, with
+            ``finite_key`` the test (X) basis's of all intensities, else the signal's.
         decoy_method: ``"vacuum_weak"``, ``"one_decoy"`` or ``"auto"``
             (vacuum + weak decoy when the source has a vacuum class).
         finite_key: ``(eps_sec, eps_cor)``: the key length is instead the
@@ -520,6 +521,8 @@ def estimate_block(
         qber_x = QberSample(num_x, num_x, errors_x)
         estimate = dict(qber_estimate=qber_x.qber, qber_estimate_standard_error=qber_x.standard_error,
                         num_estimation_bits=num_x)
+        # The protocol sees the disclosed test basis only: it aborts on its QBER, not on the key bits' errors.
+        aborted = qber_x.qber is not None and qber_x.qber > qber_threshold
     secret_key_bits = 0 if aborted else int(math.floor(secret))
     num_sent = sum(counts.sent)
     per_pulse = secret_key_bits / num_sent if num_sent else 0.0
