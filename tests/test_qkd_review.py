@@ -141,3 +141,17 @@ def test_finite_key_block_aborts_on_the_disclosed_test_basis():
     assert counts.errors[0] / counts.sifted[0] < 0.11  # the key and test bits together look fine
     result = estimate_block(counts, source, finite_key=(1e-10, 1e-15))
     assert result.qber_estimate == qber_x and result.aborted and result.secret_key_bits == 0
+
+
+def test_trusted_chain_key_and_rate_are_the_smallest_links():
+    """Trusted relay (XOR of the link keys): the end-to-end key is the smallest link key, and its rate in bits/s
+    the smallest link rate of the links table (key per pulse × source rate). The rate used to divide by the
+    simulated time at the end of the post-processing instead: 1.465e7 against 1.594e7 bits/s for the chain
+    job, and a one-link run's 'end-to-end' rate differed from its own link's."""
+    for name in ("qkd_trusted_chain", "bb84_decoy_50km"):
+        job, out = run(name, "qkd.pulses=2000000", "qkd.batch_pulses=1000000", "qkd.block_pulses=2000000")
+        links, (end,) = out.tables["links"], out.tables["end_to_end"]
+        assert end["secret_key_bits"] == links["secret_key_bits"].min() > 0
+        assert end["key_rate_bits_per_s"] == pytest.approx(links["key_rate_bits_per_s"].min(), rel=1e-12)
+        assert links["key_rate_bits_per_s"].min() == pytest.approx(
+            end["secret_key_bits"] / job.qkd.pulses * job.qkd.source.source_rate_hz, rel=1e-12)

@@ -473,11 +473,15 @@ def _decoy_warnings(block_rows) -> list[str]:
 
 
 def _end_to_end(job, run, distance_km) -> list[tuple]:
-    """Trusted-relay keys: the smallest link key on the route between two end nodes."""
+    """Trusted-relay keys: the smallest link key on the route between two end nodes.
+
+    Every link sends ``pulses`` at the source rate, so the rate in bits/s is the key over that emission
+    time: the smallest of the route's links' ``key_rate_bits_per_s`` (the links table's definition; the
+    post-processing latency after the last pulse is not counted, as it is not for a link).
+    """
     links = run["links"]
     key = {(min(a, b), max(a, b)): run["tallies"][i].key_bits for i, (a, b, _) in enumerate(links)}
-    done = max(t.done_ps for t in run["tallies"].values())
-    seconds = done / PS_PER_S if done else float("nan")
+    seconds = job.qkd.pulses / job.qkd.source.source_rate_hz
     num_nodes = 1 + max(max(a, b) for a, b, _ in links)
     if job.qkd.network is not None and job.qkd.network.topology == "star":
         pairs = [(i, j) for i in range(1, num_nodes) for j in range(i + 1, num_nodes)]
