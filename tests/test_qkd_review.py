@@ -155,3 +155,34 @@ def test_trusted_chain_key_and_rate_are_the_smallest_links():
         assert end["key_rate_bits_per_s"] == pytest.approx(links["key_rate_bits_per_s"].min(), rel=1e-12)
         assert links["key_rate_bits_per_s"].min() == pytest.approx(
             end["secret_key_bits"] / job.qkd.pulses * job.qkd.source.source_rate_hz, rel=1e-12)
+
+
+@pytest.mark.parametrize(("job_name", "overrides", "reason"), [
+    ("bb84_distance_sweep", ["qkd.sweep.distances_km=[300]", "qkd.pulses=5000000", "qkd.batch_pulses=1000000",
+                             "qkd.link.dark_count_rate_hz=1000"], "no decoy-state bound"),
+    ("bb84_distance_sweep", ["qkd.sweep.distances_km=[250]", "qkd.pulses=20000000", "qkd.batch_pulses=10000000",
+                             "qkd.link.dark_count_rate_hz=1000"], ">= single-photon secrecy"),
+    ("bb84_decoy_50km", ["qkd.security=\"finite_key\"", "qkd.pulses=2000000", "qkd.block_pulses=2000000"],
+     "finite key: block too small"),
+    ("bb84_eve_intercept", ["qkd.pulses=2000000"], "above qber_threshold 0.11"),
+    ("bbm92_finite_key", ["qkd.pulses=1000", "qkd.batch_pulses=1000", "qkd.block_pulses=1000",
+                          "qkd.link.distance_km=300"], "no X–X test bit to estimate the QBER from"),
+    ("bbm92_eve_intercept", ["qkd.pulses=200000", "qkd.batch_pulses=200000"], "above qber_threshold 0.11"),
+])
+def test_a_link_without_key_says_why_in_one_line(job_name, overrides, reason):
+    """Zero key is reported as 0 with its reason (column no_key_reason of the blocks, a 'no key:' line of the
+    summary), never as a NaN in the summary: before, a zero key came with no reason, a BBM92 block with no
+    sifted bit said 'ABORTED (QBER above threshold)' and the summary printed 'QBER nan ± nan'."""
+    _job, out = run(job_name, *overrides)
+    blocks = out.tables["blocks"]
+    assert (blocks["secret_key_bits"] == 0).all() and out.attrs["total_secret_key_bits"] == 0
+    assert all(reason in text for text in blocks["no_key_reason"]), blocks["no_key_reason"]
+    lines = [line for line in out.summary if "no key:" in line]
+    assert len(lines) == 1 and reason in lines[0]
+    assert not any("nan" in line.lower() for line in out.summary), out.summary
+
+
+def test_a_block_with_key_has_no_reason():
+    _job, out = run("bb84_decoy_50km", "qkd.pulses=2000000", "qkd.block_pulses=1000000")
+    assert (out.tables["blocks"]["secret_key_bits"] > 0).all() and (out.tables["blocks"]["no_key_reason"] == "").all()
+    assert not any("no key:" in line for line in out.summary)

@@ -37,9 +37,9 @@ from dqsim.network.werner import plob_bound
 from dqsim.protocols.qkd import entangled, nodes, spdc, theory
 from dqsim.protocols.qkd.bb84 import ChannelModel, DecoySource, DetectorModel, EveModel
 from dqsim.protocols.qkd.nodes import LinkPhysics, QkdPlan
-from dqsim.protocols.qkd.entangled_block import entangled_finite_key_rates
+from dqsim.protocols.qkd.entangled_block import entangled_finite_key_rates, entangled_no_key_reason
 from dqsim.protocols.qkd.finite_key import EntangledFiniteKeyResult
-from dqsim.protocols.qkd.postprocess import finite_key_rates
+from dqsim.protocols.qkd.postprocess import finite_key_rates, no_key_reason
 from dqsim.scenarios.output import ScenarioOutput, record_table
 from dqsim.scenarios.dqc import _checkpointer
 from dqsim.units import PS_PER_S, db_to_transmittance
@@ -220,7 +220,7 @@ def _theory_rate_per_pulse(job, phys: LinkPhysics) -> float:
     return per_signal * source.probabilities[0]
 
 
-def _block_rows(run, distance_km, protocol):
+def _block_rows(run, distance_km, protocol, qber_threshold):
     rows = []
     for index, tally in sorted(run["tallies"].items()):
         a, b, _ = run["links"][index]
@@ -243,7 +243,7 @@ def _block_rows(run, distance_km, protocol):
                              t_pulses - t0, t_sift - t_pulses, t_est - t_sift, t_key - t_est,
                              *_finite_columns(result.finite_key), *_postprocess_columns(result.postprocess),
                              _binomial_se(counts.errors[0], counts.sifted[0]), _nan(result.qber_estimate),
-                             result.qber_estimate_standard_error, result.num_estimation_bits))
+                             result.qber_estimate_standard_error, result.num_estimation_bits, no_key_reason(result)))
             else:
                 pairs, sample = counts.num_pairs, result.estimate
                 rows.append((distance_km, index, a, b, block, pairs, counts.num_coincidences, 0, 0, counts.num_sifted,
@@ -254,7 +254,8 @@ def _block_rows(run, distance_km, protocol):
                              counts.eve_known_fraction, t_pulses - t0, t_sift - t_pulses, t_est - t_sift, t_key - t_est,
                              *_finite_columns(result.finite_key), *_postprocess_columns(result.postprocess),
                              _binomial_se(counts.num_errors, counts.num_sifted), _nan(sample.qber),
-                             sample.standard_error, sample.num_sampled))
+                             sample.standard_error, sample.num_sampled,
+                             entangled_no_key_reason(result, protocol, qber_threshold)))
     return rows
 
 
@@ -271,7 +272,7 @@ BLOCK_FIELDS = [("distance_km", "f8"), ("link", "i8"), ("node_a", "i8"), ("node_
                 ("finite_phase_error_upper", "f8"), ("ec_key_bits", "i8"), ("ec_f_measured", "f8"),
                 ("ec_rounds", "i8"), ("ec_residual_errors", "i8"), ("ec_verified", "?"), ("final_keys_equal", "?"),
                 ("classical_bits", "i8"), ("qber_signal_standard_error", "f8"), ("qber_estimated", "f8"),
-                ("qber_estimated_standard_error", "f8"), ("estimation_bits", "i8")]
+                ("qber_estimated_standard_error", "f8"), ("estimation_bits", "i8"), ("no_key_reason", "U")]
 
 
 def _rate_standard_error(blocks) -> float:
@@ -366,7 +367,7 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
             timeline = run["timeline"]
         physics = run["physics"]
         label = distance if distance is not None else physics[0].distance_km
-        block_rows += _block_rows(run, label, q.protocol)
+        block_rows += _block_rows(run, label, q.protocol, q.qber_threshold)
         for p in physics:
             tally = run["tallies"][p.link_index]
             if q.security == "finite_key":
@@ -425,10 +426,14 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
         attrs["warnings"] = "; ".join(warnings)
     summary = [f"  {q.protocol}: {len(distances)} distance(s) × {len(run['links'])} link(s), "
                f"{total_pulses:,} pulses, {total_key:,} secret key bits"
-               + ("; ABORTED (QBER above threshold)" if aborted else "")]
+               + ("; ABORTED (see 'no key' below)" if aborted else "")]
+    reasons = _no_key_reasons(block_rows)
     for r in sweep_rows[:12]:
-        summary.append(f"  {r[0]:7.1f} km link {r[1]}: QBER {r[9]:.4f} ± {r[14]:.4f}, key {r[7]:.3e} bits/pulse "
+        qber = f"QBER {r[9]:.4f} ± {r[14]:.4f}" if r[9] == r[9] else "QBER n/a (no sifted bit)"
+        summary.append(f"  {r[0]:7.1f} km link {r[1]}: {qber}, key {r[7]:.3e} bits/pulse "
                        f"({r[8]:.3e} bits/s), PLOB {r[10]:.3e}")
+        if (r[0], r[1]) in reasons:
+            summary.append(f"      no key: {reasons[r[0], r[1]]}")
         if q.protocol != "bb84_decoy" and not math.isnan(r[17]):
             if q.source.mean_pair_number is None:  # one pair per slot: the thermal optimum is another source
                 summary.append(f"      model: {r[11]:.3e} bits/pulse for the job's source (one pair per slot); a "
@@ -444,6 +449,19 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
         if len(run["links"]) > 1:
             summary.append(f"  end to end node{r[1]}–node{r[2]}: {r[3]:,} bits ({r[4]:.3e} bits/s)")
     return ScenarioOutput(attrs, tables, table_attrs, None, summary)
+
+
+def _no_key_reasons(block_rows) -> dict:
+    """``{(distance_km, link): line}`` for the links none of whose blocks gave a key: the first block's reason,
+    with how many blocks there were."""
+    fields = [name for name, _ in BLOCK_FIELDS]
+    at = {name: fields.index(name) for name in ("distance_km", "link", "secret_key_bits", "no_key_reason")}
+    found: dict = {}
+    for r in block_rows:
+        key = (r[at["distance_km"]], r[at["link"]])
+        found.setdefault(key, []).append((r[at["secret_key_bits"]], r[at["no_key_reason"]]))
+    return {key: rows[0][1] + (f" (and {len(rows) - 1} more block(s) without key)" if len(rows) > 1 else "")
+            for key, rows in found.items() if all(bits == 0 for bits, _ in rows)}
 
 
 def _chsh(counts) -> tuple[tuple[float, float], list[tuple[int, int]]]:

@@ -57,7 +57,9 @@ __all__ = [
     "DEFAULT_QBER_THRESHOLD",
     "BlockCounts",
     "BlockResult",
+    "abort_or_verification_reason",
     "block_counts",
+    "no_key_reason",
     "QberSample",
     "disclose_sample",
     "estimate_block",
@@ -620,6 +622,74 @@ def postprocess_block(
                      key_rate_bits_per_signal_pulse=key / counts.sent[0] if counts.sent[0] else 0.0,
                      key_rate_bits_per_s=(key / num_sent if num_sent else 0.0) * source.source_rate_hz)
     return result, processed
+
+
+def abort_or_verification_reason(aborted: bool, qber_estimate: float | None, qber_threshold: float,
+                                 done: PostprocessResult | None, estimated_from: str) -> str | None:
+    """Why a block has no key when it aborted or its error verification failed, else ``None``.
+
+    Shared by :func:`no_key_reason` and the BBM92/E91 blocks
+    (:func:`dqsim.protocols.qkd.entangled_block.entangled_no_key_reason`); ``estimated_from`` names (in
+    the singular) the disclosed bits the QBER was estimated from.
+    """
+    if aborted and qber_estimate is None:
+        return f"aborted: no {estimated_from} to estimate the QBER from (too few pulses or too much loss)"
+    if aborted:
+        return f"aborted: QBER estimate {qber_estimate:.4f} from the {estimated_from}s is above qber_threshold " \
+               f"{qber_threshold:g}"
+    if done is not None and not done.verified:
+        return f"error verification failed: Cascade left {done.residual_errors} error(s) in {done.num_bits} bits " \
+               f"(the {done.verification_bits}-bit hashes differ), the block is discarded"
+    return None
+
+
+def no_key_reason(result: BlockResult) -> str:
+    """One line saying why a BB84 block gave no secret key (``""`` when it gave one).
+
+    In order: no key bits; an abort on the QBER estimate; a failed error verification; the finite-key
+    bound (Lim et al. 2014) below zero (no single-photon event certified, or its statistical penalties
+    larger than the secrecy: the block is too small); no decoy-state bound; the asymptotic leakage at
+    least the single-photon secrecy n_1^L·(1 - h(e1^U)) (the link is too long or too noisy).
+
+    Examples:
+        >>> c = BlockCounts(3, sent=(800, 100, 100), detected=(0, 0, 0), sifted=(0, 0, 0), errors=(0, 0, 0),
+        ...                 sifted_z=(0, 0, 0), errors_z=(0, 0, 0), sifted_x=(0, 0, 0), errors_x=(0, 0, 0),
+        ...                 eve_known=(0, 0, 0), double_clicks=(0, 0, 0))
+        >>> no_key_reason(estimate_block(c, DecoySource()))
+        'no sifted signal bit in 1,000 pulses (too few pulses or too much loss)'
+    """
+    if result.secret_key_bits > 0:
+        return ""
+    finite = result.finite_key
+    if (finite.num_key_bits if finite is not None else result.num_sifted_signal_bits) == 0:
+        kind = "key-basis (Z)" if finite is not None else "signal"
+        return f"no sifted {kind} bit in {result.num_pulses_sent:,} pulses (too few pulses or too much loss)"
+    common = abort_or_verification_reason(result.aborted, result.qber_estimate, result.qber_threshold,
+                                          result.postprocess,
+                                          "test-basis (X) bit" if finite is not None else "sampled signal bit")
+    if common is not None:
+        return common
+    if finite is not None:
+        if finite.single_photon_lower <= 0.0 or finite.single_photon_test_lower <= 0.0:
+            return (f"finite key: block too small, the decoy bounds certify no single-photon event (s_X,1 = "
+                    f"{finite.single_photon_lower:.0f}, s_Z,1 = {finite.single_photon_test_lower:.0f} from "
+                    f"{finite.num_key_bits:,} key bits; Lim et al. 2014): raise block_pulses")
+        return (f"finite key: ℓ = {finite.unclipped_length:.0f} bits < 1, the leakage and the statistical "
+                f"penalties exceed s_X,0 + s_X,1·(1 - h(φ_X)) with φ_X = {finite.phase_error_upper:.4f} "
+                f"(block too small or too noisy): raise block_pulses")
+    if result.decoy is None:
+        return "no decoy-state bound: the weak decoy (or vacuum) class has no detection or no sifted bit " \
+               "(more pulses or a shorter link)"
+    n1 = result.num_single_photon_bits_lower
+    if result.postprocess is not None:  # postprocess_block keys only the bits left after the QBER sample
+        n1 *= result.postprocess.num_bits / max(1, result.postprocess.num_bits + result.num_estimation_bits)
+    secrecy = n1 * (1.0 - binary_entropy(min(result.decoy.e1_upper, 0.5)))
+    bounds = f"Y1^L = {result.decoy.y1_lower:.3g}, e1^U = {result.decoy.e1_upper:.3f}"
+    if result.leakage_bits >= secrecy:
+        return (f"leakage {result.leakage_bits:.0f} bits >= single-photon secrecy n_1^L·(1 - h(e1^U)) = "
+                f"{secrecy:.0f} bits ({bounds}): the link is too long or too noisy")
+    return (f"single-photon secrecy {secrecy:.0f} bits ({bounds}) less the leakage {result.leakage_bits:.0f} bits "
+            f"(and the verification hash) leaves no whole bit")
 
 
 def finite_key_rates(counts: BlockCounts, source: DecoySource, block_pulses, *, f_ec: float = 1.16,
