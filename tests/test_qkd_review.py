@@ -186,3 +186,22 @@ def test_a_block_with_key_has_no_reason():
     _job, out = run("bb84_decoy_50km", "qkd.pulses=2000000", "qkd.block_pulses=1000000")
     assert (out.tables["blocks"]["secret_key_bits"] > 0).all() and (out.tables["blocks"]["no_key_reason"] == "").all()
     assert not any("no key:" in line for line in out.summary)
+
+
+def test_bbm92_blocks_report_the_qber_of_each_basis():
+    """Eve measures every pair's photon to Bob in Z: the Z–Z bits keep the source's QBER, (1 - w(1-2e_d)²)/2,
+    the X–X bits a coin toss, 1/2 (as entangled.expected_qber says with eve), each within 3 s.e. in the
+    qber_z_signal / qber_x_signal columns, which held the QBER of all sifted bits and NaN."""
+    job, out = run("bbm92_eve_intercept", "qkd.pulses=400000", "qkd.batch_pulses=400000", "qkd.eve.basis=\"Z\"",
+                   "qkd.qber_threshold=0.5")
+    (block,) = out.tables["blocks"]
+    phys = qkd_scenario.link_physics(job, 0, 0, 1, 20.0)
+    source = qkd_scenario._pair_source(job)
+    channel = dict(transmittance_alice=phys.arm_transmittances[0], transmittance_bob=phys.arm_transmittances[1],
+                   efficiency=0.8, dark_count_probability=phys.detector.dark_count_probability, misalignment=0.01)
+    noise = 1.0 - 2.0 * entangled.expected_qber(source, **channel)  # w·(1-2e_d)²·(dark-count factor)
+    for column, correlation in (("qber_z_signal", 1.0), ("qber_x_signal", 0.0)):
+        expected = (1.0 - correlation * noise) / 2.0
+        sifted = block["sifted_bits"] / 2  # each basis holds half the sifted bits
+        assert abs(block[column] - expected) < 3 * math.sqrt(expected * (1 - expected) / sifted), column
+    assert block["qber_signal"] == pytest.approx((block["qber_z_signal"] + block["qber_x_signal"]) / 2, abs=0.01)

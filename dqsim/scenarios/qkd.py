@@ -246,8 +246,11 @@ def _block_rows(run, distance_km, protocol, qber_threshold):
                              result.qber_estimate_standard_error, result.num_estimation_bits, no_key_reason(result)))
             else:
                 pairs, sample = counts.num_pairs, result.estimate
+                # BBM92: the Z–Z and X–X bits' QBERs; E91's key settings are not Z and X (both its QBER)
+                per_basis = [e / n if n else float("nan") for e, n in zip(counts.key_pair_errors, counts.key_pair_sifted)] \
+                    if protocol == "bbm92" else [_nan(result.qber), float("nan")]
                 rows.append((distance_km, index, a, b, block, pairs, counts.num_coincidences, 0, 0, counts.num_sifted,
-                             _nan(result.qber), float("nan"), _nan(result.qber), float("nan"), float("nan"),
+                             *per_basis, _nan(result.qber), float("nan"), float("nan"),
                              counts.num_coincidences / pairs if pairs else float("nan"), float("nan"), float("nan"),
                              float("nan"), float("nan"), result.leakage_bits, result.secret_key_bits,
                              result.key_rate_bits_per_pulse, result.key_rate_bits_per_s, bool(result.aborted),
