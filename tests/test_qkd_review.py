@@ -205,3 +205,17 @@ def test_bbm92_blocks_report_the_qber_of_each_basis():
         sifted = block["sifted_bits"] / 2  # each basis holds half the sifted bits
         assert abs(block[column] - expected) < 3 * math.sqrt(expected * (1 - expected) / sifted), column
     assert block["qber_signal"] == pytest.approx((block["qber_z_signal"] + block["qber_x_signal"]) / 2, abs=0.01)
+
+
+def test_cascade_is_not_tuned_to_a_zero_error_sample():
+    """125 km, blocks of 2 million pulses: ~900 key bits and a ~100-bit QBER sample per block, which at a 1 %
+    QBER holds no error a third of the time. Cascade tuned to that 0 ran one block of the whole key per pass,
+    found no even number of errors, and the block failed its verification (5 of 20 blocks, 24 % less key).
+    Tuned to (k + 1)/(m + 2) every block here is corrected and verified (one of them still has no key: its
+    decoy bound, from ~20 decoy detections, gives e1^U = 0.13)."""
+    _job, out = run("bb84_distance_sweep", "qkd.sweep.distances_km=[125]", "qkd.pulses=20000000",
+                    "qkd.batch_pulses=1000000", "qkd.block_pulses=2000000", "qkd.error_correction=\"cascade\"")
+    blocks = out.tables["blocks"]
+    assert (blocks["qber_estimated"] == 0).any()  # the case in question occurs
+    assert blocks["ec_verified"].all() and blocks["final_keys_equal"].all() and (blocks["ec_residual_errors"] == 0).all()
+    assert (blocks["secret_key_bits"] > 0).sum() >= 9

@@ -277,7 +277,7 @@ def entangled_postprocess_block(
         return int(math.floor(n * (1.0 - binary_entropy(estimate.qber)) - leak
                               - math.ceil(math.log2(1.0 / eps_cor))))
 
-    done = postprocess_key(kept_a, kept_b, qber_estimate=estimate.qber if estimate.qber is not None else 0.5,
+    done = postprocess_key(kept_a, kept_b, qber_estimate=estimate.cascade_qber,
                            final_bits_of_leakage=final_bits, eps_cor=eps_cor, rng=rng)
     finite = finite_bound(float(done.leakage_bits)) if finite_key is not None else None
     return _result(counts, estimate, n, done.leakage_bits, done.final_key_bits, aborted, pair_rate_hz, finite, done)
