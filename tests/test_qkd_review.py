@@ -17,7 +17,7 @@ from dqsim.jobs import apply_overrides, load_job
 from dqsim.protocols.qkd import entangled, theory
 from dqsim.protocols.qkd.bb84 import ChannelModel, DecoySource, DetectorModel, EveModel
 from dqsim.protocols.qkd.detections import detect_batch, detection_counts
-from dqsim.protocols.qkd.postprocess import estimate_block
+from dqsim.protocols.qkd.postprocess import estimate_block, finite_key_rates
 from dqsim.protocols.qkd.reconciliation import postprocess_key
 from dqsim.scenarios import qkd as qkd_scenario
 from mpi_helper import ROOT
@@ -219,3 +219,39 @@ def test_cascade_is_not_tuned_to_a_zero_error_sample():
     assert (blocks["qber_estimated"] == 0).any()  # the case in question occurs
     assert blocks["ec_verified"].all() and blocks["final_keys_equal"].all() and (blocks["ec_residual_errors"] == 0).all()
     assert (blocks["secret_key_bits"] > 0).sum() >= 9
+
+
+def test_bb84_finite_key_rate_tends_to_lims_bound_without_fluctuations():
+    """Lim et al.'s ℓ/N at the run's per-pulse counts (finite_key_rates) rises with N to its asymptote: eqs. (2)-(5)
+    with the Hoeffding terms and γ at zero, s_0 + s_1·(1 - h(v/s_Z,1)) - f·h(E_Z)·n_Z per pulse, within 0.1 % at
+    N = 1e16. Z alone is the key basis there (a quarter of the detections with p_Z = 1/2), so this asymptote is
+    about half the asymptotic GLLP rate of the blocks, which keys both bases."""
+    source = DecoySource()
+    batch, _ = detect_batch(source, channel=ChannelModel.from_fibre(50.0),
+                            detector=DetectorModel(efficiency=0.8, dark_count_probability=1e-8), seed=3,
+                            start_pulse=0, num_pulses=20_000_000)
+    counts = detection_counts(batch, 3)
+    rates = finite_key_rates(counts, source, [1e8, 1e10, 1e12, 1e16])
+    assert 0.0 < rates[0] < rates[1] < rates[2] < rates[3]
+    mu, p, n = np.array(source.intensities), np.array(source.probabilities), sum(counts.sent)
+    tau0, tau1 = float(np.sum(p * np.exp(-mu))), float(np.sum(p * np.exp(-mu) * mu))
+    (m1, m2, m3) = mu
+
+    def scaled(values):  # e^k/p_k · (count per pulse)
+        return np.asarray(values, dtype=float) / n * np.exp(mu) / p
+
+    def single_photons(values):
+        x = scaled(values)
+        s0 = tau0 * (m2 * x[2] - m3 * x[1]) / (m2 - m3)
+        return s0, tau1 * m1 * (x[1] - x[2] - (m2 ** 2 - m3 ** 2) / m1 ** 2 * (x[0] - s0 / tau0)) \
+            / (m1 * (m2 - m3) - m2 ** 2 + m3 ** 2)
+
+    s0, s1 = single_photons(counts.sifted_z)
+    _, s1_test = single_photons(counts.sifted_x)
+    errors = scaled(counts.errors_x)
+    phase = tau1 * (errors[1] - errors[2]) / (m2 - m3) / s1_test
+    n_z, e_z = sum(counts.sifted_z) / n, sum(counts.errors_z) / sum(counts.sifted_z)
+    limit = s0 + s1 * (1 - theory.binary_entropy(phase)) - 1.16 * theory.binary_entropy(e_z) * n_z
+    assert rates[3] == pytest.approx(limit, rel=1e-3)
+    gllp = estimate_block(counts, source).key_rate_bits_per_pulse
+    assert 0.4 < limit / gllp < 0.6
