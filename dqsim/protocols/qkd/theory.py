@@ -205,12 +205,17 @@ def error_gain(intensity: float, transmittance: float, background: float,
         >>> round(error_gain(0.5, 0.1, 0.0, 0.01), 8)
         0.00048771
     """
-    where = "error_gain"
-    mu = check_real(where, "intensity", intensity, 0.0)
-    eta = check_real(where, "transmittance", transmittance, 0.0, 1.0)
-    y0 = check_real(where, "background", background, 0.0, 1.0)
-    e_d = check_real(where, "misalignment", misalignment, 0.0, 1.0)
+    mu, eta, y0, e_d = _check_pulse("error_gain", intensity, transmittance, background, misalignment)
     return BACKGROUND_ERROR_RATE * y0 - e_d * math.expm1(-eta * mu)
+
+
+def _check_pulse(where: str, intensity, transmittance, background, misalignment, *,
+                 background_name: str = "background") -> tuple[float, float, float, float]:
+    """(μ >= 0, η in [0, 1], background in [0, 1], e_d in [0, 1]) checked for ``where``."""
+    return (check_real(where, "intensity", intensity, 0.0),
+            check_real(where, "transmittance", transmittance, 0.0, 1.0),
+            check_real(where, background_name, background, 0.0, 1.0),
+            check_real(where, "misalignment", misalignment, 0.0, 1.0))
 
 
 def qber(intensity: float, transmittance: float, background: float,
@@ -338,11 +343,8 @@ def receiver_gain_and_error(intensity: float, transmittance: float, background_p
         >>> round(eq / q, 12)
         0.5
     """
-    where = "receiver_gain_and_error"
-    mu = check_real(where, "intensity", intensity, 0.0)
-    eta = check_real(where, "transmittance", transmittance, 0.0, 1.0)
-    p_b = check_real(where, "background_probability", background_probability, 0.0, 1.0)
-    e_d = check_real(where, "misalignment", misalignment, 0.0, 1.0)
+    mu, eta, p_b, e_d = _check_pulse("receiver_gain_and_error", intensity, transmittance, background_probability,
+                                     misalignment, background_name="background_probability")
     right = 1.0 - (1.0 - p_b) * math.exp(-eta * mu * (1.0 - e_d))
     wrong = 1.0 - (1.0 - p_b) * math.exp(-eta * mu * e_d)
     return 1.0 - (1.0 - right) * (1.0 - wrong), (1.0 - right) * wrong + 0.5 * right * wrong
