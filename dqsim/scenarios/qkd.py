@@ -450,7 +450,7 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
                                f"{q.source.mean_pair_number:.3g}, {r[18]:.3e} at the optimal mean pair number "
                                f"μ* = {r[17]:.3g}")
     if chsh is not None and not math.isnan(chsh[0]):
-        summary.append(f"  CHSH S = {chsh[0]:.4f} ± {chsh[1]:.4f}" + (" (last link)" if len(sweep_rows) > 1 else ""))
+        summary.append(f"  CHSH S = {chsh[0]:.4f} ± {chsh[1]:.4f}" + (" (the last row; every row's in column chsh_value)" if len(sweep_rows) > 1 else ""))
     summary += [f"  WARNING: {w}" for w in warnings[:4]]
     for r in end_rows[:4]:
         if len(run["links"]) > 1:
@@ -502,7 +502,9 @@ def _end_to_end(job, run, distance_km) -> list[tuple]:
 
     Every link sends ``pulses`` at the source rate, so the rate in bits/s is the key over that emission
     time: the smallest of the route's links' ``key_rate_bits_per_s`` (the links table's definition; the
-    post-processing latency after the last pulse is not counted, as it is not for a link).
+    post-processing latency after the last pulse is not counted, as it is not for a link). In a star each
+    pair of leaves is given the key it would get alone: pairs through one leaf's link share that link's
+    key (a one-time pad is used once), so together they get at most that link's key.
     """
     links = run["links"]
     key = {(min(a, b), max(a, b)): run["tallies"][i].key_bits for i, (a, b, _) in enumerate(links)}
