@@ -255,3 +255,18 @@ def test_bb84_finite_key_rate_tends_to_lims_bound_without_fluctuations():
     assert rates[3] == pytest.approx(limit, rel=1e-3)
     gllp = estimate_block(counts, source).key_rate_bits_per_pulse
     assert 0.4 < limit / gllp < 0.6
+
+
+def test_bb84_privacy_amplification_output_follows_the_key_length_formula():
+    """Cascade run on the key bits: ℓ = ⌊n_1^L·(kept/n)·(1 - h(e1^U)) - leak_EC - ⌈log2(1/ε_cor)⌉⌋ exactly, with
+    n_1^L = (Q1^L/Q_μ)·n the single-photon share of the n sifted signal bits, the kept bits those left after the
+    QBER sample, leak_EC the parities Cascade disclosed; Alice's and Bob's final keys equal."""
+    _job, out = run("bb84_decoy_50km", "qkd.pulses=4000000", "qkd.block_pulses=2000000",
+                    "qkd.error_correction=\"cascade\"")
+    for block in out.tables["blocks"]:
+        n = block["ec_key_bits"] + block["estimation_bits"]
+        n1 = min(n, block["y1_lower"] * 0.5 * math.exp(-0.5) / block["gain_signal"] * n) * block["ec_key_bits"] / n
+        expected = math.floor(n1 * (1 - theory.binary_entropy(block["e1_upper"])) - block["leakage_bits"] - 50)
+        assert block["secret_key_bits"] == expected > 0
+        assert block["ec_verified"] and block["final_keys_equal"] and block["ec_residual_errors"] == 0
+        assert 1.0 < block["ec_f_measured"] < 1.25
