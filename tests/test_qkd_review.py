@@ -217,7 +217,8 @@ def test_cascade_is_not_tuned_to_a_zero_error_sample():
                     "qkd.batch_pulses=1000000", "qkd.block_pulses=2000000", "qkd.error_correction=\"cascade\"")
     blocks = out.tables["blocks"]
     assert (blocks["qber_estimated"] == 0).any()  # the case in question occurs
-    assert blocks["ec_verified"].all() and blocks["final_keys_equal"].all() and (blocks["ec_residual_errors"] == 0).all()
+    assert blocks["ec_verified"].all() and blocks["final_keys_equal"].all()
+    assert (blocks["ec_residual_errors"] == 0).all()
     assert (blocks["secret_key_bits"] > 0).sum() >= 9
 
 
@@ -270,3 +271,34 @@ def test_bb84_privacy_amplification_output_follows_the_key_length_formula():
         assert block["secret_key_bits"] == expected > 0
         assert block["ec_verified"] and block["final_keys_equal"] and block["ec_residual_errors"] == 0
         assert 1.0 < block["ec_f_measured"] < 1.25
+
+
+@pytest.mark.parametrize("direction", ["co", "counter"])
+def test_entangled_link_puts_forward_raman_light_on_the_far_side_and_backward_on_the_near_side(direction):
+    """BBM92 over 50 km with a 0 dBm classical channel: the detectors at the channel's far end see its forward
+    Raman light, those at its launching end the backward light, (1 - e^(-2αL))/(2αL·e^(-αL)) = 2.15 times more
+    at 50 km (Eraerds et al. 2010). Each side's click rate 1 - (1 - Tη)(1 - d_side)² and the QBER
+    (entangled.expected_qber with the pair of dark-count probabilities) within 3 s.e. Both sides had Bob's noise."""
+    job = apply_overrides(load_job(ROOT / "jobs" / "bbm92_20km.toml"), [
+        "qkd.link.distance_km=50",
+        f'qkd.classical_channels=[{{launch_power_dbm=0.0, direction="{direction}", filter_bandwidth_nm=0.1}}]'])
+    phys = qkd_scenario.link_physics(job, 0, 0, 1, 50.0)
+    alpha = 0.2 * math.log(10) / 10
+    ratio = -math.expm1(-2 * alpha * 50) / (2 * alpha * 50 * math.exp(-alpha * 50))
+    near, far = (phys.alice_noise_probability, phys.noise_probability) if direction == "co" else \
+        (phys.noise_probability, phys.alice_noise_probability)
+    # noise photons per gate are -ln(1 - p): their ratio is the powers'
+    assert math.log1p(-near) / math.log1p(-far) == pytest.approx(ratio, rel=1e-9)
+    assert ratio == pytest.approx(2.15, abs=0.01)
+    source = qkd_scenario._pair_source(job)
+    dark = phys.dark_count_probabilities()
+    channel = dict(transmittance_alice=phys.arm_transmittances[0], transmittance_bob=phys.arm_transmittances[1],
+                   efficiency=0.8, dark_count_probability=dark)
+    batch = entangled.bbm92_batch(np, source, **channel, misalignment=0.01, seed=4, start_pair=0, num_pairs=1_000_000)
+    for detected, t, d in ((batch.alice_detected, channel["transmittance_alice"], dark[0]),
+                           (batch.bob_detected, channel["transmittance_bob"], dark[1])):
+        expected = 1.0 - (1.0 - t * 0.8) * (1.0 - d) ** 2
+        assert abs(detected.mean() - expected) < 3 * math.sqrt(expected * (1 - expected) / detected.size)
+    counts = entangled.sifted_statistics(batch)
+    expected = entangled.expected_qber(source, **channel, misalignment=0.01)
+    assert abs(counts.qber - expected) < 3 * math.sqrt(expected * (1 - expected) / counts.num_sifted)

@@ -82,17 +82,18 @@ def build_plan(job) -> QkdPlan:
                    classical_bit_rate_hz=q.classical_bit_rate_hz)
 
 
-def raman_noise_probability(job, distance_km: float) -> float:
+def raman_noise_probability(job, distance_km: float, side: str = "bob") -> float:
     """Noise click probability per gate and detector from the classical channels on the fibre.
 
-    Forward (co-propagating) or backward (counter-propagating) Raman power at
-    Bob (Eraerds et al., NJP 12, 063027 (2010); :mod:`dqsim.network.raman`),
-    turned into detected photons per gate, split evenly over the two
-    detectors of the measured basis, then into a click probability.
-    BBM92/E91 add the same probability to both sides' detectors: an
-    approximation, since the side where the classical light is launched sees
-    its backward light, ``(1 - e^(-2αL))/(2α·L·e^(-αL))`` times the forward
-    light (1.15 at 20 km, 2.1 at 50 km).
+    A ``"co"`` channel is launched at Alice's end and travels towards Bob
+    (with BB84's photons), a ``"counter"`` one the other way. The receiver at
+    the far end of a channel (``side``) sees its forward Raman light, the one
+    at its launching end its backward light (Eraerds et al., NJP 12, 063027
+    (2010); :mod:`dqsim.network.raman`): BB84's Bob the forward light of
+    "co" and the backward light of "counter"; BBM92/E91's Alice, who
+    measures too, the other one. The power is turned into detected photons
+    per gate, split evenly over the two detectors of the measured basis,
+    then into a click probability.
     """
     link = job.qkd.link
     mean_counts = 0.0
@@ -100,7 +101,8 @@ def raman_noise_probability(job, distance_km: float) -> float:
         kwargs = dict(filter_bandwidth_nm=ch.filter_bandwidth_nm, attenuation_db_per_km=link.attenuation_db_per_km)
         if ch.raman_cross_section_per_km_per_nm is not None:
             kwargs["raman_cross_section_per_km_per_nm"] = ch.raman_cross_section_per_km_per_nm
-        power = (raman.raman_forward_power_w if ch.direction == "co" else raman.raman_backward_power_w)(
+        forward = (ch.direction == "co") == (side == "bob")  # the channel runs towards this side
+        power = (raman.raman_forward_power_w if forward else raman.raman_backward_power_w)(
             ch.launch_power_dbm, distance_km, **kwargs)
         power *= db_to_transmittance(link.coupling_loss_db)
         mean_counts += raman.raman_noise_counts_per_gate(
@@ -135,8 +137,9 @@ def link_physics(job, index: int, a: int, b: int, distance_km: float) -> LinkPhy
     if job.qkd.protocol != "bb84_decoy":
         t_a, t_b = entangled.arm_transmittances(_pair_source(job), distance_km, link.attenuation_db_per_km)
         arms = (t_a * channel.coupling_transmittance, t_b * channel.coupling_transmittance)
+    alice_noise = None if job.qkd.protocol == "bb84_decoy" else raman_noise_probability(job, distance_km, "alice")
     return LinkPhysics(index, a, b, distance_km, delay, channel, detector, eve,
-                       raman_noise_probability(job, distance_km), eta, arms)
+                       raman_noise_probability(job, distance_km), eta, arms, alice_noise)
 
 
 # ----------------------------------------------------------------------- one network run
@@ -198,7 +201,7 @@ def _pair_channel(job, phys: LinkPhysics) -> dict:
     """The channel of a BBM92/E91 link as :func:`dqsim.protocols.qkd.spdc.pair_statistics` takes it."""
     return dict(transmittance_alice=phys.arm_transmittances[0], transmittance_bob=phys.arm_transmittances[1],
                 efficiency=phys.detector.efficiency, misalignment=phys.detector.misalignment,
-                dark_count_probability=min(1.0, phys.detector.dark_count_probability + phys.noise_probability),
+                dark_count_probability=phys.dark_count_probabilities(),
                 werner=job.qkd.source.werner)
 
 
@@ -251,7 +254,8 @@ def _block_rows(run, distance_km, protocol, qber_threshold):
             else:
                 pairs, sample = counts.num_pairs, result.estimate
                 # BBM92: the Z–Z and X–X bits' QBERs; E91's key settings are not Z and X (both its QBER)
-                per_basis = [e / n if n else float("nan") for e, n in zip(counts.key_pair_errors, counts.key_pair_sifted)] \
+                per_basis = [e / n if n else float("nan")
+                             for e, n in zip(counts.key_pair_errors, counts.key_pair_sifted)] \
                     if protocol == "bbm92" else [_nan(result.qber), float("nan")]
                 rows.append((distance_km, index, a, b, block, pairs, counts.num_coincidences, 0, 0, counts.num_sifted,
                              *per_basis, _nan(result.qber), float("nan"), float("nan"),
@@ -450,7 +454,8 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
                                f"{q.source.mean_pair_number:.3g}, {r[18]:.3e} at the optimal mean pair number "
                                f"μ* = {r[17]:.3g}")
     if chsh is not None and not math.isnan(chsh[0]):
-        summary.append(f"  CHSH S = {chsh[0]:.4f} ± {chsh[1]:.4f}" + (" (the last row; every row's in column chsh_value)" if len(sweep_rows) > 1 else ""))
+        last = " (the last row; every row's in column chsh_value)" if len(sweep_rows) > 1 else ""
+        summary.append(f"  CHSH S = {chsh[0]:.4f} ± {chsh[1]:.4f}{last}")
     summary += [f"  WARNING: {w}" for w in warnings[:4]]
     for r in end_rows[:4]:
         if len(run["links"]) > 1:
