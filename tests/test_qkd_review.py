@@ -17,7 +17,8 @@ from dqsim.jobs import apply_overrides, load_job
 from dqsim.protocols.qkd import entangled, theory
 from dqsim.protocols.qkd.bb84 import ChannelModel, DecoySource, DetectorModel, EveModel
 from dqsim.protocols.qkd.detections import detect_batch, detection_counts
-from dqsim.protocols.qkd.postprocess import estimate_block, finite_key_rates
+from dqsim.protocols.qkd.postprocess import (BlockCounts, QberSample, estimate_block, finite_key_rates, no_key_reason,
+                                         postprocess_block)
 from dqsim.protocols.qkd.reconciliation import postprocess_key
 from dqsim.scenarios import qkd as qkd_scenario
 from mpi_helper import ROOT
@@ -158,8 +159,10 @@ def test_trusted_chain_key_and_rate_are_the_smallest_links():
 
 
 @pytest.mark.parametrize(("job_name", "overrides", "reason"), [
+    ("bb84_distance_sweep", ["qkd.sweep.distances_km=[200]", "qkd.pulses=5000000", "qkd.batch_pulses=1000000",
+                             "qkd.source.probabilities=[0.98, 0.01, 0.01]"], "no decoy-state bound"),
     ("bb84_distance_sweep", ["qkd.sweep.distances_km=[300]", "qkd.pulses=5000000", "qkd.batch_pulses=1000000",
-                             "qkd.link.dark_count_rate_hz=1000"], "no decoy-state bound"),
+                             "qkd.link.dark_count_rate_hz=1000"], "no sampled signal bit to estimate the QBER from"),
     ("bb84_distance_sweep", ["qkd.sweep.distances_km=[250]", "qkd.pulses=20000000", "qkd.batch_pulses=10000000",
                              "qkd.link.dark_count_rate_hz=1000"], ">= single-photon secrecy"),
     ("bb84_decoy_50km", ["qkd.security=\"finite_key\"", "qkd.pulses=2000000", "qkd.block_pulses=2000000"],
@@ -302,3 +305,23 @@ def test_entangled_link_puts_forward_raman_light_on_the_far_side_and_backward_on
     counts = entangled.sifted_statistics(batch)
     expected = entangled.expected_qber(source, **channel, misalignment=0.01)
     assert abs(counts.qber - expected) < 3 * math.sqrt(expected * (1 - expected) / counts.num_sifted)
+
+
+def test_bb84_block_whose_qber_sample_is_empty_aborts():
+    """The QBER is estimated from a random sample of the key bits; a block whose sample came out empty (one time
+    in eight for 20 key bits at sample_fraction 0.1) has no estimate and must abort, as BBM92/E91 blocks do. It
+    kept its key: with the leakage model unchecked, with Cascade checked against the simulation's true QBER."""
+    counts = BlockCounts(3, sent=(800_000, 100_000, 100_000), detected=(31_000, 800, 1), sifted=(15_500, 400, 0),
+                         errors=(155, 4, 0), sifted_z=(7_750, 200, 0), errors_z=(77, 2, 0), sifted_x=(7_750, 200, 0),
+                         errors_x=(78, 2, 0), eve_known=(0, 0, 0), double_clicks=(0, 0, 0))
+    source = DecoySource()
+    assert estimate_block(counts, source, sample=QberSample(15_500, 1_550, 16)).secret_key_bits > 0
+    empty = estimate_block(counts, source, sample=QberSample(15_500, 0, 0))
+    assert empty.aborted and empty.secret_key_bits == 0
+    assert "no sampled signal bit to estimate the QBER from" in no_key_reason(empty)
+    rng = np.random.default_rng(2)
+    alice = rng.integers(0, 2, 15_500, dtype=np.uint8)
+    bob = alice ^ (rng.random(15_500) < 0.01).astype(np.uint8)
+    result, _ = postprocess_block(counts, source, alice, bob, rng=np.random.default_rng(1), sample_fraction=1e-9)
+    assert result.num_estimation_bits == 0
+    assert result.aborted and result.secret_key_bits == 0
