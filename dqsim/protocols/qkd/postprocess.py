@@ -513,8 +513,7 @@ def estimate_block(
         leakage = f_ec * binary_entropy(kept_errors / kept) * kept if kept else 0.0
         # no disclosed bit, no estimate: the protocol cannot go on (a key of ~20 bits would otherwise be kept
         # unchecked, the sample of 10 % of them being empty one time in eight)
-        aborted = sample.num_sampled == 0 if sample.qber is None else sample.qber > qber_threshold
-        aborted = aborted and n_sifted > 0
+        aborted = n_sifted > 0 and (sample.qber is None or sample.qber > qber_threshold)
         estimate = dict(qber_estimate=sample.qber, qber_estimate_standard_error=sample.standard_error,
                         num_estimation_bits=sample.num_sampled)
     if leakage_bits is not None:
