@@ -437,7 +437,8 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
         attrs["warnings"] = "; ".join(warnings)
     summary = [f"  {q.protocol}: {len(distances)} distance(s) × {len(run['links'])} link(s), "
                f"{total_pulses:,} pulses, {total_key:,} secret key bits"
-               + ("; ABORTED (see 'no key' below)" if aborted else "")]
+               + (f"; ABORTED: {sum(r[12] for r in sweep_rows)} block(s), why in column no_key_reason" if aborted
+                  else "")]
     reasons = _no_key_reasons(block_rows)
     for r in sweep_rows[:12]:
         qber = f"QBER {r[9]:.4f} ± {r[14]:.4f}" if r[9] == r[9] else "QBER n/a (no sifted bit)"
