@@ -169,8 +169,10 @@ class ClassicalChannelSection(Section):
 
     Attributes:
         launch_power_dbm: classical launch power, dBm, in [-60, 30].
-        direction: ``"co"`` (travels with the photons: forward Raman noise) or
-            ``"counter"`` (against them: backward Raman noise).
+        direction: ``"co"`` (launched at Alice's end, travels with BB84's
+            photons: forward Raman noise at Bob) or ``"counter"`` (launched at
+            Bob's end: backward Raman noise at Bob). BBM92/E91, where Alice
+            measures too, give her the other one.
         filter_bandwidth_nm: passband of the quantum receiver's filter, nm, > 0.
         raman_cross_section_per_km_per_nm: effective Raman cross-section,
             1/(km·nm), > 0; default

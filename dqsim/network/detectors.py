@@ -63,7 +63,9 @@ def dark_count_probability(dark_count_rate_hz: float, gate_width_ps: int) -> flo
         gate_width_ps: detection gate (window) width, ps, > 0.
 
     Returns:
-        Dark-count probability Y0 per gate, in [0, 1).
+        Dark-count probability of one detector per gate, in [0, 1) (a BB84
+        receiver of two such detectors has the background yield
+        Y0 = 1 - (1 - p)² ≈ 2p, :func:`dqsim.protocols.qkd.theory.background_yield`).
 
     Raises:
         DqsimError: a negative rate or a non-positive gate width.

@@ -37,9 +37,9 @@ from dqsim.network.werner import plob_bound
 from dqsim.protocols.qkd import entangled, nodes, spdc, theory
 from dqsim.protocols.qkd.bb84 import ChannelModel, DecoySource, DetectorModel, EveModel
 from dqsim.protocols.qkd.nodes import LinkPhysics, QkdPlan
-from dqsim.protocols.qkd.entangled_block import entangled_finite_key_rates
+from dqsim.protocols.qkd.entangled_block import entangled_finite_key_rates, entangled_no_key_reason
 from dqsim.protocols.qkd.finite_key import EntangledFiniteKeyResult
-from dqsim.protocols.qkd.postprocess import finite_key_rates
+from dqsim.protocols.qkd.postprocess import finite_key_rates, no_key_reason
 from dqsim.scenarios.output import ScenarioOutput, record_table
 from dqsim.scenarios.dqc import _checkpointer
 from dqsim.units import PS_PER_S, db_to_transmittance
@@ -82,13 +82,18 @@ def build_plan(job) -> QkdPlan:
                    classical_bit_rate_hz=q.classical_bit_rate_hz)
 
 
-def raman_noise_probability(job, distance_km: float) -> float:
+def raman_noise_probability(job, distance_km: float, side: str = "bob") -> float:
     """Noise click probability per gate and detector from the classical channels on the fibre.
 
-    Forward (co-propagating) or backward (counter-propagating) Raman power at
-    Bob (Eraerds et al., NJP 12, 063027 (2010); :mod:`dqsim.network.raman`),
-    turned into detected photons per gate, split evenly over the two
-    detectors of the measured basis, then into a click probability.
+    A ``"co"`` channel is launched at Alice's end and travels towards Bob
+    (with BB84's photons), a ``"counter"`` one the other way. The receiver at
+    the far end of a channel (``side``) sees its forward Raman light, the one
+    at its launching end its backward light (Eraerds et al., NJP 12, 063027
+    (2010); :mod:`dqsim.network.raman`): BB84's Bob the forward light of
+    "co" and the backward light of "counter"; BBM92/E91's Alice, who
+    measures too, the other one. The power is turned into detected photons
+    per gate, split evenly over the two detectors of the measured basis,
+    then into a click probability.
     """
     link = job.qkd.link
     mean_counts = 0.0
@@ -96,7 +101,8 @@ def raman_noise_probability(job, distance_km: float) -> float:
         kwargs = dict(filter_bandwidth_nm=ch.filter_bandwidth_nm, attenuation_db_per_km=link.attenuation_db_per_km)
         if ch.raman_cross_section_per_km_per_nm is not None:
             kwargs["raman_cross_section_per_km_per_nm"] = ch.raman_cross_section_per_km_per_nm
-        power = (raman.raman_forward_power_w if ch.direction == "co" else raman.raman_backward_power_w)(
+        forward = (ch.direction == "co") == (side == "bob")  # the channel runs towards this side
+        power = (raman.raman_forward_power_w if forward else raman.raman_backward_power_w)(
             ch.launch_power_dbm, distance_km, **kwargs)
         power *= db_to_transmittance(link.coupling_loss_db)
         mean_counts += raman.raman_noise_counts_per_gate(
@@ -131,8 +137,9 @@ def link_physics(job, index: int, a: int, b: int, distance_km: float) -> LinkPhy
     if job.qkd.protocol != "bb84_decoy":
         t_a, t_b = entangled.arm_transmittances(_pair_source(job), distance_km, link.attenuation_db_per_km)
         arms = (t_a * channel.coupling_transmittance, t_b * channel.coupling_transmittance)
+    alice_noise = None if job.qkd.protocol == "bb84_decoy" else raman_noise_probability(job, distance_km, "alice")
     return LinkPhysics(index, a, b, distance_km, delay, channel, detector, eve,
-                       raman_noise_probability(job, distance_km), eta, arms)
+                       raman_noise_probability(job, distance_km), eta, arms, alice_noise)
 
 
 # ----------------------------------------------------------------------- one network run
@@ -194,7 +201,7 @@ def _pair_channel(job, phys: LinkPhysics) -> dict:
     """The channel of a BBM92/E91 link as :func:`dqsim.protocols.qkd.spdc.pair_statistics` takes it."""
     return dict(transmittance_alice=phys.arm_transmittances[0], transmittance_bob=phys.arm_transmittances[1],
                 efficiency=phys.detector.efficiency, misalignment=phys.detector.misalignment,
-                dark_count_probability=min(1.0, phys.detector.dark_count_probability + phys.noise_probability),
+                dark_count_probability=phys.dark_count_probabilities(),
                 werner=job.qkd.source.werner)
 
 
@@ -216,11 +223,11 @@ def _theory_rate_per_pulse(job, phys: LinkPhysics) -> float:
         phys.distance_km, attenuation_db_per_km=link.attenuation_db_per_km, coupling_loss_db=link.coupling_loss_db,
         detector_efficiency=link.detector_efficiency, dark_count_probability=phys.detector.dark_count_probability,
         noise_probability=phys.noise_probability, misalignment=link.misalignment, intensity=source.intensities[0],
-        f_ec=job.qkd.f_ec)
+        f_ec=job.qkd.f_ec, sifting_factor=theory.bb84_sifting_factor(source.z_basis_probability))
     return per_signal * source.probabilities[0]
 
 
-def _block_rows(run, distance_km, protocol):
+def _block_rows(run, distance_km, protocol, qber_threshold):
     rows = []
     for index, tally in sorted(run["tallies"].items()):
         a, b, _ = run["links"][index]
@@ -243,18 +250,23 @@ def _block_rows(run, distance_km, protocol):
                              t_pulses - t0, t_sift - t_pulses, t_est - t_sift, t_key - t_est,
                              *_finite_columns(result.finite_key), *_postprocess_columns(result.postprocess),
                              _binomial_se(counts.errors[0], counts.sifted[0]), _nan(result.qber_estimate),
-                             result.qber_estimate_standard_error, result.num_estimation_bits))
+                             result.qber_estimate_standard_error, result.num_estimation_bits, no_key_reason(result)))
             else:
                 pairs, sample = counts.num_pairs, result.estimate
+                # BBM92: the Z–Z and X–X bits' QBERs; E91's key settings are not Z and X (both its QBER)
+                per_basis = [e / n if n else float("nan")
+                             for e, n in zip(counts.key_pair_errors, counts.key_pair_sifted)] \
+                    if protocol == "bbm92" else [_nan(result.qber), float("nan")]
                 rows.append((distance_km, index, a, b, block, pairs, counts.num_coincidences, 0, 0, counts.num_sifted,
-                             _nan(result.qber), float("nan"), _nan(result.qber), float("nan"), float("nan"),
+                             *per_basis, _nan(result.qber), float("nan"), float("nan"),
                              counts.num_coincidences / pairs if pairs else float("nan"), float("nan"), float("nan"),
                              float("nan"), float("nan"), result.leakage_bits, result.secret_key_bits,
                              result.key_rate_bits_per_pulse, result.key_rate_bits_per_s, bool(result.aborted),
                              counts.eve_known_fraction, t_pulses - t0, t_sift - t_pulses, t_est - t_sift, t_key - t_est,
                              *_finite_columns(result.finite_key), *_postprocess_columns(result.postprocess),
                              _binomial_se(counts.num_errors, counts.num_sifted), _nan(sample.qber),
-                             sample.standard_error, sample.num_sampled))
+                             sample.standard_error, sample.num_sampled,
+                             entangled_no_key_reason(result, protocol, qber_threshold)))
     return rows
 
 
@@ -271,7 +283,7 @@ BLOCK_FIELDS = [("distance_km", "f8"), ("link", "i8"), ("node_a", "i8"), ("node_
                 ("finite_phase_error_upper", "f8"), ("ec_key_bits", "i8"), ("ec_f_measured", "f8"),
                 ("ec_rounds", "i8"), ("ec_residual_errors", "i8"), ("ec_verified", "?"), ("final_keys_equal", "?"),
                 ("classical_bits", "i8"), ("qber_signal_standard_error", "f8"), ("qber_estimated", "f8"),
-                ("qber_estimated_standard_error", "f8"), ("estimation_bits", "i8")]
+                ("qber_estimated_standard_error", "f8"), ("estimation_bits", "i8"), ("no_key_reason", "U")]
 
 
 def _rate_standard_error(blocks) -> float:
@@ -349,6 +361,7 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
     distances = job.distances_km() if q.sweep is not None else [None]
     block_rows, sweep_rows, end_rows, size_rows = [], [], [], []
     chsh = None
+    chsh_warnings = []
     timeline = None
     engine = None
     emission_ps = q.pulses * PS_PER_S / q.source.source_rate_hz  # every link emits its pulses in this time
@@ -365,11 +378,18 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
             timeline = run["timeline"]
         physics = run["physics"]
         label = distance if distance is not None else physics[0].distance_km
-        block_rows += _block_rows(run, label, q.protocol)
+        block_rows += _block_rows(run, label, q.protocol, q.qber_threshold)
         for p in physics:
             tally = run["tallies"][p.link_index]
             if q.security == "finite_key":
                 size_rows += _block_size_rows(job, tally, label, p.link_index)
+            link_chsh = (float("nan"), float("nan"))
+            if tally.chsh_counts is not None:
+                link_chsh, missing = _chsh(tally.chsh_counts)
+                chsh = link_chsh
+                if missing:
+                    chsh_warnings.append(f"{label:g} km link {p.link_index}: CHSH S not measured, no coincidence "
+                                         f"in the setting pair(s) {missing} (more pairs or less loss)")
             rate = tally.key_bits / tally.pulses if tally.pulses else 0.0
             qber = tally.errors / tally.sifted if tally.sifted else float("nan")
             qber_se = math.sqrt(qber * (1.0 - qber) / tally.sifted) if tally.sifted else float("nan")
@@ -377,10 +397,7 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
                                tally.key_bits, rate, rate * q.source.source_rate_hz, qber,
                                plob_bound(p.channel.fibre_transmittance), _theory_rate_per_pulse(job, p),
                                tally.aborted_blocks, tally.done_ps, qber_se, plob_bound(p.total_transmittance),
-                               _rate_standard_error(tally.blocks), *_spdc_optimum(job, p)))
-            if tally.chsh_counts is not None:
-                s_value, s_error = entangled.chsh_from_counts(tally.chsh_counts)
-                chsh = (s_value, s_error)
+                               _rate_standard_error(tally.blocks), *_spdc_optimum(job, p), *link_chsh))
         end_rows += _end_to_end(job, run, label)
         if on_progress:
             on_progress(step + 1, len(distances), "distances")
@@ -393,7 +410,7 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
             ("theory_bits_per_pulse", "f8"), ("aborted_blocks", "i8"), ("simulated_time_ps", "i8"),
             ("qber_signal_standard_error", "f8"), ("plob_with_detectors_bits_per_pulse", "f8"),
             ("key_rate_standard_error_bits_per_pulse", "f8"), ("optimal_mean_pair_number", "f8"),
-            ("optimal_theory_bits_per_pulse", "f8")]),
+            ("optimal_theory_bits_per_pulse", "f8"), ("chsh_value", "f8"), ("chsh_standard_error", "f8")]),
         "end_to_end": record_table(end_rows, [("distance_km", "f8"), ("node_a", "i8"), ("node_b", "i8"),
                                               ("secret_key_bits", "i8"), ("key_rate_bits_per_s", "f8")]),
         "timing": record_table([("run", time.perf_counter() - started)], [("stage", "U"), ("seconds", "f8")]),
@@ -415,15 +432,20 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
              "pulses_per_wall_second": total_pulses / max(time.perf_counter() - started, 1e-9)}
     if chsh is not None:
         attrs["chsh_s"], attrs["chsh_standard_error"] = chsh
-    warnings = _decoy_warnings(block_rows) if q.protocol == "bb84_decoy" else []
+    warnings = (_decoy_warnings(block_rows) if q.protocol == "bb84_decoy" else []) + chsh_warnings
     if warnings:
         attrs["warnings"] = "; ".join(warnings)
     summary = [f"  {q.protocol}: {len(distances)} distance(s) × {len(run['links'])} link(s), "
                f"{total_pulses:,} pulses, {total_key:,} secret key bits"
-               + ("; ABORTED (QBER above threshold)" if aborted else "")]
+               + (f"; ABORTED: {sum(r[12] for r in sweep_rows)} block(s), why in column no_key_reason" if aborted
+                  else "")]
+    reasons = _no_key_reasons(block_rows)
     for r in sweep_rows[:12]:
-        summary.append(f"  {r[0]:7.1f} km link {r[1]}: QBER {r[9]:.4f} ± {r[14]:.4f}, key {r[7]:.3e} bits/pulse "
+        qber = f"QBER {r[9]:.4f} ± {r[14]:.4f}" if r[9] == r[9] else "QBER n/a (no sifted bit)"
+        summary.append(f"  {r[0]:7.1f} km link {r[1]}: {qber}, key {r[7]:.3e} bits/pulse "
                        f"({r[8]:.3e} bits/s), PLOB {r[10]:.3e}")
+        if (r[0], r[1]) in reasons:
+            summary.append(f"      no key: {reasons[r[0], r[1]]}")
         if q.protocol != "bb84_decoy" and not math.isnan(r[17]):
             if q.source.mean_pair_number is None:  # one pair per slot: the thermal optimum is another source
                 summary.append(f"      model: {r[11]:.3e} bits/pulse for the job's source (one pair per slot); a "
@@ -432,13 +454,37 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
                 summary.append(f"      SPDC model: {r[11]:.3e} bits/pulse at the job's μ = "
                                f"{q.source.mean_pair_number:.3g}, {r[18]:.3e} at the optimal mean pair number "
                                f"μ* = {r[17]:.3g}")
-    if chsh is not None:
-        summary.append(f"  CHSH S = {chsh[0]:.4f} ± {chsh[1]:.4f}")
+    if chsh is not None and not math.isnan(chsh[0]):
+        last = " (the last row; every row's in column chsh_value)" if len(sweep_rows) > 1 else ""
+        summary.append(f"  CHSH S = {chsh[0]:.4f} ± {chsh[1]:.4f}{last}")
     summary += [f"  WARNING: {w}" for w in warnings[:4]]
     for r in end_rows[:4]:
         if len(run["links"]) > 1:
             summary.append(f"  end to end node{r[1]}–node{r[2]}: {r[3]:,} bits ({r[4]:.3e} bits/s)")
     return ScenarioOutput(attrs, tables, table_attrs, None, summary)
+
+
+def _no_key_reasons(block_rows) -> dict:
+    """``{(distance_km, link): line}`` for the links none of whose blocks gave a key: the first block's reason,
+    with how many blocks there were."""
+    fields = [name for name, _ in BLOCK_FIELDS]
+    at = {name: fields.index(name) for name in ("distance_km", "link", "secret_key_bits", "no_key_reason")}
+    found: dict = {}
+    for r in block_rows:
+        key = (r[at["distance_km"]], r[at["link"]])
+        found.setdefault(key, []).append((r[at["secret_key_bits"]], r[at["no_key_reason"]]))
+    return {key: rows[0][1] + (f" (and {len(rows) - 1} more block(s) without key)" if len(rows) > 1 else "")
+            for key, rows in found.items() if all(bits == 0 for bits, _ in rows)}
+
+
+def _chsh(counts) -> tuple[tuple[float, float], list[tuple[int, int]]]:
+    """``((S, standard error), [])`` of an E91 link's coincidence counts, or ``((NaN, NaN), missing)``
+    where Ekert's setting pairs ``missing`` (1-based, as in E91's a_i, b_j) have no coincidence."""
+    counts = np.asarray(counts)
+    missing = [(a + 1, b + 1) for a, b, _ in entangled.E91_CHSH_TERMS if counts[a, b].sum() == 0]
+    if missing:
+        return (float("nan"), float("nan")), missing
+    return entangled.chsh_from_counts(counts), []
 
 
 #: Fewest weak-decoy detections per block for which Y1's bound is trusted without a warning
@@ -458,11 +504,17 @@ def _decoy_warnings(block_rows) -> list[str]:
 
 
 def _end_to_end(job, run, distance_km) -> list[tuple]:
-    """Trusted-relay keys: the smallest link key on the route between two end nodes."""
+    """Trusted-relay keys: the smallest link key on the route between two end nodes.
+
+    Every link sends ``pulses`` at the source rate, so the rate in bits/s is the key over that emission
+    time: the smallest of the route's links' ``key_rate_bits_per_s`` (the links table's definition; the
+    post-processing latency after the last pulse is not counted, as it is not for a link). In a star each
+    pair of leaves is given the key it would get alone: pairs through one leaf's link share that link's
+    key (a one-time pad is used once), so together they get at most that link's key.
+    """
     links = run["links"]
     key = {(min(a, b), max(a, b)): run["tallies"][i].key_bits for i, (a, b, _) in enumerate(links)}
-    done = max(t.done_ps for t in run["tallies"].values())
-    seconds = done / PS_PER_S if done else float("nan")
+    seconds = job.qkd.pulses / job.qkd.source.source_rate_hz
     num_nodes = 1 + max(max(a, b) for a, b, _ in links)
     if job.qkd.network is not None and job.qkd.network.topology == "star":
         pairs = [(i, j) for i in range(1, num_nodes) for j in range(i + 1, num_nodes)]

@@ -145,6 +145,7 @@ __all__ = [
     "chsh_estimate",
     "chsh_from_counts",
     "coincidence_counts",
+    "dark_pair",
     "e91_batch",
     "expected_chsh",
     "expected_coincidence_probability",
@@ -475,7 +476,8 @@ def _thermal_clicks(xp, source, protocol, seed, node, start_pair, num_pairs, cor
     Pair j of a slot exists when j < n, n = ⌊ln u / ln(μ/(1+μ))⌋ (thermal law);
     its two bits follow the Werner correlation of the slot's settings, its
     photons reach and fire their detectors (wrong one with the misalignment)
-    independently. Draws: stream ``"<protocol>-pairs"``, 1 + 4·max_pairs per slot.
+    independently; ``dark`` is (Alice's, Bob's) dark-count probability. Draws: stream
+    ``"<protocol>-pairs"``, 1 + 4·max_pairs per slot.
     """
     cut = source.max_pairs
     stream = Stream(seed, node=node, purpose=f"{protocol}-pairs")
@@ -494,7 +496,7 @@ def _thermal_clicks(xp, source, protocol, seed, node, start_pair, num_pairs, cor
             bit = bit ^ (photon_u < p * misalignment).astype(xp.int8)
             fired[2 * side] |= arrives & (bit == 0)
             fired[2 * side + 1] |= arrives & (bit == 1)
-    return _dark_clicks(u_a, fired[0], fired[1], dark), _dark_clicks(u_b, fired[2], fired[3], dark)
+    return _dark_clicks(u_a, fired[0], fired[1], dark[0]), _dark_clicks(u_b, fired[2], fired[3], dark[1])
 
 
 def _check_eve(where: str, eve, source: EntangledSource) -> EveModel:
@@ -584,7 +586,7 @@ def _batch(
     t_a = check_real(where, "transmittance_alice", transmittance_alice, 0.0, 1.0)
     t_b = check_real(where, "transmittance_bob", transmittance_bob, 0.0, 1.0)
     eta = check_real(where, "efficiency", efficiency, 0.0, 1.0)
-    dark = check_real(where, "dark_count_probability", dark_count_probability, 0.0, 1.0)
+    dark_a, dark_b = dark_pair(where, dark_count_probability)
     seed = check_int(where, "seed", seed, 0)
     start_pair = check_int(where, "start_pair", start_pair, 0)
     num_pairs = check_int(where, "num_pairs", num_pairs, 0)
@@ -612,11 +614,11 @@ def _batch(
                                                       alice_setting, bob_setting, u_src, q_alice, q_bob)
 
     if source.mean_pair_number is None:
-        clicks = [_clicks(xp, u_a, q_alice, t_a * eta, dark, misalignment),
-                  _clicks(xp, u_b, q_bob, t_b * eta, dark, misalignment)]
+        clicks = [_clicks(xp, u_a, q_alice, t_a * eta, dark_a, misalignment),
+                  _clicks(xp, u_b, q_bob, t_b * eta, dark_b, misalignment)]
     else:
         clicks = list(_thermal_clicks(xp, source, protocol, seed, node, start_pair, num_pairs, e, u_a, u_b,
-                                      t_a * eta, t_b * eta, dark, misalignment))
+                                      t_a * eta, t_b * eta, (dark_a, dark_b), misalignment))
     states = list(states)
     for side, role in enumerate(("alice", "bob")):
         state = states[side]
@@ -677,7 +679,8 @@ def bbm92_batch(
         transmittance_bob: transmittance T_b of Bob's arm, in [0, 1].
         efficiency: detector efficiency η_d (both sides), in [0, 1].
         dark_count_probability: dark-count probability per detector per
-            gate, in [0, 1] (see :func:`dqsim.network.detectors.dark_count_probability`).
+            gate, in [0, 1] (see :func:`dqsim.network.detectors.dark_count_probability`),
+            or a pair (Alice's, Bob's) (:func:`dark_pair`).
         seed: run seed, >= 0.
         start_pair: global index of the first pair, >= 0.
         num_pairs: number of pairs, >= 0.
@@ -747,7 +750,8 @@ def e91_batch(
         transmittance_alice: transmittance T_a of Alice's arm, in [0, 1].
         transmittance_bob: transmittance T_b of Bob's arm, in [0, 1].
         efficiency: detector efficiency η_d (both sides), in [0, 1].
-        dark_count_probability: dark-count probability per detector per gate, in [0, 1].
+        dark_count_probability: dark-count probability per detector per gate, in [0, 1], or a
+            pair (Alice's, Bob's) (:func:`dark_pair`).
         seed: run seed, >= 0.
         start_pair: global index of the first pair, >= 0.
         num_pairs: number of pairs, >= 0.
@@ -1085,6 +1089,26 @@ def asymptotic_key_rate(counts: SiftedCounts) -> float:
     return counts.sifted_fraction * max(0.0, 1.0 - 2.0 * binary_entropy(counts.qber))
 
 
+def dark_pair(where: str, dark_count_probability) -> tuple[float, float]:
+    """Alice's and Bob's dark-count (plus noise) probability per detector and gate, each in [0, 1].
+
+    ``dark_count_probability`` is one number for both sides, or a pair ``(alice, bob)`` (e.g. Raman
+    noise that differs between the ends of the fibre).
+
+    Examples:
+        >>> dark_pair("f", 1e-6), dark_pair("f", (1e-6, 2e-6))
+        ((1e-06, 1e-06), (1e-06, 2e-06))
+    """
+    if isinstance(dark_count_probability, (tuple, list)):
+        if len(dark_count_probability) != 2:
+            raise DqsimError(f"{where}: dark_count_probability must be a number or a pair (alice, bob), "
+                             f"got {dark_count_probability!r}")
+        return tuple(check_real(where, f"dark_count_probability[{i}]", v, 0.0, 1.0)
+                     for i, v in enumerate(dark_count_probability))
+    dark = check_real(where, "dark_count_probability", dark_count_probability, 0.0, 1.0)
+    return dark, dark
+
+
 def _side_probabilities(detect_probability: float, dark: float) -> tuple[float, float]:
     """(P(side clicks), P(side's bit is its quantum outcome)) for one side."""
     click = 1.0 - (1.0 - detect_probability) * (1.0 - dark) ** 2
@@ -1096,8 +1120,7 @@ def _check_channel(where, transmittance_alice, transmittance_bob, efficiency, da
     t_a = check_real(where, "transmittance_alice", transmittance_alice, 0.0, 1.0)
     t_b = check_real(where, "transmittance_bob", transmittance_bob, 0.0, 1.0)
     eta = check_real(where, "efficiency", efficiency, 0.0, 1.0)
-    dark = check_real(where, "dark_count_probability", dark_count_probability, 0.0, 1.0)
-    return t_a, t_b, eta, dark
+    return t_a, t_b, eta, dark_pair(where, dark_count_probability)
 
 
 def expected_coincidence_probability(
@@ -1113,7 +1136,7 @@ def expected_coincidence_probability(
         transmittance_alice: T_a in [0, 1].
         transmittance_bob: T_b in [0, 1].
         efficiency: η_d in [0, 1].
-        dark_count_probability: d per detector per gate, in [0, 1].
+        dark_count_probability: d per detector per gate, in [0, 1], or a pair (Alice's, Bob's).
 
     Returns:
         Coincidence probability; ``T_a·T_b·η_d²`` without dark counts.
@@ -1130,7 +1153,7 @@ def expected_coincidence_probability(
         "expected_coincidence_probability", transmittance_alice, transmittance_bob, efficiency,
         dark_count_probability,
     )
-    return _side_probabilities(t_a * eta, dark)[0] * _side_probabilities(t_b * eta, dark)[0]
+    return _side_probabilities(t_a * eta, dark[0])[0] * _side_probabilities(t_b * eta, dark[1])[0]
 
 
 def _setting_probabilities(protocol: str, z_basis_probability: float) -> tuple[np.ndarray, np.ndarray]:
@@ -1186,8 +1209,8 @@ def _noise_factor(where, *, transmittance_alice, transmittance_bob, efficiency, 
     t_a, t_b, eta, dark = _check_channel(
         where, transmittance_alice, transmittance_bob, efficiency, dark_count_probability
     )
-    c_a, q_a = _side_probabilities(t_a * eta, dark)
-    c_b, q_b = _side_probabilities(t_b * eta, dark)
+    c_a, q_a = _side_probabilities(t_a * eta, dark[0])
+    c_b, q_b = _side_probabilities(t_b * eta, dark[1])
     if c_a == 0.0 or c_b == 0.0:
         return math.nan
     e_d = check_real(where, "misalignment", misalignment, 0.0, 1.0)
@@ -1225,7 +1248,7 @@ def expected_qber(
         transmittance_alice: T_a in [0, 1].
         transmittance_bob: T_b in [0, 1].
         efficiency: η_d in [0, 1].
-        dark_count_probability: d per detector per gate, in [0, 1].
+        dark_count_probability: d per detector per gate, in [0, 1], or a pair (Alice's, Bob's).
         misalignment: e_d per side, in [0, 1] (default 0).
         protocol: ``"bbm92"`` or ``"e91"`` (its key setting pairs; matters only with Eve).
         eve: an intercept-resend :class:`~dqsim.protocols.qkd.bb84.EveModel`, or ``None``.

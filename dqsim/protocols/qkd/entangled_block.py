@@ -54,7 +54,7 @@ from dqsim.checks import check_real
 from dqsim.errors import DqsimError
 from dqsim.protocols.qkd.entangled import SiftedCounts
 from dqsim.protocols.qkd.finite_key import EntangledFiniteKeyResult, entangled_finite_key_length
-from dqsim.protocols.qkd.postprocess import QberSample, disclose_sample, sample_qber
+from dqsim.protocols.qkd.postprocess import QberSample, abort_or_verification_reason, disclose_sample, sample_qber
 from dqsim.protocols.qkd.reconciliation import PostprocessResult, postprocess_key
 from dqsim.protocols.qkd.theory import binary_entropy
 
@@ -64,6 +64,7 @@ __all__ = [
     "EntangledBlockResult",
     "entangled_block_key",
     "entangled_finite_key_rates",
+    "entangled_no_key_reason",
     "entangled_postprocess_block",
     "key_pair_of_block",
 ]
@@ -276,10 +277,42 @@ def entangled_postprocess_block(
         return int(math.floor(n * (1.0 - binary_entropy(estimate.qber)) - leak
                               - math.ceil(math.log2(1.0 / eps_cor))))
 
-    done = postprocess_key(kept_a, kept_b, qber_estimate=estimate.qber if estimate.qber is not None else 0.5,
+    done = postprocess_key(kept_a, kept_b, qber_estimate=estimate.cascade_qber,
                            final_bits_of_leakage=final_bits, eps_cor=eps_cor, rng=rng)
     finite = finite_bound(float(done.leakage_bits)) if finite_key is not None else None
     return _result(counts, estimate, n, done.leakage_bits, done.final_key_bits, aborted, pair_rate_hz, finite, done)
+
+
+def entangled_no_key_reason(result: EntangledBlockResult, protocol: str, qber_threshold: float) -> str:
+    """One line saying why a BBM92/E91 block gave no secret key (``""`` when it gave one).
+
+    In order: an abort (no bit disclosed to estimate the QBER, or its estimate above ``qber_threshold``);
+    a failed error verification; the finite-key bound (Tomamichel et al. 2012) below one bit; the
+    asymptotic n(1 - h(Q̂)) not above the leakage.
+
+    Examples:
+        >>> c = SiftedCounts(1000, 0, 0, 0, (0, 0), (0, 0))
+        >>> r = entangled_block_key(c, protocol="bbm92", pair_rate_hz=1e9, rng=np.random.default_rng(1),
+        ...                         f_ec=1.16, qber_threshold=0.11, sample_fraction=0.1)
+        >>> entangled_no_key_reason(r, "bbm92", 0.11)
+        'aborted: no sampled sifted bit to estimate the QBER from (too few pulses or too much loss)'
+    """
+    if result.secret_key_bits > 0:
+        return ""
+    finite = result.finite_key
+    test = "sampled sifted bit" if key_pair_of_block(protocol, finite is not None) is None else "X–X test bit"
+    common = abort_or_verification_reason(result.aborted, result.estimate.qber, qber_threshold, result.postprocess,
+                                          test)
+    if common is not None:
+        return common
+    if result.num_key_bits == 0:
+        return f"no key bit left in {result.num_pulses_sent:,} pairs (too few pairs or too much loss)"
+    if finite is not None:
+        return (f"finite key: ℓ = {finite.unclipped_length:.0f} bits < 1 with n = {finite.num_key_bits:,} key bits, "
+                f"k = {finite.num_test_bits:,} test bits, Q_tol + μ = {finite.phase_error_upper:.4f} (Tomamichel "
+                f"et al. 2012; block too small or too noisy): raise block_pulses")
+    return (f"n(1 - h(Q)) does not exceed the leakage {result.leakage_bits:.0f} bits (QBER estimate "
+            f"{result.estimate.qber:.4f}): the link is too noisy")
 
 
 def entangled_finite_key_rates(counts: SiftedCounts, protocol: str, block_pulses, *, f_ec: float,

@@ -123,6 +123,9 @@ class LinkPhysics:
 
     ``arm_transmittances`` (entangled protocols): the source-to-Alice and
     source-to-Bob transmittances, fibre and coupling, before the detectors.
+    ``noise_probability`` is the noise (Raman) click probability per gate of
+    Bob's detectors, ``alice_noise_probability`` that of Alice's (entangled
+    protocols; ``None``: the same as Bob's).
     """
 
     link_index: int
@@ -136,6 +139,13 @@ class LinkPhysics:
     noise_probability: float
     total_transmittance: float
     arm_transmittances: tuple[float, float] = (1.0, 1.0)
+    alice_noise_probability: float | None = None
+
+    def dark_count_probabilities(self) -> tuple[float, float]:
+        """Alice's and Bob's background click probability per detector and gate: dark counts plus noise."""
+        alice = self.noise_probability if self.alice_noise_probability is None else self.alice_noise_probability
+        dark = self.detector.dark_count_probability
+        return min(1.0, dark + alice), min(1.0, dark + self.noise_probability)
 
 
 @dataclass
@@ -463,7 +473,7 @@ class EntangledAlice(_AliceSide):
                 yield ctx.wait(int(round(size * PS_PER_S / src.pair_rate_hz)))
                 batch = make(backend.xp, src, transmittance_alice=t_a, transmittance_bob=t_b,
                              efficiency=phys.detector.efficiency,
-                             dark_count_probability=phys.detector.dark_count_probability + phys.noise_probability,
+                             dark_count_probability=phys.dark_count_probabilities(),
                              seed=self.plan.seed, start_pair=start, num_pairs=size, node=phys.alice,
                              misalignment=phys.detector.misalignment,
                              dead_time_pulses=phys.detector.dead_time_pulses,

@@ -57,7 +57,9 @@ __all__ = [
     "DEFAULT_QBER_THRESHOLD",
     "BlockCounts",
     "BlockResult",
+    "abort_or_verification_reason",
     "block_counts",
+    "no_key_reason",
     "QberSample",
     "disclose_sample",
     "estimate_block",
@@ -238,7 +240,7 @@ class BlockResult:
         key_rate_bits_per_signal_pulse: ℓ per signal pulse sent, bits.
         key_rate_bits_per_s: ℓ per pulse × the source rate, bits/s.
         qber_threshold: the abort threshold used.
-        aborted: E_μ exceeded ``qber_threshold``.
+        aborted: the QBER estimate (the sample's; finite key: the X basis's) exceeded ``qber_threshold``.
         eve_known_fraction: fraction of the sifted signal bits Eve learned
             (simulation truth, for diagnostics; ``None`` without sifted bits).
         f_ec: error-correction efficiency used.
@@ -302,6 +304,21 @@ class QberSample:
         """Binomial standard error sqrt(q(1-q)/m) of the estimate (NaN for an empty sample)."""
         q = self.qber
         return math.sqrt(q * (1.0 - q) / self.num_sampled) if q is not None else math.nan
+
+    @property
+    def cascade_qber(self) -> float:
+        """The error rate Cascade is tuned to: (k + 1)/(m + 2), Laplace's rule of succession (1/2 for no sample).
+
+        k/m for a large sample, but never 0: a small sample without an error (likely for the ~100 bits a
+        far link discloses at a 1 % QBER) would tune Cascade to one block of the whole key per pass, which
+        finds no even number of errors, and the block would fail its verification (7 of 20 blocks at 150 km
+        did).
+
+        Examples:
+            >>> round(QberSample(1000, 20, 0).cascade_qber, 6), round(QberSample(10**6, 10**5, 1000).cascade_qber, 6)
+            (0.045455, 0.01001)
+        """
+        return (self.num_errors + 1) / (self.num_sampled + 2)
 
 
 def sample_qber(num_bits: int, num_errors: int, sample_fraction: float, rng: np.random.Generator) -> QberSample:
@@ -409,7 +426,8 @@ def estimate_block(
         counts: the block's :class:`BlockCounts`.
         source: the :class:`DecoySource` that sent the block.
         f_ec: error-correction efficiency f_EC >= 1.
-        qber_threshold: abort when the signal QBER exceeds it, in [0, 0.5].
+        qber_threshold: abort when the QBER estimate exceeds it, in [0, 0.5]: the ``sample``'s, with
+            ``finite_key`` the test (X) basis's of all intensities, else the signal's.
         decoy_method: ``"vacuum_weak"``, ``"one_decoy"`` or ``"auto"``
             (vacuum + weak decoy when the source has a vacuum class).
         finite_key: ``(eps_sec, eps_cor)``: the key length is instead the
@@ -493,7 +511,9 @@ def estimate_block(
         kept_fraction = kept / n_sifted if n_sifted else 0.0
         kept_errors = counts.errors[0] - sample.num_errors
         leakage = f_ec * binary_entropy(kept_errors / kept) * kept if kept else 0.0
-        aborted = sample.qber is not None and sample.qber > qber_threshold
+        # no disclosed bit, no estimate: the protocol cannot go on (a key of ~20 bits would otherwise be kept
+        # unchecked, the sample of 10 % of them being empty one time in eight)
+        aborted = n_sifted > 0 and (sample.qber is None or sample.qber > qber_threshold)
         estimate = dict(qber_estimate=sample.qber, qber_estimate_standard_error=sample.standard_error,
                         num_estimation_bits=sample.num_sampled)
     if leakage_bits is not None:
@@ -520,6 +540,8 @@ def estimate_block(
         qber_x = QberSample(num_x, num_x, errors_x)
         estimate = dict(qber_estimate=qber_x.qber, qber_estimate_standard_error=qber_x.standard_error,
                         num_estimation_bits=num_x)
+        # The protocol sees the disclosed test basis only: it aborts on its QBER, not on the key bits' errors.
+        aborted = qber_x.qber is not None and qber_x.qber > qber_threshold
     secret_key_bits = 0 if aborted else int(math.floor(secret))
     num_sent = sum(counts.sent)
     per_pulse = secret_key_bits / num_sent if num_sent else 0.0
@@ -588,7 +610,7 @@ def postprocess_block(
     base = estimate_block(counts, source, f_ec=f_ec, qber_threshold=qber_threshold, finite_key=finite_key)
     if finite_key is not None:
         eps_cor = finite_key[1]
-        qber_estimate = (sum(counts.errors_x) / sum(counts.sifted_x)) if sum(counts.sifted_x) else 0.5
+        tuning = QberSample(sum(counts.sifted_x), sum(counts.sifted_x), sum(counts.errors_x)).cascade_qber
         kept_a, kept_b = alice_key, bob_key
 
         def final_bits(leak: int) -> int:
@@ -596,10 +618,10 @@ def postprocess_block(
                                   leakage_bits=leak).secret_key_bits
     else:
         disclosed, kept_a, kept_b = disclose_sample(alice_key, bob_key, sample_fraction, rng)
-        qber_estimate = disclosed.qber if disclosed.qber is not None else 0.5
+        tuning = disclosed.cascade_qber
         base = replace(base, qber_estimate=disclosed.qber, qber_estimate_standard_error=disclosed.standard_error,
                        num_estimation_bits=disclosed.num_sampled,
-                       aborted=base.aborted if disclosed.qber is None else disclosed.qber > qber_threshold)
+                       aborted=alice_key.size > 0 and (disclosed.qber is None or disclosed.qber > qber_threshold))
         kept = kept_a.size / alice_key.size if alice_key.size else 0.0
         e1 = base.decoy.e1_upper if base.decoy is not None else 0.5
         secure = kept * base.num_single_photon_bits_lower * (1.0 - (binary_entropy(e1) if e1 < 0.5 else 1.0))
@@ -608,7 +630,7 @@ def postprocess_block(
             if base.aborted:
                 return 0
             return int(math.floor(secure - leak - math.ceil(math.log2(1.0 / eps_cor))))
-    processed = postprocess_key(kept_a, kept_b, qber_estimate=qber_estimate, final_bits_of_leakage=final_bits,
+    processed = postprocess_key(kept_a, kept_b, qber_estimate=tuning, final_bits_of_leakage=final_bits,
                                 eps_cor=eps_cor, rng=rng)
     key = processed.final_key_bits
     num_sent = base.num_pulses_sent
@@ -617,6 +639,74 @@ def postprocess_block(
                      key_rate_bits_per_signal_pulse=key / counts.sent[0] if counts.sent[0] else 0.0,
                      key_rate_bits_per_s=(key / num_sent if num_sent else 0.0) * source.source_rate_hz)
     return result, processed
+
+
+def abort_or_verification_reason(aborted: bool, qber_estimate: float | None, qber_threshold: float,
+                                 done: PostprocessResult | None, estimated_from: str) -> str | None:
+    """Why a block has no key when it aborted or its error verification failed, else ``None``.
+
+    Shared by :func:`no_key_reason` and the BBM92/E91 blocks
+    (:func:`dqsim.protocols.qkd.entangled_block.entangled_no_key_reason`); ``estimated_from`` names (in
+    the singular) the disclosed bits the QBER was estimated from.
+    """
+    if aborted and qber_estimate is None:
+        return f"aborted: no {estimated_from} to estimate the QBER from (too few pulses or too much loss)"
+    if aborted:
+        return f"aborted: QBER estimate {qber_estimate:.4f} from the {estimated_from}s is above qber_threshold " \
+               f"{qber_threshold:g}"
+    if done is not None and not done.verified:
+        return f"error verification failed: Cascade left {done.residual_errors} error(s) in {done.num_bits} bits " \
+               f"(the {done.verification_bits}-bit hashes differ), the block is discarded"
+    return None
+
+
+def no_key_reason(result: BlockResult) -> str:
+    """One line saying why a BB84 block gave no secret key (``""`` when it gave one).
+
+    In order: no key bits; an abort on the QBER estimate; a failed error verification; the finite-key
+    bound (Lim et al. 2014) below zero (no single-photon event certified, or its statistical penalties
+    larger than the secrecy: the block is too small); no decoy-state bound; the asymptotic leakage at
+    least the single-photon secrecy n_1^L·(1 - h(e1^U)) (the link is too long or too noisy).
+
+    Examples:
+        >>> c = BlockCounts(3, sent=(800, 100, 100), detected=(0, 0, 0), sifted=(0, 0, 0), errors=(0, 0, 0),
+        ...                 sifted_z=(0, 0, 0), errors_z=(0, 0, 0), sifted_x=(0, 0, 0), errors_x=(0, 0, 0),
+        ...                 eve_known=(0, 0, 0), double_clicks=(0, 0, 0))
+        >>> no_key_reason(estimate_block(c, DecoySource()))
+        'no sifted signal bit in 1,000 pulses (too few pulses or too much loss)'
+    """
+    if result.secret_key_bits > 0:
+        return ""
+    finite = result.finite_key
+    if (finite.num_key_bits if finite is not None else result.num_sifted_signal_bits) == 0:
+        kind = "key-basis (Z)" if finite is not None else "signal"
+        return f"no sifted {kind} bit in {result.num_pulses_sent:,} pulses (too few pulses or too much loss)"
+    common = abort_or_verification_reason(result.aborted, result.qber_estimate, result.qber_threshold,
+                                          result.postprocess,
+                                          "test-basis (X) bit" if finite is not None else "sampled signal bit")
+    if common is not None:
+        return common
+    if finite is not None:
+        if finite.single_photon_lower <= 0.0 or finite.single_photon_test_lower <= 0.0:
+            return (f"finite key: block too small, the decoy bounds certify no single-photon event (s_X,1 = "
+                    f"{finite.single_photon_lower:.0f}, s_Z,1 = {finite.single_photon_test_lower:.0f} from "
+                    f"{finite.num_key_bits:,} key bits; Lim et al. 2014): raise block_pulses")
+        return (f"finite key: ℓ = {finite.unclipped_length:.0f} bits < 1, the leakage and the statistical "
+                f"penalties exceed s_X,0 + s_X,1·(1 - h(φ_X)) with φ_X = {finite.phase_error_upper:.4f} "
+                f"(block too small or too noisy): raise block_pulses")
+    if result.decoy is None:
+        return "no decoy-state bound: the weak decoy (or vacuum) class has no detection or no sifted bit " \
+               "(more pulses or a shorter link)"
+    n1 = result.num_single_photon_bits_lower
+    if result.postprocess is not None:  # postprocess_block keys only the bits left after the QBER sample
+        n1 *= result.postprocess.num_bits / max(1, result.postprocess.num_bits + result.num_estimation_bits)
+    secrecy = n1 * (1.0 - binary_entropy(min(result.decoy.e1_upper, 0.5)))
+    bounds = f"Y1^L = {result.decoy.y1_lower:.3g}, e1^U = {result.decoy.e1_upper:.3f}"
+    if result.leakage_bits >= secrecy:
+        return (f"leakage {result.leakage_bits:.0f} bits >= single-photon secrecy n_1^L·(1 - h(e1^U)) = "
+                f"{secrecy:.0f} bits ({bounds}): the link is too long or too noisy")
+    return (f"single-photon secrecy {secrecy:.0f} bits ({bounds}) less the leakage {result.leakage_bits:.0f} bits "
+            f"(and the verification hash) leaves no whole bit")
 
 
 def finite_key_rates(counts: BlockCounts, source: DecoySource, block_pulses, *, f_ec: float = 1.16,

@@ -244,7 +244,8 @@ def postprocess_key(alice: np.ndarray, bob: np.ndarray, *, qber_estimate: float,
     qber = true_errors / n if n else 0.0
     ec = cascade(alice, bob, min(0.5, qber_estimate), rng)
     verification_bits = math.ceil(math.log2(1.0 / eps_cor))
-    seed = rng.integers(0, 2, n + verification_bits - 1, dtype=np.uint8) if n else np.zeros(0, np.uint8)
+    # An empty key (no sifted bit in the block) is hashed too: the seed then holds verification_bits - 1 bits.
+    seed = rng.integers(0, 2, n + verification_bits - 1, dtype=np.uint8)
     verified = bool(np.array_equal(toeplitz_hash(alice, seed, verification_bits),
                                    toeplitz_hash(ec.corrected, seed, verification_bits)))
     length = max(0, min(n, int(final_bits_of_leakage(ec.leakage_bits)))) if verified else 0

@@ -16,7 +16,7 @@ them, one pair leaves all of S silent with probability
 ``P(a, b) = (1 + (-1)^(a⊕b) E)/4``, ``r(x|a) = 1 - e_d`` if x = a else e_d.
 Pairs are independent, so n pairs leave S silent with ``g(S)^n``, and over
 the thermal law ``E[g^n] = 1/(1 + μ(1 - g))`` (its generating function); with
-dark counts ``F(S) = E[g(S)^n]·(1 - d)^|S|``. Inclusion-exclusion gives the
+dark counts ``F(S) = E[g(S)^n]·Π_{x∈S}(1 - d_x)`` (d_x of x's side). Inclusion-exclusion gives the
 probability that exactly the detectors C click,
 ``P(C) = Σ_{T⊆C} (-1)^|T| F(S̄_C ∪ T)`` (S̄_C the others), hence the
 coincidence probability and the sifted QBER, exactly for the simulator's model.
@@ -38,7 +38,7 @@ import math
 
 from dqsim.checks import check_real
 from dqsim.errors import DqsimError
-from dqsim.protocols.qkd.entangled import expected_sifted_fraction
+from dqsim.protocols.qkd.entangled import dark_pair, expected_sifted_fraction
 from dqsim.protocols.qkd.theory import binary_entropy
 
 __all__ = ["MIN_MEAN_PAIR_NUMBER", "optimal_mean_pair_number", "pair_statistics", "spdc_key_rate"]
@@ -71,7 +71,7 @@ def pair_statistics(mean_pair_number: float | None, *, transmittance_alice: floa
         transmittance_alice: T_a (fibre and coupling), in [0, 1].
         transmittance_bob: T_b, in [0, 1].
         efficiency: η_d of every detector, in [0, 1].
-        dark_count_probability: d per detector and slot, in [0, 1].
+        dark_count_probability: d per detector and slot, in [0, 1], or a pair (Alice's, Bob's).
         misalignment: e_d per side, in [0, 1].
         werner: Werner parameter w of each pair (E = w in matching bases), in [0, 1].
 
@@ -90,14 +90,14 @@ def pair_statistics(mean_pair_number: float | None, *, transmittance_alice: floa
     p = (check_real(where, "transmittance_alice", transmittance_alice, 0.0, 1.0)
          * check_real(where, "efficiency", efficiency, 0.0, 1.0),
          check_real(where, "transmittance_bob", transmittance_bob, 0.0, 1.0) * efficiency)
-    dark = check_real(where, "dark_count_probability", dark_count_probability, 0.0, 1.0)
+    dark = dark_pair(where, dark_count_probability)
     e_d = check_real(where, "misalignment", misalignment, 0.0, 1.0)
     w = check_real(where, "werner", werner, 0.0, 1.0)
 
     def silent(detectors) -> float:
         g = _silent_one_pair(detectors, p, w, e_d)
         over_n = g if mean_pair_number is None else 1.0 / (1.0 + mean_pair_number * (1.0 - g))
-        return over_n * (1.0 - dark) ** len(detectors)
+        return over_n * math.prod(1.0 - dark[side] for side, _bit in detectors)
 
     coincidence = errors = 0.0
     for clicks in itertools.product((False, True), repeat=4):

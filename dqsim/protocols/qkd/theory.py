@@ -14,11 +14,20 @@ for quantum key distribution", Phys. Rev. A 72, 012326 (2005), Sec. II
   probability that a photon reaches the wrong detector (misalignment);
 * ``μ`` is the mean photon number (intensity) of a pulse.
 
-The simulator in :mod:`dqsim.protocols.qkd.bb84` is held to :func:`gain` and
-:func:`error_gain` by the tests. They are the formulas as Ma et al. write
-them; the simulator's exact gain ``1 - (1 - Y0)·e^(-ημ)``
-(:func:`dqsim.network.detectors.detection_probability`) differs from
-:func:`gain` by ``Y0·(1 - e^(-ημ))``, far below any statistical error.
+:func:`gain`, :func:`error_gain`, :func:`qber`, :func:`single_photon_yield`
+and :func:`single_photon_error` are the formulas as Ma et al. write them, to
+first order in the background: a background click and a photon click of the
+same pulse are counted as two events. The simulator's receiver
+(:mod:`dqsim.protocols.qkd.bb84`: two threshold detectors, a double click
+given a random bit) makes them one event, so its gain is
+``1 - (1 - p_b)²·e^(-ημ)`` and a background click in the wrong detector
+beside a photon in the right one is an error half of the time, not always.
+With dark counts alone (Y0 ~ 1e-8-1e-5) the difference is far below any
+statistical error; with Raman noise (Y0 ~ 1e-2) it is not: at 25 km with a
+0 dBm co-propagating channel (``jobs/bb84_raman_coexistence.toml``) Ma et
+al.'s E_μ is 0.0639 where the receiver gives 0.0614.
+:func:`receiver_gain_and_error` and :func:`receiver_single_photon` are that
+receiver's exact figures, and :func:`theoretical_key_rate` uses them.
 
 Finite-key effects are not included anywhere in this module.
 """
@@ -44,6 +53,9 @@ __all__ = [
     "gain",
     "gllp_key_rate",
     "qber",
+    "receiver_gain_and_error",
+    "receiver_single_photon",
+    "bb84_sifting_factor",
     "single_photon_error",
     "single_photon_yield",
     "theoretical_key_rate",
@@ -193,12 +205,17 @@ def error_gain(intensity: float, transmittance: float, background: float,
         >>> round(error_gain(0.5, 0.1, 0.0, 0.01), 8)
         0.00048771
     """
-    where = "error_gain"
-    mu = check_real(where, "intensity", intensity, 0.0)
-    eta = check_real(where, "transmittance", transmittance, 0.0, 1.0)
-    y0 = check_real(where, "background", background, 0.0, 1.0)
-    e_d = check_real(where, "misalignment", misalignment, 0.0, 1.0)
+    mu, eta, y0, e_d = _check_pulse("error_gain", intensity, transmittance, background, misalignment)
     return BACKGROUND_ERROR_RATE * y0 - e_d * math.expm1(-eta * mu)
+
+
+def _check_pulse(where: str, intensity, transmittance, background, misalignment, *,
+                 background_name: str = "background") -> tuple[float, float, float, float]:
+    """(μ >= 0, η in [0, 1], background in [0, 1], e_d in [0, 1]) checked for ``where``."""
+    return (check_real(where, "intensity", intensity, 0.0),
+            check_real(where, "transmittance", transmittance, 0.0, 1.0),
+            check_real(where, background_name, background, 0.0, 1.0),
+            check_real(where, "misalignment", misalignment, 0.0, 1.0))
 
 
 def qber(intensity: float, transmittance: float, background: float,
@@ -282,6 +299,112 @@ def single_photon_error(transmittance: float, background: float, misalignment: f
     return (BACKGROUND_ERROR_RATE * background + e_d * transmittance) / y1
 
 
+def receiver_gain_and_error(intensity: float, transmittance: float, background_probability: float,
+                            misalignment: float) -> tuple[float, float]:
+    """Exact gain Q_μ and error gain E_μ·Q_μ of the simulated BB84 receiver for a coherent pulse.
+
+    Bob's receiver (:mod:`dqsim.protocols.qkd.bb84`) has two threshold
+    detectors; in the matching basis each arriving photon reaches the wrong
+    one with probability ``e_d``, so the photons at the right and the wrong
+    detector are independent Poisson numbers of means ``ημ(1 - e_d)`` and
+    ``ημ·e_d``; each detector also clicks on its own with ``p_b`` (dark count
+    or noise). With ``C = 1 - (1 - p_b)·e^(-ημ(1-e_d))`` and
+    ``W = 1 - (1 - p_b)·e^(-ημ·e_d)`` the probabilities that the right and
+    the wrong detector click::
+
+        Q_μ     = 1 - (1 - C)(1 - W)
+        E_μ·Q_μ = (1 - C)·W + C·W/2          (a double click is a random bit)
+
+    To first order in ``p_b`` this is Ma et al.'s :func:`gain` and
+    :func:`error_gain` with ``Y0 = 2p_b``; the exact form matters where the
+    background is not small (Raman noise; module docstring).
+
+    Args:
+        intensity: mean photon number μ, >= 0.
+        transmittance: total transmittance η (fibre, coupling, detector), in [0, 1].
+        background_probability: background click probability p_b per gate and
+            detector, ``1 - (1 - p_dark)(1 - p_noise)``, in [0, 1].
+        misalignment: misalignment error e_d, in [0, 1].
+
+    Returns:
+        ``(Q_μ, E_μ·Q_μ)``, probabilities per pulse sent in the matching basis.
+
+    Raises:
+        DqsimError: an argument out of its range.
+
+    Examples:
+        Without background the QBER is e_d but for pulses whose several photons split between the
+        detectors (a random bit, wrong half of the time):
+
+        >>> q, eq = receiver_gain_and_error(0.5, 0.1, 0.0, 0.01)
+        >>> round(q, 6), round(eq / q, 6)
+        (0.048771, 0.010002)
+        >>> q, eq = receiver_gain_and_error(0.0, 0.1, 1e-3, 0.01)   # vacuum: half the clicks are wrong
+        >>> round(eq / q, 12)
+        0.5
+    """
+    mu, eta, p_b, e_d = _check_pulse("receiver_gain_and_error", intensity, transmittance, background_probability,
+                                     misalignment, background_name="background_probability")
+    right = 1.0 - (1.0 - p_b) * math.exp(-eta * mu * (1.0 - e_d))
+    wrong = 1.0 - (1.0 - p_b) * math.exp(-eta * mu * e_d)
+    return 1.0 - (1.0 - right) * (1.0 - wrong), (1.0 - right) * wrong + 0.5 * right * wrong
+
+
+def receiver_single_photon(transmittance: float, background_probability: float,
+                           misalignment: float) -> tuple[float, float]:
+    """Exact yield Y1 and error rate e1 of a single photon at the simulated BB84 receiver.
+
+    The photon is detected with probability η and then reaches the wrong
+    detector with ``e_d``; each detector clicks on its own with ``p_b``; a
+    double click is a random bit (:func:`receiver_gain_and_error`)::
+
+        Y1    = 1 - (1 - η)(1 - p_b)²
+        e1·Y1 = η·e_d·(1 - p_b/2) + η·(1 - e_d)·p_b/2 + (1 - η)·p_b·(1 - p_b/2)
+
+    To first order in ``p_b`` this is Ma et al.'s :func:`single_photon_yield`
+    and :func:`single_photon_error` with ``Y0 = 2p_b``.
+
+    Args:
+        transmittance: total transmittance η, in [0, 1].
+        background_probability: background click probability p_b per gate and detector, in [0, 1].
+        misalignment: misalignment error e_d, in [0, 1].
+
+    Returns:
+        ``(Y1, e1)``; e1 is 0 when Y1 is 0.
+
+    Raises:
+        DqsimError: an argument out of its range.
+
+    Examples:
+        >>> y1, e1 = receiver_single_photon(0.1, 0.0, 0.01)
+        >>> round(y1, 12), round(e1, 12)
+        (0.1, 0.01)
+    """
+    where = "receiver_single_photon"
+    eta = check_real(where, "transmittance", transmittance, 0.0, 1.0)
+    p_b = check_real(where, "background_probability", background_probability, 0.0, 1.0)
+    e_d = check_real(where, "misalignment", misalignment, 0.0, 1.0)
+    y1 = 1.0 - (1.0 - eta) * (1.0 - p_b) ** 2
+    errors = (eta * e_d * (1.0 - 0.5 * p_b) + eta * (1.0 - e_d) * 0.5 * p_b
+              + (1.0 - eta) * p_b * (1.0 - 0.5 * p_b))
+    return y1, (errors / y1 if y1 > 0.0 else 0.0)
+
+
+def bb84_sifting_factor(z_basis_probability: float = 0.5) -> float:
+    """Fraction q of the detected pulses sifted when Alice and Bob each choose Z with probability p: p² + (1 - p)².
+
+    1/2 for standard BB84; more with biased bases (H.-K. Lo, H. F. Chau and
+    M. Ardehali, J. Cryptology 18, 133 (2005)), as the simulator's
+    ``z_basis_probability`` gives them.
+
+    Examples:
+        >>> bb84_sifting_factor(), round(bb84_sifting_factor(0.9), 12)
+        (0.5, 0.82)
+    """
+    p = check_real("bb84_sifting_factor", "z_basis_probability", z_basis_probability, 0.0, 1.0)
+    return p * p + (1.0 - p) * (1.0 - p)
+
+
 def gllp_key_rate(gain_signal: float, qber_signal: float, single_photon_gain: float,
                   single_photon_error_rate: float, *,
                   f_ec: float = DEFAULT_ERROR_CORRECTION_EFFICIENCY,
@@ -343,12 +466,13 @@ def theoretical_key_rate(
     The GLLP rate (:func:`gllp_key_rate`) with the exact single-photon
     quantities (infinitely many decoys; Ma et al. 2005, Sec. II):
     ``η = 10^(-(α·L + C)/10)·η_det``
-    (:func:`dqsim.network.fibre.total_transmittance`),
-    ``Y0 = 1 - [(1 - p_dark)(1 - p_noise)]^2`` (:func:`background_yield`),
-    ``Q_μ``, ``E_μ`` from :func:`gain`, :func:`qber`, ``Q1 = Y1·μ·e^(-μ)``
-    with :func:`single_photon_yield` and ``e1`` from
-    :func:`single_photon_error`; clipped at 0. Finite-key effects are not
-    included.
+    (:func:`dqsim.network.fibre.total_transmittance`), the background click
+    probability per detector ``p_b = 1 - (1 - p_dark)(1 - p_noise)``,
+    ``Q_μ``, ``E_μ`` from :func:`receiver_gain_and_error`, ``Q1 = Y1·μ·e^(-μ)``
+    with ``Y1``, ``e1`` from :func:`receiver_single_photon` (the simulated
+    receiver's exact figures; Ma et al.'s first-order :func:`gain`,
+    :func:`qber` overstate the errors when the background is large, module
+    docstring); clipped at 0. Finite-key effects are not included.
 
     Args:
         distance_km: fibre length, km, >= 0.
@@ -360,7 +484,8 @@ def theoretical_key_rate(
         misalignment: misalignment error e_d, in [0, 1].
         intensity: signal intensity μ, >= 0.
         f_ec: error-correction efficiency, >= 1.
-        sifting_factor: q, in [0, 1].
+        sifting_factor: q, in [0, 1]: 1/2 for unbiased bases,
+            ``bb84_sifting_factor(p)`` = p² + (1 - p)² for Z chosen with probability p.
 
     Returns:
         Key rate in bits per signal pulse, >= 0.
@@ -377,12 +502,13 @@ def theoretical_key_rate(
     """
     eta = total_transmittance(distance_km, attenuation_db_per_km, coupling_loss_db,
                               detector_efficiency)
-    y0 = background_yield(dark_count_probability, noise_probability)
-    mu = check_real("theoretical_key_rate", "intensity", intensity, 0.0)
-    q_mu = min(1.0, gain(mu, eta, y0))
-    e_mu = qber(mu, eta, y0, misalignment)
-    q1 = single_photon_yield(eta, y0) * mu * math.exp(-mu)
-    e1 = single_photon_error(eta, y0, misalignment)
-    rate = gllp_key_rate(q_mu, min(1.0, e_mu), q1, min(1.0, e1), f_ec=f_ec,
+    where = "theoretical_key_rate"
+    p_b = 1.0 - ((1.0 - check_real(where, "dark_count_probability", dark_count_probability, 0.0, 1.0))
+                 * (1.0 - check_real(where, "noise_probability", noise_probability, 0.0, 1.0)))
+    mu = check_real(where, "intensity", intensity, 0.0)
+    q_mu, error_gain_mu = receiver_gain_and_error(mu, eta, p_b, misalignment)
+    y1, e1 = receiver_single_photon(eta, p_b, misalignment)
+    e_mu = error_gain_mu / q_mu if q_mu > 0.0 else 0.0
+    rate = gllp_key_rate(q_mu, min(1.0, e_mu), y1 * mu * math.exp(-mu), min(1.0, e1), f_ec=f_ec,
                          sifting_factor=sifting_factor)
     return max(0.0, rate)
