@@ -310,7 +310,9 @@ def test_mutated_job_files_never_give_a_traceback(tmp_path, capsys):
                 checkpoint._STOP["requested"] = False
             err = capsys.readouterr().err
             tally["tried"] += 1
-            assert "Traceback" not in err, (job.read_bytes(), err)
+            # The test's own alarm can fire inside a finalizer or callback (a numba compile's, under load),
+            # where Python prints it as "Exception ignored in ..." with a traceback of _TimeUp: not dqsim's.
+            assert "Traceback" not in err or "_TimeUp" in err, (job.read_bytes(), err)
             if code is None:
                 tally["cut"] += 1
             elif code == 0:
