@@ -32,6 +32,7 @@ from dqsim.network import (
     dead_time_efficiency,
     decohered_fidelity,
     delivered_fidelity,
+    delivered_state,
     detection_probability,
     fibre_transmittance,
     fidelity_from_werner,
@@ -304,14 +305,14 @@ def test_station_distance(distance_km):
 @pytest.mark.parametrize("eta", [0.0, 0.01, 0.3, 0.9, 1.0])
 @pytest.mark.parametrize("alpha", [0.01, 0.1, 0.5])
 def test_success_probability_hand_values(eta, alpha):
-    assert success_probability("single_click", eta, bright_state_alpha=alpha) == \
-        pytest.approx(2.0 * alpha * eta, rel=1e-15)
+    # single click, threshold detectors: some photon arrives, 1 - (1 - alpha eta)^2 (the leading-order
+    # 2 alpha eta over-counts it by (alpha eta)^2: two photons bunch into one detector, one click)
+    exact = 1.0 - (1.0 - alpha * eta) ** 2
+    assert success_probability("single_click", eta, bright_state_alpha=alpha) == pytest.approx(exact, rel=1e-14)
+    assert 2.0 * alpha * eta - success_probability("single_click", eta, bright_state_alpha=alpha) == \
+        pytest.approx((alpha * eta) ** 2, abs=1e-15)
     assert success_probability("double_click", eta) == pytest.approx(eta * eta / 2.0, rel=1e-15)
     assert success_probability("direct", eta) == eta
-    # The leading-order single-click formula over-counts the exact threshold-detector
-    # value 1 - (1 - alpha eta)^2 by exactly (alpha eta)^2.
-    exact = 1.0 - (1.0 - alpha * eta) ** 2
-    assert 2.0 * alpha * eta - exact == pytest.approx((alpha * eta) ** 2, abs=1e-15)
 
 
 def test_double_click_monte_carlo():
@@ -341,8 +342,8 @@ def test_single_click_monte_carlo():
     # The heralded state is the Bell state when exactly one node emitted, and |11>
     # (fidelity 0) when both did.
     good = (emitted.sum(axis=0) == 1)[herald]
-    assert_within_standard_errors(good, delivered_fidelity("single_click",
-                                                           bright_state_alpha=alpha))
+    assert_within_standard_errors(good, delivered_fidelity("single_click", bright_state_alpha=alpha,
+                                                           arm_transmittance=eta))
 
 
 def _station_clicks(rng, photons: np.ndarray, p_dark: float) -> np.ndarray:
@@ -362,7 +363,6 @@ def _herald_fractions(herald: np.ndarray, true: np.ndarray) -> tuple[np.ndarray,
 
 @pytest.mark.parametrize("scheme, eta, alpha, p_dark, num", [
     ("double_click", 0.05, 0.1, 0.01, 1_000_000),
-    ("single_click", 0.02, 0.1, 0.002, 1_000_000),
     ("direct", 0.01, 0.1, 0.005, 400_000),
 ])
 def test_dark_counts_monte_carlo(scheme, eta, alpha, p_dark, num):
@@ -370,15 +370,12 @@ def test_dark_counts_monte_carlo(scheme, eta, alpha, p_dark, num):
     probability p_d per detector and gate; a round heralds when exactly one of the station's two detectors
     clicks (``direct``: the receiver's one detector). The herald rate is success_probability (3 s.e.), and the
     share of heralds whose clicks all came from photons sets the Werner parameter: w = w_true × P_true/P,
-    i.e. the delivered fidelity with false heralds at F = 1/4 (3 s.e.)."""
+    i.e. the delivered fidelity with false heralds at F = 1/4 (3 s.e.). Single click, whose false heralds are
+    not maximally mixed: test_single_click_photon_by_photon_monte_carlo."""
     rng = np.random.default_rng(2024)
     if scheme == "direct":
         arrived = rng.random(num) < eta
         herald, true = _herald_fractions(arrived | (rng.random(num) < p_dark), arrived)
-    elif scheme == "single_click":
-        emitted = rng.random((2, num)) < alpha
-        photons = (emitted & (rng.random((2, num)) < eta)).sum(axis=0)
-        herald, true = _herald_fractions(_station_clicks(rng, photons, p_dark), photons > 0)
     else:
         up_a, up_b = rng.random(num) < 0.5, rng.random(num) < 0.5  # bright in round 1; flipped for round 2
         survive = rng.random((4, num)) < eta
@@ -396,15 +393,151 @@ def test_dark_counts_monte_carlo(scheme, eta, alpha, p_dark, num):
     assert_within_standard_errors(true, share)
 
 
+# Photon-number outcomes (n_c, n_d) at the station's two detectors, for the single-click Monte Carlo.
+_FOCK_OUTCOMES = ((0, 0), (1, 0), (0, 1), (2, 0), (1, 1), (0, 2))
+
+
+def _beam_splitter_table() -> np.ndarray:
+    """Amplitudes ``[n_a + 2 n_b, outcome]`` of |n_a, n_b⟩ (n ≤ 1 per input) after the 50:50 beam splitter
+    a† → (c† + d†)/√2, b† → (c† − d†)/√2: expand the creation operators, (c†)^k|0⟩ = √k!|k⟩."""
+    table = np.zeros((4, len(_FOCK_OUTCOMES)))
+    for n_a in (0, 1):
+        for n_b in (0, 1):
+            poly = {(0, 0): 1.0}  # coefficient of c†^i d†^j
+            for sign, present in ((1.0, n_a), (-1.0, n_b)):
+                if present:
+                    new = {}
+                    for (i, j), coefficient in poly.items():
+                        new[(i + 1, j)] = new.get((i + 1, j), 0.0) + coefficient / math.sqrt(2.0)
+                        new[(i, j + 1)] = new.get((i, j + 1), 0.0) + sign * coefficient / math.sqrt(2.0)
+                    poly = new
+            for (i, j), coefficient in poly.items():
+                table[n_a + 2 * n_b, _FOCK_OUTCOMES.index((i, j))] += coefficient * math.sqrt(
+                    math.factorial(i) * math.factorial(j))
+    return table
+
+
+def _single_click_trajectories(rng, alpha: float, eta: float, p_dark: float, num: int):
+    """Photon by photon: each node's spin ⊗ photon in √(1−α)|d,0⟩ + √α|b,1⟩; each photon lost with probability
+    1 − η (a lost photon is a record in the environment: the trajectory projects that node onto bright, no
+    photon; else the Kraus operator diag(1, √η) keeps the amplitudes); the beam splitter; a photon-number
+    measurement of both output modes (threshold detectors see n > 0); an independent dark count per detector;
+    a herald is exactly one clicking detector. Heralded trajectories get Z on node b when detector d clicked,
+    then X on node b (Ψ+ → Φ+). Returns the herald flags (per attempt) and the heralded two-spin states as
+    little-endian 4-vectors (index i_a + 2 i_b, bright = |1⟩ on a, |0⟩ on b after the X)."""
+    table = _beam_splitter_table()
+    amplitudes, photons = [], []
+    for _node in range(2):
+        amp = np.tile([math.sqrt(1.0 - alpha), math.sqrt(alpha)], (num, 1))  # (dark, bright)
+        lost = rng.random(num) < np.abs(amp[:, 1]) ** 2 * (1.0 - eta)
+        amp[:, 1] *= math.sqrt(eta)
+        amp[lost] = (0.0, 1.0)
+        amp /= np.linalg.norm(amp, axis=1, keepdims=True)
+        amplitudes.append(amp)
+        photons.append(np.stack([np.zeros(num, int), (~lost).astype(int)], axis=1))  # photon iff bright, not lost
+    # spin configurations s = s_a + 2 s_b
+    joint = (amplitudes[0][:, None, :] * amplitudes[1][:, :, None]).reshape(num, 4)
+    fock = (photons[0][:, None, :] + 2 * photons[1][:, :, None]).reshape(num, 4)
+    terms = joint[:, :, None] * table[fock]  # [trajectory, spins, photon outcome]
+    weights = (np.abs(terms) ** 2).sum(axis=1)
+    cumulative = np.cumsum(weights, axis=1)
+    outcome = (rng.random((num, 1)) * cumulative[:, -1:] > cumulative).sum(axis=1)
+    n_c = np.array([o[0] for o in _FOCK_OUTCOMES])[outcome]
+    n_d = np.array([o[1] for o in _FOCK_OUTCOMES])[outcome]
+    click_c = (n_c > 0) | (rng.random(num) < p_dark)
+    click_d = (n_d > 0) | (rng.random(num) < p_dark)
+    herald = click_c ^ click_d
+    state = terms[np.arange(num), :, outcome][herald]
+    state /= np.linalg.norm(state, axis=1, keepdims=True)
+    state[click_d[herald], 2:] *= -1.0  # Z on node b (its bright spin is s_b = 1)
+    state = state[:, [2, 3, 0, 1]]  # X on node b: s_b -> 1 - s_b
+    return herald, state
+
+
+_BELL_VECTORS = np.array([[1, 0, 0, 1], [1, 0, 0, -1], [0, 1, 1, 0], [0, -1, 1, 0]]) / math.sqrt(2.0)  # Φ± Ψ±
+
+
+@pytest.mark.parametrize("alpha, eta, p_dark, num", [
+    (0.3, 0.8, 0.0, 60_000),     # αη = 0.24: p = 0.422 (2αη = 0.48), F = 0.795 (1 − α = 0.7)
+    (0.5, 0.6, 0.05, 60_000),    # αη = 0.3 and dark counts
+    (0.1, 0.1, 0.005, 300_000),  # αη = 0.01: a third of the heralds are false
+])
+def test_single_click_photon_by_photon_monte_carlo(alpha, eta, p_dark, num):
+    """The module's single-click success probability, delivered density matrix (every element), Bell weights
+    and the Ψ+/Ψ− coherence against trajectories of the physical model (_single_click_trajectories), 3 s.e.
+    each; the leading-order formulas 2αη and 1 − α, and the Werner state of the same fidelity, fail here."""
+    rng = np.random.default_rng(20261205)
+    herald, states = _single_click_trajectories(rng, alpha, eta, p_dark, num)
+    p = success_probability("single_click", eta, bright_state_alpha=alpha, dark_count_probability=p_dark)
+    assert_within_standard_errors(herald, p)
+    rho = delivered_state("single_click", bright_state_alpha=alpha, arm_transmittance=eta,
+                          dark_count_probability=p_dark)
+    assert np.allclose(rho, rho.conj().T) and abs(np.trace(rho) - 1) < 1e-12 and np.linalg.eigvalsh(rho).min() > -1e-12
+    outer = states[:, :, None] * states[:, None, :].conj()
+    for i in range(4):
+        for j in range(4):
+            for part in (np.real, np.imag):
+                samples = part(outer[:, i, j])
+                error = samples.std(ddof=1) / math.sqrt(samples.size)
+                assert abs(samples.mean() - part(rho[i, j])) <= NUM_STANDARD_ERRORS * error + 1e-12, (i, j)
+    overlaps = states @ _BELL_VECTORS.T  # ⟨B_k|ψ⟩ (real Bell vectors)
+    weights = np.real(np.einsum("ki,ij,kj->k", _BELL_VECTORS, rho, _BELL_VECTORS))
+    for k in range(4):
+        if weights[k] > 0:
+            assert_within_standard_errors(np.abs(overlaps[:, k]) ** 2, weights[k])
+    fidelity = delivered_fidelity("single_click", bright_state_alpha=alpha, arm_transmittance=eta,
+                                  dark_count_probability=p_dark)
+    assert fidelity == pytest.approx(weights[0], abs=1e-14)
+    assert_within_standard_errors(np.real(overlaps[:, 2] * overlaps[:, 3].conj()), rho_psi_coherence(rho))
+    # the coherence makes it no Werner (nor Bell-diagonal) state: Φ− holds c_bd, Ψ± (1 − F − c_bd)/2 each
+    assert abs(rho_psi_coherence(rho)) > 0.01
+
+
+def rho_psi_coherence(rho: np.ndarray) -> float:
+    """Re ⟨Ψ+|ρ|Ψ−⟩."""
+    return float(np.real(_BELL_VECTORS[2] @ rho @ _BELL_VECTORS[3]))
+
+
+def test_single_click_state_formulas():
+    """delivered_state against the closed forms of the module docstring at one point, by hand: α = 0.2,
+    η = 0.5, p_d = 0.01 (αη = 0.1): c₁ = 0.1·0.8, c_bb = 0.04·0.5·0.75 + 0.01·0.04·0.25, c_bd = 0.01·0.2·0.8·0.5
+    each, c_dd = 0.01·0.64; N = 0.1·0.95 + 0.01·0.81 = 0.1031, their sum."""
+    rho = delivered_state("single_click", bright_state_alpha=0.2, arm_transmittance=0.5, dark_count_probability=0.01)
+    n = 0.1 * 0.95 + 0.01 * 0.9 ** 2
+    assert n == pytest.approx(0.08 + 0.0151 + 2 * 0.0008 + 0.0064, rel=1e-14)
+    expected = np.zeros((4, 4))
+    expected[0, 0] = expected[3, 3] = (0.04 + 0.0008) / n
+    expected[0, 3] = expected[3, 0] = 0.04 / n
+    expected[1, 1], expected[2, 2] = 0.0151 / n, 0.0064 / n
+    np.testing.assert_allclose(rho, expected, rtol=0, atol=1e-14)
+    assert success_probability("single_click", 0.5, bright_state_alpha=0.2, dark_count_probability=0.01) == \
+        pytest.approx(2 * 0.99 * n, rel=1e-14)
+    assert rho_psi_coherence(rho) == pytest.approx((0.0064 - 0.0151) / (2 * n), rel=1e-12)
+    # imperfect source: white noise mixed in
+    w = werner_from_fidelity(0.9)
+    mixed = delivered_state("single_click", bright_state_alpha=0.2, arm_transmittance=0.5,
+                            dark_count_probability=0.01, source_fidelity=0.9)
+    np.testing.assert_allclose(mixed, w * expected + (1 - w) / 4 * np.eye(4), rtol=0, atol=1e-14)
+    # the other schemes: the Werner state of their fidelity
+    f = delivered_fidelity("direct", arm_transmittance=0.1, dark_count_probability=0.01)
+    w = werner_from_fidelity(f)
+    phi = _BELL_VECTORS[0]
+    np.testing.assert_allclose(delivered_state("direct", arm_transmittance=0.1, dark_count_probability=0.01),
+                               w * np.outer(phi, phi) + (1 - w) / 4 * np.eye(4), rtol=0, atol=1e-14)
+
+
 def test_dark_counts_are_negligible_below_the_photon_rate_and_dominate_above():
-    """F → F_true as p_d/η → 0 and → 1/4 as η → 0; p → the dark-count floor (2p_d)²/2 + 2p_d·2p_d/2 (double
-    click), 2p_d (single click), p_d (direct) as η → 0."""
+    """F → F_true as p_d/η → 0 and → 1/4 as η → 0 (single click: → α(1 − α), the share of its false heralds
+    with one spin bright, mixed with the source's white noise); p → the dark-count floor (2p_d)²/2 + 2p_d·2p_d/2
+    (double click), 2p_d (single click), p_d (direct) as η → 0."""
     for scheme in ("single_click", "double_click", "direct"):
         assert delivered_fidelity(scheme, source_fidelity=0.97, arm_transmittance=0.5,
                                   dark_count_probability=1e-9) == pytest.approx(
-            delivered_fidelity(scheme, source_fidelity=0.97), abs=1e-7)
-        assert delivered_fidelity(scheme, source_fidelity=0.97, arm_transmittance=0.0,
-                                  dark_count_probability=1e-3) == pytest.approx(0.25, abs=1e-12)
+            delivered_fidelity(scheme, source_fidelity=0.97, arm_transmittance=0.5), abs=1e-7)
+        w = werner_from_fidelity(0.97)
+        dark = 0.1 * 0.9 if scheme == "single_click" else 0.25
+        assert delivered_fidelity(scheme, source_fidelity=0.97, arm_transmittance=0.0, bright_state_alpha=0.1,
+                                  dark_count_probability=1e-3) == pytest.approx(w * dark + (1 - w) / 4, abs=1e-12)
     p_d = 1e-4
     floor = {"double_click": 4 * p_d * p_d * (1 - p_d) ** 2, "single_click": 2 * p_d * (1 - p_d), "direct": p_d}
     for scheme, expected in floor.items():
@@ -421,15 +554,19 @@ def test_direct_monte_carlo():
 
 
 def test_delivered_fidelity_hand_values():
+    # single click without dark counts: (1 - alpha)/(1 - alpha eta/2), 1 - alpha to leading order (eta -> 0)
     for alpha in (0.01, 0.1, 0.3, 0.5):
-        assert delivered_fidelity("single_click", bright_state_alpha=alpha) == 1.0 - alpha
+        for eta in (0.0, 0.01, 0.5, 1.0):
+            assert delivered_fidelity("single_click", bright_state_alpha=alpha, arm_transmittance=eta) == \
+                pytest.approx((1.0 - alpha) / (1.0 - alpha * eta / 2.0), rel=1e-14)
     for f in (0.25, 0.7, 0.95, 1.0):
         assert delivered_fidelity("double_click", source_fidelity=f) == f
         assert delivered_fidelity("direct", source_fidelity=f) == f
-    # Single click with an imperfect source: Werner parameters multiply.
-    w = (4 * 0.9 - 1) / 3 * (4 * 0.95 - 1) / 3
-    assert delivered_fidelity("single_click", bright_state_alpha=0.1, source_fidelity=0.95) == \
-        pytest.approx((3 * w + 1) / 4, rel=1e-12)
+    # Single click with an imperfect source: its white noise mixed in, F -> w_s F + (1 - w_s)/4.
+    f = 0.9 / 0.99  # alpha = 0.1, eta = 0.2
+    w = (4 * 0.95 - 1) / 3
+    assert delivered_fidelity("single_click", bright_state_alpha=0.1, arm_transmittance=0.2, source_fidelity=0.95) \
+        == pytest.approx(w * f + (1 - w) / 4, rel=1e-12)
 
 
 @pytest.mark.parametrize("distance_km", [0.0, 0.3, 10.0, 100.0])
@@ -541,8 +678,8 @@ def test_link_spec_derived_properties():
     assert slow.attempt_period_ps == units.PS_PER_MS
 
     single = dataclasses.replace(link, scheme="single_click", bright_state_alpha=0.05)
-    assert single.success_probability == pytest.approx(2 * 0.05 * arm, rel=1e-5)
-    assert single.delivered_fidelity == pytest.approx(0.95)
+    assert single.success_probability == pytest.approx(1 - (1 - 0.05 * arm) ** 2, rel=1e-5)
+    assert single.delivered_fidelity == pytest.approx(0.95 / (1 - 0.05 * arm / 2), rel=1e-5)
 
     direct = dataclasses.replace(link, scheme="direct")
     assert direct.arm_transmittance == pytest.approx(direct.transmittance)

@@ -66,7 +66,8 @@ class QOp:
             payload the four Bell weights, of two qubits without changing them).
         qubits: global qubit indices touched.
         payload: ``GateOp`` for gates; basis for measurements; Werner
-            parameter for Bell pairs (or ``(werner, later_ps)``: the second
+            parameter, or the exact 4x4 density matrix (little-endian over
+            ``qubits``), for Bell pairs (or ``(werner, later_ps)``: the second
             qubit starts to decohere ``later_ps`` after the operation, when its
             half arrives); the key a probe's value is stored under;
             ``None`` for resets.
@@ -333,7 +334,10 @@ class QuantumMemory:
             return None
         if kind == "bell":
             werner, later_ps = payload if isinstance(payload, tuple) else (payload, 0)
-            small.werner_pair(qubits[0], qubits[1], float(werner))
+            if isinstance(werner, np.ndarray):  # the pair's exact 4x4 state
+                small.pair_state(qubits[0], qubits[1], werner)
+            else:
+                small.werner_pair(qubits[0], qubits[1], float(werner))
             if later_ps:  # the second half arrives later (a photon in flight): its memory's clock starts then
                 self.last_touch_ps[qubits[1]] = time_ps + later_ps
             return None
@@ -373,12 +377,21 @@ class QuantumMemory:
             return None
         if op.kind == "bell":
             a, b = bits
-            state.apply(gate_op("h", [a]))
-            state.apply(gate_op("cx", [a, b]))
             werner, later_ps = op.payload if isinstance(op.payload, tuple) else (op.payload, 0)
-            werner = float(werner)
             if later_ps:  # as in apply_local: the second qubit's memory clock starts on arrival
                 self.last_touch_ps[op.qubits[1]] = op.time_ps + later_ps
+            if isinstance(werner, np.ndarray):
+                # the exact 4x4 state as a trajectory: the unitary preparing one of its eigenvectors, drawn with
+                # its eigenvalue as probability (SmallStates.pair_state applies the same mixture exactly)
+                values, vectors = np.linalg.eigh(werner)
+                weights = np.cumsum(np.clip(values, 0.0, None))
+                uniform = float(self.stream(op.node, "bell-noise").next_transient().random())
+                k = min(int(np.searchsorted(weights, uniform * weights[-1], side="right")), 3)
+                state.apply(GateOp(preparation_unitary(vectors[:, k]), (a, b), (), False, "pair"))
+                return None
+            state.apply(gate_op("h", [a]))
+            state.apply(gate_op("cx", [a, b]))
+            werner = float(werner)
             if werner < 1.0:
                 # ρ = w|Φ+⟩⟨Φ+| + (1−w) I/4: with probability 1−w a uniformly random
                 # two-qubit Pauli (one of 16), i.e. 15(1−w)/16 for a non-identity one.

@@ -328,8 +328,16 @@ class NodeContext:
         if not self._muted:
             self._sim._issue(self._node, "gate", op.qubits, op, error_probability)
 
-    def bell_pair(self, qubit_here: int, qubit_there: int, werner: float, *, arrival_ps: int = 0) -> None:
-        """Create a Werner pair on (qubit_here, qubit_there); the peer must hold its qubit reserved.
+    def bell_pair(self, qubit_here: int, qubit_there: int, werner, *, arrival_ps: int = 0) -> None:
+        """Create a pair on (qubit_here, qubit_there); the peer must hold its qubit reserved.
+
+        ``werner``: the Werner parameter of a Werner pair (a float), or the
+        pair's exact state, a 4x4 density matrix (NumPy array, little-endian:
+        ``qubit_here`` is the low bit; e.g.
+        :attr:`~dqsim.network.link.LinkSpec.delivered_state`, not Bell
+        diagonal for single-click links). Small states hold it exactly; in the
+        data register it is a trajectory (one eigenvector, drawn with its
+        eigenvalue as probability).
 
         ``arrival_ps`` > 0: the peer's half reaches its memory that long after
         now (a photon in flight, which does not decohere), so the peer's qubit
@@ -338,7 +346,13 @@ class NodeContext:
         sim = self._sim
         current = sim._current
         if current is None or current._records is None:  # not self._muted, inlined
-            payload = (float(werner), int(arrival_ps)) if arrival_ps else float(werner)
+            if isinstance(werner, np.ndarray):
+                if werner.shape != (4, 4):
+                    raise EngineError(f"node {self.name}: bell_pair state must be a 4x4 density matrix, "
+                                      f"got shape {werner.shape}")
+            else:
+                werner = float(werner)
+            payload = (werner, int(arrival_ps)) if arrival_ps else werner
             sim._issue(self._node, "bell", (qubit_here, qubit_there), payload)
 
     def probe_bell_fidelity(self, qubit_a: int, qubit_b: int, key) -> None:

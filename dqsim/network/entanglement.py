@@ -3,14 +3,18 @@
 Three schemes, named as in job files:
 
 ``"single_click"``
-    Both nodes entangle a spin with photon number (bright-state population
-    α) and send the photon to a beam splitter at the midpoint station; one
-    click heralds the state. Success probability per attempt ``p ≈ 2·α·η``
-    and fidelity ``F ≈ 1 - α`` (Humphreys et al., Nature 558, 268 (2018),
-    Methods; Rozpędek et al., Phys. Rev. A 99, 052330 (2019), Sec. III.A),
-    to leading order in α·η and without dark counts or phase noise. Here η
-    is the transmittance of one *arm*: from a node over half the link to
-    the station's detector, including the detector's efficiency.
+    Both nodes entangle a spin with photon number and send the photon to a
+    50:50 beam splitter at the midpoint station, whose two threshold
+    detectors herald the pair when exactly one of them clicks (Cabrillo et
+    al., Phys. Rev. A 59, 1025 (1999); Humphreys et al., Nature 558, 268
+    (2018), Methods; S. L. N. Hermans et al., New J. Phys. 25, 013011 (2023),
+    the protocol's detailed model). Here η is the transmittance of one
+    *arm*: from a node over half the link to a station detector, including
+    the detector's efficiency; the interferometer is phase stable and the
+    photons indistinguishable. The success probability and the heralded
+    two-qubit state are exact for this model (derivation below); to leading
+    order in α·η and without dark counts they are the familiar ``p ≈ 2αη``
+    and ``F ≈ 1 − α``.
 
 ``"double_click"`` (Barrett-Kok)
     Two rounds with a spin flip in between; a click is needed in each, so
@@ -39,6 +43,53 @@ probability and delivers an unentangled pair (:func:`success_probability`,
 about ``p_d(8 − 6η)/η`` of the heralds (double-click), ``p_d/(αη)``
 (single-click) or ``p_d/η`` (direct).
 
+Single-click, exactly (derived here; the tests check it against a
+photon-by-photon Monte Carlo of the same model). Each node prepares
+``√(1−α)|d⟩|0⟩ + √α|b⟩|1⟩`` (spin dark/bright, photon number). A photon
+reaches its station detector with probability η; a lost one leaves a record
+in the environment, so it removes coherence. Count the photon-number
+branches at the station (``a†, b† → (c† ± d†)/√2``; two photons bunch into
+one detector, ``|1,1⟩ → (|2,0⟩ − |0,2⟩)/√2``, so a threshold detector sees
+one click):
+
+* one photon arrives, the other node dark: weight ``2αη(1−α)``, the
+  coherent ``(|bd⟩ ± |db⟩)/√2``, ``+`` when detector c clicks and ``−``
+  when d does (half each);
+* one photon arrives, the other node bright and its photon lost:
+  ``2α²η(1−η)``, the state ``|bb⟩`` (the environment tells which photon was
+  lost); both photons arrive: ``α²η²``, ``|bb⟩``; either detector, half each;
+* no photon arrives: ``(1−αη)²``, the diagonal state ``(1−α)²|dd⟩ +
+  α(1−α)(1−η)(|bd⟩ + |db⟩) + α²(1−η)²|bb⟩`` (unnormalised).
+
+A detector clicks on a photon or on its own dark count (``p_d`` per gate,
+``q = 1 − p_d``). The herald "exactly one click at c" then has probability
+``q·[αη(1−αη/2) + p_d(1−αη)²]`` (photons at c and no dark count at d, or no
+photon and a dark count at c only), the same at d, so
+
+    p = q·[s + 2p_d(1 − s)],   s = 1 − (1 − αη)² = αη(2 − αη),
+
+which is ``2αη`` to leading order and ``1 − (1 − αη)²`` without dark counts.
+One node applies Z when detector d clicked (``Ψ− → Ψ+``; the diagonal
+terms are unchanged by it), so both heralds deliver
+
+    ρ ∝ αη(1−α)|Ψ+⟩⟨Ψ+| + [α²η(1 − η/2) + p_d·α²(1−η)²]|bb⟩⟨bb|
+        + p_d·α(1−α)(1−η)(|bd⟩⟨bd| + |db⟩⟨db|) + p_d(1−α)²|dd⟩⟨dd|,
+
+normalised by ``N = αη(1 − αη/2) + p_d(1 − αη)²``. Without dark counts the
+fidelity is ``(1 − α)/(1 − αη/2)`` (``1 − α`` to leading order; Humphreys et
+al. 2018, Methods). This state is not Bell diagonal: the ``|bb⟩`` term is an
+equal mixture of the two Bell states it overlaps, with a coherence between
+them. The simulator's pairs target ``|Φ+⟩``, so the responder's qubit is
+flipped as well (X: ``|Ψ+⟩ → |Φ+⟩``), with bright = ``|1⟩`` on the
+initiator's spin and ``|0⟩`` on the responder's after the flip:
+:func:`delivered_state` gives that 4x4 matrix, which the engine holds
+exactly (:meth:`~dqsim.engine.NodeContext.bell_pair`); its Bell weights
+``(Φ+, Φ−, Ψ+, Ψ−)`` are ``(c₁ + c_bd, c_bd, (c_bb + c_dd)/2, (c_bb + c_dd)/2)/N``
+with the three terms' coefficients ``c₁ = αη(1−α)``, ``c_bb``, ``c_bd``,
+``c_dd`` as above, and ``⟨Ψ+|ρ|Ψ−⟩ = (c_dd − c_bb)/(2N)``. An imperfect
+source (``source_fidelity`` < 1) mixes in white noise as for the other
+schemes: ``ρ → w_s·ρ + (1 − w_s)·I/4`` with ``w_s`` its Werner parameter.
+
 A node may start the next attempt only after the herald of the last one has
 come back: the attempt period is at least the round trip from the node to
 the station (half the link for midpoint schemes, the whole link for
@@ -53,6 +104,8 @@ number of attempts to the first success is geometric with mean 1/p.
 from __future__ import annotations
 
 import math
+
+import numpy as np
 
 from dqsim.checks import check_choice, check_int, check_real
 from dqsim.network.fibre import DEFAULT_GROUP_INDEX, propagation_delay_ps
@@ -101,8 +154,9 @@ def _herald_probabilities(scheme: str, eta: float, alpha: float, p_dark: float) 
     detector where the scheme has two (module docstring):
 
     * ``"direct"`` (one detector): ``P = 1 - (1 - η)q``, ``P_true = η``.
-    * ``"single_click"``: a photon click ``s = 2αη`` (leading order), no dark
-      count in the other detector: ``P = q(s + 2p_dark(1 - s))``,
+    * ``"single_click"``: at least one photon arrives with probability
+      ``s = 1 - (1 - αη)²`` (exact; module docstring) and clicks one
+      detector, no dark count in the other: ``P = q(s + 2p_dark(1 - s))``,
       ``P_true = q·s``.
     * ``"double_click"``: half the attempts have one photon per round
       (clicks ``a = q(η + 2p_dark(1 - η))`` per round, ``η·q`` of them from
@@ -114,12 +168,32 @@ def _herald_probabilities(scheme: str, eta: float, alpha: float, p_dark: float) 
     if scheme == "direct":
         return 1.0 - (1.0 - eta) * q, eta
     if scheme == "single_click":
-        s = 2.0 * alpha * eta
+        s = alpha * eta * (2.0 - alpha * eta)
         return q * (s + 2.0 * p_dark * (1.0 - s)), q * s
     a = q * (eta + 2.0 * p_dark * (1.0 - eta))
     t = q * (1.0 - (1.0 - eta) ** 2 + 2.0 * p_dark * (1.0 - eta) ** 2)
     z = 2.0 * p_dark * q
     return (a * a + t * z) / 2.0, (eta * q) ** 2 / 2.0
+
+
+def _single_click_terms(alpha: float, eta: float, p_dark: float) -> tuple[float, float, float, float]:
+    """``(c₁, c_bb, c_bd, c_dd)`` of the single-click heralded state (module docstring), normalised to sum 1.
+
+    ``c₁`` weighs ``|Ψ+⟩`` (after the detector-dependent Z), ``c_bb`` both
+    spins bright, ``c_bd`` each of the two one-bright states, ``c_dd`` both
+    dark; ``c₁ + c_bb + 2c_bd + c_dd = 1``. Without dark counts the common
+    factor αη is divided out first, so that η → 0 gives the limit
+    ``(1 − α, α, 0, 0)`` rather than 0/0.
+    """
+    if p_dark == 0.0:
+        c_1, c_bb, c_bd, c_dd = 1.0 - alpha, alpha * (1.0 - eta / 2.0), 0.0, 0.0
+    else:
+        c_1 = alpha * eta * (1.0 - alpha)
+        c_bb = alpha * alpha * eta * (1.0 - eta / 2.0) + p_dark * (alpha * (1.0 - eta)) ** 2
+        c_bd = p_dark * alpha * (1.0 - alpha) * (1.0 - eta)
+        c_dd = p_dark * (1.0 - alpha) ** 2
+    norm = c_1 + c_bb + 2.0 * c_bd + c_dd  # = αη(1 − αη/2) + p_d(1 − αη)²
+    return c_1 / norm, c_bb / norm, c_bd / norm, c_dd / norm
 
 
 def success_probability(
@@ -133,17 +207,18 @@ def success_probability(
 
     Without dark counts:
 
-    * ``"single_click"``: ``2·α·η`` (Humphreys et al. 2018; Rozpędek et al.
-      2019), leading order in α·η; the exact threshold-detector value
-      without dark counts, ``1 - (1 - α·η)²``, differs by ``(α·η)²``.
+    * ``"single_click"``: ``1 - (1 - α·η)² = αη(2 - αη)``, exact for
+      threshold detectors (module docstring): some photon reaches the
+      station, and one or two photons click one detector only. Its leading
+      order is the ``2·α·η`` of Humphreys et al. (2018).
     * ``"double_click"``: ``η²/2`` (Barrett and Kok 2005).
     * ``"direct"``: ``η``.
 
     A dark count can stand in for a lost photon and herald falsely: with
     dark-count probability ``p_d`` per detector and gate the probability is
     that of :func:`_herald_probabilities` (``1 - (1 - η)(1 - p_d)`` for
-    ``"direct"``; to first order ``2αη + 2p_d`` single-click and
-    ``η²/2 + 4p_d·η(1 − η)`` double-click).
+    ``"direct"``; ``(1 - p_d)(s + 2p_d(1 - s))`` with ``s = 1 - (1 - αη)²``
+    single-click; to first order ``η²/2 + 4p_d·η(1 − η)`` double-click).
 
     Args:
         scheme: one of :data:`SCHEMES`.
@@ -162,8 +237,8 @@ def success_probability(
         DqsimError: an unknown scheme or an argument out of its range.
 
     Examples:
-        >>> round(success_probability("single_click", 0.1, bright_state_alpha=0.05), 12)
-        0.01
+        >>> round(success_probability("single_click", 0.1, bright_state_alpha=0.05), 12)  # 1 - 0.995²
+        0.009975
         >>> round(success_probability("double_click", 0.1), 12)
         0.005
         >>> success_probability("direct", 0.1)
@@ -178,11 +253,31 @@ def success_probability(
     p_dark = check_real(where, "dark_count_probability", dark_count_probability, 0.0, 1.0)
     if p_dark == 0.0:
         if scheme == "single_click":
-            return 2.0 * alpha * eta
+            return alpha * eta * (2.0 - alpha * eta)
         if scheme == "double_click":
             return eta * eta / 2.0
         return eta
     return _herald_probabilities(scheme, eta, alpha, p_dark)[0]
+
+
+def _check_pair_arguments(where: str, scheme, bright_state_alpha, source_fidelity, arm_transmittance,
+                          dark_count_probability) -> tuple[str, float, float, float, float]:
+    """The arguments of :func:`delivered_fidelity` and :func:`delivered_state`, checked; errors name ``where``."""
+    return (check_choice(where, "scheme", scheme, SCHEMES),
+            check_real(where, "bright_state_alpha", bright_state_alpha, 0.0, 0.5, low_open=True),
+            check_real(where, "source_fidelity", source_fidelity, 0.25, 1.0),
+            check_real(where, "arm_transmittance", arm_transmittance, 0.0, 1.0),
+            check_real(where, "dark_count_probability", dark_count_probability, 0.0, 1.0))
+
+
+def _werner_fidelity(scheme: str, f_source: float, eta: float, alpha: float, p_dark: float) -> float:
+    """Fidelity of the Werner pair that ``"double_click"`` and ``"direct"`` deliver (:func:`delivered_fidelity`)."""
+    if p_dark == 0.0:
+        return f_source
+    total, true = _herald_probabilities(scheme, eta, alpha, p_dark)
+    if total <= 0.0:
+        return f_source
+    return fidelity_from_werner(werner_from_fidelity(f_source) * (true / total))
 
 
 def delivered_fidelity(
@@ -193,29 +288,26 @@ def delivered_fidelity(
     arm_transmittance: float = 1.0,
     dark_count_probability: float = 0.0,
 ) -> float:
-    """Fidelity to the target Bell state of a heralded pair.
+    """Fidelity ``⟨Φ+|ρ|Φ+⟩`` of a heralded pair (the state of :func:`delivered_state`).
 
-    A true herald (every click from a photon) gives:
-
-    * ``"double_click"`` and ``"direct"``: ``source_fidelity``; loss only
-      removes heralds (module docstring).
-    * ``"single_click"``: ``1 - α`` (Humphreys et al. 2018), the weight of
-      the state in which both nodes emitted, for a perfect source. With an
-      imperfect source the two errors are composed as independent
-      depolarising (Werner) noise, ``w = w(1 - α)·w(source_fidelity)``, an
-      approximation that reduces to ``1 - α`` when ``source_fidelity = 1``.
-
-    A false herald (a dark count stood in for a lost photon) leaves the two
-    memories without entanglement; it counts as the maximally mixed pair,
-    F = 1/4. That is exact for ``"direct"`` (the sender's qubit is mixed by
-    the lost photon, the receiver's is uncorrelated with it) and close for
-    ``"double_click"``: its false heralds have F = 1/2 (a photon lost, the
-    spins anti-correlated without coherence) or F = 0 (both photons in one
-    round), on average (1 − η)/(4 − 3η) to first order in p_d, i.e. 1/4 at
-    small η; for ``"single_click"`` it is an upper estimate (its false
-    heralds are mostly both nodes dark, F ≈ α). With ``P`` and ``P_true`` of
-    :func:`success_probability`, the Werner parameter is that of a true
-    herald times ``P_true/P``.
+    * ``"single_click"``: exact for the model of the module docstring,
+      ``(c₁ + c_bd)/N`` there; without dark counts ``(1 − α)/(1 − αη/2)``,
+      whose leading order is the ``1 − α`` of Humphreys et al. (2018). Its
+      false heralds (a dark count where no photon arrived) are mostly both
+      spins dark, fidelity about α, so at ``p_d ≳ αη`` the fidelity falls
+      below 1/4. An imperfect source mixes in white noise: ``F → w_s·F +
+      (1 − w_s)/4``, with ``w_s`` the Werner parameter of ``source_fidelity``.
+    * ``"double_click"`` and ``"direct"``: a true herald (every click from a
+      photon) gives ``source_fidelity``, as loss only removes heralds
+      (module docstring). A false herald leaves the two memories without
+      entanglement and counts as the maximally mixed pair, F = 1/4: exact for
+      ``"direct"`` (the sender's qubit is mixed by the lost photon, the
+      receiver's is uncorrelated with it) and close for ``"double_click"``
+      (its false heralds have F = 1/2 (a photon lost, the spins
+      anti-correlated without coherence) or F = 0 (both photons in one
+      round), on average (1 − η)/(4 − 3η) to first order in p_d, i.e. 1/4 at
+      small η). With ``P`` and ``P_true`` of :func:`success_probability`,
+      the Werner parameter is that of a true herald times ``P_true/P``.
 
     Args:
         scheme: one of :data:`SCHEMES`.
@@ -224,42 +316,90 @@ def delivered_fidelity(
         source_fidelity: fidelity of the pair the hardware would deliver
             without loss, in [1/4, 1].
         arm_transmittance: η to the station's detector (as for
-            :func:`success_probability`), in [0, 1]; used with dark counts only.
+            :func:`success_probability`), in [0, 1]; used by ``"single_click"``
+            always, by the other schemes with dark counts only.
         dark_count_probability: p_d of each detector per gate, in [0, 1].
 
     Returns:
-        Fidelity in [1/4, 1].
+        Fidelity in [1/4, 1] (``"single_click"``: in [0, 1]).
 
     Raises:
         DqsimError: an unknown scheme or an argument out of its range.
 
     Examples:
-        >>> delivered_fidelity("single_click", bright_state_alpha=0.1)
-        0.9
+        >>> round(delivered_fidelity("single_click", bright_state_alpha=0.1, arm_transmittance=0.2), 12)  # 0.9/0.99
+        0.909090909091
         >>> delivered_fidelity("double_click", source_fidelity=0.95)
         0.95
         >>> # direct: P = 0.109, P_true = 0.1, F = (0.1·1 + 0.009/4)/0.109
         >>> round(delivered_fidelity("direct", arm_transmittance=0.1, dark_count_probability=0.01), 6)
         0.938073
     """
-    where = "delivered_fidelity"
-    scheme = check_choice(where, "scheme", scheme, SCHEMES)
-    alpha = check_real(where, "bright_state_alpha", bright_state_alpha, 0.0, 0.5, low_open=True)
-    f_source = check_real(where, "source_fidelity", source_fidelity, 0.25, 1.0)
-    eta = check_real(where, "arm_transmittance", arm_transmittance, 0.0, 1.0)
-    p_dark = check_real(where, "dark_count_probability", dark_count_probability, 0.0, 1.0)
+    scheme, alpha, f_source, eta, p_dark = _check_pair_arguments(
+        "delivered_fidelity", scheme, bright_state_alpha, source_fidelity, arm_transmittance, dark_count_probability)
     if scheme != "single_click":
-        f_true = f_source
-    elif f_source == 1.0:
-        f_true = 1.0 - alpha
+        return _werner_fidelity(scheme, f_source, eta, alpha, p_dark)
+    c_1, _c_bb, c_bd, _c_dd = _single_click_terms(alpha, eta, p_dark)
+    f = c_1 + c_bd
+    if f_source == 1.0:
+        return f
+    w_source = werner_from_fidelity(f_source)
+    return w_source * f + (1.0 - w_source) / 4.0
+
+
+def delivered_state(
+    scheme: str,
+    *,
+    bright_state_alpha: float = DEFAULT_BRIGHT_STATE_ALPHA,
+    source_fidelity: float = 1.0,
+    arm_transmittance: float = 1.0,
+    dark_count_probability: float = 0.0,
+) -> np.ndarray:
+    """Density matrix of a heralded pair, in the frame where the target is ``|Φ+⟩``.
+
+    ``"single_click"``: the exact heralded state of the module docstring
+    (not Bell diagonal), after the Z correction for a click of detector d
+    and the X on the responder that turns ``|Ψ+⟩`` into ``|Φ+⟩``; the
+    initiator's bright spin is ``|1⟩``, the responder's ``|0⟩``, so the
+    both-bright term sits at ``|1⟩_a|0⟩_b``. With an imperfect source,
+    ``w_s·ρ + (1 − w_s)·I/4``. ``"double_click"`` and ``"direct"``: the
+    Werner state of :func:`delivered_fidelity`.
+
+    Args:
+        scheme, bright_state_alpha, source_fidelity, arm_transmittance,
+        dark_count_probability: as for :func:`delivered_fidelity`.
+
+    Returns:
+        A read-only 4x4 complex128 density matrix, little-endian over
+        (initiator's qubit, responder's qubit): row ``i_a + 2·i_b``.
+
+    Raises:
+        DqsimError: an unknown scheme or an argument out of its range.
+
+    Examples:
+        >>> rho = delivered_state("single_click", bright_state_alpha=0.1, arm_transmittance=0.2)
+        >>> [round(float(x), 6) for x in rho.diagonal().real]  # Φ+ share 0.9/0.99 on |00⟩, |11⟩; both bright on |1⟩_a|0⟩_b
+        [0.454545, 0.090909, 0.0, 0.454545]
+        >>> round(float(rho[0, 3].real), 6)
+        0.454545
+    """
+    scheme, alpha, f_source, eta, p_dark = _check_pair_arguments(
+        "delivered_state", scheme, bright_state_alpha, source_fidelity, arm_transmittance, dark_count_probability)
+    rho = np.zeros((4, 4), dtype=np.complex128)
+    if scheme == "single_click":
+        c_1, c_bb, c_bd, c_dd = _single_click_terms(alpha, eta, p_dark)
+        rho[0, 0] = rho[3, 3] = c_1 / 2.0 + c_bd  # |Φ+⟩⟨Φ+| and the one-bright states, now |00⟩ and |11⟩
+        rho[0, 3] = rho[3, 0] = c_1 / 2.0
+        rho[1, 1] = c_bb  # both bright: |1⟩_a|0⟩_b
+        rho[2, 2] = c_dd  # both dark: |0⟩_a|1⟩_b
+        w = werner_from_fidelity(f_source)
     else:
-        f_true = fidelity_from_werner(werner_from_fidelity(1.0 - alpha) * werner_from_fidelity(f_source))
-    if p_dark == 0.0:
-        return f_true
-    total, true = _herald_probabilities(scheme, eta, alpha, p_dark)
-    if total <= 0.0:
-        return f_true
-    return fidelity_from_werner(werner_from_fidelity(f_true) * (true / total))
+        w = werner_from_fidelity(_werner_fidelity(scheme, f_source, eta, alpha, p_dark))
+        rho[0, 0] = rho[3, 3] = rho[0, 3] = rho[3, 0] = 0.5
+    if w < 1.0:
+        rho = w * rho + (1.0 - w) / 4.0 * np.eye(4)
+    rho.flags.writeable = False
+    return rho
 
 
 def photons_per_attempt(scheme: str, *, bright_state_alpha: float = DEFAULT_BRIGHT_STATE_ALPHA) -> float:

@@ -200,6 +200,16 @@ class LinkSpec:
             source_fidelity=self.source_fidelity, arm_transmittance=self.arm_transmittance,
             dark_count_probability=self.dark_count_probability)
 
+    @functools.cached_property  # frozen: computed once per link
+    def delivered_state(self):
+        """Density matrix of a heralded pair, read only, 4x4, little-endian over (initiator, responder)
+        (:func:`dqsim.network.entanglement.delivered_state`: exact for ``"single_click"``, where it is not
+        Bell diagonal; the Werner state of :attr:`delivered_fidelity` for the other schemes)."""
+        return entanglement.delivered_state(
+            self.scheme, bright_state_alpha=self.bright_state_alpha,
+            source_fidelity=self.source_fidelity, arm_transmittance=self.arm_transmittance,
+            dark_count_probability=self.dark_count_probability)
+
 
 def check_pairing_horizon(link: LinkSpec, where: str) -> None:
     """Refuse a link whose pairs would take longer than the simulated clock can count.

@@ -20,7 +20,9 @@ Two processes, one per end, written as generators for :mod:`dqsim.engine`:
    statistics as simulating attempt after attempt;
 4. the pair exists from the emission of the successful attempt: the initiator
    issues the Bell-pair operation at that time, with the Werner parameter of
-   ``link.delivered_fidelity``, while the responder's qubit is reserved
+   ``link.delivered_fidelity`` (single-click: the exact heralded state
+   ``link.delivered_state``, which is not Bell diagonal; the initiator's
+   qubit is its low bit), while the responder's qubit is reserved
    (DESIGN.md invariant 2). For ``"direct"`` the initiator is the sender:
    the responder's memory takes its half when the photon arrives, one link
    delay later, and decoheres from then on (``ctx.bell_pair(...,
@@ -60,7 +62,7 @@ class EprResult:
         herald_ps: time the herald reached this end (the pair is usable), ps.
         created_ps: emission time of the successful attempt, ps.
         attempts: attempts it took (>= 1).
-        fidelity: fidelity of the delivered Werner pair.
+        fidelity: fidelity ``⟨Φ+|ρ|Φ+⟩`` of the delivered pair (``link.delivered_fidelity``).
     """
 
     herald_ps: int
@@ -109,9 +111,12 @@ def epr_initiator(ctx, peer: int, link: LinkSpec, my_qubit: int, tag):
     ctx.send(peer, ("epr-herald", tag), (herald, created, attempts, fidelity),
              extra_delay_ps=herald - (start + link.delay_ps))
     yield ctx.wait(created - ctx.now_ps)
-    werner = _WERNER.get(fidelity)
-    if werner is None:
-        werner = _WERNER[fidelity] = werner_from_fidelity(fidelity)
+    if link.scheme == "single_click":  # not Bell diagonal: the exact 4x4 state (read only, one per link)
+        werner = link.delivered_state
+    else:
+        werner = _WERNER.get(fidelity)
+        if werner is None:
+            werner = _WERNER[fidelity] = werner_from_fidelity(fidelity)
     # direct: the photon reaches the far memory one link delay after its emission; midpoint schemes: both
     # memories hold their spins (entangled with the photons) from the emission
     ctx.bell_pair(my_qubit, peer_qubit, werner, arrival_ps=link.delay_ps if link.scheme == "direct" else 0)

@@ -394,6 +394,28 @@ class SmallStates:
         if werner < 1.0:
             self.depolarize([qubit_a, qubit_b], 15.0 * (1.0 - werner) / 16.0)
 
+    def pair_state(self, qubit_a: int, qubit_b: int, rho: np.ndarray) -> None:
+        """A pair in the 4x4 state ``rho`` (little-endian over (a, b)) made from |00⟩ by the channel of its
+        eigen-decomposition: ``σ → Σ_k λ_k U_k σ U_k†`` with ``U_k|00⟩`` the k-th eigenvector
+        (:func:`preparation_unitary`), as :meth:`werner_pair` applies H, CNOT and its noise to whatever the
+        qubits hold. Two fresh qubits (the usual case) get ``rho`` itself, shared if it is read only.
+        """
+        groups = self._group
+        if qubit_a not in groups and qubit_b not in groups:
+            if rho.flags.writeable:
+                rho = np.array(rho, dtype=np.complex128)
+            group = Group([qubit_a, qubit_b], rho)
+            groups[qubit_a] = groups[qubit_b] = group
+            return
+        values, vectors = np.linalg.eigh(rho)
+        g = self.merged([qubit_a, qubit_b])
+        positions = g.positions([qubit_a, qubit_b])
+        before, after = g.rho, 0.0
+        for value, vector in zip(values, vectors.T):
+            if value > 0.0:
+                after = after + value * conjugate(before, g.num_qubits, preparation_unitary(vector), positions)
+        g.rho = after
+
     def measure(self, qubits: Sequence[int], uniforms: Sequence[float], *, basis: str = "Z") -> list[int]:
         """Projective measurement of each qubit in ``basis``; ``uniforms[i]`` in [0, 1) decides qubit i.
 
