@@ -22,8 +22,11 @@ and by calling methods that return at once:
   gate on this node's qubits now (:func:`gate_op`: ``"h"``, ``"cx"``,
   ``"rx"``, ... ; a depolarizing error with that probability);
 * ``ctx.bell_pair(qubit_here, qubit_there, werner)``: a Werner pair with
-  parameter ``werner`` (:func:`werner_from_fidelity`) on one qubit here and
-  one at the peer, which must hold its qubit reserved (DESIGN.md invariant 3);
+  parameter ``werner`` (:func:`werner_from_fidelity`), or a pair in the exact
+  state ``werner`` when it is a 4x4 density matrix (little-endian,
+  ``qubit_here`` the low bit; e.g. ``LinkSpec.delivered_state``), on one
+  qubit here and one at the peer, which must hold its qubit reserved
+  (DESIGN.md invariant 3);
   ``arrival_ps=`` makes the peer's qubit start to decohere that much later
   (its half still in flight);
   :func:`epr_initiator` / :func:`epr_responder` do the heralded generation

@@ -318,3 +318,60 @@ def test_a_group_handed_back_during_an_exchange_in_flight_carries_the_later_oper
     for other in runs[1:]:
         for key in one:
             assert np.array_equal(one[key], other[key]), key
+
+
+def _random_density_matrix(seed: int) -> np.ndarray:
+    """A full-rank 4x4 density matrix with complex coherences (not Bell diagonal), read only."""
+    rng = np.random.default_rng(seed)
+    g = rng.normal(size=(4, 4)) + 1j * rng.normal(size=(4, 4))
+    rho = g @ g.conj().T
+    rho /= np.trace(rho).real
+    rho.flags.writeable = False
+    return rho
+
+
+def test_bell_pair_with_an_exact_state_small_states_hold_it_exactly():
+    """``ctx.bell_pair(a, b, rho)`` with a 4x4 state: two fresh network qubits hold ``rho`` itself (little-endian,
+    the issuing node's qubit the low bit), and qubits already in a group in |0⟩ get it too (the channel of its
+    eigen-decomposition on |00⟩); the peer's memory clock starts ``arrival_ps`` later. A wrong shape is refused."""
+    rho = _random_density_matrix(3)
+    network = make_network(t2_s=1e-6)
+    sim = Simulator(network, comm=comm_mod.SingleComm(), state=None, qubit_owner=[0, 0, 1, 1], num_data_qubits=0)
+
+    def a(ctx):
+        ctx.bell_pair(0, 2, rho, arrival_ps=500)
+        ctx.apply(gate_op("x", [1]))
+        ctx.apply(gate_op("x", [1]))  # qubit 1: a group of its own, in |0⟩
+        ctx.bell_pair(1, 3, rho)
+        with pytest.raises(EngineError, match="4x4 density matrix"):
+            ctx.bell_pair(1, 3, np.eye(2) / 2)
+        yield ctx.wait(0)
+
+    sim.spawn(0, a)
+    sim.run()
+    np.testing.assert_allclose(sim.memory.small.density_matrix([0, 2]), rho, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(sim.memory.small.density_matrix([1, 3]), rho, rtol=0, atol=1e-14)
+    assert sim.memory.last_touch_ps[2] == 500 and sim.memory.last_touch_ps[0] == 0
+
+
+def test_bell_pair_with_an_exact_state_in_the_register_is_a_trajectory_of_it():
+    """The whole network in the register: each run prepares one eigenvector of ``rho``, drawn with its eigenvalue
+    as probability; the mean of |ψ⟩⟨ψ| over runs is ``rho``, element by element (3 s.e.)."""
+    rho = _random_density_matrix(4)
+    outers = []
+    for trial in range(1500):
+        sim, state = make_sim(2, [0, 1], seed=trial)
+
+        def a(ctx):
+            ctx.bell_pair(0, 1, rho)
+            yield ctx.wait(0)
+
+        sim.spawn(0, a)
+        sim.run()
+        vector = state.gather()
+        outers.append(np.outer(vector, vector.conj()))
+    outers = np.array(outers)
+    for part in (np.real, np.imag):
+        samples = part(outers)
+        error = samples.std(axis=0, ddof=1) / math.sqrt(len(samples))
+        assert np.all(np.abs(samples.mean(axis=0) - part(rho)) <= 3 * error + 1e-12)

@@ -466,3 +466,49 @@ def test_dark_counts_herald_falsely_in_a_chain():
     result = run(ChainSpec(links=[link], node=IDEAL, num_pairs=400), seed=14)
     assert_mean([r.attempts for r in result.records.links], 1 / total, "attempts per pair")
     np.testing.assert_allclose(result.fidelities, (eta + (total - eta) / 4) / total, rtol=0, atol=1e-12)
+
+
+def _single_click_bell_weights(alpha, eta, p_dark, coherence=1.0):
+    """Bell weights (Φ+, Φ−, Ψ+, Ψ−) of one single-click pair, from the closed form (dqsim.network.entanglement
+    module docstring): c₁ = αη(1−α) on |Φ+⟩, c_bb = α²η(1 − η/2) + p_d·α²(1−η)² both bright, c_bd = p_d·α(1−α)(1−η)
+    on each one-bright state (|00⟩ and |11⟩ in the Φ+ frame), c_dd = p_d(1−α)² both dark; ``coherence`` scales
+    the one off-diagonal element ⟨00|ρ|11⟩ = c₁/2N (dephasing of the memories)."""
+    c_1 = alpha * eta * (1 - alpha)
+    c_bb = alpha ** 2 * eta * (1 - eta / 2) + p_dark * (alpha * (1 - eta)) ** 2
+    c_bd = p_dark * alpha * (1 - alpha) * (1 - eta)
+    c_dd = p_dark * (1 - alpha) ** 2
+    n = c_1 + c_bb + 2 * c_bd + c_dd
+    assert n == pytest.approx(alpha * eta * (1 - alpha * eta / 2) + p_dark * (1 - alpha * eta) ** 2, rel=1e-12)
+    even = c_1 / 2 + c_bd
+    return np.array([even + coherence * c_1 / 2, even - coherence * c_1 / 2, (c_bb + c_dd) / 2,
+                     (c_bb + c_dd) / 2]) / n
+
+
+@pytest.mark.parametrize("t2_factor", [None, 2.0])
+def test_single_click_link_delivers_the_exact_heralded_state(t2_factor):
+    """One single-click link with α·η = 0.28 and dark counts (p_d = 0.02): every delivered pair has the Bell
+    weights of the closed form (1e-12: exact small states), which is no Werner state (Φ− holds only the
+    dark-count term, Ψ± the both-bright and both-dark terms; F = 0.568 here, 1 − α = 0.5 to leading order); with
+    memories that dephase (T2 only) for the herald delay d, the Φ+/Φ− coherence shrinks by e^(−2d/T2). The
+    attempts per pair average 1/p with the exact p = q(s + 2p_d(1 − s)), s = 1 − (1 − αη)² (3 s.e.;
+    the leading-order 2αη + 2p_d is 5 s.e. away)."""
+    link = LinkSpec(distance_km=20.0, scheme="single_click", bright_state_alpha=0.5, dark_count_rate_hz=2e4,
+                    gate_width_ps=1_000_000)
+    alpha, eta, p_d = 0.5, link.arm_transmittance, link.dark_count_probability
+    assert 0.27 < alpha * eta < 0.29 and p_d == pytest.approx(-math.expm1(-0.02), rel=1e-12)
+    coherence, node = 1.0, IDEAL
+    if t2_factor is not None:
+        t2_s = t2_factor * ps_to_seconds(link.delay_ps)
+        node = NodeSpec(name="n", t2_s=t2_s)
+        coherence = math.exp(-2 * ps_to_seconds(link.delay_ps) / t2_s)
+    result = run(ChainSpec(links=[link], node=node, num_pairs=400), seed=15)
+    expected = _single_click_bell_weights(alpha, eta, p_d, coherence)
+    np.testing.assert_allclose([p.bell_weights for p in result.pairs], np.tile(expected, (400, 1)), rtol=0,
+                               atol=1e-12)
+    np.testing.assert_allclose(result.fidelities, expected[0], rtol=0, atol=1e-12)
+    if t2_factor is None:
+        assert link.delivered_fidelity == pytest.approx(expected[0], abs=1e-14)
+    s = 1 - (1 - alpha * eta) ** 2
+    p = (1 - p_d) * (s + 2 * p_d * (1 - s))
+    assert link.success_probability == pytest.approx(p, rel=1e-14)
+    assert_mean([r.attempts for r in result.records.links], 1 / p, "attempts per pair")
