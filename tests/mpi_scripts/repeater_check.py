@@ -38,6 +38,9 @@ CHAINS = [
     # swap-asap over 2 links, one DEJMPS round per link
     ("dejmps", ChainSpec(links=[LinkSpec(distance_km=10.0, source_fidelity=0.85)] * 2, node=NOISY,
                          purification_rounds=1, purification="dejmps", num_pairs=8), False),
+    # single-click links: their pairs are exact 4x4 states (not Werner), sent between ranks in the flushes
+    ("single", ChainSpec(links=[LinkSpec(distance_km=10.0, scheme="single_click", bright_state_alpha=0.3)] * 4,
+                         node=NOISY, num_pairs=6), True),
     # 40 links, beyond what one state vector of all memories could hold (80 qubits): small states
     ("long", ChainSpec(links=[LinkSpec(distance_km=5.0, source_fidelity=0.99)] * 40, node=NOISY, num_pairs=3),
      False),
