@@ -512,3 +512,21 @@ def test_single_click_link_delivers_the_exact_heralded_state(t2_factor):
     p = (1 - p_d) * (s + 2 * p_d * (1 - s))
     assert link.success_probability == pytest.approx(p, rel=1e-14)
     assert_mean([r.attempts for r in result.records.links], 1 / p, "attempts per pair")
+
+
+def test_swapping_single_click_pairs_convolves_their_bell_weights():
+    """Two single-click links of different α: a swap averaged over its outcomes is teleportation through one
+    pair, a Pauli channel with that pair's Bell weights (Bowen and Bose, PRL 87, 267901 (2001)), so the mean
+    delivered Bell weights are the XOR convolution of the links' weights over (x, z) bits, Φ+ = 00, Φ− = 01,
+    Ψ+ = 10, Ψ− = 11 (3 s.e. each; a pair's own weights depend on its outcome, the pairs not being Bell
+    diagonal). Werner pairs could not tell X from Z corrections apart; these pairs, with Φ− ≠ Ψ±, can."""
+    links = [LinkSpec(distance_km=10.0, scheme="single_click", bright_state_alpha=alpha, dark_count_rate_hz=1e4,
+                      gate_width_ps=1_000_000) for alpha in (0.3, 0.1)]
+    weights = [_single_click_bell_weights(a, link.arm_transmittance, link.dark_count_probability)
+               for a, link in zip((0.3, 0.1), links)]
+    expected = np.array([sum(weights[0][i] * weights[1][i ^ k] for i in range(4)) for k in range(4)])
+    result = run(ChainSpec(links=links, node=IDEAL, num_pairs=400), seed=16)
+    delivered = np.array([p.bell_weights for p in result.pairs])
+    assert delivered.std(axis=0).max() > 1e-3  # the outcomes differ
+    for k, what in enumerate(("Φ+", "Φ−", "Ψ+", "Ψ−")):
+        assert_mean(delivered[:, k], expected[k], what)

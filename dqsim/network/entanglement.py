@@ -83,10 +83,11 @@ them. The simulator's pairs target ``|Φ+⟩``, so the responder's qubit is
 flipped as well (X: ``|Ψ+⟩ → |Φ+⟩``), with bright = ``|1⟩`` on the
 initiator's spin and ``|0⟩`` on the responder's after the flip:
 :func:`delivered_state` gives that 4x4 matrix, which the engine holds
-exactly (:meth:`~dqsim.engine.NodeContext.bell_pair`); its Bell weights
-``(Φ+, Φ−, Ψ+, Ψ−)`` are ``(c₁ + c_bd, c_bd, (c_bb + c_dd)/2, (c_bb + c_dd)/2)/N``
-with the three terms' coefficients ``c₁ = αη(1−α)``, ``c_bb``, ``c_bd``,
-``c_dd`` as above, and ``⟨Ψ+|ρ|Ψ−⟩ = (c_dd − c_bb)/(2N)``. An imperfect
+exactly (:meth:`~dqsim.engine.NodeContext.bell_pair`). In that frame its
+Bell weights ``(Φ+, Φ−, Ψ+, Ψ−)`` are ``(c₁ + c_bd, c_bd, (c_bb + c_dd)/2,
+(c_bb + c_dd)/2)/N``, with ``c₁ = αη(1−α)``, ``c_bb``, ``c_bd`` and ``c_dd``
+the coefficients of the four terms above, and ``⟨Ψ+|ρ|Ψ−⟩ = (c_dd −
+c_bb)/(2N)``. An imperfect
 source (``source_fidelity`` < 1) mixes in white noise as for the other
 schemes: ``ρ → w_s·ρ + (1 − w_s)·I/4`` with ``w_s`` its Werner parameter.
 
@@ -378,7 +379,7 @@ def delivered_state(
 
     Examples:
         >>> rho = delivered_state("single_click", bright_state_alpha=0.1, arm_transmittance=0.2)
-        >>> [round(float(x), 6) for x in rho.diagonal().real]  # Φ+ share 0.9/0.99 on |00⟩, |11⟩; both bright on |1⟩_a|0⟩_b
+        >>> [round(float(x), 6) for x in rho.diagonal().real]  # Φ+: 0.9/0.99; both bright: |1⟩_a|0⟩_b
         [0.454545, 0.090909, 0.0, 0.454545]
         >>> round(float(rho[0, 3].real), 6)
         0.454545
