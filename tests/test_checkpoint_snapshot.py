@@ -218,3 +218,13 @@ def test_a_scenario_without_checkpoints_says_so(tmp_path, capsys):
                  "--set", "checkpoint.every_wall_s=60"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "does not write checkpoints" in err[0]
+
+
+def test_repro_a_resumed_run_file_names_the_job_file_and_its_options_as_the_uninterrupted_one(tmp_path):
+    """A resume wrote ``job_path = ""`` and listed ``run.output`` twice (the run's ``-o`` and the resume's)."""
+    full, ckpts = run_with_checkpoints(tmp_path, "bb84_decoy_50km.toml", BB84, 0.0005)
+    moved = full.rename(tmp_path / "uninterrupted.h5")
+    resumed = resume(ckpts[len(ckpts) // 2], full)  # the same -o as the run
+    assert resumed.attrs["job_path"] == open_run(moved).attrs["job_path"] == str(ROOT / "jobs" / "bb84_decoy_50km.toml")
+    assert resumed.attrs["overrides"] == open_run(moved).attrs["overrides"]
+    assert sum('run.output' in item for item in resumed.attrs["overrides"]) == 1

@@ -221,9 +221,10 @@ def cmd_resume(args) -> int:
     def work() -> int:
         attrs, resume = checkpoint.read_checkpoint(args.checkpoint, comm)
         job = jobs.load_job_text(attrs["job_text"], source=attrs.get("job_path") or "<checkpoint>",
-                                 base_dir=attrs.get("job_base_dir") or ".")
+                                 base_dir=attrs.get("job_base_dir") or ".", path=attrs.get("job_path") or None)
         overrides = list(attrs.get("overrides") or [])
-        if args.output:
+        if args.output:  # replaces the run's -o (as dqsim run -o would have it: one run.output, the last)
+            overrides = [item for item in overrides if jobs.override_value(item)[0] != "run.output"]
             overrides.append(f"run.output={json.dumps(args.output)}")
         if overrides:
             job = jobs.apply_overrides(job, overrides)
