@@ -561,6 +561,45 @@ def test_repro_keep_counts_the_checkpoints_before_a_resume(tmp_path, capsys):
     same_tables(open_run(tmp_path / "full.h5"), open_run(tmp_path / "resumed.h5"), ["blocks", "links"])
 
 
+#: ``dqsim ARGS`` in a process that dies (``os._exit``, as under SIGKILL: no clean-up) when it is about to
+#: write its third manifest: a checkpoint's run file and slabs are written, its manifest is not.
+KILLED_BEFORE_THE_THIRD_MANIFEST = """
+import os, sys
+from dqsim.cli.main import main
+from dqsim.io import manifest
+real, calls = manifest.write_manifest, []
+def write_manifest(*args, **kwargs):
+    calls.append(args[0])
+    if len(calls) == 3:
+        os._exit(137)
+    return real(*args, **kwargs)
+manifest.write_manifest = write_manifest
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_repro_a_run_killed_while_it_rewrites_a_checkpoint_of_an_earlier_run_leaves_none_damaged(tmp_path, capsys):
+    """The job run again from the start in the same folder (as after a kill) writes checkpoints at the same
+    cuts, so of the same names: killed before the new manifest, the old manifest covered the new bytes (a
+    "complete" checkpoint that ``dqsim resume`` refused as damaged). Now the old one goes first."""
+    ck = tmp_path / "ck"
+    job = [ROOT / "jobs" / "bb84_decoy_50km.toml", "--quiet", *BB84, "--set", "checkpoint.every_sim_s=0.0002",
+           "--set", f"checkpoint.directory=\"{ck}\"", "--set", "checkpoint.keep=100"]
+    code, err = cli(capsys, "run", job[0], "-o", tmp_path / "first.h5", *job[1:])
+    assert code == 0 and len(checkpoints(ck)) >= 3, err
+    third = checkpoints(ck)[2]
+    # again, with another -o (the same job, but other bytes in its checkpoints' attributes): killed at the third
+    killed = run_mpi(1, ["-c", KILLED_BEFORE_THE_THIRD_MANIFEST, "run", *map(str, job), "-o",
+                         str(tmp_path / "again.h5")], check=False)
+    assert killed.returncode == 137, killed.stderr
+    for path in checkpoints(ck):  # every checkpoint with a manifest is whole
+        checkpoint.verify_checkpoint(path)
+    assert not checkpoint.manifest_path(third).exists()
+    code, err = cli(capsys, "resume", checkpoints(ck)[1], "-o", tmp_path / "resumed.h5", "--quiet")
+    assert code == 0, err
+    same_tables(open_run(tmp_path / "first.h5"), open_run(tmp_path / "resumed.h5"), ["blocks", "links"])
+
+
 # ------------------------------------------------------------------ several ranks
 
 def test_errors_on_two_and_three_ranks_are_one_line(dqc_checkpoint, tmp_path):

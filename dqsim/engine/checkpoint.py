@@ -325,7 +325,11 @@ class Checkpointer:
                 directory.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 failure = f"{directory}: cannot create the folder ({exc.strerror or exc})"
-        failure = comm.bcast(failure)
+            # A checkpoint of this name from an earlier run of the job (run again from the start, or resumed
+            # from an older cut) goes first, manifest first: its manifest must not cover the files replaced
+            # below, or a kill before the new manifest left a "complete" checkpoint whose bytes do not match.
+            _delete_checkpoint(path)
+        failure = comm.bcast(failure)  # also: no rank writes a slab before rank 0 removed the old ones
         state = sim.state
         state_kwargs, slab_entry = {}, None
         layout = list(state.layout.physical_of) if state is not None else None
