@@ -26,6 +26,7 @@ import pytest
 from dqsim import comm as comm_mod
 from dqsim.cli.main import main
 from dqsim.engine import checkpoint
+from dqsim.errors import DqsimError
 from dqsim.io import manifest, open_run
 from mpi_helper import ROOT, run_mpi
 from run_files import checkpoints, same_tables
@@ -561,21 +562,27 @@ def test_repro_keep_counts_the_checkpoints_before_a_resume(tmp_path, capsys):
     same_tables(open_run(tmp_path / "full.h5"), open_run(tmp_path / "resumed.h5"), ["blocks", "links"])
 
 
-#: ``dqsim ARGS`` in a process that dies (``os._exit``, as under SIGKILL: no clean-up) when it is about to
-#: write its third manifest: a checkpoint's run file and slabs are written, its manifest is not.
-KILLED_BEFORE_THE_THIRD_MANIFEST = """
+#: ``python -c KILLED_BEFORE_A_MANIFEST N dqsim-ARGS``: ``dqsim ARGS`` in a process that dies (``os._exit``, as
+#: under SIGKILL: no clean-up) when it is about to write its N-th manifest: the files it covers are written.
+KILLED_BEFORE_A_MANIFEST = """
 import os, sys
 from dqsim.cli.main import main
 from dqsim.io import manifest
 real, calls = manifest.write_manifest, []
 def write_manifest(*args, **kwargs):
     calls.append(args[0])
-    if len(calls) == 3:
+    if len(calls) == int(sys.argv[1]):
         os._exit(137)
     return real(*args, **kwargs)
 manifest.write_manifest = write_manifest
-sys.exit(main(sys.argv[1:]))
+sys.exit(main(sys.argv[2:]))
 """
+
+
+def killed_before_a_manifest(number, *args):
+    """``dqsim ARGS`` killed before its ``number``-th manifest (:data:`KILLED_BEFORE_A_MANIFEST`)."""
+    killed = run_mpi(1, ["-c", KILLED_BEFORE_A_MANIFEST, str(number), *map(str, args)], check=False)
+    assert killed.returncode == 137, killed.stderr
 
 
 def test_repro_a_run_killed_while_it_rewrites_a_checkpoint_of_an_earlier_run_leaves_none_damaged(tmp_path, capsys):
@@ -589,15 +596,47 @@ def test_repro_a_run_killed_while_it_rewrites_a_checkpoint_of_an_earlier_run_lea
     assert code == 0 and len(checkpoints(ck)) >= 3, err
     third = checkpoints(ck)[2]
     # again, with another -o (the same job, but other bytes in its checkpoints' attributes): killed at the third
-    killed = run_mpi(1, ["-c", KILLED_BEFORE_THE_THIRD_MANIFEST, "run", *map(str, job), "-o",
-                         str(tmp_path / "again.h5")], check=False)
-    assert killed.returncode == 137, killed.stderr
+    killed_before_a_manifest(3, "run", *job, "-o", tmp_path / "again.h5")
     for path in checkpoints(ck):  # every checkpoint with a manifest is whole
         checkpoint.verify_checkpoint(path)
     assert not checkpoint.manifest_path(third).exists()
     code, err = cli(capsys, "resume", checkpoints(ck)[1], "-o", tmp_path / "resumed.h5", "--quiet")
     assert code == 0, err
     same_tables(open_run(tmp_path / "first.h5"), open_run(tmp_path / "resumed.h5"), ["blocks", "links"])
+
+
+def test_repro_an_output_replaced_by_a_run_killed_before_its_manifest_is_not_read_as_damaged(tmp_path, capsys):
+    """Running a job again over its output: killed after the new file's rename, before its manifest, the old
+    manifest described the new file, and inspect/merge refused a whole file as damaged."""
+    out = tmp_path / "out.h5"
+    job = [ROOT / "jobs" / "bb84_decoy_50km.toml", "-o", out, "--quiet", *BB84]
+    code, err = cli(capsys, "run", *job)
+    assert code == 0 and manifest.run_manifest_path(out).exists(), err
+    killed_before_a_manifest(1, "run", *job[:-len(BB84)], *BB84[:-1], "qkd.block_pulses=250000")
+    assert not manifest.run_manifest_path(out).exists()
+    code, err = cli(capsys, "inspect", out)
+    assert code == 0 and err == [f"dqsim: note: {out} has no manifest (out.h5.manifest.json): not verified"], err
+    assert open_run(out).attrs["overrides"][-2] == "qkd.block_pulses=250000"  # the new run's file, whole
+
+
+def test_repro_an_output_whose_manifest_cannot_be_written_is_kept_and_says_so(tmp_path, capsys, monkeypatch):
+    """A full disk after the run file (the manifest's write failed): one line saying the file is whole; the
+    manifest of the file it replaced is gone (it would call the new file damaged)."""
+    out = tmp_path / "out.h5"
+    job = [ROOT / "jobs" / "bb84_decoy_50km.toml", "-o", out, "--quiet", *BB84]
+    assert cli(capsys, "run", *job)[0] == 0
+    real = manifest.write_manifest
+
+    def full_disk(path, *args, **kwargs):
+        raise DqsimError(f"{path}: cannot write the manifest (No space left on device)")
+
+    monkeypatch.setattr(manifest, "write_manifest", full_disk)
+    code, err = cli(capsys, "run", *job[:-1], "qkd.block_pulses=250000")
+    monkeypatch.setattr(manifest, "write_manifest", real)
+    assert refused_in_one_line(code, err) and "written whole, but not its manifest" in err[0], err
+    assert "No space left on device" in err[0] and not manifest.run_manifest_path(out).exists()
+    code, err = cli(capsys, "inspect", out)
+    assert code == 0 and "not verified" in err[0]
 
 
 # ------------------------------------------------------------------ several ranks
