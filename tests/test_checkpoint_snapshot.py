@@ -6,6 +6,7 @@ batches after the checkpoint.
 """
 
 import pickle
+from pathlib import Path
 
 import h5py
 import pytest
@@ -228,3 +229,20 @@ def test_repro_a_resumed_run_file_names_the_job_file_and_its_options_as_the_unin
     assert resumed.attrs["job_path"] == open_run(moved).attrs["job_path"] == str(ROOT / "jobs" / "bb84_decoy_50km.toml")
     assert resumed.attrs["overrides"] == open_run(moved).attrs["overrides"]
     assert sum('run.output' in item for item in resumed.attrs["overrides"]) == 1
+
+
+def test_repro_a_run_resumed_from_another_folder_checkpoints_beside_the_resumed_checkpoint(tmp_path, monkeypatch):
+    """``[checkpoint].directory`` is relative to where dqsim starts: resumed from another folder, the run wrote
+    its checkpoints into a new folder there, where ``keep`` did not see the old ones nor a resume the new."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", str(ROOT / "jobs" / "bb84_decoy_50km.toml"), "-o", "full.h5", "--quiet", *BB84,
+                 "--set", "checkpoint.every_sim_s=0.0005", "--set", "checkpoint.keep=2"]) == 0
+    ckpts = checkpoints(tmp_path / "checkpoints")  # the default folder, relative
+    assert len(ckpts) == 2
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    resumed = resume(Path("..") / "checkpoints" / ckpts[0].name, "resumed.h5")
+    same_tables(open_run(tmp_path / "full.h5"), resumed, ["blocks", "links", "end_to_end", "timeline"])
+    assert not (elsewhere / "checkpoints").exists()
+    assert checkpoints(tmp_path / "checkpoints") == ckpts  # rewritten after the resumed one, keep = 2

@@ -199,13 +199,17 @@ def cmd_run(args) -> int:
 def _session(job, resume=None):
     """The checkpoint session of a run: the job's ``[checkpoint]``, signals, and a resume if any."""
     plan = job.checkpoint
+    directory = Path(plan.directory)
     if resume is not None:  # the resumed job's identity, whatever -o or a placement changed in the job
         prefix, config = resume.prefix, resume.config_sha256
+        # beside the checkpoint it resumed (not [checkpoint].directory, which is relative to where dqsim was
+        # started): keep counts and removes the job's older checkpoints there, and the next resume finds these
+        directory = Path(resume.path).parent
     else:
         config = jobs.config_sha256(job)
         prefix = checkpoint.checkpoint_prefix(job.run.name, config)
     return checkpoint.CheckpointSession(
-        directory=Path(plan.directory), prefix=prefix, config_sha256=config, job_text=job.text,
+        directory=directory, prefix=prefix, config_sha256=config, job_text=job.text,
         meta={"scenario": job.scenario, "job_name": job.run.name, "job_path": str(job.path or ""),
               "job_base_dir": str(job.base_dir), "overrides": list(job.overrides),
               "seed": job.run.seed, "precision": job.run.precision, "backend": job.run.backend,
