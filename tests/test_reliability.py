@@ -224,6 +224,30 @@ def test_renamed_edited_and_incomplete_checkpoints_are_refused(dqc_checkpoint, t
     assert refused_in_one_line(code, err) and "incomplete" in err[0], err
 
 
+def test_repro_a_damaged_checkpoint_names_the_previous_one_of_its_job(dqc_checkpoint, tmp_path, capsys):
+    """A damaged newest checkpoint was refused without a word about the older ones beside it."""
+    folder, full, _source = dqc_checkpoint
+    older, newer, newest = checkpoints(folder / "ck")[-3:]
+    for path in (older, newer, newest):
+        copy_checkpoint(path, tmp_path / "ck")
+    another_job = tmp_path / "ck" / newer.name.replace("dqc_ghz_4qpu.", "dqc_ghz_4qpuX.")
+    another_job.write_bytes(b"")  # another job's (another prefix), between the two: never named
+    checkpoint.manifest_path(another_job).write_text("{}")
+    target = tmp_path / "ck" / newest.name
+    (tmp_path / "ck" / newer.name).with_suffix(".manifest.json").rename(tmp_path / "moved")  # incomplete now
+    data = bytearray(target.read_bytes())
+    data[len(data) // 2] ^= 0x10
+    target.write_bytes(bytes(data))
+    code, err = cli(capsys, "resume", target, "-o", tmp_path / "x.h5", "--quiet")
+    assert refused_in_one_line(code, err) and "damaged" in err[0], err
+    assert err[0].endswith(f"; the previous checkpoint of this job is {tmp_path / 'ck' / older.name}: resume that one")
+    code, err = cli(capsys, "resume", tmp_path / "ck" / older.name, "-o", tmp_path / "x.h5", "--quiet")
+    assert code == 0, err
+    same_tables(open_run(full), open_run(tmp_path / "x.h5"), ["shots", "links", "counts"])
+    (tmp_path / "ck" / older.name).write_bytes(b"")  # the oldest: nothing to name
+    code, err = cli(capsys, "resume", tmp_path / "ck" / older.name, "-o", tmp_path / "y.h5", "--quiet")
+    assert refused_in_one_line(code, err) and "previous" not in err[0], err
+
 def test_the_allow_list_names_only_defined_dqsim_globals():
     """Every dqsim entry of the allow-list exists where it is listed (a renamed class must be re-listed)."""
     import importlib

@@ -839,6 +839,16 @@ def read_checkpoint(path, comm) -> tuple[dict, Resume]:
             another dqsim version or a record naming a global that is not allowed.
     """
     path = Path(path)
+    try:
+        return _read_checked(path, comm)
+    except DqsimError as exc:  # on every rank: name the newest older checkpoint of the job, if there is one
+        older = previous_checkpoint(path) if comm.rank == 0 else None
+        hint = f"; the previous checkpoint of this job is {older}: resume that one" if older else ""
+        raise DqsimError(f"{exc}{comm.bcast(hint)}") from None
+
+
+def _read_checked(path: Path, comm) -> tuple[dict, Resume]:
+    """Collective: :func:`read_checkpoint`'s work, without the hint its errors get."""
     facts, error = None, None
     if comm.rank == 0:
         try:
@@ -863,6 +873,26 @@ def read_checkpoint(path, comm) -> tuple[dict, Resume]:
     if error:
         raise DqsimError(error)
     return comm.bcast(payload)
+
+
+def previous_checkpoint(path: str | os.PathLike) -> Path | None:
+    """The newest complete checkpoint (one with a manifest) of the same job before ``path``, in its folder.
+
+    Named by the file names only (the prefix: the job's name and configuration hash; then engine run and
+    cut); not verified. ``None`` when there is none, or ``path`` is not named as a checkpoint.
+    """
+    path = Path(path)
+    named = parse_checkpoint_name(path)
+    if named is None:
+        return None
+    here = (named["engine_run"], named["window_end_ps"])
+    found = []
+    for candidate in path.parent.glob(glob.escape(named["prefix"]) + ".ckpt*.h5"):
+        other = parse_checkpoint_name(candidate)
+        if (other is not None and other["prefix"] == named["prefix"]
+                and (other["engine_run"], other["window_end_ps"]) < here and manifest_path(candidate).is_file()):
+            found.append(((other["engine_run"], other["window_end_ps"]), candidate))
+    return max(found)[1] if found else None
 
 
 def verify_checkpoint(path: str | os.PathLike) -> dict:
