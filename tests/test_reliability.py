@@ -248,6 +248,24 @@ def test_repro_a_damaged_checkpoint_names_the_previous_one_of_its_job(dqc_checkp
     code, err = cli(capsys, "resume", tmp_path / "ck" / older.name, "-o", tmp_path / "y.h5", "--quiet")
     assert refused_in_one_line(code, err) and "previous" not in err[0], err
 
+def test_repro_a_resume_after_the_job_file_was_edited_says_it_runs_the_stored_job(tmp_path, capsys):
+    """The resume ran the job text its checkpoint stores and said nothing of the edited file."""
+    job = tmp_path / "bb84.toml"
+    shutil.copy(ROOT / "jobs" / "bb84_decoy_50km.toml", job)
+    ck = tmp_path / "ck"
+    code, err = cli(capsys, "run", job, "-o", tmp_path / "full.h5", "--quiet", *BB84,
+                    "--set", "checkpoint.every_sim_s=0.0002", "--set", f"checkpoint.directory=\"{ck}\"")
+    assert code == 0, err
+    middle = checkpoints(ck)[0]
+    code, err = cli(capsys, "resume", middle, "-o", tmp_path / "same.h5", "--quiet")
+    assert code == 0 and err == [], err  # unchanged: no note
+    job.write_text(job.read_text().replace("distance_km = 50.0", "distance_km = 80.0"))
+    code, err = cli(capsys, "resume", middle, "-o", tmp_path / "resumed.h5", "--quiet")
+    assert code == 0 and len(err) == 1, err
+    assert err[0].startswith(f"dqsim: note: {job} changed since the checkpoint was written; resuming the job as "
+                             "the checkpoint stores it"), err
+    same_tables(open_run(tmp_path / "full.h5"), open_run(tmp_path / "resumed.h5"), ["blocks", "links"])
+
 def test_the_allow_list_names_only_defined_dqsim_globals():
     """Every dqsim entry of the allow-list exists where it is listed (a renamed class must be re-listed)."""
     import importlib

@@ -241,6 +241,8 @@ def cmd_resume(args) -> int:
             # placed for the checkpoint's rank count: on this one, the default placement (the results do not
             # depend on where nodes run, and a resume cannot change the stored job)
             job = job.model_copy(update={"network": network.model_copy(update={"placement": None})})
+        if comm.rank == 0:
+            _note_an_edited_job_file(attrs)
         now = jobs.input_file_hashes(job)
         for path, digest in (attrs.get("input_sha256") or {}).items():  # none in older checkpoints
             if now.get(path) != digest:
@@ -252,6 +254,21 @@ def cmd_resume(args) -> int:
             raise DqsimError(_resume_rank_counts(args.checkpoint, resume, exc)) from None
 
     return guarded(comm, work)
+
+
+def _note_an_edited_job_file(attrs: dict) -> None:
+    """Say so when the job file of a resumed checkpoint changed since: the resume runs the stored job text."""
+    if not attrs.get("job_path"):
+        return
+    job_file = Path(attrs.get("job_base_dir") or ".") / Path(attrs["job_path"]).name  # wherever dqsim starts
+    try:
+        edited = job_file.read_text(encoding="utf-8") != attrs["job_text"]
+    except (OSError, UnicodeDecodeError):  # moved or removed: nothing to compare
+        return
+    if edited:
+        print(f"dqsim: note: {job_file} changed since the checkpoint was written; resuming the job as the "
+              f"checkpoint stores it (to run the edited job, start it again: dqsim run {job_file})",
+              file=sys.stderr, flush=True)
 
 
 def _resume_rank_counts(path, resume, exc: RankCountError) -> str:
