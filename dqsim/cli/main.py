@@ -28,6 +28,7 @@ from dqsim import jobs
 from dqsim.engine import checkpoint
 from dqsim.engine.checkpoint import EXIT_CHECKPOINTED, EXIT_STOPPED, CheckpointStop, RunStopped
 from dqsim.errors import DqsimError, RankCountError
+from dqsim.cli import EXIT_INTERRUPTED  # after a second Ctrl-C (or one while loading)
 from dqsim.cli.check import cmd_check
 from dqsim.cli.examples import DEFAULT_DIR as DEFAULT_EXAMPLES_DIR, cmd_examples
 from dqsim.cli.merge import cmd_merge as merge_runs
@@ -39,8 +40,6 @@ from dqsim import scenarios
 EXIT_BAD_INPUT = 2
 #: Exit status for an unexpected internal error.
 EXIT_INTERNAL = 1
-#: Exit status after a second Ctrl-C (128 + SIGINT, as a shell reports it).
-EXIT_INTERRUPTED = 130
 #: Seconds the ranks that failed wait for the others to fail too before ``MPI_Abort``.
 FAILURE_AGREE_S = 5.0
 
@@ -96,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``dqsim`` console script and ``python -m dqsim``."""
+    """The ``dqsim`` command (entered through :func:`dqsim.cli.console_main`): parse ``argv``, run the command."""
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
