@@ -266,6 +266,21 @@ def test_repro_a_resume_after_the_job_file_was_edited_says_it_runs_the_stored_jo
                              "the checkpoint stores it"), err
     same_tables(open_run(tmp_path / "full.h5"), open_run(tmp_path / "resumed.h5"), ["blocks", "links"])
 
+def test_repro_resuming_a_missing_file_a_folder_or_an_output_says_what_it_is(dqc_checkpoint, tmp_path, capsys):
+    """A missing checkpoint read as one "without its manifest", a folder as "not a file", an output file as a
+    renamed checkpoint."""
+    folder, full, _source = dqc_checkpoint
+    newest = checkpoints(folder / "ck")[-1]
+    missing = newest.with_name(newest.name.replace(".ckpt000-", ".ckpt007-"))
+    code, err = cli(capsys, "resume", missing, "-o", tmp_path / "x.h5")
+    assert refused_in_one_line(code, err) and err[0].startswith(f"dqsim: error: {missing}: no such checkpoint; "
+                                                                 f"the previous checkpoint of this job is {newest}")
+    code, err = cli(capsys, "resume", folder / "ck", "-o", tmp_path / "x.h5")
+    assert refused_in_one_line(code, err) and err[0] == (f"dqsim: error: {folder / 'ck'}: a folder; give one of its "
+                                                         f"checkpoints, e.g. the newest: {newest}"), err
+    code, err = cli(capsys, "resume", full, "-o", tmp_path / "x.h5")
+    assert refused_in_one_line(code, err) and "a run's output cannot be resumed" in err[0], err
+
 def test_the_allow_list_names_only_defined_dqsim_globals():
     """Every dqsim entry of the allow-list exists where it is listed (a renamed class must be re-listed)."""
     import importlib

@@ -915,12 +915,22 @@ def verify_checkpoint(path: str | os.PathLike) -> dict:
 
 def _checked_manifest(path: Path, *, check_version: bool = True) -> dict:
     """Rank 0: the manifest of ``path``, checked against the file's name and this dqsim."""
+    if path.is_dir():
+        named = [(parse_checkpoint_name(candidate), candidate) for candidate in path.glob("*.ckpt*.h5")
+                 if manifest_path(candidate).is_file()]
+        newest = max(((found["engine_run"], found["window_end_ps"], str(candidate)) for found, candidate in named
+                      if found is not None), default=None)  # the furthest in its job's runs
+        raise DqsimError(f"{path}: a folder; give one of its checkpoints" +
+                         (f", e.g. the newest: {newest[2]}" if newest else " (it has none)"))
     if path.exists() and not path.is_file():
         raise DqsimError(f"{path}: not a file")
     named = parse_checkpoint_name(path)
     if named is None:
-        raise DqsimError(f"{path}: not named as a dqsim checkpoint (NAME.HHHHHHHH.ckptRRR-TTTTTTTTTTTTTTTTTTTT.h5); "
-                         "checkpoints may not be renamed")
+        raise DqsimError(f"{path}: not named as a dqsim checkpoint (NAME.HHHHHHHH.ckptRRR-TTTTTTTTTTTTTTTTTTTT.h5, "
+                         "in the job's [checkpoint].directory; a run's output cannot be resumed, and checkpoints may "
+                         "not be renamed)")
+    if not path.exists() and not manifest_path(path).exists():
+        raise DqsimError(f"{path}: no such checkpoint")
     facts = manifest.read_manifest(manifest_path(path), kind=MANIFEST_KIND)
     if check_version and facts.get("dqsim_version") != dqsim.__version__:
         raise DqsimError(f"{path}: written by dqsim {facts.get('dqsim_version')}, this is dqsim "
