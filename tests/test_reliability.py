@@ -451,6 +451,19 @@ def test_repro_an_output_that_cannot_be_written_is_refused_before_the_run(tmp_pa
     assert proc.returncode == 2 and len(lines) == 1 and "cannot write the output" in lines[0], proc.stderr
 
 
+def test_repro_a_file_where_the_checkpoint_folder_or_the_output_folder_should_be_is_named(tmp_path, capsys):
+    """Refused before the run, as before, but the reason read "(File exists)" or "(Not a directory)"."""
+    blocker = tmp_path / "results"
+    blocker.write_text("")
+    job = [ROOT / "jobs" / "bb84_decoy_50km.toml", "--quiet", *BB84]
+    code, err = cli(capsys, "run", *job, "-o", tmp_path / "o.h5", "--set", f"checkpoint.directory=\"{blocker}\"")
+    assert refused_in_one_line(code, err) and err[0].endswith(f"({blocker} is a file, not a folder)"), err
+    code, err = cli(capsys, "run", *job, "-o", tmp_path / "o.h5", "--set", "checkpoint.every_sim_s=0.001",
+                    "--set", f"checkpoint.directory=\"{blocker / 'ck'}\"")
+    assert refused_in_one_line(code, err) and f"(a folder on the way to {blocker / 'ck'} is a file)" in err[0], err
+    code, err = cli(capsys, "run", *job, "-o", blocker / "sub" / "o.h5")
+    assert refused_in_one_line(code, err) and "is a file" in err[0] and "nothing was run" in err[0], err
+
 def test_a_one_picosecond_checkpoint_period_does_not_step_through_every_picosecond(tmp_path):
     """The smallest period allowed (1 ps) over a gap of 1000 s of simulated time: one step, not 10^15."""
     session = checkpoint.CheckpointSession(directory=tmp_path, prefix="x", job_text="", meta={}, every_sim_s=1e-12)

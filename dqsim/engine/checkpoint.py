@@ -324,7 +324,7 @@ class Checkpointer:
             try:
                 directory.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
-                failure = f"{directory}: cannot create the folder ({exc.strerror or exc})"
+                failure = f"{directory}: cannot create the folder ({io.folder_error(exc)})"
             # A checkpoint of this name from an earlier run of the job (run again from the start, or resumed
             # from an older cut) goes first, manifest first: its manifest must not cover the files replaced
             # below, or a kill before the new manifest left a "complete" checkpoint whose bytes do not match.
@@ -773,7 +773,7 @@ def prepare_directory(session: CheckpointSession, comm, *, create: bool) -> None
                                                    Path(session.resume.path).name)
         except OSError as exc:
             error = (f"[checkpoint].directory = {str(directory)!r}: cannot write checkpoints there "
-                     f"({exc.strerror or exc})")
+                     f"({io.folder_error(exc)})")
     error = comm.bcast(error)
     if error:
         raise DqsimError(error)

@@ -65,8 +65,26 @@ def prepare_output(path: str | os.PathLike) -> None:
             pass
         probe.unlink()
     except OSError as exc:
-        raise DqsimError(f"{path}: cannot write the output there ({exc.strerror or exc}); "
+        raise DqsimError(f"{path}: cannot write the output there ({folder_error(exc)}); "
                          "nothing was run") from None
+
+
+def folder_error(exc: OSError) -> str:
+    """Why a folder cannot be made or written, in words: a file in its place is named as such.
+
+    Examples:
+        >>> folder_error(FileExistsError(17, "File exists", "out"))
+        'out is a file, not a folder'
+        >>> folder_error(NotADirectoryError(20, "Not a directory", "out/ck"))
+        'a folder on the way to out/ck is a file'
+        >>> folder_error(PermissionError(13, "Permission denied", "out"))
+        'Permission denied'
+    """
+    if isinstance(exc, FileExistsError) and exc.filename is not None:  # mkdir where a file is
+        return f"{exc.filename} is a file, not a folder"
+    if isinstance(exc, NotADirectoryError) and exc.filename is not None:
+        return f"a folder on the way to {exc.filename} is a file"
+    return exc.strerror or str(exc)
 
 
 def _unlink_quietly(path: Path) -> None:
