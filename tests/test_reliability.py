@@ -281,6 +281,23 @@ def test_repro_resuming_a_missing_file_a_folder_or_an_output_says_what_it_is(dqc
     code, err = cli(capsys, "resume", full, "-o", tmp_path / "x.h5")
     assert refused_in_one_line(code, err) and "a run's output cannot be resumed" in err[0], err
 
+def test_repro_a_manifest_is_synced_with_its_folder(tmp_path, monkeypatch):
+    """The manifest's rename (the moment a checkpoint is complete, after which older ones are deleted) was
+    not synced to disk: a node crash could keep the deletions and lose the rename."""
+    synced = []
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        synced.append(os.fstat(fd))
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    (tmp_path / "a.bin").write_bytes(b"abc")
+    target = manifest.write_manifest(tmp_path / "a.manifest.json", {"kind": "demo"}, [tmp_path / "a.bin"])
+    folder = os.stat(tmp_path)
+    assert [os.path.samestat(st, folder) for st in synced] == [False, True]  # the manifest, then its folder
+    assert manifest.read_manifest(target, kind="demo")["files"][0]["size"] == 3
+
 def test_the_allow_list_names_only_defined_dqsim_globals():
     """Every dqsim entry of the allow-list exists where it is listed (a renamed class must be re-listed)."""
     import importlib
