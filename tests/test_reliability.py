@@ -298,6 +298,21 @@ def test_repro_a_manifest_is_synced_with_its_folder(tmp_path, monkeypatch):
     assert [os.path.samestat(st, folder) for st in synced] == [False, True]  # the manifest, then its folder
     assert manifest.read_manifest(target, kind="demo")["files"][0]["size"] == 3
 
+def test_repro_running_an_interrupted_job_again_from_the_start_names_its_checkpoint(tmp_path, capsys):
+    """``dqsim run`` of a job whose checkpoints are in the folder started from the start without a word."""
+    ck = tmp_path / "ck"
+    job = [ROOT / "jobs" / "bb84_decoy_50km.toml", "-o", tmp_path / "o.h5", "--quiet", *BB84,
+           "--set", "checkpoint.every_sim_s=0.0002", "--set", f"checkpoint.directory=\"{ck}\""]
+    code, err = cli(capsys, "run", *job)
+    assert code == 0 and err == [], err
+    newest = checkpoints(ck)[-1]
+    code, err = cli(capsys, "run", *job)
+    assert code == 0 and err == [f"dqsim: note: {ck} already holds checkpoints of this job (the newest: {newest}; "
+                                 f"if its run was interrupted, dqsim resume {newest} continues it); this run starts "
+                                 "from the start"], err
+    code, err = cli(capsys, "run", *job, "--set", "run.seed=2")  # another job: not named
+    assert code == 0 and err == [], err
+
 def test_the_allow_list_names_only_defined_dqsim_globals():
     """Every dqsim entry of the allow-list exists where it is listed (a renamed class must be re-listed)."""
     import importlib

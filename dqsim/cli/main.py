@@ -360,6 +360,10 @@ def _run(job, comm, *, quiet: bool, session=None) -> int:
         plan = job.checkpoint
         checkpoint.prepare_directory(session, comm, create=bool(plan.every_wall_s or plan.every_sim_s
                                                                 or session.resume is not None))
+        if session.earlier is not None:  # rank 0 only: the job was interrupted before, and is now run again
+            print(f"dqsim: note: {session.directory} already holds checkpoints of this job (the newest: "
+                  f"{session.earlier}; if its run was interrupted, dqsim resume {session.earlier} continues it); "
+                  "this run starts from the start", file=sys.stderr, flush=True)
     error = None
     if comm.rank == 0:
         try:

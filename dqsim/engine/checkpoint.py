@@ -184,6 +184,8 @@ class CheckpointSession:
         warn: called on rank 0 with one line when a checkpoint cannot be written (default: to stderr).
         config_sha256: the job's configuration hash (:func:`dqsim.jobs.config_sha256`), stored in the
             checkpoints (``None``: none, as in older ones).
+        earlier: set on rank 0 by :func:`prepare_directory` for a run from the start: the newest
+            complete checkpoint of the same job already in the folder (an earlier run's), else ``None``.
     """
 
     directory: Path
@@ -201,6 +203,7 @@ class CheckpointSession:
     num_failed: int = 0
     warn: Callable[[str], None] = field(default=None)
     config_sha256: str | None = None
+    earlier: Path | None = None
 
     def __post_init__(self) -> None:
         if self.resume is not None:
@@ -771,6 +774,8 @@ def prepare_directory(session: CheckpointSession, comm, *, create: bool) -> None
             if session.resume is not None:  # [checkpoint].keep counts the job's checkpoints up to the resumed one
                 session.written = _own_checkpoints(directory, session.prefix, job_hash(session.job_text),
                                                    Path(session.resume.path).name)
+            else:  # a run from the start: an earlier run's checkpoints of this job, which it could have resumed
+                session.earlier = max(_complete_checkpoints(directory, session.prefix), default=(None, None))[1]
         except OSError as exc:
             error = (f"[checkpoint].directory = {str(directory)!r}: cannot write checkpoints there "
                      f"({io.folder_error(exc)})")
@@ -886,13 +891,18 @@ def previous_checkpoint(path: str | os.PathLike) -> Path | None:
     if named is None:
         return None
     here = (named["engine_run"], named["window_end_ps"])
+    return max(((order, candidate) for order, candidate in _complete_checkpoints(path.parent, named["prefix"])
+                if order < here), default=(None, None))[1]
+
+
+def _complete_checkpoints(directory: Path, prefix: str) -> list[tuple[tuple[int, int], Path]]:
+    """``((engine run, cut ps), run file)`` of every checkpoint of ``prefix`` in ``directory`` with a manifest."""
     found = []
-    for candidate in path.parent.glob(glob.escape(named["prefix"]) + ".ckpt*.h5"):
-        other = parse_checkpoint_name(candidate)
-        if (other is not None and other["prefix"] == named["prefix"]
-                and (other["engine_run"], other["window_end_ps"]) < here and manifest_path(candidate).is_file()):
-            found.append(((other["engine_run"], other["window_end_ps"]), candidate))
-    return max(found)[1] if found else None
+    for candidate in Path(directory).glob(glob.escape(prefix) + ".ckpt*.h5"):
+        named = parse_checkpoint_name(candidate)
+        if named is not None and named["prefix"] == prefix and manifest_path(candidate).is_file():
+            found.append(((named["engine_run"], named["window_end_ps"]), candidate))
+    return found
 
 
 def verify_checkpoint(path: str | os.PathLike) -> dict:
