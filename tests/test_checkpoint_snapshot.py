@@ -6,6 +6,7 @@ batches after the checkpoint.
 """
 
 import pickle
+import time
 from pathlib import Path
 
 import h5py
@@ -246,3 +247,28 @@ def test_repro_a_run_resumed_from_another_folder_checkpoints_beside_the_resumed_
     same_tables(open_run(tmp_path / "full.h5"), resumed, ["blocks", "links", "end_to_end", "timeline"])
     assert not (elsewhere / "checkpoints").exists()
     assert checkpoints(tmp_path / "checkpoints") == ckpts  # rewritten after the resumed one, keep = 2
+
+
+def test_repro_a_stop_on_one_rank_is_seen_within_a_second_when_events_are_slow(tmp_path, monkeypatch):
+    """One rank ran 1,024 events between looks at a stop request: with slow events (a QKD batch of 10^7 pulses
+    takes ~0.1 s) a SIGTERM waited ~30 s, and the run often finished instead of checkpointing. Now the
+    iterations start at one event and grow only while they take under ``ONE_RANK_LOOK_S``."""
+    from dqsim.engine import checkpoint as checkpoint_mod
+
+    calls = []
+    original = qkd_nodes.detect_batch
+
+    def slow(*args, **kwargs):  # 5 ms a batch; the signal comes at the 50th of 400
+        calls.append(1)
+        if len(calls) == 50:
+            checkpoint_mod.request_stop()
+        time.sleep(0.005)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(qkd_nodes, "detect_batch", slow)
+    monkeypatch.setattr(checkpoint_mod, "_STOP", {"requested": False})
+    code = main(["run", str(ROOT / "jobs" / "bb84_decoy_50km.toml"), "-o", str(tmp_path / "o.h5"), "--quiet",
+                 "--set", "qkd.pulses=400000", "--set", "qkd.batch_pulses=1000", "--set", "qkd.block_pulses=200000",
+                 "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\""])
+    assert code == 75 and len(checkpoints(tmp_path / "ck")) == 1  # stopped with a checkpoint, not finished
+    assert len(calls) < 50 + 200, len(calls)  # the batches after the request: one iteration's at most
