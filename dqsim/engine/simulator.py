@@ -1492,7 +1492,8 @@ class Simulator:
         their promises, :meth:`_promises`: pending event times plus the
         shortest path to this rank). A rank whose neighbours are busy far
         away runs far ahead; one next to a busy link waits one link delay at
-        most. At most ``EVENTS_PER_EXCHANGE`` events run per iteration (more on one rank;
+        most. At most ``EVENTS_PER_EXCHANGE`` events run per iteration (more on one rank,
+        as many as take about :data:`ONE_RANK_LOOK_S` there with a checkpointer;
         or :data:`EXCHANGE_CPU_S` of CPU time when set), so
         progress is reported and checkpoints are looked at regularly.
 
