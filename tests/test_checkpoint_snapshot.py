@@ -272,3 +272,24 @@ def test_repro_a_stop_on_one_rank_is_seen_within_a_second_when_events_are_slow(t
                  "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\""])
     assert code == 75 and len(checkpoints(tmp_path / "ck")) == 1  # stopped with a checkpoint, not finished
     assert len(calls) < 50 + 200, len(calls)  # the batches after the request: one iteration's at most
+
+
+def test_repro_a_stop_right_after_a_resume_keeps_the_resumed_checkpoint_as_it_is(tmp_path, monkeypatch):
+    """A stop asked before the resumed run ran an event cuts where the resumed checkpoint was cut: the checkpoint
+    was deleted and written again (with keep = 1 a kill in between left none). Now it is left as it is."""
+    from dqsim.engine import checkpoint as checkpoint_mod
+
+    full, ckpts = run_with_checkpoints(tmp_path, "bb84_decoy_50km.toml", BB84, 0.0005)
+    monkeypatch.setattr(checkpoint_mod, "_STOP", {"requested": True})  # a SIGTERM as the resume starts
+    assert main(["resume", str(ckpts[2]), "-o", str(tmp_path / "r.h5"), "--quiet"]) == 75
+    stopped = checkpoints(tmp_path / "ck")
+    assert len(stopped) == len(ckpts) + 1  # the stop's cut: just after the last event, not a multiple of 0.5 ms
+    stop = next(path for path in stopped if path not in ckpts)
+    written = (stop.stat().st_mtime_ns, checkpoint_mod.manifest_path(stop).read_bytes())
+    time.sleep(0.01)
+    monkeypatch.setattr(checkpoint_mod, "_STOP", {"requested": True})
+    assert main(["resume", str(stop), "-o", str(tmp_path / "r.h5"), "--quiet"]) == 75
+    assert (stop.stat().st_mtime_ns, checkpoint_mod.manifest_path(stop).read_bytes()) == written
+    monkeypatch.setattr(checkpoint_mod, "_STOP", {"requested": False})
+    resumed = resume(stop, tmp_path / "resumed.h5")
+    same_tables(open_run(full), resumed, ["blocks", "links", "end_to_end", "timeline"])

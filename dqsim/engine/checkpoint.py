@@ -322,6 +322,11 @@ class Checkpointer:
         directory = Path(session.directory)
         base = directory / checkpoint_stem(session.prefix, self.engine_run, window_end_ps)
         path = base.with_name(base.name + ".h5")
+        if session.resume is not None and path.name == Path(session.resume.path).name:
+            # the cut this run resumed from, nothing run since (a stop right after the resume): the checkpoint
+            # in the folder is this state already, and rewriting it would remove the good copy for a while
+            session.last_wall = time.monotonic()
+            return path
         failure = None
         if comm.rank == 0:
             try:
