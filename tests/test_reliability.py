@@ -313,6 +313,30 @@ def test_repro_running_an_interrupted_job_again_from_the_start_names_its_checkpo
     code, err = cli(capsys, "run", *job, "--set", "run.seed=2")  # another job: not named
     assert code == 0 and err == [], err
 
+def test_repro_a_checkpoint_in_a_folder_that_cannot_be_written_says_to_copy_it(dqc_checkpoint, tmp_path, capsys,
+                                                                                 monkeypatch):
+    """A resumed run writes beside its checkpoint: a read-only folder (an archive) is refused before the run,
+    in a line that names the folder and what to do, not as a bad [checkpoint].directory."""
+    import errno
+    import pathlib
+
+    _folder, _full, source = dqc_checkpoint
+    target = copy_checkpoint(source, tmp_path / "archive")
+    real = pathlib.Path.write_bytes
+
+    def read_only(self, data):
+        if self.parent == target.parent:
+            raise OSError(errno.EROFS, "Read-only file system", str(self))
+        return real(self, data)
+
+    monkeypatch.setattr(pathlib.Path, "write_bytes", read_only)
+    code, err = cli(capsys, "resume", target, "-o", tmp_path / "x.h5", "--quiet")
+    assert refused_in_one_line(code, err), err
+    assert err[0] == (f"dqsim: error: {target.parent}: the resumed run writes its checkpoints beside the one it "
+                      "resumes, and cannot write there (Read-only file system); copy the checkpoint's files "
+                      f"({target.name[:-3]}.*) to a folder that can be written and resume that copy"), err
+    assert not (tmp_path / "x.h5").exists()
+
 def test_the_allow_list_names_only_defined_dqsim_globals():
     """Every dqsim entry of the allow-list exists where it is listed (a renamed class must be re-listed)."""
     import importlib

@@ -782,8 +782,14 @@ def prepare_directory(session: CheckpointSession, comm, *, create: bool) -> None
             else:  # a run from the start: an earlier run's checkpoints of this job, which it could have resumed
                 session.earlier = max(_complete_checkpoints(directory, session.prefix), default=(None, None))[1]
         except OSError as exc:
-            error = (f"[checkpoint].directory = {str(directory)!r}: cannot write checkpoints there "
-                     f"({io.folder_error(exc)})")
+            if session.resume is not None:  # a resumed run writes beside the checkpoint it resumes
+                error = (f"{directory}: the resumed run writes its checkpoints beside the one it resumes, and "
+                         f"cannot write there ({io.folder_error(exc)}); copy the checkpoint's files "
+                         f"({Path(session.resume.path).name[:-len('.h5')]}.*) to a folder that can be written "
+                         "and resume that copy")
+            else:
+                error = (f"[checkpoint].directory = {str(directory)!r}: cannot write checkpoints there "
+                         f"({io.folder_error(exc)})")
     error = comm.bcast(error)
     if error:
         raise DqsimError(error)
