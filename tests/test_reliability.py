@@ -337,6 +337,24 @@ def test_repro_a_checkpoint_in_a_folder_that_cannot_be_written_says_to_copy_it(d
                       f"({target.name[:-3]}.*) to a folder that can be written and resume that copy"), err
     assert not (tmp_path / "x.h5").exists()
 
+def test_repro_a_sigterm_while_a_resume_checks_its_checkpoint_stops_with_a_checkpoint(dqc_checkpoint, tmp_path,
+                                                                                        capsys, monkeypatch):
+    """The handlers came after the checkpoint's bytes were checked (minutes for a large one): a SIGTERM then
+    ended the process with nothing said and status 143, which SLURM's run_step does not requeue."""
+    _folder, _full, source = dqc_checkpoint
+    target = copy_checkpoint(source, tmp_path / "ck")
+    real = manifest.verify_files
+
+    def verify_and_get_a_sigterm(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return real(*args, **kwargs)
+
+    signal.signal(signal.SIGTERM, lambda *_: None)  # (the test process must outlive the signal without the fix)
+    monkeypatch.setattr(manifest, "verify_files", verify_and_get_a_sigterm)
+    code, err = cli(capsys, "resume", target, "-o", tmp_path / "x.h5", "--quiet")
+    assert code == checkpoint.EXIT_CHECKPOINTED and len(err) == 1 and "dqsim resume" in err[0], (code, err)
+    assert not (tmp_path / "x.h5").exists()
+
 def test_the_allow_list_names_only_defined_dqsim_globals():
     """Every dqsim entry of the allow-list exists where it is listed (a renamed class must be re-listed)."""
     import importlib

@@ -184,6 +184,7 @@ def cmd_run(args) -> int:
         return EXIT_BAD_INPUT
 
     def work() -> int:
+        checkpoint.install_signal_handlers()  # from the start: a stop while the job loads still checkpoints
         job = jobs.load_job(args.job)
         overrides = list(args.set)
         if args.output:
@@ -222,6 +223,7 @@ def cmd_resume(args) -> int:
         return EXIT_BAD_INPUT
 
     def work() -> int:
+        checkpoint.install_signal_handlers()  # before the checkpoint's bytes are checked (minutes for a large one)
         attrs, resume = checkpoint.read_checkpoint(args.checkpoint, comm)
         job = jobs.load_job_text(attrs["job_text"], source=attrs.get("job_path") or "<checkpoint>",
                                  base_dir=attrs.get("job_base_dir") or ".", path=attrs.get("job_path") or None)
@@ -353,7 +355,6 @@ def _progress(comm, enabled: bool):
 
 
 def _run(job, comm, *, quiet: bool, session=None) -> int:
-    checkpoint.install_signal_handlers()
     started = time.perf_counter()
     output = Path(job.run.output)
     if session is not None:
