@@ -852,7 +852,9 @@ def read_checkpoint(path, comm) -> tuple[dict, Resume]:
     Raises:
         DqsimError: on every rank, one line: not a checkpoint, renamed,
             incomplete (no manifest), damaged, truncated, a missing slab,
-            another dqsim version or a record naming a global that is not allowed.
+            another dqsim version or a record naming a global that is not allowed;
+            it ends naming the previous complete checkpoint of the job in the same
+            folder, if there is one (:func:`previous_checkpoint`).
     """
     path = Path(path)
     try:
