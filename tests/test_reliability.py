@@ -12,8 +12,10 @@ byte is checked against the manifest before HDF5 reads it, so no mutation
 reaches a parser that could crash the test process.
 """
 
+import errno
 import json
 import os
+import pathlib
 import pickle
 import random
 import shutil
@@ -317,9 +319,6 @@ def test_repro_a_checkpoint_in_a_folder_that_cannot_be_written_says_to_copy_it(d
                                                                                  monkeypatch):
     """A resumed run writes beside its checkpoint: a read-only folder (an archive) is refused before the run,
     in a line that names the folder and what to do, not as a bad [checkpoint].directory."""
-    import errno
-    import pathlib
-
     _folder, _full, source = dqc_checkpoint
     target = copy_checkpoint(source, tmp_path / "archive")
     real = pathlib.Path.write_bytes
