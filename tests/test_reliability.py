@@ -250,6 +250,33 @@ def test_repro_a_damaged_checkpoint_names_the_previous_one_of_its_job(dqc_checkp
     code, err = cli(capsys, "resume", tmp_path / "ck" / older.name, "-o", tmp_path / "y.h5", "--quiet")
     assert refused_in_one_line(code, err) and "previous" not in err[0], err
 
+
+def test_resume_fall_back_goes_back_only_past_checkpoints_it_refuses(dqc_checkpoint, tmp_path, capsys):
+    """``dqsim resume --fall-back`` (what the SLURM scripts run): the newest older checkpoint that is not
+    refused, with a note for each one passed over; without one left, the last refusal."""
+    folder, full, _source = dqc_checkpoint
+    older, newer, newest = checkpoints(folder / "ck")[-3:]
+    for path in (older, newer, newest):
+        copy_checkpoint(path, tmp_path / "ck")
+    target = tmp_path / "ck" / newest.name
+    target.write_bytes(target.read_bytes()[:-1])  # truncated
+    damaged = tmp_path / "ck" / newer.name
+    data = bytearray(damaged.read_bytes())
+    data[len(data) // 2] ^= 0x10
+    damaged.write_bytes(bytes(data))
+    code, err = cli(capsys, "resume", target, "-o", tmp_path / "x.h5", "--quiet", "--fall-back")
+    assert code == 0 and len(err) == 2, err
+    assert err[0].startswith(f"dqsim: note: not resuming {target}: ") and "truncated" in err[0], err
+    assert err[0].endswith(f"; resuming the previous checkpoint of the job, {damaged}"), err
+    assert err[1].startswith(f"dqsim: note: not resuming {damaged}: damaged"), err
+    assert err[1].endswith(f"; resuming the previous checkpoint of the job, {tmp_path / 'ck' / older.name}"), err
+    same_tables(open_run(full), open_run(tmp_path / "x.h5"), ["shots", "links", "counts"])
+    (tmp_path / "ck" / older.name).write_bytes(b"")
+    for path in checkpoints(tmp_path / "ck"):  # what the resumed run wrote: refused too
+        path.write_bytes(b"")
+    code, err = cli(capsys, "resume", target, "-o", tmp_path / "y.h5", "--quiet", "--fall-back")
+    assert code == 2 and err[-1].startswith("dqsim: error: ") and not (tmp_path / "y.h5").exists(), err
+
 def test_repro_a_resume_after_the_job_file_was_edited_says_it_runs_the_stored_job(tmp_path, capsys):
     """The resume ran the job text its checkpoint stores and said nothing of the edited file."""
     job = tmp_path / "bb84.toml"

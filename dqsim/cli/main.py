@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("checkpoint", help="a checkpoint file, e.g. checkpoints/NAME.HHHHHHHH.ckpt000-....h5")
     resume.add_argument("--output", "-o", help="output HDF5 file (default: the job's)")
     resume.add_argument("--quiet", "-q", action="store_true", help="no progress (bar or lines) and no summary")
+    resume.add_argument("--fall-back", action="store_true",
+                        help="if the checkpoint is refused (damaged, truncated, incomplete), resume the newest older "
+                             "checkpoint of the job in its folder that is not (as the SLURM scripts do)")
     resume.set_defaults(handler=cmd_resume)
     check = sub.add_parser("check", help="validate a job without running it: the resolved job, memory, work")
     check.add_argument("job", help="TOML job file, e.g. jobs/quickstart.toml")
@@ -224,7 +227,18 @@ def cmd_resume(args) -> int:
 
     def work() -> int:
         checkpoint.install_signal_handlers()  # before the checkpoint's bytes are checked (minutes for a large one)
-        attrs, resume = checkpoint.read_checkpoint(args.checkpoint, comm)
+        checkpoint_path = args.checkpoint
+        while True:
+            try:
+                attrs, resume = checkpoint.read_checkpoint(checkpoint_path, comm)
+                break
+            except checkpoint.CheckpointRefused as refused:  # alike on every rank
+                if not args.fall_back or refused.previous is None:
+                    raise
+                if comm.rank == 0:
+                    print(f"dqsim: note: not resuming {refused.reason}; resuming the previous checkpoint of the "
+                          f"job, {refused.previous}", file=sys.stderr, flush=True)
+                checkpoint_path = refused.previous
         job = jobs.load_job_text(attrs["job_text"], source=attrs.get("job_path") or "<checkpoint>",
                                  base_dir=attrs.get("job_base_dir") or ".", path=attrs.get("job_path") or None)
         overrides = list(attrs.get("overrides") or [])
@@ -234,7 +248,7 @@ def cmd_resume(args) -> int:
         if overrides:
             job = jobs.apply_overrides(job, overrides)
         if job.scenario != attrs.get("scenario") or job.run.name != attrs.get("job_name"):
-            raise DqsimError(f"{args.checkpoint}: its job is {attrs.get('job_name')!r} ({attrs.get('scenario')}), "
+            raise DqsimError(f"{checkpoint_path}: its job is {attrs.get('job_name')!r} ({attrs.get('scenario')}), "
                              f"the stored job text gives {job.run.name!r} ({job.scenario}); the file is damaged")
         network = getattr(job, "network", None)
         placement = getattr(network, "placement", None)
@@ -245,14 +259,14 @@ def cmd_resume(args) -> int:
         if comm.rank == 0:
             _note_an_edited_job_file(attrs)
         now = jobs.input_file_hashes(job)
-        for path, digest in (attrs.get("input_sha256") or {}).items():  # none in older checkpoints
-            if now.get(path) != digest:
-                raise DqsimError(f"{args.checkpoint}: {path}, which the job reads, changed since the checkpoint "
-                                 "was written (SHA-256 differs); restore that file or run the job again")
+        for input_path, digest in (attrs.get("input_sha256") or {}).items():  # none in older checkpoints
+            if now.get(input_path) != digest:
+                raise DqsimError(f"{checkpoint_path}: {input_path}, which the job reads, changed since the "
+                                 "checkpoint was written (SHA-256 differs); restore that file or run the job again")
         try:
             return _run(job, comm, quiet=args.quiet, session=_session(job, resume))
         except RankCountError as exc:  # raised on every rank as the register is built, before any work
-            raise DqsimError(_resume_rank_counts(args.checkpoint, resume, exc)) from None
+            raise DqsimError(_resume_rank_counts(checkpoint_path, resume, exc)) from None
 
     return guarded(comm, work)
 

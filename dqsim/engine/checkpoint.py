@@ -140,6 +140,21 @@ def job_hash(job_text: str) -> str:
     return hashlib.sha256(job_text.encode()).hexdigest()
 
 
+class CheckpointRefused(DqsimError):
+    """A checkpoint :func:`read_checkpoint` refused (raised on every rank, alike).
+
+    ``str()`` is the one line (the reason, then the previous checkpoint to resume
+    if there is one); ``reason`` the reason alone; ``previous`` the newest older
+    complete checkpoint of the same job in the same folder, or ``None``.
+    """
+
+    def __init__(self, reason: str, previous: Path | None):
+        hint = f"; the previous checkpoint of this job is {previous}: resume that one" if previous else ""
+        super().__init__(f"{reason}{hint}")
+        self.reason = reason
+        self.previous = previous
+
+
 class CheckpointStop(Exception):
     """Raised on every rank after the checkpoint a stop request asked for was written."""
 
@@ -850,7 +865,7 @@ def read_checkpoint(path, comm) -> tuple[dict, Resume]:
         ``(attrs, resume)``.
 
     Raises:
-        DqsimError: on every rank, one line: not a checkpoint, renamed,
+        CheckpointRefused: on every rank, one line: not a checkpoint, renamed,
             incomplete (no manifest), damaged, truncated, a missing slab,
             another dqsim version or a record naming a global that is not allowed;
             it ends naming the previous complete checkpoint of the job in the same
@@ -860,9 +875,7 @@ def read_checkpoint(path, comm) -> tuple[dict, Resume]:
     try:
         return _read_checked(path, comm)
     except DqsimError as exc:  # on every rank: name the newest older checkpoint of the job, if there is one
-        older = previous_checkpoint(path) if comm.rank == 0 else None
-        hint = f"; the previous checkpoint of this job is {older}: resume that one" if older else ""
-        raise DqsimError(f"{exc}{comm.bcast(hint)}") from None
+        raise CheckpointRefused(str(exc), comm.bcast(previous_checkpoint(path) if comm.rank == 0 else None)) from None
 
 
 def _read_checked(path: Path, comm) -> tuple[dict, Resume]:
