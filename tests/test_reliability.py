@@ -564,6 +564,23 @@ def test_repro_a_file_where_the_checkpoint_folder_or_the_output_folder_should_be
     code, err = cli(capsys, "run", *job, "-o", blocker / "sub" / "o.h5")
     assert refused_in_one_line(code, err) and "is a file" in err[0] and "nothing was run" in err[0], err
 
+def test_repro_an_output_file_made_read_only_is_not_replaced(tmp_path, capsys, monkeypatch):
+    """The output is written under a temporary name and renamed, which a read-only file does not stop: a result
+    protected with chmod a-w was replaced. (As root every file is writable: os.access is what a user gets.)"""
+    out = tmp_path / "kept.h5"
+    out.write_bytes(b"results")
+    real_access = os.access
+
+    def access(path, mode, **kwargs):  # chmod a-w, as a user other than root sees it
+        return False if os.fspath(path) == str(out) and mode == os.W_OK else real_access(path, mode, **kwargs)
+
+    monkeypatch.setattr(os, "access", access)
+    code, err = cli(capsys, "run", ROOT / "jobs" / "bb84_decoy_50km.toml", "-o", out, "--quiet", *BB84)
+    assert refused_in_one_line(code, err) and err[0] == (f"dqsim: error: {out}: the output exists and is read-only; "
+                                                         "nothing was run (make it writable, remove it or give "
+                                                         "another output file)"), err
+    assert out.read_bytes() == b"results"
+
 def test_a_one_picosecond_checkpoint_period_does_not_step_through_every_picosecond(tmp_path):
     """The smallest period allowed (1 ps) over a gap of 1000 s of simulated time: one step, not 10^15."""
     session = checkpoint.CheckpointSession(directory=tmp_path, prefix="x", job_text="", meta={}, every_sim_s=1e-12)

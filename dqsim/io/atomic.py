@@ -54,6 +54,9 @@ def prepare_output(path: str | os.PathLike) -> None:
     path = Path(path)
     if path.is_dir():
         raise DqsimError(f"{path}: cannot write the output there (it is a folder); nothing was run")
+    if path.is_file() and not os.access(path, os.W_OK):  # written by a rename, which a read-only file would not stop
+        raise DqsimError(f"{path}: the output exists and is read-only; nothing was run (make it writable, remove it "
+                         "or give another output file)")
     remove_temporaries(path)
     # the manifest of an output this run replaces goes now, before the ranks replace its state slabs: it must
     # never describe the new files (the file it covered stays readable, with a note that it is unverified)
