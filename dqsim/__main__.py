@@ -1,5 +1,5 @@
 """``python -m dqsim`` runs the command-line interface."""
 
-from dqsim.cli.main import main
+from dqsim.cli import console_main
 
-raise SystemExit(main())
+raise SystemExit(console_main())

@@ -4,7 +4,7 @@
 #
 # The caller sets: DQSIM_PYTHON, CHECKPOINT_DIR; optionally DQSIM_LAUNCHER (srun | mpiexec),
 # SRUN_MPI, SRUN_GPU_BIND, DQSIM_MAX_RESTARTS (see the variables below).
-# Exit statuses of dqsim: 0 done, 2 bad input (or a damaged checkpoint), 75 checkpoint written.
+# Exit statuses of dqsim: 0 done, 2 bad input (or no checkpoint it accepts), 75 checkpoint written.
 
 DQSIM_LAUNCHER=${DQSIM_LAUNCHER:-srun}     # srun, or mpiexec: the one beside DQSIM_PYTHON (PyPI MPICH's)
 SRUN_MPI=${SRUN_MPI:-pmix}                 # srun's MPI plugin: pmix (Open MPI, MPICH with PMIx); pmi2 for the PyPI MPICH
@@ -76,8 +76,10 @@ dqsim_step() {
 }
 
 # Run the job (`dqsim run JOB --set checkpoint.directory=... ARGS...`) or, after a requeue, resume
-# from the newest checkpoint that dqsim accepts (an older one if the newest is damaged); of ARGS a
-# resume takes the output and --quiet (the rest is stored in the checkpoint). Sets STATUS.
+# from the newest checkpoint that dqsim accepts (`dqsim resume --fall-back`: an older one if the newest is
+# refused, damaged or incomplete; a resume that fails later, e.g. writing its output, is not run again
+# from an older one); of ARGS a resume takes the output and --quiet (the rest is stored in the
+# checkpoint). Sets STATUS.
 run_or_resume() {
     local job_file=$1 restarts=${SLURM_RESTART_COUNT:-0} checkpoint i
     shift
@@ -90,11 +92,9 @@ run_or_resume() {
     done
     CHECKPOINT_PREFIX=$(checkpoint_prefix "$job_file" "$@")   # finish_step names the newest checkpoint
     if [ "$restarts" -gt 0 ] && [ -n "$CHECKPOINT_PREFIX" ] && [ -n "$(newest_checkpoints "$CHECKPOINT_PREFIX")" ]; then
-        for checkpoint in $(newest_checkpoints "$CHECKPOINT_PREFIX"); do
-            echo "run_step.sh: restart $restarts: resuming from $checkpoint"
-            dqsim_step resume "$checkpoint" "${resume_args[@]}"
-            [ "$STATUS" -eq 2 ] || break   # 2: this checkpoint is damaged; try the previous one
-        done
+        checkpoint=$(newest_checkpoints "$CHECKPOINT_PREFIX" | sed -n 1p)   # sed reads all: no SIGPIPE under pipefail
+        echo "run_step.sh: restart $restarts: resuming from $checkpoint (or the newest older one dqsim accepts)"
+        dqsim_step resume "$checkpoint" --fall-back "${resume_args[@]}"
     else
         local others=0
         if [ "$restarts" -gt 0 ] && [ -n "$CHECKPOINT_PREFIX" ]; then

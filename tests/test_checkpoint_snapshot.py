@@ -6,6 +6,8 @@ batches after the checkpoint.
 """
 
 import pickle
+import time
+from pathlib import Path
 
 import h5py
 import pytest
@@ -218,3 +220,76 @@ def test_a_scenario_without_checkpoints_says_so(tmp_path, capsys):
                  "--set", "checkpoint.every_wall_s=60"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "does not write checkpoints" in err[0]
+
+
+def test_repro_a_resumed_run_file_names_the_job_file_and_its_options_as_the_uninterrupted_one(tmp_path):
+    """A resume wrote ``job_path = ""`` and listed ``run.output`` twice (the run's ``-o`` and the resume's)."""
+    full, ckpts = run_with_checkpoints(tmp_path, "bb84_decoy_50km.toml", BB84, 0.0005)
+    moved = full.rename(tmp_path / "uninterrupted.h5")
+    resumed = resume(ckpts[len(ckpts) // 2], full)  # the same -o as the run
+    assert resumed.attrs["job_path"] == open_run(moved).attrs["job_path"] == str(ROOT / "jobs" / "bb84_decoy_50km.toml")
+    assert resumed.attrs["overrides"] == open_run(moved).attrs["overrides"]
+    assert sum('run.output' in item for item in resumed.attrs["overrides"]) == 1
+
+
+def test_repro_a_run_resumed_from_another_folder_checkpoints_beside_the_resumed_checkpoint(tmp_path, monkeypatch):
+    """``[checkpoint].directory`` is relative to where dqsim starts: resumed from another folder, the run wrote
+    its checkpoints into a new folder there, where ``keep`` did not see the old ones nor a resume the new."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", str(ROOT / "jobs" / "bb84_decoy_50km.toml"), "-o", "full.h5", "--quiet", *BB84,
+                 "--set", "checkpoint.every_sim_s=0.0005", "--set", "checkpoint.keep=2"]) == 0
+    ckpts = checkpoints(tmp_path / "checkpoints")  # the default folder, relative
+    assert len(ckpts) == 2
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    resumed = resume(Path("..") / "checkpoints" / ckpts[0].name, "resumed.h5")
+    same_tables(open_run(tmp_path / "full.h5"), resumed, ["blocks", "links", "end_to_end", "timeline"])
+    assert not (elsewhere / "checkpoints").exists()
+    assert checkpoints(tmp_path / "checkpoints") == ckpts  # rewritten after the resumed one, keep = 2
+
+
+def test_repro_a_stop_on_one_rank_is_seen_within_a_second_when_events_are_slow(tmp_path, monkeypatch):
+    """One rank ran 1,024 events between looks at a stop request: with slow events (a QKD batch of 10^7 pulses
+    takes ~0.1 s) a SIGTERM waited ~30 s, and the run often finished instead of checkpointing. Now the
+    iterations start at one event and grow only while they take under ``ONE_RANK_LOOK_S``."""
+    from dqsim.engine import checkpoint as checkpoint_mod
+
+    calls = []
+    original = qkd_nodes.detect_batch
+
+    def slow(*args, **kwargs):  # 5 ms a batch; the signal comes at the 50th of 400
+        calls.append(1)
+        if len(calls) == 50:
+            checkpoint_mod.request_stop()
+        time.sleep(0.005)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(qkd_nodes, "detect_batch", slow)
+    monkeypatch.setattr(checkpoint_mod, "_STOP", {"requested": False})
+    code = main(["run", str(ROOT / "jobs" / "bb84_decoy_50km.toml"), "-o", str(tmp_path / "o.h5"), "--quiet",
+                 "--set", "qkd.pulses=400000", "--set", "qkd.batch_pulses=1000", "--set", "qkd.block_pulses=200000",
+                 "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\""])
+    assert code == 75 and len(checkpoints(tmp_path / "ck")) == 1  # stopped with a checkpoint, not finished
+    assert len(calls) < 50 + 200, len(calls)  # the batches after the request: one iteration's at most
+
+
+def test_repro_a_stop_right_after_a_resume_keeps_the_resumed_checkpoint_as_it_is(tmp_path, monkeypatch):
+    """A stop asked before the resumed run ran an event cuts where the resumed checkpoint was cut: the checkpoint
+    was deleted and written again (with keep = 1 a kill in between left none). Now it is left as it is."""
+    from dqsim.engine import checkpoint as checkpoint_mod
+
+    full, ckpts = run_with_checkpoints(tmp_path, "bb84_decoy_50km.toml", BB84, 0.0005)
+    monkeypatch.setattr(checkpoint_mod, "_STOP", {"requested": True})  # a SIGTERM as the resume starts
+    assert main(["resume", str(ckpts[2]), "-o", str(tmp_path / "r.h5"), "--quiet"]) == 75
+    stopped = checkpoints(tmp_path / "ck")
+    assert len(stopped) == len(ckpts) + 1  # the stop's cut: just after the last event, not a multiple of 0.5 ms
+    stop = next(path for path in stopped if path not in ckpts)
+    written = (stop.stat().st_mtime_ns, checkpoint_mod.manifest_path(stop).read_bytes())
+    time.sleep(0.01)
+    monkeypatch.setattr(checkpoint_mod, "_STOP", {"requested": True})
+    assert main(["resume", str(stop), "-o", str(tmp_path / "r.h5"), "--quiet"]) == 75
+    assert (stop.stat().st_mtime_ns, checkpoint_mod.manifest_path(stop).read_bytes()) == written
+    monkeypatch.setattr(checkpoint_mod, "_STOP", {"requested": False})
+    resumed = resume(stop, tmp_path / "resumed.h5")
+    same_tables(open_run(full), resumed, ["blocks", "links", "end_to_end", "timeline"])

@@ -1,13 +1,16 @@
 """The dqsim command: every example job runs, outputs are right, errors are one line."""
 
+import importlib.abc
 import json
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from dqsim import cli
 from dqsim.io import open_run
 from mpi_helper import ROOT, child_env, run_dqsim, run_here, run_mpi
 
@@ -200,3 +203,26 @@ def test_dqc_job_same_on_one_two_and_four_ranks(tmp_path):
         assert np.array_equal(runs[0].table("timeline")["time_ps"], other.table("timeline")["time_ps"])
         assert runs[0].attrs["simulated_time_ps"] == other.attrs["simulated_time_ps"]
         assert other.attrs["fidelity"] == pytest.approx(1.0, abs=1e-10)
+
+
+def test_repro_ctrl_c_while_the_command_still_loads_is_one_line(monkeypatch, capsys):
+    """Ctrl-C in the first second or two (NumPy, numba, h5py still importing) printed a 30-line traceback."""
+
+    class CtrlC(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path, target=None):
+            if name == "dqsim.cli.main":
+                raise KeyboardInterrupt
+            return None
+
+    monkeypatch.delitem(sys.modules, "dqsim.cli.main", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [CtrlC(), *sys.meta_path])
+    assert cli.console_main(["run", "jobs/quickstart.toml"]) == 130
+    assert capsys.readouterr().err == "dqsim: interrupted\n"
+
+
+def test_python_m_dqsim_and_the_console_script_enter_through_the_guarded_entry_point():
+    """``python -m dqsim`` and the ``dqsim`` script both start in :func:`dqsim.cli.console_main`."""
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts == {"dqsim": "dqsim.cli:console_main"}
+    assert "from dqsim.cli import console_main" in (ROOT / "dqsim" / "__main__.py").read_text()
+    assert dqsim("--version").stdout.startswith("dqsim ")

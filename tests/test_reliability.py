@@ -12,8 +12,10 @@ byte is checked against the manifest before HDF5 reads it, so no mutation
 reaches a parser that could crash the test process.
 """
 
+import errno
 import json
 import os
+import pathlib
 import pickle
 import random
 import shutil
@@ -26,6 +28,7 @@ import pytest
 from dqsim import comm as comm_mod
 from dqsim.cli.main import main
 from dqsim.engine import checkpoint
+from dqsim.errors import DqsimError
 from dqsim.io import manifest, open_run
 from mpi_helper import ROOT, run_mpi
 from run_files import checkpoints, same_tables
@@ -223,6 +226,161 @@ def test_renamed_edited_and_incomplete_checkpoints_are_refused(dqc_checkpoint, t
     assert refused_in_one_line(code, err) and "incomplete" in err[0], err
 
 
+def test_repro_a_damaged_checkpoint_names_the_previous_one_of_its_job(dqc_checkpoint, tmp_path, capsys):
+    """A damaged newest checkpoint was refused without a word about the older ones beside it."""
+    folder, full, _source = dqc_checkpoint
+    older, newer, newest = checkpoints(folder / "ck")[-3:]
+    for path in (older, newer, newest):
+        copy_checkpoint(path, tmp_path / "ck")
+    another_job = tmp_path / "ck" / newer.name.replace("dqc_ghz_4qpu.", "dqc_ghz_4qpuX.")
+    another_job.write_bytes(b"")  # another job's (another prefix), between the two: never named
+    checkpoint.manifest_path(another_job).write_text("{}")
+    target = tmp_path / "ck" / newest.name
+    (tmp_path / "ck" / newer.name).with_suffix(".manifest.json").rename(tmp_path / "moved")  # incomplete now
+    data = bytearray(target.read_bytes())
+    data[len(data) // 2] ^= 0x10
+    target.write_bytes(bytes(data))
+    code, err = cli(capsys, "resume", target, "-o", tmp_path / "x.h5", "--quiet")
+    assert refused_in_one_line(code, err) and "damaged" in err[0], err
+    assert err[0].endswith(f"; the previous checkpoint of this job is {tmp_path / 'ck' / older.name}: resume that one")
+    code, err = cli(capsys, "resume", tmp_path / "ck" / older.name, "-o", tmp_path / "x.h5", "--quiet")
+    assert code == 0, err
+    same_tables(open_run(full), open_run(tmp_path / "x.h5"), ["shots", "links", "counts"])
+    (tmp_path / "ck" / older.name).write_bytes(b"")  # the oldest: nothing to name
+    code, err = cli(capsys, "resume", tmp_path / "ck" / older.name, "-o", tmp_path / "y.h5", "--quiet")
+    assert refused_in_one_line(code, err) and "previous" not in err[0], err
+
+
+def test_resume_fall_back_goes_back_only_past_checkpoints_it_refuses(dqc_checkpoint, tmp_path, capsys):
+    """``dqsim resume --fall-back`` (what the SLURM scripts run): the newest older checkpoint that is not
+    refused, with a note for each one passed over; without one left, the last refusal."""
+    folder, full, _source = dqc_checkpoint
+    older, newer, newest = checkpoints(folder / "ck")[-3:]
+    for path in (older, newer, newest):
+        copy_checkpoint(path, tmp_path / "ck")
+    target = tmp_path / "ck" / newest.name
+    target.write_bytes(target.read_bytes()[:-1])  # truncated
+    damaged = tmp_path / "ck" / newer.name
+    data = bytearray(damaged.read_bytes())
+    data[len(data) // 2] ^= 0x10
+    damaged.write_bytes(bytes(data))
+    code, err = cli(capsys, "resume", target, "-o", tmp_path / "x.h5", "--quiet", "--fall-back")
+    assert code == 0 and len(err) == 2, err
+    assert err[0].startswith(f"dqsim: note: not resuming {target}: ") and "truncated" in err[0], err
+    assert err[0].endswith(f"; resuming the previous checkpoint of the job, {damaged}"), err
+    assert err[1].startswith(f"dqsim: note: not resuming {damaged}: damaged"), err
+    assert err[1].endswith(f"; resuming the previous checkpoint of the job, {tmp_path / 'ck' / older.name}"), err
+    same_tables(open_run(full), open_run(tmp_path / "x.h5"), ["shots", "links", "counts"])
+    (tmp_path / "ck" / older.name).write_bytes(b"")
+    for path in checkpoints(tmp_path / "ck"):  # what the resumed run wrote: refused too
+        path.write_bytes(b"")
+    code, err = cli(capsys, "resume", target, "-o", tmp_path / "y.h5", "--quiet", "--fall-back")
+    assert code == 2 and err[-1].startswith("dqsim: error: ") and not (tmp_path / "y.h5").exists(), err
+
+def test_repro_a_resume_after_the_job_file_was_edited_says_it_runs_the_stored_job(tmp_path, capsys):
+    """The resume ran the job text its checkpoint stores and said nothing of the edited file."""
+    job = tmp_path / "bb84.toml"
+    shutil.copy(ROOT / "jobs" / "bb84_decoy_50km.toml", job)
+    ck = tmp_path / "ck"
+    code, err = cli(capsys, "run", job, "-o", tmp_path / "full.h5", "--quiet", *BB84,
+                    "--set", "checkpoint.every_sim_s=0.0002", "--set", f"checkpoint.directory=\"{ck}\"")
+    assert code == 0, err
+    middle = checkpoints(ck)[0]
+    code, err = cli(capsys, "resume", middle, "-o", tmp_path / "same.h5", "--quiet")
+    assert code == 0 and err == [], err  # unchanged: no note
+    job.write_text(job.read_text().replace("distance_km = 50.0", "distance_km = 80.0"))
+    code, err = cli(capsys, "resume", middle, "-o", tmp_path / "resumed.h5", "--quiet")
+    assert code == 0 and len(err) == 1, err
+    assert err[0].startswith(f"dqsim: note: {job} changed since the checkpoint was written; resuming the job as "
+                             "the checkpoint stores it"), err
+    same_tables(open_run(tmp_path / "full.h5"), open_run(tmp_path / "resumed.h5"), ["blocks", "links"])
+
+def test_repro_resuming_a_missing_file_a_folder_or_an_output_says_what_it_is(dqc_checkpoint, tmp_path, capsys):
+    """A missing checkpoint read as one "without its manifest", a folder as "not a file", an output file as a
+    renamed checkpoint."""
+    folder, full, _source = dqc_checkpoint
+    newest = checkpoints(folder / "ck")[-1]
+    missing = newest.with_name(newest.name.replace(".ckpt000-", ".ckpt007-"))
+    code, err = cli(capsys, "resume", missing, "-o", tmp_path / "x.h5")
+    assert refused_in_one_line(code, err) and err[0].startswith(f"dqsim: error: {missing}: no such checkpoint; "
+                                                                 f"the previous checkpoint of this job is {newest}")
+    code, err = cli(capsys, "resume", folder / "ck", "-o", tmp_path / "x.h5")
+    assert refused_in_one_line(code, err) and err[0] == (f"dqsim: error: {folder / 'ck'}: a folder; give one of its "
+                                                         f"checkpoints, e.g. the newest: {newest}"), err
+    code, err = cli(capsys, "resume", full, "-o", tmp_path / "x.h5")
+    assert refused_in_one_line(code, err) and "a run's output cannot be resumed" in err[0], err
+
+def test_repro_a_manifest_is_synced_with_its_folder(tmp_path, monkeypatch):
+    """The manifest's rename (the moment a checkpoint is complete, after which older ones are deleted) was
+    not synced to disk: a node crash could keep the deletions and lose the rename."""
+    synced = []
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        synced.append(os.fstat(fd))
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    (tmp_path / "a.bin").write_bytes(b"abc")
+    target = manifest.write_manifest(tmp_path / "a.manifest.json", {"kind": "demo"}, [tmp_path / "a.bin"])
+    folder = os.stat(tmp_path)
+    assert [os.path.samestat(st, folder) for st in synced] == [False, True]  # the manifest, then its folder
+    assert manifest.read_manifest(target, kind="demo")["files"][0]["size"] == 3
+
+def test_repro_running_an_interrupted_job_again_from_the_start_names_its_checkpoint(tmp_path, capsys):
+    """``dqsim run`` of a job whose checkpoints are in the folder started from the start without a word."""
+    ck = tmp_path / "ck"
+    job = [ROOT / "jobs" / "bb84_decoy_50km.toml", "-o", tmp_path / "o.h5", "--quiet", *BB84,
+           "--set", "checkpoint.every_sim_s=0.0002", "--set", f"checkpoint.directory=\"{ck}\""]
+    code, err = cli(capsys, "run", *job)
+    assert code == 0 and err == [], err
+    newest = checkpoints(ck)[-1]
+    code, err = cli(capsys, "run", *job)
+    assert code == 0 and err == [f"dqsim: note: {ck} already holds checkpoints of this job (the newest: {newest}; "
+                                 f"if its run was interrupted, dqsim resume {newest} continues it); this run starts "
+                                 "from the start"], err
+    code, err = cli(capsys, "run", *job, "--set", "run.seed=2")  # another job: not named
+    assert code == 0 and err == [], err
+
+def test_repro_a_checkpoint_in_a_folder_that_cannot_be_written_says_to_copy_it(dqc_checkpoint, tmp_path, capsys,
+                                                                                 monkeypatch):
+    """A resumed run writes beside its checkpoint: a read-only folder (an archive) is refused before the run,
+    in a line that names the folder and what to do, not as a bad [checkpoint].directory."""
+    _folder, _full, source = dqc_checkpoint
+    target = copy_checkpoint(source, tmp_path / "archive")
+    real = pathlib.Path.write_bytes
+
+    def read_only(self, data):
+        if self.parent == target.parent:
+            raise OSError(errno.EROFS, "Read-only file system", str(self))
+        return real(self, data)
+
+    monkeypatch.setattr(pathlib.Path, "write_bytes", read_only)
+    code, err = cli(capsys, "resume", target, "-o", tmp_path / "x.h5", "--quiet")
+    assert refused_in_one_line(code, err), err
+    assert err[0] == (f"dqsim: error: {target.parent}: the resumed run writes its checkpoints beside the one it "
+                      "resumes, and cannot write there (Read-only file system); copy the checkpoint's files "
+                      f"({target.name[:-3]}.*) to a folder that can be written and resume that copy"), err
+    assert not (tmp_path / "x.h5").exists()
+
+def test_repro_a_sigterm_while_a_resume_checks_its_checkpoint_stops_with_a_checkpoint(dqc_checkpoint, tmp_path,
+                                                                                        capsys, monkeypatch):
+    """The handlers came after the checkpoint's bytes were checked (minutes for a large one): a SIGTERM then
+    ended the process with nothing said and status 143, which SLURM's run_step does not requeue."""
+    _folder, _full, source = dqc_checkpoint
+    target = copy_checkpoint(source, tmp_path / "ck")
+    real = manifest.verify_files
+
+    def verify_and_get_a_sigterm(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return real(*args, **kwargs)
+
+    signal.signal(signal.SIGTERM, lambda *_: None)  # (the test process must outlive the signal without the fix)
+    monkeypatch.setattr(manifest, "verify_files", verify_and_get_a_sigterm)
+    code, err = cli(capsys, "resume", target, "-o", tmp_path / "x.h5", "--quiet")
+    assert code == checkpoint.EXIT_CHECKPOINTED and len(err) == 1 and "dqsim resume" in err[0], (code, err)
+    assert not (tmp_path / "x.h5").exists()
+
 def test_the_allow_list_names_only_defined_dqsim_globals():
     """Every dqsim entry of the allow-list exists where it is listed (a renamed class must be re-listed)."""
     import importlib
@@ -395,6 +553,36 @@ def test_repro_an_output_that_cannot_be_written_is_refused_before_the_run(tmp_pa
     assert proc.returncode == 2 and len(lines) == 1 and "cannot write the output" in lines[0], proc.stderr
 
 
+def test_repro_a_file_where_the_checkpoint_folder_or_the_output_folder_should_be_is_named(tmp_path, capsys):
+    """Refused before the run, as before, but the reason read "(File exists)" or "(Not a directory)"."""
+    blocker = tmp_path / "results"
+    blocker.write_text("")
+    job = [ROOT / "jobs" / "bb84_decoy_50km.toml", "--quiet", *BB84]
+    code, err = cli(capsys, "run", *job, "-o", tmp_path / "o.h5", "--set", f"checkpoint.directory=\"{blocker}\"")
+    assert refused_in_one_line(code, err) and err[0].endswith(f"({blocker} is a file, not a folder)"), err
+    code, err = cli(capsys, "run", *job, "-o", tmp_path / "o.h5", "--set", "checkpoint.every_sim_s=0.001",
+                    "--set", f"checkpoint.directory=\"{blocker / 'ck'}\"")
+    assert refused_in_one_line(code, err) and f"(a folder on the way to {blocker / 'ck'} is a file)" in err[0], err
+    code, err = cli(capsys, "run", *job, "-o", blocker / "sub" / "o.h5")
+    assert refused_in_one_line(code, err) and "is a file" in err[0] and "nothing was run" in err[0], err
+
+def test_repro_an_output_file_made_read_only_is_not_replaced(tmp_path, capsys, monkeypatch):
+    """The output is written under a temporary name and renamed, which a read-only file does not stop: a result
+    protected with chmod a-w was replaced. (As root every file is writable: os.access is what a user gets.)"""
+    out = tmp_path / "kept.h5"
+    out.write_bytes(b"results")
+    real_access = os.access
+
+    def access(path, mode, **kwargs):  # chmod a-w, as a user other than root sees it
+        return False if os.fspath(path) == str(out) and mode == os.W_OK else real_access(path, mode, **kwargs)
+
+    monkeypatch.setattr(os, "access", access)
+    code, err = cli(capsys, "run", ROOT / "jobs" / "bb84_decoy_50km.toml", "-o", out, "--quiet", *BB84)
+    assert refused_in_one_line(code, err) and err[0] == (f"dqsim: error: {out}: the output exists and is read-only; "
+                                                         "nothing was run (make it writable, remove it or give "
+                                                         "another output file)"), err
+    assert out.read_bytes() == b"results"
+
 def test_a_one_picosecond_checkpoint_period_does_not_step_through_every_picosecond(tmp_path):
     """The smallest period allowed (1 ps) over a gap of 1000 s of simulated time: one step, not 10^15."""
     session = checkpoint.CheckpointSession(directory=tmp_path, prefix="x", job_text="", meta={}, every_sim_s=1e-12)
@@ -561,6 +749,83 @@ def test_repro_keep_counts_the_checkpoints_before_a_resume(tmp_path, capsys):
     assert len([p for p in checkpoints(ck) if p != other]) == 2 and other.exists()
     assert not older.exists() and not list(ck.glob(older.name[:-3] + ".*"))
     same_tables(open_run(tmp_path / "full.h5"), open_run(tmp_path / "resumed.h5"), ["blocks", "links"])
+
+
+#: ``python -c KILLED_BEFORE_A_MANIFEST N dqsim-ARGS``: ``dqsim ARGS`` in a process that dies (``os._exit``, as
+#: under SIGKILL: no clean-up) when it is about to write its N-th manifest: the files it covers are written.
+KILLED_BEFORE_A_MANIFEST = """
+import os, sys
+from dqsim.cli.main import main
+from dqsim.io import manifest
+real, calls = manifest.write_manifest, []
+def write_manifest(*args, **kwargs):
+    calls.append(args[0])
+    if len(calls) == int(sys.argv[1]):
+        os._exit(137)
+    return real(*args, **kwargs)
+manifest.write_manifest = write_manifest
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def killed_before_a_manifest(number, *args):
+    """``dqsim ARGS`` killed before its ``number``-th manifest (:data:`KILLED_BEFORE_A_MANIFEST`)."""
+    killed = run_mpi(1, ["-c", KILLED_BEFORE_A_MANIFEST, str(number), *map(str, args)], check=False)
+    assert killed.returncode == 137, killed.stderr
+
+
+def test_repro_a_run_killed_while_it_rewrites_a_checkpoint_of_an_earlier_run_leaves_none_damaged(tmp_path, capsys):
+    """The job run again from the start in the same folder (as after a kill) writes checkpoints at the same
+    cuts, so of the same names: killed before the new manifest, the old manifest covered the new bytes (a
+    "complete" checkpoint that ``dqsim resume`` refused as damaged). Now the old one goes first."""
+    ck = tmp_path / "ck"
+    job = [ROOT / "jobs" / "bb84_decoy_50km.toml", "--quiet", *BB84, "--set", "checkpoint.every_sim_s=0.0002",
+           "--set", f"checkpoint.directory=\"{ck}\"", "--set", "checkpoint.keep=100"]
+    code, err = cli(capsys, "run", job[0], "-o", tmp_path / "first.h5", *job[1:])
+    assert code == 0 and len(checkpoints(ck)) >= 3, err
+    third = checkpoints(ck)[2]
+    # again, with another -o (the same job, but other bytes in its checkpoints' attributes): killed at the third
+    killed_before_a_manifest(3, "run", *job, "-o", tmp_path / "again.h5")
+    for path in checkpoints(ck):  # every checkpoint with a manifest is whole
+        checkpoint.verify_checkpoint(path)
+    assert not checkpoint.manifest_path(third).exists()
+    code, err = cli(capsys, "resume", checkpoints(ck)[1], "-o", tmp_path / "resumed.h5", "--quiet")
+    assert code == 0, err
+    same_tables(open_run(tmp_path / "first.h5"), open_run(tmp_path / "resumed.h5"), ["blocks", "links"])
+
+
+def test_repro_an_output_replaced_by_a_run_killed_before_its_manifest_is_not_read_as_damaged(tmp_path, capsys):
+    """Running a job again over its output: killed after the new file's rename, before its manifest, the old
+    manifest described the new file, and inspect/merge refused a whole file as damaged."""
+    out = tmp_path / "out.h5"
+    job = [ROOT / "jobs" / "bb84_decoy_50km.toml", "-o", out, "--quiet", *BB84]
+    code, err = cli(capsys, "run", *job)
+    assert code == 0 and manifest.run_manifest_path(out).exists(), err
+    killed_before_a_manifest(1, "run", *job[:-len(BB84)], *BB84[:-1], "qkd.block_pulses=250000")
+    assert not manifest.run_manifest_path(out).exists()
+    code, err = cli(capsys, "inspect", out)
+    assert code == 0 and err == [f"dqsim: note: {out} has no manifest (out.h5.manifest.json): not verified"], err
+    assert open_run(out).attrs["overrides"][-2] == "qkd.block_pulses=250000"  # the new run's file, whole
+
+
+def test_repro_an_output_whose_manifest_cannot_be_written_is_kept_and_says_so(tmp_path, capsys, monkeypatch):
+    """A full disk after the run file (the manifest's write failed): one line saying the file is whole; the
+    manifest of the file it replaced is gone (it would call the new file damaged)."""
+    out = tmp_path / "out.h5"
+    job = [ROOT / "jobs" / "bb84_decoy_50km.toml", "-o", out, "--quiet", *BB84]
+    assert cli(capsys, "run", *job)[0] == 0
+    real = manifest.write_manifest
+
+    def full_disk(path, *args, **kwargs):
+        raise DqsimError(f"{path}: cannot write the manifest (No space left on device)")
+
+    monkeypatch.setattr(manifest, "write_manifest", full_disk)
+    code, err = cli(capsys, "run", *job[:-1], "qkd.block_pulses=250000")
+    monkeypatch.setattr(manifest, "write_manifest", real)
+    assert refused_in_one_line(code, err) and "written whole, but not its manifest" in err[0], err
+    assert "No space left on device" in err[0] and not manifest.run_manifest_path(out).exists()
+    code, err = cli(capsys, "inspect", out)
+    assert code == 0 and "not verified" in err[0]
 
 
 # ------------------------------------------------------------------ several ranks

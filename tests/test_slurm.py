@@ -306,15 +306,39 @@ def test_repro_a_requeued_job_resumes_only_its_own_checkpoints(tmp_path):
         assert proc.returncode == 0, proc.stderr
         return [line for line in proc.stdout.splitlines() if line.startswith("STEP ")], proc.stdout
 
-    assert steps('run.name="mine"')[0] == [f"STEP resume {ck}/{mine}.ckpt000-00000000000000000002.h5 -o out.h5 --quiet"]
+    assert steps('run.name="mine"')[0] == [
+        f"STEP resume {ck}/{mine}.ckpt000-00000000000000000002.h5 --fall-back -o out.h5 --quiet"]
     for name in (f"{mine}.ckpt999-00000000000000000009", f"{mine}.ckpt1000-00000000000000000001"):  # > 999 runs
         for suffix in (".h5", ".manifest.json"):
             (ck / f"{name}{suffix}").write_bytes(b"")
-    assert steps('run.name="mine"')[0] == [f"STEP resume {ck}/{mine}.ckpt1000-00000000000000000001.h5 -o out.h5 --quiet"]
+    assert steps('run.name="mine"')[0] == [
+        f"STEP resume {ck}/{mine}.ckpt1000-00000000000000000001.h5 --fall-back -o out.h5 --quiet"]
     assert steps('run.name="mine"', "run.seed=2")[0] == [
-        f"STEP resume {ck}/{same_name}.ckpt000-00000000000000000003.h5 -o out.h5 --quiet"]
+        f"STEP resume {ck}/{same_name}.ckpt000-00000000000000000003.h5 --fall-back -o out.h5 --quiet"]
     fresh, said = steps('run.name="mine"', "run.seed=3")  # none of its own: a fresh run, not the others' of its name
     assert len(fresh) == 1 and fresh[0].startswith("STEP run jobs/dqc_ghz_4qpu.toml --set checkpoint.directory="), fresh
     assert "ignoring the checkpoints of 2 other job(s) named 'mine' (another configuration)" in said, said
     fresh, said = steps('run.name="new_job"')
     assert len(fresh) == 1 and fresh[0].startswith("STEP run ") and "ignoring" not in said, said
+
+
+def test_repro_a_resume_that_fails_after_its_checkpoint_was_read_is_not_run_again_from_an_older_one(tmp_path):
+    """run_step.sh resumed the next older checkpoint after any status 2 of a resume: also after one that had run
+    for hours and then failed (a stop checkpoint or the output that could not be written), running the job's
+    tail again from further back. Now dqsim picks the checkpoint (``dqsim resume --fall-back``, which goes back
+    only for a checkpoint it refuses) and run_step.sh launches one resume. run_step.sh's own functions, without a
+    cluster (dqsim_step replaced by an echo that fails with status 2)."""
+    ck = tmp_path / "ck"
+    ck.mkdir()
+    mine = _prefix()
+    for time_ps in ("00000000000000000001", "00000000000000000002"):
+        for suffix in (".h5", ".manifest.json"):
+            (ck / f"{mine}.ckpt000-{time_ps}{suffix}").write_bytes(b"")
+    script = (f"set -euo pipefail; source slurm/run_step.sh; CHECKPOINT_DIR={ck}; DQSIM_PYTHON={sys.executable}; "
+              "SLURM_RESTART_COUNT=1; dqsim_step() { echo \"STEP $*\"; STATUS=2; }; "
+              "run_or_resume jobs/dqc_ghz_4qpu.toml -o out.h5; echo \"STATUS $STATUS\"")
+    proc = subprocess.run(["bash", "-c", script], cwd=ROOT, env=child_env(), capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stdout.splitlines() if line.startswith(("STEP ", "STATUS "))]
+    assert lines == [f"STEP resume {ck}/{mine}.ckpt000-00000000000000000002.h5 --fall-back -o out.h5", "STATUS 2"]

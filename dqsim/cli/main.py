@@ -28,6 +28,7 @@ from dqsim import jobs
 from dqsim.engine import checkpoint
 from dqsim.engine.checkpoint import EXIT_CHECKPOINTED, EXIT_STOPPED, CheckpointStop, RunStopped
 from dqsim.errors import DqsimError, RankCountError
+from dqsim.cli import EXIT_INTERRUPTED  # after a second Ctrl-C (or one while loading)
 from dqsim.cli.check import cmd_check
 from dqsim.cli.examples import DEFAULT_DIR as DEFAULT_EXAMPLES_DIR, cmd_examples
 from dqsim.cli.merge import cmd_merge as merge_runs
@@ -39,8 +40,6 @@ from dqsim import scenarios
 EXIT_BAD_INPUT = 2
 #: Exit status for an unexpected internal error.
 EXIT_INTERNAL = 1
-#: Exit status after a second Ctrl-C (128 + SIGINT, as a shell reports it).
-EXIT_INTERRUPTED = 130
 #: Seconds the ranks that failed wait for the others to fail too before ``MPI_Abort``.
 FAILURE_AGREE_S = 5.0
 
@@ -60,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("checkpoint", help="a checkpoint file, e.g. checkpoints/NAME.HHHHHHHH.ckpt000-....h5")
     resume.add_argument("--output", "-o", help="output HDF5 file (default: the job's)")
     resume.add_argument("--quiet", "-q", action="store_true", help="no progress (bar or lines) and no summary")
+    resume.add_argument("--fall-back", action="store_true",
+                        help="if the checkpoint is refused (damaged, truncated, incomplete), resume the newest older "
+                             "checkpoint of the job in its folder that is not (as the SLURM scripts do)")
     resume.set_defaults(handler=cmd_resume)
     check = sub.add_parser("check", help="validate a job without running it: the resolved job, memory, work")
     check.add_argument("job", help="TOML job file, e.g. jobs/quickstart.toml")
@@ -96,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``dqsim`` console script and ``python -m dqsim``."""
+    """The ``dqsim`` command (entered through :func:`dqsim.cli.console_main`): parse ``argv``, run the command."""
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
@@ -185,6 +187,7 @@ def cmd_run(args) -> int:
         return EXIT_BAD_INPUT
 
     def work() -> int:
+        checkpoint.install_signal_handlers()  # from the start: a stop while the job loads still checkpoints
         job = jobs.load_job(args.job)
         overrides = list(args.set)
         if args.output:
@@ -199,13 +202,17 @@ def cmd_run(args) -> int:
 def _session(job, resume=None):
     """The checkpoint session of a run: the job's ``[checkpoint]``, signals, and a resume if any."""
     plan = job.checkpoint
+    directory = Path(plan.directory)
     if resume is not None:  # the resumed job's identity, whatever -o or a placement changed in the job
         prefix, config = resume.prefix, resume.config_sha256
+        # beside the checkpoint it resumed (not [checkpoint].directory, which is relative to where dqsim was
+        # started): keep counts and removes the job's older checkpoints there, and the next resume finds these
+        directory = Path(resume.path).parent
     else:
         config = jobs.config_sha256(job)
         prefix = checkpoint.checkpoint_prefix(job.run.name, config)
     return checkpoint.CheckpointSession(
-        directory=Path(plan.directory), prefix=prefix, config_sha256=config, job_text=job.text,
+        directory=directory, prefix=prefix, config_sha256=config, job_text=job.text,
         meta={"scenario": job.scenario, "job_name": job.run.name, "job_path": str(job.path or ""),
               "job_base_dir": str(job.base_dir), "overrides": list(job.overrides),
               "seed": job.run.seed, "precision": job.run.precision, "backend": job.run.backend,
@@ -219,16 +226,29 @@ def cmd_resume(args) -> int:
         return EXIT_BAD_INPUT
 
     def work() -> int:
-        attrs, resume = checkpoint.read_checkpoint(args.checkpoint, comm)
+        checkpoint.install_signal_handlers()  # before the checkpoint's bytes are checked (minutes for a large one)
+        checkpoint_path = args.checkpoint
+        while True:
+            try:
+                attrs, resume = checkpoint.read_checkpoint(checkpoint_path, comm)
+                break
+            except checkpoint.CheckpointRefused as refused:  # alike on every rank
+                if not args.fall_back or refused.previous is None:
+                    raise
+                if comm.rank == 0:
+                    print(f"dqsim: note: not resuming {refused.reason}; resuming the previous checkpoint of the "
+                          f"job, {refused.previous}", file=sys.stderr, flush=True)
+                checkpoint_path = refused.previous
         job = jobs.load_job_text(attrs["job_text"], source=attrs.get("job_path") or "<checkpoint>",
-                                 base_dir=attrs.get("job_base_dir") or ".")
+                                 base_dir=attrs.get("job_base_dir") or ".", path=attrs.get("job_path") or None)
         overrides = list(attrs.get("overrides") or [])
-        if args.output:
+        if args.output:  # replaces the run's -o (as dqsim run -o would have it: one run.output, the last)
+            overrides = [item for item in overrides if jobs.override_value(item)[0] != "run.output"]
             overrides.append(f"run.output={json.dumps(args.output)}")
         if overrides:
             job = jobs.apply_overrides(job, overrides)
         if job.scenario != attrs.get("scenario") or job.run.name != attrs.get("job_name"):
-            raise DqsimError(f"{args.checkpoint}: its job is {attrs.get('job_name')!r} ({attrs.get('scenario')}), "
+            raise DqsimError(f"{checkpoint_path}: its job is {attrs.get('job_name')!r} ({attrs.get('scenario')}), "
                              f"the stored job text gives {job.run.name!r} ({job.scenario}); the file is damaged")
         network = getattr(job, "network", None)
         placement = getattr(network, "placement", None)
@@ -236,17 +256,34 @@ def cmd_resume(args) -> int:
             # placed for the checkpoint's rank count: on this one, the default placement (the results do not
             # depend on where nodes run, and a resume cannot change the stored job)
             job = job.model_copy(update={"network": network.model_copy(update={"placement": None})})
+        if comm.rank == 0:
+            _note_an_edited_job_file(attrs)
         now = jobs.input_file_hashes(job)
-        for path, digest in (attrs.get("input_sha256") or {}).items():  # none in older checkpoints
-            if now.get(path) != digest:
-                raise DqsimError(f"{args.checkpoint}: {path}, which the job reads, changed since the checkpoint "
-                                 "was written (SHA-256 differs); restore that file or run the job again")
+        for input_path, digest in (attrs.get("input_sha256") or {}).items():  # none in older checkpoints
+            if now.get(input_path) != digest:
+                raise DqsimError(f"{checkpoint_path}: {input_path}, which the job reads, changed since the "
+                                 "checkpoint was written (SHA-256 differs); restore that file or run the job again")
         try:
             return _run(job, comm, quiet=args.quiet, session=_session(job, resume))
         except RankCountError as exc:  # raised on every rank as the register is built, before any work
-            raise DqsimError(_resume_rank_counts(args.checkpoint, resume, exc)) from None
+            raise DqsimError(_resume_rank_counts(checkpoint_path, resume, exc)) from None
 
     return guarded(comm, work)
+
+
+def _note_an_edited_job_file(attrs: dict) -> None:
+    """Say so when the job file of a resumed checkpoint changed since: the resume runs the stored job text."""
+    if not attrs.get("job_path"):
+        return
+    job_file = Path(attrs.get("job_base_dir") or ".") / Path(attrs["job_path"]).name  # wherever dqsim starts
+    try:
+        edited = job_file.read_text(encoding="utf-8") != attrs["job_text"]
+    except (OSError, UnicodeDecodeError):  # moved or removed: nothing to compare
+        return
+    if edited:
+        print(f"dqsim: note: {job_file} changed since the checkpoint was written; resuming the job as the "
+              f"checkpoint stores it (to run the edited job, start it again: dqsim run {job_file})",
+              file=sys.stderr, flush=True)
 
 
 def _resume_rank_counts(path, resume, exc: RankCountError) -> str:
@@ -332,13 +369,16 @@ def _progress(comm, enabled: bool):
 
 
 def _run(job, comm, *, quiet: bool, session=None) -> int:
-    checkpoint.install_signal_handlers()
     started = time.perf_counter()
     output = Path(job.run.output)
     if session is not None:
         plan = job.checkpoint
         checkpoint.prepare_directory(session, comm, create=bool(plan.every_wall_s or plan.every_sim_s
                                                                 or session.resume is not None))
+        if session.earlier is not None:  # rank 0 only: the job was interrupted before, and is now run again
+            print(f"dqsim: note: {session.directory} already holds checkpoints of this job (the newest: "
+                  f"{session.earlier}; if its run was interrupted, dqsim resume {session.earlier} continues it); "
+                  "this run starts from the start", file=sys.stderr, flush=True)
     error = None
     if comm.rank == 0:
         try:

@@ -140,6 +140,21 @@ def job_hash(job_text: str) -> str:
     return hashlib.sha256(job_text.encode()).hexdigest()
 
 
+class CheckpointRefused(DqsimError):
+    """A checkpoint :func:`read_checkpoint` refused (raised on every rank, alike).
+
+    ``str()`` is the one line (the reason, then the previous checkpoint to resume
+    if there is one); ``reason`` the reason alone; ``previous`` the newest older
+    complete checkpoint of the same job in the same folder, or ``None``.
+    """
+
+    def __init__(self, reason: str, previous: Path | None):
+        hint = f"; the previous checkpoint of this job is {previous}: resume that one" if previous else ""
+        super().__init__(f"{reason}{hint}")
+        self.reason = reason
+        self.previous = previous
+
+
 class CheckpointStop(Exception):
     """Raised on every rank after the checkpoint a stop request asked for was written."""
 
@@ -184,6 +199,8 @@ class CheckpointSession:
         warn: called on rank 0 with one line when a checkpoint cannot be written (default: to stderr).
         config_sha256: the job's configuration hash (:func:`dqsim.jobs.config_sha256`), stored in the
             checkpoints (``None``: none, as in older ones).
+        earlier: set on rank 0 by :func:`prepare_directory` for a run from the start: the newest
+            complete checkpoint of the same job already in the folder (an earlier run's), else ``None``.
     """
 
     directory: Path
@@ -201,6 +218,7 @@ class CheckpointSession:
     num_failed: int = 0
     warn: Callable[[str], None] = field(default=None)
     config_sha256: str | None = None
+    earlier: Path | None = None
 
     def __post_init__(self) -> None:
         if self.resume is not None:
@@ -319,13 +337,22 @@ class Checkpointer:
         directory = Path(session.directory)
         base = directory / checkpoint_stem(session.prefix, self.engine_run, window_end_ps)
         path = base.with_name(base.name + ".h5")
+        if session.resume is not None and path.name == Path(session.resume.path).name:
+            # the cut this run resumed from, nothing run since (a stop right after the resume): the checkpoint
+            # in the folder is this state already, and rewriting it would remove the good copy for a while
+            session.last_wall = time.monotonic()
+            return path
         failure = None
         if comm.rank == 0:
             try:
                 directory.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
-                failure = f"{directory}: cannot create the folder ({exc.strerror or exc})"
-        failure = comm.bcast(failure)
+                failure = f"{directory}: cannot create the folder ({io.folder_error(exc)})"
+            # A checkpoint of this name from an earlier run of the job (run again from the start, or resumed
+            # from an older cut) goes first, manifest first: its manifest must not cover the files replaced
+            # below, or a kill before the new manifest left a "complete" checkpoint whose bytes do not match.
+            _delete_checkpoint(path)
+        failure = comm.bcast(failure)  # also: no rank writes a slab before rank 0 removed the old ones
         state = sim.state
         state_kwargs, slab_entry = {}, None
         layout = list(state.layout.physical_of) if state is not None else None
@@ -767,9 +794,17 @@ def prepare_directory(session: CheckpointSession, comm, *, create: bool) -> None
             if session.resume is not None:  # [checkpoint].keep counts the job's checkpoints up to the resumed one
                 session.written = _own_checkpoints(directory, session.prefix, job_hash(session.job_text),
                                                    Path(session.resume.path).name)
+            else:  # a run from the start: an earlier run's checkpoints of this job, which it could have resumed
+                session.earlier = max(_complete_checkpoints(directory, session.prefix), default=(None, None))[1]
         except OSError as exc:
-            error = (f"[checkpoint].directory = {str(directory)!r}: cannot write checkpoints there "
-                     f"({exc.strerror or exc})")
+            if session.resume is not None:  # a resumed run writes beside the checkpoint it resumes
+                error = (f"{directory}: the resumed run writes its checkpoints beside the one it resumes, and "
+                         f"cannot write there ({io.folder_error(exc)}); copy the checkpoint's files "
+                         f"({Path(session.resume.path).name[:-len('.h5')]}.*) to a folder that can be written "
+                         "and resume that copy")
+            else:
+                error = (f"[checkpoint].directory = {str(directory)!r}: cannot write checkpoints there "
+                         f"({io.folder_error(exc)})")
     error = comm.bcast(error)
     if error:
         raise DqsimError(error)
@@ -830,11 +865,21 @@ def read_checkpoint(path, comm) -> tuple[dict, Resume]:
         ``(attrs, resume)``.
 
     Raises:
-        DqsimError: on every rank, one line: not a checkpoint, renamed,
+        CheckpointRefused: on every rank, one line: not a checkpoint, renamed,
             incomplete (no manifest), damaged, truncated, a missing slab,
-            another dqsim version or a record naming a global that is not allowed.
+            another dqsim version or a record naming a global that is not allowed;
+            it ends naming the previous complete checkpoint of the job in the same
+            folder, if there is one (:func:`previous_checkpoint`).
     """
     path = Path(path)
+    try:
+        return _read_checked(path, comm)
+    except DqsimError as exc:  # on every rank: name the newest older checkpoint of the job, if there is one
+        raise CheckpointRefused(str(exc), comm.bcast(previous_checkpoint(path) if comm.rank == 0 else None)) from None
+
+
+def _read_checked(path: Path, comm) -> tuple[dict, Resume]:
+    """Collective: :func:`read_checkpoint`'s work, without the hint its errors get."""
     facts, error = None, None
     if comm.rank == 0:
         try:
@@ -861,6 +906,31 @@ def read_checkpoint(path, comm) -> tuple[dict, Resume]:
     return comm.bcast(payload)
 
 
+def previous_checkpoint(path: str | os.PathLike) -> Path | None:
+    """The newest complete checkpoint (one with a manifest) of the same job before ``path``, in its folder.
+
+    Named by the file names only (the prefix: the job's name and configuration hash; then engine run and
+    cut); not verified. ``None`` when there is none, or ``path`` is not named as a checkpoint.
+    """
+    path = Path(path)
+    named = parse_checkpoint_name(path)
+    if named is None:
+        return None
+    here = (named["engine_run"], named["window_end_ps"])
+    return max(((order, candidate) for order, candidate in _complete_checkpoints(path.parent, named["prefix"])
+                if order < here), default=(None, None))[1]
+
+
+def _complete_checkpoints(directory: Path, prefix: str) -> list[tuple[tuple[int, int], Path]]:
+    """``((engine run, cut ps), run file)`` of every checkpoint of ``prefix`` in ``directory`` with a manifest."""
+    found = []
+    for candidate in Path(directory).glob(glob.escape(prefix) + ".ckpt*.h5"):
+        named = parse_checkpoint_name(candidate)
+        if named is not None and named["prefix"] == prefix and manifest_path(candidate).is_file():
+            found.append(((named["engine_run"], named["window_end_ps"]), candidate))
+    return found
+
+
 def verify_checkpoint(path: str | os.PathLike) -> dict:
     """Check every byte of a checkpoint against its manifest, on one process, before HDF5 reads it.
 
@@ -881,12 +951,22 @@ def verify_checkpoint(path: str | os.PathLike) -> dict:
 
 def _checked_manifest(path: Path, *, check_version: bool = True) -> dict:
     """Rank 0: the manifest of ``path``, checked against the file's name and this dqsim."""
+    if path.is_dir():
+        named = [(parse_checkpoint_name(candidate), candidate) for candidate in path.glob("*.ckpt*.h5")
+                 if manifest_path(candidate).is_file()]
+        newest = max(((found["engine_run"], found["window_end_ps"], str(candidate)) for found, candidate in named
+                      if found is not None), default=None)  # the furthest in its job's runs
+        raise DqsimError(f"{path}: a folder; give one of its checkpoints" +
+                         (f", e.g. the newest: {newest[2]}" if newest else " (it has none)"))
     if path.exists() and not path.is_file():
         raise DqsimError(f"{path}: not a file")
     named = parse_checkpoint_name(path)
     if named is None:
-        raise DqsimError(f"{path}: not named as a dqsim checkpoint (NAME.HHHHHHHH.ckptRRR-TTTTTTTTTTTTTTTTTTTT.h5); "
-                         "checkpoints may not be renamed")
+        raise DqsimError(f"{path}: not named as a dqsim checkpoint (NAME.HHHHHHHH.ckptRRR-TTTTTTTTTTTTTTTTTTTT.h5, "
+                         "in the job's [checkpoint].directory; a run's output cannot be resumed, and checkpoints may "
+                         "not be renamed)")
+    if not path.exists() and not manifest_path(path).exists():
+        raise DqsimError(f"{path}: no such checkpoint")
     facts = manifest.read_manifest(manifest_path(path), kind=MANIFEST_KIND)
     if check_version and facts.get("dqsim_version") != dqsim.__version__:
         raise DqsimError(f"{path}: written by dqsim {facts.get('dqsim_version')}, this is dqsim "

@@ -189,6 +189,13 @@ EVENTS_PER_EXCHANGE = 64
 #: The same on one rank, where an exchange waits for nobody.
 EVENTS_PER_EXCHANGE_ONE_RANK = 1024
 
+#: On one rank with a checkpointer: wall seconds an iteration may take before the next one runs fewer events
+#: (halving its budget, down to one event; doubling it back, up to ``EVENTS_PER_EXCHANGE_ONE_RANK``, while
+#: iterations are quicker), so that a stop signal or the wall-clock period is looked at about this often even
+#: where one event is slow (a QKD batch of 10^7 pulses: ~0.1 s; 1,024 of them made a SIGTERM wait ~30 s, and
+#: SLURM's USR1 could come to nothing). Iterations start at one event. Where they fall changes no result.
+ONE_RANK_LOOK_S = 1.0
+
 #: With several ranks: CPU seconds a rank runs events after an exchange before it goes to the next one (at
 #: least one event, at most ``EVENTS_PER_EXCHANGE_ONE_RANK``), instead of ``EVENTS_PER_EXCHANGE`` events;
 #: ``None``: the count. Ranks that both have work then wait less for each other (equal time, not equal event
@@ -1509,7 +1516,8 @@ class Simulator:
         their promises, :meth:`_promises`: pending event times plus the
         shortest path to this rank). A rank whose neighbours are busy far
         away runs far ahead; one next to a busy link waits one link delay at
-        most. At most ``EVENTS_PER_EXCHANGE`` events run per iteration (more on one rank;
+        most. At most ``EVENTS_PER_EXCHANGE`` events run per iteration (more on one rank,
+        as many as take about :data:`ONE_RANK_LOOK_S` there with a checkpointer;
         or :data:`EXCHANGE_CPU_S` of CPU time when set), so
         progress is reported and checkpoints are looked at regularly.
 
@@ -1592,6 +1600,9 @@ class Simulator:
         rank = self._rank
         cpu_budget_s = EXCHANGE_CPU_S if self.comm.size > 1 else None
         budget = EVENTS_PER_EXCHANGE if self.comm.size > 1 and cpu_budget_s is None else EVENTS_PER_EXCHANGE_ONE_RANK
+        looks = checkpointer is not None and self.comm.size == 1  # stop requests seen within ~ONE_RANK_LOOK_S
+        if looks:
+            budget = 1
         pipelined = PIPELINED_EXCHANGE and self.comm.size > 1
         # pipelined: the exchange in flight, and how far this rank may run while it is (see run)
         posted, flight_limit = (self._post_exchange() if pipelined else None), -math.inf
@@ -1633,7 +1644,11 @@ class Simulator:
                                 self._release_ps, self._idle_peers)
             else:
                 deadline_cpu_s = math.inf if cpu_budget_s is None else self._exchanged_cpu_s + cpu_budget_s
+                started_s = time.monotonic() if looks else 0.0
                 self._run_local(min(self._horizons[rank], cap), budget, deadline_cpu_s)
+                if looks:
+                    budget = (max(1, budget // 2) if time.monotonic() - started_s > ONE_RANK_LOOK_S
+                              else min(EVENTS_PER_EXCHANGE_ONE_RANK, 2 * budget))
             if pipelined:
                 flight_limit = min(self._horizons[rank], cap)
                 if checkpointer is not None:  # a cut asked at the next exchange is the latest posted event + 1

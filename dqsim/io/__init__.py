@@ -13,6 +13,7 @@ from dqsim.io.hdf5 import (
     CollectiveState,
     RunFile,
     StateSlabs,
+    folder_error,
     format_summary,
     format_table,
     link_state_slabs,
@@ -29,7 +30,7 @@ from dqsim.io.hdf5 import (
 )
 
 __all__ = [
-    "QUBIT_ORDER", "CollectiveState", "format_summary", "format_table", "link_state_slabs", "open_run",
+    "QUBIT_ORDER", "CollectiveState", "folder_error", "format_summary", "format_table", "link_state_slabs", "open_run",
     "parallel_hdf5", "prepare_output", "remove_temporaries", "RunFile", "StateSlabs", "summarize", "table_csv",
     "verify_run_file", "write_run_file", "write_sharded_state", "write_state_slab",
 ]

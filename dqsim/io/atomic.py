@@ -6,11 +6,12 @@ import errno
 import glob
 import os
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Iterable, Optional
 
 import h5py
 
 from dqsim.errors import DqsimError
+from dqsim.io.manifest import run_manifest_path
 
 
 def temporary_path(path: str | os.PathLike) -> Path:
@@ -84,7 +85,13 @@ def prepare_output(path: str | os.PathLike) -> None:
     path = Path(path)
     if path.is_dir():
         raise DqsimError(f"{path}: cannot write the output there (it is a folder); nothing was run")
+    if path.is_file() and not os.access(path, os.W_OK):  # written by a rename, which a read-only file would not stop
+        raise DqsimError(f"{path}: the output exists and is read-only; nothing was run (make it writable, remove it "
+                         "or give another output file)")
     remove_temporaries(path)
+    # the manifest of an output this run replaces goes now, before the ranks replace its state slabs: it must
+    # never describe the new files (the file it covered stays readable, with a note that it is unverified)
+    _unlink_quietly(run_manifest_path(path))
     probe = temporary_path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -92,8 +99,33 @@ def prepare_output(path: str | os.PathLike) -> None:
             pass
         probe.unlink()
     except OSError as exc:
-        raise DqsimError(f"{path}: cannot write the output there ({exc.strerror or exc}); "
+        raise DqsimError(f"{path}: cannot write the output there ({folder_error(exc)}); "
                          "nothing was run") from None
+
+
+def folder_error(exc: OSError) -> str:
+    """Why a folder cannot be made or written, in words: a file in its place is named as such.
+
+    Examples:
+        >>> folder_error(FileExistsError(17, "File exists", "out"))
+        'out is a file, not a folder'
+        >>> folder_error(NotADirectoryError(20, "Not a directory", "out/ck"))
+        'a folder on the way to out/ck is a file'
+        >>> folder_error(PermissionError(13, "Permission denied", "out"))
+        'Permission denied'
+    """
+    if isinstance(exc, FileExistsError) and exc.filename is not None:  # mkdir where a file is
+        return f"{exc.filename} is a file, not a folder"
+    if isinstance(exc, NotADirectoryError) and exc.filename is not None:
+        return f"a folder on the way to {exc.filename} is a file"
+    return exc.strerror or str(exc)
+
+
+def _unlink_quietly(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:  # a folder that cannot be written: the probe below says so
+        pass
 
 
 class _DroppingFile:
@@ -151,7 +183,7 @@ class _DroppingFile:
 
 
 def atomic_h5_write(path: str | os.PathLike, fill: Callable[[h5py.File], None], *,
-                    started: Optional[str | os.PathLike] = None) -> Path:
+                    started: Optional[str | os.PathLike] = None, stale: Iterable[str | os.PathLike] = ()) -> Path:
     """Create ``path`` by writing a temporary file with ``fill(h5file)`` and renaming it.
 
     The temporary file is flushed to disk before ``os.replace``, so ``path``
@@ -163,6 +195,10 @@ def atomic_h5_write(path: str | os.PathLike, fill: Callable[[h5py.File], None], 
         started: a temporary file already partly written (by every rank
             through parallel HDF5, :mod:`dqsim.io.sharded`); it is opened for
             appending, completed by ``fill`` and renamed, instead of a new one.
+        stale: files removed just before the rename, once the new file is
+            whole: the manifest of the file it replaces, which must never
+            describe the new bytes (a kill before the new manifest would leave
+            a whole file that reads as damaged).
 
     Raises:
         DqsimError: the file cannot be written (folder missing, disk full, ...).
@@ -184,6 +220,8 @@ def atomic_h5_write(path: str | os.PathLike, fill: Callable[[h5py.File], None], 
             hdf5_view.check()
             fh.flush()
             os.fsync(fh.fileno())
+        for old in stale:
+            Path(old).unlink(missing_ok=True)
         os.replace(tmp, path)
     except BaseException as exc:
         try:

@@ -113,7 +113,27 @@ def write_manifest(path: str | os.PathLike, facts: Mapping[str, Any], files: Ite
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise DqsimError(f"{path}: cannot write the manifest ({exc.strerror or exc})") from None
+    sync_folder(path.parent)
     return path
+
+
+def sync_folder(folder: str | os.PathLike) -> None:
+    """``fsync`` a folder: the renames into it (the files a manifest covers, then the manifest) reach the disk.
+
+    Without it a node that crashes may lose a rename that a later step relied on (an older checkpoint
+    deleted after its successor's manifest was renamed into place). Best effort: a file system that
+    cannot sync a folder is left as it is.
+    """
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _check_entry(path: Path, index: int, entry: Any) -> None:

@@ -31,9 +31,10 @@ import h5py
 import numpy as np
 
 import dqsim
+from dqsim.errors import DqsimError
 from dqsim.io import encoding, slabs
 from dqsim.io.atomic import atomic_h5_write
-from dqsim.io.manifest import write_run_manifest
+from dqsim.io.manifest import run_manifest_path, write_run_manifest
 from dqsim.io.sharded import CollectiveState, complete_collective
 from dqsim.io.units import table_units
 
@@ -152,8 +153,12 @@ def write_run_file(path: str | os.PathLike, *, attrs: Mapping[str, Any],
             target = h5[key] if key in h5 else h5.require_group(key)
             encoding.encode_attrs(target.attrs, values, where=key)
 
-    written = atomic_h5_write(path, fill,
-                              started=collective_state.tmp_path if collective_state is not None else None)
+    written = atomic_h5_write(path, fill, started=collective_state.tmp_path if collective_state is not None else None,
+                              stale=[run_manifest_path(path)] if manifest else [])
     if manifest:
-        write_run_manifest(written, state_slabs.paths if state_slabs is not None else ())
+        try:
+            write_run_manifest(written, state_slabs.paths if state_slabs is not None else ())
+        except DqsimError as exc:
+            raise DqsimError(f"{written}: written whole, but not its manifest: {exc}; dqsim inspect, plot and "
+                             "merge read it unverified, with a note") from None
     return written

@@ -89,7 +89,8 @@ def _check_nesting(data: dict, source: str) -> None:
                                 else f"{where}[{key}]"))
 
 
-def load_job_text(text: str, *, source: str = "<string>", base_dir: str | os.PathLike = ".") -> Job:
+def load_job_text(text: str, *, source: str = "<string>", base_dir: str | os.PathLike = ".",
+                  path: str | os.PathLike | None = None) -> Job:
     """Validate a job given as TOML text.
 
     Args:
@@ -97,6 +98,8 @@ def load_job_text(text: str, *, source: str = "<string>", base_dir: str | os.Pat
         source: name used as the prefix of error messages.
         base_dir: folder against which relative paths in the job resolve
             (``[circuit].qasm``).
+        path: the job file the text came from, kept as ``job.path`` (not read;
+            ``dqsim resume`` passes the one stored in the checkpoint).
 
     Returns:
         The validated job: an instance of the scenario's :class:`JobConfig` subclass.
@@ -110,7 +113,7 @@ def load_job_text(text: str, *, source: str = "<string>", base_dir: str | os.Pat
         ...
         dqsim.errors.ConfigError: <string>: [circuit].num_qubits = 50: must be <= 40 (allowed 1..40)
     """
-    return _load(text, source=source, base_dir=base_dir, path=None)
+    return _load(text, source=source, base_dir=base_dir, path=Path(path) if path else None)
 
 
 def _load(text: str, *, source: str, base_dir: str | os.PathLike, path: Path | None) -> Job:
