@@ -481,7 +481,7 @@ class Checkpointer:
                  "num_failed_checkpoints": session.num_failed}
         if session.config_sha256 is not None:
             attrs["config_sha256"] = session.config_sha256
-        io.write_run_file(path, attrs=attrs, tables=tables, **state_kwargs)
+        io.write_run_file(path, attrs=attrs, tables=tables, compress=False, **state_kwargs)
         if state_kwargs:  # every rank has read its part back and checked it
             io.open_run(path).check_state_files()
         manifest.write_manifest(manifest_path(path), facts, [path], entries=slab_entries)
