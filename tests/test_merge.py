@@ -191,3 +191,19 @@ def test_dqsim_merge_command(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "merged 2 task(s)" in proc.stdout
     assert open_run(tmp_path / "m.h5").table("sweep")["task"].tolist() == [0, 1]
+
+
+def test_a_read_only_merged_file_is_not_replaced(tmp_path, monkeypatch):
+    """merge writes by a rename, which a read-only file does not stop (the run's output is checked the same
+    way). As root every file is writable, so os.access is patched to what another user gets."""
+    import os
+
+    a, b = write(tmp_path / "a.h5"), write(tmp_path / "b.h5")
+    out = tmp_path / "kept.h5"
+    out.write_bytes(b"results")
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: False if os.fspath(path) == str(out) and
+                        mode == os.W_OK else real_access(path, mode, **kw))
+    with pytest.raises(DqsimError, match=r"kept\.h5: the output exists and is read-only; nothing was merged"):
+        merge_files([a, b], out)
+    assert out.read_bytes() == b"results"

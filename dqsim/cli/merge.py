@@ -162,6 +162,7 @@ def merge_runs(runs: list, output: Path, *, task_ids: list[int] | None = None,
 
 
 def _check_inputs(runs: list, output: Path) -> None:
+    io.refuse_read_only(output, "nothing was merged")
     seen: dict[Path, int] = {}
     target = output.resolve()
     for index, run in enumerate(runs):

@@ -20,6 +20,7 @@ from dqsim.io.hdf5 import (
     open_run,
     parallel_hdf5,
     prepare_output,
+    refuse_read_only,
     remove_temporaries,
     summarize,
     table_csv,
@@ -31,6 +32,6 @@ from dqsim.io.hdf5 import (
 
 __all__ = [
     "QUBIT_ORDER", "CollectiveState", "folder_error", "format_summary", "format_table", "link_state_slabs", "open_run",
-    "parallel_hdf5", "prepare_output", "remove_temporaries", "RunFile", "StateSlabs", "summarize", "table_csv",
+    "parallel_hdf5", "prepare_output", "refuse_read_only", "remove_temporaries", "RunFile", "StateSlabs", "summarize", "table_csv",
     "verify_run_file", "write_run_file", "write_sharded_state", "write_state_slab",
 ]

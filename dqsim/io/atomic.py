@@ -72,6 +72,22 @@ def remove_temporaries(path: str | os.PathLike) -> list[Path]:
     return removed
 
 
+def refuse_read_only(path: str | os.PathLike, consequence: str) -> None:
+    """Raise when ``path`` exists and is read-only: it is written by a rename, which would replace it anyway.
+
+    Args:
+        path: the output about to be written.
+        consequence: what the refusal means, in the message ("nothing was run").
+
+    Raises:
+        DqsimError: one line naming the file and what to do.
+    """
+    path = Path(path)
+    if path.is_file() and not os.access(path, os.W_OK):
+        raise DqsimError(f"{path}: the output exists and is read-only; {consequence} (make it writable, remove it "
+                         "or give another output file)")
+
+
 def prepare_output(path: str | os.PathLike) -> None:
     """Make ``path``'s folder and check a file can be created there; remove killed writers' leftovers.
 
@@ -85,9 +101,7 @@ def prepare_output(path: str | os.PathLike) -> None:
     path = Path(path)
     if path.is_dir():
         raise DqsimError(f"{path}: cannot write the output there (it is a folder); nothing was run")
-    if path.is_file() and not os.access(path, os.W_OK):  # written by a rename, which a read-only file would not stop
-        raise DqsimError(f"{path}: the output exists and is read-only; nothing was run (make it writable, remove it "
-                         "or give another output file)")
+    refuse_read_only(path, "nothing was run")
     remove_temporaries(path)
     # the manifest of an output this run replaces goes now, before the ranks replace its state slabs: it must
     # never describe the new files (the file it covered stays readable, with a note that it is unverified)
