@@ -11,16 +11,22 @@ import sys
 
 from dqsim.io import sharded
 
-what = sys.argv.pop(1)
-if what == "statvfs":
-    sharded.free_bytes = lambda folder: 0
-elif what == "reserve":
-    from dqsim import comm as comm_mod
 
-    rank = comm_mod.init().rank
-    sharded.free_bytes = lambda folder: None
-    sharded.reserve_blocks = lambda path, offset, length: "Disk quota exceeded" if rank == 1 else None
-else:
-    raise SystemExit(f"no_room.py: WHAT = {what!r}: must be statvfs or reserve")
-sys.argv = ["dqsim", *sys.argv[1:]]
-runpy.run_module("dqsim", run_name="__main__")
+def main() -> None:
+    what = sys.argv.pop(1)
+    if what == "statvfs":
+        sharded.free_bytes = lambda folder: 0
+    elif what == "reserve":
+        from dqsim import comm as comm_mod
+
+        rank = comm_mod.init().rank
+        sharded.free_bytes = lambda folder: None
+        sharded.reserve_blocks = lambda path, offset, length: "Disk quota exceeded" if rank == 1 else None
+    else:
+        raise SystemExit(f"no_room.py: WHAT = {what!r}: must be statvfs or reserve")
+    sys.argv = ["dqsim", *sys.argv[1:]]
+    runpy.run_module("dqsim", run_name="__main__")
+
+
+if __name__ == "__main__":  # pytest imports this file for its doctests
+    main()
