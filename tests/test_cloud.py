@@ -379,3 +379,18 @@ def test_repro_a_user_job_reports_the_fraction_of_its_circuit_done():
     partial = _fractions_inside_runs(updates, "user jobs (")
     assert len(partial) >= 3 and len({math.floor(p) for p in partial}) >= 2, updates
     assert updates[-1][:2] == (8, 8)
+
+
+@pytest.mark.parametrize("fidelity, noted", [(0.9, True), (1.0, False)])
+def test_repro_a_noisy_centre_says_each_jobs_fidelity_is_one_trajectory(fidelity, noted):
+    """Each user job runs once: on noisy links its fidelity is one draw of the noise (0 or 1 for a GHZ
+    pair through a pair of F = 0.9, never 0.9) and all its shots share that draw. The summary and the
+    attribute ``fidelity_note`` say so; an ideal centre's fidelities are exact and carry no note."""
+    job = load_job_text(f"""[run]\nname = "t"\nscenario = "cloud"\nseed = 3\n[network]\ntopology = "line"
+num_nodes = 2\n[network.link]\ndistance_km = 1.0\nsource_fidelity = {fidelity}\ndark_count_rate_hz = 0.0
+[network.node]\nnum_data_qubits = 1\n[[user_jobs]]\nname = "a"\ngenerator = "ghz"\nnum_qubits = 2\nshots = 50\n""")
+    out = cloud.run_job(job, comm=comm_mod.SingleComm(), backend=BACKEND)
+    job_fidelity = out.tables["jobs"]["fidelity"][0]
+    assert min(abs(job_fidelity), abs(job_fidelity - 1.0)) < 1e-9  # a GHZ pair is either hit or not
+    assert ("fidelity_note" in out.attrs) == noted
+    assert any("one trajectory" in line for line in out.summary) == noted, out.summary

@@ -56,7 +56,7 @@ from dqsim.rng import Stream
 from dqsim.scenarios.output import ScenarioOutput, record_table
 from dqsim.scenarios.cloud_scheduler import (Centre, JobFailed, JobRecord, QueuedJob, queue_metrics,
                                              simulate_queue)
-from dqsim.scenarios.dqc import job_network, run_dqc
+from dqsim.scenarios.dqc import is_noisy, job_network, run_dqc
 from dqsim.units import PS_PER_MS, PS_PER_NS, PS_PER_S, PS_PER_US, ps_to_seconds, seconds_to_ps
 
 __all__ = ["UserJob", "JobResult", "CloudRun", "run_cloud", "run_job", "user_jobs_of", "job_seed",
@@ -66,6 +66,10 @@ __all__ = ["UserJob", "JobResult", "CloudRun", "run_cloud", "run_job", "user_job
 MAX_ESTIMATE_PS = 2**62
 #: Bins of the ``wait_distribution`` table (fewer when fewer jobs started).
 WAIT_BINS = 10
+#: The ``fidelity_note`` attribute of a run on a noisy centre (:func:`dqsim.scenarios.dqc.is_noisy`).
+NOISY_FIDELITY_NOTE = ("each user job runs once: on a noisy centre its fidelity is one trajectory (one draw of the "
+                       "link, memory and gate noise), not the mean, and all its shots share that draw; the dqc "
+                       "scenario with [simulation].trajectories gives a circuit's mean fidelity")
 #: Jobs listed one by one in the summary.
 SUMMARY_JOBS = 12
 
@@ -431,8 +435,9 @@ def cloud_attrs(run: CloudRun) -> dict:
     }
 
 
-def cloud_summary(run: CloudRun, scheme: str) -> list[str]:
-    """Lines for a person: the centre, the metrics, then the first jobs."""
+def cloud_summary(run: CloudRun, scheme: str, *, noisy: bool = False) -> list[str]:
+    """Lines for a person: the centre, the metrics, then the first jobs (``noisy``: a note that each job's
+    fidelity is one trajectory, :data:`NOISY_FIDELITY_NOTE`)."""
     m = run.metrics
     names = run.centre.names
     lines = [
@@ -444,6 +449,8 @@ def cloud_summary(run: CloudRun, scheme: str) -> list[str]:
         f"  wait: mean {_time_text(m['mean_wait_ps'])}, median {_time_text(m['median_wait_ps'])}, "
         f"max {_time_text(m['max_wait_ps'])}",
     ]
+    if noisy:
+        lines.append(f"  note: {NOISY_FIDELITY_NOTE}")
     for job_id, (job, record) in enumerate(zip(run.jobs, run.records)):
         if job_id == SUMMARY_JOBS:
             lines.append(f"  ... {len(run.jobs) - SUMMARY_JOBS} more job(s) in the 'jobs' table")
@@ -484,4 +491,8 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
     tables, table_attrs = cloud_tables(run)
     attrs = {**cloud_attrs(run), "distribution_scheme": job.scheduler.distribution,
              "topology": job.network.topology, "node_names": list(names)}
-    return ScenarioOutput(attrs, tables, table_attrs, None, cloud_summary(run, job.scheduler.distribution))
+    noisy = is_noisy(network)
+    if noisy:
+        attrs["fidelity_note"] = NOISY_FIDELITY_NOTE
+    return ScenarioOutput(attrs, tables, table_attrs, None,
+                          cloud_summary(run, job.scheduler.distribution, noisy=noisy))
