@@ -65,6 +65,7 @@ def test_selection_grows_breadth_first_from_the_lowest_free_qpu():
 def test_jobs_that_fit_no_set_are_refused_with_a_reason():
     assert line_centre(4).rejection(4) is None
     assert line_centre(4).rejection(5) == "needs 5 data qubits; the centre has 4 (4 QPUs × 1)"
+    assert Centre([set()], 3).rejection(4) == "needs 4 data qubits; the centre has 3 (1 QPU × 3)"
     split = Centre.from_edges(4, [(0, 1), (2, 3)], data_qubits=1)
     assert split.rejection(3) == ("needs 3 data qubits on connected QPUs; the largest connected group "
                                   "of QPUs holds 2")
