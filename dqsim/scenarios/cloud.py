@@ -27,8 +27,9 @@ centre as among others, as long as it gets a set of the same shape
 
 SJF and backfilling use an *estimated* duration, computed before the job
 runs (:func:`estimate_duration_ps`): the critical path of the decomposed
-circuit with the node's gate times, each cut gate costing the centre's mean
-time to herald a pair plus one link delay, and the user latency.
+circuit with the node's gate times, each cut gate costing the mean time one
+takes over a link of the centre (:func:`_pair_ps`: handshake, attempts,
+herald and the scheme's messages), and the user latency.
 
 Randomness: the Poisson arrivals and every job's seed come from
 :class:`dqsim.rng.Stream` (see :mod:`dqsim.rng` for what a seed reproduces).
@@ -164,7 +165,7 @@ def estimate_duration_ps(circuit: Circuit, *, capacities: Sequence[int], node: N
         circuit: the job's circuit.
         capacities: data qubits of the QPUs it would get.
         node: gate and measurement times (:class:`~dqsim.network.node.NodeSpec`).
-        pair_ps: cost of one cut gate over one link, ps (e.g. mean time to herald a pair + link delay).
+        pair_ps: cost of one cut gate over one link, ps (the centre's mean, :func:`_pair_ps`).
         latency_ps: classical latency to the user, ps.
         hops: ``hops[a][b]``, links between QPUs ``a`` and ``b`` of the set (default 1).
 
@@ -196,12 +197,24 @@ def estimate_duration_ps(circuit: Circuit, *, capacities: Sequence[int], node: N
     return int(min(total, MAX_ESTIMATE_PS)) + int(latency_ps)
 
 
-def _pair_ps(network: Network) -> float:
-    """Mean over the centre's links of the time to the successful attempt plus its herald delay, ps."""
+def _pair_ps(network: Network, scheme: str = "telegate") -> float:
+    """Mean over the centre's links of the time one cut gate over the link takes, ps.
+
+    As :mod:`dqsim.protocols.epr` and :mod:`dqsim.protocols.distributed` run
+    it: a pair is usable after the reservation handshake (two link delays),
+    the attempts before the successful one (``1/p − 1`` attempt periods on
+    average) and the herald; the TeleGate then sends the control side's bit
+    to the target and the target's bit back (two link delays). TeleData uses
+    two pairs one after the other, each followed by one message (the
+    teleportation's bits). Source periods and memory contention are left out.
+    """
     links: list[LinkSpec] = [network.link(a, b) for a, b in network.links]
     if not links:
         return 0.0
-    costs = [link.mean_time_to_success_ps + link.herald_delay_ps for link in links]
+    costs = []
+    for link in links:
+        pair = 2 * link.delay_ps + link.mean_time_to_success_ps - link.attempt_period_ps + link.herald_delay_ps
+        costs.append((2 * pair if scheme == "teledata" else pair) + 2 * link.delay_ps)
     return min(sum(costs) / len(costs), float(MAX_ESTIMATE_PS))
 
 
@@ -247,7 +260,7 @@ def run_cloud(user_jobs: Sequence[UserJob], *, comm, backend, network: Network, 
     started = time.perf_counter()
     node_names, node_specs = network.names, network.nodes
     centre = Centre.from_graph(network.graph, node_names, [spec.num_data_qubits for spec in node_specs])
-    pair_ps = _pair_ps(network)
+    pair_ps = _pair_ps(network, scheme)
     queued = []
     for job_id, job in enumerate(user_jobs):
         idle_set = centre.select(job.circuit.num_qubits, range(centre.num_qpus))
