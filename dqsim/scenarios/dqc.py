@@ -283,8 +283,9 @@ def _readout_errors(outcomes: np.ndarray, circuit: Circuit, owner: Sequence[int]
     (:mod:`dqsim.rng`), so they do not depend on the number of ranks."""
     generators: dict[int, np.random.Generator] = {}
     flipped = outcomes.copy()
+    last = {ins.clbit: ins for ins in circuit if isinstance(ins, Measure)}  # the write each bit keeps
     for ins in circuit:
-        if not isinstance(ins, Measure):
+        if not isinstance(ins, Measure) or last[ins.clbit] is not ins:
             continue
         node = owner[ins.qubit]
         p = node_specs[node].measure_error_probability
