@@ -65,6 +65,7 @@ def test_selection_grows_breadth_first_from_the_lowest_free_qpu():
 def test_jobs_that_fit_no_set_are_refused_with_a_reason():
     assert line_centre(4).rejection(4) is None
     assert line_centre(4).rejection(5) == "needs 5 data qubits; the centre has 4 (4 QPUs × 1)"
+    assert Centre([set()], 3).rejection(4) == "needs 4 data qubits; the centre has 3 (1 QPU × 3)"
     split = Centre.from_edges(4, [(0, 1), (2, 3)], data_qubits=1)
     assert split.rejection(3) == ("needs 3 data qubits on connected QPUs; the largest connected group "
                                   "of QPUs holds 2")
@@ -379,3 +380,33 @@ def test_repro_a_user_job_reports_the_fraction_of_its_circuit_done():
     partial = _fractions_inside_runs(updates, "user jobs (")
     assert len(partial) >= 3 and len({math.floor(p) for p in partial}) >= 2, updates
     assert updates[-1][:2] == (8, 8)
+
+
+@pytest.mark.parametrize("fidelity, noted", [(0.9, True), (1.0, False)])
+def test_repro_a_noisy_centre_says_each_jobs_fidelity_is_one_trajectory(fidelity, noted):
+    """Each user job runs once: on noisy links its fidelity is one draw of the noise (0 or 1 for a GHZ
+    pair through a pair of F = 0.9, never 0.9) and all its shots share that draw. The summary and the
+    attribute ``fidelity_note`` say so; an ideal centre's fidelities are exact and carry no note."""
+    job = load_job_text(f"""[run]\nname = "t"\nscenario = "cloud"\nseed = 3\n[network]\ntopology = "line"
+num_nodes = 2\n[network.link]\ndistance_km = 1.0\nsource_fidelity = {fidelity}\ndark_count_rate_hz = 0.0
+[network.node]\nnum_data_qubits = 1\n[[user_jobs]]\nname = "a"\ngenerator = "ghz"\nnum_qubits = 2\nshots = 50\n""")
+    out = cloud.run_job(job, comm=comm_mod.SingleComm(), backend=BACKEND)
+    job_fidelity = out.tables["jobs"]["fidelity"][0]
+    assert min(abs(job_fidelity), abs(job_fidelity - 1.0)) < 1e-9  # a GHZ pair is either hit or not
+    assert ("fidelity_note" in out.attrs) == noted
+    assert any("one trajectory" in line for line in out.summary) == noted, out.summary
+
+
+@pytest.mark.parametrize("scheme", ["telegate", "teledata"])
+def test_repro_the_estimated_cost_of_a_cut_gate_is_the_mean_time_the_protocol_takes(scheme):
+    """One remote CNOT over a 1 km link: the mean simulated time of 200 seeded runs (handshake, attempts,
+    herald, the TeleGate's two messages; TeleData: two such pairs) is the scheduler's cost of one cut gate,
+    within 4 standard errors (it was the mean time to herald plus one link delay: about half)."""
+    from dqsim.scenarios.dqc import run_dqc
+
+    graph, names, specs = centre_network(num_qpus=2, data=1)
+    network = Network(graph, specs)
+    circuit = Circuit(2).gate("cx", 0, 1)
+    times = np.array([run_dqc(circuit, comm=comm_mod.SingleComm(), backend=BACKEND, network=network, scheme=scheme,
+                              seed=seed, shots=0, timeline=False).end_time_ps for seed in range(200)], dtype=float)
+    assert abs(times.mean() - cloud._pair_ps(network, scheme)) < 4 * times.std(ddof=1) / np.sqrt(times.size)

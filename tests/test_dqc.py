@@ -189,3 +189,41 @@ num_nodes = 2\n[network.link]\ndistance_km = 1.0\nsource_fidelity = {fidelity}\n
     out = run_job(job, comm=comm_mod.SingleComm(), backend=BACKEND)
     line = next(text for text in out.summary if "fidelity to the monolithic circuit" in text)
     assert ("a single sample of the fidelity" in line) == noted, line
+
+
+def test_repro_terminal_measurements_have_the_nodes_readout_error_and_duration():
+    """A GHZ pair over two QPUs whose measurements flip with p = 0.2 and take 1 µs: the counts give 01/10
+    with probability 2p(1-p) = 0.32 (within 4 standard errors of 4,000 shots, about 0.03), and the run
+    ends one measurement time after the last node finished its part (the TeleGate's last message)."""
+    from dqsim.circuit.generators import ghz
+
+    graph = topology.line(2, link=LinkSpec(distance_km=1.0, dark_count_rate_hz=0.0))
+    names = list(graph.nodes)
+    kwargs = dict(num_data_qubits=1, num_comm_qubits=1)
+    ideal = [NodeSpec(name=n, **kwargs) for n in names]
+    noisy = [NodeSpec(name=n, measure_error_probability=0.2, measure_duration_ps=1_000_000, **kwargs)
+             for n in names]
+    runs = [run_dqc(ghz(2, measure=True), comm=comm_mod.SingleComm(), backend=BACKEND, network=Network(graph, specs),
+                    seed=4, shots=4000, timeline=False) for specs in (ideal, noisy)]
+    assert set(runs[0].counts) == {"00", "11"}
+    odd = (runs[1].counts.get("01", 0) + runs[1].counts.get("10", 0)) / 4000
+    p = 2 * 0.2 * 0.8
+    assert abs(odd - p) < 4 * np.sqrt(p * (1 - p) / 4000)
+    assert runs[1].end_time_ps == runs[0].end_time_ps + 1_000_000  # same seed: same pair, then the readout
+    assert runs[1].fidelity == pytest.approx(1.0, abs=1e-10)  # the state is ideal; only its readout errs
+
+
+def test_repro_a_classical_bit_measured_twice_holds_the_last_outcome():
+    """``measure q[0] -> c[0]; measure q[1] -> c[0]`` with q0 = |1⟩, q1 = |0⟩: c[0] is 0, the second write
+    (as in OpenQASM and qiskit), not the OR of both; with a readout error only the kept measurement flips it
+    (p = 0.25 on q1's node: c[0] = 1 a quarter of the time, within 4 standard errors of 4,000 shots)."""
+    graph = topology.line(2, link=LinkSpec(distance_km=1.0, dark_count_rate_hz=0.0))
+    names = list(graph.nodes)
+    circuit = Circuit(2, 1).gate("x", 0).measure(0, 0).measure(1, 0)
+    for p0, p1, expected in ((0.0, 0.0, 0.0), (0.5, 0.25, 0.25)):
+        specs = [NodeSpec(name=names[0], num_data_qubits=1, num_comm_qubits=1, measure_error_probability=p0),
+                 NodeSpec(name=names[1], num_data_qubits=1, num_comm_qubits=1, measure_error_probability=p1)]
+        run = run_dqc(circuit, comm=comm_mod.SingleComm(), backend=BACKEND, network=Network(graph, specs),
+                      assignment=[0, 1], seed=2, shots=4000, timeline=False)
+        ones = run.counts.get("1", 0) / 4000
+        assert abs(ones - expected) < 4 * np.sqrt(max(expected * (1 - expected), 1e-9) / 4000), (p0, p1, run.counts)

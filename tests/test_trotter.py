@@ -243,7 +243,7 @@ def test_defaults():
     ('kind = "tfim"', 'kind = "tfim"\ndelta = 0.5', r"\[model\].delta = 0.5: only used with kind = \"xxz\""),
     ('kind = "tfim"', "kind = []", r'\[model\].kind = \[\]: must be one of "tfim", "xxz"'),  # was a TypeError
     ("total_time = 1.0", "total_time = 0.0", r"\[evolution\].total_time = 0.0: must be in \(0, inf\)"),
-    ("total_time = 1.0", "total_time = 1.0\norder = 3", r"\[evolution\].order"),
+    ("total_time = 1.0", "total_time = 1.0\norder = 3", r"\[evolution\].order = 3: must be one of 1, 2$"),
     ("total_time = 1.0", "total_time = 1.0\nnum_points = 201", r"\[evolution\].num_points = 201"),
 ])
 def test_bad_job_values_name_their_key(old, new, match):
@@ -385,3 +385,25 @@ def test_repro_a_networked_run_reports_the_fraction_of_its_circuit_done():
     assert updates[-1] == (4, 4, "done")
     partial = _fractions_inside_runs(updates[:-1], "network: t = ")
     assert len(partial) >= 3 and len({math.floor(p) for p in partial}) >= 2, updates
+
+
+def test_repro_networked_values_carry_their_standard_error_over_trajectories():
+    """Noisy pairs (F = 0.8) and 4 trajectories: every networked value comes with the standard error of its
+    mean, 0 at t = 0 (no gate yet: every trajectory is the initial state) and > 0 later; the ideal network's
+    values (the first series) are exact, standard error 0; one trajectory gives NaN and a note in the summary."""
+    job = small("jobs/xxz_ring_sweep.toml", "evolution.num_points=2", "simulation.trajectories=4",
+                'simulation.sweep={parameter = "source_fidelity", values = [0.8]}')
+    out = scenario.run_job(job, comm=comm_mod.SingleComm(), backend=BACKEND)
+    obs, sweep, net = out.tables["observables"], out.tables["sweep"], out.tables["sweep_network"]
+    assert np.allclose(obs["networked_stderr"], 0.0, atol=1e-12)
+    assert np.allclose(sweep["networked_stderr"][sweep["time"] == 0.0], 0.0, atol=1e-12)
+    assert np.all(sweep["networked_stderr"][(sweep["time"] > 0) & (sweep["observable"] == "loschmidt")] > 0)
+    assert net["fidelity_to_trotter_stderr"][0] == pytest.approx(0.0, abs=1e-12)
+    assert np.all(net["fidelity_to_trotter_stderr"][1:] > 0)
+    assert np.all(net["fidelity_to_trotter_stderr"][1:] <= 0.5 + 1e-12)  # values in [0, 1], 4 samples
+    assert not any("single sample" in line for line in out.summary)
+    one = scenario.run_job(small("jobs/xxz_ring_sweep.toml", "evolution.num_points=1", "simulation.trajectories=1",
+                                 'simulation.sweep={parameter = "source_fidelity", values = [0.8]}'),
+                           comm=comm_mod.SingleComm(), backend=BACKEND)
+    assert np.all(np.isnan(one.tables["observables"]["networked_stderr"]))
+    assert any("single sample" in line for line in one.summary), one.summary

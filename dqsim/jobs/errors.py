@@ -172,7 +172,11 @@ def describe_error(root: type[BaseModel], error: dict) -> str:
     if kind in _TYPE_NAMES:
         return f"{format_key(loc)}: expected {_TYPE_NAMES[kind]}, got {toml_repr(value)}"
     if kind == "literal_error":
-        options = re.findall(r"'((?:[^'\\]|\\.)*)'", ctx.get("expected", ""))
+        expected = ctx.get("expected", "")
+        options = re.findall(r"'((?:[^'\\]|\\.)*)'", expected)
+        if not options:  # a literal of numbers: pydantic writes them bare ("1 or 2")
+            options = [int(o) if re.fullmatch(r"-?\d+", o) else o
+                       for o in re.split(r",\s*|\s+or\s+", expected) if o]
         return f"{format_key(loc)} = {toml_repr(value)}: must be one of {one_of(options)}"
     if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
         op = {"greater_than_equal": ">=", "greater_than": ">",

@@ -196,7 +196,8 @@ def node_program(ctx, net: Network, scheme: str, steps: Sequence[Step]):
     went its way. Progress goes to ``ctx.node_data``: ``steps_done`` (steps
     started), ``clbits`` (this node's classical bits, bit i = classical bit i,
     of which it holds those :attr:`~dqsim.circuit.distribute.NodePlan.holder`
-    names) and ``done`` (True at the end).
+    names), ``done`` (True at the end) and ``done_ps`` (when this node finished its steps, ps: the
+    scenario adds the terminal measurements' duration from there).
     """
     spec: NodeSpec = net.nodes[ctx.node]
     pool = CommPool.of(ctx)
@@ -253,5 +254,5 @@ def node_program(ctx, net: Network, scheme: str, steps: Sequence[Step]):
                 pool.release(ctx, back)
         pool.release(ctx, comm)
         ctx.count("nonlocal_gates", 1 if isinstance(step, RemoteControl) else 0)
-    ctx.effect(data.update, {"steps_done": len(steps), "done": True})
+    ctx.effect(data.update, {"steps_done": len(steps), "done": True, "done_ps": ctx.now_ps})
     ctx.log("done", f"{len(steps)} steps")

@@ -27,8 +27,9 @@ centre as among others, as long as it gets a set of the same shape
 
 SJF and backfilling use an *estimated* duration, computed before the job
 runs (:func:`estimate_duration_ps`): the critical path of the decomposed
-circuit with the node's gate times, each cut gate costing the centre's mean
-time to herald a pair plus one link delay, and the user latency.
+circuit with the node's gate times, each cut gate costing the mean time one
+takes over a link of the centre (:func:`_pair_ps`: handshake, attempts,
+herald and the scheme's messages), and the user latency.
 
 Randomness: the Poisson arrivals and every job's seed come from
 :class:`dqsim.rng.Stream` (see :mod:`dqsim.rng` for what a seed reproduces).
@@ -56,7 +57,7 @@ from dqsim.rng import Stream
 from dqsim.scenarios.output import ScenarioOutput, record_table
 from dqsim.scenarios.cloud_scheduler import (Centre, JobFailed, JobRecord, QueuedJob, queue_metrics,
                                              simulate_queue)
-from dqsim.scenarios.dqc import job_network, run_dqc
+from dqsim.scenarios.dqc import is_noisy, job_network, run_dqc
 from dqsim.units import PS_PER_MS, PS_PER_NS, PS_PER_S, PS_PER_US, ps_to_seconds, seconds_to_ps
 
 __all__ = ["UserJob", "JobResult", "CloudRun", "run_cloud", "run_job", "user_jobs_of", "job_seed",
@@ -66,6 +67,10 @@ __all__ = ["UserJob", "JobResult", "CloudRun", "run_cloud", "run_job", "user_job
 MAX_ESTIMATE_PS = 2**62
 #: Bins of the ``wait_distribution`` table (fewer when fewer jobs started).
 WAIT_BINS = 10
+#: The ``fidelity_note`` attribute of a run on a noisy centre (:func:`dqsim.scenarios.dqc.is_noisy`).
+NOISY_FIDELITY_NOTE = ("each user job runs once: on a noisy centre its fidelity is one trajectory (one draw of the "
+                       "link, memory and gate noise), not the mean, and all its shots share that draw; the dqc "
+                       "scenario with [simulation].trajectories gives a circuit's mean fidelity")
 #: Jobs listed one by one in the summary.
 SUMMARY_JOBS = 12
 
@@ -160,7 +165,7 @@ def estimate_duration_ps(circuit: Circuit, *, capacities: Sequence[int], node: N
         circuit: the job's circuit.
         capacities: data qubits of the QPUs it would get.
         node: gate and measurement times (:class:`~dqsim.network.node.NodeSpec`).
-        pair_ps: cost of one cut gate over one link, ps (e.g. mean time to herald a pair + link delay).
+        pair_ps: cost of one cut gate over one link, ps (the centre's mean, :func:`_pair_ps`).
         latency_ps: classical latency to the user, ps.
         hops: ``hops[a][b]``, links between QPUs ``a`` and ``b`` of the set (default 1).
 
@@ -192,12 +197,24 @@ def estimate_duration_ps(circuit: Circuit, *, capacities: Sequence[int], node: N
     return int(min(total, MAX_ESTIMATE_PS)) + int(latency_ps)
 
 
-def _pair_ps(network: Network) -> float:
-    """Mean over the centre's links of the time to the successful attempt plus its herald delay, ps."""
+def _pair_ps(network: Network, scheme: str = "telegate") -> float:
+    """Mean over the centre's links of the time one cut gate over the link takes, ps.
+
+    As :mod:`dqsim.protocols.epr` and :mod:`dqsim.protocols.distributed` run
+    it: a pair is usable after the reservation handshake (two link delays),
+    the attempts before the successful one (``1/p − 1`` attempt periods on
+    average) and the herald; the TeleGate then sends the control side's bit
+    to the target and the target's bit back (two link delays). TeleData uses
+    two pairs one after the other, each followed by one message (the
+    teleportation's bits). Source periods and memory contention are left out.
+    """
     links: list[LinkSpec] = [network.link(a, b) for a, b in network.links]
     if not links:
         return 0.0
-    costs = [link.mean_time_to_success_ps + link.herald_delay_ps for link in links]
+    costs = []
+    for link in links:
+        pair = 2 * link.delay_ps + link.mean_time_to_success_ps - link.attempt_period_ps + link.herald_delay_ps
+        costs.append((2 * pair if scheme == "teledata" else pair) + 2 * link.delay_ps)
     return min(sum(costs) / len(costs), float(MAX_ESTIMATE_PS))
 
 
@@ -243,7 +260,7 @@ def run_cloud(user_jobs: Sequence[UserJob], *, comm, backend, network: Network, 
     started = time.perf_counter()
     node_names, node_specs = network.names, network.nodes
     centre = Centre.from_graph(network.graph, node_names, [spec.num_data_qubits for spec in node_specs])
-    pair_ps = _pair_ps(network)
+    pair_ps = _pair_ps(network, scheme)
     queued = []
     for job_id, job in enumerate(user_jobs):
         idle_set = centre.select(job.circuit.num_qubits, range(centre.num_qpus))
@@ -431,8 +448,9 @@ def cloud_attrs(run: CloudRun) -> dict:
     }
 
 
-def cloud_summary(run: CloudRun, scheme: str) -> list[str]:
-    """Lines for a person: the centre, the metrics, then the first jobs."""
+def cloud_summary(run: CloudRun, scheme: str, *, noisy: bool = False) -> list[str]:
+    """Lines for a person: the centre, the metrics, then the first jobs (``noisy``: a note that each job's
+    fidelity is one trajectory, :data:`NOISY_FIDELITY_NOTE`)."""
     m = run.metrics
     names = run.centre.names
     lines = [
@@ -444,6 +462,8 @@ def cloud_summary(run: CloudRun, scheme: str) -> list[str]:
         f"  wait: mean {_time_text(m['mean_wait_ps'])}, median {_time_text(m['median_wait_ps'])}, "
         f"max {_time_text(m['max_wait_ps'])}",
     ]
+    if noisy:
+        lines.append(f"  note: {NOISY_FIDELITY_NOTE}")
     for job_id, (job, record) in enumerate(zip(run.jobs, run.records)):
         if job_id == SUMMARY_JOBS:
             lines.append(f"  ... {len(run.jobs) - SUMMARY_JOBS} more job(s) in the 'jobs' table")
@@ -484,4 +504,8 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
     tables, table_attrs = cloud_tables(run)
     attrs = {**cloud_attrs(run), "distribution_scheme": job.scheduler.distribution,
              "topology": job.network.topology, "node_names": list(names)}
-    return ScenarioOutput(attrs, tables, table_attrs, None, cloud_summary(run, job.scheduler.distribution))
+    noisy = is_noisy(network)
+    if noisy:
+        attrs["fidelity_note"] = NOISY_FIDELITY_NOTE
+    return ScenarioOutput(attrs, tables, table_attrs, None,
+                          cloud_summary(run, job.scheduler.distribution, noisy=noisy))

@@ -249,8 +249,8 @@ class Centre:
         total = sum(self.data_qubits)
         if num_qubits > total:
             capacities = set(self.data_qubits)
-            how = (f"{self.num_qpus} QPUs × {self.data_qubits[0]}" if len(capacities) == 1
-                   else f"all {self.num_qpus} QPUs together")
+            qpus = f"{self.num_qpus} QPU{'s' if self.num_qpus != 1 else ''}"
+            how = f"{qpus} × {self.data_qubits[0]}" if len(capacities) == 1 else f"all {qpus} together"
             return f"needs {num_qubits} data qubits; the centre has {total} ({how})"
         if self.select(num_qubits, range(self.num_qpus)) is None:
             return (f"needs {num_qubits} data qubits on connected QPUs; the largest connected group "

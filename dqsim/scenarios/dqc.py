@@ -24,7 +24,11 @@ the distance that sampling alone gives on average.
 
 Gate durations are counted for local gates; the protocol steps themselves
 (CNOTs and measurements inside TeleGate/teleportation/swapping) take no time
-besides their classical messages and EPR generation.
+besides their classical messages and EPR generation. Terminal measurements
+are sampled from the final state, each measured bit then flipped with the
+``measure_error_probability`` of the node that owns the qubit
+(:func:`_readout_errors`), and the run ends no earlier than each measuring
+node's last step plus its ``measure_duration_ps``.
 """
 
 from __future__ import annotations
@@ -41,14 +45,14 @@ import numpy as np
 from dqsim.circuit.decompose import decompose_for_distribution
 from dqsim.circuit.distribute import NodePlan, RegisterMap, plan_distributed, register_map
 from dqsim.circuit.exact import exact_distribution, total_variation
-from dqsim.circuit.ir import Circuit, Gate
+from dqsim.circuit.ir import Circuit, Gate, Measure
 from dqsim.circuit.partition import cut_size, partition_qubits
 from dqsim.engine import EngineError, RunStatistics, Simulator
 from dqsim.engine.checkpoint import Checkpointer
 from dqsim.errors import CircuitError, ConfigError, ResourceError
 from dqsim.network.network import Network
 from dqsim.protocols.distributed import CommPool, node_program
-from dqsim.rng import derived_seed
+from dqsim.rng import Stream, derived_seed
 from dqsim.scenarios.output import ScenarioOutput, circuit_attributes, record_table
 from dqsim.scenarios.circuit_run import (build_circuit, common_tables, count_bitstrings, sample_terminal,
                                          summary_lines)
@@ -233,8 +237,10 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
     t0 = time.perf_counter()
     engine = sim.run()
     timing["network"] = time.perf_counter() - t0
-    finished = set().union(*comm.allgather({i for i in mine if sim.node_data(i).get("done")}))
-    missing = [node_names[i] for i in range(num_nodes) if i not in finished]
+    done_ps: dict[int, int] = {}
+    for part in comm.allgather({i: sim.node_data(i).get("done_ps", 0) for i in mine if sim.node_data(i).get("done")}):
+        done_ps.update(part)
+    missing = [node_names[i] for i in range(num_nodes) if i not in done_ps]
     if missing:
         raise EngineError(f"nodes {missing} did not finish their part of the circuit (deadlock: too few "
                           "communication qubits for the routing this circuit needs?)")
@@ -247,7 +253,13 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
         outcomes, width = _held_bits(plan, sim, mine, comm, shots), circuit.num_clbits
     else:
         outcomes, width = sample_terminal(state, circuit, shots, regmap.qubit_of_logical)
+        outcomes = _readout_errors(outcomes, circuit, owner, node_specs, seed)
     counts = count_bitstrings(outcomes, width)
+    end_time_ps = engine.end_time_ps
+    if not plan.engine_measures:  # each node reads its measured qubits out once it has finished its steps
+        end_time_ps = max([end_time_ps] + [done_ps[node] + node_specs[node].measure_duration_ps
+                                           for node in sorted({owner[m.qubit] for m in circuit
+                                                               if isinstance(m, Measure)})])
     timing["results"] = time.perf_counter() - t0
     links = []
     for u, v in network.links:
@@ -258,9 +270,30 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
                       c.get(("attempts", a, b), 0) + c.get(("attempts", b, a), 0),
                       c.get(("photons", a, b), 0) + c.get(("photons", b, a), 0)))
     return DqcRun(circuit, decomposed, list(owner), regmap, state, counts, outcomes, float(fidelity),
-                  engine.end_time_ps, sorted(links), sim.gather_timeline() if timeline else None, engine,
+                  end_time_ps, sorted(links), sim.gather_timeline() if timeline else None, engine,
                   rank_of_node, cut_size(decomposed, owner), expectation, timing, sim.memory.peak_register_qubits,
                   dynamic=plan.engine_measures)
+
+
+def _readout_errors(outcomes: np.ndarray, circuit: Circuit, owner: Sequence[int], node_specs: Sequence,
+                    seed: int) -> np.ndarray:
+    """Terminal measurement outcomes with each node's readout error: every measured bit flips independently
+    with the ``measure_error_probability`` of the node that owns the qubit (the dynamic path's measurements
+    have it from the engine). The flips of node ``i`` come from the stream ``(seed, i, "dqc-readout")``
+    (:mod:`dqsim.rng`), so they do not depend on the number of ranks."""
+    generators: dict[int, np.random.Generator] = {}
+    flipped = outcomes.copy()
+    last = {ins.clbit: ins for ins in circuit if isinstance(ins, Measure)}  # the write each bit keeps
+    for ins in circuit:
+        if not isinstance(ins, Measure) or last[ins.clbit] is not ins:
+            continue
+        node = owner[ins.qubit]
+        p = node_specs[node].measure_error_probability
+        if p > 0 and flipped.size:
+            if node not in generators:
+                generators[node] = Stream(seed, node=node, purpose="dqc-readout").next_generator()
+            flipped ^= (generators[node].random(flipped.size) < p).astype(np.int64) << ins.clbit
+    return flipped
 
 
 def _monolithic_fidelity(circuit: Circuit, regmap: RegisterMap, state: ShardedState, seed: int) -> float:

@@ -37,13 +37,15 @@ every link), to show how the network degrades the dynamics.
 
 Tables:
 
-* ``observables``: ``time, observable, networked, trotter, exact`` (``exact`` NaN when off);
+* ``observables``: ``time, observable, networked, networked_stderr, trotter, exact`` (``exact`` NaN
+  when off; ``networked_stderr`` the standard error of the mean over trajectories, NaN with one);
 * ``sites``: ``time, site, networked, trotter, exact`` (⟨Z_i⟩; with either magnetisation);
 * ``network``: per point ``time, trotter_steps, num_gates, nonlocal_gates,
-  epr_pairs, simulated_time_ps, fidelity_to_trotter`` (means over trajectories);
-* ``sweep``: ``parameter, value, time, observable, networked, trotter``; and
+  epr_pairs, simulated_time_ps, fidelity_to_trotter, fidelity_to_trotter_stderr`` (means over
+  trajectories, and the fidelity's standard error);
+* ``sweep``: ``parameter, value, time, observable, networked, networked_stderr, trotter``; and
   ``sweep_network``: ``parameter, value, time, epr_pairs, simulated_time_ps,
-  fidelity_to_trotter`` (with a sweep only);
+  fidelity_to_trotter, fidelity_to_trotter_stderr`` (with a sweep only);
 * ``counts``: ``bitstring, count`` of ``[simulation].shots`` Z-basis samples
   of the sites at ``t = T`` (first trajectory, the job's network; site 0
   rightmost), when ``shots > 0``;
@@ -72,7 +74,7 @@ from dqsim.scenarios.output import ScenarioOutput, record_table
 from dqsim.scenarios.circuit_run import counts_table
 from dqsim.engine import checkpoint
 from dqsim.network.network import Network
-from dqsim.scenarios.dqc import INITIAL_SCRATCH_QUBITS, job_network, replicates, run_dqc
+from dqsim.scenarios.dqc import INITIAL_SCRATCH_QUBITS, is_noisy, job_network, replicates, run_dqc
 from dqsim.state.sharded import ShardedState
 from dqsim.units import PS_PER_US
 
@@ -147,6 +149,18 @@ def observables_of(state: ShardedState, model: SpinModel, qubit_of_site: Sequenc
     if "loschmidt" in names:
         values["loschmidt"] = reference.fidelity(state)
     return Observables(values, sites)
+
+
+def _stderr(values: Sequence[float]) -> float:
+    """Standard error of the mean of ``values`` (sample standard deviation / √n); NaN for one value.
+
+    Examples:
+        >>> _stderr([1.0, 3.0]), math.isnan(_stderr([2.0]))
+        (1.0, True)
+    """
+    if len(values) < 2:
+        return math.nan
+    return float(np.std(values, ddof=1) / math.sqrt(len(values)))
 
 
 def _mean(items: list[Observables]) -> Observables:
@@ -488,11 +502,12 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
                                             comm=comm, backend=backend, checkpointing=checkpointing,
                                             progress=progress, finished=finished, last_state=last_state)
     networked: list[list[Observables]] = []
+    networked_stderr: list[list[dict[str, float]]] = []  # per series and point: observable -> standard error
     network_rows: list[list[tuple]] = []
     final_counts: dict[str, int] = {}
     register_qubits = 0
     for series_index in range(len(series)):
-        per_point, rows = [], []
+        per_point, rows, errors = [], [], []
         for k, circuit in enumerate(circuits):
             found, pairs, time_ps, fidelity, nonlocal_gates = [], [], [], [], 0
             for trajectory in range(trajectories):
@@ -506,9 +521,11 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
                 fidelity.append(run_fidelity)
                 register_qubits = max(register_qubits, num_qubits)
             per_point.append(_mean(found))
+            errors.append({name: _stderr([o.values[name] for o in found]) for name in names})
             rows.append((times[k], steps[k], len(circuit.gates()), nonlocal_gates, float(np.mean(pairs)),
-                         float(np.mean(time_ps)), float(np.mean(fidelity))))
+                         float(np.mean(time_ps)), float(np.mean(fidelity)), _stderr(fidelity)))
         networked.append(per_point)
+        networked_stderr.append(errors)
         network_rows.append(rows)
     timing["network"] = time.perf_counter() - t0
     progress(total_runs, "done")
@@ -516,10 +533,11 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
     nan = float("nan")
     tables: dict[str, np.ndarray] = {}
     tables["observables"] = record_table(
-        [(times[k], name, networked[0][k].values[name], trotter[k].values[name],
+        [(times[k], name, networked[0][k].values[name], networked_stderr[0][k][name], trotter[k].values[name],
           exact[k].values[name] if exact is not None else nan)
          for k in range(len(times)) for name in names],
-        [("time", "f8"), ("observable", "U"), ("networked", "f8"), ("trotter", "f8"), ("exact", "f8")])
+        [("time", "f8"), ("observable", "U"), ("networked", "f8"), ("networked_stderr", "f8"), ("trotter", "f8"),
+         ("exact", "f8")])
     if networked[0][0].sites:
         tables["sites"] = record_table(
             [(times[k], site, networked[0][k].sites[site], trotter[k].sites[site],
@@ -529,20 +547,22 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
     tables["network"] = record_table(
         network_rows[0],
         [("time", "f8"), ("trotter_steps", "i8"), ("num_gates", "i8"), ("nonlocal_gates", "i8"),
-         ("epr_pairs", "f8"), ("simulated_time_ps", "f8"), ("fidelity_to_trotter", "f8")])
+         ("epr_pairs", "f8"), ("simulated_time_ps", "f8"), ("fidelity_to_trotter", "f8"),
+         ("fidelity_to_trotter_stderr", "f8")])
     spin_time = {"time": "1/energy (hbar = 1)"}  # the other columns' units are in their names
     table_attrs = {"network": {"units": spin_time}, "observables": {"units": spin_time}}
     if sweep is not None:
         tables["sweep"] = record_table(
-            [(sweep.parameter, value, times[k], name, networked[i + 1][k].values[name], trotter[k].values[name])
+            [(sweep.parameter, value, times[k], name, networked[i + 1][k].values[name],
+              networked_stderr[i + 1][k][name], trotter[k].values[name])
              for i, value in enumerate(sweep.values) for k in range(len(times)) for name in names],
             [("parameter", "U"), ("value", "f8"), ("time", "f8"), ("observable", "U"), ("networked", "f8"),
-             ("trotter", "f8")])
+             ("networked_stderr", "f8"), ("trotter", "f8")])
         tables["sweep_network"] = record_table(
-            [(sweep.parameter, value, row[0], row[4], row[5], row[6])
+            [(sweep.parameter, value, row[0], row[4], row[5], row[6], row[7])
              for i, value in enumerate(sweep.values) for row in network_rows[i + 1]],
             [("parameter", "U"), ("value", "f8"), ("time", "f8"), ("epr_pairs", "f8"),
-             ("simulated_time_ps", "f8"), ("fidelity_to_trotter", "f8")])
+             ("simulated_time_ps", "f8"), ("fidelity_to_trotter", "f8"), ("fidelity_to_trotter_stderr", "f8")])
         table_attrs["sweep"] = table_attrs["sweep_network"] = {"units": spin_time}
     if final_counts:
         tables["counts"] = counts_table(final_counts)
@@ -575,6 +595,7 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
         "total_epr_pairs": total_pairs,
         "total_simulated_time_ps": total_time_ps,
         "final_fidelity_to_trotter": main_rows[-1][6],
+        "final_fidelity_to_trotter_stderr": main_rows[-1][7],
         "final_nonlocal_gates": main_rows[-1][3],
     }
     if sweep is not None:
@@ -582,12 +603,12 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
         attrs["sweep_values"] = np.array(sweep.values, dtype=np.float64)
 
     summary = _summary(model, job, names, times, networked, trotter, exact, main_rows, total_pairs, total_time_ps,
-                       sweep, network_rows)
+                       sweep, network_rows, noisy=any(is_noisy(network) for _p, _v, network in series))
     return ScenarioOutput(attrs, tables, table_attrs, last_state, summary)
 
 
 def _summary(model, job, names, times, networked, trotter, exact, main_rows, total_pairs, total_time_ps, sweep,
-             network_rows) -> list[str]:
+             network_rows, *, noisy: bool) -> list[str]:
     evolution = job.evolution
     last = len(times) - 1
     lines = [
@@ -596,8 +617,13 @@ def _summary(model, job, names, times, networked, trotter, exact, main_rows, tot
         f"order {evolution.order}; sites on {job.network.resolved_num_nodes()} QPUs "
         f"({job.distribution.scheme}), {main_rows[-1][3]} nonlocal gates at the last point",
         f"  {total_pairs:.0f} EPR pairs, {total_time_ps / PS_PER_US:.3f} µs simulated network time in all; "
-        f"fidelity to the Trotter state at T: {main_rows[-1][6]:.6f}",
+        f"fidelity to the Trotter state at T: {main_rows[-1][6]:.6f}"
+        + (f" ± {main_rows[-1][7]:.6f} ({job.simulation.trajectories} trajectories)"
+           if job.simulation.trajectories > 1 else ""),
     ]
+    if job.simulation.trajectories == 1 and noisy:
+        lines.append("  note: one trajectory of a noisy network: each networked value is a single sample of the "
+                     "noise, not its mean; set [simulation].trajectories for the mean and its standard error")
     for name in names:
         text = (f"  {name} at T: networked {networked[0][last].values[name]:+.6f}, "
                 f"trotter {trotter[last].values[name]:+.6f}")
