@@ -19,7 +19,9 @@ PACKAGE = ROOT / "dqsim"
 #: ``plot`` extra; rich's bar is built only by rank 0 on a terminal (batch
 #: ranks never import it).
 ALLOWED_LOCAL_IMPORTS = {("cli/plot.py", "matplotlib"), ("cli/plot.py", "matplotlib.pyplot"),
-                         ("cli/main.py", "rich.progress")}
+                         ("cli/main.py", "rich.progress"),
+                         # the entry point loads the command under its Ctrl-C guard (dqsim.cli.console_main)
+                         ("cli/__init__.py", "dqsim.cli.main")}
 
 
 def modules(*packages):

@@ -23,8 +23,10 @@ def test_progress_lines_in_a_log_every_sweep_point_and_quiet_silences_them(tmp_p
     proc = dqsim("run", "jobs/bb84_distance_sweep.toml", "-o", str(out), *QKD_SMALL)  # stdout is a pipe
     lines = [line for line in proc.stdout.splitlines() if line.startswith("dqsim: [")]
     assert lines[0].endswith("qkd bb84_distance_sweep")
-    points = [line for line in lines if " distances " in line]
-    assert [p.split(" distances ")[1].split()[0] for p in points] == [f"{i}/9" for i in range(1, 10)]
+    # one line per finished sweep point ("distances k/9"); lines inside a point ("distances (6%)") come
+    # as the run's own progress allows, more of them on a slower machine
+    counts = [line.split(" distances ")[1].split()[0] for line in lines if " distances " in line]
+    assert [c for c in counts if c.endswith("/9")] == [f"{i}/9" for i in range(1, 10)], lines
     quiet = dqsim("run", "jobs/bb84_distance_sweep.toml", "-o", str(out), "--quiet", *QKD_SMALL)
     assert quiet.stdout == ""
 
