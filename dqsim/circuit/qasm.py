@@ -98,6 +98,9 @@ _SELF_INVERSE = frozenset("id x y z h cx cy cz ch swap ccx ccz cswap".split())
 _INVERSE_PAIRS = {"s": "sdg", "sdg": "s", "t": "tdg", "tdg": "t", "sx": "sxdg", "sxdg": "sx"}
 _ODD_IN_PARAMS = frozenset("rx ry rz p u1 cp cu1 crx cry crz rxx ryy rzz".split())
 
+#: An OpenQASM 2 header, after blank lines and comments.
+_QASM2_HEADER = re.compile(r"(\s|//[^\n]*\n|/\*.*?\*/)*OPENQASM\s+2(\.\d+)?\s*;", re.S)
+
 _CONSTANTS = {"pi": math.pi, "π": math.pi, "tau": math.tau, "τ": math.tau,
               "euler": math.e, "ℇ": math.e}
 _BINARY = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
@@ -154,6 +157,10 @@ def _load(text: str, *, name: str, label: str, include_dir: str | None) -> Circu
         raise CircuitError(f"{label}: OpenQASM text must be a str, got {type(text).__name__}")
     if not text.strip():
         raise CircuitError(f"{label}: empty OpenQASM program")
+    if re.match(_QASM2_HEADER, text):
+        # OpenQASM 2's '^' is a power (Cross et al., arXiv:1707.03429, section 3); pyqasm
+        # parses every version with the OpenQASM 3 grammar, where '^' is a bitwise xor.
+        text = text.replace("^", "**")
     # pyqasm rewrites the text (and shifts line numbers) when it resolves includes,
     # so it is asked to only when the program includes more than the standard files.
     includes = set(re.findall(r'^\s*include\s+"([^"]+)"', text, re.M))
