@@ -13,7 +13,7 @@ import pytest
 from reference import apply_op
 
 from dqsim.circuit.generators import random_circuit
-from dqsim.circuit.ir import Barrier, Circuit, Gate, Measure
+from dqsim.circuit.ir import Barrier, Circuit, Gate, IfBits, Measure
 from dqsim.circuit.qasm import dump_qasm, from_qiskit, load_qasm, load_qasm_file
 from dqsim.errors import CircuitError
 from dqsim.state.gates import GATES
@@ -359,3 +359,27 @@ def test_repro_qasm2_caret_is_power():
     circuit = load_qasm(H2 + "// a comment\nqreg q[1];\nrx(2^3) q[0];\nrz(-pi^2/4) q[0];\nu1((0.5)^0.5) q[0];\n")
     params = [g.params[0] for g in circuit.gates()]
     assert params == pytest.approx([8.0, -math.pi ** 2 / 4, math.sqrt(0.5)], rel=1e-15)
+
+
+@pytest.mark.parametrize("program, what", [
+    ("bit[2] c; h q[0]; c[0] = measure q[0]; c[1] = c[0];", "assigning to bit register 'c'"),
+    ("bit[2] c; h q[0]; c = measure q; c[1] = 1;", "assigning to bit register 'c'"),
+    ('bit[2] c = "11"; c[0] = measure q[0];', "an initial value of bit register 'c'"),
+    ("bit[2] c; h q[0]; c[0] = measure q[0]; int k = c[0]; rx(k) q[1];", "reading measured bits into 'k'"),
+    ("bit[2] c; int k = 0; h q[0]; c[0] = measure q[0]; if (c[0]) { k = 1; } rx(k) q[1];",
+     "a classical assignment inside an 'if' on measured bits"),
+])
+def test_repro_classical_writes_refused(program, what):
+    """pyqasm drops classical statements it evaluates at unroll time: a bit written by an
+    assignment (or an int read from a measured bit) would silently keep a wrong value."""
+    with pytest.raises(CircuitError, match=rf"^circuit line 4: {re.escape(what)} is not supported: "):
+        load_qasm(H3 + "qubit[2] q;\n" + program)
+
+
+def test_classical_statements_pyqasm_evaluates_are_kept():
+    """Compile-time classical values, a zero bit initialiser and a measured declaration still load."""
+    circuit = load_qasm(H3 + 'qubit[2] q; bit[2] c = "00"; int k = 1; k = k + 1; rx(k * 0.5) q[0];\n'
+                        "bit d = measure q[1]; c[0] = measure q[0]; if (c[0]) { x q[1]; }")
+    assert [g.params for g in circuit.gates()] == [(1.0,)]
+    assert isinstance(circuit.instructions[-1], IfBits)
+    assert circuit.cregs == [("c", 2), ("d", 1)]

@@ -14,7 +14,10 @@ block, become :class:`~dqsim.circuit.ir.IfBits` (nested ``if`` too).
 
 Not supported, each refused with a :class:`CircuitError`: other conditions,
 ``while`` on measured bits, ``delay``, a ``measure`` without a target
-bit, and pulse-level statements. A top-level ``gphase`` is a global phase and
+bit, pulse-level statements, and classical statements pyqasm would drop:
+an assignment to a bit (``c[1] = c[0];``), a non-zero bit initialiser, a
+classical variable read from measured bits, and a classical assignment
+inside an ``if`` on measured bits. A top-level ``gphase`` is a global phase and
 is dropped.
 
 Export: :func:`dump_qasm` writes OpenQASM 3 (``stdgates.inc``) or 2
@@ -245,6 +248,12 @@ def _located(label: str, node, message: str) -> CircuitError:
     return CircuitError(f"{where}: {message}")
 
 
+def _is_zero(expr) -> bool:
+    """Whether ``expr`` is a literal 0, ``false`` or an all-zero bit string."""
+    return (isinstance(expr, (qast.IntegerLiteral, qast.BooleanLiteral, qast.BitstringLiteral))
+            and not expr.value)
+
+
 def _int_literal(expr) -> int | None:
     if isinstance(expr, qast.IntegerLiteral):
         return expr.value
@@ -269,6 +278,58 @@ class _Prepass(QASMTransformer):
         self.label = label
         self.scopes: list[dict[str, int | None]] = [{}]
         self.in_gate_body = False
+        self.bit_names: set[str] = set()
+        self.if_on_bits = 0  # depth of ``if`` blocks whose condition reads bits
+
+    # pyqasm evaluates classical statements once, at unroll time, and drops them: a bit
+    # value it cannot know there (a measured bit, a bit set by an assignment) is silently
+    # wrong. Such programs are refused here instead.
+    _CLASSICAL_HINT = ("dqsim keeps measured bits only as measurement results; only 'c[i] = measure q[j];' "
+                       "writes a bit and only an 'if' reads one")
+
+    def _reads_bits(self, expr) -> bool:
+        stack = [expr]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, qast.Identifier) and node.name in self.bit_names:
+                return True
+            if isinstance(node, list):
+                stack.extend(node)
+            elif isinstance(node, qast.QASMNode):
+                stack.extend(v for k, v in vars(node).items() if k != "span")
+        return False
+
+    def _refuse_classical(self, node, what: str):
+        raise _located(self.label, node, f"{what} is not supported: {self._CLASSICAL_HINT}")
+
+    def visit_ClassicalDeclaration(self, node):
+        init = node.init_expression
+        if isinstance(node.type, qast.BitType):
+            self.bit_names.add(node.identifier.name)
+            if not (init is None or isinstance(init, qast.QuantumMeasurement) or _is_zero(init)):
+                self._refuse_classical(node, f"an initial value of bit register {node.identifier.name!r}")
+        elif self.if_on_bits:
+            self._refuse_classical(node, "a classical declaration inside an 'if' on measured bits")
+        elif init is not None and self._reads_bits(init):
+            self._refuse_classical(node, f"reading measured bits into {node.identifier.name!r}")
+        return node
+
+    def visit_ClassicalAssignment(self, node):
+        target = node.lvalue.name if isinstance(node.lvalue, qast.Identifier) else node.lvalue.name.name
+        if target in self.bit_names:
+            self._refuse_classical(node, f"assigning to bit register {target!r}")
+        if self.if_on_bits:
+            self._refuse_classical(node, "a classical assignment inside an 'if' on measured bits")
+        if self._reads_bits(node.rvalue):
+            self._refuse_classical(node, f"reading measured bits into {target!r}")
+        return node
+
+    def visit_BranchingStatement(self, node):
+        on_bits = self._reads_bits(node.condition)
+        self.if_on_bits += on_bits
+        self.generic_visit(node)
+        self.if_on_bits -= on_bits
+        return node
 
     def visit_QubitDeclaration(self, node):
         self.scopes[-1][node.qubit.name] = 1 if node.size is None else _int_literal(node.size)
