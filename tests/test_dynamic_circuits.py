@@ -7,10 +7,14 @@ import math
 import numpy as np
 import pytest
 
+from dqsim import backend as backend_mod
+from dqsim import comm as comm_mod
 from dqsim.circuit import qasm
 from dqsim.circuit.ir import Circuit, Gate, IfBits
 from dqsim.errors import CircuitError
 from dqsim.io import open_run
+from dqsim.jobs import load_job_text
+from dqsim.scenarios.circuit_run import run_circuit_job
 from mpi_helper import run_dqsim, run_mpi
 
 HEAD = 'OPENQASM 3.0; include "stdgates.inc"; qubit[2] q; bit[2] c; c = measure q; '
@@ -81,6 +85,7 @@ def test_dynamic_circuit_shots_are_the_same_on_any_number_of_ranks(one_rank_shot
     np.testing.assert_array_equal(many.table("shots"), one)
 
 
+H3 = 'OPENQASM 3.0;\ninclude "stdgates.inc";\n'
 NOISY_QASM = 'OPENQASM 3.0;\ninclude "stdgates.inc";\nqubit[2] q;\nbit[2] c;\nx q[0];\nh q[1];\nc = measure q;\n'
 
 
@@ -126,3 +131,25 @@ def test_noise_needs_measurements(tmp_path):
     job.write_text('[run]\nname = "n"\n[circuit]\nqasm = "c.qasm"\n[noise]\nreadout_error = 0.1\n')
     proc = run_mpi(1, ["-m", "dqsim", "run", str(job), "-o", str(tmp_path / "n.h5")], check=False)
     assert proc.returncode == 2 and "[noise] needs a circuit that measures" in proc.stderr
+
+
+def _trajectory_expectations(tmp_path, qasm_text: str, noise: str, observables: list[str], shots: int) -> list[float]:
+    (tmp_path / "c.qasm").write_text(qasm_text)
+    job = load_job_text(f'[run]\nname = "e"\nseed = 4\n[circuit]\nqasm = "c.qasm"\n[simulation]\nshots = {shots}\n'
+                        f"observables = {observables!r}\n[noise]\n{noise}\n", base_dir=tmp_path)
+    run = run_circuit_job(job, comm=comm_mod.init(), backend=backend_mod.select("numpy"))
+    assert run.sampling == "trajectories"
+    return [value for _, _, value in run.expectation]
+
+
+def test_repro_noisy_observables_are_trajectory_means_before_terminal_measurements(tmp_path):
+    """With trajectories an observable is the mean over them (not the first one's value), read before
+    the terminal measurements (not on their collapse): depolarizing p after rz on |0> gives
+    <Z0> = 1 - 4p/3 (the convention of dqsim/state/noise.py); a noiseless Bell pair keeps <X1 X2> = 1."""
+    p, shots = 0.15, 1500
+    qasm_text = (H3 + "qubit[3] q;\nbit[3] c;\nrz(0.3) q[0];\nh q[1];\ncx q[1], q[2];\nc = measure q;\n")
+    z0, x1x2 = _trajectory_expectations(tmp_path, qasm_text, f"depolarizing_1q = {p}\ngates = {{ h = 0.0 }}",
+                                        ["Z0", "X1 X2"], shots)
+    flip = 2 * p / 3  # each trajectory's <Z0> is -1 with this probability, else +1
+    assert abs(z0 - (1 - 4 * p / 3)) < 4 * 2 * math.sqrt(flip * (1 - flip) / shots), z0
+    assert x1x2 == pytest.approx(1.0, abs=1e-12)
