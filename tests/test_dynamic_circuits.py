@@ -153,3 +153,11 @@ def test_repro_noisy_observables_are_trajectory_means_before_terminal_measuremen
     flip = 2 * p / 3  # each trajectory's <Z0> is -1 with this probability, else +1
     assert abs(z0 - (1 - 4 * p / 3)) < 4 * 2 * math.sqrt(flip * (1 - flip) / shots), z0
     assert x1x2 == pytest.approx(1.0, abs=1e-12)
+
+
+def test_repro_bit_measured_twice_keeps_the_later_outcome(tmp_path):
+    """Final-state sampling: ``c[0] = measure q[0]; c[0] = measure q[1];`` leaves q[1]'s outcome in c[0] (as qiskit)."""
+    (tmp_path / "c.qasm").write_text(H3 + "qubit[2] q;\nbit[1] c;\nx q[0];\nc[0] = measure q[0];\nc[0] = measure q[1];\n")
+    job = load_job_text('[run]\nname = "m"\n[circuit]\nqasm = "c.qasm"\n[simulation]\nshots = 50\n', base_dir=tmp_path)
+    run = run_circuit_job(job, comm=comm_mod.init(), backend=backend_mod.select("numpy"))
+    assert run.sampling == "final-state" and run.counts == {"0": 50}

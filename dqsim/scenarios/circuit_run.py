@@ -233,8 +233,8 @@ def sample_terminal(state, circuit, shots: int, qubit_of=None) -> tuple[np.ndarr
         return raw, circuit.num_qubits
     raw = state.sample(shots, [m.qubit if qubit_of is None else qubit_of[m.qubit] for m in measured])
     out = np.zeros(shots, dtype=np.int64)
-    for j, m in enumerate(measured):
-        out |= ((raw >> j) & 1) << m.clbit
+    for j, m in enumerate(measured):  # in program order: a bit measured twice keeps the later outcome
+        out = (out & ~(1 << m.clbit)) | (((raw >> j) & 1) << m.clbit)
     return out, circuit.num_clbits
 
 
