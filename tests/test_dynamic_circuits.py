@@ -11,7 +11,7 @@ from dqsim import backend as backend_mod
 from dqsim import comm as comm_mod
 from dqsim.circuit import qasm
 from dqsim.circuit.ir import Circuit, Gate, IfBits
-from dqsim.errors import CircuitError
+from dqsim.errors import CircuitError, ConfigError
 from dqsim.io import open_run
 from dqsim.jobs import load_job_text
 from dqsim.scenarios.circuit_run import run_circuit_job
@@ -161,3 +161,11 @@ def test_repro_bit_measured_twice_keeps_the_later_outcome(tmp_path):
     job = load_job_text('[run]\nname = "m"\n[circuit]\nqasm = "c.qasm"\n[simulation]\nshots = 50\n', base_dir=tmp_path)
     run = run_circuit_job(job, comm=comm_mod.init(), backend=backend_mod.select("numpy"))
     assert run.sampling == "final-state" and run.counts == {"0": 50}
+
+
+def test_repro_more_than_63_classical_bits_is_one_line(tmp_path):
+    """A shot is one int64: 70 classical bits were an OverflowError traceback, now a one-line ConfigError."""
+    (tmp_path / "c.qasm").write_text(H3 + "qubit[1] q;\nbit[70] c;\n" + "c[69] = measure q[0];\n")
+    job = load_job_text('[run]\nname = "m"\n[circuit]\nqasm = "c.qasm"\n', base_dir=tmp_path)
+    with pytest.raises(ConfigError, match=r"c\.qasm: the circuit has 70 classical bits, .*\(at most 63 bits\)"):
+        run_circuit_job(job, comm=comm_mod.init(), backend=backend_mod.select("numpy"))

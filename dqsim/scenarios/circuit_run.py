@@ -63,11 +63,24 @@ class CircuitRun:
     sampling: str = "final-state"
 
 
+#: Most classical bits a circuit may record: a shot is one int64, bit ``c`` = classical bit ``c``.
+MAX_CLBITS = 63
+
+
 def build_circuit(job) -> Circuit:
-    """The circuit a job describes: from its generator or its QASM file."""
+    """The circuit a job describes: from its generator or its QASM file.
+
+    Raises:
+        ConfigError: the circuit has more than :data:`MAX_CLBITS` classical bits.
+    """
     section = job.circuit
     if section.qasm is not None:
-        return qasm.load_qasm_file(section.qasm)
+        circuit = qasm.load_qasm_file(section.qasm)
+        if circuit.num_clbits > MAX_CLBITS:
+            raise ConfigError(f"{section.qasm}: the circuit has {circuit.num_clbits} classical bits, but a shot is "
+                              f"recorded as one 64-bit integer (at most {MAX_CLBITS} bits); measure into fewer "
+                              "bits (a later measurement into a bit overwrites it)")
+        return circuit
     maker = generators.GENERATORS[section.generator]
     if section.generator == "random":
         seed = section.circuit_seed if section.circuit_seed is not None else job.run.seed
