@@ -356,7 +356,7 @@ def test_from_qiskit():
 
 def test_repro_qasm2_caret_is_power():
     """In OpenQASM 2 ``^`` is exponentiation (arXiv:1707.03429 sec. 3), not OpenQASM 3's xor."""
-    circuit = load_qasm(H2 + "// a comment\nqreg q[1];\nrx(2^3) q[0];\nrz(-pi^2/4) q[0];\nu1((0.5)^0.5) q[0];\n")
+    circuit = load_qasm("// made by hand\n/* OPENQASM 3.0; */\n" + H2 + "qreg q[1];\nrx(2^3) q[0];\nrz(-pi^2/4) q[0];\nu1((0.5)^0.5) q[0];\n")
     params = [g.params[0] for g in circuit.gates()]
     assert params == pytest.approx([8.0, -math.pi ** 2 / 4, math.sqrt(0.5)], rel=1e-15)
 
