@@ -383,3 +383,16 @@ def test_classical_statements_pyqasm_evaluates_are_kept():
     assert [g.params for g in circuit.gates()] == [(1.0,)]
     assert isinstance(circuit.instructions[-1], IfBits)
     assert circuit.cregs == [("c", 2), ("d", 1)]
+
+
+@pytest.mark.parametrize("condition, value, equal", [
+    ("b", 0, False), ("!b", 0, True), ("b == true", 1, True), ("b != false", 0, False),
+])
+def test_repro_if_on_a_whole_bit_register(condition, value, equal):
+    """OpenQASM 3 ``if (b)`` on a bit variable is true when it is non-zero; pyqasm refused it ("Only simple
+    comparison ...") and ``if (!b)`` failed with an AttributeError."""
+    circuit = load_qasm(H3 + f"qubit[2] q;\nbit b;\nh q[0];\nb = measure q[0];\nif ({condition}) {{ x q[1]; }}\n")
+    branch = circuit.instructions[-1]
+    assert isinstance(branch, IfBits) and branch.clbits == (0,) and branch.value == value
+    taken = branch.body if equal else branch.orelse
+    assert [g.name for g in taken] == ["x"] and len(branch.body) + len(branch.orelse) == 1

@@ -9,7 +9,8 @@ A ``gate`` definition whose name is in dqsim's table (as written by
 :func:`dump_qasm`) is taken to be that standard gate; its body is not read.
 
 Classical control: ``if (c[i] == 0|1)``, ``if (c[i])``, ``if (!c[i])``,
-``if (c == value)`` and ``!=`` on a bit or a whole register, with an ``else``
+``if (c == value)`` and ``!=`` on a bit or a whole register, ``if (c)`` and
+``if (!c)`` on a whole register (true when non-zero), with an ``else``
 block, become :class:`~dqsim.circuit.ir.IfBits` (nested ``if`` too).
 
 Not supported, each refused with a :class:`CircuitError`: other conditions,
@@ -324,7 +325,28 @@ class _Prepass(QASMTransformer):
             self._refuse_classical(node, f"reading measured bits into {target!r}")
         return node
 
+    def _bit_condition(self, cond):
+        """``if (b)``, ``if (!b)`` and ``b == true`` on a whole bit register as comparisons with an integer
+        (OpenQASM 3: a bit register is true when non-zero), which pyqasm refuses or mistakes otherwise."""
+        def compare(op: str, register, value: int):
+            expr = qast.BinaryExpression(qast.BinaryOperator[op], register, qast.IntegerLiteral(value))
+            expr.span = cond.span
+            return expr
+
+        def is_register(expr) -> bool:
+            return isinstance(expr, qast.Identifier) and expr.name in self.bit_names
+
+        if is_register(cond):
+            return compare("!=", cond, 0)
+        if isinstance(cond, qast.UnaryExpression) and cond.op.name == "!" and is_register(cond.expression):
+            return compare("==", cond.expression, 0)
+        if (isinstance(cond, qast.BinaryExpression) and cond.op.name in ("==", "!=") and is_register(cond.lhs)
+                and isinstance(cond.rhs, qast.BooleanLiteral)):
+            return compare(cond.op.name, cond.lhs, int(cond.rhs.value))
+        return cond
+
     def visit_BranchingStatement(self, node):
+        node.condition = self._bit_condition(node.condition)
         on_bits = self._reads_bits(node.condition)
         self.if_on_bits += on_bits
         self.generic_visit(node)
