@@ -169,3 +169,14 @@ def test_repro_more_than_63_classical_bits_is_one_line(tmp_path):
     job = load_job_text('[run]\nname = "m"\n[circuit]\nqasm = "c.qasm"\n', base_dir=tmp_path)
     with pytest.raises(ConfigError, match=r"c\.qasm: the circuit has 70 classical bits, .*\(at most 63 bits\)"):
         run_circuit_job(job, comm=comm_mod.init(), backend=backend_mod.select("numpy"))
+
+
+def test_repro_gate_inside_an_if_too_wide_for_the_ranks_is_one_line(tmp_path):
+    """The rank-count check looked only at top-level gates: an rxx inside an ``if`` on 3 qubits over 4 ranks
+    (1 local qubit) stopped with a ValueError traceback from the swap planner."""
+    (tmp_path / "c.qasm").write_text(H3 + "qubit[3] q;\nbit[3] c;\nh q[0];\nc[0] = measure q[0];\n"
+                                     "if (c[0]) { rxx(0.1) q[1], q[2]; }\nc = measure q;\n")
+    (tmp_path / "job.toml").write_text('[run]\nname = "w"\n[circuit]\nqasm = "c.qasm"\n[simulation]\nshots = 2\n')
+    proc = run_mpi(4, ["-m", "dqsim", "run", str(tmp_path / "job.toml"), "-o", str(tmp_path / "w.h5")], check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert "gate rxx needs 2; use at most 2 ranks" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr

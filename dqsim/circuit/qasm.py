@@ -764,7 +764,7 @@ def dump_qasm(circuit: Circuit, version: int = 3) -> str:
     qubits = [f"{reg}[{i}]" for reg, size in regs for i in range(size)]
     bits = [f"{reg}[{i}]" for reg, size in cregs for i in range(size)]
     body = _instructions_text(circuit.instructions, qubits, bits, version)
-    used = {g.name for g in _all_gates(circuit.instructions)}
+    used = {g.name for g in circuit.all_gates()}
     missing = sorted(used - include - set(definitions) - {"u", "unitary"})
     if missing:  # every name of GATES is covered; this guards a table that grew
         raise CircuitError(f"gate(s) {missing} have no OpenQASM {version} definition in dqsim")
@@ -777,17 +777,6 @@ def dump_qasm(circuit: Circuit, version: int = 3) -> str:
         lines += [f"qreg {name}[{size}];" for name, size in regs]
         lines += [f"creg {name}[{size}];" for name, size in cregs]
     return "\n".join(lines + body) + "\n"
-
-
-def _all_gates(instructions) -> list[Gate]:
-    """Every gate, also those inside ``if`` blocks."""
-    out = []
-    for ins in instructions:
-        if isinstance(ins, Gate):
-            out.append(ins)
-        elif isinstance(ins, IfBits):
-            out += _all_gates((*ins.body, *ins.orelse))
-    return out
 
 
 def _instructions_text(instructions, qubits: list[str], bits: list[str], version: int) -> list[str]:

@@ -166,7 +166,7 @@ def _check_local_qubits(circuit: Circuit, num_ranks: int) -> None:
     if num_ranks < 2 or num_ranks & (num_ranks - 1):
         return  # one rank needs nothing; other counts get ShardedState's own error
     num_local = circuit.num_qubits - (num_ranks.bit_length() - 1)
-    widest = max((ins for ins in circuit if isinstance(ins, Gate)),
+    widest = max(circuit.all_gates(),
                  key=lambda ins: len(needs_locality(ins.to_op())), default=None)
     need = len(needs_locality(widest.to_op())) if widest is not None else 0
     if need > num_local:
