@@ -396,3 +396,11 @@ def test_repro_if_on_a_whole_bit_register(condition, value, equal):
     assert isinstance(branch, IfBits) and branch.clbits == (0,) and branch.value == value
     taken = branch.body if equal else branch.orelse
     assert [g.name for g in taken] == ["x"] and len(branch.body) + len(branch.orelse) == 1
+
+
+def test_repro_exp_and_log_parameters():
+    """exp and log are OpenQASM 3 built-ins (exp and ln in OpenQASM 2); pyqasm refused them as invalid parameters."""
+    two = load_qasm(H2 + "qreg q[1];\nrx(exp(1)) q[0];\nrz(ln(2) + 1) q[0];\n")
+    three = load_qasm(H3 + "qubit[1] q;\nrx(exp(1)) q[0];\nrz(log(2) + 1) q[0];\n")
+    for circuit in (two, three):
+        assert [g.params[0] for g in circuit.gates()] == pytest.approx([math.e, math.log(2) + 1], rel=1e-15)

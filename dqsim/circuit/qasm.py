@@ -42,6 +42,7 @@ from typing import Iterator, Sequence
 import numpy as np
 import openqasm3.ast as qast
 import pyqasm
+import pyqasm.maps.expressions as pyqasm_expressions
 from openqasm3.visitor import QASMTransformer
 
 from dqsim.circuit.ir import Barrier, Circuit, Gate, IfBits, Measure, Reset
@@ -162,9 +163,10 @@ def _load(text: str, *, name: str, label: str, include_dir: str | None) -> Circu
     if not text.strip():
         raise CircuitError(f"{label}: empty OpenQASM program")
     if re.match(_QASM2_HEADER, text):
-        # OpenQASM 2's '^' is a power (Cross et al., arXiv:1707.03429, section 3); pyqasm
-        # parses every version with the OpenQASM 3 grammar, where '^' is a bitwise xor.
-        text = text.replace("^", "**")
+        # OpenQASM 2's '^' is a power and 'ln' the natural log (Cross et al., arXiv:1707.03429,
+        # section 3); pyqasm parses every version with the OpenQASM 3 grammar: '^' is a xor there.
+        text = re.sub(r"\bln(\s*\()", r"log\1", text.replace("^", "**"))
+    _add_builtin_functions()
     # pyqasm rewrites the text (and shifts line numbers) when it resolves includes,
     # so it is asked to only when the program includes more than the standard files.
     includes = set(re.findall(r'^\s*include\s+"([^"]+)"', text, re.M))
@@ -176,6 +178,17 @@ def _load(text: str, *, name: str, label: str, include_dir: str | None) -> Circu
         _Prepass(label).visit(module.original_program)
         module.unroll(external_gates=list(_KEPT_GATES))
     return _Builder(label, module.original_program).build(module.unrolled_ast.statements, name)
+
+
+def _add_builtin_functions() -> None:
+    """Teach pyqasm the one-argument built-in functions it lacks, ``exp`` and ``log``.
+
+    Both are OpenQASM 3 built-ins ("Built-in mathematical functions") and OpenQASM 2's
+    ``exp``/``ln``; pyqasm 1.x evaluates only the functions of its ``FUNCTION_MAP`` and
+    refused ``rx(exp(1))`` as an invalid parameter.
+    """
+    pyqasm_expressions.FUNCTION_MAP.setdefault("exp", np.exp)
+    pyqasm_expressions.FUNCTION_MAP.setdefault("log", np.log)
 
 
 @contextlib.contextmanager
