@@ -10,11 +10,13 @@ import pytest
 from dqsim import backend as backend_mod
 from dqsim import comm as comm_mod
 from dqsim.circuit import qasm
-from dqsim.circuit.ir import Circuit, Gate, IfBits
-from dqsim.errors import CircuitError, ConfigError
+from dqsim.circuit.ir import Circuit, Gate, IfBits, Reset
+from dqsim.errors import CircuitError, ConfigError, ResourceError
 from dqsim.io import open_run
 from dqsim.jobs import load_job_text
-from dqsim.scenarios.circuit_run import run_circuit_job
+from dqsim.jobs.circuit import NoiseSection
+from dqsim.scenarios.circuit_noise import GateNoise
+from dqsim.scenarios.circuit_run import _check_local_qubits, run_circuit_job
 from mpi_helper import run_dqsim, run_mpi
 
 HEAD = 'OPENQASM 3.0; include "stdgates.inc"; qubit[2] q; bit[2] c; c = measure q; '
@@ -180,3 +182,18 @@ def test_repro_gate_inside_an_if_too_wide_for_the_ranks_is_one_line(tmp_path):
     proc = run_mpi(4, ["-m", "dqsim", "run", str(tmp_path / "job.toml"), "-o", str(tmp_path / "w.h5")], check=False)
     assert proc.returncode == 2, proc.stderr
     assert "gate rxx needs 2; use at most 2 ranks" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_repro_reset_and_noise_need_a_local_qubit():
+    """2 qubits on 4 ranks leave no local qubit: diagonal gates run, but a reset's X or a [noise] X/Y error
+    stopped with a ValueError traceback from the swap planner; now refused before allocating (no MPI needed:
+    the check takes the rank count)."""
+    diagonal = Circuit(2, 2).gate("z", 0).gate("cz", 0, 1).measure(0, 0).measure(1, 1)
+    _check_local_qubits(diagonal, 4)  # runs: nothing needs a local qubit
+    _check_local_qubits(diagonal, 4, GateNoise(NoiseSection(readout_error=0.1), seed=1))
+    with pytest.raises(ResourceError, match=r"leave 0 qubits on each rank, but \[noise\] needs 1; use at most 2 ranks"):
+        _check_local_qubits(diagonal, 4, GateNoise(NoiseSection(depolarizing_1q=0.1), seed=1))
+    with_reset = Circuit(2, 2).gate("cz", 0, 1).measure(0, 0)
+    with_reset.append(IfBits((0,), 1, (Reset(1),), ()))
+    with pytest.raises(ResourceError, match=r"but reset needs 1; use at most 2 ranks"):
+        _check_local_qubits(with_reset, 4)

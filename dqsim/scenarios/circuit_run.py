@@ -105,7 +105,6 @@ def run_circuit_job(job, *, comm, backend, on_progress: Callable | None = None) 
     if sim.observables:
         check_observables(sim.observables, circuit.num_qubits, source=job.source)
         observables = [(text, parse_pauli_sum(text)) for text in sim.observables]
-    _check_local_qubits(circuit, comm.size)
     timing["build"] = time.perf_counter() - t0
 
     def fresh_state() -> ShardedState:
@@ -117,6 +116,7 @@ def run_circuit_job(job, *, comm, backend, on_progress: Callable | None = None) 
     measured = [ins for ins in circuit if isinstance(ins, Measure)]
     section = getattr(job, "noise", None)
     gate_noise = GateNoise(section, job.run.seed) if section is not None and section.active else None
+    _check_local_qubits(circuit, comm.size, gate_noise)
     if gate_noise is not None and not measured:
         raise ConfigError(f"{job.source}: [noise] needs a circuit that measures (noise is sampled shot by shot); "
                           "add measurements, e.g. [circuit].measure = true")
@@ -161,18 +161,30 @@ def run_circuit_job(job, *, comm, backend, on_progress: Callable | None = None) 
     return CircuitRun(circuit, state, counts, shots, expectation, timing, sampling)
 
 
-def _check_local_qubits(circuit: Circuit, num_ranks: int) -> None:
-    """Refuse, before any allocation, a rank count that leaves a gate too few local qubits."""
+def _check_local_qubits(circuit: Circuit, num_ranks: int, gate_noise: GateNoise | None = None) -> None:
+    """Refuse, before any allocation, a rank count that leaves a gate, a reset or a noise error too few
+    local qubits (a reset's X and the X/Y errors and decay of ``[noise]`` need one)."""
     if num_ranks < 2 or num_ranks & (num_ranks - 1):
         return  # one rank needs nothing; other counts get ShardedState's own error
     num_local = circuit.num_qubits - (num_ranks.bit_length() - 1)
     widest = max(circuit.all_gates(),
                  key=lambda ins: len(needs_locality(ins.to_op())), default=None)
     need = len(needs_locality(widest.to_op())) if widest is not None else 0
+    what = f"gate {widest.name}" if widest is not None else ""
+    if need < 1 and gate_noise is not None and gate_noise.flips_qubits and widest is not None:
+        need, what = 1, "[noise]"
+    if need < 1 and _has_reset(circuit.instructions):
+        need, what = 1, "reset"
     if need > num_local:
         most = 1 << max(0, circuit.num_qubits - need)
         raise ResourceError(f"{circuit.num_qubits} qubits on {num_ranks} ranks leave {max(num_local, 0)} qubits "
-                            f"on each rank, but gate {widest.name} needs {need}; use at most {most} ranks")
+                            f"on each rank, but {what} needs {need}; use at most {most} ranks")
+
+
+def _has_reset(instructions) -> bool:
+    """Whether a reset occurs in ``instructions``, also inside an ``if``."""
+    return any(isinstance(ins, Reset) or (isinstance(ins, IfBits) and _has_reset((*ins.body, *ins.orelse)))
+               for ins in instructions)
 
 
 def gate_runs(circuit: Circuit) -> list[list]:
