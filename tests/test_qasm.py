@@ -249,8 +249,12 @@ BAD = [
     ("repeated qubit", H3 + "qubit[2] q;\ncx q[0], q[0];\n", 4, "Duplicate"),
     ("parameter count", H3 + "qubit[1] q;\nrx q[0];\n", 4, "parameter"),
     ("qubit count", H3 + "qubit[3] q;\ncphase(0.1) q[0];\n", 4, "qubits"),
-    ("if condition", H3 + "qubit[2] q;\nbit[2] c;\nc = measure q;\n\nif (c[0] == 1 && c[1] == 0) { x q[1]; }\n", 7,
-     "branching condition"),  # `if` on a bit or a register works (tests/test_dynamic_circuits.py)
+    ("if condition", H3 + "qubit[2] q;\nbit[2] c;\nc = measure q;\n\nif (c[0] == c[1]) { x q[1]; }\n", 7,
+     "compared with a constant"),  # `if` on a bit or a register works (tests/test_dynamic_circuits.py)
+    ("if condition sum", H3 + "qubit[2] q;\nbit[2] c;\nc = measure q;\n\nif (c[0] + c[1] == 1) { x q[1]; }\n", 7,
+     "compared with a constant"),
+    ("if condition xor", H3 + "qubit[2] q;\nbit[2] c;\nc = measure q;\n\nif (c[0] ^ c[1]) { x q[1]; }\n", 7,
+     "compared with a constant"),
     ("while", H3 + "qubit[1] q;\nbit[1] c;\nc[0] = measure q[0];\nwhile (c[0]) { x q[0]; }\n", 6,
      "while"),
     ("delay", H3 + "qubit[1] q;\ndelay[100ns] q[0];\n", 4, "'delay' statements are not supported"),
@@ -404,3 +408,31 @@ def test_repro_exp_and_log_parameters():
     three = load_qasm(H3 + "qubit[1] q;\nrx(exp(1)) q[0];\nrz(log(2) + 1) q[0];\n")
     for circuit in (two, three):
         assert [g.params[0] for g in circuit.gates()] == pytest.approx([math.e, math.log(2) + 1], rel=1e-15)
+
+
+def _taken(instructions, bits: int) -> list[str]:
+    """Names of the gates a shot with classical ``bits`` runs (``if`` blocks decided on ``bits``)."""
+    out = []
+    for ins in instructions:
+        if isinstance(ins, IfBits):
+            out += _taken(ins.body if ins.holds(bits) else ins.orelse, bits)
+        elif isinstance(ins, Gate):
+            out.append(ins.name)
+    return out
+
+
+@pytest.mark.parametrize("condition, truth", [
+    ("c[0] == 1 && c[1] == 0", lambda b0, b1: b0 and not b1),
+    ("c[0] || !c[1]", lambda b0, b1: b0 or not b1),
+    ("c[0] && c[1] || c == 0", lambda b0, b1: (b0 and b1) or not (b0 or b1)),
+])
+def test_repro_and_or_conditions(condition, truth):
+    """pyqasm refuses '&&' and '||' in an if; they become nested ifs (dump_qasm writes '&&' for an IfBits on
+    several bits, which load_qasm refused: its own output did not read back)."""
+    circuit = load_qasm(H3 + f"qubit[3] q;\nbit[2] c;\nc = measure q[0:1];\nif ({condition}) {{ x q[2]; }} else {{ z q[2]; }}\n")
+    for bits in range(4):
+        assert _taken(circuit.instructions, bits) == (["x"] if truth(bits & 1, bits >> 1) else ["z"]), bits
+    written = Circuit(3, 2).measure(0, 0).measure(1, 1)
+    written.append(IfBits((0, 1), 2, (Gate("x", (2,)),), (Gate("z", (2,)),)))
+    back = load_qasm(dump_qasm(written))
+    assert [_taken(back.instructions, bits) for bits in range(4)] == [["z"], ["z"], ["x"], ["z"]]

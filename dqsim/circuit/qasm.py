@@ -10,7 +10,8 @@ A ``gate`` definition whose name is in dqsim's table (as written by
 
 Classical control: ``if (c[i] == 0|1)``, ``if (c[i])``, ``if (!c[i])``,
 ``if (c == value)`` and ``!=`` on a bit or a whole register, ``if (c)`` and
-``if (!c)`` on a whole register (true when non-zero), with an ``else``
+``if (!c)`` on a whole register (true when non-zero), these joined by ``&&``
+and ``||`` (as nested ``if`` blocks), with an ``else``
 block, become :class:`~dqsim.circuit.ir.IfBits` (nested ``if`` too).
 
 Not supported, each refused with a :class:`CircuitError`: other conditions,
@@ -358,8 +359,42 @@ class _Prepass(QASMTransformer):
             return compare(cond.op.name, cond.lhs, int(cond.rhs.value))
         return cond
 
+    def _is_bit_reference(self, expr) -> bool:
+        if isinstance(expr, qast.Identifier):
+            return expr.name in self.bit_names
+        return (isinstance(expr, qast.IndexExpression) and isinstance(expr.collection, qast.Identifier)
+                and expr.collection.name in self.bit_names)
+
+    def _check_bit_condition(self, node) -> None:
+        """Refuse in one line a condition on measured bits that pyqasm would fail on with a bare exception."""
+        cond = node.condition
+        if not self._reads_bits(cond):
+            return  # a compile-time condition: pyqasm evaluates it
+        if isinstance(cond, qast.UnaryExpression) and cond.op.name == "!":
+            cond = cond.expression
+        if self._is_bit_reference(cond):
+            return
+        if (isinstance(cond, qast.BinaryExpression) and cond.op.name in ("==", "!=", "<", "<=", ">", ">=")
+                and self._is_bit_reference(cond.lhs) and not self._reads_bits(cond.rhs)):
+            return
+        raise _located(self.label, node, "if: only a bit or a register compared with a constant is supported "
+                                         "(c[0] == 1, c == 5, c[0], !c[0], joined by && and ||)")
+
     def visit_BranchingStatement(self, node):
-        node.condition = self._bit_condition(node.condition)
+        cond = node.condition
+        if isinstance(cond, qast.BinaryExpression) and cond.op.name in ("&&", "||"):
+            # pyqasm takes one comparison per 'if': 'a && b' becomes if (a) { if (b) ... }, 'a || b'
+            # if (a) ... else { if (b) ... }, the other block repeated.
+            if cond.op.name == "&&":
+                inner = qast.BranchingStatement(cond.rhs, node.if_block, copy.deepcopy(node.else_block))
+                outer = qast.BranchingStatement(cond.lhs, [inner], node.else_block)
+            else:
+                inner = qast.BranchingStatement(cond.rhs, copy.deepcopy(node.if_block), node.else_block)
+                outer = qast.BranchingStatement(cond.lhs, node.if_block, [inner])
+            inner.span = outer.span = node.span
+            return self.visit_BranchingStatement(outer)
+        node.condition = self._bit_condition(cond)
+        self._check_bit_condition(node)
         on_bits = self._reads_bits(node.condition)
         self.if_on_bits += on_bits
         self.generic_visit(node)
