@@ -260,6 +260,8 @@ BAD = [
     ("delay", H3 + "qubit[1] q;\ndelay[100ns] q[0];\n", 4, "'delay' statements are not supported"),
     ("broadcast sizes", H3 + "qubit[2] q;\nqubit[3] r;\ncx q, r;\n", 5, "different sizes"),
     ("fractional pow", H3 + "qubit[1] q;\npow(0.5) @ x q[0];\n", 4, "integer"),
+    ("function of a gate parameter", H3 + "qubit[1] q;\ngate g(a) x { rx(a) x; rz(sin(a)) x; }\ng(0.5) q[0];\n", 4,
+     "gate 'g': a function of a gate parameter (sin(...)) is not supported"),
 ]
 
 

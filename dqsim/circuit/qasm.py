@@ -19,7 +19,9 @@ Not supported, each refused with a :class:`CircuitError`: other conditions,
 bit, pulse-level statements, and classical statements pyqasm would drop:
 an assignment to a bit (``c[1] = c[0];``), a non-zero bit initialiser, a
 classical variable read from measured bits, and a classical assignment
-inside an ``if`` on measured bits. A top-level ``gphase`` is a global phase and
+inside an ``if`` on measured bits; and a function of a ``gate``
+definition's parameter in its body (``rx(sin(a))``: pyqasm 1.x does not
+substitute parameters inside function calls). A top-level ``gphase`` is a global phase and
 is dropped.
 
 Export: :func:`dump_qasm` writes OpenQASM 3 (``stdgates.inc``) or 2
@@ -263,6 +265,18 @@ def _located(label: str, node, message: str) -> CircuitError:
     return CircuitError(f"{where}: {message}")
 
 
+def _nodes(tree) -> Iterator:
+    """Every syntax node of ``tree`` (a node or a list of them), depth first."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, qast.QASMNode):
+            yield node
+            stack.extend(v for k, v in vars(node).items() if k != "span")
+
+
 def _is_zero(expr) -> bool:
     """Whether ``expr`` is a literal 0, ``false`` or an all-zero bit string."""
     return (isinstance(expr, (qast.IntegerLiteral, qast.BooleanLiteral, qast.BitstringLiteral))
@@ -303,16 +317,7 @@ class _Prepass(QASMTransformer):
                        "writes a bit and only an 'if' reads one")
 
     def _reads_bits(self, expr) -> bool:
-        stack = [expr]
-        while stack:
-            node = stack.pop()
-            if isinstance(node, qast.Identifier) and node.name in self.bit_names:
-                return True
-            if isinstance(node, list):
-                stack.extend(node)
-            elif isinstance(node, qast.QASMNode):
-                stack.extend(v for k, v in vars(node).items() if k != "span")
-        return False
+        return any(isinstance(node, qast.Identifier) and node.name in self.bit_names for node in _nodes(expr))
 
     def _refuse_classical(self, node, what: str):
         raise _located(self.label, node, f"{what} is not supported: {self._CLASSICAL_HINT}")
@@ -406,6 +411,13 @@ class _Prepass(QASMTransformer):
         return node
 
     def visit_QuantumGateDefinition(self, node):
+        params = {arg.name for arg in node.arguments}
+        for call in _nodes(node.body):
+            if (isinstance(call, qast.FunctionCall)
+                    and any(isinstance(n, qast.Identifier) and n.name in params for n in _nodes(call.arguments))):
+                raise _located(self.label, call, f"gate {node.name.name!r}: a function of a gate parameter "
+                                                 f"({call.name.name}(...)) is not supported (pyqasm does not "
+                                                 "substitute it); pass the function's value as the parameter")
         self.in_gate_body = True  # operands inside a gate body are single qubits
         self.generic_visit(node)
         self.in_gate_body = False
