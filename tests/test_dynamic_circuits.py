@@ -7,10 +7,16 @@ import math
 import numpy as np
 import pytest
 
+from dqsim import backend as backend_mod
+from dqsim import comm as comm_mod
 from dqsim.circuit import qasm
-from dqsim.circuit.ir import Circuit, Gate, IfBits
-from dqsim.errors import CircuitError
+from dqsim.circuit.ir import Circuit, Gate, IfBits, Reset
+from dqsim.errors import CircuitError, ConfigError, ResourceError
 from dqsim.io import open_run
+from dqsim.jobs import load_job_text
+from dqsim.jobs.circuit import NoiseSection
+from dqsim.scenarios.circuit_noise import GateNoise
+from dqsim.scenarios.circuit_run import _check_local_qubits, run_circuit_job
 from mpi_helper import run_dqsim, run_mpi
 
 HEAD = 'OPENQASM 3.0; include "stdgates.inc"; qubit[2] q; bit[2] c; c = measure q; '
@@ -81,6 +87,7 @@ def test_dynamic_circuit_shots_are_the_same_on_any_number_of_ranks(one_rank_shot
     np.testing.assert_array_equal(many.table("shots"), one)
 
 
+H3 = 'OPENQASM 3.0;\ninclude "stdgates.inc";\n'
 NOISY_QASM = 'OPENQASM 3.0;\ninclude "stdgates.inc";\nqubit[2] q;\nbit[2] c;\nx q[0];\nh q[1];\nc = measure q;\n'
 
 
@@ -126,3 +133,67 @@ def test_noise_needs_measurements(tmp_path):
     job.write_text('[run]\nname = "n"\n[circuit]\nqasm = "c.qasm"\n[noise]\nreadout_error = 0.1\n')
     proc = run_mpi(1, ["-m", "dqsim", "run", str(job), "-o", str(tmp_path / "n.h5")], check=False)
     assert proc.returncode == 2 and "[noise] needs a circuit that measures" in proc.stderr
+
+
+def _trajectory_expectations(tmp_path, qasm_text: str, noise: str, observables: list[str], shots: int) -> list[float]:
+    (tmp_path / "c.qasm").write_text(qasm_text)
+    job = load_job_text(f'[run]\nname = "e"\nseed = 4\n[circuit]\nqasm = "c.qasm"\n[simulation]\nshots = {shots}\n'
+                        f"observables = {observables!r}\n[noise]\n{noise}\n", base_dir=tmp_path)
+    run = run_circuit_job(job, comm=comm_mod.init(), backend=backend_mod.select("numpy"))
+    assert run.sampling == "trajectories"
+    return [value for _, _, value in run.expectation]
+
+
+def test_repro_noisy_observables_are_trajectory_means_before_terminal_measurements(tmp_path):
+    """With trajectories an observable is the mean over them (not the first one's value), read before
+    the terminal measurements (not on their collapse): depolarizing p after rz on |0> gives
+    <Z0> = 1 - 4p/3 (the convention of dqsim/state/noise.py); a noiseless Bell pair keeps <X1 X2> = 1."""
+    p, shots = 0.15, 1500
+    qasm_text = (H3 + "qubit[3] q;\nbit[3] c;\nrz(0.3) q[0];\nh q[1];\ncx q[1], q[2];\nc = measure q;\n")
+    z0, x1x2 = _trajectory_expectations(tmp_path, qasm_text, f"depolarizing_1q = {p}\ngates = {{ h = 0.0 }}",
+                                        ["Z0", "X1 X2"], shots)
+    flip = 2 * p / 3  # each trajectory's <Z0> is -1 with this probability, else +1
+    assert abs(z0 - (1 - 4 * p / 3)) < 4 * 2 * math.sqrt(flip * (1 - flip) / shots), z0
+    assert x1x2 == pytest.approx(1.0, abs=1e-12)
+
+
+def test_repro_bit_measured_twice_keeps_the_later_outcome(tmp_path):
+    """Final-state sampling: ``c[0] = measure q[0]; c[0] = measure q[1];`` leaves q[1]'s outcome in c[0] (as qiskit)."""
+    (tmp_path / "c.qasm").write_text(H3 + "qubit[2] q;\nbit[1] c;\nx q[0];\nc[0] = measure q[0];\nc[0] = measure q[1];\n")
+    job = load_job_text('[run]\nname = "m"\n[circuit]\nqasm = "c.qasm"\n[simulation]\nshots = 50\n', base_dir=tmp_path)
+    run = run_circuit_job(job, comm=comm_mod.init(), backend=backend_mod.select("numpy"))
+    assert run.sampling == "final-state" and run.counts == {"0": 50}
+
+
+def test_repro_more_than_63_classical_bits_is_one_line(tmp_path):
+    """A shot is one int64: 70 classical bits were an OverflowError traceback, now a one-line ConfigError."""
+    (tmp_path / "c.qasm").write_text(H3 + "qubit[1] q;\nbit[70] c;\n" + "c[69] = measure q[0];\n")
+    job = load_job_text('[run]\nname = "m"\n[circuit]\nqasm = "c.qasm"\n', base_dir=tmp_path)
+    with pytest.raises(ConfigError, match=r"c\.qasm: the circuit has 70 classical bits, .*\(at most 63 bits\)"):
+        run_circuit_job(job, comm=comm_mod.init(), backend=backend_mod.select("numpy"))
+
+
+def test_repro_gate_inside_an_if_too_wide_for_the_ranks_is_one_line(tmp_path):
+    """The rank-count check looked only at top-level gates: an rxx inside an ``if`` on 3 qubits over 4 ranks
+    (1 local qubit) stopped with a ValueError traceback from the swap planner."""
+    (tmp_path / "c.qasm").write_text(H3 + "qubit[3] q;\nbit[3] c;\nh q[0];\nc[0] = measure q[0];\n"
+                                     "if (c[0]) { rxx(0.1) q[1], q[2]; }\nc = measure q;\n")
+    (tmp_path / "job.toml").write_text('[run]\nname = "w"\n[circuit]\nqasm = "c.qasm"\n[simulation]\nshots = 2\n')
+    proc = run_mpi(4, ["-m", "dqsim", "run", str(tmp_path / "job.toml"), "-o", str(tmp_path / "w.h5")], check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert "gate rxx needs 2; use at most 2 ranks" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_repro_reset_and_noise_need_a_local_qubit():
+    """2 qubits on 4 ranks leave no local qubit: diagonal gates run, but a reset's X or a [noise] X/Y error
+    stopped with a ValueError traceback from the swap planner; now refused before allocating (no MPI needed:
+    the check takes the rank count)."""
+    diagonal = Circuit(2, 2).gate("z", 0).gate("cz", 0, 1).measure(0, 0).measure(1, 1)
+    _check_local_qubits(diagonal, 4)  # runs: nothing needs a local qubit
+    _check_local_qubits(diagonal, 4, GateNoise(NoiseSection(readout_error=0.1), seed=1))
+    with pytest.raises(ResourceError, match=r"leave 0 qubits on each rank, but \[noise\] needs 1; use at most 2 ranks"):
+        _check_local_qubits(diagonal, 4, GateNoise(NoiseSection(depolarizing_1q=0.1), seed=1))
+    with_reset = Circuit(2, 2).gate("cz", 0, 1).measure(0, 0)
+    with_reset.append(IfBits((0,), 1, (Reset(1),), ()))
+    with pytest.raises(ResourceError, match=r"but reset needs 1; use at most 2 ranks"):
+        _check_local_qubits(with_reset, 4)

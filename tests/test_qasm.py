@@ -13,7 +13,7 @@ import pytest
 from reference import apply_op
 
 from dqsim.circuit.generators import random_circuit
-from dqsim.circuit.ir import Barrier, Circuit, Gate, Measure
+from dqsim.circuit.ir import Barrier, Circuit, Gate, IfBits, Measure
 from dqsim.circuit.qasm import dump_qasm, from_qiskit, load_qasm, load_qasm_file
 from dqsim.errors import CircuitError
 from dqsim.state.gates import GATES
@@ -249,13 +249,19 @@ BAD = [
     ("repeated qubit", H3 + "qubit[2] q;\ncx q[0], q[0];\n", 4, "Duplicate"),
     ("parameter count", H3 + "qubit[1] q;\nrx q[0];\n", 4, "parameter"),
     ("qubit count", H3 + "qubit[3] q;\ncphase(0.1) q[0];\n", 4, "qubits"),
-    ("if condition", H3 + "qubit[2] q;\nbit[2] c;\nc = measure q;\n\nif (c[0] == 1 && c[1] == 0) { x q[1]; }\n", 7,
-     "branching condition"),  # `if` on a bit or a register works (tests/test_dynamic_circuits.py)
+    ("if condition", H3 + "qubit[2] q;\nbit[2] c;\nc = measure q;\n\nif (c[0] == c[1]) { x q[1]; }\n", 7,
+     "compared with a constant"),  # `if` on a bit or a register works (tests/test_dynamic_circuits.py)
+    ("if condition sum", H3 + "qubit[2] q;\nbit[2] c;\nc = measure q;\n\nif (c[0] + c[1] == 1) { x q[1]; }\n", 7,
+     "compared with a constant"),
+    ("if condition xor", H3 + "qubit[2] q;\nbit[2] c;\nc = measure q;\n\nif (c[0] ^ c[1]) { x q[1]; }\n", 7,
+     "compared with a constant"),
     ("while", H3 + "qubit[1] q;\nbit[1] c;\nc[0] = measure q[0];\nwhile (c[0]) { x q[0]; }\n", 6,
      "while"),
     ("delay", H3 + "qubit[1] q;\ndelay[100ns] q[0];\n", 4, "'delay' statements are not supported"),
     ("broadcast sizes", H3 + "qubit[2] q;\nqubit[3] r;\ncx q, r;\n", 5, "different sizes"),
     ("fractional pow", H3 + "qubit[1] q;\npow(0.5) @ x q[0];\n", 4, "integer"),
+    ("function of a gate parameter", H3 + "qubit[1] q;\ngate g(a) x { rx(a) x; rz(sin(a)) x; }\ng(0.5) q[0];\n", 4,
+     "gate 'g': a function of a gate parameter (sin(...)) is not supported"),
 ]
 
 
@@ -352,3 +358,83 @@ def test_from_qiskit():
     c = from_qiskit(qc)
     assert (c.qregs, c.cregs) == ([("a", 2), ("b", 1)], [("m", 3)])
     assert c.instructions[-3:] == [Measure(0, 2), Measure(1, 1), Measure(2, 0)]
+
+
+def test_repro_qasm2_caret_is_power():
+    """In OpenQASM 2 ``^`` is exponentiation (arXiv:1707.03429 sec. 3), not OpenQASM 3's xor."""
+    circuit = load_qasm("// made by hand\n/* OPENQASM 3.0; */\n" + H2 + "qreg q[1];\nrx(2^3) q[0];\nrz(-pi^2/4) q[0];\nu1((0.5)^0.5) q[0];\n")
+    params = [g.params[0] for g in circuit.gates()]
+    assert params == pytest.approx([8.0, -math.pi ** 2 / 4, math.sqrt(0.5)], rel=1e-15)
+
+
+@pytest.mark.parametrize("program, what", [
+    ("bit[2] c; h q[0]; c[0] = measure q[0]; c[1] = c[0];", "assigning to bit register 'c'"),
+    ("bit[2] c; h q[0]; c = measure q; c[1] = 1;", "assigning to bit register 'c'"),
+    ('bit[2] c = "11"; c[0] = measure q[0];', "an initial value of bit register 'c'"),
+    ("bit[2] c; h q[0]; c[0] = measure q[0]; int k = c[0]; rx(k) q[1];", "reading measured bits into 'k'"),
+    ("bit[2] c; int k = 0; h q[0]; c[0] = measure q[0]; if (c[0]) { k = 1; } rx(k) q[1];",
+     "a classical assignment inside an 'if' on measured bits"),
+])
+def test_repro_classical_writes_refused(program, what):
+    """pyqasm drops classical statements it evaluates at unroll time: a bit written by an
+    assignment (or an int read from a measured bit) would silently keep a wrong value."""
+    with pytest.raises(CircuitError, match=rf"^circuit line 4: {re.escape(what)} is not supported: "):
+        load_qasm(H3 + "qubit[2] q;\n" + program)
+
+
+def test_classical_statements_pyqasm_evaluates_are_kept():
+    """Compile-time classical values, a zero bit initialiser and a measured declaration still load."""
+    circuit = load_qasm(H3 + 'qubit[2] q; bit[2] c = "00"; int k = 1; k = k + 1; rx(k * 0.5) q[0];\n'
+                        "bit d = measure q[1]; c[0] = measure q[0]; if (c[0]) { x q[1]; }")
+    assert [g.params for g in circuit.gates()] == [(1.0,)]
+    assert isinstance(circuit.instructions[-1], IfBits)
+    assert circuit.cregs == [("c", 2), ("d", 1)]
+
+
+@pytest.mark.parametrize("condition, value, equal", [
+    ("b", 0, False), ("!b", 0, True), ("b == true", 1, True), ("b != false", 0, False),
+])
+def test_repro_if_on_a_whole_bit_register(condition, value, equal):
+    """OpenQASM 3 ``if (b)`` on a bit variable is true when it is non-zero; pyqasm refused it ("Only simple
+    comparison ...") and ``if (!b)`` failed with an AttributeError."""
+    circuit = load_qasm(H3 + f"qubit[2] q;\nbit b;\nh q[0];\nb = measure q[0];\nif ({condition}) {{ x q[1]; }}\n")
+    branch = circuit.instructions[-1]
+    assert isinstance(branch, IfBits) and branch.clbits == (0,) and branch.value == value
+    taken = branch.body if equal else branch.orelse
+    assert [g.name for g in taken] == ["x"] and len(branch.body) + len(branch.orelse) == 1
+
+
+def test_repro_exp_and_log_parameters():
+    """exp and log are OpenQASM 3 built-ins (exp and ln in OpenQASM 2); pyqasm refused them as invalid parameters."""
+    two = load_qasm(H2 + "qreg q[1];\nrx(exp(1)) q[0];\nrz(ln(2) + 1) q[0];\n")
+    three = load_qasm(H3 + "qubit[1] q;\nrx(exp(1)) q[0];\nrz(log(2) + 1) q[0];\n")
+    for circuit in (two, three):
+        assert [g.params[0] for g in circuit.gates()] == pytest.approx([math.e, math.log(2) + 1], rel=1e-15)
+
+
+def _taken(instructions, bits: int) -> list[str]:
+    """Names of the gates a shot with classical ``bits`` runs (``if`` blocks decided on ``bits``)."""
+    out = []
+    for ins in instructions:
+        if isinstance(ins, IfBits):
+            out += _taken(ins.body if ins.holds(bits) else ins.orelse, bits)
+        elif isinstance(ins, Gate):
+            out.append(ins.name)
+    return out
+
+
+@pytest.mark.parametrize("condition, truth", [
+    ("c[0] == 1 && c[1] == 0", lambda b0, b1: b0 and not b1),
+    ("c[0] || !c[1]", lambda b0, b1: b0 or not b1),
+    ("c[0] && c[1] || c == 0", lambda b0, b1: (b0 and b1) or not (b0 or b1)),
+])
+def test_repro_and_or_conditions(condition, truth):
+    """pyqasm refuses '&&' and '||' in an if; they become nested ifs (dump_qasm writes '&&' for an IfBits on
+    several bits, which load_qasm refused: its own output did not read back)."""
+    circuit = load_qasm(H3 + f"qubit[3] q;\nbit[2] c;\nc = measure q[0:1];\nif ({condition}) {{ x q[2]; }} else {{ z q[2]; }}\n")
+    for bits in range(4):
+        assert _taken(circuit.instructions, bits) == (["x"] if truth(bits & 1, bits >> 1) else ["z"]), bits
+    written = Circuit(3, 2).measure(0, 0).measure(1, 1)
+    written.append(IfBits((0, 1), 2, (Gate("x", (2,)),), (Gate("z", (2,)),)))
+    back = load_qasm(dump_qasm(written))
+    assert [_taken(back.instructions, bits) for bits in range(4)] == [["z"], ["z"], ["x"], ["z"]]

@@ -202,6 +202,10 @@ class Circuit:
         """The gate instructions, in order (not those inside an ``if``)."""
         return [ins for ins in self.instructions if isinstance(ins, Gate)]
 
+    def all_gates(self) -> list[Gate]:
+        """Every gate instruction, also those inside ``if`` blocks (both branches), in program order."""
+        return _gates_in(self.instructions)
+
     def count_gates(self) -> dict[str, int]:
         """Number of gates of each name, in first-appearance order."""
         counts: dict[str, int] = {}
@@ -230,3 +234,14 @@ class Circuit:
     def has_classical_control(self) -> bool:
         """True when the circuit holds an ``if`` on measured bits (:class:`IfBits`)."""
         return any(isinstance(ins, IfBits) for ins in self.instructions)
+
+
+def _gates_in(instructions) -> list[Gate]:
+    """The gates of ``instructions``, descending into ``if`` blocks."""
+    out: list[Gate] = []
+    for ins in instructions:
+        if isinstance(ins, Gate):
+            out.append(ins)
+        elif isinstance(ins, IfBits):
+            out += _gates_in((*ins.body, *ins.orelse))
+    return out

@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from dqsim.circuit.ir import Circuit, Gate, IfBits
+from dqsim.circuit.ir import Circuit, Gate
 from dqsim.errors import CircuitError
 
 
@@ -50,7 +50,7 @@ def _interaction_weights(circuit: Circuit) -> np.ndarray:
     """Symmetric ``(n, n)`` int64 matrix: number of 2+-qubit gates coupling each pair (``if`` blocks too)."""
     n = circuit.num_qubits
     w = np.zeros((n, n), dtype=np.int64)
-    for ins in _all_gates(circuit.instructions):
+    for ins in circuit.all_gates():
         if len(ins.qubits) > 1:
             qs = ins.qubits
             for i, a in enumerate(qs):
@@ -58,15 +58,6 @@ def _interaction_weights(circuit: Circuit) -> np.ndarray:
                     w[a, b] += 1
                     w[b, a] += 1
     return w
-
-
-def _all_gates(instructions):
-    """The gates of ``instructions``, those inside the blocks of an ``if`` included."""
-    for ins in instructions:
-        if isinstance(ins, Gate):
-            yield ins
-        elif isinstance(ins, IfBits):
-            yield from _all_gates(ins.body + ins.orelse)
 
 
 def _edge_cut(w: np.ndarray, owner: np.ndarray) -> int:

@@ -9,12 +9,19 @@ A ``gate`` definition whose name is in dqsim's table (as written by
 :func:`dump_qasm`) is taken to be that standard gate; its body is not read.
 
 Classical control: ``if (c[i] == 0|1)``, ``if (c[i])``, ``if (!c[i])``,
-``if (c == value)`` and ``!=`` on a bit or a whole register, with an ``else``
+``if (c == value)`` and ``!=`` on a bit or a whole register, ``if (c)`` and
+``if (!c)`` on a whole register (true when non-zero), these joined by ``&&``
+and ``||`` (as nested ``if`` blocks), with an ``else``
 block, become :class:`~dqsim.circuit.ir.IfBits` (nested ``if`` too).
 
 Not supported, each refused with a :class:`CircuitError`: other conditions,
 ``while`` on measured bits, ``delay``, a ``measure`` without a target
-bit, and pulse-level statements. A top-level ``gphase`` is a global phase and
+bit, pulse-level statements, and classical statements pyqasm would drop:
+an assignment to a bit (``c[1] = c[0];``), a non-zero bit initialiser, a
+classical variable read from measured bits, and a classical assignment
+inside an ``if`` on measured bits; and a function of a ``gate``
+definition's parameter in its body (``rx(sin(a))``: pyqasm 1.x does not
+substitute parameters inside function calls). A top-level ``gphase`` is a global phase and
 is dropped.
 
 Export: :func:`dump_qasm` writes OpenQASM 3 (``stdgates.inc``) or 2
@@ -38,6 +45,7 @@ from typing import Iterator, Sequence
 import numpy as np
 import openqasm3.ast as qast
 import pyqasm
+import pyqasm.maps.expressions as pyqasm_expressions
 from openqasm3.visitor import QASMTransformer
 
 from dqsim.circuit.ir import Barrier, Circuit, Gate, IfBits, Measure, Reset
@@ -98,6 +106,9 @@ _SELF_INVERSE = frozenset("id x y z h cx cy cz ch swap ccx ccz cswap".split())
 _INVERSE_PAIRS = {"s": "sdg", "sdg": "s", "t": "tdg", "tdg": "t", "sx": "sxdg", "sxdg": "sx"}
 _ODD_IN_PARAMS = frozenset("rx ry rz p u1 cp cu1 crx cry crz rxx ryy rzz".split())
 
+#: An OpenQASM 2 header, after blank lines and comments.
+_QASM2_HEADER = re.compile(r"(\s|//[^\n]*\n|/\*.*?\*/)*OPENQASM\s+2(\.\d+)?\s*;", re.S)
+
 _CONSTANTS = {"pi": math.pi, "π": math.pi, "tau": math.tau, "τ": math.tau,
               "euler": math.e, "ℇ": math.e}
 _BINARY = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
@@ -154,6 +165,11 @@ def _load(text: str, *, name: str, label: str, include_dir: str | None) -> Circu
         raise CircuitError(f"{label}: OpenQASM text must be a str, got {type(text).__name__}")
     if not text.strip():
         raise CircuitError(f"{label}: empty OpenQASM program")
+    if re.match(_QASM2_HEADER, text):
+        # OpenQASM 2's '^' is a power and 'ln' the natural log (Cross et al., arXiv:1707.03429,
+        # section 3); pyqasm parses every version with the OpenQASM 3 grammar: '^' is a xor there.
+        text = re.sub(r"\bln(\s*\()", r"log\1", text.replace("^", "**"))
+    _add_builtin_functions()
     # pyqasm rewrites the text (and shifts line numbers) when it resolves includes,
     # so it is asked to only when the program includes more than the standard files.
     includes = set(re.findall(r'^\s*include\s+"([^"]+)"', text, re.M))
@@ -165,6 +181,17 @@ def _load(text: str, *, name: str, label: str, include_dir: str | None) -> Circu
         _Prepass(label).visit(module.original_program)
         module.unroll(external_gates=list(_KEPT_GATES))
     return _Builder(label, module.original_program).build(module.unrolled_ast.statements, name)
+
+
+def _add_builtin_functions() -> None:
+    """Teach pyqasm the one-argument built-in functions it lacks, ``exp`` and ``log``.
+
+    Both are OpenQASM 3 built-ins ("Built-in mathematical functions") and OpenQASM 2's
+    ``exp``/``ln``; pyqasm 1.x evaluates only the functions of its ``FUNCTION_MAP`` and
+    refused ``rx(exp(1))`` as an invalid parameter.
+    """
+    pyqasm_expressions.FUNCTION_MAP.setdefault("exp", np.exp)
+    pyqasm_expressions.FUNCTION_MAP.setdefault("log", np.log)
 
 
 @contextlib.contextmanager
@@ -238,6 +265,24 @@ def _located(label: str, node, message: str) -> CircuitError:
     return CircuitError(f"{where}: {message}")
 
 
+def _nodes(tree) -> Iterator:
+    """Every syntax node of ``tree`` (a node or a list of them), depth first."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, qast.QASMNode):
+            yield node
+            stack.extend(v for k, v in vars(node).items() if k != "span")
+
+
+def _is_zero(expr) -> bool:
+    """Whether ``expr`` is a literal 0, ``false`` or an all-zero bit string."""
+    return (isinstance(expr, (qast.IntegerLiteral, qast.BooleanLiteral, qast.BitstringLiteral))
+            and not expr.value)
+
+
 def _int_literal(expr) -> int | None:
     if isinstance(expr, qast.IntegerLiteral):
         return expr.value
@@ -262,12 +307,117 @@ class _Prepass(QASMTransformer):
         self.label = label
         self.scopes: list[dict[str, int | None]] = [{}]
         self.in_gate_body = False
+        self.bit_names: set[str] = set()
+        self.if_on_bits = 0  # depth of ``if`` blocks whose condition reads bits
+
+    # pyqasm evaluates classical statements once, at unroll time, and drops them: a bit
+    # value it cannot know there (a measured bit, a bit set by an assignment) is silently
+    # wrong. Such programs are refused here instead.
+    _CLASSICAL_HINT = ("dqsim keeps measured bits only as measurement results; only 'c[i] = measure q[j];' "
+                       "writes a bit and only an 'if' reads one")
+
+    def _reads_bits(self, expr) -> bool:
+        return any(isinstance(node, qast.Identifier) and node.name in self.bit_names for node in _nodes(expr))
+
+    def _refuse_classical(self, node, what: str):
+        raise _located(self.label, node, f"{what} is not supported: {self._CLASSICAL_HINT}")
+
+    def visit_ClassicalDeclaration(self, node):
+        init = node.init_expression
+        if isinstance(node.type, qast.BitType):
+            self.bit_names.add(node.identifier.name)
+            if not (init is None or isinstance(init, qast.QuantumMeasurement) or _is_zero(init)):
+                self._refuse_classical(node, f"an initial value of bit register {node.identifier.name!r}")
+        elif self.if_on_bits:
+            self._refuse_classical(node, "a classical declaration inside an 'if' on measured bits")
+        elif init is not None and self._reads_bits(init):
+            self._refuse_classical(node, f"reading measured bits into {node.identifier.name!r}")
+        return node
+
+    def visit_ClassicalAssignment(self, node):
+        target = node.lvalue.name if isinstance(node.lvalue, qast.Identifier) else node.lvalue.name.name
+        if target in self.bit_names:
+            self._refuse_classical(node, f"assigning to bit register {target!r}")
+        if self.if_on_bits:
+            self._refuse_classical(node, "a classical assignment inside an 'if' on measured bits")
+        if self._reads_bits(node.rvalue):
+            self._refuse_classical(node, f"reading measured bits into {target!r}")
+        return node
+
+    def _bit_condition(self, cond):
+        """``if (b)``, ``if (!b)`` and ``b == true`` on a whole bit register as comparisons with an integer
+        (OpenQASM 3: a bit register is true when non-zero), which pyqasm refuses or mistakes otherwise."""
+        def compare(op: str, register, value: int):
+            expr = qast.BinaryExpression(qast.BinaryOperator[op], register, qast.IntegerLiteral(value))
+            expr.span = cond.span
+            return expr
+
+        def is_register(expr) -> bool:
+            return isinstance(expr, qast.Identifier) and expr.name in self.bit_names
+
+        if is_register(cond):
+            return compare("!=", cond, 0)
+        if isinstance(cond, qast.UnaryExpression) and cond.op.name == "!" and is_register(cond.expression):
+            return compare("==", cond.expression, 0)
+        if (isinstance(cond, qast.BinaryExpression) and cond.op.name in ("==", "!=") and is_register(cond.lhs)
+                and isinstance(cond.rhs, qast.BooleanLiteral)):
+            return compare(cond.op.name, cond.lhs, int(cond.rhs.value))
+        return cond
+
+    def _is_bit_reference(self, expr) -> bool:
+        if isinstance(expr, qast.Identifier):
+            return expr.name in self.bit_names
+        return (isinstance(expr, qast.IndexExpression) and isinstance(expr.collection, qast.Identifier)
+                and expr.collection.name in self.bit_names)
+
+    def _check_bit_condition(self, node) -> None:
+        """Refuse in one line a condition on measured bits that pyqasm would fail on with a bare exception."""
+        cond = node.condition
+        if not self._reads_bits(cond):
+            return  # a compile-time condition: pyqasm evaluates it
+        if isinstance(cond, qast.UnaryExpression) and cond.op.name == "!":
+            cond = cond.expression
+        if self._is_bit_reference(cond):
+            return
+        if (isinstance(cond, qast.BinaryExpression) and cond.op.name in ("==", "!=", "<", "<=", ">", ">=")
+                and self._is_bit_reference(cond.lhs) and not self._reads_bits(cond.rhs)):
+            return
+        raise _located(self.label, node, "if: only a bit or a register compared with a constant is supported "
+                                         "(c[0] == 1, c == 5, c[0], !c[0], joined by && and ||)")
+
+    def visit_BranchingStatement(self, node):
+        cond = node.condition
+        if isinstance(cond, qast.BinaryExpression) and cond.op.name in ("&&", "||"):
+            # pyqasm takes one comparison per 'if': 'a && b' becomes if (a) { if (b) ... }, 'a || b'
+            # if (a) ... else { if (b) ... }, the other block repeated.
+            if cond.op.name == "&&":
+                inner = qast.BranchingStatement(cond.rhs, node.if_block, copy.deepcopy(node.else_block))
+                outer = qast.BranchingStatement(cond.lhs, [inner], node.else_block)
+            else:
+                inner = qast.BranchingStatement(cond.rhs, copy.deepcopy(node.if_block), node.else_block)
+                outer = qast.BranchingStatement(cond.lhs, node.if_block, [inner])
+            inner.span = outer.span = node.span
+            return self.visit_BranchingStatement(outer)
+        node.condition = self._bit_condition(cond)
+        self._check_bit_condition(node)
+        on_bits = self._reads_bits(node.condition)
+        self.if_on_bits += on_bits
+        self.generic_visit(node)
+        self.if_on_bits -= on_bits
+        return node
 
     def visit_QubitDeclaration(self, node):
         self.scopes[-1][node.qubit.name] = 1 if node.size is None else _int_literal(node.size)
         return node
 
     def visit_QuantumGateDefinition(self, node):
+        params = {arg.name for arg in node.arguments}
+        for call in _nodes(node.body):
+            if (isinstance(call, qast.FunctionCall)
+                    and any(isinstance(n, qast.Identifier) and n.name in params for n in _nodes(call.arguments))):
+                raise _located(self.label, call, f"gate {node.name.name!r}: a function of a gate parameter "
+                                                 f"({call.name.name}(...)) is not supported (pyqasm does not "
+                                                 "substitute it); pass the function's value as the parameter")
         self.in_gate_body = True  # operands inside a gate body are single qubits
         self.generic_visit(node)
         self.in_gate_body = False
@@ -674,7 +824,7 @@ def dump_qasm(circuit: Circuit, version: int = 3) -> str:
     qubits = [f"{reg}[{i}]" for reg, size in regs for i in range(size)]
     bits = [f"{reg}[{i}]" for reg, size in cregs for i in range(size)]
     body = _instructions_text(circuit.instructions, qubits, bits, version)
-    used = {g.name for g in _all_gates(circuit.instructions)}
+    used = {g.name for g in circuit.all_gates()}
     missing = sorted(used - include - set(definitions) - {"u", "unitary"})
     if missing:  # every name of GATES is covered; this guards a table that grew
         raise CircuitError(f"gate(s) {missing} have no OpenQASM {version} definition in dqsim")
@@ -687,17 +837,6 @@ def dump_qasm(circuit: Circuit, version: int = 3) -> str:
         lines += [f"qreg {name}[{size}];" for name, size in regs]
         lines += [f"creg {name}[{size}];" for name, size in cregs]
     return "\n".join(lines + body) + "\n"
-
-
-def _all_gates(instructions) -> list[Gate]:
-    """Every gate, also those inside ``if`` blocks."""
-    out = []
-    for ins in instructions:
-        if isinstance(ins, Gate):
-            out.append(ins)
-        elif isinstance(ins, IfBits):
-            out += _all_gates((*ins.body, *ins.orelse))
-    return out
 
 
 def _instructions_text(instructions, qubits: list[str], bits: list[str], version: int) -> list[str]:

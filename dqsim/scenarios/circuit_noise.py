@@ -28,6 +28,12 @@ class GateNoise:
         self.section = section
         self.stream = Stream(seed, node=0, purpose="circuit-noise")
 
+    @property
+    def flips_qubits(self) -> bool:
+        """Whether errors after gates can apply X or Y or a decay (non-diagonal: a qubit must be local)."""
+        s = self.section
+        return bool(s.depolarizing_1q or s.depolarizing_2q or s.amplitude_damping or any(s.gates.values()))
+
     def after_gate(self, state, gate) -> None:
         """Apply the errors that follow ``gate`` (a :class:`dqsim.circuit.ir.Gate`)."""
         s = self.section

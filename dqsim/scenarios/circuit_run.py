@@ -4,10 +4,13 @@ A circuit whose measurements are all terminal is run once; its shots are
 sampled from the final state without collapse (one stream event, identical
 on any rank count). A circuit with mid-circuit measurements, resets or
 ``if`` on measured bits (dynamic circuits) is run once per shot as a quantum
-trajectory, each ``if`` deciding on that shot's bits; its observables and
-saved state are those of the first trajectory. A job with a ``[noise]``
+trajectory, each ``if`` deciding on that shot's bits. A job with a ``[noise]``
 section runs one trajectory per shot too, with the errors of
-:mod:`dqsim.scenarios.circuit_noise` after each gate and at readout.
+:mod:`dqsim.scenarios.circuit_noise` after each gate and at readout. With
+trajectories an observable's value is its mean over the trajectories (the
+expectation in the averaged, mixed state), each read before that
+trajectory's terminal measurements; the saved state is the first
+trajectory's.
 
 Counts are keyed by the classical register as a bit string, classical bit 0
 rightmost (as in qiskit). A circuit without measurements is sampled on all
@@ -45,7 +48,8 @@ class CircuitRun:
         state: the final state (of the first trajectory), still sharded.
         counts: bit string → number of shots.
         shots: outcome of every shot (classical bit i = bit i), int64.
-        expectation: ``(name, observable text, value)`` per observable.
+        expectation: ``(name, observable text, value)`` per observable (with
+            trajectories: the mean over them).
         timing_s: wall seconds per stage.
         sampling: ``"final-state"`` or ``"trajectories"``.
     """
@@ -59,11 +63,24 @@ class CircuitRun:
     sampling: str = "final-state"
 
 
+#: Most classical bits a circuit may record: a shot is one int64, bit ``c`` = classical bit ``c``.
+MAX_CLBITS = 63
+
+
 def build_circuit(job) -> Circuit:
-    """The circuit a job describes: from its generator or its QASM file."""
+    """The circuit a job describes: from its generator or its QASM file.
+
+    Raises:
+        ConfigError: the circuit has more than :data:`MAX_CLBITS` classical bits.
+    """
     section = job.circuit
     if section.qasm is not None:
-        return qasm.load_qasm_file(section.qasm)
+        circuit = qasm.load_qasm_file(section.qasm)
+        if circuit.num_clbits > MAX_CLBITS:
+            raise ConfigError(f"{section.qasm}: the circuit has {circuit.num_clbits} classical bits, but a shot is "
+                              f"recorded as one 64-bit integer (at most {MAX_CLBITS} bits); measure into fewer "
+                              "bits (a later measurement into a bit overwrites it)")
+        return circuit
     maker = generators.GENERATORS[section.generator]
     if section.generator == "random":
         seed = section.circuit_seed if section.circuit_seed is not None else job.run.seed
@@ -88,7 +105,6 @@ def run_circuit_job(job, *, comm, backend, on_progress: Callable | None = None) 
     if sim.observables:
         check_observables(sim.observables, circuit.num_qubits, source=job.source)
         observables = [(text, parse_pauli_sum(text)) for text in sim.observables]
-    _check_local_qubits(circuit, comm.size)
     timing["build"] = time.perf_counter() - t0
 
     def fresh_state() -> ShardedState:
@@ -100,6 +116,7 @@ def run_circuit_job(job, *, comm, backend, on_progress: Callable | None = None) 
     measured = [ins for ins in circuit if isinstance(ins, Measure)]
     section = getattr(job, "noise", None)
     gate_noise = GateNoise(section, job.run.seed) if section is not None and section.active else None
+    _check_local_qubits(circuit, comm.size, gate_noise)
     if gate_noise is not None and not measured:
         raise ConfigError(f"{job.source}: [noise] needs a circuit that measures (noise is sampled shot by shot); "
                           "add measurements, e.g. [circuit].measure = true")
@@ -120,18 +137,21 @@ def run_circuit_job(job, *, comm, backend, on_progress: Callable | None = None) 
         t0 = time.perf_counter()
         stream = Stream(job.run.seed, node=0, purpose="trajectory-measure")
         outcomes = []
-        first_state, expectation = None, []
-        for shot in range(max(sim.shots, 1)):
-            _stop_if_asked(comm, f"before trajectory {shot} of {max(sim.shots, 1)}")
+        first_state, totals = None, np.zeros(len(observables))
+        num_trajectories = max(sim.shots, 1)
+        for shot in range(num_trajectories):
+            _stop_if_asked(comm, f"before trajectory {shot} of {num_trajectories}")
             state = fresh_state()
-            bits = _run_trajectory(state, circuit, stream, costs, gate_noise)
+            bits, values = _run_trajectory(state, circuit, stream, costs, gate_noise,
+                                           [terms for _, terms in observables])
             outcomes.append(bits)
+            totals += values
             if shot == 0:
                 first_state = state
-                expectation = [(f"obs{i}", text, state.expectation(terms))
-                               for i, (text, terms) in enumerate(observables)]
             if on_progress:
-                on_progress(shot + 1, max(sim.shots, 1), "trajectories")
+                on_progress(shot + 1, num_trajectories, "trajectories")
+        expectation = [(f"obs{i}", text, float(totals[i] / num_trajectories))
+                       for i, (text, _) in enumerate(observables)]
         shots = np.array(outcomes[: sim.shots], dtype=np.int64)
         width = circuit.num_clbits if measured else circuit.num_qubits
         state = first_state
@@ -141,18 +161,30 @@ def run_circuit_job(job, *, comm, backend, on_progress: Callable | None = None) 
     return CircuitRun(circuit, state, counts, shots, expectation, timing, sampling)
 
 
-def _check_local_qubits(circuit: Circuit, num_ranks: int) -> None:
-    """Refuse, before any allocation, a rank count that leaves a gate too few local qubits."""
+def _check_local_qubits(circuit: Circuit, num_ranks: int, gate_noise: GateNoise | None = None) -> None:
+    """Refuse, before any allocation, a rank count that leaves a gate, a reset or a noise error too few
+    local qubits (a reset's X and the X/Y errors and decay of ``[noise]`` need one)."""
     if num_ranks < 2 or num_ranks & (num_ranks - 1):
         return  # one rank needs nothing; other counts get ShardedState's own error
     num_local = circuit.num_qubits - (num_ranks.bit_length() - 1)
-    widest = max((ins for ins in circuit if isinstance(ins, Gate)),
+    widest = max(circuit.all_gates(),
                  key=lambda ins: len(needs_locality(ins.to_op())), default=None)
     need = len(needs_locality(widest.to_op())) if widest is not None else 0
+    what = f"gate {widest.name}" if widest is not None else ""
+    if need < 1 and gate_noise is not None and gate_noise.flips_qubits and widest is not None:
+        need, what = 1, "[noise]"
+    if need < 1 and _has_reset(circuit.instructions):
+        need, what = 1, "reset"
     if need > num_local:
         most = 1 << max(0, circuit.num_qubits - need)
         raise ResourceError(f"{circuit.num_qubits} qubits on {num_ranks} ranks leave {max(num_local, 0)} qubits "
-                            f"on each rank, but gate {widest.name} needs {need}; use at most {most} ranks")
+                            f"on each rank, but {what} needs {need}; use at most {most} ranks")
+
+
+def _has_reset(instructions) -> bool:
+    """Whether a reset occurs in ``instructions``, also inside an ``if``."""
+    return any(isinstance(ins, Reset) or (isinstance(ins, IfBits) and _has_reset((*ins.body, *ins.orelse)))
+               for ins in instructions)
 
 
 def gate_runs(circuit: Circuit) -> list[list]:
@@ -231,8 +263,60 @@ def sample_terminal(state, circuit, shots: int, qubit_of=None) -> tuple[np.ndarr
     return out, circuit.num_clbits
 
 
-def _run_trajectory(state, circuit, stream, costs, gate_noise=None) -> int:
-    return _run_instructions(state, circuit.instructions, stream, 0, costs, gate_noise)
+def _run_trajectory(state, circuit, stream, costs, gate_noise=None, observables=()) -> tuple[int, list[float]]:
+    """One shot: its classical bits and the value of each observable (a list of Pauli terms) (collective).
+
+    The observables are read before the circuit's terminal measurements
+    (:func:`deferrable_measurements`), which run last: as in final-state
+    sampling, ``<X0 X1>`` of a Bell pair that is then measured is 1, not 0.
+    """
+    deferred = deferrable_measurements(circuit.instructions)
+    bits = _run_instructions(state, [ins for i, ins in enumerate(circuit.instructions) if i not in deferred],
+                             stream, 0, costs, gate_noise)
+    values = [state.expectation(terms) for terms in observables]
+    bits = _run_instructions(state, [circuit.instructions[i] for i in sorted(deferred)], stream, bits, costs,
+                             gate_noise)
+    return bits, values
+
+
+def deferrable_measurements(instructions) -> set[int]:
+    """Indices of the top-level measurements that can move to the end of the circuit.
+
+    A measurement can when nothing after it acts on its qubit (gate, reset,
+    measurement, also inside an ``if``), reads its bit (an ``if``) or writes
+    its bit again: moving it then changes neither the outcomes' distribution
+    nor the rest of the circuit.
+
+    Examples:
+        >>> from dqsim.circuit.ir import Circuit
+        >>> c = Circuit(2, 2).gate("h", 0).measure(0, 0).gate("x", 1).measure(1, 1)
+        >>> sorted(deferrable_measurements(c.instructions))
+        [1, 3]
+    """
+    touched_qubits: set[int] = set()
+    touched_bits: set[int] = set()
+    deferred = set()
+    for index in range(len(instructions) - 1, -1, -1):
+        ins = instructions[index]
+        if isinstance(ins, Measure) and ins.qubit not in touched_qubits and ins.clbit not in touched_bits:
+            deferred.add(index)
+        _mark_touched(ins, touched_qubits, touched_bits)
+    return deferred
+
+
+def _mark_touched(ins, qubits: set[int], bits: set[int]) -> None:
+    """Add the qubits and classical bits ``ins`` acts on, reads or writes."""
+    if isinstance(ins, Gate):
+        qubits.update(ins.qubits)
+    elif isinstance(ins, Reset):
+        qubits.add(ins.qubit)
+    elif isinstance(ins, Measure):
+        qubits.add(ins.qubit)
+        bits.add(ins.clbit)
+    elif isinstance(ins, IfBits):
+        bits.update(ins.clbits)
+        for inner in (*ins.body, *ins.orelse):
+            _mark_touched(inner, qubits, bits)
 
 
 def _run_instructions(state, instructions, stream, bits: int, costs, gate_noise=None) -> int:
