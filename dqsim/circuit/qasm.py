@@ -45,10 +45,14 @@ from typing import Iterator, Sequence
 import numpy as np
 import openqasm3.ast as qast
 import pyqasm
-import pyqasm.maps.expressions as pyqasm_expressions
 from openqasm3.visitor import QASMTransformer
 
 from dqsim.circuit.ir import Barrier, Circuit, Gate, IfBits, Measure, Reset
+
+try:  # pyqasm 1.x's table of the functions it evaluates in parameters (see _add_builtin_functions)
+    from pyqasm.maps.expressions import FUNCTION_MAP as _PYQASM_FUNCTIONS
+except ImportError:  # another pyqasm layout: exp and log stay unsupported there
+    _PYQASM_FUNCTIONS = None
 from dqsim.errors import CircuitError
 from dqsim.state import gates as gate_table
 
@@ -190,8 +194,9 @@ def _add_builtin_functions() -> None:
     ``exp``/``ln``; pyqasm 1.x evaluates only the functions of its ``FUNCTION_MAP`` and
     refused ``rx(exp(1))`` as an invalid parameter.
     """
-    pyqasm_expressions.FUNCTION_MAP.setdefault("exp", np.exp)
-    pyqasm_expressions.FUNCTION_MAP.setdefault("log", np.log)
+    if isinstance(_PYQASM_FUNCTIONS, dict):
+        _PYQASM_FUNCTIONS.setdefault("exp", np.exp)
+        _PYQASM_FUNCTIONS.setdefault("log", np.log)
 
 
 @contextlib.contextmanager
