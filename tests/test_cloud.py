@@ -209,6 +209,23 @@ def test_a_job_whose_run_fails_is_reported_and_the_queue_goes_on():
     assert ok.status == "done" and result.results[1].fidelity == pytest.approx(1.0)
 
 
+def test_a_user_job_with_more_classical_bits_than_a_shot_holds_is_rejected_with_the_reason(tmp_path):
+    """A shot is one int64: the circuit scenario refuses a QASM circuit with 64 classical bits; the cloud
+    loaded its QASM itself without that check. Now such a job is rejected on arrival, the others run."""
+    (tmp_path / "wide.qasm").write_text('OPENQASM 3.0;\ninclude "stdgates.inc";\nqubit[2] q;\nbit[64] c;\n'
+                                        "h q[0];\ncx q[0], q[1];\nc[0] = measure q[0];\nc[63] = measure q[1];\n")
+    text = cloud_text(jobs='[[user_jobs]]\nname = "wide"\nqasm = "wide.qasm"\nshots = 10\n'
+                           '[[user_jobs]]\nname = "ok"\ngenerator = "ghz"\nnum_qubits = 3\nshots = 10\n')
+    (tmp_path / "c.toml").write_text(text)
+    out = cloud.run_job(load_job(tmp_path / "c.toml"), comm=comm_mod.SingleComm(), backend=BACKEND)
+    jobs = out.tables["jobs"]
+    wide, ok = jobs[jobs["name"] == "wide"][0], jobs[jobs["name"] == "ok"][0]
+    assert wide["status"] == "rejected" and wide["num_qpus"] == 0
+    assert wide["reason"].startswith("the circuit has 64 classical bits, but a shot is recorded as one 64-bit")
+    assert ok["status"] == "done" and ok["fidelity"] == pytest.approx(1.0)
+    assert out.attrs["num_rejected"] == 1 and out.attrs["num_done"] == 1
+
+
 # --------------------------------------------------------------------------
 # The job file
 # --------------------------------------------------------------------------

@@ -67,6 +67,19 @@ class CircuitRun:
 MAX_CLBITS = 63
 
 
+def clbits_refusal(circuit: Circuit) -> str | None:
+    """Why the shots of ``circuit`` cannot be recorded (more than :data:`MAX_CLBITS` classical bits), or ``None``.
+
+    Examples:
+        >>> clbits_refusal(Circuit(1, 63)) is None, clbits_refusal(Circuit(1, 64)).split(",")[0]
+        (True, 'the circuit has 64 classical bits')
+    """
+    if circuit.num_clbits <= MAX_CLBITS:
+        return None
+    return (f"the circuit has {circuit.num_clbits} classical bits, but a shot is recorded as one 64-bit integer "
+            f"(at most {MAX_CLBITS} bits); measure into fewer bits (a later measurement into a bit overwrites it)")
+
+
 def build_circuit(job) -> Circuit:
     """The circuit a job describes: from its generator or its QASM file.
 
@@ -76,10 +89,9 @@ def build_circuit(job) -> Circuit:
     section = job.circuit
     if section.qasm is not None:
         circuit = qasm.load_qasm_file(section.qasm)
-        if circuit.num_clbits > MAX_CLBITS:
-            raise ConfigError(f"{section.qasm}: the circuit has {circuit.num_clbits} classical bits, but a shot is "
-                              f"recorded as one 64-bit integer (at most {MAX_CLBITS} bits); measure into fewer "
-                              "bits (a later measurement into a bit overwrites it)")
+        refusal = clbits_refusal(circuit)
+        if refusal is not None:
+            raise ConfigError(f"{section.qasm}: {refusal}")
         return circuit
     maker = generators.GENERATORS[section.generator]
     if section.generator == "random":

@@ -57,11 +57,12 @@ from dqsim.rng import Stream
 from dqsim.scenarios.output import ScenarioOutput, record_table
 from dqsim.scenarios.cloud_scheduler import (Centre, JobFailed, JobRecord, QueuedJob, queue_metrics,
                                              simulate_queue)
+from dqsim.scenarios.circuit_run import clbits_refusal
 from dqsim.scenarios.dqc import is_noisy, job_network, run_dqc
 from dqsim.units import PS_PER_MS, PS_PER_NS, PS_PER_S, PS_PER_US, ps_to_seconds, seconds_to_ps
 
 __all__ = ["UserJob", "JobResult", "CloudRun", "run_cloud", "run_job", "user_jobs_of", "job_seed",
-           "estimate_duration_ps"]
+           "estimate_duration_ps", "circuit_refusal"]
 
 #: Largest estimate, ps (an unreachable pair would otherwise make it infinite).
 MAX_ESTIMATE_PS = 2**62
@@ -218,6 +219,19 @@ def _pair_ps(network: Network, scheme: str = "telegate") -> float:
     return min(sum(costs) / len(costs), float(MAX_ESTIMATE_PS))
 
 
+def circuit_refusal(circuit: Circuit, shots: int) -> str | None:
+    """Why the centre refuses a user job's circuit on arrival, one line, or ``None`` if it can run it.
+
+    Refused: more classical bits than a shot records
+    (:func:`dqsim.scenarios.circuit_run.clbits_refusal`).
+
+    Examples:
+        >>> circuit_refusal(Circuit(2, 64), 10).split(",")[0]
+        'the circuit has 64 classical bits'
+    """
+    return clbits_refusal(circuit)
+
+
 def run_cloud(user_jobs: Sequence[UserJob], *, comm, backend, network: Network, policy: str = "fifo", seed: int = 0, user_latency_ps: int = 0,
               scheme: str = "telegate", precision: str = "complex128",
               on_job: Callable[[int, int, str], None] | None = None,
@@ -245,9 +259,11 @@ def run_cloud(user_jobs: Sequence[UserJob], *, comm, backend, network: Network, 
             excluded) the share of that job's circuit steps done (``run_dqc``'s ``on_window``).
 
     Returns:
-        The :class:`CloudRun`. A job too large for the centre is rejected, a
-        job whose distributed run raises a :class:`~dqsim.errors.DqsimError`
-        (e.g. a circuit with mid-circuit measurements) fails; the others run.
+        The :class:`CloudRun`. A job too large for the centre, or whose
+        circuit it cannot run (:func:`circuit_refusal`), is rejected on
+        arrival with the reason; a job whose distributed run raises a
+        :class:`~dqsim.errors.DqsimError` (e.g. a circuit with mid-circuit
+        measurements) fails; the others run.
 
     Raises:
         ValueError: repeated job names or a negative latency.
@@ -263,9 +279,10 @@ def run_cloud(user_jobs: Sequence[UserJob], *, comm, backend, network: Network, 
     pair_ps = _pair_ps(network, scheme)
     queued = []
     for job_id, job in enumerate(user_jobs):
+        refusal = circuit_refusal(job.circuit, job.shots) or ""
         idle_set = centre.select(job.circuit.num_qubits, range(centre.num_qpus))
         estimate = user_latency_ps
-        if idle_set is not None:
+        if idle_set is not None and not refusal:
             sub = network.subnetwork(idle_set).graph
             lengths = dict(nx.all_pairs_shortest_path_length(sub))
             hops = [[lengths[node_names[a]][node_names[b]] for b in idle_set] for a in idle_set]
@@ -273,7 +290,7 @@ def run_cloud(user_jobs: Sequence[UserJob], *, comm, backend, network: Network, 
                                             node=node_specs[idle_set[0]], pair_ps=pair_ps,
                                             latency_ps=user_latency_ps, hops=hops)
         queued.append(QueuedJob(job_id, job.name, job.circuit.num_qubits, job.submit_ps, estimate,
-                                job.priority, payload=job))
+                                job.priority, refusal=refusal, payload=job))
     results: dict[int, JobResult] = {}
     runs_s = 0.0
 

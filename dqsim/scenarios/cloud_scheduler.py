@@ -16,8 +16,10 @@ sets share no link), grown breadth-first from the lowest free index:
   holds enough, the job does not fit now.
 
 A job that would not fit even on the idle centre (more qubits than all QPUs
-hold, or than any connected group holds) is *rejected* when it arrives, with
-the reason; the other jobs run.
+hold, or than any connected group holds), or that the caller refuses
+(``QueuedJob.refusal``: its circuit cannot run on the centre), is *rejected*
+when it arrives, with the reason, and never holds a place in the queue; the
+other jobs run.
 
 Policies (:data:`POLICIES`) order the queue by priority first (higher runs
 first), then:
@@ -96,6 +98,8 @@ class QueuedJob:
         estimate_ps: estimated duration, ps, >= 0 (SJF order and backfilling
             decisions; never its actual duration).
         priority: higher runs first (default 0).
+        refusal: why the centre refuses the job on arrival whatever QPUs are
+            free (its circuit cannot run there), one line; empty: it may run.
         payload: anything the caller needs back (e.g. the circuit); not compared.
     """
 
@@ -105,6 +109,7 @@ class QueuedJob:
     submit_ps: int
     estimate_ps: int
     priority: int = 0
+    refusal: str = ""
     payload: Any = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -129,7 +134,8 @@ class JobRecord:
     Attributes:
         job: the job.
         status: ``"done"``, ``"failed"`` (``duration_of`` raised :class:`JobFailed`)
-            or ``"rejected"`` (it fits no connected set of the centre).
+            or ``"rejected"`` (it fits no connected set of the centre, or its
+            ``refusal`` says why it cannot run).
         qpus: the QPU indices it ran on (empty when rejected).
         start_ps / end_ps: when it started and ended, ps (``None`` when rejected).
         reason: why it was rejected or failed (empty otherwise).
@@ -440,8 +446,8 @@ def simulate_queue(jobs: Iterable[QueuedJob], policy: str | Scheduler, centre: C
         while next_arrival < len(arrivals) and arrivals[next_arrival].submit_ps == now:
             job = arrivals[next_arrival]
             next_arrival += 1
-            reason = centre.rejection(job.num_qubits)
-            if reason is None:
+            reason = job.refusal or centre.rejection(job.num_qubits)
+            if not reason:
                 queue.append(job)
             else:
                 records[job.job_id] = JobRecord(job, "rejected", reason=reason)
