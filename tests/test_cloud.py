@@ -201,12 +201,21 @@ def test_concurrent_jobs_on_disjoint_sets_match_each_alone():
     assert together.results[0].fidelity < 0.9  # noisy pairs: the comparison is not trivial
 
 
-def test_a_job_whose_run_fails_is_reported_and_the_queue_goes_on():
+def test_a_dynamic_circuit_is_rejected_on_arrival_and_holds_no_place_in_the_queue():
+    """A dynamic circuit gives one shot per run of the network and a cloud job is one run: with shots > 1 it
+    was started on QPUs (other jobs waited behind it) and then failed; now it is rejected when it arrives."""
     mid_measure = Circuit(2, 2).gate("h", 0).measure(0, 0).gate("cx", 0, 1)
-    result = run([cloud.UserJob("mid", mid_measure, 10, 0), cloud.UserJob("ok", ghz(3, measure=True), 10, 0)])
-    bad, ok = result.records
-    assert bad.status == "failed" and "one shot per run of the network" in bad.reason
-    assert ok.status == "done" and result.results[1].fidelity == pytest.approx(1.0)
+    big = cloud.UserJob("big", ghz(8, measure=True), 10, 0)  # takes all 4 QPUs
+    result = run([big, cloud.UserJob("mid", mid_measure, 10, 1), cloud.UserJob("ok", ghz(3, measure=True), 10, 2)])
+    first, bad, ok = result.records
+    assert bad.status == "rejected" and bad.qpus == () and bad.start_ps is None
+    assert "one shot per run of the network" in bad.reason and "shots = 10" in bad.reason
+    assert ok.status == "done" and ok.start_ps == first.end_ps  # it waited only for "big"
+    assert result.results[2].fidelity == pytest.approx(1.0) and 1 not in result.results
+    # one shot is one run: it runs, its one shot is its circuit's outcome (qubit 0 measured, then copied)
+    single = run([cloud.UserJob("mid", mid_measure, 1, 0)])
+    assert single.records[0].status == "done" and sum(single.results[0].counts.values()) == 1
+    assert set(single.results[0].counts) <= {"00", "01"}
 
 
 def test_a_user_job_with_more_classical_bits_than_a_shot_holds_is_rejected_with_the_reason(tmp_path):

@@ -223,13 +223,24 @@ def circuit_refusal(circuit: Circuit, shots: int) -> str | None:
     """Why the centre refuses a user job's circuit on arrival, one line, or ``None`` if it can run it.
 
     Refused: more classical bits than a shot records
-    (:func:`dqsim.scenarios.circuit_run.clbits_refusal`).
+    (:func:`dqsim.scenarios.circuit_run.clbits_refusal`), and a dynamic
+    circuit (mid-circuit measurement, reset or ``if``) with ``shots > 1``: such
+    a circuit gives one shot per run of the network, and a user job is one run
+    (:func:`dqsim.scenarios.dqc.run_dqc` refuses it too, but only once the job
+    holds its QPUs).
 
     Examples:
-        >>> circuit_refusal(Circuit(2, 64), 10).split(",")[0]
-        'the circuit has 64 classical bits'
+        >>> circuit_refusal(Circuit(2, 2).gate("h", 0).measure(0, 0).gate("cx", 0, 1), 10)[:40]
+        'a circuit with mid-circuit measurements,'
+        >>> circuit_refusal(Circuit(2, 2).gate("h", 0).measure(0, 0).gate("cx", 0, 1), 1) is None
+        True
     """
-    return clbits_refusal(circuit)
+    refusal = clbits_refusal(circuit)
+    if refusal is None and shots > 1 and not circuit.measurements_are_terminal():
+        refusal = (f"a circuit with mid-circuit measurements, resets or 'if' gives one shot per run of the network "
+                   f"and a cloud job is one run, so shots = {shots} cannot be served; set shots = 1 or run it "
+                   f"with the dqc scenario (one run per shot)")
+    return refusal
 
 
 def run_cloud(user_jobs: Sequence[UserJob], *, comm, backend, network: Network, policy: str = "fifo", seed: int = 0, user_latency_ps: int = 0,
@@ -262,8 +273,7 @@ def run_cloud(user_jobs: Sequence[UserJob], *, comm, backend, network: Network, 
         The :class:`CloudRun`. A job too large for the centre, or whose
         circuit it cannot run (:func:`circuit_refusal`), is rejected on
         arrival with the reason; a job whose distributed run raises a
-        :class:`~dqsim.errors.DqsimError` (e.g. a circuit with mid-circuit
-        measurements) fails; the others run.
+        :class:`~dqsim.errors.DqsimError` fails; the others run.
 
     Raises:
         ValueError: repeated job names or a negative latency.
