@@ -227,3 +227,30 @@ def test_repro_a_classical_bit_measured_twice_holds_the_last_outcome():
                       assignment=[0, 1], seed=2, shots=4000, timeline=False)
         ones = run.counts.get("1", 0) / 4000
         assert abs(ones - expected) < 4 * np.sqrt(max(expected * (1 - expected), 1e-9) / 4000), (p0, p1, run.counts)
+
+
+def test_expectation_values_over_trajectories_carry_their_standard_error():
+    """⟨Z0 Z1⟩ of a GHZ pair made through a Werner pair of F = 0.8 is ±1 in each trajectory (the pair's
+    Bell components put X, Y or Z on the data; X and Y flip Z0 Z1), so its mean m over n trajectories has
+    the standard error √((1 − m²)/(n − 1)), and m is 1 − 2·(2/3)(1 − F) within 4 of them. The table's
+    ``value_stderr`` and the summary's ± say it; one trajectory gives NaN and no ±."""
+    import math
+
+    from dqsim.jobs import load_job_text
+    from dqsim.scenarios.dqc import run_job
+
+    def job(trajectories):
+        return load_job_text(f"""[run]\nname = "t"\nscenario = "dqc"\nseed = 3\n[network]\ntopology = "line"
+num_nodes = 2\n[network.link]\ndistance_km = 1.0\nsource_fidelity = 0.8\ndark_count_rate_hz = 0.0
+[network.node]\nnum_data_qubits = 1\n[circuit]\ngenerator = "ghz"\nnum_qubits = 2\n[simulation]\nshots = 120
+trajectories = {trajectories}\ntimeline = false\nobservables = ["Z0 Z1"]\n""")
+
+    out = run_job(job(120), comm=comm_mod.SingleComm(), backend=BACKEND)
+    row = out.tables["expectation"][0]
+    mean, err = row["value"], row["value_stderr"]
+    assert 0 < err == pytest.approx(math.sqrt((1 - mean**2) / 119), rel=1e-9)
+    assert abs(mean - (1 - 2 * (2 / 3) * 0.2)) < 4 * err
+    assert f"  <Z0 Z1> = {mean:.6f} ± {err:.6f}" in out.summary
+    single = run_job(job(1), comm=comm_mod.SingleComm(), backend=BACKEND)
+    assert math.isnan(single.tables["expectation"]["value_stderr"][0])
+    assert any(line.startswith("  <Z0 Z1> = ") and "±" not in line for line in single.summary)

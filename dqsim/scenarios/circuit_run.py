@@ -19,9 +19,10 @@ qubits, qubit 0 rightmost.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -382,11 +383,21 @@ def counts_table(counts: dict[str, int]) -> np.ndarray:
     return record_table(list(counts.items()), [("bitstring", "U"), ("count", "i8")])
 
 
-def common_tables(run, *, store_shots: bool) -> dict[str, np.ndarray]:
-    """Tables every circuit-like scenario writes: counts, expectation, gate counts, timing, shots."""
+def common_tables(run, *, store_shots: bool,
+                  expectation_stderr: Sequence[float] | None = None) -> dict[str, np.ndarray]:
+    """Tables every circuit-like scenario writes: counts, expectation, gate counts, timing, shots.
+
+    ``expectation_stderr`` (one per observable, a mean's standard error, NaN
+    for one trajectory) adds the column ``value_stderr`` to ``expectation``.
+    """
     tables = {"counts": counts_table(run.counts)}
     if run.expectation:
-        tables["expectation"] = record_table(run.expectation, [("name", "U"), ("observable", "U"), ("value", "f8")])
+        columns = [("name", "U"), ("observable", "U"), ("value", "f8")]
+        if expectation_stderr is None:
+            tables["expectation"] = record_table(run.expectation, columns)
+        else:
+            tables["expectation"] = record_table([(*row, err) for row, err in zip(run.expectation, expectation_stderr)],
+                                                 columns + [("value_stderr", "f8")])
     gate_counts = run.circuit.count_gates()
     if gate_counts:
         tables["gate_counts"] = record_table(list(gate_counts.items()), [("gate", "U"), ("count", "i8")])
@@ -396,14 +407,16 @@ def common_tables(run, *, store_shots: bool) -> dict[str, np.ndarray]:
     return tables
 
 
-def summary_lines(run) -> list[str]:
-    """Top counts and expectation values, for a person."""
+def summary_lines(run, *, expectation_stderr: Sequence[float] | None = None) -> list[str]:
+    """Top counts and expectation values (``± standard error`` where ``expectation_stderr`` gives a finite one),
+    for a person."""
     lines = []
     top = list(run.counts.items())[:4]
     if top:
         lines.append("  top counts: " + ", ".join(f"{b}: {c}" for b, c in top))
-    for _name, text, value in run.expectation:
-        lines.append(f"  <{text}> = {value:.6f}")
+    errors = expectation_stderr if expectation_stderr is not None else [math.nan] * len(run.expectation)
+    for (_name, text, value), err in zip(run.expectation, errors):
+        lines.append(f"  <{text}> = {value:.6f}" + (f" ± {err:.6f}" if math.isfinite(err) else ""))
     return lines
 
 

@@ -53,7 +53,7 @@ from dqsim.errors import CircuitError, ConfigError, ResourceError
 from dqsim.network.network import Network
 from dqsim.protocols.distributed import CommPool, node_program
 from dqsim.rng import Stream, derived_seed
-from dqsim.scenarios.output import ScenarioOutput, circuit_attributes, record_table
+from dqsim.scenarios.output import ScenarioOutput, circuit_attributes, record_table, standard_error
 from dqsim.scenarios.circuit_run import (build_circuit, common_tables, count_bitstrings, sample_terminal,
                                          summary_lines)
 from dqsim.comm import SingleComm
@@ -85,6 +85,8 @@ class DqcRun:
         register_peak_qubits: the most qubits the data register held at once.
         fidelity_stderr: standard error of the mean fidelity over trajectories
             (``nan`` with one trajectory); ``trajectories`` how many ran.
+        expectation_stderr: standard error of each ``expectation`` value (a mean
+            over trajectories), same order; ``nan`` with one trajectory.
         dynamic: True for a dynamic circuit (one shot per engine run, no fidelity).
     """
 
@@ -106,6 +108,7 @@ class DqcRun:
     timing_s: dict[str, float] = field(default_factory=dict)
     register_peak_qubits: int = 0
     fidelity_stderr: float = math.nan
+    expectation_stderr: list[float] = field(default_factory=list)
     trajectories: int = 1
     dynamic: bool = False
 
@@ -272,7 +275,7 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
     return DqcRun(circuit, decomposed, list(owner), regmap, state, counts, outcomes, float(fidelity),
                   end_time_ps, sorted(links), sim.gather_timeline() if timeline else None, engine,
                   rank_of_node, cut_size(decomposed, owner), expectation, timing, sim.memory.peak_register_qubits,
-                  dynamic=plan.engine_measures)
+                  expectation_stderr=[math.nan] * len(expectation), dynamic=plan.engine_measures)
 
 
 def _readout_errors(outcomes: np.ndarray, circuit: Circuit, owner: Sequence[int], node_specs: Sequence,
@@ -321,8 +324,8 @@ def run_trajectories(one_run: Callable[[int, int, bool], DqcRun], *, seed: int, 
     "dqc", t)`` (the job's own seed when there is one trajectory) and draws
     ``shots // trajectories`` shots (the first ``shots % trajectories`` one
     more), so the counts sample the mixture of trajectories. The fidelity and
-    observables are means over trajectories, with the standard error of the
-    fidelity; link counts are summed; the state, timeline and engine
+    observables are means over trajectories, each with its standard error
+    (:func:`~dqsim.scenarios.output.standard_error`); link counts are summed; the state, timeline and engine
     statistics are those of the last (timeline: first) trajectory. A resumed
     job skips the trajectories that had finished (their summaries are stored
     in the checkpoints) and runs only the interrupted one and those after it.
@@ -355,12 +358,13 @@ def run_trajectories(one_run: Callable[[int, int, bool], DqcRun], *, seed: int, 
     fidelities = np.array([summary["fidelity"] for summary in summaries])
     links = [(a, b, *(sum(summary["links"][i][k] for summary in summaries) for k in (2, 3, 4)))
              for i, (a, b, *_rest) in enumerate(summaries[0]["links"])]
-    expectation = [(name, text, float(np.mean([summary["expectation"][i][2] for summary in summaries])))
+    values = [[summary["expectation"][i][2] for summary in summaries] for i in range(len(summaries[0]["expectation"]))]
+    expectation = [(name, text, float(np.mean(values[i])))
                    for i, (name, text, _value) in enumerate(summaries[0]["expectation"])]
     return dataclasses.replace(
         last, counts=counts, shots=np.concatenate([summary["shots"] for summary in summaries]),
-        fidelity=float(fidelities.mean()), fidelity_stderr=float(fidelities.std(ddof=1) / math.sqrt(trajectories)),
-        expectation=expectation, links=links, end_time_ps=max(summary["end_time_ps"] for summary in summaries),
+        fidelity=float(fidelities.mean()), fidelity_stderr=standard_error(fidelities),
+        expectation=expectation, expectation_stderr=[standard_error(v) for v in values], links=links, end_time_ps=max(summary["end_time_ps"] for summary in summaries),
         timeline=summaries[0]["timeline"], trajectories=trajectories,
         register_peak_qubits=max(summary["peak"] for summary in summaries))
 
@@ -475,7 +479,7 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
         "engine_flush_seconds": engine.flush_seconds,
         "engine_state_seconds": engine.state_seconds,
     }
-    tables = common_tables(run, store_shots=job.simulation.store_shots)
+    tables = common_tables(run, store_shots=job.simulation.store_shots, expectation_stderr=run.expectation_stderr)
     tables["links"] = record_table(
         [(names[a], names[b], network.link(a, b).distance_km, pairs, attempts, photons)
          for a, b, pairs, attempts, photons in run.links],
@@ -502,6 +506,6 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
             else " (one trajectory of a noisy network: a single sample of the fidelity, not its mean; set "
                  "[simulation].trajectories for the mean and its standard error)" if is_noisy(network) else ""))
         + f"; simulated time {run.end_time_ps / PS_PER_US:.3f} µs",
-        *summary_lines(run),
+        *summary_lines(run, expectation_stderr=run.expectation_stderr),
     ]
     return ScenarioOutput(attrs, tables, table_attrs, run.state, summary)

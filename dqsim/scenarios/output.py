@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
-__all__ = ["ScenarioOutput", "record_table", "circuit_attributes"]
+__all__ = ["ScenarioOutput", "record_table", "circuit_attributes", "standard_error"]
 
 
 @dataclass
@@ -27,6 +28,18 @@ class ScenarioOutput:
     table_attrs: dict[str, dict] = field(default_factory=dict)
     state: Any = None
     summary: list[str] = field(default_factory=list)
+
+
+def standard_error(values: Sequence[float]) -> float:
+    """Standard error of the mean of ``values`` (sample standard deviation / √n); NaN for one value.
+
+    Examples:
+        >>> standard_error([1.0, 3.0]), math.isnan(standard_error([2.0]))
+        (1.0, True)
+    """
+    if len(values) < 2:
+        return math.nan
+    return float(np.std(values, ddof=1) / math.sqrt(len(values)))
 
 
 def record_table(rows: list[tuple], fields: list[tuple[str, str]]) -> np.ndarray:

@@ -70,7 +70,7 @@ from dqsim.circuit import hamiltonians
 from dqsim.circuit.hamiltonians import SpinModel
 from dqsim.circuit.ir import Circuit
 from dqsim.rng import derived_seed
-from dqsim.scenarios.output import ScenarioOutput, record_table
+from dqsim.scenarios.output import ScenarioOutput, record_table, standard_error
 from dqsim.scenarios.circuit_run import counts_table
 from dqsim.engine import checkpoint
 from dqsim.network.network import Network
@@ -149,18 +149,6 @@ def observables_of(state: ShardedState, model: SpinModel, qubit_of_site: Sequenc
     if "loschmidt" in names:
         values["loschmidt"] = reference.fidelity(state)
     return Observables(values, sites)
-
-
-def _stderr(values: Sequence[float]) -> float:
-    """Standard error of the mean of ``values`` (sample standard deviation / √n); NaN for one value.
-
-    Examples:
-        >>> _stderr([1.0, 3.0]), math.isnan(_stderr([2.0]))
-        (1.0, True)
-    """
-    if len(values) < 2:
-        return math.nan
-    return float(np.std(values, ddof=1) / math.sqrt(len(values)))
 
 
 def _mean(items: list[Observables]) -> Observables:
@@ -521,9 +509,9 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
                 fidelity.append(run_fidelity)
                 register_qubits = max(register_qubits, num_qubits)
             per_point.append(_mean(found))
-            errors.append({name: _stderr([o.values[name] for o in found]) for name in names})
+            errors.append({name: standard_error([o.values[name] for o in found]) for name in names})
             rows.append((times[k], steps[k], len(circuit.gates()), nonlocal_gates, float(np.mean(pairs)),
-                         float(np.mean(time_ps)), float(np.mean(fidelity)), _stderr(fidelity)))
+                         float(np.mean(time_ps)), float(np.mean(fidelity)), standard_error(fidelity)))
         networked.append(per_point)
         networked_stderr.append(errors)
         network_rows.append(rows)
