@@ -68,3 +68,13 @@ def toml_repr(value, limit: int = 60) -> str:
         text = repr(value)
     text = text.replace("\n", "\\n")
     return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def count_of(number: int, noun: str, plural: str | None = None) -> str:
+    """``number`` and ``noun``, plural unless ``number`` is 1 (``plural`` default: ``noun + "s"``), for messages.
+
+    Examples:
+        >>> count_of(1, "qubit"), count_of(0, "rank"), count_of(3, "QPU"), count_of(1, "entry", "entries")
+        ('1 qubit', '0 ranks', '3 QPUs', '1 entry')
+    """
+    return f"{number} {noun if number == 1 else (plural if plural is not None else noun + 's')}"

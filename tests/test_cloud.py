@@ -218,6 +218,13 @@ def test_a_dynamic_circuit_is_rejected_on_arrival_and_holds_no_place_in_the_queu
     assert set(single.results[0].counts) <= {"00", "01"}
 
 
+def test_the_summary_counts_1_in_the_singular():
+    """A 1-qubit user job: the summary said "(..., 1 qubits)"."""
+    result = run([cloud.UserJob("one", Circuit(1, 1).gate("h", 0).measure(0, 0), 10, 0)])
+    line = cloud.cloud_summary(result, "telegate")[-1]
+    assert line.startswith("  one (circuit, 1 qubit) on node0: wait "), line
+
+
 def test_a_user_job_with_more_classical_bits_than_a_shot_holds_is_rejected_with_the_reason(tmp_path):
     """A shot is one int64: the circuit scenario refuses a QASM circuit with 64 classical bits; the cloud
     loaded its QASM itself without that check. Now such a job is rejected on arrival, the others run."""

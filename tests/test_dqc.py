@@ -254,3 +254,15 @@ trajectories = {trajectories}\ntimeline = false\nobservables = ["Z0 Z1"]\n""")
     single = run_job(job(1), comm=comm_mod.SingleComm(), backend=BACKEND)
     assert math.isnan(single.tables["expectation"]["value_stderr"][0])
     assert any(line.startswith("  <Z0 Z1> = ") and "±" not in line for line in single.summary)
+
+
+def test_the_summary_counts_1_in_the_singular():
+    """A GHZ pair over two QPUs cuts one gate: the summary said "1 nonlocal gates"."""
+    from dqsim.jobs import load_job_text
+    from dqsim.scenarios.dqc import run_job
+
+    job = load_job_text("""[run]\nname = "t"\nscenario = "dqc"\nseed = 3\n[network]\ntopology = "line"
+num_nodes = 2\n[network.link]\ndistance_km = 1.0\ndark_count_rate_hz = 0.0\n[network.node]\nnum_data_qubits = 1
+[circuit]\ngenerator = "ghz"\nnum_qubits = 2\n[simulation]\nshots = 10\ntimeline = false\n""")
+    out = run_job(job, comm=comm_mod.SingleComm(), backend=BACKEND)
+    assert out.summary[0].startswith("  2 qubits on 2 QPUs (telegate), 1 nonlocal gate, "), out.summary

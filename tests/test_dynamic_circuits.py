@@ -197,3 +197,10 @@ def test_repro_reset_and_noise_need_a_local_qubit():
     with_reset.append(IfBits((0,), 1, (Reset(1),), ()))
     with pytest.raises(ResourceError, match=r"but reset needs 1; use at most 2 ranks"):
         _check_local_qubits(with_reset, 4)
+
+
+def test_the_local_qubit_message_counts_1_in_the_singular():
+    """It said "1 qubits on 2 ranks leave 0 qubits on each rank, ...; use at most 1 ranks"."""
+    with pytest.raises(ResourceError) as info:
+        _check_local_qubits(Circuit(1).gate("h", 0), 2)
+    assert str(info.value) == "1 qubit on 2 ranks leave 0 qubits on each rank, but gate h needs 1; use at most 1 rank"

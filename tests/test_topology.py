@@ -250,6 +250,8 @@ def test_place_nodes_refuses_more_ranks_than_nodes():
     with pytest.raises(ResourceError, match="num_ranks = 5 exceeds num_nodes = 3") as info:
         place_nodes(3, 5)
     assert "at most 3 ranks" in str(info.value)
+    with pytest.raises(ResourceError, match=r"so run with at most 1 rank$"):  # it said "1 ranks"
+        place_nodes(1, 2)
 
 
 @pytest.mark.parametrize(("args", "match"), [((0, 1), "num_nodes"), ((3, 0), "num_ranks"),

@@ -407,3 +407,4 @@ def test_repro_networked_values_carry_their_standard_error_over_trajectories():
                            comm=comm_mod.SingleComm(), backend=BACKEND)
     assert np.all(np.isnan(one.tables["observables"]["networked_stderr"]))
     assert any("single sample" in line for line in one.summary), one.summary
+    assert any(line.startswith("  1 point to T = ") for line in one.summary), one.summary  # it said "1 points"

@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from dqsim.circuit.ir import Circuit, Gate
-from dqsim.errors import CircuitError
+from dqsim.errors import CircuitError, count_of
 
 
 def _check_capacities(capacities: Sequence[int], num_qubits: int) -> list[int]:
@@ -42,7 +42,7 @@ def _check_owner(owner: Sequence[int], num_qubits: int, caps: list[int] | None, 
     counts = np.bincount(owner, minlength=len(caps))
     for i, (n, c) in enumerate(zip(counts, caps)):
         if n > c:
-            raise CircuitError(f"{what} puts {n} qubits on QPU {i}, more than its capacity {c}")
+            raise CircuitError(f"{what} puts {count_of(int(n), 'qubit')} on QPU {i}, more than its capacity {c}")
     return owner
 
 

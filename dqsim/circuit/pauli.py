@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import re
 
-from dqsim.errors import ConfigError, toml_repr
+from dqsim.errors import ConfigError, count_of, toml_repr
 
 __all__ = ["PauliTerm", "PauliSyntaxError", "parse_pauli_sum", "parse_pauli_terms", "qubit_range_problem"]
 
@@ -170,5 +170,5 @@ def qubit_range_problem(text: str, num_qubits: int) -> str | None:
         for _, qubit in factors:
             if qubit >= num_qubits:
                 return (f"qubit {qubit} is outside 0..{num_qubits - 1} "
-                        f"(the circuit has {num_qubits} qubits)")
+                        f"(the circuit has {count_of(num_qubits, 'qubit')})")
     return None

@@ -19,7 +19,7 @@ from typing import Any
 
 from dqsim import jobs
 from dqsim.engine import checkpoint
-from dqsim.errors import DqsimError
+from dqsim.errors import DqsimError, count_of
 from dqsim.scenarios import dqc
 from dqsim.scenarios.circuit_run import build_circuit
 from dqsim.state.sharded import estimate_memory_bytes
@@ -87,7 +87,7 @@ def _register_lines(job, num_qubits: int, num_ranks: int, what: str) -> list[str
     chunk = getattr(getattr(job, "simulation", None), "exchange_chunk_mib", None)
     extra = {"exchange_chunk_bytes": chunk * _BYTES_PER_MIB} if chunk else {}
     need = estimate_memory_bytes(num_qubits, num_ranks, job.run.precision, **extra)
-    return [f"memory per rank: {_mib(need['total'])} ({what}: {num_qubits} qubits, {job.run.precision}, "
+    return [f"memory per rank: {_mib(need['total'])} ({what}: {count_of(num_qubits, 'qubit')}, {job.run.precision}, "
             f"shard {_mib(need['shard'])} + workspace {_mib(need['workspace'])})"]
 
 
@@ -101,8 +101,8 @@ def work_lines(job, num_ranks: int) -> list[str]:
         if scenario == "dqc":
             dqc.trajectories_for(job, circuit)  # refuses trajectories that contradict shots
         mode = "final-state sampling" if terminal else "one trajectory per shot"
-        lines = [f"work: {circuit.num_qubits} qubits, {len(circuit.gates())} gates, "
-                 f"{job.simulation.shots} shots ({mode})"]
+        lines = [f"work: {count_of(circuit.num_qubits, 'qubit')}, {count_of(len(circuit.gates()), 'gate')}, "
+                 f"{count_of(job.simulation.shots, 'shot')} ({mode})"]
         what = "data register" if scenario == "circuit" else "data register, plus communication qubits in use"
         return lines + _register_lines(job, circuit.num_qubits, num_ranks, what)
     if scenario == "qkd":

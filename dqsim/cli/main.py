@@ -27,7 +27,7 @@ from dqsim import io
 from dqsim import jobs
 from dqsim.engine import checkpoint
 from dqsim.engine.checkpoint import EXIT_CHECKPOINTED, EXIT_STOPPED, CheckpointStop, RunStopped
-from dqsim.errors import DqsimError, RankCountError
+from dqsim.errors import DqsimError, RankCountError, count_of
 from dqsim.cli import EXIT_INTERRUPTED  # after a second Ctrl-C (or one while loading)
 from dqsim.cli.check import cmd_check
 from dqsim.cli.examples import DEFAULT_DIR as DEFAULT_EXAMPLES_DIR, cmd_examples
@@ -288,8 +288,8 @@ def _note_an_edited_job_file(attrs: dict) -> None:
 
 def _resume_rank_counts(path, resume, exc: RankCountError) -> str:
     """The one line for a checkpoint whose state vector cannot be split over ``exc.num_ranks`` ranks."""
-    return (f"{path}: cannot resume on {exc.num_ranks} ranks: its state vector (written on {resume.num_ranks} "
-            f"rank{'' if resume.num_ranks == 1 else 's'}) is split over the ranks, so it resumes on a power-of-two "
+    return (f"{path}: cannot resume on {exc.num_ranks} ranks: its state vector (written on "
+            f"{count_of(resume.num_ranks, 'rank')}) is split over the ranks, so it resumes on a power-of-two "
             f"number of ranks (1, 2, 4, 8, ...); use {exc.below} or {exc.above}")
 
 

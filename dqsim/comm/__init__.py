@@ -32,7 +32,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from dqsim.errors import DqsimError
+from dqsim.errors import DqsimError, count_of
 
 #: Largest number of bytes in one MPI message (MPI counts are C ints).
 MAX_MESSAGE_BYTES = (1 << 31) - 1
@@ -652,7 +652,8 @@ def launcher_mismatch(world_size: int, environ=None) -> str | None:
     for var in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE"):
         value = environ.get(var, "")
         if value.isdigit() and int(value) != world_size:
-            return (f"the launcher started {value} ranks ({var}) but MPI sees a world of {world_size}: "
+            return (f"the launcher started {count_of(int(value), 'rank')} ({var}) but MPI sees a world of "
+                    f"{world_size}: "
                     "mpi4py was built against another MPI than this mpiexec/srun uses")
     return None
 

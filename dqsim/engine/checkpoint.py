@@ -76,7 +76,7 @@ import numpy as np
 import dqsim
 from dqsim import io
 from dqsim import comm as comm_mod
-from dqsim.errors import DqsimError
+from dqsim.errors import DqsimError, count_of
 from dqsim.io import manifest
 from dqsim.units import PS_PER_S
 
@@ -505,9 +505,10 @@ class Checkpointer:
             while (1 << state.num_qubits) < resume.num_amplitudes:
                 state.add_qubit_()
         if state is not None and resume.has_state and resume.num_amplitudes != 1 << state.num_qubits:
-            raise DqsimError(f"{resume.path}: its register has {resume.num_amplitudes.bit_length() - 1} qubits, "
+            stored = count_of(resume.num_amplitudes.bit_length() - 1, "qubit")
+            raise DqsimError(f"{resume.path}: its register has {stored}, "
                              f"this run's {state.num_qubits} (small registers are padded with idle qubits to give "
-                             f"every rank local qubits); resume with {resume.num_ranks} ranks")
+                             f"every rank local qubits); resume with {count_of(resume.num_ranks, 'rank')}")
         run = _collectively(self.comm, lambda: io.open_run(resume.path))
         shared = _unpickle(resume.shared, sim)
         nodes = _collectively(self.comm, lambda: {

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from dqsim.errors import DqsimError
+from dqsim.errors import DqsimError, count_of
 from dqsim.io.encoding import jsonable
 from dqsim.io.reader import RunFile
 
@@ -168,7 +168,7 @@ def format_table(run: RunFile, name: str) -> str:
     units = run.units(name)
     header = list(columns)
     rows = [[jsonable(columns[h][i]) for h in header] for i in range(len(next(iter(columns.values()), [])))]
-    out = [f"table {name} ({len(rows)} row{'' if len(rows) == 1 else 's'}) of {run.path}"]
+    out = [f"table {name} ({count_of(len(rows), 'row')}) of {run.path}"]
     if units:
         out.append("  units: " + ", ".join(f"{k} [{v}]" for k, v in units.items()))
     return "\n".join(out + _grid(header, rows))
@@ -252,7 +252,7 @@ def format_summary(summary: dict[str, Any]) -> str:
     for name, t in tables.items():
         if name in shown or not t.get("rows"):
             continue
-        out += ["", f"table {name} ({t['num_rows']} row{'' if t['num_rows'] == 1 else 's'})"]
+        out += ["", f"table {name} ({count_of(t['num_rows'], 'row')})"]
         attrs = dict(t.get("attrs") or {})
         units = attrs.pop("units", None)
         if isinstance(units, dict) and units:
@@ -270,9 +270,10 @@ def format_summary(summary: dict[str, Any]) -> str:
         out += ["", "state"]
         size = "x".join(str(n) for n in state["shape"])
         where = {"slabs": f"{state.get('num_slabs')} slab files",
-                 "collective": f"one dataset written by {state.get('num_slabs')} ranks"}.get(state.get("layout"),
-                                                                                           "one dataset")
-        out.append(f"  {size} amplitudes ({state.get('num_qubits')} qubits), {state['dtype']}, in {where}")
+                 "collective": f"one dataset written by {count_of(state.get('num_slabs'), 'rank')}"}
+        where = where.get(state.get("layout"), "one dataset")
+        qubits = count_of(state.get("num_qubits"), "qubit")
+        out.append(f"  {size} amplitudes ({qubits}), {state['dtype']}, in {where}")
         if state.get("error"):
             out.append(f"  ERROR: {state['error']}")
         elif state.get("norm") is not None:

@@ -20,7 +20,7 @@ import networkx as nx
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from dqsim.errors import ConfigError, toml_repr
+from dqsim.errors import ConfigError, count_of, toml_repr
 from dqsim.jobs.errors import job_error, one_of
 from dqsim.jobs.schema import Section, is_number
 from dqsim.network import topology as net_topology
@@ -184,7 +184,7 @@ class NetworkSection(Section):
                             key=("link", "distance_km"), missing=True)
         num_nodes = self.resolved_num_nodes()
         if self.placement is not None and len(self.placement) != num_nodes:
-            raise job_error(f"lists {len(self.placement)} ranks but the network has {num_nodes} nodes",
+            raise job_error(f"lists {count_of(len(self.placement), 'rank')} but the network has {num_nodes} nodes",
                             key=("placement",), value=self.placement, has_value=True)
         try:
             self.build_graph()

@@ -29,7 +29,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 import networkx as nx
 
-from dqsim.errors import ConfigError, ResourceError
+from dqsim.errors import ConfigError, ResourceError, count_of
 from dqsim.network.link import LinkSpec, check_pairing_horizon
 from dqsim.network.node import NodeSpec
 from dqsim.network.topology import place_nodes
@@ -79,7 +79,7 @@ def place_on_ranks(num_nodes: int, num_ranks: int, placement: Sequence[int] | No
     for index, rank in enumerate(ranks):
         if isinstance(rank, bool) or not isinstance(rank, numbers.Integral) or not 0 <= rank < num_ranks:
             raise ResourceError(f"{key}[{index}] = {rank!r}: must be a rank in 0..{num_ranks - 1} "
-                                f"(the run has {num_ranks} rank{'' if num_ranks == 1 else 's'})")
+                                f"(the run has {count_of(num_ranks, 'rank')})")
     return [int(r) for r in ranks]
 
 

@@ -22,7 +22,7 @@ from typing import Iterable, Sequence
 import networkx as nx
 
 from dqsim import comm
-from dqsim.errors import ConfigError, ResourceError
+from dqsim.errors import ConfigError, ResourceError, count_of
 from dqsim.checks import check_int
 from dqsim.network.link import LinkSpec
 
@@ -421,7 +421,7 @@ def place_nodes(num_nodes: int, num_ranks: int) -> list[int]:
     if num_ranks > num_nodes:
         raise ResourceError(
             f"place_nodes: num_ranks = {num_ranks} exceeds num_nodes = {num_nodes}; "
-            f"each rank must hold at least one node, so run with at most {num_nodes} ranks"
+            f"each rank must hold at least one node, so run with at most {count_of(num_nodes, 'rank')}"
         )
     placement = []
     for rank in range(num_ranks):

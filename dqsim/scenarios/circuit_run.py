@@ -29,7 +29,7 @@ import numpy as np
 from dqsim.circuit import fusion, generators, qasm
 from dqsim.circuit.ir import Barrier, Circuit, Gate, IfBits, Measure, Reset
 from dqsim.engine import checkpoint
-from dqsim.errors import ConfigError, ResourceError
+from dqsim.errors import ConfigError, ResourceError, count_of
 from dqsim.scenarios.circuit_noise import GateNoise
 from dqsim.circuit.pauli import parse_pauli_sum
 from dqsim.jobs.circuit import check_observables
@@ -190,8 +190,9 @@ def _check_local_qubits(circuit: Circuit, num_ranks: int, gate_noise: GateNoise 
         need, what = 1, "reset"
     if need > num_local:
         most = 1 << max(0, circuit.num_qubits - need)
-        raise ResourceError(f"{circuit.num_qubits} qubits on {num_ranks} ranks leave {max(num_local, 0)} qubits "
-                            f"on each rank, but {what} needs {need}; use at most {most} ranks")
+        raise ResourceError(f"{count_of(circuit.num_qubits, 'qubit')} on {num_ranks} ranks leave "
+                            f"{count_of(max(num_local, 0), 'qubit')} on each rank, but {what} needs {need}; "
+                            f"use at most {count_of(most, 'rank')}")
 
 
 def _has_reset(instructions) -> bool:
@@ -432,7 +433,7 @@ def run_job(job, *, comm, backend, on_progress=None) -> ScenarioOutput:
         "bytes_exchanged_per_rank": np.array(exchanged, dtype=np.int64),
     }
     gates = ", ".join(f"{k}: {v}" for k, v in list(circuit.count_gates().items())[:8])
-    summary = [f"  {circuit.num_qubits} qubits, {attrs['num_gates']} gates ({gates}); "
-               f"{run.sampling} sampling, {job.simulation.shots} shots", *summary_lines(run)]
+    summary = [f"  {count_of(circuit.num_qubits, 'qubit')}, {count_of(attrs['num_gates'], 'gate')} ({gates}); "
+               f"{run.sampling} sampling, {count_of(job.simulation.shots, 'shot')}", *summary_lines(run)]
     return ScenarioOutput(attrs, common_tables(run, store_shots=job.simulation.store_shots),
                           {}, run.state, summary)

@@ -49,7 +49,7 @@ from dqsim.circuit import generators, qasm
 from dqsim.circuit.decompose import decompose_for_distribution
 from dqsim.circuit.ir import Circuit, Measure
 from dqsim.circuit.partition import partition_qubits
-from dqsim.errors import DqsimError
+from dqsim.errors import DqsimError, count_of
 from dqsim.network.link import LinkSpec
 from dqsim.network.network import Network
 from dqsim.network.node import NodeSpec
@@ -481,7 +481,7 @@ def cloud_summary(run: CloudRun, scheme: str, *, noisy: bool = False) -> list[st
     m = run.metrics
     names = run.centre.names
     lines = [
-        f"  centre: {run.centre.num_qpus} QPUs, policy {run.policy}, {scheme}; results reach users "
+        f"  centre: {count_of(run.centre.num_qpus, 'QPU')}, policy {run.policy}, {scheme}; results reach users "
         f"{_time_text(run.user_latency_ps)} after a run",
         f"  jobs: {int(m['num_done'])} done, {int(m['num_failed'])} failed, {int(m['num_rejected'])} rejected; "
         f"makespan {_time_text(m['makespan_ps'])}, utilisation {m['utilisation']:.3f}, "
@@ -493,9 +493,9 @@ def cloud_summary(run: CloudRun, scheme: str, *, noisy: bool = False) -> list[st
         lines.append(f"  note: {NOISY_FIDELITY_NOTE}")
     for job_id, (job, record) in enumerate(zip(run.jobs, run.records)):
         if job_id == SUMMARY_JOBS:
-            lines.append(f"  ... {len(run.jobs) - SUMMARY_JOBS} more job(s) in the 'jobs' table")
+            lines.append(f"  ... {count_of(len(run.jobs) - SUMMARY_JOBS, 'more job')} in the 'jobs' table")
             break
-        head = f"  {job.name} ({job.circuit.name}, {job.circuit.num_qubits} qubits)"
+        head = f"  {job.name} ({job.circuit.name}, {count_of(job.circuit.num_qubits, 'qubit')})"
         if record.status == "rejected":
             lines.append(f"{head}: rejected: {record.reason}")
             continue
@@ -506,7 +506,7 @@ def cloud_summary(run: CloudRun, scheme: str, *, noisy: bool = False) -> list[st
         result = run.results[job_id]
         lines.append(f"{head} on {where}: wait {_time_text(record.wait_ps)}, "
                      f"start {_time_text(record.start_ps)}, end {_time_text(record.end_ps)}, "
-                     f"F={result.fidelity:.6f}, {result.epr_pairs} EPR pairs")
+                     f"F={result.fidelity:.6f}, {count_of(result.epr_pairs, 'EPR pair')}")
     return lines
 
 

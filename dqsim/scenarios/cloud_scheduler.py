@@ -67,6 +67,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Collection, Iterable, NamedTuple, Sequence
 
+from dqsim.errors import count_of
+
 __all__ = [
     "Centre", "QueuedJob", "Running", "JobRecord", "JobFailed", "Scheduler", "FifoScheduler",
     "ShortestJobFirstScheduler", "BackfillScheduler", "POLICIES", "make_scheduler", "simulate_queue",
@@ -182,7 +184,7 @@ class Centre:
         self.data_qubits: tuple[int, ...] = tuple(int(c) for c in data_qubits)
         self.names: tuple[str, ...] = tuple(names) if names is not None else tuple(f"qpu{i}" for i in range(num))
         if len(self.data_qubits) != num or len(self.names) != num:
-            raise ValueError(f"Centre: {num} QPUs but {len(self.data_qubits)} capacities and "
+            raise ValueError(f"Centre: {count_of(num, 'QPU')} but {len(self.data_qubits)} capacities and "
                              f"{len(self.names)} names")
         if any(c < 0 for c in self.data_qubits):
             raise ValueError(f"Centre: data_qubits must be >= 0, got {list(self.data_qubits)}")
@@ -255,7 +257,7 @@ class Centre:
         total = sum(self.data_qubits)
         if num_qubits > total:
             capacities = set(self.data_qubits)
-            qpus = f"{self.num_qpus} QPU{'s' if self.num_qpus != 1 else ''}"
+            qpus = count_of(self.num_qpus, "QPU")
             how = f"{qpus} × {self.data_qubits[0]}" if len(capacities) == 1 else f"all {qpus} together"
             return f"needs {num_qubits} data qubits; the centre has {total} ({how})"
         if self.select(num_qubits, range(self.num_qpus)) is None:

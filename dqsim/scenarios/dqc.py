@@ -49,7 +49,7 @@ from dqsim.circuit.ir import Circuit, Gate, Measure
 from dqsim.circuit.partition import cut_size, partition_qubits
 from dqsim.engine import EngineError, RunStatistics, Simulator
 from dqsim.engine.checkpoint import Checkpointer
-from dqsim.errors import CircuitError, ConfigError, ResourceError
+from dqsim.errors import CircuitError, ConfigError, ResourceError, count_of
 from dqsim.network.network import Network
 from dqsim.protocols.distributed import CommPool, node_program
 from dqsim.rng import Stream, derived_seed
@@ -215,7 +215,8 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
                 f"{2 if needs_two else 1}"
             )
     if network.num_ranks != comm.size:
-        raise ResourceError(f"the network is placed on {network.num_ranks} ranks but the run has {comm.size}")
+        raise ResourceError(f"the network is placed on {count_of(network.num_ranks, 'rank')} but the run has "
+                            f"{comm.size}")
     network.check_pairing_horizon()  # before any work: int64 ps must hold the run
     rank_of_node = list(network.placement)
     mine = [i for i in range(num_nodes) if rank_of_node[i] == comm.rank]
@@ -495,8 +496,9 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
     pairs = sum(link[2] for link in run.links)
     attempts = sum(link[3] for link in run.links)
     summary = [
-        f"  {circuit.num_qubits} qubits on {len(names)} QPUs ({job.distribution.scheme}), "
-        f"{run.num_nonlocal_gates} nonlocal gates, {pairs} EPR pairs from {attempts} attempts",
+        f"  {count_of(circuit.num_qubits, 'qubit')} on {count_of(len(names), 'QPU')} ({job.distribution.scheme}), "
+        f"{count_of(run.num_nonlocal_gates, 'nonlocal gate')}, {count_of(pairs, 'EPR pair')} from "
+        f"{count_of(attempts, 'attempt')}",
         (f"  {run.trajectories} trajectories, one per shot (a dynamic circuit: no fidelity to a monolithic state); "
          f"total-variation distance to the exact distribution {attrs['tvd_to_exact']:.4f} (sampling alone: about "
          f"{attrs['tvd_sampling_level']:.4f})"

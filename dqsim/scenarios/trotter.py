@@ -69,6 +69,7 @@ from dqsim import comm as comm_mod
 from dqsim.circuit import hamiltonians
 from dqsim.circuit.hamiltonians import SpinModel
 from dqsim.circuit.ir import Circuit
+from dqsim.errors import count_of
 from dqsim.rng import derived_seed
 from dqsim.scenarios.output import ScenarioOutput, record_table, standard_error
 from dqsim.scenarios.circuit_run import counts_table
@@ -383,7 +384,7 @@ def _shared_runs(job, series, circuits, *, model, names, bits, comm, backend, st
     mine = sorted((i for i in range(len(runs)) if owner[i] == comm.rank), key=lambda i: (-cost[i], i))
     one_rank = [_on_one_rank(network) for _parameter, _value, network in series]
     found, amplitudes = {}, None
-    what = f"{len(runs)} networked runs shared over {comm.size} ranks"
+    what = f"{count_of(len(runs), 'networked run')} shared over {count_of(comm.size, 'rank')}"
 
     def on_fraction(fraction: float, count: int) -> None:  # rank 0's share stands for every rank's
         done = len(runs) * (count - 1 + fraction) / len(mine)
@@ -601,9 +602,10 @@ def _summary(model, job, names, times, networked, trotter, exact, main_rows, tot
     last = len(times) - 1
     lines = [
         f"  {model.describe()}, initial {job.model.initial!r}",
-        f"  {len(times) - 1} points to T = {evolution.total_time:g}, {evolution.steps_per_point} step(s) per point, "
-        f"order {evolution.order}; sites on {job.network.resolved_num_nodes()} QPUs "
-        f"({job.distribution.scheme}), {main_rows[-1][3]} nonlocal gates at the last point",
+        f"  {count_of(len(times) - 1, 'point')} to T = {evolution.total_time:g}, "
+        f"{count_of(evolution.steps_per_point, 'step')} per point, "
+        f"order {evolution.order}; sites on {count_of(job.network.resolved_num_nodes(), 'QPU')} "
+        f"({job.distribution.scheme}), {count_of(main_rows[-1][3], 'nonlocal gate')} at the last point",
         f"  {total_pairs:.0f} EPR pairs, {total_time_ps / PS_PER_US:.3f} µs simulated network time in all; "
         f"fidelity to the Trotter state at T: {main_rows[-1][6]:.6f}"
         + (f" ± {main_rows[-1][7]:.6f} ({job.simulation.trajectories} trajectories)"
