@@ -157,6 +157,28 @@ def test_repro_noisy_observables_are_trajectory_means_before_terminal_measuremen
     assert x1x2 == pytest.approx(1.0, abs=1e-12)
 
 
+def test_trajectory_observables_carry_the_standard_error_of_their_mean(tmp_path):
+    """Each trajectory's <Z0> after depolarizing p is +1 or -1, so the mean's standard error is
+    sqrt((1 - m^2) / (n - 1)) exactly; the table's value_stderr column and the summary's ± carry it, and
+    final-state sampling (exact values) has none."""
+    from dqsim.scenarios import circuit_run
+
+    qasm_text = H3 + "qubit[1] q;\nbit[1] c;\nrz(0.3) q[0];\nc = measure q;\n"
+    (tmp_path / "c.qasm").write_text(qasm_text)
+    shots = 200
+    job = load_job_text(f'[run]\nname = "e"\nseed = 4\n[circuit]\nqasm = "c.qasm"\n[simulation]\nshots = {shots}\n'
+                        'observables = ["Z0"]\n[noise]\ndepolarizing_1q = 0.15\n', base_dir=tmp_path)
+    out = circuit_run.run_job(job, comm=comm_mod.init(), backend=backend_mod.select("numpy"))
+    table = out.tables["expectation"]
+    mean, err = float(table["value"][0]), float(table["value_stderr"][0])
+    assert err == pytest.approx(math.sqrt((1 - mean**2) / (shots - 1)), rel=1e-9) and 0 < err < 0.1
+    assert any("±" in line and "Z0" in line for line in out.summary), out.summary
+    exact = load_job_text('[run]\nname = "e"\n[circuit]\nqasm = "c.qasm"\n[simulation]\nobservables = ["Z0"]\n',
+                          base_dir=tmp_path)
+    out = circuit_run.run_job(exact, comm=comm_mod.init(), backend=backend_mod.select("numpy"))
+    assert "value_stderr" not in out.tables["expectation"].dtype.names
+
+
 def test_repro_bit_measured_twice_keeps_the_later_outcome(tmp_path):
     """Final-state sampling: ``c[0] = measure q[0]; c[0] = measure q[1];`` leaves q[1]'s outcome in c[0] (as qiskit)."""
     (tmp_path / "c.qasm").write_text(H3 + "qubit[2] q;\nbit[1] c;\nx q[0];\nc[0] = measure q[0];\nc[0] = measure q[1];\n")

@@ -34,7 +34,7 @@ from dqsim.scenarios.circuit_noise import GateNoise
 from dqsim.circuit.pauli import parse_pauli_sum
 from dqsim.jobs.circuit import check_observables
 from dqsim.rng import Stream
-from dqsim.scenarios.output import ScenarioOutput, circuit_attributes, record_table
+from dqsim.scenarios.output import ScenarioOutput, circuit_attributes, record_table, standard_error
 from dqsim.state.layout import needs_locality
 from dqsim.state.sharded import ShardedState
 from dqsim.units import BYTES_PER_MIB
@@ -53,6 +53,9 @@ class CircuitRun:
             trajectories: the mean over them).
         timing_s: wall seconds per stage.
         sampling: ``"final-state"`` or ``"trajectories"``.
+        expectation_stderr: with trajectories, the standard error of each
+            observable's mean over them (NaN for one); ``None`` for final-state
+            sampling (exact values).
     """
 
     circuit: Circuit
@@ -62,6 +65,7 @@ class CircuitRun:
     expectation: list[tuple[str, str, float]]
     timing_s: dict[str, float] = field(default_factory=dict)
     sampling: str = "final-state"
+    expectation_stderr: list[float] | None = None
 
 
 #: Most classical bits a circuit may record: a shot is one int64, bit ``c`` = classical bit ``c``.
@@ -145,12 +149,12 @@ def run_circuit_job(job, *, comm, backend, on_progress: Callable | None = None) 
         t0 = time.perf_counter()
         shots, width = sample_terminal(state, circuit, sim.shots)
         timing["sampling"] = time.perf_counter() - t0
-        sampling = "final-state"
+        sampling, expectation_stderr = "final-state", None
     else:
         t0 = time.perf_counter()
         stream = Stream(job.run.seed, node=0, purpose="trajectory-measure")
         outcomes = []
-        first_state, totals = None, np.zeros(len(observables))
+        first_state, per_trajectory = None, []
         num_trajectories = max(sim.shots, 1)
         for shot in range(num_trajectories):
             _stop_if_asked(comm, f"before trajectory {shot} of {num_trajectories}")
@@ -158,20 +162,21 @@ def run_circuit_job(job, *, comm, backend, on_progress: Callable | None = None) 
             bits, values = _run_trajectory(state, circuit, stream, costs, gate_noise,
                                            [terms for _, terms in observables])
             outcomes.append(bits)
-            totals += values
+            per_trajectory.append(values)
             if shot == 0:
                 first_state = state
             if on_progress:
                 on_progress(shot + 1, num_trajectories, "trajectories")
-        expectation = [(f"obs{i}", text, float(totals[i] / num_trajectories))
-                       for i, (text, _) in enumerate(observables)]
+        columns = np.array(per_trajectory, dtype=float).reshape(num_trajectories, len(observables)).T
+        expectation = [(f"obs{i}", text, float(columns[i].mean())) for i, (text, _) in enumerate(observables)]
+        expectation_stderr = [standard_error(column) for column in columns]
         shots = np.array(outcomes[: sim.shots], dtype=np.int64)
         width = circuit.num_clbits if measured else circuit.num_qubits
         state = first_state
         timing["trajectories"] = time.perf_counter() - t0
         sampling = "trajectories"
     counts = count_bitstrings(shots, width)
-    return CircuitRun(circuit, state, counts, shots, expectation, timing, sampling)
+    return CircuitRun(circuit, state, counts, shots, expectation, timing, sampling, expectation_stderr)
 
 
 def _check_local_qubits(circuit: Circuit, num_ranks: int, gate_noise: GateNoise | None = None) -> None:
@@ -434,6 +439,8 @@ def run_job(job, *, comm, backend, on_progress=None) -> ScenarioOutput:
     }
     gates = ", ".join(f"{k}: {v}" for k, v in list(circuit.count_gates().items())[:8])
     summary = [f"  {count_of(circuit.num_qubits, 'qubit')}, {count_of(attrs['num_gates'], 'gate')} ({gates}); "
-               f"{run.sampling} sampling, {count_of(job.simulation.shots, 'shot')}", *summary_lines(run)]
-    return ScenarioOutput(attrs, common_tables(run, store_shots=job.simulation.store_shots),
+               f"{run.sampling} sampling, {count_of(job.simulation.shots, 'shot')}",
+               *summary_lines(run, expectation_stderr=run.expectation_stderr)]
+    return ScenarioOutput(attrs, common_tables(run, store_shots=job.simulation.store_shots,
+                                               expectation_stderr=run.expectation_stderr),
                           {}, run.state, summary)
