@@ -132,7 +132,7 @@ def folder_error(exc: OSError) -> str:
         return f"{exc.filename} is a file, not a folder"
     if isinstance(exc, NotADirectoryError) and exc.filename is not None:
         return f"a folder on the way to {exc.filename} is a file"
-    return exc.strerror or str(exc)
+    return write_failure_reason(exc)
 
 
 def _unlink_quietly(path: Path) -> None:

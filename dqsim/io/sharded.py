@@ -45,7 +45,7 @@ import numpy as np
 
 from dqsim.errors import DqsimError
 from dqsim.io import encoding
-from dqsim.io.atomic import temporary_path, write_failure_reason
+from dqsim.io.atomic import folder_error, temporary_path, write_failure_reason
 from dqsim.io.slabs import SLAB_DATASET, StateSlabs, check_state_shape, host_pieces, state_attrs, write_slab_file
 from dqsim.io.stored_state import STATE_DATASET, crc_range
 
@@ -164,7 +164,7 @@ def _write_slab_files(base: Path, pieces, *, comm, slab_size: int, dtype: np.dty
         checksum = written.hexdigest()
         _check_read_back(slab, SLAB_DATASET, 0, slab_size, dtype, written, f"{slab}: state slab {comm.rank}")
     except OSError as exc:  # the folder cannot be made, or the file read back
-        failure = DqsimError(f"{slab}: cannot write the state slab ({write_failure_reason(exc)})")
+        failure = DqsimError(f"{slab}: cannot write the state slab ({folder_error(exc)})")
     except Exception as exc:  # noqa: BLE001 - reported to every rank by _agree
         failure = exc
     try:
@@ -226,7 +226,7 @@ def _room_for_collective(path: Path, nbytes: int) -> str | None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        return f"{path.parent}: cannot create the folder ({write_failure_reason(exc)})"
+        return f"{path.parent}: cannot create the folder ({folder_error(exc)})"
     free = free_bytes(path.parent)
     need = nbytes + COLLECTIVE_HEADROOM_BYTES
     if free is not None and free < need:
@@ -365,7 +365,8 @@ class _closing_quietly_after_failure:
     names the reason. HDF5 does not recover from it: the next close of any
     HDF5 file in the process crashed it (SIGSEGV in ``H5F__close_cb``; also
     after truncating the file to free its blocks), which is why
-    :func:`_write_collective` checks the free space before it starts.
+    :func:`_write_collective` checks the free space and reserves the blocks
+    before it writes.
     """
 
     def __init__(self, h5: h5py.File):
