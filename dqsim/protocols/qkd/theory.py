@@ -502,10 +502,8 @@ def theoretical_key_rate(
     """
     eta = total_transmittance(distance_km, attenuation_db_per_km, coupling_loss_db,
                               detector_efficiency)
-    where = "theoretical_key_rate"
-    p_b = 1.0 - ((1.0 - check_real(where, "dark_count_probability", dark_count_probability, 0.0, 1.0))
-                 * (1.0 - check_real(where, "noise_probability", noise_probability, 0.0, 1.0)))
-    mu = check_real(where, "intensity", intensity, 0.0)
+    p_b = background_yield(dark_count_probability, noise_probability, num_detectors=1)  # per detector
+    mu = check_real("theoretical_key_rate", "intensity", intensity, 0.0)
     q_mu, error_gain_mu = receiver_gain_and_error(mu, eta, p_b, misalignment)
     y1, e1 = receiver_single_photon(eta, p_b, misalignment)
     e_mu = error_gain_mu / q_mu if q_mu > 0.0 else 0.0
