@@ -129,7 +129,7 @@ def test_third_party_reproduction_agrees_once_its_departures_are_applied(monkeyp
 def test_fig1_frame_block_of_1e9():
     """Lim et al. Fig. 1 spans 0-200 km and 1e-7-1e-2 bits per pulse (its axis ticks; its values are not in
     the text). The model's n_X = 1e9 curve (the rightmost finite one) starts inside it at 9.2e-3 and ends at
-    184.1 km (docs/architecture.md lists every block size)."""
+    184.1 km (docs/performance.md, "Finite-key QKD", lists every block size)."""
     r0, _ = optimal_rate(0.0, 1e9, starts=2)
     assert 5e-3 < r0 < 1e-2, r0
     assert optimal_rate(183.5, 1e9, starts=2)[0] > 0
@@ -147,7 +147,7 @@ def test_model_rate_without_a_key_at_huge_blocks():
 def test_repro_12_small_blocks_give_keys_far_away():
     """Lim et al. Sec. IV: "even if we use a block size of 10^4, cryptographic keys can still be distributed
     over a fiber length of 135 km". With ε_sec = κℓ as the paper states the model's last key at n_X = 1e4 is at
-    130.4 km; with ε_sec = 1e-10 held fixed it is at 135.4 km (docs/architecture.md: which of the two the
+    130.4 km; with ε_sec = 1e-10 held fixed it is at 135.4 km (docs/performance.md: which of the two the
     paper's figure used is not known). The optimum near the end has q_x -> 0 (a few per cent)."""
     rate, (q_x, p1, p2, _mu1, _mu2) = optimal_rate(120.0, 1e4, starts=2)
     assert rate > 1e-8 and p1 < 0.2 and p2 > 0.3, (rate, p1, p2)
