@@ -181,7 +181,7 @@ class CircuitCuts:
             raise checkpoint.CheckpointStop(path)
 
 
-def resumed_pass(state, run: list, position: dict, costs, num_ranks_then: int) -> tuple[list, dict]:
+def resumed_pass(state, run: list, position: dict, costs, num_ranks_then: int) -> tuple[list, list[int], dict]:
     """The operations of the gate pass a checkpoint cut, as the run had them, and where to go on.
 
     The pass is fused again from the layout it was fused from (the
@@ -192,33 +192,32 @@ def resumed_pass(state, run: list, position: dict, costs, num_ranks_then: int) -
     the state plans its own.
 
     Returns:
-        ``(ops, pass_info)``: the remaining pass from index ``pass_info["op"]``,
-        and the entries of the position that later cuts of this pass store.
+        ``(ops, origin, pass_info)``: the rest of the pass (to go on from
+        index ``pass_info["op"]``), the index of each of its operations in
+        the whole fused pass (the cuts' positions count those), and the
+        entries of the position that later cuts of this pass store.
 
     Raises:
         DqsimError: the fused pass differs from the checkpoint's, or a fused
             block needs more local qubits than this rank count leaves.
     """
-    n = state.num_qubits
-    layout = Layout(n, position["num_local"], list(position["fused_from"]))
+    layout = Layout(state.num_qubits, position["num_local"], list(position["fused_from"]))
     ops = list(run) if costs is None else fusion.fuse_ops(run, layout=layout, costs=costs)
     if len(ops) != position["num_ops"]:
         raise DqsimError(f"the gate pass fuses into {len(ops)} operations, the checkpoint's into "
                          f"{position['num_ops']}; resume it with the dqsim version that wrote it")
     info = {key: position[key] for key in ("fused_from", "num_local", "num_ops", "skip", "filtered")}
-    tail = _remainder(ops, info)
     if num_ranks_then == state.comm.size:
-        return tail, {**info, "op": position["op"]}
-    original = _original_indices(ops, info)
-    info = {**info, "skip": original[position["op"]] if position["op"] < len(original) else len(ops),
-            "filtered": True}
+        return _remainder(ops, info), _original_indices(ops, info), {**info, "op": position["op"]}
+    origin = _original_indices(ops, info)
+    info = {**info, "skip": origin[position["op"]] if position["op"] < len(origin) else len(ops), "filtered": True}
     tail = _remainder(ops, info)
     widest = max((len(needs_locality(op)) for op in tail), default=0)
     if widest > state.num_local_qubits:
         raise DqsimError(f"the gate pass in progress was fused into blocks of up to {count_of(widest, 'qubit')}, "
                          f"but {count_of(state.comm.size, 'rank')} leave {state.num_local_qubits} local; resume on "
                          f"{count_of(num_ranks_then, 'rank')} or fewer")
-    return tail, {**info, "op": 0}
+    return tail, _original_indices(ops, info), {**info, "op": 0}
 
 
 def _remainder(ops: list, info: dict) -> list:

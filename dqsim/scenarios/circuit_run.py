@@ -276,30 +276,32 @@ def _apply_with_progress(state, runs, on_progress, costs, cuts: CircuitCuts | No
     total = sum(len(run) for run in runs)
     batch = ops_per_check(state.num_local_qubits)
     at = cuts.position if cuts is not None else {}
-    first_run, step = at.get("run", 0), at.get("step", 0)
+    first_run, pass_base = at.get("run", 0), at.get("pass_base", 0)  # a cut's step: pass_base + index in its pass
     done = sum(len(run) for run in runs[:first_run])
     for index in range(first_run, len(runs)):
         run = runs[index]
         if index == first_run and at:
-            ops, info = resumed_pass(state, run, at, costs, cuts.resuming.num_ranks)
+            ops, origin, info = resumed_pass(state, run, at, costs, cuts.resuming.num_ranks)
         else:  # the whole run fused at once, so blocks and exchanges span the pieces
             info = {"fused_from": list(state.layout.physical_of), "num_local": state.num_local_qubits,
                     "skip": 0, "filtered": False, "op": 0}
             ops = fused_run(state, run, costs)
+            origin = range(len(ops))
             info["num_ops"] = len(ops)
         for start in range(info["op"], len(ops), batch):
-            where = f"after gate {done + len(run) * start // max(1, len(ops))} of {total}"
+            where = f"after gate {done + len(run) * origin[start] // max(1, info['num_ops'])} of {total}"
             if cuts is None:
                 _stop_if_asked(state.comm, where)
             else:
+                step = pass_base + origin[start]
                 cuts.boundary(state, streams, step, {**info, "mode": "final-state", "run": index, "op": start,
-                                                     "step": step}, where, costs)
+                                                     "pass_base": pass_base}, where, costs)
             state.apply_ops(ops, start=start, stop=start + batch)
-            step += min(batch, len(ops) - start)
             if on_progress:
-                done_in_run = len(run) * min(len(ops), start + batch) // max(1, len(ops))
-                on_progress(done + done_in_run, total, "gates")
+                reached = origin[min(len(ops), start + batch) - 1] + 1
+                on_progress(done + len(run) * reached // max(1, info["num_ops"]), total, "gates")
         done += len(run)
+        pass_base += info["num_ops"]
 
 
 def _stop_if_asked(comm, where: str) -> None:
