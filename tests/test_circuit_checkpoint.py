@@ -205,3 +205,38 @@ def test_a_periodic_checkpoint_whose_folder_cannot_be_written_is_a_warning(tmp_p
     out, _ = same_output(tmp_path / "out.h5", uninterrupted / "plain.h5")
     assert out.attrs["num_failed_checkpoints"] == 3
     assert len(checkpoints(ck)) == 1
+
+
+def test_a_circuit_with_barriers_resumes_in_its_second_pass(tmp_path, monkeypatch):
+    """Barriers cut the schedule into passes (here 120 gates each, fused into 48, 43 and 45 operations), each
+    fused from the layout it starts on: with pieces of 4 operations, a stop in the second pass resumes there
+    to the uninterrupted output; the cut's position counts on across passes (the second pass's from 48)."""
+    rng = np.random.default_rng(3)
+    lines = ["OPENQASM 2.0;", 'include "qelib1.inc";', "qreg q[6];", "creg c[6];"]
+    for _layer in range(3):
+        for _ in range(120):
+            a, b = rng.choice(6, 2, replace=False)
+            lines.append(f"rx({rng.uniform(0, 3):.6f}) q[{a}];" if rng.random() < 0.5 else f"cx q[{a}],q[{b}];")
+        lines.append("barrier q;")
+    lines.append("measure q -> c;")
+    qasm = tmp_path / "barriers.qasm"
+    qasm.write_text("\n".join(lines) + "\n")
+    job = [ROOT / "jobs" / "random_qasm.toml", "--set", f"circuit.qasm=\"{qasm}\"", "--set", "simulation.shots=500",
+           "--set", "simulation.observables=[\"Z0 Z5\"]", "--set", "simulation.save_state=true"]
+    monkeypatch.setattr(circuit_run, "ops_per_check", lambda num_local: 4)
+    run_here(["run", *job, "-o", tmp_path / "full.h5", "--quiet"])
+    plain_apply, plain_resumed_pass = ShardedState.apply_ops, circuit_run.resumed_pass
+    stop_at_apply(monkeypatch, 16)  # the 4th piece of the second pass (12 pieces in the first)
+    ck = tmp_path / "ck"
+    proc = run_here(["run", *job, "-o", tmp_path / "x.h5", "--quiet", *ck_args(ck)], check=False)
+    assert proc.returncode == 75, proc.stderr
+    [stopped] = checkpoints(ck)
+    assert stopped.name.endswith(f".ckpt000-{48 + 16:020d}.h5")  # the first pass's 48, then 4 pieces of 4
+    monkeypatch.setattr(ShardedState, "apply_ops", plain_apply)
+    passes = []
+    monkeypatch.setattr(circuit_run, "resumed_pass",
+                        lambda state, run, position, *rest: passes.append(position["run"])
+                        or plain_resumed_pass(state, run, position, *rest))
+    run_here(["resume", checkpoints(ck)[-1], "-o", tmp_path / "resumed.h5"])
+    assert passes == [1]
+    same_output(tmp_path / "full.h5", tmp_path / "resumed.h5")
