@@ -215,11 +215,11 @@ def test_a_repeater_chain_resumes_mid_run_with_its_restarts_and_fidelities(tmp_p
     same_tables(a, resumed, ["pairs", "summary"])
 
 
-def test_a_scenario_without_checkpoints_says_so(tmp_path, capsys):
+def test_a_circuit_job_with_a_simulated_time_period_says_so(tmp_path, capsys):
     code = main(["run", str(ROOT / "jobs" / "quickstart.toml"), "-o", str(tmp_path / "x.h5"), "--quiet",
-                 "--set", "checkpoint.every_wall_s=60"])
+                 "--set", "checkpoint.every_sim_s=60"])
     err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and len(err) == 1 and "does not write checkpoints" in err[0]
+    assert code == 2 and len(err) == 1 and "has no simulated time" in err[0] and "every_wall_s" in err[0]
 
 
 def test_repro_a_resumed_run_file_names_the_job_file_and_its_options_as_the_uninterrupted_one(tmp_path):

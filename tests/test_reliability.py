@@ -4,7 +4,7 @@
   flips and truncations of its files are each refused in one line with exit
   2, or resume to the uninterrupted results; a crafted pickle is refused.
 * Seeded mutants of job files: never a traceback; a refusal is one line.
-* Bad input refused up front; signals stop the circuit scenario; leftovers
+* Bad input refused up front; signals checkpoint the circuit scenario; leftovers
   of killed writes are removed; errors on several ranks are one line.
 
 The fuzz loops run in-process (``dqsim.cli.main.main``, one rank): every
@@ -614,27 +614,30 @@ def test_a_launcher_that_started_copies_of_a_one_rank_world_is_refused(tmp_path,
 
 # ------------------------------------------------------------------ signals, leftovers
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGUSR1, signal.SIGINT])
-def test_a_signal_stops_the_circuit_scenario_at_a_gate_boundary(tmp_path, capsys, monkeypatch, sig):
+def test_a_signal_stops_the_circuit_scenario_at_a_gate_boundary_with_a_checkpoint(tmp_path, capsys, monkeypatch):
+    """SIGTERM while gates run: the circuit scenario writes a checkpoint at the next gate boundary and exits
+    75 with one line (it used to stop with nothing written, exit 143); signals, resumes and rank counts are
+    tested in tests/test_circuit_checkpoint.py."""
     from dqsim.state.sharded import ShardedState
 
     calls = []
     original = ShardedState.apply_ops
 
-    def apply_and_signal(self, ops):
+    def apply_and_signal(self, ops, **kwargs):
         calls.append(len(ops))
         if len(calls) == 2:
-            os.kill(os.getpid(), sig)  # delivered to dqsim's handler while the batch runs
-        return original(self, ops)
+            os.kill(os.getpid(), signal.SIGTERM)  # delivered to dqsim's handler while the piece runs
+        return original(self, ops, **kwargs)
 
     monkeypatch.setattr(ShardedState, "apply_ops", apply_and_signal)
     out = tmp_path / "c.h5"
     code, err = cli(capsys, "run", ROOT / "jobs" / "random_circuit.toml", "-o", out, "--quiet",
                     "--set", "circuit.num_qubits=6", "--set", "circuit.depth=200",
-                    "--set", "simulation.observables=[\"Z0\"]", "--set", "simulation.fusion=false")
-    assert code == checkpoint.EXIT_STOPPED == 143
-    assert len(err) == 1 and "after gate 512 of" in err[0], err
-    assert len(calls) == 2 and not out.exists() and not list(tmp_path.glob("c.h5*"))
+                    "--set", "simulation.observables=[\"Z0\"]", "--set", "simulation.fusion=false",
+                    "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\"")
+    assert code == checkpoint.EXIT_CHECKPOINTED == 75
+    assert len(err) == 1 and ".ckpt000-00000000000000000512.h5" in err[0] and "dqsim resume" in err[0], err
+    assert len(calls) == 2 and not out.exists() and len(checkpoints(tmp_path / "ck")) == 1
 
 
 def test_leftovers_of_killed_writes_are_removed_at_the_next_start(dqc_checkpoint, tmp_path, capsys):

@@ -10,7 +10,7 @@ from dqsim import backend as backend_mod
 from dqsim import comm as comm_mod
 from dqsim.errors import DqsimError
 from dqsim.jobs import JOB_MODELS, apply_overrides, load_job
-from dqsim.scenarios import SCENARIOS, run_job
+from dqsim.scenarios import SCENARIOS, Scenario, run_job
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "dqsim"
@@ -47,16 +47,23 @@ def test_run_functions_take_checkpointing_exactly_when_the_scenario_checkpoints(
     for scenario in SCENARIOS.values():
         takes = "checkpointing" in inspect.signature(scenario.run).parameters
         assert takes == scenario.checkpoints, scenario.name
-    assert [name for name, s in SCENARIOS.items() if not s.checkpoints] == ["circuit"]
+    assert [name for name, s in SCENARIOS.items() if not s.checkpoints] == []  # circuit too, since 2026-12-05
 
 
-def test_a_scenario_without_checkpoints_refuses_a_checkpoint_plan():
+def test_the_circuit_scenario_refuses_a_simulated_time_period():
     job = load_job(ROOT / "jobs" / "quickstart.toml")
-    with pytest.raises(DqsimError, match=r"\[checkpoint\]\.every_sim_s = 1\.0: the circuit scenario does not write"):
+    with pytest.raises(DqsimError, match=r"\[checkpoint\]\.every_sim_s = 1\.0: the circuit scenario has no "
+                                         r"simulated time, so it checkpoints on wall time only; use every_wall_s"):
         apply_overrides(job, ["checkpoint.every_sim_s=1"])  # the job model refuses it, as dqsim check does
-    unchecked = job.model_copy(update={"checkpoint": job.checkpoint.model_copy(update={"every_sim_s": 1.0})})
+    assert apply_overrides(job, ["checkpoint.every_wall_s=60"]).checkpoint.every_wall_s == 60
+
+
+def test_a_scenario_without_checkpoints_refuses_a_checkpoint_plan(monkeypatch):
+    job = apply_overrides(load_job(ROOT / "jobs" / "quickstart.toml"), ["checkpoint.every_wall_s=60"])
+    plain = SCENARIOS["circuit"]
+    monkeypatch.setitem(SCENARIOS, "circuit", Scenario(plain.job_model, plain.run, checkpoints=False))
     with pytest.raises(DqsimError, match=r"\[checkpoint\]: the circuit scenario does not write checkpoints"):
-        run_job(unchecked, comm=comm_mod.SingleComm(), backend=backend_mod.select("numpy"))
+        run_job(job, comm=comm_mod.SingleComm(), backend=backend_mod.select("numpy"))
 
 
 def test_no_function_level_imports_in_jobs_scenarios_cli():

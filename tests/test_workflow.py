@@ -58,6 +58,9 @@ def test_check_prints_the_resolved_job_memory_and_work():
     assert "# circuit_seed: unset" in proc.stdout
     assert "# memory per rank: 32.69 GiB (data register: 34 qubits, complex128, shard 32.00 GiB" in proc.stdout
     assert "# work: 34 qubits, 34 gates, 2000 shots (final-state sampling)" in proc.stdout
+    # 31 local qubits: a look for a stop or the checkpoint period after every operation (2^24 >> 31 = 0 -> 1)
+    assert ("# checkpoints: at gate boundaries, every 1 operation of the (fused) schedule; each holds the state, "
+            "32.00 GiB per rank") in proc.stdout
     sweep = run_here(["check", "jobs/bb84_distance_sweep.toml", "-n", "3"])
     assert "9 distance(s) x 1 link(s) x 5,000,000 pulses = 45,000,000 pulses" in sweep.stdout
 
@@ -182,7 +185,8 @@ def test_merge_allow_missing_keeps_task_numbers_and_reports_the_failed(tmp_path)
 
 def test_repro_check_refuses_checkpoints_in_the_circuit_scenario_as_run_does(tmp_path):
     """``[checkpoint].every_*`` in a circuit job: ``dqsim check`` said valid while ``dqsim run`` refused it,
-    and run's line did not name the file. Both now give the same line, naming file, key and value."""
+    and run's line did not name the file. Both now give the same line, naming file, key and value (since the
+    circuit scenario checkpoints, only ``every_sim_s``: it has no simulated time)."""
     job = tmp_path / "ck.toml"
     job.write_text((ROOT / "jobs" / "quickstart.toml").read_text() + "\n[checkpoint]\nevery_sim_s = 0.001\n")
     lines = []

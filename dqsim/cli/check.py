@@ -4,8 +4,9 @@ Prints the resolved job (every key, defaults filled in, as TOML), the
 prefix of its checkpoints' names (its name and configuration hash,
 :func:`dqsim.engine.checkpoint.checkpoint_prefix`; ``slurm/run_step.sh``
 finds a job's own checkpoints by it), the memory each rank's state-vector
-register needs on ``RANKS`` ranks and the work the run will do (gates and
-shots, pulses, pairs, time points). Exit
+register needs on ``RANKS`` ranks, the work the run will do (gates and
+shots, pulses, pairs, time points) and, for a ``circuit`` job, where it
+checkpoints (every how many operations) and the size of a checkpoint. Exit
 status 0 for a job that ``dqsim run`` would start, 2 (one ``dqsim: error:``
 line) for one it would refuse: a bad key or value, a QASM file that does not
 parse, a register that cannot be split over ``RANKS``.
@@ -21,6 +22,7 @@ from dqsim import jobs
 from dqsim.engine import checkpoint
 from dqsim.errors import DqsimError, count_of
 from dqsim.scenarios import dqc
+from dqsim.scenarios.circuit_checkpoint import ops_per_check
 from dqsim.scenarios.circuit_run import build_circuit
 from dqsim.state.sharded import estimate_memory_bytes
 
@@ -91,6 +93,17 @@ def _register_lines(job, num_qubits: int, num_ranks: int, what: str) -> list[str
             f"shard {_mib(need['shard'])} + workspace {_mib(need['workspace'])})"]
 
 
+def _circuit_cuts_line(job, num_qubits: int, num_ranks: int, terminal: bool) -> str:
+    """Where a ``circuit`` run may checkpoint or stop (:mod:`dqsim.scenarios.circuit_checkpoint`), and the size."""
+    shard = estimate_memory_bytes(num_qubits, num_ranks, job.run.precision)["shard"]
+    if terminal:
+        every = ops_per_check(num_qubits - (num_ranks.bit_length() - 1))
+        where = f"at gate boundaries, every {count_of(every, 'operation')} of the (fused) schedule"
+    else:
+        where = "between trajectories (a stop finishes the trajectory it is in)"
+    return f"checkpoints: {where}; each holds the state, {_mib(shard)} per rank"
+
+
 def work_lines(job, num_ranks: int) -> list[str]:
     """What the run will do and the memory per rank, as lines (raises DqsimError where it cannot run)."""
     scenario = job.scenario
@@ -104,7 +117,10 @@ def work_lines(job, num_ranks: int) -> list[str]:
         lines = [f"work: {count_of(circuit.num_qubits, 'qubit')}, {count_of(len(circuit.gates()), 'gate')}, "
                  f"{count_of(job.simulation.shots, 'shot')} ({mode})"]
         what = "data register" if scenario == "circuit" else "data register, plus communication qubits in use"
-        return lines + _register_lines(job, circuit.num_qubits, num_ranks, what)
+        lines += _register_lines(job, circuit.num_qubits, num_ranks, what)
+        if scenario == "circuit":
+            lines.append(_circuit_cuts_line(job, circuit.num_qubits, num_ranks, terminal))
+        return lines
     if scenario == "qkd":
         distances = job.distances_km()
         links = job.network_links(distances[0])

@@ -45,6 +45,10 @@ manifest is incomplete: it is refused, and the next run or resume of the same
 job removes it (:func:`prepare_directory`). Older checkpoints beyond ``keep``
 are deleted only after the new manifest is written, manifest first.
 
+The ``circuit`` scenario (no engine) writes its gate boundaries through
+:class:`Checkpointer` too (:mod:`dqsim.scenarios.circuit_checkpoint`): one
+engine run, ``TTTT`` its position in the gate schedule, no nodes.
+
 Records are unpickled through an allow-list (:data:`ALLOWED_GLOBALS`): only
 the dqsim classes and functions listed there, a few builtins and NumPy's
 array and scalar constructors can be named by a checkpoint, so a crafted
@@ -83,8 +87,9 @@ from dqsim.units import PS_PER_S
 #: Exit status of a run that stopped after writing a checkpoint (EX_TEMPFAIL).
 EXIT_CHECKPOINTED = 75
 
-#: Exit status of a run that a signal stopped where it could not checkpoint (the ``circuit``
-#: scenario): nothing was written; run the job again (128 + SIGTERM, as a shell reports it).
+#: Exit status of a run that a signal stopped where it could not checkpoint (a ``circuit`` run called
+#: without a checkpoint session, :func:`dqsim.scenarios.circuit_run.run_circuit_job`): nothing was
+#: written; run the job again (128 + SIGTERM, as a shell reports it).
 EXIT_STOPPED = 143
 
 _STOP = {"requested": False}

@@ -67,7 +67,8 @@ class RunSection(Section):
 
 
 class CheckpointSection(Section):
-    """``[checkpoint]``: when a run on the event engine saves itself (any scenario on the engine).
+    """``[checkpoint]``: when a run saves itself (the scenarios on the event engine at their cuts, ``circuit`` at
+    gate boundaries, where ``every_sim_s`` is refused: it has no simulated time).
 
     Attributes:
         every_wall_s: write a checkpoint at the first window boundary after

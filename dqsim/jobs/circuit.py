@@ -272,11 +272,10 @@ class CircuitJob(JobConfig):
         return self
 
     @model_validator(mode="after")
-    def _check_no_checkpoints(self) -> "CircuitJob":
-        """The circuit scenario does not run on the event engine: it writes no checkpoints."""
-        for name in ("every_wall_s", "every_sim_s"):
-            value = getattr(self.checkpoint, name)
-            if value is not None:
-                raise job_error("the circuit scenario does not write checkpoints (dqc, qkd, trotter, cloud and "
-                                "repeater do); remove it", key=("checkpoint", name), value=value, has_value=True)
+    def _check_no_simulated_time_period(self) -> "CircuitJob":
+        """The circuit scenario has no simulated time: its checkpoints come on wall time (and signals) only."""
+        value = self.checkpoint.every_sim_s
+        if value is not None:
+            raise job_error("the circuit scenario has no simulated time, so it checkpoints on wall time only; "
+                            "use every_wall_s", key=("checkpoint", "every_sim_s"), value=value, has_value=True)
         return self

@@ -12,6 +12,11 @@ expectation in the averaged, mixed state), each read before that
 trajectory's terminal measurements; the saved state is the first
 trajectory's.
 
+With a checkpoint session (``dqsim run``/``dqsim resume``) the run writes
+checkpoints at gate boundaries and between trajectories, on
+``[checkpoint].every_wall_s`` and on SIGUSR1/SIGTERM/Ctrl-C, and a resumed
+run goes on from one (:mod:`dqsim.scenarios.circuit_checkpoint`).
+
 Counts are keyed by the classical register as a bit string, classical bit 0
 rightmost (as in qiskit). A circuit without measurements is sampled on all
 qubits, qubit 0 rightmost.
@@ -30,6 +35,7 @@ from dqsim.circuit import fusion, generators, qasm
 from dqsim.circuit.ir import Barrier, Circuit, Gate, IfBits, Measure, Reset
 from dqsim.engine import checkpoint
 from dqsim.errors import ConfigError, ResourceError, count_of
+from dqsim.scenarios.circuit_checkpoint import CircuitCuts, ops_per_check, resumed_pass
 from dqsim.scenarios.circuit_noise import GateNoise
 from dqsim.circuit.pauli import parse_pauli_sum
 from dqsim.jobs.circuit import check_observables
@@ -105,7 +111,8 @@ def build_circuit(job) -> Circuit:
     return maker(section.num_qubits, measure=section.measure)
 
 
-def run_circuit_job(job, *, comm, backend, on_progress: Callable | None = None) -> CircuitRun:
+def run_circuit_job(job, *, comm, backend, on_progress: Callable | None = None,
+                    checkpointing=None) -> CircuitRun:
     """Run a ``circuit`` job (collective).
 
     Args:
@@ -113,6 +120,8 @@ def run_circuit_job(job, *, comm, backend, on_progress: Callable | None = None) 
         comm: communicator from :func:`dqsim.comm.init`.
         backend: from :func:`dqsim.backend.select`.
         on_progress: called as ``on_progress(done, total, what)`` while gates are applied.
+        checkpointing: a :class:`dqsim.engine.checkpoint.CheckpointSession` (checkpoints, signals, a resume);
+            ``None``: none, and a stop signal ends the run with :class:`~dqsim.engine.checkpoint.RunStopped`.
     """
     timing: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -129,6 +138,7 @@ def run_circuit_job(job, *, comm, backend, on_progress: Callable | None = None) 
                             seed=job.run.seed, exchange_chunk_bytes=sim.exchange_chunk_mib * BYTES_PER_MIB,
                             max_gather_qubits=sim.max_gather_qubits)
 
+    cuts = CircuitCuts(checkpointing, comm) if checkpointing is not None else None
     costs = fusion.costs_for(backend) if sim.fusion else None
     measured = [ins for ins in circuit if isinstance(ins, Measure)]
     section = getattr(job, "noise", None)
@@ -140,7 +150,11 @@ def run_circuit_job(job, *, comm, backend, on_progress: Callable | None = None) 
     if circuit.measurements_are_terminal() and gate_noise is None:
         t0 = time.perf_counter()
         state = fresh_state()
-        _apply_with_progress(state, gate_runs(circuit), on_progress, costs)
+        streams = {(0, "sample"): state.stream("sample")}
+        if cuts is not None and cuts.resuming is not None:
+            cuts.restore(state, streams, "final-state")
+            costs = cuts.stored_costs(costs)
+        _apply_with_progress(state, gate_runs(circuit), on_progress, costs, cuts, streams)
         backend.synchronize()
         timing["gates"] = time.perf_counter() - t0
         t0 = time.perf_counter()
@@ -153,14 +167,29 @@ def run_circuit_job(job, *, comm, backend, on_progress: Callable | None = None) 
     else:
         t0 = time.perf_counter()
         stream = Stream(job.run.seed, node=0, purpose="trajectory-measure")
+        streams = {(0, stream.purpose): stream}
+        if gate_noise is not None:
+            streams[(0, gate_noise.stream.purpose)] = gate_noise.stream
         outcomes = []
         first_state, per_trajectory = None, []
         num_trajectories = max(sim.shots, 1)
-        for shot in range(num_trajectories):
-            _stop_if_asked(comm, f"before trajectory {shot} of {num_trajectories}")
+        first_shot = 0
+        if cuts is not None and cuts.resuming is not None:
+            first_state = fresh_state() if cuts.resuming.has_state else None
+            at = cuts.restore(first_state, streams, "trajectories")
+            costs = cuts.stored_costs(costs)
+            first_shot, outcomes, per_trajectory = at["shot"], list(at["bits"]), list(at["values"])
+        for shot in range(first_shot, num_trajectories):
+            where = f"before trajectory {shot} of {num_trajectories}"
+            if cuts is None:
+                _stop_if_asked(comm, where)
+            else:  # between trajectories: the first one's final state (the output's) and the results so far
+                cuts.boundary(first_state, streams, shot, {"mode": "trajectories", "shot": shot,
+                                                          "bits": list(outcomes), "values": list(per_trajectory)},
+                              where, costs)
             state = fresh_state()
             bits, values = _run_trajectory(state, circuit, stream, costs, gate_noise,
-                                           [terms for _, terms in observables])
+                                           [terms for _, terms in observables], may_stop=cuts is None)
             outcomes.append(bits)
             per_trajectory.append(values)
             if shot == 0:
@@ -234,32 +263,55 @@ def apply_run(state: ShardedState, ops: list, costs) -> None:
     state.apply_ops(fused_run(state, ops, costs))
 
 
-def _apply_with_progress(state, runs, on_progress, costs, batch: int = 256) -> None:
-    """Apply the runs, reporting progress in applied operations (fused ones when fusion is on).
+def _apply_with_progress(state, runs, on_progress, costs, cuts: CircuitCuts | None = None,
+                         streams: dict | None = None) -> None:
+    """Apply the runs, reporting progress in gates (of the circuit, fused or not) (collective).
 
-    SIGTERM/SIGUSR1 stops the run between two batches (:func:`_stop_if_asked`).
+    Every :func:`~dqsim.scenarios.circuit_checkpoint.ops_per_check` operations
+    is a gate boundary: with ``cuts`` it may write a checkpoint (the period, a
+    signal: then the run stops with it); without, a signal stops the run
+    (:func:`_stop_if_asked`). A resumed run (``cuts.position``) starts at
+    its checkpoint's boundary.
     """
     total = sum(len(run) for run in runs)
-    done = 0
-    for run in runs:
-        ops = fused_run(state, run, costs)  # the whole run, so blocks and exchanges span batches
-        for start in range(0, len(ops), batch):
-            _stop_if_asked(state.comm, f"after gate {done + start} of {total}")
-            state.apply_ops(ops[start : start + batch])
+    batch = ops_per_check(state.num_local_qubits)
+    at = cuts.position if cuts is not None else {}
+    first_run, pass_base = at.get("run", 0), at.get("pass_base", 0)  # a cut's step: pass_base + index in its pass
+    done = sum(len(run) for run in runs[:first_run])
+    for index in range(first_run, len(runs)):
+        run = runs[index]
+        if index == first_run and at:
+            ops, origin, info = resumed_pass(state, run, at, costs, cuts.resuming.num_ranks)
+        else:  # the whole run fused at once, so blocks and exchanges span the pieces
+            info = {"fused_from": list(state.layout.physical_of), "num_local": state.num_local_qubits,
+                    "skip": 0, "filtered": False, "op": 0}
+            ops = fused_run(state, run, costs)
+            origin = range(len(ops))
+            info["num_ops"] = len(ops)
+        for start in range(info["op"], len(ops), batch):
+            where = f"after gate {done + len(run) * origin[start] // max(1, info['num_ops'])} of {total}"
+            if cuts is None:
+                _stop_if_asked(state.comm, where)
+            else:
+                step = pass_base + origin[start]
+                cuts.boundary(state, streams, step, {**info, "mode": "final-state", "run": index, "op": start,
+                                                     "pass_base": pass_base}, where, costs)
+            state.apply_ops(ops, start=start, stop=start + batch)
             if on_progress:
-                done_in_run = len(run) * min(len(ops), start + batch) // max(1, len(ops))
-                on_progress(done + done_in_run, total, "gates")
+                reached = origin[min(len(ops), start + batch) - 1] + 1
+                on_progress(done + len(run) * reached // max(1, info["num_ops"]), total, "gates")
         done += len(run)
+        pass_base += info["num_ops"]
 
 
 def _stop_if_asked(comm, where: str) -> None:
     """Collective: raise :class:`~dqsim.engine.checkpoint.RunStopped` on every rank if a signal asked to stop.
 
-    The circuit scenario writes no checkpoint: it stops at a gate boundary
-    with nothing written and exit status 143 (``EXIT_STOPPED``).
+    For a run without a checkpoint session (called through the API): it
+    stops at a gate boundary with nothing written (``EXIT_STOPPED``).
     """
     if checkpoint.stop_agreed(comm):
-        raise checkpoint.RunStopped(f"stopped by a signal {where}; the circuit scenario writes no checkpoint, "
+        raise checkpoint.RunStopped(f"stopped by a signal {where}; this run has no checkpoint session, "
                                     "so nothing was saved: run the job again")
 
 
@@ -282,19 +334,22 @@ def sample_terminal(state, circuit, shots: int, qubit_of=None) -> tuple[np.ndarr
     return out, circuit.num_clbits
 
 
-def _run_trajectory(state, circuit, stream, costs, gate_noise=None, observables=()) -> tuple[int, list[float]]:
+def _run_trajectory(state, circuit, stream, costs, gate_noise=None, observables=(), *,
+                    may_stop: bool = True) -> tuple[int, list[float]]:
     """One shot: its classical bits and the value of each observable (a list of Pauli terms) (collective).
 
     The observables are read before the circuit's terminal measurements
     (:func:`deferrable_measurements`), which run last: as in final-state
     sampling, ``<X0 X1>`` of a Bell pair that is then measured is 1, not 0.
+    ``may_stop``: a stop signal ends the run at a measurement (a run with
+    checkpoints finishes the trajectory and checkpoints before the next).
     """
     deferred = deferrable_measurements(circuit.instructions)
     bits = _run_instructions(state, [ins for i, ins in enumerate(circuit.instructions) if i not in deferred],
-                             stream, 0, costs, gate_noise)
+                             stream, 0, costs, gate_noise, may_stop=may_stop)
     values = [state.expectation(terms) for terms in observables]
     bits = _run_instructions(state, [circuit.instructions[i] for i in sorted(deferred)], stream, bits, costs,
-                             gate_noise)
+                             gate_noise, may_stop=may_stop)
     return bits, values
 
 
@@ -338,10 +393,12 @@ def _mark_touched(ins, qubits: set[int], bits: set[int]) -> None:
             _mark_touched(inner, qubits, bits)
 
 
-def _run_instructions(state, instructions, stream, bits: int, costs, gate_noise=None) -> int:
+def _run_instructions(state, instructions, stream, bits: int, costs, gate_noise=None, *,
+                      may_stop: bool = True) -> int:
     """One shot's pass over ``instructions`` (an ``if`` block runs on the bits measured so far);
     runs of gates are fused with ``costs`` (``None``: unfused); ``gate_noise`` (a
-    :class:`~dqsim.scenarios.circuit_noise.GateNoise`) adds the errors of ``[noise]``."""
+    :class:`~dqsim.scenarios.circuit_noise.GateNoise`) adds the errors of ``[noise]``; ``may_stop``:
+    a stop signal ends the run before a measurement (:func:`_stop_if_asked`)."""
     pending = []
     for ins in instructions:
         if isinstance(ins, Gate):
@@ -352,7 +409,8 @@ def _run_instructions(state, instructions, stream, bits: int, costs, gate_noise=
                 gate_noise.after_gate(state, ins)
             continue
         if pending:
-            _stop_if_asked(state.comm, "at a measurement of a trajectory")
+            if may_stop:
+                _stop_if_asked(state.comm, "at a measurement of a trajectory")
             apply_run(state, pending, costs)
             pending = []
         if isinstance(ins, Measure):
@@ -364,7 +422,7 @@ def _run_instructions(state, instructions, stream, bits: int, costs, gate_noise=
             state.reset(ins.qubit, stream=stream)
         elif isinstance(ins, IfBits):
             bits = _run_instructions(state, ins.body if ins.holds(bits) else ins.orelse, stream, bits, costs,
-                                     gate_noise)
+                                     gate_noise, may_stop=may_stop)
         elif not isinstance(ins, Barrier):
             raise ConfigError(f"instruction {ins!r} is not supported by the circuit scenario")
     if pending:
@@ -426,9 +484,9 @@ def summary_lines(run, *, expectation_stderr: Sequence[float] | None = None) -> 
     return lines
 
 
-def run_job(job, *, comm, backend, on_progress=None) -> ScenarioOutput:
-    """Run a ``circuit`` job and shape its output (collective)."""
-    run = run_circuit_job(job, comm=comm, backend=backend, on_progress=on_progress)
+def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> ScenarioOutput:
+    """Run a ``circuit`` job and shape its output (collective); ``checkpointing`` as for :func:`run_circuit_job`."""
+    run = run_circuit_job(job, comm=comm, backend=backend, on_progress=on_progress, checkpointing=checkpointing)
     circuit = run.circuit
     exchanged = comm.allgather(run.state.bytes_exchanged)
     attrs = {

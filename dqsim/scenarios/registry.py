@@ -8,7 +8,7 @@ and every row's name is its model's ``scenario``.
 
 Examples:
     >>> [(name, s.job_model.__name__, s.checkpoints) for name, s in SCENARIOS.items()][:2]
-    [('circuit', 'CircuitJob', False), ('dqc', 'DqcJob', True)]
+    [('circuit', 'CircuitJob', True), ('dqc', 'DqcJob', True)]
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ class Scenario:
         job_model: the model of its job files (its ``scenario`` is the scenario's name).
         run: ``run(job, *, comm, backend, on_progress[, checkpointing]) -> ScenarioOutput``
             (collective); ``checkpointing`` only when ``checkpoints``.
-        checkpoints: whether it runs on the event engine and writes checkpoints
-            (``[checkpoint]``, SIGUSR1/SIGTERM, ``dqsim resume``).
+        checkpoints: whether it writes checkpoints (``[checkpoint]``, SIGUSR1/SIGTERM,
+            ``dqsim resume``): the scenarios on the event engine at its cuts, ``circuit`` at gate boundaries.
     """
 
     job_model: type[JobConfig]
@@ -48,7 +48,7 @@ class Scenario:
 
 #: Scenario name -> :class:`Scenario`, in the order of :data:`dqsim.jobs.registry.JOB_MODELS`.
 SCENARIOS: dict[str, Scenario] = {scenario.name: scenario for scenario in (
-    Scenario(CircuitJob, circuit_run.run_job, checkpoints=False),
+    Scenario(CircuitJob, circuit_run.run_job, checkpoints=True),
     Scenario(DqcJob, dqc.run_job, checkpoints=True),
     Scenario(QkdJob, qkd.run_job, checkpoints=True),
     Scenario(TrotterJob, trotter.run_job, checkpoints=True),
@@ -62,14 +62,14 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
     """Run the scenario of ``job`` (collective); see :data:`SCENARIOS`.
 
     ``checkpointing`` (a :class:`dqsim.engine.checkpoint.CheckpointSession`)
-    reaches the scenarios that write checkpoints; asking a scenario that
-    does not (``circuit``) for checkpoints in ``[checkpoint]`` is an error.
+    reaches the scenarios that write checkpoints (all of them today); asking
+    one that does not for checkpoints in ``[checkpoint]`` is an error.
     """
     scenario = SCENARIOS[job.scenario]
     if scenario.checkpoints:
         return scenario.run(job, comm=comm, backend=backend, on_progress=on_progress, checkpointing=checkpointing)
     plan = job.checkpoint
     if plan.every_wall_s or plan.every_sim_s:
-        raise DqsimError(f"[checkpoint]: the {job.scenario} scenario does not write checkpoints (dqc, qkd, trotter, "
-                         "cloud and repeater do); remove every_wall_s / every_sim_s from the job")
+        raise DqsimError(f"[checkpoint]: the {job.scenario} scenario does not write checkpoints; remove "
+                         "every_wall_s / every_sim_s from the job")
     return scenario.run(job, comm=comm, backend=backend, on_progress=on_progress)

@@ -262,12 +262,17 @@ class ShardedState:
         """Apply one :class:`GateOp` (collective)."""
         self.apply_ops([op])
 
-    def apply_ops(self, ops: Sequence[GateOp], *, lookahead: int = 64) -> None:
+    def apply_ops(self, ops: Sequence[GateOp], *, lookahead: int = 64, start: int = 0,
+                  stop: int | None = None) -> None:
         """Apply a list of operations in order (collective).
 
         Swaps of rank bits are planned with a look-ahead over ``ops``.
+        ``start``/``stop`` apply only ``ops[start:stop]``, still planning over
+        all of ``ops``: a run applied in pieces (to look for a stop signal in
+        between) gets the exchanges it gets in one call.
         """
-        for index, op in enumerate(ops):
+        for index in range(start, len(ops) if stop is None else min(stop, len(ops))):
+            op = ops[index]
             if isinstance(op, BitSwaps):
                 self._swap_pairs(op.pairs)
                 continue

@@ -1,0 +1,242 @@
+"""Checkpoints of the ``circuit`` scenario (gate boundaries; between trajectories), end to end.
+
+A random circuit's run is stopped by a signal (a checkpoint, exit 75),
+checkpointed at every gate boundary, killed with SIGKILL between
+checkpoints, and resumed: the output equals the uninterrupted run's (the
+state to the bit, shots, counts and expectation values) on the same rank
+count (1 and 2), and within rounding, with identical shots, on another
+(2 -> 1). A noisy run (trajectories) resumes between trajectories to the
+same shots and values. A damaged checkpoint is refused in one line; a
+periodic checkpoint that cannot be written (its folder replaced by a file)
+is a warning and the run goes on.
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from dqsim.engine import checkpoint
+from dqsim.io import open_run
+from dqsim.scenarios import circuit_run
+from dqsim.scenarios.circuit_checkpoint import ops_per_check
+from dqsim.state.sharded import ShardedState
+from mpi_helper import ROOT, child_env, mpiexec_path, run_dqsim, run_here
+from run_files import checkpoints, same_tables
+
+#: 10 qubits, 600 layers unfused: 4,019 operations, 16 gate boundaries (256 operations each).
+CIRCUIT = [ROOT / "jobs" / "random_circuit.toml", "--set", "circuit.num_qubits=10", "--set", "circuit.depth=600",
+           "--set", "simulation.fusion=false", "--set", "simulation.save_state=true",
+           "--set", "simulation.store_shots=true", "--set", "simulation.observables=[\"Z0 Z9\", \"X4\"]"]
+#: The same circuit with fusion: one fused pass (its blocks and planned exchanges) cut by the checkpoints.
+FUSED = [*CIRCUIT[:5], "--set", "circuit.depth=1500", *CIRCUIT[7:]]
+#: Noisy trajectories: 40 shots of a small circuit, one trajectory each.
+NOISY = [ROOT / "jobs" / "random_circuit.toml", "--set", "circuit.num_qubits=5", "--set", "circuit.depth=6",
+         "--set", "simulation.shots=40", "--set", "simulation.store_shots=true", "--set", "simulation.save_state=true",
+         "--set", "simulation.observables=[\"Z0 Z4\", \"X2\"]", "--set", "noise.depolarizing_1q=0.05",
+         "--set", "noise.readout_error=0.02"]
+TABLES = ["counts", "shots", "expectation"]
+
+
+def same_output(a, b, *, exact=True):
+    """Two run files have the same shots, counts, expectation values and state (to the bit, or to 1e-12)."""
+    a, b = open_run(a), open_run(b)
+    same_tables(a, b, TABLES, exact=exact)
+    x, y = a.state(), b.state()
+    assert np.array_equal(x, y) if exact else np.allclose(x, y, rtol=0, atol=1e-12)
+    return a, b
+
+
+def copy_checkpoint(path, folder):
+    """A copy of the checkpoint ``path`` (its run file, slabs and manifest) in ``folder``; returns its run file."""
+    folder.mkdir()
+    for part in path.parent.glob(path.name[:-len(".h5")] + ".*"):
+        shutil.copy(part, folder / part.name)
+    return folder / path.name
+
+
+def ck_args(folder, *extra):
+    return ["--set", f"checkpoint.directory=\"{folder}\"", *extra]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """The uninterrupted runs: unfused on 1 rank, fused on 2 ranks, noisy trajectories on 1 rank."""
+    folder = tmp_path_factory.mktemp("circuit_full")
+    for name, args, ranks in (("plain", CIRCUIT, 1), ("fused", FUSED, 2), ("noisy", NOISY, 1)):
+        run_dqsim(ranks, ["run", *args, "-o", folder / f"{name}.h5", "--quiet"])
+    return folder
+
+
+def stop_at_apply(monkeypatch, call: int, sig=signal.SIGTERM):
+    """Send ``sig`` to this process while the ``call``-th piece of gates is applied."""
+    original = ShardedState.apply_ops
+    calls = []
+
+    def apply_and_signal(self, ops, **kwargs):
+        calls.append(1)
+        if len(calls) == call:
+            os.kill(os.getpid(), sig)  # dqsim's handler asks for a checkpoint at the next boundary
+        return original(self, ops, **kwargs)
+
+    monkeypatch.setattr(ShardedState, "apply_ops", apply_and_signal)
+    return calls
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGUSR1, signal.SIGINT])
+def test_a_signal_writes_a_checkpoint_exits_75_and_the_resume_is_bit_identical(tmp_path, uninterrupted,
+                                                                               monkeypatch, sig):
+    assert ops_per_check(10) == 256
+    calls = stop_at_apply(monkeypatch, 3, sig)
+    out = tmp_path / "stopped.h5"
+    proc = run_here(["run", *CIRCUIT, "-o", out, "--quiet", *ck_args(tmp_path / "ck")], check=False)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == checkpoint.EXIT_CHECKPOINTED == 75, proc.stderr
+    assert len(lines) == 1 and "dqsim resume" in lines[0] and len(calls) == 3 and not out.exists()
+    [stopped] = checkpoints(tmp_path / "ck")
+    attrs = open_run(stopped).attrs
+    assert stopped.name.endswith(".ckpt000-00000000000000000768.h5")  # after 3 pieces of 256 operations
+    assert attrs["scenario"] == "circuit" and attrs["has_state"] and attrs["circuit_cut"].startswith("after gate 768 of ")
+    monkeypatch.undo()
+    run_here(["resume", stopped, "-o", tmp_path / "resumed.h5"])
+    same_output(uninterrupted / "plain.h5", tmp_path / "resumed.h5")
+
+
+def test_killed_between_checkpoints_on_two_ranks_then_resumed_on_two_bit_identical_and_on_one(tmp_path,
+                                                                                              uninterrupted):
+    """every_wall_s tiny: a checkpoint at every gate boundary of a fused pass on 2 ranks, keep = 2; SIGKILL
+    after two or more. The last complete one resumed on 2 ranks gives the uninterrupted run to the bit (the
+    exchange counts too); the one before it, on 1 rank, the same shots and counts and the state within
+    rounding (the pass goes on without the exchanges fusion planned for 2 ranks)."""
+    launcher = mpiexec_path()
+    if launcher is None:
+        pytest.skip("no mpiexec beside this Python")
+    cmd = [launcher, "-n", "2", sys.executable, "-m", "dqsim", "run", *map(str, FUSED), "-o",
+           str(tmp_path / "killed.h5"), "--quiet",
+           *ck_args(tmp_path / "ck", "--set", "checkpoint.every_wall_s=1e-9", "--set", "checkpoint.keep=2")]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        while len(checkpoints(tmp_path / "ck")) < 2:
+            assert proc.poll() is None, proc.communicate()  # the run must not end before it is killed
+            time.sleep(0.01)
+        os.killpg(proc.pid, signal.SIGKILL)
+    finally:
+        proc.communicate(timeout=60)
+    assert not (tmp_path / "killed.h5").exists()
+    *_, before, last = [copy_checkpoint(path, tmp_path / name)  # apart: each resume writes beside its own
+                        for path, name in zip(checkpoints(tmp_path / "ck"), ["a", "b", "c"])]
+    run_dqsim(2, ["resume", last, "-o", tmp_path / "resumed2.h5", "--quiet"])
+    full, resumed = same_output(uninterrupted / "fused.h5", tmp_path / "resumed2.h5")
+    assert full.attrs["num_exchanges"] == resumed.attrs["num_exchanges"] > 0
+    assert np.array_equal(full.attrs["bytes_exchanged_per_rank"], resumed.attrs["bytes_exchanged_per_rank"])
+    run_dqsim(1, ["resume", before, "-o", tmp_path / "resumed1.h5", "--quiet"])
+    same_output(uninterrupted / "fused.h5", tmp_path / "resumed1.h5", exact=False)
+
+
+def test_noisy_trajectories_resume_between_trajectories(tmp_path, uninterrupted, monkeypatch):
+    """A stop during trajectory 7: the trajectory ends, and the checkpoint before trajectory 8 holds the first
+    trajectory's state (the output's), the shots and values so far and the random streams' counters."""
+    original = circuit_run._run_trajectory
+    calls = []
+
+    def trajectory_and_signal(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 8:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(circuit_run, "_run_trajectory", trajectory_and_signal)
+    proc = run_here(["run", *NOISY, "-o", tmp_path / "stopped.h5", "--quiet", *ck_args(tmp_path / "ck")],
+                    check=False)
+    assert proc.returncode == 75 and len(calls) == 8, proc.stderr
+    [stopped] = checkpoints(tmp_path / "ck")
+    assert open_run(stopped).attrs["circuit_cut"] == "before trajectory 8 of 40"
+    monkeypatch.undo()
+    run_here(["resume", stopped, "-o", tmp_path / "resumed.h5"])
+    same_output(uninterrupted / "noisy.h5", tmp_path / "resumed.h5")
+
+
+def test_a_damaged_checkpoint_is_refused_in_one_line(tmp_path, monkeypatch):
+    stop_at_apply(monkeypatch, 2)
+    assert run_here(["run", *CIRCUIT, "-o", tmp_path / "x.h5", "--quiet", *ck_args(tmp_path / "ck")],
+                    check=False).returncode == 75
+    monkeypatch.undo()
+    [stopped] = checkpoints(tmp_path / "ck")
+    slab = stopped.with_name(stopped.name[:-3] + ".slab0000.h5")
+    data = bytearray(slab.read_bytes())
+    data[len(data) // 2] ^= 0x10  # one bit of an amplitude
+    slab.write_bytes(bytes(data))
+    proc = run_here(["resume", stopped, "-o", tmp_path / "resumed.h5", "--quiet"], check=False)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and "SHA-256" in lines[0] and slab.name in lines[0], lines
+    assert not (tmp_path / "resumed.h5").exists()
+
+
+def test_a_periodic_checkpoint_whose_folder_cannot_be_written_is_a_warning(tmp_path, uninterrupted, monkeypatch):
+    """The checkpoint folder is replaced by a file after the second boundary (as a folder lost or made
+    unwritable): those writes fail, each a one-line warning, and the run ends with the uninterrupted results;
+    restored, the next write succeeds."""
+    ck = tmp_path / "ck"
+    original = ShardedState.apply_ops
+    calls = []
+
+    def apply_and_break_the_folder(self, ops, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            os.rename(ck, tmp_path / "moved")
+            ck.write_bytes(b"")  # a file where the folder was
+        elif len(calls) == 5:
+            ck.unlink()
+            os.rename(tmp_path / "moved", ck)
+        return original(self, ops, **kwargs)
+
+    monkeypatch.setattr(ShardedState, "apply_ops", apply_and_break_the_folder)
+    proc = run_here(["run", *CIRCUIT, "-o", tmp_path / "out.h5", "--quiet",
+                     *ck_args(ck, "--set", "checkpoint.every_wall_s=1e-9", "--set", "checkpoint.keep=1")])
+    warnings = proc.stderr.strip().splitlines()
+    assert len(warnings) == 3 and all(line.startswith("dqsim: warning: checkpoint ") and "not a folder" in line
+                                      and "the run goes on" in line for line in warnings), proc.stderr
+    out, _ = same_output(tmp_path / "out.h5", uninterrupted / "plain.h5")
+    assert out.attrs["num_failed_checkpoints"] == 3
+    assert len(checkpoints(ck)) == 1
+
+
+def test_a_circuit_with_barriers_resumes_in_its_second_pass(tmp_path, monkeypatch):
+    """Barriers cut the schedule into passes (here 120 gates each, fused into 48, 43 and 45 operations), each
+    fused from the layout it starts on: with pieces of 4 operations, a stop in the second pass resumes there
+    to the uninterrupted output; the cut's position counts on across passes (the second pass's from 48)."""
+    rng = np.random.default_rng(3)
+    lines = ["OPENQASM 2.0;", 'include "qelib1.inc";', "qreg q[6];", "creg c[6];"]
+    for _layer in range(3):
+        for _ in range(120):
+            a, b = rng.choice(6, 2, replace=False)
+            lines.append(f"rx({rng.uniform(0, 3):.6f}) q[{a}];" if rng.random() < 0.5 else f"cx q[{a}],q[{b}];")
+        lines.append("barrier q;")
+    lines.append("measure q -> c;")
+    qasm = tmp_path / "barriers.qasm"
+    qasm.write_text("\n".join(lines) + "\n")
+    job = [ROOT / "jobs" / "random_qasm.toml", "--set", f"circuit.qasm=\"{qasm}\"", "--set", "simulation.shots=500",
+           "--set", "simulation.observables=[\"Z0 Z5\"]", "--set", "simulation.save_state=true"]
+    monkeypatch.setattr(circuit_run, "ops_per_check", lambda num_local: 4)
+    run_here(["run", *job, "-o", tmp_path / "full.h5", "--quiet"])
+    plain_apply, plain_resumed_pass = ShardedState.apply_ops, circuit_run.resumed_pass
+    stop_at_apply(monkeypatch, 16)  # the 4th piece of the second pass (12 pieces in the first)
+    ck = tmp_path / "ck"
+    proc = run_here(["run", *job, "-o", tmp_path / "x.h5", "--quiet", *ck_args(ck)], check=False)
+    assert proc.returncode == 75, proc.stderr
+    [stopped] = checkpoints(ck)
+    assert stopped.name.endswith(f".ckpt000-{48 + 16:020d}.h5")  # the first pass's 48, then 4 pieces of 4
+    monkeypatch.setattr(ShardedState, "apply_ops", plain_apply)
+    passes = []
+    monkeypatch.setattr(circuit_run, "resumed_pass",
+                        lambda state, run, position, *rest: passes.append(position["run"])
+                        or plain_resumed_pass(state, run, position, *rest))
+    run_here(["resume", checkpoints(ck)[-1], "-o", tmp_path / "resumed.h5"])
+    assert passes == [1]
+    same_output(tmp_path / "full.h5", tmp_path / "resumed.h5")
