@@ -203,21 +203,24 @@ def test_concurrent_jobs_on_disjoint_sets_match_each_alone():
     assert together.results[0].fidelity < 0.9  # noisy pairs: the comparison is not trivial
 
 
-def test_a_dynamic_circuit_is_rejected_on_arrival_and_holds_no_place_in_the_queue():
-    """A dynamic circuit gives one shot per run of the network and a cloud job is one run: with shots > 1 it
-    was started on QPUs (other jobs waited behind it) and then failed; now it is rejected when it arrives."""
+def test_repro_a_dynamic_circuit_runs_once_per_shot():
+    """A dynamic circuit gives one shot per run of the network and a cloud job was one run: with shots > 1 it
+    was rejected on arrival. Now a job is one execution per shot: it runs the engine once per shot (on an
+    ideal centre too), its QPUs held for all of them; the shots' c0 is a fair coin (60 shots, 4 sigma)."""
     mid_measure = Circuit(2, 2).gate("h", 0).measure(0, 0).gate("cx", 0, 1)
     big = cloud.UserJob("big", ghz(8, measure=True), 10, 0)  # takes all 4 QPUs
-    result = run([big, cloud.UserJob("mid", mid_measure, 10, 1), cloud.UserJob("ok", ghz(3, measure=True), 10, 2)])
-    first, bad, ok = result.records
-    assert bad.status == "rejected" and bad.qpus == () and bad.start_ps is None
-    assert "one shot per run of the network" in bad.reason and "shots = 10" in bad.reason
-    assert ok.status == "done" and ok.start_ps == first.end_ps  # it waited only for "big"
-    assert result.results[2].fidelity == pytest.approx(1.0) and 1 not in result.results
-    # one shot is one run: it runs, its one shot is its circuit's outcome (qubit 0 measured, then copied)
-    single = run([cloud.UserJob("mid", mid_measure, 1, 0)])
-    assert single.records[0].status == "done" and sum(single.results[0].counts.values()) == 1
-    assert set(single.results[0].counts) <= {"00", "01"}
+    result = run([big, cloud.UserJob("mid", mid_measure, 60, 1), cloud.UserJob("ok", ghz(3, measure=True), 10, 2)],
+                 trajectories=1)
+    first, mid, ok = result.records
+    assert mid.status == "done" and mid.start_ps == first.end_ps  # it waited for "big"
+    assert ok.status == "done" and ok.start_ps == mid.start_ps  # beside it, on the other two QPUs
+    done = result.results[1]
+    assert done.engine_runs == done.num_executions == 60 and done.sampling == "per-shot"
+    assert math.isnan(done.fidelity) and set(done.counts) <= {"00", "01"}
+    assert abs(done.counts.get("01", 0) - 30) < 4 * np.sqrt(15), done.counts
+    assert mid.end_ps - mid.start_ps == done.dqc_time_ps  # (0 here: one QPU of gates that take no time)
+    line = next(line for line in cloud.cloud_summary(result, "telegate") if line.startswith("  mid "))
+    assert "no fidelity (a dynamic circuit, 60 runs)" in line, line
 
 
 def test_the_summary_counts_1_in_the_singular():

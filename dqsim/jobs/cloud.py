@@ -101,7 +101,9 @@ class UserJobSection(CircuitSection):
     Attributes:
         name: label, unique among the run's jobs; 1..64 letters, digits,
             ``_``, ``-``, ``.``; default ``job<i>`` (i its position in the list).
-        shots: samples of its measured qubits, 0..10**8 (default 1000).
+        shots: samples of its measured qubits, 0..10**8 (default 1000); each
+            is one execution of the circuit on the job's QPUs
+            (:class:`CloudSimulationSection`).
         priority: higher runs first, -10**6..10**6 (default 0).
         arrival_s: when the job reaches the centre, s, >= 0 (default 0).
     """

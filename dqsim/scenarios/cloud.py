@@ -26,6 +26,9 @@ set-up, reset or batching time is modelled between executions.
 * on noisy QPUs, ``[simulation].trajectories = "per_shot"``: once per shot,
   every shot with its own draw of the link, memory and gate noise and its
   own time and pairs (exact, N engine runs);
+* a dynamic circuit (mid-circuit measurements, resets, ``if``): once per
+  shot, whatever the noise (its nodes measure and branch, so a run gives
+  one shot, as in the ``dqc`` scenario);
 * on noisy QPUs, ``trajectories = T`` (default 10): ``min(T, N)`` engine runs
   (trajectories, seeded as the ``dqc`` scenario's,
   :func:`dqsim.scenarios.dqc.trajectory_seed`), the shots shared out among
@@ -205,9 +208,10 @@ def sampling_note(noisy: bool, trajectories: int | str = DEFAULT_CLOUD_TRAJECTOR
         'a job of N shots is N executions; on noiseless QPUs the engi'
     """
     head = "a job of N shots is N executions"
+    dynamic = "; a circuit with mid-circuit measurements, resets or 'if' runs the engine once per shot"
     if not noisy:
         return (f"{head}; on noiseless QPUs the engine runs it once and its N shots are drawn from that final "
-                "state (exact), that run's time and EPR pairs counted N times")
+                f"state (exact), that run's time and EPR pairs counted N times{dynamic}")
     if trajectories == PER_SHOT:
         return (f"{head}; on noisy QPUs every shot is its own engine run, with its own draw of the link, memory and "
                 "gate noise, time and EPR pairs; a job's fidelity is the mean over its shots (fidelity_stderr: "
@@ -215,7 +219,7 @@ def sampling_note(noisy: bool, trajectories: int | str = DEFAULT_CLOUD_TRAJECTOR
     return (f"{head}; on noisy QPUs it runs min({trajectories}, N) trajectories (engine runs, each its own draw of "
             "the link, memory and gate noise), draws its shots across them and counts each run's time and EPR "
             "pairs once per shot it gave; its fidelity is the mean over trajectories (fidelity_stderr: its "
-            "standard error); [simulation].trajectories = \"per_shot\" draws the noise per shot")
+            f"standard error); [simulation].trajectories = \"per_shot\" draws the noise per shot{dynamic}")
 
 
 def job_seed(seed: int, name: str) -> int:
@@ -228,36 +232,46 @@ def job_seed(seed: int, name: str) -> int:
     return int(Stream(seed, node=0, purpose=f"cloud-job/{name}").next_generator().integers(0, 2**62))
 
 
-def engine_runs(shots: int, noisy: bool, trajectories: int | str = DEFAULT_CLOUD_TRAJECTORIES) -> int:
+def engine_runs(shots: int, noisy: bool, trajectories: int | str = DEFAULT_CLOUD_TRAJECTORIES, *,
+                dynamic: bool = False) -> int:
     """Engine runs of a user job of ``shots`` on noisy or noiseless QPUs (module docstring).
 
     Args:
         shots: the job's shots, >= 0 (``max(shots, 1)`` executions).
         noisy: whether its QPUs draw noise (:func:`dqsim.scenarios.dqc.is_noisy`).
         trajectories: ``[simulation].trajectories``: ``"per_shot"`` or a number >= 1.
+        dynamic: a circuit with mid-circuit measurements, resets or ``if``: one run per shot,
+            whatever the noise (each run's nodes measure and branch: it gives one shot).
 
     Examples:
         >>> engine_runs(1000, False), engine_runs(1000, True), engine_runs(3, True), engine_runs(0, True)
         (1, 10, 3, 1)
-        >>> engine_runs(1000, True, "per_shot"), engine_runs(1000, False, "per_shot")
-        (1000, 1)
+        >>> engine_runs(1000, True, "per_shot"), engine_runs(1000, False, "per_shot"), engine_runs(50, False, dynamic=True)
+        (1000, 1, 50)
     """
     executions = max(shots, 1)
+    if dynamic:
+        return executions
     if not noisy:
         return 1
     return executions if trajectories == PER_SHOT else min(int(trajectories), executions)
 
 
-def sampling_of(runs: int, shots: int, noisy: bool) -> str:
-    """How a job's shots sample its executions: ``"final-state"`` (noiseless QPUs: one state gives every
-    shot exactly), ``"per-shot"`` (one engine run per execution) or ``"trajectories"`` (fewer runs than
-    executions, the shots drawn across them).
+def sampling_of(runs: int, shots: int, draws: bool) -> str:
+    """How a job's shots sample its executions: ``"final-state"`` (executions that draw nothing, on
+    noiseless QPUs: one state gives every shot exactly), ``"per-shot"`` (one engine run per execution) or
+    ``"trajectories"`` (fewer runs than executions, the shots drawn across them).
+
+    Args:
+        runs: the job's engine runs (:func:`engine_runs`).
+        shots: its shots.
+        draws: whether an execution draws anything of its own (noisy QPUs, or a dynamic circuit).
 
     Examples:
         >>> sampling_of(1, 100, False), sampling_of(100, 100, True), sampling_of(10, 100, True)
         ('final-state', 'per-shot', 'trajectories')
     """
-    if not noisy:
+    if not draws:
         return "final-state"
     return "per-shot" if runs == max(shots, 1) else "trajectories"
 
@@ -361,28 +375,21 @@ def _pair_ps(network: Network, scheme: str = "telegate") -> float:
     return min(sum(costs) / len(costs), float(MAX_ESTIMATE_PS))
 
 
-def circuit_refusal(circuit: Circuit, shots: int) -> str | None:
+def circuit_refusal(circuit: Circuit) -> str | None:
     """Why the centre refuses a user job's circuit on arrival, one line, or ``None`` if it can run it.
 
     Refused: more classical bits than a shot records
-    (:func:`dqsim.scenarios.circuit_run.clbits_refusal`), and a dynamic
-    circuit (mid-circuit measurement, reset or ``if``) with ``shots > 1``: such
-    a circuit gives one shot per run of the network, and a user job is one run
-    (:func:`dqsim.scenarios.dqc.run_dqc` refuses it too, but only once the job
-    holds its QPUs).
+    (:func:`dqsim.scenarios.circuit_run.clbits_refusal`). A dynamic circuit
+    (mid-circuit measurement, reset or ``if``) runs, one engine run per shot
+    (:func:`engine_runs`).
 
     Examples:
-        >>> circuit_refusal(Circuit(2, 2).gate("h", 0).measure(0, 0).gate("cx", 0, 1), 10)[:40]
-        'a circuit with mid-circuit measurements,'
-        >>> circuit_refusal(Circuit(2, 2).gate("h", 0).measure(0, 0).gate("cx", 0, 1), 1) is None
+        >>> circuit_refusal(Circuit(2, 64).gate("h", 0).measure(0, 63))[:30]
+        'the circuit has 64 classical b'
+        >>> circuit_refusal(Circuit(2, 2).gate("h", 0).measure(0, 0).gate("cx", 0, 1)) is None
         True
     """
-    refusal = clbits_refusal(circuit)
-    if refusal is None and shots > 1 and not circuit.measurements_are_terminal():
-        refusal = (f"a circuit with mid-circuit measurements, resets or 'if' gives one shot per run of the network "
-                   f"and a cloud job is one run, so shots = {shots} cannot be served; set shots = 1 or run it "
-                   f"with the dqc scenario (one run per shot)")
-    return refusal
+    return clbits_refusal(circuit)
 
 
 def run_user_job(job: UserJob, network: Network, *, comm, backend, seed: int, scheme: str = "telegate",
@@ -407,8 +414,8 @@ def run_user_job(job: UserJob, network: Network, *, comm, backend, seed: int, sc
     Raises:
         JobFailed: a run raised a :class:`~dqsim.errors.DqsimError` (the reason in one line).
     """
-    noisy = is_noisy(network)
-    runs = engine_runs(job.shots, noisy, trajectories)
+    noisy, dynamic = is_noisy(network), not job.circuit.measurements_are_terminal()
+    runs = engine_runs(job.shots, noisy, trajectories, dynamic=dynamic)
     parts = []
     for index in range(runs):
         stored = checkpointing.stored_next() if checkpointing is not None else None
@@ -437,7 +444,7 @@ def run_user_job(job: UserJob, network: Network, *, comm, backend, seed: int, sc
         if stored[0] == "failed":
             raise JobFailed(stored[1])
         parts.append(stored[1])
-    return job_result(parts, sampling_of(runs, job.shots, noisy))
+    return job_result(parts, sampling_of(runs, job.shots, noisy or dynamic))
 
 
 def run_cloud(user_jobs: Sequence[UserJob], *, comm, backend, network: Network, policy: str = "fifo", seed: int = 0, user_latency_ps: int = 0,
@@ -489,7 +496,7 @@ def run_cloud(user_jobs: Sequence[UserJob], *, comm, backend, network: Network, 
     pair_ps = _pair_ps(network, scheme)
     queued = []
     for job_id, job in enumerate(user_jobs):
-        refusal = circuit_refusal(job.circuit, job.shots) or ""
+        refusal = circuit_refusal(job.circuit) or ""
         idle_set = centre.select(job.circuit.num_qubits, range(centre.num_qpus))
         estimate = user_latency_ps
         if idle_set is not None and not refusal:
@@ -705,7 +712,9 @@ def cloud_summary(run: CloudRun, scheme: str, *, note: str = "") -> list[str]:
             continue
         result = run.results[job_id]
         fidelity = f"F={result.fidelity:.6f}"
-        if result.engine_runs > 1:
+        if math.isnan(result.fidelity):
+            fidelity = f"no fidelity (a dynamic circuit, {count_of(result.engine_runs, 'run')})"
+        elif result.engine_runs > 1:
             fidelity += f" ± {result.fidelity_stderr:.6f} ({result.sampling}, {count_of(result.engine_runs, 'run')})"
         lines.append(f"{head} on {where}: wait {_time_text(record.wait_ps)}, "
                      f"start {_time_text(record.start_ps)}, end {_time_text(record.end_ps)}, "

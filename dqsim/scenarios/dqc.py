@@ -204,7 +204,7 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
     if plan.engine_measures and shots > 1:
         raise CircuitError(f"shots = {shots}: a circuit with mid-circuit measurements, resets or 'if' gives one "
                            "shot per run of the network; the dqc scenario runs one per shot (run_trajectories), "
-                           "the cloud scenario runs such a user job only with shots = 1")
+                           "as the cloud scenario does for such a user job")
     needs_two = scheme == "teledata" or any(len(network.route(a, b)) > 2
                                             for a in range(num_nodes) for b in range(num_nodes) if a != b)
     for i, spec in enumerate(node_specs):
