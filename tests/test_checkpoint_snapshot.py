@@ -181,8 +181,9 @@ def test_dqc_resume_redoes_no_quantum_operation(tmp_path, monkeypatch):
 def test_multi_run_scenarios_resume_without_redoing_finished_runs(tmp_path, monkeypatch, job, module, runner, tables,
                                                                  extra, every_s):
     """Trotter (an engine run per time point), dqc (per trajectory), cloud (per user job; on noisy links per
-    trajectory of each user job), repeater (per configuration). Checkpoints every ``every_s`` of simulated time: a few in each engine run (the
-    repeater's configurations run for seconds each; the trotter's points for ~1 ms)."""
+    trajectory of each user job), repeater (per configuration). Checkpoints every ``every_s`` of simulated
+    time: a few in each engine run (the repeater's configurations run for seconds each; the trotter's points
+    for ~1 ms)."""
     import importlib
 
     scenario = importlib.import_module(f"dqsim.scenarios.{module}")

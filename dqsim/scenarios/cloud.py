@@ -23,18 +23,18 @@ set-up, reset or batching time is modelled between executions.
   count N times (the pairs of an execution do not vary there; its time does,
   with the heralding attempts, so the total's mean is right but its spread
   is that of one run scaled by N, not of N independent runs);
-* on noisy QPUs, ``[simulation].trajectories = "per_shot"``: once per shot,
-  every shot with its own draw of the link, memory and gate noise and its
-  own time and pairs (exact, N engine runs);
 * a dynamic circuit (mid-circuit measurements, resets, ``if``): once per
   shot, whatever the noise (its nodes measure and branch, so a run gives
   one shot, as in the ``dqc`` scenario);
-* on noisy QPUs, ``trajectories = T`` (default 10): ``min(T, N)`` engine runs
-  (trajectories, seeded as the ``dqc`` scenario's,
+* on noisy QPUs, ``[simulation].trajectories = T`` (default 10):
+  ``min(T, N)`` engine runs (trajectories, seeded as the ``dqc`` scenario's,
   :func:`dqsim.scenarios.dqc.trajectory_seed`), the shots shared out among
   them (:func:`dqsim.scenarios.dqc.shot_share`), each run's time and pairs
   counted once per shot it gave; the fidelity is the mean over the runs,
-  with its standard error.
+  with its standard error;
+* on noisy QPUs, ``trajectories = "per_shot"``: once per shot, every shot
+  with its own draw of the link, memory and gate noise and its own time
+  and pairs (exact, N engine runs).
 
 The ``sampling`` column of the ``jobs`` table says which
 (``final-state``, ``per-shot``, ``trajectories``).
@@ -246,8 +246,10 @@ def engine_runs(shots: int, noisy: bool, trajectories: int | str = DEFAULT_CLOUD
     Examples:
         >>> engine_runs(1000, False), engine_runs(1000, True), engine_runs(3, True), engine_runs(0, True)
         (1, 10, 3, 1)
-        >>> engine_runs(1000, True, "per_shot"), engine_runs(1000, False, "per_shot"), engine_runs(50, False, dynamic=True)
-        (1000, 1, 50)
+        >>> engine_runs(1000, True, "per_shot"), engine_runs(1000, False, "per_shot")
+        (1000, 1)
+        >>> engine_runs(50, False, dynamic=True)
+        50
     """
     executions = max(shots, 1)
     if dynamic:
@@ -305,8 +307,8 @@ def estimate_duration_ps(circuit: Circuit, *, capacities: Sequence[int], node: N
     """Estimated duration of a job before it runs, ps (the scheduler's SJF and backfilling input).
 
     ``num_executions`` times the estimate of one execution, then the user
-    latency once. One execution's estimate is a list schedule of the decomposed circuit partitioned over QPUs of
-    ``capacities``: each gate starts when its qubits are free and takes the
+    latency once. One execution's estimate is a list schedule of the
+    decomposed circuit partitioned over QPUs of ``capacities``: each gate starts when its qubits are free and takes the
     node's 1- or 2-qubit gate time; a gate whose qubits lie on different QPUs
     also waits until both QPUs have finished their previous cut gate and adds
     ``pair_ps`` per hop between them (one cut gate at a time per QPU: EPR
