@@ -174,13 +174,16 @@ def test_dqc_resume_redoes_no_quantum_operation(tmp_path, monkeypatch):
     ("dqc_ghz_4qpu.toml", "dqc", "run_dqc", ["links", "counts"],
      ["--set", "simulation.trajectories=3", "--set", "simulation.shots=30"], 0.0001),
     ("cloud_queue.toml", "cloud", "run_dqc", ["jobs"], [], 0.0001),
+    ("cloud_queue.toml", "cloud", "run_dqc", ["jobs", "counts"],
+     ["--set", "network.link.source_fidelity=0.9", "--set", "simulation.trajectories=3"], 0.0001),
     ("repeater_chain.toml", "repeater", "run_chain", ["pairs", "summary"], ["--set", "chain.num_pairs=4"], 1.0),
 ])
 def test_multi_run_scenarios_resume_without_redoing_finished_runs(tmp_path, monkeypatch, job, module, runner, tables,
                                                                  extra, every_s):
-    """Trotter (an engine run per time point), dqc (per trajectory), cloud (per user job), repeater (per
-    configuration). Checkpoints every ``every_s`` of simulated time: a few in each engine run (the
-    repeater's configurations run for seconds each; the trotter's points for ~1 ms)."""
+    """Trotter (an engine run per time point), dqc (per trajectory), cloud (per user job; on noisy links per
+    trajectory of each user job), repeater (per configuration). Checkpoints every ``every_s`` of simulated
+    time: a few in each engine run (the repeater's configurations run for seconds each; the trotter's points
+    for ~1 ms)."""
     import importlib
 
     scenario = importlib.import_module(f"dqsim.scenarios.{module}")

@@ -1,5 +1,6 @@
 """The "cloud" scenario: hand-computed queues for FIFO, SJF and EASY backfilling, QPU-set selection,
-rejections, isolation of concurrent jobs, the example job file, and one-line job-file errors."""
+rejections, isolation of concurrent jobs, shots as executions (time, EPR pairs and noise per shot), the
+example job file, and one-line job-file errors."""
 
 import math
 from pathlib import Path
@@ -21,6 +22,7 @@ from dqsim.network.node import NodeSpec
 from dqsim.scenarios import cloud
 from dqsim.scenarios.cloud_scheduler import (Centre, JobFailed, QueuedJob, Running, make_scheduler,
                                              queue_metrics, simulate_queue)
+from dqsim.scenarios.dqc import run_dqc, trajectory_seed
 from dqsim.units import PS_PER_US, ps_to_seconds
 from conftest import TEST_BACKEND
 
@@ -201,21 +203,24 @@ def test_concurrent_jobs_on_disjoint_sets_match_each_alone():
     assert together.results[0].fidelity < 0.9  # noisy pairs: the comparison is not trivial
 
 
-def test_a_dynamic_circuit_is_rejected_on_arrival_and_holds_no_place_in_the_queue():
-    """A dynamic circuit gives one shot per run of the network and a cloud job is one run: with shots > 1 it
-    was started on QPUs (other jobs waited behind it) and then failed; now it is rejected when it arrives."""
+def test_repro_a_dynamic_circuit_runs_once_per_shot():
+    """A dynamic circuit gives one shot per run of the network and a cloud job was one run: with shots > 1 it
+    was rejected on arrival. Now a job is one execution per shot: it runs the engine once per shot (on an
+    ideal centre too), its QPUs held for all of them; the shots' c0 is a fair coin (60 shots, 4 sigma)."""
     mid_measure = Circuit(2, 2).gate("h", 0).measure(0, 0).gate("cx", 0, 1)
     big = cloud.UserJob("big", ghz(8, measure=True), 10, 0)  # takes all 4 QPUs
-    result = run([big, cloud.UserJob("mid", mid_measure, 10, 1), cloud.UserJob("ok", ghz(3, measure=True), 10, 2)])
-    first, bad, ok = result.records
-    assert bad.status == "rejected" and bad.qpus == () and bad.start_ps is None
-    assert "one shot per run of the network" in bad.reason and "shots = 10" in bad.reason
-    assert ok.status == "done" and ok.start_ps == first.end_ps  # it waited only for "big"
-    assert result.results[2].fidelity == pytest.approx(1.0) and 1 not in result.results
-    # one shot is one run: it runs, its one shot is its circuit's outcome (qubit 0 measured, then copied)
-    single = run([cloud.UserJob("mid", mid_measure, 1, 0)])
-    assert single.records[0].status == "done" and sum(single.results[0].counts.values()) == 1
-    assert set(single.results[0].counts) <= {"00", "01"}
+    result = run([big, cloud.UserJob("mid", mid_measure, 60, 1), cloud.UserJob("ok", ghz(3, measure=True), 10, 2)],
+                 trajectories=1)
+    first, mid, ok = result.records
+    assert mid.status == "done" and mid.start_ps == first.end_ps  # it waited for "big"
+    assert ok.status == "done" and ok.start_ps == mid.start_ps  # beside it, on the other two QPUs
+    done = result.results[1]
+    assert done.engine_runs == done.num_executions == 60 and done.sampling == "per-shot"
+    assert math.isnan(done.fidelity) and set(done.counts) <= {"00", "01"}
+    assert abs(done.counts.get("01", 0) - 30) < 4 * np.sqrt(15), done.counts
+    assert mid.end_ps - mid.start_ps == done.dqc_time_ps  # (0 here: one QPU of gates that take no time)
+    line = next(line for line in cloud.cloud_summary(result, "telegate") if line.startswith("  mid "))
+    assert "no fidelity (a dynamic circuit, 60 runs)" in line, line
 
 
 def test_the_summary_counts_1_in_the_singular():
@@ -261,6 +266,12 @@ def test_example_job_file_runs_in_one_process(tmp_path):
                                                                       jobs["start_s"] - jobs["submit_s"])
     latency_s = ps_to_seconds(job.user_latency_ps())
     assert np.allclose(jobs["end_s"] - jobs["start_s"], jobs["dqc_s"] + latency_s)
+    # ideal links and nodes: one engine run per job, its time and pairs counted once per shot
+    assert list(jobs["executions"]) == list(jobs["shots"]) and set(jobs["engine_runs"]) == {1}
+    assert set(jobs["sampling"]) == {"final-state"} and np.all(np.isnan(jobs["fidelity_stderr"]))
+    assert np.allclose(jobs["dqc_s"], jobs["executions"] * jobs["execution_s"])
+    assert np.all(jobs["epr_pairs"] % jobs["executions"] == 0) and jobs["epr_pairs"].sum() > 0
+    assert out.attrs["sampling"] == "final-state" and out.attrs["total_executions"] == jobs["shots"].sum()
     for row in jobs:  # jobs overlapping in time hold disjoint QPU sets
         for other in jobs:
             if row["id"] < other["id"] and row["start_s"] < other["end_s"] and other["start_s"] < row["end_s"]:
@@ -290,9 +301,9 @@ def test_example_job_file_runs_in_one_process(tmp_path):
 
 
 def cloud_text(extra="", network='topology = "line"\nnum_nodes = 4', node="num_data_qubits = 2",
-               jobs='[[user_jobs]]\ngenerator = "ghz"\nnum_qubits = 3\n'):
+               jobs='[[user_jobs]]\ngenerator = "ghz"\nnum_qubits = 3\n', link=""):
     return (f'[run]\nname = "c"\nscenario = "cloud"\nseed = 3\n[network]\n{network}\n'
-            f'[network.link]\ndistance_km = 1.0\n[network.node]\n{node}\nnum_comm_qubits = 2\n{jobs}{extra}')
+            f'[network.link]\ndistance_km = 1.0\n{link}[network.node]\n{node}\nnum_comm_qubits = 2\n{jobs}{extra}')
 
 
 def test_poisson_arrivals_are_seeded_and_mixed():
@@ -327,6 +338,9 @@ def test_poisson_arrivals_are_seeded_and_mixed():
      r"\[arrivals\]\.generators\[0\] = \"bell\""),
     ("[user]\ndistance_km = 1.0\nlatency_s = 1e-6\n", None, r"\[user\]\.latency_s = 1e-06: give distance_km or"),
     ("[user]\ndistance_km = -1.0\n", None, r"\[user\]\.distance_km = -1.0"),
+    ("[simulation]\ntrajectories = 0\n", None,
+     r'\[simulation\]\.trajectories = 0: must be "per_shot" or an integer in 1\.\.100_000_000'),
+    ('[simulation]\ntrajectories = "all"\n', None, r'\[simulation\]\.trajectories = "all": must be "per_shot"'),
 ])
 def test_bad_job_files_give_one_line_naming_the_key(extra, jobs, match):
     kw = {} if jobs is None else {"jobs": jobs}
@@ -368,14 +382,18 @@ if c.rank == 0:
 def test_two_ranks_give_the_single_process_result(tmp_path):
     from mpi_helper import run_mpi
 
-    job_file = tmp_path / "small.toml"
-    job_file.write_text(cloud_text(jobs='[[user_jobs]]\ngenerator = "ghz"\nnum_qubits = 4\n'
+    job_file = tmp_path / "small.toml"  # noisy pairs: trajectories (10 runs) and noise per shot (5 shots, 5 runs)
+    job_file.write_text(cloud_text(jobs='[[user_jobs]]\ngenerator = "ghz"\nnum_qubits = 4\nshots = 200\n'
                                         '[[user_jobs]]\ngenerator = "random"\nnum_qubits = 4\ndepth = 3\n'
-                                        'arrival_s = 1e-6\n', extra='[scheduler]\npolicy = "backfill"\n'))
+                                        'arrival_s = 1e-6\nshots = 200\n'
+                                        '[[user_jobs]]\ngenerator = "ghz"\nnum_qubits = 3\nshots = 5\n',
+                                   extra='[scheduler]\npolicy = "backfill"\n', link="source_fidelity = 0.9\n"))
     run_mpi(2, ["-c", MPI_SNIPPET, str(job_file), str(tmp_path / "two.npz")], timeout_s=120)
     two = np.load(tmp_path / "two.npz")
     one = cloud.run_job(load_job(job_file), comm=comm_mod.SingleComm(), backend=BACKEND)
-    assert list(two["jobs"]["status"]) == ["done", "done"]
+    assert list(two["jobs"]["status"]) == ["done"] * 3
+    runs = {name: (int(n), sampling) for name, n, sampling in two["jobs"][["name", "engine_runs", "sampling"]]}
+    assert runs == {"job0": (10, "trajectories"), "job1": (10, "trajectories"), "job2": (5, "per-shot")}
     for table in ("jobs", "counts"):
         mine, theirs = one.tables[table], two[table]
         for name in mine.dtype.names:
@@ -415,19 +433,113 @@ def test_repro_a_user_job_reports_the_fraction_of_its_circuit_done():
     assert updates[-1][:2] == (8, 8)
 
 
-@pytest.mark.parametrize("fidelity, noted", [(0.9, True), (1.0, False)])
-def test_repro_a_noisy_centre_says_each_jobs_fidelity_is_one_trajectory(fidelity, noted):
-    """Each user job runs once: on noisy links its fidelity is one draw of the noise (0 or 1 for a GHZ
-    pair through a pair of F = 0.9, never 0.9) and all its shots share that draw. The summary and the
-    attribute ``fidelity_note`` say so; an ideal centre's fidelities are exact and carry no note."""
+@pytest.mark.parametrize("fidelity, noisy", [(0.9, True), (1.0, False)])
+def test_repro_a_noisy_centre_draws_the_noise_over_several_runs_of_each_job(fidelity, noisy):
+    """Each user job ran once: on noisy links its fidelity was one draw of the noise (0 or 1 for a GHZ pair
+    through a pair of F = 0.9, never 0.9) and all its shots shared that draw. Now it runs the default 10
+    trajectories and reports their mean (a multiple of 1/10) with a standard error; the attributes and the
+    summary say how the shots were drawn. An ideal centre still runs each job once (exact)."""
     job = load_job_text(f"""[run]\nname = "t"\nscenario = "cloud"\nseed = 3\n[network]\ntopology = "line"
 num_nodes = 2\n[network.link]\ndistance_km = 1.0\nsource_fidelity = {fidelity}\ndark_count_rate_hz = 0.0
 [network.node]\nnum_data_qubits = 1\n[[user_jobs]]\nname = "a"\ngenerator = "ghz"\nnum_qubits = 2\nshots = 50\n""")
     out = cloud.run_job(job, comm=comm_mod.SingleComm(), backend=BACKEND)
-    job_fidelity = out.tables["jobs"]["fidelity"][0]
-    assert min(abs(job_fidelity), abs(job_fidelity - 1.0)) < 1e-9  # a GHZ pair is either hit or not
-    assert ("fidelity_note" in out.attrs) == noted
-    assert any("one trajectory" in line for line in out.summary) == noted, out.summary
+    row = out.tables["jobs"][0]
+    assert row["engine_runs"] == (10 if noisy else 1) and row["executions"] == 50
+    assert row["sampling"] == out.attrs["sampling"] == ("trajectories" if noisy else "final-state")
+    if noisy:
+        assert abs(row["fidelity"] * 10 - round(row["fidelity"] * 10)) < 1e-9 and 0 < row["fidelity"] < 1
+        assert row["fidelity_stderr"] == pytest.approx(np.sqrt(row["fidelity"] * (1 - row["fidelity"]) / 9))
+        assert "min(10, N) trajectories" in out.attrs["sampling_note"]
+    else:
+        assert row["fidelity"] == pytest.approx(1.0) and np.isnan(row["fidelity_stderr"])
+        assert "drawn from that final state" in out.attrs["sampling_note"]
+    assert any(line.startswith("  shots: a job of N shots is N executions") for line in out.summary), out.summary
+
+
+# --------------------------------------------------------------------------
+# Shots are executions: QPU time, EPR pairs and noise per shot
+# --------------------------------------------------------------------------
+
+BELL = Circuit(2, 2).gate("h", 0).gate("cx", 0, 1).measure(0, 0).measure(1, 1)
+
+
+def link_centre(num_qpus=2, data=1, source_fidelity=1.0):
+    """QPUs on a line of 1 km links without dark counts: pairs of exactly ``source_fidelity`` (Werner)."""
+    graph = topology.line(num_qpus, link=LinkSpec(distance_km=1.0, source_fidelity=source_fidelity,
+                                                  dark_count_rate_hz=0.0))
+    return Network(graph, [NodeSpec(name=n, num_data_qubits=data, num_comm_qubits=2, gate_2q_duration_ps=5000,
+                                    measure_duration_ps=20_000) for n in graph.nodes])
+
+
+def run_on(network, jobs, **kw):
+    return cloud.run_cloud(jobs, comm=comm_mod.SingleComm(), backend=BACKEND, network=network, seed=11, **kw)
+
+
+def test_qpu_time_epr_pairs_and_queue_scale_with_shots_on_an_ideal_centre():
+    """A job of N shots holds its QPUs for N executions and uses N executions' EPR pairs; a job behind it
+    waits that long; the estimate counts N executions. On an ideal centre one engine run gives all N shots
+    (exact), so shots = 1000 costs one run, not 1000."""
+    network = link_centre(data=2)
+    latency = 3000
+    one = run_on(network, [cloud.UserJob("a", ghz(4, measure=True), 1, 0)], user_latency_ps=latency)
+    many = run_on(network, [cloud.UserJob("a", ghz(4, measure=True), 1000, 0),
+                            cloud.UserJob("b", ghz(4, measure=True), 1, 0)], user_latency_ps=latency)
+    single, thousand = one.results[0], many.results[0]
+    assert thousand.engine_runs == 1 and thousand.sampling == "final-state" and thousand.num_executions == 1000
+    assert sum(thousand.counts.values()) == 1000 and set(thousand.counts) == {"0000", "1111"}
+    assert single.dqc_time_ps > 0 and single.epr_pairs == single.num_nonlocal_gates == 1
+    assert thousand.dqc_time_ps == 1000 * single.dqc_time_ps and thousand.epr_pairs == 1000 * single.epr_pairs
+    a, b = many.records
+    assert a.end_ps - a.start_ps == 1000 * single.dqc_time_ps + latency  # QPUs busy for 1000 executions
+    assert b.wait_ps == a.end_ps and b.qpus == a.qpus  # the job behind it waits for all of them
+    assert many.metrics["busy_qpu_ps"] == 2 * (a.end_ps - a.start_ps + b.end_ps - b.start_ps)
+    estimate_one, estimate_many = one.records[0].job.estimate_ps, a.job.estimate_ps
+    assert estimate_many - latency == 1000 * (estimate_one - latency) > 0
+
+
+def test_noise_drawn_per_shot_matches_the_binomial_of_a_werner_pair():
+    """Bell pair, its CNOT a TeleGate through a Werner pair of F = 0.8: the pair's X or Y component (2(1-F)/3)
+    flips the parity, any error takes the fidelity to 0. With the noise drawn per shot the odd-parity
+    count is Binomial(N, 2(1-F)/3) and the mean fidelity F with standard error sqrt(F(1-F)/N): both within 4
+    standard errors (seed 11). One run for all shots (the old model) gives 0 or N odd shots: outside."""
+    fidelity, shots = 0.8, 400
+    result = run_on(link_centre(source_fidelity=fidelity), [cloud.UserJob("bell", BELL, shots, 0)],
+                    trajectories="per_shot").results[0]
+    assert result.engine_runs == shots and result.sampling == "per-shot"
+    p = 2 * (1 - fidelity) / 3
+    odd = result.counts.get("01", 0) + result.counts.get("10", 0)
+    assert abs(odd - shots * p) < 4 * np.sqrt(shots * p * (1 - p)), result.counts
+    sigma = np.sqrt(fidelity * (1 - fidelity) / shots)
+    assert abs(result.fidelity - fidelity) < 4 * sigma and result.fidelity_stderr == pytest.approx(sigma, rel=0.15)
+    assert result.epr_pairs == shots  # one pair per execution (no dark counts: no false heralds)
+
+
+def test_noise_drawn_per_trajectory_shares_each_draw_among_its_shots():
+    """The same pair with 20 trajectories for 400 shots: each trajectory's 20 shots share its draw (its final
+    state is a Bell state, flipped or not), so the odd count is 20 x Binomial(20, 2(1-F)/3), within 4 of its
+    standard errors, and the fidelity is a mean of 20 draws. Time and pairs count each run 20 times."""
+    fidelity, shots, runs = 0.8, 400, 20
+    result = run_on(link_centre(source_fidelity=fidelity), [cloud.UserJob("bell", BELL, shots, 0)],
+                    trajectories=runs).results[0]
+    assert result.engine_runs == runs and result.sampling == "trajectories" and result.num_executions == shots
+    p = 2 * (1 - fidelity) / 3
+    odd = result.counts.get("01", 0) + result.counts.get("10", 0)
+    assert odd % runs == 0 and abs(odd - shots * p) < 4 * runs * np.sqrt(runs * p * (1 - p)), result.counts
+    assert abs(result.fidelity * runs - round(result.fidelity * runs)) < 1e-9
+    assert abs(result.fidelity - fidelity) < 4 * np.sqrt(fidelity * (1 - fidelity) / runs)
+    assert result.epr_pairs == shots and result.dqc_time_ps % (shots // runs) == 0
+
+
+def test_per_shot_time_is_the_sum_of_the_shots_own_runs():
+    """With the noise drawn per shot, each shot's execution takes its own simulated time (its own heralding
+    attempts): the job's QPU time is the sum of the 30 runs that run_dqc gives with the trajectory seeds."""
+    network, shots = link_centre(source_fidelity=0.9), 30
+    run = run_on(network, [cloud.UserJob("bell", BELL, shots, 0)], trajectories="per_shot")
+    seed = cloud.job_seed(11, "bell")
+    times = [run_dqc(BELL, comm=comm_mod.SingleComm(), backend=BACKEND, network=network, shots=1, timeline=False,
+                     seed=trajectory_seed(seed, t, shots)).end_time_ps for t in range(shots)]
+    assert run.results[0].dqc_time_ps == sum(times) and len(set(times)) > 1
+    assert run.records[0].end_ps - run.records[0].start_ps == sum(times)
 
 
 @pytest.mark.parametrize("scheme", ["telegate", "teledata"])

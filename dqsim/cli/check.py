@@ -143,7 +143,10 @@ def work_lines(job, num_ranks: int) -> list[str]:
         return lines + _register_lines(job, model.num_sites, num_ranks, "site register")
     if scenario == "cloud":
         count = len(job.user_jobs) + (job.arrivals.num_jobs if job.arrivals is not None else 0)
-        return [f"work: {count} user job(s) on {job.network.resolved_num_nodes()} QPU(s)",
+        runs = job.simulation.trajectories
+        per_job = "one per shot" if runs == "per_shot" else f"min({runs}, shots)"
+        return [f"work: {count} user job(s) on {job.network.resolved_num_nodes()} QPU(s); engine runs per job: one "
+                f"on noiseless QPUs, {per_job} on noisy ones, one per shot for a dynamic circuit",
                 "memory per rank: one user job's register at a time (at most the QPUs' data qubits)"]
     return [f"work: scenario {scenario}"]
 

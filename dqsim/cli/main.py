@@ -471,7 +471,7 @@ def _state_for_output(job, comm, state, output: Path) -> dict:
     Returns rank 0's extra ``write_run_file`` arguments.
     """
     simulation = getattr(job, "simulation", None)
-    if simulation is None or not simulation.save_state or state is None:
+    if state is None or simulation is None or not simulation.save_state:  # cloud: a [simulation] without save_state
         return {}
     if state.num_qubits <= job.simulation.max_gather_qubits:
         vector = state.gather()

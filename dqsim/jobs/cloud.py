@@ -12,7 +12,8 @@ Sections (see ``jobs/cloud_queue.toml``):
   ``num_qubits`` (+ ``depth``, ``circuit_seed``) or ``qasm``, relative to the
   job file) plus ``name``, ``shots``, ``priority`` and ``arrival_s``;
 * ``[arrivals]``: jobs arriving as a Poisson process;
-* ``[user]``: the classical link back to the users (``distance_km`` or ``latency_s``).
+* ``[user]``: the classical link back to the users (``distance_km`` or ``latency_s``);
+* ``[simulation]``: ``trajectories``, the engine runs of a user job on noisy QPUs.
 
 Give ``[[user_jobs]]``, ``[arrivals]`` or both. Errors are one line naming
 the key, as for every job file (:mod:`dqsim.jobs.errors`).
@@ -45,7 +46,7 @@ Examples:
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal, Optional
+from typing import Any, ClassVar, Literal, Optional, Union
 
 from pydantic import Field, field_validator, model_validator
 
@@ -53,12 +54,13 @@ from dqsim.jobs.base import JobConfig
 from dqsim.jobs.circuit import MAX_GENERATOR_QUBITS, CircuitSection
 from dqsim.jobs.errors import job_error
 from dqsim.jobs.network import NetworkSection
-from dqsim.jobs.schema import Section, bounded_int, bounded_real, checked_name
+from dqsim.jobs.schema import Section, bounded_int, bounded_real, checked_name, format_number
 from dqsim.network.fibre import propagation_delay_ps
 from dqsim.units import seconds_to_ps
 
 __all__ = ["CloudJob", "SchedulerSection", "UserJobSection", "ArrivalsSection", "UserSection",
-           "CLOUD_POLICIES", "MAX_CLOUD_JOBS"]
+           "CloudSimulationSection", "CLOUD_POLICIES", "MAX_CLOUD_JOBS", "DEFAULT_CLOUD_TRAJECTORIES",
+           "PER_SHOT"]
 
 #: Policies of ``[scheduler].policy`` (:mod:`dqsim.scenarios.cloud_scheduler`).
 CLOUD_POLICIES = ("fifo", "sjf", "backfill")
@@ -68,6 +70,12 @@ MAX_CLOUD_JOBS = 10_000
 MAX_CLOUD_SHOTS = 10**8
 #: Largest priority magnitude.
 MAX_PRIORITY = 10**6
+#: Engine runs (trajectories) of a user job on noisy QPUs when ``[simulation].trajectories`` is not set.
+DEFAULT_CLOUD_TRAJECTORIES = 10
+#: Most trajectories of one user job (as many as it may have shots).
+MAX_CLOUD_TRAJECTORIES = MAX_CLOUD_SHOTS
+#: ``[simulation].trajectories`` value: one engine run per shot.
+PER_SHOT = "per_shot"
 #: Name prefix of Poisson jobs: ``poisson0``, ``poisson1``, ...
 POISSON_PREFIX = "poisson"
 
@@ -93,7 +101,9 @@ class UserJobSection(CircuitSection):
     Attributes:
         name: label, unique among the run's jobs; 1..64 letters, digits,
             ``_``, ``-``, ``.``; default ``job<i>`` (i its position in the list).
-        shots: samples of its measured qubits, 0..10**8 (default 1000).
+        shots: samples of its measured qubits, 0..10**8 (default 1000); each
+            is one execution of the circuit on the job's QPUs
+            (:class:`CloudSimulationSection`).
         priority: higher runs first, -10**6..10**6 (default 0).
         arrival_s: when the job reaches the centre, s, >= 0 (default 0).
     """
@@ -178,6 +188,38 @@ class UserSection(Section):
         return self
 
 
+class CloudSimulationSection(Section):
+    """``[simulation]``: how the user jobs' shots sample the noise of the QPUs they run on.
+
+    A user job of ``shots = N`` is N executions of its circuit on its QPUs
+    (N times the time and the EPR pairs of one; ``shots = 0`` counts as one
+    execution, which reports a fidelity and no counts). On QPUs without noise
+    (:func:`dqsim.scenarios.dqc.is_noisy`) every execution ends in the same
+    state, so the job runs the engine once and draws its N shots from that
+    state, whatever this section says. On noisy QPUs each execution draws
+    its own noise:
+
+    Attributes:
+        trajectories: ``"per_shot"``: one engine run per shot, every shot with
+            its own draw of the noise (exact, N engine runs); or a number
+            1..10**8 (default 10): ``min(trajectories, N)`` engine runs, the
+            shots drawn across them (``N / trajectories`` each, as the ``dqc``
+            scenario does), the fidelity their mean with its standard error
+            (:func:`dqsim.scenarios.cloud.engine_runs`).
+    """
+
+    trajectories: Union[Literal["per_shot"], int] = DEFAULT_CLOUD_TRAJECTORIES
+
+    @field_validator("trajectories", mode="before")
+    @classmethod
+    def _check_trajectories(cls, value: Any) -> Any:
+        whole = isinstance(value, int) and not isinstance(value, bool)
+        if value == PER_SHOT or (whole and 1 <= value <= MAX_CLOUD_TRAJECTORIES):
+            return value
+        raise job_error(f'must be "{PER_SHOT}" or an integer in 1..{format_number(MAX_CLOUD_TRAJECTORIES)}',
+                        value=value, has_value=True)
+
+
 def _fill_user_jobs(data: Any) -> Any:
     """Raw job table with ``[[user_jobs]]`` names and random circuits' seeds defaulted."""
     if not isinstance(data, dict) or not isinstance(data.get("user_jobs"), list):
@@ -203,6 +245,7 @@ class CloudJob(JobConfig):
         user_jobs: the ``[[user_jobs]]`` entries (default none).
         arrivals: ``[arrivals]``, or None.
         user: ``[user]`` (defaults when absent: no latency).
+        simulation: ``[simulation]`` (defaults when absent: 10 trajectories on noisy QPUs).
     """
 
     scenario: ClassVar[str] = "cloud"
@@ -212,6 +255,7 @@ class CloudJob(JobConfig):
     user_jobs: list[UserJobSection] = Field(default_factory=list)
     arrivals: Optional[ArrivalsSection] = None
     user: UserSection = Field(default_factory=UserSection)
+    simulation: CloudSimulationSection = Field(default_factory=CloudSimulationSection)
 
     @model_validator(mode="before")
     @classmethod

@@ -6,9 +6,38 @@ the job file's ``[[user_jobs]]`` list and/or a Poisson process
 :mod:`dqsim.scenarios.cloud_scheduler` (FIFO, shortest-job-first or EASY
 backfilling) starts each on a connected set of free QPUs. A started job is
 run with :func:`dqsim.scenarios.dqc.run_dqc` on the network *induced by its
-QPU set* (only those QPUs and the links between them); its duration is the
-distributed run's simulated time plus the classical latency of the link to
-its user (``[user]``); its QPUs are held until the user has the results.
+QPU set* (only those QPUs and the links between them).
+
+A job of ``shots = N`` is N executions of its circuit, one after the other
+on its QPUs (``shots = 0``: one execution, no counts): its duration is the
+simulated time of its N executions plus the classical latency of the link
+to its user (``[user]``), paid once at the end; its QPUs are held until the
+user has the results; its EPR pairs are those of its N executions. No
+set-up, reset or batching time is modelled between executions.
+:func:`run_user_job` runs the engine as few times as that allows
+(:func:`engine_runs`):
+
+* on QPUs without noise (:func:`dqsim.scenarios.dqc.is_noisy` of its set),
+  once: every execution ends in the same state, so the N shots are drawn
+  from that one final state (exact), and the time and pairs of that one run
+  count N times (the pairs of an execution do not vary there; its time does,
+  with the heralding attempts, so the total's mean is right but its spread
+  is that of one run scaled by N, not of N independent runs);
+* a dynamic circuit (mid-circuit measurements, resets, ``if``): once per
+  shot, whatever the noise (its nodes measure and branch, so a run gives
+  one shot, as in the ``dqc`` scenario);
+* on noisy QPUs, ``[simulation].trajectories = T`` (default 10):
+  ``min(T, N)`` engine runs (trajectories, seeded as the ``dqc`` scenario's,
+  :func:`dqsim.scenarios.dqc.trajectory_seed`), the shots shared out among
+  them (:func:`dqsim.scenarios.dqc.shot_share`), each run's time and pairs
+  counted once per shot it gave; the fidelity is the mean over the runs,
+  with its standard error;
+* on noisy QPUs, ``trajectories = "per_shot"``: once per shot, every shot
+  with its own draw of the link, memory and gate noise and its own time
+  and pairs (exact, N engine runs).
+
+The ``sampling`` column of the ``jobs`` table says which
+(``final-state``, ``per-shot``, ``trajectories``).
 
 Jobs that overlap in time run on disjoint QPU sets, and each set is
 connected, so every route of a job stays inside its set: jobs share no QPU,
@@ -26,10 +55,10 @@ centre as among others, as long as it gets a set of the same shape
 (``tests/test_cloud.py`` checks this).
 
 SJF and backfilling use an *estimated* duration, computed before the job
-runs (:func:`estimate_duration_ps`): the critical path of the decomposed
-circuit with the node's gate times, each cut gate costing the mean time one
-takes over a link of the centre (:func:`_pair_ps`: handshake, attempts,
-herald and the scheme's messages), and the user latency.
+runs (:func:`estimate_duration_ps`): N times the critical path of the
+decomposed circuit with the node's gate times, each cut gate costing the
+mean time one takes over a link of the centre (:func:`_pair_ps`: handshake,
+attempts, herald and the scheme's messages), and the user latency.
 
 Randomness: the Poisson arrivals and every job's seed come from
 :class:`dqsim.rng.Stream` (see :mod:`dqsim.rng` for what a seed reproduces).
@@ -50,28 +79,25 @@ from dqsim.circuit.decompose import decompose_for_distribution
 from dqsim.circuit.ir import Circuit, Measure
 from dqsim.circuit.partition import partition_qubits
 from dqsim.errors import DqsimError, count_of
+from dqsim.jobs.cloud import DEFAULT_CLOUD_TRAJECTORIES, PER_SHOT
 from dqsim.network.link import LinkSpec
 from dqsim.network.network import Network
 from dqsim.network.node import NodeSpec
 from dqsim.rng import Stream
-from dqsim.scenarios.output import ScenarioOutput, record_table
+from dqsim.scenarios.output import ScenarioOutput, record_table, standard_error
 from dqsim.scenarios.cloud_scheduler import (Centre, JobFailed, JobRecord, QueuedJob, queue_metrics,
                                              simulate_queue)
 from dqsim.scenarios.circuit_run import clbits_refusal
-from dqsim.scenarios.dqc import is_noisy, job_network, run_dqc
+from dqsim.scenarios.dqc import is_noisy, job_network, run_dqc, shot_share, trajectory_seed
 from dqsim.units import PS_PER_MS, PS_PER_NS, PS_PER_S, PS_PER_US, ps_to_seconds, seconds_to_ps
 
-__all__ = ["UserJob", "JobResult", "CloudRun", "run_cloud", "run_job", "user_jobs_of", "job_seed",
-           "estimate_duration_ps", "circuit_refusal"]
+__all__ = ["UserJob", "Execution", "JobResult", "CloudRun", "run_cloud", "run_user_job", "run_job", "user_jobs_of",
+           "job_seed", "engine_runs", "sampling_of", "job_result", "estimate_duration_ps", "circuit_refusal"]
 
 #: Largest estimate, ps (an unreachable pair would otherwise make it infinite).
 MAX_ESTIMATE_PS = 2**62
 #: Bins of the ``wait_distribution`` table (fewer when fewer jobs started).
 WAIT_BINS = 10
-#: The ``fidelity_note`` attribute of a run on a noisy centre (:func:`dqsim.scenarios.dqc.is_noisy`).
-NOISY_FIDELITY_NOTE = ("each user job runs once: on a noisy centre its fidelity is one trajectory (one draw of the "
-                       "link, memory and gate noise), not the mean, and all its shots share that draw; the dqc "
-                       "scenario with [simulation].trajectories gives a circuit's mean fidelity")
 #: Jobs listed one by one in the summary.
 SUMMARY_JOBS = 12
 
@@ -96,15 +122,40 @@ class UserJob:
 
 
 @dataclass
+class Execution:
+    """One engine run of a user job (kept in checkpoints), standing for ``num_executions`` of its executions.
+
+    Attributes:
+        counts: bit string -> shots drawn from this run's final state.
+        fidelity: |⟨ideal|final⟩|² of this run.
+        time_ps: simulated time of the run (one execution), ps.
+        epr_pairs: pairs heralded on its links in the run.
+        num_executions: executions of the job it stands for (the shots it gave; 1 for a job of 0 shots).
+        num_nonlocal_gates: gates cut between its QPUs.
+    """
+
+    counts: dict[str, int]
+    fidelity: float
+    time_ps: int
+    epr_pairs: int
+    num_executions: int
+    num_nonlocal_gates: int
+
+
+@dataclass
 class JobResult:
-    """What a finished user job gave its user.
+    """What a finished user job gave its user (:func:`job_result` of its engine runs).
 
     Attributes:
         counts: bit string -> shots (classical bit 0 rightmost).
-        fidelity: |⟨ideal|final⟩|² with the monolithic run of its circuit.
-        epr_pairs: pairs heralded on its links.
-        dqc_time_ps: simulated time of the distributed run, ps.
-        num_nonlocal_gates: gates cut between its QPUs.
+        fidelity: |⟨ideal|final⟩|² with the monolithic run of its circuit, the mean over its engine runs.
+        epr_pairs: pairs heralded on its links over all its executions.
+        dqc_time_ps: simulated time of all its executions, one after the other, ps.
+        num_nonlocal_gates: gates cut between its QPUs (per execution).
+        num_executions: executions (its shots; 1 for a job of 0 shots).
+        engine_runs: engine runs (trajectories) simulated.
+        sampling: ``"final-state"``, ``"per-shot"`` or ``"trajectories"`` (:func:`sampling_of`).
+        fidelity_stderr: standard error of ``fidelity`` (NaN with one engine run).
     """
 
     counts: dict[str, int]
@@ -112,6 +163,15 @@ class JobResult:
     epr_pairs: int
     dqc_time_ps: int
     num_nonlocal_gates: int
+    num_executions: int = 1
+    engine_runs: int = 1
+    sampling: str = "final-state"
+    fidelity_stderr: float = math.nan
+
+    @property
+    def execution_ps(self) -> float:
+        """Mean simulated time of one execution, ps."""
+        return self.dqc_time_ps / self.num_executions
 
 
 @dataclass
@@ -139,6 +199,29 @@ class CloudRun:
     timing_s: dict[str, float] = field(default_factory=dict)
 
 
+def sampling_note(noisy: bool, trajectories: int | str = DEFAULT_CLOUD_TRAJECTORIES) -> str:
+    """One sentence on how a centre's user jobs sample their shots (the ``sampling_note`` attribute and the
+    summary): noiseless QPUs, noise per shot, or a number of trajectories (module docstring).
+
+    Examples:
+        >>> sampling_note(False)[:60]
+        'a job of N shots is N executions; on noiseless QPUs the engi'
+    """
+    head = "a job of N shots is N executions"
+    dynamic = "; a circuit with mid-circuit measurements, resets or 'if' runs the engine once per shot"
+    if not noisy:
+        return (f"{head}; on noiseless QPUs the engine runs it once and its N shots are drawn from that final "
+                f"state (exact), that run's time and EPR pairs counted N times{dynamic}")
+    if trajectories == PER_SHOT:
+        return (f"{head}; on noisy QPUs every shot is its own engine run, with its own draw of the link, memory and "
+                "gate noise, time and EPR pairs; a job's fidelity is the mean over its shots (fidelity_stderr: "
+                "its standard error)")
+    return (f"{head}; on noisy QPUs it runs min({trajectories}, N) trajectories (engine runs, each its own draw of "
+            "the link, memory and gate noise), draws its shots across them and counts each run's time and EPR "
+            "pairs once per shot it gave; its fidelity is the mean over trajectories (fidelity_stderr: its "
+            f"standard error); [simulation].trajectories = \"per_shot\" draws the noise per shot{dynamic}")
+
+
 def job_seed(seed: int, name: str) -> int:
     """Seed of the distributed run of the job called ``name`` (a draw of the stream ``cloud-job/<name>``).
 
@@ -149,12 +232,83 @@ def job_seed(seed: int, name: str) -> int:
     return int(Stream(seed, node=0, purpose=f"cloud-job/{name}").next_generator().integers(0, 2**62))
 
 
+def engine_runs(shots: int, noisy: bool, trajectories: int | str = DEFAULT_CLOUD_TRAJECTORIES, *,
+                dynamic: bool = False) -> int:
+    """Engine runs of a user job of ``shots`` on noisy or noiseless QPUs (module docstring).
+
+    Args:
+        shots: the job's shots, >= 0 (``max(shots, 1)`` executions).
+        noisy: whether its QPUs draw noise (:func:`dqsim.scenarios.dqc.is_noisy`).
+        trajectories: ``[simulation].trajectories``: ``"per_shot"`` or a number >= 1.
+        dynamic: a circuit with mid-circuit measurements, resets or ``if``: one run per shot,
+            whatever the noise (each run's nodes measure and branch: it gives one shot).
+
+    Examples:
+        >>> engine_runs(1000, False), engine_runs(1000, True), engine_runs(3, True), engine_runs(0, True)
+        (1, 10, 3, 1)
+        >>> engine_runs(1000, True, "per_shot"), engine_runs(1000, False, "per_shot")
+        (1000, 1)
+        >>> engine_runs(50, False, dynamic=True)
+        50
+    """
+    executions = max(shots, 1)
+    if dynamic:
+        return executions
+    if not noisy:
+        return 1
+    return executions if trajectories == PER_SHOT else min(int(trajectories), executions)
+
+
+def sampling_of(runs: int, shots: int, draws: bool) -> str:
+    """How a job's shots sample its executions: ``"final-state"`` (executions that draw nothing, on
+    noiseless QPUs: one state gives every shot exactly), ``"per-shot"`` (one engine run per execution) or
+    ``"trajectories"`` (fewer runs than executions, the shots drawn across them).
+
+    Args:
+        runs: the job's engine runs (:func:`engine_runs`).
+        shots: its shots.
+        draws: whether an execution draws anything of its own (noisy QPUs, or a dynamic circuit).
+
+    Examples:
+        >>> sampling_of(1, 100, False), sampling_of(100, 100, True), sampling_of(10, 100, True)
+        ('final-state', 'per-shot', 'trajectories')
+    """
+    if not draws:
+        return "final-state"
+    return "per-shot" if runs == max(shots, 1) else "trajectories"
+
+
+def job_result(parts: Sequence[Execution], sampling: str) -> JobResult:
+    """A user job's result from its engine runs: counts summed; time and EPR pairs of each run counted once
+    per execution it stands for; fidelity the mean over runs, with its standard error.
+
+    Examples:
+        >>> parts = [Execution({"00": 2}, 1.0, 10, 1, 2, 1), Execution({"11": 1}, 0.0, 20, 3, 1, 1)]
+        >>> r = job_result(parts, "trajectories")
+        >>> r.counts, r.dqc_time_ps, r.epr_pairs, r.num_executions, r.fidelity, round(r.fidelity_stderr, 3)
+        ({'00': 2, '11': 1}, 40, 5, 3, 0.5, 0.5)
+    """
+    counts = dict(parts[0].counts)
+    if len(parts) > 1:
+        merged: dict[str, int] = {}
+        for part in parts:
+            for bits, count in part.counts.items():
+                merged[bits] = merged.get(bits, 0) + count
+        counts = dict(sorted(merged.items(), key=lambda item: (-item[1], item[0])))
+    fidelities = [part.fidelity for part in parts]
+    return JobResult(counts, float(np.mean(fidelities)), sum(p.num_executions * p.epr_pairs for p in parts),
+                     sum(p.num_executions * p.time_ps for p in parts), parts[0].num_nonlocal_gates,
+                     sum(p.num_executions for p in parts), len(parts), sampling, standard_error(fidelities))
+
+
 def estimate_duration_ps(circuit: Circuit, *, capacities: Sequence[int], node: NodeSpec, pair_ps: float,
-                         latency_ps: int = 0, hops: Sequence[Sequence[int]] | None = None) -> int:
+                         latency_ps: int = 0, hops: Sequence[Sequence[int]] | None = None,
+                         num_executions: int = 1) -> int:
     """Estimated duration of a job before it runs, ps (the scheduler's SJF and backfilling input).
 
-    A list schedule of the decomposed circuit partitioned over QPUs of
-    ``capacities``: each gate starts when its qubits are free and takes the
+    ``num_executions`` times the estimate of one execution, then the user
+    latency once. One execution's estimate is a list schedule of the
+    decomposed circuit partitioned over QPUs of ``capacities``: each gate starts when its qubits are free and takes the
     node's 1- or 2-qubit gate time; a gate whose qubits lie on different QPUs
     also waits until both QPUs have finished their previous cut gate and adds
     ``pair_ps`` per hop between them (one cut gate at a time per QPU: EPR
@@ -169,11 +323,15 @@ def estimate_duration_ps(circuit: Circuit, *, capacities: Sequence[int], node: N
         pair_ps: cost of one cut gate over one link, ps (the centre's mean, :func:`_pair_ps`).
         latency_ps: classical latency to the user, ps.
         hops: ``hops[a][b]``, links between QPUs ``a`` and ``b`` of the set (default 1).
+        num_executions: executions of the circuit (the job's shots, at least 1).
 
     Examples:
         >>> from dqsim.circuit.generators import ghz
         >>> estimate_duration_ps(ghz(4), capacities=[2, 2], node=NodeSpec(name="q"), pair_ps=100.0, latency_ps=7)
         107
+        >>> estimate_duration_ps(ghz(4), capacities=[2, 2], node=NodeSpec(name="q"), pair_ps=100.0, latency_ps=7,
+        ...                      num_executions=1000)
+        100007
     """
     decomposed = decompose_for_distribution(circuit)
     owner = (partition_qubits(decomposed, list(capacities)) if len(capacities) > 1
@@ -195,7 +353,7 @@ def estimate_duration_ps(circuit: Circuit, *, capacities: Sequence[int], node: N
     total = max(ready, default=0.0)
     if any(isinstance(ins, Measure) for ins in circuit):
         total += node.measure_duration_ps
-    return int(min(total, MAX_ESTIMATE_PS)) + int(latency_ps)
+    return min(int(min(total, MAX_ESTIMATE_PS)) * num_executions, MAX_ESTIMATE_PS) + int(latency_ps)
 
 
 def _pair_ps(network: Network, scheme: str = "telegate") -> float:
@@ -219,39 +377,88 @@ def _pair_ps(network: Network, scheme: str = "telegate") -> float:
     return min(sum(costs) / len(costs), float(MAX_ESTIMATE_PS))
 
 
-def circuit_refusal(circuit: Circuit, shots: int) -> str | None:
+def circuit_refusal(circuit: Circuit) -> str | None:
     """Why the centre refuses a user job's circuit on arrival, one line, or ``None`` if it can run it.
 
     Refused: more classical bits than a shot records
-    (:func:`dqsim.scenarios.circuit_run.clbits_refusal`), and a dynamic
-    circuit (mid-circuit measurement, reset or ``if``) with ``shots > 1``: such
-    a circuit gives one shot per run of the network, and a user job is one run
-    (:func:`dqsim.scenarios.dqc.run_dqc` refuses it too, but only once the job
-    holds its QPUs).
+    (:func:`dqsim.scenarios.circuit_run.clbits_refusal`). A dynamic circuit
+    (mid-circuit measurement, reset or ``if``) runs, one engine run per shot
+    (:func:`engine_runs`).
 
     Examples:
-        >>> circuit_refusal(Circuit(2, 2).gate("h", 0).measure(0, 0).gate("cx", 0, 1), 10)[:40]
-        'a circuit with mid-circuit measurements,'
-        >>> circuit_refusal(Circuit(2, 2).gate("h", 0).measure(0, 0).gate("cx", 0, 1), 1) is None
+        >>> circuit_refusal(Circuit(2, 64).gate("h", 0).measure(0, 63))[:30]
+        'the circuit has 64 classical b'
+        >>> circuit_refusal(Circuit(2, 2).gate("h", 0).measure(0, 0).gate("cx", 0, 1)) is None
         True
     """
-    refusal = clbits_refusal(circuit)
-    if refusal is None and shots > 1 and not circuit.measurements_are_terminal():
-        refusal = (f"a circuit with mid-circuit measurements, resets or 'if' gives one shot per run of the network "
-                   f"and a cloud job is one run, so shots = {shots} cannot be served; set shots = 1 or run it "
-                   f"with the dqc scenario (one run per shot)")
-    return refusal
+    return clbits_refusal(circuit)
+
+
+def run_user_job(job: UserJob, network: Network, *, comm, backend, seed: int, scheme: str = "telegate",
+                 precision: str = "complex128", trajectories: int | str = DEFAULT_CLOUD_TRAJECTORIES,
+                 checkpointing=None, on_fraction: Callable[[float], None] | None = None) -> JobResult:
+    """Run a user job's executions on the network its QPUs induce (collective; module docstring).
+
+    Each engine run (:func:`engine_runs` of them) is one
+    :func:`~dqsim.scenarios.dqc.run_dqc`, kept in the checkpoints as an
+    :class:`Execution` (``("done", execution)``) or a failure
+    (``("failed", reason)``), so a resumed job runs only the engine runs that had
+    not finished.
+
+    Args:
+        job: the user job.
+        network: its QPUs and the links between them.
+        seed: the job's seed (:func:`job_seed`); run ``t`` of ``T`` uses
+            :func:`~dqsim.scenarios.dqc.trajectory_seed` ``(seed, t, T)``.
+        trajectories: ``[simulation].trajectories`` (``"per_shot"`` or a number >= 1).
+        on_fraction: called after engine windows with the share of the job done (0..1, ends excluded).
+
+    Raises:
+        JobFailed: a run raised a :class:`~dqsim.errors.DqsimError` (the reason in one line).
+    """
+    noisy, dynamic = is_noisy(network), not job.circuit.measurements_are_terminal()
+    runs = engine_runs(job.shots, noisy, trajectories, dynamic=dynamic)
+    parts = []
+    for index in range(runs):
+        stored = checkpointing.stored_next() if checkpointing is not None else None
+        if stored is None:
+            runs_before = checkpointing.engine_runs if checkpointing is not None else 0
+
+            def on_window(_time_ps: int, _windows: int, fraction: float | None, index=index) -> None:
+                if fraction is not None and 0 < fraction < 1:  # whole counts only when a job is done
+                    on_fraction((index + fraction) / runs)
+
+            try:
+                run = run_dqc(job.circuit, comm=comm, backend=backend, network=network, scheme=scheme,
+                              seed=trajectory_seed(seed, index, runs), precision=precision,
+                              shots=shot_share(job.shots, runs, index), timeline=False, checkpointing=checkpointing,
+                              on_window=on_window if on_fraction is not None else None)
+                stored = ("done", Execution(run.counts, run.fidelity, run.end_time_ps,
+                                            sum(link[2] for link in run.links),
+                                            shot_share(max(job.shots, 1), runs, index), run.num_nonlocal_gates))
+                del run
+            except DqsimError as exc:  # raised alike on every rank: the checks before any collective
+                stored = ("failed", str(exc))
+                if checkpointing is not None and checkpointing.engine_runs == runs_before:
+                    checkpointing.next_engine_run()  # failed before its engine started: use up its index
+            if checkpointing is not None:
+                checkpointing.store_last(stored)
+        if stored[0] == "failed":
+            raise JobFailed(stored[1])
+        parts.append(stored[1])
+    return job_result(parts, sampling_of(runs, job.shots, noisy or dynamic))
 
 
 def run_cloud(user_jobs: Sequence[UserJob], *, comm, backend, network: Network, policy: str = "fifo", seed: int = 0, user_latency_ps: int = 0,
               scheme: str = "telegate", precision: str = "complex128",
+              trajectories: int | str = DEFAULT_CLOUD_TRAJECTORIES,
               on_job: Callable[[int, int, str], None] | None = None,
               on_running: Callable[[float, int, str], None] | None = None, checkpointing=None) -> CloudRun:
     """Queue ``user_jobs`` on the centre and run each when the policy starts it (collective).
 
     With ``checkpointing`` (a :class:`dqsim.engine.checkpoint.CheckpointSession`)
-    each user job's engine run writes checkpoints; resumed, the queue is
-    scheduled again (it is cheap and deterministic) and the user jobs that had
+    each user job's engine runs write checkpoints; resumed, the queue is
+    scheduled again (it is cheap and deterministic) and the engine runs that had
     finished take their stored results instead of running.
 
     Args:
@@ -264,10 +471,12 @@ def run_cloud(user_jobs: Sequence[UserJob], *, comm, backend, network: Network, 
         seed: the run's seed (jobs' seeds derive from it, :func:`job_seed`).
         user_latency_ps: classical latency of results to their users, ps, >= 0.
         scheme: ``"telegate"`` or ``"teledata"``.
+        trajectories: engine runs of a job on noisy QPUs: ``"per_shot"`` or a
+            number >= 1 (:func:`engine_runs`, :func:`run_user_job`).
         on_job: called as ``on_job(jobs_run, num_jobs, name)`` after each run.
         on_running: called on rank 0 after each engine window of a user job's run as
             ``on_running(jobs_run + fraction, num_jobs, name)``, ``fraction`` (0..1, ends
-            excluded) the share of that job's circuit steps done (``run_dqc``'s ``on_window``).
+            excluded) the share of that job's engine runs and circuit steps done (``run_dqc``'s ``on_window``).
 
     Returns:
         The :class:`CloudRun`. A job too large for the centre, or whose
@@ -289,7 +498,7 @@ def run_cloud(user_jobs: Sequence[UserJob], *, comm, backend, network: Network, 
     pair_ps = _pair_ps(network, scheme)
     queued = []
     for job_id, job in enumerate(user_jobs):
-        refusal = circuit_refusal(job.circuit, job.shots) or ""
+        refusal = circuit_refusal(job.circuit) or ""
         idle_set = centre.select(job.circuit.num_qubits, range(centre.num_qpus))
         estimate = user_latency_ps
         if idle_set is not None and not refusal:
@@ -298,7 +507,8 @@ def run_cloud(user_jobs: Sequence[UserJob], *, comm, backend, network: Network, 
             hops = [[lengths[node_names[a]][node_names[b]] for b in idle_set] for a in idle_set]
             estimate = estimate_duration_ps(job.circuit, capacities=[centre.data_qubits[q] for q in idle_set],
                                             node=node_specs[idle_set[0]], pair_ps=pair_ps,
-                                            latency_ps=user_latency_ps, hops=hops)
+                                            latency_ps=user_latency_ps, hops=hops,
+                                            num_executions=max(job.shots, 1))
         queued.append(QueuedJob(job_id, job.name, job.circuit.num_qubits, job.submit_ps, estimate,
                                 job.priority, refusal=refusal, payload=job))
     results: dict[int, JobResult] = {}
@@ -308,38 +518,21 @@ def run_cloud(user_jobs: Sequence[UserJob], *, comm, backend, network: Network, 
         nonlocal runs_s
         job: UserJob = queued_job.payload
         t0 = time.perf_counter()
-        stored = checkpointing.stored_next() if checkpointing is not None else None
+
+        def on_fraction(fraction: float, name=job.name) -> None:
+            on_running(len(results) + fraction, len(queued), name)
+
         try:
-            if stored is None:
-                runs_before = checkpointing.engine_runs if checkpointing is not None else 0
-
-                def on_window(_time_ps: int, _windows: int, fraction: float | None, name=job.name) -> None:
-                    if fraction is not None and 0 < fraction < 1:  # whole counts only when a job is done
-                        on_running(len(results) + fraction, len(queued), name)
-
-                try:
-                    run = run_dqc(job.circuit, comm=comm, backend=backend, network=network.subnetwork(qpus),
-                                  scheme=scheme,
-                                  seed=job_seed(seed, job.name), precision=precision, shots=job.shots,
-                                  timeline=False, checkpointing=checkpointing,
-                                  on_window=on_window if on_running is not None else None)
-                    stored = ("done", JobResult(run.counts, run.fidelity, sum(link[2] for link in run.links),
-                                                run.end_time_ps, run.num_nonlocal_gates))
-                    del run
-                except DqsimError as exc:  # raised alike on every rank: the checks before any collective
-                    stored = ("failed", str(exc))
-                    if checkpointing is not None and checkpointing.engine_runs == runs_before:
-                        checkpointing.next_engine_run()  # failed before its engine started: use up its index
-                if checkpointing is not None:
-                    checkpointing.store_last(stored)
+            result = run_user_job(job, network.subnetwork(qpus), comm=comm, backend=backend,
+                                  seed=job_seed(seed, job.name), scheme=scheme, precision=precision,
+                                  trajectories=trajectories, checkpointing=checkpointing,
+                                  on_fraction=on_fraction if on_running is not None else None)
         finally:
             runs_s += time.perf_counter() - t0
-        if stored[0] == "failed":
-            raise JobFailed(stored[1])
-        results[queued_job.job_id] = stored[1]
+        results[queued_job.job_id] = result
         if on_job:
             on_job(len(results), len(queued), job.name)
-        return int(stored[1].dqc_time_ps) + int(user_latency_ps)
+        return int(result.dqc_time_ps) + int(user_latency_ps)
 
     records = simulate_queue(queued, policy, centre, duration_of)
     timing = {"runs": runs_s, "scheduling": time.perf_counter() - started - runs_s}
@@ -404,7 +597,15 @@ def _seconds(ps: int | None) -> float:
 
 
 def cloud_tables(run: CloudRun) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
-    """The output tables ``jobs``, ``counts``, ``centre``, ``wait_distribution``, ``timing`` and their units."""
+    """The output tables ``jobs``, ``counts``, ``centre``, ``wait_distribution``, ``timing`` and their units.
+
+    In ``jobs``: ``executions`` (the shots, at least 1), ``engine_runs`` and
+    ``sampling`` (:func:`run_user_job`), ``dqc_s`` the simulated time of all
+    the executions (``end_s - start_s`` is it plus the user latency),
+    ``execution_s`` the mean time of one, ``epr_pairs`` those of all the
+    executions, ``fidelity`` the mean over the engine runs and
+    ``fidelity_stderr`` its standard error (NaN with one run).
+    """
     names = run.centre.names
     job_rows, count_rows = [], []
     for job_id, (job, record) in enumerate(zip(run.jobs, run.records)):
@@ -412,19 +613,25 @@ def cloud_tables(run: CloudRun) -> tuple[dict[str, np.ndarray], dict[str, dict]]
         queued = record.job
         job_rows.append((
             job_id, job.name, job.circuit.name, ",".join(names[q] for q in record.qpus), len(record.qpus),
-            job.circuit.num_qubits, job.shots, job.priority, _seconds(queued.submit_ps),
-            _seconds(record.start_ps), _seconds(record.end_ps), _seconds(record.wait_ps),
-            _seconds(queued.estimate_ps), _seconds(result.dqc_time_ps) if result else math.nan,
+            job.circuit.num_qubits, job.shots, result.num_executions if result else 0,
+            result.engine_runs if result else 0, result.sampling if result else "", job.priority,
+            _seconds(queued.submit_ps), _seconds(record.start_ps), _seconds(record.end_ps),
+            _seconds(record.wait_ps), _seconds(queued.estimate_ps),
+            _seconds(result.dqc_time_ps) if result else math.nan,
+            ps_to_seconds(result.execution_ps) if result else math.nan,
             result.epr_pairs if result else 0, result.num_nonlocal_gates if result else 0,
-            result.fidelity if result else math.nan, record.status, record.reason))
+            result.fidelity if result else math.nan, result.fidelity_stderr if result else math.nan,
+            record.status, record.reason))
         if result:
             count_rows.extend((job_id, bits, count) for bits, count in result.counts.items())
     tables = {
         "jobs": record_table(job_rows, [
             ("id", "i8"), ("name", "U"), ("circuit", "U"), ("qpus", "U"), ("num_qpus", "i8"),
-            ("num_qubits", "i8"), ("shots", "i8"), ("priority", "i8"), ("submit_s", "f8"), ("start_s", "f8"),
-            ("end_s", "f8"), ("wait_s", "f8"), ("estimate_s", "f8"), ("dqc_s", "f8"), ("epr_pairs", "i8"),
-            ("nonlocal_gates", "i8"), ("fidelity", "f8"), ("status", "U"), ("reason", "U")]),
+            ("num_qubits", "i8"), ("shots", "i8"), ("executions", "i8"), ("engine_runs", "i8"), ("sampling", "U"),
+            ("priority", "i8"), ("submit_s", "f8"), ("start_s", "f8"), ("end_s", "f8"), ("wait_s", "f8"),
+            ("estimate_s", "f8"), ("dqc_s", "f8"), ("execution_s", "f8"), ("epr_pairs", "i8"),
+            ("nonlocal_gates", "i8"), ("fidelity", "f8"), ("fidelity_stderr", "f8"), ("status", "U"),
+            ("reason", "U")]),
         "counts": record_table(count_rows, [("job_id", "i8"), ("bitstring", "U"), ("count", "i8")]),
     }
     makespan = run.metrics["makespan_ps"]
@@ -472,12 +679,14 @@ def cloud_attrs(run: CloudRun) -> dict:
         "median_wait_s": ps_to_seconds(m["median_wait_ps"]),
         "max_wait_s": ps_to_seconds(m["max_wait_ps"]),
         "total_epr_pairs": int(sum(r.epr_pairs for r in run.results.values())),
+        "total_executions": int(sum(r.num_executions for r in run.results.values())),
+        "total_engine_runs": int(sum(r.engine_runs for r in run.results.values())),
     }
 
 
-def cloud_summary(run: CloudRun, scheme: str, *, noisy: bool = False) -> list[str]:
-    """Lines for a person: the centre, the metrics, then the first jobs (``noisy``: a note that each job's
-    fidelity is one trajectory, :data:`NOISY_FIDELITY_NOTE`)."""
+def cloud_summary(run: CloudRun, scheme: str, *, note: str = "") -> list[str]:
+    """Lines for a person: the centre, the metrics, how shots are sampled (``note``, :func:`sampling_note`),
+    then the first jobs."""
     m = run.metrics
     names = run.centre.names
     lines = [
@@ -489,8 +698,8 @@ def cloud_summary(run: CloudRun, scheme: str, *, noisy: bool = False) -> list[st
         f"  wait: mean {_time_text(m['mean_wait_ps'])}, median {_time_text(m['median_wait_ps'])}, "
         f"max {_time_text(m['max_wait_ps'])}",
     ]
-    if noisy:
-        lines.append(f"  note: {NOISY_FIDELITY_NOTE}")
+    if note:
+        lines.append(f"  shots: {note}")
     for job_id, (job, record) in enumerate(zip(run.jobs, run.records)):
         if job_id == SUMMARY_JOBS:
             lines.append(f"  ... {count_of(len(run.jobs) - SUMMARY_JOBS, 'more job')} in the 'jobs' table")
@@ -504,9 +713,15 @@ def cloud_summary(run: CloudRun, scheme: str, *, noisy: bool = False) -> list[st
             lines.append(f"{head} on {where}: failed: {record.reason}")
             continue
         result = run.results[job_id]
+        fidelity = f"F={result.fidelity:.6f}"
+        if math.isnan(result.fidelity):
+            fidelity = f"no fidelity (a dynamic circuit, {count_of(result.engine_runs, 'run')})"
+        elif result.engine_runs > 1:
+            fidelity += f" ± {result.fidelity_stderr:.6f} ({result.sampling}, {count_of(result.engine_runs, 'run')})"
         lines.append(f"{head} on {where}: wait {_time_text(record.wait_ps)}, "
                      f"start {_time_text(record.start_ps)}, end {_time_text(record.end_ps)}, "
-                     f"F={result.fidelity:.6f}, {count_of(result.epr_pairs, 'EPR pair')}")
+                     f"{count_of(result.num_executions, 'execution')} of {_time_text(result.execution_ps)}, "
+                     f"{fidelity}, {count_of(result.epr_pairs, 'EPR pair')}")
     return lines
 
 
@@ -524,15 +739,17 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
     def on_running(done: float, total: int, name: str) -> None:  # one stage with on_job's (progress.stage_of)
         on_progress(done, total, f"user jobs (running {name})")
 
+    trajectories = job.simulation.trajectories
     run = run_cloud(user_jobs, comm=comm, backend=backend, network=network, policy=job.scheduler.policy,
                     seed=job.run.seed, user_latency_ps=job.user_latency_ps(),
-                    scheme=job.scheduler.distribution, precision=job.run.precision, on_job=on_job,
+                    scheme=job.scheduler.distribution, precision=job.run.precision, trajectories=trajectories,
+                    on_job=on_job,
                     on_running=on_running if on_progress else None, checkpointing=checkpointing)
     tables, table_attrs = cloud_tables(run)
     attrs = {**cloud_attrs(run), "distribution_scheme": job.scheduler.distribution,
              "topology": job.network.topology, "node_names": list(names)}
     noisy = is_noisy(network)
-    if noisy:
-        attrs["fidelity_note"] = NOISY_FIDELITY_NOTE
-    return ScenarioOutput(attrs, tables, table_attrs, None,
-                          cloud_summary(run, job.scheduler.distribution, noisy=noisy))
+    note = sampling_note(noisy, trajectories)
+    attrs.update(sampling="final-state" if not noisy else "per-shot" if trajectories == PER_SHOT else "trajectories",
+                 trajectories=trajectories, sampling_note=note)
+    return ScenarioOutput(attrs, tables, table_attrs, None, cloud_summary(run, job.scheduler.distribution, note=note))

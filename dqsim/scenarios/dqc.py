@@ -204,7 +204,7 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
     if plan.engine_measures and shots > 1:
         raise CircuitError(f"shots = {shots}: a circuit with mid-circuit measurements, resets or 'if' gives one "
                            "shot per run of the network; the dqc scenario runs one per shot (run_trajectories), "
-                           "the cloud scenario runs such a user job only with shots = 1")
+                           "as the cloud scenario does for such a user job")
     needs_two = scheme == "teledata" or any(len(network.route(a, b)) > 2
                                             for a in range(num_nodes) for b in range(num_nodes) if a != b)
     for i, spec in enumerate(node_specs):
@@ -317,14 +317,36 @@ def _held_bits(plan: NodePlan, sim: Simulator, mine: Sequence[int], comm, shots:
     return np.full(shots, outcome, dtype=np.int64)
 
 
+def trajectory_seed(seed: int, index: int, trajectories: int) -> int:
+    """Seed of trajectory ``index`` of ``trajectories``: the job's own ``seed`` when there is one, else
+    :func:`dqsim.rng.derived_seed` ``(seed, "dqc", index)`` (:func:`run_trajectories`; the ``cloud`` scenario's
+    user jobs follow the same rule).
+
+    Examples:
+        >>> trajectory_seed(7, 0, 1), trajectory_seed(7, 0, 2) == derived_seed(7, "dqc", 0)
+        (7, True)
+    """
+    return seed if trajectories == 1 else derived_seed(seed, "dqc", index)
+
+
+def shot_share(shots: int, trajectories: int, index: int) -> int:
+    """Shots trajectory ``index`` draws: ``shots // trajectories``, one more for the first ``shots % trajectories``.
+
+    Examples:
+        >>> [shot_share(10, 4, t) for t in range(4)]
+        [3, 3, 2, 2]
+    """
+    return shots // trajectories + (1 if index < shots % trajectories else 0)
+
+
 def run_trajectories(one_run: Callable[[int, int, bool], DqcRun], *, seed: int, shots: int, trajectories: int,
                      timeline: bool, checkpointing=None) -> DqcRun:
     """Run the distributed circuit ``trajectories`` times and merge the runs (collective).
 
-    Trajectory ``t`` runs with seed :func:`dqsim.rng.derived_seed` ``(seed,
-    "dqc", t)`` (the job's own seed when there is one trajectory) and draws
-    ``shots // trajectories`` shots (the first ``shots % trajectories`` one
-    more), so the counts sample the mixture of trajectories. The fidelity and
+    Trajectory ``t`` runs with seed :func:`trajectory_seed` (the job's own
+    seed when there is one trajectory) and draws :func:`shot_share` shots
+    (``shots // trajectories``, the first ``shots % trajectories`` one more),
+    so the counts sample the mixture of trajectories. The fidelity and
     observables are means over trajectories, each with its standard error
     (:func:`~dqsim.scenarios.output.standard_error`); link counts are summed; the state, timeline and engine
     statistics are those of the last (timeline: first) trajectory. A resumed
@@ -338,10 +360,10 @@ def run_trajectories(one_run: Callable[[int, int, bool], DqcRun], *, seed: int, 
         return one_run(seed, shots, timeline)
     summaries, last = [], None
     for t in range(trajectories):
-        share = shots // trajectories + (1 if t < shots % trajectories else 0)
         summary = checkpointing.stored_next() if checkpointing is not None else None
         if summary is None:
-            last = one_run(derived_seed(seed, "dqc", t), share, timeline and t == 0)
+            last = one_run(trajectory_seed(seed, t, trajectories), shot_share(shots, trajectories, t),
+                           timeline and t == 0)
             summary = {"counts": last.counts, "shots": last.shots, "fidelity": last.fidelity,
                        "expectation": last.expectation, "links": last.links, "end_time_ps": last.end_time_ps,
                        "timeline": last.timeline, "peak": last.register_peak_qubits}
