@@ -116,13 +116,14 @@ def _is_5_smooth(v: int) -> bool:
 def test_toeplitz_hash_is_the_matrix_product_mod_2():
     rng = np.random.default_rng(3)
     big = TOEPLITZ_DIRECT_MAX_OUT
-    # directly on packed words (m <= TOEPLITZ_DIRECT_MAX_OUT) and by FFT (longer outputs)
+    # by FFT and directly on packed words (what toeplitz_hash picks for m <= min(big, n / 64))
     for n, m in ((1, 1), (7, 3), (64, 64), (300, 17), (65, 200), (2000, big), (1, big + 1), (1500, big + 1),
-                 (3001, 1700)):
+                 (3001, 1700), (1280, 20), (6400, 100), (64 * big, 3)):
         x = rng.integers(0, 2, n, dtype=np.uint8)
         seed = rng.integers(0, 2, n + m - 1, dtype=np.uint8)
         matrix = seed[np.arange(m)[:, None] - np.arange(n)[None, :] + n - 1].astype(np.int64)  # T[i, j]
         assert toeplitz_hash(x, seed, m).tolist() == ((matrix @ x) % 2).tolist()
+        assert reconciliation._toeplitz_direct(x, seed, m).tolist() == ((matrix @ x) % 2).tolist()
     with pytest.raises(DqsimError, match="seed_bits"):
         toeplitz_hash(np.zeros(4, np.uint8), np.zeros(3, np.uint8), 2)
 

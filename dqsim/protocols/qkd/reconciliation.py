@@ -11,9 +11,13 @@
   which the measured ``f_EC = leak / (n·h(E))`` follows. Bisections of
   different blocks run in parallel: a *round* is one parity message and
   its answer, and the rounds are what the engine charges in fibre latency.
+  The passes run as one compiled loop where numba is available
+  (:func:`dqsim.backend.qkd_kernels.cascade_passes`), else in Python: the
+  same parities in the same order, so the same result for the same seed.
 * :func:`toeplitz_hash` — multiplication by a random binary Toeplitz matrix
   (a two-universal family, H. Krawczyk, CRYPTO 1994), computed as a
-  convolution by FFT in ``O(n log n)``. Used for the *error verification*
+  convolution by FFT in ``O(n log n)`` (outputs of up to
+  :data:`TOEPLITZ_DIRECT_MAX_OUT` bits directly on packed words). Used for the *error verification*
   (``⌈log2(1/ε_cor)⌉`` output bits compared; Lim et al. 2014, step 5) and for
   *privacy amplification* (``n`` → ``ℓ`` bits).
 * :func:`postprocess_key` — all three on one block.
@@ -184,10 +188,12 @@ def _cascade_reference(alice: np.ndarray, bob: np.ndarray, perms: np.ndarray, si
 
 
 #: Largest output of :func:`toeplitz_hash` computed directly on packed 64-bit words (one AND and one
-#: XOR-reduction per output bit) rather than by FFT. Measured on the dev VM (2026-12-05 09:25 UTC, CPU
-#: time, load about 9 on 2 cores): 50 output bits (the verification hash at eps_cor = 1e-15) took
-#: 1.6 / 15 / 156 ms directly against 5.5 / 67 / 1,256 ms by FFT at n = 1e5 / 1e6 / 1e7; 1,024 bits
-#: 4.9 / 25 / 299 ms against 5.6 / 65 / 1,122 ms.
+#: XOR-reduction per output bit) rather than by FFT; the direct product is also taken only for keys of
+#: at least 64 bits per output bit (below that, the per-bit cost of a few microseconds exceeds the
+#: FFT's). Measured on the dev VM (2026-12-05 09:25-09:35 UTC, CPU time, load about 9 on 2 cores):
+#: 50 output bits (the verification hash at eps_cor = 1e-15) took 1.6 / 15 / 156 ms directly against
+#: 5.5 / 67 / 1,256 ms by FFT at n = 1e5 / 1e6 / 1e7; 1,024 bits 4.9 / 25 / 299 ms against
+#: 5.6 / 65 / 1,122 ms; at n = 1e4, 900 bits took 2.3 ms directly against 0.28 ms by FFT.
 TOEPLITZ_DIRECT_MAX_OUT = 1024
 
 
@@ -248,9 +254,9 @@ def _toeplitz_direct(bits: np.ndarray, seed_bits: np.ndarray, num_out: int) -> n
 def toeplitz_hash(bits: np.ndarray, seed_bits: np.ndarray, num_out: int) -> np.ndarray:
     """``T·x mod 2`` for the ``num_out × n`` Toeplitz matrix ``T[i, j] = seed[i - j + n - 1]``.
 
-    Up to :data:`TOEPLITZ_DIRECT_MAX_OUT` output bits (the verification
-    hash), each bit is computed directly on the bits packed in 64-bit words
-    (``num_out · n / 64`` word operations). Longer outputs (privacy
+    Up to :data:`TOEPLITZ_DIRECT_MAX_OUT` output bits and n / 64 (the
+    verification hash of a long key), each bit is computed directly on the
+    bits packed in 64-bit words (``num_out · n / 64`` word operations). Other outputs (privacy
     amplification) are a convolution of the seed with the key by real FFT,
     cyclic of a 5-smooth length >= n + num_out - 1 (:func:`fft_size`: the
     wrap-around falls only on entries below n - 1, which are not used); exact:
@@ -280,7 +286,7 @@ def toeplitz_hash(bits: np.ndarray, seed_bits: np.ndarray, num_out: int) -> np.n
         return np.zeros(num_out, dtype=np.uint8)
     bits = np.ascontiguousarray(bits, dtype=np.uint8)
     seed_bits = np.ascontiguousarray(seed_bits, dtype=np.uint8)
-    if num_out <= TOEPLITZ_DIRECT_MAX_OUT:
+    if num_out <= min(TOEPLITZ_DIRECT_MAX_OUT, n // 64):
         return _toeplitz_direct(bits, seed_bits, num_out)
     size = fft_size(n + num_out - 1)
     conv = np.fft.irfft(np.fft.rfft(seed_bits, size) * np.fft.rfft(bits, size), size)
