@@ -75,6 +75,7 @@ sys.path.insert(0, str(BENCH_DIR))
 from dqsim.protocols.qkd.postprocess import disclose_sample  # noqa: E402
 from dqsim.protocols.qkd.reconciliation import cascade, postprocess_key, toeplitz_hash  # noqa: E402
 from dqsim.protocols.qkd.theory import binary_entropy  # noqa: E402
+from qkd_bench import cpu_model  # noqa: E402
 
 #: Blocks per (size, QBER) by default: many small blocks for the failure fraction, few large for speed.
 DEFAULT_BLOCKS = {10_000: 400, 100_000: 40, 1_000_000: 6, 10_000_000: 2}
@@ -221,6 +222,7 @@ def main(argv=None) -> int:
     parser.add_argument("--scenario-pulses", type=int, default=40_000_000)
     parser.add_argument("--scenario-block-pulses", type=int, default=10_000_000)
     parser.add_argument("--scenario-repeats", type=int, default=2)
+    parser.add_argument("--keep-blocks", action="store_true", help="store every block's row in the JSON file too")
     parser.add_argument("--label", default=socket.gethostname())
     parser.add_argument("--results-dir", default=str(BENCH_DIR / "results"))
     args = parser.parse_args(argv)
@@ -244,11 +246,11 @@ def main(argv=None) -> int:
     except OSError:
         commit = "unknown"
     result = {"benchmark": "qkd_post_bench", "machine": {
-        "cpu": platform.processor() or "unknown", "cores": os.cpu_count(), "python": platform.python_version(),
+        "cpu": cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
         "numpy": np.__version__, "platform": platform.platform(), "date_utc": date.isoformat(timespec="seconds"),
         "load_1min_end": os.getloadavg()[0], "commit": commit,
         "command": " ".join([sys.executable, *sys.argv]), "label": args.label},
-        "summary": summary, "scenario": scenario, "blocks": rows}
+        "summary": summary, "scenario": scenario, "blocks": rows if args.keep_blocks else []}
     out = Path(args.results_dir) / f"qkd_post_bench-{args.label}-{date:%Y%m%d-%H%M}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1, default=str))
