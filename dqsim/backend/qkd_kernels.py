@@ -2,10 +2,11 @@
 
 :func:`dqsim.protocols.qkd.reconciliation.cascade` runs Cascade (Brassard &
 Salvail 1993) in Python: one NumPy fancy-indexing call per disclosed parity,
-a Python set of odd blocks per wave. That ran at 0.3-0.8 million key bits
-per second on the dev VM (2026-12-05, QBER 1-5 %), well below the 4-7
-million sifted bits per second the detection simulation delivers at 10-50 km
-(``bench/qkd_post_bench.py``). :func:`cascade_passes` is the same algorithm,
+a Python set of odd blocks per wave. That ran at 0.56-3.1 million key bits
+per CPU second on the dev VM (blocks of 1e4-1e6 bits, QBER 1-8 %), well below
+the 6.6-8.8 million sifted bits per CPU second the detection simulation
+delivers at 10-50 km; this loop runs at 7.5-21 million (4.6-28x;
+``bench/results/qkd_post-vm-20261205.md``). :func:`cascade_passes` is the same algorithm,
 step for step, as one numba loop: the same parities in the same order, so
 the same flips, leakage and rounds (checked against the Python reference by
 ``tests/test_qkd_reconciliation.py``).
