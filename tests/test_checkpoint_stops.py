@@ -147,6 +147,22 @@ def test_a_stop_after_a_cloud_user_job_s_engine_run_resumes_there(tmp_path, monk
     same_tables(full, resumed, [name for name in full.tables if name != "timing"])
 
 
+def test_repro_a_stop_whose_checkpoint_cannot_be_written_ends_a_cloud_run(tmp_path, monkeypatch):
+    """The cloud scenario took the one-line error of a stop's checkpoint that could not be written (a
+    DqsimError) for a failure of the user job: it recorded the job as failed, went on, and exited 0."""
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(checkpoint.Checkpointer, "_write_rank0", full_disk)
+    sigterm_during(monkeypatch, dqc, "sample_terminal", call=2)
+    stopped = dqsim(["run", *CLOUD], tmp_path, "out.h5", check=False)
+    assert stopped.returncode == 2, stopped.stderr
+    [line] = stopped.stderr.strip().splitlines()
+    assert line.startswith("dqsim: error: checkpoint ") and "not written ([Errno 28] No space left on device); " \
+        "the run stops as the signal asked, without it; no checkpoint was kept" in line, line
+    assert not (tmp_path / "out.h5").exists() and not checkpoints(tmp_path / "ck")
+
+
 @pytest.mark.parametrize("name, module, function", [("qkd", qkd, "_end_to_end"),
                                                     ("repeater", repeater, "_summary_row")])
 def test_a_stop_while_the_last_results_are_tabulated_finishes_the_run(tmp_path, monkeypatch, uninterrupted,
@@ -228,11 +244,25 @@ def test_repro_an_earlier_run_s_later_checkpoints_go_at_the_new_run_s_first(tmp_
             and "removes them when it writes its first checkpoint" in stopped.stderr)
     [own] = checkpoints(tmp_path / "ck")
     assert own not in earlier and own.name < earlier[0].name
-    assert sorted(path.name for path in (tmp_path / "ck").iterdir()) == sorted(
-        [own.name, checkpoint.manifest_path(own).name, f".{checkpoint.parse_checkpoint_name(own)['prefix']}.lock"])
+    assert sorted(path.name for path in (tmp_path / "ck").iterdir()) == sorted([own.name,
+                                                                               checkpoint.manifest_path(own).name])
     monkeypatch.setattr(checkpoint, "_STOP", {"requested": False})
     dqsim(["resume", str(own)], tmp_path, "resumed.h5")
     same_tables(uninterrupted["qkd"], open_run(tmp_path / "resumed.h5"), ["blocks", "links", "end_to_end"])
+
+
+def test_a_resume_of_an_older_checkpoint_names_the_later_ones_it_removes(tmp_path, monkeypatch):
+    dqsim(["run", *QKD, "--set", "checkpoint.every_sim_s=0.0001", "--set", "checkpoint.keep=100"], tmp_path, "a.h5")
+    first = checkpoints(tmp_path / "ck")
+    monkeypatch.setattr(checkpoint, "_STOP", {"requested": True})
+    stopped = dqsim(["resume", str(first[1])], tmp_path, "b.h5", check=False)
+    assert stopped.returncode == 75
+    assert stopped.stderr.splitlines()[0] == (
+        f"dqsim: note: {tmp_path / 'ck'} holds {len(first) - 2} checkpoints of this job later than the one resumed "
+        f"(up to {first[-1].name}); this run removes them when it writes its first checkpoint")
+    now = checkpoints(tmp_path / "ck")
+    stop = next(path for path in now if path not in first)  # the resumed state, cut just after its last event
+    assert now == sorted([*first[:2], stop])
 
 
 # ------------------------------------------------------------- one run of a job at a time in a folder
@@ -243,7 +273,8 @@ def prefix_of(args) -> str:
                 if line.startswith("# checkpoint prefix:"))
 
 
-def test_a_second_run_of_the_job_in_the_same_folder_is_refused_while_the_first_holds_it(tmp_path, uninterrupted):
+def test_a_second_run_of_the_job_in_the_same_folder_is_refused_while_the_first_holds_it(tmp_path, monkeypatch,
+                                                                                         uninterrupted):
     (tmp_path / "ck").mkdir()
     lock = tmp_path / "ck" / f".{prefix_of(QKD)}.lock"
     with open(lock, "w") as held:  # another run of the job (the kernel's lock, as dqsim takes it)
@@ -256,8 +287,38 @@ def test_a_second_run_of_the_job_in_the_same_folder_is_refused_while_the_first_h
         [line] = refused.stderr.strip().splitlines()
         assert "another dqsim run of this job" in line and "pid 4242 on node7" in line
         assert not checkpoints(tmp_path / "ck")
-        # a run that writes no periodic checkpoints needs no folder: it runs, and touches nothing there
+        # a run that writes no periodic checkpoints needs no folder: it runs, and touches nothing there ...
         dqsim(["run", *QKD], tmp_path, "plain.h5")
-    dqsim(["run", *QKD, *periodic], tmp_path, "after.h5")  # given back: runs, and its own lock is given back
+        # ... but a stop signal's checkpoint it does not write there either
+        monkeypatch.setattr(checkpoint, "_STOP", {"requested": True})
+        refused = dqsim(["run", *QKD], tmp_path, "stopped.h5", check=False)
+        monkeypatch.setattr(checkpoint, "_STOP", {"requested": False})
+        assert refused.returncode == 2 and "another dqsim run of this job is using its checkpoints" in refused.stderr
+        assert "the run stops as the signal asked, without it" in refused.stderr
+        assert not checkpoints(tmp_path / "ck")
+    # given back (its file left behind, as after a SIGKILL): the job runs, and removes the file as it lets go
+    assert lock.exists()
+    dqsim(["run", *QKD, *periodic], tmp_path, "after.h5")
+    assert not lock.exists()
     dqsim(["run", *QKD, *periodic], tmp_path, "again.h5")
     same_tables(uninterrupted["qkd"], open_run(tmp_path / "again.h5"), ["blocks", "links", "end_to_end"])
+
+
+def test_repro_a_stop_at_the_cut_just_written_leaves_that_checkpoint_as_it_is(tmp_path, monkeypatch, uninterrupted):
+    """A stop seen at the exchange right after a periodic checkpoint, no event run since, cuts there again: the
+    checkpoint was removed and written again (with keep = 1 a kill in between left none). Now it stays."""
+    original, seen = checkpoint.Checkpointer.write, []
+
+    def write(self, sim, window_end_ps, *, stop=False):
+        path = original(self, sim, window_end_ps, stop=stop)
+        if not seen and path is not None:
+            before = (path.stat().st_mtime_ns, checkpoint.manifest_path(path).read_bytes())
+            again = original(self, sim, window_end_ps, stop=True)
+            seen.append((path, again, before, (path.stat().st_mtime_ns, checkpoint.manifest_path(path).read_bytes())))
+        return path
+
+    monkeypatch.setattr(checkpoint.Checkpointer, "write", write)
+    dqsim(["run", *QKD, "--set", "checkpoint.every_sim_s=0.0001", "--set", "checkpoint.keep=1"], tmp_path, "out.h5")
+    [(path, again, before, after)] = seen
+    assert again == path and after == before
+    same_tables(uninterrupted["qkd"], open_run(tmp_path / "out.h5"), ["blocks", "links", "end_to_end"])

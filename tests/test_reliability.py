@@ -338,7 +338,7 @@ def test_repro_running_an_interrupted_job_again_from_the_start_names_its_checkpo
     code, err = cli(capsys, "run", *job)
     assert code == 0 and err == [f"dqsim: note: {ck} already holds checkpoints of this job (the newest: {newest}; "
                                  f"if its run was interrupted, dqsim resume {newest} continues it); this run starts "
-                                 "from the start"], err
+                                 "from the start and removes them when it writes its first checkpoint"], err
     code, err = cli(capsys, "run", *job, "--set", "run.seed=2")  # another job: not named
     assert code == 0 and err == [], err
 

@@ -26,7 +26,7 @@ from dqsim import comm as comm_mod
 from dqsim import io
 from dqsim import jobs
 from dqsim.engine import checkpoint
-from dqsim.engine.checkpoint import EXIT_CHECKPOINTED, EXIT_STOPPED, CheckpointStop, RunStopped
+from dqsim.engine.checkpoint import EXIT_CHECKPOINTED, EXIT_STOPPED, CheckpointStop, RunStopped, StopNotCheckpointed
 from dqsim.errors import DqsimError, RankCountError, count_of
 from dqsim.cli import EXIT_INTERRUPTED  # after a second Ctrl-C (or one while loading)
 from dqsim.cli.check import cmd_check
@@ -314,7 +314,7 @@ def guarded(comm, work) -> int:
         if comm.rank == 0:
             print(f"dqsim: {stop}", file=sys.stderr, flush=True)
         return EXIT_STOPPED
-    except DqsimError as exc:
+    except (DqsimError, StopNotCheckpointed) as exc:
         return _fail(comm, str(exc), EXIT_BAD_INPUT)
     except BrokenPipeError:  # stdout piped into a program that stopped reading: main() handles it
         raise
@@ -383,7 +383,8 @@ def _note_superseded(session) -> None:
               "this run starts from the start and removes them when it writes its first checkpoint",
               file=sys.stderr, flush=True)
     elif session.superseded:  # a resume of an older checkpoint: the later ones are another run's
-        newest = max(session.superseded, key=lambda path: checkpoint.parse_checkpoint_name(path)["window_end_ps"])
+        named = [(checkpoint.parse_checkpoint_name(path), path) for path in session.superseded]
+        newest = max((found["engine_run"], found["window_end_ps"], path) for found, path in named)[2]
         print(f"dqsim: note: {session.directory} holds {count_of(len(session.superseded), 'checkpoint')} of this "
               f"job later than the one resumed (up to {newest.name}); this run removes them when it writes its "
               "first checkpoint", file=sys.stderr, flush=True)

@@ -49,9 +49,17 @@ Records are unpickled through an allow-list (:data:`ALLOWED_GLOBALS`): only
 the dqsim classes and functions listed there, a few builtins and NumPy's
 array and scalar constructors can be named by a checkpoint, so a crafted
 file cannot run code. SIGUSR1 or SIGTERM asks for a checkpoint at the next
-cut, after which the run stops with :data:`EXIT_CHECKPOINTED`. A periodic
-checkpoint that cannot be written is a warning, and the run goes on
-(:meth:`Checkpointer.write`).
+cut, after which the run stops with :data:`EXIT_CHECKPOINTED`; after the
+engine's last step, a scenario's work on the final state asks at its stop
+points (:meth:`Checkpointer.stop_after_run`: a checkpoint of the finished
+run). A periodic checkpoint that cannot be written is a warning, and the
+run goes on (:meth:`Checkpointer.write`).
+
+One run of a job at a time uses its checkpoints in a folder (a ``flock``,
+:func:`prepare_directory`), and a run's first checkpoint removes the
+checkpoints an earlier run of the job left beyond where this one started
+(:func:`retire_superseded`), so the newest checkpoint of a job in a folder
+is always its latest run's.
 """
 
 from __future__ import annotations
@@ -157,6 +165,14 @@ class CheckpointRefused(DqsimError):
         self.previous = previous
 
 
+class StopNotCheckpointed(Exception):
+    """Raised on every rank when the checkpoint a stop signal asked for cannot be written (one line; exit 2).
+
+    Not a :class:`DqsimError`, which a scenario may take for a failure of its own work (a ``cloud`` user
+    job that fails is recorded and the queue goes on): this ends the run.
+    """
+
+
 class CheckpointStop(Exception):
     """Raised on every rank after the checkpoint a stop request asked for was written."""
 
@@ -206,7 +222,10 @@ class CheckpointSession:
         superseded: set on rank 0 by :func:`prepare_directory`: the job's checkpoints in the folder beyond
             where this run starts (all of them for a run from the start; those after the resumed one), an
             earlier run's, which :func:`retire_superseded` removes at this run's first checkpoint write.
-        lock: rank 0's descriptor of the job's lock file in the folder (:func:`prepare_directory`), or ``None``.
+        lock: rank 0's ``(descriptor, path)`` of the job's lock file in the folder (:func:`prepare_directory`),
+            or ``None``.
+        locked_out: set on rank 0 when another run of the job held that lock (its holder): this run, which
+            writes no periodic checkpoints, writes none there (a stop's fails in one line).
     """
 
     directory: Path
@@ -226,7 +245,8 @@ class CheckpointSession:
     config_sha256: str | None = None
     earlier: Path | None = None
     superseded: list = field(default_factory=list)
-    lock: int | None = None
+    lock: tuple | None = None
+    locked_out: str | None = None
 
     def __post_init__(self) -> None:
         if self.resume is not None:
@@ -315,7 +335,7 @@ class Checkpointer:
 
         Raises:
             CheckpointStop: on every rank, after the checkpoint was written.
-            DqsimError: on every rank, when it cannot be written (:meth:`write` with ``stop``).
+            StopNotCheckpointed: on every rank, when it cannot be written (:meth:`write` with ``stop``).
         """
         if not self._writes() or not stop_agreed(self.comm):
             return
@@ -349,11 +369,11 @@ class Checkpointer:
         period. Older checkpoints are rotated out (``keep``) only after a
         write that succeeded, so the last good one stays. With ``stop`` (a
         signal asked for this checkpoint and then a stop) a failed write
-        raises a one-line :class:`DqsimError` on every rank instead.
+        raises a one-line :class:`StopNotCheckpointed` on every rank instead.
 
         Raises:
-            DqsimError: on every rank, for a process or its data that cannot be
-                saved, or a failed write with ``stop``.
+            DqsimError: on every rank, for a process or its data that cannot be saved.
+            StopNotCheckpointed: on every rank, for a failed write with ``stop``.
         """
         session, comm = self.session, self.comm
         directory = Path(session.directory)
@@ -369,7 +389,10 @@ class Checkpointer:
             # this run wrote this cut already and keeps it (a stop seen just after a periodic checkpoint, no
             # event run since): the same state, and removing it to write it again would leave none for a while
             again = path in session.written and manifest_path(path).is_file()
-            if not again:
+            if session.locked_out is not None:  # a run without periodic checkpoints, asked to stop
+                failure = (f"another dqsim run of this job is using its checkpoints in {directory} "
+                           f"({session.locked_out})")
+            elif not again:
                 try:
                     directory.mkdir(parents=True, exist_ok=True)
                 except OSError as exc:
@@ -476,8 +499,8 @@ class Checkpointer:
         good = f"the last good checkpoint is {session.written[-1]}" if session.written else "no checkpoint was kept"
         self.comm.barrier()  # rank 0 has removed what it wrote of it
         if stop:
-            raise DqsimError(f"checkpoint {path} not written ({reason}); the run stops as the signal asked, "
-                             f"without it; {good}")
+            raise StopNotCheckpointed(f"checkpoint {path} not written ({reason}); the run stops as the signal asked, "
+                                      f"without it; {good}")
         if self.comm.rank == 0:
             session.warn(f"checkpoint {path} not written ({reason}); the run goes on and tries again at the next "
                          f"period; {good}")
@@ -830,6 +853,7 @@ def prepare_directory(session: CheckpointSession, comm, *, create: bool) -> None
             probe.unlink()
             session.lock, holder = _lock(directory, session.prefix)
             if holder is not None:  # another run of this job works here: touch none of its files
+                session.locked_out = holder
                 if create:
                     error = (f"{directory}: another dqsim run of this job ({session.prefix}) is using its "
                              f"checkpoints there ({holder}); wait for it to end, or give this one another "
@@ -864,34 +888,49 @@ def _lock(directory: Path, prefix: str) -> tuple[int | None, str | None]:
     """Rank 0: take the lock of ``prefix``'s checkpoints in ``directory`` (``flock`` on ``.PREFIX.lock``).
 
     Returns:
-        ``(descriptor, None)`` when taken (the file then names this process);
+        ``((descriptor, path), None)`` when taken (the file then names this process);
         ``(None, who)`` when another process holds it (its host, pid and start,
         as it wrote them); ``(None, None)`` where the file system has no
         ``flock`` (Lustre mounted without ``-o flock``): no lock, as before.
         The kernel drops the lock when its process ends, also after ``SIGKILL``.
     """
     path = directory / f".{prefix}.lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        who = os.read(fd, 256).decode(errors="replace").strip() or "a process that has not said which"
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            who = os.read(fd, 256).decode(errors="replace").strip() or "a process that has not said which"
+            os.close(fd)
+            return None, who
+        except OSError:  # ENOLCK, ENOSYS, EOPNOTSUPP: this file system does not lock
+            os.close(fd)
+            return None, None
+        try:  # the holder removes the file as it lets go (release): a lock on a removed file is none
+            if os.path.samestat(os.fstat(fd), os.stat(path)):
+                break
+        except FileNotFoundError:
+            pass
         os.close(fd)
-        return None, who
-    except OSError:  # ENOLCK, ENOSYS, EOPNOTSUPP: this file system does not lock
-        os.close(fd)
-        return None, None
     os.ftruncate(fd, 0)
     started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}, since {started}\n".encode())
-    return fd, None
+    return (fd, path), None
 
 
 def release(session: CheckpointSession) -> None:
-    """Give back the session's lock of its checkpoint folder (:func:`prepare_directory`), if it holds it."""
+    """Give back the session's lock of its checkpoint folder (:func:`prepare_directory`), if it holds it.
+
+    The lock file is removed while still locked, then closed (which drops the lock): a run that opened it
+    meanwhile finds its lock on a removed file and takes a new one (:func:`_lock`).
+    """
     if session is not None and session.lock is not None:
-        fd, session.lock = session.lock, None
-        os.close(fd)  # closing drops the flock; the (empty) file stays for the next run
+        (fd, path), session.lock = session.lock, None
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+        os.close(fd)
 
 
 def retire_superseded(session: CheckpointSession) -> None:
