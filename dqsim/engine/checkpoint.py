@@ -884,7 +884,7 @@ def prepare_directory(session: CheckpointSession, comm, *, create: bool) -> None
         raise DqsimError(error)
 
 
-def _lock(directory: Path, prefix: str) -> tuple[int | None, str | None]:
+def _lock(directory: Path, prefix: str) -> tuple[tuple[int, Path] | None, str | None]:
     """Rank 0: take the lock of ``prefix``'s checkpoints in ``directory`` (``flock`` on ``.PREFIX.lock``).
 
     Returns:
