@@ -194,17 +194,18 @@ def test_a_stop_while_the_output_is_written_finishes_it(tmp_path, monkeypatch, u
 
 
 DRIVER = """
-import os, signal, sys
+import importlib, os, signal, sys
 from dqsim import comm
 from dqsim.cli.main import main
-from dqsim.scenarios import dqc
-original = dqc._monolithic_fidelity
+module_name, name = sys.argv[1].split(":")
+module = importlib.import_module(module_name)
+original = getattr(module, name)
 def hooked(*args, **kwargs):
     if comm.init().rank == 1:  # one rank only: the ranks agree on the stop
         os.kill(os.getpid(), signal.SIGTERM)
     return original(*args, **kwargs)
-dqc._monolithic_fidelity = hooked
-sys.exit(main(sys.argv[1:]))
+setattr(module, name, hooked)
+sys.exit(main(sys.argv[2:]))
 """
 
 
@@ -214,8 +215,8 @@ def test_repro_a_sigterm_to_one_rank_during_the_fidelity_check_on_two_ranks(tmp_
     driver.write_text(DRIVER)
     common = ["--quiet", "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\""]
     run_mpi(2, ["-m", "dqsim", "run", *DQC, "-o", str(tmp_path / "full.h5"), *common], timeout_s=240)
-    stopped = run_mpi(2, [str(driver), "run", *DQC, "-o", str(tmp_path / "stopped.h5"), *common], timeout_s=240,
-                      check=False)
+    stopped = run_mpi(2, [str(driver), "dqsim.scenarios.dqc:_monolithic_fidelity", "run", *DQC, "-o",
+                          str(tmp_path / "stopped.h5"), *common], timeout_s=240, check=False)
     assert stopped.returncode == 75, stopped.stderr
     assert "Traceback" not in stopped.stderr
     [ckpt] = checkpoints(tmp_path / "ck")
@@ -226,6 +227,17 @@ def test_repro_a_sigterm_to_one_rank_during_the_fidelity_check_on_two_ranks(tmp_
         resumed = open_run(out)
         same_tables(full, resumed, ["shots", "counts", "links", "timeline"])
         assert abs(full.attrs["fidelity"] - resumed.attrs["fidelity"]) <= (0 if ranks == 2 else 1e-12)
+
+
+def test_a_sigterm_to_one_rank_while_qkd_results_are_tabulated_finishes_on_two_ranks(tmp_path, uninterrupted):
+    driver = tmp_path / "driver.py"
+    driver.write_text(DRIVER)
+    done = run_mpi(2, [str(driver), "dqsim.scenarios.qkd:_end_to_end", "run", *QKD, "-o", str(tmp_path / "out.h5"),
+                       "--quiet", "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\""], timeout_s=240)
+    [line] = done.stderr.strip().splitlines()  # rank 0 speaks for both
+    assert line.startswith("dqsim: note: a stop signal came after the simulation's last step"), done.stderr
+    assert not checkpoints(tmp_path / "ck")
+    same_tables(uninterrupted["qkd"], open_run(tmp_path / "out.h5"), ["blocks", "links", "end_to_end"])
 
 
 # ------------------------------------------------------------- an earlier run's checkpoints of the job
