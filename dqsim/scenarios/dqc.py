@@ -314,15 +314,24 @@ def _readout_errors(outcomes: np.ndarray, circuit: Circuit, owner: Sequence[int]
     return flipped
 
 
+#: Gates of the fidelity check applied between two looks for a stop signal (:func:`_monolithic_fidelity`).
+FIDELITY_PIECE_GATES = 64
+
+
 def _monolithic_fidelity(circuit: Circuit, regmap: RegisterMap, state: ShardedState, seed: int,
                          between: Callable[[], None] | None = None) -> float:
     """|⟨ideal|state⟩|² with the circuit's gates applied to |0…0⟩ on the same register (collective).
 
-    ``between()`` is called every 64 gates (a stop check: :meth:`ShardedState.apply_ops`).
+    ``between()`` is called between pieces of :data:`FIDELITY_PIECE_GATES` gates (a stop check; the
+    pieces get the exchanges one call would, :meth:`ShardedState.apply_ops`).
     """
     ideal = ShardedState(state.num_qubits, state.comm, precision=state.precision, backend=state.backend, seed=seed)
-    ideal.apply_ops([Gate(g.name, tuple(regmap.qubit_of_logical[q] for q in g.qubits), g.params, g.matrix).to_op()
-                     for g in circuit.gates()], between=between)
+    ops = [Gate(g.name, tuple(regmap.qubit_of_logical[q] for q in g.qubits), g.params, g.matrix).to_op()
+           for g in circuit.gates()]
+    for start in range(0, len(ops), FIDELITY_PIECE_GATES):
+        if start and between is not None:
+            between()
+        ideal.apply_ops(ops, start=start, stop=start + FIDELITY_PIECE_GATES)
     return float(ideal.fidelity(state))
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -262,19 +262,17 @@ class ShardedState:
         """Apply one :class:`GateOp` (collective)."""
         self.apply_ops([op])
 
-    def apply_ops(self, ops: Sequence[GateOp], *, lookahead: int = 64, between: Callable[[], None] | None = None,
-                  every: int = 64) -> None:
+    def apply_ops(self, ops: Sequence[GateOp], *, lookahead: int = 64, start: int = 0,
+                  stop: int | None = None) -> None:
         """Apply a list of operations in order (collective).
 
         Swaps of rank bits are planned with a look-ahead over ``ops``.
-        ``between()``, if given, is called before every ``every``-th
-        operation after the first (on every rank alike: it may be
-        collective, e.g. a stop check that raises); the plan still sees the
-        whole list, so calling it changes no result.
+        ``start``/``stop`` apply only ``ops[start:stop]``, still planning over
+        all of ``ops``: a run applied in pieces (to look for a stop signal in
+        between) gets the exchanges it gets in one call.
         """
-        for index, op in enumerate(ops):
-            if between is not None and index and index % every == 0:
-                between()
+        for index in range(start, len(ops) if stop is None else min(stop, len(ops))):
+            op = ops[index]
             if isinstance(op, BitSwaps):
                 self._swap_pairs(op.pairs)
                 continue
