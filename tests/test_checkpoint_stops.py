@@ -14,6 +14,8 @@ the work after the engine.
 import fcntl
 import os
 import signal
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -289,6 +291,7 @@ def test_a_second_run_of_the_job_in_the_same_folder_is_refused_while_the_first_h
                                                                                          uninterrupted):
     (tmp_path / "ck").mkdir()
     lock = tmp_path / "ck" / f".{prefix_of(QKD)}.lock"
+    monkeypatch.setattr(checkpoint, "LOCK_WAIT_S", 0.5)  # how long a run waits for the lock before it is refused
     with open(lock, "w") as held:  # another run of the job (the kernel's lock, as dqsim takes it)
         fcntl.flock(held, fcntl.LOCK_EX)
         held.write("pid 4242 on node7, since 2026-12-05 09:00:00 UTC\n")
@@ -312,6 +315,14 @@ def test_a_second_run_of_the_job_in_the_same_folder_is_refused_while_the_first_h
     assert lock.exists()
     dqsim(["run", *QKD, *periodic], tmp_path, "after.h5")
     assert not lock.exists()
+    # a run that is ending (a killed run's ranks take a moment): the next one waits for it
+    monkeypatch.setattr(checkpoint, "LOCK_WAIT_S", 10.0)
+    held = open(lock, "w")
+    fcntl.flock(held, fcntl.LOCK_EX)
+    threading.Timer(1.0, held.close).start()
+    started = time.monotonic()
+    dqsim(["run", *QKD, *periodic], tmp_path, "waited.h5")
+    assert 0.9 < time.monotonic() - started
     dqsim(["run", *QKD, *periodic], tmp_path, "again.h5")
     same_tables(uninterrupted["qkd"], open_run(tmp_path / "again.h5"), ["blocks", "links", "end_to_end"])
 

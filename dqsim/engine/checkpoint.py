@@ -884,8 +884,15 @@ def prepare_directory(session: CheckpointSession, comm, *, create: bool) -> None
         raise DqsimError(error)
 
 
+#: Seconds a run waits for the lock of its job's checkpoint folder before it is refused (:func:`_lock`): the
+#: ranks of a run just killed (its launcher SIGKILLed) can take a moment to end and let go of it.
+LOCK_WAIT_S = 10.0
+
+
 def _lock(directory: Path, prefix: str) -> tuple[tuple[int, Path] | None, str | None]:
     """Rank 0: take the lock of ``prefix``'s checkpoints in ``directory`` (``flock`` on ``.PREFIX.lock``).
+
+    A lock held by another process is tried again for up to :data:`LOCK_WAIT_S` seconds.
 
     Returns:
         ``((descriptor, path), None)`` when taken (the file then names this process);
@@ -895,6 +902,7 @@ def _lock(directory: Path, prefix: str) -> tuple[tuple[int, Path] | None, str | 
         The kernel drops the lock when its process ends, also after ``SIGKILL``.
     """
     path = directory / f".{prefix}.lock"
+    deadline = time.monotonic() + LOCK_WAIT_S
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -902,7 +910,10 @@ def _lock(directory: Path, prefix: str) -> tuple[tuple[int, Path] | None, str | 
         except BlockingIOError:
             who = os.read(fd, 256).decode(errors="replace").strip() or "a process that has not said which"
             os.close(fd)
-            return None, who
+            if time.monotonic() >= deadline:
+                return None, who
+            time.sleep(0.1)
+            continue
         except OSError:  # ENOLCK, ENOSYS, EOPNOTSUPP: this file system does not lock
             os.close(fd)
             return None, None
