@@ -4,7 +4,10 @@
 #
 # The caller sets: DQSIM_PYTHON, CHECKPOINT_DIR; optionally DQSIM_LAUNCHER (srun | mpiexec),
 # SRUN_MPI, SRUN_GPU_BIND, DQSIM_MAX_RESTARTS (see the variables below).
-# Exit statuses of dqsim: 0 done, 2 bad input (or no checkpoint it accepts), 75 checkpoint written.
+# Exit statuses of dqsim: 0 done (also when USR1 came after the simulation's last step, while the
+# results were tabulated or written: the run finished them, and says so), 2 bad input (or no checkpoint
+# it accepts, or another run of the job holds its checkpoint folder), 75 checkpoint written (also one of
+# a finished engine run, taken during the work on its final state: the resume redoes only that).
 
 DQSIM_LAUNCHER=${DQSIM_LAUNCHER:-srun}     # srun, or mpiexec: the one beside DQSIM_PYTHON (PyPI MPICH's)
 SRUN_MPI=${SRUN_MPI:-pmix}                 # srun's MPI plugin: pmix (Open MPI, MPICH with PMIx); pmi2 for the PyPI MPICH

@@ -265,7 +265,10 @@ def test_resume_fall_back_goes_back_only_past_checkpoints_it_refuses(dqc_checkpo
     data[len(data) // 2] ^= 0x10
     damaged.write_bytes(bytes(data))
     code, err = cli(capsys, "resume", target, "-o", tmp_path / "x.h5", "--quiet", "--fall-back")
-    assert code == 0 and len(err) == 2, err
+    assert code == 0 and len(err) == 3, err
+    # the two it passed over are removed when the resumed run writes its first checkpoint
+    assert err[2] == (f"dqsim: note: {tmp_path / 'ck'} holds 2 checkpoints of this job later than the one resumed "
+                      f"(up to {newest.name}); this run removes them when it writes its first checkpoint"), err
     assert err[0].startswith(f"dqsim: note: not resuming {target}: ") and "truncated" in err[0], err
     assert err[0].endswith(f"; resuming the previous checkpoint of the job, {damaged}"), err
     assert err[1].startswith(f"dqsim: note: not resuming {damaged}: damaged"), err
@@ -286,10 +289,12 @@ def test_repro_a_resume_after_the_job_file_was_edited_says_it_runs_the_stored_jo
                     "--set", "checkpoint.every_sim_s=0.0002", "--set", f"checkpoint.directory=\"{ck}\"")
     assert code == 0, err
     middle = checkpoints(ck)[0]
+    later = f"dqsim: note: {ck} holds "  # the checkpoints after the one resumed, which the resumed run replaces
     code, err = cli(capsys, "resume", middle, "-o", tmp_path / "same.h5", "--quiet")
-    assert code == 0 and err == [], err  # unchanged: no note
+    assert code == 0 and len(err) == 1 and err[0].startswith(later), err  # unchanged: no note of the job file
     job.write_text(job.read_text().replace("distance_km = 50.0", "distance_km = 80.0"))
     code, err = cli(capsys, "resume", middle, "-o", tmp_path / "resumed.h5", "--quiet")
+    err = [line for line in err if not line.startswith(later)]
     assert code == 0 and len(err) == 1, err
     assert err[0].startswith(f"dqsim: note: {job} changed since the checkpoint was written; resuming the job as "
                              "the checkpoint stores it"), err
@@ -338,7 +343,7 @@ def test_repro_running_an_interrupted_job_again_from_the_start_names_its_checkpo
     code, err = cli(capsys, "run", *job)
     assert code == 0 and err == [f"dqsim: note: {ck} already holds checkpoints of this job (the newest: {newest}; "
                                  f"if its run was interrupted, dqsim resume {newest} continues it); this run starts "
-                                 "from the start"], err
+                                 "from the start and removes them when it writes its first checkpoint"], err
     code, err = cli(capsys, "run", *job, "--set", "run.seed=2")  # another job: not named
     assert code == 0 and err == [], err
 

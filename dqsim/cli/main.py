@@ -26,7 +26,7 @@ from dqsim import comm as comm_mod
 from dqsim import io
 from dqsim import jobs
 from dqsim.engine import checkpoint
-from dqsim.engine.checkpoint import EXIT_CHECKPOINTED, EXIT_STOPPED, CheckpointStop, RunStopped
+from dqsim.engine.checkpoint import EXIT_CHECKPOINTED, EXIT_STOPPED, CheckpointStop, RunStopped, StopNotCheckpointed
 from dqsim.errors import DqsimError, RankCountError, count_of
 from dqsim.cli import EXIT_INTERRUPTED  # after a second Ctrl-C (or one while loading)
 from dqsim.cli.check import cmd_check
@@ -314,7 +314,7 @@ def guarded(comm, work) -> int:
         if comm.rank == 0:
             print(f"dqsim: {stop}", file=sys.stderr, flush=True)
         return EXIT_STOPPED
-    except DqsimError as exc:
+    except (DqsimError, StopNotCheckpointed) as exc:
         return _fail(comm, str(exc), EXIT_BAD_INPUT)
     except BrokenPipeError:  # stdout piped into a program that stopped reading: main() handles it
         raise
@@ -369,16 +369,35 @@ def _progress(comm, enabled: bool):
 
 
 def _run(job, comm, *, quiet: bool, session=None) -> int:
+    try:
+        return _run_locked(job, comm, quiet=quiet, session=session)
+    finally:
+        checkpoint.release(session)  # the job's lock of its checkpoint folder (rank 0)
+
+
+def _note_superseded(session) -> None:
+    """Rank 0: say which checkpoints of an earlier run this run removes at its first checkpoint."""
+    if session.earlier is not None:  # the job was interrupted before, and is now run again
+        print(f"dqsim: note: {session.directory} already holds checkpoints of this job (the newest: "
+              f"{session.earlier}; if its run was interrupted, dqsim resume {session.earlier} continues it); "
+              "this run starts from the start and removes them when it writes its first checkpoint",
+              file=sys.stderr, flush=True)
+    elif session.superseded:  # a resume of an older checkpoint: the later ones are another run's
+        named = [(checkpoint.parse_checkpoint_name(path), path) for path in session.superseded]
+        newest = max((found["engine_run"], found["window_end_ps"], path) for found, path in named)[2]
+        print(f"dqsim: note: {session.directory} holds {count_of(len(session.superseded), 'checkpoint')} of this "
+              f"job later than the one resumed (up to {newest.name}); this run removes them when it writes its "
+              "first checkpoint", file=sys.stderr, flush=True)
+
+
+def _run_locked(job, comm, *, quiet: bool, session=None) -> int:
     started = time.perf_counter()
     output = Path(job.run.output)
     if session is not None:
         plan = job.checkpoint
         checkpoint.prepare_directory(session, comm, create=bool(plan.every_wall_s or plan.every_sim_s
                                                                 or session.resume is not None))
-        if session.earlier is not None:  # rank 0 only: the job was interrupted before, and is now run again
-            print(f"dqsim: note: {session.directory} already holds checkpoints of this job (the newest: "
-                  f"{session.earlier}; if its run was interrupted, dqsim resume {session.earlier} continues it); "
-                  "this run starts from the start", file=sys.stderr, flush=True)
+        _note_superseded(session)  # rank 0 only: the others know of none
     error = None
     if comm.rank == 0:
         try:
@@ -434,6 +453,10 @@ def _run(job, comm, *, quiet: bool, session=None) -> int:
     error = comm.bcast(error if comm.rank == 0 else None)  # every rank: the output was written or not
     if error is not None:
         raise DqsimError(error)
+    if checkpoint.stop_agreed(comm) and comm.rank == 0:  # came after the scenario's last stop point
+        print(f"dqsim: note: a stop signal came after the simulation's last step, while its results were "
+              f"tabulated or written; the run finished that work instead of stopping: {output} is complete "
+              "(exit status 0, nothing to resume)", file=sys.stderr, flush=True)
     return 0
 
 

@@ -53,13 +53,22 @@ Records are unpickled through an allow-list (:data:`ALLOWED_GLOBALS`): only
 the dqsim classes and functions listed there, a few builtins and NumPy's
 array and scalar constructors can be named by a checkpoint, so a crafted
 file cannot run code. SIGUSR1 or SIGTERM asks for a checkpoint at the next
-cut, after which the run stops with :data:`EXIT_CHECKPOINTED`. A periodic
-checkpoint that cannot be written is a warning, and the run goes on
-(:meth:`Checkpointer.write`).
+cut, after which the run stops with :data:`EXIT_CHECKPOINTED`; after the
+engine's last step, a scenario's work on the final state asks at its stop
+points (:meth:`Checkpointer.stop_after_run`: a checkpoint of the finished
+run). A periodic checkpoint that cannot be written is a warning, and the
+run goes on (:meth:`Checkpointer.write`).
+
+One run of a job at a time uses its checkpoints in a folder (a ``flock``,
+:func:`prepare_directory`), and a run's first checkpoint removes the
+checkpoints an earlier run of the job left beyond where this one started
+(:func:`retire_superseded`), so the newest checkpoint of a job in a folder
+is always its latest run's.
 """
 
 from __future__ import annotations
 
+import fcntl
 import glob
 import hashlib
 import io as _bytes_io
@@ -69,6 +78,7 @@ import os
 import pickle
 import re
 import signal
+import socket
 import sys
 import time
 from dataclasses import dataclass, field
@@ -160,6 +170,14 @@ class CheckpointRefused(DqsimError):
         self.previous = previous
 
 
+class StopNotCheckpointed(Exception):
+    """Raised on every rank when the checkpoint a stop signal asked for cannot be written (one line; exit 2).
+
+    Not a :class:`DqsimError`, which a scenario may take for a failure of its own work (a ``cloud`` user
+    job that fails is recorded and the queue goes on): this ends the run.
+    """
+
+
 class CheckpointStop(Exception):
     """Raised on every rank after the checkpoint a stop request asked for was written."""
 
@@ -206,6 +224,13 @@ class CheckpointSession:
             checkpoints (``None``: none, as in older ones).
         earlier: set on rank 0 by :func:`prepare_directory` for a run from the start: the newest
             complete checkpoint of the same job already in the folder (an earlier run's), else ``None``.
+        superseded: set on rank 0 by :func:`prepare_directory`: the job's checkpoints in the folder beyond
+            where this run starts (all of them for a run from the start; those after the resumed one), an
+            earlier run's, which :func:`retire_superseded` removes at this run's first checkpoint write.
+        lock: rank 0's ``(descriptor, path)`` of the job's lock file in the folder (:func:`prepare_directory`),
+            or ``None``.
+        locked_out: set on rank 0 when another run of the job held that lock (its holder): this run, which
+            writes no periodic checkpoints, writes none there (a stop's fails in one line).
     """
 
     directory: Path
@@ -224,6 +249,9 @@ class CheckpointSession:
     warn: Callable[[str], None] = field(default=None)
     config_sha256: str | None = None
     earlier: Path | None = None
+    superseded: list = field(default_factory=list)
+    lock: tuple | None = None
+    locked_out: str | None = None
 
     def __post_init__(self) -> None:
         if self.resume is not None:
@@ -304,6 +332,20 @@ class Checkpointer:
             return math.inf
         return self.next_sim_ps
 
+    def stop_after_run(self, sim) -> None:
+        """Collective, after ``sim.run()`` (:meth:`Simulator.stop_point`): if a stop signal came on any rank,
+        write a checkpoint of the finished run at its end (+1 ps) and raise :class:`CheckpointStop`.
+
+        Nothing for an engine run that writes no checkpoints (one being recomputed before a resumed one).
+
+        Raises:
+            CheckpointStop: on every rank, after the checkpoint was written.
+            StopNotCheckpointed: on every rank, when it cannot be written (:meth:`write` with ``stop``).
+        """
+        if not self._writes() or not stop_agreed(self.comm):
+            return
+        raise CheckpointStop(self.write(sim, sim.stats.end_time_ps + 1, stop=True))
+
     def passed(self, cut_ps: int, next_event_ps: float) -> None:
         """A checkpoint was written at ``cut_ps``; the simulated-time period resumes after it.
 
@@ -332,11 +374,11 @@ class Checkpointer:
         period. Older checkpoints are rotated out (``keep``) only after a
         write that succeeded, so the last good one stays. With ``stop`` (a
         signal asked for this checkpoint and then a stop) a failed write
-        raises a one-line :class:`DqsimError` on every rank instead.
+        raises a one-line :class:`StopNotCheckpointed` on every rank instead.
 
         Raises:
-            DqsimError: on every rank, for a process or its data that cannot be
-                saved, or a failed write with ``stop``.
+            DqsimError: on every rank, for a process or its data that cannot be saved.
+            StopNotCheckpointed: on every rank, for a failed write with ``stop``.
         """
         session, comm = self.session, self.comm
         directory = Path(session.directory)
@@ -347,17 +389,30 @@ class Checkpointer:
             # in the folder is this state already, and rewriting it would remove the good copy for a while
             session.last_wall = time.monotonic()
             return path
-        failure = None
+        failure, again = None, False
         if comm.rank == 0:
-            try:
-                directory.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                failure = f"{directory}: cannot create the folder ({io.folder_error(exc)})"
-            # A checkpoint of this name from an earlier run of the job (run again from the start, or resumed
-            # from an older cut) goes first, manifest first: its manifest must not cover the files replaced
-            # below, or a kill before the new manifest left a "complete" checkpoint whose bytes do not match.
-            _delete_checkpoint(path)
-        failure = comm.bcast(failure)  # also: no rank writes a slab before rank 0 removed the old ones
+            # this run wrote this cut already and keeps it (a stop seen just after a periodic checkpoint, no
+            # event run since): the same state, and removing it to write it again would leave none for a while
+            again = path in session.written and manifest_path(path).is_file()
+            if session.locked_out is not None:  # a run without periodic checkpoints, asked to stop
+                failure = (f"another dqsim run of this job is using its checkpoints in {directory} "
+                           f"({session.locked_out})")
+            elif not again:
+                try:
+                    directory.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    failure = f"{directory}: cannot create the folder ({io.folder_error(exc)})"
+                # An earlier run's checkpoints of this job beyond this run's start go at its first write
+                # (retire_superseded), and a checkpoint of this name from an earlier run (the job run again
+                # from the start, or resumed from an older cut) goes first too, manifest first: its manifest
+                # must not cover the files replaced below, or a kill before the new manifest left a
+                # "complete" checkpoint whose bytes do not match.
+                retire_superseded(session)
+                _delete_checkpoint(path)
+        failure, again = comm.bcast((failure, again))  # also: no rank writes a slab before rank 0 removed the old
+        if again:
+            session.last_wall = time.monotonic()
+            return path
         state = sim.state
         state_kwargs, slab_entry = {}, None
         layout = list(state.layout.physical_of) if state is not None else None
@@ -449,8 +504,8 @@ class Checkpointer:
         good = f"the last good checkpoint is {session.written[-1]}" if session.written else "no checkpoint was kept"
         self.comm.barrier()  # rank 0 has removed what it wrote of it
         if stop:
-            raise DqsimError(f"checkpoint {path} not written ({reason}); the run stops as the signal asked, "
-                             f"without it; {good}")
+            raise StopNotCheckpointed(f"checkpoint {path} not written ({reason}); the run stops as the signal asked, "
+                                      f"without it; {good}")
         if self.comm.rank == 0:
             session.warn(f"checkpoint {path} not written ({reason}); the run goes on and tries again at the next "
                          f"period; {good}")
@@ -777,17 +832,22 @@ def _delete_checkpoint(path: Path) -> None:
 
 
 def prepare_directory(session: CheckpointSession, comm, *, create: bool) -> None:
-    """Collective: check that the checkpoint folder can be written, and remove this job's leftovers.
+    """Collective: check that the checkpoint folder can be written, lock it for this job, remove its leftovers.
 
     Rank 0 (with ``create``, or if the folder exists) creates the folder,
-    writes and removes a probe file, and removes the files of this job's
+    writes and removes a probe file and takes the job's lock
+    (``.PREFIX.lock``, :func:`_lock`): one run of a job at a time uses its
+    checkpoints in a folder. Holding it, it removes the files of this job's
     checkpoints that have no manifest (a write that was killed) and the
-    temporary files of its checkpoints. Called at the start of ``dqsim run``
-    and ``dqsim resume``, before any work; ``create`` when the job asks for
-    checkpoints or resumes one.
+    temporary files of its checkpoints, and notes the checkpoints an
+    earlier run left beyond where this one starts
+    (:attr:`CheckpointSession.superseded`). Called at the start of ``dqsim
+    run`` and ``dqsim resume``, before any work; ``create`` when the job
+    asks for checkpoints or resumes one. :func:`release` gives the lock back.
 
     Raises:
-        DqsimError: on every rank, if the folder cannot be created or written.
+        DqsimError: on every rank, if the folder cannot be created or written, or (with ``create``)
+            another run of the job holds its lock there.
     """
     error = None
     directory = Path(session.directory)
@@ -797,12 +857,25 @@ def prepare_directory(session: CheckpointSession, comm, *, create: bool) -> None
             directory.mkdir(parents=True, exist_ok=True)
             probe.write_bytes(b"")
             probe.unlink()
-            _remove_leftovers(directory, session.prefix)
-            if session.resume is not None:  # [checkpoint].keep counts the job's checkpoints up to the resumed one
-                session.written = _own_checkpoints(directory, session.prefix, job_hash(session.job_text),
-                                                   Path(session.resume.path).name)
-            else:  # a run from the start: an earlier run's checkpoints of this job, which it could have resumed
-                session.earlier = max(_complete_checkpoints(directory, session.prefix), default=(None, None))[1]
+            session.lock, holder = _lock(directory, session.prefix)
+            if holder is not None:  # another run of this job works here: touch none of its files
+                session.locked_out = holder
+                if create:
+                    error = (f"{directory}: another dqsim run of this job ({session.prefix}) is using its "
+                             f"checkpoints there ({holder}); wait for it to end, or give this one another "
+                             f"folder ([checkpoint].directory, or a copy of the checkpoint to resume)")
+            else:
+                _remove_leftovers(directory, session.prefix)
+                found = sorted(_complete_checkpoints(directory, session.prefix))
+                if session.resume is not None:  # keep counts the job's checkpoints up to the resumed one
+                    session.written = _own_checkpoints(directory, session.prefix, job_hash(session.job_text),
+                                                       Path(session.resume.path).name)
+                    resumed = parse_checkpoint_name(session.resume.path)
+                    start = (resumed["engine_run"], resumed["window_end_ps"])
+                    session.superseded = [path for order, path in found if order > start]
+                else:  # a run from the start: an earlier run's checkpoints of this job, which it could have resumed
+                    session.earlier = found[-1][1] if found else None
+                    session.superseded = [path for _order, path in found]
         except OSError as exc:
             if session.resume is not None:  # a resumed run writes beside the checkpoint it resumes
                 error = (f"{directory}: the resumed run writes its checkpoints beside the one it resumes, and "
@@ -815,6 +888,82 @@ def prepare_directory(session: CheckpointSession, comm, *, create: bool) -> None
     error = comm.bcast(error)
     if error:
         raise DqsimError(error)
+
+
+#: Seconds a run waits for the lock of its job's checkpoint folder before it is refused (:func:`_lock`): the
+#: ranks of a run just killed (its launcher SIGKILLed) can take a moment to end and let go of it.
+LOCK_WAIT_S = 10.0
+
+
+def _lock(directory: Path, prefix: str) -> tuple[tuple[int, Path] | None, str | None]:
+    """Rank 0: take the lock of ``prefix``'s checkpoints in ``directory`` (``flock`` on ``.PREFIX.lock``).
+
+    A lock held by another process is tried again for up to :data:`LOCK_WAIT_S` seconds.
+
+    Returns:
+        ``((descriptor, path), None)`` when taken (the file then names this process);
+        ``(None, who)`` when another process holds it (its host, pid and start,
+        as it wrote them); ``(None, None)`` where the file system has no
+        ``flock`` (Lustre mounted without ``-o flock``): no lock, as before.
+        The kernel drops the lock when its process ends, also after ``SIGKILL``.
+    """
+    path = directory / f".{prefix}.lock"
+    deadline = time.monotonic() + LOCK_WAIT_S
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            who = os.read(fd, 256).decode(errors="replace").strip() or "a process that has not said which"
+            os.close(fd)
+            if time.monotonic() >= deadline:
+                return None, who
+            time.sleep(0.1)
+            continue
+        except OSError:  # ENOLCK, ENOSYS, EOPNOTSUPP: this file system does not lock
+            os.close(fd)
+            return None, None
+        try:  # the holder removes the file as it lets go (release): a lock on a removed file is none
+            if os.path.samestat(os.fstat(fd), os.stat(path)):
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    os.ftruncate(fd, 0)
+    started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}, since {started}\n".encode())
+    return (fd, path), None
+
+
+def release(session: CheckpointSession) -> None:
+    """Give back the session's lock of its checkpoint folder (:func:`prepare_directory`), if it holds it.
+
+    The lock file is removed while still locked, then closed (which drops the lock): a run that opened it
+    meanwhile finds its lock on a removed file and takes a new one (:func:`_lock`).
+    """
+    if session is not None and session.lock is not None:
+        (fd, path), session.lock = session.lock, None
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+        os.close(fd)
+
+
+def retire_superseded(session: CheckpointSession) -> None:
+    """Rank 0, before this run's first checkpoint: remove an earlier run's checkpoints of the job beyond its start.
+
+    They are :attr:`CheckpointSession.superseded` (all of the job's for a
+    run from the start, those after the resumed one for a resume), removed
+    newest first and each manifest first, so that the folder holds one run's
+    checkpoints: a later ``dqsim resume`` of the newest, ``--fall-back`` and
+    the SLURM scripts never go on from the earlier run's instead of this one's,
+    and ``keep`` counts everything of the job there.
+    """
+    doomed, session.superseded = session.superseded, []
+    for path in sorted(doomed, key=lambda path: (parse_checkpoint_name(path)["engine_run"],
+                                                 parse_checkpoint_name(path)["window_end_ps"]), reverse=True):
+        _delete_checkpoint(path)
 
 
 def _own_checkpoints(directory: Path, prefix: str, job_sha256: str, newest: str) -> list[Path]:

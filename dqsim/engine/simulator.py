@@ -646,6 +646,10 @@ class Simulator:
         #: The same for the messages sent since the last exchange was posted (they are in the next one's promises).
         self._send_limit_posted: float = math.inf
         self._last_event_ps = 0                          # latest event this rank has run
+        #: Whether run() has ended (saved with a checkpoint taken after it: its resume runs no event).
+        self.finished = False
+        #: After run(): this rank's own counts of ``_PER_RANK_COUNTS`` (``stats`` then holds their sums).
+        self._rank_counts: tuple[int, ...] | None = None
         self._exchanged_cpu_s = 0.0                      # process_time() when the last alltoall returned
         #: Bits of the shared MeasureLater measurements applied so far, by key (on every rank).
         self._later: dict[tuple[int, int, int], tuple[int, ...]] = {}
@@ -1437,6 +1441,8 @@ class Simulator:
 
     def _own_counts(self) -> tuple[int, ...]:
         """This rank's per-rank engine counts, in the order of ``_PER_RANK_COUNTS``."""
+        if self._rank_counts is not None:  # run() has ended: ``stats`` holds the sums over the ranks
+            return self._rank_counts
         return tuple(getattr(self.stats, name) for name in _PER_RANK_COUNTS)
 
     def _summed_counts(self) -> dict:
@@ -1450,7 +1456,8 @@ class Simulator:
                 "later": dict(self._later),
                 "memory": QuantumMemory.merged_snapshot(self.comm.allgather(self.memory.snapshot())),
                 "stats": {**self._summed_counts(), "num_windows": self.stats.num_windows,
-                          "num_flushes": self.stats.num_flushes, "num_quantum_ops": self.stats.num_quantum_ops}}
+                          "num_flushes": self.stats.num_flushes, "num_quantum_ops": self.stats.num_quantum_ops},
+                "finished": self.finished}
 
     def load_snapshot(self, nodes: dict, shared: dict) -> None:
         """Replace this rank's nodes and the shared engine state by saved ones (any placement).
@@ -1500,6 +1507,7 @@ class Simulator:
             self.state.restore_extras(shared["state_extras"])
         self.memory.restore(shared["memory"])
         first = self.comm.rank == 0
+        self.finished, self._rank_counts = bool(shared.get("finished", False)), None
         self.statistics = dict(shared["statistics"]) if first else {}
         for name, value in shared["stats"].items():
             if name in _PER_RANK_COUNTS and not first:
@@ -1605,8 +1613,9 @@ class Simulator:
             budget = 1
         pipelined = PIPELINED_EXCHANGE and self.comm.size > 1
         # pipelined: the exchange in flight, and how far this rank may run while it is (see run)
-        posted, flight_limit = (self._post_exchange() if pipelined else None), -math.inf
-        while True:
+        ran = not self.finished  # a checkpoint taken after the run ended (stop_point) resumes past its loop
+        posted, flight_limit = (self._post_exchange() if pipelined and ran else None), -math.inf
+        while not self.finished:
             if posted is None:
                 exchange = self._exchange()
             else:
@@ -1654,7 +1663,8 @@ class Simulator:
                 if checkpointer is not None:  # a cut asked at the next exchange is the latest posted event + 1
                     flight_limit = min(flight_limit, self._last_event_ps + 1)
                 posted = self._post_exchange()
-        self._flush(everything=True)
+        if ran:
+            self._flush(everything=True)
         blocked = [n.name for n in self.local if n.blocked_by is not None]
         if blocked:
             raise EngineError(f"nodes {blocked} are still waiting for a measurement at the end of the run")
@@ -1662,12 +1672,29 @@ class Simulator:
         # one collective for the end time, the ctx.count statistics and the per-rank counts (six before)
         parts = self.comm.allgather((last, self.statistics, self._own_counts()))
         self.stats.end_time_ps = int(max(part[0] for part in parts))
-        self.memory.finish(self.state, self.stats.end_time_ps)
+        self.memory.finish(self.state, self.stats.end_time_ps)  # idempotent: a resumed finished run repeats it
         self.stats.wall_seconds = time.perf_counter() - started
         self.stats.counters = _sum_statistics(part[1] for part in parts)
+        self._rank_counts = parts[self.comm.rank][2]
         for name, value in _sum_counts(part[2] for part in parts).items():
             setattr(self.stats, name, value)
+        self.finished = True
         return self.stats
+
+    def stop_point(self) -> None:
+        """Collective, after :meth:`run`: act on a stop signal that came since the engine's last exchange.
+
+        A scenario calls it in its work after the run (the DQC fidelity check,
+        expectation values, sampling) at places every rank reaches alike.
+        With a checkpointer, when a stop signal (SIGTERM, SIGUSR1, Ctrl-C)
+        came on any rank, it writes a checkpoint of the finished run (cut one
+        picosecond after its end; its resume runs no event and redoes only
+        the work after :meth:`run`) and raises
+        :class:`~dqsim.engine.checkpoint.CheckpointStop` on every rank
+        (exit status 75). Without a checkpointer it does nothing.
+        """
+        if self.checkpointer is not None:
+            self.checkpointer.stop_after_run(self)
 
     def gather_probes(self) -> dict:
         """Collective: the values of every probe operation of the run (from all ranks), on every rank."""

@@ -111,6 +111,9 @@ class DqcRun:
     expectation_stderr: list[float] = field(default_factory=list)
     trajectories: int = 1
     dynamic: bool = False
+    #: The run's :meth:`~dqsim.engine.simulator.Simulator.stop_point`, for work on ``state`` after it (trotter's
+    #: observables): a stop signal that came meanwhile checkpoints the finished engine run.
+    stop_point: Callable[[], None] = field(default=lambda: None, repr=False)
 
 
 def _checkpointer(session, comm):
@@ -249,15 +252,25 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
         raise EngineError(f"nodes {missing} did not finish their part of the circuit (deadlock: too few "
                           "communication qubits for the routing this circuit needs?)")
     t0 = time.perf_counter()
-    fidelity = math.nan if plan.engine_measures else _monolithic_fidelity(circuit, regmap, state, seed)
+    # The work on the final state can take as long as the engine run (the fidelity check applies every gate
+    # again to a second register): a stop signal meanwhile checkpoints the finished engine run, whose resume
+    # redoes only this (Simulator.stop_point; at each step, and every 64 gates of the fidelity check).
+    sim.stop_point()
+    fidelity = math.nan if plan.engine_measures else _monolithic_fidelity(circuit, regmap, state, seed,
+                                                                           between=sim.stop_point)
     mapped_obs = [(text, [(c, p, tuple(regmap.qubit_of_logical[q] for q in qs)) for c, p, qs in terms])
                   for text, terms in observables]
-    expectation = [(f"obs{i}", text, state.expectation(terms)) for i, (text, terms) in enumerate(mapped_obs)]
+    expectation = []
+    for i, (text, terms) in enumerate(mapped_obs):
+        sim.stop_point()
+        expectation.append((f"obs{i}", text, state.expectation(terms)))
+    sim.stop_point()
     if plan.engine_measures and circuit.num_clbits:
         outcomes, width = _held_bits(plan, sim, mine, comm, shots), circuit.num_clbits
     else:
         outcomes, width = sample_terminal(state, circuit, shots, regmap.qubit_of_logical)
         outcomes = _readout_errors(outcomes, circuit, owner, node_specs, seed)
+    sim.stop_point()
     counts = count_bitstrings(outcomes, width)
     end_time_ps = engine.end_time_ps
     if not plan.engine_measures:  # each node reads its measured qubits out once it has finished its steps
@@ -276,7 +289,8 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
     return DqcRun(circuit, decomposed, list(owner), regmap, state, counts, outcomes, float(fidelity),
                   end_time_ps, sorted(links), sim.gather_timeline() if timeline else None, engine,
                   rank_of_node, cut_size(decomposed, owner), expectation, timing, sim.memory.peak_register_qubits,
-                  expectation_stderr=[math.nan] * len(expectation), dynamic=plan.engine_measures)
+                  expectation_stderr=[math.nan] * len(expectation), dynamic=plan.engine_measures,
+                  stop_point=sim.stop_point)
 
 
 def _readout_errors(outcomes: np.ndarray, circuit: Circuit, owner: Sequence[int], node_specs: Sequence,
@@ -300,11 +314,24 @@ def _readout_errors(outcomes: np.ndarray, circuit: Circuit, owner: Sequence[int]
     return flipped
 
 
-def _monolithic_fidelity(circuit: Circuit, regmap: RegisterMap, state: ShardedState, seed: int) -> float:
-    """|⟨ideal|state⟩|² with the circuit's gates applied to |0…0⟩ on the same register (collective)."""
+#: Gates of the fidelity check applied between two looks for a stop signal (:func:`_monolithic_fidelity`).
+FIDELITY_PIECE_GATES = 64
+
+
+def _monolithic_fidelity(circuit: Circuit, regmap: RegisterMap, state: ShardedState, seed: int,
+                         between: Callable[[], None] | None = None) -> float:
+    """|⟨ideal|state⟩|² with the circuit's gates applied to |0…0⟩ on the same register (collective).
+
+    ``between()`` is called between pieces of :data:`FIDELITY_PIECE_GATES` gates (a stop check; the
+    pieces get the exchanges one call would, :meth:`ShardedState.apply_ops`).
+    """
     ideal = ShardedState(state.num_qubits, state.comm, precision=state.precision, backend=state.backend, seed=seed)
-    ideal.apply_ops([Gate(g.name, tuple(regmap.qubit_of_logical[q] for q in g.qubits), g.params, g.matrix).to_op()
-                     for g in circuit.gates()])
+    ops = [Gate(g.name, tuple(regmap.qubit_of_logical[q] for q in g.qubits), g.params, g.matrix).to_op()
+           for g in circuit.gates()]
+    for start in range(0, len(ops), FIDELITY_PIECE_GATES):
+        if start and between is not None:
+            between()
+        ideal.apply_ops(ops, start=start, stop=start + FIDELITY_PIECE_GATES)
     return float(ideal.fidelity(state))
 
 

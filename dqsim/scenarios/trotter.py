@@ -270,6 +270,7 @@ def _run_once(job, circuit: Circuit, network: Network, *, seed: int, shots: int,
     summary = (observables_of(run.state, model, qubit_of_site, names, reference), sum(link[2] for link in run.links),
                run.end_time_ps, run.fidelity, run.num_nonlocal_gates, run.state.num_qubits,
                run.counts if shots else None)
+    run.stop_point()  # a stop signal during the observables: checkpoint the finished engine run (redone on resume)
     return summary, run.state
 
 

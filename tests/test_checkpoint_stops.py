@@ -1,0 +1,347 @@
+"""Stop signals after the engine's last step, earlier runs' checkpoints, and one run of a job at a time.
+
+A stop signal (here a real SIGTERM the process sends itself from inside the
+phase, through the handler ``dqsim run`` installs) that comes after the
+engine's last step either checkpoints the finished engine run and stops with
+status 75 (the DQC fidelity check, expectation values and sampling, trotter's
+observables: work on the final state that can take as long as the run), or,
+where what is left is tabulating and writing results, lets the run finish
+with status 0 and a note. Either way the results equal the uninterrupted
+run's: the resume runs no event again (engine counts equal) and redoes only
+the work after the engine.
+"""
+
+import fcntl
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dqsim.cli import main as cli_main
+from dqsim.engine import checkpoint
+from dqsim.io import open_run
+from dqsim.scenarios import dqc, qkd, repeater, trotter
+from mpi_helper import ROOT, run_here, run_mpi
+from run_files import checkpoints, same_tables
+
+DQC = ["jobs/dqc_ghz_4qpu.toml", "--set", "simulation.store_shots=true", "--set", "circuit.generator=\"random\"",
+       "--set", "circuit.depth=20"]  # 160 gates: the fidelity check looks for a stop every 64
+DQC_TRAJECTORIES = [*DQC, "--set", "network.link.source_fidelity=0.95", "--set", "simulation.trajectories=3"]
+TROTTER = ["jobs/ising_trotter_4qpu.toml", "--set", "evolution.num_points=3"]
+CLOUD = ["jobs/cloud_queue.toml"]
+QKD = ["jobs/bb84_decoy_50km.toml", "--set", "qkd.pulses=2000000", "--set", "qkd.batch_pulses=200000",
+       "--set", "qkd.block_pulses=1000000"]
+REPEATER = ["jobs/repeater_chain.toml", "--set", "chain.num_pairs=20"]
+ENGINE_COUNTS = ("engine_events", "engine_windows", "engine_flushes", "engine_messages")
+
+
+def dqsim(args, folder: Path, out: str, *, check=True):
+    """``dqsim ARGS -o FOLDER/OUT --quiet`` in this process, checkpoints in ``FOLDER/ck``."""
+    extra = ["-o", str(folder / out), "--quiet"]
+    if args[0] == "run":
+        extra += ["--set", f"checkpoint.directory=\"{folder / 'ck'}\""]
+    return run_here([*args, *extra], check=check)
+
+
+def sigterm_during(monkeypatch, module, name, *, call=1):
+    """Make the ``call``-th call of ``module.name`` send SIGTERM to this process as it starts.
+
+    Returns a list that gets the name of the exception that call ended with (``None``: it returned).
+    """
+    original, calls, ended = getattr(module, name), [], []
+
+    def hooked(*args, **kwargs):
+        calls.append(1)
+        if len(calls) != call:
+            return original(*args, **kwargs)
+        os.kill(os.getpid(), signal.SIGTERM)
+        try:
+            result = original(*args, **kwargs)
+        except BaseException as exc:
+            ended.append(type(exc).__name__)
+            raise
+        ended.append(None)
+        return result
+
+    monkeypatch.setattr(module, name, hooked)
+    return ended
+
+
+def same_results(full, other, tables, attrs=()):
+    same_tables(full, other, tables)
+    for key in (*attrs, *ENGINE_COUNTS):
+        if key in full.attrs:
+            assert full.attrs[key] == other.attrs[key], key
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """The outputs of the jobs run without a stop (one rank), by name."""
+    folder = tmp_path_factory.mktemp("late_full")
+    found = {}
+    for name, args in {"dqc": DQC, "trajectories": DQC_TRAJECTORIES, "trotter": TROTTER, "cloud": CLOUD,
+                       "qkd": QKD, "repeater": REPEATER}.items():
+        dqsim(["run", *args], folder, f"{name}.h5")
+        found[name] = open_run(folder / f"{name}.h5")
+    return found
+
+
+def stopped_then_resumed(tmp_path, args):
+    """Run ``args`` (a hook sends the stop), expect status 75 and one checkpoint; resume it; the resumed output."""
+    stopped = dqsim(["run", *args], tmp_path, "stopped.h5", check=False)
+    assert stopped.returncode == 75, stopped.stderr
+    assert stopped.stderr.strip().splitlines()[-1].startswith("dqsim: checkpoint written to "), stopped.stderr
+    assert not (tmp_path / "stopped.h5").exists()
+    written = checkpoints(tmp_path / "ck")
+    assert len(written) == 1
+    dqsim(["resume", str(written[0])], tmp_path, "resumed.h5")
+    return written[0], open_run(tmp_path / "resumed.h5")
+
+
+@pytest.mark.parametrize("phase", ["_monolithic_fidelity", "sample_terminal"])
+def test_a_stop_during_the_dqc_work_on_the_final_state_checkpoints_the_finished_run(tmp_path, monkeypatch,
+                                                                                    uninterrupted, phase):
+    ended = sigterm_during(monkeypatch, dqc, phase)
+    ckpt, resumed = stopped_then_resumed(tmp_path, DQC)
+    if phase == "_monolithic_fidelity":
+        assert ended == ["CheckpointStop"]  # inside the check, at its 64th gate, not after it
+    full = uninterrupted["dqc"]
+    # cut 1 ps after the engine's last event: every event was run before it
+    assert open_run(ckpt).attrs["window_end_ps"] > full.table("timeline")["time_ps"].max()
+    monkeypatch.undo()
+    same_results(full, resumed, ["shots", "counts", "links", "timeline"], ["fidelity", "simulated_time_ps"])
+
+
+def test_a_stop_in_the_second_of_three_trajectories_resumes_from_its_end(tmp_path, monkeypatch, uninterrupted):
+    sigterm_during(monkeypatch, dqc, "_monolithic_fidelity", call=2)
+    ckpt, resumed = stopped_then_resumed(tmp_path, DQC_TRAJECTORIES)
+    assert checkpoint.parse_checkpoint_name(ckpt)["engine_run"] == 1
+    full = uninterrupted["trajectories"]
+    assert full.attrs["fidelity_stderr"] > 0  # three different trajectories
+    same_results(full, resumed, ["shots", "counts", "links", "timeline"], ["fidelity", "fidelity_stderr"])
+
+
+def test_a_stop_during_trotter_observables_checkpoints_the_finished_run(tmp_path, monkeypatch, uninterrupted):
+    original, runs = trotter._run_once, []
+
+    def run_once(*args, **kwargs):  # the observables of the second networked run (not the monolithic ones)
+        runs.append(1)
+        if len(runs) == 2:
+            sigterm_during(monkeypatch, trotter, "observables_of")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(trotter, "_run_once", run_once)
+    ckpt, resumed = stopped_then_resumed(tmp_path, TROTTER)
+    assert checkpoint.parse_checkpoint_name(ckpt)["engine_run"] == 1
+    full = uninterrupted["trotter"]
+    same_tables(full, resumed, [name for name in full.tables if name != "timing"])
+
+
+def test_a_stop_after_a_cloud_user_job_s_engine_run_resumes_there(tmp_path, monkeypatch, uninterrupted):
+    sigterm_during(monkeypatch, dqc, "sample_terminal", call=2)
+    ckpt, resumed = stopped_then_resumed(tmp_path, CLOUD)
+    assert checkpoint.parse_checkpoint_name(ckpt)["engine_run"] == 1
+    full = uninterrupted["cloud"]
+    same_tables(full, resumed, [name for name in full.tables if name != "timing"])
+
+
+def test_repro_a_stop_whose_checkpoint_cannot_be_written_ends_a_cloud_run(tmp_path, monkeypatch):
+    """The cloud scenario took the one-line error of a stop's checkpoint that could not be written (a
+    DqsimError) for a failure of the user job: it recorded the job as failed, went on, and exited 0."""
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(checkpoint.Checkpointer, "_write_rank0", full_disk)
+    sigterm_during(monkeypatch, dqc, "sample_terminal", call=2)
+    stopped = dqsim(["run", *CLOUD], tmp_path, "out.h5", check=False)
+    assert stopped.returncode == 2, stopped.stderr
+    [line] = stopped.stderr.strip().splitlines()
+    assert line.startswith("dqsim: error: checkpoint ") and "not written ([Errno 28] No space left on device); " \
+        "the run stops as the signal asked, without it; no checkpoint was kept" in line, line
+    assert not (tmp_path / "out.h5").exists() and not checkpoints(tmp_path / "ck")
+
+
+@pytest.mark.parametrize("name, module, function", [("qkd", qkd, "_end_to_end"),
+                                                    ("repeater", repeater, "_summary_row")])
+def test_a_stop_while_the_last_results_are_tabulated_finishes_the_run(tmp_path, monkeypatch, uninterrupted,
+                                                                      name, module, function):
+    args = {"qkd": QKD, "repeater": REPEATER}[name]
+    configurations = uninterrupted[name].attrs.get("num_configurations", 1)
+    sigterm_during(monkeypatch, module, function, call=configurations)  # the last configuration's
+    done = dqsim(["run", *args], tmp_path, "out.h5")
+    assert "a stop signal came after the simulation's last step" in done.stderr
+    assert "exit status 0, nothing to resume" in done.stderr
+    same_tables(uninterrupted[name], open_run(tmp_path / "out.h5"),
+                [table for table in uninterrupted[name].tables if table != "timing"])
+
+
+def test_a_stop_while_the_output_is_written_finishes_it(tmp_path, monkeypatch, uninterrupted):
+    original = cli_main.io.write_run_file
+
+    def write_run_file(path, **kwargs):
+        if Path(path).name == "out.h5":
+            os.kill(os.getpid(), signal.SIGTERM)
+        return original(path, **kwargs)
+
+    monkeypatch.setattr(cli_main.io, "write_run_file", write_run_file)
+    done = dqsim(["run", *DQC], tmp_path, "out.h5")
+    assert done.stderr.strip().splitlines()[-1].startswith("dqsim: note: a stop signal came after"), done.stderr
+    assert not checkpoints(tmp_path / "ck")
+    same_results(uninterrupted["dqc"], open_run(tmp_path / "out.h5"), ["shots", "counts", "links", "timeline"],
+                 ["fidelity"])
+
+
+DRIVER = """
+import importlib, os, signal, sys
+from dqsim import comm
+from dqsim.cli.main import main
+module_name, name = sys.argv[1].split(":")
+module = importlib.import_module(module_name)
+original = getattr(module, name)
+def hooked(*args, **kwargs):
+    if comm.init().rank == 1:  # one rank only: the ranks agree on the stop
+        os.kill(os.getpid(), signal.SIGTERM)
+    return original(*args, **kwargs)
+setattr(module, name, hooked)
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def test_repro_a_sigterm_to_one_rank_during_the_fidelity_check_on_two_ranks(tmp_path):
+    """The run used to finish (exit 0) whatever came after its last event; now every rank stops alike."""
+    driver = tmp_path / "driver.py"
+    driver.write_text(DRIVER)
+    common = ["--quiet", "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\""]
+    run_mpi(2, ["-m", "dqsim", "run", *DQC, "-o", str(tmp_path / "full.h5"), *common], timeout_s=240)
+    stopped = run_mpi(2, [str(driver), "dqsim.scenarios.dqc:_monolithic_fidelity", "run", *DQC, "-o",
+                          str(tmp_path / "stopped.h5"), *common], timeout_s=240, check=False)
+    assert stopped.returncode == 75, stopped.stderr
+    assert "Traceback" not in stopped.stderr
+    [ckpt] = checkpoints(tmp_path / "ck")
+    full = open_run(tmp_path / "full.h5")
+    for ranks in (2, 1):
+        out = tmp_path / f"resumed{ranks}.h5"
+        run_mpi(ranks, ["-m", "dqsim", "resume", str(ckpt), "-o", str(out), "--quiet"], timeout_s=240)
+        resumed = open_run(out)
+        same_tables(full, resumed, ["shots", "counts", "links", "timeline"])
+        assert abs(full.attrs["fidelity"] - resumed.attrs["fidelity"]) <= (0 if ranks == 2 else 1e-12)
+
+
+def test_a_sigterm_to_one_rank_while_qkd_results_are_tabulated_finishes_on_two_ranks(tmp_path, uninterrupted):
+    driver = tmp_path / "driver.py"
+    driver.write_text(DRIVER)
+    done = run_mpi(2, [str(driver), "dqsim.scenarios.qkd:_end_to_end", "run", *QKD, "-o", str(tmp_path / "out.h5"),
+                       "--quiet", "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\""], timeout_s=240)
+    [line] = done.stderr.strip().splitlines()  # rank 0 speaks for both
+    assert line.startswith("dqsim: note: a stop signal came after the simulation's last step"), done.stderr
+    assert not checkpoints(tmp_path / "ck")
+    same_tables(uninterrupted["qkd"], open_run(tmp_path / "out.h5"), ["blocks", "links", "end_to_end"])
+
+
+# ------------------------------------------------------------- an earlier run's checkpoints of the job
+
+def test_repro_an_earlier_run_s_later_checkpoints_go_at_the_new_run_s_first(tmp_path, monkeypatch, uninterrupted):
+    """A run from the start left the earlier run's checkpoints beyond its own: the newest in the folder, which
+    `dqsim resume`, --fall-back and the SLURM scripts would have taken. Now the folder holds the new run's only."""
+    periodic = ["--set", "checkpoint.every_sim_s=0.0001", "--set", "checkpoint.keep=100"]
+    dqsim(["run", *QKD, *periodic], tmp_path, "first.h5")
+    earlier = checkpoints(tmp_path / "ck")
+    assert len(earlier) >= 3
+    monkeypatch.setattr(checkpoint, "_STOP", {"requested": True})  # a stop before the new run's first cut
+    stopped = dqsim(["run", *QKD, *periodic], tmp_path, "second.h5", check=False)
+    assert stopped.returncode == 75, stopped.stderr
+    assert (f"already holds checkpoints of this job (the newest: {earlier[-1]}" in stopped.stderr
+            and "removes them when it writes its first checkpoint" in stopped.stderr)
+    [own] = checkpoints(tmp_path / "ck")
+    assert own not in earlier and own.name < earlier[0].name
+    assert sorted(path.name for path in (tmp_path / "ck").iterdir()) == sorted([own.name,
+                                                                               checkpoint.manifest_path(own).name])
+    monkeypatch.setattr(checkpoint, "_STOP", {"requested": False})
+    dqsim(["resume", str(own)], tmp_path, "resumed.h5")
+    same_tables(uninterrupted["qkd"], open_run(tmp_path / "resumed.h5"), ["blocks", "links", "end_to_end"])
+
+
+def test_a_resume_of_an_older_checkpoint_names_the_later_ones_it_removes(tmp_path, monkeypatch):
+    dqsim(["run", *QKD, "--set", "checkpoint.every_sim_s=0.0001", "--set", "checkpoint.keep=100"], tmp_path, "a.h5")
+    first = checkpoints(tmp_path / "ck")
+    monkeypatch.setattr(checkpoint, "_STOP", {"requested": True})
+    stopped = dqsim(["resume", str(first[1])], tmp_path, "b.h5", check=False)
+    assert stopped.returncode == 75
+    assert stopped.stderr.splitlines()[0] == (
+        f"dqsim: note: {tmp_path / 'ck'} holds {len(first) - 2} checkpoints of this job later than the one resumed "
+        f"(up to {first[-1].name}); this run removes them when it writes its first checkpoint")
+    now = checkpoints(tmp_path / "ck")
+    stop = next(path for path in now if path not in first)  # the resumed state, cut just after its last event
+    assert now == sorted([*first[:2], stop])
+
+
+# ------------------------------------------------------------- one run of a job at a time in a folder
+
+def prefix_of(args) -> str:
+    shown = run_here(["check", *args])
+    return next(line.split(": ")[1].split()[0] for line in shown.stdout.splitlines()
+                if line.startswith("# checkpoint prefix:"))
+
+
+def test_a_second_run_of_the_job_in_the_same_folder_is_refused_while_the_first_holds_it(tmp_path, monkeypatch,
+                                                                                         uninterrupted):
+    (tmp_path / "ck").mkdir()
+    lock = tmp_path / "ck" / f".{prefix_of(QKD)}.lock"
+    monkeypatch.setattr(checkpoint, "LOCK_WAIT_S", 0.5)  # how long a run waits for the lock before it is refused
+    with open(lock, "w") as held:  # another run of the job (the kernel's lock, as dqsim takes it)
+        fcntl.flock(held, fcntl.LOCK_EX)
+        held.write("pid 4242 on node7, since 2026-12-05 09:00:00 UTC\n")
+        held.flush()
+        periodic = ["--set", "checkpoint.every_sim_s=0.0001"]
+        refused = dqsim(["run", *QKD, *periodic], tmp_path, "second.h5", check=False)
+        assert refused.returncode == 2
+        [line] = refused.stderr.strip().splitlines()
+        assert "another dqsim run of this job" in line and "pid 4242 on node7" in line
+        assert not checkpoints(tmp_path / "ck")
+        # a run that writes no periodic checkpoints needs no folder: it runs, and touches nothing there ...
+        dqsim(["run", *QKD], tmp_path, "plain.h5")
+        # ... but a stop signal's checkpoint it does not write there either
+        monkeypatch.setattr(checkpoint, "_STOP", {"requested": True})
+        refused = dqsim(["run", *QKD], tmp_path, "stopped.h5", check=False)
+        monkeypatch.setattr(checkpoint, "_STOP", {"requested": False})
+        assert refused.returncode == 2 and "another dqsim run of this job is using its checkpoints" in refused.stderr
+        assert "the run stops as the signal asked, without it" in refused.stderr
+        assert not checkpoints(tmp_path / "ck")
+    # given back (its file left behind, as after a SIGKILL): the job runs, and removes the file as it lets go
+    assert lock.exists()
+    dqsim(["run", *QKD, *periodic], tmp_path, "after.h5")
+    assert not lock.exists()
+    # a run that is ending (a killed run's ranks take a moment): the next one waits for it
+    monkeypatch.setattr(checkpoint, "LOCK_WAIT_S", 10.0)
+    held = open(lock, "w")
+    fcntl.flock(held, fcntl.LOCK_EX)
+    threading.Timer(1.0, held.close).start()
+    started = time.monotonic()
+    dqsim(["run", *QKD, *periodic], tmp_path, "waited.h5")
+    assert 0.9 < time.monotonic() - started
+    dqsim(["run", *QKD, *periodic], tmp_path, "again.h5")
+    same_tables(uninterrupted["qkd"], open_run(tmp_path / "again.h5"), ["blocks", "links", "end_to_end"])
+
+
+def test_repro_a_stop_at_the_cut_just_written_leaves_that_checkpoint_as_it_is(tmp_path, monkeypatch, uninterrupted):
+    """A stop seen at the exchange right after a periodic checkpoint, no event run since, cuts there again: the
+    checkpoint was removed and written again (with keep = 1 a kill in between left none). Now it stays."""
+    original, seen = checkpoint.Checkpointer.write, []
+
+    def write(self, sim, window_end_ps, *, stop=False):
+        path = original(self, sim, window_end_ps, stop=stop)
+        if not seen and path is not None:
+            before = (path.stat().st_mtime_ns, checkpoint.manifest_path(path).read_bytes())
+            again = original(self, sim, window_end_ps, stop=True)
+            seen.append((path, again, before, (path.stat().st_mtime_ns, checkpoint.manifest_path(path).read_bytes())))
+        return path
+
+    monkeypatch.setattr(checkpoint.Checkpointer, "write", write)
+    dqsim(["run", *QKD, "--set", "checkpoint.every_sim_s=0.0001", "--set", "checkpoint.keep=1"], tmp_path, "out.h5")
+    [(path, again, before, after)] = seen
+    assert again == path and after == before
+    same_tables(uninterrupted["qkd"], open_run(tmp_path / "out.h5"), ["blocks", "links", "end_to_end"])
