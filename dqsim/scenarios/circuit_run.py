@@ -133,7 +133,7 @@ def run_circuit_job(job, *, comm, backend, on_progress: Callable | None = None) 
     measured = [ins for ins in circuit if isinstance(ins, Measure)]
     section = getattr(job, "noise", None)
     gate_noise = GateNoise(section, job.run.seed) if section is not None and section.active else None
-    _check_local_qubits(circuit, comm.size, gate_noise)
+    check_local_qubits(circuit, comm.size, gate_noise)
     if gate_noise is not None and not measured:
         raise ConfigError(f"{job.source}: [noise] needs a circuit that measures (noise is sampled shot by shot); "
                           "add measurements, e.g. [circuit].measure = true")
@@ -179,9 +179,15 @@ def run_circuit_job(job, *, comm, backend, on_progress: Callable | None = None) 
     return CircuitRun(circuit, state, counts, shots, expectation, timing, sampling, expectation_stderr)
 
 
-def _check_local_qubits(circuit: Circuit, num_ranks: int, gate_noise: GateNoise | None = None) -> None:
+def check_local_qubits(circuit: Circuit, num_ranks: int, gate_noise: GateNoise | None = None) -> None:
     """Refuse, before any allocation, a rank count that leaves a gate, a reset or a noise error too few
-    local qubits (a reset's X and the X/Y errors and decay of ``[noise]`` need one)."""
+    local qubits (a reset's X and the X/Y errors and decay of ``[noise]`` need one).
+
+    ``dqsim run`` calls it on its rank count, ``dqsim check -n RANKS`` on ``RANKS``.
+
+    Raises:
+        ResourceError: ``N qubits on P ranks leave L qubits on each rank, but gate G needs K; use at most M ranks``.
+    """
     if num_ranks < 2 or num_ranks & (num_ranks - 1):
         return  # one rank needs nothing; other counts get ShardedState's own error
     num_local = circuit.num_qubits - (num_ranks.bit_length() - 1)

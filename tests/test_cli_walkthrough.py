@@ -1,0 +1,53 @@
+"""What a new user met walking through the README (2026-12-05): each test reproduces one defect found then.
+
+``dqsim check -n RANKS`` must agree with ``dqsim run`` on that many ranks, command outputs must carry their
+units, and a mistyped path must be named as missing.
+"""
+
+import pytest
+
+from dqsim.io import open_run
+from mpi_helper import have_mpi, run_dqsim, run_here
+
+QUICKSTART_SMALL = ["--set", "simulation.observables=[]", "--set", "simulation.shots=10"]
+
+
+def test_repro_check_refuses_ranks_that_leave_a_gate_too_few_local_qubits():
+    """``dqsim check -n 4`` said valid for a 2-qubit circuit that ``dqsim run`` refuses on 4 ranks."""
+    args = ["check", "jobs/quickstart.toml", "--set", "circuit.num_qubits=2", *QUICKSTART_SMALL]
+    refused = run_here([*args, "-n", "4"], check=False)
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert refused.stderr.strip() == ("dqsim: error: 2 qubits on 4 ranks leave 0 qubits on each rank, "
+                                      "but gate h needs 1; use at most 2 ranks")
+    assert run_here([*args, "-n", "2"]).returncode == 0  # 1 local qubit: enough for h and cx's target
+
+
+@pytest.mark.skipif(not have_mpi(), reason="needs mpiexec")
+def test_repro_check_and_run_agree_on_a_dqc_job_on_three_ranks(tmp_path):
+    """A dqc register of at most 12 qubits is held whole by every rank, so ``dqsim run`` takes 3 ranks;
+    ``dqsim check -n 3`` refused them (a power of two only) and left the 2 scratch qubits out of the memory."""
+    small = ["--set", "simulation.shots=20", "--set", "simulation.timeline=false"]
+    check = run_here(["check", "jobs/dqc_ghz_4qpu.toml", "-n", "3", *small])
+    # 8 data + 2 scratch qubits, complex128: 2^10 * 16 B = 16 KiB, workspace 3 x 16 KiB (the kernels' chunks)
+    assert ("# memory per rank: 64.0 KiB (data register + 2 scratch: 10 qubits, complex128, held whole by every "
+            "rank: 16.0 KiB + workspace 48.0 KiB)") in check.stdout
+    run = run_dqsim(3, ["run", "jobs/dqc_ghz_4qpu.toml", "-o", tmp_path / "r.h5", "--quiet", *small])
+    assert run.returncode == 0
+    # 16 data qubits + 2 scratch: sharded, so a power of two, as ShardedState demands when the run starts
+    big = ["--set", "circuit.num_qubits=16", "--set", "distribution.assignment=[" + ",".join(
+        str(q // 4) for q in range(16)) + "]"]
+    refused = run_here(["check", "jobs/dqc_ghz_4qpu.toml", "-n", "3", *small, *big], check=False)
+    assert refused.returncode == 2 and "power-of-two number of ranks" in refused.stderr
+    four = run_here(["check", "jobs/dqc_ghz_4qpu.toml", "-n", "4", *small, *big]).stdout
+    # 2^18 amplitudes x 16 B / 4 ranks = 1 MiB shard
+    assert "(data register + 2 scratch: 18 qubits, complex128, shard 1.0 MiB + " in four
+
+
+def test_repro_check_counts_a_trusted_chain_as_the_run_does(tmp_path):
+    """A chain of two 30 km links is one run of 2 links; ``dqsim check`` counted each link's length as a
+    distance to sweep and printed twice the pulses."""
+    small = ["--set", "qkd.pulses=200000", "--set", "qkd.batch_pulses=100000"]
+    check = run_here(["check", "jobs/qkd_trusted_chain.toml", *small]).stdout
+    assert "# work: 1 distance(s) x 2 link(s) x 200,000 pulses = 400,000 pulses, in batches of 100,000" in check
+    run_here(["run", "jobs/qkd_trusted_chain.toml", "-o", tmp_path / "chain.h5", "--quiet", *small])
+    assert open_run(tmp_path / "chain.h5").attrs["total_pulses"] == 400_000
