@@ -4,9 +4,11 @@
 units, and a mistyped path must be named as missing.
 """
 
+import numpy as np
 import pytest
 
-from dqsim.io import open_run
+from dqsim.cli.merge import merge_files
+from dqsim.io import open_run, write_run_file
 from mpi_helper import have_mpi, run_dqsim, run_here
 
 QUICKSTART_SMALL = ["--set", "simulation.observables=[]", "--set", "simulation.shots=10"]
@@ -51,3 +53,20 @@ def test_repro_check_counts_a_trusted_chain_as_the_run_does(tmp_path):
     assert "# work: 1 distance(s) x 2 link(s) x 200,000 pulses = 400,000 pulses, in batches of 100,000" in check
     run_here(["run", "jobs/qkd_trusted_chain.toml", "-o", tmp_path / "chain.h5", "--quiet", *small])
     assert open_run(tmp_path / "chain.h5").attrs["total_pulses"] == 400_000
+
+
+def test_repro_merge_sweeps_only_the_keys_that_change_the_results(tmp_path):
+    """The SLURM sweep gives each task its own ``run.output`` and ``checkpoint.directory``: ``dqsim merge``
+    listed both as swept keys, so ``examples/analyse_sweep.py`` led every row with a checkpoint folder."""
+    files = []
+    for task, distance in enumerate((0, 25)):
+        overrides = [f"qkd.sweep.distances_km=[{distance}]", f'run.output="out/task-{task}.h5"',
+                     f'checkpoint.directory="out/checkpoints/task-{task}"', "qkd.pulses=1000"]
+        sweep = np.array([(float(distance), 10 - task)], dtype=[("distance_km", "f8"), ("secret_key_bits", "i8")])
+        files.append(write_run_file(tmp_path / f"task-{task}.h5", tables={"sweep": sweep},
+                                    attrs={"scenario": "qkd", "job_name": "s", "overrides": overrides}))
+    summary = merge_files(files, tmp_path / "merged.h5")
+    assert summary["swept_keys"] == ["qkd.sweep.distances_km"]
+    tasks = open_run(tmp_path / "merged.h5").table("tasks")
+    assert tasks["qkd.sweep.distances_km"].tolist() == [0, 25]
+    assert "checkpoint.directory" not in tasks.dtype.names and "run.output" not in tasks.dtype.names
