@@ -70,3 +70,42 @@ def test_repro_merge_sweeps_only_the_keys_that_change_the_results(tmp_path):
     tasks = open_run(tmp_path / "merged.h5").table("tasks")
     assert tasks["qkd.sweep.distances_km"].tolist() == [0, 25]
     assert "checkpoint.directory" not in tasks.dtype.names and "run.output" not in tasks.dtype.names
+
+
+def test_repro_qkd_summary_names_the_unit_of_the_plob_bound(tmp_path):
+    """The summary printed ``PLOB 1.520e-01`` with no unit beside a key in bits/pulse and bits/s."""
+    out = run_here(["run", "jobs/bb84_decoy_50km.toml", "-o", tmp_path / "k.h5", "--set", "qkd.pulses=200000",
+                    "--set", "qkd.batch_pulses=100000", "--set", "qkd.block_pulses=200000"]).stdout
+    # 50 km at 0.2 dB/km: eta = 0.1, -log2(1 - 0.1) = 0.1520 bits per pulse (Pirandola et al. 2017)
+    assert f"PLOB {-np.log2(1 - 0.1):.3e} bits/pulse" in out
+
+
+def test_repro_resume_of_a_mistyped_path_says_it_does_not_exist(tmp_path):
+    """``dqsim resume run.h5`` of a file that is not there said 'not named as a dqsim checkpoint'."""
+    missing = run_here(["resume", tmp_path / "nothere.h5"], check=False)
+    assert missing.returncode == 2 and missing.stderr == f"dqsim: error: {tmp_path / 'nothere.h5'}: no such checkpoint\n"
+    (tmp_path / "out.h5").write_bytes(b"")
+    present = run_here(["resume", tmp_path / "out.h5"], check=False)
+    assert present.returncode == 2 and ": not named as a dqsim checkpoint (" in present.stderr
+
+
+def test_repro_inspect_table_state_says_how_to_read_the_state(tmp_path):
+    """``dqsim inspect OUT --table state`` (the README's ``save_state``) said only 'no table'."""
+    out = tmp_path / "qft.h5"
+    run_here(["run", "jobs/qft_20q.toml", "-o", out, "--quiet", "--set", "circuit.num_qubits=4",
+              "--set", "simulation.observables=[]", "--set", "simulation.shots=10"])
+    proc = run_here(["inspect", out, "--table", "state"], check=False)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert "'state' is the saved state vector, not a table: read it with dqsim.io.open_run(PATH).state()" in proc.stderr
+    assert np.allclose(np.abs(open_run(out).state()) ** 2, 1 / 16)  # QFT of |0000>: uniform
+
+
+def test_repro_plot_of_a_one_distance_qkd_run_says_what_to_plot(tmp_path):
+    """``dqsim plot`` of ``jobs/bb84_decoy_50km.toml``'s output: 'nothing to plot', with no way forward."""
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "k.h5"
+    run_here(["run", "jobs/bb84_decoy_50km.toml", "-o", out, "--quiet", "--set", "qkd.pulses=200000",
+              "--set", "qkd.batch_pulses=100000", "--set", "qkd.block_pulses=200000"])
+    proc = run_here(["plot", out], check=False)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert "give the job [qkd.sweep].distances_km (key rate vs distance)" in proc.stderr

@@ -114,7 +114,9 @@ class RunFile:
     def _dataset(self, h5: h5py.File, name: str) -> h5py.Dataset:
         key = name.strip("/")
         if key not in self.tables:
-            raise DqsimError(f"{self.path}: no table {name!r}; tables: {', '.join(self.tables) or '(none)'}")
+            state = (f" ('{STATE_DATASET}' is the saved state vector, not a table: read it with "
+                     f"dqsim.io.open_run(PATH).state())" if key == STATE_DATASET and self.has_state else "")
+            raise DqsimError(f"{self.path}: no table {name!r}{state}; tables: {', '.join(self.tables) or '(none)'}")
         return h5[key]
 
     def table(self, name: str) -> np.ndarray:
