@@ -109,3 +109,12 @@ def test_repro_plot_of_a_one_distance_qkd_run_says_what_to_plot(tmp_path):
     proc = run_here(["plot", out], check=False)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
     assert "give the job [qkd.sweep].distances_km (key rate vs distance)" in proc.stderr
+
+
+def test_repro_an_integer_key_written_as_1e6_says_how_to_write_it():
+    """``pulses = 1e6`` is a float in TOML: the error said 'expected an integer, got 1000000.0' and no more."""
+    proc = run_here(["check", "jobs/bb84_decoy_50km.toml", "--set", "qkd.pulses=2e7"], check=False)
+    assert proc.returncode == 2 and proc.stderr.endswith(
+        "[qkd].pulses: expected an integer, got 20000000.0 (TOML reads 1e6 or 5.0 as a float: write 20_000_000)\n")
+    fraction = run_here(["check", "jobs/bb84_decoy_50km.toml", "--set", "qkd.pulses=2.5"], check=False)
+    assert fraction.stderr.endswith("[qkd].pulses: expected an integer, got 2.5\n")  # no integer to suggest
