@@ -118,3 +118,14 @@ def test_repro_an_integer_key_written_as_1e6_says_how_to_write_it():
         "[qkd].pulses: expected an integer, got 20000000.0 (TOML reads 1e6 or 5.0 as a float: write 20_000_000)\n")
     fraction = run_here(["check", "jobs/bb84_decoy_50km.toml", "--set", "qkd.pulses=2.5"], check=False)
     assert fraction.stderr.endswith("[qkd].pulses: expected an integer, got 2.5\n")  # no integer to suggest
+
+
+def test_repro_help_is_plain_text_and_names_every_command():
+    """``dqsim --help`` began 'The ``dqsim`` command: ``run`` a job file, ``inspect`` an output file.'"""
+    from dqsim.cli.main import build_parser
+
+    text = build_parser().format_help()
+    assert "``" not in text
+    description = " ".join(text.split("positional arguments")[0].split("\n\n")[1].split())
+    for command in ("check", "run", "resume", "inspect", "plot", "merge"):
+        assert f" {command}" in description, description

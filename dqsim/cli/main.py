@@ -44,8 +44,13 @@ EXIT_INTERNAL = 1
 FAILURE_AGREE_S = 5.0
 
 
+#: ``dqsim --help``'s first line: plain text (the module docstring's first line is reStructuredText).
+DESCRIPTION = ("Simulate distributed quantum computing over optical networks: check, run and resume a TOML job "
+               "file; inspect, plot and merge the HDF5 files it writes.")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dqsim", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="dqsim", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"dqsim {dqsim.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a job file (under mpiexec/srun for several ranks)")
