@@ -4,10 +4,13 @@
 units, and a mistyped path must be named as missing.
 """
 
+import io
+
 import numpy as np
 import pytest
 
 from dqsim.cli.merge import merge_files
+from dqsim.cli.progress import ProgressLog
 from dqsim.io import open_run, write_run_file
 from mpi_helper import have_mpi, run_dqsim, run_here
 
@@ -129,3 +132,22 @@ def test_repro_help_is_plain_text_and_names_every_command():
     description = " ".join(text.split("positional arguments")[0].split("\n\n")[1].split())
     for command in ("check", "run", "resume", "inspect", "plot", "merge"):
         assert f" {command}" in description, description
+
+
+def test_repro_progress_estimate_leaves_out_the_setup_of_a_long_count():
+    """``jobs/teleport_feedforward.toml``'s log: 'trajectories 1/1000 (0%), about 19.2 min left' for a
+    3-second run, the first trajectory having waited 1.2 s for the kernels to compile."""
+    now = [0.0]
+    out = io.StringIO()
+    log = ProgressLog(out, clock=lambda: now[0])
+    log.update(0, None, "circuit teleport_feedforward")
+    now[0] = 1.2
+    log.update(1, 1000, "trajectories")  # compiling took 1.2 s: no pace yet
+    now[0] = 2.2
+    log.update(413, 1000, "trajectories")  # 412 in 1.0 s: 587 more take 1.42 s
+    lines = out.getvalue().splitlines()
+    assert lines[1] == "dqsim: [    1.2 s] trajectories 1/1000 (0%)"
+    assert lines[2] == "dqsim: [    2.2 s] trajectories 413/1000 (41%), about 1 s left"
+    now[0] = 4.0
+    log.update(3, 9, "distances")  # sweep points: from the previous update, 1.8 s for 3 of 9, 3.6 s more
+    assert out.getvalue().splitlines()[3] == "dqsim: [    4.0 s] distances 3/9 (33%), about 4 s left"
