@@ -151,3 +151,20 @@ def test_repro_progress_estimate_leaves_out_the_setup_of_a_long_count():
     now[0] = 4.0
     log.update(3, 9, "distances")  # sweep points: from the previous update, 1.8 s for 3 of 9, 3.6 s more
     assert out.getvalue().splitlines()[3] == "dqsim: [    4.0 s] distances 3/9 (33%), about 4 s left"
+
+
+@pytest.mark.parametrize("job", ["dqc_ghz_4qpu.toml", "ising_trotter_4qpu.toml", "cloud_queue.toml"])
+def test_repro_check_refuses_the_network_a_run_refuses(job, tmp_path):
+    """``dqsim check`` said valid for a placement on a rank the run does not have and for a 500 km
+    double-click link (a pair every ~6e7 s, past the int64-picosecond horizon); ``dqsim run`` refused both."""
+    if job != "cloud_queue.toml":  # a cloud job takes no placement (refused when the job is read)
+        placement = run_here(["check", f"jobs/{job}", "-n", "2", "--set", "network.placement=[0,0,1,5]"], check=False)
+        assert placement.returncode == 2 and placement.stderr.count("\n") == 1
+        assert f"{job}: [network].placement[3] = 5: must be a rank in 0..1 (the run has 2 ranks)" in placement.stderr
+    far = ["--set", "network.link.distance_km=500"]
+    horizon = run_here(["check", f"jobs/{job}", *far], check=False)
+    assert horizon.returncode == 2 and horizon.stderr.count("\n") == 1
+    assert "distance_km = 500.0: a pair takes" in horizon.stderr and "use shorter links" in horizon.stderr
+    if job == "dqc_ghz_4qpu.toml":  # as the run says it
+        run = run_here(["run", f"jobs/{job}", "-o", tmp_path / "r.h5", *far], check=False)
+        assert run.returncode == 2 and run.stderr.splitlines()[-1] == horizon.stderr.strip()

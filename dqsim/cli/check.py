@@ -105,6 +105,13 @@ def _network_register_lines(job, num_data_qubits: int, num_ranks: int, what: str
             f"held whole by every rank: {_mib(need['shard'])} + workspace {_mib(need['workspace'])})"]
 
 
+def _check_network(job, num_ranks: int) -> None:
+    """Refuse what a ``dqc``, ``trotter`` or ``cloud`` run refuses when it builds its network on ``num_ranks``
+    ranks: a ``[network].placement`` rank the run does not have, a link whose pairs take longer than a run
+    can simulate."""
+    dqc.job_network(job.network, num_ranks, source=job.source).check_pairing_horizon()
+
+
 def work_lines(job, num_ranks: int) -> list[str]:
     """What the run will do and the memory per rank, as lines (raises DqsimError where it cannot run)."""
     scenario = job.scenario
@@ -118,6 +125,7 @@ def work_lines(job, num_ranks: int) -> list[str]:
         lines = [f"work: {count_of(circuit.num_qubits, 'qubit')}, {count_of(len(circuit.gates()), 'gate')}, "
                  f"{count_of(job.simulation.shots, 'shot')} ({mode})"]
         if scenario == "dqc":
+            _check_network(job, num_ranks)
             return lines + _network_register_lines(job, circuit.num_qubits, num_ranks, "data register")
         lines += _register_lines(job, circuit.num_qubits, num_ranks, "data register")
         gate_noise = GateNoise(job.noise, job.run.seed) if noisy else None
@@ -142,8 +150,10 @@ def work_lines(job, num_ranks: int) -> list[str]:
         lines = [f"work: {model.num_sites} sites, {evolution.num_points} time point(s) x "
                  f"{evolution.steps_per_point} step(s), {series} network series x "
                  f"{count_of(job.simulation.trajectories, 'trajectory', 'trajectories')}"]
+        _check_network(job, num_ranks)  # the job's own links (a sweep's other values are checked when it runs)
         return lines + _network_register_lines(job, model.num_sites, num_ranks, "site register")
     if scenario == "cloud":
+        _check_network(job, num_ranks)
         count = len(job.user_jobs) + (job.arrivals.num_jobs if job.arrivals is not None else 0)
         return [f"work: {count} user job(s) on {job.network.resolved_num_nodes()} QPU(s)",
                 "memory per rank: one user job's register at a time (at most the QPUs' data qubits)"]
