@@ -168,3 +168,14 @@ def test_repro_check_refuses_the_network_a_run_refuses(job, tmp_path):
     if job == "dqc_ghz_4qpu.toml":  # as the run says it
         run = run_here(["run", f"jobs/{job}", "-o", tmp_path / "r.h5", *far], check=False)
         assert run.returncode == 2 and run.stderr.splitlines()[-1] == horizon.stderr.strip()
+
+
+def test_repro_the_log_names_the_observables_and_the_sampling_after_the_gates(tmp_path):
+    """A 25-qubit circuit's log repeated 'gates 974/974 (100%)' for the 12 s its observables and its sampling
+    took, and its first line with a count came only after the first 256 gates."""
+    out = run_here(["run", "jobs/random_circuit.toml", "-o", tmp_path / "r.h5", "--set", "circuit.num_qubits=6",
+                    "--set", "simulation.shots=10", "--set", 'simulation.observables=["Z0", "X1"]']).stdout
+    stages = [line.split("] ", 1)[1] for line in out.splitlines() if line.startswith("dqsim: [")]
+    gates = [stage for stage in stages if stage.startswith("gates ")]
+    assert gates[0] == "gates 0/" + gates[-1].split("/")[1].split()[0] + " (0%)" and gates[-1].endswith("(100%)")
+    assert stages[stages.index(gates[-1]) + 1:] == ["observables (2)", "sampling 10 shots from the final state"]

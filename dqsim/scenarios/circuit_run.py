@@ -112,7 +112,8 @@ def run_circuit_job(job, *, comm, backend, on_progress: Callable | None = None) 
         job: a validated :class:`dqsim.jobs.CircuitJob`.
         comm: communicator from :func:`dqsim.comm.init`.
         backend: from :func:`dqsim.backend.select`.
-        on_progress: called as ``on_progress(done, total, what)`` while gates are applied.
+        on_progress: called as ``on_progress(done, total, what)`` while gates are applied (from 0 done), and
+            as ``on_progress(0, None, what)`` when the observables and the sampling start.
     """
     timing: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -144,9 +145,13 @@ def run_circuit_job(job, *, comm, backend, on_progress: Callable | None = None) 
         backend.synchronize()
         timing["gates"] = time.perf_counter() - t0
         t0 = time.perf_counter()
+        if on_progress and observables:  # a stage of its own in the log (seconds on a large register)
+            on_progress(0, None, f"observables ({len(observables)})")
         expectation = [(f"obs{i}", text, state.expectation(terms)) for i, (text, terms) in enumerate(observables)]
         timing["observables"] = time.perf_counter() - t0
         t0 = time.perf_counter()
+        if on_progress and sim.shots:
+            on_progress(0, None, f"sampling {sim.shots:,} shots from the final state")
         shots, width = sample_terminal(state, circuit, sim.shots)
         timing["sampling"] = time.perf_counter() - t0
         sampling, expectation_stderr = "final-state", None
@@ -247,6 +252,8 @@ def _apply_with_progress(state, runs, on_progress, costs, batch: int = 256) -> N
     """
     total = sum(len(run) for run in runs)
     done = 0
+    if on_progress:
+        on_progress(0, total, "gates")  # the pace is measured from here, not from the setup before
     for run in runs:
         ops = fused_run(state, run, costs)  # the whole run, so blocks and exchanges span batches
         for start in range(0, len(ops), batch):
