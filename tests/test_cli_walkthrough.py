@@ -179,3 +179,19 @@ def test_repro_the_log_names_the_observables_and_the_sampling_after_the_gates(tm
     gates = [stage for stage in stages if stage.startswith("gates ")]
     assert gates[0] == "gates 0/" + gates[-1].split("/")[1].split()[0] + " (0%)" and gates[-1].endswith("(100%)")
     assert stages[stages.index(gates[-1]) + 1:] == ["observables (2)", "sampling 10 shots from the final state"]
+
+
+@pytest.mark.parametrize("text,message", [
+    ('OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[2];\nh q[0]\ncx q[0],q[1];\n',
+     "bad.qasm line 5: syntax error at 'cx' (is the ';' at the end of line 4 missing?)"),
+    ('OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[2];\nh q[0];\ncx q[0] q[1];\n',
+     "bad.qasm line 5: syntax error at 'q'"),  # inside a statement: no guess about the line before
+])
+def test_repro_a_missing_semicolon_is_named_on_its_own_line(text, message):
+    """A QASM statement without its ';' was reported as 'line 6: syntax error at 'cx'', the next line."""
+    from dqsim.circuit.qasm import load_qasm
+    from dqsim.errors import CircuitError
+
+    with pytest.raises(CircuitError) as info:
+        load_qasm(text, name="bad.qasm")
+    assert str(info.value) == message
