@@ -195,3 +195,12 @@ def test_repro_a_missing_semicolon_is_named_on_its_own_line(text, message):
     with pytest.raises(CircuitError) as info:
         load_qasm(text, name="bad.qasm")
     assert str(info.value) == message
+
+
+@pytest.mark.parametrize("command", ["inspect", "plot"])
+def test_repro_a_job_file_given_for_an_output_is_one_line_that_says_so(command):
+    """``dqsim inspect jobs/quickstart.toml`` printed a note (no manifest: not verified) and then the error."""
+    proc = run_here([command, "jobs/quickstart.toml"], check=False)
+    assert proc.returncode == 2 and proc.stderr == (
+        "dqsim: error: jobs/quickstart.toml: not a readable HDF5 file (file signature not found): "
+        "a job file? dqsim run jobs/quickstart.toml writes the output to read\n")

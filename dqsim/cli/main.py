@@ -119,12 +119,16 @@ def _error(message: str) -> None:
     print(f"dqsim: error: {message}", file=sys.stderr, flush=True)
 
 
-def _verify_run_file(path: Path, skip: bool) -> None:
-    """Check a run file against its manifest before HDF5 parses it; say so when it has none."""
+def _verify_run_file(path: Path, skip: bool) -> bool:
+    """Check a run file against its manifest before HDF5 parses it; False when it has none (the caller notes
+    it with :func:`_note_unverified` once the file opened: a file that is no run file at all gets one line)."""
     if skip or not path.is_file():  # a missing file: open_run says so in one line
-        return
-    if not io.verify_run_file(path):
-        print(f"dqsim: note: {path} has no manifest ({path.name}.manifest.json): not verified", file=sys.stderr)
+        return True
+    return io.verify_run_file(path)
+
+
+def _note_unverified(path: Path) -> None:
+    print(f"dqsim: note: {path} has no manifest ({path.name}.manifest.json): not verified", file=sys.stderr)
 
 
 def cmd_inspect(args) -> int:
@@ -133,11 +137,14 @@ def cmd_inspect(args) -> int:
         return EXIT_BAD_INPUT
     path = Path(args.file)
     try:
+        verified = True
         if checkpoint.looks_like_checkpoint(path) or checkpoint.manifest_path(path).exists():
             checkpoint.verify_checkpoint(path)  # every byte, before HDF5 parses any
         else:
-            _verify_run_file(path, args.no_verify)
+            verified = _verify_run_file(path, args.no_verify)
         run = io.open_run(path)
+        if not verified:
+            _note_unverified(path)
         if args.table and args.csv:
             io.table_csv(run, args.table, sys.stdout)
             return 0
@@ -167,8 +174,11 @@ def cmd_merge(args) -> int:
 def cmd_plot(args) -> int:
     output = Path(args.output) if args.output else Path(args.file).with_suffix(".png")
     try:
-        _verify_run_file(Path(args.file), False)
-        drawn = plot_run(io.open_run(args.file), output)
+        verified = _verify_run_file(Path(args.file), False)
+        run = io.open_run(args.file)
+        if not verified:
+            _note_unverified(Path(args.file))
+        drawn = plot_run(run, output)
     except DqsimError as exc:
         _error(str(exc))
         return EXIT_BAD_INPUT

@@ -39,7 +39,8 @@ def _open(path: Path) -> h5py.File:
         return h5py.File(path, "r")
     except OSError as exc:
         reason = str(exc).split("(", 1)[-1].rstrip(")") if "(" in str(exc) else str(exc)
-        raise DqsimError(f"{path}: not a readable HDF5 file ({reason})") from None
+        job = f": a job file? dqsim run {path} writes the output to read" if path.suffix == ".toml" else ""
+        raise DqsimError(f"{path}: not a readable HDF5 file ({reason}){job}") from None
 
 
 class RunFile:
