@@ -5,14 +5,19 @@ units, and a mistyped path must be named as missing.
 """
 
 import io
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
+from dqsim.circuit.qasm import load_qasm
+from dqsim.cli.main import build_parser
 from dqsim.cli.merge import merge_files
 from dqsim.cli.progress import ProgressLog
+from dqsim.errors import CircuitError
 from dqsim.io import open_run, write_run_file
-from mpi_helper import have_mpi, run_dqsim, run_here
+from mpi_helper import ROOT, child_env, have_mpi, run_dqsim, run_here
 
 QUICKSTART_SMALL = ["--set", "simulation.observables=[]", "--set", "simulation.shots=10"]
 
@@ -125,8 +130,6 @@ def test_repro_an_integer_key_written_as_1e6_says_how_to_write_it():
 
 def test_repro_help_is_plain_text_and_names_every_command():
     """``dqsim --help`` began 'The ``dqsim`` command: ``run`` a job file, ``inspect`` an output file.'"""
-    from dqsim.cli.main import build_parser
-
     text = build_parser().format_help()
     assert "``" not in text
     description = " ".join(text.split("positional arguments")[0].split("\n\n")[1].split())
@@ -189,9 +192,6 @@ def test_repro_the_log_names_the_observables_and_the_sampling_after_the_gates(tm
 ])
 def test_repro_a_missing_semicolon_is_named_on_its_own_line(text, message):
     """A QASM statement without its ';' was reported as 'line 6: syntax error at 'cx'', the next line."""
-    from dqsim.circuit.qasm import load_qasm
-    from dqsim.errors import CircuitError
-
     with pytest.raises(CircuitError) as info:
         load_qasm(text, name="bad.qasm")
     assert str(info.value) == message
@@ -204,3 +204,17 @@ def test_repro_a_job_file_given_for_an_output_is_one_line_that_says_so(command):
     assert proc.returncode == 2 and proc.stderr == (
         "dqsim: error: jobs/quickstart.toml: not a readable HDF5 file (file signature not found): "
         "a job file? dqsim run jobs/quickstart.toml writes the output to read\n")
+
+
+def test_run_step_finds_the_checkpoints_of_a_job_placed_on_its_ranks(tmp_path):
+    """run_step.sh's checkpoint_prefix asks ``dqsim check`` without ``-n``, which (now that check builds the
+    network on its ranks, as the run does) refuses a placement on 2 ranks: it must plan for SLURM_NTASKS, or a
+    requeued 2-rank job with a placement would find none of its checkpoints and start from the start."""
+    placed = "network.placement=[0,0,1,1]"
+    script = (f"set -euo pipefail; source slurm/run_step.sh; DQSIM_PYTHON={sys.executable}; SLURM_NTASKS=2; "
+              f"checkpoint_prefix jobs/dqc_ghz_4qpu.toml --set {placed} -o out.h5")
+    proc = subprocess.run(["bash", "-c", script], cwd=ROOT, env=child_env(), capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    expected = run_here(["check", "jobs/dqc_ghz_4qpu.toml", "-n", "2", "--set", placed]).stdout
+    assert f"# checkpoint prefix: {proc.stdout.strip()} (" in expected and proc.stdout.startswith("dqc_ghz_4qpu.")
