@@ -218,3 +218,13 @@ def test_run_step_finds_the_checkpoints_of_a_job_placed_on_its_ranks(tmp_path):
     assert proc.returncode == 0, proc.stderr
     expected = run_here(["check", "jobs/dqc_ghz_4qpu.toml", "-n", "2", "--set", placed]).stdout
     assert f"# checkpoint prefix: {proc.stdout.strip()} (" in expected and proc.stdout.startswith("dqc_ghz_4qpu.")
+
+
+def test_repro_examples_counts_the_circuits_it_names(tmp_path):
+    """``dqsim examples DIR`` said 'copied 23 files' and named the 20 job files only."""
+    out = run_here(["examples", tmp_path / "ex"]).stdout.splitlines()[0]
+    circuits = sorted((tmp_path / "ex" / "circuits").glob("*.qasm"))
+    jobs = sorted((tmp_path / "ex").glob("*.toml"))
+    assert len(circuits) >= 1 and out == (f"copied {len(jobs) + len(circuits)} files into {tmp_path / 'ex'}: "
+                                          f"{', '.join(p.name for p in jobs)}, and {len(circuits)} QASM circuit(s) "
+                                          "they read, under circuits/")
