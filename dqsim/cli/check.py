@@ -109,7 +109,7 @@ def _check_network(job, num_ranks: int) -> None:
     """Refuse what a ``dqc``, ``trotter`` or ``cloud`` run refuses when it builds its network on ``num_ranks``
     ranks: a ``[network].placement`` rank the run does not have, a link whose pairs take longer than a run
     can simulate."""
-    dqc.job_network(job.network, num_ranks, source=job.source).check_pairing_horizon()
+    dqc.job_network(job.network, num_ranks, source=job.source).check_pairing_horizon(job.source)
 
 
 def work_lines(job, num_ranks: int) -> list[str]:
