@@ -230,3 +230,18 @@ def test_repro_examples_counts_the_circuits_it_names(tmp_path):
     assert len(circuits) >= 1 and out == (f"copied {len(jobs) + len(circuits)} files into {tmp_path / 'ex'}: "
                                           f"{', '.join(p.name for p in jobs)}, and {len(circuits)} QASM circuit(s) "
                                           "they read, under circuits/")
+
+
+def test_repro_no_estimate_from_a_fraction_done_in_no_time():
+    """A resumed QKD run's first line was 'distances (50%), about 0 s left' (the half done before the checkpoint,
+    counted as done in 0.1 s); it took 18 s more. A sweep's first in-point line said the same."""
+    now = [0.0]
+    out = io.StringIO()
+    log = ProgressLog(out, clock=lambda: now[0])
+    log.update(0, None, "qkd bb84_decoy_50km")
+    now[0] = 0.1
+    log.update(0.5, 1, "distances")
+    now[0] = 10.1
+    log.update(0.71, 1, "distances")  # from the stage's start: 10.1 s for 71 %, so 4.1 s more
+    assert out.getvalue().splitlines()[1:] == ["dqsim: [    0.1 s] distances (50%)",
+                                               "dqsim: [   10.1 s] distances (71%), about 4 s left"]

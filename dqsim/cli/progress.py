@@ -17,7 +17,8 @@ estimate assumes the rest of the stage goes at the pace it went so far;
 for a long count (more than :data:`MAX_POINTS` items: gates, shots,
 trajectories) the pace is taken from the stage's first update on, so the
 setup before it (compiling kernels, the first trajectory) does not inflate
-the estimate, and that first line has none.
+the estimate, and that first line has none. Nor has a line before the
+stage has run :data:`MIN_ESTIMATE_S`.
 A closed output (``dqsim run ... | head``) ends the lines, not the run.
 """
 
@@ -34,6 +35,9 @@ HEARTBEAT_S = 10.0
 MAX_POINTS = 100
 #: Longer counts (gates, shots): at most one line in this many seconds.
 MIN_POINT_INTERVAL_S = 1.0
+#: No estimate of the time left before a stage has run this long (seconds): a fraction done in less
+#: (a resumed run's first update, the first percent of a point) says nothing of the pace.
+MIN_ESTIMATE_S = 1.0
 
 _NUMBER = re.compile(r"[-+]?\d[\d.,_eE+-]*")
 _PARENTHESES = re.compile(r"\([^()]*\)")
@@ -112,7 +116,7 @@ class ProgressLog:
                 spent, fraction_run = now - since, fraction - min(max(first_done / total, 0.0), 1.0)
             else:
                 spent, fraction_run = now - self._stage_started, fraction
-            if 0 < fraction < 1 and spent > 0 and fraction_run > 0:
+            if 0 < fraction < 1 and spent >= MIN_ESTIMATE_S and fraction_run > 0:
                 text += f", about {_duration(spent * (1 - fraction) / fraction_run)} left"
         return text
 
