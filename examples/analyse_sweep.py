@@ -19,7 +19,7 @@ def main(path: str) -> None:
     swept = []
     if "tasks" in run.tables:  # a merged file: join each row with the keys its task swept
         tasks = run.to_pandas("tasks")
-        swept = [c for c in tasks.columns if "." in c and c != "run.output"]  # keys as qkd.sweep.distances_km
+        swept = [c for c in tasks.columns if "." in c]  # keys as qkd.sweep.distances_km
         sweep = sweep.merge(tasks[["task", *swept]], on="task")
     best = sweep.loc[sweep["secret_key_bits"].idxmax()]
     print(f"{run.attrs['scenario']} run {run.attrs['job_name']}: {len(sweep)} distances")

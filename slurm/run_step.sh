@@ -49,11 +49,12 @@ set_args() {
 # output file and [checkpoint], which a requeue passes again), so two jobs of one name in one folder
 # keep apart; empty, with status 0, for a job `dqsim check` refuses (under `set -euo pipefail` a
 # failing pipeline here would end the step silently; `dqsim run` then prints the one-line error).
+# Checked for the step's SLURM_NTASKS ranks, as check_job: a job placed on 2 ranks is refused on 1.
 checkpoint_prefix() {
     local job_file=$1
     shift
     set_args "$@"
-    "$DQSIM_PYTHON" -m dqsim check "$job_file" "${SET_ARGS[@]}" 2>/dev/null \
+    "$DQSIM_PYTHON" -m dqsim check "$job_file" -n "${SLURM_NTASKS:-1}" "${SET_ARGS[@]}" 2>/dev/null \
         | sed -n 's/^# checkpoint prefix: \([^ ]*\).*$/\1/p' | head -n 1 || true
 }
 

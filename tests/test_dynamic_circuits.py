@@ -16,7 +16,7 @@ from dqsim.io import open_run
 from dqsim.jobs import load_job_text
 from dqsim.jobs.circuit import NoiseSection
 from dqsim.scenarios.circuit_noise import GateNoise
-from dqsim.scenarios.circuit_run import _check_local_qubits, run_circuit_job
+from dqsim.scenarios.circuit_run import check_local_qubits, run_circuit_job
 from mpi_helper import run_dqsim, run_mpi
 
 HEAD = 'OPENQASM 3.0; include "stdgates.inc"; qubit[2] q; bit[2] c; c = measure q; '
@@ -211,18 +211,18 @@ def test_repro_reset_and_noise_need_a_local_qubit():
     stopped with a ValueError traceback from the swap planner; now refused before allocating (no MPI needed:
     the check takes the rank count)."""
     diagonal = Circuit(2, 2).gate("z", 0).gate("cz", 0, 1).measure(0, 0).measure(1, 1)
-    _check_local_qubits(diagonal, 4)  # runs: nothing needs a local qubit
-    _check_local_qubits(diagonal, 4, GateNoise(NoiseSection(readout_error=0.1), seed=1))
+    check_local_qubits(diagonal, 4)  # runs: nothing needs a local qubit
+    check_local_qubits(diagonal, 4, GateNoise(NoiseSection(readout_error=0.1), seed=1))
     with pytest.raises(ResourceError, match=r"leave 0 qubits on each rank, but \[noise\] needs 1; use at most 2 ranks"):
-        _check_local_qubits(diagonal, 4, GateNoise(NoiseSection(depolarizing_1q=0.1), seed=1))
+        check_local_qubits(diagonal, 4, GateNoise(NoiseSection(depolarizing_1q=0.1), seed=1))
     with_reset = Circuit(2, 2).gate("cz", 0, 1).measure(0, 0)
     with_reset.append(IfBits((0,), 1, (Reset(1),), ()))
     with pytest.raises(ResourceError, match=r"but reset needs 1; use at most 2 ranks"):
-        _check_local_qubits(with_reset, 4)
+        check_local_qubits(with_reset, 4)
 
 
 def test_the_local_qubit_message_counts_1_in_the_singular():
     """It said "1 qubits on 2 ranks leave 0 qubits on each rank, ...; use at most 1 ranks"."""
     with pytest.raises(ResourceError) as info:
-        _check_local_qubits(Circuit(1).gate("h", 0), 2)
+        check_local_qubits(Circuit(1).gate("h", 0), 2)
     assert str(info.value) == "1 qubit on 2 ranks leave 0 qubits on each rank, but gate h needs 1; use at most 1 rank"

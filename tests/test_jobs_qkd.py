@@ -181,7 +181,7 @@ def test_scenario_sections():
     ('protocol = "b92"', r"\[qkd\]\.protocol = \"b92\": must be one of \"bb84_decoy\", \"bbm92\", \"e91\"$"),
     ("pulses = 0", r"\[qkd\]\.pulses = 0: must be >= 1 \(allowed 1\.\.10_000_000_000_000\)$"),
     ("pulses = 100_000_000_000_000", r"\[qkd\]\.pulses = 100000000000000: must be <= 10_000_000_000_000"),
-    ("pulses = 2e7", r"\[qkd\]\.pulses: expected an integer, got 20000000\.0$"),
+    ("pulses = 2e7", r"\[qkd\]\.pulses: expected an integer, got 20000000\.0 \(TOML reads 1e6 or 5\.0 as a float: write 20_000_000\)$"),
     ("pulses = true", r"\[qkd\]\.pulses: expected an integer, got true$"),
     ("batch_pulses = 0", r"\[qkd\]\.batch_pulses = 0: must be >= 1 \(allowed 1\.\.100_000_000\)$"),
     ("pulses = 10**9", r"TOML syntax error"),

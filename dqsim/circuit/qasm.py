@@ -245,6 +245,8 @@ def _one_line_error(label: str, exc: BaseException, records: list[logging.LogRec
             line = token.line
             message = ("unexpected end of input" if token.text == "<EOF>"
                        else f"syntax error at {token.text!r}")
+            if token.text != "<EOF>" and token.column == 0 and line > 1:  # a statement that starts its line
+                message += f" (is the ';' at the end of line {line - 1} missing?)"
             break
         if found:
             line, message = int(found.group(1)), found.group(2)

@@ -23,7 +23,8 @@ from dqsim.engine import checkpoint
 from dqsim.errors import DqsimError, count_of
 from dqsim.scenarios import dqc
 from dqsim.scenarios.circuit_checkpoint import ops_per_check
-from dqsim.scenarios.circuit_run import build_circuit
+from dqsim.scenarios.circuit_run import build_circuit, check_local_qubits
+from dqsim.scenarios.circuit_noise import GateNoise
 from dqsim.state.sharded import estimate_memory_bytes
 
 #: Exit status for bad input (as every dqsim command).
@@ -104,6 +105,26 @@ def _circuit_cuts_line(job, num_qubits: int, num_ranks: int, terminal: bool) -> 
     return f"checkpoints: {where}; each holds the state, {_mib(shard)} per rank"
 
 
+def _network_register_lines(job, num_data_qubits: int, num_ranks: int, what: str) -> list[str]:
+    """Memory per rank of a ``dqc``/``trotter`` register: the data qubits plus the scratch bits the run starts with,
+    held whole by every rank where it is small enough (:func:`dqsim.scenarios.dqc.replicates`; any rank count),
+    else sharded as a circuit's (a power of two)."""
+    num_register = num_data_qubits + dqc.INITIAL_SCRATCH_QUBITS
+    what = f"{what} + {dqc.INITIAL_SCRATCH_QUBITS} scratch"
+    if not dqc.replicates(num_ranks, num_register):
+        return _register_lines(job, num_register, num_ranks, what)
+    need = estimate_memory_bytes(num_register, 1, job.run.precision)
+    return [f"memory per rank: {_mib(need['total'])} ({what}: {count_of(num_register, 'qubit')}, {job.run.precision}, "
+            f"held whole by every rank: {_mib(need['shard'])} + workspace {_mib(need['workspace'])})"]
+
+
+def _check_network(job, num_ranks: int) -> None:
+    """Refuse what a ``dqc``, ``trotter`` or ``cloud`` run refuses when it builds its network on ``num_ranks``
+    ranks: a ``[network].placement`` rank the run does not have, a link whose pairs take longer than a run
+    can simulate."""
+    dqc.job_network(job.network, num_ranks, source=job.source).check_pairing_horizon(job.source)
+
+
 def work_lines(job, num_ranks: int) -> list[str]:
     """What the run will do and the memory per rank, as lines (raises DqsimError where it cannot run)."""
     scenario = job.scenario
@@ -116,13 +137,16 @@ def work_lines(job, num_ranks: int) -> list[str]:
         mode = "final-state sampling" if terminal else "one trajectory per shot"
         lines = [f"work: {count_of(circuit.num_qubits, 'qubit')}, {count_of(len(circuit.gates()), 'gate')}, "
                  f"{count_of(job.simulation.shots, 'shot')} ({mode})"]
-        what = "data register" if scenario == "circuit" else "data register, plus communication qubits in use"
-        lines += _register_lines(job, circuit.num_qubits, num_ranks, what)
-        if scenario == "circuit":
-            lines.append(_circuit_cuts_line(job, circuit.num_qubits, num_ranks, terminal))
+        if scenario == "dqc":
+            _check_network(job, num_ranks)
+            return lines + _network_register_lines(job, circuit.num_qubits, num_ranks, "data register")
+        lines += _register_lines(job, circuit.num_qubits, num_ranks, "data register")
+        gate_noise = GateNoise(job.noise, job.run.seed) if noisy else None
+        check_local_qubits(circuit, num_ranks, gate_noise)  # as dqsim run does on that many ranks
+        lines.append(_circuit_cuts_line(job, circuit.num_qubits, num_ranks, terminal))
         return lines
     if scenario == "qkd":
-        distances = job.distances_km()
+        distances = job.distances_km() if job.qkd.sweep is not None else [None]  # as the qkd scenario runs them
         links = job.network_links(distances[0])
         pulses = job.qkd.pulses * len(distances) * len(links)
         return [f"work: {len(distances)} distance(s) x {len(links)} link(s) x {job.qkd.pulses:,} pulses "
@@ -139,9 +163,11 @@ def work_lines(job, num_ranks: int) -> list[str]:
         series = 1 + (len(sweep.values) if sweep is not None else 0)
         lines = [f"work: {model.num_sites} sites, {evolution.num_points} time point(s) x "
                  f"{evolution.steps_per_point} step(s), {series} network series x "
-                 f"{job.simulation.trajectories} trajector(y/ies)"]
-        return lines + _register_lines(job, model.num_sites, num_ranks, "site register")
+                 f"{count_of(job.simulation.trajectories, 'trajectory', 'trajectories')}"]
+        _check_network(job, num_ranks)  # the job's own links (a sweep's other values are checked when it runs)
+        return lines + _network_register_lines(job, model.num_sites, num_ranks, "site register")
     if scenario == "cloud":
+        _check_network(job, num_ranks)
         count = len(job.user_jobs) + (job.arrivals.num_jobs if job.arrivals is not None else 0)
         runs = job.simulation.trajectories
         per_job = "one per shot" if runs == "per_shot" else f"min({runs}, shots)"

@@ -86,6 +86,8 @@ def cmd_examples(args) -> int:
         print(f"dqsim: error: {exc}", file=sys.stderr, flush=True)
         return EXIT_BAD_INPUT
     jobs = sorted(p.name for p in written if p.suffix == ".toml")
-    print(f"copied {len(written)} files into {target}: {', '.join(jobs)}")
+    others = len(written) - len(jobs)
+    print(f"copied {len(written)} files into {target}: {', '.join(jobs)}"
+          + (f", and {others} QASM circuit(s) they read, under circuits/" if others else ""))
     print(f"run one with: dqsim run {target / 'quickstart.toml'}   (under mpiexec -n 4 for 4 ranks)")
     return 0

@@ -44,8 +44,13 @@ EXIT_INTERNAL = 1
 FAILURE_AGREE_S = 5.0
 
 
+#: ``dqsim --help``'s first line: plain text (the module docstring's first line is reStructuredText).
+DESCRIPTION = ("Simulate distributed quantum computing over optical networks: check, run and resume a TOML job "
+               "file; inspect, plot and merge the HDF5 files it writes.")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dqsim", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="dqsim", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"dqsim {dqsim.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a job file (under mpiexec/srun for several ranks)")
@@ -114,12 +119,16 @@ def _error(message: str) -> None:
     print(f"dqsim: error: {message}", file=sys.stderr, flush=True)
 
 
-def _verify_run_file(path: Path, skip: bool) -> None:
-    """Check a run file against its manifest before HDF5 parses it; say so when it has none."""
+def _verify_run_file(path: Path, skip: bool) -> bool:
+    """Check a run file against its manifest before HDF5 parses it; False when it has none (the caller notes
+    it with :func:`_note_unverified` once the file opened: a file that is no run file at all gets one line)."""
     if skip or not path.is_file():  # a missing file: open_run says so in one line
-        return
-    if not io.verify_run_file(path):
-        print(f"dqsim: note: {path} has no manifest ({path.name}.manifest.json): not verified", file=sys.stderr)
+        return True
+    return io.verify_run_file(path)
+
+
+def _note_unverified(path: Path) -> None:
+    print(f"dqsim: note: {path} has no manifest ({path.name}.manifest.json): not verified", file=sys.stderr)
 
 
 def cmd_inspect(args) -> int:
@@ -128,11 +137,14 @@ def cmd_inspect(args) -> int:
         return EXIT_BAD_INPUT
     path = Path(args.file)
     try:
+        verified = True
         if checkpoint.looks_like_checkpoint(path) or checkpoint.manifest_path(path).exists():
             checkpoint.verify_checkpoint(path)  # every byte, before HDF5 parses any
         else:
-            _verify_run_file(path, args.no_verify)
+            verified = _verify_run_file(path, args.no_verify)
         run = io.open_run(path)
+        if not verified:
+            _note_unverified(path)
         if args.table and args.csv:
             io.table_csv(run, args.table, sys.stdout)
             return 0
@@ -162,8 +174,11 @@ def cmd_merge(args) -> int:
 def cmd_plot(args) -> int:
     output = Path(args.output) if args.output else Path(args.file).with_suffix(".png")
     try:
-        _verify_run_file(Path(args.file), False)
-        drawn = plot_run(io.open_run(args.file), output)
+        verified = _verify_run_file(Path(args.file), False)
+        run = io.open_run(args.file)
+        if not verified:
+            _note_unverified(Path(args.file))
+        drawn = plot_run(run, output)
     except DqsimError as exc:
         _error(str(exc))
         return EXIT_BAD_INPUT

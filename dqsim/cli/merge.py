@@ -19,7 +19,9 @@ and :func:`dqsim.io.open_run` read it) laid out as follows:
   JSON text, a missing value as ``""``; then one column per key that the
   runs' ``--set`` assignments (attribute ``overrides``) set to different
   values (the swept keys), named by the key (``qkd.sweep.distances_km``) and typed the same way, a one-element
-  list (a sweep task's ``distances_km=[25]``) as its element;
+  list (a sweep task's ``distances_km=[25]``) as its element; ``run.output`` and ``[checkpoint]`` keys are
+  where a task writes, not what it computes (the configuration hash leaves them out too), so they are no
+  swept keys (they stay in the ``overrides`` column);
 * attributes of a table (units) are kept where the inputs holding the table
   agree; those that differ are left out and reported in the summary.
 
@@ -70,6 +72,9 @@ ALWAYS_PER_TASK = ("created_utc", "dqsim_version")
 MUST_AGREE = ("schema_version", "scenario")
 _WRITER_ATTRS = ("schema_version", "dqsim_file")
 _MISSING = object()
+#: ``--set`` keys that say where a run writes, not what it computes (as :func:`dqsim.jobs.config_sha256`):
+#: never swept keys (the SLURM scripts set them per task).
+_NOT_SWEPT = ("run.output", "checkpoint.")
 
 
 def merge_files(inputs: Iterable[str | os.PathLike], output: str | os.PathLike) -> dict:
@@ -306,6 +311,8 @@ def _swept_keys(runs: list) -> dict[str, list]:
                 key, value = jobs.override_value(str(assignment))
             except DqsimError:
                 continue  # not an assignment dqsim run took; it stays in the overrides column
+            if key.startswith(_NOT_SWEPT):
+                continue
             if isinstance(value, list) and len(value) == 1 and not isinstance(value[0], (list, dict)):
                 value = value[0]
             values[key] = _MISSING if value is None else value

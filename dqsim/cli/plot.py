@@ -54,7 +54,10 @@ def plot_run(run, output: Path) -> str:
         ax.set_ylabel("shots")
         drawn = "top counts"
     else:
-        raise DqsimError(f"{run.path}: nothing to plot (no 'sweep', 'block_sizes' or 'counts' table)")
+        hint = ("; a qkd run of one distance has no curve: give the job [qkd.sweep].distances_km (key rate vs "
+                "distance) or [qkd].security = \"finite_key\" (key rate vs block size), or read it with dqsim inspect"
+                if scenario == "qkd" else "")
+        raise DqsimError(f"{run.path}: nothing to plot (no 'sweep', 'block_sizes' or 'counts' table){hint}")
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()

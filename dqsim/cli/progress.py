@@ -13,7 +13,12 @@ parentheses taken out (the description "chain configurations", "label: t =
 0.5 (3/10)" or "user jobs (ran ghz6)" stays one stage while its numbers and
 the job it names change). A stage's work is taken to start at the
 previous update (its first update reports work already done), and the
-estimate assumes the rest of the stage goes at the pace it went so far.
+estimate assumes the rest of the stage goes at the pace it went so far;
+for a long count (more than :data:`MAX_POINTS` items: gates, shots,
+trajectories) the pace is taken from the stage's first update on, so the
+setup before it (compiling kernels, the first trajectory) does not inflate
+the estimate, and that first line has none. Nor has a line before the
+stage has run :data:`MIN_ESTIMATE_S`.
 A closed output (``dqsim run ... | head``) ends the lines, not the run.
 """
 
@@ -30,6 +35,9 @@ HEARTBEAT_S = 10.0
 MAX_POINTS = 100
 #: Longer counts (gates, shots): at most one line in this many seconds.
 MIN_POINT_INTERVAL_S = 1.0
+#: No estimate of the time left before a stage has run this long (seconds): a fraction done in less
+#: (a resumed run's first update, the first percent of a point) says nothing of the pace.
+MIN_ESTIMATE_S = 1.0
 
 _NUMBER = re.compile(r"[-+]?\d[\d.,_eE+-]*")
 _PARENTHESES = re.compile(r"\([^()]*\)")
@@ -90,6 +98,7 @@ class ProgressLog:
         self._closed = False
         self._stage: str | None = None
         self._stage_started = self._started
+        self._stage_first: tuple[float, float] = (self._started, 0.0)  # time and count of the stage's first update
         self._state: tuple[float, float | None, str] | None = None
         self._printed_done: float | None = None
         self._stop = threading.Event()
@@ -101,9 +110,14 @@ class ProgressLog:
             fraction = min(max(done / total, 0.0), 1.0)
             whole = float(done).is_integer() and float(total).is_integer()
             text += f" {int(done)}/{int(total)} ({fraction:.0%})" if whole else f" ({fraction:.0%})"
-            spent = now - self._stage_started
-            if 0 < fraction < 1 and spent > 0:
-                text += f", about {_duration(spent * (1 - fraction) / fraction)} left"
+            if total > MAX_POINTS:  # gates, shots: the pace since the stage's first update, which can
+                # hold the setup (compiling kernels, a first trajectory) that the rest does not repeat
+                since, first_done = self._stage_first
+                spent, fraction_run = now - since, fraction - min(max(first_done / total, 0.0), 1.0)
+            else:
+                spent, fraction_run = now - self._stage_started, fraction
+            if 0 < fraction < 1 and spent >= MIN_ESTIMATE_S and fraction_run > 0:
+                text += f", about {_duration(spent * (1 - fraction) / fraction_run)} left"
         return text
 
     def _emit(self, now: float) -> None:
@@ -125,6 +139,7 @@ class ProgressLog:
             new_stage = stage != self._stage
             if new_stage:
                 self._stage, self._stage_started = stage, self._last_update
+                self._stage_first = (now, done)
             self._last_update = now
             self._state = (done, total, what)
             point = (total is not None and float(done).is_integer() and done != self._printed_done

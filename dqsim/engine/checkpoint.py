@@ -1117,6 +1117,8 @@ def _checked_manifest(path: Path, *, check_version: bool = True) -> dict:
     if path.exists() and not path.is_file():
         raise DqsimError(f"{path}: not a file")
     named = parse_checkpoint_name(path)
+    if named is None and not path.exists():  # a mistyped path: say so, not that the name is wrong
+        raise DqsimError(f"{path}: no such checkpoint")
     if named is None:
         raise DqsimError(f"{path}: not named as a dqsim checkpoint (NAME.HHHHHHHH.ckptRRR-TTTTTTTTTTTTTTTTTTTT.h5, "
                          "in the job's [checkpoint].directory; a run's output cannot be resumed, and checkpoints may "

@@ -39,7 +39,8 @@ def _open(path: Path) -> h5py.File:
         return h5py.File(path, "r")
     except OSError as exc:
         reason = str(exc).split("(", 1)[-1].rstrip(")") if "(" in str(exc) else str(exc)
-        raise DqsimError(f"{path}: not a readable HDF5 file ({reason})") from None
+        job = f": a job file? dqsim run {path} writes the output to read" if path.suffix == ".toml" else ""
+        raise DqsimError(f"{path}: not a readable HDF5 file ({reason}){job}") from None
 
 
 class RunFile:
@@ -114,7 +115,9 @@ class RunFile:
     def _dataset(self, h5: h5py.File, name: str) -> h5py.Dataset:
         key = name.strip("/")
         if key not in self.tables:
-            raise DqsimError(f"{self.path}: no table {name!r}; tables: {', '.join(self.tables) or '(none)'}")
+            state = (f" ('{STATE_DATASET}' is the saved state vector, not a table: read it with "
+                     f"dqsim.io.open_run(PATH).state())" if key == STATE_DATASET and self.has_state else "")
+            raise DqsimError(f"{self.path}: no table {name!r}{state}; tables: {', '.join(self.tables) or '(none)'}")
         return h5[key]
 
     def table(self, name: str) -> np.ndarray:

@@ -170,7 +170,9 @@ def describe_error(root: type[BaseModel], error: dict) -> str:
                     f"{did_you_mean}")
         return unknown_key(loc, allowed)
     if kind in _TYPE_NAMES:
-        return f"{format_key(loc)}: expected {_TYPE_NAMES[kind]}, got {toml_repr(value)}"
+        whole = kind.startswith("int_") and isinstance(value, float) and value.is_integer() and abs(value) < 2**63
+        hint = f" (TOML reads 1e6 or 5.0 as a float: write {int(value):_})" if whole else ""
+        return f"{format_key(loc)}: expected {_TYPE_NAMES[kind]}, got {toml_repr(value)}{hint}"
     if kind == "literal_error":
         expected = ctx.get("expected", "")
         options = re.findall(r"'((?:[^'\\]|\\.)*)'", expected)

@@ -468,14 +468,19 @@ class Network:
             self._rank_distances = table
         return self._rank_distances
 
-    def check_pairing_horizon(self) -> None:
+    def check_pairing_horizon(self, source: str = "") -> None:
         """Refuse, before any work, a link whose pairs take longer than a run can simulate.
+
+        Args:
+            source: the job's ``job.source`` (its file, and any ``--set``), which starts the message as
+                every job error's does (``""``: none).
 
         Raises:
             ConfigError: from :func:`dqsim.network.link.check_pairing_horizon`.
         """
+        prefix = f"{source}: " if source else ""
         for a, b in self.links:
-            check_pairing_horizon(self._links[(a, b)], f"[network] link {self.names[a]}-{self.names[b]}")
+            check_pairing_horizon(self._links[(a, b)], f"{prefix}[network] link {self.names[a]}-{self.names[b]}")
 
     # --------------------------------------------------------------- routes
     def route(self, a: int, b: int) -> list[int]:

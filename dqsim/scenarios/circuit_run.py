@@ -119,7 +119,8 @@ def run_circuit_job(job, *, comm, backend, on_progress: Callable | None = None,
         job: a validated :class:`dqsim.jobs.CircuitJob`.
         comm: communicator from :func:`dqsim.comm.init`.
         backend: from :func:`dqsim.backend.select`.
-        on_progress: called as ``on_progress(done, total, what)`` while gates are applied.
+        on_progress: called as ``on_progress(done, total, what)`` while gates are applied (from 0 done), and
+            as ``on_progress(0, None, what)`` when the observables and the sampling start.
         checkpointing: a :class:`dqsim.engine.checkpoint.CheckpointSession` (checkpoints, signals, a resume);
             ``None``: none, and a stop signal ends the run with :class:`~dqsim.engine.checkpoint.RunStopped`.
     """
@@ -143,7 +144,7 @@ def run_circuit_job(job, *, comm, backend, on_progress: Callable | None = None,
     measured = [ins for ins in circuit if isinstance(ins, Measure)]
     section = getattr(job, "noise", None)
     gate_noise = GateNoise(section, job.run.seed) if section is not None and section.active else None
-    _check_local_qubits(circuit, comm.size, gate_noise)
+    check_local_qubits(circuit, comm.size, gate_noise)
     if gate_noise is not None and not measured:
         raise ConfigError(f"{job.source}: [noise] needs a circuit that measures (noise is sampled shot by shot); "
                           "add measurements, e.g. [circuit].measure = true")
@@ -158,9 +159,13 @@ def run_circuit_job(job, *, comm, backend, on_progress: Callable | None = None,
         backend.synchronize()
         timing["gates"] = time.perf_counter() - t0
         t0 = time.perf_counter()
+        if on_progress and observables:  # a stage of its own in the log (seconds on a large register)
+            on_progress(0, None, f"observables ({len(observables)})")
         expectation = [(f"obs{i}", text, state.expectation(terms)) for i, (text, terms) in enumerate(observables)]
         timing["observables"] = time.perf_counter() - t0
         t0 = time.perf_counter()
+        if on_progress and sim.shots:
+            on_progress(0, None, f"sampling {sim.shots:,} shots from the final state")
         shots, width = sample_terminal(state, circuit, sim.shots)
         timing["sampling"] = time.perf_counter() - t0
         sampling, expectation_stderr = "final-state", None
@@ -208,9 +213,15 @@ def run_circuit_job(job, *, comm, backend, on_progress: Callable | None = None,
     return CircuitRun(circuit, state, counts, shots, expectation, timing, sampling, expectation_stderr)
 
 
-def _check_local_qubits(circuit: Circuit, num_ranks: int, gate_noise: GateNoise | None = None) -> None:
+def check_local_qubits(circuit: Circuit, num_ranks: int, gate_noise: GateNoise | None = None) -> None:
     """Refuse, before any allocation, a rank count that leaves a gate, a reset or a noise error too few
-    local qubits (a reset's X and the X/Y errors and decay of ``[noise]`` need one)."""
+    local qubits (a reset's X and the X/Y errors and decay of ``[noise]`` need one).
+
+    ``dqsim run`` calls it on its rank count, ``dqsim check -n RANKS`` on ``RANKS``.
+
+    Raises:
+        ResourceError: ``N qubits on P ranks leave L qubits on each rank, but gate G needs K; use at most M ranks``.
+    """
     if num_ranks < 2 or num_ranks & (num_ranks - 1):
         return  # one rank needs nothing; other counts get ShardedState's own error
     num_local = circuit.num_qubits - (num_ranks.bit_length() - 1)
@@ -278,6 +289,8 @@ def _apply_with_progress(state, runs, on_progress, costs, cuts: CircuitCuts | No
     at = cuts.position if cuts is not None else {}
     first_run, pass_base = at.get("run", 0), at.get("pass_base", 0)  # a cut's step: pass_base + index in its pass
     done = sum(len(run) for run in runs[:first_run])
+    if on_progress:
+        on_progress(done, total, "gates")  # the pace is measured from here, not from the setup before
     for index in range(first_run, len(runs)):
         run = runs[index]
         if index == first_run and at:

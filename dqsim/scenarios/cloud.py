@@ -728,7 +728,7 @@ def cloud_summary(run: CloudRun, scheme: str, *, note: str = "") -> list[str]:
 def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> ScenarioOutput:
     """Run a ``cloud`` job (a :class:`dqsim.jobs.cloud.CloudJob`) and shape its output (collective)."""
     network = job_network(job.network, comm.size, source=job.source)
-    network.check_pairing_horizon()  # before any user job runs
+    network.check_pairing_horizon(job.source)  # before any user job runs
     names = network.names
     user_jobs = user_jobs_of(job)
 

@@ -483,6 +483,7 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
     """Run a ``dqc`` job and shape its output (collective)."""
     circuit = build_circuit(job)
     network = job_network(job.network, comm.size, source=job.source)
+    network.check_pairing_horizon(job.source)  # run_dqc checks again, without naming the job file
     names = network.names
     observables = []
     if job.simulation.observables:

@@ -443,7 +443,7 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
     for r in sweep_rows[:12]:
         qber = f"QBER {r[9]:.4f} ± {r[14]:.4f}" if r[9] == r[9] else "QBER n/a (no sifted bit)"
         summary.append(f"  {r[0]:7.1f} km link {r[1]}: {qber}, key {r[7]:.3e} bits/pulse "
-                       f"({r[8]:.3e} bits/s), PLOB {r[10]:.3e}")
+                       f"({r[8]:.3e} bits/s), PLOB {r[10]:.3e} bits/pulse")
         if (r[0], r[1]) in reasons:
             summary.append(f"      no key: {reasons[r[0], r[1]]}")
         if q.protocol != "bb84_decoy" and not math.isnan(r[17]):

@@ -456,7 +456,7 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
     series = [(parameter, value, job_network(job.network, comm.size, series_graph, source=job.source))
               for parameter, value, series_graph in series]
     for _parameter, _value, series_network in series:
-        series_network.check_pairing_horizon()
+        series_network.check_pairing_horizon(job.source)
     total_runs = len(series) * len(times) * trajectories
 
     def progress(done: float, what: str) -> None:
