@@ -110,6 +110,46 @@ def test_time_advances_by_waits_and_latency():
     assert stats.end_time_ps == 5100
 
 
+def test_a_receive_of_several_messages_resumes_once_at_the_last_arrival():
+    """``receive(tag, count=n)``: one step with the n messages in arrival order, when the n-th comes.
+
+    Three senders at 1, 2 and 3 µs from b send at 0, 5 and 1 µs: arrivals at 1, 7 and 4 µs, so b resumes
+    at 7 µs with the payloads in the order 0, 2, 1; messages already in the mailbox are taken at once, in
+    the same step (no event in between); other tags still wake b one message at a time.
+    """
+    names = ("b", "s0", "s1", "s2")
+    nodes = [NodeSpec(name=name) for name in names]
+    links = {(0, i): link_of_delay(i * 1_000_000) for i in (1, 2, 3)}
+    network = Network.from_links(nodes, links)
+    sim = Simulator(network, comm=comm_mod.SingleComm(), state=None, qubit_owner=[], num_data_qubits=0)
+    seen = []
+
+    def sender(ctx, delay_ps, extra):
+        yield ctx.wait(delay_ps)
+        ctx.send(0, "bits", ctx.node - 1)
+        ctx.send(0, "late", ctx.node - 1, extra_delay_ps=extra)
+
+    def receiver(ctx):
+        messages = yield ctx.receive("bits", count=3)
+        seen.append((ctx.now_ps, [m.payload for m in messages]))
+        late = yield ctx.receive("late")  # one at a time, as ever
+        seen.append((ctx.now_ps, late.payload))
+        yield ctx.wait(10_000_000)  # every "late" message is in the mailbox by now
+        rest = yield ctx.receive("late", count=2)
+        seen.append((ctx.now_ps, sorted(m.payload for m in rest)))
+
+    for node, (delay_ps, extra) in zip((1, 2, 3), ((0, 0), (5_000_000, 0), (1_000_000, 1_000_000))):
+        sim.spawn(node, sender, delay_ps, extra)
+    sim.spawn(0, receiver)
+    stats = sim.run()
+    assert seen == [(7_000_000, [0, 2, 1]), (7_000_000, 0), (17_000_000, [1, 2])]
+    # 4 starts, the senders' 3 waits, 6 deliveries, b's single receive (from the mailbox: one event) and its
+    # wait; the 3 "bits" deliveries resumed b once, and its last receive took the mailbox in the same step
+    assert stats.num_events == 4 + 3 + 6 + 1 + 1
+    with pytest.raises(EngineError, match="receive count must be an integer >= 1, got 0"):
+        sim.context(0).receive("bits", count=0)
+
+
 def test_epr_generation_rate_matches_the_link_formulas():
     """Mean attempts 1/p and mean time to the successful emission (1/p − 1)·period, 3 standard errors."""
     link = LinkSpec(distance_km=40.0, scheme="double_click")

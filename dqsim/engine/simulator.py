@@ -65,9 +65,24 @@ class Wait:
 
 @dataclass(frozen=True)
 class Receive:
-    """Resume the process with the next message whose tag equals ``tag``."""
+    """Resume the process with the next message whose tag equals ``tag``.
+
+    With a ``count`` (>= 1): resume with a list of the next ``count``
+    messages of that tag (in arrival order) once that many have come, at the
+    arrival of the last one, or at once, in the same step, when they are all
+    in the mailbox already. The messages before the last are delivered
+    without resuming the process (a mailbox append), so a node that collects
+    many messages of one kind (a repeater chain's end node: one message per
+    swap) costs one process step instead of one per message.
+    """
 
     tag: Any
+    count: int | None = None
+
+    def __post_init__(self) -> None:
+        count = self.count
+        if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
+            raise EngineError(f"Receive: count must be None or an integer >= 1, got {count!r}")
 
 
 @dataclass(frozen=True)
@@ -297,9 +312,14 @@ class NodeContext:
         command.__dict__["delay_ps"] = int(delay_ps)  # (see _new)
         return command
 
-    def receive(self, tag) -> Receive:
+    def receive(self, tag, count: int | None = None) -> Receive:
+        """``yield`` it to get the next message of ``tag`` (with ``count``: a list of that many; see :class:`Receive`)."""
         command = _new(Receive)
-        command.__dict__["tag"] = tag  # (see _new)
+        command.__dict__["tag"] = tag  # (see _new; count None is the class default)
+        if count is not None:
+            if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+                raise EngineError(f"node {self.name}: receive count must be an integer >= 1, got {count!r}")
+            command.__dict__["count"] = count
         return command
 
     def measure(self, qubits: Sequence[int], *, basis: str = "Z", error_probability: float = 0.0) -> MeasureCmd:
@@ -880,7 +900,20 @@ class Simulator:
             elif kind is Receive:
                 tag = command.tag
                 box = node.mailbox.get(tag)
-                if box:
+                count = command.count
+                if count is not None:  # a list of messages: at once if they are all here, else when the last comes
+                    if box is not None and len(box) >= count:
+                        value = box[:count]
+                        del box[:count]
+                        if not box:
+                            del node.mailbox[tag]
+                        continue
+                    waiting = node.waiting.get(tag)
+                    if waiting is None:
+                        node.waiting[tag] = [(process, count)]
+                    else:
+                        waiting.append((process, count))
+                elif box:
                     msg = box.pop(0)
                     if not box:  # no empty lists left behind: one tag per exchange would pile up
                         del node.mailbox[tag]
@@ -1019,10 +1052,14 @@ class Simulator:
                     tag = arg.tag
                     waiters = node.waiting.get(tag)
                     if waiters:
-                        process = waiters.pop(0)
-                        if not waiters:  # no empty lists left behind: one tag per exchange would pile up
-                            del node.waiting[tag]
-                        step(node, process, arg)
+                        process = waiters[0]
+                        if type(process) is tuple:  # (process, count): a Receive of several messages
+                            self._deliver_counted(node, tag, arg, waiters)
+                        else:
+                            del waiters[0]
+                            if not waiters:  # no empty lists left behind: one tag per exchange would pile up
+                                del node.waiting[tag]
+                            step(node, process, arg)
                     else:
                         box = node.mailbox.get(tag)
                         if box is None:
@@ -1052,6 +1089,30 @@ class Simulator:
         finally:
             self.stats.num_events += allowed - budget
             self._last_event_ps = last
+
+    def _deliver_counted(self, node: _Node, tag, msg: Message, waiters: list) -> None:
+        """Deliver ``msg`` to a node whose first waiter for ``tag`` waits for several messages (:class:`Receive`).
+
+        The message joins the mailbox; once it holds the ``count`` the waiter
+        asked for, the waiter resumes with them (in arrival order).
+        """
+        mailbox = node.mailbox
+        box = mailbox.get(tag)
+        if box is None:
+            box = mailbox[tag] = [msg]
+        else:
+            box.append(msg)
+        process, count = waiters[0]
+        if len(box) < count:
+            return
+        del waiters[0]
+        if not waiters:
+            del node.waiting[tag]
+        messages = box[:count]
+        del box[:count]
+        if not box:
+            del mailbox[tag]
+        self._step(node, process, messages)
 
     def _resume_blocked(self, node: _Node, op: QOp, outcome) -> None:
         process, pending_op = node.blocked_by
