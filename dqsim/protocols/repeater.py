@@ -184,6 +184,7 @@ class ChainSpec:
     num_pairs: int = 1
     max_restarts: int = 10_000
     _position_ps: tuple[int, ...] = field(init=False, repr=False, compare=False)
+    _broadcast_delay_ps: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         where = "ChainSpec"
@@ -211,6 +212,9 @@ class ChainSpec:
         for link in links:
             position.append(position[-1] + link.delay_ps)
         object.__setattr__(self, "_position_ps", tuple(position))
+        last = len(links)  # B's message to the farthest node (the maximum over all of them, worked out once)
+        object.__setattr__(self, "_broadcast_delay_ps",
+                           max(self.latency_ps(last, other) for other in range(last)))
 
     # -------------------------------------------------------- geometry
     @property
@@ -273,8 +277,11 @@ class ChainSpec:
     @property
     def broadcast_delay_ps(self) -> int:
         """Time for a message from B to reach every node (the next round starts then)."""
-        last = self.num_links
-        return max(self.latency_ps(last, other) for other in range(last))
+        delay = self.__dict__.get("_broadcast_delay_ps")  # (absent in a chain pickled before it was kept)
+        if delay is None:
+            last = self.num_links
+            delay = max(self.latency_ps(last, other) for other in range(last))
+        return delay
 
     def level(self, node: int) -> int:
         """Nested swapping level of repeater ``node``: 1 + its trailing zero bits."""
@@ -611,8 +618,10 @@ def _deliver(ctx, chain: ChainSpec, key, round_start_ps: int, bits: list) -> int
     ctx.probe_bell_diagonal(theirs, mine, pair_index)
     ctx.effect(_records(ctx).deliveries.append, Delivery(pair_index, attempt, round_start_ps, ctx.now_ps))
     next_start = ctx.now_ps + chain.broadcast_delay_ps
+    tag, notice = (_TAG, pair_index), ("delivered", attempt, next_start)  # one of each for all 1,023 messages
+    send = ctx.send
     for other in range(last):
-        ctx.send(other, (_TAG, pair_index), ("delivered", attempt, next_start))
+        send(other, tag, notice)
     ctx.log("delivered", f"pair {pair_index} after {attempt} restart(s)")
     return next_start
 
