@@ -322,6 +322,33 @@ def test_rank_distances_are_shortest_paths_to_each_rank():
     assert all(net.latency_ps(a, b) >= table[a][placement[b]] for a in range(5) for b in range(5))
 
 
+def test_rank_distances_on_forests_are_shortest_paths_to_each_rank():
+    """Forests (chains, trees, several components; some links at the minimum delay) take the two-pass route."""
+    import random
+
+    import networkx as nx
+
+    rng = random.Random(3)
+    for _ in range(60):
+        num_nodes = rng.randint(1, 30)
+        links = {(rng.randrange(v), v): LinkSpec(distance_km=rng.choice([0.1, 1.0, 2.5, 7.0]))
+                 for v in range(1, num_nodes) if rng.random() < 0.85}
+        num_ranks = rng.randint(1, 4)
+        placement = [rng.randrange(num_ranks) for _ in range(num_nodes)]
+        net = Network.from_links([NodeSpec(name=f"n{i}") for i in range(num_nodes)], links, num_ranks=num_ranks,
+                                 placement=placement, min_link_delay_ps=rng.choice([0, 3_000_000]))
+        assert net._tree is not None  # a forest
+        graph = nx.Graph()
+        graph.add_nodes_from(range(num_nodes))
+        graph.add_weighted_edges_from((a, b, net.link_delay_ps(a, b)) for a, b in links)
+        lengths = dict(nx.all_pairs_dijkstra_path_length(graph))
+        table = net.rank_distances_ps()
+        for node in range(num_nodes):
+            for rank in range(num_ranks):
+                reach = [lengths[node][m] for m in lengths[node] if placement[m] == rank]
+                assert table[node][rank] == (min(reach) if reach else UNREACHABLE_PS)
+
+
 def test_measurements_read_later_give_the_same_bits_on_any_number_of_ranks(tmp_path):
     """measure_later: c goes on at once, a read blocks until the flush; bits and times as on one rank."""
     runs = [run_mpi_arrays(ranks, "tests/mpi_scripts/measure_later_check.py", tmp_path / f"r{ranks}.npz")

@@ -1230,11 +1230,13 @@ class Simulator:
                     best = head + distance
             promises.append(best)
         for dest_rank, messages in enumerate(self._outbox):
-            for msg in messages:
-                row, arrival = dist[msg.dest], msg.arrival_ps
-                for rank in range(len(promises)):
-                    if rank != dest_rank and arrival + row[rank] < promises[rank]:
-                        promises[rank] = arrival + row[rank]
+            if not messages:
+                continue
+            for rank in range(len(promises)):  # one pass per rank (a broadcast puts hundreds here)
+                if rank != dest_rank:
+                    reach = min([msg.arrival_ps + dist[msg.dest][rank] for msg in messages])
+                    if reach < promises[rank]:
+                        promises[rank] = reach
         return [math.inf if value >= _UNREACHABLE else value for value in promises]
 
     def _exchange(self) -> "_Exchange":
