@@ -5,6 +5,7 @@ boundaries, stopped with SIGUSR1 or killed with SIGKILL, and resumed with the
 same or another number of ranks. Damaged checkpoints give one-line errors.
 """
 
+import math
 import os
 import random
 import re
@@ -13,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -304,6 +306,25 @@ def test_a_short_chain_checkpointed_on_two_ranks_resumes_on_one(tmp_path):
     same_tables(open_run(tmp_path / "full.h5"), open_run(tmp_path / "x.h5"), ["pairs", "summary"])
 
 
+
+
+def test_a_chain_without_cut_off_checkpointed_while_b_collects_bits_resumes_on_one(tmp_path):
+    """Without a cut-off B takes the repeaters' bits in one receive of several messages: runs checkpointed
+    while it waits for them (every 0.5 ms of a ~3 ms run) resume on 1 rank to the same pairs."""
+    job = tmp_path / "chain.toml"
+    job.write_text(Path("jobs/repeater_chain.toml").read_text().replace("\ncutoff_s = 0.1\n", "\n"))
+    args = [str(job), "--set", "chain.num_links=[4]", "--set", "chain.total_distance_km=[40.0]",
+            "--set", "chain.num_pairs=4"]
+    run(2, ["run", *args, "-o", str(tmp_path / "full.h5"), "--set", "checkpoint.every_sim_s=0.0005",
+            "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\"", "--set", "checkpoint.keep=20"])
+    full = open_run(tmp_path / "full.h5")
+    assert full.attrs["cutoff_s"] == math.inf
+    ckpts = checkpoints(tmp_path / "ck")
+    assert len(ckpts) >= 3
+    for index in (0, len(ckpts) // 2, len(ckpts) - 1):
+        out = tmp_path / f"resumed{index}.h5"
+        run(1, ["resume", str(ckpts[index]), "-o", str(out)])
+        same_tables(full, open_run(out), ["pairs", "summary"])
 
 
 def test_repro_replicated_register_checkpointed_on_three_ranks(tmp_path):

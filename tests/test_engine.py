@@ -110,6 +110,46 @@ def test_time_advances_by_waits_and_latency():
     assert stats.end_time_ps == 5100
 
 
+def test_a_receive_of_several_messages_resumes_once_at_the_last_arrival():
+    """``receive(tag, count=n)``: one step with the n messages in arrival order, when the n-th comes.
+
+    Three senders at 1, 2 and 3 µs from b send at 0, 5 and 1 µs: arrivals at 1, 7 and 4 µs, so b resumes
+    at 7 µs with the payloads in the order 0, 2, 1; messages already in the mailbox are taken at once, in
+    the same step (no event in between); other tags still wake b one message at a time.
+    """
+    names = ("b", "s0", "s1", "s2")
+    nodes = [NodeSpec(name=name) for name in names]
+    links = {(0, i): link_of_delay(i * 1_000_000) for i in (1, 2, 3)}
+    network = Network.from_links(nodes, links)
+    sim = Simulator(network, comm=comm_mod.SingleComm(), state=None, qubit_owner=[], num_data_qubits=0)
+    seen = []
+
+    def sender(ctx, delay_ps, extra):
+        yield ctx.wait(delay_ps)
+        ctx.send(0, "bits", ctx.node - 1)
+        ctx.send(0, "late", ctx.node - 1, extra_delay_ps=extra)
+
+    def receiver(ctx):
+        messages = yield ctx.receive("bits", count=3)
+        seen.append((ctx.now_ps, [m.payload for m in messages]))
+        late = yield ctx.receive("late")  # one at a time, as ever
+        seen.append((ctx.now_ps, late.payload))
+        yield ctx.wait(10_000_000)  # every "late" message is in the mailbox by now
+        rest = yield ctx.receive("late", count=2)
+        seen.append((ctx.now_ps, sorted(m.payload for m in rest)))
+
+    for node, (delay_ps, extra) in zip((1, 2, 3), ((0, 0), (5_000_000, 0), (1_000_000, 1_000_000))):
+        sim.spawn(node, sender, delay_ps, extra)
+    sim.spawn(0, receiver)
+    stats = sim.run()
+    assert seen == [(7_000_000, [0, 2, 1]), (7_000_000, 0), (17_000_000, [1, 2])]
+    # 4 starts, the senders' 3 waits, 6 deliveries, b's single receive (from the mailbox: one event) and its
+    # wait; the 3 "bits" deliveries resumed b once, and its last receive took the mailbox in the same step
+    assert stats.num_events == 4 + 3 + 6 + 1 + 1
+    with pytest.raises(EngineError, match="receive count must be an integer >= 1, got 0"):
+        sim.context(0).receive("bits", count=0)
+
+
 def test_epr_generation_rate_matches_the_link_formulas():
     """Mean attempts 1/p and mean time to the successful emission (1/p − 1)·period, 3 standard errors."""
     link = LinkSpec(distance_km=40.0, scheme="double_click")
@@ -280,6 +320,33 @@ def test_rank_distances_are_shortest_paths_to_each_rank():
             reach = [lengths[node][m] for m in range(7) if placement[m] == rank and m in lengths[node]]
             assert table[node][rank] == (min(reach) if reach else UNREACHABLE_PS)
     assert all(net.latency_ps(a, b) >= table[a][placement[b]] for a in range(5) for b in range(5))
+
+
+def test_rank_distances_on_forests_are_shortest_paths_to_each_rank():
+    """Forests (chains, trees, several components; some links at the minimum delay) take the two-pass route."""
+    import random
+
+    import networkx as nx
+
+    rng = random.Random(3)
+    for _ in range(60):
+        num_nodes = rng.randint(1, 30)
+        links = {(rng.randrange(v), v): LinkSpec(distance_km=rng.choice([0.1, 1.0, 2.5, 7.0]))
+                 for v in range(1, num_nodes) if rng.random() < 0.85}
+        num_ranks = rng.randint(1, 4)
+        placement = [rng.randrange(num_ranks) for _ in range(num_nodes)]
+        net = Network.from_links([NodeSpec(name=f"n{i}") for i in range(num_nodes)], links, num_ranks=num_ranks,
+                                 placement=placement, min_link_delay_ps=rng.choice([0, 3_000_000]))
+        assert net._tree is not None  # a forest
+        graph = nx.Graph()
+        graph.add_nodes_from(range(num_nodes))
+        graph.add_weighted_edges_from((a, b, net.link_delay_ps(a, b)) for a, b in links)
+        lengths = dict(nx.all_pairs_dijkstra_path_length(graph))
+        table = net.rank_distances_ps()
+        for node in range(num_nodes):
+            for rank in range(num_ranks):
+                reach = [lengths[node][m] for m in lengths[node] if placement[m] == rank]
+                assert table[node][rank] == (min(reach) if reach else UNREACHABLE_PS)
 
 
 def test_measurements_read_later_give_the_same_bits_on_any_number_of_ranks(tmp_path):

