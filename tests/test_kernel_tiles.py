@@ -5,6 +5,7 @@ both of its paths: contiguous rows (no target or control below log2 J) and
 rows gathered through the tile pattern (a low target or control).
 """
 
+import itertools
 import os
 
 import numpy as np
@@ -335,6 +336,49 @@ def test_segment_blocks_match_reference(monkeypatch, n, precision):
         want = run_ops(size, [unitary_op(u, targets, controls)], psi.copy())
         assert np.max(np.abs(got - want)) < tol, targets
     assert len(taken) == cases
+
+
+@pytest.mark.skipif(fast.numba_kernels() is None, reason="numba kernels off or missing")
+@pytest.mark.parametrize("precision", ["complex128", "complex64"])
+@pytest.mark.parametrize("n", [8, 9, 14])
+def test_planar_blocks_match_reference(monkeypatch, n, precision):
+    """Uncontrolled 4- and 5-qubit blocks with every target >= 3, against the dense reference.
+
+    n = 8 and 9: every placement of the targets on bits 3 .. n-1 (5 + 1 and 15 + 6 of them), in
+    shuffled orders (n = 8: one group of 32 segments for k = 5, the smallest shard). n = 14
+    (several chunks): contiguous targets right above bit 2, with gaps, at the top bit. A target
+    on bits 0-2 or a control sends the block to the tiles.
+    """
+    taken = []
+    for name in ("_numba_planar4", "_numba_planar5"):
+        kernel = getattr(fast, name)
+        monkeypatch.setattr(fast, name, lambda *args, kernel=kernel: (taken.append(args[1].size), kernel(*args)))
+    kernels = fast.numba_kernels()
+    tol = 1e-12 if precision == "complex128" else 1e-5
+    rng = np.random.default_rng(70 + n)
+    if n < 14:
+        places = [list(c) for k in (4, 5) for c in itertools.combinations(range(3, n), k)]
+    else:
+        places = [[3, 4, 5, 6], [3, 7, 9, 13], [5, 8, 11, 12], [10, 11, 12, 13],
+                  [3, 4, 5, 6, 7], [3, 6, 8, 10, 13], [9, 10, 11, 12, 13]]
+    for case, bits in enumerate(places):
+        targets = [int(b) for b in rng.permutation(bits)]
+        psi = random_state(n, 400 + case)
+        u = random_unitary(len(targets), 500 + case)
+        got = psi.astype(precision)
+        kernels.dense(got, targets, u, 0)
+        want = run_ops(n, [unitary_op(u, targets, [])], psi.copy())
+        assert np.max(np.abs(got - want)) < tol, targets
+        assert taken[-1:] == [len(targets)], targets
+    assert len(taken) == len(places)
+    for targets, controls in (([3, 2, 4, 6], []), ([3, 4, 5, 6], [7]), ([0, 3, 4, 5, 6], []), ([7, 1, 4, 3, 5], [])):
+        psi = random_state(n, 600)
+        u = random_unitary(len(targets), 601)
+        got = psi.astype(precision)
+        kernels.dense(got, targets, u, sum(1 << c for c in controls))
+        want = run_ops(n, [unitary_op(u, targets, controls)], psi.copy())
+        assert np.max(np.abs(got - want)) < tol, targets
+    assert len(taken) == len(places)
 
 
 def test_block_plan_takes_only_gates_inside_its_blocks():

@@ -92,6 +92,8 @@ SEGMENT8_ADJACENT = frozenset({"complex64"})
 #: 0.17-0.26 with none (the tiles: 0.16-0.33) and compiled in 4.7 s (complex128) + 2.8 s
 #: (complex64) on a cold cache: not taken (bench/results/kernel_bench-vm-k3any-20261205.md).
 SEGMENT_LOW = {3: ((0, 1), (0, 2), (1, 2), (0,), (1,), (2,), ())}
+#: Outputs per pass of the planar block kernels (:func:`_planar_intrinsic`): 3 accumulators each.
+PLANAR_PASS_OUTPUTS = 8
 
 
 def _block_terms(num_segments: int, xs) -> tuple:
@@ -576,6 +578,114 @@ if _numba is not None:
         for c in _numba.prange((f.size >> 1) // (run << high.size)):
             _segments3(f, kind, c * run, high, offs, count, w)
 
+    # Uncontrolled k-qubit blocks (k = 4, 5) whose targets are all >= 3, in planar registers: a
+    # group is the 2^k segments of 8 consecutive amplitudes (segment s at the sum of 2^b over the
+    # targets b set in s); each segment is split into its real and imaginary parts a, b (8 lanes
+    # each) and the matrix product is taken in the three-multiplication form
+    #   T_o = sum_i c_oi (a_i + b_i),  R_o = sum_i -(c_oi + d_oi) b_i,  I_o = sum_i (d_oi - c_oi) a_i,
+    #   out_o = (T_o + R_o) + i (T_o + I_o)            (entry m[o, i] = c_oi + i d_oi),
+    # 3 multiply-adds per complex multiply-add instead of 4 (6 packed multiply-adds of 8 lanes
+    # per amplitude for k = 4; the coefficients are scalars, broadcast from memory). The split
+    # inputs go to a scratch in L1 and are read back (volatile loads) in passes of
+    # PLANAR_PASS_OUTPUTS outputs, so 3 * PLANAR_PASS_OUTPUTS accumulators stay in registers.
+
+    def _planar_intrinsic(num_high):
+        """An intrinsic ``blocks(f, start, high, offs, count, w)``: ``count`` groups of 2^num_high
+        segments of 8 amplitudes of ``f`` (reals), those of the index with zeros inserted at the
+        bits ``high`` (sorted, int64) from ``start`` on, 8 indices apart (segment s of a group at
+        real offset ``offs[s]``), each replaced by the product above with the coefficients ``w``
+        (``3 * 4^num_high`` reals: (c, -(c + d), d - c) of entry (o, i) at ``3 * (o * 2^num_high + i)``)."""
+        num_segments = 1 << num_high
+
+        @_intrinsic
+        def blocks(typingctx, f, start, high, offs, count, w):
+            sig = _types.void(f, _types.int64, high, offs, _types.int64, w)
+
+            def codegen(context, builder, signature, args):
+                f_val, start_v, high_val, offs_val, count_v, w_val = args
+                data, high_p, offs_p, coefs = [context.make_array(signature.args[a])(context, builder, args[a]).data
+                                               for a in (0, 2, 3, 5)]
+                double = signature.args[0].dtype == _types.float64
+                real = _ir.DoubleType() if double else _ir.FloatType()
+                align = 8 if double else 4
+                vty = _ir.VectorType(real, 8)
+                wide = _ir.VectorType(real, 16)
+                fma = _cgutils.get_or_insert_function(builder.module, _ir.FunctionType(vty, [vty, vty, vty]),
+                                                      "llvm.fma.v8%s" % ("f64" if double else "f32"))
+                i32, i64 = _ir.IntType(32), _ir.IntType(64)
+                undef = _ir.Constant(vty, _ir.Undefined)
+                splat = _ir.Constant(_ir.VectorType(i32, 8), [0] * 8)
+                evens = _ir.Constant(_ir.VectorType(i32, 8), list(range(0, 16, 2)))
+                odds = _ir.Constant(_ir.VectorType(i32, 8), list(range(1, 16, 2)))
+                zip_ = _ir.Constant(_ir.VectorType(i32, 16), [j // 2 + 8 * (j % 2) for j in range(16)])
+                scratch = _cgutils.alloca_once(builder, _ir.ArrayType(vty, 3 * num_segments))
+                # A compiler barrier that may read and write the scratch: its loads are not
+                # replaced by the values stored (which would keep them all in registers).
+                barrier = _ir.InlineAsm(_ir.FunctionType(_ir.VoidType(), [scratch.type]), "", "r,~{memory}",
+                                        side_effect=True)
+                seg = [builder.load(builder.gep(offs_p, [_ir.Constant(i64, s)])) for s in range(num_segments)]
+                one = _ir.Constant(i64, 1)
+                highs = []
+                for j in range(num_high):
+                    b = builder.load(builder.gep(high_p, [_ir.Constant(i64, j)]))
+                    highs.append((b, builder.add(b, one), builder.sub(builder.shl(one, b), one)))
+                with _cgutils.for_range(builder, count_v) as loop:
+                    index = builder.add(start_v, builder.mul(loop.index, _ir.Constant(i64, 8)))
+                    for b, b1, low_mask in highs:  # a zero inserted at each target bit
+                        index = builder.or_(builder.shl(builder.lshr(index, b), b1), builder.and_(index, low_mask))
+                    base = builder.add(index, index)
+                    ptrs = [builder.bitcast(builder.gep(data, [builder.add(base, seg[s])]), wide.as_pointer())
+                            for s in range(num_segments)]
+
+                    def slot(s, part):
+                        return builder.gep(scratch, [_ir.Constant(i32, 0), _ir.Constant(i32, 3 * s + part)])
+
+                    for s in range(num_segments):
+                        v = builder.load(ptrs[s], align=align)
+                        a = builder.shuffle_vector(v, _ir.Constant(wide, _ir.Undefined), evens)
+                        b = builder.shuffle_vector(v, _ir.Constant(wide, _ir.Undefined), odds)
+                        for part, x in enumerate((builder.fadd(a, b), b, a)):
+                            builder.store(x, slot(s, part))
+                    for first in range(0, num_segments, PLANAR_PASS_OUTPUTS):
+                        builder.call(barrier, [scratch])
+                        outs = range(first, min(num_segments, first + PLANAR_PASS_OUTPUTS))
+                        acc = {}
+                        for i in range(num_segments):
+                            for part in range(3):
+                                x = builder.load(slot(i, part))
+                                for o in outs:
+                                    t = 3 * (o * num_segments + i) + part
+                                    wt = builder.shuffle_vector(builder.insert_element(
+                                        undef, builder.load(builder.gep(coefs, [_ir.Constant(i64, t)]), align=align),
+                                        _ir.Constant(i32, 0)), undef, splat)
+                                    prev = acc.get((o, part))
+                                    acc[o, part] = builder.fmul(wt, x) if prev is None else builder.call(fma, [wt, x, prev])
+                        for o in outs:
+                            re = builder.fadd(acc[o, 0], acc[o, 1])
+                            im = builder.fadd(acc[o, 0], acc[o, 2])
+                            builder.store(builder.shuffle_vector(re, im, zip_), ptrs[o], align=align)
+                return context.get_dummy_value()
+
+            return sig, codegen
+
+        return blocks
+
+    _planar4 = _planar_intrinsic(4)
+    _planar5 = _planar_intrinsic(5)
+
+    @_numba.njit(parallel=True, cache=True, boundscheck=False)
+    def _numba_planar4(f, high, offs, w, run):
+        # An uncontrolled 4-qubit block on the targets ``high`` (sorted, all >= 3): chunks of
+        # ``run`` amplitudes (a multiple of 8) of the index with the target bits removed.
+        for c in _numba.prange((f.size >> 1) // (run << 4)):
+            _planar4(f, c * run, high, offs, run // 8, w)
+
+    @_numba.njit(parallel=True, cache=True, boundscheck=False)
+    def _numba_planar5(f, high, offs, w, run):
+        # As _numba_planar4 for 5 targets.
+        for c in _numba.prange((f.size >> 1) // (run << 5)):
+            _planar5(f, c * run, high, offs, run // 8, w)
+
     @_numba.njit(parallel=True, cache=True)
     def _numba_diagonal(psi, bits, d, cmask):
         k = bits.size
@@ -974,6 +1084,41 @@ def _segment_plan(bits: tuple):
     return SEGMENT_LOW[len(bits)].index(low), np.array(high, dtype=np.int64), offsets, gate_bits, xs
 
 
+@functools.lru_cache(maxsize=1024)
+def _planar_plan(bits: tuple):
+    """``(high, offsets, rows)`` of the planar block kernels (:func:`_planar_intrinsic`) for an
+    uncontrolled k-qubit block on ``bits`` (matrix order; k a key of :data:`PLANAR_KERNELS`,
+    every target >= 3), else ``None``.
+
+    ``high``: the targets, sorted (int64); ``offsets``: segment s's distance from segment 0 in
+    reals, segment bit j standing for ``high[j]`` (int64); ``rows``: the matrix row (and column)
+    of segment s (int64).
+
+    Examples:
+        >>> high, offsets, rows = _planar_plan((9, 3, 4, 5))
+        >>> high.tolist(), offsets[:4].tolist(), rows[:4].tolist()
+        ([3, 4, 5, 9], [0, 16, 32, 48], [0, 2, 4, 6])
+        >>> _planar_plan((2, 3, 4, 5)) is None  # a target on bits 0-2: the tiles
+        True
+    """
+    if len(bits) not in PLANAR_KERNELS or min(bits) < 3:
+        return None
+    high = sorted(bits)
+    segment = np.arange(1 << len(bits), dtype=np.int64)
+    offsets = sum(((segment >> j) & 1) << (b + 1) for j, b in enumerate(high))
+    rows = sum(((segment >> high.index(b)) & 1) << jj for jj, b in enumerate(bits))
+    return np.array(high, dtype=np.int64), offsets.astype(np.int64), rows.astype(np.int64)
+
+
+def _planar_coefficients(matrix: np.ndarray, rows: np.ndarray, real_dtype) -> np.ndarray:
+    """The coefficients of :func:`_planar_intrinsic`: ``(c, -(c + d), d - c)`` of each entry
+    ``c + i d`` of ``matrix`` between segments (o, i) (``rows``: :func:`_planar_plan`), in that
+    order, as ``real_dtype``."""
+    e = np.asarray(matrix, dtype=np.complex128)[np.ix_(rows, rows)]
+    c, d = e.real, e.imag
+    return np.ascontiguousarray(np.stack((c, -(c + d), d - c), axis=-1).reshape(-1), dtype=real_dtype)
+
+
 #: The names of the precisions of the tables below, by dtype (``dtype.name`` takes microseconds).
 _PRECISION_NAMES = {np.dtype(np.complex128): "complex128", np.dtype(np.complex64): "complex64"}
 
@@ -991,6 +1136,11 @@ DENSE8_KERNELS = frozenset({"complex128", "complex64"})
 #: (:func:`_numba_segments3`) for an uncontrolled k-qubit block that
 #: :func:`_segment_plan` takes (else the tiles).
 SEGMENT_KERNELS = {3: frozenset({"complex128", "complex64"})}
+
+#: Per k, the precisions in which :meth:`NumbaKernels.dense` takes the planar block kernels
+#: (:func:`_numba_planar4`, :func:`_numba_planar5`) for an uncontrolled k-qubit block whose
+#: targets are all >= 3 (else the tiles).
+PLANAR_KERNELS = {4: frozenset({"complex128", "complex64"}), 5: frozenset({"complex128", "complex64"})}
 
 #: Fewest amplitudes per block of the one-pass diagonal, as bits.
 MIN_DIAGONAL_BLOCK_BITS = 4
@@ -1131,6 +1281,15 @@ class NumbaKernels:
             plan = _segment_plan(tuple(int(b) for b in bits))
             if plan is not None and psi.size >= 16 << plan[1].size:
                 self._segments(psi, plan, matrix)
+                return
+        if not cmask and precision in PLANAR_KERNELS.get(len(bits), ()) and psi.size >= 8 << len(bits):
+            plan = _planar_plan(tuple(int(b) for b in bits))
+            if plan is not None:
+                high, offsets, rows = plan
+                real = psi.real.dtype
+                w = _planar_coefficients(matrix, rows, real)
+                driver = _numba_planar4 if high.size == 4 else _numba_planar5
+                driver(psi.view(real), high, offsets, w, min(RUN_AMPLITUDES, psi.size >> high.size))
                 return
         m = np.asarray(matrix).astype(psi.dtype)
         real = psi.real.dtype
