@@ -24,8 +24,11 @@ controlled 1-qubit gates, ``x``, ``cx``, ``ccx``) whose target and control
 bits are all >= 2 otherwise, and 2-qubit dense gates on bits >= 3, sweep the
 shard once in *runs* of consecutive pairs (groups), the complex arithmetic
 written out on the real view in small inner functions the compiler vectorises.
-Everything else, controlled k-qubit blocks and those of k >= 4, runs in cache-sized
-*tiles*: the 2^k rows of J groups are gathered into split real/imaginary
+Uncontrolled 4- and 5-qubit blocks whose targets are all >= 3 run in *planar* register
+blocks: 2^k segments of 8 amplitudes split into real and imaginary parts, the matrix
+product in the three-multiplication form (:func:`_planar_intrinsic`).
+Everything else, controlled k-qubit blocks and those of k >= 4 with a target on bits 0-2
+(and k >= 6), runs in cache-sized *tiles*: the 2^k rows of J groups are gathered into split real/imaginary
 buffers, multiplied by the matrix in loops the compiler vectorises, and
 written back; other permutation matrices (controlled swaps, ``cx`` on the
 lowest bits) are copied row to row without arithmetic, touching only the rows
@@ -91,6 +94,8 @@ SEGMENT8_ADJACENT = frozenset({"complex64"})
 #: for k = 4 (one driver of 7 kinds) ran at 0.33-0.48 of a copy with a low target and
 #: 0.17-0.26 with none (the tiles: 0.16-0.33) and compiled in 4.7 s (complex128) + 2.8 s
 #: (complex64) on a cold cache: not taken (bench/results/kernel_bench-vm-k3any-20261205.md).
+#: k = 4 and 5 blocks with every target >= 3 take the planar kernels instead
+#: (:data:`PLANAR_KERNELS`, bench/results/kernel_bench-vm-k4-20261205.md).
 SEGMENT_LOW = {3: ((0, 1), (0, 2), (1, 2), (0,), (1,), (2,), ())}
 #: Outputs per pass of the planar block kernels (:func:`_planar_intrinsic`): 3 accumulators each.
 PLANAR_PASS_OUTPUTS = 8
@@ -584,10 +589,16 @@ if _numba is not None:
     # each) and the matrix product is taken in the three-multiplication form
     #   T_o = sum_i c_oi (a_i + b_i),  R_o = sum_i -(c_oi + d_oi) b_i,  I_o = sum_i (d_oi - c_oi) a_i,
     #   out_o = (T_o + R_o) + i (T_o + I_o)            (entry m[o, i] = c_oi + i d_oi),
-    # 3 multiply-adds per complex multiply-add instead of 4 (6 packed multiply-adds of 8 lanes
-    # per amplitude for k = 4; the coefficients are scalars, broadcast from memory). The split
-    # inputs go to a scratch in L1 and are read back (volatile loads) in passes of
-    # PLANAR_PASS_OUTPUTS outputs, so 3 * PLANAR_PASS_OUTPUTS accumulators stay in registers.
+    # 3 multiply-adds per complex multiply-add instead of 4: 6 packed multiply-adds of 8 lanes
+    # per amplitude for k = 4, 12 for k = 5, the coefficients scalars broadcast from memory. On
+    # the dev VM (AMD EPYC Zen 4: one 8-double FMA per cycle at ~3.6 GHz, measured) that is
+    # ~1.7 ns per amplitude for k = 4 in complex128, against ~1.2 for a copy of the shard: the
+    # four-multiplication form (8 per amplitude, ~2.2 ns) could not pass ~0.53 of a copy. The
+    # split inputs (a + b, b, a) go to a scratch in L1, and each pass of PLANAR_PASS_OUTPUTS
+    # outputs loops over the input segments reading them back, so its 3 * PLANAR_PASS_OUTPUTS
+    # accumulators stay in registers (no vector spills, checked with inspect_asm on an uncached
+    # copy). The loop (not unrolled) ran as fast as the unrolled form and compiles in 0.5 s
+    # instead of 1.4 s (k = 4) and 7 s (k = 5) per precision.
 
     def _planar_intrinsic(num_high):
         """An intrinsic ``blocks(f, start, high, offs, count, w)``: ``count`` groups of 2^num_high
@@ -613,14 +624,12 @@ if _numba is not None:
                 fma = _cgutils.get_or_insert_function(builder.module, _ir.FunctionType(vty, [vty, vty, vty]),
                                                       "llvm.fma.v8%s" % ("f64" if double else "f32"))
                 i32, i64 = _ir.IntType(32), _ir.IntType(64)
-                undef = _ir.Constant(vty, _ir.Undefined)
-                splat = _ir.Constant(_ir.VectorType(i32, 8), [0] * 8)
                 evens = _ir.Constant(_ir.VectorType(i32, 8), list(range(0, 16, 2)))
                 odds = _ir.Constant(_ir.VectorType(i32, 8), list(range(1, 16, 2)))
                 zip_ = _ir.Constant(_ir.VectorType(i32, 16), [j // 2 + 8 * (j % 2) for j in range(16)])
                 scratch = _cgutils.alloca_once(builder, _ir.ArrayType(vty, 3 * num_segments))
-                # A compiler barrier that may read and write the scratch: its loads are not
-                # replaced by the values stored (which would keep them all in registers).
+                # A compiler barrier that may read and write the scratch: each pass loads the
+                # inputs from it (the values stored, kept instead, would not fit the registers).
                 barrier = _ir.InlineAsm(_ir.FunctionType(_ir.VoidType(), [scratch.type]), "", "r,~{memory}",
                                         side_effect=True)
                 seg = [builder.load(builder.gep(offs_p, [_ir.Constant(i64, s)])) for s in range(num_segments)]
@@ -637,29 +646,16 @@ if _numba is not None:
                     ptrs = [builder.bitcast(builder.gep(data, [builder.add(base, seg[s])]), wide.as_pointer())
                             for s in range(num_segments)]
 
-                    def slot(s, part):
-                        return builder.gep(scratch, [_ir.Constant(i32, 0), _ir.Constant(i32, 3 * s + part)])
-
                     for s in range(num_segments):
                         v = builder.load(ptrs[s], align=align)
                         a = builder.shuffle_vector(v, _ir.Constant(wide, _ir.Undefined), evens)
                         b = builder.shuffle_vector(v, _ir.Constant(wide, _ir.Undefined), odds)
                         for part, x in enumerate((builder.fadd(a, b), b, a)):
-                            builder.store(x, slot(s, part))
+                            builder.store(x, builder.gep(scratch, [_ir.Constant(i32, 0), _ir.Constant(i32, 3 * s + part)]))
                     for first in range(0, num_segments, PLANAR_PASS_OUTPUTS):
                         builder.call(barrier, [scratch])
                         outs = range(first, min(num_segments, first + PLANAR_PASS_OUTPUTS))
-                        acc = {}
-                        for i in range(num_segments):
-                            for part in range(3):
-                                x = builder.load(slot(i, part))
-                                for o in outs:
-                                    t = 3 * (o * num_segments + i) + part
-                                    wt = builder.shuffle_vector(builder.insert_element(
-                                        undef, builder.load(builder.gep(coefs, [_ir.Constant(i64, t)]), align=align),
-                                        _ir.Constant(i32, 0)), undef, splat)
-                                    prev = acc.get((o, part))
-                                    acc[o, part] = builder.fmul(wt, x) if prev is None else builder.call(fma, [wt, x, prev])
+                        acc = _planar_pass_loop(builder, fma, vty, scratch, coefs, outs, num_segments, align)
                         for o in outs:
                             re = builder.fadd(acc[o, 0], acc[o, 1])
                             im = builder.fadd(acc[o, 0], acc[o, 2])
@@ -669,6 +665,42 @@ if _numba is not None:
             return sig, codegen
 
         return blocks
+
+    def _planar_pass_loop(builder, fma, vty, scratch, coefs, outs, num_segments, align):
+        """One pass of :func:`_planar_intrinsic` as a loop over the input segments i: the
+        accumulators ``{(o, part): vector}`` of the outputs ``outs`` (phis of the loop), each
+        the sum over i of the coefficient (o, i, part) times part ``part`` of input i."""
+        i32, i64 = _ir.IntType(32), _ir.IntType(64)
+        undef = _ir.Constant(vty, _ir.Undefined)
+        splat = _ir.Constant(_ir.VectorType(i32, 8), [0] * 8)
+        keys = [(o, part) for o in outs for part in range(3)]
+        entry = builder.block
+        body = builder.append_basic_block("planar_pass")
+        done = builder.append_basic_block("planar_pass_done")
+        builder.branch(body)
+        builder.position_at_end(body)
+        i = builder.phi(i64)
+        i.add_incoming(_ir.Constant(i64, 0), entry)
+        phis = {}
+        for key in keys:
+            phis[key] = builder.phi(vty)
+            phis[key].add_incoming(_ir.Constant(vty, None), entry)
+        three_i = builder.mul(i, _ir.Constant(i64, 3))
+        acc = {}
+        for part in range(3):
+            x = builder.load(builder.gep(scratch, [_ir.Constant(i64, 0), builder.add(three_i, _ir.Constant(i64, part))]))
+            for o in outs:
+                t = builder.add(three_i, _ir.Constant(i64, 3 * o * num_segments + part))
+                wt = builder.shuffle_vector(builder.insert_element(
+                    undef, builder.load(builder.gep(coefs, [t]), align=align), _ir.Constant(i32, 0)), undef, splat)
+                acc[o, part] = builder.call(fma, [wt, x, phis[o, part]])
+        following = builder.add(i, _ir.Constant(i64, 1))
+        for key in keys:
+            phis[key].add_incoming(acc[key], builder.block)
+        i.add_incoming(following, builder.block)
+        builder.cbranch(builder.icmp_unsigned("<", following, _ir.Constant(i64, num_segments)), body, done)
+        builder.position_at_end(done)
+        return acc
 
     _planar4 = _planar_intrinsic(4)
     _planar5 = _planar_intrinsic(5)
@@ -1266,8 +1298,11 @@ class NumbaKernels:
         amplitudes: on bits 0-2 (shards of 32 amplitudes or more, precisions
         of :data:`DENSE8_KERNELS`) by :func:`_numba_dense8_low`; with h >= 1
         targets >= 3 (shards of ``16 << h`` amplitudes or more, precisions of
-        :data:`SEGMENT_KERNELS`) in 2^h segments (:meth:`_segments`). The
-        arithmetic is in ``psi``'s precision.
+        :data:`SEGMENT_KERNELS`) in 2^h segments (:meth:`_segments`); and
+        uncontrolled 4- and 5-qubit blocks whose targets are all >= 3
+        (precisions of :data:`PLANAR_KERNELS`) in planar register blocks
+        (:func:`_numba_planar4`, :func:`_numba_planar5`). The arithmetic is
+        in ``psi``'s precision.
         """
         precision = _PRECISION_NAMES.get(psi.dtype)
         if not cmask and len(bits) == 3 and psi.size >= 32 and precision in DENSE8_KERNELS:
