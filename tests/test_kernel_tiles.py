@@ -340,27 +340,26 @@ def test_segment_blocks_match_reference(monkeypatch, n, precision):
 
 @pytest.mark.skipif(fast.numba_kernels() is None, reason="numba kernels off or missing")
 @pytest.mark.parametrize("precision", ["complex128", "complex64"])
-@pytest.mark.parametrize("n", [8, 9, 14])
+@pytest.mark.parametrize("n", [7, 8, 14])
 def test_planar_blocks_match_reference(monkeypatch, n, precision):
-    """Uncontrolled 4- and 5-qubit blocks with every target >= 3, against the dense reference.
+    """Uncontrolled 4- and 5-qubit blocks on any bits, against the dense reference.
 
-    n = 8 and 9: every placement of the targets on bits 3 .. n-1 (5 + 1 and 15 + 6 of them), in
-    shuffled orders (n = 8: one group of 32 segments for k = 5, the smallest shard). n = 14
-    (several chunks): contiguous targets right above bit 2, with gaps, at the top bit. A target
-    on bits 0-2 or a control sends the block to the tiles.
+    n = 7 and 8: every placement of the targets (35 + 21 and 70 + 56 of them: every kind of
+    PLANAR_LOW, the high targets right above bit 2, with gaps, at the top bit), in shuffled
+    orders; n = 14 (several chunks): 24 random placements. Checks that the planar driver is
+    called with the kind of the low targets; a control sends the block to the tiles.
     """
     taken = []
     for name in ("_numba_planar4", "_numba_planar5"):
         kernel = getattr(fast, name)
-        monkeypatch.setattr(fast, name, lambda *args, kernel=kernel: (taken.append(args[1].size), kernel(*args)))
+        monkeypatch.setattr(fast, name, lambda *args, kernel=kernel: (taken.append(args[1]), kernel(*args)))
     kernels = fast.numba_kernels()
     tol = 1e-12 if precision == "complex128" else 1e-5
     rng = np.random.default_rng(70 + n)
     if n < 14:
-        places = [list(c) for k in (4, 5) for c in itertools.combinations(range(3, n), k)]
+        places = [list(c) for k in (4, 5) for c in itertools.combinations(range(n), k)]
     else:
-        places = [[3, 4, 5, 6], [3, 7, 9, 13], [5, 8, 11, 12], [10, 11, 12, 13],
-                  [3, 4, 5, 6, 7], [3, 6, 8, 10, 13], [9, 10, 11, 12, 13]]
+        places = [sorted(rng.choice(n, k, replace=False)) for k in (4, 5) for _ in range(12)]
     for case, bits in enumerate(places):
         targets = [int(b) for b in rng.permutation(bits)]
         psi = random_state(n, 400 + case)
@@ -369,9 +368,10 @@ def test_planar_blocks_match_reference(monkeypatch, n, precision):
         kernels.dense(got, targets, u, 0)
         want = run_ops(n, [unitary_op(u, targets, [])], psi.copy())
         assert np.max(np.abs(got - want)) < tol, targets
-        assert taken[-1:] == [len(targets)], targets
+        assert taken[-1:] == [fast.PLANAR_LOW.index(tuple(b for b in bits if b < 3))], targets
     assert len(taken) == len(places)
-    for targets, controls in (([3, 2, 4, 6], []), ([3, 4, 5, 6], [7]), ([0, 3, 4, 5, 6], []), ([7, 1, 4, 3, 5], [])):
+    assert n == 14 or len(set(taken)) == len(fast.PLANAR_LOW)
+    for targets, controls in (([3, 2, 4, 6], [5]), ([0, 3, 4, 5, 6], [1])):
         psi = random_state(n, 600)
         u = random_unitary(len(targets), 601)
         got = psi.astype(precision)

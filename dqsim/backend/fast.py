@@ -99,6 +99,8 @@ SEGMENT8_ADJACENT = frozenset({"complex64"})
 SEGMENT_LOW = {3: ((0, 1), (0, 2), (1, 2), (0,), (1,), (2,), ())}
 #: Outputs per pass of the planar block kernels (:func:`_planar_intrinsic`): 3 accumulators each.
 PLANAR_PASS_OUTPUTS = 8
+#: Targets on bits 0-2 of the blocks of the planar kernels, by kind (the index the drivers take).
+PLANAR_LOW = ((), (0,), (1,), (2,), (0, 1), (0, 2), (1, 2), (0, 1, 2))
 
 
 def _block_terms(num_segments: int, xs) -> tuple:
@@ -600,76 +602,94 @@ if _numba is not None:
     # copy). The loop (not unrolled) ran as fast as the unrolled form and compiles in 0.5 s
     # instead of 1.4 s (k = 4) and 7 s (k = 5) per precision.
 
-    def _planar_intrinsic(num_high):
-        """An intrinsic ``blocks(f, start, high, offs, count, w)``: ``count`` groups of 2^num_high
-        segments of 8 amplitudes of ``f`` (reals), those of the index with zeros inserted at the
-        bits ``high`` (sorted, int64) from ``start`` on, 8 indices apart (segment s of a group at
-        real offset ``offs[s]``), each replaced by the product above with the coefficients ``w``
-        (``3 * 4^num_high`` reals: (c, -(c + d), d - c) of entry (o, i) at ``3 * (o * 2^num_high + i)``)."""
-        num_segments = 1 << num_high
+    def _planar_intrinsic(k):
+        """An intrinsic ``blocks(f, kind, start, high, offs, count, w)``: an uncontrolled k-qubit
+        block whose targets on bits 0-2 are ``PLANAR_LOW[kind]`` (l of them) and the others
+        ``high`` (sorted, int64, h = k - l of them), on ``count`` groups of 2^h segments of 8
+        amplitudes of ``f`` (reals): those of the index with zeros inserted at ``high`` from
+        ``start`` on, 8 indices apart (segment s of a group at real offset ``offs[s]``, int64).
+
+        Input v = i 2^l + x of the product above is segment i with its lanes permuted j -> j ^ X[x]
+        (X: the XOR masks of the low targets); ``w`` holds the coefficients (c, -(c + d), d - c) of
+        (output o, input v) at ``3 (o 2^k + v)``: one real each without low targets (broadcast),
+        else 8 (one per lane)."""
+        kinds = [(low, _xor_masks([1 << b for b in low])) for low in PLANAR_LOW]
 
         @_intrinsic
-        def blocks(typingctx, f, start, high, offs, count, w):
-            sig = _types.void(f, _types.int64, high, offs, _types.int64, w)
+        def blocks(typingctx, f, kind, start, high, offs, count, w):
+            sig = _types.void(f, _types.int64, _types.int64, high, offs, _types.int64, w)
 
             def codegen(context, builder, signature, args):
-                f_val, start_v, high_val, offs_val, count_v, w_val = args
-                data, high_p, offs_p, coefs = [context.make_array(signature.args[a])(context, builder, args[a]).data
-                                               for a in (0, 2, 3, 5)]
+                f_val, kind_v, start_v, high_val, offs_val, count_v, w_val = args
+                arrays = [context.make_array(signature.args[a])(context, builder, args[a]).data for a in (0, 3, 4, 6)]
                 double = signature.args[0].dtype == _types.float64
-                real = _ir.DoubleType() if double else _ir.FloatType()
-                align = 8 if double else 4
-                vty = _ir.VectorType(real, 8)
-                wide = _ir.VectorType(real, 16)
-                fma = _cgutils.get_or_insert_function(builder.module, _ir.FunctionType(vty, [vty, vty, vty]),
-                                                      "llvm.fma.v8%s" % ("f64" if double else "f32"))
-                i32, i64 = _ir.IntType(32), _ir.IntType(64)
-                evens = _ir.Constant(_ir.VectorType(i32, 8), list(range(0, 16, 2)))
-                odds = _ir.Constant(_ir.VectorType(i32, 8), list(range(1, 16, 2)))
-                zip_ = _ir.Constant(_ir.VectorType(i32, 16), [j // 2 + 8 * (j % 2) for j in range(16)])
-                scratch = _cgutils.alloca_once(builder, _ir.ArrayType(vty, 3 * num_segments))
-                # A compiler barrier that may read and write the scratch: each pass loads the
-                # inputs from it (the values stored, kept instead, would not fit the registers).
-                barrier = _ir.InlineAsm(_ir.FunctionType(_ir.VoidType(), [scratch.type]), "", "r,~{memory}",
-                                        side_effect=True)
-                seg = [builder.load(builder.gep(offs_p, [_ir.Constant(i64, s)])) for s in range(num_segments)]
-                one = _ir.Constant(i64, 1)
-                highs = []
-                for j in range(num_high):
-                    b = builder.load(builder.gep(high_p, [_ir.Constant(i64, j)]))
-                    highs.append((b, builder.add(b, one), builder.sub(builder.shl(one, b), one)))
-                with _cgutils.for_range(builder, count_v) as loop:
-                    index = builder.add(start_v, builder.mul(loop.index, _ir.Constant(i64, 8)))
-                    for b, b1, low_mask in highs:  # a zero inserted at each target bit
-                        index = builder.or_(builder.shl(builder.lshr(index, b), b1), builder.and_(index, low_mask))
-                    base = builder.add(index, index)
-                    ptrs = [builder.bitcast(builder.gep(data, [builder.add(base, seg[s])]), wide.as_pointer())
-                            for s in range(num_segments)]
-
-                    for s in range(num_segments):
-                        v = builder.load(ptrs[s], align=align)
-                        a = builder.shuffle_vector(v, _ir.Constant(wide, _ir.Undefined), evens)
-                        b = builder.shuffle_vector(v, _ir.Constant(wide, _ir.Undefined), odds)
-                        for part, x in enumerate((builder.fadd(a, b), b, a)):
-                            builder.store(x, builder.gep(scratch, [_ir.Constant(i32, 0), _ir.Constant(i32, 3 * s + part)]))
-                    for first in range(0, num_segments, PLANAR_PASS_OUTPUTS):
-                        builder.call(barrier, [scratch])
-                        outs = range(first, min(num_segments, first + PLANAR_PASS_OUTPUTS))
-                        acc = _planar_pass_loop(builder, fma, vty, scratch, coefs, outs, num_segments, align)
-                        for o in outs:
-                            re = builder.fadd(acc[o, 0], acc[o, 1])
-                            im = builder.fadd(acc[o, 0], acc[o, 2])
-                            builder.store(builder.shuffle_vector(re, im, zip_), ptrs[o], align=align)
+                for index, (low, masks) in enumerate(kinds):
+                    if len(low) < k:
+                        with builder.if_then(builder.icmp_signed("==", kind_v, _ir.Constant(_ir.IntType(64), index))):
+                            _emit_planar(builder, k, masks, double, arrays, start_v, count_v)
                 return context.get_dummy_value()
 
             return sig, codegen
 
         return blocks
 
-    def _planar_pass_loop(builder, fma, vty, scratch, coefs, outs, num_segments, align):
-        """One pass of :func:`_planar_intrinsic` as a loop over the input segments i: the
-        accumulators ``{(o, part): vector}`` of the outputs ``outs`` (phis of the loop), each
-        the sum over i of the coefficient (o, i, part) times part ``part`` of input i."""
+    def _emit_planar(builder, k, masks, double, arrays, start_v, count_v):
+        """The IR of one kind of :func:`_planar_intrinsic` (XOR masks ``masks`` of its low targets)."""
+        data, high_p, offs_p, coefs = arrays
+        num_high = k - (len(masks).bit_length() - 1)
+        num_segments = 1 << num_high
+        real = _ir.DoubleType() if double else _ir.FloatType()
+        align = 8 if double else 4
+        vty = _ir.VectorType(real, 8)
+        wide = _ir.VectorType(real, 16)
+        fma = _cgutils.get_or_insert_function(builder.module, _ir.FunctionType(vty, [vty, vty, vty]),
+                                              "llvm.fma.v8%s" % ("f64" if double else "f32"))
+        i32, i64 = _ir.IntType(32), _ir.IntType(64)
+        lanes = _ir.VectorType(i32, 8)
+        evens = _ir.Constant(lanes, list(range(0, 16, 2)))
+        odds = _ir.Constant(lanes, list(range(1, 16, 2)))
+        zip_ = _ir.Constant(_ir.VectorType(i32, 16), [j // 2 + 8 * (j % 2) for j in range(16)])
+        scratch = _cgutils.alloca_once(builder, _ir.ArrayType(vty, 3 << k))
+        # A compiler barrier that may read and write the scratch: each pass loads the inputs from
+        # it (the values stored, kept instead, would not fit the registers).
+        barrier = _ir.InlineAsm(_ir.FunctionType(_ir.VoidType(), [scratch.type]), "", "r,~{memory}", side_effect=True)
+        seg = [builder.load(builder.gep(offs_p, [_ir.Constant(i64, s)])) for s in range(num_segments)]
+        one = _ir.Constant(i64, 1)
+        highs = []
+        for j in range(num_high):
+            b = builder.load(builder.gep(high_p, [_ir.Constant(i64, j)]))
+            highs.append((b, builder.add(b, one), builder.sub(builder.shl(one, b), one)))
+        with _cgutils.for_range(builder, count_v) as loop:
+            index = builder.add(start_v, builder.mul(loop.index, _ir.Constant(i64, 8)))
+            for b, b1, low_mask in highs:  # a zero inserted at each high target bit
+                index = builder.or_(builder.shl(builder.lshr(index, b), b1), builder.and_(index, low_mask))
+            base = builder.add(index, index)
+            ptrs = [builder.bitcast(builder.gep(data, [builder.add(base, seg[s])]), wide.as_pointer())
+                    for s in range(num_segments)]
+            for s in range(num_segments):
+                v = builder.load(ptrs[s], align=align)
+                a = builder.shuffle_vector(v, _ir.Constant(wide, _ir.Undefined), evens)
+                b = builder.shuffle_vector(v, _ir.Constant(wide, _ir.Undefined), odds)
+                for part, plane in enumerate((builder.fadd(a, b), b, a)):
+                    for x, mask in enumerate(masks):
+                        moved = plane if mask == 0 else builder.shuffle_vector(
+                            plane, _ir.Constant(vty, _ir.Undefined), _ir.Constant(lanes, [j ^ mask for j in range(8)]))
+                        slot = 3 * (s * len(masks) + x) + part
+                        builder.store(moved, builder.gep(scratch, [_ir.Constant(i32, 0), _ir.Constant(i32, slot)]))
+            for first in range(0, num_segments, PLANAR_PASS_OUTPUTS):
+                builder.call(barrier, [scratch])
+                outs = range(first, min(num_segments, first + PLANAR_PASS_OUTPUTS))
+                acc = _planar_pass_loop(builder, fma, vty, scratch, coefs, outs, 1 << k, len(masks) == 1, align)
+                for o in outs:
+                    re = builder.fadd(acc[o, 0], acc[o, 1])
+                    im = builder.fadd(acc[o, 0], acc[o, 2])
+                    builder.store(builder.shuffle_vector(re, im, zip_), ptrs[o], align=align)
+
+    def _planar_pass_loop(builder, fma, vty, scratch, coefs, outs, num_inputs, uniform, align):
+        """One pass of :func:`_planar_intrinsic` as a loop over its ``num_inputs`` inputs v: the
+        accumulators ``{(o, part): vector}`` of the outputs ``outs`` (phis of the loop), each the
+        sum over v of the coefficient (o, v, part) (one real broadcast when ``uniform``, else 8)
+        times part ``part`` of input v."""
         i32, i64 = _ir.IntType(32), _ir.IntType(64)
         undef = _ir.Constant(vty, _ir.Undefined)
         splat = _ir.Constant(_ir.VectorType(i32, 8), [0] * 8)
@@ -679,26 +699,31 @@ if _numba is not None:
         done = builder.append_basic_block("planar_pass_done")
         builder.branch(body)
         builder.position_at_end(body)
-        i = builder.phi(i64)
-        i.add_incoming(_ir.Constant(i64, 0), entry)
+        v = builder.phi(i64)
+        v.add_incoming(_ir.Constant(i64, 0), entry)
         phis = {}
         for key in keys:
             phis[key] = builder.phi(vty)
             phis[key].add_incoming(_ir.Constant(vty, None), entry)
-        three_i = builder.mul(i, _ir.Constant(i64, 3))
+        three_v = builder.mul(v, _ir.Constant(i64, 3))
         acc = {}
         for part in range(3):
-            x = builder.load(builder.gep(scratch, [_ir.Constant(i64, 0), builder.add(three_i, _ir.Constant(i64, part))]))
+            x = builder.load(builder.gep(scratch, [_ir.Constant(i64, 0),
+                                                   builder.add(three_v, _ir.Constant(i64, part))]))
             for o in outs:
-                t = builder.add(three_i, _ir.Constant(i64, 3 * o * num_segments + part))
-                wt = builder.shuffle_vector(builder.insert_element(
-                    undef, builder.load(builder.gep(coefs, [t]), align=align), _ir.Constant(i32, 0)), undef, splat)
+                t = builder.add(three_v, _ir.Constant(i64, 3 * o * num_inputs + part))
+                if uniform:
+                    wt = builder.shuffle_vector(builder.insert_element(
+                        undef, builder.load(builder.gep(coefs, [t]), align=align), _ir.Constant(i32, 0)), undef, splat)
+                else:
+                    wt = builder.load(builder.bitcast(builder.gep(coefs, [builder.mul(t, _ir.Constant(i64, 8))]),
+                                                      vty.as_pointer()), align=align)
                 acc[o, part] = builder.call(fma, [wt, x, phis[o, part]])
-        following = builder.add(i, _ir.Constant(i64, 1))
+        following = builder.add(v, _ir.Constant(i64, 1))
         for key in keys:
             phis[key].add_incoming(acc[key], builder.block)
-        i.add_incoming(following, builder.block)
-        builder.cbranch(builder.icmp_unsigned("<", following, _ir.Constant(i64, num_segments)), body, done)
+        v.add_incoming(following, builder.block)
+        builder.cbranch(builder.icmp_unsigned("<", following, _ir.Constant(i64, num_inputs)), body, done)
         builder.position_at_end(done)
         return acc
 
@@ -706,17 +731,18 @@ if _numba is not None:
     _planar5 = _planar_intrinsic(5)
 
     @_numba.njit(parallel=True, cache=True, boundscheck=False)
-    def _numba_planar4(f, high, offs, w, run):
-        # An uncontrolled 4-qubit block on the targets ``high`` (sorted, all >= 3): chunks of
-        # ``run`` amplitudes (a multiple of 8) of the index with the target bits removed.
-        for c in _numba.prange((f.size >> 1) // (run << 4)):
-            _planar4(f, c * run, high, offs, run // 8, w)
+    def _numba_planar4(f, kind, high, offs, w, run):
+        # An uncontrolled 4-qubit block, kind the index of its low targets in PLANAR_LOW, high
+        # its other targets (sorted): chunks of ``run`` amplitudes (a multiple of 8) of the index
+        # with the high target bits removed.
+        for c in _numba.prange((f.size >> 1) // (run << high.size)):
+            _planar4(f, kind, c * run, high, offs, run // 8, w)
 
     @_numba.njit(parallel=True, cache=True, boundscheck=False)
-    def _numba_planar5(f, high, offs, w, run):
+    def _numba_planar5(f, kind, high, offs, w, run):
         # As _numba_planar4 for 5 targets.
-        for c in _numba.prange((f.size >> 1) // (run << 5)):
-            _planar5(f, c * run, high, offs, run // 8, w)
+        for c in _numba.prange((f.size >> 1) // (run << high.size)):
+            _planar5(f, kind, c * run, high, offs, run // 8, w)
 
     @_numba.njit(parallel=True, cache=True)
     def _numba_diagonal(psi, bits, d, cmask):
@@ -1118,37 +1144,53 @@ def _segment_plan(bits: tuple):
 
 @functools.lru_cache(maxsize=1024)
 def _planar_plan(bits: tuple):
-    """``(high, offsets, rows)`` of the planar block kernels (:func:`_planar_intrinsic`) for an
-    uncontrolled k-qubit block on ``bits`` (matrix order; k a key of :data:`PLANAR_KERNELS`,
-    every target >= 3), else ``None``.
+    """``(kind, high, offsets, index)`` of the planar block kernels (:func:`_planar_intrinsic`)
+    for an uncontrolled k-qubit block on ``bits`` (matrix order; k a key of
+    :data:`PLANAR_KERNELS`), else ``None``.
 
-    ``high``: the targets, sorted (int64); ``offsets``: segment s's distance from segment 0 in
-    reals, segment bit j standing for ``high[j]`` (int64); ``rows``: the matrix row (and column)
-    of segment s (int64).
+    ``kind``: the index of the targets on bits 0-2 in :data:`PLANAR_LOW`; ``high``: the other
+    targets, sorted (int64); ``offsets``: segment s's distance from segment 0 in reals, segment
+    bit j standing for ``high[j]`` (int64); ``index``: per coefficient of the kernel, its index
+    into the three parts (c, -(c + d), d - c) of the matrix, each ``4^k`` reals in row-major
+    order, concatenated (:func:`_planar_coefficients`).
 
     Examples:
-        >>> high, offsets, rows = _planar_plan((9, 3, 4, 5))
-        >>> high.tolist(), offsets[:4].tolist(), rows[:4].tolist()
-        ([3, 4, 5, 9], [0, 16, 32, 48], [0, 2, 4, 6])
-        >>> _planar_plan((2, 3, 4, 5)) is None  # a target on bits 0-2: the tiles
+        >>> kind, high, offsets, index = _planar_plan((9, 3, 4, 5))
+        >>> kind, high.tolist(), offsets[:4].tolist(), index[:4].tolist()
+        (0, [3, 4, 5, 9], [0, 16, 32, 48], [0, 256, 512, 2])
+        >>> kind, high, offsets, index = _planar_plan((0, 12, 13, 14))
+        >>> PLANAR_LOW[kind], high.tolist(), index.size  # 8 outputs x 16 inputs x 3 parts x 8 lanes
+        ((0,), [12, 13, 14], 3072)
+        >>> _planar_plan((0, 1, 2, 3, 4, 5)) is None  # k = 6: the tiles
         True
     """
-    if len(bits) not in PLANAR_KERNELS or min(bits) < 3:
+    k = len(bits)
+    low = tuple(sorted(b for b in bits if b < 3))
+    if k not in PLANAR_KERNELS or len(low) == k:
         return None
-    high = sorted(bits)
-    segment = np.arange(1 << len(bits), dtype=np.int64)
-    offsets = sum(((segment >> j) & 1) << (b + 1) for j, b in enumerate(high))
-    rows = sum(((segment >> high.index(b)) & 1) << jj for jj, b in enumerate(bits))
-    return np.array(high, dtype=np.int64), offsets.astype(np.int64), rows.astype(np.int64)
+    high = sorted(b for b in bits if b >= 3)
+    masks = np.array(_xor_masks([1 << b for b in low]), dtype=np.int64)
+    segment = np.arange(1 << len(high), dtype=np.int64)
+    offsets = sum((((segment >> j) & 1) << (b + 1) for j, b in enumerate(high)), np.zeros_like(segment))
+
+    def row(seg, lane):  # the matrix index of the amplitude at lane ``lane`` of segment ``seg``
+        return sum(((lane >> b if b < 3 else seg >> high.index(b)) & 1) << j for j, b in enumerate(bits))
+
+    o = segment[:, None, None, None, None]
+    i = segment[None, :, None, None, None]
+    x = masks[None, None, :, None, None]
+    part = np.arange(3, dtype=np.int64)[None, None, None, :, None]
+    lane = np.arange(8 if low else 1, dtype=np.int64)[None, None, None, None, :]
+    index = (part << (2 * k)) + (row(o, lane) << k) + row(i, lane ^ x)
+    return PLANAR_LOW.index(low), np.array(high, dtype=np.int64), offsets, index.reshape(-1)
 
 
-def _planar_coefficients(matrix: np.ndarray, rows: np.ndarray, real_dtype) -> np.ndarray:
-    """The coefficients of :func:`_planar_intrinsic`: ``(c, -(c + d), d - c)`` of each entry
-    ``c + i d`` of ``matrix`` between segments (o, i) (``rows``: :func:`_planar_plan`), in that
-    order, as ``real_dtype``."""
-    e = np.asarray(matrix, dtype=np.complex128)[np.ix_(rows, rows)]
-    c, d = e.real, e.imag
-    return np.ascontiguousarray(np.stack((c, -(c + d), d - c), axis=-1).reshape(-1), dtype=real_dtype)
+def _planar_coefficients(matrix: np.ndarray, index: np.ndarray, real_dtype) -> np.ndarray:
+    """The coefficients of :func:`_planar_intrinsic` for ``matrix`` (``index``: :func:`_planar_plan`):
+    ``(c, -(c + d), d - c)`` of its entries ``c + i d``, as ``real_dtype``."""
+    m = np.asarray(matrix, dtype=np.complex128)
+    c, d = m.real.reshape(-1), m.imag.reshape(-1)
+    return np.concatenate((c, -(c + d), d - c))[index].astype(real_dtype)
 
 
 #: The names of the precisions of the tables below, by dtype (``dtype.name`` takes microseconds).
@@ -1317,14 +1359,14 @@ class NumbaKernels:
             if plan is not None and psi.size >= 16 << plan[1].size:
                 self._segments(psi, plan, matrix)
                 return
-        if not cmask and precision in PLANAR_KERNELS.get(len(bits), ()) and psi.size >= 8 << len(bits):
+        if not cmask and precision in PLANAR_KERNELS.get(len(bits), ()):
             plan = _planar_plan(tuple(int(b) for b in bits))
-            if plan is not None:
-                high, offsets, rows = plan
+            if plan is not None and psi.size >= 8 << plan[1].size:
+                kind, high, offsets, index = plan
                 real = psi.real.dtype
-                w = _planar_coefficients(matrix, rows, real)
-                driver = _numba_planar4 if high.size == 4 else _numba_planar5
-                driver(psi.view(real), high, offsets, w, min(RUN_AMPLITUDES, psi.size >> high.size))
+                driver = _numba_planar4 if len(bits) == 4 else _numba_planar5
+                driver(psi.view(real), kind, high, offsets, _planar_coefficients(matrix, index, real),
+                       min(RUN_AMPLITUDES, psi.size >> high.size))
                 return
         m = np.asarray(matrix).astype(psi.dtype)
         real = psi.real.dtype

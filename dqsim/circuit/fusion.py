@@ -68,16 +68,25 @@ class FusionCosts:
         max_diagonal_qubits: most qubits of a fused diagonal (its table has
             ``2^m`` entries).
         measured: where the numbers come from.
+        dense_high: ``dense_high[k-1]`` is the cost of a dense pass on ``k``
+            targets that all lie on physical bits ``>= high_bit`` (kernels
+            that take only those); empty: as ``dense``.
+        high_bit: the lowest physical bit of the targets ``dense_high`` is for.
     """
 
     dense: tuple[float, ...]
     diagonal: float
     max_diagonal_qubits: int = 12
     measured: str = ""
+    dense_high: tuple[float, ...] = ()
+    high_bit: int = 0
 
     def __post_init__(self):
         if not self.dense or any(c <= 0 for c in self.dense):
             raise ValueError(f"dense costs must be a non-empty list of positive numbers, got {self.dense}")
+        if self.dense_high and (len(self.dense_high) != len(self.dense) or any(c <= 0 for c in self.dense_high)):
+            raise ValueError(f"dense_high must be empty or {len(self.dense)} positive numbers (one per k of dense), "
+                             f"got {self.dense_high}")
         if self.diagonal <= 0 or self.max_diagonal_qubits < 1:
             raise ValueError("diagonal cost must be > 0 and max_diagonal_qubits >= 1")
 
@@ -85,6 +94,18 @@ class FusionCosts:
     def max_qubits(self) -> int:
         """The largest dense block, ``k``."""
         return len(self.dense)
+
+    def block_cost(self, physical_bits) -> float:
+        """Cost of an uncontrolled dense pass on targets at ``physical_bits`` (at most ``max_qubits``).
+
+        Examples:
+            >>> costs = FusionCosts(dense=(1.0, 1.0, 1.5, 3.6), diagonal=2.0,
+            ...                     dense_high=(1.0, 1.0, 1.5, 2.0), high_bit=3)
+            >>> costs.block_cost([3, 7, 9, 12]), costs.block_cost([2, 7, 9, 12])
+            (2.0, 3.6)
+        """
+        table = self.dense_high if self.dense_high and min(physical_bits) >= self.high_bit else self.dense
+        return table[len(physical_bits) - 1]
 
     def op_cost(self, op: GateOp) -> float:
         """Cost of ``op`` applied alone.
@@ -210,8 +231,9 @@ def fuse_ops(ops: Sequence[GateOp], *, layout: Layout, costs: FusionCosts = CPU_
             merged = _Block([m for b in touching for m in b.ops] + [op], union, False,
                             costs.diagonal if touching else costs.op_cost(op))
         elif touching and len(union) <= costs.max_qubits and all(lay.is_local(q) for q in union) \
-                and costs.dense[len(union) - 1] <= current:
-            merged = _Block([m for b in touching for m in b.ops] + [op], union, True, costs.dense[len(union) - 1])
+                and costs.block_cost([lay.physical_of[q] for q in union]) <= current:
+            merged = _Block([m for b in touching for m in b.ops] + [op], union, True,
+                            costs.block_cost([lay.physical_of[q] for q in union]))
         if merged is not None:
             for b in touching:
                 for q in b.qubits:
