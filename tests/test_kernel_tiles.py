@@ -346,9 +346,12 @@ def test_planar_blocks_match_reference(monkeypatch, n, precision):
 
     n = 7 and 8: every placement of the targets (35 + 21 and 70 + 56 of them: every kind of
     PLANAR_LOW, the high targets right above bit 2, with gaps, at the top bit), in shuffled
-    orders; n = 14 (several chunks): 24 random placements. Checks that the planar driver is
+    orders; n = 14 (several chunks): 24 random placements. Every kind is forced on in both
+    precisions (PLANAR_KERNELS takes some only in complex64); checks that the planar driver is
     called with the kind of the low targets; a control sends the block to the tiles.
     """
+    monkeypatch.setattr(fast, "PLANAR_KERNELS", {k: {low: frozenset({"complex128", "complex64"}) for low in range(4)}
+                                                 for k in (4, 5)})
     taken = []
     for name in ("_numba_planar4", "_numba_planar5"):
         kernel = getattr(fast, name)
@@ -379,6 +382,26 @@ def test_planar_blocks_match_reference(monkeypatch, n, precision):
         want = run_ops(n, [unitary_op(u, targets, controls)], psi.copy())
         assert np.max(np.abs(got - want)) < tol, targets
     assert len(taken) == len(places)
+
+
+@pytest.mark.skipif(fast.numba_kernels() is None, reason="numba kernels off or missing")
+def test_planar_dispatch_follows_its_table(monkeypatch):
+    """A placement whose number of low targets PLANAR_KERNELS leaves out in a precision goes to
+    the tiles in that precision (and still matches the reference)."""
+    taken = []
+    kernel = fast._numba_planar4
+    monkeypatch.setattr(fast, "_numba_planar4", lambda *args: (taken.append(args[1]), kernel(*args)))
+    monkeypatch.setattr(fast, "PLANAR_KERNELS", {4: {0: frozenset({"complex64"}), 1: frozenset(), 2: frozenset(),
+                                                     3: frozenset()}, 5: {low: frozenset() for low in range(4)}})
+    kernels = fast.numba_kernels()
+    psi = random_state(9, 700)
+    u = random_unitary(4, 701)
+    for precision, tol, calls in (("complex128", 1e-12, 0), ("complex64", 1e-5, 1)):
+        got = psi.astype(precision)
+        kernels.dense(got, [3, 5, 6, 8], u, 0)
+        want = run_ops(9, [unitary_op(u, [3, 5, 6, 8], [])], psi.copy())
+        assert np.max(np.abs(got - want)) < tol
+        assert len(taken) == calls
 
 
 def test_block_plan_takes_only_gates_inside_its_blocks():

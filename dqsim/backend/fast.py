@@ -24,11 +24,11 @@ controlled 1-qubit gates, ``x``, ``cx``, ``ccx``) whose target and control
 bits are all >= 2 otherwise, and 2-qubit dense gates on bits >= 3, sweep the
 shard once in *runs* of consecutive pairs (groups), the complex arithmetic
 written out on the real view in small inner functions the compiler vectorises.
-Uncontrolled 4- and 5-qubit blocks whose targets are all >= 3 run in *planar* register
-blocks: 2^k segments of 8 amplitudes split into real and imaginary parts, the matrix
-product in the three-multiplication form (:func:`_planar_intrinsic`).
-Everything else, controlled k-qubit blocks and those of k >= 4 with a target on bits 0-2
-(and k >= 6), runs in cache-sized *tiles*: the 2^k rows of J groups are gathered into split real/imaginary
+Uncontrolled 4- and 5-qubit blocks run in *planar* register blocks: the targets >= 3
+index segments of 8 amplitudes, each split into real and imaginary parts (and permuted
+within for targets on bits 0-2), the matrix product in the three-multiplication form
+(:func:`_planar_intrinsic`). Everything else, controlled k-qubit blocks and those of
+k >= 6, runs in cache-sized *tiles*: the 2^k rows of J groups are gathered into split real/imaginary
 buffers, multiplied by the matrix in loops the compiler vectorises, and
 written back; other permutation matrices (controlled swaps, ``cx`` on the
 lowest bits) are copied row to row without arithmetic, touching only the rows
@@ -94,8 +94,8 @@ SEGMENT8_ADJACENT = frozenset({"complex64"})
 #: for k = 4 (one driver of 7 kinds) ran at 0.33-0.48 of a copy with a low target and
 #: 0.17-0.26 with none (the tiles: 0.16-0.33) and compiled in 4.7 s (complex128) + 2.8 s
 #: (complex64) on a cold cache: not taken (bench/results/kernel_bench-vm-k3any-20261205.md).
-#: k = 4 and 5 blocks with every target >= 3 take the planar kernels instead
-#: (:data:`PLANAR_KERNELS`, bench/results/kernel_bench-vm-k4-20261205.md).
+#: k = 4 and 5 blocks take the planar kernels instead (:data:`PLANAR_KERNELS`,
+#: bench/results/kernel_bench-vm-k4-20261205.md).
 SEGMENT_LOW = {3: ((0, 1), (0, 2), (1, 2), (0,), (1,), (2,), ())}
 #: Outputs per pass of the planar block kernels (:func:`_planar_intrinsic`): 3 accumulators each.
 PLANAR_PASS_OUTPUTS = 8
@@ -585,22 +585,26 @@ if _numba is not None:
         for c in _numba.prange((f.size >> 1) // (run << high.size)):
             _segments3(f, kind, c * run, high, offs, count, w)
 
-    # Uncontrolled k-qubit blocks (k = 4, 5) whose targets are all >= 3, in planar registers: a
-    # group is the 2^k segments of 8 consecutive amplitudes (segment s at the sum of 2^b over the
-    # targets b set in s); each segment is split into its real and imaginary parts a, b (8 lanes
-    # each) and the matrix product is taken in the three-multiplication form
+    # Uncontrolled k-qubit blocks (k = 4, 5) in planar registers: a group is the 2^h segments of
+    # 8 consecutive amplitudes (segment s at the sum of 2^b over the h targets b >= 3 set in s);
+    # each segment is split into its real and imaginary parts a, b (8 lanes each) and the matrix
+    # product is taken in the three-multiplication form
     #   T_o = sum_i c_oi (a_i + b_i),  R_o = sum_i -(c_oi + d_oi) b_i,  I_o = sum_i (d_oi - c_oi) a_i,
     #   out_o = (T_o + R_o) + i (T_o + I_o)            (entry m[o, i] = c_oi + i d_oi),
     # 3 multiply-adds per complex multiply-add instead of 4: 6 packed multiply-adds of 8 lanes
-    # per amplitude for k = 4, 12 for k = 5, the coefficients scalars broadcast from memory. On
+    # per amplitude for k = 4, 12 for k = 5. Without a target on bits 0-2 the inputs i are the
+    # segments and the coefficients scalars (broadcast from memory); with l such targets each
+    # segment also enters with its lanes permuted by each of the 2^l XOR masks of those bits
+    # (2^k inputs in all, as before) and the coefficients are per lane (8 reals). On
     # the dev VM (AMD EPYC Zen 4: one 8-double FMA per cycle at ~3.6 GHz, measured) that is
     # ~1.7 ns per amplitude for k = 4 in complex128, against ~1.2 for a copy of the shard: the
     # four-multiplication form (8 per amplitude, ~2.2 ns) could not pass ~0.53 of a copy. The
     # split inputs (a + b, b, a) go to a scratch in L1, and each pass of PLANAR_PASS_OUTPUTS
     # outputs loops over the input segments reading them back, so its 3 * PLANAR_PASS_OUTPUTS
     # accumulators stay in registers (no vector spills, checked with inspect_asm on an uncached
-    # copy). The loop (not unrolled) ran as fast as the unrolled form and compiles in 0.5 s
-    # instead of 1.4 s (k = 4) and 7 s (k = 5) per precision.
+    # copy). The loop (not unrolled) ran as fast as the unrolled form and compiled in 0.5 s
+    # instead of 1.4 s (k = 4) and 7 s (k = 5) per precision with the one kind without low
+    # targets; with all of PLANAR_LOW, 1.5 s (k = 4) and 2.9 s (k = 5).
 
     def _planar_intrinsic(k):
         """An intrinsic ``blocks(f, kind, start, high, offs, count, w)``: an uncontrolled k-qubit
@@ -1197,6 +1201,8 @@ def _planar_coefficients(matrix: np.ndarray, index: np.ndarray, real_dtype) -> n
 _PRECISION_NAMES = {np.dtype(np.complex128): "complex128", np.dtype(np.complex64): "complex64"}
 
 
+_BOTH = frozenset({"complex128", "complex64"})
+
 #: Per case of :func:`block_plan`, the precisions in which the dispatch takes the block kernels.
 BLOCK_KERNELS = {case: frozenset({"complex128", "complex64"}) for case in (
     "1q (0)", "1q (1)", "1q (2)", "c1q (low)", "c1q (hi)", "2q (0, 1)", "2q (0, 2)", "2q (1, 2)",
@@ -1211,10 +1217,15 @@ DENSE8_KERNELS = frozenset({"complex128", "complex64"})
 #: :func:`_segment_plan` takes (else the tiles).
 SEGMENT_KERNELS = {3: frozenset({"complex128", "complex64"})}
 
-#: Per k, the precisions in which :meth:`NumbaKernels.dense` takes the planar block kernels
-#: (:func:`_numba_planar4`, :func:`_numba_planar5`) for an uncontrolled k-qubit block whose
-#: targets are all >= 3 (else the tiles).
-PLANAR_KERNELS = {4: frozenset({"complex128", "complex64"}), 5: frozenset({"complex128", "complex64"})}
+#: Per k and number of targets on bits 0-2, the precisions in which :meth:`NumbaKernels.dense`
+#: takes the planar block kernels (:func:`_numba_planar4`, :func:`_numba_planar5`) for an
+#: uncontrolled k-qubit block (else the tiles): where they beat the tiles at n = 26 (one
+#: process, CPU time against a copy, 2026-12-05, bench/results/kernel_bench-vm-k4-20261205.md).
+#: In complex128, k = 4 with three low targets (in-register permutes of 2 segments: 0.22 and
+#: 0.33 against the tiles' 0.25 and 0.27) and k = 5 with any (per-lane coefficients of 48-96
+#: KiB: 0.12-0.17 against 0.13-0.19) ran no faster than the tiles.
+PLANAR_KERNELS = {4: {0: _BOTH, 1: _BOTH, 2: _BOTH, 3: frozenset({"complex64"})},
+                  5: {0: _BOTH, 1: frozenset({"complex64"}), 2: frozenset({"complex64"}), 3: frozenset({"complex64"})}}
 
 #: Fewest amplitudes per block of the one-pass diagonal, as bits.
 MIN_DIAGONAL_BLOCK_BITS = 4
@@ -1341,8 +1352,9 @@ class NumbaKernels:
         of :data:`DENSE8_KERNELS`) by :func:`_numba_dense8_low`; with h >= 1
         targets >= 3 (shards of ``16 << h`` amplitudes or more, precisions of
         :data:`SEGMENT_KERNELS`) in 2^h segments (:meth:`_segments`); and
-        uncontrolled 4- and 5-qubit blocks whose targets are all >= 3
-        (precisions of :data:`PLANAR_KERNELS`) in planar register blocks
+        uncontrolled 4- and 5-qubit blocks (shards of ``8 << h`` amplitudes
+        or more, h the number of targets >= 3; precisions and numbers of
+        targets on bits 0-2 of :data:`PLANAR_KERNELS`) in planar register blocks
         (:func:`_numba_planar4`, :func:`_numba_planar5`). The arithmetic is
         in ``psi``'s precision.
         """
@@ -1359,9 +1371,10 @@ class NumbaKernels:
             if plan is not None and psi.size >= 16 << plan[1].size:
                 self._segments(psi, plan, matrix)
                 return
-        if not cmask and precision in PLANAR_KERNELS.get(len(bits), ()):
+        if not cmask and len(bits) in PLANAR_KERNELS:
             plan = _planar_plan(tuple(int(b) for b in bits))
-            if plan is not None and psi.size >= 8 << plan[1].size:
+            if plan is not None and precision in PLANAR_KERNELS[len(bits)][len(PLANAR_LOW[plan[0]])] \
+                    and psi.size >= 8 << plan[1].size:
                 kind, high, offsets, index = plan
                 real = psi.real.dtype
                 driver = _numba_planar4 if len(bits) == 4 else _numba_planar5

@@ -139,9 +139,19 @@ class FusionCosts:
 #: middle 0.70-1.05, mixed low/high 0.63-1.09, top 0.57-0.69), about 0.8: 1.35 copies. k = 4 stays
 #: on the tiles, 0.19-0.35 of a copy in the same runs (median 0.27): 3.6 copies. k = 5 is not
 #: re-measured.
-CPU_COSTS = FusionCosts(dense=(1.1, 1.15, 1.35, 3.6, 7.5), diagonal=2.0,
-                        measured="numba runs (k <= 2), register blocks (k = 3) and tiles (k >= 4), 2-core dev VM "
-                                 "(shared), n=26, complex128, 2026-12-04/05")
+#: Since 2026-12-05 (later) uncontrolled k = 4 and 5 blocks run in planar register blocks
+#: (fast._numba_planar4/5; bench/results/kernel_bench-vm-k4-20261205.md: one process, n = 26,
+#: CPU time against a copy, three runs, load 6.6-9.5, complex128). k = 4 with every target on a
+#: bit >= 3: 0.32-0.68 of a copy (median ~0.5; the top bits 0.32-0.39): 2.0 copies
+#: (``dense_high``); with a target on bits 0-2: one such target 0.42-0.60, two 0.33, three (the
+#: tiles) 0.22-0.27, mostly one in random placements: 2.2 copies. k = 5 with every target >= 3:
+#: 0.21-0.30 (median 0.23): 4.3 copies; with a low target the tiles (0.13-0.19) in complex128:
+#: 7.5 as before. The arithmetic caps k = 4 at ~0.7 of a quiet copy on this core (6 packed FMAs
+#: per amplitude), k = 5 at ~0.35.
+CPU_COSTS = FusionCosts(dense=(1.1, 1.15, 1.35, 2.2, 7.5), diagonal=2.0, dense_high=(1.1, 1.15, 1.35, 2.0, 4.3),
+                        high_bit=3,
+                        measured="numba runs (k <= 2), register blocks (k = 3), planar blocks (k = 4, 5; k = 5 with "
+                                 "a target on bits 0-2: tiles), 2-core dev VM (shared), n=26, complex128, 2026-12-04/05")
 #: CuPy kernels (one thread per group, k fixed at compile time) on one NVIDIA H200, n = 30,
 #: complex128, 2026-12-04 (bench/results/gpu-h200-20261204, kernel_bench): one pass of a
 #: dense block on k = 1..5 qubits took 1.03-1.43, 1.03-1.56, 1.11-2.13, 1.35-2.56 and 2.9-7.7
