@@ -329,13 +329,17 @@ def test_segment_blocks_match_reference(monkeypatch, n, precision):
                 assert taken[-1:] == [kind], targets
     assert len(taken) == cases == 14
     for targets, controls, size in (([3, 0, 4, 6], [], n), ([0, 4, 5], [1], n), ([3, 4, 5], [], 6)):
-        psi = random_state(size, 300)
-        u = random_unitary(len(targets), 301)
-        got = psi.astype(precision)
-        kernels.dense(got, targets, u, sum(1 << c for c in controls))
-        want = run_ops(size, [unitary_op(u, targets, controls)], psi.copy())
-        assert np.max(np.abs(got - want)) < tol, targets
+        assert _dense_error(kernels, size, targets, controls, precision, 300) < tol, targets
     assert len(taken) == cases
+
+
+def _dense_error(kernels, n, targets, controls, precision, seed):
+    """Largest deviation of ``kernels.dense`` (a random unitary on a random n-qubit state) from the reference."""
+    psi = random_state(n, seed)
+    u = random_unitary(len(targets), seed + 1)
+    got = psi.astype(precision)
+    kernels.dense(got, targets, u, sum(1 << c for c in controls))
+    return np.max(np.abs(got - run_ops(n, [unitary_op(u, targets, controls)], psi.copy())))
 
 
 @pytest.mark.skipif(fast.numba_kernels() is None, reason="numba kernels off or missing")
@@ -375,12 +379,7 @@ def test_planar_blocks_match_reference(monkeypatch, n, precision):
     assert len(taken) == len(places)
     assert n == 14 or len(set(taken)) == len(fast.PLANAR_LOW)
     for targets, controls in (([3, 2, 4, 6], [5]), ([0, 3, 4, 5, 6], [1])):
-        psi = random_state(n, 600)
-        u = random_unitary(len(targets), 601)
-        got = psi.astype(precision)
-        kernels.dense(got, targets, u, sum(1 << c for c in controls))
-        want = run_ops(n, [unitary_op(u, targets, controls)], psi.copy())
-        assert np.max(np.abs(got - want)) < tol, targets
+        assert _dense_error(kernels, n, targets, controls, precision, 600) < tol, targets
     assert len(taken) == len(places)
 
 
@@ -394,13 +393,8 @@ def test_planar_dispatch_follows_its_table(monkeypatch):
     monkeypatch.setattr(fast, "PLANAR_KERNELS", {4: {0: frozenset({"complex64"}), 1: frozenset(), 2: frozenset(),
                                                      3: frozenset()}, 5: {low: frozenset() for low in range(4)}})
     kernels = fast.numba_kernels()
-    psi = random_state(9, 700)
-    u = random_unitary(4, 701)
     for precision, tol, calls in (("complex128", 1e-12, 0), ("complex64", 1e-5, 1)):
-        got = psi.astype(precision)
-        kernels.dense(got, [3, 5, 6, 8], u, 0)
-        want = run_ops(9, [unitary_op(u, [3, 5, 6, 8], [])], psi.copy())
-        assert np.max(np.abs(got - want)) < tol
+        assert _dense_error(kernels, 9, [3, 5, 6, 8], [], precision, 700) < tol
         assert len(taken) == calls
 
 

@@ -489,6 +489,13 @@ if _numba is not None:
         real offset ``offs[s]``, int64); each replaced by the combination above with the
         coefficient rows ``w`` (rows in the order of ``_block_terms``, ``BLOCK_REALS`` reals each,
         or one real each for a kind without low targets), C order."""
+        return _kinds_intrinsic([functools.partial(_emit_segments, xs=xs) for xs in kinds])
+
+    def _kinds_intrinsic(emitters):
+        """An intrinsic ``blocks(f, kind, start, high, offs, count, w)`` (f, offs, w: arrays, high:
+        int64 array, the rest int64) whose IR is ``emitters[kind](builder, double=...,
+        arrays=(f, high, offs, w data pointers), start_v=..., count_v=...)``, one branch per
+        kind (an emitter ``None``: the kind does nothing)."""
 
         @_intrinsic
         def blocks(typingctx, f, kind, start, high, offs, count, w):
@@ -498,16 +505,17 @@ if _numba is not None:
                 f_val, kind_v, start_v, high_val, offs_val, count_v, w_val = args
                 arrays = [context.make_array(signature.args[a])(context, builder, args[a]).data for a in (0, 3, 4, 6)]
                 double = signature.args[0].dtype == _types.float64
-                for index, xs in enumerate(kinds):
-                    with builder.if_then(builder.icmp_signed("==", kind_v, _ir.Constant(_ir.IntType(64), index))):
-                        _emit_segments(builder, xs, double, arrays, start_v, count_v)
+                for index, emit in enumerate(emitters):
+                    if emit is not None:
+                        with builder.if_then(builder.icmp_signed("==", kind_v, _ir.Constant(_ir.IntType(64), index))):
+                            emit(builder, double=double, arrays=arrays, start_v=start_v, count_v=count_v)
                 return context.get_dummy_value()
 
             return sig, codegen
 
         return blocks
 
-    def _emit_segments(builder, xs, double, arrays, start_v, count_v):
+    def _emit_segments(builder, *, xs, double, arrays, start_v, count_v):
         """The IR of one kind of :func:`_segments_intrinsic` (XOR masks ``xs``)."""
         data, high_p, offs_p, coefs = arrays
         num_segments = max(xs) // 8 + 1
@@ -617,27 +625,10 @@ if _numba is not None:
         (X: the XOR masks of the low targets); ``w`` holds the coefficients (c, -(c + d), d - c) of
         (output o, input v) at ``3 (o 2^k + v)``: one real each without low targets (broadcast),
         else 8 (one per lane)."""
-        kinds = [(low, _xor_masks([1 << b for b in low])) for low in PLANAR_LOW]
+        return _kinds_intrinsic([None if len(low) == k else functools.partial(
+            _emit_planar, k=k, masks=_xor_masks([1 << b for b in low])) for low in PLANAR_LOW])
 
-        @_intrinsic
-        def blocks(typingctx, f, kind, start, high, offs, count, w):
-            sig = _types.void(f, _types.int64, _types.int64, high, offs, _types.int64, w)
-
-            def codegen(context, builder, signature, args):
-                f_val, kind_v, start_v, high_val, offs_val, count_v, w_val = args
-                arrays = [context.make_array(signature.args[a])(context, builder, args[a]).data for a in (0, 3, 4, 6)]
-                double = signature.args[0].dtype == _types.float64
-                for index, (low, masks) in enumerate(kinds):
-                    if len(low) < k:
-                        with builder.if_then(builder.icmp_signed("==", kind_v, _ir.Constant(_ir.IntType(64), index))):
-                            _emit_planar(builder, k, masks, double, arrays, start_v, count_v)
-                return context.get_dummy_value()
-
-            return sig, codegen
-
-        return blocks
-
-    def _emit_planar(builder, k, masks, double, arrays, start_v, count_v):
+    def _emit_planar(builder, *, k, masks, double, arrays, start_v, count_v):
         """The IR of one kind of :func:`_planar_intrinsic` (XOR masks ``masks`` of its low targets)."""
         data, high_p, offs_p, coefs = arrays
         num_high = k - (len(masks).bit_length() - 1)
