@@ -141,10 +141,10 @@ class FusionCosts:
 #: re-measured.
 #: Since 2026-12-05 (later) uncontrolled k = 4 and 5 blocks run in planar register blocks
 #: (fast._numba_planar4/5; bench/results/kernel_bench-vm-k4-20261205.md: one process, n = 26,
-#: CPU time against a copy, three runs, load 6.6-9.5, complex128). k = 4 with every target on a
+#: CPU time against a copy, four runs, load 3.3-10.5, complex128). k = 4 with every target on a
 #: bit >= 3: 0.32-0.68 of a copy (median ~0.5; the top bits 0.32-0.39): 2.0 copies
-#: (``dense_high``); with a target on bits 0-2: one such target 0.42-0.60, two 0.33, three (the
-#: tiles) 0.22-0.27, mostly one in random placements: 2.2 copies. k = 5 with every target >= 3:
+#: (``dense_high``); with a target on bits 0-2: one such target 0.37-0.60, two 0.33-0.35, three
+#: (the tiles) 0.22-0.27, mostly one in random placements: 2.2 copies. k = 5 with every target >= 3:
 #: 0.21-0.30 (median 0.23): 4.3 copies; with a low target the tiles (0.13-0.19) in complex128:
 #: 7.5 as before. The arithmetic caps k = 4 at ~0.7 of a quiet copy on this core (6 packed FMAs
 #: per amplitude), k = 5 at ~0.35.
