@@ -65,8 +65,10 @@ def _summary(ratios: list[float]) -> dict:
     return {"median": statistics.median(ratios), "min": min(ratios), "max": max(ratios), "samples": ratios}
 
 
-#: Dense blocks on low and high bits mixed (issue 14: k = 3 on any placement of the local bits).
-MIXED_BLOCKS = {3: ((0, 5, 9), (1, 2, 14), (2, 3, 4)), 4: ((0, 3, 11, 19),)}
+#: Dense blocks on more places: low and high bits mixed (issue 14: k = 3 on any placement of the local
+#: bits), and k = 4, 5 with every target >= 3 (the planar kernels).
+MIXED_BLOCKS = {3: ((0, 5, 9), (1, 2, 14), (2, 3, 4)), 4: ((0, 3, 11, 19), (3, 4, 5, 6), (3, 8, 15, 22)),
+                5: ((3, 7, 12, 18, 24),)}
 
 
 def _cases(num_local: int, seed: int):

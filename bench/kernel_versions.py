@@ -14,7 +14,7 @@ the low, middle and top bits, ``cx`` on the two lowest and the two highest bits.
 ``--cases places`` times instead the places of issue 14's kernel table: 1-qubit
 gates on bits 0-2, 2-qubit gates on pairs of low and mixed bits, controlled
 1-qubit gates with a control on bit 0 or 1, and blocks of k = 3..5 bits on the
-lowest, middle and mixed (low and high) bits.
+lowest, middle and mixed (low and high) bits, and k = 4, 5 on more places.
 """
 
 from __future__ import annotations
@@ -73,6 +73,9 @@ MIXED_BLOCKS = {3: [1, 9, 17], 4: [0, 3, 11, 19], 5: [0, 2, 6, 13, 20]}
 #: More places of k = 3 blocks (issue 14: any placement of the targets): low and high bits
 #: mixed, high bits right above bit 2.
 MIXED3_BLOCKS = ((0, 5, 9), (1, 2, 14), (2, 3, 4), (3, 4, 5), (0, 3, 4))
+#: More places of k = 4, 5 blocks (the planar kernels): every target >= 3, right above bit 2 and
+#: spread over the shard; two low targets (k = 4) and one (k = 5).
+MORE_BLOCKS = {4: ((3, 4, 5, 6), (3, 8, 15, 22), (1, 2, 9, 17)), 5: ((3, 7, 12, 18, 24), (1, 6, 10, 15, 21))}
 
 
 def place_cases(n: int, rng) -> list:
@@ -92,9 +95,8 @@ def place_cases(n: int, rng) -> list:
         cases.append((f"dense k={k} mid", list(range(n // 2 - k // 2, n // 2 - k // 2 + k)), u, 0, 2.0))
         cases.append((f"dense k={k} mixed", MIXED_BLOCKS[k], u, 0, 2.0))
         cases.append((f"dense k={k} top", list(range(n - k, n)), u, 0, 2.0))
-        if k == 3:
-            for bits in MIXED3_BLOCKS:
-                cases.append((f"dense k=3 {bits}", list(bits), u, 0, 2.0))
+        for bits in MIXED3_BLOCKS if k == 3 else MORE_BLOCKS[k]:
+            cases.append((f"dense k={k} {bits}", list(bits), u, 0, 2.0))
     return cases
 
 

@@ -135,6 +135,28 @@ def test_fusion_keeps_the_unfused_exchange_rounds():
     assert sum(isinstance(op, BitSwaps) for op in fused) == expected
 
 
+def test_blocks_on_high_physical_bits_take_their_own_cost():
+    """A 3-qubit block (1.35) and a 2-qubit unitary (1.15) joining a fourth qubit merge when the 4-qubit pass
+    costs at most their 2.5: on physical bits >= high_bit (2.0) they do, with one on bit 0 (3.6)
+    they do not. The physical bits decide, not the logical ones."""
+    costs = fusion.FusionCosts(dense=(1.1, 1.15, 1.35, 3.6), diagonal=2.0, dense_high=(1.1, 1.15, 1.35, 2.0),
+                               high_bit=3)
+    rng = np.random.default_rng(11)
+    u, _ = np.linalg.qr(rng.normal(size=(8, 8)) + 1j * rng.normal(size=(8, 8)))
+    v, _ = np.linalg.qr(rng.normal(size=(4, 4)) + 1j * rng.normal(size=(4, 4)))
+    n = 8
+    ops = [unitary_op(u, [0, 1, 2]), unitary_op(v, [2, 3])]
+    high = Layout(n, n, [4, 5, 6, 7, 0, 1, 2, 3])  # logical 0-3 on physical bits 4-7
+    for layout, blocks in ((high, [[0, 1, 2, 3]]), (Layout(n, n), [[0, 1, 2], [2, 3]])):
+        fused = fusion.fuse_ops(ops, layout=layout, costs=costs)
+        assert [sorted(op.targets + op.controls) for op in fused] == blocks
+    assert costs.block_cost([3, 4, 5, 6]) == 2.0 and costs.block_cost([0, 4, 5, 6]) == 3.6
+    fused = fusion.fuse_ops(ops, layout=high, costs=costs)
+    assert _fidelity(_state(n, ops), _state(n, fused)) > 1 - FIDELITY_TOL
+    with pytest.raises(ValueError, match="dense_high"):
+        fusion.FusionCosts(dense=(1.0, 1.0), diagonal=1.0, dense_high=(1.0,))
+
+
 def test_costs_are_checked():
     with pytest.raises(ValueError, match="dense costs"):
         fusion.FusionCosts(dense=(), diagonal=1.0)

@@ -5,6 +5,7 @@ both of its paths: contiguous rows (no target or control below log2 J) and
 rows gathered through the tile pattern (a low target or control).
 """
 
+import itertools
 import os
 
 import numpy as np
@@ -328,13 +329,73 @@ def test_segment_blocks_match_reference(monkeypatch, n, precision):
                 assert taken[-1:] == [kind], targets
     assert len(taken) == cases == 14
     for targets, controls, size in (([3, 0, 4, 6], [], n), ([0, 4, 5], [1], n), ([3, 4, 5], [], 6)):
-        psi = random_state(size, 300)
-        u = random_unitary(len(targets), 301)
-        got = psi.astype(precision)
-        kernels.dense(got, targets, u, sum(1 << c for c in controls))
-        want = run_ops(size, [unitary_op(u, targets, controls)], psi.copy())
-        assert np.max(np.abs(got - want)) < tol, targets
+        assert _dense_error(kernels, size, targets, controls, precision, 300) < tol, targets
     assert len(taken) == cases
+
+
+def _dense_error(kernels, n, targets, controls, precision, seed):
+    """Largest deviation of ``kernels.dense`` (a random unitary on a random n-qubit state) from the reference."""
+    psi = random_state(n, seed)
+    u = random_unitary(len(targets), seed + 1)
+    got = psi.astype(precision)
+    kernels.dense(got, targets, u, sum(1 << c for c in controls))
+    return np.max(np.abs(got - run_ops(n, [unitary_op(u, targets, controls)], psi.copy())))
+
+
+@pytest.mark.skipif(fast.numba_kernels() is None, reason="numba kernels off or missing")
+@pytest.mark.parametrize("precision", ["complex128", "complex64"])
+@pytest.mark.parametrize("n", [7, 8, 14])
+def test_planar_blocks_match_reference(monkeypatch, n, precision):
+    """Uncontrolled 4- and 5-qubit blocks on any bits, against the dense reference.
+
+    n = 7 and 8: every placement of the targets (35 + 21 and 70 + 56 of them: every kind of
+    PLANAR_LOW, the high targets right above bit 2, with gaps, at the top bit), in shuffled
+    orders; n = 14 (several chunks): 24 random placements. Every kind is forced on in both
+    precisions (PLANAR_KERNELS takes some only in complex64); checks that the planar driver is
+    called with the kind of the low targets; a control sends the block to the tiles.
+    """
+    monkeypatch.setattr(fast, "PLANAR_KERNELS", {k: {low: frozenset({"complex128", "complex64"}) for low in range(4)}
+                                                 for k in (4, 5)})
+    taken = []
+    for name in ("_numba_planar4", "_numba_planar5"):
+        kernel = getattr(fast, name)
+        monkeypatch.setattr(fast, name, lambda *args, kernel=kernel: (taken.append(args[1]), kernel(*args)))
+    kernels = fast.numba_kernels()
+    tol = 1e-12 if precision == "complex128" else 1e-5
+    rng = np.random.default_rng(70 + n)
+    if n < 14:
+        places = [list(c) for k in (4, 5) for c in itertools.combinations(range(n), k)]
+    else:
+        places = [sorted(rng.choice(n, k, replace=False)) for k in (4, 5) for _ in range(12)]
+    for case, bits in enumerate(places):
+        targets = [int(b) for b in rng.permutation(bits)]
+        psi = random_state(n, 400 + case)
+        u = random_unitary(len(targets), 500 + case)
+        got = psi.astype(precision)
+        kernels.dense(got, targets, u, 0)
+        want = run_ops(n, [unitary_op(u, targets, [])], psi.copy())
+        assert np.max(np.abs(got - want)) < tol, targets
+        assert taken[-1:] == [fast.PLANAR_LOW.index(tuple(b for b in bits if b < 3))], targets
+    assert len(taken) == len(places)
+    assert n == 14 or len(set(taken)) == len(fast.PLANAR_LOW)
+    for targets, controls in (([3, 2, 4, 6], [5]), ([0, 3, 4, 5, 6], [1])):
+        assert _dense_error(kernels, n, targets, controls, precision, 600) < tol, targets
+    assert len(taken) == len(places)
+
+
+@pytest.mark.skipif(fast.numba_kernels() is None, reason="numba kernels off or missing")
+def test_planar_dispatch_follows_its_table(monkeypatch):
+    """A placement whose number of low targets PLANAR_KERNELS leaves out in a precision goes to
+    the tiles in that precision (and still matches the reference)."""
+    taken = []
+    kernel = fast._numba_planar4
+    monkeypatch.setattr(fast, "_numba_planar4", lambda *args: (taken.append(args[1]), kernel(*args)))
+    monkeypatch.setattr(fast, "PLANAR_KERNELS", {4: {0: frozenset({"complex64"}), 1: frozenset(), 2: frozenset(),
+                                                     3: frozenset()}, 5: {low: frozenset() for low in range(4)}})
+    kernels = fast.numba_kernels()
+    for precision, tol, calls in (("complex128", 1e-12, 0), ("complex64", 1e-5, 1)):
+        assert _dense_error(kernels, 9, [3, 5, 6, 8], [], precision, 700) < tol
+        assert len(taken) == calls
 
 
 def test_block_plan_takes_only_gates_inside_its_blocks():

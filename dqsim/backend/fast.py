@@ -24,8 +24,11 @@ controlled 1-qubit gates, ``x``, ``cx``, ``ccx``) whose target and control
 bits are all >= 2 otherwise, and 2-qubit dense gates on bits >= 3, sweep the
 shard once in *runs* of consecutive pairs (groups), the complex arithmetic
 written out on the real view in small inner functions the compiler vectorises.
-Everything else, controlled k-qubit blocks and those of k >= 4, runs in cache-sized
-*tiles*: the 2^k rows of J groups are gathered into split real/imaginary
+Uncontrolled 4- and 5-qubit blocks run in *planar* register blocks: the targets >= 3
+index segments of 8 amplitudes, each split into real and imaginary parts (and permuted
+within for targets on bits 0-2), the matrix product in the three-multiplication form
+(:func:`_planar_intrinsic`). Everything else, controlled k-qubit blocks and those of
+k >= 6, runs in cache-sized *tiles*: the 2^k rows of J groups are gathered into split real/imaginary
 buffers, multiplied by the matrix in loops the compiler vectorises, and
 written back; other permutation matrices (controlled swaps, ``cx`` on the
 lowest bits) are copied row to row without arithmetic, touching only the rows
@@ -91,7 +94,13 @@ SEGMENT8_ADJACENT = frozenset({"complex64"})
 #: for k = 4 (one driver of 7 kinds) ran at 0.33-0.48 of a copy with a low target and
 #: 0.17-0.26 with none (the tiles: 0.16-0.33) and compiled in 4.7 s (complex128) + 2.8 s
 #: (complex64) on a cold cache: not taken (bench/results/kernel_bench-vm-k3any-20261205.md).
+#: k = 4 and 5 blocks take the planar kernels instead (:data:`PLANAR_KERNELS`,
+#: bench/results/kernel_bench-vm-k4-20261205.md).
 SEGMENT_LOW = {3: ((0, 1), (0, 2), (1, 2), (0,), (1,), (2,), ())}
+#: Outputs per pass of the planar block kernels (:func:`_planar_intrinsic`): 3 accumulators each.
+PLANAR_PASS_OUTPUTS = 8
+#: Targets on bits 0-2 of the blocks of the planar kernels, by kind (the index the drivers take).
+PLANAR_LOW = ((), (0,), (1,), (2,), (0, 1), (0, 2), (1, 2), (0, 1, 2))
 
 
 def _block_terms(num_segments: int, xs) -> tuple:
@@ -480,6 +489,13 @@ if _numba is not None:
         real offset ``offs[s]``, int64); each replaced by the combination above with the
         coefficient rows ``w`` (rows in the order of ``_block_terms``, ``BLOCK_REALS`` reals each,
         or one real each for a kind without low targets), C order."""
+        return _kinds_intrinsic([functools.partial(_emit_segments, xs=xs) for xs in kinds])
+
+    def _kinds_intrinsic(emitters):
+        """An intrinsic ``blocks(f, kind, start, high, offs, count, w)`` (f, offs, w: arrays, high:
+        int64 array, the rest int64) whose IR is ``emitters[kind](builder, double=...,
+        arrays=(f, high, offs, w data pointers), start_v=..., count_v=...)``, one branch per
+        kind (an emitter ``None``: the kind does nothing)."""
 
         @_intrinsic
         def blocks(typingctx, f, kind, start, high, offs, count, w):
@@ -489,16 +505,17 @@ if _numba is not None:
                 f_val, kind_v, start_v, high_val, offs_val, count_v, w_val = args
                 arrays = [context.make_array(signature.args[a])(context, builder, args[a]).data for a in (0, 3, 4, 6)]
                 double = signature.args[0].dtype == _types.float64
-                for index, xs in enumerate(kinds):
-                    with builder.if_then(builder.icmp_signed("==", kind_v, _ir.Constant(_ir.IntType(64), index))):
-                        _emit_segments(builder, xs, double, arrays, start_v, count_v)
+                for index, emit in enumerate(emitters):
+                    if emit is not None:
+                        with builder.if_then(builder.icmp_signed("==", kind_v, _ir.Constant(_ir.IntType(64), index))):
+                            emit(builder, double=double, arrays=arrays, start_v=start_v, count_v=count_v)
                 return context.get_dummy_value()
 
             return sig, codegen
 
         return blocks
 
-    def _emit_segments(builder, xs, double, arrays, start_v, count_v):
+    def _emit_segments(builder, *, xs, double, arrays, start_v, count_v):
         """The IR of one kind of :func:`_segments_intrinsic` (XOR masks ``xs``)."""
         data, high_p, offs_p, coefs = arrays
         num_segments = max(xs) // 8 + 1
@@ -575,6 +592,152 @@ if _numba is not None:
         count = run // 8
         for c in _numba.prange((f.size >> 1) // (run << high.size)):
             _segments3(f, kind, c * run, high, offs, count, w)
+
+    # Uncontrolled k-qubit blocks (k = 4, 5) in planar registers: a group is the 2^h segments of
+    # 8 consecutive amplitudes (segment s at the sum of 2^b over the h targets b >= 3 set in s);
+    # each segment is split into its real and imaginary parts a, b (8 lanes each) and the matrix
+    # product is taken in the three-multiplication form
+    #   T_o = sum_i c_oi (a_i + b_i),  R_o = sum_i -(c_oi + d_oi) b_i,  I_o = sum_i (d_oi - c_oi) a_i,
+    #   out_o = (T_o + R_o) + i (T_o + I_o)            (entry m[o, i] = c_oi + i d_oi),
+    # 3 multiply-adds per complex multiply-add instead of 4: 6 packed multiply-adds of 8 lanes
+    # per amplitude for k = 4, 12 for k = 5. Without a target on bits 0-2 the inputs i are the
+    # segments and the coefficients scalars (broadcast from memory); with l such targets each
+    # segment also enters with its lanes permuted by each of the 2^l XOR masks of those bits
+    # (2^k inputs in all, as before) and the coefficients are per lane (8 reals). On
+    # the dev VM (AMD EPYC Zen 4: one 8-double FMA per cycle at ~3.6 GHz, measured) that is
+    # ~1.7 ns per amplitude for k = 4 in complex128, against ~1.2 for a copy of the shard: the
+    # four-multiplication form (8 per amplitude, ~2.2 ns) could not pass ~0.53 of a copy. The
+    # split inputs (a + b, b, a) go to a scratch in L1, and each pass of PLANAR_PASS_OUTPUTS
+    # outputs loops over the input segments reading them back, so its 3 * PLANAR_PASS_OUTPUTS
+    # accumulators stay in registers (no vector spills, checked with inspect_asm on an uncached
+    # copy). The loop (not unrolled) ran as fast as the unrolled form and compiled in 0.5 s
+    # instead of 1.4 s (k = 4) and 7 s (k = 5) per precision with the one kind without low
+    # targets; with all of PLANAR_LOW, 1.5 s (k = 4) and 2.9 s (k = 5).
+
+    def _planar_intrinsic(k):
+        """An intrinsic ``blocks(f, kind, start, high, offs, count, w)``: an uncontrolled k-qubit
+        block whose targets on bits 0-2 are ``PLANAR_LOW[kind]`` (l of them) and the others
+        ``high`` (sorted, int64, h = k - l of them), on ``count`` groups of 2^h segments of 8
+        amplitudes of ``f`` (reals): those of the index with zeros inserted at ``high`` from
+        ``start`` on, 8 indices apart (segment s of a group at real offset ``offs[s]``, int64).
+
+        Input v = i 2^l + x of the product above is segment i with its lanes permuted j -> j ^ X[x]
+        (X: the XOR masks of the low targets); ``w`` holds the coefficients (c, -(c + d), d - c) of
+        (output o, input v) at ``3 (o 2^k + v)``: one real each without low targets (broadcast),
+        else 8 (one per lane)."""
+        return _kinds_intrinsic([None if len(low) == k else functools.partial(
+            _emit_planar, k=k, masks=_xor_masks([1 << b for b in low])) for low in PLANAR_LOW])
+
+    def _emit_planar(builder, *, k, masks, double, arrays, start_v, count_v):
+        """The IR of one kind of :func:`_planar_intrinsic` (XOR masks ``masks`` of its low targets)."""
+        data, high_p, offs_p, coefs = arrays
+        num_high = k - (len(masks).bit_length() - 1)
+        num_segments = 1 << num_high
+        real = _ir.DoubleType() if double else _ir.FloatType()
+        align = 8 if double else 4
+        vty = _ir.VectorType(real, 8)
+        wide = _ir.VectorType(real, 16)
+        fma = _cgutils.get_or_insert_function(builder.module, _ir.FunctionType(vty, [vty, vty, vty]),
+                                              "llvm.fma.v8%s" % ("f64" if double else "f32"))
+        i32, i64 = _ir.IntType(32), _ir.IntType(64)
+        lanes = _ir.VectorType(i32, 8)
+        evens = _ir.Constant(lanes, list(range(0, 16, 2)))
+        odds = _ir.Constant(lanes, list(range(1, 16, 2)))
+        zip_ = _ir.Constant(_ir.VectorType(i32, 16), [j // 2 + 8 * (j % 2) for j in range(16)])
+        scratch = _cgutils.alloca_once(builder, _ir.ArrayType(vty, 3 << k))
+        # A compiler barrier that may read and write the scratch: each pass loads the inputs from
+        # it (the values stored, kept instead, would not fit the registers).
+        barrier = _ir.InlineAsm(_ir.FunctionType(_ir.VoidType(), [scratch.type]), "", "r,~{memory}", side_effect=True)
+        seg = [builder.load(builder.gep(offs_p, [_ir.Constant(i64, s)])) for s in range(num_segments)]
+        one = _ir.Constant(i64, 1)
+        highs = []
+        for j in range(num_high):
+            b = builder.load(builder.gep(high_p, [_ir.Constant(i64, j)]))
+            highs.append((b, builder.add(b, one), builder.sub(builder.shl(one, b), one)))
+        with _cgutils.for_range(builder, count_v) as loop:
+            index = builder.add(start_v, builder.mul(loop.index, _ir.Constant(i64, 8)))
+            for b, b1, low_mask in highs:  # a zero inserted at each high target bit
+                index = builder.or_(builder.shl(builder.lshr(index, b), b1), builder.and_(index, low_mask))
+            base = builder.add(index, index)
+            ptrs = [builder.bitcast(builder.gep(data, [builder.add(base, seg[s])]), wide.as_pointer())
+                    for s in range(num_segments)]
+            for s in range(num_segments):
+                v = builder.load(ptrs[s], align=align)
+                a = builder.shuffle_vector(v, _ir.Constant(wide, _ir.Undefined), evens)
+                b = builder.shuffle_vector(v, _ir.Constant(wide, _ir.Undefined), odds)
+                for part, plane in enumerate((builder.fadd(a, b), b, a)):
+                    for x, mask in enumerate(masks):
+                        moved = plane if mask == 0 else builder.shuffle_vector(
+                            plane, _ir.Constant(vty, _ir.Undefined), _ir.Constant(lanes, [j ^ mask for j in range(8)]))
+                        slot = 3 * (s * len(masks) + x) + part
+                        builder.store(moved, builder.gep(scratch, [_ir.Constant(i32, 0), _ir.Constant(i32, slot)]))
+            for first in range(0, num_segments, PLANAR_PASS_OUTPUTS):
+                builder.call(barrier, [scratch])
+                outs = range(first, min(num_segments, first + PLANAR_PASS_OUTPUTS))
+                acc = _planar_pass_loop(builder, fma, vty, scratch, coefs, outs, 1 << k, len(masks) == 1, align)
+                for o in outs:
+                    re = builder.fadd(acc[o, 0], acc[o, 1])
+                    im = builder.fadd(acc[o, 0], acc[o, 2])
+                    builder.store(builder.shuffle_vector(re, im, zip_), ptrs[o], align=align)
+
+    def _planar_pass_loop(builder, fma, vty, scratch, coefs, outs, num_inputs, uniform, align):
+        """One pass of :func:`_planar_intrinsic` as a loop over its ``num_inputs`` inputs v: the
+        accumulators ``{(o, part): vector}`` of the outputs ``outs`` (phis of the loop), each the
+        sum over v of the coefficient (o, v, part) (one real broadcast when ``uniform``, else 8)
+        times part ``part`` of input v."""
+        i32, i64 = _ir.IntType(32), _ir.IntType(64)
+        undef = _ir.Constant(vty, _ir.Undefined)
+        splat = _ir.Constant(_ir.VectorType(i32, 8), [0] * 8)
+        keys = [(o, part) for o in outs for part in range(3)]
+        entry = builder.block
+        body = builder.append_basic_block("planar_pass")
+        done = builder.append_basic_block("planar_pass_done")
+        builder.branch(body)
+        builder.position_at_end(body)
+        v = builder.phi(i64)
+        v.add_incoming(_ir.Constant(i64, 0), entry)
+        phis = {}
+        for key in keys:
+            phis[key] = builder.phi(vty)
+            phis[key].add_incoming(_ir.Constant(vty, None), entry)
+        three_v = builder.mul(v, _ir.Constant(i64, 3))
+        acc = {}
+        for part in range(3):
+            x = builder.load(builder.gep(scratch, [_ir.Constant(i64, 0),
+                                                   builder.add(three_v, _ir.Constant(i64, part))]))
+            for o in outs:
+                t = builder.add(three_v, _ir.Constant(i64, 3 * o * num_inputs + part))
+                if uniform:
+                    wt = builder.shuffle_vector(builder.insert_element(
+                        undef, builder.load(builder.gep(coefs, [t]), align=align), _ir.Constant(i32, 0)), undef, splat)
+                else:
+                    wt = builder.load(builder.bitcast(builder.gep(coefs, [builder.mul(t, _ir.Constant(i64, 8))]),
+                                                      vty.as_pointer()), align=align)
+                acc[o, part] = builder.call(fma, [wt, x, phis[o, part]])
+        following = builder.add(v, _ir.Constant(i64, 1))
+        for key in keys:
+            phis[key].add_incoming(acc[key], builder.block)
+        v.add_incoming(following, builder.block)
+        builder.cbranch(builder.icmp_unsigned("<", following, _ir.Constant(i64, num_inputs)), body, done)
+        builder.position_at_end(done)
+        return acc
+
+    _planar4 = _planar_intrinsic(4)
+    _planar5 = _planar_intrinsic(5)
+
+    @_numba.njit(parallel=True, cache=True, boundscheck=False)
+    def _numba_planar4(f, kind, high, offs, w, run):
+        # An uncontrolled 4-qubit block, kind the index of its low targets in PLANAR_LOW, high
+        # its other targets (sorted): chunks of ``run`` amplitudes (a multiple of 8) of the index
+        # with the high target bits removed.
+        for c in _numba.prange((f.size >> 1) // (run << high.size)):
+            _planar4(f, kind, c * run, high, offs, run // 8, w)
+
+    @_numba.njit(parallel=True, cache=True, boundscheck=False)
+    def _numba_planar5(f, kind, high, offs, w, run):
+        # As _numba_planar4 for 5 targets.
+        for c in _numba.prange((f.size >> 1) // (run << high.size)):
+            _planar5(f, kind, c * run, high, offs, run // 8, w)
 
     @_numba.njit(parallel=True, cache=True)
     def _numba_diagonal(psi, bits, d, cmask):
@@ -974,9 +1137,62 @@ def _segment_plan(bits: tuple):
     return SEGMENT_LOW[len(bits)].index(low), np.array(high, dtype=np.int64), offsets, gate_bits, xs
 
 
+@functools.lru_cache(maxsize=1024)
+def _planar_plan(bits: tuple):
+    """``(kind, high, offsets, index)`` of the planar block kernels (:func:`_planar_intrinsic`)
+    for an uncontrolled k-qubit block on ``bits`` (matrix order; k a key of
+    :data:`PLANAR_KERNELS`), else ``None``.
+
+    ``kind``: the index of the targets on bits 0-2 in :data:`PLANAR_LOW`; ``high``: the other
+    targets, sorted (int64); ``offsets``: segment s's distance from segment 0 in reals, segment
+    bit j standing for ``high[j]`` (int64); ``index``: per coefficient of the kernel, its index
+    into the three parts (c, -(c + d), d - c) of the matrix, each ``4^k`` reals in row-major
+    order, concatenated (:func:`_planar_coefficients`).
+
+    Examples:
+        >>> kind, high, offsets, index = _planar_plan((9, 3, 4, 5))
+        >>> kind, high.tolist(), offsets[:4].tolist(), index[:4].tolist()
+        (0, [3, 4, 5, 9], [0, 16, 32, 48], [0, 256, 512, 2])
+        >>> kind, high, offsets, index = _planar_plan((0, 12, 13, 14))
+        >>> PLANAR_LOW[kind], high.tolist(), index.size  # 8 outputs x 16 inputs x 3 parts x 8 lanes
+        ((0,), [12, 13, 14], 3072)
+        >>> _planar_plan((0, 1, 2, 3, 4, 5)) is None  # k = 6: the tiles
+        True
+    """
+    k = len(bits)
+    low = tuple(sorted(b for b in bits if b < 3))
+    if k not in PLANAR_KERNELS or len(low) == k:
+        return None
+    high = sorted(b for b in bits if b >= 3)
+    masks = np.array(_xor_masks([1 << b for b in low]), dtype=np.int64)
+    segment = np.arange(1 << len(high), dtype=np.int64)
+    offsets = sum((((segment >> j) & 1) << (b + 1) for j, b in enumerate(high)), np.zeros_like(segment))
+
+    def row(seg, lane):  # the matrix index of the amplitude at lane ``lane`` of segment ``seg``
+        return sum(((lane >> b if b < 3 else seg >> high.index(b)) & 1) << j for j, b in enumerate(bits))
+
+    o = segment[:, None, None, None, None]
+    i = segment[None, :, None, None, None]
+    x = masks[None, None, :, None, None]
+    part = np.arange(3, dtype=np.int64)[None, None, None, :, None]
+    lane = np.arange(8 if low else 1, dtype=np.int64)[None, None, None, None, :]
+    index = (part << (2 * k)) + (row(o, lane) << k) + row(i, lane ^ x)
+    return PLANAR_LOW.index(low), np.array(high, dtype=np.int64), offsets, index.reshape(-1)
+
+
+def _planar_coefficients(matrix: np.ndarray, index: np.ndarray, real_dtype) -> np.ndarray:
+    """The coefficients of :func:`_planar_intrinsic` for ``matrix`` (``index``: :func:`_planar_plan`):
+    ``(c, -(c + d), d - c)`` of its entries ``c + i d``, as ``real_dtype``."""
+    m = np.asarray(matrix, dtype=np.complex128)
+    c, d = m.real.reshape(-1), m.imag.reshape(-1)
+    return np.concatenate((c, -(c + d), d - c))[index].astype(real_dtype)
+
+
 #: The names of the precisions of the tables below, by dtype (``dtype.name`` takes microseconds).
 _PRECISION_NAMES = {np.dtype(np.complex128): "complex128", np.dtype(np.complex64): "complex64"}
 
+
+_BOTH = frozenset({"complex128", "complex64"})
 
 #: Per case of :func:`block_plan`, the precisions in which the dispatch takes the block kernels.
 BLOCK_KERNELS = {case: frozenset({"complex128", "complex64"}) for case in (
@@ -991,6 +1207,16 @@ DENSE8_KERNELS = frozenset({"complex128", "complex64"})
 #: (:func:`_numba_segments3`) for an uncontrolled k-qubit block that
 #: :func:`_segment_plan` takes (else the tiles).
 SEGMENT_KERNELS = {3: frozenset({"complex128", "complex64"})}
+
+#: Per k and number of targets on bits 0-2, the precisions in which :meth:`NumbaKernels.dense`
+#: takes the planar block kernels (:func:`_numba_planar4`, :func:`_numba_planar5`) for an
+#: uncontrolled k-qubit block (else the tiles): where they beat the tiles at n = 26 (one
+#: process, CPU time against a copy, 2026-12-05, bench/results/kernel_bench-vm-k4-20261205.md).
+#: In complex128, k = 4 with three low targets (in-register permutes of 2 segments: 0.22 and
+#: 0.33 against the tiles' 0.25 and 0.27) and k = 5 with any (per-lane coefficients of 48-96
+#: KiB: 0.12-0.17 against 0.13-0.19) ran no faster than the tiles.
+PLANAR_KERNELS = {4: {0: _BOTH, 1: _BOTH, 2: _BOTH, 3: frozenset({"complex64"})},
+                  5: {0: _BOTH, 1: frozenset({"complex64"}), 2: frozenset({"complex64"}), 3: frozenset({"complex64"})}}
 
 #: Fewest amplitudes per block of the one-pass diagonal, as bits.
 MIN_DIAGONAL_BLOCK_BITS = 4
@@ -1116,8 +1342,12 @@ class NumbaKernels:
         amplitudes: on bits 0-2 (shards of 32 amplitudes or more, precisions
         of :data:`DENSE8_KERNELS`) by :func:`_numba_dense8_low`; with h >= 1
         targets >= 3 (shards of ``16 << h`` amplitudes or more, precisions of
-        :data:`SEGMENT_KERNELS`) in 2^h segments (:meth:`_segments`). The
-        arithmetic is in ``psi``'s precision.
+        :data:`SEGMENT_KERNELS`) in 2^h segments (:meth:`_segments`); and
+        uncontrolled 4- and 5-qubit blocks (shards of ``8 << h`` amplitudes
+        or more, h the number of targets >= 3; precisions and numbers of
+        targets on bits 0-2 of :data:`PLANAR_KERNELS`) in planar register blocks
+        (:func:`_numba_planar4`, :func:`_numba_planar5`). The arithmetic is
+        in ``psi``'s precision.
         """
         precision = _PRECISION_NAMES.get(psi.dtype)
         if not cmask and len(bits) == 3 and psi.size >= 32 and precision in DENSE8_KERNELS:
@@ -1131,6 +1361,16 @@ class NumbaKernels:
             plan = _segment_plan(tuple(int(b) for b in bits))
             if plan is not None and psi.size >= 16 << plan[1].size:
                 self._segments(psi, plan, matrix)
+                return
+        if not cmask and len(bits) in PLANAR_KERNELS:
+            plan = _planar_plan(tuple(int(b) for b in bits))
+            if plan is not None and precision in PLANAR_KERNELS[len(bits)][len(PLANAR_LOW[plan[0]])] \
+                    and psi.size >= 8 << plan[1].size:
+                kind, high, offsets, index = plan
+                real = psi.real.dtype
+                driver = _numba_planar4 if len(bits) == 4 else _numba_planar5
+                driver(psi.view(real), kind, high, offsets, _planar_coefficients(matrix, index, real),
+                       min(RUN_AMPLITUDES, psi.size >> high.size))
                 return
         m = np.asarray(matrix).astype(psi.dtype)
         real = psi.real.dtype

@@ -68,16 +68,25 @@ class FusionCosts:
         max_diagonal_qubits: most qubits of a fused diagonal (its table has
             ``2^m`` entries).
         measured: where the numbers come from.
+        dense_high: ``dense_high[k-1]`` is the cost of a dense pass on ``k``
+            targets that all lie on physical bits ``>= high_bit`` (kernels
+            that take only those); empty: as ``dense``.
+        high_bit: the lowest physical bit of the targets ``dense_high`` is for.
     """
 
     dense: tuple[float, ...]
     diagonal: float
     max_diagonal_qubits: int = 12
     measured: str = ""
+    dense_high: tuple[float, ...] = ()
+    high_bit: int = 0
 
     def __post_init__(self):
         if not self.dense or any(c <= 0 for c in self.dense):
             raise ValueError(f"dense costs must be a non-empty list of positive numbers, got {self.dense}")
+        if self.dense_high and (len(self.dense_high) != len(self.dense) or any(c <= 0 for c in self.dense_high)):
+            raise ValueError(f"dense_high must be empty or {len(self.dense)} positive numbers (one per k of dense), "
+                             f"got {self.dense_high}")
         if self.diagonal <= 0 or self.max_diagonal_qubits < 1:
             raise ValueError("diagonal cost must be > 0 and max_diagonal_qubits >= 1")
 
@@ -85,6 +94,18 @@ class FusionCosts:
     def max_qubits(self) -> int:
         """The largest dense block, ``k``."""
         return len(self.dense)
+
+    def block_cost(self, physical_bits) -> float:
+        """Cost of an uncontrolled dense pass on targets at ``physical_bits`` (at most ``max_qubits``).
+
+        Examples:
+            >>> costs = FusionCosts(dense=(1.0, 1.0, 1.5, 3.6), diagonal=2.0,
+            ...                     dense_high=(1.0, 1.0, 1.5, 2.0), high_bit=3)
+            >>> costs.block_cost([3, 7, 9, 12]), costs.block_cost([2, 7, 9, 12])
+            (2.0, 3.6)
+        """
+        table = self.dense_high if self.dense_high and min(physical_bits) >= self.high_bit else self.dense
+        return table[len(physical_bits) - 1]
 
     def op_cost(self, op: GateOp) -> float:
         """Cost of ``op`` applied alone.
@@ -118,9 +139,19 @@ class FusionCosts:
 #: middle 0.70-1.05, mixed low/high 0.63-1.09, top 0.57-0.69), about 0.8: 1.35 copies. k = 4 stays
 #: on the tiles, 0.19-0.35 of a copy in the same runs (median 0.27): 3.6 copies. k = 5 is not
 #: re-measured.
-CPU_COSTS = FusionCosts(dense=(1.1, 1.15, 1.35, 3.6, 7.5), diagonal=2.0,
-                        measured="numba runs (k <= 2), register blocks (k = 3) and tiles (k >= 4), 2-core dev VM "
-                                 "(shared), n=26, complex128, 2026-12-04/05")
+#: Since 2026-12-05 (later) uncontrolled k = 4 and 5 blocks run in planar register blocks
+#: (fast._numba_planar4/5; bench/results/kernel_bench-vm-k4-20261205.md: one process, n = 26,
+#: CPU time against a copy, four runs, load 3.3-10.5, complex128). k = 4 with every target on a
+#: bit >= 3: 0.32-0.68 of a copy (median ~0.5; the top bits 0.32-0.39): 2.0 copies
+#: (``dense_high``); with a target on bits 0-2: one such target 0.37-0.60, two 0.33-0.35, three
+#: (the tiles) 0.22-0.27, mostly one in random placements: 2.2 copies. k = 5 with every target >= 3:
+#: 0.21-0.30 (median 0.23): 4.3 copies; with a low target the tiles (0.13-0.19) in complex128:
+#: 7.5 as before. The arithmetic caps k = 4 at ~0.7 of a quiet copy on this core (6 packed FMAs
+#: per amplitude), k = 5 at ~0.35.
+CPU_COSTS = FusionCosts(dense=(1.1, 1.15, 1.35, 2.2, 7.5), diagonal=2.0, dense_high=(1.1, 1.15, 1.35, 2.0, 4.3),
+                        high_bit=3,
+                        measured="numba runs (k <= 2), register blocks (k = 3), planar blocks (k = 4, 5; k = 5 with "
+                                 "a target on bits 0-2: tiles), 2-core dev VM (shared), n=26, complex128, 2026-12-04/05")
 #: CuPy kernels (one thread per group, k fixed at compile time) on one NVIDIA H200, n = 30,
 #: complex128, 2026-12-04 (bench/results/gpu-h200-20261204, kernel_bench): one pass of a
 #: dense block on k = 1..5 qubits took 1.03-1.43, 1.03-1.56, 1.11-2.13, 1.35-2.56 and 2.9-7.7
@@ -210,8 +241,9 @@ def fuse_ops(ops: Sequence[GateOp], *, layout: Layout, costs: FusionCosts = CPU_
             merged = _Block([m for b in touching for m in b.ops] + [op], union, False,
                             costs.diagonal if touching else costs.op_cost(op))
         elif touching and len(union) <= costs.max_qubits and all(lay.is_local(q) for q in union) \
-                and costs.dense[len(union) - 1] <= current:
-            merged = _Block([m for b in touching for m in b.ops] + [op], union, True, costs.dense[len(union) - 1])
+                and costs.block_cost([lay.physical_of[q] for q in union]) <= current:
+            merged = _Block([m for b in touching for m in b.ops] + [op], union, True,
+                            costs.block_cost([lay.physical_of[q] for q in union]))
         if merged is not None:
             for b in touching:
                 for q in b.qubits:
