@@ -358,10 +358,11 @@ def test_a_stop_during_shared_out_runs_checkpoints_and_resumes_to_the_one_rank_t
     assert not (tmp_path / "stopped.h5").exists()
     [saved] = checkpoints(tmp_path / "ck")
     attrs = open_run(saved).attrs
-    # 8 runs (4 points x 2 trajectories): rank 0 ran 6 (t = T) and stopped, rank 1 ran 7, 5, 3 and 1; runs 0 and 1
-    # (t = 0) have no window to cut, so run 2 writes the checkpoint, holding runs 0 (run on both ranks) and 1.
-    assert attrs["engine_run"] == 2 and attrs["num_ranks"] == 2
-    assert sorted(pickle.loads(open_run(saved).table("engine/results").tobytes())) == [0, 1]
+    # 8 runs (4 points x 2 trajectories): rank 0 ran 6 (t = T) and stopped, rank 1 ran 7, 5, 3 and 1; run 0 (t = 0,
+    # run on both ranks) has no window to cut, but a stop seen after a run's last event checkpoints the finished run
+    # (cut 1 ps after its end): run 0 writes the checkpoint, with no run before it to hold.
+    assert attrs["engine_run"] == 0 and attrs["num_ranks"] == 2
+    assert sorted(pickle.loads(open_run(saved).table("engine/results").tobytes())) == []
     full = open_run(tmp_path / "full.h5")
     for ranks in (2, 1):
         out = tmp_path / f"resumed{ranks}.h5"
