@@ -245,3 +245,14 @@ def test_repro_no_estimate_from_a_fraction_done_in_no_time():
     log.update(0.71, 1, "distances")  # from the stage's start: 10.1 s for 71 %, so 4.1 s more
     assert out.getvalue().splitlines()[1:] == ["dqsim: [    0.1 s] distances (50%)",
                                                "dqsim: [   10.1 s] distances (71%), about 4 s left"]
+
+
+def test_repro_a_checkpoint_folder_that_cannot_be_written_is_a_job_error(tmp_path):
+    """The error began ``[checkpoint].directory = '/proc/x'``: no job file in front, Python's quotes."""
+    blocker = tmp_path / "a file"
+    blocker.write_text("")
+    run = run_here(["run", "jobs/quickstart.toml", "-o", tmp_path / "q.h5", "--set", "checkpoint.every_wall_s=600",
+                    "--set", f"checkpoint.directory=\"{blocker}\""], check=False)
+    assert run.returncode != 0
+    assert run.stderr.startswith(f'dqsim: error: jobs/quickstart.toml: [checkpoint].directory = "{blocker}": '
+                                 "cannot write checkpoints there ("), run.stderr

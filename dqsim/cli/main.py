@@ -227,7 +227,7 @@ def _session(job, resume=None):
         config = jobs.config_sha256(job)
         prefix = checkpoint.checkpoint_prefix(job.run.name, config)
     return checkpoint.CheckpointSession(
-        directory=directory, prefix=prefix, config_sha256=config, job_text=job.text,
+        directory=directory, prefix=prefix, config_sha256=config, job_text=job.text, source=job.source,
         meta={"scenario": job.scenario, "job_name": job.run.name, "job_path": str(job.path or ""),
               "job_base_dir": str(job.base_dir), "overrides": list(job.overrides),
               "seed": job.run.seed, "precision": job.run.precision, "backend": job.run.backend,
