@@ -256,3 +256,10 @@ def test_repro_a_checkpoint_folder_that_cannot_be_written_is_a_job_error(tmp_pat
     assert run.returncode != 0
     assert run.stderr.startswith(f'dqsim: error: jobs/quickstart.toml: [checkpoint].directory = "{blocker}": '
                                  "cannot write checkpoints there ("), run.stderr
+
+
+def test_repro_the_summary_of_a_feed_forward_circuit_says_trajectory_sampling(tmp_path):
+    """The summary read 'trajectories sampling, 40 shots'."""
+    out = run_here(["run", "jobs/teleport_feedforward.toml", "-o", tmp_path / "t.h5",
+                    "--set", "simulation.shots=40"]).stdout
+    assert "; trajectory sampling, 40 shots\n" in out, out
