@@ -263,3 +263,14 @@ def test_repro_the_summary_of_a_feed_forward_circuit_says_trajectory_sampling(tm
     out = run_here(["run", "jobs/teleport_feedforward.toml", "-o", tmp_path / "t.h5",
                     "--set", "simulation.shots=40"]).stdout
     assert "; trajectory sampling, 40 shots\n" in out, out
+
+
+def test_repro_the_trotter_progress_line_shows_one_count(tmp_path):
+    """The line read 'network: t = 0 (0/2) 0/3 (0%)': the time point's index, then the runs done."""
+    import re
+
+    out = run_here(["run", "jobs/ising_trotter_4qpu.toml", "-o", tmp_path / "t.h5",
+                    "--set", "evolution.num_points=2"]).stdout  # not a terminal: the lines go to stdout
+    lines = [line for line in out.splitlines() if "network: t = " in line]
+    assert lines and not any(re.search(r"\d+/\d+\).* \d+/\d+", line) for line in lines), out
+    assert any(re.search(r"\] network: t = 1 1/3 \(33%\)", line) for line in lines), out

@@ -10,7 +10,7 @@ said, one at least every :data:`HEARTBEAT_S` seconds::
 
 A stage is the scenario's description with its numbers and any text in
 parentheses taken out (the description "chain configurations", "label: t =
-0.5 (3/10)" or "user jobs (ran ghz6)" stays one stage while its numbers and
+0.5" or "user jobs (ran ghz6)" stays one stage while its numbers and
 the job it names change). A stage's work is taken to start at the
 previous update (its first update reports work already done), and the
 estimate assumes the rest of the stage goes at the pace it went so far;
