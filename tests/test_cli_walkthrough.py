@@ -274,3 +274,13 @@ def test_repro_the_trotter_progress_line_shows_one_count(tmp_path):
     lines = [line for line in out.splitlines() if "network: t = " in line]
     assert lines and not any(re.search(r"\d+/\d+\).* \d+/\d+", line) for line in lines), out
     assert any(re.search(r"\] network: t = 1 1/3 \(33%\)", line) for line in lines), out
+
+
+def test_repro_the_cloud_summary_gives_wait_start_and_end_in_one_unit(tmp_path):
+    """A job's line read 'wait 0 ps, start 0 ps, end 15.9 ms': zero fell through to picoseconds."""
+    import re
+
+    out = run_here(["run", "jobs/cloud_queue.toml", "-o", tmp_path / "c.h5"]).stdout
+    spans = re.findall(r": wait [\d.e+-]+ (\S+), start [\d.e+-]+ (\S+), end [\d.e+-]+ (\S+),", out)
+    assert len(spans) == 8 and all(len(set(units)) == 1 for units in spans), out
+    assert " ps," not in out, out
