@@ -284,3 +284,13 @@ def test_repro_the_cloud_summary_gives_wait_start_and_end_in_one_unit(tmp_path):
     spans = re.findall(r": wait [\d.e+-]+ (\S+), start [\d.e+-]+ (\S+), end [\d.e+-]+ (\S+),", out)
     assert len(spans) == 8 and all(len(set(units)) == 1 for units in spans), out
     assert " ps," not in out, out
+
+
+def test_repro_timeline_details_name_nodes_as_the_node_column_does(tmp_path):
+    """``--table timeline`` read 'qpu1  epr  pair with node 2 ...': a name in one column, a number in the next."""
+    import re
+
+    run_here(["run", "jobs/dqc_teleport_feedforward.toml", "-o", tmp_path / "d.h5", "--set", "simulation.shots=4"])
+    out = run_here(["inspect", tmp_path / "d.h5", "--table", "timeline"]).stdout
+    assert "pair with qpu" in out and " to qpu2 for if #" in out and "telegate-control  with qpu" in out, out
+    assert not re.search(r"\bnodes? \[?\d", out), out
