@@ -294,3 +294,13 @@ def test_repro_timeline_details_name_nodes_as_the_node_column_does(tmp_path):
     out = run_here(["inspect", tmp_path / "d.h5", "--table", "timeline"]).stdout
     assert "pair with qpu" in out and " to qpu2 for if #" in out and "telegate-control  with qpu" in out, out
     assert not re.search(r"\bnodes? \[?\d", out), out
+
+
+def test_repro_a_pair_source_is_counted_in_pair_slots(tmp_path):
+    """BBM92's summary and ``dqsim check`` counted '200,000 pulses' and 'bits/pulse' of a pair source."""
+    small = ["--set", "qkd.pulses=200000", "--set", "qkd.batch_pulses=100000"]
+    check = run_here(["check", "jobs/bbm92_20km.toml", *small]).stdout
+    assert "# work: 1 distance(s) x 1 link(s) x 200,000 pair slots = 200,000 pair slots, in batches of" in check
+    out = run_here(["run", "jobs/bbm92_20km.toml", "-o", tmp_path / "b.h5", *small]).stdout
+    summary = out[out.index("dqsim run bbm92_20km"):]
+    assert "200,000 pair slots" in summary and "bits/pair slot (" in summary and "pulse" not in summary, summary
