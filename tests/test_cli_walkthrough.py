@@ -304,3 +304,26 @@ def test_repro_a_pair_source_is_counted_in_pair_slots(tmp_path):
     out = run_here(["run", "jobs/bbm92_20km.toml", "-o", tmp_path / "b.h5", *small]).stdout
     summary = out[out.index("dqsim run bbm92_20km"):]
     assert "200,000 pair slots" in summary and "bits/pair slot (" in summary and "pulse" not in summary, summary
+
+
+def test_repro_a_resumed_run_says_so_and_estimates_from_its_own_pace(tmp_path):
+    """A resumed run's summary read like a fresh run's, and its estimates counted the work done before the
+    checkpoint: 5 of 10 points already done at 0.1 s, then 6 at 1.1 s, said 'about 1 s left' (0.22 s a point
+    since the log began) for 4 points that take 4 s at the resumed run's own pace."""
+    now = [0.0]
+    out = io.StringIO()
+    log = ProgressLog(out, clock=lambda: now[0], resumed=True)
+    log.update(0, None, "repeater chain")
+    now[0] = 0.1
+    log.update(5, 10, "chain configurations")  # the checkpoint's 5 points
+    now[0] = 1.1
+    log.update(6, 10, "chain configurations")  # one point in 1.0 s: 4 more take 4 s
+    assert out.getvalue().splitlines()[-1] == "dqsim: [    1.1 s] chain configurations 6/10 (60%), about 4 s left"
+    args = ["jobs/repeater_chain.toml", "--set", "chain.num_links=[1]", "--set", "chain.total_distance_km=[20.0]",
+            "--set", "chain.num_pairs=20", "--set", "chain.cutoff_s=0.01"]
+    run_here(["run", *args, "-o", tmp_path / "full.h5", "--quiet", "--set", "checkpoint.every_sim_s=0.0005",
+              "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\"", "--set", "checkpoint.keep=5"])
+    first = sorted((tmp_path / "ck").glob("*.h5"))[0]
+    resumed = run_here(["resume", first, "-o", tmp_path / "x.h5"]).stdout
+    assert "dqsim run repeater_chain (repeater): 1 rank(s), " in resumed, resumed
+    assert f"; resumed from {first}\n" in resumed, resumed
