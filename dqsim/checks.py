@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import numbers
 
-from dqsim.errors import DqsimError
+from dqsim.errors import DqsimError, toml_repr
 
 
 def _fmt_bound(value: float) -> str:
@@ -82,8 +82,11 @@ def check_choice(
     *,
     error: type[DqsimError] = DqsimError,
 ) -> str:
-    """Return ``value`` if it is one of ``choices``."""
+    """Return ``value`` if it is one of ``choices``.
+
+    The message quotes the choices as a job file writes them (``"co"``), like the job-file errors.
+    """
     if value not in choices:
-        allowed = ", ".join(repr(c) for c in choices)
-        raise error(f"{where}: {name} must be one of {allowed}, got {value!r}")
+        allowed = ", ".join(toml_repr(c) for c in choices)
+        raise error(f"{where}: {name} must be one of {allowed}, got {toml_repr(value)}")
     return value

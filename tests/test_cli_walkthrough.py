@@ -245,3 +245,85 @@ def test_repro_no_estimate_from_a_fraction_done_in_no_time():
     log.update(0.71, 1, "distances")  # from the stage's start: 10.1 s for 71 %, so 4.1 s more
     assert out.getvalue().splitlines()[1:] == ["dqsim: [    0.1 s] distances (50%)",
                                                "dqsim: [   10.1 s] distances (71%), about 4 s left"]
+
+
+def test_repro_a_checkpoint_folder_that_cannot_be_written_is_a_job_error(tmp_path):
+    """The error began ``[checkpoint].directory = '/proc/x'``: no job file in front, Python's quotes."""
+    blocker = tmp_path / "a file"
+    blocker.write_text("")
+    run = run_here(["run", "jobs/quickstart.toml", "-o", tmp_path / "q.h5", "--set", "checkpoint.every_wall_s=600",
+                    "--set", f"checkpoint.directory=\"{blocker}\""], check=False)
+    assert run.returncode != 0
+    assert run.stderr.startswith(f'dqsim: error: jobs/quickstart.toml: [checkpoint].directory = "{blocker}": '
+                                 "cannot write checkpoints there ("), run.stderr
+
+
+def test_repro_the_summary_of_a_feed_forward_circuit_says_trajectory_sampling(tmp_path):
+    """The summary read 'trajectories sampling, 40 shots'."""
+    out = run_here(["run", "jobs/teleport_feedforward.toml", "-o", tmp_path / "t.h5",
+                    "--set", "simulation.shots=40"]).stdout
+    assert "; trajectory sampling, 40 shots\n" in out, out
+
+
+def test_repro_the_trotter_progress_line_shows_one_count(tmp_path):
+    """The line read 'network: t = 0 (0/2) 0/3 (0%)': the time point's index, then the runs done."""
+    import re
+
+    out = run_here(["run", "jobs/ising_trotter_4qpu.toml", "-o", tmp_path / "t.h5",
+                    "--set", "evolution.num_points=2"]).stdout  # not a terminal: the lines go to stdout
+    lines = [line for line in out.splitlines() if "network: t = " in line]
+    assert lines and not any(re.search(r"\d+/\d+\).* \d+/\d+", line) for line in lines), out
+    assert any(re.search(r"\] network: t = 1 1/3 \(33%\)", line) for line in lines), out
+
+
+def test_repro_the_cloud_summary_gives_wait_start_and_end_in_one_unit(tmp_path):
+    """A job's line read 'wait 0 ps, start 0 ps, end 15.9 ms': zero fell through to picoseconds."""
+    import re
+
+    out = run_here(["run", "jobs/cloud_queue.toml", "-o", tmp_path / "c.h5"]).stdout
+    spans = re.findall(r": wait [\d.e+-]+ (\S+), start [\d.e+-]+ (\S+), end [\d.e+-]+ (\S+),", out)
+    assert len(spans) == 8 and all(len(set(units)) == 1 for units in spans), out
+    assert " ps," not in out, out
+
+
+def test_repro_timeline_details_name_nodes_as_the_node_column_does(tmp_path):
+    """``--table timeline`` read 'qpu1  epr  pair with node 2 ...': a name in one column, a number in the next."""
+    import re
+
+    run_here(["run", "jobs/dqc_teleport_feedforward.toml", "-o", tmp_path / "d.h5", "--set", "simulation.shots=4"])
+    out = run_here(["inspect", tmp_path / "d.h5", "--table", "timeline"]).stdout
+    assert "pair with qpu" in out and " to qpu2 for if #" in out and "telegate-control  with qpu" in out, out
+    assert not re.search(r"\bnodes? \[?\d", out), out
+
+
+def test_repro_a_pair_source_is_counted_in_pair_slots(tmp_path):
+    """BBM92's summary and ``dqsim check`` counted '200,000 pulses' and 'bits/pulse' of a pair source."""
+    small = ["--set", "qkd.pulses=200000", "--set", "qkd.batch_pulses=100000"]
+    check = run_here(["check", "jobs/bbm92_20km.toml", *small]).stdout
+    assert "# work: 1 distance(s) x 1 link(s) x 200,000 pair slots = 200,000 pair slots, in batches of" in check
+    out = run_here(["run", "jobs/bbm92_20km.toml", "-o", tmp_path / "b.h5", *small]).stdout
+    summary = out[out.index("dqsim run bbm92_20km"):]
+    assert "200,000 pair slots" in summary and "bits/pair slot (" in summary and "pulse" not in summary, summary
+
+
+def test_repro_a_resumed_run_says_so_and_estimates_from_its_own_pace(tmp_path):
+    """A resumed run's summary read like a fresh run's, and its estimates counted the work done before the
+    checkpoint: 5 of 10 points already done at 0.1 s, then 6 at 1.1 s, said 'about 1 s left' (0.22 s a point
+    since the log began) for 4 points that take 4 s at the resumed run's own pace."""
+    now = [0.0]
+    out = io.StringIO()
+    log = ProgressLog(out, clock=lambda: now[0], resumed=True)
+    log.update(0, None, "repeater chain")
+    now[0] = 0.1
+    log.update(5, 10, "chain configurations")  # the checkpoint's 5 points
+    now[0] = 1.1
+    log.update(6, 10, "chain configurations")  # one point in 1.0 s: 4 more take 4 s
+    assert out.getvalue().splitlines()[-1] == "dqsim: [    1.1 s] chain configurations 6/10 (60%), about 4 s left"
+    args = ["jobs/repeater_chain.toml", "--set", "chain.num_links=[1]", "--set", "chain.total_distance_km=[20.0]",
+            "--set", "chain.num_pairs=20", "--set", "chain.cutoff_s=0.01"]
+    run_here(["run", *args, "-o", tmp_path / "full.h5", "--quiet", "--set", "checkpoint.every_sim_s=0.0005",
+              "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\"", "--set", "checkpoint.keep=5"])
+    first = sorted((tmp_path / "ck").glob("*.h5"))[0]
+    resumed = run_here(["resume", first, "-o", tmp_path / "x.h5"]).stdout
+    assert "dqsim run repeater_chain (repeater): 1 rank(s), " in resumed, resumed
+    assert f"; resumed from {first}\n" in resumed, resumed

@@ -241,7 +241,7 @@ def test_bad_edges(edges, match):
     ("distance_km = 1\ndead_time_ps = 1.5", r"\[network\.link\]\.dead_time_ps = 1\.5: must be an integer in \[0, inf\)"),
     ("distance_km = 1\ngate_width_ps = 0", r"\[network\.link\]\.gate_width_ps = 0: must be an integer in \[1, inf\)"),
     ("distance_km = 1\nscheme = \"triple_click\"", r"\[network\.link\]\.scheme = \"triple_click\": must be one of "
-                                                   r"'single_click', 'double_click', 'direct'$"),
+                                                   r'"single_click", "double_click", "direct"$'),
     ("distance_km = 1\nsource_fidelity = 0.2", r"\[network\.link\]\.source_fidelity = 0\.2: must be in \[0\.25, 1\]"),
     ("distance_km = 1\nbright_state_alpha = 0.6", r"\[network\.link\]\.bright_state_alpha = 0\.6: must be in \(0, 0\.5\]"),
     ("distance_km = 1\nsource_rate_hz = 1e6\nsource_period_ps = 10",

@@ -105,9 +105,9 @@ def test_inspect_prints_a_whole_table_or_csv(small_sweep):
     assert shown.splitlines()[1].startswith("  units: distance_km [km], secret_key_bits [bit]")
     assert len(shown.splitlines()) == 2 + 1 + 3
     csv_text = run_here(["inspect", out, "--table", "sweep", "--csv"]).stdout
-    rows = list(csv.DictReader(_io.StringIO(csv_text)))
-    assert [float(r["distance_km"]) for r in rows] == [0.0, 50.0, 100.0]
-    assert [int(r["secret_key_bits"]) for r in rows] == open_run(out).table("sweep")["secret_key_bits"].tolist()
+    rows = list(csv.DictReader(_io.StringIO(csv_text)))  # the header gives the units as the table does
+    assert [float(r["distance_km [km]"]) for r in rows] == [0.0, 50.0, 100.0]
+    assert [int(r["secret_key_bits [bit]"]) for r in rows] == open_run(out).table("sweep")["secret_key_bits"].tolist()
     missing = dqsim("inspect", str(out), "--table", "nope", check=False)
     assert missing.returncode == 2 and "no table 'nope'; tables: blocks" in missing.stderr
     alone = dqsim("inspect", str(out), "--csv", check=False)
@@ -208,7 +208,7 @@ def test_repro_inspect_piped_into_head_and_plot_to_an_unwritable_file(tmp_path, 
     write_run_file(out, attrs={"scenario": "circuit"}, tables={"timeline": rows}, manifest=True)
     piped = run_command(["bash", "-c", f"{sys.executable} -m dqsim inspect {out} --table timeline --csv | head -1"],
                         timeout_s=60)
-    assert piped.stdout == "time_ps,value\n" and piped.stderr == "", piped.stderr
+    assert piped.stdout == "time_ps [ps],value\n" and piped.stderr == "", piped.stderr
     blocker = tmp_path / "file"
     blocker.write_text("")
     plot = dqsim("plot", str(small_sweep), "-o", str(blocker / "x.png"), check=False)

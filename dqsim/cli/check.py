@@ -21,7 +21,7 @@ from typing import Any
 from dqsim import jobs
 from dqsim.engine import checkpoint
 from dqsim.errors import DqsimError, count_of
-from dqsim.scenarios import dqc
+from dqsim.scenarios import dqc, qkd
 from dqsim.scenarios.circuit_checkpoint import ops_per_check
 from dqsim.scenarios.circuit_run import build_circuit, check_local_qubits
 from dqsim.scenarios.circuit_noise import GateNoise
@@ -149,9 +149,10 @@ def work_lines(job, num_ranks: int) -> list[str]:
         distances = job.distances_km() if job.qkd.sweep is not None else [None]  # as the qkd scenario runs them
         links = job.network_links(distances[0])
         pulses = job.qkd.pulses * len(distances) * len(links)
-        return [f"work: {len(distances)} distance(s) x {len(links)} link(s) x {job.qkd.pulses:,} pulses "
-                f"= {pulses:,} pulses, in batches of {job.qkd.batch_pulses:,}",
-                "memory per rank: no state-vector register; pulse batches of "
+        slot = qkd.slot_word(job.qkd.protocol)
+        return [f"work: {len(distances)} distance(s) x {len(links)} link(s) x {job.qkd.pulses:,} {slot}s "
+                f"= {pulses:,} {slot}s, in batches of {job.qkd.batch_pulses:,}",
+                f"memory per rank: no state-vector register; {slot} batches of "
                 f"{job.qkd.batch_pulses:,} (a few arrays of that length)"]
     if scenario == "repeater":
         configs = len(job.chain.num_links)

@@ -227,7 +227,7 @@ def _session(job, resume=None):
         config = jobs.config_sha256(job)
         prefix = checkpoint.checkpoint_prefix(job.run.name, config)
     return checkpoint.CheckpointSession(
-        directory=directory, prefix=prefix, config_sha256=config, job_text=job.text,
+        directory=directory, prefix=prefix, config_sha256=config, job_text=job.text, source=job.source,
         meta={"scenario": job.scenario, "job_name": job.run.name, "job_path": str(job.path or ""),
               "job_base_dir": str(job.base_dir), "overrides": list(job.overrides),
               "seed": job.run.seed, "precision": job.run.precision, "backend": job.run.backend,
@@ -360,8 +360,10 @@ def _fail(comm, message: str, code: int, prefix: str = "error") -> int:
     return code
 
 
-def _progress(comm, enabled: bool):
+def _progress(comm, enabled: bool, *, resumed: bool = False):
     """Rank 0's progress: a bar on a terminal, else lines (:mod:`dqsim.cli.progress`); nothing when quiet.
+
+    ``resumed``: a resumed run, whose estimates leave out the work done before the checkpoint.
 
     Returns ``(display, update)``: ``display`` has ``start()``/``stop()``, ``update`` is the
     scenario's ``on_progress``; both None on other ranks and with ``--quiet``.
@@ -369,7 +371,7 @@ def _progress(comm, enabled: bool):
     if comm.rank != 0 or not enabled:
         return None, None
     if not sys.stdout.isatty():
-        log = ProgressLog(sys.stdout)
+        log = ProgressLog(sys.stdout, resumed=resumed)
         return log, log.update
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn  # noqa: PLC0415
 
@@ -424,7 +426,8 @@ def _run_locked(job, comm, *, quiet: bool, session=None) -> int:
         raise DqsimError(error)
     backend = backend_mod.select(job.run.backend, node_local_rank=comm.node_local_rank,
                                  node_local_size=comm.node_local_size)
-    bar, update = _progress(comm, not quiet)
+    resume = session.resume if session is not None else None
+    bar, update = _progress(comm, not quiet, resumed=resume is not None)
     if bar is not None:
         bar.start()
         update(0, None, f"{job.scenario} {job.run.name}")
@@ -433,7 +436,6 @@ def _run_locked(job, comm, *, quiet: bool, session=None) -> int:
     finally:
         if bar is not None:
             bar.stop()
-    resume = session.resume if session is not None else None
     if resume is not None and session.engine_runs <= resume.engine_run:
         raise DqsimError(f"{resume.path}: it was written in engine run {resume.engine_run}, but this job has "
                          f"{session.engine_runs}; the checkpoint does not belong to it")
@@ -463,6 +465,8 @@ def _run_locked(job, comm, *, quiet: bool, session=None) -> int:
                     f"{job.run.precision}")
             if "exchange_path" in attrs:
                 head += f"; exchanges: {attrs['exchange_path']}"
+            if resume is not None:
+                head += f"; resumed from {resume.path}"
             tail = f"  wall time {attrs['wall_time_s']:.3f} s; wrote {output}"
             print("\n".join([head, *result.summary, *_checkpoint_lines(session), tail]))
     error = comm.bcast(error if comm.rank == 0 else None)  # every rank: the output was written or not

@@ -10,7 +10,7 @@ said, one at least every :data:`HEARTBEAT_S` seconds::
 
 A stage is the scenario's description with its numbers and any text in
 parentheses taken out (the description "chain configurations", "label: t =
-0.5 (3/10)" or "user jobs (ran ghz6)" stays one stage while its numbers and
+0.5" or "user jobs (ran ghz6)" stays one stage while its numbers and
 the job it names change). A stage's work is taken to start at the
 previous update (its first update reports work already done), and the
 estimate assumes the rest of the stage goes at the pace it went so far;
@@ -72,6 +72,9 @@ class ProgressLog:
         stream: where lines go (``sys.stdout`` in ``dqsim run``).
         heartbeat_s: the longest silence while running, seconds (> 0).
         clock: seconds, monotonic (tests pass a fake one).
+        resumed: a resumed run (``dqsim resume``), whose first update of a stage can count work done
+            before the checkpoint: every stage's pace is then taken from its first update on, as for a
+            long count.
 
     Examples:
         >>> import io
@@ -85,12 +88,13 @@ class ProgressLog:
     """
 
     def __init__(self, stream: TextIO, *, heartbeat_s: float = HEARTBEAT_S,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, resumed: bool = False):
         if not heartbeat_s > 0:
             raise ValueError(f"heartbeat_s must be > 0, got {heartbeat_s}")
         self._stream = stream
         self._heartbeat_s = heartbeat_s
         self._clock = clock
+        self._resumed = resumed
         self._lock = threading.Lock()
         self._started = clock()
         self._last_line = self._started
@@ -110,8 +114,9 @@ class ProgressLog:
             fraction = min(max(done / total, 0.0), 1.0)
             whole = float(done).is_integer() and float(total).is_integer()
             text += f" {int(done)}/{int(total)} ({fraction:.0%})" if whole else f" ({fraction:.0%})"
-            if total > MAX_POINTS:  # gates, shots: the pace since the stage's first update, which can
-                # hold the setup (compiling kernels, a first trajectory) that the rest does not repeat
+            if total > MAX_POINTS or self._resumed:  # gates, shots: the pace since the stage's first update,
+                # which can hold the setup (compiling kernels, a first trajectory) that the rest does not
+                # repeat; a resumed run's first update holds the work done before the checkpoint
                 since, first_done = self._stage_first
                 spent, fraction_run = now - since, fraction - min(max(first_done / total, 0.0), 1.0)
             else:

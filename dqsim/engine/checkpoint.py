@@ -90,7 +90,7 @@ import numpy as np
 import dqsim
 from dqsim import io
 from dqsim import comm as comm_mod
-from dqsim.errors import DqsimError, count_of
+from dqsim.errors import DqsimError, count_of, toml_repr
 from dqsim.io import manifest
 from dqsim.units import PS_PER_S
 
@@ -231,6 +231,8 @@ class CheckpointSession:
             or ``None``.
         locked_out: set on rank 0 when another run of the job held that lock (its holder): this run, which
             writes no periodic checkpoints, writes none there (a stop's fails in one line).
+        source: the job's ``job.source`` (its file), which starts the job-file errors of the session
+            (``""``: none).
     """
 
     directory: Path
@@ -252,6 +254,7 @@ class CheckpointSession:
     superseded: list = field(default_factory=list)
     lock: tuple | None = None
     locked_out: str | None = None
+    source: str = ""
 
     def __post_init__(self) -> None:
         if self.resume is not None:
@@ -883,7 +886,9 @@ def prepare_directory(session: CheckpointSession, comm, *, create: bool) -> None
                          f"({Path(session.resume.path).name[:-len('.h5')]}.*) to a folder that can be written "
                          "and resume that copy")
             else:
-                error = (f"[checkpoint].directory = {str(directory)!r}: cannot write checkpoints there "
+                where = f"{session.source}: " if session.source else ""
+                shown = toml_repr(str(directory), limit=4096)  # the whole path
+                error = (f"{where}[checkpoint].directory = {shown}: cannot write checkpoints there "
                          f"({io.folder_error(exc)})")
     error = comm.bcast(error)
     if error:

@@ -308,6 +308,10 @@ class NodeContext:
     def name(self) -> str:
         return self._node.name
 
+    def name_of(self, node: int) -> str:
+        """The name of node ``node`` (an index of the network), for timeline details (:meth:`log`)."""
+        return self._sim.network.names[node]
+
     @property
     def now_ps(self) -> int:
         return self._node.now_ps

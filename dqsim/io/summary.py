@@ -177,7 +177,9 @@ def format_table(run: RunFile, name: str) -> str:
 def table_csv(run: RunFile, name: str, stream) -> None:
     """Write the table ``name`` to ``stream`` as CSV: a header of column names, then every row.
 
-    Floats are written with all their digits (``repr``), strings as they are (quoted where CSV needs it).
+    A column with a unit is headed ``name [unit]`` (``distance_km [km]``), as :func:`format_table`'s
+    line of units writes it. Floats are written with all their digits (``repr``), strings as they
+    are (quoted where CSV needs it).
 
     Raises:
         DqsimError: no such table.
@@ -185,8 +187,9 @@ def table_csv(run: RunFile, name: str, stream) -> None:
     import csv  # noqa: PLC0415 - only for this output
 
     columns = run.columns(name)
+    units = run.units(name)
     writer = csv.writer(stream, lineterminator="\n")
-    writer.writerow(list(columns))
+    writer.writerow([f"{column} [{units[column]}]" if units.get(column) else column for column in columns])
     values = [column.tolist() for column in columns.values()]
     writer.writerows(zip(*values))
 

@@ -135,7 +135,7 @@ def swapper(ctx, net: Network, path: tuple[int, ...], i: int, tag, left: int, ri
     pool.release(ctx, left)
     pool.release(ctx, right)
     ctx.count(("swaps", ctx.node), 1)
-    ctx.log("swap", f"for {path[0]}->{path[-1]}: bits {m_z}{m_x}")
+    ctx.log("swap", f"for {ctx.name_of(path[0])}->{ctx.name_of(path[-1])}: bits {m_z}{m_x}")
 
 
 def _controlled_from(op: GateOp, comm: int) -> GateOp:
@@ -171,7 +171,9 @@ def classical_step(ctx, step: Step, bits: int, decided: dict, spec: NodeSpec):
         for clbit, dests in step.sends:
             for dest in dests:
                 ctx.send(dest, ("clbit", step.index, clbit), (bits >> clbit) & 1)
-            ctx.log("send-bit", f"c[{clbit}] = {(bits >> clbit) & 1} to nodes {list(dests)} for if #{step.index}")
+            if ctx.logging:
+                to = ", ".join(ctx.name_of(dest) for dest in dests)
+                ctx.log("send-bit", f"c[{clbit}] = {(bits >> clbit) & 1} to {to} for if #{step.index}")
         return bits
     for clbit in step.receive:
         msg = yield ctx.receive(("clbit", step.index, clbit))

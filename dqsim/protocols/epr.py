@@ -130,7 +130,7 @@ def epr_initiator(ctx, peer: int, link: LinkSpec, my_qubit: int, tag):
     ctx.count(("pairs", me, peer), 1)
     yield ctx.wait(herald - ctx.now_ps)
     if ctx.logging:  # the detail is only formatted for a timeline
-        ctx.log("epr", f"pair with node {peer} after {attempts} attempts, F={fidelity:.4f}")
+        ctx.log("epr", f"pair with {ctx.name_of(peer)} after {attempts} attempts, F={fidelity:.4f}")
     return _result(herald, created, attempts, fidelity)
 
 

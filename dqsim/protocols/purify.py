@@ -112,5 +112,5 @@ def purify_end(ctx, peer: int, kept: int, sacrificed: int, tag, *, variant: str 
     if not success:
         ctx.reset([kept])
     ctx.count(("purify", "success" if success else "failure"), 1)
-    ctx.log("purify", f"{variant} with node {peer}: {'kept' if success else 'discarded'}")
+    ctx.log("purify", f"{variant} with {ctx.name_of(peer)}: {'kept' if success else 'discarded'}")
     return success

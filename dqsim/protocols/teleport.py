@@ -32,7 +32,7 @@ def teleport_sender(ctx, peer: int, data_qubit: int, comm_here: int, tag, *, gat
     m_data, m_comm = yield ctx.measure([data_qubit, comm_here], error_probability=measure_error)
     ctx.send(peer, ("teleport", tag), (m_data, m_comm))
     ctx.reset([data_qubit, comm_here])
-    ctx.log("teleport-send", f"to node {peer}: bits {m_data}{m_comm}")
+    ctx.log("teleport-send", f"to {ctx.name_of(peer)}: bits {m_data}{m_comm}")
     return m_data, m_comm
 
 
@@ -44,7 +44,7 @@ def teleport_receiver(ctx, peer: int, comm_here: int, tag, *, gate_error: float 
         ctx.apply(gate_op("x", [comm_here]), error_probability=gate_error)
     if m_data:
         ctx.apply(gate_op("z", [comm_here]), error_probability=gate_error)
-    ctx.log("teleport-receive", f"from node {peer}: corrections X^{m_comm} Z^{m_data}")
+    ctx.log("teleport-receive", f"from {ctx.name_of(peer)}: corrections X^{m_comm} Z^{m_data}")
     return m_data, m_comm
 
 
@@ -58,7 +58,7 @@ def telegate_control(ctx, peer: int, control: int, comm_here: int, tag, *, gate_
     msg = yield ctx.receive(("telegate-m2", tag))
     if msg.payload:
         ctx.apply(gate_op("z", [control]), error_probability=gate_error)
-    ctx.log("telegate-control", f"with node {peer}: bits {m1}{msg.payload}")
+    ctx.log("telegate-control", f"with {ctx.name_of(peer)}: bits {m1}{msg.payload}")
     return m1, msg.payload
 
 

@@ -509,8 +509,9 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
         "bytes_exchanged_per_rank": np.array(exchanged, dtype=np.int64),
     }
     gates = ", ".join(f"{k}: {v}" for k, v in list(circuit.count_gates().items())[:8])
+    mode = "trajectory" if run.sampling == "trajectories" else run.sampling  # "trajectory sampling"
     summary = [f"  {count_of(circuit.num_qubits, 'qubit')}, {count_of(attrs['num_gates'], 'gate')} ({gates}); "
-               f"{run.sampling} sampling, {count_of(job.simulation.shots, 'shot')}",
+               f"{mode} sampling, {count_of(job.simulation.shots, 'shot')}",
                *summary_lines(run, expectation_stderr=run.expectation_stderr)]
     return ScenarioOutput(attrs, common_tables(run, store_shots=job.simulation.store_shots,
                                                expectation_stderr=run.expectation_stderr),

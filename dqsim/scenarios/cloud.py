@@ -582,12 +582,17 @@ def user_jobs_of(job) -> list[UserJob]:
     return [entries[i] for i in order]
 
 
-def _time_text(ps: float) -> str:
-    """A duration for a person: ``12.3 µs``."""
+def _time_text(ps: float, *, like: float | None = None) -> str:
+    """A duration for a person: ``12.3 µs``, in the unit that suits ``like`` (default: ``ps`` itself).
+
+    Times shown side by side pass the largest as ``like``, so they share one unit
+    (``wait 0 ms, start 0.01 ms, end 15.9 ms``, not ``wait 0 ps, start 10 µs, ...``).
+    """
     if ps is None or not math.isfinite(ps):
         return "n/a"
+    reference = ps if like is None or not math.isfinite(like) else like
     for unit, scale in (("s", PS_PER_S), ("ms", PS_PER_MS), ("µs", PS_PER_US), ("ns", PS_PER_NS)):
-        if abs(ps) >= scale:
+        if abs(reference) >= scale:
             return f"{ps / scale:.3g} {unit}"
     return f"{ps:.3g} ps"
 
@@ -695,8 +700,8 @@ def cloud_summary(run: CloudRun, scheme: str, *, note: str = "") -> list[str]:
         f"  jobs: {int(m['num_done'])} done, {int(m['num_failed'])} failed, {int(m['num_rejected'])} rejected; "
         f"makespan {_time_text(m['makespan_ps'])}, utilisation {m['utilisation']:.3f}, "
         f"throughput {m['throughput_per_ps'] * PS_PER_S:.4g} jobs/s",
-        f"  wait: mean {_time_text(m['mean_wait_ps'])}, median {_time_text(m['median_wait_ps'])}, "
-        f"max {_time_text(m['max_wait_ps'])}",
+        f"  wait: mean {_time_text(m['mean_wait_ps'], like=m['max_wait_ps'])}, "
+        f"median {_time_text(m['median_wait_ps'], like=m['max_wait_ps'])}, max {_time_text(m['max_wait_ps'])}",
     ]
     if note:
         lines.append(f"  shots: {note}")
@@ -718,8 +723,8 @@ def cloud_summary(run: CloudRun, scheme: str, *, note: str = "") -> list[str]:
             fidelity = f"no fidelity (a dynamic circuit, {count_of(result.engine_runs, 'run')})"
         elif result.engine_runs > 1:
             fidelity += f" ± {result.fidelity_stderr:.6f} ({result.sampling}, {count_of(result.engine_runs, 'run')})"
-        lines.append(f"{head} on {where}: wait {_time_text(record.wait_ps)}, "
-                     f"start {_time_text(record.start_ps)}, end {_time_text(record.end_ps)}, "
+        lines.append(f"{head} on {where}: wait {_time_text(record.wait_ps, like=record.end_ps)}, "
+                     f"start {_time_text(record.start_ps, like=record.end_ps)}, end {_time_text(record.end_ps)}, "
                      f"{count_of(result.num_executions, 'execution')} of {_time_text(result.execution_ps)}, "
                      f"{fidelity}, {count_of(result.epr_pairs, 'EPR pair')}")
     return lines

@@ -214,6 +214,12 @@ def _spdc_optimum(job, phys: LinkPhysics) -> tuple[float, float]:
                                          **_pair_channel(job, phys))
 
 
+def slot_word(protocol: str) -> str:
+    """What one of ``[qkd].pulses`` is called in summaries: ``"pulse"`` (BB84's weak coherent
+    pulses) or ``"pair slot"`` (BBM92/E91: a time slot of the pair source)."""
+    return "pulse" if protocol == "bb84_decoy" else "pair slot"
+
+
 def _theory_rate_per_pulse(job, phys: LinkPhysics) -> float:
     if job.qkd.protocol != "bb84_decoy":
         return spdc.spdc_key_rate(job.qkd.source.mean_pair_number, protocol=job.qkd.protocol, f_ec=job.qkd.f_ec,
@@ -435,23 +441,24 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
     warnings = (_decoy_warnings(block_rows) if q.protocol == "bb84_decoy" else []) + chsh_warnings
     if warnings:
         attrs["warnings"] = "; ".join(warnings)
+    slot = slot_word(q.protocol)
     summary = [f"  {q.protocol}: {len(distances)} distance(s) × {len(run['links'])} link(s), "
-               f"{total_pulses:,} pulses, {total_key:,} secret key bits"
+               f"{total_pulses:,} {slot}s, {total_key:,} secret key bits"
                + (f"; ABORTED: {sum(r[12] for r in sweep_rows)} block(s), why in column no_key_reason" if aborted
                   else "")]
     reasons = _no_key_reasons(block_rows)
     for r in sweep_rows[:12]:
         qber = f"QBER {r[9]:.4f} ± {r[14]:.4f}" if r[9] == r[9] else "QBER n/a (no sifted bit)"
-        summary.append(f"  {r[0]:7.1f} km link {r[1]}: {qber}, key {r[7]:.3e} bits/pulse "
-                       f"({r[8]:.3e} bits/s), PLOB {r[10]:.3e} bits/pulse")
+        summary.append(f"  {r[0]:7.1f} km link {r[1]}: {qber}, key {r[7]:.3e} bits/{slot} "
+                       f"({r[8]:.3e} bits/s), PLOB {r[10]:.3e} bits/{slot}")
         if (r[0], r[1]) in reasons:
             summary.append(f"      no key: {reasons[r[0], r[1]]}")
         if q.protocol != "bb84_decoy" and not math.isnan(r[17]):
             if q.source.mean_pair_number is None:  # one pair per slot: the thermal optimum is another source
-                summary.append(f"      model: {r[11]:.3e} bits/pulse for the job's source (one pair per slot); a "
+                summary.append(f"      model: {r[11]:.3e} bits/{slot} for the job's source (one pair per slot); a "
                                f"thermal SPDC source would give at most {r[18]:.3e} (at μ* = {r[17]:.3g})")
             else:
-                summary.append(f"      SPDC model: {r[11]:.3e} bits/pulse at the job's μ = "
+                summary.append(f"      SPDC model: {r[11]:.3e} bits/{slot} at the job's μ = "
                                f"{q.source.mean_pair_number:.3g}, {r[18]:.3e} at the optimal mean pair number "
                                f"μ* = {r[17]:.3g}")
     if chsh is not None and not math.isnan(chsh[0]):

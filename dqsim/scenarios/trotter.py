@@ -325,7 +325,7 @@ def _networked_runs(job, series: Sequence[tuple], circuits: Sequence[Circuit], t
     summaries = []
     for index, (s, k, t) in enumerate(runs):
         done = index + sum(i > index for i in finished)
-        label = f"{_label(series[s])}: t = {times[k]:.3g} ({k}/{len(times) - 1})"
+        label = f"{_label(series[s])}: t = {times[k]:.3g}"  # the progress line counts the runs after it
         summary = finished.get(index)
         if summary is not None:  # shared out: counted as this job's engine run, so a checkpoint keeps it
             if checkpointing is not None:
