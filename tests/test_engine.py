@@ -192,6 +192,28 @@ def test_a_broadcast_is_a_send_to_each_node_in_turn(use_broadcast):
         sim.context(0).broadcast([1, 4], "hi")
 
 
+def test_messages_cross_ranks_as_tuples_and_come_back_equal():
+    """The exchange's wire form (an Outcome payload travels as its key and bits): pickled, unpickled, made again."""
+    import pickle
+
+    from dqsim.engine.simulator import Outcome, _message, _wire_messages, _wire_outcome
+
+    messages = [_message(1, 2, ("t", 0), Outcome((5, 1, 3), None), 10, 20, 7),
+                _message(1, 3, "bits", Outcome((6, 1, 4), (1, 0)), 11, 21, 8),
+                _message(2, 3, "x", ("delivered", 0, 99), 12, 22, 9),
+                _message(2, 3, "y", None, 13, 23, 10)]
+    back = []
+    for source, dest, tag, payload, sent_ps, arrival_ps, counter, outcome in pickle.loads(
+            pickle.dumps(_wire_messages(messages))):
+        if outcome is not None:
+            payload = _wire_outcome(payload, outcome[0])
+        back.append(_message(source, dest, tag, payload, sent_ps, arrival_ps, counter))
+    assert back == messages
+    assert [type(m.payload) for m in back] == [Outcome, Outcome, tuple, type(None)]
+    assert back[1].payload.bits == (1, 0) and back[0].payload.bits is None
+    assert hash(back[1].payload) == hash(Outcome((6, 1, 4), (1, 0)))
+
+
 def test_epr_generation_rate_matches_the_link_formulas():
     """Mean attempts 1/p and mean time to the successful emission (1/p − 1)·period, 3 standard errors."""
     link = LinkSpec(distance_km=40.0, scheme="double_click")
