@@ -18,6 +18,8 @@ and by calling methods that return at once:
 * ``ctx.send(dest, tag, payload=None, *, extra_delay_ps=0)``: a classical
   message to node ``dest``; it arrives after the link's ``delay_ps`` (plus
   ``extra_delay_ps``), at the time returned;
+* ``ctx.broadcast(dests, tag, payload=None)``: the same message to each node
+  of ``dests`` in turn (as many ``send`` calls, made in one loop);
 * ``ctx.apply(gate_op(name, qubits, params), *, error_probability=0.0)``: a
   gate on this node's qubits now (:func:`gate_op`: ``"h"``, ``"cx"``,
   ``"rx"``, ... ; a depolarizing error with that probability);

@@ -150,6 +150,70 @@ def test_a_receive_of_several_messages_resumes_once_at_the_last_arrival():
         sim.context(0).receive("bits", count=0)
 
 
+@pytest.mark.parametrize("use_broadcast", [False, True])
+def test_a_broadcast_is_a_send_to_each_node_in_turn(use_broadcast):
+    """``ctx.broadcast``: the messages of one ``send`` per node in order, each after its own latency.
+
+    Four nodes: a sends at 2 µs to d, b, a (itself) and c, linked at 3, 1 and 2 µs: arrivals at 5, 3, 2 and
+    4 µs, origin counters 3..6 in that order (a's counter numbers the events and messages it made: its start
+    and its wait were 1 and 2).
+    """
+    names = ("a", "b", "c", "d")
+    nodes = [NodeSpec(name=name) for name in names]
+    links = {(0, 1): link_of_delay(1_000_000), (0, 2): link_of_delay(2_000_000), (0, 3): link_of_delay(3_000_000)}
+    sim = Simulator(Network.from_links(nodes, links), comm=comm_mod.SingleComm(), state=None, qubit_owner=[],
+                    num_data_qubits=0)
+    seen = []
+
+    def sender(ctx):
+        yield ctx.wait(2_000_000)
+        dests = [3, 1, 0, 2]
+        if use_broadcast:
+            assert ctx.broadcast(iter(dests), "hi", ("x", 1)) is None
+        else:
+            for dest in dests:
+                ctx.send(dest, "hi", ("x", 1))
+        msg = yield ctx.receive("hi")
+        seen.append((ctx.node, ctx.now_ps, msg.source, msg.sent_ps, msg.arrival_ps, msg.origin_counter))
+
+    def listener(ctx):
+        msg = yield ctx.receive("hi")
+        seen.append((ctx.node, ctx.now_ps, msg.source, msg.sent_ps, msg.arrival_ps, msg.origin_counter))
+
+    sim.spawn(0, sender)
+    for node in (1, 2, 3):
+        sim.spawn(node, listener)
+    stats = sim.run()
+    assert sorted(seen, key=lambda s: s[1]) == [
+        (0, 2_000_000, 0, 2_000_000, 2_000_000, 5), (1, 3_000_000, 0, 2_000_000, 3_000_000, 4),
+        (2, 4_000_000, 0, 2_000_000, 4_000_000, 6), (3, 5_000_000, 0, 2_000_000, 5_000_000, 3)]
+    assert stats.num_messages == 4 and stats.num_events == 4 + 1 + 4
+    with pytest.raises(EngineError, match="message to unknown node index 4"):
+        sim.context(0).broadcast([1, 4], "hi")
+
+
+def test_messages_cross_ranks_as_tuples_and_come_back_equal():
+    """The exchange's wire form (an Outcome payload travels as its key and bits): pickled, unpickled, made again."""
+    import pickle
+
+    from dqsim.engine.simulator import Outcome, _message, _wire_messages, _wire_outcome
+
+    messages = [_message(1, 2, ("t", 0), Outcome((5, 1, 3), None), 10, 20, 7),
+                _message(1, 3, "bits", Outcome((6, 1, 4), (1, 0)), 11, 21, 8),
+                _message(2, 3, "x", ("delivered", 0, 99), 12, 22, 9),
+                _message(2, 3, "y", None, 13, 23, 10)]
+    back = []
+    for source, dest, tag, payload, sent_ps, arrival_ps, counter, outcome in pickle.loads(
+            pickle.dumps(_wire_messages(messages))):
+        if outcome is not None:
+            payload = _wire_outcome(payload, outcome[0])
+        back.append(_message(source, dest, tag, payload, sent_ps, arrival_ps, counter))
+    assert back == messages
+    assert [type(m.payload) for m in back] == [Outcome, Outcome, tuple, type(None)]
+    assert back[1].payload.bits == (1, 0) and back[0].payload.bits is None
+    assert hash(back[1].payload) == hash(Outcome((6, 1, 4), (1, 0)))
+
+
 def test_epr_generation_rate_matches_the_link_formulas():
     """Mean attempts 1/p and mean time to the successful emission (1/p − 1)·period, 3 standard errors."""
     link = LinkSpec(distance_km=40.0, scheme="double_click")

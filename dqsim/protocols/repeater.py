@@ -618,10 +618,7 @@ def _deliver(ctx, chain: ChainSpec, key, round_start_ps: int, bits: list) -> int
     ctx.probe_bell_diagonal(theirs, mine, pair_index)
     ctx.effect(_records(ctx).deliveries.append, Delivery(pair_index, attempt, round_start_ps, ctx.now_ps))
     next_start = ctx.now_ps + chain.broadcast_delay_ps
-    tag, notice = (_TAG, pair_index), ("delivered", attempt, next_start)  # one of each for all 1,023 messages
-    send = ctx.send
-    for other in range(last):
-        send(other, tag, notice)
+    ctx.broadcast(range(last), (_TAG, pair_index), ("delivered", attempt, next_start))  # one tag, one payload
     ctx.log("delivered", f"pair {pair_index} after {attempt} restart(s)")
     return next_start
 
@@ -630,9 +627,8 @@ def _abandon(ctx, chain: ChainSpec, key, side: str) -> None:
     """Cut-off: stop this attempt here and tell every other node."""
     pair_index, attempt = key
     ctx.effect(_set_current, _node_run(ctx), None)
-    for other in range(chain.num_nodes):
-        if other != ctx.node:
-            ctx.send(other, (_TAG, pair_index), ("abort", attempt))
+    ctx.broadcast([other for other in range(chain.num_nodes) if other != ctx.node], (_TAG, pair_index),
+                  ("abort", attempt))
     ctx.effect(_records(ctx).restarts.append, (pair_index, attempt, ctx.node, ctx.now_ps))
     ctx.count(("cutoffs", ctx.node), 1)
     ctx.log("cutoff", f"pair {pair_index} attempt {attempt}: {side} pair reached the cut-off")
