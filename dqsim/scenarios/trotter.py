@@ -458,7 +458,7 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
     the networked runs write checkpoints, and a resumed job skips the runs
     that had finished (their observables are stored in the checkpoint).
     Runs shared out over the ranks (:func:`shares_runs`: not with periodic
-    checkpoints or a resume) write none; a stop signal ends each rank's share
+    checkpoints; on a resume all but the run its checkpoint cut) write none; a stop signal ends each rank's share
     after its current run, and the first unfinished run, on all ranks, writes
     the checkpoint, holding the results of the runs finished before it.
     """
