@@ -342,8 +342,9 @@ STOPPED = ["jobs/ising_trotter_4qpu.toml", "--set", "evolution.num_points=3", "-
 
 def test_a_stop_during_shared_out_runs_checkpoints_and_resumes_to_the_one_rank_tables(tmp_path):
     """2 ranks share the runs out; rank 0 is asked to stop after its first run, rank 1 finishes its share, the first
-    run left (on both ranks) writes the checkpoint with the results of the runs before it, rank 1's included, and
-    the resumed job, on 2 ranks or 1, ends with a 1-rank run's output."""
+    run left (on both ranks) writes the checkpoint with the results of every run finished on any rank, also those
+    after it, and the resumed job, on 2 ranks or 1, redoes only the runs left (the cut one from the checkpoint on
+    every rank, the others shared out over 2 ranks) and ends with a 1-rank run's output."""
     import pickle
 
     from dqsim.io import open_run
@@ -358,15 +359,30 @@ def test_a_stop_during_shared_out_runs_checkpoints_and_resumes_to_the_one_rank_t
     assert not (tmp_path / "stopped.h5").exists()
     [saved] = checkpoints(tmp_path / "ck")
     attrs = open_run(saved).attrs
-    # 8 runs (4 points x 2 trajectories): rank 0 ran 6 (t = T) and stopped, rank 1 ran 7, 5, 3 and 1; run 0 (t = 0,
-    # run on both ranks) has no window to cut, but a stop seen after a run's last event checkpoints the finished run
-    # (cut 1 ps after its end): run 0 writes the checkpoint, with no run before it to hold.
+    # 8 runs (4 points x 2 trajectories): rank 0 ran 6 (t = T) and stopped, rank 1 ran 7, 5, 3 and 1; run 0, the
+    # first left, is cut (at 1 ps, on both ranks) and writes the checkpoint, holding runs 1, 3, 5, 6 and 7, all
+    # finished after it (before, they were dropped and a resume ran all 8 runs again, each on every rank).
     assert attrs["engine_run"] == 0 and attrs["num_ranks"] == 2
-    assert sorted(pickle.loads(open_run(saved).table("engine/results").tobytes())) == []
+    assert sorted(pickle.loads(open_run(saved).table("engine/results").tobytes())) == [1, 3, 5, 6, 7]
     full = open_run(tmp_path / "full.h5")
+    job = load_job(ROOT / STOPPED[0])
+    index_of = {scenario.run_seed(job.run.seed, 0, k, t): 2 * k + t for k in range(4) for t in range(2)}
     for ranks in (2, 1):
         out = tmp_path / f"resumed{ranks}.h5"
-        run_dqsim(ranks, ["resume", str(saved), "-o", str(out), "--quiet"], timeout_s=120)
+        log = tmp_path / f"runs{ranks}"
+        run_mpi(ranks, ["tests/mpi_scripts/trotter_count.py", str(log), "resume", str(saved), "-o", str(out),
+                        "--quiet"], timeout_s=120)
+        lines = [line for rank in range(ranks)
+                 for line in (tmp_path / f"runs{ranks}.rank{rank}").read_text().splitlines()]
+        started = sorted((index_of[int(f["seed"])], int(f["rank"]), int(f["ranks"]))
+                         for f in (dict(item.split("=") for item in line.split()[1:]) for line in lines))
+        # left: run 0 (cut; from the checkpoint, on every rank), 2, 4, and 7 again for the final state it keeps
+        # (same seed, same result); with 2 ranks 2, 4 and 7 are shared out, each to one rank, both ranks used
+        if ranks == 1:
+            assert started == [(0, 0, 1), (2, 0, 1), (4, 0, 1), (7, 0, 1)]
+        else:
+            assert [s[0] for s in started] == [0, 0, 2, 4, 7] and started[:2] == [(0, 0, 2), (0, 1, 2)]
+            assert {s[2] for s in started[2:]} == {1} and {s[1] for s in started[2:]} == {0, 1}
         resumed = open_run(out)
         same_tables(full, resumed, ["observables", "sites", "network", "counts"])
         assert resumed.attrs["register_qubits"] == full.attrs["register_qubits"]

@@ -17,8 +17,9 @@ circuit of ``k·steps_per_point`` Trotter steps
   trajectories) are shared out over the ranks, each run simulating the
   whole network in one process, and their results gathered in one
   collective: bit-identical to a one-rank job, in a fraction of its time.
-  A larger register, periodic checkpoints or a resume run each run on all
-  ranks together;
+  A larger register or periodic checkpoints run each run on all ranks
+  together; a resume runs the run its checkpoint cut on all ranks (from
+  the checkpoint) and shares out the runs that had not finished;
 * **trotter**: the same circuit on a plain state of the sites (the
   noiseless Trotter evolution): for a chain of at most
   :data:`~dqsim.state.sharded.REPLICATED_MAX_QUBITS` sites each circuit runs
@@ -280,10 +281,14 @@ def shares_runs(num_sites: int, num_ranks: int, checkpointing=None) -> bool:
     They are when the run's register (the sites plus
     :data:`~dqsim.scenarios.dqc.INITIAL_SCRATCH_QUBITS` scratch bits) would be
     replicated on every rank anyway (:func:`~dqsim.scenarios.dqc.register_comm`),
-    there are several ranks, and no periodic checkpoint or resume is asked
-    for (``checkpointing`` with ``every_wall_s``/``every_sim_s`` or a
-    ``resume``: checkpoints are cuts of one engine run on all ranks, so such
-    a job runs every run on every rank, as before).
+    there are several ranks, and no periodic checkpoint is asked for
+    (``checkpointing`` with ``every_wall_s``/``every_sim_s``: checkpoints are
+    cuts of one engine run on all ranks, so such a job runs every run on
+    every rank). A resume shares them out too, but for the run its
+    checkpoint cut, which continues from the checkpoint on every rank
+    (:func:`run_job`); running every remaining run on all ranks made a
+    2-rank resume of ``jobs/xxz_ring_sweep.toml`` take 7x the CPU time of a
+    fresh 2-rank run (bench/results/trotter_resume-vm-20261205.md).
 
     Examples:
         >>> shares_runs(8, 2), shares_runs(8, 1), shares_runs(11, 2)
@@ -291,8 +296,7 @@ def shares_runs(num_sites: int, num_ranks: int, checkpointing=None) -> bool:
     """
     if not replicates(num_ranks, num_sites + INITIAL_SCRATCH_QUBITS):
         return False
-    return checkpointing is None or not (checkpointing.every_wall_s or checkpointing.every_sim_s
-                                         or checkpointing.resume is not None)
+    return checkpointing is None or not (checkpointing.every_wall_s or checkpointing.every_sim_s)
 
 
 def _run_list(job, series: Sequence[tuple], circuits: Sequence[Circuit]) -> tuple[list[tuple[int, int, int]], int, int]:
@@ -322,6 +326,8 @@ def _networked_runs(job, series: Sequence[tuple], circuits: Sequence[Circuit], t
     runs, last, shots_run = _run_list(job, series, circuits)
     references = _References(bits, backend=backend, precision=job.run.precision)
     finished = finished or {}
+    if checkpointing is not None:  # a checkpoint written below keeps every finished run, also those after it
+        checkpointing.results.update(finished)
     summaries = []
     for index, (s, k, t) in enumerate(runs):
         done = index + sum(i > index for i in finished)
@@ -350,13 +356,32 @@ def _networked_runs(job, series: Sequence[tuple], circuits: Sequence[Circuit], t
     return summaries, last_state
 
 
+def _resumed_runs(job, series, circuits, checkpointing) -> tuple[dict[int, RunSummary], frozenset]:
+    """On a resume, the runs the checkpoint holds as finished ``{run index: summary}``, and the indices not to
+    share out (those and the run the checkpoint cut, which continues from it on every rank); else ``({}, {})``.
+
+    A checkpoint written while the runs were shared out holds every run
+    finished on any rank, also those after the run it cut (rank 0 runs its
+    longest first), so all of them are taken, not only those before it. The
+    run whose final state the job keeps is taken only from before the cut
+    (as before); after it, it is run again (same seed, same result) for its state.
+    """
+    resume = checkpointing.resume if checkpointing is not None else None
+    if resume is None:
+        return {}, frozenset()
+    _runs, last, _shots_run = _run_list(job, series, circuits)
+    stored = {index: summary for index, summary in resume.results.items()
+              if index != resume.engine_run and (index != last or index < resume.engine_run)}
+    return stored, frozenset(stored) | {resume.engine_run}
+
+
 def _label(series_item: tuple) -> str:
     parameter, value, _network = series_item
     return "network" if parameter is None else f"{parameter} = {value:g}"
 
 
 def _shared_runs(job, series, circuits, *, model, names, bits, comm, backend, stop_checks: bool, progress,
-                 carry=None) -> tuple[dict[int, RunSummary], ShardedState | None, list]:
+                 carry=None, skip: frozenset = frozenset()) -> tuple[dict[int, RunSummary], ShardedState | None, list]:
     """Collective: the runs shared out over the ranks, each by one rank alone.
 
     Each run goes to one rank (:func:`dqsim.comm.balance_items` on its
@@ -371,7 +396,9 @@ def _shared_runs(job, series, circuits, *, model, names, bits, comm, backend, st
     each step. With ``stop_checks`` a rank that a signal asked to stop
     (:func:`dqsim.engine.checkpoint.stop_requested`) stops after its current
     run; the caller runs what is left on every rank, where the engine writes
-    the checkpoint the signal asked for.
+    the checkpoint the signal asked for. The runs of ``skip`` (indices in
+    :func:`_run_list` order: on a resume, those the checkpoint holds and the
+    one it cut) are left to the caller.
 
     Returns:
         ``{run index: summary}`` of the runs finished on any rank, the final
@@ -381,8 +408,9 @@ def _shared_runs(job, series, circuits, *, model, names, bits, comm, backend, st
     runs, last, shots_run = _run_list(job, series, circuits)
     references = _References(bits, backend=backend, precision=job.run.precision)
     cost = [len(circuits[k].gates()) + 1 for _s, k, _t in runs]
-    owner = comm_mod.balance_items(cost, comm.size)
-    mine = sorted((i for i in range(len(runs)) if owner[i] == comm.rank), key=lambda i: (-cost[i], i))
+    todo = [i for i in range(len(runs)) if i not in skip]
+    owner = comm_mod.balance_items([cost[i] for i in todo], comm.size)
+    mine = sorted((i for i, rank in zip(todo, owner) if rank == comm.rank), key=lambda i: (-cost[i], i))
     one_rank = [_on_one_rank(network) for _parameter, _value, network in series]
     found, amplitudes = {}, None
     what = f"{count_of(len(runs), 'networked run')} shared over {count_of(comm.size, 'rank')}"
@@ -430,7 +458,7 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
     the networked runs write checkpoints, and a resumed job skips the runs
     that had finished (their observables are stored in the checkpoint).
     Runs shared out over the ranks (:func:`shares_runs`: not with periodic
-    checkpoints or a resume) write none; a stop signal ends each rank's share
+    checkpoints; on a resume all but the run its checkpoint cut) write none; a stop signal ends each rank's share
     after its current run, and the first unfinished run, on all ranks, writes
     the checkpoint, holding the results of the runs finished before it.
     """
@@ -482,15 +510,18 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
     # Networked runs: per series (the job's network, then each sweep value), point and trajectory.
     t0 = time.perf_counter()
     finished, last_state = {}, None
+    stored, skip = _resumed_runs(job, series, circuits, checkpointing)
     if sharing:
         finished, last_state, carried = _shared_runs(job, series, circuits, model=model, names=names, bits=bits,
                                                      comm=comm, backend=backend, progress=progress,
-                                                     stop_checks=checkpointing is not None, carry=(trotter, exact))
+                                                     stop_checks=checkpointing is not None, carry=(trotter, exact),
+                                                     skip=skip)
         trotter = _gathered([part for part, _exact in carried], len(circuits))
         exact = carried[0][1]  # rank 0's
     summaries, last_state = _networked_runs(job, series, circuits, times, model=model, names=names, bits=bits,
                                             comm=comm, backend=backend, checkpointing=checkpointing,
-                                            progress=progress, finished=finished, last_state=last_state)
+                                            progress=progress, finished={**stored, **finished},
+                                            last_state=last_state)
     networked: list[list[Observables]] = []
     networked_stderr: list[list[dict[str, float]]] = []  # per series and point: observable -> standard error
     network_rows: list[list[tuple]] = []
