@@ -208,7 +208,7 @@ def test_a_periodic_checkpoint_whose_folder_cannot_be_written_is_a_warning(tmp_p
 
 
 def test_a_circuit_with_barriers_resumes_in_its_second_pass(tmp_path, monkeypatch):
-    """Barriers cut the schedule into passes (here 120 gates each, fused into 48, 43 and 45 operations), each
+    """Barriers cut the schedule into passes (here 120 gates each, fused into 29-48 operations each), each
     fused from the layout it starts on: with pieces of 4 operations, a stop in the second pass resumes there
     to the uninterrupted output; the cut's position counts on across passes (the second pass's from 48)."""
     rng = np.random.default_rng(3)
@@ -226,12 +226,20 @@ def test_a_circuit_with_barriers_resumes_in_its_second_pass(tmp_path, monkeypatc
     monkeypatch.setattr(circuit_run, "ops_per_check", lambda num_local: 4)
     run_here(["run", *job, "-o", tmp_path / "full.h5", "--quiet"])
     plain_apply, plain_resumed_pass = ShardedState.apply_ops, circuit_run.resumed_pass
-    stop_at_apply(monkeypatch, 16)  # the 4th piece of the second pass (12 pieces in the first)
+    stop_at_apply(monkeypatch, 16)  # the 16th piece applied: one in the second pass
+    plain_fused_run, fused_lengths = circuit_run.fused_run, []
+    monkeypatch.setattr(circuit_run, "fused_run", lambda *args: fused_lengths.append(len(ops := plain_fused_run(*args)))
+                        or ops)
     ck = tmp_path / "ck"
     proc = run_here(["run", *job, "-o", tmp_path / "x.h5", "--quiet", *ck_args(ck)], check=False)
     assert proc.returncode == 75, proc.stderr
     [stopped] = checkpoints(ck)
-    assert stopped.name.endswith(f".ckpt000-{48 + 16:020d}.h5")  # the first pass's 48, then 4 pieces of 4
+    first, second = fused_lengths[:2]  # as fusion's cost table fuses the passes
+    pieces_first = -(-first // 4)  # pieces of 4 operations
+    assert pieces_first < 16 <= pieces_first + -(-second // 4), fused_lengths  # the stop falls in the second pass
+    # the cut's position counts on across passes: the first pass's operations, then the second's pieces applied
+    assert stopped.name.endswith(f".ckpt000-{first + 4 * (16 - pieces_first):020d}.h5"), (stopped.name, fused_lengths)
+    monkeypatch.setattr(circuit_run, "fused_run", plain_fused_run)
     monkeypatch.setattr(ShardedState, "apply_ops", plain_apply)
     passes = []
     monkeypatch.setattr(circuit_run, "resumed_pass",
