@@ -80,9 +80,22 @@ class Receive:
     count: int | None = None
 
     def __post_init__(self) -> None:
-        count = self.count
-        if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
-            raise EngineError(f"Receive: count must be None or an integer >= 1, got {count!r}")
+        if self.count is not None and not _is_message_count(self.count):
+            raise EngineError(f"Receive: count must be None or an integer >= 1, got {self.count!r}")
+
+
+def _is_message_count(count) -> bool:
+    """Whether ``count`` is a valid :attr:`Receive.count` (an ``int`` >= 1, not a ``bool``)."""
+    return not isinstance(count, bool) and isinstance(count, int) and count >= 1
+
+
+def _take_messages(mailbox: dict, tag, box: list, count: int) -> list:
+    """The first ``count`` messages of ``box`` (``mailbox[tag]``), removed; an emptied box leaves the mailbox."""
+    messages = box[:count]
+    del box[:count]
+    if not box:  # no empty lists left behind: one tag per exchange would pile up
+        del mailbox[tag]
+    return messages
 
 
 @dataclass(frozen=True)
@@ -353,7 +366,7 @@ class NodeContext:
         command = _new(Receive)
         command.__dict__["tag"] = tag  # (see _new; count None is the class default)
         if count is not None:
-            if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            if not _is_message_count(count):
                 raise EngineError(f"node {self.name}: receive count must be an integer >= 1, got {count!r}")
             command.__dict__["count"] = count
         return command
@@ -997,10 +1010,7 @@ class Simulator:
                 count = command.count
                 if count is not None:  # a list of messages: at once if they are all here, else when the last comes
                     if box is not None and len(box) >= count:
-                        value = box[:count]
-                        del box[:count]
-                        if not box:
-                            del node.mailbox[tag]
+                        value = _take_messages(node.mailbox, tag, box, count)
                         continue
                     waiting = node.waiting.get(tag)
                     if waiting is None:
@@ -1210,11 +1220,7 @@ class Simulator:
         del waiters[0]
         if not waiters:
             del node.waiting[tag]
-        messages = box[:count]
-        del box[:count]
-        if not box:
-            del mailbox[tag]
-        self._step(node, process, messages)
+        self._step(node, process, _take_messages(mailbox, tag, box, count))
 
     def _resume_blocked(self, node: _Node, op: QOp, outcome) -> None:
         process, pending_op = node.blocked_by
