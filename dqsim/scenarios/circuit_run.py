@@ -184,6 +184,8 @@ def run_circuit_job(job, *, comm, backend, on_progress: Callable | None = None,
             at = cuts.restore(first_state, streams, "trajectories")
             costs = cuts.stored_costs(costs)
             first_shot, outcomes, per_trajectory = at["shot"], list(at["bits"]), list(at["values"])
+        body, terminal = split_terminal_measurements(circuit.instructions)  # once, not per trajectory
+        terms = [terms for _, terms in observables]
         for shot in range(first_shot, num_trajectories):
             where = f"before trajectory {shot} of {num_trajectories}"
             if cuts is None:
@@ -193,8 +195,8 @@ def run_circuit_job(job, *, comm, backend, on_progress: Callable | None = None,
                                                           "bits": list(outcomes), "values": list(per_trajectory)},
                               where, costs)
             state = fresh_state()
-            bits, values = _run_trajectory(state, circuit, stream, costs, gate_noise,
-                                           [terms for _, terms in observables], may_stop=cuts is None)
+            bits, values = _run_trajectory(state, body, terminal, stream, costs, gate_noise, terms,
+                                           may_stop=cuts is None)
             outcomes.append(bits)
             per_trajectory.append(values)
             if shot == 0:
@@ -347,22 +349,28 @@ def sample_terminal(state, circuit, shots: int, qubit_of=None) -> tuple[np.ndarr
     return out, circuit.num_clbits
 
 
-def _run_trajectory(state, circuit, stream, costs, gate_noise=None, observables=(), *,
+def split_terminal_measurements(instructions) -> tuple[list, list]:
+    """``(body, terminal)``: the instructions without the measurements that can move to the end
+    (:func:`deferrable_measurements`), and those measurements in their order."""
+    deferred = deferrable_measurements(instructions)
+    return ([ins for i, ins in enumerate(instructions) if i not in deferred],
+            [instructions[i] for i in sorted(deferred)])
+
+
+def _run_trajectory(state, body, terminal, stream, costs, gate_noise=None, observables=(), *,
                     may_stop: bool = True) -> tuple[int, list[float]]:
     """One shot: its classical bits and the value of each observable (a list of Pauli terms) (collective).
 
-    The observables are read before the circuit's terminal measurements
-    (:func:`deferrable_measurements`), which run last: as in final-state
-    sampling, ``<X0 X1>`` of a Bell pair that is then measured is 1, not 0.
-    ``may_stop``: a stop signal ends the run at a measurement (a run with
-    checkpoints finishes the trajectory and checkpoints before the next).
+    ``body`` and ``terminal`` are the circuit's instructions as
+    :func:`split_terminal_measurements` gives them: the observables are read
+    after the body, before the terminal measurements, which run last: as in
+    final-state sampling, ``<X0 X1>`` of a Bell pair that is then measured is
+    1, not 0. ``may_stop``: a stop signal ends the run at a measurement (a
+    run with checkpoints finishes the trajectory and checkpoints before the next).
     """
-    deferred = deferrable_measurements(circuit.instructions)
-    bits = _run_instructions(state, [ins for i, ins in enumerate(circuit.instructions) if i not in deferred],
-                             stream, 0, costs, gate_noise, may_stop=may_stop)
+    bits = _run_instructions(state, body, stream, 0, costs, gate_noise, may_stop=may_stop)
     values = [state.expectation(terms) for terms in observables]
-    bits = _run_instructions(state, [circuit.instructions[i] for i in sorted(deferred)], stream, bits, costs,
-                             gate_noise, may_stop=may_stop)
+    bits = _run_instructions(state, terminal, stream, bits, costs, gate_noise, may_stop=may_stop)
     return bits, values
 
 
