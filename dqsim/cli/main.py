@@ -400,8 +400,7 @@ def _note_superseded(session) -> None:
               "this run starts from the start and removes them when it writes its first checkpoint",
               file=sys.stderr, flush=True)
     elif session.superseded:  # a resume of an older checkpoint: the later ones are another run's
-        named = [(checkpoint.parse_checkpoint_name(path), path) for path in session.superseded]
-        newest = max((found["engine_run"], found["window_end_ps"], path) for found, path in named)[2]
+        newest = session.superseded[-1]  # oldest first (checkpoint.prepare_directory)
         print(f"dqsim: note: {session.directory} holds {count_of(len(session.superseded), 'checkpoint')} of this "
               f"job later than the one resumed (up to {newest.name}); this run removes them when it writes its "
               "first checkpoint", file=sys.stderr, flush=True)

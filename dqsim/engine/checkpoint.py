@@ -226,7 +226,8 @@ class CheckpointSession:
             complete checkpoint of the same job already in the folder (an earlier run's), else ``None``.
         superseded: set on rank 0 by :func:`prepare_directory`: the job's checkpoints in the folder beyond
             where this run starts (all of them for a run from the start; those after the resumed one), an
-            earlier run's, which :func:`retire_superseded` removes at this run's first checkpoint write.
+            earlier run's, oldest first (by engine run and cut), which :func:`retire_superseded` removes at
+            this run's first checkpoint write.
         lock: rank 0's ``(descriptor, path)`` of the job's lock file in the folder (:func:`prepare_directory`),
             or ``None``.
         locked_out: set on rank 0 when another run of the job held that lock (its holder): this run, which
@@ -966,8 +967,7 @@ def retire_superseded(session: CheckpointSession) -> None:
     and ``keep`` counts everything of the job there.
     """
     doomed, session.superseded = session.superseded, []
-    for path in sorted(doomed, key=lambda path: (parse_checkpoint_name(path)["engine_run"],
-                                                 parse_checkpoint_name(path)["window_end_ps"]), reverse=True):
+    for path in reversed(doomed):  # newest first: the list is oldest first (prepare_directory)
         _delete_checkpoint(path)
 
 
