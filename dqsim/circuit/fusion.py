@@ -241,9 +241,8 @@ def fuse_ops(ops: Sequence[GateOp], *, layout: Layout, costs: FusionCosts = CPU_
             merged = _Block([m for b in touching for m in b.ops] + [op], union, False,
                             costs.diagonal if touching else costs.op_cost(op))
         elif touching and len(union) <= costs.max_qubits and all(lay.is_local(q) for q in union) \
-                and costs.block_cost([lay.physical_of[q] for q in union]) <= current:
-            merged = _Block([m for b in touching for m in b.ops] + [op], union, True,
-                            costs.block_cost([lay.physical_of[q] for q in union]))
+                and (dense_cost := costs.block_cost([lay.physical_of[q] for q in union])) <= current:
+            merged = _Block([m for b in touching for m in b.ops] + [op], union, True, dense_cost)
         if merged is not None:
             for b in touching:
                 for q in b.qubits:
