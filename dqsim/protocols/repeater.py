@@ -212,9 +212,7 @@ class ChainSpec:
         for link in links:
             position.append(position[-1] + link.delay_ps)
         object.__setattr__(self, "_position_ps", tuple(position))
-        last = len(links)  # B's message to the farthest node (the maximum over all of them, worked out once)
-        object.__setattr__(self, "_broadcast_delay_ps",
-                           max(self.latency_ps(last, other) for other in range(last)))
+        object.__setattr__(self, "_broadcast_delay_ps", self._farthest_from_b_ps())  # worked out once
 
     # -------------------------------------------------------- geometry
     @property
@@ -278,10 +276,12 @@ class ChainSpec:
     def broadcast_delay_ps(self) -> int:
         """Time for a message from B to reach every node (the next round starts then)."""
         delay = self.__dict__.get("_broadcast_delay_ps")  # (absent in a chain pickled before it was kept)
-        if delay is None:
-            last = self.num_links
-            delay = max(self.latency_ps(last, other) for other in range(last))
-        return delay
+        return self._farthest_from_b_ps() if delay is None else delay
+
+    def _farthest_from_b_ps(self) -> int:
+        """Latency of B's message to the farthest node, ps (the maximum over all of them)."""
+        last = self.num_links
+        return max(self.latency_ps(last, other) for other in range(last))
 
     def level(self, node: int) -> int:
         """Nested swapping level of repeater ``node``: 1 + its trailing zero bits."""
