@@ -102,12 +102,12 @@ def stopped_then_resumed(tmp_path, args):
     return written[0], open_run(tmp_path / "resumed.h5")
 
 
-@pytest.mark.parametrize("phase", ["_monolithic_fidelity", "sample_terminal"])
+@pytest.mark.parametrize("phase", ["_fidelity_to_copy", "sample_terminal"])
 def test_a_stop_during_the_dqc_work_on_the_final_state_checkpoints_the_finished_run(tmp_path, monkeypatch,
                                                                                     uninterrupted, phase):
     ended = sigterm_during(monkeypatch, dqc, phase)
     ckpt, resumed = stopped_then_resumed(tmp_path, DQC)
-    if phase == "_monolithic_fidelity":
+    if phase == "_fidelity_to_copy":
         assert ended == ["CheckpointStop"]  # inside the check, at its 64th gate, not after it
     full = uninterrupted["dqc"]
     # cut 1 ps after the engine's last event: every event was run before it
@@ -116,8 +116,23 @@ def test_a_stop_during_the_dqc_work_on_the_final_state_checkpoints_the_finished_
     same_results(full, resumed, ["shots", "counts", "links", "timeline"], ["fidelity", "simulated_time_ps"])
 
 
+def test_a_stop_during_the_fidelity_check_in_place_puts_the_state_back_then_checkpoints(tmp_path, monkeypatch,
+                                                                                      uninterrupted):
+    """The check without a second register undoes the circuit on the final state: a stop in it redoes what it
+    undid before the checkpoint, so the resume starts from the engine's final state (to rounding)."""
+    ended = sigterm_during(monkeypatch, dqc, "_fidelity_in_place")
+    ckpt, resumed = stopped_then_resumed(tmp_path, [*DQC, "--set", 'simulation.fidelity_check="in_place"'])
+    assert ended == ["CheckpointStop"]  # at its 64th gate
+    full = uninterrupted["dqc"]
+    assert open_run(ckpt).attrs["window_end_ps"] > full.table("timeline")["time_ps"].max()
+    monkeypatch.undo()
+    same_results(full, resumed, ["shots", "counts", "links", "timeline"], ["simulated_time_ps"])
+    assert resumed.attrs["fidelity_check"] == "in_place" and full.attrs["fidelity_check"] == "copy"
+    assert abs(resumed.attrs["fidelity"] - full.attrs["fidelity"]) < 1e-12
+
+
 def test_a_stop_in_the_second_of_three_trajectories_resumes_from_its_end(tmp_path, monkeypatch, uninterrupted):
-    sigterm_during(monkeypatch, dqc, "_monolithic_fidelity", call=2)
+    sigterm_during(monkeypatch, dqc, "_fidelity_to_copy", call=2)
     ckpt, resumed = stopped_then_resumed(tmp_path, DQC_TRAJECTORIES)
     assert checkpoint.parse_checkpoint_name(ckpt)["engine_run"] == 1
     full = uninterrupted["trajectories"]
@@ -217,7 +232,7 @@ def test_repro_a_sigterm_to_one_rank_during_the_fidelity_check_on_two_ranks(tmp_
     driver.write_text(DRIVER)
     common = ["--quiet", "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\""]
     run_mpi(2, ["-m", "dqsim", "run", *DQC, "-o", str(tmp_path / "full.h5"), *common], timeout_s=240)
-    stopped = run_mpi(2, [str(driver), "dqsim.scenarios.dqc:_monolithic_fidelity", "run", *DQC, "-o",
+    stopped = run_mpi(2, [str(driver), "dqsim.scenarios.dqc:_fidelity_to_copy", "run", *DQC, "-o",
                           str(tmp_path / "stopped.h5"), *common], timeout_s=240, check=False)
     assert stopped.returncode == 75, stopped.stderr
     assert "Traceback" not in stopped.stderr

@@ -41,6 +41,9 @@ def test_repro_check_and_run_agree_on_a_dqc_job_on_three_ranks(tmp_path):
     # 8 data + 2 scratch qubits, complex128: 2^10 * 16 B = 16 KiB, workspace 3 x 16 KiB (the kernels' chunks)
     assert ("# memory per rank: 64.0 KiB (data register + 2 scratch: 10 qubits, complex128, held whole by every "
             "rank: 16.0 KiB + workspace 48.0 KiB)") in check.stdout
+    assert "# fidelity check: a second register, as much memory again, when it fits beside the first" in check.stdout
+    in_place = run_here(["check", "jobs/dqc_ghz_4qpu.toml", *small, "--set", 'simulation.fidelity_check="in_place"'])
+    assert "# fidelity check: in place (the circuit undone and redone on the final state: no memory" in in_place.stdout
     run = run_dqsim(3, ["run", "jobs/dqc_ghz_4qpu.toml", "-o", tmp_path / "r.h5", "--quiet", *small])
     assert run.returncode == 0
     # 16 data qubits + 2 scratch: sharded, so a power of two, as ShardedState demands when the run starts

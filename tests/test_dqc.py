@@ -266,3 +266,46 @@ num_nodes = 2\n[network.link]\ndistance_km = 1.0\ndark_count_rate_hz = 0.0\n[net
 [circuit]\ngenerator = "ghz"\nnum_qubits = 2\n[simulation]\nshots = 10\ntimeline = false\n""")
     out = run_job(job, comm=comm_mod.SingleComm(), backend=BACKEND)
     assert out.summary[0].startswith("  2 qubits on 2 QPUs (telegate), 1 nonlocal gate, "), out.summary
+
+
+def _noisy_qft_run(**kwargs):
+    graph, names, specs = network("line", 3, data=2, comm=2, source_fidelity=0.9)
+    return run_dqc(qft(6, measure=True), comm=comm_mod.SingleComm(), backend=BACKEND,
+                   network=Network(graph, specs), seed=5, shots=200, observables=[("Z0", [(1.0, "Z", (0,))])],
+                   **kwargs)
+
+
+def test_the_fidelity_check_in_place_gives_the_copy_s_fidelity_and_puts_the_state_back():
+    copy, in_place = _noisy_qft_run(fidelity_check="copy"), _noisy_qft_run(fidelity_check="in_place")
+    assert copy.fidelity_check == "copy" and in_place.fidelity_check == "in_place"
+    assert 0.3 < copy.fidelity < 0.999  # a noisy trajectory: the check has something to find
+    assert abs(in_place.fidelity - copy.fidelity) < 1e-12
+    assert np.array_equal(in_place.shots, copy.shots) and in_place.expectation == copy.expectation
+    assert np.max(np.abs(in_place.state.gather() - copy.state.gather())) < 1e-12  # U†, then U again
+
+
+def test_auto_checks_in_place_when_a_second_register_does_not_fit(monkeypatch):
+    from dqsim.scenarios import dqc
+
+    reference = _noisy_qft_run()
+    assert reference.fidelity_check == "copy"  # it fits
+
+    made, real = [], dqc.ShardedState
+
+    def room_for_one(*args, **kwargs):  # the run's register fits, a second one does not
+        made.append(1)
+        if len(made) > 1:
+            raise ResourceError("12 qubits in complex128 on 1 rank(s) need more than some rank has free")
+        return real(*args, **kwargs)
+
+    def fresh_run(**kwargs):
+        made.clear()
+        return _noisy_qft_run(**kwargs)
+
+    monkeypatch.setattr(dqc, "ShardedState", room_for_one)
+    run = fresh_run()
+    assert run.fidelity_check == "in_place" and abs(run.fidelity - reference.fidelity) < 1e-12
+    with pytest.raises(ResourceError, match=r'fidelity_check = "in_place" \(no second register'):
+        fresh_run(fidelity_check="copy")
+    off = fresh_run(fidelity_check="off")
+    assert off.fidelity_check == "off" and np.isnan(off.fidelity) and np.array_equal(off.shots, reference.shots)

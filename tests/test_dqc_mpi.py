@@ -29,6 +29,16 @@ def test_noisy_run_has_fidelity_below_one(results):
     assert 0.0 < value < 0.999
 
 
+@pytest.mark.parametrize("label", ["random_sharded", "qft_noisy"])
+def test_the_fidelity_check_in_place_equals_the_one_on_a_second_register(results, label):
+    """Undoing the circuit on the final state (no second register) gives the same fidelity, and the shots,
+    drawn before it, are the same; on every rank count, sharded registers included."""
+    for key, res in results.items():
+        assert res[f"{label}_fidelity_check"][0] == "copy" and res[f"{label}_inplace_fidelity_check"][0] == "in_place"
+        assert abs(res[f"{label}_inplace_fidelity"][0] - res[f"{label}_fidelity"][0]) < 1e-12, key
+        assert np.array_equal(res[f"{label}_inplace_shots"], res[f"{label}_shots"]), key
+
+
 @pytest.mark.parametrize("config", CONFIGS[1:], ids=str)
 def test_identical_on_any_rank_count_and_placement(results, config):
     one, other = results[(1, None)], results[config]

@@ -118,6 +118,19 @@ def _network_register_lines(job, num_data_qubits: int, num_ranks: int, what: str
             f"held whole by every rank: {_mib(need['shard'])} + workspace {_mib(need['workspace'])})"]
 
 
+def _fidelity_check_lines(job, terminal: bool) -> list[str]:
+    """How a ``dqc`` run will find its fidelity (:func:`dqsim.scenarios.dqc.run_dqc`) and the memory it takes."""
+    method = job.simulation.fidelity_check
+    if not terminal or method == "off":
+        return ["fidelity check: none" + (" (a dynamic circuit)" if method != "off" else "")]
+    if method == "in_place":
+        return ["fidelity check: in place (the circuit undone and redone on the final state: no memory, "
+                "twice the gates)"]
+    more = "refused at the end of the run where it does not fit" if method == "copy" else \
+        "else in place: no memory, twice the gates"
+    return [f"fidelity check: a second register, as much memory again, when it fits beside the first ({more})"]
+
+
 def _check_network(job, num_ranks: int) -> None:
     """Refuse what a ``dqc``, ``trotter`` or ``cloud`` run refuses when it builds its network on ``num_ranks``
     ranks: a ``[network].placement`` rank the run does not have, a link whose pairs take longer than a run
@@ -139,7 +152,8 @@ def work_lines(job, num_ranks: int) -> list[str]:
                  f"{count_of(job.simulation.shots, 'shot')} ({mode})"]
         if scenario == "dqc":
             _check_network(job, num_ranks)
-            return lines + _network_register_lines(job, circuit.num_qubits, num_ranks, "data register")
+            return (lines + _network_register_lines(job, circuit.num_qubits, num_ranks, "data register")
+                    + _fidelity_check_lines(job, terminal))
         lines += _register_lines(job, circuit.num_qubits, num_ranks, "data register")
         gate_noise = GateNoise(job.noise, job.run.seed) if noisy else None
         check_local_qubits(circuit, num_ranks, gate_noise)  # as dqsim run does on that many ranks

@@ -346,9 +346,13 @@ class Checkpointer:
             CheckpointStop: on every rank, after the checkpoint was written.
             StopNotCheckpointed: on every rank, when it cannot be written (:meth:`write` with ``stop``).
         """
-        if not self._writes() or not stop_agreed(self.comm):
+        if not self.stop_pending():
             return
         raise CheckpointStop(self.write(sim, sim.stats.end_time_ps + 1, stop=True))
+
+    def stop_pending(self) -> bool:
+        """Collective: whether :meth:`stop_after_run` would write a checkpoint and stop now (nothing is written)."""
+        return self._writes() and stop_agreed(self.comm)
 
     def passed(self, cut_ps: int, next_event_ps: float) -> None:
         """A checkpoint was written at ``cut_ps``; the simulated-time period resumes after it.

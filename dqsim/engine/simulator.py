@@ -1874,6 +1874,15 @@ class Simulator:
         if self.checkpointer is not None:
             self.checkpointer.stop_after_run(self)
 
+    def stop_pending(self) -> bool:
+        """Collective, after :meth:`run`: whether :meth:`stop_point` would checkpoint and stop now.
+
+        For work after the run that changes the final state in place (the DQC
+        fidelity check without a second register): it puts the state back
+        before it calls :meth:`stop_point`. Always false without a checkpointer.
+        """
+        return self.checkpointer is not None and self.checkpointer.stop_pending()
+
     def gather_probes(self) -> dict:
         """Collective: the values of every probe operation of the run (from all ranks), on every rank."""
         return self.merged_probes(self.comm.allgather(self.memory.probes))

@@ -8,7 +8,7 @@ scenario itself is :mod:`dqsim.scenarios.dqc`.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -31,10 +31,17 @@ class DqcSimulationSection(SimulationSection):
             meets the data register one pure state is drawn (a trajectory);
             with several, the fidelity is their mean with its standard error
             and the shots are drawn across them (``shots / trajectories`` each).
+        fidelity_check: how the fidelity to the monolithic circuit is found
+            (:func:`dqsim.scenarios.dqc.run_dqc`): ``"auto"`` (default) on a second
+            register when it fits in memory beside the first, else ``"in_place"``
+            (the circuit undone and redone on the final state: no memory, twice
+            the gates); ``"copy"`` always the second register (refused where it
+            does not fit); ``"off"`` no check (fidelity NaN).
     """
 
     timeline: bool = True
     trajectories: int = Field(1, ge=1, le=1000)
+    fidelity_check: Literal["auto", "copy", "in_place", "off"] = "auto"
 
 
 class DqcJob(JobConfig):

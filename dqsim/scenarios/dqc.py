@@ -57,6 +57,7 @@ from dqsim.scenarios.output import ScenarioOutput, circuit_attributes, record_ta
 from dqsim.scenarios.circuit_run import (build_circuit, common_tables, count_bitstrings, sample_terminal,
                                          summary_lines)
 from dqsim.comm import SingleComm
+from dqsim.state.gates import adjoint
 from dqsim.state.sharded import REPLICATED_MAX_QUBITS, ShardedState
 from dqsim.units import PS_PER_US
 
@@ -114,6 +115,8 @@ class DqcRun:
     #: The run's :meth:`~dqsim.engine.simulator.Simulator.stop_point`, for work on ``state`` after it (trotter's
     #: observables): a stop signal that came meanwhile checkpoints the finished engine run.
     stop_point: Callable[[], None] = field(default=lambda: None, repr=False)
+    #: How the fidelity was found: ``"copy"``, ``"in_place"`` or ``"off"`` (:func:`run_dqc`).
+    fidelity_check: str = "copy"
 
 
 def _checkpointer(session, comm):
@@ -177,7 +180,8 @@ def replicates(num_ranks: int, num_qubits: int, replicate_max_qubits: int = REPL
 def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = "telegate",
             assignment: Sequence[int] | None = None, seed: int = 0, precision: str = "complex128",
             shots: int = 1000, observables: Sequence[tuple[str, list]] = (), timeline: bool = True,
-            on_window=None, checkpointing=None, replicate_max_qubits: int = REPLICATED_MAX_QUBITS) -> DqcRun:
+            on_window=None, checkpointing=None, replicate_max_qubits: int = REPLICATED_MAX_QUBITS,
+            fidelity_check: str = "auto") -> DqcRun:
     """Run ``circuit`` distributed over the network (collective).
 
     Args:
@@ -191,7 +195,14 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
         replicate_max_qubits: a data register of at most this many qubits at the start (data
             qubits plus scratch bits) is kept whole on every rank instead of sharded
             (:func:`register_comm`); ``0`` always shards.
+        fidelity_check: how the fidelity to the monolithic circuit is found: ``"copy"`` applies the
+            circuit to a second register (as much memory again), ``"in_place"`` applies its inverse
+            and then the circuit to the final state itself (no memory, twice the gates; after the
+            sampling and expectation values, which so see the state as the engine left it),
+            ``"auto"`` (default) the copy where it fits, else in place, ``"off"`` none (NaN).
     """
+    if fidelity_check not in FIDELITY_CHECKS:
+        raise ConfigError(f"fidelity_check = {fidelity_check!r}; allowed: {', '.join(FIDELITY_CHECKS)}")
     timing: dict[str, float] = {}
     t0 = time.perf_counter()
     if scheme not in ("telegate", "teledata"):
@@ -256,8 +267,16 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
     # again to a second register): a stop signal meanwhile checkpoints the finished engine run, whose resume
     # redoes only this (Simulator.stop_point; at each step, and every 64 gates of the fidelity check).
     sim.stop_point()
-    fidelity = math.nan if plan.engine_measures else _monolithic_fidelity(circuit, regmap, state, seed,
-                                                                           between=sim.stop_point)
+    method = "off" if plan.engine_measures else fidelity_check
+    ops = [] if method == "off" else _register_ops(circuit, regmap)
+    fidelity = math.nan
+    if method in ("auto", "copy"):
+        ideal = _reference_state(state, seed, allow_in_place=method == "auto")
+        if ideal is None:
+            method = "in_place"  # run after the sampling, which then sees the state as the engine left it
+        else:
+            method = "copy"
+            fidelity = _fidelity_to_copy(ops, ideal, state, between=sim.stop_point)
     mapped_obs = [(text, [(c, p, tuple(regmap.qubit_of_logical[q] for q in qs)) for c, p, qs in terms])
                   for text, terms in observables]
     expectation = []
@@ -271,6 +290,8 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
         outcomes, width = sample_terminal(state, circuit, shots, regmap.qubit_of_logical)
         outcomes = _readout_errors(outcomes, circuit, owner, node_specs, seed)
     sim.stop_point()
+    if method == "in_place":
+        fidelity = _fidelity_in_place(ops, state, stop_pending=sim.stop_pending, between=sim.stop_point)
     counts = count_bitstrings(outcomes, width)
     end_time_ps = engine.end_time_ps
     if not plan.engine_measures:  # each node reads its measured qubits out once it has finished its steps
@@ -290,7 +311,7 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
                   end_time_ps, sorted(links), sim.gather_timeline() if timeline else None, engine,
                   rank_of_node, cut_size(decomposed, owner), expectation, timing, sim.memory.peak_register_qubits,
                   expectation_stderr=[math.nan] * len(expectation), dynamic=plan.engine_measures,
-                  stop_point=sim.stop_point)
+                  stop_point=sim.stop_point, fidelity_check=method)
 
 
 def _readout_errors(outcomes: np.ndarray, circuit: Circuit, owner: Sequence[int], node_specs: Sequence,
@@ -314,25 +335,74 @@ def _readout_errors(outcomes: np.ndarray, circuit: Circuit, owner: Sequence[int]
     return flipped
 
 
-#: Gates of the fidelity check applied between two looks for a stop signal (:func:`_monolithic_fidelity`).
+#: Gates of the fidelity check applied between two looks for a stop signal (:func:`_fidelity_to_copy`,
+#: :func:`_fidelity_in_place`).
 FIDELITY_PIECE_GATES = 64
 
+#: ``[simulation].fidelity_check`` values (:func:`run_dqc`).
+FIDELITY_CHECKS = ("auto", "copy", "in_place", "off")
 
-def _monolithic_fidelity(circuit: Circuit, regmap: RegisterMap, state: ShardedState, seed: int,
-                         between: Callable[[], None] | None = None) -> float:
-    """|⟨ideal|state⟩|² with the circuit's gates applied to |0…0⟩ on the same register (collective).
+
+def _register_ops(circuit: Circuit, regmap: RegisterMap) -> list:
+    """The circuit's gates as register operations (logical qubits mapped to register qubits), in order."""
+    return [Gate(g.name, tuple(regmap.qubit_of_logical[q] for q in g.qubits), g.params, g.matrix).to_op()
+            for g in circuit.gates()]
+
+
+def _reference_state(state: ShardedState, seed: int, *, allow_in_place: bool) -> ShardedState | None:
+    """A second register like ``state`` in |0…0⟩ for the fidelity check (collective), or ``None`` when it does
+    not fit beside ``state`` and ``allow_in_place`` (the check then runs in place, :func:`_fidelity_in_place`).
+
+    Raises:
+        ResourceError: it does not fit and ``allow_in_place`` is false (``fidelity_check = "copy"``).
+    """
+    try:
+        return ShardedState(state.num_qubits, state.comm, precision=state.precision, backend=state.backend, seed=seed)
+    except ResourceError as exc:
+        if allow_in_place:
+            return None
+        raise ResourceError(f"{exc}; or set [simulation].fidelity_check = \"in_place\" (no second register, "
+                            "twice the gates) or \"off\"") from None
+
+
+def _fidelity_to_copy(ops: Sequence, ideal: ShardedState, state: ShardedState,
+                      between: Callable[[], None] | None = None) -> float:
+    """|⟨ideal|state⟩|² with ``ops`` applied to ``ideal`` (in |0…0⟩ on entry; collective).
 
     ``between()`` is called between pieces of :data:`FIDELITY_PIECE_GATES` gates (a stop check; the
     pieces get the exchanges one call would, :meth:`ShardedState.apply_ops`).
     """
-    ideal = ShardedState(state.num_qubits, state.comm, precision=state.precision, backend=state.backend, seed=seed)
-    ops = [Gate(g.name, tuple(regmap.qubit_of_logical[q] for q in g.qubits), g.params, g.matrix).to_op()
-           for g in circuit.gates()]
     for start in range(0, len(ops), FIDELITY_PIECE_GATES):
         if start and between is not None:
             between()
         ideal.apply_ops(ops, start=start, stop=start + FIDELITY_PIECE_GATES)
     return float(ideal.fidelity(state))
+
+
+def _fidelity_in_place(ops: Sequence, state: ShardedState, *, stop_pending: Callable[[], bool] | None = None,
+                       between: Callable[[], None] | None = None) -> float:
+    """|⟨0…0|U†|state⟩|² = |⟨ideal|state⟩|² with ``U`` the product of ``ops``, on ``state`` itself (collective).
+
+    No second register: ``U†`` is applied to ``state`` (the ops' adjoints in
+    reverse order), the all-zeros amplitude read, and ``U`` applied again, so
+    ``state`` comes back as it was up to rounding (~1e-15 per gate); twice the
+    gates of :func:`_fidelity_to_copy`. Between pieces of
+    :data:`FIDELITY_PIECE_GATES` gates of ``U†`` a stop signal
+    (``stop_pending()``) first puts back what was undone, then calls
+    ``between()`` (which checkpoints and stops); once the amplitude is read
+    the state is put back whole before anything else.
+    """
+    inverse = [adjoint(op) for op in reversed(ops)]
+    n = len(inverse)
+    for start in range(0, n, FIDELITY_PIECE_GATES):
+        if start and stop_pending is not None and stop_pending():
+            state.apply_ops(ops, start=n - start)
+            if between is not None:
+                between()
+        state.apply_ops(inverse, start=start, stop=start + FIDELITY_PIECE_GATES)
+    amplitude = state.zero_amplitude()
+    state.apply_ops(ops)
+    return abs(amplitude) ** 2
 
 
 def _held_bits(plan: NodePlan, sim: Simulator, mine: Sequence[int], comm, shots: int) -> np.ndarray:
@@ -500,7 +570,8 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
     def one_run(seed: int, shots: int, timeline: bool) -> DqcRun:
         return run_dqc(circuit, comm=comm, backend=backend, network=network, scheme=job.distribution.scheme,
                        assignment=job.distribution.assignment, seed=seed, precision=job.run.precision, shots=shots, observables=observables,
-                       timeline=timeline, on_window=on_window, checkpointing=checkpointing)
+                       timeline=timeline, on_window=on_window, checkpointing=checkpointing,
+                       fidelity_check=job.simulation.fidelity_check)
 
     run = run_trajectories(one_run, seed=job.run.seed, shots=job.simulation.shots,
                            trajectories=trajectories_for(job, circuit), timeline=job.simulation.timeline,
@@ -512,6 +583,7 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
         "trajectories": run.trajectories,
         "fidelity": run.fidelity,
         "fidelity_stderr": run.fidelity_stderr,
+        "fidelity_check": run.fidelity_check,
         **(_dynamic_attributes(circuit, run) if run.dynamic else {}),
         "simulated_time_ps": run.end_time_ps,
         "distribution_scheme": job.distribution.scheme,
@@ -553,6 +625,8 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
          f"total-variation distance to the exact distribution {attrs['tvd_to_exact']:.4f} (sampling alone: about "
          f"{attrs['tvd_sampling_level']:.4f})"
          if run.dynamic else
+         "  fidelity to the monolithic circuit: not computed ([simulation].fidelity_check = \"off\")"
+         if run.fidelity_check == "off" else
          f"  fidelity to the monolithic circuit: {run.fidelity:.6f}"
          + (f" ± {run.fidelity_stderr:.6f} ({run.trajectories} trajectories)" if run.trajectories > 1
             else " (one trajectory of a noisy network: a single sample of the fidelity, not its mean; set "

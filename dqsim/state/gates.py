@@ -279,3 +279,15 @@ def unitary_op(matrix, targets: Sequence[int], controls: Sequence[int] = (), *, 
 def dense_matrix(op: GateOp) -> np.ndarray:
     """The full ``(2^k, 2^k)`` matrix of an op's targets (diagonals expanded)."""
     return np.diag(op.matrix) if op.diagonal else op.matrix
+
+
+def adjoint(op: GateOp) -> GateOp:
+    """The inverse of a unitary op: the conjugate transpose of its matrix (conjugate of a diagonal), same qubits.
+
+    Examples:
+        >>> op = gate_op("s", [0])
+        >>> bool(np.allclose(adjoint(op).matrix * op.matrix, 1))
+        True
+    """
+    matrix = np.conj(op.matrix) if op.diagonal else np.conj(op.matrix).T.copy()
+    return GateOp(matrix, op.targets, op.controls, diagonal=op.diagonal, name=f"{op.name}†")

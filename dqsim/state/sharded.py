@@ -477,6 +477,16 @@ class ShardedState:
         pair = self.comm.allreduce_sum(np.array([local.real, local.imag]))
         return complex(pair[0], pair[1])
 
+    def zero_amplitude(self) -> complex:
+        """⟨0…0|self⟩ (collective): the amplitude of the all-zeros basis state.
+
+        It lies at local index 0 of rank 0 in every layout (its rank bits are
+        all 0 whichever qubits they hold), so no relayout is needed.
+        """
+        local = complex(self.amplitudes[0]) if self.comm.rank == 0 else 0j
+        pair = self.comm.allreduce_sum(np.array([local.real, local.imag]))
+        return complex(pair[0], pair[1])
+
     def fidelity(self, other: "ShardedState") -> float:
         """|⟨self|other⟩|² (collective)."""
         return abs(self.overlap(other)) ** 2

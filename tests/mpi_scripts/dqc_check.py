@@ -20,30 +20,35 @@ from dqsim.network.network import Network
 from dqsim.network.node import NodeSpec
 from dqsim.scenarios.dqc import run_dqc
 
-# The last field: replicate_max_qubits of run_dqc (None: its default, so these tiny registers are held
-# whole on every rank; 0: sharded over the ranks, the path larger registers take).
+# The last fields: replicate_max_qubits of run_dqc (None: its default, so these tiny registers are held
+# whole on every rank; 0: sharded over the ranks, the path larger registers take), and its fidelity_check.
 WORKLOADS = [
-    ("ghz", lambda: ghz(8, measure=True), "telegate", 1.0, {}, None),
-    ("random", lambda: random_circuit(8, 5, seed=3, measure=True), "telegate", 1.0, {}, None),
-    ("random_sharded", lambda: random_circuit(8, 5, seed=3, measure=True), "telegate", 1.0, {}, 0),
-    ("teledata", lambda: random_circuit(8, 3, seed=4, measure=True), "teledata", 1.0, {}, None),
-    ("qft_noisy", lambda: qft(6, measure=True), "telegate", 0.97, dict(t1_s=0.02, t2_s=0.01), None),
+    ("ghz", lambda: ghz(8, measure=True), "telegate", 1.0, {}, None, "auto"),
+    ("random", lambda: random_circuit(8, 5, seed=3, measure=True), "telegate", 1.0, {}, None, "auto"),
+    ("random_sharded", lambda: random_circuit(8, 5, seed=3, measure=True), "telegate", 1.0, {}, 0, "auto"),
+    ("random_sharded_inplace", lambda: random_circuit(8, 5, seed=3, measure=True), "telegate", 1.0, {}, 0,
+     "in_place"),
+    ("teledata", lambda: random_circuit(8, 3, seed=4, measure=True), "teledata", 1.0, {}, None, "auto"),
+    ("qft_noisy", lambda: qft(6, measure=True), "telegate", 0.97, dict(t1_s=0.02, t2_s=0.01), None, "auto"),
+    ("qft_noisy_inplace", lambda: qft(6, measure=True), "telegate", 0.97, dict(t1_s=0.02, t2_s=0.01), None,
+     "in_place"),
 ]
 
 
 def run_workloads(comm, backend, placement) -> dict:
     """The 4-QPU workloads' results (rank 0's view), nodes placed by ``placement`` (None: blocks)."""
     results = {}
-    for label, make, scheme, source_fidelity, memory, replicate in WORKLOADS:
+    for label, make, scheme, source_fidelity, memory, replicate, fidelity_check in WORKLOADS:
         link = LinkSpec(distance_km=10.0, source_fidelity=source_fidelity)
         graph = topology.line(4, link=link)
         names = list(graph.nodes)
         specs = [NodeSpec(name=n, num_data_qubits=2, num_comm_qubits=2, **memory) for n in names]
         network = Network(graph, specs, num_ranks=comm.size, placement=placement)
         run = run_dqc(make(), comm=comm, backend=backend, network=network, scheme=scheme, seed=7, shots=400,
-                      **({} if replicate is None else {"replicate_max_qubits": replicate}))
+                      fidelity_check=fidelity_check, **({} if replicate is None else {"replicate_max_qubits": replicate}))
         results[f"{label}_register_ranks"] = np.array([run.state.num_ranks])
         results[f"{label}_fidelity"] = np.array([run.fidelity])
+        results[f"{label}_fidelity_check"] = np.array([run.fidelity_check])
         results[f"{label}_shots"] = run.shots
         results[f"{label}_time_ps"] = np.array([run.end_time_ps])
         results[f"{label}_links"] = np.array(run.links)
