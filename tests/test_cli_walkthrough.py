@@ -296,6 +296,22 @@ def test_repro_timeline_details_name_nodes_as_the_node_column_does(tmp_path):
     assert not re.search(r"\bnodes? \[?\d", out), out
 
 
+def test_repro_qkd_timeline_and_summary_name_nodes_by_their_role(tmp_path):
+    """The QKD timeline's node column read 'node0', 'node1' where the other timelines name their nodes; a
+    trusted chain's nodes are alice, trusted1, bob, in the timeline and in the summary's end-to-end line."""
+    small = ["--set", "qkd.pulses=200000", "--set", "qkd.batch_pulses=100000"]
+    out = run_here(["run", "jobs/qkd_trusted_chain.toml", "-o", tmp_path / "chain.h5", *small]).stdout
+    assert "  end to end alice–bob: " in out, out
+    timeline = open_run(tmp_path / "chain.h5").table("timeline")
+    # Alice of link 0 is node 0, Alice of link 1 the trusted node 1: each logs its link's blocks.
+    assert sorted(zip(timeline["node"], timeline["detail"])) == [
+        ("alice", "link 0 block 0: 3478 key bits"), ("trusted1", "link 1 block 0: 3557 key bits")]
+    one = run_here(["run", "jobs/bb84_decoy_50km.toml", "-o", tmp_path / "one.h5", "--quiet", *small,
+                    "--set", "qkd.block_pulses=200000"])
+    assert one.returncode == 0
+    assert set(open_run(tmp_path / "one.h5").table("timeline")["node"]) == {"alice"}
+
+
 def test_repro_a_pair_source_is_counted_in_pair_slots(tmp_path):
     """BBM92's summary and ``dqsim check`` counted '200,000 pulses' and 'bits/pulse' of a pair source."""
     small = ["--set", "qkd.pulses=200000", "--set", "qkd.batch_pulses=100000"]
