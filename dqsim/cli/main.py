@@ -72,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("job", help="TOML job file, e.g. jobs/quickstart.toml")
     check.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                        help="override a job value, as for dqsim run (repeatable)")
+    check.add_argument("--output", "-o", help="output HDF5 file, as for dqsim run (default: [run].output of the job)")
     check.add_argument("-n", "--num-ranks", type=int, default=1, metavar="RANKS",
                        help="the number of MPI ranks to plan for (default 1)")
     check.set_defaults(handler=cmd_check)
