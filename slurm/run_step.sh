@@ -32,14 +32,17 @@ other_jobs_named() {
         | awk -v name="$name" -v own="${1##*.}" '$1 == name && $2 != own {print $2}' | sort -u | wc -l
 }
 
-# The --set assignments among ARGS (as `--set X` pairs), into the array SET_ARGS.
+# The arguments of ARGS that `dqsim check` takes, into the array SET_ARGS: the --set assignments (as
+# `--set X` pairs) and the output (-o), after the checkpoint folder run_or_resume gives `dqsim run`, so
+# that check judges the folders the run will write.
 set_args() {
     local args=("$@") i
     SET_ARGS=()
+    if [ -n "${CHECKPOINT_DIR:-}" ]; then SET_ARGS+=(--set "checkpoint.directory=\"$CHECKPOINT_DIR\""); fi
     for ((i = 0; i < ${#args[@]}; i++)); do
         case "${args[i]}" in
-            --set) SET_ARGS+=(--set "${args[i+1]:-}"); i=$((i + 1)) ;;
-            --set=*) SET_ARGS+=("${args[i]}") ;;
+            --set|-o|--output) SET_ARGS+=("${args[i]}" "${args[i+1]:-}"); i=$((i + 1)) ;;
+            --set=*|--output=*) SET_ARGS+=("${args[i]}") ;;
         esac
     done
 }

@@ -220,6 +220,32 @@ def test_repro_ctrl_c_while_the_command_still_loads_is_one_line(monkeypatch, cap
     assert capsys.readouterr().err == "dqsim: interrupted\n"
 
 
+@pytest.mark.parametrize("args", [["--version"], ["--help"], ["run", "--help"], ["examples", "--help"], ["bogus"]])
+def test_repro_version_and_help_import_no_command_module(args):
+    """``dqsim --version`` took about 1.1 s of CPU: the scenarios, NumPy, numba, h5py and mpi4py were imported
+    before argparse answered. Now the parser answers first; a command imports only its own module."""
+    probe = ("import sys\nfrom dqsim.cli import console_main\ntry:\n    console_main(sys.argv[1:])\n"
+             "except SystemExit:\n    pass\n"
+             "heavy = ('numpy', 'numba', 'h5py', 'mpi4py', 'pydantic', 'networkx', 'dqsim.cli.main', 'dqsim.jobs',"
+             " 'dqsim.scenarios', 'dqsim.io', 'dqsim.engine')\n"
+             "print(sorted(m for m in sys.modules if m in heavy))")
+    proc = subprocess.run([sys.executable, "-c", probe, *args], cwd=ROOT, env=child_env(), capture_output=True,
+                          text=True, timeout=60)
+    assert proc.stdout.splitlines()[-1] == "[]", (proc.stdout, proc.stderr)
+
+
+def test_a_command_imports_the_module_it_needs():
+    """``dqsim examples`` needs none of the heavy modules; ``inspect`` the reader, not the scenarios or MPI."""
+    probe = ("import sys\nfrom dqsim.cli import parser\nparser.handler(sys.argv[1])\n"
+             "print(sorted(m for m in sys.modules if m in ('numpy', 'dqsim.scenarios', 'dqsim.jobs', 'mpi4py')))")
+    listed = {}
+    for command in ("examples", "inspect", "run"):
+        proc = subprocess.run([sys.executable, "-c", probe, command], cwd=ROOT, env=child_env(), capture_output=True,
+                              text=True, timeout=120, check=True)
+        listed[command] = proc.stdout.splitlines()[-1]
+    assert listed == {"examples": "[]", "inspect": "['numpy']", "run": "['dqsim.jobs', 'dqsim.scenarios', 'numpy']"}
+
+
 def test_python_m_dqsim_and_the_console_script_enter_through_the_guarded_entry_point():
     """``python -m dqsim`` and the ``dqsim`` script both start in :func:`dqsim.cli.console_main`."""
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]

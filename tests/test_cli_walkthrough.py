@@ -56,6 +56,53 @@ def test_repro_check_and_run_agree_on_a_dqc_job_on_three_ranks(tmp_path):
     assert "(data register + 2 scratch: 18 qubits, complex128, shard 1.0 MiB + " in four
 
 
+def test_repro_check_refuses_the_output_and_checkpoint_folders_that_run_refuses(tmp_path, monkeypatch):
+    """``dqsim check`` said valid for an output or checkpoint folder that ``dqsim run`` refuses before its work (a
+    file in the way, a folder it may not write); it names them as run does, says they were checked from this
+    machine (it may run on a login node), and creates nothing."""
+    import os
+    import platform
+
+    job = ["jobs/bb84_decoy_50km.toml", "--set", "qkd.pulses=200000", "--set", "qkd.block_pulses=200000",
+           "--set", "qkd.batch_pulses=100000"]
+    where = f"checked from this machine, {platform.node()}"
+    blocker = tmp_path / "results"
+    blocker.write_text("a file, not a folder")
+    periodic = ["--set", "checkpoint.every_wall_s=60"]
+    cases = [  # (arguments, what run says, where check adds where it checked)
+        (["-o", blocker / "sub" / "x.h5"], f"{blocker / 'sub' / 'x.h5'}: cannot write the output there (a folder "
+         f"on the way to {blocker / 'sub'} is a file", "); nothing was run"),
+        (["-o", tmp_path], f"{tmp_path}: cannot write the output there (it is a folder", "); nothing was run"),
+        (["-o", tmp_path / "o.h5", *periodic, "--set", f'checkpoint.directory="{blocker}"'],
+         f'jobs/bb84_decoy_50km.toml: [checkpoint].directory = "{blocker}": cannot write checkpoints there '
+         f"({blocker} is a file, not a folder", ")"),
+        (["-o", tmp_path / "o.h5", "--set", f'checkpoint.directory="{blocker}"'],  # not periodic, but it exists
+         f'jobs/bb84_decoy_50km.toml: [checkpoint].directory = "{blocker}": cannot write checkpoints there '
+         f"({blocker} is a file, not a folder", ")"),
+    ]
+    for args, said, run_end in cases:
+        run = run_here(["run", *job, "--quiet", *args], check=False)
+        assert run.returncode == 2 and run.stderr == f"dqsim: error: {said}{run_end}\n", run.stderr
+        check = run_here(["check", *job, *args], check=False)
+        assert check.returncode == 2 and check.stdout == "", check.stdout
+        assert check.stderr == f"dqsim: error: {said}; {where})\n", check.stderr
+    # A folder this user may not write (as root every folder is writable: os.access is what a user gets).
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: False if os.fspath(path) == str(locked)
+                        else real_access(path, mode, **kw))
+    check = run_here(["check", *job, "-o", locked / "new" / "o.h5"], check=False)
+    assert check.stderr == (f"dqsim: error: {locked / 'new' / 'o.h5'}: cannot write the output there (Permission "
+                            f"denied; {where})\n"), check.stderr
+    monkeypatch.setattr(os, "access", real_access)
+    # Valid: nothing made, though the run would make both folders.
+    out, ck = tmp_path / "new" / "deeper" / "o.h5", tmp_path / "ck" / "deeper"
+    check = run_here(["check", *job, "-o", out, *periodic, "--set", f'checkpoint.directory="{ck}"']).stdout
+    assert f"# output: {out} and checkpoints in {ck}/ can be written ({where})\n# on 1 rank(s):" in check, check
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["locked", "results"]
+
+
 def test_repro_check_counts_a_trusted_chain_as_the_run_does(tmp_path):
     """A chain of two 30 km links is one run of 2 links; ``dqsim check`` counted each link's length as a
     distance to sweep and printed twice the pulses."""
@@ -297,6 +344,22 @@ def test_repro_timeline_details_name_nodes_as_the_node_column_does(tmp_path):
     out = run_here(["inspect", tmp_path / "d.h5", "--table", "timeline"]).stdout
     assert "pair with qpu" in out and " to qpu2 for if #" in out and "telegate-control  with qpu" in out, out
     assert not re.search(r"\bnodes? \[?\d", out), out
+
+
+def test_repro_qkd_timeline_and_summary_name_nodes_by_their_role(tmp_path):
+    """The QKD timeline's node column read 'node0', 'node1' where the other timelines name their nodes; a
+    trusted chain's nodes are alice, trusted1, bob, in the timeline and in the summary's end-to-end line."""
+    small = ["--set", "qkd.pulses=200000", "--set", "qkd.batch_pulses=100000"]
+    out = run_here(["run", "jobs/qkd_trusted_chain.toml", "-o", tmp_path / "chain.h5", *small]).stdout
+    assert "  end to end alice–bob: " in out, out
+    timeline = open_run(tmp_path / "chain.h5").table("timeline")
+    # Alice of link 0 is node 0, Alice of link 1 the trusted node 1: each logs its link's blocks.
+    assert sorted(zip(timeline["node"], timeline["detail"])) == [
+        ("alice", "link 0 block 0: 3478 key bits"), ("trusted1", "link 1 block 0: 3557 key bits")]
+    one = run_here(["run", "jobs/bb84_decoy_50km.toml", "-o", tmp_path / "one.h5", "--quiet", *small,
+                    "--set", "qkd.block_pulses=200000"])
+    assert one.returncode == 0
+    assert set(open_run(tmp_path / "one.h5").table("timeline")["node"]) == {"alice"}
 
 
 def test_repro_a_pair_source_is_counted_in_pair_slots(tmp_path):

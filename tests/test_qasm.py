@@ -260,9 +260,46 @@ BAD = [
     ("delay", H3 + "qubit[1] q;\ndelay[100ns] q[0];\n", 4, "'delay' statements are not supported"),
     ("broadcast sizes", H3 + "qubit[2] q;\nqubit[3] r;\ncx q, r;\n", 5, "different sizes"),
     ("fractional pow", H3 + "qubit[1] q;\npow(0.5) @ x q[0];\n", 4, "integer"),
-    ("function of a gate parameter", H3 + "qubit[1] q;\ngate g(a) x { rx(a) x; rz(sin(a)) x; }\ng(0.5) q[0];\n", 4,
-     "gate 'g': a function of a gate parameter (sin(...)) is not supported"),
 ]
+
+
+def _rx(t):
+    return np.array([[math.cos(t / 2), -1j * math.sin(t / 2)], [-1j * math.sin(t / 2), math.cos(t / 2)]])
+
+
+def _ry(t):
+    return np.array([[math.cos(t / 2), -math.sin(t / 2)], [math.sin(t / 2), math.cos(t / 2)]])
+
+
+def _rz(t):
+    return np.diag([np.exp(-0.5j * t), np.exp(0.5j * t)])
+
+
+def test_a_function_of_a_gate_parameter_in_a_gate_body_is_bound_to_the_call():
+    """``rx(sin(a))`` in a gate body was refused (pyqasm left ``a`` unbound inside a function call). Each
+    gate's angle, and the unitary, against the same functions computed here (rx, ry, rz written out)."""
+    text = H3 + """gate g(a, b) q { rx(sin(a)) q; rz(cos(a / 2) + b) q; ry(2 * tan(a) * exp(b)) q; }
+gate outer(t) q { g(sqrt(t), log(t) * pi) q; rz(-sin(cos(t)) ** 2) q; }
+qubit[1] q;
+g(0.3, 1.5) q[0];
+outer(0.7) q[0];
+inv @ g(0.3, 1.5) q[0];
+"""
+    circuit = load_qasm(text)
+    a, b, t = 0.3, 1.5, 0.7
+    a2, b2 = math.sqrt(t), math.log(t) * math.pi
+    want = [("rx", math.sin(a)), ("rz", math.cos(a / 2) + b), ("ry", 2 * math.tan(a) * math.exp(b)),
+            ("rx", math.sin(a2)), ("rz", math.cos(a2 / 2) + b2), ("ry", 2 * math.tan(a2) * math.exp(b2)),
+            ("rz", -math.sin(math.cos(t)) ** 2),
+            ("ry", -2 * math.tan(a) * math.exp(b)), ("rz", -(math.cos(a / 2) + b)), ("rx", -math.sin(a))]
+    got = [(g.name, *g.params) for g in circuit.gates()]
+    assert [name for name, _ in got] == [name for name, _ in want]
+    np.testing.assert_allclose([v for _, v in got], [v for _, v in want], rtol=0, atol=1e-14)
+    matrices = {"rx": _rx, "ry": _ry, "rz": _rz}
+    expected = np.eye(2)
+    for name, angle in want:
+        expected = matrices[name](angle) @ expected
+    np.testing.assert_allclose(unitary(circuit), expected, rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("case,text,line,fragment", BAD, ids=[b[0] for b in BAD])
@@ -334,6 +371,22 @@ def test_qiskit_reads_our_qasm2():
     c = _all_gates_circuit()
     qc = qasm2.loads(dump_qasm(c, version=2))  # strict parser, original qelib1.inc
     assert_same_up_to_phase(operator(qc).data, unitary(c))
+
+
+def test_qiskit_reads_a_function_of_a_gate_parameter_as_we_do():
+    """``rx(sin(a))`` and friends in OpenQASM 2 gate bodies (``ln``, ``^``, ``exp``, ``sqrt``, ``pi``), nested
+    and under a control: the unitary qiskit's own parser makes of the same text."""
+    qasm2 = pytest.importorskip("qiskit.qasm2")
+    operator = pytest.importorskip("qiskit.quantum_info").Operator
+    text = H2 + """gate g(a, b) q { rx(sin(a)) q; rz(cos(a / 2) + b ^ 2) q; ry(2 * tan(a) * exp(-b)) q; u3(sqrt(a), ln(b), a * pi) q; }
+gate pair(t) q, r { g(t, sqrt(t) + 1) q; cx q, r; g(ln(t) + 1, cos(t) + 2) r; crz(sin(t) ^ 2) q, r; }
+qreg q[3];
+g(0.3, 1.5) q[0];
+pair(0.7) q[1], q[2];
+pair(1.9) q[2], q[0];
+"""
+    # up to a global phase, as in test_qiskit_reads_our_qasm2
+    assert_same_up_to_phase(operator(qasm2.loads(text)).data, unitary(load_qasm(text)))
 
 
 def test_from_qiskit():

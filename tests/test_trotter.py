@@ -185,6 +185,8 @@ def test_ising_job_file_runs_and_matches_trotter():
     counts = out.tables["counts"]
     assert counts["count"].sum() == 50 and all(len(b) == 8 for b in counts["bitstring"])
     assert out.state is not None and out.summary
+    # The initial state as the job file names it, like the other values of the summary (it printed 'up').
+    assert out.summary[0].endswith(", 8-site open chain, initial up"), out.summary[0]
 
 
 def test_sweep_of_source_fidelity_degrades_the_evolution():

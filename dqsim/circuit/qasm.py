@@ -19,10 +19,10 @@ Not supported, each refused with a :class:`CircuitError`: other conditions,
 bit, pulse-level statements, and classical statements pyqasm would drop:
 an assignment to a bit (``c[1] = c[0];``), a non-zero bit initialiser, a
 classical variable read from measured bits, and a classical assignment
-inside an ``if`` on measured bits; and a function of a ``gate``
-definition's parameter in its body (``rx(sin(a))``: pyqasm 1.x does not
-substitute parameters inside function calls). A top-level ``gphase`` is a global phase and
-is dropped.
+inside an ``if`` on measured bits. A top-level ``gphase`` is a global phase
+and is dropped. A function of a ``gate`` definition's parameter in its body
+(``gate g(a) q { rx(sin(a)) q; }``) is read with pyqasm taught to bind
+parameters inside function calls (:func:`_substitute_inside_calls`).
 
 Export: :func:`dump_qasm` writes OpenQASM 3 (``stdgates.inc``) or 2
 (``qelib1.inc`` as published in Cross et al., arXiv:1707.03429, appendix) and
@@ -53,6 +53,10 @@ try:  # pyqasm 1.x's table of the functions it evaluates in parameters (see _add
     from pyqasm.maps.expressions import FUNCTION_MAP as _PYQASM_FUNCTIONS
 except ImportError:  # another pyqasm layout: exp and log stay unsupported there
     _PYQASM_FUNCTIONS = None
+try:  # pyqasm 1.x binds a gate's parameters in its body here (see _substitute_inside_calls)
+    from pyqasm.transformer import Qasm3Transformer as _PyqasmTransformer
+except ImportError:  # another pyqasm layout: a function of a gate parameter stays refused there
+    _PyqasmTransformer = None
 from dqsim.errors import CircuitError
 from dqsim.state import gates as gate_table
 
@@ -174,6 +178,7 @@ def _load(text: str, *, name: str, label: str, include_dir: str | None) -> Circu
         # section 3); pyqasm parses every version with the OpenQASM 3 grammar: '^' is a xor there.
         text = re.sub(r"\bln(\s*\()", r"log\1", text.replace("^", "**"))
     _add_builtin_functions()
+    _substitute_inside_calls()
     # pyqasm rewrites the text (and shifts line numbers) when it resolves includes,
     # so it is asked to only when the program includes more than the standard files.
     includes = set(re.findall(r'^\s*include\s+"([^"]+)"', text, re.M))
@@ -185,6 +190,45 @@ def _load(text: str, *, name: str, label: str, include_dir: str | None) -> Circu
         _Prepass(label).visit(module.original_program)
         module.unroll(external_gates=list(_KEPT_GATES))
     return _Builder(label, module.original_program).build(module.unrolled_ast.statements, name)
+
+
+def _substitute_inside_calls() -> bool:
+    """Make pyqasm bind a gate's parameters inside function calls of its body (``rx(sin(a))``), once.
+
+    When pyqasm 1.x unrolls a call of a ``gate`` definition it replaces each
+    parameter in the body by the call's value
+    (``Qasm3Transformer.transform_expression``), descending into unary and
+    binary expressions but not into a function call's arguments: ``sin(a)``
+    kept an undefined ``a`` and was refused. The wrapper descends there too
+    (nested calls and calls inside arithmetic included), then lets pyqasm
+    evaluate the function as it does at the top level (``sin``, ``cos``,
+    ``tan``, ``exp``, ``log``/``ln``, ``sqrt``, ...).
+
+    Returns:
+        True where pyqasm binds them now; False for a pyqasm without that method,
+        where :class:`_Prepass` refuses such a gate body in one line.
+    """
+    global _CALLS_SUBSTITUTED
+    if _CALLS_SUBSTITUTED or _PyqasmTransformer is None:
+        return _CALLS_SUBSTITUTED
+    original = getattr(_PyqasmTransformer, "transform_expression", None)
+    if not callable(original):
+        return False
+
+    def transform_expression(expression, variable_map):
+        if isinstance(expression, qast.FunctionCall):
+            expression.arguments = [_PyqasmTransformer.transform_expression(argument, variable_map)
+                                    for argument in expression.arguments]
+            return expression
+        return original(expression, variable_map)
+
+    _PyqasmTransformer.transform_expression = staticmethod(transform_expression)
+    _CALLS_SUBSTITUTED = True
+    return True
+
+
+#: Whether :func:`_substitute_inside_calls` has taught pyqasm to bind gate parameters inside function calls.
+_CALLS_SUBSTITUTED = False
 
 
 def _add_builtin_functions() -> None:
@@ -418,7 +462,7 @@ class _Prepass(QASMTransformer):
         return node
 
     def visit_QuantumGateDefinition(self, node):
-        params = {arg.name for arg in node.arguments}
+        params = {arg.name for arg in node.arguments} if not _CALLS_SUBSTITUTED else set()
         for call in _nodes(node.body):
             if (isinstance(call, qast.FunctionCall)
                     and any(isinstance(n, qast.Identifier) and n.name in params for n in _nodes(call.arguments))):

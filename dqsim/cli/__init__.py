@@ -1,13 +1,18 @@
 """The ``dqsim`` command line (:mod:`dqsim.cli.main`); :func:`console_main` is its entry point.
 
-This module imports nothing heavy, so that a Ctrl-C while the command is still
-starting (loading NumPy, numba, h5py and mpi4py takes a second or more) is one
-line, as everywhere else, not a traceback from inside an import.
+This module (and :mod:`dqsim.cli.parser`) imports nothing heavy, so that a
+Ctrl-C while the command is still starting (loading NumPy, numba, h5py and
+mpi4py takes a second or more) is one line, as everywhere else, not a
+traceback from inside an import, and ``dqsim --version`` or ``--help`` cost
+what argparse costs.
 """
 
 from __future__ import annotations
 
+import os
 import sys
+
+from dqsim.cli import parser
 
 #: Exit status after Ctrl-C (128 + SIGINT, as a shell reports it): while loading, or a second one during a run.
 EXIT_INTERRUPTED = 130
@@ -16,14 +21,36 @@ EXIT_INTERRUPTED = 130
 def console_main(argv: list[str] | None = None) -> int:
     """Entry point of the ``dqsim`` console script and ``python -m dqsim``: :func:`dqsim.cli.main.main`.
 
+    The command line is parsed before any command's module is imported
+    (:mod:`dqsim.cli.parser`): ``--version``, ``--help`` and usage errors
+    exit there; then only the module of the command given is imported.
     (Not named ``main``: importing :mod:`dqsim.cli.main` binds that name in this package to the module.)
 
     Returns:
         The exit status; 130 after a Ctrl-C while the command was still loading.
     """
     try:
-        from dqsim.cli.main import main as run_command  # noqa: PLC0415 - the heavy imports, under the Ctrl-C guard
+        args = parser.build_parser().parse_args(argv)
+        command = parser.handler(args.command)  # the heavy imports, under the Ctrl-C guard
     except KeyboardInterrupt:
         print("dqsim: interrupted", file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED
-    return run_command(argv)
+    return call_handler(command, args)
+
+
+def print_error(message: str) -> None:
+    """Print the one line of an error a user sees: ``dqsim: error: MESSAGE`` on stderr."""
+    print(f"dqsim: error: {message}", file=sys.stderr, flush=True)
+
+
+def call_handler(command, args) -> int:
+    """``command(args)``'s exit status; a Ctrl-C outside a run, or output piped into a program that stopped
+    reading (``| head``), end it quietly (130 and 0)."""
+    try:
+        return command(args)
+    except KeyboardInterrupt:  # Ctrl-C outside a run (inspect, plot, merge, or before the run starts)
+        print("dqsim: interrupted", file=sys.stderr, flush=True)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # output piped into a program that stopped reading (e.g. head)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

@@ -1,4 +1,4 @@
-"""``dqsim check JOB [--set ...] [-n RANKS]``: validate a job without running it.
+"""``dqsim check JOB [--set ...] [-o OUT] [-n RANKS]``: validate a job without running it.
 
 Prints the resolved job (every key, defaults filled in, as TOML), the
 prefix of its checkpoints' names (its name and configuration hash,
@@ -9,16 +9,21 @@ shots, pulses, pairs, time points) and, for a ``circuit`` job, where it
 checkpoints (every how many operations) and the size of a checkpoint. Exit
 status 0 for a job that ``dqsim run`` would start, 2 (one ``dqsim: error:``
 line) for one it would refuse: a bad key or value, a QASM file that does not
-parse, a register that cannot be split over ``RANKS``.
+parse, a register that cannot be split over ``RANKS``, an output or checkpoint
+folder that cannot be made or written. Nothing is created or written: the
+folders are judged from the permissions this process has, on this machine,
+which need not be the one the ranks run on (the messages say so).
 """
 
 from __future__ import annotations
 
 import json
+import platform
 import sys
+from pathlib import Path
 from typing import Any
 
-from dqsim import jobs
+from dqsim import io, jobs
 from dqsim.engine import checkpoint
 from dqsim.errors import DqsimError, count_of
 from dqsim.scenarios import dqc, qkd
@@ -192,8 +197,27 @@ def work_lines(job, num_ranks: int) -> list[str]:
     return [f"work: scenario {scenario}"]
 
 
-def check_job(path: str, overrides: list[str], num_ranks: int) -> list[str]:
-    """The report of ``dqsim check`` (see the module docstring).
+def file_lines(job) -> list[str]:
+    """Refuse the output and checkpoint folders that ``dqsim run`` would refuse before its work, without
+    creating or writing anything; else the line saying where the run writes (raises DqsimError).
+
+    As the run, the checkpoint folder is checked where the job asks for periodic checkpoints or it exists.
+    Checked as this process sees the files, on this machine (a login node, perhaps): the message says so.
+    """
+    checked_where = f"checked from this machine, {platform.node() or 'this host'}"
+    output = Path(job.run.output)
+    io.check_output(output, checked_where)
+    plan, directory = job.checkpoint, Path(job.checkpoint.directory)
+    if not (plan.every_wall_s or plan.every_sim_s or directory.exists()):  # as dqsim run: not made before the work
+        return [f"output: {output} can be written ({checked_where})"]
+    reason = io.folder_problem(directory)
+    if reason is not None:
+        raise DqsimError(checkpoint.unwritable_directory(job.source, directory, f"{reason}; {checked_where}"))
+    return [f"output: {output} and checkpoints in {directory}/ can be written ({checked_where})"]
+
+
+def check_job(path: str, overrides: list[str], num_ranks: int, output: str | None = None) -> list[str]:
+    """The report of ``dqsim check`` (see the module docstring); ``output`` as ``dqsim run -o``.
 
     Raises:
         DqsimError: the job would not run (one line).
@@ -201,21 +225,24 @@ def check_job(path: str, overrides: list[str], num_ranks: int) -> list[str]:
     if num_ranks < 1:
         raise DqsimError(f"-n {num_ranks}: the number of ranks must be at least 1")
     job = jobs.load_job(path)
+    overrides = list(overrides) + ([f"run.output={json.dumps(output)}"] if output else [])
     if overrides:
         job = jobs.apply_overrides(job, overrides)
     head = [f"# dqsim check {path}: valid ({job.scenario}); the resolved job, defaults filled in:"]
     lines = work_lines(job, num_ranks)
+    files = file_lines(job)
     body = to_toml(job.model_dump(mode="json"))
     prefix = checkpoint.checkpoint_prefix(job.run.name, jobs.config_sha256(job))
     identity = [f"# checkpoint prefix: {prefix} ([run].name and the resolved job's hash: its checkpoints are "
                 f"{prefix}.ckptRRR-TTTT.h5)"]
-    return [*head, "", *body, "", *identity, f"# on {num_ranks} rank(s):", *(f"# {line}" for line in lines)]
+    return [*head, "", *body, "", *identity, *(f"# {line}" for line in files), f"# on {num_ranks} rank(s):",
+            *(f"# {line}" for line in lines)]
 
 
 def cmd_check(args) -> int:
     """``dqsim check JOB [--set ...] [-n RANKS]``."""
     try:
-        lines = check_job(args.job, list(args.set), args.num_ranks)
+        lines = check_job(args.job, list(args.set), args.num_ranks, args.output)
     except DqsimError as exc:
         for problem in getattr(exc, "problems", None) or [str(exc)]:  # a job file's problems, all of them
             print(f"dqsim: error: {problem}", file=sys.stderr, flush=True)

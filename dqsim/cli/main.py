@@ -1,4 +1,8 @@
-"""The ``dqsim`` command: ``run`` a job file, ``inspect`` an output file.
+"""The ``dqsim`` command: ``run`` a job file, ``resume`` a checkpoint; :func:`main` runs any command.
+
+The parser and the table of the commands' modules are in
+:mod:`dqsim.cli.parser`; ``check``, ``inspect``/``plot``, ``merge`` and
+``examples`` live in their own modules, which import only what they need.
 
 Errors in the input (job file, QASM, sizes, a damaged checkpoint) print one
 line, ``dqsim: error: …``, and exit with status 2, without a traceback. Under
@@ -11,7 +15,6 @@ waits elsewhere or is gone) does the job end through ``MPI_Abort``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -19,8 +22,6 @@ import time
 import traceback
 from pathlib import Path
 
-
-import dqsim
 from dqsim import backend as backend_mod
 from dqsim import comm as comm_mod
 from dqsim import io
@@ -28,11 +29,8 @@ from dqsim import jobs
 from dqsim.engine import checkpoint
 from dqsim.engine.checkpoint import EXIT_CHECKPOINTED, EXIT_STOPPED, CheckpointStop, RunStopped, StopNotCheckpointed
 from dqsim.errors import DqsimError, RankCountError, count_of
-from dqsim.cli import EXIT_INTERRUPTED  # after a second Ctrl-C (or one while loading)
-from dqsim.cli.check import cmd_check
-from dqsim.cli.examples import DEFAULT_DIR as DEFAULT_EXAMPLES_DIR, cmd_examples
-from dqsim.cli.merge import cmd_merge as merge_runs
-from dqsim.cli.plot import plot_run
+from dqsim.cli import EXIT_INTERRUPTED, call_handler, print_error  # after a second Ctrl-C (or one while loading)
+from dqsim.cli.parser import build_parser, handler
 from dqsim.cli.progress import ProgressLog
 from dqsim import scenarios
 
@@ -44,146 +42,15 @@ EXIT_INTERNAL = 1
 FAILURE_AGREE_S = 5.0
 
 
-#: ``dqsim --help``'s first line: plain text (the module docstring's first line is reStructuredText).
-DESCRIPTION = ("Simulate distributed quantum computing over optical networks: check, run and resume a TOML job "
-               "file; inspect, plot and merge the HDF5 files it writes.")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dqsim", description=DESCRIPTION)
-    parser.add_argument("--version", action="version", version=f"dqsim {dqsim.__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run a job file (under mpiexec/srun for several ranks)")
-    run.add_argument("job", help="TOML job file, e.g. jobs/quickstart.toml")
-    run.add_argument("--output", "-o", help="output HDF5 file (default: [run].output of the job)")
-    run.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                     help="override a job value, e.g. --set simulation.shots=100 (repeatable)")
-    run.add_argument("--quiet", "-q", action="store_true", help="no progress (bar or lines) and no summary")
-    run.set_defaults(handler=cmd_run)
-    resume = sub.add_parser("resume", help="continue a run from a checkpoint (any power-of-two rank count)")
-    resume.add_argument("checkpoint", help="a checkpoint file, e.g. checkpoints/NAME.HHHHHHHH.ckpt000-....h5")
-    resume.add_argument("--output", "-o", help="output HDF5 file (default: the job's)")
-    resume.add_argument("--quiet", "-q", action="store_true", help="no progress (bar or lines) and no summary")
-    resume.add_argument("--fall-back", action="store_true",
-                        help="if the checkpoint is refused (damaged, truncated, incomplete), resume the newest older "
-                             "checkpoint of the job in its folder that is not (as the SLURM scripts do)")
-    resume.set_defaults(handler=cmd_resume)
-    check = sub.add_parser("check", help="validate a job without running it: the resolved job, memory, work")
-    check.add_argument("job", help="TOML job file, e.g. jobs/quickstart.toml")
-    check.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                       help="override a job value, as for dqsim run (repeatable)")
-    check.add_argument("-n", "--num-ranks", type=int, default=1, metavar="RANKS",
-                       help="the number of MPI ranks to plan for (default 1)")
-    check.set_defaults(handler=cmd_check)
-    examples = sub.add_parser("examples", help="copy the example job files into a folder")
-    examples.add_argument("dir", nargs="?", default=DEFAULT_EXAMPLES_DIR,
-                          help=f"where to copy them (default ./{DEFAULT_EXAMPLES_DIR})")
-    examples.set_defaults(handler=cmd_examples)
-    inspect = sub.add_parser("inspect", help="summarise an output HDF5 file")
-    inspect.add_argument("file", help="a file written by dqsim run")
-    inspect.add_argument("--json", action="store_true", help="print the summary as JSON")
-    inspect.add_argument("--table", metavar="NAME", help="print every row of one table (with its units)")
-    inspect.add_argument("--csv", action="store_true", help="with --table: print the table as CSV")
-    inspect.add_argument("--no-verify", action="store_true",
-                         help="skip checking the file against its manifest (sizes and SHA-256)")
-    inspect.set_defaults(handler=cmd_inspect)
-    plot = sub.add_parser("plot", help="draw an output file (key rate vs distance, counts, ...) as a PNG")
-    plot.add_argument("file", help="a file written by dqsim run")
-    plot.add_argument("--output", "-o", help="image file (default: FILE with .png)")
-    plot.set_defaults(handler=cmd_plot)
-    merge = sub.add_parser("merge", help="combine the run files of a sweep (one per task) into one file")
-    merge.add_argument("output", help="the merged HDF5 file to write, e.g. out/sweep/merged.h5")
-    merge.add_argument("inputs", nargs="+", metavar="input",
-                       help="run files in task order (task i is the i-th), or quoted glob patterns such as "
-                            "'out/sweep/task-*.h5' (expanded in natural order: task-2 before task-10)")
-    merge.add_argument("--allow-missing", action="store_true",
-                       help="merge the inputs that exist, list the others (failed tasks) and exit 1")
-    merge.set_defaults(handler=cmd_merge)
-    return parser
-
-
 def main(argv: list[str] | None = None) -> int:
     """The ``dqsim`` command (entered through :func:`dqsim.cli.console_main`): parse ``argv``, run the command."""
     args = build_parser().parse_args(argv)
-    try:
-        return args.handler(args)
-    except KeyboardInterrupt:  # Ctrl-C outside a run (inspect, plot, merge, or before the run starts)
-        print("dqsim: interrupted", file=sys.stderr, flush=True)
-        return EXIT_INTERRUPTED
-    except BrokenPipeError:  # output piped into a program that stopped reading (e.g. head)
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+    return run_command(args)
 
 
-def _error(message: str) -> None:
-    print(f"dqsim: error: {message}", file=sys.stderr, flush=True)
-
-
-def _verify_run_file(path: Path, skip: bool) -> bool:
-    """Check a run file against its manifest before HDF5 parses it; False when it has none (the caller notes
-    it with :func:`_note_unverified` once the file opened: a file that is no run file at all gets one line)."""
-    if skip or not path.is_file():  # a missing file: open_run says so in one line
-        return True
-    return io.verify_run_file(path)
-
-
-def _note_unverified(path: Path) -> None:
-    print(f"dqsim: note: {path} has no manifest ({path.name}.manifest.json): not verified", file=sys.stderr)
-
-
-def cmd_inspect(args) -> int:
-    if args.csv and not args.table:
-        _error("--csv prints one table: give --table NAME too")
-        return EXIT_BAD_INPUT
-    path = Path(args.file)
-    try:
-        verified = True
-        if checkpoint.looks_like_checkpoint(path) or checkpoint.manifest_path(path).exists():
-            checkpoint.verify_checkpoint(path)  # every byte, before HDF5 parses any
-        else:
-            verified = _verify_run_file(path, args.no_verify)
-        run = io.open_run(path)
-        if not verified:
-            _note_unverified(path)
-        if args.table and args.csv:
-            io.table_csv(run, args.table, sys.stdout)
-            return 0
-        if args.table:
-            print(io.format_table(run, args.table))
-            return 0
-        summary = io.summarize(run)
-    except DqsimError as exc:
-        _error(str(exc))
-        return EXIT_BAD_INPUT
-    except BrokenPipeError:  # piped into a program that stopped reading (head): main() handles it
-        raise
-    except (OSError, RuntimeError, KeyError, ValueError, TypeError, RecursionError) as exc:
-        _error(f"{path}: damaged or not a dqsim file ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})")
-        return EXIT_BAD_INPUT
-    if args.json:
-        print(json.dumps(summary, indent=2, sort_keys=True))
-    else:
-        print(io.format_summary(summary))
-    return 0
-
-
-def cmd_merge(args) -> int:
-    return merge_runs(args)
-
-
-def cmd_plot(args) -> int:
-    output = Path(args.output) if args.output else Path(args.file).with_suffix(".png")
-    try:
-        verified = _verify_run_file(Path(args.file), False)
-        run = io.open_run(args.file)
-        if not verified:
-            _note_unverified(Path(args.file))
-        drawn = plot_run(run, output)
-    except DqsimError as exc:
-        _error(str(exc))
-        return EXIT_BAD_INPUT
-    print(f"wrote {output} ({drawn})")
-    return 0
+def run_command(args) -> int:
+    """Run the parsed command line's command (:func:`dqsim.cli.parser.handler`); its exit status."""
+    return call_handler(handler(args.command), args)
 
 
 def _init_comm():
@@ -192,7 +59,7 @@ def _init_comm():
         return comm_mod.init()
     except DqsimError as exc:
         if os.environ.get("SLURM_PROCID", "0") == "0":  # srun's copies would each print it
-            _error(str(exc))
+            print_error(str(exc))
         return None
 
 

@@ -891,13 +891,17 @@ def prepare_directory(session: CheckpointSession, comm, *, create: bool) -> None
                          f"({Path(session.resume.path).name[:-len('.h5')]}.*) to a folder that can be written "
                          "and resume that copy")
             else:
-                where = f"{session.source}: " if session.source else ""
-                shown = toml_repr(str(directory), limit=4096)  # the whole path
-                error = (f"{where}[checkpoint].directory = {shown}: cannot write checkpoints there "
-                         f"({io.folder_error(exc)})")
+                error = unwritable_directory(session.source, directory, io.folder_error(exc))
     error = comm.bcast(error)
     if error:
         raise DqsimError(error)
+
+
+def unwritable_directory(source: str | None, directory: Path, reason: str) -> str:
+    """The one line for a ``[checkpoint].directory`` where checkpoints cannot be written, and why."""
+    where = f"{source}: " if source else ""
+    shown = toml_repr(str(directory), limit=4096)  # the whole path
+    return f"{where}[checkpoint].directory = {shown}: cannot write checkpoints there ({reason})"
 
 
 #: Seconds a run waits for the lock of its job's checkpoint folder before it is refused (:func:`_lock`): the

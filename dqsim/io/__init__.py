@@ -13,7 +13,9 @@ from dqsim.io.hdf5 import (
     CollectiveState,
     RunFile,
     StateSlabs,
+    check_output,
     folder_error,
+    folder_problem,
     format_summary,
     format_table,
     link_state_slabs,
@@ -31,7 +33,7 @@ from dqsim.io.hdf5 import (
 )
 
 __all__ = [
-    "QUBIT_ORDER", "CollectiveState", "folder_error", "format_summary", "format_table", "link_state_slabs", "open_run",
+    "QUBIT_ORDER", "CollectiveState", "check_output", "folder_error", "folder_problem", "format_summary", "format_table", "link_state_slabs", "open_run",
     "parallel_hdf5", "prepare_output", "refuse_read_only", "remove_temporaries", "RunFile", "StateSlabs", "summarize", "table_csv",
     "verify_run_file", "write_run_file", "write_sharded_state", "write_state_slab",
 ]

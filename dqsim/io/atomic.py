@@ -117,6 +117,58 @@ def prepare_output(path: str | os.PathLike) -> None:
                          "nothing was run") from None
 
 
+def folder_problem(folder: str | os.PathLike) -> str | None:
+    """Why files could not be made in ``folder`` (created first where it is missing), or None where they could.
+
+    Found without creating, writing or removing anything (``dqsim check``):
+    the nearest part of the path that exists must be a folder this process
+    may write and enter (``os.access``), on a file system not mounted
+    read-only. The reasons are worded as :func:`folder_error` words the
+    error that making the folder or a file in it would raise.
+
+    Examples:
+        >>> folder_problem(".") is None
+        True
+        >>> folder_problem("/proc/version/out")
+        'a folder on the way to /proc/version/out is a file'
+    """
+    folder = Path(folder)
+    existing = folder
+    while not os.path.lexists(existing) and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{folder} is a file, not a folder" if existing == folder else f"a folder on the way to {folder} is a file"
+    try:
+        read_only = bool(os.statvfs(existing).f_flag & os.ST_RDONLY)
+    except OSError:  # no statvfs there: os.access below still judges it
+        read_only = False
+    if read_only:
+        return os.strerror(errno.EROFS)
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return os.strerror(errno.EACCES)
+    return None
+
+
+def check_output(path: str | os.PathLike, checked_where: str) -> None:
+    """Refuse an output that :func:`prepare_output` would refuse, found without creating or writing anything.
+
+    Args:
+        path: the run's output file.
+        checked_where: words naming where this was checked, closing the message
+            (``"checked from this machine, login1"``): the ranks may see other folders.
+
+    Raises:
+        DqsimError: one line: the output is a folder, a read-only file, or its folder cannot be made or written.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise DqsimError(f"{path}: cannot write the output there (it is a folder; {checked_where})")
+    refuse_read_only(path, checked_where)
+    reason = folder_problem(path.parent)
+    if reason is not None:
+        raise DqsimError(f"{path}: cannot write the output there ({reason}; {checked_where})")
+
+
 def folder_error(exc: OSError) -> str:
     """Why a folder cannot be made or written, in words: a file in its place is named as such.
 

@@ -9,7 +9,8 @@
 * :mod:`dqsim.io.summary`: :func:`summarize` and :func:`format_summary`.
 """
 
-from dqsim.io.atomic import folder_error, prepare_output, refuse_read_only, remove_temporaries
+from dqsim.io.atomic import (check_output, folder_error, folder_problem, prepare_output, refuse_read_only,
+                              remove_temporaries)
 from dqsim.io.reader import RunFile, open_run
 from dqsim.io.sharded import CollectiveState, parallel_hdf5, write_sharded_state
 from dqsim.io.slabs import QUBIT_ORDER, StateSlabs, link_state_slabs, write_state_slab
@@ -18,7 +19,7 @@ from dqsim.io.manifest import verify_run_file
 from dqsim.io.writer import write_run_file
 
 __all__ = [
-    "QUBIT_ORDER", "CollectiveState", "folder_error", "format_summary", "format_table", "link_state_slabs", "open_run",
+    "QUBIT_ORDER", "CollectiveState", "check_output", "folder_error", "folder_problem", "format_summary", "format_table", "link_state_slabs", "open_run",
     "parallel_hdf5", "prepare_output", "refuse_read_only", "remove_temporaries", "RunFile", "StateSlabs", "summarize", "table_csv",
     "verify_run_file", "write_run_file", "write_sharded_state", "write_state_slab",
 ]

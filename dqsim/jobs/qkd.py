@@ -459,6 +459,25 @@ class QkdSection(Section):
         pairs = self.network.links() if self.network is not None else [(0, 1)]
         return [(a, b, length) for a, b in pairs]
 
+    def node_names(self) -> list[str]:
+        """The nodes' names in index order, by their role: what timelines and summaries call them.
+
+        One link: ``alice``, ``bob``; a chain: ``alice``, ``trusted1``, ...,
+        ``bob``; a star: ``hub``, ``leaf1``, ... (the tables number them 0, 1, ...).
+
+        Examples:
+            >>> QkdSection(link={"distance_km": 10}, network={"topology": "chain", "num_nodes": 4}).node_names()
+            ['alice', 'trusted1', 'trusted2', 'bob']
+            >>> QkdSection(link={"distance_km": 10}, network={"topology": "star", "num_nodes": 3}).node_names()
+            ['hub', 'leaf1', 'leaf2']
+        """
+        if self.network is None:
+            return ["alice", "bob"]
+        inner = range(1, self.network.num_nodes)
+        if self.network.topology == "star":
+            return ["hub", *(f"leaf{index}" for index in inner)]
+        return ["alice", *(f"trusted{index}" for index in inner[:-1]), "bob"]
+
     def distances_km(self) -> list[float]:
         """Fibre lengths to run, km: the sweep's distances, else each link's (one link: ``[d]``)."""
         if self.sweep is not None:
@@ -506,3 +525,7 @@ class QkdJob(JobConfig):
     def network_links(self, distance_km: float | None = None) -> list[tuple[int, int, float]]:
         """Every link as ``(a, b, distance_km)`` (:meth:`QkdSection.network_links`)."""
         return self.qkd.network_links(distance_km)
+
+    def node_names(self) -> list[str]:
+        """The nodes' names in index order (:meth:`QkdSection.node_names`)."""
+        return self.qkd.node_names()

@@ -159,7 +159,6 @@ def run_network(job, *, comm, backend, distance_km: float | None = None, checkpo
     """
     links = job.qkd.network_links(distance_km) if distance_km is not None or job.qkd.sweep is None \
         else job.qkd.network_links(job.distances_km()[0])
-    num_nodes = 1 + max(max(a, b) for a, b, _ in links)
     stored = checkpointing.stored_next() if checkpointing is not None else None
     if stored is not None:  # this distance was done when the checkpoint being resumed was written
         return stored
@@ -167,7 +166,7 @@ def run_network(job, *, comm, backend, distance_km: float | None = None, checkpo
     physics = [link_physics(job, i, a, b, d) for i, (a, b, d) in enumerate(links)]
     qlink = job.qkd.link
     network = Network.from_links(
-        [NodeSpec(name=f"node{i}") for i in range(num_nodes)],
+        [NodeSpec(name=name) for name in job.qkd.node_names()],
         [(p.alice, p.bob, LinkSpec(distance_km=p.distance_km, attenuation_db_per_km=qlink.attenuation_db_per_km,
                                    coupling_loss_db=qlink.coupling_loss_db, group_index=qlink.group_index,
                                    detector_efficiency=qlink.detector_efficiency,
@@ -425,8 +424,9 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
         tables["block_sizes"] = record_table(size_rows, [("distance_km", "f8"), ("link", "i8"),
                                                          ("block_pulses", "f8"), ("key_rate_bits_per_pulse", "f8")])
     table_attrs: dict[str, dict] = {}  # every unit is in a column's name (dqsim.io.units)
+    names = job.qkd.node_names()  # the engine's names of the nodes (run_network)
     if timeline is not None and comm.rank == 0:
-        tables["timeline"] = record_table([(t, f"node{n}", k, d) for t, n, k, d in timeline],
+        tables["timeline"] = record_table([(t, names[n], k, d) for t, n, k, d in timeline],
                                           [("time_ps", "i8"), ("node", "U"), ("kind", "U"), ("detail", "U")])
     total_pulses = int(sum(r[5] for r in sweep_rows))
     total_key = int(sum(r[6] for r in sweep_rows))
@@ -467,7 +467,7 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
     summary += [f"  WARNING: {w}" for w in warnings[:4]]
     for r in end_rows[:4]:
         if len(run["links"]) > 1:
-            summary.append(f"  end to end node{r[1]}–node{r[2]}: {r[3]:,} bits ({r[4]:.3e} bits/s)")
+            summary.append(f"  end to end {names[r[1]]}–{names[r[2]]}: {r[3]:,} bits ({r[4]:.3e} bits/s)")
     return ScenarioOutput(attrs, tables, table_attrs, None, summary)
 
 

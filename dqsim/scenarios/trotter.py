@@ -633,7 +633,7 @@ def _summary(model, job, names, times, networked, trotter, exact, main_rows, tot
     evolution = job.evolution
     last = len(times) - 1
     lines = [
-        f"  {model.describe()}, initial {job.model.initial!r}",
+        f"  {model.describe()}, initial {job.model.initial}",
         f"  {count_of(len(times) - 1, 'point')} to T = {evolution.total_time:g}, "
         f"{count_of(evolution.steps_per_point, 'step')} per point, "
         f"order {evolution.order}; sites on {count_of(job.network.resolved_num_nodes(), 'QPU')} "

@@ -1,0 +1,84 @@
+"""``dqsim inspect FILE`` and ``dqsim plot FILE``: the commands on the files a run writes.
+
+Apart from :mod:`dqsim.cli.main` (the run's commands), so that they import
+the HDF5 reader and the checkpoint verifier, not the scenarios, the jobs or
+the MPI launch (:mod:`dqsim.cli.parser`).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from dqsim import io
+from dqsim.cli import print_error
+from dqsim.cli.plot import plot_run
+from dqsim.engine import checkpoint
+from dqsim.errors import DqsimError
+
+#: Exit status for bad input (as every dqsim command).
+EXIT_BAD_INPUT = 2
+
+
+def _verify_run_file(path: Path, skip: bool) -> bool:
+    """Check a run file against its manifest before HDF5 parses it; False when it has none (the caller notes
+    it with :func:`_note_unverified` once the file opened: a file that is no run file at all gets one line)."""
+    if skip or not path.is_file():  # a missing file: open_run says so in one line
+        return True
+    return io.verify_run_file(path)
+
+
+def _note_unverified(path: Path) -> None:
+    print(f"dqsim: note: {path} has no manifest ({path.name}.manifest.json): not verified", file=sys.stderr)
+
+
+def cmd_inspect(args) -> int:
+    if args.csv and not args.table:
+        print_error("--csv prints one table: give --table NAME too")
+        return EXIT_BAD_INPUT
+    path = Path(args.file)
+    try:
+        verified = True
+        if checkpoint.looks_like_checkpoint(path) or checkpoint.manifest_path(path).exists():
+            checkpoint.verify_checkpoint(path)  # every byte, before HDF5 parses any
+        else:
+            verified = _verify_run_file(path, args.no_verify)
+        run = io.open_run(path)
+        if not verified:
+            _note_unverified(path)
+        if args.table and args.csv:
+            io.table_csv(run, args.table, sys.stdout)
+            return 0
+        if args.table:
+            print(io.format_table(run, args.table))
+            return 0
+        summary = io.summarize(run)
+    except DqsimError as exc:
+        print_error(str(exc))
+        return EXIT_BAD_INPUT
+    except BrokenPipeError:  # piped into a program that stopped reading (head): main() handles it
+        raise
+    except (OSError, RuntimeError, KeyError, ValueError, TypeError, RecursionError) as exc:
+        print_error(f"{path}: damaged or not a dqsim file ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})")
+        return EXIT_BAD_INPUT
+    if args.json:
+        print(json.dumps(summary, indent=2, sort_keys=True))
+    else:
+        print(io.format_summary(summary))
+    return 0
+
+
+def cmd_plot(args) -> int:
+    output = Path(args.output) if args.output else Path(args.file).with_suffix(".png")
+    try:
+        verified = _verify_run_file(Path(args.file), False)
+        run = io.open_run(args.file)
+        if not verified:
+            _note_unverified(Path(args.file))
+        drawn = plot_run(run, output)
+    except DqsimError as exc:
+        print_error(str(exc))
+        return EXIT_BAD_INPUT
+    print(f"wrote {output} ({drawn})")
+    return 0

@@ -1,0 +1,87 @@
+"""The ``dqsim`` command line's parser, and the module holding each command: no command's imports.
+
+``dqsim --version``, ``--help`` (of dqsim or of a command) and a usage error
+are answered here, before any command's module is imported, so they cost
+what argparse costs (NumPy, numba, h5py, mpi4py and the scenarios take a
+second or more of CPU to import). :func:`handler` then imports only the
+module of the command that runs (``dqsim examples`` needs none of them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from typing import Callable
+
+import dqsim
+from dqsim.cli.examples import DEFAULT_DIR
+
+#: Each command's handler, ``module:function`` (the function takes the parsed arguments, returns the exit status).
+HANDLERS = {
+    "run": "dqsim.cli.main:cmd_run",
+    "resume": "dqsim.cli.main:cmd_resume",
+    "check": "dqsim.cli.check:cmd_check",
+    "examples": "dqsim.cli.examples:cmd_examples",
+    "inspect": "dqsim.cli.files:cmd_inspect",
+    "plot": "dqsim.cli.files:cmd_plot",
+    "merge": "dqsim.cli.merge:cmd_merge",
+}
+
+
+#: ``dqsim --help``'s first line: plain text (the module docstring's first line is reStructuredText).
+DESCRIPTION = ("Simulate distributed quantum computing over optical networks: check, run and resume a TOML job "
+               "file; inspect, plot and merge the HDF5 files it writes.")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of the whole command line: ``args.command`` names the command (a key of :data:`HANDLERS`)."""
+    parser = argparse.ArgumentParser(prog="dqsim", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"dqsim {dqsim.__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run a job file (under mpiexec/srun for several ranks)")
+    run.add_argument("job", help="TOML job file, e.g. jobs/quickstart.toml")
+    run.add_argument("--output", "-o", help="output HDF5 file (default: [run].output of the job)")
+    run.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                     help="override a job value, e.g. --set simulation.shots=100 (repeatable)")
+    run.add_argument("--quiet", "-q", action="store_true", help="no progress (bar or lines) and no summary")
+    resume = sub.add_parser("resume", help="continue a run from a checkpoint (any power-of-two rank count)")
+    resume.add_argument("checkpoint", help="a checkpoint file, e.g. checkpoints/NAME.HHHHHHHH.ckpt000-....h5")
+    resume.add_argument("--output", "-o", help="output HDF5 file (default: the job's)")
+    resume.add_argument("--quiet", "-q", action="store_true", help="no progress (bar or lines) and no summary")
+    resume.add_argument("--fall-back", action="store_true",
+                        help="if the checkpoint is refused (damaged, truncated, incomplete), resume the newest older "
+                             "checkpoint of the job in its folder that is not (as the SLURM scripts do)")
+    check = sub.add_parser("check", help="validate a job without running it: the resolved job, memory, work")
+    check.add_argument("job", help="TOML job file, e.g. jobs/quickstart.toml")
+    check.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                       help="override a job value, as for dqsim run (repeatable)")
+    check.add_argument("--output", "-o", help="output HDF5 file, as for dqsim run (default: [run].output of the job)")
+    check.add_argument("-n", "--num-ranks", type=int, default=1, metavar="RANKS",
+                       help="the number of MPI ranks to plan for (default 1)")
+    examples = sub.add_parser("examples", help="copy the example job files into a folder")
+    examples.add_argument("dir", nargs="?", default=DEFAULT_DIR,
+                          help=f"where to copy them (default ./{DEFAULT_DIR})")
+    inspect = sub.add_parser("inspect", help="summarise an output HDF5 file")
+    inspect.add_argument("file", help="a file written by dqsim run")
+    inspect.add_argument("--json", action="store_true", help="print the summary as JSON")
+    inspect.add_argument("--table", metavar="NAME", help="print every row of one table (with its units)")
+    inspect.add_argument("--csv", action="store_true", help="with --table: print the table as CSV")
+    inspect.add_argument("--no-verify", action="store_true",
+                         help="skip checking the file against its manifest (sizes and SHA-256)")
+    plot = sub.add_parser("plot", help="draw an output file (key rate vs distance, counts, ...) as a PNG")
+    plot.add_argument("file", help="a file written by dqsim run")
+    plot.add_argument("--output", "-o", help="image file (default: FILE with .png)")
+    merge = sub.add_parser("merge", help="combine the run files of a sweep (one per task) into one file")
+    merge.add_argument("output", help="the merged HDF5 file to write, e.g. out/sweep/merged.h5")
+    merge.add_argument("inputs", nargs="+", metavar="input",
+                       help="run files in task order (task i is the i-th), or quoted glob patterns such as "
+                            "'out/sweep/task-*.h5' (expanded in natural order: task-2 before task-10)")
+    merge.add_argument("--allow-missing", action="store_true",
+                       help="merge the inputs that exist, list the others (failed tasks) and exit 1")
+    return parser
+
+
+def handler(command: str) -> Callable[[argparse.Namespace], int]:
+    """The function that runs ``command`` (a key of :data:`HANDLERS`), importing its module (and only it)."""
+    module, function = HANDLERS[command].split(":")
+    return getattr(importlib.import_module(module), function)
