@@ -201,10 +201,18 @@ class LinkSpec:
             dark_count_probability=self.dark_count_probability)
 
     @functools.cached_property  # frozen: computed once per link
+    def delivers_werner(self) -> bool:
+        """Whether :attr:`delivered_state` is the Werner state of :attr:`delivered_fidelity`: ``"direct"``
+        always, ``"double_click"`` without dark counts, ``"single_click"`` never (a protocol may then hand
+        the engine the Werner parameter instead of the matrix)."""
+        return self.scheme == "direct" or (self.scheme == "double_click" and self.dark_count_probability == 0.0)
+
+    @functools.cached_property  # frozen: computed once per link
     def delivered_state(self):
         """Density matrix of a heralded pair, read only, 4x4, little-endian over (initiator, responder)
-        (:func:`dqsim.network.entanglement.delivered_state`: exact for ``"single_click"``, where it is not
-        Bell diagonal; the Werner state of :attr:`delivered_fidelity` for the other schemes)."""
+        (:func:`dqsim.network.entanglement.delivered_state`: exact for each scheme's model; not Bell diagonal
+        for ``"single_click"``, Bell diagonal but not Werner for ``"double_click"`` with dark counts, the Werner
+        state of :attr:`delivered_fidelity` for ``"direct"``)."""
         return entanglement.delivered_state(
             self.scheme, bright_state_alpha=self.bright_state_alpha,
             source_fidelity=self.source_fidelity, arm_transmittance=self.arm_transmittance,
