@@ -52,7 +52,11 @@ class LinkSpec:
         dark_count_rate_hz: detector dark count rate, Hz, >= 0; with
             ``gate_width_ps`` it gives the false heralds of
             :mod:`dqsim.network.entanglement`.
-        dead_time_ps: detector dead time, ps, >= 0 (QKD only).
+        dead_time_ps: detector dead time, ps, >= 0 (QKD only). Heralding ignores it: a click
+            could blind a station detector for the next attempt only if the dead time exceeded
+            the attempt period, which is at least the round trip n_g·L/c (4.9 us per km of
+            link), so never for SNSPD-class dead times (tens of ns) on links over 20 m; the
+            gap between Barrett-Kok's two rounds is not modelled.
         gate_width_ps: detection gate width, ps, > 0.
         source_rate_hz: repetition rate of the photon source, Hz, > 0, or
             ``None``; at most one of ``source_rate_hz`` and
