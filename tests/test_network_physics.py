@@ -463,6 +463,31 @@ def _single_click_trajectories(rng, alpha: float, eta: float, p_dark: float, num
 _BELL_VECTORS = np.array([[1, 0, 0, 1], [1, 0, 0, -1], [0, 1, 1, 0], [0, -1, 1, 0]]) / math.sqrt(2.0)  # Φ± Ψ±
 
 
+def bell_weights(rho: np.ndarray) -> np.ndarray:
+    """``(p(Φ+), p(Φ−), p(Ψ+), p(Ψ−))`` of a 4x4 state, little-endian (real Bell vectors)."""
+    return np.real(np.einsum("ki,ij,kj->k", _BELL_VECTORS, rho, _BELL_VECTORS))
+
+
+def assert_state_matches_trajectories(rho: np.ndarray, states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``rho`` is a density matrix, and every element (real and imaginary part) and every nonzero Bell weight
+    of it lies within NUM_STANDARD_ERRORS standard errors of the mean over the heralded pure ``states``
+    (rows: little-endian 4-vectors). Returns the overlaps ⟨B_k|ψ⟩ per state and the Bell weights."""
+    assert np.allclose(rho, rho.conj().T) and abs(np.trace(rho) - 1) < 1e-12 and np.linalg.eigvalsh(rho).min() > -1e-12
+    outer = states[:, :, None] * states[:, None, :].conj()
+    for i in range(4):
+        for j in range(4):
+            for part in (np.real, np.imag):
+                samples = part(outer[:, i, j])
+                error = samples.std(ddof=1) / math.sqrt(samples.size)
+                assert abs(samples.mean() - part(rho[i, j])) <= NUM_STANDARD_ERRORS * error + 1e-12, (i, j)
+    overlaps = states @ _BELL_VECTORS.T  # ⟨B_k|ψ⟩ (real Bell vectors)
+    weights = bell_weights(rho)
+    for k in range(4):
+        if weights[k] > 0:
+            assert_within_standard_errors(np.abs(overlaps[:, k]) ** 2, weights[k])
+    return overlaps, weights
+
+
 @pytest.mark.parametrize("alpha, eta, p_dark, num", [
     (0.3, 0.8, 0.0, 60_000),     # αη = 0.24: p = 0.422 (2αη = 0.48), F = 0.795 (1 − α = 0.7)
     (0.5, 0.6, 0.05, 60_000),    # αη = 0.3 and dark counts
@@ -478,30 +503,13 @@ def test_single_click_photon_by_photon_monte_carlo(alpha, eta, p_dark, num):
     assert_within_standard_errors(herald, p)
     rho = delivered_state("single_click", bright_state_alpha=alpha, arm_transmittance=eta,
                           dark_count_probability=p_dark)
-    assert np.allclose(rho, rho.conj().T) and abs(np.trace(rho) - 1) < 1e-12 and np.linalg.eigvalsh(rho).min() > -1e-12
-    outer = states[:, :, None] * states[:, None, :].conj()
-    for i in range(4):
-        for j in range(4):
-            for part in (np.real, np.imag):
-                samples = part(outer[:, i, j])
-                error = samples.std(ddof=1) / math.sqrt(samples.size)
-                assert abs(samples.mean() - part(rho[i, j])) <= NUM_STANDARD_ERRORS * error + 1e-12, (i, j)
-    overlaps = states @ _BELL_VECTORS.T  # ⟨B_k|ψ⟩ (real Bell vectors)
-    weights = np.real(np.einsum("ki,ij,kj->k", _BELL_VECTORS, rho, _BELL_VECTORS))
-    for k in range(4):
-        if weights[k] > 0:
-            assert_within_standard_errors(np.abs(overlaps[:, k]) ** 2, weights[k])
+    overlaps, weights = assert_state_matches_trajectories(rho, states)
     fidelity = delivered_fidelity("single_click", bright_state_alpha=alpha, arm_transmittance=eta,
                                   dark_count_probability=p_dark)
     assert fidelity == pytest.approx(weights[0], abs=1e-14)
     assert_within_standard_errors(np.real(overlaps[:, 2] * overlaps[:, 3].conj()), rho_psi_coherence(rho))
     # the coherence makes it no Werner (nor Bell-diagonal) state: Φ− holds c_bd, Ψ± (1 − F − c_bd)/2 each
     assert abs(rho_psi_coherence(rho)) > 0.01
-
-
-def bell_weights(rho: np.ndarray) -> np.ndarray:
-    """``(p(Φ+), p(Φ−), p(Ψ+), p(Ψ−))`` of a 4x4 state, little-endian (real Bell vectors)."""
-    return np.real(np.einsum("ki,ij,kj->k", _BELL_VECTORS, rho, _BELL_VECTORS))
 
 
 def _barrett_kok_branches(eta: float) -> tuple[np.ndarray, np.ndarray]:
@@ -575,21 +583,10 @@ def test_double_click_photon_by_photon_monte_carlo(eta, p_dark, num):
     p = success_probability("double_click", eta, dark_count_probability=p_dark)
     assert_within_standard_errors(herald, p)
     rho = delivered_state("double_click", arm_transmittance=eta, dark_count_probability=p_dark)
-    assert np.allclose(rho, rho.conj().T) and abs(np.trace(rho) - 1) < 1e-12 and np.linalg.eigvalsh(rho).min() > -1e-12
-    outer = states[:, :, None] * states[:, None, :].conj()
-    for i in range(4):
-        for j in range(4):
-            for part in (np.real, np.imag):
-                samples = part(outer[:, i, j])
-                error = samples.std(ddof=1) / math.sqrt(samples.size)
-                assert abs(samples.mean() - part(rho[i, j])) <= NUM_STANDARD_ERRORS * error + 1e-12, (i, j)
-    overlaps = np.abs(states @ _BELL_VECTORS.T) ** 2
-    weights = bell_weights(rho)
+    overlaps, weights = assert_state_matches_trajectories(rho, states)
     for k in range(4):
-        if weights[k] > 0:
-            assert_within_standard_errors(overlaps[:, k], weights[k])
-        else:
-            assert overlaps[:, k].max() < 1e-12
+        if weights[k] == 0:
+            assert np.abs(overlaps[:, k]).max() < 1e-12
     assert delivered_fidelity("double_click", arm_transmittance=eta, dark_count_probability=p_dark) == \
         pytest.approx(weights[0], abs=1e-14)
     # Bell diagonal: no coherence between Bell states
