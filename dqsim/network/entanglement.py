@@ -136,13 +136,15 @@ fidelity ``(η²/2 + c_mix/4)/N``, to first order in ``p_d`` that of false
 heralds of mean fidelity ``(1 − η)/(4 − 3η)``, i.e. ``1 − F ≈ p_d(6 −
 4η)/η``. Its limits: ``Φ+`` at ``p_d = 0``; ``I/4`` at ``η = 0``; at ``η =
 1`` only bunching errs, ``Ψ±`` ``p_d/(1 + 2p_d)`` each. Cross-check: P.
-Dhara et al., Phys. Rev. Research 5, 033149 (2023), App. C (eqs. C7-C9,
-the "dual-rail" swap that is Barrett-Kok's; QuantumSavory's
-``BarrettKokBellPair``) also find the one-photon-lost false heralds
-maximally mixed (their term ∝ I⊗I, first order in the dark counts); it
-counts one detected photon (``ηᴬ + ηᴮ − 2ηᴬηᴮ``) where a threshold detector
-also takes two bunched ones, so it has no term ``c_bun``. An imperfect source mixes in
-white noise as for the other schemes, ``ρ → w_s·ρ + (1 − w_s)·I/4``.
+Dhara et al., "Entangling quantum memories via heralded photonic Bell
+measurement", Phys. Rev. Research 5, 033149 (2023), App. C (eqs. C7-C9,
+its "dual-rail" swap, which is Barrett-Kok; QuantumSavory's
+``BarrettKokBellPair``) also finds the false heralds with a photon lost
+maximally mixed (a term ∝ I⊗I, to first order in the dark counts); it
+counts exactly one detected photon (``ηᴬ + ηᴮ − 2ηᴬηᴮ``) where a threshold
+detector also takes two bunched ones, so it has no ``c_bun``. An imperfect
+source mixes in white noise as for the other schemes, ``ρ → w_s·ρ + (1 −
+w_s)·I/4``.
 
 A node may start the next attempt only after the herald of the last one has
 come back: the attempt period is at least the round trip from the node to
