@@ -369,9 +369,11 @@ def test_dark_counts_monte_carlo(scheme, eta, alpha, p_dark, num):
     """Detector by detector: photons (emission, loss, bunching at the beam splitter) and dark counts with
     probability p_d per detector and gate; a round heralds when exactly one of the station's two detectors
     clicks (``direct``: the receiver's one detector). The herald rate is success_probability (3 s.e.), and the
-    share of heralds whose clicks all came from photons sets the Werner parameter: w = w_true × P_true/P,
-    i.e. the delivered fidelity with false heralds at F = 1/4 (3 s.e.). Single click, whose false heralds are
-    not maximally mixed: test_single_click_photon_by_photon_monte_carlo."""
+    share of heralds whose clicks all came from photons is P_true/P (3 s.e.): for ``direct`` it sets the Werner
+    parameter, w = w_true × P_true/P (false heralds at F = 1/4); for ``double_click`` it is the weight of Φ+
+    less that of Φ− in delivered_state (only the true heralds' Φ+ tells them apart). The heralded states
+    themselves: test_double_click_photon_by_photon_monte_carlo and
+    test_single_click_photon_by_photon_monte_carlo."""
     rng = np.random.default_rng(2024)
     if scheme == "direct":
         arrived = rng.random(num) < eta
@@ -386,9 +388,13 @@ def test_dark_counts_monte_carlo(scheme, eta, alpha, p_dark, num):
         herald, true = _herald_fractions(clicks, (up_a != up_b) & (round_1 == 1) & (round_2 == 1))
     assert_within_standard_errors(herald, success_probability(scheme, eta, bright_state_alpha=alpha,
                                                               dark_count_probability=p_dark))
-    f_true = delivered_fidelity(scheme, bright_state_alpha=alpha)
-    f = delivered_fidelity(scheme, bright_state_alpha=alpha, arm_transmittance=eta, dark_count_probability=p_dark)
-    share = werner_from_fidelity(f) / werner_from_fidelity(f_true)
+    if scheme == "direct":
+        f_true = delivered_fidelity(scheme, bright_state_alpha=alpha)
+        f = delivered_fidelity(scheme, bright_state_alpha=alpha, arm_transmittance=eta, dark_count_probability=p_dark)
+        share = werner_from_fidelity(f) / werner_from_fidelity(f_true)
+    else:
+        weights = bell_weights(delivered_state(scheme, arm_transmittance=eta, dark_count_probability=p_dark))
+        share = weights[0] - weights[1]
     assert share < 0.9  # the dark counts matter here
     assert_within_standard_errors(true, share)
 
@@ -457,6 +463,31 @@ def _single_click_trajectories(rng, alpha: float, eta: float, p_dark: float, num
 _BELL_VECTORS = np.array([[1, 0, 0, 1], [1, 0, 0, -1], [0, 1, 1, 0], [0, -1, 1, 0]]) / math.sqrt(2.0)  # Φ± Ψ±
 
 
+def bell_weights(rho: np.ndarray) -> np.ndarray:
+    """``(p(Φ+), p(Φ−), p(Ψ+), p(Ψ−))`` of a 4x4 state, little-endian (real Bell vectors)."""
+    return np.real(np.einsum("ki,ij,kj->k", _BELL_VECTORS, rho, _BELL_VECTORS))
+
+
+def assert_state_matches_trajectories(rho: np.ndarray, states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``rho`` is a density matrix, and every element (real and imaginary part) and every nonzero Bell weight
+    of it lies within NUM_STANDARD_ERRORS standard errors of the mean over the heralded pure ``states``
+    (rows: little-endian 4-vectors). Returns the overlaps ⟨B_k|ψ⟩ per state and the Bell weights."""
+    assert np.allclose(rho, rho.conj().T) and abs(np.trace(rho) - 1) < 1e-12 and np.linalg.eigvalsh(rho).min() > -1e-12
+    outer = states[:, :, None] * states[:, None, :].conj()
+    for i in range(4):
+        for j in range(4):
+            for part in (np.real, np.imag):
+                samples = part(outer[:, i, j])
+                error = samples.std(ddof=1) / math.sqrt(samples.size)
+                assert abs(samples.mean() - part(rho[i, j])) <= NUM_STANDARD_ERRORS * error + 1e-12, (i, j)
+    overlaps = states @ _BELL_VECTORS.T  # ⟨B_k|ψ⟩ (real Bell vectors)
+    weights = bell_weights(rho)
+    for k in range(4):
+        if weights[k] > 0:
+            assert_within_standard_errors(np.abs(overlaps[:, k]) ** 2, weights[k])
+    return overlaps, weights
+
+
 @pytest.mark.parametrize("alpha, eta, p_dark, num", [
     (0.3, 0.8, 0.0, 60_000),     # αη = 0.24: p = 0.422 (2αη = 0.48), F = 0.795 (1 − α = 0.7)
     (0.5, 0.6, 0.05, 60_000),    # αη = 0.3 and dark counts
@@ -472,25 +503,157 @@ def test_single_click_photon_by_photon_monte_carlo(alpha, eta, p_dark, num):
     assert_within_standard_errors(herald, p)
     rho = delivered_state("single_click", bright_state_alpha=alpha, arm_transmittance=eta,
                           dark_count_probability=p_dark)
-    assert np.allclose(rho, rho.conj().T) and abs(np.trace(rho) - 1) < 1e-12 and np.linalg.eigvalsh(rho).min() > -1e-12
-    outer = states[:, :, None] * states[:, None, :].conj()
-    for i in range(4):
-        for j in range(4):
-            for part in (np.real, np.imag):
-                samples = part(outer[:, i, j])
-                error = samples.std(ddof=1) / math.sqrt(samples.size)
-                assert abs(samples.mean() - part(rho[i, j])) <= NUM_STANDARD_ERRORS * error + 1e-12, (i, j)
-    overlaps = states @ _BELL_VECTORS.T  # ⟨B_k|ψ⟩ (real Bell vectors)
-    weights = np.real(np.einsum("ki,ij,kj->k", _BELL_VECTORS, rho, _BELL_VECTORS))
-    for k in range(4):
-        if weights[k] > 0:
-            assert_within_standard_errors(np.abs(overlaps[:, k]) ** 2, weights[k])
+    overlaps, weights = assert_state_matches_trajectories(rho, states)
     fidelity = delivered_fidelity("single_click", bright_state_alpha=alpha, arm_transmittance=eta,
                                   dark_count_probability=p_dark)
     assert fidelity == pytest.approx(weights[0], abs=1e-14)
     assert_within_standard_errors(np.real(overlaps[:, 2] * overlaps[:, 3].conj()), rho_psi_coherence(rho))
     # the coherence makes it no Werner (nor Bell-diagonal) state: Φ− holds c_bd, Ψ± (1 − F − c_bd)/2 each
     assert abs(rho_psi_coherence(rho)) > 0.01
+
+
+def _barrett_kok_branches(eta: float) -> tuple[np.ndarray, np.ndarray]:
+    """The loss branches of one Barrett-Kok attempt and their amplitudes, from the physical model.
+
+    Each node's spin is (|0⟩ + |1⟩)/√2; spin s emits one photon in round s (0: the first, 1: the second, after
+    the π flip). A node's photon survives with probability η (amplitudes kept) or is lost (probability 1 − η):
+    the environment then holds its round, i.e. the spin is measured in Z, s = 0 or 1 with probability 1/2 each.
+    So a node has three branches: kept (η), lost with s = 0 ((1 − η)/2), lost with s = 1 ((1 − η)/2). Per
+    round the beam splitter acts on the photons of that round (_beam_splitter_table). Returns the nine joint
+    branches' probabilities and amplitudes ``[branch, s_a + 2 s_b, outcome of round 1, outcome of round 2]``
+    (outcomes: _FOCK_OUTCOMES; unnormalised within a branch: Σ |amplitude|² = 1)."""
+    table = _beam_splitter_table()
+    node_branches = [(eta, (1 / math.sqrt(2), 1 / math.sqrt(2)), True),
+                     ((1 - eta) / 2, (1.0, 0.0), False), ((1 - eta) / 2, (0.0, 1.0), False)]
+    probabilities, amplitudes = [], []
+    for p_a, amp_a, kept_a in node_branches:
+        for p_b, amp_b, kept_b in node_branches:
+            terms = np.zeros((4, len(_FOCK_OUTCOMES), len(_FOCK_OUTCOMES)))
+            for s_a in (0, 1):
+                for s_b in (0, 1):
+                    n = [[int(kept_a and s_a == r), int(kept_b and s_b == r)] for r in (0, 1)]  # photons per round
+                    terms[s_a + 2 * s_b] = amp_a[s_a] * amp_b[s_b] * np.outer(table[n[0][0] + 2 * n[0][1]],
+                                                                              table[n[1][0] + 2 * n[1][1]])
+            probabilities.append(p_a * p_b)
+            amplitudes.append(terms)
+    return np.array(probabilities), np.array(amplitudes)
+
+
+def _double_click_trajectories(rng, eta: float, p_dark: float, num: int):
+    """Photon by photon: a loss branch (_barrett_kok_branches), the photon-number outcome of both detectors in
+    both rounds drawn from its amplitudes, an independent dark count per detector and round (threshold
+    detectors click on n > 0 or a dark count); a herald is exactly one clicking detector in each round.
+    Heralded trajectories get Z on node b when the rounds' clicking detectors differ (Ψ− → Ψ+), then X on node
+    b (Ψ+ → Φ+). Returns the herald flags (per attempt) and the heralded spin states (little-endian 4-vectors,
+    index s_a + 2 s_b)."""
+    probabilities, amplitudes = _barrett_kok_branches(eta)
+    num_outcomes = len(_FOCK_OUTCOMES)
+    joint = (np.abs(amplitudes) ** 2).sum(axis=1).reshape(len(probabilities), -1)  # [branch, (o1, o2)]
+    assert np.allclose(joint.sum(axis=1), 1.0)
+    branch = rng.choice(len(probabilities), size=num, p=probabilities)
+    cumulative = np.cumsum(joint, axis=1)[branch]
+    flat = np.minimum((rng.random((num, 1)) * cumulative[:, -1:] > cumulative).sum(axis=1), joint.shape[1] - 1)
+    outcomes = np.array(_FOCK_OUTCOMES)
+    clicks = []  # per round: (click c, click d)
+    for o in (flat // num_outcomes, flat % num_outcomes):
+        clicks.append(((outcomes[o, 0] > 0) | (rng.random(num) < p_dark),
+                       (outcomes[o, 1] > 0) | (rng.random(num) < p_dark)))
+    herald = (clicks[0][0] ^ clicks[0][1]) & (clicks[1][0] ^ clicks[1][1])
+    state = amplitudes[branch[herald], :, flat[herald] // num_outcomes, flat[herald] % num_outcomes]
+    state /= np.linalg.norm(state, axis=1, keepdims=True)
+    differ = (clicks[0][0] != clicks[1][0])[herald]  # c then d, or d then c
+    state[differ, 2:] *= -1.0  # Z on node b
+    state = state[:, [2, 3, 0, 1]]  # X on node b
+    return herald, state
+
+
+@pytest.mark.parametrize("eta, p_dark, num", [
+    (0.3, 0.0, 100_000),      # no dark counts: Φ+ every time, p = η²/2
+    (0.3, 0.02, 300_000),     # a third of the heralds false, most with a photon lost
+    (0.9, 0.05, 100_000),     # false heralds mostly two photons bunched in one round
+    (0.05, 0.004, 1_000_000),  # false heralds as many as true ones
+])
+def test_double_click_photon_by_photon_monte_carlo(eta, p_dark, num):
+    """The module's double-click success probability and delivered density matrix (every element, real and
+    imaginary part) and its Bell weights against trajectories of the physical model
+    (_double_click_trajectories), 3 s.e. each. The state is Bell diagonal and, with dark counts, no Werner
+    state: Ψ+ and Ψ− hold the bunched false heralds, Φ− only a quarter of the mixed ones."""
+    rng = np.random.default_rng(20261206)
+    herald, states = _double_click_trajectories(rng, eta, p_dark, num)
+    p = success_probability("double_click", eta, dark_count_probability=p_dark)
+    assert_within_standard_errors(herald, p)
+    rho = delivered_state("double_click", arm_transmittance=eta, dark_count_probability=p_dark)
+    overlaps, weights = assert_state_matches_trajectories(rho, states)
+    for k in range(4):
+        if weights[k] == 0:
+            assert np.abs(overlaps[:, k]).max() < 1e-12
+    assert delivered_fidelity("double_click", arm_transmittance=eta, dark_count_probability=p_dark) == \
+        pytest.approx(weights[0], abs=1e-14)
+    # Bell diagonal: no coherence between Bell states
+    off = _BELL_VECTORS @ np.real(rho) @ _BELL_VECTORS.T
+    assert np.abs(off - np.diag(np.diag(off))).max() < 1e-14
+    if p_dark > 0 and eta > 0.1:  # not Werner: the error weights differ (little at small η: few bunched photons)
+        assert weights[2] - weights[1] > 0.1 * (1 - weights[0]) / 3
+
+
+def _double_click_closed_form(eta: float, p_d: float) -> tuple[float, np.ndarray]:
+    """(P, Bell weights) by hand from the module docstring: P = q²(η²/2 + c_mix + c_bun)."""
+    q = 1 - p_d
+    c_true, c_mix, c_bun = eta ** 2 / 2, 4 * p_d * (1 - eta) * (eta + p_d * (1 - eta)), p_d * eta ** 2
+    n = c_true + c_mix + c_bun
+    return q * q * n, np.array([c_true + c_mix / 4, c_mix / 4, c_mix / 4 + c_bun / 2, c_mix / 4 + c_bun / 2]) / n
+
+
+@pytest.mark.parametrize("eta", [0.0, 0.01, 0.3, 0.7, 1.0])
+@pytest.mark.parametrize("p_d", [1e-8, 1e-3, 0.05, 0.5])
+def test_double_click_closed_forms_and_limits(eta, p_d):
+    """success_probability (counted per round, _herald_probabilities) equals q²·N of the state's terms; the
+    state's Bell weights are the closed forms; limits: p_d → 0 gives Φ+ (the old exact result, F = source
+    fidelity) with p → η²/2, η → 0 the maximally mixed pair at p = 4p_d²q², η = 1 only bunching errors,
+    Ψ± = p_d/(1 + 2p_d) each at p = q²(1/2 + p_d); an imperfect source mixes in its white noise."""
+    p, weights = _double_click_closed_form(eta, p_d)
+    assert success_probability("double_click", eta, dark_count_probability=p_d) == pytest.approx(p, rel=1e-12)
+    rho = delivered_state("double_click", arm_transmittance=eta, dark_count_probability=p_d)
+    np.testing.assert_allclose(bell_weights(rho), weights, rtol=0, atol=1e-14)
+    if eta == 0.0:
+        np.testing.assert_allclose(rho, np.eye(4) / 4, rtol=0, atol=1e-15)
+        assert p == pytest.approx(4 * p_d ** 2 * (1 - p_d) ** 2, rel=1e-12)
+    if eta == 1.0:
+        np.testing.assert_allclose(weights, [1 / (1 + 2 * p_d), 0, p_d / (1 + 2 * p_d), p_d / (1 + 2 * p_d)],
+                                   rtol=1e-12, atol=1e-15)
+        assert p == pytest.approx((1 - p_d) ** 2 * (0.5 + p_d), rel=1e-12)
+    w_s = werner_from_fidelity(0.9)
+    mixed = delivered_state("double_click", arm_transmittance=eta, dark_count_probability=p_d, source_fidelity=0.9)
+    np.testing.assert_allclose(mixed, w_s * rho + (1 - w_s) / 4 * np.eye(4), rtol=0, atol=1e-15)
+    assert delivered_fidelity("double_click", arm_transmittance=eta, dark_count_probability=p_d,
+                              source_fidelity=0.9) == pytest.approx(w_s * weights[0] + (1 - w_s) / 4, abs=1e-14)
+    phi = np.outer(_BELL_VECTORS[0], _BELL_VECTORS[0])
+    for f in (1.0, 0.9):  # without dark counts: the Werner state of the source, whatever η
+        w = werner_from_fidelity(f)
+        assert delivered_fidelity("double_click", arm_transmittance=eta, source_fidelity=f) == f
+        np.testing.assert_allclose(delivered_state("double_click", arm_transmittance=eta, source_fidelity=f),
+                                   w * phi + (1 - w) / 4 * np.eye(4), rtol=0, atol=1e-15)
+    assert success_probability("double_click", eta) == pytest.approx(eta * eta / 2, rel=1e-15)
+
+
+@pytest.mark.parametrize("eta", [0.01, 0.2, 0.6, 0.95])
+def test_double_click_fidelity_first_order_in_dark_counts(eta):
+    """To first order in p_d the false heralds (share p_d·η(4 − 3η)/(η²/2 + p_d·η(4 − 3η))) have mean fidelity
+    (1 − η)/(4 − 3η), i.e. 1 − F ≈ p_d(6 − 4η)/η; the exact fidelity differs from that by O(p_d²): the
+    difference shrinks 100-fold when p_d does 10-fold. The old model (false heralds as I/4) is off at first
+    order, 1 − F ≈ p_d(6 − 4.5η)/η."""
+    def first_order(p_d):
+        false = p_d * eta * (4 - 3 * eta)
+        return (eta ** 2 / 2 + false * (1 - eta) / (4 - 3 * eta)) / (eta ** 2 / 2 + false)
+
+    p_small = 1e-4 * eta  # p_d/η small
+    diffs = []
+    for p_d in (p_small, p_small / 10):
+        f = delivered_fidelity("double_click", arm_transmittance=eta, dark_count_probability=p_d)
+        diffs.append(abs(f - first_order(p_d)))
+        assert 1 - f == pytest.approx(p_d * (6 - 4 * eta) / eta, rel=20 * p_d / eta)
+        assert abs((1 - f) - p_d * (6 - 4.5 * eta) / eta) > 0.05 * p_d  # the Werner model's first order is not it
+    assert diffs[1] < diffs[0] / 50 + 1e-15
 
 
 def rho_psi_coherence(rho: np.ndarray) -> float:
@@ -668,11 +831,12 @@ def test_link_spec_derived_properties():
     assert link.attempt_period_ps == propagation_delay_ps(40.0)
     assert link.mean_time_to_success_ps == pytest.approx(
         link.attempt_period_ps / link.success_probability, rel=1e-12)
-    # 10 Hz of dark counts in 1 ns gates (p_d = 1e-8): P = P_true·(1 + p_d(8 − 6η)/η) to first order, so
-    # F = 1 − 3/4·(1 − P_true/P) = 1 − p_d(6 − 4.5η)/η = 1 − 1.66e-7
+    # 10 Hz of dark counts in 1 ns gates (p_d = 1e-8): P = P_true·(1 + p_d(8 − 6η)/η) to first order, the false
+    # heralds of mean fidelity (1 − η)/(4 − 3η), so F = 1 − p_d(6 − 4η)/η = 1 − 1.7e-7
     p_d = link.dark_count_probability
     assert p_d == pytest.approx(10.0 * 1000 / units.PS_PER_S, rel=1e-6)
-    assert link.delivered_fidelity == pytest.approx(1 - p_d * (6 - 4.5 * arm) / arm, rel=0, abs=1e-13)
+    assert link.delivered_fidelity == pytest.approx(1 - p_d * (6 - 4 * arm) / arm, rel=0, abs=1e-13)
+    assert not link.delivers_werner and dataclasses.replace(link, dark_count_rate_hz=0.0).delivers_werner
 
     slow = dataclasses.replace(link, source_rate_hz=1e3)  # 1 ms between emissions
     assert slow.attempt_period_ps == units.PS_PER_MS

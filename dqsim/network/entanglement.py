@@ -23,9 +23,11 @@ Three schemes, named as in job files:
     node emits only from its bright spin state, and the flip between the
     rounds swaps bright and dark, so each node emits exactly one photon per
     attempt (in one round or the other): two photons per attempt. A
-    lost photon gives no herald, so loss costs rate, never fidelity: the
-    delivered fidelity is that of the emitters' spin-photon states and of
-    the photons' indistinguishability, lumped into ``source_fidelity``.
+    lost photon gives no herald, so without dark counts loss costs rate,
+    never fidelity: the delivered fidelity is that of the emitters'
+    spin-photon states and of the photons' indistinguishability, lumped
+    into ``source_fidelity``. With dark counts the heralded state is exact
+    for threshold detectors (derivation below): Bell diagonal, not Werner.
 
 ``"direct"``
     One node sends its photon straight to the other, which detects it (the
@@ -39,9 +41,12 @@ Dark counts: each detector clicks by itself with probability ``p_d`` per gate
 in each round (``"direct"``: its one detector clicks). A dark count can then
 stand in for a lost photon: a *false herald*, which raises the success
 probability and delivers an unentangled pair (:func:`success_probability`,
-:func:`delivered_fidelity`). At ``p_d << η`` false heralds are a share of
+:func:`delivered_state`). At ``p_d << η`` false heralds are a share of
 about ``p_d(8 − 6η)/η`` of the heralds (double-click), ``p_d/(αη)``
-(single-click) or ``p_d/η`` (direct).
+(single-click) or ``p_d/η`` (direct). Each scheme's heralded state is exact
+for its model: ``"direct"``'s false herald is the maximally mixed pair (the
+sender's qubit is mixed by its lost photon, the receiver's uncorrelated with
+it), so its pair is a Werner state; the other two are derived below.
 
 Single-click, exactly (derived here; the tests check it against a
 photon-by-photon Monte Carlo of the same model). Each node prepares
@@ -90,6 +95,56 @@ the coefficients of the four terms above, and ``⟨Ψ+|ρ|Ψ−⟩ = (c_dd −
 c_bb)/(2N)``. An imperfect
 source (``source_fidelity`` < 1) mixes in white noise as for the other
 schemes: ``ρ → w_s·ρ + (1 − w_s)·I/4`` with ``w_s`` its Werner parameter.
+
+Double-click, exactly (derived here; the tests check it against a
+photon-by-photon Monte Carlo of the same model). Each node's spin starts in
+``(|0⟩ + |1⟩)/√2``, spin ``s`` emitting its one photon in round ``s + 1``
+(time-bin encoding: the photon's round records the spin). A photon reaches
+its station detector with probability η; a lost one leaves its round in the
+environment, which measures that spin in Z. In a round the station's beam
+splitter maps ``a†, b† → (c† ± d†)/√2``; one photon from each node in the
+two rounds (spins opposite) ends in one detector per round, the four
+patterns equally likely, with ``Ψ+`` when the same detector clicked twice
+and ``Ψ−`` when they differ (Barrett and Kok 2005); two photons in one round
+(spins equal) bunch into one detector (``|1,1⟩ → (|2,0⟩ − |0,2⟩)/√2``),
+one click. A herald is exactly one clicking detector in each round, a photon
+or a dark count (``q = 1 − p_d``); every term has ``q²`` from the two
+detectors that must stay silent. Over spin configurations (1/4 each) and
+photon fates:
+
+* both photons arrive, spins opposite: weight ``q²·η²/2``, ``Ψ±`` (true
+  heralds; the correction below makes them ``Ψ+``);
+* one photon arrives (``2η(1 − η)``): its round's click fixes its node's
+  spin, the lost photon's round fixes the other's, and the empty round needs
+  one dark count (``2p_d``): weight ``q²·4p_dη(1 − η)``, the four spin
+  configurations equally (``I/4``: the fidelity-1/2 anti-correlated and the
+  fidelity-0 correlated false heralds of a first-order estimate);
+* no photon arrives (``(1 − η)²``): a dark count in each round, ``(2p_d)²``,
+  weight ``q²·4p_d²(1 − η)²``, ``I/4``;
+* both photons arrive, spins equal (1/2 of ``η²``): bunched in one round,
+  a dark count in the other: weight ``q²·p_dη²``, the two equal-spin states
+  half each, without coherence (their photons left in different rounds).
+
+So ``p = q²·[η²/2 + c_mix + c_bun]`` with ``c_mix = 4p_d(1 − η)(η + p_d(1 −
+η))`` and ``c_bun = p_dη²`` (the same as counting clicks per round,
+:func:`_herald_probabilities`). One node applies Z when the two rounds'
+detectors differ (``Ψ− → Ψ+``), the responder X (``Ψ+ → Φ+``, equal spins
+→ ``|01⟩, |10⟩``), so in the frame of :func:`delivered_state` the pair is
+Bell diagonal with weights ``(Φ+, Φ−, Ψ+, Ψ−) = (η²/2 + c_mix/4, c_mix/4,
+c_mix/4 + c_bun/2, c_mix/4 + c_bun/2)/N``, ``N = η²/2 + c_mix + c_bun``:
+fidelity ``(η²/2 + c_mix/4)/N``, to first order in ``p_d`` that of false
+heralds of mean fidelity ``(1 − η)/(4 − 3η)``, i.e. ``1 − F ≈ p_d(6 −
+4η)/η``. Its limits: ``Φ+`` at ``p_d = 0``; ``I/4`` at ``η = 0``; at ``η =
+1`` only bunching errs, ``Ψ±`` ``p_d/(1 + 2p_d)`` each. Cross-check: P.
+Dhara et al., "Entangling quantum memories via heralded photonic Bell
+measurement", Phys. Rev. Research 5, 033149 (2023), App. C (eqs. C7-C9,
+its "dual-rail" swap, which is Barrett-Kok; QuantumSavory's
+``BarrettKokBellPair``) also finds the false heralds with a photon lost
+maximally mixed (a term ∝ I⊗I, to first order in the dark counts); it
+counts exactly one detected photon (``ηᴬ + ηᴮ − 2ηᴬηᴮ``) where a threshold
+detector also takes two bunched ones, so it has no ``c_bun``. An imperfect
+source mixes in white noise as for the other schemes, ``ρ → w_s·ρ + (1 −
+w_s)·I/4``.
 
 A node may start the next attempt only after the herald of the last one has
 come back: the attempt period is at least the round trip from the node to
@@ -163,7 +218,8 @@ def _herald_probabilities(scheme: str, eta: float, alpha: float, p_dark: float) 
       (clicks ``a = q(η + 2p_dark(1 - η))`` per round, ``η·q`` of them from
       the photon), half two photons in one round (bunched: ``t = q(1 - (1 -
       η)² + 2p_dark(1 - η)²)``) and none in the other (``z = 2p_dark·q``):
-      ``P = (a² + t·z)/2``, ``P_true = (η·q)²/2``.
+      ``P = (a² + t·z)/2``, ``P_true = (η·q)²/2``; the same ``P`` as
+      ``q²·N`` of :func:`_double_click_terms`.
     """
     q = 1.0 - p_dark
     if scheme == "direct":
@@ -175,6 +231,25 @@ def _herald_probabilities(scheme: str, eta: float, alpha: float, p_dark: float) 
     t = q * (1.0 - (1.0 - eta) ** 2 + 2.0 * p_dark * (1.0 - eta) ** 2)
     z = 2.0 * p_dark * q
     return (a * a + t * z) / 2.0, (eta * q) ** 2 / 2.0
+
+
+def _double_click_terms(eta: float, p_dark: float) -> tuple[float, float, float]:
+    """``(c_true, c_mix, c_bun)`` of the double-click heralded state (module docstring), normalised to sum 1.
+
+    ``c_true`` weighs ``|Φ+⟩`` (a photon from each node, after the
+    corrections), ``c_mix`` the maximally mixed pair (a photon lost or both,
+    a dark count standing in), ``c_bun`` the equal mixture of ``|01⟩`` and
+    ``|10⟩`` (both photons in one round, a dark count in the other). Before
+    normalisation ``η²/2``, ``4p_d(1 − η)(η + p_d(1 − η))`` and ``p_d·η²``;
+    without dark counts ``(1, 0, 0)`` for every η (also the limit η → 0).
+    """
+    if p_dark == 0.0:
+        return 1.0, 0.0, 0.0
+    c_true = eta * eta / 2.0
+    c_mix = 4.0 * p_dark * (1.0 - eta) * (eta + p_dark * (1.0 - eta))
+    c_bun = p_dark * eta * eta
+    norm = c_true + c_mix + c_bun  # > 0: p_d > 0
+    return c_true / norm, c_mix / norm, c_bun / norm
 
 
 def _single_click_terms(alpha: float, eta: float, p_dark: float) -> tuple[float, float, float, float]:
@@ -271,14 +346,20 @@ def _check_pair_arguments(where: str, scheme, bright_state_alpha, source_fidelit
             check_real(where, "dark_count_probability", dark_count_probability, 0.0, 1.0))
 
 
-def _werner_fidelity(scheme: str, f_source: float, eta: float, alpha: float, p_dark: float) -> float:
-    """Fidelity of the Werner pair that ``"double_click"`` and ``"direct"`` deliver (:func:`delivered_fidelity`)."""
+def _direct_fidelity(f_source: float, eta: float, p_dark: float) -> float:
+    """Fidelity of the Werner pair that ``"direct"`` delivers (:func:`delivered_fidelity`)."""
     if p_dark == 0.0:
         return f_source
-    total, true = _herald_probabilities(scheme, eta, alpha, p_dark)
-    if total <= 0.0:
-        return f_source
-    return fidelity_from_werner(werner_from_fidelity(f_source) * (true / total))
+    total, true = _herald_probabilities("direct", eta, 0.0, p_dark)
+    return fidelity_from_werner(werner_from_fidelity(f_source) * (true / total))  # total >= p_dark > 0
+
+
+def _with_source_noise(fidelity: float, f_source: float) -> float:
+    """``w_s·F + (1 − w_s)/4``: the fidelity after the source's white noise (``w_s`` of ``f_source``)."""
+    if f_source == 1.0:
+        return fidelity
+    w_source = werner_from_fidelity(f_source)
+    return w_source * fidelity + (1.0 - w_source) / 4.0
 
 
 def delivered_fidelity(
@@ -298,17 +379,17 @@ def delivered_fidelity(
       spins dark, fidelity about α, so at ``p_d ≳ αη`` the fidelity falls
       below 1/4. An imperfect source mixes in white noise: ``F → w_s·F +
       (1 − w_s)/4``, with ``w_s`` the Werner parameter of ``source_fidelity``.
-    * ``"double_click"`` and ``"direct"``: a true herald (every click from a
-      photon) gives ``source_fidelity``, as loss only removes heralds
-      (module docstring). A false herald leaves the two memories without
-      entanglement and counts as the maximally mixed pair, F = 1/4: exact for
-      ``"direct"`` (the sender's qubit is mixed by the lost photon, the
-      receiver's is uncorrelated with it) and close for ``"double_click"``
-      (its false heralds have F = 1/2 (a photon lost, the spins
-      anti-correlated without coherence) or F = 0 (both photons in one
-      round), on average (1 − η)/(4 − 3η) to first order in p_d, i.e. 1/4 at
-      small η). With ``P`` and ``P_true`` of :func:`success_probability`,
-      the Werner parameter is that of a true herald times ``P_true/P``.
+    * ``"double_click"``: exact for the model of the module docstring,
+      ``(η²/2 + c_mix/4)/N`` there, with the source's white noise mixed in
+      as for single-click; ``source_fidelity`` without dark counts (loss
+      only removes heralds). Its false heralds have F = 1/4 (a photon
+      lost, or both) or 0 (both photons in one round), on average ``(1 −
+      η)/(4 − 3η)`` to first order in p_d, so ``1 − F ≈ p_d(6 − 4η)/η``.
+    * ``"direct"``: a true herald (its click from the photon) gives
+      ``source_fidelity``, a false one the maximally mixed pair, F = 1/4
+      (module docstring): with ``P`` and ``P_true`` of
+      :func:`success_probability`, the Werner parameter is that of a true
+      herald times ``P_true/P``.
 
     Args:
         scheme: one of :data:`SCHEMES`.
@@ -332,20 +413,24 @@ def delivered_fidelity(
         0.909090909091
         >>> delivered_fidelity("double_click", source_fidelity=0.95)
         0.95
+        >>> # double click, η = 1: (1/2)/(1/2 + p_d), only bunched photons err
+        >>> round(delivered_fidelity("double_click", arm_transmittance=1.0, dark_count_probability=0.01), 12)
+        0.980392156863
         >>> # direct: P = 0.109, P_true = 0.1, F = (0.1·1 + 0.009/4)/0.109
         >>> round(delivered_fidelity("direct", arm_transmittance=0.1, dark_count_probability=0.01), 6)
         0.938073
     """
     scheme, alpha, f_source, eta, p_dark = _check_pair_arguments(
         "delivered_fidelity", scheme, bright_state_alpha, source_fidelity, arm_transmittance, dark_count_probability)
-    if scheme != "single_click":
-        return _werner_fidelity(scheme, f_source, eta, alpha, p_dark)
+    if scheme == "direct":
+        return _direct_fidelity(f_source, eta, p_dark)
+    if scheme == "double_click":
+        if p_dark == 0.0:
+            return f_source
+        c_true, c_mix, _c_bun = _double_click_terms(eta, p_dark)
+        return _with_source_noise(c_true + c_mix / 4.0, f_source)
     c_1, _c_bb, c_bd, _c_dd = _single_click_terms(alpha, eta, p_dark)
-    f = c_1 + c_bd
-    if f_source == 1.0:
-        return f
-    w_source = werner_from_fidelity(f_source)
-    return w_source * f + (1.0 - w_source) / 4.0
+    return _with_source_noise(c_1 + c_bd, f_source)
 
 
 def delivered_state(
@@ -362,9 +447,12 @@ def delivered_state(
     (not Bell diagonal), after the Z correction for a click of detector d
     and the X on the responder that turns ``|Ψ+⟩`` into ``|Φ+⟩``; the
     initiator's bright spin is ``|1⟩``, the responder's ``|0⟩``, so the
-    both-bright term sits at ``|1⟩_a|0⟩_b``. With an imperfect source,
-    ``w_s·ρ + (1 − w_s)·I/4``. ``"double_click"`` and ``"direct"``: the
-    Werner state of :func:`delivered_fidelity`.
+    both-bright term sits at ``|1⟩_a|0⟩_b``. ``"double_click"``: the exact
+    heralded state of the module docstring, Bell diagonal with weights
+    ``(c_true + c_mix/4, c_mix/4, c_mix/4 + c_bun/2, c_mix/4 + c_bun/2)``
+    over ``(Φ+, Φ−, Ψ+, Ψ−)`` (a Werner state only without dark counts).
+    Both with an imperfect source ``w_s·ρ + (1 − w_s)·I/4``. ``"direct"``:
+    the Werner state of :func:`delivered_fidelity`.
 
     Args:
         scheme, bright_state_alpha, source_fidelity, arm_transmittance,
@@ -383,6 +471,9 @@ def delivered_state(
         [0.454545, 0.090909, 0.0, 0.454545]
         >>> round(float(rho[0, 3].real), 6)
         0.454545
+        >>> rho = delivered_state("double_click", arm_transmittance=1.0, dark_count_probability=0.01)
+        >>> [round(float(x), 6) for x in rho.diagonal().real]  # Φ+ 0.5/0.51; Ψ± 0.005/0.51 each
+        [0.490196, 0.009804, 0.009804, 0.490196]
     """
     scheme, alpha, f_source, eta, p_dark = _check_pair_arguments(
         "delivered_state", scheme, bright_state_alpha, source_fidelity, arm_transmittance, dark_count_probability)
@@ -394,8 +485,14 @@ def delivered_state(
         rho[1, 1] = c_bb  # both bright: |1⟩_a|0⟩_b
         rho[2, 2] = c_dd  # both dark: |0⟩_a|1⟩_b
         w = werner_from_fidelity(f_source)
+    elif scheme == "double_click":
+        c_true, c_mix, c_bun = _double_click_terms(eta, p_dark)
+        rho[0, 0] = rho[3, 3] = c_true / 2.0 + c_mix / 4.0  # |Φ+⟩⟨Φ+| and I/4
+        rho[0, 3] = rho[3, 0] = c_true / 2.0
+        rho[1, 1] = rho[2, 2] = c_mix / 4.0 + c_bun / 2.0  # I/4 and the bunched (|01⟩⟨01| + |10⟩⟨10|)/2
+        w = werner_from_fidelity(f_source)
     else:
-        w = werner_from_fidelity(_werner_fidelity(scheme, f_source, eta, alpha, p_dark))
+        w = werner_from_fidelity(_direct_fidelity(f_source, eta, p_dark))
         rho[0, 0] = rho[3, 3] = rho[0, 3] = rho[3, 0] = 0.5
     if w < 1.0:
         rho = w * rho + (1.0 - w) / 4.0 * np.eye(4)

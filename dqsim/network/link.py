@@ -52,7 +52,11 @@ class LinkSpec:
         dark_count_rate_hz: detector dark count rate, Hz, >= 0; with
             ``gate_width_ps`` it gives the false heralds of
             :mod:`dqsim.network.entanglement`.
-        dead_time_ps: detector dead time, ps, >= 0 (QKD only).
+        dead_time_ps: detector dead time, ps, >= 0 (QKD only). Heralding ignores it: a click
+            could blind a station detector for the next attempt only if the dead time exceeded
+            the attempt period, which is at least the round trip n_g·L/c (4.9 us per km of
+            link), so never for SNSPD-class dead times (tens of ns) on links over 20 m; the
+            gap between Barrett-Kok's two rounds is not modelled.
         gate_width_ps: detection gate width, ps, > 0.
         source_rate_hz: repetition rate of the photon source, Hz, > 0, or
             ``None``; at most one of ``source_rate_hz`` and
@@ -201,10 +205,18 @@ class LinkSpec:
             dark_count_probability=self.dark_count_probability)
 
     @functools.cached_property  # frozen: computed once per link
+    def delivers_werner(self) -> bool:
+        """Whether :attr:`delivered_state` is the Werner state of :attr:`delivered_fidelity`: ``"direct"``
+        always, ``"double_click"`` without dark counts, ``"single_click"`` never (a protocol may then hand
+        the engine the Werner parameter instead of the matrix)."""
+        return self.scheme == "direct" or (self.scheme == "double_click" and self.dark_count_probability == 0.0)
+
+    @functools.cached_property  # frozen: computed once per link
     def delivered_state(self):
         """Density matrix of a heralded pair, read only, 4x4, little-endian over (initiator, responder)
-        (:func:`dqsim.network.entanglement.delivered_state`: exact for ``"single_click"``, where it is not
-        Bell diagonal; the Werner state of :attr:`delivered_fidelity` for the other schemes)."""
+        (:func:`dqsim.network.entanglement.delivered_state`: exact for each scheme's model; not Bell diagonal
+        for ``"single_click"``, Bell diagonal but not Werner for ``"double_click"`` with dark counts, the Werner
+        state of :attr:`delivered_fidelity` for ``"direct"``)."""
         return entanglement.delivered_state(
             self.scheme, bright_state_alpha=self.bright_state_alpha,
             source_fidelity=self.source_fidelity, arm_transmittance=self.arm_transmittance,

@@ -20,9 +20,11 @@ Two processes, one per end, written as generators for :mod:`dqsim.engine`:
    statistics as simulating attempt after attempt;
 4. the pair exists from the emission of the successful attempt: the initiator
    issues the Bell-pair operation at that time, with the Werner parameter of
-   ``link.delivered_fidelity`` (single-click: the exact heralded state
-   ``link.delivered_state``, which is not Bell diagonal; the initiator's
-   qubit is its low bit), while the responder's qubit is reserved
+   ``link.delivered_fidelity`` where that pair is a Werner state
+   (``link.delivers_werner``), else the exact heralded state
+   ``link.delivered_state`` (single-click: not Bell diagonal; double-click
+   with dark counts: Bell diagonal, not Werner; the initiator's qubit is its
+   low bit), while the responder's qubit is reserved
    (DESIGN.md invariant 2). For ``"direct"`` the initiator is the sender:
    the responder's memory takes its half when the photon arrives, one link
    delay later, and decoheres from then on (``ctx.bell_pair(...,
@@ -111,7 +113,7 @@ def epr_initiator(ctx, peer: int, link: LinkSpec, my_qubit: int, tag):
     ctx.send(peer, ("epr-herald", tag), (herald, created, attempts, fidelity),
              extra_delay_ps=herald - (start + link.delay_ps))
     yield ctx.wait(created - ctx.now_ps)
-    if link.scheme == "single_click":  # not Bell diagonal: the exact 4x4 state (read only, one per link)
+    if not link.delivers_werner:  # single click, double click with dark counts: the exact 4x4 state (read only)
         werner = link.delivered_state
     else:
         werner = _WERNER.get(fidelity)
