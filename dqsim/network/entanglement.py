@@ -137,7 +137,7 @@ heralds of mean fidelity ``(1 − η)/(4 − 3η)``, i.e. ``1 − F ≈ p_d(6 �
 4η)/η``. Its limits: ``Φ+`` at ``p_d = 0``; ``I/4`` at ``η = 0``; at ``η =
 1`` only bunching errs, ``Ψ±`` ``p_d/(1 + 2p_d)`` each. Cross-check: P.
 Dhara et al., "Entangling quantum memories via heralded photonic Bell
-measurement", Phys. Rev. Research 5, 033149 (2023), App. C (eqs. C7-C9,
+measurement" (2023; the journal reference was not checked here), App. C (eqs. C7-C9,
 its "dual-rail" swap, which is Barrett-Kok; QuantumSavory's
 ``BarrettKokBellPair``) also finds the false heralds with a photon lost
 maximally mixed (a term ∝ I⊗I, to first order in the dark counts); it
