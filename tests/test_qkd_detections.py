@@ -313,3 +313,25 @@ def test_use_kernel_true_without_the_kernels_is_refused(monkeypatch):
     det, _ = detect_batch(DecoySource(), channel=ChannelModel(0.5), detector=DetectorModel(), seed=1, start_pulse=0,
                           num_pulses=10_000)  # the default falls back to NumPy
     assert sum(det.sent) == 10_000
+
+
+@pytest.mark.parametrize("kernels", ["1", "0"])
+def test_detection_counts_are_the_counts_of_the_clicks(monkeypatch, kernels):
+    """Every count of detection_counts (kernel table or NumPy bincount) against the clicks counted one by one."""
+    monkeypatch.setenv("DQSIM_FAST_KERNELS", kernels)
+    source, channel, detector, eve, noise = KERNEL_CASES["intercept_resend_several_photons_dead_time"]
+    det, _ = detect_batch(source, channel=channel, detector=detector, eve=eve, seed=5, start_pulse=0,
+                          num_pulses=200_000, noise_probability=noise)
+    counts = detection_counts(det, source.num_classes)
+    sifted = det.alice_basis == det.bob_basis
+    error = sifted & (det.alice_bit != det.bob_bit)
+    in_z, in_x = det.alice_basis == 0, det.alice_basis == 1
+    assert det.double_click.any() and det.eve_knows.any() and error.any()
+    for c in range(source.num_classes):
+        mine = det.intensity_class == c
+        expected = {"detected": mine, "sifted": mine & sifted, "errors": mine & error, "sifted_z": mine & sifted & in_z,
+                    "errors_z": mine & error & in_z, "sifted_x": mine & sifted & in_x, "errors_x": mine & error & in_x,
+                    "eve_known": mine & sifted & det.eve_knows, "double_clicks": mine & det.double_click}
+        for name, mask in expected.items():
+            assert getattr(counts, name)[c] == int(mask.sum()), (name, c)
+    assert counts.sent == det.sent

@@ -122,6 +122,21 @@ _NUM_UNIFORMS = 7
 _BIT_ALICE, _BIT_DOUBLE, _BIT_AFTERPULSE, _BIT_EVE_BASIS, _BIT_EVE_BIT = (np.uint8(1 << i) for i in range(5))
 
 
+def _code_masks() -> np.ndarray:
+    """``(32, 9)`` 0/1 matrix: which codes of :func:`detection_counts` (Alice's basis << 4 | sifted << 3 |
+    error << 2 | Eve knows << 1 | double click) each :class:`BlockCounts` field after ``sent`` counts."""
+    code = np.arange(32)
+    basis, sifted, error, eve, double = ((code >> shift) & 1 for shift in (4, 3, 2, 1, 0))
+    in_z, in_x = basis == BASIS_Z, basis == BASIS_X
+    columns = (np.ones(32), sifted, sifted & error, sifted & in_z, sifted & error & in_z, sifted & in_x,
+               sifted & error & in_x, sifted & eve, double)  # the order of BlockCounts' fields
+    return np.stack([np.asarray(c, dtype=np.int64) for c in columns], axis=1)
+
+
+#: The masks of :func:`_code_masks`.
+_CODE_MASKS = _code_masks()
+
+
 @dataclass(frozen=True, eq=False)
 class DetectionBatch:
     """The registered clicks of a batch of pulses and the counts of all its pulses.
@@ -313,10 +328,16 @@ def _event_chain(xp, gen, num_pulses: int, click_probability: float, dead_time_p
     return cat(positions, xp.int64), cat(forced, bool), cat(fires, bool), new_state
 
 
+@functools.lru_cache(maxsize=64)
+def _stream(seed: int, node: int) -> Stream:
+    """The sampler's stream of a node (built once: its key is a hash; ``generator`` does not advance it)."""
+    return Stream(seed, node=node, purpose=PURPOSE_DETECTIONS)
+
+
 def _batch_generators(backend, seed: int, node: int, start_pulse: int):
     """The batch's generators (module docstring): the backend's, seeded by four words of the
     batch's Philox event, and that host Philox generator itself (for the per-class counts)."""
-    host = Stream(seed, node=node, purpose=PURPOSE_DETECTIONS).generator(start_pulse)
+    host = _stream(seed, node).generator(start_pulse)
     words = host.integers(0, 2**63, size=4, dtype=np.int64)
     return backend.random_generator(words.tolist()), host
 
@@ -600,21 +621,6 @@ def detection_counts(batch: DetectionBatch, num_classes: int, backend: Backend |
     if table.shape[0] != num_classes:
         raise DqsimError(
             f"detection_counts: num_classes must exceed every intensity class, got {num_classes}")
-    # axes: class, alice basis, sifted, error, eve knows, double click
-    by_class = table.sum(axis=(1, 2, 3, 4, 5))
-    s = table[:, :, 1]                      # sifted: class, basis, error, eve, double
-    sifted_per_basis = s.sum(axis=(2, 3, 4))
-    errors_per_basis = s[:, :, 1].sum(axis=(2, 3))
-    return BlockCounts(
-        num_classes,
-        sent=batch.sent,
-        detected=tuple(by_class.tolist()),
-        sifted=tuple(sifted_per_basis.sum(axis=1).tolist()),
-        errors=tuple(errors_per_basis.sum(axis=1).tolist()),
-        sifted_z=tuple(sifted_per_basis[:, BASIS_Z].tolist()),
-        errors_z=tuple(errors_per_basis[:, BASIS_Z].tolist()),
-        sifted_x=tuple(sifted_per_basis[:, BASIS_X].tolist()),
-        errors_x=tuple(errors_per_basis[:, BASIS_X].tolist()),
-        eve_known=tuple(s[:, :, :, 1].sum(axis=(1, 2, 3)).tolist()),
-        double_clicks=tuple(table[..., 1].sum(axis=(1, 2, 3, 4)).tolist()),
-    )
+    # One product with the 0/1 masks of the codes that each count adds up (_CODE_MASKS).
+    sums = (table.reshape(num_classes, 32) @ _CODE_MASKS).T.tolist()
+    return BlockCounts(num_classes, batch.sent, *map(tuple, sums))
