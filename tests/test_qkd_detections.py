@@ -19,6 +19,7 @@ import pytest
 
 from conftest import TEST_BACKEND
 from dqsim import backend as backend_mod
+from dqsim.backend import qkd_kernels
 from dqsim.errors import DqsimError
 from dqsim.protocols.qkd import (
     ChannelModel,
@@ -201,3 +202,136 @@ def test_counts_of_a_batch_left_on_the_device_equal_the_host_counts():
     resident, _ = detect_batch(source, on_host=False, **kwargs)
     assert detection_counts(resident, source.num_classes, backend=backend) == detection_counts(host,
                                                                                               source.num_classes)
+
+
+# ------------------------------------------------------------------ the compiled kernels against NumPy
+needs_numba = pytest.mark.skipif(not qkd_kernels.has_detection_kernels(), reason="needs numba")
+
+BATCH_FIELDS = ("index", "intensity_class", "alice_basis", "alice_bit", "bob_basis", "bob_bit", "double_click",
+                "eve_knows", "afterpulse")
+
+KERNEL_CASES = {
+    **CASES,
+    "10km_one_class": (DecoySource(intensities=(0.1,), probabilities=(1.0,)), ChannelModel.from_fibre(10.0),
+                       DetectorModel(misalignment=0.0, dark_count_probability=1e-8), None, 0.0),
+    "0km_several_photons": (DecoySource(intensities=(3.0, 0.5, 0.0)), ChannelModel.from_fibre(0.0),
+                            DetectorModel(misalignment=0.05), None, 0.0),
+    "100km_dark_counts_afterpulses": (DecoySource(), ChannelModel.from_fibre(100.0),
+                                      DetectorModel(dark_count_probability=1e-3, afterpulse_probability=0.5), None,
+                                      1e-4),
+    "intercept_resend_several_photons_dead_time": (
+        DecoySource(intensities=(2.0, 0.3, 0.0)), ChannelModel.from_fibre(10.0),
+        DetectorModel(dead_time_pulses=7, afterpulse_probability=0.2, misalignment=0.02),
+        EveModel(attack="intercept_resend", fraction=0.5, position=0.2), 2e-3),
+    "every_pulse_clicks": (DecoySource(intensities=(50.0,), probabilities=(1.0,)), ChannelModel(1.0),
+                           DetectorModel(efficiency=1.0, dark_count_probability=1.0), None, 0.0),
+    "no_pulse_clicks_but_afterpulses": (DecoySource(intensities=(0.1, 0.0), probabilities=(0.5, 0.5)),
+                                        ChannelModel(0.0), DetectorModel(dark_count_probability=0.0,
+                                                                         afterpulse_probability=1.0), None, 0.0),
+}
+
+
+def assert_same_batches(case, seed, sizes, state=None):
+    """Batches of ``sizes`` pulses in a row, kernel and NumPy path: every array, dtype, count and state equal."""
+    source, channel, detector, eve, noise = case
+    states = {False: state, True: state}
+    start = 0
+    for size in sizes:
+        got = {}
+        for use_kernel in (False, True):
+            got[use_kernel], states[use_kernel] = detect_batch(
+                source, channel=channel, detector=detector, eve=eve, seed=seed, start_pulse=start, num_pulses=size,
+                noise_probability=noise, receiver_state=states[use_kernel], use_kernel=use_kernel)
+        ref, fast = got[False], got[True]
+        assert fast.sent == ref.sent and states[True] == states[False], (start, fast.sent, ref.sent)
+        for name in BATCH_FIELDS:
+            a, b = getattr(ref, name), getattr(fast, name)
+            assert a.dtype == b.dtype and np.array_equal(a, b), (start, name)
+        assert detection_counts(fast, source.num_classes) == block_counts_reference(ref, source.num_classes)
+        start += size
+    return ref
+
+
+def block_counts_reference(batch, num_classes):
+    """detection_counts' NumPy bincount (DQSIM_FAST_KERNELS=0 path), called directly."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DQSIM_FAST_KERNELS", "0")
+        return detection_counts(batch, num_classes)
+
+
+@needs_numba
+@pytest.mark.parametrize("name", sorted(KERNEL_CASES))
+@pytest.mark.parametrize("seed", [3, 2026])
+def test_kernel_draws_the_numpy_paths_clicks_bit_for_bit(name, seed):
+    """The compiled sampler is the NumPy sampler, draw for draw: the same clicks in every field (and the
+    same per-class counts and receiver state) across batches of several sizes, the state carried over."""
+    last = assert_same_batches(KERNEL_CASES[name], seed, (40_000, 1, 63, 25_000, 0, 40_000))
+    if name == "0km_several_photons":  # the binomial draws of several-photon clicks were exercised
+        assert last.double_click.any()
+    if name in ("dead_time_afterpulsing", "100km_dark_counts_afterpulses"):
+        assert last.afterpulse.any()
+
+
+@needs_numba
+@pytest.mark.parametrize("state", [ReceiverState(5, True), ReceiverState(0, True), ReceiverState(100_000, False),
+                                   ReceiverState(2, False)])
+def test_kernel_starts_from_a_receiver_state_as_numpy_does(state):
+    for name in ("dead_time_afterpulsing", "every_pulse_clicks", "no_pulse_clicks_but_afterpulses"):
+        assert_same_batches(KERNEL_CASES[name], 11, (1, 2, 1000, 70_000), state=state)
+
+
+@needs_numba
+def test_kernel_uniforms_are_numpys_and_leave_the_generator_where_numpy_does():
+    def generator():
+        return np.random.Generator(np.random.SFC64(np.random.SeedSequence([1, 2, 3, 4])))
+
+    ours, theirs = generator(), generator()
+    ours.standard_exponential(5), theirs.standard_exponential(5)
+    assert np.array_equal(qkd_kernels.uniforms(ours, (7, 1001)), theirs.random((7, 1001)))
+    assert ours.bytes(13) == theirs.bytes(13)  # the 32-bit buffer and the state are carried over
+    assert np.array_equal(qkd_kernels.uniforms(ours, 3), theirs.random(3))
+    assert ours.random() == theirs.random()
+    philox = np.random.Generator(np.random.Philox(5))  # another bit generator: NumPy's own draw
+    assert np.array_equal(qkd_kernels.uniforms(philox, 4), np.random.Generator(np.random.Philox(5)).random(4))
+
+
+@needs_numba
+def test_kernel_detection_counts_refuse_a_class_beyond_num_classes():
+    det, _ = detect_batch(DecoySource(), channel=ChannelModel(0.5), detector=DetectorModel(), seed=2, start_pulse=0,
+                          num_pulses=20_000)
+    assert detection_counts(det, 3) == block_counts_reference(det, 3)
+    assert det.intensity_class.max() == 1  # (the vacuum class did not click)
+    with pytest.raises(DqsimError, match="num_classes"):
+        detection_counts(det, 1)
+
+
+def test_use_kernel_true_without_the_kernels_is_refused(monkeypatch):
+    monkeypatch.setenv("DQSIM_FAST_KERNELS", "0")
+    with pytest.raises(DqsimError, match="use_kernel"):
+        detect_batch(DecoySource(), channel=ChannelModel(0.5), detector=DetectorModel(), seed=1, start_pulse=0,
+                     num_pulses=10, use_kernel=True)
+    det, _ = detect_batch(DecoySource(), channel=ChannelModel(0.5), detector=DetectorModel(), seed=1, start_pulse=0,
+                          num_pulses=10_000)  # the default falls back to NumPy
+    assert sum(det.sent) == 10_000
+
+
+@pytest.mark.parametrize("kernels", ["1", "0"])
+def test_detection_counts_are_the_counts_of_the_clicks(monkeypatch, kernels):
+    """Every count of detection_counts (kernel table or NumPy bincount) against the clicks counted one by one."""
+    monkeypatch.setenv("DQSIM_FAST_KERNELS", kernels)
+    source, channel, detector, eve, noise = KERNEL_CASES["intercept_resend_several_photons_dead_time"]
+    det, _ = detect_batch(source, channel=channel, detector=detector, eve=eve, seed=5, start_pulse=0,
+                          num_pulses=200_000, noise_probability=noise)
+    counts = detection_counts(det, source.num_classes)
+    sifted = det.alice_basis == det.bob_basis
+    error = sifted & (det.alice_bit != det.bob_bit)
+    in_z, in_x = det.alice_basis == 0, det.alice_basis == 1
+    assert det.double_click.any() and det.eve_knows.any() and error.any()
+    for c in range(source.num_classes):
+        mine = det.intensity_class == c
+        expected = {"detected": mine, "sifted": mine & sifted, "errors": mine & error, "sifted_z": mine & sifted & in_z,
+                    "errors_z": mine & error & in_z, "sifted_x": mine & sifted & in_x, "errors_x": mine & error & in_x,
+                    "eve_known": mine & sifted & det.eve_knows, "double_clicks": mine & det.double_click}
+        for name, mask in expected.items():
+            assert getattr(counts, name)[c] == int(mask.sum()), (name, c)
+    assert counts.sent == det.sent

@@ -11,12 +11,25 @@ step for step, as one numba loop: the same parities in the same order, so
 the same flips, leakage and rounds (checked against the Python reference by
 ``tests/test_qkd_reconciliation.py``).
 
-Like :mod:`dqsim.backend.fast`, it needs numba (:func:`has_cascade`) and is
-turned off by ``DQSIM_FAST_KERNELS=0``; the caller then runs the Python
+The detection sampler's kernels (:func:`detection_chain`,
+:func:`detection_clicks`, :func:`detection_table`) are the per-click work of
+:func:`dqsim.protocols.qkd.detections.detect_batch` and
+:func:`~dqsim.protocols.qkd.detections.detection_counts` on the CPU: the NumPy
+path makes some 60 array passes over a batch's clicks, these make one. They
+draw from the batch's own NumPy generator (numba's ``Generator`` runs NumPy's
+algorithms on the same bit generator state), in the order the NumPy path
+draws, so they give the same clicks bit for bit
+(``tests/test_qkd_detections.py``).
+
+Like :mod:`dqsim.backend.fast`, they need numba (:func:`has_cascade`,
+:func:`has_detection_kernels`) and are turned off by
+``DQSIM_FAST_KERNELS=0``; the caller then runs the Python / NumPy
 reference.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -124,6 +137,343 @@ if _numba is not None:
                         kept += 1
                 wave = np.sort(next_wave[:kept])
         return leak, rounds, flipped
+
+
+if _numba is not None:
+
+    @_numba.njit(cache=True, boundscheck=False)
+    def _numba_chain(gen, num_pulses, click_probability, gap_scale, dead_time_pulses, afterpulse_probability,
+                     dead_time_left, afterpulse_due):
+        # The rounds of detections._event_chain, draw for draw: a round draws ``size`` exponentials,
+        # then (afterpulsing) ``size`` uniforms, and keeps the clicks before the batch's end.
+        d = dead_time_pulses
+        position = dead_time_left - d - 1
+        fires_last = afterpulse_due
+        mean_gap = d + 1.0 / click_probability if click_probability > 0.0 else math.inf
+        positions = np.empty(64, dtype=np.int64)
+        forced = np.empty(64, dtype=np.bool_)
+        count = 0
+        while position + d + 1 < num_pulses:
+            if click_probability <= 0.0 and not fires_last:
+                break
+            left = num_pulses - position
+            size = int(min(max(64.0, 1.1 * left / mean_gap + 4.0 * math.sqrt(left / mean_gap) + 16), 16777216.0))
+            if 0.0 < click_probability < 1.0:
+                exponentials = gen.standard_exponential(size)
+            else:
+                exponentials = np.zeros(0)
+            fire = gen.random(size) < afterpulse_probability if afterpulse_probability > 0.0 \
+                else np.zeros(size, dtype=np.bool_)
+            if count + size > positions.size:
+                grown = max(2 * positions.size, count + size)
+                positions = np.concatenate((positions[:count], np.empty(grown - count, dtype=np.int64)))
+                forced = np.concatenate((forced[:count], np.empty(grown - count, dtype=np.bool_)))
+            pos = position
+            keep = 0
+            for j in range(size):
+                forced_now = fires_last if j == 0 else fire[j - 1]
+                if forced_now or click_probability >= 1.0:
+                    step = 1
+                elif click_probability > 0.0:
+                    step = 1 + np.int64(exponentials[j] * gap_scale)
+                else:
+                    step = num_pulses + 1
+                pos += step + d
+                if pos >= num_pulses:
+                    break
+                positions[count] = pos
+                forced[count] = forced_now
+                count += 1
+                keep += 1
+            if keep < size:
+                if keep > 0:
+                    position, fires_last = positions[count - 1], fire[keep - 1]
+                break
+            position, fires_last = pos, fire[size - 1]
+        return positions[:count].copy(), forced[:count].copy(), position, fires_last
+
+    @_numba.njit(cache=True, boundscheck=False)
+    def _numba_clicks(gen, u, bits, u_learns, index, forced, edges_click, edges_weight, ratio, arrival,
+                      attacked, eve_learns, one_photon, cdf, cdf_len, intensity_class, p_b, z_alice, z_bob,
+                      one_minus_ed, eve_mode, eve_basis, num_pulses, dead_time_pulses, num_classes):
+        # What the NumPy path of detections.detect_batch does with array operations (its comments
+        # say why), in two loops: a branch-free one for the usual click (one photon or none, no
+        # background click, no afterpulse, no Eve), then the full logic for the others, in click
+        # order, so that the binomials of several-photon clicks (the only draws here) come from
+        # ``gen`` in the order in which the NumPy path draws them.
+        n = index.size
+        cls = np.empty(n, dtype=np.uint8)
+        alice_basis = np.empty(n, dtype=np.uint8)
+        alice_bit = np.empty(n, dtype=np.uint8)
+        bob_basis = np.empty(n, dtype=np.uint8)
+        bob_bit = np.empty(n, dtype=np.uint8)
+        double = np.zeros(n, dtype=np.bool_)
+        eve_knows = np.zeros(n, dtype=np.bool_)
+        dark_scale = 1.0 - (1.0 - p_b) ** 2
+        some_below = 2.0 * p_b - p_b * p_b
+        p_b2 = p_b * p_b
+        config = np.zeros(n, dtype=np.uint8)
+        for j in range(edges_click.size):  # categorical draw of a normal click's configuration
+            edge = edges_click[j]
+            for i in range(n):
+                config[i] += u[0, i] >= edge
+        other = np.ones(n, dtype=np.bool_)  # a click for the second loop
+        if eve_mode == 0:
+            for i in range(n):  # (no loop-carried state: the compiler vectorises it)
+                k = config[i]
+                arrived = u[1, i] < ratio[k]
+                v = u[2, i] if arrived else u[2, i] * dark_scale
+                b = bits[i]
+                a_basis = np.uint8(u[3, i] >= z_alice)
+                a_bit = b & np.uint8(1)
+                b_basis = np.uint8(u[4, i] >= z_bob)
+                correct = arrived & (u[5, i] < (one_minus_ed if a_basis == b_basis else 0.5))
+                cls[i] = intensity_class[k]
+                alice_basis[i] = a_basis
+                alice_bit[i] = a_bit
+                bob_basis[i] = b_basis
+                bob_bit[i] = a_bit ^ np.uint8(not correct)  # the wrong detector when not the correct one
+                other[i] = forced[i] | (v < some_below) | (arrived & (u[6, i] >= one_photon[k]))
+        for i in range(n):
+            if not other[i]:
+                continue
+            is_forced = forced[i]
+            k = 0
+            if is_forced:
+                for j in range(edges_weight.size):
+                    k += u[0, i] >= edges_weight[j]
+            else:
+                k = config[i]
+            arrived = u[1, i] < (arrival[k] if is_forced else ratio[k])
+            v = u[2, i]
+            if not (is_forced | arrived):
+                v *= dark_scale
+            dark_correct = dark_wrong = False
+            if v < some_below:  # a background click (rare unless forced)
+                dark_correct = v < p_b
+                dark_wrong = (v < p_b2) | (v >= p_b)
+            b = bits[i]
+            a_basis = np.uint8(u[3, i] >= z_alice)
+            a_bit = b & np.uint8(1)
+            b_basis = np.uint8(u[4, i] >= z_bob)
+            s_basis, s_bit = a_basis, a_bit
+            knows = False
+            if eve_mode == 1:  # intercept-resend
+                e_basis = (b >> np.uint8(3)) & np.uint8(1) if eve_basis < 0 else np.uint8(eve_basis)
+                right = e_basis == a_basis
+                hit = attacked[k] & (arrived | (u_learns[i] < eve_learns[k]))
+                if hit:
+                    s_basis = e_basis
+                    s_bit = a_bit if right else (b >> np.uint8(4)) & np.uint8(1)
+                knows = hit & right
+            elif eve_mode == 2:  # beam splitting
+                knows = attacked[k] & (u_learns[i] < eve_learns[k])
+            r_correct = one_minus_ed if b_basis == s_basis else 0.5
+            correct = arrived & (u[5, i] < r_correct)
+            wrong = arrived & (not correct)
+            if arrived & (u[6, i] >= one_photon[k]):  # several photons (rare for weak pulses)
+                photons = 1
+                for j in range(cdf_len[k]):
+                    photons += cdf[k, j] <= u[6, i]
+                num_correct = gen.binomial(photons, r_correct)
+                correct = num_correct > 0
+                wrong = photons - num_correct > 0
+            click_correct = correct | dark_correct
+            click_wrong = wrong | dark_wrong
+            if is_forced:  # the afterpulse fires the correct detector when its bit is the state's
+                to_correct = ((b >> np.uint8(2)) & np.uint8(1)) == s_bit
+                click_correct |= to_correct
+                click_wrong |= not to_correct
+            both = click_correct & click_wrong
+            if both:
+                bob_bit[i] = (b >> np.uint8(1)) & np.uint8(1)
+            else:
+                bob_bit[i] = s_bit ^ np.uint8(not click_correct)
+            cls[i] = intensity_class[k]
+            alice_basis[i] = a_basis
+            alice_bit[i] = a_bit
+            bob_basis[i] = b_basis
+            double[i] = both
+            eve_knows[i] = knows
+        sent = np.zeros(num_classes, dtype=np.int64)
+        for i in range(n):
+            sent[cls[i]] += 1
+        blind = 0
+        if dead_time_pulses > 0:
+            for i in range(n):
+                blind += min(dead_time_pulses, num_pulses - 1 - index[i])
+        return cls, alice_basis, alice_bit, bob_basis, bob_bit, double, eve_knows, sent, blind
+
+    @_numba.njit(cache=True, boundscheck=False)
+    def _numba_table(intensity_class, alice_basis, bob_basis, alice_bit, bob_bit, eve_knows, double_click):
+        # bincount of detections.detection_counts' code (class << 5 | five flags) in one pass.
+        table = np.zeros(256 * 32, dtype=np.int64)
+        for i in range(intensity_class.size):
+            sifted = alice_basis[i] == bob_basis[i]
+            error = sifted and alice_bit[i] != bob_bit[i]
+            code = ((np.int64(intensity_class[i]) << 5) | (np.int64(alice_basis[i]) << 4) | (np.int64(sifted) << 3)
+                    | (np.int64(error) << 2) | (np.int64(eve_knows[i]) << 1) | np.int64(double_click[i]))
+            table[code] += 1
+        return table
+
+
+    @_numba.njit(cache=True, boundscheck=False)
+    def _numba_sfc64_uniforms(state, out):
+        # NumPy's SFC64 step (Chris Doty-Humphrey's Small Fast Chaotic PRNG, numpy/random/src/sfc64)
+        # and its next_double, (x >> 11)·2^-53, written out so that the loop keeps the state in registers.
+        a, b, c, w = state[0], state[1], state[2], state[3]
+        for i in range(out.size):
+            tmp = a + b + w
+            w += np.uint64(1)
+            a = b ^ (b >> np.uint64(11))
+            b = c + (c << np.uint64(3))
+            c = ((c << np.uint64(24)) | (c >> np.uint64(40))) + tmp
+            out[i] = np.float64(tmp >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+        state[0], state[1], state[2], state[3] = a, b, c, w
+
+
+def has_detection_kernels() -> bool:
+    """True when the detection sampler's kernels can run (numba installed, ``DQSIM_FAST_KERNELS`` not ``0``)."""
+    return _numba is not None and enabled()
+
+
+def uniforms(gen: np.random.Generator, shape) -> np.ndarray:
+    """``gen.random(shape)``, the same numbers, drawn faster when ``gen`` runs on SFC64.
+
+    NumPy draws each double through a call of its bit generator; this loop
+    runs SFC64 inline (about 1 ns a number instead of 1.7 on the dev VM) on
+    the generator's state, which it reads and writes back, so ``gen`` is left
+    as ``gen.random(shape)`` leaves it. Other bit generators: ``gen.random``.
+
+    Args:
+        gen: the generator to draw from (advanced in place).
+        shape: the shape of the result (an int or a tuple of ints).
+
+    Returns:
+        float64 uniforms in [0, 1), C order, equal to ``gen.random(shape)``.
+
+    Raises:
+        RuntimeError: numba missing or turned off.
+    """
+    if not has_detection_kernels():
+        raise RuntimeError("uniforms needs numba; callers check has_detection_kernels() first")
+    if not isinstance(gen.bit_generator, np.random.SFC64):
+        return gen.random(shape)
+    state = gen.bit_generator.state
+    words = np.array(state["state"]["state"], dtype=np.uint64)
+    out = np.empty(shape, dtype=np.float64)
+    _numba_sfc64_uniforms(words, out.reshape(-1))
+    state["state"]["state"] = words
+    gen.bit_generator.state = state
+    return out
+
+
+def detection_chain(gen: np.random.Generator, num_pulses: int, click_probability: float, dead_time_pulses: int,
+                    afterpulse_probability: float, dead_time_left: int,
+                    afterpulse_due: bool) -> tuple[np.ndarray, np.ndarray, int, bool]:
+    """The registered clicks of a batch as a renewal chain, drawn from ``gen``.
+
+    The chain of :func:`dqsim.protocols.qkd.detections.detect_batch` (its
+    module docstring has the model): gaps ``d + Geometric(P)`` between
+    registered clicks, ``d + 1`` after one that fires an afterpulse. The same
+    draws from ``gen`` in the same order as the NumPy path
+    (``detections._event_chain``), so the same clicks and the same state of
+    ``gen`` afterwards.
+
+    Args:
+        gen: the batch's NumPy generator (drawn from, advanced in place).
+        num_pulses: pulses in the batch, >= 0.
+        click_probability: P, the click probability of a watched pulse, in [0, 1].
+        dead_time_pulses: d, pulses blinded after a registered click, >= 0.
+        afterpulse_probability: probability that a registered click fires an afterpulse, in [0, 1].
+        dead_time_left: pulses still blinded at the batch's start, >= 0.
+        afterpulse_due: an afterpulse falls on the first pulse after ``dead_time_left``.
+
+    Returns:
+        ``(index, forced, position, fires_last)``: the registered pulses (int64,
+        increasing), whether each is an afterpulse (bool), the last click's
+        position (that of a virtual click before the batch when there is none)
+        and whether it fires an afterpulse.
+
+    Raises:
+        RuntimeError: numba missing or turned off (callers check :func:`has_detection_kernels` first).
+    """
+    if not has_detection_kernels():
+        raise RuntimeError("detection_chain needs numba; callers check has_detection_kernels() first")
+    gap_scale = -1.0 / math.log1p(-click_probability) if 0.0 < click_probability < 1.0 else 0.0
+    index, forced, position, fires_last = _numba_chain(
+        gen, int(num_pulses), float(click_probability), gap_scale, int(dead_time_pulses),
+        float(afterpulse_probability), int(dead_time_left), bool(afterpulse_due))
+    return index, forced, int(position), bool(fires_last)
+
+
+def detection_clicks(gen: np.random.Generator, u: np.ndarray, bits: np.ndarray, u_learns: np.ndarray,
+                     index: np.ndarray, forced: np.ndarray, tables: dict, *, p_background: float,
+                     z_alice: float, z_bob: float, misalignment: float, eve_mode: int, eve_basis: int,
+                     num_pulses: int, dead_time_pulses: int, num_classes: int) -> tuple:
+    """What Bob records at each registered click, in one pass (the NumPy path's array work).
+
+    Args:
+        gen: the batch's generator, after ``u``, ``bits`` and ``u_learns`` were drawn from it
+            (the binomials of several-photon clicks come from it, in click order).
+        u: ``(7, n)`` uniforms, rows in the order of ``detections``' ``_U_*`` rows.
+        bits: ``n`` random bytes (bit 0 Alice's bit, 1 a double click's bit, 2 an afterpulse's
+            detector, 3 Eve's basis, 4 Eve's bit).
+        u_learns: ``n`` uniforms for Eve's knowledge (empty without Eve).
+        index, forced: the chain of :func:`detection_chain`.
+        tables: float64/bool/int arrays per configuration ``k`` (``edges_click``,
+            ``edges_weight``: the categorical edges, empty when nothing can be drawn; ``ratio``
+            a/q, ``arrival`` a, ``attacked``, ``eve_learns``, ``one_photon`` P(m = 1 | m >= 1),
+            ``cdf`` (K, L) zero-truncated Poisson CDFs padded, ``cdf_len``, ``intensity_class``).
+        p_background: background click probability per detector, in [0, 1].
+        z_alice, z_bob: Z-basis probabilities of Alice and Bob, in [0, 1].
+        misalignment: e_d, in [0, 1].
+        eve_mode: 0 none, 1 intercept-resend, 2 beam splitting.
+        eve_basis: Eve's fixed basis (0 Z, 1 X), -1 random.
+        num_pulses: pulses in the batch.
+        dead_time_pulses: d, >= 0.
+        num_classes: intensity classes, in [1, 255].
+
+    Returns:
+        ``(intensity_class, alice_basis, alice_bit, bob_basis, bob_bit, double_click,
+        eve_knows, sent, blind)``: per-click arrays, the clicks per class and the
+        pulses blinded by the dead time of these clicks inside the batch.
+
+    Raises:
+        RuntimeError: numba missing or turned off.
+    """
+    if not has_detection_kernels():
+        raise RuntimeError("detection_clicks needs numba; callers check has_detection_kernels() first")
+    t = tables
+    *arrays, sent, blind = _numba_clicks(
+        gen, u, bits, u_learns, index, forced, t["edges_click"], t["edges_weight"], t["ratio"], t["arrival"],
+        t["attacked"], t["eve_learns"], t["one_photon"], t["cdf"], t["cdf_len"], t["intensity_class"],
+        float(p_background), float(z_alice), float(z_bob), 1.0 - float(misalignment), int(eve_mode),
+        int(eve_basis), int(num_pulses), int(dead_time_pulses), int(num_classes))
+    return (*arrays, sent, int(blind))
+
+
+def detection_table(intensity_class: np.ndarray, alice_basis: np.ndarray, bob_basis: np.ndarray,
+                    alice_bit: np.ndarray, bob_bit: np.ndarray, eve_knows: np.ndarray,
+                    double_click: np.ndarray) -> np.ndarray:
+    """Counts of (class, Alice's basis, sifted, error, Eve knows, double click) over the clicks.
+
+    The ``bincount`` of :func:`dqsim.protocols.qkd.detections.detection_counts`
+    in one pass: entry ``class·32 + basis·16 + sifted·8 + error·4 + eve·2 + double``.
+
+    Args:
+        intensity_class, alice_basis, bob_basis, alice_bit, bob_bit: uint8 per click (0/1 but the class).
+        eve_knows, double_click: bool per click.
+
+    Returns:
+        int64 array of 256·32 counts.
+
+    Raises:
+        RuntimeError: numba missing or turned off.
+    """
+    if not has_detection_kernels():
+        raise RuntimeError("detection_table needs numba; callers check has_detection_kernels() first")
+    return _numba_table(intensity_class, alice_basis, bob_basis, alice_bit, bob_bit, eve_knows, double_click)
 
 
 def has_cascade() -> bool:

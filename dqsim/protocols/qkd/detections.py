@@ -68,16 +68,27 @@ backends' counts within 3 standard errors; it passed on an NVIDIA H200
 
 **Cost.** ``O(detections)`` random numbers and array operations per batch,
 plus ``O(1)`` per batch for the counts; no per-pulse array is made.
+
+**Compiled kernels (CPU).** With NumPy and numba (``use_kernel=None``, the
+default) the chain, the uniforms and the per-click work run in the kernels of
+:mod:`dqsim.backend.qkd_kernels` instead of some 60 array passes: they draw
+the same numbers from the same SFC64 generator in the same order (numba's
+``Generator`` runs NumPy's algorithms on the bit generator's state; the
+uniforms run SFC64 inline) and so give the same batch bit for bit, which
+``tests/test_qkd_detections.py`` checks against the NumPy path kept here as
+the reference (``use_kernel=False``, ``DQSIM_FAST_KERNELS=0``) and the CuPy
+path. Measured: ``bench/results/qkd_sampler-vm-20261205.md``.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from dqsim.backend import Backend
+from dqsim.backend import Backend, qkd_kernels
 from dqsim.checks import check_int
 from dqsim.errors import DqsimError
 from dqsim.protocols.qkd.bb84 import (
@@ -109,6 +120,21 @@ _U_CONFIG, _U_ARRIVAL, _U_DARK, _U_ALICE_BASIS, _U_BOB_BASIS, _U_DETECTOR, _U_PH
 _NUM_UNIFORMS = 7
 # Bits of the one random byte drawn per registered click (Backend.random_bytes).
 _BIT_ALICE, _BIT_DOUBLE, _BIT_AFTERPULSE, _BIT_EVE_BASIS, _BIT_EVE_BIT = (np.uint8(1 << i) for i in range(5))
+
+
+def _code_masks() -> np.ndarray:
+    """``(32, 9)`` 0/1 matrix: which codes of :func:`detection_counts` (Alice's basis << 4 | sifted << 3 |
+    error << 2 | Eve knows << 1 | double click) each :class:`BlockCounts` field after ``sent`` counts."""
+    code = np.arange(32)
+    basis, sifted, error, eve, double = ((code >> shift) & 1 for shift in (4, 3, 2, 1, 0))
+    in_z, in_x = basis == BASIS_Z, basis == BASIS_X
+    columns = (np.ones(32), sifted, sifted & error, sifted & in_z, sifted & error & in_z, sifted & in_x,
+               sifted & error & in_x, sifted & eve, double)  # the order of BlockCounts' fields
+    return np.stack([np.asarray(c, dtype=np.int64) for c in columns], axis=1)
+
+
+#: The masks of :func:`_code_masks`.
+_CODE_MASKS = _code_masks()
 
 
 @dataclass(frozen=True, eq=False)
@@ -214,6 +240,51 @@ def _truncated_poisson_cdf(lam: float) -> np.ndarray:
     return cdf
 
 
+@dataclass(frozen=True, eq=False)
+class _Tables:
+    """What a batch needs of its link that does not change between batches (:func:`_tables`)."""
+
+    conf: _Configurations
+    click_total: float            # P = Σ w_k q_k, at most 1
+    cdfs: tuple                   # zero-truncated Poisson CDF of the photons of each configuration (lam > 0)
+    kernel: dict                  # the same, as the arrays of qkd_kernels.detection_clicks
+
+
+@functools.lru_cache(maxsize=32)
+def _tables(source: DecoySource, channel: ChannelModel, detector: DetectorModel, eve: EveModel,
+            p_background: float) -> _Tables:
+    """The configurations of a link and their derived tables, computed once per link (the models are frozen)."""
+    conf = _configurations(source, channel, detector, eve, p_background)
+    cdfs = tuple(_truncated_poisson_cdf(float(lam)) if lam > 0.0 else np.ones(1) for lam in conf.mean_arriving)
+    width = max(len(c) for c in cdfs)
+    cdf = np.ones((len(cdfs), width))
+    for k, c in enumerate(cdfs):
+        cdf[k, :len(c)] = c
+
+    def edges(weight):
+        cumulative = np.cumsum(weight)
+        if cumulative[-1] <= 0.0:  # no configuration can be drawn: every index 0
+            return np.zeros(0)
+        return np.array((cumulative[:-1] / cumulative[-1]).tolist())
+
+    ratio = np.divide(conf.arrival, conf.click, out=np.zeros_like(conf.arrival), where=conf.click > 0.0)
+    kernel = {"edges_click": edges(conf.weight * conf.click), "edges_weight": edges(conf.weight), "ratio": ratio,
+              "arrival": conf.arrival, "attacked": conf.attacked, "eve_learns": conf.eve_learns,
+              "one_photon": np.array([c[0] if lam > 0.0 else 1.0 for c, lam in zip(cdfs, conf.mean_arriving)]),
+              "cdf": cdf, "cdf_len": np.array([len(c) for c in cdfs], dtype=np.int64),
+              "intensity_class": conf.intensity_class.astype(np.uint8)}
+    for array in kernel.values():
+        array.flags.writeable = False
+    return _Tables(conf, min(float(np.dot(conf.weight, conf.click)), 1.0), cdfs, kernel)
+
+
+def _state_after(position: int, fires_last: bool, dead_time_pulses: int, num_pulses: int) -> ReceiverState:
+    """The receiver state after a batch whose last registered click is at ``position``."""
+    blocked_until = position + dead_time_pulses + 1
+    return ReceiverState(dead_time_left=max(0, blocked_until - num_pulses),
+                         afterpulse_due=bool(fires_last) and blocked_until >= num_pulses)
+
+
 def _event_chain(xp, gen, num_pulses: int, click_probability: float, dead_time_pulses: int,
                  afterpulse_probability: float, state: ReceiverState):
     """Positions of the registered clicks, whether each is an afterpulse, whether each fires one (``xp`` arrays)."""
@@ -252,17 +323,21 @@ def _event_chain(xp, gen, num_pulses: int, click_probability: float, dead_time_p
                 position, fires_last = int(pos[keep - 1]), bool(fire[keep - 1])
             break
         position, fires_last = int(pos[-1]), bool(fire[-1])
-    blocked_until = position + d + 1
-    new_state = ReceiverState(dead_time_left=max(0, blocked_until - num_pulses),
-                              afterpulse_due=fires_last and blocked_until >= num_pulses)
+    new_state = _state_after(position, fires_last, d, num_pulses)
     cat = (lambda parts, dtype: xp.concatenate(parts) if parts else xp.zeros(0, dtype=dtype))
     return cat(positions, xp.int64), cat(forced, bool), cat(fires, bool), new_state
+
+
+@functools.lru_cache(maxsize=64)
+def _stream(seed: int, node: int) -> Stream:
+    """The sampler's stream of a node (built once: its key is a hash; ``generator`` does not advance it)."""
+    return Stream(seed, node=node, purpose=PURPOSE_DETECTIONS)
 
 
 def _batch_generators(backend, seed: int, node: int, start_pulse: int):
     """The batch's generators (module docstring): the backend's, seeded by four words of the
     batch's Philox event, and that host Philox generator itself (for the per-class counts)."""
-    host = Stream(seed, node=node, purpose=PURPOSE_DETECTIONS).generator(start_pulse)
+    host = _stream(seed, node).generator(start_pulse)
     words = host.integers(0, 2**63, size=4, dtype=np.int64)
     return backend.random_generator(words.tolist()), host
 
@@ -295,6 +370,7 @@ def detect_batch(
     node: int = 1,
     backend: Backend | None = None,
     on_host: bool = True,
+    use_kernel: bool | None = None,
 ) -> tuple[DetectionBatch, ReceiverState]:
     """Bob's registered clicks of ``num_pulses`` pulses, drawn at the cost of the clicks.
 
@@ -346,25 +422,76 @@ def detect_batch(
                                                 receiver_state=receiver_state, node=node)
 
     backend = NUMPY if backend is None else backend
+    if use_kernel is None:
+        use_kernel = not backend.is_gpu and qkd_kernels.has_detection_kernels()
+    elif use_kernel and (backend.is_gpu or not qkd_kernels.has_detection_kernels()):
+        raise DqsimError(f"{where}: use_kernel=True needs the NumPy backend and numba "
+                         f"(DQSIM_FAST_KERNELS not 0), got backend {backend.name!r}; pass use_kernel=None")
     xp = backend.xp
     p_b = 1.0 - (1.0 - detector.dark_count_probability) * (1.0 - p_noise)
-    conf = _configurations(source, channel, detector, eve, p_b)
-    click_total = float(np.dot(conf.weight, conf.click))
+    tables = _tables(source, channel, detector, eve, p_b)
+    conf = tables.conf
+    d = detector.dead_time_pulses
     gen, host_gen = _batch_generators(backend, seed, node, start_pulse)
-    index, forced, _fires, new_state = _event_chain(xp, gen, num_pulses, min(click_total, 1.0),
-                                                    detector.dead_time_pulses, detector.afterpulse_probability,
-                                                    state)
+    if use_kernel:
+        index, forced, position, fires_last = qkd_kernels.detection_chain(
+            gen, num_pulses, tables.click_total, d, detector.afterpulse_probability, state.dead_time_left,
+            state.afterpulse_due)
+        new_state = _state_after(position, fires_last, d, num_pulses)
+    else:
+        index, forced, _fires, new_state = _event_chain(xp, gen, num_pulses, tables.click_total, d,
+                                                        detector.afterpulse_probability, state)
+    n = int(index.shape[0])
+    draw = (lambda shape: qkd_kernels.uniforms(gen, shape)) if use_kernel else gen.random  # same numbers
+    u = draw((_NUM_UNIFORMS, n))
+    bits = backend.random_bytes(gen, n)
+    u_learns = draw(n) if eve.is_active else None
+    if use_kernel:
+        eve_mode = 0 if not eve.is_active else (1 if eve.attack == "intercept_resend" else 2)
+        eve_basis = -1 if eve.basis == "random" else (BASIS_Z if eve.basis == "Z" else BASIS_X)
+        *clicks, sent_clicks, blind = qkd_kernels.detection_clicks(
+            gen, u, bits, np.zeros(0) if u_learns is None else u_learns, index, forced, tables.kernel,
+            p_background=p_b, z_alice=source.z_basis_probability, z_bob=z_bob, misalignment=detector.misalignment,
+            eve_mode=eve_mode, eve_basis=eve_basis, num_pulses=num_pulses, dead_time_pulses=d,
+            num_classes=source.num_classes)
+    else:
+        *clicks, sent_clicks, blind = _clicks_numpy(backend, gen, u, bits, u_learns, index, forced, tables,
+                                                    source=source, detector=detector, eve=eve, p_b=p_b, z_bob=z_bob,
+                                                    num_pulses=num_pulses)
+    cls, alice_basis, alice_bit, bob_basis, bob_bit, double, eve_knows = clicks
+    num_classes = source.num_classes
+    blind += min(state.dead_time_left, num_pulses)
+    watched = num_pulses - n - blind
+    sent = sent_clicks + _class_counts(host_gen, blind, conf.weight, conf.intensity_class, num_classes)
+    if watched > 0:
+        sent = sent + _class_counts(host_gen, watched, conf.weight * (1.0 - conf.click), conf.intensity_class,
+                                    num_classes)
+    host = backend.to_host if on_host else (lambda array: array)
+    batch = DetectionBatch(start_pulse=int(start_pulse), num_pulses=int(num_pulses),
+                           sent=tuple(int(v) for v in sent), index=host(index), intensity_class=host(cls),
+                           alice_basis=host(alice_basis), alice_bit=host(alice_bit), bob_basis=host(bob_basis),
+                           bob_bit=host(bob_bit), double_click=host(double), eve_knows=host(eve_knows),
+                           afterpulse=host(forced))
+    return batch, new_state
+
+
+def _clicks_numpy(backend, gen, u, bits, u_learns, index, forced, tables, *, source, detector, eve, p_b, z_bob,
+                  num_pulses):
+    """What Bob records at each registered click, as ``xp`` array operations (the reference of
+    :func:`dqsim.backend.qkd_kernels.detection_clicks`, and the CuPy path).
+
+    Returns ``(cls, alice_basis, alice_bit, bob_basis, bob_bit, double, eve_knows, sent, blind)``:
+    ``sent`` the clicks per class (host), ``blind`` the pulses these clicks blind inside the batch.
+    """
+    xp = backend.xp
+    conf = tables.conf
     n = int(index.shape[0])
     any_forced = bool(forced.any())
-    u = gen.random((_NUM_UNIFORMS, n))
-    bits = backend.random_bytes(gen, n)
-
     # Configuration: normal clicks from w·q/P, afterpulse pulses from w.
     config = _categorical(xp, np.cumsum(conf.weight * conf.click), u[_U_CONFIG])
     if any_forced:
         config = xp.where(forced, _categorical(xp, np.cumsum(conf.weight), u[_U_CONFIG]), config)
-    ratio = np.divide(conf.arrival, conf.click, out=np.zeros_like(conf.arrival), where=conf.click > 0.0)
-    p_arrival = xp.asarray(ratio)[config]
+    p_arrival = xp.asarray(tables.kernel["ratio"])[config]  # a/q
     if any_forced:
         p_arrival = xp.where(forced, xp.asarray(conf.arrival)[config], p_arrival)
     arrived = u[_U_ARRIVAL] < p_arrival
@@ -386,7 +513,6 @@ def detect_batch(
     eve_knows = xp.zeros(n, dtype=bool)
     if eve.is_active:
         attacked = xp.asarray(conf.attacked)[config]
-        u_learns = gen.random(n)
         eve_learns = xp.asarray(conf.eve_learns)[config]
     if eve.is_active and eve.attack == "intercept_resend":
         if eve.basis == "random":
@@ -402,15 +528,14 @@ def detect_batch(
     elif eve.is_active:
         eve_knows = attacked & (u_learns < eve_learns)
     # Several photons (rare for weak pulses): the arrival uniform beyond P(m = 1 | m >= 1) of its configuration.
-    one_photon = np.array([_truncated_poisson_cdf(lam)[0] if lam > 0.0 else 1.0 for lam in conf.mean_arriving])
-    several = xp.flatnonzero(arrived & (u[_U_PHOTONS] >= xp.asarray(one_photon)[config]))
+    several = xp.flatnonzero(arrived & (u[_U_PHOTONS] >= xp.asarray(tables.kernel["one_photon"])[config]))
     num_several = int(several.shape[0])
     photons = xp.empty(num_several, dtype=xp.int64)  # photon numbers of the events in ``several``
     if num_several:
         config_several = config[several]
         for k in backend.to_host(xp.unique(config_several)).tolist():
             chosen = config_several == k
-            cdf = xp.asarray(_truncated_poisson_cdf(float(conf.mean_arriving[k])))
+            cdf = xp.asarray(tables.cdfs[k])
             photons[chosen] = 1 + xp.searchsorted(cdf, u[_U_PHOTONS][several[chosen]], side="right")
 
     # Photons to the correct detector: one photon by a uniform, several by a binomial draw.
@@ -436,23 +561,10 @@ def detect_batch(
     bob_bit = xp.where(double, (bits & _BIT_DOUBLE).astype(bool).view(xp.uint8),
                        state_bit ^ (~click_correct).view(xp.uint8) & np.uint8(1))
 
-    num_classes = source.num_classes
     cls = xp.asarray(conf.intensity_class.astype(np.uint8))[config]
-    sent = backend.to_host(xp.bincount(cls, minlength=num_classes)).astype(np.int64)
-    blind = min(state.dead_time_left, num_pulses) + int(xp.minimum(detector.dead_time_pulses,
-                                                                   num_pulses - 1 - index).sum())
-    watched = num_pulses - n - blind
-    sent = sent + _class_counts(host_gen, blind, conf.weight, conf.intensity_class, num_classes)
-    if watched > 0:
-        sent = sent + _class_counts(host_gen, watched, conf.weight * (1.0 - conf.click), conf.intensity_class,
-                                    num_classes)
-    host = backend.to_host if on_host else (lambda array: array)
-    batch = DetectionBatch(start_pulse=int(start_pulse), num_pulses=int(num_pulses),
-                           sent=tuple(int(v) for v in sent), index=host(index), intensity_class=host(cls),
-                           alice_basis=host(alice_basis), alice_bit=host(alice_bit), bob_basis=host(bob_basis),
-                           bob_bit=host(bob_bit), double_click=host(double), eve_knows=host(eve_knows),
-                           afterpulse=host(forced))
-    return batch, new_state
+    sent = backend.to_host(xp.bincount(cls, minlength=source.num_classes)).astype(np.int64)
+    blind = int(xp.minimum(detector.dead_time_pulses, num_pulses - 1 - index).sum())
+    return cls, alice_basis, alice_bit, bob_basis, bob_bit, double, eve_knows, sent, blind
 
 
 def _class_counts(gen: np.random.Generator, num: int, weight: np.ndarray, intensity_class: np.ndarray,
@@ -492,30 +604,23 @@ def detection_counts(batch: DetectionBatch, num_classes: int, backend: Backend |
     num_classes = check_int("detection_counts", "num_classes", num_classes, 1, 255)
     backend = NUMPY if backend is None else backend
     xp = backend.xp
-    sifted = (batch.alice_basis == batch.bob_basis).view(xp.uint8)
-    error = sifted & (batch.alice_bit ^ batch.bob_bit)
-    low = (batch.alice_basis << 4) | (sifted << 3) | (error << 2) | (batch.eve_knows.view(xp.uint8) << 1) \
-        | batch.double_click.view(xp.uint8)
-    code = (batch.intensity_class.astype(xp.uint16) << 5) | low
-    table = backend.to_host(xp.bincount(code, minlength=num_classes * 32)).reshape(-1, 2, 2, 2, 2, 2)
+    if not backend.is_gpu and qkd_kernels.has_detection_kernels():  # the same bincount in one pass
+        code_counts = qkd_kernels.detection_table(batch.intensity_class, batch.alice_basis, batch.bob_basis,
+                                                  batch.alice_bit, batch.bob_bit, batch.eve_knows,
+                                                  batch.double_click)
+        used = np.flatnonzero(code_counts.reshape(-1, 32).any(axis=1))  # classes seen
+        rows = max(num_classes, int(used[-1]) + 1 if used.size else 0)
+        table = code_counts[:rows * 32].reshape(-1, 2, 2, 2, 2, 2)
+    else:
+        sifted = (batch.alice_basis == batch.bob_basis).view(xp.uint8)
+        error = sifted & (batch.alice_bit ^ batch.bob_bit)
+        low = (batch.alice_basis << 4) | (sifted << 3) | (error << 2) | (batch.eve_knows.view(xp.uint8) << 1) \
+            | batch.double_click.view(xp.uint8)
+        code = (batch.intensity_class.astype(xp.uint16) << 5) | low
+        table = backend.to_host(xp.bincount(code, minlength=num_classes * 32)).reshape(-1, 2, 2, 2, 2, 2)
     if table.shape[0] != num_classes:
         raise DqsimError(
             f"detection_counts: num_classes must exceed every intensity class, got {num_classes}")
-    # axes: class, alice basis, sifted, error, eve knows, double click
-    by_class = table.sum(axis=(1, 2, 3, 4, 5))
-    s = table[:, :, 1]                      # sifted: class, basis, error, eve, double
-    sifted_per_basis = s.sum(axis=(2, 3, 4))
-    errors_per_basis = s[:, :, 1].sum(axis=(2, 3))
-    return BlockCounts(
-        num_classes,
-        sent=batch.sent,
-        detected=tuple(by_class.tolist()),
-        sifted=tuple(sifted_per_basis.sum(axis=1).tolist()),
-        errors=tuple(errors_per_basis.sum(axis=1).tolist()),
-        sifted_z=tuple(sifted_per_basis[:, BASIS_Z].tolist()),
-        errors_z=tuple(errors_per_basis[:, BASIS_Z].tolist()),
-        sifted_x=tuple(sifted_per_basis[:, BASIS_X].tolist()),
-        errors_x=tuple(errors_per_basis[:, BASIS_X].tolist()),
-        eve_known=tuple(s[:, :, :, 1].sum(axis=(1, 2, 3)).tolist()),
-        double_clicks=tuple(table[..., 1].sum(axis=(1, 2, 3, 4)).tolist()),
-    )
+    # One product with the 0/1 masks of the codes that each count adds up (_CODE_MASKS).
+    sums = (table.reshape(num_classes, 32) @ _CODE_MASKS).T.tolist()
+    return BlockCounts(num_classes, batch.sent, *map(tuple, sums))

@@ -41,6 +41,7 @@ finite-key length of Lim et al. 2014 instead
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -163,9 +164,13 @@ class BlockCounts:
     def __add__(self, other: BlockCounts) -> BlockCounts:
         if not isinstance(other, BlockCounts) or other.num_classes != self.num_classes:
             return NotImplemented
-        sums = [tuple(a + b for a, b in zip(getattr(self, name), getattr(other, name)))
-                for name in _COUNT_FIELDS]
-        return BlockCounts(self.num_classes, *sums)
+        # Sums of checked counts need no check (__post_init__ cost more than the rest of a
+        # 1e6-pulse batch at 50 km): the new object's fields are set directly.
+        total = object.__new__(BlockCounts)
+        object.__setattr__(total, "num_classes", self.num_classes)
+        for name in _COUNT_FIELDS:
+            object.__setattr__(total, name, tuple(map(operator.add, getattr(self, name), getattr(other, name))))
+        return total
 
 
 def block_counts(xp, alice: AliceBatch, bob: BobBatch, num_classes: int) -> BlockCounts:
