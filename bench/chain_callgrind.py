@@ -16,8 +16,8 @@ Each wrapped call costs the wrapper's own few thousand instructions (counted in
 the caller), so compare runs with the same wrappers; ``--plain`` wraps nothing
 (totals only).
 
-Usage (from the repository root; ``--label`` names the output files under
-``--out-dir``)::
+Usage (from the repository root; ``OUT`` an existing folder, which also gets
+the compiled trampolines and ``trampolines.json``, their names)::
 
     valgrind --tool=callgrind --callgrind-out-file=OUT/cg-1r-%p.out \\
         .venv/bin/python bench/chain_callgrind.py --out-dir OUT
