@@ -506,3 +506,25 @@ def test_bell_pair_with_an_exact_state_in_the_register_is_a_trajectory_of_it():
         samples = part(outers)
         error = samples.std(axis=0, ddof=1) / math.sqrt(len(samples))
         assert np.all(np.abs(samples.mean(axis=0) - part(rho)) <= 3 * error + 1e-12)
+
+
+def test_statistics_of_all_ranks_sum_key_by_key_in_first_seen_order():
+    """The end of a run sums every rank's ctx.count statistics: shared keys add up, the others keep their
+    value and type, keys stay in the order they first appear (checked against the plain key-by-key sum)."""
+    from dqsim.engine.simulator import _sum_statistics
+
+    rng = np.random.default_rng(7)
+    keys = [("attempts", int(a), int(a) + 1) for a in rng.permutation(40)] + ["pairs", ("swaps", 3)]
+    parts = []
+    for _ in range(3):
+        chosen = rng.choice(len(keys), size=25, replace=False)
+        parts.append({keys[i]: (int(rng.integers(1, 9)) if i % 2 else float(rng.random())) for i in chosen})
+    expected: dict = {}
+    for part in parts:
+        for key, value in part.items():
+            expected[key] = expected.get(key, 0) + value
+    merged = _sum_statistics(iter(parts))  # a generator of parts, as Simulator.run passes them
+    assert list(merged) == list(expected)
+    assert merged == expected
+    assert [type(v) for v in merged.values()] == [type(v) for v in expected.values()]
+    assert _sum_statistics([]) == {}

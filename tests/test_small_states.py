@@ -238,3 +238,25 @@ def test_bell_weights_read_from_the_register_equal_the_small_state_ones():
     from_small = memory.bell_diagonal(register, 2, 3)
     assert np.allclose(from_register, from_small, atol=1e-12)
     assert from_register[0] == pytest.approx(memory.bell_fidelity(register, 0, 1), abs=1e-12)
+
+
+def test_finish_dephases_held_pairs_by_t2_and_skips_qubits_in_no_small_state(monkeypatch):
+    """At the end of a run every qubit idles up to the end time: a Werner pair held here dephases (T1 = inf,
+    coherence exp(-t/T2) per qubit), so its Phi+ weight is (1 + w + 2 w exp(-2t/T2)) / 4, while qubits in
+    no small state here (fresh, or held by another rank) only have their last touch moved: their damping
+    and dephasing are never worked out."""
+    from dqsim.engine.quantum import QuantumMemory
+
+    t2_s, end_ps, werner = 0.5, 200_000_000_000, 0.9   # 0.2 s of idling
+    memory = QuantumMemory([0, 0, 1, 1, 2, 2], [math.inf] * 3, [t2_s] * 3, seed=1, num_data_qubits=0)
+    memory.small.werner_pair(0, 2, werner)             # qubits 1, 3, 4, 5: no small state here
+    worked_out = []
+    real = noise.idle_parameters
+    monkeypatch.setattr(noise, "idle_parameters", lambda *args: worked_out.append(args) or real(*args))
+    memory.finish(None, end_ps)
+    assert len(worked_out) == 2                        # qubits 0 and 2 only
+    assert memory.last_touch_ps == [end_ps] * 6
+    decay = math.exp(-2 * 0.2 / t2_s)                  # coherence factor of both qubits together
+    assert memory.bell_fidelity(None, 0, 2) == pytest.approx((1 + werner * (1 + 2 * decay)) / 4, abs=1e-12)
+    for q in (1, 3, 4, 5):
+        assert memory.small.group_of(q) is None

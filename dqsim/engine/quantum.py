@@ -162,8 +162,16 @@ class QuantumMemory:
         return qubit if qubit < self.num_data_qubits else self.slot_of[qubit]
 
     def decohere(self, state, qubits, time_ps: int) -> None:
-        """Apply idle T1/T2 noise to ``qubits`` for the time since their last touch."""
-        last_touch, decays = self.last_touch_ps, self._decays
+        """Apply idle T1/T2 noise to ``qubits`` for the time since their last touch.
+
+        A network qubit in no small state here (a fresh |0⟩, or on several
+        ranks a qubit of another rank's node, whose state that rank holds)
+        only has its last touch moved: idling leaves |0⟩ unchanged
+        (:meth:`SmallStates.idle` does nothing for it), so its damping and
+        dephasing are not worked out (at the end of a 1,024-node chain on 2
+        ranks, :meth:`finish` skips ~1,020 qubits on each rank).
+        """
+        last_touch, decays, group_of = self.last_touch_ps, self._decays, self.small.group_of
         for q in qubits:
             waited = time_ps - last_touch[q]
             if waited <= 0:
@@ -171,13 +179,13 @@ class QuantumMemory:
             last_touch[q] = time_ps
             if not decays[q]:
                 continue
-            node = self.owner[q]
-            duration_s = ps_to_seconds(waited)
             if self.in_register(q):
-                noise.idle(state, self.register_bit(q), duration_s=duration_s, t1_s=self.t1_s[node],
+                node = self.owner[q]
+                noise.idle(state, self.register_bit(q), duration_s=ps_to_seconds(waited), t1_s=self.t1_s[node],
                            t2_s=self.t2_s[node], stream=self.stream(node, "decoherence"))
-            else:
-                gamma, p = noise.idle_parameters(duration_s, self.t1_s[node], self.t2_s[node])
+            elif group_of(q) is not None:
+                node = self.owner[q]
+                gamma, p = noise.idle_parameters(ps_to_seconds(waited), self.t1_s[node], self.t2_s[node])
                 self.small.idle(q, gamma, p)
 
     def finish(self, state, end_ps: int) -> None:
