@@ -17,7 +17,8 @@ measurement), options ``--cutoff-s``, ``--purification-rounds`` and
 3. ``dqsim resume`` of the middle and of the last checkpoint (wall time; the
    resumed output must equal the uninterrupted one's ``pairs`` table).
 
-Peak RSS is each child's own (``os.wait4``). Writes
+Peak RSS and CPU time (user + system) are each child's own (``os.wait4``);
+on a loaded machine compare CPU times. Writes
 ``bench/results/chain_checkpoint-<label>-<YYYYMMDD>.json``.
 
 Example (from the repository root)::
@@ -52,8 +53,8 @@ def job_text(args, pairs: int) -> str:
             "[chain.node]\nt2_s = 1.0\n")
 
 
-def timed(cmd: list[str], env: dict) -> tuple[float, int]:
-    """Run ``cmd``; its wall time (s) and peak RSS (KiB). Raises on failure."""
+def timed(cmd: list[str], env: dict) -> tuple[float, float, int]:
+    """Run ``cmd``; its wall time (s), CPU time (user + system, s) and peak RSS (KiB). Raises on failure."""
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _pid, status, usage = os.wait4(proc.pid, 0)
@@ -61,7 +62,7 @@ def timed(cmd: list[str], env: dict) -> tuple[float, int]:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr.read().decode()[-2000:]}")
-    return wall, usage.ru_maxrss
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss
 
 
 def process_records(path: Path) -> dict:
@@ -104,27 +105,28 @@ def measure(args, pairs: int, tmp: Path, env: dict) -> dict:
     job = tmp / f"chain{pairs}.toml"
     job.write_text(job_text(args, pairs))
     plain = tmp / f"plain{pairs}.h5"
-    wall_plain, rss_plain = timed([*py, "run", str(job), "-o", str(plain), "--quiet"], env)
+    wall_plain, cpu_plain, rss_plain = timed([*py, "run", str(job), "-o", str(plain), "--quiet"], env)
     from dqsim.io import open_run
 
     end_ps = int(open_run(plain).table("summary")["simulated_time_ps"][0])
     every_s = end_ps / args.cuts * 1e-12
     ck = tmp / f"ck{pairs}"
     checked = tmp / f"checked{pairs}.h5"
-    wall_ck, rss_ck = timed([*py, "run", str(job), "-o", str(checked), "--quiet",
+    wall_ck, cpu_ck, rss_ck = timed([*py, "run", str(job), "-o", str(checked), "--quiet",
                              "--set", f"checkpoint.every_sim_s={every_s!r}", "--set", f'checkpoint.directory="{ck}"',
                              "--set", "checkpoint.keep=100"], env)
     files = checkpoint_files(ck)
     result = {"pairs": pairs, "end_time_ps": end_ps, "every_sim_s": every_s, "wall_s_plain": wall_plain,
-              "max_rss_kib_plain": rss_plain, "wall_s_checkpointed": wall_ck, "max_rss_kib_checkpointed": rss_ck,
+              "cpu_s_plain": cpu_plain, "max_rss_kib_plain": rss_plain, "wall_s_checkpointed": wall_ck,
+              "cpu_s_checkpointed": cpu_ck, "max_rss_kib_checkpointed": rss_ck,
               "num_checkpoints": len(files), "checkpoint_bytes": [size for _name, size in files],
               "last": process_records(ck / files[-1][0]), "middle": process_records(ck / files[len(files) // 2][0])}
     reference = open_run(plain).table("pairs")
     for which, index in (("middle", len(files) // 2), ("last", len(files) - 1)):
         out = tmp / f"resumed{pairs}-{which}.h5"
-        wall, rss = timed([*py, "resume", str(ck / files[index][0]), "-o", str(out), "--quiet"], env)
+        wall, cpu, rss = timed([*py, "resume", str(ck / files[index][0]), "-o", str(out), "--quiet"], env)
         same = bool((open_run(out).table("pairs") == reference).all())
-        result[f"resume_{which}"] = {"wall_s": wall, "max_rss_kib": rss, "same_pairs": same}
+        result[f"resume_{which}"] = {"wall_s": wall, "cpu_s": cpu, "max_rss_kib": rss, "same_pairs": same}
     return result
 
 
@@ -150,12 +152,14 @@ def main(argv=None) -> int:
             row["load_average_1min"] = os.getloadavg()[0]
             rows.append(row)
             last = row["last"]
-            print(f"pairs {pairs:5d}: run {row['wall_s_plain']:.2f} s / {row['max_rss_kib_plain'] / 1024:.0f} MiB, "
-                  f"checkpointed {row['wall_s_checkpointed']:.2f} s / {row['max_rss_kib_checkpointed'] / 1024:.0f} MiB, "
+            print(f"pairs {pairs:5d}: run {row['wall_s_plain']:.2f} s (CPU {row['cpu_s_plain']:.2f} s) / "
+                  f"{row['max_rss_kib_plain'] / 1024:.0f} MiB, checkpointed {row['wall_s_checkpointed']:.2f} s "
+                  f"(CPU {row['cpu_s_checkpointed']:.2f} s) / {row['max_rss_kib_checkpointed'] / 1024:.0f} MiB, "
                   f"{row['num_checkpoints']} checkpoints, last {row['checkpoint_bytes'][-1] / 1e6:.2f} MB "
                   f"(node records {last['node_record_bytes'] / 1e6:.2f} MB, {last['logged_steps']} logged steps, "
                   f"{last['process_handles']} processes), resume middle {row['resume_middle']['wall_s']:.2f} s "
-                  f"last {row['resume_last']['wall_s']:.2f} s, same pairs "
+                  f"(CPU {row['resume_middle']['cpu_s']:.2f} s) last {row['resume_last']['wall_s']:.2f} s "
+                  f"(CPU {row['resume_last']['cpu_s']:.2f} s), same pairs "
                   f"{row['resume_middle']['same_pairs'] and row['resume_last']['same_pairs']}, "
                   f"load {row['load_average_1min']:.2f}", flush=True)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,

@@ -2,8 +2,13 @@
 
 Nodes ``0 … N`` stand in a line joined by ``N`` elementary links; node 0 is
 end A, node N is end B, the others are repeaters. Every node runs one
-process, :func:`chain_node`, for the whole run. The chain delivers one
-end-to-end pair at a time, ``num_pairs`` times over (a *round* per pair).
+process, :class:`ChainNode`, for the whole run, which starts a
+:class:`LinkSide` per link end for each chain attempt (and, with a cut-off,
+an :class:`Alarm` per elementary pair). They are resumable processes: their
+protocol state is in their attributes, so a checkpoint saves it without a
+step log and a resumed run replays nothing (see :class:`ChainNode`). The
+chain delivers one end-to-end pair at a time, ``num_pairs`` times over (a
+*round* per pair).
 
 Memories
     Each node holds, for each of its links, one memory (``m = 1``), or two
