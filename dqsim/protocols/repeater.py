@@ -617,19 +617,27 @@ class LinkSide:
 
 
 class Alarm:
-    """Send ``payload`` under ``tag`` to this node after ``delay_ps`` (a cut-off timer; a process)."""
+    """A repeater's cut-off timer for one link side's pair: a ``deadline`` message to its node after ``delay_ps``.
+
+    A process. Sent only while the attempt ``key`` is still the node's current
+    one: a later one, or the next round, would drop it, and a deadline of a
+    pair delivered before it would stay in the node's mailbox to the end of
+    the run (two per repeater and pair, in memory and in every checkpoint).
+    """
 
     #: The engine forgets it once it has ended.
     kept_after_end = False
 
-    def __init__(self, delay_ps: int, tag, payload):
+    def __init__(self, delay_ps: int, key: tuple[int, int], side: str):
         self.delay_ps = delay_ps
-        self.tag = tag
-        self.payload = payload
+        self.key = key
+        self.side = side
 
     def run(self, ctx):
         yield ctx.wait(self.delay_ps)
-        ctx.send(ctx.node, self.tag, self.payload)
+        pair_index, attempt = self.key
+        if ctx.node_data["chain_run"].current == self.key:
+            ctx.send(ctx.node, (_TAG, pair_index), ("deadline", attempt, self.side))
 
 
 def _swap_gates(ctx, chain: ChainSpec) -> None:
@@ -775,14 +783,13 @@ class ChainNode:
                     self._next_attempt(ctx)
                     continue
                 if kind == "delivered":
-                    self._next_round(data[0])
+                    self._next_round(ctx, data[0])
                     continue
                 if kind == "linked":
                     side, created_ps = data
                     linked[side] = created_ps
                     if cutoff is not None:
-                        ctx.spawn(self.alarm(max(0, created_ps + cutoff - ctx.now_ps), (_TAG, pair_index),
-                                             ("deadline", attempt, side)))
+                        ctx.spawn(self.alarm(max(0, created_ps + cutoff - ctx.now_ps), (pair_index, attempt), side))
                 elif kind == "segment":
                     self.segments.add(data[0])
                 elif kind == "bits":
@@ -819,7 +826,7 @@ class ChainNode:
                 self.phase = _READ
             elif phase == _READ:
                 values = yield ctx.read_outcomes(self.outcomes)
-                self._next_round(_deliver(ctx, chain, (self.pair_index, self.attempt), self.start_ps, values))
+                self._next_round(ctx, _deliver(ctx, chain, (self.pair_index, self.attempt), self.start_ps, values))
             elif phase == _ROUND:
                 if self.pair_index == chain.num_pairs:
                     return
@@ -854,8 +861,9 @@ class ChainNode:
                 f"cut-off ({cutoff_s:g} s); raise the cut-off or max_restarts")
         self._begin(ctx)
 
-    def _next_round(self, next_start_ps: int) -> None:
+    def _next_round(self, ctx, next_start_ps: int) -> None:
         """The pair was delivered: the next round starts at ``next_start_ps`` (or the run ends)."""
+        ctx.node_data["chain_run"].current = None  # (this attempt's link sides have ended; its timers need not ring)
         self.pair_index += 1
         self.attempt = 0
         self.start_ps = next_start_ps
