@@ -84,7 +84,8 @@ Memory cut-off (``cutoff_ps``)
     the whole chain *attempt* is abandoned: the repeater tells every node,
     and each one frees its memories and starts the attempt again (link
     generation in progress is abandoned too; as attempts are independent,
-    this changes only the handshake time). Only repeaters apply the cut-off:
+    this changes only the handshake time). The timer (:class:`Alarm`) of an
+    attempt that has ended, abandoned or delivered, sends nothing. Only repeaters apply the cut-off:
     a pair at an end is bounded by the cut-off of the repeater next to it
     until that repeater swaps it. ``max_restarts`` bounds the attempts per
     pair (a too-short cut-off could otherwise run forever).
