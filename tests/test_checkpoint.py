@@ -282,12 +282,24 @@ REPEATER = ["jobs/repeater_chain.toml", "--set", "chain.num_links=[2]", "--set",
             "chain.purification_rounds=1", "--set", "chain.cutoff_s=0.002"]
 
 
-def test_repeater_checkpoint_of_two_ranks_resumed_on_four_and_one(tmp_path):
+#: Swap-asap, one DEJMPS round and cut-off restarts over 3 links (the other options of REPEATER).
+REPEATER_DEJMPS = ["jobs/repeater_chain.toml", "--set", "chain.num_links=[3]", "--set", "chain.total_distance_km=[60.0]",
+                   "--set", "chain.num_pairs=5", "--set", "chain.purification_rounds=1", "--set",
+                   "chain.purification=\"dejmps\"", "--set", "chain.cutoff_s=0.002"]
+
+
+@pytest.mark.parametrize("args", [REPEATER, REPEATER_DEJMPS], ids=["nested-bbpssw", "asap-dejmps"])
+def test_repeater_checkpoint_of_two_ranks_resumed_on_four_and_one(tmp_path, args):
+    """The chain's resumable node processes saved on 2 ranks resume on 4 and 1 to the pairs of the run, which
+    are those of a run on 1 rank without checkpoints."""
     full = tmp_path / "full.h5"
-    run(2, ["run", *REPEATER, "-o", str(full), "--set", "checkpoint.every_sim_s=0.002",
+    run(2, ["run", *args, "-o", str(full), "--set", "checkpoint.every_sim_s=0.002",
             "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\"", "--set", "checkpoint.keep=20"])
     ckpts = checkpoints(tmp_path / "ck")
     a = open_run(full)
+    assert a.attrs["total_restarts"] > 0, "pick a cut-off that makes restarts"
+    run(1, ["run", *args, "-o", str(tmp_path / "plain.h5")])
+    same_tables(a, open_run(tmp_path / "plain.h5"), ["pairs", "summary"], exact=False)
     for ranks in (4, 1):
         out = tmp_path / f"resumed{ranks}.h5"
         run(ranks, ["resume", str(ckpts[len(ckpts) // 2]), "-o", str(out)])

@@ -318,3 +318,51 @@ def test_checkpoint_records_are_written_uncompressed_and_outputs_gzipped(tmp_pat
 
     assert compressions(ckpts[0]) and set(compressions(ckpts[0])) == {None}
     assert set(compressions(full)) == {"gzip"}
+
+
+CHAIN_OPTIONS = {
+    # nested swapping, two BBPSSW pumping rounds (twirl draws sent to the responder) and cut-off restarts
+    "nested-bbpssw2-cutoff": ["--set", "chain.num_links=[4]", "--set", "chain.total_distance_km=[40.0]",
+                              "--set", "chain.swapping=\"nested\"", "--set", "chain.purification_rounds=2",
+                              "--set", "chain.cutoff_s=0.0015", "--set", "chain.max_restarts=1000"],
+    # swap-asap, one DEJMPS round, cut-off restarts
+    "asap-dejmps-cutoff": ["--set", "chain.num_links=[3]", "--set", "chain.total_distance_km=[60.0]",
+                           "--set", "chain.purification_rounds=1", "--set", "chain.purification=\"dejmps\"",
+                           "--set", "chain.cutoff_s=0.002", "--set", "chain.max_restarts=1000"],
+}
+
+
+@pytest.mark.parametrize("options", list(CHAIN_OPTIONS))
+def test_a_repeater_chain_resumed_at_every_cut_ends_as_the_uninterrupted_run_and_replays_nothing(tmp_path,
+                                                                                                 monkeypatch, options):
+    """The chain's node processes are resumable: a checkpoint holds their protocol state and no step log, and
+    a run resumed at a cut (link sides waiting for a herald, inside a pumping round, cut-off timers set,
+    B collecting bits) delivers the uninterrupted run's pairs, bit for bit, while re-running no step of
+    before the cut: B delivers exactly the pairs after it."""
+    import dqsim.protocols.repeater as repeater
+
+    extra = [*CHAIN_OPTIONS[options], "--set", "chain.num_pairs=6"]
+    full, ckpts = run_with_checkpoints(tmp_path, "repeater_chain.toml", extra, 0.0004)  # 35-45 cuts
+    a = open_run(full)
+    assert a.attrs["total_restarts"] > 0, "pick a cut-off that makes restarts"
+    assert len(ckpts) >= 6
+    kinds = set()
+    for path in ckpts:
+        for node in range(a.table("summary")["num_links"][0] + 1):
+            record = saved_record(path, f"engine/node{node:06d}")
+            assert all(h.process is not None and h.log is None for h in record["processes"])  # no plain process
+            kinds.update((type(h.process).__name__, getattr(h.process, "phase", None))
+                         for h in record["processes"] if h.started)
+    names = {name for name, _phase in kinds}
+    assert {"ChainNodeProcess", "LinkSideProcess", "AlarmProcess"} <= names, kinds
+    assert len({phase for name, phase in kinds if name == "LinkSideProcess"}) >= 3, kinds  # restored mid-protocol
+    delivered = []
+    original = repeater._deliver
+    monkeypatch.setattr(repeater, "_deliver", lambda *args: delivered.append(args[2][0]) or original(*args))
+    pairs = a.table("pairs")
+    for index, path in enumerate(ckpts[::4] + ckpts[-1:]):  # every fourth cut and the last
+        delivered.clear()
+        resumed = resume(path, tmp_path / f"resumed{index}.h5")
+        same_tables(a, resumed, ["pairs", "summary"])
+        cut_ps = open_run(path).attrs["window_end_ps"]
+        assert delivered == [int(p) for p in pairs["pair_index"][pairs["delivery_time_ps"] >= cut_ps]]

@@ -528,3 +528,30 @@ def test_statistics_of_all_ranks_sum_key_by_key_in_first_seen_order():
     assert merged == expected
     assert [type(v) for v in merged.values()] == [type(v) for v in expected.values()]
     assert _sum_statistics([]) == {}
+
+
+def test_an_ended_resumable_process_is_kept_only_if_its_class_says_so():
+    """``Simulator.processes()`` lists ended resumable processes of classes with ``kept_after_end`` (QKD reads
+    results from them); the others are forgotten when they end, as plain ones are (a repeater chain starts a
+    link side per link end and attempt: kept, they would pile up in memory and in every checkpoint)."""
+    from dqsim.engine.process import ResumableProcess
+
+    class Timer(ResumableProcess):
+        def __init__(self, delay_ps):
+            self.delay_ps = delay_ps
+            self.rang_ps = None
+
+        def run(self, ctx):
+            yield ctx.wait(self.delay_ps)
+            self.rang_ps = ctx.now_ps
+
+    class Forgotten(Timer):
+        kept_after_end = False
+
+    sim, _state = make_sim(1, [0], names=("a",))
+    kept, forgotten = Timer(5), Forgotten(7)
+    for process in (kept, forgotten):
+        sim.spawn(0, process)
+    sim.run()
+    assert (kept.rang_ps, forgotten.rang_ps) == (5, 7)
+    assert sim.processes() == [kept]

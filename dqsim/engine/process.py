@@ -38,6 +38,11 @@ class ResumableProcess:
     arrays (CuPy) must be dropped or copied to the host in ``__getstate__``.
     """
 
+    #: Whether the engine keeps the process once it has ended (for :meth:`Simulator.processes
+    #: <dqsim.engine.simulator.Simulator.processes>`, which scenarios read results from); ``False``: it forgets
+    #: it then, as it does a plain one (a process started again and again, whose results are elsewhere).
+    kept_after_end = True
+
     def run(self, ctx):
         """The process body: a generator of engine commands, restartable at every ``yield``."""
         raise NotImplementedError

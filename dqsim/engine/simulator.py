@@ -233,7 +233,7 @@ class _Node:
     counter: int = 0                                 # events and messages this node created
     seq: int = 0                                     # quantum operations this node issued
     stream_cache: dict = field(default_factory=dict)
-    processes: list = field(default_factory=list)    # handles: live plain processes, all resumable ones
+    processes: list = field(default_factory=list)    # handles: live processes, and ended resumable ones kept
     data: dict = field(default_factory=dict)         # node-wide protocol data (ctx.node_data)
 
 
@@ -806,6 +806,8 @@ class Simulator:
     def processes(self) -> list[ResumableProcess]:
         """The resumable processes started on this rank's nodes, finished or not, in start order.
 
+        (Finished ones only where their class keeps them: ``kept_after_end``.)
+
         After a resumed run these are the restored objects, so scenarios read
         their results from here rather than from objects they made before the run.
         """
@@ -1003,7 +1005,7 @@ class Simulator:
             except StopIteration:
                 process.done = True
                 self._current = None
-                if not process.resumable:
+                if not process.resumable or not process.process.kept_after_end:
                     node.processes.remove(process)
                 return
             except BaseException:

@@ -95,27 +95,57 @@ def epr_initiator(ctx, peer: int, link: LinkSpec, my_qubit: int, tag):
     ctx.send(peer, ("epr-request", tag), my_qubit)
     reply = yield ctx.receive(("epr-ready", tag))
     peer_qubit = reply.payload
-    p = link.success_probability
-    if p <= 0:
+    wait_ps = source_wait_ps(ctx, peer, link)
+    if wait_ps:
+        yield ctx.wait(wait_ps)
+    attempts, created, herald = announce_pair(ctx, peer, link, tag)
+    yield ctx.wait(created - ctx.now_ps)
+    emit_pair(ctx, peer, link, my_qubit, peer_qubit, attempts)
+    yield ctx.wait(herald - ctx.now_ps)
+    return heralded(ctx, peer, herald, created, attempts, link.delivered_fidelity)
+
+
+def source_wait_ps(ctx, peer: int, link: LinkSpec) -> int:
+    """Step 3's wait before the first attempt, ps: until this node's source may emit again on ``link`` (0: none).
+
+    Also checks the link: the initiator calls it once the responder is ready.
+
+    Raises:
+        ValueError: a link whose success probability is 0.
+    """
+    if link.success_probability <= 0:
         raise ValueError(f"link to node {peer} has success probability 0; it can never make a pair")
-    source_period = link.effective_source_period_ps
-    if source_period:  # the source's last emission on this link (an earlier pair) bounds the first attempt
-        free = ctx.record(_source_free_ps, ctx.node_data, peer)
-        if free > ctx.now_ps:
-            yield ctx.wait(free - ctx.now_ps)
+    if not link.effective_source_period_ps:
+        return 0
+    free = ctx.record(_source_free_ps, ctx.node_data, peer)  # an earlier pair's last emission on this link
+    return free - ctx.now_ps if free > ctx.now_ps else 0
+
+
+def announce_pair(ctx, peer: int, link: LinkSpec, tag) -> tuple[int, int, int]:
+    """Steps 3 and 5 at the first attempt: draw the attempts, book the source, send ``peer`` the herald.
+
+    Returns:
+        ``(attempts, created_ps, herald_ps)``: attempts it takes, emission time
+        of the successful one and the herald's time at both ends, ps.
+    """
     start = ctx.now_ps
-    attempts = ctx.stream(f"epr-attempts-{peer}").geometric(p)
+    attempts = ctx.stream(f"epr-attempts-{peer}").geometric(link.success_probability)
     created = start + (attempts - 1) * link.attempt_period_ps
+    source_period = link.effective_source_period_ps
     if source_period:
         ctx.effect(_set_source_free, ctx.node_data, peer, created + source_period)
     herald = created + link.herald_delay_ps
-    fidelity = link.delivered_fidelity
-    ctx.send(peer, ("epr-herald", tag), (herald, created, attempts, fidelity),
+    ctx.send(peer, ("epr-herald", tag), (herald, created, attempts, link.delivered_fidelity),
              extra_delay_ps=herald - (start + link.delay_ps))
-    yield ctx.wait(created - ctx.now_ps)
+    return attempts, created, herald
+
+
+def emit_pair(ctx, peer: int, link: LinkSpec, my_qubit: int, peer_qubit: int, attempts: int) -> None:
+    """Step 4 at the successful attempt's emission: the pair's operation, and the attempts' counts."""
     if not link.delivers_werner:  # single click, double click with dark counts: the exact 4x4 state (read only)
         werner = link.delivered_state
     else:
+        fidelity = link.delivered_fidelity
         werner = _WERNER.get(fidelity)
         if werner is None:
             werner = _WERNER[fidelity] = werner_from_fidelity(fidelity)
@@ -130,10 +160,13 @@ def epr_initiator(ctx, peer: int, link: LinkSpec, my_qubit: int, tag):
         photons = attempts * link.photons_per_attempt
     ctx.count(("photons", me, peer), photons)
     ctx.count(("pairs", me, peer), 1)
-    yield ctx.wait(herald - ctx.now_ps)
+
+
+def heralded(ctx, peer: int, herald_ps: int, created_ps: int, attempts: int, fidelity: float) -> EprResult:
+    """The initiator's :class:`EprResult` at the herald (step 5), logged on the timeline."""
     if ctx.logging:  # the detail is only formatted for a timeline
         ctx.log("epr", f"pair with {ctx.name_of(peer)} after {attempts} attempts, F={fidelity:.4f}")
-    return _result(herald, created, attempts, fidelity)
+    return _result(herald_ps, created_ps, attempts, fidelity)
 
 
 def epr_responder(ctx, peer: int, my_qubit: int, tag):

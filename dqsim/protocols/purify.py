@@ -93,6 +93,18 @@ def purify_end(ctx, peer: int, kept: int, sacrificed: int, tag, *, variant: str 
             sacrificed pair, the same at both ends (:func:`draw_twirl` at one
             end, sent to the other); ``None``: no twirl.
     """
+    purify_gates(ctx, kept, sacrificed, variant=variant, first=first, gate_error=gate_error,
+                 gate_1q_error=gate_1q_error, twirl=twirl)
+    (mine,) = yield ctx.measure([sacrificed], error_probability=measure_error)
+    ctx.reset([sacrificed])
+    ctx.send(peer, ("purify", tag), mine)
+    msg = yield ctx.receive(("purify", tag))
+    return purify_verdict(ctx, peer, kept, mine, msg.payload, variant=variant)
+
+
+def purify_gates(ctx, kept: int, sacrificed: int, *, variant: str, first: bool, gate_error: float,
+                 gate_1q_error: float, twirl: tuple[int, int] | None) -> None:
+    """The gates of one end of a round before its measurement (:func:`purify_end`'s arguments)."""
     if variant not in ("bbpssw", "dejmps"):
         raise ValueError(f"variant = {variant!r}; allowed: bbpssw, dejmps")
     if variant == "dejmps":
@@ -104,11 +116,12 @@ def purify_end(ctx, peer: int, kept: int, sacrificed: int, tag, *, variant: str 
             ctx.apply(GateOp(twirl_rotation(index, conjugate=not first), (q,), (), False, "twirl"),
                       error_probability=gate_1q_error)
     ctx.apply(gate_op("cx", [kept, sacrificed]), error_probability=gate_error)
-    (mine,) = yield ctx.measure([sacrificed], error_probability=measure_error)
-    ctx.reset([sacrificed])
-    ctx.send(peer, ("purify", tag), mine)
-    msg = yield ctx.receive(("purify", tag))
-    success = mine == msg.payload
+
+
+def purify_verdict(ctx, peer: int, kept: int, mine: int, theirs: int, *, variant: str) -> bool:
+    """The end of one end of a round, once the other end's bit ``theirs`` is in: True if the kept pair survives
+    (else this end's kept memory is reset)."""
+    success = mine == theirs
     if not success:
         ctx.reset([kept])
     ctx.count(("purify", "success" if success else "failure"), 1)

@@ -2,8 +2,13 @@
 
 Nodes ``0 … N`` stand in a line joined by ``N`` elementary links; node 0 is
 end A, node N is end B, the others are repeaters. Every node runs one
-process, :func:`chain_node`, for the whole run. The chain delivers one
-end-to-end pair at a time, ``num_pairs`` times over (a *round* per pair).
+process, :class:`ChainNode`, for the whole run, which starts a
+:class:`LinkSide` per link end for each chain attempt (and, with a cut-off,
+an :class:`Alarm` per elementary pair). They are resumable processes: their
+protocol state is in their attributes, so a checkpoint saves it without a
+step log and a resumed run replays nothing (see :class:`ChainNode`). The
+chain delivers one end-to-end pair at a time, ``num_pairs`` times over (a
+*round* per pair).
 
 Memories
     Each node holds, for each of its links, one memory (``m = 1``), or two
@@ -79,7 +84,8 @@ Memory cut-off (``cutoff_ps``)
     the whole chain *attempt* is abandoned: the repeater tells every node,
     and each one frees its memories and starts the attempt again (link
     generation in progress is abandoned too; as attempts are independent,
-    this changes only the handshake time). Only repeaters apply the cut-off:
+    this changes only the handshake time). The timer (:class:`Alarm`) of an
+    attempt that has ended, abandoned or delivered, sends nothing. Only repeaters apply the cut-off:
     a pair at an end is bounded by the cut-off of the repeater next to it
     until that repeater swaps it. ``max_restarts`` bounds the attempts per
     pair (a too-short cut-off could otherwise run forever).
@@ -93,15 +99,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import Callable, NamedTuple, Sequence
+from typing import NamedTuple, Sequence
 
 from dqsim.checks import check_choice, check_int
 from dqsim.errors import DqsimError
 from dqsim.network.link import LinkSpec
 from dqsim.network.network import Network
 from dqsim.network.node import NodeSpec
-from dqsim.protocols.epr import EprResult, epr_initiator
-from dqsim.protocols.purify import draw_twirl, purify_end
+from dqsim.protocols.epr import announce_pair, emit_pair, heralded, source_wait_ps
+from dqsim.protocols.purify import draw_twirl, purify_gates, purify_verdict
 from dqsim.state.gates import gate_op
 from dqsim.state.sharded import ShardedState
 from dqsim.units import ps_to_seconds
@@ -399,23 +405,9 @@ class ChainRecords:
 
 
 # ----------------------------------------------------------------- processes
-class _Abandoned:
-    """Returned by :func:`_guarded` when the chain attempt was abandoned."""
-
-    def __repr__(self) -> str:
-        return "ABANDONED"
-
-
-_ABANDONED = _Abandoned()
-
-
 @dataclass
 class _NodeRun:
-    """Per-node bookkeeping (touched only by that node's processes), kept in ``ctx.node_data``.
-
-    Processes change it only through ``ctx.effect`` and read it through
-    ``ctx.record`` (:mod:`dqsim.engine.process`), so checkpoints can save it.
-    """
+    """Per-node bookkeeping of a node's chain processes, kept in ``ctx.node_data`` (saved with the node)."""
 
     current: tuple[int, int] | None = None           # (pair_index, attempt) running now
     early: dict = field(default_factory=dict)        # (pair_index, attempt) -> events that came early
@@ -440,153 +432,241 @@ def setup_node_data(data: dict) -> None:
     data["records"] = ChainRecords()
 
 
-def _node_run(ctx) -> _NodeRun:
-    return ctx.node_data["chain_run"]
+# Where a LinkSide stands: each phase is one ``yield`` (see ChainNode).
+(_READY, _SOURCE, _EMIT, _HERALD, _REQUEST, _HERALD_MESSAGE, _TWIRL, _MEASURE, _VERDICT) = range(9)
+# Where a ChainNode stands.
+_EVENT, _BITS, _READ, _SWAP, _ROUND, _ROUND_WAIT = range(6)
 
 
-def _records(ctx) -> ChainRecords:
-    return ctx.node_data["records"]
+class LinkSide:
+    """This node's end of one link for one chain attempt: pair, pumping rounds, then ``linked`` (a process).
 
-
-def _set_current(run: _NodeRun, key) -> None:
-    run.current = key
-
-
-def _guarded(process, alive: Callable[[], bool]):
-    """Run a protocol generator while ``alive()``; once not, close it and return ``_ABANDONED``.
-
-    Checked each time the process resumes, before it may act, so an abandoned
-    attempt issues no further operation.
+    The initiator (``side == "right"``) runs :func:`~dqsim.protocols.epr.epr_initiator`'s
+    steps, the responder answers; with purification, :func:`~dqsim.protocols.purify.purify_end`'s
+    (see the module docstring). Everything it carries from one ``yield`` to the
+    next is an attribute, as :class:`ChainNode` says. The process ends without
+    acting once its attempt is no longer the node's current one (looked at
+    after every ``yield``, before it may act).
     """
-    value = None
-    while True:
-        try:
-            command = process.send(value)
-        except StopIteration as stop:
-            return stop.value
-        value = yield command
-        if not alive():
-            process.close()
-            return _ABANDONED
 
+    #: The engine forgets it once it has ended (its results are in ``node_data``).
+    kept_after_end = False
 
-def _elementary_pair(ctx, link: LinkSpec, peer: int, qubit: int, tag, initiator: bool):
-    """One heralded pair on ``link`` into ``qubit``; the memory is reset when reserved."""
-    if initiator:
-        ctx.reset([qubit])
-        result = yield from epr_initiator(ctx, peer, link, qubit, tag)
-        return result
-    yield ctx.receive(("epr-request", tag))
-    ctx.reset([qubit])
-    ctx.send(peer, ("epr-ready", tag), qubit)
-    msg = yield ctx.receive(("epr-herald", tag))
-    return EprResult(*msg.payload)
+    def __init__(self, chain: ChainSpec, node: int, key: tuple[int, int], side: str):
+        self.chain = chain
+        self.node = node
+        self.key = key
+        self.side = side
+        self.initiator = initiator = side == "right"
+        self.peer = node + 1 if initiator else node - 1
+        self.link_index = node if initiator else node - 1
+        self.kept = chain.qubit(node, side, 0)
+        self.spare = chain.qubit(node, side, 1) if chain.purification_rounds else None
+        self.qubit = self.kept            # the memory of the elementary pair being made
+        self.pair_tag = None              # its message tag
+        self.peer_qubit = None            # its other memory (initiator)
+        self.pair_attempts = self.pair_created_ps = self.pair_herald_ps = 0
+        self.until_ps = 0                 # end of the wait for the source (initiator)
+        self.serial = self.attempts = self.pairs = self.successes = self.failures = 0
+        self.created_ps = 0               # emission of the kept pair
+        self.rounds_kept = 0              # purification rounds the kept pair has survived
+        self.purify_tag = self.twirl = self.mine = None
+        self.phase = None                 # None: not started
 
+    def run(self, ctx):
+        """The process body (see :class:`ChainNode` for how it is restarted at a ``yield``)."""
+        chain, key, peer = self.chain, self.key, self.peer
+        link = chain.links[self.link_index]
+        run = ctx.node_data["chain_run"]
+        if self.phase is None:
+            self._start_pair(ctx)
+        while True:
+            phase = self.phase
+            if phase == _READY:
+                reply = yield ctx.receive(("epr-ready", self.pair_tag))
+                if run.current != key:
+                    return
+                self.peer_qubit = reply.payload
+                wait_ps = source_wait_ps(ctx, peer, link)
+                if wait_ps:
+                    self.until_ps = ctx.now_ps + wait_ps
+                    self.phase = _SOURCE
+                else:
+                    self._announce(ctx, link)
+            elif phase == _EMIT:
+                yield ctx.wait(self.pair_created_ps - ctx.now_ps)
+                if run.current != key:
+                    return
+                emit_pair(ctx, peer, link, self.qubit, self.peer_qubit, self.pair_attempts)
+                self.phase = _HERALD
+            elif phase == _HERALD:
+                yield ctx.wait(self.pair_herald_ps - ctx.now_ps)
+                if run.current != key:
+                    return
+                heralded(ctx, peer, self.pair_herald_ps, self.pair_created_ps, self.pair_attempts,
+                         link.delivered_fidelity)
+                if self._made(ctx):
+                    return
+            elif phase == _REQUEST:
+                yield ctx.receive(("epr-request", self.pair_tag))
+                if run.current != key:
+                    return
+                ctx.reset([self.qubit])
+                ctx.send(peer, ("epr-ready", self.pair_tag), self.qubit)
+                self.phase = _HERALD_MESSAGE
+            elif phase == _HERALD_MESSAGE:
+                msg = yield ctx.receive(("epr-herald", self.pair_tag))
+                if run.current != key:
+                    return
+                self.pair_herald_ps, self.pair_created_ps, self.pair_attempts, _fidelity = msg.payload
+                if self._made(ctx):
+                    return
+            elif phase == _SOURCE:
+                yield ctx.wait(self.until_ps - ctx.now_ps)
+                if run.current != key:
+                    return
+                self._announce(ctx, link)
+            elif phase == _TWIRL:
+                msg = yield ctx.receive(("twirl",) + self.purify_tag)
+                if run.current != key:
+                    return
+                self.twirl = msg.payload
+                self._purify_gates(ctx)
+            elif phase == _MEASURE:
+                (mine,) = yield ctx.measure([self.spare], error_probability=chain.node.measure_error_probability)
+                if run.current != key:
+                    return
+                self.mine = mine
+                ctx.reset([self.spare])
+                ctx.send(peer, ("purify", self.purify_tag), mine)
+                self.phase = _VERDICT
+            else:  # _VERDICT
+                msg = yield ctx.receive(("purify", self.purify_tag))
+                if run.current != key:
+                    return
+                kept_ok = purify_verdict(ctx, peer, self.kept, self.mine, msg.payload, variant=chain.purification)
+                self.serial += 1
+                if kept_ok:
+                    self.successes += 1
+                    self.rounds_kept += 1
+                    if self._next_round(ctx):
+                        return
+                else:  # both pairs lost: a new kept pair
+                    self.failures += 1
+                    self.qubit = self.kept
+                    self._start_pair(ctx)
 
-def _purify_round(ctx, chain: ChainSpec, peer: int, kept: int, spare: int, tag, initiator: bool, twirl):
-    """This end of one pumping round; the BBPSSW responder first takes the initiator's twirl draw."""
-    if chain.purification == "bbpssw" and not initiator:
-        twirl = (yield ctx.receive(("twirl",) + tag)).payload
-    spec = chain.node
-    kept_ok = yield from purify_end(
-        ctx, peer, kept, spare, tag, variant=chain.purification, first=initiator,
-        gate_error=spec.gate_2q_error_probability, gate_1q_error=spec.gate_1q_error_probability,
-        measure_error=spec.measure_error_probability, twirl=twirl)
-    return kept_ok
+    def _start_pair(self, ctx) -> None:
+        """Start an elementary pair into ``self.qubit``; the memory is reset when reserved."""
+        pair_index, attempt = self.key
+        self.pair_tag = ("repeater", pair_index, attempt, self.link_index, self.serial)
+        if self.initiator:
+            ctx.reset([self.qubit])
+            ctx.send(self.peer, ("epr-request", self.pair_tag), self.qubit)
+            self.phase = _READY
+        else:
+            self.phase = _REQUEST
 
+    def _announce(self, ctx, link: LinkSpec) -> None:
+        self.pair_attempts, self.pair_created_ps, self.pair_herald_ps = announce_pair(ctx, self.peer, link,
+                                                                                       self.pair_tag)
+        self.phase = _EMIT
 
-def _link_side(ctx, chain: ChainSpec, key: tuple[int, int], side: str):
-    """This node's end of one link for one chain attempt: pair, pumping rounds, then ``linked``."""
-    run = _node_run(ctx)
-    node = ctx.node
-    pair_index, attempt = key
-    initiator = side == "right"
-    peer = node + 1 if initiator else node - 1
-    link_index = node if initiator else node - 1
-    link = chain.links[link_index]
-    kept = chain.qubit(node, side, 0)
-    spare = chain.qubit(node, side, 1) if chain.purification_rounds else None
+    def _made(self, ctx) -> bool:
+        """The elementary pair is heralded: next round, purification, or done (True: ``linked`` was sent)."""
+        self.serial += 1
+        self.attempts += self.pair_attempts
+        self.pairs += 1
+        if self.qubit == self.kept:
+            self.created_ps = self.pair_created_ps
+            self.rounds_kept = 0
+            return self._next_round(ctx)
+        if self.chain.purification == "bbpssw" and not self.initiator:  # the initiator's twirl draw first
+            self.phase = _TWIRL
+        else:
+            self._purify_gates(ctx)
+        return False
 
-    def alive() -> bool:
-        return ctx.record(lambda: run.current == key)
+    def _purify_gates(self, ctx) -> None:
+        spec = self.chain.node
+        purify_gates(ctx, self.kept, self.spare, variant=self.chain.purification, first=self.initiator,
+                     gate_error=spec.gate_2q_error_probability, gate_1q_error=spec.gate_1q_error_probability,
+                     twirl=self.twirl)
+        self.phase = _MEASURE
 
-    serial = attempts = pairs = successes = failures = 0
-    while True:
-        made = yield from _guarded(_elementary_pair(
-            ctx, link, peer, kept, ("repeater", pair_index, attempt, link_index, serial), initiator), alive)
-        serial += 1
-        if made is _ABANDONED:
-            return
-        attempts += made.attempts
-        pairs += 1
-        created_ps = made.created_ps
-        kept_ok = True
-        for _ in range(chain.purification_rounds):
-            purify_tag = ("repeater", pair_index, attempt, link_index, serial + 1)
-            twirl = None
-            if chain.purification == "bbpssw" and initiator:
+    def _next_round(self, ctx) -> bool:
+        """After a kept pair or a kept round: the next pumping round's spare pair, or ``linked`` (True)."""
+        chain = self.chain
+        pair_index, attempt = self.key
+        if self.rounds_kept < chain.purification_rounds:
+            self.purify_tag = purify_tag = ("repeater", pair_index, attempt, self.link_index, self.serial + 1)
+            self.twirl = None
+            if chain.purification == "bbpssw" and self.initiator:
                 # shared randomness for the twirl: drawn here, it reaches the responder (one link delay)
                 # before the spare pair's herald does (the handshake alone takes two)
-                twirl = draw_twirl(ctx.stream(f"twirl-{peer}"))
-                ctx.send(peer, ("twirl",) + purify_tag, twirl)
-            extra = yield from _guarded(_elementary_pair(
-                ctx, link, peer, spare, ("repeater", pair_index, attempt, link_index, serial), initiator), alive)
-            serial += 1
-            if extra is _ABANDONED:
-                return
-            attempts += extra.attempts
-            pairs += 1
-            kept_ok = yield from _guarded(_purify_round(
-                ctx, chain, peer, kept, spare, purify_tag, initiator, twirl), alive)
-            serial += 1
-            if kept_ok is _ABANDONED:
-                return
-            if not kept_ok:
-                failures += 1
-                break
-            successes += 1
-        if kept_ok:
-            break
-    if initiator:
-        ctx.effect(_records(ctx).links.append, LinkRecord(pair_index, attempt, link_index, attempts, pairs,
-                                                          created_ps, ctx.now_ps, successes, failures))
-    ctx.send(node, (_TAG, pair_index), ("linked", attempt, side, created_ps))
+                self.twirl = draw_twirl(ctx.stream(f"twirl-{self.peer}"))
+                ctx.send(self.peer, ("twirl",) + purify_tag, self.twirl)
+            self.qubit = self.spare
+            self._start_pair(ctx)
+            return False
+        if self.initiator:
+            ctx.node_data["records"].links.append(LinkRecord(
+                pair_index, attempt, self.link_index, self.attempts, self.pairs, self.created_ps, ctx.now_ps,
+                self.successes, self.failures))
+        ctx.send(self.node, (_TAG, pair_index), ("linked", attempt, self.side, self.created_ps))
+        return True
 
 
-def _alarm(ctx, delay_ps: int, tag, payload):
-    """Send ``payload`` to this node after ``delay_ps`` (a cut-off timer)."""
-    yield ctx.wait(delay_ps)
-    ctx.send(ctx.node, tag, payload)
+class Alarm:
+    """A repeater's cut-off timer for one link side's pair: a ``deadline`` message to its node after ``delay_ps``.
+
+    A process. Sent only while the attempt ``key`` is still the node's current
+    one: a later one, or the next round, would drop it, and a deadline of a
+    pair delivered before it would stay in the node's mailbox to the end of
+    the run (two per repeater and pair, in memory and in every checkpoint).
+    """
+
+    #: The engine forgets it once it has ended.
+    kept_after_end = False
+
+    def __init__(self, delay_ps: int, key: tuple[int, int], side: str):
+        self.delay_ps = delay_ps
+        self.key = key
+        self.side = side
+
+    def run(self, ctx):
+        yield ctx.wait(self.delay_ps)
+        pair_index, attempt = self.key
+        if ctx.node_data["chain_run"].current == self.key:
+            ctx.send(ctx.node, (_TAG, pair_index), ("deadline", attempt, self.side))
 
 
-def _next_event(ctx, run: _NodeRun, key: tuple[int, int]):
-    """The next control message of attempt ``key``: stale attempts dropped, later ones kept."""
-    pair_index, attempt = key
-    while True:
-        event = ctx.record(run.pop_early, key)
-        if event is not None:
-            return event
-        msg = yield ctx.receive((_TAG, pair_index))
-        kind, msg_attempt, *data = msg.payload
-        if msg_attempt == attempt:
-            return (kind, *data)
-        if msg_attempt > attempt:
-            ctx.effect(run.keep_early, (pair_index, msg_attempt), (kind, *data))
-
-
-def _swap(ctx, chain: ChainSpec, key: tuple[int, int]):
-    """Bell measurement of this repeater's two link memories; bits to B, segment notice (nested)."""
-    node = ctx.node
-    pair_index, attempt = key
-    spec = chain.node
+def _swap_gates(ctx, chain: ChainSpec) -> None:
+    """The gates of this repeater's Bell measurement of its two link memories (CNOT, H)."""
+    node, spec = ctx.node, chain.node
     left, right = chain.qubit(node, "left"), chain.qubit(node, "right")
     ctx.apply(gate_op("cx", [left, right]), error_probability=spec.gate_2q_error_probability)
     ctx.apply(gate_op("h", [left]), error_probability=spec.gate_1q_error_probability)
-    # The repeater only passes its bits on to B, so it does not wait for them: B reads them (at the same
-    # outcomes and times as a blocking measurement would give), and a measurement of a pair spanning
-    # ranks does not hold up every other node of this repeater's rank until the next flush.
-    outcome = yield ctx.measure_later([left, right], error_probability=spec.measure_error_probability)
-    if chain.cutoff_ps is None:  # no attempt is ever abandoned: B takes all of them in one receive (_attempt)
+
+
+def _swap_measurement(ctx, chain: ChainSpec):
+    """The Bell measurement's command after :func:`_swap_gates`.
+
+    The repeater only passes its bits on to B, so it does not wait for them:
+    B reads them (at the same outcomes and times as a blocking measurement
+    would give), and a measurement of a pair spanning ranks does not hold up
+    every other node of this repeater's rank until the next flush.
+    """
+    node = ctx.node
+    return ctx.measure_later([chain.qubit(node, "left"), chain.qubit(node, "right")],
+                             error_probability=chain.node.measure_error_probability)
+
+
+def _swap_told(ctx, chain: ChainSpec, key: tuple[int, int], outcome) -> None:
+    """After the Bell measurement: its outcome to B, the segment notice (nested)."""
+    node = ctx.node
+    pair_index, attempt = key
+    if chain.cutoff_ps is None:  # no attempt is ever abandoned: B takes all of them in one receive
         ctx.send(chain.num_links, (_BITS_TAG, pair_index), outcome)
     else:
         ctx.send(chain.num_links, (_TAG, pair_index), ("bits", attempt, node, outcome))
@@ -616,7 +696,7 @@ def _deliver(ctx, chain: ChainSpec, key, round_start_ps: int, bits: list) -> int
     if flip_z:
         ctx.apply(gate_op("z", [mine]), error_probability=error)
     ctx.probe_bell_diagonal(theirs, mine, pair_index)
-    ctx.effect(_records(ctx).deliveries.append, Delivery(pair_index, attempt, round_start_ps, ctx.now_ps))
+    ctx.node_data["records"].deliveries.append(Delivery(pair_index, attempt, round_start_ps, ctx.now_ps))
     next_start = ctx.now_ps + chain.broadcast_delay_ps
     ctx.broadcast(range(last), (_TAG, pair_index), ("delivered", attempt, next_start))  # one tag, one payload
     ctx.log("delivered", f"pair {pair_index} after {attempt} restart(s)")
@@ -626,94 +706,166 @@ def _deliver(ctx, chain: ChainSpec, key, round_start_ps: int, bits: list) -> int
 def _abandon(ctx, chain: ChainSpec, key, side: str) -> None:
     """Cut-off: stop this attempt here and tell every other node."""
     pair_index, attempt = key
-    ctx.effect(_set_current, _node_run(ctx), None)
+    ctx.node_data["chain_run"].current = None
     ctx.broadcast([other for other in range(chain.num_nodes) if other != ctx.node], (_TAG, pair_index),
                   ("abort", attempt))
-    ctx.effect(_records(ctx).restarts.append, (pair_index, attempt, ctx.node, ctx.now_ps))
+    ctx.node_data["records"].restarts.append((pair_index, attempt, ctx.node, ctx.now_ps))
     ctx.count(("cutoffs", ctx.node), 1)
     ctx.log("cutoff", f"pair {pair_index} attempt {attempt}: {side} pair reached the cut-off")
 
 
-def _attempt(ctx, chain: ChainSpec, key: tuple[int, int], round_start_ps: int):
-    """One chain attempt at this node; returns the next round's start (delivered) or None (abandoned)."""
-    node = ctx.node
-    last = chain.num_links
-    pair_index, attempt = key
-    repeater = 0 < node < last
-    cutoff = chain.cutoff_ps if repeater else None
-    needs_segments = repeater and chain.swapping == "nested" and chain.level(node) > 1
-    run = _node_run(ctx)
-    ctx.effect(_set_current, run, key)
-    for side in chain.sides(node):
-        ctx.spawn(_link_side, chain, key, side)
-    linked: dict[str, int] = {}
-    segments: set[str] = set()
-    bits: dict[int, object] = {}  # repeater -> Outcome of its Bell measurement
-    swapped = False
+class ChainNode:
+    """The process of one chain node for the whole run: ``chain.num_pairs`` rounds (see the module docstring).
 
-    def fresh(side: str) -> bool:
-        return cutoff is None or ctx.now_ps < linked[side] + cutoff
+    Start one on every node at time 0 after :func:`setup_node_data`; in the
+    node's ``node_data["records"]`` B fills ``deliveries``, initiators
+    ``links``, repeaters ``restarts``. Each chain attempt it starts a
+    :attr:`link_side` process per link side, and with a cut-off an
+    :attr:`alarm` process per elementary pair.
 
-    while True:
-        kind, *data = yield from _next_event(ctx, run, key)
-        if kind == "abort":
-            return None
-        if kind == "delivered":
-            return data[0]
-        if kind == "linked":
-            side, created_ps = data
-            linked[side] = created_ps
-            if cutoff is not None:
-                ctx.spawn(_alarm, max(0, created_ps + cutoff - ctx.now_ps), (_TAG, pair_index),
-                          ("deadline", attempt, side))
-        elif kind == "segment":
-            segments.add(data[0])
-        elif kind == "bits":
-            bits[data[0]] = data[1]
-        elif kind == "deadline":
-            side = data[0]
-            if not swapped and not fresh(side):
-                _abandon(ctx, chain, key, side)
-                return None
-        if node == last and "left" in linked:
-            if chain.cutoff_ps is None:  # every repeater's outcome comes, on its own tag: one step for all
-                messages = (yield ctx.receive((_BITS_TAG, pair_index), count=last - 1)) if last > 1 else []
-                outcomes = [msg.payload for msg in messages]
-            else:
-                outcomes = list(bits.values()) if len(bits) == last - 1 else None
-            if outcomes is not None:
-                values = yield ctx.read_outcomes(outcomes)
-                return _deliver(ctx, chain, key, round_start_ps, values)
-        if (repeater and not swapped and len(linked) == 2 and fresh("left") and fresh("right")
-                and (not needs_segments or len(segments) == 2)):
-            yield from _swap(ctx, chain, key)
-            swapped = True
+    These are *resumable* processes (the scenario mixes in
+    :class:`dqsim.engine.process.ResumableProcess`, which this module does not
+    import: protocols and engine are peers): everything a process carries from
+    one ``yield`` to the next is an attribute (``phase`` says which ``yield``),
+    so a checkpoint saves the object, with no step log, and a resumed run
+    calls ``run`` again, which goes, without acting, to the ``yield`` of its
+    phase; messages, operations, draws and records come after a ``yield``.
+    Protocol state a node's processes share is in ``ctx.node_data``
+    (:class:`_NodeRun`, the records, the source's next free time), saved with
+    the node.
 
-
-def chain_node(ctx, chain: ChainSpec):
-    """The process of one chain node for the whole run (yields engine commands).
-
-    Runs ``chain.num_pairs`` rounds; see the module docstring. Start it on
-    every node at time 0 after :func:`setup_node_data`; in the node's
-    ``node_data["records"]`` B fills ``deliveries``, initiators ``links``,
-    repeaters ``restarts``.
-
-    Raises:
+    Raises (from ``run``):
         DqsimError: more than ``chain.max_restarts`` attempts abandoned for one pair.
     """
-    start_ps = 0
-    for pair_index in range(chain.num_pairs):
-        if start_ps > ctx.now_ps:
-            yield ctx.wait(start_ps - ctx.now_ps)
-        attempt = 0
+
+    #: Process classes of a link side and of a cut-off timer (the scenario's resumable ones).
+    link_side = LinkSide
+    alarm = Alarm
+    #: The engine forgets it once it has ended (its results are in ``node_data``).
+    kept_after_end = False
+
+    def __init__(self, chain: ChainSpec):
+        self.chain = chain
+        self.pair_index = 0               # the round
+        self.attempt = 0                  # the chain attempt within it
+        self.start_ps = 0                 # when the round starts at every node
+        self.linked: dict[str, int] = {}  # side -> emission of its link's pair (this attempt)
+        self.segments: set[str] = set()   # nested: sides whose segment is complete
+        self.bits: dict[int, object] = {}  # B with a cut-off: repeater -> Outcome of its Bell measurement
+        self.swapped = False
+        self.outcomes = None              # B: the Outcomes it reads before the delivery
+        self.phase = _ROUND
+
+    def run(self, ctx):
+        """The process body (yields engine commands; restartable at every ``yield``, see the class docstring)."""
+        chain = self.chain
+        node = ctx.node
+        last = chain.num_links
+        repeater = 0 < node < last
+        cutoff = chain.cutoff_ps if repeater else None
+        needs_segments = repeater and chain.swapping == "nested" and chain.level(node) > 1
+        run = ctx.node_data["chain_run"]
         while True:
-            next_start = yield from _attempt(ctx, chain, (pair_index, attempt), start_ps)
-            if next_start is not None:
-                start_ps = next_start
-                break
-            attempt += 1
-            if attempt > chain.max_restarts:
-                cutoff_s = ps_to_seconds(chain.cutoff_ps) if chain.cutoff_ps else math.inf
-                raise DqsimError(
-                    f"repeater chain: pair {pair_index} was abandoned {attempt} times at the memory "
-                    f"cut-off ({cutoff_s:g} s); raise the cut-off or max_restarts")
+            phase = self.phase
+            if phase == _EVENT:  # the next control message of this attempt: stale ones dropped, later ones kept
+                pair_index, attempt = self.pair_index, self.attempt
+                event = run.pop_early((pair_index, attempt)) if run.early else None
+                if event is None:
+                    msg = yield ctx.receive((_TAG, pair_index))
+                    kind, msg_attempt, *data = msg.payload
+                    if msg_attempt != attempt:
+                        if msg_attempt > attempt:
+                            run.keep_early((pair_index, msg_attempt), (kind, *data))
+                        continue
+                else:
+                    kind, *data = event
+                linked = self.linked
+                if kind == "abort":
+                    self._next_attempt(ctx)
+                    continue
+                if kind == "delivered":
+                    self._next_round(ctx, data[0])
+                    continue
+                if kind == "linked":
+                    side, created_ps = data
+                    linked[side] = created_ps
+                    if cutoff is not None:
+                        ctx.spawn(self.alarm(max(0, created_ps + cutoff - ctx.now_ps), (pair_index, attempt), side))
+                elif kind == "segment":
+                    self.segments.add(data[0])
+                elif kind == "bits":
+                    self.bits[data[0]] = data[1]
+                elif kind == "deadline":
+                    side = data[0]
+                    if not self.swapped and ctx.now_ps >= linked[side] + cutoff:
+                        _abandon(ctx, chain, (pair_index, attempt), side)
+                        self._next_attempt(ctx)
+                        continue
+                if node == last and "left" in linked:
+                    if chain.cutoff_ps is None:  # every repeater's outcome comes, on its own tag: one step for all
+                        self.outcomes = [] if last == 1 else None
+                        self.phase = _BITS if last > 1 else _READ
+                        continue
+                    if len(self.bits) == last - 1:
+                        self.outcomes = list(self.bits.values())
+                        self.phase = _READ
+                        continue
+                if (repeater and not self.swapped and len(linked) == 2
+                        and (cutoff is None or (ctx.now_ps < linked["left"] + cutoff
+                                                and ctx.now_ps < linked["right"] + cutoff))
+                        and (not needs_segments or len(self.segments) == 2)):
+                    _swap_gates(ctx, chain)
+                    self.phase = _SWAP
+            elif phase == _SWAP:
+                outcome = yield _swap_measurement(ctx, chain)
+                _swap_told(ctx, chain, (self.pair_index, self.attempt), outcome)
+                self.swapped = True
+                self.phase = _EVENT
+            elif phase == _BITS:
+                messages = yield ctx.receive((_BITS_TAG, self.pair_index), count=last - 1)
+                self.outcomes = [msg.payload for msg in messages]
+                self.phase = _READ
+            elif phase == _READ:
+                values = yield ctx.read_outcomes(self.outcomes)
+                self._next_round(ctx, _deliver(ctx, chain, (self.pair_index, self.attempt), self.start_ps, values))
+            elif phase == _ROUND:
+                if self.pair_index == chain.num_pairs:
+                    return
+                if self.start_ps > ctx.now_ps:
+                    self.phase = _ROUND_WAIT
+                else:
+                    self._begin(ctx)
+            else:  # _ROUND_WAIT
+                yield ctx.wait(self.start_ps - ctx.now_ps)
+                self._begin(ctx)
+
+    def _begin(self, ctx) -> None:
+        """Start chain attempt ``(pair_index, attempt)`` at this node: its link sides, empty bookkeeping."""
+        key = (self.pair_index, self.attempt)
+        ctx.node_data["chain_run"].current = key
+        node = ctx.node
+        for side in self.chain.sides(node):
+            ctx.spawn(self.link_side(self.chain, node, key, side))
+        self.linked, self.segments, self.bits = {}, set(), {}
+        self.swapped = False
+        self.outcomes = None
+        self.phase = _EVENT
+
+    def _next_attempt(self, ctx) -> None:
+        """The attempt was abandoned: the next one, at once."""
+        self.attempt += 1
+        chain = self.chain
+        if self.attempt > chain.max_restarts:
+            cutoff_s = ps_to_seconds(chain.cutoff_ps) if chain.cutoff_ps else math.inf
+            raise DqsimError(
+                f"repeater chain: pair {self.pair_index} was abandoned {self.attempt} times at the memory "
+                f"cut-off ({cutoff_s:g} s); raise the cut-off or max_restarts")
+        self._begin(ctx)
+
+    def _next_round(self, ctx, next_start_ps: int) -> None:
+        """The pair was delivered: the next round starts at ``next_start_ps`` (or the run ends)."""
+        ctx.node_data["chain_run"].current = None  # (this attempt's link sides have ended; its timers need not ring)
+        self.pair_index += 1
+        self.attempt = 0
+        self.start_ps = next_start_ps
+        self.phase = _ROUND

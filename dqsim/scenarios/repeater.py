@@ -62,10 +62,11 @@ from operator import attrgetter
 import numpy as np
 
 from dqsim.engine import RunStatistics, Simulator
+from dqsim.engine.process import ResumableProcess
 from dqsim.network.fibre import fibre_transmittance
 from dqsim.network.link import LinkSpec
 from dqsim.network.werner import bell_diagonal_hashing_yield, bell_diagonal_key_fraction, plob_bound
-from dqsim.protocols.repeater import ChainRecords, ChainSpec, chain_node, setup_node_data
+from dqsim.protocols.repeater import Alarm, ChainNode, ChainRecords, ChainSpec, LinkSide, setup_node_data
 from dqsim.scenarios.output import ScenarioOutput, record_table
 from dqsim.scenarios.dqc import _checkpointer
 from dqsim.units import PS_PER_S, ps_to_seconds, seconds_to_ps
@@ -75,6 +76,26 @@ from dqsim.units import PS_PER_S, ps_to_seconds, seconds_to_ps
 #: GHz-clocked QKD transmitters (Boaron et al., Phys. Rev. Lett. 121, 190502
 #: (2018): 2.5 GHz).
 DEFAULT_REFERENCE_RATE_HZ = 1.0e9
+
+
+class LinkSideProcess(LinkSide, ResumableProcess):
+    """:class:`~dqsim.protocols.repeater.LinkSide` as a resumable engine process."""
+
+
+class AlarmProcess(Alarm, ResumableProcess):
+    """:class:`~dqsim.protocols.repeater.Alarm` as a resumable engine process."""
+
+
+class ChainNodeProcess(ChainNode, ResumableProcess):
+    """:class:`~dqsim.protocols.repeater.ChainNode` as a resumable engine process (its children too).
+
+    A checkpoint saves each node's processes as their protocol state, with no
+    step log, and a resumed run re-executes none of their steps
+    (:mod:`dqsim.engine.process`).
+    """
+
+    link_side = LinkSideProcess
+    alarm = AlarmProcess
 
 
 @dataclass(frozen=True)
@@ -190,7 +211,7 @@ def run_chain(chain: ChainSpec, *, comm, backend=None, seed: int = 0, placement:
     local = [node for node in range(num_nodes) if rank_of_node[node] == comm.rank]
     for node in local:  # (spawn ignores the other ranks' nodes; their data would never be read)
         setup_node_data(sim.node_data(node))
-        sim.spawn(node, chain_node, chain)
+        sim.spawn(node, ChainNodeProcess(chain))
     engine = sim.run()
     mine = ChainRecords.merged([sim.node_data(i)["records"] for i in local])
     # the records and the probes of all ranks in one collective (gather_probes would be a second); records
