@@ -8,12 +8,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # Byte-code caching for the many Python processes the tests start (MPI ranks, `python -m dqsim`, SLURM jobs):
 # where PYTHONDONTWRITEBYTECODE is set (as on the test VM), each of them compiled every dqsim module from its source
-# again, about 0.2 s of CPU time a process. Cached outside the source tree (PYTHONPYCACHEPREFIX, checked against
-# each source's mtime and size), as the setting intends: no __pycache__ folders in the checkout.
-if os.environ.pop("PYTHONDONTWRITEBYTECODE", None) is not None or sys.dont_write_bytecode:
-    _prefix = os.environ.setdefault("PYTHONPYCACHEPREFIX",
-                                    str(Path(__file__).resolve().parent.parent / ".pytest_cache" / "pycache"))
-    sys.pycache_prefix, sys.dont_write_bytecode = _prefix, False
+# again, about 0.2 s of CPU time a process. The byte code goes to the __pycache__ folders beside the sources (ignored
+# by git; numba's kernel cache is there too); the installed packages' own byte code is used as before.
+if os.environ.pop("PYTHONDONTWRITEBYTECODE", None) is not None:
+    sys.dont_write_bytecode = False
 
 from dqsim import backend as _backend  # noqa: E402
 
