@@ -99,6 +99,38 @@ def random_window(name):
     return random.Random(name).randint(2, 8)
 
 
+def stopped_then_resumed(folder, job_args, every_sim_s, window_seed: str) -> dict:
+    """For SIGKILL and SIGUSR1: ``job_args`` started on 2 ranks (a checkpoint every ``every_sim_s``), sent that
+    signal once :func:`random_window` (seeded by ``window_seed`` and the signal's name) checkpoints exist, and
+    its last checkpoint resumed on 2 and 4 ranks: the resumes of both checkpoints in one launch per rank count
+    (tests/mpi_scripts/dqsim_runs.py). ``{how: (exit status, folder, last checkpoint, {ranks: output})}``."""
+    found = {}
+    for how in ("SIGKILL", "SIGUSR1"):
+        (folder / how).mkdir()
+        proc = start_run(folder / how, job_args, every_sim_s)
+        assert wait_for_checkpoint(folder / how, proc, random_window(window_seed + how)), (
+            "the run ended before it could be stopped")
+        if how == "SIGUSR1":
+            os.kill(proc.pid, signal.SIGUSR1)  # mpiexec (MPICH's hydra, Open MPI's mpirun) forwards it to the ranks
+            proc.communicate(timeout=120)
+        else:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate(timeout=60)
+        found[how] = (proc.returncode, folder / how, checkpoints(folder / how / "ck")[-1], {})
+    for ranks in (2, 4):
+        lines = []
+        for how, (_status, where, last, outputs) in found.items():
+            outputs[ranks] = where / f"resumed{ranks}.h5"
+            lines += [*(["--then"] if lines else []), "resume", str(last), "-o", str(outputs[ranks]), "--quiet"]
+        run_mpi(ranks, ["tests/mpi_scripts/dqsim_runs.py", *lines], timeout_s=240)
+    return found
+
+
+@pytest.fixture(scope="module")
+def qkd_stopped(tmp_path_factory):
+    return stopped_then_resumed(tmp_path_factory.mktemp("ckpt_qkd_stopped"), QKD, 0.001, "")
+
+
 @pytest.fixture(scope="module")
 def qkd_full(tmp_path_factory):
     folder = tmp_path_factory.mktemp("ckpt_qkd_full")
@@ -108,22 +140,14 @@ def qkd_full(tmp_path_factory):
 
 
 @pytest.mark.parametrize("how", ["SIGUSR1", "SIGKILL"])
-def test_qkd_stopped_or_killed_then_resumed(tmp_path, qkd_full, how):
-    proc = start_qkd(tmp_path)
-    assert wait_for_checkpoint(tmp_path, proc, random_window(how)), "the run ended before it could be stopped"
+def test_qkd_stopped_or_killed_then_resumed(qkd_full, qkd_stopped, how):
+    status, folder, last, outputs = qkd_stopped[how]
     if how == "SIGUSR1":
-        os.kill(proc.pid, signal.SIGUSR1)  # mpiexec (MPICH's hydra, Open MPI's mpirun) forwards it to the ranks
-        proc.communicate(timeout=120)
-        assert proc.returncode == 75
-    else:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate(timeout=60)
-    last = checkpoints(tmp_path / "ck")[-1]
+        assert status == 75
     assert open_run(last).attrs["window_end_ps"] < qkd_full.table("links")["simulated_time_ps"].max()
+    run(1, ["resume", str(last), "-o", str(folder / "resumed1.h5")])
     for ranks in (2, 4, 1):
-        out = tmp_path / f"resumed{ranks}.h5"
-        run(ranks, ["resume", str(last), "-o", str(out)])
-        same_tables(qkd_full, open_run(out), ["blocks", "links", "end_to_end"])
+        same_tables(qkd_full, open_run(folder / f"resumed{ranks}.h5"), ["blocks", "links", "end_to_end"])
 
 
 def test_repro_ctrl_c_on_two_ranks_checkpoints_and_stops(tmp_path, qkd_full):
@@ -154,24 +178,21 @@ def dqc_long_full(tmp_path_factory):
     return open_run(out)
 
 
+@pytest.fixture(scope="module")
+def dqc_stopped(tmp_path_factory):
+    return stopped_then_resumed(tmp_path_factory.mktemp("ckpt_dqc_stopped"), DQC_LONG, 0.0002, "dqc")
+
+
 @pytest.mark.parametrize("how", ["SIGKILL", "SIGUSR1"])
-def test_dqc_killed_or_stopped_at_a_random_window_then_resumed(tmp_path, dqc_long_full, how):
+def test_dqc_killed_or_stopped_at_a_random_window_then_resumed(dqc_long_full, dqc_stopped, how):
     """Same rank count: bit-identical to a run without checkpoints; 2 -> 4 and 2 -> 1 ranks: within 1e-12."""
-    proc = start_run(tmp_path, DQC_LONG, 0.0002)
-    assert wait_for_checkpoint(tmp_path, proc, random_window("dqc" + how)), "the run ended before it was stopped"
-    if how == "SIGKILL":
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate(timeout=60)
-    else:
-        os.kill(proc.pid, signal.SIGUSR1)
-        proc.communicate(timeout=120)
-        assert proc.returncode == 75
-    last = checkpoints(tmp_path / "ck")[-1]
+    status, folder, last, _ = dqc_stopped[how]
+    if how == "SIGUSR1":
+        assert status == 75
     assert 0 < open_run(last).attrs["window_end_ps"] < dqc_long_full.attrs["simulated_time_ps"]
+    run(1, ["resume", str(last), "-o", str(folder / "resumed1.h5")])
     for ranks in (2, 4, 1):
-        out = tmp_path / f"resumed{ranks}.h5"
-        run(ranks, ["resume", str(last), "-o", str(out)])
-        resumed = open_run(out)
+        resumed = open_run(folder / f"resumed{ranks}.h5")
         same_tables(dqc_long_full, resumed, ["shots", "links", "counts"])
         assert np.array_equal(dqc_long_full.table("timeline")["time_ps"], resumed.table("timeline")["time_ps"])
         assert dqc_long_full.attrs["simulated_time_ps"] == resumed.attrs["simulated_time_ps"]
@@ -369,13 +390,15 @@ def test_repro_a_job_placed_on_two_ranks_resumes_on_one(tmp_path):
 
 
 @pytest.mark.parametrize("what", ["checkpoint", "slab1"])
-def test_repro_a_checkpoint_that_one_rank_cannot_write_is_a_warning_and_the_run_goes_on(tmp_path, what):
+def test_repro_a_checkpoint_that_one_rank_cannot_write_is_a_warning_and_the_run_goes_on(tmp_path, what, dqc_runs):
     """Rank 0 fails on the run file (the slabs written), or rank 1 on its slab (disk full): every rank learns
     of it, rank 0 warns in one line per checkpoint, the run goes on to the results of a run whose checkpoints
-    were written (exit 0), the failed checkpoints' files are removed and the output counts them. The run used
-    to end at the first checkpoint (exit 2; before that, the other ranks waited at a barrier until MPI_Abort)."""
+    were written (exit 0; dqc_runs: the same job on 2 ranks, the same checkpoint interval), the failed
+    checkpoints' files are removed and the output counts them. The run used to end at the first checkpoint
+    (exit 2; before that, the other ranks waited at a barrier until MPI_Abort)."""
+    _folder, good_file, written = dqc_runs
+    assert len(written) < 20  # its keep = 20 removed none: every checkpoint it wrote
     args = [*DQC, "--quiet", "--set", "checkpoint.every_sim_s=0.0004", "--set", "checkpoint.keep=100"]
-    run(2, ["run", *args, "-o", str(tmp_path / "good.h5"), "--set", f"checkpoint.directory=\"{tmp_path / 'good'}\""])
     proc = run_mpi(2, ["tests/mpi_scripts/checkpoint_write_fault.py", what, "run", *args, "-o", str(tmp_path / "x.h5"),
                        "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\""], check=False, timeout_s=120)
     lines = proc.stderr.strip().splitlines()
@@ -383,8 +406,8 @@ def test_repro_a_checkpoint_that_one_rank_cannot_write_is_a_warning_and_the_run_
     assert all(line.startswith("dqsim: warning: checkpoint ") and "No space left on device" in line
                and "no checkpoint was kept" in line for line in lines), proc.stderr
     assert not list((tmp_path / "ck").iterdir())  # the files of the failed checkpoints are removed
-    good, out = open_run(tmp_path / "good.h5"), open_run(tmp_path / "x.h5")
-    assert out.attrs["num_failed_checkpoints"] == len(lines) == len(checkpoints(tmp_path / "good"))
+    good, out = open_run(good_file), open_run(tmp_path / "x.h5")
+    assert out.attrs["num_failed_checkpoints"] == len(lines) == len(written)
     assert good.attrs["num_failed_checkpoints"] == 0
     same_tables(good, out, ["shots", "links", "counts"])
 

@@ -26,7 +26,7 @@ from dqsim.io import open_run
 from dqsim.scenarios import circuit_run
 from dqsim.scenarios.circuit_checkpoint import ops_per_check
 from dqsim.state.sharded import ShardedState
-from mpi_helper import ROOT, child_env, mpiexec_path, run_dqsim, run_here
+from mpi_helper import ROOT, child_env, mpiexec_path, run_here, run_mpi
 from run_files import checkpoints, same_tables
 
 #: 10 qubits, 600 layers unfused: 4,019 operations, 16 gate boundaries (256 operations each).
@@ -66,10 +66,11 @@ def ck_args(folder, *extra):
 
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
-    """The uninterrupted runs: unfused on 1 rank, fused on 2 ranks, noisy trajectories on 1 rank."""
+    """The uninterrupted runs on 1 rank: unfused, and noisy trajectories (the fused run on 2 ranks: in the test
+    that needs it, in the launch of its resume)."""
     folder = tmp_path_factory.mktemp("circuit_full")
-    for name, args, ranks in (("plain", CIRCUIT, 1), ("fused", FUSED, 2), ("noisy", NOISY, 1)):
-        run_dqsim(ranks, ["run", *args, "-o", folder / f"{name}.h5", "--quiet"])
+    for name, args in (("plain", CIRCUIT), ("noisy", NOISY)):
+        run_here(["run", *args, "-o", folder / f"{name}.h5", "--quiet"])
     return folder
 
 
@@ -107,12 +108,13 @@ def test_a_signal_writes_a_checkpoint_exits_75_and_the_resume_is_bit_identical(t
     same_output(uninterrupted / "plain.h5", tmp_path / "resumed.h5")
 
 
-def test_killed_between_checkpoints_on_two_ranks_then_resumed_on_two_bit_identical_and_on_one(tmp_path,
-                                                                                              uninterrupted):
+def test_killed_between_checkpoints_on_two_ranks_then_resumed_on_two_bit_identical_and_on_one(
+        tmp_path):
     """every_wall_s tiny: a checkpoint at every gate boundary of a fused pass on 2 ranks, keep = 2; SIGKILL
     after two or more. The last complete one resumed on 2 ranks gives the uninterrupted run to the bit (the
     exchange counts too); the one before it, on 1 rank, the same shots and counts and the state within
-    rounding (the pass goes on without the exchanges fusion planned for 2 ranks)."""
+    rounding (the pass goes on without the exchanges fusion planned for 2 ranks). The 2-rank resume and then
+    the uninterrupted run: one launch (tests/mpi_scripts/dqsim_runs.py)."""
     launcher = mpiexec_path()
     if launcher is None:
         pytest.skip("no mpiexec beside this Python")
@@ -131,12 +133,15 @@ def test_killed_between_checkpoints_on_two_ranks_then_resumed_on_two_bit_identic
     assert not (tmp_path / "killed.h5").exists()
     *_, before, last = [copy_checkpoint(path, tmp_path / name)  # apart: each resume writes beside its own
                         for path, name in zip(checkpoints(tmp_path / "ck"), ["a", "b", "c"])]
-    run_dqsim(2, ["resume", last, "-o", tmp_path / "resumed2.h5", "--quiet"])
-    full, resumed = same_output(uninterrupted / "fused.h5", tmp_path / "resumed2.h5")
+    run_mpi(2, ["tests/mpi_scripts/dqsim_runs.py", "resume", str(last), "-o", str(tmp_path / "resumed2.h5"),
+                "--quiet", "--then", "run", *map(str, FUSED), "-o", str(tmp_path / "fused.h5"), "--quiet"],
+            timeout_s=240)
+    full, resumed = same_output(tmp_path / "fused.h5", tmp_path / "resumed2.h5")
+    assert full.attrs["num_ranks"] == resumed.attrs["num_ranks"] == 2
     assert full.attrs["num_exchanges"] == resumed.attrs["num_exchanges"] > 0
     assert np.array_equal(full.attrs["bytes_exchanged_per_rank"], resumed.attrs["bytes_exchanged_per_rank"])
-    run_dqsim(1, ["resume", before, "-o", tmp_path / "resumed1.h5", "--quiet"])
-    same_output(uninterrupted / "fused.h5", tmp_path / "resumed1.h5", exact=False)
+    run_here(["resume", before, "-o", tmp_path / "resumed1.h5", "--quiet"])
+    same_output(tmp_path / "fused.h5", tmp_path / "resumed1.h5", exact=False)
 
 
 def test_noisy_trajectories_resume_between_trajectories(tmp_path, uninterrupted, monkeypatch):

@@ -12,7 +12,7 @@ import pytest
 
 from dqsim import cli
 from dqsim.io import open_run
-from mpi_helper import ROOT, child_env, run_dqsim, run_here, run_mpi
+from mpi_helper import ROOT, child_env, run_here, run_mpi
 
 JOBS = sorted((ROOT / "jobs").glob("*.toml"))
 
@@ -69,10 +69,39 @@ def test_every_example_job_runs(job, tmp_path):
     assert json.loads(shown)["attrs"]["job_name"] == run.attrs["job_name"]
 
 
-def test_quickstart_is_a_ghz_state_on_four_ranks(tmp_path):
-    out = tmp_path / "q.h5"
-    run_mpi(4, ["-m", "dqsim", "run", "jobs/quickstart.toml", "-o", str(out), "--quiet"], timeout_s=120)
-    run = open_run(out)
+QFT10 = ["jobs/qft_20q.toml", "--set", "circuit.num_qubits=10", "--set", 'simulation.observables=["X0"]']
+#: The runs of several tests on 2 and 4 ranks, by rank count: (name, the job and its options).
+RANK_RUNS = {
+    2: [("qasm", ["jobs/random_qasm.toml", "--set", "simulation.save_state=true"]),
+        ("dqc", ["jobs/dqc_ghz_4qpu.toml", "--set", "simulation.store_shots=true"]),
+        ("qft_gathered", QFT10),
+        ("qft_slabs", [*QFT10, "--set", "simulation.max_gather_qubits=6"])],
+    4: [("quickstart", ["jobs/quickstart.toml"]),
+        ("qasm", ["jobs/random_qasm.toml", "--set", "simulation.save_state=true"]),
+        ("dqc", ["jobs/dqc_ghz_4qpu.toml", "--set", "simulation.store_shots=true"])],
+}
+
+
+@pytest.fixture(scope="module")
+def rank_runs(tmp_path_factory):
+    """The output file of each run of RANK_RUNS, ``{(ranks, name): path}``: one launch per rank count, running
+    its ``dqsim run`` command lines one after the other (tests/mpi_scripts/dqsim_runs.py), each in its own folder."""
+    folder = tmp_path_factory.mktemp("rank_runs")
+    outputs = {}
+    for ranks, runs in RANK_RUNS.items():
+        lines = []
+        for name, job in runs:
+            out = folder / f"{name}{ranks}" / f"{name}.h5"
+            out.parent.mkdir()
+            outputs[(ranks, name)] = out
+            lines += [*(["--then"] if lines else []), "run", *job, "-o", str(out), "--quiet"]
+        run_mpi(ranks, ["tests/mpi_scripts/dqsim_runs.py", *lines], timeout_s=240)
+    assert all(open_run(out).attrs["num_ranks"] == ranks for (ranks, _), out in outputs.items())
+    return outputs
+
+
+def test_quickstart_is_a_ghz_state_on_four_ranks(rank_runs):
+    run = open_run(rank_runs[(4, "quickstart")])
     assert run.attrs["num_ranks"] == 4
     counts = dict(zip(run.table("counts")["bitstring"], run.table("counts")["count"]))
     assert set(counts) == {"0" * 16, "1" * 16}
@@ -82,13 +111,10 @@ def test_quickstart_is_a_ghz_state_on_four_ranks(tmp_path):
     assert values[2] == pytest.approx(0.0, abs=1e-10)
 
 
-def test_same_results_on_one_two_and_four_ranks(tmp_path):
-    results = {}
-    for ranks in (1, 2, 4):
-        out = tmp_path / f"r{ranks}.h5"
-        run_dqsim(ranks, ["run", "jobs/random_qasm.toml", "-o", str(out), "--quiet",
-                        "--set", "simulation.save_state=true"], timeout_s=120)
-        results[ranks] = open_run(out)
+def test_same_results_on_one_two_and_four_ranks(tmp_path, rank_runs):
+    run_here(["run", "jobs/random_qasm.toml", "-o", tmp_path / "r1.h5", "--quiet",
+              "--set", "simulation.save_state=true"])
+    results = {1: open_run(tmp_path / "r1.h5"), **{ranks: open_run(rank_runs[(ranks, "qasm")]) for ranks in (2, 4)}}
     one = results[1]
     for ranks in (2, 4):
         other = results[ranks]
@@ -98,13 +124,11 @@ def test_same_results_on_one_two_and_four_ranks(tmp_path):
         assert np.max(np.abs(one.state() - other.state())) < 1e-10
 
 
-def test_state_written_as_slabs_equals_gathered_state(tmp_path):
-    gathered, slabbed = tmp_path / "g.h5", tmp_path / "s.h5"
-    common = ["-m", "dqsim", "run", "jobs/qft_20q.toml", "--quiet", "--set", "circuit.num_qubits=10",
-              "--set", 'simulation.observables=["X0"]']
-    run_mpi(2, [*common, "-o", str(gathered)])
-    run_mpi(2, [*common, "-o", str(slabbed), "--set", "simulation.max_gather_qubits=6"])
-    assert sorted(p.name for p in tmp_path.glob("s.slab*.h5")) == ["s.slab0000.h5", "s.slab0001.h5"]
+def test_state_written_as_slabs_equals_gathered_state(rank_runs):
+    gathered, slabbed = rank_runs[(2, "qft_gathered")], rank_runs[(2, "qft_slabs")]  # on 2 ranks
+    assert sorted(p.name for p in slabbed.parent.glob("*.slab*.h5")) == ["qft_slabs.slab0000.h5",
+                                                                         "qft_slabs.slab0001.h5"]
+    assert not list(gathered.parent.glob("*.slab*.h5"))
     a, b = open_run(gathered).state(), open_run(slabbed).state()
     assert a.shape == (1024,)
     assert np.max(np.abs(a - b)) < 1e-12
@@ -190,13 +214,10 @@ def test_plot_writes_a_png(tmp_path):
     assert "top counts" in proc.stdout
 
 
-def test_dqc_job_same_on_one_two_and_four_ranks(tmp_path):
-    runs = []
-    for ranks in (1, 2, 4):
-        out = tmp_path / f"dqc{ranks}.h5"
-        run_dqsim(ranks, ["run", "jobs/dqc_ghz_4qpu.toml", "-o", str(out), "--quiet",
-                        "--set", "simulation.store_shots=true"], timeout_s=180)
-        runs.append(open_run(out))
+def test_dqc_job_same_on_one_two_and_four_ranks(tmp_path, rank_runs):
+    run_here(["run", "jobs/dqc_ghz_4qpu.toml", "-o", tmp_path / "dqc1.h5", "--quiet",
+              "--set", "simulation.store_shots=true"])
+    runs = [open_run(tmp_path / "dqc1.h5"), *(open_run(rank_runs[(ranks, "dqc")]) for ranks in (2, 4))]
     for other in runs[1:]:
         assert np.array_equal(runs[0].table("shots"), other.table("shots"))
         assert np.array_equal(runs[0].table("links")["attempts"], other.table("links")["attempts"])

@@ -351,10 +351,21 @@ def test_purification_of_werner_pairs_matches_bbpssw(variant):
     assert abs(kept.mean() - bbpssw_fidelity(fidelity)) < 3 * kept.std(ddof=1) / math.sqrt(kept.size)
 
 
-def test_ranks_running_to_different_horizons_keep_the_event_order(tmp_path):
+@pytest.fixture(scope="module")
+def timeline_checks(tmp_path_factory):
+    """The arrays of engine_horizon_check.py and measure_later_check.py on 1, 2 and 4 ranks, ``{script: [arrays of
+    each rank count]}``: both in one launch per rank count (tests/mpi_scripts/run_checks.py)."""
+    folder = tmp_path_factory.mktemp("timelines")
+    scripts = ("engine_horizon_check", "measure_later_check")
+    for ranks in (1, 2, 4):
+        run_mpi(ranks, ["tests/mpi_scripts/run_checks.py",
+                        *(arg for name in scripts for arg in (name, str(folder / f"{name}{ranks}.npz")))])
+    return {name: [dict(np.load(folder / f"{name}{ranks}.npz")) for ranks in (1, 2, 4)] for name in scripts}
+
+
+def test_ranks_running_to_different_horizons_keep_the_event_order(timeline_checks):
     """A rank with nothing to wait for runs ahead, but never past the reply to its own message."""
-    timelines = [run_mpi_arrays(ranks, "tests/mpi_scripts/engine_horizon_check.py", tmp_path / f"r{ranks}.npz")
-                 for ranks in (1, 2, 4)]
+    timelines = timeline_checks["engine_horizon_check"]
     one = timelines[0]
     pong = [t for t, node, what in zip(one["time_ps"], one["node"], one["what"])
             if node == 5 and what == zlib.crc32(b"pong:5000000")]
@@ -413,10 +424,9 @@ def test_rank_distances_on_forests_are_shortest_paths_to_each_rank():
                 assert table[node][rank] == (min(reach) if reach else UNREACHABLE_PS)
 
 
-def test_measurements_read_later_give_the_same_bits_on_any_number_of_ranks(tmp_path):
+def test_measurements_read_later_give_the_same_bits_on_any_number_of_ranks(timeline_checks):
     """measure_later: c goes on at once, a read blocks until the flush; bits and times as on one rank."""
-    runs = [run_mpi_arrays(ranks, "tests/mpi_scripts/measure_later_check.py", tmp_path / f"r{ranks}.npz")
-            for ranks in (1, 2, 4)]
+    runs = timeline_checks["measure_later_check"]
     one = runs[0]
     assert len(one["bits"]) == 3 and len(set(one["bits"].tolist())) == 1  # a Bell pair: c, a and b agree
     bit = int(one["bits"][0])
