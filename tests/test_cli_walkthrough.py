@@ -60,6 +60,7 @@ def test_repro_check_refuses_the_output_and_checkpoint_folders_that_run_refuses(
     """``dqsim check`` said valid for an output or checkpoint folder that ``dqsim run`` refuses before its work (a
     file in the way, a folder it may not write); it names them as run does, says they were checked from this
     machine (it may run on a login node), and creates nothing."""
+    import fcntl
     import os
     import platform
 
@@ -101,6 +102,21 @@ def test_repro_check_refuses_the_output_and_checkpoint_folders_that_run_refuses(
     check = run_here(["check", *job, "-o", out, *periodic, "--set", f'checkpoint.directory="{ck}"']).stdout
     assert f"# output: {out} and checkpoints in {ck}/ can be written ({where})\n# on 1 rank(s):" in check, check
     assert sorted(path.name for path in tmp_path.iterdir()) == ["locked", "results"]
+    # Another run of the job holding the checkpoint folder's lock (as dqsim run takes it) is named in a note.
+    held = tmp_path / "held"
+    held.mkdir()
+    args = [*job, "-o", out, "--set", f'checkpoint.directory="{held}"']
+    prefix = run_here(["check", *args]).stdout.split("# checkpoint prefix: ")[1].split()[0]
+    with open(held / f".{prefix}.lock", "w") as lock:
+        lock.write("pid 4242 on node7, since 2026-12-05 12:00:00 UTC\n")
+        lock.flush()
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        check = run_here(["check", *args])
+        assert check.returncode == 0
+        assert (f"# note: another run of this job holds its checkpoints in {held}/ now (pid 4242 on node7, since "
+                f"2026-12-05 12:00:00 UTC); dqsim run waits 10 s for it to end, then refuses to start") in check.stdout
+    assert "note: another run" not in run_here(["check", *args]).stdout  # let go: no note
+    assert sorted(path.name for path in held.iterdir()) == [f".{prefix}.lock"]  # check made nothing
 
 
 def test_repro_check_counts_a_trusted_chain_as_the_run_does(tmp_path):

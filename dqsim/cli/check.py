@@ -203,6 +203,8 @@ def file_lines(job) -> list[str]:
 
     As the run, the checkpoint folder is checked where the job asks for periodic checkpoints or it exists.
     Checked as this process sees the files, on this machine (a login node, perhaps): the message says so.
+    A run of the same job holding the folder's lock now (:func:`dqsim.engine.checkpoint.lock_holder`) is a
+    note line, not a refusal (``slurm/run_step.sh`` checks a requeued job while its predecessor may still end).
     """
     checked_where = f"checked from this machine, {platform.node() or 'this host'}"
     output = Path(job.run.output)
@@ -213,7 +215,12 @@ def file_lines(job) -> list[str]:
     reason = io.folder_problem(directory)
     if reason is not None:
         raise DqsimError(checkpoint.unwritable_directory(job.source, directory, f"{reason}; {checked_where}"))
-    return [f"output: {output} and checkpoints in {directory}/ can be written ({checked_where})"]
+    lines = [f"output: {output} and checkpoints in {directory}/ can be written ({checked_where})"]
+    holder = checkpoint.lock_holder(directory, checkpoint.checkpoint_prefix(job.run.name, jobs.config_sha256(job)))
+    if holder is not None:  # a note, not a refusal: the holder may be a requeued run's predecessor, ending
+        lines.append(f"note: another run of this job holds its checkpoints in {directory}/ now ({holder}); "
+                     f"dqsim run waits {checkpoint.LOCK_WAIT_S:g} s for it to end, then refuses to start")
+    return lines
 
 
 def check_job(path: str, overrides: list[str], num_ranks: int, output: str | None = None) -> list[str]:

@@ -948,6 +948,31 @@ def _lock(directory: Path, prefix: str) -> tuple[tuple[int, Path] | None, str | 
     return (fd, path), None
 
 
+def lock_holder(directory: str | os.PathLike, prefix: str) -> str | None:
+    """Who holds the lock of ``prefix``'s checkpoints in ``directory`` now, as its holder wrote it (:func:`_lock`).
+
+    ``None`` where nobody does, there is no lock file, or the file system has
+    no ``flock``. Creates and writes nothing (``dqsim check``): the file is
+    opened read-only and a shared lock, where free, is given back at once (a
+    run starting meanwhile tries its own again for :data:`LOCK_WAIT_S`).
+    """
+    try:
+        fd = os.open(Path(directory) / f".{prefix}.lock", os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return os.read(fd, 256).decode(errors="replace").strip() or "a process that has not said which"
+        except OSError:  # this file system does not lock
+            return None
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
 def release(session: CheckpointSession) -> None:
     """Give back the session's lock of its checkpoint folder (:func:`prepare_directory`), if it holds it.
 
