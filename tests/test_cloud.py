@@ -555,3 +555,35 @@ def test_repro_the_estimated_cost_of_a_cut_gate_is_the_mean_time_the_protocol_ta
     times = np.array([run_dqc(circuit, comm=comm_mod.SingleComm(), backend=BACKEND, network=network, scheme=scheme,
                               seed=seed, shots=0, timeline=False).end_time_ps for seed in range(200)], dtype=float)
     assert abs(times.mean() - cloud._pair_ps(network, scheme)) < 4 * times.std(ddof=1) / np.sqrt(times.size)
+
+
+def test_set_up_and_reset_times_hold_the_qpus_and_count_in_the_estimate():
+    """A job holds its QPUs for its executions plus the set-up once and a reset between each two of its shots;
+    the job queued behind it on the same QPUs waits that long, and the scheduler's estimate counts it."""
+    network = link_centre(num_qpus=2, data=1)
+    jobs = [cloud.UserJob("a", ghz(2, measure=True), 50, 0), cloud.UserJob("b", ghz(2, measure=True), 20, 0)]
+    plain = run_on(network, jobs, user_latency_ps=1000)
+    setup, reset = 7_000_000, 30_000
+    held = run_on(network, jobs, user_latency_ps=1000, job_setup_ps=setup, shot_reset_ps=reset)
+    for job_id, shots in enumerate((50, 20)):
+        before, after = plain.records[job_id], held.records[job_id]
+        assert held.results[job_id].counts == plain.results[job_id].counts  # the physics is unchanged
+        assert held.results[job_id].dqc_time_ps == plain.results[job_id].dqc_time_ps
+        extra = setup + (shots - 1) * reset
+        assert after.end_ps - after.start_ps == before.end_ps - before.start_ps + extra
+        assert after.job.estimate_ps == before.job.estimate_ps + extra
+    assert held.records[1].start_ps == held.records[0].end_ps  # b waits for a on the same two QPUs
+    tables, _units = cloud.cloud_tables(held)
+    overhead = tables["jobs"]["overhead_s"]
+    assert np.allclose(overhead, [ps_to_seconds(setup + 49 * reset), ps_to_seconds(setup + 19 * reset)])
+    assert "QPUs held 7 µs per job before its first shot and 30 ns between shots" in cloud.cloud_summary(held, "telegate")[0]
+    with pytest.raises(ValueError, match="shot_reset_ps = -1"):
+        run_on(network, jobs, shot_reset_ps=-1)
+
+
+def test_set_up_and_reset_times_are_read_from_the_job_file():
+    job = apply_overrides(load_job("jobs/cloud_queue.toml"), ["scheduler.job_setup_s=0.002",
+                                                             "scheduler.shot_reset_s=1e-4"])
+    assert (job.scheduler.job_setup_s, job.scheduler.shot_reset_s) == (0.002, 1e-4)
+    with pytest.raises(ConfigError, match=r"\[scheduler\]\.shot_reset_s = -1"):
+        apply_overrides(load_job("jobs/cloud_queue.toml"), ["scheduler.shot_reset_s=-1"])

@@ -89,10 +89,19 @@ class SchedulerSection(Section):
             :mod:`dqsim.scenarios.cloud_scheduler` for the exact rules.
         distribution: ``"telegate"`` (default) or ``"teledata"``: how each
             job's nonlocal gates are done.
+        job_setup_s: time the QPUs of a job are held before its first
+            execution (loading the compiled circuit, calibration), s, >= 0
+            (default 0).
+        shot_reset_s: time between two executions of a job on its QPUs
+            (qubit reset, readout and re-initialisation: ~1-100 µs for active
+            reset of superconducting qubits, ~1 ms for trapped ions), s, >= 0
+            (default 0); a job of N shots adds it N − 1 times.
     """
 
     policy: Literal["fifo", "sjf", "backfill"] = "fifo"
     distribution: Literal["telegate", "teledata"] = "telegate"
+    job_setup_s: bounded_real(0.0) = 0.0
+    shot_reset_s: bounded_real(0.0) = 0.0
 
 
 class UserJobSection(CircuitSection):

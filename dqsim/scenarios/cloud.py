@@ -187,6 +187,8 @@ class CloudRun:
         policy: the policy's name.
         user_latency_ps: latency of results to their users, ps.
         timing_s: wall seconds per stage.
+        job_setup_ps, shot_reset_ps: the QPUs' set-up time per job and reset time between two executions, ps
+            (:func:`overhead_ps`).
     """
 
     jobs: list[UserJob]
@@ -197,6 +199,19 @@ class CloudRun:
     policy: str
     user_latency_ps: int
     timing_s: dict[str, float] = field(default_factory=dict)
+    job_setup_ps: int = 0
+    shot_reset_ps: int = 0
+
+
+def overhead_ps(shots: int, job_setup_ps: int, shot_reset_ps: int) -> int:
+    """Time a job of ``shots`` holds its QPUs besides its executions, ps: the set-up once, then a reset between
+    each two of its ``max(shots, 1)`` executions.
+
+    Examples:
+        >>> overhead_ps(1000, 5_000_000, 100_000), overhead_ps(0, 5, 7), overhead_ps(1, 5, 7)
+        (104900000, 5, 5)
+    """
+    return int(job_setup_ps) + (max(int(shots), 1) - 1) * int(shot_reset_ps)
 
 
 def sampling_note(noisy: bool, trajectories: int | str = DEFAULT_CLOUD_TRAJECTORIES) -> str:
@@ -453,7 +468,8 @@ def run_cloud(user_jobs: Sequence[UserJob], *, comm, backend, network: Network, 
               scheme: str = "telegate", precision: str = "complex128",
               trajectories: int | str = DEFAULT_CLOUD_TRAJECTORIES,
               on_job: Callable[[int, int, str], None] | None = None,
-              on_running: Callable[[float, int, str], None] | None = None, checkpointing=None) -> CloudRun:
+              on_running: Callable[[float, int, str], None] | None = None, checkpointing=None,
+              job_setup_ps: int = 0, shot_reset_ps: int = 0) -> CloudRun:
     """Queue ``user_jobs`` on the centre and run each when the policy starts it (collective).
 
     With ``checkpointing`` (a :class:`dqsim.engine.checkpoint.CheckpointSession`)
@@ -473,6 +489,9 @@ def run_cloud(user_jobs: Sequence[UserJob], *, comm, backend, network: Network, 
         scheme: ``"telegate"`` or ``"teledata"``.
         trajectories: engine runs of a job on noisy QPUs: ``"per_shot"`` or a
             number >= 1 (:func:`engine_runs`, :func:`run_user_job`).
+        job_setup_ps, shot_reset_ps: the QPUs' set-up time per job and reset time between two of its
+            executions, ps, >= 0 (:func:`overhead_ps`): a job holds its QPUs for its executions' simulated
+            time plus these, and the scheduler's estimate counts them too.
         on_job: called as ``on_job(jobs_run, num_jobs, name)`` after each run.
         on_running: called on rank 0 after each engine window of a user job's run as
             ``on_running(jobs_run + fraction, num_jobs, name)``, ``fraction`` (0..1, ends
@@ -490,8 +509,10 @@ def run_cloud(user_jobs: Sequence[UserJob], *, comm, backend, network: Network, 
     names = [job.name for job in user_jobs]
     if len(set(names)) != len(names):
         raise ValueError("run_cloud: user job names must be unique (they key the jobs' seeds)")
-    if user_latency_ps < 0:
-        raise ValueError(f"run_cloud: user_latency_ps = {user_latency_ps}; must be >= 0")
+    for name, value in (("user_latency_ps", user_latency_ps), ("job_setup_ps", job_setup_ps),
+                        ("shot_reset_ps", shot_reset_ps)):
+        if value < 0:
+            raise ValueError(f"run_cloud: {name} = {value}; must be >= 0")
     started = time.perf_counter()
     node_names, node_specs = network.names, network.nodes
     centre = Centre.from_graph(network.graph, node_names, [spec.num_data_qubits for spec in node_specs])
@@ -500,7 +521,8 @@ def run_cloud(user_jobs: Sequence[UserJob], *, comm, backend, network: Network, 
     for job_id, job in enumerate(user_jobs):
         refusal = circuit_refusal(job.circuit) or ""
         idle_set = centre.select(job.circuit.num_qubits, range(centre.num_qpus))
-        estimate = user_latency_ps
+        overhead = overhead_ps(job.shots, job_setup_ps, shot_reset_ps)
+        estimate = user_latency_ps + overhead
         if idle_set is not None and not refusal:
             sub = network.subnetwork(idle_set).graph
             lengths = dict(nx.all_pairs_shortest_path_length(sub))
@@ -508,7 +530,7 @@ def run_cloud(user_jobs: Sequence[UserJob], *, comm, backend, network: Network, 
             estimate = estimate_duration_ps(job.circuit, capacities=[centre.data_qubits[q] for q in idle_set],
                                             node=node_specs[idle_set[0]], pair_ps=pair_ps,
                                             latency_ps=user_latency_ps, hops=hops,
-                                            num_executions=max(job.shots, 1))
+                                            num_executions=max(job.shots, 1)) + overhead
         queued.append(QueuedJob(job_id, job.name, job.circuit.num_qubits, job.submit_ps, estimate,
                                 job.priority, refusal=refusal, payload=job))
     results: dict[int, JobResult] = {}
@@ -532,12 +554,12 @@ def run_cloud(user_jobs: Sequence[UserJob], *, comm, backend, network: Network, 
         results[queued_job.job_id] = result
         if on_job:
             on_job(len(results), len(queued), job.name)
-        return int(result.dqc_time_ps) + int(user_latency_ps)
+        return int(result.dqc_time_ps) + overhead_ps(job.shots, job_setup_ps, shot_reset_ps) + int(user_latency_ps)
 
     records = simulate_queue(queued, policy, centre, duration_of)
     timing = {"runs": runs_s, "scheduling": time.perf_counter() - started - runs_s}
     return CloudRun(list(user_jobs), records, results, centre, queue_metrics(records, centre.num_qpus), policy,
-                    user_latency_ps, timing)
+                    user_latency_ps, timing, int(job_setup_ps), int(shot_reset_ps))
 
 
 def _circuit_of(section) -> Circuit:
@@ -606,7 +628,9 @@ def cloud_tables(run: CloudRun) -> tuple[dict[str, np.ndarray], dict[str, dict]]
 
     In ``jobs``: ``executions`` (the shots, at least 1), ``engine_runs`` and
     ``sampling`` (:func:`run_user_job`), ``dqc_s`` the simulated time of all
-    the executions (``end_s - start_s`` is it plus the user latency),
+    the executions, ``overhead_s`` the set-up and resets between them
+    (:func:`overhead_ps`; ``end_s - start_s`` is ``dqc_s + overhead_s`` plus
+    the user latency),
     ``execution_s`` the mean time of one, ``epr_pairs`` those of all the
     executions, ``fidelity`` the mean over the engine runs and
     ``fidelity_stderr`` its standard error (NaN with one run).
@@ -623,6 +647,7 @@ def cloud_tables(run: CloudRun) -> tuple[dict[str, np.ndarray], dict[str, dict]]
             _seconds(queued.submit_ps), _seconds(record.start_ps), _seconds(record.end_ps),
             _seconds(record.wait_ps), _seconds(queued.estimate_ps),
             _seconds(result.dqc_time_ps) if result else math.nan,
+            ps_to_seconds(overhead_ps(job.shots, run.job_setup_ps, run.shot_reset_ps)) if result else math.nan,
             ps_to_seconds(result.execution_ps) if result else math.nan,
             result.epr_pairs if result else 0, result.num_nonlocal_gates if result else 0,
             result.fidelity if result else math.nan, result.fidelity_stderr if result else math.nan,
@@ -634,7 +659,7 @@ def cloud_tables(run: CloudRun) -> tuple[dict[str, np.ndarray], dict[str, dict]]
             ("id", "i8"), ("name", "U"), ("circuit", "U"), ("qpus", "U"), ("num_qpus", "i8"),
             ("num_qubits", "i8"), ("shots", "i8"), ("executions", "i8"), ("engine_runs", "i8"), ("sampling", "U"),
             ("priority", "i8"), ("submit_s", "f8"), ("start_s", "f8"), ("end_s", "f8"), ("wait_s", "f8"),
-            ("estimate_s", "f8"), ("dqc_s", "f8"), ("execution_s", "f8"), ("epr_pairs", "i8"),
+            ("estimate_s", "f8"), ("dqc_s", "f8"), ("overhead_s", "f8"), ("execution_s", "f8"), ("epr_pairs", "i8"),
             ("nonlocal_gates", "i8"), ("fidelity", "f8"), ("fidelity_stderr", "f8"), ("status", "U"),
             ("reason", "U")]),
         "counts": record_table(count_rows, [("job_id", "i8"), ("bitstring", "U"), ("count", "i8")]),
@@ -673,6 +698,8 @@ def cloud_attrs(run: CloudRun) -> dict:
         "qpu_names": list(run.centre.names),
         "qpu_data_qubits": np.array(run.centre.data_qubits, dtype=np.int64),
         "user_latency_ps": int(run.user_latency_ps),
+        "job_setup_ps": int(run.job_setup_ps),
+        "shot_reset_ps": int(run.shot_reset_ps),
         "num_jobs": len(run.jobs),
         "num_done": int(m["num_done"]),
         "num_failed": int(m["num_failed"]),
@@ -696,7 +723,9 @@ def cloud_summary(run: CloudRun, scheme: str, *, note: str = "") -> list[str]:
     names = run.centre.names
     lines = [
         f"  centre: {count_of(run.centre.num_qpus, 'QPU')}, policy {run.policy}, {scheme}; results reach users "
-        f"{_time_text(run.user_latency_ps)} after a run",
+        f"{_time_text(run.user_latency_ps)} after a run"
+        + (f"; QPUs held {_time_text(run.job_setup_ps)} per job before its first shot and "
+           f"{_time_text(run.shot_reset_ps)} between shots" if run.job_setup_ps or run.shot_reset_ps else ""),
         f"  jobs: {int(m['num_done'])} done, {int(m['num_failed'])} failed, {int(m['num_rejected'])} rejected; "
         f"makespan {_time_text(m['makespan_ps'])}, utilisation {m['utilisation']:.3f}, "
         f"throughput {m['throughput_per_ps'] * PS_PER_S:.4g} jobs/s",
@@ -749,7 +778,9 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
                     seed=job.run.seed, user_latency_ps=job.user_latency_ps(),
                     scheme=job.scheduler.distribution, precision=job.run.precision, trajectories=trajectories,
                     on_job=on_job,
-                    on_running=on_running if on_progress else None, checkpointing=checkpointing)
+                    on_running=on_running if on_progress else None, checkpointing=checkpointing,
+                    job_setup_ps=seconds_to_ps(job.scheduler.job_setup_s),
+                    shot_reset_ps=seconds_to_ps(job.scheduler.shot_reset_s))
     tables, table_attrs = cloud_tables(run)
     attrs = {**cloud_attrs(run), "distribution_scheme": job.scheduler.distribution,
              "topology": job.network.topology, "node_names": list(names)}
