@@ -15,6 +15,7 @@ from dqsim.circuit.qasm import load_qasm
 from dqsim.cli.main import build_parser
 from dqsim.cli.merge import merge_files
 from dqsim.cli.progress import ProgressLog
+from dqsim.engine import checkpoint
 from dqsim.errors import CircuitError
 from dqsim.io import open_run, write_run_file
 from mpi_helper import ROOT, child_env, have_mpi, run_dqsim, run_here
@@ -107,7 +108,7 @@ def test_repro_check_refuses_the_output_and_checkpoint_folders_that_run_refuses(
     held.mkdir()
     args = [*job, "-o", out, "--set", f'checkpoint.directory="{held}"']
     prefix = run_here(["check", *args]).stdout.split("# checkpoint prefix: ")[1].split()[0]
-    with open(held / f".{prefix}.lock", "w") as lock:
+    with open(checkpoint.lock_path(held, prefix), "w") as lock:
         lock.write("pid 4242 on node7, since 2026-12-05 12:00:00 UTC\n")
         lock.flush()
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -116,7 +117,7 @@ def test_repro_check_refuses_the_output_and_checkpoint_folders_that_run_refuses(
         assert (f"# note: another run of this job holds its checkpoints in {held}/ now (pid 4242 on node7, since "
                 f"2026-12-05 12:00:00 UTC); dqsim run waits 10 s for it to end, then refuses to start") in check.stdout
     assert "note: another run" not in run_here(["check", *args]).stdout  # let go: no note
-    assert sorted(path.name for path in held.iterdir()) == [f".{prefix}.lock"]  # check made nothing
+    assert list(held.iterdir()) == [checkpoint.lock_path(held, prefix)]  # check made nothing
 
 
 def test_repro_check_counts_a_trusted_chain_as_the_run_does(tmp_path):

@@ -197,14 +197,15 @@ def work_lines(job, num_ranks: int) -> list[str]:
     return [f"work: scenario {scenario}"]
 
 
-def file_lines(job) -> list[str]:
+def file_lines(job, prefix: str) -> list[str]:
     """Refuse the output and checkpoint folders that ``dqsim run`` would refuse before its work, without
     creating or writing anything; else the line saying where the run writes (raises DqsimError).
 
     As the run, the checkpoint folder is checked where the job asks for periodic checkpoints or it exists.
     Checked as this process sees the files, on this machine (a login node, perhaps): the message says so.
-    A run of the same job holding the folder's lock now (:func:`dqsim.engine.checkpoint.lock_holder`) is a
-    note line, not a refusal (``slurm/run_step.sh`` checks a requeued job while its predecessor may still end).
+    A run of the same job (its checkpoints' ``prefix``) holding the folder's lock now
+    (:func:`dqsim.engine.checkpoint.lock_holder`) is a note line, not a refusal (``slurm/run_step.sh``
+    checks a requeued job while its predecessor may still end).
     """
     checked_where = f"checked from this machine, {platform.node() or 'this host'}"
     output = Path(job.run.output)
@@ -216,7 +217,7 @@ def file_lines(job) -> list[str]:
     if reason is not None:
         raise DqsimError(checkpoint.unwritable_directory(job.source, directory, f"{reason}; {checked_where}"))
     lines = [f"output: {output} and checkpoints in {directory}/ can be written ({checked_where})"]
-    holder = checkpoint.lock_holder(directory, checkpoint.checkpoint_prefix(job.run.name, jobs.config_sha256(job)))
+    holder = checkpoint.lock_holder(directory, prefix)
     if holder is not None:  # a note, not a refusal: the holder may be a requeued run's predecessor, ending
         lines.append(f"note: another run of this job holds its checkpoints in {directory}/ now ({holder}); "
                      f"dqsim run waits {checkpoint.LOCK_WAIT_S:g} s for it to end, then refuses to start")
@@ -237,9 +238,9 @@ def check_job(path: str, overrides: list[str], num_ranks: int, output: str | Non
         job = jobs.apply_overrides(job, overrides)
     head = [f"# dqsim check {path}: valid ({job.scenario}); the resolved job, defaults filled in:"]
     lines = work_lines(job, num_ranks)
-    files = file_lines(job)
-    body = to_toml(job.model_dump(mode="json"))
     prefix = checkpoint.checkpoint_prefix(job.run.name, jobs.config_sha256(job))
+    files = file_lines(job, prefix)
+    body = to_toml(job.model_dump(mode="json"))
     identity = [f"# checkpoint prefix: {prefix} ([run].name and the resolved job's hash: its checkpoints are "
                 f"{prefix}.ckptRRR-TTTT.h5)"]
     return [*head, "", *body, "", *identity, *(f"# {line}" for line in files), f"# on {num_ranks} rank(s):",

@@ -908,6 +908,16 @@ def unwritable_directory(source: str | None, directory: Path, reason: str) -> st
 LOCK_WAIT_S = 10.0
 
 
+def lock_path(directory: str | os.PathLike, prefix: str) -> Path:
+    """The lock file of ``prefix``'s checkpoints in ``directory``: ``.PREFIX.lock`` (:func:`_lock`)."""
+    return Path(directory) / f".{prefix}.lock"
+
+
+def _holder_of(fd: int) -> str:
+    """Who holds the lock on the open lock file ``fd``, as the holder wrote it (:func:`_lock`)."""
+    return os.read(fd, 256).decode(errors="replace").strip() or "a process that has not said which"
+
+
 def _lock(directory: Path, prefix: str) -> tuple[tuple[int, Path] | None, str | None]:
     """Rank 0: take the lock of ``prefix``'s checkpoints in ``directory`` (``flock`` on ``.PREFIX.lock``).
 
@@ -920,14 +930,14 @@ def _lock(directory: Path, prefix: str) -> tuple[tuple[int, Path] | None, str | 
         ``flock`` (Lustre mounted without ``-o flock``): no lock, as before.
         The kernel drops the lock when its process ends, also after ``SIGKILL``.
     """
-    path = directory / f".{prefix}.lock"
+    path = lock_path(directory, prefix)
     deadline = time.monotonic() + LOCK_WAIT_S
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            who = os.read(fd, 256).decode(errors="replace").strip() or "a process that has not said which"
+            who = _holder_of(fd)
             os.close(fd)
             if time.monotonic() >= deadline:
                 return None, who
@@ -957,14 +967,14 @@ def lock_holder(directory: str | os.PathLike, prefix: str) -> str | None:
     run starting meanwhile tries its own again for :data:`LOCK_WAIT_S`).
     """
     try:
-        fd = os.open(Path(directory) / f".{prefix}.lock", os.O_RDONLY)
+        fd = os.open(lock_path(directory, prefix), os.O_RDONLY)
     except OSError:
         return None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
-            return os.read(fd, 256).decode(errors="replace").strip() or "a process that has not said which"
+            return _holder_of(fd)
         except OSError:  # this file system does not lock
             return None
         fcntl.flock(fd, fcntl.LOCK_UN)

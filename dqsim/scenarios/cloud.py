@@ -12,8 +12,10 @@ A job of ``shots = N`` is N executions of its circuit, one after the other
 on its QPUs (``shots = 0``: one execution, no counts): its duration is the
 simulated time of its N executions plus the classical latency of the link
 to its user (``[user]``), paid once at the end; its QPUs are held until the
-user has the results; its EPR pairs are those of its N executions. No
-set-up, reset or batching time is modelled between executions.
+user has the results; its EPR pairs are those of its N executions. The
+QPUs' set-up before a job's first execution and reset between two are fixed
+times the job file gives (``[scheduler].job_setup_s``, ``shot_reset_s``;
+:func:`overhead_ps`), which hold the QPUs too; shots are not batched.
 :func:`run_user_job` runs the engine as few times as that allows
 (:func:`engine_runs`):
 

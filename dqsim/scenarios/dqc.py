@@ -396,9 +396,10 @@ def _fidelity_in_place(ops: Sequence, state: ShardedState, *, stop_pending: Call
     n = len(inverse)
     for start in range(0, n, FIDELITY_PIECE_GATES):
         if start and stop_pending is not None and stop_pending():
-            state.apply_ops(ops, start=n - start)
+            state.apply_ops(ops, start=n - start)  # the final state again, for the checkpoint
             if between is not None:
-                between()
+                between()  # checkpoints and stops; should it come back, undo the first pieces again
+            state.apply_ops(inverse, stop=start)
         state.apply_ops(inverse, start=start, stop=start + FIDELITY_PIECE_GATES)
     amplitude = state.zero_amplitude()
     state.apply_ops(ops)

@@ -473,9 +473,7 @@ class ShardedState:
             raise DqsimError("overlap needs states of equal qubit count on the same ranks")
         self.canonicalize_()
         other.canonicalize_()
-        local = kernels.vdot(self.xp, self.amplitudes, other.amplitudes, self.kernel_chunk_elems)
-        pair = self.comm.allreduce_sum(np.array([local.real, local.imag]))
-        return complex(pair[0], pair[1])
+        return self._summed(kernels.vdot(self.xp, self.amplitudes, other.amplitudes, self.kernel_chunk_elems))
 
     def zero_amplitude(self) -> complex:
         """⟨0…0|self⟩ (collective): the amplitude of the all-zeros basis state.
@@ -483,7 +481,10 @@ class ShardedState:
         It lies at local index 0 of rank 0 in every layout (its rank bits are
         all 0 whichever qubits they hold), so no relayout is needed.
         """
-        local = complex(self.amplitudes[0]) if self.comm.rank == 0 else 0j
+        return self._summed(complex(self.amplitudes[0]) if self.comm.rank == 0 else 0j)
+
+    def _summed(self, local: complex) -> complex:
+        """The sum over the ranks of one complex number each (collective)."""
         pair = self.comm.allreduce_sum(np.array([local.real, local.imag]))
         return complex(pair[0], pair[1])
 
