@@ -347,6 +347,45 @@ def test_repro_running_an_interrupted_job_again_from_the_start_names_its_checkpo
     code, err = cli(capsys, "run", *job, "--set", "run.seed=2")  # another job: not named
     assert code == 0 and err == [], err
 
+def test_checkpoints_of_another_dqsim_version_are_moved_aside_not_removed(tmp_path, capsys, monkeypatch):
+    """A run from the start removed every earlier checkpoint of its job at its first checkpoint, also those that
+    another dqsim version wrote, which this one cannot resume but that one can: after an upgrade between two
+    requeues of a job, its progress was lost. Now they move into ``dqsim-VERSION/``, names unchanged, and that
+    version resumes them there; this version's own ones are still removed."""
+    import dqsim
+
+    ck = tmp_path / "ck"
+    job = [ROOT / "jobs" / "bb84_decoy_50km.toml", "-o", tmp_path / "o.h5", "--quiet", *BB84,
+           "--set", "checkpoint.every_sim_s=0.0006", "--set", "checkpoint.keep=100",
+           "--set", f"checkpoint.directory=\"{ck}\""]
+    monkeypatch.setattr(dqsim, "__version__", "0.0.9+old")
+    code, err = cli(capsys, "run", *job)
+    assert code == 0 and err == [], err
+    old = checkpoints(ck)
+    assert len(old) >= 2
+    monkeypatch.setattr(dqsim, "__version__", "0.1.0+new")
+    code, err = cli(capsys, "resume", old[-1])  # this version refuses it
+    assert code != 0 and "written by dqsim 0.0.9+old, this is dqsim 0.1.0+new" in err[-1], err
+    code, err = cli(capsys, "run", *job)
+    aside = ck / "dqsim-0.0.9+old"
+    assert code == 0 and err == [f"dqsim: note: {ck} holds {len(old)} checkpoints of this job written by dqsim "
+                                 f"0.0.9+old (this is dqsim 0.1.0+new); this run moves them to {aside} when it "
+                                 "writes its first checkpoint, where that version can still resume them"], err
+    new = checkpoints(ck)
+    assert new == old and {checkpoint.written_by(path) for path in new} == {"0.1.0+new"}  # the same cuts again
+    assert sorted(path.name for path in aside.iterdir()) == sorted(
+        name for path in old for name in (path.name, checkpoint.manifest_path(path).name))
+    monkeypatch.setattr(dqsim, "__version__", "0.0.9+old")  # that version resumes them where they are now
+    assert checkpoint.verify_checkpoint(aside / old[-2].name)["dqsim_version"] == "0.0.9+old"
+    code, err = cli(capsys, "resume", aside / old[-2].name, "-o", tmp_path / "resumed.h5")
+    assert code == 0 and len(err) == 1 and "later than the one resumed" in err[0], err  # old[-1], beside it
+    same_tables(open_run(tmp_path / "o.h5"), open_run(tmp_path / "resumed.h5"), ["blocks", "links", "end_to_end"])
+    monkeypatch.setattr(dqsim, "__version__", "0.1.0+new")  # and this version's own go as before
+    code, err = cli(capsys, "run", *job)
+    assert code == 0 and len(err) == 1 and "removes them when it writes its first checkpoint" in err[0], err
+    assert checkpoints(ck) == new
+
+
 def test_repro_a_checkpoint_in_a_folder_that_cannot_be_written_says_to_copy_it(dqc_checkpoint, tmp_path, capsys,
                                                                                  monkeypatch):
     """A resumed run writes beside its checkpoint: a read-only folder (an archive) is refused before the run,

@@ -22,6 +22,7 @@ import time
 import traceback
 from pathlib import Path
 
+import dqsim
 from dqsim import backend as backend_mod
 from dqsim import comm as comm_mod
 from dqsim import io
@@ -260,15 +261,23 @@ def _run(job, comm, *, quiet: bool, session=None) -> int:
 
 
 def _note_superseded(session) -> None:
-    """Rank 0: say which checkpoints of an earlier run this run removes at its first checkpoint."""
+    """Rank 0: say which checkpoints of an earlier run this run removes (or sets aside) at its first checkpoint."""
+    if session.other_versions:  # this version cannot resume them: moved aside, not removed
+        versions = sorted(set(session.other_versions.values()))
+        folders = ", ".join(str(checkpoint.set_aside_folder(session.directory, version)) for version in versions)
+        print(f"dqsim: note: {session.directory} holds "
+              f"{count_of(len(session.other_versions), 'checkpoint')} of this job written by dqsim "
+              f"{', '.join(versions)} (this is dqsim {dqsim.__version__}); this run moves them to {folders} when it "
+              "writes its first checkpoint, where that version can still resume them", file=sys.stderr, flush=True)
+    removed = [path for path in session.superseded if path not in session.other_versions]
     if session.earlier is not None:  # the job was interrupted before, and is now run again
         print(f"dqsim: note: {session.directory} already holds checkpoints of this job (the newest: "
               f"{session.earlier}; if its run was interrupted, dqsim resume {session.earlier} continues it); "
               "this run starts from the start and removes them when it writes its first checkpoint",
               file=sys.stderr, flush=True)
-    elif session.superseded:  # a resume of an older checkpoint: the later ones are another run's
-        newest = session.superseded[-1]  # oldest first (checkpoint.prepare_directory)
-        print(f"dqsim: note: {session.directory} holds {count_of(len(session.superseded), 'checkpoint')} of this "
+    elif removed:  # a resume of an older checkpoint: the later ones are another run's
+        newest = removed[-1]  # oldest first (checkpoint.prepare_directory)
+        print(f"dqsim: note: {session.directory} holds {count_of(len(removed), 'checkpoint')} of this "
               f"job later than the one resumed (up to {newest.name}); this run removes them when it writes its "
               "first checkpoint", file=sys.stderr, flush=True)
 

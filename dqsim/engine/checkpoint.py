@@ -63,7 +63,9 @@ One run of a job at a time uses its checkpoints in a folder (a ``flock``,
 :func:`prepare_directory`), and a run's first checkpoint removes the
 checkpoints an earlier run of the job left beyond where this one started
 (:func:`retire_superseded`), so the newest checkpoint of a job in a folder
-is always its latest run's.
+is always its latest run's. Those written by another dqsim version are moved
+into ``dqsim-VERSION/`` in the folder instead, names unchanged: that version
+can still resume them.
 """
 
 from __future__ import annotations
@@ -228,6 +230,9 @@ class CheckpointSession:
             where this run starts (all of them for a run from the start; those after the resumed one), an
             earlier run's, oldest first (by engine run and cut), which :func:`retire_superseded` removes at
             this run's first checkpoint write.
+        other_versions: set with ``superseded``: those of them that another dqsim version wrote (path ->
+            version, :func:`written_by`), which that write moves into ``dqsim-VERSION/`` instead
+            (:func:`set_aside_folder`): this version cannot resume them, that one still can.
         lock: rank 0's ``(descriptor, path)`` of the job's lock file in the folder (:func:`prepare_directory`),
             or ``None``.
         locked_out: set on rank 0 when another run of the job held that lock (its holder): this run, which
@@ -253,6 +258,7 @@ class CheckpointSession:
     config_sha256: str | None = None
     earlier: Path | None = None
     superseded: list = field(default_factory=list)
+    other_versions: dict = field(default_factory=dict)
     lock: tuple | None = None
     locked_out: str | None = None
     source: str = ""
@@ -880,9 +886,14 @@ def prepare_directory(session: CheckpointSession, comm, *, create: bool) -> None
                     resumed = parse_checkpoint_name(session.resume.path)
                     start = (resumed["engine_run"], resumed["window_end_ps"])
                     session.superseded = [path for order, path in found if order > start]
-                else:  # a run from the start: an earlier run's checkpoints of this job, which it could have resumed
-                    session.earlier = found[-1][1] if found else None
+                else:  # a run from the start: an earlier run's checkpoints of this job
                     session.superseded = [path for _order, path in found]
+                versions = {path: written_by(path) for path in session.superseded}
+                session.other_versions = {path: version for path, version in versions.items()
+                                          if version is not None and version != dqsim.__version__}
+                if session.resume is None:  # the newest that this run could have resumed
+                    session.earlier = next((path for path in reversed(session.superseded)
+                                            if path not in session.other_versions), None)
         except OSError as exc:
             if session.resume is not None:  # a resumed run writes beside the checkpoint it resumes
                 error = (f"{directory}: the resumed run writes its checkpoints beside the one it resumes, and "
@@ -1009,15 +1020,61 @@ def retire_superseded(session: CheckpointSession) -> None:
     and ``keep`` counts everything of the job there.
     """
     doomed, session.superseded = session.superseded, []
+    aside, session.other_versions = session.other_versions, {}
     for path in reversed(doomed):  # newest first: the list is oldest first (prepare_directory)
-        _delete_checkpoint(path)
+        if path in aside:
+            _set_aside(path, aside[path], session.warn)
+        else:
+            _delete_checkpoint(path)
+
+
+def written_by(path: str | os.PathLike) -> str | None:
+    """The dqsim version named in checkpoint ``path``'s manifest, read leniently (``None``: none readable).
+
+    Lenient on purpose: a manifest of another dqsim version may be of another manifest format, which
+    :func:`dqsim.io.manifest.read_manifest` refuses; its ``body.dqsim_version`` is all this needs.
+    """
+    try:
+        version = json.loads(manifest_path(path).read_text())["body"]["dqsim_version"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return version if isinstance(version, str) else None
+
+
+def set_aside_folder(directory: str | os.PathLike, version: str) -> Path:
+    """Where a superseded checkpoint of dqsim ``version`` goes: ``dqsim-VERSION/`` in its folder."""
+    return Path(directory) / ("dqsim-" + re.sub(r"[^A-Za-z0-9._+-]", "_", version))
+
+
+def _set_aside(path: Path, version: str, warn: Callable[[str], None]) -> None:
+    """Move checkpoint ``path`` of another dqsim ``version`` into :func:`set_aside_folder`, names unchanged.
+
+    Its data files first, its manifest last, then both folders synced: that
+    version can still resume it there (a checkpoint's manifest names its
+    files, not their folder). A move that fails warns and leaves the rest
+    where it is (this version refuses to resume it, in one line).
+    """
+    path = Path(path)
+    stem = path.name[:-len(".h5")]
+    target = set_aside_folder(path.parent, version)
+    try:
+        target.mkdir(exist_ok=True)
+        moving = sorted(path.parent.glob(glob.escape(stem) + ".*"), key=lambda f: f == manifest_path(path))
+        for source in moving:  # the manifest sorts last (False < True)
+            os.replace(source, target / source.name)
+        manifest.sync_folder(target)
+        manifest.sync_folder(path.parent)
+    except OSError as exc:
+        warn(f"could not move {path.name} (written by dqsim {version}) into {target}: "
+             f"{io.folder_error(exc)}; it stays in {path.parent}")
 
 
 def _own_checkpoints(directory: Path, prefix: str, job_sha256: str, newest: str) -> list[Path]:
     """The complete checkpoints of this job (``prefix`` and job hash, from their manifests) in ``directory``
     named up to ``newest`` (the one resumed), oldest first: those the rotation of a resumed run counts.
 
-    Later ones (a damaged newest that a SLURM restart skipped) and other jobs' are left alone.
+    Later ones (a damaged newest that a SLURM restart skipped), other jobs' and other dqsim versions' are
+    left alone.
     """
     own = re.compile(r"^" + re.escape(prefix) + r"\.ckpt(\d{3,})-(\d{20})\.h5$")
 
@@ -1033,7 +1090,8 @@ def _own_checkpoints(directory: Path, prefix: str, job_sha256: str, newest: str)
             body = json.loads(manifest_path(candidate).read_text())["body"]
         except (OSError, ValueError, KeyError, TypeError):
             continue
-        if isinstance(body, dict) and body.get("job_sha256") == job_sha256:
+        if isinstance(body, dict) and body.get("job_sha256") == job_sha256 and \
+                body.get("dqsim_version") == dqsim.__version__:  # another version's: not this run's to rotate
             found.append(candidate)
     return sorted(found, key=lambda path: order(path.name))
 
