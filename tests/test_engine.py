@@ -200,15 +200,17 @@ def test_messages_cross_ranks_as_tuples_and_come_back_equal():
 
     messages = [_message(1, 2, ("t", 0), Outcome((5, 1, 3), None), 10, 20, 7),
                 _message(1, 3, "bits", Outcome((6, 1, 4), (1, 0)), 11, 21, 8),
-                _message(2, 3, "x", ("delivered", 0, 99), 12, 22, 9),
+                _message(2, 3, "x", ("delivered", 0, 99), 12, 22, 9, 99),  # quiet until 99 ps
                 _message(2, 3, "y", None, 13, 23, 10)]
     back = []
-    for source, dest, tag, payload, sent_ps, arrival_ps, counter, outcome in pickle.loads(
+    for source, dest, tag, payload, sent_ps, arrival_ps, counter, outcome, quiet in pickle.loads(
             pickle.dumps(_wire_messages(messages))):
         if outcome is not None:
             payload = _wire_outcome(payload, outcome[0])
-        back.append(_message(source, dest, tag, payload, sent_ps, arrival_ps, counter))
+        back.append(_message(source, dest, tag, payload, sent_ps, arrival_ps, counter, quiet))
     assert back == messages
+    assert [m.quiet_ps for m in back] == [0, 0, 99, 0]
+    assert [m.quiet_ps for m in pickle.loads(pickle.dumps(messages))] == [0, 0, 99, 0]  # as checkpoints keep them
     assert [type(m.payload) for m in back] == [Outcome, Outcome, tuple, type(None)]
     assert back[1].payload.bits == (1, 0) and back[0].payload.bits is None
     assert hash(back[1].payload) == hash(Outcome((6, 1, 4), (1, 0)))
@@ -353,10 +355,10 @@ def test_purification_of_werner_pairs_matches_bbpssw(variant):
 
 @pytest.fixture(scope="module")
 def timeline_checks(tmp_path_factory):
-    """The arrays of engine_horizon_check.py and measure_later_check.py on 1, 2 and 4 ranks, ``{script: [arrays of
-    each rank count]}``: both in one launch per rank count (tests/mpi_scripts/run_checks.py)."""
+    """The arrays of engine_horizon_check.py, measure_later_check.py and quiet_wave_check.py on 1, 2 and 4 ranks,
+    ``{script: [arrays of each rank count]}``: all in one launch per rank count (tests/mpi_scripts/run_checks.py)."""
     folder = tmp_path_factory.mktemp("timelines")
-    scripts = ("engine_horizon_check", "measure_later_check")
+    scripts = ("engine_horizon_check", "measure_later_check", "quiet_wave_check")
     for ranks in (1, 2, 4):
         run_mpi(ranks, ["tests/mpi_scripts/run_checks.py",
                         *(arg for name in scripts for arg in (name, str(folder / f"{name}{ranks}.npz")))])
@@ -374,6 +376,94 @@ def test_ranks_running_to_different_horizons_keep_the_event_order(timeline_check
     for other in timelines[1:]:
         for key in one:
             assert np.array_equal(one[key], other[key]), key
+
+
+def test_a_quiet_notice_lets_the_other_rank_take_its_part_at_once(timeline_checks):
+    """A notice that 16 nodes take one link delay apart, each then waiting for a common start. Declared quiet
+    until that start, the rank far from the sender takes its nodes' notices while the near rank takes its own (the
+    same exchange); without, it waits until the near rank has taken all of them. Same events either way."""
+    one, two, four = timeline_checks["quiet_wave_check"]
+    for label in ("quiet", "plain"):
+        for other in (two, four):
+            assert np.array_equal(one[f"{label}_timeline"], other[f"{label}_timeline"]), label
+            assert np.array_equal(one[f"{label}_counts"], other[f"{label}_counts"]), label
+    assert np.array_equal(one["quiet_timeline"], one["plain_timeline"])
+    assert one["quiet_counts"][0] == 15_000_000 + 1_000_000  # the last ping: at the start, one link
+    far, near = two["quiet_windows"][:8], two["quiet_windows"][8:]  # rank 0 holds nodes 0-7 (node 15 on rank 1)
+    assert far.min() <= near.max(), two["quiet_windows"]
+    far, near = two["plain_windows"][:8], two["plain_windows"][8:]
+    assert far.min() > near.max(), two["plain_windows"]
+
+
+def quiet_receiver(after):
+    def receiver(ctx):
+        msg = yield ctx.receive("notice")
+        yield from after(ctx, msg)
+    return receiver
+
+
+@pytest.mark.parametrize("after, what", [
+    (lambda ctx, msg: iter([ctx.send(0, "early")]), "sent message 'early'"),
+    (lambda ctx, msg: iter([ctx.wait(msg.payload - ctx.now_ps - 1)]), "waits until 2999 ps"),
+    (lambda ctx, msg: iter([ctx.spawn(lambda c: iter([]))]), "started a process"),
+    (lambda ctx, msg: iter([ctx.measure([0])]), "waits for a measurement"),
+])
+def test_a_quiet_message_whose_handling_acts_before_its_time_stops_the_run(after, what):
+    """The promise of ``quiet_until_ps`` is checked on one rank too: a protocol that breaks it is found in tests."""
+    sim, _state = make_sim(1, [1], names=("a", "b", "c"))
+
+    def announce(ctx):
+        ctx.broadcast([1], "notice", 3000, quiet_until_ps=3000)
+        yield ctx.wait(0)
+
+    sim.spawn(0, announce)
+    sim.spawn(1, quiet_receiver(after))
+    with pytest.raises(EngineError, match=f"node b {what} at 1000 ps while handling message 'notice', whose sender "
+                                          "promised that its handling causes nothing before 3000 ps"):
+        sim.run()
+
+
+def test_a_quiet_message_handled_within_its_promise_runs_as_a_plain_one():
+    def run(quiet):
+        sim, _state = make_sim(1, [0], names=("a", "b", "c"))
+
+        def announce(ctx):
+            ctx.broadcast([1, 2], "notice", 2000, quiet_until_ps=2000 if quiet else 0)
+            yield ctx.wait(0)
+
+        def receiver(ctx):
+            msg = yield ctx.receive("notice")
+            yield ctx.wait(msg.payload - ctx.now_ps)  # exactly until the promised time: allowed
+            ctx.send(0, "done", ctx.node)
+            ctx.log("sent", str(ctx.node))
+
+        def collector(ctx):
+            for _ in range(2):
+                msg = yield ctx.receive("done")
+                ctx.log("done", str(msg.payload))
+
+        sim.spawn(0, announce)
+        sim.spawn(0, collector)
+        sim.spawn(1, receiver)
+        sim.spawn(2, receiver)
+        stats = sim.run()
+        return sim.timeline, stats.num_events, stats.end_time_ps
+
+    assert run(True) == run(False)
+    assert run(True)[2] == 3000
+
+
+def test_a_quiet_message_counts_at_its_quiet_time_in_the_promises():
+    """Rank 0 (of 2, in one process) holds a and b; c is on rank 1, one link from b. A message waiting at a counts
+    at its arrival plus a's distance to rank 1, or, quiet, at its quiet time plus that distance."""
+    for quiet_ps, promise in ((0, 1000 + 2000), (50_000, 50_000 + 2000)):
+        comm = TwoRanksOneProcess()
+        network = Network.from_links([NodeSpec(name=n) for n in "abc"],
+                                     {(0, 1): link_of_delay(1000), (1, 2): link_of_delay(1000)},
+                                     num_ranks=2, placement=[0, 0, 1])
+        sim = Simulator(network, comm=comm, state=None, qubit_owner=[], num_data_qubits=0, seed=0)
+        sim._broadcast(sim.nodes[1], [0], "notice", None, quiet_ps)  # from b at 0 ps, at a at 1000 ps
+        assert sim._promises(1000)[1] == promise
 
 
 def test_rank_distances_are_shortest_paths_to_each_rank():

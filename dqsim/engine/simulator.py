@@ -38,7 +38,7 @@ from heapq import heappop, heappush, heapreplace
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, ClassVar, Iterable, Sequence
 
 import numpy as np
 
@@ -158,6 +158,10 @@ class Message:
     sent_ps: int
     arrival_ps: int
     origin_counter: int
+    #: A *quiet* message (:meth:`NodeContext.broadcast`'s ``quiet_until_ps``): its handling at the receiver
+    #: causes nothing there before this time, ps, so the engine's promises count it there (0: not quiet). Set
+    #: in the instance dict of quiet messages only (not a field: equal to a message without it otherwise).
+    quiet_ps: ClassVar[int] = 0
 
     def __reduce__(self):
         """Pickled as one call of :func:`_message` on the fields (messages cross ranks at every exchange).
@@ -166,8 +170,9 @@ class Message:
         dict of the fields and reads them back through ``__setstate__``: about
         twice the time for the few messages of an exchange.
         """
-        return _message, (self.source, self.dest, self.tag, self.payload, self.sent_ps, self.arrival_ps,
-                          self.origin_counter)
+        fields = (self.source, self.dest, self.tag, self.payload, self.sent_ps, self.arrival_ps,
+                  self.origin_counter)
+        return _message, (fields + (self.quiet_ps,) if self.quiet_ps else fields)
 
 
 #: The commands a process may yield.
@@ -181,16 +186,30 @@ _COMMANDS = (Wait, Receive, MeasureCmd, MeasureLater, ReadOutcomes)
 _new = object.__new__
 
 
-def _message(source: int, dest: int, tag, payload, sent_ps: int, arrival_ps: int, origin_counter: int) -> Message:
+def _message(source: int, dest: int, tag, payload, sent_ps: int, arrival_ps: int, origin_counter: int,
+             quiet_ps: int = 0) -> Message:
     """The :class:`Message` of these fields, made without ``__init__`` (see :data:`_new`; unpickling calls it)."""
     msg = _new(Message)
     msg.__dict__.update(source=source, dest=dest, tag=tag, payload=payload, sent_ps=sent_ps, arrival_ps=arrival_ps,
                         origin_counter=origin_counter)
+    if quiet_ps:
+        msg.__dict__["quiet_ps"] = quiet_ps
     return msg
 
 
+def _quiet_head_ps(queue: list) -> int:
+    """The earliest time at which a node's queued events can cause anything at other nodes, ps.
+
+    An event's own time, but a quiet message's ``quiet_ps`` (:attr:`Message.quiet_ps`) when later: its
+    handling causes nothing before then (checked while it is handled, :meth:`Simulator._check_quiet`).
+    """
+    return min([max(time_ps, arg.quiet_ps) if action == "deliver" else time_ps
+                for time_ps, _origin, _counter, action, arg in queue])
+
+
 def _wire_messages(messages: list) -> list[tuple]:
-    """Messages as tuples of their fields, in :func:`_message`'s order, and one more (:func:`_wire_outcome`).
+    """Messages as tuples of their fields, in :func:`_message`'s order, and two more (:func:`_wire_outcome`,
+    then :attr:`Message.quiet_ps`).
 
     How they cross ranks at an exchange.
 
@@ -200,9 +219,10 @@ def _wire_messages(messages: list) -> list[tuple]:
     1,024-node chain cost ~5 µs each (against ~1.5 µs as tuples, the
     receiver making the message again included).
     """
-    return [(m.source, m.dest, m.tag, m.payload, m.sent_ps, m.arrival_ps, m.origin_counter, None)
+    return [(m.source, m.dest, m.tag, m.payload, m.sent_ps, m.arrival_ps, m.origin_counter, None, m.quiet_ps)
             if type(m.payload) is not Outcome else  # (see _wire_outcome)
-            (m.source, m.dest, m.tag, m.payload.key, m.sent_ps, m.arrival_ps, m.origin_counter, (m.payload.bits,))
+            (m.source, m.dest, m.tag, m.payload.key, m.sent_ps, m.arrival_ps, m.origin_counter, (m.payload.bits,),
+             m.quiet_ps)
             for m in messages]
 
 
@@ -399,13 +419,23 @@ class NodeContext:
             return sim._arrival_ps(self._node, dest, extra_delay_ps)
         return sim._send(self._node, dest, tag, payload, extra_delay_ps)
 
-    def broadcast(self, dests: Iterable[int], tag, payload=None) -> None:
+    def broadcast(self, dests: Iterable[int], tag, payload=None, *, quiet_until_ps: int = 0) -> None:
         """Send the same message (one tag, one payload, no extra delay) to each node of ``dests``, in that order.
 
         The same messages, events and results as :meth:`send` to each node in
         turn (each arrives after its own latency, ps), made in one loop: an end
         node telling all 1,023 others of a 1,024-node chain that a pair was
         delivered spends ~40 % less CPU on it (``bench/results/chain-vm-cp-20261205.md``).
+
+        ``quiet_until_ps``: the protocol's promise that a receiver's handling
+        of the message, where it arrives earlier, causes nothing before this
+        time: the process it resumes sends, spawns and measures nothing and
+        waits at least until then (a notice that the next round starts then).
+        With several ranks the engine then lets other ranks run up to this
+        time plus their distance, rather than the arrival plus their distance
+        (a lookahead longer than the links'); results are the same either way.
+        A handling that breaks the promise stops the run with an
+        :class:`EngineError` on any number of ranks.
         """
         sim = self._sim
         current = sim._current
@@ -413,7 +443,7 @@ class NodeContext:
             for dest in dests:
                 sim._arrival_ps(self._node, dest, 0)
             return
-        sim._broadcast(self._node, dests, tag, payload)
+        sim._broadcast(self._node, dests, tag, payload, quiet_until_ps)
 
     def apply(self, op: GateOp, *, error_probability: float = 0.0) -> None:
         """Issue a gate on this node's qubits at the current time."""
@@ -480,6 +510,8 @@ class NodeContext:
         or a :class:`~dqsim.engine.process.ResumableProcess` (no ``args``).
         """
         if not self._muted:  # a restored child was saved on its own
+            if self._sim._quiet_ps:
+                self._sim._broke_quiet(self._node, "started a process")
             self._sim._start(self._node, self._sim._handle_of(self._node, process_fn, args), self._node.now_ps)
 
     def stream(self, purpose: str) -> "ProcessStream":
@@ -715,6 +747,9 @@ class Simulator:
         self.timeline: list[tuple[int, int, str, str]] = []
         self.statistics: dict = {}
         self._current: ProcessHandle | None = None       # the process being stepped
+        #: While a quiet message is handled (see NodeContext.broadcast): its quiet_ps and tag, else 0.
+        self._quiet_ps = 0
+        self._quiet_tag = None
         self._shared: list = []                           # objects saved by reference (see share)
         self._buffer: list[QOp] = []
         self._pending: list = []                          # heap of (key, QOp) gathered from all ranks
@@ -914,7 +949,9 @@ class Simulator:
             latency = self._latencies[source * self._num_nodes + dest] = self._latency(source, dest)
         return node.now_ps + latency + extra_delay_ps
 
-    def _send(self, node: _Node, dest: int, tag, payload, extra_delay_ps: int) -> int:
+    def _send(self, node: _Node, dest: int, tag, payload, extra_delay_ps: int, quiet_ps: int = 0) -> int:
+        if self._quiet_ps:
+            self._broke_quiet(node, f"sent message {tag!r}")
         source = node.index
         latency = self._latencies.get(source * self._num_nodes + dest) if dest != source else None
         if latency is None:
@@ -925,6 +962,8 @@ class Simulator:
         msg = _new(Message)
         msg.__dict__.update(source=source, dest=dest, tag=tag, payload=payload, sent_ps=node.now_ps,
                             arrival_ps=arrival, origin_counter=node.counter)  # (see _new)
+        if quiet_ps > arrival:
+            msg.__dict__["quiet_ps"] = quiet_ps
         self.stats.num_messages += 1
         rank = self.rank_of_node[dest]
         if rank == self._rank:
@@ -943,15 +982,17 @@ class Simulator:
                 )
             self._outbox[rank].append(msg)
             self.stats.num_cross_rank_messages += 1
-            back = arrival + self._dist_home[dest]  # the earliest a reply can be back on this rank
+            back = max(arrival, msg.quiet_ps) + self._dist_home[dest]  # the earliest a reply can be back here
             if back < self._send_limit:
                 self._send_limit = back
             if back < self._send_limit_posted:
                 self._send_limit_posted = back
         return arrival
 
-    def _broadcast(self, node: _Node, dests: Iterable[int], tag, payload) -> None:
+    def _broadcast(self, node: _Node, dests: Iterable[int], tag, payload, quiet_ps: int = 0) -> None:
         """:meth:`_send` of one message to each of ``dests`` in turn, its common case inlined in one loop."""
+        if self._quiet_ps:
+            self._broke_quiet(node, f"sent message {tag!r}")
         source, now = node.index, node.now_ps
         base = source * self._num_nodes
         latencies, rank_of_node, own_rank, nodes, ready = (self._latencies, self.rank_of_node, self._rank,
@@ -962,13 +1003,15 @@ class Simulator:
             latency = latencies.get(base + dest) if dest != source else None
             rank = rank_of_node[dest] if latency is not None else None
             if rank is None or (rank != own_rank and now + latency < horizons[rank]):
-                self._send(node, dest, tag, payload, 0)  # a first message to dest, to itself, or an error
+                self._send(node, dest, tag, payload, 0, quiet_ps)  # a first message to dest, to itself, or an error
                 continue
             arrival = now + latency
             node.counter += 1
             msg = _new(Message)
             msg.__dict__.update(source=source, dest=dest, tag=tag, payload=payload, sent_ps=now,
                                 arrival_ps=arrival, origin_counter=node.counter)  # (see _new)
+            if quiet_ps > arrival:
+                msg.__dict__["quiet_ps"] = quiet_ps
             stats.num_messages += 1
             if rank == own_rank:
                 entry = (arrival, source, node.counter, "deliver", msg)
@@ -980,11 +1023,18 @@ class Simulator:
             else:
                 outbox[rank].append(msg)
                 stats.num_cross_rank_messages += 1
-                back = arrival + dist_home[dest]  # the earliest a reply can be back on this rank
+                back = max(arrival, quiet_ps) + dist_home[dest]  # the earliest a reply can be back on this rank
                 if back < self._send_limit:
                     self._send_limit = back
                 if back < self._send_limit_posted:
                     self._send_limit_posted = back
+
+    def _broke_quiet(self, node: _Node, what: str) -> None:
+        """Raise: the handling of a quiet message did ``what`` before its ``quiet_ps`` (see :meth:`NodeContext.broadcast`)."""
+        quiet_ps, self._quiet_ps = self._quiet_ps, 0
+        raise EngineError(f"node {node.name} {what} at {node.now_ps} ps while handling message {self._quiet_tag!r}, "
+                          f"whose sender promised that its handling causes nothing before {quiet_ps} ps "
+                          "(quiet_until_ps of ctx.broadcast)")
 
     # ---------------------------------------------------------- stepping
     def _step(self, node: _Node, process: ProcessHandle, value) -> None:
@@ -1017,6 +1067,8 @@ class Simulator:
                 # a subclass of a command takes its base's path
                 kind = next((base for base in _COMMANDS if isinstance(command, base)), None)
             if kind is Wait:  # self._resume_later(node, now + delay, process, None), inlined
+                if self._quiet_ps and node.now_ps + command.delay_ps < self._quiet_ps:
+                    self._broke_quiet(node, f"waits until {node.now_ps + command.delay_ps} ps")
                 node.counter += 1
                 heappush(node.queue, (node.now_ps + command.delay_ps, node.index, node.counter, "resume",
                                       (process, None)))
@@ -1034,6 +1086,8 @@ class Simulator:
                     else:
                         waiting.append((process, count))
                 elif box:
+                    if self._quiet_ps:
+                        self._broke_quiet(node, f"takes message {tag!r} from its mailbox")
                     msg = box.pop(0)
                     if not box:  # no empty lists left behind: one tag per exchange would pile up
                         del node.mailbox[tag]
@@ -1050,6 +1104,8 @@ class Simulator:
                 if applied:  # a local small state: the outcome is known now
                     value = outcome
                     continue
+                if self._quiet_ps:
+                    self._broke_quiet(node, "waits for a measurement")
                 node.blocked_by = (process, op)
                 heappush(self._blocked, (op.time_ps, node.index))
             elif kind is MeasureLater or kind is ReadOutcomes:
@@ -1078,6 +1134,8 @@ class Simulator:
         bits = self._read(command.outcomes)
         if bits is not None:
             return bits
+        if self._quiet_ps:
+            self._broke_quiet(node, "waits for measurement outcomes")
         node.blocked_by = (process, QOp(node.now_ps, node.index, node.seq, "read", (), command.outcomes))
         heappush(self._blocked, (node.now_ps, node.index))
         self._readers.append(node.index)
@@ -1180,6 +1238,8 @@ class Simulator:
                     tag = arg.tag
                     waiters = node.waiting.get(tag)
                     if waiters:
+                        if arg.quiet_ps > time_ps:  # a quiet message: its handling causes nothing before then
+                            self._quiet_ps, self._quiet_tag = arg.quiet_ps, tag
                         process = waiters[0]
                         if type(process) is tuple:  # (process, count): a Receive of several messages
                             self._deliver_counted(node, tag, arg, waiters)
@@ -1188,6 +1248,7 @@ class Simulator:
                             if not waiters:  # no empty lists left behind: one tag per exchange would pile up
                                 del node.waiting[tag]
                             step(node, process, arg)
+                        self._quiet_ps = 0
                     else:
                         box = node.mailbox.get(tag)
                         if box is None:
@@ -1326,6 +1387,8 @@ class Simulator:
                 node = nodes[index]
                 queue = node.queue
                 head = queue[0][0] if queue else math.inf
+                if queue and queue[0][3] == "deliver" and queue[0][4].quiet_ps > head:
+                    head = _quiet_head_ps(queue)
                 if node.blocked_by is not None:
                     head = min(head, node.blocked_by[1].time_ps)
                 if head + distance < best:
@@ -1336,7 +1399,7 @@ class Simulator:
                 continue
             for rank in range(len(promises)):  # one pass per rank (a broadcast puts hundreds here)
                 if rank != dest_rank:
-                    reach = min([msg.arrival_ps + dist[msg.dest][rank] for msg in messages])
+                    reach = min([max(msg.arrival_ps, msg.quiet_ps) + dist[msg.dest][rank] for msg in messages])
                     if reach < promises[rank]:
                         promises[rank] = reach
         return [math.inf if value >= _UNREACHABLE else value for value in promises]
@@ -1402,13 +1465,13 @@ class Simulator:
         horizon = self._horizons[rank]
         nodes, ready = self.nodes, self._ready
         for _ops, messages, _info in parts:
-            for source, dest, tag, payload, sent_ps, arrival_ps, origin_counter, outcome in messages:  # (_wire_messages)
+            for source, dest, tag, payload, sent_ps, arrival_ps, origin_counter, outcome, quiet in messages:  # (_wire_messages)
                 if outcome is not None:
                     payload = _wire_outcome(payload, outcome[0])
                 if arrival_ps < horizon:  # the lookahead rule, checked on arrival too
                     raise EngineError(f"message {tag!r} arrived at {arrival_ps} ps, before {horizon} ps, "
                                       "which its rank may already have passed")
-                msg = _message(source, dest, tag, payload, sent_ps, arrival_ps, origin_counter)
+                msg = _message(source, dest, tag, payload, sent_ps, arrival_ps, origin_counter, quiet)
                 entry = (arrival_ps, source, origin_counter, "deliver", msg)  # self._enqueue(node, entry), inlined
                 node = nodes[dest]
                 queue = node.queue

@@ -698,7 +698,8 @@ def _deliver(ctx, chain: ChainSpec, key, round_start_ps: int, bits: list) -> int
     ctx.probe_bell_diagonal(theirs, mine, pair_index)
     ctx.node_data["records"].deliveries.append(Delivery(pair_index, attempt, round_start_ps, ctx.now_ps))
     next_start = ctx.now_ps + chain.broadcast_delay_ps
-    ctx.broadcast(range(last), (_TAG, pair_index), ("delivered", attempt, next_start))  # one tag, one payload
+    # one tag, one payload; quiet: a node told of the delivery only waits for the next round (ChainNode.run)
+    ctx.broadcast(range(last), (_TAG, pair_index), ("delivered", attempt, next_start), quiet_until_ps=next_start)
     ctx.log("delivered", f"pair {pair_index} after {attempt} restart(s)")
     return next_start
 
