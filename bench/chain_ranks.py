@@ -74,6 +74,8 @@ def worker(args) -> int:
         simulator.EXCHANGE_CPU_S = args.exchange_cpu_ms / 1e3
     if args.lockstep:
         simulator.PIPELINED_EXCHANGE = False
+    if args.no_quiet:
+        simulator.QUIET_MESSAGES = False
     comm = comm_mod.init()
     chain = chain_of(args)
     comm.barrier()
@@ -109,6 +111,8 @@ def driver(args) -> int:
                     cmd += ["--exchange-cpu-ms", str(args.exchange_cpu_ms)]
                 if args.lockstep:
                     cmd += ["--lockstep"]
+                if args.no_quiet:
+                    cmd += ["--no-quiet"]
                 if ranks > 1:
                     cmd = [str(mpiexec), "-n", str(ranks), *cmd]
                 proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=args.timeout_s)
@@ -146,7 +150,7 @@ def driver(args) -> int:
               "workload": {"nodes": args.nodes, "pairs": args.pairs, "link_km": args.link_km,
                            "source_fidelity": args.source_fidelity, "t2_s": args.t2_s, "swapping": "swap_asap",
                            "seed": args.seed, "exchange_cpu_ms": args.exchange_cpu_ms,
-                           "lockstep": args.lockstep},
+                           "lockstep": args.lockstep, "no_quiet": args.no_quiet},
               "repeats": args.repeats, "ratio_to_one_rank": {str(k): v for k, v in summary.items()},
               "identical_across_ranks": identical, "runs": records}
     write_result(args.results_dir, f"chain_ranks-{args.label}", result)
@@ -175,6 +179,8 @@ def main(argv=None) -> int:
     p.add_argument("--exchange-cpu-ms", type=float, default=None,
                    help="the engine's EXCHANGE_CPU_S in ms (CPU time per exchange on several ranks; default: "
                         "EVENTS_PER_EXCHANGE events)")
+    p.add_argument("--no-quiet", action="store_true",
+                   help="promises count quiet messages at their arrival (the engine's QUIET_MESSAGES off)")
     p.add_argument("--lockstep", action="store_true",
                    help="exchanges in lockstep (the engine's PIPELINED_EXCHANGE off): one blocking alltoall each")
     p.add_argument("--label", default="vm")

@@ -299,6 +299,11 @@ STARVED_PEERS_RULE = True
 #: :data:`EXCHANGE_CPU_S`, the number of exchanges and flushes depends on the machine's speed.
 PIPELINED_EXCHANGE = True
 
+#: With several ranks: promises count a quiet message (``ctx.broadcast(..., quiet_until_ps=T)``) at ``T``, not at
+#: its arrival (:meth:`Simulator._promises`). ``False``: at its arrival, as any message (the handling is still
+#: checked against its promise). Results are the same either way; ``bench/chain_ranks.py --no-quiet`` compares.
+QUIET_MESSAGES = True
+
 #: Events a rank runs between two looks at an exchange in flight (each look costs about a microsecond).
 POLL_EVENTS = 4
 
@@ -982,7 +987,8 @@ class Simulator:
                 )
             self._outbox[rank].append(msg)
             self.stats.num_cross_rank_messages += 1
-            back = max(arrival, msg.quiet_ps) + self._dist_home[dest]  # the earliest a reply can be back here
+            # the earliest a reply can be back on this rank
+            back = (max(arrival, msg.quiet_ps) if QUIET_MESSAGES else arrival) + self._dist_home[dest]
             if back < self._send_limit:
                 self._send_limit = back
             if back < self._send_limit_posted:
@@ -1023,7 +1029,8 @@ class Simulator:
             else:
                 outbox[rank].append(msg)
                 stats.num_cross_rank_messages += 1
-                back = max(arrival, quiet_ps) + dist_home[dest]  # the earliest a reply can be back on this rank
+                # the earliest a reply can be back on this rank
+                back = (max(arrival, quiet_ps) if QUIET_MESSAGES else arrival) + dist_home[dest]
                 if back < self._send_limit:
                     self._send_limit = back
                 if back < self._send_limit_posted:
@@ -1377,18 +1384,21 @@ class Simulator:
             busy = {index for _time, index in self._ready}
             busy.update(index for _time, index in self._blocked)
         dist = self._dist
+        floor = earliest  # no node's term is earlier: raised at the first quiet head found (see _quiet_floor_ps)
         for rank, order in enumerate(self._by_distance):
             best = math.inf
             if order is not None and busy is not None:
                 order = sorted((dist[index][rank], index) for index in busy if dist[index][rank] < _UNREACHABLE)
             for distance, index in order or ():
-                if earliest + distance >= best:
+                if floor + distance >= best:
                     break
                 node = nodes[index]
                 queue = node.queue
                 head = queue[0][0] if queue else math.inf
-                if queue and queue[0][3] == "deliver" and queue[0][4].quiet_ps > head:
-                    head = _quiet_head_ps(queue)
+                if queue and queue[0][3] == "deliver" and queue[0][4].quiet_ps > head and QUIET_MESSAGES:
+                    head = queue[0][4].quiet_ps if len(queue) == 1 else _quiet_head_ps(queue)
+                    if floor == earliest:
+                        floor = self._quiet_floor_ps()
                 if node.blocked_by is not None:
                     head = min(head, node.blocked_by[1].time_ps)
                 if head + distance < best:
@@ -1399,10 +1409,39 @@ class Simulator:
                 continue
             for rank in range(len(promises)):  # one pass per rank (a broadcast puts hundreds here)
                 if rank != dest_rank:
-                    reach = min([max(msg.arrival_ps, msg.quiet_ps) + dist[msg.dest][rank] for msg in messages])
+                    reach = (min([max(msg.arrival_ps, msg.quiet_ps) + dist[msg.dest][rank] for msg in messages])
+                             if QUIET_MESSAGES else min([msg.arrival_ps + dist[msg.dest][rank] for msg in messages]))
                     if reach < promises[rank]:
                         promises[rank] = reach
         return [math.inf if value >= _UNREACHABLE else value for value in promises]
+
+    def _quiet_floor_ps(self) -> float:
+        """The least term any local node can give a promise, quiet messages counted at their quiet time, ps.
+
+        A node's term is its earliest event, a quiet message at its head
+        counting at its ``quiet_ps`` (:func:`_quiet_head_ps`), or its pending
+        measurement. With quiet messages waiting at many nodes (a notice
+        spreading down a chain) :meth:`_promises` would otherwise visit every
+        node, its early stop bounded by the earliest real event; one look at
+        the heads of the ready heap (stale entries only lower the floor) and
+        the blocked nodes gives a bound that stops it at the nearest one.
+        """
+        nodes, floor = self.nodes, self._earliest_blocked_ps()
+        for time_ps, index in self._ready:
+            if time_ps < floor:
+                queue = nodes[index].queue
+                entry = queue[0] if queue else None
+                if entry is None or entry[0] != time_ps or entry[3] != "deliver" or not entry[4].quiet_ps:
+                    floor = time_ps  # (a stale entry: conservative)
+                else:
+                    quiet_ps = entry[4].quiet_ps if len(queue) == 1 else _quiet_head_ps(queue)
+                    if quiet_ps < floor:
+                        floor = quiet_ps
+        for _time_ps, index in self._blocked:  # a blocked node's queue (its measurement is in the floor already)
+            queue = nodes[index].queue
+            if queue and queue[0][0] < floor:
+                floor = queue[0][0]
+        return floor
 
     def _exchange(self) -> "_Exchange":
         """Collective: the one exchange of an iteration of :meth:`run`, posted and completed at once (lockstep).
