@@ -1,4 +1,4 @@
-"""Checkpoints of the ``circuit`` scenario (gate boundaries; between trajectories), end to end.
+"""Checkpoints of the ``circuit`` scenario (gate boundaries, also inside trajectories), end to end.
 
 A random circuit's run is stopped by a signal (a checkpoint, exit 75),
 checkpointed at every gate boundary, killed with SIGKILL between
@@ -6,7 +6,9 @@ checkpoints, and resumed: the output equals the uninterrupted run's (the
 state to the bit, shots, counts and expectation values) on the same rank
 count (1 and 2), and within rounding, with identical shots, on another
 (2 -> 1). A noisy run (trajectories) resumes between trajectories to the
-same shots and values. A damaged checkpoint is refused in one line; a
+same shots and values; noisy and dynamic runs cut inside a trajectory (a
+stop, the period) resume there, on the same rank count to the bit and on
+another with the same shots. A damaged checkpoint is refused in one line; a
 periodic checkpoint that cannot be written (its folder replaced by a file)
 is a warning and the run goes on.
 """
@@ -258,14 +260,14 @@ def test_a_circuit_with_barriers_resumes_in_its_second_pass(tmp_path, monkeypatc
 
 # ---------------------------------------------------------------- cuts inside a trajectory
 #: Noisy trajectories long enough for cuts inside them at 256 operations between looks (2 ranks, a subprocess):
-#: 5 qubits, 120 layers (about 420 noisy gates per trajectory), 6 shots.
-NOISY_LONG = [*NOISY[:3], "--set", "circuit.depth=120", "--set", "simulation.shots=6", *NOISY[7:]]
+#: 5 qubits, 120 layers (about 420 noisy gates per trajectory), 4 shots.
+NOISY_LONG = [*NOISY[:3], "--set", "circuit.depth=120", "--set", "simulation.shots=4", *NOISY[7:]]
 
 
 def dynamic_qasm(path, length: int, seed: int, shots: int = 12):
-    """A 6-qubit dynamic circuit (OpenQASM 3): gates, a mid-circuit measurement, an ``if``/``else`` with an
-    ``if`` nested in its body, a reset, a second measurement and ``if``, terminal measurements; ``length``
-    random gates (rx, cx) per stretch (twice as many in each branch)."""
+    """A 6-qubit dynamic circuit (OpenQASM 3): gates, a mid-circuit measurement into c[0], an ``if``/``else``
+    on it with an ``if`` nested in its body, a reset, a measurement into c[1] and an ``if`` on it, terminal
+    measurements into c[2..5]; ``length`` random gates (rx, cx) per stretch (twice as many in each branch)."""
     rng = np.random.default_rng(seed)
 
     def gates(n):
@@ -279,9 +281,10 @@ def dynamic_qasm(path, length: int, seed: int, shots: int = 12):
         'OPENQASM 3.0;', 'include "stdgates.inc";', 'qubit[6] q;', 'bit[6] c;', gates(length), 'c[0] = measure q[0];',
         f"if (c[0]) {{ {gates(2 * length)} if (c[0]) {{ {gates(length)} }} }} else {{ {gates(2 * length)} }}",
         'reset q[0];', gates(length), 'c[1] = measure q[1];', f"if (c[1] == 0) {{ {gates(length)} }}",
-        gates(length // 2), 'c = measure q;']) + "\n")
-    return [ROOT / "jobs" / "random_qasm.toml", "--set", f"circuit.qasm=\"{path}\"", "--set", f"simulation.shots={shots}",
-            "--set", "simulation.observables=[\"Z0 Z5\", \"X3\"]", "--set", "simulation.save_state=true"]
+        gates(length // 2), *(f"c[{i}] = measure q[{i}];" for i in range(2, 6))]) + "\n")  # c[0], c[1] stay
+    return [ROOT / "jobs" / "random_qasm.toml", "--set", f"circuit.qasm=\"{path}\"", "--set",
+            f"simulation.shots={shots}", "--set", "simulation.observables=[\"Z0 Z5\", \"X3\"]", "--set",
+            "simulation.save_state=true"]
 
 
 def stored_position(path) -> dict:
@@ -291,14 +294,15 @@ def stored_position(path) -> dict:
 
 def stop_in_trajectory(monkeypatch, trajectory: int, *, in_if: bool = False):
     """SIGTERM to this process during trajectory ``trajectory`` (from 0): at its third noisy gate, measurement
-    or reset, or with ``in_if`` as a run of gates in an ``if`` block starts (the cut is at the next look).
-    Returns the list of trajectories started (the replay of trajectory 0 after a resume counts)."""
+    or reset, or with ``in_if`` as the first run of gates in a taken ``if`` body (not an ``else``) starts in it or
+    a later trajectory (the cut is at the next look). Returns the list of trajectories started (the replay of
+    trajectory 0 after a resume counts)."""
     started, seen = [], []
     plain_trajectory, plain_apply, plain_gate_run = (circuit_run._run_trajectory, TrajectoryWalk._apply,
                                                      TrajectoryWalk._gate_run)
 
     def signal_at(count):
-        if len(started) == trajectory + 1:
+        if len(started) == trajectory + 1 or (in_if and len(started) > trajectory + 1):
             seen.append(1)
             if len(seen) == count:
                 os.kill(os.getpid(), signal.SIGTERM)
@@ -313,7 +317,7 @@ def stop_in_trajectory(monkeypatch, trajectory: int, *, in_if: bool = False):
         return plain_apply(self, ins)
 
     def gate_run(self, run, path, *rest):
-        if in_if and path:
+        if in_if and path and all(branch for _, branch in path):
             signal_at(1)
         return plain_gate_run(self, run, path, *rest)
 
@@ -348,8 +352,8 @@ def test_a_noisy_run_stopped_inside_a_trajectory_resumes_to_the_uninterrupted_ou
 
 def test_a_dynamic_run_stopped_in_an_if_block_resumes_on_one_and_two_ranks_and_periodic_cuts_inside_trajectories(
         tmp_path, monkeypatch):
-    """A dynamic circuit (fused passes, a nested ``if``, a reset) stopped in an ``if`` block of trajectory 2,
-    pieces of 4 operations: the resume on 1 rank gives the uninterrupted output to the bit, on 2 ranks the same
+    """A dynamic circuit (fused passes, a nested ``if``, a reset) stopped in an ``if`` body in trajectory 2 or
+    later, pieces of 4 operations: the resume on 1 rank gives the uninterrupted output to the bit, on 2 ranks the same
     shots and values and the state within rounding. On 2 ranks (a subprocess: 256 operations between looks),
     runs with a checkpoint at every boundary (noisy, and a longer dynamic circuit unfused) end with the
     uninterrupted output to the bit; checkpoints cut inside trajectory 1 or later (the dynamic one in an ``if``
@@ -361,13 +365,14 @@ def test_a_dynamic_run_stopped_in_an_if_block_resumes_on_one_and_two_ranks_and_p
     proc = run_here(["run", *job, "-o", tmp_path / "x.h5", "--quiet", *ck_args(tmp_path / "ck")], check=False)
     assert proc.returncode == 75, proc.stderr
     [stopped] = checkpoints(tmp_path / "ck")
-    inside = stored_position(stopped)["inside"]
-    assert inside["path"] and inside["pass"] is not None and stored_position(stopped)["shot"] == 2, inside
+    position = stored_position(stopped)
+    inside = position["inside"]  # in an if body, in a fused pass, c[0] = 1 (kept to the output)
+    assert inside["path"] and inside["pass"] is not None and inside["bits"] & 1 and position["shot"] >= 2, position
     monkeypatch.undo()
     run_here(["resume", stopped, "-o", tmp_path / "resumed1.h5", "--quiet"])
     same_output(tmp_path / "dynamic.h5", tmp_path / "resumed1.h5")
 
-    long_job = [*dynamic_qasm(tmp_path / "long.qasm", 300, seed=6, shots=5), "--set", "simulation.fusion=false"]
+    long_job = [*dynamic_qasm(tmp_path / "long.qasm", 150, seed=6, shots=3), "--set", "simulation.fusion=false"]
     every = ["--set", "checkpoint.every_wall_s=1e-9", "--set", "checkpoint.keep=100"]
     runs = []
     for name, args in (("noisy", NOISY_LONG), ("long", long_job)):
@@ -393,3 +398,11 @@ def test_a_dynamic_run_stopped_in_an_if_block_resumes_on_one_and_two_ranks_and_p
         run_here(["resume", copy_checkpoint(path, tmp_path / f"again_{name}"), "-o", tmp_path / f"{name}_on1.h5",
                   "--quiet"])
         same_output(tmp_path / f"{name}_full.h5", tmp_path / f"{name}_on1.h5", exact=False)
+
+
+def test_check_names_the_cuts_inside_trajectories():
+    """``dqsim check`` of a noisy job: checkpoints between trajectories and every 256 operations inside one
+    (5 qubits on 2 ranks: 4 local)."""
+    out = run_here(["check", *NOISY, "-n", "2"]).stdout
+    assert ("# checkpoints: between trajectories and at gate boundaries inside one, every 256 operations of it "
+            "(a resume inside a trajectory after the first runs the first again: the output's state)") in out, out

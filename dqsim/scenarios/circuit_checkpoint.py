@@ -3,12 +3,14 @@
 The circuit scenario runs no event engine and has no simulated time. Its
 cuts are gate boundaries: between two pieces of a (fused) gate pass, where
 no exchange is in flight, and, with trajectories (dynamic circuits,
-``[noise]``), between two trajectories. A cut is written by
+``[noise]``), between two trajectories and at gate boundaries inside one
+(:mod:`dqsim.scenarios.circuit_trajectory`). A cut is written by
 :class:`dqsim.engine.checkpoint.Checkpointer`, as an engine run's cut is:
 the same files (state slabs with per-part SHA-256, a manifest written last),
 the same names ``NAME.HHHHHHHH.ckpt000-TTTT.h5`` — ``TTTT`` counts the cut's
 position in place of picoseconds: operations of the fused schedule applied
-so far, or trajectories finished —, ``keep``, a warning for a periodic
+so far, or, with trajectories, ``k·10^12`` before trajectory ``k`` and
+``k·10^12 + 1 + s`` after ``s`` of its operations —, ``keep``, a warning for a periodic
 write that fails, and exit status 75 after a signal's checkpoint.
 :class:`CircuitCuts` presents to the checkpointer what it reads of an engine
 run (a state, random streams, a shared record; no nodes).
@@ -17,8 +19,13 @@ A checkpoint holds the state in its current layout, the position (gate
 pass, operation, the layout the pass was fused from and the fusion cost
 table, so the resumed run fuses the very same blocks), the counters of the
 random streams, the exchange counters and, with trajectories, the shots and
-observable values so far and the first trajectory's final state (the state
-the output saves). Resumed on the same number of ranks, the run goes on
+observable values so far and, between trajectories, the first trajectory's
+final state (the state the output saves); inside a trajectory, that
+trajectory's state and where it is (the path through ``if`` blocks, its
+bits and observable values so far): a checkpoint holds one register, so a
+resume inside trajectory ``k > 0`` runs trajectory 0 again for the output's
+state (its draws are the same: its streams start at counter 0), one
+trajectory's time. Resumed on the same number of ranks, the run goes on
 bit for bit; on another power of two, the pass in progress is continued
 without the exchanges fusion had placed for the old layout (the state plans
 its own), so amplitudes agree to rounding and shots are identical.

@@ -13,7 +13,7 @@ trajectory's terminal measurements; the saved state is the first
 trajectory's.
 
 With a checkpoint session (``dqsim run``/``dqsim resume``) the run writes
-checkpoints at gate boundaries and between trajectories, on
+checkpoints at gate boundaries (also inside a trajectory) and between trajectories, on
 ``[checkpoint].every_wall_s`` and on SIGUSR1/SIGTERM/Ctrl-C, and a resumed
 run goes on from one (:mod:`dqsim.scenarios.circuit_checkpoint`).
 
