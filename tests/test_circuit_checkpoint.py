@@ -295,8 +295,7 @@ def stored_position(path) -> dict:
 def stop_in_trajectory(monkeypatch, trajectory: int, *, in_if: bool = False):
     """SIGTERM to this process during trajectory ``trajectory`` (from 0): at its third noisy gate, measurement
     or reset, or with ``in_if`` as the first run of gates in a taken ``if`` body (not an ``else``) starts in it or
-    a later trajectory (the cut is at the next look). Returns the list of trajectories started (the replay of
-    trajectory 0 after a resume counts)."""
+    a later trajectory (the cut is at the next look). Returns the list of trajectories started."""
     started, seen = [], []
     plain_trajectory, plain_apply, plain_gate_run = (circuit_run._run_trajectory, TrajectoryWalk._apply,
                                                      TrajectoryWalk._gate_run)
@@ -329,9 +328,9 @@ def stop_in_trajectory(monkeypatch, trajectory: int, *, in_if: bool = False):
 
 def test_a_noisy_run_stopped_inside_a_trajectory_resumes_to_the_uninterrupted_output(tmp_path, uninterrupted,
                                                                                      monkeypatch):
-    """Looks every 4 operations: a stop in trajectory 7 is cut inside it (its state, position, the streams'
-    counters, the shots and values of trajectories 0-6); the resume replays trajectory 0 for the output's
-    state, goes on in trajectory 7 and gives the uninterrupted output to the bit."""
+    """Looks every 4 operations: a stop in trajectory 7 is cut inside it (its state and the first trajectory's
+    final state, a pair of registers; its position, the streams' counters, the shots and values of trajectories
+    0-6); the resume goes on in trajectory 7 and gives the uninterrupted output to the bit."""
     monkeypatch.setattr(circuit_run, "ops_per_check", lambda num_local: 4)
     stop_in_trajectory(monkeypatch, 7)
     proc = run_here(["run", *NOISY, "-o", tmp_path / "stopped.h5", "--quiet", *ck_args(tmp_path / "ck")],
@@ -343,10 +342,11 @@ def test_a_noisy_run_stopped_inside_a_trajectory_resumes_to_the_uninterrupted_ou
     assert open_run(stopped).attrs["circuit_cut"].startswith("in trajectory 7 of 40, after ")
     position = stored_position(stopped)
     assert position["shot"] == 7 and len(position["bits"]) == 7 and position["inside"]["pass"] is None
+    assert open_run(stopped).state_info["num_qubits"] == 5 + 1  # two registers of 5 qubits
     monkeypatch.undo()
     started = stop_in_trajectory(monkeypatch, -1)  # counts only
     run_here(["resume", stopped, "-o", tmp_path / "resumed.h5"])
-    assert len(started) == 1 + 40 - 7  # the replay of trajectory 0, then trajectories 7-39
+    assert len(started) == 40 - 7  # trajectories 7-39
     same_output(uninterrupted / "noisy.h5", tmp_path / "resumed.h5")
 
 
@@ -394,7 +394,9 @@ def test_a_dynamic_run_stopped_in_an_if_block_resumes_on_one_and_two_ranks_and_p
     run_mpi(2, ["tests/mpi_scripts/dqsim_runs.py", *resumes], timeout_s=240)
     same_output(tmp_path / "dynamic.h5", tmp_path / "dynamic_on2.h5", exact=False)
     for name, path in picked.items():
-        same_output(tmp_path / f"{name}_full.h5", tmp_path / f"{name}_resumed2.h5")
+        full, resumed = same_output(tmp_path / f"{name}_full.h5", tmp_path / f"{name}_resumed2.h5")
+        assert full.attrs["num_exchanges"] == resumed.attrs["num_exchanges"]  # the first trajectory's
+        assert np.array_equal(full.attrs["bytes_exchanged_per_rank"], resumed.attrs["bytes_exchanged_per_rank"])
         run_here(["resume", copy_checkpoint(path, tmp_path / f"again_{name}"), "-o", tmp_path / f"{name}_on1.h5",
                   "--quiet"])
         same_output(tmp_path / f"{name}_full.h5", tmp_path / f"{name}_on1.h5", exact=False)
@@ -404,5 +406,6 @@ def test_check_names_the_cuts_inside_trajectories():
     """``dqsim check`` of a noisy job: checkpoints between trajectories and every 256 operations inside one
     (5 qubits on 2 ranks: 4 local)."""
     out = run_here(["check", *NOISY, "-n", "2"]).stdout
-    assert ("# checkpoints: between trajectories and at gate boundaries inside one, every 256 operations of it "
-            "(a resume inside a trajectory after the first runs the first again: the output's state)") in out, out
+    assert ("# checkpoints: between trajectories and at gate boundaries inside one, every 256 operations of it; "
+            "each holds the state (inside a trajectory after the first, also the first's: twice), 0.2 KiB per "
+            "rank") in out, out

@@ -107,8 +107,9 @@ def _circuit_cuts_line(job, num_qubits: int, num_ranks: int, terminal: bool) -> 
         where = f"at gate boundaries, every {count_of(every, 'operation')} of the (fused) schedule"
     else:
         where = (f"between trajectories and at gate boundaries inside one, every {count_of(every, 'operation')} "
-                 "of it (a resume inside a trajectory after the first runs the first again: the output's state)")
-    return f"checkpoints: {where}; each holds the state, {_mib(shard)} per rank"
+                 "of it")
+    held = "the state" if terminal else "the state (inside a trajectory after the first, also the first's: twice)"
+    return f"checkpoints: {where}; each holds {held}, {_mib(shard)} per rank"
 
 
 def _network_register_lines(job, num_data_qubits: int, num_ranks: int, what: str) -> list[str]:

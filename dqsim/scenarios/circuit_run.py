@@ -35,7 +35,7 @@ from dqsim.circuit import fusion, generators, qasm
 from dqsim.circuit.ir import Barrier, Circuit, Gate, IfBits, Measure, Reset
 from dqsim.engine import checkpoint
 from dqsim.errors import ConfigError, ResourceError, count_of
-from dqsim.scenarios.circuit_checkpoint import CircuitCuts, ops_per_check, resumed_pass
+from dqsim.scenarios.circuit_checkpoint import CircuitCuts, StatePair, ops_per_check, resumed_pass
 from dqsim.scenarios.circuit_noise import GateNoise
 from dqsim.scenarios.circuit_trajectory import TrajectoryWalk, fused_run
 from dqsim.circuit.pauli import parse_pauli_sum
@@ -201,9 +201,8 @@ def _run_trajectories(circuit: Circuit, fresh_state: Callable, num_trajectories:
     With ``cuts`` a checkpoint may fall before a trajectory or at a gate
     boundary inside one (:class:`~dqsim.scenarios.circuit_trajectory.TrajectoryWalk`),
     and a resumed run goes on from there; a cut inside trajectory ``k > 0``
-    holds that trajectory's state, so the first trajectory's (the output's)
-    is computed again from its start (the same draws: its streams' counters
-    start at 0).
+    holds that trajectory's state and the first trajectory's (the output's)
+    as a :class:`~dqsim.scenarios.circuit_checkpoint.StatePair`.
     """
     stream, gate_noise, streams = _trajectory_streams(seed, noise_section)
     outcomes: list[int] = []
@@ -211,19 +210,19 @@ def _run_trajectories(circuit: Circuit, fresh_state: Callable, num_trajectories:
     first_state, state, first_shot, inside = None, None, 0, None
     body, terminal = split_terminal_measurements(circuit.instructions)  # once, not per trajectory
     if cuts is not None and cuts.resuming is not None:
-        restored = fresh_state() if cuts.resuming.has_state else None
+        resuming = cuts.resuming
+        if resuming.has_state and resuming.num_amplitudes == 2 << circuit.num_qubits:  # two registers
+            restored = StatePair(fresh_state(), fresh_state())
+        else:
+            restored = fresh_state() if resuming.has_state else None
         at = cuts.restore(restored, streams, "trajectories")
         costs = cuts.stored_costs(costs)
         first_shot, outcomes, per_trajectory = at["shot"], list(at["bits"]), list(at["values"])
         inside = at.get("inside")
-        state, first_state = (restored, None) if inside is not None else (None, restored)
-        if inside is not None and first_shot > 0:  # a stop meanwhile: the checkpoint resumed from is the newest
-            replay_stream, replay_noise, _ = _trajectory_streams(seed, noise_section)
-            first_state = fresh_state()
-            _run_trajectory(first_state, body, terminal, replay_stream, costs, replay_noise, observables,
-                            batch=ops_per_check(first_state.num_local_qubits),
-                            look=lambda *_: cuts.boundary(restored, streams, cuts.resuming.window_end_ps, at,
-                                                          "replaying trajectory 0 after a resume", costs))
+        if isinstance(restored, StatePair):
+            first_state, state = restored.states
+        else:
+            state, first_state = (restored, None) if inside is not None else (None, restored)
     for shot in range(first_shot, num_trajectories):
         so_far = {"mode": "trajectories", "shot": shot, "bits": list(outcomes), "values": list(per_trajectory)}
         if inside is None:
@@ -238,8 +237,9 @@ def _run_trajectories(circuit: Circuit, fresh_state: Callable, num_trajectories:
             where = f"in trajectory {shot} of {num_trajectories}, {where}"
             if cuts is None:
                 _stop_if_asked(comm, where)
-            else:  # the trajectory's state, where it is and the results before it
-                cuts.boundary(state, streams, shot * TRAJECTORY_STEP + 1 + step, {**so_far, "inside": position},
+            else:  # the trajectory's state (after the output's, the first one's), where it is, the results so far
+                saved = state if first_state is None else StatePair(first_state, state)
+                cuts.boundary(saved, streams, shot * TRAJECTORY_STEP + 1 + step, {**so_far, "inside": position},
                               where, costs)
 
         bits, values = _run_trajectory(state, body, terminal, stream, costs, gate_noise, observables,
