@@ -1,4 +1,4 @@
-"""Checkpoints of the ``circuit`` scenario (gate boundaries; between trajectories), end to end.
+"""Checkpoints of the ``circuit`` scenario (gate boundaries, also inside trajectories), end to end.
 
 A random circuit's run is stopped by a signal (a checkpoint, exit 75),
 checkpointed at every gate boundary, killed with SIGKILL between
@@ -6,7 +6,9 @@ checkpoints, and resumed: the output equals the uninterrupted run's (the
 state to the bit, shots, counts and expectation values) on the same rank
 count (1 and 2), and within rounding, with identical shots, on another
 (2 -> 1). A noisy run (trajectories) resumes between trajectories to the
-same shots and values. A damaged checkpoint is refused in one line; a
+same shots and values; noisy and dynamic runs cut inside a trajectory (a
+stop, the period) resume there, on the same rank count to the bit and on
+another with the same shots. A damaged checkpoint is refused in one line; a
 periodic checkpoint that cannot be written (its folder replaced by a file)
 is a warning and the run goes on.
 """
@@ -25,6 +27,7 @@ from dqsim.engine import checkpoint
 from dqsim.io import open_run
 from dqsim.scenarios import circuit_run
 from dqsim.scenarios.circuit_checkpoint import ops_per_check
+from dqsim.scenarios.circuit_trajectory import TrajectoryWalk
 from dqsim.state.sharded import ShardedState
 from mpi_helper import ROOT, child_env, mpiexec_path, run_here, run_mpi
 from run_files import checkpoints, same_tables
@@ -253,3 +256,156 @@ def test_a_circuit_with_barriers_resumes_in_its_second_pass(tmp_path, monkeypatc
     run_here(["resume", checkpoints(ck)[-1], "-o", tmp_path / "resumed.h5"])
     assert passes == [1]
     same_output(tmp_path / "full.h5", tmp_path / "resumed.h5")
+
+
+# ---------------------------------------------------------------- cuts inside a trajectory
+#: Noisy trajectories long enough for cuts inside them at 256 operations between looks (2 ranks, a subprocess):
+#: 5 qubits, 120 layers (about 420 noisy gates per trajectory), 4 shots.
+NOISY_LONG = [*NOISY[:3], "--set", "circuit.depth=120", "--set", "simulation.shots=4", *NOISY[7:]]
+
+
+def dynamic_qasm(path, length: int, seed: int, shots: int = 12):
+    """A 6-qubit dynamic circuit (OpenQASM 3): gates, a mid-circuit measurement into c[0], an ``if``/``else``
+    on it with an ``if`` nested in its body, a reset, a measurement into c[1] and an ``if`` on it, terminal
+    measurements into c[2..5]; ``length`` random gates (rx, cx) per stretch (twice as many in each branch)."""
+    rng = np.random.default_rng(seed)
+
+    def gates(n):
+        out = []
+        for _ in range(n):
+            a, b = rng.choice(6, 2, replace=False)
+            out.append(f"rx({rng.uniform(0, 3):.6f}) q[{a}];" if rng.random() < 0.5 else f"cx q[{a}], q[{b}];")
+        return " ".join(out)
+
+    path.write_text("\n".join([
+        'OPENQASM 3.0;', 'include "stdgates.inc";', 'qubit[6] q;', 'bit[6] c;', gates(length), 'c[0] = measure q[0];',
+        f"if (c[0]) {{ {gates(2 * length)} if (c[0]) {{ {gates(length)} }} }} else {{ {gates(2 * length)} }}",
+        'reset q[0];', gates(length), 'c[1] = measure q[1];', f"if (c[1] == 0) {{ {gates(length)} }}",
+        gates(length // 2), *(f"c[{i}] = measure q[{i}];" for i in range(2, 6))]) + "\n")  # c[0], c[1] stay
+    return [ROOT / "jobs" / "random_qasm.toml", "--set", f"circuit.qasm=\"{path}\"", "--set",
+            f"simulation.shots={shots}", "--set", "simulation.observables=[\"Z0 Z5\", \"X3\"]", "--set",
+            "simulation.save_state=true"]
+
+
+def stored_position(path) -> dict:
+    """The position a circuit checkpoint holds (its shared record's ``circuit`` entry)."""
+    return checkpoint.unpickle(open_run(path).table("engine/shared").tobytes())["circuit"]
+
+
+def stop_in_trajectory(monkeypatch, trajectory: int, *, in_if: bool = False):
+    """SIGTERM to this process during trajectory ``trajectory`` (from 0): at its third noisy gate, measurement
+    or reset, or with ``in_if`` as the first run of gates in a taken ``if`` body (not an ``else``) starts in it or
+    a later trajectory (the cut is at the next look). Returns the list of trajectories started."""
+    started, seen = [], []
+    plain_trajectory, plain_apply, plain_gate_run = (circuit_run._run_trajectory, TrajectoryWalk._apply,
+                                                     TrajectoryWalk._gate_run)
+
+    def signal_at(count):
+        if len(started) == trajectory + 1 or (in_if and len(started) > trajectory + 1):
+            seen.append(1)
+            if len(seen) == count:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    def count_trajectory(*args, **kwargs):
+        started.append(1)
+        return plain_trajectory(*args, **kwargs)
+
+    def apply(self, ins):
+        if not in_if:
+            signal_at(3)
+        return plain_apply(self, ins)
+
+    def gate_run(self, run, path, *rest):
+        if in_if and path and all(branch for _, branch in path):
+            signal_at(1)
+        return plain_gate_run(self, run, path, *rest)
+
+    monkeypatch.setattr(circuit_run, "_run_trajectory", count_trajectory)
+    monkeypatch.setattr(TrajectoryWalk, "_apply", apply)
+    monkeypatch.setattr(TrajectoryWalk, "_gate_run", gate_run)
+    return started
+
+
+def test_a_noisy_run_stopped_inside_a_trajectory_resumes_to_the_uninterrupted_output(tmp_path, uninterrupted,
+                                                                                     monkeypatch):
+    """Looks every 4 operations: a stop in trajectory 7 is cut inside it (its state and the first trajectory's
+    final state, a pair of registers; its position, the streams' counters, the shots and values of trajectories
+    0-6); the resume goes on in trajectory 7 and gives the uninterrupted output to the bit."""
+    monkeypatch.setattr(circuit_run, "ops_per_check", lambda num_local: 4)
+    stop_in_trajectory(monkeypatch, 7)
+    proc = run_here(["run", *NOISY, "-o", tmp_path / "stopped.h5", "--quiet", *ck_args(tmp_path / "ck")],
+                    check=False)
+    assert proc.returncode == 75, proc.stderr
+    [stopped] = checkpoints(tmp_path / "ck")
+    step = int(stopped.name[-len("00000000000000000000.h5"):-3])
+    assert 7 * circuit_run.TRAJECTORY_STEP < step < 8 * circuit_run.TRAJECTORY_STEP, stopped.name
+    assert open_run(stopped).attrs["circuit_cut"].startswith("in trajectory 7 of 40, after ")
+    position = stored_position(stopped)
+    assert position["shot"] == 7 and len(position["bits"]) == 7 and position["inside"]["pass"] is None
+    assert open_run(stopped).state_info["num_qubits"] == 5 + 1  # two registers of 5 qubits
+    monkeypatch.undo()
+    started = stop_in_trajectory(monkeypatch, -1)  # counts only
+    run_here(["resume", stopped, "-o", tmp_path / "resumed.h5"])
+    assert len(started) == 40 - 7  # trajectories 7-39
+    same_output(uninterrupted / "noisy.h5", tmp_path / "resumed.h5")
+
+
+def test_a_dynamic_run_stopped_in_an_if_block_resumes_on_one_and_two_ranks_and_periodic_cuts_inside_trajectories(
+        tmp_path, monkeypatch):
+    """A dynamic circuit (fused passes, a nested ``if``, a reset) stopped in an ``if`` body in trajectory 2 or
+    later, pieces of 4 operations: the resume on 1 rank gives the uninterrupted output to the bit, on 2 ranks the same
+    shots and values and the state within rounding. On 2 ranks (a subprocess: 256 operations between looks),
+    runs with a checkpoint at every boundary (noisy, and a longer dynamic circuit unfused) end with the
+    uninterrupted output to the bit; checkpoints cut inside trajectory 1 or later (the dynamic one in an ``if``
+    block) resumed on 2 ranks give it to the bit, on 1 rank the same shots and the state within rounding."""
+    job = dynamic_qasm(tmp_path / "dynamic.qasm", 40, seed=5)
+    run_here(["run", *job, "-o", tmp_path / "dynamic.h5", "--quiet"])
+    monkeypatch.setattr(circuit_run, "ops_per_check", lambda num_local: 4)
+    stop_in_trajectory(monkeypatch, 2, in_if=True)
+    proc = run_here(["run", *job, "-o", tmp_path / "x.h5", "--quiet", *ck_args(tmp_path / "ck")], check=False)
+    assert proc.returncode == 75, proc.stderr
+    [stopped] = checkpoints(tmp_path / "ck")
+    position = stored_position(stopped)
+    inside = position["inside"]  # in an if body, in a fused pass, c[0] = 1 (kept to the output)
+    assert inside["path"] and inside["pass"] is not None and inside["bits"] & 1 and position["shot"] >= 2, position
+    monkeypatch.undo()
+    run_here(["resume", stopped, "-o", tmp_path / "resumed1.h5", "--quiet"])
+    same_output(tmp_path / "dynamic.h5", tmp_path / "resumed1.h5")
+
+    long_job = [*dynamic_qasm(tmp_path / "long.qasm", 150, seed=6, shots=3), "--set", "simulation.fusion=false"]
+    every = ["--set", "checkpoint.every_wall_s=1e-9", "--set", "checkpoint.keep=100"]
+    runs = []
+    for name, args in (("noisy", NOISY_LONG), ("long", long_job)):
+        runs += ["--then", "run", *map(str, args), "-o", str(tmp_path / f"{name}_periodic.h5"), "--quiet",
+                 *ck_args(tmp_path / f"ck_{name}", *every),
+                 "--then", "run", *map(str, args), "-o", str(tmp_path / f"{name}_full.h5"), "--quiet"]
+    run_mpi(2, ["tests/mpi_scripts/dqsim_runs.py", *runs[1:]], timeout_s=240)
+    picked = {}
+    for name in ("noisy", "long"):
+        same_output(tmp_path / f"{name}_full.h5", tmp_path / f"{name}_periodic.h5")
+        inside = [path for path in checkpoints(tmp_path / f"ck_{name}")
+                  if "inside" in (position := stored_position(path)) and position["shot"] >= 1
+                  and (name == "noisy" or position["inside"]["path"])]
+        assert inside, name
+        picked[name] = copy_checkpoint(inside[0], tmp_path / f"picked_{name}")
+    resumes = ["resume", str(stopped), "-o", str(tmp_path / "dynamic_on2.h5"), "--quiet"]
+    for name, path in picked.items():
+        resumes += ["--then", "resume", str(path), "-o", str(tmp_path / f"{name}_resumed2.h5"), "--quiet"]
+    run_mpi(2, ["tests/mpi_scripts/dqsim_runs.py", *resumes], timeout_s=240)
+    same_output(tmp_path / "dynamic.h5", tmp_path / "dynamic_on2.h5", exact=False)
+    for name, path in picked.items():
+        full, resumed = same_output(tmp_path / f"{name}_full.h5", tmp_path / f"{name}_resumed2.h5")
+        assert full.attrs["num_exchanges"] == resumed.attrs["num_exchanges"]  # the first trajectory's
+        assert np.array_equal(full.attrs["bytes_exchanged_per_rank"], resumed.attrs["bytes_exchanged_per_rank"])
+        run_here(["resume", copy_checkpoint(path, tmp_path / f"again_{name}"), "-o", tmp_path / f"{name}_on1.h5",
+                  "--quiet"])
+        same_output(tmp_path / f"{name}_full.h5", tmp_path / f"{name}_on1.h5", exact=False)
+
+
+def test_check_names_the_cuts_inside_trajectories():
+    """``dqsim check`` of a noisy job: checkpoints between trajectories and every 256 operations inside one
+    (5 qubits on 2 ranks: 4 local)."""
+    out = run_here(["check", *NOISY, "-n", "2"]).stdout
+    assert ("# checkpoints: between trajectories and at gate boundaries inside one, every 256 operations of it; "
+            "each holds the state (inside a trajectory after the first, also the first's: twice), 0.2 KiB per "
+            "rank") in out, out

@@ -102,12 +102,14 @@ def _register_lines(job, num_qubits: int, num_ranks: int, what: str) -> list[str
 def _circuit_cuts_line(job, num_qubits: int, num_ranks: int, terminal: bool) -> str:
     """Where a ``circuit`` run may checkpoint or stop (:mod:`dqsim.scenarios.circuit_checkpoint`), and the size."""
     shard = estimate_memory_bytes(num_qubits, num_ranks, job.run.precision)["shard"]
+    every = ops_per_check(num_qubits - (num_ranks.bit_length() - 1))
     if terminal:
-        every = ops_per_check(num_qubits - (num_ranks.bit_length() - 1))
         where = f"at gate boundaries, every {count_of(every, 'operation')} of the (fused) schedule"
     else:
-        where = "between trajectories (a stop finishes the trajectory it is in)"
-    return f"checkpoints: {where}; each holds the state, {_mib(shard)} per rank"
+        where = (f"between trajectories and at gate boundaries inside one, every {count_of(every, 'operation')} "
+                 "of it")
+    held = "the state" if terminal else "the state (inside a trajectory after the first, also the first's: twice)"
+    return f"checkpoints: {where}; each holds {held}, {_mib(shard)} per rank"
 
 
 def _network_register_lines(job, num_data_qubits: int, num_ranks: int, what: str) -> list[str]:

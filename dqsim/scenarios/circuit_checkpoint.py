@@ -3,12 +3,14 @@
 The circuit scenario runs no event engine and has no simulated time. Its
 cuts are gate boundaries: between two pieces of a (fused) gate pass, where
 no exchange is in flight, and, with trajectories (dynamic circuits,
-``[noise]``), between two trajectories. A cut is written by
+``[noise]``), between two trajectories and at gate boundaries inside one
+(:mod:`dqsim.scenarios.circuit_trajectory`). A cut is written by
 :class:`dqsim.engine.checkpoint.Checkpointer`, as an engine run's cut is:
 the same files (state slabs with per-part SHA-256, a manifest written last),
 the same names ``NAME.HHHHHHHH.ckpt000-TTTT.h5`` — ``TTTT`` counts the cut's
 position in place of picoseconds: operations of the fused schedule applied
-so far, or trajectories finished —, ``keep``, a warning for a periodic
+so far, or, with trajectories, ``k·10^12`` before trajectory ``k`` and
+``k·10^12 + 1 + s`` after ``s`` of its operations —, ``keep``, a warning for a periodic
 write that fails, and exit status 75 after a signal's checkpoint.
 :class:`CircuitCuts` presents to the checkpointer what it reads of an engine
 run (a state, random streams, a shared record; no nodes).
@@ -17,8 +19,12 @@ A checkpoint holds the state in its current layout, the position (gate
 pass, operation, the layout the pass was fused from and the fusion cost
 table, so the resumed run fuses the very same blocks), the counters of the
 random streams, the exchange counters and, with trajectories, the shots and
-observable values so far and the first trajectory's final state (the state
-the output saves). Resumed on the same number of ranks, the run goes on
+observable values so far and, between trajectories, the first trajectory's
+final state (the state the output saves); inside a trajectory, that
+trajectory's state and where it is (the path through ``if`` blocks, its
+bits and observable values so far), and inside trajectory ``k > 0`` the
+first trajectory's final state beside it (:class:`StatePair`: one register
+of one more qubit, twice the size). Resumed on the same number of ranks, the run goes on
 bit for bit; on another power of two, the pass in progress is continued
 without the exchanges fusion had placed for the old layout (the state plans
 its own), so amplitudes agree to rounding and shots are identical.
@@ -27,6 +33,8 @@ its own), so amplitudes agree to rounding and shots are identical.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+
+import numpy as np
 
 from dqsim.circuit import fusion
 from dqsim.engine import checkpoint
@@ -77,6 +85,85 @@ class _Streams:
                              "circuit run does not have; it belongs to another job") from None
 
 
+class StatePair:
+    """Two registers of ``n`` qubits, shown to the checkpointer as one register of ``n + 1`` qubits.
+
+    Logical qubit 0 picks the register (0: ``first``, 1: ``second``), qubit
+    ``q + 1`` is their qubit ``q``: rank ``r``'s slab of the pair is rank
+    ``r``'s slab of each, interleaved, so the pair is written and read in
+    pieces, with no third register in memory, and resumes on another rank
+    count as one register does. A cut inside trajectory ``k > 0`` holds the
+    trajectory's state and the first trajectory's final state (the output's)
+    as a pair. Each register keeps its own layout: ``layouts`` (stored in the
+    cut's position) is where :meth:`relayout_` puts them back.
+
+    Args:
+        first, second: :class:`~dqsim.state.sharded.ShardedState` of the same size and precision on one
+            communicator.
+        layouts: each register's ``physical_of`` to restore (default: their layouts now).
+    """
+
+    def __init__(self, first, second, layouts: list | None = None):
+        self.states = (first, second)
+        self.comm, self.xp, self.dtype = second.comm, second.xp, second.dtype
+        self.num_qubits, self.num_local_qubits = second.num_qubits + 1, second.num_local_qubits + 1
+        self.layouts = layouts if layouts is not None else [list(s.layout.physical_of) for s in self.states]
+        self.layout = _PairLayout(self)
+        self.amplitudes = _Interleaved(self.states)
+
+    def logical_slab_pieces(self, max_elems: int | None = None, *, share: tuple[int, int] | None = None):
+        """This rank's slab of the pair in logical order, as ``(offset, host array)`` pieces (collective first).
+
+        Both registers' layouts are made canonical first (as
+        :meth:`~dqsim.state.sharded.ShardedState.logical_slab_pieces` does).
+        """
+        first, second = self.states
+        half = None if max_elems is None else max(1, max_elems // 2)
+        for (offset, a), (again, b) in zip(first.logical_slab_pieces(half, share=share),
+                                           second.logical_slab_pieces(half, share=share)):
+            if offset != again or a.size != b.size:
+                raise DqsimError("the two registers of a checkpoint are not the same size; report it as a bug")
+            out = np.empty(2 * a.size, dtype=a.dtype)
+            out[0::2], out[1::2] = a, b
+            yield 2 * offset, out
+
+    def relayout_(self, physical_of) -> None:
+        """Put each register back on its own layout (:attr:`layouts`) (collective); the pair's is the identity."""
+        for state, layout in zip(self.states, self.layouts):
+            state.relayout_(layout)
+
+
+class _PairLayout:
+    """The layout of a :class:`StatePair`: always canonical (its registers are, while it is written or read)."""
+
+    def __init__(self, pair: StatePair):
+        self.pair = pair
+
+    @property
+    def physical_of(self) -> list[int]:
+        return list(range(self.pair.num_qubits))
+
+    @physical_of.setter
+    def physical_of(self, value) -> None:  # a restore loads canonical slabs
+        for state in self.pair.states:
+            state.layout.physical_of = list(range(state.num_qubits))
+
+
+class _Interleaved:
+    """The amplitudes of a :class:`StatePair` as a restore writes them: ``amplitudes[a:b] = piece`` (even ``a, b``)."""
+
+    def __init__(self, states: tuple):
+        self.states = states
+
+    def __setitem__(self, key: slice, value) -> None:
+        start, stop = key.start or 0, key.stop
+        if start % 2 or stop % 2:
+            raise DqsimError(f"a piece [{start}, {stop}) of a register pair splits an amplitude pair")
+        first, second = self.states
+        first.amplitudes[start // 2:stop // 2] = value[0::2]
+        second.amplitudes[start // 2:stop // 2] = value[1::2]
+
+
 class CircuitCuts:
     """The checkpoints of one circuit run (its methods are collective).
 
@@ -123,10 +210,11 @@ class CircuitCuts:
         if self.position.get("mode") != mode:
             raise DqsimError(f"{self.resuming.path}: it was cut in {self.position.get('mode')!r} mode, this job "
                              f"runs in {mode!r} mode; the checkpoint does not belong to it")
-        if state is not None:  # the exchanges of the run so far, not the resume's own
-            state.num_exchanges = int(self.position["num_exchanges"])
+        if state is not None:  # the exchanges of the run so far (the output's register), not the resume's own
+            output = _registers(state)[0]
+            output.num_exchanges = int(self.position["num_exchanges"])
             exchanged = self.position["bytes_exchanged"]
-            state.bytes_exchanged = int(exchanged[self.comm.rank]) if len(exchanged) == self.comm.size else 0
+            output.bytes_exchanged = int(exchanged[self.comm.rank]) if len(exchanged) == self.comm.size else 0
         self.stats.num_windows = int(self.position.get("num_boundaries", 0))
         return self.position
 
@@ -146,13 +234,15 @@ class CircuitCuts:
         if not isinstance(position, dict):
             raise DqsimError(f"{self.resuming.path}: not a checkpoint of a circuit run (no gate position)")
         self.position = position
+        if isinstance(self.state, StatePair):  # where its registers go back to (a resume on the same rank count)
+            self.state.layouts = position.get("pair_layouts") or self.state.layouts
 
     # ------------------------------------------------------------------------------ cuts
     def boundary(self, state, streams: dict, step: int, position: dict, where: str, costs) -> None:
         """At a gate boundary: write a checkpoint if the period is over or a signal asked, then stop if asked.
 
         Args:
-            state: the state to save (``None``: none yet).
+            state: the state to save (``None``: none yet), or a :class:`StatePair` (the output's register first).
             streams: ``(node, purpose) -> Stream`` whose counters go with it.
             step: the cut's position (``TTTT`` of its name), increasing along the run.
             position: what the run needs to continue from here (picklable plain data).
@@ -168,17 +258,28 @@ class CircuitCuts:
         self.stats.num_windows += 1
         if not flags:
             return
-        counters = (state.num_exchanges, state.bytes_exchanged) if state is not None else (0, 0)
+        registers = _registers(state)
+        counters = [(register.num_exchanges, register.bytes_exchanged) for register in registers]
+        output = counters[0] if counters else (0, 0)
         self.state, self.memory = state, _Streams(streams)
         self.position = {**position, "costs": None if costs is None else asdict(costs),
-                         "num_exchanges": counters[0], "bytes_exchanged": self.comm.allgather(counters[1]),
+                         "num_exchanges": output[0], "bytes_exchanged": self.comm.allgather(output[1]),
                          "num_boundaries": self.stats.num_windows}
+        if isinstance(state, StatePair):
+            self.position["pair_layouts"] = [list(layout) for layout in state.layouts]
         self.session.meta["circuit_cut"] = where  # dqsim inspect shows it
         path = self.checkpointer.write(self, step, stop=flags >= 2)
-        if state is not None:  # writing moved the data (canonical order and back): not the circuit's exchanges
-            state.num_exchanges, state.bytes_exchanged = counters
+        for register, (num, size) in zip(registers, counters):  # writing moved the data (canonical order and
+            register.num_exchanges, register.bytes_exchanged = num, size  # back): not the circuit's exchanges
         if flags >= 2:
             raise checkpoint.CheckpointStop(path)
+
+
+def _registers(state) -> tuple:
+    """The registers a checkpoint's state holds: none, one, or a :class:`StatePair`'s two (the output's first)."""
+    if state is None:
+        return ()
+    return state.states if isinstance(state, StatePair) else (state,)
 
 
 def resumed_pass(state, run: list, position: dict, costs, num_ranks_then: int) -> tuple[list, list[int], dict]:

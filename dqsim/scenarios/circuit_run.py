@@ -13,7 +13,7 @@ trajectory's terminal measurements; the saved state is the first
 trajectory's.
 
 With a checkpoint session (``dqsim run``/``dqsim resume``) the run writes
-checkpoints at gate boundaries and between trajectories, on
+checkpoints at gate boundaries (also inside a trajectory) and between trajectories, on
 ``[checkpoint].every_wall_s`` and on SIGUSR1/SIGTERM/Ctrl-C, and a resumed
 run goes on from one (:mod:`dqsim.scenarios.circuit_checkpoint`).
 
@@ -35,8 +35,9 @@ from dqsim.circuit import fusion, generators, qasm
 from dqsim.circuit.ir import Barrier, Circuit, Gate, IfBits, Measure, Reset
 from dqsim.engine import checkpoint
 from dqsim.errors import ConfigError, ResourceError, count_of
-from dqsim.scenarios.circuit_checkpoint import CircuitCuts, ops_per_check, resumed_pass
+from dqsim.scenarios.circuit_checkpoint import CircuitCuts, StatePair, ops_per_check, resumed_pass
 from dqsim.scenarios.circuit_noise import GateNoise
+from dqsim.scenarios.circuit_trajectory import TrajectoryWalk, fused_run
 from dqsim.circuit.pauli import parse_pauli_sum
 from dqsim.jobs.circuit import check_observables
 from dqsim.rng import Stream
@@ -171,38 +172,10 @@ def run_circuit_job(job, *, comm, backend, on_progress: Callable | None = None,
         sampling, expectation_stderr = "final-state", None
     else:
         t0 = time.perf_counter()
-        stream = Stream(job.run.seed, node=0, purpose="trajectory-measure")
-        streams = {(0, stream.purpose): stream}
-        if gate_noise is not None:
-            streams[(0, gate_noise.stream.purpose)] = gate_noise.stream
-        outcomes = []
-        first_state, per_trajectory = None, []
-        num_trajectories = max(sim.shots, 1)
-        first_shot = 0
-        if cuts is not None and cuts.resuming is not None:
-            first_state = fresh_state() if cuts.resuming.has_state else None
-            at = cuts.restore(first_state, streams, "trajectories")
-            costs = cuts.stored_costs(costs)
-            first_shot, outcomes, per_trajectory = at["shot"], list(at["bits"]), list(at["values"])
-        body, terminal = split_terminal_measurements(circuit.instructions)  # once, not per trajectory
-        terms = [terms for _, terms in observables]
-        for shot in range(first_shot, num_trajectories):
-            where = f"before trajectory {shot} of {num_trajectories}"
-            if cuts is None:
-                _stop_if_asked(comm, where)
-            else:  # between trajectories: the first one's final state (the output's) and the results so far
-                cuts.boundary(first_state, streams, shot, {"mode": "trajectories", "shot": shot,
-                                                          "bits": list(outcomes), "values": list(per_trajectory)},
-                              where, costs)
-            state = fresh_state()
-            bits, values = _run_trajectory(state, body, terminal, stream, costs, gate_noise, terms,
-                                           may_stop=cuts is None)
-            outcomes.append(bits)
-            per_trajectory.append(values)
-            if shot == 0:
-                first_state = state
-            if on_progress:
-                on_progress(shot + 1, num_trajectories, "trajectories")
+        outcomes, per_trajectory, first_state = _run_trajectories(
+            circuit, fresh_state, max(sim.shots, 1), job.run.seed, section if gate_noise is not None else None,
+            [terms for _, terms in observables], costs, cuts, comm, on_progress)
+        num_trajectories = len(outcomes)
         columns = np.array(per_trajectory, dtype=float).reshape(num_trajectories, len(observables)).T
         expectation = [(f"obs{i}", text, float(columns[i].mean())) for i, (text, _) in enumerate(observables)]
         expectation_stderr = [standard_error(column) for column in columns]
@@ -213,6 +186,101 @@ def run_circuit_job(job, *, comm, backend, on_progress: Callable | None = None,
         sampling = "trajectories"
     counts = count_bitstrings(shots, width)
     return CircuitRun(circuit, state, counts, shots, expectation, timing, sampling, expectation_stderr)
+
+
+#: The cut position (``TTTT``) of trajectories: trajectory ``k`` starts at ``k`` times this (the cut before it),
+#: a cut inside it after ``s`` of its operations is at that plus ``1 + s``.
+TRAJECTORY_STEP = 10 ** 12
+
+
+def _run_trajectories(circuit: Circuit, fresh_state: Callable, num_trajectories: int, seed: int, noise_section,
+                      observables: list, costs, cuts: CircuitCuts | None, comm,
+                      on_progress: Callable | None) -> tuple[list[int], list[list[float]], ShardedState]:
+    """Run the trajectories (collective): every shot's bits, every shot's observable values, the first's state.
+
+    With ``cuts`` a checkpoint may fall before a trajectory or at a gate
+    boundary inside one (:class:`~dqsim.scenarios.circuit_trajectory.TrajectoryWalk`),
+    and a resumed run goes on from there; a cut inside trajectory ``k > 0``
+    holds that trajectory's state and the first trajectory's (the output's)
+    as a :class:`~dqsim.scenarios.circuit_checkpoint.StatePair`.
+    """
+    stream, gate_noise, streams = _trajectory_streams(seed, noise_section)
+    outcomes: list[int] = []
+    per_trajectory: list[list[float]] = []
+    first_state, state, first_shot, inside = None, None, 0, None
+    body, terminal = split_terminal_measurements(circuit.instructions)  # once, not per trajectory
+    if cuts is not None and cuts.resuming is not None:
+        resuming = cuts.resuming
+        if resuming.has_state and resuming.num_amplitudes == 2 << circuit.num_qubits:  # two registers
+            restored = StatePair(fresh_state(), fresh_state())
+        else:
+            restored = fresh_state() if resuming.has_state else None
+        at = cuts.restore(restored, streams, "trajectories")
+        costs = cuts.stored_costs(costs)
+        first_shot, outcomes, per_trajectory = at["shot"], list(at["bits"]), list(at["values"])
+        inside = at.get("inside")
+        if isinstance(restored, StatePair):
+            first_state, state = restored.states
+        else:
+            state, first_state = (restored, None) if inside is not None else (None, restored)
+    for shot in range(first_shot, num_trajectories):
+        so_far = {"mode": "trajectories", "shot": shot, "bits": list(outcomes), "values": list(per_trajectory)}
+        if inside is None:
+            where = f"before trajectory {shot} of {num_trajectories}"
+            if cuts is None:
+                _stop_if_asked(comm, where)
+            else:  # the first trajectory's final state (the output's) and the results so far
+                cuts.boundary(first_state, streams, shot * TRAJECTORY_STEP, so_far, where, costs)
+            state = fresh_state()
+
+        def look(position, step, where, shot=shot, state=state, so_far=so_far):
+            where = f"in trajectory {shot} of {num_trajectories}, {where}"
+            if cuts is None:
+                _stop_if_asked(comm, where)
+            else:  # the trajectory's state (after the output's, the first one's), where it is, the results so far
+                saved = state if first_state is None else StatePair(first_state, state)
+                cuts.boundary(saved, streams, shot * TRAJECTORY_STEP + 1 + step, {**so_far, "inside": position},
+                              where, costs)
+
+        bits, values = _run_trajectory(state, body, terminal, stream, costs, gate_noise, observables,
+                                       batch=ops_per_check(state.num_local_qubits), look=look, resume=inside,
+                                       num_ranks_then=cuts.resuming.num_ranks if inside is not None else 0)
+        inside = None
+        outcomes.append(bits)
+        per_trajectory.append(values)
+        if shot == 0:
+            first_state = state
+        if on_progress:
+            on_progress(shot + 1, num_trajectories, "trajectories")
+    return outcomes, per_trajectory, first_state
+
+
+def _trajectory_streams(seed: int, noise_section) -> tuple[Stream, GateNoise | None, dict]:
+    """Fresh random streams of trajectories (counters at 0): measurements, the noise (``None``: no ``[noise]``),
+    and both by ``(node, purpose)``."""
+    stream = Stream(seed, node=0, purpose="trajectory-measure")
+    gate_noise = GateNoise(noise_section, seed) if noise_section is not None else None
+    streams = {(0, stream.purpose): stream}
+    if gate_noise is not None:
+        streams[(0, gate_noise.stream.purpose)] = gate_noise.stream
+    return stream, gate_noise, streams
+
+
+def _run_trajectory(state, body, terminal, stream, costs, gate_noise, observables, *, batch: int, look: Callable,
+                    resume: dict | None = None, num_ranks_then: int = 0) -> tuple[int, list[float]]:
+    """One shot: its classical bits and the value of each observable (a list of Pauli terms) (collective).
+
+    ``body`` and ``terminal`` are the circuit's instructions as
+    :func:`split_terminal_measurements` gives them: the observables are read
+    after the body, before the terminal measurements, which run last: as in
+    final-state sampling, ``<X0 X1>`` of a Bell pair that is then measured is
+    1, not 0. Every ``batch`` operations ``look`` is called at a gate boundary;
+    ``resume`` (a position ``look`` was given) goes on from there
+    (:class:`~dqsim.scenarios.circuit_trajectory.TrajectoryWalk`).
+    """
+    walk = TrajectoryWalk(state, stream, costs, gate_noise, batch=batch, look=look, resume=resume,
+                          num_ranks_then=num_ranks_then)
+    return walk.run(body, terminal, observables)
 
 
 def check_local_qubits(circuit: Circuit, num_ranks: int, gate_noise: GateNoise | None = None) -> None:
@@ -260,20 +328,6 @@ def gate_runs(circuit: Circuit) -> list[list]:
         elif isinstance(ins, Barrier) and runs[-1]:
             runs.append([])
     return [run for run in runs if run]
-
-
-def fused_run(state: ShardedState, ops: list, costs) -> list:
-    """One run of gate operations as it will be applied: fused unless ``costs`` is ``None``.
-
-    Fusion starts from the state's layout at this moment (see :mod:`dqsim.circuit.fusion`),
-    so call it just before applying the run.
-    """
-    return ops if costs is None else fusion.fuse_ops(ops, layout=state.layout, costs=costs)
-
-
-def apply_run(state: ShardedState, ops: list, costs) -> None:
-    """Apply one run of gate operations, fused first unless ``costs`` is ``None`` (collective)."""
-    state.apply_ops(fused_run(state, ops, costs))
 
 
 def _apply_with_progress(state, runs, on_progress, costs, cuts: CircuitCuts | None = None,
@@ -357,23 +411,6 @@ def split_terminal_measurements(instructions) -> tuple[list, list]:
             [instructions[i] for i in sorted(deferred)])
 
 
-def _run_trajectory(state, body, terminal, stream, costs, gate_noise=None, observables=(), *,
-                    may_stop: bool = True) -> tuple[int, list[float]]:
-    """One shot: its classical bits and the value of each observable (a list of Pauli terms) (collective).
-
-    ``body`` and ``terminal`` are the circuit's instructions as
-    :func:`split_terminal_measurements` gives them: the observables are read
-    after the body, before the terminal measurements, which run last: as in
-    final-state sampling, ``<X0 X1>`` of a Bell pair that is then measured is
-    1, not 0. ``may_stop``: a stop signal ends the run at a measurement (a
-    run with checkpoints finishes the trajectory and checkpoints before the next).
-    """
-    bits = _run_instructions(state, body, stream, 0, costs, gate_noise, may_stop=may_stop)
-    values = [state.expectation(terms) for terms in observables]
-    bits = _run_instructions(state, terminal, stream, bits, costs, gate_noise, may_stop=may_stop)
-    return bits, values
-
-
 def deferrable_measurements(instructions) -> set[int]:
     """Indices of the top-level measurements that can move to the end of the circuit.
 
@@ -412,43 +449,6 @@ def _mark_touched(ins, qubits: set[int], bits: set[int]) -> None:
         bits.update(ins.clbits)
         for inner in (*ins.body, *ins.orelse):
             _mark_touched(inner, qubits, bits)
-
-
-def _run_instructions(state, instructions, stream, bits: int, costs, gate_noise=None, *,
-                      may_stop: bool = True) -> int:
-    """One shot's pass over ``instructions`` (an ``if`` block runs on the bits measured so far);
-    runs of gates are fused with ``costs`` (``None``: unfused); ``gate_noise`` (a
-    :class:`~dqsim.scenarios.circuit_noise.GateNoise`) adds the errors of ``[noise]``; ``may_stop``:
-    a stop signal ends the run before a measurement (:func:`_stop_if_asked`)."""
-    pending = []
-    for ins in instructions:
-        if isinstance(ins, Gate):
-            pending.append(ins.to_op())
-            if gate_noise is not None:
-                state.apply_ops(pending)
-                pending = []
-                gate_noise.after_gate(state, ins)
-            continue
-        if pending:
-            if may_stop:
-                _stop_if_asked(state.comm, "at a measurement of a trajectory")
-            apply_run(state, pending, costs)
-            pending = []
-        if isinstance(ins, Measure):
-            value = state.measure([ins.qubit], stream=stream)[0]
-            if gate_noise is not None:
-                value = gate_noise.readout(value)
-            bits = (bits & ~(1 << ins.clbit)) | (value << ins.clbit)
-        elif isinstance(ins, Reset):
-            state.reset(ins.qubit, stream=stream)
-        elif isinstance(ins, IfBits):
-            bits = _run_instructions(state, ins.body if ins.holds(bits) else ins.orelse, stream, bits, costs,
-                                     gate_noise, may_stop=may_stop)
-        elif not isinstance(ins, Barrier):
-            raise ConfigError(f"instruction {ins!r} is not supported by the circuit scenario")
-    if pending:
-        apply_run(state, pending, costs)
-    return bits
 
 
 def count_bitstrings(outcomes: np.ndarray, width: int) -> dict[str, int]:
