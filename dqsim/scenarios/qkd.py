@@ -364,7 +364,8 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
     """Run a ``qkd`` job (collective): every distance of the sweep, every link of the network.
 
     With ``checkpointing``, a stop signal while a distance's results are
-    tabulated (after each link's rows, after the end-to-end keys, at the end;
+    tabulated (looked for before and after its blocks' rows, after each
+    link's finite-key curve and rows, after the end-to-end keys, at the end;
     then before and during the output write, :mod:`dqsim.cli.main`)
     checkpoints the distance's finished engine run
     (:meth:`~dqsim.engine.checkpoint.CheckpointSession.stop_point`, exit
@@ -393,11 +394,14 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
             timeline = run["timeline"]
         physics = run["physics"]
         label = distance if distance is not None else physics[0].distance_km
+        stop_point()
         block_rows += _block_rows(run, label, q.protocol, q.qber_threshold)
+        stop_point()
         for p in physics:
             tally = run["tallies"][p.link_index]
             if q.security == "finite_key":
                 size_rows += _block_size_rows(job, tally, label, p.link_index)
+                stop_point()
             link_chsh = (float("nan"), float("nan"))
             if tally.chsh_counts is not None:
                 link_chsh, missing = _chsh(tally.chsh_counts)
