@@ -4,11 +4,12 @@ A stop signal (here a real SIGTERM the process sends itself from inside the
 phase, through the handler ``dqsim run`` installs) that comes after the
 engine's last step either checkpoints the finished engine run and stops with
 status 75 (the DQC fidelity check, expectation values and sampling, trotter's
-observables: work on the final state that can take as long as the run), or,
-where what is left is tabulating and writing results, lets the run finish
-with status 0 and a note. Either way the results equal the uninterrupted
-run's: the resume runs no event again (engine counts equal) and redoes only
-the work after the engine.
+observables: work on the final state that can take as long as the run; the
+tables, summaries and output write of qkd, repeater and cloud), or, where
+what is left is DQC's output write, lets the run finish with status 0 and a
+note. Either way the results equal the uninterrupted run's: the resume runs
+no event again (engine counts equal) and redoes only the work after the
+engine.
 """
 
 import fcntl
