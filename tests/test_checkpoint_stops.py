@@ -230,6 +230,17 @@ def test_a_stop_while_the_last_results_are_tabulated_checkpoints_the_finished_ru
     same_run(full, resumed)
 
 
+def test_a_stop_between_two_cloud_user_jobs_checkpoints_the_first_s_finished_run(tmp_path, monkeypatch,
+                                                                                  uninterrupted):
+    """The signal comes as the first user job's result is summed up, after its engine run's own stop points: the
+    job's finished engine run is checkpointed there, before the next job builds its register."""
+    ended = sigterm_during(monkeypatch, cloud, "job_result", call=1)
+    ckpt, resumed = stopped_then_resumed(tmp_path, CLOUD)
+    assert ended == [None]
+    assert checkpoint.parse_checkpoint_name(ckpt)["engine_run"] == 0
+    same_run(uninterrupted["cloud"], resumed)
+
+
 def test_a_stop_while_the_output_is_written_cuts_the_write_and_checkpoints(tmp_path, monkeypatch, uninterrupted):
     """The output write is abandoned between two tables (its temporary file removed) and the finished engine run
     checkpointed instead; the resume writes the whole file, equal to the uninterrupted run's."""
