@@ -284,12 +284,14 @@ DRIVER = """
 import importlib, os, signal, sys
 from dqsim import comm
 from dqsim.cli.main import main
-module_name, name, *call = sys.argv[1].split(":")  # MODULE:FUNCTION[:CALL] (default: every call)
+module_name, name, *when = sys.argv[1].split(":")  # MODULE:FUNCTION[:CALL[:RANK]] (every call, on rank 1)
+call, rank = (int(when[0]) if when and when[0] else None), (int(when[1]) if len(when) > 1 else 1)
 module = importlib.import_module(module_name)
 original, calls = getattr(module, name), []
+this_rank = comm.init().rank  # here, on every rank (a collective): the hook may run on one rank only
 def hooked(*args, **kwargs):
     calls.append(1)
-    if comm.init().rank == 1 and (not call or len(calls) == int(call[0])):  # one rank only: the ranks agree
+    if this_rank == rank and call in (None, len(calls)):  # one rank only: the ranks agree
         os.kill(os.getpid(), signal.SIGTERM)
     return original(*args, **kwargs)
 setattr(module, name, hooked)
@@ -349,6 +351,25 @@ def test_a_sigterm_to_one_rank_while_results_are_tabulated_checkpoints_on_two_ra
     resumed = open_run(tmp_path / "resumed.h5")
     assert resumed.attrs["num_ranks"] == 1
     same_run(full, resumed, ignore=RANK_ATTRS)
+
+
+def test_a_sigterm_to_rank_0_during_the_output_write_on_two_ranks_cuts_it_and_checkpoints(tmp_path,
+                                                                                         uninterrupted):
+    """Rank 0 writes the file while rank 1 waits: the signal at rank 0's second look (after the first table)
+    abandons the write, and both ranks checkpoint the finished engine run."""
+    driver = tmp_path / "driver.py"
+    driver.write_text(DRIVER)
+    stopped = run_mpi(2, [str(driver), "dqsim.cli.main:_cut_on_stop:2:0", "run", *QKD, "-o",
+                          str(tmp_path / "stopped.h5"), "--quiet", "--set",
+                          f"checkpoint.directory=\"{tmp_path / 'ck'}\""], timeout_s=240, check=False)
+    assert stopped.returncode == 75, stopped.stderr
+    [line] = stopped.stderr.strip().splitlines()
+    assert line.startswith("dqsim: checkpoint written to "), stopped.stderr
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["ck", "driver.py"]  # no output, no temporary
+    [ckpt] = checkpoints(tmp_path / "ck")
+    last_engine_run("qkd", ckpt, uninterrupted["qkd"])
+    run_here(["resume", ckpt, "-o", tmp_path / "resumed.h5", "--quiet"])
+    same_run(uninterrupted["qkd"], open_run(tmp_path / "resumed.h5"), ignore=RANK_ATTRS)
 
 
 # ------------------------------------------------------------- an earlier run's checkpoints of the job
