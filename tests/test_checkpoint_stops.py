@@ -4,11 +4,12 @@ A stop signal (here a real SIGTERM the process sends itself from inside the
 phase, through the handler ``dqsim run`` installs) that comes after the
 engine's last step either checkpoints the finished engine run and stops with
 status 75 (the DQC fidelity check, expectation values and sampling, trotter's
-observables: work on the final state that can take as long as the run), or,
-where what is left is tabulating and writing results, lets the run finish
-with status 0 and a note. Either way the results equal the uninterrupted
-run's: the resume runs no event again (engine counts equal) and redoes only
-the work after the engine.
+observables: work on the final state that can take as long as the run; the
+tables, summaries and output write of qkd, repeater and cloud), or, where
+what is left is DQC's output write, lets the run finish with status 0 and a
+note. Either way the results equal the uninterrupted run's: the resume runs
+no event again (engine counts equal) and redoes only the work after the
+engine.
 """
 
 import fcntl
@@ -24,7 +25,7 @@ import pytest
 from dqsim.cli import main as cli_main
 from dqsim.engine import checkpoint
 from dqsim.io import open_run
-from dqsim.scenarios import dqc, qkd, repeater, trotter
+from dqsim.scenarios import cloud, dqc, qkd, repeater, trotter
 from mpi_helper import ROOT, run_here, run_mpi
 from run_files import checkpoints, same_tables
 
@@ -180,21 +181,90 @@ def test_repro_a_stop_whose_checkpoint_cannot_be_written_ends_a_cloud_run(tmp_pa
     assert not (tmp_path / "out.h5").exists() and not checkpoints(tmp_path / "ck")
 
 
-@pytest.mark.parametrize("name, module, function", [("qkd", qkd, "_end_to_end"),
-                                                    ("repeater", repeater, "_summary_row")])
-def test_a_stop_while_the_last_results_are_tabulated_finishes_the_run(tmp_path, monkeypatch, uninterrupted,
-                                                                      name, module, function):
-    args = {"qkd": QKD, "repeater": REPEATER}[name]
-    configurations = uninterrupted[name].attrs.get("num_configurations", 1)
-    sigterm_during(monkeypatch, module, function, call=configurations)  # the last configuration's
-    done = dqsim(["run", *args], tmp_path, "out.h5")
-    assert "a stop signal came after the simulation's last step" in done.stderr
-    assert "exit status 0, nothing to resume" in done.stderr
-    same_tables(uninterrupted[name], open_run(tmp_path / "out.h5"),
-                [table for table in uninterrupted[name].tables if table != "timing"])
+#: Root attributes that differ between two runs of a job: when and how fast it ran, and the command line's
+#: settings (here the output file and checkpoint folder of each test).
+VOLATILE_ATTRS = {"created_utc", "wall_time_s", "pulses_per_wall_second", "overrides"}
+
+#: Where a stop comes after the last engine run of the scenarios whose work after it is tables and summaries:
+#: the function whose last call (:func:`last_call`) sends it.
+TABULATED = {"qkd": (QKD, qkd, "_end_to_end"), "repeater": (REPEATER, repeater, "_summary_row"),
+             "cloud": (CLOUD, cloud, "cloud_tables")}
 
 
-def test_a_stop_while_the_output_is_written_finishes_it(tmp_path, monkeypatch, uninterrupted):
+def last_call(name, full) -> int:
+    """The call of the hooked function made after the last engine run: the last configuration's."""
+    return int(full.attrs.get("num_configurations", 1)) if name == "repeater" else 1
+
+
+#: Root attributes that count how the engine ran on its ranks (its windows, the messages between ranks): a run
+#: on two ranks resumed on one has the two ranks' counts.
+RANK_ATTRS = {"engine_windows", "engine_cross_rank_messages", "engine_flushes"}
+
+
+def same_run(full, other, *, ignore=frozenset()):
+    """Every table but ``timing`` and every root attribute but :data:`VOLATILE_ATTRS` and ``ignore`` are equal."""
+    same_tables(full, other, [name for name in full.tables if name != "timing"])
+    assert sorted(full.attrs) == sorted(other.attrs)
+    for key in set(full.attrs) - VOLATILE_ATTRS - set(ignore):
+        assert np.array_equal(full.attrs[key], other.attrs[key]), key
+
+
+def last_engine_run(name, ckpt, full):
+    """The checkpoint is the scenario's last engine run's, cut after its last event."""
+    stored = open_run(ckpt).attrs
+    runs = {"qkd": 1, "repeater": full.attrs.get("num_configurations"), "cloud": full.attrs.get("total_engine_runs")}
+    assert checkpoint.parse_checkpoint_name(ckpt)["engine_run"] == runs[name] - 1
+    if "timeline" in full.tables:
+        assert stored["window_end_ps"] > full.table("timeline")["time_ps"].max()
+
+
+@pytest.mark.parametrize("name", sorted(TABULATED))
+def test_a_stop_while_the_last_results_are_tabulated_checkpoints_the_finished_run(tmp_path, monkeypatch,
+                                                                                 uninterrupted, name):
+    args, module, function = TABULATED[name]
+    full = uninterrupted[name]
+    ended = sigterm_during(monkeypatch, module, function, call=last_call(name, full))
+    ckpt, resumed = stopped_then_resumed(tmp_path, args)
+    assert ended == [None]  # the function itself ran to its end; the next stop point stopped the run
+    last_engine_run(name, ckpt, full)
+    same_run(full, resumed)
+
+
+def test_a_stop_between_two_cloud_user_jobs_checkpoints_the_first_s_finished_run(tmp_path, monkeypatch,
+                                                                                  uninterrupted):
+    """The signal comes as the first user job's result is summed up, after its engine run's own stop points: the
+    job's finished engine run is checkpointed there, before the next job builds its register."""
+    ended = sigterm_during(monkeypatch, cloud, "job_result", call=1)
+    ckpt, resumed = stopped_then_resumed(tmp_path, CLOUD)
+    assert ended == [None]
+    assert checkpoint.parse_checkpoint_name(ckpt)["engine_run"] == 0
+    same_run(uninterrupted["cloud"], resumed)
+
+
+def test_a_stop_while_the_output_is_written_cuts_the_write_and_checkpoints(tmp_path, monkeypatch, uninterrupted):
+    """The output write is abandoned between two tables (its temporary file removed) and the finished engine run
+    checkpointed instead; the resume writes the whole file, equal to the uninterrupted run's."""
+    original, ended = cli_main.io.write_run_file, []
+
+    def write_run_file(path, **kwargs):
+        if Path(path).name == "stopped.h5":
+            os.kill(os.getpid(), signal.SIGTERM)
+        try:
+            return original(path, **kwargs)
+        except BaseException as exc:
+            ended.append(type(exc).__name__)
+            raise
+
+    monkeypatch.setattr(cli_main.io, "write_run_file", write_run_file)
+    ckpt, resumed = stopped_then_resumed(tmp_path, QKD)
+    assert ended == ["_OutputCut"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["ck", "resumed.h5", "resumed.h5.manifest.json"]
+    last_engine_run("qkd", ckpt, uninterrupted["qkd"])
+    same_run(uninterrupted["qkd"], resumed)
+
+
+def test_a_stop_while_the_dqc_output_is_written_finishes_it(tmp_path, monkeypatch, uninterrupted):
+    """DQC keeps its note: its write is not cut (a state may be written by every rank)."""
     original = cli_main.io.write_run_file
 
     def write_run_file(path, **kwargs):
@@ -214,11 +284,14 @@ DRIVER = """
 import importlib, os, signal, sys
 from dqsim import comm
 from dqsim.cli.main import main
-module_name, name = sys.argv[1].split(":")
+module_name, name, *when = sys.argv[1].split(":")  # MODULE:FUNCTION[:CALL[:RANK]] (every call, on rank 1)
+call, rank = (int(when[0]) if when and when[0] else None), (int(when[1]) if len(when) > 1 else 1)
 module = importlib.import_module(module_name)
-original = getattr(module, name)
+original, calls = getattr(module, name), []
+this_rank = comm.init().rank  # here, on every rank (a collective): the hook may run on one rank only
 def hooked(*args, **kwargs):
-    if comm.init().rank == 1:  # one rank only: the ranks agree on the stop
+    calls.append(1)
+    if this_rank == rank and call in (None, len(calls)):  # one rank only: the ranks agree
         os.kill(os.getpid(), signal.SIGTERM)
     return original(*args, **kwargs)
 setattr(module, name, hooked)
@@ -249,15 +322,54 @@ def test_repro_a_sigterm_to_one_rank_during_the_fidelity_check_on_two_ranks(tmp_
         assert abs(full.attrs["fidelity"] - resumed.attrs["fidelity"]) <= (0 if ranks == 2 else 1e-12)
 
 
-def test_a_sigterm_to_one_rank_while_qkd_results_are_tabulated_finishes_on_two_ranks(tmp_path, uninterrupted):
+#: Settings of the two-rank runs: one repeater configuration (its three, on two ranks, took 29 s under load).
+TWO_RANKS = {"repeater": ["--set", "chain.num_links=[2]", "--set", "chain.total_distance_km=[100.0]"]}
+
+
+@pytest.mark.parametrize("name", sorted(TABULATED))
+def test_a_sigterm_to_one_rank_while_results_are_tabulated_checkpoints_on_two_ranks(tmp_path, uninterrupted, name):
+    """Rank 1 alone gets the signal while the tables are made; both ranks stop at the same stop point with one
+    checkpoint, and its resume (on one rank) gives the uninterrupted 1-rank run's output."""
+    args, module, function = TABULATED[name]
+    full = uninterrupted[name]
+    if name in TWO_RANKS:  # a smaller job, run here without a stop too
+        args = [*args, *TWO_RANKS[name]]
+        dqsim(["run", *args], tmp_path / "full", "full.h5")
+        full = open_run(tmp_path / "full" / "full.h5")
     driver = tmp_path / "driver.py"
     driver.write_text(DRIVER)
-    done = run_mpi(2, [str(driver), "dqsim.scenarios.qkd:_end_to_end", "run", *QKD, "-o", str(tmp_path / "out.h5"),
-                       "--quiet", "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\""], timeout_s=240)
-    [line] = done.stderr.strip().splitlines()  # rank 0 speaks for both
-    assert line.startswith("dqsim: note: a stop signal came after the simulation's last step"), done.stderr
-    assert not checkpoints(tmp_path / "ck")
-    same_tables(uninterrupted["qkd"], open_run(tmp_path / "out.h5"), ["blocks", "links", "end_to_end"])
+    hook = f"{module.__name__}:{function}:{last_call(name, full)}"
+    stopped = run_mpi(2, [str(driver), hook, "run", *args, "-o",
+                          str(tmp_path / "stopped.h5"), "--quiet", "--set",
+                          f"checkpoint.directory=\"{tmp_path / 'ck'}\""], timeout_s=240, check=False)
+    assert stopped.returncode == 75, stopped.stderr
+    [line] = stopped.stderr.strip().splitlines()  # rank 0 speaks for both
+    assert line.startswith("dqsim: checkpoint written to "), stopped.stderr
+    [ckpt] = checkpoints(tmp_path / "ck")
+    last_engine_run(name, ckpt, full)
+    run_here(["resume", ckpt, "-o", tmp_path / "resumed.h5", "--quiet"])
+    resumed = open_run(tmp_path / "resumed.h5")
+    assert resumed.attrs["num_ranks"] == 1
+    same_run(full, resumed, ignore=RANK_ATTRS)
+
+
+def test_a_sigterm_to_rank_0_during_the_output_write_on_two_ranks_cuts_it_and_checkpoints(tmp_path,
+                                                                                         uninterrupted):
+    """Rank 0 writes the file while rank 1 waits: the signal at rank 0's second look (after the first table)
+    abandons the write, and both ranks checkpoint the finished engine run."""
+    driver = tmp_path / "driver.py"
+    driver.write_text(DRIVER)
+    stopped = run_mpi(2, [str(driver), "dqsim.cli.main:_cut_on_stop:2:0", "run", *QKD, "-o",
+                          str(tmp_path / "stopped.h5"), "--quiet", "--set",
+                          f"checkpoint.directory=\"{tmp_path / 'ck'}\""], timeout_s=240, check=False)
+    assert stopped.returncode == 75, stopped.stderr
+    [line] = stopped.stderr.strip().splitlines()
+    assert line.startswith("dqsim: checkpoint written to "), stopped.stderr
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["ck", "driver.py"]  # no output, no temporary
+    [ckpt] = checkpoints(tmp_path / "ck")
+    last_engine_run("qkd", ckpt, uninterrupted["qkd"])
+    run_here(["resume", ckpt, "-o", tmp_path / "resumed.h5", "--quiet"])
+    same_run(uninterrupted["qkd"], open_run(tmp_path / "resumed.h5"), ignore=RANK_ATTRS)
 
 
 # ------------------------------------------------------------- an earlier run's checkpoints of the job

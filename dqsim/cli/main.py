@@ -320,21 +320,29 @@ def _run_locked(job, comm, *, quiet: bool, session=None) -> int:
     exchange_path = getattr(result.state, "exchange_path", None)
     if exchange_path is not None and comm.size > 1:  # a sharded state on several ranks
         attrs["exchange_path"] = exchange_path
+    if session is not None:  # a stop during the scenario's last tables (qkd, repeater, cloud): checkpoint now
+        session.stop_point()
     write_started = time.perf_counter()
     state_kwargs = _state_for_output(job, comm, result.state, output)
+    # rank 0's write of a run file without a state is cut short by a stop signal rank 0 got, between tables, where
+    # the scenario's finished engine run can be checkpointed instead (the temporary file goes, nothing is kept)
+    cuttable = session is not None and session.finished_run is not None and not state_kwargs
     timing = result.tables.get("timing")
     attrs["wall_time_s"] = time.perf_counter() - started
+    cut = False
     if comm.rank == 0:
         if timing is not None:
             rows = [(str(stage), float(seconds)) for stage, seconds in timing]
             rows.append(("write", time.perf_counter() - write_started))
             result.tables["timing"] = scenarios.record_table(rows, [("stage", "U"), ("seconds", "f8")])
-        try:
-            output.parent.mkdir(parents=True, exist_ok=True)
-            io.write_run_file(output, attrs=attrs, tables=result.tables, groups_attrs=result.table_attrs,
-                              manifest=True, **state_kwargs)
-        except (DqsimError, OSError) as exc:  # every rank raises it below: none waits for rank 0
-            error = str(exc) if isinstance(exc, DqsimError) else f"{output}: cannot write the file ({exc})"
+        error, cut = _write_output(output, attrs, result, state_kwargs, cut_on_stop=cuttable)
+    error, cut = comm.bcast((error, cut) if comm.rank == 0 else None)  # every rank: written, failed or cut
+    if cut:
+        session.stop_point()  # rank 0 was asked to stop: every rank agrees, writes the checkpoint and stops
+        if comm.rank == 0:  # (not reached while the finished run checkpoints; else the write is done whole)
+            error, _ = _write_output(output, attrs, result, state_kwargs, cut_on_stop=False)
+        error = comm.bcast(error if comm.rank == 0 else None)
+    if comm.rank == 0:
         if not quiet and error is None:
             head = (f"dqsim run {job.run.name} ({job.scenario}): {comm.size} rank(s), {attrs['device']}, "
                     f"{job.run.precision}")
@@ -344,7 +352,6 @@ def _run_locked(job, comm, *, quiet: bool, session=None) -> int:
                 head += f"; resumed from {resume.path}"
             tail = f"  wall time {attrs['wall_time_s']:.3f} s; wrote {output}"
             print("\n".join([head, *result.summary, *_checkpoint_lines(session), tail]))
-    error = comm.bcast(error if comm.rank == 0 else None)  # every rank: the output was written or not
     if error is not None:
         raise DqsimError(error)
     if checkpoint.stop_agreed(comm) and comm.rank == 0:  # came after the scenario's last stop point
@@ -352,6 +359,30 @@ def _run_locked(job, comm, *, quiet: bool, session=None) -> int:
               f"tabulated or written; the run finished that work instead of stopping: {output} is complete "
               "(exit status 0, nothing to resume)", file=sys.stderr, flush=True)
     return 0
+
+
+class _OutputCut(Exception):
+    """Raised in rank 0's output write by a stop signal (:func:`_cut_on_stop`): the write is abandoned."""
+
+
+def _cut_on_stop() -> None:
+    """Rank 0, between the tables of its output write: abandon the write when a stop signal came here."""
+    if checkpoint.stop_requested():
+        raise _OutputCut
+
+
+def _write_output(output: Path, attrs: dict, result, state_kwargs: dict, *, cut_on_stop: bool) -> tuple:
+    """Rank 0: write the run file; ``(error, cut)``: why it failed (one line) or ``None``, and whether a stop
+    signal cut it short (``cut_on_stop``; its temporary file is removed, ``output`` is left as it was)."""
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        io.write_run_file(output, attrs=attrs, tables=result.tables, groups_attrs=result.table_attrs,
+                          manifest=True, between=_cut_on_stop if cut_on_stop else None, **state_kwargs)
+    except _OutputCut:
+        return None, True
+    except (DqsimError, OSError) as exc:  # every rank raises it after the broadcast: none waits for rank 0
+        return (str(exc) if isinstance(exc, DqsimError) else f"{output}: cannot write the file ({exc})"), False
+    return None, False
 
 
 def _checkpoint_lines(session) -> list[str]:

@@ -56,7 +56,8 @@ file cannot run code. SIGUSR1 or SIGTERM asks for a checkpoint at the next
 cut, after which the run stops with :data:`EXIT_CHECKPOINTED`; after the
 engine's last step, a scenario's work on the final state asks at its stop
 points (:meth:`Checkpointer.stop_after_run`: a checkpoint of the finished
-run). A periodic checkpoint that cannot be written is a warning, and the
+run), as do the tables and the output write of ``qkd``, ``repeater`` and
+``cloud`` (:meth:`CheckpointSession.stop_point`). A periodic checkpoint that cannot be written is a warning, and the
 run goes on (:meth:`Checkpointer.write`).
 
 One run of a job at a time uses its checkpoints in a folder (a ``flock``,
@@ -239,6 +240,11 @@ class CheckpointSession:
             writes no periodic checkpoints, writes none there (a stop's fails in one line).
         source: the job's ``job.source`` (its file), which starts the job-file errors of the session
             (``""``: none).
+        finished_run: the :meth:`~dqsim.engine.simulator.Simulator.stop_point` of the engine run that
+            finished last, set by a scenario whose work after it (tables, summaries, the output write)
+            should checkpoint that run on a stop signal (:meth:`stop_point`); released when the next
+            engine run is about to start (:meth:`stored_next`, :meth:`next_engine_run`), so its engine
+            and register go before the next run builds its own. ``None``: no such run.
     """
 
     directory: Path
@@ -262,6 +268,7 @@ class CheckpointSession:
     lock: tuple | None = None
     locked_out: str | None = None
     source: str = ""
+    finished_run: Callable[[], None] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.resume is not None:
@@ -279,6 +286,7 @@ class CheckpointSession:
         skips the run; otherwise it returns ``default`` and the scenario runs
         it and hands a picklable summary to :meth:`store_last`.
         """
+        self.finished_run = None  # the next run starts (or is skipped): the last one's engine may go
         index = self.engine_runs
         if self.resume is not None and index < self.resume.engine_run and index in self.results:
             self.engine_runs += 1
@@ -292,9 +300,27 @@ class CheckpointSession:
 
     def next_engine_run(self) -> int:
         """Index of the engine run about to start (scenarios may run several, e.g. a sweep)."""
+        self.finished_run = None
         index = self.engine_runs
         self.engine_runs += 1
         return index
+
+
+    def stop_point(self) -> None:
+        """Collective: a stop point of the work after the engine run that finished last (:attr:`finished_run`).
+
+        Every rank calls it at the same places. When a stop signal came on any
+        rank, it writes a checkpoint of that finished run (its resume runs no
+        event again and redoes only the work after it) and raises
+        :class:`CheckpointStop` on every rank (exit status 75); nothing
+        without a finished run, or for one before a resumed checkpoint's.
+
+        Raises:
+            CheckpointStop: on every rank, after the checkpoint was written.
+            StopNotCheckpointed: on every rank, when it cannot be written.
+        """
+        if self.finished_run is not None:
+            self.finished_run()
 
 
 class Checkpointer:

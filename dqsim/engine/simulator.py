@@ -1989,7 +1989,10 @@ class Simulator:
         """Collective, after :meth:`run`: act on a stop signal that came since the engine's last exchange.
 
         A scenario calls it in its work after the run (the DQC fidelity check,
-        expectation values, sampling) at places every rank reaches alike.
+        expectation values, sampling; through
+        :meth:`~dqsim.engine.checkpoint.CheckpointSession.stop_point` the
+        tables and output write of ``qkd``, ``repeater`` and ``cloud``) at
+        places every rank reaches alike.
         With a checkpointer, when a stop signal (SIGTERM, SIGUSR1, Ctrl-C)
         came on any rank, it writes a checkpoint of the finished run (cut one
         picosecond after its end; its resume runs no event and redoes only

@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
 import h5py
 import numpy as np
@@ -57,7 +57,7 @@ def write_run_file(path: str | os.PathLike, *, attrs: Mapping[str, Any],
                    state_attrs: Optional[Mapping[str, Any]] = None,
                    state_slabs: Optional[slabs.StateSlabs] = None,
                    collective_state: Optional[CollectiveState] = None, manifest: bool = False,
-                   compress: bool = True) -> Path:
+                   compress: bool = True, between: Optional[Callable[[], None]] = None) -> Path:
     """Write a run's results as one self-describing HDF5 file (rank 0 only, no MPI).
 
     The file is written to ``<path>.tmp-<pid>`` and renamed over ``path`` once
@@ -90,6 +90,10 @@ def write_run_file(path: str | os.PathLike, *, attrs: Mapping[str, Any],
             checkpoint of a 50 MB QKD record (2026-12-05, one rank, under load),
             time a run that SLURM warned of its end does not have; uncompressed
             the write runs at the disk's speed.
+        between: called before each table and before the state; an exception
+            it raises abandons the write: the temporary file is removed,
+            ``path`` is left as it was and the exception goes on (``dqsim
+            run`` cuts its output write short on a stop signal this way).
 
     Returns:
         ``path`` as a :class:`~pathlib.Path`.
@@ -135,6 +139,8 @@ def write_run_file(path: str | os.PathLike, *, attrs: Mapping[str, Any],
         }
         encoding.encode_attrs(h5.attrs, root_attrs, where="/")
         for name, array in tables.items():
+            if between is not None:
+                between()
             data = encoding.to_storable(np.asarray(array), where=name)
             big = compress and data.nbytes > COMPRESS_ABOVE_BYTES and data.size > 0
             ds = h5.create_dataset(name.strip("/"), data=data, track_order=True,
@@ -144,6 +150,8 @@ def write_run_file(path: str | os.PathLike, *, attrs: Mapping[str, Any],
                 units = table_units(data.dtype, extra_attrs.get(name.strip("/"), {}).get("units"), where=name)
                 if units:
                     encoding.encode_attrs(ds.attrs, {"units": units}, where=name)
+        if between is not None:
+            between()
         if state is not None:
             ds = h5.create_dataset("state", data=state, track_order=True)
             encoding.encode_attrs(ds.attrs, {

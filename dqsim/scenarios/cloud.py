@@ -90,7 +90,7 @@ from dqsim.scenarios.output import ScenarioOutput, record_table, standard_error
 from dqsim.scenarios.cloud_scheduler import (Centre, JobFailed, JobRecord, QueuedJob, queue_metrics,
                                              simulate_queue)
 from dqsim.scenarios.circuit_run import clbits_refusal
-from dqsim.scenarios.dqc import is_noisy, job_network, run_dqc, shot_share, trajectory_seed
+from dqsim.scenarios.dqc import _stop_point, is_noisy, job_network, run_dqc, shot_share, trajectory_seed
 from dqsim.units import PS_PER_MS, PS_PER_NS, PS_PER_S, PS_PER_US, ps_to_seconds, seconds_to_ps
 
 __all__ = ["UserJob", "Execution", "JobResult", "CloudRun", "run_cloud", "run_user_job", "run_job", "user_jobs_of",
@@ -453,6 +453,8 @@ def run_user_job(job: UserJob, network: Network, *, comm, backend, seed: int, sc
                 stored = ("done", Execution(run.counts, run.fidelity, run.end_time_ps,
                                             sum(link[2] for link in run.links),
                                             shot_share(max(job.shots, 1), runs, index), run.num_nonlocal_gates))
+                if checkpointing is not None:  # the scheduler's work and the tables stop through it (run_job)
+                    checkpointing.finished_run = run.stop_point  # released before the next run's register
                 del run
             except DqsimError as exc:  # raised alike on every rank: the checks before any collective
                 stored = ("failed", str(exc))
@@ -477,7 +479,10 @@ def run_cloud(user_jobs: Sequence[UserJob], *, comm, backend, network: Network, 
     With ``checkpointing`` (a :class:`dqsim.engine.checkpoint.CheckpointSession`)
     each user job's engine runs write checkpoints; resumed, the queue is
     scheduled again (it is cheap and deterministic) and the engine runs that had
-    finished take their stored results instead of running.
+    finished take their stored results instead of running. A stop signal that
+    comes after a user job's last engine run, before the next job starts,
+    checkpoints that finished run (exit status 75), as one during the
+    scheduler's work and the tables after the last job does (:func:`run_job`).
 
     Args:
         user_jobs: the jobs; job id = position in this list; names unique.
@@ -537,6 +542,7 @@ def run_cloud(user_jobs: Sequence[UserJob], *, comm, backend, network: Network, 
                                 job.priority, refusal=refusal, payload=job))
     results: dict[int, JobResult] = {}
     runs_s = 0.0
+    stop_point = _stop_point(checkpointing)
 
     def duration_of(queued_job: QueuedJob, qpus: tuple[int, ...]) -> int:
         nonlocal runs_s
@@ -554,6 +560,7 @@ def run_cloud(user_jobs: Sequence[UserJob], *, comm, backend, network: Network, 
         finally:
             runs_s += time.perf_counter() - t0
         results[queued_job.job_id] = result
+        stop_point()  # a stop signal now checkpoints the job's last engine run, before the next job starts
         if on_job:
             on_job(len(results), len(queued), job.name)
         return int(result.dqc_time_ps) + overhead_ps(job.shots, job_setup_ps, shot_reset_ps) + int(user_latency_ps)
@@ -762,7 +769,16 @@ def cloud_summary(run: CloudRun, scheme: str, *, note: str = "") -> list[str]:
 
 
 def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> ScenarioOutput:
-    """Run a ``cloud`` job (a :class:`dqsim.jobs.cloud.CloudJob`) and shape its output (collective)."""
+    """Run a ``cloud`` job (a :class:`dqsim.jobs.cloud.CloudJob`) and shape its output (collective).
+
+    With ``checkpointing``, a stop signal during the work after the last user
+    job's last engine run (the rest of the queue's scheduling, the tables, the
+    summary; then before and during the output write, :mod:`dqsim.cli.main`)
+    checkpoints that finished run
+    (:meth:`~dqsim.engine.checkpoint.CheckpointSession.stop_point`, exit
+    status 75): the resume runs no event again, redoes that run's fidelity
+    check and sampling, and the work after it.
+    """
     network = job_network(job.network, comm.size, source=job.source)
     network.check_pairing_horizon(job.source)  # before any user job runs
     names = network.names
@@ -783,11 +799,16 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
                     on_running=on_running if on_progress else None, checkpointing=checkpointing,
                     job_setup_ps=seconds_to_ps(job.scheduler.job_setup_s),
                     shot_reset_ps=seconds_to_ps(job.scheduler.shot_reset_s))
+    stop_point = _stop_point(checkpointing)
+    stop_point()
     tables, table_attrs = cloud_tables(run)
+    stop_point()
     attrs = {**cloud_attrs(run), "distribution_scheme": job.scheduler.distribution,
              "topology": job.network.topology, "node_names": list(names)}
     noisy = is_noisy(network)
     note = sampling_note(noisy, trajectories)
     attrs.update(sampling="final-state" if not noisy else "per-shot" if trajectories == PER_SHOT else "trajectories",
                  trajectories=trajectories, sampling_note=note)
-    return ScenarioOutput(attrs, tables, table_attrs, None, cloud_summary(run, job.scheduler.distribution, note=note))
+    summary = cloud_summary(run, job.scheduler.distribution, note=note)
+    stop_point()
+    return ScenarioOutput(attrs, tables, table_attrs, None, summary)

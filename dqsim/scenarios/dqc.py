@@ -125,6 +125,18 @@ def _checkpointer(session, comm):
     return Checkpointer(session, comm, session.next_engine_run())
 
 
+def _stop_point(session) -> Callable[[], None]:
+    """The stop point of the work after a scenario's engine runs: ``session.stop_point`` (a stop signal
+    checkpoints the engine run that finished last,
+    :attr:`dqsim.engine.checkpoint.CheckpointSession.finished_run`), or, without
+    checkpoints, a call that does nothing."""
+    return session.stop_point if session is not None else _no_stop
+
+
+def _no_stop() -> None:
+    """Without checkpoints a stop signal after the engine is not acted on here (the CLI notes it)."""
+
+
 def job_network(section, num_ranks: int, graph: nx.Graph | None = None, *, source: str = "") -> Network:
     """The :class:`Network` of a job's ``[network]`` section on ``num_ranks`` ranks.
 

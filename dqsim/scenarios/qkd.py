@@ -41,7 +41,7 @@ from dqsim.protocols.qkd.entangled_block import entangled_finite_key_rates, enta
 from dqsim.protocols.qkd.finite_key import EntangledFiniteKeyResult
 from dqsim.protocols.qkd.postprocess import finite_key_rates, no_key_reason
 from dqsim.scenarios.output import ScenarioOutput, record_table
-from dqsim.scenarios.dqc import _checkpointer
+from dqsim.scenarios.dqc import _checkpointer, _stop_point
 from dqsim.units import PS_PER_S, db_to_transmittance
 
 
@@ -192,6 +192,7 @@ def run_network(job, *, comm, backend, distance_km: float | None = None, checkpo
               "timeline": sim.gather_timeline(), "placement": placement}
     if checkpointing is not None:
         checkpointing.store_last(result)
+        checkpointing.finished_run = sim.stop_point  # run_job's tables and the output write stop through it
     return result
 
 
@@ -360,8 +361,18 @@ def _block_size_rows(job, tally, distance_km, link_index) -> list[tuple]:
 
 
 def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> ScenarioOutput:
-    """Run a ``qkd`` job (collective): every distance of the sweep, every link of the network."""
+    """Run a ``qkd`` job (collective): every distance of the sweep, every link of the network.
+
+    With ``checkpointing``, a stop signal while a distance's results are
+    tabulated (looked for before and after its blocks' rows, after each
+    link's finite-key curve and rows, after the end-to-end keys, at the end;
+    then before and during the output write, :mod:`dqsim.cli.main`)
+    checkpoints the distance's finished engine run
+    (:meth:`~dqsim.engine.checkpoint.CheckpointSession.stop_point`, exit
+    status 75): its resume runs no event again and redoes only this work.
+    """
     started = time.perf_counter()
+    stop_point = _stop_point(checkpointing)
     q = job.qkd
     distances = job.distances_km() if q.sweep is not None else [None]
     block_rows, sweep_rows, end_rows, size_rows = [], [], [], []
@@ -383,11 +394,14 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
             timeline = run["timeline"]
         physics = run["physics"]
         label = distance if distance is not None else physics[0].distance_km
+        stop_point()
         block_rows += _block_rows(run, label, q.protocol, q.qber_threshold)
+        stop_point()
         for p in physics:
             tally = run["tallies"][p.link_index]
             if q.security == "finite_key":
                 size_rows += _block_size_rows(job, tally, label, p.link_index)
+                stop_point()
             link_chsh = (float("nan"), float("nan"))
             if tally.chsh_counts is not None:
                 link_chsh, missing = _chsh(tally.chsh_counts)
@@ -403,7 +417,9 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
                                plob_bound(p.channel.fibre_transmittance), _theory_rate_per_pulse(job, p),
                                tally.aborted_blocks, tally.done_ps, qber_se, plob_bound(p.total_transmittance),
                                _rate_standard_error(tally.blocks), *_spdc_optimum(job, p), *link_chsh))
+            stop_point()
         end_rows += _end_to_end(job, run, label)
+        stop_point()
         if on_progress:
             on_progress(step + 1, len(distances), "distances")
     tables = {
@@ -468,6 +484,7 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
     for r in end_rows[:4]:
         if len(run["links"]) > 1:
             summary.append(f"  end to end {names[r[1]]}–{names[r[2]]}: {r[3]:,} bits ({r[4]:.3e} bits/s)")
+    stop_point()
     return ScenarioOutput(attrs, tables, table_attrs, None, summary)
 
 

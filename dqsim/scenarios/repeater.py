@@ -68,7 +68,7 @@ from dqsim.network.link import LinkSpec
 from dqsim.network.werner import bell_diagonal_hashing_yield, bell_diagonal_key_fraction, plob_bound
 from dqsim.protocols.repeater import Alarm, ChainNode, ChainRecords, ChainSpec, LinkSide, setup_node_data
 from dqsim.scenarios.output import ScenarioOutput, record_table
-from dqsim.scenarios.dqc import _checkpointer
+from dqsim.scenarios.dqc import _checkpointer, _stop_point
 from dqsim.units import PS_PER_S, ps_to_seconds, seconds_to_ps
 
 #: Channel uses per second of direct transmission when the job gives neither
@@ -235,6 +235,8 @@ def run_chain(chain: ChainSpec, *, comm, backend=None, seed: int = 0, placement:
             max((r.created_ps for r in links), default=delivery.round_start_ps),
             max((r.attempts for r in links), default=0), attempts_in_round.get(delivery.pair_index, 0),
             tuple(probes[delivery.pair_index])))
+    if checkpointing is not None:  # the scenario's tables and the output write stop through it
+        checkpointing.finished_run = sim.stop_point
     return ChainRun(chain, pairs, merged, engine, rank_of_node)
 
 
@@ -331,8 +333,14 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
     """Run a ``repeater`` job (collective): every configuration of ``[chain]``, one after another.
 
     With ``checkpointing`` the chain runs write checkpoints, and a resumed job
-    skips the configurations that had finished (their results are stored).
+    skips the configurations that had finished (their results are stored). A
+    stop signal while a configuration's results are tabulated (after its
+    rows, at the end; then before and during the output write,
+    :mod:`dqsim.cli.main`) checkpoints its finished chain run
+    (:meth:`~dqsim.engine.checkpoint.CheckpointSession.stop_point`, exit
+    status 75): the resume runs no event again and redoes only this work.
     """
+    stop_point = _stop_point(checkpointing)
     c = job.chain
     configs = c.configurations()
     pair_rows, summary_rows, timing_rows = [], [], []
@@ -365,6 +373,7 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
         row, line = _summary_row(index, run, total_km, reference)
         summary_rows.append(row)
         summary.append(line)
+        stop_point()
         if on_progress:
             on_progress(index + 1, len(configs), "chain configurations")
     summary.append(f"  (direct and PLOB per second at the reference rate {reference:.4g} Hz, "
@@ -411,4 +420,5 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
         "engine_flushes": int(sum(e.num_flushes for e in engines)),
         "engine_windows": int(sum(e.num_windows for e in engines)),
     }
+    stop_point()
     return ScenarioOutput(attrs, tables, table_attrs, None, summary)

@@ -1,0 +1,85 @@
+"""How long a stop signal after the engine's last step waits for a place to checkpoint (one rank).
+
+Runs ``dqsim run JOB --quiet`` in this process (one rank) and records, by
+wrapping functions, the wall time of the end of the last engine run
+(``Simulator.run``), of every stop point after it
+(``CheckpointSession.stop_point``), of every place rank 0's output write
+looks for a stop (``dqsim.cli.main._cut_on_stop``) and of the end of the
+run. A stop signal that comes in a stretch between two of these waits at
+most that stretch; before the change that added the stop points, it waited
+for all of it (the run then finished, status 0).
+
+    python bench/late_stop_gaps.py jobs/bb84_decoy_50km.toml [--set KEY=VALUE ...]
+
+Prints one JSON line: seconds from the end of the last engine run to the end
+(``after_engine_s``), the looks after it (``looks``) and the longest stretch
+without one (``longest_gap_s``, the end of the run counted as a look; ``longest_gap_between``: the
+looks at its ends).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+
+from dqsim.cli import main as cli_main
+from dqsim.engine import checkpoint
+from dqsim.engine.simulator import Simulator
+
+
+def measure(argv: list[str]) -> dict:
+    """Run ``dqsim run ARGV`` (one rank, output in a temporary folder) and time the looks for a stop."""
+    marks: list[tuple[str, float]] = []
+    # code from before the stop points has neither: its looks are then none (its gap is all the work after)
+    run = Simulator.run
+    stop_point = getattr(checkpoint.CheckpointSession, "stop_point", None)
+    cut = getattr(cli_main, "_cut_on_stop", None)
+
+    def timed_run(self, *args, **kwargs):
+        try:
+            return run(self, *args, **kwargs)
+        finally:
+            marks.append(("engine", time.perf_counter()))
+
+    def timed_stop_point(self):
+        marks.append(("stop_point", time.perf_counter()))
+        return stop_point(self)
+
+    def timed_cut():
+        marks.append(("write", time.perf_counter()))
+        return cut()
+
+    Simulator.run = timed_run
+    if stop_point is not None:
+        checkpoint.CheckpointSession.stop_point = timed_stop_point
+    if cut is not None:
+        cli_main._cut_on_stop = timed_cut
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            started = time.perf_counter()
+            status = cli_main.main(["run", *argv, "--quiet", "-o", os.path.join(folder, "out.h5"),
+                                    "--set", f"checkpoint.directory={json.dumps(os.path.join(folder, 'ck'))}"])
+            ended = time.perf_counter()
+    finally:
+        Simulator.run = run
+        if stop_point is not None:
+            checkpoint.CheckpointSession.stop_point = stop_point
+        if cut is not None:
+            cli_main._cut_on_stop = cut
+    last = max(i for i, (kind, _) in enumerate(marks) if kind == "engine")
+    looks = [(kind, t) for kind, t in marks[last + 1:] if kind != "engine"]
+    named = [marks[last], *looks, ("end", ended)]
+    gaps = [(b[1] - a[1], f"{a[0]} -> {b[0]}") for a, b in zip(named, named[1:])]
+    return {"args": argv, "status": status, "total_s": ended - started, "engine_runs": sum(k == "engine" for k, _ in marks),
+            "after_engine_s": ended - marks[last][1], "looks": len(looks),
+            "stop_points": sum(k == "stop_point" for k, _ in marks[last + 1:]),
+            "write_looks": sum(k == "write" for k, _ in marks[last + 1:]),
+            "longest_gap_s": max(gaps)[0], "longest_gap_between": max(gaps)[1],
+            "loadavg_1min": os.getloadavg()[0]}
+
+
+if __name__ == "__main__":
+    print(json.dumps(measure(sys.argv[1:])))
