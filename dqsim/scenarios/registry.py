@@ -34,11 +34,15 @@ class Scenario:
             (collective); ``checkpointing`` only when ``checkpoints``.
         checkpoints: whether it writes checkpoints (``[checkpoint]``, SIGUSR1/SIGTERM,
             ``dqsim resume``): the scenarios on the event engine at its cuts, ``circuit`` at gate boundaries.
+        kernels: the families of numba kernels its runs call on the CPU, which ``dqsim warmup`` compiles
+            (:mod:`dqsim.scenarios.warmup`): ``"state"`` (the state vector's, in the job's precision),
+            ``"qkd"``; seen in the example jobs' runs (2026-12-05: ``repeater`` calls none).
     """
 
     job_model: type[JobConfig]
     run: Callable[..., ScenarioOutput]
     checkpoints: bool
+    kernels: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -48,11 +52,11 @@ class Scenario:
 
 #: Scenario name -> :class:`Scenario`, in the order of :data:`dqsim.jobs.registry.JOB_MODELS`.
 SCENARIOS: dict[str, Scenario] = {scenario.name: scenario for scenario in (
-    Scenario(CircuitJob, circuit_run.run_job, checkpoints=True),
-    Scenario(DqcJob, dqc.run_job, checkpoints=True),
-    Scenario(QkdJob, qkd.run_job, checkpoints=True),
-    Scenario(TrotterJob, trotter.run_job, checkpoints=True),
-    Scenario(CloudJob, cloud.run_job, checkpoints=True),
+    Scenario(CircuitJob, circuit_run.run_job, checkpoints=True, kernels=("state",)),
+    Scenario(DqcJob, dqc.run_job, checkpoints=True, kernels=("state",)),
+    Scenario(QkdJob, qkd.run_job, checkpoints=True, kernels=("qkd",)),
+    Scenario(TrotterJob, trotter.run_job, checkpoints=True, kernels=("state",)),
+    Scenario(CloudJob, cloud.run_job, checkpoints=True, kernels=("state",)),
     Scenario(RepeaterJob, repeater.run_job, checkpoints=True),
 )}
 
