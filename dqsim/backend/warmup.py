@@ -40,7 +40,7 @@ PRECISIONS = {"complex128": np.complex128, "complex64": np.complex64}
 def dispatchers() -> dict:
     """``{"module.name": dispatcher}`` of every cached numba kernel of :mod:`dqsim.backend.fast` and
     :mod:`dqsim.backend.qkd_kernels` (empty without numba)."""
-    if fast._numba is None:
+    if not fast.has_cross_swap():  # numba is missing
         return {}
     from numba.core.registry import CPUDispatcher  # noqa: PLC0415 (only the backend imports numba)
 
@@ -67,12 +67,14 @@ def cache_location() -> tuple[str | None, str]:
     """Where numba caches dqsim's kernels in this process: ``(folder, how numba chose it)``; ``(None, why)``
     without numba.
 
-    The folder is that of :func:`dqsim.backend.fast.cross_swap`'s kernel (all of dqsim's kernels sit in
-    folders beside it: one per source folder).
+    The folder of :func:`dqsim.backend.fast.cross_swap`'s kernel, where numba keeps every kernel of
+    :mod:`dqsim.backend` (one folder per source folder; numba has no public call for it: its
+    dispatcher's ``_cache``).
     """
-    if fast._numba is None:
+    found = dispatchers()
+    if not found:
         return None, "numba is not installed (the generic NumPy kernels need no compiling)"
-    cache = fast._numba_cross_swap._cache
+    cache = found["fast._numba_cross_swap"]._cache
     how = {"UserProvidedCacheLocator": "NUMBA_CACHE_DIR", "InTreeCacheLocator": "beside the installed sources",
            "UserWideCacheLocator": "the user's cache folder"}
     name = type(cache._impl.locator).__name__.lstrip("_")
