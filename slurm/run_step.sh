@@ -3,7 +3,7 @@
 # from the newest checkpoint after a requeue, and requeue at most DQSIM_MAX_RESTARTS times.
 #
 # The caller sets: DQSIM_PYTHON, CHECKPOINT_DIR; optionally DQSIM_LAUNCHER (srun | mpiexec),
-# SRUN_MPI, SRUN_GPU_BIND, DQSIM_MAX_RESTARTS (see the variables below).
+# SRUN_MPI, SRUN_GPU_BIND, DQSIM_MAX_RESTARTS, DQSIM_WARMUP (see the variables below), NUMBA_CACHE_DIR.
 # Exit statuses of dqsim: 0 done (also when USR1 came after the simulation's last step, while the
 # results were tabulated or written: the run finished them, and says so), 2 bad input (or no checkpoint
 # it accepts, or another run of the job holds its checkpoint folder), 75 checkpoint written (also one of
@@ -13,6 +13,7 @@ DQSIM_LAUNCHER=${DQSIM_LAUNCHER:-srun}     # srun, or mpiexec: the one beside DQ
 SRUN_MPI=${SRUN_MPI:-pmix}                 # srun's MPI plugin: pmix (Open MPI, MPICH with PMIx); pmi2 for the PyPI MPICH
 SRUN_GPU_BIND=${SRUN_GPU_BIND:-}           # srun --gpu-bind, e.g. closest or map_gpu:0,1,2,3 (empty: SLURM's default)
 DQSIM_MAX_RESTARTS=${DQSIM_MAX_RESTARTS:-5}  # requeue at most this many times, then stop with the checkpoint
+DQSIM_WARMUP=${DQSIM_WARMUP:-1}            # 0: no `dqsim warmup` before the ranks start (each compiles what it lacks)
 EXIT_CHECKPOINTED=75
 
 # The newest complete checkpoints (with a manifest) of the job whose checkpoints' prefix is PREFIX
@@ -139,4 +140,24 @@ check_job() {
     shift
     set_args "$@"
     "$DQSIM_PYTHON" -m dqsim check "$job_file" -n "${SLURM_NTASKS:-1}" "${SET_ARGS[@]}" | grep '^# \(work\|memory\)'
+}
+
+# `warm_up_kernels JOB ARGS...`: `dqsim warmup JOB` with the --set assignments of ARGS, on this one process, on
+# the job's first node, before the ranks start: it compiles the numba kernels the job calls into numba's cache
+# (NUMBA_CACHE_DIR if set), so that the ranks load them instead of each compiling the same ones at once (seconds
+# of CPU each on a fresh install, and numba's processes race on the cache). Done once per install and CPU type;
+# later jobs find the kernels there (well under a second). A warm-up that fails (a NUMBA_CACHE_DIR that cannot
+# be written: its one line is in the log) does not stop the job: the ranks compile what they lack.
+warm_up_kernels() {
+    local job_file=$1 args=("${@:2}") sets=() i
+    if [ "$DQSIM_WARMUP" = 0 ]; then return 0; fi
+    for ((i = 0; i < ${#args[@]}; i++)); do
+        case "${args[i]}" in
+            --set) sets+=(--set "${args[i+1]:-}"); i=$((i + 1)) ;;
+            --set=*) sets+=("${args[i]}") ;;
+            -o|--output) i=$((i + 1)) ;;
+        esac
+    done
+    "$DQSIM_PYTHON" -m dqsim warmup "$job_file" "${sets[@]}" \
+        || echo "run_step.sh: the kernel warm-up failed (above); the ranks compile the kernels they need" >&2
 }

@@ -26,6 +26,7 @@ import numpy as np
 import pytest
 
 from dqsim import comm as comm_mod
+from dqsim import scenarios
 from dqsim.cli.main import main
 from dqsim.engine import checkpoint
 from dqsim.errors import DqsimError
@@ -182,7 +183,7 @@ def test_a_crafted_pickle_with_valid_checksums_runs_no_code(dqc_checkpoint, tmp_
     assert not marker.exists()
 
 
-def test_renamed_edited_and_incomplete_checkpoints_are_refused(dqc_checkpoint, tmp_path, capsys):
+def test_renamed_edited_and_incomplete_checkpoints_are_refused(dqc_checkpoint, tmp_path, capsys, monkeypatch):
     _folder, _full, source = dqc_checkpoint
     target = copy_checkpoint(source, tmp_path / "a")
     renamed = target.with_name(target.name.replace("dqc_ghz_4qpu", "bb84_decoy_50km"))
@@ -209,8 +210,20 @@ def test_renamed_edited_and_incomplete_checkpoints_are_refused(dqc_checkpoint, t
     manifest.write_manifest(checkpoint.manifest_path(moved), facts,
                             [moved, *[moved.parent / e["name"] for e in body["files"][1:]]])
     out = tmp_path / "e.h5"
-    code, err = cli(capsys, "resume", moved, "-o", out, "--quiet")
-    assert refused_in_one_line(code, err) and "engine run 5" in err[0] and not out.exists(), err
+    with monkeypatch.context() as patched:  # refused before the run starts: the scenario never runs
+        patched.setattr(scenarios, "run_job", lambda *a, **k: pytest.fail("the resume ran the job"))
+        code, err = cli(capsys, "resume", moved, "-o", out, "--quiet")
+    assert refused_in_one_line(code, err) and not out.exists(), err
+    assert err[0] == (f"dqsim: error: {moved}: it was written in engine run 5, but its job (dqc_ghz_4qpu, dqc) has "
+                      "only 1 engine run (numbered from 0): the checkpoint does not belong to it; resume another "
+                      "checkpoint of the job, or run it again with dqsim run"), err
+    copy_checkpoint(source, tmp_path / "e")  # an older checkpoint of the job beside it: --fall-back resumes that
+    code, err = cli(capsys, "resume", moved, "-o", out, "--quiet", "--fall-back")
+    assert code == 0 and out.exists() and len(err) == 2 and "holds 1 checkpoint of this job later" in err[1], err
+    assert err[:1] == [f"dqsim: note: not resuming {moved}: it was written in engine run "
+                       f"5, but its job (dqc_ghz_4qpu, dqc) has only 1 engine run (numbered from 0): the checkpoint "
+                       "does not belong to it; resume another checkpoint of the job, or run it again with dqsim run; resuming "
+                       f"the previous checkpoint of the job, {tmp_path / 'e' / source.name}"], err
 
     target = copy_checkpoint(source, tmp_path / "c")
     body = json.loads(checkpoint.manifest_path(target).read_text())["body"]

@@ -177,6 +177,11 @@ def test_dqsim_sbatch_runs_two_ranks_with_srun(slurm_env, tmp_path):
     assert "2 rank(s) on 1 node(s)" in log
     assert re.search(r"^# memory per rank: [0-9.]+ MiB \(data register: 16 qubits", log, re.MULTILINE), log  # check
     assert "dqsim: [" in log and "] gates 16/16 (100%)" in log  # progress lines in the log
+    # the kernel warm-up, once, before srun: the job's complex128 state kernels, then the cache folder
+    assert re.search(r"^dqsim warmup: \[1/1\] state-vector kernels, complex128 \.\.\. [0-9.]+ s CPU \([0-9]+ "
+                     r"compiled, [0-9]+ loaded from the cache\)\ndqsim warmup: .*; numba's cache: ", log,
+                     re.MULTILINE), log
+    assert log.index("dqsim warmup: [1/1]") < log.index("dqsim: [")
 
 
 #: A QKD run long enough to be interrupted, checkpointing every 0.5 ms of simulated time.

@@ -216,6 +216,30 @@ def cupy_available() -> bool:
         return False
 
 
+def resolve_name(name: str = "auto") -> str:
+    """The array library :func:`select` takes for ``name``: ``"numpy"`` or ``"cupy"`` (``"auto"``: the
+    environment variable ``DQSIM_BACKEND`` if set, else CuPy when a GPU is visible); binds no device.
+
+    Raises:
+        DqsimError: an unknown name (in the argument or in ``DQSIM_BACKEND``).
+
+    Examples:
+        >>> resolve_name("numpy")
+        'numpy'
+    """
+    if name not in BACKEND_NAMES:
+        raise DqsimError(f"backend = {name!r} is not known; allowed: {', '.join(BACKEND_NAMES)}")
+    if name == "auto":
+        name = os.environ.get("DQSIM_BACKEND", "auto")
+        if name not in BACKEND_NAMES:
+            raise DqsimError(
+                f"DQSIM_BACKEND = {name!r} is not known; allowed: {', '.join(BACKEND_NAMES)}"
+            )
+        if name == "auto":
+            name = "cupy" if cupy_available() else "numpy"
+    return name
+
+
 def select(name: str = "auto", *, node_local_rank: int = 0, node_local_size: int = 1) -> Backend:
     """Choose the array library and bind this process to its device.
 
@@ -239,16 +263,7 @@ def select(name: str = "auto", *, node_local_rank: int = 0, node_local_size: int
         >>> select("numpy").name
         'numpy'
     """
-    if name not in BACKEND_NAMES:
-        raise DqsimError(f"backend = {name!r} is not known; allowed: {', '.join(BACKEND_NAMES)}")
-    if name == "auto":
-        name = os.environ.get("DQSIM_BACKEND", "auto")
-        if name not in BACKEND_NAMES:
-            raise DqsimError(
-                f"DQSIM_BACKEND = {name!r} is not known; allowed: {', '.join(BACKEND_NAMES)}"
-            )
-        if name == "auto":
-            name = "cupy" if cupy_available() else "numpy"
+    name = resolve_name(name)
     from dqsim.backend import fast  # noqa: PLC0415
 
     if name == "numpy":

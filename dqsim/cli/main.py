@@ -114,6 +114,9 @@ def cmd_resume(args) -> int:
         while True:
             try:
                 attrs, resume = checkpoint.read_checkpoint(checkpoint_path, comm)
+                job = _stored_job(attrs, args.output, checkpoint_path)
+                _check_inputs(job, attrs, checkpoint_path)
+                _check_engine_run(job, resume, checkpoint_path)
                 break
             except checkpoint.CheckpointRefused as refused:  # alike on every rank
                 if not args.fall_back or refused.previous is None:
@@ -122,17 +125,6 @@ def cmd_resume(args) -> int:
                     print(f"dqsim: note: not resuming {refused.reason}; resuming the previous checkpoint of the "
                           f"job, {refused.previous}", file=sys.stderr, flush=True)
                 checkpoint_path = refused.previous
-        job = jobs.load_job_text(attrs["job_text"], source=attrs.get("job_path") or "<checkpoint>",
-                                 base_dir=attrs.get("job_base_dir") or ".", path=attrs.get("job_path") or None)
-        overrides = list(attrs.get("overrides") or [])
-        if args.output:  # replaces the run's -o (as dqsim run -o would have it: one run.output, the last)
-            overrides = [item for item in overrides if jobs.override_value(item)[0] != "run.output"]
-            overrides.append(f"run.output={json.dumps(args.output)}")
-        if overrides:
-            job = jobs.apply_overrides(job, overrides)
-        if job.scenario != attrs.get("scenario") or job.run.name != attrs.get("job_name"):
-            raise DqsimError(f"{checkpoint_path}: its job is {attrs.get('job_name')!r} ({attrs.get('scenario')}), "
-                             f"the stored job text gives {job.run.name!r} ({job.scenario}); the file is damaged")
         network = getattr(job, "network", None)
         placement = getattr(network, "placement", None)
         if resume.num_ranks != comm.size and placement is not None and max(placement) >= comm.size:
@@ -141,17 +133,58 @@ def cmd_resume(args) -> int:
             job = job.model_copy(update={"network": network.model_copy(update={"placement": None})})
         if comm.rank == 0:
             _note_an_edited_job_file(attrs)
-        now = jobs.input_file_hashes(job)
-        for input_path, digest in (attrs.get("input_sha256") or {}).items():  # none in older checkpoints
-            if now.get(input_path) != digest:
-                raise DqsimError(f"{checkpoint_path}: {input_path}, which the job reads, changed since the "
-                                 "checkpoint was written (SHA-256 differs); restore that file or run the job again")
         try:
             return _run(job, comm, quiet=args.quiet, session=_session(job, resume))
         except RankCountError as exc:  # raised on every rank as the register is built, before any work
             raise DqsimError(_resume_rank_counts(checkpoint_path, resume, exc)) from None
 
     return guarded(comm, work)
+
+
+def _stored_job(attrs: dict, output: str | None, checkpoint_path):
+    """The job a checkpoint stores (its text and overrides; ``output``: ``dqsim resume -o``).
+
+    Raises:
+        DqsimError: the stored job text does not give the checkpoint's job (a damaged file).
+    """
+    job = jobs.load_job_text(attrs["job_text"], source=attrs.get("job_path") or "<checkpoint>",
+                             base_dir=attrs.get("job_base_dir") or ".", path=attrs.get("job_path") or None)
+    overrides = list(attrs.get("overrides") or [])
+    if output:  # replaces the run's -o (as dqsim run -o would have it: one run.output, the last)
+        overrides = [item for item in overrides if jobs.override_value(item)[0] != "run.output"]
+        overrides.append(f"run.output={json.dumps(output)}")
+    if overrides:
+        job = jobs.apply_overrides(job, overrides)
+    if job.scenario != attrs.get("scenario") or job.run.name != attrs.get("job_name"):
+        raise DqsimError(f"{checkpoint_path}: its job is {attrs.get('job_name')!r} ({attrs.get('scenario')}), "
+                         f"the stored job text gives {job.run.name!r} ({job.scenario}); the file is damaged")
+    return job
+
+
+def _check_inputs(job, attrs: dict, checkpoint_path) -> None:
+    """Refuse a resume whose job reads a file (QASM) that changed since the checkpoint was written."""
+    now = jobs.input_file_hashes(job)
+    for input_path, digest in (attrs.get("input_sha256") or {}).items():  # none in older checkpoints
+        if now.get(input_path) != digest:
+            raise DqsimError(f"{checkpoint_path}: {input_path}, which the job reads, changed since the "
+                             "checkpoint was written (SHA-256 differs); restore that file or run the job again")
+
+
+def _check_engine_run(job, resume, checkpoint_path) -> None:
+    """Refuse, before the run, a checkpoint written in an engine run the job never reaches (it has
+    :attr:`dqsim.scenarios.Scenario.engine_runs` of them; the same on every rank).
+
+    Raises:
+        CheckpointRefused: one line naming the file, its engine run and the job's count.
+    """
+    engine_runs = scenarios.SCENARIOS[job.scenario].engine_runs
+    num_runs = engine_runs(job) if engine_runs is not None else None
+    if num_runs is not None and resume.engine_run >= num_runs:
+        raise checkpoint.CheckpointRefused(
+            f"{checkpoint_path}: it was written in engine run {resume.engine_run}, but its job ({job.run.name}, "
+            f"{job.scenario}) has only {count_of(num_runs, 'engine run')} (numbered from 0): the checkpoint "
+            "does not belong to it; resume another checkpoint of the job, or run it again with dqsim run",
+            checkpoint.previous_checkpoint(checkpoint_path))
 
 
 def _note_an_edited_job_file(attrs: dict) -> None:

@@ -21,6 +21,7 @@ HANDLERS = {
     "run": "dqsim.cli.main:cmd_run",
     "resume": "dqsim.cli.main:cmd_resume",
     "check": "dqsim.cli.check:cmd_check",
+    "warmup": "dqsim.cli.warmup:cmd_warmup",
     "examples": "dqsim.cli.examples:cmd_examples",
     "inspect": "dqsim.cli.files:cmd_inspect",
     "plot": "dqsim.cli.files:cmd_plot",
@@ -58,6 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--output", "-o", help="output HDF5 file, as for dqsim run (default: [run].output of the job)")
     check.add_argument("-n", "--num-ranks", type=int, default=1, metavar="RANKS",
                        help="the number of MPI ranks to plan for (default 1)")
+    warm = sub.add_parser("warmup", help="compile the CPU kernels into numba's cache once, before the ranks of a "
+                                         "first job each compile them (on the kind of node the ranks run on)")
+    warm.add_argument("job", nargs="*", help="job files whose kernels to compile (default: every kernel)")
+    warm.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                      help="override a value of each job, as for dqsim run (repeatable)")
+    warm.add_argument("--kernels", nargs="+", metavar="GROUP",
+                      help="groups of kernels to compile as well: state-complex128, state-complex64, qkd")
     examples = sub.add_parser("examples", help="copy the example job files into a folder")
     examples.add_argument("dir", nargs="?", default=DEFAULT_DIR,
                           help=f"where to copy them (default ./{DEFAULT_DIR})")

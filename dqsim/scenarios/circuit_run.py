@@ -505,6 +505,12 @@ def summary_lines(run, *, expectation_stderr: Sequence[float] | None = None) -> 
     return lines
 
 
+def num_engine_runs(job) -> int:
+    """Engine runs (checkpoint sessions' run indices) a run of ``job`` takes: one, its gate boundaries and
+    trajectories are positions inside it (:mod:`dqsim.scenarios.circuit_checkpoint`)."""
+    return 1
+
+
 def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> ScenarioOutput:
     """Run a ``circuit`` job and shape its output (collective); ``checkpointing`` as for :func:`run_circuit_job`."""
     run = run_circuit_job(job, comm=comm, backend=backend, on_progress=on_progress, checkpointing=checkpointing)

@@ -768,6 +768,18 @@ def cloud_summary(run: CloudRun, scheme: str, *, note: str = "") -> list[str]:
     return lines
 
 
+def num_engine_runs(job) -> int:
+    """The most engine runs a run of ``job`` takes: each user job's :func:`engine_runs` as on noisy QPUs
+    (on noiseless ones a job without mid-circuit measurements takes one; a job that fails stops early).
+
+    Raises:
+        DqsimError: a user job's circuit cannot be built (as the run would refuse it).
+    """
+    trajectories = job.simulation.trajectories
+    return sum(engine_runs(user.shots, True, trajectories, dynamic=not user.circuit.measurements_are_terminal())
+               for user in user_jobs_of(job))
+
+
 def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> ScenarioOutput:
     """Run a ``cloud`` job (a :class:`dqsim.jobs.cloud.CloudJob`) and shape its output (collective).
 

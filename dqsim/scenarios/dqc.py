@@ -562,6 +562,15 @@ def is_noisy(network: Network) -> bool:
                or n.gate_2q_error_probability > 0 or n.measure_error_probability > 0 for n in network.nodes)
 
 
+def num_engine_runs(job) -> int:
+    """Engine runs a run of ``job`` takes: its trajectories (:func:`trajectories_for`; the circuit is built).
+
+    Raises:
+        DqsimError: the circuit cannot be built, or contradicts ``trajectories`` (as the run would).
+    """
+    return trajectories_for(job, build_circuit(job))
+
+
 def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> ScenarioOutput:
     """Run a ``dqc`` job and shape its output (collective)."""
     circuit = build_circuit(job)

@@ -360,6 +360,11 @@ def _block_size_rows(job, tally, distance_km, link_index) -> list[tuple]:
     return [(distance_km, link_index, n, r) for n, r in zip(sizes, rates)]
 
 
+def num_engine_runs(job) -> int:
+    """Engine runs a run of ``job`` takes: one per distance of ``[qkd.sweep]`` (every link at once), else one."""
+    return len(job.distances_km()) if job.qkd.sweep is not None else 1
+
+
 def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> ScenarioOutput:
     """Run a ``qkd`` job (collective): every distance of the sweep, every link of the network.
 

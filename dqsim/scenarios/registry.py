@@ -34,11 +34,19 @@ class Scenario:
             (collective); ``checkpointing`` only when ``checkpoints``.
         checkpoints: whether it writes checkpoints (``[checkpoint]``, SIGUSR1/SIGTERM,
             ``dqsim resume``): the scenarios on the event engine at its cuts, ``circuit`` at gate boundaries.
+        engine_runs: ``engine_runs(job)``, the most engine runs (checkpoint run indices) a run of the job
+            takes, so that ``dqsim resume`` refuses a checkpoint of a later run before it starts (``None``
+            where the scenario writes no checkpoints).
+        kernels: the families of numba kernels its runs call on the CPU, which ``dqsim warmup`` compiles
+            (:mod:`dqsim.scenarios.warmup`): ``"state"`` (the state vector's, in the job's precision),
+            ``"qkd"``; seen in the example jobs' runs (2026-12-05: ``repeater`` calls none).
     """
 
     job_model: type[JobConfig]
     run: Callable[..., ScenarioOutput]
     checkpoints: bool
+    engine_runs: Callable[..., int] | None = None
+    kernels: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -48,12 +56,14 @@ class Scenario:
 
 #: Scenario name -> :class:`Scenario`, in the order of :data:`dqsim.jobs.registry.JOB_MODELS`.
 SCENARIOS: dict[str, Scenario] = {scenario.name: scenario for scenario in (
-    Scenario(CircuitJob, circuit_run.run_job, checkpoints=True),
-    Scenario(DqcJob, dqc.run_job, checkpoints=True),
-    Scenario(QkdJob, qkd.run_job, checkpoints=True),
-    Scenario(TrotterJob, trotter.run_job, checkpoints=True),
-    Scenario(CloudJob, cloud.run_job, checkpoints=True),
-    Scenario(RepeaterJob, repeater.run_job, checkpoints=True),
+    Scenario(CircuitJob, circuit_run.run_job, checkpoints=True, engine_runs=circuit_run.num_engine_runs,
+             kernels=("state",)),
+    Scenario(DqcJob, dqc.run_job, checkpoints=True, engine_runs=dqc.num_engine_runs, kernels=("state",)),
+    Scenario(QkdJob, qkd.run_job, checkpoints=True, engine_runs=qkd.num_engine_runs, kernels=("qkd",)),
+    Scenario(TrotterJob, trotter.run_job, checkpoints=True, engine_runs=trotter.num_engine_runs,
+             kernels=("state",)),
+    Scenario(CloudJob, cloud.run_job, checkpoints=True, engine_runs=cloud.num_engine_runs, kernels=("state",)),
+    Scenario(RepeaterJob, repeater.run_job, checkpoints=True, engine_runs=repeater.num_engine_runs),
 )}
 
 

@@ -329,6 +329,11 @@ def _summary_row(index: int, run: ChainRun, total_km: float, reference_rate_hz: 
     return row, line
 
 
+def num_engine_runs(job) -> int:
+    """Engine runs a run of ``job`` takes: one per chain configuration of ``[chain]``."""
+    return len(job.chain.configurations())
+
+
 def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> ScenarioOutput:
     """Run a ``repeater`` job (collective): every configuration of ``[chain]``, one after another.
 

@@ -450,6 +450,14 @@ def _on_one_rank(network: Network) -> Network:
                    min_link_delay_ps=network.min_link_delay_ps)
 
 
+def num_engine_runs(job) -> int:
+    """Engine runs a run of ``job`` takes: per network series (the job's network, then each sweep value),
+    time point and trajectory, one (:func:`_run_list`; those shared out over the ranks count too)."""
+    sweep = job.simulation.sweep
+    series = 1 + (len(sweep.values) if sweep is not None else 0)
+    return series * len(job.evolution.times()) * job.simulation.trajectories
+
+
 def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, str], None] | None = None,
             checkpointing=None) -> ScenarioOutput:
     """Run a ``trotter`` job and shape its output (collective); see the module docstring.

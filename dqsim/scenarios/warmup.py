@@ -1,0 +1,111 @@
+"""Which numba kernels a job's run calls, and compiling them into numba's cache from one process.
+
+The kernels come in groups (:data:`KERNEL_GROUPS`): the state-vector kernels
+in each precision (every kernel of :class:`dqsim.backend.fast.NumbaKernels`
+and the in-place exchange, :func:`dqsim.backend.warmup.compile_state_kernels`),
+and the QKD kernels (the detection sampler's and Cascade's of
+:mod:`dqsim.backend.qkd_kernels`, compiled by running a small QKD job,
+:data:`QKD_WARM_UP_JOB`, through the scenario: the very calls a QKD run makes).
+A scenario's groups are the ``kernels`` column of
+:data:`dqsim.scenarios.registry.SCENARIOS`; :func:`groups_for` adds the job's
+precision and leaves everything out for a job that runs on a GPU (CuPy's
+kernels, not numba's). Measured on the dev VM (2026-12-05, one process, empty
+cache): ``bench/results/warmup-vm-20261205.md``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from dqsim import backend as backend_mod
+from dqsim import comm as comm_mod
+from dqsim import jobs
+from dqsim.backend import warmup as backend_warmup
+from dqsim.scenarios.registry import SCENARIOS, run_job
+
+#: A small BB84 job with decoys, Cascade and Eve on a tenth of the pulses: its run calls every QKD kernel
+#: (the detection chain, the clicks, the counts table, the SFC64 uniforms, Cascade) once.
+QKD_WARM_UP_JOB = """\
+[run]
+name = "dqsim_warmup_qkd"
+scenario = "qkd"
+seed = 1
+backend = "numpy"
+
+[qkd]
+protocol = "bb84_decoy"
+pulses = 200_000
+batch_pulses = 100_000
+block_pulses = 200_000
+error_correction = "cascade"
+
+[qkd.link]
+distance_km = 5.0
+misalignment = 0.02
+"""
+
+
+def compile_qkd_kernels() -> None:
+    """Compile (or load) the QKD kernels by running :data:`QKD_WARM_UP_JOB` on this process alone (nothing is
+    written)."""
+    job = jobs.load_job_text(QKD_WARM_UP_JOB, source="<dqsim warmup: qkd>")
+    run_job(job, comm=comm_mod.SingleComm(), backend=backend_mod.select("numpy"))
+
+
+@dataclass(frozen=True)
+class KernelGroup:
+    """Kernels compiled together: ``compile()`` calls each of them once."""
+
+    name: str
+    description: str
+    compile: Callable[[], None]
+
+
+#: Group name -> :class:`KernelGroup`, in the order ``dqsim warmup`` compiles them.
+KERNEL_GROUPS: dict[str, KernelGroup] = {group.name: group for group in (
+    KernelGroup("state-complex128", "state-vector kernels, complex128",
+                lambda: backend_warmup.compile_state_kernels("complex128")),
+    KernelGroup("state-complex64", "state-vector kernels, complex64",
+                lambda: backend_warmup.compile_state_kernels("complex64")),
+    KernelGroup("qkd", "QKD detection and Cascade kernels", compile_qkd_kernels),
+)}
+
+
+def groups_for(job) -> list[str]:
+    """The :data:`KERNEL_GROUPS` a run of ``job`` calls on this machine: its scenario's ``kernels``
+    (``state`` in the job's precision); none where it runs on a GPU (``[run].backend``, ``auto`` as
+    :func:`dqsim.backend.resolve_name` resolves it here)."""
+    if backend_mod.resolve_name(job.run.backend) != "numpy":
+        return []
+    return [f"state-{job.run.precision}" if family == "state" else family
+            for family in SCENARIOS[job.scenario].kernels]
+
+
+def warm_up(names, on_group: Callable[[int, KernelGroup], None] | None = None,
+            on_done: Callable[[int, KernelGroup, float, int, int], None] | None = None) -> tuple[int, int]:
+    """Compile the :data:`KERNEL_GROUPS` named, in table order, each once; returns ``(loaded, compiled)``
+    kernel versions (from numba's cache, compiled and written to it).
+
+    ``on_group(index, group)`` is called before a group, ``on_done(index, group, seconds, loaded,
+    compiled)`` after it (CPU seconds of this process).
+
+    Raises:
+        KeyError: an unknown group name (the caller checks names against :data:`KERNEL_GROUPS`).
+    """
+    chosen = [KERNEL_GROUPS[name] for name in KERNEL_GROUPS if name in set(names)]
+    unknown = set(names) - set(KERNEL_GROUPS)
+    if unknown:
+        raise KeyError(sorted(unknown)[0])
+    before = backend_warmup.cache_counts()
+    for index, group in enumerate(chosen):
+        if on_group is not None:
+            on_group(index, group)
+        start, counts = time.process_time(), backend_warmup.cache_counts()
+        group.compile()
+        after = backend_warmup.cache_counts()
+        if on_done is not None:
+            on_done(index, group, time.process_time() - start, after[0] - counts[0], after[1] - counts[1])
+    after = backend_warmup.cache_counts()
+    return after[0] - before[0], after[1] - before[1]
