@@ -732,8 +732,8 @@ class _Unpickler(pickle.Unpickler):
             retired = RETIRED_GLOBALS.get((module, name))
             if retired is not None:
                 raise pickle.UnpicklingError(
-                    f"it was written before {retired} became resumable (it holds {module}.{name} with a step log), "
-                    "which this dqsim cannot resume; run the job again from the start")
+                    f"it was written before {retired} became resumable: it holds {module}.{name} and its step "
+                    "log, which this dqsim cannot resume; run the job again from the start")
             raise pickle.UnpicklingError(f"it names {module}.{name}, which checkpoints may not contain")
         found = super().find_class(module, name)
         if module.startswith("dqsim.") and getattr(found, "__module__", None) != module:
