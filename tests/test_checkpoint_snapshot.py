@@ -171,7 +171,8 @@ def test_dqc_resume_redoes_no_quantum_operation(tmp_path, monkeypatch):
 #: Noisy hardware with gate and measurement durations: every random draw of the node programs (EPR attempts,
 #: gate and readout errors) and waits in every kind of stage.
 NOISY = ["--set", "network.link.source_fidelity=0.95", "--set", "network.node.gate_2q_error_probability=0.01",
-         "--set", "network.node.gate_1q_error_probability=0.005", "--set", "network.node.measure_error_probability=0.01",
+         "--set", "network.node.gate_1q_error_probability=0.005",
+         "--set", "network.node.measure_error_probability=0.01",
          "--set", "network.node.gate_1q_duration_ps=1000", "--set", "network.node.gate_2q_duration_ps=5000",
          "--set", "network.node.measure_duration_ps=20000", "--set", "network.node.t2_s=0.01",
          "--set", "network.node.t1_s=0.02"]
