@@ -52,10 +52,14 @@ OPTIONS = ["--set", "circuit.generator=\"random\"", "--set", "distribution.assig
 TABLES = ("shots", "links", "counts", "timeline")
 
 
-def timed(cmd: list[str]) -> tuple[float, float, int]:
-    """Run ``cmd``; its wall time (s), CPU time (user + system, s) and peak RSS (KiB). Raises on failure."""
+def timed(cmd: list[str], cwd: Path) -> tuple[float, float, int]:
+    """Run ``cmd`` in ``cwd``; its wall time (s), CPU time (user + system, s) and peak RSS (KiB). Raises on failure.
+
+    ``cwd`` is not the repository: ``python -m dqsim`` imports the ``dqsim`` of its working folder before
+    ``PYTHONPATH``'s, which would run this checkout's dqsim whatever version was asked for.
+    """
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _pid, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
@@ -98,14 +102,14 @@ def measure(args, depth: int, tmp: Path) -> dict:
            "--set", f"distribution.scheme=\"{args.scheme}\"",
            "--set", f"simulation.timeline={str(args.timeline).lower()}"]
     plain = tmp / f"plain{depth}.h5"
-    wall_plain, cpu_plain, rss_plain = timed([*py, "run", *job, "-o", str(plain)])
+    wall_plain, cpu_plain, rss_plain = timed([*py, "run", *job, "-o", str(plain)], tmp)
     end_ps = int(open_run(plain).attrs["simulated_time_ps"])
     every_s = end_ps / args.cuts * 1e-12
     ck = tmp / f"ck{depth}"
     checked = tmp / f"checked{depth}.h5"
     wall_ck, cpu_ck, rss_ck = timed([*py, "run", *job, "-o", str(checked),
                                      "--set", f"checkpoint.every_sim_s={every_s!r}",
-                                     "--set", f'checkpoint.directory="{ck}"', "--set", "checkpoint.keep=100"])
+                                     "--set", f'checkpoint.directory="{ck}"', "--set", "checkpoint.keep=100"], tmp)
     ckpts = sorted((p for p in ck.glob("*.h5") if ".slab" not in p.name), key=lambda p: p.name)
     last = ckpts[-1]
     files = [p for p in ck.iterdir() if p.name.startswith(last.name[:-3])]
@@ -116,7 +120,7 @@ def measure(args, depth: int, tmp: Path) -> dict:
               "last_checkpoint_bytes": sum(p.stat().st_size for p in files), **records(last)}
     for which, path in (("mid", ckpts[len(ckpts) // 2]), ("last", last)):
         out = tmp / f"resumed{depth}{which}.h5"
-        wall, cpu, rss = timed([*py, "resume", str(path), "-o", str(out), "--quiet"])
+        wall, cpu, rss = timed([*py, "resume", str(path), "-o", str(out), "--quiet"], tmp)
         result.update({f"resume_{which}_wall_s": wall, f"resume_{which}_cpu_s": cpu,
                        f"resume_{which}_max_rss_kib": rss, f"resume_{which}_same": same(plain, out)})
     return result
@@ -130,6 +134,8 @@ def main() -> None:
     parser.add_argument("--label", default="vm")
     parser.add_argument("--timeline", action="store_true", help="keep the run's timeline (in every checkpoint too)")
     args = parser.parse_args()
+    import dqsim
+
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         for depth in args.depth:
@@ -144,7 +150,7 @@ def main() -> None:
     stamp = datetime.datetime.now(datetime.timezone.utc)
     out = ROOT / "bench" / "results" / f"dqc_checkpoint-{args.label}-{stamp:%Y%m%d-%H%M%S}.json"
     out.write_text(json.dumps({"time_utc": stamp.isoformat(timespec="seconds"), "python": sys.version.split()[0],
-                               "argv": sys.argv[1:], "rows": rows}, indent=1))
+                               "argv": sys.argv[1:], "dqsim": dqsim.__file__, "rows": rows}, indent=1))
     print(f"wrote {out.relative_to(ROOT)}")
 
 
