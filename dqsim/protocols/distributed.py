@@ -83,7 +83,9 @@ class Acquire:
 
     Taken at once when one is free; otherwise the part waits for a release
     (a ``comm-free`` message the releasing process sends to its own node)
-    and tries again. ``result``: the qubit.
+    and tries again. ``result``: the qubit. It reads and changes the pool
+    directly, as a resumable process may (a plain generator would need
+    ``ctx.record`` and ``ctx.effect`` for its step log).
     """
 
     def __init__(self):
