@@ -329,6 +329,45 @@ def test_repeater_checkpoint_of_two_ranks_resumed_on_four_and_one(tmp_path, args
         assert np.array_equal(a.table("pairs")["delivery_time_ps"], b.table("pairs")["delivery_time_ps"])
 
 
+#: Noisy nodes with gate and measurement durations (every random draw and wait of the node programs).
+NOISY = ["--set", "network.link.source_fidelity=0.95", "--set", "network.node.gate_2q_error_probability=0.01",
+         "--set", "network.node.measure_error_probability=0.01", "--set", "network.node.gate_2q_duration_ps=5000",
+         "--set", "network.node.measure_duration_ps=20000"]
+
+#: TeleData with swaps over the line of 4 QPUs, and the dynamic circuit with `if` blocks (an engine run per shot).
+DQC_RESUMABLE = {"teledata": [*DQC, *NOISY, "--set", "distribution.scheme=\"teledata\""],
+                 "dynamic-if": ["jobs/dqc_teleport_feedforward.toml", "--set", "simulation.shots=3", *NOISY]}
+
+
+def test_dqc_programs_checkpointed_on_two_ranks_resume_on_four_and_one(tmp_path):
+    """The DQC node programs' resumable processes (TeleData over swapped pairs; mid-circuit measurements and
+    `if` decisions waiting for bits from other QPUs) saved on 2 ranks resume on 4 and 1 to the uninterrupted
+    run's shots, links, counts and timeline. One launch per rank count (tests/mpi_scripts/dqsim_runs.py)."""
+    lines = {2: [], 4: []}
+    for case, args in DQC_RESUMABLE.items():
+        lines[2] += [*(["--then"] if lines[2] else []), "run", *args, "-o", str(tmp_path / f"{case}.h5"), "--quiet",
+                     "--set", "checkpoint.every_sim_s=0.0004", "--set", f"checkpoint.directory=\"{tmp_path / case}\"",
+                     "--set", "checkpoint.keep=50"]
+    run_mpi(2, ["tests/mpi_scripts/dqsim_runs.py", *lines[2]], timeout_s=240)
+    middle = {}
+    for case in DQC_RESUMABLE:
+        ckpts = checkpoints(tmp_path / case)
+        assert len(ckpts) >= 3 and open_run(ckpts[0]).attrs["num_ranks"] == 2
+        middle[case] = ckpts[len(ckpts) // 2]
+        lines[4] += [*(["--then"] if lines[4] else []), "resume", str(middle[case]), "-o",
+                     str(tmp_path / f"{case}-4.h5"), "--quiet"]
+    run_mpi(4, ["tests/mpi_scripts/dqsim_runs.py", *lines[4]], timeout_s=240)
+    for case in DQC_RESUMABLE:
+        run(1, ["resume", str(middle[case]), "-o", str(tmp_path / f"{case}-1.h5")])
+        full = open_run(tmp_path / f"{case}.h5")
+        for ranks in (4, 1):
+            resumed = open_run(tmp_path / f"{case}-{ranks}.h5")
+            same_tables(full, resumed, ["shots", "links", "counts", "timeline"])
+            assert full.attrs["simulated_time_ps"] == resumed.attrs["simulated_time_ps"]
+            assert (abs(full.attrs["fidelity"] - resumed.attrs["fidelity"]) < 1e-12
+                    or math.isnan(full.attrs["fidelity"]) and math.isnan(resumed.attrs["fidelity"]))
+
+
 def test_a_short_chain_checkpointed_on_two_ranks_resumes_on_one(tmp_path):
     """A 1-link chain (2 memories, no register: small states) written on 2 ranks resumes on 1 with the same pairs."""
     args = ["jobs/repeater_chain.toml", "--set", "chain.num_links=[1]", "--set", "chain.total_distance_km=[20.0]",

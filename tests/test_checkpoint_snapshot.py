@@ -5,6 +5,7 @@ Alice generates after a resume counts the work redone, and must be exactly the
 batches after the checkpoint.
 """
 
+import math
 import pickle
 import time
 from pathlib import Path
@@ -144,7 +145,7 @@ def saved_record(path, name):
 
 
 def test_dqc_resume_redoes_no_quantum_operation(tmp_path, monkeypatch):
-    """Plain generator processes are re-executed from their logs; the state work is not redone."""
+    """The node programs are resumable processes (no step log); the state work is not redone."""
     import dqsim.engine.simulator as simulator
 
     applied = []
@@ -156,7 +157,7 @@ def test_dqc_resume_redoes_no_quantum_operation(tmp_path, monkeypatch):
     middle = ckpts[len(ckpts) // 2]
     node = saved_record(middle, "engine/node000001")
     live = [h for h in node["processes"] if not h.done]
-    assert live and all(h.function is not None and h.log for h in live)  # plain processes with their logs
+    assert live and all(h.process is not None and h.log is None for h in live)  # resumable, no step log
     assert "comm_pool" in node["data"]
     done_before = saved_record(middle, "engine/shared")["stats"]["num_quantum_ops"]
     applied.clear()
@@ -165,6 +166,72 @@ def test_dqc_resume_redoes_no_quantum_operation(tmp_path, monkeypatch):
     a = open_run(full)
     same_tables(a, resumed, ["shots", "links", "counts"])
     assert a.attrs["fidelity"] == resumed.attrs["fidelity"]
+
+
+#: Noisy hardware with gate and measurement durations: every random draw of the node programs (EPR attempts,
+#: gate and readout errors) and waits in every kind of stage.
+NOISY = ["--set", "network.link.source_fidelity=0.95", "--set", "network.node.gate_2q_error_probability=0.01",
+         "--set", "network.node.gate_1q_error_probability=0.005",
+         "--set", "network.node.measure_error_probability=0.01",
+         "--set", "network.node.gate_1q_duration_ps=1000", "--set", "network.node.gate_2q_duration_ps=5000",
+         "--set", "network.node.measure_duration_ps=20000", "--set", "network.node.t2_s=0.01",
+         "--set", "network.node.t1_s=0.02"]
+
+DQC_CUTS = {
+    # 8 qubits on 4 QPUs of a line: nonlocal gates between neighbours and, swapped, between distant QPUs
+    "telegate": ("dqc_ghz_4qpu.toml", [*DQC, *NOISY], 0.0005, ["shots", "links", "counts", "timeline"]),
+    "teledata": ("dqc_ghz_4qpu.toml", [*DQC, *NOISY, "--set", "distribution.scheme=\"teledata\""], 0.0008,
+                 ["shots", "links", "counts", "timeline"]),
+    # mid-circuit measurements, a reset and `if` blocks on bits measured on other QPUs: an engine run per shot
+    "dynamic-if": ("dqc_teleport_feedforward.toml", ["--set", "simulation.shots=3", *NOISY], 0.0002,
+                   ["shots", "links", "counts", "timeline"]),
+}
+
+
+@pytest.mark.parametrize("case", list(DQC_CUTS))
+def test_a_dqc_run_resumed_at_cuts_spread_over_it_ends_as_the_uninterrupted_run_and_replays_nothing(tmp_path,
+                                                                                                  monkeypatch, case):
+    """The DQC node programs are resumable: a checkpoint holds their place in their steps and the part they wait
+    in (an EPR pair's end, a TeleGate or teleportation side, a free communication qubit, a swap, a classical
+    bit), with no step log, and a run resumed at every third cut gives the uninterrupted run's shots, links,
+    counts, timeline and fidelity bit for bit, beginning again exactly the stages the uninterrupted run began
+    at or after the cut (none before it)."""
+    import dqsim.protocols.distributed as distributed
+
+    job, extra, every_s, tables = DQC_CUTS[case]
+    begun = []
+    original = distributed.NodeProgram._begin
+
+    def counted(self, ctx, step, stage):
+        begun.append((ctx.node, ctx.now_ps, step.index, stage))
+        return original(self, ctx, step, stage)
+
+    monkeypatch.setattr(distributed.NodeProgram, "_begin", counted)
+    full, ckpts = run_with_checkpoints(tmp_path, job, extra, every_s)
+    a = open_run(full)
+    in_full = list(begun)
+    assert len(ckpts) >= 9, len(ckpts)
+    saved = set()
+    for path in ckpts:
+        for node in range(a.attrs["num_nodes"]):
+            record = saved_record(path, f"engine/node{node:06d}")
+            assert all(h.process is not None and h.log is None for h in record["processes"])  # no plain process
+            saved.update((type(h.process).__name__, type(getattr(h.process, "part", None)).__name__)
+                         for h in record["processes"] if h.started and not h.done)
+    waits_in = {part for name, part in saved if name == "NodeProgramProcess"}
+    assert {"EntangleEnd", "EprInitiator"} <= waits_in, saved
+    assert waits_in & {"TeleGateControl", "TeleGateTarget", "TeleportReceive", "ReceiveBits", "MeasureBit"}, saved
+    if case != "dynamic-if":
+        assert {"SwapperProcess", "SwapLinkProcess"} <= {name for name, _part in saved}, saved
+    for index, path in enumerate(ckpts[::3] + ckpts[-1:]):
+        begun.clear()
+        resumed = resume(path, tmp_path / f"resumed{index}.h5")
+        same_tables(a, resumed, tables)
+        assert a.attrs["fidelity"] == resumed.attrs["fidelity"] or math.isnan(a.attrs["fidelity"])
+        assert a.attrs["simulated_time_ps"] == resumed.attrs["simulated_time_ps"]
+        cut = open_run(path).attrs
+        if a.attrs["trajectories"] == 1:
+            assert sorted(begun) == sorted(entry for entry in in_full if entry[1] >= cut["window_end_ps"])
 
 
 @pytest.mark.parametrize("job, module, runner, tables, extra, every_s", [

@@ -183,6 +183,47 @@ def test_a_crafted_pickle_with_valid_checksums_runs_no_code(dqc_checkpoint, tmp_
     assert not marker.exists()
 
 
+def old_node_program(ctx, net, scheme, steps):
+    """Stands for the DQC node program of dqsim before 2026-12-05 (a plain generator, saved with a step log)."""
+    yield ctx.wait(1)
+
+
+def test_a_checkpoint_of_the_step_logged_dqc_programs_is_refused_in_one_line(dqc_checkpoint, tmp_path, capsys,
+                                                                            monkeypatch):
+    """A checkpoint written before the DQC node programs became resumable holds each program as the function
+    ``dqsim.protocols.distributed.node_program``, its arguments and its step log: this dqsim cannot resume it
+    and says so in one line, with what to do."""
+    import io as bytes_io
+
+    import dqsim.protocols.distributed as distributed
+    from dqsim.engine.process import ProcessHandle
+
+    _folder, _full, source = dqc_checkpoint
+    target = copy_checkpoint(source, tmp_path / "old")
+    monkeypatch.setattr(old_node_program, "__module__", "dqsim.protocols.distributed")
+    monkeypatch.setattr(old_node_program, "__qualname__", "node_program")
+    monkeypatch.setattr(distributed, "node_program", old_node_program, raising=False)
+    name = "engine/node000001"
+    with h5py.File(target, "r+") as h5:
+        record = checkpoint._Unpickler(bytes_io.BytesIO(h5[name][()].tobytes()), ["<shared>"] * 8).load()
+        handle = ProcessHandle(function=old_node_program, args=("<network>", "telegate", []), log=True)
+        handle.started = True
+        handle.log.append((0, None, []))
+        record["processes"] = [handle]
+        blob = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
+        names = json.loads(h5.attrs["record_names"])
+        sums = json.loads(h5.attrs["record_sha256"])
+        del h5[name]
+        h5[name] = np.frombuffer(blob, dtype=np.uint8)
+        sums[names.index(name)] = checkpoint._sha(blob)
+        h5.attrs["record_sha256"] = json.dumps(sums)
+    resign(target)
+    code, err = cli(capsys, "resume", target, "-o", tmp_path / "x.h5", "--quiet")
+    assert refused_in_one_line(code, err), err
+    assert "before the DQC node programs became resumable" in err[0] and "run the job again" in err[0], err
+    assert not (tmp_path / "x.h5").exists()
+
+
 def test_renamed_edited_and_incomplete_checkpoints_are_refused(dqc_checkpoint, tmp_path, capsys, monkeypatch):
     _folder, _full, source = dqc_checkpoint
     target = copy_checkpoint(source, tmp_path / "a")

@@ -716,7 +716,8 @@ ALLOWED_GLOBALS: dict[str, frozenset[str]] = {module: frozenset(names) for modul
                            "TrotterSweepSection"),
     "dqsim.network.link": ("LinkSpec",),
     "dqsim.network.node": ("NodeSpec",),
-    "dqsim.protocols.distributed": ("CommPool", "_link_side", "node_program", "swapper"),
+    "dqsim.protocols.distributed": ("Acquire", "CommPool", "EntangleEnd", "MeasureBit", "Pause", "ReceiveBits"),
+    "dqsim.protocols.epr": ("EprInitiator", "EprResponder", "EprResult"),
     "dqsim.protocols.qkd.bb84": ("ChannelModel", "DecoySource", "DetectorModel", "EveModel", "ReceiverState"),
     "dqsim.protocols.qkd.decoy": ("DecoyEstimate",),
     "dqsim.protocols.qkd.detections": ("DetectionBatch",),
@@ -727,13 +728,24 @@ ALLOWED_GLOBALS: dict[str, frozenset[str]] = {module: frozenset(names) for modul
     "dqsim.protocols.qkd.postprocess": ("BlockCounts", "BlockResult", "QberSample"),
     "dqsim.protocols.qkd.reconciliation": ("CascadeResult", "PostprocessResult"),
     "dqsim.protocols.repeater": ("ChainRecords", "ChainSpec", "Delivery", "LinkRecord", "_NodeRun"),
+    "dqsim.protocols.teleport": ("TeleGateControl", "TeleGateTarget", "TeleportReceive", "TeleportSend"),
     "dqsim.rng": ("Stream",),
     "dqsim.scenarios.cloud": ("Execution", "JobResult"),
+    "dqsim.scenarios.dqc": ("NodeProgramProcess", "SwapLinkProcess", "SwapperProcess"),
     "dqsim.scenarios.qkd": ("Bb84AliceProcess", "Bb84BobProcess", "EntangledAliceProcess", "EntangledBobProcess"),
     "dqsim.scenarios.repeater": ("AlarmProcess", "ChainNodeProcess", "ChainRun", "LinkSideProcess", "PairResult"),
     "dqsim.scenarios.trotter": ("Observables",),
     "dqsim.state.gates": ("GateOp", "_named_gate"),
 }.items()}
+
+#: Process functions that checkpoints of earlier dqsim versions saved (plain generators with step logs) and
+#: that are gone: ``(module, name)`` -> what replaced them. A checkpoint naming one is refused with this reason.
+RETIRED_GLOBALS: dict[tuple[str, str], str] = {
+    **{("dqsim.protocols.distributed", name): "the DQC node programs" for name in
+       ("node_program", "swapper", "_link_side")},
+    **{("dqsim.protocols.repeater", name): "the repeater chain's processes" for name in
+       ("chain_node", "_link_side", "_alarm")},
+}
 
 
 class _Unpickler(pickle.Unpickler):
@@ -749,6 +761,11 @@ class _Unpickler(pickle.Unpickler):
 
     def find_class(self, module, name):
         if name not in ALLOWED_GLOBALS.get(module, ()):
+            retired = RETIRED_GLOBALS.get((module, name))
+            if retired is not None:
+                raise pickle.UnpicklingError(
+                    f"it was written before {retired} became resumable: it holds {module}.{name} and its step "
+                    "log, which this dqsim cannot resume; run the job again from the start")
             raise pickle.UnpicklingError(f"it names {module}.{name}, which checkpoints may not contain")
         found = super().find_class(module, name)
         if module.startswith("dqsim.") and getattr(found, "__module__", None) != module:

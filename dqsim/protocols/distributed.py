@@ -1,16 +1,17 @@
 """Node programs that run a distributed circuit, and end-to-end entanglement over paths.
 
-Each node runs :func:`node_program` over its steps (:mod:`dqsim.circuit.distribute`):
+Each node runs one :class:`NodeProgram` over its steps (:mod:`dqsim.circuit.distribute`):
 
 * a local gate is issued, then the node waits the gate's duration;
 * a nonlocal controlled-U uses one end-to-end EPR pair between the control's
-  and the target's nodes, made by :func:`entangle_start` / :func:`entangle_end`,
+  and the target's nodes, made by :class:`~dqsim.protocols.epr.EprInitiator` over the first link
+  and :class:`EntangleEnd`,
   then either the TeleGate (cat-entangler/disentangler) or TeleData
   (teleport the control to the target's node, apply the gate there,
   teleport it back; two pairs);
 * in a dynamic circuit, a measurement or reset of the node's own qubit, the
   sending of classical bits it holds, and the decision of an ``if`` once the
-  bits measured elsewhere have arrived (:func:`classical_step`); steps
+  bits measured elsewhere have arrived; steps
   inside an ``if`` block run only when the decision went their way.
 
 End-to-end pairs over a path of several links: every link makes an
@@ -19,14 +20,24 @@ both its pairs are heralded, measures them in the Bell basis (entanglement
 swapping: CNOT, H, two measurements) and sends the two bits to the far end,
 which applies X^(⊕m₂) Z^(⊕m₁) (Żukowski et al., PRL 71, 4287 (1993)).
 Intermediate nodes take part through the route steps of their own program
-(:class:`dqsim.circuit.distribute.RouteStep`), so every node reserves its
+(:class:`dqsim.circuit.distribute.RouteStep`), each of which starts a
+:class:`Swapper` (and it a :class:`SwapLink` per link), so every node reserves its
 communication qubits in circuit order and the programs cannot deadlock on
 them (given two communication qubits per node).
 
 Communication qubits come from a per-node :class:`CommPool`, kept in the
 node's ``ctx.node_data`` (so checkpoints save it); a process waits when none
-is free. Processes change node data only through ``ctx.effect`` and read it
-through ``ctx.record`` (:mod:`dqsim.engine.process`).
+is free (:class:`Acquire`).
+
+These processes are *resumable* (the scenario mixes in
+:class:`dqsim.engine.process.ResumableProcess`, which this module does not
+import: protocols and engine are peers): everything a process carries from
+one ``yield`` to the next is an attribute — the step it is at, the stage of
+that step, the sub-protocol part it waits in (:mod:`dqsim.protocols.parts`),
+its classical bits — so a checkpoint saves the object, with no step log, and
+a resumed run calls ``run`` again, which goes, without acting, to the
+``yield`` it was saved at. The node's steps and the network are the
+scenario's shared objects (saved by reference, not in every checkpoint).
 """
 
 from __future__ import annotations
@@ -38,13 +49,8 @@ from dqsim.circuit.distribute import (Condition, LocalGate, MeasureStep, RemoteC
                                       SendBits, Step)
 from dqsim.network.network import Network
 from dqsim.network.node import NodeSpec
-from dqsim.protocols.epr import epr_initiator, epr_responder
-from dqsim.protocols.teleport import (
-    telegate_control,
-    telegate_target,
-    teleport_receiver,
-    teleport_sender,
-)
+from dqsim.protocols.epr import EprInitiator, EprResponder
+from dqsim.protocols.teleport import TeleGateControl, TeleGateTarget, TeleportReceive, TeleportSend
 from dqsim.state.gates import GateOp, gate_op
 
 
@@ -60,82 +66,254 @@ class CommPool:
         """The pool of the node ``ctx`` belongs to."""
         return ctx.node_data["comm_pool"]
 
-    def _take(self) -> int | None:
+    def take(self) -> int | None:
+        """The lowest free qubit, taken; ``None`` when none is free (:class:`Acquire` waits for one)."""
         return self.free.pop(0) if self.free else None
 
-    def _wait(self, change: int) -> None:
-        self.waiters += change
-
-    def acquire(self, ctx):
-        """Take a free qubit, waiting for a release if none is free; yields engine commands."""
-        while True:
-            qubit = ctx.record(self._take)
-            if qubit is not None:
-                return qubit
-            ctx.effect(self._wait, 1)
-            yield ctx.receive(("comm-free", ctx.node))
-            ctx.effect(self._wait, -1)
-
     def release(self, ctx, qubit: int) -> None:
-        ctx.effect(self._release, ctx, qubit)
-
-    def _release(self, ctx, qubit: int) -> None:
+        """Give ``qubit`` back; a process of this node waiting for one is told (a ``comm-free`` message)."""
         self.free.append(qubit)
         self.free.sort()
         if self.waiters:
             ctx.send(ctx.node, ("comm-free", ctx.node))
 
 
-def entangle_start(ctx, net: Network, dest: int, my_qubit: int, tag):
-    """Start end of an end-to-end pair to ``dest`` (yields engine commands)."""
-    path = net.route(ctx.node, dest)
-    result = yield from epr_initiator(ctx, path[1], net.link(path[0], path[1]), my_qubit, (tag, 0))
-    return result
+class Acquire:
+    """A free communication qubit of this node's :class:`CommPool` as a part (:mod:`dqsim.protocols.parts`).
+
+    Taken at once when one is free; otherwise the part waits for a release
+    (a ``comm-free`` message the releasing process sends to its own node)
+    and tries again. ``result``: the qubit. It reads and changes the pool
+    directly, as a resumable process may (a plain generator would need
+    ``ctx.record`` and ``ctx.effect`` for its step log).
+    """
+
+    def __init__(self):
+        self.result = None
+
+    def start(self, ctx) -> bool:
+        return self._take(ctx)
+
+    def _take(self, ctx) -> bool:
+        pool = CommPool.of(ctx)
+        self.result = pool.take()
+        if self.result is None:
+            pool.waiters += 1
+            return False
+        return True
+
+    def command(self, ctx):
+        return ctx.receive(("comm-free", ctx.node))
+
+    def advance(self, ctx, value) -> bool:
+        CommPool.of(ctx).waiters -= 1
+        return self._take(ctx)
 
 
-def entangle_end(ctx, net: Network, source: int, my_qubit: int, tag):
-    """Far end of an end-to-end pair from ``source``: wait, then apply the swap corrections."""
-    path = net.route(source, ctx.node)
-    result = yield from epr_responder(ctx, path[-2], my_qubit, (tag, len(path) - 2))
-    flip_x = flip_z = 0
-    for i in range(1, len(path) - 1):
-        msg = yield ctx.receive(("swap-bits", tag, i))
-        m_z, m_x = msg.payload
-        flip_z ^= m_z
-        flip_x ^= m_x
-    gate_error = net.nodes[ctx.node].gate_1q_error_probability
-    if flip_x:
-        ctx.apply(gate_op("x", [my_qubit]), error_probability=gate_error)
-    if flip_z:
-        ctx.apply(gate_op("z", [my_qubit]), error_probability=gate_error)
-    return result
+class EntangleEnd:
+    """Far end of an end-to-end pair from ``source`` as a part: the last link's responder, then the swaps' corrections.
+
+    Every intermediate node of the route swaps and sends its two bits here;
+    this end applies X^(⊕m_x) Z^(⊕m_z) to ``my_qubit`` once it holds them all.
+    ``result``: the last link's :class:`~dqsim.protocols.epr.EprResult`.
+
+    Args:
+        net: the run's network (routes, node hardware).
+        source: the node that starts the pair. my_qubit: this node's memory.
+        tag: the pair's message tag (unique in the run).
+    """
+
+    def __init__(self, net: Network, source: int, my_qubit: int, tag):
+        self.net, self.source, self.my_qubit, self.tag = net, source, my_qubit, tag
+        self.epr = None           # the last link's responder part, until its herald
+        self.swaps = 0            # intermediate nodes of the route
+        self.index = 0            # the swap whose bits come next (1..swaps)
+        self.flip_x = self.flip_z = 0
+        self.result = None
+
+    def start(self, ctx) -> bool:
+        path = self.net.route(self.source, ctx.node)
+        self.swaps = len(path) - 2
+        self.epr = EprResponder(path[-2], self.my_qubit, (self.tag, self.swaps))
+        return self.epr.start(ctx)
+
+    def command(self, ctx):
+        if self.epr is not None:
+            return self.epr.command(ctx)
+        return ctx.receive(("swap-bits", self.tag, self.index))
+
+    def advance(self, ctx, value) -> bool:
+        if self.epr is not None:
+            if not self.epr.advance(ctx, value):
+                return False
+            self.result, self.epr, self.index = self.epr.result, None, 1
+        else:
+            m_z, m_x = value.payload
+            self.flip_z ^= m_z
+            self.flip_x ^= m_x
+            self.index += 1
+        if self.index <= self.swaps:
+            return False
+        gate_error = self.net.nodes[ctx.node].gate_1q_error_probability
+        if self.flip_x:
+            ctx.apply(gate_op("x", [self.my_qubit]), error_probability=gate_error)
+        if self.flip_z:
+            ctx.apply(gate_op("z", [self.my_qubit]), error_probability=gate_error)
+        return True
 
 
-def _link_side(ctx, net: Network, role: str, peer: int, qubit: int, tag, notify):
-    if role == "respond":
-        yield from epr_responder(ctx, peer, qubit, tag)
-    else:
-        yield from epr_initiator(ctx, peer, net.link(ctx.node, peer), qubit, tag)
-    ctx.send(ctx.node, notify)
+class Pause:
+    """A wait until ``until_ps`` as a part (a local gate's duration)."""
+
+    def __init__(self, until_ps: int):
+        self.until_ps = until_ps
+        self.result = None
+
+    def start(self, ctx) -> bool:
+        return False
+
+    def command(self, ctx):
+        return ctx.wait(self.until_ps - ctx.now_ps)
+
+    def advance(self, ctx, value) -> bool:
+        return True
 
 
-def swapper(ctx, net: Network, path: tuple[int, ...], i: int, tag, left: int, right: int):
-    """Intermediate node ``path[i]``: make both elementary pairs on ``left``/``right``, then swap them."""
-    pool = CommPool.of(ctx)
-    ctx.spawn(_link_side, net, "respond", path[i - 1], left, (tag, i - 1), ("link-ready", tag, "left"))
-    ctx.spawn(_link_side, net, "initiate", path[i + 1], right, (tag, i), ("link-ready", tag, "right"))
-    yield ctx.receive(("link-ready", tag, "left"))
-    yield ctx.receive(("link-ready", tag, "right"))
-    spec = net.nodes[ctx.node]
-    ctx.apply(gate_op("cx", [left, right]), error_probability=spec.gate_2q_error_probability)
-    ctx.apply(gate_op("h", [left]), error_probability=spec.gate_1q_error_probability)
-    m_z, m_x = yield ctx.measure([left, right], error_probability=spec.measure_error_probability)
-    ctx.send(path[-1], ("swap-bits", tag, i), (m_z, m_x))
-    ctx.reset([left, right])
-    pool.release(ctx, left)
-    pool.release(ctx, right)
-    ctx.count(("swaps", ctx.node), 1)
-    ctx.log("swap", f"for {ctx.name_of(path[0])}->{ctx.name_of(path[-1])}: bits {m_z}{m_x}")
+class MeasureBit:
+    """A mid-circuit measurement of this node's ``qubit`` into ``clbit`` as a part; ``result``: the outcome.
+
+    It takes ``duration_ps`` after the outcome (the node's ``measure_duration_ps``).
+    """
+
+    def __init__(self, qubit: int, clbit: int, error_probability: float, duration_ps: int):
+        self.qubit, self.clbit = qubit, clbit
+        self.error_probability, self.duration_ps = error_probability, duration_ps
+        self.until_ps = 0
+        self.result = None        # None until measured
+
+    def start(self, ctx) -> bool:
+        return False
+
+    def command(self, ctx):
+        if self.result is None:
+            return ctx.measure([self.qubit], error_probability=self.error_probability)
+        return ctx.wait(self.until_ps - ctx.now_ps)
+
+    def advance(self, ctx, value) -> bool:
+        if self.result is not None:
+            return True
+        (self.result,) = value
+        ctx.log("measure", f"qubit {self.qubit} -> c[{self.clbit}] = {self.result}")
+        if self.duration_ps:
+            self.until_ps = ctx.now_ps + self.duration_ps
+            return False
+        return True
+
+
+class ReceiveBits:
+    """The classical bits ``clbits`` of ``if`` number ``index``, from their holders, as a part.
+
+    ``result``: ``bits`` (bit i = classical bit i) with the received bits written in.
+    """
+
+    def __init__(self, index: int, clbits: tuple[int, ...], bits: int):
+        self.index, self.clbits, self.bits = index, clbits, bits
+        self.position = 0         # the bit that comes next
+        self.result = None if clbits else bits
+
+    def start(self, ctx) -> bool:
+        return not self.clbits
+
+    def command(self, ctx):
+        return ctx.receive(("clbit", self.index, self.clbits[self.position]))
+
+    def advance(self, ctx, value) -> bool:
+        self.bits = _with_bit(self.bits, self.clbits[self.position], value.payload)
+        self.position += 1
+        if self.position < len(self.clbits):
+            return False
+        self.result = self.bits
+        return True
+
+
+class SwapLink:
+    """One elementary pair of a swap as a process: its end (``role`` ``"respond"`` or ``"initiate"``), then ``notify``.
+
+    ``notify`` is a message tag the process sends to its own node once the
+    pair is heralded (:class:`Swapper` waits for it).
+    """
+
+    #: The engine forgets it once it has ended.
+    kept_after_end = False
+
+    def __init__(self, net: Network, role: str, peer: int, qubit: int, tag, notify):
+        self.net, self.role, self.peer, self.qubit, self.tag, self.notify = net, role, peer, qubit, tag, notify
+        self.part = None          # the pair's end, once started
+
+    def run(self, ctx):
+        """The process body (yields engine commands; restartable at every ``yield``, see the module docstring)."""
+        part, done = self.part, False
+        if part is None:
+            if self.role == "respond":
+                part = EprResponder(self.peer, self.qubit, self.tag)
+            else:
+                part = EprInitiator(self.peer, self.net.link(ctx.node, self.peer), self.qubit, self.tag)
+            self.part = part
+            done = part.start(ctx)
+        while not done:
+            value = yield part.command(ctx)
+            done = part.advance(ctx, value)
+        ctx.send(ctx.node, self.notify)
+
+
+# Where a Swapper stands: each phase is one ``yield``.
+_LEFT, _RIGHT, _BELL = range(3)
+
+
+class Swapper:
+    """Intermediate node ``path[position]`` of an end-to-end pair as a process: both elementary pairs, then the swap.
+
+    It starts a :attr:`link_side` process per link (on the qubits ``left``
+    and ``right``, taken from the pool by the node's program), waits for
+    both heralds, measures the two qubits in the Bell basis, sends the bits
+    to the route's end and gives the qubits back to the pool.
+    """
+
+    #: Process class of a link side (the scenario's resumable one).
+    link_side = SwapLink
+    #: The engine forgets it once it has ended.
+    kept_after_end = False
+
+    def __init__(self, net: Network, path: tuple[int, ...], position: int, tag, left: int, right: int):
+        self.net, self.path, self.position, self.tag = net, path, position, tag
+        self.left, self.right = left, right
+        self.phase = None         # None: not started
+
+    def run(self, ctx):
+        """The process body (yields engine commands; restartable at every ``yield``, see the module docstring)."""
+        path, i, tag, left, right = self.path, self.position, self.tag, self.left, self.right
+        spec = self.net.nodes[ctx.node]
+        if self.phase is None:
+            ctx.spawn(self.link_side(self.net, "respond", path[i - 1], left, (tag, i - 1), ("link-ready", tag, "left")))
+            ctx.spawn(self.link_side(self.net, "initiate", path[i + 1], right, (tag, i),
+                                     ("link-ready", tag, "right")))
+            self.phase = _LEFT
+        if self.phase == _LEFT:
+            yield ctx.receive(("link-ready", tag, "left"))
+            self.phase = _RIGHT
+        if self.phase == _RIGHT:
+            yield ctx.receive(("link-ready", tag, "right"))
+            ctx.apply(gate_op("cx", [left, right]), error_probability=spec.gate_2q_error_probability)
+            ctx.apply(gate_op("h", [left]), error_probability=spec.gate_1q_error_probability)
+            self.phase = _BELL
+        m_z, m_x = yield ctx.measure([left, right], error_probability=spec.measure_error_probability)
+        ctx.send(path[-1], ("swap-bits", tag, i), (m_z, m_x))
+        ctx.reset([left, right])
+        pool = CommPool.of(ctx)
+        pool.release(ctx, left)
+        pool.release(ctx, right)
+        ctx.count(("swaps", ctx.node), 1)
+        ctx.log("swap", f"for {ctx.name_of(path[0])}->{ctx.name_of(path[-1])}: bits {m_z}{m_x}")
 
 
 def _controlled_from(op: GateOp, comm: int) -> GateOp:
@@ -146,53 +324,54 @@ def _with_bit(bits: int, clbit: int, value: int) -> int:
     return (bits & ~(1 << clbit)) | (int(value) << clbit)
 
 
-def classical_step(ctx, step: Step, bits: int, decided: dict, spec: NodeSpec):
-    """A dynamic-circuit step (:mod:`dqsim.circuit.distribute`): measure, reset, send bits or decide an ``if``.
+#: The stages of each kind of step, in order (:func:`stages_of`): ``(what, slot or qubit, ...)``. A stage
+#: either acts at once or is a part (:mod:`dqsim.protocols.parts`) the program waits in. Slots name the
+#: communication qubits a step holds (``comm``, ``back``; ``left``, ``right`` of a swap).
+_STAGES = {
+    LocalGate: (("gate",),),
+    RouteStep: (("acquire", "left"), ("acquire", "right"), ("swap",)),
+    MeasureStep: (("measure",), ("clbits",)),
+    ResetStep: (("reset",), ("clbits",)),
+    SendBits: (("send_bits",), ("clbits",)),
+    Condition: (("receive_bits",), ("decide",), ("clbits",)),
+}
+_NONLOCAL_STAGES = {
+    # control side: pair 0 from here; TeleGate, or teleport the control out and back (pair 1 from the target)
+    (True, "telegate"): (("acquire", "comm"), ("start", "comm", 0), ("telegate_control",), ("release", "comm"),
+                         ("count",)),
+    (True, "teledata"): (("acquire", "comm"), ("start", "comm", 0), ("send", "control", "comm", "out"),
+                         ("end", "comm", 1), ("receive", "comm", "back"), ("swap_back",), ("release", "comm"),
+                         ("count",)),
+    # target side: pair 0 from the control; TeleGate, or receive the control, apply the gate, send it back
+    (False, "telegate"): (("acquire", "comm"), ("end", "comm", 0), ("telegate_target",), ("release", "comm"),
+                          ("count",)),
+    (False, "teledata"): (("acquire", "comm"), ("end", "comm", 0), ("receive", "comm", "out"), ("controlled",),
+                          ("acquire", "back"), ("start", "back", 1), ("send", "comm", "back", "back"),
+                          ("release", "back"), ("release", "comm"), ("count",)),
+}
 
-    Yields engine commands; returns this node's classical bits afterwards
-    (bit i = classical bit i) and records a decision in ``decided[index]``.
-    A measurement has the node's ``measure_error_probability`` and takes
-    its ``measure_duration_ps``.
-    A :class:`Condition` waits for the bits it does not hold, which travel
-    as classical messages from their holders (the route's latency), so
-    feed-forward takes simulated time; both ends log it in the timeline.
+
+def stages_of(step: Step, scheme: str) -> tuple[tuple, ...]:
+    """The stages a :class:`NodeProgram` goes through for ``step`` under ``scheme`` (``"telegate"``/``"teledata"``).
+
+    Examples:
+        >>> [stage[0] for stage in stages_of(RemoteControl(0, 1, 0), "telegate")]
+        ['acquire', 'start', 'telegate_control', 'release', 'count']
     """
-    if isinstance(step, MeasureStep):
-        (outcome,) = yield ctx.measure([step.qubit], error_probability=spec.measure_error_probability)
-        ctx.log("measure", f"qubit {step.qubit} -> c[{step.clbit}] = {outcome}")
-        if spec.measure_duration_ps:
-            yield ctx.wait(spec.measure_duration_ps)
-        return _with_bit(bits, step.clbit, outcome)
-    if isinstance(step, ResetStep):
-        ctx.reset([step.qubit])
-        ctx.log("reset", f"qubit {step.qubit}")
-        return bits
-    if isinstance(step, SendBits):
-        for clbit, dests in step.sends:
-            for dest in dests:
-                ctx.send(dest, ("clbit", step.index, clbit), (bits >> clbit) & 1)
-            if ctx.logging:
-                to = ", ".join(ctx.name_of(dest) for dest in dests)
-                ctx.log("send-bit", f"c[{clbit}] = {(bits >> clbit) & 1} to {to} for if #{step.index}")
-        return bits
-    for clbit in step.receive:
-        msg = yield ctx.receive(("clbit", step.index, clbit))
-        bits = _with_bit(bits, clbit, msg.payload)
-    decided[step.index] = step.holds(bits)
-    shown = " ".join(f"c[{c}]={(bits >> c) & 1}" for c in step.clbits)
-    ctx.log("if", f"#{step.index}: {shown} -> {'block' if decided[step.index] else 'else'}"
-            + (f" (after waiting for c{list(step.receive)})" if step.receive else ""))
-    return bits
+    stages = _STAGES.get(type(step))
+    if stages is None:
+        stages = _NONLOCAL_STAGES[isinstance(step, RemoteControl), scheme]
+    return stages
 
 
-def node_program(ctx, net: Network, scheme: str, steps: Sequence[Step]):
-    """Run this node's steps in order (yields engine commands).
+class NodeProgram:
+    """One node's steps of the distributed circuit, in order, as a process (see the module docstring).
 
     ``net`` is the run's :class:`~dqsim.network.network.Network` (routes,
     links, node hardware; shared with the simulator, it does not change
     during the run) and ``scheme`` ``"telegate"`` or ``"teledata"``; the
     ``comm_pool`` (a :class:`CommPool`) in ``node_data`` is set up by the
-    scenario.
+    scenario. Each step goes through its stages (:func:`stages_of`).
 
     A step guarded by ``if`` decisions (``step.guard``) runs only when they
     went its way. Progress goes to ``ctx.node_data``: ``steps_done`` (steps
@@ -201,60 +380,145 @@ def node_program(ctx, net: Network, scheme: str, steps: Sequence[Step]):
     names), ``done`` (True at the end) and ``done_ps`` (when this node finished its steps, ps: the
     scenario adds the terminal measurements' duration from there).
     """
-    spec: NodeSpec = net.nodes[ctx.node]
-    pool = CommPool.of(ctx)
-    data = ctx.node_data
-    err1, err2 = spec.gate_1q_error_probability, spec.gate_2q_error_probability
-    errm = spec.measure_error_probability
-    bits, decided = 0, {}
-    for count, step in enumerate(steps):
-        ctx.effect(data.__setitem__, "steps_done", count)
-        if any(decided[index] != branch for index, branch in step.guard):
-            continue
-        if isinstance(step, (MeasureStep, ResetStep, SendBits, Condition)):
-            bits = yield from classical_step(ctx, step, bits, decided, spec)
-            ctx.effect(data.__setitem__, "clbits", bits)
-            continue
+
+    #: Process class of a route step's swap (the scenario's resumable one).
+    swapper = Swapper
+    #: The engine forgets it once it has ended (its results are in ``node_data``).
+    kept_after_end = False
+
+    def __init__(self, net: Network, scheme: str, steps: Sequence[Step]):
+        self.net, self.scheme, self.steps = net, scheme, steps
+        self.count = 0            # the step it is at
+        self.stage = None         # the stage of that step (index into stages_of); None: not begun
+        self.part = None          # the part it waits in
+        self.held: dict[str, int] = {}   # slot -> communication qubit the step holds
+        self.bits = 0             # this node's classical bits
+        self.decided: dict[int, bool] = {}   # if index -> whether its block runs
+        self.begun = False
+
+    def run(self, ctx):
+        """The process body (yields engine commands; restartable at every ``yield``, see the module docstring)."""
+        if not self.begun:
+            self.begun = True
+            self._go(ctx)
+        while self.part is not None:
+            part = self.part
+            value = yield part.command(ctx)
+            if part.advance(ctx, value):
+                self.part = None
+                self._finished(part)
+                self.stage += 1
+                self._go(ctx)
+
+    def _go(self, ctx) -> None:
+        """Run stages from the current one until one waits in a part (``self.part``) or the steps end."""
+        steps, data = self.steps, ctx.node_data
+        while True:
+            if self.stage is None:
+                if self.count == len(steps):
+                    data.update({"steps_done": len(steps), "done": True, "done_ps": ctx.now_ps})
+                    ctx.log("done", f"{len(steps)} steps")
+                    return
+                data["steps_done"] = self.count
+                if any(self.decided[index] != branch for index, branch in steps[self.count].guard):
+                    self.count += 1
+                    continue
+                self.stage = 0
+            step = steps[self.count]
+            stages = stages_of(step, self.scheme)
+            if self.stage == len(stages):
+                self.stage = None
+                self.count += 1
+                continue
+            part = self._begin(ctx, step, stages[self.stage])
+            if part is not None:
+                if not part.start(ctx):
+                    self.part = part
+                    return
+                self._finished(part)
+            self.stage += 1
+
+    def _finished(self, part) -> None:
+        """Keep what a finished part of the current stage found."""
+        step = self.steps[self.count]
+        stage = stages_of(step, self.scheme)[self.stage]
+        if stage[0] == "acquire":
+            self.held[stage[1]] = part.result
+        elif stage[0] == "measure":
+            self.bits = _with_bit(self.bits, step.clbit, part.result)
+        elif stage[0] == "receive_bits":
+            self.bits = part.result
+
+    def _begin(self, ctx, step: Step, stage: tuple):
+        """Begin ``stage`` of ``step``: its effects, and the part to wait in (``None``: the stage is done)."""
+        kind, net, held = stage[0], self.net, self.held
+        spec: NodeSpec = net.nodes[ctx.node]
+        err1, err2 = spec.gate_1q_error_probability, spec.gate_2q_error_probability
+        errm = spec.measure_error_probability
         tag = ("gate", step.index)
-        if isinstance(step, RouteStep):
-            left = yield from pool.acquire(ctx)
-            right = yield from pool.acquire(ctx)
-            ctx.spawn(swapper, net, step.path, step.position, tag + ("pair", step.pair), left, right)
-            continue
-        if isinstance(step, LocalGate):
+        if kind == "acquire":
+            return Acquire()
+        if kind == "start":
+            path = net.route(ctx.node, step.peer)
+            return EprInitiator(path[1], net.link(path[0], path[1]), held[stage[1]], (tag + ("pair", stage[2]), 0))
+        if kind == "end":
+            return EntangleEnd(net, step.peer, held[stage[1]], tag + ("pair", stage[2]))
+        if kind == "telegate_control":
+            return TeleGateControl(step.peer, step.control, held["comm"], tag, err2, errm)
+        if kind == "telegate_target":
+            comm = held["comm"]
+            return TeleGateTarget(step.peer, comm, _controlled_from(step.op, comm), tag, err2, errm)
+        if kind == "send":
+            data = step.control if stage[1] == "control" else held[stage[1]]
+            return TeleportSend(step.peer, data, held[stage[2]], tag + (stage[3],), err2, errm)
+        if kind == "receive":
+            return TeleportReceive(step.peer, held[stage[1]], tag + (stage[2],), err1)
+        if kind == "gate":
             two = len(step.op.qubits) >= 2
             ctx.apply(step.op, error_probability=err2 if two else err1)
             duration = spec.gate_2q_duration_ps if two else spec.gate_1q_duration_ps
-            if duration:
-                yield ctx.wait(duration)
-            continue
-        comm = yield from pool.acquire(ctx)
-        if isinstance(step, RemoteControl):
-            yield from entangle_start(ctx, net, step.peer, comm, tag + ("pair", 0))
-            if scheme == "telegate":
-                yield from telegate_control(ctx, step.peer, step.control, comm, tag,
-                                            gate_error=err2, measure_error=errm)
-            else:
-                yield from teleport_sender(ctx, step.peer, step.control, comm, tag + ("out",),
-                                           gate_error=err2, measure_error=errm)
-                yield from entangle_end(ctx, net, step.peer, comm, tag + ("pair", 1))
-                yield from teleport_receiver(ctx, step.peer, comm, tag + ("back",), gate_error=err1)
-                ctx.apply(gate_op("swap", [comm, step.control]), error_probability=err2)
-                ctx.reset([comm])  # it holds the control's reset |0⟩: leaves the register
-        else:
-            yield from entangle_end(ctx, net, step.peer, comm, tag + ("pair", 0))
-            if scheme == "telegate":
-                yield from telegate_target(ctx, step.peer, comm, _controlled_from(step.op, comm), tag,
-                                           gate_error=err2, measure_error=errm)
-            else:
-                yield from teleport_receiver(ctx, step.peer, comm, tag + ("out",), gate_error=err1)
-                ctx.apply(_controlled_from(step.op, comm), error_probability=err2)
-                back = yield from pool.acquire(ctx)
-                yield from entangle_start(ctx, net, step.peer, back, tag + ("pair", 1))
-                yield from teleport_sender(ctx, step.peer, comm, back, tag + ("back",),
-                                           gate_error=err2, measure_error=errm)
-                pool.release(ctx, back)
-        pool.release(ctx, comm)
-        ctx.count("nonlocal_gates", 1 if isinstance(step, RemoteControl) else 0)
-    ctx.effect(data.update, {"steps_done": len(steps), "done": True, "done_ps": ctx.now_ps})
-    ctx.log("done", f"{len(steps)} steps")
+            return Pause(ctx.now_ps + duration) if duration else None
+        if kind == "measure":
+            return MeasureBit(step.qubit, step.clbit, errm, spec.measure_duration_ps)
+        if kind == "receive_bits":
+            return ReceiveBits(step.index, step.receive, self.bits)
+        if kind == "swap_back":  # the control is back in the comm qubit: swap it home; the comm qubit holds |0⟩
+            comm = held["comm"]
+            ctx.apply(gate_op("swap", [comm, step.control]), error_probability=err2)
+            ctx.reset([comm])  # it holds the control's reset |0⟩: leaves the register
+        elif kind == "controlled":
+            ctx.apply(_controlled_from(step.op, held["comm"]), error_probability=err2)
+        elif kind == "release":
+            CommPool.of(ctx).release(ctx, held.pop(stage[1]))
+        elif kind == "count":
+            ctx.count("nonlocal_gates", 1 if isinstance(step, RemoteControl) else 0)
+        elif kind == "swap":
+            ctx.spawn(self.swapper(net, step.path, step.position, tag + ("pair", step.pair), held.pop("left"),
+                                   held.pop("right")))
+        elif kind == "reset":
+            ctx.reset([step.qubit])
+            ctx.log("reset", f"qubit {step.qubit}")
+        elif kind == "send_bits":
+            self._send_bits(ctx, step)
+        elif kind == "decide":
+            self._decide(ctx, step)
+        else:  # "clbits"
+            ctx.node_data["clbits"] = self.bits
+        return None
+
+    def _send_bits(self, ctx, step: SendBits) -> None:
+        bits = self.bits
+        for clbit, dests in step.sends:
+            for dest in dests:
+                ctx.send(dest, ("clbit", step.index, clbit), (bits >> clbit) & 1)
+            if ctx.logging:
+                to = ", ".join(ctx.name_of(dest) for dest in dests)
+                ctx.log("send-bit", f"c[{clbit}] = {(bits >> clbit) & 1} to {to} for if #{step.index}")
+
+    def _decide(self, ctx, step: Condition) -> None:
+        """Decide the ``if`` (its bits are all here), logged with the bits and whether it waited for some."""
+        bits = self.bits
+        self.decided[step.index] = step.holds(bits)
+        shown = " ".join(f"c[{c}]={(bits >> c) & 1}" for c in step.clbits)
+        ctx.log("if", f"#{step.index}: {shown} -> {'block' if self.decided[step.index] else 'else'}"
+                + (f" (after waiting for c{list(step.receive)})" if step.receive else ""))

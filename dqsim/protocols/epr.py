@@ -1,6 +1,10 @@
 """Heralded EPR-pair generation over one link.
 
-Two processes, one per end, written as generators for :mod:`dqsim.engine`:
+Two sub-protocols, one per end: parts whose state is in attributes
+(:class:`EprInitiator`, :class:`EprResponder`, :mod:`dqsim.protocols.parts`:
+a resumable process saves them in a checkpoint), and the generators
+:func:`epr_initiator` and :func:`epr_responder` that run them for
+:mod:`dqsim.engine`:
 
 1. the initiator asks the responder to reserve a communication qubit
    (a classical message, one link latency);
@@ -39,7 +43,7 @@ for Barrett-Kok, one from each node; one for ``"direct"``); for single-click
 each node's pulse holds a photon with probability α, so the photons of a
 pair's ``n`` attempts are drawn from the binomial of ``2n`` trials.
 
-Both processes return an :class:`EprResult`.
+Both ends finish with an :class:`EprResult`.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from dataclasses import dataclass
 
 from dqsim.network.link import LinkSpec
 from dqsim.network.werner import werner_from_fidelity
+from dqsim.protocols.parts import drive
 
 #: Key of ``ctx.node_data`` holding, per peer, the earliest time this node's source may emit again on that link, ps.
 _SOURCE_FREE = "epr_source_free_ps"
@@ -91,18 +96,70 @@ def _set_source_free(data: dict, peer: int, time_ps: int) -> None:
 
 
 def epr_initiator(ctx, peer: int, link: LinkSpec, my_qubit: int, tag):
-    """Initiator side of heralded generation on ``link`` to node ``peer``; yields engine commands."""
-    ctx.send(peer, ("epr-request", tag), my_qubit)
-    reply = yield ctx.receive(("epr-ready", tag))
-    peer_qubit = reply.payload
-    wait_ps = source_wait_ps(ctx, peer, link)
-    if wait_ps:
-        yield ctx.wait(wait_ps)
-    attempts, created, herald = announce_pair(ctx, peer, link, tag)
-    yield ctx.wait(created - ctx.now_ps)
-    emit_pair(ctx, peer, link, my_qubit, peer_qubit, attempts)
-    yield ctx.wait(herald - ctx.now_ps)
-    return heralded(ctx, peer, herald, created, attempts, link.delivered_fidelity)
+    """Initiator side of heralded generation on ``link`` to node ``peer``; yields engine commands.
+
+    Returns:
+        the :class:`EprResult` at the herald (the steps of :class:`EprInitiator`).
+    """
+    return (yield from drive(ctx, EprInitiator(peer, link, my_qubit, tag)))
+
+
+# Where an EprInitiator / EprResponder stands: each phase is one ``yield`` (dqsim.protocols.parts).
+_READY, _SOURCE, _EMIT, _HERALD, _REQUEST, _HERALD_MESSAGE = range(6)
+
+
+class EprInitiator:
+    """The initiator's end of one heralded pair as a part (:mod:`dqsim.protocols.parts`; steps 1-5 above).
+
+    Args:
+        peer: the node at the link's other end.
+        link: the link's :class:`~dqsim.network.link.LinkSpec`.
+        my_qubit: this node's memory for the pair.
+        tag: the pair's message tag (unique in the run).
+    """
+
+    def __init__(self, peer: int, link: LinkSpec, my_qubit: int, tag):
+        self.peer = peer
+        self.link = link
+        self.my_qubit = my_qubit
+        self.tag = tag
+        self.peer_qubit = None
+        self.until_ps = self.attempts = self.created_ps = self.herald_ps = 0
+        self.phase = _READY
+        self.result = None
+
+    def start(self, ctx) -> bool:
+        ctx.send(self.peer, ("epr-request", self.tag), self.my_qubit)
+        return False
+
+    def command(self, ctx):
+        phase = self.phase
+        if phase == _READY:
+            return ctx.receive(("epr-ready", self.tag))
+        if phase == _SOURCE:
+            return ctx.wait(self.until_ps - ctx.now_ps)
+        return ctx.wait((self.created_ps if phase == _EMIT else self.herald_ps) - ctx.now_ps)
+
+    def advance(self, ctx, value) -> bool:
+        phase, peer, link = self.phase, self.peer, self.link
+        if phase == _READY:
+            self.peer_qubit = value.payload
+            wait_ps = source_wait_ps(ctx, peer, link)
+            if wait_ps:
+                self.until_ps = ctx.now_ps + wait_ps
+                self.phase = _SOURCE
+                return False
+            phase = _SOURCE
+        if phase == _SOURCE:
+            self.attempts, self.created_ps, self.herald_ps = announce_pair(ctx, peer, link, self.tag)
+            self.phase = _EMIT
+        elif phase == _EMIT:
+            emit_pair(ctx, peer, link, self.my_qubit, self.peer_qubit, self.attempts)
+            self.phase = _HERALD
+        else:
+            self.result = heralded(ctx, peer, self.herald_ps, self.created_ps, self.attempts, link.delivered_fidelity)
+            return True
+        return False
 
 
 def source_wait_ps(ctx, peer: int, link: LinkSpec) -> int:
@@ -170,9 +227,38 @@ def heralded(ctx, peer: int, herald_ps: int, created_ps: int, attempts: int, fid
 
 
 def epr_responder(ctx, peer: int, my_qubit: int, tag):
-    """Responder side: reserve ``my_qubit``, answer, and wait for the herald; yields engine commands."""
-    yield ctx.receive(("epr-request", tag))
-    ctx.send(peer, ("epr-ready", tag), my_qubit)
-    msg = yield ctx.receive(("epr-herald", tag))
-    herald, created, attempts, fidelity = msg.payload
-    return _result(herald, created, attempts, fidelity)
+    """Responder side: reserve ``my_qubit``, answer, and wait for the herald; yields engine commands.
+
+    Returns:
+        the :class:`EprResult` the herald carries (the steps of :class:`EprResponder`).
+    """
+    return (yield from drive(ctx, EprResponder(peer, my_qubit, tag)))
+
+
+class EprResponder:
+    """The responder's end of one heralded pair as a part (:mod:`dqsim.protocols.parts`).
+
+    It waits for the initiator's request, answers with ``my_qubit`` (now
+    reserved) and finishes at the herald. Args as :class:`EprInitiator`'s.
+    """
+
+    def __init__(self, peer: int, my_qubit: int, tag):
+        self.peer = peer
+        self.my_qubit = my_qubit
+        self.tag = tag
+        self.phase = _REQUEST
+        self.result = None
+
+    def start(self, ctx) -> bool:
+        return False
+
+    def command(self, ctx):
+        return ctx.receive(("epr-request" if self.phase == _REQUEST else "epr-herald", self.tag))
+
+    def advance(self, ctx, value) -> bool:
+        if self.phase == _REQUEST:
+            ctx.send(self.peer, ("epr-ready", self.tag), self.my_qubit)
+            self.phase = _HERALD_MESSAGE
+            return False
+        self.result = _result(*value.payload)
+        return True

@@ -17,61 +17,166 @@ Both consume an EPR pair whose halves are ``comm_here`` and ``comm_there``.
   to the control.
 
 Communication qubits are reset after use, so they return to |0⟩.
+
+Each side is a part (:mod:`dqsim.protocols.parts`: its state in attributes,
+so a resumable process saves it in a checkpoint; :class:`TeleportSend`,
+:class:`TeleportReceive`, :class:`TeleGateControl`, :class:`TeleGateTarget`)
+and a generator that runs it (:func:`teleport_sender`, ...).
 """
 
 from __future__ import annotations
 
+from dqsim.protocols.parts import drive
 from dqsim.state.gates import GateOp, gate_op
 
 
 def teleport_sender(ctx, peer: int, data_qubit: int, comm_here: int, tag, *, gate_error: float = 0.0,
                     measure_error: float = 0.0):
-    """Teleport ``data_qubit`` to the peer's half of the pair; yields engine commands."""
-    ctx.apply(gate_op("cx", [data_qubit, comm_here]), error_probability=gate_error)
-    ctx.apply(gate_op("h", [data_qubit]), error_probability=gate_error)
-    m_data, m_comm = yield ctx.measure([data_qubit, comm_here], error_probability=measure_error)
-    ctx.send(peer, ("teleport", tag), (m_data, m_comm))
-    ctx.reset([data_qubit, comm_here])
-    ctx.log("teleport-send", f"to {ctx.name_of(peer)}: bits {m_data}{m_comm}")
-    return m_data, m_comm
+    """Teleport ``data_qubit`` to the peer's half of the pair; yields engine commands, returns the two bits."""
+    return (yield from drive(ctx, TeleportSend(peer, data_qubit, comm_here, tag, gate_error, measure_error)))
 
 
 def teleport_receiver(ctx, peer: int, comm_here: int, tag, *, gate_error: float = 0.0):
-    """Receive a teleported qubit into ``comm_here``; yields engine commands."""
-    msg = yield ctx.receive(("teleport", tag))
-    m_data, m_comm = msg.payload
-    if m_comm:
-        ctx.apply(gate_op("x", [comm_here]), error_probability=gate_error)
-    if m_data:
-        ctx.apply(gate_op("z", [comm_here]), error_probability=gate_error)
-    ctx.log("teleport-receive", f"from {ctx.name_of(peer)}: corrections X^{m_comm} Z^{m_data}")
-    return m_data, m_comm
+    """Receive a teleported qubit into ``comm_here``; yields engine commands, returns the two bits."""
+    return (yield from drive(ctx, TeleportReceive(peer, comm_here, tag, gate_error)))
 
 
 def telegate_control(ctx, peer: int, control: int, comm_here: int, tag, *, gate_error: float = 0.0,
                      measure_error: float = 0.0):
     """Control side of a TeleGate (cat-entangler, then the Z correction); yields engine commands."""
-    ctx.apply(gate_op("cx", [control, comm_here]), error_probability=gate_error)
-    (m1,) = yield ctx.measure([comm_here], error_probability=measure_error)
-    ctx.reset([comm_here])
-    ctx.send(peer, ("telegate-m1", tag), m1)
-    msg = yield ctx.receive(("telegate-m2", tag))
-    if msg.payload:
-        ctx.apply(gate_op("z", [control]), error_probability=gate_error)
-    ctx.log("telegate-control", f"with {ctx.name_of(peer)}: bits {m1}{msg.payload}")
-    return m1, msg.payload
+    return (yield from drive(ctx, TeleGateControl(peer, control, comm_here, tag, gate_error, measure_error)))
 
 
 def telegate_target(ctx, peer: int, comm_here: int, controlled: GateOp, tag, *, gate_error: float = 0.0,
                     measure_error: float = 0.0):
     """Target side of a TeleGate: ``controlled`` must have ``comm_here`` as its one control."""
-    if controlled.controls != (comm_here,):
-        raise ValueError(f"the controlled gate must be controlled by the communication qubit {comm_here}")
-    msg = yield ctx.receive(("telegate-m1", tag))
-    if msg.payload:
-        ctx.apply(gate_op("x", [comm_here]), error_probability=gate_error)
-    ctx.apply(controlled, error_probability=gate_error)
-    (m2,) = yield ctx.measure([comm_here], basis="X", error_probability=measure_error)
-    ctx.reset([comm_here])
-    ctx.send(peer, ("telegate-m2", tag), m2)
-    return msg.payload, m2
+    return (yield from drive(ctx, TeleGateTarget(peer, comm_here, controlled, tag, gate_error, measure_error)))
+
+
+class TeleportSend:
+    """Teleportation's sender as a part: CNOT(data → comm), H(data), measure both, send the bits, reset both.
+
+    Args:
+        peer: the receiver's node. data_qubit / comm_here: this node's qubits.
+        tag: the message tag (unique in the run).
+        gate_error / measure_error: error probabilities of the gates / of each outcome, 0..1.
+    """
+
+    def __init__(self, peer: int, data_qubit: int, comm_here: int, tag, gate_error: float = 0.0,
+                 measure_error: float = 0.0):
+        self.peer, self.data_qubit, self.comm_here, self.tag = peer, data_qubit, comm_here, tag
+        self.gate_error, self.measure_error = gate_error, measure_error
+        self.result = None
+
+    def start(self, ctx) -> bool:
+        ctx.apply(gate_op("cx", [self.data_qubit, self.comm_here]), error_probability=self.gate_error)
+        ctx.apply(gate_op("h", [self.data_qubit]), error_probability=self.gate_error)
+        return False
+
+    def command(self, ctx):
+        return ctx.measure([self.data_qubit, self.comm_here], error_probability=self.measure_error)
+
+    def advance(self, ctx, value) -> bool:
+        m_data, m_comm = value
+        ctx.send(self.peer, ("teleport", self.tag), (m_data, m_comm))
+        ctx.reset([self.data_qubit, self.comm_here])
+        ctx.log("teleport-send", f"to {ctx.name_of(self.peer)}: bits {m_data}{m_comm}")
+        self.result = (m_data, m_comm)
+        return True
+
+
+class TeleportReceive:
+    """Teleportation's receiver as a part: wait for the two bits, apply X^m_comm then Z^m_data to ``comm_here``."""
+
+    def __init__(self, peer: int, comm_here: int, tag, gate_error: float = 0.0):
+        self.peer, self.comm_here, self.tag, self.gate_error = peer, comm_here, tag, gate_error
+        self.result = None
+
+    def start(self, ctx) -> bool:
+        return False
+
+    def command(self, ctx):
+        return ctx.receive(("teleport", self.tag))
+
+    def advance(self, ctx, value) -> bool:
+        m_data, m_comm = value.payload
+        if m_comm:
+            ctx.apply(gate_op("x", [self.comm_here]), error_probability=self.gate_error)
+        if m_data:
+            ctx.apply(gate_op("z", [self.comm_here]), error_probability=self.gate_error)
+        ctx.log("teleport-receive", f"from {ctx.name_of(self.peer)}: corrections X^{m_comm} Z^{m_data}")
+        self.result = (m_data, m_comm)
+        return True
+
+
+class TeleGateControl:
+    """The control side of a TeleGate as a part: cat-entangler (CNOT, measure, send m1), then Z^m2 on the control.
+
+    Args as :class:`TeleportSend`'s, ``control`` the data qubit that controls the gate.
+    """
+
+    def __init__(self, peer: int, control: int, comm_here: int, tag, gate_error: float = 0.0,
+                 measure_error: float = 0.0):
+        self.peer, self.control, self.comm_here, self.tag = peer, control, comm_here, tag
+        self.gate_error, self.measure_error = gate_error, measure_error
+        self.m1 = None  # None until measured
+        self.result = None
+
+    def start(self, ctx) -> bool:
+        ctx.apply(gate_op("cx", [self.control, self.comm_here]), error_probability=self.gate_error)
+        return False
+
+    def command(self, ctx):
+        if self.m1 is None:
+            return ctx.measure([self.comm_here], error_probability=self.measure_error)
+        return ctx.receive(("telegate-m2", self.tag))
+
+    def advance(self, ctx, value) -> bool:
+        if self.m1 is None:
+            (self.m1,) = value
+            ctx.reset([self.comm_here])
+            ctx.send(self.peer, ("telegate-m1", self.tag), self.m1)
+            return False
+        if value.payload:
+            ctx.apply(gate_op("z", [self.control]), error_probability=self.gate_error)
+        ctx.log("telegate-control", f"with {ctx.name_of(self.peer)}: bits {self.m1}{value.payload}")
+        self.result = (self.m1, value.payload)
+        return True
+
+
+class TeleGateTarget:
+    """The target side of a TeleGate as a part: X^m1 on ``comm_here``, ``controlled``, X-basis measurement, send m2.
+
+    Raises (from ``start``):
+        ValueError: ``controlled`` is not controlled by ``comm_here`` alone.
+    """
+
+    def __init__(self, peer: int, comm_here: int, controlled: GateOp, tag, gate_error: float = 0.0,
+                 measure_error: float = 0.0):
+        self.peer, self.comm_here, self.controlled, self.tag = peer, comm_here, controlled, tag
+        self.gate_error, self.measure_error = gate_error, measure_error
+        self.m1 = None  # None until it has come
+        self.result = None
+
+    def start(self, ctx) -> bool:
+        if self.controlled.controls != (self.comm_here,):
+            raise ValueError(f"the controlled gate must be controlled by the communication qubit {self.comm_here}")
+        return False
+
+    def command(self, ctx):
+        if self.m1 is None:
+            return ctx.receive(("telegate-m1", self.tag))
+        return ctx.measure([self.comm_here], basis="X", error_probability=self.measure_error)
+
+    def advance(self, ctx, value) -> bool:
+        if self.m1 is None:
+            self.m1 = value.payload
+            if self.m1:
+                ctx.apply(gate_op("x", [self.comm_here]), error_probability=self.gate_error)
+            ctx.apply(self.controlled, error_probability=self.gate_error)
+            return False
+        (m2,) = value
+        ctx.reset([self.comm_here])
+        ctx.send(self.peer, ("telegate-m2", self.tag), m2)
+        self.result = (self.m1, m2)
+        return True

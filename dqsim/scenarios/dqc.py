@@ -51,7 +51,8 @@ from dqsim.engine import EngineError, RunStatistics, Simulator
 from dqsim.engine.checkpoint import Checkpointer
 from dqsim.errors import CircuitError, ConfigError, ResourceError, count_of
 from dqsim.network.network import Network
-from dqsim.protocols.distributed import CommPool, node_program
+from dqsim.engine.process import ResumableProcess
+from dqsim.protocols.distributed import CommPool, NodeProgram, SwapLink, Swapper
 from dqsim.rng import Stream, derived_seed
 from dqsim.scenarios.output import ScenarioOutput, circuit_attributes, record_table, standard_error
 from dqsim.scenarios.circuit_run import (build_circuit, common_tables, count_bitstrings, sample_terminal,
@@ -117,6 +118,27 @@ class DqcRun:
     stop_point: Callable[[], None] = field(default=lambda: None, repr=False)
     #: How the fidelity was found: ``"copy"``, ``"in_place"`` or ``"off"`` (:func:`run_dqc`).
     fidelity_check: str = "copy"
+
+
+class SwapLinkProcess(SwapLink, ResumableProcess):
+    """:class:`~dqsim.protocols.distributed.SwapLink` as a resumable engine process."""
+
+
+class SwapperProcess(Swapper, ResumableProcess):
+    """:class:`~dqsim.protocols.distributed.Swapper` as a resumable engine process (its link sides too)."""
+
+    link_side = SwapLinkProcess
+
+
+class NodeProgramProcess(NodeProgram, ResumableProcess):
+    """:class:`~dqsim.protocols.distributed.NodeProgram` as a resumable engine process (its swaps too).
+
+    A checkpoint saves each node's processes as their protocol state, with no
+    step log, and a resumed run re-executes none of their steps
+    (:mod:`dqsim.engine.process`).
+    """
+
+    swapper = SwapperProcess
 
 
 def _checkpointer(session, comm):
@@ -260,9 +282,9 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
                                        sum(len(steps[i]) for i in mine)),
                     checkpointer=_checkpointer(checkpointing, comm), num_data_qubits=regmap.num_data_qubits)
     sim.share(network)
-    for node in range(num_nodes):
+    for node in range(num_nodes):  # (a node's steps are shared: checkpoints save its program's place in them)
         sim.node_data(node)["comm_pool"] = CommPool(list(regmap.comm_qubits[node]))
-        sim.spawn(node, node_program, network, scheme, steps[node])
+        sim.spawn(node, NodeProgramProcess(network, scheme, sim.share(steps[node])))
     timing["setup"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     engine = sim.run()
