@@ -115,10 +115,13 @@ def cascade(alice: np.ndarray, bob: np.ndarray, qber_estimate: float, rng: np.ra
     index_dtype = np.int32 if n < 2**31 else np.int64
     perms = np.empty((num_passes, n), dtype=index_dtype)
     perms[0] = np.arange(n)
-    for p in range(1, num_passes):
-        perms[p] = rng.permutation(n)
     if use_kernel is None:
         use_kernel = qkd_kernels.has_cascade()
+    if use_kernel:  # rng.permutation(n) for each pass, the same numbers drawn in a compiled loop
+        qkd_kernels.permutations(rng, perms[1:])
+    else:
+        for p in range(1, num_passes):
+            perms[p] = rng.permutation(n)
     if use_kernel:
         depths = np.array([math.ceil(math.log2(max(2, k))) for k in sizes], dtype=np.int64)
         leak, rounds, flipped = qkd_kernels.cascade_passes(alice ^ bob, bob, perms,
