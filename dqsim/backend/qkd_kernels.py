@@ -9,7 +9,13 @@ delivers at 10-50 km; this loop runs at 7.5-21 million (4.6-28x;
 ``bench/results/qkd_post-vm-20261205.md``). :func:`cascade_passes` is the same algorithm,
 step for step, as one numba loop: the same parities in the same order, so
 the same flips, leakage and rounds (checked against the Python reference by
-``tests/test_qkd_reconciliation.py``).
+``tests/test_qkd_reconciliation.py``). Its public random permutations
+(``rng.permutation``, one per pass after the first) took about two thirds of
+Cascade's time at 1e6-1e7 bits: :func:`permutations` draws the same numbers
+from the same Philox state (the scenario's generators,
+:class:`dqsim.rng.Stream`) in a compiled Fisher-Yates loop, Philox4x64-10
+inline, 1.4-2.8x faster than NumPy on the dev VM
+(``bench/results/qkd_postprocess-vm-20261205.md``).
 
 The detection sampler's kernels (:func:`detection_chain`,
 :func:`detection_clicks`, :func:`detection_table`) are the per-click work of
@@ -21,7 +27,8 @@ algorithms on the same bit generator state), in the order the NumPy path
 draws, so they give the same clicks bit for bit
 (``tests/test_qkd_detections.py``).
 
-Like :mod:`dqsim.backend.fast`, they need numba (:func:`has_cascade`,
+Like :mod:`dqsim.backend.fast`, they need numba (:func:`has_cascade` for Cascade and
+:func:`permutations`,
 :func:`has_detection_kernels`) and are turned off by
 ``DQSIM_FAST_KERNELS=0``; the caller then runs the Python / NumPy
 reference.

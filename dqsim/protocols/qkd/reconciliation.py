@@ -12,8 +12,9 @@
   different blocks run in parallel: a *round* is one parity message and
   its answer, and the rounds are what the engine charges in fibre latency.
   The passes run as one compiled loop where numba is available
-  (:func:`dqsim.backend.qkd_kernels.cascade_passes`), else in Python: the
-  same parities in the same order, so the same result for the same seed.
+  (:func:`dqsim.backend.qkd_kernels.cascade_passes`, the permutations drawn by
+  :func:`dqsim.backend.qkd_kernels.permutations`: ``rng.permutation``'s numbers),
+  else in Python: the same parities in the same order, so the same result for the same seed.
 * :func:`toeplitz_hash` — multiplication by a random binary Toeplitz matrix
   (a two-universal family, H. Krawczyk, CRYPTO 1994), computed as a
   convolution by FFT in ``O(n log n)`` (outputs of up to
