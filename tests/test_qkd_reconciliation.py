@@ -183,6 +183,44 @@ def test_toeplitz_hash_is_the_matrix_product_mod_2():
         toeplitz_hash(np.zeros(4, np.uint8), np.zeros(3, np.uint8), 2)
 
 
+
+@pytest.mark.parametrize("n, m", [(1, 1), (2, 1), (63, 65), (64, 64), (65, 200), (300, 17), (2047, 2049),
+                                  (2049, 5000), (5000, 130), (4200, 4100), (9000, 300)])
+def test_toeplitz_fft_and_carryless_paths_are_the_matrix_product_mod_2(n, m):
+    """Both long-output paths, whatever toeplitz_hash picks (the carry-less one where the CPU has it);
+    sizes around the 64-bit words and Karatsuba's 32-word base, and seeds far longer than the key."""
+    rng = np.random.default_rng(n * 7 + m)
+    x = rng.integers(0, 2, n, dtype=np.uint8)
+    seed = rng.integers(0, 2, n + m - 1, dtype=np.uint8)
+    matrix = seed[np.arange(m)[:, None] - np.arange(n)[None, :] + n - 1].astype(np.int64)
+    expected = ((matrix @ x) % 2).tolist()
+    assert reconciliation._toeplitz_fft(x, seed, m).tolist() == expected
+    if qkd_kernels.has_carryless_product():
+        assert reconciliation._toeplitz_carryless(x, seed, m).tolist() == expected
+
+
+def _polynomial_product(a_bits: np.ndarray, b_bits: np.ndarray) -> np.ndarray:
+    """GF(2) product of two coefficient vectors, one shifted XOR per set bit (the schoolbook reference)."""
+    out = np.zeros(a_bits.size + b_bits.size, dtype=np.uint8)
+    for k in np.flatnonzero(b_bits):
+        out[k:k + a_bits.size] ^= a_bits
+    return out
+
+
+@pytest.mark.skipif(not qkd_kernels.has_carryless_product(), reason="needs numba on x86-64 with PCLMULQDQ")
+@pytest.mark.parametrize("words_a, words_b", [(1, 1), (2, 1), (33, 33), (70, 33), (100, 1), (257, 129), (0, 5)])
+def test_carryless_product_is_the_gf2_polynomial_product(words_a, words_b):
+    rng = np.random.default_rng(words_a * 1000 + words_b)
+    a = rng.integers(0, 2, 64 * words_a, dtype=np.uint8)
+    b = rng.integers(0, 2, 64 * words_b, dtype=np.uint8)
+    a[-1:] = 1  # the top coefficients set: the high word of every product counts
+    b[-1:] = 1
+    product = qkd_kernels.carryless_product(reconciliation._little_words(a), reconciliation._little_words(b))
+    assert product.size == words_a + words_b
+    bits = np.unpackbits(product.view(np.uint8), bitorder="little")
+    assert bits.tolist() == _polynomial_product(a, b).tolist()
+
+
 def test_verification_hash_detects_a_planted_residual_error():
     """One or two wrong bits anywhere give different 50-bit hashes (a random Toeplitz hash misses with 2^-50)."""
     rng = np.random.default_rng(11)

@@ -37,6 +37,7 @@ reference.
 from __future__ import annotations
 
 import math
+import platform
 
 import numpy as np
 
@@ -44,7 +45,9 @@ from dqsim.backend.fast import enabled
 
 try:
     import numba as _numba
+    from llvmlite import binding as _llvm
     from llvmlite import ir as _ir
+    from numba.core import cgutils as _cgutils
     from numba.extending import intrinsic as _intrinsic
 except ImportError:  # the caller falls back to the Python reference
     _numba = None
@@ -256,6 +259,93 @@ if _numba is not None:
         state[0], state[1], state[2], state[3] = c0, c1, c2, c3
         state[6:10] = buffer
         state[10], state[11], state[12] = position, has32, word32
+
+
+#: Words (64 bits) of each factor below which :func:`carryless_product` multiplies word by word
+#: instead of splitting (Karatsuba): 32 ran 1.0-1.4x faster than 8 or 16 on the dev VM at 1.4e5-2e6 bits.
+CLMUL_BASE_WORDS = 32
+
+
+if _numba is not None:
+
+    @_intrinsic
+    def _clmul(typingctx, a, b):
+        # The carry-less (GF(2)[z]) product of two 64-bit words as (high, low) words: x86's PCLMULQDQ.
+        signature = _numba.types.UniTuple(_numba.types.uint64, 2)(_numba.types.uint64, _numba.types.uint64)
+
+        def codegen(context, builder, sig, args):
+            vector = _ir.VectorType(_ir.IntType(64), 2)
+            first, second = _ir.Constant(_ir.IntType(32), 0), _ir.Constant(_ir.IntType(32), 1)
+            left = builder.insert_element(_ir.Constant(vector, None), args[0], first)
+            right = builder.insert_element(_ir.Constant(vector, None), args[1], first)
+            function = _cgutils.get_or_insert_function(
+                builder.module, _ir.FunctionType(vector, [vector, vector, _ir.IntType(8)]), "llvm.x86.pclmulqdq")
+            product = builder.call(function, [left, right, _ir.Constant(_ir.IntType(8), 0)])
+            return context.make_tuple(builder, sig.return_type, [builder.extract_element(product, second),
+                                                                 builder.extract_element(product, first)])
+
+        return signature, codegen
+
+    @_numba.njit(cache=True, boundscheck=False)
+    def _clmul_schoolbook(a, b, out):
+        # out ^= a·b, word by word.
+        for i in range(a.size):
+            word = a[i]
+            if word == 0:
+                continue
+            for j in range(b.size):
+                high, low = _clmul(word, b[j])
+                out[i + j] ^= low
+                out[i + j + 1] ^= high
+
+    @_numba.njit(cache=True, boundscheck=False)
+    def _clmul_karatsuba(a, b, out):
+        # out ^= a·b for factors of one length m (out: 2m words): three half-size products
+        # a0·b0, a1·b1, (a0 + a1)(b0 + b1), added (XOR) at their offsets.
+        m = a.size
+        if m <= CLMUL_BASE_WORDS:
+            _clmul_schoolbook(a, b, out)
+            return
+        h = m // 2
+        g = m - h
+        low = np.zeros(2 * h, dtype=np.uint64)
+        _clmul_karatsuba(a[:h], b[:h], low)
+        high = np.zeros(2 * g, dtype=np.uint64)
+        _clmul_karatsuba(a[h:], b[h:], high)
+        sum_a = a[h:].copy()
+        sum_b = b[h:].copy()
+        for i in range(h):
+            sum_a[i] ^= a[i]
+            sum_b[i] ^= b[i]
+        middle = np.zeros(2 * g, dtype=np.uint64)
+        _clmul_karatsuba(sum_a, sum_b, middle)
+        for i in range(2 * h):
+            middle[i] ^= low[i]
+            out[i] ^= low[i]
+        for i in range(2 * g):
+            middle[i] ^= high[i]
+            out[2 * h + i] ^= high[i]
+        for i in range(2 * g):
+            out[h + i] ^= middle[i]
+
+    @_numba.njit(cache=True, boundscheck=False)
+    def _clmul_product(a, b, out):
+        # out ^= a·b for any lengths: the longer factor in pieces of the shorter one's length, the
+        # last (shorter) piece by the same rule with the factors' roles swapped.
+        if a.size < b.size:
+            a, b = b, a
+        w = b.size
+        if w == 0:
+            return
+        pieces = a.size // w
+        piece = np.zeros(2 * w, dtype=np.uint64)
+        for c in range(pieces):
+            piece[:] = 0
+            _clmul_karatsuba(a[c * w:(c + 1) * w], b, piece)
+            for i in range(2 * w):
+                out[c * w + i] ^= piece[i]
+        if a.size > pieces * w:
+            _clmul_product(b, a[pieces * w:], out[pieces * w:])
 
 
 if _numba is not None:
@@ -674,4 +764,48 @@ def permutations(gen: np.random.Generator, out: np.ndarray) -> np.ndarray:
     state["buffer"] = words[6:10].copy()
     state["buffer_pos"], state["has_uint32"], state["uinteger"] = (int(w) for w in words[10:13])
     gen.bit_generator.state = state
+    return out
+
+
+def has_carryless_product() -> bool:
+    """True when :func:`carryless_product` can run: numba, ``DQSIM_FAST_KERNELS`` not ``0``, and numba
+    compiling for this x86-64 CPU (its default), which has the PCLMULQDQ instruction."""
+    if _numba is None or not enabled() or platform.machine().lower() not in ("x86_64", "amd64"):
+        return False
+    if _numba.config.CPU_NAME not in (None, "host") or _numba.config.CPU_FEATURES is not None:
+        return False  # compiled for another CPU than this one: PCLMULQDQ may not be there
+    return "+pclmul" in _llvm.get_host_cpu_features().flatten().split(",")
+
+
+def carryless_product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The product of two binary polynomials (GF(2)[z]), packed 64 coefficients a word.
+
+    Bit ``k % 64`` of word ``k // 64`` is the coefficient of ``z^k``. Karatsuba
+    (three half-size products a level) down to :data:`CLMUL_BASE_WORDS`, then
+    word by word with x86's carry-less multiplication (PCLMULQDQ): about
+    ``(words)^1.58`` word products, against the three FFTs of a real
+    convolution of the same bits.
+
+    Args:
+        a, b: uint64 words, C order.
+
+    Returns:
+        ``a.size + b.size`` uint64 words of the product.
+
+    Raises:
+        RuntimeError: numba missing or turned off, or no PCLMULQDQ (callers check
+            :func:`has_carryless_product` first).
+
+    Examples:
+        >>> if has_carryless_product():  # (1 + z)(1 + z) = 1 + z^2
+        ...     print(carryless_product(np.array([3], np.uint64), np.array([3], np.uint64)).tolist())
+        ... else:
+        ...     print([5, 0])
+        [5, 0]
+    """
+    if not has_carryless_product():
+        raise RuntimeError("carryless_product needs numba on an x86-64 CPU with PCLMULQDQ; callers check "
+                           "has_carryless_product() first")
+    out = np.zeros(a.size + b.size, dtype=np.uint64)
+    _clmul_product(np.ascontiguousarray(a, dtype=np.uint64), np.ascontiguousarray(b, dtype=np.uint64), out)
     return out
