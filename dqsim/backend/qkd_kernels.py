@@ -55,6 +55,19 @@ except ImportError:  # the caller falls back to the Python reference
 
 if _numba is not None:
 
+    def _two_word_intrinsic(name, product_words):
+        """A numba intrinsic ``(uint64, uint64) -> (high, low)`` whose code is ``product_words(builder, a, b)``."""
+        def typing(typingctx, a, b):
+            signature = _numba.types.UniTuple(_numba.types.uint64, 2)(_numba.types.uint64, _numba.types.uint64)
+
+            def codegen(context, builder, sig, args):
+                return context.make_tuple(builder, sig.return_type, list(product_words(builder, *args)))
+
+            return signature, codegen
+
+        typing.__name__ = typing.__qualname__ = name
+        return _intrinsic(typing)
+
     @_numba.njit(cache=True, boundscheck=False)
     def _parity(bits, start, stop):
         s = 0
@@ -163,19 +176,14 @@ SHUFFLE_CHUNK = 512
 
 if _numba is not None:
 
-    @_intrinsic
-    def _mulhilo(typingctx, a, b):
-        # The 128-bit product of two uint64 as (high, low) words: one multiplication instruction.
-        signature = _numba.types.UniTuple(_numba.types.uint64, 2)(_numba.types.uint64, _numba.types.uint64)
+    def _wide_product(builder, a, b):
+        # The 128-bit product of two uint64: one multiplication instruction.
+        wide = _ir.IntType(128)
+        product = builder.mul(builder.zext(a, wide), builder.zext(b, wide))
+        return (builder.trunc(builder.lshr(product, _ir.Constant(wide, 64)), _ir.IntType(64)),
+                builder.trunc(product, _ir.IntType(64)))
 
-        def codegen(context, builder, sig, args):
-            wide = _ir.IntType(128)
-            product = builder.mul(builder.zext(args[0], wide), builder.zext(args[1], wide))
-            low = builder.trunc(product, _ir.IntType(64))
-            high = builder.trunc(builder.lshr(product, _ir.Constant(wide, 64)), _ir.IntType(64))
-            return context.make_tuple(builder, sig.return_type, [high, low])
-
-        return signature, codegen
+    _mulhilo = _two_word_intrinsic("mulhilo", _wide_product)
 
     _M0, _M1 = np.uint64(PHILOX_M[0]), np.uint64(PHILOX_M[1])
     _W0, _W1 = np.uint64(PHILOX_W[0]), np.uint64(PHILOX_W[1])
@@ -268,23 +276,18 @@ CLMUL_BASE_WORDS = 32
 
 if _numba is not None:
 
-    @_intrinsic
-    def _clmul(typingctx, a, b):
-        # The carry-less (GF(2)[z]) product of two 64-bit words as (high, low) words: x86's PCLMULQDQ.
-        signature = _numba.types.UniTuple(_numba.types.uint64, 2)(_numba.types.uint64, _numba.types.uint64)
+    def _carryless_word_product(builder, a, b):
+        # The carry-less (GF(2)[z]) product of two 64-bit words: x86's PCLMULQDQ.
+        vector = _ir.VectorType(_ir.IntType(64), 2)
+        first, second = _ir.Constant(_ir.IntType(32), 0), _ir.Constant(_ir.IntType(32), 1)
+        left = builder.insert_element(_ir.Constant(vector, None), a, first)
+        right = builder.insert_element(_ir.Constant(vector, None), b, first)
+        function = _cgutils.get_or_insert_function(
+            builder.module, _ir.FunctionType(vector, [vector, vector, _ir.IntType(8)]), "llvm.x86.pclmulqdq")
+        product = builder.call(function, [left, right, _ir.Constant(_ir.IntType(8), 0)])
+        return builder.extract_element(product, second), builder.extract_element(product, first)
 
-        def codegen(context, builder, sig, args):
-            vector = _ir.VectorType(_ir.IntType(64), 2)
-            first, second = _ir.Constant(_ir.IntType(32), 0), _ir.Constant(_ir.IntType(32), 1)
-            left = builder.insert_element(_ir.Constant(vector, None), args[0], first)
-            right = builder.insert_element(_ir.Constant(vector, None), args[1], first)
-            function = _cgutils.get_or_insert_function(
-                builder.module, _ir.FunctionType(vector, [vector, vector, _ir.IntType(8)]), "llvm.x86.pclmulqdq")
-            product = builder.call(function, [left, right, _ir.Constant(_ir.IntType(8), 0)])
-            return context.make_tuple(builder, sig.return_type, [builder.extract_element(product, second),
-                                                                 builder.extract_element(product, first)])
-
-        return signature, codegen
+    _clmul = _two_word_intrinsic("clmul", _carryless_word_product)
 
     @_numba.njit(cache=True, boundscheck=False)
     def _clmul_schoolbook(a, b, out):
