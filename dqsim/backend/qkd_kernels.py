@@ -14,7 +14,7 @@ the same flips, leakage and rounds (checked against the Python reference by
 Cascade's time at 1e6-1e7 bits: :func:`permutations` draws the same numbers
 from the same Philox state (the scenario's generators,
 :class:`dqsim.rng.Stream`) in a compiled Fisher-Yates loop, Philox4x64-10
-inline, 1.4-2.8x faster than NumPy on the dev VM
+inline, 1.1x faster than NumPy on the dev VM at 1e4-1e5 bits, 2.0-3.0x at 1e6-8e6
 (``bench/results/qkd_postprocess-vm-20261205.md``).
 
 The detection sampler's kernels (:func:`detection_chain`,

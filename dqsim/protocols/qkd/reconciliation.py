@@ -205,12 +205,12 @@ TOEPLITZ_DIRECT_MAX_OUT = 1024
 
 #: Longest key (bits) that :func:`toeplitz_hash` multiplies as binary polynomials by
 #: :func:`dqsim.backend.qkd_kernels.carryless_product` (where the CPU has a carry-less multiplication)
-#: rather than by FFT. Measured on the dev VM (2026-12-05 14:48 UTC, CPU time, load 10-12 on 2 cores),
-#: outputs of 0.1 / 0.5 / 0.83 of the key: n = 1e5 took 1.1 / 1.4 / 1.7 ms against 6.4 / 9.0 / 10.5 ms
-#: by FFT, 1e6 26 / 35 / 42 ms against 66 / 100 / 125, 8e6 0.70 / 0.95 / 1.11 s against 1.22 / 1.43 /
-#: 1.85 (the same at 1e4: 0.3 ms); longer keys, not measured, go by FFT (Karatsuba's n^1.58 against
-#: the FFT's n log n).
-TOEPLITZ_CARRYLESS_MAX_BITS = 8_000_000
+#: rather than by FFT. Measured on the dev VM (2026-12-05 15:04-15:06 UTC, CPU time, load about 9 on 2
+#: cores; ``bench/results/qkd_postprocess_stages-vm-*20261205.json``), outputs of 0.1 / 0.5 / 0.83 of
+#: the key: n = 1e5 took 0.9 / 1.2 / 1.3 ms against 5.5 / 7.6 / 8.3 ms by FFT, 1e6 26 / 35 / 41 ms
+#: against 69 / 87 / 114, 4e6 0.23 / 0.31 / 0.36 s against 0.31 / 0.44 / 0.52, but 8e6 0.68 / 0.91 /
+#: 1.09 s against 0.66 / 1.05 / 1.12 (Karatsuba's n^1.58 against the FFT's n log n); 1e4: 0.3 ms both.
+TOEPLITZ_CARRYLESS_MAX_BITS = 4_000_000
 
 
 def fft_size(num: int) -> int:
@@ -275,7 +275,7 @@ def toeplitz_hash(bits: np.ndarray, seed_bits: np.ndarray, num_out: int) -> np.n
     bits packed in 64-bit words (``num_out · n / 64`` word operations). Other outputs (privacy
     amplification) of keys up to :data:`TOEPLITZ_CARRYLESS_MAX_BITS` are coefficients of the
     product of the seed and the key as binary polynomials where the CPU multiplies them
-    (:func:`dqsim.backend.qkd_kernels.has_carryless_product`; 1.5-6x faster than the FFT at 1e5-8e6
+    (:func:`dqsim.backend.qkd_kernels.has_carryless_product`; 1.3-6.5x faster than the FFT at 1e5-4e6
     bits), else a convolution of the seed with the key by real FFT,
     cyclic of a 5-smooth length >= n + num_out - 1 (:func:`fft_size`: the
     wrap-around falls only on entries below n - 1, which are not used); exact:
