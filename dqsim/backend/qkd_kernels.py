@@ -36,6 +36,7 @@ reference.
 
 from __future__ import annotations
 
+import functools
 import math
 import platform
 
@@ -770,14 +771,20 @@ def permutations(gen: np.random.Generator, out: np.ndarray) -> np.ndarray:
     return out
 
 
-def has_carryless_product() -> bool:
-    """True when :func:`carryless_product` can run: numba, ``DQSIM_FAST_KERNELS`` not ``0``, and numba
-    compiling for this x86-64 CPU (its default), which has the PCLMULQDQ instruction."""
-    if _numba is None or not enabled() or platform.machine().lower() not in ("x86_64", "amd64"):
+@functools.cache
+def _compiles_for_pclmul() -> bool:
+    """numba compiles for this x86-64 CPU (its default) and the CPU has PCLMULQDQ (asked once: ~0.2 ms)."""
+    if _numba is None or platform.machine().lower() not in ("x86_64", "amd64"):
         return False
     if _numba.config.CPU_NAME not in (None, "host") or _numba.config.CPU_FEATURES is not None:
         return False  # compiled for another CPU than this one: PCLMULQDQ may not be there
     return "+pclmul" in _llvm.get_host_cpu_features().flatten().split(",")
+
+
+def has_carryless_product() -> bool:
+    """True when :func:`carryless_product` can run: numba, ``DQSIM_FAST_KERNELS`` not ``0``, and numba
+    compiling for this x86-64 CPU (its default), which has the PCLMULQDQ instruction."""
+    return enabled() and _compiles_for_pclmul()
 
 
 def carryless_product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
