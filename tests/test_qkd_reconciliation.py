@@ -99,6 +99,61 @@ def test_f_ec_is_in_the_literature_band_of_the_original_cascade(qber, low, high)
     assert low <= np.mean(f) <= high, np.mean(f)
 
 
+def _philox_states():
+    """Philox generators in the states the scenario's can be in: fresh, mid-buffer, a 32-bit half kept, a carry due."""
+    fresh = np.random.Generator(np.random.Philox(key=[11, 12]))
+    mid = np.random.Generator(np.random.Philox(5))
+    mid.random(3)  # buffer_pos 3
+    half = np.random.Generator(np.random.Philox(6))
+    half.integers(0, 10, 1)  # a 32-bit draw: the other half of its word kept (has_uint32)
+    top = 2**64 - 1
+    carry = np.random.Generator(np.random.Philox(counter=np.array([top, top, 7, 0], dtype=np.uint64), key=[3, 4]))
+    return {"fresh": fresh, "mid": mid, "half": half, "carry": carry}
+
+
+def _words(gen: np.random.Generator) -> list[int]:
+    """A Philox generator's whole state (counter, key, buffer, buffer_pos, has_uint32, uinteger) as ints."""
+    state = gen.bit_generator.state
+    return [int(v) for v in (*state["state"]["counter"], *state["state"]["key"], *state["buffer"],
+                             state["buffer_pos"], state["has_uint32"], state["uinteger"])]
+
+
+@pytest.mark.skipif(not qkd_kernels.has_cascade(), reason="needs numba")
+@pytest.mark.parametrize("state", ["fresh", "mid", "half", "carry"])
+@pytest.mark.parametrize("n", [1, 2, 3, 1000, 70_001])
+@pytest.mark.parametrize("dtype", [np.int32, np.int64])
+def test_compiled_permutations_are_numpys(state, n, dtype):
+    """qkd_kernels.permutations draws rng.permutation's numbers and leaves the generator as it does."""
+    ours, theirs = _philox_states()[state], _philox_states()[state]
+    rows = qkd_kernels.permutations(ours, np.empty((3, n), dtype=dtype))
+    for row in rows:
+        assert np.array_equal(row, theirs.permutation(n))
+    assert _words(ours) == _words(theirs)
+    assert ours.integers(0, 2**40, 5).tolist() == theirs.integers(0, 2**40, 5).tolist()
+    pcg = qkd_kernels.permutations(np.random.default_rng(n), np.empty((2, n), dtype=dtype))  # NumPy's own
+    reference = np.random.default_rng(n)
+    assert [r.tolist() for r in pcg] == [reference.permutation(n).tolist() for _ in range(2)]
+    with pytest.raises(ValueError, match="out"):
+        qkd_kernels.permutations(ours, np.empty((2, n), dtype=np.float64))
+
+
+@pytest.mark.skipif(not qkd_kernels.has_cascade(), reason="needs numba")
+@pytest.mark.parametrize("n, qber, tuned_to", [(2, 0.5, 0.3), (1001, 0.03, 0.03), (5000, 0.08, 0.02),
+                                               (30_000, 0.05, 0.05), (100_000, 0.01, 0.011), (60_000, 0.1, 0.1)])
+def test_compiled_cascade_on_philox_equals_the_python_reference(n, qber, tuned_to):
+    """With the scenario's Philox generator (compiled permutations): the same key, leakage and rounds."""
+    alice, bob = _keys(n, qber, n + 1)
+    rng_fast, rng_slow = _philox_states()["half"], _philox_states()["half"]
+    fast = cascade(alice, bob, tuned_to, rng_fast, use_kernel=True)
+    slow = cascade(alice, bob, tuned_to, rng_slow, use_kernel=False)
+    assert np.array_equal(fast.corrected, slow.corrected)
+    assert (fast.leakage_bits, fast.rounds, fast.first_block_bits, fast.errors_corrected) == \
+        (slow.leakage_bits, slow.rounds, slow.first_block_bits, slow.errors_corrected)
+    assert _words(rng_fast) == _words(rng_slow)
+    if n >= 1000:
+        assert np.array_equal(fast.corrected, alice) and fast.errors_corrected >= np.count_nonzero(alice != bob)
+
+
 def test_fft_size_is_the_smallest_5_smooth_length():
     for num in (1, 2, 7, 97, 1025, 4097, 10**6 + 1):
         size = fft_size(num)
@@ -126,6 +181,44 @@ def test_toeplitz_hash_is_the_matrix_product_mod_2():
         assert reconciliation._toeplitz_direct(x, seed, m).tolist() == ((matrix @ x) % 2).tolist()
     with pytest.raises(DqsimError, match="seed_bits"):
         toeplitz_hash(np.zeros(4, np.uint8), np.zeros(3, np.uint8), 2)
+
+
+
+@pytest.mark.parametrize("n, m", [(1, 1), (2, 1), (63, 65), (64, 64), (65, 200), (300, 17), (2047, 2049),
+                                  (2049, 5000), (5000, 130), (4200, 4100), (9000, 300)])
+def test_toeplitz_fft_and_carryless_paths_are_the_matrix_product_mod_2(n, m):
+    """Both long-output paths, whatever toeplitz_hash picks (the carry-less one where the CPU has it);
+    sizes around the 64-bit words and Karatsuba's 32-word base, and seeds far longer than the key."""
+    rng = np.random.default_rng(n * 7 + m)
+    x = rng.integers(0, 2, n, dtype=np.uint8)
+    seed = rng.integers(0, 2, n + m - 1, dtype=np.uint8)
+    matrix = seed[np.arange(m)[:, None] - np.arange(n)[None, :] + n - 1].astype(np.int64)
+    expected = ((matrix @ x) % 2).tolist()
+    assert reconciliation._toeplitz_fft(x, seed, m).tolist() == expected
+    if qkd_kernels.has_carryless_product():
+        assert reconciliation._toeplitz_carryless(x, seed, m).tolist() == expected
+
+
+def _polynomial_product(a_bits: np.ndarray, b_bits: np.ndarray) -> np.ndarray:
+    """GF(2) product of two coefficient vectors, one shifted XOR per set bit (the schoolbook reference)."""
+    out = np.zeros(a_bits.size + b_bits.size, dtype=np.uint8)
+    for k in np.flatnonzero(b_bits):
+        out[k:k + a_bits.size] ^= a_bits
+    return out
+
+
+@pytest.mark.skipif(not qkd_kernels.has_carryless_product(), reason="needs numba on x86-64 with PCLMULQDQ")
+@pytest.mark.parametrize("words_a, words_b", [(1, 1), (2, 1), (33, 33), (70, 33), (100, 1), (257, 129), (0, 5)])
+def test_carryless_product_is_the_gf2_polynomial_product(words_a, words_b):
+    rng = np.random.default_rng(words_a * 1000 + words_b)
+    a = rng.integers(0, 2, 64 * words_a, dtype=np.uint8)
+    b = rng.integers(0, 2, 64 * words_b, dtype=np.uint8)
+    a[-1:] = 1  # the top coefficients set: the high word of every product counts
+    b[-1:] = 1
+    product = qkd_kernels.carryless_product(reconciliation._little_words(a), reconciliation._little_words(b))
+    assert product.size == words_a + words_b
+    bits = np.unpackbits(product.view(np.uint8), bitorder="little")
+    assert bits.tolist() == _polynomial_product(a, b).tolist()
 
 
 def test_verification_hash_detects_a_planted_residual_error():

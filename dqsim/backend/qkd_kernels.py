@@ -9,7 +9,13 @@ delivers at 10-50 km; this loop runs at 7.5-21 million (4.6-28x;
 ``bench/results/qkd_post-vm-20261205.md``). :func:`cascade_passes` is the same algorithm,
 step for step, as one numba loop: the same parities in the same order, so
 the same flips, leakage and rounds (checked against the Python reference by
-``tests/test_qkd_reconciliation.py``).
+``tests/test_qkd_reconciliation.py``). Its public random permutations
+(``rng.permutation``, one per pass after the first) took about two thirds of
+Cascade's time at 1e6-1e7 bits: :func:`permutations` draws the same numbers
+from the same Philox state (the scenario's generators,
+:class:`dqsim.rng.Stream`) in a compiled Fisher-Yates loop, Philox4x64-10
+inline, 1.1x faster than NumPy on the dev VM at 1e4-1e5 bits, 2.0-3.0x at 1e6-8e6
+(``bench/results/qkd_postprocess-vm-20261205.md``).
 
 The detection sampler's kernels (:func:`detection_chain`,
 :func:`detection_clicks`, :func:`detection_table`) are the per-click work of
@@ -21,7 +27,8 @@ algorithms on the same bit generator state), in the order the NumPy path
 draws, so they give the same clicks bit for bit
 (``tests/test_qkd_detections.py``).
 
-Like :mod:`dqsim.backend.fast`, they need numba (:func:`has_cascade`,
+Like :mod:`dqsim.backend.fast`, they need numba (:func:`has_cascade` for Cascade and
+:func:`permutations`,
 :func:`has_detection_kernels`) and are turned off by
 ``DQSIM_FAST_KERNELS=0``; the caller then runs the Python / NumPy
 reference.
@@ -29,7 +36,9 @@ reference.
 
 from __future__ import annotations
 
+import functools
 import math
+import platform
 
 import numpy as np
 
@@ -37,11 +46,28 @@ from dqsim.backend.fast import enabled
 
 try:
     import numba as _numba
+    from llvmlite import binding as _llvm
+    from llvmlite import ir as _ir
+    from numba.core import cgutils as _cgutils
+    from numba.extending import intrinsic as _intrinsic
 except ImportError:  # the caller falls back to the Python reference
     _numba = None
 
 
 if _numba is not None:
+
+    def _two_word_intrinsic(name, product_words):
+        """A numba intrinsic ``(uint64, uint64) -> (high, low)`` whose code is ``product_words(builder, a, b)``."""
+        def typing(typingctx, a, b):
+            signature = _numba.types.UniTuple(_numba.types.uint64, 2)(_numba.types.uint64, _numba.types.uint64)
+
+            def codegen(context, builder, sig, args):
+                return context.make_tuple(builder, sig.return_type, list(product_words(builder, *args)))
+
+            return signature, codegen
+
+        typing.__name__ = typing.__qualname__ = name
+        return _intrinsic(typing)
 
     @_numba.njit(cache=True, boundscheck=False)
     def _parity(bits, start, stop):
@@ -137,6 +163,193 @@ if _numba is not None:
                         kept += 1
                 wave = np.sort(next_wave[:kept])
         return leak, rounds, flipped
+
+
+#: Philox4x64-10's multipliers and key increments (J. K. Salmon, M. A. Moraes, R. O. Dror, D. E. Shaw,
+#: "Parallel random numbers: as easy as 1, 2, 3", SC11 (2011); NumPy's ``numpy/random/src/philox``).
+PHILOX_M = (0xD2E7470EE14C6C93, 0xCA5A826395121157)
+PHILOX_W = (0x9E3779B97F4A7C15, 0xBB67AE8584CAA73B)
+
+#: Draws of a Fisher-Yates shuffle made before their swaps (the swaps' loads then overlap in the
+#: CPU: the positions do not depend on the array).
+SHUFFLE_CHUNK = 512
+
+
+if _numba is not None:
+
+    def _wide_product(builder, a, b):
+        # The 128-bit product of two uint64: one multiplication instruction.
+        wide = _ir.IntType(128)
+        product = builder.mul(builder.zext(a, wide), builder.zext(b, wide))
+        return (builder.trunc(builder.lshr(product, _ir.Constant(wide, 64)), _ir.IntType(64)),
+                builder.trunc(product, _ir.IntType(64)))
+
+    _mulhilo = _two_word_intrinsic("mulhilo", _wide_product)
+
+    _M0, _M1 = np.uint64(PHILOX_M[0]), np.uint64(PHILOX_M[1])
+    _W0, _W1 = np.uint64(PHILOX_W[0]), np.uint64(PHILOX_W[1])
+
+    @_numba.njit(cache=True, boundscheck=False)
+    def _philox4x64(c0, c1, c2, c3, k0, k1):
+        # The ten rounds of Philox4x64 on one counter (Random123's philox4x64_R with R = 10).
+        for _ in range(10):
+            hi0, lo0 = _mulhilo(_M0, c0)
+            hi1, lo1 = _mulhilo(_M1, c2)
+            c0, c1, c2, c3 = hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0
+            k0 += _W0
+            k1 += _W1
+        return c0, c1, c2, c3
+
+    @_numba.njit(cache=True, boundscheck=False)
+    def _numba_philox_shuffles(state, out):
+        # Each row of ``out`` set to 0..n-1 and shuffled as NumPy's Generator.shuffle does (its
+        # _shuffle_raw: for i = n-1 .. 1 swap i with random_interval(i), the masked rejection
+        # sampling of numpy/random/src/distributions on next_uint32), drawing from a Philox state
+        # kept in ``state``: counter[4], key[2], buffer[4], buffer_pos, has_uint32, uinteger (the
+        # fields of Philox.state, written back at the end).
+        c0, c1, c2, c3 = state[0], state[1], state[2], state[3]
+        k0, k1 = state[4], state[5]
+        buffer = state[6:10].copy()
+        position, has32, word32 = state[10], state[11], state[12]
+        one = np.uint64(1)
+        low32 = np.uint64(0xFFFFFFFF)
+        draws = np.empty(SHUFFLE_CHUNK, dtype=np.int64)
+        num_rows, n = out.shape
+        for p in range(num_rows):
+            row = out[p]
+            for j in range(n):
+                row[j] = j
+            i = n - 1
+            while i >= 1:
+                m = min(SHUFFLE_CHUNK, i)
+                for t in range(m):
+                    bound = np.uint64(i - t)
+                    mask = bound
+                    mask |= mask >> np.uint64(1)
+                    mask |= mask >> np.uint64(2)
+                    mask |= mask >> np.uint64(4)
+                    mask |= mask >> np.uint64(8)
+                    mask |= mask >> np.uint64(16)
+                    mask |= mask >> np.uint64(32)
+                    while True:
+                        if has32:  # next_uint32: the high half of the last 64-bit word first
+                            has32 = np.uint64(0)
+                            value = word32
+                        else:
+                            if position < 4:
+                                word = buffer[position]
+                                position += one
+                            else:  # the next counter (carried over its four words), four new words
+                                c0 += one
+                                if c0 == 0:
+                                    c1 += one
+                                    if c1 == 0:
+                                        c2 += one
+                                        if c2 == 0:
+                                            c3 += one
+                                b0, b1, b2, b3 = _philox4x64(c0, c1, c2, c3, k0, k1)
+                                buffer[0], buffer[1], buffer[2], buffer[3] = b0, b1, b2, b3
+                                position = one
+                                word = b0
+                            has32 = one
+                            word32 = word >> np.uint64(32)
+                            value = word & low32
+                        value &= mask
+                        if value <= bound:
+                            break
+                    draws[t] = value
+                for t in range(m):
+                    k = i - t
+                    j = draws[t]
+                    held = row[j]
+                    row[j] = row[k]
+                    row[k] = held
+                i -= m
+        state[0], state[1], state[2], state[3] = c0, c1, c2, c3
+        state[6:10] = buffer
+        state[10], state[11], state[12] = position, has32, word32
+
+
+#: Words (64 bits) of each factor below which :func:`carryless_product` multiplies word by word
+#: instead of splitting (Karatsuba): 32 ran 1.0-1.4x faster than 8 or 16 on the dev VM at 1.4e5-2e6 bits.
+CLMUL_BASE_WORDS = 32
+
+
+if _numba is not None:
+
+    def _carryless_word_product(builder, a, b):
+        # The carry-less (GF(2)[z]) product of two 64-bit words: x86's PCLMULQDQ.
+        vector = _ir.VectorType(_ir.IntType(64), 2)
+        first, second = _ir.Constant(_ir.IntType(32), 0), _ir.Constant(_ir.IntType(32), 1)
+        left = builder.insert_element(_ir.Constant(vector, None), a, first)
+        right = builder.insert_element(_ir.Constant(vector, None), b, first)
+        function = _cgutils.get_or_insert_function(
+            builder.module, _ir.FunctionType(vector, [vector, vector, _ir.IntType(8)]), "llvm.x86.pclmulqdq")
+        product = builder.call(function, [left, right, _ir.Constant(_ir.IntType(8), 0)])
+        return builder.extract_element(product, second), builder.extract_element(product, first)
+
+    _clmul = _two_word_intrinsic("clmul", _carryless_word_product)
+
+    @_numba.njit(cache=True, boundscheck=False)
+    def _clmul_schoolbook(a, b, out):
+        # out ^= a·b, word by word.
+        for i in range(a.size):
+            word = a[i]
+            if word == 0:
+                continue
+            for j in range(b.size):
+                high, low = _clmul(word, b[j])
+                out[i + j] ^= low
+                out[i + j + 1] ^= high
+
+    @_numba.njit(cache=True, boundscheck=False)
+    def _clmul_karatsuba(a, b, out):
+        # out ^= a·b for factors of one length m (out: 2m words): three half-size products
+        # a0·b0, a1·b1, (a0 + a1)(b0 + b1), added (XOR) at their offsets.
+        m = a.size
+        if m <= CLMUL_BASE_WORDS:
+            _clmul_schoolbook(a, b, out)
+            return
+        h = m // 2
+        g = m - h
+        low = np.zeros(2 * h, dtype=np.uint64)
+        _clmul_karatsuba(a[:h], b[:h], low)
+        high = np.zeros(2 * g, dtype=np.uint64)
+        _clmul_karatsuba(a[h:], b[h:], high)
+        sum_a = a[h:].copy()
+        sum_b = b[h:].copy()
+        for i in range(h):
+            sum_a[i] ^= a[i]
+            sum_b[i] ^= b[i]
+        middle = np.zeros(2 * g, dtype=np.uint64)
+        _clmul_karatsuba(sum_a, sum_b, middle)
+        for i in range(2 * h):
+            middle[i] ^= low[i]
+            out[i] ^= low[i]
+        for i in range(2 * g):
+            middle[i] ^= high[i]
+            out[2 * h + i] ^= high[i]
+        for i in range(2 * g):
+            out[h + i] ^= middle[i]
+
+    @_numba.njit(cache=True, boundscheck=False)
+    def _clmul_product(a, b, out):
+        # out ^= a·b for any lengths: the longer factor in pieces of the shorter one's length, the
+        # last (shorter) piece by the same rule with the factors' roles swapped.
+        if a.size < b.size:
+            a, b = b, a
+        w = b.size
+        if w == 0:
+            return
+        pieces = a.size // w
+        piece = np.zeros(2 * w, dtype=np.uint64)
+        for c in range(pieces):
+            piece[:] = 0
+            _clmul_karatsuba(a[c * w:(c + 1) * w], b, piece)
+            for i in range(2 * w):
+                out[c * w + i] ^= piece[i]
+        if a.size > pieces * w:
+            _clmul_product(b, a[pieces * w:], out[pieces * w:])
 
 
 if _numba is not None:
@@ -510,3 +723,99 @@ def cascade_passes(diff: np.ndarray, bob: np.ndarray, perms: np.ndarray, sizes: 
         raise RuntimeError("cascade_passes needs numba; callers check has_cascade() first")
     leak, rounds, flipped = _numba_cascade(diff, bob, perms, sizes, depths)
     return int(leak), int(rounds), int(flipped)
+
+
+def permutations(gen: np.random.Generator, out: np.ndarray) -> np.ndarray:
+    """Fill each row of ``out`` with ``gen.permutation(n)``, drawn faster when ``gen`` runs on Philox.
+
+    NumPy's ``permutation`` shuffles ``arange(n)`` by Fisher-Yates, each
+    position drawn through a call of the bit generator (about 20 ns a
+    position on the dev VM at n = 1e6); this loop runs Philox4x64-10 inline
+    on the generator's state, which it reads and writes back, and draws a
+    chunk of positions before swapping them, so ``out`` and ``gen`` end as
+    ``[gen.permutation(n) for each row]`` leaves them. Other bit generators, or
+    without numba: ``gen.permutation``.
+
+    Args:
+        gen: the generator to draw from (advanced in place).
+        out: ``(rows, n)`` int32 or int64 array, C order, n < 2^31 for int32 (overwritten).
+
+    Returns:
+        ``out``.
+
+    Examples:
+        >>> a = permutations(np.random.Generator(np.random.Philox(3)), np.empty((2, 5), np.int64))
+        >>> b = np.random.Generator(np.random.Philox(3))
+        >>> a.tolist() == [b.permutation(5).tolist(), b.permutation(5).tolist()]
+        True
+    """
+    if out.ndim != 2 or out.dtype not in (np.int32, np.int64) or not out.flags.c_contiguous:
+        raise ValueError(f"permutations: out must be a C-ordered 2-d int32/int64 array, got {out.dtype} {out.shape}")
+    if out.dtype == np.int32 and out.shape[1] >= 2**31:
+        raise ValueError(f"permutations: out must be int64 for rows of 2^31 or more, got {out.shape[1]}")
+    if not (has_cascade() and isinstance(gen.bit_generator, np.random.Philox)):
+        for p in range(out.shape[0]):
+            out[p] = gen.permutation(out.shape[1])
+        return out
+    state = gen.bit_generator.state
+    words = np.empty(13, dtype=np.uint64)
+    words[0:4] = state["state"]["counter"]
+    words[4:6] = state["state"]["key"]
+    words[6:10] = state["buffer"]
+    words[10:13] = state["buffer_pos"], state["has_uint32"], state["uinteger"]
+    _numba_philox_shuffles(words, out)
+    state["state"]["counter"] = words[0:4].copy()
+    state["buffer"] = words[6:10].copy()
+    state["buffer_pos"], state["has_uint32"], state["uinteger"] = (int(w) for w in words[10:13])
+    gen.bit_generator.state = state
+    return out
+
+
+@functools.cache
+def _compiles_for_pclmul() -> bool:
+    """numba compiles for this x86-64 CPU (its default) and the CPU has PCLMULQDQ (asked once: ~0.2 ms)."""
+    if _numba is None or platform.machine().lower() not in ("x86_64", "amd64"):
+        return False
+    if _numba.config.CPU_NAME not in (None, "host") or _numba.config.CPU_FEATURES is not None:
+        return False  # compiled for another CPU than this one: PCLMULQDQ may not be there
+    return "+pclmul" in _llvm.get_host_cpu_features().flatten().split(",")
+
+
+def has_carryless_product() -> bool:
+    """True when :func:`carryless_product` can run: numba, ``DQSIM_FAST_KERNELS`` not ``0``, and numba
+    compiling for this x86-64 CPU (its default), which has the PCLMULQDQ instruction."""
+    return enabled() and _compiles_for_pclmul()
+
+
+def carryless_product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The product of two binary polynomials (GF(2)[z]), packed 64 coefficients a word.
+
+    Bit ``k % 64`` of word ``k // 64`` is the coefficient of ``z^k``. Karatsuba
+    (three half-size products a level) down to :data:`CLMUL_BASE_WORDS`, then
+    word by word with x86's carry-less multiplication (PCLMULQDQ): about
+    ``(words)^1.58`` word products, against the three FFTs of a real
+    convolution of the same bits.
+
+    Args:
+        a, b: uint64 words, C order.
+
+    Returns:
+        ``a.size + b.size`` uint64 words of the product.
+
+    Raises:
+        RuntimeError: numba missing or turned off, or no PCLMULQDQ (callers check
+            :func:`has_carryless_product` first).
+
+    Examples:
+        >>> if has_carryless_product():  # (1 + z)(1 + z) = 1 + z^2
+        ...     print(carryless_product(np.array([3], np.uint64), np.array([3], np.uint64)).tolist())
+        ... else:
+        ...     print([5, 0])
+        [5, 0]
+    """
+    if not has_carryless_product():
+        raise RuntimeError("carryless_product needs numba on an x86-64 CPU with PCLMULQDQ; callers check "
+                           "has_carryless_product() first")
+    out = np.zeros(a.size + b.size, dtype=np.uint64)
+    _clmul_product(np.ascontiguousarray(a, dtype=np.uint64), np.ascontiguousarray(b, dtype=np.uint64), out)
+    return out
