@@ -150,13 +150,13 @@ def test_a_receive_of_several_messages_resumes_once_at_the_last_arrival():
         sim.context(0).receive("bits", count=0)
 
 
-@pytest.mark.parametrize("use_broadcast", [False, True])
+@pytest.mark.parametrize("use_broadcast", [False, "iterator", "list"])
 def test_a_broadcast_is_a_send_to_each_node_in_turn(use_broadcast):
     """``ctx.broadcast``: the messages of one ``send`` per node in order, each after its own latency.
 
     Four nodes: a sends at 2 µs to d, b, a (itself) and c, linked at 3, 1 and 2 µs: arrivals at 5, 3, 2 and
     4 µs, origin counters 3..6 in that order (a's counter numbers the events and messages it made: its start
-    and its wait were 1 and 2).
+    and its wait were 1 and 2). A list of destinations fills a's latencies in one pass (``latencies_from``).
     """
     names = ("a", "b", "c", "d")
     nodes = [NodeSpec(name=name) for name in names]
@@ -169,7 +169,7 @@ def test_a_broadcast_is_a_send_to_each_node_in_turn(use_broadcast):
         yield ctx.wait(2_000_000)
         dests = [3, 1, 0, 2]
         if use_broadcast:
-            assert ctx.broadcast(iter(dests), "hi", ("x", 1)) is None
+            assert ctx.broadcast(iter(dests) if use_broadcast == "iterator" else dests, "hi", ("x", 1)) is None
         else:
             for dest in dests:
                 ctx.send(dest, "hi", ("x", 1))
@@ -188,8 +188,34 @@ def test_a_broadcast_is_a_send_to_each_node_in_turn(use_broadcast):
         (0, 2_000_000, 0, 2_000_000, 2_000_000, 5), (1, 3_000_000, 0, 2_000_000, 3_000_000, 4),
         (2, 4_000_000, 0, 2_000_000, 4_000_000, 6), (3, 5_000_000, 0, 2_000_000, 5_000_000, 3)]
     assert stats.num_messages == 4 and stats.num_events == 4 + 1 + 4
+    assert sim._latency_rows == ({0} if use_broadcast == "list" else set())
     with pytest.raises(EngineError, match="message to unknown node index 4"):
         sim.context(0).broadcast([1, 4], "hi")
+
+
+def test_a_broadcast_over_routes_arrives_after_each_routes_latency():
+    """On a ring (routes with ties, and group indices that make the least delay another route) every node's
+    message from a broadcast arrives after ``Network.latency_ps``, as one ``send`` each would."""
+    nodes = [NodeSpec(name=f"n{i}", classical_processing_delay_ps=100 * i) for i in range(8)]
+    links = {(i, (i + 1) % 8): LinkSpec(distance_km=1.0 + (i % 3 == 0), group_index=1.0 + i / 7) for i in range(8)}
+    network = Network.from_links(nodes, links)
+    sim = Simulator(network, comm=comm_mod.SingleComm(), state=None, qubit_owner=[], num_data_qubits=0)
+    arrivals = {}
+
+    def sender(ctx):
+        yield ctx.wait(1_000)
+        ctx.broadcast(range(1, 8), "hi")
+
+    def listener(ctx):
+        msg = yield ctx.receive("hi")
+        arrivals[ctx.node] = ctx.now_ps
+
+    sim.spawn(0, sender)
+    for node in range(1, 8):
+        sim.spawn(node, listener)
+    sim.run()
+    assert sim._latency_rows == {0}
+    assert arrivals == {b: 1_000 + network.latency_ps(0, b) for b in range(1, 8)}
 
 
 def test_messages_cross_ranks_as_tuples_and_come_back_equal():

@@ -31,6 +31,7 @@ into the receiver's queue.
 
 from __future__ import annotations
 
+from collections.abc import Sized
 import dataclasses
 import gc
 import heapq
@@ -691,6 +692,7 @@ class Simulator:
         self.rank_of_node = list(network.placement)
         self._latency = network.latency_ps
         self._latencies: dict[int, int] = {}             # source * num_nodes + dest -> latency, ps
+        self._latency_rows: set[int] = set()             # sources whose every latency is in _latencies
         self._num_nodes = network.num_nodes
         self.lookahead_ps = network.lookahead_ps
         self.nodes = [_Node(i, name) for i, name in enumerate(network.names)]
@@ -951,9 +953,20 @@ class Simulator:
         return arrival
 
     def _broadcast(self, node: _Node, dests: Iterable[int], tag, payload) -> None:
-        """:meth:`_send` of one message to each of ``dests`` in turn, its common case inlined in one loop."""
+        """:meth:`_send` of one message to each of ``dests`` in turn, its common case inlined in one loop.
+
+        A node's first broadcast to many nodes (at least a sixteenth of
+        them) fills its row of the latency table in one pass
+        (:meth:`~dqsim.network.network.Network.latencies_from`: the same
+        values, ~0.3 µs a node against ~5 µs a latency one by one).
+        """
         source, now = node.index, node.now_ps
         base = source * self._num_nodes
+        if source not in self._latency_rows and isinstance(dests, Sized) and 16 * len(dests) >= self._num_nodes:
+            self._latency_rows.add(source)
+            self._latencies.update({base + dest: latency for dest, latency
+                                    in enumerate(self.network.latencies_from(source))
+                                    if latency is not None and dest != source})
         latencies, rank_of_node, own_rank, nodes, ready = (self._latencies, self.rank_of_node, self._rank,
                                                             self.nodes, self._ready)
         outbox, horizons, dist_home = self._outbox, self._horizons, self._dist_home
