@@ -758,6 +758,9 @@ class Simulator:
         #: Per node of ``_readers``: keys of the outcomes it reads that were not known at the last look.
         self._unread: dict[int, list] = {}
         self.stats = RunStatistics()
+        self._at_end: Callable[[], Any] | None = None   # see gather_at_end
+        #: After run(): every rank's gather_at_end payload, in rank order (``None``: none was asked for).
+        self.gathered_at_end: list | None = None
 
     # ---------------------------------------------------------- processes
     def context(self, node: int) -> NodeContext:
@@ -1878,14 +1881,11 @@ class Simulator:
                 if checkpointer is not None:  # a cut asked at the next exchange is the latest posted event + 1
                     flight_limit = min(flight_limit, self._last_event_ps + 1)
                 posted = self._post_exchange()
-        if ran:
-            self._flush(everything=True)
+        parts = self._end_parts(flush=ran)
         blocked = [n.name for n in self.local if n.blocked_by is not None]
         if blocked:
             raise EngineError(f"nodes {blocked} are still waiting for a measurement at the end of the run")
-        last = max([n.now_ps for n in self.local] or [0])
-        # one collective for the end time, the ctx.count statistics and the per-rank counts (six before)
-        parts = self.comm.allgather((last, self.statistics, self._own_counts()))
+        self.gathered_at_end = [part[3] for part in parts] if self._at_end is not None else None
         self.stats.end_time_ps = int(max(part[0] for part in parts))
         self.memory.finish(self.state, self.stats.end_time_ps)  # idempotent: a resumed finished run repeats it
         self.stats.wall_seconds = time.perf_counter() - started
@@ -1895,6 +1895,50 @@ class Simulator:
             setattr(self.stats, name, value)
         self.finished = True
         return self.stats
+
+    def gather_at_end(self, payload: Callable[[], Any]) -> None:
+        """Have ``payload()`` of every rank gathered with the engine's own end of :meth:`run`.
+
+        After :meth:`run`, :attr:`gathered_at_end` holds what ``payload()``
+        returned on each rank (rank order), in the run's last collective, so a
+        scenario needs none of its own for what its nodes recorded. Called
+        after the run's last flush, once (twice where that flush resolved
+        something); it must only read the rank's state.
+        """
+        self._at_end = payload
+
+    def _end_parts(self, *, flush: bool) -> list:
+        """Collective: after the run's last flush, every rank's ``(latest event time, ctx.count statistics,
+        per-rank counts, gather_at_end payload)``.
+
+        The last flush's operations travel in the same collective: where no
+        rank has one to share, none is pending and no node waits to read
+        outcomes, that flush resolves nothing and changes none of these, so
+        one collective does both (a second follows only where it resolved
+        something; the end of a 1,024-node chain on 2 ranks made three, the
+        scenario's own included). Each rank's part goes to the others only
+        (an all-to-all with its own slot empty): none unpickles its own.
+        """
+        comm, rank, size = self.comm, self._rank, self.comm.size
+
+        def everyone(part) -> list:
+            parts = comm.alltoall([None if r == rank else part for r in range(size)]) if size > 1 else [None]
+            parts[rank] = part
+            return parts
+
+        def mine() -> tuple:
+            return (max([n.now_ps for n in self.local] or [0]), self.statistics, self._own_counts(),
+                    self._at_end() if self._at_end is not None else None)
+
+        if not flush:
+            return everyone(mine())
+        started = time.perf_counter()
+        parts = everyone((self._buffer, bool(self._readers), mine()))
+        self._buffer = []
+        gathered = [part[0] for part in parts]
+        quiet = not self._pending and not any(gathered) and not any(part[1] for part in parts)
+        self._resolve(gathered, everything=True, started=started)  # (counted; resolves nothing where quiet)
+        return [part[2] for part in parts] if quiet else everyone(mine())
 
     def stop_point(self) -> None:
         """Collective, after :meth:`run`: act on a stop signal that came since the engine's last exchange.

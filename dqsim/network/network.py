@@ -242,18 +242,23 @@ class Network:
 
         On a forest the route between two nodes is the only path, found
         without a search; its delay is ``D[a] + D[b] − 2·D[lca]`` with ``D``
-        the delay from the root and ``lca`` the lowest common ancestor
-        (binary lifting: O(log n) per pair).
+        the delay from the root and ``lca`` the lowest common ancestor. The
+        walk's order (``_preorder``: parents before children, every subtree
+        one run of it) tells in O(1) whether one node is the other's ancestor,
+        which is every pair of a chain; other pairs take binary lifting
+        (O(log n) each) on an ancestor table built on first use.
         """
         num_nodes = len(self.names)
         parent, depth, root, from_root = [-1] * num_nodes, [0] * num_nodes, [-1] * num_nodes, [0] * num_nodes
         adjacent = self._adjacency()
+        order = []
         for start in range(num_nodes):
             if root[start] != -1:
                 continue
             root[start], frontier = start, [start]
             while frontier:
                 node = frontier.pop()
+                order.append(node)
                 for other, delay in adjacent[node]:
                     if root[other] == -1:
                         root[other], parent[other], depth[other] = start, node, depth[node] + 1
@@ -262,11 +267,17 @@ class Network:
         # a forest has one link fewer than nodes per tree (nx.is_forest's test, 3 ms of a 1,024-node chain)
         if len(self.links) != num_nodes - sum(1 for v in range(num_nodes) if root[v] == v):
             return None
-        ancestors = [[p if p != -1 else v for v, p in enumerate(parent)]]
-        while (1 << len(ancestors)) <= max(depth):
-            previous = ancestors[-1]
-            ancestors.append([previous[previous[v]] for v in range(num_nodes)])
-        return parent, depth, root, from_root, ancestors
+        size = [1] * num_nodes
+        for node in reversed(order):
+            above = parent[node]
+            if above != -1:
+                size[above] += size[node]
+        first = [0] * num_nodes
+        for position, node in enumerate(order):
+            first[node] = position
+        #: Per node: its position in ``_preorder``, and the end of its subtree's run there.
+        self._preorder, self._first, self._subtree_end = order, first, [f + n for f, n in zip(first, size)]
+        return parent, depth, root, from_root, []  # (the ancestor table: see _lowest_common_ancestor)
 
     def _adjacency(self) -> list[list[tuple[int, int]]]:
         """Per node, ``(neighbour, link delay in ps)`` of each of its links, in the order of :attr:`links`."""
@@ -290,8 +301,8 @@ class Network:
         table as the Dijkstra search, in about half its time on a 1,024-node
         chain.
         """
-        parent, depth, _root, from_root, _ancestors = self._tree
-        order = sorted(range(len(self.names)), key=depth.__getitem__)  # parents before children
+        parent, _depth, _root, from_root, _ancestors = self._tree
+        order = self._preorder  # parents before children
         # (node, its parent, the link delay between them), children before parents
         up = [(v, parent[v], from_root[v] - from_root[parent[v]]) for v in reversed(order) if parent[v] != -1]
         down = up[::-1]
@@ -310,7 +321,18 @@ class Network:
         return [list(row) for row in zip(*columns)]
 
     def _lowest_common_ancestor(self, a: int, b: int) -> int:
-        _parent, depth, _root, _from_root, ancestors = self._tree
+        """The lowest common ancestor of nodes ``a`` and ``b`` of one tree of the forest (see :meth:`_rooted_forest`)."""
+        first, end = self._first, self._subtree_end
+        if first[a] <= first[b] < end[a]:
+            return a
+        if first[b] <= first[a] < end[b]:
+            return b
+        parent, depth, _root, _from_root, ancestors = self._tree
+        if not ancestors:  # built once, in place (binary lifting: the 2^k-th ancestor of every node)
+            ancestors.append([p if p != -1 else v for v, p in enumerate(parent)])
+            while (1 << len(ancestors)) <= max(depth):
+                previous = ancestors[-1]
+                ancestors.append([previous[previous[v]] for v in range(len(parent))])
         if depth[a] < depth[b]:
             a, b = b, a
         for level in range(len(ancestors) - 1, -1, -1):

@@ -212,12 +212,18 @@ def run_chain(chain: ChainSpec, *, comm, backend=None, seed: int = 0, placement:
     for node in local:  # (spawn ignores the other ranks' nodes; their data would never be read)
         setup_node_data(sim.node_data(node))
         sim.spawn(node, ChainNodeProcess(chain))
+    own: list[ChainRecords] = []
+
+    def at_end() -> tuple:
+        # the records and the probes of all ranks travel in the engine's end-of-run collective (no collective
+        # of their own, nor gather_probes); records as plain tuples (ChainRecords.packed), this rank's stay here
+        own[:] = [ChainRecords.merged([sim.node_data(i)["records"] for i in local])]
+        return own[0].packed() if comm.size > 1 else None, sim.memory.probes
+
+    sim.gather_at_end(at_end)
     engine = sim.run()
-    mine = ChainRecords.merged([sim.node_data(i)["records"] for i in local])
-    # the records and the probes of all ranks in one collective (gather_probes would be a second); records
-    # travel as plain tuples (ChainRecords.packed), and this rank's own stay as they are
-    parts = comm.allgather((mine.packed() if comm.size > 1 else None, sim.memory.probes))
-    merged = ChainRecords.merged([mine if rank == comm.rank else ChainRecords.unpacked(part[0])
+    parts = sim.gathered_at_end
+    merged = ChainRecords.merged([own[0] if rank == comm.rank else ChainRecords.unpacked(part[0])
                                   for rank, part in enumerate(parts)])
     probes = Simulator.merged_probes(part[1] for part in parts)
     by_attempt: dict[tuple[int, int], list] = {}
