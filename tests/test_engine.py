@@ -3,6 +3,7 @@
 Statistical checks use fixed seeds and a tolerance of 3 standard errors.
 """
 
+import json
 import math
 import time
 import zlib
@@ -62,6 +63,34 @@ def test_a_run_with_no_events_ends():
     stats = sim.run()
     assert stats.num_events == 0 and stats.end_time_ps == 0
 
+
+
+def test_the_payload_gathered_at_the_end_is_made_after_the_last_flush():
+    """An operation no measurement resolved is applied by the run's last flush, before ``gather_at_end``'s payload."""
+    sim, state = make_sim(2, [0, 1])
+
+    def flip(ctx):
+        yield ctx.wait(5)
+        ctx.apply(gate_op("x", [0]))
+        ctx.count("flips", 1)
+
+    sim.spawn(0, flip)
+    sim.gather_at_end(lambda: sim.stats.num_quantum_ops)
+    stats = sim.run()
+    assert sim.gathered_at_end == [1] and stats.num_quantum_ops == 1 and stats.counters == {"flips": 1}
+    assert stats.end_time_ps == 5 and state.expectation("Z", [0]) == pytest.approx(-1.0)
+
+
+@pytest.mark.parametrize("ranks", [2, 4])
+def test_the_end_of_a_run_on_several_ranks_gathers_counts_statistics_and_payloads(ranks):
+    """One collective: every rank's payload in rank order (made after the last flush), summed counts and counters."""
+    proc = run_mpi(ranks, ["tests/mpi_scripts/end_gather_check.py"], timeout_s=120)
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    last = ranks - 1
+    expected = [[0, 1, ["a"]]] + [[r, 0, []] for r in range(1, last)] + [[last, 0, ["b"]]]
+    assert result["gathered"] == expected  # rank 0 counts the shared operations it applies (the flip)
+    assert result["counters"] == [["'pings'", 2], ["('node', 'a')", 1], ["('node', 'b')", 1]]
+    assert result["quantum_ops"] == 1 and result["end_ps"] == result["latency_ps"]
 
 def test_zero_latency_cross_rank_link_is_refused():
     nodes = [NodeSpec(name="a"), NodeSpec(name="b")]

@@ -1902,43 +1902,44 @@ class Simulator:
         After :meth:`run`, :attr:`gathered_at_end` holds what ``payload()``
         returned on each rank (rank order), in the run's last collective, so a
         scenario needs none of its own for what its nodes recorded. Called
-        after the run's last flush, once (twice where that flush resolved
-        something); it must only read the rank's state.
+        once on every rank, after the run's last flush; it must not call a
+        collective.
         """
         self._at_end = payload
 
     def _end_parts(self, *, flush: bool) -> list:
-        """Collective: after the run's last flush, every rank's ``(latest event time, ctx.count statistics,
-        per-rank counts, gather_at_end payload)``.
+        """Collective: the run's last flush (with ``flush``), then every rank's ``(latest event time, ctx.count
+        statistics, per-rank counts, gather_at_end payload)``, in one collective.
 
-        The last flush's operations travel in the same collective: where no
-        rank has one to share, none is pending and no node waits to read
-        outcomes, that flush resolves nothing and changes none of these, so
-        one collective does both (a second follows only where it resolved
-        something; the end of a 1,024-node chain on 2 ranks made three, the
-        scenario's own included). Each rank's part goes to the others only
-        (an all-to-all with its own slot empty): none unpickles its own.
+        The last flush needs no collective of its own: the run loop stops
+        after an exchange at which no rank had an event left (before
+        ``until_ps``) and none resolved a measurement, so no rank has run
+        anything since it posted that exchange. Every rank's buffer of new
+        shared operations is then empty and every rank holds the same pending
+        ones, which it applies alone, as the gathering flush would (checked:
+        a rank with operations left makes every rank raise). The end of a
+        1,024-node chain on 2 ranks made three collectives, the scenario's
+        own included. Each rank's part goes to the others only (an
+        all-to-all with its own slot empty): none unpickles its own.
+
+        Raises:
+            EngineError: a rank had shared operations left (an engine bug).
         """
         comm, rank, size = self.comm, self._rank, self.comm.size
-
-        def everyone(part) -> list:
-            parts = comm.alltoall([None if r == rank else part for r in range(size)]) if size > 1 else [None]
-            parts[rank] = part
-            return parts
-
-        def mine() -> tuple:
-            return (max([n.now_ps for n in self.local] or [0]), self.statistics, self._own_counts(),
-                    self._at_end() if self._at_end is not None else None)
-
-        if not flush:
-            return everyone(mine())
-        started = time.perf_counter()
-        parts = everyone((self._buffer, bool(self._readers), mine()))
-        self._buffer = []
-        gathered = [part[0] for part in parts]
-        quiet = not self._pending and not any(gathered) and not any(part[1] for part in parts)
-        self._resolve(gathered, everything=True, started=started)  # (counted; resolves nothing where quiet)
-        return [part[2] for part in parts] if quiet else everyone(mine())
+        unshared = len(self._buffer) if flush else 0
+        if flush:
+            started = time.perf_counter()
+            gathered, self._buffer = [self._buffer], []
+            self._resolve(gathered, everything=True, started=started)
+        part = (unshared, max([n.now_ps for n in self.local] or [0]), self.statistics, self._own_counts(),
+                self._at_end() if self._at_end is not None else None)
+        parts = comm.alltoall([None if r == rank else part for r in range(size)]) if size > 1 else [None]
+        parts[rank] = part
+        left = [r for r, part in enumerate(parts) if part[0]]
+        if left:
+            raise EngineError(f"rank(s) {left} still had shared operations to share at the end of the run; "
+                              "an engine bug: please report it with the job")
+        return [part[1:] for part in parts]
 
     def stop_point(self) -> None:
         """Collective, after :meth:`run`: act on a stop signal that came since the engine's last exchange.
