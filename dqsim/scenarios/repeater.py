@@ -166,6 +166,10 @@ class ChainRun:
         return weights / weights.sum()
 
 
+#: A link record's attempts and creation time (C-level reads, mapped over a chain attempt's records in run_chain).
+_ATTEMPTS, _CREATED_PS = attrgetter("attempts"), attrgetter("created_ps")
+
+
 def run_chain(chain: ChainSpec, *, comm, backend=None, seed: int = 0, placement: list[int] | None = None,
               timeline: bool = False, checkpointing=None, on_window=None) -> ChainRun:
     """Run a repeater chain until it delivered ``chain.num_pairs`` pairs (collective).
@@ -231,15 +235,15 @@ def run_chain(chain: ChainSpec, *, comm, backend=None, seed: int = 0, placement:
     # merged.links is sorted by (pair_index, attempt, link_index): one group per chain attempt
     for (pair_index, attempt), group in groupby(merged.links, key=attrgetter("pair_index", "attempt")):
         links = by_attempt[(pair_index, attempt)] = list(group)
-        attempts_in_round[pair_index] = attempts_in_round.get(pair_index, 0) + sum(r.attempts for r in links)
+        attempts_in_round[pair_index] = attempts_in_round.get(pair_index, 0) + sum(map(_ATTEMPTS, links))
     pairs = []
     for delivery in merged.deliveries:
         links = by_attempt.get((delivery.pair_index, delivery.attempt), [])
         pairs.append(PairResult(
             delivery.pair_index, delivery.round_start_ps, delivery.delivery_ps,
             probes[delivery.pair_index][0], delivery.attempt,
-            max((r.created_ps for r in links), default=delivery.round_start_ps),
-            max((r.attempts for r in links), default=0), attempts_in_round.get(delivery.pair_index, 0),
+            max(map(_CREATED_PS, links), default=delivery.round_start_ps),
+            max(map(_ATTEMPTS, links), default=0), attempts_in_round.get(delivery.pair_index, 0),
             tuple(probes[delivery.pair_index])))
     return ChainRun(chain, pairs, merged, engine, rank_of_node)
 
