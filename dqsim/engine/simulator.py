@@ -1935,11 +1935,11 @@ class Simulator:
                 self._at_end() if self._at_end is not None else None)
         parts = comm.alltoall([None if r == rank else part for r in range(size)]) if size > 1 else [None]
         parts[rank] = part
-        left = [r for r, part in enumerate(parts) if part[0]]
+        left = [r for r, each in enumerate(parts) if each[0]]
         if left:
             raise EngineError(f"rank(s) {left} still had shared operations to share at the end of the run; "
                               "an engine bug: please report it with the job")
-        return [part[1:] for part in parts]
+        return [each[1:] for each in parts]
 
     def stop_point(self) -> None:
         """Collective, after :meth:`run`: act on a stop signal that came since the engine's last exchange.
