@@ -956,22 +956,11 @@ class Simulator:
         return arrival
 
     def _broadcast(self, node: _Node, dests: Iterable[int], tag, payload) -> None:
-        """:meth:`_send` of one message to each of ``dests`` in turn, its common case inlined in one loop.
-
-        A node's first broadcast to many nodes (at least a sixteenth of
-        them) fills its row of the latency table in one pass
-        (:meth:`~dqsim.network.network.Network.latencies_from`: the same
-        values, ~0.2 µs a node of a 1,024-node chain, where each first
-        message took :meth:`_send`'s slower path and a ``latency_ps`` call:
-        B's first broadcast cost ~19 M instructions more).
-        """
+        """:meth:`_send` of one message to each of ``dests`` in turn, its common case inlined in one loop."""
         source, now = node.index, node.now_ps
         base = source * self._num_nodes
         if source not in self._latency_rows and isinstance(dests, Sized) and 16 * len(dests) >= self._num_nodes:
-            self._latency_rows.add(source)
-            self._latencies.update({base + dest: latency for dest, latency
-                                    in enumerate(self.network.latencies_from(source))
-                                    if latency is not None and dest != source})
+            self._fill_latency_row(source)  # a first broadcast to many nodes
         latencies, rank_of_node, own_rank, nodes, ready = (self._latencies, self.rank_of_node, self._rank,
                                                             self.nodes, self._ready)
         outbox, horizons, dist_home = self._outbox, self._horizons, self._dist_home
@@ -1897,6 +1886,22 @@ class Simulator:
             setattr(self.stats, name, value)
         self.finished = True
         return self.stats
+
+    def _fill_latency_row(self, source: int) -> None:
+        """Put the latency from ``source`` to every node it reaches in the latency table, in one pass.
+
+        :meth:`_broadcast` calls it at a node's first broadcast to many nodes
+        (at least a sixteenth of them):
+        :meth:`~dqsim.network.network.Network.latencies_from` gives the same
+        values as one ``latency_ps`` each, ~0.2 µs a node of a 1,024-node
+        chain, and each message then takes the broadcast's inlined path (a
+        first message to a node took :meth:`_send`'s slower one: B's first
+        broadcast cost ~19 M instructions more).
+        """
+        self._latency_rows.add(source)
+        base = source * self._num_nodes
+        self._latencies.update({base + dest: latency for dest, latency in enumerate(self.network.latencies_from(source))
+                                if latency is not None and dest != source})
 
     def gather_at_end(self, payload: Callable[[], Any]) -> None:
         """Have ``payload()`` of every rank gathered with the engine's own end of :meth:`run`.
