@@ -321,7 +321,7 @@ class Network:
         return [list(row) for row in zip(*columns)]
 
     def _lowest_common_ancestor(self, a: int, b: int) -> int:
-        """The lowest common ancestor of nodes ``a`` and ``b`` of one tree of the forest (see :meth:`_rooted_forest`)."""
+        """The lowest common ancestor of nodes ``a`` and ``b`` of one tree (see :meth:`_rooted_forest`)."""
         first, end = self._first, self._subtree_end
         if first[a] <= first[b] < end[a]:
             return a
