@@ -3,6 +3,7 @@
 Statistical checks use fixed seeds and a tolerance of 3 standard errors.
 """
 
+import json
 import math
 import time
 import zlib
@@ -62,6 +63,34 @@ def test_a_run_with_no_events_ends():
     stats = sim.run()
     assert stats.num_events == 0 and stats.end_time_ps == 0
 
+
+
+def test_the_payload_gathered_at_the_end_is_made_after_the_last_flush():
+    """An operation no measurement resolved is applied by the run's last flush, before ``gather_at_end``'s payload."""
+    sim, state = make_sim(2, [0, 1])
+
+    def flip(ctx):
+        yield ctx.wait(5)
+        ctx.apply(gate_op("x", [0]))
+        ctx.count("flips", 1)
+
+    sim.spawn(0, flip)
+    sim.gather_at_end(lambda: sim.stats.num_quantum_ops)
+    stats = sim.run()
+    assert sim.gathered_at_end == [1] and stats.num_quantum_ops == 1 and stats.counters == {"flips": 1}
+    assert stats.end_time_ps == 5 and state.expectation("Z", [0]) == pytest.approx(-1.0)
+
+
+@pytest.mark.parametrize("ranks", [2, 4])
+def test_the_end_of_a_run_on_several_ranks_gathers_counts_statistics_and_payloads(ranks):
+    """One collective: every rank's payload in rank order (made after the last flush), summed counts and counters."""
+    proc = run_mpi(ranks, ["tests/mpi_scripts/end_gather_check.py"], timeout_s=120)
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    last = ranks - 1
+    expected = [[0, 1, ["a"]]] + [[r, 0, []] for r in range(1, last)] + [[last, 0, ["b"]]]
+    assert result["gathered"] == expected  # rank 0 counts the shared operations it applies (the flip)
+    assert result["counters"] == [["'pings'", 2], ["('node', 'a')", 1], ["('node', 'b')", 1]]
+    assert result["quantum_ops"] == 1 and result["end_ps"] == result["latency_ps"]
 
 def test_zero_latency_cross_rank_link_is_refused():
     nodes = [NodeSpec(name="a"), NodeSpec(name="b")]
@@ -150,13 +179,13 @@ def test_a_receive_of_several_messages_resumes_once_at_the_last_arrival():
         sim.context(0).receive("bits", count=0)
 
 
-@pytest.mark.parametrize("use_broadcast", [False, True])
+@pytest.mark.parametrize("use_broadcast", [False, "iterator", "list"])
 def test_a_broadcast_is_a_send_to_each_node_in_turn(use_broadcast):
     """``ctx.broadcast``: the messages of one ``send`` per node in order, each after its own latency.
 
     Four nodes: a sends at 2 µs to d, b, a (itself) and c, linked at 3, 1 and 2 µs: arrivals at 5, 3, 2 and
     4 µs, origin counters 3..6 in that order (a's counter numbers the events and messages it made: its start
-    and its wait were 1 and 2).
+    and its wait were 1 and 2). A list of destinations fills a's latencies in one pass (``latencies_from``).
     """
     names = ("a", "b", "c", "d")
     nodes = [NodeSpec(name=name) for name in names]
@@ -169,7 +198,7 @@ def test_a_broadcast_is_a_send_to_each_node_in_turn(use_broadcast):
         yield ctx.wait(2_000_000)
         dests = [3, 1, 0, 2]
         if use_broadcast:
-            assert ctx.broadcast(iter(dests), "hi", ("x", 1)) is None
+            assert ctx.broadcast(iter(dests) if use_broadcast == "iterator" else dests, "hi", ("x", 1)) is None
         else:
             for dest in dests:
                 ctx.send(dest, "hi", ("x", 1))
@@ -188,8 +217,34 @@ def test_a_broadcast_is_a_send_to_each_node_in_turn(use_broadcast):
         (0, 2_000_000, 0, 2_000_000, 2_000_000, 5), (1, 3_000_000, 0, 2_000_000, 3_000_000, 4),
         (2, 4_000_000, 0, 2_000_000, 4_000_000, 6), (3, 5_000_000, 0, 2_000_000, 5_000_000, 3)]
     assert stats.num_messages == 4 and stats.num_events == 4 + 1 + 4
+    assert sim._latency_rows == ({0} if use_broadcast == "list" else set())
     with pytest.raises(EngineError, match="message to unknown node index 4"):
         sim.context(0).broadcast([1, 4], "hi")
+
+
+def test_a_broadcast_over_routes_arrives_after_each_routes_latency():
+    """On a ring (routes with ties, and group indices that make the least delay another route) every node's
+    message from a broadcast arrives after ``Network.latency_ps``, as one ``send`` each would."""
+    nodes = [NodeSpec(name=f"n{i}", classical_processing_delay_ps=100 * i) for i in range(8)]
+    links = {(i, (i + 1) % 8): LinkSpec(distance_km=1.0 + (i % 3 == 0), group_index=1.0 + i / 7) for i in range(8)}
+    network = Network.from_links(nodes, links)
+    sim = Simulator(network, comm=comm_mod.SingleComm(), state=None, qubit_owner=[], num_data_qubits=0)
+    arrivals = {}
+
+    def sender(ctx):
+        yield ctx.wait(1_000)
+        ctx.broadcast(range(1, 8), "hi")
+
+    def listener(ctx):
+        msg = yield ctx.receive("hi")
+        arrivals[ctx.node] = ctx.now_ps
+
+    sim.spawn(0, sender)
+    for node in range(1, 8):
+        sim.spawn(node, listener)
+    sim.run()
+    assert sim._latency_rows == {0}
+    assert arrivals == {b: 1_000 + network.latency_ps(0, b) for b in range(1, 8)}
 
 
 def test_messages_cross_ranks_as_tuples_and_come_back_equal():

@@ -136,6 +136,67 @@ def test_tree_fast_path_exactly_on_forests():
         assert (net._tree is not None) == nx.is_forest(net.graph), sorted(pairs)
 
 
+
+def _all_latencies_agree(net):
+    """``latencies_from(a)`` equals ``latency_ps(a, b)`` for every pair (``None`` where that raises)."""
+    for a in range(net.num_nodes):
+        expected = []
+        for b in range(net.num_nodes):
+            try:
+                expected.append(net.latency_ps(a, b))
+            except ResourceError:
+                expected.append(None)
+        assert net.latencies_from(a) == expected, a
+
+
+def _random_links(rng, size, num_links, lengths, group_indices=(1.468,)):
+    pairs = {tuple(sorted(rng.sample(range(size), 2))) for _ in range(num_links)}
+    return {pair: LinkSpec(distance_km=float(rng.choice(lengths)), group_index=rng.choice(group_indices))
+            for pair in pairs}
+
+
+def test_latencies_from_one_node_equal_latency_ps_on_chains_trees_rings_and_grids():
+    rng = random.Random(21)
+    specs = [NodeSpec(name=f"n{i}", classical_processing_delay_ps=rng.randint(0, 50)) for i in range(24)]
+    chain = ChainSpec(links=[LinkSpec(distance_km=rng.uniform(0.5, 9.0)) for _ in range(23)],
+                      node=NodeSpec(name="r", classical_processing_delay_ps=13))
+    tree = nx.random_labeled_tree(24, seed=4) if hasattr(nx, "random_labeled_tree") else nx.random_tree(24, seed=4)
+    networks = [chain.network(), chain.network(3),
+                Network.from_links(specs, {(a, b): LinkSpec(distance_km=float(rng.randint(1, 9)))
+                                           for a, b in tree.edges}),
+                Network(topology.ring(9), [NodeSpec(name=f"node{i}") for i in range(9)]),  # ties: even and odd
+                Network(topology.ring(10), [NodeSpec(name=f"node{i}") for i in range(10)]),
+                Network(topology.grid(3, 4), [NodeSpec(name=f"node{i}") for i in range(12)])]
+    for net in networks:
+        _all_latencies_agree(net)
+    assert networks[0].latencies_from(23) == [chain.latency_ps(23, b) if b != 23 else 0 for b in range(24)]
+
+
+def test_latencies_from_one_node_equal_latency_ps_on_random_graphs_forests_and_links_only():
+    """Uneven lengths and group indices (the shortest route is not the least delay), ties, components."""
+    rng = random.Random(8)
+    for trial in range(60):
+        size = rng.randint(2, 14)
+        links = _random_links(rng, size, rng.randint(0, 2 * size), [1, 2, 3, 2.5, 0.0],
+                              group_indices=(1.0, 1.468, 2.0))
+        specs = [NodeSpec(name=f"n{i}", classical_processing_delay_ps=rng.choice([0, 7])) for i in range(size)]
+        net = Network.from_links(specs, links, routed=trial % 5 != 0, min_link_delay_ps=rng.choice([0, 3]))
+        _all_latencies_agree(net)
+        if trial % 3 == 0 and links:  # the same network with its graph built (weights read from the graph)
+            net = Network(net.graph, specs)
+            _all_latencies_agree(net)
+
+
+def test_latencies_from_refers_ties_to_latency_ps():
+    """A ring of equal links: the node opposite the sender is reached both ways, and route() decides."""
+    net = Network.from_links(nodes(6), {(i, (i + 1) % 6): LinkSpec(distance_km=1.0, group_index=1.0 + i / 10)
+                                        for i in range(6)})
+    assert net._tree is None
+    fibre = net._dijkstra_fibre(0, [0] + [None] * 5)
+    assert fibre == [3]  # only the opposite node is unsure
+    assert net.latencies_from(0)[3] == sum(net.link_delay_ps(u, v) for u, v in zip(net.route(0, 3),
+                                                                                      net.route(0, 3)[1:]))
+
 @pytest.mark.parametrize("extra_links", [{}, {(4, 5): LinkSpec(distance_km=1.0), (5, 6): LinkSpec(distance_km=1.0),
                                               (4, 6): LinkSpec(distance_km=1.0)}])
 def test_no_route_between_components_is_one_line(extra_links):  # a forest, and a graph with a cycle

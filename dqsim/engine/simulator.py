@@ -31,6 +31,7 @@ into the receiver's queue.
 
 from __future__ import annotations
 
+from collections.abc import Sized
 import dataclasses
 import gc
 import heapq
@@ -728,6 +729,7 @@ class Simulator:
         self.rank_of_node = list(network.placement)
         self._latency = network.latency_ps
         self._latencies: dict[int, int] = {}             # source * num_nodes + dest -> latency, ps
+        self._latency_rows: set[int] = set()             # sources whose every latency is in _latencies
         self._num_nodes = network.num_nodes
         self.lookahead_ps = network.lookahead_ps
         self.nodes = [_Node(i, name) for i, name in enumerate(network.names)]
@@ -796,6 +798,9 @@ class Simulator:
         #: Per node of ``_readers``: keys of the outcomes it reads that were not known at the last look.
         self._unread: dict[int, list] = {}
         self.stats = RunStatistics()
+        self._at_end: Callable[[], Any] | None = None   # see gather_at_end
+        #: After run(): every rank's gather_at_end payload, in rank order (``None``: none was asked for).
+        self.gathered_at_end: list | None = None
 
     # ---------------------------------------------------------- processes
     def context(self, node: int) -> NodeContext:
@@ -1001,6 +1006,8 @@ class Simulator:
             self._broke_quiet(node, f"sent message {tag!r}")
         source, now = node.index, node.now_ps
         base = source * self._num_nodes
+        if source not in self._latency_rows and isinstance(dests, Sized) and 16 * len(dests) >= self._num_nodes:
+            self._fill_latency_row(source)  # a first broadcast to many nodes
         latencies, rank_of_node, own_rank, nodes, ready = (self._latencies, self.rank_of_node, self._rank,
                                                             self.nodes, self._ready)
         outbox, horizons, dist_home = self._outbox, self._horizons, self._dist_home
@@ -1967,14 +1974,11 @@ class Simulator:
                 if checkpointer is not None:  # a cut asked at the next exchange is the latest posted event + 1
                     flight_limit = min(flight_limit, self._last_event_ps + 1)
                 posted = self._post_exchange()
-        if ran:
-            self._flush(everything=True)
+        parts = self._end_parts(flush=ran)
         blocked = [n.name for n in self.local if n.blocked_by is not None]
         if blocked:
             raise EngineError(f"nodes {blocked} are still waiting for a measurement at the end of the run")
-        last = max([n.now_ps for n in self.local] or [0])
-        # one collective for the end time, the ctx.count statistics and the per-rank counts (six before)
-        parts = self.comm.allgather((last, self.statistics, self._own_counts()))
+        self.gathered_at_end = [part[3] for part in parts] if self._at_end is not None else None
         self.stats.end_time_ps = int(max(part[0] for part in parts))
         self.memory.finish(self.state, self.stats.end_time_ps)  # idempotent: a resumed finished run repeats it
         self.stats.wall_seconds = time.perf_counter() - started
@@ -1984,6 +1988,67 @@ class Simulator:
             setattr(self.stats, name, value)
         self.finished = True
         return self.stats
+
+    def _fill_latency_row(self, source: int) -> None:
+        """Put the latency from ``source`` to every node it reaches in the latency table, in one pass.
+
+        :meth:`_broadcast` calls it at a node's first broadcast to many nodes
+        (at least a sixteenth of them):
+        :meth:`~dqsim.network.network.Network.latencies_from` gives the same
+        values as one ``latency_ps`` each, ~0.2 µs a node of a 1,024-node
+        chain, and each message then takes the broadcast's inlined path (a
+        first message to a node took :meth:`_send`'s slower one: B's first
+        broadcast cost ~19 M instructions more).
+        """
+        self._latency_rows.add(source)
+        base = source * self._num_nodes
+        self._latencies.update({base + dest: latency for dest, latency in enumerate(self.network.latencies_from(source))
+                                if latency is not None and dest != source})
+
+    def gather_at_end(self, payload: Callable[[], Any]) -> None:
+        """Have ``payload()`` of every rank gathered with the engine's own end of :meth:`run`.
+
+        After :meth:`run`, :attr:`gathered_at_end` holds what ``payload()``
+        returned on each rank (rank order), in the run's last collective, so a
+        scenario needs none of its own for what its nodes recorded. Called
+        once on every rank, after the run's last flush; it must not call a
+        collective.
+        """
+        self._at_end = payload
+
+    def _end_parts(self, *, flush: bool) -> list:
+        """Collective: the run's last flush (with ``flush``), then every rank's ``(latest event time, ctx.count
+        statistics, per-rank counts, gather_at_end payload)``, in one collective.
+
+        The last flush needs no collective of its own: the run loop stops
+        after an exchange at which no rank had an event left (before
+        ``until_ps``) and none resolved a measurement, so no rank has run
+        anything since it posted that exchange. Every rank's buffer of new
+        shared operations is then empty and every rank holds the same pending
+        ones, which it applies alone, as the gathering flush would (checked:
+        a rank with operations left makes every rank raise). The end of a
+        1,024-node chain on 2 ranks made three collectives, the scenario's
+        own included. Each rank's part goes to the others only (an
+        all-to-all with its own slot empty): none unpickles its own.
+
+        Raises:
+            EngineError: a rank had shared operations left (an engine bug).
+        """
+        comm, rank, size = self.comm, self._rank, self.comm.size
+        unshared = len(self._buffer) if flush else 0
+        if flush:
+            started = time.perf_counter()
+            gathered, self._buffer = [self._buffer], []
+            self._resolve(gathered, everything=True, started=started)
+        part = (unshared, max([n.now_ps for n in self.local] or [0]), self.statistics, self._own_counts(),
+                self._at_end() if self._at_end is not None else None)
+        parts = comm.alltoall([None if r == rank else part for r in range(size)]) if size > 1 else [None]
+        parts[rank] = part
+        left = [r for r, each in enumerate(parts) if each[0]]
+        if left:
+            raise EngineError(f"rank(s) {left} still had shared operations to share at the end of the run; "
+                              "an engine bug: please report it with the job")
+        return [each[1:] for each in parts]
 
     def stop_point(self) -> None:
         """Collective, after :meth:`run`: act on a stop signal that came since the engine's last exchange.

@@ -220,6 +220,7 @@ class Network:
                     "> 0 km or place both nodes on one rank")
         self._routes: dict[tuple[int, int], list[int]] = {}
         self._latency: dict[tuple[int, int], int] = {}
+        self._adjacent: list[list[tuple[int, int]]] | None = None  # see _adjacency
         self._tree = self._rooted_forest()
         self._lightest: list[list[tuple]] | None = None  # see _link_is_shortest
         self._weights: dict[tuple[int, int], float] = {}
@@ -241,34 +242,54 @@ class Network:
 
         On a forest the route between two nodes is the only path, found
         without a search; its delay is ``D[a] + D[b] − 2·D[lca]`` with ``D``
-        the delay from the root and ``lca`` the lowest common ancestor
-        (binary lifting: O(log n) per pair).
+        the delay from the root and ``lca`` the lowest common ancestor. The
+        walk's order (``_preorder``: parents before children, every subtree
+        one run of it) tells in O(1) whether one node is the other's ancestor,
+        which is every pair of a chain; other pairs take binary lifting
+        (O(log n) each) on an ancestor table built on first use.
         """
         num_nodes = len(self.names)
         parent, depth, root, from_root = [-1] * num_nodes, [0] * num_nodes, [-1] * num_nodes, [0] * num_nodes
-        adjacent: list[list[int]] = [[] for _ in range(num_nodes)]
-        for a, b in self.links:
-            adjacent[a].append(b)
-            adjacent[b].append(a)
+        adjacent = self._adjacency()
+        order = []
         for start in range(num_nodes):
             if root[start] != -1:
                 continue
             root[start], frontier = start, [start]
             while frontier:
                 node = frontier.pop()
-                for other in adjacent[node]:
+                order.append(node)
+                for other, delay in adjacent[node]:
                     if root[other] == -1:
                         root[other], parent[other], depth[other] = start, node, depth[node] + 1
-                        from_root[other] = from_root[node] + self._delay[(node, other)]
+                        from_root[other] = from_root[node] + delay
                         frontier.append(other)
         # a forest has one link fewer than nodes per tree (nx.is_forest's test, 3 ms of a 1,024-node chain)
         if len(self.links) != num_nodes - sum(1 for v in range(num_nodes) if root[v] == v):
             return None
-        ancestors = [[p if p != -1 else v for v, p in enumerate(parent)]]
-        while (1 << len(ancestors)) <= max(depth):
-            previous = ancestors[-1]
-            ancestors.append([previous[previous[v]] for v in range(num_nodes)])
-        return parent, depth, root, from_root, ancestors
+        size = [1] * num_nodes
+        for node in reversed(order):
+            above = parent[node]
+            if above != -1:
+                size[above] += size[node]
+        first = [0] * num_nodes
+        for position, node in enumerate(order):
+            first[node] = position
+        #: Per node: its position in ``_preorder``, and the end of its subtree's run there.
+        self._preorder, self._first, self._subtree_end = order, first, [f + n for f, n in zip(first, size)]
+        return parent, depth, root, from_root, []  # (the ancestor table: see _lowest_common_ancestor)
+
+    def _adjacency(self) -> list[list[tuple[int, int]]]:
+        """Per node, ``(neighbour, link delay in ps)`` of each of its links, in the order of :attr:`links`."""
+        if self._adjacent is None:
+            adjacent: list[list[tuple[int, int]]] = [[] for _ in self.names]
+            delays = self._delay
+            for a, b in self.links:
+                delay = delays[(a, b)]
+                adjacent[a].append((b, delay))
+                adjacent[b].append((a, delay))
+            self._adjacent = adjacent
+        return self._adjacent
 
     def _forest_rank_distances(self) -> list[list[int]]:
         """:meth:`rank_distances_ps` on a forest: two passes over its rooted trees per rank, no search.
@@ -280,8 +301,8 @@ class Network:
         table as the Dijkstra search, in about half its time on a 1,024-node
         chain.
         """
-        parent, depth, _root, from_root, _ancestors = self._tree
-        order = sorted(range(len(self.names)), key=depth.__getitem__)  # parents before children
+        parent, _depth, _root, from_root, _ancestors = self._tree
+        order = self._preorder  # parents before children
         # (node, its parent, the link delay between them), children before parents
         up = [(v, parent[v], from_root[v] - from_root[parent[v]]) for v in reversed(order) if parent[v] != -1]
         down = up[::-1]
@@ -300,7 +321,18 @@ class Network:
         return [list(row) for row in zip(*columns)]
 
     def _lowest_common_ancestor(self, a: int, b: int) -> int:
-        _parent, depth, _root, _from_root, ancestors = self._tree
+        """The lowest common ancestor of nodes ``a`` and ``b`` of one tree (see :meth:`_rooted_forest`)."""
+        first, end = self._first, self._subtree_end
+        if first[a] <= first[b] < end[a]:
+            return a
+        if first[b] <= first[a] < end[b]:
+            return b
+        parent, depth, _root, _from_root, ancestors = self._tree
+        if not ancestors:  # built once, in place (binary lifting: the 2^k-th ancestor of every node)
+            ancestors.append([p if p != -1 else v for v, p in enumerate(parent)])
+            while (1 << len(ancestors)) <= max(depth):
+                previous = ancestors[-1]
+                ancestors.append([previous[previous[v]] for v in range(len(parent))])
         if depth[a] < depth[b]:
             a, b = b, a
         for level in range(len(ancestors) - 1, -1, -1):
@@ -476,11 +508,7 @@ class Network:
         if self._rank_distances is None and self._tree is not None:
             self._rank_distances = self._forest_rank_distances()
         if self._rank_distances is None:
-            adjacent: list[list[tuple[int, int]]] = [[] for _ in self.names]
-            for a, b in self.links:
-                delay = self._delay[(a, b)]
-                adjacent[a].append((b, delay))
-                adjacent[b].append((a, delay))
+            adjacent = self._adjacency()
             table = [[UNREACHABLE_PS] * self.num_ranks for _ in self.names]
             heappop, heappush = heapq.heappop, heapq.heappush
             for rank in range(self.num_ranks):
@@ -561,19 +589,121 @@ class Network:
         """
         if (a, b) not in self._links:
             return False
-        if self._lightest is None:  # per node, its two lightest links as (weight, neighbour); every weight
+        if self._lightest is None:  # per node, its two lightest links as (weight, neighbour)
             lightest: list[list[tuple]] = [[] for _ in self.names]
-            weights = {}
-            for u, v, data in self.graph.edges(data=True):
-                weight = data.get("distance_km", 1)
-                for node, other in ((self._index[u], self._index[v]), (self._index[v], self._index[u])):
-                    lightest[node] = sorted([*lightest[node], (weight, other)])[:2]
-                    weights[(node, other)] = weight
-            self._lightest, self._weights = lightest, weights
+            for (node, other), weight in self._routing_weights().items():
+                lightest[node] = sorted([*lightest[node], (weight, other)])[:2]
+            self._lightest = lightest
         detour = 0.0
         for node, avoid in ((a, b), (b, a)):  # the lightest other link at each end
             detour += next((weight for weight, other in self._lightest[node] if other != avoid), math.inf)
         return self._weights[(a, b)] < detour
+
+    def _routing_weights(self) -> dict[tuple[int, int], float]:
+        """The length of every link as routes weigh it, both ways: ``(a, b) -> distance_km``.
+
+        The graph's ``distance_km`` of each edge (1 where absent, as networkx
+        reads it); a network of :meth:`from_links` without its graph built
+        takes its links' ``distance_km``, which its graph would hold.
+        """
+        if not self._weights:
+            weights = {}
+            if self._graph is None:
+                for a, b in self.links:
+                    weights[(a, b)] = weights[(b, a)] = self._links[(a, b)].distance_km
+            else:
+                index = self._index
+                for u, v, data in self._graph.edges(data=True):
+                    weights[(index[u], index[v])] = weights[(index[v], index[u])] = data.get("distance_km", 1)
+            self._weights = weights
+        return self._weights
+
+    def latencies_from(self, a: int) -> list[int | None]:
+        """:meth:`latency_ps` from node ``a`` to every node at once, ps: ``[latency_ps(a, b) for b in nodes]``.
+
+        The same integers as :meth:`latency_ps`, worked out in one pass
+        instead of one search (or lowest-common-ancestor walk) per node: on a
+        forest one walk of ``a``'s tree; on another graph one Dijkstra search
+        from ``a`` over the routes' lengths (``distance_km``), the link
+        delays summed along each shortest route. Where two routes to a node
+        come within a relative 1e-9 of each other in length (a tie, which
+        :meth:`route` breaks as networkx does, or a difference that the order
+        of summation could reverse), that node and those reached through it
+        take :meth:`latency_ps`. With ``routed=False`` only ``a``'s
+        neighbours are reached. An end node of a 1,024-node chain telling the
+        1,023 others a pair was delivered needs them all
+        (:meth:`dqsim.engine.Simulator` fills its latency table so).
+
+        Args:
+            a: the sending node's index.
+
+        Returns:
+            Per node ``b``, the latency from ``a`` to ``b`` (0 for ``a``
+            itself), or ``None`` where no route joins them (where
+            :meth:`latency_ps` raises).
+
+        Examples:
+            >>> net = Network.from_links([NodeSpec(name="a"), NodeSpec(name="b"), NodeSpec(name="c")],
+            ...                          {(0, 1): LinkSpec(distance_km=10.0), (1, 2): LinkSpec(distance_km=20.0)})
+            >>> net.latencies_from(1) == [net.latency_ps(1, b) for b in range(3)]
+            True
+        """
+        num_nodes = len(self.names)
+        adjacent = self._adjacency()
+        fibre: list = [None] * num_nodes
+        fibre[a] = 0
+        unsure: list[int] = []
+        if not self.routed:
+            for other, delay in adjacent[a]:
+                fibre[other] = delay
+        elif self._tree is not None:  # the only path to each node of a's tree
+            frontier = [a]
+            while frontier:
+                node = frontier.pop()
+                here = fibre[node]
+                for other, delay in adjacent[node]:
+                    if fibre[other] is None:
+                        fibre[other] = here + delay
+                        frontier.append(other)
+        else:
+            unsure = self._dijkstra_fibre(a, fibre)
+        latencies = [None if f is None else f + spec.classical_processing_delay_ps
+                     for f, spec in zip(fibre, self.nodes)]
+        latencies[a] = 0
+        for b in unsure:
+            latencies[b] = self.latency_ps(a, b)
+        return latencies
+
+    def _dijkstra_fibre(self, a: int, fibre: list) -> list[int]:
+        """:meth:`latencies_from` on a graph with cycles: fill ``fibre`` (the summed link delays), ps.
+
+        Returns the nodes whose shortest route is not clear-cut (see
+        :meth:`latencies_from`), in the order the search settled them.
+        """
+        weights, adjacent = self._routing_weights(), self._adjacency()
+        heappop, heappush = heapq.heappop, heapq.heappush
+        best = [math.inf] * len(self.names)
+        before = [-1] * len(self.names)
+        best[a], settled, frontier = 0.0, [], [(0.0, a)]
+        while frontier:
+            length, node = heappop(frontier)
+            if length > best[node]:  # an entry left behind by a shorter route found since
+                continue
+            settled.append(node)
+            here = fibre[node]
+            for other, delay in adjacent[node]:
+                reach = length + weights[(node, other)]
+                if reach < best[other]:
+                    best[other], before[other], fibre[other] = reach, node, here + delay
+                    heappush(frontier, (reach, other))
+        unsure: set[int] = set()
+        for node in settled[1:]:
+            parent = before[node]
+            limit = best[node] * (1.0 + 1e-9) + 1e-12
+            if parent in unsure or any(other != parent and best[other] + weights[(other, node)] <= limit
+                                       for other, _delay in adjacent[node]):
+                unsure.add(node)
+        return [node for node in settled if node in unsure]
 
     def latency_ps(self, a: int, b: int) -> int:
         """Delay of a classical message from node ``a`` to node ``b``, ps (0 to itself).

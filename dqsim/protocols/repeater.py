@@ -98,6 +98,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import partial
 from operator import itemgetter
 from typing import NamedTuple, Sequence
 
@@ -348,6 +349,9 @@ class Delivery(NamedTuple):
     delivery_ps: int
 
 
+#: A :class:`Delivery` / :class:`LinkRecord` from a plain tuple of its fields (see :meth:`ChainRecords.unpacked`).
+_new_delivery, _new_link_record = partial(tuple.__new__, Delivery), partial(tuple.__new__, LinkRecord)
+
 #: Sort keys of :attr:`ChainRecords.deliveries` (``pair_index``) and :attr:`ChainRecords.links`
 #: (``(pair_index, attempt, link_index)``): their first fields.
 _DELIVERY_ORDER, _LINK_ORDER = itemgetter(0), itemgetter(0, 1, 2)
@@ -398,9 +402,14 @@ class ChainRecords:
 
     @staticmethod
     def unpacked(packed: tuple[list, list, list]) -> "ChainRecords":
-        """The :class:`ChainRecords` of :meth:`packed` records."""
+        """The :class:`ChainRecords` of :meth:`packed` records.
+
+        Each record is made by ``tuple.__new__`` of its class, called from C
+        (what ``_make`` does, without its Python call and length check: the
+        tuples are :meth:`packed`'s, of the right length).
+        """
         deliveries, links, restarts = packed
-        return ChainRecords(list(map(Delivery._make, deliveries)), list(map(LinkRecord._make, links)),
+        return ChainRecords(list(map(_new_delivery, deliveries)), list(map(_new_link_record, links)),
                             list(restarts))
 
 

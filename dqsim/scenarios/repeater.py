@@ -166,6 +166,10 @@ class ChainRun:
         return weights / weights.sum()
 
 
+#: A link record's attempts and creation time (C-level reads, mapped over a chain attempt's records in run_chain).
+_ATTEMPTS, _CREATED_PS = attrgetter("attempts"), attrgetter("created_ps")
+
+
 def run_chain(chain: ChainSpec, *, comm, backend=None, seed: int = 0, placement: list[int] | None = None,
               timeline: bool = False, checkpointing=None, on_window=None) -> ChainRun:
     """Run a repeater chain until it delivered ``chain.num_pairs`` pairs (collective).
@@ -212,12 +216,18 @@ def run_chain(chain: ChainSpec, *, comm, backend=None, seed: int = 0, placement:
     for node in local:  # (spawn ignores the other ranks' nodes; their data would never be read)
         setup_node_data(sim.node_data(node))
         sim.spawn(node, ChainNodeProcess(chain))
+    own: list[ChainRecords] = []
+
+    def at_end() -> tuple:
+        # the records and the probes of all ranks travel in the engine's end-of-run collective (no collective
+        # of their own, nor gather_probes); records as plain tuples (ChainRecords.packed), this rank's stay here
+        own[:] = [ChainRecords.merged([sim.node_data(i)["records"] for i in local])]
+        return own[0].packed() if comm.size > 1 else None, sim.memory.probes
+
+    sim.gather_at_end(at_end)
     engine = sim.run()
-    mine = ChainRecords.merged([sim.node_data(i)["records"] for i in local])
-    # the records and the probes of all ranks in one collective (gather_probes would be a second); records
-    # travel as plain tuples (ChainRecords.packed), and this rank's own stay as they are
-    parts = comm.allgather((mine.packed() if comm.size > 1 else None, sim.memory.probes))
-    merged = ChainRecords.merged([mine if rank == comm.rank else ChainRecords.unpacked(part[0])
+    parts = sim.gathered_at_end
+    merged = ChainRecords.merged([own[0] if rank == comm.rank else ChainRecords.unpacked(part[0])
                                   for rank, part in enumerate(parts)])
     probes = Simulator.merged_probes(part[1] for part in parts)
     by_attempt: dict[tuple[int, int], list] = {}
@@ -225,15 +235,15 @@ def run_chain(chain: ChainSpec, *, comm, backend=None, seed: int = 0, placement:
     # merged.links is sorted by (pair_index, attempt, link_index): one group per chain attempt
     for (pair_index, attempt), group in groupby(merged.links, key=attrgetter("pair_index", "attempt")):
         links = by_attempt[(pair_index, attempt)] = list(group)
-        attempts_in_round[pair_index] = attempts_in_round.get(pair_index, 0) + sum(r.attempts for r in links)
+        attempts_in_round[pair_index] = attempts_in_round.get(pair_index, 0) + sum(map(_ATTEMPTS, links))
     pairs = []
     for delivery in merged.deliveries:
         links = by_attempt.get((delivery.pair_index, delivery.attempt), [])
         pairs.append(PairResult(
             delivery.pair_index, delivery.round_start_ps, delivery.delivery_ps,
             probes[delivery.pair_index][0], delivery.attempt,
-            max((r.created_ps for r in links), default=delivery.round_start_ps),
-            max((r.attempts for r in links), default=0), attempts_in_round.get(delivery.pair_index, 0),
+            max(map(_CREATED_PS, links), default=delivery.round_start_ps),
+            max(map(_ATTEMPTS, links), default=0), attempts_in_round.get(delivery.pair_index, 0),
             tuple(probes[delivery.pair_index])))
     if checkpointing is not None:  # the scenario's tables and the output write stop through it
         checkpointing.finished_run = sim.stop_point
