@@ -72,6 +72,10 @@ WRAPPED = [
     ("dqsim.network.network", "Network", "from_links"),
     ("dqsim.engine.simulator", "Simulator", "_issue"),
     ("dqsim.engine.simulator", "Simulator", "_send"),
+    ("dqsim.engine.simulator", "Simulator", "_end_parts"),
+    ("dqsim.engine.simulator", "Simulator", "_quiet_floor_ps"),
+    ("dqsim.engine.simulator", "Simulator", "_fill_latency_row"),
+    ("dqsim.comm", "MPIComm", "alltoall"),
 ]
 
 _C_SOURCE = r"""
