@@ -17,7 +17,6 @@ import zlib
 import numpy as np
 
 from dqsim import comm as comm_mod
-from engine_horizon_check import line_simulator
 
 NUM_NODES = 16
 START_PS = 15_000_000  # the notice reaches node 0, the farthest, after 15 links of 1 µs
@@ -41,6 +40,9 @@ def listener(ctx, seen):
 
 
 def main(out_path):
+    # beside this script (imported here: pytest's doctest pass imports this file as a module)
+    from engine_horizon_check import line_simulator
+
     comm = comm_mod.init()
     arrays = {}
     for quiet in (True, False):
