@@ -18,8 +18,11 @@ and by calling methods that return at once:
 * ``ctx.send(dest, tag, payload=None, *, extra_delay_ps=0)``: a classical
   message to node ``dest``; it arrives after the link's ``delay_ps`` (plus
   ``extra_delay_ps``), at the time returned;
-* ``ctx.broadcast(dests, tag, payload=None)``: the same message to each node
-  of ``dests`` in turn (as many ``send`` calls, made in one loop);
+* ``ctx.broadcast(dests, tag, payload=None, *, quiet_until_ps=0)``: the same
+  message to each node of ``dests`` in turn (as many ``send`` calls, made in
+  one loop); ``quiet_until_ps``: the protocol's promise that a receiver's
+  handling causes nothing before then (it sends, starts and measures nothing
+  and only waits until then), which lets other ranks run ahead; checked;
 * ``ctx.apply(gate_op(name, qubits, params), *, error_probability=0.0)``: a
   gate on this node's qubits now (:func:`gate_op`: ``"h"``, ``"cx"``,
   ``"rx"``, ... ; a depolarizing error with that probability);
