@@ -426,7 +426,10 @@ class Checkpointer:
         path = base.with_name(base.name + ".h5")
         if session.resume is not None and path.name == Path(session.resume.path).name:
             # the cut this run resumed from, nothing run since (a stop right after the resume): the checkpoint
-            # in the folder is this state already, and rewriting it would remove the good copy for a while
+            # in the folder is this state already, and rewriting it would remove the good copy for a while.
+            # It stands for this run's first checkpoint: an earlier run's later ones go, as at a write.
+            if comm.rank == 0:
+                retire_superseded(session)
             session.last_wall = time.monotonic()
             return path
         failure, again = None, False
