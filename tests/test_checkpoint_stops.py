@@ -486,3 +486,61 @@ def test_repro_a_stop_at_the_cut_just_written_leaves_that_checkpoint_as_it_is(tm
     [(path, again, before, after)] = seen
     assert again == path and after == before
     same_tables(uninterrupted["qkd"], open_run(tmp_path / "out.h5"), ["blocks", "links", "end_to_end"])
+
+
+def test_repro_a_stop_of_a_run_without_periodic_checkpoints_takes_the_lock_of_the_folder_it_creates(tmp_path,
+                                                                                                     monkeypatch):
+    """A run that writes no periodic checkpoints and whose folder did not exist took no lock: a stop then wrote
+    its checkpoint beside another run of the job that had made the folder since and held the lock. Now the
+    stop's checkpoint creates the folder and takes the lock first; the run creates no folder otherwise."""
+    dqsim(["run", *QKD], tmp_path / "plain", "full.h5")  # the reference: no stop, no folder
+    assert not (tmp_path / "plain" / "ck").exists()
+    prefix = prefix_of(QKD)
+    monkeypatch.setattr(checkpoint, "LOCK_WAIT_S", 0.5)
+    folder = tmp_path / "held" / "ck"
+    lock = checkpoint.lock_path(folder, prefix)
+    original, holders = checkpoint.Checkpointer.requested, []
+
+    def requested(self):  # the first look: another run of the job has made the folder and holds it since
+        if not holders:
+            folder.mkdir(parents=True)
+            holders.append(open(lock, "w"))
+            fcntl.flock(holders[0], fcntl.LOCK_EX)
+            holders[0].write("pid 4242 on node7, since 2026-12-05 09:00:00 UTC\n")
+            holders[0].flush()
+            checkpoint._STOP["requested"] = True
+        return original(self)
+
+    monkeypatch.setattr(checkpoint.Checkpointer, "requested", requested)
+    try:
+        refused = dqsim(["run", *QKD], tmp_path / "held", "stopped.h5", check=False)
+        assert refused.returncode == 2, refused.stderr
+        [line] = refused.stderr.strip().splitlines()
+        assert "another dqsim run of this job is using its checkpoints" in line and "pid 4242 on node7" in line
+        assert "the run stops as the signal asked, without it" in line
+        assert sorted(path.name for path in folder.iterdir()) == [lock.name]  # nothing of the stopped run's
+        assert checkpoint.lock_holder(folder, prefix) == "pid 4242 on node7, since 2026-12-05 09:00:00 UTC"
+    finally:
+        for held in holders:
+            held.close()
+    monkeypatch.undo()
+    # nobody holds it: the stop's checkpoint creates the folder and writes there holding the lock, given back after
+    folder, seen = tmp_path / "free" / "ck", []
+    write_rank0 = checkpoint.Checkpointer._write_rank0
+
+    def hooked(self, *args, **kwargs):
+        seen.append(checkpoint.lock_holder(folder, prefix))
+        return write_rank0(self, *args, **kwargs)
+
+    monkeypatch.setattr(checkpoint.Checkpointer, "_write_rank0", hooked)
+    monkeypatch.setattr(checkpoint, "_STOP", {"requested": True})
+    stopped = dqsim(["run", *QKD], tmp_path / "free", "stopped.h5", check=False)
+    monkeypatch.undo()
+    assert stopped.returncode == 75, stopped.stderr
+    [holder] = seen
+    assert holder is not None and holder.startswith(f"pid {os.getpid()} on ")
+    [ckpt] = checkpoints(folder)
+    assert not checkpoint.lock_path(folder, prefix).exists()  # given back (removed) at the end
+    dqsim(["resume", str(ckpt)], tmp_path / "free", "resumed.h5")
+    same_run(open_run(tmp_path / "plain" / "full.h5"), open_run(tmp_path / "free" / "resumed.h5"),
+             ignore=RANK_ATTRS)
