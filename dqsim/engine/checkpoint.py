@@ -62,9 +62,9 @@ run goes on (:meth:`Checkpointer.write`).
 
 One run of a job at a time uses its checkpoints in a folder (a ``flock``,
 :func:`prepare_directory`; a run without periodic checkpoints whose folder
-does not exist takes it at its first checkpoint, a stop's), and a run's first checkpoint removes the
-checkpoints an earlier run of the job left beyond where this one started
-(:func:`retire_superseded`), so the newest checkpoint of a job in a folder
+does not exist takes it at its first checkpoint, a stop's), and a run's
+first checkpoint removes the checkpoints an earlier run of the job left
+beyond where this one started (:func:`retire_superseded`), so the newest checkpoint of a job in a folder
 is always its latest run's. Those written by another dqsim version are moved
 into ``dqsim-VERSION/`` in the folder instead, names unchanged: that version
 can still resume them.
