@@ -14,6 +14,7 @@ engine.
 
 import fcntl
 import os
+import shutil
 import signal
 import threading
 import time
@@ -533,3 +534,31 @@ def test_repro_a_stop_of_a_run_without_periodic_checkpoints_takes_the_lock_of_th
     dqsim(["resume", str(ckpt)], tmp_path / "free", "resumed.h5")
     same_run(open_run(tmp_path / "plain" / "full.h5"), open_run(tmp_path / "free" / "resumed.h5"),
              ignore=RANK_ATTRS)
+
+
+def test_a_stop_s_checkpoint_replaces_those_another_run_wrote_in_the_folder_after_this_run_started(tmp_path,
+                                                                                                     monkeypatch):
+    """The folder appeared with another run's checkpoints of the job while this one (no periodic checkpoints)
+    ran: its stop's checkpoint is this job's latest run's, so they go (with a warning), as at a first write."""
+    dqsim(["run", *QKD, "--set", "checkpoint.every_sim_s=0.0001"], tmp_path / "other", "other.h5")
+    theirs = checkpoints(tmp_path / "other" / "ck")
+    assert len(theirs) == 2  # keep = 2
+    folder = tmp_path / "late" / "ck"
+    original = checkpoint.Checkpointer.requested
+
+    def requested(self):  # the first look: the other run's files are there now, its lock given back
+        if not folder.exists():
+            shutil.copytree(tmp_path / "other" / "ck", folder)
+            checkpoint._STOP["requested"] = True
+        return original(self)
+
+    monkeypatch.setattr(checkpoint.Checkpointer, "requested", requested)
+    stopped = dqsim(["run", *QKD], tmp_path / "late", "stopped.h5", check=False)
+    monkeypatch.undo()
+    assert stopped.returncode == 75, stopped.stderr
+    assert stopped.stderr.splitlines()[0] == (
+        f"dqsim: warning: {folder} holds 2 checkpoints of this job that another run wrote after this one started "
+        f"(the newest: {theirs[-1].name}); this checkpoint replaces them")
+    [own] = checkpoints(folder)
+    assert checkpoint.parse_checkpoint_name(own)["window_end_ps"] == 1  # cut before the first event
+    assert sorted(path.name for path in folder.iterdir()) == sorted([own.name, checkpoint.manifest_path(own).name])
