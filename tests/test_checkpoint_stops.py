@@ -14,6 +14,7 @@ engine.
 
 import fcntl
 import os
+import shutil
 import signal
 import threading
 import time
@@ -404,9 +405,9 @@ def test_a_resume_of_an_older_checkpoint_names_the_later_ones_it_removes(tmp_pat
     assert stopped.stderr.splitlines()[0] == (
         f"dqsim: note: {tmp_path / 'ck'} holds {len(first) - 2} checkpoints of this job later than the one resumed "
         f"(up to {first[-1].name}); this run removes them when it writes its first checkpoint")
-    now = checkpoints(tmp_path / "ck")
-    stop = next(path for path in now if path not in first)  # the resumed state, cut just after its last event
-    assert now == sorted([*first[:2], stop])
+    # stopped before any event: the resumed checkpoint stays as it is and stands for the run's first
+    assert stopped.stderr.strip().splitlines()[-1].startswith(f"dqsim: checkpoint written to {first[1]};")
+    assert checkpoints(tmp_path / "ck") == first[:2]
 
 
 # ------------------------------------------------------------- one run of a job at a time in a folder
@@ -475,3 +476,89 @@ def test_repro_a_stop_at_the_cut_just_written_leaves_that_checkpoint_as_it_is(tm
     [(path, again, before, after)] = seen
     assert again == path and after == before
     same_tables(uninterrupted["qkd"], open_run(tmp_path / "out.h5"), ["blocks", "links", "end_to_end"])
+
+
+def test_repro_a_stop_of_a_run_without_periodic_checkpoints_takes_the_lock_of_the_folder_it_creates(tmp_path,
+                                                                                                     monkeypatch):
+    """A run that writes no periodic checkpoints and whose folder did not exist took no lock: a stop then wrote
+    its checkpoint beside another run of the job that had made the folder since and held the lock. Now the
+    stop's checkpoint creates the folder and takes the lock first; the run creates no folder otherwise."""
+    dqsim(["run", *QKD], tmp_path / "plain", "full.h5")  # the reference: no stop, no folder
+    assert not (tmp_path / "plain" / "ck").exists()
+    prefix = prefix_of(QKD)
+    monkeypatch.setattr(checkpoint, "LOCK_WAIT_S", 0.5)
+    folder = tmp_path / "held" / "ck"
+    lock = checkpoint.lock_path(folder, prefix)
+    original, holders = checkpoint.Checkpointer.requested, []
+
+    def requested(self):  # the first look: another run of the job has made the folder and holds it since
+        if not holders:
+            folder.mkdir(parents=True)
+            holders.append(open(lock, "w"))
+            fcntl.flock(holders[0], fcntl.LOCK_EX)
+            holders[0].write("pid 4242 on node7, since 2026-12-05 09:00:00 UTC\n")
+            holders[0].flush()
+            checkpoint._STOP["requested"] = True
+        return original(self)
+
+    monkeypatch.setattr(checkpoint.Checkpointer, "requested", requested)
+    try:
+        refused = dqsim(["run", *QKD], tmp_path / "held", "stopped.h5", check=False)
+        assert refused.returncode == 2, refused.stderr
+        [line] = refused.stderr.strip().splitlines()
+        assert "another dqsim run of this job is using its checkpoints" in line and "pid 4242 on node7" in line
+        assert "the run stops as the signal asked, without it" in line
+        assert sorted(path.name for path in folder.iterdir()) == [lock.name]  # nothing of the stopped run's
+        assert checkpoint.lock_holder(folder, prefix) == "pid 4242 on node7, since 2026-12-05 09:00:00 UTC"
+    finally:
+        for held in holders:
+            held.close()
+    monkeypatch.undo()
+    # nobody holds it: the stop's checkpoint creates the folder and writes there holding the lock, given back after
+    folder, seen = tmp_path / "free" / "ck", []
+    write_rank0 = checkpoint.Checkpointer._write_rank0
+
+    def hooked(self, *args, **kwargs):
+        seen.append(checkpoint.lock_holder(folder, prefix))
+        return write_rank0(self, *args, **kwargs)
+
+    monkeypatch.setattr(checkpoint.Checkpointer, "_write_rank0", hooked)
+    monkeypatch.setattr(checkpoint, "_STOP", {"requested": True})
+    stopped = dqsim(["run", *QKD], tmp_path / "free", "stopped.h5", check=False)
+    monkeypatch.undo()
+    assert stopped.returncode == 75, stopped.stderr
+    [holder] = seen
+    assert holder is not None and holder.startswith(f"pid {os.getpid()} on ")
+    [ckpt] = checkpoints(folder)
+    assert not checkpoint.lock_path(folder, prefix).exists()  # given back (removed) at the end
+    dqsim(["resume", str(ckpt)], tmp_path / "free", "resumed.h5")
+    same_run(open_run(tmp_path / "plain" / "full.h5"), open_run(tmp_path / "free" / "resumed.h5"),
+             ignore=RANK_ATTRS)
+
+
+def test_a_stop_s_checkpoint_replaces_those_another_run_wrote_in_the_folder_after_this_run_started(tmp_path,
+                                                                                                     monkeypatch):
+    """The folder appeared with another run's checkpoints of the job while this one (no periodic checkpoints)
+    ran: its stop's checkpoint is this job's latest run's, so they go (with a warning), as at a first write."""
+    dqsim(["run", *QKD, "--set", "checkpoint.every_sim_s=0.0001"], tmp_path / "other", "other.h5")
+    theirs = checkpoints(tmp_path / "other" / "ck")
+    assert len(theirs) == 2  # keep = 2
+    folder = tmp_path / "late" / "ck"
+    original = checkpoint.Checkpointer.requested
+
+    def requested(self):  # the first look: the other run's files are there now, its lock given back
+        if not folder.exists():
+            shutil.copytree(tmp_path / "other" / "ck", folder)
+            checkpoint._STOP["requested"] = True
+        return original(self)
+
+    monkeypatch.setattr(checkpoint.Checkpointer, "requested", requested)
+    stopped = dqsim(["run", *QKD], tmp_path / "late", "stopped.h5", check=False)
+    monkeypatch.undo()
+    assert stopped.returncode == 75, stopped.stderr
+    assert stopped.stderr.splitlines()[0] == (
+        f"dqsim: warning: {folder} holds 2 checkpoints of this job that another run wrote after this one started "
+        f"(the newest: {theirs[-1].name}); this checkpoint replaces them")
+    [own] = checkpoints(folder)
+    assert checkpoint.parse_checkpoint_name(own)["window_end_ps"] == 1  # cut before the first event
+    assert sorted(path.name for path in folder.iterdir()) == sorted([own.name, checkpoint.manifest_path(own).name])

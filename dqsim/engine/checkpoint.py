@@ -61,9 +61,10 @@ run), as do the tables and the output write of ``qkd``, ``repeater`` and
 run goes on (:meth:`Checkpointer.write`).
 
 One run of a job at a time uses its checkpoints in a folder (a ``flock``,
-:func:`prepare_directory`), and a run's first checkpoint removes the
-checkpoints an earlier run of the job left beyond where this one started
-(:func:`retire_superseded`), so the newest checkpoint of a job in a folder
+:func:`prepare_directory`; a run without periodic checkpoints whose folder
+does not exist takes it at its first checkpoint, a stop's), and a run's
+first checkpoint removes the checkpoints an earlier run of the job left
+beyond where this one started (:func:`retire_superseded`), so the newest checkpoint of a job in a folder
 is always its latest run's. Those written by another dqsim version are moved
 into ``dqsim-VERSION/`` in the folder instead, names unchanged: that version
 can still resume them.
@@ -238,6 +239,10 @@ class CheckpointSession:
             or ``None``.
         locked_out: set on rank 0 when another run of the job held that lock (its holder): this run, which
             writes no periodic checkpoints, writes none there (a stop's fails in one line).
+        folder_deferred: set on rank 0 by :func:`prepare_directory` for a run without periodic checkpoints
+            whose folder did not exist: it creates none, and its first checkpoint (a stop's) creates the
+            folder and takes the lock first (:meth:`Checkpointer.write`), as :func:`prepare_directory`
+            would have.
         source: the job's ``job.source`` (its file), which starts the job-file errors of the session
             (``""``: none).
         finished_run: the :meth:`~dqsim.engine.simulator.Simulator.stop_point` of the engine run that
@@ -267,6 +272,7 @@ class CheckpointSession:
     other_versions: dict = field(default_factory=dict)
     lock: tuple | None = None
     locked_out: str | None = None
+    folder_deferred: bool = False
     source: str = ""
     finished_run: Callable[[], None] | None = field(default=None, repr=False)
 
@@ -426,7 +432,10 @@ class Checkpointer:
         path = base.with_name(base.name + ".h5")
         if session.resume is not None and path.name == Path(session.resume.path).name:
             # the cut this run resumed from, nothing run since (a stop right after the resume): the checkpoint
-            # in the folder is this state already, and rewriting it would remove the good copy for a while
+            # in the folder is this state already, and rewriting it would remove the good copy for a while.
+            # It stands for this run's first checkpoint: an earlier run's later ones go, as at a write.
+            if comm.rank == 0:
+                retire_superseded(session)
             session.last_wall = time.monotonic()
             return path
         failure, again = None, False
@@ -434,10 +443,17 @@ class Checkpointer:
             # this run wrote this cut already and keeps it (a stop seen just after a periodic checkpoint, no
             # event run since): the same state, and removing it to write it again would leave none for a while
             again = path in session.written and manifest_path(path).is_file()
-            if session.locked_out is not None:  # a run without periodic checkpoints, asked to stop
+            if session.folder_deferred:  # a run without periodic checkpoints: the folder and lock now
+                session.folder_deferred = False
+                failure = _take_folder(session)
+                if failure is None and session.locked_out is None and session.superseded:
+                    session.warn(f"{directory} holds {count_of(len(session.superseded), 'checkpoint')} of this "
+                                 f"job that another run wrote after this one started (the newest: "
+                                 f"{session.superseded[-1].name}); this checkpoint replaces them")
+            if failure is None and session.locked_out is not None:  # a run without periodic checkpoints
                 failure = (f"another dqsim run of this job is using its checkpoints in {directory} "
                            f"({session.locked_out})")
-            elif not again:
+            elif failure is None and not again:
                 try:
                     directory.mkdir(parents=True, exist_ok=True)
                 except OSError as exc:
@@ -899,7 +915,10 @@ def prepare_directory(session: CheckpointSession, comm, *, create: bool) -> None
     earlier run left beyond where this one starts
     (:attr:`CheckpointSession.superseded`). Called at the start of ``dqsim
     run`` and ``dqsim resume``, before any work; ``create`` when the job
-    asks for checkpoints or resumes one. :func:`release` gives the lock back.
+    asks for checkpoints or resumes one. Without ``create`` and without the
+    folder nothing is created: the run's first checkpoint (a stop's) does
+    all this then (:attr:`CheckpointSession.folder_deferred`,
+    :meth:`Checkpointer.write`). :func:`release` gives the lock back.
 
     Raises:
         DqsimError: on every rank, if the folder cannot be created or written, or (with ``create``)
@@ -908,46 +927,63 @@ def prepare_directory(session: CheckpointSession, comm, *, create: bool) -> None
     error = None
     directory = Path(session.directory)
     if comm.rank == 0 and (create or directory.exists()):
-        probe = directory / f".{session.prefix}.probe-{os.getpid()}"
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-            probe.write_bytes(b"")
-            probe.unlink()
-            session.lock, holder = _lock(directory, session.prefix)
-            if holder is not None:  # another run of this job works here: touch none of its files
-                session.locked_out = holder
-                if create:
-                    error = (f"{directory}: another dqsim run of this job ({session.prefix}) is using its "
-                             f"checkpoints there ({holder}); wait for it to end, or give this one another "
-                             f"folder ([checkpoint].directory, or a copy of the checkpoint to resume)")
-            else:
-                _remove_leftovers(directory, session.prefix)
-                found = sorted(_complete_checkpoints(directory, session.prefix))
-                if session.resume is not None:  # keep counts the job's checkpoints up to the resumed one
-                    session.written = _own_checkpoints(directory, session.prefix, job_hash(session.job_text),
-                                                       Path(session.resume.path).name)
-                    resumed = parse_checkpoint_name(session.resume.path)
-                    start = (resumed["engine_run"], resumed["window_end_ps"])
-                    session.superseded = [path for order, path in found if order > start]
-                else:  # a run from the start: an earlier run's checkpoints of this job
-                    session.superseded = [path for _order, path in found]
-                versions = {path: written_by(path) for path in session.superseded}
-                session.other_versions = {path: version for path, version in versions.items()
-                                          if version is not None and version != dqsim.__version__}
-                if session.resume is None:  # the newest that this run could have resumed
-                    session.earlier = next((path for path in reversed(session.superseded)
-                                            if path not in session.other_versions), None)
-        except OSError as exc:
-            if session.resume is not None:  # a resumed run writes beside the checkpoint it resumes
-                error = (f"{directory}: the resumed run writes its checkpoints beside the one it resumes, and "
-                         f"cannot write there ({io.folder_error(exc)}); copy the checkpoint's files "
-                         f"({Path(session.resume.path).name[:-len('.h5')]}.*) to a folder that can be written "
-                         "and resume that copy")
-            else:
-                error = unwritable_directory(session.source, directory, io.folder_error(exc))
+        error = _take_folder(session)
+        if error is None and create and session.locked_out is not None:
+            error = (f"{directory}: another dqsim run of this job ({session.prefix}) is using its "
+                     f"checkpoints there ({session.locked_out}); wait for it to end, or give this one another "
+                     f"folder ([checkpoint].directory, or a copy of the checkpoint to resume)")
+    elif comm.rank == 0:
+        session.folder_deferred = True
     error = comm.bcast(error)
     if error:
         raise DqsimError(error)
+
+
+def _take_folder(session: CheckpointSession) -> str | None:
+    """Rank 0: create and probe the checkpoint folder, take the job's lock, tidy it (:func:`prepare_directory`).
+
+    Sets :attr:`CheckpointSession.locked_out` when another run of the job
+    holds the lock (then nothing there is touched), else the session's
+    ``lock``, ``written`` (a resume), ``superseded``, ``other_versions`` and
+    ``earlier``.
+
+    Returns:
+        ``None``, or the one line saying why the folder cannot be written.
+    """
+    directory = Path(session.directory)
+    probe = directory / f".{session.prefix}.probe-{os.getpid()}"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+        session.lock, holder = _lock(directory, session.prefix)
+        if holder is not None:  # another run of this job works here: touch none of its files
+            session.locked_out = holder
+            return None
+        _remove_leftovers(directory, session.prefix)
+        found = sorted(_complete_checkpoints(directory, session.prefix))
+        if session.resume is not None:  # keep counts the job's checkpoints up to the resumed one
+            session.written = _own_checkpoints(directory, session.prefix, job_hash(session.job_text),
+                                               Path(session.resume.path).name)
+            resumed = parse_checkpoint_name(session.resume.path)
+            start = (resumed["engine_run"], resumed["window_end_ps"])
+            session.superseded = [path for order, path in found if order > start]
+        else:  # a run from the start: an earlier run's checkpoints of this job
+            session.superseded = [path for _order, path in found]
+        versions = {path: written_by(path) for path in session.superseded}
+        session.other_versions = {path: version for path, version in versions.items()
+                                  if version is not None and version != dqsim.__version__}
+        if session.resume is None:  # the newest that this run could have resumed
+            session.earlier = next((path for path in reversed(session.superseded)
+                                    if path not in session.other_versions), None)
+    except OSError as exc:
+        if session.resume is not None:  # a resumed run writes beside the checkpoint it resumes
+            return (f"{directory}: the resumed run writes its checkpoints beside the one it resumes, and "
+                    f"cannot write there ({io.folder_error(exc)}); copy the checkpoint's files "
+                    f"({Path(session.resume.path).name[:-len('.h5')]}.*) to a folder that can be written "
+                    "and resume that copy")
+        return unwritable_directory(session.source, directory, io.folder_error(exc))
+    return None
 
 
 def unwritable_directory(source: str | None, directory: Path, reason: str) -> str:

@@ -1893,7 +1893,11 @@ class Simulator:
         Checkpoints are cuts in simulated time, the same on every rank: at
         the next multiple of the simulated-time period, or just after the
         latest event any rank has run when one is asked for (wall-clock
-        period, stop signal). Every rank runs up to the cut, then writes.
+        period, stop signal), but never before the cut a resumed run started
+        from: asked for before any event ran, it is that cut, whose
+        checkpoint is kept as it is (:meth:`Checkpointer.write
+        <dqsim.engine.checkpoint.Checkpointer.write>`). Every rank runs up
+        to the cut, then writes.
 
         While it runs, the cyclic garbage collector's youngest generation
         waits for ``_GC_YOUNG_THRESHOLD`` new objects instead of Python's 700
@@ -1913,8 +1917,10 @@ class Simulator:
     def _run(self, until_ps: float) -> RunStatistics:
         started = time.perf_counter()
         checkpointer = self.checkpointer
+        # a cut asked for is never before the resumed one: with no event run since, it is that cut (write keeps it)
+        resumed_ps = 0
         if checkpointer is not None and checkpointer.resuming is not None:
-            checkpointer.restore(self)
+            resumed_ps = checkpointer.restore(self)
         asked_cut, stop_at_cut = math.inf, False
         rank = self._rank
         cpu_budget_s = EXCHANGE_CPU_S if self.comm.size > 1 else None
@@ -1939,7 +1945,7 @@ class Simulator:
             cap = until_ps
             if checkpointer is not None:
                 if exchange.write and asked_cut == math.inf:
-                    asked_cut, stop_at_cut = exchange.last_ps + 1, exchange.stop
+                    asked_cut, stop_at_cut = max(exchange.last_ps + 1, resumed_ps), exchange.stop
                 cut = min(asked_cut, checkpointer.next_sim_cut_ps())
                 if cut < math.inf and not exchange.resolved and exchange.next_ps >= cut:
                     self._flush(everything=True)
