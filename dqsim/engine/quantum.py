@@ -399,11 +399,12 @@ class QuantumMemory:
             where = dict(zip(op.qubits, bits))
             state.apply(GateOp(gate.matrix, tuple(where[q] for q in gate.targets),
                                tuple(where[q] for q in gate.controls), gate.diagonal, gate.name))
-            stream = self.stream(op.node, "gate-noise")
-            self._gate_noise(op.qubits, op.error_probability,
-                             lambda q: noise.depolarize(state, where[q], op.error_probability, stream),
-                             lambda a, b: noise.depolarize2(state, where[a], where[b], op.error_probability,
-                                                            stream))
+            if op.error_probability > 0:  # (the stream is made on first use: a noiseless run keys none)
+                stream = self.stream(op.node, "gate-noise")
+                self._gate_noise(op.qubits, op.error_probability,
+                                 lambda q: noise.depolarize(state, where[q], op.error_probability, stream),
+                                 lambda a, b: noise.depolarize2(state, where[a], where[b], op.error_probability,
+                                                                stream))
             return None
         if op.kind == "measure":
             basis = (op.payload or "Z").upper()
