@@ -168,3 +168,46 @@ def test_resume_in_a_trajectory_gives_the_uninterrupted_shots(tmp_path):
     run_dqsim(1, ["resume", str(last), "-o", str(tmp_path / "resumed.h5"), "--quiet"])
     full, resumed = open_run(tmp_path / "full.h5"), open_run(tmp_path / "resumed.h5")
     np.testing.assert_array_equal(full.table("shots"), resumed.table("shots"))
+
+
+NOISY = {"network.link": "source_fidelity = 0.93\ndark_count_rate_hz = 100.0\n",
+         "network.node": "t1_s = 0.01\nt2_s = 0.005\nmeasure_error_probability = 0.02\n"}
+
+
+def _noisy_job(shots):
+    text = JOB.read_text().replace("shots = 500", f"shots = {shots}").replace("timeline = true", "timeline = false")
+    for section, lines in NOISY.items():
+        text = text.replace(f"[{section}]\n", f"[{section}]\n{lines}", 1)
+    text = text.replace("source_fidelity = 1.0\n", "").replace("dark_count_rate_hz = 0.0   # ideal detectors: no "
+                                                               "false heralds\n", "")
+    return load_job_text(text, source="noisy.toml", base_dir=JOB.parent)
+
+
+def test_a_job_plans_its_circuit_once_and_each_trajectory_is_the_run_planned_alone(monkeypatch):
+    job = _noisy_job(6)
+    plans = []
+    real_plan = dqc.plan_dqc
+    monkeypatch.setattr(dqc, "plan_dqc", lambda *a, **k: plans.append(1) or real_plan(*a, **k))
+    out = dqc.run_job(job, comm=COMM, backend=BACKEND)
+    assert len(plans) == 1 and out.attrs["trajectories"] == 6
+    monkeypatch.undo()
+    circuit = circuit_run.build_circuit(job)
+    network = dqc.job_network(job.network, 1)
+    assert network.link(0, 1).delivered_fidelity < 1  # noisy pairs: drawn pure states join the register
+    alone = [dqc.run_dqc(circuit, comm=COMM, backend=BACKEND, network=network, assignment=[0, 1, 2],
+                         seed=dqc.trajectory_seed(job.run.seed, t, 6), shots=1, timeline=False) for t in range(6)]
+    assert out.tables["shots"].tolist() == [int(run.shots[0]) for run in alone]
+    links = [(a, b, *(sum(run.links[i][k] for run in alone) for k in (2, 3, 4)))
+             for i, (a, b, *_rest) in enumerate(alone[0].links)]
+    assert [tuple(row)[3:] for row in out.tables["links"]] == [link[2:] for link in links]
+    assert out.attrs["simulated_time_ps"] == max(run.end_time_ps for run in alone)
+
+
+def test_a_plan_made_for_another_circuit_is_refused():
+    job = _dqc_job(1)
+    circuit = circuit_run.build_circuit(job)
+    network = dqc.job_network(job.network, 1)
+    prepared = dqc.plan_dqc(circuit, network, assignment=[0, 1, 2])
+    with pytest.raises(ValueError, match="prepared"):
+        dqc.run_dqc(circuit_run.build_circuit(job), comm=COMM, backend=BACKEND, network=network, shots=1,
+                    prepared=prepared)

@@ -929,6 +929,24 @@ MIN_TILE_GROUPS = 16
 
 
 def _tile_geometry(bits, cmask: int, num_amplitudes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where the tiles of a kernel on target ``bits`` with controls ``cmask`` find their amplitudes
+    (:func:`_tile_geometry_of`, kept for the last :data:`GEOMETRY_CACHE_SIZE` arguments: the kernels
+    only read the arrays, and a small register's gate costs little more than working them out).
+
+    Examples:
+        >>> _tile_geometry([1], 0b100, 64)[1] is _tile_geometry((1,), 4, 64)[1]
+        True
+    """
+    return _tile_geometry_of(tuple(int(b) for b in bits), int(cmask), int(num_amplitudes))
+
+
+#: Argument tuples whose :func:`_tile_geometry` and :func:`permutation_of` results are kept.
+GEOMETRY_CACHE_SIZE = 256
+
+
+@functools.lru_cache(maxsize=GEOMETRY_CACHE_SIZE)
+def _tile_geometry_of(bits: tuple[int, ...], cmask: int, num_amplitudes: int) -> tuple[np.ndarray, np.ndarray,
+                                                                                         np.ndarray]:
     """Where the tiles of a kernel on target ``bits`` with controls ``cmask`` find their amplitudes.
 
     Returns:
@@ -957,6 +975,10 @@ def _tile_geometry(bits, cmask: int, num_amplitudes: int) -> tuple[np.ndarray, n
 def permutation_of(matrix: np.ndarray) -> np.ndarray | None:
     """``source[r]``, the column of the single 1 in row ``r``, when ``matrix`` is a permutation; else ``None``.
 
+    Matrices of up to 8×8 are looked up by their bytes among the last
+    :data:`GEOMETRY_CACHE_SIZE` asked for (a dynamic DQC shot asks about the
+    same few gates again and again); the answer must not be changed.
+
     Examples:
         >>> permutation_of(np.array([[0, 1], [1, 0]])).tolist()
         [1, 0]
@@ -964,6 +986,19 @@ def permutation_of(matrix: np.ndarray) -> np.ndarray | None:
         True
     """
     matrix = np.asarray(matrix)
+    if matrix.ndim == 2 and matrix.size <= 64 and matrix.dtype.kind in "biufc":
+        return _small_permutation_of(matrix.shape, matrix.dtype.str, matrix.tobytes())
+    return _permutation_of(matrix)
+
+
+@functools.lru_cache(maxsize=GEOMETRY_CACHE_SIZE)
+def _small_permutation_of(shape: tuple[int, int], dtype: str, data: bytes) -> np.ndarray | None:
+    """:func:`_permutation_of` of the matrix with these ``shape``, ``dtype`` and bytes (kept)."""
+    return _permutation_of(np.frombuffer(data, dtype=dtype).reshape(shape))
+
+
+def _permutation_of(matrix: np.ndarray) -> np.ndarray | None:
+    """:func:`permutation_of`, worked out."""
     if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
         return None
     ones = matrix == 1

@@ -28,6 +28,7 @@ the run, so memories decay exactly for the time they waited.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +45,45 @@ from dqsim.units import ps_to_seconds
 _H = np.array([[1, 1], [1, -1]], dtype=np.complex128) / math.sqrt(2.0)
 #: Rotation taking each basis to Z before a measurement (as ``ShardedState.measure``).
 _ROTATION = {"Z": np.eye(2, dtype=np.complex128), "X": _H, "Y": _H @ np.diag([1, -1j]).astype(np.complex128)}
+
+
+def _after_measure(basis: str, outcome: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """A network qubit measured in ``basis`` with ``outcome``, as it leaves the register
+    (:meth:`QuantumMemory._leave`): its post-measurement state R†|m⟩, and the gate X^m R that brings its
+    register bit back to |0⟩ (``None`` where that is the identity)."""
+    rotation = _ROTATION[basis]
+    ket = np.zeros(2, dtype=np.complex128)
+    ket[outcome] = 1.0
+    back = (np.array([[0, 1], [1, 0]], dtype=np.complex128) if outcome else np.eye(2)) @ rotation
+    return rotation.conj().T @ ket, None if np.allclose(back, np.eye(2)) else np.asarray(back, dtype=np.complex128)
+
+
+#: Distinct states whose preparations :func:`_preparation` and :func:`_pair_preparations` keep (a run of many
+#: trajectories prepares the same few again and again).
+PREPARATION_CACHE_SIZE = 256
+
+
+def _preparation(vector: np.ndarray) -> np.ndarray:
+    """:func:`~dqsim.state.small.preparation_unitary` of ``vector``, kept by its bytes (read only)."""
+    return _preparation_of(np.ascontiguousarray(vector, dtype=np.complex128).tobytes())
+
+
+@functools.lru_cache(maxsize=PREPARATION_CACHE_SIZE)
+def _preparation_of(data: bytes) -> np.ndarray:
+    return preparation_unitary(np.frombuffer(data, dtype=np.complex128))
+
+
+@functools.lru_cache(maxsize=PREPARATION_CACHE_SIZE)
+def _pair_preparations(dtype: str, data: bytes) -> tuple[np.ndarray, list[np.ndarray]]:
+    """A pair's exact 4x4 state (its ``dtype`` and bytes) as a mixture of pure states: the cumulative
+    weights of its eigenvectors (eigenvalues clipped at 0) and the unitary preparing each (read only;
+    :meth:`QuantumMemory._apply_register` draws one)."""
+    values, vectors = np.linalg.eigh(np.frombuffer(data, dtype=dtype).reshape(4, 4))
+    return np.cumsum(np.clip(values, 0.0, None)), [preparation_unitary(vectors[:, k]) for k in range(4)]
+
+
+#: :func:`_after_measure` of every basis and outcome, worked out once (read only).
+_AFTER_MEASURE = {(basis, outcome): _after_measure(basis, outcome) for basis in _ROTATION for outcome in (0, 1)}
 
 
 @dataclass(frozen=True)
@@ -219,7 +259,7 @@ class QuantumMemory:
         for q, slot in zip(members, slots):
             self.slot_of[q] = slot
         if abs(abs(vector[0]) - 1.0) > 1e-15:  # else |0…0⟩ up to a global phase: nothing to prepare
-            state.apply(GateOp(preparation_unitary(vector), tuple(slots), (), False, "join"))
+            state.apply(GateOp(_preparation(vector), tuple(slots), (), False, "join"))
 
     def _leave(self, state, qubit: int, outcome: int | None, basis: str) -> None:
         """A measured (``outcome``) or reset (``None``) network qubit leaves the register."""
@@ -229,15 +269,10 @@ class QuantumMemory:
             self.shared_qubits.discard(qubit)
         else:
             self.shared_qubits.add(qubit)
-            rotation = _ROTATION[basis]
-            ket = np.zeros(2, dtype=np.complex128)
-            ket[outcome] = 1.0
-            post = rotation.conj().T @ ket
+            post, back = _AFTER_MEASURE[basis, outcome]
             self.small.set_pure([qubit], post)
-            # the register bit holds R†|m⟩: X^m R brings it back to |0⟩
-            back = (np.array([[0, 1], [1, 0]], dtype=np.complex128) if outcome else np.eye(2)) @ rotation
-            if not np.allclose(back, np.eye(2)):
-                state.apply(GateOp(np.asarray(back, dtype=np.complex128), (slot,), (), False, "return"))
+            if back is not None:
+                state.apply(GateOp(back, (slot,), (), False, "return"))
         self.free_slots.append(slot)
         self.free_slots.sort()
 
@@ -364,11 +399,12 @@ class QuantumMemory:
             where = dict(zip(op.qubits, bits))
             state.apply(GateOp(gate.matrix, tuple(where[q] for q in gate.targets),
                                tuple(where[q] for q in gate.controls), gate.diagonal, gate.name))
-            stream = self.stream(op.node, "gate-noise")
-            self._gate_noise(op.qubits, op.error_probability,
-                             lambda q: noise.depolarize(state, where[q], op.error_probability, stream),
-                             lambda a, b: noise.depolarize2(state, where[a], where[b], op.error_probability,
-                                                            stream))
+            if op.error_probability > 0:  # (the stream is made on first use: a noiseless run keys none)
+                stream = self.stream(op.node, "gate-noise")
+                self._gate_noise(op.qubits, op.error_probability,
+                                 lambda q: noise.depolarize(state, where[q], op.error_probability, stream),
+                                 lambda a, b: noise.depolarize2(state, where[a], where[b], op.error_probability,
+                                                                stream))
             return None
         if op.kind == "measure":
             basis = (op.payload or "Z").upper()
@@ -391,11 +427,10 @@ class QuantumMemory:
             if isinstance(werner, np.ndarray):
                 # the exact 4x4 state as a trajectory: the unitary preparing one of its eigenvectors, drawn with
                 # its eigenvalue as probability (SmallStates.pair_state applies the same mixture exactly)
-                values, vectors = np.linalg.eigh(werner)
-                weights = np.cumsum(np.clip(values, 0.0, None))
+                weights, unitaries = _pair_preparations(werner.dtype.str, werner.tobytes())
                 uniform = float(self.stream(op.node, "bell-noise").next_transient().random())
                 k = min(int(np.searchsorted(weights, uniform * weights[-1], side="right")), 3)
-                state.apply(GateOp(preparation_unitary(vectors[:, k]), (a, b), (), False, "pair"))
+                state.apply(GateOp(unitaries[k], (a, b), (), False, "pair"))
                 return None
             state.apply(gate_op("h", [a]))
             state.apply(gate_op("cx", [a, b]))

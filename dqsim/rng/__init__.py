@@ -184,8 +184,15 @@ class Stream:
         return gen
 
     def uniform(self, size: int | None = None):
-        """Uniform draws in [0, 1) from the next event."""
-        return self.next_generator().random(size)
+        """Uniform draws in [0, 1) from the next event (those of :meth:`next_generator`, drawn through
+        :meth:`next_transient`: no new generator object).
+
+        Examples:
+            >>> a, b = Stream(7, purpose="x"), Stream(7, purpose="x")
+            >>> bool(a.uniform() == b.next_generator().random()), a.uniform(2).tolist() == b.next_generator().random(2).tolist()
+            (True, True)
+        """
+        return self.next_transient().random(size)
 
 
 def derived_seed(seed: int, purpose: str, *indices: int) -> int:

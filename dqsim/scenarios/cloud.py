@@ -90,7 +90,8 @@ from dqsim.scenarios.output import ScenarioOutput, record_table, standard_error
 from dqsim.scenarios.cloud_scheduler import (Centre, JobFailed, JobRecord, QueuedJob, queue_metrics,
                                              simulate_queue)
 from dqsim.scenarios.circuit_run import clbits_refusal
-from dqsim.scenarios.dqc import _stop_point, is_noisy, job_network, run_dqc, shot_share, trajectory_seed
+from dqsim.scenarios.dqc import (_stop_point, is_noisy, job_network, plan_dqc, run_dqc, shot_share,
+                                 trajectory_seed)
 from dqsim.units import PS_PER_MS, PS_PER_NS, PS_PER_S, PS_PER_US, ps_to_seconds, seconds_to_ps
 
 __all__ = ["UserJob", "Execution", "JobResult", "CloudRun", "run_cloud", "run_user_job", "run_job", "user_jobs_of",
@@ -435,7 +436,7 @@ def run_user_job(job: UserJob, network: Network, *, comm, backend, seed: int, sc
     """
     noisy, dynamic = is_noisy(network), not job.circuit.measurements_are_terminal()
     runs = engine_runs(job.shots, noisy, trajectories, dynamic=dynamic)
-    parts = []
+    parts, prepared = [], None
     for index in range(runs):
         stored = checkpointing.stored_next() if checkpointing is not None else None
         if stored is None:
@@ -446,10 +447,12 @@ def run_user_job(job: UserJob, network: Network, *, comm, backend, seed: int, sc
                     on_fraction((index + fraction) / runs)
 
             try:
+                if prepared is None:  # planned once for all the job's engine runs (they differ in their seeds)
+                    prepared = plan_dqc(job.circuit, network, scheme=scheme)
                 run = run_dqc(job.circuit, comm=comm, backend=backend, network=network, scheme=scheme,
                               seed=trajectory_seed(seed, index, runs), precision=precision,
                               shots=shot_share(job.shots, runs, index), timeline=False, checkpointing=checkpointing,
-                              on_window=on_window if on_fraction is not None else None)
+                              on_window=on_window if on_fraction is not None else None, prepared=prepared)
                 stored = ("done", Execution(run.counts, run.fidelity, run.end_time_ps,
                                             sum(link[2] for link in run.links),
                                             shot_share(max(job.shots, 1), runs, index), run.num_nonlocal_gates))

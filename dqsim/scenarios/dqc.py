@@ -211,11 +211,64 @@ def replicates(num_ranks: int, num_qubits: int, replicate_max_qubits: int = REPL
     return num_ranks > 1 and num_qubits <= replicate_max_qubits
 
 
+@dataclass(frozen=True)
+class DqcPlan:
+    """What a distributed run of a circuit needs that depends on the job alone, not on the seed: built once by
+    :func:`plan_dqc` and shared by all trajectories of a job (its node steps never change during a run,
+    :meth:`dqsim.engine.simulator.Simulator.share`).
+
+    Attributes:
+        circuit: the circuit as given; ``decomposed`` what the network runs.
+        network: the network it was planned on; ``scheme`` ``"telegate"`` or ``"teledata"``.
+        owner: QPU of each logical qubit; ``regmap`` the global qubits; ``plan`` each node's steps.
+        num_nonlocal_gates: gates whose qubits lie on two QPUs (:func:`dqsim.circuit.partition.cut_size`).
+    """
+
+    circuit: Circuit
+    network: Network
+    scheme: str
+    decomposed: Circuit
+    owner: tuple[int, ...]
+    regmap: RegisterMap
+    plan: NodePlan
+    num_nonlocal_gates: int
+
+
+def plan_dqc(circuit: Circuit, network: Network, *, scheme: str = "telegate",
+             assignment: Sequence[int] | None = None) -> DqcPlan:
+    """Decompose, partition and lay out ``circuit`` on ``network``: the part of :func:`run_dqc` that a job's
+    trajectories share (no collective; the same on every rank).
+
+    Raises:
+        CircuitError: an unknown ``scheme``, or a circuit the network cannot run.
+        ResourceError: a node with too few communication qubits for the routing.
+    """
+    if scheme not in ("telegate", "teledata"):
+        raise CircuitError(f"scheme = {scheme!r}; allowed: telegate, teledata")
+    node_names, node_specs, num_nodes = network.names, network.nodes, network.num_nodes
+    decomposed = decompose_for_distribution(circuit)
+    owner = partition_qubits(decomposed, [s.num_data_qubits for s in node_specs], assignment=assignment)
+    # Only the data slots the circuit uses enter the register: capacity is a limit, not memory.
+    used = [list(owner).count(i) for i in range(num_nodes)]
+    regmap = register_map(owner, used, [s.num_comm_qubits for s in node_specs])
+    plan = plan_distributed(decomposed, regmap, num_nodes, path=network.route, scheme=scheme)
+    needs_two = scheme == "teledata" or any(len(network.route(a, b)) > 2
+                                            for a in range(num_nodes) for b in range(num_nodes) if a != b)
+    for i, spec in enumerate(node_specs):
+        if spec.num_comm_qubits < (2 if needs_two else 1):
+            raise ResourceError(
+                f"node {node_names[i]} has {spec.num_comm_qubits} communication qubit(s); "
+                f"{'teledata and entanglement swapping need' if needs_two else 'a nonlocal gate needs'} at least "
+                f"{2 if needs_two else 1}"
+            )
+    return DqcPlan(circuit, network, scheme, decomposed, tuple(owner), regmap, plan, cut_size(decomposed, owner))
+
+
 def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = "telegate",
             assignment: Sequence[int] | None = None, seed: int = 0, precision: str = "complex128",
             shots: int = 1000, observables: Sequence[tuple[str, list]] = (), timeline: bool = True,
             on_window=None, checkpointing=None, replicate_max_qubits: int = REPLICATED_MAX_QUBITS,
-            fidelity_check: str = "auto") -> DqcRun:
+            fidelity_check: str = "auto", prepared: DqcPlan | None = None) -> DqcRun:
     """Run ``circuit`` distributed over the network (collective).
 
     Args:
@@ -234,34 +287,25 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
             and then the circuit to the final state itself (no memory, twice the gates; after the
             sampling and expectation values, which so see the state as the engine left it),
             ``"auto"`` (default) the copy where it fits, else in place, ``"off"`` none (NaN).
+        prepared: :func:`plan_dqc` of this ``circuit``, ``network``, ``scheme`` and ``assignment``, made
+            once for many runs (the trajectories of a job); ``None``: planned here.
     """
     if fidelity_check not in FIDELITY_CHECKS:
         raise ConfigError(f"fidelity_check = {fidelity_check!r}; allowed: {', '.join(FIDELITY_CHECKS)}")
     timing: dict[str, float] = {}
     t0 = time.perf_counter()
-    if scheme not in ("telegate", "teledata"):
-        raise CircuitError(f"scheme = {scheme!r}; allowed: telegate, teledata")
+    if prepared is None:
+        prepared = plan_dqc(circuit, network, scheme=scheme, assignment=assignment)
+    elif prepared.circuit is not circuit or prepared.network is not network or prepared.scheme != scheme:
+        raise ValueError("run_dqc: prepared was planned for another circuit, network or scheme; pass "
+                         "plan_dqc(circuit, network, scheme=scheme, assignment=assignment)")
     node_names, node_specs, num_nodes = network.names, network.nodes, network.num_nodes
-    decomposed = decompose_for_distribution(circuit)
-    owner = partition_qubits(decomposed, [s.num_data_qubits for s in node_specs], assignment=assignment)
-    # Only the data slots the circuit uses enter the register: capacity is a limit, not memory.
-    used = [list(owner).count(i) for i in range(num_nodes)]
-    regmap = register_map(owner, used, [s.num_comm_qubits for s in node_specs])
-    plan = plan_distributed(decomposed, regmap, num_nodes, path=network.route, scheme=scheme)
+    decomposed, owner, regmap, plan = prepared.decomposed, prepared.owner, prepared.regmap, prepared.plan
     steps = plan.steps
     if plan.engine_measures and shots > 1:
         raise CircuitError(f"shots = {shots}: a circuit with mid-circuit measurements, resets or 'if' gives one "
                            "shot per run of the network; the dqc scenario runs one per shot (run_trajectories), "
                            "as the cloud scenario does for such a user job")
-    needs_two = scheme == "teledata" or any(len(network.route(a, b)) > 2
-                                            for a in range(num_nodes) for b in range(num_nodes) if a != b)
-    for i, spec in enumerate(node_specs):
-        if spec.num_comm_qubits < (2 if needs_two else 1):
-            raise ResourceError(
-                f"node {node_names[i]} has {spec.num_comm_qubits} communication qubit(s); "
-                f"{'teledata and entanglement swapping need' if needs_two else 'a nonlocal gate needs'} at least "
-                f"{2 if needs_two else 1}"
-            )
     if network.num_ranks != comm.size:
         raise ResourceError(f"the network is placed on {count_of(network.num_ranks, 'rank')} but the run has "
                             f"{comm.size}")
@@ -343,7 +387,7 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
                       c.get(("photons", a, b), 0) + c.get(("photons", b, a), 0)))
     return DqcRun(circuit, decomposed, list(owner), regmap, state, counts, outcomes, float(fidelity),
                   end_time_ps, sorted(links), sim.gather_timeline() if timeline else None, engine,
-                  rank_of_node, cut_size(decomposed, owner), expectation, timing, sim.memory.peak_register_qubits,
+                  rank_of_node, prepared.num_nonlocal_gates, expectation, timing, sim.memory.peak_register_qubits,
                   expectation_stderr=[math.nan] * len(expectation), dynamic=plan.engine_measures,
                   stop_point=sim.stop_point, fidelity_check=method)
 
@@ -611,11 +655,14 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
             on_progress(fraction or 0.0, 1.0,
                         f"simulated {time_ps / PS_PER_US:.1f} µs, {rate:.0f} exchanges/s, circuit steps")
 
+    # planned once: the trajectories differ only in their seeds (a dynamic circuit runs one per shot)
+    prepared = plan_dqc(circuit, network, scheme=job.distribution.scheme, assignment=job.distribution.assignment)
+
     def one_run(seed: int, shots: int, timeline: bool) -> DqcRun:
         return run_dqc(circuit, comm=comm, backend=backend, network=network, scheme=job.distribution.scheme,
                        assignment=job.distribution.assignment, seed=seed, precision=job.run.precision, shots=shots, observables=observables,
                        timeline=timeline, on_window=on_window, checkpointing=checkpointing,
-                       fidelity_check=job.simulation.fidelity_check)
+                       fidelity_check=job.simulation.fidelity_check, prepared=prepared)
 
     run = run_trajectories(one_run, seed=job.run.seed, shots=job.simulation.shots,
                            trajectories=trajectories_for(job, circuit), timeline=job.simulation.timeline,

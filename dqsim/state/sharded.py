@@ -38,6 +38,10 @@ DEFAULT_KERNEL_CHUNK_BYTES = 64 * BYTES_PER_MIB
 DEFAULT_MAX_GATHER_QUBITS = 26
 #: Fraction of free memory a new state may take.
 MEMORY_HEADROOM = 0.9
+#: A state whose shard and workspace need at most this many bytes per rank is not checked against the free
+#: memory (reading it costs a file read, ~0.05 ms on the CPU, about what a dynamic DQC shot's whole register
+#: work costs; a process that runs at all has a MiB to spare).
+MEMORY_CHECK_MIN_BYTES = BYTES_PER_MIB
 #: Largest register a scenario keeps whole on every rank (a single-process state, no collectives)
 #: instead of sharding it, qubits. Up to 2^12 amplitudes (64 KiB in complex128) one gate costs about
 #: what a collective does (tens of µs, mostly Python), so sharding saves nothing and its exchanges and
@@ -171,6 +175,8 @@ class ShardedState:
         need = estimate_memory_bytes(self.num_qubits, self.num_ranks, self.precision,
                                      exchange_chunk_bytes=self.exchange_chunk_bytes,
                                      kernel_chunk_bytes=kernel_chunk_bytes)
+        if need["total"] <= MEMORY_CHECK_MIN_BYTES:  # the same on every rank: all skip the collective
+            return
         free = self.backend.free_memory_bytes()
         if not self.backend.is_gpu:
             free //= max(1, self.comm.node_local_size)

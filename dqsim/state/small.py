@@ -21,6 +21,7 @@ gate matrices of :mod:`dqsim.state.gates`).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Iterable, Sequence
@@ -219,6 +220,24 @@ def preparation_unitary(vector: np.ndarray) -> np.ndarray:
         u -= 2.0 * np.outer(w, w.conj()) / norm2
     u[:, 0] *= phase
     return u
+
+
+#: Largest ρ (elements: up to 3 qubits) whose decomposition into pure states :meth:`SmallStates.take_pure`
+#: keeps, by its bytes, for the next group in the same state (the pairs of a run of many trajectories).
+EIGEN_CACHE_MAX_ELEMENTS = 64
+
+
+def _pure_mixture_of(rho: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """ρ as a mixture of pure states: its eigenvalues clipped at 0, their cumulative sums, its eigenvectors."""
+    values, vectors = np.linalg.eigh(rho)
+    weights = np.clip(values.real, 0.0, None)
+    return weights, np.cumsum(weights), vectors
+
+
+@functools.lru_cache(maxsize=256)
+def _pure_mixture(shape: tuple[int, ...], dtype: str, data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_pure_mixture_of` the ρ with these ``shape``, ``dtype`` and bytes (kept; read only)."""
+    return _pure_mixture_of(np.frombuffer(data, dtype=dtype).reshape(shape))
 
 
 def _outcome(p0: float, p1: float, uniform: float) -> int:
@@ -503,14 +522,16 @@ class SmallStates:
         g = self._group.get(qubit) or self._fresh(qubit)
         for q in g.qubits:
             del self._group[q]
-        values, vectors = np.linalg.eigh(g.rho)
-        weights = np.clip(values.real, 0.0, None)
-        cumulative = np.cumsum(weights)
+        rho = g.rho
+        if rho.size <= EIGEN_CACHE_MAX_ELEMENTS:
+            weights, cumulative, vectors = _pure_mixture(rho.shape, rho.dtype.str, rho.tobytes())
+        else:
+            weights, cumulative, vectors = _pure_mixture_of(rho)
         index = int(np.searchsorted(cumulative, uniform * cumulative[-1], side="right"))
         index = min(index, weights.size - 1)
         while weights[index] == 0 and index > 0:
             index -= 1
-        return list(g.qubits), vectors[:, index]
+        return list(g.qubits), vectors[:, index].copy()
 
     def remove(self, qubit: int) -> np.ndarray:
         """Remove ``qubit``'s group from this store and return its ρ (over ``group_of(qubit).qubits``)."""
