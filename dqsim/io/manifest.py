@@ -233,10 +233,18 @@ def run_manifest_path(path: str | os.PathLike) -> Path:
     return Path(f"{path}.manifest.json")
 
 
-def write_run_manifest(path: str | os.PathLike, extra_files: Iterable[str | os.PathLike] = ()) -> Path:
-    """Write the manifest of a finished run file and the slab files of its state (rank 0)."""
+def write_run_manifest(path: str | os.PathLike, extra_files: Iterable[str | os.PathLike] = (), *,
+                       entries: Sequence[Mapping[str, Any]] = ()) -> Path:
+    """Write the manifest of a finished run file and the slab files of its state (rank 0).
+
+    Lists the run file (hashed here), then ``extra_files`` (hashed here), then
+    ``entries``: the slab files' :func:`file_entry` results, in rank order, as
+    each rank computed them for its own slab
+    (:func:`dqsim.io.sharded.write_sharded_state`). Either way the manifest is
+    the same as when one process hashes every file.
+    """
     return write_manifest(run_manifest_path(path), {"kind": "run", "run_file": Path(path).name},
-                          [path, *extra_files])
+                          [path, *extra_files], entries=entries)
 
 
 def verify_run_file(path: str | os.PathLike) -> bool:

@@ -22,8 +22,11 @@ picks the path:
   attributes and renames it (:func:`~dqsim.io.writer.write_run_file` with
   ``collective_state=``).
 * **slab files** (otherwise, e.g. with the serial h5py from PyPI): each rank
-  writes ``<base>.slabNNNN.h5`` and rank 0 links them with a virtual dataset
-  (``state_slabs=``, :mod:`dqsim.io.slabs`).
+  writes ``<base>.slabNNNN.h5``, reads it back (CRC-32) and hashes the whole
+  file for the run's manifest (size and SHA-256,
+  :func:`dqsim.io.manifest.file_entry`), every rank at once; rank 0 gathers
+  names, checksums and manifest entries in one gather and links the slabs
+  with a virtual dataset (``state_slabs=``, :mod:`dqsim.io.slabs`).
 
 Both read back the same way (:mod:`dqsim.io.stored_state`). MPI is reached
 only through the communicator's ``mpi_comm`` (only :mod:`dqsim.comm` imports
@@ -44,7 +47,7 @@ import h5py
 import numpy as np
 
 from dqsim.errors import DqsimError
-from dqsim.io import encoding
+from dqsim.io import encoding, manifest
 from dqsim.io.atomic import folder_error, temporary_path, write_failure_reason
 from dqsim.io.slabs import SLAB_DATASET, StateSlabs, check_state_shape, host_pieces, state_attrs, write_slab_file
 from dqsim.io.stored_state import STATE_DATASET, crc_range
@@ -97,7 +100,8 @@ def write_sharded_state(base: str | os.PathLike, pieces: Iterable[tuple[int, Any
     The run file is ``<base>.h5``; with parallel HDF5 the state goes into its
     temporary file, otherwise into ``<base>.slabNNNN.h5`` (see the module
     docstring). Either way every rank's part is checksummed and read back
-    before this returns, in parallel.
+    before this returns, in parallel; a slab file is also hashed whole by
+    its rank, for the run's manifest (``StateSlabs.file_entries``).
 
     Args:
         base: run file path without ``.h5``, e.g. ``out/run`` for ``out/run.h5``.
@@ -155,14 +159,21 @@ def _agree(comm, failure: BaseException | None, what: str) -> None:
 
 
 def _write_slab_files(base: Path, pieces, *, comm, slab_size: int, dtype: np.dtype) -> dict:
-    """Collective: every rank writes ``<base>.slabNNNN.h5``; rank 0 gets ``state_slabs``."""
+    """Collective: every rank writes ``<base>.slabNNNN.h5``; rank 0 gets ``state_slabs``.
+
+    Every rank also hashes its own slab file for the run's manifest
+    (:func:`dqsim.io.manifest.file_entry`, all ranks at once), so rank 0
+    does not read every rank's slab again to write it; the entries reach
+    rank 0 in the gather of the slabs' names (``StateSlabs.file_entries``).
+    """
     slab = base.with_name(f"{base.name}.slab{comm.rank:04d}.h5")
-    checksum = failure = None
+    checksum = entry = failure = None
     try:
         slab.parent.mkdir(parents=True, exist_ok=True)
         written = write_slab_file(slab, pieces, slab_size=slab_size, dtype=dtype)
         checksum = written.hexdigest()
         _check_read_back(slab, SLAB_DATASET, 0, slab_size, dtype, written, f"{slab}: state slab {comm.rank}")
+        entry = manifest.file_entry(slab)
     except OSError as exc:  # the folder cannot be made, or the file read back
         failure = DqsimError(f"{slab}: cannot write the state slab ({folder_error(exc)})")
     except Exception as exc:  # noqa: BLE001 - reported to every rank by _agree
@@ -175,11 +186,11 @@ def _write_slab_files(base: Path, pieces, *, comm, slab_size: int, dtype: np.dty
         except OSError:  # its folder could not be made
             pass
         raise
-    entries = comm.gather((str(slab), checksum))
+    entries = comm.gather((str(slab), checksum, entry))
     if comm.rank != 0:
         return {}
-    paths, sums = zip(*entries)
-    return {"state_slabs": StateSlabs(list(paths), list(sums), slab_size, dtype)}
+    paths, sums, files = zip(*entries)
+    return {"state_slabs": StateSlabs(list(paths), list(sums), slab_size, dtype, file_entries=list(files))}
 
 
 def _check_read_back(path: Path, name: str, start: int, slab_size: int, dtype: np.dtype,
