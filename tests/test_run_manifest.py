@@ -14,7 +14,7 @@ import pytest
 
 from dqsim.comm import SingleComm
 from dqsim.errors import DqsimError
-from dqsim.io import StateSlabs, manifest, verify_run_file, write_run_file, write_sharded_state
+from dqsim.io import StateSlabs, manifest, sharded, verify_run_file, write_run_file, write_sharded_state
 from mpi_helper import run_dqsim, run_mpi
 
 QFT = ["run", "jobs/qft_20q.toml", "--quiet", "--set", "circuit.num_qubits=10", "--set", 'simulation.observables=["X0"]',
@@ -87,3 +87,50 @@ def test_entries_for_other_files_than_the_paths_are_refused():
     entry = {"name": "run.slab0001.h5", "size": 1, "sha256": "0" * 64}
     with pytest.raises(ValueError, match="file_entries"):
         StateSlabs(["out/run.slab0000.h5"], ["sha256:" + "0" * 64], 4, file_entries=[entry])
+
+
+def test_the_read_back_and_the_manifest_entry_share_one_read(tmp_path, monkeypatch):
+    """A slab as write_slab_file lays it out is read once: its CRC-32 read-back and its SHA-256 entry."""
+    vector = np.random.default_rng(5).normal(size=2 * 4096).view(np.complex128)
+    monkeypatch.setattr(sharded, "_check_read_back", None)  # the HDF5 read-back is not called
+    kwargs = write_sharded_state(tmp_path / "run", [(0, vector[:1000]), (1000, vector[1000:])], comm=SingleComm(),
+                                 slab_size=4096, dtype=vector.dtype)
+    assert kwargs["state_slabs"].file_entries == [manifest.file_entry(tmp_path / "run.slab0000.h5")]
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "chunked"])
+def test_an_amplitude_altered_after_the_write_is_caught_by_the_read_back(tmp_path, monkeypatch, layout):
+    vector = np.random.default_rng(6).normal(size=2 * 4096).view(np.complex128)
+    write = sharded.write_slab_file
+
+    def write_then_alter(path, pieces, *, slab_size, dtype):
+        written = write(path, pieces, slab_size=slab_size, dtype=dtype)
+        with h5py.File(path, "r+") as h5:
+            data = h5["slab"][...]
+            data[4000] += 1e-9
+            del h5["slab"]
+            h5.create_dataset("slab", data=data, chunks=(512,) if layout == "chunked" else None)
+        return written
+
+    monkeypatch.setattr(sharded, "write_slab_file", write_then_alter)
+    with pytest.raises(DqsimError, match=r"run\.slab0000\.h5: state slab 0 is corrupt right after writing"):
+        write_sharded_state(tmp_path / "run", [(0, vector)], comm=SingleComm(), slab_size=4096, dtype=vector.dtype)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_chunked_slab_is_read_back_through_hdf5_then_hashed(tmp_path, monkeypatch):
+    vector = np.random.default_rng(7).normal(size=2 * 4096).view(np.complex128)
+    write = sharded.write_slab_file
+
+    def write_chunked(path, pieces, *, slab_size, dtype):
+        written = write(path, pieces, slab_size=slab_size, dtype=dtype)
+        with h5py.File(path, "r+") as h5:
+            data = h5["slab"][...]
+            del h5["slab"]
+            h5.create_dataset("slab", data=data, chunks=(512,))
+        return written
+
+    monkeypatch.setattr(sharded, "write_slab_file", write_chunked)
+    kwargs = write_sharded_state(tmp_path / "run", [(0, vector)], comm=SingleComm(), slab_size=4096,
+                                 dtype=vector.dtype)
+    assert kwargs["state_slabs"].file_entries == [manifest.file_entry(tmp_path / "run.slab0000.h5")]
