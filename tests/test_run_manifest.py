@@ -98,21 +98,28 @@ def test_the_read_back_and_the_manifest_entry_share_one_read(tmp_path, monkeypat
     assert kwargs["state_slabs"].file_entries == [manifest.file_entry(tmp_path / "run.slab0000.h5")]
 
 
-@pytest.mark.parametrize("layout", ["contiguous", "chunked"])
-def test_an_amplitude_altered_after_the_write_is_caught_by_the_read_back(tmp_path, monkeypatch, layout):
-    vector = np.random.default_rng(6).normal(size=2 * 4096).view(np.complex128)
+def rewrite_slabs(monkeypatch, *, chunks=None, altered_index=None):
+    """Make write_sharded_state's slab files be rewritten after the write: ``chunks`` (None: contiguous),
+    amplitude ``altered_index`` changed by 1e-9 (None: none); the checksum returned is the written one."""
     write = sharded.write_slab_file
 
-    def write_then_alter(path, pieces, *, slab_size, dtype):
+    def write_then_rewrite(path, pieces, *, slab_size, dtype):
         written = write(path, pieces, slab_size=slab_size, dtype=dtype)
         with h5py.File(path, "r+") as h5:
             data = h5["slab"][...]
-            data[4000] += 1e-9
+            if altered_index is not None:
+                data[altered_index] += 1e-9
             del h5["slab"]
-            h5.create_dataset("slab", data=data, chunks=(512,) if layout == "chunked" else None)
+            h5.create_dataset("slab", data=data, chunks=chunks)
         return written
 
-    monkeypatch.setattr(sharded, "write_slab_file", write_then_alter)
+    monkeypatch.setattr(sharded, "write_slab_file", write_then_rewrite)
+
+
+@pytest.mark.parametrize("chunks", [None, (512,)])
+def test_an_amplitude_altered_after_the_write_is_caught_by_the_read_back(tmp_path, monkeypatch, chunks):
+    vector = np.random.default_rng(6).normal(size=2 * 4096).view(np.complex128)
+    rewrite_slabs(monkeypatch, chunks=chunks, altered_index=4000)
     with pytest.raises(DqsimError, match=r"run\.slab0000\.h5: state slab 0 is corrupt right after writing"):
         write_sharded_state(tmp_path / "run", [(0, vector)], comm=SingleComm(), slab_size=4096, dtype=vector.dtype)
     assert list(tmp_path.iterdir()) == []
@@ -120,17 +127,7 @@ def test_an_amplitude_altered_after_the_write_is_caught_by_the_read_back(tmp_pat
 
 def test_a_chunked_slab_is_read_back_through_hdf5_then_hashed(tmp_path, monkeypatch):
     vector = np.random.default_rng(7).normal(size=2 * 4096).view(np.complex128)
-    write = sharded.write_slab_file
-
-    def write_chunked(path, pieces, *, slab_size, dtype):
-        written = write(path, pieces, slab_size=slab_size, dtype=dtype)
-        with h5py.File(path, "r+") as h5:
-            data = h5["slab"][...]
-            del h5["slab"]
-            h5.create_dataset("slab", data=data, chunks=(512,))
-        return written
-
-    monkeypatch.setattr(sharded, "write_slab_file", write_chunked)
+    rewrite_slabs(monkeypatch, chunks=(512,))
     kwargs = write_sharded_state(tmp_path / "run", [(0, vector)], comm=SingleComm(), slab_size=4096,
                                  dtype=vector.dtype)
     assert kwargs["state_slabs"].file_entries == [manifest.file_entry(tmp_path / "run.slab0000.h5")]

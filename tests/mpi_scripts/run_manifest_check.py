@@ -29,9 +29,9 @@ def main(folder: str, num_qubits: int) -> None:
     hashed = []
     plain_digest = manifest.file_digest
 
-    def recording_digest(path):
+    def recording_digest(path, **kwargs):
         hashed.append(Path(path).name)
-        return plain_digest(path)
+        return plain_digest(path, **kwargs)
 
     manifest.file_digest = recording_digest
     kwargs = io.write_sharded_state(folder / "run", [(0, mine[:size // 2]), (size // 2, mine[size // 2:])],
