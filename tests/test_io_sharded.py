@@ -211,9 +211,18 @@ def test_check_state_files_finds_a_missing_or_wrong_slab(tmp_path):
 
 
 def test_a_part_that_reads_back_differently_stops_the_write(tmp_path, monkeypatch):
-    """The read-back check (CRC-32 of the file against that of the written pieces) is not skipped."""
+    """The read-back check (CRC-32 of the file against that of the written pieces) is not skipped: an
+    amplitude that differs in the file from what was written is caught."""
     v = known_state(8)
-    monkeypatch.setattr(sharded, "crc_range", lambda *args: 0xDEADBEEF)
+    write = sharded.write_slab_file
+
+    def write_then_alter(path, *args, **kwargs):
+        written = write(path, *args, **kwargs)
+        with h5py.File(path, "r+") as h5:
+            h5["slab"][5] += 1e-3
+        return written
+
+    monkeypatch.setattr(sharded, "write_slab_file", write_then_alter)
     with pytest.raises(DqsimError, match="corrupt right after writing"):
         write_sharded_state(tmp_path / "run", [(0, v)], comm=SingleComm(), slab_size=v.size, dtype=v.dtype)
 

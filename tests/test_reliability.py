@@ -772,7 +772,7 @@ def test_a_failed_slab_write_leaves_no_slab(tmp_path, monkeypatch):
     def corrupt(*args):
         raise DqsimError("state slab 0 is corrupt right after writing")
 
-    monkeypatch.setattr(sharded, "_check_read_back", corrupt)
+    monkeypatch.setattr(sharded, "_read_back_and_hash", corrupt)
     with pytest.raises(DqsimError, match="corrupt"):
         write_sharded_state(tmp_path / "run", [(0, np.zeros(4, dtype=np.complex128))], comm=comm_mod.SingleComm(),
                             slab_size=4, dtype=np.complex128)

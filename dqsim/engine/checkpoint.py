@@ -470,15 +470,16 @@ class Checkpointer:
             session.last_wall = time.monotonic()
             return path
         state = sim.state
-        state_kwargs, slab_entry = {}, None
+        state_kwargs = {}
         layout = list(state.layout.physical_of) if state is not None else None
         if failure is None:
             try:
-                state_kwargs, slab_entry = self._write_state(state, base)
-            except (DqsimError, OSError) as exc:  # raised on every rank (write_sharded_state, _collectively agree)
+                state_kwargs = self._write_state(state, base)
+            except (DqsimError, OSError) as exc:  # raised on every rank (write_sharded_state agrees)
                 failure = _one_line(exc)
             failure = comm.bcast(failure)  # rank 0's words for it: the same line everywhere
-        slab_entries = [entry for entry in (comm.gather(slab_entry) or []) if entry is not None]
+        slabs = state_kwargs.get("state_slabs")  # rank 0: each slab hashed by the rank that wrote it
+        slab_entries = list(slabs.file_entries) if slabs is not None else []
         try:
             mine = _collectively(comm, lambda: [(node.index, _pickle(sim.node_snapshot(node.index), sim))
                                                 for node in sim.local])
@@ -527,30 +528,28 @@ class Checkpointer:
         comm.barrier()
         return path
 
-    def _write_state(self, state, base: Path) -> tuple[dict, dict | None]:
+    def _write_state(self, state, base: Path) -> dict:
         """Collective: write the register's slabs (or, on rank 0, keep a small replicated one for the run file).
 
-        Returns rank 0's ``write_run_file`` arguments for the state and this
-        rank's manifest entry of its slab file (``None``: none).
+        Returns rank 0's ``write_run_file`` arguments for the state (``{}``
+        elsewhere). Slab files come with their manifest entries, each hashed
+        by the rank that wrote it (``StateSlabs.file_entries``).
         """
         comm = self.comm
         if state is None:
-            return {}, None
+            return {}
         if _replicated(state, comm) and (1 << state.num_qubits) % comm.size:
             # every rank holds it whole, but P ranks (3, or more than its amplitudes) do not split it into
             # equal parts: rank 0 stores it in the run file (a replicated register is at most a few KiB)
             whole = np.concatenate([piece for _, piece in state.logical_slab_pieces()])  # on every rank, alike
-            return ({"state": whole} if comm.rank == 0 else {}), None
+            return {"state": whole} if comm.rank == 0 else {}
         # every rank: one collective file with parallel HDF5, else one slab file each
         if _replicated(state, comm):  # every rank holds it whole: each writes its 1/P of it
             pieces = state.logical_slab_pieces(share=(comm.rank, comm.size))
             slab_size = (1 << state.num_qubits) // comm.size
         else:
             pieces, slab_size = state.logical_slab_pieces(), 1 << state.num_local_qubits
-        state_kwargs = io.write_sharded_state(base, pieces, comm=comm, slab_size=slab_size, dtype=state.dtype)
-        slab = base.with_name(f"{base.name}.slab{comm.rank:04d}.h5")
-        slab_entry = _collectively(comm, lambda: manifest.file_entry(slab) if slab.is_file() else None)
-        return state_kwargs, slab_entry
+        return io.write_sharded_state(base, pieces, comm=comm, slab_size=slab_size, dtype=state.dtype)
 
     def _failed(self, path: Path, reason: str, *, stop: bool) -> None:
         """Every rank: a write of ``path`` failed for ``reason``: count it, warn once, go on (with ``stop``: raise)."""

@@ -38,7 +38,7 @@ import json
 import os
 import stat
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from dqsim.errors import DqsimError
 
@@ -57,8 +57,15 @@ def _body_digest(body: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode("ascii")).hexdigest()
 
 
-def file_digest(path: str | os.PathLike) -> tuple[int, str]:
-    """Size (bytes) and SHA-256 (hex) of every byte of a file."""
+def file_digest(path: str | os.PathLike, *,
+                each_block: Callable[[int, memoryview], None] | None = None) -> tuple[int, str]:
+    """Size (bytes) and SHA-256 (hex) of every byte of a file.
+
+    ``each_block(position, block)``, when given, also sees every block read
+    (its offset in the file, in bytes, and its bytes), so a caller can check
+    part of the file in the same read (the read-back of a slab file just
+    written, :func:`dqsim.io.sharded.write_sharded_state`).
+    """
     digest = hashlib.sha256()
     size = 0
     with open(path, "rb") as fh:
@@ -67,13 +74,19 @@ def file_digest(path: str | os.PathLike) -> tuple[int, str]:
             if not block:
                 break
             digest.update(block)
+            if each_block is not None:
+                each_block(size, memoryview(block))
             size += len(block)
     return size, digest.hexdigest()
 
 
-def file_entry(path: str | os.PathLike) -> dict[str, Any]:
-    """``{"name", "size", "sha256"}`` of one file, as a manifest lists it (name without folder)."""
-    size, sha = file_digest(path)
+def file_entry(path: str | os.PathLike, *,
+               each_block: Callable[[int, memoryview], None] | None = None) -> dict[str, Any]:
+    """``{"name", "size", "sha256"}`` of one file, as a manifest lists it (name without folder).
+
+    ``each_block``: as for :func:`file_digest`.
+    """
+    size, sha = file_digest(path, each_block=each_block)
     return {"name": Path(path).name, "size": size, "sha256": sha}
 
 
@@ -233,10 +246,18 @@ def run_manifest_path(path: str | os.PathLike) -> Path:
     return Path(f"{path}.manifest.json")
 
 
-def write_run_manifest(path: str | os.PathLike, extra_files: Iterable[str | os.PathLike] = ()) -> Path:
-    """Write the manifest of a finished run file and the slab files of its state (rank 0)."""
+def write_run_manifest(path: str | os.PathLike, extra_files: Iterable[str | os.PathLike] = (), *,
+                       entries: Sequence[Mapping[str, Any]] = ()) -> Path:
+    """Write the manifest of a finished run file and the slab files of its state (rank 0).
+
+    Lists the run file (hashed here), then ``extra_files`` (hashed here), then
+    ``entries``: the slab files' :func:`file_entry` results, in rank order, as
+    each rank computed them for its own slab
+    (:func:`dqsim.io.sharded.write_sharded_state`). Either way the manifest is
+    the same as when one process hashes every file.
+    """
     return write_manifest(run_manifest_path(path), {"kind": "run", "run_file": Path(path).name},
-                          [path, *extra_files])
+                          [path, *extra_files], entries=entries)
 
 
 def verify_run_file(path: str | os.PathLike) -> bool:

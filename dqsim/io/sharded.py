@@ -22,8 +22,11 @@ picks the path:
   attributes and renames it (:func:`~dqsim.io.writer.write_run_file` with
   ``collective_state=``).
 * **slab files** (otherwise, e.g. with the serial h5py from PyPI): each rank
-  writes ``<base>.slabNNNN.h5`` and rank 0 links them with a virtual dataset
-  (``state_slabs=``, :mod:`dqsim.io.slabs`).
+  writes ``<base>.slabNNNN.h5``, reads it back (CRC-32) and hashes the whole
+  file for the run's manifest (size and SHA-256,
+  :func:`dqsim.io.manifest.file_entry`) in that same read, every rank at once; rank 0 gathers
+  names, checksums and manifest entries in one gather and links the slabs
+  with a virtual dataset (``state_slabs=``, :mod:`dqsim.io.slabs`).
 
 Both read back the same way (:mod:`dqsim.io.stored_state`). MPI is reached
 only through the communicator's ``mpi_comm`` (only :mod:`dqsim.comm` imports
@@ -36,6 +39,7 @@ import ctypes
 import errno
 import os
 import sys
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -44,7 +48,7 @@ import h5py
 import numpy as np
 
 from dqsim.errors import DqsimError
-from dqsim.io import encoding
+from dqsim.io import encoding, manifest
 from dqsim.io.atomic import folder_error, temporary_path, write_failure_reason
 from dqsim.io.slabs import SLAB_DATASET, StateSlabs, check_state_shape, host_pieces, state_attrs, write_slab_file
 from dqsim.io.stored_state import STATE_DATASET, crc_range
@@ -97,7 +101,8 @@ def write_sharded_state(base: str | os.PathLike, pieces: Iterable[tuple[int, Any
     The run file is ``<base>.h5``; with parallel HDF5 the state goes into its
     temporary file, otherwise into ``<base>.slabNNNN.h5`` (see the module
     docstring). Either way every rank's part is checksummed and read back
-    before this returns, in parallel.
+    before this returns, in parallel; a slab file is also hashed whole by
+    its rank, for the run's manifest (``StateSlabs.file_entries``).
 
     Args:
         base: run file path without ``.h5``, e.g. ``out/run`` for ``out/run.h5``.
@@ -155,14 +160,21 @@ def _agree(comm, failure: BaseException | None, what: str) -> None:
 
 
 def _write_slab_files(base: Path, pieces, *, comm, slab_size: int, dtype: np.dtype) -> dict:
-    """Collective: every rank writes ``<base>.slabNNNN.h5``; rank 0 gets ``state_slabs``."""
+    """Collective: every rank writes ``<base>.slabNNNN.h5``; rank 0 gets ``state_slabs``.
+
+    Every rank also hashes its own slab file for the run's manifest
+    (:func:`dqsim.io.manifest.file_entry`, all ranks at once, in the same
+    read as the read-back check: :func:`_read_back_and_hash`), so rank 0
+    does not read every rank's slab again to write it; the entries reach
+    rank 0 in the gather of the slabs' names (``StateSlabs.file_entries``).
+    """
     slab = base.with_name(f"{base.name}.slab{comm.rank:04d}.h5")
-    checksum = failure = None
+    checksum = entry = failure = None
     try:
         slab.parent.mkdir(parents=True, exist_ok=True)
         written = write_slab_file(slab, pieces, slab_size=slab_size, dtype=dtype)
         checksum = written.hexdigest()
-        _check_read_back(slab, SLAB_DATASET, 0, slab_size, dtype, written, f"{slab}: state slab {comm.rank}")
+        entry = _read_back_and_hash(slab, slab_size, dtype, written, f"{slab}: state slab {comm.rank}")
     except OSError as exc:  # the folder cannot be made, or the file read back
         failure = DqsimError(f"{slab}: cannot write the state slab ({folder_error(exc)})")
     except Exception as exc:  # noqa: BLE001 - reported to every rank by _agree
@@ -175,11 +187,49 @@ def _write_slab_files(base: Path, pieces, *, comm, slab_size: int, dtype: np.dty
         except OSError:  # its folder could not be made
             pass
         raise
-    entries = comm.gather((str(slab), checksum))
+    entries = comm.gather((str(slab), checksum, entry))
     if comm.rank != 0:
         return {}
-    paths, sums = zip(*entries)
-    return {"state_slabs": StateSlabs(list(paths), list(sums), slab_size, dtype)}
+    paths, sums, files = zip(*entries)
+    return {"state_slabs": StateSlabs(list(paths), list(sums), slab_size, dtype, file_entries=list(files))}
+
+
+def _read_back_and_hash(slab: Path, slab_size: int, dtype: np.dtype, written: encoding.Checksum,
+                        label: str) -> dict:
+    """The read-back check of a slab file just written and its manifest entry, in one read of its bytes.
+
+    :func:`~dqsim.io.slabs.write_slab_file` stores the amplitudes as one
+    contiguous, unfiltered block of little-endian bytes, whose place in the
+    file HDF5 gives (``get_offset``): the CRC-32 of that byte range, taken
+    from the blocks :func:`dqsim.io.manifest.file_entry` reads for the
+    file's SHA-256, is what reading the dataset back would give. A slab laid
+    out otherwise is read back through HDF5, then hashed.
+
+    Raises:
+        DqsimError: the part reads back differently (``label``).
+        OSError: the file cannot be read.
+    """
+    nbytes = slab_size * dtype.itemsize
+    with h5py.File(slab, "r") as h5:
+        ds = h5[SLAB_DATASET]
+        start = ds.id.get_offset()
+        plain = (start is not None and ds.chunks is None and not ds.id.get_create_plist().get_nfilters()
+                 and ds.dtype.str == dtype.newbyteorder("<").str and ds.id.get_storage_size() == nbytes)
+    if not plain:
+        _check_read_back(slab, SLAB_DATASET, 0, slab_size, dtype, written, label)
+        return manifest.file_entry(slab)
+    stop = start + nbytes
+    crc = 0
+
+    def crc_of_amplitudes(position: int, block: memoryview) -> None:
+        nonlocal crc
+        lo, hi = max(start, position), min(stop, position + len(block))
+        if lo < hi:
+            crc = zlib.crc32(block[lo - position:hi - position], crc)
+
+    entry = manifest.file_entry(slab, each_block=crc_of_amplitudes)
+    _compare(crc, written.crc32, label)
+    return entry
 
 
 def _check_read_back(path: Path, name: str, start: int, slab_size: int, dtype: np.dtype,

@@ -188,12 +188,27 @@ class StateSlabs:
         checksums: what :func:`write_state_slab` returned for each.
         slab_size: amplitudes per slab (all equal).
         dtype: ``complex64`` or ``complex128``.
+        file_entries: the run manifest's entry of each slab file
+            (:func:`dqsim.io.manifest.file_entry`: name, size in bytes, SHA-256
+            of every byte), computed by the rank that wrote it
+            (:func:`dqsim.io.sharded.write_sharded_state`); empty: the run
+            file's writer hashes the slab files itself.
+
+    Raises:
+        ValueError: ``file_entries`` given, but not one per path with the path's file name.
     """
 
     paths: Sequence[str | os.PathLike]
     checksums: Sequence[str]
     slab_size: int
     dtype: Any = field(default=np.complex128)
+    file_entries: Sequence[Mapping[str, Any]] = ()
+
+    def __post_init__(self) -> None:
+        if self.file_entries and [entry.get("name") for entry in self.file_entries] != \
+                [Path(path).name for path in self.paths]:
+            raise ValueError(f"state slabs: file_entries name {[e.get('name') for e in self.file_entries]}, "
+                             f"the paths {[Path(p).name for p in self.paths]}; give one entry per path, in order")
 
 
 def check_slab_file(path: Path, slab_size: int, dtype: np.dtype, label: str) -> None:

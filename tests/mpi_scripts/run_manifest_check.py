@@ -1,0 +1,49 @@
+"""Write a sharded state and its run file with a manifest, recording which rank hashed which file.
+
+Usage: python run_manifest_check.py FOLDER NUM_QUBITS
+Every rank writes its slab of a seeded state (``write_sharded_state``, slab
+files), rank 0 the run file with ``manifest=True``, as ``dqsim run`` does.
+Each rank records the files that :func:`dqsim.io.manifest.file_digest`
+hashed on it; rank 0 gathers the records and prints one JSON line
+``{"hashed": [[names of rank 0], [names of rank 1], ...]}``.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from dqsim import comm as comm_mod
+from dqsim import io
+from dqsim.io import manifest
+
+
+def main(folder: str, num_qubits: int) -> None:
+    comm = comm_mod.init()
+    folder = Path(folder)
+    rng = np.random.default_rng(11)
+    vector = (rng.normal(size=1 << num_qubits) + 1j * rng.normal(size=1 << num_qubits)).astype(np.complex128)
+    size = vector.size // comm.size
+    mine = vector[comm.rank * size:(comm.rank + 1) * size]
+    hashed = []
+    plain_digest = manifest.file_digest
+
+    def recording_digest(path, **kwargs):
+        hashed.append(Path(path).name)
+        return plain_digest(path, **kwargs)
+
+    manifest.file_digest = recording_digest
+    kwargs = io.write_sharded_state(folder / "run", [(0, mine[:size // 2]), (size // 2, mine[size // 2:])],
+                                    comm=comm, slab_size=size, dtype=vector.dtype)
+    if comm.rank == 0:
+        io.write_run_file(folder / "run.h5", attrs={"name": "manifest"}, tables={"t": np.arange(3)},
+                          manifest=True, **kwargs)
+    manifest.file_digest = plain_digest
+    records = comm.gather(hashed)
+    if comm.rank == 0:
+        print(json.dumps({"hashed": records}), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]))

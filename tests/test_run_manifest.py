@@ -1,0 +1,133 @@
+"""Run-file manifests of sharded states: each rank hashes the slab file it wrote, rank 0 lists them.
+
+The manifest must be exactly the one a single process writes when it hashes
+every file itself (same entries, same order, same digests), so
+``verify_run_file`` and older readers see no difference. Runs on one process
+and, under the venv's mpiexec, on 2 and 4 ranks (slab files: the serial h5py).
+"""
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+
+from dqsim.comm import SingleComm
+from dqsim.errors import DqsimError
+from dqsim.io import StateSlabs, manifest, sharded, verify_run_file, write_run_file, write_sharded_state
+from mpi_helper import run_dqsim, run_mpi
+
+QFT = ["run", "jobs/qft_20q.toml", "--quiet", "--set", "circuit.num_qubits=10", "--set", 'simulation.observables=["X0"]',
+       "--set", "simulation.max_gather_qubits=6"]
+
+
+def manifest_body(path):
+    return manifest.read_manifest(manifest.run_manifest_path(path), kind="run")
+
+
+def one_process_body(run, num_slabs, tmp_path):
+    """The manifest body that one process writes hashing the run file and every slab itself (as before)."""
+    slabs = [run.with_name(f"{run.stem}.slab{r:04d}.h5") for r in range(num_slabs)]
+    reference = manifest.write_manifest(tmp_path / "reference.manifest.json",
+                                        {"kind": "run", "run_file": run.name}, [run, *slabs])
+    return manifest.read_manifest(reference, kind="run")
+
+
+def flip_byte(path, offset):
+    with open(path, "r+b") as fh:
+        fh.seek(offset)
+        byte = fh.read(1)[0]
+        fh.seek(offset)
+        fh.write(bytes([byte ^ 0x01]))
+
+
+@pytest.mark.parametrize("ranks", [2, 4])
+def test_dqsim_run_manifest_equals_one_process_hashing_every_file(tmp_path, ranks):
+    run = tmp_path / "out" / "q.h5"
+    run_dqsim(ranks, [*QFT, "-o", str(run)])
+    body = manifest_body(run)
+    names = [entry["name"] for entry in body["files"]]
+    assert names == ["q.h5", *[f"q.slab{r:04d}.h5" for r in range(ranks)]]
+    reference = one_process_body(run, ranks, tmp_path)
+    assert body["files"] == reference["files"]  # same entries, order, sizes and SHA-256
+    assert body == reference
+    slab_bytes = (1 << 10) // ranks * 16  # complex128 amplitudes of one slab
+    assert all(entry["size"] > slab_bytes for entry in body["files"][1:])
+    assert verify_run_file(run)
+    slab1 = run.with_name("q.slab0001.h5")  # written, and hashed, by rank 1
+    with h5py.File(slab1, "r") as h5:
+        amplitudes_at = h5["slab"].id.get_offset()
+    flip_byte(slab1, amplitudes_at + slab_bytes // 2)  # an amplitude's byte; the size stays
+    with pytest.raises(DqsimError, match=r"q\.slab0001\.h5: damaged \(its SHA-256 differs from the manifest's\)"):
+        verify_run_file(run)
+
+
+@pytest.mark.parametrize("ranks", [2, 4])
+def test_each_rank_hashes_only_its_own_slab(tmp_path, ranks):
+    proc = run_mpi(ranks, ["tests/mpi_scripts/run_manifest_check.py", str(tmp_path), "12"])
+    hashed = json.loads(proc.stdout.strip().splitlines()[-1])["hashed"]
+    assert hashed == [["run.slab0000.h5", "run.h5"], *[[f"run.slab{r:04d}.h5"] for r in range(1, ranks)]]
+    run = tmp_path / "run.h5"
+    assert manifest_body(run) == one_process_body(run, ranks, tmp_path)
+    assert verify_run_file(run)
+
+
+def test_single_process_manifest_is_unchanged(tmp_path):
+    vector = np.random.default_rng(3).normal(size=64).astype(np.complex128)
+    kwargs = write_sharded_state(tmp_path / "run", [(0, vector)], comm=SingleComm(), slab_size=64,
+                                 dtype=vector.dtype)
+    slabs = kwargs["state_slabs"]
+    assert [entry["name"] for entry in slabs.file_entries] == ["run.slab0000.h5"]
+    assert slabs.file_entries[0]["size"] == (tmp_path / "run.slab0000.h5").stat().st_size
+    run = write_run_file(tmp_path / "run.h5", attrs={}, tables={}, manifest=True, **kwargs)
+    assert manifest_body(run) == one_process_body(run, 1, tmp_path)
+
+
+def test_entries_for_other_files_than_the_paths_are_refused():
+    entry = {"name": "run.slab0001.h5", "size": 1, "sha256": "0" * 64}
+    with pytest.raises(ValueError, match="file_entries"):
+        StateSlabs(["out/run.slab0000.h5"], ["sha256:" + "0" * 64], 4, file_entries=[entry])
+
+
+def test_the_read_back_and_the_manifest_entry_share_one_read(tmp_path, monkeypatch):
+    """A slab as write_slab_file lays it out is read once: its CRC-32 read-back and its SHA-256 entry."""
+    vector = np.random.default_rng(5).normal(size=2 * 4096).view(np.complex128)
+    monkeypatch.setattr(sharded, "_check_read_back", None)  # the HDF5 read-back is not called
+    kwargs = write_sharded_state(tmp_path / "run", [(0, vector[:1000]), (1000, vector[1000:])], comm=SingleComm(),
+                                 slab_size=4096, dtype=vector.dtype)
+    assert kwargs["state_slabs"].file_entries == [manifest.file_entry(tmp_path / "run.slab0000.h5")]
+
+
+def rewrite_slabs(monkeypatch, *, chunks=None, altered_index=None):
+    """Make write_sharded_state's slab files be rewritten after the write: ``chunks`` (None: contiguous),
+    amplitude ``altered_index`` changed by 1e-9 (None: none); the checksum returned is the written one."""
+    write = sharded.write_slab_file
+
+    def write_then_rewrite(path, pieces, *, slab_size, dtype):
+        written = write(path, pieces, slab_size=slab_size, dtype=dtype)
+        with h5py.File(path, "r+") as h5:
+            data = h5["slab"][...]
+            if altered_index is not None:
+                data[altered_index] += 1e-9
+            del h5["slab"]
+            h5.create_dataset("slab", data=data, chunks=chunks)
+        return written
+
+    monkeypatch.setattr(sharded, "write_slab_file", write_then_rewrite)
+
+
+@pytest.mark.parametrize("chunks", [None, (512,)])
+def test_an_amplitude_altered_after_the_write_is_caught_by_the_read_back(tmp_path, monkeypatch, chunks):
+    vector = np.random.default_rng(6).normal(size=2 * 4096).view(np.complex128)
+    rewrite_slabs(monkeypatch, chunks=chunks, altered_index=4000)
+    with pytest.raises(DqsimError, match=r"run\.slab0000\.h5: state slab 0 is corrupt right after writing"):
+        write_sharded_state(tmp_path / "run", [(0, vector)], comm=SingleComm(), slab_size=4096, dtype=vector.dtype)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_chunked_slab_is_read_back_through_hdf5_then_hashed(tmp_path, monkeypatch):
+    vector = np.random.default_rng(7).normal(size=2 * 4096).view(np.complex128)
+    rewrite_slabs(monkeypatch, chunks=(512,))
+    kwargs = write_sharded_state(tmp_path / "run", [(0, vector)], comm=SingleComm(), slab_size=4096,
+                                 dtype=vector.dtype)
+    assert kwargs["state_slabs"].file_entries == [manifest.file_entry(tmp_path / "run.slab0000.h5")]
