@@ -311,7 +311,6 @@ class CheckpointSession:
         self.engine_runs += 1
         return index
 
-
     def stop_point(self) -> None:
         """Collective: a stop point of the work after the engine run that finished last (:attr:`finished_run`).
 
@@ -1112,11 +1111,17 @@ def written_by(path: str | os.PathLike) -> str | None:
     Lenient on purpose: a manifest of another dqsim version may be of another manifest format, which
     :func:`dqsim.io.manifest.read_manifest` refuses; its ``body.dqsim_version`` is all this needs.
     """
+    version = (_manifest_body(path) or {}).get("dqsim_version")
+    return version if isinstance(version, str) else None
+
+
+def _manifest_body(path: str | os.PathLike) -> dict | None:
+    """The ``body`` of checkpoint ``path``'s manifest as JSON, unchecked (``None``: none readable)."""
     try:
-        version = json.loads(manifest_path(path).read_text())["body"]["dqsim_version"]
+        body = json.loads(manifest_path(path).read_text())["body"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return version if isinstance(version, str) else None
+    return body if isinstance(body, dict) else None
 
 
 def set_aside_folder(directory: str | os.PathLike, version: str) -> Path:
@@ -1164,11 +1169,8 @@ def _own_checkpoints(directory: Path, prefix: str, job_sha256: str, newest: str)
     for candidate in directory.glob(glob.escape(prefix) + ".ckpt*.h5"):
         if not own.match(candidate.name) or order(candidate.name) > order(newest):
             continue
-        try:
-            body = json.loads(manifest_path(candidate).read_text())["body"]
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-        if isinstance(body, dict) and body.get("job_sha256") == job_sha256 and \
+        body = _manifest_body(candidate)
+        if body is not None and body.get("job_sha256") == job_sha256 and \
                 body.get("dqsim_version") == dqsim.__version__:  # another version's: not this run's to rotate
             found.append(candidate)
     return sorted(found, key=lambda path: order(path.name))

@@ -202,8 +202,11 @@ def _quiet_head_ps(queue: list) -> int:
     """The earliest time at which a node's queued events can cause anything at other nodes, ps.
 
     An event's own time, but a quiet message's ``quiet_ps`` (:attr:`Message.quiet_ps`) when later: its
-    handling causes nothing before then (checked while it is handled, :meth:`Simulator._check_quiet`).
+    handling causes nothing before then (checked while it is handled, :meth:`Simulator._broke_quiet`).
+    For a queue whose head is a quiet message (the only callers'); one entry is the common case.
     """
+    if len(queue) == 1:
+        return queue[0][4].quiet_ps
     return min([max(time_ps, arg.quiet_ps) if action == "deliver" else time_ps
                 for time_ps, _origin, _counter, action, arg in queue])
 
@@ -1403,7 +1406,7 @@ class Simulator:
                 queue = node.queue
                 head = queue[0][0] if queue else math.inf
                 if queue and queue[0][3] == "deliver" and queue[0][4].quiet_ps > head and QUIET_MESSAGES:
-                    head = queue[0][4].quiet_ps if len(queue) == 1 else _quiet_head_ps(queue)
+                    head = _quiet_head_ps(queue)
                     if floor == earliest:
                         floor = self._quiet_floor_ps()
                 if node.blocked_by is not None:
@@ -1441,7 +1444,7 @@ class Simulator:
                 if entry is None or entry[0] != time_ps or entry[3] != "deliver" or not entry[4].quiet_ps:
                     floor = time_ps  # (a stale entry: conservative)
                 else:
-                    quiet_ps = entry[4].quiet_ps if len(queue) == 1 else _quiet_head_ps(queue)
+                    quiet_ps = _quiet_head_ps(queue)
                     if quiet_ps < floor:
                         floor = quiet_ps
         for _time_ps, index in self._blocked:  # a blocked node's queue (its measurement is in the floor already)
