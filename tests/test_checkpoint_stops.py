@@ -536,19 +536,23 @@ def test_repro_a_stop_of_a_run_without_periodic_checkpoints_takes_the_lock_of_th
              ignore=RANK_ATTRS)
 
 
-def test_a_stop_s_checkpoint_replaces_those_another_run_wrote_in_the_folder_after_this_run_started(tmp_path,
-                                                                                                     monkeypatch):
+def test_a_stop_s_checkpoint_replaces_those_another_run_wrote_before_its_cut_and_keeps_those_further_along(
+        tmp_path, monkeypatch):
     """The folder appeared with another run's checkpoints of the job while this one (no periodic checkpoints)
-    ran: its stop's checkpoint is this job's latest run's, so they go (with a warning), as at a first write."""
-    dqsim(["run", *QKD, "--set", "checkpoint.every_sim_s=0.0001"], tmp_path / "other", "other.h5")
+    ran: its stop's checkpoint supersedes those at or before its cut (they go, with a warning), and those
+    further along stay (a warning names the newest): the same job reaches them, so resuming them loses less."""
+    dqsim(["run", *QKD, "--set", "checkpoint.every_sim_s=0.0001", "--set", "checkpoint.keep=100"],
+          tmp_path / "other", "other.h5")
     theirs = checkpoints(tmp_path / "other" / "ck")
-    assert len(theirs) == 2  # keep = 2
+    assert len(theirs) > 6
     folder = tmp_path / "late" / "ck"
-    original = checkpoint.Checkpointer.requested
+    original, looks = checkpoint.Checkpointer.requested, []
 
-    def requested(self):  # the first look: the other run's files are there now, its lock given back
+    def requested(self):  # the other run's files are there from the first look, its lock given back
+        looks.append(1)
         if not folder.exists():
             shutil.copytree(tmp_path / "other" / "ck", folder)
+        if len(looks) == 4:
             checkpoint._STOP["requested"] = True
         return original(self)
 
@@ -556,9 +560,20 @@ def test_a_stop_s_checkpoint_replaces_those_another_run_wrote_in_the_folder_afte
     stopped = dqsim(["run", *QKD], tmp_path / "late", "stopped.h5", check=False)
     monkeypatch.undo()
     assert stopped.returncode == 75, stopped.stderr
-    assert stopped.stderr.splitlines()[0] == (
-        f"dqsim: warning: {folder} holds 2 checkpoints of this job that another run wrote after this one started "
-        f"(the newest: {theirs[-1].name}); this checkpoint replaces them")
-    [own] = checkpoints(folder)
-    assert checkpoint.parse_checkpoint_name(own)["window_end_ps"] == 1  # cut before the first event
-    assert sorted(path.name for path in folder.iterdir()) == sorted([own.name, checkpoint.manifest_path(own).name])
+    left = checkpoints(folder)
+    [own] = [path for path in left if path.name not in {mine.name for mine in theirs}]
+    cut = checkpoint.parse_checkpoint_name(own)["window_end_ps"]
+    behind = [path for path in theirs if checkpoint.parse_checkpoint_name(path)["window_end_ps"] <= cut]
+    ahead = [path for path in theirs if checkpoint.parse_checkpoint_name(path)["window_end_ps"] > cut]
+    assert behind and ahead  # the test's premise: the stop fell between the other run's checkpoints
+    assert sorted(path.name for path in left) == sorted([own.name, *(path.name for path in ahead)])
+    warnings = [line for line in stopped.stderr.splitlines() if line.startswith("dqsim: warning:")]
+    assert warnings[:2] == [
+        f"dqsim: warning: {folder} holds {len(behind)} checkpoints of this job that another run wrote after this "
+        f"one started (the newest: {behind[-1].name}); this checkpoint replaces them",
+        f"dqsim: warning: {folder} holds {len(ahead)} checkpoints of this job further along than this one that "
+        f"another run wrote after this one started; they are kept: dqsim resume {folder / ahead[-1].name} goes "
+        "on from the newest"]
+    dqsim(["resume", str(own)], tmp_path / "late", "from_own.h5")
+    same_run(open_run(tmp_path / "other" / "other.h5"), open_run(tmp_path / "late" / "from_own.h5"),
+             ignore=RANK_ATTRS)

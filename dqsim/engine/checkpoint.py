@@ -446,9 +446,7 @@ class Checkpointer:
                 session.folder_deferred = False
                 failure = _take_folder(session)
                 if failure is None and session.locked_out is None and session.superseded:
-                    session.warn(f"{directory} holds {count_of(len(session.superseded), 'checkpoint')} of this "
-                                 f"job that another run wrote after this one started (the newest: "
-                                 f"{session.superseded[-1].name}); this checkpoint replaces them")
+                    _keep_further_along(session, (self.engine_run, window_end_ps))
             if failure is None and session.locked_out is not None:  # a run without periodic checkpoints
                 failure = (f"another dqsim run of this job is using its checkpoints in {directory} "
                            f"({session.locked_out})")
@@ -1084,6 +1082,36 @@ def release(session: CheckpointSession) -> None:
         except OSError:
             pass
         os.close(fd)
+
+
+def _keep_further_along(session: CheckpointSession, cut: tuple[int, int]) -> None:
+    """Rank 0, at a deferred first checkpoint at ``cut`` (engine run, window end in ps): sort out another run's.
+
+    The folder did not exist when this run started (no periodic
+    checkpoints: :attr:`CheckpointSession.folder_deferred`), so every
+    checkpoint of the job in it now was written by another run since. A run
+    of the same job text follows the same events (DESIGN.md invariant 5), so
+    those at or before ``cut`` hold states this checkpoint supersedes and go,
+    as at any first write (:func:`retire_superseded`; so do another dqsim
+    version's, into ``dqsim-VERSION/``), while those further along are kept: resuming the newest of them (what ``slurm/run_step.sh``
+    does after a requeue) loses less work than resuming this one. Each group
+    gets one warning line naming its newest.
+    """
+    directory = Path(session.directory)
+    behind, ahead = [], []
+    for path in session.superseded:  # oldest first
+        named = parse_checkpoint_name(path)
+        order = (named["engine_run"], named["window_end_ps"]) if named is not None else cut
+        (ahead if order > cut and path not in session.other_versions else behind).append(path)
+    session.superseded = behind  # (another dqsim version's go aside as at any first write: this one cannot go on)
+    if behind:
+        session.warn(f"{directory} holds {count_of(len(behind), 'checkpoint')} of this job that another run "
+                     f"wrote after this one started (the newest: {behind[-1].name}); this checkpoint "
+                     "replaces them")
+    if ahead:
+        session.warn(f"{directory} holds {count_of(len(ahead), 'checkpoint')} of this job further along than "
+                     f"this one that another run wrote after this one started; they are kept: "
+                     f"dqsim resume {ahead[-1]} goes on from the newest")
 
 
 def retire_superseded(session: CheckpointSession) -> None:
