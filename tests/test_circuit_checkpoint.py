@@ -326,17 +326,23 @@ def stop_in_trajectory(monkeypatch, trajectory: int, *, in_if: bool = False):
     return started
 
 
+def stopped_in_trajectory_7(job, tmp_path, monkeypatch):
+    """Run ``job`` looking every 4 operations with a stop in trajectory 7 (exit 75); its one checkpoint."""
+    monkeypatch.setattr(circuit_run, "ops_per_check", lambda num_local: 4)
+    stop_in_trajectory(monkeypatch, 7)
+    proc = run_here(["run", *job, "-o", tmp_path / "stopped.h5", "--quiet", *ck_args(tmp_path / "ck")],
+                    check=False)
+    assert proc.returncode == 75, proc.stderr
+    [stopped] = checkpoints(tmp_path / "ck")
+    return stopped
+
+
 def test_a_noisy_run_stopped_inside_a_trajectory_resumes_to_the_uninterrupted_output(tmp_path, uninterrupted,
                                                                                      monkeypatch):
     """Looks every 4 operations: a stop in trajectory 7 is cut inside it (its state and the first trajectory's
     final state, a pair of registers; its position, the streams' counters, the shots and values of trajectories
     0-6); the resume goes on in trajectory 7 and gives the uninterrupted output to the bit."""
-    monkeypatch.setattr(circuit_run, "ops_per_check", lambda num_local: 4)
-    stop_in_trajectory(monkeypatch, 7)
-    proc = run_here(["run", *NOISY, "-o", tmp_path / "stopped.h5", "--quiet", *ck_args(tmp_path / "ck")],
-                    check=False)
-    assert proc.returncode == 75, proc.stderr
-    [stopped] = checkpoints(tmp_path / "ck")
+    stopped = stopped_in_trajectory_7(NOISY, tmp_path, monkeypatch)
     step = int(stopped.name[-len("00000000000000000000.h5"):-3])
     assert 7 * circuit_run.TRAJECTORY_STEP < step < 8 * circuit_run.TRAJECTORY_STEP, stopped.name
     assert open_run(stopped).attrs["circuit_cut"].startswith("in trajectory 7 of 40, after ")
@@ -348,6 +354,35 @@ def test_a_noisy_run_stopped_inside_a_trajectory_resumes_to_the_uninterrupted_ou
     run_here(["resume", stopped, "-o", tmp_path / "resumed.h5"])
     assert len(started) == 40 - 7  # trajectories 7-39
     same_output(uninterrupted / "noisy.h5", tmp_path / "resumed.h5")
+
+
+def test_a_noisy_run_that_saves_no_state_keeps_one_register_and_its_cuts_inside_trajectories_hold_one(
+        tmp_path, monkeypatch):
+    """Without save_state the first trajectory's final state is not kept (one register in memory): a stop in
+    trajectory 7 is cut with that trajectory's register only (5 qubits, not a pair of 6), and the resume gives
+    the uninterrupted output (shots, counts, expectation values, exchange counts) to the bit."""
+    job = [*NOISY, "--set", "simulation.save_state=false"]
+    run_here(["run", *job, "-o", tmp_path / "full.h5", "--quiet"])
+    kept = []
+    original = circuit_run._run_trajectories
+
+    def spy(*args, **kwargs):
+        result = original(*args, **kwargs)
+        kept.append(result[2])
+        return result
+
+    monkeypatch.setattr(circuit_run, "_run_trajectories", spy)
+    stopped = stopped_in_trajectory_7(job, tmp_path, monkeypatch)
+    assert stored_position(stopped)["shot"] == 7 and "inside" in stored_position(stopped)
+    assert open_run(stopped).state_info["num_qubits"] == 5  # the trajectory's register alone
+    monkeypatch.undo()
+    monkeypatch.setattr(circuit_run, "_run_trajectories", spy)
+    run_here(["resume", stopped, "-o", tmp_path / "resumed.h5", "--quiet"])
+    assert kept == [None]  # the resumed run kept no first state either
+    full, resumed = open_run(tmp_path / "full.h5"), open_run(tmp_path / "resumed.h5")
+    same_tables(full, resumed, TABLES, exact=True)
+    for name in ("num_exchanges", "bytes_exchanged_per_rank"):
+        assert np.array_equal(full.attrs[name], resumed.attrs[name]), name
 
 
 def test_a_dynamic_run_stopped_in_an_if_block_resumes_on_one_and_two_ranks_and_periodic_cuts_inside_trajectories(

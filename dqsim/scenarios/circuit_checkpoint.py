@@ -238,7 +238,8 @@ class CircuitCuts:
             self.state.layouts = position.get("pair_layouts") or self.state.layouts
 
     # ------------------------------------------------------------------------------ cuts
-    def boundary(self, state, streams: dict, step: int, position: dict, where: str, costs) -> None:
+    def boundary(self, state, streams: dict, step: int, position: dict, where: str, costs, *,
+                 output_counts: tuple[int, int] | None = None) -> None:
         """At a gate boundary: write a checkpoint if the period is over or a signal asked, then stop if asked.
 
         Args:
@@ -248,6 +249,9 @@ class CircuitCuts:
             position: what the run needs to continue from here (picklable plain data).
             where: the cut for a person (stored as the attribute ``circuit_cut``).
             costs: the fusion cost table in use (``None``: unfused).
+            output_counts: the output register's ``(num_exchanges, bytes this rank sent)`` where ``state``
+                does not hold that register (a run that does not keep the first trajectory's state);
+                ``None``: they are ``state``'s (its first register's).
 
         Raises:
             CheckpointStop: on every rank, after the checkpoint a signal asked for.
@@ -260,7 +264,7 @@ class CircuitCuts:
             return
         registers = _registers(state)
         counters = [(register.num_exchanges, register.bytes_exchanged) for register in registers]
-        output = counters[0] if counters else (0, 0)
+        output = output_counts if output_counts is not None else counters[0] if counters else (0, 0)
         self.state, self.memory = state, _Streams(streams)
         self.position = {**position, "costs": None if costs is None else asdict(costs),
                          "num_exchanges": output[0], "bytes_exchanged": self.comm.allgather(output[1]),

@@ -53,7 +53,9 @@ class CircuitRun:
 
     Attributes:
         circuit: the circuit that ran.
-        state: the final state (of the first trajectory), still sharded.
+        state: the final state (of the first trajectory), still sharded;
+            ``None`` for trajectories of a job that does not save its state
+            (``[simulation].save_state = false``): the run keeps one register.
         counts: bit string → number of shots.
         shots: outcome of every shot (classical bit i = bit i), int64.
         expectation: ``(name, observable text, value)`` per observable (with
@@ -63,16 +65,20 @@ class CircuitRun:
         expectation_stderr: with trajectories, the standard error of each
             observable's mean over them (NaN for one); ``None`` for final-state
             sampling (exact values).
+        num_exchanges: exchanges of the (first trajectory's) register.
+        bytes_exchanged: bytes this rank sent in them.
     """
 
     circuit: Circuit
-    state: ShardedState
+    state: ShardedState | None
     counts: dict[str, int]
     shots: np.ndarray
     expectation: list[tuple[str, str, float]]
     timing_s: dict[str, float] = field(default_factory=dict)
     sampling: str = "final-state"
     expectation_stderr: list[float] | None = None
+    num_exchanges: int = 0
+    bytes_exchanged: int = 0
 
 
 #: Most classical bits a circuit may record: a shot is one int64, bit ``c`` = classical bit ``c``.
@@ -170,11 +176,12 @@ def run_circuit_job(job, *, comm, backend, on_progress: Callable | None = None,
         shots, width = sample_terminal(state, circuit, sim.shots)
         timing["sampling"] = time.perf_counter() - t0
         sampling, expectation_stderr = "final-state", None
+        exchanges = (state.num_exchanges, state.bytes_exchanged)
     else:
         t0 = time.perf_counter()
-        outcomes, per_trajectory, first_state = _run_trajectories(
+        outcomes, per_trajectory, first_state, exchanges = _run_trajectories(
             circuit, fresh_state, max(sim.shots, 1), job.run.seed, section if gate_noise is not None else None,
-            [terms for _, terms in observables], costs, cuts, comm, on_progress)
+            [terms for _, terms in observables], costs, cuts, comm, on_progress, keep_first=sim.save_state)
         num_trajectories = len(outcomes)
         columns = np.array(per_trajectory, dtype=float).reshape(num_trajectories, len(observables)).T
         expectation = [(f"obs{i}", text, float(columns[i].mean())) for i, (text, _) in enumerate(observables)]
@@ -185,7 +192,7 @@ def run_circuit_job(job, *, comm, backend, on_progress: Callable | None = None,
         timing["trajectories"] = time.perf_counter() - t0
         sampling = "trajectories"
     counts = count_bitstrings(shots, width)
-    return CircuitRun(circuit, state, counts, shots, expectation, timing, sampling, expectation_stderr)
+    return CircuitRun(circuit, state, counts, shots, expectation, timing, sampling, expectation_stderr, *exchanges)
 
 
 #: The cut position (``TTTT``) of trajectories: trajectory ``k`` starts at ``k`` times this (the cut before it),
@@ -194,20 +201,27 @@ TRAJECTORY_STEP = 10 ** 12
 
 
 def _run_trajectories(circuit: Circuit, fresh_state: Callable, num_trajectories: int, seed: int, noise_section,
-                      observables: list, costs, cuts: CircuitCuts | None, comm,
-                      on_progress: Callable | None) -> tuple[list[int], list[list[float]], ShardedState]:
-    """Run the trajectories (collective): every shot's bits, every shot's observable values, the first's state.
+                      observables: list, costs, cuts: CircuitCuts | None, comm, on_progress: Callable | None, *,
+                      keep_first: bool = True
+                      ) -> tuple[list[int], list[list[float]], ShardedState | None, tuple[int, int]]:
+    """Run the trajectories (collective): every shot's bits and observable values, the first's state and exchanges.
 
-    With ``cuts`` a checkpoint may fall before a trajectory or at a gate
-    boundary inside one (:class:`~dqsim.scenarios.circuit_trajectory.TrajectoryWalk`),
-    and a resumed run goes on from there; a cut inside trajectory ``k > 0``
-    holds that trajectory's state and the first trajectory's (the output's)
-    as a :class:`~dqsim.scenarios.circuit_checkpoint.StatePair`.
+    The first trajectory's final state is the output's (``save_state``); with
+    ``keep_first=False`` it is dropped once that trajectory ends, its exchange
+    counts (``(num_exchanges, bytes this rank sent)``) kept, so the run
+    holds one register at a time. With ``cuts`` a checkpoint may fall before
+    a trajectory or at a gate boundary inside one
+    (:class:`~dqsim.scenarios.circuit_trajectory.TrajectoryWalk`), and a
+    resumed run goes on from there; a cut inside trajectory ``k > 0`` holds
+    that trajectory's state, and with ``keep_first`` the first trajectory's
+    too, as a :class:`~dqsim.scenarios.circuit_checkpoint.StatePair` (twice
+    the size); a cut between trajectories holds the first's state, or none.
     """
     stream, gate_noise, streams = _trajectory_streams(seed, noise_section)
     outcomes: list[int] = []
     per_trajectory: list[list[float]] = []
     first_state, state, first_shot, inside = None, None, 0, None
+    first_counts = (0, 0)  # the first trajectory's exchanges, when its state is not kept
     body, terminal = split_terminal_measurements(circuit.instructions)  # once, not per trajectory
     if cuts is not None and cuts.resuming is not None:
         resuming = cuts.resuming
@@ -223,14 +237,21 @@ def _run_trajectories(circuit: Circuit, fresh_state: Callable, num_trajectories:
             first_state, state = restored.states
         else:
             state, first_state = (restored, None) if inside is not None else (None, restored)
+        if first_shot > 0:  # the output's exchanges so far (CircuitCuts.restore put them on its first register)
+            exchanged = at["bytes_exchanged"]
+            first_counts = (int(at["num_exchanges"]),
+                            int(exchanged[comm.rank]) if len(exchanged) == comm.size else 0)
+        if not keep_first:  # (a checkpoint of a run that kept it: a job saved without save_state is not this one)
+            first_state = None
     for shot in range(first_shot, num_trajectories):
         so_far = {"mode": "trajectories", "shot": shot, "bits": list(outcomes), "values": list(per_trajectory)}
         if inside is None:
             where = f"before trajectory {shot} of {num_trajectories}"
             if cuts is None:
                 _stop_if_asked(comm, where)
-            else:  # the first trajectory's final state (the output's) and the results so far
-                cuts.boundary(first_state, streams, shot * TRAJECTORY_STEP, so_far, where, costs)
+            else:  # the first trajectory's final state (the output's, if kept) and the results so far
+                cuts.boundary(first_state, streams, shot * TRAJECTORY_STEP, so_far, where, costs,
+                              output_counts=first_counts if shot > 0 else None)
             state = fresh_state()
 
         def look(position, step, where, shot=shot, state=state, so_far=so_far):
@@ -240,7 +261,7 @@ def _run_trajectories(circuit: Circuit, fresh_state: Callable, num_trajectories:
             else:  # the trajectory's state (after the output's, the first one's), where it is, the results so far
                 saved = state if first_state is None else StatePair(first_state, state)
                 cuts.boundary(saved, streams, shot * TRAJECTORY_STEP + 1 + step, {**so_far, "inside": position},
-                              where, costs)
+                              where, costs, output_counts=first_counts if shot > 0 else None)
 
         bits, values = _run_trajectory(state, body, terminal, stream, costs, gate_noise, observables,
                                        batch=ops_per_check(state.num_local_qubits), look=look, resume=inside,
@@ -249,10 +270,13 @@ def _run_trajectories(circuit: Circuit, fresh_state: Callable, num_trajectories:
         outcomes.append(bits)
         per_trajectory.append(values)
         if shot == 0:
-            first_state = state
+            first_counts = (state.num_exchanges, state.bytes_exchanged)
+            first_state = state if keep_first else None
         if on_progress:
             on_progress(shot + 1, num_trajectories, "trajectories")
-    return outcomes, per_trajectory, first_state
+    if first_state is not None:
+        first_counts = (first_state.num_exchanges, first_state.bytes_exchanged)
+    return outcomes, per_trajectory, first_state, first_counts
 
 
 def _trajectory_streams(seed: int, noise_section) -> tuple[Stream, GateNoise | None, dict]:
@@ -515,11 +539,11 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
     """Run a ``circuit`` job and shape its output (collective); ``checkpointing`` as for :func:`run_circuit_job`."""
     run = run_circuit_job(job, comm=comm, backend=backend, on_progress=on_progress, checkpointing=checkpointing)
     circuit = run.circuit
-    exchanged = comm.allgather(run.state.bytes_exchanged)
+    exchanged = comm.allgather(run.bytes_exchanged)
     attrs = {
         **circuit_attributes(circuit, job.simulation.shots),
         "sampling": run.sampling,
-        "num_exchanges": run.state.num_exchanges,
+        "num_exchanges": run.num_exchanges,
         "bytes_exchanged_per_rank": np.array(exchanged, dtype=np.int64),
     }
     gates = ", ".join(f"{k}: {v}" for k, v in list(circuit.count_gates().items())[:8])
