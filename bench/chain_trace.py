@@ -43,7 +43,8 @@ replays the engine with ``EXCHANGE_CPU_S`` at those budgets.
 
 Placements: ``contiguous`` (today's blocks), ``cyclicB`` (blocks of ``B``
 nodes dealt to ranks in turn), ``balanced`` (two contiguous blocks of equal
-traced cost), ``split:K`` (rank 0 runs nodes ``0..K-1``), ``alternate``
+traced cost), ``split:K`` (rank 0 runs nodes ``0..K-1``), ``mirror:K`` (rank
+0 runs the ``K`` nodes at each end, rank 1 the middle), ``alternate``
 (node ``i`` on rank ``i mod ranks``).
 
 Example (from the repository root)::
@@ -87,6 +88,11 @@ def placement_of(name: str, num_nodes: int, num_ranks: int, costs_by_node: list[
         if num_ranks != 2:
             raise SystemExit("split:K needs 2 ranks")
         return [0 if i < first else 1 for i in range(num_nodes)]
+    if name.startswith("mirror:"):  # rank 0 runs both ends (K nodes each), rank 1 the middle
+        outer = int(name.split(":")[1])
+        if num_ranks != 2:
+            raise SystemExit("mirror:K needs 2 ranks")
+        return [0 if i < outer or i >= num_nodes - outer else 1 for i in range(num_nodes)]
     if name == "balanced":
         if costs_by_node is None:
             raise SystemExit("balanced needs the trace")
