@@ -97,6 +97,9 @@ def measure(argv: list[str]) -> dict:
             "scenario_stop_points": sum(k == "scenario_stop_point" for k, _ in marks[last + 1:]),
             "write_looks": sum(k == "write" for k, _ in marks[last + 1:]),
             "longest_gap_s": max(gaps)[0], "longest_gap_between": max(gaps)[1],
+            # the output write alone: from the stop point before it (the last session stop point) to the end
+            "write_gaps_s": [round(gap, 4) for gap, _ in gaps[max(i for i, (kind, _) in enumerate(named)
+                                                                 if kind != "write" and kind != "end"):]],
             "loadavg_1min": os.getloadavg()[0]}
 
 

@@ -445,6 +445,19 @@ def test_a_sigterm_to_rank_0_during_the_output_write_on_two_ranks_cuts_it_and_ch
     same_run(uninterrupted[name], open_run(tmp_path / "resumed.h5"), ignore=RANK_ATTRS)
 
 
+def test_a_stop_after_trotter_runs_shared_out_over_the_ranks_finishes_the_run_with_a_note(tmp_path, uninterrupted):
+    """Each of the runs shared out ran on one rank alone: no engine run of both ranks is left to checkpoint, so a
+    stop while the tables are made lets the run finish (status 0, a note), its output the uninterrupted run's."""
+    driver = tmp_path / "driver.py"
+    driver.write_text(DRIVER)
+    done = run_mpi(2, [str(driver), "dqsim.scenarios.trotter:_summary:1:1", "run", *TROTTER, "-o",
+                       str(tmp_path / "out.h5"), "--quiet", "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\""],
+                   timeout_s=240)
+    assert done.stderr.strip().splitlines()[-1].startswith("dqsim: note: a stop signal came after"), done.stderr
+    assert not checkpoints(tmp_path / "ck")
+    same_run(uninterrupted["trotter"], open_run(tmp_path / "out.h5"), ignore=RANK_ATTRS | {"num_ranks"})
+
+
 #: ``dqsim ARGS`` on several ranks where only rank 1 gets SIGTERM, as it starts to wait for rank 0's output write;
 #: rank 0's first look in the write waits (up to 60 s) until rank 1's notice has come, so the test does not hang
 #: on how the two processes are scheduled.
