@@ -6,17 +6,20 @@ wrapping functions, the wall time of the end of the last engine run
 (``CheckpointSession.stop_point``, and ``Simulator.stop_point`` called by a
 scenario itself: dqc's fidelity check, expectation values and sampling,
 trotter's observables), of every place rank 0's output write looks for a
-stop (``dqsim.cli.main._cut_on_stop``) and of the end of the run. A stop signal that comes in a stretch between two of these waits at
-most that stretch; before the change that added the stop points, it waited
-for all of it (the run then finished, status 0).
+stop (``dqsim.cli.main._cut_on_stop``) and of the end of the run. A stop
+signal that comes in a stretch between two of these waits at most that
+stretch; before the change that added the stop points, it waited for all
+of it (the run then finished, status 0).
 
     python bench/late_stop_gaps.py jobs/bb84_decoy_50km.toml [--set KEY=VALUE ...]
 
 Prints one JSON line: seconds from the end of the last engine run to the end
 (``after_engine_s``), the looks after it (``looks``; a session's stop point
-without a finished run to checkpoint is none) and the longest stretch
-without one (``longest_gap_s``, the end of the run counted as a look; ``longest_gap_between``: the
-looks at its ends).
+without a finished run to checkpoint is none), the longest stretch without
+one (``longest_gap_s``, the end of the run counted as a look;
+``longest_gap_between``: the looks at its ends) and the stretches of the
+output write (``write_gaps_s``: from the last stop point before it, through
+each look of the write, to the end).
 """
 
 from __future__ import annotations

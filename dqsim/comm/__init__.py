@@ -667,7 +667,10 @@ class RootTask:
         return result
 
     def wait(self, notify: Callable[[], bool]) -> Any:
-        """A rank other than ``root``: ``root``'s result; the first time ``notify()`` is true meanwhile, tell ``root``."""
+        """A rank other than ``root``: ``root``'s result; the first time ``notify()`` is true meanwhile, tell ``root``.
+
+        Polls every :attr:`POLL_S` seconds, sleeping in between (no blocking collective, which spins).
+        """
         comm, sent = self._comm, None
         while True:
             message = comm.improbe(source=self.root, tag=_RESULT_TAG)
