@@ -334,6 +334,26 @@ def test_a_stop_inside_a_gathered_state_s_write_cuts_it_between_pieces(tmp_path,
     same_state(saved_full, resumed)
 
 
+#: A trotter sweep that saves its state: the state is the job's network's last run's (run 1 of 10), not the last
+#: engine run's (a sweep value's).
+SWEEP_SAVED = ["jobs/xxz_ring_sweep.toml", "--set", "evolution.num_points=1", "--set", "simulation.trajectories=1",
+               "--set", "simulation.save_state=true"]
+
+
+def test_repro_a_trotter_sweep_resumed_after_the_run_whose_state_it_keeps_writes_that_state(tmp_path, monkeypatch):
+    """A checkpoint holds finished runs' summaries, not their states: the resume took that run's summary and
+    wrote no state (exit 0, a run file without ``state``). Now it runs that run again for its state."""
+    dqsim(["run", *SWEEP_SAVED], tmp_path / "full", "full.h5")
+    full = open_run(tmp_path / "full" / "full.h5")
+    ended = sigterm_during(monkeypatch, trotter, "_summary")
+    ckpt, resumed = stopped_then_resumed(tmp_path, SWEEP_SAVED)
+    assert ended == [None]
+    assert checkpoint.parse_checkpoint_name(ckpt)["engine_run"] == 9  # the last of 5 series x 2 points
+    assert resumed.has_state
+    same_run(full, resumed)
+    same_state(full, resumed)
+
+
 def test_a_stop_while_a_run_file_over_state_slabs_is_written_removes_the_slabs(tmp_path, monkeypatch, saved_full):
     """The slab files were written by then: the abandoned write takes them too, so nothing is left that names a
     state of this run; the resume writes slabs and run file again, with the uninterrupted run's state."""

@@ -285,17 +285,22 @@ class CheckpointSession:
         if self.warn is None:
             self.warn = warn_on_stderr
 
-    def stored_next(self, default=None):
+    def stored_next(self, default=None, *, rerun: bool = False):
         """The stored result of the next engine run, if it had finished before the resumed checkpoint.
 
         A scenario that runs the engine several times (a sweep, a series of
         time points, a queue of user jobs) calls this before each run: when
         it returns a result, the run's index is used up and the scenario
         skips the run; otherwise it returns ``default`` and the scenario runs
-        it and hands a picklable summary to :meth:`store_last`.
+        it and hands a picklable summary to :meth:`store_last`. With
+        ``rerun`` it returns ``default`` also for a run that had finished:
+        one whose stored summary is not enough (trotter's run whose final
+        state the output keeps), run again (its seed gives the same result).
         """
         self.finished_run = None  # the next run starts (or is skipped): the last one's engine may go
         index = self.engine_runs
+        if rerun:
+            return default
         if self.resume is not None and index < self.resume.engine_run and index in self.results:
             self.engine_runs += 1
             return self.results[index]

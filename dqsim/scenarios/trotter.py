@@ -339,7 +339,9 @@ def _networked_runs(job, series: Sequence[tuple], circuits: Sequence[Circuit], t
                 checkpointing.store_last(summary)
         else:
             progress(done, label)
-            summary = checkpointing.stored_next() if checkpointing is not None else None
+            # the run whose final state the output keeps runs again for it (save_state; _resumed_runs)
+            summary = (checkpointing.stored_next(rerun=index == last and job.simulation.save_state)
+                       if checkpointing is not None else None)
         if summary is None:  # not a run that had finished before the checkpoint being resumed
             summary, state = _run_once(job, circuits[k], series[s][2], seed=run_seed(job.run.seed, s, k, t),
                                        shots=job.simulation.shots if index == shots_run else 0, model=model,
@@ -363,15 +365,19 @@ def _resumed_runs(job, series, circuits, checkpointing) -> tuple[dict[int, RunSu
     A checkpoint written while the runs were shared out holds every run
     finished on any rank, also those after the run it cut (rank 0 runs its
     longest first), so all of them are taken, not only those before it. The
-    run whose final state the job keeps is taken only from before the cut
-    (as before); after it, it is run again (same seed, same result) for its state.
+    run whose final state the job keeps is taken only from before the cut and
+    only when the output does not keep that state (``save_state``); else it is
+    run again (same seed, same result) for its state: a checkpoint holds
+    summaries, not the states of finished runs (before 2026-12-05 a resume
+    from after that run, a sweep's, wrote no state).
     """
     resume = checkpointing.resume if checkpointing is not None else None
     if resume is None:
         return {}, frozenset()
     _runs, last, _shots_run = _run_list(job, series, circuits)
     stored = {index: summary for index, summary in resume.results.items()
-              if index != resume.engine_run and (index != last or index < resume.engine_run)}
+              if index != resume.engine_run
+              and (index != last or (index < resume.engine_run and not job.simulation.save_state))}
     return stored, frozenset(stored) | {resume.engine_run}
 
 
