@@ -3,18 +3,23 @@
 Runs ``dqsim run JOB --quiet`` in this process (one rank) and records, by
 wrapping functions, the wall time of the end of the last engine run
 (``Simulator.run``), of every stop point after it
-(``CheckpointSession.stop_point``), of every place rank 0's output write
-looks for a stop (``dqsim.cli.main._cut_on_stop``) and of the end of the
-run. A stop signal that comes in a stretch between two of these waits at
-most that stretch; before the change that added the stop points, it waited
-for all of it (the run then finished, status 0).
+(``CheckpointSession.stop_point``, and ``Simulator.stop_point`` called by a
+scenario itself: dqc's fidelity check, expectation values and sampling,
+trotter's observables), of every place rank 0's output write looks for a
+stop (``dqsim.cli.main._cut_on_stop``) and of the end of the run. A stop
+signal that comes in a stretch between two of these waits at most that
+stretch; before the change that added the stop points, it waited for all
+of it (the run then finished, status 0).
 
     python bench/late_stop_gaps.py jobs/bb84_decoy_50km.toml [--set KEY=VALUE ...]
 
 Prints one JSON line: seconds from the end of the last engine run to the end
-(``after_engine_s``), the looks after it (``looks``) and the longest stretch
-without one (``longest_gap_s``, the end of the run counted as a look; ``longest_gap_between``: the
-looks at its ends).
+(``after_engine_s``), the looks after it (``looks``; a session's stop point
+without a finished run to checkpoint is none), the longest stretch without
+one (``longest_gap_s``, the end of the run counted as a look;
+``longest_gap_between``: the looks at its ends) and the stretches of the
+output write (``write_gaps_s``: from the last stop point before it, through
+each look of the write, to the end).
 """
 
 from __future__ import annotations
@@ -36,7 +41,9 @@ def measure(argv: list[str]) -> dict:
     # code from before the stop points has neither: its looks are then none (its gap is all the work after)
     run = Simulator.run
     stop_point = getattr(checkpoint.CheckpointSession, "stop_point", None)
+    sim_stop_point = getattr(Simulator, "stop_point", None)
     cut = getattr(cli_main, "_cut_on_stop", None)
+    in_session = []  # a session's stop point calls the finished run's Simulator.stop_point: one look, stamped once
 
     def timed_run(self, *args, **kwargs):
         try:
@@ -45,16 +52,28 @@ def measure(argv: list[str]) -> dict:
             marks.append(("engine", time.perf_counter()))
 
     def timed_stop_point(self):
-        marks.append(("stop_point", time.perf_counter()))
-        return stop_point(self)
+        if getattr(self, "finished_run", None) is not None:  # else no look: nothing would be checkpointed
+            marks.append(("stop_point", time.perf_counter()))
+        in_session.append(1)
+        try:
+            return stop_point(self)
+        finally:
+            in_session.pop()
 
-    def timed_cut():
+    def timed_sim_stop_point(self, *args, **kwargs):
+        if not in_session and self.checkpointer is not None:
+            marks.append(("scenario_stop_point", time.perf_counter()))
+        return sim_stop_point(self, *args, **kwargs)
+
+    def timed_cut(*args):  # (the write's RootTask since the looks hear of other ranks' signals)
         marks.append(("write", time.perf_counter()))
-        return cut()
+        return cut(*args)
 
     Simulator.run = timed_run
     if stop_point is not None:
         checkpoint.CheckpointSession.stop_point = timed_stop_point
+    if sim_stop_point is not None:
+        Simulator.stop_point = timed_sim_stop_point
     if cut is not None:
         cli_main._cut_on_stop = timed_cut
     try:
@@ -67,6 +86,8 @@ def measure(argv: list[str]) -> dict:
         Simulator.run = run
         if stop_point is not None:
             checkpoint.CheckpointSession.stop_point = stop_point
+        if sim_stop_point is not None:
+            Simulator.stop_point = sim_stop_point
         if cut is not None:
             cli_main._cut_on_stop = cut
     last = max(i for i, (kind, _) in enumerate(marks) if kind == "engine")
@@ -76,8 +97,12 @@ def measure(argv: list[str]) -> dict:
     return {"args": argv, "status": status, "total_s": ended - started, "engine_runs": sum(k == "engine" for k, _ in marks),
             "after_engine_s": ended - marks[last][1], "looks": len(looks),
             "stop_points": sum(k == "stop_point" for k, _ in marks[last + 1:]),
+            "scenario_stop_points": sum(k == "scenario_stop_point" for k, _ in marks[last + 1:]),
             "write_looks": sum(k == "write" for k, _ in marks[last + 1:]),
             "longest_gap_s": max(gaps)[0], "longest_gap_between": max(gaps)[1],
+            # the output write alone: from the stop point before it (the last session stop point) to the end
+            "write_gaps_s": [round(gap, 4) for gap, _ in gaps[max(i for i, (kind, _) in enumerate(named)
+                                                                 if kind != "write" and kind != "end"):]],
             "loadavg_1min": os.getloadavg()[0]}
 
 

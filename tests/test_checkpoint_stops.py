@@ -5,11 +5,12 @@ phase, through the handler ``dqsim run`` installs) that comes after the
 engine's last step either checkpoints the finished engine run and stops with
 status 75 (the DQC fidelity check, expectation values and sampling, trotter's
 observables: work on the final state that can take as long as the run; the
-tables, summaries and output write of qkd, repeater and cloud), or, where
-what is left is DQC's output write, lets the run finish with status 0 and a
-note. Either way the results equal the uninterrupted run's: the resume runs
-no event again (engine counts equal) and redoes only the work after the
-engine.
+tables, summaries and output write of dqc, trotter, qkd, repeater and cloud,
+a saved state's included, also when the signal reaches only a rank that
+waits for rank 0's write), or, where what is left is the write's close and
+manifest, lets the run finish with status 0 and a note. Either way the
+results equal the uninterrupted run's: the resume runs no event again
+(engine counts equal) and redoes only the work after the engine.
 """
 
 import fcntl
@@ -25,7 +26,7 @@ import pytest
 
 from dqsim.cli import main as cli_main
 from dqsim.engine import checkpoint
-from dqsim.io import open_run
+from dqsim.io import open_run, writer
 from dqsim.scenarios import cloud, dqc, qkd, repeater, trotter
 from mpi_helper import ROOT, run_here, run_mpi
 from run_files import checkpoints, same_tables
@@ -184,12 +185,14 @@ def test_repro_a_stop_whose_checkpoint_cannot_be_written_ends_a_cloud_run(tmp_pa
 
 #: Root attributes that differ between two runs of a job: when and how fast it ran, and the command line's
 #: settings (here the output file and checkpoint folder of each test).
-VOLATILE_ATTRS = {"created_utc", "wall_time_s", "pulses_per_wall_second", "overrides"}
+VOLATILE_ATTRS = {"created_utc", "wall_time_s", "pulses_per_wall_second", "overrides", "engine_flush_seconds",
+                  "engine_state_seconds"}
 
 #: Where a stop comes after the last engine run of the scenarios whose work after it is tables and summaries:
 #: the function whose last call (:func:`last_call`) sends it.
 TABULATED = {"qkd": (QKD, qkd, "_end_to_end"), "repeater": (REPEATER, repeater, "_summary_row"),
-             "cloud": (CLOUD, cloud, "cloud_tables")}
+             "cloud": (CLOUD, cloud, "cloud_tables"), "dqc": (DQC, dqc, "common_tables"),
+             "trotter": (TROTTER, trotter, "_summary")}
 
 
 def last_call(name, full) -> int:
@@ -205,16 +208,21 @@ RANK_ATTRS = {"engine_windows", "engine_cross_rank_messages", "engine_flushes"}
 def same_run(full, other, *, ignore=frozenset()):
     """Every table but ``timing`` and every root attribute but :data:`VOLATILE_ATTRS` and ``ignore`` are equal."""
     same_tables(full, other, [name for name in full.tables if name != "timing"])
-    assert sorted(full.attrs) == sorted(other.attrs)
+    assert sorted(set(full.attrs) - set(ignore)) == sorted(set(other.attrs) - set(ignore))
     for key in set(full.attrs) - VOLATILE_ATTRS - set(ignore):
-        assert np.array_equal(full.attrs[key], other.attrs[key]), key
+        a, b = np.asarray(full.attrs[key]), np.asarray(other.attrs[key])
+        assert np.array_equal(a, b, equal_nan=a.dtype.kind in "fc" and b.dtype.kind in "fc"), key  # NaN is NaN
 
 
 def last_engine_run(name, ckpt, full):
     """The checkpoint is the scenario's last engine run's, cut after its last event."""
     stored = open_run(ckpt).attrs
-    runs = {"qkd": 1, "repeater": full.attrs.get("num_configurations"), "cloud": full.attrs.get("total_engine_runs")}
-    assert checkpoint.parse_checkpoint_name(ckpt)["engine_run"] == runs[name] - 1
+    runs = {"qkd": lambda: 1, "repeater": lambda: full.attrs["num_configurations"],
+            "cloud": lambda: full.attrs["total_engine_runs"], "dqc": lambda: full.attrs["trajectories"],
+            # per point and trajectory (no sweep here: a sweep runs every point again per value)
+            "trotter": lambda: len(full.table("network")) * full.attrs["trajectories"]}
+    assert "sweep_values" not in full.attrs
+    assert checkpoint.parse_checkpoint_name(ckpt)["engine_run"] == runs[name]() - 1
     if "timeline" in full.tables:
         assert stored["window_end_ps"] > full.table("timeline")["time_ps"].max()
 
@@ -242,7 +250,9 @@ def test_a_stop_between_two_cloud_user_jobs_checkpoints_the_first_s_finished_run
     same_run(uninterrupted["cloud"], resumed)
 
 
-def test_a_stop_while_the_output_is_written_cuts_the_write_and_checkpoints(tmp_path, monkeypatch, uninterrupted):
+@pytest.mark.parametrize("name", ["qkd", "dqc", "trotter"])
+def test_a_stop_while_the_output_is_written_cuts_the_write_and_checkpoints(tmp_path, monkeypatch, uninterrupted,
+                                                                          name):
     """The output write is abandoned between two tables (its temporary file removed) and the finished engine run
     checkpointed instead; the resume writes the whole file, equal to the uninterrupted run's."""
     original, ended = cli_main.io.write_run_file, []
@@ -257,28 +267,107 @@ def test_a_stop_while_the_output_is_written_cuts_the_write_and_checkpoints(tmp_p
             raise
 
     monkeypatch.setattr(cli_main.io, "write_run_file", write_run_file)
-    ckpt, resumed = stopped_then_resumed(tmp_path, QKD)
+    ckpt, resumed = stopped_then_resumed(tmp_path, TABULATED[name][0])
     assert ended == ["_OutputCut"]
     assert sorted(path.name for path in tmp_path.iterdir()) == ["ck", "resumed.h5", "resumed.h5.manifest.json"]
-    last_engine_run("qkd", ckpt, uninterrupted["qkd"])
-    same_run(uninterrupted["qkd"], resumed)
+    last_engine_run(name, ckpt, uninterrupted[name])
+    same_run(uninterrupted[name], resumed)
 
 
-def test_a_stop_while_the_dqc_output_is_written_finishes_it(tmp_path, monkeypatch, uninterrupted):
-    """DQC keeps its note: its write is not cut (a state may be written by every rank)."""
-    original = cli_main.io.write_run_file
+def test_a_stop_while_the_manifest_is_written_finishes_the_run_with_a_note(tmp_path, monkeypatch, uninterrupted):
+    """The write's close and manifest are not cut: the file is whole by then; the run ends with status 0."""
+    original = writer.write_run_manifest
 
-    def write_run_file(path, **kwargs):
+    def write_run_manifest(path, *args, **kwargs):
         if Path(path).name == "out.h5":
             os.kill(os.getpid(), signal.SIGTERM)
-        return original(path, **kwargs)
+        return original(path, *args, **kwargs)
 
-    monkeypatch.setattr(cli_main.io, "write_run_file", write_run_file)
+    monkeypatch.setattr(writer, "write_run_manifest", write_run_manifest)
     done = dqsim(["run", *DQC], tmp_path, "out.h5")
     assert done.stderr.strip().splitlines()[-1].startswith("dqsim: note: a stop signal came after"), done.stderr
     assert not checkpoints(tmp_path / "ck")
-    same_results(uninterrupted["dqc"], open_run(tmp_path / "out.h5"), ["shots", "counts", "links", "timeline"],
-                 ["fidelity"])
+    same_run(uninterrupted["dqc"], open_run(tmp_path / "out.h5"))
+
+
+#: A dqc job that saves its final state: gathered into the run file, or (above 2 qubits) as slab files.
+SAVED = [*DQC, "--set", "simulation.save_state=true"]
+SLABS = [*SAVED, "--set", "simulation.max_gather_qubits=2"]
+
+
+@pytest.fixture(scope="module")
+def saved_full(tmp_path_factory):
+    """The uninterrupted one-rank output of :data:`SAVED` (its state gathered into the run file)."""
+    folder = tmp_path_factory.mktemp("saved_full")
+    dqsim(["run", *SAVED], folder, "full.h5")
+    return open_run(folder / "full.h5")
+
+
+def same_state(full, other):
+    """The saved states are equal, bit for bit (the register is whole on every rank: one rank's arithmetic)."""
+    assert np.array_equal(full.state(), other.state())
+
+
+def test_a_stop_inside_a_gathered_state_s_write_cuts_it_between_pieces(tmp_path, monkeypatch, saved_full):
+    """A stop in the middle of the state (written in pieces, a look between two) abandons the write there: no
+    output and no temporary file are left; the resume writes the state whole, equal to the uninterrupted run's."""
+    monkeypatch.setattr(writer, "STATE_PIECE_AMPLITUDES", 64)  # the 11-qubit register's state in 32 pieces
+    assert saved_full.state().size == 2048
+    looks = len(saved_full.tables) + 3  # a look before each table, before the state, then between pieces: the 3rd
+    original, calls, ended = cli_main._cut_on_stop, [], []
+
+    def cut_on_stop(task):
+        calls.append(1)
+        if len(calls) == looks:
+            os.kill(os.getpid(), signal.SIGTERM)
+        try:
+            return original(task)
+        except BaseException as exc:
+            ended.append((len(calls), type(exc).__name__))
+            raise
+
+    monkeypatch.setattr(cli_main, "_cut_on_stop", cut_on_stop)
+    ckpt, resumed = stopped_then_resumed(tmp_path, SAVED)
+    assert ended == [(looks, "_OutputCut")]  # at that look (the resume's write, with its own looks, was not cut)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["ck", "resumed.h5", "resumed.h5.manifest.json"]
+    same_run(saved_full, resumed)
+    same_state(saved_full, resumed)
+
+
+#: A trotter sweep that saves its state: the state is the job's network's last run's (run 1 of 10), not the last
+#: engine run's (a sweep value's).
+SWEEP_SAVED = ["jobs/xxz_ring_sweep.toml", "--set", "evolution.num_points=1", "--set", "simulation.trajectories=1",
+               "--set", "simulation.save_state=true"]
+
+
+def test_repro_a_trotter_sweep_resumed_after_the_run_whose_state_it_keeps_writes_that_state(tmp_path, monkeypatch):
+    """A checkpoint holds finished runs' summaries, not their states: the resume took that run's summary and
+    wrote no state (exit 0, a run file without ``state``). Now it runs that run again for its state."""
+    dqsim(["run", *SWEEP_SAVED], tmp_path / "full", "full.h5")
+    full = open_run(tmp_path / "full" / "full.h5")
+    ended = sigterm_during(monkeypatch, trotter, "_summary")
+    ckpt, resumed = stopped_then_resumed(tmp_path, SWEEP_SAVED)
+    assert ended == [None]
+    assert checkpoint.parse_checkpoint_name(ckpt)["engine_run"] == 9  # the last of 5 series x 2 points
+    assert resumed.has_state
+    same_run(full, resumed)
+    same_state(full, resumed)
+
+
+def test_a_stop_while_a_run_file_over_state_slabs_is_written_removes_the_slabs(tmp_path, monkeypatch, saved_full):
+    """The slab files were written by then: the abandoned write takes them too, so nothing is left that names a
+    state of this run; the resume writes slabs and run file again, with the uninterrupted run's state."""
+    ended = sigterm_during(monkeypatch, cli_main, "_cut_on_stop")
+    slab_at_the_cut = []
+    monkeypatch.setattr(cli_main, "_discard_state", lambda *args, original=cli_main._discard_state: (
+        slab_at_the_cut.append((tmp_path / "stopped.slab0000.h5").is_file()), original(*args)))
+    ckpt, resumed = stopped_then_resumed(tmp_path, SLABS)
+    assert ended == ["_OutputCut"] and slab_at_the_cut == [True]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["ck", "resumed.h5", "resumed.h5.manifest.json",
+                                                                "resumed.slab0000.h5"]
+    assert resumed.attrs_of("state")["layout"] == "slabs"
+    same_run(saved_full, resumed)
+    same_state(saved_full, resumed)
 
 
 DRIVER = """
@@ -324,7 +413,9 @@ def test_repro_a_sigterm_to_one_rank_during_the_fidelity_check_on_two_ranks(tmp_
 
 
 #: Settings of the two-rank runs: one repeater configuration (its three, on two ranks, took 29 s under load).
-TWO_RANKS = {"repeater": ["--set", "chain.num_links=[2]", "--set", "chain.total_distance_km=[100.0]"]}
+TWO_RANKS = {"repeater": ["--set", "chain.num_links=[2]", "--set", "chain.total_distance_km=[100.0]"],
+             # every run on both ranks (periodic checkpoints, none due): shared out, no engine run of both is left
+             "trotter": ["--set", "checkpoint.every_wall_s=3600"]}
 
 
 @pytest.mark.parametrize("name", sorted(TABULATED))
@@ -354,13 +445,14 @@ def test_a_sigterm_to_one_rank_while_results_are_tabulated_checkpoints_on_two_ra
     same_run(full, resumed, ignore=RANK_ATTRS)
 
 
+@pytest.mark.parametrize("name", ["qkd", "dqc"])
 def test_a_sigterm_to_rank_0_during_the_output_write_on_two_ranks_cuts_it_and_checkpoints(tmp_path,
-                                                                                         uninterrupted):
+                                                                                         uninterrupted, name):
     """Rank 0 writes the file while rank 1 waits: the signal at rank 0's second look (after the first table)
     abandons the write, and both ranks checkpoint the finished engine run."""
     driver = tmp_path / "driver.py"
     driver.write_text(DRIVER)
-    stopped = run_mpi(2, [str(driver), "dqsim.cli.main:_cut_on_stop:2:0", "run", *QKD, "-o",
+    stopped = run_mpi(2, [str(driver), "dqsim.cli.main:_cut_on_stop:2:0", "run", *TABULATED[name][0], "-o",
                           str(tmp_path / "stopped.h5"), "--quiet", "--set",
                           f"checkpoint.directory=\"{tmp_path / 'ck'}\""], timeout_s=240, check=False)
     assert stopped.returncode == 75, stopped.stderr
@@ -368,9 +460,73 @@ def test_a_sigterm_to_rank_0_during_the_output_write_on_two_ranks_cuts_it_and_ch
     assert line.startswith("dqsim: checkpoint written to "), stopped.stderr
     assert sorted(path.name for path in tmp_path.iterdir()) == ["ck", "driver.py"]  # no output, no temporary
     [ckpt] = checkpoints(tmp_path / "ck")
-    last_engine_run("qkd", ckpt, uninterrupted["qkd"])
+    last_engine_run(name, ckpt, uninterrupted[name])
     run_here(["resume", ckpt, "-o", tmp_path / "resumed.h5", "--quiet"])
-    same_run(uninterrupted["qkd"], open_run(tmp_path / "resumed.h5"), ignore=RANK_ATTRS)
+    same_run(uninterrupted[name], open_run(tmp_path / "resumed.h5"), ignore=RANK_ATTRS)
+
+
+def test_a_stop_after_trotter_runs_shared_out_over_the_ranks_finishes_the_run_with_a_note(tmp_path, uninterrupted):
+    """Each of the runs shared out ran on one rank alone: no engine run of both ranks is left to checkpoint, so a
+    stop while the tables are made lets the run finish (status 0, a note), its output the uninterrupted run's."""
+    driver = tmp_path / "driver.py"
+    driver.write_text(DRIVER)
+    done = run_mpi(2, [str(driver), "dqsim.scenarios.trotter:_summary:1:1", "run", *TROTTER, "-o",
+                       str(tmp_path / "out.h5"), "--quiet", "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\""],
+                   timeout_s=240)
+    assert done.stderr.strip().splitlines()[-1].startswith("dqsim: note: a stop signal came after"), done.stderr
+    assert not checkpoints(tmp_path / "ck")
+    same_run(uninterrupted["trotter"], open_run(tmp_path / "out.h5"),
+             ignore=RANK_ATTRS | {"num_ranks", "exchange_path"})
+
+
+#: ``dqsim ARGS`` on several ranks where only rank 1 gets SIGTERM, as it starts to wait for rank 0's output write;
+#: rank 0's first look in the write waits (up to 60 s) until rank 1's notice has come, so the test does not hang
+#: on how the two processes are scheduled.
+DRIVER_WAITING_RANK = """
+import os, signal, sys, time
+from dqsim import comm
+from dqsim.cli import main as cli_main
+from dqsim.cli.main import main
+this_rank = comm.init().rank
+wait, look = comm.RootTask.wait, cli_main._cut_on_stop
+def hooked_wait(self, notify):
+    if this_rank == 1:
+        os.kill(os.getpid(), signal.SIGTERM)
+    return wait(self, notify)
+def hooked_look(task):
+    deadline = time.monotonic() + 60
+    while not task.notified() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return look(task)
+comm.RootTask.wait = hooked_wait
+cli_main._cut_on_stop = hooked_look
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_sigterm_to_a_rank_waiting_for_rank_0_s_write_cuts_it_and_the_state_slabs_go(tmp_path, saved_full):
+    """Only rank 1 gets the signal, while rank 0 writes the run file over the two ranks' state slabs: rank 0
+    hears of it at its next look and abandons the write, the slabs are removed, both ranks checkpoint the
+    finished engine run (status 75). The resume on two ranks writes the state once (each rank half of the
+    register both hold whole), equal to the uninterrupted one-rank run's."""
+    driver = tmp_path / "driver.py"
+    driver.write_text(DRIVER_WAITING_RANK)
+    common = ["--quiet", "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\""]
+    stopped = run_mpi(2, [str(driver), "run", *SLABS, "-o", str(tmp_path / "stopped.h5"), *common], timeout_s=240,
+                      check=False)
+    assert stopped.returncode == 75, stopped.stderr
+    [line] = stopped.stderr.strip().splitlines()
+    assert line.startswith("dqsim: checkpoint written to "), stopped.stderr
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["ck", "driver.py"]  # no output, slab or temporary
+    [ckpt] = checkpoints(tmp_path / "ck")
+    last_engine_run("dqc", ckpt, saved_full)
+    run_mpi(2, ["-m", "dqsim", "resume", str(ckpt), "-o", str(tmp_path / "resumed.h5"), "--quiet"], timeout_s=240)
+    resumed = open_run(tmp_path / "resumed.h5")
+    assert sorted(path.name for path in tmp_path.glob("resumed.slab*")) == ["resumed.slab0000.h5",
+                                                                           "resumed.slab0001.h5"]
+    assert resumed.state().shape == (1 << resumed.attrs["register_qubits"],)
+    same_state(saved_full, resumed)
+    same_run(saved_full, resumed, ignore=RANK_ATTRS | {"num_ranks", "exchange_path", "rank_of_node"})
 
 
 # ------------------------------------------------------------- an earlier run's checkpoints of the job

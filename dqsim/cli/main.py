@@ -357,23 +357,30 @@ def _run_locked(job, comm, *, quiet: bool, session=None) -> int:
         session.stop_point()
     write_started = time.perf_counter()
     state_kwargs = _state_for_output(job, comm, result.state, output)
-    # rank 0's write of a run file without a state is cut short by a stop signal rank 0 got, between tables, where
-    # the scenario's finished engine run can be checkpointed instead (the temporary file goes, nothing is kept)
-    cuttable = session is not None and session.finished_run is not None and not state_kwargs
+    # rank 0's write of the run file is cut short by a stop signal that rank 0 got, or that another rank got and
+    # told it of (comm.RootTask), between tables and pieces of a gathered state, where the scenario's finished
+    # engine run can be checkpointed instead (the temporary file goes; state slab files, every rank its own)
+    cuttable = session is not None and session.finished_run is not None
     timing = result.tables.get("timing")
     attrs["wall_time_s"] = time.perf_counter() - started
-    cut = False
+    task = comm.start_root_task()
     if comm.rank == 0:
         if timing is not None:
             rows = [(str(stage), float(seconds)) for stage, seconds in timing]
             rows.append(("write", time.perf_counter() - write_started))
             result.tables["timing"] = scenarios.record_table(rows, [("stage", "U"), ("seconds", "f8")])
-        error, cut = _write_output(output, attrs, result, state_kwargs, cut_on_stop=cuttable)
-    error, cut = comm.bcast((error, cut) if comm.rank == 0 else None)  # every rank: written, failed or cut
+        error, cut = task.finish(_write_output(output, attrs, result, state_kwargs,
+                                               cut_on_stop=task if cuttable else None))
+    else:  # every rank: written, failed or cut
+        error, cut = task.wait(notify=checkpoint.stop_requested)
     if cut:
-        session.stop_point()  # rank 0 was asked to stop: every rank agrees, writes the checkpoint and stops
+        try:
+            session.stop_point()  # a rank was asked to stop: every rank agrees, writes the checkpoint and stops
+        except BaseException:
+            _discard_state(job, comm, result.state, output)
+            raise
         if comm.rank == 0:  # (not reached while the finished run checkpoints; else the write is done whole)
-            error, _ = _write_output(output, attrs, result, state_kwargs, cut_on_stop=False)
+            error, _ = _write_output(output, attrs, result, state_kwargs, cut_on_stop=None)
         error = comm.bcast(error if comm.rank == 0 else None)
     if comm.rank == 0:
         if not quiet and error is None:
@@ -398,19 +405,22 @@ class _OutputCut(Exception):
     """Raised in rank 0's output write by a stop signal (:func:`_cut_on_stop`): the write is abandoned."""
 
 
-def _cut_on_stop() -> None:
-    """Rank 0, between the tables of its output write: abandon the write when a stop signal came here."""
-    if checkpoint.stop_requested():
+def _cut_on_stop(task) -> None:
+    """Rank 0, between the tables of its output write: abandon the write when a stop signal came here, or came
+    to a rank that waits for the write and told rank 0 of it (``task``, a :class:`dqsim.comm.RootTask`)."""
+    if checkpoint.stop_requested() or task.notified():
         raise _OutputCut
 
 
-def _write_output(output: Path, attrs: dict, result, state_kwargs: dict, *, cut_on_stop: bool) -> tuple:
+def _write_output(output: Path, attrs: dict, result, state_kwargs: dict, *, cut_on_stop) -> tuple:
     """Rank 0: write the run file; ``(error, cut)``: why it failed (one line) or ``None``, and whether a stop
-    signal cut it short (``cut_on_stop``; its temporary file is removed, ``output`` is left as it was)."""
+    signal cut it short (``cut_on_stop``: the :class:`dqsim.comm.RootTask` of the write, or ``None``: not cut;
+    its temporary file is removed, ``output`` is left as it was)."""
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
+        between = None if cut_on_stop is None else lambda: _cut_on_stop(cut_on_stop)
         io.write_run_file(output, attrs=attrs, tables=result.tables, groups_attrs=result.table_attrs,
-                          manifest=True, between=_cut_on_stop if cut_on_stop else None, **state_kwargs)
+                          manifest=True, between=between, **state_kwargs)
     except _OutputCut:
         return None, True
     except (DqsimError, OSError) as exc:  # every rank raises it after the broadcast: none waits for rank 0
@@ -443,22 +453,36 @@ def _common_attributes(job, comm, backend) -> dict:
     }
 
 
+def _saves_sharded(job, state) -> bool:
+    """Whether ``save_state`` writes the final state sharded (every rank its part, :func:`_state_for_output`)."""
+    simulation = getattr(job, "simulation", None)
+    return (state is not None and simulation is not None and bool(simulation.save_state)
+            and state.num_qubits > simulation.max_gather_qubits)
+
+
+def _discard_state(job, comm, state, output: Path) -> None:
+    """Every rank: remove the state slab file it wrote for ``output`` (its run file's write was abandoned)."""
+    if _saves_sharded(job, state):
+        io.discard_sharded_state(output.with_suffix(""), comm=comm)
+
+
 def _state_for_output(job, comm, state, output: Path) -> dict:
     """Collective: gather the final state, or write it sharded, when ``save_state``.
 
     Up to ``max_gather_qubits`` rank 0 gets the whole vector; above, every
-    rank writes its slab (:func:`dqsim.io.write_sharded_state`: one collective
-    file with parallel HDF5, else ``<output stem>.slabNNNN.h5`` files).
+    rank writes its slab, or its ``1/P`` of a register every rank holds whole
+    (:func:`dqsim.engine.checkpoint.write_state`, :func:`dqsim.io.write_sharded_state`:
+    one collective file with parallel HDF5, else ``<output stem>.slabNNNN.h5`` files).
     Returns rank 0's extra ``write_run_file`` arguments.
     """
     simulation = getattr(job, "simulation", None)
     if state is None or simulation is None or not simulation.save_state:  # cloud: a [simulation] without save_state
         return {}
-    if state.num_qubits <= job.simulation.max_gather_qubits:
+    if not _saves_sharded(job, state):
         vector = state.gather()
         return {"state": vector} if comm.rank == 0 else {}
-    return io.write_sharded_state(output.with_suffix(""), state.logical_slab_pieces(), comm=comm,
-                                  slab_size=1 << state.num_local_qubits, dtype=state.dtype)
+    # (a register every rank holds whole, dqc.register_comm, is written once: each rank its 1/P of it)
+    return checkpoint.write_state(state, output.with_suffix(""), comm=comm)
 
 if __name__ == "__main__":
     raise SystemExit(main())

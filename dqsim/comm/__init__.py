@@ -160,6 +160,10 @@ class SingleComm:
         """Collective with a time limit: every rank's error message (here, this one's)."""
         return [message]
 
+    def start_root_task(self, root: int = 0) -> "RootTask":
+        """Collective, non-blocking: work ``root`` does alone (:class:`RootTask`); here no other rank waits."""
+        return RootTask(None, self.rank, self.size, root)
+
     def abort(self, code: int = 1) -> None:
         """End the process with ``code``."""
         os._exit(code)
@@ -447,6 +451,19 @@ class MPIComm:
             time.sleep(0.005)
         return self._failures.allgather(message)
 
+    def start_root_task(self, root: int = 0) -> "RootTask":
+        """Collective, non-blocking: work ``root`` does alone while the other ranks wait (:class:`RootTask`).
+
+        Every rank calls it, then ``root`` does the work, asks
+        :meth:`RootTask.notified` between its steps and ends with
+        :meth:`RootTask.finish`; the others call :meth:`RootTask.wait`.
+        Point-to-point messages of two tags of their own; nothing else may
+        be sent on this communicator meanwhile but blocking collectives
+        that ``root`` alone does not enter.
+        """
+        return RootTask(self._comm, self.rank, self.size, root, any_source=self._MPI.ANY_SOURCE,
+                        status=self._MPI.Status())
+
     def abort(self, code: int = 1) -> None:
         """End every rank of the job with ``code`` (``MPI_Abort``)."""
         sys.stdout.flush()
@@ -552,6 +569,8 @@ class PendingExchange:
 
 #: Tag of the point-to-point messages of :meth:`MPIComm.start_alltoall` (71, 73, 74: the array transfers).
 _ALLTOALL_TAG = 75
+_RESULT_TAG = 76  # RootTask: root's result to a waiting rank
+_NOTICE_TAG = 77  # RootTask: a waiting rank's one message to root (a notice, or none)
 
 
 class PendingAlltoall:
@@ -590,6 +609,82 @@ class PendingAlltoall:
             self._mpi.Request.waitall(self._sends)
             self._sends = []
         return parts
+
+
+class RootTask:
+    """Work one rank (``root``) does alone while the others wait for its result and can tell it of an event.
+
+    From :meth:`MPIComm.start_root_task` (or :meth:`SingleComm.start_root_task`,
+    where no rank waits). A waiting rank polls (it sleeps between polls
+    instead of spinning in a blocking collective) and sends ``root`` one
+    notice the first time its ``notify()`` is true (a stop signal it got:
+    ``dqsim run`` cuts rank 0's output write short on it); ``root`` learns
+    of notices at :meth:`notified`, between its steps. Each waiting rank
+    sends ``root`` exactly one message (the notice, or "none" once the
+    result came), which :meth:`finish` collects, so no message outlives the
+    task.
+
+    Examples:
+        >>> from dqsim.comm import SingleComm
+        >>> task = SingleComm().start_root_task()
+        >>> task.notified(), task.finish("written")
+        (False, 'written')
+    """
+
+    __slots__ = ("_comm", "rank", "size", "root", "_any_source", "_status", "_heard", "_noticed")
+
+    #: How long a waiting rank sleeps between two polls, s.
+    POLL_S = 0.002
+
+    def __init__(self, comm, rank: int, size: int, root: int, *, any_source: int | None = None, status=None):
+        self._comm, self.rank, self.size, self.root = comm, rank, size, root
+        self._any_source, self._status = any_source, status  # MPI.ANY_SOURCE and an MPI.Status (MPIComm's)
+        self._heard: set[int] = set()  # root: the ranks whose one message came
+        self._noticed = False
+
+    def notified(self) -> bool:
+        """``root``, never blocking: whether a waiting rank has sent a notice (receives the messages that came)."""
+        if self.size > 1 and not self._noticed:
+            while True:
+                message = self._comm.improbe(source=self._any_source, tag=_NOTICE_TAG, status=self._status)
+                if message is None:
+                    break
+                self._heard.add(self._status.Get_source())
+                self._noticed = message.recv() or self._noticed
+        return self._noticed
+
+    def finish(self, result: Any) -> Any:
+        """``root``: send ``result`` (picklable) to every waiting rank and collect their messages; returns it."""
+        if self.size > 1:
+            comm = self._comm
+            sends = [comm.isend(result, dest=r, tag=_RESULT_TAG) for r in range(self.size) if r != self.root]
+            for source in range(self.size):
+                if source != self.root and source not in self._heard:
+                    comm.recv(source=source, tag=_NOTICE_TAG)
+                    self._heard.add(source)
+            for request in sends:
+                request.wait()
+        return result
+
+    def wait(self, notify: Callable[[], bool]) -> Any:
+        """A rank other than ``root``: ``root``'s result; the first time ``notify()`` is true meanwhile, tell ``root``.
+
+        Polls every :attr:`POLL_S` seconds, sleeping in between (no blocking collective, which spins).
+        """
+        comm, sent = self._comm, None
+        while True:
+            message = comm.improbe(source=self.root, tag=_RESULT_TAG)
+            if message is not None:
+                result = message.recv()
+                break
+            if sent is None and notify():
+                sent = comm.isend(True, dest=self.root, tag=_NOTICE_TAG)
+            time.sleep(self.POLL_S)
+        if sent is None:
+            comm.send(False, dest=self.root, tag=_NOTICE_TAG)
+        else:
+            sent.wait()
+        return result
 
 
 class DoneAlltoall:

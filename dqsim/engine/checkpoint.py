@@ -56,8 +56,10 @@ file cannot run code. SIGUSR1 or SIGTERM asks for a checkpoint at the next
 cut, after which the run stops with :data:`EXIT_CHECKPOINTED`; after the
 engine's last step, a scenario's work on the final state asks at its stop
 points (:meth:`Checkpointer.stop_after_run`: a checkpoint of the finished
-run), as do the tables and the output write of ``qkd``, ``repeater`` and
-``cloud`` (:meth:`CheckpointSession.stop_point`). A periodic checkpoint that cannot be written is a warning, and the
+run), as do the tables and the output write of ``dqc``, ``trotter``, ``qkd``,
+``repeater`` and ``cloud`` (:meth:`CheckpointSession.stop_point`; rank 0's
+write hears of a signal that reached only a rank waiting for it,
+:class:`dqsim.comm.RootTask`). A periodic checkpoint that cannot be written is a warning, and the
 run goes on (:meth:`Checkpointer.write`).
 
 One run of a job at a time uses its checkpoints in a folder (a ``flock``,
@@ -283,17 +285,22 @@ class CheckpointSession:
         if self.warn is None:
             self.warn = warn_on_stderr
 
-    def stored_next(self, default=None):
+    def stored_next(self, default=None, *, rerun: bool = False):
         """The stored result of the next engine run, if it had finished before the resumed checkpoint.
 
         A scenario that runs the engine several times (a sweep, a series of
         time points, a queue of user jobs) calls this before each run: when
         it returns a result, the run's index is used up and the scenario
         skips the run; otherwise it returns ``default`` and the scenario runs
-        it and hands a picklable summary to :meth:`store_last`.
+        it and hands a picklable summary to :meth:`store_last`. With
+        ``rerun`` it returns ``default`` also for a run that had finished:
+        one whose stored summary is not enough (trotter's run whose final
+        state the output keeps), run again (its seed gives the same result).
         """
         self.finished_run = None  # the next run starts (or is skipped): the last one's engine may go
         index = self.engine_runs
+        if rerun:
+            return default
         if self.resume is not None and index < self.resume.engine_run and index in self.results:
             self.engine_runs += 1
             return self.results[index]
@@ -471,7 +478,7 @@ class Checkpointer:
         layout = list(state.layout.physical_of) if state is not None else None
         if failure is None:
             try:
-                state_kwargs = self._write_state(state, base)
+                state_kwargs = write_state(state, base, comm=comm)
             except (DqsimError, OSError) as exc:  # raised on every rank (write_sharded_state agrees)
                 failure = _one_line(exc)
             failure = comm.bcast(failure)  # rank 0's words for it: the same line everywhere
@@ -524,29 +531,6 @@ class Checkpointer:
                 _delete_checkpoint(session.written.pop(0))
         comm.barrier()
         return path
-
-    def _write_state(self, state, base: Path) -> dict:
-        """Collective: write the register's slabs (or, on rank 0, keep a small replicated one for the run file).
-
-        Returns rank 0's ``write_run_file`` arguments for the state (``{}``
-        elsewhere). Slab files come with their manifest entries, each hashed
-        by the rank that wrote it (``StateSlabs.file_entries``).
-        """
-        comm = self.comm
-        if state is None:
-            return {}
-        if _replicated(state, comm) and (1 << state.num_qubits) % comm.size:
-            # every rank holds it whole, but P ranks (3, or more than its amplitudes) do not split it into
-            # equal parts: rank 0 stores it in the run file (a replicated register is at most a few KiB)
-            whole = np.concatenate([piece for _, piece in state.logical_slab_pieces()])  # on every rank, alike
-            return {"state": whole} if comm.rank == 0 else {}
-        # every rank: one collective file with parallel HDF5, else one slab file each
-        if _replicated(state, comm):  # every rank holds it whole: each writes its 1/P of it
-            pieces = state.logical_slab_pieces(share=(comm.rank, comm.size))
-            slab_size = (1 << state.num_qubits) // comm.size
-        else:
-            pieces, slab_size = state.logical_slab_pieces(), 1 << state.num_local_qubits
-        return io.write_sharded_state(base, pieces, comm=comm, slab_size=slab_size, dtype=state.dtype)
 
     def _failed(self, path: Path, reason: str, *, stop: bool) -> None:
         """Every rank: a write of ``path`` failed for ``reason``: count it, warn once, go on (with ``stop``: raise)."""
@@ -649,6 +633,36 @@ class Checkpointer:
                     and len(layout) == state.num_qubits):
                 state.relayout_(layout)  # the same layout as the run had: bit-identical from here on
         return resume.window_end_ps
+
+
+def write_state(state, base: Path, *, comm) -> dict:
+    """Collective: write the register's slabs (or, on rank 0, keep a small replicated one for the run file).
+
+    Every rank writes its part of ``state`` for the file ``<base>.h5``
+    (:func:`dqsim.io.write_sharded_state`): its slab, or its ``1/P`` of a
+    register every rank holds whole (:func:`dqsim.scenarios.dqc.register_comm`);
+    a replicated register that ``P`` ranks do not split into equal parts is
+    rank 0's to store in the run file. Used by checkpoints and by the output
+    of ``save_state`` (:mod:`dqsim.cli.main`).
+
+    Returns rank 0's ``write_run_file`` arguments for the state (``{}``
+    elsewhere). Slab files come with their manifest entries, each hashed
+    by the rank that wrote it (``StateSlabs.file_entries``).
+    """
+    if state is None:
+        return {}
+    if _replicated(state, comm) and (1 << state.num_qubits) % comm.size:
+        # every rank holds it whole, but P ranks (3, or more than its amplitudes) do not split it into
+        # equal parts: rank 0 stores it in the run file (a replicated register is at most a few KiB)
+        whole = np.concatenate([piece for _, piece in state.logical_slab_pieces()])  # on every rank, alike
+        return {"state": whole} if comm.rank == 0 else {}
+    # every rank: one collective file with parallel HDF5, else one slab file each
+    if _replicated(state, comm):  # every rank holds it whole: each writes its 1/P of it
+        pieces = state.logical_slab_pieces(share=(comm.rank, comm.size))
+        slab_size = (1 << state.num_qubits) // comm.size
+    else:
+        pieces, slab_size = state.logical_slab_pieces(), 1 << state.num_local_qubits
+    return io.write_sharded_state(base, pieces, comm=comm, slab_size=slab_size, dtype=state.dtype)
 
 
 def _replicated(state, comm) -> bool:

@@ -2065,7 +2065,8 @@ class Simulator:
         A scenario calls it in its work after the run (the DQC fidelity check,
         expectation values, sampling; through
         :meth:`~dqsim.engine.checkpoint.CheckpointSession.stop_point` the
-        tables and output write of ``qkd``, ``repeater`` and ``cloud``) at
+        tables and output write of ``dqc``, ``trotter``, ``qkd``, ``repeater``
+        and ``cloud``) at
         places every rank reaches alike.
         With a checkpointer, when a stop signal (SIGTERM, SIGUSR1, Ctrl-C)
         came on any rank, it writes a checkpoint of the finished run (cut one

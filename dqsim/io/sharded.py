@@ -149,6 +149,27 @@ def write_sharded_state(base: str | os.PathLike, pieces: Iterable[tuple[int, Any
     return _write_slab_files(base, pieces, comm=comm, slab_size=slab_size, dtype=dtype)
 
 
+def slab_path(base: str | os.PathLike, rank: int) -> Path:
+    """The slab file of rank ``rank`` for the run file ``<base>.h5``: ``<base>.slabNNNN.h5``."""
+    base = Path(base)
+    return base.with_name(f"{base.name}.slab{rank:04d}.h5")
+
+
+def discard_sharded_state(base: str | os.PathLike, *, comm) -> None:
+    """Every rank: remove the slab file :func:`write_sharded_state` wrote here for ``<base>.h5``, whose run file
+    was then not written (its write abandoned: ``dqsim run`` on a stop signal), so no slab outlives it.
+
+    Nothing on the collective path (parallel HDF5): the state is in the run
+    file's temporary file, which the abandoned write removed. Not collective.
+    """
+    if collective_wanted(comm):
+        return
+    try:
+        slab_path(base, comm.rank).unlink(missing_ok=True)
+    except OSError:  # a folder made read-only meanwhile: the slab stays, named in no run file
+        pass
+
+
 def _agree(comm, failure: BaseException | None, what: str) -> None:
     """Collective: raise on every rank if any rank failed (its own error there, a DqsimError elsewhere)."""
     reports = comm.allgather(None if failure is None else f"{type(failure).__name__}: {failure}")
@@ -168,7 +189,7 @@ def _write_slab_files(base: Path, pieces, *, comm, slab_size: int, dtype: np.dty
     does not read every rank's slab again to write it; the entries reach
     rank 0 in the gather of the slabs' names (``StateSlabs.file_entries``).
     """
-    slab = base.with_name(f"{base.name}.slab{comm.rank:04d}.h5")
+    slab = slab_path(base, comm.rank)
     checksum = entry = failure = None
     try:
         slab.parent.mkdir(parents=True, exist_ok=True)

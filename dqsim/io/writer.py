@@ -44,6 +44,10 @@ RESERVED_ATTRS = ("schema_version", "dqsim_version", "created_utc", "dqsim_file"
 #: Tables larger than this are written chunked and gzip-compressed.
 COMPRESS_ABOVE_BYTES = 1 << 20
 
+#: Amplitudes of a gathered state written between two calls of ``between`` (:func:`write_run_file`): 2^22, 64 MiB
+#: of complex128.
+STATE_PIECE_AMPLITUDES = 1 << 22
+
 
 def _check_table_name(name: str) -> None:
     if not isinstance(name, str) or not name.strip("/") or name.strip("/") == "state" or "//" in name:
@@ -92,10 +96,12 @@ def write_run_file(path: str | os.PathLike, *, attrs: Mapping[str, Any],
             checkpoint of a 50 MB QKD record (2026-12-05, one rank, under load),
             time a run that SLURM warned of its end does not have; uncompressed
             the write runs at the disk's speed.
-        between: called before each table and before the state; an exception
-            it raises abandons the write: the temporary file is removed,
-            ``path`` is left as it was and the exception goes on (``dqsim
-            run`` cuts its output write short on a stop signal this way).
+        between: called before each table, before the state and between pieces
+            of :data:`STATE_PIECE_AMPLITUDES` amplitudes of a gathered ``state``;
+            an exception it raises abandons the write: the temporary file is
+            removed, ``path`` is left as it was and the exception goes on
+            (``dqsim run`` cuts its output write short on a stop signal this
+            way). The slab files of ``state_slabs`` are the caller's to remove.
 
     Returns:
         ``path`` as a :class:`~pathlib.Path`.
@@ -155,10 +161,17 @@ def write_run_file(path: str | os.PathLike, *, attrs: Mapping[str, Any],
         if between is not None:
             between()
         if state is not None:
-            ds = h5.create_dataset("state", data=state, track_order=True)
+            ds = h5.create_dataset("state", shape=state.shape, dtype=state.dtype, track_order=True)
+            checksum = encoding.Checksum(background=True)  # each piece hashed while the next is written
+            for start in range(0, state.shape[0], STATE_PIECE_AMPLITUDES):
+                if start and between is not None:
+                    between()
+                piece = state[start:start + STATE_PIECE_AMPLITUDES]
+                checksum.update(piece)
+                ds.write_direct(np.ascontiguousarray(piece), dest_sel=np.s_[start:start + piece.shape[0]])
             encoding.encode_attrs(ds.attrs, {
                 **slabs.state_attrs(state.shape[0]), "layout": "contiguous",
-                "checksum": encoding.Checksum.of(state), **(state_attrs or {})}, where="state")
+                "checksum": checksum.hexdigest(), **(state_attrs or {})}, where="state")
         if state_slabs is not None:
             slabs.link_into(h5, path.parent, state_slabs, attrs=state_attrs)
         if collective_state is not None:

@@ -456,9 +456,8 @@ def run_user_job(job: UserJob, network: Network, *, comm, backend, seed: int, sc
                 stored = ("done", Execution(run.counts, run.fidelity, run.end_time_ps,
                                             sum(link[2] for link in run.links),
                                             shot_share(max(job.shots, 1), runs, index), run.num_nonlocal_gates))
-                if checkpointing is not None:  # the scheduler's work and the tables stop through it (run_job)
-                    checkpointing.finished_run = run.stop_point  # released before the next run's register
-                del run
+                del run  # run_dqc left its engine run as the session's finished_run: the scheduler's work and
+                # the tables stop through it (run_job), until the next run releases it before its register
             except DqsimError as exc:  # raised alike on every rank: the checks before any collective
                 stored = ("failed", str(exc))
                 if checkpointing is not None and checkpointing.engine_runs == runs_before:

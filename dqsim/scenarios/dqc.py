@@ -370,6 +370,8 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
     sim.stop_point()
     if method == "in_place":
         fidelity = _fidelity_in_place(ops, state, stop_pending=sim.stop_pending, between=sim.stop_point)
+    if checkpointing is not None:  # the scenario's tables and the output write stop through it (released when
+        checkpointing.finished_run = sim.stop_point  # the next engine run starts, before its register is built)
     counts = count_bitstrings(outcomes, width)
     end_time_ps = engine.end_time_ps
     if not plan.engine_measures:  # each node reads its measured qubits out once it has finished its steps
@@ -638,7 +640,15 @@ def num_engine_runs(job) -> int:
 
 
 def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> ScenarioOutput:
-    """Run a ``dqc`` job and shape its output (collective)."""
+    """Run a ``dqc`` job and shape its output (collective).
+
+    With ``checkpointing``, a stop signal after the last trajectory's engine
+    run (its fidelity check, expectation values and sampling, :func:`run_dqc`;
+    then the tables, looked for between them, and the output write,
+    :mod:`dqsim.cli.main`) checkpoints that finished run
+    (:meth:`~dqsim.engine.checkpoint.CheckpointSession.stop_point`, exit
+    status 75): its resume runs no event again and redoes only this work.
+    """
     circuit = build_circuit(job)
     network = job_network(job.network, comm.size, source=job.source)
     network.check_pairing_horizon(job.source)  # run_dqc checks again, without naming the job file
@@ -667,6 +677,10 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
     run = run_trajectories(one_run, seed=job.run.seed, shots=job.simulation.shots,
                            trajectories=trajectories_for(job, circuit), timeline=job.simulation.timeline,
                            checkpointing=checkpointing)
+    # a stop signal from here on (the tables, then the output write, dqsim.cli.main) checkpoints the last
+    # trajectory's finished engine run (CheckpointSession.finished_run, set by run_dqc)
+    stop_point = _stop_point(checkpointing)
+    stop_point()
     engine = run.engine
     attrs = {
         **circuit_attributes(circuit, job.simulation.shots),
@@ -693,7 +707,9 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
         "engine_flush_seconds": engine.flush_seconds,
         "engine_state_seconds": engine.state_seconds,
     }
+    stop_point()  # after the distance of a dynamic circuit's counts to its exact distribution
     tables = common_tables(run, store_shots=job.simulation.store_shots, expectation_stderr=run.expectation_stderr)
+    stop_point()
     tables["links"] = record_table(
         [(names[a], names[b], network.link(a, b).distance_km, pairs, attempts, photons)
          for a, b, pairs, attempts, photons in run.links],
@@ -703,9 +719,11 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
         [(q, names[run.owner[q]], run.regmap.qubit_of_logical[q]) for q in range(circuit.num_qubits)],
         [("qubit", "i8"), ("node", "U"), ("register_qubit", "i8")])
     table_attrs: dict[str, dict] = {}  # every unit is in a column's name (dqsim.io.units)
+    stop_point()
     if run.timeline is not None and comm.rank == 0:
         tables["timeline"] = record_table([(t, names[n], kind, detail) for t, n, kind, detail in run.timeline],
                                           [("time_ps", "i8"), ("node", "U"), ("kind", "U"), ("detail", "U")])
+    stop_point()
     pairs = sum(link[2] for link in run.links)
     attempts = sum(link[3] for link in run.links)
     summary = [
@@ -725,4 +743,5 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
         + f"; simulated time {run.end_time_ps / PS_PER_US:.3f} µs",
         *summary_lines(run, expectation_stderr=run.expectation_stderr),
     ]
+    stop_point()
     return ScenarioOutput(attrs, tables, table_attrs, run.state, summary)

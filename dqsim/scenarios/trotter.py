@@ -76,7 +76,7 @@ from dqsim.scenarios.output import ScenarioOutput, record_table, standard_error
 from dqsim.scenarios.circuit_run import counts_table
 from dqsim.engine import checkpoint
 from dqsim.network.network import Network
-from dqsim.scenarios.dqc import INITIAL_SCRATCH_QUBITS, is_noisy, job_network, replicates, run_dqc
+from dqsim.scenarios.dqc import INITIAL_SCRATCH_QUBITS, _stop_point, is_noisy, job_network, replicates, run_dqc
 from dqsim.state.sharded import ShardedState
 from dqsim.units import PS_PER_US
 
@@ -339,7 +339,9 @@ def _networked_runs(job, series: Sequence[tuple], circuits: Sequence[Circuit], t
                 checkpointing.store_last(summary)
         else:
             progress(done, label)
-            summary = checkpointing.stored_next() if checkpointing is not None else None
+            # the run whose final state the output keeps runs again for it (save_state; _resumed_runs)
+            summary = (checkpointing.stored_next(rerun=index == last and job.simulation.save_state)
+                       if checkpointing is not None else None)
         if summary is None:  # not a run that had finished before the checkpoint being resumed
             summary, state = _run_once(job, circuits[k], series[s][2], seed=run_seed(job.run.seed, s, k, t),
                                        shots=job.simulation.shots if index == shots_run else 0, model=model,
@@ -363,15 +365,19 @@ def _resumed_runs(job, series, circuits, checkpointing) -> tuple[dict[int, RunSu
     A checkpoint written while the runs were shared out holds every run
     finished on any rank, also those after the run it cut (rank 0 runs its
     longest first), so all of them are taken, not only those before it. The
-    run whose final state the job keeps is taken only from before the cut
-    (as before); after it, it is run again (same seed, same result) for its state.
+    run whose final state the job keeps is taken only from before the cut and
+    only when the output does not keep that state (``save_state``); else it is
+    run again (same seed, same result) for its state: a checkpoint holds
+    summaries, not the states of finished runs (before 2026-12-05 a resume
+    from after that run, a sweep's, wrote no state).
     """
     resume = checkpointing.resume if checkpointing is not None else None
     if resume is None:
         return {}, frozenset()
     _runs, last, _shots_run = _run_list(job, series, circuits)
     stored = {index: summary for index, summary in resume.results.items()
-              if index != resume.engine_run and (index != last or index < resume.engine_run)}
+              if index != resume.engine_run
+              and (index != last or (index < resume.engine_run and not job.simulation.save_state))}
     return stored, frozenset(stored) | {resume.engine_run}
 
 
@@ -469,6 +475,12 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
     checkpoints; on a resume all but the run its checkpoint cut) write none; a stop signal ends each rank's share
     after its current run, and the first unfinished run, on all ranks, writes
     the checkpoint, holding the results of the runs finished before it.
+    A stop signal after the last networked run (its observables, the tables,
+    looked for between them, and the output write, :mod:`dqsim.cli.main`)
+    checkpoints that finished run when it ran on every rank with checkpoints
+    (exit status 75; not when the runs were shared out over the ranks: no
+    engine run of every rank is left to checkpoint, and the run finishes
+    with a note).
     """
     timing = {"network": 0.0, "monolithic": 0.0, "exact": 0.0}
     model = job.model.spin_model()
@@ -530,6 +542,10 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
                                             comm=comm, backend=backend, checkpointing=checkpointing,
                                             progress=progress, finished={**stored, **finished},
                                             last_state=last_state)
+    # a stop signal from here on (the tables, then the output write, dqsim.cli.main) checkpoints the last
+    # networked run that ran on every rank, when it was the job's last (CheckpointSession.finished_run)
+    stop_point = _stop_point(checkpointing)
+    stop_point()
     networked: list[list[Observables]] = []
     networked_stderr: list[list[dict[str, float]]] = []  # per series and point: observable -> standard error
     network_rows: list[list[tuple]] = []
@@ -558,6 +574,7 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
         network_rows.append(rows)
     timing["network"] = time.perf_counter() - t0
     progress(total_runs, "done")
+    stop_point()
 
     nan = float("nan")
     tables: dict[str, np.ndarray] = {}
@@ -595,6 +612,7 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
         table_attrs["sweep"] = table_attrs["sweep_network"] = {"units": spin_time}
     if final_counts:
         tables["counts"] = counts_table(final_counts)
+    stop_point()
     tables["timing"] = record_table(list(timing.items()), [("stage", "U"), ("seconds", "f8")])
 
     main_rows = network_rows[0]
@@ -633,6 +651,7 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
 
     summary = _summary(model, job, names, times, networked, trotter, exact, main_rows, total_pairs, total_time_ps,
                        sweep, network_rows, noisy=any(is_noisy(network) for _p, _v, network in series))
+    stop_point()
     return ScenarioOutput(attrs, tables, table_attrs, last_state, summary)
 
 
