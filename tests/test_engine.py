@@ -272,12 +272,13 @@ def test_messages_cross_ranks_as_tuples_and_come_back_equal():
 
 
 def test_shared_operations_cross_ranks_pickled_and_apply_the_same_bits():
-    """A shared operation pickled as its fields (a carried ρ as its bytes) comes back equal; applied, it gives
-    the same density matrix bit for bit as the original, and a checkpoint's allow-list reads it back."""
+    """A shared operation in the exchange's wire form (plain tuples, a named gate by its name, a carried ρ as its
+    bytes) or pickled as its fields comes back equal; applied, it gives the same density matrix bit for bit as
+    the original, and a checkpoint's allow-list reads it back."""
     import pickle
 
     from dqsim.engine.checkpoint import unpickle
-    from dqsim.engine.quantum import QuantumMemory, qop
+    from dqsim.engine.quantum import QuantumMemory, ops_from_wire, qop, wire_ops
 
     rho = _random_density_matrix(5)
 
@@ -292,7 +293,9 @@ def test_shared_operations_cross_ranks_pickled_and_apply_the_same_bits():
     ops = [qop(40, 0, 1, "gate", (1, 2), gate_op("cx", [1, 2]), 0.01, carry),
            qop(50, 0, 2, "measure", (1,), "X", 0.0).replaced(later=True),
            qop(60, 1, 1, "reset", (3,))]
-    for back in (pickle.loads(pickle.dumps(ops)), unpickle(pickle.dumps(ops))):
+    wired = pickle.dumps(wire_ops(ops))
+    assert b"dqsim" not in wired  # (no class or function named: plain tuples)
+    for back in (ops_from_wire(pickle.loads(wired)), pickle.loads(pickle.dumps(ops)), unpickle(pickle.dumps(ops))):
         fields = [[(op.key, op.kind, op.qubits, op.error_probability, op.later, [q for q, _r, _t in op.carry])
                    for op in run] for run in (ops, back)]
         assert fields[0] == fields[1] and back[1].later and back[0].carry[0][0] == [0, 1]

@@ -43,7 +43,8 @@ from typing import Any, Callable, ClassVar, Iterable, Sequence
 import numpy as np
 
 from dqsim.engine.process import ProcessHandle, ResumableProcess
-from dqsim.engine.quantum import BellDiagonalProbe, QOp, QuantumMemory, apply_local_op, apply_qop, qop
+from dqsim.engine.quantum import (BellDiagonalProbe, QOp, QuantumMemory, apply_local_op, apply_qop, ops_from_wire,
+                                   qop, wire_ops)
 from dqsim.errors import DqsimError
 from dqsim.network.network import UNREACHABLE_PS, Network
 from dqsim.rng import Stream
@@ -1485,8 +1486,9 @@ class Simulator:
         if size > 1:
             mine = (self._promises(earliest), earliest, held, next_ps, self._last_event_ps, work, flags, handed)
             # this rank's own part stays here (None in its slot): not pickled and unpickled for nothing; the
-            # messages travel as plain tuples of their fields (_wire_messages)
-            handle = comm.start_alltoall([None if r == rank else (self._buffer, _wire_messages(self._outbox[r]), mine)
+            # messages and shared operations travel as plain tuples of their fields (_wire_messages, wire_ops)
+            ops = wire_ops(self._buffer) if self._buffer else []
+            handle = comm.start_alltoall([None if r == rank else (ops, _wire_messages(self._outbox[r]), mine)
                                           for r in range(size)])
             own = (self._buffer, (), mine)
             self._outbox = [[] for _ in range(size)]
@@ -1538,8 +1540,9 @@ class Simulator:
         blocked = [info[2] for info in infos]
         if size > 1:
             self._starved_peers(infos, horizons, handed, progress[rank])
-        resolved = self._resolve([part[0] for part in parts], everything=False, started=posted.started,
-                                 progress=progress, blocked=blocked)
+        resolved = self._resolve([part[0] if r == rank or not part[0] else ops_from_wire(part[0])
+                                  for r, part in enumerate(parts)],
+                                 everything=False, started=posted.started, progress=progress, blocked=blocked)
         fraction = None
         if posted.work is not None:
             done, total = map(sum, zip(*[info[5] for info in infos]))
