@@ -271,6 +271,45 @@ def test_messages_cross_ranks_as_tuples_and_come_back_equal():
     assert hash(back[1].payload) == hash(Outcome((6, 1, 4), (1, 0)))
 
 
+def test_shared_operations_cross_ranks_pickled_and_apply_the_same_bits():
+    """A shared operation in the exchange's wire form (plain tuples, a named gate by its name, a carried ρ as its
+    bytes) or pickled as its fields comes back equal; applied, it gives the same density matrix bit for bit as
+    the original, and a checkpoint's allow-list reads it back."""
+    import pickle
+
+    from dqsim.engine.checkpoint import unpickle
+    from dqsim.engine.quantum import QuantumMemory, ops_from_wire, qop, wire_ops
+
+    rho = _random_density_matrix(5)
+
+    def memory():
+        mem = QuantumMemory(owner=[0, 0, 1, 1], t1_s=[math.inf, 2.0], t2_s=[1.0, 1.5], seed=3, num_data_qubits=0)
+        mem.small.install([2, 3], _random_density_matrix(6))
+        return mem
+
+    carrier = memory()
+    carrier.small.install([0, 1], rho)
+    carry = carrier.carry_local([1])
+    ops = [qop(40, 0, 1, "gate", (1, 2), gate_op("cx", [1, 2]), 0.01, carry),
+           qop(50, 0, 2, "measure", (1,), "X", 0.0).replaced(later=True),
+           qop(60, 1, 1, "reset", (3,))]
+    wired = pickle.dumps(wire_ops(ops))
+    assert b"dqsim" not in wired  # (no class or function named: plain tuples)
+    for back in (ops_from_wire(pickle.loads(wired)), pickle.loads(pickle.dumps(ops)), unpickle(pickle.dumps(ops))):
+        fields = [[(op.key, op.kind, op.qubits, op.error_probability, op.later, [q for q, _r, _t in op.carry])
+                   for op in run] for run in (ops, back)]
+        assert fields[0] == fields[1] and back[1].later and back[0].carry[0][0] == [0, 1]
+        assert back[1:] == ops[1:]  # (equal dataclasses where no field is an array)
+        assert back[0].payload.matrix is gate_op("cx", [0, 1]).matrix  # a named gate travels by its name
+        mine, theirs = memory(), memory()
+        outcomes = [mine.apply(None, op) for op in ops], [theirs.apply(None, op) for op in back]
+        assert outcomes[0] == outcomes[1]
+        assert np.array_equal(mine.small.density_matrix([0, 1, 2]), theirs.small.density_matrix([0, 1, 2]))
+        assert mine.small.group_of(0).qubits == theirs.small.group_of(0).qubits == [2, 0]
+    # the carried pair itself, exactly: no other operation touched qubit 0
+    np.testing.assert_array_equal(unpickle(pickle.dumps(ops[0])).carry[0][1], rho)
+
+
 def test_epr_generation_rate_matches_the_link_formulas():
     """Mean attempts 1/p and mean time to the successful emission (1/p − 1)·period, 3 standard errors."""
     link = LinkSpec(distance_km=40.0, scheme="double_click")

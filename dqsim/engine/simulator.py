@@ -32,7 +32,6 @@ into the receiver's queue.
 from __future__ import annotations
 
 from collections.abc import Sized
-import dataclasses
 import gc
 import heapq
 from heapq import heappop, heappush, heapreplace
@@ -44,7 +43,8 @@ from typing import Any, Callable, ClassVar, Iterable, Sequence
 import numpy as np
 
 from dqsim.engine.process import ProcessHandle, ResumableProcess
-from dqsim.engine.quantum import BellDiagonalProbe, QOp, QuantumMemory, apply_local_op, apply_qop
+from dqsim.engine.quantum import (BellDiagonalProbe, QOp, QuantumMemory, apply_local_op, apply_qop, ops_from_wire,
+                                   qop, wire_ops)
 from dqsim.errors import DqsimError
 from dqsim.network.network import UNREACHABLE_PS, Network
 from dqsim.rng import Stream
@@ -919,12 +919,10 @@ class Simulator:
                 outcome = apply_local_op(self.memory, node.now_ps, node.index, node.seq, kind, qubits, payload,
                                          float(error_probability))
                 return None, outcome, True
-            op = QOp(node.now_ps, node.index, node.seq, kind, qubits, payload, float(error_probability))
+            op = qop(node.now_ps, node.index, node.seq, kind, qubits, payload, float(error_probability))
             return op, apply_qop(None, self.memory, op, shared=False), True
-        op = QOp(node.now_ps, node.index, node.seq, kind, qubits, payload, float(error_probability))
-        carry = self.memory.carry_local(qubits)
-        if carry:
-            op = dataclasses.replace(op, carry=carry)
+        op = qop(node.now_ps, node.index, node.seq, kind, qubits, payload, float(error_probability),
+                 self.memory.carry_local(qubits))
         for q in self._flight_qubits(op):
             self._in_flight[q] = self._in_flight.get(q, 0) + 1
         self._buffer.append(op)
@@ -1146,7 +1144,7 @@ class Simulator:
                                                command.error_probability)
             if applied:
                 return Outcome((node.now_ps, node.index, node.seq), tuple(outcome))
-            self._buffer[-1] = op = dataclasses.replace(op, later=True)
+            self._buffer[-1] = op = op.replaced(later=True)
             return Outcome(op.key)
         bits = self._read(command.outcomes)
         if bits is not None:
@@ -1488,8 +1486,9 @@ class Simulator:
         if size > 1:
             mine = (self._promises(earliest), earliest, held, next_ps, self._last_event_ps, work, flags, handed)
             # this rank's own part stays here (None in its slot): not pickled and unpickled for nothing; the
-            # messages travel as plain tuples of their fields (_wire_messages)
-            handle = comm.start_alltoall([None if r == rank else (self._buffer, _wire_messages(self._outbox[r]), mine)
+            # messages and shared operations travel as plain tuples of their fields (_wire_messages, wire_ops)
+            ops = wire_ops(self._buffer) if self._buffer else []
+            handle = comm.start_alltoall([None if r == rank else (ops, _wire_messages(self._outbox[r]), mine)
                                           for r in range(size)])
             own = (self._buffer, (), mine)
             self._outbox = [[] for _ in range(size)]
@@ -1541,8 +1540,9 @@ class Simulator:
         blocked = [info[2] for info in infos]
         if size > 1:
             self._starved_peers(infos, horizons, handed, progress[rank])
-        resolved = self._resolve([part[0] for part in parts], everything=False, started=posted.started,
-                                 progress=progress, blocked=blocked)
+        resolved = self._resolve([part[0] if r == rank or not part[0] else ops_from_wire(part[0])
+                                  for r, part in enumerate(parts)],
+                                 everything=False, started=posted.started, progress=progress, blocked=blocked)
         fraction = None
         if posted.work is not None:
             done, total = map(sum, zip(*[info[5] for info in infos]))
@@ -1629,9 +1629,12 @@ class Simulator:
         # of a blocked node waits for that, so that it issues its operations on the groups' new tier
         touched = set() if not everything and self.comm.size > 1 else None
         resume = []
-        group_of = self.memory.small.group_of
+        state, memory, stats, in_flight = self.state, self.memory, self.stats, self._in_flight
+        rank_of_node = self.rank_of_node
+        group_of = memory.small.group_of
         while pending and (limit is None or pending[0][0] <= limit):
-            _key, op = heapq.heappop(pending)
+            _key, op = heappop(pending)
+            own = rank_of_node[op.node] == rank
             self._check_reach(op)
             if touched is not None:
                 touched.update(op.qubits)
@@ -1641,20 +1644,22 @@ class Simulator:
                     group = group_of(q)
                     if group is not None:
                         touched.update(group.qubits)
-            outcome = apply_qop(self.state, self.memory, op, record_probe=self.rank_of_node[op.node] == rank)
+            outcome = apply_qop(state, memory, op, record_probe=own)
             if rank == 0:  # counted once: the per-rank counts are summed
-                self.stats.num_quantum_ops += 1
-            if self.rank_of_node[op.node] == rank:
+                stats.num_quantum_ops += 1
+            if own:
                 for q in self._flight_qubits(op):
-                    self._in_flight[q] -= 1
-                    if not self._in_flight[q]:
-                        del self._in_flight[q]
+                    count = in_flight[q] - 1
+                    if count:
+                        in_flight[q] = count
+                    else:
+                        del in_flight[q]
             if op.kind == "measure":
-                heapq.heappop(measures)
+                heappop(measures)
                 resolved = True
                 if op.later:
                     self._later[op.key] = tuple(outcome)
-                elif self.rank_of_node[op.node] == self.comm.rank:
+                elif own:
                     if touched is None:
                         self._resume_blocked(self.nodes[op.node], op, outcome)
                     else:
@@ -1706,10 +1711,12 @@ class Simulator:
             rank = rank_of_qubit[members[0]]
             if rank < 0 or any(rank_of_qubit[m] != rank for m in members):
                 continue
-            if busy is None:
+            if busy is None:  # the qubits of the pending operations (as _flight_qubits, without a set per operation)
                 busy = set()
                 for _key, op in self._pending:
-                    busy.update(self._flight_qubits(op))
+                    busy.update(op.qubits)
+                    for qubits, _rho, _touch in op.carry:
+                        busy.update(qubits)
             if not busy.isdisjoint(members):
                 continue
             shared.difference_update(members)
@@ -1733,7 +1740,7 @@ class Simulator:
             return
         old = self._buffer[first]
         before = self._flight_qubits(old)
-        op = self._buffer[first] = dataclasses.replace(old, carry=old.carry + self.memory.carry_local(members))
+        op = self._buffer[first] = old.replaced(carry=old.carry + self.memory.carry_local(members))
         for q in self._flight_qubits(op) - before:
             self._in_flight[q] = self._in_flight.get(q, 0) + 1
         node = self.nodes[op.node]
