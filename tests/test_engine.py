@@ -271,6 +271,37 @@ def test_messages_cross_ranks_as_tuples_and_come_back_equal():
     assert hash(back[1].payload) == hash(Outcome((6, 1, 4), (1, 0)))
 
 
+def test_an_exchange_fixed_part_crosses_ranks_flat_and_every_field_is_read_back():
+    """_wire_info, pickled and unpickled, read by _info_columns: each field of each of 3 ranks where it belongs.
+
+    Values are distinct per rank and field, and the expected columns are worked out here from the inputs, so a
+    field dropped, added or moved in the wire form shifts the others and fails the comparison.
+    """
+    import pickle
+
+    from dqsim.engine.simulator import _info_columns, _wire_info
+
+    size = 3
+    promises = [[1_000 * c + (r + c) % size + 1 for c in range(size)] for r in range(size)]
+    handed = [[math.inf if r == c else 5_000 + 100 * c + 10 * r for c in range(size)] for r in range(size)]
+    earliest, held = [700, 500, 600], [(math.inf, 0), (550, 4), (650, 9)]
+    next_ps, last_ps = [710, 510, 610], [690, 495, 599]
+    flags, work = [(False, False), (True, False), (True, True)], [(1, 4), (2, 5), (3, 6)]
+    parts = [pickle.loads(pickle.dumps(_wire_info(promises[r], handed[r], earliest[r], held[r], next_ps[r],
+                                                  last_ps[r], flags[r], work[r]))) for r in range(size)]
+    assert all(type(part) is tuple and len(part) == 2 * size + 8 for part in parts)
+    columns = _info_columns(parts, size)
+    assert columns[0] == [min(promises[r][c] for r in range(size)) for c in range(size)] == [1, 1_001, 2_001]
+    assert columns[1] == [min(handed[r][c] for r in range(size)) for c in range(size)] == [5_010, 5_100, 5_200]
+    assert list(columns[2]) == earliest and list(columns[3]) == held
+    assert list(columns[4]) == next_ps and list(columns[5]) == last_ps
+    assert list(columns[6]) == [w for w, _stop in flags] and list(columns[7]) == [stop for _w, stop in flags]
+    assert list(columns[8]) == work
+    # one rank (the engine's own part, never pickled): no work, no requests
+    alone = _info_columns([_wire_info((math.inf,), (math.inf,), 3, (math.inf, 0), 3, 2, (False, False), None)], 1)
+    assert alone == ([math.inf], [math.inf], (3,), [(math.inf, 0)], (3,), (2,), (False,), (False,), (None,))
+
+
 def test_epr_generation_rate_matches_the_link_formulas():
     """Mean attempts 1/p and mean time to the successful emission (1/p − 1)·period, 3 standard errors."""
     link = LinkSpec(distance_km=40.0, scheme="double_click")
