@@ -251,7 +251,7 @@ def test_messages_cross_ranks_as_tuples_and_come_back_equal():
     """The exchange's wire form (an Outcome payload travels as its key and bits): pickled, unpickled, made again."""
     import pickle
 
-    from dqsim.engine.simulator import Outcome, _message, _wire_messages, _wire_outcome
+    from dqsim.engine.simulator import Outcome, _message, _wire_message, _wire_outcome
 
     messages = [_message(1, 2, ("t", 0), Outcome((5, 1, 3), None), 10, 20, 7),
                 _message(1, 3, "bits", Outcome((6, 1, 4), (1, 0)), 11, 21, 8),
@@ -259,7 +259,8 @@ def test_messages_cross_ranks_as_tuples_and_come_back_equal():
                 _message(2, 3, "y", None, 13, 23, 10)]
     back = []
     for source, dest, tag, payload, sent_ps, arrival_ps, counter, outcome, quiet in pickle.loads(
-            pickle.dumps(_wire_messages(messages))):
+            pickle.dumps([_wire_message(m.source, m.dest, m.tag, m.payload, m.sent_ps, m.arrival_ps, m.origin_counter,
+                                        m.quiet_ps) for m in messages])):
         if outcome is not None:
             payload = _wire_outcome(payload, outcome[0])
         back.append(_message(source, dest, tag, payload, sent_ps, arrival_ps, counter, quiet))

@@ -211,11 +211,15 @@ def _quiet_head_ps(queue: list) -> int:
                 for time_ps, _origin, _counter, action, arg in queue])
 
 
-def _wire_messages(messages: list) -> list[tuple]:
-    """Messages as tuples of their fields, in :func:`_message`'s order, and two more (:func:`_wire_outcome`,
-    then :attr:`Message.quiet_ps`).
+def _wire_message(source: int, dest: int, tag, payload, sent_ps: int, arrival_ps: int, origin_counter: int,
+                  quiet_ps: int) -> tuple:
+    """A message to another rank as a tuple of its fields, in :func:`_message`'s order, and two more
+    (:func:`_wire_outcome`, then :attr:`Message.quiet_ps`, 0 when not quiet).
 
-    How they cross ranks at an exchange.
+    How it waits in the outbox and crosses ranks at an exchange: the sender
+    makes no :class:`Message` (only the receiver does), which saves making,
+    wiring and dropping one for each of the ~1,000 messages a pair sends
+    between the halves of a 1,024-node chain.
 
     Pickling a plain tuple is C code end to end; a :class:`Message` calls its
     ``__reduce__`` to pickle and :func:`_message` to unpickle, which made
@@ -223,11 +227,9 @@ def _wire_messages(messages: list) -> list[tuple]:
     1,024-node chain cost ~5 µs each (against ~1.5 µs as tuples, the
     receiver making the message again included).
     """
-    return [(m.source, m.dest, m.tag, m.payload, m.sent_ps, m.arrival_ps, m.origin_counter, None, m.quiet_ps)
-            if type(m.payload) is not Outcome else  # (see _wire_outcome)
-            (m.source, m.dest, m.tag, m.payload.key, m.sent_ps, m.arrival_ps, m.origin_counter, (m.payload.bits,),
-             m.quiet_ps)
-            for m in messages]
+    if type(payload) is Outcome:  # (see _wire_outcome)
+        return source, dest, tag, payload.key, sent_ps, arrival_ps, origin_counter, (payload.bits,), quiet_ps
+    return source, dest, tag, payload, sent_ps, arrival_ps, origin_counter, None, quiet_ps
 
 
 def _wire_outcome(key: tuple[int, int, int], bits: tuple[int, ...] | None) -> Outcome:
@@ -806,7 +808,7 @@ class Simulator:
         self._pending_measures: list = []                 # heap of the keys of pending measurements
         self._ready: list = []                            # heap of (head time, node index) of local nodes
         self._blocked: list = []                          # heap of (measurement time, node index), lazily valid
-        self._outbox: list[list[Message]] = [[] for _ in range(comm.size)]
+        self._outbox: list[list[tuple]] = [[] for _ in range(comm.size)]  # per rank: _wire_message tuples
         #: Least delay from each node to each rank (see :meth:`_promises`); only with several ranks.
         self._dist = network.rank_distances_ps() if comm.size > 1 else None
         self._dist_home = [row[comm.rank] for row in self._dist] if self._dist is not None else None
@@ -1012,14 +1014,16 @@ class Simulator:
         else:  # self._arrival_ps, its common case inlined
             arrival = node.now_ps + latency + extra_delay_ps
         node.counter += 1
-        msg = _new(Message)
-        msg.__dict__.update(source=source, dest=dest, tag=tag, payload=payload, sent_ps=node.now_ps,
-                            arrival_ps=arrival, origin_counter=node.counter)  # (see _new)
-        if quiet_ps > arrival:
-            msg.__dict__["quiet_ps"] = quiet_ps
+        if quiet_ps <= arrival:
+            quiet_ps = 0
         self.stats.num_messages += 1
         rank = self.rank_of_node[dest]
         if rank == self._rank:
+            msg = _new(Message)
+            msg.__dict__.update(source=source, dest=dest, tag=tag, payload=payload, sent_ps=node.now_ps,
+                                arrival_ps=arrival, origin_counter=node.counter)  # (see _new)
+            if quiet_ps:
+                msg.__dict__["quiet_ps"] = quiet_ps
             entry = (arrival, source, node.counter, "deliver", msg)  # self._enqueue(receiver, entry), inlined
             receiver = self.nodes[dest]
             queue = receiver.queue
@@ -1033,10 +1037,11 @@ class Simulator:
                     f"before {self._horizons[rank]} ps, which rank {rank} may already have passed: its latency "
                     "is shorter than the shortest path of links between them"
                 )
-            self._outbox[rank].append(msg)
+            self._outbox[rank].append(_wire_message(source, dest, tag, payload, node.now_ps, arrival, node.counter,
+                                                    quiet_ps))
             self.stats.num_cross_rank_messages += 1
             # the earliest a reply can be back on this rank
-            back = (max(arrival, msg.quiet_ps) if QUIET_MESSAGES else arrival) + self._dist_home[dest]
+            back = (max(arrival, quiet_ps) if QUIET_MESSAGES else arrival) + self._dist_home[dest]
             if back < self._send_limit:
                 self._send_limit = back
             if back < self._send_limit_posted:
@@ -1055,6 +1060,8 @@ class Simulator:
                                                             self.nodes, self._ready)
         outbox, horizons, dist_home = self._outbox, self._horizons, self._dist_home
         stats = self.stats
+        # the wire form's payload fields (see _wire_message), the same for every message
+        wired, bits = (payload.key, (payload.bits,)) if type(payload) is Outcome else (payload, None)
         for dest in dests:
             latency = latencies.get(base + dest) if dest != source else None
             rank = rank_of_node[dest] if latency is not None else None
@@ -1063,21 +1070,22 @@ class Simulator:
                 continue
             arrival = now + latency
             node.counter += 1
-            msg = _new(Message)
-            msg.__dict__.update(source=source, dest=dest, tag=tag, payload=payload, sent_ps=now,
-                                arrival_ps=arrival, origin_counter=node.counter)  # (see _new)
-            if quiet_ps > arrival:
-                msg.__dict__["quiet_ps"] = quiet_ps
             stats.num_messages += 1
             if rank == own_rank:
+                msg = _new(Message)
+                msg.__dict__.update(source=source, dest=dest, tag=tag, payload=payload, sent_ps=now,
+                                    arrival_ps=arrival, origin_counter=node.counter)  # (see _new)
+                if quiet_ps > arrival:
+                    msg.__dict__["quiet_ps"] = quiet_ps
                 entry = (arrival, source, node.counter, "deliver", msg)
                 receiver = nodes[dest]
                 queue = receiver.queue
                 heappush(queue, entry)
                 if queue[0] is entry and receiver.blocked_by is None:
                     heappush(ready, (arrival, dest))
-            else:
-                outbox[rank].append(msg)
+            else:  # to another rank: in the wire form at once (_wire_message, inlined)
+                outbox[rank].append((source, dest, tag, wired, now, arrival, node.counter, bits,
+                                     quiet_ps if quiet_ps > arrival else 0))
                 stats.num_cross_rank_messages += 1
                 # the earliest a reply can be back on this rank
                 back = (max(arrival, quiet_ps) if QUIET_MESSAGES else arrival) + dist_home[dest]
@@ -1454,13 +1462,15 @@ class Simulator:
                 if head + distance < best:
                     best = head + distance
             promises.append(best)
-        for dest_rank, messages in enumerate(self._outbox):
+        for dest_rank, messages in enumerate(self._outbox):  # (wire tuples: see _wire_message)
             if not messages:
                 continue
             for rank in range(len(promises)):  # one pass per rank (a broadcast puts hundreds here)
                 if rank != dest_rank:
-                    reach = (min([max(msg.arrival_ps, msg.quiet_ps) + dist[msg.dest][rank] for msg in messages])
-                             if QUIET_MESSAGES else min([msg.arrival_ps + dist[msg.dest][rank] for msg in messages]))
+                    reach = (min([max(arrival, quiet) + dist[dest][rank]
+                                  for _s, dest, _t, _p, _sent, arrival, _c, _o, quiet in messages])
+                             if QUIET_MESSAGES else
+                             min([arrival + dist[dest][rank] for _s, dest, _t, _p, _sent, arrival, *_rest in messages]))
                     if reach < promises[rank]:
                         promises[rank] = reach
         return [math.inf if value >= _UNREACHABLE else value for value in promises]
@@ -1523,14 +1533,14 @@ class Simulator:
         # (time, node) of the earliest blocked node (the head of _blocked, valid after _frontier): see _resolve
         held = self._blocked[0] if blocked_ps < math.inf else (math.inf, 0)
         # The earliest arrival of the messages handed to each rank now: they bound its progress.
-        handed = [min([msg.arrival_ps for msg in messages], default=math.inf) for messages in self._outbox]
+        handed = [min([wire[5] for wire in messages], default=math.inf) for messages in self._outbox]  # arrivals
         next_ps = min([earliest, *handed])
         if size > 1:
             mine = _wire_info(self._promises(earliest), handed, earliest, held, next_ps, self._last_event_ps, flags,
                               work)
             # this rank's own part stays here (None in its slot): not pickled and unpickled for nothing; the
-            # messages travel as plain tuples of their fields (_wire_messages)
-            handle = comm.start_alltoall([None if r == rank else (self._buffer, _wire_messages(self._outbox[r]), mine)
+            # messages wait and travel as plain tuples of their fields (_wire_message)
+            handle = comm.start_alltoall([None if r == rank else (self._buffer, self._outbox[r], mine)
                                           for r in range(size)])
             own = (self._buffer, (), mine)
             self._outbox = [[] for _ in range(size)]
@@ -1555,7 +1565,7 @@ class Simulator:
         horizon = self._horizons[rank]
         nodes, ready = self.nodes, self._ready
         for _ops, messages, _info in parts:
-            for source, dest, tag, payload, sent_ps, arrival_ps, origin_counter, outcome, quiet in messages:  # (_wire_messages)
+            for source, dest, tag, payload, sent_ps, arrival_ps, origin_counter, outcome, quiet in messages:  # (_wire_message)
                 if outcome is not None:  # _wire_outcome(payload, outcome[0]), inlined
                     payload, key = _new(Outcome), payload
                     payload.__dict__.update(key=key, bits=outcome[0])
