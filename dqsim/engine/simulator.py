@@ -1632,10 +1632,11 @@ class Simulator:
         ``handed``, the earliest arrival of the messages this exchange hands it.
         """
         release, idle, rank = math.inf, [], self._rank
-        for r, (first_ps, (held_ps, _node)) in enumerate(zip(earliest, blocked)):
+        for r, first_ps in enumerate(earliest):
             if r == rank:
                 continue
             ready_ps = min(first_ps, handed[r])
+            held_ps = blocked[r][0]
             if held_ps <= ready_ps:
                 if progress_ps <= held_ps:
                     release = min(release, held_ps)
