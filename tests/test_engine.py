@@ -251,7 +251,7 @@ def test_messages_cross_ranks_as_tuples_and_come_back_equal():
     """The exchange's wire form (an Outcome payload travels as its key and bits): pickled, unpickled, made again."""
     import pickle
 
-    from dqsim.engine.simulator import Outcome, _message, _wire_messages, _wire_outcome
+    from dqsim.engine.simulator import Outcome, _message, _wire_message, _wire_outcome
 
     messages = [_message(1, 2, ("t", 0), Outcome((5, 1, 3), None), 10, 20, 7),
                 _message(1, 3, "bits", Outcome((6, 1, 4), (1, 0)), 11, 21, 8),
@@ -259,7 +259,8 @@ def test_messages_cross_ranks_as_tuples_and_come_back_equal():
                 _message(2, 3, "y", None, 13, 23, 10)]
     back = []
     for source, dest, tag, payload, sent_ps, arrival_ps, counter, outcome, quiet in pickle.loads(
-            pickle.dumps(_wire_messages(messages))):
+            pickle.dumps([_wire_message(m.source, m.dest, m.tag, m.payload, m.sent_ps, m.arrival_ps, m.origin_counter,
+                                        m.quiet_ps) for m in messages])):
         if outcome is not None:
             payload = _wire_outcome(payload, outcome[0])
         back.append(_message(source, dest, tag, payload, sent_ps, arrival_ps, counter, quiet))
@@ -308,6 +309,37 @@ def test_shared_operations_cross_ranks_pickled_and_apply_the_same_bits():
         assert mine.small.group_of(0).qubits == theirs.small.group_of(0).qubits == [2, 0]
     # the carried pair itself, exactly: no other operation touched qubit 0
     np.testing.assert_array_equal(unpickle(pickle.dumps(ops[0])).carry[0][1], rho)
+
+
+def test_an_exchange_fixed_part_crosses_ranks_flat_and_every_field_is_read_back():
+    """_wire_info, pickled and unpickled, read by _info_columns: each field of each of 3 ranks where it belongs.
+
+    Values are distinct per rank and field, and the expected columns are worked out here from the inputs, so a
+    field dropped, added or moved in the wire form shifts the others and fails the comparison.
+    """
+    import pickle
+
+    from dqsim.engine.simulator import _info_columns, _wire_info
+
+    size = 3
+    promises = [[1_000 * c + (r + c) % size + 1 for c in range(size)] for r in range(size)]
+    handed = [[math.inf if r == c else 5_000 + 100 * c + 10 * r for c in range(size)] for r in range(size)]
+    earliest, held = [700, 500, 600], [(math.inf, 0), (550, 4), (650, 9)]
+    next_ps, last_ps = [710, 510, 610], [690, 495, 599]
+    flags, work = [(False, False), (True, False), (True, True)], [(1, 4), (2, 5), (3, 6)]
+    parts = [pickle.loads(pickle.dumps(_wire_info(promises[r], handed[r], earliest[r], held[r], next_ps[r],
+                                                  last_ps[r], flags[r], work[r]))) for r in range(size)]
+    assert all(type(part) is tuple and len(part) == 2 * size + 8 for part in parts)
+    columns = _info_columns(parts, size)
+    assert columns[0] == [min(promises[r][c] for r in range(size)) for c in range(size)] == [1, 1_001, 2_001]
+    assert columns[1] == [min(handed[r][c] for r in range(size)) for c in range(size)] == [5_010, 5_100, 5_200]
+    assert list(columns[2]) == earliest and list(columns[3]) == held
+    assert list(columns[4]) == next_ps and list(columns[5]) == last_ps
+    assert list(columns[6]) == [w for w, _stop in flags] and list(columns[7]) == [stop for _w, stop in flags]
+    assert list(columns[8]) == work
+    # one rank (the engine's own part, never pickled): no work, no requests
+    alone = _info_columns([_wire_info((math.inf,), (math.inf,), 3, (math.inf, 0), 3, 2, (False, False), None)], 1)
+    assert alone == ([math.inf], [math.inf], (3,), [(math.inf, 0)], (3,), (2,), (False,), (False,), (None,))
 
 
 def test_epr_generation_rate_matches_the_link_formulas():

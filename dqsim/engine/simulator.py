@@ -211,11 +211,15 @@ def _quiet_head_ps(queue: list) -> int:
                 for time_ps, _origin, _counter, action, arg in queue])
 
 
-def _wire_messages(messages: list) -> list[tuple]:
-    """Messages as tuples of their fields, in :func:`_message`'s order, and two more (:func:`_wire_outcome`,
-    then :attr:`Message.quiet_ps`).
+def _wire_message(source: int, dest: int, tag, payload, sent_ps: int, arrival_ps: int, origin_counter: int,
+                  quiet_ps: int) -> tuple:
+    """A message to another rank as a tuple of its fields, in :func:`_message`'s order, and two more
+    (:func:`_wire_outcome`, then :attr:`Message.quiet_ps`, 0 when not quiet).
 
-    How they cross ranks at an exchange.
+    How it waits in the outbox and crosses ranks at an exchange: the sender
+    makes no :class:`Message` (only the receiver does), which saves making,
+    wiring and dropping one for each of the ~1,000 messages a pair sends
+    between the halves of a 1,024-node chain.
 
     Pickling a plain tuple is C code end to end; a :class:`Message` calls its
     ``__reduce__`` to pickle and :func:`_message` to unpickle, which made
@@ -223,11 +227,9 @@ def _wire_messages(messages: list) -> list[tuple]:
     1,024-node chain cost ~5 µs each (against ~1.5 µs as tuples, the
     receiver making the message again included).
     """
-    return [(m.source, m.dest, m.tag, m.payload, m.sent_ps, m.arrival_ps, m.origin_counter, None, m.quiet_ps)
-            if type(m.payload) is not Outcome else  # (see _wire_outcome)
-            (m.source, m.dest, m.tag, m.payload.key, m.sent_ps, m.arrival_ps, m.origin_counter, (m.payload.bits,),
-             m.quiet_ps)
-            for m in messages]
+    if type(payload) is Outcome:  # (see _wire_outcome)
+        return source, dest, tag, payload.key, sent_ps, arrival_ps, origin_counter, (payload.bits,), quiet_ps
+    return source, dest, tag, payload, sent_ps, arrival_ps, origin_counter, None, quiet_ps
 
 
 def _wire_outcome(key: tuple[int, int, int], bits: tuple[int, ...] | None) -> Outcome:
@@ -243,6 +245,46 @@ def _wire_outcome(key: tuple[int, int, int], bits: tuple[int, ...] | None) -> Ou
     outcome = _new(Outcome)
     outcome.__dict__.update(key=key, bits=bits)
     return outcome
+
+
+def _wire_info(promises: Sequence[float], handed: Sequence[float], earliest: float, held: tuple, next_ps: float,
+               last_ps: int, flags: tuple[bool, bool], work: tuple | None) -> tuple:
+    """A rank's fixed part of an exchange (:meth:`Simulator._post_exchange`) as one flat tuple.
+
+    ``promises`` and ``handed`` hold one value per rank (ps; ``inf``: none):
+    the first ``2 * size`` entries, then ``earliest``, the (time, node) of
+    ``held`` as two entries, ``next_ps``, ``last_ps`` (ps), the two checkpoint
+    ``flags`` (write, stop) and ``work`` (``(done, total)`` or ``None``).
+    Flat, so that it pickles and unpickles without a container per field
+    (~4 thousand instructions less per exchange on each rank) and every
+    rank's parts are read in one transposition (:func:`_info_columns`).
+
+    Examples:
+        >>> _wire_info([5, 7], [9, 11], 3, (4, 2), 3, 1, (False, True), None)
+        (5, 7, 9, 11, 3, 4, 2, 3, 1, False, True, None)
+    """
+    return (*promises, *handed, earliest, held[0], held[1], next_ps, last_ps, flags[0], flags[1], work)
+
+
+def _info_columns(infos: Sequence[tuple], size: int) -> tuple:
+    """Every rank's :func:`_wire_info` (in rank order) read column by column.
+
+    Returns ``(horizons, handed, earliest, held, next_ps, last_ps, write,
+    stop, work)``: ``horizons[r]`` is the least promise any rank made to rank
+    ``r`` and ``handed[r]`` the earliest arrival of the messages handed to
+    ``r``; each other item has one entry per rank (``held``: ``(time, node)``
+    pairs).
+
+    Examples:
+        >>> columns = _info_columns([_wire_info([5, 7], [9, 11], 3, (4, 2), 3, 1, (False, True), None),
+        ...                          _wire_info([6, 2], [8, 12], 5, (6, 0), 5, 2, (False, False), None)], 2)
+        >>> columns[:4]
+        ([5, 2], [8, 11], (3, 5), [(4, 2), (6, 0)])
+    """
+    columns = list(zip(*infos))
+    earliest, held_ps, held_node, next_ps, last_ps, write, stop, work = columns[2 * size:]
+    return (list(map(min, columns[:size])), list(map(min, columns[size:2 * size])), earliest,
+            list(zip(held_ps, held_node)), next_ps, last_ps, write, stop, work)
 
 
 @dataclass
@@ -339,7 +381,7 @@ class _Posted:
     """An exchange this rank has posted (:meth:`Simulator._post_exchange`) and not completed yet."""
 
     handle: Any         # the all-to-all in flight (None with one rank)
-    own: tuple          # this rank's own part: (operations, (), information)
+    own: tuple          # this rank's own part: (operations, (), _wire_info)
     work: tuple | None  # this rank's work_done when it posted
     started: float      # perf_counter() when it posted
 
@@ -766,7 +808,7 @@ class Simulator:
         self._pending_measures: list = []                 # heap of the keys of pending measurements
         self._ready: list = []                            # heap of (head time, node index) of local nodes
         self._blocked: list = []                          # heap of (measurement time, node index), lazily valid
-        self._outbox: list[list[Message]] = [[] for _ in range(comm.size)]
+        self._outbox: list[list[tuple]] = [[] for _ in range(comm.size)]  # per rank: _wire_message tuples
         #: Least delay from each node to each rank (see :meth:`_promises`); only with several ranks.
         self._dist = network.rank_distances_ps() if comm.size > 1 else None
         self._dist_home = [row[comm.rank] for row in self._dist] if self._dist is not None else None
@@ -970,14 +1012,16 @@ class Simulator:
         else:  # self._arrival_ps, its common case inlined
             arrival = node.now_ps + latency + extra_delay_ps
         node.counter += 1
-        msg = _new(Message)
-        msg.__dict__.update(source=source, dest=dest, tag=tag, payload=payload, sent_ps=node.now_ps,
-                            arrival_ps=arrival, origin_counter=node.counter)  # (see _new)
-        if quiet_ps > arrival:
-            msg.__dict__["quiet_ps"] = quiet_ps
+        if quiet_ps <= arrival:
+            quiet_ps = 0
         self.stats.num_messages += 1
         rank = self.rank_of_node[dest]
         if rank == self._rank:
+            msg = _new(Message)
+            msg.__dict__.update(source=source, dest=dest, tag=tag, payload=payload, sent_ps=node.now_ps,
+                                arrival_ps=arrival, origin_counter=node.counter)  # (see _new)
+            if quiet_ps:
+                msg.__dict__["quiet_ps"] = quiet_ps
             entry = (arrival, source, node.counter, "deliver", msg)  # self._enqueue(receiver, entry), inlined
             receiver = self.nodes[dest]
             queue = receiver.queue
@@ -991,10 +1035,11 @@ class Simulator:
                     f"before {self._horizons[rank]} ps, which rank {rank} may already have passed: its latency "
                     "is shorter than the shortest path of links between them"
                 )
-            self._outbox[rank].append(msg)
+            self._outbox[rank].append(_wire_message(source, dest, tag, payload, node.now_ps, arrival, node.counter,
+                                                    quiet_ps))
             self.stats.num_cross_rank_messages += 1
             # the earliest a reply can be back on this rank
-            back = (max(arrival, msg.quiet_ps) if QUIET_MESSAGES else arrival) + self._dist_home[dest]
+            back = (max(arrival, quiet_ps) if QUIET_MESSAGES else arrival) + self._dist_home[dest]
             if back < self._send_limit:
                 self._send_limit = back
             if back < self._send_limit_posted:
@@ -1013,6 +1058,8 @@ class Simulator:
                                                             self.nodes, self._ready)
         outbox, horizons, dist_home = self._outbox, self._horizons, self._dist_home
         stats = self.stats
+        # the wire form's payload fields (see _wire_message), the same for every message
+        wired, bits = (payload.key, (payload.bits,)) if type(payload) is Outcome else (payload, None)
         for dest in dests:
             latency = latencies.get(base + dest) if dest != source else None
             rank = rank_of_node[dest] if latency is not None else None
@@ -1021,21 +1068,22 @@ class Simulator:
                 continue
             arrival = now + latency
             node.counter += 1
-            msg = _new(Message)
-            msg.__dict__.update(source=source, dest=dest, tag=tag, payload=payload, sent_ps=now,
-                                arrival_ps=arrival, origin_counter=node.counter)  # (see _new)
-            if quiet_ps > arrival:
-                msg.__dict__["quiet_ps"] = quiet_ps
             stats.num_messages += 1
             if rank == own_rank:
+                msg = _new(Message)
+                msg.__dict__.update(source=source, dest=dest, tag=tag, payload=payload, sent_ps=now,
+                                    arrival_ps=arrival, origin_counter=node.counter)  # (see _new)
+                if quiet_ps > arrival:
+                    msg.__dict__["quiet_ps"] = quiet_ps
                 entry = (arrival, source, node.counter, "deliver", msg)
                 receiver = nodes[dest]
                 queue = receiver.queue
                 heappush(queue, entry)
                 if queue[0] is entry and receiver.blocked_by is None:
                     heappush(ready, (arrival, dest))
-            else:
-                outbox[rank].append(msg)
+            else:  # to another rank: in the wire form at once (_wire_message, inlined)
+                outbox[rank].append((source, dest, tag, wired, now, arrival, node.counter, bits,
+                                     quiet_ps if quiet_ps > arrival else 0))
                 stats.num_cross_rank_messages += 1
                 # the earliest a reply can be back on this rank
                 back = (max(arrival, quiet_ps) if QUIET_MESSAGES else arrival) + dist_home[dest]
@@ -1412,13 +1460,15 @@ class Simulator:
                 if head + distance < best:
                     best = head + distance
             promises.append(best)
-        for dest_rank, messages in enumerate(self._outbox):
+        for dest_rank, messages in enumerate(self._outbox):  # (wire tuples: see _wire_message)
             if not messages:
                 continue
             for rank in range(len(promises)):  # one pass per rank (a broadcast puts hundreds here)
                 if rank != dest_rank:
-                    reach = (min([max(msg.arrival_ps, msg.quiet_ps) + dist[msg.dest][rank] for msg in messages])
-                             if QUIET_MESSAGES else min([msg.arrival_ps + dist[msg.dest][rank] for msg in messages]))
+                    reach = (min([max(arrival, quiet) + dist[dest][rank]
+                                  for _s, dest, _t, _p, _sent, arrival, _c, _o, quiet in messages])
+                             if QUIET_MESSAGES else
+                             min([arrival + dist[dest][rank] for _s, dest, _t, _p, _sent, arrival, *_rest in messages]))
                     if reach < promises[rank]:
                         promises[rank] = reach
         return [math.inf if value >= _UNREACHABLE else value for value in promises]
@@ -1441,8 +1491,8 @@ class Simulator:
                 entry = queue[0] if queue else None
                 if entry is None or entry[0] != time_ps or entry[3] != "deliver" or not entry[4].quiet_ps:
                     floor = time_ps  # (a stale entry: conservative)
-                else:
-                    quiet_ps = _quiet_head_ps(queue)
+                else:  # (one entry, the common case: _quiet_head_ps's own, without the call)
+                    quiet_ps = entry[4].quiet_ps if len(queue) == 1 else _quiet_head_ps(queue)
                     if quiet_ps < floor:
                         floor = quiet_ps
         for _time_ps, index in self._blocked:  # a blocked node's queue (its measurement is in the floor already)
@@ -1481,21 +1531,23 @@ class Simulator:
         # (time, node) of the earliest blocked node (the head of _blocked, valid after _frontier): see _resolve
         held = self._blocked[0] if blocked_ps < math.inf else (math.inf, 0)
         # The earliest arrival of the messages handed to each rank now: they bound its progress.
-        handed = [min([msg.arrival_ps for msg in messages], default=math.inf) for messages in self._outbox]
+        handed = [min([wire[5] for wire in messages], default=math.inf) for messages in self._outbox]  # arrivals
         next_ps = min([earliest, *handed])
         if size > 1:
-            mine = (self._promises(earliest), earliest, held, next_ps, self._last_event_ps, work, flags, handed)
+            mine = _wire_info(self._promises(earliest), handed, earliest, held, next_ps, self._last_event_ps, flags,
+                              work)
             # this rank's own part stays here (None in its slot): not pickled and unpickled for nothing; the
-            # messages and shared operations travel as plain tuples of their fields (_wire_messages, wire_ops)
+            # messages wait and travel as plain tuples of their fields (_wire_message), shared operations too
+            # (wire_ops)
             ops = wire_ops(self._buffer) if self._buffer else []
-            handle = comm.start_alltoall([None if r == rank else (ops, _wire_messages(self._outbox[r]), mine)
+            handle = comm.start_alltoall([None if r == rank else (ops, self._outbox[r], mine)
                                           for r in range(size)])
             own = (self._buffer, (), mine)
             self._outbox = [[] for _ in range(size)]
         else:
             handle = None
-            own = (self._buffer, (), ([math.inf], earliest, held, next_ps, self._last_event_ps, work, flags,
-                                      [math.inf]))
+            own = (self._buffer, (), _wire_info((math.inf,), (math.inf,), earliest, held, next_ps,
+                                                self._last_event_ps, flags, work))
         self._buffer = []
         self._send_limit_posted = math.inf
         return _Posted(handle, own, work, started)
@@ -1513,48 +1565,50 @@ class Simulator:
         horizon = self._horizons[rank]
         nodes, ready = self.nodes, self._ready
         for _ops, messages, _info in parts:
-            for source, dest, tag, payload, sent_ps, arrival_ps, origin_counter, outcome, quiet in messages:  # (_wire_messages)
-                if outcome is not None:
-                    payload = _wire_outcome(payload, outcome[0])
+            for source, dest, tag, payload, sent_ps, arrival_ps, origin_counter, outcome, quiet in messages:  # (_wire_message)
+                if outcome is not None:  # _wire_outcome(payload, outcome[0]), inlined
+                    payload, key = _new(Outcome), payload
+                    payload.__dict__.update(key=key, bits=outcome[0])
                 if arrival_ps < horizon:  # the lookahead rule, checked on arrival too
                     raise EngineError(f"message {tag!r} arrived at {arrival_ps} ps, before {horizon} ps, "
                                       "which its rank may already have passed")
-                msg = _message(source, dest, tag, payload, sent_ps, arrival_ps, origin_counter, quiet)
+                msg = _new(Message)  # _message(source, ..., quiet), inlined: ~1 thousand instructions less a message
+                msg.__dict__.update(source=source, dest=dest, tag=tag, payload=payload, sent_ps=sent_ps,
+                                    arrival_ps=arrival_ps, origin_counter=origin_counter)
+                if quiet:
+                    msg.__dict__["quiet_ps"] = quiet
                 entry = (arrival_ps, source, origin_counter, "deliver", msg)  # self._enqueue(node, entry), inlined
                 node = nodes[dest]
                 queue = node.queue
                 heappush(queue, entry)
                 if queue[0] is entry and node.blocked_by is None:
                     heappush(ready, (arrival_ps, dest))
-        infos = [part[2] for part in parts]
         # per rank r, over every rank's information: the least promise to r is its horizon, and the earliest
-        # message handed to r (columns of the ranks' rows, one C-level pass each: no generator per rank)
-        horizons = list(map(min, zip(*[info[0] for info in infos])))
+        # message handed to r (one transposition of the ranks' flat parts: no list per field and rank)
+        operations, _messages, infos = zip(*parts)
+        horizons, handed, earliest, blocked, next_ps, last_ps, write, stop, work = _info_columns(infos, size)
         self._horizons = horizons
-        handed = list(map(min, zip(*[info[7] for info in infos])))
         # this rank's messages posted are in its promises now; those sent since (in flight) are not
         self._send_limit = self._send_limit_posted
         # A rank has issued every operation before its earliest event, before its horizon and before the
         # messages just handed to it (which its horizon no longer covers: see _promises).
-        progress = [min(info[1], horizons[r], handed[r]) for r, info in enumerate(infos)]
-        blocked = [info[2] for info in infos]
+        progress = list(map(min, earliest, horizons, handed))
         if size > 1:
-            self._starved_peers(infos, horizons, handed, progress[rank])
-        resolved = self._resolve([part[0] if r == rank or not part[0] else ops_from_wire(part[0])
-                                  for r, part in enumerate(parts)],
+            self._starved_peers(infos[rank][:size], earliest, blocked, horizons, handed, progress[rank])
+        resolved = self._resolve([ops if r == rank or not ops else ops_from_wire(ops)
+                                  for r, ops in enumerate(operations)],
                                  everything=False, started=posted.started, progress=progress, blocked=blocked)
         fraction = None
         if posted.work is not None:
-            done, total = map(sum, zip(*[info[5] for info in infos]))
+            done, total = map(sum, zip(*work))
             fraction = float(done) / total if total else 1.0
-        flags = [info[6] for info in infos]
         exchange = _new(_Exchange)  # (see _new)
-        exchange.__dict__.update(resolved=resolved, next_ps=min([info[3] for info in infos]),
-                                 last_ps=max([info[4] for info in infos]), fraction=fraction,
-                                 write=any([flag[0] for flag in flags]), stop=any([flag[1] for flag in flags]))
+        exchange.__dict__.update(resolved=resolved, next_ps=min(next_ps), last_ps=max(last_ps), fraction=fraction,
+                                 write=any(write), stop=any(stop))
         return exchange
 
-    def _starved_peers(self, infos: list, horizons: list[float], handed: list[float], progress_ps: float) -> None:
+    def _starved_peers(self, mine: Sequence[float], earliest: Sequence[float], blocked: Sequence[tuple],
+                       horizons: list[float], handed: list[float], progress_ps: float) -> None:
         """Note which other ranks can run nothing after this exchange, and what would let them.
 
         A rank is *starved* when its earliest event (messages just handed to
@@ -1573,16 +1627,17 @@ class Simulator:
         exchanges changes, and it depends on the run alone (not on timing).
         Only what this rank holds up counts (``progress_ps``: its progress at
         this exchange; its promise against the starved rank's horizon):
-        a rank held by a third one is that one's to free. ``handed``: per
-        rank, the earliest arrival of the messages this exchange hands it.
+        a rank held by a third one is that one's to free. Per rank: ``mine``,
+        this rank's promise to it; ``earliest``, its earliest event;
+        ``blocked``, the (time, node) of its earliest blocked node;
+        ``handed``, the earliest arrival of the messages this exchange hands it.
         """
         release, idle, rank = math.inf, [], self._rank
-        mine = infos[rank][0]
-        for r, info in enumerate(infos):
+        for r, first_ps in enumerate(earliest):
             if r == rank:
                 continue
-            ready_ps = min(info[1], handed[r])
-            held_ps = info[2][0]
+            ready_ps = min(first_ps, handed[r])
+            held_ps = blocked[r][0]
             if held_ps <= ready_ps:
                 if progress_ps <= held_ps:
                     release = min(release, held_ps)
