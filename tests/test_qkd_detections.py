@@ -335,3 +335,60 @@ def test_detection_counts_are_the_counts_of_the_clicks(monkeypatch, kernels):
         for name, mask in expected.items():
             assert getattr(counts, name)[c] == int(mask.sum()), (name, c)
     assert counts.sent == det.sent
+
+
+@needs_numba
+@pytest.mark.parametrize("before", ["fresh", "half_kept", "after_doubles"])
+@pytest.mark.parametrize("n", [0, 1, 3, 4, 5, 8, 1001])
+@pytest.mark.parametrize("learns", [False, True])
+def test_kernel_click_draws_are_numpys_and_leave_the_generator_where_numpy_does(before, n, learns):
+    """click_draws = random((7, n)), bytes(n) (one 32-bit word for n = 0 too), random(n), from any state."""
+    def generator():
+        gen = np.random.Generator(np.random.SFC64(np.random.SeedSequence([n, 2, 3])))
+        if before == "half_kept":
+            gen.integers(0, 10, 1, dtype=np.uint32)  # a 32-bit draw: the other half of its word kept
+        elif before == "after_doubles":
+            gen.bytes(5), gen.random(3)
+        return gen
+
+    ours, theirs = generator(), generator()
+    u, bits, u_learns = qkd_kernels.click_draws(ours, n, learns=learns)
+    assert np.array_equal(u, theirs.random((7, n))) and bits.dtype == np.uint8
+    assert bits.tobytes() == theirs.bytes(n)
+    assert np.array_equal(u_learns, theirs.random(n) if learns else np.zeros(0))
+    assert str(ours.bit_generator.state) == str(theirs.bit_generator.state)
+    assert ours.bytes(7) == theirs.bytes(7) and ours.random() == theirs.random()
+
+
+@needs_numba
+def test_kernel_sfc64_reseed_is_the_seed_sequences_sfc64():
+    """Any entropy words (0, below 2^32, up to 2^63 and beyond, more than the pool): the same state."""
+    rng = np.random.default_rng(3)
+    cases = [[0], [0, 0, 0, 0], [1, 2, 3, 4], [2**32 - 1, 2**32, 2**63 - 1, 5], [7] * 9, [2**64 - 1, 2**100]]
+    cases += [(rng.integers(0, 2**63, 4) >> rng.integers(0, 63, 4)).tolist() for _ in range(200)]
+    gen = np.random.Generator(np.random.SFC64(0))
+    for words in cases:
+        ours = qkd_kernels.sfc64_reseed(gen, words)
+        theirs = np.random.Generator(np.random.SFC64(np.random.SeedSequence(words)))
+        assert str(ours.bit_generator.state) == str(theirs.bit_generator.state), words
+        assert ours.random(3).tolist() == theirs.random(3).tolist()
+    with pytest.raises(ValueError, match="seed_words"):
+        qkd_kernels.sfc64_reseed(gen, [1, -1])
+    with pytest.raises(ValueError, match="gen"):
+        qkd_kernels.sfc64_reseed(np.random.Generator(np.random.Philox(1)), [1])
+
+
+@pytest.mark.parametrize("start_pulse", [0, 1_000_000, 2**40 + 7])
+def test_batch_generators_draw_what_new_generators_draw(start_pulse):
+    """The reused objects of _batch_generators: the seed words of host.integers(0, 2^63, 4) and the backend
+    generator they seed, and the host generator left as integers leaves it."""
+    from dqsim.protocols.qkd import detections
+    from dqsim.rng import Stream
+
+    numpy = backend_mod.select("numpy")
+    gen, host = detections._batch_generators(numpy, 5, 2, start_pulse)
+    reference_host = Stream(5, node=2, purpose=detections.PURPOSE_DETECTIONS).generator(start_pulse)
+    words = reference_host.integers(0, 2**63, size=4, dtype=np.int64)
+    reference = numpy.random_generator(words.tolist())
+    assert gen.random(5).tolist() == reference.random(5).tolist()
+    assert host.multinomial(1000, [0.5, 0.3, 0.2]).tolist() == reference_host.multinomial(1000, [0.5, 0.3, 0.2]).tolist()

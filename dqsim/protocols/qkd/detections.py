@@ -336,10 +336,26 @@ def _stream(seed: int, node: int) -> Stream:
 
 def _batch_generators(backend, seed: int, node: int, start_pulse: int):
     """The batch's generators (module docstring): the backend's, seeded by four words of the
-    batch's Philox event, and that host Philox generator itself (for the per-class counts)."""
-    host = _stream(seed, node).generator(start_pulse)
-    words = host.integers(0, 2**63, size=4, dtype=np.int64)
-    return backend.random_generator(words.tolist()), host
+    batch's Philox event, and that host Philox generator itself (for the per-class counts).
+
+    Both are objects reused from batch to batch (valid until the next batch): the stream's own
+    Philox generator (:meth:`dqsim.rng.Stream.own_generator`) and, on the CPU with numba, one SFC64
+    generator reseeded by :func:`dqsim.backend.qkd_kernels.sfc64_reseed`; the same numbers as new
+    objects (``backend.random_generator``) at a fraction of their cost per batch.
+    """
+    host = _stream(seed, node).own_generator(start_pulse)
+    # host.integers(0, 2**63, size=4, dtype=np.int64): Lemire's method on 2^63 values gives the top
+    # 63 bits of each raw 64-bit word, and draws them as random_raw does (tests/test_qkd_detections.py)
+    words = (host.bit_generator.random_raw(4) >> np.uint64(1)).tolist()
+    if not backend.is_gpu and qkd_kernels.has_detection_kernels():  # SFC64(SeedSequence(words)), as the backend's
+        return qkd_kernels.sfc64_reseed(_reused_sfc64(), words), host
+    return backend.random_generator(words), host
+
+
+@functools.cache
+def _reused_sfc64() -> np.random.Generator:
+    """The SFC64 generator that :func:`_batch_generators` reseeds for each batch (one per process)."""
+    return np.random.Generator(np.random.SFC64(0))
 
 
 def _categorical(xp, cumulative: np.ndarray, u):
@@ -442,15 +458,17 @@ def detect_batch(
         index, forced, _fires, new_state = _event_chain(xp, gen, num_pulses, tables.click_total, d,
                                                         detector.afterpulse_probability, state)
     n = int(index.shape[0])
-    draw = (lambda shape: qkd_kernels.uniforms(gen, shape)) if use_kernel else gen.random  # same numbers
-    u = draw((_NUM_UNIFORMS, n))
-    bits = backend.random_bytes(gen, n)
-    u_learns = draw(n) if eve.is_active else None
+    if use_kernel:  # the same numbers in one call
+        u, bits, u_learns = qkd_kernels.click_draws(gen, n, learns=eve.is_active)
+    else:
+        u = gen.random((_NUM_UNIFORMS, n))
+        bits = backend.random_bytes(gen, n)
+        u_learns = gen.random(n) if eve.is_active else None
     if use_kernel:
         eve_mode = 0 if not eve.is_active else (1 if eve.attack == "intercept_resend" else 2)
         eve_basis = -1 if eve.basis == "random" else (BASIS_Z if eve.basis == "Z" else BASIS_X)
         *clicks, sent_clicks, blind = qkd_kernels.detection_clicks(
-            gen, u, bits, np.zeros(0) if u_learns is None else u_learns, index, forced, tables.kernel,
+            gen, u, bits, u_learns, index, forced, tables.kernel,
             p_background=p_b, z_alice=source.z_basis_probability, z_bob=z_bob, misalignment=detector.misalignment,
             eve_mode=eve_mode, eve_basis=eve_basis, num_pulses=num_pulses, dead_time_pulses=d,
             num_classes=source.num_classes)
