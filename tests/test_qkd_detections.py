@@ -338,29 +338,6 @@ def test_detection_counts_are_the_counts_of_the_clicks(monkeypatch, kernels):
 
 
 @needs_numba
-@pytest.mark.parametrize("before", ["fresh", "half_kept", "after_doubles"])
-@pytest.mark.parametrize("n", [0, 1, 3, 4, 5, 8, 1001])
-@pytest.mark.parametrize("learns", [False, True])
-def test_kernel_click_draws_are_numpys_and_leave_the_generator_where_numpy_does(before, n, learns):
-    """click_draws = random((7, n)), bytes(n) (one 32-bit word for n = 0 too), random(n), from any state."""
-    def generator():
-        gen = np.random.Generator(np.random.SFC64(np.random.SeedSequence([n, 2, 3])))
-        if before == "half_kept":
-            gen.integers(0, 10, 1, dtype=np.uint32)  # a 32-bit draw: the other half of its word kept
-        elif before == "after_doubles":
-            gen.bytes(5), gen.random(3)
-        return gen
-
-    ours, theirs = generator(), generator()
-    u, bits, u_learns = qkd_kernels.click_draws(ours, n, learns=learns)
-    assert np.array_equal(u, theirs.random((7, n))) and bits.dtype == np.uint8
-    assert bits.tobytes() == theirs.bytes(n)
-    assert np.array_equal(u_learns, theirs.random(n) if learns else np.zeros(0))
-    assert str(ours.bit_generator.state) == str(theirs.bit_generator.state)
-    assert ours.bytes(7) == theirs.bytes(7) and ours.random() == theirs.random()
-
-
-@needs_numba
 def test_kernel_sfc64_reseed_is_the_seed_sequences_sfc64():
     """Any entropy words (0, below 2^32, up to 2^63 and beyond, more than the pool): the same state."""
     rng = np.random.default_rng(3)

@@ -588,48 +588,26 @@ if _numba is not None:
 
     @_numba.njit(cache=True, boundscheck=False)
     def _sfc64_next(a, b, c, w):
-        # NumPy's SFC64 step (Chris Doty-Humphrey's Small Fast Chaotic PRNG, numpy/random/src/sfc64):
-        # (the 64-bit output, the new a, b, c, w); the loops keep the state in registers.
+        # NumPy's SFC64 step: (the 64-bit output, the new a, b, c, w), for the seeding's 12 steps. The
+        # hot loop of _numba_sfc64_uniforms writes it out instead: called there, it ran 1.6x slower once
+        # loaded from numba's cache (2026-12-05).
         tmp = a + b + w
         return (tmp, b ^ (b >> np.uint64(11)), c + (c << np.uint64(3)),
                 ((c << np.uint64(24)) | (c >> np.uint64(40))) + tmp, w + np.uint64(1))
 
     @_numba.njit(cache=True, boundscheck=False)
-    def _sfc64_doubles(a, b, c, w, out):
-        # out filled with SFC64's next_double, (x >> 11)·2^-53; returns the new a, b, c, w.
-        for i in range(out.size):
-            tmp, a, b, c, w = _sfc64_next(a, b, c, w)
-            out[i] = np.float64(tmp >> np.uint64(11)) * (1.0 / 9007199254740992.0)
-        return a, b, c, w
-
-    @_numba.njit(cache=True, boundscheck=False)
     def _numba_sfc64_uniforms(state, out):
-        # NumPy's SFC64 next_double on the state a, b, c, w in ``state`` (written back).
-        state[0], state[1], state[2], state[3] = _sfc64_doubles(state[0], state[1], state[2], state[3], out)
-
-    @_numba.njit(cache=True, boundscheck=False)
-    def _numba_sfc64_click_draws(state, u, num_words, u_learns):
-        # The draws of one batch's clicks in the order detect_batch makes them: ``u`` (doubles),
-        # then ``num_words`` next_uint32 (the kept high half of the last 64-bit word first) for the
-        # random bytes, then ``u_learns`` (doubles). ``state``: SFC64's a, b, c, w, has_uint32,
-        # uinteger (written back).
-        a, b, c, w = _sfc64_doubles(state[0], state[1], state[2], state[3], u)
-        has32, word32 = state[4], state[5]
-        words = np.empty(num_words, dtype=np.uint32)
-        for i in range(num_words):
-            if has32:
-                has32 = np.uint64(0)
-                value = word32
-            else:
-                tmp, a, b, c, w = _sfc64_next(a, b, c, w)
-                has32 = np.uint64(1)
-                word32 = tmp >> np.uint64(32)
-                value = tmp & np.uint64(0xFFFFFFFF)
-            words[i] = np.uint32(value)
-        a, b, c, w = _sfc64_doubles(a, b, c, w, u_learns)
+        # NumPy's SFC64 step (Chris Doty-Humphrey's Small Fast Chaotic PRNG, numpy/random/src/sfc64)
+        # and its next_double, (x >> 11)·2^-53, written out so that the loop keeps the state in registers.
+        a, b, c, w = state[0], state[1], state[2], state[3]
+        for i in range(out.size):
+            tmp = a + b + w
+            w += np.uint64(1)
+            a = b ^ (b >> np.uint64(11))
+            b = c + (c << np.uint64(3))
+            c = ((c << np.uint64(24)) | (c >> np.uint64(40))) + tmp
+            out[i] = np.float64(tmp >> np.uint64(11)) * (1.0 / 9007199254740992.0)
         state[0], state[1], state[2], state[3] = a, b, c, w
-        state[4], state[5] = has32, word32
-        return words
 
 
 #: NumPy's SeedSequence constants (``numpy/random/bit_generator.pyx``, after M. E. O'Neill's
@@ -776,59 +754,6 @@ def uniforms(gen: np.random.Generator, shape) -> np.ndarray:
     state["state"]["state"] = words
     gen.bit_generator.state = state
     return out
-
-
-def click_draws(gen: np.random.Generator, num_clicks: int, *, learns: bool) -> tuple:
-    """The random numbers of a batch's clicks: ``gen.random((7, n))``, ``gen.bytes(n)`` and, with ``learns``,
-    ``gen.random(n)``, in that order, drawn in one call.
-
-    The draws of :func:`dqsim.protocols.qkd.detections.detect_batch` after its
-    event chain. On SFC64 one loop runs them inline on the generator's state
-    (doubles as in :func:`uniforms`; the bytes as ``Generator.bytes``: one
-    ``next_uint32`` per four bytes, the kept 32-bit half first) and writes the
-    state back, so ``gen`` is left as the three NumPy calls leave it; other bit
-    generators: those calls.
-
-    Args:
-        gen: the batch's generator (advanced in place).
-        num_clicks: n, the registered clicks, >= 0.
-        learns: also draw the n uniforms of Eve's knowledge.
-
-    Returns:
-        ``(u, bits, u_learns)``: float64 ``(7, n)``, uint8 ``(n,)``, float64 ``(n,)`` (empty without ``learns``).
-
-    Raises:
-        RuntimeError: numba missing or turned off.
-
-    Examples:
-        >>> ours, theirs = (np.random.Generator(np.random.SFC64(5)) for _ in range(2))
-        >>> u, bits, learn = click_draws(ours, 3, learns=True) if has_detection_kernels() else (
-        ...     ours.random((7, 3)), np.frombuffer(ours.bytes(3), np.uint8), ours.random(3))
-        >>> (u.tolist() == theirs.random((7, 3)).tolist(), bits.tobytes() == theirs.bytes(3),
-        ...  learn.tolist() == theirs.random(3).tolist())
-        (True, True, True)
-    """
-    if not has_detection_kernels():
-        raise RuntimeError("click_draws needs numba; callers check has_detection_kernels() first")
-    n = int(num_clicks)
-    if not isinstance(gen.bit_generator, np.random.SFC64):
-        u = gen.random((7, n))
-        bits = np.frombuffer(gen.bytes(n), dtype=np.uint8)
-        return u, bits, gen.random(n) if learns else np.zeros(0)
-    state = gen.bit_generator.state
-    words = np.empty(6, dtype=np.uint64)
-    words[0:4] = state["state"]["state"]
-    words[4:6] = state["has_uint32"], state["uinteger"]
-    u = np.empty((7, n), dtype=np.float64)
-    u_learns = np.empty(n if learns else 0, dtype=np.float64)
-    # Generator.bytes(n) is integers(0, 2^32, (n - 1) // 4 + 1, uint32) in little-endian bytes, cut to n
-    # (C division: one word for n = 0 too)
-    num_words = (n - 1) // 4 + 1 if n > 0 else 1
-    bits = _numba_sfc64_click_draws(words, u.reshape(-1), num_words, u_learns).view(np.uint8)[:n]
-    state["state"]["state"] = words[0:4]
-    state["has_uint32"], state["uinteger"] = int(words[4]), int(words[5])
-    gen.bit_generator.state = state
-    return u, bits, u_learns
 
 
 def detection_chain(gen: np.random.Generator, num_pulses: int, click_probability: float, dead_time_pulses: int,

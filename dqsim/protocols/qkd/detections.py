@@ -458,17 +458,15 @@ def detect_batch(
         index, forced, _fires, new_state = _event_chain(xp, gen, num_pulses, tables.click_total, d,
                                                         detector.afterpulse_probability, state)
     n = int(index.shape[0])
-    if use_kernel:  # the same numbers in one call
-        u, bits, u_learns = qkd_kernels.click_draws(gen, n, learns=eve.is_active)
-    else:
-        u = gen.random((_NUM_UNIFORMS, n))
-        bits = backend.random_bytes(gen, n)
-        u_learns = gen.random(n) if eve.is_active else None
+    draw = (lambda shape: qkd_kernels.uniforms(gen, shape)) if use_kernel else gen.random  # same numbers
+    u = draw((_NUM_UNIFORMS, n))
+    bits = backend.random_bytes(gen, n)
+    u_learns = draw(n) if eve.is_active else None
     if use_kernel:
         eve_mode = 0 if not eve.is_active else (1 if eve.attack == "intercept_resend" else 2)
         eve_basis = -1 if eve.basis == "random" else (BASIS_Z if eve.basis == "Z" else BASIS_X)
         *clicks, sent_clicks, blind = qkd_kernels.detection_clicks(
-            gen, u, bits, u_learns, index, forced, tables.kernel,
+            gen, u, bits, np.zeros(0) if u_learns is None else u_learns, index, forced, tables.kernel,
             p_background=p_b, z_alice=source.z_basis_probability, z_bob=z_bob, misalignment=detector.misalignment,
             eve_mode=eve_mode, eve_basis=eve_basis, num_pulses=num_pulses, dead_time_pulses=d,
             num_classes=source.num_classes)
