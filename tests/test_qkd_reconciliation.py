@@ -233,9 +233,8 @@ def test_verification_hash_detects_a_planted_residual_error():
         assert not np.array_equal(toeplitz_hash(alice, seed, 50), toeplitz_hash(bob, seed, 50)), wrong
 
 
-def test_postprocess_key_discards_a_block_that_cascade_left_wrong(monkeypatch):
-    """A key with one error left after Cascade fails the verification: no final key."""
-    alice, bob = _keys(8000, 0.02, 4)
+def _plant_one_error_after_cascade(monkeypatch) -> None:
+    """Make postprocess_key's Cascade leave bit 1234 of Bob's key wrong."""
     real = reconciliation.cascade
 
     def cascade_leaving_one_error(a, b, qber_estimate, rng):
@@ -245,6 +244,12 @@ def test_postprocess_key_discards_a_block_that_cascade_left_wrong(monkeypatch):
         return CascadeResult(planted, done.leakage_bits, done.rounds, done.first_block_bits, done.errors_corrected)
 
     monkeypatch.setattr(reconciliation, "cascade", cascade_leaving_one_error)
+
+
+def test_postprocess_key_discards_a_block_that_cascade_left_wrong(monkeypatch):
+    """A key with one error left after Cascade fails the verification: no final key."""
+    alice, bob = _keys(8000, 0.02, 4)
+    _plant_one_error_after_cascade(monkeypatch)
     done = postprocess_key(alice, bob, qber_estimate=0.02, final_bits_of_leakage=lambda leak: 6000 - leak,
                            eps_cor=1e-15, rng=np.random.default_rng(1))
     assert done.residual_errors == 1 and not done.verified and done.final_key_bits == 0
@@ -290,15 +295,7 @@ def test_keys_that_pass_a_short_verification_with_an_error_left_are_reported_une
     """A 1-bit verification hash (eps_cor = 0.5) misses a residual error half the time: the block keeps a
     key, and keys_equal (T·residual != 0) says the final keys differ, as comparing them does."""
     alice, bob = _keys(8000, 0.02, 4)
-    real = reconciliation.cascade
-
-    def cascade_leaving_one_error(a, b, qber_estimate, rng):
-        done = real(a, b, qber_estimate, rng)
-        planted = done.corrected.copy()
-        planted[1234] ^= 1
-        return CascadeResult(planted, done.leakage_bits, done.rounds, done.first_block_bits, done.errors_corrected)
-
-    monkeypatch.setattr(reconciliation, "cascade", cascade_leaving_one_error)
+    _plant_one_error_after_cascade(monkeypatch)
     missed = 0
     for seed in range(8):
         done = postprocess_key(alice, bob, qber_estimate=0.02, final_bits_of_leakage=lambda leak: 6000 - leak,
