@@ -337,28 +337,10 @@ def test_detection_counts_are_the_counts_of_the_clicks(monkeypatch, kernels):
     assert counts.sent == det.sent
 
 
-@needs_numba
-def test_kernel_sfc64_reseed_is_the_seed_sequences_sfc64():
-    """Any entropy words (0, below 2^32, up to 2^63 and beyond, more than the pool): the same state."""
-    rng = np.random.default_rng(3)
-    cases = [[0], [0, 0, 0, 0], [1, 2, 3, 4], [2**32 - 1, 2**32, 2**63 - 1, 5], [7] * 9, [2**64 - 1, 2**100]]
-    cases += [(rng.integers(0, 2**63, 4) >> rng.integers(0, 63, 4)).tolist() for _ in range(200)]
-    gen = np.random.Generator(np.random.SFC64(0))
-    for words in cases:
-        ours = qkd_kernels.sfc64_reseed(gen, words)
-        theirs = np.random.Generator(np.random.SFC64(np.random.SeedSequence(words)))
-        assert str(ours.bit_generator.state) == str(theirs.bit_generator.state), words
-        assert ours.random(3).tolist() == theirs.random(3).tolist()
-    with pytest.raises(ValueError, match="seed_words"):
-        qkd_kernels.sfc64_reseed(gen, [1, -1])
-    with pytest.raises(ValueError, match="gen"):
-        qkd_kernels.sfc64_reseed(np.random.Generator(np.random.Philox(1)), [1])
-
-
 @pytest.mark.parametrize("start_pulse", [0, 1_000_000, 2**40 + 7])
 def test_batch_generators_draw_what_new_generators_draw(start_pulse):
-    """The reused objects of _batch_generators: the seed words of host.integers(0, 2^63, 4) and the backend
-    generator they seed, and the host generator left as integers leaves it."""
+    """_batch_generators' seed words are host.integers(0, 2^63, 4)'s, so its backend generator draws the same,
+    and its reused host generator is left as integers leaves it."""
     from dqsim.protocols.qkd import detections
     from dqsim.rng import Stream
 

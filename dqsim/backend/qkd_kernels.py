@@ -587,15 +587,6 @@ if _numba is not None:
 
 
     @_numba.njit(cache=True, boundscheck=False)
-    def _sfc64_next(a, b, c, w):
-        # NumPy's SFC64 step: (the 64-bit output, the new a, b, c, w), for the seeding's 12 steps. The
-        # hot loop of _numba_sfc64_uniforms writes it out instead: called there, it ran 1.6x slower once
-        # loaded from numba's cache (2026-12-05).
-        tmp = a + b + w
-        return (tmp, b ^ (b >> np.uint64(11)), c + (c << np.uint64(3)),
-                ((c << np.uint64(24)) | (c >> np.uint64(40))) + tmp, w + np.uint64(1))
-
-    @_numba.njit(cache=True, boundscheck=False)
     def _numba_sfc64_uniforms(state, out):
         # NumPy's SFC64 step (Chris Doty-Humphrey's Small Fast Chaotic PRNG, numpy/random/src/sfc64)
         # and its next_double, (x >> 11)·2^-53, written out so that the loop keeps the state in registers.
@@ -608,116 +599,6 @@ if _numba is not None:
             c = ((c << np.uint64(24)) | (c >> np.uint64(40))) + tmp
             out[i] = np.float64(tmp >> np.uint64(11)) * (1.0 / 9007199254740992.0)
         state[0], state[1], state[2], state[3] = a, b, c, w
-
-
-#: NumPy's SeedSequence constants (``numpy/random/bit_generator.pyx``, after M. E. O'Neill's
-#: ``seed_seq_fe``; :func:`dqsim.rng._philox_key` is the same algorithm in Python): hash multipliers
-#: and their initial values, the mix multipliers, the shift.
-SEED_SEQUENCE_INIT_A, SEED_SEQUENCE_MULT_A = 0x43B0D7E5, 0x931E8875
-SEED_SEQUENCE_INIT_B, SEED_SEQUENCE_MULT_B = 0x8B51F9DD, 0x58F38DED
-SEED_SEQUENCE_MIX_L, SEED_SEQUENCE_MIX_R = 0xCA01F9DD, 0x4973F715
-SEED_SEQUENCE_SHIFT = 16
-
-
-if _numba is not None:
-
-    _U32 = np.uint64(0xFFFFFFFF)
-
-    @_numba.njit(cache=True, boundscheck=False)
-    def _hashmix(value, hash_const):
-        # SeedSequence's hashmix on uint32 values (kept in uint64, masked): (result, new hash_const).
-        value = (value ^ hash_const) & _U32
-        hash_const = (hash_const * np.uint64(SEED_SEQUENCE_MULT_A)) & _U32
-        value = (value * hash_const) & _U32
-        return value ^ (value >> np.uint64(SEED_SEQUENCE_SHIFT)), hash_const
-
-    @_numba.njit(cache=True, boundscheck=False)
-    def _mix(x, y):
-        result = (np.uint64(SEED_SEQUENCE_MIX_L) * x - np.uint64(SEED_SEQUENCE_MIX_R) * y) & _U32
-        return result ^ (result >> np.uint64(SEED_SEQUENCE_SHIFT))
-
-    @_numba.njit(cache=True, boundscheck=False)
-    def _numba_sfc64_seed(entropy, state):
-        # SFC64(SeedSequence(entropy)).state: the pool of 4 words mixed from ``entropy`` (uint32
-        # words, no spawn key), generate_state(3, uint64), then SFC64's seeding (sfc64_set_seed:
-        # a, b, c = the words, w = 1, 12 steps). ``state``: a, b, c, w (written).
-        pool = np.zeros(4, dtype=np.uint64)
-        hash_const = np.uint64(SEED_SEQUENCE_INIT_A)
-        for i in range(4):
-            word = entropy[i] if i < entropy.size else np.uint64(0)
-            pool[i], hash_const = _hashmix(word, hash_const)
-        for i_src in range(4):
-            for i_dst in range(4):
-                if i_src != i_dst:
-                    mixed, hash_const = _hashmix(pool[i_src], hash_const)
-                    pool[i_dst] = _mix(pool[i_dst], mixed)
-        for i_src in range(4, entropy.size):
-            for i_dst in range(4):
-                mixed, hash_const = _hashmix(entropy[i_src], hash_const)
-                pool[i_dst] = _mix(pool[i_dst], mixed)
-        hash_const = np.uint64(SEED_SEQUENCE_INIT_B)
-        halves = np.empty(6, dtype=np.uint64)
-        for i in range(6):
-            value = pool[i % 4] ^ hash_const
-            hash_const = (hash_const * np.uint64(SEED_SEQUENCE_MULT_B)) & _U32
-            value = (value * hash_const) & _U32
-            halves[i] = value ^ (value >> np.uint64(SEED_SEQUENCE_SHIFT))
-        a = halves[0] | (halves[1] << np.uint64(32))
-        b = halves[2] | (halves[3] << np.uint64(32))
-        c = halves[4] | (halves[5] << np.uint64(32))
-        w = np.uint64(1)
-        for _ in range(12):
-            _tmp, a, b, c, w = _sfc64_next(a, b, c, w)
-        state[0], state[1], state[2], state[3] = a, b, c, w
-
-
-def sfc64_reseed(gen: np.random.Generator, seed_words) -> np.random.Generator:
-    """Set ``gen`` (on SFC64) to the state of ``Generator(SFC64(SeedSequence(seed_words)))``; returns ``gen``.
-
-    The SeedSequence's mixing and SFC64's seeding (NumPy's algorithms, the
-    constants above) in one compiled call, about 8 us against 30-45 for the new
-    objects on the dev VM; the draws that follow are the same. (``gen`` keeps
-    its own ``seed_seq``: only ``spawn`` would tell.)
-
-    Args:
-        gen: a generator on ``numpy.random.SFC64`` (its state is overwritten).
-        seed_words: non-negative integers, as ``SeedSequence`` takes them.
-
-    Returns:
-        ``gen``.
-
-    Raises:
-        RuntimeError: numba missing or turned off.
-        ValueError: ``gen`` not on SFC64, or a negative word.
-
-    Examples:
-        >>> words = [5, 2**40, 0, 2**63 - 1]
-        >>> theirs = np.random.Generator(np.random.SFC64(np.random.SeedSequence(words)))
-        >>> if has_detection_kernels():
-        ...     ours = sfc64_reseed(np.random.Generator(np.random.SFC64(0)), words)
-        ... else:
-        ...     ours = np.random.Generator(np.random.SFC64(np.random.SeedSequence(words)))
-        >>> ours.random(3).tolist() == theirs.random(3).tolist()
-        True
-    """
-    if not has_detection_kernels():
-        raise RuntimeError("sfc64_reseed needs numba; callers check has_detection_kernels() first")
-    if not isinstance(gen.bit_generator, np.random.SFC64):
-        raise ValueError(f"sfc64_reseed: gen must run on SFC64, got {type(gen.bit_generator).__name__}")
-    entropy = []
-    for word in seed_words:  # SeedSequence's uint32 words of each integer, low first (one for 0)
-        word = int(word)
-        if word < 0:
-            raise ValueError(f"sfc64_reseed: seed_words must be >= 0, got {word}")
-        entropy.append(word & 0xFFFFFFFF)
-        word >>= 32
-        while word:
-            entropy.append(word & 0xFFFFFFFF)
-            word >>= 32
-    words = np.empty(4, dtype=np.uint64)
-    _numba_sfc64_seed(np.array(entropy, dtype=np.uint64), words)
-    gen.bit_generator.state = {"bit_generator": "SFC64", "state": {"state": words}, "has_uint32": 0, "uinteger": 0}
-    return gen
 
 
 def has_detection_kernels() -> bool:
