@@ -350,4 +350,5 @@ def test_batch_generators_draw_what_new_generators_draw(start_pulse):
     words = reference_host.integers(0, 2**63, size=4, dtype=np.int64)
     reference = numpy.random_generator(words.tolist())
     assert gen.random(5).tolist() == reference.random(5).tolist()
-    assert host.multinomial(1000, [0.5, 0.3, 0.2]).tolist() == reference_host.multinomial(1000, [0.5, 0.3, 0.2]).tolist()
+    weights = [0.5, 0.3, 0.2]
+    assert host.multinomial(1000, weights).tolist() == reference_host.multinomial(1000, weights).tolist()
