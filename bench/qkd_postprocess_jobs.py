@@ -9,7 +9,9 @@ post-processing are wrapped by timers (CPU time of the process,
 (Cascade, verification, privacy amplification), and inside it ``cascade``
 (its permutations and passes) and ``toeplitz_hash`` (verification and
 privacy amplification); ``disclose_sample`` (the QBER sample, before
-``postprocess_key``) apart. The jobs, with their blocks' sifted key bits:
+``postprocess_key``) apart; ``postprocess_block`` (a BB84 block's whole
+post-processing: estimation, QBER sample, ``postprocess_key``) and
+``detect_batch`` (the detection sampler), where the BB84 nodes call them. The jobs, with their blocks' sifted key bits:
 
 * ``bb84_50km``: ``jobs/bb84_decoy_50km.toml`` as it is, ``error_correction = "cascade"``
   (2 blocks of 10 million pulses, about 0.16 M sifted signal bits each);
@@ -44,12 +46,12 @@ JOBS = {
     "e91": ("e91_chsh.toml", ["qkd.error_correction=cascade", "qkd.block_pulses=5000000"]),
 }
 
-STAGES = ("postprocess_key", "cascade", "toeplitz_hash", "disclose_sample")
+STAGES = ("postprocess_key", "cascade", "toeplitz_hash", "disclose_sample", "postprocess_block", "detect_batch")
 
 
 def install_timers(totals: dict) -> None:
     """Wrap the post-processing stages where the scenario looks them up, adding their CPU seconds to ``totals``."""
-    from dqsim.protocols.qkd import entangled_block, postprocess, reconciliation
+    from dqsim.protocols.qkd import entangled_block, nodes, postprocess, reconciliation
 
     def wrap(function, name):
         def timed(*args, **kwargs):
@@ -60,7 +62,7 @@ def install_timers(totals: dict) -> None:
                 totals[name] = totals.get(name, 0.0) + time.process_time() - start
         return timed
 
-    for module in (reconciliation, postprocess, entangled_block):
+    for module in (reconciliation, postprocess, entangled_block, nodes):
         for name in STAGES:
             if hasattr(module, name):
                 setattr(module, name, wrap(getattr(module, name), name))

@@ -335,3 +335,20 @@ def test_detection_counts_are_the_counts_of_the_clicks(monkeypatch, kernels):
         for name, mask in expected.items():
             assert getattr(counts, name)[c] == int(mask.sum()), (name, c)
     assert counts.sent == det.sent
+
+
+@pytest.mark.parametrize("start_pulse", [0, 1_000_000, 2**40 + 7])
+def test_batch_generators_draw_what_new_generators_draw(start_pulse):
+    """_batch_generators' seed words are host.integers(0, 2^63, 4)'s, so its backend generator draws the same,
+    and its reused host generator is left as integers leaves it."""
+    from dqsim.protocols.qkd import detections
+    from dqsim.rng import Stream
+
+    numpy = backend_mod.select("numpy")
+    gen, host = detections._batch_generators(numpy, 5, 2, start_pulse)
+    reference_host = Stream(5, node=2, purpose=detections.PURPOSE_DETECTIONS).generator(start_pulse)
+    words = reference_host.integers(0, 2**63, size=4, dtype=np.int64)
+    reference = numpy.random_generator(words.tolist())
+    assert gen.random(5).tolist() == reference.random(5).tolist()
+    weights = [0.5, 0.3, 0.2]
+    assert host.multinomial(1000, weights).tolist() == reference_host.multinomial(1000, weights).tolist()

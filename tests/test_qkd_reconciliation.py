@@ -233,9 +233,8 @@ def test_verification_hash_detects_a_planted_residual_error():
         assert not np.array_equal(toeplitz_hash(alice, seed, 50), toeplitz_hash(bob, seed, 50)), wrong
 
 
-def test_postprocess_key_discards_a_block_that_cascade_left_wrong(monkeypatch):
-    """A key with one error left after Cascade fails the verification: no final key."""
-    alice, bob = _keys(8000, 0.02, 4)
+def _plant_one_error_after_cascade(monkeypatch) -> None:
+    """Make postprocess_key's Cascade leave bit 1234 of Bob's key wrong."""
     real = reconciliation.cascade
 
     def cascade_leaving_one_error(a, b, qber_estimate, rng):
@@ -245,6 +244,12 @@ def test_postprocess_key_discards_a_block_that_cascade_left_wrong(monkeypatch):
         return CascadeResult(planted, done.leakage_bits, done.rounds, done.first_block_bits, done.errors_corrected)
 
     monkeypatch.setattr(reconciliation, "cascade", cascade_leaving_one_error)
+
+
+def test_postprocess_key_discards_a_block_that_cascade_left_wrong(monkeypatch):
+    """A key with one error left after Cascade fails the verification: no final key."""
+    alice, bob = _keys(8000, 0.02, 4)
+    _plant_one_error_after_cascade(monkeypatch)
     done = postprocess_key(alice, bob, qber_estimate=0.02, final_bits_of_leakage=lambda leak: 6000 - leak,
                            eps_cor=1e-15, rng=np.random.default_rng(1))
     assert done.residual_errors == 1 and not done.verified and done.final_key_bits == 0
@@ -262,6 +267,46 @@ def test_postprocess_key_gives_equal_final_keys_of_the_asked_length():
     failed = postprocess_key(alice, bob, qber_estimate=0.0, final_bits_of_leakage=lambda leak: 10_000,
                              eps_cor=1e-15, rng=np.random.default_rng(1))
     assert failed.residual_errors > 0 and not failed.verified and failed.final_key_bits == 0
+
+
+def test_final_key_is_the_toeplitz_product_of_both_reconciled_keys():
+    """final_key=True gives T·a for the seed drawn after Cascade's and the verification's draws, equal to
+    T·(Bob's corrected key); without it no key is computed and every other field is the same."""
+    alice, bob = _keys(20_000, 0.02, 9)
+    leak_to_length = (lambda leak: 15_000 - leak)
+    done = postprocess_key(alice, bob, qber_estimate=0.02, final_bits_of_leakage=leak_to_length, eps_cor=1e-15,
+                           rng=np.random.default_rng(1), final_key=True)
+    plain = postprocess_key(alice, bob, qber_estimate=0.02, final_bits_of_leakage=leak_to_length, eps_cor=1e-15,
+                            rng=np.random.default_rng(1))
+    assert plain.final_key is None and plain == done and done.keys_equal and done.residual_errors == 0
+    replay = np.random.default_rng(1)
+    corrected = cascade(alice, bob, 0.02, replay).corrected
+    n, length = alice.size, done.final_key_bits
+    replay.integers(0, 2, n + done.verification_bits - 1, dtype=np.uint8)  # the verification seed
+    pa_seed = replay.integers(0, 2, n + length - 1, dtype=np.uint8)
+    matrix = np.array([pa_seed[i - np.arange(n) + n - 1] for i in range(0, length, 997)])  # every 997th row of T
+    assert done.final_key.size == length == 15_000 - done.leakage_bits
+    assert done.final_key[::997].tolist() == ((matrix.astype(np.int64) @ alice) % 2).tolist()
+    assert done.final_key.tolist() == toeplitz_hash(corrected, pa_seed, length).tolist()
+    assert done.message_bits == 2 * done.leakage_bits + (n + 49) + 50 + (n + length - 1)
+
+
+def test_keys_that_pass_a_short_verification_with_an_error_left_are_reported_unequal(monkeypatch):
+    """A 1-bit verification hash (eps_cor = 0.5) misses a residual error half the time: the block keeps a
+    key, and keys_equal (T·residual != 0) says the final keys differ, as comparing them does."""
+    alice, bob = _keys(8000, 0.02, 4)
+    _plant_one_error_after_cascade(monkeypatch)
+    missed = 0
+    for seed in range(8):
+        done = postprocess_key(alice, bob, qber_estimate=0.02, final_bits_of_leakage=lambda leak: 6000 - leak,
+                               eps_cor=0.5, rng=np.random.default_rng(seed), final_key=True)
+        assert done.residual_errors == 1 and done.verification_bits == 1
+        if done.verified:
+            missed += 1
+            assert done.final_key_bits > 0 and not done.keys_equal
+        else:
+            assert done.final_key_bits == 0 and done.final_key.size == 0
+    assert 0 < missed < 8  # both branches seen (each seed: probability 1/2)
 
 
 def test_scenario_runs_cascade_and_privacy_amplification():

@@ -28,3 +28,16 @@ def test_stream_draws_are_those_of_a_philox_keyed_by_the_seed_sequence():
         expected = reference.random(3)
         assert stream.generator(event).random(3).tolist() == expected.tolist()
         assert stream.transient_generator(event).random(3).tolist() == expected.tolist()
+
+
+def test_own_generator_draws_as_generator_and_is_kept_while_other_streams_draw():
+    import pickle
+
+    stream, other = Stream(3, node=1, purpose="a"), Stream(3, node=1, purpose="b")
+    own = stream.own_generator(9)
+    first = own.random(2)
+    other.own_generator(9).random(4), other.transient_generator(1).random(3)  # other streams' objects
+    assert first.tolist() + own.random(2).tolist() == stream.generator(9).random(4).tolist()
+    assert stream.own_generator(10) is own and own.random(3).tolist() == stream.generator(10).random(3).tolist()
+    restored = pickle.loads(pickle.dumps(stream))
+    assert "_own" not in restored.__dict__ and restored.own_generator(9).random(2).tolist() == first.tolist()

@@ -14,8 +14,10 @@ the same flips, leakage and rounds (checked against the Python reference by
 Cascade's time at 1e6-1e7 bits: :func:`permutations` draws the same numbers
 from the same Philox state (the scenario's generators,
 :class:`dqsim.rng.Stream`) in a compiled Fisher-Yates loop, Philox4x64-10
-inline, 1.1x faster than NumPy on the dev VM at 1e4-1e5 bits, 2.0-3.0x at 1e6-8e6
-(``bench/results/qkd_postprocess-vm-20261205.md``).
+in batches, 1.1x faster than NumPy on the dev VM at 1e4-1e5 bits, 2.0-3.0x at 1e6-8e6
+(``bench/results/qkd_postprocess-vm-20261205.md``) when it drew and swapped in chunks, and 1.3x
+faster again since it draws a row's positions before its swaps
+(``bench/results/qkd_postprocess-vm-s10-20261205.md``).
 
 The detection sampler's kernels (:func:`detection_chain`,
 :func:`detection_clicks`, :func:`detection_table`) are the per-click work of
@@ -170,9 +172,11 @@ if _numba is not None:
 PHILOX_M = (0xD2E7470EE14C6C93, 0xCA5A826395121157)
 PHILOX_W = (0x9E3779B97F4A7C15, 0xBB67AE8584CAA73B)
 
-#: Draws of a Fisher-Yates shuffle made before their swaps (the swaps' loads then overlap in the
-#: CPU: the positions do not depend on the array).
-SHUFFLE_CHUNK = 512
+#: Philox blocks (four 64-bit words each, counters c+1, c+2, ...) that :func:`permutations` computes
+#: ahead in one loop, as the sequence of 32-bit values its draws read in order (computed ahead or one
+#: at a time, a block cost the same ~13 ns on the dev VM; reading the values in order is what
+#: let the draws run as one tight loop); at most this many minus one are computed and not used, per call.
+PHILOX_BATCH_BLOCKS = 256
 
 
 if _numba is not None:
@@ -201,73 +205,126 @@ if _numba is not None:
         return c0, c1, c2, c3
 
     @_numba.njit(cache=True, boundscheck=False)
+    def _counter_plus(c0, c1, c2, c3, add):
+        # The 256-bit counter (c0 lowest) plus ``add`` (a uint64), carried over its four words.
+        total = c0 + add
+        if total < c0:
+            c1 += np.uint64(1)
+            if c1 == 0:
+                c2 += np.uint64(1)
+                if c2 == 0:
+                    c3 += np.uint64(1)
+        return total, c1, c2, c3
+
+    @_numba.njit(cache=True, boundscheck=False)
+    def _philox_fill(c0, c1, c2, c3, k0, k1, stream, offset, num_blocks):
+        # The blocks of the counters (c0, c1, c2, c3) + 1 .. + num_blocks as next_uint32 reads them
+        # (each 64-bit word's low half, then its high half) into stream[offset:offset + 8·num_blocks].
+        low32 = np.uint64(0xFFFFFFFF)
+        shift = np.uint64(32)
+        for j in range(num_blocks):
+            c0, c1, c2, c3 = _counter_plus(c0, c1, c2, c3, np.uint64(1))
+            b0, b1, b2, b3 = _philox4x64(c0, c1, c2, c3, k0, k1)
+            at = offset + 8 * j
+            stream[at], stream[at + 1] = b0 & low32, b0 >> shift
+            stream[at + 2], stream[at + 3] = b1 & low32, b1 >> shift
+            stream[at + 4], stream[at + 5] = b2 & low32, b2 >> shift
+            stream[at + 6], stream[at + 7] = b3 & low32, b3 >> shift
+
+    @_numba.njit(cache=True, boundscheck=False)
     def _numba_philox_shuffles(state, out):
         # Each row of ``out`` set to 0..n-1 and shuffled as NumPy's Generator.shuffle does (its
         # _shuffle_raw: for i = n-1 .. 1 swap i with random_interval(i), the masked rejection
         # sampling of numpy/random/src/distributions on next_uint32), drawing from a Philox state
         # kept in ``state``: counter[4], key[2], buffer[4], buffer_pos, has_uint32, uinteger (the
         # fields of Philox.state, written back at the end).
+        #
+        # next_uint32 returns the kept high half (has_uint32) first, then the low and high halves
+        # of the buffer's words left, then those of the blocks of the next counters, one counter at
+        # a time: that sequence is written into ``stream`` (the head, then PHILOX_BATCH_BLOCKS
+        # blocks at a time, computed ahead) and read in order; the state that NumPy's generator
+        # would have after the same draws is rebuilt from the number read.
         c0, c1, c2, c3 = state[0], state[1], state[2], state[3]
         k0, k1 = state[4], state[5]
         buffer = state[6:10].copy()
-        position, has32, word32 = state[10], state[11], state[12]
-        one = np.uint64(1)
+        position, has32, word32 = np.int64(state[10]), np.int64(state[11]), state[12]
         low32 = np.uint64(0xFFFFFFFF)
-        draws = np.empty(SHUFFLE_CHUNK, dtype=np.int64)
+        shift = np.uint64(32)
         num_rows, n = out.shape
+        # About one block per 8 draws and few rejections: no more blocks than that ahead for short rows.
+        batch = max(1, min(PHILOX_BATCH_BLOCKS, num_rows * n // 4 + 1))
+        stream = np.empty(9 + 8 * batch, dtype=np.uint64)
+        head = 0
+        if has32:
+            stream[0] = word32
+            head = 1
+        for w in range(position, 4):
+            stream[head], stream[head + 1] = buffer[w] & low32, buffer[w] >> shift
+            head += 2
+        _philox_fill(c0, c1, c2, c3, k0, k1, stream, head, batch)
+        end = head + 8 * batch   # values in ``stream``
+        start = 0                # index of stream[0] in the whole sequence
+        filled = batch           # blocks computed: those of the counters + 1 .. + filled
+        at = 0                   # values of ``stream`` read
+        draws = np.empty(n, dtype=out.dtype)
         for p in range(num_rows):
+            # All the row's positions first, then its swaps: two tight loops (the positions do not
+            # depend on the array) ran 1.3x faster than drawing and swapping in chunks of 512.
+            for i in range(n - 1, 0, -1):
+                bound = np.uint64(i)
+                mask = bound
+                mask |= mask >> np.uint64(1)
+                mask |= mask >> np.uint64(2)
+                mask |= mask >> np.uint64(4)
+                mask |= mask >> np.uint64(8)
+                mask |= mask >> np.uint64(16)
+                mask |= mask >> np.uint64(32)
+                while True:
+                    if at == end:  # the next blocks (the head is read by now)
+                        d0, d1, d2, d3 = _counter_plus(c0, c1, c2, c3, np.uint64(filled))
+                        _philox_fill(d0, d1, d2, d3, k0, k1, stream, 0, batch)
+                        filled += batch
+                        start += end
+                        end = 8 * batch
+                        at = 0
+                    value = stream[at] & mask
+                    at += 1
+                    if value <= bound:
+                        break
+                draws[i] = value
             row = out[p]
             for j in range(n):
                 row[j] = j
-            i = n - 1
-            while i >= 1:
-                m = min(SHUFFLE_CHUNK, i)
-                for t in range(m):
-                    bound = np.uint64(i - t)
-                    mask = bound
-                    mask |= mask >> np.uint64(1)
-                    mask |= mask >> np.uint64(2)
-                    mask |= mask >> np.uint64(4)
-                    mask |= mask >> np.uint64(8)
-                    mask |= mask >> np.uint64(16)
-                    mask |= mask >> np.uint64(32)
-                    while True:
-                        if has32:  # next_uint32: the high half of the last 64-bit word first
-                            has32 = np.uint64(0)
-                            value = word32
-                        else:
-                            if position < 4:
-                                word = buffer[position]
-                                position += one
-                            else:  # the next counter (carried over its four words), four new words
-                                c0 += one
-                                if c0 == 0:
-                                    c1 += one
-                                    if c1 == 0:
-                                        c2 += one
-                                        if c2 == 0:
-                                            c3 += one
-                                b0, b1, b2, b3 = _philox4x64(c0, c1, c2, c3, k0, k1)
-                                buffer[0], buffer[1], buffer[2], buffer[3] = b0, b1, b2, b3
-                                position = one
-                                word = b0
-                            has32 = one
-                            word32 = word >> np.uint64(32)
-                            value = word & low32
-                        value &= mask
-                        if value <= bound:
-                            break
-                    draws[t] = value
-                for t in range(m):
-                    k = i - t
-                    j = draws[t]
-                    held = row[j]
-                    row[j] = row[k]
-                    row[k] = held
-                i -= m
+            for i in range(n - 1, 0, -1):
+                j = draws[i]
+                held = row[j]
+                row[j] = row[i]
+                row[i] = held
+        read = start + at  # values read in all
+        if read > 0:
+            kept = 1 if has32 else 0
+            from_buffer = 2 * (4 - position)
+            if read <= kept:  # the kept half only
+                has32 = 0
+            elif read - kept <= from_buffer:  # then words of the buffer
+                halves = read - kept
+                last = position + (halves + 1) // 2 - 1
+                position = last + 1
+                has32 = halves % 2
+                word32 = buffer[last] >> shift
+            else:  # then blocks of new counters: the last one read is the buffer
+                halves = read - kept - from_buffer
+                words = (halves + 1) // 2
+                block = (words - 1) // 4
+                c0, c1, c2, c3 = _counter_plus(c0, c1, c2, c3, np.uint64(block + 1))
+                b0, b1, b2, b3 = _philox4x64(c0, c1, c2, c3, k0, k1)
+                buffer[0], buffer[1], buffer[2], buffer[3] = b0, b1, b2, b3
+                position = (words - 1) % 4 + 1
+                has32 = halves % 2
+                word32 = buffer[position - 1] >> shift
         state[0], state[1], state[2], state[3] = c0, c1, c2, c3
         state[6:10] = buffer
-        state[10], state[11], state[12] = position, has32, word32
+        state[10], state[11], state[12] = np.uint64(position), np.uint64(has32), word32
 
 
 #: Words (64 bits) of each factor below which :func:`carryless_product` multiplies word by word
@@ -730,9 +787,12 @@ def permutations(gen: np.random.Generator, out: np.ndarray) -> np.ndarray:
 
     NumPy's ``permutation`` shuffles ``arange(n)`` by Fisher-Yates, each
     position drawn through a call of the bit generator (about 20 ns a
-    position on the dev VM at n = 1e6); this loop runs Philox4x64-10 inline
-    on the generator's state, which it reads and writes back, and draws a
-    chunk of positions before swapping them, so ``out`` and ``gen`` end as
+    position on the dev VM at n = 1e6); this loop computes Philox4x64-10
+    in batches of :data:`PHILOX_BATCH_BLOCKS` counters from the generator's
+    state, draws all the positions of a row from them (n more integers of
+    ``out``'s type held meanwhile) and then swaps, and
+    writes back the state that NumPy's draws would have left (counter,
+    buffer, kept 32-bit half), so ``out`` and ``gen`` end as
     ``[gen.permutation(n) for each row]`` leaves them. Other bit generators, or
     without numba: ``gen.permutation``.
 

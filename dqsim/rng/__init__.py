@@ -157,19 +157,34 @@ class Stream:
         """
         global _TRANSIENT  # noqa: PLW0603 - one cache per process, built on first use
         if _TRANSIENT is None:
-            # lists of Python ints, not uint64 arrays: the state setter reads the same values element by
-            # element, and reading them from a list costs a fraction of making NumPy scalars
-            bit_generator = np.random.Philox(key=self._key)
-            inner = {"counter": [0, 0, 0, 0], "key": self._key_ints}
-            _TRANSIENT = (np.random.Generator(bit_generator), bit_generator, inner,
-                          {"bit_generator": "Philox", "state": inner, "buffer": [0, 0, 0, 0], "buffer_pos": 4,
-                           "has_uint32": 0, "uinteger": 0})
-        generator, bit_generator, inner, state = _TRANSIENT
-        # setting the state copies its values (every field, the buffer emptied): only key and counter change
-        inner["key"] = self._key_ints
-        inner["counter"][2] = int(event)
-        bit_generator.state = state
-        return generator
+            _TRANSIENT = _reusable_generator(self._key, self._key_ints)
+        return _reset_generator(_TRANSIENT, self._key_ints, event)
+
+    def own_generator(self, event: int) -> np.random.Generator:
+        """The generator of one event, reusing one generator object of this stream.
+
+        Same draws as :meth:`generator` and as fast as :meth:`transient_generator`
+        (about 1 us against 30 on the dev VM), but the object belongs to this
+        stream: only the next ``own_generator`` call on this stream resets it, so
+        it may be kept while other streams draw. Not pickled with the stream.
+
+        Examples:
+            >>> s = Stream(7, purpose="x")
+            >>> a = s.own_generator(3).random(2)
+            >>> b = Stream(7, purpose="y").own_generator(3).random(2)
+            >>> a.tolist() == s.generator(3).random(2).tolist() == s.own_generator(3).random(2).tolist()
+            True
+        """
+        held = self.__dict__.get("_own")
+        if held is None:
+            held = self._own = _reusable_generator(self._key, self._key_ints)
+        return _reset_generator(held, self._key_ints, event)
+
+    def __getstate__(self) -> dict:
+        """Pickling (checkpoints): the stream's fields, without the generator :meth:`own_generator` keeps."""
+        state = dict(self.__dict__)
+        state.pop("_own", None)
+        return state
 
     def next_transient(self) -> np.random.Generator:
         """:meth:`transient_generator` of the next event; advances the counter by one."""
@@ -193,6 +208,27 @@ class Stream:
             (True, True)
         """
         return self.next_transient().random(size)
+
+
+def _reusable_generator(key: np.ndarray, key_ints: list) -> tuple:
+    """A Philox generator with ``key`` and the state dict that :func:`_reset_generator` sets on it."""
+    # lists of Python ints, not uint64 arrays: the state setter reads the same values element by
+    # element, and reading them from a list costs a fraction of making NumPy scalars
+    bit_generator = np.random.Philox(key=key)
+    inner = {"counter": [0, 0, 0, 0], "key": key_ints}
+    return (np.random.Generator(bit_generator), bit_generator, inner,
+            {"bit_generator": "Philox", "state": inner, "buffer": [0, 0, 0, 0], "buffer_pos": 4,
+             "has_uint32": 0, "uinteger": 0})
+
+
+def _reset_generator(held: tuple, key_ints: list, event: int) -> np.random.Generator:
+    """The generator of :func:`_reusable_generator` set to the key ``key_ints`` and the counter of ``event``."""
+    generator, bit_generator, inner, state = held
+    # setting the state copies its values (every field, the buffer emptied): only key and counter change
+    inner["key"] = key_ints
+    inner["counter"][2] = int(event)
+    bit_generator.state = state
+    return generator
 
 
 def derived_seed(seed: int, purpose: str, *indices: int) -> int:

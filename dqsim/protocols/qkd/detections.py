@@ -336,10 +336,18 @@ def _stream(seed: int, node: int) -> Stream:
 
 def _batch_generators(backend, seed: int, node: int, start_pulse: int):
     """The batch's generators (module docstring): the backend's, seeded by four words of the
-    batch's Philox event, and that host Philox generator itself (for the per-class counts)."""
-    host = _stream(seed, node).generator(start_pulse)
-    words = host.integers(0, 2**63, size=4, dtype=np.int64)
-    return backend.random_generator(words.tolist()), host
+    batch's Philox event, and that host Philox generator itself (for the per-class counts: the
+    stream's own object, reused from batch to batch, :meth:`dqsim.rng.Stream.own_generator`).
+
+    (One SFC64 object reseeded for every batch, in a compiled call, cut the per-batch cost further
+    but made the per-click kernels 7-8 % slower at 10 km in processes that used it throughout:
+    ``bench/results/qkd_postprocess-vm-s10-20261205.md``.)
+    """
+    host = _stream(seed, node).own_generator(start_pulse)
+    # host.integers(0, 2**63, size=4, dtype=np.int64): Lemire's method on 2^63 values gives the top
+    # 63 bits of each raw 64-bit word, and draws them as random_raw does (tests/test_qkd_detections.py)
+    words = (host.bit_generator.random_raw(4) >> np.uint64(1)).tolist()
+    return backend.random_generator(words), host
 
 
 def _categorical(xp, cumulative: np.ndarray, u):

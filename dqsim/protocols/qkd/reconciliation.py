@@ -33,7 +33,7 @@ Randomness (shuffles, hash seeds) comes from a generator the caller passes
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -357,6 +357,8 @@ class PostprocessResult:
         keys_equal: Alice's and Bob's final keys are identical (simulation truth).
         message_bits: bits sent over the classical channel (parities and their
             positions' replies, verification hash and its seed, the privacy-amplification seed).
+        final_key: Alice's final key (ℓ bits, uint8) when :func:`postprocess_key` was asked for it
+            (``final_key=True``), else ``None``.
     """
 
     num_bits: int
@@ -370,11 +372,25 @@ class PostprocessResult:
     final_key_bits: int
     keys_equal: bool
     message_bits: int
+    final_key: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 def postprocess_key(alice: np.ndarray, bob: np.ndarray, *, qber_estimate: float, final_bits_of_leakage,
-                    eps_cor: float, rng: np.random.Generator) -> PostprocessResult:
+                    eps_cor: float, rng: np.random.Generator, final_key: bool = False) -> PostprocessResult:
     """Cascade, error verification and Toeplitz privacy amplification of one block.
+
+    Privacy amplification maps each side's reconciled key x to ``T·x`` with
+    the same public Toeplitz matrix T (:func:`toeplitz_hash`). The privacy-amplified keys
+    of equal reconciled keys are equal by construction (``T·a = T·b`` when ``a = b``), and
+    in general ``T·a XOR T·b = T·(a XOR b)``: so ``keys_equal`` is decided from the
+    residual ``a XOR b`` that Cascade left — true when it is zero, else by hashing it
+    with the privacy-amplification seed (reconciled keys that differ, verified or not,
+    are reported unequal unless T maps their difference to zero). Neither final key is
+    needed for that, so neither is computed unless ``final_key`` asks for Alice's (the
+    simulation reports lengths and verdicts, not keys). The privacy-amplification seed
+    (``n + ℓ - 1`` public bits, counted in ``message_bits`` all the same) is drawn from
+    ``rng`` only when it is used — a residual to hash or ``final_key`` — and last, so
+    every other draw is the same either way.
 
     Args:
         alice, bob: the sifted key bits of the block (uint8).
@@ -382,7 +398,9 @@ def postprocess_key(alice: np.ndarray, bob: np.ndarray, *, qber_estimate: float,
         final_bits_of_leakage: a function ``leak_bits -> ℓ`` (the key-length
             formula with the measured leakage in it).
         eps_cor: correctness parameter; the hash has ⌈log2(1/ε_cor)⌉ bits.
-        rng: shared public generator.
+        rng: shared public generator (its last draw here is the privacy-amplification seed, when drawn).
+        final_key: also compute Alice's final key ``T·a`` (``PostprocessResult.final_key``;
+            Bob's equals it when ``keys_equal``).
 
     Returns:
         The :class:`PostprocessResult`; keys that fail verification give ℓ = 0.
@@ -401,14 +419,19 @@ def postprocess_key(alice: np.ndarray, bob: np.ndarray, *, qber_estimate: float,
     seed = rng.integers(0, 2, n + verification_bits - 1, dtype=np.uint8)
     verified = residual_errors == 0 or not toeplitz_hash(residual, seed, verification_bits).any()
     length = max(0, min(n, int(final_bits_of_leakage(ec.leakage_bits)))) if verified else 0
-    pa_seed = rng.integers(0, 2, n + length - 1, dtype=np.uint8) if length else np.zeros(0, np.uint8)
-    toeplitz_hash(alice, pa_seed, length)  # Alice's final key (Bob's differs from it by the hash of the residual)
-    keys_equal = residual_errors == 0 or not toeplitz_hash(residual, pa_seed, length).any()
+    pa_seed_bits = n + length - 1 if length else 0
+    keys_equal, key = True, None
+    if pa_seed_bits and (residual_errors or final_key):
+        pa_seed = rng.integers(0, 2, pa_seed_bits, dtype=np.uint8)
+        keys_equal = residual_errors == 0 or not toeplitz_hash(residual, pa_seed, length).any()
+        key = toeplitz_hash(alice, pa_seed, length) if final_key else None
+    elif final_key:
+        key = np.zeros(0, dtype=np.uint8)
     h = binary_entropy(qber) if 0.0 < qber < 1.0 else 0.0
-    messages = 2 * ec.leakage_bits + seed.size + verification_bits + pa_seed.size
+    messages = 2 * ec.leakage_bits + seed.size + verification_bits + pa_seed_bits
     return PostprocessResult(
         num_bits=n, qber=qber, leakage_bits=ec.leakage_bits,
         f_ec_measured=ec.leakage_bits / (n * h) if h > 0 else float("nan"), rounds=ec.rounds,
         verification_bits=verification_bits, verified=bool(verified),
         residual_errors=residual_errors, final_key_bits=length,
-        keys_equal=bool(keys_equal), message_bits=int(messages))
+        keys_equal=bool(keys_equal), message_bits=int(messages), final_key=key)
