@@ -271,7 +271,7 @@ class ChainSpec:
         Raises:
             ResourceError: a placement that does not give every node a rank.
         """
-        nodes = [self.node.renamed(f"node{i}") for i in range(self.num_nodes)]
+        nodes = self.node.renamed_all([f"node{i}" for i in range(self.num_nodes)])
         return Network.from_links(nodes, [(j, j + 1, link) for j, link in enumerate(self.links)],
                                   num_ranks=num_ranks, placement=placement)
 
