@@ -398,3 +398,22 @@ def test_renamed_all_is_renamed_of_each_name_and_refuses_the_first_bad_name():
                        (["a\tb"], "'a\\\\tb'")):
         with pytest.raises(ConfigError, match=f"name must be a non-empty string without whitespace, got {shown}"):
             base.renamed_all(bad)
+
+
+def test_network_chain_is_from_links_of_consecutive_pairs():
+    """Network.chain skips from_links' checks of the node pairs (a chain's cannot fail them): the same network."""
+    rng = random.Random(2)
+    for size in (1, 2, 5, 33):
+        links = [LinkSpec(distance_km=rng.choice([0.5, 1.0, 3.0])) for _ in range(size - 1)]
+        placement = sorted(rng.randrange(3) for _ in range(size))
+        chain = Network.chain(nodes(size), links, num_ranks=3, placement=placement)
+        reference = Network.from_links(nodes(size), [(j, j + 1, link) for j, link in enumerate(links)], num_ranks=3,
+                                       placement=placement)
+        assert _internals(chain) == _internals(reference) and chain._is_path
+        assert chain.cross_rank_links == [(j, j + 1) for j in range(size - 1) if placement[j] != placement[j + 1]]
+        assert sorted(chain.graph.edges(data="distance_km")) == sorted(reference.graph.edges(data="distance_km"))
+    with pytest.raises(ConfigError, match=r"Network.chain: 3 nodes take 2 link\(s\), got 3") as exc_info:
+        Network.chain(nodes(3), [LinkSpec(distance_km=1.0)] * 3)
+    one_line(exc_info)
+    with pytest.raises(ConfigError, match="node names must be unique"):
+        Network.chain([NodeSpec(name="a")] * 2, [LinkSpec(distance_km=1.0)])
