@@ -76,6 +76,13 @@ WRAPPED = [
     ("dqsim.engine.simulator", "Simulator", "_quiet_floor_ps"),
     ("dqsim.engine.simulator", "Simulator", "_fill_latency_row"),
     ("dqsim.comm", "MPIComm", "alltoall"),
+    # set-up and the end of a run, in parts (each called once or a few times per run)
+    ("dqsim.network.network", "Network", "_set_nodes"),
+    ("dqsim.network.network", "Network", "_set_links"),
+    ("dqsim.network.network", "Network", "_rooted_forest"),
+    ("dqsim.engine.quantum", "QuantumMemory", "__post_init__"),
+    ("dqsim.protocols.repeater", "ChainRecords", "merged"),
+    ("dqsim.protocols.repeater", "ChainRecords", "unpacked"),
 ]
 
 _C_SOURCE = r"""

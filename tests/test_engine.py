@@ -103,6 +103,40 @@ def test_network_for_another_rank_count_is_refused():
         make_sim(2, [0, 1], comm=TwoRanksOneProcess(), network=make_network())
 
 
+def test_a_rank_makes_its_own_nodes_records_and_another_ranks_on_demand():
+    """Rank 0 of 2 makes the engine records of its nodes b and c only; a and d (rank 1's) get theirs when a
+    scenario asks (node_data, context): the record a run on one rank makes at once."""
+    from dqsim.engine.simulator import _Node
+
+    names = ("a", "b", "c", "d")
+    sim = Simulator(make_network(names, num_ranks=2, rank_of_node=[1, 0, 0, 1]), comm=TwoRanksOneProcess(),
+                    state=None, qubit_owner=[0, 1, 2, 3], num_data_qubits=0)
+    eager = Simulator(make_network(names), comm=comm_mod.SingleComm(), state=None, qubit_owner=[0, 1, 2, 3],
+                      num_data_qubits=0)
+    assert [node is None for node in sim.nodes] == [True, False, False, True]
+    assert sim.local == [sim.nodes[1], sim.nodes[2]] == [eager.nodes[1], eager.nodes[2]] == [_Node(1, "b"), _Node(2, "c")]
+    sim.spawn(3, lambda ctx: iter(()))  # another rank's node: ignored, no record made
+    assert sim.nodes[3] is None
+    assert sim.node_data(3) == {} and sim.nodes[3] == eager.nodes[3] == _Node(3, "d")
+    sim.node_data(3)["x"] = 1  # the same record each time
+    assert sim.nodes[3].data == {"x": 1} and sim.context(0).name == "a" and sim.nodes[0] == eager.nodes[0]
+    assert sim.local == [sim.nodes[1], sim.nodes[2]]  # still this rank's nodes only
+
+
+def test_qubit_ranks_mark_boundary_nodes_and_own_network_qubits():
+    """Per qubit: its node's rank, -1 at a boundary node; and whether it is a network qubit of a non-boundary node
+    of this rank. A chain a-b-c-d-e on ranks 0, 0, 0, 1, 1: c and d are the boundary; qubits 0..2 are data."""
+    specs, links = [NodeSpec(name=name) for name in "abcde"], [(j, j + 1, link_of_delay(1000)) for j in range(4)]
+    owner = [0, 1, 2, 3, 4, 0, 1, 2, 3, 4]
+    sim = Simulator(Network.from_links(specs, links, num_ranks=2, placement=[0, 0, 0, 1, 1]),
+                    comm=TwoRanksOneProcess(), state=None, qubit_owner=owner, num_data_qubits=3)
+    assert sim._rank_of_qubit == [0, 0, -1, -1, 1, 0, 0, -1, -1, 1]
+    assert sim._own_network_qubit == [False] * 5 + [True, True, False, False, False]
+    alone = Simulator(Network.from_links(specs, links), comm=comm_mod.SingleComm(), state=None, qubit_owner=owner,
+                      num_data_qubits=3)
+    assert alone._rank_of_qubit == [0] * 10 and alone._own_network_qubit == [False] * 3 + [True] * 7
+
+
 def test_message_inside_its_window_is_impossible():
     class LyingNetwork(Network):
         def latency_ps(self, a, b):

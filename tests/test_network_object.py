@@ -291,7 +291,9 @@ def test_simulator_takes_everything_about_the_network_from_it():
     net = Network.from_links(specs, links, num_ranks=4, placement=[0, 1, 1, 2, 3])
     sim = Simulator(net, comm=FourRanksOneProcess(), state=None, qubit_owner=[0, 1, 2, 3, 4], num_data_qubits=0)
     assert sim.lookahead_ps == LinkSpec(distance_km=3.0).delay_ps
-    assert [n.name for n in sim.nodes] == ["q0", "q1", "q2", "q3", "q4"]
+    # rank 0 makes the engine record of its own node only; another rank's node gets one when asked for
+    assert sim.nodes[0].name == "q0" and sim.nodes[1:] == [None] * 4
+    assert [sim.context(i).name for i in range(5)] == ["q0", "q1", "q2", "q3", "q4"]
     assert sim.rank_of_node == [0, 1, 1, 2, 3] and [n.index for n in sim.local] == [0]
     assert sim.memory.t1_s == [1.0, 2.0, 3.0, 4.0, 5.0] and sim.memory.t2_s == [0.5, 1.5, 2.5, 3.5, 4.5]
     assert sim.context(0).send(4, "x") == net.latency_ps(0, 4)  # the message's arrival time from t = 0
@@ -308,3 +310,110 @@ def test_subnetwork_keeps_the_chosen_nodes_in_order_and_their_links():
     assert sorted(tuple(sorted(pair)) for pair in sub.links) == [(0, 1), (0, 2), (2, 3)]
     assert sub.num_ranks == 2 and sub.placement == (0, 0, 1, 1)
     assert sub.route(1, 3) == [1, 0, 2, 3] and sub.latency_ps(1, 3) == 3 * LinkSpec(distance_km=2.0).delay_ps
+
+
+# ------------------------------------------------- bulk build (every rank builds the whole network)
+def _internals(net):
+    """Everything a network works out of its links when it is built or first asked (to compare two builds)."""
+    return {"links": net.links, "specs": list(net._link_specs), "delays": list(net._link_delays),
+            "by_pair": net._links, "delay_by_pair": net._delay, "placement": net.placement, "tree": net._tree,
+            "walk": (net._preorder, net._first, net._subtree_end) if net._tree is not None else None,
+            "adjacency": net._adjacency(), "rank_distances": net.rank_distances_ps(),
+            "lookahead": net.lookahead_ps, "boundary": net.boundary_nodes,
+            "latencies": [net.latencies_from(a) for a in range(net.num_nodes)]}
+
+
+def _shuffled_triples(rng, size):
+    """:func:`_random_links` (forests, cycles, components) as ``(a, b, link)``, each pair either way round, shuffled."""
+    links = [(b, a, link) if rng.random() < 0.5 else (a, b, link)
+             for (a, b), link in _random_links(rng, size, rng.randint(0, 2 * size), [0.5, 1, 2, 3.5], (1.4, 1.5)).items()]
+    rng.shuffle(links)
+    return links
+
+
+def test_from_links_in_bulk_equals_the_graph_built_one_link_at_a_time():
+    """from_links checks and orders the links in C-level passes; Network(graph) takes them from networkx's Graph
+    (its edge order, one link at a time). Both must give the same network: links, delays, walk, distances."""
+    rng = random.Random(11)
+    cases = [(nodes(n), [(j, j + 1, LinkSpec(distance_km=1.0 + j % 3)) for j in range(n - 1)]) for n in (1, 2, 3, 17)]
+    cases += [(nodes(9), [(j + 1, j, LinkSpec(distance_km=2.0)) for j in reversed(range(8))])]  # a chain backwards
+    cases += [(nodes(size), _shuffled_triples(rng, size)) for size in [rng.randint(2, 14) for _ in range(40)]]
+    for specs, triples in cases:
+        for num_ranks in (1, 2, 3):
+            placement = [rng.randrange(num_ranks) for _ in specs]
+            options = {"num_ranks": num_ranks, "placement": placement, "min_link_delay_ps": rng.choice([0, 7])}
+            graph = nx.Graph()
+            graph.add_nodes_from(spec.name for spec in specs)
+            for a, b, link in triples:
+                graph.add_edge(specs[a].name, specs[b].name, link=link, distance_km=link.distance_km)
+            bulk = Network.from_links(specs, triples, **options)
+            mapping = Network.from_links(specs, {(a, b): link for a, b, link in triples}, **options)
+            one_by_one = Network(graph, specs, **options)
+            assert _internals(bulk) == _internals(one_by_one) == _internals(mapping), (triples, placement)
+            assert sorted(bulk.graph.edges) == sorted(one_by_one.graph.edges)
+
+
+@pytest.mark.parametrize("links, message", [
+    ([(0, 1), (1, 2), (2, 1)], r"link \(2, 1\) is given twice"),
+    ([(0, 1), (1, 1), (3, 2)], r"link \(1, 1\) must join two different nodes of 0\.\.3"),
+    ([(0, 1), (1, 4), (1, 1)], r"link \(1, 4\) must join two different nodes of 0\.\.3"),
+    ([(0, 1), (-1, 2)], r"link \(-1, 2\) must join two different nodes of 0\.\.3"),
+])
+def test_from_links_names_the_first_bad_link(links, message):
+    with pytest.raises(ResourceError, match=message) as exc_info:
+        Network.from_links(nodes(4), [(a, b, LinkSpec(distance_km=1.0)) for a, b in links])
+    one_line(exc_info)
+
+
+def test_a_chain_in_index_order_takes_the_written_down_walk_and_distances():
+    """A chain 0-1-2-... has its walk, rank distances and latencies from one node written down, not searched for:
+    the same as the walk of any forest and its two passes per rank (random placements, zero-length links, ranks
+    without nodes)."""
+    rng = random.Random(5)
+    for size in (1, 2, 3, 10, 64):
+        for num_ranks in (1, 2, 3, 5):
+            placement = sorted(rng.randrange(num_ranks) for _ in range(size)) if size > 2 else [0] * size
+            lengths = [rng.choice([0.0, 1.0, 2.5, 7.0]) if placement[j] == placement[j + 1] else rng.choice([1.0, 4.0])
+                       for j in range(size - 1)]
+            net = Network.from_links(nodes(size), [(j, j + 1, LinkSpec(distance_km=km)) for j, km in enumerate(lengths)],
+                                     num_ranks=num_ranks, placement=placement)
+            assert net._is_path
+            walked = net._walked_forest(), (net._preorder, net._first, net._subtree_end)
+            written = net._path_forest(), (net._preorder, net._first, net._subtree_end)
+            assert walked == written
+            assert net._path_rank_distances() == net._forest_rank_distances()
+            for a in range(size):
+                assert net.latencies_from(a) == [net.latency_ps(a, b) for b in range(size)]
+    assert Network.from_links(nodes(3), [(2, 1, LinkSpec(distance_km=1.0)), (0, 1, LinkSpec(distance_km=1.0))])._is_path
+    assert not Network.from_links(nodes(3), [(0, 2, LinkSpec(distance_km=1.0)), (2, 1, LinkSpec(distance_km=1.0))])._is_path
+
+
+def test_renamed_all_is_renamed_of_each_name_and_refuses_the_first_bad_name():
+    base = NodeSpec(name="n", t1_s=2.0, t2_s=1.0, num_data_qubits=3, gate_2q_error_probability=0.01)
+    names = [f"node{i}" for i in range(5)]
+    specs = base.renamed_all(names)
+    assert specs == [base.renamed(name) for name in names] == [NodeSpec(**{**base.__dict__, "name": n}) for n in names]
+    assert len({id(spec) for spec in specs}) == 5 and base.name == "n"
+    for bad, shown in ((["a", "", "b c"], "''"), (["a", "b c", ""], "'b c'"), (["a", 7, "b c"], "7"),
+                       (["a\tb"], "'a\\\\tb'")):
+        with pytest.raises(ConfigError, match=f"name must be a non-empty string without whitespace, got {shown}"):
+            base.renamed_all(bad)
+
+
+def test_network_chain_is_from_links_of_consecutive_pairs():
+    """Network.chain skips from_links' checks of the node pairs (a chain's cannot fail them): the same network."""
+    rng = random.Random(2)
+    for size in (1, 2, 5, 33):
+        links = [LinkSpec(distance_km=rng.choice([0.5, 1.0, 3.0])) for _ in range(size - 1)]
+        placement = sorted(rng.randrange(3) for _ in range(size))
+        chain = Network.chain(nodes(size), links, num_ranks=3, placement=placement)
+        reference = Network.from_links(nodes(size), [(j, j + 1, link) for j, link in enumerate(links)], num_ranks=3,
+                                       placement=placement)
+        assert _internals(chain) == _internals(reference) and chain._is_path
+        assert chain.cross_rank_links == [(j, j + 1) for j in range(size - 1) if placement[j] != placement[j + 1]]
+        assert sorted(chain.graph.edges(data="distance_km")) == sorted(reference.graph.edges(data="distance_km"))
+    with pytest.raises(ConfigError, match=r"Network.chain: 3 nodes take 2 link\(s\), got 3") as exc_info:
+        Network.chain(nodes(3), [LinkSpec(distance_km=1.0)] * 3)
+    one_line(exc_info)
+    with pytest.raises(ConfigError, match="node names must be unique"):
+        Network.chain([NodeSpec(name="a")] * 2, [LinkSpec(distance_km=1.0)])

@@ -530,3 +530,16 @@ def test_swapping_single_click_pairs_convolves_their_bell_weights():
     assert delivered.std(axis=0).max() > 1e-3  # the outcomes differ
     for k, what in enumerate(("Φ+", "Φ−", "Ψ+", "Ψ−")):
         assert_mean(delivered[:, k], expected[k], what)
+
+
+def test_qubit_owner_gives_every_memory_its_node():
+    """The owner list (built by a C-level sort) names, for each register qubit, the node whose memory it is."""
+    for num_links, rounds in ((1, 0), (2, 1), (5, 0), (8, 2)):
+        chain = ChainSpec(links=[LinkSpec(distance_km=1.0)] * num_links, node=NodeSpec(name="n"),
+                          purification_rounds=rounds)
+        owner = chain.qubit_owner()
+        assert len(owner) == chain.num_qubits
+        assert sorted(chain.qubit(node, side, slot) for node in range(chain.num_nodes) for side in chain.sides(node)
+                      for slot in range(chain.memories_per_side)) == list(range(chain.num_qubits))
+        assert all(owner[chain.qubit(node, side, slot)] == node for node in range(chain.num_nodes)
+                   for side in chain.sides(node) for slot in range(chain.memories_per_side))

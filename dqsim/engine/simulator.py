@@ -38,6 +38,7 @@ from heapq import heappop, heappush, heapreplace
 import math
 import time
 from dataclasses import dataclass, field
+from operator import attrgetter, itemgetter
 from typing import Any, Callable, ClassVar, Iterable, Sequence
 
 import numpy as np
@@ -302,6 +303,9 @@ class _Node:
     processes: list = field(default_factory=list)    # handles: live processes, and ended resumable ones kept
     data: dict = field(default_factory=dict)         # node-wide protocol data (ctx.node_data)
 
+
+#: C-level reads of a node's memory times (:class:`~dqsim.network.node.NodeSpec`).
+_T1_S, _T2_S = attrgetter("t1_s"), attrgetter("t2_s")
 
 #: Fields of a node a checkpoint saves and a resume restores (:meth:`Simulator.node_snapshot`).
 _SAVED_NODE_FIELDS = ("now_ps", "queue", "mailbox", "waiting", "blocked_by", "counter", "seq", "stream_cache",
@@ -777,17 +781,28 @@ class Simulator:
         self._latency_rows: set[int] = set()             # sources whose every latency is in _latencies
         self._num_nodes = network.num_nodes
         self.lookahead_ps = network.lookahead_ps
-        self.nodes = [_Node(i, name) for i, name in enumerate(network.names)]
-        self.local = [n for n in self.nodes if self.rank_of_node[n.index] == comm.rank]
+        #: The engine's record of each node of this rank (index = node index); ``None`` for another rank's node
+        #: until something asks for it (:meth:`_node`: a scenario's ``node_data``, ``context``). The engine's
+        #: own paths index it with this rank's nodes only: a rank makes the records of its own nodes.
+        self.nodes: list[_Node | None] = [None] * network.num_nodes
+        own = [index for index, rank in enumerate(self.rank_of_node) if rank == comm.rank]
+        for index in own:
+            self.nodes[index] = _Node(index, network.names[index])
+        self.local = [self.nodes[index] for index in own]
         self._rank = comm.rank
-        self.memory = QuantumMemory(list(qubit_owner), [s.t1_s for s in network.nodes], [s.t2_s for s in network.nodes],
+        self.memory = QuantumMemory(list(qubit_owner), list(map(_T1_S, network.nodes)), list(map(_T2_S, network.nodes)),
                                     self.seed, num_data_qubits=num_data_qubits, max_small_qubits=max_small_qubits)
-        boundary = set() if comm.size == 1 else network.boundary_nodes
+        # per node first, then per qubit in C-level passes (every rank builds these for every qubit)
+        node_rank = list(self.rank_of_node)
+        for node in (() if comm.size == 1 else network.boundary_nodes):
+            node_rank[node] = -1
         #: Rank of each qubit's node, or -1 when the node is a boundary node (never local).
-        self._rank_of_qubit = [-1 if node in boundary else self.rank_of_node[node] for node in qubit_owner]
+        self._rank_of_qubit = list(map(node_rank.__getitem__, qubit_owner))
         #: Per qubit: a network qubit of a non-boundary node of this rank (what never changes in _is_local).
-        self._own_network_qubit = [rank == comm.rank and q >= self.memory.num_data_qubits
-                                   for q, rank in enumerate(self._rank_of_qubit)]
+        own_node = [rank == comm.rank for rank in node_rank]
+        self._own_network_qubit = list(map(own_node.__getitem__, qubit_owner))
+        num_data = min(self.memory.num_data_qubits, len(self._own_network_qubit))
+        self._own_network_qubit[:num_data] = [False] * num_data
         self._in_flight: dict[int, int] = {}               # qubit -> this rank's buffered/pending ops on it
         if state is not None:
             self.memory.free_slots = list(range(self.memory.num_data_qubits, state.num_qubits))
@@ -811,7 +826,7 @@ class Simulator:
         self._outbox: list[list[tuple]] = [[] for _ in range(comm.size)]  # per rank: _wire_message tuples
         #: Least delay from each node to each rank (see :meth:`_promises`); only with several ranks.
         self._dist = network.rank_distances_ps() if comm.size > 1 else None
-        self._dist_home = [row[comm.rank] for row in self._dist] if self._dist is not None else None
+        self._dist_home = list(map(itemgetter(comm.rank), self._dist)) if self._dist is not None else None
         #: Per rank: ``(distance, node)`` of this rank's nodes, nearest first (``None``: this rank itself).
         self._by_distance = [None if rank == comm.rank else
                              sorted((self._dist[n.index][rank], n.index) for n in self.local
@@ -849,7 +864,18 @@ class Simulator:
 
     # ---------------------------------------------------------- processes
     def context(self, node: int) -> NodeContext:
-        return NodeContext(self, self.nodes[node])
+        return NodeContext(self, self._node(node))
+
+    def _node(self, index: int) -> _Node:
+        """The engine's record of node ``index``; another rank's node gets its (empty) record on first use.
+
+        Such a record is what the rank that runs the node starts with; nothing
+        of the engine reads it (it is never run here).
+        """
+        node = self.nodes[index]
+        if node is None:
+            node = self.nodes[index] = _Node(index, self.network.names[index])
+        return node
 
     def spawn(self, node: int, process_fn, *args, at_ps: int = 0) -> None:
         """Start a process on ``node`` at ``at_ps`` (ignored on other ranks).
@@ -891,7 +917,7 @@ class Simulator:
 
     def node_data(self, node: int) -> dict:
         """The ``ctx.node_data`` of a node (meaningful on the rank that runs it)."""
-        return self.nodes[node].data
+        return self._node(node).data
 
     def processes(self) -> list[ResumableProcess]:
         """The resumable processes started on this rank's nodes, finished or not, in start order.
@@ -979,12 +1005,12 @@ class Simulator:
                 continue
             if op.kind != "probe":
                 raise EngineError(
-                    f"node {self.nodes[op.node].name} touched qubit {q} of node "
-                    f"{self.nodes[self.memory.owner[q]].name} on another rank without a link between them; "
+                    f"node {self.network.names[op.node]} touched qubit {q} of node "
+                    f"{self.network.names[self.memory.owner[q]]} on another rank without a link between them; "
                     "add that link to the Network")
             if (rank == self.comm.rank and q not in self.memory.shared_qubits
                     and self.memory.small.group_of(q) is not None):
-                raise EngineError(f"node {self.nodes[op.node].name} probed qubit {q}, which is in a small state "
+                raise EngineError(f"node {self.network.names[op.node]} probed qubit {q}, which is in a small state "
                                   "held by another rank only; probe qubits of one entangled group")
 
     @staticmethod
@@ -1031,7 +1057,7 @@ class Simulator:
         else:
             if arrival < self._horizons[rank]:
                 raise EngineError(
-                    f"message {tag!r} from {node.name} to {self.nodes[dest].name} would arrive at {arrival} ps, "
+                    f"message {tag!r} from {node.name} to {self.network.names[dest]} would arrive at {arrival} ps, "
                     f"before {self._horizons[rank]} ps, which rank {rank} may already have passed: its latency "
                     "is shorter than the shortest path of links between them"
                 )

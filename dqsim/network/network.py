@@ -25,9 +25,12 @@ from __future__ import annotations
 import heapq
 import math
 import numbers
+from itertools import accumulate, repeat
+from operator import attrgetter, eq, itemgetter, le, lt
 from typing import Callable, Iterable, Mapping, Sequence
 
 import networkx as nx
+import numpy as np
 
 from dqsim.errors import ConfigError, ResourceError, count_of
 from dqsim.network.link import LinkSpec, check_pairing_horizon
@@ -36,6 +39,11 @@ from dqsim.network.topology import place_nodes
 
 #: :meth:`Network.rank_distances_ps` of a rank no route reaches (larger than any simulated time).
 UNREACHABLE_PS = 1 << 62
+
+#: C-level reads of a node's name, of an edge ``(a, b, link)``'s pair, link and reversed pair, and of a link's delay.
+_NAME, _PAIR, _LINK, _BACKWARDS, _DELAY_PS = (attrgetter("name"), itemgetter(0, 1), itemgetter(2), itemgetter(1, 0),
+                                              attrgetter("delay_ps"))
+_FIRST, _SECOND = itemgetter(0), itemgetter(1)
 
 
 def place_on_ranks(num_nodes: int, num_ranks: int, placement: Sequence[int] | None = None, *,
@@ -119,6 +127,49 @@ def _check_link(a: int, b: int, num_nodes: int, given: set, key: Callable[[], ob
     given.add(pair)
 
 
+def _all_of_length(items: list, length: int) -> bool:
+    """Whether every item has ``len(item) == length`` (C-level; ``False`` where one has no length)."""
+    try:
+        return all(map(eq, map(len, items), repeat(length)))
+    except TypeError:
+        return False
+
+
+def _edges_in_graph_order(pairs: list, links: list, num_nodes: int) -> tuple[list[tuple[int, int]], list]:
+    """The links of :meth:`Network.from_links` (``pairs[i]``, 2-tuples, joined by ``links[i]``) as ``(a, b)`` with
+    ``a < b`` and their links, in the order networkx's ``Graph.edges`` reports a graph's edges when added in this
+    order: the nodes in order, each one's links to higher nodes in the order given (a stable sort by the lower
+    node). A chain's links, ``(j, j + 1)`` in order, stay as they are.
+
+    Raises:
+        ResourceError: a link naming an unknown node or a node itself, a link given twice (the first such, in
+            order, as :func:`_check_link` finds it).
+    """
+    try:  # the checks of _check_link for every link at once, in C-level passes (every rank builds the network)
+        lows, highs = list(map(_FIRST, pairs)), list(map(_SECOND, pairs))
+        if not all(map(lt, lows, highs)):
+            lows, highs = list(map(min, lows, highs)), list(map(max, lows, highs))
+        fine = (not any(map(eq, lows, highs)) and (not pairs or (min(lows) >= 0 and max(highs) < num_nodes))
+                and len(set(zip(lows, highs))) == len(pairs))
+    except (TypeError, IndexError, KeyError):
+        fine = False
+    if fine:
+        if all(map(le, lows, lows[1:])):  # already in order
+            return list(zip(lows, highs)), list(links)
+        order = sorted(range(len(lows)), key=lows.__getitem__)  # (stable)
+        return [(lows[i], highs[i]) for i in order], [links[i] for i in order]
+    # one link at a time: the first bad one raises
+    given: set[tuple[int, int]] = set()
+    adjacent: list[list[tuple[int, object]]] = [[] for _ in range(num_nodes)]
+    for (a, b), link in zip(pairs, links):
+        _check_link(a, b, num_nodes, given, lambda: (a, b) if a < b else (b, a))
+        adjacent[a].append((b, link))
+        adjacent[b].append((a, link))
+    # Graph.edges: the nodes in order, each one's neighbours in insertion order, those not reported yet
+    edges = [((a, b), link) for a in range(num_nodes) for b, link in adjacent[a] if b > a]
+    return [pair for pair, _link in edges], [link for _pair, link in edges]
+
+
 class Network:
     """Nodes, links, topology, routes, latencies and placement on ranks: the network of one run.
 
@@ -167,7 +218,8 @@ class Network:
         self._graph: nx.Graph | None = graph
         self._graph_links: list | None = None
         index = self._index
-        self._set_links([(index[u], index[v], data.get("link")) for u, v, data in graph.edges(data=True)],
+        edges = [((index[u], index[v]), data.get("link")) for u, v, data in graph.edges(data=True)]
+        self._set_links([pair for pair, _link in edges], [link for _pair, link in edges],
                         num_ranks=num_ranks, placement=placement, placement_key=placement_key, routed=routed,
                         min_link_delay_ps=min_link_delay_ps)
 
@@ -175,20 +227,21 @@ class Network:
         """Check the nodes and keep them, their names and the index of each name (:class:`Network`'s arguments)."""
         where = "Network"
         self.nodes: tuple[NodeSpec, ...] = tuple(nodes)
-        for spec in self.nodes:
-            if not isinstance(spec, NodeSpec):
-                raise ConfigError(f"{where}: nodes must be NodeSpec, got {type(spec).__name__}")
-        self.names: tuple[str, ...] = tuple(spec.name for spec in self.nodes)
-        self._index = {name: i for i, name in enumerate(self.names)}
+        if not all(map(isinstance, self.nodes, repeat(NodeSpec))):  # (C-level passes: every rank builds the network)
+            spec = next(spec for spec in self.nodes if not isinstance(spec, NodeSpec))
+            raise ConfigError(f"{where}: nodes must be NodeSpec, got {type(spec).__name__}")
+        self.names: tuple[str, ...] = tuple(map(_NAME, self.nodes))
+        self._index = dict(zip(self.names, range(len(self.names))))
         if len(self._index) != len(self.names):
             raise ConfigError(f"{where}: node names must be unique, got {list(self.names)}")
         if not self.names:
             raise ConfigError(f"{where}: the network has no nodes")
 
-    def _set_links(self, edges: Sequence[tuple[int, int, object]], *, num_ranks: int = 1,
+    def _set_links(self, pairs: list[tuple[int, int]], links: list, *, num_ranks: int = 1,
                    placement: Sequence[int] | None = None, placement_key: str = "placement", routed: bool = True,
                    min_link_delay_ps: int = 0) -> None:
-        """Check and keep the links, given as ``(a, b, link)`` in the topology's edge order, and the options."""
+        """Check and keep the links, the pairs ``(a, b)`` they join and their links in the topology's edge order,
+        and the options."""
         where = "Network"
         if isinstance(num_ranks, bool) or not isinstance(num_ranks, int) or num_ranks < 1:
             raise ConfigError(f"{where}: num_ranks must be an integer >= 1, got {num_ranks!r}")
@@ -199,25 +252,29 @@ class Network:
         self.min_link_delay_ps = min_link_delay_ps
         self.placement: tuple[int, ...] = tuple(place_on_ranks(len(self.names), num_ranks, placement,
                                                                key=placement_key))
-        self._links: dict[tuple[int, int], LinkSpec] = {}
-        self._delay: dict[tuple[int, int], int] = {}
-        order = []
-        for a, b, link in edges:
-            if not isinstance(link, LinkSpec):
-                raise ConfigError(f"{where}: link {self.names[a]}-{self.names[b]} has no LinkSpec in its 'link' "
-                                  "attribute")
-            delay = link.delay_ps
-            self._links[(a, b)] = self._links[(b, a)] = link
-            self._delay[(a, b)] = self._delay[(b, a)] = delay if delay > min_link_delay_ps else min_link_delay_ps
-            order.append((a, b))
+        if not all(map(isinstance, links, repeat(LinkSpec))):  # (C-level passes: every rank builds the network)
+            a, b = next(pair for pair, link in zip(pairs, links) if not isinstance(link, LinkSpec))
+            raise ConfigError(f"{where}: link {self.names[a]}-{self.names[b]} has no LinkSpec in its 'link' "
+                              "attribute")
+        delays = list(map(_DELAY_PS, links))
+        if min_link_delay_ps and min(delays, default=min_link_delay_ps) < min_link_delay_ps:
+            delays = [delay if delay > min_link_delay_ps else min_link_delay_ps for delay in delays]
         #: The linked node pairs ``(a, b)``, in the topology's edge order.
-        self.links: tuple[tuple[int, int], ...] = tuple(order)
-        for a, b in self.links:
-            if self.placement[a] != self.placement[b] and self._delay[(a, b)] <= 0:
-                raise ResourceError(
-                    f"link {self.names[a]}-{self.names[b]} has zero delay ({self._links[(a, b)].distance_km} km) "
-                    f"but joins nodes on ranks {self.placement[a]} and {self.placement[b]}; give it a length "
-                    "> 0 km or place both nodes on one rank")
+        self.links: tuple[tuple[int, int], ...] = tuple(pairs)
+        #: Per link of :attr:`links`: its :class:`LinkSpec`, and its delay (at least ``min_link_delay_ps``), ps.
+        self._link_specs, self._link_delays = links, delays
+        #: ``(a, b) -> LinkSpec`` and ``(a, b) -> delay`` both ways: see :attr:`_links` (built on first use).
+        self._link_of: dict[tuple[int, int], LinkSpec] | None = None
+        self._delay_of: dict[tuple[int, int], int] | None = None
+        if delays and min(delays) <= 0:
+            for (a, b), link, delay in zip(self.links, links, delays):
+                if self.placement[a] != self.placement[b] and delay <= 0:
+                    raise ResourceError(
+                        f"link {self.names[a]}-{self.names[b]} has zero delay ({link.distance_km} km) but joins "
+                        f"nodes on ranks {self.placement[a]} and {self.placement[b]}; give it a length > 0 km or "
+                        "place both nodes on one rank")
+        #: Whether the links are ``(0, 1), (1, 2), ...``: a chain in index order (see :meth:`_rooted_forest`).
+        self._is_path = self.links == tuple(zip(range(len(self.names) - 1), range(1, len(self.names))))
         self._routes: dict[tuple[int, int], list[int]] = {}
         self._latency: dict[tuple[int, int], int] = {}
         self._adjacent: list[list[tuple[int, int]]] | None = None  # see _adjacency
@@ -234,8 +291,32 @@ class Network:
         routes and latencies do not need it on a forest, such as a chain).
         """
         if self._graph is None:
-            self._graph = _links_graph(self.nodes, self._graph_links)
+            self._graph = _links_graph(self.nodes, list(zip(*self._graph_links)))
         return self._graph
+
+    def _pair_tables(self) -> tuple[dict[tuple[int, int], LinkSpec], dict[tuple[int, int], int]]:
+        """``(a, b) -> LinkSpec`` and ``(a, b) -> delay`` (ps) of every link, both ways; built on first use.
+
+        A chain's run on the engine reads neither (every rank builds the
+        network: they were ~3 M instructions of a 1,024-node chain's).
+        """
+        if self._link_of is None:
+            backwards = list(map(_BACKWARDS, self.links))
+            self._link_of = dict(zip(self.links, self._link_specs))
+            self._link_of.update(zip(backwards, self._link_specs))
+            self._delay_of = dict(zip(self.links, self._link_delays))
+            self._delay_of.update(zip(backwards, self._link_delays))
+        return self._link_of, self._delay_of
+
+    @property
+    def _links(self) -> dict[tuple[int, int], LinkSpec]:
+        """``(a, b) -> LinkSpec`` of every link, both ways (:meth:`_pair_tables`)."""
+        return self._pair_tables()[0]
+
+    @property
+    def _delay(self) -> dict[tuple[int, int], int]:
+        """``(a, b) -> delay`` of every link, both ways, ps, at least ``min_link_delay_ps`` (:meth:`_pair_tables`)."""
+        return self._pair_tables()[1]
 
     def _rooted_forest(self) -> tuple[list[int], list[int], list[int], list[int], list[list[int]]] | None:
         """Parent, depth, root, delay from the root and ancestor table of every node of a forest (else ``None``).
@@ -248,6 +329,23 @@ class Network:
         which is every pair of a chain; other pairs take binary lifting
         (O(log n) each) on an ancestor table built on first use.
         """
+        if self._is_path:
+            return self._path_forest()
+        return self._walked_forest()
+
+    def _path_forest(self) -> tuple[list[int], list[int], list[int], list[int], list[list[int]]]:
+        """:meth:`_rooted_forest` of a chain in index order, written down: the walk from node 0 visits 0, 1, 2, ...
+
+        The same lists as :meth:`_walked_forest` makes (tested), in C-level
+        passes instead of a walk of the nodes' links.
+        """
+        num_nodes = len(self.names)
+        order = list(range(num_nodes))
+        self._preorder, self._first, self._subtree_end = order, list(order), [num_nodes] * num_nodes
+        return [-1, *range(num_nodes - 1)], list(order), [0] * num_nodes, list(accumulate(self._link_delays, initial=0)), []
+
+    def _walked_forest(self) -> tuple[list[int], list[int], list[int], list[int], list[list[int]]] | None:
+        """:meth:`_rooted_forest` of any network: a walk of every tree from its lowest node (``None``: not a forest)."""
         num_nodes = len(self.names)
         parent, depth, root, from_root = [-1] * num_nodes, [0] * num_nodes, [-1] * num_nodes, [0] * num_nodes
         adjacent = self._adjacency()
@@ -283,9 +381,7 @@ class Network:
         """Per node, ``(neighbour, link delay in ps)`` of each of its links, in the order of :attr:`links`."""
         if self._adjacent is None:
             adjacent: list[list[tuple[int, int]]] = [[] for _ in self.names]
-            delays = self._delay
-            for a, b in self.links:
-                delay = delays[(a, b)]
+            for (a, b), delay in zip(self.links, self._link_delays):
                 adjacent[a].append((b, delay))
                 adjacent[b].append((a, delay))
             self._adjacent = adjacent
@@ -319,6 +415,30 @@ class Network:
                     best[node] = reach
             columns.append(best)
         return [list(row) for row in zip(*columns)]
+
+    def _path_rank_distances(self) -> list[list[int]]:
+        """:meth:`rank_distances_ps` of a chain in index order, in NumPy passes (every rank builds the table).
+
+        Along the chain the delay from node 0 never decreases, so the nearest
+        node of rank ``r`` is the nearest one of ``r`` on the left or on the
+        right: running maxima and minima of their indices. The same integers
+        as :meth:`_forest_rank_distances` (tested), ~0.2 M instructions
+        instead of ~5 M on a 1,024-node chain on 2 ranks.
+        """
+        from_root = np.array(self._tree[3], dtype=np.int64)
+        placement = np.array(self.placement, dtype=np.int64)
+        num_nodes = len(placement)
+        index = np.arange(num_nodes)
+        columns = []
+        for rank in range(self.num_ranks):
+            mine = placement == rank
+            left = np.maximum.accumulate(np.where(mine, index, -1))  # the nearest node of rank at or before each
+            right = np.minimum.accumulate(np.where(mine, index, num_nodes)[::-1])[::-1]  # ... at or after it
+            from_left = np.where(left >= 0, from_root - from_root[np.maximum(left, 0)], UNREACHABLE_PS)
+            from_right = np.where(right < num_nodes, from_root[np.minimum(right, num_nodes - 1)] - from_root,
+                                  UNREACHABLE_PS)
+            columns.append(np.minimum(from_left, from_right))
+        return np.stack(columns, axis=1).tolist()
 
     def _lowest_common_ancestor(self, a: int, b: int) -> int:
         """The lowest common ancestor of nodes ``a`` and ``b`` of one tree (see :meth:`_rooted_forest`)."""
@@ -380,27 +500,61 @@ class Network:
             1.0
         """
         nodes = list(nodes)
-        for spec in nodes:
-            if not isinstance(spec, NodeSpec):
-                raise ConfigError(f"Network.from_links: nodes must be NodeSpec, got {type(spec).__name__}")
-        items = list(links.items()) if isinstance(links, Mapping) else [((a, b), link) for a, b, link in links]
-        if len({spec.name for spec in nodes}) < len(nodes):  # refused by Network, after the graph's checks
-            return cls(_links_graph(nodes, items), nodes, **options)
+        if not all(map(isinstance, nodes, repeat(NodeSpec))):
+            spec = next(spec for spec in nodes if not isinstance(spec, NodeSpec))
+            raise ConfigError(f"Network.from_links: nodes must be NodeSpec, got {type(spec).__name__}")
+        if isinstance(links, Mapping):
+            pairs, link_list = list(links), list(links.values())
+            if not _all_of_length(pairs, 2):  # (unpacked one by one: raises as it always did)
+                pairs = [(a, b) for a, b in pairs]
+        else:
+            triples = list(links)
+            if _all_of_length(triples, 3):
+                pairs, link_list = list(map(_PAIR, triples)), list(map(_LINK, triples))
+            else:  # (unpacked one by one: what is not a triple raises as it always did)
+                pairs, link_list = [(a, b) for a, b, _link in triples], [link for _a, _b, link in triples]
+        if len(set(map(_NAME, nodes))) < len(nodes):  # refused by Network, after the graph's checks
+            return cls(_links_graph(nodes, list(zip(pairs, link_list))), nodes, **options)
         # Without networkx (its graph is built on first use, Network.graph): the same checks, and the links in
-        # the order networkx's Graph.edges would report them (3 of the 7 ms of a 1,024-node chain's network).
-        num_nodes = len(nodes)
-        given: set[tuple[int, int]] = set()
-        adjacent: list[list[tuple[int, object]]] = [[] for _ in nodes]
-        for (a, b), link in items:
-            _check_link(a, b, num_nodes, given, lambda: (a, b) if a < b else (b, a))
-            adjacent[a].append((b, link))
-            adjacent[b].append((a, link))
-        # Graph.edges: the nodes in order, each one's neighbours in insertion order, those not reported yet
-        edges = [(a, b, link) for a in range(num_nodes) for b, link in adjacent[a] if b > a]
+        # the order networkx's Graph.edges would report them, in C-level passes (every rank builds the network:
+        # one Python loop per link took ~9 M instructions for a 1,024-node chain)
+        edges = _edges_in_graph_order(pairs, link_list, len(nodes))
         network = cls.__new__(cls)
         network._set_nodes(nodes)
-        network._graph, network._graph_links = None, items
-        network._set_links(edges, **options)
+        network._graph, network._graph_links = None, (pairs, link_list)
+        network._set_links(*edges, **options)
+        return network
+
+    @classmethod
+    def chain(cls, nodes: Sequence[NodeSpec], links: Sequence[LinkSpec], **options) -> "Network":
+        """A chain: node ``j`` and node ``j + 1`` joined by ``links[j]`` (one link fewer than nodes).
+
+        The network :meth:`from_links` makes of ``(j, j + 1, links[j])``,
+        without its checks of the node pairs (a chain's cannot fail them):
+        every rank builds the network of a run, and those checks were ~3 M
+        instructions of a 1,024-node chain.
+
+        Raises:
+            ConfigError: a count of links other than one fewer than the nodes; what :meth:`from_links` raises
+                for the nodes, links and options.
+
+        Examples:
+            >>> net = Network.chain([NodeSpec(name="a"), NodeSpec(name="b"), NodeSpec(name="c")],
+            ...                     [LinkSpec(distance_km=10.0), LinkSpec(distance_km=20.0)], num_ranks=2)
+            >>> net.links, net.latency_ps(0, 2), net.placement
+            (((0, 1), (1, 2)), 146901627, (0, 0, 1))
+        """
+        nodes, links = list(nodes), list(links)
+        if len(links) != len(nodes) - 1:
+            raise ConfigError(f"Network.chain: {count_of(len(nodes), 'node')} take {len(nodes) - 1} link(s), "
+                              f"got {len(links)}")
+        if not all(map(isinstance, nodes, repeat(NodeSpec))) or len(set(map(_NAME, nodes))) < len(nodes):
+            return cls.from_links(nodes, [(j, j + 1, link) for j, link in enumerate(links)], **options)  # (raises)
+        pairs = list(zip(range(len(links)), range(1, len(nodes))))
+        network = cls.__new__(cls)
+        network._set_nodes(nodes)
+        network._graph, network._graph_links = None, (pairs, links)
+        network._set_links(pairs, links, **options)
         return network
 
     def subnetwork(self, nodes: Sequence[int], **options) -> "Network":
@@ -472,7 +626,10 @@ class Network:
     @property
     def cross_rank_links(self) -> list[tuple[int, int]]:
         """The links whose two nodes run on different ranks."""
-        return [(a, b) for a, b in self.links if self.placement[a] != self.placement[b]]
+        placement = self.placement
+        if self._is_path:  # link j joins nodes j and j + 1: where the placement changes (every rank asks: NumPy)
+            return [self.links[j] for j in np.flatnonzero(np.diff(np.array(placement, dtype=np.int64))).tolist()]
+        return [(a, b) for a, b in self.links if placement[a] != placement[b]]
 
     @property
     def boundary_nodes(self) -> frozenset[int]:
@@ -490,7 +647,7 @@ class Network:
         """
         if not self.links:
             return math.inf
-        return max(1, min(self._delay[pair] for pair in self.links))
+        return max(1, min(self._link_delays))
 
     def rank_distances_ps(self) -> list[list[int]]:
         """Least delay from every node to the nearest node of every rank, ps (``UNREACHABLE_PS``: none).
@@ -506,7 +663,8 @@ class Network:
         nodes: O(ranks · links · log nodes)).
         """
         if self._rank_distances is None and self._tree is not None:
-            self._rank_distances = self._forest_rank_distances()
+            self._rank_distances = (self._path_rank_distances() if self._is_path and self._tree[3][-1] < UNREACHABLE_PS
+                                    else self._forest_rank_distances())
         if self._rank_distances is None:
             adjacent = self._adjacency()
             table = [[UNREACHABLE_PS] * self.num_ranks for _ in self.names]
@@ -538,8 +696,8 @@ class Network:
             ConfigError: from :func:`dqsim.network.link.check_pairing_horizon`.
         """
         prefix = f"{source}: " if source else ""
-        for a, b in self.links:
-            check_pairing_horizon(self._links[(a, b)], f"{prefix}[network] link {self.names[a]}-{self.names[b]}")
+        for (a, b), link in zip(self.links, self._link_specs):
+            check_pairing_horizon(link, f"{prefix}[network] link {self.names[a]}-{self.names[b]}")
 
     # --------------------------------------------------------------- routes
     def route(self, a: int, b: int) -> list[int]:
@@ -609,8 +767,8 @@ class Network:
         if not self._weights:
             weights = {}
             if self._graph is None:
-                for a, b in self.links:
-                    weights[(a, b)] = weights[(b, a)] = self._links[(a, b)].distance_km
+                for (a, b), link in zip(self.links, self._link_specs):
+                    weights[(a, b)] = weights[(b, a)] = link.distance_km
             else:
                 index = self._index
                 for u, v, data in self._graph.edges(data=True):
@@ -649,14 +807,18 @@ class Network:
             True
         """
         num_nodes = len(self.names)
-        adjacent = self._adjacency()
         fibre: list = [None] * num_nodes
         fibre[a] = 0
         unsure: list[int] = []
-        if not self.routed:
-            for other, delay in adjacent[a]:
+        if self.routed and self._is_path:  # a chain in index order: the delays from node 0 never decrease along it
+            from_root = self._tree[3]
+            here = from_root[a]
+            fibre = [abs(delay - here) for delay in from_root]
+        elif not self.routed:
+            for other, delay in self._adjacency()[a]:
                 fibre[other] = delay
         elif self._tree is not None:  # the only path to each node of a's tree
+            adjacent = self._adjacency()
             frontier = [a]
             while frontier:
                 node = frontier.pop()
