@@ -162,3 +162,10 @@ def compile_state_kernels(precision: str) -> None:
     other = Backend("numpy", np).zeros(psi.size, dtype)
     half = psi.size >> 1
     fast.cross_swap(psi, other, [WARM_UP_QUBITS - 1], 0, half, 0, half >> 1)
+
+
+def compile_carryless_product() -> None:
+    """Compile (or load) :func:`dqsim.backend.qkd_kernels.carryless_product`'s kernel on two one-word
+    polynomials; nothing where the CPU or the settings leave it out (the FFT serves there)."""
+    if qkd_kernels.has_carryless_product():
+        qkd_kernels.carryless_product(np.array([3], np.uint64), np.array([3], np.uint64))
