@@ -815,3 +815,29 @@ def test_an_ended_resumable_process_is_kept_only_if_its_class_says_so():
     sim.run()
     assert (kept.rang_ps, forgotten.rang_ps) == (5, 7)
     assert sim.processes() == [kept]
+
+
+def test_a_flush_resolves_every_measurement_all_ranks_have_passed_in_key_order():
+    """_last_passed: keys taken in (time, node, seq) order from the heap until one some rank has not passed.
+
+    A rank passes time t when its progress is later, or equal while its earliest blocked node (at t) comes no
+    earlier than the measuring node; the first key that fails ends the run even if a later one would pass
+    another test, so no measurement is resolved before an operation ordered before it is issued."""
+    import heapq
+
+    from dqsim.engine.simulator import _last_passed
+
+    free = (math.inf, 0)
+    keys = [(30, 4, 0), (10, 2, 1), (20, 0, 0), (20, 3, 5), (10, 2, 0)]
+    heap = list(keys)
+    heapq.heapify(heap)
+    # both ranks past 25: every key up to (20, 3, 5); 30 is not passed
+    assert _last_passed(heap, [26, 40], [free, free]) == (20, 3, 5)
+    # rank 1 at 20 held by its node 2 blocked at 20: (20, 0, 0) passes, (20, 3, 5) (node 3 > 2) does not
+    assert _last_passed(heap, [26, 20], [free, (20, 2)]) == (20, 0, 0)
+    # rank 1 at 20 but not held there (no node blocked at 20): nothing at 20 passes
+    assert _last_passed(heap, [26, 20], [free, (25, 1)]) == (10, 2, 1)
+    # nobody past 10: none
+    assert _last_passed(heap, [10, 40], [free, free]) is None
+    # one key: the heap's only entry
+    assert _last_passed([(7, 1, 0)], [8], [free]) == (7, 1, 0)

@@ -248,6 +248,34 @@ def _wire_outcome(key: tuple[int, int, int], bits: tuple[int, ...] | None) -> Ou
     return outcome
 
 
+def _last_passed(measures: list, progress: Sequence[float], blocked: Sequence[tuple]) -> tuple | None:
+    """The key of the last pending measurement every rank has passed (``None``: not even the first).
+
+    ``measures`` is the heap of pending measurements' keys ``(time, node,
+    seq)``; rank ``r`` has passed key ``k`` when ``progress[r] > k[0]``, or
+    ``progress[r] == k[0]`` equals the time of its earliest blocked node
+    ``blocked[r]`` (time, node) and ``k[1]`` comes no later than that node
+    (:meth:`Simulator._resolve`). Passing is monotone in key order, so the
+    keys are taken in order until one fails.
+
+    Examples:
+        >>> _last_passed([(5, 1, 0), (9, 2, 0), (7, 0, 3)], [8, 10], [(math.inf, 0), (math.inf, 0)])
+        (7, 0, 3)
+        >>> _last_passed([(5, 1, 0)], [5, 10], [(5, 2), (math.inf, 0)])  # rank 0 held at 5 by node 2
+        (5, 1, 0)
+        >>> _last_passed([(5, 3, 0)], [5, 10], [(5, 2), (math.inf, 0)]) is None
+        True
+    """
+    last = None
+    for key in (measures if len(measures) == 1 else sorted(measures)):
+        time_ps, node = key[0], key[1]
+        if not all(done > time_ps or (done == time_ps == held[0] and node <= held[1])
+                   for done, held in zip(progress, blocked)):
+            break
+        last = key
+    return last
+
+
 def _wire_info(promises: Sequence[float], handed: Sequence[float], earliest: float, held: tuple, next_ps: float,
                last_ps: int, flags: tuple[bool, bool], work: tuple | None) -> tuple:
     """A rank's fixed part of an exchange (:meth:`Simulator._post_exchange`) as one flat tuple.
@@ -1677,18 +1705,25 @@ class Simulator:
 
     def _resolve(self, gathered: list, *, everything: bool, started: float, progress: list | None = None,
                  blocked: list | None = None) -> bool:
-        """Add every rank's new operations to the pending ones and apply those up to the earliest measurement.
+        """Add every rank's new operations to the pending ones and apply those up to the last measurement every
+        rank has passed.
 
-        All of them with ``everything``. Otherwise only once every rank has
-        passed the measurement's time ``t``: its ``progress`` (it has issued
-        every operation before that time) is later than ``t``, or equal to
-        ``t`` while a node of its own blocked at ``t`` holds it (the rule of
-        the lockstep windows this engine had before, so outcomes are the
-        same) and the measurement's node comes no later than that node: every
-        operation ordered before the node's own is issued. A node blocked in
-        a :class:`ReadOutcomes` holds its rank so too, and is resumed here
-        once every bit it reads is known. Returns True when a measurement was
-        resolved.
+        All of them with ``everything``. Otherwise a measurement at time ``t``
+        is resolved once every rank has passed it: its ``progress`` (it has
+        issued every operation before that time) is later than ``t``, or
+        equal to ``t`` while a node of its own blocked at ``t`` holds it (the
+        rule of the lockstep windows this engine had before, so outcomes are
+        the same) and the measurement's node comes no later than that node:
+        every operation ordered before the measurement is issued. The flush
+        resolves every pending measurement that passes (DESIGN.md invariant
+        4), in key order with the operations between them: a node a resolved
+        measurement resumes was blocked at that measurement's time, which
+        bounds its rank's progress, so nothing it issues next can come before
+        a later measurement that passed (:func:`_last_passed`), and the order
+        of operations is the one a flush per measurement would give. A node
+        blocked in a :class:`ReadOutcomes` holds its rank so too, and is
+        resumed here once every bit it reads is known. Returns True when a
+        measurement was resolved.
         """
         pending, measures = self._pending, self._pending_measures
         for ops in gathered:
@@ -1697,12 +1732,15 @@ class Simulator:
                 if op.kind == "measure":
                     heapq.heappush(measures, op.key)
         self.stats.num_flushes += 1
-        if not everything and (not measures or (progress is not None and not all(
-                done > measures[0][0] or (done == measures[0][0] == held[0] and measures[0][1] <= held[1])
-                for done, held in zip(progress, blocked)))):
+        if everything or not measures:
+            limit = None if everything else measures[0] if measures else None
+        elif progress is None:
+            limit = measures[0]
+        else:
+            limit = _last_passed(measures, progress, blocked)
+        if not everything and limit is None:
             self.stats.flush_seconds += time.perf_counter() - started
             return False
-        limit = measures[0] if measures else None
         resolved = False
         state_started = time.perf_counter()
         rank = self.comm.rank
