@@ -1565,8 +1565,8 @@ class Simulator:
         and its checkpoint requests (:meth:`_post_exchange`). From these every
         rank computes the same horizons (how far each rank may run) and
         progress (up to what time each rank has issued all its operations),
-        then resolves the earliest pending measurement if every rank has
-        passed it (:meth:`_complete_exchange`).
+        then resolves every pending measurement that every rank has passed
+        (:meth:`_complete_exchange`, :meth:`_resolve`).
         """
         return self._complete_exchange(self._post_exchange())
 
