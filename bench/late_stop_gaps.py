@@ -69,13 +69,14 @@ def measure(argv: list[str]) -> dict:
         marks.append(("write", time.perf_counter()))
         return cut(*args)
 
-    Simulator.run = timed_run
-    if stop_point is not None:
-        checkpoint.CheckpointSession.stop_point = timed_stop_point
-    if sim_stop_point is not None:
-        Simulator.stop_point = timed_sim_stop_point
-    if cut is not None:
-        cli_main._cut_on_stop = timed_cut
+    # (owner, name, original, timed): each wrapped for the run, put back after (where the tree has it)
+    patches = [(owner, name, original, timed) for owner, name, original, timed in (
+        (Simulator, "run", run, timed_run),
+        (checkpoint.CheckpointSession, "stop_point", stop_point, timed_stop_point),
+        (Simulator, "stop_point", sim_stop_point, timed_sim_stop_point),
+        (cli_main, "_cut_on_stop", cut, timed_cut)) if original is not None]
+    for owner, name, _original, timed in patches:
+        setattr(owner, name, timed)
     try:
         with tempfile.TemporaryDirectory() as folder:
             started = time.perf_counter()
@@ -83,13 +84,8 @@ def measure(argv: list[str]) -> dict:
                                     "--set", f"checkpoint.directory={json.dumps(os.path.join(folder, 'ck'))}"])
             ended = time.perf_counter()
     finally:
-        Simulator.run = run
-        if stop_point is not None:
-            checkpoint.CheckpointSession.stop_point = stop_point
-        if sim_stop_point is not None:
-            Simulator.stop_point = sim_stop_point
-        if cut is not None:
-            cli_main._cut_on_stop = cut
+        for owner, name, original, _timed in patches:
+            setattr(owner, name, original)
     last = max(i for i, (kind, _) in enumerate(marks) if kind == "engine")
     looks = [(kind, t) for kind, t in marks[last + 1:] if kind != "engine"]
     named = [marks[last], *looks, ("end", ended)]

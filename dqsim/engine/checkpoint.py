@@ -976,7 +976,7 @@ def _take_folder(session: CheckpointSession) -> str | None:
             session.written = _own_checkpoints(directory, session.prefix, job_hash(session.job_text),
                                                Path(session.resume.path).name)
             resumed = parse_checkpoint_name(session.resume.path)
-            start = (resumed["engine_run"], resumed["window_end_ps"])
+            start = _cut_of(resumed)
             session.superseded = [path for order, path in found if order > start]
         else:  # a run from the start: an earlier run's checkpoints of this job
             session.superseded = [path for _order, path in found]
@@ -1113,10 +1113,9 @@ def _keep_further_along(session: CheckpointSession, cut: tuple[int, int]) -> Non
     """
     directory = Path(session.directory)
     behind, ahead = [], []
-    for path in session.superseded:  # oldest first
-        named = parse_checkpoint_name(path)
-        order = (named["engine_run"], named["window_end_ps"]) if named is not None else cut
-        (ahead if order > cut and path not in session.other_versions else behind).append(path)
+    for path in session.superseded:  # oldest first (each named as a checkpoint: _complete_checkpoints)
+        further = _cut_of(parse_checkpoint_name(path)) > cut
+        (ahead if further and path not in session.other_versions else behind).append(path)
     session.superseded = behind  # (another dqsim version's go aside as at any first write: this one cannot go on)
     if behind:
         session.warn(f"{directory} holds {count_of(len(behind), 'checkpoint')} of this job that another run "
@@ -1299,7 +1298,7 @@ def previous_checkpoint(path: str | os.PathLike) -> Path | None:
     named = parse_checkpoint_name(path)
     if named is None:
         return None
-    here = (named["engine_run"], named["window_end_ps"])
+    here = _cut_of(named)
     return max(((order, candidate) for order, candidate in _complete_checkpoints(path.parent, named["prefix"])
                 if order < here), default=(None, None))[1]
 
@@ -1310,8 +1309,14 @@ def _complete_checkpoints(directory: Path, prefix: str) -> list[tuple[tuple[int,
     for candidate in Path(directory).glob(glob.escape(prefix) + ".ckpt*.h5"):
         named = parse_checkpoint_name(candidate)
         if named is not None and named["prefix"] == prefix and manifest_path(candidate).is_file():
-            found.append(((named["engine_run"], named["window_end_ps"]), candidate))
+            found.append((_cut_of(named), candidate))
     return found
+
+
+def _cut_of(named: dict) -> tuple[int, int]:
+    """``(engine run, cut ps)`` of a checkpoint name as :func:`parse_checkpoint_name` reads it: the order of a
+    job's checkpoints along its run."""
+    return named["engine_run"], named["window_end_ps"]
 
 
 def verify_checkpoint(path: str | os.PathLike) -> dict:

@@ -1732,15 +1732,13 @@ class Simulator:
                 if op.kind == "measure":
                     heapq.heappush(measures, op.key)
         self.stats.num_flushes += 1
-        if everything or not measures:
-            limit = None if everything else measures[0] if measures else None
-        elif progress is None:
-            limit = measures[0]
-        else:
-            limit = _last_passed(measures, progress, blocked)
-        if not everything and limit is None:
-            self.stats.flush_seconds += time.perf_counter() - started
-            return False
+        limit = None  # with everything: no limit
+        if not everything:
+            if measures:
+                limit = measures[0] if progress is None else _last_passed(measures, progress, blocked)
+            if limit is None:  # no measurement, or none that every rank has passed
+                self.stats.flush_seconds += time.perf_counter() - started
+                return False
         resolved = False
         state_started = time.perf_counter()
         rank = self.comm.rank
