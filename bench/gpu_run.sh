@@ -5,9 +5,11 @@
 #   carry .whl (wheels for the machine's Python 3.12: pydantic, pyqasm, qiskit and their needs;
 #   mpich + mpi4py, installed only where the machine has no mpiexec)
 # Every section has its own time limit and writes its log under $OUT; summary.txt gathers the ends.
-# Knobs (environment): SKIP_CHECK=1, TESTS / TILED_TESTS (test files, "" skips), SKIP_QKD=1, KERNEL_VARIANTS
-# and STATE_VARIANTS ("fixed tiled": DQSIM_CUDA_DENSE of each benchmark run), sizes (KQ, SQ, QKD_*),
-# XCHG_RANKS=2 (exchanges of ranks sharing the GPU, n=XQ).
+# Knobs (environment): SKIP_CHECK=1, TESTS / VARIANT_TESTS (test files, "" skips), XDIST=N (pytest-xdist
+# processes), SCENARIO_TESTS (more test files, run last with their own time limit SCENARIO_TESTS_S), TEST_VARIANTS (DQSIM_CUDA_DENSE values VARIANT_TESTS run under, default "tiled"), SKIP_QKD=1,
+# KERNEL_VARIANTS and STATE_VARIANTS ("fixed tiled": DQSIM_CUDA_DENSE of each benchmark run; a variant
+# that failed the kernel check is skipped), sizes (KQ, SQ, QKD_*), XCHG_RANKS=2 (exchanges of ranks
+# sharing the GPU, n=XQ).
 # Dry run on a CPU machine (NumPy backend, small sizes, checks the script itself):
 #   GPU_DRY=1 OUT=/tmp/gpu_dry bash bench/gpu_run.sh
 set -u
@@ -21,7 +23,7 @@ rm -f /tmp/dqsim_gpu_check.log
 if [ "${GPU_DRY:-0}" = 1 ]; then
     PY=${PY:-.venv/bin/python}; BK=numpy; export PYTHONPATH=$PWD
     QKD_PULSES=100000000; QKD_BATCH=50000000; QKD_ENGINE=10000000; QKD_ENGINE_BATCH=1000000
-    KQ=20; SQ="16 18"; TESTS="tests/test_kernel_tiles.py tests/test_qkd_detections.py"
+    KQ=20; SQ="16 18"; TESTS="tests/test_kernel_tiles.py tests/test_qkd_detections.py"; VARIANT_TESTS=""
 else
     PY=python3; BK=cupy
     log "machine"
@@ -44,11 +46,11 @@ else
     QKD_PULSES=${QKD_PULSES:-40000000000}; QKD_BATCH=${QKD_BATCH:-4000000000}
     QKD_ENGINE=${QKD_ENGINE:-400000000}; QKD_ENGINE_BATCH=${QKD_ENGINE_BATCH:-100000000}
     KQ=${KQ:-30}; SQ=${SQ:-"26 28 30"}
-    TESTS=${TESTS-"tests/test_kernel_tiles.py tests/test_cuda_tiles.py tests/test_fusion.py
+    TESTS=${TESTS-"tests/test_kernel_tiles.py tests/test_cuda_tiles.py tests/test_cuda_dense.py tests/test_fusion.py
         tests/test_qkd_detections.py tests/test_state_gates.py tests/test_qkd_entangled.py
         tests/test_backend_staging.py tests/test_state_mpi.py"}
-    TILED_TESTS=${TILED_TESTS-"tests/test_cuda_tiles.py tests/test_kernel_tiles.py tests/test_state_gates.py
-        tests/test_fusion.py"}
+    VARIANT_TESTS=${VARIANT_TESTS-"tests/test_cuda_tiles.py tests/test_cuda_dense.py tests/test_kernel_tiles.py
+        tests/test_state_gates.py tests/test_fusion.py"}
 fi
 
 log "versions and the k-qubit CUDA kernel check"
@@ -95,23 +97,30 @@ elif grep -q " tiled=0" /tmp/dqsim_gpu_check.log; then
     export DQSIM_CUDA_DENSE=fixed
     echo "tiled kernel failed its check: DQSIM_CUDA_DENSE=fixed for the rest" | tee -a "$OUT/summary.txt"
 fi
-TILED_OK=1
-grep -q "tiled=1" /tmp/dqsim_gpu_check.log || TILED_OK=0
-[ "${SKIP_CHECK:-0}" = 1 ] && TILED_OK=1  # the tests check it instead
-[ "$BK" = numpy ] && TILED_OK=0
+# A variant runs below only if it passed the kernel check (or the check was skipped: the tests check it).
+variant_ok() {
+    [ "$BK" = numpy ] && { [ "$1" = fixed ] || [ "$1" = auto ]; } && return 0
+    [ "$BK" = numpy ] && return 1
+    [ "${SKIP_CHECK:-0}" = 1 ] && return 0
+    grep -q " $1=1" /tmp/dqsim_gpu_check.log
+}
 
-log "GPU tests (DQSIM_TEST_BACKEND=$BK)"
+# pytest-xdist, where installed, spreads the tests over XDIST processes (they share the GPU).
+XDIST_ARGS=""
+$PY -c "import xdist" 2> /dev/null && [ "${XDIST:-0}" -gt 1 ] && XDIST_ARGS="-n $XDIST"
+log "GPU tests (DQSIM_TEST_BACKEND=$BK) $XDIST_ARGS"
 [ -n "$TESTS" ] && DQSIM_TEST_BACKEND=$BK timeout ${TESTS_S:-150} $PY -m pytest -q -p no:cacheprovider -o addopts="" --timeout 90 \
-    -rfE $TESTS > "$OUT/gpu_tests.log" 2>&1
+    -rfE $XDIST_ARGS $TESTS > "$OUT/gpu_tests.log" 2>&1
 echo "pytest exit $?" | tee -a "$OUT/summary.txt"
 grep -E "passed|failed|FAILED|ERROR" "$OUT/gpu_tests.log" | tail -12 | tee -a "$OUT/summary.txt"
-if [ "$TILED_OK" = 1 ] && [ -n "${TILED_TESTS:-}" ]; then
-    log "GPU tests with DQSIM_CUDA_DENSE=tiled"
-    DQSIM_CUDA_DENSE=tiled DQSIM_TEST_BACKEND=$BK timeout ${TILED_TESTS_S:-100} $PY -m pytest -q -p no:cacheprovider \
-        -o addopts="" --timeout 90 -rfE $TILED_TESTS > "$OUT/gpu_tests_tiled.log" 2>&1
+for V in ${TEST_VARIANTS-tiled}; do
+    variant_ok "$V" && [ -n "${VARIANT_TESTS:-}" ] || continue
+    log "GPU tests with DQSIM_CUDA_DENSE=$V"
+    DQSIM_CUDA_DENSE=$V DQSIM_TEST_BACKEND=$BK timeout ${VARIANT_TESTS_S:-100} $PY -m pytest -q -p no:cacheprovider \
+        -o addopts="" --timeout 90 -rfE $XDIST_ARGS $VARIANT_TESTS > "$OUT/gpu_tests_$V.log" 2>&1
     echo "pytest exit $?" | tee -a "$OUT/summary.txt"
-    grep -E "passed|failed|FAILED|ERROR" "$OUT/gpu_tests_tiled.log" | tail -12 | tee -a "$OUT/summary.txt"
-fi
+    grep -E "passed|failed|FAILED|ERROR" "$OUT/gpu_tests_$V.log" | tail -12 | tee -a "$OUT/summary.txt"
+done
 
 if [ "${SKIP_QKD:-0}" != 1 ]; then
 log "QKD detection sampler ($BK)"
@@ -123,7 +132,7 @@ tail -4 "$OUT/qkd_bench.log" | tee -a "$OUT/summary.txt"
 fi
 
 for V in ${KERNEL_VARIANTS-fixed}; do
-    [ "$V" = tiled ] && [ "$TILED_OK" != 1 ] && continue
+    variant_ok "$V" || continue
     log "kernel rooflines ($BK, n=$KQ, DQSIM_CUDA_DENSE=$V)"
     DQSIM_CUDA_DENSE=$V timeout ${KERNEL_S:-90} $PY bench/kernel_bench.py --backend $BK --ranks 1 --qubits $KQ \
         --repeats 5 --label gpu-$V --results-dir "$OUT" --timeout-s 85 > /tmp/kernel_bench_$V.log 2>&1
@@ -132,7 +141,7 @@ for V in ${KERNEL_VARIANTS-fixed}; do
 done
 
 for SV in ${STATE_VARIANTS-fixed}; do
-    [ "$SV" = tiled ] && [ "$TILED_OK" != 1 ] && continue
+    variant_ok "$SV" || continue
     log "state benchmark ($BK, fused circuits, DQSIM_CUDA_DENSE=$SV)"
     DQSIM_CUDA_DENSE=$SV timeout ${STATE_S:-110} $PY bench/state_bench.py --backend $BK --ranks 1 --qubits $SQ \
         --skip-aer --repeats 3 --label gpu-$SV --results-dir "$OUT" --max-total-s 100 > /tmp/state_bench.log 2>&1
@@ -148,5 +157,12 @@ if [ "${XCHG_RANKS:-0}" -gt 1 ] && [ "$BK" = cupy ]; then
         > /tmp/kernel_bench_xchg.log 2>&1
     echo "exchange bench exit $?" | tee -a "$OUT/summary.txt"
     grep -v "^\[vm" /tmp/kernel_bench_xchg.log | head -60 | tee -a "$OUT/summary.txt"
+fi
+if [ -n "${SCENARIO_TESTS:-}" ]; then
+    log "scenario tests on $BK (DQSIM_TEST_BACKEND=$BK) $XDIST_ARGS"
+    DQSIM_TEST_BACKEND=$BK timeout ${SCENARIO_TESTS_S:-200} $PY -m pytest -q -p no:cacheprovider -o addopts="" \
+        --timeout 150 -rfE $XDIST_ARGS $SCENARIO_TESTS > "$OUT/gpu_scenario_tests.log" 2>&1
+    echo "pytest exit $?" | tee -a "$OUT/summary.txt"
+    grep -E "passed|failed|FAILED|ERROR" "$OUT/gpu_scenario_tests.log" | tail -12 | tee -a "$OUT/summary.txt"
 fi
 log "done in $(( $(date +%s) - T0 )) s"

@@ -181,6 +181,8 @@ def test_cuda_dense_variant_reads_the_environment():
     assert fast.cuda_dense_variant({"DQSIM_CUDA_DENSE": "fixed"}) == "fixed"
     assert fast.cuda_dense_variant({"DQSIM_CUDA_DENSE": "generic"}) == "generic"
     assert fast.cuda_dense_variant({"DQSIM_CUDA_DENSE": "tiled"}) == "tiled"
+    assert fast.cuda_dense_variant({"DQSIM_CUDA_DENSE": "fma"}) == "fma"
+    assert fast.cuda_dense_variant({"DQSIM_CUDA_DENSE": "lanes"}) == "lanes"
     with pytest.raises(ValueError, match="DQSIM_CUDA_DENSE"):
         fast.cuda_dense_variant({"DQSIM_CUDA_DENSE": "fast"})
 
@@ -206,7 +208,7 @@ def test_dense_kernel_check_holds_on_the_cpu_kernels():
 
 
 @pytest.mark.skipif(BACKEND is None or not BACKEND.is_gpu, reason="needs DQSIM_TEST_BACKEND=cupy and a GPU")
-@pytest.mark.parametrize("variant", ["auto", "fixed", "generic", "tiled"])
+@pytest.mark.parametrize("variant", ["auto", "fixed", "generic", "tiled", "fma", "lanes"])
 @pytest.mark.parametrize("k", [1, 2, 3, 4, 5])
 def test_cuda_dense_variants_match_reference(monkeypatch, variant, k):
     """Every k-qubit CUDA kernel gives the dense reference's state (complex128; n = 12, so tiles fit)."""

@@ -1546,7 +1546,7 @@ CUDA_MAX_DENSE_QUBITS = 5
 
 
 #: The k-qubit CUDA kernels :class:`CupyKernels` can use (:func:`cuda_dense_variant`).
-CUDA_DENSE_VARIANTS = ("auto", "fixed", "generic", "tiled")
+CUDA_DENSE_VARIANTS = ("auto", "fixed", "generic", "tiled", "fma", "lanes")
 
 #: Targets below this bit make the one-thread-per-group kernels read strided memory; the
 #: shared-memory tiles (:mod:`dqsim.backend.cuda_tiles`) read such groups coalesced.
@@ -1568,7 +1568,11 @@ def cuda_dense_variant(environ=None) -> str:
     per group, ``k`` fixed at compile time; ``generic``: the same with ``k``
     read at run time (one kernel for every k), the fallback; ``tiled``:
     every k-qubit block, and 1- and 2-qubit gates with a low target, staged
-    through shared memory (:mod:`dqsim.backend.cuda_tiles`).
+    through shared memory (:mod:`dqsim.backend.cuda_tiles`); ``fma``: every
+    dense gate (1- and 2-qubit ones too) through the group kernel of
+    :mod:`dqsim.backend.cuda_dense` (matrix in constant memory, explicit fused
+    multiply-adds); ``lanes``: the same, but gates whose targets are all
+    below bit 5 (at most 4 of them) through its warp-shuffle kernel.
     """
     value = (os.environ if environ is None else environ).get("DQSIM_CUDA_DENSE", "auto")
     if value not in CUDA_DENSE_VARIANTS:
@@ -1621,10 +1625,18 @@ class CupyKernels:
         if self.variant in ("auto", "tiled"):
             from dqsim.backend.cuda_tiles import TiledDense  # noqa: PLC0415 (GPU only)
             self._tiles = TiledDense(cupy)
+        self._const = None
+        if self.variant in ("fma", "lanes"):
+            from dqsim.backend.cuda_dense import ConstDense  # noqa: PLC0415 (GPU only)
+            self._const = ConstDense(cupy, lanes=self.variant == "lanes")
 
     def _tiled(self, psi, bits, matrix: np.ndarray, cmask: int, dense_block: bool) -> bool:
-        """Apply through the shared-memory tiles where :func:`cuda_uses_tiles` says so (and a tile
-        fits the shard); ``False`` when the caller's kernel should run instead."""
+        """Apply through the constant-matrix kernels (variants ``fma``, ``lanes``) or the
+        shared-memory tiles where :func:`cuda_uses_tiles` says so (and a tile fits the shard);
+        ``False`` when the caller's kernel should run instead."""
+        if self._const is not None:
+            self._const.apply(psi, bits, matrix, cmask)
+            return True
         if self._tiles is None or not cuda_uses_tiles(self.variant, bits, dense_block):
             return False
         return self._tiles.apply(psi, bits, matrix, cmask)
