@@ -165,7 +165,7 @@ def measure(args) -> None:
     from dqsim import comm as comm_mod
 
     out_dir = Path(args.out_dir)
-    build_dir = out_dir / f"trampolines-{os.environ.get('PMI_RANK', '0')}"  # (ranks compile side by side)
+    build_dir = out_dir / f"trampolines-{os.environ.get('PMI_RANK', os.environ.get('OMPI_COMM_WORLD_RANK', '0'))}"  # (ranks compile side by side)
     build_dir.mkdir(parents=True, exist_ok=True)
     cgt = build_trampolines(build_dir, len(WRAPPED))
     poll_waits()

@@ -98,7 +98,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.worker is not None:
         result = worker(args.worker, Path(args.folder))
-        if int(os.environ.get("PMI_RANK", "0")) == 0:
+        if int(os.environ.get("PMI_RANK", os.environ.get("OMPI_COMM_WORLD_RANK", "0"))) == 0:
             print("RESULT " + json.dumps(result), flush=True)
         return 0
     env = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1", PYTHONPATH=str(ROOT))

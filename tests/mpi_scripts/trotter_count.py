@@ -17,7 +17,7 @@ ONE_RUN = trotter._run_once
 
 
 def counted(*args, **kwargs):
-    rank = os.environ.get("PMI_RANK", "0")
+    rank = os.environ.get("PMI_RANK", os.environ.get("OMPI_COMM_WORLD_RANK", "0"))  # MPICH, Open MPI
     with open(f"{LOG}.rank{rank}", "a") as log:
         log.write(f"trotter-run rank={rank} seed={kwargs['seed']} ranks={kwargs['comm'].size}\n")
     return ONE_RUN(*args, **kwargs)

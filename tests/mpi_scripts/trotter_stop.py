@@ -18,7 +18,7 @@ ONE_RUN = trotter._run_once
 
 def run_then_stop(*args, **kwargs):
     result = ONE_RUN(*args, **kwargs)
-    if os.environ.get("PMI_RANK", "0") == "0":
+    if os.environ.get("PMI_RANK", os.environ.get("OMPI_COMM_WORLD_RANK", "0")) == "0":
         checkpoint.request_stop()
     return result
 
