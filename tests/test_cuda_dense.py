@@ -66,9 +66,9 @@ def test_module_source_refuses_what_it_cannot_build():
 def test_cuda_const_kernels_match_reference(targets, controls, precision, lanes):
     """Both CUDA kernels on a GPU equal the dense reference (lanes=False: the group kernel everywhere)."""
     psi, matrix = _random(len(targets), 11 + len(targets))
-    launcher = cuda_dense.ConstDense(BACKEND.xp, lanes=lanes)
+    launcher = cuda_dense.ConstDense(BACKEND.xp)
     device = BACKEND.xp.asarray(psi.astype(precision))
-    launcher.apply(device, targets, matrix, sum(1 << c for c in controls))
+    launcher.apply(device, targets, matrix, sum(1 << c for c in controls), lanes=lanes)
     tol = 1e-12 if precision == "complex128" else 1e-5
     np.testing.assert_allclose(BACKEND.to_host(device), _expected(psi, targets, controls, matrix), atol=tol)
 

@@ -218,15 +218,22 @@ def test_cuda_dense_variants_match_reference(monkeypatch, variant, k):
     _check_dense_kernel(kernels, BACKEND.xp.asarray, BACKEND.to_host, k)
 
 
-def test_auto_variant_tiles_only_the_measured_winners():
-    """auto: tiles for 3-4-qubit blocks with a target below CUDA_LOW_BITS; the fixed kernel elsewhere."""
-    uses = fast.cuda_uses_tiles
-    assert uses("auto", (0, 5, 9), True) and uses("auto", (4, 5, 6, 7), True)
-    assert not uses("auto", (5, 6, 7), True)           # no low target: coalesced already
-    assert not uses("auto", (0, 1), True) and not uses("auto", (0, 1, 2, 3, 4), True)  # k = 2, 5
-    assert not uses("auto", (0,), False) and not uses("auto", (0, 1), False)  # 1-, 2-qubit kernels
-    assert uses("tiled", (9, 10, 11), True) and uses("tiled", (0, 9), False) and not uses("tiled", (9,), False)
-    assert not any(uses(v, (0, 1, 2), True) for v in ("fixed", "generic"))
+def test_cuda_route_follows_the_measured_winners():
+    """auto: lanes for 2-4 targets all below bit 5; the group kernel for small matrices with a low target or
+    3+ targets; the ElementwiseKernel for 1-2 high targets and large matrices. Other variants force one kernel."""
+    route = fast.cuda_route
+    assert route("auto", (0, 4), 16, False) == "lanes" and route("auto", (3, 0, 1, 2), 8, True) == "lanes"
+    assert route("auto", (0,), 16, False) == "groups"                       # k = 1 on bit 0: coalesced per thread
+    assert route("auto", (0, 1, 2, 3, 4), 8, True) == "elementwise"          # 5 targets: 8 KiB matrix
+    assert route("auto", (2, 9), 16, False) == "groups" and route("auto", (6, 7, 8), 16, True) == "groups"
+    assert route("auto", (6, 9), 16, False) == "elementwise" and route("auto", (9,), 8, False) == "elementwise"
+    assert route("auto", (3, 8, 15, 22), 16, True) == "elementwise"         # complex128 k = 4: 4 KiB matrix
+    assert route("auto", (3, 8, 15, 22), 8, True) == "groups"               # complex64 k = 4: 2 KiB
+    assert route("tiled", (9, 10, 11), 16, True) == "tiles" and route("tiled", (0, 9), 16, False) == "tiles"
+    assert route("tiled", (9,), 16, False) == "elementwise"
+    assert route("fma", (0, 1), 16, True) == "groups" and route("lanes", (0, 1), 16, True) == "lanes"
+    assert route("lanes", (0, 1, 2, 3, 4), 16, True) == "groups"            # five targets: no lane kernel
+    assert all(route(v, (0, 1, 2), 16, True) == "elementwise" for v in ("fixed", "generic"))
 
 
 @pytest.mark.skipif(fast.numba_kernels() is None, reason="numba kernels off or missing")

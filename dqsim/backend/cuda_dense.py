@@ -45,10 +45,20 @@ MAX_GROUP_TARGETS = 5
 THREADS = 128
 #: Amplitudes each thread of the lane kernel keeps in flight per loop turn.
 LANE_UNROLL = 4
+#: Largest matrix (bytes) the kernels keep in constant memory (:func:`matrix_in_global`).
+CONSTANT_MATRIX_BYTES = 2048
 
 CUDA_SOURCE = r"""
-// Specialised by text before this source: amp_t (double2 / float2), FMA (fma / fmaf), K, UNROLL, THREADS.
+// Specialised by text before this source: amp_t (double2 / float2), FMA (fma / fmaf), K, UNROLL, THREADS,
+// MATRIX_GLOBAL (1: the matrix is a kernel argument read through the read-only cache; 0: constant memory).
+#if MATRIX_GLOBAL
+#define MAT(i) __ldg(&mat[(i)])
+#define MAT_PARAM , const amp_t* __restrict__ mat
+#else
 __constant__ amp_t dqsim_matrix[1 << (2 * K)];
+#define MAT(i) dqsim_matrix[(i)]
+#define MAT_PARAM
+#endif
 __constant__ long long dqsim_offsets[1 << K];
 
 __device__ __forceinline__ void cmac(amp_t& acc, const amp_t m, const amp_t a) {
@@ -61,7 +71,7 @@ __device__ __forceinline__ void cmac(amp_t& acc, const amp_t m, const amp_t a) {
 // One thread per group: base index j (zeros at the sorted target bits s0..), members j + offsets[r].
 extern "C" __global__ void __launch_bounds__(THREADS) dqsim_dense_groups(
         amp_t* __restrict__ psi, const long long groups, const long long s0, const long long s1,
-        const long long s2, const long long s3, const long long s4, const long long cmask) {
+        const long long s2, const long long s3, const long long s4, const long long cmask MAT_PARAM) {
     const long long s[5] = {s0, s1, s2, s3, s4};
     const long long stride = (long long)gridDim.x * blockDim.x;
     for (long long g = (long long)blockIdx.x * blockDim.x + threadIdx.x; g < groups; g += stride) {
@@ -85,7 +95,7 @@ extern "C" __global__ void __launch_bounds__(THREADS) dqsim_dense_groups(
             acc.y = 0;
 #pragma unroll
             for (int c = 0; c < (1 << K); ++c) {
-                cmac(acc, dqsim_matrix[(r << K) + c], v[c]);
+                cmac(acc, MAT((r << K) + c), v[c]);
             }
             psi[j + dqsim_offsets[r]] = acc;
         }
@@ -97,7 +107,7 @@ extern "C" __global__ void __launch_bounds__(THREADS) dqsim_dense_groups(
 // thread count are multiples of 32, so every loop condition is the same on a warp's lanes.
 extern "C" __global__ void __launch_bounds__(THREADS) dqsim_dense_lanes(
         amp_t* __restrict__ psi, const long long size, const int t0, const int t1, const int t2,
-        const int t3, const long long cmask) {
+        const int t3, const long long cmask MAT_PARAM) {
     const int tb[4] = {t0, t1, t2, t3};
     const int lane = threadIdx.x & 31;
     int row = 0;
@@ -111,7 +121,7 @@ extern "C" __global__ void __launch_bounds__(THREADS) dqsim_dense_lanes(
     int xmask[1 << K];
 #pragma unroll
     for (int d = 0; d < (1 << K); ++d) {
-        mrow[d] = dqsim_matrix[(row << K) + (row ^ d)];
+        mrow[d] = MAT((row << K) + (row ^ d));
         int x = 0;
 #pragma unroll
         for (int t = 0; t < K; ++t) {
@@ -167,6 +177,22 @@ extern "C" __global__ void __launch_bounds__(THREADS) dqsim_dense_lanes(
 """
 
 
+def matrix_in_global(k: int, dtype) -> bool:
+    """Whether the module for ``k`` targets and ``dtype`` reads its matrix from global memory.
+
+    Matrices above :data:`CONSTANT_MATRIX_BYTES` do: on an H100 (2026-12-05,
+    ``bench/results/gpu-h100-20261205``) the group kernel with a 4 KiB matrix
+    in constant memory (4 qubits, complex128) ran at 0.20 of the copy
+    bandwidth and a 2 KiB one (complex64) at 0.95-0.98; the likely cause,
+    not profiled, is the constant cache's size.
+
+    Examples:
+        >>> matrix_in_global(3, np.complex128), matrix_in_global(4, np.complex128), matrix_in_global(4, np.complex64)
+        (False, True, False)
+    """
+    return (np.dtype(dtype).itemsize << (2 * int(k))) > CONSTANT_MATRIX_BYTES
+
+
 def module_source(k: int, dtype) -> str:
     """The CUDA source of the module for ``k`` targets and complex ``dtype`` (no CuPy headers)."""
     if np.dtype(dtype) == np.complex128:
@@ -177,7 +203,8 @@ def module_source(k: int, dtype) -> str:
         raise ValueError(f"dense kernels take complex64 or complex128 amplitudes, got {np.dtype(dtype)}")
     if not 1 <= k <= MAX_GROUP_TARGETS:
         raise ValueError(f"dense kernels take 1..{MAX_GROUP_TARGETS} targets, got {k}")
-    return head + f"#define K {int(k)}\n#define UNROLL {LANE_UNROLL}\n#define THREADS {THREADS}\n" + CUDA_SOURCE
+    return (head + f"#define K {int(k)}\n#define UNROLL {LANE_UNROLL}\n#define THREADS {THREADS}\n"
+            f"#define MATRIX_GLOBAL {int(matrix_in_global(k, dtype))}\n" + CUDA_SOURCE)
 
 
 def uses_lanes(targets, num_amplitudes: int) -> bool:
@@ -232,15 +259,10 @@ def emulate_lanes(psi: np.ndarray, targets, matrix: np.ndarray, cmask: int) -> n
 
 
 class ConstDense:
-    """Launcher of the two kernels on CuPy shards (one module per ``k`` and precision).
+    """Launcher of the two kernels on CuPy shards (one module per ``k`` and precision)."""
 
-    ``lanes``: gates whose targets :func:`uses_lanes` accepts go through the
-    lane kernel; otherwise every gate takes the group kernel.
-    """
-
-    def __init__(self, cupy, lanes: bool = True):
+    def __init__(self, cupy):
         self._cp = cupy
-        self._lanes = bool(lanes)
         self._modules = {}
         self._sms = int(cupy.cuda.Device().attributes["MultiProcessorCount"])
 
@@ -250,8 +272,8 @@ class ConstDense:
         if entry is None:
             module = self._cp.RawModule(code=module_source(k, dtype))
             lanes = module.get_function("dqsim_dense_lanes") if k <= MAX_LANE_TARGETS else None
-            entry = (module.get_function("dqsim_dense_groups"), lanes,
-                     module.get_global("dqsim_matrix"), module.get_global("dqsim_offsets"))
+            symbol = None if matrix_in_global(k, dtype) else module.get_global("dqsim_matrix")
+            entry = (module.get_function("dqsim_dense_groups"), lanes, symbol, module.get_global("dqsim_offsets"))
             self._modules[key] = entry
         return entry
 
@@ -259,22 +281,28 @@ class ConstDense:
         """Copy ``values`` (a device array) into a ``__constant__`` symbol, in stream order."""
         pointer.copy_from_device_async(values.data, values.nbytes, self._cp.cuda.get_current_stream())
 
-    def apply(self, psi, targets, matrix: np.ndarray, cmask: int) -> None:
+    def apply(self, psi, targets, matrix: np.ndarray, cmask: int, lanes: bool = True) -> None:
         """Apply the ``2^k × 2^k`` ``matrix`` on local ``targets`` (gate order) of ``psi`` in place.
 
         Row/column bit ``t`` of ``matrix`` is target ``targets[t]``; only
-        amplitudes with every bit of ``cmask`` set change.
+        amplitudes with every bit of ``cmask`` set change. ``lanes``: the
+        lane kernel where :func:`uses_lanes` accepts the gate, else the group
+        kernel.
         """
         targets = tuple(int(b) for b in targets)
         k = len(targets)
         groups_kernel, lanes_kernel, matrix_symbol, offsets_symbol = self._module(k, psi.dtype)
         m = self._cp.asarray(np.ascontiguousarray(matrix).reshape(-1), dtype=psi.dtype)
-        self._upload(matrix_symbol, m)
-        if self._lanes and uses_lanes(targets, psi.size):
+        if matrix_symbol is None:
+            extra = (m,)
+        else:
+            self._upload(matrix_symbol, m)
+            extra = ()
+        if lanes and uses_lanes(targets, psi.size):
             padded = targets + (0,) * (MAX_LANE_TARGETS - k)
             blocks = int(min(-(-psi.size // THREADS), 32 * self._sms))
             lanes_kernel((blocks,), (THREADS,), (psi, np.int64(psi.size), *(np.int32(b) for b in padded),
-                                                 np.int64(cmask)))
+                                                 np.int64(cmask), *extra))
             return
         offsets = np.zeros(1 << k, dtype=np.int64)
         for r in range(offsets.size):
@@ -284,4 +312,4 @@ class ConstDense:
         groups = psi.size >> k
         blocks = int(min(-(-groups // THREADS), 1 << 30))
         groups_kernel((blocks,), (THREADS,), (psi, np.int64(groups), *(np.int64(b) for b in sorted_bits),
-                                              np.int64(cmask)))
+                                              np.int64(cmask), *extra))

@@ -1548,31 +1548,29 @@ CUDA_MAX_DENSE_QUBITS = 5
 #: The k-qubit CUDA kernels :class:`CupyKernels` can use (:func:`cuda_dense_variant`).
 CUDA_DENSE_VARIANTS = ("auto", "fixed", "generic", "tiled", "fma", "lanes")
 
-#: Targets below this bit make the one-thread-per-group kernels read strided memory; the
+#: Targets below this bit make the one-thread-per-group kernels read strided memory (a warp's 32
+#: consecutive amplitudes): the lane kernel of :mod:`dqsim.backend.cuda_dense` and the
 #: shared-memory tiles (:mod:`dqsim.backend.cuda_tiles`) read such groups coalesced.
 CUDA_LOW_BITS = 5
-#: Block sizes for which ``auto`` takes the tiles when a target is below CUDA_LOW_BITS: where
-#: they beat the fixed kernel on an H200 (30 qubits, 2026-12-04, bench/results/gpu-h200-20261204,
-#: runs 1 and 6): k = 3 on the lowest bits 0.50 vs 0.47 of the copy bandwidth (complex128) and
-#: 0.62 vs 0.35 (complex64), k = 4 0.45 vs 0.39 and 0.45 vs 0.24. For k = 1-2 and k = 5, and on
-#: higher bits, the fixed kernel was as fast or faster (k = 3-4 on middle bits 0.70-0.90 vs 0.46-0.66).
-CUDA_AUTO_TILED_K = (3, 4)
+#: (k, bytes per amplitude) of the blocks whose matrix is too large for constant memory but for which
+#: ``auto`` still takes the group kernel of :mod:`dqsim.backend.cuda_dense` (matrix read from global
+#: memory, explicit fused multiply-adds) over the ElementwiseKernel: none measured faster yet.
+CUDA_AUTO_GLOBAL_GROUPS: frozenset = frozenset()
 
 
 def cuda_dense_variant(environ=None) -> str:
     """Which k-qubit CUDA kernel :class:`CupyKernels` uses, from ``DQSIM_CUDA_DENSE``.
 
-    ``auto`` (default): the fixed kernel, except blocks of
-    :data:`CUDA_AUTO_TILED_K` qubits with a target below
-    :data:`CUDA_LOW_BITS`, which go through the tiles; ``fixed``: one thread
-    per group, ``k`` fixed at compile time; ``generic``: the same with ``k``
-    read at run time (one kernel for every k), the fallback; ``tiled``:
-    every k-qubit block, and 1- and 2-qubit gates with a low target, staged
-    through shared memory (:mod:`dqsim.backend.cuda_tiles`); ``fma``: every
-    dense gate (1- and 2-qubit ones too) through the group kernel of
-    :mod:`dqsim.backend.cuda_dense` (matrix in constant memory, explicit fused
-    multiply-adds); ``lanes``: the same, but gates whose targets are all
-    below bit 5 (at most 4 of them) through its warp-shuffle kernel.
+    ``auto`` (default): per gate, the kernel :func:`cuda_route` names;
+    ``fixed``: one thread per group, ``k`` fixed at compile time (CuPy
+    ``ElementwiseKernel``s); ``generic``: the same with ``k`` read at run
+    time (one kernel for every k), the fallback; ``tiled``: every k-qubit
+    block, and 1- and 2-qubit gates with a low target, staged through
+    shared memory (:mod:`dqsim.backend.cuda_tiles`); ``fma``: every dense
+    gate through the group kernel of :mod:`dqsim.backend.cuda_dense`
+    (explicit fused multiply-adds; small matrices in constant memory);
+    ``lanes``: the same, but gates whose targets are all below bit 5 (at
+    most 4 of them) through its warp-shuffle kernel.
     """
     value = (os.environ if environ is None else environ).get("DQSIM_CUDA_DENSE", "auto")
     if value not in CUDA_DENSE_VARIANTS:
@@ -1580,24 +1578,59 @@ def cuda_dense_variant(environ=None) -> str:
     return value
 
 
-def cuda_uses_tiles(variant: str, bits, dense_block: bool) -> bool:
-    """Whether :class:`CupyKernels` applies a gate on ``bits`` through the shared-memory tiles.
+def cuda_route(variant: str, bits, itemsize: int, dense_block: bool) -> str:
+    """Which CUDA kernel applies a dense gate on local ``bits``: ``lanes``, ``groups``, ``tiles`` or ``elementwise``.
 
-    ``dense_block``: the gate goes through :meth:`CupyKernels.dense` (a
-    k-qubit block) rather than the 1- and 2-qubit kernels.
+    ``itemsize``: bytes per amplitude (16 complex128, 8 complex64);
+    ``dense_block``: the gate came through :meth:`CupyKernels.dense` (a fused
+    block) rather than the 1- and 2-qubit entry points. ``lanes`` and
+    ``groups`` are the kernels of :mod:`dqsim.backend.cuda_dense`; the lane
+    kernel also needs a shard of 32 amplitudes or more
+    (:meth:`dqsim.backend.cuda_dense.ConstDense.apply` falls back to
+    ``groups``). ``auto`` follows
+    an H100's kernel rooflines at 30 qubits (2026-12-05,
+    ``bench/results/gpu-h100-20261205``; ratios to the copy bandwidth,
+    complex128 / complex64):
+
+    * every target below bit 5, 2-4 of them: ``lanes`` (0.85-0.91 /
+      0.83-0.90, against 0.31-0.78 for the ElementwiseKernel and 0.62-0.82
+      for the tiles);
+    * a matrix of at most 2 KiB (:func:`dqsim.backend.cuda_dense.matrix_in_global`)
+      with a target below bit 5 or 3 targets or more: ``groups`` (a 1-qubit
+      gate on bit 0 0.98 / 0.97 against 0.86 / 0.82; 3-qubit blocks on mixed
+      bits 0.93-0.98 / 0.89-0.97 against 0.85-0.94 / 0.77-0.84; 4-qubit
+      complex64 blocks 0.95-0.98 against 0.67-0.85);
+    * otherwise the ElementwiseKernel (1- and 2-qubit gates on bits >= 5:
+      0.97-0.99 either way; complex128 4-qubit blocks 0.80-0.95 against 0.20
+      for ``groups`` with the matrix in constant memory; 5-qubit blocks
+      0.37-0.45 against 0.09-0.16), unless ``(k, itemsize)`` is in
+      :data:`CUDA_AUTO_GLOBAL_GROUPS`.
 
     Examples:
-        >>> cuda_uses_tiles("auto", (0, 1, 7), True), cuda_uses_tiles("auto", (6, 7, 8), True)
-        (True, False)
-        >>> cuda_uses_tiles("auto", (0,), False), cuda_uses_tiles("tiled", (0,), False)
-        (False, True)
+        >>> [cuda_route("auto", b, 16, True) for b in ((0, 3), (0,), (0, 9, 12), (9, 12), (3, 7, 9, 12))]
+        ['lanes', 'groups', 'groups', 'elementwise', 'elementwise']
+        >>> cuda_route("auto", (3, 7, 9, 12), 8, True), cuda_route("tiled", (0,), 16, False)
+        ('groups', 'tiles')
     """
+    from dqsim.backend.cuda_dense import MAX_LANE_TARGETS, matrix_in_global  # noqa: PLC0415 (no CuPy import)
+
+    k = len(bits)
     low = min(bits) < CUDA_LOW_BITS
+    all_low = max(bits) < CUDA_LOW_BITS
     if variant == "tiled":
-        return dense_block or low
-    if variant == "auto":
-        return dense_block and low and len(bits) in CUDA_AUTO_TILED_K
-    return False
+        return "tiles" if dense_block or low else "elementwise"
+    if variant == "fma":
+        return "groups"
+    if variant == "lanes":
+        return "lanes" if all_low and k <= MAX_LANE_TARGETS else "groups"
+    if variant != "auto":
+        return "elementwise"
+    if all_low and 2 <= k <= MAX_LANE_TARGETS:
+        return "lanes"
+    dtype = np.complex128 if itemsize == 16 else np.complex64
+    if not matrix_in_global(k, dtype):
+        return "groups" if low or k >= 3 else "elementwise"
+    return "groups" if (k, int(itemsize)) in CUDA_AUTO_GLOBAL_GROUPS else "elementwise"
 
 
 class CupyKernels:
@@ -1622,24 +1655,24 @@ class CupyKernels:
         self.variant = cuda_dense_variant()
         self._dense_fixed = {}
         self._tiles = None
-        if self.variant in ("auto", "tiled"):
+        if self.variant == "tiled":
             from dqsim.backend.cuda_tiles import TiledDense  # noqa: PLC0415 (GPU only)
             self._tiles = TiledDense(cupy)
         self._const = None
-        if self.variant in ("fma", "lanes"):
+        if self.variant in ("auto", "fma", "lanes"):
             from dqsim.backend.cuda_dense import ConstDense  # noqa: PLC0415 (GPU only)
-            self._const = ConstDense(cupy, lanes=self.variant == "lanes")
+            self._const = ConstDense(cupy)
 
     def _tiled(self, psi, bits, matrix: np.ndarray, cmask: int, dense_block: bool) -> bool:
-        """Apply through the constant-matrix kernels (variants ``fma``, ``lanes``) or the
-        shared-memory tiles where :func:`cuda_uses_tiles` says so (and a tile fits the shard);
-        ``False`` when the caller's kernel should run instead."""
-        if self._const is not None:
-            self._const.apply(psi, bits, matrix, cmask)
+        """Apply through the kernel :func:`cuda_route` names, unless it names the ElementwiseKernel
+        (or no tile fits the shard): ``False`` when the caller's kernel should run instead."""
+        route = cuda_route(self.variant, bits, psi.itemsize, dense_block)
+        if route in ("lanes", "groups"):
+            self._const.apply(psi, bits, matrix, cmask, lanes=route == "lanes")
             return True
-        if self._tiles is None or not cuda_uses_tiles(self.variant, bits, dense_block):
-            return False
-        return self._tiles.apply(psi, bits, matrix, cmask)
+        if route == "tiles":
+            return self._tiles.apply(psi, bits, matrix, cmask)
+        return False
 
     def _fixed_kernel(self, k: int):
         """The unrolled kernel for ``k`` target bits (compiled on first use)."""

@@ -152,14 +152,20 @@ CPU_COSTS = FusionCosts(dense=(1.1, 1.15, 1.35, 2.2, 7.5), diagonal=2.0, dense_h
                         high_bit=3,
                         measured="numba runs (k <= 2), register blocks (k = 3), planar blocks (k = 4, 5; k = 5 with "
                                  "a target on bits 0-2: tiles), 2-core dev VM (shared), n=26, complex128, 2026-12-04/05")
-#: CuPy kernels (one thread per group, k fixed at compile time) on one NVIDIA H200, n = 30,
-#: complex128, 2026-12-04 (bench/results/gpu-h200-20261204, kernel_bench): one pass of a
-#: dense block on k = 1..5 qubits took 1.03-1.43, 1.03-1.56, 1.11-2.13, 1.35-2.56 and 2.9-7.7
-#: copies of the state (middle/top bits - lowest bits, where reads are strided); the costs are
-#: the means over low, middle and top targets. A fused diagonal: 1.02. At k = 5 the kernel is
-#: bound by FP64 arithmetic (32 complex multiply-adds per amplitude).
-GPU_COSTS = FusionCosts(dense=(1.16, 1.21, 1.46, 1.76, 4.6), diagonal=1.02,
-                        measured="CuPy fixed-k kernels, NVIDIA H200, n=30, complex128, 2026-12-04")
+#: CuPy kernels on one NVIDIA H200, n = 30, complex128, 2026-12-04 (bench/results/gpu-h200-20261204):
+#: the one-thread-per-group ElementwiseKernels took 1.03-1.43, 1.03-1.56, 1.11-2.13, 1.35-2.56 and
+#: 2.9-7.7 copies of the state for k = 1..5 (middle/top bits - lowest bits, reads strided there).
+#: Since 2026-12-05 DQSIM_CUDA_DENSE=auto takes, per gate, the kernel fast.cuda_route names: the
+#: warp-shuffle lane kernel for 2-4 targets all below bit 5, the constant-matrix group kernel for
+#: small matrices, else the ElementwiseKernel. Their passes on one NVIDIA H100 (n = 30, complex128,
+#: bench/results/gpu-h100-20261205, run 1, each kernel measured under its own variant): k = 1..5
+#: with a target below bit 5 0.98, 0.90, 0.91, 0.80-0.85, 0.17-0.40 of a copy (lowest bits;
+#: mixed placements 0.92-0.98 for k = 3, 0.80 for k = 4); every target >= 5: 0.98, 0.97-0.98,
+#: 0.97-0.98, 0.93-0.95, 0.39-0.45. A fused diagonal: 0.98.
+GPU_COSTS = FusionCosts(dense=(1.02, 1.1, 1.1, 1.2, 5.9), diagonal=1.02, dense_high=(1.02, 1.03, 1.03, 1.07, 2.5),
+                        high_bit=5,
+                        measured="CuPy kernels as DQSIM_CUDA_DENSE=auto routes them (lane, group, "
+                                 "ElementwiseKernel), NVIDIA H100, n=30, complex128, 2026-12-05")
 
 
 def costs_for(backend) -> FusionCosts:
