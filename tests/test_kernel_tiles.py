@@ -220,11 +220,13 @@ def test_cuda_dense_variants_match_reference(monkeypatch, variant, k):
 
 def test_cuda_route_follows_the_measured_winners():
     """auto: lanes for 2-4 targets all below bit 5; the group kernel for small matrices with a low target or
-    3+ targets; the ElementwiseKernel for 1-2 high targets and large matrices. Other variants force one kernel."""
+    3+ targets, and for 5 targets; the ElementwiseKernel for 1-2 high targets and complex128 4-qubit blocks.
+    Other variants force one kernel."""
     route = fast.cuda_route
     assert route("auto", (0, 4), 16, False) == "lanes" and route("auto", (3, 0, 1, 2), 8, True) == "lanes"
     assert route("auto", (0,), 16, False) == "groups"                       # k = 1 on bit 0: coalesced per thread
-    assert route("auto", (0, 1, 2, 3, 4), 8, True) == "elementwise"          # 5 targets: 8 KiB matrix
+    assert route("auto", (0, 1, 2, 3, 4), 8, True) == "groups"               # 5 targets: matrix in global memory
+    assert route("auto", (3, 7, 12, 18, 24), 16, True) == "groups"
     assert route("auto", (2, 9), 16, False) == "groups" and route("auto", (6, 7, 8), 16, True) == "groups"
     assert route("auto", (6, 9), 16, False) == "elementwise" and route("auto", (9,), 8, False) == "elementwise"
     assert route("auto", (3, 8, 15, 22), 16, True) == "elementwise"         # complex128 k = 4: 4 KiB matrix

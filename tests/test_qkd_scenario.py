@@ -55,7 +55,13 @@ def test_bb84_block_statistics_match_the_gain_and_qber_formulas():
                           scale * math.exp(mu) * nu * nu / (mu * mu) * math.sqrt(q_mu * (1 - q_mu) / (job.qkd.pulses * p[0])))
     assert block["y1_lower"] <= true_y1 + 3 * sigma_y1
     assert block["y1_lower"] >= true_y1 - 6 * sigma_y1 - 0.05 * true_y1  # and not a vacuous bound
-    assert block["e1_upper"] >= theory.single_photon_error(eta, background, link.misalignment) * 0.9
+    # E1^U is an upper bound of the expected single-photon error rate, computed from the decoy QBER, which rests on
+    # few errors (~16 here): it may fall below the true e1 by their Poisson fluctuation (relative 1/sqrt(errors);
+    # sifting taken as 1/2 of the detections, which overstates the error when the bases are biased). NumPy's
+    # sampler passed 0.9 * e1 with this seed; CuPy's on an H100 gave 0.0088 against e1 = 0.0100 (2026-12-05).
+    true_e1 = theory.single_photon_error(eta, background, link.misalignment)
+    decoy_errors = block["detections_decoy"] * 0.5 * theory.qber(0.1, eta, background, link.misalignment)
+    assert block["e1_upper"] >= true_e1 * (1 - 3 / math.sqrt(decoy_errors))
     assert not block["aborted"] and block["secret_key_bits"] > 0
 
 

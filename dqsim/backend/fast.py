@@ -1554,8 +1554,11 @@ CUDA_DENSE_VARIANTS = ("auto", "fixed", "generic", "tiled", "fma", "lanes")
 CUDA_LOW_BITS = 5
 #: (k, bytes per amplitude) of the blocks whose matrix is too large for constant memory but for which
 #: ``auto`` still takes the group kernel of :mod:`dqsim.backend.cuda_dense` (matrix read from global
-#: memory, explicit fused multiply-adds) over the ElementwiseKernel: none measured faster yet.
-CUDA_AUTO_GLOBAL_GROUPS: frozenset = frozenset()
+#: memory, explicit fused multiply-adds) over the ElementwiseKernel: 5-qubit blocks, 0.35-0.58 of the
+#: copy bandwidth against 0.17-0.50 (complex128) and 0.28-0.50 against 0.23-0.39 (complex64) on an H100
+#: (2026-12-05, bench/results/gpu-h100-20261205, run 2). Complex128 4-qubit blocks stay on the
+#: ElementwiseKernel (0.82-0.96 against 0.50-0.83).
+CUDA_AUTO_GLOBAL_GROUPS: frozenset = frozenset({(5, 16), (5, 8)})
 
 
 def cuda_dense_variant(environ=None) -> str:
@@ -1602,13 +1605,16 @@ def cuda_route(variant: str, bits, itemsize: int, dense_block: bool) -> str:
       complex64 blocks 0.95-0.98 against 0.67-0.85);
     * otherwise the ElementwiseKernel (1- and 2-qubit gates on bits >= 5:
       0.97-0.99 either way; complex128 4-qubit blocks 0.80-0.95 against 0.20
-      for ``groups`` with the matrix in constant memory; 5-qubit blocks
-      0.37-0.45 against 0.09-0.16), unless ``(k, itemsize)`` is in
-      :data:`CUDA_AUTO_GLOBAL_GROUPS`.
+      for ``groups`` with the matrix in constant memory, 0.50-0.83 with it in
+      global memory), unless ``(k, itemsize)`` is in
+      :data:`CUDA_AUTO_GLOBAL_GROUPS` (5-qubit blocks: ``groups``, matrix in
+      global memory).
 
     Examples:
         >>> [cuda_route("auto", b, 16, True) for b in ((0, 3), (0,), (0, 9, 12), (9, 12), (3, 7, 9, 12))]
         ['lanes', 'groups', 'groups', 'elementwise', 'elementwise']
+        >>> cuda_route("auto", (0, 1, 2, 3, 4), 16, True)
+        'groups'
         >>> cuda_route("auto", (3, 7, 9, 12), 8, True), cuda_route("tiled", (0,), 16, False)
         ('groups', 'tiles')
     """

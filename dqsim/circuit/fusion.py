@@ -161,8 +161,9 @@ CPU_COSTS = FusionCosts(dense=(1.1, 1.15, 1.35, 2.2, 7.5), diagonal=2.0, dense_h
 #: bench/results/gpu-h100-20261205, run 1, each kernel measured under its own variant): k = 1..5
 #: with a target below bit 5 0.98, 0.90, 0.91, 0.80-0.85, 0.17-0.40 of a copy (lowest bits;
 #: mixed placements 0.92-0.98 for k = 3, 0.80 for k = 4); every target >= 5: 0.98, 0.97-0.98,
-#: 0.97-0.98, 0.93-0.95, 0.39-0.45. A fused diagonal: 0.98.
-GPU_COSTS = FusionCosts(dense=(1.02, 1.1, 1.1, 1.2, 5.9), diagonal=1.02, dense_high=(1.02, 1.03, 1.03, 1.07, 2.5),
+#: 0.97-0.98, 0.93-0.95, 0.39-0.45. A fused diagonal: 0.98. Run 2: 5-qubit blocks in the group
+#: kernel with the matrix in global memory, 0.35 (lowest bits) and 0.55-0.58 (complex128).
+GPU_COSTS = FusionCosts(dense=(1.02, 1.1, 1.1, 1.2, 2.9), diagonal=1.02, dense_high=(1.02, 1.03, 1.03, 1.07, 1.8),
                         high_bit=5,
                         measured="CuPy kernels as DQSIM_CUDA_DENSE=auto routes them (lane, group, "
                                  "ElementwiseKernel), NVIDIA H100, n=30, complex128, 2026-12-05")
