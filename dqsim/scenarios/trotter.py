@@ -804,7 +804,9 @@ def _summary(model, job, names, times, networked, trotter, exact, main_rows, tot
         f"  {count_of(len(times) - 1, 'point')} to T = {evolution.total_time:g}, "
         f"{count_of(evolution.steps_per_point, 'step')} per point, "
         f"order {evolution.order}; sites on {count_of(job.network.resolved_num_nodes(), 'QPU')} "
-        f"({job.distribution.scheme}), {count_of(main_rows[-1][3], 'nonlocal gate')} at the last point",
+        f"({job.distribution.scheme}), {count_of(main_rows[-1][3], 'nonlocal gate')} "
+        + ("per trajectory in all (one evolution through every point: continued mode)"
+           if evolution.mode == "continued" else "at the last point"),
         f"  {total_pairs:.0f} EPR pairs, {total_time_ps / PS_PER_US:.3f} µs simulated network time in all; "
         f"fidelity to the Trotter state at T: {main_rows[-1][6]:.6f}"
         + (f" ± {main_rows[-1][7]:.6f} ({job.simulation.trajectories} trajectories)"
