@@ -3,8 +3,12 @@
 Sections: ``[run]`` (``scenario = "trotter"``), ``[model]``, ``[evolution]``,
 ``[network]`` with ``[network.link]`` and ``[network.node]`` (as for
 ``"dqc"``), ``[distribution]`` and ``[simulation]``. See
-``jobs/ising_trotter_4qpu.toml`` and ``jobs/xxz_ring_sweep.toml``; the
-scenario itself is :mod:`dqsim.scenarios.trotter`. Errors are the same
+``jobs/ising_trotter_4qpu.toml``, ``jobs/xxz_ring_sweep.toml`` and
+``jobs/ising_trotter_continued.toml`` (``[evolution].mode = "continued"``:
+one evolution through every point instead of one run per point, its
+``network`` table's cost columns cumulative from ``t = 0``;
+:class:`EvolutionSection`); the scenario itself is
+:mod:`dqsim.scenarios.trotter`. Errors are the same
 one-line :class:`~dqsim.errors.ConfigError` messages as every job file
 (:mod:`dqsim.jobs.errors`).
 
@@ -51,7 +55,8 @@ from dqsim.jobs.schema import Section, bounded_int, bounded_real
 from dqsim.network import topology as net_topology
 
 __all__ = ["TrotterJob", "ModelSection", "EvolutionSection", "TrotterSimulationSection",
-           "TrotterSweepSection", "TROTTER_OBSERVABLES", "DEFAULT_OBSERVABLES", "EVOLUTION_MODES", "MAX_TROTTER_SITES", "MAX_TIME_POINTS"]
+           "TrotterSweepSection", "TROTTER_OBSERVABLES", "DEFAULT_OBSERVABLES", "EVOLUTION_MODES",
+           "MAX_TROTTER_SITES", "MAX_TIME_POINTS"]
 
 #: Observables of ``[simulation].observables``.
 TROTTER_OBSERVABLES = ("magnetization", "staggered_magnetization", "correlation", "energy", "loschmidt")
@@ -148,11 +153,15 @@ class EvolutionSection(Section):
             register after ``k·steps_per_point`` steps
             (``O(num_points · steps_per_point)``). In that mode the
             ``network`` table's ``num_gates``, ``nonlocal_gates``,
-            ``epr_pairs`` and ``simulated_time_ps`` are cumulative from
-            ``t = 0`` up to the point (its ``fidelity_to_trotter`` is that of
-            the state at the point), and one trajectory's values at the
-            different points are correlated (each point's mean over
-            trajectories is still unbiased); see :mod:`dqsim.scenarios.trotter`.
+            ``epr_pairs`` (counts) and ``simulated_time_ps`` (ps) are
+            cumulative from ``t = 0`` up to the point (means over
+            trajectories of each evolution's sums; ``time`` stays in
+            1/energy, ħ = 1), its ``fidelity_to_trotter`` is that of the state
+            at the point, and one trajectory's values at the different
+            points are correlated (each point's mean over trajectories is
+            still unbiased); checkpoints, stops, resumes, sweeps, shots and
+            several ranks work as in the default mode. See
+            :mod:`dqsim.scenarios.trotter`.
     """
 
     total_time: bounded_real(0.0, low_open=True)

@@ -28,10 +28,72 @@ circuit of ``k·steps_per_point`` Trotter steps
 * **exact**: ``e^{−iHt}|ψ0⟩`` by dense diagonalisation
   (:func:`dqsim.circuit.hamiltonians.exact_evolution`), when enabled (``num_sites <= 12``).
 
-Each point is evolved from the initial state, so a run costs
-``O(num_points² · steps_per_point)`` gates (and EPR pairs) in all: fine for
-the small chains this scenario is for, and it keeps every point an
-independent, complete networked run (its own simulated time and pair count).
+By default (``[evolution].mode = "independent"``) each point is evolved
+from the initial state, so a run costs ``O(num_points² · steps_per_point)``
+gates (and EPR pairs) in all: fine for the small chains this scenario is
+for, and it keeps every point an independent, complete networked run (its
+own simulated time and pair count).
+
+``[evolution].mode = "continued"`` evolves each (series, trajectory) once
+through all points: ``O(num_points · steps_per_point)`` gates and pairs.
+Its circuits (:func:`evolution_circuits`) are the preparation (point 0)
+and then one interval's ``steps_per_point`` steps per point; each is one
+engine run of :func:`~dqsim.scenarios.dqc.run_dqc` that starts from the
+register the previous one left (``run_dqc(initial=...)``, kept between
+them by :class:`_Chain`), with its own seed (:func:`run_seed` of the same
+(series, point, trajectory) as the default mode's run). The point is read
+where one engine run ends and the next has not started: then every QPU has
+done its part of the ``k·steps_per_point`` steps and none has begun the
+next, and the communication qubits are back out of the register, so the
+register holds exactly the state after those steps, read without
+measuring it (a simulator's privilege). Within one engine run the QPUs do
+not move in step (one may start the next step while another finishes
+this one), so no engine window inside a run (the progress hook's "share
+of the circuit's steps done") is a point to read; the end of a run is, and
+it is also where :func:`~dqsim.scenarios.dqc._stop_point` and checkpoints
+already stand. The boundary acts as a barrier: the next interval starts
+when the slowest QPU has finished, its simulated clock from 0 again, and
+the time a memory idles at the barrier is not charged to it (it is not in
+the default mode either, where a run ends there). With the Strang formula
+(order 2) the first term group's closing and opening half steps, merged
+inside a run, are applied separately at each boundary: the state is the
+same (to rounding; the values equal the default mode's to 1e-10 on ideal
+links, ``tests/test_trotter_continued.py``), the gates are not — for
+``"tfim"`` that group is the local ``rx`` field, for ``"xxz"`` the ``XX``
+bonds, so an XXZ ring takes one more TeleGate (and pair) per cut bond per
+boundary, and on noisy links their noise too. The register is read where
+the default mode reads it, so the per-point mean over trajectories of
+every observable is the same unbiased estimate in both modes when they run
+the same nonlocal gates (checked within 4 standard errors on noisy links);
+but one trajectory's values at different points now come from one noisy
+history, so they are correlated across points (each point's
+``networked_stderr`` is still right for that point; a fit across points
+must not treat them as independent). The noiseless **trotter** reference is
+evolved the same way (one state, read after each segment, on rank 0 when
+the chain is short), and the fidelity to the Trotter state is the overlap
+with a noiseless twin of the register that follows it segment by segment
+(one more register's memory). In this mode the ``network`` table's
+``num_gates``, ``nonlocal_gates``, ``epr_pairs`` and ``simulated_time_ps``
+are cumulative from ``t = 0`` to the point (means over trajectories of the
+sums of that evolution's runs), ``fidelity_to_trotter`` that of the state
+at the point, and the attributes ``total_epr_pairs`` and
+``total_simulated_time_ps`` are the last point's (in the default mode: the
+sum over the points' runs); the attribute ``evolution_mode`` is
+``"continued"`` (absent in the default mode, whose output is unchanged).
+``counts`` are drawn from the last segment's register at ``t = T`` (first
+trajectory, the same seed as the default mode's last run). A sweep runs
+one evolution per value and trajectory. On several ranks with a
+replicated register the evolutions (not the single runs) are shared out
+over the ranks, each on one rank in turn, with the same one collective:
+bit-identical to one rank. A checkpoint (periodic, or a stop's) cuts one
+engine run, whose register it holds: a resume continues that run from it,
+rebuilds the noiseless twin from the circuits before, and goes on with the
+evolution from there; a run needed again whose evolution's earlier runs
+were taken from the checkpoint (the one whose state ``save_state`` keeps)
+runs them again first, without checkpoints (same seeds, same register). A
+stop signal while the evolutions are shared out takes effect after each
+rank's current evolution (not run).
+
 With ``[simulation].sweep`` the networked evolution is repeated once per
 value of the swept link parameter (``distance_km`` or ``source_fidelity`` of
 every link), to show how the network degrades the dynamics.
@@ -43,7 +105,8 @@ Tables:
 * ``sites``: ``time, site, networked, trotter, exact`` (⟨Z_i⟩; with either magnetisation);
 * ``network``: per point ``time, trotter_steps, num_gates, nonlocal_gates,
   epr_pairs, simulated_time_ps, fidelity_to_trotter, fidelity_to_trotter_stderr`` (means over
-  trajectories, and the fidelity's standard error);
+  trajectories, and the fidelity's standard error; ``time`` in 1/energy with ħ = 1, the others'
+  units in their names; in ``"continued"`` mode the four cost columns are cumulative from ``t = 0``);
 * ``sweep``: ``parameter, value, time, observable, networked, networked_stderr, trotter``; and
   ``sweep_network``: ``parameter, value, time, epr_pairs, simulated_time_ps,
   fidelity_to_trotter, fidelity_to_trotter_stderr`` (with a sweep only);
