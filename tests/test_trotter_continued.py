@@ -8,20 +8,24 @@ Strang half steps are local ``rx``); the cost, read from the ``network``
 table, grows linearly with the number of points instead of quadratically.
 """
 
-import math
+import os
+import signal
 
 import numpy as np
 import pytest
 
 from dqsim import backend as backend_mod
 from dqsim import comm as comm_mod
+from dqsim.engine import checkpoint
 from dqsim.errors import ConfigError
+from dqsim.io import open_run
 from dqsim.jobs import apply_overrides, load_job, load_job_text
 from dqsim.scenarios import trotter as scenario
 
 from conftest import TEST_BACKEND
-from mpi_helper import ROOT, run_here, run_mpi_arrays
+from mpi_helper import ROOT, run_mpi_arrays
 from run_files import checkpoints, same_tables
+from test_checkpoint_stops import dqsim
 
 BACKEND = TEST_BACKEND if TEST_BACKEND is not None else backend_mod.select("numpy")
 #: Networked evolution over ideal links: both modes apply the same gates (a merged half step split in two).
@@ -153,18 +157,11 @@ CONTINUED = ["jobs/ising_trotter_continued.toml", "--set", "evolution.num_points
              "simulation.trajectories=2", "--set", "network.link.source_fidelity=0.8", "--set", "simulation.shots=50"]
 
 
-def dqsim(args, folder, out, *, check=True):
-    extra = ["-o", str(folder / out), "--quiet"]
-    if args[0] == "run":
-        extra += ["--set", f"checkpoint.directory=\"{folder / 'ck'}\""]
-    return run_here([*args, *extra], check=check)
-
-
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
+    """The output of :data:`CONTINUED` run without checkpoints or stops (one rank)."""
     folder = tmp_path_factory.mktemp("continued_full")
     dqsim(["run", *CONTINUED], folder, "full.h5")
-    from dqsim.io import open_run
     return open_run(folder / "full.h5")
 
 
@@ -172,8 +169,6 @@ def test_periodic_checkpoints_inside_every_run_resume_to_the_same_result(tmp_pat
     """Checkpoints every simulated 0.2 ms cut the runs of both evolutions; resuming one cut in the middle of the
     second trajectory's evolution (its register from the checkpoint, the rest continued from it) gives the
     uninterrupted run's tables."""
-    from dqsim.engine import checkpoint
-    from dqsim.io import open_run
     dqsim(["run", *CONTINUED, "--set", "checkpoint.every_sim_s=0.0002", "--set", "checkpoint.keep=100"],
           tmp_path, "periodic.h5")
     periodic = open_run(tmp_path / "periodic.h5")
@@ -191,10 +186,6 @@ def test_periodic_checkpoints_inside_every_run_resume_to_the_same_result(tmp_pat
 def test_a_stop_in_the_middle_of_an_evolution_resumes_to_the_same_result(tmp_path, monkeypatch, uninterrupted):
     """SIGTERM as the observables of the second trajectory's third run are read: the checkpoint holds that
     finished run's register; the resume reads it (and rebuilds its noiseless twin) and continues the evolution."""
-    import os
-    import signal
-    from dqsim.engine import checkpoint
-    from dqsim.io import open_run
     run_once, observables_of, runs = scenario._run_once, scenario.observables_of, []
 
     def observed(*args, **kwargs):
