@@ -25,7 +25,7 @@ from dqsim.scenarios import trotter as scenario
 from conftest import TEST_BACKEND
 from mpi_helper import ROOT, run_mpi_arrays
 from run_files import checkpoints, same_tables
-from test_checkpoint_stops import dqsim
+from test_checkpoint_stops import dqsim, same_run, same_state, sigterm_during, stopped_then_resumed
 
 BACKEND = TEST_BACKEND if TEST_BACKEND is not None else backend_mod.select("numpy")
 #: Networked evolution over ideal links: both modes apply the same gates (a merged half step split in two).
@@ -208,3 +208,22 @@ def test_a_stop_in_the_middle_of_an_evolution_resumes_to_the_same_result(tmp_pat
     dqsim(["resume", str(ckpt)], tmp_path, "resumed.h5")
     resumed = open_run(tmp_path / "resumed.h5")
     same_tables(uninterrupted, resumed, [name for name in uninterrupted.tables if name != "timing"])
+
+
+def test_a_sweep_resumed_after_the_evolution_whose_state_it_keeps_runs_that_evolution_again(tmp_path, monkeypatch):
+    """The checkpoint of the last engine run (a sweep value's) holds summaries, not the job network's final
+    register: the resume runs that evolution's runs again, from its first, and writes the uninterrupted state."""
+    args = ["jobs/xxz_ring_sweep.toml", "--set", "evolution.num_points=2", "--set", "simulation.trajectories=1",
+            "--set", "simulation.save_state=true", "--set", 'evolution.mode="continued"', "--set",
+            'simulation.sweep={parameter = "source_fidelity", values = [0.9]}']
+    dqsim(["run", *args], tmp_path / "full", "full.h5")
+    full = open_run(tmp_path / "full" / "full.h5")
+    ended = sigterm_during(monkeypatch, scenario, "_summary")
+    ckpt, resumed = stopped_then_resumed(tmp_path, args)
+    assert ended == [None]
+    assert checkpoint.parse_checkpoint_name(ckpt)["engine_run"] == 5  # the last of 2 series x 3 points
+    monkeypatch.undo()
+    assert resumed.has_state
+    same_run(full, resumed)
+    same_state(full, resumed)
+    assert full.table("sweep_network")["fidelity_to_trotter"][-1] < 0.999  # the sweep value's noise acted
