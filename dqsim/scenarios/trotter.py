@@ -570,9 +570,9 @@ def _shared_runs(job, series, circuits, *, model, names, bits, comm, backend, st
     """Collective: the runs shared out over the ranks, each by one rank alone.
 
     Each run (``"continued"``: each evolution, its runs in turn) goes to one
-    rank (:func:`dqsim.comm.balance_items` on its circuits' gate count) and runs there as a one-process simulation of the
-    whole network (a :class:`~dqsim.comm.SingleComm` and the network on one
-    rank): the arithmetic of a one-rank job, so its summary is bit-identical
+    rank (:func:`dqsim.comm.balance_items` on its circuits' gate count) and
+    runs there as a one-process simulation of the whole network (a
+    :class:`~dqsim.comm.SingleComm` and the network on one rank): the arithmetic of a one-rank job, so its summary is bit-identical
     to one. The summaries, the final state's amplitudes and every rank's
     ``carry`` (its other results) are gathered in one collective at the end,
     the only one: a rank waiting in a collective spins (MPICH) and takes CPU
@@ -595,9 +595,9 @@ def _shared_runs(job, series, circuits, *, model, names, bits, comm, backend, st
     references = _References(bits, backend=backend, precision=job.run.precision)
     cost = [len(circuits[k].gates()) + 1 for _s, k, _t in runs]
     # what one rank runs in one go: a run, or (continued) a whole evolution, none of whose runs is left to the caller
+    evolutions = (list(range(start, start + len(circuits))) for start in range(0, len(runs), len(circuits)))
     units = ([[i] for i in range(len(runs)) if i not in skip] if job.evolution.mode == "independent" else
-             [unit for unit in (list(range(start, start + len(circuits))) for start in range(0, len(runs), len(circuits)))
-              if not skip.intersection(unit)])
+             [unit for unit in evolutions if not skip.intersection(unit)])
     owner = comm_mod.balance_items([sum(cost[i] for i in unit) for unit in units], comm.size)
     mine = sorted((unit for unit, rank in zip(units, owner) if rank == comm.rank),
                   key=lambda unit: (-sum(cost[i] for i in unit), unit[0]))
