@@ -572,8 +572,9 @@ def _shared_runs(job, series, circuits, *, model, names, bits, comm, backend, st
     Each run (``"continued"``: each evolution, its runs in turn) goes to one
     rank (:func:`dqsim.comm.balance_items` on its circuits' gate count) and
     runs there as a one-process simulation of the whole network (a
-    :class:`~dqsim.comm.SingleComm` and the network on one rank): the arithmetic of a one-rank job, so its summary is bit-identical
-    to one. The summaries, the final state's amplitudes and every rank's
+    :class:`~dqsim.comm.SingleComm` and the network on one rank): the
+    arithmetic of a one-rank job, so its summary is bit-identical to one.
+    The summaries, the final state's amplitudes and every rank's
     ``carry`` (its other results) are gathered in one collective at the end,
     the only one: a rank waiting in a collective spins (MPICH) and takes CPU
     from the others on a busy machine, and a rank that was descheduled for a
