@@ -55,7 +55,8 @@ def test_on_ideal_links_continued_equals_independent_at_every_point(path, overri
     independent, continued = both(path, overrides)
     assert continued.attrs["evolution_mode"] == "continued" and "evolution_mode" not in independent.attrs
     a, b = independent.tables["observables"], continued.tables["observables"]
-    assert len(a) == len(b) == len(apply_overrides(load_job(ROOT / path), overrides).evolution.times()) * len(set(a["observable"]))
+    num_points = len(apply_overrides(load_job(ROOT / path), overrides).evolution.times())
+    assert len(a) == len(b) == num_points * len(set(a["observable"]))
     assert list(a["time"]) == list(b["time"]) and list(a["observable"]) == list(b["observable"])
     for column in ("networked", "trotter"):
         assert np.max(np.abs(a[column] - b[column])) < EXACT_TOL, column
@@ -101,7 +102,8 @@ def network_table(mode, num_points):
 
 def test_continued_cost_grows_linearly_with_the_points_independent_quadratically():
     """Per interval the TFIM step has the same gates: cumulative columns are arithmetic sequences in the point."""
-    tables = {(mode, points): network_table(mode, points) for mode in ("independent", "continued") for points in (5, 10)}
+    tables = {(mode, points): network_table(mode, points)
+              for mode in ("independent", "continued") for points in (5, 10)}
     for points in (5, 10):
         continued, independent = tables[("continued", points)], tables[("independent", points)]
         for column in ("num_gates", "nonlocal_gates", "epr_pairs"):
