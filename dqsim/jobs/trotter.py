@@ -3,8 +3,12 @@
 Sections: ``[run]`` (``scenario = "trotter"``), ``[model]``, ``[evolution]``,
 ``[network]`` with ``[network.link]`` and ``[network.node]`` (as for
 ``"dqc"``), ``[distribution]`` and ``[simulation]``. See
-``jobs/ising_trotter_4qpu.toml`` and ``jobs/xxz_ring_sweep.toml``; the
-scenario itself is :mod:`dqsim.scenarios.trotter`. Errors are the same
+``jobs/ising_trotter_4qpu.toml``, ``jobs/xxz_ring_sweep.toml`` and
+``jobs/ising_trotter_continued.toml`` (``[evolution].mode = "continued"``:
+one evolution through every point instead of one run per point, its
+``network`` table's cost columns cumulative from ``t = 0``;
+:class:`EvolutionSection`); the scenario itself is
+:mod:`dqsim.scenarios.trotter`. Errors are the same
 one-line :class:`~dqsim.errors.ConfigError` messages as every job file
 (:mod:`dqsim.jobs.errors`).
 
@@ -51,7 +55,8 @@ from dqsim.jobs.schema import Section, bounded_int, bounded_real
 from dqsim.network import topology as net_topology
 
 __all__ = ["TrotterJob", "ModelSection", "EvolutionSection", "TrotterSimulationSection",
-           "TrotterSweepSection", "TROTTER_OBSERVABLES", "DEFAULT_OBSERVABLES", "MAX_TROTTER_SITES", "MAX_TIME_POINTS"]
+           "TrotterSweepSection", "TROTTER_OBSERVABLES", "DEFAULT_OBSERVABLES", "EVOLUTION_MODES",
+           "MAX_TROTTER_SITES", "MAX_TIME_POINTS"]
 
 #: Observables of ``[simulation].observables``.
 TROTTER_OBSERVABLES = ("magnetization", "staggered_magnetization", "correlation", "energy", "loschmidt")
@@ -59,6 +64,8 @@ TROTTER_OBSERVABLES = ("magnetization", "staggered_magnetization", "correlation"
 DEFAULT_OBSERVABLES = ("magnetization", "correlation", "energy", "loschmidt")
 #: Most sites of ``[model].num_sites``.
 MAX_TROTTER_SITES = 24
+#: Values of ``[evolution].mode`` (:class:`EvolutionSection`), the default first.
+EVOLUTION_MODES = ("independent", "continued")
 #: Most time points of ``[evolution].num_points``.
 MAX_TIME_POINTS = 200
 #: Most Trotter steps per time interval.
@@ -136,6 +143,25 @@ class EvolutionSection(Section):
         order: 1 (Lie–Trotter) or 2 (Strang splitting, default).
         exact: compare with exact evolution by diagonalisation (``num_sites
             <= 12`` only); default: when ``num_sites <= 12``.
+        mode: how the points are evolved (:data:`EVOLUTION_MODES`):
+            ``"independent"`` (default) runs point ``k``'s ``k·steps_per_point``
+            steps from ``t = 0`` in a networked run of its own
+            (``O(num_points² · steps_per_point)`` gates and EPR pairs in all);
+            ``"continued"`` evolves each trajectory once through all points,
+            ``steps_per_point`` steps per engine run, each run starting from
+            the register the previous one left, and reads point ``k`` off the
+            register after ``k·steps_per_point`` steps
+            (``O(num_points · steps_per_point)``). In that mode the
+            ``network`` table's ``num_gates``, ``nonlocal_gates``,
+            ``epr_pairs`` (counts) and ``simulated_time_ps`` (ps) are
+            cumulative from ``t = 0`` up to the point (means over
+            trajectories of each evolution's sums; ``time`` stays in
+            1/energy, ħ = 1), its ``fidelity_to_trotter`` is that of the state
+            at the point, and one trajectory's values at the different
+            points are correlated (each point's mean over trajectories is
+            still unbiased); checkpoints, stops, resumes, sweeps, shots and
+            several ranks work as in the default mode. See
+            :mod:`dqsim.scenarios.trotter`.
     """
 
     total_time: bounded_real(0.0, low_open=True)
@@ -143,6 +169,7 @@ class EvolutionSection(Section):
     steps_per_point: bounded_int(1, MAX_STEPS_PER_POINT) = 1
     order: Literal[1, 2] = 2
     exact: Optional[bool] = None
+    mode: Literal["independent", "continued"] = "independent"
 
     def times(self) -> list[float]:
         """``[t_0 = 0, t_1, …, t_num_points = T]``."""

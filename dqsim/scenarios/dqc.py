@@ -268,7 +268,8 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
             assignment: Sequence[int] | None = None, seed: int = 0, precision: str = "complex128",
             shots: int = 1000, observables: Sequence[tuple[str, list]] = (), timeline: bool = True,
             on_window=None, checkpointing=None, replicate_max_qubits: int = REPLICATED_MAX_QUBITS,
-            fidelity_check: str = "auto", prepared: DqcPlan | None = None) -> DqcRun:
+            fidelity_check: str = "auto", prepared: DqcPlan | None = None,
+            initial: ShardedState | None = None) -> DqcRun:
     """Run ``circuit`` distributed over the network (collective).
 
     Args:
@@ -289,6 +290,18 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
             ``"auto"`` (default) the copy where it fits, else in place, ``"off"`` none (NaN).
         prepared: :func:`plan_dqc` of this ``circuit``, ``network``, ``scheme`` and ``assignment``, made
             once for many runs (the trajectories of a job); ``None``: planned here.
+        initial: the register to start from instead of |0…0⟩: the ``state`` of an earlier run of a
+            circuit on the same qubits, network, scheme and assignment (the same register map), on
+            the communicator this run's register gets (:func:`register_comm`), its scratch bits back
+            in |0⟩; the run evolves it in place (the trotter scenario's ``"continued"`` mode). Its
+            default random streams restart from ``seed``, as a new register's would. The fidelity
+            is then that of the final state to the circuit applied to |0…0⟩, not to ``initial``:
+            pass ``fidelity_check="off"`` and compare with the ideal state yourself. On a resume the
+            checkpoint's register replaces it. ``None``: a new register in |0…0⟩.
+
+    Raises:
+        ValueError: ``initial`` has fewer qubits than the register needs, or lives on another
+            communicator size.
     """
     if fidelity_check not in FIDELITY_CHECKS:
         raise ConfigError(f"fidelity_check = {fidelity_check!r}; allowed: {', '.join(FIDELITY_CHECKS)}")
@@ -318,8 +331,16 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
     # register is kept whole on every rank (register_comm).
     num_register = regmap.num_data_qubits + INITIAL_SCRATCH_QUBITS
     state_comm = register_comm(comm, num_register, replicate_max_qubits)
-    state = ShardedState(max(num_register, comm.size.bit_length() - 1, 1), state_comm,
-                         precision=precision, backend=backend, seed=seed)
+    num_start = max(num_register, comm.size.bit_length() - 1, 1)
+    if initial is None:
+        state = ShardedState(num_start, state_comm, precision=precision, backend=backend, seed=seed)
+    elif initial.num_qubits < num_start or initial.comm.size != state_comm.size:
+        raise ValueError(f"run_dqc: initial has {count_of(initial.num_qubits, 'qubit')} on "
+                         f"{count_of(initial.comm.size, 'rank')}; this run's register needs at least {num_start} "
+                         f"on {count_of(state_comm.size, 'rank')}")
+    else:
+        state = initial
+        state.reseed_(seed)
     sim = Simulator(network, comm=comm, state=state, qubit_owner=regmap.node_of_qubit, seed=seed,
                     record_timeline=timeline, on_window=on_window,
                     work_done=lambda: (sum(sim.node_data(i).get("steps_done", 0) for i in mine),
@@ -346,7 +367,7 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
     # redoes only this (Simulator.stop_point; at each step, and every 64 gates of the fidelity check).
     sim.stop_point()
     method = "off" if plan.engine_measures else fidelity_check
-    ops = [] if method == "off" else _register_ops(circuit, regmap)
+    ops = [] if method == "off" else register_ops(circuit, regmap)
     fidelity = math.nan
     if method in ("auto", "copy"):
         ideal = _reference_state(state, seed, allow_in_place=method == "auto")
@@ -423,7 +444,7 @@ FIDELITY_PIECE_GATES = 64
 FIDELITY_CHECKS = ("auto", "copy", "in_place", "off")
 
 
-def _register_ops(circuit: Circuit, regmap: RegisterMap) -> list:
+def register_ops(circuit: Circuit, regmap: RegisterMap) -> list:
     """The circuit's gates as register operations (logical qubits mapped to register qubits), in order."""
     return [Gate(g.name, tuple(regmap.qubit_of_logical[q] for q in g.qubits), g.params, g.matrix).to_op()
             for g in circuit.gates()]

@@ -28,10 +28,72 @@ circuit of ``k·steps_per_point`` Trotter steps
 * **exact**: ``e^{−iHt}|ψ0⟩`` by dense diagonalisation
   (:func:`dqsim.circuit.hamiltonians.exact_evolution`), when enabled (``num_sites <= 12``).
 
-Each point is evolved from the initial state, so a run costs
-``O(num_points² · steps_per_point)`` gates (and EPR pairs) in all: fine for
-the small chains this scenario is for, and it keeps every point an
-independent, complete networked run (its own simulated time and pair count).
+By default (``[evolution].mode = "independent"``) each point is evolved
+from the initial state, so a run costs ``O(num_points² · steps_per_point)``
+gates (and EPR pairs) in all: fine for the small chains this scenario is
+for, and it keeps every point an independent, complete networked run (its
+own simulated time and pair count).
+
+``[evolution].mode = "continued"`` evolves each (series, trajectory) once
+through all points: ``O(num_points · steps_per_point)`` gates and pairs.
+Its circuits (:func:`evolution_circuits`) are the preparation (point 0)
+and then one interval's ``steps_per_point`` steps per point; each is one
+engine run of :func:`~dqsim.scenarios.dqc.run_dqc` that starts from the
+register the previous one left (``run_dqc(initial=...)``, kept between
+them by :class:`_Chain`), with its own seed (:func:`run_seed` of the same
+(series, point, trajectory) as the default mode's run). The point is read
+where one engine run ends and the next has not started: then every QPU has
+done its part of the ``k·steps_per_point`` steps and none has begun the
+next, and the communication qubits are back out of the register, so the
+register holds exactly the state after those steps, read without
+measuring it (a simulator's privilege). Within one engine run the QPUs do
+not move in step (one may start the next step while another finishes
+this one), so no engine window inside a run (the progress hook's "share
+of the circuit's steps done") is a point to read; the end of a run is, and
+it is also where :func:`~dqsim.scenarios.dqc._stop_point` and checkpoints
+already stand. The boundary acts as a barrier: the next interval starts
+when the slowest QPU has finished, its simulated clock from 0 again, and
+the time a memory idles at the barrier is not charged to it (it is not in
+the default mode either, where a run ends there). With the Strang formula
+(order 2) the first term group's closing and opening half steps, merged
+inside a run, are applied separately at each boundary: the state is the
+same (to rounding; the values equal the default mode's to 1e-10 on ideal
+links, ``tests/test_trotter_continued.py``), the gates are not — for
+``"tfim"`` that group is the local ``rx`` field, for ``"xxz"`` the ``XX``
+bonds, so an XXZ ring takes one more TeleGate (and pair) per cut bond per
+boundary, and on noisy links their noise too. The register is read where
+the default mode reads it, so the per-point mean over trajectories of
+every observable is the same unbiased estimate in both modes when they run
+the same nonlocal gates (checked within 4 standard errors on noisy links);
+but one trajectory's values at different points now come from one noisy
+history, so they are correlated across points (each point's
+``networked_stderr`` is still right for that point; a fit across points
+must not treat them as independent). The noiseless **trotter** reference is
+evolved the same way (one state, read after each segment, on rank 0 when
+the chain is short), and the fidelity to the Trotter state is the overlap
+with a noiseless twin of the register that follows it segment by segment
+(one more register's memory). In this mode the ``network`` table's
+``num_gates``, ``nonlocal_gates``, ``epr_pairs`` and ``simulated_time_ps``
+are cumulative from ``t = 0`` to the point (means over trajectories of the
+sums of that evolution's runs), ``fidelity_to_trotter`` that of the state
+at the point, and the attributes ``total_epr_pairs`` and
+``total_simulated_time_ps`` are the last point's (in the default mode: the
+sum over the points' runs); the attribute ``evolution_mode`` is
+``"continued"`` (absent in the default mode, whose output is unchanged).
+``counts`` are drawn from the last segment's register at ``t = T`` (first
+trajectory, the same seed as the default mode's last run). A sweep runs
+one evolution per value and trajectory. On several ranks with a
+replicated register the evolutions (not the single runs) are shared out
+over the ranks, each on one rank in turn, with the same one collective:
+bit-identical to one rank. A checkpoint (periodic, or a stop's) cuts one
+engine run, whose register it holds: a resume continues that run from it,
+rebuilds the noiseless twin from the circuits before, and goes on with the
+evolution from there; a run needed again whose evolution's earlier runs
+were taken from the checkpoint (the one whose state ``save_state`` keeps)
+runs them again first, without checkpoints (same seeds, same register). A
+stop signal while the evolutions are shared out takes effect after each
+rank's current evolution (not run).
+
 With ``[simulation].sweep`` the networked evolution is repeated once per
 value of the swept link parameter (``distance_km`` or ``source_fidelity`` of
 every link), to show how the network degrades the dynamics.
@@ -43,7 +105,8 @@ Tables:
 * ``sites``: ``time, site, networked, trotter, exact`` (⟨Z_i⟩; with either magnetisation);
 * ``network``: per point ``time, trotter_steps, num_gates, nonlocal_gates,
   epr_pairs, simulated_time_ps, fidelity_to_trotter, fidelity_to_trotter_stderr`` (means over
-  trajectories, and the fidelity's standard error);
+  trajectories, and the fidelity's standard error; ``time`` in 1/energy with ħ = 1, the others'
+  units in their names; in ``"continued"`` mode the four cost columns are cumulative from ``t = 0``);
 * ``sweep``: ``parameter, value, time, observable, networked, networked_stderr, trotter``; and
   ``sweep_network``: ``parameter, value, time, epr_pairs, simulated_time_ps,
   fidelity_to_trotter, fidelity_to_trotter_stderr`` (with a sweep only);
@@ -76,7 +139,8 @@ from dqsim.scenarios.output import ScenarioOutput, record_table, standard_error
 from dqsim.scenarios.circuit_run import counts_table
 from dqsim.engine import checkpoint
 from dqsim.network.network import Network
-from dqsim.scenarios.dqc import INITIAL_SCRATCH_QUBITS, _stop_point, is_noisy, job_network, replicates, run_dqc
+from dqsim.scenarios.dqc import (INITIAL_SCRATCH_QUBITS, _stop_point, is_noisy, job_network, register_ops,
+                                 replicates, run_dqc)
 from dqsim.state.sharded import ShardedState
 from dqsim.units import PS_PER_US
 
@@ -160,10 +224,13 @@ def _mean(items: list[Observables]) -> Observables:
 
 
 def _trotter_observables(circuits: Sequence[Circuit], model: SpinModel, bits: Sequence[int], names: Sequence[str],
-                         *, comm, backend, precision: str, gather: bool = True):
+                         *, comm, backend, precision: str, gather: bool = True, continued: bool = False):
     """Observables of each circuit's noiseless evolution of the sites (collective).
 
-    A chain of at most :data:`~dqsim.state.sharded.REPLICATED_MAX_QUBITS` sites is
+    With ``continued`` the circuits are the segments of one evolution
+    (:func:`evolution_circuits`): one state goes through them in turn and is
+    read after each, all on one rank (rank 0) when the chain is short. Else
+    each circuit runs from a fresh state. A chain of at most :data:`~dqsim.state.sharded.REPLICATED_MAX_QUBITS` sites is
     evolved on single-process states, the circuits shared out over the ranks
     (longest first, each to the least loaded rank) and the results gathered in
     one collective: the arithmetic of a one-rank run, so the values are
@@ -177,12 +244,14 @@ def _trotter_observables(circuits: Sequence[Circuit], model: SpinModel, bits: Se
         (:func:`_gathered`).
     """
     if not replicates(comm.size, model.num_sites):
-        values = _evolve_all(circuits, model, bits, names, comm=comm, backend=backend, precision=precision)
+        values = _evolve_all(circuits, model, bits, names, comm=comm, backend=backend, precision=precision,
+                             continued=continued)
         return values if gather else dict(enumerate(values))
-    owner = comm_mod.balance_items([len(circuit.gates()) + 1 for circuit in circuits], comm.size)
+    owner = ([0] * len(circuits) if continued  # one evolution: one rank
+             else comm_mod.balance_items([len(circuit.gates()) + 1 for circuit in circuits], comm.size))
     mine = [k for k in range(len(circuits)) if owner[k] == comm.rank]
     values = _evolve_all([circuits[k] for k in mine], model, bits, names, comm=None, backend=backend,
-                         precision=precision)
+                         precision=precision, continued=continued)
     return _gathered(comm.allgather(dict(zip(mine, values))), len(circuits)) if gather else dict(zip(mine, values))
 
 
@@ -193,16 +262,18 @@ def _gathered(parts: Sequence[dict], count: int) -> list:
 
 
 def _evolve_all(circuits: Sequence[Circuit], model: SpinModel, bits: Sequence[int], names: Sequence[str], *, comm,
-                backend, precision: str) -> list[Observables]:
-    """Observables of each circuit run on a fresh state of the sites (``comm=None``: on this rank alone)."""
+                backend, precision: str, continued: bool = False) -> list[Observables]:
+    """Observables of each circuit run on a fresh state of the sites (``comm=None``: on this rank alone), or with
+    ``continued`` of one state that the circuits evolve in turn, read after each."""
     sites = range(model.num_sites)
     reference = product_state(model.num_sites, sites, bits, comm=comm, backend=backend, precision=precision)
-    found = []
+    found, state = [], None
     for circuit in circuits:
-        state = ShardedState(model.num_sites, comm, precision=precision, backend=backend)
+        if state is None or not continued:
+            state = None  # free the last one first
+            state = ShardedState(model.num_sites, comm, precision=precision, backend=backend)
         state.apply_ops([g.to_op() for g in circuit.gates()])
         found.append(observables_of(state, model, sites, names, reference))
-        del state
     return found
 
 
@@ -251,13 +322,82 @@ class _References:
         return self.state
 
 
+def evolution_circuits(model: SpinModel, evolution, initial: str) -> list[Circuit]:
+    """The circuit of each time point: point ``k``'s ``k·steps_per_point`` steps from ``t = 0`` (``"independent"``),
+    or, ``"continued"``, the preparation (point 0) and then the ``steps_per_point`` steps of one interval
+    ``T/num_points`` (each later point), which applied in turn reach point ``k`` after ``k`` of them.
+
+    Args:
+        model: the spin chain; ``evolution``: the job's ``[evolution]``; ``initial``: ``"up"`` or ``"neel"``.
+
+    Examples:
+        >>> from dqsim.jobs.trotter import EvolutionSection
+        >>> model = SpinModel(kind="tfim", num_sites=2)
+        >>> [len(c.gates()) for c in evolution_circuits(model, EvolutionSection(total_time=1.0, num_points=3), "up")]
+        [0, 5, 8, 11]
+        >>> continued = EvolutionSection(total_time=1.0, num_points=3, mode="continued")
+        >>> [len(c.gates()) for c in evolution_circuits(model, continued, "up")]
+        [0, 5, 5, 5]
+    """
+    times = evolution.times()
+    if evolution.mode == "independent":
+        return [hamiltonians.trotter_circuit(model, t, k * evolution.steps_per_point, order=evolution.order,
+                                             initial=initial) for k, t in enumerate(times)]
+    step = hamiltonians.trotter_circuit(model, evolution.total_time / evolution.num_points, evolution.steps_per_point,
+                                        order=evolution.order)
+    return [hamiltonians.trotter_circuit(model, 0.0, 0, initial=initial)] + [step] * evolution.num_points
+
+
+class _Chain:
+    """One continued evolution (a series' trajectory, ``"continued"`` mode): the register between its engine runs
+    and its noiseless twin.
+
+    After segment ``k`` (:func:`evolution_circuits`) ran, :meth:`finish` keeps
+    the run's final register (the next run starts from it, :meth:`start`) and
+    applies the segment to the twin: the segments so far applied to |0…0⟩ on
+    the same register, whose overlap with the register is the point's
+    ``fidelity_to_trotter``. A twin that is not at hand (a run resumed from a
+    checkpoint, or one that ran again) is rebuilt from the segments before.
+    """
+
+    def __init__(self, circuits: Sequence[Circuit]):
+        self.circuits = circuits
+        self.state: ShardedState | None = None
+        self.ideal: ShardedState | None = None
+        self.done = 0  # segments the kept state has been through
+
+    def start(self, k: int) -> ShardedState | None:
+        """The register segment ``k`` starts from (handed over, no longer kept), or ``None`` when it is not at hand."""
+        state = self.state if self.done == k else None
+        self.state = None
+        return state
+
+    def finish(self, k: int, run) -> float:
+        """Keep ``run``'s final register as the state after segment ``k``; the fidelity to the twin (collective)."""
+        state, ideal = run.state, self.ideal if self.done == k else None
+        self.ideal = None
+        if ideal is None:
+            ideal = ShardedState(state.num_qubits, state.comm, precision=state.precision, backend=state.backend)
+            ideal.apply_ops([op for circuit in self.circuits[:k] for op in register_ops(circuit, run.regmap)])
+        while ideal.num_qubits < state.num_qubits:  # the register grew by scratch bits (in |0⟩)
+            ideal.add_qubit_()
+        ideal.apply_ops(register_ops(self.circuits[k], run.regmap))
+        fidelity = ideal.fidelity(state)
+        self.state, self.ideal, self.done = state, ideal, k + 1
+        return fidelity
+
+
 def _run_once(job, circuit: Circuit, network: Network, *, seed: int, shots: int, model: SpinModel,
               names: Sequence[str], references: _References, comm, backend,
-              checkpointing, on_fraction: Callable[[float], None] | None = None) -> tuple[RunSummary, ShardedState]:
+              checkpointing, on_fraction: Callable[[float], None] | None = None,
+              chain: tuple[_Chain, int] | None = None) -> tuple[RunSummary, ShardedState]:
     """One networked run of ``circuit`` (collective over ``comm``): its :data:`RunSummary` and final state.
 
     ``on_fraction(fraction)`` is called on rank 0 after each engine window
     with the share of the circuit's steps done (0..1, ends excluded).
+    ``chain = (chain, k)``: segment ``k`` of a continued evolution, started
+    from the chain's register (a new one for ``k = 0`` or when the checkpoint
+    being resumed holds it) and kept there (:class:`_Chain`).
     """
     def on_window(_time_ps: int, _windows: int, fraction: float | None) -> None:
         if fraction is not None and 0 < fraction < 1:  # whole counts only when a run is done
@@ -265,11 +405,14 @@ def _run_once(job, circuit: Circuit, network: Network, *, seed: int, shots: int,
 
     run = run_dqc(circuit, comm=comm, backend=backend, network=network, scheme=job.distribution.scheme,
                   assignment=job.site_assignment(), seed=seed, precision=job.run.precision, shots=shots,
-                  timeline=False, checkpointing=checkpointing, on_window=on_window if on_fraction else None)
+                  timeline=False, checkpointing=checkpointing, on_window=on_window if on_fraction else None,
+                  fidelity_check="auto" if chain is None else "off",
+                  initial=None if chain is None else chain[0].start(chain[1]))
+    fidelity = run.fidelity if chain is None else chain[0].finish(chain[1], run)
     qubit_of_site = list(run.regmap.qubit_of_logical)
     reference = references.get(run.state, qubit_of_site) if "loschmidt" in names else None
     summary = (observables_of(run.state, model, qubit_of_site, names, reference), sum(link[2] for link in run.links),
-               run.end_time_ps, run.fidelity, run.num_nonlocal_gates, run.state.num_qubits,
+               run.end_time_ps, fidelity, run.num_nonlocal_gates, run.state.num_qubits,
                run.counts if shots else None)
     run.stop_point()  # a stop signal during the observables: checkpoint the finished engine run (redone on resume)
     return summary, run.state
@@ -301,9 +444,17 @@ def shares_runs(num_sites: int, num_ranks: int, checkpointing=None) -> bool:
 
 def _run_list(job, series: Sequence[tuple], circuits: Sequence[Circuit]) -> tuple[list[tuple[int, int, int]], int, int]:
     """The networked runs ``(series, point, trajectory)`` in order; the index of the one whose final state is kept
-    (last trajectory of the job's network at the last point) and of the one that draws the shots (its first)."""
+    (last trajectory of the job's network at the last point) and of the one that draws the shots (its first).
+
+    The order is that of the engine runs (a checkpoint's run index):
+    ``"independent"``: series, then point, then trajectory; ``"continued"``:
+    series, then trajectory, then point (each evolution's segments in turn).
+    """
     trajectories = job.simulation.trajectories
-    runs = [(s, k, t) for s in range(len(series)) for k in range(len(circuits)) for t in range(trajectories)]
+    if job.evolution.mode == "continued":
+        runs = [(s, k, t) for s in range(len(series)) for t in range(trajectories) for k in range(len(circuits))]
+    else:
+        runs = [(s, k, t) for s in range(len(series)) for k in range(len(circuits)) for t in range(trajectories)]
     return runs, runs.index((0, len(circuits) - 1, trajectories - 1)), runs.index((0, len(circuits) - 1, 0))
 
 
@@ -321,7 +472,12 @@ def _networked_runs(job, series: Sequence[tuple], circuits: Sequence[Circuit], t
     runs they did not finish (a stop signal) run here on every rank, each run
     collectively, with checkpoints, as do all runs of a job that does not
     share them out. A resumed job takes the runs that had finished from the
-    checkpoint.
+    checkpoint. In ``"continued"`` mode each run starts from the register the
+    run before it in its evolution left (:class:`_Chain`); the run a resumed
+    checkpoint cut starts from the checkpoint's register, and one whose
+    evolution's earlier runs were taken from the checkpoint (the run whose
+    state the output keeps, run again) first runs them again without
+    checkpoints (:func:`_catch_up`).
     """
     runs, last, shots_run = _run_list(job, series, circuits)
     references = _References(bits, backend=backend, precision=job.run.precision)
@@ -329,6 +485,8 @@ def _networked_runs(job, series: Sequence[tuple], circuits: Sequence[Circuit], t
     if checkpointing is not None:  # a checkpoint written below keeps every finished run, also those after it
         checkpointing.results.update(finished)
     summaries = []
+    chains: dict[tuple[int, int], _Chain] = {}  # continued: (series, trajectory) -> its evolution
+    resumed = checkpointing.resume.engine_run if checkpointing is not None and checkpointing.resume else None
     for index, (s, k, t) in enumerate(runs):
         done = index + sum(i > index for i in finished)
         label = f"{_label(series[s])}: t = {times[k]:.3g}"  # the progress line counts the runs after it
@@ -343,12 +501,20 @@ def _networked_runs(job, series: Sequence[tuple], circuits: Sequence[Circuit], t
             summary = (checkpointing.stored_next(rerun=index == last and job.simulation.save_state)
                        if checkpointing is not None else None)
         if summary is None:  # not a run that had finished before the checkpoint being resumed
+            chain = None
+            if job.evolution.mode == "continued":
+                chain = (chains.setdefault((s, t), _Chain(circuits)), k)
+                if chain[0].done != k and index != resumed:  # (the checkpoint being resumed holds the register)
+                    _catch_up(job, series, circuits, chain, model=model, names=names, references=references,
+                              comm=comm, backend=backend, trajectory=t, series_index=s)
             summary, state = _run_once(job, circuits[k], series[s][2], seed=run_seed(job.run.seed, s, k, t),
                                        shots=job.simulation.shots if index == shots_run else 0, model=model,
                                        names=names, references=references, comm=comm, backend=backend,
                                        checkpointing=checkpointing,
                                        on_fraction=lambda fraction, done=done, label=label:
-                                       progress(done + fraction, label))
+                                       progress(done + fraction, label), chain=chain)
+            if k == len(circuits) - 1:
+                chains.pop((s, t), None)  # the evolution is done: its register goes with ``state``
             if checkpointing is not None:
                 checkpointing.store_last(summary)
             if index == last:
@@ -356,6 +522,19 @@ def _networked_runs(job, series: Sequence[tuple], circuits: Sequence[Circuit], t
             del state
         summaries.append(summary)
     return summaries, last_state
+
+
+def _catch_up(job, series, circuits, chain: tuple[_Chain, int], *, model, names, references, comm, backend,
+              trajectory: int, series_index: int) -> None:
+    """Collective: run the segments of ``chain``'s evolution before ``chain[1]`` that its register has not been
+    through again (same seeds, so the same register; no checkpoints, results dropped)."""
+    evolution, k = chain
+    for j in range(evolution.done if evolution.state is not None else 0, k):
+        _summary, state = _run_once(job, circuits[j], series[series_index][2],
+                                    seed=run_seed(job.run.seed, series_index, j, trajectory), shots=0, model=model,
+                                    names=names, references=references, comm=comm, backend=backend,
+                                    checkpointing=None, chain=(evolution, j))
+        del state
 
 
 def _resumed_runs(job, series, circuits, checkpointing) -> tuple[dict[int, RunSummary], frozenset]:
@@ -390,21 +569,23 @@ def _shared_runs(job, series, circuits, *, model, names, bits, comm, backend, st
                  carry=None, skip: frozenset = frozenset()) -> tuple[dict[int, RunSummary], ShardedState | None, list]:
     """Collective: the runs shared out over the ranks, each by one rank alone.
 
-    Each run goes to one rank (:func:`dqsim.comm.balance_items` on its
-    circuit's gate count) and runs there as a one-process simulation of the
-    whole network (a :class:`~dqsim.comm.SingleComm` and the network on one
-    rank): the arithmetic of a one-rank job, so its summary is bit-identical
-    to one. The summaries, the final state's amplitudes and every rank's
+    Each run (``"continued"``: each evolution, its runs in turn) goes to one
+    rank (:func:`dqsim.comm.balance_items` on its circuits' gate count) and
+    runs there as a one-process simulation of the whole network (a
+    :class:`~dqsim.comm.SingleComm` and the network on one rank): the
+    arithmetic of a one-rank job, so its summary is bit-identical to one.
+    The summaries, the final state's amplitudes and every rank's
     ``carry`` (its other results) are gathered in one collective at the end,
     the only one: a rank waiting in a collective spins (MPICH) and takes CPU
     from the others on a busy machine, and a rank that was descheduled for a
     while catches up over the whole job instead of holding the others at
     each step. With ``stop_checks`` a rank that a signal asked to stop
     (:func:`dqsim.engine.checkpoint.stop_requested`) stops after its current
-    run; the caller runs what is left on every rank, where the engine writes
+    run (``"continued"``: evolution); the caller runs what is left on every rank, where the engine writes
     the checkpoint the signal asked for. The runs of ``skip`` (indices in
     :func:`_run_list` order: on a resume, those the checkpoint holds and the
-    one it cut) are left to the caller.
+    one it cut; ``"continued"``: with every other run of their evolutions)
+    are left to the caller.
 
     Returns:
         ``{run index: summary}`` of the runs finished on any rank, the final
@@ -414,31 +595,41 @@ def _shared_runs(job, series, circuits, *, model, names, bits, comm, backend, st
     runs, last, shots_run = _run_list(job, series, circuits)
     references = _References(bits, backend=backend, precision=job.run.precision)
     cost = [len(circuits[k].gates()) + 1 for _s, k, _t in runs]
-    todo = [i for i in range(len(runs)) if i not in skip]
-    owner = comm_mod.balance_items([cost[i] for i in todo], comm.size)
-    mine = sorted((i for i, rank in zip(todo, owner) if rank == comm.rank), key=lambda i: (-cost[i], i))
+    # what one rank runs in one go: a run, or (continued) a whole evolution, none of whose runs is left to the caller
+    evolutions = (list(range(start, start + len(circuits))) for start in range(0, len(runs), len(circuits)))
+    units = ([[i] for i in range(len(runs)) if i not in skip] if job.evolution.mode == "independent" else
+             [unit for unit in evolutions if not skip.intersection(unit)])
+    owner = comm_mod.balance_items([sum(cost[i] for i in unit) for unit in units], comm.size)
+    mine = sorted((unit for unit, rank in zip(units, owner) if rank == comm.rank),
+                  key=lambda unit: (-sum(cost[i] for i in unit), unit[0]))
+    num_mine = sum(map(len, mine))
     one_rank = [_on_one_rank(network) for _parameter, _value, network in series]
     found, amplitudes = {}, None
     what = f"{count_of(len(runs), 'networked run')} shared over {count_of(comm.size, 'rank')}"
 
     def on_fraction(fraction: float, count: int) -> None:  # rank 0's share stands for every rank's
-        done = len(runs) * (count - 1 + fraction) / len(mine)
+        done = len(runs) * (count - 1 + fraction) / num_mine
         if not float(done).is_integer():  # whole counts only when a run is done
             progress(done, what)
 
-    for count, index in enumerate(mine, start=1):
+    count = 0
+    for unit in mine:
         if stop_checks and checkpoint.stop_requested():
             break
-        s, k, t = runs[index]
-        found[index], state = _run_once(job, circuits[k], one_rank[s], seed=run_seed(job.run.seed, s, k, t),
-                                        shots=job.simulation.shots if index == shots_run else 0, model=model,
-                                        names=names, references=references, comm=comm_mod.SingleComm(),
-                                        backend=backend, checkpointing=None,
-                                        on_fraction=lambda fraction, count=count: on_fraction(fraction, count))
-        if index == last:
-            amplitudes = (state.num_qubits, state.gather())
-        del state
-        progress(len(runs) * count // len(mine), what)
+        chain = _Chain(circuits) if job.evolution.mode == "continued" else None
+        for index in unit:
+            count += 1
+            s, k, t = runs[index]
+            found[index], state = _run_once(job, circuits[k], one_rank[s], seed=run_seed(job.run.seed, s, k, t),
+                                            shots=job.simulation.shots if index == shots_run else 0, model=model,
+                                            names=names, references=references, comm=comm_mod.SingleComm(),
+                                            backend=backend, checkpointing=None,
+                                            on_fraction=lambda fraction, count=count: on_fraction(fraction, count),
+                                            chain=None if chain is None else (chain, k))
+            if index == last:
+                amplitudes = (state.num_qubits, state.gather())
+            del state
+            progress(len(runs) * count // num_mine, what)
     gathered = comm.allgather((found, amplitudes, carry))
     found = {index: summary for part, _amplitudes, _carry in gathered for index, summary in part.items()}
     final = [amplitudes for _part, amplitudes, _carry in gathered if amplitudes is not None]
@@ -511,8 +702,8 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
         if on_progress:
             on_progress(done, total_runs, what)
 
-    circuits = [hamiltonians.trotter_circuit(model, t, s, order=evolution.order, initial=initial)
-                for t, s in zip(times, steps)]
+    continued = evolution.mode == "continued"
+    circuits = evolution_circuits(model, evolution, initial)
 
     # Shared out over the ranks (shares_runs): each rank's part of everything below, one collective at the end.
     sharing = shares_runs(model.num_sites, comm.size, checkpointing)
@@ -520,7 +711,7 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
     # Noiseless Trotter evolution on a plain state of the sites.
     t0 = time.perf_counter()
     trotter = _trotter_observables(circuits, model, bits, names, comm=comm, backend=backend, precision=precision,
-                                   gather=not sharing)
+                                   gather=not sharing, continued=continued)
     timing["monolithic"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -551,13 +742,21 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
     network_rows: list[list[tuple]] = []
     final_counts: dict[str, int] = {}
     register_qubits = 0
+    position = {run: index for index, run in enumerate(_run_list(job, series, circuits)[0])}
     for series_index in range(len(series)):
         per_point, rows, errors = [], [], []
+        so_far = [(0, 0, 0)] * trajectories  # continued: pairs, time (ps), nonlocal gates up to the point
+        num_gates = 0
         for k, circuit in enumerate(circuits):
             found, pairs, time_ps, fidelity, nonlocal_gates = [], [], [], [], 0
+            num_gates = num_gates + len(circuit.gates()) if continued else len(circuit.gates())
             for trajectory in range(trajectories):
                 observed, pair_count, end_ps, run_fidelity, nonlocal_gates, num_qubits, counts = \
-                    summaries[(series_index * len(circuits) + k) * trajectories + trajectory]
+                    summaries[position[(series_index, k, trajectory)]]
+                if continued:  # cumulative from t = 0: this evolution's runs up to this point
+                    pair_count, end_ps, nonlocal_gates = (a + b for a, b in zip(so_far[trajectory],
+                                                                               (pair_count, end_ps, nonlocal_gates)))
+                    so_far[trajectory] = (pair_count, end_ps, nonlocal_gates)
                 if counts is not None:
                     final_counts = counts
                 found.append(observed)
@@ -567,7 +766,7 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
                 register_qubits = max(register_qubits, num_qubits)
             per_point.append(_mean(found))
             errors.append({name: standard_error([o.values[name] for o in found]) for name in names})
-            rows.append((times[k], steps[k], len(circuit.gates()), nonlocal_gates, float(np.mean(pairs)),
+            rows.append((times[k], steps[k], num_gates, nonlocal_gates, float(np.mean(pairs)),
                          float(np.mean(time_ps)), float(np.mean(fidelity)), standard_error(fidelity)))
         networked.append(per_point)
         networked_stderr.append(errors)
@@ -616,8 +815,11 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
     tables["timing"] = record_table(list(timing.items()), [("stage", "U"), ("seconds", "f8")])
 
     main_rows = network_rows[0]
-    total_pairs = float(sum(row[4] for row in main_rows))
-    total_time_ps = float(sum(row[5] for row in main_rows))
+    if continued:  # the last point's cumulative values
+        total_pairs, total_time_ps = float(main_rows[-1][4]), float(main_rows[-1][5])
+    else:
+        total_pairs = float(sum(row[4] for row in main_rows))
+        total_time_ps = float(sum(row[5] for row in main_rows))
     attrs = {
         "model_kind": model.kind,
         "model": model.describe(),
@@ -645,6 +847,8 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
         "final_fidelity_to_trotter_stderr": main_rows[-1][7],
         "final_nonlocal_gates": main_rows[-1][3],
     }
+    if continued:  # (absent in the default mode, whose output is as it was before the mode existed)
+        attrs["evolution_mode"] = evolution.mode
     if sweep is not None:
         attrs["sweep_parameter"] = sweep.parameter
         attrs["sweep_values"] = np.array(sweep.values, dtype=np.float64)
@@ -664,7 +868,9 @@ def _summary(model, job, names, times, networked, trotter, exact, main_rows, tot
         f"  {count_of(len(times) - 1, 'point')} to T = {evolution.total_time:g}, "
         f"{count_of(evolution.steps_per_point, 'step')} per point, "
         f"order {evolution.order}; sites on {count_of(job.network.resolved_num_nodes(), 'QPU')} "
-        f"({job.distribution.scheme}), {count_of(main_rows[-1][3], 'nonlocal gate')} at the last point",
+        f"({job.distribution.scheme}), {count_of(main_rows[-1][3], 'nonlocal gate')} "
+        + ("per trajectory in all (one evolution through every point: continued mode)"
+           if evolution.mode == "continued" else "at the last point"),
         f"  {total_pairs:.0f} EPR pairs, {total_time_ps / PS_PER_US:.3f} µs simulated network time in all; "
         f"fidelity to the Trotter state at T: {main_rows[-1][6]:.6f}"
         + (f" ± {main_rows[-1][7]:.6f} ({job.simulation.trajectories} trajectories)"

@@ -241,6 +241,11 @@ class ShardedState:
             self.streams[purpose] = Stream(self.seed, node=0, purpose=purpose)
         return self.streams[purpose]
 
+    def reseed_(self, seed: int) -> None:
+        """Restart the default streams (:meth:`stream`) from ``seed``, as a new state of that seed would have them."""
+        self.seed = int(seed)
+        self.streams = {}
+
     def _check_qubits(self, qubits: Iterable[int], what: str = "qubit") -> tuple[int, ...]:
         out = tuple(int(q) for q in qubits)
         for q in out:

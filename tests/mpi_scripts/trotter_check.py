@@ -1,11 +1,12 @@
 """Run the trotter scenario on small versions of the example jobs and save its tables (rank 0).
 
-Usage: python trotter_check.py OUT.npz
+Usage: python trotter_check.py OUT.npz [MODE]
 The test runs it on 1, 2 and 4 ranks and compares the files: ideal links (the
 Ising chain on 4 QPUs, 2 trajectories, shots) and noisy pairs (the XXZ ring's
 source-fidelity sweep, 2 trajectories). Besides the float columns it saves the
 counts, the ``register_qubits`` attribute and the final state (every rank's
 copy, so the test sees each rank holds the one a 1-rank run returns).
+MODE sets ``[evolution].mode`` (default: the jobs' own, ``"independent"``).
 """
 
 import sys
@@ -28,12 +29,12 @@ JOBS = {
 }
 
 
-def main(out_path):
+def main(out_path, mode=None):
     comm = comm_mod.init()
     backend = backend_mod.select("auto", node_local_rank=comm.node_local_rank)
     results = {}
     for label, (path, overrides) in JOBS.items():
-        job = apply_overrides(load_job(ROOT / path), overrides)
+        job = apply_overrides(load_job(ROOT / path), overrides + ([f'evolution.mode="{mode}"'] if mode else []))
         out = trotter.run_job(job, comm=comm, backend=backend)
         for table in ("observables", "sites", "network", "sweep", "sweep_network"):
             if table in out.tables:
@@ -56,7 +57,7 @@ def main(out_path):
 
 if __name__ == "__main__":
     try:
-        main(sys.argv[1])
+        main(*sys.argv[1:3])
     except BaseException:
         import traceback
 
