@@ -51,6 +51,8 @@ import os
 
 import numpy as np
 
+from dqsim.backend import measure_kernels
+
 
 def enabled() -> bool:
     """False when the environment variable ``DQSIM_FAST_KERNELS`` is ``0``."""
@@ -891,17 +893,6 @@ if _numba is not None:
                 for r in range(size):
                     psi[base + r] *= value
 
-    @_numba.njit(parallel=True, cache=True)
-    def _numba_bit_weights(psi, bit):
-        s0 = 0.0
-        s1 = 0.0
-        for i in _numba.prange(psi.size):
-            w = psi[i].real * psi[i].real + psi[i].imag * psi[i].imag
-            if (i >> bit) & 1:
-                s1 += w
-            else:
-                s0 += w
-        return s0, s1
 
 
 def _group_geometry(bits) -> tuple[np.ndarray, np.ndarray]:
@@ -1450,8 +1441,17 @@ class NumbaKernels:
 
     def bit_weights(self, psi, bit: int) -> tuple[float, float]:
         """Local sums of |amplitude|² where ``bit`` is 0 and where it is 1 (float64)."""
-        s0, s1 = _numba_bit_weights(psi, bit)
+        s0, s1 = measure_kernels.bits_weights(psi, [bit])
         return float(s0), float(s1)
+
+    def bits_weights(self, psi, bits) -> np.ndarray:
+        """Local sums of |amplitude|² for every value of up to ``measure_kernels.MAX_BITS`` local
+        ``bits`` (bit j of the index: ``bits[j]``), in one pass, independent of the thread count."""
+        return measure_kernels.bits_weights(psi, bits)
+
+    def collapse(self, psi, bits, values, scale: float) -> None:
+        """Keep the amplitudes whose local ``bits`` equal ``values``, times ``scale``; zero the rest (one pass)."""
+        measure_kernels.collapse(psi, bits, values, scale)
 
 
 _CUDA_DENSE1 = r"""

@@ -408,12 +408,16 @@ class ShardedState:
         if m > 24:
             raise DqsimError(f"marginal over {m} qubits is too large; ask for at most 24")
         local = [q for q in qubits if self.layout.is_local(q)]
-        if m == 1 and local and self.backend.fast is not None:
-            s0, s1 = self.backend.fast.bit_weights(self.amplitudes, self.layout.physical_of[local[0]])
+        fast = self.backend.fast
+        local_bits = [self.layout.physical_of[q] for q in local]
+        if m == 1 and local and fast is not None:
+            s0, s1 = fast.bit_weights(self.amplitudes, local_bits[0])
             return self.comm.allreduce_sum(np.array([s0, s1]))
-        part = kernels.probabilities_of_bits(self.xp, self.amplitudes, self.num_local_qubits,
-                                             [self.layout.physical_of[q] for q in local],
-                                             self.kernel_chunk_elems)
+        if local and hasattr(fast, "bits_weights") and len(local) <= backend_fast.measure_kernels.MAX_BITS:
+            part = fast.bits_weights(self.amplitudes, local_bits)
+        else:
+            part = kernels.probabilities_of_bits(self.xp, self.amplitudes, self.num_local_qubits, local_bits,
+                                                 self.kernel_chunk_elems)
         full = np.zeros(1 << m)
         fixed = 0
         for j, q in enumerate(qubits):
@@ -549,6 +553,12 @@ class ShardedState:
         return None
 
     def _collapse(self, qubits: Sequence[int], bits: Sequence[int], probability: float) -> None:
+        local = [(self.layout.physical_of[q], b) for q, b in zip(qubits, bits) if self.layout.is_local(q)]
+        kept = all(self._rank_bit_value(q) == b for q, b in zip(qubits, bits) if not self.layout.is_local(q))
+        if local and kept and hasattr(self.backend.fast, "collapse"):
+            self.backend.fast.collapse(self.amplitudes, [p for p, _ in local], [b for _, b in local],
+                                       1.0 / math.sqrt(probability))
+            return
         for q, b in zip(qubits, bits):
             if self.layout.is_local(q):
                 kernels.zero_where(self.amplitudes, self.num_local_qubits, self.layout.physical_of[q], 1 - b)
