@@ -43,6 +43,11 @@ QUBIT_ORDER = "little-endian: bit q of the index is qubit q (as in qiskit)"
 #: Amplitudes read per step when verifying or reading a slab (64 MiB at complex128).
 READ_CHUNK_AMPLITUDES = 1 << 22
 
+#: Amplitudes of a state written between two looks for a stop signal (2^22, 64 MiB of complex128): a gathered
+#: state in the run file (:func:`dqsim.io.writer.write_run_file`'s ``between``), a sharded one by every rank
+#: (:func:`dqsim.io.sharded.write_sharded_state`'s ``cut_on``).
+STATE_PIECE_AMPLITUDES = 1 << 22
+
 _STATE_DTYPES = (np.dtype(np.complex64), np.dtype(np.complex128))
 
 
