@@ -11,7 +11,7 @@ a stop every 64 amplitudes (rank 1 fails between two looks of rank 0's). With
 ``cut LOOK`` the state is written whole, then another state over it, looking
 for a stop every 64 amplitudes, rank 1 alone wanting to stop from its look
 LOOK on: rank 0 prints how that write ended on every rank, then
-``after the cut: files=<names> older slabs kept as they were=<count>``.
+``after the cut: files=<names> older files kept as they were=<count>``.
 """
 
 import sys
@@ -98,8 +98,8 @@ def cut_over(folder, vector, size, comm, from_look):
     if comm.rank == 0:
         print("\n".join(ended), flush=True)
         after = {p.name: p.read_bytes() for p in folder.iterdir()}
-        kept = sum(after.get(name) == data for name, data in before.items() if ".slab" in name)
-        print(f"after the cut: files={','.join(sorted(after))} older slabs kept as they were={kept}", flush=True)
+        kept = sum(after.get(name) == data for name, data in before.items())
+        print(f"after the cut: files={','.join(sorted(after))} older files kept as they were={kept}", flush=True)
 
 
 if __name__ == "__main__":
