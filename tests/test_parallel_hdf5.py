@@ -58,7 +58,7 @@ def test_a_rank_with_bad_pieces_fails_every_rank_collectively(tmp_path):
 
 @pytest.mark.parametrize("look", [3, 9])
 def test_a_stop_on_one_rank_cuts_a_collective_write_and_leaves_the_older_file(tmp_path, look):
-    """A look every 64 of each rank's 512 amplitudes: 7 in the write, one once written, 7 taken after the
+    """A look every 64 of each rank's 512 amplitudes: 7 in the write, one once written, 9 taken after the
     read-back. Rank 1 alone wants to stop from look LOOK: both ranks stop there, the temporary file every rank
     wrote into goes, and the run file written before stays as it was."""
     proc = run_mpio(2, [CHECK, str(tmp_path), "10", "complex128", "cut", str(look)])

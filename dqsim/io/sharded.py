@@ -35,8 +35,8 @@ mpi4py).
 A write given ``cut_on`` (``dqsim run``'s output on a stop signal) looks for a
 stop on every rank at the same places: between pieces of
 :data:`~dqsim.io.slabs.STATE_PIECE_AMPLITUDES` amplitudes of the write, once
-the part is written (a slab file closed, synced and renamed) and between such
-pieces of its read-back. Each look is one ``allreduce_max`` of every rank's
+a slab file is closed and once it is synced, once the part is written (a slab
+file renamed) and between such pieces of its read-back. Each look is one ``allreduce_max`` of every rank's
 word (go on, stop, or failed here), so all ranks take the same decision at the
 same look: on a stop every rank removes what it wrote (its slab file, or rank 0
 the collective temporary file) and :class:`StateWriteCut` is raised on every
@@ -170,14 +170,16 @@ class _Looks:
 
 def num_looks(slab_size: int) -> int:
     """Looks of a cut-able :func:`write_sharded_state` on every rank: between the write's pieces of
-    :data:`~dqsim.io.slabs.STATE_PIECE_AMPLITUDES` amplitudes, once it is written, and between the read-back's.
+    :data:`~dqsim.io.slabs.STATE_PIECE_AMPLITUDES` amplitudes, once a slab file is closed, once it is
+    synced, once the part is written, and between the read-back's pieces (a collective file takes the two
+    of the slab file's end with the read-back's, after it).
 
     Examples:
         >>> num_looks(1 << 22), num_looks((1 << 22) + 1), num_looks(5)
-        (1, 3, 1)
+        (3, 5, 3)
     """
     pieces = -(-slab_size // STATE_PIECE_AMPLITUDES)
-    return 2 * (pieces - 1) + 1
+    return 2 * (pieces - 1) + 3
 
 
 def parallel_hdf5() -> bool:
@@ -304,7 +306,8 @@ def _write_slab_files(base: Path, pieces, *, comm, slab_size: int, dtype: np.dty
     renamed = False  # whether this write's slab file replaced one of the name (an older output's)
     try:
         slab.parent.mkdir(parents=True, exist_ok=True)
-        written = write_slab_file(slab, looks.pieces(pieces), slab_size=slab_size, dtype=dtype)
+        written = write_slab_file(slab, looks.pieces(pieces), slab_size=slab_size, dtype=dtype,
+                                  between=looks.look if looks.cut_on is not None else None)
         renamed = True
         looks.look()  # written, closed, synced and renamed; its read-back next
         checksum = written.hexdigest()

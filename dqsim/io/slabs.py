@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequence
 
 import h5py
 import numpy as np
@@ -162,8 +162,12 @@ def write_state_slab(slab_path: str | os.PathLike, pieces: Iterable[tuple[int, n
 
 
 def write_slab_file(slab_path: str | os.PathLike, pieces: Iterable[tuple[int, np.ndarray]], *,
-                    slab_size: int, dtype: Any) -> encoding.Checksum:
-    """:func:`write_state_slab`, returning the :class:`~dqsim.io.encoding.Checksum` (SHA-256 and CRC-32)."""
+                    slab_size: int, dtype: Any, between: Optional[Callable[[], None]] = None) -> encoding.Checksum:
+    """:func:`write_state_slab`, returning the :class:`~dqsim.io.encoding.Checksum` (SHA-256 and CRC-32).
+
+    ``between``: called once the file is closed and once it is synced, before the rename
+    (:func:`~dqsim.io.atomic.atomic_h5_write`); an exception it raises abandons the write.
+    """
     dtype = np.dtype(dtype)
     if dtype not in _STATE_DTYPES:
         raise ValueError(f"dtype = {dtype}: allowed complex64, complex128")
@@ -180,7 +184,7 @@ def write_slab_file(slab_path: str | os.PathLike, pieces: Iterable[tuple[int, np
             "dqsim_file": "state-slab", "schema_version": dqsim.SCHEMA_VERSION,
             "dqsim_version": dqsim.__version__, "checksum": checksum.hexdigest()}, where="/")
 
-    atomic_h5_write(slab_path, fill)
+    atomic_h5_write(slab_path, fill, between=between)
     return checksum
 
 
