@@ -7,8 +7,10 @@ status 75 (the DQC fidelity check, expectation values and sampling, trotter's
 observables: work on the final state that can take as long as the run; the
 tables, summaries and output write of dqc, trotter, qkd, repeater and cloud,
 a saved state's included, also when the signal reaches only a rank that
-waits for rank 0's write), or, where what is left is the write's close and
-manifest, lets the run finish with status 0 and a note. Either way the
+waits for rank 0's write, and a state above ``max_gather_qubits`` that every
+rank writes, also when only one rank gets the signal), or, where what is left
+is the run file's rename and manifest, lets the run finish with status 0 and
+a note. Either way the
 results equal the uninterrupted run's: the resume runs no event again
 (engine counts equal) and redoes only the work after the engine.
 """
@@ -275,7 +277,7 @@ def test_a_stop_while_the_output_is_written_cuts_the_write_and_checkpoints(tmp_p
 
 
 def test_a_stop_while_the_manifest_is_written_finishes_the_run_with_a_note(tmp_path, monkeypatch, uninterrupted):
-    """The write's close and manifest are not cut: the file is whole by then; the run ends with status 0."""
+    """The run file's rename and manifest are not cut: the file is whole by then; the run ends with status 0."""
     original = writer.write_run_manifest
 
     def write_run_manifest(path, *args, **kwargs):
@@ -509,24 +511,8 @@ def test_a_sigterm_to_a_rank_waiting_for_rank_0_s_write_cuts_it_and_the_state_sl
     hears of it at its next look and abandons the write, the slabs are removed, both ranks checkpoint the
     finished engine run (status 75). The resume on two ranks writes the state once (each rank half of the
     register both hold whole), equal to the uninterrupted one-rank run's."""
-    driver = tmp_path / "driver.py"
-    driver.write_text(DRIVER_WAITING_RANK)
-    common = ["--quiet", "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\""]
-    stopped = run_mpi(2, [str(driver), "run", *SLABS, "-o", str(tmp_path / "stopped.h5"), *common], timeout_s=240,
-                      check=False)
-    assert stopped.returncode == 75, stopped.stderr
-    [line] = stopped.stderr.strip().splitlines()
-    assert line.startswith("dqsim: checkpoint written to "), stopped.stderr
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["ck", "driver.py"]  # no output, slab or temporary
-    [ckpt] = checkpoints(tmp_path / "ck")
-    last_engine_run("dqc", ckpt, saved_full)
-    run_mpi(2, ["-m", "dqsim", "resume", str(ckpt), "-o", str(tmp_path / "resumed.h5"), "--quiet"], timeout_s=240)
-    resumed = open_run(tmp_path / "resumed.h5")
-    assert sorted(path.name for path in tmp_path.glob("resumed.slab*")) == ["resumed.slab0000.h5",
-                                                                           "resumed.slab0001.h5"]
+    resumed = slabs_stopped_on_two_ranks_then_resumed(tmp_path, saved_full, DRIVER_WAITING_RANK, [])
     assert resumed.state().shape == (1 << resumed.attrs["register_qubits"],)
-    same_state(saved_full, resumed)
-    same_run(saved_full, resumed, ignore=RANK_ATTRS | {"num_ranks", "exchange_path", "rank_of_node"})
 
 
 # ------------------------------------------------------------- the state written by every rank, the file's end
@@ -572,15 +558,13 @@ sys.exit(cli_main.main(sys.argv[4:]))
 """
 
 
-def stopped_on_two_ranks_then_resumed(tmp_path, hook: str, piece: int, saved_full):
-    """Run :data:`SLABS` on two ranks with ``hook`` (:data:`DRIVER_FILES`), expect status 75, one checkpoint and
-    no other file; resume it on two ranks; the resumed output equals the uninterrupted one-rank run's. Returns
-    the lines the ranks of the stopped run wrote into their marks."""
+def slabs_stopped_on_two_ranks_then_resumed(tmp_path, saved_full, driver_text: str, driver_args: list):
+    """Run :data:`SLABS` on two ranks through ``driver_text`` (given ``driver_args`` before dqsim's), expect
+    status 75, one checkpoint and no other file; resume it on two ranks; the resumed output (its state in
+    slab files) equals the uninterrupted one-rank run's. Returns it."""
     driver = tmp_path / "driver.py"
-    driver.write_text(DRIVER_FILES)
-    marks = tmp_path.parent / f"{tmp_path.name}-marks"
-    marks.mkdir()
-    stopped = run_mpi(2, [str(driver), hook, str(piece), str(marks), "run", *SLABS, "-o", str(tmp_path / "stopped.h5"),
+    driver.write_text(driver_text)
+    stopped = run_mpi(2, [str(driver), *driver_args, "run", *SLABS, "-o", str(tmp_path / "stopped.h5"),
                           "--quiet", "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\""], timeout_s=240,
                       check=False)
     assert stopped.returncode == 75, stopped.stderr
@@ -596,6 +580,15 @@ def stopped_on_two_ranks_then_resumed(tmp_path, hook: str, piece: int, saved_ful
     assert resumed.attrs_of("state")["layout"] == "slabs"
     same_state(saved_full, resumed)
     same_run(saved_full, resumed, ignore=RANK_ATTRS | {"num_ranks", "exchange_path", "rank_of_node"})
+    return resumed
+
+
+def files_stopped_on_two_ranks_then_resumed(tmp_path, hook: str, piece: int, saved_full) -> list:
+    """:func:`slabs_stopped_on_two_ranks_then_resumed` with ``hook`` and ``piece`` (:data:`DRIVER_FILES`); the
+    lines the ranks of the stopped run wrote into their marks."""
+    marks = tmp_path.parent / f"{tmp_path.name}-marks"
+    marks.mkdir()
+    slabs_stopped_on_two_ranks_then_resumed(tmp_path, saved_full, DRIVER_FILES, [hook, str(piece), str(marks)])
     return sorted(line for mark in marks.iterdir() for line in mark.read_text().splitlines())
 
 
@@ -606,7 +599,7 @@ def test_a_sigterm_to_one_rank_while_every_rank_writes_the_state_cuts_the_write_
     """Every rank writes its half of the state (1,024 amplitudes, looks every 64 of them): the signal that one
     rank alone gets as its slab's write or read-back starts is taken by both ranks at the next look, each
     removes its slab, and the finished engine run is checkpointed before rank 0 starts the run file."""
-    lines = stopped_on_two_ranks_then_resumed(tmp_path, f"dqsim.io.sharded:{phase}:{rank}", 64, saved_full)
+    lines = files_stopped_on_two_ranks_then_resumed(tmp_path, f"dqsim.io.sharded:{phase}:{rank}", 64, saved_full)
     assert lines == ["rank 0: the state write ended by StateWriteCut", "rank 1: the state write ended by StateWriteCut"]
 
 
@@ -614,7 +607,7 @@ def test_a_sigterm_to_rank_0_while_it_hashes_the_run_file_for_its_manifest_cuts_
                                                                                                   saved_full):
     """The run file is closed and hashed for the manifest before its rename (a look every 1 KiB of the hash
     here, one after the fsync): the signal in the hash abandons the file and both ranks' slabs."""
-    lines = stopped_on_two_ranks_then_resumed(tmp_path, "dqsim.io.writer:file_entry:0", 64, saved_full)
+    lines = files_stopped_on_two_ranks_then_resumed(tmp_path, "dqsim.io.writer:file_entry:0", 64, saved_full)
     assert lines == ["rank 0: the run file write cut: True"]
 
 

@@ -266,7 +266,11 @@ def write_run_manifest(path: str | os.PathLike, extra_files: Iterable[str | os.P
                               [path, *extra_files], entries=entries)
     if run_entry.get("name") != Path(path).name:
         raise ValueError(f"run_entry names {run_entry.get('name')!r}, the run file is {Path(path).name!r}")
-    extra = [file_entry(f) for f in extra_files]
+    try:
+        extra = [file_entry(f) for f in extra_files]
+    except OSError as exc:
+        why = exc.strerror or exc
+        raise DqsimError(f"{run_manifest_path(path)}: cannot hash the files it covers ({why})") from None
     return write_manifest(run_manifest_path(path), {"kind": "run", "run_file": Path(path).name}, [],
                           entries=[dict(run_entry), *extra, *entries])
 

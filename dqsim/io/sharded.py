@@ -33,14 +33,15 @@ only through the communicator's ``mpi_comm`` (only :mod:`dqsim.comm` imports
 mpi4py).
 
 A write given ``cut_on`` (``dqsim run``'s output on a stop signal) looks for a
-stop on every rank at the same places: between pieces of
+stop on every rank at the same places (:func:`num_looks`): between pieces of
 :data:`~dqsim.io.slabs.STATE_PIECE_AMPLITUDES` amplitudes of the write, once
 a slab file is closed and once it is synced, once the part is written (a slab
-file renamed) and between such pieces of its read-back. Each look is one ``allreduce_max`` of every rank's
-word (go on, stop, or failed here), so all ranks take the same decision at the
-same look: on a stop every rank removes what it wrote (its slab file, or rank 0
-the collective temporary file) and :class:`StateWriteCut` is raised on every
-rank; a rank that fails joins its next look, so the others stop writing too.
+file renamed) and between such pieces of its read-back. Each look is one
+``allreduce_max`` of every rank's word (go on, stop, or failed here), so all
+ranks take the same decision at the same look: on a stop every rank removes
+what it wrote (its slab file, or rank 0 the collective temporary file) and
+:class:`StateWriteCut` is raised on every rank; a rank that fails joins its
+next look, so the others stop writing too.
 """
 
 from __future__ import annotations
@@ -90,7 +91,8 @@ class CollectiveState:
 
 class StateWriteCut(Exception):
     """Raised on every rank by :func:`write_sharded_state` when a look found a stop (``cut_on``): the write was
-    abandoned, and no file of it is left (an older output's slab file of the same name is replaced or gone)."""
+    abandoned, and no file of it is left. An older output's slab file of the same name stays as it was where
+    the cut came before this write's rename of it, and is gone where it came after."""
 
 
 class _Abandoned(Exception):
