@@ -57,9 +57,10 @@ cut, after which the run stops with :data:`EXIT_CHECKPOINTED`; after the
 engine's last step, a scenario's work on the final state asks at its stop
 points (:meth:`Checkpointer.stop_after_run`: a checkpoint of the finished
 run), as do the tables and the output write of ``dqc``, ``trotter``, ``qkd``,
-``repeater`` and ``cloud`` (:meth:`CheckpointSession.stop_point`; rank 0's
-write hears of a signal that reached only a rank waiting for it,
-:class:`dqsim.comm.RootTask`). A periodic checkpoint that cannot be written is a warning, and the
+``repeater`` and ``cloud`` (:meth:`CheckpointSession.stop_point`; a state
+every rank writes looks at the same collective places on every rank,
+:func:`write_state` with ``cut_on``; rank 0's write hears of a signal that
+reached only a rank waiting for it, :class:`dqsim.comm.RootTask`). A periodic checkpoint that cannot be written is a warning, and the
 run goes on (:meth:`Checkpointer.write`).
 
 One run of a job at a time uses its checkpoints in a folder (a ``flock``,
