@@ -60,8 +60,9 @@ run), as do the tables and the output write of ``dqc``, ``trotter``, ``qkd``,
 ``repeater`` and ``cloud`` (:meth:`CheckpointSession.stop_point`; a state
 every rank writes looks at the same collective places on every rank,
 :func:`write_state` with ``cut_on``; rank 0's write hears of a signal that
-reached only a rank waiting for it, :class:`dqsim.comm.RootTask`). A periodic checkpoint that cannot be written is a warning, and the
-run goes on (:meth:`Checkpointer.write`).
+reached only a rank waiting for it, :class:`dqsim.comm.RootTask`). A
+periodic checkpoint that cannot be written is a warning, and the run goes
+on (:meth:`Checkpointer.write`).
 
 One run of a job at a time uses its checkpoints in a folder (a ``flock``,
 :func:`prepare_directory`; a run without periodic checkpoints whose folder
