@@ -7,8 +7,10 @@ status 75 (the DQC fidelity check, expectation values and sampling, trotter's
 observables: work on the final state that can take as long as the run; the
 tables, summaries and output write of dqc, trotter, qkd, repeater and cloud,
 a saved state's included, also when the signal reaches only a rank that
-waits for rank 0's write), or, where what is left is the write's close and
-manifest, lets the run finish with status 0 and a note. Either way the
+waits for rank 0's write, and a state above ``max_gather_qubits`` that every
+rank writes, also when only one rank gets the signal), or, where what is left
+is the run file's rename and manifest, lets the run finish with status 0 and
+a note. Either way the
 results equal the uninterrupted run's: the resume runs no event again
 (engine counts equal) and redoes only the work after the engine.
 """
@@ -275,7 +277,7 @@ def test_a_stop_while_the_output_is_written_cuts_the_write_and_checkpoints(tmp_p
 
 
 def test_a_stop_while_the_manifest_is_written_finishes_the_run_with_a_note(tmp_path, monkeypatch, uninterrupted):
-    """The write's close and manifest are not cut: the file is whole by then; the run ends with status 0."""
+    """The run file's rename and manifest are not cut: the file is whole by then; the run ends with status 0."""
     original = writer.write_run_manifest
 
     def write_run_manifest(path, *args, **kwargs):
@@ -509,10 +511,61 @@ def test_a_sigterm_to_a_rank_waiting_for_rank_0_s_write_cuts_it_and_the_state_sl
     hears of it at its next look and abandons the write, the slabs are removed, both ranks checkpoint the
     finished engine run (status 75). The resume on two ranks writes the state once (each rank half of the
     register both hold whole), equal to the uninterrupted one-rank run's."""
+    resumed = slabs_stopped_on_two_ranks_then_resumed(tmp_path, saved_full, DRIVER_WAITING_RANK, [])
+    assert resumed.state().shape == (1 << resumed.attrs["register_qubits"],)
+
+
+# ------------------------------------------------------------- the state written by every rank, the file's end
+
+#: ``dqsim ARGS`` on several ranks, with a SIGTERM on one rank alone as the first call of MODULE.FUNCTION on a file
+#: of the run named ``stopped*`` starts: ``MODULE:FUNCTION:RANK PIECE MARKS ARGS``, where PIECE is the amplitudes of
+#: a state (and 16 x PIECE the bytes of a run file's hash) written between two looks for a stop. Each rank writes
+#: into the folder MARKS how its sharded state write ended, and rank 0 whether its run file write was cut.
+DRIVER_FILES = """
+import importlib, os, signal, sys
+from pathlib import Path
+from dqsim import comm
+from dqsim.cli import main as cli_main
+from dqsim.io import sharded, writer
+module_name, name, rank = sys.argv[1].split(":")
+sharded.STATE_PIECE_AMPLITUDES = int(sys.argv[2])
+writer.HASH_LOOK_BYTES = 16 * int(sys.argv[2])
+this_rank = comm.init().rank
+marks = Path(sys.argv[3]) / f"rank{this_rank}.txt"
+module = importlib.import_module(module_name)
+original, calls = getattr(module, name), []
+def hooked(path, *args, **kwargs):
+    if this_rank == int(rank) and not calls and Path(path).name.startswith("stopped"):
+        calls.append(1)
+        os.kill(os.getpid(), signal.SIGTERM)
+    return original(path, *args, **kwargs)
+setattr(module, name, hooked)
+state_for_output, write_output = cli_main._state_for_output, cli_main._write_output
+def watched_state(*args, **kwargs):
+    try:
+        return state_for_output(*args, **kwargs)
+    except BaseException as exc:
+        with open(marks, "a") as fh:
+            fh.write(f"rank {this_rank}: the state write ended by {type(exc).__name__}\\n")
+        raise
+def watched_write(*args, **kwargs):
+    error, cut = write_output(*args, **kwargs)
+    with open(marks, "a") as fh:
+        fh.write(f"rank {this_rank}: the run file write cut: {cut}\\n")
+    return error, cut
+cli_main._state_for_output, cli_main._write_output = watched_state, watched_write
+sys.exit(cli_main.main(sys.argv[4:]))
+"""
+
+
+def slabs_stopped_on_two_ranks_then_resumed(tmp_path, saved_full, driver_text: str, driver_args: list):
+    """Run :data:`SLABS` on two ranks through ``driver_text`` (given ``driver_args`` before dqsim's), expect
+    status 75, one checkpoint and no other file; resume it on two ranks; the resumed output (its state in
+    slab files) equals the uninterrupted one-rank run's. Returns it."""
     driver = tmp_path / "driver.py"
-    driver.write_text(DRIVER_WAITING_RANK)
-    common = ["--quiet", "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\""]
-    stopped = run_mpi(2, [str(driver), "run", *SLABS, "-o", str(tmp_path / "stopped.h5"), *common], timeout_s=240,
+    driver.write_text(driver_text)
+    stopped = run_mpi(2, [str(driver), *driver_args, "run", *SLABS, "-o", str(tmp_path / "stopped.h5"),
+                          "--quiet", "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\""], timeout_s=240,
                       check=False)
     assert stopped.returncode == 75, stopped.stderr
     [line] = stopped.stderr.strip().splitlines()
@@ -522,11 +575,73 @@ def test_a_sigterm_to_a_rank_waiting_for_rank_0_s_write_cuts_it_and_the_state_sl
     last_engine_run("dqc", ckpt, saved_full)
     run_mpi(2, ["-m", "dqsim", "resume", str(ckpt), "-o", str(tmp_path / "resumed.h5"), "--quiet"], timeout_s=240)
     resumed = open_run(tmp_path / "resumed.h5")
-    assert sorted(path.name for path in tmp_path.glob("resumed.slab*")) == ["resumed.slab0000.h5",
-                                                                           "resumed.slab0001.h5"]
-    assert resumed.state().shape == (1 << resumed.attrs["register_qubits"],)
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        "ck", "driver.py", "resumed.h5", "resumed.h5.manifest.json", "resumed.slab0000.h5", "resumed.slab0001.h5"]
+    assert resumed.attrs_of("state")["layout"] == "slabs"
     same_state(saved_full, resumed)
     same_run(saved_full, resumed, ignore=RANK_ATTRS | {"num_ranks", "exchange_path", "rank_of_node"})
+    return resumed
+
+
+def files_stopped_on_two_ranks_then_resumed(tmp_path, hook: str, piece: int, saved_full) -> list:
+    """:func:`slabs_stopped_on_two_ranks_then_resumed` with ``hook`` and ``piece`` (:data:`DRIVER_FILES`); the
+    lines the ranks of the stopped run wrote into their marks."""
+    marks = tmp_path.parent / f"{tmp_path.name}-marks"
+    marks.mkdir()
+    slabs_stopped_on_two_ranks_then_resumed(tmp_path, saved_full, DRIVER_FILES, [hook, str(piece), str(marks)])
+    return sorted(line for mark in marks.iterdir() for line in mark.read_text().splitlines())
+
+
+@pytest.mark.parametrize("rank", [0, 1])
+@pytest.mark.parametrize("phase", ["write_slab_file", "_read_back_and_hash"])
+def test_a_sigterm_to_one_rank_while_every_rank_writes_the_state_cuts_the_write_and_checkpoints(tmp_path, saved_full,
+                                                                                               phase, rank):
+    """Every rank writes its half of the state (1,024 amplitudes, looks every 64 of them): the signal that one
+    rank alone gets as its slab's write or read-back starts is taken by both ranks at the next look, each
+    removes its slab, and the finished engine run is checkpointed before rank 0 starts the run file."""
+    lines = files_stopped_on_two_ranks_then_resumed(tmp_path, f"dqsim.io.sharded:{phase}:{rank}", 64, saved_full)
+    assert lines == ["rank 0: the state write ended by StateWriteCut", "rank 1: the state write ended by StateWriteCut"]
+
+
+def test_a_sigterm_to_rank_0_while_it_hashes_the_run_file_for_its_manifest_cuts_before_the_rename(tmp_path,
+                                                                                                  saved_full):
+    """The run file is closed and hashed for the manifest before its rename (a look every 1 KiB of the hash
+    here, one after the fsync): the signal in the hash abandons the file and both ranks' slabs."""
+    lines = files_stopped_on_two_ranks_then_resumed(tmp_path, "dqsim.io.writer:file_entry:0", 64, saved_full)
+    assert lines == ["rank 0: the run file write cut: True"]
+
+
+def test_a_stop_in_the_run_file_s_hash_for_its_manifest_cuts_the_write_between_pieces(tmp_path, monkeypatch,
+                                                                                    saved_full):
+    """One rank, the state gathered into the run file (32 KiB): the signal as the closed file's hash starts is
+    taken at its next look (every 1 KiB): no output, no temporary file; the resume writes the whole file."""
+    monkeypatch.setattr(writer, "HASH_LOOK_BYTES", 1024)
+    ended = sigterm_during(monkeypatch, writer, "file_entry")
+    original, looks = cli_main._cut_on_stop, []
+    monkeypatch.setattr(cli_main, "_cut_on_stop", lambda task: (looks.append(len(ended)), original(task)))
+    ckpt, resumed = stopped_then_resumed(tmp_path, SAVED)
+    assert ended == ["_OutputCut"]  # the hash itself was cut ...
+    # ... at its first look: after one before each table, one before the state and one once the file was closed
+    assert looks.count(0) == len(saved_full.tables) + 3
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["ck", "resumed.h5", "resumed.h5.manifest.json"]
+    same_run(saved_full, resumed)
+    same_state(saved_full, resumed)
+
+
+def test_a_stop_while_one_rank_writes_its_state_slab_cuts_between_pieces_and_leaves_no_slab(tmp_path, monkeypatch,
+                                                                                          saved_full):
+    """One rank writes the whole state as its slab (2,048 amplitudes, a look every 256): cut at the look after
+    the first piece; the resume writes the slab and run file again, equal to the uninterrupted run's."""
+    from dqsim.io import sharded
+
+    monkeypatch.setattr(sharded, "STATE_PIECE_AMPLITUDES", 256)
+    ended = sigterm_during(monkeypatch, sharded, "write_slab_file")
+    ckpt, resumed = stopped_then_resumed(tmp_path, SLABS)
+    assert ended == ["_Abandoned"]  # the slab's write itself was cut, at a look between its pieces
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["ck", "resumed.h5", "resumed.h5.manifest.json",
+                                                                "resumed.slab0000.h5"]
+    same_run(saved_full, resumed)
+    same_state(saved_full, resumed)
 
 
 # ------------------------------------------------------------- an earlier run's checkpoints of the job

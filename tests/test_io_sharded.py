@@ -125,6 +125,35 @@ def test_a_rank_with_bad_pieces_fails_every_rank(tmp_path):
     assert "rank 0 raised DqsimError" in proc.stdout and "rank 1 failed" in proc.stdout
 
 
+def test_a_rank_that_fails_between_looks_for_a_stop_fails_every_rank_without_a_hang(tmp_path):
+    """Rank 1's pieces end early (after fewer looks than rank 0 takes): it joins rank 0's next look with its
+    failure, so rank 0 stops writing there and both raise, rank 0 naming rank 1; no file is left."""
+    proc = run_mpi(2, ["tests/mpi_scripts/sharded_state_check.py", str(tmp_path), "10", "complex128", "bad-looked"])
+    assert "rank 1 raised ValueError: slab pieces cover" in proc.stdout
+    assert "rank 0 raised DqsimError" in proc.stdout and "rank 1 failed" in proc.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("look, cut_at, slabs_left", [(3, 3, True), (9, 9, True), (10, 10, False), (12, 12, False),
+                                                      (99, None, False)])
+def test_a_stop_on_one_rank_cuts_every_rank_s_write_at_the_same_look(tmp_path, look, cut_at, slabs_left):
+    """512 amplitudes per rank, a look every 64: 7 between the pieces of the write, one once the slab file is
+    closed, one once it is synced, one once it is renamed, 7 in its read-back. Rank 1 alone wants to stop from
+    look LOOK: both ranks stop at that look and remove what they wrote. Cut while writing (look 3) or before the
+    rename (9), the older output's slabs stay as they were; cut after it (10) or in the read-back (12), the new
+    slabs had replaced them, and go. Never wanting to (99): the write is whole after 17 looks."""
+    proc = run_mpi(2, ["tests/mpi_scripts/sharded_state_check.py", str(tmp_path), "10", "complex128", "cut",
+                       str(look)])
+    ended = sorted(line for line in proc.stdout.splitlines() if line.startswith("rank "))
+    if cut_at is None:
+        assert ended == [f"rank {r}: written whole after 17 looks" for r in (0, 1)]
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["run.h5", "run.slab0000.h5", "run.slab0001.h5"]
+        return
+    assert ended == [f"rank {r}: cut at look {cut_at}" for r in (0, 1)]
+    names, kept = ("run.h5,run.slab0000.h5,run.slab0001.h5", 3) if slabs_left else ("run.h5", 1)
+    assert f"after the cut: files={names} older files kept as they were={kept}" in proc.stdout
+
+
 @pytest.mark.parametrize("layout", ["slabs", "collective"])
 def test_a_range_is_verified_by_the_slabs_it_overlaps_only(tmp_path, layout):
     state = known_state(6)

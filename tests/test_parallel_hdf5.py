@@ -56,6 +56,43 @@ def test_a_rank_with_bad_pieces_fails_every_rank_collectively(tmp_path):
     assert list(tmp_path.iterdir()) == []  # the temporary file is gone
 
 
+@pytest.mark.parametrize("look", [3, 9])
+def test_a_stop_on_one_rank_cuts_a_collective_write_and_leaves_the_older_file(tmp_path, look):
+    """A look every 64 of each rank's 512 amplitudes: 7 in the write, one once written, 9 taken after the
+    read-back. Rank 1 alone wants to stop from look LOOK: both ranks stop there, the temporary file every rank
+    wrote into goes, and the run file written before stays as it was."""
+    proc = run_mpio(2, [CHECK, str(tmp_path), "10", "complex128", "cut", str(look)])
+    assert [line for line in proc.stdout.splitlines() if line.startswith("rank ")] == [
+        f"rank 0: cut at look {look}", f"rank 1: cut at look {look}"]
+    assert "after the cut: files=run.h5 older files kept as they were=1" in proc.stdout
+
+
+def test_a_sigterm_to_one_rank_in_a_collective_state_write_of_dqsim_run_checkpoints_and_resumes(tmp_path):
+    """``dqsim run`` on two ranks, the state written collectively, rank 1 alone signalled as the write starts:
+    both ranks cut it at the first look, the temporary file goes, the finished engine run is checkpointed (75);
+    the resume gives the uninterrupted run's tables and state."""
+    from test_checkpoint_stops import DRIVER_FILES, RANK_ATTRS, SLABS, same_run
+
+    run_mpio(2, ["-m", "dqsim", "run", *SLABS, "-o", str(tmp_path / "full" / "full.h5"), "--quiet"])
+    folder, marks = tmp_path / "run", tmp_path / "marks"
+    folder.mkdir()
+    marks.mkdir()
+    (tmp_path / "driver.py").write_text(DRIVER_FILES)
+    stopped = run_mpio(2, [str(tmp_path / "driver.py"), "dqsim.io.sharded:_write_collective:1", "64", str(marks),
+                           "run", *SLABS, "-o", str(folder / "stopped.h5"), "--quiet", "--set",
+                           f"checkpoint.directory=\"{folder / 'ck'}\""], check=False)
+    assert stopped.returncode == 75, stopped.stderr
+    assert sorted(line for mark in marks.iterdir() for line in mark.read_text().splitlines()) == [
+        "rank 0: the state write ended by StateWriteCut", "rank 1: the state write ended by StateWriteCut"]
+    assert sorted(path.name for path in folder.iterdir()) == ["ck"]  # no output, no temporary file
+    [ckpt] = checkpoints(folder / "ck")
+    run_mpio(2, ["-m", "dqsim", "resume", str(ckpt), "-o", str(folder / "resumed.h5"), "--quiet"])
+    full, resumed = open_run(tmp_path / "full" / "full.h5"), open_run(folder / "resumed.h5")
+    assert resumed.state_info["layout"] == "collective"
+    np.testing.assert_array_equal(full.state(), resumed.state())
+    same_run(full, resumed, ignore=RANK_ATTRS)
+
+
 def test_dqsim_run_writes_the_same_state_as_the_serial_path(tmp_path):
     serial, parallel = tmp_path / "serial" / "s.h5", tmp_path / "parallel" / "p.h5"
     run_mpi(2, [*QFT, "-o", str(serial)])

@@ -356,11 +356,18 @@ def _run_locked(job, comm, *, quiet: bool, session=None) -> int:
     if session is not None:  # a stop during the scenario's last tables (qkd, repeater, cloud): checkpoint now
         session.stop_point()
     write_started = time.perf_counter()
-    state_kwargs = _state_for_output(job, comm, result.state, output)
-    # rank 0's write of the run file is cut short by a stop signal that rank 0 got, or that another rank got and
-    # told it of (comm.RootTask), between tables and pieces of a gathered state, where the scenario's finished
-    # engine run can be checkpointed instead (the temporary file goes; state slab files, every rank its own)
+    # the writes of the output are cut short by a stop signal where the scenario's finished engine run can be
+    # checkpointed instead: a state above max_gather_qubits at the looks every rank takes in its write (each
+    # rank's slab file goes), then rank 0's write of the run file, on a signal that rank 0 got or that another
+    # rank got and told it of (comm.RootTask), between tables, pieces of a gathered state and the steps of the
+    # file's end (the temporary file goes; state slab files, every rank its own)
     cuttable = session is not None and session.finished_run is not None
+    try:
+        state_kwargs = _state_for_output(job, comm, result.state, output,
+                                         cut_on=checkpoint.stop_requested if cuttable else None)
+    except io.StateWriteCut:  # on every rank, at the same look; no file of the write is left
+        session.stop_point()  # every rank agrees, writes the checkpoint and stops
+        state_kwargs = _state_for_output(job, comm, result.state, output)  # (not reached while the run checkpoints)
     timing = result.tables.get("timing")
     attrs["wall_time_s"] = time.perf_counter() - started
     task = comm.start_root_task()
@@ -466,13 +473,15 @@ def _discard_state(job, comm, state, output: Path) -> None:
         io.discard_sharded_state(output.with_suffix(""), comm=comm)
 
 
-def _state_for_output(job, comm, state, output: Path) -> dict:
+def _state_for_output(job, comm, state, output: Path, *, cut_on=None) -> dict:
     """Collective: gather the final state, or write it sharded, when ``save_state``.
 
     Up to ``max_gather_qubits`` rank 0 gets the whole vector; above, every
     rank writes its slab, or its ``1/P`` of a register every rank holds whole
     (:func:`dqsim.engine.checkpoint.write_state`, :func:`dqsim.io.write_sharded_state`:
-    one collective file with parallel HDF5, else ``<output stem>.slabNNNN.h5`` files).
+    one collective file with parallel HDF5, else ``<output stem>.slabNNNN.h5`` files),
+    looking for a stop with ``cut_on`` (:func:`dqsim.engine.checkpoint.stop_requested`;
+    :class:`dqsim.io.StateWriteCut` on every rank when one came).
     Returns rank 0's extra ``write_run_file`` arguments.
     """
     simulation = getattr(job, "simulation", None)
@@ -482,7 +491,7 @@ def _state_for_output(job, comm, state, output: Path) -> dict:
         vector = state.gather()
         return {"state": vector} if comm.rank == 0 else {}
     # (a register every rank holds whole, dqc.register_comm, is written once: each rank its 1/P of it)
-    return checkpoint.write_state(state, output.with_suffix(""), comm=comm)
+    return checkpoint.write_state(state, output.with_suffix(""), comm=comm, cut_on=cut_on)
 
 if __name__ == "__main__":
     raise SystemExit(main())

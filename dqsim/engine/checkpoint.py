@@ -57,10 +57,12 @@ cut, after which the run stops with :data:`EXIT_CHECKPOINTED`; after the
 engine's last step, a scenario's work on the final state asks at its stop
 points (:meth:`Checkpointer.stop_after_run`: a checkpoint of the finished
 run), as do the tables and the output write of ``dqc``, ``trotter``, ``qkd``,
-``repeater`` and ``cloud`` (:meth:`CheckpointSession.stop_point`; rank 0's
-write hears of a signal that reached only a rank waiting for it,
-:class:`dqsim.comm.RootTask`). A periodic checkpoint that cannot be written is a warning, and the
-run goes on (:meth:`Checkpointer.write`).
+``repeater`` and ``cloud`` (:meth:`CheckpointSession.stop_point`; a state
+every rank writes looks at the same collective places on every rank,
+:func:`write_state` with ``cut_on``; rank 0's write hears of a signal that
+reached only a rank waiting for it, :class:`dqsim.comm.RootTask`). A
+periodic checkpoint that cannot be written is a warning, and the run goes
+on (:meth:`Checkpointer.write`).
 
 One run of a job at a time uses its checkpoints in a folder (a ``flock``,
 :func:`prepare_directory`; a run without periodic checkpoints whose folder
@@ -635,7 +637,7 @@ class Checkpointer:
         return resume.window_end_ps
 
 
-def write_state(state, base: Path, *, comm) -> dict:
+def write_state(state, base: Path, *, comm, cut_on: Callable[[], bool] | None = None) -> dict:
     """Collective: write the register's slabs (or, on rank 0, keep a small replicated one for the run file).
 
     Every rank writes its part of ``state`` for the file ``<base>.h5``
@@ -648,6 +650,12 @@ def write_state(state, base: Path, *, comm) -> dict:
     Returns rank 0's ``write_run_file`` arguments for the state (``{}``
     elsewhere). Slab files come with their manifest entries, each hashed
     by the rank that wrote it (``StateSlabs.file_entries``).
+
+    ``cut_on``: this rank's wish to stop (``dqsim run``'s output: a stop signal
+    came here), asked by every rank at the same looks inside the write
+    (:func:`dqsim.io.write_sharded_state`, which raises
+    :class:`dqsim.io.StateWriteCut` on every rank and leaves no file of the
+    write); ``None`` (checkpoints): no look.
     """
     if state is None:
         return {}
@@ -661,8 +669,11 @@ def write_state(state, base: Path, *, comm) -> dict:
         pieces = state.logical_slab_pieces(share=(comm.rank, comm.size))
         slab_size = (1 << state.num_qubits) // comm.size
     else:
+        # collective: done here, not at the first piece, so a rank whose write fails before its first piece
+        # does not leave the others waiting in it
+        state.canonicalize_()
         pieces, slab_size = state.logical_slab_pieces(), 1 << state.num_local_qubits
-    return io.write_sharded_state(base, pieces, comm=comm, slab_size=slab_size, dtype=state.dtype)
+    return io.write_sharded_state(base, pieces, comm=comm, slab_size=slab_size, dtype=state.dtype, cut_on=cut_on)
 
 
 def _replicated(state, comm) -> bool:

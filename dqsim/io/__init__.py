@@ -13,6 +13,7 @@ from dqsim.io.hdf5 import (
     CollectiveState,
     RunFile,
     StateSlabs,
+    StateWriteCut,
     check_output,
     discard_sharded_state,
     folder_error,
@@ -36,6 +37,7 @@ from dqsim.io.hdf5 import (
 __all__ = [
     "QUBIT_ORDER", "CollectiveState", "check_output", "discard_sharded_state", "folder_error", "folder_problem",
     "format_summary", "format_table", "link_state_slabs", "open_run",
-    "parallel_hdf5", "prepare_output", "refuse_read_only", "remove_temporaries", "RunFile", "StateSlabs", "summarize", "table_csv",
+    "parallel_hdf5", "prepare_output", "refuse_read_only", "remove_temporaries", "RunFile", "StateSlabs",
+    "StateWriteCut", "summarize", "table_csv",
     "verify_run_file", "write_run_file", "write_sharded_state", "write_state_slab",
 ]

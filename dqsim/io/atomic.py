@@ -249,7 +249,9 @@ class _DroppingFile:
 
 
 def atomic_h5_write(path: str | os.PathLike, fill: Callable[[h5py.File], None], *,
-                    started: Optional[str | os.PathLike] = None, stale: Iterable[str | os.PathLike] = ()) -> Path:
+                    started: Optional[str | os.PathLike] = None, stale: Iterable[str | os.PathLike] = (),
+                    between: Optional[Callable[[], None]] = None,
+                    closed: Optional[Callable[[Path], None]] = None) -> Path:
     """Create ``path`` by writing a temporary file with ``fill(h5file)`` and renaming it.
 
     The temporary file is flushed to disk before ``os.replace``, so ``path``
@@ -265,6 +267,13 @@ def atomic_h5_write(path: str | os.PathLike, fill: Callable[[h5py.File], None], 
             whole: the manifest of the file it replaces, which must never
             describe the new bytes (a kill before the new manifest would leave
             a whole file that reads as damaged).
+        between: called once HDF5 has closed the temporary file and once it
+            is synced (before the rename); an exception it raises abandons
+            the write as any other does (the temporary file is removed,
+            ``path`` is left as it was).
+        closed: called with the temporary file once HDF5 has closed it,
+            before its ``fsync`` (the run manifest's hash of its bytes,
+            :func:`dqsim.io.writer.write_run_file`); an exception abandons.
 
     Raises:
         DqsimError: the file cannot be written (folder missing, disk full, ...).
@@ -285,7 +294,13 @@ def atomic_h5_write(path: str | os.PathLike, fill: Callable[[h5py.File], None], 
                 fill(h5)
             hdf5_view.check()
             fh.flush()
+            if between is not None:
+                between()
+            if closed is not None:
+                closed(tmp)
             os.fsync(fh.fileno())
+        if between is not None:
+            between()
         for old in stale:
             Path(old).unlink(missing_ok=True)
         os.replace(tmp, path)

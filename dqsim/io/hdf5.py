@@ -2,8 +2,8 @@
 
 * :mod:`dqsim.io.writer`: :func:`write_run_file` (rank 0, atomic);
 * :mod:`dqsim.io.sharded`: :func:`write_sharded_state` (every rank: one
-  collective file with parallel HDF5, else slab files), :func:`discard_sharded_state` and
-  :class:`CollectiveState`;
+  collective file with parallel HDF5, else slab files), :func:`discard_sharded_state`,
+  :class:`CollectiveState` and :class:`StateWriteCut`;
 * :mod:`dqsim.io.slabs`: :func:`write_state_slab` (every rank),
   :func:`link_state_slabs` and :class:`StateSlabs` (rank 0);
 * :mod:`dqsim.io.reader`: :func:`open_run` and :class:`RunFile`;
@@ -13,7 +13,8 @@
 from dqsim.io.atomic import (check_output, folder_error, folder_problem, prepare_output, refuse_read_only,
                               remove_temporaries)
 from dqsim.io.reader import RunFile, open_run
-from dqsim.io.sharded import CollectiveState, discard_sharded_state, parallel_hdf5, write_sharded_state
+from dqsim.io.sharded import (CollectiveState, StateWriteCut, discard_sharded_state, parallel_hdf5,
+                              write_sharded_state)
 from dqsim.io.slabs import QUBIT_ORDER, StateSlabs, link_state_slabs, write_state_slab
 from dqsim.io.summary import format_summary, format_table, summarize, table_csv
 from dqsim.io.manifest import verify_run_file
@@ -22,6 +23,7 @@ from dqsim.io.writer import write_run_file
 __all__ = [
     "QUBIT_ORDER", "CollectiveState", "check_output", "discard_sharded_state", "folder_error", "folder_problem",
     "format_summary", "format_table", "link_state_slabs", "open_run",
-    "parallel_hdf5", "prepare_output", "refuse_read_only", "remove_temporaries", "RunFile", "StateSlabs", "summarize", "table_csv",
+    "parallel_hdf5", "prepare_output", "refuse_read_only", "remove_temporaries", "RunFile", "StateSlabs",
+    "StateWriteCut", "summarize", "table_csv",
     "verify_run_file", "write_run_file", "write_sharded_state", "write_state_slab",
 ]

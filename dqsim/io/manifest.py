@@ -247,17 +247,32 @@ def run_manifest_path(path: str | os.PathLike) -> Path:
 
 
 def write_run_manifest(path: str | os.PathLike, extra_files: Iterable[str | os.PathLike] = (), *,
-                       entries: Sequence[Mapping[str, Any]] = ()) -> Path:
+                       entries: Sequence[Mapping[str, Any]] = (), run_entry: Mapping[str, Any] | None = None) -> Path:
     """Write the manifest of a finished run file and the slab files of its state (rank 0).
 
     Lists the run file (hashed here), then ``extra_files`` (hashed here), then
     ``entries``: the slab files' :func:`file_entry` results, in rank order, as
     each rank computed them for its own slab
     (:func:`dqsim.io.sharded.write_sharded_state`). Either way the manifest is
-    the same as when one process hashes every file.
+    the same as when one process hashes every file. ``run_entry``: the run
+    file's entry hashed before (:func:`dqsim.io.writer.write_run_file` hashes
+    its temporary file before the rename), named as ``path``; not hashed again.
+
+    Raises:
+        ValueError: ``run_entry`` names another file.
     """
-    return write_manifest(run_manifest_path(path), {"kind": "run", "run_file": Path(path).name},
-                          [path, *extra_files], entries=entries)
+    if run_entry is None:
+        return write_manifest(run_manifest_path(path), {"kind": "run", "run_file": Path(path).name},
+                              [path, *extra_files], entries=entries)
+    if run_entry.get("name") != Path(path).name:
+        raise ValueError(f"run_entry names {run_entry.get('name')!r}, the run file is {Path(path).name!r}")
+    try:
+        extra = [file_entry(f) for f in extra_files]
+    except OSError as exc:
+        why = exc.strerror or exc
+        raise DqsimError(f"{run_manifest_path(path)}: cannot hash the files it covers ({why})") from None
+    return write_manifest(run_manifest_path(path), {"kind": "run", "run_file": Path(path).name}, [],
+                          entries=[dict(run_entry), *extra, *entries])
 
 
 def verify_run_file(path: str | os.PathLike) -> bool:

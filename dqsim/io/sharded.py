@@ -31,6 +31,17 @@ picks the path:
 Both read back the same way (:mod:`dqsim.io.stored_state`). MPI is reached
 only through the communicator's ``mpi_comm`` (only :mod:`dqsim.comm` imports
 mpi4py).
+
+A write given ``cut_on`` (``dqsim run``'s output on a stop signal) looks for a
+stop on every rank at the same places (:func:`num_looks`): between pieces of
+:data:`~dqsim.io.slabs.STATE_PIECE_AMPLITUDES` amplitudes of the write, once
+a slab file is closed and once it is synced, once the part is written (a slab
+file renamed) and between such pieces of its read-back. Each look is one
+``allreduce_max`` of every rank's word (go on, stop, or failed here), so all
+ranks take the same decision at the same look: on a stop every rank removes
+what it wrote (its slab file, or rank 0 the collective temporary file) and
+:class:`StateWriteCut` is raised on every rank; a rank that fails joins its
+next look, so the others stop writing too.
 """
 
 from __future__ import annotations
@@ -42,7 +53,7 @@ import sys
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import h5py
 import numpy as np
@@ -50,7 +61,8 @@ import numpy as np
 from dqsim.errors import DqsimError
 from dqsim.io import encoding, manifest
 from dqsim.io.atomic import folder_error, temporary_path, write_failure_reason
-from dqsim.io.slabs import SLAB_DATASET, StateSlabs, check_state_shape, host_pieces, state_attrs, write_slab_file
+from dqsim.io.slabs import (SLAB_DATASET, STATE_PIECE_AMPLITUDES, StateSlabs, check_state_shape, host_pieces,
+                            state_attrs, write_slab_file)
 from dqsim.io.stored_state import STATE_DATASET, crc_range
 
 #: Environment variable: ``0`` makes :func:`write_sharded_state` write slab files even with parallel HDF5.
@@ -77,6 +89,101 @@ class CollectiveState:
     checksums: Sequence[str]
 
 
+class StateWriteCut(Exception):
+    """Raised on every rank by :func:`write_sharded_state` when a look found a stop (``cut_on``): the write was
+    abandoned, and no file of it is left. An older output's slab file of the same name stays as it was where
+    the cut came before this write's rename of it, and is gone where it came after."""
+
+
+class _Abandoned(Exception):
+    """A look's verdict inside the write: 1 (a stop), or 2 (another rank failed)."""
+
+    def __init__(self, verdict: int):
+        super().__init__(verdict)
+        self.verdict = verdict
+
+
+_GO_ON, _STOP, _FAILED = 0, 1, 2
+
+
+class _Looks:
+    """The collective looks for a stop of one :func:`write_sharded_state` (``cut_on`` ``None``: none).
+
+    ``count`` looks, the same on every rank; each is an ``allreduce_max`` of
+    the ranks' words (:data:`_GO_ON`, :data:`_STOP`: ``cut_on()`` true here,
+    :data:`_FAILED`: this rank's write failed), and a verdict other than
+    :data:`_GO_ON` raises :class:`_Abandoned` on every rank at that look.
+    """
+
+    def __init__(self, comm, cut_on: Callable[[], bool] | None, count: int):
+        self.comm, self.cut_on = comm, cut_on
+        self.left = count if cut_on is not None else 0
+        self.verdict = _GO_ON
+
+    def look(self, word: int | None = None) -> None:
+        """Collective (while looks are left): take the ranks' decision; raise :class:`_Abandoned` on a stop."""
+        if self.left <= 0 or self.verdict != _GO_ON:
+            return
+        self.left -= 1
+        if word is None:
+            word = _STOP if self.cut_on() else _GO_ON
+        self.verdict = int(self.comm.allreduce_max(word))
+        if self.verdict != _GO_ON and word != _FAILED:
+            raise _Abandoned(self.verdict)
+
+    def failed(self) -> None:
+        """This rank's write failed: it tells the others at its next look (they abandon theirs there)."""
+        self.look(_FAILED)
+
+    def finish(self) -> None:
+        """Take the looks this rank has left (none where its write looked as every rank's did)."""
+        while self.left > 0 and self.verdict == _GO_ON:
+            self.look()
+
+    def pieces(self, pieces: Iterable[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
+        """``pieces`` split at multiples of :data:`STATE_PIECE_AMPLITUDES`, a look before each such multiple."""
+        if self.cut_on is None:
+            yield from pieces
+            return
+        step = STATE_PIECE_AMPLITUDES
+        for offset, piece in pieces:
+            start, size = 0, piece.shape[0]
+            while start < size:
+                at = offset + start
+                stop = min(size, (at // step + 1) * step - offset)
+                if at and at % step == 0:
+                    self.look()
+                yield at, piece[start:stop]
+                start = stop
+
+    def each_bytes(self, start: int, nbytes: int, itemsize: int) -> Callable[[int], None]:
+        """A callback of a read at byte ``position`` that looks at each multiple of
+        :data:`STATE_PIECE_AMPLITUDES` amplitudes past ``start`` (within ``nbytes``) it has read past."""
+        step = STATE_PIECE_AMPLITUDES * itemsize
+        next_look = [start + step]
+
+        def read_to(position: int) -> None:
+            while next_look[0] < start + nbytes and position >= next_look[0]:
+                next_look[0] += step
+                self.look()
+
+        return read_to
+
+
+def num_looks(slab_size: int) -> int:
+    """Looks of a cut-able :func:`write_sharded_state` on every rank: between the write's pieces of
+    :data:`~dqsim.io.slabs.STATE_PIECE_AMPLITUDES` amplitudes, once a slab file is closed, once it is
+    synced, once the part is written, and between the read-back's pieces (a collective file takes the two
+    of the slab file's end with the read-back's, after it).
+
+    Examples:
+        >>> num_looks(1 << 22), num_looks((1 << 22) + 1), num_looks(5)
+        (3, 5, 3)
+    """
+    pieces = -(-slab_size // STATE_PIECE_AMPLITUDES)
+    return 2 * (pieces - 1) + 3
+
+
 def parallel_hdf5() -> bool:
     """Whether this h5py was built against parallel HDF5 (``driver="mpio"`` exists)."""
     return bool(h5py.get_config().mpi)
@@ -94,7 +201,7 @@ def collective_wanted(comm) -> bool:
 
 
 def write_sharded_state(base: str | os.PathLike, pieces: Iterable[tuple[int, Any]], *, comm, slab_size: int,
-                        dtype: Any) -> dict:
+                        dtype: Any, cut_on: Callable[[], bool] | None = None) -> dict:
     """Collective: write this rank's slab of a sharded state; return rank 0's ``write_run_file`` arguments.
 
     Rank ``r`` holds global amplitudes ``r*slab_size .. (r+1)*slab_size-1``.
@@ -112,6 +219,9 @@ def write_sharded_state(base: str | os.PathLike, pieces: Iterable[tuple[int, Any
         comm: a :mod:`dqsim.comm` communicator; every rank must call.
         slab_size: amplitudes per rank (>= 1; ``slab_size * comm.size`` a power of two).
         dtype: ``complex64`` or ``complex128``.
+        cut_on: this rank's wish to stop (``dqsim run``: a stop signal came here), asked on every rank at the
+            same looks (:func:`num_looks` of them, see the module docstring); the same (given or ``None``) on
+            every rank. ``None``: no look, no collective besides the write's own.
 
     Returns:
         On rank 0 the keyword arguments for
@@ -123,6 +233,7 @@ def write_sharded_state(base: str | os.PathLike, pieces: Iterable[tuple[int, Any
         ValueError: bad pieces, size or dtype (on the rank that has them).
         DqsimError: a file cannot be written, or a part read back differs
             (on every rank, naming the rank).
+        StateWriteCut: on every rank, when a look found a stop on any rank; nothing of the write is left.
 
     Examples:
         >>> import tempfile
@@ -143,10 +254,11 @@ def write_sharded_state(base: str | os.PathLike, pieces: Iterable[tuple[int, Any
     if slab_size < 1:
         raise ValueError(f"slab_size = {slab_size}: must be >= 1")
     check_state_shape(slab_size * comm.size, dtype, what="sharded state")
+    looks = _Looks(comm, cut_on, num_looks(slab_size))
     if collective_wanted(comm):
         return _write_collective(base.with_name(base.name + ".h5"), pieces, comm=comm, slab_size=slab_size,
-                                 dtype=dtype)
-    return _write_slab_files(base, pieces, comm=comm, slab_size=slab_size, dtype=dtype)
+                                 dtype=dtype, looks=looks)
+    return _write_slab_files(base, pieces, comm=comm, slab_size=slab_size, dtype=dtype, looks=looks)
 
 
 def slab_path(base: str | os.PathLike, rank: int) -> Path:
@@ -180,7 +292,8 @@ def _agree(comm, failure: BaseException | None, what: str) -> None:
             raise DqsimError(f"{what}: rank {rank} failed ({report})")
 
 
-def _write_slab_files(base: Path, pieces, *, comm, slab_size: int, dtype: np.dtype) -> dict:
+def _write_slab_files(base: Path, pieces, *, comm, slab_size: int, dtype: np.dtype,
+                      looks: _Looks | None = None) -> dict:
     """Collective: every rank writes ``<base>.slabNNNN.h5``; rank 0 gets ``state_slabs``.
 
     Every rank also hashes its own slab file for the run's manifest
@@ -189,24 +302,37 @@ def _write_slab_files(base: Path, pieces, *, comm, slab_size: int, dtype: np.dty
     does not read every rank's slab again to write it; the entries reach
     rank 0 in the gather of the slabs' names (``StateSlabs.file_entries``).
     """
+    looks = looks or _Looks(comm, None, 0)
     slab = slab_path(base, comm.rank)
     checksum = entry = failure = None
+    renamed = False  # whether this write's slab file replaced one of the name (an older output's)
     try:
         slab.parent.mkdir(parents=True, exist_ok=True)
-        written = write_slab_file(slab, pieces, slab_size=slab_size, dtype=dtype)
+        written = write_slab_file(slab, looks.pieces(pieces), slab_size=slab_size, dtype=dtype,
+                                  between=looks.look if looks.cut_on is not None else None)
+        renamed = True
+        looks.look()  # written, closed, synced and renamed; its read-back next
         checksum = written.hexdigest()
-        entry = _read_back_and_hash(slab, slab_size, dtype, written, f"{slab}: state slab {comm.rank}")
+        entry = _read_back_and_hash(slab, slab_size, dtype, written, f"{slab}: state slab {comm.rank}", looks)
+        looks.finish()
+    except _Abandoned:  # a stop, or another rank failed (its error comes with _agree)
+        pass
     except OSError as exc:  # the folder cannot be made, or the file read back
         failure = DqsimError(f"{slab}: cannot write the state slab ({folder_error(exc)})")
+        looks.failed()
     except Exception as exc:  # noqa: BLE001 - reported to every rank by _agree
         failure = exc
+        looks.failed()
     try:
+        if looks.verdict == _STOP:  # the same verdict on every rank
+            raise StateWriteCut(f"{base.name}: the state's write was cut by a stop signal")
         _agree(comm, failure, f"{base.name}: writing the state slab files")
     except BaseException:
-        try:
-            slab.unlink(missing_ok=True)  # every rank removes its own: no slab outlives a failed write
-        except OSError:  # its folder could not be made
-            pass
+        if renamed:  # every rank removes its own: no slab outlives a failed or cut write (one cut or failed
+            try:     # before its rename left none, and an older output's slab file of the name as it was)
+                slab.unlink(missing_ok=True)
+            except OSError:
+                pass
         raise
     entries = comm.gather((str(slab), checksum, entry))
     if comm.rank != 0:
@@ -216,7 +342,7 @@ def _write_slab_files(base: Path, pieces, *, comm, slab_size: int, dtype: np.dty
 
 
 def _read_back_and_hash(slab: Path, slab_size: int, dtype: np.dtype, written: encoding.Checksum,
-                        label: str) -> dict:
+                        label: str, looks: _Looks | None = None) -> dict:
     """The read-back check of a slab file just written and its manifest entry, in one read of its bytes.
 
     :func:`~dqsim.io.slabs.write_slab_file` stores the amplitudes as one
@@ -224,7 +350,9 @@ def _read_back_and_hash(slab: Path, slab_size: int, dtype: np.dtype, written: en
     file HDF5 gives (``get_offset``): the CRC-32 of that byte range, taken
     from the blocks :func:`dqsim.io.manifest.file_entry` reads for the
     file's SHA-256, is what reading the dataset back would give. A slab laid
-    out otherwise is read back through HDF5, then hashed.
+    out otherwise is read back through HDF5, then hashed. ``looks``: looked at
+    between pieces of the amplitudes read (the plain layout only; the caller
+    takes the looks left afterwards, :meth:`_Looks.finish`).
 
     Raises:
         DqsimError: the part reads back differently (``label``).
@@ -241,12 +369,15 @@ def _read_back_and_hash(slab: Path, slab_size: int, dtype: np.dtype, written: en
         return manifest.file_entry(slab)
     stop = start + nbytes
     crc = 0
+    read_to = looks.each_bytes(start, nbytes, dtype.itemsize) if looks is not None else None
 
     def crc_of_amplitudes(position: int, block: memoryview) -> None:
         nonlocal crc
         lo, hi = max(start, position), min(stop, position + len(block))
         if lo < hi:
             crc = zlib.crc32(block[lo - position:hi - position], crc)
+        if read_to is not None:
+            read_to(position + len(block))
 
     entry = manifest.file_entry(slab, each_block=crc_of_amplitudes)
     _compare(crc, written.crc32, label)
@@ -306,7 +437,8 @@ def _room_for_collective(path: Path, nbytes: int) -> str | None:
     return None
 
 
-def _write_collective(path: Path, pieces, *, comm, slab_size: int, dtype: np.dtype) -> dict:
+def _write_collective(path: Path, pieces, *, comm, slab_size: int, dtype: np.dtype,
+                      looks: _Looks | None = None) -> dict:
     """Collective: every rank writes its range of ``state`` into one temporary file (parallel HDF5).
 
     The free space is checked first (rank 0, ``statvfs``): parallel HDF5
@@ -316,8 +448,11 @@ def _write_collective(path: Path, pieces, *, comm, slab_size: int, dtype: np.dty
     blocks of its range (``fallocate``) before writing into them
     (:func:`_reserve_collectively`), which also catches quotas and disks
     that filled since. Left: a file system without ``fallocate`` whose disk
-    fills during the write.
+    fills during the write. ``looks``: between the pieces of the write and
+    once it is written, before the read-back (whose looks it then takes in a
+    row: ``crc_range`` reads the range at once).
     """
+    looks = looks or _Looks(comm, None, 0)
     total = slab_size * comm.size
     start = comm.rank * slab_size
     refusal = _room_for_collective(path, total * dtype.itemsize) if comm.rank == 0 else None
@@ -336,14 +471,22 @@ def _write_collective(path: Path, pieces, *, comm, slab_size: int, dtype: np.dty
             _reserve_collectively(comm, ds, tmp, path, start, slab_size, dtype)
             checksum = failure = None
             try:
-                written = _fill_range(ds, start, pieces, slab_size, dtype)
+                written = _fill_range(ds, start, looks.pieces(pieces), slab_size, dtype)
+                looks.look()  # written; its read-back next
                 checksum = written.hexdigest()
                 _compare(crc_range(ds, start, start + slab_size, dtype), written.crc32,
                          f"{tmp}: state slab {comm.rank} of {comm.size}")
+                looks.finish()
+            except _Abandoned:  # a stop, or another rank failed (its error comes with _agree)
+                pass
             except OSError as exc:  # a full disk or quota: MPI-IO's multi-line error stack, made one line
                 failure = DqsimError(f"{path}: cannot write the state ({write_failure_reason(exc)})")
+                looks.failed()
             except Exception as exc:  # noqa: BLE001 - reported to every rank by _agree
                 failure = exc
+                looks.failed()
+            if looks.verdict == _STOP:  # the same on every rank: the file is closed and removed below
+                raise StateWriteCut(f"{path}: the state's write was cut by a stop signal")
             _agree(comm, failure, f"{path}: writing the state collectively")
             checksums = comm.allgather(checksum)
             encoding.encode_attrs(ds.attrs, {

@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequence
 
 import h5py
 import numpy as np
@@ -42,6 +42,11 @@ QUBIT_ORDER = "little-endian: bit q of the index is qubit q (as in qiskit)"
 
 #: Amplitudes read per step when verifying or reading a slab (64 MiB at complex128).
 READ_CHUNK_AMPLITUDES = 1 << 22
+
+#: Amplitudes of a state written between two looks for a stop signal (2^22, 64 MiB of complex128): a gathered
+#: state in the run file (:func:`dqsim.io.writer.write_run_file`'s ``between``), a sharded one by every rank
+#: (:func:`dqsim.io.sharded.write_sharded_state`'s ``cut_on``).
+STATE_PIECE_AMPLITUDES = 1 << 22
 
 _STATE_DTYPES = (np.dtype(np.complex64), np.dtype(np.complex128))
 
@@ -157,8 +162,12 @@ def write_state_slab(slab_path: str | os.PathLike, pieces: Iterable[tuple[int, n
 
 
 def write_slab_file(slab_path: str | os.PathLike, pieces: Iterable[tuple[int, np.ndarray]], *,
-                    slab_size: int, dtype: Any) -> encoding.Checksum:
-    """:func:`write_state_slab`, returning the :class:`~dqsim.io.encoding.Checksum` (SHA-256 and CRC-32)."""
+                    slab_size: int, dtype: Any, between: Optional[Callable[[], None]] = None) -> encoding.Checksum:
+    """:func:`write_state_slab`, returning the :class:`~dqsim.io.encoding.Checksum` (SHA-256 and CRC-32).
+
+    ``between``: called once the file is closed and once it is synced, before the rename
+    (:func:`~dqsim.io.atomic.atomic_h5_write`); an exception it raises abandons the write.
+    """
     dtype = np.dtype(dtype)
     if dtype not in _STATE_DTYPES:
         raise ValueError(f"dtype = {dtype}: allowed complex64, complex128")
@@ -175,7 +184,7 @@ def write_slab_file(slab_path: str | os.PathLike, pieces: Iterable[tuple[int, np
             "dqsim_file": "state-slab", "schema_version": dqsim.SCHEMA_VERSION,
             "dqsim_version": dqsim.__version__, "checksum": checksum.hexdigest()}, where="/")
 
-    atomic_h5_write(slab_path, fill)
+    atomic_h5_write(slab_path, fill, between=between)
     return checksum
 
 

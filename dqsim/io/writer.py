@@ -34,7 +34,7 @@ import dqsim
 from dqsim.errors import DqsimError
 from dqsim.io import encoding, slabs
 from dqsim.io.atomic import atomic_h5_write
-from dqsim.io.manifest import run_manifest_path, write_run_manifest
+from dqsim.io.manifest import file_entry, run_manifest_path, write_run_manifest
 from dqsim.io.sharded import CollectiveState, complete_collective
 from dqsim.io.units import table_units
 
@@ -44,9 +44,12 @@ RESERVED_ATTRS = ("schema_version", "dqsim_version", "created_utc", "dqsim_file"
 #: Tables larger than this are written chunked and gzip-compressed.
 COMPRESS_ABOVE_BYTES = 1 << 20
 
-#: Amplitudes of a gathered state written between two calls of ``between`` (:func:`write_run_file`): 2^22, 64 MiB
-#: of complex128.
-STATE_PIECE_AMPLITUDES = 1 << 22
+#: Amplitudes of a gathered state written between two calls of ``between`` (:func:`write_run_file`).
+STATE_PIECE_AMPLITUDES = slabs.STATE_PIECE_AMPLITUDES
+
+
+#: Bytes of the run file hashed for its manifest between two calls of ``between`` (64 MiB).
+HASH_LOOK_BYTES = 1 << 26
 
 
 def _check_table_name(name: str) -> None:
@@ -96,12 +99,16 @@ def write_run_file(path: str | os.PathLike, *, attrs: Mapping[str, Any],
             checkpoint of a 50 MB QKD record (2026-12-05, one rank, under load),
             time a run that SLURM warned of its end does not have; uncompressed
             the write runs at the disk's speed.
-        between: called before each table, before the state and between pieces
-            of :data:`STATE_PIECE_AMPLITUDES` amplitudes of a gathered ``state``;
-            an exception it raises abandons the write: the temporary file is
-            removed, ``path`` is left as it was and the exception goes on
-            (``dqsim run`` cuts its output write short on a stop signal this
-            way). The slab files of ``state_slabs`` are the caller's to remove.
+        between: called before each table, before the state, between pieces
+            of :data:`STATE_PIECE_AMPLITUDES` amplitudes of a gathered ``state``,
+            once HDF5 has closed the file, between pieces of
+            :data:`HASH_LOOK_BYTES` of the manifest's hash of it (taken before
+            the rename) and once it is synced, before the rename; an exception
+            it raises abandons the write: the temporary file is removed,
+            ``path`` is left as it was and the exception goes on (``dqsim run``
+            cuts its output write short on a stop signal this way). The slab
+            files of ``state_slabs`` are the caller's to remove. Not looked at:
+            the rename and the manifest's own write (a few KiB, synced).
 
     Returns:
         ``path`` as a :class:`~pathlib.Path`.
@@ -182,14 +189,27 @@ def write_run_file(path: str | os.PathLike, *, attrs: Mapping[str, Any],
             target = h5[key] if key in h5 else h5.require_group(key)
             encoding.encode_attrs(target.attrs, values, where=key)
 
+    run_entry = {}
+
+    def hash_closed(tmp: Path) -> None:  # the manifest's entry of the run file: its bytes before the rename
+        looked = [0]
+
+        def each_block(position: int, block: memoryview) -> None:
+            while between is not None and position + len(block) >= (looked[0] + 1) * HASH_LOOK_BYTES:
+                looked[0] += 1
+                between()
+
+        run_entry.update(file_entry(tmp, each_block=each_block), name=path.name)
+
     written = atomic_h5_write(path, fill, started=collective_state.tmp_path if collective_state is not None else None,
-                              stale=[run_manifest_path(path)] if manifest else [])
+                              stale=[run_manifest_path(path)] if manifest else [], between=between,
+                              closed=hash_closed if manifest else None)
     if manifest:
         try:
             if state_slabs is not None and state_slabs.file_entries:  # hashed by the ranks that wrote them
-                write_run_manifest(written, entries=state_slabs.file_entries)
+                write_run_manifest(written, entries=state_slabs.file_entries, run_entry=run_entry)
             else:
-                write_run_manifest(written, state_slabs.paths if state_slabs is not None else ())
+                write_run_manifest(written, state_slabs.paths if state_slabs is not None else (), run_entry=run_entry)
         except DqsimError as exc:
             raise DqsimError(f"{written}: written whole, but not its manifest: {exc}; dqsim inspect, plot and "
                              "merge read it unverified, with a note") from None

@@ -30,7 +30,7 @@ def main(folder: str, num_qubits: int) -> None:
     plain_digest = manifest.file_digest
 
     def recording_digest(path, **kwargs):
-        hashed.append(Path(path).name)
+        hashed.append(Path(path).name.split(".tmp-")[0])  # the run file is hashed before its rename
         return plain_digest(path, **kwargs)
 
     manifest.file_digest = recording_digest

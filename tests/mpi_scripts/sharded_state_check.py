@@ -1,12 +1,17 @@
 """Write a known state with write_sharded_state on every rank, read it back, check it.
 
-Usage: python sharded_state_check.py FOLDER NUM_QUBITS DTYPE [bad]
+Usage: python sharded_state_check.py FOLDER NUM_QUBITS DTYPE [bad | bad-looked | cut LOOK]
 Writes FOLDER/run.h5 (and slab files on the serial path). Every rank then
 reads its own range with ``state_pieces(verify=True)`` and rank 0 the whole
 state; each compares with the known vector (seeded, the same on every rank).
 Rank 0 prints ``layout=<layout> files=<names in FOLDER>``. With ``bad`` rank 1
 hands over too few amplitudes: every rank must raise (no hang) and prints
-``raised <ExceptionType>``.
+``raised <ExceptionType>``; ``bad-looked`` the same in a write that looks for
+a stop every 64 amplitudes (rank 1 fails between two looks of rank 0's). With
+``cut LOOK`` the state is written whole, then another state over it, looking
+for a stop every 64 amplitudes, rank 1 alone wanting to stop from its look
+LOOK on: rank 0 prints how that write ended on every rank, then
+``after the cut: files=<names> older files kept as they were=<count>``.
 """
 
 import sys
@@ -17,6 +22,7 @@ import numpy as np
 from dqsim import comm as comm_mod
 from dqsim import io
 from dqsim.errors import DqsimError
+from dqsim.io import sharded
 
 
 def known_state(num_qubits, dtype):
@@ -31,7 +37,7 @@ def pieces_of(slab, rank):
     return [(a, slab[a:a + step]) for a in range(0, slab.size, step)]
 
 
-def main(folder, num_qubits, dtype, bad=False):
+def main(folder, num_qubits, dtype, bad=False, looked=False, cut=None):
     comm = comm_mod.init()
     folder = Path(folder)
     vector = known_state(num_qubits, np.dtype(dtype))
@@ -41,8 +47,11 @@ def main(folder, num_qubits, dtype, bad=False):
     pieces = pieces_of(mine, comm.rank)
     if bad and comm.rank == 1:
         pieces = pieces[:-1]
+    if looked:
+        sharded.STATE_PIECE_AMPLITUDES = 64
     try:
-        kwargs = io.write_sharded_state(folder / "run", iter(pieces), comm=comm, slab_size=size, dtype=vector.dtype)
+        kwargs = io.write_sharded_state(folder / "run", iter(pieces), comm=comm, slab_size=size, dtype=vector.dtype,
+                                        cut_on=(lambda: False) if looked else None)
     except (ValueError, DqsimError) as exc:
         print(f"rank {comm.rank} raised {type(exc).__name__}: {exc}", flush=True)
         return
@@ -63,7 +72,37 @@ def main(folder, num_qubits, dtype, bad=False):
         assert run.table("t").tolist() == [0, 1, 2]
         names = ",".join(sorted(p.name for p in folder.iterdir()))
         print(f"layout={run.state_info['layout']} files={names}", flush=True)
+    if cut is not None:
+        comm.barrier()  # rank 0 has listed the files
+        cut_over(folder, vector, size, comm, cut)
+
+
+def cut_over(folder, vector, size, comm, from_look):
+    """Write ``-vector`` over the state just written; rank 1 alone wants to stop from its look ``from_look`` on."""
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    sharded.STATE_PIECE_AMPLITUDES = 64
+    looks = []
+
+    def cut_on():
+        looks.append(1)
+        return comm.rank == 1 and len(looks) >= from_look
+
+    other = -vector[comm.rank * size:(comm.rank + 1) * size]
+    try:
+        io.write_sharded_state(folder / "run", pieces_of(other, comm.rank), comm=comm, slab_size=size,
+                               dtype=vector.dtype, cut_on=cut_on)
+        ended = f"rank {comm.rank}: written whole after {len(looks)} looks"
+    except io.StateWriteCut:
+        ended = f"rank {comm.rank}: cut at look {len(looks)}"
+    ended = comm.gather(ended)
+    if comm.rank == 0:
+        print("\n".join(ended), flush=True)
+        after = {p.name: p.read_bytes() for p in folder.iterdir()}
+        kept = sum(after.get(name) == data for name, data in before.items())
+        print(f"after the cut: files={','.join(sorted(after))} older files kept as they were={kept}", flush=True)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]), sys.argv[3], bad=sys.argv[4:] == ["bad"])
+    mode = sys.argv[4:5]
+    main(sys.argv[1], int(sys.argv[2]), sys.argv[3], bad=mode in (["bad"], ["bad-looked"]),
+         looked=mode == ["bad-looked"], cut=int(sys.argv[5]) if mode == ["cut"] else None)
