@@ -46,11 +46,13 @@ JOBS = {
     "e91": ("e91_chsh.toml", ["qkd.error_correction=cascade", "qkd.block_pulses=5000000"]),
 }
 
-STAGES = ("postprocess_key", "cascade", "toeplitz_hash", "disclose_sample", "postprocess_block", "detect_batch")
+STAGES = ("postprocess_key", "cascade", "toeplitz_hash", "disclose_sample", "postprocess_block", "detect_batch",
+          "shuffled_places", "cascade_on_errors")
 
 
 def install_timers(totals: dict) -> None:
     """Wrap the post-processing stages where the scenario looks them up, adding their CPU seconds to ``totals``."""
+    from dqsim.backend import qkd_kernels
     from dqsim.protocols.qkd import entangled_block, nodes, postprocess, reconciliation
 
     def wrap(function, name):
@@ -62,7 +64,7 @@ def install_timers(totals: dict) -> None:
                 totals[name] = totals.get(name, 0.0) + time.process_time() - start
         return timed
 
-    for module in (reconciliation, postprocess, entangled_block, nodes):
+    for module in (reconciliation, postprocess, entangled_block, nodes, qkd_kernels):
         for name in STAGES:
             if hasattr(module, name):
                 setattr(module, name, wrap(getattr(module, name), name))
