@@ -224,6 +224,26 @@ def test_split_sample_is_numpys_sample_of_the_keys(kernels, state, n, monkeypatc
         assert ours.integers(0, 2**40, 5).tolist() == theirs.integers(0, 2**40, 5).tolist()
 
 
+@pytest.mark.parametrize("kernels", ["1", "0"])
+@pytest.mark.parametrize("state", ["fresh", "mid", "half", "carry"])
+def test_skipping_random_bits_leaves_the_generator_as_drawing_them(kernels, state, monkeypatch):
+    """qkd_kernels.skip_random_bits against gen.integers(0, 2, k, uint8) (four bits a 32-bit value): the same
+    state after, for k around multiples of 4 and 8 and a verification seed's length; without numba nothing is
+    skipped (False, generator untouched)."""
+    monkeypatch.setenv("DQSIM_FAST_KERNELS", kernels)
+    for num_bits in (0, 1, 3, 4, 5, 7, 8, 9, 31, 1001, 830_049):
+        ours, theirs = _philox_states()[state], _philox_states()[state]
+        before = _words(ours)
+        theirs.integers(0, 2, num_bits, dtype=np.uint8)
+        if qkd_kernels.skip_random_bits(ours, num_bits):
+            assert _words(ours) == _words(theirs), num_bits
+            assert ours.integers(0, 2**40, 5).tolist() == theirs.integers(0, 2**40, 5).tolist()
+        else:
+            assert kernels == "0" or not qkd_kernels.has_cascade()
+            assert _words(ours) == before
+    assert not qkd_kernels.skip_random_bits(np.random.default_rng(1), 8)  # PCG64: drawn by the caller
+
+
 def test_fft_size_is_the_smallest_5_smooth_length():
     for num in (1, 2, 7, 97, 1025, 4097, 10**6 + 1):
         size = fft_size(num)

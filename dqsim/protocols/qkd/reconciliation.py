@@ -395,7 +395,10 @@ def postprocess_key(alice: np.ndarray, bob: np.ndarray, *, qber_estimate: float,
     simulation reports lengths and verdicts, not keys). The privacy-amplification seed
     (``n + ℓ - 1`` public bits, counted in ``message_bits`` all the same) is drawn from
     ``rng`` only when it is used — a residual to hash or ``final_key`` — and last, so
-    every other draw is the same either way.
+    every other draw is the same either way. The verification seed (``n + ⌈log2(1/ε_cor)⌉ - 1``
+    bits) is drawn only where a residual is left to hash; else ``rng`` is moved past it as the draw
+    would move it (:func:`dqsim.backend.qkd_kernels.skip_random_bits`; drawn and dropped where
+    that cannot be done), so the draws after it are the same.
 
     Args:
         alice, bob: the sifted key bits of the block (uint8).
@@ -421,7 +424,10 @@ def postprocess_key(alice: np.ndarray, bob: np.ndarray, *, qber_estimate: float,
     residual_errors = int(np.count_nonzero(residual))
     verification_bits = math.ceil(math.log2(1.0 / eps_cor))
     # An empty key (no sifted bit in the block) is hashed too: the seed then holds verification_bits - 1 bits.
-    seed = rng.integers(0, 2, n + verification_bits - 1, dtype=np.uint8)
+    # It is drawn where it is used (an error left); else the generator only moves past it, as the draw would.
+    seed_bits = n + verification_bits - 1
+    if residual_errors or not qkd_kernels.skip_random_bits(rng, seed_bits):
+        seed = rng.integers(0, 2, seed_bits, dtype=np.uint8)
     verified = residual_errors == 0 or not toeplitz_hash(residual, seed, verification_bits).any()
     length = max(0, min(n, int(final_bits_of_leakage(ec.leakage_bits)))) if verified else 0
     pa_seed_bits = n + length - 1 if length else 0
@@ -433,7 +439,7 @@ def postprocess_key(alice: np.ndarray, bob: np.ndarray, *, qber_estimate: float,
     elif final_key:
         key = np.zeros(0, dtype=np.uint8)
     h = binary_entropy(qber) if 0.0 < qber < 1.0 else 0.0
-    messages = 2 * ec.leakage_bits + seed.size + verification_bits + pa_seed_bits
+    messages = 2 * ec.leakage_bits + seed_bits + verification_bits + pa_seed_bits
     return PostprocessResult(
         num_bits=n, qber=qber, leakage_bits=ec.leakage_bits,
         f_ec_measured=ec.leakage_bits / (n * h) if h > 0 else float("nan"), rounds=ec.rounds,
