@@ -14,7 +14,8 @@ post-processing: estimation, QBER sample, ``postprocess_key``) and
 ``detect_batch`` (the detection sampler), where the BB84 nodes call them; and the compiled
 kernels' entry points of :mod:`dqsim.backend.qkd_kernels` where a tree has them (a stage a tree
 lacks reads 0): Cascade's ``permutations`` and ``cascade_passes`` (before 2026-12-05 evening),
-``shuffled_places`` and ``cascade_on_errors`` (since), the QBER sample's ``split_sample``. The jobs, with their blocks' sifted key bits:
+``shuffled_places`` and ``cascade_on_errors`` (since), the QBER sample's ``split_sample``. The
+jobs, with their blocks' sifted key bits:
 
 * ``bb84_50km``: ``jobs/bb84_decoy_50km.toml`` as it is, ``error_correction = "cascade"``
   (2 blocks of 10 million pulses, about 0.16 M sifted signal bits each);

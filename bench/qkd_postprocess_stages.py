@@ -1,4 +1,4 @@
-"""Cascade's permutations, the QBER sample and the privacy-amplification product, NumPy / FFT against the compiled paths.
+"""Cascade's shuffles, the QBER sample and the privacy-amplification product, NumPy / FFT against the compiled paths.
 
 A benchmark, not a test: it measures and records, it asserts nothing but
 that both paths give the same numbers (which the tests check too).

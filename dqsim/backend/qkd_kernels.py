@@ -79,12 +79,14 @@ if _numba is not None:
 
     @_numba.njit(cache=True, boundscheck=False)
     def _numba_sparse_cascade(n, errors, places, order, sizes, depths, alive):
-        # The passes of Cascade (cascade_on_errors), computed on the errors alone: ``errors`` (m key positions),
-        # ``places[p, e]`` where pass p reads error e, ``order[p]`` the errors sorted by that place,
-        # ``alive`` (m bytes, all 1) cleared where an error is flipped. A parity is the number of
-        # errors (alive) in a range of places mod 2: the same parities as of the error pattern, so
-        # the same flips, leakage and rounds, with no pass over the n key bits (a bisection only
-        # ever ends on an error: the range it narrows to holds an odd number of them).
+        # The passes of Cascade (cascade_on_errors), computed on the errors alone: ``errors`` (m key
+        # positions), ``places[p, e]`` where pass p reads error e, ``order[p]`` the errors sorted by
+        # that place, ``alive`` (m bytes, all 1) cleared where an error is flipped. A parity is the
+        # number of errors (alive) in a range of places mod 2: the same parities as of the error
+        # pattern, so the same flips, leakage and rounds, with no pass over the n key bits (a
+        # bisection only ever ends on an error: the range it narrows to holds an odd number of them).
+        # Blocks are numbered offsets[pass] + block: this order is the (pass, block) order in which
+        # the reference visits a wave.
         num_passes, m = places.shape
         num_blocks = (n + sizes - 1) // sizes
         offsets = np.zeros(num_passes + 1, dtype=np.int64)
@@ -952,8 +954,9 @@ def shuffled_places(gen: np.random.Generator, num_bits: int, elements: np.ndarra
     if has_cascade() and isinstance(gen.bit_generator, np.random.Philox):
         words = _philox_words(gen)
         index = np.int32 if n < 2**31 else np.int64
+        slot = np.empty(n, dtype=np.int32 if elements.size < 2**31 else np.int64)
         _numba_philox_places(words, np.ascontiguousarray(elements, dtype=np.int64), places, order,
-                             np.empty(n, dtype=index), np.empty(n, dtype=np.int32 if elements.size < 2**31 else np.int64))
+                             np.empty(n, dtype=index), slot)
         _set_philox_words(gen, words)
         return
     inverse = np.empty(n, dtype=np.int64)
