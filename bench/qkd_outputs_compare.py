@@ -42,8 +42,10 @@ JOBS = {
     "bb84_raman_coexistence": ("bb84_raman_coexistence.toml", [], 1),
     "bbm92_20km": ("bbm92_20km.toml", [], 1),
     "bbm92_20km_cascade": ("bbm92_20km.toml", ["qkd.error_correction=cascade", "qkd.block_pulses=5000000"], 1),
+    "bbm92_eve_intercept": ("bbm92_eve_intercept.toml", [], 1),
     "bbm92_eve_intercept_cascade": ("bbm92_eve_intercept.toml", ["qkd.error_correction=cascade"], 1),
     "bbm92_finite_key": ("bbm92_finite_key.toml", [], 1),
+    "e91_chsh": ("e91_chsh.toml", [], 1),
     "e91_chsh_cascade": ("e91_chsh.toml", ["qkd.error_correction=cascade", "qkd.block_pulses=5000000"], 1),
     "qkd_trusted_chain": ("qkd_trusted_chain.toml", [], 1),
 }

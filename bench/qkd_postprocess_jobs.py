@@ -11,7 +11,11 @@ post-processing are wrapped by timers (CPU time of the process,
 privacy amplification); ``disclose_sample`` (the QBER sample, before
 ``postprocess_key``) apart; ``postprocess_block`` (a BB84 block's whole
 post-processing: estimation, QBER sample, ``postprocess_key``) and
-``detect_batch`` (the detection sampler), where the BB84 nodes call them. The jobs, with their blocks' sifted key bits:
+``detect_batch`` (the detection sampler), where the BB84 nodes call them; and the compiled
+kernels' entry points of :mod:`dqsim.backend.qkd_kernels` where a tree has them (a stage a tree
+lacks reads 0): Cascade's ``permutations`` and ``cascade_passes`` (before 2026-12-05 evening),
+``shuffled_places`` and ``cascade_on_errors`` (since), the QBER sample's ``split_sample``. The
+jobs, with their blocks' sifted key bits:
 
 * ``bb84_50km``: ``jobs/bb84_decoy_50km.toml`` as it is, ``error_correction = "cascade"``
   (2 blocks of 10 million pulses, about 0.16 M sifted signal bits each);
@@ -46,11 +50,13 @@ JOBS = {
     "e91": ("e91_chsh.toml", ["qkd.error_correction=cascade", "qkd.block_pulses=5000000"]),
 }
 
-STAGES = ("postprocess_key", "cascade", "toeplitz_hash", "disclose_sample", "postprocess_block", "detect_batch")
+STAGES = ("postprocess_key", "cascade", "toeplitz_hash", "disclose_sample", "postprocess_block", "detect_batch",
+          "permutations", "cascade_passes", "shuffled_places", "cascade_on_errors", "split_sample")
 
 
 def install_timers(totals: dict) -> None:
     """Wrap the post-processing stages where the scenario looks them up, adding their CPU seconds to ``totals``."""
+    from dqsim.backend import qkd_kernels
     from dqsim.protocols.qkd import entangled_block, nodes, postprocess, reconciliation
 
     def wrap(function, name):
@@ -62,7 +68,7 @@ def install_timers(totals: dict) -> None:
                 totals[name] = totals.get(name, 0.0) + time.process_time() - start
         return timed
 
-    for module in (reconciliation, postprocess, entangled_block, nodes):
+    for module in (reconciliation, postprocess, entangled_block, nodes, qkd_kernels):
         for name in STAGES:
             if hasattr(module, name):
                 setattr(module, name, wrap(getattr(module, name), name))

@@ -154,6 +154,96 @@ def test_compiled_cascade_on_philox_equals_the_python_reference(n, qber, tuned_t
         assert np.array_equal(fast.corrected, alice) and fast.errors_corrected >= np.count_nonzero(alice != bob)
 
 
+def _inverse_places(perm: np.ndarray, elements: np.ndarray) -> np.ndarray:
+    """Where the permutation ``perm`` puts each element: j with perm[j] = x (the plain inverse, by scatter)."""
+    inverse = np.empty(perm.size, dtype=np.int64)
+    inverse[perm] = np.arange(perm.size)
+    return inverse[elements]
+
+
+@pytest.mark.parametrize("kernels", ["1", "0"])
+@pytest.mark.parametrize("state", ["fresh", "mid", "half", "carry"])
+@pytest.mark.parametrize("n, density", [(1, 1.0), (2, 0.5), (3, 1.0), (1000, 0.0), (1000, 0.02), (1000, 1.0),
+                                        (70_001, 0.03)])
+def test_shuffled_places_are_where_numpys_permutations_put_the_elements(kernels, state, n, density, monkeypatch):
+    """qkd_kernels.shuffled_places (compiled: the elements followed through the Philox shuffles; ``0``: NumPy)
+    against rng.permutation inverted by scatter: the places, their order, the generator's state after."""
+    monkeypatch.setenv("DQSIM_FAST_KERNELS", kernels)
+    elements = np.flatnonzero(np.random.default_rng(n).random(n) < density)
+    ours, theirs = _philox_states()[state], _philox_states()[state]
+    places, order = np.empty((3, elements.size), np.int64), np.empty((3, elements.size), np.int64)
+    qkd_kernels.shuffled_places(ours, n, elements, places, order)
+    for p in range(3):
+        expected = _inverse_places(theirs.permutation(n), elements)
+        assert places[p].tolist() == expected.tolist()
+        assert places[p][order[p]].tolist() == sorted(expected.tolist())
+    assert _words(ours) == _words(theirs)
+    assert ours.integers(0, 2**40, 5).tolist() == theirs.integers(0, 2**40, 5).tolist()
+
+
+@pytest.mark.skipif(not qkd_kernels.has_cascade(), reason="needs numba")
+@pytest.mark.parametrize("qber", [0.005, 0.02, 0.05, 0.11])
+def test_cascade_on_the_errors_equals_the_python_reference_on_random_keys(qber):
+    """The compiled Cascade (on the wrong bits alone, placed by the followed Philox shuffles) against the Python
+    reference on the keys: 12 random keys of 500-20,000 bits per QBER, Cascade tuned to 0.5x, 1x and 2x the true
+    error rate, the scenario's generator (dqsim.rng.Stream): the same corrected key, leakage, rounds, flips and
+    generator state."""
+    from dqsim.rng import Stream
+    draw = np.random.default_rng(int(qber * 10_000))
+    stream = Stream(5, node=1, purpose="qkd_postprocess")
+    for trial in range(12):
+        n = int(draw.integers(500, 20_000))
+        alice, bob = _keys(n, qber, int(draw.integers(2**31)))
+        true = max(1, np.count_nonzero(alice != bob)) / n
+        tuned_to = min(0.5, true * (0.5, 1.0, 2.0)[trial % 3])
+        rng_fast, rng_slow = stream.generator(trial), stream.generator(trial)
+        fast = cascade(alice, bob, tuned_to, rng_fast, use_kernel=True)
+        slow = cascade(alice, bob, tuned_to, rng_slow, use_kernel=False)
+        assert np.array_equal(fast.corrected, slow.corrected), (n, tuned_to)
+        assert (fast.leakage_bits, fast.rounds, fast.errors_corrected) == \
+            (slow.leakage_bits, slow.rounds, slow.errors_corrected), (n, tuned_to)
+        assert _words(rng_fast) == _words(rng_slow)
+
+
+@pytest.mark.parametrize("kernels", ["1", "0"])
+@pytest.mark.parametrize("state", ["fresh", "mid", "half", "carry"])
+@pytest.mark.parametrize("n", [0, 1, 3, 4, 5, 1000, 100_001])
+def test_split_sample_is_numpys_sample_of_the_keys(kernels, state, n, monkeypatch):
+    """qkd_kernels.split_sample (compiled for Philox; ``0``: NumPy) against gen.random(n) < f and boolean masks:
+    counts, kept bits (and their dtype), the generator's state after, at f = 0.1, 0.5 and 1e-9."""
+    monkeypatch.setenv("DQSIM_FAST_KERNELS", kernels)
+    alice, bob = _keys(n, 0.05, n + 3)
+    for fraction in (0.1, 0.5, 1e-9):
+        ours, theirs = _philox_states()[state], _philox_states()[state]
+        sampled, errors, kept_a, kept_b = qkd_kernels.split_sample(ours, alice, bob, fraction)
+        mask = theirs.random(n) < fraction
+        assert (sampled, errors) == (np.count_nonzero(mask), np.count_nonzero(alice[mask] != bob[mask]))
+        assert kept_a.dtype == kept_b.dtype == np.uint8
+        assert kept_a.tolist() == alice[~mask].tolist() and kept_b.tolist() == bob[~mask].tolist()
+        assert _words(ours) == _words(theirs)
+        assert ours.integers(0, 2**40, 5).tolist() == theirs.integers(0, 2**40, 5).tolist()
+
+
+@pytest.mark.parametrize("kernels", ["1", "0"])
+@pytest.mark.parametrize("state", ["fresh", "mid", "half", "carry"])
+def test_skipping_random_bits_leaves_the_generator_as_drawing_them(kernels, state, monkeypatch):
+    """qkd_kernels.skip_random_bits against gen.integers(0, 2, k, uint8) (four bits a 32-bit value): the same
+    state after, for k around multiples of 4 and 8 and a verification seed's length; without numba nothing is
+    skipped (False, generator untouched)."""
+    monkeypatch.setenv("DQSIM_FAST_KERNELS", kernels)
+    for num_bits in (0, 1, 3, 4, 5, 7, 8, 9, 31, 1001, 830_049):
+        ours, theirs = _philox_states()[state], _philox_states()[state]
+        before = _words(ours)
+        theirs.integers(0, 2, num_bits, dtype=np.uint8)
+        if qkd_kernels.skip_random_bits(ours, num_bits):
+            assert _words(ours) == _words(theirs), num_bits
+            assert ours.integers(0, 2**40, 5).tolist() == theirs.integers(0, 2**40, 5).tolist()
+        else:
+            assert kernels == "0" or not qkd_kernels.has_cascade()
+            assert _words(ours) == before
+    assert not qkd_kernels.skip_random_bits(np.random.default_rng(1), 8)  # PCG64: drawn by the caller
+
+
 def test_fft_size_is_the_smallest_5_smooth_length():
     for num in (1, 2, 7, 97, 1025, 4097, 10**6 + 1):
         size = fft_size(num)

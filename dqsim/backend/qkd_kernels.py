@@ -6,9 +6,9 @@ a Python set of odd blocks per wave. That ran at 0.56-3.1 million key bits
 per CPU second on the dev VM (blocks of 1e4-1e6 bits, QBER 1-8 %), well below
 the 6.6-8.8 million sifted bits per CPU second the detection simulation
 delivers at 10-50 km; this loop runs at 7.5-21 million (4.6-28x;
-``bench/results/qkd_post-vm-20261205.md``). :func:`cascade_passes` is the same algorithm,
-step for step, as one numba loop: the same parities in the same order, so
-the same flips, leakage and rounds (checked against the Python reference by
+``bench/results/qkd_post-vm-20261205.md``) as one numba loop, step for step
+the same algorithm: the same parities in the same order, so the same flips,
+leakage and rounds (checked against the Python reference by
 ``tests/test_qkd_reconciliation.py``). Its public random permutations
 (``rng.permutation``, one per pass after the first) took about two thirds of
 Cascade's time at 1e6-1e7 bits: :func:`permutations` draws the same numbers
@@ -17,7 +17,13 @@ from the same Philox state (the scenario's generators,
 in batches, 1.1x faster than NumPy on the dev VM at 1e4-1e5 bits, 2.0-3.0x at 1e6-8e6
 (``bench/results/qkd_postprocess-vm-20261205.md``) when it drew and swapped in chunks, and 1.3x
 faster again since it draws a row's positions before its swaps
-(``bench/results/qkd_postprocess-vm-s10-20261205.md``).
+(``bench/results/qkd_postprocess-vm-s10-20261205.md``). Since then
+(``bench/results/qkd_postprocess-vm-s11-20261205.md``) the positions are drawn without a branch on
+their rejection (2.4x), and Cascade runs on the wrong bits alone
+(:func:`cascade_on_errors`, a parity of the two keys differs exactly where
+its range holds an odd number of them), which :func:`shuffled_places`
+follows through each pass's shuffle without writing the permutation: no
+pass over the key's n bits but the drawing of the shuffles' positions.
 
 The detection sampler's kernels (:func:`detection_chain`,
 :func:`detection_clicks`, :func:`detection_table`) are the per-click work of
@@ -29,8 +35,8 @@ algorithms on the same bit generator state), in the order the NumPy path
 draws, so they give the same clicks bit for bit
 (``tests/test_qkd_detections.py``).
 
-Like :mod:`dqsim.backend.fast`, they need numba (:func:`has_cascade` for Cascade and
-:func:`permutations`,
+Like :mod:`dqsim.backend.fast`, they need numba (:func:`has_cascade` for Cascade,
+:func:`shuffled_places` and :func:`permutations`,
 :func:`has_detection_kernels`) and are turned off by
 ``DQSIM_FAST_KERNELS=0``; the caller then runs the Python / NumPy
 reference.
@@ -72,32 +78,16 @@ if _numba is not None:
         return _intrinsic(typing)
 
     @_numba.njit(cache=True, boundscheck=False)
-    def _parity(bits, start, stop):
-        s = 0
-        for j in range(start, stop):
-            s ^= bits[j]
-        return s
-
-    @_numba.njit(cache=True, boundscheck=False)
-    def _bisect(bits, start, size):
-        # Binary search of an odd block (bits[start:start+size], in its pass's order) for a wrong
-        # bit: one parity per step, of the first half of what is left; returns (position, parities).
-        lo, hi, steps = 0, size, 0
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            steps += 1
-            if _parity(bits, start + lo, start + mid):
-                hi = mid
-            else:
-                lo = mid
-        return start + lo, steps
-
-    @_numba.njit(cache=True, boundscheck=False)
-    def _numba_cascade(diff, bob, perms, sizes, depths):
-        # ``ordered[p]`` is diff in the order of pass p (diff[perms[p]]), kept up to date at every
-        # flip, so that parities read contiguous bytes (a gather through the permutation at every
-        # parity ran 3-4x slower at n = 1e7: cache misses).
-        num_passes, n = perms.shape
+    def _numba_sparse_cascade(n, errors, places, order, sizes, depths, alive):
+        # The passes of Cascade (cascade_on_errors), computed on the errors alone: ``errors`` (m key
+        # positions), ``places[p, e]`` where pass p reads error e, ``order[p]`` the errors sorted by
+        # that place, ``alive`` (m bytes, all 1) cleared where an error is flipped. A parity is the
+        # number of errors (alive) in a range of places mod 2: the same parities as of the error
+        # pattern, so the same flips, leakage and rounds, with no pass over the n key bits (a
+        # bisection only ever ends on an error: the range it narrows to holds an odd number of them).
+        # Blocks are numbered offsets[pass] + block: this order is the (pass, block) order in which
+        # the reference visits a wave.
+        num_passes, m = places.shape
         num_blocks = (n + sizes - 1) // sizes
         offsets = np.zeros(num_passes + 1, dtype=np.int64)
         for p in range(num_passes):
@@ -106,27 +96,32 @@ if _numba is not None:
         block_pass = np.empty(total, dtype=np.int64)
         for p in range(num_passes):
             block_pass[offsets[p]:offsets[p + 1]] = p
-        # Blocks are numbered offsets[pass] + block: this order is the (pass, block) order in
-        # which the reference visits a wave.
+        # first[g] .. first[g + 1]: the entries of ``order[p]`` (flattened: pass p at p·m) in
+        # block g = offsets[p] + b, which are the errors read by that block, in place order
+        first = np.empty(total + 1, dtype=np.int64)
+        block_of = np.empty((num_passes, m), dtype=np.int64)
+        for p in range(num_passes):
+            k = sizes[p]
+            entry = 0
+            for b in range(num_blocks[p]):
+                first[offsets[p] + b] = p * m + entry
+                while entry < m and places[p, order[p, entry]] < (b + 1) * k:
+                    entry += 1
+            for e in range(m):
+                block_of[p, e] = offsets[p] + places[p, e] // k
+        first[total] = num_passes * m
+        flat = order.reshape(num_passes * m)
         odd = np.zeros(total, dtype=np.uint8)
         touched = np.zeros(total, dtype=np.uint8)
-        inverses = np.empty((num_passes, n), dtype=perms.dtype)
-        ordered = np.empty((num_passes, n), dtype=np.uint8)
         next_wave = np.empty(total, dtype=np.int64)
         leak = rounds = flipped = 0
         for p in range(num_passes):
-            perm = perms[p]
-            bits = ordered[p]
-            for j in range(n):
-                inverses[p, perm[j]] = j
-                bits[j] = diff[perm[j]]
-            k = sizes[p]
+            for e in range(m):
+                odd[block_of[p, e]] ^= alive[e]
             count = 0
-            for b in range(num_blocks[p]):
-                s = _parity(bits, b * k, min(n, (b + 1) * k))
-                odd[offsets[p] + b] = s
-                if s:
-                    next_wave[count] = offsets[p] + b
+            for g in range(offsets[p], offsets[p + 1]):
+                if odd[g]:
+                    next_wave[count] = g
                     count += 1
             leak += num_blocks[p]
             rounds += 1
@@ -140,16 +135,26 @@ if _numba is not None:
                     q = block_pass[g]
                     depth = max(depth, depths[q])
                     start = (g - offsets[q]) * sizes[q]
-                    position, steps = _bisect(ordered[q], start, min(sizes[q], n - start))
-                    bit = perms[q, position]
-                    leak += steps
-                    bob[bit] ^= 1
-                    diff[bit] ^= 1
+                    # bisection: [a, c) the entries of places in [start + lo, start + hi)
+                    lo, hi = 0, min(sizes[q], n - start)
+                    a, c = first[g], first[g + 1]
+                    while hi - lo > 1:
+                        mid = (lo + hi) // 2
+                        leak += 1
+                        parity = 0
+                        split = a
+                        while split < c and places[q, flat[split]] < start + mid:
+                            parity ^= alive[flat[split]]
+                            split += 1
+                        if parity:
+                            hi, c = mid, split
+                        else:
+                            lo, a = mid, split
+                    e = flat[a]  # the only entry at place start + lo, an error (odd parity)
+                    alive[e] = 0
                     flipped += 1
                     for r in range(p + 1):  # the flip changes the parity of one block per pass so far
-                        i = inverses[r, bit]
-                        ordered[r, i] ^= 1
-                        h = offsets[r] + i // sizes[r]
+                        h = block_of[r, e]
                         odd[h] ^= 1
                         if not touched[h]:
                             touched[h] = 1
@@ -232,75 +237,76 @@ if _numba is not None:
             stream[at + 6], stream[at + 7] = b3 & low32, b3 >> shift
 
     @_numba.njit(cache=True, boundscheck=False)
-    def _numba_philox_shuffles(state, out):
-        # Each row of ``out`` set to 0..n-1 and shuffled as NumPy's Generator.shuffle does (its
-        # _shuffle_raw: for i = n-1 .. 1 swap i with random_interval(i), the masked rejection
-        # sampling of numpy/random/src/distributions on next_uint32), drawing from a Philox state
-        # kept in ``state``: counter[4], key[2], buffer[4], buffer_pos, has_uint32, uinteger (the
-        # fields of Philox.state, written back at the end).
-        #
-        # next_uint32 returns the kept high half (has_uint32) first, then the low and high halves
-        # of the buffer's words left, then those of the blocks of the next counters, one counter at
-        # a time: that sequence is written into ``stream`` (the head, then PHILOX_BATCH_BLOCKS
-        # blocks at a time, computed ahead) and read in order; the state that NumPy's generator
-        # would have after the same draws is rebuilt from the number read.
+    def _philox_open(state, num_values):
+        # The stream of 32-bit values that next_uint32 returns from the Philox state ``state``
+        # (counter[4], key[2], buffer[4], buffer_pos, has_uint32, uinteger: the fields of
+        # Philox.state): the kept high half (has_uint32) first, then the low and high halves of the
+        # buffer's words left, then those of the blocks of the next counters, one counter at a time.
+        # Returns ``(stream, cursor)``: ``stream`` holds the head and PHILOX_BATCH_BLOCKS blocks
+        # computed ahead (fewer when about ``num_values`` values will be read: one block per 8
+        # draws and few rejections); ``cursor`` is (values of ``stream`` read, values in
+        # ``stream``, index of stream[0] in the whole sequence, blocks computed, blocks a batch).
+        low32 = np.uint64(0xFFFFFFFF)
+        shift = np.uint64(32)
+        position, has32 = np.int64(state[10]), np.int64(state[11])
+        batch = max(1, min(PHILOX_BATCH_BLOCKS, num_values // 4 + 1))
+        stream = np.empty(9 + 8 * batch, dtype=np.uint64)
+        head = 0
+        if has32:
+            stream[0] = state[12]
+            head = 1
+        for w in range(position, 4):
+            stream[head], stream[head + 1] = state[6 + w] & low32, state[6 + w] >> shift
+            head += 2
+        _philox_fill(state[0], state[1], state[2], state[3], state[4], state[5], stream, head, batch)
+        cursor = np.zeros(5, dtype=np.int64)
+        cursor[1], cursor[3], cursor[4] = head + 8 * batch, batch, batch
+        return stream, cursor
+
+    @_numba.njit(cache=True, boundscheck=False)
+    def _philox_row_draws(state, stream, cursor, draws, n):
+        # draws[i] = random_interval(i) for i = n-1 .. 1, in that order (the positions that NumPy's
+        # Generator.shuffle swaps with: its _shuffle_raw, the masked rejection sampling of
+        # numpy/random/src/distributions on next_uint32), read from ``stream`` (_philox_open),
+        # whose next blocks are computed when it runs out. The bounds from i down to the next
+        # power of two share a mask; under it, a value is stored at draws[i] and i moves on only
+        # when it was accepted (no branch on the acceptance, which mispredicted about one draw
+        # in four: 2.4x faster than the loop that branched, 8 against 20 ms for 3 rows of 9e5).
+        at, end, start, filled, batch = cursor[0], cursor[1], cursor[2], cursor[3], cursor[4]
+        i = np.int64(n - 1)
+        while i > 0:
+            mask = np.uint64(i)
+            mask |= mask >> np.uint64(1)
+            mask |= mask >> np.uint64(2)
+            mask |= mask >> np.uint64(4)
+            mask |= mask >> np.uint64(8)
+            mask |= mask >> np.uint64(16)
+            mask |= mask >> np.uint64(32)
+            low = np.int64(mask >> np.uint64(1))
+            while i > low:
+                if at == end:  # the next blocks (the head is read by now)
+                    d0, d1, d2, d3 = _counter_plus(state[0], state[1], state[2], state[3], np.uint64(filled))
+                    _philox_fill(d0, d1, d2, d3, state[4], state[5], stream, 0, batch)
+                    filled += batch
+                    start += end
+                    end = 8 * batch
+                    at = 0
+                value = np.int64(stream[at] & mask)
+                at += 1
+                draws[i] = value
+                i -= np.int64(value <= i)
+        cursor[0], cursor[1], cursor[2], cursor[3] = at, end, start, filled
+
+    @_numba.njit(cache=True, boundscheck=False)
+    def _philox_close(state, cursor):
+        # Write into ``state`` the Philox state NumPy's generator has after returning the values of
+        # the stream read (cursor[2] + cursor[0]), rebuilt from their number.
         c0, c1, c2, c3 = state[0], state[1], state[2], state[3]
         k0, k1 = state[4], state[5]
         buffer = state[6:10].copy()
         position, has32, word32 = np.int64(state[10]), np.int64(state[11]), state[12]
-        low32 = np.uint64(0xFFFFFFFF)
         shift = np.uint64(32)
-        num_rows, n = out.shape
-        # About one block per 8 draws and few rejections: no more blocks than that ahead for short rows.
-        batch = max(1, min(PHILOX_BATCH_BLOCKS, num_rows * n // 4 + 1))
-        stream = np.empty(9 + 8 * batch, dtype=np.uint64)
-        head = 0
-        if has32:
-            stream[0] = word32
-            head = 1
-        for w in range(position, 4):
-            stream[head], stream[head + 1] = buffer[w] & low32, buffer[w] >> shift
-            head += 2
-        _philox_fill(c0, c1, c2, c3, k0, k1, stream, head, batch)
-        end = head + 8 * batch   # values in ``stream``
-        start = 0                # index of stream[0] in the whole sequence
-        filled = batch           # blocks computed: those of the counters + 1 .. + filled
-        at = 0                   # values of ``stream`` read
-        draws = np.empty(n, dtype=out.dtype)
-        for p in range(num_rows):
-            # All the row's positions first, then its swaps: two tight loops (the positions do not
-            # depend on the array) ran 1.3x faster than drawing and swapping in chunks of 512.
-            for i in range(n - 1, 0, -1):
-                bound = np.uint64(i)
-                mask = bound
-                mask |= mask >> np.uint64(1)
-                mask |= mask >> np.uint64(2)
-                mask |= mask >> np.uint64(4)
-                mask |= mask >> np.uint64(8)
-                mask |= mask >> np.uint64(16)
-                mask |= mask >> np.uint64(32)
-                while True:
-                    if at == end:  # the next blocks (the head is read by now)
-                        d0, d1, d2, d3 = _counter_plus(c0, c1, c2, c3, np.uint64(filled))
-                        _philox_fill(d0, d1, d2, d3, k0, k1, stream, 0, batch)
-                        filled += batch
-                        start += end
-                        end = 8 * batch
-                        at = 0
-                    value = stream[at] & mask
-                    at += 1
-                    if value <= bound:
-                        break
-                draws[i] = value
-            row = out[p]
-            for j in range(n):
-                row[j] = j
-            for i in range(n - 1, 0, -1):
-                j = draws[i]
-                held = row[j]
-                row[j] = row[i]
-                row[i] = held
-        read = start + at  # values read in all
+        read = cursor[2] + cursor[0]  # values read in all
         if read > 0:
             kept = 1 if has32 else 0
             from_buffer = 2 * (4 - position)
@@ -325,6 +331,112 @@ if _numba is not None:
         state[0], state[1], state[2], state[3] = c0, c1, c2, c3
         state[6:10] = buffer
         state[10], state[11], state[12] = np.uint64(position), np.uint64(has32), word32
+
+    @_numba.njit(cache=True, boundscheck=False)
+    def _numba_philox_shuffles(state, out):
+        # Each row of ``out`` set to 0..n-1 and shuffled as NumPy's Generator.shuffle does (for
+        # i = n-1 .. 1 swap i with random_interval(i)), drawing from the Philox state ``state``
+        # (written back at the end). All the row's positions first, then its swaps: two tight loops
+        # (the positions do not depend on the array) ran 1.3x faster than drawing and swapping in
+        # chunks of 512.
+        num_rows, n = out.shape
+        stream, cursor = _philox_open(state, num_rows * n)
+        draws = np.empty(n, dtype=out.dtype)
+        for p in range(num_rows):
+            _philox_row_draws(state, stream, cursor, draws, n)
+            row = out[p]
+            for j in range(n):
+                row[j] = j
+            for i in range(n - 1, 0, -1):
+                j = draws[i]
+                held = row[j]
+                row[j] = row[i]
+                row[i] = held
+        _philox_close(state, cursor)
+
+    @_numba.njit(cache=True, boundscheck=False)
+    def _numba_philox_places(state, elements, places, order, draws, slot):
+        # For each row p of ``places``: where the p-th shuffle of 0..n-1 (n = draws.size; as
+        # _numba_philox_shuffles draws it, from ``state``) puts each of ``elements`` (distinct, in
+        # [0, n)), and in ``order[p]`` their indices sorted by that place. Only the elements are
+        # followed through the swaps: a byte per place says whether it holds one (read at every
+        # step, written only where an element moves), ``slot`` (n entries, only those of held
+        # places read) which. The swap at step i fixes place i for good, so the elements come out
+        # in decreasing place. (A bit per place instead of a byte ran 1.5x slower: the shifts.)
+        num_rows, m = places.shape
+        n = draws.size
+        stream, cursor = _philox_open(state, num_rows * n)
+        held = np.empty(n, dtype=np.uint8)
+        for p in range(num_rows):
+            _philox_row_draws(state, stream, cursor, draws, n)
+            held[:] = 0
+            for e in range(m):
+                held[elements[e]] = 1
+                slot[elements[e]] = e
+            done = m
+            for i in range(n - 1, 0, -1):
+                j = draws[i]
+                if held[i] | held[j]:
+                    if held[j]:  # the element at j moves to i, its final place
+                        e = slot[j]
+                        places[p, e] = i
+                        done -= 1
+                        order[p, done] = e
+                    if held[i]:  # the element at i moves to j (j = i: it stays, already placed)
+                        slot[j] = slot[i]
+                        held[j] = 1
+                    else:
+                        held[j] = 0
+            if held[0]:  # place 0 is what is left there
+                e = slot[0]
+                places[p, e] = 0
+                done -= 1
+                order[p, done] = e
+        _philox_close(state, cursor)
+
+    @_numba.njit(cache=True, boundscheck=False)
+    def _numba_philox_sample(state, alice, bob, fraction, kept_a, kept_b):
+        # Bit i joins the sample when gen.random() < fraction, the i-th double of the Philox state
+        # ``state`` (next_double: the next 64-bit word >> 11, times 2^-53; the words of the buffer
+        # left first, then one block per counter; the kept 32-bit half is not used): the sampled
+        # bits are counted (and their errors), the others copied to kept_a / kept_b in order
+        # without a branch. Writes back the state NumPy's draws leave; returns (sampled, errors, kept).
+        n = alice.size
+        c0, c1, c2, c3 = state[0], state[1], state[2], state[3]
+        k0, k1 = state[4], state[5]
+        b0, b1, b2, b3 = state[6], state[7], state[8], state[9]
+        position = np.int64(state[10])
+        scale = 1.0 / 9007199254740992.0
+        eleven = np.uint64(11)
+        sampled = errors = kept = 0
+        i = 0
+        while i < n:
+            if position == 4:
+                c0, c1, c2, c3 = _counter_plus(c0, c1, c2, c3, np.uint64(1))
+                b0, b1, b2, b3 = _philox4x64(c0, c1, c2, c3, k0, k1)
+                position = 0
+            word = b0 if position == 0 else b1 if position == 1 else b2 if position == 2 else b3
+            position += 1
+            chosen = np.int64((word >> eleven) * scale < fraction)
+            a, b = alice[i], bob[i]
+            kept_a[kept] = a
+            kept_b[kept] = b
+            kept += 1 - chosen
+            sampled += chosen
+            errors += chosen & np.int64(a != b)
+            i += 1
+        state[0], state[1], state[2], state[3] = c0, c1, c2, c3
+        state[6], state[7], state[8], state[9] = b0, b1, b2, b3
+        state[10] = np.uint64(position)
+        return sampled, errors, kept
+
+    @_numba.njit(cache=True, boundscheck=False)
+    def _numba_philox_skip(state, num_values):
+        # The Philox state ``state`` advanced past ``num_values`` 32-bit values (next_uint32), as
+        # _philox_close rebuilds it after reading them: one block computed, whatever their number.
+        cursor = np.zeros(5, dtype=np.int64)
+        cursor[0] = num_values
+        _philox_close(state, cursor)
 
 
 #: Words (64 bits) of each factor below which :func:`carryless_product` multiplies word by word
@@ -747,39 +859,111 @@ def detection_table(intensity_class: np.ndarray, alice_basis: np.ndarray, bob_ba
 
 
 def has_cascade() -> bool:
-    """True when :func:`cascade_passes` can run (numba installed, ``DQSIM_FAST_KERNELS`` not ``0``)."""
+    """True when :func:`cascade_on_errors` can run (numba installed, ``DQSIM_FAST_KERNELS`` not ``0``)."""
     return _numba is not None and enabled()
 
 
-def cascade_passes(diff: np.ndarray, bob: np.ndarray, perms: np.ndarray, sizes: np.ndarray,
-                   depths: np.ndarray) -> tuple[int, int, int]:
-    """Run every pass of Cascade on the error pattern ``diff``, flipping ``bob`` (both in place).
+def cascade_on_errors(num_bits: int, errors: np.ndarray, places: np.ndarray, order: np.ndarray,
+                      sizes: np.ndarray, depths: np.ndarray) -> tuple[int, int, int, np.ndarray]:
+    """Run every pass of Cascade on a key whose wrong bits are ``errors``: which it flips, at what leakage.
 
     The algorithm of :func:`dqsim.protocols.qkd.reconciliation.cascade`
     (its docstring has the protocol and its source): pass ``p`` splits the
-    key, read in the order ``perms[p]``, into blocks of ``sizes[p]`` bits and
+    key, read in its pass's order, into blocks of ``sizes[p]`` bits and
     compares their parities; each wave bisects every odd block in (pass,
     block) order, flips the bit found and toggles the block that holds it in
     every pass so far; a wave costs the largest ``depths[q]`` of the blocks it
-    bisected in rounds.
+    bisected in rounds. A parity of Alice's and Bob's bits differs exactly when
+    its range holds an odd number of wrong bits, and a bisection ends on a wrong
+    bit: so the passes are computed on the wrong bits alone, where each pass reads
+    them (``places``; :func:`shuffled_places`), at a cost that grows with their
+    number and the number of blocks, not with the key's length.
 
     Args:
-        diff: Alice's key XOR Bob's, uint8 0/1, length n (ends all zero unless errors are left).
-        bob: Bob's key, uint8 0/1, length n (corrected in place).
-        perms: ``(num_passes, n)`` integer array, row p the order of pass p (a permutation of 0..n-1).
+        num_bits: n, the key's length, bits, >= 1.
+        errors: the key positions of the wrong bits (Alice's key XOR Bob's), int64, m of them, increasing.
+        places: ``(num_passes, m)`` int64, ``places[p, e]`` where pass p reads wrong bit e (in [0, n),
+            distinct in each row; row 0 ``errors`` for the unshuffled first pass).
+        order: ``(num_passes, m)`` int64, row p the indices e sorted by ``places[p, e]``.
         sizes: block size of each pass, int64, each in [1, n].
         depths: rounds of one bisection of a block of each pass, int64 (⌈log2 max(2, size)⌉).
 
     Returns:
-        ``(leakage_bits, rounds, bits_flipped)``.
+        ``(leakage_bits, rounds, bits_flipped, flipped)``: ``flipped`` a bool per wrong bit, true where
+        Cascade flipped it (no other bit is ever flipped, and none twice).
 
     Raises:
         RuntimeError: numba missing or turned off (callers check :func:`has_cascade` first).
     """
     if not has_cascade():
-        raise RuntimeError("cascade_passes needs numba; callers check has_cascade() first")
-    leak, rounds, flipped = _numba_cascade(diff, bob, perms, sizes, depths)
-    return int(leak), int(rounds), int(flipped)
+        raise RuntimeError("cascade_on_errors needs numba; callers check has_cascade() first")
+    alive = np.ones(errors.size, dtype=np.uint8)
+    leak, rounds, flipped = _numba_sparse_cascade(int(num_bits), errors, places, order, sizes, depths, alive)
+    return int(leak), int(rounds), int(flipped), alive == 0
+
+
+def _philox_words(gen: np.random.Generator) -> np.ndarray:
+    """A Philox generator's whole state as 13 uint64 words (counter, key, buffer, buffer_pos, has_uint32, uinteger)."""
+    state = gen.bit_generator.state
+    words = np.empty(13, dtype=np.uint64)
+    words[0:4] = state["state"]["counter"]
+    words[4:6] = state["state"]["key"]
+    words[6:10] = state["buffer"]
+    words[10:13] = state["buffer_pos"], state["has_uint32"], state["uinteger"]
+    return words
+
+
+def _set_philox_words(gen: np.random.Generator, words: np.ndarray) -> None:
+    """Set a Philox generator's counter, buffer and kept 32-bit half from :func:`_philox_words`' layout."""
+    state = gen.bit_generator.state
+    state["state"]["counter"] = words[0:4].copy()
+    state["buffer"] = words[6:10].copy()
+    state["buffer_pos"], state["has_uint32"], state["uinteger"] = (int(w) for w in words[10:13])
+    gen.bit_generator.state = state
+
+
+def shuffled_places(gen: np.random.Generator, num_bits: int, elements: np.ndarray, places: np.ndarray,
+                    order: np.ndarray) -> None:
+    """Where each of ``places.shape[0]`` successive ``gen.permutation(num_bits)`` puts each of ``elements``.
+
+    Row p of ``places`` gets, for each element x, the index j with
+    ``perm_p[j] = x`` (the inverse permutation at x), and row p of ``order``
+    the element indices sorted by it, where ``perm_p`` is the p-th of
+    ``[gen.permutation(num_bits) for each row]``, and ``gen`` is left as those
+    calls leave it. With a Philox generator and numba, the shuffles are drawn as
+    :func:`permutations` draws them, but only the elements are followed through
+    their swaps (a byte per place says which places hold one), so that no
+    permutation of ``num_bits`` entries is written or inverted: for the wrong bits of
+    Cascade (:func:`cascade_on_errors`), 1-3 % of the key. Else by NumPy
+    (``gen.permutation``, inverted).
+
+    Args:
+        gen: the generator to draw from (advanced in place).
+        num_bits: n, the length of each permutation, >= 1.
+        elements: distinct int64 values in [0, n), m of them.
+        places, order: ``(rows, m)`` int64 arrays, C order (overwritten).
+
+    Examples:
+        >>> places, order = np.empty((2, 3), np.int64), np.empty((2, 3), np.int64)
+        >>> shuffled_places(np.random.Generator(np.random.Philox(3)), 6, np.array([0, 4, 5]), places, order)
+        >>> g = np.random.Generator(np.random.Philox(3))
+        >>> [np.argsort(g.permutation(6))[[0, 4, 5]].tolist() for _ in range(2)] == places.tolist()
+        True
+    """
+    n = int(num_bits)
+    if has_cascade() and isinstance(gen.bit_generator, np.random.Philox):
+        words = _philox_words(gen)
+        index = np.int32 if n < 2**31 else np.int64
+        slot = np.empty(n, dtype=np.int32 if elements.size < 2**31 else np.int64)
+        _numba_philox_places(words, np.ascontiguousarray(elements, dtype=np.int64), places, order,
+                             np.empty(n, dtype=index), slot)
+        _set_philox_words(gen, words)
+        return
+    inverse = np.empty(n, dtype=np.int64)
+    for p in range(places.shape[0]):
+        inverse[gen.permutation(n)] = np.arange(n)
+        places[p] = inverse[elements]
+        order[p] = np.argsort(places[p], kind="stable")
 
 
 def permutations(gen: np.random.Generator, out: np.ndarray) -> np.ndarray:
@@ -817,18 +1001,81 @@ def permutations(gen: np.random.Generator, out: np.ndarray) -> np.ndarray:
         for p in range(out.shape[0]):
             out[p] = gen.permutation(out.shape[1])
         return out
-    state = gen.bit_generator.state
-    words = np.empty(13, dtype=np.uint64)
-    words[0:4] = state["state"]["counter"]
-    words[4:6] = state["state"]["key"]
-    words[6:10] = state["buffer"]
-    words[10:13] = state["buffer_pos"], state["has_uint32"], state["uinteger"]
+    words = _philox_words(gen)
     _numba_philox_shuffles(words, out)
-    state["state"]["counter"] = words[0:4].copy()
-    state["buffer"] = words[6:10].copy()
-    state["buffer_pos"], state["has_uint32"], state["uinteger"] = (int(w) for w in words[10:13])
-    gen.bit_generator.state = state
+    _set_philox_words(gen, words)
     return out
+
+
+def split_sample(gen: np.random.Generator, alice: np.ndarray, bob: np.ndarray,
+                 fraction: float) -> tuple[int, int, np.ndarray, np.ndarray]:
+    """The bits where ``gen.random(n) < fraction`` counted (with their errors), the others kept, in one pass.
+
+    ``sample = gen.random(alice.size) < fraction`` then ``(count of sample, count of alice != bob in it,
+    alice[~sample], bob[~sample])``, the same numbers and ``gen`` left the same. With a Philox
+    generator and numba the doubles are computed from the generator's state in the loop that
+    splits the keys (no array of n doubles, no masks); else by NumPy as written above.
+
+    Args:
+        gen: the generator to draw from (advanced in place).
+        alice, bob: 1-d arrays of one length and dtype (key bits).
+        fraction: the probability threshold, float.
+
+    Returns:
+        ``(num_sampled, num_errors, alice_kept, bob_kept)``.
+
+    Examples:
+        >>> a = np.array([0, 1, 1, 0, 1, 0], np.uint8); b = np.array([0, 1, 0, 0, 1, 1], np.uint8)
+        >>> m, k, ka, kb = split_sample(np.random.Generator(np.random.Philox(3)), a, b, 0.5)
+        >>> u = np.random.Generator(np.random.Philox(3)).random(6) < 0.5
+        >>> (m, k, ka.tolist(), kb.tolist()) == (u.sum(), (a != b)[u].sum(), a[~u].tolist(), b[~u].tolist())
+        True
+    """
+    if has_cascade() and isinstance(gen.bit_generator, np.random.Philox) and alice.ndim == 1:
+        words = _philox_words(gen)
+        alice = np.ascontiguousarray(alice)
+        bob = np.ascontiguousarray(bob, dtype=alice.dtype)
+        kept_a, kept_b = np.empty_like(alice), np.empty_like(bob)
+        sampled, errors, kept = _numba_philox_sample(words, alice, bob, float(fraction), kept_a, kept_b)
+        _set_philox_words(gen, words)
+        return int(sampled), int(errors), kept_a[:kept], kept_b[:kept]
+    sample = gen.random(alice.size) < fraction
+    return (int(np.count_nonzero(sample)), int(np.count_nonzero(alice[sample] != bob[sample])),
+            alice[~sample], bob[~sample])
+
+
+def skip_random_bits(gen: np.random.Generator, num_bits: int) -> bool:
+    """Advance ``gen`` as ``gen.integers(0, 2, num_bits, dtype=np.uint8)`` does, without drawing the bits.
+
+    NumPy draws such bits by Lemire's method on bytes of 32-bit values, four
+    bits a value (``random_bounded_uint8_fill``; for two outcomes it never
+    rejects), so the generator moves on by ``⌈num_bits / 4⌉`` values of
+    ``next_uint32``: a Philox generator's state after them is computed
+    directly (one block). For bits that are drawn only to keep the draws
+    after them the same (the verification seed of a key Cascade left without an error).
+
+    Args:
+        gen: the generator (advanced in place where this returns ``True``).
+        num_bits: bits the call would draw, >= 0.
+
+    Returns:
+        ``True`` when ``gen`` was advanced; ``False`` (``gen`` untouched: the caller draws the bits)
+        without numba or for another bit generator than Philox.
+
+    Examples:
+        >>> a, b = np.random.Generator(np.random.Philox(3)), np.random.Generator(np.random.Philox(3))
+        >>> _ = a.integers(0, 2, 1001, dtype=np.uint8)
+        >>> if not skip_random_bits(b, 1001):
+        ...     _ = b.integers(0, 2, 1001, dtype=np.uint8)
+        >>> a.random() == b.random()
+        True
+    """
+    if not (has_cascade() and isinstance(gen.bit_generator, np.random.Philox)):
+        return False
+    words = _philox_words(gen)
+    _numba_philox_skip(words, -(-int(num_bits) // 4))
+    _set_philox_words(gen, words)
+    return True
 
 
 @functools.cache

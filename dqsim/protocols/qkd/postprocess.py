@@ -46,6 +46,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from dqsim.backend import qkd_kernels
 from dqsim.errors import DqsimError
 from dqsim.checks import check_choice, check_int, check_real
 from dqsim.protocols.qkd.bb84 import BASIS_X, BASIS_Z, AliceBatch, BobBatch, DecoySource
@@ -364,7 +365,9 @@ def disclose_sample(alice_key: np.ndarray, bob_key: np.ndarray, sample_fraction:
 
     The bit-by-bit form of :func:`sample_qber`, on the bits themselves: one
     uniform per bit from ``rng`` (the block's shared public generator) marks
-    the sample, whose bits are compared and dropped.
+    the sample, whose bits are compared and dropped
+    (:func:`dqsim.backend.qkd_kernels.split_sample`: in one compiled pass for the scenario's Philox
+    generators where numba is, else by NumPy; the same bits).
 
     Args:
         alice_key, bob_key: the block's key bits (uint8, same length and order).
@@ -387,10 +390,9 @@ def disclose_sample(alice_key: np.ndarray, bob_key: np.ndarray, sample_fraction:
     sample_fraction = check_real(where, "sample_fraction", sample_fraction, 0.0, 0.5, low_open=True)
     if alice_key.shape != bob_key.shape:
         raise DqsimError(f"{where}: bob_key must have alice_key's shape {alice_key.shape}, got {bob_key.shape}")
-    sample = rng.random(alice_key.size) < sample_fraction
-    disclosed = QberSample(int(alice_key.size), int(np.count_nonzero(sample)),
-                           int(np.count_nonzero(alice_key[sample] != bob_key[sample])))
-    return disclosed, alice_key[~sample], bob_key[~sample]
+    num_sampled, num_errors, alice_kept, bob_kept = qkd_kernels.split_sample(rng, alice_key, bob_key,
+                                                                             sample_fraction)
+    return QberSample(int(alice_key.size), num_sampled, num_errors), alice_kept, bob_kept
 
 
 def _ratio(numerator: int, denominator: int) -> float | None:

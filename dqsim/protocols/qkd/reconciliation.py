@@ -11,10 +11,13 @@
   which the measured ``f_EC = leak / (n·h(E))`` follows. Bisections of
   different blocks run in parallel: a *round* is one parity message and
   its answer, and the rounds are what the engine charges in fibre latency.
-  The passes run as one compiled loop where numba is available
-  (:func:`dqsim.backend.qkd_kernels.cascade_passes`, the permutations drawn by
-  :func:`dqsim.backend.qkd_kernels.permutations`: ``rng.permutation``'s numbers),
-  else in Python: the same parities in the same order, so the same result for the same seed.
+  Where numba is available the passes run as one compiled loop on the wrong
+  bits alone (:func:`dqsim.backend.qkd_kernels.cascade_on_errors`: a parity
+  of the two keys differs exactly where its range holds an odd number of
+  them), placed where each pass's shuffle puts them
+  (:func:`dqsim.backend.qkd_kernels.shuffled_places`: ``rng.permutation``'s
+  numbers, the permutation itself never written), else in Python on the
+  keys: the same parities in the same order, so the same result for the same seed.
 * :func:`toeplitz_hash` — multiplication by a random binary Toeplitz matrix
   (a two-universal family, H. Krawczyk, CRYPTO 1994), computed as a product
   of binary polynomials (Karatsuba on 64-bit words with the CPU's carry-less
@@ -85,7 +88,7 @@ def cascade(alice: np.ndarray, bob: np.ndarray, qber_estimate: float, rng: np.ra
         rng: the shared public generator (permutations).
         num_passes: passes, >= 1.
         use_kernel: run the passes in the compiled loop of
-            :func:`dqsim.backend.qkd_kernels.cascade_passes` (``True``) or in Python (``False``, the
+            :func:`dqsim.backend.qkd_kernels.cascade_on_errors` (``True``) or in Python (``False``, the
             reference); ``None``: the compiled loop where numba is available. Both give the same result.
 
     Returns:
@@ -114,22 +117,24 @@ def cascade(alice: np.ndarray, bob: np.ndarray, qber_estimate: float, rng: np.ra
         return CascadeResult(bob, 0, 0, 0, 0)
     k1 = int(min(n, max(4, math.ceil(CASCADE_FIRST_BLOCK / qber)))) if qber > 0 else n
     sizes = [min(n, k1 << p) for p in range(num_passes)]
-    # The permutations are the generator's only draws here: all drawn first, as the passes would draw them.
-    index_dtype = np.int32 if n < 2**31 else np.int64
-    perms = np.empty((num_passes, n), dtype=index_dtype)
-    perms[0] = np.arange(n)
     if use_kernel is None:
         use_kernel = qkd_kernels.has_cascade()
-    if use_kernel:  # rng.permutation(n) for each pass, the same numbers drawn in a compiled loop
-        qkd_kernels.permutations(rng, perms[1:])
+    if use_kernel:  # the passes on the wrong bits alone, where rng.permutation(n) of each pass puts them
+        errors = np.flatnonzero(alice != bob)
+        places = np.empty((num_passes, errors.size), dtype=np.int64)
+        order = np.empty((num_passes, errors.size), dtype=np.int64)
+        places[0], order[0] = errors, np.arange(errors.size)
+        qkd_kernels.shuffled_places(rng, n, errors, places[1:], order[1:])
+        depths = np.array([math.ceil(math.log2(max(2, k))) for k in sizes], dtype=np.int64)
+        leak, rounds, flipped, fixed = qkd_kernels.cascade_on_errors(n, errors, places, order,
+                                                                     np.array(sizes, dtype=np.int64), depths)
+        bob[errors[fixed]] ^= 1
     else:
+        # The permutations are the generator's only draws here: all drawn first, as the passes would draw them.
+        perms = np.empty((num_passes, n), dtype=np.int32 if n < 2**31 else np.int64)
+        perms[0] = np.arange(n)
         for p in range(1, num_passes):
             perms[p] = rng.permutation(n)
-    if use_kernel:
-        depths = np.array([math.ceil(math.log2(max(2, k))) for k in sizes], dtype=np.int64)
-        leak, rounds, flipped = qkd_kernels.cascade_passes(alice ^ bob, bob, perms,
-                                                           np.array(sizes, dtype=np.int64), depths)
-    else:
         leak, rounds, flipped = _cascade_reference(alice, bob, perms, sizes)
     return CascadeResult(bob, leak, rounds, k1, flipped)
 
@@ -137,8 +142,8 @@ def cascade(alice: np.ndarray, bob: np.ndarray, qber_estimate: float, rng: np.ra
 def _cascade_reference(alice: np.ndarray, bob: np.ndarray, perms: np.ndarray, sizes: list) -> tuple[int, int, int]:
     """The passes of :func:`cascade` in Python (flips ``bob`` in place); returns (leakage, rounds, flips).
 
-    The reference that :func:`dqsim.backend.qkd_kernels.cascade_passes` follows step for step (and the
-    path without numba).
+    The reference that :func:`dqsim.backend.qkd_kernels.cascade_on_errors` follows step for step, on the
+    wrong bits alone (and the path without numba).
     """
     n = alice.size
     inverses, mismatch = [], []
@@ -390,7 +395,10 @@ def postprocess_key(alice: np.ndarray, bob: np.ndarray, *, qber_estimate: float,
     simulation reports lengths and verdicts, not keys). The privacy-amplification seed
     (``n + ℓ - 1`` public bits, counted in ``message_bits`` all the same) is drawn from
     ``rng`` only when it is used — a residual to hash or ``final_key`` — and last, so
-    every other draw is the same either way.
+    every other draw is the same either way. The verification seed (``n + ⌈log2(1/ε_cor)⌉ - 1``
+    bits) is drawn only where a residual is left to hash; else ``rng`` is moved past it as the draw
+    would move it (:func:`dqsim.backend.qkd_kernels.skip_random_bits`; drawn and dropped where
+    that cannot be done), so the draws after it are the same.
 
     Args:
         alice, bob: the sifted key bits of the block (uint8).
@@ -416,7 +424,10 @@ def postprocess_key(alice: np.ndarray, bob: np.ndarray, *, qber_estimate: float,
     residual_errors = int(np.count_nonzero(residual))
     verification_bits = math.ceil(math.log2(1.0 / eps_cor))
     # An empty key (no sifted bit in the block) is hashed too: the seed then holds verification_bits - 1 bits.
-    seed = rng.integers(0, 2, n + verification_bits - 1, dtype=np.uint8)
+    # It is drawn where it is used (an error left); else the generator only moves past it, as the draw would.
+    seed_bits = n + verification_bits - 1
+    if residual_errors or not qkd_kernels.skip_random_bits(rng, seed_bits):
+        seed = rng.integers(0, 2, seed_bits, dtype=np.uint8)
     verified = residual_errors == 0 or not toeplitz_hash(residual, seed, verification_bits).any()
     length = max(0, min(n, int(final_bits_of_leakage(ec.leakage_bits)))) if verified else 0
     pa_seed_bits = n + length - 1 if length else 0
@@ -428,7 +439,7 @@ def postprocess_key(alice: np.ndarray, bob: np.ndarray, *, qber_estimate: float,
     elif final_key:
         key = np.zeros(0, dtype=np.uint8)
     h = binary_entropy(qber) if 0.0 < qber < 1.0 else 0.0
-    messages = 2 * ec.leakage_bits + seed.size + verification_bits + pa_seed_bits
+    messages = 2 * ec.leakage_bits + seed_bits + verification_bits + pa_seed_bits
     return PostprocessResult(
         num_bits=n, qber=qber, leakage_bits=ec.leakage_bits,
         f_ec_measured=ec.leakage_bits / (n * h) if h > 0 else float("nan"), rounds=ec.rounds,
