@@ -127,6 +127,11 @@ class StatePair:
             out[0::2], out[1::2] = a, b
             yield 2 * offset, out
 
+    def canonicalize_(self) -> None:
+        """Make both registers' layouts canonical (collective), as the checkpoint's write does before its pieces."""
+        for state in self.states:
+            state.canonicalize_()
+
     def relayout_(self, physical_of) -> None:
         """Put each register back on its own layout (:attr:`layouts`) (collective); the pair's is the identity."""
         for state, layout in zip(self.states, self.layouts):
