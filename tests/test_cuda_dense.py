@@ -8,25 +8,13 @@ from dqsim.backend import cuda_dense
 from dqsim.state.gates import unitary_op
 from reference import run_ops
 from conftest import TEST_BACKEND as BACKEND
-
-N = 10
+from test_cuda_tiles import N, _expected, _random  # the same random states, gates and dense reference
 # (targets in gate order, control bits). Lane placements: every target below bit 5.
 LANE_PLACES = [([0], []), ([4], [0]), ([1, 0], []), ([3, 1], [7]), ([0, 1, 2], []), ([4, 0, 2], [1, 9]),
                ([2, 0, 4, 1], []), ([3, 4, 0, 1], [2])]
 # Group placements: some target at bit 5 or above, or five targets.
 GROUP_PLACES = [([9], [0]), ([8, 2], [5]), ([7, 3, 0], [1, 9]), ([9, 8, 7, 6], [0]), ([4, 3, 2, 1, 0], []),
                 ([0, 9, 5, 2, 7], [3]), ([5, 6], [])]
-
-
-def _random(k, seed):
-    rng = np.random.default_rng(seed)
-    psi = rng.normal(size=1 << N) + 1j * rng.normal(size=1 << N)
-    q, _ = np.linalg.qr(rng.normal(size=(1 << k, 1 << k)) + 1j * rng.normal(size=(1 << k, 1 << k)))
-    return psi, q
-
-
-def _expected(psi, targets, controls, matrix):
-    return run_ops(N, [unitary_op(matrix, targets, controls)], psi.copy())
 
 
 @pytest.mark.parametrize("targets, controls", LANE_PLACES)
