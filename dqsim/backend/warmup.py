@@ -158,7 +158,8 @@ def compile_state_kernels(precision: str) -> None:
     kernels.permute(psi, [0, 1], swap, 0)            # blocks of four amplitudes (bits 0 and 1)
     kernels.permute(psi, [4], np.array([1, 0]), 0)   # x off the lowest bits: runs
     kernels.permute(psi, [4, 5], swap, 0)            # tiles
-    kernels.bit_weights(psi, 3)
+    kernels.bit_weights(psi, 3)                      # a measurement's weights ...
+    kernels.collapse(psi, [3], [0], 1.0)             # ... and its collapse (psi[0] = 1 stays)
     other = Backend("numpy", np).zeros(psi.size, dtype)
     half = psi.size >> 1
     fast.cross_swap(psi, other, [WARM_UP_QUBITS - 1], 0, half, 0, half >> 1)
