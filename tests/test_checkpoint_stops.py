@@ -467,20 +467,6 @@ def test_a_sigterm_to_rank_0_during_the_output_write_on_two_ranks_cuts_it_and_ch
     same_run(uninterrupted[name], open_run(tmp_path / "resumed.h5"), ignore=RANK_ATTRS)
 
 
-def test_a_stop_after_trotter_runs_shared_out_over_the_ranks_finishes_the_run_with_a_note(tmp_path, uninterrupted):
-    """Each of the runs shared out ran on one rank alone: no engine run of both ranks is left to checkpoint, so a
-    stop while the tables are made lets the run finish (status 0, a note), its output the uninterrupted run's."""
-    driver = tmp_path / "driver.py"
-    driver.write_text(DRIVER)
-    done = run_mpi(2, [str(driver), "dqsim.scenarios.trotter:_summary:1:1", "run", *TROTTER, "-o",
-                       str(tmp_path / "out.h5"), "--quiet", "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\""],
-                   timeout_s=240)
-    assert done.stderr.strip().splitlines()[-1].startswith("dqsim: note: a stop signal came after"), done.stderr
-    assert not checkpoints(tmp_path / "ck")
-    same_run(uninterrupted["trotter"], open_run(tmp_path / "out.h5"),
-             ignore=RANK_ATTRS | {"num_ranks", "exchange_path"})
-
-
 #: ``dqsim ARGS`` on several ranks where only rank 1 gets SIGTERM, as it starts to wait for rank 0's output write;
 #: rank 0's first look in the write waits (up to 60 s) until rank 1's notice has come, so the test does not hang
 #: on how the two processes are scheduled.
@@ -504,6 +490,55 @@ comm.RootTask.wait = hooked_wait
 cli_main._cut_on_stop = hooked_look
 sys.exit(main(sys.argv[1:]))
 """
+
+#: The trotter job of :func:`test_a_stop_after_trotter_runs_shared_out_over_the_ranks_checkpoints_and_resumes`
+#: by ``[evolution].mode``: 4 runs, or 2 evolutions of 4 segments (8 runs).
+SHARED_OUT = {"independent": TROTTER,
+              "continued": [*TROTTER, "--set", "evolution.mode=\"continued\"", "--set", "simulation.trajectories=2"]}
+
+
+@pytest.mark.parametrize("mode, where, resume_ranks", [
+    ("independent", "dqsim.scenarios.trotter:_summary:1:1", 1),  # the tables: rank 1 alone gets the signal
+    ("continued", "dqsim.scenarios.trotter:_summary:1:0", 2),  # the tables: rank 0 alone
+    ("independent", "dqsim.cli.main:_cut_on_stop:2:0", 2),  # rank 0 alone, in its output write (second look)
+    ("continued", "waiting", 1)])  # rank 1 alone, as it waits for rank 0's output write
+def test_a_stop_after_trotter_runs_shared_out_over_the_ranks_checkpoints_and_resumes(tmp_path, uninterrupted, mode,
+                                                                                    where, resume_ranks):
+    """Each run shared out over the ranks ran on one rank alone, so no engine run of both ranks was left to
+    checkpoint, and a stop after them let the run finish (status 0, a note), a SIGKILL then losing it. Now the
+    stop runs one run again on both ranks, with checkpoints, whose engine checkpoints at its first cut, holding
+    every other run's result: exit 75, no output; the resume continues that run and gives the uninterrupted
+    1-rank run's output. The run cut is the first of the evolution whose final state the output keeps (the last
+    run, "independent"; the second trajectory's first segment, "continued"), so the resume runs nothing else."""
+    import pickle
+
+    args = SHARED_OUT[mode]
+    if mode == "independent":
+        full = uninterrupted["trotter"]
+    else:
+        dqsim(["run", *args], tmp_path / "full", "full.h5")
+        full = open_run(tmp_path / "full" / "full.h5")
+    driver = tmp_path / "driver.py"
+    driver.write_text(DRIVER_WAITING_RANK if where == "waiting" else DRIVER)
+    stopped = run_mpi(2, [str(driver), *([] if where == "waiting" else [where]), "run", *args, "-o",
+                          str(tmp_path / "stopped.h5"), "--quiet", "--set",
+                          f"checkpoint.directory=\"{tmp_path / 'ck'}\""], timeout_s=240, check=False)
+    assert stopped.returncode == 75, stopped.stderr
+    [line] = stopped.stderr.strip().splitlines()  # rank 0 speaks for both
+    assert line.startswith("dqsim: checkpoint written to "), stopped.stderr
+    assert sorted(path.name for path in tmp_path.iterdir() if path.name != "full") == ["ck", "driver.py"]
+    [ckpt] = checkpoints(tmp_path / "ck")
+    stored = open_run(ckpt)
+    num_runs = len(full.table("network")) * full.attrs["trajectories"]
+    cut = {"independent": num_runs - 1, "continued": 4}[mode]  # (continued: run (series 0, trajectory 1, point 0))
+    assert stored.attrs["engine_run"] == cut and stored.attrs["num_ranks"] == 2
+    assert sorted(pickle.loads(stored.table("engine/results").tobytes())) == sorted(set(range(num_runs)) - {cut})
+    out = tmp_path / "resumed.h5"
+    if resume_ranks == 1:
+        run_here(["resume", ckpt, "-o", out, "--quiet"])
+    else:
+        run_mpi(resume_ranks, ["-m", "dqsim", "resume", str(ckpt), "-o", str(out), "--quiet"], timeout_s=240)
+    same_run(full, open_run(out), ignore=RANK_ATTRS | {"num_ranks", "exchange_path"})
 
 
 def test_a_sigterm_to_a_rank_waiting_for_rank_0_s_write_cuts_it_and_the_state_slabs_go(tmp_path, saved_full):
