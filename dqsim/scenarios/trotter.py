@@ -19,7 +19,10 @@ circuit of ``k·steps_per_point`` Trotter steps
   collective: bit-identical to a one-rank job, in a fraction of its time.
   A larger register or periodic checkpoints run each run on all ranks
   together; a resume runs the run its checkpoint cut on all ranks (from
-  the checkpoint) and shares out the runs that had not finished;
+  the checkpoint) and shares out the runs that had not finished. A stop
+  signal after the shared-out runs (their tables, the output write) runs
+  one of them again on all ranks, which checkpoints it
+  (:func:`_stop_by_a_run_again`);
 * **trotter**: the same circuit on a plain state of the sites (the
   noiseless Trotter evolution): for a chain of at most
   :data:`~dqsim.state.sharded.REPLICATED_MAX_QUBITS` sites each circuit runs
@@ -92,7 +95,9 @@ evolution from there; a run needed again whose evolution's earlier runs
 were taken from the checkpoint (the one whose state ``save_state`` keeps)
 runs them again first, without checkpoints (same seeds, same register). A
 stop signal while the evolutions are shared out takes effect after each
-rank's current evolution (not run).
+rank's current evolution (not run); one after them runs the first segment
+of the evolution whose state the output keeps again on every rank, which
+checkpoints it (:func:`_stop_by_a_run_again`).
 
 With ``[simulation].sweep`` the networked evolution is repeated once per
 value of the swept link parameter (``distance_km`` or ``source_fidelity`` of
@@ -719,9 +724,10 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
     A stop signal after the last networked run (its observables, the tables,
     looked for between them, and the output write, :mod:`dqsim.cli.main`)
     checkpoints that finished run when it ran on every rank with checkpoints
-    (exit status 75; not when the runs were shared out over the ranks: no
-    engine run of every rank is left to checkpoint, and the run finishes
-    with a note).
+    (exit status 75); when the runs were shared out over the ranks, none of
+    which left an engine run of every rank, it runs one again on every rank
+    with checkpoints, which checkpoints it (:func:`_stop_by_a_run_again`,
+    exit status 75 too).
     """
     timing = {"network": 0.0, "monolithic": 0.0, "exact": 0.0}
     model = job.model.spin_model()
