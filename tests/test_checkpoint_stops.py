@@ -8,7 +8,8 @@ observables: work on the final state that can take as long as the run; the
 tables, summaries and output write of dqc, trotter, qkd, repeater and cloud,
 a saved state's included, also when the signal reaches only a rank that
 waits for rank 0's write, and a state above ``max_gather_qubits`` that every
-rank writes, also when only one rank gets the signal), or, where what is left
+rank writes, also when only one rank gets the signal; after trotter runs shared
+out over the ranks, by running one of them again on every rank), or, where what is left
 is the run file's rename and manifest, lets the run finish with status 0 and
 a note. Either way the
 results equal the uninterrupted run's: the resume runs no event again
