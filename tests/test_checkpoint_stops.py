@@ -468,6 +468,37 @@ def test_a_sigterm_to_rank_0_during_the_output_write_on_two_ranks_cuts_it_and_ch
     same_run(uninterrupted[name], open_run(tmp_path / "resumed.h5"), ignore=RANK_ATTRS)
 
 
+def test_a_stop_after_runs_shared_out_in_a_resumed_run_cuts_a_run_after_the_resumed_one(tmp_path):
+    """A resume of a checkpoint that cut run 0 (a stop during the runs shared out) shares out the runs left; a
+    stop (rank 0 alone) in its tables runs the kept state's run (7, after the resumed run 0: a run before it writes
+    no checkpoints) again on both ranks, which checkpoints it with every other run's result; that checkpoint's
+    resume gives the uninterrupted 1-rank run's tables and state."""
+    import pickle
+
+    from test_trotter import STOPPED
+
+    ck = f"checkpoint.directory=\"{tmp_path / 'ck'}\""
+    dqsim(["run", *STOPPED], tmp_path / "full", "full.h5")
+    stopped = run_mpi(2, ["tests/mpi_scripts/trotter_stop.py", "run", *STOPPED, "-o", str(tmp_path / "stopped.h5"),
+                          "--quiet", "--set", ck], timeout_s=240, check=False)
+    assert stopped.returncode == 75, stopped.stderr
+    [first] = checkpoints(tmp_path / "ck")
+    assert checkpoint.parse_checkpoint_name(first)["engine_run"] == 0
+    driver = tmp_path / "driver.py"
+    driver.write_text(DRIVER)
+    again = run_mpi(2, [str(driver), "dqsim.scenarios.trotter:_summary:1:0", "resume", str(first), "-o",
+                        str(tmp_path / "again.h5"), "--quiet"], timeout_s=240, check=False)
+    assert again.returncode == 75, again.stderr
+    [second] = [path for path in checkpoints(tmp_path / "ck") if path != first]
+    stored = open_run(second)
+    assert stored.attrs["engine_run"] == 7
+    assert sorted(pickle.loads(stored.table("engine/results").tobytes())) == list(range(7))
+    run_here(["resume", second, "-o", tmp_path / "resumed.h5", "--quiet"])
+    full, resumed = open_run(tmp_path / "full" / "full.h5"), open_run(tmp_path / "resumed.h5")
+    same_run(full, resumed, ignore=RANK_ATTRS | {"num_ranks", "exchange_path"})
+    same_state(full, resumed)
+
+
 #: ``dqsim ARGS`` on several ranks where only rank 1 gets SIGTERM, as it starts to wait for rank 0's output write;
 #: rank 0's first look in the write waits (up to 60 s) until rank 1's notice has come, so the test does not hang
 #: on how the two processes are scheduled.
