@@ -8,7 +8,8 @@ observables: work on the final state that can take as long as the run; the
 tables, summaries and output write of dqc, trotter, qkd, repeater and cloud,
 a saved state's included, also when the signal reaches only a rank that
 waits for rank 0's write, and a state above ``max_gather_qubits`` that every
-rank writes, also when only one rank gets the signal), or, where what is left
+rank writes, also when only one rank gets the signal; after trotter runs shared
+out over the ranks, by running one of them again on every rank), or, where what is left
 is the run file's rename and manifest, lets the run finish with status 0 and
 a note. Either way the
 results equal the uninterrupted run's: the resume runs no event again
@@ -467,18 +468,35 @@ def test_a_sigterm_to_rank_0_during_the_output_write_on_two_ranks_cuts_it_and_ch
     same_run(uninterrupted[name], open_run(tmp_path / "resumed.h5"), ignore=RANK_ATTRS)
 
 
-def test_a_stop_after_trotter_runs_shared_out_over_the_ranks_finishes_the_run_with_a_note(tmp_path, uninterrupted):
-    """Each of the runs shared out ran on one rank alone: no engine run of both ranks is left to checkpoint, so a
-    stop while the tables are made lets the run finish (status 0, a note), its output the uninterrupted run's."""
+def test_a_stop_after_runs_shared_out_in_a_resumed_run_cuts_a_run_after_the_resumed_one(tmp_path):
+    """A resume of a checkpoint that cut run 0 (a stop during the runs shared out) shares out the runs left; a
+    stop (rank 0 alone) in its tables runs the kept state's run (7, after the resumed run 0: a run before it writes
+    no checkpoints) again on both ranks, which checkpoints it with every other run's result; that checkpoint's
+    resume gives the uninterrupted 1-rank run's tables and state."""
+    import pickle
+
+    from test_trotter import STOPPED
+
+    ck = f"checkpoint.directory=\"{tmp_path / 'ck'}\""
+    dqsim(["run", *STOPPED], tmp_path / "full", "full.h5")
+    stopped = run_mpi(2, ["tests/mpi_scripts/trotter_stop.py", "run", *STOPPED, "-o", str(tmp_path / "stopped.h5"),
+                          "--quiet", "--set", ck], timeout_s=240, check=False)
+    assert stopped.returncode == 75, stopped.stderr
+    [first] = checkpoints(tmp_path / "ck")
+    assert checkpoint.parse_checkpoint_name(first)["engine_run"] == 0
     driver = tmp_path / "driver.py"
     driver.write_text(DRIVER)
-    done = run_mpi(2, [str(driver), "dqsim.scenarios.trotter:_summary:1:1", "run", *TROTTER, "-o",
-                       str(tmp_path / "out.h5"), "--quiet", "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\""],
-                   timeout_s=240)
-    assert done.stderr.strip().splitlines()[-1].startswith("dqsim: note: a stop signal came after"), done.stderr
-    assert not checkpoints(tmp_path / "ck")
-    same_run(uninterrupted["trotter"], open_run(tmp_path / "out.h5"),
-             ignore=RANK_ATTRS | {"num_ranks", "exchange_path"})
+    again = run_mpi(2, [str(driver), "dqsim.scenarios.trotter:_summary:1:0", "resume", str(first), "-o",
+                        str(tmp_path / "again.h5"), "--quiet"], timeout_s=240, check=False)
+    assert again.returncode == 75, again.stderr
+    [second] = [path for path in checkpoints(tmp_path / "ck") if path != first]
+    stored = open_run(second)
+    assert stored.attrs["engine_run"] == 7
+    assert sorted(pickle.loads(stored.table("engine/results").tobytes())) == list(range(7))
+    run_here(["resume", second, "-o", tmp_path / "resumed.h5", "--quiet"])
+    full, resumed = open_run(tmp_path / "full" / "full.h5"), open_run(tmp_path / "resumed.h5")
+    same_run(full, resumed, ignore=RANK_ATTRS | {"num_ranks", "exchange_path"})
+    same_state(full, resumed)
 
 
 #: ``dqsim ARGS`` on several ranks where only rank 1 gets SIGTERM, as it starts to wait for rank 0's output write;
@@ -504,6 +522,55 @@ comm.RootTask.wait = hooked_wait
 cli_main._cut_on_stop = hooked_look
 sys.exit(main(sys.argv[1:]))
 """
+
+#: The trotter job of :func:`test_a_stop_after_trotter_runs_shared_out_over_the_ranks_checkpoints_and_resumes`
+#: by ``[evolution].mode``: 4 runs, or 2 evolutions of 4 segments (8 runs).
+SHARED_OUT = {"independent": TROTTER,
+              "continued": [*TROTTER, "--set", "evolution.mode=\"continued\"", "--set", "simulation.trajectories=2"]}
+
+
+@pytest.mark.parametrize("mode, where, resume_ranks", [
+    ("independent", "dqsim.scenarios.trotter:_summary:1:1", 1),  # the tables: rank 1 alone gets the signal
+    ("continued", "dqsim.scenarios.trotter:_summary:1:0", 2),  # the tables: rank 0 alone
+    ("independent", "dqsim.cli.main:_cut_on_stop:2:0", 2),  # rank 0 alone, in its output write (second look)
+    ("continued", "waiting", 1)])  # rank 1 alone, as it waits for rank 0's output write
+def test_a_stop_after_trotter_runs_shared_out_over_the_ranks_checkpoints_and_resumes(tmp_path, uninterrupted, mode,
+                                                                                    where, resume_ranks):
+    """Each run shared out over the ranks ran on one rank alone, so no engine run of both ranks was left to
+    checkpoint, and a stop after them let the run finish (status 0, a note), a SIGKILL then losing it. Now the
+    stop runs one run again on both ranks, with checkpoints, whose engine checkpoints at its first cut, holding
+    every other run's result: exit 75, no output; the resume continues that run and gives the uninterrupted
+    1-rank run's output. The run cut is the first of the evolution whose final state the output keeps (the last
+    run, "independent"; the second trajectory's first segment, "continued"), so the resume runs nothing else."""
+    import pickle
+
+    args = SHARED_OUT[mode]
+    if mode == "independent":
+        full = uninterrupted["trotter"]
+    else:
+        dqsim(["run", *args], tmp_path / "full", "full.h5")
+        full = open_run(tmp_path / "full" / "full.h5")
+    driver = tmp_path / "driver.py"
+    driver.write_text(DRIVER_WAITING_RANK if where == "waiting" else DRIVER)
+    stopped = run_mpi(2, [str(driver), *([] if where == "waiting" else [where]), "run", *args, "-o",
+                          str(tmp_path / "stopped.h5"), "--quiet", "--set",
+                          f"checkpoint.directory=\"{tmp_path / 'ck'}\""], timeout_s=240, check=False)
+    assert stopped.returncode == 75, stopped.stderr
+    [line] = stopped.stderr.strip().splitlines()  # rank 0 speaks for both
+    assert line.startswith("dqsim: checkpoint written to "), stopped.stderr
+    assert sorted(path.name for path in tmp_path.iterdir() if path.name != "full") == ["ck", "driver.py"]
+    [ckpt] = checkpoints(tmp_path / "ck")
+    stored = open_run(ckpt)
+    num_runs = len(full.table("network")) * full.attrs["trajectories"]
+    cut = {"independent": num_runs - 1, "continued": 4}[mode]  # (continued: run (series 0, trajectory 1, point 0))
+    assert stored.attrs["engine_run"] == cut and stored.attrs["num_ranks"] == 2
+    assert sorted(pickle.loads(stored.table("engine/results").tobytes())) == sorted(set(range(num_runs)) - {cut})
+    out = tmp_path / "resumed.h5"
+    if resume_ranks == 1:
+        run_here(["resume", ckpt, "-o", out, "--quiet"])
+    else:
+        run_mpi(resume_ranks, ["-m", "dqsim", "resume", str(ckpt), "-o", str(out), "--quiet"], timeout_s=240)
+    same_run(full, open_run(out), ignore=RANK_ATTRS | {"num_ranks", "exchange_path"})
 
 
 def test_a_sigterm_to_a_rank_waiting_for_rank_0_s_write_cuts_it_and_the_state_slabs_go(tmp_path, saved_full):

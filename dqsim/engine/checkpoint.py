@@ -253,7 +253,9 @@ class CheckpointSession:
             finished last, set by a scenario whose work after it (tables, summaries, the output write)
             should checkpoint that run on a stop signal (:meth:`stop_point`); released when the next
             engine run is about to start (:meth:`stored_next`, :meth:`next_engine_run`), so its engine
-            and register go before the next run builds its own. ``None``: no such run.
+            and register go before the next run builds its own. Or a scenario's own collective call that
+            checkpoints on a stop signal that any rank got (trotter after runs shared out over the ranks, none
+            of which ran on every rank: it runs one of them again, :meth:`run_again`). ``None``: no such run.
     """
 
     directory: Path
@@ -319,6 +321,25 @@ class CheckpointSession:
         index = self.engine_runs
         self.engine_runs += 1
         return index
+
+    def run_again(self, index: int) -> None:
+        """Make engine run ``index`` the next to start, again, without its stored result: a checkpoint written in it
+        holds the results of every other finished run, and its resume continues that run from there.
+
+        For a stop signal after engine runs that wrote no checkpoints (trotter's runs shared out over the ranks,
+        each on one rank alone): the scenario runs one of them again on every rank with checkpoints, and the stop
+        makes its engine checkpoint at its first cut. ``index`` comes after a resumed checkpoint's run, so the run
+        writes checkpoints and does not restore that one.
+
+        Raises:
+            ValueError: ``index`` is not after the resumed checkpoint's engine run.
+        """
+        if self.resume is not None and index <= self.resume.engine_run:
+            raise ValueError(f"run_again: index must be after the resumed engine run {self.resume.engine_run}, "
+                             f"got {index}")
+        self.finished_run = None
+        self.results.pop(index, None)
+        self.engine_runs = index
 
     def stop_point(self) -> None:
         """Collective: a stop point of the work after the engine run that finished last (:attr:`finished_run`).

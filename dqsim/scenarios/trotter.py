@@ -19,7 +19,10 @@ circuit of ``k·steps_per_point`` Trotter steps
   collective: bit-identical to a one-rank job, in a fraction of its time.
   A larger register or periodic checkpoints run each run on all ranks
   together; a resume runs the run its checkpoint cut on all ranks (from
-  the checkpoint) and shares out the runs that had not finished;
+  the checkpoint) and shares out the runs that had not finished. A stop
+  signal after the shared-out runs (their tables, the output write) runs
+  one of them again on all ranks, which checkpoints it
+  (:func:`_stop_by_a_run_again`);
 * **trotter**: the same circuit on a plain state of the sites (the
   noiseless Trotter evolution): for a chain of at most
   :data:`~dqsim.state.sharded.REPLICATED_MAX_QUBITS` sites each circuit runs
@@ -92,7 +95,9 @@ evolution from there; a run needed again whose evolution's earlier runs
 were taken from the checkpoint (the one whose state ``save_state`` keeps)
 runs them again first, without checkpoints (same seeds, same register). A
 stop signal while the evolutions are shared out takes effect after each
-rank's current evolution (not run).
+rank's current evolution (not run); one after them runs the first segment
+of the evolution whose state the output keeps again on every rank, which
+checkpoints it (:func:`_stop_by_a_run_again`).
 
 With ``[simulation].sweep`` the networked evolution is repeated once per
 value of the swept link parameter (``distance_km`` or ``source_fidelity`` of
@@ -537,6 +542,56 @@ def _catch_up(job, series, circuits, chain: tuple[_Chain, int], *, model, names,
         del state
 
 
+def _run_to_cut(job, series, circuits, resume) -> int | None:
+    """The run that a stop after runs shared out over the ranks runs again to checkpoint (:func:`_stop_by_a_run_again`).
+
+    The first of the evolution whose final state the output keeps (:func:`_run_list`'s ``last``;
+    ``"independent"``: that run itself, ``"continued"``: its evolution's first segment), whose resume runs no
+    other run but those a resume runs again for the kept state anyway (:func:`_resumed_runs`). It must come
+    after a resumed checkpoint's run (:meth:`~dqsim.engine.checkpoint.CheckpointSession.run_again`), and
+    ``"continued"`` start an evolution (a fresh register: no segment before it to run again); else the one
+    of fewest gates that does. ``None`` when no run does.
+    """
+    runs, last, _shots_run = _run_list(job, series, circuits)
+    continued = job.evolution.mode == "continued"
+    first = last - runs[last][1] if continued else last
+    after = resume.engine_run if resume is not None else -1
+    eligible = [i for i in range(after + 1, len(runs)) if not continued or runs[i][1] == 0]
+    return min(eligible, key=lambda i: (i != first, len(circuits[runs[i][1]].gates()), i), default=None)
+
+
+def _stop_by_a_run_again(job, series, circuits, *, model, names, bits, comm, backend,
+                         checkpointing) -> Callable[[], None] | None:
+    """The stop point of the work after runs shared out over the ranks (collective), for
+    :attr:`~dqsim.engine.checkpoint.CheckpointSession.finished_run`; ``None`` when no run can be cut.
+
+    Each of those runs ran on one rank alone: none left an engine run of every rank to checkpoint. On a stop
+    signal that any rank got, one run (:func:`_run_to_cut`) runs again on every rank with checkpoints, and the
+    stop makes its engine checkpoint at its first cut (or, at the latest, after its last step): exit status 75,
+    the checkpoint holding the results of every other run. The resume continues that run from it and takes the
+    others from the checkpoint: the uninterrupted run's tables. The stop waits for the run's setup (its
+    register, the circuit's plan) and its first engine window.
+    """
+    index = _run_to_cut(job, series, circuits, checkpointing.resume)
+    if index is None:
+        return None
+    runs, _last, shots_run = _run_list(job, series, circuits)
+    s, k, t = runs[index]
+
+    def stop_point() -> None:
+        if not checkpoint.stop_agreed(comm):
+            return
+        checkpointing.run_again(index)
+        _run_once(job, circuits[k], series[s][2], seed=run_seed(job.run.seed, s, k, t),
+                  shots=job.simulation.shots if index == shots_run else 0, model=model, names=names,
+                  references=_References(bits, backend=backend, precision=job.run.precision), comm=comm,
+                  backend=backend, checkpointing=checkpointing,
+                  chain=(_Chain(circuits), k) if job.evolution.mode == "continued" else None)
+        # (not reached: the stop, still asked for, checkpoints the run in run_dqc and raises CheckpointStop)
+
+    return stop_point
+
+
 def _resumed_runs(job, series, circuits, checkpointing) -> tuple[dict[int, RunSummary], frozenset]:
     """On a resume, the runs the checkpoint holds as finished ``{run index: summary}``, and the indices not to
     share out (those and the run the checkpoint cut, which continues from it on every rank); else ``({}, {})``.
@@ -669,9 +724,10 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
     A stop signal after the last networked run (its observables, the tables,
     looked for between them, and the output write, :mod:`dqsim.cli.main`)
     checkpoints that finished run when it ran on every rank with checkpoints
-    (exit status 75; not when the runs were shared out over the ranks: no
-    engine run of every rank is left to checkpoint, and the run finishes
-    with a note).
+    (exit status 75); when the runs were shared out over the ranks, none of
+    which left an engine run of every rank, it runs one again on every rank
+    with checkpoints, which checkpoints it (:func:`_stop_by_a_run_again`,
+    exit status 75 too).
     """
     timing = {"network": 0.0, "monolithic": 0.0, "exact": 0.0}
     model = job.model.spin_model()
@@ -733,8 +789,14 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
                                             comm=comm, backend=backend, checkpointing=checkpointing,
                                             progress=progress, finished={**stored, **finished},
                                             last_state=last_state)
+    if sharing and checkpointing is not None and checkpointing.finished_run is None:
+        # no run ran on every rank last: a stop runs one again on every rank, which checkpoints it
+        checkpointing.finished_run = _stop_by_a_run_again(job, series, circuits, model=model, names=names,
+                                                          bits=bits, comm=comm, backend=backend,
+                                                          checkpointing=checkpointing)
     # a stop signal from here on (the tables, then the output write, dqsim.cli.main) checkpoints the last
-    # networked run that ran on every rank, when it was the job's last (CheckpointSession.finished_run)
+    # networked run that ran on every rank, when it was the job's last, or runs one again to checkpoint it
+    # (CheckpointSession.finished_run)
     stop_point = _stop_point(checkpointing)
     stop_point()
     networked: list[list[Observables]] = []
