@@ -848,6 +848,7 @@ class Simulator:
         #: While an event runs past a blocked node's time (RUN_PAST_BLOCKED): its time, else -1.
         self._ahead_ps = -1
         self._node_distances: dict[int, list[int]] = {}   # node -> least delay from it to every node, ps
+        self._num_blocks = 0                              # nodes blocked so far (see _blocked_bound_ps)
         if state is not None:
             self.memory.free_slots = list(range(self.memory.num_data_qubits, state.num_qubits))
             self.memory.peak_register_qubits = state.num_qubits
@@ -1265,6 +1266,7 @@ class Simulator:
                     self._broke_quiet(node, "waits for a measurement")
                 node.blocked_by = (process, op)
                 heappush(self._blocked, (op.time_ps, node.index))
+                self._num_blocks += 1
             elif kind is MeasureLater or kind is ReadOutcomes:
                 value = self._later_command(node, process, command, kind)
                 if value is not None:
@@ -1295,6 +1297,7 @@ class Simulator:
             self._broke_quiet(node, "waits for measurement outcomes")
         node.blocked_by = (process, QOp(node.now_ps, node.index, node.seq, "read", (), command.outcomes))
         heappush(self._blocked, (node.now_ps, node.index))
+        self._num_blocks += 1
         self._readers.append(node.index)
         return None
 
@@ -1327,26 +1330,30 @@ class Simulator:
             if node.queue and node.blocked_by is None:
                 heapq.heappush(self._ready, (node.queue[0][0], node.index))
 
-    def _blocked_bound_ps(self, index: int) -> float:
+    def _blocked_bound_ps(self, index: int, waits: list) -> float:
         """The earliest time node ``index`` may be influenced by this rank's blocked nodes, ps.
 
         The least ``t + d(b, index)`` over the blocked nodes ``b`` (``t``: the
         time ``b`` waits at; ``d``: the least delay of links between them),
         since a blocked node resumes at ``t`` and reaches others only through
-        messages.
+        messages. ``waits`` caches ``(t, d(b, ·))`` of the blocked nodes for
+        one :meth:`_run_local` call: ``[blocks counted, pairs]`` (built again
+        when a node blocks; none is resumed during the call).
         """
-        bound, nodes = math.inf, self.nodes
-        for time_ps, blocked_index in self._blocked:
-            node = nodes[blocked_index]
-            if node.blocked_by is None or node.blocked_by[1].time_ps != time_ps:
-                continue  # (stale)
-            distances = self._node_distances.get(blocked_index)
-            if distances is None:
-                distances = self._node_distances[blocked_index] = self.network.least_delays_from(blocked_index)
-            reach = time_ps + distances[index]
-            if reach < bound:
-                bound = reach
-        return bound
+        blocked = self._blocked
+        if waits[0] != self._num_blocks:
+            pairs, nodes, seen = [], self.nodes, set()
+            for time_ps, blocked_index in blocked:
+                node = nodes[blocked_index]
+                if node.blocked_by is None or node.blocked_by[1].time_ps != time_ps or blocked_index in seen:
+                    continue  # (stale)
+                seen.add(blocked_index)
+                distances = self._node_distances.get(blocked_index)
+                if distances is None:
+                    distances = self._node_distances[blocked_index] = self.network.least_delays_from(blocked_index)
+                pairs.append((time_ps, distances))
+            waits[0], waits[1] = self._num_blocks, pairs
+        return min([time_ps + distances[index] for time_ps, distances in waits[1]], default=math.inf)
 
     def _held_at(self, held: tuple) -> tuple:
         """``held`` (the earliest blocked node's ``(time, node)``), or an unblocked node with an event left at
@@ -1411,6 +1418,7 @@ class Simulator:
         watched = [self._outbox[r] for r in idle_peers]
         poll = 0
         held: list = []  # ready entries of nodes that wait for a blocked node of this rank (RUN_PAST_BLOCKED)
+        waits = [-1, []]  # (see _blocked_bound_ps)
         if flight is not None:
             if flight.test():
                 return
@@ -1430,7 +1438,7 @@ class Simulator:
                 if time_ps >= horizon or time_ps >= self._send_limit:
                     break
                 if blocked and time_ps >= self._earliest_blocked_ps():
-                    if not RUN_PAST_BLOCKED or time_ps >= self._blocked_bound_ps(index):
+                    if not RUN_PAST_BLOCKED or time_ps >= self._blocked_bound_ps(index, waits):
                         if not RUN_PAST_BLOCKED:
                             break
                         held.append(heappop(ready))  # this node waits; others may run on
