@@ -32,28 +32,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from chain_callgrind import WRAPPED as CHAIN_WRAPPED  # noqa: E402
 from chain_callgrind import build_trampolines, poll_waits, wrap_all  # noqa: E402
 
-#: Functions called through a trampoline: (module, owner in the module or "", attribute).
-WRAPPED = [
-    ("dqsim.engine.simulator", "Simulator", "_post_exchange"),
-    ("dqsim.engine.simulator", "Simulator", "_complete_exchange"),
-    ("dqsim.engine.simulator", "Simulator", "_promises"),
-    ("dqsim.engine.simulator", "Simulator", "_frontier"),
-    ("dqsim.engine.simulator", "Simulator", "_resolve"),
-    ("dqsim.engine.simulator", "Simulator", "_starved_peers"),
-    ("dqsim.engine.simulator", "Simulator", "_run_local"),
-    ("dqsim.comm", "PendingAlltoall", "test"),
-    ("dqsim.comm", "MPIComm", "start_alltoall"),
-    ("dqsim.comm", "PendingAlltoall", "wait"),
-    ("dqsim.engine.simulator", "Simulator", "_hand_back"),
-    ("dqsim.engine.simulator", "", "apply_qop"),
-    ("dqsim.engine.simulator", "Simulator", "run"),
-    ("dqsim.engine.simulator", "Simulator", "_issue"),
-    ("dqsim.engine.simulator", "Simulator", "_send"),
-    ("dqsim.engine.simulator", "Simulator", "_end_parts"),
+#: Functions called through a trampoline: the chain's engine and comm functions (:data:`chain_callgrind.WRAPPED`),
+#: then the ring's own hot ones: (module, owner in the module or "", attribute).
+WRAPPED = [entry for entry in CHAIN_WRAPPED if entry[0] in ("dqsim.engine.simulator", "dqsim.comm")] + [
     ("dqsim.engine.simulator", "Simulator", "_resume_blocked"),
-    ("dqsim.engine.simulator", "Simulator", "__init__"),
     ("dqsim.engine.simulator", "", "ops_from_wire"),
     ("dqsim.engine.simulator", "", "wire_ops"),
     ("dqsim.engine.simulator", "", "apply_local_op"),
