@@ -1418,7 +1418,8 @@ class Simulator:
         watched = [self._outbox[r] for r in idle_peers]
         poll = 0
         held: list = []  # ready entries of nodes that wait for a blocked node of this rank (RUN_PAST_BLOCKED)
-        waits = [-1, []]  # (see _blocked_bound_ps)
+        # _blocked_bound_ps's cache, then the blocks counted and the earliest blocked node's time then
+        waits = [-1, [], -1, math.inf]
         if flight is not None:
             if flight.test():
                 return
@@ -1437,13 +1438,16 @@ class Simulator:
                     break
                 if time_ps >= horizon or time_ps >= self._send_limit:
                     break
-                if blocked and time_ps >= self._earliest_blocked_ps():
-                    if not RUN_PAST_BLOCKED or time_ps >= self._blocked_bound_ps(index, waits):
+                if blocked:
+                    if waits[2] != self._num_blocks:  # a node blocked since the last look (none resumes here)
+                        waits[2], waits[3] = self._num_blocks, self._earliest_blocked_ps()
+                    if time_ps >= waits[3]:
                         if not RUN_PAST_BLOCKED:
                             break
-                        held.append(heappop(ready))  # this node waits; others may run on
-                        continue
-                    self._ahead_ps = time_ps  # (for _is_local while this event runs)
+                        if time_ps >= self._blocked_bound_ps(index, waits):
+                            held.append(heappop(ready))  # this node waits; others may run on
+                            continue
+                        self._ahead_ps = time_ps  # (for _is_local while this event runs)
                 # the event: the node's clock moves to it; a resumption steps its process, a message
                 # steps the first process waiting for its tag or goes to the mailbox
                 _time, _origin, _counter, action, arg = heappop(queue)
