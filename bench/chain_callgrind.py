@@ -118,10 +118,10 @@ def build_trampolines(out_dir: Path, count: int):
     return importlib.import_module("cgtramp")
 
 
-def wrap_all(cgt) -> dict[str, str]:
-    """Route every function of :data:`WRAPPED` through its trampoline; ``tramp_K`` -> its name."""
+def wrap_all(cgt, wrapped=None) -> dict[str, str]:
+    """Route every function of ``wrapped`` (default :data:`WRAPPED`) through its trampoline; ``tramp_K`` -> its name."""
     names = {}
-    for k, (module_name, owner_name, attr) in enumerate(WRAPPED):
+    for k, (module_name, owner_name, attr) in enumerate(WRAPPED if wrapped is None else wrapped):
         module = importlib.import_module(module_name)
         owner = getattr(module, owner_name) if owner_name else module
         original, trampoline = getattr(owner, attr), getattr(cgt, f"t{k}")

@@ -711,6 +711,30 @@ def test_a_group_handed_back_during_an_exchange_in_flight_carries_the_later_oper
             assert np.array_equal(one[key], other[key]), key
 
 
+def test_nodes_running_past_a_blocked_node_keep_the_global_order_of_a_pair_held_back(tmp_path):
+    """``RUN_PAST_BLOCKED``: a rank's nodes run past one that waits for a flush; the same bits everywhere.
+
+    On 2 ranks node 6 measures its half of a pair with node 5 while node 5
+    is held back (it is 1 µs from node 4, which waits for its measurement):
+    node 6's measurement then carries the pair's state and must wait, and
+    node 5's, which comes first in the global order, installs it first
+    (12 times per rank, once a round). Without that node 6's draw decides
+    the pair, or node 5 measures a qubit with no state (other bits). The
+    same run without ``RUN_PAST_BLOCKED``, 1 and 4 ranks for comparison.
+    """
+    script = "tests/mpi_scripts/engine_run_past_check.py"
+    two = [tmp_path / "r2-1.npz", "1", tmp_path / "r2-0.npz", "0"]  # both ways in one 2-rank launch
+    run_mpi(2, [script, *map(str, two)], timeout_s=120)
+    one = run_mpi_arrays(1, script, tmp_path / "r1.npz", "1", timeout_s=120)
+    runs = [dict(np.load(two[0])), dict(np.load(two[2])), run_mpi_arrays(4, script, tmp_path / "r4.npz", "1",
+                                                                          timeout_s=120)]
+    assert runs[0]["installed"].tolist() == [24]  # the path under test was taken, on both ranks
+    assert len(one["bits"]) == 36 and one["bits"].any()
+    for other in runs:
+        for key in ("time_ps", "node", "what", "end_ps", "bits"):
+            assert np.array_equal(one[key], other[key]), key
+
+
 def _random_density_matrix(seed: int) -> np.ndarray:
     """A full-rank 4x4 density matrix with complex coherences (not Bell diagonal), read only."""
     rng = np.random.default_rng(seed)

@@ -382,6 +382,19 @@ PIPELINED_EXCHANGE = True
 #: checked against its promise). Results are the same either way; ``bench/chain_ranks.py --no-quiet`` compares.
 QUIET_MESSAGES = True
 
+#: While a node of a rank waits for a flush to resolve its measurement at ``t``, the rank's other nodes run on
+#: past ``t``, each up to ``t`` plus its least delay of links from the waiting node
+#: (:meth:`Simulator._blocked_bound_ps`: the waiting node resumes at ``t`` and reaches others only through
+#: messages), instead of the whole rank stopping at ``t``; a node past its bound waits (is *held*). An operation
+#: such an event issues on a local small state is applied at once only when no node behind it (blocked, or held
+#: with an earlier event) owns a qubit of that state (:meth:`Simulator._behind_free`), else it goes through a
+#: flush, where the earliest operation on the state installs it (:meth:`Simulator._carry_first`); a rank's held
+#: node with an event at its blocked node's time bounds what that rank has passed (:meth:`Simulator._held_at`).
+#: Results are the same either way (``bench/network_bench.py``'s ring: 2 ranks in the lockstep spent 0.63 of
+#: one rank's events on the critical path with it off, 0.57 with it on; ``bench/results/network_ranks-vm-20261205.md``).
+#: It relies on DESIGN.md invariant 3: a node touches another node's qubit only while that node keeps it reserved.
+RUN_PAST_BLOCKED = True
+
 #: Events a rank runs between two looks at an exchange in flight (each look costs about a microsecond).
 POLL_EVENTS = 4
 
@@ -832,6 +845,10 @@ class Simulator:
         num_data = min(self.memory.num_data_qubits, len(self._own_network_qubit))
         self._own_network_qubit[:num_data] = [False] * num_data
         self._in_flight: dict[int, int] = {}               # qubit -> this rank's buffered/pending ops on it
+        #: While an event runs past a blocked node's time (RUN_PAST_BLOCKED): its time, else -1.
+        self._ahead_ps = -1
+        self._node_distances: dict[int, list[int]] = {}   # node -> least delay from it to every node, ps
+        self._num_blocks = 0                              # nodes blocked so far (see _blocked_bound_ps)
         if state is not None:
             self.memory.free_slots = list(range(self.memory.num_data_qubits, state.num_qubits))
             self.memory.peak_register_qubits = state.num_qubits
@@ -848,6 +865,9 @@ class Simulator:
         self._shared: list = []                           # objects saved by reference (see share)
         self._buffer: list[QOp] = []
         self._pending: list = []                          # heap of (key, QOp) gathered from all ranks
+        #: Qubit -> the pending operation whose carry holds its small state (see _carry_first).
+        self._carried: dict[int, QOp] = {}
+        self._installed: set = set()                      # keys of pending operations whose carry is installed
         self._pending_measures: list = []                 # heap of the keys of pending measurements
         self._ready: list = []                            # heap of (head time, node index) of local nodes
         self._blocked: list = []                          # heap of (measurement time, node index), lazily valid
@@ -983,7 +1003,7 @@ class Simulator:
         node.counter += 1
         heappush(node.queue, (time_ps, node.index, node.counter, "resume", (process, value)))
 
-    def _is_local(self, qubits) -> bool:
+    def _is_local(self, qubits, node_index: int = -1) -> bool:
         """Whether an operation on ``qubits`` touches local small states only (this rank applies it now).
 
         Local: every qubit is a network qubit of a non-boundary node of this
@@ -995,6 +1015,27 @@ class Simulator:
         for q in qubits:
             if not own[q] or q in slot_of or q in shared or q in in_flight:
                 return False
+        if self._ahead_ps >= 0:
+            return self._behind_free(qubits, node_index)
+        return True
+
+    def _behind_free(self, qubits, me: int) -> bool:
+        """While an event of node ``me`` runs past a blocked node's time: whether no node that is behind it owns a
+        qubit of the small states of ``qubits`` (one could still issue an earlier operation on them)."""
+        time_ps = self._ahead_ps
+        nodes, owner, group_of = self.nodes, self.memory.owner, self.memory.small.group_of
+        for q in qubits:
+            group = group_of(q)
+            for member in (group.qubits if group is not None else (q,)):
+                index = owner[member]
+                if index == me:
+                    continue
+                node = nodes[index]
+                if node.blocked_by is not None:
+                    return False
+                queue = node.queue
+                if queue and (queue[0][0], index) < (time_ps, me):
+                    return False
         return True
 
     def _issue(self, node: _Node, kind: str, qubits, payload, error_probability: float = 0.0):
@@ -1009,7 +1050,7 @@ class Simulator:
         """
         node.seq += 1
         qubits = tuple(map(int, qubits))
-        if self._is_local(qubits):
+        if self._is_local(qubits, node.index):
             self.stats.num_quantum_ops += 1
             if kind != "probe":
                 outcome = apply_local_op(self.memory, node.now_ps, node.index, node.seq, kind, qubits, payload,
@@ -1225,6 +1266,7 @@ class Simulator:
                     self._broke_quiet(node, "waits for a measurement")
                 node.blocked_by = (process, op)
                 heappush(self._blocked, (op.time_ps, node.index))
+                self._num_blocks += 1
             elif kind is MeasureLater or kind is ReadOutcomes:
                 value = self._later_command(node, process, command, kind)
                 if value is not None:
@@ -1255,6 +1297,7 @@ class Simulator:
             self._broke_quiet(node, "waits for measurement outcomes")
         node.blocked_by = (process, QOp(node.now_ps, node.index, node.seq, "read", (), command.outcomes))
         heappush(self._blocked, (node.now_ps, node.index))
+        self._num_blocks += 1
         self._readers.append(node.index)
         return None
 
@@ -1287,6 +1330,51 @@ class Simulator:
             if node.queue and node.blocked_by is None:
                 heapq.heappush(self._ready, (node.queue[0][0], node.index))
 
+    def _blocked_bound_ps(self, index: int, waits: list) -> float:
+        """The earliest time node ``index`` may be influenced by this rank's blocked nodes, ps.
+
+        The least ``t + d(b, index)`` over the blocked nodes ``b`` (``t``: the
+        time ``b`` waits at; ``d``: the least delay of links between them),
+        since a blocked node resumes at ``t`` and reaches others only through
+        messages. ``waits`` caches ``(t, d(b, ·))`` of the blocked nodes for
+        one :meth:`_run_local` call: ``[blocks counted, pairs]`` (built again
+        when a node blocks; none is resumed during the call).
+        """
+        blocked = self._blocked
+        if waits[0] != self._num_blocks:
+            pairs, nodes, seen = [], self.nodes, set()
+            for time_ps, blocked_index in blocked:
+                node = nodes[blocked_index]
+                if node.blocked_by is None or node.blocked_by[1].time_ps != time_ps or blocked_index in seen:
+                    continue  # (stale)
+                seen.add(blocked_index)
+                distances = self._node_distances.get(blocked_index)
+                if distances is None:
+                    distances = self._node_distances[blocked_index] = self.network.least_delays_from(blocked_index)
+                pairs.append((time_ps, distances))
+            waits[0], waits[1] = self._num_blocks, pairs
+        return min([time_ps + distances[index] for time_ps, distances in waits[1]], default=math.inf)
+
+    def _held_at(self, held: tuple) -> tuple:
+        """``held`` (the earliest blocked node's ``(time, node)``), or an unblocked node with an event left at
+        that time and a lower index, when one is (the least such).
+
+        What :func:`_last_passed` reads as the point up to which this rank has
+        issued its operations at that time. Without :data:`RUN_PAST_BLOCKED`
+        there is none: events run in ``(time, node)`` order, so the node's
+        events at that time ran before the blocked one's. With it, a node
+        that was held (by a node blocked earlier, since resumed) may have one
+        left. Only called when this rank's earliest event is that time.
+        """
+        time_ps, least = held
+        nodes = self.nodes
+        for head_ps, index in self._ready:
+            if head_ps == time_ps and index < least:
+                node = nodes[index]
+                if node.blocked_by is None and node.queue and node.queue[0][0] == head_ps:
+                    least = index
+        return (time_ps, least)
+
     def _earliest_blocked_ps(self) -> float:
         """The earliest pending measurement time of a blocked local node (``inf``: none)."""
         blocked = self._blocked
@@ -1313,9 +1401,12 @@ class Simulator:
 
         Events run in ``(time, node)`` order over this rank's nodes (a heap of
         queue heads). While some node of this rank waits for a flush to
-        resolve its measurement at time ``t``, only events before ``t`` run:
-        so no node receives a message in its past, and operations on local
-        small states are applied in the global ``(time, node, seq)`` order.
+        resolve its measurement at time ``t``, only events before ``t`` run
+        (with :data:`RUN_PAST_BLOCKED`: each node's events before ``t`` plus
+        its least delay from the waiting node; a node past that is held until
+        the next call): so no node receives a message in its past, and
+        operations on local small states are applied in the global
+        ``(time, node, seq)`` order.
         (No message of another rank arrives before ``horizon``: see :meth:`run`;
         nor a reply to a message this rank sends meanwhile: each such message
         lowers ``_send_limit`` to its arrival plus the shortest path back.)
@@ -1326,6 +1417,9 @@ class Simulator:
         timed = deadline_cpu_s < math.inf
         watched = [self._outbox[r] for r in idle_peers]
         poll = 0
+        held: list = []  # ready entries of nodes that wait for a blocked node of this rank (RUN_PAST_BLOCKED)
+        # _blocked_bound_ps's cache, then the blocks counted and the earliest blocked node's time then
+        waits = [-1, [], -1, math.inf]
         if flight is not None:
             if flight.test():
                 return
@@ -1342,9 +1436,18 @@ class Simulator:
                 if budget < allowed and (time_ps > release_ps or (
                         timed and time.process_time() >= deadline_cpu_s)):
                     break
-                if time_ps >= horizon or time_ps >= self._send_limit or (
-                        blocked and time_ps >= self._earliest_blocked_ps()):
+                if time_ps >= horizon or time_ps >= self._send_limit:
                     break
+                if blocked:
+                    if waits[2] != self._num_blocks:  # a node blocked since the last look (none resumes here)
+                        waits[2], waits[3] = self._num_blocks, self._earliest_blocked_ps()
+                    if time_ps >= waits[3]:
+                        if not RUN_PAST_BLOCKED:
+                            break
+                        if time_ps >= self._blocked_bound_ps(index, waits):
+                            held.append(heappop(ready))  # this node waits; others may run on
+                            continue
+                        self._ahead_ps = time_ps  # (for _is_local while this event runs)
                 # the event: the node's clock moves to it; a resumption steps its process, a message
                 # steps the first process waiting for its tag or goes to the mailbox
                 _time, _origin, _counter, action, arg = heappop(queue)
@@ -1373,6 +1476,7 @@ class Simulator:
                         else:
                             box.append(arg)
                 budget -= 1
+                self._ahead_ps = -1
                 if time_ps > last:
                     last = time_ps
                 # this node's entry leaves the ready heap and its new head joins it, in one sift when the
@@ -1393,6 +1497,9 @@ class Simulator:
                             break
                         poll = POLL_EVENTS
         finally:
+            self._ahead_ps = -1
+            for entry in held:
+                heappush(ready, entry)
             self.stats.num_events += allowed - budget
             self._last_event_ps = last
 
@@ -1584,6 +1691,8 @@ class Simulator:
         earliest, blocked_ps = self._frontier()
         # (time, node) of the earliest blocked node (the head of _blocked, valid after _frontier): see _resolve
         held = self._blocked[0] if blocked_ps < math.inf else (math.inf, 0)
+        if RUN_PAST_BLOCKED and earliest == blocked_ps < math.inf:  # (else held is not read: see _last_passed)
+            held = self._held_at(held)
         # The earliest arrival of the messages handed to each rank now: they bound its progress.
         handed = [min([wire[5] for wire in messages], default=math.inf) for messages in self._outbox]  # arrivals
         next_ps = min([earliest, *handed])
@@ -1725,12 +1834,15 @@ class Simulator:
         resumed here once every bit it reads is known. Returns True when a
         measurement was resolved.
         """
-        pending, measures = self._pending, self._pending_measures
+        pending, measures, carried, installed = self._pending, self._pending_measures, self._carried, self._installed
         for ops in gathered:
             for op in ops:
                 heapq.heappush(pending, (op.key, op))
                 if op.kind == "measure":
                     heapq.heappush(measures, op.key)
+                for qubits, _rho, _touch in op.carry:
+                    for q in qubits:
+                        carried[q] = op
         self.stats.num_flushes += 1
         limit = None  # with everything: no limit
         if not everything:
@@ -1761,7 +1873,8 @@ class Simulator:
                     group = group_of(q)
                     if group is not None:
                         touched.update(group.qubits)
-            outcome = apply_qop(state, memory, op, record_probe=own)
+            outcome = apply_qop(state, memory, self._carry_first(op) if carried or installed else op,
+                                record_probe=own)
             if rank == 0:  # counted once: the per-rank counts are summed
                 stats.num_quantum_ops += 1
             if own:
@@ -1790,6 +1903,40 @@ class Simulator:
         self.stats.state_seconds += time.perf_counter() - state_started
         self.stats.flush_seconds += time.perf_counter() - started
         return resolved
+
+    def _carry_first(self, op: QOp) -> QOp:
+        """``op`` ready to apply: the small states it touches that a later pending operation carries are installed
+        first, and a carry installed so is left out of ``op`` (the operation to apply; ``op`` itself stays as it is).
+
+        A carry comes with the first operation its rank issued on that state,
+        which is the first in key order except where a node ran past a blocked
+        one (:data:`RUN_PAST_BLOCKED`): a node behind it may issue an earlier
+        one afterwards. The state is then installed when the earliest
+        operation on it is applied. (No shared operation touched it before:
+        it was local.)
+        """
+        carried, memory = self._carried, self.memory
+        applied = op
+        if op.carry:
+            if op.key in self._installed:  # installed already, for an earlier operation
+                self._installed.discard(op.key)
+                applied = op.replaced(carry=())
+            for qubits, _rho, _touch in op.carry:
+                for q in qubits:
+                    if carried.get(q) is op:
+                        del carried[q]
+        for q in op.qubits:
+            owner = carried.get(q)
+            if owner is None or owner is op:
+                continue
+            for qubits, rho, touched in owner.carry:  # (as QuantumMemory.apply installs them)
+                memory.small.install(qubits, rho)
+                memory.shared_qubits.update(qubits)
+                for member, t in zip(qubits, touched):
+                    memory.last_touch_ps[member] = t
+                    del carried[member]
+            self._installed.add(owner.key)
+        return applied
 
     def _hand_back(self, touched) -> None:
         """Return the shared small states among ``touched`` qubits that sit on one rank to that rank alone.
@@ -1925,6 +2072,8 @@ class Simulator:
         self._pending = [(op.key, op) for op in shared["pending"]]
         heapq.heapify(self._pending)
         self._pending_measures = [op.key for op in shared["pending"] if op.kind == "measure"]
+        self._carried = {q: op for op in shared["pending"] for qubits, _rho, _touch in op.carry for q in qubits}
+        self._installed = set()
         heapq.heapify(self._pending_measures)
         self._ready, self._blocked, self._in_flight = [], [], {}
         self._later = dict(shared.get("later", {}))
@@ -1995,10 +2144,14 @@ class Simulator:
           time ``t``, or equal to it with a node of its own blocked at ``t``
           — then its earliest event is ``t`` and the blocked node keeps it
           from running anything at ``t`` or later, so it runs nothing in
-          flight. Otherwise what it runs in flight is later than ``t``: its
+          flight (with :data:`RUN_PAST_BLOCKED` it may run events at ``t`` or
+          later of other nodes, but none at ``t`` of a node before the posted
+          ``held`` node, :meth:`_held_at`: their operations come after the
+          measurement). Otherwise what it runs in flight is later than ``t``: its
           operations come after the measurement in the global order, and no
           local event ran past a node that is resumed at completion (no event
-          at or after a blocked node's time ever runs). Every rank resolves
+          at or after a blocked node's time runs before the node's least
+          delay from it). Every rank resolves
           from the posted parts alone, so the same operations on every rank.
         * *Hand-back.* A shared group returned to this rank at exchange ``k``
           may have operations of this rank issued in flight in its buffer;

@@ -836,6 +836,37 @@ class Network:
             latencies[b] = self.latency_ps(a, b)
         return latencies
 
+    def least_delays_from(self, a: int) -> list[int]:
+        """Least summed link delay from node ``a`` to every node, ps (``UNREACHABLE_PS``: none).
+
+        A lower bound on how soon anything ``a`` does can reach each node
+        (every message's latency is at least this: :meth:`latency_ps` sums
+        the delays along one route and adds a processing delay). A Dijkstra
+        search over the link delays.
+
+        Examples:
+            >>> ring = Network.from_links([NodeSpec(name=n) for n in "abcd"],
+            ...                           {(0, 1): LinkSpec(distance_km=10.0), (1, 2): LinkSpec(distance_km=10.0),
+            ...                            (2, 3): LinkSpec(distance_km=10.0), (3, 0): LinkSpec(distance_km=10.0)})
+            >>> delay = ring.link_delay_ps(0, 1)
+            >>> [d // delay for d in ring.least_delays_from(0)]
+            [0, 1, 2, 1]
+        """
+        adjacent = self._adjacency()
+        best = [UNREACHABLE_PS] * len(self.names)
+        best[a] = 0
+        frontier = [(0, a)]
+        while frontier:
+            length, node = heapq.heappop(frontier)
+            if length > best[node]:
+                continue
+            for other, delay in adjacent[node]:
+                reach = length + delay
+                if reach < best[other]:
+                    best[other] = reach
+                    heapq.heappush(frontier, (reach, other))
+        return best
+
     def _dijkstra_fibre(self, a: int, fibre: list) -> list[int]:
         """:meth:`latencies_from` on a graph with cycles: fill ``fibre`` (the summed link delays), ps.
 
