@@ -573,8 +573,9 @@ _RESULT_TAG = 76  # RootTask: root's result to a waiting rank
 _NOTICE_TAG = 77  # RootTask: a waiting rank's one message to root (a notice, or none)
 
 
-#: :meth:`PendingAlltoall.wait` polls and yields the processor between polls instead of blocking in MPI.
-WAIT_YIELDS = True
+#: :meth:`PendingAlltoall.wait` polls and yields the processor between polls instead of blocking in MPI
+#: (``DQSIM_WAIT_YIELDS=0`` in the environment blocks in MPI's own wait instead).
+WAIT_YIELDS = os.environ.get("DQSIM_WAIT_YIELDS", "1") != "0"
 
 #: Give the processor to another runnable thread or process (``os.sched_yield``; a zero sleep where there is none).
 _yield_processor = getattr(os, "sched_yield", None) or (lambda: time.sleep(0))
