@@ -476,7 +476,6 @@ class Checkpointer:
             session.last_wall = time.monotonic()
             return path
         state = sim.state
-        sim.memory.settle(state)  # register operations still queued for fusion are applied (collective)
         state_kwargs = {}
         layout = list(state.layout.physical_of) if state is not None else None
         if failure is None:

@@ -268,9 +268,10 @@ class QuantumMemory:
             read are fused (:func:`~dqsim.circuit.fusion.fuse_ops`) and
             applied together, once a measurement, reset, probe, noise
             channel or register growth reads or changes the register, when
-            :data:`MAX_QUEUED_OPS` are queued, at the end of the run
-            (:meth:`finish`) and before a checkpoint writes the register
-            (:meth:`settle`); and network qubits
+            :data:`MAX_QUEUED_OPS` are queued and at the end of the run
+            (:meth:`finish`, :meth:`settle`); a checkpoint saves the queue
+            beside the register (:meth:`snapshot`), so a run checkpointed
+            and resumed fuses as one that was not; and network qubits
             measured as they leave the register are rotated to Z (queued, so
             fused), measured in Z and left in |0⟩ by the collapse itself
             (``ShardedState.measure(reset=True)``: no rotation back and no
@@ -368,7 +369,8 @@ class QuantumMemory:
         Every rank queues the same operations (in flushes), so every rank
         settles the same list at the same point. Operations queued in one
         flush may wait for a later one: nothing reads the register between
-        flushes but a checkpoint, which settles first, and the end of the run
+        flushes but a checkpoint, which saves the queue as it is
+        (:meth:`snapshot`, :meth:`restore`), and the end of the run
         (:meth:`finish`).
         """
         queued = self._queued
@@ -635,6 +637,7 @@ class QuantumMemory:
         :meth:`merged_snapshot` joins the views of all ranks.
         """
         return {"small": self.small.snapshot(), "slot_of": dict(self.slot_of), "free_slots": list(self.free_slots),
+                "queued": list(self._queued),
                 "probes": dict(self.probes), "peak_register_qubits": self.peak_register_qubits,
                 "last_touch_ps": list(self.last_touch_ps)}
 
@@ -660,6 +663,7 @@ class QuantumMemory:
         self.last_touch_ps = list(saved["last_touch_ps"])
         self.slot_of = dict(saved["slot_of"])
         self.free_slots = list(saved["free_slots"])
+        self._queued = list(saved.get("queued", ()))
         self.probes = dict(saved["probes"])
         self.peak_register_qubits = int(saved["peak_register_qubits"])
 
