@@ -2,7 +2,7 @@
 
     python bench/dqc_register_passes.py OLD_TREE NEW_TREE --repeats 3
 
-Runs ``dqsim run jobs/dqc_ghz_4qpu.toml`` as a random circuit of 12 qubits (depth 20) and of 20 qubits
+Runs ``dqsim run jobs/dqc_ghz_4qpu.toml`` as a random circuit of 12 or 16 qubits (depth 20) and of 20 qubits
 (depth 20, the lead's profile job), 4 QPUs, one rank, complex128, with each tree on PYTHONPATH in turn
 (one untimed warm-up each, for numba's cache), and prints per run: tree, job, CPU seconds (user + system of
 the child), wall seconds, the 1-minute load average before it, and the run's fidelity.
@@ -18,6 +18,7 @@ import time
 
 JOBS = {
     "random12": (12, 3, [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3]),
+    "random16": (16, 4, [q // 4 for q in range(16)]),
     "random20": (20, 5, [q // 5 for q in range(20)]),
 }
 

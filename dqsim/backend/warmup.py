@@ -159,6 +159,7 @@ def compile_state_kernels(precision: str) -> None:
     kernels.permute(psi, [4], np.array([1, 0]), 0)   # x off the lowest bits: runs
     kernels.permute(psi, [4, 5], swap, 0)            # tiles
     kernels.bit_weights(psi, 3)
+    kernels.collapse_reset(psi, 3, 0, 1.0)          # a leaving network qubit's measurement (dqc)
     other = Backend("numpy", np).zeros(psi.size, dtype)
     half = psi.size >> 1
     fast.cross_swap(psi, other, [WARM_UP_QUBITS - 1], 0, half, 0, half >> 1)

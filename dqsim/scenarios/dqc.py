@@ -44,7 +44,7 @@ import numpy as np
 
 from dqsim.circuit.decompose import decompose_for_distribution
 from dqsim.circuit.distribute import NodePlan, RegisterMap, plan_distributed, register_map
-from dqsim.circuit.fusion import costs_for
+from dqsim.circuit.fusion import FusionCosts, costs_for, fuse_ops
 from dqsim.circuit.exact import exact_distribution, total_variation
 from dqsim.circuit.ir import Circuit, Gate, Measure
 from dqsim.circuit.partition import cut_size, partition_qubits
@@ -300,8 +300,9 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
             pass ``fidelity_check="off"`` and compare with the ideal state yourself. On a resume the
             checkpoint's register replaces it. ``None``: a new register in |0…0⟩.
         fusion: fuse the unitary register operations between two reads of the register (the job's
-            ``[simulation].fusion``; :attr:`dqsim.engine.quantum.QuantumMemory.fusion_costs`): the same
-            physics in fewer passes over the register, the same results up to floating-point rounding.
+            ``[simulation].fusion``; :attr:`dqsim.engine.quantum.QuantumMemory.fusion_costs`), and the
+            gates of the fidelity check on a second register: the same physics in fewer passes over the
+            register, the same results up to floating-point rounding.
 
     Raises:
         ValueError: ``initial`` has fewer qubits than the register needs, or lives on another
@@ -381,7 +382,8 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
             method = "in_place"  # run after the sampling, which then sees the state as the engine left it
         else:
             method = "copy"
-            fidelity = _fidelity_to_copy(ops, ideal, state, between=sim.stop_point)
+            fidelity = _fidelity_to_copy(ops, ideal, state, between=sim.stop_point,
+                                         costs=costs_for(backend) if fusion else None)
     mapped_obs = [(text, [(c, p, tuple(regmap.qubit_of_logical[q] for q in qs)) for c, p, qs in terms])
                   for text, terms in observables]
     expectation = []
@@ -473,16 +475,20 @@ def _reference_state(state: ShardedState, seed: int, *, allow_in_place: bool) ->
 
 
 def _fidelity_to_copy(ops: Sequence, ideal: ShardedState, state: ShardedState,
-                      between: Callable[[], None] | None = None) -> float:
+                      between: Callable[[], None] | None = None, costs: FusionCosts | None = None) -> float:
     """|⟨ideal|state⟩|² with ``ops`` applied to ``ideal`` (in |0…0⟩ on entry; collective).
 
-    ``between()`` is called between pieces of :data:`FIDELITY_PIECE_GATES` gates (a stop check; the
-    pieces get the exchanges one call would, :meth:`ShardedState.apply_ops`).
+    ``between()`` is called between pieces of :data:`FIDELITY_PIECE_GATES` gates (a stop check; unfused,
+    the pieces get the exchanges one call would, :meth:`ShardedState.apply_ops`). ``costs``: each piece
+    is fused by them first (:func:`~dqsim.circuit.fusion.fuse_ops`; ``None``: not fused).
     """
     for start in range(0, len(ops), FIDELITY_PIECE_GATES):
         if start and between is not None:
             between()
-        ideal.apply_ops(ops, start=start, stop=start + FIDELITY_PIECE_GATES)
+        if costs is None:
+            ideal.apply_ops(ops, start=start, stop=start + FIDELITY_PIECE_GATES)
+        else:
+            ideal.apply_ops(fuse_ops(ops[start:start + FIDELITY_PIECE_GATES], layout=ideal.layout, costs=costs))
     return float(ideal.fidelity(state))
 
 
