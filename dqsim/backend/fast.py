@@ -1453,6 +1453,11 @@ class NumbaKernels:
         """Keep the amplitudes whose local ``bits`` equal ``values``, times ``scale``; zero the rest (one pass)."""
         measure_kernels.collapse(psi, bits, values, scale)
 
+    def collapse_reset(self, psi, bit: int, value: int, scale: float) -> None:
+        """Keep the amplitudes whose local ``bit`` is ``value``, times ``scale``, moved to ``bit`` = 0; zero the
+        rest (one pass: :func:`measure_kernels.collapse_reset`)."""
+        measure_kernels.collapse_reset(psi, bit, value, scale)
+
 
 _CUDA_DENSE1 = r"""
 const long long stride = 1LL << bit;

@@ -160,6 +160,7 @@ def compile_state_kernels(precision: str) -> None:
     kernels.permute(psi, [4, 5], swap, 0)            # tiles
     kernels.bit_weights(psi, 3)                      # a measurement's weights ...
     kernels.collapse(psi, [3], [0], 1.0)             # ... and its collapse (psi[0] = 1 stays)
+    kernels.collapse_reset(psi, 3, 0, 1.0)           # a leaving network qubit's measurement (dqc)
     other = Backend("numpy", np).zeros(psi.size, dtype)
     half = psi.size >> 1
     fast.cross_swap(psi, other, [WARM_UP_QUBITS - 1], 0, half, 0, half >> 1)

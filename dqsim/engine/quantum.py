@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from dqsim.circuit.fusion import FusionCosts, fuse_ops
 from dqsim.errors import ResourceError
 from dqsim.rng import Stream
 from dqsim.state import noise
@@ -81,6 +82,9 @@ def _pair_preparations(dtype: str, data: bytes) -> tuple[np.ndarray, list[np.nda
     values, vectors = np.linalg.eigh(np.frombuffer(data, dtype=dtype).reshape(4, 4))
     return np.cumsum(np.clip(values, 0.0, None)), [preparation_unitary(vectors[:, k]) for k in range(4)]
 
+
+#: Most unitary register operations :meth:`QuantumMemory.settle` waits for before it applies them.
+MAX_QUEUED_OPS = 256
 
 #: :func:`_after_measure` of every basis and outcome, worked out once (read only).
 _AFTER_MEASURE = {(basis, outcome): _after_measure(basis, outcome) for basis in _ROTATION for outcome in (0, 1)}
@@ -257,6 +261,22 @@ class QuantumMemory:
             rank holds and changes only in flushes; every other small state is
             *local*: held and changed by the one rank that runs the nodes of
             all its qubits (DESIGN.md invariant 4).
+        fusion_costs: ``None``: every unitary register operation is applied
+            as it comes (one pass over the register each). Else the kernel
+            costs (:func:`dqsim.circuit.fusion.costs_for`) by which the
+            unitary register operations queued since the register was last
+            read are fused (:func:`~dqsim.circuit.fusion.fuse_ops`) and
+            applied together, once a measurement, reset, probe, noise
+            channel or register growth reads or changes the register, when
+            :data:`MAX_QUEUED_OPS` are queued and at the end of the run
+            (:meth:`finish`, :meth:`settle`); a checkpoint saves the queue
+            beside the register (:meth:`snapshot`), so a run checkpointed
+            and resumed fuses as one that was not; and network qubits
+            measured as they leave the register are rotated to Z (queued, so
+            fused), measured in Z and left in |0⟩ by the collapse itself
+            (``ShardedState.measure(reset=True)``: no rotation back and no
+            return gate, up to three passes fewer, :meth:`_apply_register`).
+            Exact: only the floating-point rounding changes.
     """
 
     owner: list[int]
@@ -272,8 +292,11 @@ class QuantumMemory:
     probes: dict = field(default_factory=dict)
     peak_register_qubits: int = 0
     shared_qubits: set = field(default_factory=set)
+    fusion_costs: FusionCosts | None = None
 
     def __post_init__(self):
+        #: Unitary register operations not applied yet (register bits; :meth:`settle` applies them).
+        self._queued: list[GateOp] = []
         if not self.last_touch_ps:
             self.last_touch_ps = [0] * len(self.owner)
         if self.num_data_qubits is None:
@@ -318,6 +341,7 @@ class QuantumMemory:
                 continue
             if self.in_register(q):
                 node = self.owner[q]
+                self.settle(state)
                 noise.idle(state, self.register_bit(q), duration_s=ps_to_seconds(waited), t1_s=self.t1_s[node],
                            t2_s=self.t2_s[node], stream=self.stream(node, "decoherence"))
             elif group_of(q) is not None:
@@ -328,6 +352,32 @@ class QuantumMemory:
     def finish(self, state, end_ps: int) -> None:
         """Decohere every qubit up to ``end_ps`` (the end of the run), before results are read."""
         self.decohere(state, range(len(self.owner)), end_ps)
+        self.settle(state)
+
+    def _gate(self, state, op: GateOp) -> None:
+        """Apply the unitary ``op`` (register bits) to the register, or queue it for :meth:`settle`."""
+        if self.fusion_costs is None:
+            state.apply(op)
+            return
+        self._queued.append(op)
+        if len(self._queued) >= MAX_QUEUED_OPS:
+            self.settle(state)
+
+    def settle(self, state) -> None:
+        """Apply the queued unitary register operations, fused by :attr:`fusion_costs` (collective when any).
+
+        Every rank queues the same operations (in flushes), so every rank
+        settles the same list at the same point. Operations queued in one
+        flush may wait for a later one: nothing reads the register between
+        flushes but a checkpoint, which saves the queue as it is
+        (:meth:`snapshot`, :meth:`restore`), and the end of the run
+        (:meth:`finish`).
+        """
+        queued = self._queued
+        if not queued:
+            return
+        self._queued = []
+        state.apply_ops(fuse_ops(queued, layout=state.layout, costs=self.fusion_costs))
 
     # ----------------------------------------------------------- the tiers
     def _free_slot(self, state) -> int:
@@ -335,6 +385,7 @@ class QuantumMemory:
             return self.free_slots.pop(0)
         if state is None:
             raise ResourceError("a network qubit must join the data register, but this run has none")
+        self.settle(state)
         slot = state.add_qubit_()
         self.peak_register_qubits = max(self.peak_register_qubits, state.num_qubits)
         return slot
@@ -356,10 +407,15 @@ class QuantumMemory:
         for q, slot in zip(members, slots):
             self.slot_of[q] = slot
         if abs(abs(vector[0]) - 1.0) > 1e-15:  # else |0…0⟩ up to a global phase: nothing to prepare
-            state.apply(GateOp(_preparation(vector), tuple(slots), (), False, "join"))
+            self._gate(state, GateOp(_preparation(vector), tuple(slots), (), False, "join"))
 
-    def _leave(self, state, qubit: int, outcome: int | None, basis: str) -> None:
-        """A measured (``outcome``) or reset (``None``) network qubit leaves the register."""
+    def _leave(self, state, qubit: int, outcome: int | None, basis: str, rotated: bool = False,
+               reset: bool = False) -> None:
+        """A measured (``outcome``) or reset (``None``) network qubit leaves the register.
+
+        ``rotated``: it was measured in ``basis`` as a rotation to Z and a Z measurement, without the
+        rotation back (its bit holds ``|outcome⟩``); ``reset``: the measurement left its bit in |0⟩ already.
+        """
         slot = self.slot_of.pop(qubit)
         if outcome is None:
             self.small.forget(qubit)
@@ -367,9 +423,11 @@ class QuantumMemory:
         else:
             self.shared_qubits.add(qubit)
             post, back = _AFTER_MEASURE[basis, outcome]
+            if rotated:
+                back = None if reset else _AFTER_MEASURE["Z", outcome][1]
             self.small.set_pure([qubit], post)
             if back is not None:
-                state.apply(GateOp(back, (slot,), (), False, "return"))
+                self._gate(state, GateOp(back, (slot,), (), False, "return"))
         self.free_slots.append(slot)
         self.free_slots.sort()
 
@@ -496,9 +554,10 @@ class QuantumMemory:
         if op.kind == "gate":
             gate: GateOp = op.payload
             where = dict(zip(op.qubits, bits))
-            state.apply(GateOp(gate.matrix, tuple(where[q] for q in gate.targets),
-                               tuple(where[q] for q in gate.controls), gate.diagonal, gate.name))
+            self._gate(state, GateOp(gate.matrix, tuple(where[q] for q in gate.targets),
+                                     tuple(where[q] for q in gate.controls), gate.diagonal, gate.name))
             if op.error_probability > 0:  # (the stream is made on first use: a noiseless run keys none)
+                self.settle(state)
                 stream = self.stream(op.node, "gate-noise")
                 self._gate_noise(op.qubits, op.error_probability,
                                  lambda q: noise.depolarize(state, where[q], op.error_probability, stream),
@@ -507,12 +566,23 @@ class QuantumMemory:
             return None
         if op.kind == "measure":
             basis = (op.payload or "Z").upper()
-            outcomes = state.measure(bits, basis=basis, stream=self.stream(op.node, "measure"))
+            # network qubits alone, which all leave: a rotation to Z is queued (fused with the gates before it)
+            # and not undone; one qubit's collapse leaves its bit in |0⟩ (ShardedState.measure's reset), several
+            # go back by X^m (queued)
+            rotated = self.fusion_costs is not None and all(q >= self.num_data_qubits for q in op.qubits)
+            if rotated and basis != "Z":
+                for bit in bits:
+                    self._gate(state, GateOp(_ROTATION[basis], (bit,), (), False, "basis"))
+            self.settle(state)
+            reset = rotated and len(bits) == 1
+            outcomes = state.measure(bits, basis="Z" if rotated else basis, stream=self.stream(op.node, "measure"),
+                                     reset=reset)
             for q, m in zip(op.qubits, outcomes):
                 if q >= self.num_data_qubits:
-                    self._leave(state, q, m, basis)
+                    self._leave(state, q, m, basis, rotated, reset)
             return self._measurement_errors(op.node, op.seq, op.error_probability, outcomes)
         if op.kind == "reset":
+            self.settle(state)
             for q, bit in zip(op.qubits, bits):
                 state.reset(bit, stream=self.stream(op.node, "reset"))
                 if q >= self.num_data_qubits:
@@ -529,12 +599,13 @@ class QuantumMemory:
                 weights, unitaries = _pair_preparations(werner.dtype.str, werner.tobytes())
                 uniform = float(self.stream(op.node, "bell-noise").next_transient().random())
                 k = min(int(np.searchsorted(weights, uniform * weights[-1], side="right")), 3)
-                state.apply(GateOp(unitaries[k], (a, b), (), False, "pair"))
+                self._gate(state, GateOp(unitaries[k], (a, b), (), False, "pair"))
                 return None
-            state.apply(gate_op("h", [a]))
-            state.apply(gate_op("cx", [a, b]))
+            self._gate(state, gate_op("h", [a]))
+            self._gate(state, gate_op("cx", [a, b]))
             werner = float(werner)
             if werner < 1.0:
+                self.settle(state)
                 # ρ = w|Φ+⟩⟨Φ+| + (1−w) I/4: with probability 1−w a uniformly random
                 # two-qubit Pauli (one of 16), i.e. 15(1−w)/16 for a non-identity one.
                 noise.depolarize2(state, a, b, 15.0 * (1.0 - werner) / 16.0, self.stream(op.node, "bell-noise"))
@@ -556,6 +627,7 @@ class QuantumMemory:
         if not all(in_reg):
             raise ResourceError(f"qubits {qubit_a} and {qubit_b} are in different tiers; cannot read their pair")
         pair = [self.register_bit(qubit_a), self.register_bit(qubit_b)]
+        self.settle(state)
         xx, yy, zz = (float(state.expectation(p, pair)) for p in ("XX", "YY", "ZZ"))
         return ((1 + xx - yy + zz) / 4, (1 - xx + yy + zz) / 4, (1 + xx + yy - zz) / 4, (1 - xx - yy - zz) / 4)
 
@@ -565,6 +637,7 @@ class QuantumMemory:
         :meth:`merged_snapshot` joins the views of all ranks.
         """
         return {"small": self.small.snapshot(), "slot_of": dict(self.slot_of), "free_slots": list(self.free_slots),
+                "queued": list(self._queued),
                 "probes": dict(self.probes), "peak_register_qubits": self.peak_register_qubits,
                 "last_touch_ps": list(self.last_touch_ps)}
 
@@ -590,6 +663,7 @@ class QuantumMemory:
         self.last_touch_ps = list(saved["last_touch_ps"])
         self.slot_of = dict(saved["slot_of"])
         self.free_slots = list(saved["free_slots"])
+        self._queued = list(saved.get("queued", ()))
         self.probes = dict(saved["probes"])
         self.peak_register_qubits = int(saved["peak_register_qubits"])
 

@@ -152,7 +152,8 @@ class SimulationSection(Section):
             (default 24); larger states are written as per-rank slabs.
         fusion: fuse runs of gates into few-qubit blocks before applying
             them (default true; see :mod:`dqsim.circuit.fusion`). Used by
-            the ``circuit`` scenario.
+            the ``circuit`` scenario, and by ``dqc`` (and those built on it)
+            for the register operations between two reads of the register.
     """
 
     shots: int = Field(1000, ge=0, le=10**8)

@@ -44,6 +44,7 @@ import numpy as np
 
 from dqsim.circuit.decompose import decompose_for_distribution
 from dqsim.circuit.distribute import NodePlan, RegisterMap, plan_distributed, register_map
+from dqsim.circuit.fusion import FusionCosts, costs_for, fuse_ops
 from dqsim.circuit.exact import exact_distribution, total_variation
 from dqsim.circuit.ir import Circuit, Gate, Measure
 from dqsim.circuit.partition import cut_size, partition_qubits
@@ -269,7 +270,7 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
             shots: int = 1000, observables: Sequence[tuple[str, list]] = (), timeline: bool = True,
             on_window=None, checkpointing=None, replicate_max_qubits: int = REPLICATED_MAX_QUBITS,
             fidelity_check: str = "auto", prepared: DqcPlan | None = None,
-            initial: ShardedState | None = None) -> DqcRun:
+            initial: ShardedState | None = None, fusion: bool = True) -> DqcRun:
     """Run ``circuit`` distributed over the network (collective).
 
     Args:
@@ -298,6 +299,10 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
             is then that of the final state to the circuit applied to |0…0⟩, not to ``initial``:
             pass ``fidelity_check="off"`` and compare with the ideal state yourself. On a resume the
             checkpoint's register replaces it. ``None``: a new register in |0…0⟩.
+        fusion: fuse the unitary register operations between two reads of the register (the job's
+            ``[simulation].fusion``; :attr:`dqsim.engine.quantum.QuantumMemory.fusion_costs`), and the
+            gates of the fidelity check on a second register: the same physics in fewer passes over the
+            register, the same results up to floating-point rounding.
 
     Raises:
         ValueError: ``initial`` has fewer qubits than the register needs, or lives on another
@@ -346,6 +351,8 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
                     work_done=lambda: (sum(sim.node_data(i).get("steps_done", 0) for i in mine),
                                        sum(len(steps[i]) for i in mine)),
                     checkpointer=_checkpointer(checkpointing, comm), num_data_qubits=regmap.num_data_qubits)
+    if fusion:  # the register operations between two reads of the register, fused (QuantumMemory.fusion_costs)
+        sim.memory.fusion_costs = costs_for(backend)
     sim.share(network)
     for node in range(num_nodes):  # (a node's steps are shared: checkpoints save its program's place in them)
         sim.node_data(node)["comm_pool"] = CommPool(list(regmap.comm_qubits[node]))
@@ -375,7 +382,8 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
             method = "in_place"  # run after the sampling, which then sees the state as the engine left it
         else:
             method = "copy"
-            fidelity = _fidelity_to_copy(ops, ideal, state, between=sim.stop_point)
+            fidelity = _fidelity_to_copy(ops, ideal, state, between=sim.stop_point,
+                                         costs=costs_for(backend) if fusion else None)
     mapped_obs = [(text, [(c, p, tuple(regmap.qubit_of_logical[q] for q in qs)) for c, p, qs in terms])
                   for text, terms in observables]
     expectation = []
@@ -467,16 +475,20 @@ def _reference_state(state: ShardedState, seed: int, *, allow_in_place: bool) ->
 
 
 def _fidelity_to_copy(ops: Sequence, ideal: ShardedState, state: ShardedState,
-                      between: Callable[[], None] | None = None) -> float:
+                      between: Callable[[], None] | None = None, costs: FusionCosts | None = None) -> float:
     """|⟨ideal|state⟩|² with ``ops`` applied to ``ideal`` (in |0…0⟩ on entry; collective).
 
-    ``between()`` is called between pieces of :data:`FIDELITY_PIECE_GATES` gates (a stop check; the
-    pieces get the exchanges one call would, :meth:`ShardedState.apply_ops`).
+    ``between()`` is called between pieces of :data:`FIDELITY_PIECE_GATES` gates (a stop check; unfused,
+    the pieces get the exchanges one call would, :meth:`ShardedState.apply_ops`). ``costs``: each piece
+    is fused by them first (:func:`~dqsim.circuit.fusion.fuse_ops`; ``None``: not fused).
     """
     for start in range(0, len(ops), FIDELITY_PIECE_GATES):
         if start and between is not None:
             between()
-        ideal.apply_ops(ops, start=start, stop=start + FIDELITY_PIECE_GATES)
+        if costs is None:
+            ideal.apply_ops(ops, start=start, stop=start + FIDELITY_PIECE_GATES)
+        else:
+            ideal.apply_ops(fuse_ops(ops[start:start + FIDELITY_PIECE_GATES], layout=ideal.layout, costs=costs))
     return float(ideal.fidelity(state))
 
 
@@ -693,7 +705,7 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
         return run_dqc(circuit, comm=comm, backend=backend, network=network, scheme=job.distribution.scheme,
                        assignment=job.distribution.assignment, seed=seed, precision=job.run.precision, shots=shots, observables=observables,
                        timeline=timeline, on_window=on_window, checkpointing=checkpointing,
-                       fidelity_check=job.simulation.fidelity_check, prepared=prepared)
+                       fidelity_check=job.simulation.fidelity_check, prepared=prepared, fusion=job.simulation.fusion)
 
     run = run_trajectories(one_run, seed=job.run.seed, shots=job.simulation.shots,
                            trajectories=trajectories_for(job, circuit), timeline=job.simulation.timeline,

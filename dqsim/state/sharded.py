@@ -508,13 +508,16 @@ class ShardedState:
         return abs(self.overlap(other)) ** 2
 
     # ------------------------------------------------------------ measurement
-    def measure(self, qubits: Sequence[int] | int, *, basis: str = "Z", stream: Stream | None = None) -> list[int]:
+    def measure(self, qubits: Sequence[int] | int, *, basis: str = "Z", stream: Stream | None = None,
+                reset: bool = False) -> list[int]:
         """Measure qubits with collapse (collective); returns one outcome per qubit.
 
         ``basis`` ``"X"`` or ``"Y"`` rotates to Z, measures, and rotates back,
         so the post-measurement state is the X/Y eigenstate. Outcomes are
         drawn one event of ``stream`` (default: the state's ``"measure"``
-        stream) per group of up to 8 qubits.
+        stream) per group of up to 8 qubits. ``reset``: Z basis only; each
+        measured qubit is then left in |0⟩ (``X`` where the outcome is 1),
+        in the collapse's pass where one local qubit is measured.
         """
         if isinstance(qubits, (int, np.integer)):
             qubits = [int(qubits)]
@@ -522,6 +525,8 @@ class ShardedState:
         basis = basis.upper()
         if basis not in ("X", "Y", "Z"):
             raise DqsimError(f"basis = {basis!r}; allowed: X, Y, Z")
+        if reset and basis != "Z":
+            raise DqsimError(f"measure(reset=True) takes basis Z, got {basis!r}; rotate the qubits first")
         stream = stream or self.stream("measure")
         rotation = self._basis_rotation(basis)
         if rotation is not None:
@@ -537,7 +542,14 @@ class ShardedState:
             while probs[index] == 0 and index > 0:
                 index -= 1
             bits = [(index >> j) & 1 for j in range(len(group))]
-            self._collapse(group, bits, probs[index])
+            if reset and len(group) == 1 and self.layout.is_local(group[0]) \
+                    and hasattr(self.backend.fast, "collapse_reset"):
+                self.backend.fast.collapse_reset(self.amplitudes, self.layout.physical_of[group[0]], bits[0],
+                                                 1.0 / math.sqrt(probs[index]))
+            else:
+                self._collapse(group, bits, probs[index])
+                if reset and any(bits):
+                    self.apply_ops([gate_op("x", [q]) for q, b in zip(group, bits) if b])
             outcomes.extend(bits)
         if rotation is not None:
             back = rotation.conj().T.copy()
