@@ -358,6 +358,27 @@ class CheckpointSession:
             self.finished_run()
 
 
+def engine_checkpointer(session: "CheckpointSession | None", comm) -> "Checkpointer | None":
+    """The :class:`Checkpointer` of ``session``'s next engine run on ``comm``; ``None`` without checkpoints."""
+    if session is None:
+        return None
+    return Checkpointer(session, comm, session.next_engine_run())
+
+
+def stop_point_of(session: "CheckpointSession | None") -> Callable[[], None]:
+    """The stop point of a scenario's work after its engine runs.
+
+    ``session.stop_point`` (a stop signal checkpoints the engine run that
+    finished last, :attr:`CheckpointSession.finished_run`), or, without
+    checkpoints, a call that does nothing (the CLI notes a stop then).
+    """
+    return session.stop_point if session is not None else _no_stop
+
+
+def _no_stop() -> None:
+    """Without checkpoints a stop signal after the engine is not acted on by the scenario."""
+
+
 class Checkpointer:
     """Decides, writes and restores checkpoints for one :class:`Simulator` run."""
 

@@ -80,6 +80,7 @@ from dqsim.circuit import generators, qasm
 from dqsim.circuit.decompose import decompose_for_distribution
 from dqsim.circuit.ir import Circuit, Measure
 from dqsim.circuit.partition import partition_qubits
+from dqsim.engine import checkpoint
 from dqsim.errors import DqsimError, count_of
 from dqsim.jobs.cloud import DEFAULT_CLOUD_TRAJECTORIES, PER_SHOT
 from dqsim.network.link import LinkSpec
@@ -90,7 +91,7 @@ from dqsim.scenarios.output import ScenarioOutput, record_table, standard_error
 from dqsim.scenarios.cloud_scheduler import (Centre, JobFailed, JobRecord, QueuedJob, queue_metrics,
                                              simulate_queue)
 from dqsim.scenarios.circuit_run import clbits_refusal
-from dqsim.scenarios.dqc import (_stop_point, is_noisy, job_network, plan_dqc, run_dqc, shot_share,
+from dqsim.scenarios.dqc import (is_noisy, job_network, plan_dqc, run_dqc, shot_share,
                                  trajectory_seed)
 from dqsim.units import PS_PER_MS, PS_PER_NS, PS_PER_S, PS_PER_US, ps_to_seconds, seconds_to_ps
 
@@ -544,7 +545,7 @@ def run_cloud(user_jobs: Sequence[UserJob], *, comm, backend, network: Network, 
                                 job.priority, refusal=refusal, payload=job))
     results: dict[int, JobResult] = {}
     runs_s = 0.0
-    stop_point = _stop_point(checkpointing)
+    stop_point = checkpoint.stop_point_of(checkpointing)
 
     def duration_of(queued_job: QueuedJob, qpus: tuple[int, ...]) -> int:
         nonlocal runs_s
@@ -813,7 +814,7 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
                     on_running=on_running if on_progress else None, checkpointing=checkpointing,
                     job_setup_ps=seconds_to_ps(job.scheduler.job_setup_s),
                     shot_reset_ps=seconds_to_ps(job.scheduler.shot_reset_s))
-    stop_point = _stop_point(checkpointing)
+    stop_point = checkpoint.stop_point_of(checkpointing)
     stop_point()
     tables, table_attrs = cloud_tables(run)
     stop_point()

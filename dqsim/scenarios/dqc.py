@@ -49,7 +49,7 @@ from dqsim.circuit.exact import exact_distribution, total_variation
 from dqsim.circuit.ir import Circuit, Gate, Measure
 from dqsim.circuit.partition import cut_size, partition_qubits
 from dqsim.engine import EngineError, RunStatistics, Simulator
-from dqsim.engine.checkpoint import Checkpointer
+from dqsim.engine import checkpoint
 from dqsim.errors import CircuitError, ConfigError, ResourceError, count_of
 from dqsim.network.network import Network
 from dqsim.engine.process import ResumableProcess
@@ -140,24 +140,6 @@ class NodeProgramProcess(NodeProgram, ResumableProcess):
     """
 
     swapper = SwapperProcess
-
-
-def _checkpointer(session, comm):
-    if session is None:
-        return None
-    return Checkpointer(session, comm, session.next_engine_run())
-
-
-def _stop_point(session) -> Callable[[], None]:
-    """The stop point of the work after a scenario's engine runs: ``session.stop_point`` (a stop signal
-    checkpoints the engine run that finished last,
-    :attr:`dqsim.engine.checkpoint.CheckpointSession.finished_run`), or, without
-    checkpoints, a call that does nothing."""
-    return session.stop_point if session is not None else _no_stop
-
-
-def _no_stop() -> None:
-    """Without checkpoints a stop signal after the engine is not acted on here (the CLI notes it)."""
 
 
 def job_network(section, num_ranks: int, graph: nx.Graph | None = None, *, source: str = "") -> Network:
@@ -350,7 +332,7 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
                     record_timeline=timeline, on_window=on_window,
                     work_done=lambda: (sum(sim.node_data(i).get("steps_done", 0) for i in mine),
                                        sum(len(steps[i]) for i in mine)),
-                    checkpointer=_checkpointer(checkpointing, comm), num_data_qubits=regmap.num_data_qubits)
+                    checkpointer=checkpoint.engine_checkpointer(checkpointing, comm), num_data_qubits=regmap.num_data_qubits)
     if fusion:  # the register operations between two reads of the register, fused (QuantumMemory.fusion_costs)
         sim.memory.fusion_costs = costs_for(backend)
     sim.share(network)
@@ -712,7 +694,7 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
                            checkpointing=checkpointing)
     # a stop signal from here on (the tables, then the output write, dqsim.cli.main) checkpoints the last
     # trajectory's finished engine run (CheckpointSession.finished_run, set by run_dqc)
-    stop_point = _stop_point(checkpointing)
+    stop_point = checkpoint.stop_point_of(checkpointing)
     stop_point()
     engine = run.engine
     attrs = {

@@ -26,6 +26,7 @@ import networkx as nx
 import numpy as np
 
 from dqsim.engine import Simulator
+from dqsim.engine import checkpoint
 from dqsim.engine.process import ResumableProcess
 from dqsim.network import raman
 from dqsim.network.detectors import dark_count_probability
@@ -41,7 +42,6 @@ from dqsim.protocols.qkd.entangled_block import entangled_finite_key_rates, enta
 from dqsim.protocols.qkd.finite_key import EntangledFiniteKeyResult
 from dqsim.protocols.qkd.postprocess import finite_key_rates, no_key_reason
 from dqsim.scenarios.output import ScenarioOutput, record_table
-from dqsim.scenarios.dqc import _checkpointer, _stop_point
 from dqsim.units import PS_PER_S, db_to_transmittance
 
 
@@ -162,7 +162,7 @@ def run_network(job, *, comm, backend, distance_km: float | None = None, checkpo
     stored = checkpointing.stored_next() if checkpointing is not None else None
     if stored is not None:  # this distance was done when the checkpoint being resumed was written
         return stored
-    checkpointer = _checkpointer(checkpointing, comm)
+    checkpointer = checkpoint.engine_checkpointer(checkpointing, comm)
     physics = [link_physics(job, i, a, b, d) for i, (a, b, d) in enumerate(links)]
     qlink = job.qkd.link
     network = Network.from_links(
@@ -377,7 +377,7 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
     status 75): its resume runs no event again and redoes only this work.
     """
     started = time.perf_counter()
-    stop_point = _stop_point(checkpointing)
+    stop_point = checkpoint.stop_point_of(checkpointing)
     q = job.qkd
     distances = job.distances_km() if q.sweep is not None else [None]
     block_rows, sweep_rows, end_rows, size_rows = [], [], [], []

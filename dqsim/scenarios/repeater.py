@@ -62,13 +62,13 @@ from operator import attrgetter
 import numpy as np
 
 from dqsim.engine import RunStatistics, Simulator
+from dqsim.engine import checkpoint
 from dqsim.engine.process import ResumableProcess
 from dqsim.network.fibre import fibre_transmittance
 from dqsim.network.link import LinkSpec
 from dqsim.network.werner import bell_diagonal_hashing_yield, bell_diagonal_key_fraction, plob_bound
 from dqsim.protocols.repeater import Alarm, ChainNode, ChainRecords, ChainSpec, LinkSide, setup_node_data
 from dqsim.scenarios.output import ScenarioOutput, record_table
-from dqsim.scenarios.dqc import _checkpointer, _stop_point
 from dqsim.units import PS_PER_S, ps_to_seconds, seconds_to_ps
 
 #: Channel uses per second of direct transmission when the job gives neither
@@ -209,7 +209,7 @@ def run_chain(chain: ChainSpec, *, comm, backend=None, seed: int = 0, placement:
 
     # Every memory is a network qubit in a small state: no data register at all (DESIGN.md invariant 2).
     sim = Simulator(network, comm=comm, state=None, qubit_owner=chain.qubit_owner(), num_data_qubits=0, seed=seed,
-                    record_timeline=timeline, checkpointer=_checkpointer(checkpointing, comm),
+                    record_timeline=timeline, checkpointer=checkpoint.engine_checkpointer(checkpointing, comm),
                     on_window=on_window, work_done=work_done)
     sim.share(chain)
     local = [node for node in range(num_nodes) if rank_of_node[node] == comm.rank]
@@ -355,7 +355,7 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
     (:meth:`~dqsim.engine.checkpoint.CheckpointSession.stop_point`, exit
     status 75): the resume runs no event again and redoes only this work.
     """
-    stop_point = _stop_point(checkpointing)
+    stop_point = checkpoint.stop_point_of(checkpointing)
     c = job.chain
     configs = c.configurations()
     pair_rows, summary_rows, timing_rows = [], [], []

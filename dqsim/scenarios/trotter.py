@@ -53,7 +53,7 @@ measuring it (a simulator's privilege). Within one engine run the QPUs do
 not move in step (one may start the next step while another finishes
 this one), so no engine window inside a run (the progress hook's "share
 of the circuit's steps done") is a point to read; the end of a run is, and
-it is also where :func:`~dqsim.scenarios.dqc._stop_point` and checkpoints
+it is also where :func:`~dqsim.engine.checkpoint.stop_point_of` and checkpoints
 already stand. The boundary acts as a barrier: the next interval starts
 when the slowest QPU has finished, its simulated clock from 0 again, and
 the time a memory idles at the barrier is not charged to it (it is not in
@@ -144,7 +144,7 @@ from dqsim.scenarios.output import ScenarioOutput, record_table, standard_error
 from dqsim.scenarios.circuit_run import counts_table
 from dqsim.engine import checkpoint
 from dqsim.network.network import Network
-from dqsim.scenarios.dqc import (INITIAL_SCRATCH_QUBITS, _stop_point, is_noisy, job_network, register_ops,
+from dqsim.scenarios.dqc import (INITIAL_SCRATCH_QUBITS, is_noisy, job_network, register_ops,
                                  replicates, run_dqc)
 from dqsim.state.sharded import ShardedState
 from dqsim.units import PS_PER_US
@@ -797,7 +797,7 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
     # a stop signal from here on (the tables, then the output write, dqsim.cli.main) checkpoints the last
     # networked run that ran on every rank, when it was the job's last, or runs one again to checkpoint it
     # (CheckpointSession.finished_run)
-    stop_point = _stop_point(checkpointing)
+    stop_point = checkpoint.stop_point_of(checkpointing)
     stop_point()
     networked: list[list[Observables]] = []
     networked_stderr: list[list[dict[str, float]]] = []  # per series and point: observable -> standard error
