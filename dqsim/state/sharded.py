@@ -579,11 +579,11 @@ class ShardedState:
         self.amplitudes *= 1.0 / math.sqrt(probability)
 
     def reset(self, qubit: int, *, stream: Stream | None = None) -> int:
-        """Reset ``qubit`` to |0⟩ by measuring it and flipping a 1 (collective); returns the outcome."""
-        outcome = self.measure([qubit], stream=stream)[0]
-        if outcome:
-            self.apply(gate_op("x", [qubit]))
-        return outcome
+        """Reset ``qubit`` to |0⟩ by measuring it and flipping a 1 (collective); returns the outcome.
+
+        :meth:`measure` with ``reset``: one pass with the compiled kernels.
+        """
+        return self.measure([qubit], stream=stream, reset=True)[0]
 
     def sample(self, shots: int, qubits: Sequence[int] | None = None, *, stream: Stream | None = None) -> np.ndarray:
         """Draw measurement outcomes without collapse (collective).
