@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from dqsim.backend.fast import _group_geometry
+
 #: Targets below this bit lie within one warp's 32 consecutive amplitudes.
 WARP_BITS = 5
 #: Most targets of the lane kernel (its matrix row is held in registers).
@@ -221,14 +223,14 @@ def uses_lanes(targets, num_amplitudes: int) -> bool:
 def lane_masks(targets) -> list[int]:
     """XOR mask ``d`` of the lane kernel: the lane whose target bits differ from a lane's by ``d``.
 
-    Bit ``t`` of ``d`` (matrix index bit ``t``) sits at lane bit ``targets[t]``.
+    Bit ``t`` of ``d`` (matrix index bit ``t``) sits at lane bit ``targets[t]``: the group
+    offsets of :func:`dqsim.backend.fast._group_geometry`.
 
     Examples:
         >>> lane_masks((3, 0))
         [0, 8, 1, 9]
     """
-    k = len(targets)
-    return [sum(((d >> t) & 1) << int(targets[t]) for t in range(k)) for d in range(1 << k)]
+    return _group_geometry(targets)[1].tolist()
 
 
 def lane_row(lane: int, targets) -> int:
@@ -304,11 +306,9 @@ class ConstDense:
             lanes_kernel((blocks,), (THREADS,), (psi, np.int64(psi.size), *(np.int32(b) for b in padded),
                                                  np.int64(cmask), *extra))
             return
-        offsets = np.zeros(1 << k, dtype=np.int64)
-        for r in range(offsets.size):
-            offsets[r] = sum(1 << b for t, b in enumerate(targets) if (r >> t) & 1)
+        sorted_bits, offsets = _group_geometry(targets)
         self._upload(offsets_symbol, self._cp.asarray(offsets))
-        sorted_bits = sorted(targets) + [0] * (MAX_GROUP_TARGETS - k)
+        sorted_bits = sorted_bits.tolist() + [0] * (MAX_GROUP_TARGETS - k)
         groups = psi.size >> k
         blocks = int(min(-(-groups // THREADS), 1 << 30))
         groups_kernel((blocks,), (THREADS,), (psi, np.int64(groups), *(np.int64(b) for b in sorted_bits),
