@@ -1674,7 +1674,7 @@ class CupyKernels:
             from dqsim.backend.cuda_dense import ConstDense  # noqa: PLC0415 (GPU only)
             self._const = ConstDense(cupy)
 
-    def _tiled(self, psi, bits, matrix: np.ndarray, cmask: int, dense_block: bool) -> bool:
+    def _routed(self, psi, bits, matrix: np.ndarray, cmask: int, dense_block: bool) -> bool:
         """Apply through the kernel :func:`cuda_route` names, unless it names the ElementwiseKernel
         (or no tile fits the shard): ``False`` when the caller's kernel should run instead."""
         route = cuda_route(self.variant, bits, psi.itemsize, dense_block)
@@ -1704,7 +1704,7 @@ class CupyKernels:
         k = len(bits)
         if k > CUDA_MAX_DENSE_QUBITS:
             raise ValueError(f"dense kernel takes at most {CUDA_MAX_DENSE_QUBITS} bits, got {k}")
-        if self._tiled(psi, bits, matrix, cmask, dense_block=True):
+        if self._routed(psi, bits, matrix, cmask, dense_block=True):
             return
         sorted_bits, offsets = _group_geometry(bits)
         m = self._cp.asarray(matrix.reshape(-1), dtype=psi.dtype)
@@ -1735,13 +1735,13 @@ class CupyKernels:
             self.dense(psi, bits, matrix, cmask)
 
     def dense1(self, psi, bit: int, matrix: np.ndarray, cmask: int) -> None:
-        if self._tiled(psi, (bit,), matrix, cmask, dense_block=False):
+        if self._routed(psi, (bit,), matrix, cmask, dense_block=False):
             return
         m = self._cp.asarray(matrix.reshape(-1), dtype=psi.dtype)
         self._dense1(bit, cmask, m, psi, size=psi.size >> 1)
 
     def dense2(self, psi, bit_a: int, bit_b: int, matrix: np.ndarray, cmask: int) -> None:
-        if self._tiled(psi, (bit_a, bit_b), matrix, cmask, dense_block=False):
+        if self._routed(psi, (bit_a, bit_b), matrix, cmask, dense_block=False):
             return
         m = self._cp.asarray(matrix.reshape(-1), dtype=psi.dtype)
         self._dense2(bit_a, bit_b, cmask, m, psi, size=psi.size >> 2)
