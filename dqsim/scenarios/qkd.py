@@ -256,7 +256,9 @@ def _block_rows(run, distance_km, protocol, qber_threshold):
                              t_pulses - t0, t_sift - t_pulses, t_est - t_sift, t_key - t_est,
                              *_finite_columns(result.finite_key), *_postprocess_columns(result.postprocess),
                              _binomial_se(counts.errors[0], counts.sifted[0]), _nan(result.qber_estimate),
-                             result.qber_estimate_standard_error, result.num_estimation_bits, no_key_reason(result)))
+                             result.qber_estimate_standard_error, result.num_estimation_bits, no_key_reason(result),
+                             *(result.phase_error_upper[::-1] if result.phase_error_upper else (float("nan"),) * 2),
+                             result.single_photon_secrecy_bits if decoy else float("nan")))
             else:
                 pairs, sample = counts.num_pairs, result.estimate
                 # BBM92: the Z–Z and X–X bits' QBERs; E91's key settings are not Z and X (both its QBER)
@@ -272,7 +274,8 @@ def _block_rows(run, distance_km, protocol, qber_threshold):
                              *_finite_columns(result.finite_key), *_postprocess_columns(result.postprocess),
                              _binomial_se(counts.num_errors, counts.num_sifted), _nan(sample.qber),
                              sample.standard_error, sample.num_sampled,
-                             entangled_no_key_reason(result, protocol, qber_threshold)))
+                             entangled_no_key_reason(result, protocol, qber_threshold), float("nan"), float("nan"),
+                             float("nan")))
     return rows
 
 
@@ -289,7 +292,8 @@ BLOCK_FIELDS = [("distance_km", "f8"), ("link", "i8"), ("node_a", "i8"), ("node_
                 ("finite_phase_error_upper", "f8"), ("ec_key_bits", "i8"), ("ec_f_measured", "f8"),
                 ("ec_rounds", "i8"), ("ec_residual_errors", "i8"), ("ec_verified", "?"), ("final_keys_equal", "?"),
                 ("classical_bits", "i8"), ("qber_signal_standard_error", "f8"), ("qber_estimated", "f8"),
-                ("qber_estimated_standard_error", "f8"), ("estimation_bits", "i8"), ("no_key_reason", "U")]
+                ("qber_estimated_standard_error", "f8"), ("estimation_bits", "i8"), ("no_key_reason", "U"),
+                ("e1_upper_z", "f8"), ("e1_upper_x", "f8"), ("single_photon_secrecy_bits", "f8")]
 
 
 def _rate_standard_error(blocks) -> float:
