@@ -393,3 +393,21 @@ def test_bbm92_asymptotic_key_is_each_basis_kept_bits_times_the_other_basis_secr
             secrecy = n_kept * (1 - h(r.estimate.qber))
         assert r.secret_key_bits == int(max(0.0, secrecy - leak))
         assert r.leakage_bits == pytest.approx(leak, rel=1e-12)
+
+
+def test_network_rows_give_each_link_its_own_length_and_each_route_its_total():
+    """A chain of 20 and 60 km links: the 60 km link's blocks say 60 km (they said 20, the first link's length,
+    so its no-key reason was never matched to its row either), its gain is that of 60 km within 3 s.e., and the
+    end-to-end row's distance is the route's 80 km (it said 20). In a star each leaf pair's route is its two links."""
+    _job, out = run("qkd_trusted_chain", "qkd.pulses=1000000", "qkd.network.distances_km=[20.0, 60.0]")
+    blocks = out.tables["blocks"]
+    assert blocks["distance_km"].tolist() == [20.0, 60.0] and blocks["link"].tolist() == [0, 1]
+    for block in blocks:
+        eta = 10 ** (-0.02 * block["distance_km"]) * 0.8
+        q, _ = theory.receiver_gain_and_error(0.5, eta, 2e-8, 0.01)
+        assert abs(block["gain_signal"] - q) < 3 * math.sqrt(q * (1 - q) / 800_000)
+    assert out.tables["end_to_end"]["distance_km"].tolist() == [80.0]
+    _job, star = run("qkd_trusted_chain", "qkd.pulses=1000000",
+                     'qkd.network={topology="star", num_nodes=4, distances_km=[10.0, 30.0, 50.0]}')
+    ends = star.tables["end_to_end"]
+    assert list(zip(ends["node_a"], ends["node_b"], ends["distance_km"])) == [(1, 2, 40.0), (1, 3, 60.0), (2, 3, 80.0)]

@@ -233,10 +233,11 @@ def _theory_rate_per_pulse(job, phys: LinkPhysics) -> float:
     return per_signal * source.probabilities[0]
 
 
-def _block_rows(run, distance_km, protocol, qber_threshold):
+def _block_rows(run, protocol, qber_threshold):
+    """One row per key block of every link; ``distance_km`` is the block's own link's length."""
     rows = []
     for index, tally in sorted(run["tallies"].items()):
-        a, b, _ = run["links"][index]
+        a, b, distance_km = run["links"][index]
         for block, t0, t_pulses, t_sift, t_est, t_key, counts, result in tally.blocks:
             if protocol == "bb84_decoy":
                 gains = [g if g is not None else float("nan") for g in result.gains]
@@ -402,21 +403,20 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
         if timeline is None:
             timeline = run["timeline"]
         physics = run["physics"]
-        label = distance if distance is not None else physics[0].distance_km
         stop_point()
-        block_rows += _block_rows(run, label, q.protocol, q.qber_threshold)
+        block_rows += _block_rows(run, q.protocol, q.qber_threshold)
         stop_point()
         for p in physics:
             tally = run["tallies"][p.link_index]
             if q.security == "finite_key":
-                size_rows += _block_size_rows(job, tally, label, p.link_index)
+                size_rows += _block_size_rows(job, tally, p.distance_km, p.link_index)
                 stop_point()
             link_chsh = (float("nan"), float("nan"))
             if tally.chsh_counts is not None:
                 link_chsh, missing = _chsh(tally.chsh_counts)
                 chsh = link_chsh
                 if missing:
-                    chsh_warnings.append(f"{label:g} km link {p.link_index}: CHSH S not measured, no coincidence "
+                    chsh_warnings.append(f"{p.distance_km:g} km link {p.link_index}: CHSH S not measured, no coincidence "
                                          f"in the setting pair(s) {missing} (more pairs or less loss)")
             rate = tally.key_bits / tally.pulses if tally.pulses else 0.0
             qber = tally.errors / tally.sifted if tally.sifted else float("nan")
@@ -427,7 +427,7 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
                                tally.aborted_blocks, tally.done_ps, qber_se, plob_bound(p.total_transmittance),
                                _rate_standard_error(tally.blocks), *_spdc_optimum(job, p), *link_chsh))
             stop_point()
-        end_rows += _end_to_end(job, run, label)
+        end_rows += _end_to_end(job, run)
         stop_point()
         if on_progress:
             on_progress(step + 1, len(distances), "distances")
@@ -536,8 +536,10 @@ def _decoy_warnings(block_rows) -> list[str]:
             for r in block_rows if r[at["detections_decoy"]] < MIN_DECOY_DETECTIONS and r[at["secret_key_bits"]] > 0]
 
 
-def _end_to_end(job, run, distance_km) -> list[tuple]:
+def _end_to_end(job, run) -> list[tuple]:
     """Trusted-relay keys: the smallest link key on the route between two end nodes.
+
+    ``distance_km`` of a row is the route's fibre length, the sum of its links' lengths.
 
     Every link sends ``pulses`` at the source rate, so the rate in bits/s is the key over that emission
     time: the smallest of the route's links' ``key_rate_bits_per_s`` (the links table's definition; the
@@ -557,6 +559,8 @@ def _end_to_end(job, run, distance_km) -> list[tuple]:
     rows = []
     for a, b in pairs:
         route = nx.shortest_path(graph, a, b)
-        bits = min(key[(min(u, v), max(u, v))] for u, v in zip(route, route[1:]))
-        rows.append((distance_km, a, b, bits, bits / seconds if seconds else float("nan")))
+        hops = list(zip(route, route[1:]))
+        bits = min(key[(min(u, v), max(u, v))] for u, v in hops)
+        length_km = sum(graph.edges[u, v]["distance_km"] for u, v in hops)
+        rows.append((length_km, a, b, bits, bits / seconds if seconds else float("nan")))
     return rows
