@@ -377,8 +377,8 @@ def test_bbm92_biased_bases_charge_each_basis_the_other_basis_phase_error(error_
 
 
 def test_bbm92_asymptotic_key_is_each_basis_kept_bits_times_the_other_basis_secrecy():
-    """ℓ = ⌊(n'/n)·[n_ZZ·(1 - h(Q_XX)) + n_XX·(1 - h(Q_ZZ))] - f_EC·h(E')·n'⌋ from the block's counts, exactly
-    (E' the kept bits' error rate); E91 keeps n'(1 - h(Q̂)) - leak."""
+    """ℓ = ⌊(n'/n)·[n_ZZ·(1 - h(Q_XX)) + n_XX·(1 - h(Q_ZZ))] - f_EC·h(E')·n'⌋ from the block's counts,
+    exactly (E' the kept bits' error rate); E91 keeps n'(1 - h(Q̂)) - leak."""
     h = theory.binary_entropy
     counts = entangled.SiftedCounts(10**6, 200_000, 100_000, 6_000, (80_000, 20_000), (2_000, 4_000))
     for protocol in ("bbm92", "e91"):

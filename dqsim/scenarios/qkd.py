@@ -259,7 +259,8 @@ def _block_rows(run, protocol, qber_threshold):
                              _binomial_se(counts.errors[0], counts.sifted[0]), _nan(result.qber_estimate),
                              result.qber_estimate_standard_error, result.num_estimation_bits, no_key_reason(result),
                              *(result.phase_error_upper[::-1] if result.phase_error_upper else (float("nan"),) * 2),
-                             result.single_photon_secrecy_bits if decoy else float("nan")))
+                             result.single_photon_secrecy_bits if decoy and result.finite_key is None
+                             else float("nan")))  # the asymptotic secrecy; a finite-key block's is Lim et al.'s
             else:
                 pairs, sample = counts.num_pairs, result.estimate
                 # BBM92: the Z–Z and X–X bits' QBERs; E91's key settings are not Z and X (both its QBER)
@@ -416,8 +417,8 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
                 link_chsh, missing = _chsh(tally.chsh_counts)
                 chsh = link_chsh
                 if missing:
-                    chsh_warnings.append(f"{p.distance_km:g} km link {p.link_index}: CHSH S not measured, no coincidence "
-                                         f"in the setting pair(s) {missing} (more pairs or less loss)")
+                    chsh_warnings.append(f"{p.distance_km:g} km link {p.link_index}: CHSH S not measured, no "
+                                         f"coincidence in the setting pair(s) {missing} (more pairs or less loss)")
             rate = tally.key_bits / tally.pulses if tally.pulses else 0.0
             qber = tally.errors / tally.sifted if tally.sifted else float("nan")
             qber_se = math.sqrt(qber * (1.0 - qber) / tally.sifted) if tally.sifted else float("nan")

@@ -68,7 +68,7 @@ from dqsim.protocols.qkd.entangled import SiftedCounts
 from dqsim.protocols.qkd.finite_key import EntangledFiniteKeyResult, entangled_finite_key_length
 from dqsim.protocols.qkd.postprocess import QberSample, abort_or_verification_reason, disclose_sample, sample_qber
 from dqsim.protocols.qkd.reconciliation import PostprocessResult, postprocess_key
-from dqsim.protocols.qkd.theory import binary_entropy
+from dqsim.protocols.qkd.theory import binary_entropy, key_entropy
 
 __all__ = [
     "BBM92_KEY_PAIR",
@@ -149,21 +149,17 @@ def _bbm92_test(counts: SiftedCounts) -> QberSample:
 
 
 def _secrecy_bits(counts: SiftedCounts, protocol: str, num_kept: int, estimate: QberSample) -> float:
-    """S of the module docstring: BBM92 each basis's kept bits times 1 - h(the other basis's QBER), E91 n'(1 - h(Q̂))."""
+    """S of the module docstring: BBM92 each basis's kept bits times 1 - h(the other basis's QBER),
+    E91 n'(1 - h(Q̂))."""
     if not num_kept or estimate.qber is None:
         return 0.0
     if protocol != "bbm92":
-        return num_kept * (1.0 - _entropy_or_one(estimate.qber))
+        return num_kept * (1.0 - key_entropy(estimate.qber))
     sifted, errors = counts.key_pair_sifted, counts.key_pair_errors
     qber = [errors[b] / sifted[b] if sifted[b] else 0.5 for b in (BBM92_KEY_PAIR, BBM92_TEST_PAIR)]
     share = num_kept / counts.num_sifted
-    return share * (sifted[BBM92_KEY_PAIR] * (1.0 - _entropy_or_one(qber[BBM92_TEST_PAIR]))
-                    + sifted[BBM92_TEST_PAIR] * (1.0 - _entropy_or_one(qber[BBM92_KEY_PAIR])))
-
-
-def _entropy_or_one(error_rate: float) -> float:
-    """h(e), 1 at e >= 1/2 (no secrecy)."""
-    return 1.0 if error_rate >= 0.5 else binary_entropy(error_rate)
+    return share * (sifted[BBM92_KEY_PAIR] * (1.0 - key_entropy(qber[BBM92_TEST_PAIR]))
+                    + sifted[BBM92_TEST_PAIR] * (1.0 - key_entropy(qber[BBM92_KEY_PAIR])))
 
 
 def _result(counts, estimate, num_key_bits, leakage_bits, key, aborted, pair_rate_hz, finite=None, done=None):

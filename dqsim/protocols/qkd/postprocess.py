@@ -61,7 +61,7 @@ from dqsim.protocols.qkd.bb84 import BASIS_X, BASIS_Z, AliceBatch, BobBatch, Dec
 from dqsim.protocols.qkd.decoy import DecoyEstimate, basis_single_photon_error_upper, one_decoy, vacuum_weak_decoy
 from dqsim.protocols.qkd.finite_key import FiniteKeyResult, finite_key_length
 from dqsim.protocols.qkd.reconciliation import PostprocessResult, postprocess_key
-from dqsim.protocols.qkd.theory import DEFAULT_ERROR_CORRECTION_EFFICIENCY, binary_entropy
+from dqsim.protocols.qkd.theory import DEFAULT_ERROR_CORRECTION_EFFICIENCY, binary_entropy, key_entropy
 
 __all__ = [
     "DEFAULT_QBER_THRESHOLD",
@@ -298,11 +298,6 @@ class BlockResult:
     num_estimation_bits: int = 0
     single_photon_secrecy_bits: float = 0.0
     phase_error_upper: tuple[float, float] | None = None
-
-
-def _entropy_or_one(error_rate: float) -> float:
-    """h(e), 1 at e >= 1/2 (no secrecy)."""
-    return 1.0 if error_rate >= 0.5 else binary_entropy(error_rate)
 
 
 def _phase_errors(counts: BlockCounts, source: DecoySource, decoy: DecoyEstimate, decoy_class: int,
@@ -561,7 +556,7 @@ def estimate_block(
         phase = _phase_errors(counts, source, decoy, decoy_class, gain_decoy)
         single = min(1.0, decoy.q1_lower / gain_signal) * kept_fraction
         n1_lower = single * n_sifted
-        secrecy = sum(single * n_basis * (1.0 - _entropy_or_one(e_phase))
+        secrecy = sum(single * n_basis * (1.0 - key_entropy(e_phase))
                       for n_basis, e_phase in zip((counts.sifted_z[0], counts.sifted_x[0]), phase))
         secret = max(0.0, secrecy - leakage)
     else:
