@@ -212,6 +212,9 @@ def test_bad_qkd(text, match):
      r"\[qkd\.source\]\.intensities\[1\] = 0\.5: must be < intensities\[0\] = 0\.5 \(strictly decreasing"),
     ("bb84_decoy", "intensities = [0.5, 0.1, 0.2]\nprobabilities = [0.8, 0.1, 0.1]",
      r"\[qkd\.source\]\.intensities\[2\] = 0\.2: must be < intensities\[1\] = 0\.1"),
+    ("bb84_decoy", "intensities = [0.5, 0.0]\nprobabilities = [0.9, 0.1]",  # no weak decoy: ran, then failed
+     r"\[qkd\.source\]\.intensities\[1\] = 0\.0: must be > 0: the decoy-state estimate needs a weak decoy "
+     r"\(signal, decoy\[, vacuum\]; e\.g\. \[0\.5, 0\.1, 0\.0\]\)$"),
     ("bb84_decoy", "intensities = [0.5, -0.1]\nprobabilities = [0.5, 0.5]",
      r"\[qkd\.source\]\.intensities\[1\] = -0\.1: must be in \[0, 10\]$"),
     ("bb84_decoy", "intensities = [11, 0.1]\nprobabilities = [0.5, 0.5]",

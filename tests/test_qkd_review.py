@@ -17,6 +17,7 @@ from dqsim.jobs import apply_overrides, load_job
 from dqsim.protocols.qkd import entangled, theory
 from dqsim.protocols.qkd.bb84 import ChannelModel, DecoySource, DetectorModel, EveModel
 from dqsim.protocols.qkd.detections import detect_batch, detection_counts
+from dqsim.protocols.qkd.entangled_block import entangled_block_key
 from dqsim.protocols.qkd.postprocess import (BlockCounts, QberSample, estimate_block, finite_key_rates, no_key_reason,
                                          postprocess_block)
 from dqsim.protocols.qkd.reconciliation import postprocess_key
@@ -99,8 +100,8 @@ def test_theory_is_the_simulated_receiver_exactly_also_under_raman_noise():
 
 def test_theory_column_sifts_as_the_biased_bases_do():
     """z_basis_probability = 0.9: Alice and Bob sift p² + (1-p)² = 0.82 of the detections (within 3 s.e.),
-    and the links table's GLLP rate (theory_bits_per_pulse) uses that q, so it stays above the simulated
-    decoy-state key; with q fixed at 1/2 it was 0.64 times that key."""
+    and the links table's GLLP rate (theory_bits_per_pulse) uses that q, so the simulated decoy-state key stays
+    near or below it (within its fluctuation, below); with q fixed at 1/2 it was 0.64 times that key."""
     job, out = run("bb84_decoy_50km", "qkd.pulses=4000000", "qkd.batch_pulses=1000000", "qkd.block_pulses=4000000",
                    "qkd.source.z_basis_probability=0.9", "qkd.sample_fraction=0.01")
     (block,), (link,) = out.tables["blocks"], out.tables["links"]
@@ -111,7 +112,9 @@ def test_theory_column_sifts_as_the_biased_bases_do():
     expected = 0.8 * theory.theoretical_key_rate(50.0, detector_efficiency=0.8, misalignment=0.01, sifting_factor=q,
                                                  dark_count_probability=phys.detector.dark_count_probability)
     assert link["theory_bits_per_pulse"] == pytest.approx(expected, rel=1e-12)
-    assert 0.0 < link["key_rate_bits_per_pulse"] < link["theory_bits_per_pulse"]
+    # The Z bits' phase error comes from the 1 % of sifted bits in X, whose decoy bound fluctuates: seeds 1-3 give
+    # 1.09, 0.76 and 1.06 times the theory here (0.97, 0.72, 0.99 at 2e7 pulses); q = 1/2 put it at 1/0.64 = 1.56.
+    assert 0.0 < link["key_rate_bits_per_pulse"] < 1.15 * link["theory_bits_per_pulse"]
 
 
 def test_finite_key_block_aborts_on_the_disclosed_test_basis():
@@ -262,15 +265,22 @@ def test_bb84_finite_key_rate_tends_to_lims_bound_without_fluctuations():
 
 
 def test_bb84_privacy_amplification_output_follows_the_key_length_formula():
-    """Cascade run on the key bits: ℓ = ⌊n_1^L·(kept/n)·(1 - h(e1^U)) - leak_EC - ⌈log2(1/ε_cor)⌉⌋ exactly, with
-    n_1^L = (Q1^L/Q_μ)·n the single-photon share of the n sifted signal bits, the kept bits those left after the
-    QBER sample, leak_EC the parities Cascade disclosed; Alice's and Bob's final keys equal."""
+    """Cascade run on the key bits: ℓ = ⌊S·(kept/n) - leak_EC - ⌈log2(1/ε_cor)⌉⌋ exactly, with S the
+    single-photon secrecy n_1,Z^L·(1 - h(e1,X^U)) + n_1,X^L·(1 - h(e1,Z^U)) of the n sifted signal bits
+    (n_1,B^L = (Q1^L/Q_μ)·n_B), the kept bits those left after the QBER sample, leak_EC the parities Cascade
+    disclosed; Alice's and Bob's final keys equal."""
     _job, out = run("bb84_decoy_50km", "qkd.pulses=4000000", "qkd.block_pulses=2000000",
                     "qkd.error_correction=\"cascade\"")
     for block in out.tables["blocks"]:
         n = block["ec_key_bits"] + block["estimation_bits"]
-        n1 = min(n, block["y1_lower"] * 0.5 * math.exp(-0.5) / block["gain_signal"] * n) * block["ec_key_bits"] / n
-        expected = math.floor(n1 * (1 - theory.binary_entropy(block["e1_upper"])) - block["leakage_bits"] - 50)
+        single = min(1.0, block["y1_lower"] * 0.5 * math.exp(-0.5) / block["gain_signal"])
+        h = theory.binary_entropy
+        # unbiased bases: about half the sifted bits in each (3 s.e. of a binomial share); S within that spread
+        low, high = (single * n * ((0.5 + s * 1.5 / math.sqrt(n)) * (1 - h(block["e1_upper_x"]))
+                                   + (0.5 - s * 1.5 / math.sqrt(n)) * (1 - h(block["e1_upper_z"]))) for s in (-1, 1))
+        assert min(low, high) <= block["single_photon_secrecy_bits"] <= max(low, high)
+        n1 = block["single_photon_secrecy_bits"] * block["ec_key_bits"] / n
+        expected = math.floor(n1 - block["leakage_bits"] - 50)
         assert block["secret_key_bits"] == expected > 0
         assert block["ec_verified"] and block["final_keys_equal"] and block["ec_residual_errors"] == 0
         assert 1.0 < block["ec_f_measured"] < 1.25
@@ -325,3 +335,79 @@ def test_bb84_block_whose_qber_sample_is_empty_aborts():
     result, _ = postprocess_block(counts, source, alice, bob, rng=np.random.default_rng(1), sample_fraction=1e-9)
     assert result.num_estimation_bits == 0
     assert result.aborted and result.secret_key_bits == 0
+
+
+@pytest.mark.parametrize("error_correction", ["model", "cascade"])
+def test_bb84_biased_bases_charge_each_basis_the_other_basis_phase_error(error_correction):
+    """Biased bases (z_basis_probability = 0.9) and Eve intercepting every pulse in Z: the Z bits (81 % of the
+    sifted ones) keep the misalignment's QBER, the X bits get 1/2 (within 3 s.e.), the pooled QBER is only ~1.6 %
+    and Eve knows ~99 % of the sifted bits. The Z bits' phase error is the X bits' error (Lo, Chau and Ardehali
+    2005), so no key may be distilled; the pooled e1^U (~2 %) gave 36,795 key bits (model) that Eve knew.
+    Without Eve the same link keys."""
+    overrides = ("qkd.pulses=4000000", "qkd.block_pulses=4000000", "qkd.source.z_basis_probability=0.9",
+                 'qkd.eve.basis="Z"', f'qkd.error_correction="{error_correction}"')
+    _job, out = run("bb84_eve_intercept", *overrides, "qkd.eve.fraction=1.0")
+    (block,) = out.tables["blocks"]
+    num_x = block["sifted_bits"] * 0.01 / 0.82  # the X share of the sifted bits, (1 - p)² / (p² + (1 - p)²)
+    assert abs(block["qber_x_signal"] - 0.5) < 3 * math.sqrt(0.25 / (0.8 * num_x))
+    assert block["qber_z_signal"] < 0.02 and block["qber_signal"] < 0.03 and block["eve_known_fraction"] > 0.95
+    assert not block["aborted"] and block["secret_key_bits"] == 0
+    assert "single-photon secrecy" in block["no_key_reason"]
+    _job, honest = run("bb84_eve_intercept", *overrides, "qkd.eve.fraction=0.0")
+    assert honest.tables["blocks"]["secret_key_bits"][0] > 10_000
+
+
+@pytest.mark.parametrize("error_correction", ["model", "cascade"])
+def test_bbm92_biased_bases_charge_each_basis_the_other_basis_phase_error(error_correction):
+    """BBM92 with z_basis_probability = 0.9 and Eve intercepting Bob's photon of every pair in Z: the Z–Z bits keep
+    the source's ~3 % QBER, the X–X bits get 1/2 (within 3 s.e.), the pooled QBER is ~3.5 % and Eve knows ~99 % of
+    the sifted bits. The Z–Z bits' phase error is the X–X bits' error, so no key; the asymptotic n'(1 - h(Q̂))
+    gave 395,985 bits (model) that Eve knew. Without Eve the same link keys."""
+    overrides = ("qkd.pulses=4000000", "qkd.block_pulses=4000000", "qkd.source.z_basis_probability=0.9",
+                 'qkd.eve.basis="Z"', f'qkd.error_correction="{error_correction}"')
+    _job, out = run("bbm92_eve_intercept", *overrides, "qkd.eve.fraction=1.0")
+    (block,) = out.tables["blocks"]
+    num_x = block["sifted_bits"] * 0.01 / 0.82
+    assert abs(block["qber_x_signal"] - 0.5) < 3 * math.sqrt(0.25 / num_x)
+    assert block["qber_z_signal"] < 0.04 and block["qber_signal"] < 0.05 and block["eve_known_fraction"] > 0.95
+    assert not block["aborted"] and block["secret_key_bits"] == 0
+    assert "n'_ZZ(1 - h(Q_XX))" in block["no_key_reason"]
+    _job, honest = run("bbm92_eve_intercept", *overrides, "qkd.eve.fraction=0.0")
+    assert honest.tables["blocks"]["secret_key_bits"][0] > 100_000
+
+
+def test_bbm92_asymptotic_key_is_each_basis_kept_bits_times_the_other_basis_secrecy():
+    """ℓ = ⌊(n'/n)·[n_ZZ·(1 - h(Q_XX)) + n_XX·(1 - h(Q_ZZ))] - f_EC·h(E')·n'⌋ from the block's counts,
+    exactly (E' the kept bits' error rate); E91 keeps n'(1 - h(Q̂)) - leak."""
+    h = theory.binary_entropy
+    counts = entangled.SiftedCounts(10**6, 200_000, 100_000, 6_000, (80_000, 20_000), (2_000, 4_000))
+    for protocol in ("bbm92", "e91"):
+        r = entangled_block_key(counts, protocol=protocol, pair_rate_hz=1e9, rng=np.random.default_rng(3), f_ec=1.16,
+                                qber_threshold=0.11, sample_fraction=0.1)
+        n_kept = r.num_key_bits
+        kept_errors = 6_000 - r.estimate.num_errors
+        leak = 1.16 * h(kept_errors / n_kept) * n_kept
+        if protocol == "bbm92":
+            secrecy = n_kept / 100_000 * (80_000 * (1 - h(0.2)) + 20_000 * (1 - h(0.025)))
+        else:
+            secrecy = n_kept * (1 - h(r.estimate.qber))
+        assert r.secret_key_bits == int(max(0.0, secrecy - leak))
+        assert r.leakage_bits == pytest.approx(leak, rel=1e-12)
+
+
+def test_network_rows_give_each_link_its_own_length_and_each_route_its_total():
+    """A chain of 20 and 60 km links: the 60 km link's blocks say 60 km (they said 20, the first link's length,
+    so its no-key reason was never matched to its row either), its gain is that of 60 km within 3 s.e., and the
+    end-to-end row's distance is the route's 80 km (it said 20). In a star each leaf pair's route is its two links."""
+    _job, out = run("qkd_trusted_chain", "qkd.pulses=1000000", "qkd.network.distances_km=[20.0, 60.0]")
+    blocks = out.tables["blocks"]
+    assert blocks["distance_km"].tolist() == [20.0, 60.0] and blocks["link"].tolist() == [0, 1]
+    for block in blocks:
+        eta = 10 ** (-0.02 * block["distance_km"]) * 0.8
+        q, _ = theory.receiver_gain_and_error(0.5, eta, 2e-8, 0.01)
+        assert abs(block["gain_signal"] - q) < 3 * math.sqrt(q * (1 - q) / 800_000)
+    assert out.tables["end_to_end"]["distance_km"].tolist() == [80.0]
+    _job, star = run("qkd_trusted_chain", "qkd.pulses=1000000",
+                     'qkd.network={topology="star", num_nodes=4, distances_km=[10.0, 30.0, 50.0]}')
+    ends = star.tables["end_to_end"]
+    assert list(zip(ends["node_a"], ends["node_b"], ends["distance_km"])) == [(1, 2, 40.0), (1, 3, 60.0), (2, 3, 80.0)]

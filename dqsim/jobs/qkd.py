@@ -74,7 +74,7 @@ class QkdSourceSection(Section):
     Attributes:
         intensities: ``"bb84_decoy"`` only: mean photon numbers of the signal,
             the decoy and optionally a second decoy or vacuum state; 2 or 3
-            values, strictly decreasing, each in [0, 10]. Default
+            values, strictly decreasing, each in [0, 10], the decoy (second) > 0. Default
             ``[0.5, 0.1, 0.0]``.
         probabilities: ``"bb84_decoy"`` only: probability of sending each
             intensity, one per intensity, each in (0, 1), summing to 1 (within
@@ -117,6 +117,10 @@ class QkdSourceSection(Section):
                                     f"{toml_repr(intensities[index - 1])} (strictly decreasing: "
                                     f"signal, decoy[, vacuum])", key=("intensities", index),
                                     value=intensities[index], has_value=True)
+            if intensities[1] <= 0.0:  # strictly decreasing: with three, intensities[1] > intensities[2] >= 0
+                raise job_error(f"must be > 0: the decoy-state estimate needs a weak decoy (signal, decoy[, vacuum]; "
+                                f"e.g. [{toml_repr(intensities[0])}, 0.1, 0.0])", key=("intensities", 1),
+                                value=intensities[1], has_value=True)
         if probabilities is not None:
             if intensities is not None and len(probabilities) != len(intensities):
                 raise job_error(f"lists {len(probabilities)} probabilities but intensities lists "

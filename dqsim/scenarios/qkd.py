@@ -233,10 +233,11 @@ def _theory_rate_per_pulse(job, phys: LinkPhysics) -> float:
     return per_signal * source.probabilities[0]
 
 
-def _block_rows(run, distance_km, protocol, qber_threshold):
+def _block_rows(run, protocol, qber_threshold):
+    """One row per key block of every link; ``distance_km`` is the block's own link's length."""
     rows = []
     for index, tally in sorted(run["tallies"].items()):
-        a, b, _ = run["links"][index]
+        a, b, distance_km = run["links"][index]
         for block, t0, t_pulses, t_sift, t_est, t_key, counts, result in tally.blocks:
             if protocol == "bb84_decoy":
                 gains = [g if g is not None else float("nan") for g in result.gains]
@@ -256,7 +257,10 @@ def _block_rows(run, distance_km, protocol, qber_threshold):
                              t_pulses - t0, t_sift - t_pulses, t_est - t_sift, t_key - t_est,
                              *_finite_columns(result.finite_key), *_postprocess_columns(result.postprocess),
                              _binomial_se(counts.errors[0], counts.sifted[0]), _nan(result.qber_estimate),
-                             result.qber_estimate_standard_error, result.num_estimation_bits, no_key_reason(result)))
+                             result.qber_estimate_standard_error, result.num_estimation_bits, no_key_reason(result),
+                             *(result.phase_error_upper[::-1] if result.phase_error_upper else (float("nan"),) * 2),
+                             result.single_photon_secrecy_bits if decoy and result.finite_key is None
+                             else float("nan")))  # the asymptotic secrecy; a finite-key block's is Lim et al.'s
             else:
                 pairs, sample = counts.num_pairs, result.estimate
                 # BBM92: the Z–Z and X–X bits' QBERs; E91's key settings are not Z and X (both its QBER)
@@ -272,7 +276,8 @@ def _block_rows(run, distance_km, protocol, qber_threshold):
                              *_finite_columns(result.finite_key), *_postprocess_columns(result.postprocess),
                              _binomial_se(counts.num_errors, counts.num_sifted), _nan(sample.qber),
                              sample.standard_error, sample.num_sampled,
-                             entangled_no_key_reason(result, protocol, qber_threshold)))
+                             entangled_no_key_reason(result, protocol, qber_threshold), float("nan"), float("nan"),
+                             float("nan")))
     return rows
 
 
@@ -289,7 +294,8 @@ BLOCK_FIELDS = [("distance_km", "f8"), ("link", "i8"), ("node_a", "i8"), ("node_
                 ("finite_phase_error_upper", "f8"), ("ec_key_bits", "i8"), ("ec_f_measured", "f8"),
                 ("ec_rounds", "i8"), ("ec_residual_errors", "i8"), ("ec_verified", "?"), ("final_keys_equal", "?"),
                 ("classical_bits", "i8"), ("qber_signal_standard_error", "f8"), ("qber_estimated", "f8"),
-                ("qber_estimated_standard_error", "f8"), ("estimation_bits", "i8"), ("no_key_reason", "U")]
+                ("qber_estimated_standard_error", "f8"), ("estimation_bits", "i8"), ("no_key_reason", "U"),
+                ("e1_upper_z", "f8"), ("e1_upper_x", "f8"), ("single_photon_secrecy_bits", "f8")]
 
 
 def _rate_standard_error(blocks) -> float:
@@ -398,22 +404,21 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
         if timeline is None:
             timeline = run["timeline"]
         physics = run["physics"]
-        label = distance if distance is not None else physics[0].distance_km
         stop_point()
-        block_rows += _block_rows(run, label, q.protocol, q.qber_threshold)
+        block_rows += _block_rows(run, q.protocol, q.qber_threshold)
         stop_point()
         for p in physics:
             tally = run["tallies"][p.link_index]
             if q.security == "finite_key":
-                size_rows += _block_size_rows(job, tally, label, p.link_index)
+                size_rows += _block_size_rows(job, tally, p.distance_km, p.link_index)
                 stop_point()
             link_chsh = (float("nan"), float("nan"))
             if tally.chsh_counts is not None:
                 link_chsh, missing = _chsh(tally.chsh_counts)
                 chsh = link_chsh
                 if missing:
-                    chsh_warnings.append(f"{label:g} km link {p.link_index}: CHSH S not measured, no coincidence "
-                                         f"in the setting pair(s) {missing} (more pairs or less loss)")
+                    chsh_warnings.append(f"{p.distance_km:g} km link {p.link_index}: CHSH S not measured, no "
+                                         f"coincidence in the setting pair(s) {missing} (more pairs or less loss)")
             rate = tally.key_bits / tally.pulses if tally.pulses else 0.0
             qber = tally.errors / tally.sifted if tally.sifted else float("nan")
             qber_se = math.sqrt(qber * (1.0 - qber) / tally.sifted) if tally.sifted else float("nan")
@@ -423,7 +428,7 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
                                tally.aborted_blocks, tally.done_ps, qber_se, plob_bound(p.total_transmittance),
                                _rate_standard_error(tally.blocks), *_spdc_optimum(job, p), *link_chsh))
             stop_point()
-        end_rows += _end_to_end(job, run, label)
+        end_rows += _end_to_end(job, run)
         stop_point()
         if on_progress:
             on_progress(step + 1, len(distances), "distances")
@@ -532,8 +537,10 @@ def _decoy_warnings(block_rows) -> list[str]:
             for r in block_rows if r[at["detections_decoy"]] < MIN_DECOY_DETECTIONS and r[at["secret_key_bits"]] > 0]
 
 
-def _end_to_end(job, run, distance_km) -> list[tuple]:
+def _end_to_end(job, run) -> list[tuple]:
     """Trusted-relay keys: the smallest link key on the route between two end nodes.
+
+    ``distance_km`` of a row is the route's fibre length, the sum of its links' lengths.
 
     Every link sends ``pulses`` at the source rate, so the rate in bits/s is the key over that emission
     time: the smallest of the route's links' ``key_rate_bits_per_s`` (the links table's definition; the
@@ -553,6 +560,8 @@ def _end_to_end(job, run, distance_km) -> list[tuple]:
     rows = []
     for a, b in pairs:
         route = nx.shortest_path(graph, a, b)
-        bits = min(key[(min(u, v), max(u, v))] for u, v in zip(route, route[1:]))
-        rows.append((distance_km, a, b, bits, bits / seconds if seconds else float("nan")))
+        hops = list(zip(route, route[1:]))
+        bits = min(key[(min(u, v), max(u, v))] for u, v in hops)
+        length_km = sum(graph.edges[u, v]["distance_km"] for u, v in hops)
+        rows.append((length_km, a, b, bits, bits / seconds if seconds else float("nan")))
     return rows

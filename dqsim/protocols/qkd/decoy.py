@@ -53,7 +53,7 @@ from dataclasses import dataclass
 from dqsim.checks import check_choice, check_real
 from dqsim.protocols.qkd.theory import BACKGROUND_ERROR_RATE
 
-__all__ = ["DECOY_METHODS", "DecoyEstimate", "one_decoy", "vacuum_weak_decoy"]
+__all__ = ["DECOY_METHODS", "DecoyEstimate", "basis_single_photon_error_upper", "one_decoy", "vacuum_weak_decoy"]
 
 #: Names of the estimators (:attr:`DecoyEstimate.method`).
 DECOY_METHODS = ("vacuum_weak", "one_decoy")
@@ -106,14 +106,17 @@ def _y1_lower(mu: float, nu: float, q_mu: float, q_nu: float, y0: float) -> floa
     )
 
 
+def _e1_upper(nu: float, e_nu: float, q_nu: float, y1: float, y0: float) -> float:
+    """Ma et al. 2005 eq. (37), clipped to [0, 1]; 1 where ``Y1^L = 0`` (nothing certified)."""
+    if y1 <= 0.0:
+        return 1.0
+    return min(1.0, max(0.0, (e_nu * q_nu * math.exp(nu) - BACKGROUND_ERROR_RATE * y0) / (y1 * nu)))
+
+
 def _estimate(mu: float, nu: float, e_nu: float, q_nu: float, y1: float, y0_for_e1: float,
               y0_report: float, method: str) -> DecoyEstimate:
     y1 = min(1.0, max(0.0, y1))
-    if y1 > 0.0:
-        e1 = (e_nu * q_nu * math.exp(nu) - BACKGROUND_ERROR_RATE * y0_for_e1) / (y1 * nu)
-        e1 = min(1.0, max(0.0, e1))
-    else:
-        e1 = 1.0
+    e1 = _e1_upper(nu, e_nu, q_nu, y1, y0_for_e1)
     q1 = min(1.0, y1 * mu * math.exp(-mu))
     return DecoyEstimate(y1_lower=y1, e1_upper=e1, q1_lower=q1,
                          y0=min(1.0, max(0.0, y0_report)), method=method)
@@ -213,3 +216,47 @@ def one_decoy(
     y0_lower = max(0.0, (mu * q_nu * math.exp(nu) - nu * q_mu * math.exp(mu)) / (mu - nu))
     y1 = _y1_lower(mu, nu, q_mu, q_nu, min(1.0, y0_upper))
     return _estimate(mu, nu, e_nu, q_nu, y1, y0_lower, y0_lower, "one_decoy")
+
+
+def basis_single_photon_error_upper(estimate: DecoyEstimate, *, decoy_intensity: float, gain_decoy: float,
+                                    qber_decoy: float | None) -> float:
+    """Upper bound e1^U of the single-photon error rate in one basis, from that basis's decoy QBER.
+
+    Ma et al. 2005 eq. (37) with the decoy QBER ``E_ν`` of the pulses prepared
+    and measured in one basis, and the basis-independent ``Y1^L`` and ``Y0``
+    of ``estimate`` (Eve does not know the basis before it is announced, so
+    the yields do not depend on it; the error rates may). The phase error
+    rate of the single-photon bits of one basis is the bit error rate of
+    single photons in the other basis (Shor and Preskill; H.-K. Lo, H. F.
+    Chau and M. Ardehali, J. Cryptology 18, 133 (2005), who estimate each
+    basis's error rate on its own): an attack that spares one basis (e.g.
+    intercept-resend always measuring in Z) shows up only in the other
+    basis's errors.
+
+    Args:
+        estimate: the block's :class:`DecoyEstimate` (both bases).
+        decoy_intensity: ν, in (0, 1].
+        gain_decoy: Q_ν of all decoy pulses, in [0, 1].
+        qber_decoy: E_ν of the sifted decoy bits of the basis, in [0, 1], or
+            ``None`` (no such bit: nothing bounds it, 1 is returned).
+
+    Returns:
+        e1^U of the basis, in [0, 1].
+
+    Examples:
+        >>> est = vacuum_weak_decoy(signal_intensity=0.5, decoy_intensity=0.1,
+        ...                         gain_signal=0.03921, qber_signal=0.01002,
+        ...                         gain_decoy=0.00797, qber_decoy=0.01012, gain_vacuum=2e-6)
+        >>> round(basis_single_photon_error_upper(est, decoy_intensity=0.1, gain_decoy=0.00797,
+        ...                                       qber_decoy=0.01012), 4) == round(est.e1_upper, 4)
+        True
+        >>> basis_single_photon_error_upper(est, decoy_intensity=0.1, gain_decoy=0.00797, qber_decoy=None)
+        1.0
+    """
+    where = "basis_single_photon_error_upper"
+    nu = check_real(where, "decoy_intensity", decoy_intensity, 0.0, low_open=True)
+    q_nu = check_real(where, "gain_decoy", gain_decoy, 0.0, 1.0)
+    if qber_decoy is None:
+        return 1.0
+    e_nu = check_real(where, "qber_decoy", qber_decoy, 0.0, 1.0)
+    return _e1_upper(nu, e_nu, q_nu, estimate.y1_lower, estimate.y0)

@@ -8,11 +8,23 @@ equal angles: BBM92 Z–Z and X–X, E91 both at π/4 and both at π/2,
 **Asymptotic** (``finite_key=None``): a random ``sample_fraction`` of the
 sifted bits is disclosed to estimate the QBER Q̂ and dropped; the block
 aborts when Q̂ exceeds ``qber_threshold``; the n' kept bits give
-(Shor–Preskill, P. W. Shor and J. Preskill, PRL 85, 441 (2000); the phase
-error rate taken equal to the bit error rate, as for these symmetric
-sources)::
+(Shor–Preskill, P. W. Shor and J. Preskill, PRL 85, 441 (2000))::
 
-    ℓ = n'(1 - h(Q̂)) - leak_EC,    leak_EC = f_EC·h(E')·n'   (model; E' the kept bits' error rate)
+    ℓ = S - leak_EC,    leak_EC = f_EC·h(E')·n'   (model; E' the kept bits' error rate)
+
+* BBM92: the phase error rate of the Z–Z bits is the bit error rate of the
+  X–X bits and the other way round (Z and X are complementary; H.-K. Lo,
+  H. F. Chau, M. Ardehali, J. Cryptology 18, 133 (2005) estimate each
+  basis's error rate on its own), so ``S = n'_ZZ·(1 - h(Q_XX)) +
+  n'_XX·(1 - h(Q_ZZ))`` with Q_ZZ, Q_XX the block's error rates of each
+  basis (known to Alice and Bob once the sample is disclosed and the kept
+  bits corrected) and n'_B the kept bits' share n'·n_B/n of each basis. An
+  attack on one basis (Eve always measuring in Z) shows in the other's
+  errors only; with biased bases (``z_basis_probability`` 0.9) its pooled
+  QBER stays low while Eve knows most key bits.
+* E91: its key bases (π/4, π/2) are not complementary; the phase error rate
+  is taken equal to the estimate Q̂, ``S = n'(1 - h(Q̂))``, as for a
+  symmetric source (e.g. a Werner state).
 
 and with Cascade leak_EC is the parities it disclosed plus the verification
 hash's ⌈log2(1/ε_cor)⌉ bits (as for BB84, :func:`~dqsim.protocols.qkd.postprocess.postprocess_block`).
@@ -56,7 +68,7 @@ from dqsim.protocols.qkd.entangled import SiftedCounts
 from dqsim.protocols.qkd.finite_key import EntangledFiniteKeyResult, entangled_finite_key_length
 from dqsim.protocols.qkd.postprocess import QberSample, abort_or_verification_reason, disclose_sample, sample_qber
 from dqsim.protocols.qkd.reconciliation import PostprocessResult, postprocess_key
-from dqsim.protocols.qkd.theory import binary_entropy
+from dqsim.protocols.qkd.theory import binary_entropy, key_entropy
 
 __all__ = [
     "BBM92_KEY_PAIR",
@@ -136,6 +148,20 @@ def _bbm92_test(counts: SiftedCounts) -> QberSample:
     return QberSample(k, k, counts.key_pair_errors[BBM92_TEST_PAIR])
 
 
+def _secrecy_bits(counts: SiftedCounts, protocol: str, num_kept: int, estimate: QberSample) -> float:
+    """S of the module docstring: BBM92 each basis's kept bits times 1 - h(the other basis's QBER),
+    E91 n'(1 - h(Q̂))."""
+    if not num_kept or estimate.qber is None:
+        return 0.0
+    if protocol != "bbm92":
+        return num_kept * (1.0 - key_entropy(estimate.qber))
+    sifted, errors = counts.key_pair_sifted, counts.key_pair_errors
+    qber = [errors[b] / sifted[b] if sifted[b] else 0.5 for b in (BBM92_KEY_PAIR, BBM92_TEST_PAIR)]
+    share = num_kept / counts.num_sifted
+    return share * (sifted[BBM92_KEY_PAIR] * (1.0 - key_entropy(qber[BBM92_TEST_PAIR]))
+                    + sifted[BBM92_TEST_PAIR] * (1.0 - key_entropy(qber[BBM92_KEY_PAIR])))
+
+
 def _result(counts, estimate, num_key_bits, leakage_bits, key, aborted, pair_rate_hz, finite=None, done=None):
     per_pair = key / counts.num_pairs if counts.num_pairs else 0.0
     return EntangledBlockResult(
@@ -204,7 +230,7 @@ def entangled_block_key(
                                              eps_sec=finite_key[0], eps_cor=finite_key[1])
         key = finite.secret_key_bits
     elif n and not aborted:
-        key = int(n * max(0.0, 1.0 - f_ec * binary_entropy(n_errors / n) - binary_entropy(estimate.qber)))
+        key = int(max(0.0, _secrecy_bits(counts, protocol, n, estimate) - leak))
     else:
         key = 0
     return _result(counts, estimate, n, leak, 0 if aborted else key, aborted, pair_rate_hz, finite)
@@ -274,7 +300,7 @@ def entangled_postprocess_block(
             return 0
         if finite_key is not None:
             return finite_bound(leak).secret_key_bits
-        return int(math.floor(n * (1.0 - binary_entropy(estimate.qber)) - leak
+        return int(math.floor(_secrecy_bits(counts, protocol, n, estimate) - leak
                               - math.ceil(math.log2(1.0 / eps_cor))))
 
     done = postprocess_key(kept_a, kept_b, qber_estimate=estimate.cascade_qber,
@@ -288,7 +314,7 @@ def entangled_no_key_reason(result: EntangledBlockResult, protocol: str, qber_th
 
     In order: an abort (no bit disclosed to estimate the QBER, or its estimate above ``qber_threshold``);
     a failed error verification; the finite-key bound (Tomamichel et al. 2012) below one bit; the
-    asymptotic n(1 - h(Q̂)) not above the leakage.
+    asymptotic secrecy S (module docstring) not above the leakage.
 
     Examples:
         >>> c = SiftedCounts(1000, 0, 0, 0, (0, 0), (0, 0))
@@ -311,6 +337,13 @@ def entangled_no_key_reason(result: EntangledBlockResult, protocol: str, qber_th
         return (f"finite key: ℓ = {finite.unclipped_length:.0f} bits < 1 with n = {finite.num_key_bits:,} key bits, "
                 f"k = {finite.num_test_bits:,} test bits, Q_tol + μ = {finite.phase_error_upper:.4f} (Tomamichel "
                 f"et al. 2012; block too small or too noisy): raise block_pulses")
+    if protocol == "bbm92":
+        c = result.counts
+        per_basis = ", ".join(f"{name} {e / n:.4f}" if n else f"{name} n/a"
+                              for name, n, e in zip(("Z–Z", "X–X"), c.key_pair_sifted, c.key_pair_errors))
+        return (f"n'_ZZ(1 - h(Q_XX)) + n'_XX(1 - h(Q_ZZ)) does not exceed the leakage {result.leakage_bits:.0f} bits "
+                f"(QBER estimate {result.estimate.qber:.4f}; per basis {per_basis}): the link is too noisy, or one "
+                f"basis's errors are too high")
     return (f"n(1 - h(Q)) does not exceed the leakage {result.leakage_bits:.0f} bits (QBER estimate "
             f"{result.estimate.qber:.4f}): the link is too noisy")
 

@@ -17,9 +17,17 @@ keys only the rest. The finite-key analysis instead estimates from the X
 Lo, N. Lütkenhaus, J. Preskill, Quantum Inf. Comput. 4, 325 (2004); X. Ma,
 B. Qi, Y. Zhao, H.-K. Lo, Phys. Rev. A 72, 012326 (2005), Sec. II)::
 
-    n_1^L = (Q1^L / Q_μ) · n_sifted,μ           single-photon sifted signal bits
-    leak  = f_EC · h(E_μ) · n_sifted,μ           bits revealed by error correction
-    ℓ     = max(0, n_1^L · [1 - h(e1^U)] - leak)
+    n_1,B^L = (Q1^L / Q_μ) · n_B                 single-photon sifted signal bits of basis B (Z, X)
+    leak    = f_EC · h(E_μ) · n_sifted,μ         bits revealed by error correction
+    ℓ       = max(0, n_1,Z^L·[1 - h(e1,X^U)] + n_1,X^L·[1 - h(e1,Z^U)] - leak)
+
+The phase error rate of one basis's single-photon bits is bounded by the
+other basis's single-photon bit error rate e1,B^U (from that basis's decoy
+QBER; H.-K. Lo, H. F. Chau, M. Ardehali, J. Cryptology 18, 133 (2005)), so an
+attack on one basis alone (intercept-resend always in Z, which leaves the Z
+bits' QBER untouched) is charged where it shows. With unbiased bases and
+basis-independent noise this is the usual ``n_1^L·[1 - h(e1^U)]``; with
+biased bases (``z_basis_probability``) it is what keeps the key secure.
 
 With a QBER sample of m of the n sifted signal bits (k errors), ``n_1^L``
 and ``leak`` count only the n - m kept bits (``leak`` at their error rate
@@ -50,10 +58,10 @@ from dqsim.backend import qkd_kernels
 from dqsim.errors import DqsimError
 from dqsim.checks import check_choice, check_int, check_real
 from dqsim.protocols.qkd.bb84 import BASIS_X, BASIS_Z, AliceBatch, BobBatch, DecoySource
-from dqsim.protocols.qkd.decoy import DecoyEstimate, one_decoy, vacuum_weak_decoy
+from dqsim.protocols.qkd.decoy import DecoyEstimate, basis_single_photon_error_upper, one_decoy, vacuum_weak_decoy
 from dqsim.protocols.qkd.finite_key import FiniteKeyResult, finite_key_length
 from dqsim.protocols.qkd.reconciliation import PostprocessResult, postprocess_key
-from dqsim.protocols.qkd.theory import DEFAULT_ERROR_CORRECTION_EFFICIENCY, binary_entropy
+from dqsim.protocols.qkd.theory import DEFAULT_ERROR_CORRECTION_EFFICIENCY, binary_entropy, key_entropy
 
 __all__ = [
     "DEFAULT_QBER_THRESHOLD",
@@ -239,7 +247,7 @@ class BlockResult:
         decoy: the :class:`DecoyEstimate`, or ``None`` where a gain or a QBER
             needed by it is zero or undefined.
         num_sifted_signal_bits: sifted bits of the signal class, bits.
-        num_single_photon_bits_lower: n_1^L, bits.
+        num_single_photon_bits_lower: n_1^L, bits (both bases).
         leakage_bits: f_EC·h(E_μ)·(sifted signal bits), bits.
         secret_key_bits: ℓ, bits (0 when aborted).
         key_rate_bits_per_pulse: ℓ per pulse sent (all classes), bits.
@@ -260,6 +268,10 @@ class BlockResult:
         qber_estimate_standard_error: its binomial standard error (NaN without an estimate).
         num_estimation_bits: bits the estimate disclosed (removed from the key
             when sampled from it), bits.
+        single_photon_secrecy_bits: n_1,Z^L·[1 - h(e1,X^U)] + n_1,X^L·[1 - h(e1,Z^U)] (asymptotic; 0 without
+            a decoy bound), bits.
+        phase_error_upper: the phase error bounds of the Z bits and the X bits, (e1,X^U, e1,Z^U), or
+            ``None`` without a decoy bound.
     """
 
     num_pulses_sent: int
@@ -284,6 +296,19 @@ class BlockResult:
     qber_estimate: float | None = None
     qber_estimate_standard_error: float = math.nan
     num_estimation_bits: int = 0
+    single_photon_secrecy_bits: float = 0.0
+    phase_error_upper: tuple[float, float] | None = None
+
+
+def _phase_errors(counts: BlockCounts, source: DecoySource, decoy: DecoyEstimate, decoy_class: int,
+                  gain_decoy: float) -> tuple[float, float]:
+    """(phase error bound of the Z bits, of the X bits) = (e1,X^U, e1,Z^U) from each basis's decoy QBER."""
+    nu = source.intensities[decoy_class]
+    bound = {basis: basis_single_photon_error_upper(decoy, decoy_intensity=nu, gain_decoy=gain_decoy,
+                                                    qber_decoy=_ratio(errors[decoy_class], sifted[decoy_class]))
+             for basis, sifted, errors in (("z", counts.sifted_z, counts.errors_z),
+                                           ("x", counts.sifted_x, counts.errors_x))}
+    return bound["x"], bound["z"]
 
 
 @dataclass(frozen=True)
@@ -525,10 +550,15 @@ def estimate_block(
                         num_estimation_bits=sample.num_sampled)
     if leakage_bits is not None:
         leakage = check_real(where, "leakage_bits", leakage_bits, 0.0)
+    secrecy, phase = 0.0, None
     if decoy is not None:
-        n1_lower = min(float(n_sifted), decoy.q1_lower / gain_signal * n_sifted) * kept_fraction
-        h_e1 = 1.0 if decoy.e1_upper >= 0.5 else binary_entropy(decoy.e1_upper)
-        secret = max(0.0, n1_lower * (1.0 - h_e1) - leakage)
+        # each basis's single-photon bits, charged the phase error that the other basis's errors bound
+        phase = _phase_errors(counts, source, decoy, decoy_class, gain_decoy)
+        single = min(1.0, decoy.q1_lower / gain_signal) * kept_fraction
+        n1_lower = single * n_sifted
+        secrecy = sum(single * n_basis * (1.0 - key_entropy(e_phase))
+                      for n_basis, e_phase in zip((counts.sifted_z[0], counts.sifted_x[0]), phase))
+        secret = max(0.0, secrecy - leakage)
     else:
         n1_lower = 0.0
         secret = 0.0
@@ -572,6 +602,8 @@ def estimate_block(
         eve_known_fraction=_ratio(counts.eve_known[0], n_sifted),
         f_ec=f_ec,
         finite_key=finite,
+        single_photon_secrecy_bits=secrecy,
+        phase_error_upper=phase,
         **estimate,
     )
 
@@ -630,8 +662,7 @@ def postprocess_block(
                        num_estimation_bits=disclosed.num_sampled,
                        aborted=alice_key.size > 0 and (disclosed.qber is None or disclosed.qber > qber_threshold))
         kept = kept_a.size / alice_key.size if alice_key.size else 0.0
-        e1 = base.decoy.e1_upper if base.decoy is not None else 0.5
-        secure = kept * base.num_single_photon_bits_lower * (1.0 - (binary_entropy(e1) if e1 < 0.5 else 1.0))
+        secure = kept * base.single_photon_secrecy_bits
 
         def final_bits(leak: int) -> int:
             if base.aborted:
@@ -704,14 +735,16 @@ def no_key_reason(result: BlockResult) -> str:
     if result.decoy is None:
         return "no decoy-state bound: the weak decoy (or vacuum) class has no detection or no sifted bit " \
                "(more pulses or a shorter link)"
-    n1 = result.num_single_photon_bits_lower
+    secrecy = result.single_photon_secrecy_bits
     if result.postprocess is not None:  # postprocess_block keys only the bits left after the QBER sample
-        n1 *= result.postprocess.num_bits / max(1, result.postprocess.num_bits + result.num_estimation_bits)
-    secrecy = n1 * (1.0 - binary_entropy(min(result.decoy.e1_upper, 0.5)))
+        secrecy *= result.postprocess.num_bits / max(1, result.postprocess.num_bits + result.num_estimation_bits)
     bounds = f"Y1^L = {result.decoy.y1_lower:.3g}, e1^U = {result.decoy.e1_upper:.3f}"
+    if result.phase_error_upper is not None:
+        bounds += f"; per basis e1,Z^U = {result.phase_error_upper[1]:.3f}, e1,X^U = {result.phase_error_upper[0]:.3f}"
     if result.leakage_bits >= secrecy:
-        return (f"leakage {result.leakage_bits:.0f} bits >= single-photon secrecy n_1^L·(1 - h(e1^U)) = "
-                f"{secrecy:.0f} bits ({bounds}): the link is too long or too noisy")
+        return (f"leakage {result.leakage_bits:.0f} bits >= single-photon secrecy n_1,Z^L·(1 - h(e1,X^U)) + "
+                f"n_1,X^L·(1 - h(e1,Z^U)) = {secrecy:.0f} bits ({bounds}): the link is too long or too noisy, "
+                f"or one basis's errors are too high")
     return (f"single-photon secrecy {secrecy:.0f} bits ({bounds}) less the leakage {result.leakage_bits:.0f} bits "
             f"(and the verification hash) leaves no whole bit")
 

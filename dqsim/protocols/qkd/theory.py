@@ -52,6 +52,7 @@ __all__ = [
     "error_gain",
     "gain",
     "gllp_key_rate",
+    "key_entropy",
     "qber",
     "receiver_gain_and_error",
     "receiver_single_photon",
@@ -112,8 +113,13 @@ def binary_entropy(x: float) -> float:
     return -x * math.log2(x) - (1.0 - x) * math.log2(1.0 - x)
 
 
-def _key_entropy(error_rate: float) -> float:
-    """h(e), taken as 1 for e >= 1/2 (no key can be distilled at or above 50% errors)."""
+def key_entropy(error_rate: float) -> float:
+    """h(e) as a key-length formula charges it: taken as 1 for e >= 1/2 (no secrecy at or above 50 % errors).
+
+    Examples:
+        >>> key_entropy(0.7), round(key_entropy(0.11), 4)
+        (1.0, 0.4999)
+    """
     return 1.0 if error_rate >= 0.5 else binary_entropy(error_rate)
 
 
@@ -445,7 +451,7 @@ def gllp_key_rate(gain_signal: float, qber_signal: float, single_photon_gain: fl
     e1 = check_real(where, "single_photon_error_rate", single_photon_error_rate, 0.0, 1.0)
     f = check_real(where, "f_ec", f_ec, 1.0)
     q = check_real(where, "sifting_factor", sifting_factor, 0.0, 1.0)
-    return q * (-q_mu * f * _key_entropy(e_mu) + q1 * (1.0 - _key_entropy(e1)))
+    return q * (-q_mu * f * key_entropy(e_mu) + q1 * (1.0 - key_entropy(e1)))
 
 
 def theoretical_key_rate(
