@@ -543,3 +543,58 @@ def test_qubit_owner_gives_every_memory_its_node():
                       for slot in range(chain.memories_per_side)) == list(range(chain.num_qubits))
         assert all(owner[chain.qubit(node, side, slot)] == node for node in range(chain.num_nodes)
                    for side in chain.sides(node) for slot in range(chain.memories_per_side))
+
+
+@pytest.mark.parametrize("body, key", [
+    # 50 km links: a repeater hears of its pair 245 us after the emission, past a 100 us cut-off: never swapped
+    ("num_links = 2\ntotal_distance_km = 100\ncutoff_s = 0.0001", "[chain].cutoff_s = 0.0001"),
+    ('num_links = [1, 4]\ntotal_distance_km = 100\ncutoff_s = 0.0002\n[chain.link]\nscheme = "direct"',
+     "[chain].cutoff_s = 0.0002"),  # direct over 25 km: the acknowledgment returns after 2 x 122 us
+    # 300 km in one link: ~3,600 s per pair; 3,000 of them overflow the int64 picosecond clock (9.2e6 s)
+    ("num_links = 1\ntotal_distance_km = 300\nnum_pairs = 3000", "[chain].num_pairs = 3000"),
+])
+def test_repro_jobs_that_cannot_finish_are_refused_before_the_run(body, key):
+    """A cut-off shorter than the herald's round trip used to run 10,001 abandoned attempts per pair and then
+    suggest raising max_restarts; pairs whose simulated time overflows the engine's int64 clock used to crash
+    with an OverflowError after the whole run (3,000 pairs over one 300 km link)."""
+    with pytest.raises(ConfigError) as info:
+        load_job_text(BASE + body, source="x.toml")
+    message = str(info.value)
+    assert "\n" not in message and message.startswith("x.toml: ") and key in message, message
+
+
+def test_cutoff_and_pair_count_limits_are_not_stricter_than_needed():
+    """A 1-link chain has no repeater (the cut-off is unused); a cut-off above the herald delay, and 1,000
+    pairs over one 300 km link (~3.6e6 s of simulated time, under half the clock), are accepted."""
+    load_job_text(BASE + "num_links = 1\ntotal_distance_km = 100\ncutoff_s = 0.0001")
+    load_job_text(BASE + "num_links = 2\ntotal_distance_km = 100\ncutoff_s = 0.0003")
+    load_job_text(BASE + "num_links = 1\ntotal_distance_km = 300\nnum_pairs = 1000")
+
+
+def test_least_mean_attempts_bounds_the_slowest_link_from_below():
+    """max(1/p, (ln n + γ)/λ) <= E[max of n geometrics]: exact formula for n = 2, a direct sum for n = 5."""
+    from dqsim.network.entanglement import least_mean_attempts
+    for p in (1e-4, 0.01, 0.3, 1.0):
+        assert least_mean_attempts(p) == 1 / p
+        assert least_mean_attempts(p, 2) <= mean_attempts_two_links(p) + 1e-12
+    p, n = 0.01, 5
+    k = np.arange(0, 20_000)
+    exact = np.sum(1 - (1 - (1 - p) ** k) ** n)  # E[max] = sum over k >= 0 of P(max > k)
+    assert 0.9 * exact < least_mean_attempts(p, n) <= exact
+
+
+def test_repro_a_run_past_the_engine_clock_is_a_one_line_error(monkeypatch):
+    """Were a chain's deliveries past the int64 picosecond clock (a pair count the job check lets through, e.g.
+    with many cut-off restarts), the tables failed with an OverflowError; now a one-line DqsimError."""
+    job = load_job_text(BASE + "num_links = 1\ntotal_distance_km = 10\nnum_pairs = 2")
+    real = repeater.run_chain
+
+    def late(chain, **kw):
+        result = real(chain, **kw)
+        result.pairs[-1] = repeater.PairResult(**{**result.pairs[-1].__dict__, "delivery_ps": 2**63})
+        return result
+
+    monkeypatch.setattr(repeater, "run_chain", late)
+    with pytest.raises(DqsimError, match=r"\[chain\].num_pairs") as info:
+        repeater.run_job(job, comm=comm_mod.SingleComm(), backend=BACKEND)
+    assert "\n" not in str(info.value)

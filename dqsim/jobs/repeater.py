@@ -43,7 +43,8 @@ from dqsim.jobs.base import JobConfig
 from dqsim.jobs.errors import job_error
 from dqsim.jobs.network import LINK_FIELDS, LINK_FLOAT_FIELDS, NODE_FLOAT_FIELDS, checked_spec_parameters
 from dqsim.jobs.schema import Section, bounded_int, bounded_real
-from dqsim.network.link import MAX_MEAN_PAIRING_TIME_PS, LinkSpec
+from dqsim.network.entanglement import least_mean_attempts
+from dqsim.network.link import ENGINE_CLOCK_MAX_PS, MAX_MEAN_PAIRING_TIME_PS, LinkSpec
 from dqsim.network.node import NodeSpec
 from dqsim.units import ps_to_seconds
 
@@ -207,7 +208,39 @@ class ChainSection(Section):
                         "simulate per pair; use more links or shorter distances",
                         key=_entry_key("total_distance_km", self.total_distance_km, index),
                         value=total, has_value=True)
+                self._check_cutoff(links, total)
+                self._check_run_time(links, total)
         return self
+
+    def _check_cutoff(self, links: int, total: float) -> None:
+        """A repeater hears of its pair a herald delay after the emission: a cut-off no longer than that discards
+        every pair before it can be swapped (chains of 2 or more links; 1 link has no repeater)."""
+        if self.cutoff_s is None or links < 2:
+            return
+        herald_s = ps_to_seconds(self.link_spec(links, total).herald_delay_ps)
+        if self.cutoff_s <= herald_s:
+            raise job_error(
+                f"no pair could ever be swapped: over links of {total / links:g} km ({links} links) a repeater "
+                f"hears of its pair {herald_s:.3g} s after the emission (the herald's round trip); allowed "
+                f"cutoff_s > {herald_s:.3g}", key=("cutoff_s",), value=self.cutoff_s, has_value=True)
+
+    def _check_run_time(self, links: int, total: float) -> None:
+        """``num_pairs`` rounds must fit the engine's int64 picosecond clock, with a factor 2 to spare: each round
+        takes at least the handshake (two link delays), the slowest link's attempts (at least
+        :func:`~dqsim.network.entanglement.least_mean_attempts` on average, and ``1 + purification_rounds``
+        elementary pairs per link) and the herald."""
+        link = self.link_spec(links, total)
+        probability = link.success_probability
+        attempts = max(least_mean_attempts(probability, links), (1 + self.purification_rounds) / probability)
+        round_ps = 2 * link.delay_ps + (attempts - 1.0) * link.attempt_period_ps + link.herald_delay_ps
+        limit_ps = ENGINE_CLOCK_MAX_PS / 2
+        if self.num_pairs * round_ps > limit_ps:
+            raise job_error(
+                f"over links of {total / links:g} km ({links} link(s)) a pair takes at least "
+                f"{ps_to_seconds(round_ps):.3g} s of simulated time on average, so {self.num_pairs} pairs pass half "
+                f"the {ps_to_seconds(ENGINE_CLOCK_MAX_PS):.3g} s the engine's int64 picosecond clock holds; allowed "
+                f"here 1..{max(1, int(limit_ps // round_ps))} (or shorter links)",
+                key=("num_pairs",), value=self.num_pairs, has_value=True)
 
     def configurations(self) -> list[tuple[int, float]]:
         """``(num_links, total_distance_km)`` of every run, distances outermost, in the given order."""
