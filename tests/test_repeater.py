@@ -598,3 +598,39 @@ def test_repro_a_run_past_the_engine_clock_is_a_one_line_error(monkeypatch):
     with pytest.raises(DqsimError, match=r"\[chain\].num_pairs") as info:
         repeater.run_job(job, comm=comm_mod.SingleComm(), backend=BACKEND)
     assert "\n" not in str(info.value)
+
+
+def _nested_level(node):
+    return (node & -node).bit_length()
+
+
+@pytest.mark.parametrize("swapping, num_links", [("swap_asap", 3), ("swap_asap", 6), ("nested", 4), ("nested", 8)])
+def test_every_memory_dephases_for_exactly_the_time_it_held_its_pair(swapping, num_links):
+    """Werner pairs (F = 0.97) in memories with T2 only. A Z error on any memory becomes one on the end pair, so
+    F = (1 − q)·F_W + q·(1 − F_W)/3 with F_W = 1/4 + 3/4·w^n and q = (1 − e^(−Σt/T2))/2, Σt summed over all
+    2n memories from their pair's emission e_j to their swap (repeaters) or to the delivery (ends). The swap
+    and delivery times follow from the e_j alone: repeater i hears of a pair one delay d after its emission
+    (the herald), nested repeaters also wait for the notices of the two segment swaps below them, and B
+    delivers once its own pair is heralded and every repeater's bits (latency (n − i)·d) are in."""
+    link = LinkSpec(distance_km=20.0, source_fidelity=0.97)
+    d, t2_s, n = link.delay_ps, 2e-3, num_links
+    result = run(ChainSpec(links=[link] * n, node=NodeSpec(name="n", t2_s=t2_s), swapping=swapping,
+                           num_pairs=30), seed=num_links)
+    created = {(r.pair_index, r.attempt, r.link_index): r.created_ps for r in result.records.links}
+    w = werner_from_fidelity(0.97)
+    f_w = 0.25 + 0.75 * w ** n
+    for pair in result.pairs:
+        e = [created[(pair.pair_index, pair.restarts, j)] for j in range(n)]
+        swap = {}
+        for level in range(1, n.bit_length() + 1):
+            for i in range(1, n):
+                if (_nested_level(i) if swapping == "nested" else 1) == level:
+                    swap[i] = max(e[i - 1], e[i]) + d
+                    if swapping == "nested" and level > 1:
+                        half = 1 << (level - 2)
+                        swap[i] = max(swap[i], swap[i - half] + half * d, swap[i + half] + half * d)
+        delivery = max([e[n - 1] + d] + [swap[i] + (n - i) * d for i in range(1, n)])
+        assert pair.delivery_ps == delivery
+        held_ps = 2 * delivery - e[0] - e[n - 1] + sum(2 * swap[i] - e[i - 1] - e[i] for i in range(1, n))
+        q = (1 - math.exp(-ps_to_seconds(held_ps) / t2_s)) / 2
+        assert abs(pair.fidelity - ((1 - q) * f_w + q * (1 - f_w) / 3)) < 1e-12
