@@ -83,8 +83,9 @@ Memory cut-off (``cutoff_ps``)
     part of a longer segment whose other end the repeater does not know, so
     the whole chain *attempt* is abandoned: the repeater tells every node,
     and each one frees its memories and starts the attempt again (link
-    generation in progress is abandoned too; as attempts are independent,
-    this changes only the handshake time). The timer (:class:`Alarm`) of an
+    generation in progress is abandoned too, its source free again one source
+    period after its last attempt, :func:`~dqsim.protocols.epr.abandon_generation`;
+    as attempts are independent, this changes only the handshake time). The timer (:class:`Alarm`) of an
     attempt that has ended, abandoned or delivered, sends nothing. Only repeaters apply the cut-off:
     a pair at an end is bounded by the cut-off of the repeater next to it
     until that repeater swaps it. ``max_restarts`` bounds the attempts per
@@ -107,7 +108,7 @@ from dqsim.errors import DqsimError
 from dqsim.network.link import LinkSpec
 from dqsim.network.network import Network
 from dqsim.network.node import NodeSpec
-from dqsim.protocols.epr import announce_pair, emit_pair, heralded, source_wait_ps
+from dqsim.protocols.epr import abandon_generation, announce_pair, emit_pair, heralded, source_wait_ps
 from dqsim.protocols.purify import draw_twirl, purify_gates, purify_verdict
 from dqsim.state.gates import gate_op
 from dqsim.state.sharded import ShardedState
@@ -863,9 +864,11 @@ class ChainNode:
         self.phase = _EVENT
 
     def _next_attempt(self, ctx) -> None:
-        """The attempt was abandoned: the next one, at once."""
+        """The attempt was abandoned: the next one, at once (this node's source stops its attempts now)."""
         self.attempt += 1
         chain = self.chain
+        if ctx.node < chain.num_links:  # the initiator of the link to its right: its generation there ends now
+            abandon_generation(ctx, ctx.node + 1, chain.links[ctx.node])
         if self.attempt > chain.max_restarts:
             cutoff_s = ps_to_seconds(chain.cutoff_ps) if chain.cutoff_ps else math.inf
             raise DqsimError(
