@@ -550,6 +550,8 @@ def test_qubit_owner_gives_every_memory_its_node():
     ("num_links = 2\ntotal_distance_km = 100\ncutoff_s = 0.0001", "[chain].cutoff_s = 0.0001"),
     ('num_links = [1, 4]\ntotal_distance_km = 100\ncutoff_s = 0.0002\n[chain.link]\nscheme = "direct"',
      "[chain].cutoff_s = 0.0002"),  # direct over 25 km: the acknowledgment returns after 2 x 122 us
+    # one pumping round over 20 km links (d = 98 us): herald d, handshake 2d, herald d, bits d: 490 us at least
+    ("num_links = 2\ntotal_distance_km = 40\npurification_rounds = 1\ncutoff_s = 0.0004", "[chain].cutoff_s = 0.0004"),
     # 300 km in one link: ~3,600 s per pair; 3,000 of them overflow the int64 picosecond clock (9.2e6 s)
     ("num_links = 1\ntotal_distance_km = 300\nnum_pairs = 3000", "[chain].num_pairs = 3000"),
 ])
@@ -564,10 +566,12 @@ def test_repro_jobs_that_cannot_finish_are_refused_before_the_run(body, key):
 
 
 def test_cutoff_and_pair_count_limits_are_not_stricter_than_needed():
-    """A 1-link chain has no repeater (the cut-off is unused); a cut-off above the herald delay, and 1,000
-    pairs over one 300 km link (~3.6e6 s of simulated time, under half the clock), are accepted."""
+    """A 1-link chain has no repeater (the cut-off is unused); a cut-off above the least age of a pair a repeater
+    can swap (0.6 ms runs with one pumping round over 20 km links), and 1,000 pairs over one 300 km link
+    (~3.6e6 s of simulated time, under half the clock), are accepted."""
     load_job_text(BASE + "num_links = 1\ntotal_distance_km = 100\ncutoff_s = 0.0001")
     load_job_text(BASE + "num_links = 2\ntotal_distance_km = 100\ncutoff_s = 0.0003")
+    load_job_text(BASE + "num_links = 2\ntotal_distance_km = 40\npurification_rounds = 1\ncutoff_s = 0.0006")
     load_job_text(BASE + "num_links = 1\ntotal_distance_km = 300\nnum_pairs = 1000")
 
 

@@ -213,16 +213,30 @@ class ChainSection(Section):
         return self
 
     def _check_cutoff(self, links: int, total: float) -> None:
-        """A repeater hears of its pair a herald delay after the emission: a cut-off no longer than that discards
-        every pair before it can be swapped (chains of 2 or more links; 1 link has no repeater)."""
+        """A cut-off no longer than the least age at which a repeater can swap a pair discards every pair first
+        (chains of 2 or more links; 1 link has no repeater).
+
+        The repeater holds its link's pair a herald delay ``h`` after its emission; each pumping round adds the
+        spare pair (a handshake of two link delays after the last herald, or one source period after the last
+        emission if longer: ``max(h + 2d, P)`` after the kept pair, ``max(h + 3d, P)`` after a spare pair) and
+        its herald and bit exchange (``h + d``).
+        """
         if self.cutoff_s is None or links < 2:
             return
-        herald_s = ps_to_seconds(self.link_spec(links, total).herald_delay_ps)
-        if self.cutoff_s <= herald_s:
+        link = self.link_spec(links, total)
+        delay, herald, source = link.delay_ps, link.herald_delay_ps, link.effective_source_period_ps
+        age_ps = 0
+        for round_index in range(self.purification_rounds):
+            age_ps += max(herald + (2 if round_index == 0 else 3) * delay, source)
+        age_ps += herald + (delay if self.purification_rounds else 0)
+        least_s = ps_to_seconds(age_ps)
+        if self.cutoff_s <= least_s:
+            rounds = f" with {self.purification_rounds} pumping round(s)" if self.purification_rounds else ""
             raise job_error(
-                f"no pair could ever be swapped: over links of {total / links:g} km ({links} links) a repeater "
-                f"hears of its pair {herald_s:.3g} s after the emission (the herald's round trip); allowed "
-                f"cutoff_s > {herald_s:.3g}", key=("cutoff_s",), value=self.cutoff_s, has_value=True)
+                f"no pair could ever be swapped: over links of {total / links:g} km ({links} links){rounds} a "
+                f"repeater holds its pair {least_s:.3g} s after the emission at the earliest (heralds, handshakes, "
+                f"bit exchanges); allowed cutoff_s > {least_s:.3g}", key=("cutoff_s",), value=self.cutoff_s,
+                has_value=True)
 
     def _check_run_time(self, links: int, total: float) -> None:
         """``num_pairs`` rounds must fit the engine's int64 picosecond clock, with a factor 2 to spare: each round
