@@ -556,6 +556,9 @@ def test_qubit_owner_gives_every_memory_its_node():
     ("num_links = 2\ntotal_distance_km = 10\ncutoff_s = 1e9", "[chain].cutoff_s = 1000000000.0: must be at most"),
     # 300 km in one link: ~3,600 s per pair; 3,000 of them overflow the int64 picosecond clock (9.2e6 s)
     ("num_links = 1\ntotal_distance_km = 300\nnum_pairs = 3000", "[chain].num_pairs = 3000"),
+    # a handshake of two 1e6 s processing delays per pair: 3 pairs pass half the clock
+    ("num_links = 1\ntotal_distance_km = 40\nnum_pairs = 3\n[chain.node]\n"
+     "classical_processing_delay_ps = 1000000000000000000", "[chain].num_pairs = 3"),
 ])
 def test_repro_jobs_that_cannot_finish_are_refused_before_the_run(body, key):
     """A cut-off shorter than the herald's round trip used to run 10,001 abandoned attempts per pair and then

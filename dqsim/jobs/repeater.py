@@ -247,13 +247,14 @@ class ChainSection(Section):
 
     def _check_run_time(self, links: int, total: float) -> None:
         """``num_pairs`` rounds must fit the engine's int64 picosecond clock, with a factor 2 to spare: each round
-        takes at least the handshake (two link delays), the slowest link's attempts (at least
+        takes at least the handshake (two link delays and processing delays), the slowest link's attempts (at least
         :func:`~dqsim.network.entanglement.least_mean_attempts` on average, and ``1 + purification_rounds``
         elementary pairs per link) and the herald."""
         link = self.link_spec(links, total)
         probability = link.success_probability
         attempts = max(least_mean_attempts(probability, links), (1 + self.purification_rounds) / probability)
-        round_ps = 2 * link.delay_ps + (attempts - 1.0) * link.attempt_period_ps + link.herald_delay_ps
+        handshake_ps = 2 * (link.delay_ps + self.node_spec().classical_processing_delay_ps)
+        round_ps = handshake_ps + (attempts - 1.0) * link.attempt_period_ps + link.herald_delay_ps
         limit_ps = ENGINE_CLOCK_MAX_PS / 2
         if self.num_pairs * round_ps > limit_ps:
             raise job_error(
