@@ -663,3 +663,27 @@ def test_repro_an_abandoned_generation_frees_the_source_at_the_abort():
         heard_responder = t_abort + abs(node - record.link_index - 1) * d
         first_attempt = record.created_ps - (record.attempts - 1) * period
         assert first_attempt == max(heard_initiator + 2 * d, heard_responder + d), record
+
+
+@pytest.mark.parametrize("scheme", ["double_click", "direct"])
+def test_repro_both_ends_act_on_the_herald_after_their_processing_delay(scheme):
+    """Every node acts on a classical message ``classical_processing_delay_ps`` (c) after it arrives, the herald
+    too: a repeater swaps c after its later link's herald whichever side that link is on, and its bits reach B
+    one delay and one c later: delivery = last emission + herald delay h + c + d + c. The initiator used to act
+    on its herald at once (the responder c later), so the delivery came c earlier when the link to the repeater's
+    right (which it initiates) was the last."""
+    link = LinkSpec(distance_km=10.0, scheme=scheme)
+    c = 30_000_000  # 30 µs
+    d, h = link.delay_ps, link.herald_delay_ps
+    result = run(ChainSpec(links=[link] * 2, node=NodeSpec(name="n", classical_processing_delay_ps=c),
+                           num_pairs=60), seed=13)
+    created = {(r.pair_index, r.link_index): r.created_ps for r in result.records.links}
+    right_last = [p for p in result.pairs if created[(p.pair_index, 1)] > created[(p.pair_index, 0)]]
+    assert 10 < len(right_last) < 50
+    for pair in result.pairs:
+        last = max(created[(pair.pair_index, 0)], created[(pair.pair_index, 1)])
+        assert pair.delivery_ps == last + h + c + d + c, pair
+    single = run(ChainSpec(links=[link], node=NodeSpec(name="n", classical_processing_delay_ps=c), num_pairs=5),
+                 seed=14)
+    assert all(p.delivery_ps == p.links_created_ps + h + c for p in single.pairs)
+    assert all(r.ready_ps == r.created_ps + h + c for r in single.records.links)

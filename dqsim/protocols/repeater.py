@@ -91,7 +91,9 @@ Memory cut-off (``cutoff_ps``)
     until that repeater swaps it. ``max_restarts`` bounds the attempts per
     pair (a too-short cut-off could otherwise run forever).
 
-Time is spent only by fibre latency and link attempts: gates and
+Time is spent only by fibre latency, link attempts and the nodes' classical
+processing delay (a node acts on every classical message, the station's
+herald included, that long after it arrives): gates and
 measurements of the protocol take no time (as in :mod:`dqsim.protocols.distributed`).
 """
 
@@ -510,8 +512,9 @@ class LinkSide:
                     return
                 emit_pair(ctx, peer, link, self.qubit, self.peer_qubit, self.pair_attempts)
                 self.phase = _HERALD
-            elif phase == _HERALD:
-                yield ctx.wait(self.pair_herald_ps - ctx.now_ps)
+            elif phase == _HERALD:  # the station's herald is a classical message: the node acts on it c later,
+                # as the responder does on the herald the initiator forwards (the engine adds c to that one)
+                yield ctx.wait(self.pair_herald_ps + chain.node.classical_processing_delay_ps - ctx.now_ps)
                 if run.current != key:
                     return
                 heralded(ctx, peer, self.pair_herald_ps, self.pair_created_ps, self.pair_attempts,
