@@ -543,3 +543,147 @@ def test_qubit_owner_gives_every_memory_its_node():
                       for slot in range(chain.memories_per_side)) == list(range(chain.num_qubits))
         assert all(owner[chain.qubit(node, side, slot)] == node for node in range(chain.num_nodes)
                    for side in chain.sides(node) for slot in range(chain.memories_per_side))
+
+
+@pytest.mark.parametrize("body, key", [
+    # 50 km links: a repeater hears of its pair 245 us after the emission, past a 100 us cut-off: never swapped
+    ("num_links = 2\ntotal_distance_km = 100\ncutoff_s = 0.0001", "[chain].cutoff_s = 0.0001"),
+    ('num_links = [1, 4]\ntotal_distance_km = 100\ncutoff_s = 0.0002\n[chain.link]\nscheme = "direct"',
+     "[chain].cutoff_s = 0.0002"),  # direct over 25 km: the acknowledgment returns after 2 x 122 us
+    # one pumping round over 20 km links (d = 98 us): herald d, handshake 2d, herald d, bits d: 490 us at least
+    ("num_links = 2\ntotal_distance_km = 40\npurification_rounds = 1\ncutoff_s = 0.0004", "[chain].cutoff_s = 0.0004"),
+    # a cut-off of 1e9 s (1e21 ps) set timers past the int64 clock: with checkpoints on, an internal error
+    ("num_links = 2\ntotal_distance_km = 10\ncutoff_s = 1e9", "[chain].cutoff_s = 1000000000.0: must be at most"),
+    # 300 km in one link: ~3,600 s per pair; 3,000 of them overflow the int64 picosecond clock (9.2e6 s)
+    ("num_links = 1\ntotal_distance_km = 300\nnum_pairs = 3000", "[chain].num_pairs = 3000"),
+    # a handshake of two 1e6 s processing delays per pair: 3 pairs pass half the clock
+    ("num_links = 1\ntotal_distance_km = 40\nnum_pairs = 3\n[chain.node]\n"
+     "classical_processing_delay_ps = 1000000000000000000", "[chain].num_pairs = 3"),
+])
+def test_repro_jobs_that_cannot_finish_are_refused_before_the_run(body, key):
+    """A cut-off shorter than the herald's round trip used to run 10,001 abandoned attempts per pair and then
+    suggest raising max_restarts; pairs whose simulated time overflows the engine's int64 clock used to crash
+    with an OverflowError after the whole run (3,000 pairs over one 300 km link)."""
+    with pytest.raises(ConfigError) as info:
+        load_job_text(BASE + body, source="x.toml")
+    message = str(info.value)
+    assert "\n" not in message and message.startswith("x.toml: ") and key in message, message
+
+
+def test_cutoff_and_pair_count_limits_are_not_stricter_than_needed():
+    """A 1-link chain has no repeater (the cut-off is unused); a cut-off above the least age of a pair a repeater
+    can swap (0.6 ms runs with one pumping round over 20 km links), and 1,000 pairs over one 300 km link
+    (~3.6e6 s of simulated time, under half the clock), are accepted."""
+    load_job_text(BASE + "num_links = 1\ntotal_distance_km = 100\ncutoff_s = 0.0001")
+    load_job_text(BASE + "num_links = 2\ntotal_distance_km = 100\ncutoff_s = 0.0003")
+    load_job_text(BASE + "num_links = 2\ntotal_distance_km = 40\npurification_rounds = 1\ncutoff_s = 0.0006")
+    load_job_text(BASE + "num_links = 1\ntotal_distance_km = 300\nnum_pairs = 1000")
+
+
+def test_least_mean_attempts_bounds_the_slowest_link_from_below():
+    """max(1/p, (ln n + γ)/λ) <= E[max of n geometrics]: exact formula for n = 2, a direct sum for n = 5."""
+    from dqsim.network.entanglement import least_mean_attempts
+    for p in (1e-4, 0.01, 0.3, 1.0):
+        assert least_mean_attempts(p) == 1 / p
+        assert least_mean_attempts(p, 2) <= mean_attempts_two_links(p) + 1e-12
+    p, n = 0.01, 5
+    k = np.arange(0, 20_000)
+    exact = np.sum(1 - (1 - (1 - p) ** k) ** n)  # E[max] = sum over k >= 0 of P(max > k)
+    assert 0.9 * exact < least_mean_attempts(p, n) <= exact
+
+
+def test_repro_a_run_past_the_engine_clock_is_a_one_line_error(monkeypatch):
+    """Were a chain's deliveries past the int64 picosecond clock (a pair count the job check lets through, e.g.
+    with many cut-off restarts), the tables failed with an OverflowError; now a one-line DqsimError."""
+    job = load_job_text(BASE + "num_links = 1\ntotal_distance_km = 10\nnum_pairs = 2")
+    real = repeater.run_chain
+
+    def late(chain, **kw):
+        result = real(chain, **kw)
+        result.pairs[-1] = repeater.PairResult(**{**result.pairs[-1].__dict__, "delivery_ps": 2**63})
+        return result
+
+    monkeypatch.setattr(repeater, "run_chain", late)
+    with pytest.raises(DqsimError, match=r"\[chain\].num_pairs") as info:
+        repeater.run_job(job, comm=comm_mod.SingleComm(), backend=BACKEND)
+    assert "\n" not in str(info.value)
+
+
+def _nested_level(node):
+    return (node & -node).bit_length()
+
+
+@pytest.mark.parametrize("swapping, num_links", [("swap_asap", 3), ("swap_asap", 6), ("nested", 4), ("nested", 8)])
+def test_every_memory_dephases_for_exactly_the_time_it_held_its_pair(swapping, num_links):
+    """Werner pairs (F = 0.97) in memories with T2 only. A Z error on any memory becomes one on the end pair, so
+    F = (1 − q)·F_W + q·(1 − F_W)/3 with F_W = 1/4 + 3/4·w^n and q = (1 − e^(−Σt/T2))/2, Σt summed over all
+    2n memories from their pair's emission e_j to their swap (repeaters) or to the delivery (ends). The swap
+    and delivery times follow from the e_j alone: repeater i hears of a pair one delay d after its emission
+    (the herald), nested repeaters also wait for the notices of the two segment swaps below them, and B
+    delivers once its own pair is heralded and every repeater's bits (latency (n − i)·d) are in."""
+    link = LinkSpec(distance_km=20.0, source_fidelity=0.97)
+    d, t2_s, n = link.delay_ps, 2e-3, num_links
+    result = run(ChainSpec(links=[link] * n, node=NodeSpec(name="n", t2_s=t2_s), swapping=swapping,
+                           num_pairs=30), seed=num_links)
+    created = {(r.pair_index, r.attempt, r.link_index): r.created_ps for r in result.records.links}
+    w = werner_from_fidelity(0.97)
+    f_w = 0.25 + 0.75 * w ** n
+    for pair in result.pairs:
+        e = [created[(pair.pair_index, pair.restarts, j)] for j in range(n)]
+        swap = {}
+        for level in range(1, n.bit_length() + 1):
+            for i in range(1, n):
+                if (_nested_level(i) if swapping == "nested" else 1) == level:
+                    swap[i] = max(e[i - 1], e[i]) + d
+                    if swapping == "nested" and level > 1:
+                        half = 1 << (level - 2)
+                        swap[i] = max(swap[i], swap[i - half] + half * d, swap[i + half] + half * d)
+        delivery = max([e[n - 1] + d] + [swap[i] + (n - i) * d for i in range(1, n)])
+        assert pair.delivery_ps == delivery
+        held_ps = 2 * delivery - e[0] - e[n - 1] + sum(2 * swap[i] - e[i - 1] - e[i] for i in range(1, n))
+        q = (1 - math.exp(-ps_to_seconds(held_ps) / t2_s)) / 2
+        assert abs(pair.fidelity - ((1 - q) * f_w + q * (1 - f_w) / 3)) < 1e-12
+
+
+def test_repro_an_abandoned_generation_frees_the_source_at_the_abort():
+    """After a cut-off abort each link starts again after the new handshake: its first attempt comes two link
+    delays after the initiator heard of the abort (or one after the responder did). The source used to stay
+    booked until one source period after the *planned* success of the abandoned generation, an emission that
+    never happened: 29 of 190 restarted links on this seed began 1 µs to 2 periods late, and over 150 km links
+    (p = 4e-4) a restart waited ~2,500 periods (seconds) for its source."""
+    link = LinkSpec(distance_km=20.0, source_rate_hz=1e6)  # source period 1 µs, far below the 98 µs round trip
+    d, period = link.delay_ps, link.attempt_period_ps
+    result = run(ChainSpec(links=[link] * 2, node=IDEAL, cutoff_ps=3 * period, num_pairs=40), seed=6)
+    aborts = {(pair_index, attempt): (node, t) for pair_index, attempt, node, t in result.records.restarts}
+    restarted = [r for r in result.records.links if r.attempt > 0]
+    assert len(restarted) > 100
+    for record in restarted:
+        node, t_abort = aborts[(record.pair_index, record.attempt - 1)]
+        heard_initiator = t_abort + abs(node - record.link_index) * d
+        heard_responder = t_abort + abs(node - record.link_index - 1) * d
+        first_attempt = record.created_ps - (record.attempts - 1) * period
+        assert first_attempt == max(heard_initiator + 2 * d, heard_responder + d), record
+
+
+@pytest.mark.parametrize("scheme", ["double_click", "direct"])
+def test_repro_both_ends_act_on_the_herald_after_their_processing_delay(scheme):
+    """Every node acts on a classical message ``classical_processing_delay_ps`` (c) after it arrives, the herald
+    too: a repeater swaps c after its later link's herald whichever side that link is on, and its bits reach B
+    one delay and one c later: delivery = last emission + herald delay h + c + d + c. The initiator used to act
+    on its herald at once (the responder c later), so the delivery came c earlier when the link to the repeater's
+    right (which it initiates) was the last."""
+    link = LinkSpec(distance_km=10.0, scheme=scheme)
+    c = 30_000_000  # 30 µs
+    d, h = link.delay_ps, link.herald_delay_ps
+    result = run(ChainSpec(links=[link] * 2, node=NodeSpec(name="n", classical_processing_delay_ps=c),
+                           num_pairs=60), seed=13)
+    created = {(r.pair_index, r.link_index): r.created_ps for r in result.records.links}
+    right_last = [p for p in result.pairs if created[(p.pair_index, 1)] > created[(p.pair_index, 0)]]
+    assert 10 < len(right_last) < 50
+    for pair in result.pairs:
+        last = max(created[(pair.pair_index, 0)], created[(pair.pair_index, 1)])
+        assert pair.delivery_ps == last + h + c + d + c, pair
+    single = run(ChainSpec(links=[link], node=NodeSpec(name="n", classical_processing_delay_ps=c), num_pairs=5),
+                 seed=14)
+    assert all(p.delivery_ps == p.links_created_ps + h + c for p in single.pairs)
+    assert all(r.ready_ps == r.created_ps + h + c for r in single.records.links)

@@ -43,7 +43,8 @@ from dqsim.jobs.base import JobConfig
 from dqsim.jobs.errors import job_error
 from dqsim.jobs.network import LINK_FIELDS, LINK_FLOAT_FIELDS, NODE_FLOAT_FIELDS, checked_spec_parameters
 from dqsim.jobs.schema import Section, bounded_int, bounded_real
-from dqsim.network.link import MAX_MEAN_PAIRING_TIME_PS, LinkSpec
+from dqsim.network.entanglement import least_mean_attempts
+from dqsim.network.link import ENGINE_CLOCK_MAX_PS, MAX_MEAN_PAIRING_TIME_PS, LinkSpec
 from dqsim.network.node import NodeSpec
 from dqsim.units import ps_to_seconds
 
@@ -207,7 +208,61 @@ class ChainSection(Section):
                         "simulate per pair; use more links or shorter distances",
                         key=_entry_key("total_distance_km", self.total_distance_km, index),
                         value=total, has_value=True)
+                self._check_cutoff(links, total)
+                self._check_run_time(links, total)
         return self
+
+    def _check_cutoff(self, links: int, total: float) -> None:
+        """A cut-off no longer than the least age at which a repeater can swap a pair discards every pair first
+        (chains of 2 or more links; 1 link has no repeater); one past half the clock would set timers past it.
+
+        The repeater holds its link's pair a herald delay ``h`` after its emission; each pumping round adds the
+        spare pair (a handshake of two link delays after the last herald, or one source period after the last
+        emission if longer: ``max(h + 2d, P)`` after the kept pair, ``max(h + 3d, P)`` after a spare pair) and
+        its herald and bit exchange (``h + d``).
+        """
+        if self.cutoff_s is None:
+            return
+        longest_s = ps_to_seconds(ENGINE_CLOCK_MAX_PS // 2)  # a timer set at a delivery within the run must fit
+        if self.cutoff_s > longest_s:
+            raise job_error(f"must be at most {longest_s:.3g} s, half of what the engine's int64 picosecond clock "
+                            "holds (leave cutoff_s out for no cut-off)", key=("cutoff_s",), value=self.cutoff_s,
+                            has_value=True)
+        if links < 2:
+            return
+        link = self.link_spec(links, total)
+        delay, herald, source = link.delay_ps, link.herald_delay_ps, link.effective_source_period_ps
+        age_ps = 0
+        for round_index in range(self.purification_rounds):
+            age_ps += max(herald + (2 if round_index == 0 else 3) * delay, source)
+        age_ps += herald + (delay if self.purification_rounds else 0)
+        least_s = ps_to_seconds(age_ps)
+        if self.cutoff_s <= least_s:
+            rounds = f" with {self.purification_rounds} pumping round(s)" if self.purification_rounds else ""
+            raise job_error(
+                f"no pair could ever be swapped: over links of {total / links:g} km ({links} links){rounds} a "
+                f"repeater holds its pair {least_s:.3g} s after the emission at the earliest (heralds, handshakes, "
+                f"bit exchanges); allowed cutoff_s > {least_s:.3g}", key=("cutoff_s",), value=self.cutoff_s,
+                has_value=True)
+
+    def _check_run_time(self, links: int, total: float) -> None:
+        """``num_pairs`` rounds must fit the engine's int64 picosecond clock, with a factor 2 to spare: each round
+        takes at least the handshake (two link delays and processing delays), the slowest link's attempts (at least
+        :func:`~dqsim.network.entanglement.least_mean_attempts` on average, and ``1 + purification_rounds``
+        elementary pairs per link) and the herald."""
+        link = self.link_spec(links, total)
+        probability = link.success_probability
+        attempts = max(least_mean_attempts(probability, links), (1 + self.purification_rounds) / probability)
+        handshake_ps = 2 * (link.delay_ps + self.node_spec().classical_processing_delay_ps)
+        round_ps = handshake_ps + (attempts - 1.0) * link.attempt_period_ps + link.herald_delay_ps
+        limit_ps = ENGINE_CLOCK_MAX_PS / 2
+        if self.num_pairs * round_ps > limit_ps:
+            raise job_error(
+                f"over links of {total / links:g} km ({links} link(s)) a pair takes at least "
+                f"{ps_to_seconds(round_ps):.3g} s of simulated time on average, so {self.num_pairs} pairs pass half "
+                f"the {ps_to_seconds(ENGINE_CLOCK_MAX_PS):.3g} s the engine's int64 picosecond clock holds; allowed "
+                f"here 1..{max(1, int(limit_ps // round_ps))} (or shorter links)",
+                key=("num_pairs",), value=self.num_pairs, has_value=True)
 
     def configurations(self) -> list[tuple[int, float]]:
         """``(num_links, total_distance_km)`` of every run, distances outermost, in the given order."""

@@ -665,6 +665,48 @@ def mean_attempts_two_links(success_probability: float) -> float:
     return math.inf if p == 0.0 else (3.0 - 2.0 * p) / (p * (2.0 - p))
 
 
+#: Euler's constant γ: ``H_n > ln n + γ`` for every n >= 1.
+_EULER_GAMMA = 0.5772156649015329
+
+
+def least_mean_attempts(success_probability: float, num_links: int = 1) -> float:
+    """A lower bound on the mean attempts until each of ``num_links`` links, retrying alone, has succeeded.
+
+    The attempts ``N_i`` of independent links are geometric, ``N_i = ⌈E_i/λ⌉``
+    with ``E_i`` exponential of mean 1 and ``λ = −ln(1 − p)``, so ``max N_i >=
+    max E_i/λ``, whose mean is ``H_n/λ > (ln n + γ)/λ`` (``H_n`` the harmonic
+    number, γ Euler's constant; B. Eisenberg, Stat. Probab. Lett. 78, 135
+    (2008) gives ``E[max] − H_n/λ`` between 0 and 1); and ``E[max] >= E[N_1] =
+    1/p``. The bound is ``max(1/p, (ln n + γ)/λ)``: exact for one link, within
+    about one attempt of ``E[max]`` for many (:func:`mean_attempts_two_links`
+    is exact for two).
+
+    Args:
+        success_probability: p per attempt of each link, in [0, 1].
+        num_links: independent links, >= 1.
+
+    Returns:
+        Attempts (``math.inf`` for p = 0).
+
+    Raises:
+        DqsimError: an argument out of its range.
+
+    Examples:
+        >>> least_mean_attempts(0.25)
+        4.0
+        >>> round(least_mean_attempts(0.01, 2), 1), round(mean_attempts_two_links(0.01), 1)
+        (126.4, 149.7)
+    """
+    where = "least_mean_attempts"
+    p = check_real(where, "success_probability", success_probability, 0.0, 1.0)
+    n = check_int(where, "num_links", num_links, 1)
+    if p == 0.0:
+        return math.inf
+    if p == 1.0:
+        return 1.0
+    return max(1.0 / p, (math.log(n) + _EULER_GAMMA) / -math.log1p(-p))
+
+
 def mean_time_to_success_ps(success_probability: float, attempt_period_ps: int) -> float:
     """Mean time to the first heralded pair: attempt period / p.
 

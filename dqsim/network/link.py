@@ -33,6 +33,9 @@ DEFAULT_GATE_WIDTH_PS = 1000
 #: about 107 days) shared by up to 1024 pairs in a row, about 2.5 h of simulated time per pair.
 MAX_MEAN_PAIRING_TIME_PS = float(2**63 // 1024)
 
+#: Latest simulated time the engine's int64 picosecond clock holds, ps (about 107 days).
+ENGINE_CLOCK_MAX_PS = 2**63 - 1
+
 
 @dataclass(frozen=True, kw_only=True)
 class LinkSpec:

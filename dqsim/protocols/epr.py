@@ -18,7 +18,9 @@ a resumable process saves them in a checkpoint), and the generators
    ``ctx.node_data``, so a link never emits faster than its source rate
    however short its handshake). Generations that overlap on one link are
    not interleaved: one that starts while an earlier one has emissions to
-   come waits until one period after that one's last emission. The number of attempts is
+   come waits until one period after that one's last emission; a generation
+   given up before its success (a repeater chain's cut-off) frees the source
+   one period after its last attempt (:func:`abandon_generation`). The number of attempts is
    drawn at once from the geometric distribution with that probability (from
    the initiator's counter-based stream), which gives the same timing and
    statistics as simulating attempt after attempt;
@@ -57,6 +59,10 @@ from dqsim.protocols.parts import drive
 #: Key of ``ctx.node_data`` holding, per peer, the earliest time this node's source may emit again on that link, ps.
 _SOURCE_FREE = "epr_source_free_ps"
 
+#: Key of ``ctx.node_data`` holding, per peer, ``(first_ps, created_ps)`` of this node's last generation on that
+#: link: its first attempt and its (planned) successful emission, ps (:func:`abandon_generation`).
+_GENERATION = "epr_generation_ps"
+
 #: Werner parameter of each delivered fidelity seen (a link's fidelity is fixed: computed and checked once).
 _WERNER: dict[float, float] = {}
 
@@ -93,6 +99,15 @@ def _source_free_ps(data: dict, peer: int) -> int:
 
 def _set_source_free(data: dict, peer: int, time_ps: int) -> None:
     data.setdefault(_SOURCE_FREE, {})[peer] = time_ps
+
+
+def _generation_of(data: dict, peer: int):
+    """``(first_ps, created_ps)`` of this node's last generation on the link to ``peer`` (``None``: none booked)."""
+    return data.get(_GENERATION, {}).get(peer)
+
+
+def _set_generation(data: dict, peer: int, first_ps: int, created_ps: int) -> None:
+    data.setdefault(_GENERATION, {})[peer] = (first_ps, created_ps)
 
 
 def epr_initiator(ctx, peer: int, link: LinkSpec, my_qubit: int, tag):
@@ -191,10 +206,35 @@ def announce_pair(ctx, peer: int, link: LinkSpec, tag) -> tuple[int, int, int]:
     source_period = link.effective_source_period_ps
     if source_period:
         ctx.effect(_set_source_free, ctx.node_data, peer, created + source_period)
+        ctx.effect(_set_generation, ctx.node_data, peer, start, created)
     herald = created + link.herald_delay_ps
     ctx.send(peer, ("epr-herald", tag), (herald, created, attempts, link.delivered_fidelity),
              extra_delay_ps=herald - (start + link.delay_ps))
     return attempts, created, herald
+
+
+def abandon_generation(ctx, peer: int, link: LinkSpec) -> None:
+    """This node gives up its generation on ``link`` to ``peer`` now: its source is free one source period after
+    the last attempt it made, not after the planned success.
+
+    :func:`announce_pair` books the source until one period after the
+    successful emission it drew; a protocol that abandons the pair before that
+    emission (a repeater chain's cut-off) made its last attempt at or before
+    now, on the attempt grid from the first. A generation whose emissions are
+    over keeps its booking. Without a source period nothing is booked.
+    """
+    source_period = link.effective_source_period_ps
+    if not source_period:
+        return
+    generation = ctx.record(_generation_of, ctx.node_data, peer)
+    now = ctx.now_ps
+    if generation is None or generation[1] <= now:
+        return
+    first, _planned = generation
+    period = link.attempt_period_ps
+    last = first + (now - first) // period * period  # (first <= now: the first attempt is made when it is booked)
+    ctx.effect(_set_source_free, ctx.node_data, peer, last + source_period)
+    ctx.effect(_set_generation, ctx.node_data, peer, first, last)
 
 
 def emit_pair(ctx, peer: int, link: LinkSpec, my_qubit: int, peer_qubit: int, attempts: int) -> None:

@@ -83,14 +83,17 @@ Memory cut-off (``cutoff_ps``)
     part of a longer segment whose other end the repeater does not know, so
     the whole chain *attempt* is abandoned: the repeater tells every node,
     and each one frees its memories and starts the attempt again (link
-    generation in progress is abandoned too; as attempts are independent,
-    this changes only the handshake time). The timer (:class:`Alarm`) of an
+    generation in progress is abandoned too, its source free again one source
+    period after its last attempt, :func:`~dqsim.protocols.epr.abandon_generation`;
+    as attempts are independent, this changes only the handshake time). The timer (:class:`Alarm`) of an
     attempt that has ended, abandoned or delivered, sends nothing. Only repeaters apply the cut-off:
     a pair at an end is bounded by the cut-off of the repeater next to it
     until that repeater swaps it. ``max_restarts`` bounds the attempts per
     pair (a too-short cut-off could otherwise run forever).
 
-Time is spent only by fibre latency and link attempts: gates and
+Time is spent only by fibre latency, link attempts and the nodes' classical
+processing delay (a node acts on every classical message, the station's
+herald included, that long after it arrives): gates and
 measurements of the protocol take no time (as in :mod:`dqsim.protocols.distributed`).
 """
 
@@ -107,7 +110,7 @@ from dqsim.errors import DqsimError
 from dqsim.network.link import LinkSpec
 from dqsim.network.network import Network
 from dqsim.network.node import NodeSpec
-from dqsim.protocols.epr import announce_pair, emit_pair, heralded, source_wait_ps
+from dqsim.protocols.epr import abandon_generation, announce_pair, emit_pair, heralded, source_wait_ps
 from dqsim.protocols.purify import draw_twirl, purify_gates, purify_verdict
 from dqsim.state.gates import gate_op
 from dqsim.state.sharded import ShardedState
@@ -509,8 +512,9 @@ class LinkSide:
                     return
                 emit_pair(ctx, peer, link, self.qubit, self.peer_qubit, self.pair_attempts)
                 self.phase = _HERALD
-            elif phase == _HERALD:
-                yield ctx.wait(self.pair_herald_ps - ctx.now_ps)
+            elif phase == _HERALD:  # the station's herald is a classical message: the node acts on it c later,
+                # as the responder does on the herald the initiator forwards (the engine adds c to that one)
+                yield ctx.wait(self.pair_herald_ps + chain.node.classical_processing_delay_ps - ctx.now_ps)
                 if run.current != key:
                     return
                 heralded(ctx, peer, self.pair_herald_ps, self.pair_created_ps, self.pair_attempts,
@@ -863,9 +867,11 @@ class ChainNode:
         self.phase = _EVENT
 
     def _next_attempt(self, ctx) -> None:
-        """The attempt was abandoned: the next one, at once."""
+        """The attempt was abandoned: the next one, at once (this node's source stops its attempts now)."""
         self.attempt += 1
         chain = self.chain
+        if ctx.node < chain.num_links:  # the initiator of the link to its right: its generation there ends now
+            abandon_generation(ctx, ctx.node + 1, chain.links[ctx.node])
         if self.attempt > chain.max_restarts:
             cutoff_s = ps_to_seconds(chain.cutoff_ps) if chain.cutoff_ps else math.inf
             raise DqsimError(

@@ -64,8 +64,9 @@ import numpy as np
 from dqsim.engine import RunStatistics, Simulator
 from dqsim.engine import checkpoint
 from dqsim.engine.process import ResumableProcess
+from dqsim.errors import DqsimError
 from dqsim.network.fibre import fibre_transmittance
-from dqsim.network.link import LinkSpec
+from dqsim.network.link import ENGINE_CLOCK_MAX_PS, LinkSpec
 from dqsim.network.werner import bell_diagonal_hashing_yield, bell_diagonal_key_fraction, plob_bound
 from dqsim.protocols.repeater import Alarm, ChainNode, ChainRecords, ChainSpec, LinkSide, setup_node_data
 from dqsim.scenarios.output import ScenarioOutput, record_table
@@ -339,6 +340,24 @@ def _summary_row(index: int, run: ChainRun, total_km: float, reference_rate_hz: 
     return row, line
 
 
+def _check_clock(run: ChainRun, num_pairs: int) -> None:
+    """Refuse, in one line, a chain run whose deliveries passed the int64 picosecond clock of the tables.
+
+    The job check (:class:`dqsim.jobs.repeater.ChainSection`) refuses a pair count whose mean time passes
+    half the clock; cut-off restarts or purification failures can still take a run past it.
+
+    Raises:
+        DqsimError: the last delivery after :data:`~dqsim.network.link.ENGINE_CLOCK_MAX_PS`.
+    """
+    if run.pairs and run.end_time_ps > ENGINE_CLOCK_MAX_PS:
+        link = run.chain.links[0]
+        raise DqsimError(
+            f"repeater chain of {run.chain.num_links} link(s) x {link.distance_km:g} km: the pairs ran past the "
+            f"{ps_to_seconds(ENGINE_CLOCK_MAX_PS):.3g} s of simulated time the engine's int64 picosecond clock "
+            f"holds ({ps_to_seconds(run.end_time_ps):.3g} s); lower [chain].num_pairs (here {num_pairs}), "
+            "shorten the links or lengthen the cut-off")
+
+
 def num_engine_runs(job) -> int:
     """Engine runs a run of ``job`` takes: one per chain configuration of ``[chain]``."""
     return len(job.chain.configurations())
@@ -379,6 +398,7 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
                             on_window=on_window if on_progress else None)
             if checkpointing is not None:
                 checkpointing.store_last(run)
+        _check_clock(run, c.num_pairs)
         engines.append(run.engine)
         timing_rows.append((f"config{index}", time.perf_counter() - started))
         for p in run.pairs:
