@@ -309,3 +309,55 @@ def test_auto_checks_in_place_when_a_second_register_does_not_fit(monkeypatch):
         fresh_run(fidelity_check="copy")
     off = fresh_run(fidelity_check="off")
     assert off.fidelity_check == "off" and np.isnan(off.fidelity) and np.array_equal(off.shots, reference.shots)
+
+
+def _telegate_bell_fidelity(p2: float, p1: float) -> float:
+    """Mean Bell fidelity of H, then a TeleGate CNOT through a perfect pair, by Pauli propagation (no dqsim).
+
+    Control c (|+⟩), target t, pair (a, b): CNOT(c→a), E1 on (c, a); measure a (m1), X^m1 on b, e_b;
+    CNOT(b→t), E2 on (b, t); measure b in X (m2), Z^m2 on c, e_c. E1, E2: two-qubit depolarizing with
+    probability p2 (15 Paulis, p2/15 each); e_b, e_c (only when the correction is applied, m = 1 with
+    probability 1/2): one-qubit depolarizing with probability p1. Each Pauli moves to the end as:
+    E1 = P_c⊗Q_a → P_c, and X_t when Q_a has an X part (it flips m1); E2 = R_b⊗S_t → S_t, and Z_c when R_b
+    has a Z part (it flips m2); e_b → X_t for its X part, Z_c for its Z part; e_c → itself on c. The
+    result is |Φ+⟩ (fidelity 1) when the total Pauli on (c, t) is in its stabiliser {II, XX, YY, ZZ}.
+    """
+    import itertools
+    bits = {"I": (0, 0), "X": (1, 0), "Y": (1, 1), "Z": (0, 1)}
+    total = 0.0
+    for pc, qa, rb, st, eb, ec in itertools.product("IXYZ", repeat=6):
+        w = ((1 - p2) if pc + qa == "II" else p2 / 15) * ((1 - p2) if rb + st == "II" else p2 / 15)
+        w *= (0.5 + 0.5 * (1 - p1) if eb == "I" else 0.5 * p1 / 3) * (0.5 + 0.5 * (1 - p1) if ec == "I" else 0.5 * p1 / 3)
+        xc, zc = bits[pc]
+        xt, zt = bits[qa][0] ^ bits[st][0] ^ bits[eb][0], bits[st][1]
+        zc ^= bits[rb][1] ^ bits[eb][1] ^ bits[ec][1]
+        xc ^= bits[ec][0]
+        total += w * (xc == xt and zc == zt)
+    return total
+
+
+def test_repro_telegate_one_qubit_corrections_take_the_one_qubit_error():
+    """The TeleGate's X and Z corrections are one-qubit gates: the node's gate_1q_error_probability follows them.
+
+    With gate_1q = 0 and gate_2q = 0.3 only the two CNOTs are noisy: mean Bell fidelity 0.5968 by Pauli
+    propagation (0.4720 if the corrections took the two-qubit probability, as they did before 2026-12-05);
+    600 trajectories, within 4 standard errors (about 0.02 each).
+    """
+    from dqsim.circuit.generators import ghz
+    from dqsim.scenarios.dqc import run_trajectories
+
+    expected = _telegate_bell_fidelity(0.3, 0.0)
+    assert expected == pytest.approx(0.5968, abs=1e-4)
+    assert _telegate_bell_fidelity(0.3, 0.3) == pytest.approx(0.47195, abs=1e-4)
+    graph = topology.line(2, link=LinkSpec(distance_km=2.0, dark_count_rate_hz=0.0))
+    specs = [NodeSpec(name=n, num_data_qubits=1, num_comm_qubits=1, gate_2q_error_probability=0.3)
+             for n in graph.nodes]
+    network_ = Network(graph, specs)
+
+    def one(seed, shots, timeline):
+        return run_dqc(ghz(2), comm=comm_mod.SingleComm(), backend=BACKEND, network=network_,
+                       seed=seed, shots=shots, timeline=timeline)
+
+    run = run_trajectories(one, seed=5, shots=0, trajectories=600, timeline=False)
+    assert 0 < run.fidelity_stderr < 0.03
+    assert abs(run.fidelity - expected) < 4 * run.fidelity_stderr, (run.fidelity, run.fidelity_stderr)
