@@ -361,3 +361,28 @@ def test_repro_telegate_one_qubit_corrections_take_the_one_qubit_error():
     run = run_trajectories(one, seed=5, shots=0, trajectories=600, timeline=False)
     assert 0 < run.fidelity_stderr < 0.03
     assert abs(run.fidelity - expected) < 4 * run.fidelity_stderr, (run.fidelity, run.fidelity_stderr)
+
+
+def test_repro_one_communication_qubit_is_enough_where_the_circuit_routes_no_pair():
+    """A node needs as many communication qubits as its own part of the circuit holds at once.
+
+    On a line of three QPUs with one communication qubit each, a circuit on the first two (TeleGates over
+    their link) runs, and so does a teledata job whose qubits all sit on one QPU; before 2026-12-05 both
+    were refused because some other pair of nodes had no direct link. A route through node1 needs two
+    there, and the refusal names the key, the node and the fix.
+    """
+    graph, names, specs = network("line", 3, data=2, comm=1)
+    net = Network(graph, specs)
+    circuit = random_circuit(4, 4, seed=2, measure=True)
+    run = run_dqc(circuit, comm=comm_mod.SingleComm(), backend=BACKEND, network=net, assignment=[0, 0, 1, 1],
+                  seed=1, shots=20, timeline=False)
+    assert run.num_nonlocal_gates > 0 and run.fidelity == pytest.approx(1.0, abs=1e-10)
+    local = run_dqc(random_circuit(2, 4, seed=2, measure=True), comm=comm_mod.SingleComm(), backend=BACKEND,
+                    network=net, scheme="teledata", assignment=[2, 2], seed=1, shots=20, timeline=False)
+    assert local.num_nonlocal_gates == 0 and local.fidelity == pytest.approx(1.0, abs=1e-10)
+    with pytest.raises(ResourceError, match=r"\[network\.node\]\.num_comm_qubits = 1: node node1 needs 2 "
+                                            r"communication qubits .*swaps entanglement.*num_comm_qubits = 2"):
+        run_dqc(circuit, comm=comm_mod.SingleComm(), backend=BACKEND, network=net, assignment=[0, 0, 2, 2])
+    with pytest.raises(ResourceError, match=r"node node[01] needs 2 communication qubits .*target of a teledata"):
+        run_dqc(circuit, comm=comm_mod.SingleComm(), backend=BACKEND, network=net, scheme="teledata",
+                assignment=[0, 0, 1, 1])
