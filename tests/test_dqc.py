@@ -1,5 +1,7 @@
 """Distributed circuits in one process: exactness on 2-4 QPUs and several topologies, and bad setups."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -266,6 +268,13 @@ num_nodes = 2\n[network.link]\ndistance_km = 1.0\ndark_count_rate_hz = 0.0\n[net
 [circuit]\ngenerator = "ghz"\nnum_qubits = 2\n[simulation]\nshots = 10\ntimeline = false\n""")
     out = run_job(job, comm=comm_mod.SingleComm(), backend=BACKEND)
     assert out.summary[0].startswith("  2 qubits on 2 QPUs (telegate), 1 nonlocal gate, "), out.summary
+    # a dynamic circuit with shots = 0 runs the network once: it said "1 trajectories, one per shot ... nan"
+    dynamic = load_job_text("""[run]\nname = "t"\nscenario = "dqc"\nseed = 3\n[network]\ntopology = "line"
+num_nodes = 3\n[network.link]\ndistance_km = 1.0\n[network.node]\nnum_data_qubits = 1\nnum_comm_qubits = 2\n[circuit]
+qasm = "circuits/teleport_feedforward.qasm"\n[simulation]\nshots = 0\ntimeline = false\n""",
+                            base_dir=Path(__file__).parent.parent / "jobs")
+    out = run_job(dynamic, comm=comm_mod.SingleComm(), backend=BACKEND)
+    assert out.summary[1].startswith("  no shots: one run of the network"), out.summary
 
 
 def _noisy_qft_run(**kwargs):

@@ -779,9 +779,12 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
         f"  {count_of(circuit.num_qubits, 'qubit')} on {count_of(len(names), 'QPU')} ({job.distribution.scheme}), "
         f"{count_of(run.num_nonlocal_gates, 'nonlocal gate')}, {count_of(pairs, 'EPR pair')} from "
         f"{count_of(attempts, 'attempt')}",
-        (f"  {run.trajectories} trajectories, one per shot (a dynamic circuit: no fidelity to a monolithic state); "
-         f"total-variation distance to the exact distribution {attrs['tvd_to_exact']:.4f} (sampling alone: about "
-         f"{attrs['tvd_sampling_level']:.4f})"
+        (f"  {count_of(run.trajectories, 'trajectory', 'trajectories')}, one per shot (a dynamic circuit: no "
+         f"fidelity to a monolithic state); total-variation distance to the exact distribution "
+         f"{attrs['tvd_to_exact']:.4f} (sampling alone: about {attrs['tvd_sampling_level']:.4f})"
+         if run.dynamic and job.simulation.shots else
+         "  no shots: one run of the network (its simulated time and EPR pairs), no counts (a dynamic circuit: "
+         "no fidelity to a monolithic state)"
          if run.dynamic else
          "  fidelity to the monolithic circuit: not computed ([simulation].fidelity_check = \"off\")"
          if run.fidelity_check == "off" else
