@@ -395,3 +395,28 @@ def test_repro_one_communication_qubit_is_enough_where_the_circuit_routes_no_pai
     with pytest.raises(ResourceError, match=r"node node[01] needs 2 communication qubits .*target of a teledata"):
         run_dqc(circuit, comm=comm_mod.SingleComm(), backend=BACKEND, network=net, scheme="teledata",
                 assignment=[0, 0, 1, 1])
+
+
+@pytest.mark.parametrize("extra,match", [
+    ("[simulation]\nobservables = [\"Z5\"]\n", r'\[simulation\]\.observables\[0\] = "Z5": qubit 5 is outside 0\.\.2'),
+    ("[distribution]\nassignment = [0, 1]\n", r"\[distribution\]\.assignment = \[0, 1\]: lists 2 qubits but the "
+                                               r"circuit of \[circuit\]\.qasm has 3"),
+    ("", r'\[circuit\]\.qasm = ".*three\.qasm": the circuit has 3 qubits, more than the network\'s capacity of 2 '
+         r"data qubits \(2 nodes × 1\); raise \[network\.node\]\.num_data_qubits"),
+])
+def test_repro_a_qasm_circuit_that_does_not_fit_the_job_is_refused_naming_the_key(tmp_path, extra, match):
+    """A QASM circuit's qubits are known at run time: an observable beyond them ended in an IndexError
+    traceback, a wrong assignment length or too small a network in a line without the job file or key."""
+    from dqsim.errors import ConfigError
+    from dqsim.jobs import load_job_text
+    from dqsim.scenarios.dqc import run_job
+
+    (tmp_path / "three.qasm").write_text('OPENQASM 3.0;\ninclude "stdgates.inc";\nqubit[3] q;\nh q[0];\n'
+                                         'cx q[0], q[1];\ncx q[1], q[2];\n')
+    nodes = 2 if not extra else 3
+    job = load_job_text(f"""[run]\nname = "t"\nscenario = "dqc"\n[network]\ntopology = "line"\nnum_nodes = {nodes}
+[network.link]\ndistance_km = 1.0\n[network.node]\nnum_data_qubits = 1\nnum_comm_qubits = 2
+[circuit]\nqasm = "three.qasm"\n{extra}""", source="jobs/x.toml", base_dir=tmp_path)
+    with pytest.raises(ConfigError, match="^jobs/x.toml: " + match) as info:
+        run_job(job, comm=comm_mod.SingleComm(), backend=BACKEND)
+    assert "\n" not in str(info.value)

@@ -50,9 +50,10 @@ from dqsim.circuit.ir import Circuit, Gate, Measure
 from dqsim.circuit.partition import cut_size, partition_qubits
 from dqsim.engine import EngineError, RunStatistics, Simulator
 from dqsim.engine import checkpoint
-from dqsim.errors import CircuitError, ConfigError, ResourceError, count_of
+from dqsim.errors import CircuitError, ConfigError, ResourceError, count_of, toml_repr
 from dqsim.network.network import Network
 from dqsim.engine.process import ResumableProcess
+from dqsim.jobs.circuit import check_observables
 from dqsim.protocols.distributed import CommPool, NodeProgram, SwapLink, Swapper, stages_of
 from dqsim.rng import Stream, derived_seed
 from dqsim.scenarios.output import ScenarioOutput, circuit_attributes, record_table, standard_error
@@ -687,6 +688,33 @@ def num_engine_runs(job) -> int:
     return trajectories_for(job, build_circuit(job))
 
 
+def check_qasm_fits(job, circuit: Circuit) -> None:
+    """Refuse, in one line naming the job file and the key, a QASM circuit that the job's network or its
+    ``[distribution].assignment`` or ``[simulation].observables`` cannot take.
+
+    A generated circuit's size is checked when the job is loaded; a QASM file's qubits are known once
+    the file is read (:func:`~dqsim.scenarios.circuit_run.build_circuit`).
+
+    Raises:
+        ConfigError: more qubits than the network's data capacity, an assignment of another length, or an
+            observable on a qubit the circuit does not have.
+    """
+    network, num_qubits = job.network, circuit.num_qubits
+    names = network.node_names_list()
+    capacity = network.data_capacity()
+    if num_qubits > capacity:
+        raise ConfigError(f"{job.source}: [circuit].qasm = \"{job.circuit.qasm}\": the circuit has "
+                          f"{count_of(num_qubits, 'qubit')}, more than the network's capacity of {capacity} data "
+                          f"qubits ({len(names)} nodes × {network.node_spec(names[0]).num_data_qubits}); raise "
+                          "[network.node].num_data_qubits or add nodes")
+    assignment = job.distribution.assignment
+    if assignment is not None and len(assignment) != num_qubits:
+        raise ConfigError(f"{job.source}: [distribution].assignment = {toml_repr(list(assignment))}: lists "
+                          f"{count_of(len(assignment), 'qubit')} but the circuit of [circuit].qasm has "
+                          f"{num_qubits}")
+    check_observables(job.simulation.observables, num_qubits, source=job.source)
+
+
 def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> ScenarioOutput:
     """Run a ``dqc`` job and shape its output (collective).
 
@@ -698,6 +726,8 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
     status 75): its resume runs no event again and redoes only this work.
     """
     circuit = build_circuit(job)
+    if job.circuit.qasm is not None:
+        check_qasm_fits(job, circuit)
     network = job_network(job.network, comm.size, source=job.source)
     network.check_pairing_horizon(job.source)  # run_dqc checks again, without naming the job file
     names = network.names
