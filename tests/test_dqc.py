@@ -1,5 +1,7 @@
 """Distributed circuits in one process: exactness on 2-4 QPUs and several topologies, and bad setups."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -266,6 +268,13 @@ num_nodes = 2\n[network.link]\ndistance_km = 1.0\ndark_count_rate_hz = 0.0\n[net
 [circuit]\ngenerator = "ghz"\nnum_qubits = 2\n[simulation]\nshots = 10\ntimeline = false\n""")
     out = run_job(job, comm=comm_mod.SingleComm(), backend=BACKEND)
     assert out.summary[0].startswith("  2 qubits on 2 QPUs (telegate), 1 nonlocal gate, "), out.summary
+    # a dynamic circuit with shots = 0 runs the network once: it said "1 trajectories, one per shot ... nan"
+    dynamic = load_job_text("""[run]\nname = "t"\nscenario = "dqc"\nseed = 3\n[network]\ntopology = "line"
+num_nodes = 3\n[network.link]\ndistance_km = 1.0\n[network.node]\nnum_data_qubits = 1\nnum_comm_qubits = 2\n[circuit]
+qasm = "circuits/teleport_feedforward.qasm"\n[simulation]\nshots = 0\ntimeline = false\n""",
+                            base_dir=Path(__file__).parent.parent / "jobs")
+    out = run_job(dynamic, comm=comm_mod.SingleComm(), backend=BACKEND)
+    assert out.summary[1].startswith("  no shots: one run of the network"), out.summary
 
 
 def _noisy_qft_run(**kwargs):
@@ -309,3 +318,105 @@ def test_auto_checks_in_place_when_a_second_register_does_not_fit(monkeypatch):
         fresh_run(fidelity_check="copy")
     off = fresh_run(fidelity_check="off")
     assert off.fidelity_check == "off" and np.isnan(off.fidelity) and np.array_equal(off.shots, reference.shots)
+
+
+def _telegate_bell_fidelity(p2: float, p1: float) -> float:
+    """Mean Bell fidelity of H, then a TeleGate CNOT through a perfect pair, by Pauli propagation (no dqsim).
+
+    Control c (|+⟩), target t, pair (a, b): CNOT(c→a), E1 on (c, a); measure a (m1), X^m1 on b, e_b;
+    CNOT(b→t), E2 on (b, t); measure b in X (m2), Z^m2 on c, e_c. E1, E2: two-qubit depolarizing with
+    probability p2 (15 Paulis, p2/15 each); e_b, e_c (only when the correction is applied, m = 1 with
+    probability 1/2): one-qubit depolarizing with probability p1. Each Pauli moves to the end as:
+    E1 = P_c⊗Q_a → P_c, and X_t when Q_a has an X part (it flips m1); E2 = R_b⊗S_t → S_t, and Z_c when R_b
+    has a Z part (it flips m2); e_b → X_t for its X part, Z_c for its Z part; e_c → itself on c. The
+    result is |Φ+⟩ (fidelity 1) when the total Pauli on (c, t) is in its stabiliser {II, XX, YY, ZZ}.
+    """
+    import itertools
+    bits = {"I": (0, 0), "X": (1, 0), "Y": (1, 1), "Z": (0, 1)}
+    total = 0.0
+    for pc, qa, rb, st, eb, ec in itertools.product("IXYZ", repeat=6):
+        w = ((1 - p2) if pc + qa == "II" else p2 / 15) * ((1 - p2) if rb + st == "II" else p2 / 15)
+        w *= (0.5 + 0.5 * (1 - p1) if eb == "I" else 0.5 * p1 / 3) * (0.5 + 0.5 * (1 - p1) if ec == "I" else 0.5 * p1 / 3)
+        xc, zc = bits[pc]
+        xt, zt = bits[qa][0] ^ bits[st][0] ^ bits[eb][0], bits[st][1]
+        zc ^= bits[rb][1] ^ bits[eb][1] ^ bits[ec][1]
+        xc ^= bits[ec][0]
+        total += w * (xc == xt and zc == zt)
+    return total
+
+
+def test_repro_telegate_one_qubit_corrections_take_the_one_qubit_error():
+    """The TeleGate's X and Z corrections are one-qubit gates: the node's gate_1q_error_probability follows them.
+
+    With gate_1q = 0 and gate_2q = 0.3 only the two CNOTs are noisy: mean Bell fidelity 0.5968 by Pauli
+    propagation (0.4720 if the corrections took the two-qubit probability, as they did before 2026-12-05);
+    600 trajectories, within 4 standard errors (about 0.02 each).
+    """
+    from dqsim.circuit.generators import ghz
+    from dqsim.scenarios.dqc import run_trajectories
+
+    expected = _telegate_bell_fidelity(0.3, 0.0)
+    assert expected == pytest.approx(0.5968, abs=1e-4)
+    assert _telegate_bell_fidelity(0.3, 0.3) == pytest.approx(0.47195, abs=1e-4)
+    graph = topology.line(2, link=LinkSpec(distance_km=2.0, dark_count_rate_hz=0.0))
+    specs = [NodeSpec(name=n, num_data_qubits=1, num_comm_qubits=1, gate_2q_error_probability=0.3)
+             for n in graph.nodes]
+    network_ = Network(graph, specs)
+
+    def one(seed, shots, timeline):
+        return run_dqc(ghz(2), comm=comm_mod.SingleComm(), backend=BACKEND, network=network_,
+                       seed=seed, shots=shots, timeline=timeline)
+
+    run = run_trajectories(one, seed=5, shots=0, trajectories=600, timeline=False)
+    assert 0 < run.fidelity_stderr < 0.03
+    assert abs(run.fidelity - expected) < 4 * run.fidelity_stderr, (run.fidelity, run.fidelity_stderr)
+
+
+def test_repro_one_communication_qubit_is_enough_where_the_circuit_routes_no_pair():
+    """A node needs as many communication qubits as its own part of the circuit holds at once.
+
+    On a line of three QPUs with one communication qubit each, a circuit on the first two (TeleGates over
+    their link) runs, and so does a teledata job whose qubits all sit on one QPU; before 2026-12-05 both
+    were refused because some other pair of nodes had no direct link. A route through node1 needs two
+    there, and the refusal names the key, the node and the fix.
+    """
+    graph, names, specs = network("line", 3, data=2, comm=1)
+    net = Network(graph, specs)
+    circuit = random_circuit(4, 4, seed=2, measure=True)
+    run = run_dqc(circuit, comm=comm_mod.SingleComm(), backend=BACKEND, network=net, assignment=[0, 0, 1, 1],
+                  seed=1, shots=20, timeline=False)
+    assert run.num_nonlocal_gates > 0 and run.fidelity == pytest.approx(1.0, abs=1e-10)
+    local = run_dqc(random_circuit(2, 4, seed=2, measure=True), comm=comm_mod.SingleComm(), backend=BACKEND,
+                    network=net, scheme="teledata", assignment=[2, 2], seed=1, shots=20, timeline=False)
+    assert local.num_nonlocal_gates == 0 and local.fidelity == pytest.approx(1.0, abs=1e-10)
+    with pytest.raises(ResourceError, match=r"\[network\.node\]\.num_comm_qubits = 1: node node1 needs 2 "
+                                            r"communication qubits .*swaps entanglement.*num_comm_qubits = 2"):
+        run_dqc(circuit, comm=comm_mod.SingleComm(), backend=BACKEND, network=net, assignment=[0, 0, 2, 2])
+    with pytest.raises(ResourceError, match=r"node node[01] needs 2 communication qubits .*target of a teledata"):
+        run_dqc(circuit, comm=comm_mod.SingleComm(), backend=BACKEND, network=net, scheme="teledata",
+                assignment=[0, 0, 1, 1])
+
+
+@pytest.mark.parametrize("extra,match", [
+    ("[simulation]\nobservables = [\"Z5\"]\n", r'\[simulation\]\.observables\[0\] = "Z5": qubit 5 is outside 0\.\.2'),
+    ("[distribution]\nassignment = [0, 1]\n", r"\[distribution\]\.assignment = \[0, 1\]: lists 2 qubits but the "
+                                               r"circuit of \[circuit\]\.qasm has 3"),
+    ("", r'\[circuit\]\.qasm = ".*three\.qasm": the circuit has 3 qubits, more than the network\'s capacity of 2 '
+         r"data qubits \(2 nodes × 1\); raise \[network\.node\]\.num_data_qubits"),
+])
+def test_repro_a_qasm_circuit_that_does_not_fit_the_job_is_refused_naming_the_key(tmp_path, extra, match):
+    """A QASM circuit's qubits are known at run time: an observable beyond them ended in an IndexError
+    traceback, a wrong assignment length or too small a network in a line without the job file or key."""
+    from dqsim.errors import ConfigError
+    from dqsim.jobs import load_job_text
+    from dqsim.scenarios.dqc import run_job
+
+    (tmp_path / "three.qasm").write_text('OPENQASM 3.0;\ninclude "stdgates.inc";\nqubit[3] q;\nh q[0];\n'
+                                         'cx q[0], q[1];\ncx q[1], q[2];\n')
+    nodes = 2 if not extra else 3
+    job = load_job_text(f"""[run]\nname = "t"\nscenario = "dqc"\n[network]\ntopology = "line"\nnum_nodes = {nodes}
+[network.link]\ndistance_km = 1.0\n[network.node]\nnum_data_qubits = 1\nnum_comm_qubits = 2
+[circuit]\nqasm = "three.qasm"\n{extra}""", source="jobs/x.toml", base_dir=tmp_path)
+    with pytest.raises(ConfigError, match="^jobs/x.toml: " + match) as info:
+        run_job(job, comm=comm_mod.SingleComm(), backend=BACKEND)
+    assert "\n" not in str(info.value)

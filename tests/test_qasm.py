@@ -6,6 +6,7 @@ import logging
 import math
 import re
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -260,6 +261,7 @@ BAD = [
     ("delay", H3 + "qubit[1] q;\ndelay[100ns] q[0];\n", 4, "'delay' statements are not supported"),
     ("broadcast sizes", H3 + "qubit[2] q;\nqubit[3] r;\ncx q, r;\n", 5, "different sizes"),
     ("fractional pow", H3 + "qubit[1] q;\npow(0.5) @ x q[0];\n", 4, "integer"),
+    ("division by zero", H2 + "qreg q[1];\nrx(pi/0) q[0];\n", 4, "ZeroDivisionError"),
 ]
 
 
@@ -323,6 +325,20 @@ def test_bad_qasm_names_the_line(case, text, line, fragment):
 def test_bad_qasm_without_line(text, fragment):
     with pytest.raises(CircuitError, match=re.escape(fragment)) as info:
         load_qasm(text)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("angle,value", [("sqrt(-1)", "nan"), ("log(0)", "-inf"), ("1e400", "inf"),
+                                         ("2 * sqrt(a)", "nan")])
+def test_repro_a_gate_angle_that_is_not_finite_is_refused(angle, value):
+    """rx(sqrt(-1)) ran with a NaN angle (a NaN state, shots from it); rx(log(0)) and rx(1e400) ended in a
+    traceback (math domain error). Each is refused in one line, naming the gate and the value."""
+    text = H3 + f"gate g(a) q {{ rx({angle}) q; }}\nqubit[1] q;\ng(-1) q[0];\n"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # NumPy's, evaluating sqrt(-1) or log(0)
+        with pytest.raises(CircuitError, match=rf"^bad\.qasm.*: a parameter of 'rx' evaluates to {value}; gate "
+                                               "parameters must be finite numbers$") as info:
+            load_qasm(text, name="bad.qasm")
     assert "\n" not in str(info.value)
 
 

@@ -305,9 +305,26 @@ def _one_line_error(label: str, exc: BaseException, records: list[logging.LogRec
                      "supported; use 2.0 or 3.0", message)
     message = " ".join(message.split()).rstrip(" :")
     message = re.sub(r" in gate operation$", "", message) or "invalid program"
-    if not isinstance(exc, pyqasm.PyQasmError) and line is None:
-        message = f"pyqasm could not process the program ({type(exc).__name__}: {message})"
+    if not isinstance(exc, pyqasm.PyQasmError):
+        if line is None:
+            line = _line_in_traceback(exc)
+        what = "the program" if line is None else "this statement"
+        message = f"pyqasm could not process {what} ({type(exc).__name__}: {message})"
     return f"{label} line {line}: {message}" if line is not None else f"{label}: {message}"
+
+
+def _line_in_traceback(exc: BaseException) -> int | None:
+    """The line of the statement pyqasm was working on when it failed with a plain exception (``rx(pi/0)``'s
+    ZeroDivisionError): the innermost frame's syntax node that has a source span, or ``None``."""
+    line = None
+    link = exc.__traceback__
+    while link is not None:
+        for value in link.tb_frame.f_locals.values():
+            span = getattr(value, "span", None) if isinstance(value, qast.QASMNode) else None
+            if span is not None:
+                line = span.start_line
+        link = link.tb_next
+    return line
 
 
 def _located(label: str, node, message: str) -> CircuitError:
@@ -782,9 +799,17 @@ class _Builder:
                 raise _located(self.label, node, f"gate modifier '{kind}' is not supported here")
         return inverse, num_controls
 
+    def _finite(self, node, name: str, values: Sequence[float]) -> None:
+        """Refuse a gate angle that is not a finite number (``sqrt(-1)``, ``log(0)``, ``1e400``) in one line."""
+        for value in values:
+            if not math.isfinite(value):
+                raise _located(self.label, node, f"a parameter of '{name}' evaluates to {value}; gate "
+                                                 "parameters must be finite numbers")
+
     def _gate(self, circuit: Circuit, node: qast.QuantumGate) -> None:
         name = gate_table.canonical_gate_name(node.name.name)
         params = tuple(_number(a, self.label) for a in node.arguments)
+        self._finite(node, node.name.name, params)
         qubits = self._qubits(node.qubits)
         inverse, num_controls = self._modifiers(node)
         gate_table.gate_op(name, qubits[num_controls:], params)  # names an unknown gate plainly
@@ -796,6 +821,7 @@ class _Builder:
         if num_controls == 0:
             return
         angle = _number(node.argument, self.label) * (-1 if inverse else 1)
+        self._finite(node, "gphase", (angle,))
         qubits = self._qubits(node.qubits)[:num_controls]
         if num_controls <= 2:
             circuit.append(Gate("p" if num_controls == 1 else "cp", qubits, (angle,)))

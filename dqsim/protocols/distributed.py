@@ -464,13 +464,13 @@ class NodeProgram:
         if kind == "end":
             return EntangleEnd(net, step.peer, held[stage[1]], tag + ("pair", stage[2]))
         if kind == "telegate_control":
-            return TeleGateControl(step.peer, step.control, held["comm"], tag, err2, errm)
+            return TeleGateControl(step.peer, step.control, held["comm"], tag, err2, errm, err1)
         if kind == "telegate_target":
             comm = held["comm"]
-            return TeleGateTarget(step.peer, comm, _controlled_from(step.op, comm), tag, err2, errm)
+            return TeleGateTarget(step.peer, comm, _controlled_from(step.op, comm), tag, err2, errm, err1)
         if kind == "send":
             data = step.control if stage[1] == "control" else held[stage[1]]
-            return TeleportSend(step.peer, data, held[stage[2]], tag + (stage[3],), err2, errm)
+            return TeleportSend(step.peer, data, held[stage[2]], tag + (stage[3],), err2, errm, err1)
         if kind == "receive":
             return TeleportReceive(step.peer, held[stage[1]], tag + (stage[2],), err1)
         if kind == "gate":

@@ -18,6 +18,13 @@ Both consume an EPR pair whose halves are ``comm_here`` and ``comm_there``.
 
 Communication qubits are reset after use, so they return to |0⟩.
 
+Gate errors: each two-qubit gate (the CNOTs, the controlled-U) is followed by
+the two-qubit depolarizing channel of probability ``gate_error``, each
+one-qubit gate (teleportation's H, the X and Z corrections) by the one-qubit
+channel of probability ``gate_1q_error`` (the node's
+``gate_1q_error_probability``; ``None``: ``gate_error``, as before
+2026-12-05, which a checkpoint of that time restores).
+
 Each side is a part (:mod:`dqsim.protocols.parts`: its state in attributes,
 so a resumable process saves it in a checkpoint; :class:`TeleportSend`,
 :class:`TeleportReceive`, :class:`TeleGateControl`, :class:`TeleGateTarget`)
@@ -31,9 +38,10 @@ from dqsim.state.gates import GateOp, gate_op
 
 
 def teleport_sender(ctx, peer: int, data_qubit: int, comm_here: int, tag, *, gate_error: float = 0.0,
-                    measure_error: float = 0.0):
+                    measure_error: float = 0.0, gate_1q_error: float | None = None):
     """Teleport ``data_qubit`` to the peer's half of the pair; yields engine commands, returns the two bits."""
-    return (yield from drive(ctx, TeleportSend(peer, data_qubit, comm_here, tag, gate_error, measure_error)))
+    return (yield from drive(ctx, TeleportSend(peer, data_qubit, comm_here, tag, gate_error, measure_error,
+                                               gate_1q_error)))
 
 
 def teleport_receiver(ctx, peer: int, comm_here: int, tag, *, gate_error: float = 0.0):
@@ -42,15 +50,22 @@ def teleport_receiver(ctx, peer: int, comm_here: int, tag, *, gate_error: float 
 
 
 def telegate_control(ctx, peer: int, control: int, comm_here: int, tag, *, gate_error: float = 0.0,
-                     measure_error: float = 0.0):
+                     measure_error: float = 0.0, gate_1q_error: float | None = None):
     """Control side of a TeleGate (cat-entangler, then the Z correction); yields engine commands."""
-    return (yield from drive(ctx, TeleGateControl(peer, control, comm_here, tag, gate_error, measure_error)))
+    return (yield from drive(ctx, TeleGateControl(peer, control, comm_here, tag, gate_error, measure_error,
+                                                  gate_1q_error)))
 
 
 def telegate_target(ctx, peer: int, comm_here: int, controlled: GateOp, tag, *, gate_error: float = 0.0,
-                    measure_error: float = 0.0):
+                    measure_error: float = 0.0, gate_1q_error: float | None = None):
     """Target side of a TeleGate: ``controlled`` must have ``comm_here`` as its one control."""
-    return (yield from drive(ctx, TeleGateTarget(peer, comm_here, controlled, tag, gate_error, measure_error)))
+    return (yield from drive(ctx, TeleGateTarget(peer, comm_here, controlled, tag, gate_error, measure_error,
+                                                 gate_1q_error)))
+
+
+def _one_qubit_error(part) -> float:
+    """The error probability of a part's one-qubit gates: ``gate_1q_error``, else (``None``) ``gate_error``."""
+    return part.gate_error if part.gate_1q_error is None else part.gate_1q_error
 
 
 class TeleportSend:
@@ -59,18 +74,22 @@ class TeleportSend:
     Args:
         peer: the receiver's node. data_qubit / comm_here: this node's qubits.
         tag: the message tag (unique in the run).
-        gate_error / measure_error: error probabilities of the gates / of each outcome, 0..1.
+        gate_error / measure_error: error probabilities of the two-qubit gates / of each outcome, 0..1.
+        gate_1q_error: error probability of the one-qubit gates, 0..1 (``None``: ``gate_error``).
     """
 
+    #: (a part restored from a checkpoint written before this attribute existed reads ``None``)
+    gate_1q_error = None
+
     def __init__(self, peer: int, data_qubit: int, comm_here: int, tag, gate_error: float = 0.0,
-                 measure_error: float = 0.0):
+                 measure_error: float = 0.0, gate_1q_error: float | None = None):
         self.peer, self.data_qubit, self.comm_here, self.tag = peer, data_qubit, comm_here, tag
-        self.gate_error, self.measure_error = gate_error, measure_error
+        self.gate_error, self.measure_error, self.gate_1q_error = gate_error, measure_error, gate_1q_error
         self.result = None
 
     def start(self, ctx) -> bool:
         ctx.apply(gate_op("cx", [self.data_qubit, self.comm_here]), error_probability=self.gate_error)
-        ctx.apply(gate_op("h", [self.data_qubit]), error_probability=self.gate_error)
+        ctx.apply(gate_op("h", [self.data_qubit]), error_probability=_one_qubit_error(self))
         return False
 
     def command(self, ctx):
@@ -115,10 +134,12 @@ class TeleGateControl:
     Args as :class:`TeleportSend`'s, ``control`` the data qubit that controls the gate.
     """
 
+    gate_1q_error = None  # (as TeleportSend's)
+
     def __init__(self, peer: int, control: int, comm_here: int, tag, gate_error: float = 0.0,
-                 measure_error: float = 0.0):
+                 measure_error: float = 0.0, gate_1q_error: float | None = None):
         self.peer, self.control, self.comm_here, self.tag = peer, control, comm_here, tag
-        self.gate_error, self.measure_error = gate_error, measure_error
+        self.gate_error, self.measure_error, self.gate_1q_error = gate_error, measure_error, gate_1q_error
         self.m1 = None  # None until measured
         self.result = None
 
@@ -138,7 +159,7 @@ class TeleGateControl:
             ctx.send(self.peer, ("telegate-m1", self.tag), self.m1)
             return False
         if value.payload:
-            ctx.apply(gate_op("z", [self.control]), error_probability=self.gate_error)
+            ctx.apply(gate_op("z", [self.control]), error_probability=_one_qubit_error(self))
         ctx.log("telegate-control", f"with {ctx.name_of(self.peer)}: bits {self.m1}{value.payload}")
         self.result = (self.m1, value.payload)
         return True
@@ -147,14 +168,18 @@ class TeleGateControl:
 class TeleGateTarget:
     """The target side of a TeleGate as a part: X^m1 on ``comm_here``, ``controlled``, X-basis measurement, send m2.
 
+    Args as :class:`TeleportSend`'s, ``controlled`` the gate (a two-qubit gate: ``gate_error`` follows it).
+
     Raises (from ``start``):
         ValueError: ``controlled`` is not controlled by ``comm_here`` alone.
     """
 
+    gate_1q_error = None  # (as TeleportSend's)
+
     def __init__(self, peer: int, comm_here: int, controlled: GateOp, tag, gate_error: float = 0.0,
-                 measure_error: float = 0.0):
+                 measure_error: float = 0.0, gate_1q_error: float | None = None):
         self.peer, self.comm_here, self.controlled, self.tag = peer, comm_here, controlled, tag
-        self.gate_error, self.measure_error = gate_error, measure_error
+        self.gate_error, self.measure_error, self.gate_1q_error = gate_error, measure_error, gate_1q_error
         self.m1 = None  # None until it has come
         self.result = None
 
@@ -172,7 +197,7 @@ class TeleGateTarget:
         if self.m1 is None:
             self.m1 = value.payload
             if self.m1:
-                ctx.apply(gate_op("x", [self.comm_here]), error_probability=self.gate_error)
+                ctx.apply(gate_op("x", [self.comm_here]), error_probability=_one_qubit_error(self))
             ctx.apply(self.controlled, error_probability=self.gate_error)
             return False
         (m2,) = value

@@ -43,17 +43,18 @@ import networkx as nx
 import numpy as np
 
 from dqsim.circuit.decompose import decompose_for_distribution
-from dqsim.circuit.distribute import NodePlan, RegisterMap, plan_distributed, register_map
+from dqsim.circuit.distribute import NodePlan, RegisterMap, RemoteTarget, RouteStep, plan_distributed, register_map
 from dqsim.circuit.fusion import FusionCosts, costs_for, fuse_ops
 from dqsim.circuit.exact import exact_distribution, total_variation
 from dqsim.circuit.ir import Circuit, Gate, Measure
 from dqsim.circuit.partition import cut_size, partition_qubits
 from dqsim.engine import EngineError, RunStatistics, Simulator
 from dqsim.engine import checkpoint
-from dqsim.errors import CircuitError, ConfigError, ResourceError, count_of
+from dqsim.errors import CircuitError, ConfigError, ResourceError, count_of, toml_repr
 from dqsim.network.network import Network
 from dqsim.engine.process import ResumableProcess
-from dqsim.protocols.distributed import CommPool, NodeProgram, SwapLink, Swapper
+from dqsim.jobs.circuit import check_observables
+from dqsim.protocols.distributed import CommPool, NodeProgram, SwapLink, Swapper, stages_of
 from dqsim.rng import Stream, derived_seed
 from dqsim.scenarios.output import ScenarioOutput, circuit_attributes, record_table, standard_error
 from dqsim.scenarios.circuit_run import (build_circuit, common_tables, count_bitstrings, sample_terminal,
@@ -217,14 +218,40 @@ class DqcPlan:
     num_nonlocal_gates: int
 
 
+def comm_qubits_needed(steps, scheme: str) -> tuple[int, object]:
+    """The communication qubits one node's ``steps`` hold at once, at most, and the step that holds the most.
+
+    A step takes its communication qubits from the node's pool and gives them back before the node's next
+    step (:func:`dqsim.protocols.distributed.stages_of`: one per ``"acquire"`` stage), so the most any one
+    step takes is what the node needs (a TeleGate end, the control of a TeleData gate or an end of a routed
+    pair: 1; the target of a TeleData gate, which receives the control and sends it back, or an
+    intermediate node that swaps entanglement: 2; local gates and measurements: 0). ``(0, None)`` for a
+    node with no nonlocal step.
+
+    Examples:
+        >>> from dqsim.circuit.distribute import RemoteControl
+        >>> comm_qubits_needed([RemoteControl(0, 1, 0)], "teledata")[0], comm_qubits_needed([], "telegate")
+        (1, (0, None))
+    """
+    need, which = 0, None
+    for step in steps:
+        count = sum(1 for stage in stages_of(step, scheme) if stage[0] == "acquire")
+        if count > need:
+            need, which = count, step
+    return need, which
+
+
 def plan_dqc(circuit: Circuit, network: Network, *, scheme: str = "telegate",
-             assignment: Sequence[int] | None = None) -> DqcPlan:
+             assignment: Sequence[int] | None = None, source: str = "") -> DqcPlan:
     """Decompose, partition and lay out ``circuit`` on ``network``: the part of :func:`run_dqc` that a job's
     trajectories share (no collective; the same on every rank).
 
+    ``source``: the job's ``job.source``, which starts the message of a refusal (``""``: none).
+
     Raises:
         CircuitError: an unknown ``scheme``, or a circuit the network cannot run.
-        ResourceError: a node with too few communication qubits for the routing.
+        ResourceError: a node with fewer communication qubits than its part of the circuit holds at once
+            (:func:`comm_qubits_needed`; a node the circuit's nonlocal gates and routes leave out needs none).
     """
     if scheme not in ("telegate", "teledata"):
         raise CircuitError(f"scheme = {scheme!r}; allowed: telegate, teledata")
@@ -235,15 +262,22 @@ def plan_dqc(circuit: Circuit, network: Network, *, scheme: str = "telegate",
     used = [list(owner).count(i) for i in range(num_nodes)]
     regmap = register_map(owner, used, [s.num_comm_qubits for s in node_specs])
     plan = plan_distributed(decomposed, regmap, num_nodes, path=network.route, scheme=scheme)
-    needs_two = scheme == "teledata" or any(len(network.route(a, b)) > 2
-                                            for a in range(num_nodes) for b in range(num_nodes) if a != b)
     for i, spec in enumerate(node_specs):
-        if spec.num_comm_qubits < (2 if needs_two else 1):
+        need, step = comm_qubits_needed(plan.steps[i], scheme)
+        if spec.num_comm_qubits < need:
+            if isinstance(step, RouteStep):
+                why = (f"it swaps entanglement for a nonlocal gate between {node_names[step.path[0]]} and "
+                       f"{node_names[step.path[-1]]}, which have no link")
+            elif isinstance(step, RemoteTarget):
+                why = "it is the target of a teledata gate: it receives the control and teleports it back"
+            else:
+                why = "it takes part in a nonlocal gate"
             raise ResourceError(
-                f"node {node_names[i]} has {spec.num_comm_qubits} communication qubit(s); "
-                f"{'teledata and entanglement swapping need' if needs_two else 'a nonlocal gate needs'} at least "
-                f"{2 if needs_two else 1}"
-            )
+                f"{source + ': ' if source else ''}[network.node].num_comm_qubits = {spec.num_comm_qubits}: node "
+                f"{node_names[i]} needs {count_of(need, 'communication qubit')} at once for this circuit ({why}); "
+                f"set num_comm_qubits = {need} or more"
+                + ("" if isinstance(step, RouteStep) or scheme == "telegate" else
+                   ', or the telegate scheme (one each)'))
     return DqcPlan(circuit, network, scheme, decomposed, tuple(owner), regmap, plan, cut_size(decomposed, owner))
 
 
@@ -654,6 +688,33 @@ def num_engine_runs(job) -> int:
     return trajectories_for(job, build_circuit(job))
 
 
+def check_qasm_fits(job, circuit: Circuit) -> None:
+    """Refuse, in one line naming the job file and the key, a QASM circuit that the job's network or its
+    ``[distribution].assignment`` or ``[simulation].observables`` cannot take.
+
+    A generated circuit's size is checked when the job is loaded; a QASM file's qubits are known once
+    the file is read (:func:`~dqsim.scenarios.circuit_run.build_circuit`).
+
+    Raises:
+        ConfigError: more qubits than the network's data capacity, an assignment of another length, or an
+            observable on a qubit the circuit does not have.
+    """
+    network, num_qubits = job.network, circuit.num_qubits
+    names = network.node_names_list()
+    capacity = network.data_capacity()
+    if num_qubits > capacity:
+        raise ConfigError(f"{job.source}: [circuit].qasm = \"{job.circuit.qasm}\": the circuit has "
+                          f"{count_of(num_qubits, 'qubit')}, more than the network's capacity of {capacity} data "
+                          f"qubits ({len(names)} nodes × {network.node_spec(names[0]).num_data_qubits}); raise "
+                          "[network.node].num_data_qubits or add nodes")
+    assignment = job.distribution.assignment
+    if assignment is not None and len(assignment) != num_qubits:
+        raise ConfigError(f"{job.source}: [distribution].assignment = {toml_repr(list(assignment))}: lists "
+                          f"{count_of(len(assignment), 'qubit')} but the circuit of [circuit].qasm has "
+                          f"{num_qubits}")
+    check_observables(job.simulation.observables, num_qubits, source=job.source)
+
+
 def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> ScenarioOutput:
     """Run a ``dqc`` job and shape its output (collective).
 
@@ -665,6 +726,8 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
     status 75): its resume runs no event again and redoes only this work.
     """
     circuit = build_circuit(job)
+    if job.circuit.qasm is not None:
+        check_qasm_fits(job, circuit)
     network = job_network(job.network, comm.size, source=job.source)
     network.check_pairing_horizon(job.source)  # run_dqc checks again, without naming the job file
     names = network.names
@@ -681,7 +744,8 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
                         f"simulated {time_ps / PS_PER_US:.1f} µs, {rate:.0f} exchanges/s, circuit steps")
 
     # planned once: the trajectories differ only in their seeds (a dynamic circuit runs one per shot)
-    prepared = plan_dqc(circuit, network, scheme=job.distribution.scheme, assignment=job.distribution.assignment)
+    prepared = plan_dqc(circuit, network, scheme=job.distribution.scheme, assignment=job.distribution.assignment,
+                        source=job.source)
 
     def one_run(seed: int, shots: int, timeline: bool) -> DqcRun:
         return run_dqc(circuit, comm=comm, backend=backend, network=network, scheme=job.distribution.scheme,
@@ -745,9 +809,12 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
         f"  {count_of(circuit.num_qubits, 'qubit')} on {count_of(len(names), 'QPU')} ({job.distribution.scheme}), "
         f"{count_of(run.num_nonlocal_gates, 'nonlocal gate')}, {count_of(pairs, 'EPR pair')} from "
         f"{count_of(attempts, 'attempt')}",
-        (f"  {run.trajectories} trajectories, one per shot (a dynamic circuit: no fidelity to a monolithic state); "
-         f"total-variation distance to the exact distribution {attrs['tvd_to_exact']:.4f} (sampling alone: about "
-         f"{attrs['tvd_sampling_level']:.4f})"
+        (f"  {count_of(run.trajectories, 'trajectory', 'trajectories')}, one per shot (a dynamic circuit: no "
+         f"fidelity to a monolithic state); total-variation distance to the exact distribution "
+         f"{attrs['tvd_to_exact']:.4f} (sampling alone: about {attrs['tvd_sampling_level']:.4f})"
+         if run.dynamic and job.simulation.shots else
+         "  no shots: one run of the network (its simulated time and EPR pairs), no counts (a dynamic circuit: "
+         "no fidelity to a monolithic state)"
          if run.dynamic else
          "  fidelity to the monolithic circuit: not computed ([simulation].fidelity_check = \"off\")"
          if run.fidelity_check == "off" else
