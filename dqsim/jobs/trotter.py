@@ -171,6 +171,13 @@ class EvolutionSection(Section):
     exact: Optional[bool] = None
     mode: Literal["independent", "continued"] = "independent"
 
+    @field_validator("order", mode="before")
+    @classmethod
+    def _order_is_a_number(cls, order: Any) -> Any:
+        if isinstance(order, bool):  # True == 1: a Literal[1, 2] would take it as 1
+            raise job_error("must be one of 1, 2 (a number, not true or false)", value=order, has_value=True)
+        return order
+
     def times(self) -> list[float]:
         """``[t_0 = 0, t_1, …, t_num_points = T]``."""
         return [k * self.total_time / self.num_points for k in range(self.num_points + 1)]
