@@ -269,6 +269,10 @@ def test_missing_link_section_needs_distance():
 @pytest.mark.parametrize("node, match", [
     ("num_data_qubits = -1", r"\[network\.node\]\.num_data_qubits = -1: must be an integer in \[0, inf\)$"),
     ("num_data_qubits = 4\nnum_comm_qubits = 0", r"\[network\.node\]\.num_comm_qubits = 0: must be an integer in \[1, inf\)"),
+    # 10**18 ran out of memory planning the register (a MemoryError traceback)
+    ("num_data_qubits = 4\nnum_comm_qubits = 1_000_000_000_000_000_000",
+     r"\[network\.node\]\.num_comm_qubits = 1000000000000000000: must be an integer in \[1, 1024\]$"),
+    ("num_data_qubits = 1025", r"\[network\.node\]\.num_data_qubits = 1025: must be an integer in \[0, 1024\]$"),
     ("num_data_qubits = 4\nt1_s = 0", r"\[network\.node\]\.t1_s = 0\.0: must be in \(0, inf\)"),
     ("num_data_qubits = 4\nt1_s = 1.0\nt2_s = 3.0",
      r"\[network\.node\]\.t2_s = 3\.0: must be at most 2\*t1_s = 2 \(T2 <= 2\*T1\)$"),
