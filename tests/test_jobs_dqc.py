@@ -161,8 +161,11 @@ def test_models_are_frozen():
 def test_scenario_selection():
     bad(dqc(run="").replace('scenario = "dqc"', 'scenario = "teleport"'),
         r"\[run\]\.scenario = \"teleport\": must be one of \"circuit\", \"dqc\", \"qkd\"")
-    # without scenario = "dqc" the file is a circuit job, which has no [network]
-    bad(dqc().replace('scenario = "dqc"\n', ""), r"unknown section \[network\]")
+    # without scenario = "dqc" the file is a circuit job, which has no [network]: one line that says which
+    # scenario's sections they are (was "missing section [circuit]"-like lines for every section)
+    bad(dqc().replace('scenario = "dqc"\n', ""),
+        r'\[run\]\.scenario is not set, so this is a "circuit" job, which has no section \[network\]; these sections '
+        r'are those of scenario "dqc": add scenario = "dqc" to \[run\]$')
     with pytest.raises(Exception, match=r"must be \"dqc\" for DqcJob"):
         DqcJob.model_validate({"run": {"name": "t"}, "network": {"topology": "line", "num_nodes": 2,
                                                                  "link": {"distance_km": 1.0}},

@@ -174,7 +174,8 @@ def test_scenario_sections():
     bad(qkd().replace("[qkd]\n\n[qkd.link]\n" + LINK + "\n", ""), r"missing section \[qkd\]$")
     bad(qkd() + "[circuit]\n", r"unknown section \[circuit\]; allowed sections: run, checkpoint, qkd$")
     # without scenario = "qkd" the file is a circuit job
-    bad(qkd().replace('scenario = "qkd"\n', ""), r"missing section \[circuit\] \(and 1 more problem: dqsim check lists them\)$")
+    bad(qkd().replace('scenario = "qkd"\n', ""), r'\[run\]\.scenario is not set, so this is a "circuit" job, which has '
+        r'no section \[qkd\]; these sections are those of scenario "qkd": add scenario = "qkd" to \[run\]$')
 
 
 @pytest.mark.parametrize("text, match", [
