@@ -65,6 +65,17 @@ def test_check_prints_the_resolved_job_memory_and_work():
     assert "9 distance(s) x 1 link(s) x 5,000,000 pulses = 45,000,000 pulses" in sweep.stdout
 
 
+def test_readme_check_example_is_the_commands_output():
+    """README's ``dqsim check ... | tail -N`` block shows the last N lines the command prints (it showed
+    ``tail -2`` with the work and memory lines, which were no longer the last two)."""
+    readme = (ROOT / "README.md").read_text().splitlines()
+    start = next(i for i, line in enumerate(readme) if line.startswith("$ dqsim check jobs/quickstart.toml -n 8"))
+    command, tail = readme[start].split(" | tail -")
+    shown = readme[start + 1:start + 1 + int(tail)]
+    proc = run_here(command.removeprefix("$ dqsim ").split())
+    assert proc.stdout.splitlines()[-int(tail):] == shown
+
+
 def test_check_refuses_what_run_would_refuse_in_one_line():
     bad_value = dqsim("check", "jobs/quickstart.toml", "--set", "simulation.shots=-1", check=False)
     assert bad_value.returncode == 2 and bad_value.stdout == ""
