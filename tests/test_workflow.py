@@ -227,6 +227,20 @@ def test_repro_inspect_piped_into_head_and_plot_to_an_unwritable_file(tmp_path, 
     assert plot.stderr.startswith("dqsim: error: ")
 
 
+def test_repro_plot_to_a_name_without_an_image_suffix(tmp_path, small_sweep):
+    """``dqsim plot -o out.txt`` ended in matplotlib's ValueError traceback; ``-o out`` wrote ``out.png`` and
+    said it wrote ``out``. Both are one line naming the formats; a known suffix writes that file."""
+    pytest.importorskip("matplotlib")
+    for name, got in (("out.txt", "the suffix '.txt'"), ("out", "no suffix")):
+        plot = dqsim("plot", str(small_sweep), "-o", str(tmp_path / name), check=False)
+        assert plot.returncode == 2 and plot.stderr.count("\n") == 1, plot.stderr
+        assert plot.stderr.startswith(f"dqsim: error: {tmp_path / name}: an image file name ends in its format")
+        assert got in plot.stderr and "png" in plot.stderr and "Traceback" not in plot.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    svg = dqsim("plot", str(small_sweep), "-o", str(tmp_path / "k.svg"))
+    assert svg.stdout.startswith(f"wrote {tmp_path / 'k.svg'}") and (tmp_path / "k.svg").read_text().startswith("<?xml")
+
+
 def test_repro_a_single_qkd_run_reports_the_fraction_done():
     """One distance (no sweep): progress said only the stage name until the run ended; now the fraction of the
     pulses emitted comes with each engine window (so the log's heartbeat lines carry it and an estimate)."""
