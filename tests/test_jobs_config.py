@@ -308,3 +308,16 @@ def test_a_misspelt_scenario_key_is_named():
         r"unknown key \[run\]\.scenarios; .*did you mean scenario\?$")
     # a section of no scenario keeps the usual message too
     bad('[run]\nname = "t"\n[qkd]\n[nonsense]\n', r"missing section \[circuit\]")
+
+
+@pytest.mark.parametrize("value, match", [
+    ("1e300", r"\[checkpoint\]\.every_sim_s = 1e\+300: must be in \[1e-12, 1_000_000\]$"),  # was an OverflowError
+    ("nan", r"\[checkpoint\]\.every_sim_s = nan: must be a finite number in \[1e-12, 1_000_000\]$"),
+    ("1e-13", r"\[checkpoint\]\.every_sim_s = 1e-13: must be in \[1e-12, 1_000_000\]$"),
+])
+def test_repro_a_checkpoint_period_beyond_the_clock_is_refused(value, match):
+    """``every_sim_s = 1e300`` loaded, then the run ended in an OverflowError traceback converting it to ps."""
+    bad(f'[run]\nname = "t"\nscenario = "qkd"\n[qkd.link]\ndistance_km = 1.0\n[checkpoint]\nevery_sim_s = {value}\n',
+        match)
+    job = load('[run]\nname = "t"\nscenario = "qkd"\n[qkd.link]\ndistance_km = 1.0\n[checkpoint]\nevery_sim_s = 1\n')
+    assert job.checkpoint.every_sim_s == 1.0
