@@ -249,6 +249,11 @@ def test_defaults():
     ("total_time = 1.0", "total_time = 1.0\norder = true",  # was taken as order 1
      r"\[evolution\].order = true: must be one of 1, 2 \(a number, not true or false\)$"),
     ("total_time = 1.0", "total_time = 1.0\nnum_points = 201", r"\[evolution\].num_points = 201"),
+    # a zero Hamiltonian loaded, then building the Trotter circuit ended in an IndexError traceback
+    ('kind = "tfim"', 'kind = "tfim"\nJ = 0.0\nh = 0.0',
+     r"\[model\]\.J = 0\.0: the Hamiltonian is zero with h = 0\.0 too: nothing evolves; give J or h a value other "
+     r"than 0$"),
+    ('kind = "tfim"', 'kind = "xxz"\nJ = 0.0', r"\[model\]\.J = 0\.0: the Hamiltonian is zero"),
 ])
 def test_bad_job_values_name_their_key(old, new, match):
     with pytest.raises(ConfigError, match=match):

@@ -121,6 +121,9 @@ class ModelSection(Section):
         if self.kind != "xxz" and "delta" in self.model_fields_set:
             raise job_error(f'only used with kind = "xxz" (here kind = {toml_repr(self.kind)})',
                             key=("delta",), value=self.delta, has_value=True)
+        if self.J == 0 and self.h == 0:  # no term to exponentiate: the Trotter circuit builder had nothing to split
+            raise job_error("the Hamiltonian is zero with h = 0.0 too: nothing evolves; give J or h a value other "
+                            "than 0", key=("J",), value=self.J, has_value=True)
         return self
 
     def spin_model(self) -> SpinModel:
