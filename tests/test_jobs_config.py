@@ -321,3 +321,27 @@ def test_repro_a_checkpoint_period_beyond_the_clock_is_refused(value, match):
         match)
     job = load('[run]\nname = "t"\nscenario = "qkd"\n[qkd.link]\ndistance_km = 1.0\n[checkpoint]\nevery_sim_s = 1\n')
     assert job.checkpoint.every_sim_s == 1.0
+
+
+
+@pytest.mark.parametrize("text, match", [
+    ('[run]\nname = "t"\nscenario = "qkd"\n[qkd.link]\ndistance_km = "10km"\n',
+     r'\[qkd\.link\]\.distance_km: expected a number, got "10km" \(write 10 without "km": the key\'s name carries its '
+     r"unit\)$"),
+    ('[run]\nname = "t"\nscenario = "qkd"\n[qkd.link]\ndistance_km = 5\n[qkd.source]\nsource_rate_hz = "1e9 Hz"\n',
+     r'source_rate_hz: expected a number, got "1e9 Hz" \(write 1e9 without "Hz": '),
+    ('[run]\nname = "t"\nscenario = "dqc"\n[circuit]\ngenerator = "ghz"\nnum_qubits = 2\n[network]\n'
+     'topology = "line"\nnum_nodes = 2\n[network.link]\ndistance_km = "0.5 km"\n[network.node]\nnum_data_qubits = 1\n',
+     r'\[network\.link\]\.distance_km = "0\.5 km": must be a real number in \[0, inf\) \(write 0\.5 without "km": '),
+    ('[run]\nname = "t"\nscenario = "qkd"\n[qkd.sweep]\ndistances_km = [0, "25km"]\n',
+     r'\[qkd\.sweep\]\.distances_km\[1\]: expected a number, got "25km" \(write 25 without "km"'),
+])
+def test_a_number_with_its_unit_says_to_drop_the_unit(text, match):
+    """``distance_km = "10km"`` said only "expected a number, got "10km""; the line now says what to write."""
+    bad(text, match)
+
+
+def test_a_word_is_no_number_with_a_unit():
+    message = bad('[run]\nname = "t"\nscenario = "qkd"\n[qkd.link]\ndistance_km = "far"\n',
+                  r'expected a number, got "far"$')
+    assert "without" not in message

@@ -21,7 +21,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from dqsim.errors import ConfigError, count_of, toml_repr
-from dqsim.jobs.errors import job_error, one_of
+from dqsim.jobs.errors import job_error, one_of, unit_hint
 from dqsim.jobs.schema import Section, is_number
 from dqsim.network import topology as net_topology
 from dqsim.network.link import LinkSpec
@@ -113,7 +113,7 @@ def _spec_problem(exc: ValueError, spec: type, given: dict[str, Any]) -> Pydanti
         field, message = min(mentioned)[1], text
     message = re.sub(r",? got .*$", "", message)
     if field in given:
-        return job_error(message, key=(field,), value=given[field], has_value=True)
+        return job_error(message + unit_hint(given[field]), key=(field,), value=given[field], has_value=True)
     default = next(f.default for f in dataclasses.fields(spec) if f.name == field)
     return job_error(f"{message} ({field} is not set: its default is {toml_repr(default)})",
                      key=(field,))
