@@ -338,6 +338,18 @@ def test_poisson_arrivals_are_seeded_and_mixed():
      r"\[arrivals\]\.generators\[0\] = \"bell\""),
     ("[user]\ndistance_km = 1.0\nlatency_s = 1e-6\n", None, r"\[user\]\.latency_s = 1e-06: give distance_km or"),
     ("[user]\ndistance_km = -1.0\n", None, r"\[user\]\.distance_km = -1.0"),
+    # times beyond the int64 picosecond clock: an OverflowError traceback after the job had loaded
+    ("", '[[user_jobs]]\ngenerator = "ghz"\nnum_qubits = 3\narrival_s = 1e300\n',
+     r"user_jobs\]+\[0\]\.arrival_s = 1e\+300: must be in \[0, 1_000_000\]$"),
+    ("[scheduler]\nshot_reset_s = 1e20\n", None, r"\[scheduler\]\.shot_reset_s = 1e\+20: must be in \[0, 1_000_000\]$"),
+    ("[scheduler]\njob_setup_s = 2e6\n", None, r"\[scheduler\]\.job_setup_s = 2000000\.0: must be in \[0, 1_000_000\]$"),
+    ("[user]\nlatency_s = 1e300\n", None, r"\[user\]\.latency_s = 1e\+300: must be in \[0, 1_000_000\]$"),
+    ("[user]\ndistance_km = 1e300\n", None, r"\[user\]\.distance_km = 1e\+300: must be in \[0, 100_000_000\]$"),
+    ("[arrivals]\nrate_hz = 1.0\nnum_jobs = 2\nnum_qubits = [2, 3]\nstart_s = 1e300\n", "",
+     r"\[arrivals\]\.start_s = 1e\+300: must be in \[0, 1_000_000\]$"),
+    ("[arrivals]\nrate_hz = 1e-6\nnum_jobs = 2\nnum_qubits = [2, 3]\n", "",
+     r"\[arrivals\]\.rate_hz = 1e-06: 2 jobs at this rate arrive over 2e\+06 s on average \(with start_s\), more "
+     r"than the 1_000_000 s a run allows \(its clock counts int64 picoseconds\); raise the rate or lower num_jobs$"),
     ("[simulation]\ntrajectories = 0\n", None,
      r'\[simulation\]\.trajectories = 0: must be "per_shot" or an integer in 1\.\.100_000_000'),
     ('[simulation]\ntrajectories = "all"\n', None, r'\[simulation\]\.trajectories = "all": must be "per_shot"'),

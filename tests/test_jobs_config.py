@@ -157,7 +157,8 @@ def test_unknown_keys_and_sections_list_the_allowed_ones():
     assert "save_state" in message and "did you mean shots?" in message
     message = bad(MINIMAL + "[simulations]\nshots = 1\n",
                   r"unknown section \[simulations\]; allowed sections: run, checkpoint, circuit, simulation")
-    bad(MINIMAL + "[network]\n", r"unknown section \[network\]")
+    # a circuit job (no [run].scenario) with a [network]: the sections are a dqc job's
+    bad(MINIMAL + "[network]\n", r'no section \[network\]; these sections are those of scenario "dqc": add scenario')
     bad(with_circuit("generator = \"ghz\"\nnum_qubits = 2\nqubits = 3"), r"unknown key \[circuit\]\.qubits")
 
 
@@ -233,7 +234,7 @@ def test_override_qasm_is_relative_to_current_directory(tmp_path, monkeypatch):
     ("simulation.shots=ten", r"\(with --set simulation.shots=ten\): \[simulation\]\.shots: expected an integer"),
     ("circuit.num_qubits=0", r"\[circuit\]\.num_qubits = 0: must be >= 1"),
     ("simulation.shot=3", r"unknown key \[simulation\]\.shot"),
-    ("network.x=1", r"unknown section \[network\]"),
+    ("network.x=1", r'no section \[network\]; these sections are those of scenario "dqc"'),
     ("shots=3", r"--set shots=3: key 'shots' must be SECTION\.KEY"),
     ("simulation.shots", r"--set simulation.shots: expected SECTION\.KEY=VALUE"),
     ("run.name.x=1", r"\[run\]\.name is \"quickstart\", not a table"),
@@ -279,3 +280,68 @@ def test_pauli_sum_errors(text, match):
         parse_pauli_sum(text)
     assert str(info.value).startswith("Pauli sum ") and "\n" not in str(info.value)
 
+
+
+@pytest.mark.parametrize("sections, match", [
+    ('[qkd]\n[qkd.link]\ndistance_km = 5.0\n', r'no section \[qkd\]; these sections are those of scenario "qkd": '
+     r'add scenario = "qkd" to \[run\]$'),
+    ('[chain]\nnum_links = [1]\ntotal_distance_km = [10.0]\n', r'no section \[chain\]; these sections are those of '
+     r'scenario "repeater": add scenario = "repeater" to \[run\]$'),
+    ('[network]\ntopology = "line"\nnum_nodes = 2\n[network.link]\ndistance_km = 1.0\n',
+     r'no section \[network\]; these sections are those of scenario "dqc", "trotter", "cloud": add scenario = one of '
+     r'"dqc", "trotter", "cloud" to \[run\]$'),
+])
+def test_repro_a_job_without_its_scenario_names_the_scenario(sections, match):
+    """A job whose [run] lacks scenario = ... is a circuit job: its own sections were each refused as unknown
+    ("missing section [circuit]" first), now one line says which scenario they belong to."""
+    message = bad(f'[run]\nname = "t"\n{sections}', r'\[run\]\.scenario is not set, so this is a "circuit" job, '
+                  r"which has " + match)
+    assert "(and" not in message
+
+
+def test_a_misspelt_scenario_key_is_named():
+    bad('[run]\nname = "t"\nscenarios = "qkd"\n[qkd]\n[qkd.link]\ndistance_km = 5.0\n',
+        r"\[run\]\.scenario is not set \(\[run\]\.scenarios is not a key: a misspelling\?\), so this is a "
+        r'"circuit" job')
+    # a circuit job's own sections keep the usual message
+    bad('[run]\nname = "t"\nscenarios = "circuit"\n[circuit]\ngenerator = "ghz"\nnum_qubits = 2\n',
+        r"unknown key \[run\]\.scenarios; .*did you mean scenario\?$")
+    # a section of no scenario keeps the usual message too
+    bad('[run]\nname = "t"\n[qkd]\n[nonsense]\n', r"missing section \[circuit\]")
+
+
+@pytest.mark.parametrize("value, match", [
+    ("1e300", r"\[checkpoint\]\.every_sim_s = 1e\+300: must be in \[1e-12, 1_000_000\]$"),  # was an OverflowError
+    ("nan", r"\[checkpoint\]\.every_sim_s = nan: must be a finite number in \[1e-12, 1_000_000\]$"),
+    ("1e-13", r"\[checkpoint\]\.every_sim_s = 1e-13: must be in \[1e-12, 1_000_000\]$"),
+])
+def test_repro_a_checkpoint_period_beyond_the_clock_is_refused(value, match):
+    """``every_sim_s = 1e300`` loaded, then the run ended in an OverflowError traceback converting it to ps."""
+    bad(f'[run]\nname = "t"\nscenario = "qkd"\n[qkd.link]\ndistance_km = 1.0\n[checkpoint]\nevery_sim_s = {value}\n',
+        match)
+    job = load('[run]\nname = "t"\nscenario = "qkd"\n[qkd.link]\ndistance_km = 1.0\n[checkpoint]\nevery_sim_s = 1\n')
+    assert job.checkpoint.every_sim_s == 1.0
+
+
+
+@pytest.mark.parametrize("text, match", [
+    ('[run]\nname = "t"\nscenario = "qkd"\n[qkd.link]\ndistance_km = "10km"\n',
+     r'\[qkd\.link\]\.distance_km: expected a number, got "10km" \(write 10 without "km": the key\'s name carries its '
+     r"unit\)$"),
+    ('[run]\nname = "t"\nscenario = "qkd"\n[qkd.link]\ndistance_km = 5\n[qkd.source]\nsource_rate_hz = "1e9 Hz"\n',
+     r'source_rate_hz: expected a number, got "1e9 Hz" \(write 1e9 without "Hz": '),
+    ('[run]\nname = "t"\nscenario = "dqc"\n[circuit]\ngenerator = "ghz"\nnum_qubits = 2\n[network]\n'
+     'topology = "line"\nnum_nodes = 2\n[network.link]\ndistance_km = "0.5 km"\n[network.node]\nnum_data_qubits = 1\n',
+     r'\[network\.link\]\.distance_km = "0\.5 km": must be a real number in \[0, inf\) \(write 0\.5 without "km": '),
+    ('[run]\nname = "t"\nscenario = "qkd"\n[qkd.sweep]\ndistances_km = [0, "25km"]\n',
+     r'\[qkd\.sweep\]\.distances_km\[1\]: expected a number, got "25km" \(write 25 without "km"'),
+])
+def test_a_number_with_its_unit_says_to_drop_the_unit(text, match):
+    """``distance_km = "10km"`` said only "expected a number, got "10km""; the line now says what to write."""
+    bad(text, match)
+
+
+def test_a_word_is_no_number_with_a_unit():
+    message = bad('[run]\nname = "t"\nscenario = "qkd"\n[qkd.link]\ndistance_km = "far"\n',
+                  r'expected a number, got "far"$')
+    assert "without" not in message

@@ -161,8 +161,11 @@ def test_models_are_frozen():
 def test_scenario_selection():
     bad(dqc(run="").replace('scenario = "dqc"', 'scenario = "teleport"'),
         r"\[run\]\.scenario = \"teleport\": must be one of \"circuit\", \"dqc\", \"qkd\"")
-    # without scenario = "dqc" the file is a circuit job, which has no [network]
-    bad(dqc().replace('scenario = "dqc"\n', ""), r"unknown section \[network\]")
+    # without scenario = "dqc" the file is a circuit job, which has no [network]: one line that says which
+    # scenario's sections they are (was "missing section [circuit]"-like lines for every section)
+    bad(dqc().replace('scenario = "dqc"\n', ""),
+        r'\[run\]\.scenario is not set, so this is a "circuit" job, which has no section \[network\]; these sections '
+        r'are those of scenario "dqc": add scenario = "dqc" to \[run\]$')
     with pytest.raises(Exception, match=r"must be \"dqc\" for DqcJob"):
         DqcJob.model_validate({"run": {"name": "t"}, "network": {"topology": "line", "num_nodes": 2,
                                                                  "link": {"distance_km": 1.0}},
@@ -269,6 +272,10 @@ def test_missing_link_section_needs_distance():
 @pytest.mark.parametrize("node, match", [
     ("num_data_qubits = -1", r"\[network\.node\]\.num_data_qubits = -1: must be an integer in \[0, inf\)$"),
     ("num_data_qubits = 4\nnum_comm_qubits = 0", r"\[network\.node\]\.num_comm_qubits = 0: must be an integer in \[1, inf\)"),
+    # 10**18 ran out of memory planning the register (a MemoryError traceback)
+    ("num_data_qubits = 4\nnum_comm_qubits = 1_000_000_000_000_000_000",
+     r"\[network\.node\]\.num_comm_qubits = 1000000000000000000: must be an integer in \[1, 1024\]$"),
+    ("num_data_qubits = 1025", r"\[network\.node\]\.num_data_qubits = 1025: must be an integer in \[0, 1024\]$"),
     ("num_data_qubits = 4\nt1_s = 0", r"\[network\.node\]\.t1_s = 0\.0: must be in \(0, inf\)"),
     ("num_data_qubits = 4\nt1_s = 1.0\nt2_s = 3.0",
      r"\[network\.node\]\.t2_s = 3\.0: must be at most 2\*t1_s = 2 \(T2 <= 2\*T1\)$"),

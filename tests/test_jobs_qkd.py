@@ -174,7 +174,8 @@ def test_scenario_sections():
     bad(qkd().replace("[qkd]\n\n[qkd.link]\n" + LINK + "\n", ""), r"missing section \[qkd\]$")
     bad(qkd() + "[circuit]\n", r"unknown section \[circuit\]; allowed sections: run, checkpoint, qkd$")
     # without scenario = "qkd" the file is a circuit job
-    bad(qkd().replace('scenario = "qkd"\n', ""), r"missing section \[circuit\] \(and 1 more problem: dqsim check lists them\)$")
+    bad(qkd().replace('scenario = "qkd"\n', ""), r'\[run\]\.scenario is not set, so this is a "circuit" job, which has '
+        r'no section \[qkd\]; these sections are those of scenario "qkd": add scenario = "qkd" to \[run\]$')
 
 
 @pytest.mark.parametrize("text, match", [
@@ -387,6 +388,30 @@ def test_sweep_and_network_are_not_supported_together():
                   r"\[qkd\.sweep\]\.distances_km = \[10\.0, 20\.0\]: a sweep is not supported together with "
                   r"\[qkd\.network\]")
     assert "(and" not in message
+
+
+@pytest.mark.parametrize("text, match", [
+    (qkd(link="distance_km = 1e300"), r"\[qkd\.link\]\.distance_km = 1e\+300: light takes 4\.9e\+294 s through this "
+     r"fibre \(group_index 1\.468\), more than the 8\.8 s a run allows per crossing \(its clock counts int64 "
+     r"picoseconds\): at most 1\.796e\+06 km$"),
+    (qkd(link="distance_km = 50\ngroup_index = 1e12"), r"\[qkd\.link\]\.distance_km = 50\.0: light takes 1\.67e\+08 s "
+     r"through this fibre \(group_index 1000000000000\.0\)"),
+    (qkd(sweep="distances_km = [0, 1e10, 5]"), r"\[qkd\.sweep\]\.distances_km\[1\] = 10000000000\.0: light takes 4\.9e\+04 s"),
+    (qkd(network='topology = "chain"\nnum_nodes = 3\ndistances_km = [30, 1e10]'),
+     r"\[qkd\.network\]\.distances_km\[1\] = 10000000000\.0: light takes"),
+    (qkd(source="source_rate_hz = 1e-3"), r"\[qkd\.source\]\.source_rate_hz = 0\.001: 10_000_000 pulses take 1e\+10 s to "
+     r"emit at this rate, more than the 5\.76e\+05 s a run can simulate \(its clock counts int64 picoseconds\); "
+     r"raise the rate or lower \[qkd\]\.pulses$"),
+])
+def test_repro_times_beyond_the_int64_clock_are_refused(text, match):
+    """A link or an emission longer than the engine's int64 picoseconds can count is refused when the job
+    loads (``dqsim run`` ended in an OverflowError traceback after the simulation)."""
+    bad(text, match)
+
+
+def test_longest_fibre_and_slowest_source_the_clock_allows_load():
+    load(qkd(link="distance_km = 1.79e6"))
+    load(qkd("pulses = 10_000_000_000_000", source="source_rate_hz = 2e7"))
 
 
 def test_several_problems_are_counted_on_one_line():

@@ -57,3 +57,15 @@ def test_the_wheel_ships_every_package_and_the_example_jobs_that_dqsim_examples_
                           cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file()) == jobs
+
+
+def test_readme_names_every_extra():
+    """README's "Extras:" paragraph names each extra of pyproject.toml (``finite-key`` was missing)."""
+    import re
+    import tomllib
+
+    extras = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"])
+    readme = (ROOT / "README.md").read_text()
+    paragraph = readme[readme.index("\nExtras: "):].split("\n\n", 1)[0]
+    named = set(re.findall(r"`([a-z][a-z0-9-]*)`(?= \(|,|\.)", paragraph))
+    assert extras <= named, sorted(extras - named)

@@ -348,6 +348,8 @@ BASE = '[run]\nname = "c"\nscenario = "repeater"\n[chain]\n'
     ("num_links = 2\ntotal_distance_km = 10\npurification_rounds = 3", "[chain].purification_rounds"),
     ('num_links = 2\ntotal_distance_km = 10\npurification = "dejmps"', "[chain].purification"),
     ("num_links = 2\ntotal_distance_km = 10\ncutoff_s = 0", "[chain].cutoff_s"),
+    # 1e300 s loaded, then ended in an OverflowError traceback converting it to picoseconds
+    ("num_links = 2\ntotal_distance_km = 10\ncutoff_s = 1e300", "[chain].cutoff_s = 1e+300: must be in (0, 1_000_000]"),
     ("num_links = 2\ntotal_distance_km = 10\nreference_rate_hz = 0", "[chain].reference_rate_hz"),
     ("num_links = 2\ntotal_distance_km = 10\nnum_pairs = 0", "[chain].num_pairs"),
     ("num_links = 2\ntotal_distance_km = 10\nnum_pair = 3", "[chain].num_pair"),

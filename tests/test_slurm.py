@@ -347,3 +347,16 @@ def test_repro_a_resume_that_fails_after_its_checkpoint_was_read_is_not_run_agai
     assert proc.returncode == 0, proc.stderr
     lines = [line for line in proc.stdout.splitlines() if line.startswith(("STEP ", "STATUS "))]
     assert lines == [f"STEP resume {ck}/{mine}.ckpt000-00000000000000000002.h5 --fall-back -o out.h5", "STATUS 2"]
+
+
+def test_readme_names_every_setting_of_the_scripts():
+    """Every variable the SLURM scripts read with a default (``${NAME:-...}``), but SLURM's own and the ones the
+    scripts set for each other, is named in README's "## SLURM" section (DQSIM_VENV, DQSIM_SLURM_SCRIPTS and
+    MERGED were not)."""
+    scripts = "".join(path.read_text() for path in sorted((ROOT / "slurm").iterdir()) if path.suffix in (".sbatch", ".sh"))
+    settings = set(re.findall(r"\$\{([A-Z_]+):-", scripts)) - {"CHECKPOINT_DIR", "CHECKPOINT_PREFIX"}
+    settings = {name for name in settings if not name.startswith("SLURM_")}
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("\n## SLURM\n"):readme.index("\n## Outputs\n")]
+    assert {"DQSIM_PYTHON", "SRUN_MPI", "DQSIM_WARMUP"} <= settings
+    assert sorted(name for name in settings if f"`{name}`" not in section) == []

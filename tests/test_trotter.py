@@ -246,7 +246,14 @@ def test_defaults():
     ('kind = "tfim"', "kind = []", r'\[model\].kind = \[\]: must be one of "tfim", "xxz"'),  # was a TypeError
     ("total_time = 1.0", "total_time = 0.0", r"\[evolution\].total_time = 0.0: must be in \(0, inf\)"),
     ("total_time = 1.0", "total_time = 1.0\norder = 3", r"\[evolution\].order = 3: must be one of 1, 2$"),
+    ("total_time = 1.0", "total_time = 1.0\norder = true",  # was taken as order 1
+     r"\[evolution\].order = true: must be one of 1, 2 \(a number, not true or false\)$"),
     ("total_time = 1.0", "total_time = 1.0\nnum_points = 201", r"\[evolution\].num_points = 201"),
+    # a zero Hamiltonian loaded, then building the Trotter circuit ended in an IndexError traceback
+    ('kind = "tfim"', 'kind = "tfim"\nJ = 0.0\nh = 0.0',
+     r"\[model\]\.J = 0\.0: the Hamiltonian is zero with h = 0\.0 too: nothing evolves; give J or h a value other "
+     r"than 0$"),
+    ('kind = "tfim"', 'kind = "xxz"\nJ = 0.0', r"\[model\]\.J = 0\.0: the Hamiltonian is zero"),
 ])
 def test_bad_job_values_name_their_key(old, new, match):
     with pytest.raises(ConfigError, match=match):

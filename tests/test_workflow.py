@@ -65,6 +65,17 @@ def test_check_prints_the_resolved_job_memory_and_work():
     assert "9 distance(s) x 1 link(s) x 5,000,000 pulses = 45,000,000 pulses" in sweep.stdout
 
 
+def test_readme_check_example_is_the_commands_output():
+    """README's ``dqsim check ... | tail -N`` block shows the last N lines the command prints (it showed
+    ``tail -2`` with the work and memory lines, which were no longer the last two)."""
+    readme = (ROOT / "README.md").read_text().splitlines()
+    start = next(i for i, line in enumerate(readme) if line.startswith("$ dqsim check jobs/quickstart.toml -n 8"))
+    command, tail = readme[start].split(" | tail -")
+    shown = readme[start + 1:start + 1 + int(tail)]
+    proc = run_here(command.removeprefix("$ dqsim ").split())
+    assert proc.stdout.splitlines()[-int(tail):] == shown
+
+
 def test_check_refuses_what_run_would_refuse_in_one_line():
     bad_value = dqsim("check", "jobs/quickstart.toml", "--set", "simulation.shots=-1", check=False)
     assert bad_value.returncode == 2 and bad_value.stdout == ""
@@ -214,6 +225,20 @@ def test_repro_inspect_piped_into_head_and_plot_to_an_unwritable_file(tmp_path, 
     plot = dqsim("plot", str(small_sweep), "-o", str(blocker / "x.png"), check=False)
     assert plot.returncode == 2 and plot.stderr.count("\n") == 1 and "x.png" in plot.stderr, plot.stderr
     assert plot.stderr.startswith("dqsim: error: ")
+
+
+def test_repro_plot_to_a_name_without_an_image_suffix(tmp_path, small_sweep):
+    """``dqsim plot -o out.txt`` ended in matplotlib's ValueError traceback; ``-o out`` wrote ``out.png`` and
+    said it wrote ``out``. Both are one line naming the formats; a known suffix writes that file."""
+    pytest.importorskip("matplotlib")
+    for name, got in (("out.txt", "the suffix '.txt'"), ("out", "no suffix")):
+        plot = dqsim("plot", str(small_sweep), "-o", str(tmp_path / name), check=False)
+        assert plot.returncode == 2 and plot.stderr.count("\n") == 1, plot.stderr
+        assert plot.stderr.startswith(f"dqsim: error: {tmp_path / name}: an image file name ends in its format")
+        assert got in plot.stderr and "png" in plot.stderr and "Traceback" not in plot.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    svg = dqsim("plot", str(small_sweep), "-o", str(tmp_path / "k.svg"))
+    assert svg.stdout.startswith(f"wrote {tmp_path / 'k.svg'}") and (tmp_path / "k.svg").read_text().startswith("<?xml")
 
 
 def test_repro_a_single_qkd_run_reports_the_fraction_done():

@@ -34,9 +34,20 @@ def _pyplot():
 
 
 def plot_run(run, output: Path) -> str:
-    """Draw the figure for ``run`` (a :class:`dqsim.io.RunFile`) into ``output``; returns what was drawn."""
+    """Draw the figure for ``run`` (a :class:`dqsim.io.RunFile`) into ``output``; returns what was drawn.
+
+    Raises:
+        DqsimError: nothing to draw, an image format matplotlib cannot write (told by ``output``'s suffix),
+            or a file that cannot be written.
+    """
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
+    formats = fig.canvas.get_supported_filetypes()
+    if output.suffix.lower().lstrip(".") not in formats:
+        plt.close(fig)
+        got = f"the suffix {output.suffix!r}" if output.suffix else "no suffix"
+        raise DqsimError(f"{output}: an image file name ends in its format, e.g. .png, .pdf or .svg; it has {got} "
+                         f"(formats: {', '.join(sorted(formats))})")
     title = f"{run.attrs.get('job_name', '')} ({run.attrs.get('scenario', '')})"
     scenario = run.attrs.get("scenario")
     if scenario == "trotter":

@@ -16,12 +16,15 @@ from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from dqsim.errors import toml_repr
 from dqsim.jobs.errors import job_error
-from dqsim.jobs.schema import Section, checked_name
+from dqsim.jobs.schema import Section, bounded_real, checked_name
 
 __all__ = ["RunSection", "CheckpointSection", "JobConfig", "MAX_SEED"]
 
 #: Largest seed: seeds are stored in the output as unsigned 64-bit HDF5 attributes.
 MAX_SEED = 2**64 - 1
+#: Longest ``[checkpoint].every_sim_s``, s: 10**6 s (11.6 days) converts to picoseconds well inside the
+#: engine's int64 clock (2**63 ps, about 107 days); a longer period never comes.
+MAX_CHECKPOINT_SIM_S = 1e6
 
 
 class RunSection(Section):
@@ -74,8 +77,8 @@ class CheckpointSection(Section):
         every_wall_s: write a checkpoint at the first window boundary after
             this many seconds of wall time since the last one (> 0), or none.
         every_sim_s: write one at the first window boundary after each
-            multiple of this much simulated time, seconds (>= 1e-12, the
-            engine's 1 ps tick), or none.
+            multiple of this much simulated time, seconds (1e-12, the
+            engine's 1 ps tick, ..1e6), or none.
         keep: checkpoints kept on disk, the newest first (1..100).
         directory: folder of the checkpoint files; relative paths are
             relative to the current directory.
@@ -85,7 +88,7 @@ class CheckpointSection(Section):
     """
 
     every_wall_s: Optional[float] = Field(None, gt=0)
-    every_sim_s: Optional[float] = Field(None, ge=1e-12)
+    every_sim_s: Optional[bounded_real(1e-12, MAX_CHECKPOINT_SIM_S)] = None
     keep: int = Field(2, ge=1, le=100)
     directory: str = "checkpoints"
 

@@ -70,6 +70,11 @@ MAX_CLOUD_JOBS = 10_000
 MAX_CLOUD_SHOTS = 10**8
 #: Largest priority magnitude.
 MAX_PRIORITY = 10**6
+#: Latest arrival and longest overhead or latency of the centre, s: 10**6 s (11.6 days), well inside the
+#: engine's int64 picosecond clock (2**63 ps, about 107 days), which the queue's times must fit.
+MAX_CLOUD_TIME_S = 10**6
+#: Longest fibre to the users, km: light takes about 490 s through it.
+MAX_USER_DISTANCE_KM = 10**8
 #: Engine runs (trajectories) of a user job on noisy QPUs when ``[simulation].trajectories`` is not set.
 DEFAULT_CLOUD_TRAJECTORIES = 10
 #: Most trajectories of one user job (as many as it may have shots).
@@ -90,18 +95,18 @@ class SchedulerSection(Section):
         distribution: ``"telegate"`` (default) or ``"teledata"``: how each
             job's nonlocal gates are done.
         job_setup_s: time the QPUs of a job are held before its first
-            execution (loading the compiled circuit, calibration), s, >= 0
+            execution (loading the compiled circuit, calibration), s, 0..10**6
             (default 0).
         shot_reset_s: time between two executions of a job on its QPUs
             (qubit reset, readout and re-initialisation: ~1-100 µs for active
-            reset of superconducting qubits, ~1 ms for trapped ions), s, >= 0
+            reset of superconducting qubits, ~1 ms for trapped ions), s, 0..10**6
             (default 0); a job of N shots adds it N − 1 times.
     """
 
     policy: Literal["fifo", "sjf", "backfill"] = "fifo"
     distribution: Literal["telegate", "teledata"] = "telegate"
-    job_setup_s: bounded_real(0.0) = 0.0
-    shot_reset_s: bounded_real(0.0) = 0.0
+    job_setup_s: bounded_real(0.0, MAX_CLOUD_TIME_S) = 0.0
+    shot_reset_s: bounded_real(0.0, MAX_CLOUD_TIME_S) = 0.0
 
 
 class UserJobSection(CircuitSection):
@@ -114,13 +119,14 @@ class UserJobSection(CircuitSection):
             is one execution of the circuit on the job's QPUs
             (:class:`CloudSimulationSection`).
         priority: higher runs first, -10**6..10**6 (default 0).
-        arrival_s: when the job reaches the centre, s, >= 0 (default 0).
+        arrival_s: when the job reaches the centre, s, 0..10**6 (default 0; the simulated
+            clock counts int64 picoseconds).
     """
 
     name: str = ""  # filled with job<i> before validation
     shots: bounded_int(0, MAX_CLOUD_SHOTS) = 1000
     priority: bounded_int(-MAX_PRIORITY, MAX_PRIORITY) = 0
-    arrival_s: bounded_real(0.0) = 0.0
+    arrival_s: bounded_real(0.0, MAX_CLOUD_TIME_S) = 0.0
 
     @field_validator("name")
     @classmethod
@@ -138,7 +144,7 @@ class ArrivalsSection(Section):
 
     Attributes:
         process: ``"poisson"`` (the only one).
-        rate_hz: mean arrivals per second, > 0.
+        rate_hz: mean arrivals per second, > 0; ``start_s + num_jobs / rate_hz`` at most 10**6 s.
         num_jobs: how many jobs arrive, 1..10_000.
         generators: circuit generators to draw from (``"ghz"``, ``"qft"``,
             ``"random"``; repeats weigh a generator more); default all three.
@@ -146,7 +152,7 @@ class ArrivalsSection(Section):
         depth: layers of random circuits, 1..10_000 (default 10).
         shots: shots of every job, 0..10**8 (default 1000).
         priority: priority of every job (default 0).
-        start_s: time of the process's start, s, >= 0 (default 0); the first
+        start_s: time of the process's start, s, 0..10**6 (default 0); the first
             job arrives one inter-arrival time later.
     """
 
@@ -158,7 +164,7 @@ class ArrivalsSection(Section):
     depth: bounded_int(1, 10_000) = 10
     shots: bounded_int(0, MAX_CLOUD_SHOTS) = 1000
     priority: bounded_int(-MAX_PRIORITY, MAX_PRIORITY) = 0
-    start_s: bounded_real(0.0) = 0.0
+    start_s: bounded_real(0.0, MAX_CLOUD_TIME_S) = 0.0
 
     @model_validator(mode="after")
     def _check_lists(self) -> "ArrivalsSection":
@@ -168,6 +174,12 @@ class ArrivalsSection(Section):
         if len(self.num_qubits) != 2 or self.num_qubits[0] > self.num_qubits[1]:
             raise job_error(f"must be [low, high] with 1 <= low <= high <= {MAX_GENERATOR_QUBITS}",
                             key=("num_qubits",), value=self.num_qubits, has_value=True)
+        span_s = self.start_s + self.num_jobs / self.rate_hz
+        if span_s > MAX_CLOUD_TIME_S:
+            raise job_error(f"{self.num_jobs} jobs at this rate arrive over {span_s:.3g} s on average (with "
+                            f"start_s), more than the {format_number(MAX_CLOUD_TIME_S)} s a run allows (its clock "
+                            "counts int64 picoseconds); raise the rate or lower num_jobs",
+                            key=("rate_hz",), value=self.rate_hz, has_value=True)
         return self
 
     def names(self) -> list[str]:
@@ -181,13 +193,13 @@ class UserSection(Section):
     Give at most one of the keys (neither: results arrive at once).
 
     Attributes:
-        distance_km: fibre length to the users, km, >= 0; the latency is
+        distance_km: fibre length to the users, km, 0..10**8; the latency is
             n_g·L/c with the group index of ``[network.link]``.
-        latency_s: the latency itself, s, >= 0.
+        latency_s: the latency itself, s, 0..10**6.
     """
 
-    distance_km: Optional[bounded_real(0.0)] = None
-    latency_s: Optional[bounded_real(0.0)] = None
+    distance_km: Optional[bounded_real(0.0, MAX_USER_DISTANCE_KM)] = None
+    latency_s: Optional[bounded_real(0.0, MAX_CLOUD_TIME_S)] = None
 
     @model_validator(mode="after")
     def _check_one(self) -> "UserSection":

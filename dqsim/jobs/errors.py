@@ -23,7 +23,7 @@ from pydantic_core import PydanticCustomError
 
 from dqsim.errors import ConfigError, toml_repr
 
-__all__ = ["JOB_ERROR", "job_error", "one_of", "format_key", "config_error", "describe_error"]
+__all__ = ["JOB_ERROR", "job_error", "one_of", "format_key", "config_error", "describe_error", "unit_hint"]
 
 #: Error type of the messages our own validators raise (:func:`job_error`).
 JOB_ERROR = "dqsim_job"
@@ -133,6 +133,25 @@ def _allowed_range(low: Any, high: Any) -> str:
     return ""
 
 
+#: A number with a unit after it, as a job file might give one: ``"10km"``, ``"1e9 Hz"``, ``"0.2 dB/km"``.
+_NUMBER_WITH_UNIT = re.compile(r"\s*([-+]?(?:\d[\d_]*\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([^\W\d_][\w/µ^.-]*)\s*")
+
+
+def unit_hint(value: Any) -> str:
+    """`` (write 10 without "km": the key's name carries its unit)`` for a string such as ``"10km"``, else ``""``.
+
+    Examples:
+        >>> print(unit_hint("10km"))
+         (write 10 without "km": the key's name carries its unit)
+        >>> unit_hint("ten"), unit_hint(10)
+        ('', '')
+    """
+    match = _NUMBER_WITH_UNIT.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        return ""
+    return f' (write {match.group(1)} without "{match.group(2)}": the key\'s name carries its unit)'
+
+
 _TYPE_NAMES = {
     "int_type": "an integer", "int_parsing": "an integer", "int_from_float": "an integer",
     "float_type": "a number", "float_parsing": "a number",
@@ -172,6 +191,8 @@ def describe_error(root: type[BaseModel], error: dict) -> str:
     if kind in _TYPE_NAMES:
         whole = kind.startswith("int_") and isinstance(value, float) and value.is_integer() and abs(value) < 2**63
         hint = f" (TOML reads 1e6 or 5.0 as a float: write {int(value):_})" if whole else ""
+        if kind.startswith(("int_", "float_")):
+            hint += unit_hint(value)
         return f"{format_key(loc)}: expected {_TYPE_NAMES[kind]}, got {toml_repr(value)}{hint}"
     if kind == "literal_error":
         expected = ctx.get("expected", "")

@@ -17,6 +17,7 @@ and validates again.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import os
@@ -51,10 +52,31 @@ def _validate(data: dict, *, source: str, base_dir: Path) -> Job:
         raise ConfigError(f"{source}: [run].scenario = {toml_repr(scenario)}: "
                           f"must be one of {one_of(JOB_MODELS)}")
     model = JOB_MODELS[scenario]
+    if "scenario" not in run:
+        _check_default_scenario(data, run, source)
     try:
         return model.model_validate(data, context={"base_dir": str(base_dir)})
     except ValidationError as exc:
         raise config_error(source, model, exc) from None
+
+
+def _check_default_scenario(data: dict, run: dict, source: str) -> None:
+    """A job without ``[run].scenario`` is a ``circuit`` job: when its sections are another scenario's,
+    say so in one line (rather than "missing section [circuit]" and an unknown section for each of them)."""
+    default = RunSection.model_fields["scenario"].default
+    foreign = [name for name in data if name not in JOB_MODELS[default].model_fields]
+    if not foreign:
+        return
+    fitting = [name for name, model in JOB_MODELS.items() if all(section in model.model_fields for section in data)]
+    if not fitting:
+        return  # an unknown section: the model's own message names it
+    misspelt = difflib.get_close_matches("scenario", [str(key) for key in run], n=1)
+    hint = f" ([run].{misspelt[0]} is not a key: a misspelling?)" if misspelt else ""
+    sections = " or ".join(f"[{name}]" for name in foreign)
+    add = (f'add scenario = {toml_repr(fitting[0])} to [run]' if len(fitting) == 1
+           else f"add scenario = one of {one_of(fitting)} to [run]")
+    raise ConfigError(f"{source}: [run].scenario is not set{hint}, so this is a {toml_repr(default)} job, which has "
+                      f"no section {sections}; these sections are those of scenario {one_of(fitting)}: {add}")
 
 
 #: Deepest nesting of tables and arrays a job file may have (real jobs use 3 or 4).

@@ -21,13 +21,13 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from dqsim.errors import ConfigError, count_of, toml_repr
-from dqsim.jobs.errors import job_error, one_of
+from dqsim.jobs.errors import job_error, one_of, unit_hint
 from dqsim.jobs.schema import Section, is_number
 from dqsim.network import topology as net_topology
 from dqsim.network.link import LinkSpec
 from dqsim.network.node import NodeSpec
 
-__all__ = ["NetworkSection", "DistributionSection", "MAX_NETWORK_NODES", "check_assignment",
+__all__ = ["NetworkSection", "DistributionSection", "MAX_NETWORK_NODES", "MAX_NODE_QUBITS", "check_assignment",
            "checked_spec_parameters", "LINK_FIELDS", "NODE_FIELDS", "LINK_FLOAT_FIELDS", "NODE_FLOAT_FIELDS"]
 
 #: Topologies of ``[network].topology``, each with the keys that size it.
@@ -42,6 +42,10 @@ MAX_NETWORK_NODES = 64
 
 #: Most node names quoted in an error message.
 _MAX_NAMES_SHOWN = 10
+
+#: Most data and most communication qubits of one ``[network.node]`` (a register of 2**40 amplitudes is
+#: already beyond any machine; the planner lays out every communication qubit of every node).
+MAX_NODE_QUBITS = 1024
 
 #: Fewest nodes of a ring (a cycle needs three).
 _MIN_RING_NODES = 3
@@ -109,7 +113,7 @@ def _spec_problem(exc: ValueError, spec: type, given: dict[str, Any]) -> Pydanti
         field, message = min(mentioned)[1], text
     message = re.sub(r",? got .*$", "", message)
     if field in given:
-        return job_error(message, key=(field,), value=given[field], has_value=True)
+        return job_error(message + unit_hint(given[field]), key=(field,), value=given[field], has_value=True)
     default = next(f.default for f in dataclasses.fields(spec) if f.name == field)
     return job_error(f"{message} ({field} is not set: its default is {toml_repr(default)})",
                      key=(field,))
@@ -170,8 +174,13 @@ class NetworkSection(Section):
     @field_validator("node")
     @classmethod
     def _check_node(cls, node: dict[str, Any]) -> dict[str, Any]:
-        return checked_spec_parameters(node, NodeSpec, NODE_FIELDS, NODE_FLOAT_FIELDS,
+        node = checked_spec_parameters(node, NodeSpec, NODE_FIELDS, NODE_FLOAT_FIELDS,
                                        {"name": "node names come from [network].node_names"}, {"name": "node0"})
+        for key, low in (("num_data_qubits", 0), ("num_comm_qubits", 1)):
+            if node.get(key, 0) > MAX_NODE_QUBITS:  # 10**18 ran out of memory planning the register
+                raise job_error(f"must be an integer in [{low}, {MAX_NODE_QUBITS}]", key=(key,), value=node[key],
+                                has_value=True)
+        return node
 
     @model_validator(mode="after")
     def _check_network(self) -> "NetworkSection":

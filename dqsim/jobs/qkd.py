@@ -20,6 +20,7 @@ from dqsim.jobs.schema import Section, bounded_int, bounded_real, format_number
 from dqsim.network.fibre import DEFAULT_ATTENUATION_DB_PER_KM, DEFAULT_GROUP_INDEX
 from dqsim.network.link import DEFAULT_DARK_COUNT_RATE_HZ, DEFAULT_DETECTOR_EFFICIENCY, DEFAULT_GATE_WIDTH_PS
 from dqsim.network.raman import DEFAULT_RAMAN_CROSS_SECTION_PER_KM_PER_NM, DEFAULT_WAVELENGTH_NM
+from dqsim.units import M_PER_KM, PS_PER_S, SPEED_OF_LIGHT_M_PER_S
 
 __all__ = ["QkdJob", "QkdSection", "QkdSourceSection", "QkdLinkSection", "ClassicalChannelSection",
            "EveSection", "SweepSection", "QkdNetworkSection", "QKD_PROTOCOLS"]
@@ -57,6 +58,12 @@ PROBABILITY_SUM_TOLERANCE = 1e-9
 MAX_SWEEP_POINTS = 200
 #: Most nodes of ``[qkd.network]``.
 MAX_QKD_NODES = 64
+#: Longest time a run may take to emit its pulses, ps: 1/16 of the engine's int64 picosecond clock
+#: (2**63 ps, about 107 days), about 6.7 days, the rest left for the post-processing's messages.
+MAX_QKD_EMISSION_PS = 2**63 // 16
+#: Longest time light may take through one link's fibre, ps: 2**63 ps / 2**20 (about 8.8 s, some
+#: 1.8 million km of fibre), so that the post-processing's fibre crossings cannot overflow the clock.
+MAX_QKD_FIBRE_DELAY_PS = 2**63 // 2**20
 
 
 def _protocol_list(protocols: Sequence[str]) -> str:
@@ -86,7 +93,8 @@ class QkdSourceSection(Section):
             Ardehali's efficient BB84: p² + (1 - p)² of the coincidences are
             sifted, most of them Z–Z, the finite key's key bits). E91's
             settings are fixed (1/3 each), so it is refused there.
-        source_rate_hz: pulse (pair) repetition rate, Hz, > 0; default 1e9.
+        source_rate_hz: pulse (pair) repetition rate, Hz, > 0; default 1e9. ``[qkd].pulses``
+            at this rate must take at most :data:`MAX_QKD_EMISSION_PS` (about 6.7 days).
         werner: ``"bbm92"``/``"e91"`` only: Werner parameter of the emitted
             pairs, ``w·|Φ+⟩⟨Φ+| + (1-w)·I/4``, in [0, 1]; default 1.
         position: ``"bbm92"``/``"e91"`` only: where the pair source sits, as
@@ -141,6 +149,9 @@ class QkdLinkSection(Section):
         distance_km: fibre length from Alice to Bob, km, >= 0. Required unless
             ``[qkd.sweep]`` or ``[qkd.network].distances_km`` gives the
             distances (a sweep overrides it); ``None`` when left out.
+            Light may take at most :data:`MAX_QKD_FIBRE_DELAY_PS` through a link
+            (about 1.8 million km at the default group index), as for every
+            distance of a sweep or a network.
         attenuation_db_per_km: fibre attenuation, dB/km, >= 0; default 0.2.
         coupling_loss_db: lumped coupling loss before the detectors, dB, >= 0; default 0.
         group_index: fibre group index n_g, >= 1; default 1.468.
@@ -419,7 +430,35 @@ class QkdSection(Section):
                 raise job_error(f"must be in [0, {format_number(shortest)}] (Eve taps the fibre; "
                                 f"{where} is {toml_repr(shortest)})", key=("eve", "distance_km"),
                                 value=self.eve.distance_km, has_value=True)
+        self._check_clock()
         return self
+
+    def _distance_keys(self) -> list[tuple[tuple[str | int, ...], float]]:
+        """Every fibre length of the job with the key that gives it (a sweep's, the network's, the link's)."""
+        if self.sweep is not None:
+            return [(("sweep", "distances_km", i), d) for i, d in enumerate(self.sweep.distances_km)]
+        if self.network is not None and self.network.distances_km is not None:
+            return [(("network", "distances_km", i), d) for i, d in enumerate(self.network.distances_km)]
+        return [(("link", "distance_km"), self.link.distance_km)]
+
+    def _check_clock(self) -> None:
+        """Refuse a run whose simulated time the engine's int64 picoseconds cannot count: its pulses' emission
+        (:data:`MAX_QKD_EMISSION_PS`) or one crossing of its longest fibre (:data:`MAX_QKD_FIBRE_DELAY_PS`)."""
+        rate = self.source.source_rate_hz
+        emission_ps = self.pulses / rate * PS_PER_S
+        if emission_ps > MAX_QKD_EMISSION_PS:
+            raise job_error(f"{format_number(self.pulses)} pulses take {emission_ps / PS_PER_S:.3g} s to emit at this "
+                            f"rate, more than the {MAX_QKD_EMISSION_PS / PS_PER_S:.3g} s a run can simulate (its "
+                            "clock counts int64 picoseconds); raise the rate or lower [qkd].pulses",
+                            key=("source", "source_rate_hz"), value=rate, has_value=True)
+        key, longest = max(self._distance_keys(), key=lambda item: item[1])
+        delay_ps = longest * M_PER_KM * self.link.group_index / SPEED_OF_LIGHT_M_PER_S * PS_PER_S
+        if delay_ps > MAX_QKD_FIBRE_DELAY_PS:
+            limit_km = MAX_QKD_FIBRE_DELAY_PS / PS_PER_S * SPEED_OF_LIGHT_M_PER_S / M_PER_KM / self.link.group_index
+            raise job_error(f"light takes {delay_ps / PS_PER_S:.3g} s through this fibre (group_index "
+                            f"{toml_repr(self.link.group_index)}), more than the "
+                            f"{MAX_QKD_FIBRE_DELAY_PS / PS_PER_S:.3g} s a run allows per crossing (its clock counts "
+                            f"int64 picoseconds): at most {limit_km:.4g} km", key=key, value=longest, has_value=True)
 
     def _check_entangled_eve(self) -> None:
         """BBM92/E91: Eve intercepts and resends on Bob's arm; no beam splitting, no multi-pair source."""

@@ -60,6 +60,10 @@ MAX_SWEEP_ENTRIES = 64
 #: Most end-to-end pairs per configuration.
 MAX_CHAIN_PAIRS = 1_000_000
 
+#: Longest memory cut-off, s: 10**6 s (11.6 days) converts to picoseconds well inside the engine's int64
+#: clock (2**63 ps, about 107 days); a longer one is no cut-off (leave the key out).
+MAX_CUTOFF_S = 10**6
+
 #: Smallest link success probability per attempt that a run may need (below it
 #: a pair takes more than 10^9 attempts on average).
 MIN_SUCCESS_PROBABILITY = 1e-9
@@ -131,7 +135,7 @@ class ChainSection(Section):
         swapping: ``"swap_asap"`` (default) or ``"nested"`` (num_links a power of two).
         purification_rounds: entanglement-pumping rounds per elementary link, 0..2 (default 0).
         purification: ``"bbpssw"`` (default) or ``"dejmps"``; only with purification_rounds >= 1.
-        cutoff_s: memory cut-off, s, > 0 (absent: none); see :mod:`dqsim.protocols.repeater`.
+        cutoff_s: memory cut-off, s, in (0, 10**6] (absent: none); see :mod:`dqsim.protocols.repeater`.
         num_pairs: end-to-end pairs per configuration, 1..10**6 (default 100).
         max_restarts: chain attempts abandoned at the cut-off per pair before the run
             stops with an error, 0..10**9 (default 10_000).
@@ -151,7 +155,7 @@ class ChainSection(Section):
     swapping: Literal["swap_asap", "nested"] = "swap_asap"
     purification_rounds: bounded_int(0, 2) = 0
     purification: Literal["bbpssw", "dejmps"] = "bbpssw"
-    cutoff_s: Optional[bounded_real(0.0, low_open=True)] = None
+    cutoff_s: Optional[bounded_real(0.0, MAX_CUTOFF_S, low_open=True)] = None
     num_pairs: bounded_int(1, MAX_CHAIN_PAIRS) = 100
     max_restarts: bounded_int(0, 10**9) = 10_000
     reference_rate_hz: Optional[bounded_real(0.0, low_open=True)] = None

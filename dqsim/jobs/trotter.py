@@ -121,6 +121,9 @@ class ModelSection(Section):
         if self.kind != "xxz" and "delta" in self.model_fields_set:
             raise job_error(f'only used with kind = "xxz" (here kind = {toml_repr(self.kind)})',
                             key=("delta",), value=self.delta, has_value=True)
+        if self.J == 0 and self.h == 0:  # no term to exponentiate: the Trotter circuit builder had nothing to split
+            raise job_error("the Hamiltonian is zero with h = 0.0 too: nothing evolves; give J or h a value other "
+                            "than 0", key=("J",), value=self.J, has_value=True)
         return self
 
     def spin_model(self) -> SpinModel:
@@ -170,6 +173,13 @@ class EvolutionSection(Section):
     order: Literal[1, 2] = 2
     exact: Optional[bool] = None
     mode: Literal["independent", "continued"] = "independent"
+
+    @field_validator("order", mode="before")
+    @classmethod
+    def _order_is_a_number(cls, order: Any) -> Any:
+        if isinstance(order, bool):  # True == 1: a Literal[1, 2] would take it as 1
+            raise job_error("must be one of 1, 2 (a number, not true or false)", value=order, has_value=True)
+        return order
 
     def times(self) -> list[float]:
         """``[t_0 = 0, t_1, …, t_num_points = T]``."""
