@@ -218,21 +218,15 @@ class ChainSection(Section):
 
     def _check_cutoff(self, links: int, total: float) -> None:
         """A cut-off no longer than the least age at which a repeater can swap a pair discards every pair first
-        (chains of 2 or more links; 1 link has no repeater); one past half the clock would set timers past it.
+        (chains of 2 or more links; 1 link has no repeater). (Its bound MAX_CUTOFF_S keeps every timer inside the
+        engine's int64 picosecond clock.)
 
         The repeater holds its link's pair a herald delay ``h`` after its emission; each pumping round adds the
         spare pair (a handshake of two link delays after the last herald, or one source period after the last
         emission if longer: ``max(h + 2d, P)`` after the kept pair, ``max(h + 3d, P)`` after a spare pair) and
         its herald and bit exchange (``h + d``).
         """
-        if self.cutoff_s is None:
-            return
-        longest_s = ps_to_seconds(ENGINE_CLOCK_MAX_PS // 2)  # a timer set at a delivery within the run must fit
-        if self.cutoff_s > longest_s:
-            raise job_error(f"must be at most {longest_s:.3g} s, half of what the engine's int64 picosecond clock "
-                            "holds (leave cutoff_s out for no cut-off)", key=("cutoff_s",), value=self.cutoff_s,
-                            has_value=True)
-        if links < 2:
+        if self.cutoff_s is None or links < 2:
             return
         link = self.link_spec(links, total)
         delay, herald, source = link.delay_ps, link.herald_delay_ps, link.effective_source_period_ps
