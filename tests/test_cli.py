@@ -273,3 +273,24 @@ def test_python_m_dqsim_and_the_console_script_enter_through_the_guarded_entry_p
     assert scripts == {"dqsim": "dqsim.cli:console_main"}
     assert "from dqsim.cli import console_main" in (ROOT / "dqsim" / "__main__.py").read_text()
     assert dqsim("--version").stdout.startswith("dqsim ")
+
+
+def test_check_refuses_the_dqc_jobs_run_refuses(tmp_path):
+    """``dqsim check`` plans a ``dqc`` job's circuit on its network as ``dqsim run`` does, so a node with too
+    few communication qubits or a QASM circuit larger than the network is refused by both, in the same line
+    (before 2026-12-06 ``check`` called them valid and the run stopped)."""
+    base = (ROOT / "jobs" / "dqc_ghz_4qpu.toml").read_text()
+    teledata = tmp_path / "teledata.toml"
+    teledata.write_text(base.replace("num_comm_qubits = 2", "num_comm_qubits = 1")
+                        .replace('scheme = "telegate"', 'scheme = "teledata"'))
+    (tmp_path / "big.qasm").write_text('OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[17];\nh q[0];\n')
+    big = tmp_path / "big.toml"
+    big.write_text(base.replace('generator = "ghz"\nnum_qubits = 8', 'qasm = "big.qasm"')
+                   .replace("assignment = [0, 0, 1, 1, 2, 2, 3, 3]\n", ""))
+    for job, expected in ((teledata, "[network.node].num_comm_qubits = 1"), (big, "17 qubits")):
+        check = dqsim("check", str(job), check=False)
+        run = dqsim("run", str(job), "-o", str(tmp_path / "x.h5"), check=False)
+        assert check.returncode == 2 and run.returncode == 2, (check.stdout, check.stderr, run.stderr)
+        assert "Traceback" not in check.stderr + run.stderr
+        assert len(check.stderr.strip().splitlines()) == 1 and expected in check.stderr, check.stderr
+        assert check.stderr == run.stderr

@@ -158,7 +158,7 @@ def work_lines(job, num_ranks: int) -> list[str]:
         lines = [f"work: {count_of(circuit.num_qubits, 'qubit')}, {count_of(len(circuit.gates()), 'gate')}, "
                  f"{count_of(job.simulation.shots, 'shot')} ({mode})"]
         if scenario == "dqc":
-            _check_network(job, num_ranks)
+            dqc.plan_job(job, circuit, num_ranks)  # the network and the plan, refused as dqsim run refuses them
             return (lines + _network_register_lines(job, circuit.num_qubits, num_ranks, "data register")
                     + _fidelity_check_lines(job, terminal))
         lines += _register_lines(job, circuit.num_qubits, num_ranks, "data register")

@@ -688,6 +688,24 @@ def num_engine_runs(job) -> int:
     return trajectories_for(job, build_circuit(job))
 
 
+def plan_job(job, circuit: Circuit, num_ranks: int) -> tuple[Network, DqcPlan]:
+    """The network of a ``dqc`` job on ``num_ranks`` ranks and its circuit's plan (:func:`plan_dqc`), refusing in
+    one line naming the job file what the run would refuse: a QASM circuit that does not fit
+    (:func:`check_qasm_fits`), a placement or link the network cannot run, a node with too few communication
+    qubits. ``dqsim run`` and ``dqsim check`` both call it (no collective).
+
+    Raises:
+        DqsimError: the job cannot run on ``num_ranks`` ranks (one line).
+    """
+    if job.circuit.qasm is not None:
+        check_qasm_fits(job, circuit)
+    network = job_network(job.network, num_ranks, source=job.source)
+    network.check_pairing_horizon(job.source)  # run_dqc checks again, without naming the job file
+    prepared = plan_dqc(circuit, network, scheme=job.distribution.scheme, assignment=job.distribution.assignment,
+                        source=job.source)
+    return network, prepared
+
+
 def check_qasm_fits(job, circuit: Circuit) -> None:
     """Refuse, in one line naming the job file and the key, a QASM circuit that the job's network or its
     ``[distribution].assignment`` or ``[simulation].observables`` cannot take.
@@ -726,10 +744,8 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
     status 75): its resume runs no event again and redoes only this work.
     """
     circuit = build_circuit(job)
-    if job.circuit.qasm is not None:
-        check_qasm_fits(job, circuit)
-    network = job_network(job.network, comm.size, source=job.source)
-    network.check_pairing_horizon(job.source)  # run_dqc checks again, without naming the job file
+    # planned once: the trajectories differ only in their seeds (a dynamic circuit runs one per shot)
+    network, prepared = plan_job(job, circuit, comm.size)
     names = network.names
     observables = []
     if job.simulation.observables:
@@ -742,10 +758,6 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
             rate = windows / max(time.perf_counter() - started, 1e-9)
             on_progress(fraction or 0.0, 1.0,
                         f"simulated {time_ps / PS_PER_US:.1f} µs, {rate:.0f} exchanges/s, circuit steps")
-
-    # planned once: the trajectories differ only in their seeds (a dynamic circuit runs one per shot)
-    prepared = plan_dqc(circuit, network, scheme=job.distribution.scheme, assignment=job.distribution.assignment,
-                        source=job.source)
 
     def one_run(seed: int, shots: int, timeline: bool) -> DqcRun:
         return run_dqc(circuit, comm=comm, backend=backend, network=network, scheme=job.distribution.scheme,
