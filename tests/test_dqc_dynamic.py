@@ -211,3 +211,17 @@ def test_a_plan_made_for_another_circuit_is_refused():
     with pytest.raises(ValueError, match="prepared"):
         dqc.run_dqc(circuit_run.build_circuit(job), comm=COMM, backend=BACKEND, network=network, shots=1,
                     prepared=prepared)
+
+
+def test_progress_counts_the_engine_runs_of_a_dynamic_circuit():
+    """A dynamic circuit runs the engine once per shot: progress is over all of them (runs done plus the
+    running one's share), not the running one's circuit steps alone, which restarted at 0 every shot, so a
+    long job never showed how far it was."""
+    job = _dqc_job(6)
+    updates = []
+    dqc.run_job(job, comm=comm_mod.SingleComm(), backend=BACKEND,
+                on_progress=lambda done, total, what: updates.append((done, total, what)))
+    runs = [(done, total) for done, total, what in updates if what.startswith("engine runs")]
+    assert runs and all(total == 6 for _, total in runs), updates
+    dones = [done for done, _ in runs]
+    assert dones == sorted(dones) and dones[0] == 0 and max(dones) >= 5, dones

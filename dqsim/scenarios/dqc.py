@@ -567,7 +567,7 @@ def shot_share(shots: int, trajectories: int, index: int) -> int:
 
 
 def run_trajectories(one_run: Callable[[int, int, bool], DqcRun], *, seed: int, shots: int, trajectories: int,
-                     timeline: bool, checkpointing=None) -> DqcRun:
+                     timeline: bool, checkpointing=None, on_start: Callable[[int], None] | None = None) -> DqcRun:
     """Run the distributed circuit ``trajectories`` times and merge the runs (collective).
 
     Trajectory ``t`` runs with seed :func:`trajectory_seed` (the job's own
@@ -582,6 +582,8 @@ def run_trajectories(one_run: Callable[[int, int, bool], DqcRun], *, seed: int, 
 
     Args:
         one_run: ``one_run(seed, shots, timeline)`` runs the engine once.
+        on_start: ``on_start(t)`` just before trajectory ``t`` (0-based) runs, e.g. for progress over
+            all of them; not called for trajectories a resume takes from the checkpoints.
     """
     if trajectories == 1:
         return one_run(seed, shots, timeline)
@@ -589,6 +591,8 @@ def run_trajectories(one_run: Callable[[int, int, bool], DqcRun], *, seed: int, 
     for t in range(trajectories):
         summary = checkpointing.stored_next() if checkpointing is not None else None
         if summary is None:
+            if on_start is not None:
+                on_start(t)
             last = one_run(trajectory_seed(seed, t, trajectories), shot_share(shots, trajectories, t),
                            timeline and t == 0)
             summary = {"counts": last.counts, "shots": last.shots, "fidelity": last.fidelity,
@@ -753,11 +757,17 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
 
     started = time.perf_counter()
 
+    num_runs = trajectories_for(job, circuit)
+    current = [0]  # the trajectory running (run_trajectories' on_start)
+
     def on_window(time_ps: int, windows: int, fraction: float | None) -> None:
-        if on_progress:
-            rate = windows / max(time.perf_counter() - started, 1e-9)
-            on_progress(fraction or 0.0, 1.0,
-                        f"simulated {time_ps / PS_PER_US:.1f} µs, {rate:.0f} exchanges/s, circuit steps")
+        if not on_progress:
+            return
+        if num_runs > 1:  # over all the job's engine runs (a dynamic circuit runs one per shot)
+            on_progress(current[0] + (fraction or 0.0), num_runs, "engine runs (trajectories)")
+            return
+        rate = windows / max(time.perf_counter() - started, 1e-9)
+        on_progress(fraction or 0.0, 1.0, f"simulated {time_ps / PS_PER_US:.1f} µs, {rate:.0f} exchanges/s, circuit steps")
 
     def one_run(seed: int, shots: int, timeline: bool) -> DqcRun:
         return run_dqc(circuit, comm=comm, backend=backend, network=network, scheme=job.distribution.scheme,
@@ -766,8 +776,8 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
                        fidelity_check=job.simulation.fidelity_check, prepared=prepared, fusion=job.simulation.fusion)
 
     run = run_trajectories(one_run, seed=job.run.seed, shots=job.simulation.shots,
-                           trajectories=trajectories_for(job, circuit), timeline=job.simulation.timeline,
-                           checkpointing=checkpointing)
+                           trajectories=num_runs, timeline=job.simulation.timeline,
+                           checkpointing=checkpointing, on_start=lambda t: current.__setitem__(0, t))
     # a stop signal from here on (the tables, then the output write, dqsim.cli.main) checkpoints the last
     # trajectory's finished engine run (CheckpointSession.finished_run, set by run_dqc)
     stop_point = checkpoint.stop_point_of(checkpointing)
