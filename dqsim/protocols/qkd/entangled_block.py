@@ -416,7 +416,8 @@ def entangled_finite_key_rates(counts: SiftedCounts, protocol: str, block_pulses
     test), and Tomamichel et al.'s ℓ with leak_EC = f_EC·h(E)·n gives ℓ/N
     (:func:`~dqsim.protocols.qkd.finite_key.entangled_finite_key_length`; the
     counts rounded to whole bits). As N grows, ℓ/N tends to the asymptotic
-    (n/N)(1 - h(Q) - f_EC·h(E)).
+    (n/N)(1 - h(Q) - f_EC·h(E)); for E91 that is the symmetric-source rate of
+    its finite key (module docstring), not the CHSH bound of its asymptotic blocks.
 
     Args:
         counts: the summed :class:`~dqsim.protocols.qkd.entangled.SiftedCounts` of the run's blocks.
