@@ -139,6 +139,7 @@ __all__ = [
     "EntangledBatch",
     "EntangledSource",
     "SiftedCounts",
+    "TSIRELSON_BOUND",
     "arm_transmittances",
     "asymptotic_key_rate",
     "bbm92_batch",
