@@ -378,20 +378,27 @@ def test_bbm92_biased_bases_charge_each_basis_the_other_basis_phase_error(error_
 
 def test_bbm92_asymptotic_key_is_each_basis_kept_bits_times_the_other_basis_secrecy():
     """ℓ = ⌊(n'/n)·[n_ZZ·(1 - h(Q_XX)) + n_XX·(1 - h(Q_ZZ))] - f_EC·h(E')·n'⌋ from the block's counts,
-    exactly (E' the kept bits' error rate); E91 keeps n'(1 - h(Q̂)) - leak."""
+    exactly (E' the kept bits' error rate); E91 keeps n'(1 - h((1 + sqrt((S/2)² - 1))/2)) - leak at the CHSH value
+    of its coincidences (E = ±0.7 in Ekert's four terms: S = 2.8; Acín et al. 2007), not n'(1 - h(Q̂))."""
     h = theory.binary_entropy
     counts = entangled.SiftedCounts(10**6, 200_000, 100_000, 6_000, (80_000, 20_000), (2_000, 4_000))
+    coincidences = np.zeros((3, 3, 2, 2), dtype=np.int64)
+    for a, b, sign in entangled.E91_CHSH_TERMS:
+        agree, disagree = (4_250, 750) if sign > 0 else (750, 4_250)
+        coincidences[a, b] = [[agree, disagree], [disagree, agree]]
     for protocol in ("bbm92", "e91"):
         r = entangled_block_key(counts, protocol=protocol, pair_rate_hz=1e9, rng=np.random.default_rng(3), f_ec=1.16,
-                                qber_threshold=0.11, sample_fraction=0.1)
+                                qber_threshold=0.11, sample_fraction=0.1,
+                                coincidences=coincidences if protocol == "e91" else None)
         n_kept = r.num_key_bits
         kept_errors = 6_000 - r.estimate.num_errors
         leak = 1.16 * h(kept_errors / n_kept) * n_kept
         if protocol == "bbm92":
             secrecy = n_kept / 100_000 * (80_000 * (1 - h(0.2)) + 20_000 * (1 - h(0.025)))
         else:
-            secrecy = n_kept * (1 - h(r.estimate.qber))
-        assert r.secret_key_bits == int(max(0.0, secrecy - leak))
+            assert r.chsh[0] == pytest.approx(2.8, abs=1e-12)
+            secrecy = n_kept * (1 - h((1 + math.sqrt(1.4 ** 2 - 1)) / 2))
+        assert r.secret_key_bits == int(max(0.0, secrecy - leak)) > 0
         assert r.leakage_bits == pytest.approx(leak, rel=1e-12)
 
 

@@ -260,7 +260,8 @@ def _block_rows(run, protocol, qber_threshold):
                              result.qber_estimate_standard_error, result.num_estimation_bits, no_key_reason(result),
                              *(result.phase_error_upper[::-1] if result.phase_error_upper else (float("nan"),) * 2),
                              result.single_photon_secrecy_bits if decoy and result.finite_key is None
-                             else float("nan")))  # the asymptotic secrecy; a finite-key block's is Lim et al.'s
+                             else float("nan"),  # the asymptotic secrecy; a finite-key block's is Lim et al.'s
+                             float("nan"), float("nan")))
             else:
                 pairs, sample = counts.num_pairs, result.estimate
                 # BBM92: the Z–Z and X–X bits' QBERs; E91's key settings are not Z and X (both its QBER)
@@ -277,7 +278,7 @@ def _block_rows(run, protocol, qber_threshold):
                              _binomial_se(counts.num_errors, counts.num_sifted), _nan(sample.qber),
                              sample.standard_error, sample.num_sampled,
                              entangled_no_key_reason(result, protocol, qber_threshold), float("nan"), float("nan"),
-                             float("nan")))
+                             float("nan"), *(result.chsh or (float("nan"), float("nan")))))
     return rows
 
 
@@ -295,7 +296,8 @@ BLOCK_FIELDS = [("distance_km", "f8"), ("link", "i8"), ("node_a", "i8"), ("node_
                 ("ec_rounds", "i8"), ("ec_residual_errors", "i8"), ("ec_verified", "?"), ("final_keys_equal", "?"),
                 ("classical_bits", "i8"), ("qber_signal_standard_error", "f8"), ("qber_estimated", "f8"),
                 ("qber_estimated_standard_error", "f8"), ("estimation_bits", "i8"), ("no_key_reason", "U"),
-                ("e1_upper_z", "f8"), ("e1_upper_x", "f8"), ("single_photon_secrecy_bits", "f8")]
+                ("e1_upper_z", "f8"), ("e1_upper_x", "f8"), ("single_photon_secrecy_bits", "f8"),
+                ("chsh_value", "f8"), ("chsh_standard_error", "f8")]  # E91: the block's S, which its key uses
 
 
 def _rate_standard_error(blocks) -> float:

@@ -22,9 +22,25 @@ aborts when Q̂ exceeds ``qber_threshold``; the n' kept bits give
   attack on one basis (Eve always measuring in Z) shows in the other's
   errors only; with biased bases (``z_basis_probability`` 0.9) its pooled
   QBER stays low while Eve knows most key bits.
-* E91: its key bases (π/4, π/2) are not complementary; the phase error rate
-  is taken equal to the estimate Q̂, ``S = n'(1 - h(Q̂))``, as for a
-  symmetric source (e.g. a Werner state).
+* E91: its key bases (π/4, π/2) are not complementary, so the bit errors
+  say nothing about Eve (with her measuring in X on half the pairs a
+  symmetric-source rate n'(1 - h(Q̂)) kept a key of which she knew a quarter).
+  E91's own evidence is its CHSH value: ``S = n'·(1 - h((1 + √((S_CHSH/2)² -
+  1))/2))`` (:func:`~dqsim.protocols.qkd.entangled.chsh_secrecy_fraction`;
+  A. Acín, N. Brunner, N. Gisin, S. Massar, S. Pironio, V. Scarani, PRL 98,
+  230501 (2007); S. Pironio et al., New J. Phys. 11, 045021 (2009)), 0 for
+  S_CHSH <= 2, with S_CHSH the block's own estimate from its CHSH
+  coincidences (settings (a1, b1), (a1, b3), (a3, b1), (a3, b3), disjoint
+  from the key pairs; :func:`~dqsim.protocols.qkd.entangled.chsh_from_counts`
+  of the ``coincidences`` the caller passes). The bound holds for a key bit
+  measured by one of the CHSH measurements, for collective attacks and any
+  source: each E91 key pair has one (Bob's b1 = π/4 in (a2, b1), Alice's
+  a3 = π/2 in (a3, b2)), so each pair's bits are reconciled towards that
+  side (the leakage h(E') is the same either way). It is applied to the
+  coincidences, i.e. with trusted detectors (basis-independent efficiency,
+  as BBM92's proof assumes), not device-independently. S_CHSH is the point
+  estimate, as Q̂ is (the asymptotic convention); its standard error is
+  in the result (``chsh``) and the blocks table, not subtracted.
 
 and with Cascade leak_EC is the parities it disclosed plus the verification
 hash's ⌈log2(1/ε_cor)⌉ bits (as for BB84, :func:`~dqsim.protocols.qkd.postprocess.postprocess_block`).
@@ -46,9 +62,12 @@ or Cascade's measured parities:
   QBER of about 1 %. Instead the key is every sifted bit but a random
   ``sample_fraction`` test sample (k of them, as in the asymptotic case),
   μ bounds the kept bits' *bit* error rate from the sample (the paper's
-  Serfling step holds for any random split) and, as in the asymptotic
-  case, their phase error rate is taken equal to it: an assumption on the
-  source (symmetric, e.g. a Werner state), not the paper's theorem.
+  Serfling step holds for any random split) and their phase error rate is
+  taken equal to it: an assumption on the source (symmetric, e.g. a Werner
+  state), not the paper's theorem. **Not done:** unlike the asymptotic case,
+  finite-key E91 does not use the CHSH bound (that needs a finite-sample
+  bound on S); it still assumes a symmetric source, and Eve measuring in X
+  on part of the pairs can break it.
 
 The block's public randomness (the sample, Cascade's shuffles, the hash
 seeds) comes from the ``rng`` the caller passes
@@ -64,7 +83,7 @@ import numpy as np
 
 from dqsim.checks import check_real
 from dqsim.errors import DqsimError
-from dqsim.protocols.qkd.entangled import SiftedCounts
+from dqsim.protocols.qkd.entangled import E91_CHSH_TERMS, SiftedCounts, chsh_from_counts, chsh_secrecy_fraction
 from dqsim.protocols.qkd.finite_key import EntangledFiniteKeyResult, entangled_finite_key_length
 from dqsim.protocols.qkd.postprocess import QberSample, abort_or_verification_reason, disclose_sample, sample_qber
 from dqsim.protocols.qkd.reconciliation import PostprocessResult, postprocess_key
@@ -114,6 +133,8 @@ class EntangledBlockResult:
         key_rate_bits_per_s: ℓ per pair × the pair rate, bits/s.
         finite_key: the Tomamichel et al. bound when the block was analysed that way, else ``None``.
         postprocess: what Cascade, verification and privacy amplification did, else ``None``.
+        chsh: E91: (S, standard error) of the block's CHSH coincidences, ``(nan, nan)`` where a CHSH
+            setting pair saw no coincidence; BBM92: ``None``.
     """
 
     counts: SiftedCounts
@@ -128,6 +149,7 @@ class EntangledBlockResult:
     key_rate_bits_per_s: float
     finite_key: EntangledFiniteKeyResult | None = None
     postprocess: PostprocessResult | None = None
+    chsh: tuple[float, float] | None = None
 
 
 def _check(where: str, counts, protocol: str, f_ec: float, qber_threshold: float, finite_key):
@@ -142,19 +164,34 @@ def _check(where: str, counts, protocol: str, f_ec: float, qber_threshold: float
         raise DqsimError(f"{where}: finite_key must be (eps_sec, eps_cor) or None, got {finite_key!r}")
 
 
+def _block_chsh(where: str, protocol: str, coincidences) -> tuple[float, float] | None:
+    """E91: (S, standard error) of the block's coincidences, NaN where a CHSH setting pair has none; BBM92: None."""
+    if protocol != "e91":
+        return None
+    if coincidences is None:
+        raise DqsimError(f"{where}: an E91 block needs its coincidences (coincidence_counts of its batches, "
+                         f"summed) for the CHSH bound on its key; pass coincidences=")
+    n = np.asarray(coincidences)
+    if n.shape != (3, 3, 2, 2):
+        raise DqsimError(f"{where}: coincidences must have E91's shape (3, 3, 2, 2), got {n.shape}")
+    if any(n[a, b].sum() == 0 for a, b, _sign in E91_CHSH_TERMS):
+        return math.nan, math.nan
+    return chsh_from_counts(n, E91_CHSH_TERMS)
+
+
 def _bbm92_test(counts: SiftedCounts) -> QberSample:
     """BBM92 finite key: every X–X bit is the test."""
     k = counts.key_pair_sifted[BBM92_TEST_PAIR]
     return QberSample(k, k, counts.key_pair_errors[BBM92_TEST_PAIR])
 
 
-def _secrecy_bits(counts: SiftedCounts, protocol: str, num_kept: int, estimate: QberSample) -> float:
+def _secrecy_bits(counts: SiftedCounts, protocol: str, num_kept: int, estimate: QberSample, chsh) -> float:
     """S of the module docstring: BBM92 each basis's kept bits times 1 - h(the other basis's QBER),
-    E91 n'(1 - h(Q̂))."""
+    E91 n'·chsh_secrecy_fraction(S_CHSH)."""
     if not num_kept or estimate.qber is None:
         return 0.0
     if protocol != "bbm92":
-        return num_kept * (1.0 - key_entropy(estimate.qber))
+        return num_kept * chsh_secrecy_fraction(chsh[0])
     sifted, errors = counts.key_pair_sifted, counts.key_pair_errors
     qber = [errors[b] / sifted[b] if sifted[b] else 0.5 for b in (BBM92_KEY_PAIR, BBM92_TEST_PAIR)]
     share = num_kept / counts.num_sifted
@@ -162,14 +199,15 @@ def _secrecy_bits(counts: SiftedCounts, protocol: str, num_kept: int, estimate: 
                     + sifted[BBM92_TEST_PAIR] * (1.0 - key_entropy(qber[BBM92_KEY_PAIR])))
 
 
-def _result(counts, estimate, num_key_bits, leakage_bits, key, aborted, pair_rate_hz, finite=None, done=None):
+def _result(counts, estimate, num_key_bits, leakage_bits, key, aborted, pair_rate_hz, chsh, finite=None,
+            done=None):
     per_pair = key / counts.num_pairs if counts.num_pairs else 0.0
     return EntangledBlockResult(
         counts=counts, num_pulses_sent=counts.num_pairs,
         qber=counts.num_errors / counts.num_sifted if counts.num_sifted else None, estimate=estimate,
         num_key_bits=num_key_bits, leakage_bits=0.0 if aborted else float(leakage_bits), secret_key_bits=key,
         aborted=aborted, key_rate_bits_per_pulse=per_pair, key_rate_bits_per_s=per_pair * pair_rate_hz,
-        finite_key=finite, postprocess=done)
+        finite_key=finite, postprocess=done, chsh=chsh)
 
 
 def entangled_block_key(
@@ -182,6 +220,7 @@ def entangled_block_key(
     qber_threshold: float,
     sample_fraction: float,
     finite_key: tuple[float, float] | None = None,
+    coincidences=None,
 ) -> EntangledBlockResult:
     """A block's key from its counts, error correction modelled as leak_EC = f_EC·h(E)·n (module docstring).
 
@@ -198,12 +237,15 @@ def entangled_block_key(
         qber_threshold: abort when the estimated QBER exceeds it, in [0, 0.5].
         sample_fraction: fraction of the sifted bits disclosed (not used by BBM92's finite key), in (0, 0.5].
         finite_key: ``(eps_sec, eps_cor)`` for Tomamichel et al.'s ℓ; ``None``: asymptotic.
+        coincidences: E91 (required): the block's
+            :func:`~dqsim.protocols.qkd.entangled.coincidence_counts`, summed over its batches, shape
+            (3, 3, 2, 2), for its CHSH value; BBM92: not used.
 
     Returns:
         The :class:`EntangledBlockResult`.
 
     Raises:
-        DqsimError: counts without key-pair counts, or an argument out of range.
+        DqsimError: counts without key-pair counts, E91 without ``coincidences``, or an argument out of range.
 
     Examples:
         >>> c = SiftedCounts(1_000_000, 200_000, 100_000, 2_000, (50_000, 50_000), (1_000, 1_000))
@@ -214,6 +256,7 @@ def entangled_block_key(
     """
     where = "entangled_block_key"
     _check(where, counts, protocol, f_ec, qber_threshold, finite_key)
+    chsh = _block_chsh(where, protocol, coincidences)
     pair = key_pair_of_block(protocol, finite_key is not None)
     if pair is not None:
         estimate = _bbm92_test(counts)
@@ -230,10 +273,10 @@ def entangled_block_key(
                                              eps_sec=finite_key[0], eps_cor=finite_key[1])
         key = finite.secret_key_bits
     elif n and not aborted:
-        key = int(max(0.0, _secrecy_bits(counts, protocol, n, estimate) - leak))
+        key = int(max(0.0, _secrecy_bits(counts, protocol, n, estimate, chsh) - leak))
     else:
         key = 0
-    return _result(counts, estimate, n, leak, 0 if aborted else key, aborted, pair_rate_hz, finite)
+    return _result(counts, estimate, n, leak, 0 if aborted else key, aborted, pair_rate_hz, chsh, finite)
 
 
 def entangled_postprocess_block(
@@ -249,6 +292,7 @@ def entangled_postprocess_block(
     sample_fraction: float,
     eps_cor: float,
     finite_key: tuple[float, float] | None = None,
+    coincidences=None,
 ) -> EntangledBlockResult:
     """A block's key with Cascade, the verification hash and Toeplitz privacy amplification actually run.
 
@@ -263,7 +307,7 @@ def entangled_postprocess_block(
         alice_key, bob_key: the block's key bits in pair order (uint8), from
             :func:`~dqsim.protocols.qkd.entangled.sifted_key_bits` with
             ``key_pair=key_pair_of_block(protocol, finite_key is not None)``.
-        protocol, pair_rate_hz, rng, f_ec, qber_threshold, sample_fraction, finite_key:
+        protocol, pair_rate_hz, rng, f_ec, qber_threshold, sample_fraction, finite_key, coincidences:
             as :func:`entangled_block_key`.
         eps_cor: correctness parameter of the verification hash (asymptotic
             case; with ``finite_key`` its own ε_cor is used), in (0, 1).
@@ -272,10 +316,12 @@ def entangled_postprocess_block(
         The :class:`EntangledBlockResult`, ``postprocess`` filled in.
 
     Raises:
-        DqsimError: key arrays that do not match the counts, or an argument out of range.
+        DqsimError: key arrays that do not match the counts, E91 without ``coincidences``, or an argument
+            out of range.
     """
     where = "entangled_postprocess_block"
     _check(where, counts, protocol, f_ec, qber_threshold, finite_key)
+    chsh = _block_chsh(where, protocol, coincidences)
     pair = key_pair_of_block(protocol, finite_key is not None)
     expected = counts.num_sifted if pair is None else counts.key_pair_sifted[pair]
     if alice_key.size != expected or bob_key.shape != alice_key.shape:
@@ -300,21 +346,22 @@ def entangled_postprocess_block(
             return 0
         if finite_key is not None:
             return finite_bound(leak).secret_key_bits
-        return int(math.floor(_secrecy_bits(counts, protocol, n, estimate) - leak
+        return int(math.floor(_secrecy_bits(counts, protocol, n, estimate, chsh) - leak
                               - math.ceil(math.log2(1.0 / eps_cor))))
 
     done = postprocess_key(kept_a, kept_b, qber_estimate=estimate.cascade_qber,
                            final_bits_of_leakage=final_bits, eps_cor=eps_cor, rng=rng)
     finite = finite_bound(float(done.leakage_bits)) if finite_key is not None else None
-    return _result(counts, estimate, n, done.leakage_bits, done.final_key_bits, aborted, pair_rate_hz, finite, done)
+    return _result(counts, estimate, n, done.leakage_bits, done.final_key_bits, aborted, pair_rate_hz, chsh, finite,
+                   done)
 
 
 def entangled_no_key_reason(result: EntangledBlockResult, protocol: str, qber_threshold: float) -> str:
     """One line saying why a BBM92/E91 block gave no secret key (``""`` when it gave one).
 
     In order: an abort (no bit disclosed to estimate the QBER, or its estimate above ``qber_threshold``);
-    a failed error verification; the finite-key bound (Tomamichel et al. 2012) below one bit; the
-    asymptotic secrecy S (module docstring) not above the leakage.
+    a failed error verification; the finite-key bound (Tomamichel et al. 2012) below one bit; E91: its
+    CHSH value not measured or not above 2; the asymptotic secrecy S (module docstring) not above the leakage.
 
     Examples:
         >>> c = SiftedCounts(1000, 0, 0, 0, (0, 0), (0, 0))
@@ -344,8 +391,17 @@ def entangled_no_key_reason(result: EntangledBlockResult, protocol: str, qber_th
         return (f"n'_ZZ(1 - h(Q_XX)) + n'_XX(1 - h(Q_ZZ)) does not exceed the leakage {result.leakage_bits:.0f} bits "
                 f"(QBER estimate {result.estimate.qber:.4f}; per basis {per_basis}): the link is too noisy, or one "
                 f"basis's errors are too high")
-    return (f"n(1 - h(Q)) does not exceed the leakage {result.leakage_bits:.0f} bits (QBER estimate "
-            f"{result.estimate.qber:.4f}): the link is too noisy")
+    s, se = result.chsh
+    if math.isnan(s):
+        return (f"CHSH S not measured in this block (a CHSH setting pair saw no coincidence), so no secrecy "
+                f"is shown (Acín et al. 2007): more pairs per block or less loss")
+    if s <= 2.0:
+        return (f"CHSH S = {s:.4f} ± {se:.4f} <= 2: no Bell violation, the CHSH bound (Acín et al. 2007) leaves "
+                f"no secret bit (an eavesdropper, or too much noise)")
+    secrecy = result.num_key_bits * chsh_secrecy_fraction(s)
+    return (f"n'(1 - h((1 + sqrt((S/2)^2 - 1))/2)) = {secrecy:.0f} bits at CHSH S = {s:.4f} ± {se:.4f} does not "
+            f"exceed the leakage {result.leakage_bits:.0f} bits (QBER estimate {result.estimate.qber:.4f}): S too "
+            f"close to 2 for the bit errors (an eavesdropper, or too much noise)")
 
 
 def entangled_finite_key_rates(counts: SiftedCounts, protocol: str, block_pulses, *, f_ec: float,
@@ -360,7 +416,8 @@ def entangled_finite_key_rates(counts: SiftedCounts, protocol: str, block_pulses
     test), and Tomamichel et al.'s ℓ with leak_EC = f_EC·h(E)·n gives ℓ/N
     (:func:`~dqsim.protocols.qkd.finite_key.entangled_finite_key_length`; the
     counts rounded to whole bits). As N grows, ℓ/N tends to the asymptotic
-    (n/N)(1 - h(Q) - f_EC·h(E)).
+    (n/N)(1 - h(Q) - f_EC·h(E)); for E91 that is the symmetric-source rate of
+    its finite key (module docstring), not the CHSH bound of its asymptotic blocks.
 
     Args:
         counts: the summed :class:`~dqsim.protocols.qkd.entangled.SiftedCounts` of the run's blocks.

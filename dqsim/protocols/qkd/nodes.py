@@ -452,7 +452,8 @@ class EntangledAlice(_AliceSide):
         self.counts = None             # SiftedCounts of the current block
         self.keys = ([], [])           # the block's key bits, Alice's and Bob's (error_correction = cascade)
         self.ec_round = 0              # Cascade rounds answered in this block
-        self.chsh = None
+        self.chsh = None               # E91: the link's coincidence counts (all blocks)
+        self.block_chsh = None         # E91: the current block's, for its CHSH bound
         self.times: dict = {}
         self.result = None
         self.receivers = None  # Alice's and Bob's ReceiverState (dead time, afterpulse) after the last batch
@@ -491,6 +492,7 @@ class EntangledAlice(_AliceSide):
                 if q.protocol == "e91":
                     counts = entangled.coincidence_counts(batch)
                     self.chsh = counts if self.chsh is None else self.chsh + counts
+                    self.block_chsh = counts if self.block_chsh is None else self.block_chsh + counts
                 self.batch += 1
                 self.phase = "report"
             elif self.phase == "report":
@@ -507,7 +509,8 @@ class EntangledAlice(_AliceSide):
                 rng = Stream(self.plan.seed, node=phys.alice, purpose=PURPOSE_POSTPROCESS).generator(block)
                 settings = dict(protocol=q.protocol, pair_rate_hz=src.pair_rate_hz, rng=rng, f_ec=q.f_ec,
                                 qber_threshold=q.qber_threshold, sample_fraction=q.sample_fraction,
-                                finite_key=(q.eps_sec, q.eps_cor) if q.security == "finite_key" else None)
+                                finite_key=(q.eps_sec, q.eps_cor) if q.security == "finite_key" else None,
+                                coincidences=self.block_chsh)
                 if q.error_correction == "cascade":
                     self.result = entangled_block.entangled_postprocess_block(
                         self.counts, _joined(self.keys[0]), _joined(self.keys[1]), eps_cor=q.eps_cor, **settings)
@@ -528,7 +531,7 @@ class EntangledAlice(_AliceSide):
                 tally.sifted += counts.num_sifted
                 tally.errors += counts.num_errors
                 tally.aborted_blocks += int(result.aborted)
-                self.counts = None
+                self.counts = self.block_chsh = None
                 self.times = {"start": ctx.now_ps}
                 self.phase = "emit" if self.batch < len(batches) else "done"
         self.tally.chsh_counts = self.chsh

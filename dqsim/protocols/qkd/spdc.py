@@ -24,7 +24,14 @@ coincidence probability and the sifted QBER, exactly for the simulator's model.
 **Key rate and the optimal μ.** Per slot, BBM92's asymptotic key is
 ``s·P_c·max(0, 1 - f_EC·h(Q) - h(Q))`` (Shor–Preskill with error-correction
 inefficiency; s = p² + (1 - p)² for BBM92's sifting with Z chosen with
-probability p, 1/2 unbiased, and 2/9 for E91's key settings). It
+probability p, 1/2 unbiased). E91's is ``s·P_c·max(0, r_CHSH(S) -
+f_EC·h(Q))`` with s = 2/9 and r_CHSH the CHSH bound its key blocks use
+(:func:`~dqsim.protocols.qkd.entangled.chsh_secrecy_fraction`, Acín et al.,
+PRL 98, 230501 (2007)) at the expected S: each CHSH setting pair has
+correlation ±w/√2 (:mod:`dqsim.protocols.qkd.entangled`), and the same
+click-pattern sum at E = w/√2 gives its error rate Q_±, so S = 4(1 - 2Q_±)
+(2√2·w times the noise factor for one pair per slot, as
+:func:`~dqsim.protocols.qkd.entangled.expected_chsh`). It
 grows like μ at small μ and falls as multi-pair accidentals raise Q: the
 optimum μ* per distance is found by a log-spaced scan and golden-section
 refinement. Dead time and afterpulsing are not in this model (they lower the
@@ -38,10 +45,11 @@ import math
 
 from dqsim.checks import check_real
 from dqsim.errors import DqsimError
-from dqsim.protocols.qkd.entangled import dark_pair, expected_sifted_fraction
+from dqsim.protocols.qkd.entangled import chsh_secrecy_fraction, dark_pair, expected_sifted_fraction
 from dqsim.protocols.qkd.theory import binary_entropy
 
-__all__ = ["MIN_MEAN_PAIR_NUMBER", "optimal_mean_pair_number", "pair_statistics", "spdc_key_rate"]
+__all__ = ["MIN_MEAN_PAIR_NUMBER", "expected_spdc_chsh", "optimal_mean_pair_number", "pair_statistics",
+           "spdc_key_rate"]
 
 #: Smallest mean pair number searched by :func:`optimal_mean_pair_number`.
 MIN_MEAN_PAIR_NUMBER = 1e-5
@@ -117,9 +125,29 @@ def pair_statistics(mean_pair_number: float | None, *, transmittance_alice: floa
     return coincidence, (errors / coincidence if coincidence > 0.0 else math.nan)
 
 
+def expected_spdc_chsh(mean_pair_number: float | None, **channel) -> float:
+    """Expected E91 CHSH value S = 4(1 - 2Q(w/√2)) of the source and channel (module docstring).
+
+    Args:
+        mean_pair_number, **channel: as :func:`pair_statistics` (``werner`` the pairs' w, default 1).
+
+    Returns:
+        S; NaN where no coincidence is possible.
+
+    Examples:
+        >>> round(expected_spdc_chsh(None, transmittance_alice=0.5, transmittance_bob=0.4, efficiency=0.5,
+        ...                          dark_count_probability=0.0, werner=0.95), 12)   # 2√2·0.95
+        2.687005768509
+    """
+    werner = check_real("expected_spdc_chsh", "werner", channel.pop("werner", 1.0), 0.0, 1.0)
+    _p_c, q = pair_statistics(mean_pair_number, werner=werner / math.sqrt(2.0), **channel)
+    return 4.0 * (1.0 - 2.0 * q)
+
+
 def spdc_key_rate(mean_pair_number: float | None, *, protocol: str = "bbm92", f_ec: float = 1.16,
                   z_basis_probability: float = 0.5, **channel) -> float:
-    """Asymptotic secret bits per slot: ``s·P_c·max(0, 1 - f_EC·h(Q) - h(Q))`` (module docstring).
+    """Asymptotic secret bits per slot: BBM92 ``s·P_c·max(0, 1 - f_EC·h(Q) - h(Q))``, E91
+    ``s·P_c·max(0, r_CHSH(S) - f_EC·h(Q))`` at the expected S (module docstring).
 
     Args:
         mean_pair_number: as :func:`pair_statistics`.
@@ -139,7 +167,11 @@ def spdc_key_rate(mean_pair_number: float | None, *, protocol: str = "bbm92", f_
     p_c, q = pair_statistics(mean_pair_number, **channel)
     if not p_c or math.isnan(q):
         return 0.0
-    return sifted * p_c * max(0.0, 1.0 - (f_ec + 1.0) * binary_entropy(min(q, 0.5)))
+    if protocol == "e91":
+        secrecy = chsh_secrecy_fraction(expected_spdc_chsh(mean_pair_number, **channel))
+    else:
+        secrecy = 1.0 - binary_entropy(min(q, 0.5))
+    return sifted * p_c * max(0.0, secrecy - f_ec * binary_entropy(min(q, 0.5)))
 
 
 def optimal_mean_pair_number(*, protocol: str = "bbm92", f_ec: float = 1.16, max_mean_pair_number: float = 2.0,
