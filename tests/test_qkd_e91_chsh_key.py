@@ -118,3 +118,27 @@ def test_honest_werner_key_follows_the_chsh_bound_and_the_theory_curve():
     assert abs(link["key_rate_bits_per_pulse"] - theory) <= per_bit * sifted_fraction + 3 * theory / math.sqrt(n)
     assert 0 < link["key_rate_bits_per_pulse"] < (1 - job.qkd.sample_fraction) * sifted_fraction * (
         1 - (1 + f_ec) * binary_entropy(q))  # below the old symmetric-source key
+
+
+def test_an_older_checkpoint_inside_an_e91_block_is_refused_in_one_line():
+    """A checkpoint written before E91 kept each block's CHSH counts resumes at a block's start (the block's
+    counts begin empty) but is refused inside a block, whose CHSH value is lost; BBM92's resumes either way."""
+    import pickle
+    from types import SimpleNamespace
+
+    from dqsim.protocols.qkd.nodes import EntangledAlice
+
+    def restored(protocol, counts):
+        state = {"plan": SimpleNamespace(protocol=protocol), "counts": counts, "chsh": None, "phase": "emit"}
+        alice = object.__new__(EntangledAlice)
+        alice.__setstate__(dict(state))
+        return alice
+
+    assert restored("e91", None).block_chsh is None
+    assert restored("bbm92", object()).block_chsh is None
+    with pytest.raises(DqsimError, match="older dqsim, inside a key block") as info:
+        restored("e91", object())
+    assert "\n" not in str(info.value)
+    fresh = object.__new__(EntangledAlice)
+    fresh.__dict__.update(plan=SimpleNamespace(protocol="e91"), counts=None, block_chsh=[1, 2])
+    assert pickle.loads(pickle.dumps(fresh)).block_chsh == [1, 2]

@@ -62,6 +62,7 @@ from dqsim.protocols.qkd.postprocess import (
     postprocess_block,
     sample_qber,
 )
+from dqsim.errors import DqsimError
 from dqsim.rng import Stream
 from dqsim.units import PS_PER_S
 
@@ -457,6 +458,18 @@ class EntangledAlice(_AliceSide):
         self.times: dict = {}
         self.result = None
         self.receivers = None  # Alice's and Bob's ReceiverState (dead time, afterpulse) after the last batch
+
+    def __setstate__(self, state):
+        """Restore from a checkpoint. One written before E91 kept its current block's CHSH coincidences
+        (``block_chsh``, 2026-12-06) resumes at a block's start, but not inside a block: that block's
+        CHSH value, which its key needs, is lost (one line)."""
+        if "block_chsh" not in state:
+            if state.get("counts") is not None and state["plan"].protocol == "e91":
+                raise DqsimError("this checkpoint of an E91 link was written by an older dqsim, inside a key "
+                                 "block, without the block's CHSH counts its key now needs; run the job again "
+                                 "from the start (remove its checkpoints)")
+            state["block_chsh"] = None
+        self.__dict__.update(state)
 
     def run(self, ctx):
         backend, q, phys = ctx.backend, self.plan, self.phys
