@@ -372,7 +372,7 @@ def test_repro_qkd_timeline_and_summary_name_nodes_by_their_role(tmp_path):
     timeline = open_run(tmp_path / "chain.h5").table("timeline")
     # Alice of link 0 is node 0, Alice of link 1 the trusted node 1: each logs its link's blocks.
     assert sorted(zip(timeline["node"], timeline["detail"])) == [
-        ("alice", "link 0 block 0: 3478 key bits"), ("trusted1", "link 1 block 0: 3557 key bits")]
+        ("alice", "link 0 block 0: 3501 key bits"), ("trusted1", "link 1 block 0: 3552 key bits")]
     one = run_here(["run", "jobs/bb84_decoy_50km.toml", "-o", tmp_path / "one.h5", "--quiet", *small,
                     "--set", "qkd.block_pulses=200000"])
     assert one.returncode == 0
