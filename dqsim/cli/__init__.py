@@ -41,6 +41,18 @@ def hold_stop_signals() -> None:
         signal.signal(sig, _hold)
 
 
+def ignore_stop_signals() -> None:
+    """Ignore SIGUSR1 and SIGTERM once a ``run`` or ``resume`` has its exit status.
+
+    The interpreter gives them back their default action (end the process) as it starts tearing down,
+    and the teardown (modules, MPI) takes 0.1-2 s: a stop signal then ended a finished run, its output
+    or checkpoint complete, with status 138 or 143 (and ``mpiexec``'s "BAD TERMINATION" banner) instead
+    of 0 or 75, which SLURM's run_step counts as a failure. Ignored signals stay ignored through it.
+    """
+    for sig in (signal.SIGUSR1, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+
+
 def take_held_stop_signal() -> bool:
     """Whether a stop signal came while the command loaded (:func:`hold_stop_signals`); forgets it."""
     held = bool(_EARLY_STOPS)
@@ -67,7 +79,10 @@ def console_main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("dqsim: interrupted", file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED
-    return call_handler(command, args)
+    status = call_handler(command, args)
+    if args.command in STOPPABLE_COMMANDS:
+        ignore_stop_signals()
+    return status
 
 
 def print_error(message: str) -> None:
