@@ -542,8 +542,8 @@ sys.exit(console_main(sys.argv[2:]))
 
 @pytest.mark.parametrize("how", ["finish", "stop"])
 def test_repro_a_stop_signal_while_a_finished_run_exits_leaves_its_exit_status(tmp_path, how):
-    """Python gives SIGUSR1 and SIGTERM their default action back as it tears down, 0.1-2 s before a
-    finished run's process ends (1.3-2.5 s on the loaded 2-core VM): a SIGUSR1 then ended a run whose
+    """Python gives SIGUSR1 and SIGTERM their default action back as it tears down, 1.3-2.5 s before a
+    finished run's process ended on the loaded 2-core VM: a SIGUSR1 then ended a run whose
     output (or checkpoint) was complete with status 138 and mpiexec's BAD TERMINATION banner, not 0 (or 75).
     Here the process sends it to itself from an object the teardown frees."""
     script = tmp_path / "teardown_signal.py"

@@ -45,9 +45,10 @@ def ignore_stop_signals() -> None:
     """Ignore SIGUSR1 and SIGTERM once a ``run`` or ``resume`` has its exit status.
 
     The interpreter gives them back their default action (end the process) as it starts tearing down,
-    and the teardown (modules, MPI) takes 0.1-2 s: a stop signal then ended a finished run, its output
-    or checkpoint complete, with status 138 or 143 (and ``mpiexec``'s "BAD TERMINATION" banner) instead
-    of 0 or 75, which SLURM's run_step counts as a failure. Ignored signals stay ignored through it.
+    and the teardown (modules, MPI) took 1.3-2.5 s on a loaded VM: a stop signal then ended a finished
+    run, its output or checkpoint complete, with status 138 or 143 (and ``mpiexec``'s "BAD TERMINATION"
+    banner) instead of 0 or 75, which SLURM's run_step counts as a failure. Ignored signals stay ignored
+    through it.
     """
     for sig in (signal.SIGUSR1, signal.SIGTERM):
         signal.signal(sig, signal.SIG_IGN)
