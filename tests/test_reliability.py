@@ -13,6 +13,7 @@ reaches a parser that could crash the test process.
 """
 
 import errno
+import importlib.abc
 import json
 import os
 import pathlib
@@ -20,18 +21,20 @@ import pickle
 import random
 import shutil
 import signal
+import sys
 
 import h5py
 import numpy as np
 import pytest
 
+from dqsim import cli as cli_package
 from dqsim import comm as comm_mod
 from dqsim import scenarios
 from dqsim.cli.main import main
 from dqsim.engine import checkpoint
 from dqsim.errors import DqsimError
 from dqsim.io import manifest, open_run
-from mpi_helper import ROOT, run_mpi
+from mpi_helper import ROOT, run_command, run_mpi
 from run_files import checkpoints, same_tables
 
 DQC = ["--set", "simulation.store_shots=true", "--set", "circuit.generator=\"random\"", "--set", "circuit.depth=4",
@@ -478,6 +481,83 @@ def test_repro_a_sigterm_while_a_resume_checks_its_checkpoint_stops_with_a_check
     code, err = cli(capsys, "resume", target, "-o", tmp_path / "x.h5", "--quiet")
     assert code == checkpoint.EXIT_CHECKPOINTED and len(err) == 1 and "dqsim resume" in err[0], (code, err)
     assert not (tmp_path / "x.h5").exists()
+
+@pytest.mark.parametrize("command", ["run", "resume"])
+@pytest.mark.parametrize("signum", [signal.SIGUSR1, signal.SIGTERM])
+def test_repro_a_stop_signal_while_the_command_still_loads_stops_with_a_checkpoint(dqc_checkpoint, tmp_path, capsys,
+                                                                                   monkeypatch, command, signum):
+    """SIGUSR1 or SIGTERM while ``dqsim run``/``resume`` was still importing its modules (1-3 s on a loaded
+    node, before the run's handlers) ended the process by the signal's default action: nothing said, no
+    checkpoint, status 138 or 143, which SLURM's run_step does not requeue. The signal is now kept and taken
+    at the run's first cut, as one that comes while the job is read."""
+    _folder, _full, source = dqc_checkpoint
+
+    class SignalWhileLoading(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path, target=None):
+            if name == "dqsim.cli.main":
+                os.kill(os.getpid(), signum)
+            return None
+
+    signal.signal(signum, lambda *_: None)  # (the test process must outlive the signal without the fix)
+    monkeypatch.setattr(cli_package, "main", sys.modules["dqsim.cli.main"])  # the re-import below rebinds it
+    monkeypatch.delitem(sys.modules, "dqsim.cli.main")
+    monkeypatch.setattr(sys, "meta_path", [SignalWhileLoading(), *sys.meta_path])
+    if command == "run":
+        args = ["run", str(ROOT / "jobs" / "dqc_ghz_4qpu.toml"), *DQC, "--set", "checkpoint.every_sim_s=1",
+                "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\""]
+    else:
+        args = ["resume", str(copy_checkpoint(source, tmp_path / "ck"))]
+    capsys.readouterr()
+    code = cli_package.console_main([*args, "-o", str(tmp_path / "x.h5"), "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == checkpoint.EXIT_CHECKPOINTED and len(err) == 1 and "checkpoint" in err[0], (code, err)
+    assert not (tmp_path / "x.h5").exists() and checkpoints(tmp_path / "ck")
+
+
+TEARDOWN_SIGNAL = """
+import importlib.abc, os, signal, sys
+from dqsim.cli import console_main
+
+
+class SignalAtTeardown:
+    # cleared with __main__ as the interpreter tears down, after it gave the signals their default action back
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGUSR1)
+
+
+class SignalWhileLoading(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == "dqsim.cli.main":
+            sys.meta_path.remove(self)
+            os.kill(os.getpid(), signal.SIGUSR1)
+        return None
+
+
+if sys.argv[1] == "stop":
+    sys.meta_path.insert(0, SignalWhileLoading())
+keep = SignalAtTeardown()
+sys.exit(console_main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.parametrize("how", ["finish", "stop"])
+def test_repro_a_stop_signal_while_a_finished_run_exits_leaves_its_exit_status(tmp_path, how):
+    """Python gives SIGUSR1 and SIGTERM their default action back as it tears down, 1.3-2.5 s before a
+    finished run's process ended on the loaded 2-core VM: a SIGUSR1 then ended a run whose
+    output (or checkpoint) was complete with status 138 and mpiexec's BAD TERMINATION banner, not 0 (or 75).
+    Here the process sends it to itself from an object the teardown frees."""
+    script = tmp_path / "teardown_signal.py"
+    script.write_text(TEARDOWN_SIGNAL)
+    out = tmp_path / "x.h5"
+    proc = run_command([sys.executable, str(script), how, "run", str(ROOT / "jobs" / "dqc_ghz_4qpu.toml"), *DQC,
+                        "-o", str(out), "--quiet", "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\""],
+                       timeout_s=120, check=False)
+    if how == "finish":
+        assert proc.returncode == 0 and proc.stderr == "" and out.exists(), (proc.returncode, proc.stderr)
+    else:
+        assert proc.returncode == checkpoint.EXIT_CHECKPOINTED, (proc.returncode, proc.stderr)
+        assert not out.exists() and len(checkpoints(tmp_path / "ck")) == 1
+
 
 def test_the_allow_list_names_only_defined_dqsim_globals():
     """Every dqsim entry of the allow-list exists where it is listed (a renamed class must be re-listed)."""

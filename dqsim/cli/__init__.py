@@ -10,12 +10,55 @@ what argparse costs.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 from dqsim.cli import parser
 
 #: Exit status after Ctrl-C (128 + SIGINT, as a shell reports it): while loading, or a second one during a run.
 EXIT_INTERRUPTED = 130
+
+
+#: Commands whose run takes SIGUSR1 and SIGTERM as "checkpoint and stop" (:func:`hold_stop_signals`).
+STOPPABLE_COMMANDS = ("run", "resume")
+
+_EARLY_STOPS: list[int] = []
+
+
+def _hold(signum, frame) -> None:
+    _EARLY_STOPS.append(signum)
+
+
+def hold_stop_signals() -> None:
+    """Keep a SIGUSR1 or SIGTERM that comes while a ``run`` or ``resume`` still loads its modules.
+
+    Without it such a signal (1-3 s on a loaded node) ended the process by its default action: no
+    checkpoint, no line, status 138 or 143. The run's own handlers
+    (:func:`dqsim.engine.checkpoint.install_signal_handlers`) replace these; :func:`take_held_stop_signal` then
+    says whether one came, and the run takes it at its first cut.
+    """
+    for sig in (signal.SIGUSR1, signal.SIGTERM):
+        signal.signal(sig, _hold)
+
+
+def ignore_stop_signals() -> None:
+    """Ignore SIGUSR1 and SIGTERM once a ``run`` or ``resume`` has its exit status.
+
+    The interpreter gives them back their default action (end the process) as it starts tearing down,
+    and the teardown (modules, MPI) took 1.3-2.5 s on a loaded VM: a stop signal then ended a finished
+    run, its output or checkpoint complete, with status 138 or 143 (and ``mpiexec``'s "BAD TERMINATION"
+    banner) instead of 0 or 75, which SLURM's run_step counts as a failure. Ignored signals stay ignored
+    through it.
+    """
+    for sig in (signal.SIGUSR1, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+
+
+def take_held_stop_signal() -> bool:
+    """Whether a stop signal came while the command loaded (:func:`hold_stop_signals`); forgets it."""
+    held = bool(_EARLY_STOPS)
+    _EARLY_STOPS.clear()
+    return held
 
 
 def console_main(argv: list[str] | None = None) -> int:
@@ -31,11 +74,16 @@ def console_main(argv: list[str] | None = None) -> int:
     """
     try:
         args = parser.build_parser().parse_args(argv)
+        if args.command in STOPPABLE_COMMANDS:
+            hold_stop_signals()
         command = parser.handler(args.command)  # the heavy imports, under the Ctrl-C guard
     except KeyboardInterrupt:
         print("dqsim: interrupted", file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED
-    return call_handler(command, args)
+    status = call_handler(command, args)
+    if args.command in STOPPABLE_COMMANDS:
+        ignore_stop_signals()
+    return status
 
 
 def print_error(message: str) -> None:

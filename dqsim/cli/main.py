@@ -30,7 +30,7 @@ from dqsim import jobs
 from dqsim.engine import checkpoint
 from dqsim.engine.checkpoint import EXIT_CHECKPOINTED, EXIT_STOPPED, CheckpointStop, RunStopped, StopNotCheckpointed
 from dqsim.errors import DqsimError, RankCountError, count_of
-from dqsim.cli import EXIT_INTERRUPTED, call_handler, print_error  # after a second Ctrl-C (or one while loading)
+from dqsim.cli import EXIT_INTERRUPTED, call_handler, print_error, take_held_stop_signal  # (130: a second Ctrl-C)
 from dqsim.cli.parser import build_parser, handler
 from dqsim.cli.progress import ProgressLog
 from dqsim import scenarios
@@ -71,6 +71,7 @@ def cmd_run(args) -> int:
 
     def work() -> int:
         checkpoint.install_signal_handlers()  # from the start: a stop while the job loads still checkpoints
+        _take_held_stop()
         job = jobs.load_job(args.job)
         overrides = list(args.set)
         if args.output:
@@ -80,6 +81,13 @@ def cmd_run(args) -> int:
         return _run(job, comm, quiet=args.quiet, session=_session(job))
 
     return guarded(comm, work)
+
+
+def _take_held_stop() -> None:
+    """A stop signal that came while the command loaded (:func:`dqsim.cli.take_held_stop_signal`) asks this run to
+    stop, as one that comes now would."""
+    if take_held_stop_signal():
+        checkpoint.request_stop()
 
 
 def _session(job, resume=None):
@@ -110,6 +118,7 @@ def cmd_resume(args) -> int:
 
     def work() -> int:
         checkpoint.install_signal_handlers()  # before the checkpoint's bytes are checked (minutes for a large one)
+        _take_held_stop()
         checkpoint_path = args.checkpoint
         while True:
             try:
