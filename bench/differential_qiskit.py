@@ -43,6 +43,19 @@ def _dqsim(job: Path, ranks: int, env: dict) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=900)
 
 
+def _run_job(folder: Path, name: str, text: str, ranks: int, env: dict, dataset: str, bad: list):
+    """Write job ``name`` (``text`` plus its output line), run it on ``ranks`` ranks and return the output's
+    ``dataset``; None (and a line in ``bad``) where the run failed."""
+    out, job = folder / f"{name}.h5", folder / f"{name}.toml"
+    job.write_text(text.replace("[run]\n", f'[run]\nname = "{name}"\noutput = "{out}"\n', 1))
+    proc = _dqsim(job, ranks, env)
+    if proc.returncode != 0:
+        bad.append((name, "exit status", proc.returncode, (proc.stderr or proc.stdout)[-300:]))
+        return None
+    with h5py.File(out) as f:
+        return f[dataset][...]
+
+
 def _states(seed: int, folder: Path, env: dict) -> list:
     from qiskit import qasm2, transpile
     from qiskit.circuit.random import random_circuit
@@ -64,17 +77,11 @@ def _states(seed: int, folder: Path, env: dict) -> list:
                 if ranks == 4 and precision == "complex64":
                     continue
                 name = f"s{seed}_r{ranks}_{fusion}_{precision}"
-                out = folder / f"{name}.h5"
-                job = folder / f"{name}.toml"
-                job.write_text(f'[run]\nname = "{name}"\nseed = 3\noutput = "{out}"\nprecision = "{precision}"\n'
-                               f'backend = "numpy"\n[circuit]\nqasm = "c{seed}.qasm"\n[simulation]\nshots = 10\n'
-                               f"save_state = true\nfusion = {fusion}\n")
-                proc = _dqsim(job, ranks, env)
-                if proc.returncode != 0:
-                    bad.append((name, "exit status", proc.returncode, (proc.stderr or proc.stdout)[-300:]))
+                state = _run_job(folder, name, f'[run]\nseed = 3\nprecision = "{precision}"\nbackend = "numpy"\n'
+                                 f'[circuit]\nqasm = "c{seed}.qasm"\n[simulation]\nshots = 10\nsave_state = true\n'
+                                 f"fusion = {fusion}\n", ranks, env, "state", bad)
+                if state is None:
                     continue
-                with h5py.File(out) as f:
-                    state = f["state"][...]
                 fidelity = abs(np.vdot(ref, state)) ** 2
                 tol = 1e-10 if precision == "complex128" else 1e-4
                 if abs(1 - fidelity) >= tol or abs(np.linalg.norm(state) - 1) >= tol:
@@ -128,15 +135,10 @@ def _dynamic(seed: int, folder: Path, env: dict, aer_python: str, shots: int = 3
     bad = []
     for ranks in (1, 2):
         name = f"d{seed}_r{ranks}"
-        out, job = folder / f"{name}.h5", folder / f"{name}.toml"
-        job.write_text(f'[run]\nname = "{name}"\nseed = {seed + 5}\noutput = "{out}"\nbackend = "numpy"\n'
-                       f'[circuit]\nqasm = "d{seed}.qasm"\n[simulation]\nshots = {shots}\n')
-        proc = _dqsim(job, ranks, env)
-        if proc.returncode != 0:
-            bad.append((name, "exit status", proc.returncode, (proc.stderr or proc.stdout)[-300:]))
+        table = _run_job(folder, name, f'[run]\nseed = {seed + 5}\nbackend = "numpy"\n[circuit]\n'
+                         f'qasm = "d{seed}.qasm"\n[simulation]\nshots = {shots}\n', ranks, env, "counts", bad)
+        if table is None:
             continue
-        with h5py.File(out) as f:
-            table = f["counts"][...]
         key_field, count_field = table.dtype.names[:2]
         got = {}
         for row in table:
