@@ -256,3 +256,23 @@ def test_repro_a_single_qkd_run_reports_the_fraction_done():
     partial = [done for done, total, what in updates if what == "distances" and 0 < done < 1]
     assert len(partial) >= 3 and partial == sorted(partial), updates
     assert updates[-1] == (1, 1, "distances")
+
+
+def test_heartbeat_lines_say_when_numba_compiles():
+    """A first run spends up to a minute compiling kernels with no fraction to show; the heartbeat lines say
+    so (and how to compile ahead) while kernels are being compiled, and say nothing once they are not."""
+    from dqsim.cli.main import _compile_note
+
+    notes = iter(["", " [compiling: 3 kernels since the last line]", ""])
+    log = ProgressLog(out := _io.StringIO(), heartbeat_s=0.05, note=lambda: next(notes, ""))
+    log.update(0, None, "circuit teleport")
+    log.start()
+    deadline = time.monotonic() + 30
+    while out.getvalue().count("\n") < 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    log.stop()
+    lines = out.getvalue().splitlines()
+    assert sum("[compiling: 3 kernels" in line for line in lines) == 1, lines
+    assert all(line.startswith("dqsim: [") and "circuit teleport" in line for line in lines)
+    note = _compile_note()
+    assert note() == ""  # nothing compiled since it was made

@@ -270,6 +270,27 @@ def _fail(comm, message: str, code: int, prefix: str = "error") -> int:
     return code
 
 
+def _compile_note():
+    """A heartbeat note for :class:`ProgressLog`: how many kernels numba compiled since the last line (a cold
+    cache: a first run spends up to a minute there, with no fraction to show), and how to do it ahead."""
+    from dqsim.backend import warmup as backend_warmup  # noqa: PLC0415 (numba's registry, loaded on demand)
+
+    seen = [backend_warmup.cache_counts()[1]]
+
+    def note() -> str:
+        try:
+            compiled = backend_warmup.cache_counts()[1]
+        except RuntimeError:  # a dispatcher's statistics changed while read (it is compiling in the main thread)
+            return ""
+        new, seen[0] = compiled - seen[0], compiled
+        if new <= 0:
+            return ""
+        return (f" [compiling: {count_of(new, 'kernel')} since the last line; `dqsim warmup` compiles them "
+                "once ahead]")
+
+    return note
+
+
 def _progress(comm, enabled: bool, *, resumed: bool = False):
     """Rank 0's progress: a bar on a terminal, else lines (:mod:`dqsim.cli.progress`); nothing when quiet.
 
@@ -281,7 +302,7 @@ def _progress(comm, enabled: bool, *, resumed: bool = False):
     if comm.rank != 0 or not enabled:
         return None, None
     if not sys.stdout.isatty():
-        log = ProgressLog(sys.stdout, resumed=resumed)
+        log = ProgressLog(sys.stdout, resumed=resumed, note=_compile_note())
         return log, log.update
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn  # noqa: PLC0415
 

@@ -75,6 +75,9 @@ class ProgressLog:
         resumed: a resumed run (``dqsim resume``), whose first update of a stage can count work done
             before the checkpoint: every stage's pace is then taken from its first update on, as for a
             long count.
+        note: called at each heartbeat line (a silence of ``heartbeat_s``); a non-empty text it returns
+            is added to that line (``dqsim run``: kernels numba compiled since the last line, which a
+            first run spends its first minute on).
 
     Examples:
         >>> import io
@@ -88,13 +91,15 @@ class ProgressLog:
     """
 
     def __init__(self, stream: TextIO, *, heartbeat_s: float = HEARTBEAT_S,
-                 clock: Callable[[], float] = time.monotonic, resumed: bool = False):
+                 clock: Callable[[], float] = time.monotonic, resumed: bool = False,
+                 note: Callable[[], str] | None = None):
         if not heartbeat_s > 0:
             raise ValueError(f"heartbeat_s must be > 0, got {heartbeat_s}")
         self._stream = stream
         self._heartbeat_s = heartbeat_s
         self._clock = clock
         self._resumed = resumed
+        self._note = note
         self._lock = threading.Lock()
         self._started = clock()
         self._last_line = self._started
@@ -125,12 +130,12 @@ class ProgressLog:
                 text += f", about {_duration(spent * (1 - fraction) / fraction_run)} left"
         return text
 
-    def _emit(self, now: float) -> None:
+    def _emit(self, now: float, note: str = "") -> None:
         if self._closed:
             return
         done, total, what = self._state
         try:
-            print(self._line(done, total, what, now), file=self._stream, flush=True)
+            print(self._line(done, total, what, now) + note, file=self._stream, flush=True)
         except (BrokenPipeError, ValueError):  # the reader went away (or the stream was closed)
             self._closed = True
         self._last_line = now
@@ -157,7 +162,7 @@ class ProgressLog:
             with self._lock:
                 now = self._clock()
                 if self._state is not None and now - self._last_line >= self._heartbeat_s:
-                    self._emit(now)
+                    self._emit(now, (self._note() or "") if self._note is not None else "")
 
     def start(self) -> None:
         """Start the heartbeat thread (a line after each silence of ``heartbeat_s``)."""
