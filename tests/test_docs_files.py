@@ -1,10 +1,12 @@
-"""Files the docs name exist: every ``bench/results/...`` file and result-file name, every ``jobs/...`` path.
+"""Files the docs name exist (every ``bench/results/...`` file and result-file name, every ``jobs/...`` path),
+and every ``DQSIM_*`` environment variable the code reads is named in them.
 
 A figure in README.md, docs/architecture.md or docs/performance.md cites the
 file that records its run; a renamed or never-committed file leaves the figure
 without its source.
 """
 
+import ast
 import re
 from pathlib import Path
 
@@ -41,3 +43,21 @@ def test_the_patterns_find_what_they_should():
     text = "see `bench/results/x-vm-20261205.md`, jobs/quickstart.toml and `chain-vm-cp-20261205.md`."
     assert named_paths(text) == {"bench/results/x-vm-20261205.md", "jobs/quickstart.toml"}
     assert RESULT_NAME.findall(text) == ["chain-vm-cp-20261205.md"]
+
+
+def environment_variables_read():
+    """``DQSIM_*`` names that dqsim's code uses as string constants (what it reads from the environment)."""
+    names = set()
+    for path in (ROOT / "dqsim").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and re.fullmatch(r"DQSIM_[A-Z0-9_]+", node.value):
+                names.add(node.value)
+    return names
+
+
+def test_every_environment_variable_the_code_reads_is_documented():
+    """(``DQSIM_BACKEND``, which overrides ``[run].backend = "auto"``, was named nowhere a user reads.)"""
+    docs = "".join((ROOT / doc).read_text(encoding="utf-8") for doc in ("README.md", "docs/architecture.md"))
+    names = environment_variables_read()
+    assert {"DQSIM_BACKEND", "DQSIM_CUDA_DENSE"} <= names
+    assert sorted(n for n in names if n not in docs) == []
