@@ -14,8 +14,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ("README.md", "docs/architecture.md", "docs/performance.md")
-#: A path under bench/results/ or jobs/ (no wildcards, placeholders or brace lists).
-PATH = re.compile(r"(?<![\w/])((?:bench/results|jobs)/[A-Za-z0-9_.\-/]*[A-Za-z0-9_/])")
+#: A path under bench/ (results included), jobs/, slurm/, scripts/, tests/, examples/ or docs/ (no wildcards or placeholders).
+PATH = re.compile(r"(?<![\w/])((?:bench|jobs|slurm|scripts|tests|examples|docs)/[A-Za-z0-9_.\-/]*[A-Za-z0-9_/])")
 #: A result file named without its folder: `chain-fixed-vm-20261204.md`, `run1-....json` (a date in the name).
 RESULT_NAME = re.compile(r"`([A-Za-z0-9_.\-]*-20\d{6}[A-Za-z0-9_.\-]*\.(?:md|json|log|txt|csv))`")
 
@@ -25,7 +25,7 @@ def named_paths(text):
 
 
 @pytest.mark.parametrize("doc", DOCS)
-def test_every_path_under_bench_results_and_jobs_exists(doc):
+def test_every_path_the_docs_name_exists(doc):
     text = (ROOT / doc).read_text(encoding="utf-8")
     missing = sorted(p for p in named_paths(text) if not (ROOT / p).exists())
     assert not missing, f"{doc} names files that do not exist: {missing}"
