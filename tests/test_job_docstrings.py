@@ -5,6 +5,7 @@ range and default; a key added without a line there, or a bound changed in
 one place only, is caught here.
 """
 
+import dataclasses
 import importlib
 import inspect
 import pkgutil
@@ -18,6 +19,8 @@ import dqsim.jobs
 from dqsim.errors import DqsimError
 from dqsim.jobs import apply_overrides, load_job
 from dqsim.jobs.schema import Section
+from dqsim.network.link import LinkSpec
+from dqsim.network.node import NodeSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,6 +49,14 @@ def test_every_key_is_in_the_docstring(cls):
     if issubclass(cls, dqsim.jobs.base.JobConfig):
         keys -= {"run", "checkpoint"}  # the [run] and [checkpoint] of every job: RunSection, CheckpointSection
     assert keys - documented_keys(cls) == set(), f"{cls.__name__}: keys without a line in its docstring"
+
+
+@pytest.mark.parametrize("spec", [LinkSpec, NodeSpec], ids=lambda c: c.__name__)
+def test_every_link_and_node_key_is_in_the_docstring(spec):
+    """The keys of ``[network.link]``, ``[network.node]`` and the chain's are these dataclasses' fields."""
+    undocumented = [f.name for f in dataclasses.fields(spec)
+                    if f.name != "name" and not re.search(rf"^ {{4}}{f.name}:", inspect.getdoc(spec), re.M)]
+    assert undocumented == []
 
 
 def test_the_section_list_is_complete():
