@@ -18,7 +18,7 @@ PACKAGE = ROOT / "dqsim"
 #: Imports that may stay inside functions, and why: matplotlib is the optional
 #: ``plot`` extra; rich's bar is built only by rank 0 on a terminal (batch
 #: ranks never import it); the progress log's compile note reads numba's dispatchers through
-#: ``dqsim.backend.warmup``, which imports every numba kernel module, only where rank 0 writes progress lines.
+#: ``dqsim.backend.warmup``, which imports every numba kernel module, only at rank 0's first heartbeat line.
 ALLOWED_LOCAL_IMPORTS = {("cli/plot.py", "matplotlib"), ("cli/plot.py", "matplotlib.pyplot"),
                          ("cli/main.py", "rich.progress"), ("cli/main.py", "dqsim.backend")}
 #: (The entry point imports the module of the command given, and only it, through the table

@@ -272,12 +272,15 @@ def _fail(comm, message: str, code: int, prefix: str = "error") -> int:
 
 def _compile_note():
     """A heartbeat note for :class:`ProgressLog`: how many kernels numba compiled since the last line (a cold
-    cache: a first run spends up to a minute there, with no fraction to show), and how to do it ahead."""
-    from dqsim.backend import warmup as backend_warmup  # noqa: PLC0415 (numba's registry, loaded on demand)
+    cache: a first run spends up to a minute there, with no fraction to show), and how to do it ahead.
 
-    seen = [backend_warmup.cache_counts()[1]]
+    numba counts compiles from the process's start, so nothing is read before the first heartbeat (no
+    work added to a run's start-up; the import is then a lookup: ``fast`` holds the kernels)."""
+    seen = [0]
 
     def note() -> str:
+        from dqsim.backend import warmup as backend_warmup  # noqa: PLC0415 (numba's registry, at a heartbeat)
+
         try:
             compiled = backend_warmup.cache_counts()[1]
         except RuntimeError:  # a dispatcher's statistics changed while read (it is compiling in the main thread)
