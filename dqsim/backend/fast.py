@@ -894,7 +894,6 @@ if _numba is not None:
                     psi[base + r] *= value
 
 
-
 def _group_geometry(bits) -> tuple[np.ndarray, np.ndarray]:
     """Sorted ``bits`` and the offset of each of the ``2^k`` group members from its base index.
 
