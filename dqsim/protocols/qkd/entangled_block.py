@@ -61,8 +61,8 @@ model's f_EC·h(E)·n or Cascade's measured parities:
   c = cos²(π/8), so the paper's q = -log2 c = 0.23 would leave no key above a
   QBER of about 1 %, and taking the kept bits' phase error rate equal to
   their bit error rate (what this did before 2026-12-06) assumes a
-  symmetric source, which Eve measuring in X on half the pairs breaks (she
-  kept a quarter of a positive key). E91's finite key is instead the CHSH
+  symmetric source, which Eve measuring in X on half the pairs breaks (at
+  w = 1 it kept 11,008 bits of 2·10^6 pairs, a quarter of them measured by her). E91's finite key is instead the CHSH
   bound with finite statistics
   (:func:`~dqsim.protocols.qkd.finite_key.e91_finite_key_length`): the key
   is every sifted bit but a random ``sample_fraction`` test sample (k of
@@ -384,7 +384,8 @@ def entangled_no_key_reason(result: EntangledBlockResult, protocol: str, qber_th
     """One line saying why a BBM92/E91 block gave no secret key (``""`` when it gave one).
 
     In order: an abort (no bit disclosed to estimate the QBER, or its estimate above ``qber_threshold``);
-    a failed error verification; the finite-key bound (Tomamichel et al. 2012) below one bit; E91: its
+    a failed error verification; the finite-key bound below one bit (BBM92 Tomamichel et al. 2012; E91 the
+    CHSH bound: its S_low not measured, not above 2, or the length below one bit); E91: its
     CHSH value not measured or not above 2; the asymptotic secrecy S (module docstring) not above the leakage.
 
     Examples:
