@@ -8,6 +8,7 @@ source that an eavesdropper need not leave.
 Deterministic (fixed seeds); tolerances say where a sampled quantity is compared with its expectation.
 """
 
+import dataclasses
 import math
 import pickle
 from types import SimpleNamespace
@@ -20,8 +21,8 @@ from dqsim import comm as comm_mod
 from dqsim.errors import DqsimError
 from dqsim.jobs import apply_overrides, load_job
 from dqsim.protocols.qkd.bb84 import EveModel
-from dqsim.protocols.qkd.entangled import (E91_CHSH_TERMS, EntangledSource, SiftedCounts, chsh_lower_bound,
-                                           chsh_secrecy_fraction, coincidence_counts, e91_batch, expected_chsh)
+from dqsim.protocols.qkd.entangled import (EntangledSource, SiftedCounts, chsh_lower_bound, coincidence_counts,
+                                           e91_batch, expected_chsh)
 from dqsim.protocols.qkd.entangled_block import (entangled_block_key, entangled_finite_key_rates,
                                                  entangled_no_key_reason)
 from dqsim.protocols.qkd.finite_key import (ChshFiniteKeyResult, EntangledFiniteKeyResult, e91_finite_key_length,
@@ -30,6 +31,7 @@ from dqsim.protocols.qkd.nodes import EntangledAlice, LinkTally, refuse_old_e91_
 from dqsim.protocols.qkd.theory import binary_entropy
 from dqsim.scenarios import qkd as qkd_scenario
 from mpi_helper import ROOT
+from test_qkd_e91_chsh_key import _coincidences as coincidences  # ``num`` pairs per setting pair, S = 4·correlation
 
 ONE_BLOCK = ["qkd.pulses=2000000", "qkd.batch_pulses=500000", "qkd.block_pulses=2000000"]
 FINITE = 'qkd.security="finite_key"'
@@ -44,18 +46,6 @@ def run(*overrides):
 def bound(s):
     """1 - h((1 + sqrt((S/2)² - 1))/2) written out (Acín et al. 2007, eq. (4)), for 2 < S <= 2√2."""
     return 1 - binary_entropy((1 + math.sqrt((s / 2) ** 2 - 1)) / 2)
-
-
-def coincidences(correlation, num):
-    """E91 coincidences with ``num`` pairs per setting pair, correlation ±``correlation`` in Ekert's CHSH terms
-    (sign as the term's), 0 elsewhere: S = 4·correlation (to the rounding of the counts)."""
-    n = np.zeros((3, 3, 2, 2), dtype=np.int64)
-    n[...] = num // 4
-    for a, b, sign in E91_CHSH_TERMS:
-        agree = round(num * (1 + sign * correlation) / 2)
-        n[a, b, 0, 0], n[a, b, 1, 1] = agree // 2, agree - agree // 2
-        n[a, b, 0, 1], n[a, b, 1, 0] = (num - agree) // 2, num - agree - (num - agree) // 2
-    return n
 
 
 # ------------------------------------------------------------------------- the attack the old bound missed
@@ -247,16 +237,17 @@ def test_block_key_and_rates_need_the_coincidences():
 def test_an_older_e91_finite_key_checkpoint_is_refused_in_one_line():
     """A checkpoint of an E91 run holding a block keyed by the symmetric-source finite key (an
     EntangledFiniteKeyResult, what E91's finite key was before) is refused, whether the block is in the link's
-    tally or the current one; BBM92's (whose finite key that is) and E91's new results resume."""
+    tally, the current one or a sweep's stored distance; BBM92's (whose finite key that is) and E91's new results
+    resume."""
     counts = SiftedCounts(10**7, 3 * 10**6, 10**6, 10_000, (500_000, 500_000), (5_000, 5_000))
     settings = dict(pair_rate_hz=1e9, f_ec=1.16, qber_threshold=0.11, sample_fraction=0.1, finite_key=(1e-10, 1e-15))
     new = entangled_block_key(counts, protocol="e91", rng=np.random.default_rng(4),
                               coincidences=coincidences(0.625, 10**5), **settings)
     bbm92 = entangled_block_key(counts, protocol="bbm92", rng=np.random.default_rng(4), **settings)
     assert isinstance(bbm92.finite_key, EntangledFiniteKeyResult)
-    old = pickle.loads(pickle.dumps(new)).__class__(**{**new.__dict__, "finite_key": entangled_finite_key_length(
+    old = dataclasses.replace(new, finite_key=entangled_finite_key_length(  # what E91's finite key was
         num_key_bits=new.num_key_bits, num_test_bits=new.estimate.num_sampled, test_errors=new.estimate.num_errors,
-        leakage_bits=new.leakage_bits)})
+        leakage_bits=new.leakage_bits))
     refuse_old_e91_finite_key("e91", [None, new])
     refuse_old_e91_finite_key("bbm92", [bbm92, old])
     with pytest.raises(DqsimError, match="older dqsim, whose E91 finite key assumed a symmetric source") as info:
@@ -272,6 +263,18 @@ def test_an_older_e91_finite_key_checkpoint_is_refused_in_one_line():
         return alice
 
     assert restored(new, [new]).result is new
+    # a sweep's distance finished before the checkpoint comes back as its stored run: refused the same way
+    job = apply_overrides(load_job(ROOT / "jobs" / "e91_chsh.toml"), [FINITE])
+    for blocks, refused in (([new], False), ([new, old], True)):
+        stored = {"tallies": {0: LinkTally(blocks=[(0, 0, 0, 0, 0, 0, counts, b) for b in blocks])}}
+        session = SimpleNamespace(stored_next=lambda stored=stored: stored)
+        if refused:
+            with pytest.raises(DqsimError, match="E91 finite key assumed a symmetric source"):
+                qkd_scenario.run_network(job, comm=comm_mod.SingleComm(), backend=None, checkpointing=session)
+        else:
+            assert qkd_scenario.run_network(job, comm=comm_mod.SingleComm(), backend=None,
+                                            checkpointing=session) is stored
+    assert pickle.loads(pickle.dumps(new)).finite_key == new.finite_key   # the new result pickles whole
     for result, blocks in ((old, []), (None, [new, old])):
         with pytest.raises(DqsimError, match="E91 finite key assumed a symmetric source"):
             restored(result, blocks)
