@@ -105,6 +105,18 @@ def test_entanglement_based_qkd_resumes_to_the_same_key(tmp_path, job, postproce
     assert open_run(full).attrs.get("chsh_s") == resumed.attrs.get("chsh_s")
 
 
+def test_e91_finite_key_resumes_after_a_keyed_block(tmp_path):
+    """E91's finite-key blocks (ChshFiniteKeyResult, the CHSH bound) go through a checkpoint: a resume from one
+    written after a block was keyed gives the same tables."""
+    extra = ["--set", "qkd.pulses=1000000", "--set", "qkd.batch_pulses=100000", "--set", "qkd.block_pulses=300000",
+             "--set", 'qkd.security="finite_key"']
+    full, ckpts = run_with_checkpoints(tmp_path, "e91_chsh.toml", extra, 0.0002)
+    keyed = [path for path in ckpts if saved_process(path, node=0).tally.blocks]
+    assert keyed, "no checkpoint was written after a block was keyed"
+    resumed = resume(keyed[len(keyed) // 2], tmp_path / "resumed.h5")
+    same_tables(open_run(full), resumed, ["blocks", "links", "block_sizes"])
+
+
 def test_repro_a_resume_inside_cascade_sends_no_parity_message_twice(tmp_path):
     """Bob sent each Cascade round's parity message before the phase's ``yield``, so a run resumed at that
     ``yield`` sent it again: Alice answered twice, the rounds ended early and ``time_key_ps`` came out short

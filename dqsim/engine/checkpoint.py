@@ -802,7 +802,7 @@ ALLOWED_GLOBALS: dict[str, frozenset[str]] = {module: frozenset(names) for modul
     "dqsim.protocols.qkd.detections": ("DetectionBatch",),
     "dqsim.protocols.qkd.entangled": ("EntangledSource", "EntangledBatch", "SiftedCounts"),
     "dqsim.protocols.qkd.entangled_block": ("EntangledBlockResult",),
-    "dqsim.protocols.qkd.finite_key": ("EntangledFiniteKeyResult", "FiniteKeyResult"),
+    "dqsim.protocols.qkd.finite_key": ("ChshFiniteKeyResult", "EntangledFiniteKeyResult", "FiniteKeyResult"),
     "dqsim.protocols.qkd.nodes": ("LinkPhysics", "LinkTally", "QkdPlan"),
     "dqsim.protocols.qkd.postprocess": ("BlockCounts", "BlockResult", "QberSample"),
     "dqsim.protocols.qkd.reconciliation": ("CascadeResult", "PostprocessResult"),

@@ -39,7 +39,7 @@ from dqsim.protocols.qkd import entangled, nodes, spdc, theory
 from dqsim.protocols.qkd.bb84 import ChannelModel, DecoySource, DetectorModel, EveModel
 from dqsim.protocols.qkd.nodes import LinkPhysics, QkdPlan
 from dqsim.protocols.qkd.entangled_block import entangled_finite_key_rates, entangled_no_key_reason
-from dqsim.protocols.qkd.finite_key import EntangledFiniteKeyResult
+from dqsim.protocols.qkd.finite_key import ChshFiniteKeyResult, EntangledFiniteKeyResult
 from dqsim.protocols.qkd.postprocess import finite_key_rates, no_key_reason
 from dqsim.scenarios.output import ScenarioOutput, record_table
 from dqsim.units import PS_PER_S, db_to_transmittance
@@ -161,6 +161,8 @@ def run_network(job, *, comm, backend, distance_km: float | None = None, checkpo
         else job.qkd.network_links(job.distances_km()[0])
     stored = checkpointing.stored_next() if checkpointing is not None else None
     if stored is not None:  # this distance was done when the checkpoint being resumed was written
+        for tally in stored["tallies"].values():
+            nodes.refuse_old_e91_finite_key(job.qkd.protocol, [row[7] for row in tally.blocks])
         return stored
     checkpointer = checkpoint.engine_checkpointer(checkpointing, comm)
     physics = [link_physics(job, i, a, b, d) for i, (a, b, d) in enumerate(links)]
@@ -261,7 +263,7 @@ def _block_rows(run, protocol, qber_threshold):
                              *(result.phase_error_upper[::-1] if result.phase_error_upper else (float("nan"),) * 2),
                              result.single_photon_secrecy_bits if decoy and result.finite_key is None
                              else float("nan"),  # the asymptotic secrecy; a finite-key block's is Lim et al.'s
-                             float("nan"), float("nan")))
+                             float("nan"), float("nan"), float("nan")))
             else:
                 pairs, sample = counts.num_pairs, result.estimate
                 # BBM92: the Z–Z and X–X bits' QBERs; E91's key settings are not Z and X (both its QBER)
@@ -278,7 +280,8 @@ def _block_rows(run, protocol, qber_threshold):
                              _binomial_se(counts.num_errors, counts.num_sifted), _nan(sample.qber),
                              sample.standard_error, sample.num_sampled,
                              entangled_no_key_reason(result, protocol, qber_threshold), float("nan"), float("nan"),
-                             float("nan"), *(result.chsh or (float("nan"), float("nan")))))
+                             float("nan"), *(result.chsh or (float("nan"), float("nan"))),
+                             _chsh_lower(result.finite_key)))
     return rows
 
 
@@ -297,7 +300,8 @@ BLOCK_FIELDS = [("distance_km", "f8"), ("link", "i8"), ("node_a", "i8"), ("node_
                 ("classical_bits", "i8"), ("qber_signal_standard_error", "f8"), ("qber_estimated", "f8"),
                 ("qber_estimated_standard_error", "f8"), ("estimation_bits", "i8"), ("no_key_reason", "U"),
                 ("e1_upper_z", "f8"), ("e1_upper_x", "f8"), ("single_photon_secrecy_bits", "f8"),
-                ("chsh_value", "f8"), ("chsh_standard_error", "f8")]  # E91: the block's S, which its key uses
+                ("chsh_value", "f8"), ("chsh_standard_error", "f8"),  # E91: the block's S, which its key uses
+                ("chsh_lower", "f8")]  # E91 finite key: the Hoeffding lower bound S_low its key uses
 
 
 def _rate_standard_error(blocks) -> float:
@@ -335,14 +339,22 @@ def _postprocess_columns(done) -> tuple:
 def _finite_columns(finite) -> tuple:
     """The finite-key columns of a block row (NaN / 0 for an asymptotic block).
 
-    BBM92/E91 (Tomamichel et al. 2012) have no decoy bounds: NaN there; their
-    ``finite_phase_error_upper`` is Q_tol + μ.
+    BBM92 (Tomamichel et al. 2012) and E91 (the CHSH bound) have no decoy
+    bounds: NaN there; BBM92's ``finite_phase_error_upper`` is Q_tol + μ, E91
+    bounds no phase error rate (NaN; its S_low is in ``chsh_lower``).
     """
     if finite is None:
         return 0, float("nan"), float("nan"), float("nan")
     if isinstance(finite, EntangledFiniteKeyResult):
         return finite.num_key_bits, float("nan"), float("nan"), finite.phase_error_upper
+    if isinstance(finite, ChshFiniteKeyResult):
+        return finite.num_key_bits, float("nan"), float("nan"), float("nan")
     return finite.num_key_bits, finite.vacuum_lower, finite.single_photon_lower, finite.phase_error_upper
+
+
+def _chsh_lower(finite) -> float:
+    """The ``chsh_lower`` column: E91's finite-key S_low, NaN for any other block."""
+    return finite.chsh_lower if isinstance(finite, ChshFiniteKeyResult) else float("nan")
 
 
 #: Block sizes (pulses) of the finite-key curve of a run: 10^5 .. 10^14, four per decade.
@@ -364,7 +376,7 @@ def _block_size_rows(job, tally, distance_km, link_index) -> list[tuple]:
                                  eps_cor=q.eps_cor)
     else:
         rates = entangled_finite_key_rates(counts, q.protocol, sizes, f_ec=q.f_ec, sample_fraction=q.sample_fraction,
-                                           eps_sec=q.eps_sec, eps_cor=q.eps_cor)
+                                           eps_sec=q.eps_sec, eps_cor=q.eps_cor, coincidences=tally.chsh_counts)
     return [(distance_km, link_index, n, r) for n, r in zip(sizes, rates)]
 
 

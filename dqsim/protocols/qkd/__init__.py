@@ -22,14 +22,16 @@ Modules:
   post-processing run on the key bits (:func:`postprocess_block`).
 * :mod:`~dqsim.protocols.qkd.finite_key`: the finite-key bounds of Lim et
   al., PRA 89, 022307 (2014), and the paper's fibre model; Tomamichel et
-  al.'s for entanglement-based BB84.
+  al.'s for entanglement-based BB84 (BBM92); E91's CHSH bound with finite
+  statistics (Scarani & Renner, PRL 100, 200501 (2008), collective attacks).
 * :mod:`~dqsim.protocols.qkd.reconciliation`: Cascade, Toeplitz hashing
   (verification, privacy amplification).
 * :mod:`~dqsim.protocols.qkd.entangled`: BBM92 and E91 (one pair or an SPDC
   source per slot, misalignment, dead time, afterpulsing), CHSH.
 * :mod:`~dqsim.protocols.qkd.entangled_block`: a BBM92/E91 key block's
-  asymptotic or finite-key length (Tomamichel et al., Nat. Commun. 3, 634
-  (2012)), with the leakage modelled or Cascade run on the key bits.
+  asymptotic or finite-key length (BBM92: Tomamichel et al., Nat. Commun. 3,
+  634 (2012); E91: the CHSH bound), with the leakage modelled or Cascade run
+  on the key bits.
 * :mod:`~dqsim.protocols.qkd.spdc`: the SPDC source in closed form and its
   optimal mean pair number.
 * :mod:`~dqsim.protocols.qkd.nodes`: Alice's and Bob's processes of a link,

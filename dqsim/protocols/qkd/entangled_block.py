@@ -45,29 +45,42 @@ aborts when Q̂ exceeds ``qber_threshold``; the n' kept bits give
 and with Cascade leak_EC is the parities it disclosed plus the verification
 hash's ⌈log2(1/ε_cor)⌉ bits (as for BB84, :func:`~dqsim.protocols.qkd.postprocess.postprocess_block`).
 
-**Finite key** (``finite_key=(eps_sec, eps_cor)``): ℓ of Tomamichel, Lim,
-Gisin, Renner, Nat. Commun. 3, 634 (2012), eq. (2)
-(:func:`~dqsim.protocols.qkd.finite_key.entangled_finite_key_length`, q = 1,
-Q_tol the test's observed error rate), with leak_EC the model's f_EC·h(E)·n
-or Cascade's measured parities:
+**Finite key** (``finite_key=(eps_sec, eps_cor)``), with leak_EC the
+model's f_EC·h(E)·n or Cascade's measured parities:
 
-* BBM92 — the paper's protocol: the key is the Z–Z bits (n), the test is
-  every X–X bit (k, disclosed whole; ``sample_fraction`` is not used). Z and
-  X are mutually unbiased, so no assumption on the source (it may be Eve's)
-  is needed beyond the paper's device model (basis-independent detection,
-  squashed double clicks). Both sides choose each basis with probability
-  1/2 here, so about half the sifted bits are the test.
+* BBM92 — ℓ of Tomamichel, Lim, Gisin, Renner, Nat. Commun. 3, 634 (2012),
+  eq. (2) (:func:`~dqsim.protocols.qkd.finite_key.entangled_finite_key_length`,
+  q = 1, Q_tol the test's observed error rate), the paper's protocol: the
+  key is the Z–Z bits (n), the test is every X–X bit (k, disclosed whole;
+  ``sample_fraction`` is not used). Z and X are mutually unbiased, so no
+  assumption on the source (it may be Eve's) is needed beyond the paper's
+  device model (basis-independent detection, squashed double clicks):
+  security against coherent (general) attacks. Both sides choose each
+  basis with probability 1/2 here, so about half the sifted bits are the test.
 * E91 — Ekert's two key bases (Bloch angles π/4 and π/2) overlap,
   c = cos²(π/8), so the paper's q = -log2 c = 0.23 would leave no key above a
-  QBER of about 1 %. Instead the key is every sifted bit but a random
-  ``sample_fraction`` test sample (k of them, as in the asymptotic case),
-  μ bounds the kept bits' *bit* error rate from the sample (the paper's
-  Serfling step holds for any random split) and their phase error rate is
-  taken equal to it: an assumption on the source (symmetric, e.g. a Werner
-  state), not the paper's theorem. **Not done:** unlike the asymptotic case,
-  finite-key E91 does not use the CHSH bound (that needs a finite-sample
-  bound on S); it still assumes a symmetric source, and Eve measuring in X
-  on part of the pairs can break it.
+  QBER of about 1 %, and taking the kept bits' phase error rate equal to
+  their bit error rate (what this did before 2026-12-06) assumes a
+  symmetric source, which Eve measuring in X on half the pairs breaks (at
+  w = 1 it kept 11,008 bits of 2·10^6 pairs, a quarter of them measured by her). E91's finite key is instead the CHSH
+  bound with finite statistics
+  (:func:`~dqsim.protocols.qkd.finite_key.e91_finite_key_length`): the key
+  is every sifted bit but a random ``sample_fraction`` test sample (k of
+  them, for the QBER abort and Cascade's tuning, as in the asymptotic
+  case), and::
+
+      ℓ = n·(1 - h((1 + √((S_low/2)² - 1))/2) - 7·√(log2(2/ε̄)/n)) - 2·log2(1/ε_PA) - leak_EC - log2(2/ε_cor)
+
+  (V. Scarani and R. Renner, PRL 100, 200501 (2008), with the H(X|E) bound
+  of Acín et al. 2007 minimised over the confidence set S >= S_low), where
+  ``S_low = |Ŝ| - Σ sqrt(2·ln(8/ε_PE)/N_ij)`` is Hoeffding's lower bound
+  on S from the block's four CHSH correlators
+  (:func:`~dqsim.protocols.qkd.entangled.chsh_lower_bound`) and ε_PE = ε̄ =
+  ε_PA = ε_sec/3. No key for S_low <= 2. This is security against
+  **collective attacks** (Eve treats every pair alike and independently,
+  i.i.d.), with trusted detectors — weaker than BBM92's coherent-attack
+  bound — but it needs no assumption on the source: an eavesdropper's
+  pairs lower S.
 
 The block's public randomness (the sample, Cascade's shuffles, the hash
 seeds) comes from the ``rng`` the caller passes
@@ -84,7 +97,8 @@ import numpy as np
 from dqsim.checks import check_real
 from dqsim.errors import DqsimError
 from dqsim.protocols.qkd.entangled import E91_CHSH_TERMS, SiftedCounts, chsh_from_counts, chsh_secrecy_fraction
-from dqsim.protocols.qkd.finite_key import EntangledFiniteKeyResult, entangled_finite_key_length
+from dqsim.protocols.qkd.finite_key import (ChshFiniteKeyResult, EntangledFiniteKeyResult, e91_finite_key_length,
+                                            entangled_finite_key_length)
 from dqsim.protocols.qkd.postprocess import QberSample, abort_or_verification_reason, disclose_sample, sample_qber
 from dqsim.protocols.qkd.reconciliation import PostprocessResult, postprocess_key
 from dqsim.protocols.qkd.theory import binary_entropy, key_entropy
@@ -131,7 +145,9 @@ class EntangledBlockResult:
         aborted: the QBER estimate exceeded the threshold, or nothing was disclosed to estimate it.
         key_rate_bits_per_pulse: ℓ per pair emitted, bits.
         key_rate_bits_per_s: ℓ per pair × the pair rate, bits/s.
-        finite_key: the Tomamichel et al. bound when the block was analysed that way, else ``None``.
+        finite_key: the finite-key bound when the block was analysed that way (BBM92: Tomamichel et al.'s
+            :class:`~dqsim.protocols.qkd.finite_key.EntangledFiniteKeyResult`; E91: the CHSH bound's
+            :class:`~dqsim.protocols.qkd.finite_key.ChshFiniteKeyResult`), else ``None``.
         postprocess: what Cascade, verification and privacy amplification did, else ``None``.
         chsh: E91: (S, standard error) of the block's CHSH coincidences, ``(nan, nan)`` where a CHSH
             setting pair saw no coincidence; BBM92: ``None``.
@@ -147,7 +163,7 @@ class EntangledBlockResult:
     aborted: bool
     key_rate_bits_per_pulse: float
     key_rate_bits_per_s: float
-    finite_key: EntangledFiniteKeyResult | None = None
+    finite_key: EntangledFiniteKeyResult | ChshFiniteKeyResult | None = None
     postprocess: PostprocessResult | None = None
     chsh: tuple[float, float] | None = None
 
@@ -199,6 +215,17 @@ def _secrecy_bits(counts: SiftedCounts, protocol: str, num_kept: int, estimate: 
                     + sifted[BBM92_TEST_PAIR] * (1.0 - key_entropy(qber[BBM92_KEY_PAIR])))
 
 
+def _finite_bound(protocol: str, num_key_bits: int, estimate: QberSample, leakage_bits: float, eps_sec: float,
+                  eps_cor: float, coincidences):
+    """The finite-key bound of the module docstring: BBM92 Tomamichel et al.'s, E91 the CHSH bound's."""
+    if protocol == "e91":
+        return e91_finite_key_length(num_key_bits=num_key_bits, coincidences=coincidences,
+                                     leakage_bits=leakage_bits, eps_sec=eps_sec, eps_cor=eps_cor)
+    return entangled_finite_key_length(num_key_bits=num_key_bits, num_test_bits=estimate.num_sampled,
+                                       test_errors=estimate.num_errors, leakage_bits=leakage_bits, eps_sec=eps_sec,
+                                       eps_cor=eps_cor)
+
+
 def _result(counts, estimate, num_key_bits, leakage_bits, key, aborted, pair_rate_hz, chsh, finite=None,
             done=None):
     per_pair = key / counts.num_pairs if counts.num_pairs else 0.0
@@ -236,10 +263,11 @@ def entangled_block_key(
         f_ec: error-correction inefficiency f_EC >= 1.
         qber_threshold: abort when the estimated QBER exceeds it, in [0, 0.5].
         sample_fraction: fraction of the sifted bits disclosed (not used by BBM92's finite key), in (0, 0.5].
-        finite_key: ``(eps_sec, eps_cor)`` for Tomamichel et al.'s ℓ; ``None``: asymptotic.
+        finite_key: ``(eps_sec, eps_cor)`` for the finite-key ℓ (BBM92 Tomamichel et al.'s, E91 the CHSH
+            bound's, module docstring); ``None``: asymptotic.
         coincidences: E91 (required): the block's
             :func:`~dqsim.protocols.qkd.entangled.coincidence_counts`, summed over its batches, shape
-            (3, 3, 2, 2), for its CHSH value; BBM92: not used.
+            (3, 3, 2, 2), for its CHSH value (asymptotic) or lower bound (finite key); BBM92: not used.
 
     Returns:
         The :class:`EntangledBlockResult`.
@@ -268,9 +296,7 @@ def entangled_block_key(
     leak = f_ec * binary_entropy(n_errors / n) * n if n else 0.0
     finite = None
     if finite_key is not None:
-        finite = entangled_finite_key_length(num_key_bits=n, num_test_bits=estimate.num_sampled,
-                                             test_errors=estimate.num_errors, leakage_bits=leak,
-                                             eps_sec=finite_key[0], eps_cor=finite_key[1])
+        finite = _finite_bound(protocol, n, estimate, leak, finite_key[0], finite_key[1], coincidences)
         key = finite.secret_key_bits
     elif n and not aborted:
         key = int(max(0.0, _secrecy_bits(counts, protocol, n, estimate, chsh) - leak))
@@ -336,10 +362,8 @@ def entangled_postprocess_block(
     if finite_key is not None:
         eps_cor = finite_key[1]
 
-    def finite_bound(leak: float) -> EntangledFiniteKeyResult:
-        return entangled_finite_key_length(num_key_bits=n, num_test_bits=estimate.num_sampled,
-                                           test_errors=estimate.num_errors, leakage_bits=leak,
-                                           eps_sec=finite_key[0], eps_cor=eps_cor)
+    def finite_bound(leak: float) -> EntangledFiniteKeyResult | ChshFiniteKeyResult:
+        return _finite_bound(protocol, n, estimate, leak, finite_key[0], eps_cor, coincidences)
 
     def final_bits(leak: int) -> int:
         if aborted:
@@ -360,7 +384,8 @@ def entangled_no_key_reason(result: EntangledBlockResult, protocol: str, qber_th
     """One line saying why a BBM92/E91 block gave no secret key (``""`` when it gave one).
 
     In order: an abort (no bit disclosed to estimate the QBER, or its estimate above ``qber_threshold``);
-    a failed error verification; the finite-key bound (Tomamichel et al. 2012) below one bit; E91: its
+    a failed error verification; the finite-key bound below one bit (BBM92 Tomamichel et al. 2012; E91 the
+    CHSH bound: its S_low not measured, not above 2, or the length below one bit); E91: its
     CHSH value not measured or not above 2; the asymptotic secrecy S (module docstring) not above the leakage.
 
     Examples:
@@ -380,6 +405,8 @@ def entangled_no_key_reason(result: EntangledBlockResult, protocol: str, qber_th
         return common
     if result.num_key_bits == 0:
         return f"no key bit left in {result.num_pulses_sent:,} pairs (too few pairs or too much loss)"
+    if isinstance(finite, ChshFiniteKeyResult):
+        return _chsh_finite_reason(finite)
     if finite is not None:
         return (f"finite key: ℓ = {finite.unclipped_length:.0f} bits < 1 with n = {finite.num_key_bits:,} key bits, "
                 f"k = {finite.num_test_bits:,} test bits, Q_tol + μ = {finite.phase_error_upper:.4f} (Tomamichel "
@@ -404,20 +431,40 @@ def entangled_no_key_reason(result: EntangledBlockResult, protocol: str, qber_th
             f"close to 2 for the bit errors (an eavesdropper, or too much noise)")
 
 
+def _chsh_finite_reason(finite: ChshFiniteKeyResult) -> str:
+    """Why E91's finite key (the CHSH bound, Scarani & Renner 2008) gave no bit, in one line."""
+    if math.isnan(finite.chsh_lower):
+        return ("finite key: CHSH S not measured in this block (a CHSH setting pair saw no coincidence), so no "
+                "secrecy is shown (Acín et al. 2007): more pairs per block or less loss")
+    bound = (f"CHSH S_low = {finite.chsh_value:.4f} - {finite.chsh_deviation:.4f} = {finite.chsh_lower:.4f} "
+             f"(Hoeffding, ε_PE = ε_sec/3 = {finite.eps_sec / 3:.1e})")
+    if finite.chsh_lower <= 2.0:
+        return (f"finite key: {bound} <= 2: no Bell violation shown, the CHSH bound (Acín et al. 2007) leaves no "
+                f"secret bit (an eavesdropper, too much noise, or too few CHSH coincidences: raise block_pulses)")
+    return (f"finite key: ℓ = {finite.unclipped_length:.0f} bits < 1 with n = {finite.num_key_bits:,} key bits at "
+            f"{bound}, secrecy {finite.secrecy_fraction:.4f} - δ_AEP {finite.aep_deviation:.4f} per bit against "
+            f"leakage {finite.leakage_bits:.0f} bits (Scarani & Renner 2008, collective attacks; block too small or "
+            f"too noisy): raise block_pulses")
+
+
 def entangled_finite_key_rates(counts: SiftedCounts, protocol: str, block_pulses, *, f_ec: float,
-                               sample_fraction: float, eps_sec: float = 1e-10,
-                               eps_cor: float = 1e-15) -> list[float]:
+                               sample_fraction: float, eps_sec: float = 1e-10, eps_cor: float = 1e-15,
+                               coincidences=None) -> list[float]:
     """Finite-key rate (bits per pair) of blocks of each size in ``block_pulses``, at the measured statistics.
 
-    The counts of ``counts`` are scaled from its ``num_pairs`` pairs to N
-    pairs (the expected counts of a block of N pairs at the run's per-pair
-    rates; no fluctuation of the counts themselves), split into key and test
-    bits as a block is (BBM92: Z–Z key, X–X test; E91: a ``sample_fraction``
-    test), and Tomamichel et al.'s ℓ with leak_EC = f_EC·h(E)·n gives ℓ/N
-    (:func:`~dqsim.protocols.qkd.finite_key.entangled_finite_key_length`; the
-    counts rounded to whole bits). As N grows, ℓ/N tends to the asymptotic
-    (n/N)(1 - h(Q) - f_EC·h(E)); for E91 that is the symmetric-source rate of
-    its finite key (module docstring), not the CHSH bound of its asymptotic blocks.
+    The counts of ``counts`` (and E91's ``coincidences``) are scaled from
+    its ``num_pairs`` pairs to N pairs (the expected counts of a block of N
+    pairs at the run's per-pair rates; no fluctuation of the counts
+    themselves), split into key and test bits as a block is (BBM92: Z–Z
+    key, X–X test; E91: a ``sample_fraction`` test), and the block's
+    finite-key ℓ with leak_EC = f_EC·h(E)·n gives ℓ/N (the counts rounded
+    to whole bits). BBM92: Tomamichel et al.'s
+    (:func:`~dqsim.protocols.qkd.finite_key.entangled_finite_key_length`);
+    as N grows ℓ/N tends to (n/N)(1 - h(Q) - f_EC·h(E)). E91: the CHSH
+    bound (:func:`~dqsim.protocols.qkd.finite_key.e91_finite_key_length`,
+    collective attacks) at the scaled coincidences; as N grows ℓ/N tends
+    to the asymptotic key of its blocks, (n/N)(1 - h((1 + √((S/2)² - 1))/2)
+    - f_EC·h(E)) at the run's CHSH value S.
 
     Args:
         counts: the summed :class:`~dqsim.protocols.qkd.entangled.SiftedCounts` of the run's blocks.
@@ -426,9 +473,14 @@ def entangled_finite_key_rates(counts: SiftedCounts, protocol: str, block_pulses
         f_ec: error-correction inefficiency, >= 1.
         sample_fraction: E91's test fraction, in (0, 0.5].
         eps_sec, eps_cor: the security parameters.
+        coincidences: E91 (required): the run's coincidence counts over the same pairs as ``counts``,
+            shape (3, 3, 2, 2); BBM92: not used.
 
     Returns:
         ``ℓ/N`` per block size, bits per pair (0 where no key).
+
+    Raises:
+        DqsimError: an argument out of range, or E91 without ``coincidences``.
 
     Examples:
         >>> c = SiftedCounts(10**6, 2 * 10**5, 10**5, 2_000, (50_000, 50_000), (1_000, 1_000))
@@ -439,6 +491,7 @@ def entangled_finite_key_rates(counts: SiftedCounts, protocol: str, block_pulses
     where = "entangled_finite_key_rates"
     _check(where, counts, protocol, f_ec, 0.0, None)
     sample_fraction = check_real(where, "sample_fraction", sample_fraction, 0.0, 0.5, low_open=True)
+    _block_chsh(where, protocol, coincidences)  # E91: the coincidences are there and have E91's shape
     pair = key_pair_of_block(protocol, True)
     if pair is not None:
         key, key_errors = counts.key_pair_sifted[pair], counts.key_pair_errors[pair]
@@ -452,8 +505,8 @@ def entangled_finite_key_rates(counts: SiftedCounts, protocol: str, block_pulses
         scale = size / counts.num_pairs if counts.num_pairs else 0.0
         n, k = round(key * scale), round(test * scale)
         leak = f_ec * binary_entropy(min(0.5, key_errors / key)) * n if key else 0.0
-        bound = entangled_finite_key_length(num_key_bits=n, num_test_bits=k,
-                                            test_errors=min(k, round(test_errors * scale)), leakage_bits=leak,
-                                            eps_sec=eps_sec, eps_cor=eps_cor)
+        estimate = QberSample(k, k, min(k, round(test_errors * scale)))
+        scaled = None if coincidences is None else np.rint(np.asarray(coincidences, dtype=np.float64) * scale)
+        bound = _finite_bound(protocol, n, estimate, leak, eps_sec, eps_cor, scaled)
         rates.append(bound.secret_key_bits / size)
     return rates

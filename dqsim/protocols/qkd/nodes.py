@@ -63,6 +63,7 @@ from dqsim.protocols.qkd.postprocess import (
     sample_qber,
 )
 from dqsim.errors import DqsimError
+from dqsim.protocols.qkd.finite_key import EntangledFiniteKeyResult
 from dqsim.rng import Stream
 from dqsim.units import PS_PER_S
 
@@ -161,6 +162,30 @@ class LinkTally:
     aborted_blocks: int = 0
     chsh_counts: np.ndarray | None = None
     done_ps: int = 0
+
+
+def refuse_old_e91_finite_key(protocol: str, results) -> None:
+    """Refuse, in one line, E91 block results of a finite key taken before 2026-12-06.
+
+    That finite key took the kept bits' phase error rate equal to their bit
+    error rate (Tomamichel et al.'s bound, an
+    :class:`~dqsim.protocols.qkd.finite_key.EntangledFiniteKeyResult`), which
+    assumes a symmetric source; E91's finite key is now the CHSH bound
+    (a :class:`~dqsim.protocols.qkd.finite_key.ChshFiniteKeyResult`). A
+    checkpoint holding such blocks would mix the two keys, so it is refused.
+
+    Args:
+        protocol: the link's protocol (only ``"e91"`` is checked).
+        results: block results (:class:`~dqsim.protocols.qkd.entangled_block.EntangledBlockResult`, or ``None``).
+
+    Raises:
+        DqsimError: an E91 result with a Tomamichel et al. finite key among ``results``.
+    """
+    if protocol == "e91" and any(isinstance(getattr(r, "finite_key", None), EntangledFiniteKeyResult)
+                                 for r in results):
+        raise DqsimError("this checkpoint of an E91 finite-key run was written by an older dqsim, whose E91 finite "
+                         "key assumed a symmetric source (now the CHSH bound, Scarani & Renner 2008); run the job "
+                         "again from the start (remove its checkpoints)")
 
 
 # ----------------------------------------------------------------- BB84 processes
@@ -462,7 +487,11 @@ class EntangledAlice(_AliceSide):
     def __setstate__(self, state):
         """Restore from a checkpoint. One written before E91 kept its current block's CHSH coincidences
         (``block_chsh``, 2026-12-06) resumes at a block's start, but not inside a block: that block's
-        CHSH value, which its key needs, is lost (one line)."""
+        CHSH value, which its key needs, is lost (one line). One of an E91 finite-key run holding a block
+        keyed by the older symmetric-source finite key is refused (:func:`refuse_old_e91_finite_key`)."""
+        tally = state.get("tally")
+        refuse_old_e91_finite_key(state["plan"].protocol,
+                                  [state.get("result")] + ([row[7] for row in tally.blocks] if tally else []))
         if "block_chsh" not in state:
             if state.get("counts") is not None and state["plan"].protocol == "e91":
                 raise DqsimError("this checkpoint of an E91 link was written by an older dqsim, inside a key "
