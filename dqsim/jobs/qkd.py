@@ -66,7 +66,7 @@ MAX_QKD_EMISSION_PS = 2**63 // 16
 MAX_QKD_FIBRE_DELAY_PS = 2**63 // 2**20
 #: Lowest and highest ``[qkd].classical_bit_rate_hz``, bit/s. At 1e-6 one bit takes 1e6 s (1e18 ps), within the
 #: 2**61 ps (2.3e6 s) a key block's Cascade messages may reach
-#: (:data:`dqsim.protocols.qkd.nodes.CASCADE_END_MAX_PS`); a lower rate leaves no Cascade a bit to send.
+#: (:data:`dqsim.protocols.qkd.nodes.CASCADE_END_MAX_PS`); below about 4.3e-7 not even one bit would fit.
 #: Whether a run's Cascade fits is known only once its key is: a block that would not is refused then, in one
 #: line naming the rate it needs. At 1e15 a message of a thousand bits takes 1 ps, the engine's tick.
 MIN_CLASSICAL_BIT_RATE_HZ = 1e-6
