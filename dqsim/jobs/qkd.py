@@ -64,6 +64,13 @@ MAX_QKD_EMISSION_PS = 2**63 // 16
 #: Longest time light may take through one link's fibre, ps: 2**63 ps / 2**20 (about 8.8 s, some
 #: 1.8 million km of fibre), so that the post-processing's fibre crossings cannot overflow the clock.
 MAX_QKD_FIBRE_DELAY_PS = 2**63 // 2**20
+#: Lowest and highest ``[qkd].classical_bit_rate_hz``, bit/s. At 1e-6 one bit takes 1e6 s (1e18 ps), within the
+#: 2**61 ps (2.3e6 s) a key block's Cascade messages may reach
+#: (:data:`dqsim.protocols.qkd.nodes.CASCADE_END_MAX_PS`); below about 4.3e-7 not even one bit would fit.
+#: Whether a run's Cascade fits is known only once its key is: a block that would not is refused then, in one
+#: line naming the rate it needs. At 1e15 a message of a thousand bits takes 1 ps, the engine's tick.
+MIN_CLASSICAL_BIT_RATE_HZ = 1e-6
+MAX_CLASSICAL_BIT_RATE_HZ = 1e15
 
 
 def _protocol_list(protocols: Sequence[str]) -> str:
@@ -328,7 +335,12 @@ class QkdSection(Section):
             by Toeplitz hashing; :mod:`dqsim.protocols.qkd.reconciliation`);
             default ``"model"``.
         classical_bit_rate_hz: bit rate of the classical channel, which sets
-            the transmission time of the post-processing messages, bit/s; default 1e9.
+            the transmission time of Cascade's messages (error_correction = "cascade"),
+            bit/s, in [1e-6, 1e15] (:data:`MIN_CLASSICAL_BIT_RATE_HZ`); default 1e9. It sets
+            simulated time only: each message is one engine event however long it takes, so the
+            run's work and results (but its times) are the same at any rate. A block whose
+            Cascade messages would end after 2**61 ps (about 26.7 days of simulated time) is
+            refused when its key is known, in one line giving the lowest rate that fits.
         source: ``[qkd.source]`` (defaults when absent).
         link: ``[qkd.link]`` (defaults when absent, but see its ``distance_km``).
         classical_channels: the ``[[qkd.classical_channels]]`` entries (default none).
@@ -350,7 +362,7 @@ class QkdSection(Section):
     eps_sec: bounded_real(0.0, 1.0, low_open=True, high_open=True) = 1e-10
     eps_cor: bounded_real(0.0, 1.0, low_open=True, high_open=True) = 1e-15
     error_correction: Literal["model", "cascade"] = "model"
-    classical_bit_rate_hz: bounded_real(0.0, 1e15, low_open=True) = 1e9
+    classical_bit_rate_hz: bounded_real(MIN_CLASSICAL_BIT_RATE_HZ, MAX_CLASSICAL_BIT_RATE_HZ) = 1e9
     source: QkdSourceSection = Field(default_factory=QkdSourceSection)
     link: QkdLinkSection = Field(default_factory=QkdLinkSection)
     classical_channels: list[ClassicalChannelSection] = Field(default_factory=list)

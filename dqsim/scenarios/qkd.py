@@ -474,7 +474,7 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
     attrs = {"protocol": q.protocol, "pulses_per_link": q.pulses, "total_pulses": total_pulses,
              "total_secret_key_bits": total_key, "aborted": aborted, "num_links": len(run["links"]),
              "num_distances": len(distances), "engine_windows": engine.num_windows,
-             "engine_messages": engine.num_messages,
+             "engine_events": engine.num_events, "engine_messages": engine.num_messages,
              "pulses_per_wall_second": total_pulses / max(time.perf_counter() - started, 1e-9)}
     if chsh is not None:
         attrs["chsh_s"], attrs["chsh_standard_error"] = chsh

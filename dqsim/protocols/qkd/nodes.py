@@ -63,9 +63,17 @@ from dqsim.protocols.qkd.postprocess import (
     sample_qber,
 )
 from dqsim.errors import DqsimError
+from dqsim.network.network import UNREACHABLE_PS
 from dqsim.protocols.qkd.finite_key import EntangledFiniteKeyResult
 from dqsim.rng import Stream
 from dqsim.units import PS_PER_S
+
+#: Latest simulated time at which a key block's Cascade messages may end, ps: 2**61 ps (about 26.7 days), half
+#: the 2**62 ps from which the engine's arithmetic between ranks counts a time as never
+#: (:data:`dqsim.network.network.UNREACHABLE_PS`; the tables' int64 picoseconds hold 2**63). The other half is
+#: left for what may follow: the later blocks' emission (at most 2**59 ps in all, ``MAX_QKD_EMISSION_PS`` of
+#: :mod:`dqsim.jobs.qkd`) and their fibre crossings.
+CASCADE_END_MAX_PS = UNREACHABLE_PS // 2
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -205,9 +213,16 @@ class _AliceSide:
     phys: LinkPhysics
 
     def _send_key(self, ctx, link_tag, block) -> None:
-        """Send the key message (with Cascade's rounds and their message time); next phase ``cascade`` or ``ack``."""
+        """Send the key message (with Cascade's rounds and their message time); next phase ``cascade`` or ``ack``.
+
+        Raises:
+            DqsimError: Cascade's messages would end after :data:`CASCADE_END_MAX_PS` (:func:`_check_cascade_end`).
+        """
         done = self.result.postprocess
         rounds = done.rounds if done is not None else 0
+        if rounds:
+            _check_cascade_end(ctx.now_ps, done, self.plan, self.phys, block,
+                               [row[-1].postprocess for row in self.tally.blocks])
         ctx.send(self.phys.bob, link_tag + ("ec-pa", block), (
             self.result.secret_key_bits, rounds, _round_delay_ps(done, self.plan) if done is not None else 0))
         self.ec_round = 0
@@ -356,6 +371,46 @@ def _round_delay_ps(done, q) -> int:
     """Transmission time of one Cascade message: the block's classical bits over its rounds, both ways."""
     bits = done.message_bits / max(1, 2 * done.rounds)
     return int(math.ceil(bits * PS_PER_S / q.classical_bit_rate_hz))
+
+
+def _check_cascade_end(now_ps: int, done, q, phys: LinkPhysics, block: int, earlier: list) -> None:
+    """Refuse, in one line, a block whose Cascade messages would end after :data:`CASCADE_END_MAX_PS`.
+
+    From the key message sent at ``now_ps``: it crosses the fibre (delay d),
+    each of the R rounds is a parity message and its answer (each d plus the
+    message time r of :func:`_round_delay_ps`), and the acknowledgement
+    crosses back: the block ends at ``now_ps + 2d + 2R(d + r)``.
+
+    The rate it names is the lowest at which the whole run's Cascade bits
+    would fit: those of the ``earlier`` blocks (the link's
+    :class:`~dqsim.protocols.qkd.reconciliation.PostprocessResult` of each,
+    ``None`` without Cascade rounds), this one's, and as many again for each
+    later block (an estimate: their keys are not drawn yet), sent in what is
+    left of :data:`CASCADE_END_MAX_PS` besides the time that does not depend
+    on the rate.
+
+    Raises:
+        DqsimError: naming ``[qkd].classical_bit_rate_hz``, its value, the link and block, and that rate
+            (or that none would do, the rest of the run alone passing the limit).
+    """
+    crossings_ps = 2 * phys.delay_ps * (1 + done.rounds)
+    end_ps = now_ps + crossings_ps + 2 * done.rounds * _round_delay_ps(done, q)
+    if end_ps <= CASCADE_END_MAX_PS:
+        return
+    earlier = [each for each in earlier if each is not None and each.rounds]
+    sent_ps = sum(2 * each.rounds * _round_delay_ps(each, q) for each in earlier)  # rate-bound time so far
+    later = -(-q.pulses // q.block_pulses) - block - 1
+    bits = sum(each.message_bits for each in earlier) + done.message_bits * (1 + later)
+    left_ps = CASCADE_END_MAX_PS - (now_ps - sent_ps) - crossings_ps
+    need = (f"raise it to at least {bits * PS_PER_S / left_ps:.3g} Hz"
+            + (f" (if the {later} later block(s) send as many bits as this one)" if later else "")
+            + " or lower [qkd].pulses") if left_ps > 0 else \
+        "no rate would do (the run's other simulated time alone passes it): lower [qkd].pulses"
+    raise DqsimError(
+        f"[qkd].classical_bit_rate_hz = {q.classical_bit_rate_hz:g}: Cascade's {done.message_bits:,} classical "
+        f"bits of link {phys.link_index} block {block} ({done.rounds} rounds) would end at "
+        f"{end_ps / PS_PER_S:.3g} s of simulated time, past the {CASCADE_END_MAX_PS / PS_PER_S:.3g} s the engine's "
+        f"picosecond clock leaves a block's post-processing; {need}")
 
 
 def _alice_from_host(xp, start_pulse: int, arrays: dict) -> AliceBatch:
