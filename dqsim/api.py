@@ -54,7 +54,10 @@ and by calling methods that return at once:
 * ``ctx.log(kind, detail)``: a line of the run's timeline;
 * ``ctx.count(key, amount=1)``: add to a statistic, summed over ranks at the
   end (``ProgramRun.statistics.counters``);
-* ``ctx.node``, ``ctx.name``, ``ctx.now_ps``: the node's index, name and clock.
+* ``ctx.node``, ``ctx.name``, ``ctx.now_ps``: the node's index, name and clock;
+  ``ctx.processing_delay_ps``: its ``NodeSpec.classical_processing_delay_ps``,
+  which every message to it already takes (add it where the node learns
+  something without a message; :func:`epr_initiator` does at the herald).
 
 A sub-protocol is a generator too: ``result = yield from purify_end(ctx, ...)``
 (:func:`purify_end`, :func:`epr_initiator`, :func:`epr_responder` are the

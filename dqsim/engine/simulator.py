@@ -466,6 +466,18 @@ class NodeContext:
         return self._node.now_ps
 
     @property
+    def processing_delay_ps(self) -> int:
+        """Time this node takes to act on a classical message, ps (its ``NodeSpec.classical_processing_delay_ps``).
+
+        The engine adds it to every message the node receives
+        (:meth:`~dqsim.network.network.Network.latency_ps`); a protocol adds
+        it itself where the node learns something without a message, e.g. a
+        heralding station's click at an EPR initiator
+        (:class:`~dqsim.protocols.epr.EprInitiator`).
+        """
+        return self._sim.network.nodes[self._node.index].classical_processing_delay_ps
+
+    @property
     def backend(self):
         """The run's :class:`dqsim.backend.Backend` (``None`` when the scenario gave none)."""
         return self._sim.backend

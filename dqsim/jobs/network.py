@@ -27,7 +27,8 @@ from dqsim.network import topology as net_topology
 from dqsim.network.link import LinkSpec
 from dqsim.network.node import NodeSpec
 
-__all__ = ["NetworkSection", "DistributionSection", "MAX_NETWORK_NODES", "MAX_NODE_QUBITS", "check_assignment",
+__all__ = ["NetworkSection", "DistributionSection", "MAX_NETWORK_NODES", "MAX_NODE_QUBITS", "MAX_PROCESSING_DELAY_PS",
+           "check_assignment",
            "checked_spec_parameters", "LINK_FIELDS", "NODE_FIELDS", "LINK_FLOAT_FIELDS", "NODE_FLOAT_FIELDS"]
 
 #: Topologies of ``[network].topology``, each with the keys that size it.
@@ -46,6 +47,11 @@ _MAX_NAMES_SHOWN = 10
 #: Most data and most communication qubits of one ``[network.node]`` (a register of 2**40 amplitudes is
 #: already beyond any machine; the planner lays out every communication qubit of every node).
 MAX_NODE_QUBITS = 1024
+
+#: Longest ``[network.node].classical_processing_delay_ps``, ps: 1 s (real nodes take microseconds to
+#: milliseconds). A run's int64 picosecond clock (2**63 ps, about 107 days) holds more than 9 million of them one
+#: after the other: every herald and message on a run's critical path costs one.
+MAX_PROCESSING_DELAY_PS = 10**12
 
 #: Fewest nodes of a ring (a cycle needs three).
 _MIN_RING_NODES = 3
@@ -145,7 +151,11 @@ class NetworkSection(Section):
             float fields stored as floats). ``distance_km`` is required unless
             every edge of ``"edges"`` gives its own.
         node: ``[network.node]``: keyword arguments of
-            :class:`~dqsim.network.node.NodeSpec` except ``name``, for every node.
+            :class:`~dqsim.network.node.NodeSpec` except ``name``, for every node;
+            ``num_data_qubits`` 0..1024, ``num_comm_qubits`` 1..1024,
+            ``classical_processing_delay_ps`` 0..10**12 (1 s,
+            :data:`MAX_PROCESSING_DELAY_PS`; default 0), the time a node takes
+            to act on each herald and classical message it receives.
 
     Examples:
         >>> net = NetworkSection(topology="ring", num_nodes=3, link={"distance_km": 2.0})
@@ -174,6 +184,10 @@ class NetworkSection(Section):
     @field_validator("node")
     @classmethod
     def _check_node(cls, node: dict[str, Any]) -> dict[str, Any]:
+        delay = node.get("classical_processing_delay_ps", 0)  # 2**62 ps overflowed the int64 timeline after the run
+        if isinstance(delay, bool) or not isinstance(delay, int) or not 0 <= delay <= MAX_PROCESSING_DELAY_PS:
+            raise job_error(f"must be an integer in [0, {MAX_PROCESSING_DELAY_PS:_}] (at most 1 s)" + unit_hint(delay),
+                            key=("classical_processing_delay_ps",), value=delay, has_value=True)
         node = checked_spec_parameters(node, NodeSpec, NODE_FIELDS, NODE_FLOAT_FIELDS,
                                        {"name": "node names come from [network].node_names"}, {"name": "node0"})
         for key, low in (("num_data_qubits", 0), ("num_comm_qubits", 1)):

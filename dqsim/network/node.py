@@ -39,7 +39,11 @@ class NodeSpec:
         measure_error_probability: probability that a measurement reports
             the wrong outcome, in [0, 1].
         classical_processing_delay_ps: time the node takes to act on a
-            classical message, ps, >= 0.
+            classical message or a heralding station's click, ps, >= 0
+            (:meth:`~dqsim.network.network.Network.latency_ps` adds it to
+            every message; an EPR initiator waits it after the herald). A
+            ``[network.node]`` (dqc, trotter, cloud) allows at most 10**12
+            (1 s, :data:`dqsim.jobs.network.MAX_PROCESSING_DELAY_PS`).
 
     Examples:
         >>> node = NodeSpec(name="alice", num_data_qubits=4)

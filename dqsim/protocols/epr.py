@@ -38,7 +38,13 @@ a resumable process saves them in a checkpoint), and the generators
    their photons from the emission;
 5. the herald reaches both ends ``link.herald_delay_ps`` after that
    emission (the round trip to the station: one link delay for midpoint
-   schemes, two for ``"direct"``); each process returns then.
+   schemes, two for ``"direct"``); each end acts on it, and its process
+   returns, its node's classical processing delay later
+   (``NodeSpec.classical_processing_delay_ps``, ``ctx.processing_delay_ps``):
+   the responder's herald is a message from the initiator, which the engine
+   delays by that (:meth:`~dqsim.network.network.Network.latency_ps`), and
+   the initiator waits for it. The memories hold the pair, and decohere,
+   meanwhile.
 
 Each attempt counts the photons it sent (``link.photons_per_attempt``: two
 for Barrett-Kok, one from each node; one for ``"direct"``); for single-click
@@ -72,7 +78,8 @@ class EprResult:
     """A heralded pair as one end sees it.
 
     Attributes:
-        herald_ps: time the herald reached this end (the pair is usable), ps.
+        herald_ps: time the herald reached this end, ps (the node acts on it, and the pair is usable, its
+            classical processing delay later).
         created_ps: emission time of the successful attempt, ps.
         attempts: attempts it took (>= 1).
         fidelity: fidelity ``⟨Φ+|ρ|Φ+⟩`` of the delivered pair (``link.delivered_fidelity``).
@@ -153,7 +160,9 @@ class EprInitiator:
             return ctx.receive(("epr-ready", self.tag))
         if phase == _SOURCE:
             return ctx.wait(self.until_ps - ctx.now_ps)
-        return ctx.wait((self.created_ps if phase == _EMIT else self.herald_ps) - ctx.now_ps)
+        if phase == _EMIT:
+            return ctx.wait(self.created_ps - ctx.now_ps)
+        return ctx.wait(self.herald_ps + ctx.processing_delay_ps - ctx.now_ps)  # (step 5: the node acts on it)
 
     def advance(self, ctx, value) -> bool:
         phase, peer, link = self.phase, self.peer, self.link

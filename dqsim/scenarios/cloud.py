@@ -384,15 +384,22 @@ def _pair_ps(network: Network, scheme: str = "telegate") -> float:
     average) and the herald; the TeleGate then sends the control side's bit
     to the target and the target's bit back (two link delays). TeleData uses
     two pairs one after the other, each followed by one message (the
-    teleportation's bits). Source periods and memory contention are left out.
+    teleportation's bits). Every message and the herald at the initiator
+    also cost the acting node's classical processing delay (the mean of the
+    link's two nodes': three per pair, one per message). Source periods and
+    memory contention are left out.
     """
-    links: list[LinkSpec] = [network.link(a, b) for a, b in network.links]
+    links: list[tuple[int, int]] = list(network.links)
     if not links:
         return 0.0
     costs = []
-    for link in links:
-        pair = 2 * link.delay_ps + link.mean_time_to_success_ps - link.attempt_period_ps + link.herald_delay_ps
-        costs.append((2 * pair if scheme == "teledata" else pair) + 2 * link.delay_ps)
+    for a, b in links:
+        link: LinkSpec = network.link(a, b)
+        processing = (network.nodes[a].classical_processing_delay_ps
+                      + network.nodes[b].classical_processing_delay_ps) / 2
+        pair = (2 * link.delay_ps + link.mean_time_to_success_ps - link.attempt_period_ps + link.herald_delay_ps
+                + 3 * processing)
+        costs.append((2 * pair if scheme == "teledata" else pair) + 2 * (link.delay_ps + processing))
     return min(sum(costs) / len(costs), float(MAX_ESTIMATE_PS))
 
 
