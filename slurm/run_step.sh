@@ -63,7 +63,9 @@ checkpoint_prefix() {
 }
 
 # Run `dqsim ARGS...` on the job's ranks in the background, so that the USR1 trap can pass the
-# signal on; sets STATUS to its exit status.
+# signal on; sets STATUS to its exit status. Each rank holds USR1 and TERM from the first thing dqsim
+# does (before it imports anything), so one passed on while the ranks still load also checkpoints
+# (75); only one in a rank's Python's own start (~0.1 s from its launch) ends it (138 or 143).
 dqsim_step() {
     local launch
     case $DQSIM_LAUNCHER in
