@@ -90,7 +90,7 @@ def uninterrupted(tmp_path_factory):
                                          ("python -m mpi4py -m dqsim", signal.SIGTERM),
                                          ("mpiexec -n 2", signal.SIGUSR1)])
 def test_repro_a_stop_signal_while_the_command_line_parser_loads_checkpoints(tmp_path, uninterrupted, how, signum):
-    """A stop signal while the parser loaded (argparse, pathlib, json: 30-90 ms on the loaded VM) ended the
+    """A stop signal while the parser loaded (argparse, pathlib, json: 25-75 ms on the loaded VM) ended the
     process by the signal's default action (status -15 or -10 here, 143 or 138 from a shell): the handlers
     came after it. Each process (each rank) sends the signal to itself as it first looks for the parser's
     module; the run stops at its first cut with a checkpoint, and that checkpoint resumes to the
@@ -162,7 +162,7 @@ TIMED = [("console script", signal.SIGTERM, (0.0, 0.05, 0.5)), ("python -m dqsim
 
 
 @pytest.mark.parametrize("how, signum, delays", TIMED)
-def test_a_stop_signal_any_time_after_the_handlers_checkpoints(tmp_path, how, signum, delays):
+def test_a_stop_signal_any_time_after_the_handlers_checkpoints(tmp_path, capsys, how, signum, delays):
     """From the moment the kernel shows the process (every rank) catching the signal, a signal sent after
     any delay — while the parser, NumPy, numba, h5py, mpi4py, MPI_Init or the job load — stops the run at
     its first cut with a checkpoint and status 75 (to mpiexec: it forwards the signal to every rank).
@@ -184,5 +184,6 @@ def test_a_stop_signal_any_time_after_the_handlers_checkpoints(tmp_path, how, si
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
         assert_stopped_with_a_checkpoint(proc.returncode, err, folder)
-    print(f"{how}: launch to handlers {', '.join(f'{w * 1000:.0f}' for w in windows)} ms "
-          f"(load {os.getloadavg()[0]:.1f})")
+    with capsys.disabled():
+        print(f"\n{how}: launch to handlers {', '.join(f'{w * 1000:.0f}' for w in windows)} ms "
+              f"(load {os.getloadavg()[0]:.1f})")

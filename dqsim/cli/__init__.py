@@ -1,10 +1,10 @@
 """The ``dqsim`` command line (:mod:`dqsim.cli.main`); :func:`console_main` is its entry point.
 
-This module imports only ``os``, ``signal`` and ``sys`` (the interpreter has
-loaded them, or nearly), so that :func:`console_main` holds the stop signals
-of a ``run`` or ``resume`` a millisecond or two after the interpreter's own
-start, before it imports anything else: the parser (:mod:`dqsim.cli.parser`:
-argparse, pathlib, json, 30-90 ms on a loaded node), then the command's
+This module imports only ``os`` and ``sys`` (the interpreter has loaded them)
+and ``signal`` (0.5 ms), so that :func:`console_main` holds the stop signals
+of a ``run`` or ``resume`` under a millisecond after the interpreter's own
+start (and ``site``), before it imports anything else: the parser (:mod:`dqsim.cli.parser`:
+argparse, pathlib, json, 25-75 ms on a loaded node), then the command's
 module (NumPy, numba, h5py, mpi4py: a second or more). A Ctrl-C while the
 command is still starting is one line, as everywhere else, not a traceback
 from inside an import, and ``dqsim --version`` or ``--help`` cost what
