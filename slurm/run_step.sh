@@ -16,6 +16,14 @@ DQSIM_MAX_RESTARTS=${DQSIM_MAX_RESTARTS:-5}  # requeue at most this many times, 
 DQSIM_WARMUP=${DQSIM_WARMUP:-1}            # 0: no `dqsim warmup` before the ranks start (each compiles what it lacks)
 EXIT_CHECKPOINTED=75
 
+# A USR1 to this shell before dqsim starts (while `dqsim check` or the warm-up run: seconds; or
+# `scancel --signal=USR1 --batch` by hand) ended the shell by the signal's default action (status 138,
+# no requeue). It is kept from here on: dqsim_step then starts no dqsim and the job is requeued as after a
+# checkpoint (a requeued job keeps its newest checkpoint; a first run starts again), within the cap.
+STOPPED_BEFORE_START=0   # 1: a USR1 came before dqsim_step started dqsim
+NOT_STARTED=0            # 1: dqsim_step started no dqsim for it
+trap 'echo "run_step.sh: USR1 before dqsim started: not starting it"; STOPPED_BEFORE_START=1' USR1
+
 # The newest complete checkpoints (with a manifest) of the job whose checkpoints' prefix is PREFIX
 # (NAME.HHHHHHHH: its [run].name and the hash of its resolved job) in CHECKPOINT_DIR first (names
 # sort by engine run and simulated time, as numbers: run 1000 after run 999); only that job's, as
@@ -63,9 +71,12 @@ checkpoint_prefix() {
 }
 
 # Run `dqsim ARGS...` on the job's ranks in the background, so that the USR1 trap can pass the
-# signal on; sets STATUS to its exit status.
+# signal on; sets STATUS to its exit status. Each rank holds USR1 and TERM from the first thing dqsim
+# does (before it imports anything), so one passed on while the ranks still load also checkpoints
+# (75); only one in a rank's Python's own start (~0.1 s from its launch) ends it (138 or 143).
 dqsim_step() {
     local launch
+    if [ "$STOPPED_BEFORE_START" -eq 1 ]; then NOT_STARTED=1; STATUS=$EXIT_CHECKPOINTED; return; fi
     case $DQSIM_LAUNCHER in
         srun) launch=(srun --mpi="$SRUN_MPI" --kill-on-bad-exit=1)
               if [ -n "$SRUN_GPU_BIND" ]; then launch+=(--gpu-bind="$SRUN_GPU_BIND"); fi ;;
@@ -75,12 +86,15 @@ dqsim_step() {
     "${launch[@]}" "$DQSIM_PYTHON" -m dqsim "$@" &
     local pid=$!
     trap 'echo "run_step.sh: USR1: asking dqsim to checkpoint"; kill -USR1 '"$pid"' 2>/dev/null || true' USR1
+    if [ "$STOPPED_BEFORE_START" -eq 1 ]; then   # it came between the test above and this trap
+        echo "run_step.sh: USR1: asking dqsim to checkpoint"; kill -USR1 "$pid" 2>/dev/null || true
+    fi
     while true; do
         STATUS=0
         wait "$pid" || STATUS=$?
         kill -0 "$pid" 2>/dev/null || break   # it ended; else wait was cut short by the trap
     done
-    trap - USR1
+    trap 'echo "run_step.sh: USR1 after dqsim ended (status $STATUS): nothing to stop"' USR1
 }
 
 # Run the job (`dqsim run JOB --set checkpoint.directory=... ARGS...`) or, after a requeue, resume
@@ -121,13 +135,15 @@ run_or_resume() {
 # then exit with a status SLURM shows (0 requeued or done; 75 checkpointed but the cap is reached).
 finish_step() {
     local restarts=${SLURM_RESTART_COUNT:-0}
+    local what="checkpoint written"
+    if [ "$NOT_STARTED" -eq 1 ]; then what="stopped before dqsim started"; fi
     if [ "$STATUS" -eq "$EXIT_CHECKPOINTED" ]; then
         if [ "$restarts" -lt "$DQSIM_MAX_RESTARTS" ]; then
-            echo "run_step.sh: checkpoint written; requeueing job ${SLURM_JOB_ID:-?} (restart $((restarts + 1)) of at most $DQSIM_MAX_RESTARTS)"
+            echo "run_step.sh: $what; requeueing job ${SLURM_JOB_ID:-?} (restart $((restarts + 1)) of at most $DQSIM_MAX_RESTARTS)"
             scontrol requeue "${SLURM_JOB_ID:?}"
             exit 0
         fi
-        echo "run_step.sh: checkpoint written, but the job was requeued $restarts time(s) (DQSIM_MAX_RESTARTS=$DQSIM_MAX_RESTARTS):" \
+        echo "run_step.sh: $what, but the job was requeued $restarts time(s) (DQSIM_MAX_RESTARTS=$DQSIM_MAX_RESTARTS):" \
              "not requeueing; continue by hand with: dqsim resume $(newest_checkpoints "${CHECKPOINT_PREFIX:-}" | head -n 1)" >&2
     fi
     exit "$STATUS"

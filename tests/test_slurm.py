@@ -349,6 +349,27 @@ def test_repro_a_resume_that_fails_after_its_checkpoint_was_read_is_not_run_agai
     assert lines == [f"STEP resume {ck}/{mine}.ckpt000-00000000000000000002.h5 --fall-back -o out.h5", "STATUS 2"]
 
 
+def test_repro_a_usr1_before_dqsim_starts_requeues_the_job_instead_of_ending_the_batch_script(tmp_path):
+    """A USR1 to the batch script before run_step.sh launched dqsim (SLURM's --signal=B:USR1 or ``scancel
+    --signal=USR1 --batch`` while ``dqsim check`` or the warm-up ran) ended the script by the signal's default
+    action: status 138, no requeue, the job failed. Now the script starts no dqsim and requeues the job, as
+    after a checkpoint. run_step.sh's own functions, without a cluster (scontrol replaced by an echo); the
+    signal comes as the step is about to start, after ``dqsim check`` ran."""
+    script = (f"set -euo pipefail; source slurm/run_step.sh; CHECKPOINT_DIR={tmp_path / 'ck'}; "
+              f"DQSIM_PYTHON={sys.executable}; DQSIM_LAUNCHER=mpiexec; SLURM_JOB_ID=7; SLURM_RESTART_COUNT=0; "
+              "scontrol() { echo \"SCONTROL $*\"; }; "
+              "CHECKPOINT_PREFIX=$(checkpoint_prefix jobs/dqc_ghz_4qpu.toml); kill -USR1 $$; "
+              f"run_or_resume jobs/dqc_ghz_4qpu.toml -o {tmp_path / 'out.h5'} --quiet; finish_step")
+    proc = subprocess.run(["bash", "-c", script], cwd=ROOT, env=child_env(), capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, (proc.returncode, proc.stdout, proc.stderr)
+    assert proc.stdout.splitlines() == [
+        "run_step.sh: USR1 before dqsim started: not starting it",
+        "run_step.sh: stopped before dqsim started; requeueing job 7 (restart 1 of at most 5)",
+        "SCONTROL requeue 7"], proc.stdout
+    assert not (tmp_path / "out.h5").exists() and not (tmp_path / "ck").exists()
+
+
 def test_readme_names_every_setting_of_the_scripts():
     """Every variable the SLURM scripts read with a default (``${NAME:-...}``), but SLURM's own and the ones the
     scripts set for each other, is named in README's "## SLURM" section (DQSIM_VENV, DQSIM_SLURM_SCRIPTS and

@@ -1,10 +1,14 @@
 """The ``dqsim`` command line (:mod:`dqsim.cli.main`); :func:`console_main` is its entry point.
 
-This module (and :mod:`dqsim.cli.parser`) imports nothing heavy, so that a
-Ctrl-C while the command is still starting (loading NumPy, numba, h5py and
-mpi4py takes a second or more) is one line, as everywhere else, not a
-traceback from inside an import, and ``dqsim --version`` or ``--help`` cost
-what argparse costs.
+This module imports only ``os`` and ``sys`` (the interpreter has loaded them)
+and ``signal`` (0.5 ms), so that :func:`console_main` holds the stop signals
+of a ``run`` or ``resume`` under a millisecond after the interpreter's own
+start (and ``site``), before it imports anything else: the parser (:mod:`dqsim.cli.parser`:
+argparse, pathlib, json, 25-75 ms on a loaded node), then the command's
+module (NumPy, numba, h5py, mpi4py: a second or more). A Ctrl-C while the
+command is still starting is one line, as everywhere else, not a traceback
+from inside an import, and ``dqsim --version`` or ``--help`` cost what
+argparse costs.
 """
 
 from __future__ import annotations
@@ -12,8 +16,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-
-from dqsim.cli import parser
 
 #: Exit status after Ctrl-C (128 + SIGINT, as a shell reports it): while loading, or a second one during a run.
 EXIT_INTERRUPTED = 130
@@ -33,7 +35,8 @@ def hold_stop_signals() -> None:
     """Keep a SIGUSR1 or SIGTERM that comes while a ``run`` or ``resume`` still loads its modules.
 
     Without it such a signal (1-3 s on a loaded node) ended the process by its default action: no
-    checkpoint, no line, status 138 or 143. The run's own handlers
+    checkpoint, no line, status 138 or 143. :func:`console_main` calls it first, before it imports the
+    parser; what is left unheld is the interpreter's own start (see docs/architecture.md). The run's own handlers
     (:func:`dqsim.engine.checkpoint.install_signal_handlers`) replace these; :func:`take_held_stop_signal` then
     says whether one came, and the run takes it at its first cut.
     """
@@ -54,6 +57,14 @@ def ignore_stop_signals() -> None:
         signal.signal(sig, signal.SIG_IGN)
 
 
+def command_named(argv: list[str]) -> str | None:
+    """The command a ``dqsim`` command line names, read before argparse is imported: its first argument that
+    is not an option. ``dqsim`` itself takes only ``--version`` and ``--help``, neither with a value, and
+    argparse takes no abbreviation of a command, so this is the ``args.command`` it parses (or it stops
+    the process: help, version, usage error)."""
+    return next((arg for arg in argv if not arg.startswith("-")), None)
+
+
 def take_held_stop_signal() -> bool:
     """Whether a stop signal came while the command loaded (:func:`hold_stop_signals`); forgets it."""
     held = bool(_EARLY_STOPS)
@@ -64,7 +75,9 @@ def take_held_stop_signal() -> bool:
 def console_main(argv: list[str] | None = None) -> int:
     """Entry point of the ``dqsim`` console script and ``python -m dqsim``: :func:`dqsim.cli.main.main`.
 
-    The command line is parsed before any command's module is imported
+    A ``run`` or ``resume`` (:func:`command_named`) first holds the stop
+    signals (:func:`hold_stop_signals`), before anything is imported. The
+    command line is then parsed before any command's module is imported
     (:mod:`dqsim.cli.parser`): ``--version``, ``--help`` and usage errors
     exit there; then only the module of the command given is imported.
     (Not named ``main``: importing :mod:`dqsim.cli.main` binds that name in this package to the module.)
@@ -72,10 +85,14 @@ def console_main(argv: list[str] | None = None) -> int:
     Returns:
         The exit status; 130 after a Ctrl-C while the command was still loading.
     """
+    argv = sys.argv[1:] if argv is None else argv
+    held = command_named(argv) in STOPPABLE_COMMANDS
+    if held:  # first: every import below (the parser's too) comes after it
+        hold_stop_signals()
     try:
+        from dqsim.cli import parser  # noqa: PLC0415 - after the hold (argparse, pathlib, json)
+
         args = parser.build_parser().parse_args(argv)
-        if args.command in STOPPABLE_COMMANDS:
-            hold_stop_signals()
         command = parser.handler(args.command)  # the heavy imports, under the Ctrl-C guard
     except KeyboardInterrupt:
         print("dqsim: interrupted", file=sys.stderr, flush=True)
