@@ -9,14 +9,23 @@ runs on 1 rank (the reference), on 2 and 4 ranks with the default placement and 
 with a drawn one (``--set network.placement=[...]``). Every table of every output (``timing``
 aside) and every root attribute except those naming ranks, timing, wall time, paths, the job text
 and the per-rank ``engine_*`` counters must be equal to the reference's: exactly, or within 1e-12
-(reported as ``close``).
+(reported as ``close``). ``qkd_raman_eve`` is a QKD network (or a single-link sweep) with Raman noise
+from classical channels on the same fibre and/or an eavesdropper (:func:`qkd_raman_eve`); ``--four F``
+runs the 4-rank variants for a fraction F of the configurations only.
 
-Prints one line per run and appends one JSON line per configuration to ``SCRATCH/log-SEED.jsonl``;
-exit status 1 on a mismatch or a failed run.
+With ``--resume`` each configuration instead runs on 1 rank (the reference), then on P ranks with
+periodic checkpoints, stopped by SIGUSR1 or run to its end, and one of its cuts is resumed with
+``dqsim resume`` on Q != P ranks (:func:`resume_variants`); the resumed output, and the P-rank output
+when it ran to its end, are compared with the reference as above.
 
-Example (from the repository root; the jobs are those of ``JOBS``)::
+Prints one line per run and appends one JSON line per configuration to ``SCRATCH/log-SEED.jsonl``
+(``log-resume-SEED.jsonl`` with ``--resume``); exit status 1 on a mismatch or a failed run.
+
+Examples (from the repository root; the jobs are those of ``JOBS``)::
 
     .venv/bin/python bench/invariance_ranks.py --configs 6 --seed 3 --scratch /tmp/inv
+    .venv/bin/python bench/invariance_ranks.py --configs 12 --seed 11 --four 0.34 --scratch /tmp/inv qkd_raman_eve
+    .venv/bin/python bench/invariance_ranks.py --resume --configs 2 --seed 12 --four 0.3 --scratch /tmp/inv
 """
 
 import argparse
