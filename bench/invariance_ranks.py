@@ -390,6 +390,9 @@ def main():
                         help="fraction of the configurations that also run on 4 ranks (default 1: all)")
     parser.add_argument("--resume", action="store_true",
                         help="checkpoint on P ranks, resume on Q != P (resume_variants) instead of the rank runs")
+    parser.add_argument("--second", type=float, default=0.0,
+                        help="with --resume: fraction of the configurations whose resume is stopped and resumed "
+                             "again on a third rank count (default 0)")
     parser.add_argument("jobs", nargs="*", default=JOBS, help=f"jobs (default: all of {JOBS})")
     args = parser.parse_args()
     args.scratch.mkdir(parents=True, exist_ok=True)
@@ -409,7 +412,8 @@ def main():
                 # those of the runs before these options
                 four = random.Random(f"four-{tag}").random() < args.four
                 if args.resume:
-                    results = resume_variants(random.Random(f"resume-{tag}"), tag, d, jp, nodes, four)
+                    results = resume_variants(random.Random(f"resume-{tag}"), tag, d, jp, nodes, four,
+                                              args.second)
                 else:
                     results = run_variants(r, tag, d, jp, nodes, four)
                 failed += sum(1 for x in results if x.get("rc") or x.get("diffs"))
@@ -481,14 +485,20 @@ def simulated_end_ps(path):
     return latest
 
 
-def stop_at(cmd, cwd, folder, count):
-    """Start ``cmd``, send SIGUSR1 once ``count`` checkpoints are in ``folder``; (exit status, output, stopped)."""
+def cut_of(path):
+    """``(engine run, boundary ps)`` of a checkpoint from its name ``NAME.HASH.ckptRRR-TTTT.h5``."""
+    run_index, boundary = path.name.rsplit(".ckpt", 1)[1].removesuffix(".h5").split("-")
+    return int(run_index), int(boundary)
+
+
+def stop_at(cmd, cwd, folder, ready):
+    """Start ``cmd``, send SIGUSR1 once ``ready(checkpoints in folder)``; (exit status, output, stopped)."""
     proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(cwd),
                             start_new_session=True)
     stopped = False
     deadline = time.monotonic() + 600
     while proc.poll() is None and time.monotonic() < deadline:
-        if len(checkpoints(folder)) >= count:
+        if ready(checkpoints(folder)):
             os.kill(proc.pid, signal.SIGUSR1)  # mpiexec (MPICH's hydra) forwards it to the ranks
             stopped = True
             break
@@ -501,14 +511,17 @@ def stop_at(cmd, cwd, folder, count):
     return proc.returncode, out + err, stopped
 
 
-def resume_variants(r, tag, d, jp, nodes, four=True):
+def resume_variants(r, tag, d, jp, nodes, four=True, second=0.0):
     """Checkpoint ``jp`` on P ranks, resume a cut on Q != P ranks; compare both with the uninterrupted 1-rank run.
 
     P -> Q is 1 -> 2 or 2 -> 1, or with ``four`` one of 2 -> 4, 4 -> 2, 4 -> 1, 1 -> 4. The P-rank run
     writes a checkpoint every 1/3..1/8 of the reference's simulated time (``checkpoint.every_sim_s``) and
     either runs to its end, a random one of its checkpoints then resumed ("periodic"), or is stopped with
     SIGUSR1 once a random number of them exist (exit 75), its stop checkpoint resumed ("stop"). On P > 1
-    ranks a network job's nodes get a drawn placement in a third of the configurations."""
+    ranks a network job's nodes get a drawn placement in a third of the configurations. In a fraction
+    ``second`` of them the resume on Q ranks is itself stopped by SIGUSR1 once it has written a checkpoint
+    past its cut, and that stop resumed on R != Q ranks (R one of 1, 2 and, with ``four``, 4); the output
+    of that second resume is the one compared."""
     results = []
     ref = d / "ref-r1.h5"
     rc, text, secs = run(jp, ref, 1)
@@ -537,7 +550,8 @@ def resume_variants(r, tag, d, jp, nodes, four=True):
         stopped = False
     else:
         count = r.randint(1, max(1, parts - 2))
-        rc, text, stopped = stop_at(command(P, ["run", jp, "-o", out_p, *extra]), jp.parent, folder, count)
+        rc, text, stopped = stop_at(command(P, ["run", jp, "-o", out_p, *extra]), jp.parent, folder,
+                                    lambda found: len(found) >= count)
         case["stop_after"] = count
     case["secs_p"], case["rc_p"] = time.time() - t, rc
     if rc not in ((75, 0) if stopped else (0,)):
@@ -555,15 +569,36 @@ def resume_variants(r, tag, d, jp, nodes, four=True):
     case["cut_ps"] = int(open_run(cut).attrs["window_end_ps"])
     case["cut"] = cut.name
     out_q = d / f"resumed-r{Q}.h5"
+    hop = r.random() < second  # drawn after the draws above: a seed's other choices stay those without --second
     t = time.time()
-    p = subprocess.run(command(Q, ["resume", cut, "-o", out_q]), env=ENV, capture_output=True, text=True,
-                       timeout=600, cwd=str(jp.parent))
+    if hop:
+        R = r.choice([x for x in ((1, 2, 4) if four else (1, 2)) if x != Q])
+        started, first = time.time(), cut_of(cut)
+        rc, text, stopped = stop_at(command(Q, ["resume", cut, "-o", out_q]), jp.parent, folder,
+                                    lambda found: any(cut_of(f) > first and f.stat().st_mtime >= started
+                                                      for f in found))
+        case["rc_q"] = rc
+        if rc == 75:
+            later = [f for f in checkpoints(folder) if f.stat().st_mtime >= started and cut_of(f) > first]
+            cut2 = max(later, key=cut_of)
+            case.update(to2=R, cut2=cut2.name)
+            out_q = d / f"resumed-r{Q}-r{R}.h5"
+            p = subprocess.run(command(R, ["resume", cut2, "-o", out_q]), env=ENV, capture_output=True, text=True,
+                               timeout=600, cwd=str(jp.parent))
+            rc, text = p.returncode, p.stdout + p.stderr
+        elif rc == 0:
+            case["second_stop"] = "too late"
+    else:
+        p = subprocess.run(command(Q, ["resume", cut, "-o", out_q]), env=ENV, capture_output=True, text=True,
+                           timeout=600, cwd=str(jp.parent))
+        rc, text = p.returncode, p.stdout + p.stderr
     case["secs_q"] = time.time() - t
-    if p.returncode != 0:
-        print(tag, case, "resume FAILED", (p.stdout + p.stderr)[-300:], flush=True)
-        return [*results, {**case, "rc": p.returncode, "err": (p.stdout + p.stderr)[-600:]}]
+    if rc != 0:
+        print(tag, case, "resume FAILED", text[-300:], flush=True)
+        return [*results, {**case, "rc": rc, "err": text[-600:]}]
     case["diffs"] = compare(ref, out_q) + [f"checkpointed run: {x}" for x in case.get("diffs_p", [])]
-    print(tag, f"{P}->{Q}", case["mode"], f"cut {case['cut_ps']} ps of {case['checkpoints']}",
+    hops = f"{P}->{Q}" + (f"->{case['to2']}" if "to2" in case else " (second stop too late)" if hop else "")
+    print(tag, hops, case["mode"], f"cut {case['cut_ps']} ps of {case['checkpoints']}",
           "OK" if not case["diffs"] else case["diffs"], flush=True)
     return [*results, case]
 
