@@ -9,14 +9,23 @@ runs on 1 rank (the reference), on 2 and 4 ranks with the default placement and 
 with a drawn one (``--set network.placement=[...]``). Every table of every output (``timing``
 aside) and every root attribute except those naming ranks, timing, wall time, paths, the job text
 and the per-rank ``engine_*`` counters must be equal to the reference's: exactly, or within 1e-12
-(reported as ``close``).
+(reported as ``close``). ``qkd_raman_eve`` is a QKD network (or a single-link sweep) with Raman noise
+from classical channels on the same fibre and/or an eavesdropper (:func:`qkd_raman_eve`); ``--four F``
+runs the 4-rank variants for a fraction F of the configurations only.
 
-Prints one line per run and appends one JSON line per configuration to ``SCRATCH/log-SEED.jsonl``;
-exit status 1 on a mismatch or a failed run.
+With ``--resume`` each configuration instead runs on 1 rank (the reference), then on P ranks with
+periodic checkpoints, stopped by SIGUSR1 or run to its end, and one of its cuts is resumed with
+``dqsim resume`` on Q != P ranks (:func:`resume_variants`); the resumed output, and the P-rank output
+when it ran to its end, are compared with the reference as above.
 
-Example (from the repository root; the jobs are those of ``JOBS``)::
+Prints one line per run and appends one JSON line per configuration to ``SCRATCH/log-SEED.jsonl``
+(``log-resume-SEED.jsonl`` with ``--resume``); exit status 1 on a mismatch or a failed run.
+
+Examples (from the repository root; the jobs are those of ``JOBS``)::
 
     .venv/bin/python bench/invariance_ranks.py --configs 6 --seed 3 --scratch /tmp/inv
+    .venv/bin/python bench/invariance_ranks.py --configs 12 --seed 11 --four 0.34 --scratch /tmp/inv qkd_raman_eve
+    .venv/bin/python bench/invariance_ranks.py --resume --configs 2 --seed 12 --four 0.3 --scratch /tmp/inv
 """
 
 import argparse
@@ -24,6 +33,8 @@ import json
 import math
 import os
 import random
+import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -41,7 +52,7 @@ MPIEXEC = os.environ.get("DQSIM_MPIEXEC", str(Path(sys.executable).parent / "mpi
 ENV = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
            PYTHONPATH=str(WT))
 JOBS = ["dqc_ghz_4qpu", "dqc_8node", "dqc_teleport_feedforward", "ising_trotter_4qpu", "ising_trotter_continued",
-        "xxz_ring_sweep", "repeater_chain", "qkd_trusted_chain", "cloud_queue"]
+        "xxz_ring_sweep", "repeater_chain", "qkd_trusted_chain", "cloud_queue", "qkd_raman_eve"]
 
 IGNORE_ATTRS = {"created_utc", "wall_time_s", "job_path", "job_text", "overrides", "num_ranks", "rank_of_node",
                 "device", "exchange_path", "compiled_kernels", "dqsim_version", "placement"}
@@ -122,8 +133,63 @@ def vary_network(r, job, n):
     noisy_node(r, net.setdefault("node", {}))
 
 
+def qkd_raman_eve(r, job):
+    """A small QKD network (or a single-link sweep) with Raman noise from classical channels and/or an eavesdropper.
+
+    From ``qkd_trusted_chain.toml``: BB84-decoy, BBM92 or E91 over a chain or star of 2-4 nodes (a quarter of
+    the configurations: one link swept over 2-3 distances instead), 1-2 ``[[qkd.classical_channels]]`` (co- or
+    counter-propagating, -20 to 3 dBm, 0.1 or 1 nm filter) and/or ``[qkd.eve]`` (intercept-resend in a random,
+    Z or X basis, or, BB84 only, beam splitting; 10-100 % of the pulses, tapping at 0 to the shortest link's
+    length, or Bob's arm for the entangled protocols); at least one of the two.
+    """
+    q = job["qkd"]
+    q["protocol"] = r.choice(["bb84_decoy", "bb84_decoy", "bbm92", "e91"])
+    entangled = q["protocol"] != "bb84_decoy"
+    q["pulses"] = 100_000 if entangled else 200_000
+    q["batch_pulses"] = r.choice([q["pulses"] // 4, q["pulses"] // 2])
+    if r.random() < 0.5:
+        q["block_pulses"] = q["batch_pulses"]
+    distances = None
+    if r.random() < 0.25:
+        distances = [r.choice([2.0, 5.0, 10.0, 15.0]) for _ in range(r.choice([2, 3]))]
+        q["sweep"] = {"distances_km": distances}
+        q.pop("network", None)
+        q["link"]["distance_km"] = 10.0
+    else:
+        n = r.choice([2, 3, 4])
+        distances = [r.choice([2.0, 5.0, 10.0, 20.0]) for _ in range(n - 1)]
+        q["network"] = {"topology": r.choice(["chain", "star"]), "num_nodes": n, "distances_km": distances}
+    q["link"]["dark_count_rate_hz"] = r.choice([0.0, 10.0, 100.0])
+    q["link"]["misalignment"] = r.choice([0.0, 0.01, 0.03])
+    if entangled:
+        position = r.choice([0.5, 0.5, 0.3])
+        q["source"] = {"werner": r.choice([1.0, 0.98]), "position": position}
+        arm = (1 - position) * min(distances)
+    else:
+        q["sampling"] = r.choice(["detections", "pulses"])
+        arm = min(distances)
+    q["error_correction"] = r.choice(["model", "cascade"])
+    if r.random() < 0.25:
+        q["security"] = "finite_key"
+    kinds = r.choice([("raman",), ("eve",), ("raman", "eve")])
+    if "raman" in kinds:
+        q["classical_channels"] = [{"launch_power_dbm": r.choice([-20.0, -10.0, 0.0, 3.0]),
+                                    "direction": r.choice(["co", "counter"]),
+                                    "filter_bandwidth_nm": r.choice([0.1, 1.0])}
+                                   for _ in range(r.choice([1, 1, 2]))]
+    if "eve" in kinds:
+        attack = r.choice(["intercept_resend", "intercept_resend"] + ([] if entangled else ["beam_splitting"]))
+        eve = {"attack": attack, "fraction": r.choice([0.1, 0.3, 1.0]),
+               "distance_km": round(r.random() * arm, 3)}
+        if attack == "intercept_resend":
+            eve["basis"] = r.choice(["random", "Z", "X"])
+        q["eve"] = eve
+    return job
+
+
 def make(jobname, r):
-    job = tomllib.loads((WT / "jobs" / f"{'dqc_ghz_4qpu' if jobname == 'dqc_8node' else jobname}.toml").read_text())
+    base = {"dqc_8node": "dqc_ghz_4qpu", "qkd_raman_eve": "qkd_trusted_chain"}.get(jobname, jobname)
+    job = tomllib.loads((WT / "jobs" / f"{base}.toml").read_text())
     job["run"]["seed"] = r.randrange(1, 10_000)
     job["run"].pop("output", None)
     nodes = None
@@ -230,16 +296,22 @@ def make(jobname, r):
             q["block_pulses"] = q["batch_pulses"]
         q["link"]["misalignment"] = r.choice([0.0, 0.01, 0.03])
         return job, None
+    elif jobname == "qkd_raman_eve":
+        return qkd_raman_eve(r, job), None
     vary_network(r, job, nodes)
     if jobname == "xxz_ring_sweep" and r.random() < 0.5:
         job["network"]["link"]["source_fidelity"] = 1.0
     return job, nodes
 
 
-def run(job_path, out, ranks, placement=None):
-    cmd = [PY, "-m", "dqsim", "run", str(job_path), "-o", str(out), "-q"]
-    if ranks > 1:
-        cmd = [MPIEXEC, "-n", str(ranks), PY, "-m", "mpi4py", "-m", "dqsim", "run", str(job_path), "-o", str(out), "-q"]
+def command(ranks, args):
+    """``dqsim ARGS -q`` on ``ranks`` ranks (under mpiexec from 2 on)."""
+    cmd = [PY, "-m", "dqsim", *map(str, args), "-q"]
+    return [MPIEXEC, "-n", str(ranks), PY, "-m", "mpi4py", *cmd[1:]] if ranks > 1 else cmd
+
+
+def run(job_path, out, ranks, placement=None, extra=()):
+    cmd = command(ranks, ["run", job_path, "-o", out, *extra])
     if placement is not None:
         cmd += ["--set", f"network.placement={json.dumps(placement)}"]
     t = time.time()
@@ -315,12 +387,20 @@ def main():
     parser.add_argument("--configs", type=int, default=6, help="configurations per job")
     parser.add_argument("--seed", type=int, default=1, help="seed of the random variations")
     parser.add_argument("--scratch", type=Path, required=True, help="folder for the jobs and run files")
+    parser.add_argument("--four", type=float, default=1.0,
+                        help="fraction of the configurations that also run on 4 ranks (default 1: all)")
+    parser.add_argument("--resume", action="store_true",
+                        help="checkpoint on P ranks, resume on Q != P (resume_variants) instead of the rank runs")
+    parser.add_argument("--second", type=float, default=0.0,
+                        help="with --resume: fraction of the configurations whose resume is stopped and resumed "
+                             "again on a third rank count (default 0)")
     parser.add_argument("jobs", nargs="*", default=JOBS, help=f"jobs (default: all of {JOBS})")
     args = parser.parse_args()
     args.scratch.mkdir(parents=True, exist_ok=True)
     r = random.Random(args.seed)
     failed = 0
-    with open(args.scratch / f"log-{args.seed}.jsonl", "a") as log:
+    log_name = f"log-{'resume-' if args.resume else ''}{args.seed}.jsonl"
+    with open(args.scratch / log_name, "a") as log:
         for c in range(args.configs):
             for jobname in args.jobs:
                 job, nodes = make(jobname, r)
@@ -329,7 +409,14 @@ def main():
                 d.mkdir(parents=True, exist_ok=True)
                 jp = d / "job.toml"
                 jp.write_text(dump(job))
-                results = run_variants(r, tag, d, jp, nodes)
+                # the 4-rank and resume choices draw from their own stream: the configurations of a seed stay
+                # those of the runs before these options
+                four = random.Random(f"four-{tag}").random() < args.four
+                if args.resume:
+                    results = resume_variants(random.Random(f"resume-{tag}"), tag, d, jp, nodes, four,
+                                              args.second)
+                else:
+                    results = run_variants(r, tag, d, jp, nodes, four)
                 failed += sum(1 for x in results if x.get("rc") or x.get("diffs"))
                 log.write(json.dumps({"tag": tag, "job": jobname, "results": results}) + "\n")
                 log.flush()
@@ -337,15 +424,25 @@ def main():
     return 1 if failed else 0
 
 
-def run_variants(r, tag, d, jp, nodes):
-    """Run ``jp`` on 1, 2, 4 ranks (and drawn placements where ``nodes``); compare with the 1-rank run."""
+def drawn_placement(r, ranks, nodes):
+    """Each node on a random rank (or round-robin, ``i % ranks``), one node on the last rank."""
+    pl = ([r.randrange(ranks) for _ in range(nodes)] if r.random() < 0.5
+          else [i % ranks for i in range(nodes)])
+    pl[r.randrange(nodes)] = ranks - 1
+    return pl
+
+
+def run_variants(r, tag, d, jp, nodes, four=True):
+    """Run ``jp`` on 1, 2, 4 ranks (and drawn placements where ``nodes``); compare with the 1-rank run.
+
+    Without ``four`` the 4-rank runs are left out (their placements are still drawn, so that the next
+    configurations stay those of a run with them)."""
     variants = [(1, None), (2, None), (4, None)]
     if nodes:
         for ranks in (2, 4):
-            pl = ([r.randrange(ranks) for _ in range(nodes)] if r.random() < 0.5
-                  else [i % ranks for i in range(nodes)])
-            pl[r.randrange(nodes)] = ranks - 1
-            variants.append((ranks, pl))
+            variants.append((ranks, drawn_placement(r, ranks, nodes)))
+    if not four:
+        variants = [(ranks, pl) for ranks, pl in variants if ranks != 4]
     results = []
     ref = None
     for ranks, pl in variants:
@@ -363,6 +460,156 @@ def run_variants(r, tag, d, jp, nodes):
         results.append({"ranks": ranks, "placement": pl, "diffs": diffs, "secs": secs})
         print(tag, ranks, pl, f"{secs:.1f}s", "OK" if not diffs else diffs, flush=True)
     return results
+
+
+#: Simulated time of one of ``cloud_queue``'s engine runs (an execution of a user job), about: 2-5 ms.
+CLOUD_ENGINE_RUN_PS = 4_000_000_000
+
+
+def checkpoints(folder):
+    """The complete checkpoints in ``folder`` (run files with a manifest), oldest first."""
+    return sorted(p for p in folder.glob("*.h5")
+                  if ".slab" not in p.name and p.with_name(p.name[:-3] + ".manifest.json").exists())
+
+
+def simulated_end_ps(path):
+    """The latest simulated time a run file names (``simulated_time_ps`` or a table's time), ps; 0 if none."""
+    A = open_run(path)
+    if "simulated_time_ps" in A.attrs:
+        return float(A.attrs["simulated_time_ps"])
+    latest = 0.0
+    for name in A.tables:
+        table = A.table(name)
+        for field in ("simulated_time_ps", "time_ps", "delivery_time_ps"):
+            if table.dtype.names and field in table.dtype.names and len(table):
+                latest = max(latest, float(np.nanmax(table[field])))
+    return latest
+
+
+def cut_of(path):
+    """``(engine run, boundary ps)`` of a checkpoint from its name ``NAME.HASH.ckptRRR-TTTT.h5``."""
+    run_index, boundary = path.name.rsplit(".ckpt", 1)[1].removesuffix(".h5").split("-")
+    return int(run_index), int(boundary)
+
+
+def stop_at(cmd, cwd, folder, ready):
+    """Start ``cmd``, send SIGUSR1 once ``ready(checkpoints in folder)``; (exit status, output, stopped)."""
+    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(cwd),
+                            start_new_session=True)
+    stopped = False
+    deadline = time.monotonic() + 600
+    while proc.poll() is None and time.monotonic() < deadline:
+        if ready(checkpoints(folder)):
+            os.kill(proc.pid, signal.SIGUSR1)  # mpiexec (MPICH's hydra) forwards it to the ranks
+            stopped = True
+            break
+        time.sleep(0.02)
+    try:
+        out, err = proc.communicate(timeout=600)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+    return proc.returncode, out + err, stopped
+
+
+def resume_variants(r, tag, d, jp, nodes, four=True, second=0.0):
+    """Checkpoint ``jp`` on P ranks, resume a cut on Q != P ranks; compare both with the uninterrupted 1-rank run.
+
+    P -> Q is 1 -> 2 or 2 -> 1, or with ``four`` one of 2 -> 4, 4 -> 2, 4 -> 1, 1 -> 4. The P-rank run
+    writes a checkpoint every 1/3..1/8 of the reference's simulated time (``checkpoint.every_sim_s``) and
+    either runs to its end, a random one of its checkpoints then resumed ("periodic"), or is stopped with
+    SIGUSR1 once a random number of them exist (exit 75), its stop checkpoint resumed ("stop"). On P > 1
+    ranks a network job's nodes get a drawn placement in a third of the configurations. In a fraction
+    ``second`` of them the resume on Q ranks is itself stopped by SIGUSR1 once it has written a checkpoint
+    past its cut, and that stop resumed on R != Q ranks (R one of 1, 2 and, with ``four``, 4); the output
+    of that second resume is the one compared."""
+    results = []
+    ref = d / "ref-r1.h5"
+    rc, text, secs = run(jp, ref, 1)
+    if rc != 0:
+        print(tag, "reference FAILED", text[-300:], flush=True)
+        return [{"ranks": 1, "rc": rc, "err": text[-600:]}]
+    results.append({"ranks": 1, "ref": True, "secs": secs})
+    P, Q = r.choice([(2, 4), (4, 2), (4, 1), (1, 4)] if four else [(1, 2), (2, 1)])
+    placement = drawn_placement(r, P, nodes) if nodes and P > 1 and r.random() < 1 / 3 else None
+    mode = "stop" if r.random() < 0.4 else "periodic"
+    parts = r.randint(3, 8)
+    # a cloud run file names no simulated time (its user jobs' engine runs last a few ms each); at least 1 µs,
+    # else a checkpoint at nearly every window (1 ps: 80 s for a cloud resume of 5 s, seed 12 of the campaign)
+    end_ps = simulated_end_ps(ref) or CLOUD_ENGINE_RUN_PS
+    every_s = max(end_ps / parts * 1e-12, 1e-6)
+    folder = d / f"ck-{P}to{Q}"
+    out_p = d / f"ck-r{P}.h5"
+    case = {"from": P, "to": Q, "placement": placement, "mode": mode}
+    count = r.randint(1, max(1, parts - 2)) if mode == "stop" else None
+    # the reference's latest time can be several engine runs' (trotter's segments): no cut in a run shorter
+    # than the interval; then once more with an interval 8 times shorter
+    for every_s in (every_s, every_s / 8):
+        shutil.rmtree(folder, ignore_errors=True)
+        extra = ["--set", f"checkpoint.every_sim_s={every_s!r}", "--set",
+                 f"checkpoint.directory={json.dumps(str(folder))}", "--set", "checkpoint.keep=100"]
+        if placement is not None:
+            extra += ["--set", f"network.placement={json.dumps(placement)}"]
+        case["every_sim_s"] = every_s
+        t = time.time()
+        if mode == "periodic":
+            rc, text, _ = run(jp, out_p, P, extra=extra)
+            stopped = False
+        else:
+            rc, text, stopped = stop_at(command(P, ["run", jp, "-o", out_p, *extra]), jp.parent, folder,
+                                        lambda found: len(found) >= count)
+            case["stop_after"] = count
+        case["secs_p"], case["rc_p"] = time.time() - t, rc
+        if rc not in ((75, 0) if stopped else (0,)):
+            print(tag, case, "checkpointed run FAILED", text[-300:], flush=True)
+            return [*results, {**case, "rc": rc, "err": text[-600:]}]
+        if rc == 0:  # ran to its end (a stop that came too late resumes a periodic checkpoint)
+            case["diffs_p"] = compare(ref, out_p)
+            case["mode"] = "periodic" if mode == "periodic" else "stop-too-late"
+        found = checkpoints(folder)
+        case["checkpoints"] = len(found)
+        if found:
+            break
+        case["no_checkpoint_at"] = every_s
+    if not found:
+        print(tag, case, "no checkpoint written", flush=True)
+        return [*results, {**case, "skipped": "no checkpoint"}]
+    cut = found[-1] if rc == 75 else r.choice(found)
+    case["cut_ps"] = int(open_run(cut).attrs["window_end_ps"])
+    case["cut"] = cut.name
+    out_q = d / f"resumed-r{Q}.h5"
+    hop = r.random() < second  # drawn after the draws above: a seed's other choices stay those without --second
+    t = time.time()
+    if hop:
+        R = r.choice([x for x in ((1, 2, 4) if four else (1, 2)) if x != Q])
+        started, first = time.time(), cut_of(cut)
+        rc, text, stopped = stop_at(command(Q, ["resume", cut, "-o", out_q]), jp.parent, folder,
+                                    lambda found: any(cut_of(f) > first and f.stat().st_mtime >= started
+                                                      for f in found))
+        case["rc_q"] = rc
+        if rc == 75:
+            later = [f for f in checkpoints(folder) if f.stat().st_mtime >= started and cut_of(f) > first]
+            cut2 = max(later, key=cut_of)
+            case.update(to2=R, cut2=cut2.name)
+            out_q = d / f"resumed-r{Q}-r{R}.h5"
+            p = subprocess.run(command(R, ["resume", cut2, "-o", out_q]), env=ENV, capture_output=True, text=True,
+                               timeout=600, cwd=str(jp.parent))
+            rc, text = p.returncode, p.stdout + p.stderr
+        elif rc == 0:
+            case["second_stop"] = "too late"
+    else:
+        p = subprocess.run(command(Q, ["resume", cut, "-o", out_q]), env=ENV, capture_output=True, text=True,
+                           timeout=600, cwd=str(jp.parent))
+        rc, text = p.returncode, p.stdout + p.stderr
+    case["secs_q"] = time.time() - t
+    if rc != 0:
+        print(tag, case, "resume FAILED", text[-300:], flush=True)
+        return [*results, {**case, "rc": rc, "err": text[-600:]}]
+    case["diffs"] = compare(ref, out_q) + [f"checkpointed run: {x}" for x in case.get("diffs_p", [])]
+    hops = f"{P}->{Q}" + (f"->{case['to2']}" if "to2" in case else " (second stop too late)" if hop else "")
+    print(tag, hops, case["mode"], f"cut {case['cut_ps']} ps of {case['checkpoints']}",
+          "OK" if not case["diffs"] else case["diffs"], flush=True)
+    return [*results, case]
 
 
 if __name__ == "__main__":

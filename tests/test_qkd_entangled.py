@@ -10,6 +10,7 @@ with fixed seeds the outcome never changes). Standard errors: binomial
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 
 import numpy as np
@@ -493,3 +494,27 @@ def test_summary_of_a_one_pair_per_slot_source_names_the_thermal_optimum_as_anot
     out = qkd_scenario.run_job(thermal, comm=comm_mod.SingleComm(), backend=backend_mod.select("numpy"))
     (line,) = [text for text in out.summary if "μ*" in text]
     assert "at the job's μ = 0.05" in line, line
+
+
+@pytest.mark.parametrize("protocol", ["bbm92", "e91"])
+def test_repro_a_noiseless_pair_link_has_qber_zero_not_a_rounding_below_it(protocol):
+    """w = 1, no misalignment, no dark counts: Q is 0, but the inclusion-exclusion sums of pair_statistics
+    cancel to -1e-17..-2e-15 for some arm transmittances, and binary_entropy refused them: `dqsim run
+    jobs/bbm92_20km.toml` at 4 km (and `e91_chsh.toml` at 5 km) with that source ended in "binary_entropy: x
+    must be in [0, 1], got -1.3e-17" (found by bench/invariance_ranks.py --resume, seed 14). Q is now
+    in [0, 1], and the key rate the sifted coincidences' s·P_c (BBM92: 1 - (1 + f_EC)·h(0) = 1)."""
+    for km_a, km_b in itertools.product((0.5, 1.0, 2.0, 2.5, 5.0, 10.0, 25.0), repeat=2):
+        channel = dict(transmittance_alice=10 ** (-0.02 * km_a), transmittance_bob=10 ** (-0.02 * km_b),
+                       efficiency=0.8, dark_count_probability=0.0, misalignment=0.0, werner=1.0)
+        p_c, q = pair_statistics(None, **channel)
+        assert 0.0 <= q <= 1e-15, (km_a, km_b, q)
+        rate = spdc_key_rate(None, protocol=protocol, **channel)
+        if protocol == "bbm92":
+            assert rate == pytest.approx(0.5 * p_c, rel=1e-12), (km_a, km_b)
+        else:
+            assert 0.0 < rate <= p_c
+    job = apply_overrides(load_job(ROOT / "jobs" / "bbm92_20km.toml"),
+                          ["qkd.link.distance_km=4.0", "qkd.source.werner=1.0", "qkd.link.misalignment=0.0",
+                           "qkd.link.dark_count_rate_hz=0.0", "qkd.pulses=100000", "qkd.batch_pulses=100000"])
+    links = qkd_scenario.run_job(job, comm=comm_mod.SingleComm(), backend=backend_mod.select("numpy")).tables["links"]
+    assert links["qber_signal"][0] == 0.0 and links["secret_key_bits"][0] > 0

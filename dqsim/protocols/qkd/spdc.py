@@ -84,7 +84,7 @@ def pair_statistics(mean_pair_number: float | None, *, transmittance_alice: floa
         werner: Werner parameter w of each pair (E = w in matching bases), in [0, 1].
 
     Returns:
-        ``(P_c, Q)``; Q is NaN where P_c is 0.
+        ``(P_c, Q)``, both in [0, 1]; Q is NaN where P_c is 0.
 
     Examples:
         >>> p_c, q = pair_statistics(None, transmittance_alice=0.5, transmittance_bob=0.4, efficiency=0.5,
@@ -121,8 +121,10 @@ def pair_statistics(mean_pair_number: float | None, *, transmittance_alice: floa
         bob_one = 0.5 if len(bob) == 2 else float(bob[0])
         coincidence += prob
         errors += prob * (alice_one * (1.0 - bob_one) + (1.0 - alice_one) * bob_one)
+    # the alternating sums cancel to within rounding: a noiseless link (w = 1, e_d = 0, d = 0) gave Q = -1e-17
+    # .. -2e-15 for some arms, which binary_entropy refused; both are probabilities, and errors <= coincidence
     coincidence = max(coincidence, 0.0)
-    return coincidence, (errors / coincidence if coincidence > 0.0 else math.nan)
+    return coincidence, (min(max(errors / coincidence, 0.0), 1.0) if coincidence > 0.0 else math.nan)
 
 
 def expected_spdc_chsh(mean_pair_number: float | None, **channel) -> float:
