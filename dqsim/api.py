@@ -16,8 +16,13 @@ virtual time (integer picoseconds) by yielding commands:
 and by calling methods that return at once:
 
 * ``ctx.send(dest, tag, payload=None, *, extra_delay_ps=0)``: a classical
-  message to node ``dest``; it arrives after the link's ``delay_ps`` (plus
+  message to node ``dest``; it arrives after ``Network.latency_ps`` (the
+  link delays along the route, plus ``dest``'s processing delay; plus
   ``extra_delay_ps``), at the time returned;
+* ``ctx.send_over_link(dest, tag, payload=None, *, extra_delay_ps=0)``: the
+  same along the link joining this node and ``dest`` (what a heralding
+  station on that link sends), even where a route through other nodes is
+  shorter; :func:`epr_initiator` sends the responder's herald so;
 * ``ctx.broadcast(dests, tag, payload=None, *, quiet_until_ps=0)``: the same
   message to each node of ``dests`` in turn (as many ``send`` calls, made in
   one loop); ``quiet_until_ps``: the protocol's promise that a receiver's

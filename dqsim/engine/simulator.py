@@ -527,6 +527,24 @@ class NodeContext:
             return sim._arrival_ps(self._node, dest, extra_delay_ps)
         return sim._send(self._node, dest, tag, payload, extra_delay_ps)
 
+    def send_over_link(self, dest: int, tag, payload=None, *, extra_delay_ps: int = 0) -> int:
+        """:meth:`send` along the link joining this node and ``dest``, not the route of least length; returns its
+        arrival time (ps): now + :meth:`~dqsim.network.network.Network.link_latency_ps` + ``extra_delay_ps``.
+
+        For what travels that link's own fibre, a heralding station's message
+        (:func:`dqsim.protocols.epr.announce_pair`): a route through other
+        nodes may be shorter than the link, and :meth:`send` follows the
+        route. The link is never shorter than the least delay between the two
+        nodes, so the engine's lookahead holds for it.
+
+        Raises:
+            ResourceError: no link joins this node and ``dest``.
+        """
+        sim, node = self._sim, self._node
+        link_ps = sim.network.link_latency_ps(node.index, dest)
+        route_ps = sim._arrival_ps(node, dest, 0) - node.now_ps  # what send's latency is
+        return self.send(dest, tag, payload, extra_delay_ps=extra_delay_ps + link_ps - route_ps)
+
     def broadcast(self, dests: Iterable[int], tag, payload=None, *, quiet_until_ps: int = 0) -> None:
         """Send the same message (one tag, one payload, no extra delay) to each node of ``dests``, in that order.
 

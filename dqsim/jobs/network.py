@@ -26,9 +26,10 @@ from dqsim.jobs.schema import Section, is_number
 from dqsim.network import topology as net_topology
 from dqsim.network.link import LinkSpec
 from dqsim.network.node import NodeSpec
+from dqsim.units import ps_to_seconds
 
 __all__ = ["NetworkSection", "DistributionSection", "MAX_NETWORK_NODES", "MAX_NODE_QUBITS", "MAX_PROCESSING_DELAY_PS",
-           "check_assignment",
+           "MAX_NODE_DURATION_PS", "check_assignment",
            "checked_spec_parameters", "LINK_FIELDS", "NODE_FIELDS", "LINK_FLOAT_FIELDS", "NODE_FLOAT_FIELDS"]
 
 #: Topologies of ``[network].topology``, each with the keys that size it.
@@ -52,6 +53,18 @@ MAX_NODE_QUBITS = 1024
 #: milliseconds). A run's int64 picosecond clock (2**63 ps, about 107 days) holds more than 9 million of them one
 #: after the other: every herald and message on a run's critical path costs one.
 MAX_PROCESSING_DELAY_PS = 10**12
+
+#: Longest ``[network.node]`` gate or measurement duration (``gate_1q_duration_ps``, ``gate_2q_duration_ps``,
+#: ``measure_duration_ps``), ps: 1 s (real gates take nanoseconds to microseconds, readouts microseconds to
+#: milliseconds); 2**62 ps ran, then overflowed the int64 timeline after the run. The clock holds more than 9
+#: million of them one after the other; a run that still passes it is refused after its engine run
+#: (:func:`dqsim.protocols.distributed.check_clock`).
+MAX_NODE_DURATION_PS = 10**12
+
+#: Time keys of ``[network.node]`` and the longest value of each, ps (checked before the spec is built).
+_NODE_TIME_LIMITS_PS = {"gate_1q_duration_ps": MAX_NODE_DURATION_PS, "gate_2q_duration_ps": MAX_NODE_DURATION_PS,
+                        "measure_duration_ps": MAX_NODE_DURATION_PS,
+                        "classical_processing_delay_ps": MAX_PROCESSING_DELAY_PS}
 
 #: Fewest nodes of a ring (a cycle needs three).
 _MIN_RING_NODES = 3
@@ -155,7 +168,10 @@ class NetworkSection(Section):
             ``num_data_qubits`` 0..1024, ``num_comm_qubits`` 1..1024,
             ``classical_processing_delay_ps`` 0..10**12 (1 s,
             :data:`MAX_PROCESSING_DELAY_PS`; default 0), the time a node takes
-            to act on each herald and classical message it receives.
+            to act on each herald and classical message it receives;
+            ``gate_1q_duration_ps``, ``gate_2q_duration_ps`` and
+            ``measure_duration_ps`` 0..10**12 each (1 s,
+            :data:`MAX_NODE_DURATION_PS`; default 0).
 
     Examples:
         >>> net = NetworkSection(topology="ring", num_nodes=3, link={"distance_km": 2.0})
@@ -184,10 +200,11 @@ class NetworkSection(Section):
     @field_validator("node")
     @classmethod
     def _check_node(cls, node: dict[str, Any]) -> dict[str, Any]:
-        delay = node.get("classical_processing_delay_ps", 0)  # 2**62 ps overflowed the int64 timeline after the run
-        if isinstance(delay, bool) or not isinstance(delay, int) or not 0 <= delay <= MAX_PROCESSING_DELAY_PS:
-            raise job_error(f"must be an integer in [0, {MAX_PROCESSING_DELAY_PS:_}] (at most 1 s)" + unit_hint(delay),
-                            key=("classical_processing_delay_ps",), value=delay, has_value=True)
+        for key, limit in _NODE_TIME_LIMITS_PS.items():  # 2**62 ps overflowed the int64 timeline after the run
+            value = node.get(key, 0)
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= limit:
+                raise job_error(f"must be an integer in [0, {limit:_}] (at most {ps_to_seconds(limit):g} s)"
+                                + unit_hint(value), key=(key,), value=value, has_value=True)
         node = checked_spec_parameters(node, NodeSpec, NODE_FIELDS, NODE_FLOAT_FIELDS,
                                        {"name": "node names come from [network].node_names"}, {"name": "node0"})
         for key, low in (("num_data_qubits", 0), ("num_comm_qubits", 1)):

@@ -14,7 +14,8 @@ fibre delay ``n_g·L/c`` of every link along the route (each link's
 ``min_link_delay_ps``), summed, plus ``b``'s
 :attr:`~dqsim.network.node.NodeSpec.classical_processing_delay_ps`. The
 route is the one of least total fibre length (Dijkstra over the links'
-``distance_km``).
+``distance_km``). A heralding station's message travels its own link
+instead (:meth:`Network.link_latency_ps`), whichever route is shorter.
 
 The placement of nodes on ranks is checked in one place,
 :func:`place_on_ranks`.
@@ -921,6 +922,29 @@ class Network:
             latency = fibre_ps + self.nodes[b].classical_processing_delay_ps
             self._latency[(a, b)] = latency
         return latency
+
+    def link_latency_ps(self, a: int, b: int) -> int:
+        """Delay of a message from node ``a`` to node ``b`` along the link joining them, ps: the link's
+        :meth:`link_delay_ps` plus ``b``'s classical processing delay, whatever :meth:`route` takes.
+
+        A heralding station sits on its link, and its herald travels that
+        link's fibre: where a detour is shorter than the link (``a``-``b``
+        100 km, ``a``-``c``-``b`` 2 km), :meth:`latency_ps` follows the detour
+        and would bring the herald ~480 µs early. Never less than the least
+        delay between ``a`` and ``b`` (the link is one path between them), so
+        the engine's lookahead (:meth:`rank_distances_ps`) bounds it too.
+
+        Raises:
+            ResourceError: no link joins them.
+
+        Examples:
+            >>> net = Network.from_links([NodeSpec(name=n) for n in "abc"],
+            ...                          {(0, 1): LinkSpec(distance_km=100.0), (0, 2): LinkSpec(distance_km=1.0),
+            ...                           (2, 1): LinkSpec(distance_km=1.0)})
+            >>> net.route(0, 1), net.latency_ps(0, 1), net.link_latency_ps(0, 1)
+            ([0, 2, 1], 9793442, 489672092)
+        """
+        return self.link_delay_ps(a, b) + self.nodes[b].classical_processing_delay_ps
 
     def __repr__(self) -> str:
         return (f"Network({self.num_nodes} nodes, {len(self.links)} links, {self.num_ranks} ranks, "

@@ -31,7 +31,10 @@ class NodeSpec:
             T1 is infinite).
         gate_1q_duration_ps: duration of a one-qubit gate, ps, >= 0.
         gate_2q_duration_ps: duration of a two-qubit gate, ps, >= 0.
-        measure_duration_ps: duration of a measurement, ps, >= 0.
+        measure_duration_ps: duration of a measurement, ps, >= 0. A
+            ``[network.node]`` (dqc, trotter, cloud) allows at most 10**12
+            (1 s, :data:`dqsim.jobs.network.MAX_NODE_DURATION_PS`) for each
+            of the three.
         gate_1q_error_probability: depolarising error probability of a
             one-qubit gate, in [0, 1].
         gate_2q_error_probability: depolarising error probability of a

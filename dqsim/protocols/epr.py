@@ -41,10 +41,17 @@ a resumable process saves them in a checkpoint), and the generators
    schemes, two for ``"direct"``); each end acts on it, and its process
    returns, its node's classical processing delay later
    (``NodeSpec.classical_processing_delay_ps``, ``ctx.processing_delay_ps``):
-   the responder's herald is a message from the initiator, which the engine
-   delays by that (:meth:`~dqsim.network.network.Network.latency_ps`), and
-   the initiator waits for it. The memories hold the pair, and decohere,
-   meanwhile.
+   the responder's herald is a message from the initiator along the link
+   itself (``ctx.send_over_link``,
+   :meth:`~dqsim.network.network.Network.link_latency_ps`: the station sits
+   on the link, so its herald travels that fibre even where a route through
+   other nodes is shorter), which the engine delays by that, and the
+   initiator waits for it. Both ends act at the same time when their delays
+   are equal. The memories hold the pair, and decohere, meanwhile. The
+   other messages (the handshake of steps 1 and 2, and those of the
+   protocols that use the pair: swaps, teleportation) go between the nodes
+   along the route of least length, as every classical message does
+   (:meth:`~dqsim.network.network.Network.latency_ps`).
 
 Each attempt counts the photons it sent (``link.photons_per_attempt``: two
 for Barrett-Kok, one from each node; one for ``"direct"``); for single-click
@@ -205,6 +212,11 @@ def source_wait_ps(ctx, peer: int, link: LinkSpec) -> int:
 def announce_pair(ctx, peer: int, link: LinkSpec, tag) -> tuple[int, int, int]:
     """Steps 3 and 5 at the first attempt: draw the attempts, book the source, send ``peer`` the herald.
 
+    The herald reaches ``peer`` along the link (``ctx.send_over_link``): at
+    ``herald_ps`` (in the engine, the link's delay ``d`` at least
+    ``Network.min_link_delay_ps``: ``d - link.delay_ps`` later) plus
+    ``peer``'s classical processing delay, never along a shorter route.
+
     Returns:
         ``(attempts, created_ps, herald_ps)``: attempts it takes, emission time
         of the successful one and the herald's time at both ends, ps.
@@ -217,8 +229,8 @@ def announce_pair(ctx, peer: int, link: LinkSpec, tag) -> tuple[int, int, int]:
         ctx.effect(_set_source_free, ctx.node_data, peer, created + source_period)
         ctx.effect(_set_generation, ctx.node_data, peer, start, created)
     herald = created + link.herald_delay_ps
-    ctx.send(peer, ("epr-herald", tag), (herald, created, attempts, link.delivered_fidelity),
-             extra_delay_ps=herald - (start + link.delay_ps))
+    ctx.send_over_link(peer, ("epr-herald", tag), (herald, created, attempts, link.delivered_fidelity),
+                       extra_delay_ps=herald - (start + link.delay_ps))  # (the station's herald: along the link)
     return attempts, created, herald
 
 
