@@ -59,11 +59,27 @@ def test_dqc_checkpoints_are_written_at_window_boundaries(dqc_runs):
     assert open_run(full).attrs["fidelity"] == pytest.approx(1.0, abs=1e-10)
 
 
+@pytest.fixture(scope="module")
+def dqc_four_ranks(dqc_runs, tmp_path_factory):
+    """On 4 ranks, in one launch (tests/mpi_scripts/dqsim_runs.py): dqc_runs' middle checkpoint resumed
+    (``resumed4.h5`` beside it), then DQC run from the start with checkpoints, in the folder returned (``ck/``)."""
+    folder, _full, ckpts = dqc_runs
+    four = tmp_path_factory.mktemp("ckpt_dqc_four")
+    run_mpi(4, ["tests/mpi_scripts/dqsim_runs.py", "resume", str(ckpts[len(ckpts) // 2]), "-o",
+                str(folder / "resumed4.h5"), "--quiet", "--then", "run", *DQC, "-o", str(four / "four.h5"), "--quiet",
+                "--set", "checkpoint.every_sim_s=0.0004", "--set", f"checkpoint.directory=\"{four / 'ck'}\"",
+                "--set", "checkpoint.keep=20"], timeout_s=240)
+    return four
+
+
 @pytest.mark.parametrize("ranks", [2, 4, 1])
-def test_dqc_resume_gives_the_uninterrupted_results(dqc_runs, ranks):
+def test_dqc_resume_gives_the_uninterrupted_results(dqc_runs, ranks, request):
     folder, full, ckpts = dqc_runs
     out = folder / f"resumed{ranks}.h5"
-    run(ranks, ["resume", str(ckpts[len(ckpts) // 2]), "-o", str(out)])
+    if ranks == 4:
+        request.getfixturevalue("dqc_four_ranks")  # wrote out
+    else:
+        run(ranks, ["resume", str(ckpts[len(ckpts) // 2]), "-o", str(out)])
     a, b = open_run(full), open_run(out)
     same_tables(a, b, ["shots", "links", "counts"])
     assert np.array_equal(a.table("timeline")["time_ps"], b.table("timeline")["time_ps"])
@@ -270,11 +286,9 @@ def resume_middle_on_one_rank_matches(ckpts, full, tmp_path) -> None:
     assert abs(a.attrs["fidelity"] - b.attrs["fidelity"]) < 1e-12
 
 
-def test_dqc_checkpoint_of_four_ranks_resumed_on_one(tmp_path, dqc_runs):
+def test_dqc_checkpoint_of_four_ranks_resumed_on_one(tmp_path, dqc_runs, dqc_four_ranks):
     _folder, full, _ = dqc_runs
-    run(4, ["run", *DQC, "-o", str(tmp_path / "four.h5"), "--set", "checkpoint.every_sim_s=0.0004",
-            "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\"", "--set", "checkpoint.keep=20"])
-    ckpts = checkpoints(tmp_path / "ck")
+    ckpts = checkpoints(dqc_four_ranks / "ck")
     assert open_run(ckpts[0]).attrs["num_ranks"] == 4
     resume_middle_on_one_rank_matches(ckpts, full, tmp_path)
 
