@@ -27,6 +27,10 @@ from run_files import checkpoints, same_tables
 DQC = ["jobs/dqc_ghz_4qpu.toml", "--set", "simulation.store_shots=true", "--set", "circuit.generator=\"random\"",
        "--set", "circuit.depth=4", "--set", "distribution.assignment=[0, 0, 1, 1, 2, 2, 3, 3]"]
 DQC_LONG = [*DQC[:-4], "--set", "circuit.depth=12", *DQC[-2:]]
+#: DQC_LONG's checkpoint interval in the stop and kill tests: 16 checkpoints in its 13.5 ms, so the random window
+#: (2-8) is in its first half. (Every 0.2 ms wrote 64; the resumes, each of which checkpoints the rest of the run
+#: again, wrote about 55 each, most of these tests' time on 4 ranks.)
+DQC_LONG_EVERY_S = 0.0008
 QKD = ["jobs/bb84_decoy_50km.toml", "--set", "qkd.pulses=6000000", "--set", "qkd.batch_pulses=500000",
        "--set", "qkd.block_pulses=2000000"]
 
@@ -55,11 +59,27 @@ def test_dqc_checkpoints_are_written_at_window_boundaries(dqc_runs):
     assert open_run(full).attrs["fidelity"] == pytest.approx(1.0, abs=1e-10)
 
 
+@pytest.fixture(scope="module")
+def dqc_four_ranks(dqc_runs, tmp_path_factory):
+    """On 4 ranks, in one launch (tests/mpi_scripts/dqsim_runs.py): dqc_runs' middle checkpoint resumed
+    (``resumed4.h5`` beside it), then DQC run from the start with checkpoints, in the folder returned (``ck/``)."""
+    folder, _full, ckpts = dqc_runs
+    four = tmp_path_factory.mktemp("ckpt_dqc_four")
+    run_mpi(4, ["tests/mpi_scripts/dqsim_runs.py", "resume", str(ckpts[len(ckpts) // 2]), "-o",
+                str(folder / "resumed4.h5"), "--quiet", "--then", "run", *DQC, "-o", str(four / "four.h5"), "--quiet",
+                "--set", "checkpoint.every_sim_s=0.0004", "--set", f"checkpoint.directory=\"{four / 'ck'}\"",
+                "--set", "checkpoint.keep=20"], timeout_s=240)
+    return four
+
+
 @pytest.mark.parametrize("ranks", [2, 4, 1])
-def test_dqc_resume_gives_the_uninterrupted_results(dqc_runs, ranks):
+def test_dqc_resume_gives_the_uninterrupted_results(dqc_runs, ranks, request):
     folder, full, ckpts = dqc_runs
     out = folder / f"resumed{ranks}.h5"
-    run(ranks, ["resume", str(ckpts[len(ckpts) // 2]), "-o", str(out)])
+    if ranks == 4:
+        request.getfixturevalue("dqc_four_ranks")  # wrote out
+    else:
+        run(ranks, ["resume", str(ckpts[len(ckpts) // 2]), "-o", str(out)])
     a, b = open_run(full), open_run(out)
     same_tables(a, b, ["shots", "links", "counts"])
     assert np.array_equal(a.table("timeline")["time_ps"], b.table("timeline")["time_ps"])
@@ -180,7 +200,7 @@ def dqc_long_full(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def dqc_stopped(tmp_path_factory):
-    return stopped_then_resumed(tmp_path_factory.mktemp("ckpt_dqc_stopped"), DQC_LONG, 0.0002, "dqc")
+    return stopped_then_resumed(tmp_path_factory.mktemp("ckpt_dqc_stopped"), DQC_LONG, DQC_LONG_EVERY_S, "dqc")
 
 
 @pytest.mark.parametrize("how", ["SIGKILL", "SIGUSR1"])
@@ -266,11 +286,9 @@ def resume_middle_on_one_rank_matches(ckpts, full, tmp_path) -> None:
     assert abs(a.attrs["fidelity"] - b.attrs["fidelity"]) < 1e-12
 
 
-def test_dqc_checkpoint_of_four_ranks_resumed_on_one(tmp_path, dqc_runs):
+def test_dqc_checkpoint_of_four_ranks_resumed_on_one(tmp_path, dqc_runs, dqc_four_ranks):
     _folder, full, _ = dqc_runs
-    run(4, ["run", *DQC, "-o", str(tmp_path / "four.h5"), "--set", "checkpoint.every_sim_s=0.0004",
-            "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\"", "--set", "checkpoint.keep=20"])
-    ckpts = checkpoints(tmp_path / "ck")
+    ckpts = checkpoints(dqc_four_ranks / "ck")
     assert open_run(ckpts[0]).attrs["num_ranks"] == 4
     resume_middle_on_one_rank_matches(ckpts, full, tmp_path)
 
@@ -279,8 +297,8 @@ def test_dqc_checkpoint_of_four_ranks_resumed_on_one(tmp_path, dqc_runs):
 def test_killed_on_four_ranks_resumed_on_one(tmp_path, request, scenario):
     """4 -> 1 ranks after SIGKILL at a random window: the uninterrupted results (fidelity within 1e-12)."""
     if scenario == "dqc":
-        full, args, every, tables = request.getfixturevalue("dqc_long_full"), DQC_LONG, 0.0002, ["shots", "links",
-                                                                                                 "counts"]
+        full, args, every, tables = request.getfixturevalue("dqc_long_full"), DQC_LONG, DQC_LONG_EVERY_S, [
+            "shots", "links", "counts"]
     else:
         full, args, every, tables = request.getfixturevalue("qkd_full"), QKD, 0.001, ["blocks", "links",
                                                                                       "end_to_end"]
@@ -309,22 +327,42 @@ REPEATER_DEJMPS = ["jobs/repeater_chain.toml", "--set", "chain.num_links=[3]", "
                    "chain.purification=\"dejmps\"", "--set", "chain.cutoff_s=0.002"]
 
 
-@pytest.mark.parametrize("args", [REPEATER, REPEATER_DEJMPS], ids=["nested-bbpssw", "asap-dejmps"])
-def test_repeater_checkpoint_of_two_ranks_resumed_on_four_and_one(tmp_path, args):
+#: The two repeater chains of the resume tests, by test id.
+REPEATER_CASES = {"nested-bbpssw": REPEATER, "asap-dejmps": REPEATER_DEJMPS}
+
+
+@pytest.fixture(scope="module")
+def repeater_resumed(tmp_path_factory):
+    """Each chain of REPEATER_CASES run on 2 ranks with checkpoints, and its middle checkpoint resumed on 4:
+    ``{case: (folder, middle checkpoint)}``, the folder holding ``full.h5``, ``ck/`` and ``resumed4.h5``. One launch
+    per rank count for both chains (tests/mpi_scripts/dqsim_runs.py)."""
+    root = tmp_path_factory.mktemp("ckpt_repeater")
+    lines, middle = {2: [], 4: []}, {}
+    for case, args in REPEATER_CASES.items():
+        lines[2] += [*(["--then"] if lines[2] else []), "run", *args, "-o", str(root / case / "full.h5"), "--quiet",
+                     "--set", "checkpoint.every_sim_s=0.002", "--set", f"checkpoint.directory=\"{root / case / 'ck'}\"",
+                     "--set", "checkpoint.keep=20"]
+    run_mpi(2, ["tests/mpi_scripts/dqsim_runs.py", *lines[2]], timeout_s=240)
+    for case in REPEATER_CASES:
+        ckpts = checkpoints(root / case / "ck")
+        middle[case] = ckpts[len(ckpts) // 2]
+        lines[4] += [*(["--then"] if lines[4] else []), "resume", str(middle[case]), "-o",
+                     str(root / case / "resumed4.h5"), "--quiet"]
+    run_mpi(4, ["tests/mpi_scripts/dqsim_runs.py", *lines[4]], timeout_s=240)
+    return {case: (root / case, middle[case]) for case in REPEATER_CASES}
+
+
+@pytest.mark.parametrize("case", REPEATER_CASES)
+def test_repeater_checkpoint_of_two_ranks_resumed_on_four_and_one(tmp_path, repeater_resumed, case):
     """The chain's resumable node processes saved on 2 ranks resume on 4 and 1 to the pairs of the run, which
     are those of a run on 1 rank without checkpoints."""
-    full = tmp_path / "full.h5"
-    run(2, ["run", *args, "-o", str(full), "--set", "checkpoint.every_sim_s=0.002",
-            "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\"", "--set", "checkpoint.keep=20"])
-    ckpts = checkpoints(tmp_path / "ck")
-    a = open_run(full)
+    args, (folder, middle) = REPEATER_CASES[case], repeater_resumed[case]
+    a = open_run(folder / "full.h5")
     assert a.attrs["total_restarts"] > 0, "pick a cut-off that makes restarts"
     run(1, ["run", *args, "-o", str(tmp_path / "plain.h5")])
     same_tables(a, open_run(tmp_path / "plain.h5"), ["pairs", "summary"], exact=False)
-    for ranks in (4, 1):
-        out = tmp_path / f"resumed{ranks}.h5"
-        run(ranks, ["resume", str(ckpts[len(ckpts) // 2]), "-o", str(out)])
-        b = open_run(out)
+    run(1, ["resume", str(middle), "-o", str(tmp_path / "resumed1.h5")])
+    for b in (open_run(folder / "resumed4.h5"), open_run(tmp_path / "resumed1.h5")):
         same_tables(a, b, ["pairs", "summary"], exact=False)
         assert np.array_equal(a.table("pairs")["delivery_time_ps"], b.table("pairs")["delivery_time_ps"])
 

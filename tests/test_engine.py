@@ -23,7 +23,7 @@ from dqsim.protocols.teleport import teleport_receiver, teleport_sender
 from dqsim.state.gates import gate_op
 from dqsim.state.sharded import ShardedState
 from dqsim.units import M_PER_KM, SPEED_OF_LIGHT_M_PER_S
-from mpi_helper import run_mpi, run_mpi_arrays
+from mpi_helper import run_mpi
 
 
 class TwoRanksOneProcess(comm_mod.SingleComm):
@@ -82,10 +82,9 @@ def test_the_payload_gathered_at_the_end_is_made_after_the_last_flush():
 
 
 @pytest.mark.parametrize("ranks", [2, 4])
-def test_the_end_of_a_run_on_several_ranks_gathers_counts_statistics_and_payloads(ranks):
+def test_the_end_of_a_run_on_several_ranks_gathers_counts_statistics_and_payloads(timeline_checks, ranks):
     """One collective: every rank's payload in rank order (made after the last flush), summed counts and counters."""
-    proc = run_mpi(ranks, ["tests/mpi_scripts/end_gather_check.py"], timeout_s=120)
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result = timeline_checks["end_gather_check"][ranks]
     last = ranks - 1
     expected = [[0, 1, ["a"]]] + [[r, 0, []] for r in range(1, last)] + [[last, 0, ["b"]]]
     assert result["gathered"] == expected  # rank 0 counts the shared operations it applies (the flip)
@@ -515,14 +514,26 @@ def test_purification_of_werner_pairs_matches_bbpssw(variant):
 
 @pytest.fixture(scope="module")
 def timeline_checks(tmp_path_factory):
-    """The arrays of engine_horizon_check.py, measure_later_check.py and quiet_wave_check.py on 1, 2 and 4 ranks,
-    ``{script: [arrays of each rank count]}``: all in one launch per rank count (tests/mpi_scripts/run_checks.py)."""
+    """The arrays of engine_horizon_check.py, measure_later_check.py, quiet_wave_check.py,
+    engine_handback_check.py and engine_run_past_check.py on 1, 2 and 4 ranks, ``{script: [arrays of each rank
+    count]}`` (the last two with their switch on; on 2 ranks also off: ``{script + ":0": arrays}``), and
+    end_gather_check.py's result on 2 and 4 ranks (``{"end_gather_check": {ranks: result}}``): all in one launch
+    per rank count (tests/mpi_scripts/run_checks.py)."""
     folder = tmp_path_factory.mktemp("timelines")
-    scripts = ("engine_horizon_check", "measure_later_check", "quiet_wave_check")
+    scripts = ("engine_horizon_check", "measure_later_check", "quiet_wave_check", "engine_handback_check",
+               "engine_run_past_check")
     for ranks in (1, 2, 4):
+        checks = [*scripts, *(["engine_handback_check:0", "engine_run_past_check:0"] if ranks == 2 else []),
+                  *(["end_gather_check"] if ranks > 1 else [])]
         run_mpi(ranks, ["tests/mpi_scripts/run_checks.py",
-                        *(arg for name in scripts for arg in (name, str(folder / f"{name}{ranks}.npz")))])
-    return {name: [dict(np.load(folder / f"{name}{ranks}.npz")) for ranks in (1, 2, 4)] for name in scripts}
+                        *(arg for name in checks
+                          for arg in (name, str(folder / f"{name}-{ranks}.{'json' if 'gather' in name else 'npz'}")))],
+                timeout_s=240)
+    found = {name: [dict(np.load(folder / f"{name}-{ranks}.npz")) for ranks in (1, 2, 4)] for name in scripts}
+    found.update({f"{name}:0": dict(np.load(folder / f"{name}:0-2.npz")) for name in scripts[-2:]})
+    found["end_gather_check"] = {ranks: json.loads((folder / f"end_gather_check-{ranks}.json").read_text())
+                                 for ranks in (2, 4)}
+    return found
 
 
 def test_ranks_running_to_different_horizons_keep_the_event_order(timeline_checks):
@@ -688,7 +699,7 @@ def test_measurements_read_later_give_the_same_bits_on_any_number_of_ranks(timel
             assert np.array_equal(one[key], other[key]), key
 
 
-def test_a_group_handed_back_during_an_exchange_in_flight_carries_the_later_operations(tmp_path):
+def test_a_group_handed_back_during_an_exchange_in_flight_carries_the_later_operations(timeline_checks):
     """Operations issued on a shared group after posting the exchange that hands it back: same bits everywhere.
 
     On 2 ranks with ``PIPELINED_EXCHANGE`` rank 0 issues a flip and a
@@ -697,21 +708,15 @@ def test_a_group_handed_back_during_an_exchange_in_flight_carries_the_later_oper
     it dropped (1 instead of 0). The lockstep and 4 ranks (no hand-back: a is
     a boundary node there) for comparison.
     """
-    two = [tmp_path / "r2-1.npz", "1", tmp_path / "r2-0.npz", "0"]  # both ways in one 2-rank launch
-    run_mpi(2, ["tests/mpi_scripts/engine_handback_check.py", *map(str, two)], timeout_s=120)
-    runs = [run_mpi_arrays(1, "tests/mpi_scripts/engine_handback_check.py", tmp_path / "r1-1.npz", "1",
-                           timeout_s=120),
-            dict(np.load(two[0])), dict(np.load(two[2])),
-            run_mpi_arrays(4, "tests/mpi_scripts/engine_handback_check.py", tmp_path / "r4-1.npz", "1",
-                           timeout_s=120)]
-    one = runs[0]
+    one, two, four = timeline_checks["engine_handback_check"]
+    runs = [one, two, timeline_checks["engine_handback_check:0"], four]
     assert one["bits"].tolist() == [0, 1, 0]  # a (flipped), b, c (a's bit, read on c's rank)
     for other in runs[1:]:
         for key in one:
             assert np.array_equal(one[key], other[key]), key
 
 
-def test_nodes_running_past_a_blocked_node_keep_the_global_order_of_a_pair_held_back(tmp_path):
+def test_nodes_running_past_a_blocked_node_keep_the_global_order_of_a_pair_held_back(timeline_checks):
     """``RUN_PAST_BLOCKED``: a rank's nodes run past one that waits for a flush; the same bits everywhere.
 
     On 2 ranks node 6 measures its half of a pair with node 5 while node 5
@@ -722,12 +727,8 @@ def test_nodes_running_past_a_blocked_node_keep_the_global_order_of_a_pair_held_
     the pair, or node 5 measures a qubit with no state (other bits). The
     same run without ``RUN_PAST_BLOCKED``, 1 and 4 ranks for comparison.
     """
-    script = "tests/mpi_scripts/engine_run_past_check.py"
-    two = [tmp_path / "r2-1.npz", "1", tmp_path / "r2-0.npz", "0"]  # both ways in one 2-rank launch
-    run_mpi(2, [script, *map(str, two)], timeout_s=120)
-    one = run_mpi_arrays(1, script, tmp_path / "r1.npz", "1", timeout_s=120)
-    runs = [dict(np.load(two[0])), dict(np.load(two[2])), run_mpi_arrays(4, script, tmp_path / "r4.npz", "1",
-                                                                          timeout_s=120)]
+    one, two, four = timeline_checks["engine_run_past_check"]
+    runs = [two, timeline_checks["engine_run_past_check:0"], four]
     assert runs[0]["installed"].tolist() == [24]  # the path under test was taken, on both ranks
     assert len(one["bits"]) == 36 and one["bits"].any()
     for other in runs:

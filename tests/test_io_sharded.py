@@ -112,46 +112,64 @@ def test_serial_h5py_or_switch_off_means_slab_files(monkeypatch):
     assert not sharded.collective_wanted(Comm2())
 
 
+#: The 2-rank cases of tests/mpi_scripts/sharded_state_check.py (10 qubits, complex128) the tests below look at.
+TWO_RANK_CASES = ["whole", "bad:bad", "bad-looked:bad-looked",
+                  *[f"cut{look}:cut:{look}" for look in (3, 9, 10, 12, 99)]]
+
+
+@pytest.fixture(scope="module")
+def two_ranks(tmp_path_factory):
+    """The cases of TWO_RANK_CASES on 2 ranks, in one launch: ``{name: (its folder, what its ranks printed)}``."""
+    root = tmp_path_factory.mktemp("sharded_two_ranks")
+    run_mpi(2, ["tests/mpi_scripts/sharded_state_check.py", "--cases", str(root), "10", "complex128",
+                *TWO_RANK_CASES])
+    names = [case.split(":")[0] for case in TWO_RANK_CASES]
+    return {name: (root / name, "".join((root / f"{name}.rank{rank}.out").read_text() for rank in (0, 1)))
+            for name in names}
+
+
 @pytest.mark.parametrize("ranks", [2, 4])
-def test_write_sharded_state_on_several_ranks_writes_slab_files(tmp_path, ranks):
-    proc = run_mpi(ranks, ["tests/mpi_scripts/sharded_state_check.py", str(tmp_path), "10", "complex128"])
+def test_write_sharded_state_on_several_ranks_writes_slab_files(tmp_path, ranks, two_ranks):
+    if ranks == 2:
+        stdout = two_ranks["whole"][1]
+    else:
+        stdout = run_mpi(ranks, ["tests/mpi_scripts/sharded_state_check.py", str(tmp_path), "10", "complex128"]).stdout
     slab_names = ",".join(f"run.slab{r:04d}.h5" for r in range(ranks))
-    assert f"layout=slabs files=run.h5,{slab_names}" in proc.stdout
+    assert f"layout=slabs files=run.h5,{slab_names}" in stdout
 
 
-def test_a_rank_with_bad_pieces_fails_every_rank(tmp_path):
-    proc = run_mpi(2, ["tests/mpi_scripts/sharded_state_check.py", str(tmp_path), "10", "complex128", "bad"])
-    assert "rank 1 raised ValueError: slab pieces cover" in proc.stdout
-    assert "rank 0 raised DqsimError" in proc.stdout and "rank 1 failed" in proc.stdout
+def test_a_rank_with_bad_pieces_fails_every_rank(two_ranks):
+    stdout = two_ranks["bad"][1]
+    assert "rank 1 raised ValueError: slab pieces cover" in stdout
+    assert "rank 0 raised DqsimError" in stdout and "rank 1 failed" in stdout
 
 
-def test_a_rank_that_fails_between_looks_for_a_stop_fails_every_rank_without_a_hang(tmp_path):
+def test_a_rank_that_fails_between_looks_for_a_stop_fails_every_rank_without_a_hang(two_ranks):
     """Rank 1's pieces end early (after fewer looks than rank 0 takes): it joins rank 0's next look with its
     failure, so rank 0 stops writing there and both raise, rank 0 naming rank 1; no file is left."""
-    proc = run_mpi(2, ["tests/mpi_scripts/sharded_state_check.py", str(tmp_path), "10", "complex128", "bad-looked"])
-    assert "rank 1 raised ValueError: slab pieces cover" in proc.stdout
-    assert "rank 0 raised DqsimError" in proc.stdout and "rank 1 failed" in proc.stdout
-    assert list(tmp_path.iterdir()) == []
+    folder, stdout = two_ranks["bad-looked"]
+    assert "rank 1 raised ValueError: slab pieces cover" in stdout
+    assert "rank 0 raised DqsimError" in stdout and "rank 1 failed" in stdout
+    assert list(folder.iterdir()) == []
 
 
 @pytest.mark.parametrize("look, cut_at, slabs_left", [(3, 3, True), (9, 9, True), (10, 10, False), (12, 12, False),
                                                       (99, None, False)])
-def test_a_stop_on_one_rank_cuts_every_rank_s_write_at_the_same_look(tmp_path, look, cut_at, slabs_left):
+def test_a_stop_on_one_rank_cuts_every_rank_s_write_at_the_same_look(two_ranks, look, cut_at, slabs_left):
     """512 amplitudes per rank, a look every 64: 7 between the pieces of the write, one once the slab file is
     closed, one once it is synced, one once it is renamed, 7 in its read-back. Rank 1 alone wants to stop from
     look LOOK: both ranks stop at that look and remove what they wrote. Cut while writing (look 3) or before the
     rename (9), the older output's slabs stay as they were; cut after it (10) or in the read-back (12), the new
     slabs had replaced them, and go. Never wanting to (99): the write is whole after 17 looks."""
-    proc = run_mpi(2, ["tests/mpi_scripts/sharded_state_check.py", str(tmp_path), "10", "complex128", "cut",
-                       str(look)])
-    ended = sorted(line for line in proc.stdout.splitlines() if line.startswith("rank "))
+    folder, stdout = two_ranks[f"cut{look}"]
+    ended = sorted(line for line in stdout.splitlines() if line.startswith("rank "))
     if cut_at is None:
         assert ended == [f"rank {r}: written whole after 17 looks" for r in (0, 1)]
-        assert sorted(p.name for p in tmp_path.iterdir()) == ["run.h5", "run.slab0000.h5", "run.slab0001.h5"]
+        assert sorted(p.name for p in folder.iterdir()) == ["run.h5", "run.slab0000.h5", "run.slab0001.h5"]
         return
     assert ended == [f"rank {r}: cut at look {cut_at}" for r in (0, 1)]
     names, kept = ("run.h5,run.slab0000.h5,run.slab0001.h5", 3) if slabs_left else ("run.h5", 1)
-    assert f"after the cut: files={names} older files kept as they were={kept}" in proc.stdout
+    assert f"after the cut: files={names} older files kept as they were={kept}" in stdout
 
 
 @pytest.mark.parametrize("layout", ["slabs", "collective"])

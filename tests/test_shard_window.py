@@ -12,17 +12,25 @@ amplitudes, bit for bit, and the same byte counts.
 import numpy as np
 import pytest
 
-from mpi_helper import run_mpi_arrays
+from mpi_helper import run_mpi
 
 MODES = ("1", "slots", "0")
 
 
 @pytest.fixture(scope="module", params=[2, 4])
-def results(request, tmp_path_factory):
-    path = tmp_path_factory.mktemp("shard_window") / f"ranks{request.param}.npz"
-    out = run_mpi_arrays(request.param, "tests/mpi_scripts/shard_window_check.py", path, timeout_s=600)
-    out["ranks"] = request.param
-    return out
+def both_checks(request, tmp_path_factory):
+    """The arrays of shard_window_check.py and then shard_window_life.py (which leaves windows alive at exit: last)
+    on 2 and 4 ranks, in one launch per rank count (tests/mpi_scripts/run_checks.py): ``(check, life)``."""
+    folder = tmp_path_factory.mktemp("shard_window")
+    check, life = folder / f"check{request.param}.npz", folder / f"life{request.param}.npz"
+    run_mpi(request.param, ["tests/mpi_scripts/run_checks.py", "shard_window_check", str(check),
+                            "shard_window_life", str(life)], timeout_s=600)
+    return {**np.load(check), "ranks": request.param}, dict(np.load(life))
+
+
+@pytest.fixture
+def results(both_checks):
+    return both_checks[0]
 
 
 @pytest.mark.parametrize("precision", ["complex128", "complex64"])
@@ -52,10 +60,9 @@ def test_dropped_states_free_their_windows(results):
     assert results["live_windows"][0] <= 2  # six states made and dropped: their windows were freed
 
 
-@pytest.fixture(scope="module", params=[2, 4])
-def lifetime(request, tmp_path_factory):
-    path = tmp_path_factory.mktemp("shard_window_life") / f"ranks{request.param}.npz"
-    return run_mpi_arrays(request.param, "tests/mpi_scripts/shard_window_life.py", path, timeout_s=600)
+@pytest.fixture
+def lifetime(both_checks):
+    return both_checks[1]
 
 
 def test_grown_register_frees_its_old_window_at_once(lifetime):

@@ -1,6 +1,7 @@
 """The end of a run on several ranks: one collective carries the counts, the statistics and a scenario's payload.
 
-Usage: python end_gather_check.py  (rank 0 prints one JSON line)
+Usage: python end_gather_check.py  (rank 0 prints one JSON line; ``main(OUT)`` through run_checks.py writes it
+to OUT instead)
 
 Node ``a`` (rank 0) and node ``b`` (the last rank) ping each other once and count; ``a`` then flips data
 qubit 0, an operation no measurement resolves during the run: the run's last flush applies it, before the
@@ -27,7 +28,8 @@ def ping(ctx, peer, flip):
         ctx.apply(gate_op("x", [0]))
 
 
-def main(comm):
+def main(out_path=None):
+    comm = comm_mod.init()
     state = ShardedState(3, comm)  # (one local qubit on 4 ranks)
     network = Network.from_links([NodeSpec(name="a"), NodeSpec(name="b")], {(0, 1): LinkSpec(distance_km=0.2)},
                                  num_ranks=comm.size, placement=[0, comm.size - 1])
@@ -37,10 +39,15 @@ def main(comm):
     sim.gather_at_end(lambda: (comm.rank, sim.stats.num_quantum_ops, [node.name for node in sim.local]))
     stats = sim.run()
     if comm.rank == 0:
-        print(json.dumps({"gathered": sim.gathered_at_end, "counters": sorted([repr(key), value] for key, value in stats.counters.items()),
-                          "quantum_ops": stats.num_quantum_ops, "end_ps": stats.end_time_ps,
-                          "latency_ps": network.latency_ps(0, 1)}))
+        line = json.dumps({"gathered": sim.gathered_at_end, "counters": sorted([repr(key), value] for key, value in stats.counters.items()),
+                           "quantum_ops": stats.num_quantum_ops, "end_ps": stats.end_time_ps,
+                           "latency_ps": network.latency_ps(0, 1)})
+        if out_path is None:
+            print(line)
+        else:
+            with open(out_path, "w") as out:
+                out.write(line + "\n")
 
 
 if __name__ == "__main__":
-    main(comm_mod.init())
+    main()

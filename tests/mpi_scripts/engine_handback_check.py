@@ -1,7 +1,8 @@
 """A shared small state handed back to its rank while that rank has operations on it in flight.
 
 Usage: python engine_handback_check.py OUT.npz [PIPELINED_EXCHANGE [OUT2.npz PIPELINED_EXCHANGE2 ...]]
-(several runs in one launch, each saved to its own file)
+(several runs in one launch, each saved to its own file; or ``main(OUT.npz, PIPELINED_EXCHANGE)`` through
+run_checks.py)
 
 A line a-b-c-d of 1 µs links (on 2 ranks a, b on rank 0, c, d on rank 1: b
 and c are boundary nodes, a is not). b makes a perfect Bell pair with a's
@@ -63,17 +64,21 @@ def bits_of(timeline) -> np.ndarray:
     return np.array([int(detail.strip("(),")) for _t, _n, kind, detail in timeline if kind.endswith("bits")])
 
 
-def main(out_path):
+def main(out_path, mode="1"):
+    """One run with ``PIPELINED_EXCHANGE`` on (``mode`` "1") or off ("0"), put back as it was afterwards."""
     # beside this script (imported here: pytest's doctest pass imports this file as a module)
     from engine_horizon_check import line_simulator, save_timeline
-    sim = line_simulator(comm_mod.init(), NAMES, qubit_owner=[0, 1, 2, 3], seed=1)
-    for node, process in ((1, maker), (0, flipper), (2, sleeper)):
-        sim.spawn(node, process)
-    save_timeline(out_path, sim, sim.run(), bits=bits_of)
+    saved, simulator.PIPELINED_EXCHANGE = simulator.PIPELINED_EXCHANGE, mode != "0"
+    try:
+        sim = line_simulator(comm_mod.init(), NAMES, qubit_owner=[0, 1, 2, 3], seed=1)
+        for node, process in ((1, maker), (0, flipper), (2, sleeper)):
+            sim.spawn(node, process)
+        save_timeline(out_path, sim, sim.run(), bits=bits_of)
+    finally:
+        simulator.PIPELINED_EXCHANGE = saved
 
 
 if __name__ == "__main__":
     args = sys.argv[1:] if len(sys.argv) > 2 else [*sys.argv[1:], "1"]
     for path, mode in zip(args[::2], args[1::2]):
-        simulator.PIPELINED_EXCHANGE = mode != "0"
-        main(path)
+        main(path, mode)

@@ -1,7 +1,8 @@
 """Nodes of a rank run past a node that waits for a measurement (``RUN_PAST_BLOCKED``), a pair held back.
 
 Usage: python engine_run_past_check.py OUT.npz [RUN_PAST_BLOCKED [OUT2.npz RUN_PAST_BLOCKED2 ...]]
-(several runs in one launch, each saved to its own file; RUN_PAST_BLOCKED "0" or "1")
+(several runs in one launch, each saved to its own file; RUN_PAST_BLOCKED "0" or "1"; or
+``main(OUT.npz, RUN_PAST_BLOCKED)`` through run_checks.py)
 
 A line 0-1-...-7 of 1 µs links (on 2 ranks 0-3 on rank 0, 4-7 on rank 1:
 3 and 4 are boundary nodes). Each round ``k`` (every 20 µs): node 3 makes a
@@ -58,7 +59,16 @@ def bits_of(timeline) -> np.ndarray:
     return np.array([int(detail) for _t, _n, kind, detail in timeline if kind == "bits"])
 
 
-def main(out_path):
+def main(out_path, mode="1"):
+    """One run with ``RUN_PAST_BLOCKED`` on (``mode`` "1") or off ("0"), put back as it was afterwards."""
+    saved, simulator.RUN_PAST_BLOCKED = simulator.RUN_PAST_BLOCKED, mode != "0"
+    try:
+        _run(out_path)
+    finally:
+        simulator.RUN_PAST_BLOCKED = saved
+
+
+def _run(out_path):
     # beside this script (imported here: pytest's doctest pass imports this file as a module)
     from engine_horizon_check import line_simulator, save_timeline
     comm = comm_mod.init()
@@ -87,5 +97,4 @@ def main(out_path):
 if __name__ == "__main__":
     args = sys.argv[1:] if len(sys.argv) > 2 else [*sys.argv[1:], "1"]
     for path, mode in zip(args[::2], args[1::2]):
-        simulator.RUN_PAST_BLOCKED = mode != "0"
-        main(path)
+        main(path, mode)

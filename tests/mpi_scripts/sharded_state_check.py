@@ -1,6 +1,7 @@
 """Write a known state with write_sharded_state on every rank, read it back, check it.
 
 Usage: python sharded_state_check.py FOLDER NUM_QUBITS DTYPE [bad | bad-looked | cut LOOK]
+       python sharded_state_check.py --cases ROOT NUM_QUBITS DTYPE NAME[:bad | :bad-looked | :cut:LOOK]...
 Writes FOLDER/run.h5 (and slab files on the serial path). Every rank then
 reads its own range with ``state_pieces(verify=True)`` and rank 0 the whole
 state; each compares with the known vector (seeded, the same on every rank).
@@ -12,8 +13,12 @@ a stop every 64 amplitudes (rank 1 fails between two looks of rank 0's). With
 for a stop every 64 amplitudes, rank 1 alone wanting to stop from its look
 LOOK on: rank 0 prints how that write ended on every rank, then
 ``after the cut: files=<names> older files kept as they were=<count>``.
+
+With ``--cases`` each case runs in turn in this one launch (one interpreter start per rank for all of them),
+in the new folder ROOT/NAME, what each rank prints going to ROOT/NAME.rank<R>.out.
 """
 
+import contextlib
 import sys
 from pathlib import Path
 
@@ -102,7 +107,31 @@ def cut_over(folder, vector, size, comm, from_look):
         print(f"after the cut: files={','.join(sorted(after))} older files kept as they were={kept}", flush=True)
 
 
+def mode_options(mode):
+    """main's keyword arguments for the mode words ``[]``, ``["bad"]``, ``["bad-looked"]`` or ``["cut", LOOK]``."""
+    return {"bad": mode[:1] in (["bad"], ["bad-looked"]), "looked": mode[:1] == ["bad-looked"],
+            "cut": int(mode[1]) if mode[:1] == ["cut"] else None}
+
+
+def run_cases(root, num_qubits, dtype, cases):
+    """Each case ``NAME[:MODE[:LOOK]]`` in turn: :func:`main` in ROOT/NAME, each rank's output to
+    ROOT/NAME.rank<R>.out; the piece size a looked write sets is put back after each case."""
+    comm = comm_mod.init()
+    piece_amplitudes = sharded.STATE_PIECE_AMPLITUDES
+    for case in cases:
+        name, *mode = case.split(":")
+        folder = Path(root) / name
+        if comm.rank == 0:
+            folder.mkdir()
+        comm.barrier()
+        with open(Path(root) / f"{name}.rank{comm.rank}.out", "w") as out, contextlib.redirect_stdout(out):
+            main(folder, num_qubits, dtype, **mode_options(mode))
+        sharded.STATE_PIECE_AMPLITUDES = piece_amplitudes
+        comm.barrier()
+
+
 if __name__ == "__main__":
-    mode = sys.argv[4:5]
-    main(sys.argv[1], int(sys.argv[2]), sys.argv[3], bad=mode in (["bad"], ["bad-looked"]),
-         looked=mode == ["bad-looked"], cut=int(sys.argv[5]) if mode == ["cut"] else None)
+    if sys.argv[1] == "--cases":
+        run_cases(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5:])
+    else:
+        main(sys.argv[1], int(sys.argv[2]), sys.argv[3], **mode_options(sys.argv[4:]))
