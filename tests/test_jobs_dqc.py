@@ -388,6 +388,23 @@ def test_override_errors(assignment, match):
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize("assignment, match", [
+    ("network.link.source_rate_hz=5e-324", r"\[network\.link\]\.source_rate_hz = 5e-324: must be at least 1\.08e-07 "),
+    ("network.link.distance_km=1.7976931348623157e308",
+     r"\[network\.link\]\.distance_km = 1\.7976931348623157e\+308: must be at most 1\.88e\+12 at group_index = 1\.468"),
+    ("network.link.group_index=1.7976931348623157e308",
+     r"\[network\.link\]\.group_index = 1\.7976931348623157e\+308: must be at most 2\.77e\+11 at distance_km = 10\.0"),
+])
+def test_a_link_whose_times_overflow_the_clock_is_refused_at_load(assignment, match):
+    """Boundary runs (bench/boundary_runs.py, 2026-12-06): these crashed building the network, ``ValueError:
+    seconds must be finite, got inf`` from the fibre delay or the source period in int64 picoseconds."""
+    with pytest.raises(ConfigError, match=match) as info:
+        apply_overrides(load(dqc()), [assignment])
+    assert "\n" not in str(info.value)
+    link = apply_overrides(load(dqc()), ["network.link.source_rate_hz=1.1e-7"]).network.link_spec()
+    assert link.effective_source_period_ps == round(1.0 / 1.1e-7 * 10**12)  # the slowest source allowed still fits
+
+
 def test_the_placement_is_checked_against_the_rank_count_when_the_network_is_built():
     job = load(dqc(network=LINE_NETWORK + "\nplacement = [0, 1, 2, 2]"))
     assert list(job_network(job.network, 3).placement) == [0, 1, 2, 2]

@@ -223,6 +223,37 @@ def test_batch_size_independence(batch_fn, start):
     assert not np.array_equal(other_node.alice_setting, whole.alice_setting)
 
 
+@pytest.mark.parametrize("batch_fn", [bbm92_batch, e91_batch])
+def test_a_one_pair_batch_draws_about_one_pairs_uniforms(batch_fn, monkeypatch):
+    """Boundary runs (bench/boundary_runs.py, 2026-12-06): ``batch_pulses = 1`` drew a whole chunk (2^16 rows)
+    per pair and side, 2 ms a pair, so 200,000 pairs ran past a minute (10^7, the default, some 6 hours)."""
+    from dqsim.rng import Stream
+
+    drawn = []
+    make = Stream.generator
+
+    def counting(self, event):
+        generator = make(self, event)
+
+        class Counted:
+            bit_generator = generator.bit_generator
+
+            def random(self, size=None, dtype=np.float64):
+                drawn.append(int(np.prod(size)))
+                return generator.random(size, dtype=dtype)
+        return Counted()
+
+    monkeypatch.setattr(Stream, "generator", counting)
+    source = EntangledSource(werner=0.9)
+    channel = dict(transmittance_alice=0.5, transmittance_bob=0.3, efficiency=0.8, dark_count_probability=0.05)
+    one = batch_fn(np, source, **channel, seed=7, start_pair=CHUNK_PAIRS - 2, num_pairs=1)
+    assert sum(drawn) <= 3 * 8, drawn  # three sides of a few columns, plus at most 3 words dropped each
+    monkeypatch.undo()
+    whole = batch_fn(np, source, **channel, seed=7, start_pair=CHUNK_PAIRS - 5, num_pairs=5)
+    for name in FIELDS:
+        np.testing.assert_array_equal(getattr(one, name), getattr(whole, name)[3:4], err_msg=name)
+
+
 def test_empty_batch():
     batch = e91_batch(np, EntangledSource(), **LOSSLESS, seed=0, start_pair=5, num_pairs=0)
     assert all(getattr(batch, name).shape == (0,) for name in FIELDS)

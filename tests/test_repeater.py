@@ -351,6 +351,10 @@ BASE = '[run]\nname = "c"\nscenario = "repeater"\n[chain]\n'
     # 1e300 s loaded, then ended in an OverflowError traceback converting it to picoseconds
     ("num_links = 2\ntotal_distance_km = 10\ncutoff_s = 1e300", "[chain].cutoff_s = 1e+300: must be in (0, 1_000_000]"),
     ("num_links = 2\ntotal_distance_km = 10\nreference_rate_hz = 0", "[chain].reference_rate_hz"),
+    # the largest float: a fibre light cannot cross within the int64 picosecond clock (LinkSpec refuses it)
+    ("num_links = 1\ntotal_distance_km = 1.7976931348623157e308",
+     "[chain].total_distance_km = 1.7976931348623157e+308: links of 1.79769e+308 km (1 link(s)): distance_km must"),
+    ("num_links = 2\ntotal_distance_km = 10\n[chain.link]\ngroup_index = 1e300", "[chain.link].group_index = 1e+300"),
     ("num_links = 2\ntotal_distance_km = 10\nnum_pairs = 0", "[chain].num_pairs"),
     ("num_links = 2\ntotal_distance_km = 10\nnum_pair = 3", "[chain].num_pair"),
     ("total_distance_km = 10", "[chain].num_links"),

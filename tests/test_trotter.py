@@ -254,6 +254,14 @@ def test_defaults():
      r"\[model\]\.J = 0\.0: the Hamiltonian is zero with h = 0\.0 too: nothing evolves; give J or h a value other "
      r"than 0$"),
     ('kind = "tfim"', 'kind = "xxz"\nJ = 0.0', r"\[model\]\.J = 0\.0: the Hamiltonian is zero"),
+    # boundary runs (bench/boundary_runs.py): h = 1.8e308 ended in a "math domain error" traceback (the angle 2·h·dt
+    # overflowed), J = 1.8e308 wrote inf and NaN energies, total_time = 1.8e308 was refused only at run time
+    ('kind = "tfim"', 'kind = "tfim"\nh = 1.7976931348623157e308',
+     r"\[model\]\.h = 1\.7976931348623157e\+308: makes the Hamiltonian's norm bound .* overflow a float"),
+    ('kind = "tfim"', 'kind = "tfim"\nJ = -1.7976931348623157e308', r"\[model\]\.J = -1\.7976931348623157e\+308: makes"),
+    ('kind = "tfim"', 'kind = "xxz"\ndelta = 1e308', r"\[model\]\.delta = 1e\+308: makes"),
+    ("total_time = 1.0", "total_time = 1.7976931348623157e308",
+     r"\[evolution\]\.total_time = 1\.7976931348623157e\+308: times 2·‖H‖ <= .* overflows a float"),
 ])
 def test_bad_job_values_name_their_key(old, new, match):
     with pytest.raises(ConfigError, match=match):

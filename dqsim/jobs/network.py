@@ -106,11 +106,12 @@ def checked_spec_parameters(params: dict[str, Any], spec: type, allowed: Sequenc
     try:
         spec(**{**defaults, **params})
     except ValueError as exc:
-        raise _spec_problem(exc, spec, params) from None
+        raise _spec_problem(exc, spec, params, defaults) from None
     return params
 
 
-def _spec_problem(exc: ValueError, spec: type, given: dict[str, Any]) -> PydanticCustomError:
+def _spec_problem(exc: ValueError, spec: type, given: dict[str, Any],
+                  defaults: dict[str, Any] | None = None) -> PydanticCustomError:
     """A ``LinkSpec``/``NodeSpec`` error as a job error naming the field.
 
     Their messages read ``"<Spec>: <field> must be ..., got <value>"``; the
@@ -133,7 +134,7 @@ def _spec_problem(exc: ValueError, spec: type, given: dict[str, Any]) -> Pydanti
     message = re.sub(r",? got .*$", "", message)
     if field in given:
         return job_error(message + unit_hint(given[field]), key=(field,), value=given[field], has_value=True)
-    default = next(f.default for f in dataclasses.fields(spec) if f.name == field)
+    default = (defaults or {}).get(field, next(f.default for f in dataclasses.fields(spec) if f.name == field))
     return job_error(f"{message} ({field} is not set: its default is {toml_repr(default)})",
                      key=(field,))
 

@@ -38,7 +38,7 @@ from typing import Any, ClassVar, Literal, Optional
 
 from pydantic import Field, field_validator, model_validator
 
-from dqsim.errors import toml_repr
+from dqsim.errors import ConfigError, toml_repr
 from dqsim.jobs.base import JobConfig
 from dqsim.jobs.errors import job_error
 from dqsim.jobs.network import LINK_FIELDS, LINK_FLOAT_FIELDS, NODE_FLOAT_FIELDS, checked_spec_parameters
@@ -197,14 +197,21 @@ class ChainSection(Section):
                                 key=key, value=links, has_value=True)
         for index, total in enumerate(self.total_distance_km):
             for links in self.num_links:
-                probability = self.link_spec(links, total).success_probability
+                try:
+                    link = self.link_spec(links, total)
+                except ConfigError as exc:  # e.g. a fibre light cannot cross within the engine's clock
+                    raise job_error(f"links of {total / links:g} km ({links} link(s)): "
+                                    f"{str(exc).removeprefix('LinkSpec: ')}",
+                                    key=_entry_key("total_distance_km", self.total_distance_km, index),
+                                    value=total, has_value=True) from None
+                probability = link.success_probability
                 if probability < MIN_SUCCESS_PROBABILITY:
                     raise job_error(
                         f"links of {total / links:g} km ({links} link(s)) succeed with probability "
                         f"{probability:.3g} per attempt, below {MIN_SUCCESS_PROBABILITY:g}; too long to simulate",
                         key=_entry_key("total_distance_km", self.total_distance_km, index),
                         value=total, has_value=True)
-                mean_ps = self.link_spec(links, total).mean_time_to_success_ps
+                mean_ps = link.mean_time_to_success_ps
                 if mean_ps > MAX_MEAN_PAIRING_TIME_PS:  # the engine's int64 picoseconds must hold the run
                     raise job_error(
                         f"links of {total / links:g} km ({links} link(s)) take {ps_to_seconds(mean_ps):.2g} s per "

@@ -8,6 +8,7 @@ errors read as every job-file error (:mod:`dqsim.jobs.errors`).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import typing
@@ -17,7 +18,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict
 
 from dqsim.jobs.errors import job_error
 
-__all__ = ["Section", "NAME_PATTERN", "checked_name", "format_number", "bounded_real", "bounded_int", "is_number"]
+__all__ = ["Section", "NAME_PATTERN", "checked_name", "format_number", "bounded_real", "bounded_int", "is_number",
+           "Bounds"]
 
 
 class Section(BaseModel):
@@ -36,6 +38,20 @@ def checked_name(name: str) -> str:
         raise job_error("must be 1..64 characters of letters, digits, '_', '-', '.' "
                         "starting with a letter or digit", value=name, has_value=True)
     return name
+
+
+@dataclasses.dataclass(frozen=True)
+class Bounds:
+    """The interval a :func:`bounded_real` or :func:`bounded_int` field enforces, kept in its type's metadata.
+
+    Read by tools that walk the job models (``bench/boundary_runs.py``); the check itself is the
+    type's validator. ``high`` is ``math.inf`` when there is no upper bound.
+    """
+
+    low: float
+    high: float
+    low_open: bool = False
+    high_open: bool = False
 
 
 def format_number(value: float) -> str:
@@ -64,7 +80,7 @@ def bounded_real(low: float = -math.inf, high: float = math.inf, *, low_open: bo
             raise job_error(f"must be in {interval}", value=value, has_value=True)
         return value
 
-    return typing.Annotated[float, AfterValidator(check)]
+    return typing.Annotated[float, AfterValidator(check), Bounds(low, high, low_open, high_open)]
 
 
 def bounded_int(low: int, high: int | None = None) -> Any:
@@ -78,7 +94,7 @@ def bounded_int(low: int, high: int | None = None) -> Any:
             raise job_error(f"must be <= {format_number(high)}{allowed}", value=value, has_value=True)
         return value
 
-    return typing.Annotated[int, AfterValidator(check)]
+    return typing.Annotated[int, AfterValidator(check), Bounds(low, math.inf if high is None else high)]
 
 
 def is_number(value: Any) -> bool:

@@ -42,6 +42,9 @@ Examples:
 
 from __future__ import annotations
 
+import math
+import sys
+
 from typing import Any, ClassVar, Literal, Optional
 
 from pydantic import Field, field_validator, model_validator
@@ -92,6 +95,9 @@ class ModelSection(Section):
         h: field, finite; default 1 for ``"tfim"``, 0 for ``"xxz"``.
         delta: anisotropy Δ, finite, ``"xxz"`` only; default 1.
         initial: ``"up"`` (``|0…0⟩``, default) or ``"neel"`` (``|0101…⟩``).
+
+    The norm bound ``num_sites·(|J|·(2 + |Δ|) + |h|)`` (``"tfim"``: ``num_sites·(|J| + |h|)``) times
+    ``2·[evolution].total_time`` must be a finite float (:meth:`TrotterJob._check_phases`).
     """
 
     kind: Literal["tfim", "xxz"]
@@ -137,7 +143,7 @@ class EvolutionSection(Section):
 
     Attributes:
         total_time: last time ``T``, > 0, in units of ħ over the energy unit
-            of ``J`` and ``h`` (ħ = 1).
+            of ``J`` and ``h`` (ħ = 1); with them, a finite float phase (see ``[model]``).
         num_points: time points after 0, 1..200: ``t_k = k·T/num_points`` for
             ``k = 0..num_points`` (``k = 0`` is the initial state).
         steps_per_point: Trotter steps per interval ``T/num_points``,
@@ -277,6 +283,7 @@ class TrotterJob(JobConfig):
 
     @model_validator(mode="after")
     def _check_job(self) -> "TrotterJob":
+        self._check_phases()
         network = self.network
         num_sites = self.model.num_sites
         num_nodes = network.resolved_num_nodes()
@@ -302,6 +309,29 @@ class TrotterJob(JobConfig):
                                 f"{per_node} data qubits; give the node of each site",
                                 key=key, missing=True)
         return self
+
+    def _check_phases(self) -> None:
+        """The phases must be finite floats: ``2·‖H‖·total_time``, with ``‖H‖`` bounded by
+        ``num_sites·(|J|·(2 + |Δ|) + |h|)`` (``"xxz"``; ``num_sites·(|J| + |h|)`` for ``"tfim"``).
+
+        Each coefficient alone may be any finite float, but with J or h at 1.8e308 the Trotter
+        angles 2·h·dt overflowed to inf (``math domain error`` in the gate matrices) and the
+        energies to ±inf and NaN; with total_time = 1.8e308 the circuit builder refused inf.
+        """
+        model = self.model
+        spread = abs(model.J) * ((2.0 + abs(model.delta)) if model.kind == "xxz" else 1.0) + abs(model.h)
+        norm = model.num_sites * spread
+        if math.isfinite(norm) and math.isfinite(2.0 * norm * self.evolution.total_time):
+            return
+        if math.isfinite(norm):
+            raise job_error(f"times 2·‖H‖ <= {2.0 * norm:.3g} (the Hamiltonian's coefficients) overflows a float: the "
+                            f"phases e^(-iHt) cannot be computed; allowed at most {sys.float_info.max / (2.0 * norm):.3g}",
+                            key=("evolution", "total_time"), value=self.evolution.total_time, has_value=True)
+        terms = {"J": model.J, "h": model.h, **({"delta": model.delta} if model.kind == "xxz" else {})}
+        key = max(terms, key=lambda name: abs(terms[name]))
+        raise job_error(f"makes the Hamiltonian's norm bound num_sites·(|J|{'·(2 + |delta|)' if model.kind == 'xxz' else ''}"
+                        f" + |h|) overflow a float: its energies and phases cannot be computed",
+                        key=("model", key), value=terms[key], has_value=True)
 
     def use_exact(self) -> bool:
         """Whether to compute the exact evolution: ``[evolution].exact``, default ``num_sites <= 12``."""

@@ -127,6 +127,21 @@ class LinkSpec:
         check_real(where, "bright_state_alpha", self.bright_state_alpha, 0.0, 0.5,
                    low_open=True, **kw)
         check_real(where, "source_fidelity", self.source_fidelity, 0.25, 1.0, **kw)
+        # The fibre delay and the source period become int64 picoseconds of the engine's clock: a length
+        # (1e308 km, or a group index of 1e308) or a rate (5e-324 Hz) whose time does not fit cannot be simulated.
+        clock_s = units.ps_to_seconds(ENGINE_CLOCK_MAX_PS)
+        delay_s = self.group_index * self.distance_km * units.M_PER_KM / units.SPEED_OF_LIGHT_M_PER_S
+        if delay_s > clock_s:
+            light_km = clock_s * units.SPEED_OF_LIGHT_M_PER_S / units.M_PER_KM  # at group index 1
+            clock = f"light must cross the fibre within the {clock_s:.3g} s the engine's int64 picosecond clock holds"
+            if self.distance_km > light_km:  # too long at any group index
+                raise ConfigError(f"{where}: distance_km must be at most {light_km / self.group_index:.3g} at "
+                                  f"group_index = {self.group_index!r} ({clock}), got {self.distance_km!r}")
+            raise ConfigError(f"{where}: group_index must be at most {light_km / self.distance_km:.3g} at "
+                              f"distance_km = {self.distance_km!r} ({clock}), got {self.group_index!r}")
+        if self.source_rate_hz is not None and 1.0 / self.source_rate_hz > clock_s:
+            raise ConfigError(f"{where}: source_rate_hz must be at least {1.0 / clock_s:.3g} (one emission per "
+                              f"{clock_s:.3g} s, the engine's int64 picosecond clock), got {self.source_rate_hz!r}")
 
     @functools.cached_property  # frozen: computed once per link
     def transmittance(self) -> float:
