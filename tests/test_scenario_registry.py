@@ -20,8 +20,10 @@ PACKAGE = ROOT / "dqsim"
 #: ranks never import it); the progress log's compile note reads numba's dispatchers through
 #: ``dqsim.backend.warmup``, which imports every numba kernel module, only at rank 0's first heartbeat line.
 ALLOWED_LOCAL_IMPORTS = {("cli/plot.py", "matplotlib"), ("cli/plot.py", "matplotlib.pyplot"),
-                         ("cli/main.py", "rich.progress"), ("cli/main.py", "dqsim.backend")}
-#: (The entry point imports the module of the command given, and only it, through the table
+                         ("cli/main.py", "rich.progress"), ("cli/main.py", "dqsim.backend"),
+                         ("cli/__init__.py", "dqsim.cli")}
+#: (console_main imports the parser only after it holds a run's stop signals: tests/test_stop_signals_at_start.py.
+#: The entry point imports the module of the command given, and only it, through the table
 #: dqsim.cli.parser.HANDLERS: dqsim --version and --help import none; tests/test_cli.py holds it to that.)
 
 
