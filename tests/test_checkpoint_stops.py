@@ -20,8 +20,10 @@ import fcntl
 import os
 import shutil
 import signal
+import subprocess
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -392,24 +394,21 @@ sys.exit(main(sys.argv[2:]))
 """
 
 
-def test_repro_a_sigterm_to_one_rank_during_the_fidelity_check_on_two_ranks(tmp_path, uninterrupted):
+def test_repro_a_sigterm_to_one_rank_during_the_fidelity_check_on_two_ranks(tmp_path, uninterrupted,
+                                                                            stopped_on_two_ranks):
     """The run used to finish (exit 0) whatever came after its last event; now every rank stops alike. The
     resumed runs give the uninterrupted 1-rank run's results (the register is whole on every rank: bit for bit)."""
-    driver = tmp_path / "driver.py"
-    driver.write_text(DRIVER)
-    common = ["--quiet", "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\""]
-    stopped = run_mpi(2, [str(driver), "dqsim.scenarios.dqc:_fidelity_to_copy", "run", *DQC, "-o",
-                          str(tmp_path / "stopped.h5"), *common], timeout_s=240, check=False)
-    assert stopped.returncode == 75, stopped.stderr
-    assert "Traceback" not in stopped.stderr
-    [ckpt] = checkpoints(tmp_path / "ck")
+    stop = stopped_on_two_ranks["fidelity"]  # DRIVER, rank 1 alone as the check starts
+    assert stop.stopped.returncode == 75, stop.stopped.stderr
+    assert "Traceback" not in stop.stopped.stderr
+    [ckpt] = checkpoints(stop.folder / "ck")
     full = uninterrupted["dqc"]
     for ranks in (2, 1):
-        out = tmp_path / f"resumed{ranks}.h5"
         if ranks == 1:
+            out = tmp_path / "resumed1.h5"
             run_here(["resume", ckpt, "-o", out, "--quiet"])
         else:
-            run_mpi(ranks, ["-m", "dqsim", "resume", str(ckpt), "-o", str(out), "--quiet"], timeout_s=240)
+            out = resumed_on_two_ranks(stop)
         resumed = open_run(out)
         same_tables(full, resumed, ["shots", "counts", "links", "timeline"])
         assert abs(full.attrs["fidelity"] - resumed.attrs["fidelity"]) <= (0 if ranks == 2 else 1e-12)
@@ -529,12 +528,18 @@ SHARED_OUT = {"independent": TROTTER,
               "continued": [*TROTTER, "--set", "evolution.mode=\"continued\"", "--set", "simulation.trajectories=2"]}
 
 
-@pytest.mark.parametrize("mode, where, resume_ranks", [
+#: The stops of :func:`test_a_stop_after_trotter_runs_shared_out_over_the_ranks_checkpoints_and_resumes`: (mode,
+#: where the signal comes (:data:`DRIVER`'s hook, or "waiting": :data:`DRIVER_WAITING_RANK`), ranks of the resume).
+SHARED_OUT_STOPS = [
     ("independent", "dqsim.scenarios.trotter:_summary:1:1", 1),  # the tables: rank 1 alone gets the signal
     ("continued", "dqsim.scenarios.trotter:_summary:1:0", 2),  # the tables: rank 0 alone
     ("independent", "dqsim.cli.main:_cut_on_stop:2:0", 2),  # rank 0 alone, in its output write (second look)
-    ("continued", "waiting", 1)])  # rank 1 alone, as it waits for rank 0's output write
-def test_a_stop_after_trotter_runs_shared_out_over_the_ranks_checkpoints_and_resumes(tmp_path, uninterrupted, mode,
+    ("continued", "waiting", 1)]  # rank 1 alone, as it waits for rank 0's output write
+
+
+@pytest.mark.parametrize("mode, where, resume_ranks", SHARED_OUT_STOPS)
+def test_a_stop_after_trotter_runs_shared_out_over_the_ranks_checkpoints_and_resumes(tmp_path, uninterrupted,
+                                                                                    stopped_on_two_ranks, mode,
                                                                                     where, resume_ranks):
     """Each run shared out over the ranks ran on one rank alone, so no engine run of both ranks was left to
     checkpoint, and a stop after them let the run finish (status 0, a note), a SIGKILL then losing it. Now the
@@ -550,35 +555,32 @@ def test_a_stop_after_trotter_runs_shared_out_over_the_ranks_checkpoints_and_res
     else:
         dqsim(["run", *args], tmp_path / "full", "full.h5")
         full = open_run(tmp_path / "full" / "full.h5")
-    driver = tmp_path / "driver.py"
-    driver.write_text(DRIVER_WAITING_RANK if where == "waiting" else DRIVER)
-    stopped = run_mpi(2, [str(driver), *([] if where == "waiting" else [where]), "run", *args, "-o",
-                          str(tmp_path / "stopped.h5"), "--quiet", "--set",
-                          f"checkpoint.directory=\"{tmp_path / 'ck'}\""], timeout_s=240, check=False)
-    assert stopped.returncode == 75, stopped.stderr
-    [line] = stopped.stderr.strip().splitlines()  # rank 0 speaks for both
-    assert line.startswith("dqsim: checkpoint written to "), stopped.stderr
-    assert sorted(path.name for path in tmp_path.iterdir() if path.name != "full") == ["ck", "driver.py"]
-    [ckpt] = checkpoints(tmp_path / "ck")
+    stop = stopped_on_two_ranks[f"shared-{SHARED_OUT_STOPS.index((mode, where, resume_ranks))}"]
+    assert stop.stopped.returncode == 75, stop.stopped.stderr
+    [line] = stop.stopped.stderr.strip().splitlines()  # rank 0 speaks for both
+    assert line.startswith("dqsim: checkpoint written to "), stop.stopped.stderr
+    assert stop.listing == ["ck", "driver.py"]
+    [ckpt] = checkpoints(stop.folder / "ck")
     stored = open_run(ckpt)
     num_runs = len(full.table("network")) * full.attrs["trajectories"]
     cut = {"independent": num_runs - 1, "continued": 4}[mode]  # (continued: run (series 0, trajectory 1, point 0))
     assert stored.attrs["engine_run"] == cut and stored.attrs["num_ranks"] == 2
     assert sorted(pickle.loads(stored.table("engine/results").tobytes())) == sorted(set(range(num_runs)) - {cut})
-    out = tmp_path / "resumed.h5"
     if resume_ranks == 1:
+        out = tmp_path / "resumed.h5"
         run_here(["resume", ckpt, "-o", out, "--quiet"])
     else:
-        run_mpi(resume_ranks, ["-m", "dqsim", "resume", str(ckpt), "-o", str(out), "--quiet"], timeout_s=240)
+        out = resumed_on_two_ranks(stop)
     same_run(full, open_run(out), ignore=RANK_ATTRS | {"num_ranks", "exchange_path"})
 
 
-def test_a_sigterm_to_a_rank_waiting_for_rank_0_s_write_cuts_it_and_the_state_slabs_go(tmp_path, saved_full):
+def test_a_sigterm_to_a_rank_waiting_for_rank_0_s_write_cuts_it_and_the_state_slabs_go(stopped_on_two_ranks,
+                                                                                         saved_full):
     """Only rank 1 gets the signal, while rank 0 writes the run file over the two ranks' state slabs: rank 0
     hears of it at its next look and abandons the write, the slabs are removed, both ranks checkpoint the
     finished engine run (status 75). The resume on two ranks writes the state once (each rank half of the
     register both hold whole), equal to the uninterrupted one-rank run's."""
-    resumed = slabs_stopped_on_two_ranks_then_resumed(tmp_path, saved_full, DRIVER_WAITING_RANK, [])
+    resumed = slabs_stopped_on_two_ranks_then_resumed(stopped_on_two_ranks["slabs-waiting"], saved_full)
     assert resumed.state().shape == (1 << resumed.attrs["register_qubits"],)
 
 
@@ -625,24 +627,80 @@ sys.exit(cli_main.main(sys.argv[4:]))
 """
 
 
-def slabs_stopped_on_two_ranks_then_resumed(tmp_path, saved_full, driver_text: str, driver_args: list):
-    """Run :data:`SLABS` on two ranks through ``driver_text`` (given ``driver_args`` before dqsim's), expect
-    status 75, one checkpoint and no other file; resume it on two ranks; the resumed output (its state in
-    slab files) equals the uninterrupted one-rank run's. Returns it."""
-    driver = tmp_path / "driver.py"
-    driver.write_text(driver_text)
-    stopped = run_mpi(2, [str(driver), *driver_args, "run", *SLABS, "-o", str(tmp_path / "stopped.h5"),
-                          "--quiet", "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\""], timeout_s=240,
-                      check=False)
-    assert stopped.returncode == 75, stopped.stderr
-    [line] = stopped.stderr.strip().splitlines()
-    assert line.startswith("dqsim: checkpoint written to "), stopped.stderr
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["ck", "driver.py"]  # no output, slab or temporary
-    [ckpt] = checkpoints(tmp_path / "ck")
+# ------------------------------------------------------------- the two-rank stops, their resumes in one launch
+
+def two_rank_stop_cases(root: Path) -> dict:
+    """The two-rank stops of the tests of this file that resume on two ranks (and those of the shared-out trotter
+    runs): ``{case: (driver text, driver arguments, dqsim arguments, ranks of the resume)}``. A
+    :data:`DRIVER_FILES` case's marks go to the folder ``root/CASE-marks``, beside the case's own."""
+    cases = {"fidelity": (DRIVER, ["dqsim.scenarios.dqc:_fidelity_to_copy"], ["run", *DQC], 2)}
+    for index, (mode, where, resume_ranks) in enumerate(SHARED_OUT_STOPS):
+        cases[f"shared-{index}"] = (DRIVER_WAITING_RANK if where == "waiting" else DRIVER,
+                                    [] if where == "waiting" else [where], ["run", *SHARED_OUT[mode]], resume_ranks)
+    cases["slabs-waiting"] = (DRIVER_WAITING_RANK, [], ["run", *SLABS], 2)
+    hooks = {f"slabs-{phase}-{rank}": f"dqsim.io.sharded:{phase}:{rank}"
+             for phase in ("write_slab_file", "_read_back_and_hash") for rank in (0, 1)}
+    hooks["slabs-hash"] = "dqsim.io.writer:file_entry:0"
+    for case, hook in hooks.items():  # pieces of 64 amplitudes (a hash's look every 1 KiB)
+        cases[case] = (DRIVER_FILES, [hook, "64", str(root / f"{case}-marks")], ["run", *SLABS], 2)
+    return cases
+
+
+@dataclass
+class TwoRankStop:
+    """A case of :func:`two_rank_stop_cases` as :func:`stopped_on_two_ranks` ran it."""
+
+    folder: Path  #: its folder: ``driver.py``, ``ck/`` (checkpoints), ``resumed.h5`` (a resume on two ranks)
+    stopped: subprocess.CompletedProcess  #: the stopped run's launch
+    listing: list  #: the names in ``folder`` right after the stopped run
+    resumes: subprocess.CompletedProcess | None  #: the launch of every resume on two ranks (None: none to run)
+
+
+@pytest.fixture(scope="module")
+def stopped_on_two_ranks(tmp_path_factory):
+    """Each case of :func:`two_rank_stop_cases` run on two ranks in a folder of its own, a launch of its own (the
+    stop ends the processes: status 75), then every checkpoint of a case that resumes on two ranks resumed in
+    one launch (tests/mpi_scripts/dqsim_runs.py, ``python -m dqsim``'s entry point; one interpreter start and
+    import per rank instead of one per resume) as ``resumed.h5`` in the case's folder. Checks nothing: each
+    test checks its case. ``{case: TwoRankStop}``."""
+    root = tmp_path_factory.mktemp("two_rank_stops")
+    found, resumes = {}, []
+    for case, (driver_text, driver_args, args, resume_ranks) in two_rank_stop_cases(root).items():
+        folder = root / case
+        folder.mkdir()
+        (folder / "driver.py").write_text(driver_text)
+        if driver_text is DRIVER_FILES:
+            Path(driver_args[2]).mkdir()
+        stopped = run_mpi(2, [str(folder / "driver.py"), *driver_args, *args, "-o", str(folder / "stopped.h5"),
+                              "--quiet", "--set", f"checkpoint.directory=\"{folder / 'ck'}\""], timeout_s=240,
+                          check=False)
+        found[case] = (folder, stopped, sorted(path.name for path in folder.iterdir()))
+        written = checkpoints(folder / "ck")
+        if resume_ranks == 2 and stopped.returncode == 75 and len(written) == 1:
+            resumes += [*(["--then"] if resumes else []), "resume", str(written[0]), "-o",
+                        str(folder / "resumed.h5"), "--quiet"]
+    launch = run_mpi(2, ["tests/mpi_scripts/dqsim_runs.py", *resumes], timeout_s=240, check=False) if resumes else None
+    return {case: TwoRankStop(*found[case], launch) for case in found}
+
+
+def resumed_on_two_ranks(stop: TwoRankStop) -> Path:
+    """The output of ``stop``'s checkpoint resumed on two ranks; every resume of that launch exited 0."""
+    assert stop.resumes is not None and stop.resumes.returncode == 0, stop.resumes and stop.resumes.stderr
+    return stop.folder / "resumed.h5"
+
+
+def slabs_stopped_on_two_ranks_then_resumed(stop, saved_full):
+    """The run of :data:`SLABS` on two ranks of ``stop`` (a :class:`TwoRankStop`): status 75, one checkpoint and no
+    other file; its resume on two ranks (its state in slab files) equals the uninterrupted one-rank run's.
+    Returns the resumed output."""
+    assert stop.stopped.returncode == 75, stop.stopped.stderr
+    [line] = stop.stopped.stderr.strip().splitlines()
+    assert line.startswith("dqsim: checkpoint written to "), stop.stopped.stderr
+    assert stop.listing == ["ck", "driver.py"]  # no output, slab or temporary
+    [ckpt] = checkpoints(stop.folder / "ck")
     last_engine_run("dqc", ckpt, saved_full)
-    run_mpi(2, ["-m", "dqsim", "resume", str(ckpt), "-o", str(tmp_path / "resumed.h5"), "--quiet"], timeout_s=240)
-    resumed = open_run(tmp_path / "resumed.h5")
-    assert sorted(path.name for path in tmp_path.iterdir()) == [
+    resumed = open_run(resumed_on_two_ranks(stop))
+    assert sorted(path.name for path in stop.folder.iterdir()) == [
         "ck", "driver.py", "resumed.h5", "resumed.h5.manifest.json", "resumed.slab0000.h5", "resumed.slab0001.h5"]
     assert resumed.attrs_of("state")["layout"] == "slabs"
     same_state(saved_full, resumed)
@@ -650,31 +708,31 @@ def slabs_stopped_on_two_ranks_then_resumed(tmp_path, saved_full, driver_text: s
     return resumed
 
 
-def files_stopped_on_two_ranks_then_resumed(tmp_path, hook: str, piece: int, saved_full) -> list:
-    """:func:`slabs_stopped_on_two_ranks_then_resumed` with ``hook`` and ``piece`` (:data:`DRIVER_FILES`); the
-    lines the ranks of the stopped run wrote into their marks."""
-    marks = tmp_path.parent / f"{tmp_path.name}-marks"
-    marks.mkdir()
-    slabs_stopped_on_two_ranks_then_resumed(tmp_path, saved_full, DRIVER_FILES, [hook, str(piece), str(marks)])
+def files_stopped_on_two_ranks_then_resumed(stop, saved_full) -> list:
+    """:func:`slabs_stopped_on_two_ranks_then_resumed` of a :data:`DRIVER_FILES` stop; the lines the ranks of the
+    stopped run wrote into their marks (the folder beside the stop's, see :func:`two_rank_stop_cases`)."""
+    slabs_stopped_on_two_ranks_then_resumed(stop, saved_full)
+    marks = stop.folder.parent / f"{stop.folder.name}-marks"
     return sorted(line for mark in marks.iterdir() for line in mark.read_text().splitlines())
 
 
 @pytest.mark.parametrize("rank", [0, 1])
 @pytest.mark.parametrize("phase", ["write_slab_file", "_read_back_and_hash"])
-def test_a_sigterm_to_one_rank_while_every_rank_writes_the_state_cuts_the_write_and_checkpoints(tmp_path, saved_full,
-                                                                                               phase, rank):
+def test_a_sigterm_to_one_rank_while_every_rank_writes_the_state_cuts_the_write_and_checkpoints(stopped_on_two_ranks,
+                                                                                               saved_full, phase,
+                                                                                               rank):
     """Every rank writes its half of the state (1,024 amplitudes, looks every 64 of them): the signal that one
     rank alone gets as its slab's write or read-back starts is taken by both ranks at the next look, each
     removes its slab, and the finished engine run is checkpointed before rank 0 starts the run file."""
-    lines = files_stopped_on_two_ranks_then_resumed(tmp_path, f"dqsim.io.sharded:{phase}:{rank}", 64, saved_full)
+    lines = files_stopped_on_two_ranks_then_resumed(stopped_on_two_ranks[f"slabs-{phase}-{rank}"], saved_full)
     assert lines == ["rank 0: the state write ended by StateWriteCut", "rank 1: the state write ended by StateWriteCut"]
 
 
-def test_a_sigterm_to_rank_0_while_it_hashes_the_run_file_for_its_manifest_cuts_before_the_rename(tmp_path,
-                                                                                                  saved_full):
+def test_a_sigterm_to_rank_0_while_it_hashes_the_run_file_for_its_manifest_cuts_before_the_rename(
+        stopped_on_two_ranks, saved_full):
     """The run file is closed and hashed for the manifest before its rename (a look every 1 KiB of the hash
     here, one after the fsync): the signal in the hash abandons the file and both ranks' slabs."""
-    lines = files_stopped_on_two_ranks_then_resumed(tmp_path, "dqsim.io.writer:file_entry:0", 64, saved_full)
+    lines = files_stopped_on_two_ranks_then_resumed(stopped_on_two_ranks["slabs-hash"], saved_full)
     assert lines == ["rank 0: the run file write cut: True"]
 
 

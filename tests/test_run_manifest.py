@@ -15,7 +15,7 @@ import pytest
 from dqsim.comm import SingleComm
 from dqsim.errors import DqsimError
 from dqsim.io import StateSlabs, manifest, sharded, verify_run_file, write_run_file, write_sharded_state
-from mpi_helper import run_dqsim, run_mpi
+from mpi_helper import run_mpi
 
 QFT = ["run", "jobs/qft_20q.toml", "--quiet", "--set", "circuit.num_qubits=10", "--set", 'simulation.observables=["X0"]',
        "--set", "simulation.max_gather_qubits=6"]
@@ -41,10 +41,27 @@ def flip_byte(path, offset):
         fh.write(bytes([byte ^ 0x01]))
 
 
+@pytest.fixture(scope="module")
+def launched(tmp_path_factory):
+    """``launched(RANKS)``: on RANKS ranks, in one launch (tests/mpi_scripts/run_manifest_check.py), ``dqsim``
+    :data:`QFT` writing ``FOLDER/out/q.h5``, then the check script writing into ``FOLDER/check``; ``(FOLDER,
+    the launch)``, the launch made once per rank count."""
+    made = {}
+
+    def launch(ranks: int):
+        if ranks not in made:
+            folder = tmp_path_factory.mktemp(f"manifest_{ranks}_ranks")
+            (folder / "check").mkdir()
+            made[ranks] = folder, run_mpi(ranks, ["tests/mpi_scripts/run_manifest_check.py", str(folder / "check"),
+                                                  "12", *QFT, "-o", str(folder / "out" / "q.h5")], timeout_s=240)
+        return made[ranks]
+
+    return launch
+
+
 @pytest.mark.parametrize("ranks", [2, 4])
-def test_dqsim_run_manifest_equals_one_process_hashing_every_file(tmp_path, ranks):
-    run = tmp_path / "out" / "q.h5"
-    run_dqsim(ranks, [*QFT, "-o", str(run)])
+def test_dqsim_run_manifest_equals_one_process_hashing_every_file(tmp_path, launched, ranks):
+    run = launched(ranks)[0] / "out" / "q.h5"
     body = manifest_body(run)
     names = [entry["name"] for entry in body["files"]]
     assert names == ["q.h5", *[f"q.slab{r:04d}.h5" for r in range(ranks)]]
@@ -63,11 +80,11 @@ def test_dqsim_run_manifest_equals_one_process_hashing_every_file(tmp_path, rank
 
 
 @pytest.mark.parametrize("ranks", [2, 4])
-def test_each_rank_hashes_only_its_own_slab(tmp_path, ranks):
-    proc = run_mpi(ranks, ["tests/mpi_scripts/run_manifest_check.py", str(tmp_path), "12"])
+def test_each_rank_hashes_only_its_own_slab(tmp_path, launched, ranks):
+    folder, proc = launched(ranks)
     hashed = json.loads(proc.stdout.strip().splitlines()[-1])["hashed"]
     assert hashed == [["run.slab0000.h5", "run.h5"], *[[f"run.slab{r:04d}.h5"] for r in range(1, ranks)]]
-    run = tmp_path / "run.h5"
+    run = folder / "check" / "run.h5"
     assert manifest_body(run) == one_process_body(run, ranks, tmp_path)
     assert verify_run_file(run)
 

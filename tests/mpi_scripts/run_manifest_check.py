@@ -1,11 +1,14 @@
 """Write a sharded state and its run file with a manifest, recording which rank hashed which file.
 
-Usage: python run_manifest_check.py FOLDER NUM_QUBITS
+Usage: python run_manifest_check.py FOLDER NUM_QUBITS [DQSIM ARGS...]
 Every rank writes its slab of a seeded state (``write_sharded_state``, slab
 files), rank 0 the run file with ``manifest=True``, as ``dqsim run`` does.
 Each rank records the files that :func:`dqsim.io.manifest.file_digest`
 hashed on it; rank 0 gathers the records and prints one JSON line
 ``{"hashed": [[names of rank 0], [names of rank 1], ...]}``.
+With ``DQSIM ARGS``, ``dqsim ARGS`` runs first in the same processes (as
+``python -m dqsim ARGS`` would: one launch for both); the script ends there
+with its exit status if that is not 0.
 """
 
 import json
@@ -46,4 +49,10 @@ def main(folder: str, num_qubits: int) -> None:
 
 
 if __name__ == "__main__":
+    if sys.argv[3:]:
+        from dqsim.cli import console_main
+
+        status = console_main(sys.argv[3:])
+        if status:
+            raise SystemExit(status)
     main(sys.argv[1], int(sys.argv[2]))
