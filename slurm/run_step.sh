@@ -30,7 +30,7 @@ trap 'echo "run_step.sh: USR1 before dqsim started: not starting it"; STOPPED_BE
 # A SIGTERM to this shell ended it by the default action (status 143: no line, no requeue decision). SLURM
 # sends one to the batch script, to srun and to the ranks when it ends the job: `scancel JOBID`, the time
 # limit (where no --signal=B:USR1 came early enough), the end of a preemption's GraceTime; `scancel
-# --signal=TERM --batch JOBID` (or --full) sends one without ending the job. It is trapped from here on: the
+# --signal=TERM --batch JOBID` sends one without ending the job (--full: to srun and the ranks too). It is trapped from here on: the
 # trap asks `scontrol show job` for the job's state and passes USR1 to a running dqsim, which checkpoints
 # as on USR1 (a rank that got SIGTERM from slurmstepd too stops once: each signal only asks for the stop).
 # Not TERM: srun answers a SIGTERM of its own by killing the ranks ("srun: forcing job termination"; on the
@@ -223,6 +223,8 @@ finish_step() {
         fi
         echo "run_step.sh: $what, but the job was requeued $restarts time(s) (DQSIM_MAX_RESTARTS=$DQSIM_MAX_RESTARTS):" \
              "not requeueing; continue by hand with: dqsim resume $(newest_checkpoints "${CHECKPOINT_PREFIX:-}" | head -n 1)" >&2
+    elif [ -n "$TERM_STATE" ] && [ "$STATUS" -ne 0 ]; then   # e.g. killed by srun after its own SIGTERM (--full)
+        echo "run_step.sh: dqsim ended with status $STATUS after the SIGTERM (no checkpoint of this stop): not requeueing" >&2
     fi
     exit "$STATUS"
 }
