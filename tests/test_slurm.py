@@ -285,6 +285,32 @@ def test_scancel_is_not_undone_by_a_requeue(slurm_env, tmp_path):
 
 
 @pytest.mark.timeout(420)
+def test_time_limit_sigterm_checkpoints_and_requeues(slurm_env, tmp_path):
+    """A job that reaches its time limit without an early USR1 (here no --signal at all): SLURM sends SIGTERM to
+    the batch script, srun and the ranks (JobState COMPLETING, Reason TimeLimit). The ranks checkpoint within
+    KillWait and the script requeues the job, which resumes; then a scancel ends it for good."""
+    checkpoints = tmp_path / "ck"
+    env = dict(slurm_env, DQSIM_CHECKPOINT_DIR=str(checkpoints), DQSIM_TERM_WAIT_S="3")  # KillWait=5 there
+    job_id = sbatch(env, tmp_path, "--nodes=1", "--ntasks-per-node=1", "--cpus-per-task=1", "--gpus-per-task=0",
+                    "--time=1", "--signal=B:23@1",  # SIGURG, which bash ignores, for the script's B:USR1@300
+                    f"--output={tmp_path}/limit-%j.out", "slurm/dqsim.sbatch", "jobs/bb84_decoy_50km.toml",
+                    "--set", "qkd.pulses=100000000000", "--set", "qkd.batch_pulses=1000000", "--set",
+                    "qkd.block_pulses=10000000", "--set", "checkpoint.every_sim_s=1", "--quiet",
+                    "--output", str(tmp_path / "never.h5"))
+    log_file = tmp_path / f"limit-{job_id}.out"
+    deadline = time.monotonic() + 240  # the limit (60 s) is enforced within 30 s; the requeued job starts ~6 s later
+    while time.monotonic() < deadline and "restart 1: resuming from" not in (
+            log_file.read_text() if log_file.exists() else ""):
+        time.sleep(0.5)
+    subprocess.run(["scancel", job_id], env=env, capture_output=True)  # an error where it ended already
+    state = final_state(env, job_id)
+    log = log_file.read_text()
+    assert "run_step.sh: SIGTERM (JobState=COMPLETING Reason=TimeLimit: SLURM is ending the job): asking dqsim" in log, log
+    assert "checkpoint written after the SIGTERM; requeueing job" in log and "restart 1: resuming from" in log, log
+    assert state == "CANCELLED" and restarts_of(env, job_id) == 1, log  # the scancel after it: not requeued
+
+
+@pytest.mark.timeout(420)
 def test_restart_cap_stops_requeueing(slurm_env, tmp_path):
     """With DQSIM_MAX_RESTARTS=0 a checkpointed job is not requeued: it ends with status 75 and names
     the checkpoint to resume from."""
