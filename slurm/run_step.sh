@@ -1,9 +1,11 @@
 # Shared by slurm/dqsim.sbatch and slurm/sweep.sbatch (sourced from the submit directory):
-# launch one dqsim run under srun (or mpiexec), pass USR1 on so that dqsim checkpoints, resume
-# from the newest checkpoint after a requeue, and requeue at most DQSIM_MAX_RESTARTS times.
+# launch one dqsim run under srun (or mpiexec), pass USR1 on so that dqsim checkpoints (also on a
+# SIGTERM to this shell), resume from the newest checkpoint after a requeue, and requeue at most
+# DQSIM_MAX_RESTARTS times (after a SIGTERM not when the job is cancelled).
 #
 # The caller sets: DQSIM_PYTHON, CHECKPOINT_DIR; optionally DQSIM_LAUNCHER (srun | mpiexec),
-# SRUN_MPI, SRUN_GPU_BIND, DQSIM_MAX_RESTARTS, DQSIM_WARMUP (see the variables below), NUMBA_CACHE_DIR.
+# SRUN_MPI, SRUN_GPU_BIND, DQSIM_MAX_RESTARTS, DQSIM_WARMUP, DQSIM_TERM_WAIT_S (see the variables
+# below), NUMBA_CACHE_DIR.
 # Exit statuses of dqsim: 0 done (also when USR1 came after the simulation's last step, while the
 # results were tabulated or written: the run finished them, and says so), 2 bad input (or no checkpoint
 # it accepts, or another run of the job holds its checkpoint folder), 75 checkpoint written (also one of
@@ -14,15 +16,65 @@ SRUN_MPI=${SRUN_MPI:-pmix}                 # srun's MPI plugin: pmix (Open MPI, 
 SRUN_GPU_BIND=${SRUN_GPU_BIND:-}           # srun --gpu-bind, e.g. closest or map_gpu:0,1,2,3 (empty: SLURM's default)
 DQSIM_MAX_RESTARTS=${DQSIM_MAX_RESTARTS:-5}  # requeue at most this many times, then stop with the checkpoint
 DQSIM_WARMUP=${DQSIM_WARMUP:-1}            # 0: no `dqsim warmup` before the ranks start (each compiles what it lacks)
+DQSIM_TERM_WAIT_S=${DQSIM_TERM_WAIT_S:-20} # after a SIGTERM while SLURM ends the job: wait this long for dqsim (< KillWait)
 EXIT_CHECKPOINTED=75
 
 # A USR1 to this shell before dqsim starts (while `dqsim check` or the warm-up run: seconds; or
 # `scancel --signal=USR1 --batch` by hand) ended the shell by the signal's default action (status 138,
 # no requeue). It is kept from here on: dqsim_step then starts no dqsim and the job is requeued as after a
 # checkpoint (a requeued job keeps its newest checkpoint; a first run starts again), within the cap.
-STOPPED_BEFORE_START=0   # 1: a USR1 came before dqsim_step started dqsim
+STOPPED_BEFORE_START=0   # 1: a USR1 or SIGTERM came before dqsim_step started dqsim
 NOT_STARTED=0            # 1: dqsim_step started no dqsim for it
 trap 'echo "run_step.sh: USR1 before dqsim started: not starting it"; STOPPED_BEFORE_START=1' USR1
+
+# A SIGTERM to this shell ended it by the default action (status 143: no line, no requeue decision). SLURM
+# sends one to the batch script, to srun and to the ranks when it ends the job: `scancel JOBID`, the time
+# limit (where no --signal=B:USR1 came early enough), the end of a preemption's GraceTime; `scancel
+# --signal=TERM --batch JOBID` sends one without ending the job (--full: to srun and the ranks too). It is trapped from here on: the
+# trap asks `scontrol show job` for the job's state and passes USR1 to a running dqsim, which checkpoints
+# as on USR1 (a rank that got SIGTERM from slurmstepd too stops once: each signal only asks for the stop).
+# Not TERM: srun answers a SIGTERM of its own by killing the ranks ("srun: forcing job termination"; on the
+# test cluster that kill came through only where SLURM was not ending the job, `scancel --signal=TERM
+# --full`). finish_step then requeues the job after the checkpoint, within the cap, where SLURM is not
+# ending it (JobState=RUNNING: the SIGTERM was a signal) or ends it at its time limit (JobState=COMPLETING
+# Reason=TimeLimit); never after a cancel (COMPLETING with another Reason: a user's scancel, a preemption)
+# or when scontrol does not answer: a scancel stays cancelled, and the log names `scontrol requeue JOBID`
+# to go on. SLURM kills what is left KillWait (default 30 s) after its SIGTERM, so while it ends the job
+# dqsim_step waits at most DQSIM_TERM_WAIT_S for dqsim.
+TERM_STATE=""            # the job's JobState when a SIGTERM came ("unknown": scontrol did not answer); "": none came
+TERM_REASON=""           # and its Reason (TimeLimit at the time limit, None after a scancel)
+TERM_DEADLINE=0          # SECONDS by which dqsim_step stops waiting for dqsim (0: no limit)
+DQSIM_PID=""             # the running dqsim's launcher (srun or mpiexec); "" when none runs
+STEP_ENDED=0             # 1: dqsim_step's dqsim has ended
+
+# `on_sigterm`: the SIGTERM trap (above).
+on_sigterm() {
+    local shown=""
+    if [ -n "${SLURM_JOB_ID:-}" ]; then
+        shown=$(timeout 5 scontrol -o show job "$SLURM_JOB_ID" 2>/dev/null || true)
+    fi
+    TERM_STATE=$(printf '%s\n' "$shown" | sed -n 's/^.* JobState=\([^ ]*\).*$/\1/p' | sed -n 1p)
+    [ -n "$TERM_STATE" ] || TERM_STATE=unknown
+    TERM_REASON=$(printf '%s\n' "$shown" | sed -n 's/^.* Reason=\([^ ]*\).*$/\1/p' | sed -n 1p)
+    local why="JobState=$TERM_STATE${TERM_REASON:+ Reason=$TERM_REASON}"
+    if [ "$TERM_STATE" = unknown ]; then
+        TERM_DEADLINE=$((SECONDS + DQSIM_TERM_WAIT_S))
+        why="$why: scontrol did not answer; taken as SLURM ending the job"
+    elif [ "$TERM_STATE" != RUNNING ]; then
+        TERM_DEADLINE=$((SECONDS + DQSIM_TERM_WAIT_S))
+        why="$why: SLURM is ending the job"
+    fi
+    if [ -n "$DQSIM_PID" ]; then
+        echo "run_step.sh: SIGTERM ($why): asking dqsim to checkpoint"
+        kill -USR1 "$DQSIM_PID" 2>/dev/null || true
+    elif [ "$STEP_ENDED" -eq 1 ]; then
+        echo "run_step.sh: SIGTERM ($why) after dqsim ended (status $STATUS)"
+    else
+        echo "run_step.sh: SIGTERM before dqsim started ($why): not starting it"
+        STOPPED_BEFORE_START=1
+    fi
+}
+trap on_sigterm TERM
 
 # The newest complete checkpoints (with a manifest) of the job whose checkpoints' prefix is PREFIX
 # (NAME.HHHHHHHH: its [run].name and the hash of its resolved job) in CHECKPOINT_DIR first (names
@@ -70,10 +122,12 @@ checkpoint_prefix() {
         | sed -n 's/^# checkpoint prefix: \([^ ]*\).*$/\1/p' | head -n 1 || true
 }
 
-# Run `dqsim ARGS...` on the job's ranks in the background, so that the USR1 trap can pass the
-# signal on; sets STATUS to its exit status. Each rank holds USR1 and TERM from the first thing dqsim
+# Run `dqsim ARGS...` on the job's ranks in the background, so that the USR1 and SIGTERM traps can pass
+# USR1 on; sets STATUS to its exit status. Each rank holds USR1 and TERM from the first thing dqsim
 # does (before it imports anything), so one passed on while the ranks still load also checkpoints
 # (75); only one in a rank's Python's own start (~0.1 s from its launch) ends it (138 or 143).
+# After a SIGTERM while SLURM ends the job it waits at most DQSIM_TERM_WAIT_S for dqsim (status 143
+# when dqsim still runs then: SLURM's SIGKILL follows).
 dqsim_step() {
     local launch
     if [ "$STOPPED_BEFORE_START" -eq 1 ]; then NOT_STARTED=1; STATUS=$EXIT_CHECKPOINTED; return; fi
@@ -85,15 +139,26 @@ dqsim_step() {
     esac
     "${launch[@]}" "$DQSIM_PYTHON" -m dqsim "$@" &
     local pid=$!
+    DQSIM_PID=$pid
     trap 'echo "run_step.sh: USR1: asking dqsim to checkpoint"; kill -USR1 '"$pid"' 2>/dev/null || true' USR1
-    if [ "$STOPPED_BEFORE_START" -eq 1 ]; then   # it came between the test above and this trap
-        echo "run_step.sh: USR1: asking dqsim to checkpoint"; kill -USR1 "$pid" 2>/dev/null || true
+    if [ "$STOPPED_BEFORE_START" -eq 1 ]; then   # USR1 or TERM came between the test above and the traps
+        echo "run_step.sh: asking dqsim to checkpoint"; kill -USR1 "$pid" 2>/dev/null || true
     fi
     while true; do
         STATUS=0
         wait "$pid" || STATUS=$?
-        kill -0 "$pid" 2>/dev/null || break   # it ended; else wait was cut short by the trap
+        kill -0 "$pid" 2>/dev/null || break   # it ended; else wait was cut short by a trap
+        if [ "$TERM_DEADLINE" -gt 0 ]; then    # SLURM ends the job: its SIGKILL comes KillWait after its SIGTERM
+            while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$TERM_DEADLINE" ]; do sleep 0.2; done
+            if kill -0 "$pid" 2>/dev/null; then
+                echo "run_step.sh: dqsim still runs $DQSIM_TERM_WAIT_S s after the SIGTERM (DQSIM_TERM_WAIT_S); not waiting longer" >&2
+                STATUS=143
+                break
+            fi
+        fi
     done
+    DQSIM_PID=""
+    STEP_ENDED=1
     trap 'echo "run_step.sh: USR1 after dqsim ended (status $STATUS): nothing to stop"' USR1
 }
 
@@ -131,12 +196,25 @@ run_or_resume() {
     fi
 }
 
-# After run_or_resume: requeue this job (or array task) when dqsim checkpointed and the cap allows,
-# then exit with a status SLURM shows (0 requeued or done; 75 checkpointed but the cap is reached).
+# After run_or_resume: requeue this job (or array task) when dqsim checkpointed, the cap allows and
+# the job is not cancelled (after a SIGTERM: JobState RUNNING, or Reason TimeLimit), then exit with a
+# status SLURM shows (0 requeued or done; 75 checkpointed but not requeued).
 finish_step() {
     local restarts=${SLURM_RESTART_COUNT:-0}
     local what="checkpoint written"
     if [ "$NOT_STARTED" -eq 1 ]; then what="stopped before dqsim started"; fi
+    if [ -n "$TERM_STATE" ]; then what="$what after the SIGTERM"; fi
+    if [ -n "$TERM_STATE" ] && [ "$TERM_STATE" != RUNNING ] && [ "$TERM_REASON" != TimeLimit ]; then
+        if [ "$STATUS" -eq "$EXIT_CHECKPOINTED" ]; then
+            echo "run_step.sh: $what, but the job is cancelled (JobState=$TERM_STATE${TERM_REASON:+ Reason=$TERM_REASON}:" \
+                 "a scancel or a preemption): not requeueing; to go on from the checkpoint:" \
+                 "scontrol requeue ${SLURM_JOB_ID:-JOBID}, or by hand: dqsim resume $(newest_checkpoints "${CHECKPOINT_PREFIX:-}" | sed -n 1p)" >&2
+        elif [ "$STATUS" -ne 0 ]; then
+            echo "run_step.sh: dqsim ended with status $STATUS after the SIGTERM (no checkpoint of this stop), and the job is" \
+                 "cancelled (JobState=$TERM_STATE${TERM_REASON:+ Reason=$TERM_REASON}): not requeueing" >&2
+        fi
+        exit "$STATUS"
+    fi
     if [ "$STATUS" -eq "$EXIT_CHECKPOINTED" ]; then
         if [ "$restarts" -lt "$DQSIM_MAX_RESTARTS" ]; then
             echo "run_step.sh: $what; requeueing job ${SLURM_JOB_ID:-?} (restart $((restarts + 1)) of at most $DQSIM_MAX_RESTARTS)"
@@ -145,6 +223,8 @@ finish_step() {
         fi
         echo "run_step.sh: $what, but the job was requeued $restarts time(s) (DQSIM_MAX_RESTARTS=$DQSIM_MAX_RESTARTS):" \
              "not requeueing; continue by hand with: dqsim resume $(newest_checkpoints "${CHECKPOINT_PREFIX:-}" | head -n 1)" >&2
+    elif [ -n "$TERM_STATE" ] && [ "$STATUS" -ne 0 ]; then   # e.g. killed by srun after its own SIGTERM (--full)
+        echo "run_step.sh: dqsim ended with status $STATUS after the SIGTERM (no checkpoint of this stop): not requeueing" >&2
     fi
     exit "$STATUS"
 }

@@ -200,13 +200,14 @@ def long_qkd_reference(tmp_path_factory):
     return reference
 
 
-def usr1_once_checkpointed(env, job_id: str, checkpoints) -> None:
-    """Wait for the first checkpoint in ``checkpoints``, then send USR1 to the job's batch script."""
+def usr1_once_checkpointed(env, job_id: str, checkpoints, scancel=("--signal=USR1", "--batch")) -> None:
+    """Wait for the first checkpoint in ``checkpoints``, then send USR1 to the job's batch script (or run
+    ``scancel`` with the options ``scancel``)."""
     deadline = time.monotonic() + 180
     while not list(checkpoints.glob("*.h5")) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert list(checkpoints.glob("*.h5")), "no checkpoint appeared"
-    subprocess.run(["scancel", "--signal=USR1", "--batch", job_id], env=env, check=True)
+    subprocess.run(["scancel", *scancel, job_id], env=env, check=True)
 
 
 def final_state(env, job_id: str, done=lambda: True, timeout_s: float = 300) -> str:
@@ -237,6 +238,76 @@ def test_usr1_checkpoints_requeues_and_resumes(slurm_env, long_qkd_reference, tm
     assert state == "COMPLETED", log
     assert "requeueing job" in log and "restart 1: resuming from" in log, log
     same_tables(open_run(long_qkd_reference), open_run(out), ["blocks", "links"])
+
+
+@pytest.mark.timeout(420)
+def test_sigterm_to_the_batch_script_checkpoints_requeues_and_resumes(slurm_env, long_qkd_reference, tmp_path):
+    """``scancel --signal=TERM --batch``: a SIGTERM to the batch script alone, the job not ended (JobState
+    RUNNING). It ended the script by the default action (status 143, no requeue). Now the script passes USR1 to
+    srun, dqsim checkpoints, the job requeues itself and resumes to the uninterrupted run's results."""
+    out = tmp_path / "requeued.h5"
+    checkpoints = tmp_path / "ck"
+    env = dict(slurm_env, DQSIM_CHECKPOINT_DIR=str(checkpoints))
+    job_id = sbatch(env, tmp_path, "--nodes=1", "--ntasks-per-node=2", "--cpus-per-task=1", "--gpus-per-task=0",
+                    f"--output={tmp_path}/term-%j.out", "slurm/dqsim.sbatch", *LONG_QKD, "--output", str(out))
+    usr1_once_checkpointed(env, job_id, checkpoints, scancel=("--signal=TERM", "--batch"))
+    state = final_state(env, job_id, out.exists)
+    log = next(tmp_path.glob("term-*.out")).read_text()
+    assert state == "COMPLETED", log
+    assert "run_step.sh: SIGTERM (JobState=RUNNING Reason=None): asking dqsim to checkpoint" in log, log
+    assert "checkpoint written after the SIGTERM; requeueing job" in log and "restart 1: resuming from" in log, log
+    same_tables(open_run(long_qkd_reference), open_run(out), ["blocks", "links"])
+
+
+def restarts_of(env, job_id: str) -> int:
+    shown = subprocess.run(["scontrol", "-o", "show", "job", job_id], env=env, capture_output=True, text=True).stdout
+    return int(re.search(r"\bRestarts=(\d+)", shown).group(1))
+
+
+@pytest.mark.timeout(420)
+def test_scancel_is_not_undone_by_a_requeue(slurm_env, tmp_path):
+    """``scancel JOBID`` while dqsim runs: SLURM sends SIGTERM to the batch script (and srun, and the ranks).
+    The script logs it with the job's state (COMPLETING: SLURM ends the job) and does not requeue the job,
+    which stays cancelled (before, the script died by the SIGTERM without a line)."""
+    checkpoints = tmp_path / "ck"
+    env = dict(slurm_env, DQSIM_CHECKPOINT_DIR=str(checkpoints), DQSIM_TERM_WAIT_S="3")  # KillWait=5 there
+    job_id = sbatch(env, tmp_path, "--nodes=1", "--ntasks-per-node=1", "--cpus-per-task=1", "--gpus-per-task=0",
+                    f"--output={tmp_path}/cancelled-%j.out", "slurm/dqsim.sbatch", *LONG_QKD,
+                    "--output", str(tmp_path / "never.h5"))
+    usr1_once_checkpointed(env, job_id, checkpoints, scancel=())
+    state = final_state(env, job_id)
+    time.sleep(8)  # a requeued job would be pending or running again by now (cred_expire=5, sched_interval=1)
+    log = next(tmp_path.glob("cancelled-*.out")).read_text()
+    assert state == "CANCELLED" and final_state(env, job_id, timeout_s=1) == "CANCELLED", log
+    assert restarts_of(env, job_id) == 0, log
+    assert "run_step.sh: SIGTERM (JobState=COMPLETING" in log and "SLURM is ending the job" in log, log
+    assert "not requeueing" in log and "requeueing job" not in log, log
+
+
+@pytest.mark.timeout(420)
+def test_time_limit_sigterm_checkpoints_and_requeues(slurm_env, tmp_path):
+    """A job that reaches its time limit without an early USR1 (here no --signal at all): SLURM sends SIGTERM to
+    the batch script, srun and the ranks (JobState COMPLETING, Reason TimeLimit). The ranks checkpoint within
+    KillWait and the script requeues the job, which resumes; then a scancel ends it for good."""
+    checkpoints = tmp_path / "ck"
+    env = dict(slurm_env, DQSIM_CHECKPOINT_DIR=str(checkpoints), DQSIM_TERM_WAIT_S="3")  # KillWait=5 there
+    job_id = sbatch(env, tmp_path, "--nodes=1", "--ntasks-per-node=1", "--cpus-per-task=1", "--gpus-per-task=0",
+                    "--time=1", "--signal=B:23@1",  # SIGURG, which bash ignores, for the script's B:USR1@300
+                    f"--output={tmp_path}/limit-%j.out", "slurm/dqsim.sbatch", "jobs/bb84_decoy_50km.toml",
+                    "--set", "qkd.pulses=100000000000", "--set", "qkd.batch_pulses=1000000", "--set",
+                    "qkd.block_pulses=10000000", "--set", "checkpoint.every_sim_s=1", "--quiet",
+                    "--output", str(tmp_path / "never.h5"))
+    log_file = tmp_path / f"limit-{job_id}.out"
+    deadline = time.monotonic() + 240  # the limit (60 s) is enforced within 30 s; the requeued job starts ~6 s later
+    while time.monotonic() < deadline and "restart 1: resuming from" not in (
+            log_file.read_text() if log_file.exists() else ""):
+        time.sleep(0.5)
+    subprocess.run(["scancel", job_id], env=env, capture_output=True)  # an error where it ended already
+    state = final_state(env, job_id)
+    log = log_file.read_text()
+    assert "run_step.sh: SIGTERM (JobState=COMPLETING Reason=TimeLimit: SLURM is ending the job): asking dqsim" in log, log
+    assert "checkpoint written after the SIGTERM; requeueing job" in log and "restart 1: resuming from" in log, log
+    assert state == "CANCELLED" and restarts_of(env, job_id) == 1, log  # the scancel after it: not requeued
 
 
 @pytest.mark.timeout(420)
@@ -381,3 +452,80 @@ def test_readme_names_every_setting_of_the_scripts():
     section = readme[readme.index("\n## SLURM\n"):readme.index("\n## Outputs\n")]
     assert {"DQSIM_PYTHON", "SRUN_MPI", "DQSIM_WARMUP"} <= settings
     assert sorted(name for name in settings if f"`{name}`" not in section) == []
+
+
+FAKE_SRUN = """#!/usr/bin/env bash
+# srun standing in for the ranks: USR1 asks for the stop (status 75, as dqsim after its checkpoint), unless
+# FAKE_IGNORE_USR1=1; it sends SIGTERM to the batch shell that launched it, as scancel would.
+if [ "${FAKE_IGNORE_USR1:-0}" = 1 ]; then trap 'echo "FAKE srun: USR1 (ignored)"' USR1
+else trap 'echo "FAKE srun: USR1"; exit 75' USR1; fi
+sleep 0.3  # the batch shell has noted this launch
+kill -TERM "$PPID"
+for _ in $(seq 300); do  # ends with the batch shell (then this process has another parent)
+    sleep 0.1
+    read -r _ _ _ parent _ < /proc/$$/stat
+    [ "$parent" = "$PPID" ] || exit 0
+done
+exit 0
+"""
+FAKE_SCONTROL = """#!/usr/bin/env bash
+# scontrol answering `scontrol -o show job ID` with FAKE_JOB_STATE and `scontrol requeue ID` with a line.
+case $1 in
+    -o) echo "JobId=$4 JobName=fake UserId=u(1) JobState=$FAKE_JOB_STATE Reason=${FAKE_REASON:-None} Requeue=1" ;;
+    requeue) echo "SCONTROL requeue $2" ;;
+esac
+"""
+
+
+def sigterm_during_step(tmp_path, job_state: str, **env):
+    """run_step.sh's dqsim_step and finish_step with a fake srun that sends SIGTERM to the batch shell once it
+    runs, and a fake scontrol that shows the job in ``job_state``: (exit status, stdout lines, stderr, seconds)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    for name, text in (("srun", FAKE_SRUN), ("scontrol", FAKE_SCONTROL)):
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    child = child_env()
+    child.update(env, FAKE_JOB_STATE=job_state, PATH=f"{bin_dir}:{child['PATH']}")
+    script = (f"set -euo pipefail; source slurm/run_step.sh; CHECKPOINT_DIR={tmp_path / 'ck'}; "
+              f"DQSIM_PYTHON={sys.executable}; SLURM_JOB_ID=7; SLURM_RESTART_COUNT=0; "
+              "dqsim_step run jobs/quickstart.toml; finish_step")
+    start = time.monotonic()
+    proc = subprocess.run(["bash", "-c", script], cwd=ROOT, env=child, capture_output=True, text=True, timeout=60)
+    return proc.returncode, proc.stdout.splitlines(), proc.stderr, time.monotonic() - start
+
+
+def test_repro_a_sigterm_to_the_batch_script_is_passed_on_and_requeues_only_a_job_that_is_not_cancelled(tmp_path):
+    """A SIGTERM to the batch script (SLURM's at a cancel, the time limit or the end of a preemption's grace time;
+    ``scancel --signal=TERM --batch``) ended it by the default action: status 143, no line, no requeue decision.
+    Now the trap asks scontrol for the job's state and passes USR1 to the step (srun would kill the ranks on a
+    TERM); after the checkpoint (75) the job is requeued while it is RUNNING or at its time limit, never when it
+    is cancelled (a user's scancel is not undone). Without a cluster: fake srun and scontrol on PATH."""
+    status, out, err, _ = sigterm_during_step(tmp_path, "RUNNING")
+    assert status == 0, (status, out, err)
+    assert out == ["run_step.sh: SIGTERM (JobState=RUNNING Reason=None): asking dqsim to checkpoint",
+                   "FAKE srun: USR1",
+                   "run_step.sh: checkpoint written after the SIGTERM; requeueing job 7 (restart 1 of at most 5)",
+                   "SCONTROL requeue 7"], (out, err)
+
+    status, out, err, _ = sigterm_during_step(tmp_path, "COMPLETING", FAKE_REASON="TimeLimit")
+    assert status == 0, (status, out, err)
+    assert out == ["run_step.sh: SIGTERM (JobState=COMPLETING Reason=TimeLimit: SLURM is ending the job): asking "
+                   "dqsim to checkpoint", "FAKE srun: USR1",
+                   "run_step.sh: checkpoint written after the SIGTERM; requeueing job 7 (restart 1 of at most 5)",
+                   "SCONTROL requeue 7"], (out, err)
+
+    status, out, err, _ = sigterm_during_step(tmp_path, "COMPLETING")  # scancel JOBID: cancelled, stays so
+    assert status == 75, (status, out, err)
+    assert out == ["run_step.sh: SIGTERM (JobState=COMPLETING Reason=None: SLURM is ending the job): asking dqsim to "
+                   "checkpoint", "FAKE srun: USR1"], (out, err)
+    assert ("checkpoint written after the SIGTERM, but the job is cancelled (JobState=COMPLETING Reason=None: "
+            "a scancel or a preemption): not requeueing; to go on from the checkpoint: scontrol requeue 7") in err, err
+
+    # dqsim that does not stop in time: the wait ends after DQSIM_TERM_WAIT_S, before SLURM's KillWait.
+    status, out, err, seconds = sigterm_during_step(tmp_path, "COMPLETING", FAKE_IGNORE_USR1="1",
+                                                    DQSIM_TERM_WAIT_S="1")
+    assert status == 143 and seconds < 10, (status, seconds, out, err)
+    assert "FAKE srun: USR1 (ignored)" in out and "SCONTROL" not in "".join(out), out
+    assert "dqsim still runs 1 s after the SIGTERM (DQSIM_TERM_WAIT_S); not waiting longer" in err, err
+    assert "status 143 after the SIGTERM (no checkpoint of this stop), and the job is cancelled" in err, err
