@@ -6,6 +6,7 @@ left running. The tests skip only where SLURM cannot be installed or started at 
 no apt-get, no network for apt): cluster.sh says so with exit status 3.
 """
 
+import os
 import re
 import subprocess
 import sys
@@ -285,10 +286,16 @@ def test_scancel_is_not_undone_by_a_requeue(slurm_env, tmp_path):
 
 
 @pytest.mark.timeout(420)
+@pytest.mark.skipif(os.environ.get("DQSIM_TEST_SLURM_TIME_LIMIT") != "1",
+                    reason="waits ~90 s for SLURM's shortest time limit (1 min); DQSIM_TEST_SLURM_TIME_LIMIT=1 runs it "
+                           "(the suite's fake-scontrol test checks the script's TimeLimit rule)")
 def test_time_limit_sigterm_checkpoints_and_requeues(slurm_env, tmp_path):
     """A job that reaches its time limit without an early USR1 (here no --signal at all): SLURM sends SIGTERM to
     the batch script, srun and the ranks (JobState COMPLETING, Reason TimeLimit). The ranks checkpoint within
-    KillWait and the script requeues the job, which resumes; then a scancel ends it for good."""
+    KillWait and the script requeues the job, which resumes; then a scancel ends it for good.
+
+    Opt-in (``DQSIM_TEST_SLURM_TIME_LIMIT=1``): SLURM's shortest limit is a minute, so it waits ~90 s, which the
+    CI suite's ~10-minute budget does not hold; passed on the test cluster on 2026-12-06 (87 s)."""
     checkpoints = tmp_path / "ck"
     env = dict(slurm_env, DQSIM_CHECKPOINT_DIR=str(checkpoints), DQSIM_TERM_WAIT_S="3")  # KillWait=5 there
     job_id = sbatch(env, tmp_path, "--nodes=1", "--ntasks-per-node=1", "--cpus-per-task=1", "--gpus-per-task=0",
