@@ -41,6 +41,14 @@ from dqsim.network.topology import place_nodes
 #: :meth:`Network.rank_distances_ps` of a rank no route reaches (larger than any simulated time).
 UNREACHABLE_PS = 1 << 62
 
+#: Latest simulated time for which a protocol may plan a step, ps: 2**61 (about 26.7 days), half of
+#: :data:`UNREACHABLE_PS`, from which the engine's arithmetic between ranks counts a time as never (a run on
+#: several ranks past it failed with a misleading error; the tables' int64 picoseconds hold 2**63). The other
+#: half is left for what follows the step checked. QKD's Cascade check
+#: (:data:`dqsim.protocols.qkd.nodes.CASCADE_END_MAX_PS`) and the dqc/trotter/cloud node programs'
+#: (:data:`dqsim.protocols.distributed.STEP_START_MAX_PS`) refuse a run past it in one line.
+PROTOCOL_CLOCK_LIMIT_PS = UNREACHABLE_PS // 2
+
 #: C-level reads of a node's name, of an edge ``(a, b, link)``'s pair, link and reversed pair, and of a link's delay.
 _NAME, _PAIR, _LINK, _BACKWARDS, _DELAY_PS = (attrgetter("name"), itemgetter(0, 1), itemgetter(2), itemgetter(1, 0),
                                               attrgetter("delay_ps"))

@@ -48,7 +48,7 @@ from typing import Sequence
 from dqsim.circuit.distribute import (Condition, LocalGate, MeasureStep, RemoteControl, ResetStep, RouteStep,
                                       SendBits, Step)
 from dqsim.errors import DqsimError
-from dqsim.network.network import UNREACHABLE_PS, Network
+from dqsim.network.network import PROTOCOL_CLOCK_LIMIT_PS, Network
 from dqsim.network.node import NodeSpec
 from dqsim.protocols.epr import EprInitiator, EprResponder
 from dqsim.protocols.teleport import TeleGateControl, TeleGateTarget, TeleportReceive, TeleportSend
@@ -56,12 +56,12 @@ from dqsim.state.gates import GateOp, gate_op
 from dqsim.units import ps_to_seconds
 
 
-#: Latest time a node may start a step of its circuit, ps: 2**61 (about 26.7 days of simulated time), half of
-#: what the engine's promises count as never (:data:`~dqsim.network.network.UNREACHABLE_PS`: a run on several
-#: ranks past it goes wrong) and a quarter of the tables' int64 picoseconds. One step takes far less than the
-#: other half: a gate or readout at most 1 s (``[network.node]``, :data:`dqsim.jobs.network.MAX_NODE_DURATION_PS`),
-#: a pair about 2.5 h on average at most (:data:`dqsim.network.link.MAX_MEAN_PAIRING_TIME_PS`).
-STEP_START_MAX_PS = UNREACHABLE_PS // 2
+#: Latest time a node may start a step of its circuit, ps: the protocols' clock limit, 2**61 (about 26.7 days of
+#: simulated time, :data:`~dqsim.network.network.PROTOCOL_CLOCK_LIMIT_PS`). One step takes far less than the
+#: other half of the engine's range: a gate or readout at most 1 s (``[network.node]``,
+#: :data:`dqsim.jobs.network.MAX_NODE_DURATION_PS`), a pair about 2.5 h on average at most
+#: (:data:`dqsim.network.link.MAX_MEAN_PAIRING_TIME_PS`).
+STEP_START_MAX_PS = PROTOCOL_CLOCK_LIMIT_PS
 
 
 def check_clock(ctx, step_index: int, num_steps: int) -> None:

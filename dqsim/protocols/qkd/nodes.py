@@ -63,17 +63,16 @@ from dqsim.protocols.qkd.postprocess import (
     sample_qber,
 )
 from dqsim.errors import DqsimError
-from dqsim.network.network import UNREACHABLE_PS
+from dqsim.network.network import PROTOCOL_CLOCK_LIMIT_PS
 from dqsim.protocols.qkd.finite_key import EntangledFiniteKeyResult
 from dqsim.rng import Stream
 from dqsim.units import PS_PER_S
 
-#: Latest simulated time at which a key block's Cascade messages may end, ps: 2**61 ps (about 26.7 days), half
-#: the 2**62 ps from which the engine's arithmetic between ranks counts a time as never
-#: (:data:`dqsim.network.network.UNREACHABLE_PS`; the tables' int64 picoseconds hold 2**63). The other half is
-#: left for what may follow: the later blocks' emission (at most 2**59 ps in all, ``MAX_QKD_EMISSION_PS`` of
+#: Latest simulated time at which a key block's Cascade messages may end, ps: the protocols' clock limit, 2**61
+#: (:data:`dqsim.network.network.PROTOCOL_CLOCK_LIMIT_PS`). The other half of the engine's range is left for
+#: what may follow: the later blocks' emission (at most 2**59 ps in all, ``MAX_QKD_EMISSION_PS`` of
 #: :mod:`dqsim.jobs.qkd`) and their fibre crossings.
-CASCADE_END_MAX_PS = UNREACHABLE_PS // 2
+CASCADE_END_MAX_PS = PROTOCOL_CLOCK_LIMIT_PS
 
 
 @dataclass(frozen=True, kw_only=True)
