@@ -384,3 +384,39 @@ def lim2014_length(mu, p, nx, nz, mz, leak, eps_sec, eps_cor):
                     math.log2((sz1 + sx1) / (sz1 * sx1 * (1 - b) * b) * 21 ** 2 / eps_sec ** 2))
     phi = min(0.5, b + gam)
     return sx0 + sx1 * (1 - h2(phi)) - leak - 6 * math.log2(21 / eps_sec) - math.log2(2 / eps_cor)
+
+
+def ma_fung_lo_2007(lam, eta_a, eta_b, e_d=0.0, y0_a=0.0, y0_b=0.0):
+    """(Q_λ, E_λ) of a polarisation-entangled PDC source (two-mode squeezed vacuum, λ = half the mean pair number).
+
+    X. Ma, C.-H. F. Fung, H.-K. Lo, PRA 76, 012307 (2007), gain and QBER of the coincidences in matched bases:
+    Q = 1 − (1−Y0A)/(1+ηAλ)² − (1−Y0B)/(1+ηBλ)² + (1−Y0A)(1−Y0B)/(1+ηAλ+ηBλ−ηAηBλ)²,
+    E·Q = Q/2 − 2(1/2 − e_d)·ηAηBλ(1+λ)/[(1+ηAλ)(1+ηBλ)(1+ηAλ+ηBλ−ηAηBλ)].
+    """
+    joint = 1 + eta_a * lam + eta_b * lam - eta_a * eta_b * lam
+    q = 1 - (1 - y0_a) / (1 + eta_a * lam) ** 2 - (1 - y0_b) / (1 + eta_b * lam) ** 2 + \
+        (1 - y0_a) * (1 - y0_b) / joint ** 2
+    eq = 0.5 * q - 2 * (0.5 - e_d) * eta_a * eta_b * lam * (1 + lam) / ((1 + eta_a * lam) * (1 + eta_b * lam) * joint)
+    return q, eq / q
+
+
+def two_thermal_modes(lam, p_a, p_b):
+    """(coincidence probability, QBER) in matched bases of two independent thermal modes of mean λ each
+    (|00⟩ pairs and |11⟩ pairs), photons detected independently with p_a, p_b, threshold detectors, double
+    clicks a random bit: the two-mode squeezed vacuum counted directly, no dark counts."""
+    silent_both = 1 / (1 + lam * (1 - (1 - p_a) * (1 - p_b)))
+    silent_a, silent_b = 1 / (1 + lam * p_a), 1 / (1 + lam * p_b)
+    mode = {(0, 0): silent_both, (0, 1): silent_a - silent_both, (1, 0): silent_b - silent_both,
+            (1, 1): 1 - silent_a - silent_b + silent_both}  # (A's detector fires, B's detector fires)
+    coincidence = errors = 0.0
+    for (a0, b0), (a1, b1) in itertools.product(mode, mode):
+        prob = mode[(a0, b0)] * mode[(a1, b1)]
+        alice = [k for k, f in ((0, a0), (1, a1)) if f]
+        bob = [k for k, f in ((0, b0), (1, b1)) if f]
+        if not alice or not bob:
+            continue
+        a_one = 0.5 if len(alice) == 2 else alice[0]
+        b_one = 0.5 if len(bob) == 2 else bob[0]
+        coincidence += prob
+        errors += prob * (a_one * (1 - b_one) + (1 - a_one) * b_one)
+    return coincidence, errors / coincidence
