@@ -319,7 +319,7 @@ def test_cutoff_restarts_follow_the_geometric_law(distance_km, window):
     assert period == delay
     p = link.success_probability
     cutoff_ps = delay + int((window + 0.5) * period)
-    result = run_chain(ChainSpec(links=[link, link], node=NodeSpec(name="n"), cutoff_ps=cutoff_ps, num_pairs=400,
+    result = run_chain(ChainSpec(links=[link, link], node=NodeSpec(name="n"), cutoff_ps=cutoff_ps, num_pairs=250,
                                  max_restarts=10 ** 4), seed=7)
 
     def law(j):
@@ -427,3 +427,31 @@ def test_spdc_multi_pair_qber_of_a_polarisation_entangled_source(mean_pair_numbe
                                 dark_count_probability=0.0)
     q_ref, e_ref = ref.ma_fung_lo_2007(mean_pair_number / 2, arm, arm)
     assert p_c == pytest.approx(q_ref, rel=1e-6) and qber == pytest.approx(e_ref, rel=1e-6)
+
+
+def test_default_qkd_sampler_with_dead_time_follows_the_renewal_law():
+    """The scenario's default sampler (`detections`) with a 2.5 ns dead time at 1 GHz: ⌊τR⌋ = 2 blind pulses
+    after each click, so registered clicks per pulse P/(1 + 2P) (renewal cycle 2 + Geometric(P), s.e.
+    sqrt(N σ²/m³)/N) with P = Σ_k w_k Q_k over the classes; each class's share of the clicks w_k Q_k/P (3
+    binomial s.e.). Q_k from the two-detector receiver."""
+    from dqsim.protocols.qkd.detections import detect_batch, detection_counts
+
+    source = DecoySource()
+    blind = dead_time_pulses(2_500, 1e9)
+    detector = DetectorModel(dark_count_probability=5e-5, dead_time_pulses=blind)
+    num_pulses = 400_000
+    # use_kernel=False: the NumPy path (the numba kernels give the same batch bit for bit, but compiling them
+    # takes ~30 s; tests/test_qkd_detections.py covers that equality)
+    batch, _ = detect_batch(source, channel=ChannelModel.from_fibre(5.0), detector=detector, seed=21, start_pulse=0,
+                            num_pulses=num_pulses, use_kernel=False)
+    counts = detection_counts(batch, source.num_classes)
+    eta = ref.transmittance(5.0, 0.2, 0.0, detector.efficiency)
+    gains = [ref.bb84_receiver(mu, eta, detector.dark_count_probability, detector.misalignment)[0]
+             for mu in source.intensities]
+    p = sum(w * q for w, q in zip(source.probabilities, gains))
+    mean_cycle, var_cycle = blind + 1.0 / p, (1.0 - p) / p ** 2
+    se = math.sqrt(num_pulses * var_cycle / mean_cycle ** 3) / num_pulses
+    registered = sum(counts.detected)
+    assert abs(registered / num_pulses - p / (1.0 + blind * p)) <= NUM_STANDARD_ERRORS * se
+    for k, (w, q) in enumerate(zip(source.probabilities, gains)):
+        assert_rate(counts.detected[k], registered, w * q / p, f"class {k} share")
