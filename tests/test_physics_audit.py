@@ -53,6 +53,12 @@ def assert_mean(samples, expected, what):
     assert abs(samples.mean() - expected) <= NUM_STANDARD_ERRORS * se + EXACT, (what, samples.mean(), expected, se)
 
 
+def qkd_job(sections: str):
+    """A small ``bb84_decoy`` job with the given ``[qkd.*]`` sections."""
+    return load_job_text('[run]\nname = "audit"\nscenario = "qkd"\n[qkd]\nprotocol = "bb84_decoy"\npulses = 1000\n'
+                         + sections)
+
+
 def assert_rate(successes, trials, expected, what):
     se = math.sqrt(max(expected * (1.0 - expected), 1e-300) / trials)
     assert abs(successes / trials - expected) <= NUM_STANDARD_ERRORS * se, (what, successes / trials, expected, se)
@@ -104,13 +110,7 @@ def test_repro_dead_time_blinds_only_the_pulses_inside_it(dead_time_ps, rate_hz,
     """A detector dead for τ loses the pulses j/R <= τ after a click: ⌊τR⌋ of them, not ⌈τR⌉ (the qkd scenario
     rounded up: a 0.5 ns dead time at 1 GHz lost the pulse after every click, a click rate p/(1 + p) for p)."""
     assert dead_time_pulses(dead_time_ps, rate_hz) == blind
-    job = load_job_text(f"""
-[run]
-name = "audit"
-scenario = "qkd"
-[qkd]
-protocol = "bb84_decoy"
-pulses = 1000
+    job = qkd_job(f"""
 [qkd.source]
 source_rate_hz = {rate_hz!r}
 [qkd.link]
@@ -136,13 +136,7 @@ def test_raman_power_against_integration_along_the_fibre(forward, length_km):
 def test_raman_noise_per_detector_in_the_qkd_scenario():
     """Two classical channels (co: forward at Bob; counter: backward at Bob), each through Bob's coupling loss,
     photons P·λ/(hc)·η_det·Δt, split over two detectors, click 1 − e^(−n/2)."""
-    job = load_job_text("""
-[run]
-name = "audit"
-scenario = "qkd"
-[qkd]
-protocol = "bb84_decoy"
-pulses = 1000
+    job = qkd_job("""
 [qkd.link]
 distance_km = 25.0
 coupling_loss_db = 1.5
