@@ -275,6 +275,19 @@ def test_end_memories_decay_with_t1_and_t2(t1_factor, t2_factor):
     np.testing.assert_allclose(result.fidelities, ref.fidelity_phi_plus(rho), rtol=0, atol=EXACT)
 
 
+def test_direct_link_memories_wait_from_emission_and_from_arrival():
+    """Direct scheme, 10 km: the sender's memory decoheres from its emission to the acknowledgment's return
+    (2 link delays), the receiver's from the photon's arrival (1 delay); T1 = T2 = one delay."""
+    link = LinkSpec(distance_km=10.0, scheme="direct", source_fidelity=0.97, dark_count_rate_hz=0.0)
+    delay_s = ps_to_seconds(link.delay_ps)
+    result = run_chain(ChainSpec(links=[link], node=NodeSpec(name="n", t1_s=delay_s, t2_s=delay_s), num_pairs=10),
+                       seed=1)
+    assert {p.delivery_ps - p.links_created_ps for p in result.pairs} == {2 * link.delay_ps}
+    rho = ref.t1_t2(ref.werner((4 * 0.97 - 1) / 3), 0, 2, 2 * delay_s, delay_s, delay_s)
+    rho = ref.t1_t2(rho, 1, 2, delay_s, delay_s, delay_s)
+    np.testing.assert_allclose(result.fidelities, ref.fidelity_phi_plus(rho), rtol=0, atol=EXACT)
+
+
 @pytest.mark.parametrize(("variant", "link_fields", "noise"), [
     ("bbpssw", dict(source_fidelity=0.8), (0.02, 0.01, 0.02)),
     ("dejmps", dict(source_fidelity=0.8), (0.02, 0.01, 0.02)),
