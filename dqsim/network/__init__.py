@@ -28,6 +28,7 @@ Modules:
 from dqsim.network.detectors import (
     dark_count_probability,
     dead_time_efficiency,
+    dead_time_pulses,
     detection_probability,
 )
 from dqsim.network.entanglement import (
@@ -127,6 +128,7 @@ __all__ = [
     "chsh_value",
     "dark_count_probability",
     "dead_time_efficiency",
+    "dead_time_pulses",
     "decohered_fidelity",
     "delivered_fidelity",
     "delivered_state",

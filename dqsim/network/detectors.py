@@ -113,3 +113,41 @@ def dead_time_efficiency(detection_rate_hz: float, dead_time_ps: int) -> float:
     rate_hz = check_real(where, "detection_rate_hz", detection_rate_hz, 0.0)
     dead_ps = check_int(where, "dead_time_ps", dead_time_ps, 0)
     return 1.0 / (1.0 + rate_hz * units.ps_to_seconds(dead_ps))
+
+
+def dead_time_pulses(dead_time_ps: int, pulse_rate_hz: float) -> int:
+    """Pulses (gates) after a registered click that find a non-paralysable detector still dead: ⌊τ·R⌋.
+
+    Pulse ``j`` after the click arrives ``j/R`` later; the detector is dead
+    for ``τ``, so pulse ``j`` is lost when ``j/R <= τ`` (the pulse arriving
+    exactly at ``τ`` counted as lost, so that an integer ``τ·R`` blinds
+    exactly ``τ·R`` pulses and the registered fraction per pulse is
+    ``1/(1 + p·τ·R)``, :func:`dead_time_efficiency` with ``R_click = p·R``).
+    A dead time shorter than the pulse period blinds none: the detector has
+    recovered before the next pulse (Knoll, *Radiation Detection and
+    Measurement*, Sec. 4.VII, for a periodic source). Rounding ``τ·R`` up
+    instead would blind one pulse too many whenever it is not an integer
+    (every other pulse at ``τ = 0.5/R``).
+
+    Args:
+        dead_time_ps: dead time τ, ps, >= 0.
+        pulse_rate_hz: pulse repetition rate R, Hz, > 0.
+
+    Returns:
+        Number of blinded pulses, >= 0.
+
+    Raises:
+        DqsimError: a negative dead time or a non-positive rate.
+
+    Examples:
+        >>> dead_time_pulses(50_000, 1e9), dead_time_pulses(25_000, 1e8), dead_time_pulses(5_000, 1e8)
+        (50, 2, 0)
+    """
+    where = "dead_time_pulses"
+    dead_ps = check_int(where, "dead_time_ps", dead_time_ps, 0)
+    rate_hz = check_real(where, "pulse_rate_hz", pulse_rate_hz, 0.0, low_open=True)
+    ratio = units.ps_to_seconds(dead_ps) * rate_hz
+    nearest = round(ratio)
+    if abs(ratio - nearest) <= 1e-9 * max(1.0, ratio):  # an integer up to rounding: exactly that many
+        return int(nearest)
+    return math.floor(ratio)

@@ -85,8 +85,14 @@ Memory cut-off (``cutoff_ps``)
     and each one frees its memories and starts the attempt again (link
     generation in progress is abandoned too, its source free again one source
     period after its last attempt, :func:`~dqsim.protocols.epr.abandon_generation`;
-    as attempts are independent, this changes only the handshake time). The timer (:class:`Alarm`) of an
-    attempt that has ended, abandoned or delivered, sends nothing. Only repeaters apply the cut-off:
+    as attempts are independent, this changes only the handshake time). Each node starts the new attempt
+    when the abort reaches it, not at a common time as a round does: a link whose initiator is farther
+    from the cutting repeater starts later, so after a restart the links are no longer in lockstep (on a
+    two-link midpoint chain link 0 lags link 1 by one link delay, one attempt period; an attempt then
+    survives a cut-off of ``d + (m + 1/2)·T`` when ``-m-1 <= N0 - N1 <= m-1``, not ``|N0 - N1| <= m``,
+    ``tests/test_physics_audit.py``). Waiting-time formulas that assume a synchronous restart
+    (e.g. with both links regenerated from the same instant) do not apply to the restarts. The timer
+    (:class:`Alarm`) of an attempt that has ended, abandoned or delivered, sends nothing. Only repeaters apply the cut-off:
     a pair at an end is bounded by the cut-off of the repeater next to it
     until that repeater swaps it. ``max_restarts`` bounds the attempts per
     pair (a too-short cut-off could otherwise run forever).

@@ -29,7 +29,7 @@ from dqsim.engine import Simulator
 from dqsim.engine import checkpoint
 from dqsim.engine.process import ResumableProcess
 from dqsim.network import raman
-from dqsim.network.detectors import dark_count_probability
+from dqsim.network.detectors import dark_count_probability, dead_time_pulses
 from dqsim.network.link import LinkSpec
 from dqsim.network.network import Network
 from dqsim.network.node import NodeSpec
@@ -114,11 +114,11 @@ def raman_noise_probability(job, distance_km: float, side: str = "bob") -> float
 def link_physics(job, index: int, a: int, b: int, distance_km: float) -> LinkPhysics:
     """Channel, detector, Eve and noise of one link from the job's ``[qkd.link]``."""
     link, source = job.qkd.link, job.qkd.source
-    dead_time_pulses = math.ceil(link.dead_time_ps * source.source_rate_hz / PS_PER_S) if link.dead_time_ps else 0
+    blind_pulses = dead_time_pulses(link.dead_time_ps, source.source_rate_hz)
     detector = DetectorModel(
         efficiency=link.detector_efficiency,
         dark_count_probability=dark_count_probability(link.dark_count_rate_hz, link.gate_width_ps),
-        misalignment=link.misalignment, dead_time_pulses=dead_time_pulses,
+        misalignment=link.misalignment, dead_time_pulses=blind_pulses,
         afterpulse_probability=link.afterpulse_probability)
     channel = ChannelModel(fibre_transmittance=fibre_transmittance(distance_km, link.attenuation_db_per_km),
                            coupling_transmittance=db_to_transmittance(link.coupling_loss_db))

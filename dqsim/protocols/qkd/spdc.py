@@ -36,6 +36,11 @@ grows like μ at small μ and falls as multi-pair accidentals raise Q: the
 optimum μ* per distance is found by a log-spaced scan and golden-section
 refinement. Dead time and afterpulsing are not in this model (they lower the
 rate at high click rates and would lower μ*).
+
+The thermal count of independent pairs is the simulator's model, not the
+two-mode squeezed vacuum of a polarisation-entangled SPDC source (Ma, Fung
+and Lo, PRA 76, 012307 (2007)), whose multi-pair QBER is about half of this
+one's at small μ (:mod:`dqsim.protocols.qkd.entangled`, "Model").
 """
 
 from __future__ import annotations
