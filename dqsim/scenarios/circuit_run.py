@@ -42,6 +42,7 @@ from dqsim.circuit.pauli import parse_pauli_sum
 from dqsim.jobs.circuit import check_observables
 from dqsim.rng import Stream
 from dqsim.scenarios.output import ScenarioOutput, circuit_attributes, record_table, standard_error
+from dqsim.scenarios.shots import OutcomeHistogram, terminal_chunks
 from dqsim.state.layout import needs_locality
 from dqsim.state.sharded import ShardedState
 from dqsim.units import BYTES_PER_MIB
@@ -411,20 +412,12 @@ def _stop_if_asked(comm, where: str) -> None:
 def sample_terminal(state, circuit, shots: int, qubit_of=None) -> tuple[np.ndarray, int]:
     """Shots of a circuit with terminal measurements, sampled from its final ``state`` (collective).
 
-    Returns ``(outcomes, width)``: classical bit ``c`` is bit ``c`` of an
-    outcome; without measurements every qubit is reported (bit ``q`` = qubit
-    ``q``). ``qubit_of[q]`` is the register qubit holding circuit qubit ``q``
-    (default: the same index).
+    Returns ``(outcomes, width)``: the chunks of
+    :func:`~dqsim.scenarios.shots.terminal_chunks` joined (one chunk of all the shots).
     """
-    measured = [ins for ins in circuit if isinstance(ins, Measure)]
-    if not measured:
-        raw = state.sample(shots) if qubit_of is None else state.sample(shots, list(qubit_of))
-        return raw, circuit.num_qubits
-    raw = state.sample(shots, [m.qubit if qubit_of is None else qubit_of[m.qubit] for m in measured])
-    out = np.zeros(shots, dtype=np.int64)
-    for j, m in enumerate(measured):  # a classical bit written twice keeps the last outcome (OpenQASM)
-        out = (out & ~np.int64(1 << m.clbit)) | (((raw >> j) & 1) << m.clbit)
-    return out, circuit.num_clbits
+    chunks, width = terminal_chunks(state, circuit, shots, qubit_of, chunk_shots=max(shots, 1))
+    pieces = list(chunks)
+    return (pieces[0] if pieces else np.zeros(0, dtype=np.int64)), width
 
 
 def split_terminal_measurements(instructions) -> tuple[list, list]:
@@ -476,15 +469,16 @@ def _mark_touched(ins, qubits: set[int], bits: set[int]) -> None:
 
 
 def count_bitstrings(outcomes: np.ndarray, width: int) -> dict[str, int]:
-    """Histogram of outcomes as bit strings, bit 0 rightmost, most frequent first.
+    """Histogram of outcomes as bit strings, bit 0 rightmost, most frequent first
+    (:class:`~dqsim.scenarios.shots.OutcomeHistogram`).
 
     Examples:
         >>> count_bitstrings(np.array([3, 1, 3]), 2)
         {'11': 2, '01': 1}
     """
-    values, numbers = np.unique(outcomes, return_counts=True)
-    order = np.lexsort((values, -numbers))
-    return {format(int(values[i]), f"0{width}b"): int(numbers[i]) for i in order}
+    histogram = OutcomeHistogram()
+    histogram.add(outcomes)
+    return histogram.counts(width)
 
 
 def counts_table(counts: dict[str, int]) -> np.ndarray:

@@ -460,7 +460,8 @@ def run_user_job(job: UserJob, network: Network, *, comm, backend, seed: int, sc
                 run = run_dqc(job.circuit, comm=comm, backend=backend, network=network, scheme=scheme,
                               seed=trajectory_seed(seed, index, runs), precision=precision,
                               shots=shot_share(job.shots, runs, index), timeline=False, checkpointing=checkpointing,
-                              on_window=on_window if on_fraction is not None else None, prepared=prepared)
+                              on_window=on_window if on_fraction is not None else None, prepared=prepared,
+                              keep_shots=False)
                 stored = ("done", Execution(run.counts, run.fidelity, run.end_time_ps,
                                             sum(link[2] for link in run.links),
                                             shot_share(max(job.shots, 1), runs, index), run.num_nonlocal_gates))
