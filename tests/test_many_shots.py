@@ -18,7 +18,7 @@ from dqsim.network import topology
 from dqsim.network.link import LinkSpec
 from dqsim.network.network import Network
 from dqsim.network.node import NodeSpec
-from dqsim.scenarios import dqc, shots
+from dqsim.scenarios import circuit_run, dqc, shots
 from dqsim.state.sharded import ShardedState
 from mpi_helper import run_mpi_arrays
 from conftest import TEST_BACKEND
@@ -113,3 +113,23 @@ def test_chunked_shots_are_the_same_on_one_and_two_ranks(tmp_path):
         if not key.endswith("register_ranks"):
             assert np.array_equal(one[key], two[key]), key
     assert one["chunk_numbers"].sum() == 5000 and len(one["chunk_counts"]) > 16  # readout errors: many outcomes
+
+
+def test_the_circuit_scenario_counts_its_shots_in_chunks_too(monkeypatch):
+    """The ``circuit`` scenario's final-state shots: the same counts and stored shots in chunks of 700 as in one
+    draw, progress per chunk, and no array of every shot unless ``store_shots`` asks for it."""
+    def job(store):
+        return load_job_text('[run]\nname = "c"\nseed = 5\n[circuit]\ngenerator = "random"\nnum_qubits = 5\n'
+                             f'depth = 6\ncircuit_seed = 2\nmeasure = true\n[simulation]\nshots = 3000\n'
+                             f'store_shots = {str(store).lower()}\n', source="c.toml")
+
+    whole = circuit_run.run_circuit_job(job(True), comm=COMM, backend=BACKEND)
+    monkeypatch.setattr(circuit_run, "chunk_shots_for", lambda state: 700)
+    seen = []
+    chunked = circuit_run.run_circuit_job(job(True), comm=COMM, backend=BACKEND,
+                                          on_progress=lambda done, total, what: seen.append((done, total, what)))
+    assert np.array_equal(whole.shots, chunked.shots) and list(whole.counts.items()) == list(chunked.counts.items())
+    assert [(d, t) for d, t, what in seen if what == "shots drawn from the final state"] == [
+        (0, 3000), (700, 3000), (1400, 3000), (2100, 3000), (2800, 3000), (3000, 3000)]
+    counted = circuit_run.run_circuit_job(job(False), comm=COMM, backend=BACKEND)
+    assert counted.shots is None and counted.counts == whole.counts

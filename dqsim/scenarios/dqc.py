@@ -58,7 +58,7 @@ from dqsim.protocols.distributed import CommPool, NodeProgram, SwapLink, Swapper
 from dqsim.rng import Stream, derived_seed
 from dqsim.scenarios.output import ScenarioOutput, circuit_attributes, record_table, standard_error
 from dqsim.scenarios.circuit_run import build_circuit, common_tables, count_bitstrings, summary_lines
-from dqsim.scenarios.shots import OutcomeHistogram, chunk_shots_for, terminal_chunks
+from dqsim.scenarios.shots import chunk_shots_for, count_chunks, terminal_chunks
 from dqsim.comm import SingleComm
 from dqsim.state.gates import adjoint
 from dqsim.state.sharded import REPLICATED_MAX_QUBITS, ShardedState
@@ -455,7 +455,7 @@ def draw_shots(state: ShardedState, circuit: Circuit, shots: int, qubit_of: Sequ
     The shots are drawn :func:`~dqsim.scenarios.shots.chunk_shots_for` at a
     time (:func:`~dqsim.scenarios.shots.terminal_chunks`), each chunk's
     readout errors applied (:func:`_readout_errors`) and counted
-    (:class:`~dqsim.scenarios.shots.OutcomeHistogram`): the same counts as
+    (:func:`~dqsim.scenarios.shots.count_chunks`): the same counts as
     one draw of all of them, in memory for a chunk and the distinct
     outcomes. Between chunks ``between()`` is called (a stop signal
     there checkpoints the finished engine run; the resume draws all the
@@ -469,24 +469,12 @@ def draw_shots(state: ShardedState, circuit: Circuit, shots: int, qubit_of: Sequ
     """
     chunk_shots = chunk_shots_for(state)
     chunks, width = terminal_chunks(state, circuit, shots, qubit_of, chunk_shots=chunk_shots)
-    if shots <= chunk_shots:
-        on_shots = None
-    if on_shots is not None:
-        on_shots(0, shots)
-    histogram, kept, done = OutcomeHistogram(), [], 0
-    for chunk in chunks:
-        chunk = _readout_errors(chunk, circuit, owner, node_specs, seed, first_shot=done, shots=shots)
-        histogram.add(chunk)
-        if keep_shots:
-            kept.append(chunk)
-        done += chunk.size
-        if done < shots:
-            between()
-        if on_shots is not None:
-            on_shots(done, shots)
-    outcomes = None if not keep_shots else kept[0] if len(kept) == 1 else np.concatenate(
-        [np.zeros(0, dtype=np.int64), *kept])
-    return histogram.counts(width), outcomes
+
+    def readout(chunk: np.ndarray, first_shot: int) -> np.ndarray:
+        return _readout_errors(chunk, circuit, owner, node_specs, seed, first_shot=first_shot, shots=shots)
+
+    return count_chunks(chunks, width, shots, keep_shots=keep_shots, transform=readout, between=between,
+                        on_shots=on_shots if shots > chunk_shots else None)
 
 
 def _readout_errors(outcomes: np.ndarray, circuit: Circuit, owner: Sequence[int], node_specs: Sequence,

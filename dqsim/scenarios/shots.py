@@ -12,7 +12,7 @@ stores them (``[simulation].store_shots``, 8 bytes a shot).
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -113,3 +113,48 @@ class OutcomeHistogram:
     def by_outcome(self) -> dict[int, int]:
         """``{outcome: count}``, outcomes ascending."""
         return {int(v): int(c) for v, c in zip(self.values, self.numbers)}
+
+
+def count_chunks(chunks: Iterable[np.ndarray], width: int, shots: int, *, keep_shots: bool = False,
+                 transform: Callable[[np.ndarray, int], np.ndarray] | None = None,
+                 between: Callable[[], None] | None = None,
+                 on_shots: Callable[[int, int], None] | None = None) -> tuple[dict[str, int], np.ndarray | None]:
+    """The counts of ``shots`` outcomes that come in ``chunks`` (collective where taking a chunk is).
+
+    Each chunk, passed through ``transform(chunk, first_shot)`` (readout
+    errors) where given, is added to an :class:`OutcomeHistogram` and, with
+    ``keep_shots``, kept. ``between()`` is called between two chunks (a
+    stop check), and ``on_shots(done, shots)`` before the first chunk and
+    after each (a caller passes it where the shots are more than one chunk).
+
+    Returns:
+        ``(counts, outcomes)``: ``width``-bit strings with their counts, most
+        frequent first (:meth:`OutcomeHistogram.counts`), and every outcome in
+        order (``None`` unless ``keep_shots``).
+
+    Examples:
+        >>> seen = []
+        >>> count_chunks(iter([np.array([1, 2]), np.array([2])]), 2, 3, keep_shots=True,
+        ...              on_shots=lambda done, total: seen.append(done))
+        ({'10': 2, '01': 1}, array([1, 2, 2]))
+        >>> seen
+        [0, 2, 3]
+    """
+    histogram, kept, done = OutcomeHistogram(), [], 0
+    if on_shots is not None:
+        on_shots(0, shots)
+    for chunk in chunks:
+        if transform is not None:
+            chunk = transform(chunk, done)
+        histogram.add(chunk)
+        if keep_shots:
+            kept.append(chunk)
+        done += chunk.size
+        if done < shots and between is not None:
+            between()
+        if on_shots is not None:
+            on_shots(done, shots)
+    outcomes = None
+    if keep_shots:
+        outcomes = kept[0] if len(kept) == 1 else np.concatenate([np.zeros(0, dtype=np.int64), *kept])
+    return histogram.counts(width), outcomes
