@@ -156,13 +156,19 @@ def test_a_stop_during_the_fidelity_check_in_place_puts_the_state_back_then_chec
     assert abs(resumed.attrs["fidelity"] - full.attrs["fidelity"]) < 1e-12
 
 
-def test_a_stop_in_the_second_of_three_trajectories_resumes_from_its_end(tmp_path, monkeypatch, uninterrupted):
+@pytest.mark.parametrize("store_shots", [True, False])
+def test_a_stop_in_the_second_of_three_trajectories_resumes_from_its_end(tmp_path, monkeypatch, uninterrupted,
+                                                                         store_shots):
+    """Without ``store_shots`` the finished trajectories' summaries in the checkpoint hold counts, no shots."""
     sigterm_during(monkeypatch, dqc, "_fidelity_to_copy", call=2)
-    ckpt, resumed = stopped_then_resumed(tmp_path, DQC_TRAJECTORIES)
+    ckpt, resumed = stopped_then_resumed(tmp_path, [*DQC_TRAJECTORIES, "--set",
+                                                    f"simulation.store_shots={str(store_shots).lower()}"])
     assert checkpoint.parse_checkpoint_name(ckpt)["engine_run"] == 1
     full = uninterrupted["trajectories"]
     assert full.attrs["fidelity_stderr"] > 0  # three different trajectories
-    same_results(full, resumed, ["shots", "counts", "links", "timeline"], ["fidelity", "fidelity_stderr"])
+    same_results(full, resumed, ["shots", "counts", "links", "timeline"] if store_shots else
+                 ["counts", "links", "timeline"], ["fidelity", "fidelity_stderr"])
+    assert ("shots" in resumed.tables) == store_shots
 
 
 def test_a_stop_during_trotter_observables_checkpoints_the_finished_run(tmp_path, monkeypatch, uninterrupted):
