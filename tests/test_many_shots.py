@@ -133,3 +133,14 @@ def test_the_circuit_scenario_counts_its_shots_in_chunks_too(monkeypatch):
         (0, 3000), (700, 3000), (1400, 3000), (2100, 3000), (2800, 3000), (3000, 3000)]
     counted = circuit_run.run_circuit_job(job(False), comm=COMM, backend=BACKEND)
     assert counted.shots is None and counted.counts == whole.counts
+
+
+def test_with_trajectories_the_progress_names_the_trajectory_drawing_its_shots(monkeypatch):
+    text = (ROOT / "jobs" / "dqc_ghz_4qpu.toml").read_text().replace("shots = 1000", "shots = 4000\ntrajectories = 2")
+    monkeypatch.setattr(dqc, "chunk_shots_for", lambda state: 1000)
+    seen = []
+    dqc.run_job(load_job_text(text, source="dqc_ghz_4qpu.toml"), comm=COMM, backend=BACKEND,
+                on_progress=lambda done, total, what: seen.append((done, total, what)))
+    drawing = [(done, total, what) for done, total, what in seen if what.startswith("shots drawn")]
+    assert drawing == [(k, 2000, f"shots drawn from trajectory {t}'s final state") for t in (1, 2)
+                       for k in (0, 1000, 2000)]
