@@ -110,7 +110,7 @@ def stopped_then_resumed(tmp_path, args):
     return written[0], open_run(tmp_path / "resumed.h5")
 
 
-@pytest.mark.parametrize("phase", ["_fidelity_to_copy", "sample_terminal"])
+@pytest.mark.parametrize("phase", ["_fidelity_to_copy", "draw_shots"])
 def test_a_stop_during_the_dqc_work_on_the_final_state_checkpoints_the_finished_run(tmp_path, monkeypatch,
                                                                                     uninterrupted, phase):
     ended = sigterm_during(monkeypatch, dqc, phase)
@@ -122,6 +122,23 @@ def test_a_stop_during_the_dqc_work_on_the_final_state_checkpoints_the_finished_
     assert open_run(ckpt).attrs["window_end_ps"] > full.table("timeline")["time_ps"].max()
     monkeypatch.undo()
     same_results(full, resumed, ["shots", "counts", "links", "timeline"], ["fidelity", "simulated_time_ps"])
+
+
+def test_a_stop_between_two_chunks_of_shots_checkpoints_and_resumes_to_the_same_shots(tmp_path, monkeypatch,
+                                                                                     uninterrupted):
+    """The job's 1,000 shots drawn 300 at a time: a SIGTERM as the second chunk's readout errors are applied
+    stops the drawing before the third chunk (exit 75); the resume draws them all again, and the shots and
+    counts equal the uninterrupted run's, which drew them in one chunk."""
+    monkeypatch.setattr(dqc, "chunk_shots_for", lambda state: 300)
+    calls = []
+    real = dqc._readout_errors
+    monkeypatch.setattr(dqc, "_readout_errors", lambda *a, **k: calls.append(k["first_shot"]) or real(*a, **k))
+    sigterm_during(monkeypatch, dqc, "_readout_errors", call=2)
+    _ckpt, resumed = stopped_then_resumed(tmp_path, DQC)
+    assert calls[:3] == [0, 300, 0]  # stopped after the second chunk; the resume starts from the first
+    assert calls[3:] == [300, 600, 900]
+    same_results(uninterrupted["dqc"], resumed, ["shots", "counts", "links", "timeline"],
+                 ["fidelity", "simulated_time_ps"])
 
 
 def test_a_stop_during_the_fidelity_check_in_place_puts_the_state_back_then_checkpoints(tmp_path, monkeypatch,
@@ -139,13 +156,19 @@ def test_a_stop_during_the_fidelity_check_in_place_puts_the_state_back_then_chec
     assert abs(resumed.attrs["fidelity"] - full.attrs["fidelity"]) < 1e-12
 
 
-def test_a_stop_in_the_second_of_three_trajectories_resumes_from_its_end(tmp_path, monkeypatch, uninterrupted):
+@pytest.mark.parametrize("store_shots", [True, False])
+def test_a_stop_in_the_second_of_three_trajectories_resumes_from_its_end(tmp_path, monkeypatch, uninterrupted,
+                                                                         store_shots):
+    """Without ``store_shots`` the finished trajectories' summaries in the checkpoint hold counts, no shots."""
     sigterm_during(monkeypatch, dqc, "_fidelity_to_copy", call=2)
-    ckpt, resumed = stopped_then_resumed(tmp_path, DQC_TRAJECTORIES)
+    ckpt, resumed = stopped_then_resumed(tmp_path, [*DQC_TRAJECTORIES, "--set",
+                                                    f"simulation.store_shots={str(store_shots).lower()}"])
     assert checkpoint.parse_checkpoint_name(ckpt)["engine_run"] == 1
     full = uninterrupted["trajectories"]
     assert full.attrs["fidelity_stderr"] > 0  # three different trajectories
-    same_results(full, resumed, ["shots", "counts", "links", "timeline"], ["fidelity", "fidelity_stderr"])
+    same_results(full, resumed, ["shots", "counts", "links", "timeline"] if store_shots else
+                 ["counts", "links", "timeline"], ["fidelity", "fidelity_stderr"])
+    assert ("shots" in resumed.tables) == store_shots
 
 
 def test_a_stop_during_trotter_observables_checkpoints_the_finished_run(tmp_path, monkeypatch, uninterrupted):
@@ -165,7 +188,7 @@ def test_a_stop_during_trotter_observables_checkpoints_the_finished_run(tmp_path
 
 
 def test_a_stop_after_a_cloud_user_job_s_engine_run_resumes_there(tmp_path, monkeypatch, uninterrupted):
-    sigterm_during(monkeypatch, dqc, "sample_terminal", call=2)
+    sigterm_during(monkeypatch, dqc, "draw_shots", call=2)
     ckpt, resumed = stopped_then_resumed(tmp_path, CLOUD)
     assert checkpoint.parse_checkpoint_name(ckpt)["engine_run"] == 1
     full = uninterrupted["cloud"]
@@ -179,7 +202,7 @@ def test_repro_a_stop_whose_checkpoint_cannot_be_written_ends_a_cloud_run(tmp_pa
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(checkpoint.Checkpointer, "_write_rank0", full_disk)
-    sigterm_during(monkeypatch, dqc, "sample_terminal", call=2)
+    sigterm_during(monkeypatch, dqc, "draw_shots", call=2)
     stopped = dqsim(["run", *CLOUD], tmp_path, "out.h5", check=False)
     assert stopped.returncode == 2, stopped.stderr
     [line] = stopped.stderr.strip().splitlines()

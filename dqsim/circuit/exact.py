@@ -104,21 +104,35 @@ def _measured(branch, ins, n: int) -> list:
 
 
 def total_variation(outcomes: np.ndarray, exact: dict[int, float]) -> tuple[float, float]:
-    """Total-variation distance of sampled ``outcomes`` to ``exact``, and its expected value from sampling alone.
-
-    The distance is ½ Σ_x |f(x) − p(x)| over the union of outcomes (f: the
-    observed frequency). The second value is what N exact samples would give
-    on average, ½ Σ_x √(2 p(1−p) / (π N)) (the mean absolute deviation of a
-    binomial frequency in the normal approximation), so a distance well
-    above it means the run differs from the ideal circuit.
+    """Total-variation distance of sampled ``outcomes`` to ``exact``, and its expected value from sampling alone
+    (:func:`total_variation_of_counts` of their histogram).
 
     Examples:
         >>> total_variation(np.array([0, 1, 1, 1]), {0: 0.5, 1: 0.5})[0]
         0.25
     """
-    num = len(outcomes)
     values, numbers = np.unique(outcomes, return_counts=True)
-    observed = {int(v): int(c) / num for v, c in zip(values, numbers)}
+    return total_variation_of_counts({int(v): int(c) for v, c in zip(values, numbers)}, exact)
+
+
+def total_variation_of_counts(counts: dict[int, int], exact: dict[int, float]) -> tuple[float, float]:
+    """Total-variation distance of sampled outcomes, given as ``{outcome: count}``, to ``exact``, and its
+    expected value from sampling alone.
+
+    The distance is ½ Σ_x |f(x) − p(x)| over the union of outcomes (f: the
+    observed frequency). The second value is what N exact samples would give
+    on average, ½ Σ_x √(2 p(1−p) / (π N)) (the mean absolute deviation of a
+    binomial frequency in the normal approximation), so a distance well
+    above it means the run differs from the ideal circuit. ``counts`` in
+    ascending order of outcome gives the same sums, to the bit, as
+    :func:`total_variation` of the outcomes.
+
+    Examples:
+        >>> total_variation_of_counts({0: 1, 1: 3}, {0: 0.5, 1: 0.5})[0]
+        0.25
+    """
+    num = sum(counts.values())
+    observed = {outcome: count / num for outcome, count in counts.items()}
     keys = set(observed) | set(exact)
     distance = 0.5 * sum(abs(observed.get(k, 0.0) - exact.get(k, 0.0)) for k in keys)
     floor = 0.5 * sum(math.sqrt(2.0 * p * (1.0 - p) / (math.pi * num)) for p in exact.values())

@@ -143,7 +143,9 @@ class SimulationSection(Section):
     Attributes:
         shots: measurement samples, 0..10**8 (default 1000).
         save_state: write the final state vector to the output (default false).
-        store_shots: store every shot's outcome, not only the counts (default false).
+        store_shots: store every shot's outcome, not only the counts (default false); the run then
+            holds them all (8 bytes a shot), where ``dqc`` otherwise keeps only the counts
+            (:mod:`dqsim.scenarios.shots`).
         observables: Pauli sums whose expectation values to report, e.g.
             ``"0.5*X0 X1 - 0.25*Z2"`` (see :func:`dqsim.circuit.pauli.parse_pauli_sum`).
         exchange_chunk_mib: largest MPI message when ranks swap amplitudes,

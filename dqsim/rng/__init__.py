@@ -186,6 +186,29 @@ class Stream:
         state.pop("_own", None)
         return state
 
+    def uniforms_from(self, event: int, start: int, size: int) -> np.ndarray:
+        """Uniform draws ``start .. start + size - 1`` of event ``event``'s generator (float64 in [0, 1)),
+        without drawing those before ``start``.
+
+        Philox makes four 64-bit words per counter step and ``random`` takes one
+        word per float64, so the counter skips ``start // 4`` steps and the
+        ``start % 4`` words left are drawn and dropped: the same numbers as
+        ``generator(event).random(start + size)[start:]`` in memory for ``size``
+        of them, for any ``start`` (the draws of a long run taken piece by piece).
+
+        Examples:
+            >>> s = Stream(7, purpose="x")
+            >>> s.uniforms_from(2, 5, 3).tolist() == s.generator(2).random(8)[5:].tolist()
+            True
+        """
+        if start < 0 or size < 0:
+            raise ValueError(f"start and size must be >= 0, got {start}, {size}")
+        generator = self.generator(event)
+        generator.bit_generator.advance(start // 4)
+        if start % 4:
+            generator.random(start % 4)
+        return generator.random(size)
+
     def next_transient(self) -> np.random.Generator:
         """:meth:`transient_generator` of the next event; advances the counter by one."""
         gen = self.transient_generator(self.event)

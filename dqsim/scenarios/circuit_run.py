@@ -42,6 +42,7 @@ from dqsim.circuit.pauli import parse_pauli_sum
 from dqsim.jobs.circuit import check_observables
 from dqsim.rng import Stream
 from dqsim.scenarios.output import ScenarioOutput, circuit_attributes, record_table, standard_error
+from dqsim.scenarios.shots import OutcomeHistogram, chunk_shots_for, count_chunks, terminal_chunks
 from dqsim.state.layout import needs_locality
 from dqsim.state.sharded import ShardedState
 from dqsim.units import BYTES_PER_MIB
@@ -57,7 +58,9 @@ class CircuitRun:
             ``None`` for trajectories of a job that does not save its state
             (``[simulation].save_state = false``): the run keeps one register.
         counts: bit string → number of shots.
-        shots: outcome of every shot (classical bit i = bit i), int64.
+        shots: outcome of every shot (classical bit i = bit i), int64; ``None`` for final-state
+            sampling without ``[simulation].store_shots`` (the shots are counted a chunk at a time,
+            :func:`~dqsim.scenarios.shots.count_chunks`).
         expectation: ``(name, observable text, value)`` per observable (with
             trajectories: the mean over them).
         timing_s: wall seconds per stage.
@@ -72,7 +75,7 @@ class CircuitRun:
     circuit: Circuit
     state: ShardedState | None
     counts: dict[str, int]
-    shots: np.ndarray
+    shots: np.ndarray | None
     expectation: list[tuple[str, str, float]]
     timing_s: dict[str, float] = field(default_factory=dict)
     sampling: str = "final-state"
@@ -171,9 +174,15 @@ def run_circuit_job(job, *, comm, backend, on_progress: Callable | None = None,
         expectation = [(f"obs{i}", text, state.expectation(terms)) for i, (text, terms) in enumerate(observables)]
         timing["observables"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        if on_progress and sim.shots:
+        chunk_shots = chunk_shots_for(state)
+        if on_progress and 0 < sim.shots <= chunk_shots:
             on_progress(0, None, f"sampling {sim.shots:,} shots from the final state")
-        shots, width = sample_terminal(state, circuit, sim.shots)
+        chunks, width = terminal_chunks(state, circuit, sim.shots, chunk_shots=chunk_shots)
+        on_shots = None
+        if on_progress and sim.shots > chunk_shots:
+            def on_shots(done: int, total: int) -> None:
+                on_progress(done, total, "shots drawn from the final state")
+        counts, shots = count_chunks(chunks, width, sim.shots, keep_shots=sim.store_shots, on_shots=on_shots)
         timing["sampling"] = time.perf_counter() - t0
         sampling, expectation_stderr = "final-state", None
         exchanges = (state.num_exchanges, state.bytes_exchanged)
@@ -187,11 +196,10 @@ def run_circuit_job(job, *, comm, backend, on_progress: Callable | None = None,
         expectation = [(f"obs{i}", text, float(columns[i].mean())) for i, (text, _) in enumerate(observables)]
         expectation_stderr = [standard_error(column) for column in columns]
         shots = np.array(outcomes[: sim.shots], dtype=np.int64)
-        width = circuit.num_clbits if measured else circuit.num_qubits
+        counts = count_bitstrings(shots, circuit.num_clbits if measured else circuit.num_qubits)
         state = first_state
         timing["trajectories"] = time.perf_counter() - t0
         sampling = "trajectories"
-    counts = count_bitstrings(shots, width)
     return CircuitRun(circuit, state, counts, shots, expectation, timing, sampling, expectation_stderr, *exchanges)
 
 
@@ -408,25 +416,6 @@ def _stop_if_asked(comm, where: str) -> None:
                                     "so nothing was saved: run the job again")
 
 
-def sample_terminal(state, circuit, shots: int, qubit_of=None) -> tuple[np.ndarray, int]:
-    """Shots of a circuit with terminal measurements, sampled from its final ``state`` (collective).
-
-    Returns ``(outcomes, width)``: classical bit ``c`` is bit ``c`` of an
-    outcome; without measurements every qubit is reported (bit ``q`` = qubit
-    ``q``). ``qubit_of[q]`` is the register qubit holding circuit qubit ``q``
-    (default: the same index).
-    """
-    measured = [ins for ins in circuit if isinstance(ins, Measure)]
-    if not measured:
-        raw = state.sample(shots) if qubit_of is None else state.sample(shots, list(qubit_of))
-        return raw, circuit.num_qubits
-    raw = state.sample(shots, [m.qubit if qubit_of is None else qubit_of[m.qubit] for m in measured])
-    out = np.zeros(shots, dtype=np.int64)
-    for j, m in enumerate(measured):  # a classical bit written twice keeps the last outcome (OpenQASM)
-        out = (out & ~np.int64(1 << m.clbit)) | (((raw >> j) & 1) << m.clbit)
-    return out, circuit.num_clbits
-
-
 def split_terminal_measurements(instructions) -> tuple[list, list]:
     """``(body, terminal)``: the instructions without the measurements that can move to the end
     (:func:`deferrable_measurements`), and those measurements in their order."""
@@ -476,15 +465,16 @@ def _mark_touched(ins, qubits: set[int], bits: set[int]) -> None:
 
 
 def count_bitstrings(outcomes: np.ndarray, width: int) -> dict[str, int]:
-    """Histogram of outcomes as bit strings, bit 0 rightmost, most frequent first.
+    """Histogram of outcomes as bit strings, bit 0 rightmost, most frequent first
+    (:class:`~dqsim.scenarios.shots.OutcomeHistogram`).
 
     Examples:
         >>> count_bitstrings(np.array([3, 1, 3]), 2)
         {'11': 2, '01': 1}
     """
-    values, numbers = np.unique(outcomes, return_counts=True)
-    order = np.lexsort((values, -numbers))
-    return {format(int(values[i]), f"0{width}b"): int(numbers[i]) for i in order}
+    histogram = OutcomeHistogram()
+    histogram.add(outcomes)
+    return histogram.counts(width)
 
 
 def counts_table(counts: dict[str, int]) -> np.ndarray:

@@ -24,7 +24,11 @@ times the job file gives (``[scheduler].job_setup_s``, ``shot_reset_s``;
   from that one final state (exact), and the time and pairs of that one run
   count N times (the pairs of an execution do not vary there; its time does,
   with the heralding attempts, so the total's mean is right but its spread
-  is that of one run scaled by N, not of N independent runs);
+  is that of one run scaled by N, not of N independent runs: the time of
+  an execution is what the engine's schedule makes of all its pairs'
+  attempts, concurrent pairs included, which has no closed form to draw N
+  of from; and N times the mean of K < N runs has the standard deviation
+  N·σ/√K, not the √N·σ of N independent executions (σ: one execution's));
 * a dynamic circuit (mid-circuit measurements, resets, ``if``): once per
   shot, whatever the noise (its nodes measure and branch, so a run gives
   one shot, as in the ``dqc`` scenario);
@@ -460,7 +464,8 @@ def run_user_job(job: UserJob, network: Network, *, comm, backend, seed: int, sc
                 run = run_dqc(job.circuit, comm=comm, backend=backend, network=network, scheme=scheme,
                               seed=trajectory_seed(seed, index, runs), precision=precision,
                               shots=shot_share(job.shots, runs, index), timeline=False, checkpointing=checkpointing,
-                              on_window=on_window if on_fraction is not None else None, prepared=prepared)
+                              on_window=on_window if on_fraction is not None else None, prepared=prepared,
+                              keep_shots=False)
                 stored = ("done", Execution(run.counts, run.fidelity, run.end_time_ps,
                                             sum(link[2] for link in run.links),
                                             shot_share(max(job.shots, 1), runs, index), run.num_nonlocal_gates))

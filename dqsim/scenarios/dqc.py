@@ -45,7 +45,7 @@ import numpy as np
 from dqsim.circuit.decompose import decompose_for_distribution
 from dqsim.circuit.distribute import NodePlan, RegisterMap, RemoteTarget, RouteStep, plan_distributed, register_map
 from dqsim.circuit.fusion import FusionCosts, costs_for, fuse_ops
-from dqsim.circuit.exact import exact_distribution, total_variation
+from dqsim.circuit.exact import exact_distribution, total_variation_of_counts
 from dqsim.circuit.ir import Circuit, Gate, Measure
 from dqsim.circuit.partition import cut_size, partition_qubits
 from dqsim.engine import EngineError, RunStatistics, Simulator
@@ -57,8 +57,8 @@ from dqsim.jobs.circuit import check_observables
 from dqsim.protocols.distributed import CommPool, NodeProgram, SwapLink, Swapper, stages_of
 from dqsim.rng import Stream, derived_seed
 from dqsim.scenarios.output import ScenarioOutput, circuit_attributes, record_table, standard_error
-from dqsim.scenarios.circuit_run import (build_circuit, common_tables, count_bitstrings, sample_terminal,
-                                         summary_lines)
+from dqsim.scenarios.circuit_run import build_circuit, common_tables, count_bitstrings, summary_lines
+from dqsim.scenarios.shots import chunk_shots_for, count_chunks, terminal_chunks
 from dqsim.comm import SingleComm
 from dqsim.state.gates import adjoint
 from dqsim.state.sharded import REPLICATED_MAX_QUBITS, ShardedState
@@ -79,7 +79,8 @@ class DqcRun:
         state: final state of the data register (sharded, or whole on every rank when tiny:
             :func:`register_comm`): the data qubits,
             then scratch bits (back in |0⟩) that communication qubits used.
-        counts / shots: sampled outcomes of the measured qubits (clbit 0 rightmost).
+        counts / shots: sampled outcomes of the measured qubits (clbit 0 rightmost); ``shots`` (every
+            shot's outcome, in order) is ``None`` where the run kept only the counts (``keep_shots``).
         fidelity: |⟨ideal|final⟩|² with the monolithic result.
         end_time_ps: simulated time when the last event happened, ps.
         links: per link ``(a, b, pairs, attempts, photons)`` summed over the run.
@@ -100,7 +101,7 @@ class DqcRun:
     regmap: RegisterMap
     state: ShardedState
     counts: dict[str, int]
-    shots: np.ndarray
+    shots: np.ndarray | None
     fidelity: float
     end_time_ps: int
     links: list[tuple[int, int, int, int, int]]
@@ -286,7 +287,8 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
             shots: int = 1000, observables: Sequence[tuple[str, list]] = (), timeline: bool = True,
             on_window=None, checkpointing=None, replicate_max_qubits: int = REPLICATED_MAX_QUBITS,
             fidelity_check: str = "auto", prepared: DqcPlan | None = None,
-            initial: ShardedState | None = None, fusion: bool = True) -> DqcRun:
+            initial: ShardedState | None = None, fusion: bool = True, keep_shots: bool = True,
+            on_shots: Callable[[int, int], None] | None = None) -> DqcRun:
     """Run ``circuit`` distributed over the network (collective).
 
     Args:
@@ -319,6 +321,11 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
             ``[simulation].fusion``; :attr:`dqsim.engine.quantum.QuantumMemory.fusion_costs`), and the
             gates of the fidelity check on a second register: the same physics in fewer passes over the
             register, the same results up to floating-point rounding.
+        keep_shots: keep every shot's outcome in the result's ``shots`` (8 bytes a shot); ``False``: only
+            their ``counts`` (memory for the distinct outcomes, not the shots: :func:`draw_shots`), and
+            ``shots`` is ``None``.
+        on_shots: ``on_shots(done, shots)`` after each chunk of shots drawn from the final state
+            (:func:`draw_shots`; progress while many are drawn).
 
     Raises:
         ValueError: ``initial`` has fewer qubits than the register needs, or lives on another
@@ -408,16 +415,17 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
         expectation.append((f"obs{i}", text, state.expectation(terms)))
     sim.stop_point()
     if plan.engine_measures and circuit.num_clbits:
-        outcomes, width = _held_bits(plan, sim, mine, comm, shots), circuit.num_clbits
+        outcomes = _held_bits(plan, sim, mine, comm, shots)
+        counts = count_bitstrings(outcomes, circuit.num_clbits)
     else:
-        outcomes, width = sample_terminal(state, circuit, shots, regmap.qubit_of_logical)
-        outcomes = _readout_errors(outcomes, circuit, owner, node_specs, seed)
+        counts, outcomes = draw_shots(state, circuit, shots, regmap.qubit_of_logical, owner, node_specs, seed,
+                                      keep_shots=keep_shots, between=sim.stop_point, on_shots=on_shots)
+    outcomes = outcomes if keep_shots else None
     sim.stop_point()
     if method == "in_place":
         fidelity = _fidelity_in_place(ops, state, stop_pending=sim.stop_pending, between=sim.stop_point)
     if checkpointing is not None:  # the scenario's tables and the output write stop through it (released when
         checkpointing.finished_run = sim.stop_point  # the next engine run starts, before its register is built)
-    counts = count_bitstrings(outcomes, width)
     end_time_ps = engine.end_time_ps
     if not plan.engine_measures:  # each node reads its measured qubits out once it has finished its steps
         end_time_ps = max([end_time_ps] + [done_ps[node] + node_specs[node].measure_duration_ps
@@ -439,13 +447,50 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
                   stop_point=sim.stop_point, fidelity_check=method)
 
 
+def draw_shots(state: ShardedState, circuit: Circuit, shots: int, qubit_of: Sequence[int], owner: Sequence[int],
+               node_specs: Sequence, seed: int, *, keep_shots: bool = True, between: Callable[[], None] = lambda: None,
+               on_shots: Callable[[int, int], None] | None = None) -> tuple[dict[str, int], np.ndarray | None]:
+    """The counts of ``shots`` terminal measurements of the final ``state``, with readout errors (collective).
+
+    The shots are drawn :func:`~dqsim.scenarios.shots.chunk_shots_for` at a
+    time (:func:`~dqsim.scenarios.shots.terminal_chunks`), each chunk's
+    readout errors applied (:func:`_readout_errors`) and counted
+    (:func:`~dqsim.scenarios.shots.count_chunks`): the same counts as
+    one draw of all of them, in memory for a chunk and the distinct
+    outcomes. Between chunks ``between()`` is called (a stop signal
+    there checkpoints the finished engine run; the resume draws all the
+    shots again, from the same stream event). With more than one chunk,
+    ``on_shots(done, shots)`` is called before the first and after each.
+
+    Returns:
+        ``(counts, outcomes)``: the counts as bit strings, most frequent first
+        (:func:`~dqsim.scenarios.circuit_run.count_bitstrings`), and every
+        shot's outcome in order (``None`` unless ``keep_shots``).
+    """
+    chunk_shots = chunk_shots_for(state)
+    chunks, width = terminal_chunks(state, circuit, shots, qubit_of, chunk_shots=chunk_shots)
+
+    def readout(chunk: np.ndarray, first_shot: int) -> np.ndarray:
+        return _readout_errors(chunk, circuit, owner, node_specs, seed, first_shot=first_shot, shots=shots)
+
+    return count_chunks(chunks, width, shots, keep_shots=keep_shots, transform=readout, between=between,
+                        on_shots=on_shots if shots > chunk_shots else None)
+
+
 def _readout_errors(outcomes: np.ndarray, circuit: Circuit, owner: Sequence[int], node_specs: Sequence,
-                    seed: int) -> np.ndarray:
+                    seed: int, *, first_shot: int = 0, shots: int | None = None) -> np.ndarray:
     """Terminal measurement outcomes with each node's readout error: every measured bit flips independently
     with the ``measure_error_probability`` of the node that owns the qubit (the dynamic path's measurements
     have it from the engine). The flips of node ``i`` come from the stream ``(seed, i, "dqc-readout")``
-    (:mod:`dqsim.rng`), so they do not depend on the number of ranks."""
-    generators: dict[int, np.random.Generator] = {}
+    (:mod:`dqsim.rng`), so they do not depend on the number of ranks.
+
+    ``outcomes`` are shots ``first_shot ..`` of ``shots`` (default: all of them, ``len(outcomes)``): the
+    ``k``-th measured bit of node ``i`` (in circuit order) takes uniforms ``k·shots + first_shot ..`` of that
+    stream's first event, so the flips do not depend on how the shots are split into chunks either.
+    """
+    shots = outcomes.size if shots is None else shots
+    streams: dict[int, Stream] = {}
+    bits_drawn: dict[int, int] = {}
     flipped = outcomes.copy()
     last = {ins.clbit: ins for ins in circuit if isinstance(ins, Measure)}  # the write each bit keeps
     for ins in circuit:
@@ -454,9 +499,12 @@ def _readout_errors(outcomes: np.ndarray, circuit: Circuit, owner: Sequence[int]
         node = owner[ins.qubit]
         p = node_specs[node].measure_error_probability
         if p > 0 and flipped.size:
-            if node not in generators:
-                generators[node] = Stream(seed, node=node, purpose="dqc-readout").next_generator()
-            flipped ^= (generators[node].random(flipped.size) < p).astype(np.int64) << ins.clbit
+            if node not in streams:
+                streams[node] = Stream(seed, node=node, purpose="dqc-readout")
+            k = bits_drawn.get(node, 0)
+            bits_drawn[node] = k + 1
+            uniforms = streams[node].uniforms_from(0, k * shots + first_shot, flipped.size)
+            flipped ^= (uniforms < p).astype(np.int64) << ins.clbit
     return flipped
 
 
@@ -615,8 +663,9 @@ def run_trajectories(one_run: Callable[[int, int, bool], DqcRun], *, seed: int, 
     values = [[summary["expectation"][i][2] for summary in summaries] for i in range(len(summaries[0]["expectation"]))]
     expectation = [(name, text, float(np.mean(values[i])))
                    for i, (name, text, _value) in enumerate(summaries[0]["expectation"])]
+    kept = [summary["shots"] for summary in summaries]
     return dataclasses.replace(
-        last, counts=counts, shots=np.concatenate([summary["shots"] for summary in summaries]),
+        last, counts=counts, shots=None if any(shots is None for shots in kept) else np.concatenate(kept),
         fidelity=float(fidelities.mean()), fidelity_stderr=standard_error(fidelities),
         expectation=expectation, expectation_stderr=[standard_error(v) for v in values], links=links, end_time_ps=max(summary["end_time_ps"] for summary in summaries),
         timeline=summaries[0]["timeline"], trajectories=trajectories,
@@ -632,15 +681,16 @@ DYNAMIC_FIDELITY_NOTE = ("not defined: a circuit with mid-circuit measurements, 
 def _dynamic_attributes(circuit: Circuit, run: DqcRun) -> dict:
     """A dynamic run's attributes: why there is no fidelity, and the counts' distance to the ideal circuit.
 
-    ``tvd_to_exact`` is the total-variation distance of the shots to the
+    ``tvd_to_exact`` is the total-variation distance of the counts to the
     exact distribution of the ideal circuit's classical bits, and
     ``tvd_sampling_level`` what exact sampling of as many shots gives on
     average (:func:`dqsim.circuit.exact.total_variation`); both are NaN where
     the exact distribution is not computed (more than 16 qubits or 1024
     branches, no classical bits or no shots).
     """
-    exact = exact_distribution(circuit) if circuit.num_clbits and len(run.shots) else None
-    distance, level = total_variation(run.shots, exact) if exact is not None else (math.nan, math.nan)
+    exact = exact_distribution(circuit) if circuit.num_clbits and run.counts else None
+    by_outcome = sorted((int(bits, 2), count) for bits, count in run.counts.items())  # total_variation's order
+    distance, level = total_variation_of_counts(dict(by_outcome), exact) if exact is not None else (math.nan, math.nan)
     return {"fidelity_note": DYNAMIC_FIDELITY_NOTE, "tvd_to_exact": distance, "tvd_sampling_level": level}
 
 
@@ -769,11 +819,17 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
         rate = windows / max(time.perf_counter() - started, 1e-9)
         on_progress(fraction or 0.0, 1.0, f"simulated {time_ps / PS_PER_US:.1f} µs, {rate:.0f} exchanges/s, circuit steps")
 
+    def on_shots(done: int, shots: int) -> None:  # many shots: their own stage while they are drawn
+        if on_progress:
+            source = f"trajectory {current[0] + 1}'s final state" if num_runs > 1 else "the final state"
+            on_progress(done, shots, f"shots drawn from {source}")
+
     def one_run(seed: int, shots: int, timeline: bool) -> DqcRun:
         return run_dqc(circuit, comm=comm, backend=backend, network=network, scheme=job.distribution.scheme,
                        assignment=job.distribution.assignment, seed=seed, precision=job.run.precision, shots=shots, observables=observables,
                        timeline=timeline, on_window=on_window, checkpointing=checkpointing,
-                       fidelity_check=job.simulation.fidelity_check, prepared=prepared, fusion=job.simulation.fusion)
+                       fidelity_check=job.simulation.fidelity_check, prepared=prepared, fusion=job.simulation.fusion,
+                       keep_shots=job.simulation.store_shots, on_shots=on_shots)
 
     run = run_trajectories(one_run, seed=job.run.seed, shots=job.simulation.shots,
                            trajectories=num_runs, timeline=job.simulation.timeline,

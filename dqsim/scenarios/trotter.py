@@ -412,7 +412,7 @@ def _run_once(job, circuit: Circuit, network: Network, *, seed: int, shots: int,
                   assignment=job.site_assignment(), seed=seed, precision=job.run.precision, shots=shots,
                   timeline=False, checkpointing=checkpointing, on_window=on_window if on_fraction else None,
                   fidelity_check="auto" if chain is None else "off",
-                  initial=None if chain is None else chain[0].start(chain[1]))
+                  initial=None if chain is None else chain[0].start(chain[1]), keep_shots=False)
     fidelity = run.fidelity if chain is None else chain[0].finish(chain[1], run)
     qubit_of_site = list(run.regmap.qubit_of_logical)
     reference = references.get(run.state, qubit_of_site) if "loschmidt" in names else None

@@ -598,10 +598,50 @@ class ShardedState:
             stream: default the state's ``"sample"`` stream (one event per call).
 
         Returns:
-            int64 array of ``shots`` outcomes (identical on every rank).
+            int64 array of ``shots`` outcomes (identical on every rank): those
+            :meth:`sample_chunks` gives in pieces.
+        """
+        pieces = list(self.sample_chunks(shots, qubits, stream=stream, chunk_shots=max(shots, 1)))
+        return pieces[0] if len(pieces) == 1 else np.zeros(0, dtype=np.int64)
+
+    def sample_chunks(self, shots: int, qubits: Sequence[int] | None = None, *, chunk_shots: int,
+                      stream: Stream | None = None) -> Iterator[np.ndarray]:
+        """:meth:`sample`'s ``shots`` outcomes, ``chunk_shots`` at a time (collective at the call and at each chunk).
+
+        The checks, the stream's event, the canonical layout and the
+        probability of each piece of the register (one ``allgather``) are
+        taken at the call; each chunk then draws its uniforms from the one
+        generator of that event, in order (Philox gives the same words
+        whether they are drawn at once or in pieces), and gathers its outcomes
+        with one ``allreduce``. So the chunks joined are the outcomes of one
+        :meth:`sample` call, whatever ``chunk_shots``, and the memory held is
+        a few arrays of ``chunk_shots`` (about 50 bytes per shot of a chunk)
+        instead of a few of ``shots``. Every rank must take every chunk, in
+        the same order, between the same collectives.
+
+        Args:
+            shots: number of samples (>= 0).
+            qubits: as for :meth:`sample`.
+            chunk_shots: most outcomes per chunk (>= 1).
+            stream: as for :meth:`sample`.
+
+        Returns:
+            an iterator of int64 arrays (identical on every rank), ``ceil(shots / chunk_shots)`` of them.
+
+        Examples:
+            >>> from dqsim.backend import select
+            >>> from dqsim.comm import SingleComm
+            >>> state = ShardedState(3, SingleComm(), backend=select("numpy"), seed=5)
+            >>> state.apply_gate("h", [0]); state.apply_gate("h", [2])
+            >>> whole = state.sample(10)
+            >>> state.streams.clear()  # the "sample" stream's first event again
+            >>> np.array_equal(np.concatenate(list(state.sample_chunks(10, chunk_shots=4))), whole)
+            True
         """
         if shots < 0:
             raise DqsimError(f"shots = {shots} must be >= 0")
+        if chunk_shots < 1:
+            raise DqsimError(f"chunk_shots = {chunk_shots} must be >= 1")
         qubits = self._check_qubits(range(self.num_qubits) if qubits is None else qubits)
         if len(qubits) > 62:
             raise DqsimError("sampling reports at most 62 qubits per outcome")
@@ -609,36 +649,46 @@ class ShardedState:
         generator = stream.next_generator()
         self.canonicalize_()
         xp = self.xp
-        size = self.amplitudes.size
         step = self.kernel_chunk_elems
-        starts = list(range(0, size, step))
+        starts = list(range(0, self.amplitudes.size, step))
         local_sums = np.array([kernels.norm_squared(xp, self.amplitudes[s : s + step], step) for s in starts])
-        all_sums = self.comm.allgather(local_sums)
-        flat = np.concatenate(all_sums)
+        flat = np.concatenate(self.comm.allgather(local_sums))
+        return self._sample_pieces(generator, shots, chunk_shots, qubits, starts, flat)
+
+    def _sample_pieces(self, generator: np.random.Generator, shots: int, chunk_shots: int, qubits: tuple[int, ...],
+                       starts: list[int], flat: np.ndarray) -> Iterator[np.ndarray]:
+        """The chunks of :meth:`sample_chunks` (collective at each): inverse-CDF over the pieces' sums ``flat``."""
+        xp = self.xp
+        size, step = self.amplitudes.size, self.kernel_chunk_elems
         cumulative = np.cumsum(flat)
-        u = generator.random(shots) * cumulative[-1]
-        piece_of = np.minimum(np.searchsorted(cumulative, u, side="right"), flat.size - 1)
         pieces_per_rank = len(starts)
-        outcomes = np.zeros(shots, dtype=np.int64)
-        mine = np.nonzero(piece_of // pieces_per_rank == self.comm.rank)[0]
-        if mine.size:
-            local_piece = piece_of[mine] % pieces_per_rank
-            for p in np.unique(local_piece):
-                sel = mine[local_piece == p]
-                start = starts[p]
-                part = self.amplitudes[start : start + step]
-                cdf = xp.cumsum(part.real.astype(xp.float64) ** 2 + part.imag.astype(xp.float64) ** 2)
-                before = cumulative[self.comm.rank * pieces_per_rank + p] - flat[self.comm.rank * pieces_per_rank + p]
-                idx = self.backend.to_host(xp.searchsorted(cdf, xp.asarray(u[sel] - before), side="right"))
-                idx = np.minimum(idx, part.size - 1)
-                outcomes[sel] = (self.comm.rank * size) + start + idx
-        outcomes = self.comm.allreduce_sum(outcomes)
-        if list(qubits) == list(range(self.num_qubits)):
-            return outcomes
-        result = np.zeros(shots, dtype=np.int64)
-        for j, q in enumerate(qubits):
-            result |= ((outcomes >> q) & 1) << j
-        return result
+        everything = list(qubits) == list(range(self.num_qubits))
+        for first in range(0, shots, chunk_shots):
+            count = min(chunk_shots, shots - first)
+            u = generator.random(count) * cumulative[-1]
+            piece_of = np.minimum(np.searchsorted(cumulative, u, side="right"), flat.size - 1)
+            outcomes = np.zeros(count, dtype=np.int64)
+            mine = np.nonzero(piece_of // pieces_per_rank == self.comm.rank)[0]
+            if mine.size:
+                local_piece = piece_of[mine] % pieces_per_rank
+                for p in np.unique(local_piece):
+                    sel = mine[local_piece == p]
+                    start = starts[p]
+                    part = self.amplitudes[start : start + step]
+                    cdf = xp.cumsum(part.real.astype(xp.float64) ** 2 + part.imag.astype(xp.float64) ** 2)
+                    before = cumulative[self.comm.rank * pieces_per_rank + p] - flat[self.comm.rank * pieces_per_rank + p]
+                    idx = self.backend.to_host(xp.searchsorted(cdf, xp.asarray(u[sel] - before), side="right"))
+                    idx = np.minimum(idx, part.size - 1)
+                    outcomes[sel] = (self.comm.rank * size) + start + idx
+            del u, piece_of, mine
+            outcomes = self.comm.allreduce_sum(outcomes)
+            if everything:
+                yield outcomes
+                continue
+            result = np.zeros(count, dtype=np.int64)
+            for j, q in enumerate(qubits):
+                result |= ((outcomes >> q) & 1) << j
+            yield result
 
     # ---------------------------------------------------------------- layout
     def _permute_rank_bits(self, order: Sequence[int]) -> None:
