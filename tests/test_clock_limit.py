@@ -15,6 +15,8 @@ from dqsim.engine import ClockLimitError, Simulator
 from dqsim.network.link import LinkSpec
 from dqsim.network.network import PROTOCOL_CLOCK_LIMIT_PS, Network
 from dqsim.network.node import NodeSpec
+from dqsim.scenarios.cloud_scheduler import Centre, QueueClockPassed, QueuedJob, simulate_queue
+from job_helpers import bad, load
 from mpi_helper import run_mpi
 
 LIMIT = PROTOCOL_CLOCK_LIMIT_PS
@@ -155,3 +157,52 @@ def test_repro_a_job_past_the_clock_ends_alike_on_one_and_two_ranks(tmp_path):
     assert lines[0] == lines[1]
     assert "of simulated time, past the 2.306e+06 s (2**61 ps) the engine's int64 picosecond clock allows" in lines[0]
     assert "shorten [network.node]'s gate_1q_duration_ps" in lines[0]
+
+
+# ----------------------------------------------------------------- the cloud queue's clock
+CLOUD = ('[run]\nname = "q"\nscenario = "cloud"\nseed = 1\n[network]\ntopology = "line"\nnum_nodes = 2\n'
+         '[network.link]\ndistance_km = {km}\n[network.node]\nnum_data_qubits = 1\nnum_comm_qubits = 2\n'
+         '[scheduler]\nshot_reset_s = {reset}\n')
+ONE_JOB = '[[user_jobs]]\nname = "many"\ngenerator = "ghz"\nnum_qubits = 2\nshots = {shots}\narrival_s = 5.0\n'
+POISSON = '[arrivals]\nrate_hz = 1.0\nnum_jobs = 2\nnum_qubits = [2, 2]\nshots = {shots}\nstart_s = 5.0\n'
+
+
+@pytest.mark.parametrize("section, key", [(ONE_JOB, r"\[\[user_jobs\]\]\[0\]\.shots"),
+                                          (POISSON, r"\[arrivals\]\.shots")])
+def test_repro_a_cloud_job_whose_resets_alone_pass_the_clock_is_refused_at_load(section, key):
+    """10**7 shots with 1 s of reset between two: 1e7 s before any gate, past 2**61 ps (2.3e6 s). Before, the
+    queue's clock (Python integers) ran to 1e7 s unchecked; now the job file is refused, naming the key. One
+    shot fewer than the limit allows loads."""
+    bad(CLOUD.format(km=1.0, reset=1.0) + section.format(shots=10**7),
+        key + r" = 10000000: a job of 10_000_000 shots arriving at 5 s holds its QPUs until at least 1e\+07 s of "
+              r"simulated time .* past the 2\.306e\+06 s \(2\*\*61 ps\) the run's clock allows; lower shots or "
+              r"\[scheduler\]\.shot_reset_s")
+    fits = (LIMIT // 10**12) - 5  # whole seconds of resets that fit after the arrival at 5 s
+    load(CLOUD.format(km=1.0, reset=1.0) + section.format(shots=fits + 1))
+    bad(CLOUD.format(km=1.0, reset=1.0) + section.format(shots=fits + 2), key)
+
+
+def test_a_queue_that_passes_its_limit_stops_at_that_job():
+    """:func:`simulate_queue` with ``limit_ps``: the job whose end passes it raises, with its start and end."""
+    centre = Centre.from_edges(2, [(0, 1)], data_qubits=1)
+    jobs = [QueuedJob(0, "a", 1, submit_ps=0, estimate_ps=10), QueuedJob(1, "b", 1, submit_ps=3, estimate_ps=10)]
+    assert [r.end_ps for r in simulate_queue(jobs, "fifo", centre, lambda job, qpus: 10, limit_ps=13)] == [10, 13]
+    with pytest.raises(QueueClockPassed) as info:
+        simulate_queue(jobs, "fifo", centre, lambda job, qpus: 10, limit_ps=12)
+    assert (info.value.job.name, info.value.start_ps, info.value.end_ps) == ("b", 3, 13)
+
+
+def test_repro_a_cloud_queue_past_the_clock_is_refused_in_one_line(tmp_path):
+    """1,000 shots of a GHZ pair over a 315 km link (~8,000 s per execution on QPUs without noise: one engine run,
+    its time counted 1,000 times): the job would end near 8e6 s. Before, the run wrote its tables with that
+    time; now it stops in one line naming the job, its times and the keys."""
+    job = tmp_path / "slow_queue.toml"
+    job.write_text(CLOUD.format(km=315.0, reset=0.0) + ONE_JOB.format(shots=1000))
+    out = tmp_path / "out.h5"
+    done = run_mpi(1, ["-m", "dqsim", "run", str(job), "-o", str(out), "-q"], check=False, timeout_s=300)
+    assert done.returncode == 2, done.stderr
+    lines = (done.stdout + done.stderr).strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("dqsim: error: user job 'many' (1000 shots, started at 5 s: "
+                                                   "1,000 executions of "), lines
+    assert "past the 2.306e+06 s (2**61 ps)" in lines[0] and "lower its shots, [scheduler].shot_reset_s" in lines[0]
+    assert not out.exists()
