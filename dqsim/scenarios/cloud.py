@@ -16,6 +16,11 @@ user has the results; its EPR pairs are those of its N executions. The
 QPUs' set-up before a job's first execution and reset between two are fixed
 times the job file gives (``[scheduler].job_setup_s``, ``shot_reset_s``;
 :func:`overhead_ps`), which hold the QPUs too; shots are not batched.
+The queue's clock may not pass the engine's limit, 2**61 ps
+(:data:`~dqsim.jobs.cloud.MAX_CLOUD_QUEUE_PS`): a job whose arrival and
+overheads alone pass it is refused at load, one whose executions take the
+queue past it stops the run in one line once its duration is known
+(:func:`run_cloud`).
 :func:`run_user_job` runs the engine as few times as that allows
 (:func:`engine_runs`):
 
@@ -522,6 +527,8 @@ def run_cloud(user_jobs: Sequence[UserJob], *, comm, backend, network: Network, 
         :class:`~dqsim.errors.DqsimError` fails; the others run.
 
     Raises:
+        DqsimError: a job would end past :data:`~dqsim.jobs.cloud.MAX_CLOUD_QUEUE_PS` (2**61 ps), raised
+            alike on every rank as soon as its duration is known (one line: the job, its times, the keys).
         ValueError: repeated job names or a negative latency.
     """
     names = [job.name for job in user_jobs]
