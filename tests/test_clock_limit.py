@@ -133,6 +133,17 @@ def test_every_rank_reports_the_earliest_refusal_of_any_rank():
     assert _info_columns(parts[1:2], 2)[-1] is None
 
 
+def test_no_checkpoint_is_written_after_a_refusal():
+    """Before a checkpoint's write every rank agrees on refusals found since the last exchange (in the
+    checkpoint's flush, or in flight): a checkpoint without the dropped event would resume into a run that
+    goes on. Nothing is raised without one."""
+    sim = make_sim()
+    sim._agree_on_refusal()
+    sim.refuse_past_clock(1, LIMIT + 1, "node b would wait until")
+    with pytest.raises(ClockLimitError, match="^node b would wait until"):
+        sim._agree_on_refusal()
+
+
 def test_repro_a_job_past_the_clock_ends_alike_on_one_and_two_ranks(tmp_path):
     """400 remote CNOTs over a 315 km link (7,600 s per pair on average): the pairs pass 2**61 ps near the 275th.
     Before, the node program's own check raised on the rank of the node that found it: on two ranks the run

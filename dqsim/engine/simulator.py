@@ -1353,6 +1353,16 @@ class Simulator:
         if refusal is not None:
             raise ClockLimitError(refusal[2])
 
+    def _agree_on_refusal(self) -> None:
+        """Collective: raise :class:`ClockLimitError` on every rank when any rank has refused the run.
+
+        Before a checkpoint is written: a refusal found since the last exchange (in the checkpoint's flush, or
+        while that exchange was in flight) would otherwise be saved without the event it dropped, and the
+        resumed run would go on. One small all-gather per checkpoint.
+        """
+        refusals = self.comm.allgather(self._refusal) if self.comm.size > 1 else [self._refusal]
+        self._raise_refusal(min([each for each in refusals if each is not None], default=None))
+
     # ---------------------------------------------------------- stepping
     def _step(self, node: _Node, process: ProcessHandle, value) -> None:
         """Resume ``process`` with ``value`` and act on the command it yields.
@@ -2393,6 +2403,7 @@ class Simulator:
                 cut = min(asked_cut, checkpointer.next_sim_cut_ps())
                 if cut < math.inf and not exchange.resolved and exchange.next_ps >= cut:
                     self._flush(everything=True)
+                    self._agree_on_refusal()  # no checkpoint of a run refused meanwhile (its resume would go on)
                     # a write that fails warns and the run goes on, but one a stop asked for raises
                     path = checkpointer.write(self, int(cut), stop=cut >= asked_cut and stop_at_cut)
                     checkpointer.passed(int(cut), exchange.next_ps)

@@ -72,7 +72,7 @@ INITIAL_SCRATCH_QUBITS = 2
 #: one line when a node would pass its clock limit, 2**61 ps (:meth:`dqsim.engine.Simulator.refuse_past_clock`):
 #: millions of second-long gates, or hundreds of pairs over links that take hours each.
 CLOCK_ADVICE = ("shorten [network.node]'s gate_1q_duration_ps, gate_2q_duration_ps, measure_duration_ps or "
-                "classical_processing_delay_ps, the links, or the circuit")
+                "classical_processing_delay_ps, the links, or the circuit (trotter: [evolution].steps_per_point)")
 
 
 @dataclass
