@@ -62,7 +62,11 @@ and by calling methods that return at once:
 * ``ctx.node``, ``ctx.name``, ``ctx.now_ps``: the node's index, name and clock;
   ``ctx.processing_delay_ps``: its ``NodeSpec.classical_processing_delay_ps``,
   which every message to it already takes (add it where the node learns
-  something without a message; :func:`epr_initiator` does at the herald).
+  something without a message; :func:`epr_initiator` does at the herald);
+* ``ctx.check_clock(time_ps, what, advice=None)``: whether ``time_ps`` is within
+  the engine's clock limit, 2**61 ps; past it the run is refused in one line
+  (``what`` ... ``advice``), alike on every rank. Every wait, message or spawn
+  past the limit is refused so anyway; call it to name your own keys.
 
 A sub-protocol is a generator too: ``result = yield from purify_end(ctx, ...)``
 (:func:`purify_end`, :func:`epr_initiator`, :func:`epr_responder` are the

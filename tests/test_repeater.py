@@ -13,6 +13,7 @@ import pytest
 
 from dqsim import backend as backend_mod
 from dqsim import comm as comm_mod
+from dqsim.engine import ClockLimitError
 from dqsim.errors import ConfigError, DqsimError
 from dqsim.jobs import repeater as repeater_jobs
 from dqsim.jobs import JOB_MODELS, apply_overrides, load_job, load_job_text
@@ -560,7 +561,7 @@ def test_qubit_owner_gives_every_memory_its_node():
     ("num_links = 2\ntotal_distance_km = 40\npurification_rounds = 1\ncutoff_s = 0.0004", "[chain].cutoff_s = 0.0004"),
     # a cut-off of 1e9 s (1e21 ps) set timers past the int64 clock: with checkpoints on, an internal error
     ("num_links = 2\ntotal_distance_km = 10\ncutoff_s = 1e9", "[chain].cutoff_s = 1000000000.0: must be in (0, 1_000_000]"),
-    # 300 km in one link: ~3,600 s per pair; 3,000 of them overflow the int64 picosecond clock (9.2e6 s)
+    # 300 km in one link: ~3,600 s per pair; 3,000 of them pass the engine's clock limit (2**61 ps, 2.3e6 s)
     ("num_links = 1\ntotal_distance_km = 300\nnum_pairs = 3000", "[chain].num_pairs = 3000"),
     # a handshake of two 1e6 s processing delays per pair: 3 pairs pass half the clock
     ("num_links = 1\ntotal_distance_km = 40\nnum_pairs = 3\n[chain.node]\n"
@@ -578,12 +579,12 @@ def test_repro_jobs_that_cannot_finish_are_refused_before_the_run(body, key):
 
 def test_cutoff_and_pair_count_limits_are_not_stricter_than_needed():
     """A 1-link chain has no repeater (the cut-off is unused); a cut-off above the least age of a pair a repeater
-    can swap (0.6 ms runs with one pumping round over 20 km links), and 1,000 pairs over one 300 km link
-    (~3.6e6 s of simulated time, under half the clock), are accepted."""
+    can swap (0.6 ms runs with one pumping round over 20 km links), and 250 pairs over one 300 km link
+    (~9e5 s of simulated time, under half the engine's clock limit of 2**61 ps), are accepted."""
     load_job_text(BASE + "num_links = 1\ntotal_distance_km = 100\ncutoff_s = 0.0001")
     load_job_text(BASE + "num_links = 2\ntotal_distance_km = 100\ncutoff_s = 0.0003")
     load_job_text(BASE + "num_links = 2\ntotal_distance_km = 40\npurification_rounds = 1\ncutoff_s = 0.0006")
-    load_job_text(BASE + "num_links = 1\ntotal_distance_km = 300\nnum_pairs = 1000")
+    load_job_text(BASE + "num_links = 1\ntotal_distance_km = 300\nnum_pairs = 250")
 
 
 def test_least_mean_attempts_bounds_the_slowest_link_from_below():
@@ -598,21 +599,18 @@ def test_least_mean_attempts_bounds_the_slowest_link_from_below():
     assert 0.9 * exact < least_mean_attempts(p, n) <= exact
 
 
-def test_repro_a_run_past_the_engine_clock_is_a_one_line_error(monkeypatch):
-    """Were a chain's deliveries past the int64 picosecond clock (a pair count the job check lets through, e.g.
-    with many cut-off restarts), the tables failed with an OverflowError; now a one-line DqsimError."""
-    job = load_job_text(BASE + "num_links = 1\ntotal_distance_km = 10\nnum_pairs = 2")
-    real = repeater.run_chain
-
-    def late(chain, **kw):
-        result = real(chain, **kw)
-        result.pairs[-1] = repeater.PairResult(**{**result.pairs[-1].__dict__, "delivery_ps": 2**63})
-        return result
-
-    monkeypatch.setattr(repeater, "run_chain", late)
-    with pytest.raises(DqsimError, match=r"\[chain\].num_pairs") as info:
-        repeater.run_job(job, comm=comm_mod.SingleComm(), backend=BACKEND)
-    assert "\n" not in str(info.value)
+def test_repro_a_chain_past_the_engine_clock_is_refused_in_one_line_naming_num_pairs():
+    """Processing delays of 2**60 ps (a NodeSpec takes any; only the job bounds them): the second pair's
+    handshake passes 2**61 ps. Before, deliveries past the int64 clock were found only after the run, and on
+    several ranks the engine's promises went wrong past 2**62 ps; now the engine refuses the first event past
+    2**61 ps, naming the chain's keys."""
+    chain = ChainSpec(links=[LinkSpec(distance_km=1.0)], node=NodeSpec(name="n", classical_processing_delay_ps=2**60),
+                      num_pairs=3)
+    with pytest.raises(ClockLimitError) as info:
+        run(chain, seed=1)
+    message = str(info.value)
+    assert "\n" not in message and "past the 2.306e+06 s (2**61 ps)" in message, message
+    assert "lower [chain].num_pairs (here 3)" in message
 
 
 def _nested_level(node):

@@ -2,6 +2,7 @@
 
 from dqsim.engine.quantum import QOp, QuantumMemory, apply_qop
 from dqsim.engine.simulator import (
+    ClockLimitError,
     EngineError,
     MeasureCmd,
     Message,
@@ -12,5 +13,5 @@ from dqsim.engine.simulator import (
     Wait,
 )
 
-__all__ = ["EngineError", "MeasureCmd", "Message", "NodeContext", "QOp", "QuantumMemory", "Receive",
+__all__ = ["ClockLimitError", "EngineError", "MeasureCmd", "Message", "NodeContext", "QOp", "QuantumMemory", "Receive",
            "RunStatistics", "Simulator", "Wait", "apply_qop"]

@@ -47,14 +47,45 @@ from dqsim.engine.process import ProcessHandle, ResumableProcess
 from dqsim.engine.quantum import (BellDiagonalProbe, QOp, QuantumMemory, apply_local_op, apply_qop, ops_from_wire,
                                    qop, wire_ops)
 from dqsim.errors import DqsimError
-from dqsim.network.network import UNREACHABLE_PS, Network
+from dqsim.network.network import PROTOCOL_CLOCK_LIMIT_PS, UNREACHABLE_PS, Network
 from dqsim.rng import Stream
 from dqsim.state.gates import GateOp
 from dqsim.state.small import DEFAULT_MAX_QUBITS
+from dqsim.units import ps_to_seconds
 
 
 class EngineError(DqsimError):
     """The network or a protocol broke an engine rule (a message inside its window, ...)."""
+
+
+class ClockLimitError(EngineError):
+    """The run would pass the engine's clock limit (:data:`~dqsim.network.network.PROTOCOL_CLOCK_LIMIT_PS`).
+
+    Raised by :meth:`Simulator.run` on every rank alike, with the same one-line message (see
+    :meth:`Simulator.refuse_past_clock`), so that a run on several ranks ends as a run on one does.
+    """
+
+
+#: What the clock refusal advises when the scenario names no keys (``Simulator(clock_advice=...)``).
+DEFAULT_CLOCK_ADVICE = "shorten the job's durations or links, or lower its counts"
+
+
+def clock_refusal(what: str, time_ps: int, advice: str) -> str:
+    """The one line of a run refused for passing the engine's clock limit (2**61 ps, about 26.7 days).
+
+    Args:
+        what: what would pass it, as the start of a sentence (``"node a would wait until"``).
+        time_ps: the time it would reach, ps (past the limit).
+        advice: which job keys set the time scale and how to change them.
+
+    Examples:
+        >>> clock_refusal("node a would wait until", 3 * 2**60, "shorten [x].y").split(", ")
+        ['node a would wait until 3458765 s of simulated time', "past the 2.306e+06 s (2**61 ps) the engine's int64 \
+picosecond clock allows; shorten [x].y"]
+    """
+    return (f"{what} {ps_to_seconds(time_ps):.7g} s of simulated time, past the "
+            f"{ps_to_seconds(PROTOCOL_CLOCK_LIMIT_PS):.4g} s (2**61 ps) the engine's int64 picosecond clock "
+            f"allows; {advice}")
 
 
 # ----------------------------------------------------------------- commands
@@ -84,6 +115,17 @@ class Receive:
     def __post_init__(self) -> None:
         if self.count is not None and not _is_message_count(self.count):
             raise EngineError(f"Receive: count must be None or an integer >= 1, got {self.count!r}")
+
+
+def _short_repr(value, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for a message tag in an error line.
+
+    Examples:
+        >>> _short_repr(("qkd", 0, "ec-pa", 3)), _short_repr("x" * 80, 10)
+        ("('qkd', 0, 'ec-pa', 3)", "'xxxxxx...")
+    """
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _is_message_count(count) -> bool:
@@ -277,43 +319,47 @@ def _last_passed(measures: list, progress: Sequence[float], blocked: Sequence[tu
 
 
 def _wire_info(promises: Sequence[float], handed: Sequence[float], earliest: float, held: tuple, next_ps: float,
-               last_ps: int, flags: tuple[bool, bool], work: tuple | None) -> tuple:
+               last_ps: int, flags: tuple[bool, bool], work: tuple | None, refusal: tuple | None = None) -> tuple:
     """A rank's fixed part of an exchange (:meth:`Simulator._post_exchange`) as one flat tuple.
 
     ``promises`` and ``handed`` hold one value per rank (ps; ``inf``: none):
     the first ``2 * size`` entries, then ``earliest``, the (time, node) of
     ``held`` as two entries, ``next_ps``, ``last_ps`` (ps), the two checkpoint
-    ``flags`` (write, stop) and ``work`` (``(done, total)`` or ``None``).
+    ``flags`` (write, stop), ``work`` (``(done, total)`` or ``None``) and
+    ``refusal`` (``(time_ps, node, message)`` of the run's refusal at the
+    clock limit, :meth:`Simulator.refuse_past_clock`, or ``None``).
     Flat, so that it pickles and unpickles without a container per field
     (~4 thousand instructions less per exchange on each rank) and every
     rank's parts are read in one transposition (:func:`_info_columns`).
 
     Examples:
         >>> _wire_info([5, 7], [9, 11], 3, (4, 2), 3, 1, (False, True), None)
-        (5, 7, 9, 11, 3, 4, 2, 3, 1, False, True, None)
+        (5, 7, 9, 11, 3, 4, 2, 3, 1, False, True, None, None)
     """
-    return (*promises, *handed, earliest, held[0], held[1], next_ps, last_ps, flags[0], flags[1], work)
+    return (*promises, *handed, earliest, held[0], held[1], next_ps, last_ps, flags[0], flags[1], work, refusal)
 
 
 def _info_columns(infos: Sequence[tuple], size: int) -> tuple:
     """Every rank's :func:`_wire_info` (in rank order) read column by column.
 
     Returns ``(horizons, handed, earliest, held, next_ps, last_ps, write,
-    stop, work)``: ``horizons[r]`` is the least promise any rank made to rank
+    stop, work, refusal)``: ``horizons[r]`` is the least promise any rank made to rank
     ``r`` and ``handed[r]`` the earliest arrival of the messages handed to
-    ``r``; each other item has one entry per rank (``held``: ``(time, node)``
+    ``r``; ``refusal`` is the earliest ``(time_ps, node, message)`` any rank
+    reported (``None``: none); each other item has one entry per rank (``held``: ``(time, node)``
     pairs).
 
     Examples:
         >>> columns = _info_columns([_wire_info([5, 7], [9, 11], 3, (4, 2), 3, 1, (False, True), None),
         ...                          _wire_info([6, 2], [8, 12], 5, (6, 0), 5, 2, (False, False), None)], 2)
-        >>> columns[:4]
-        ([5, 2], [8, 11], (3, 5), [(4, 2), (6, 0)])
+        >>> columns[:4], columns[-1]
+        (([5, 2], [8, 11], (3, 5), [(4, 2), (6, 0)]), None)
     """
     columns = list(zip(*infos))
-    earliest, held_ps, held_node, next_ps, last_ps, write, stop, work = columns[2 * size:]
+    earliest, held_ps, held_node, next_ps, last_ps, write, stop, work, refusals = columns[2 * size:]
+    refusal = min([each for each in refusals if each is not None], default=None) if any(refusals) else None
     return (list(map(min, columns[:size])), list(map(min, columns[size:2 * size])), earliest,
-            list(zip(held_ps, held_node)), next_ps, last_ps, write, stop, work)
+            list(zip(held_ps, held_node)), next_ps, last_ps, write, stop, work, refusal)
 
 
 @dataclass
@@ -640,6 +686,33 @@ class NodeContext:
                 self._sim._broke_quiet(self._node, "started a process")
             self._sim._start(self._node, self._sim._handle_of(self._node, process_fn, args), self._node.now_ps)
 
+    def check_clock(self, time_ps: int, what: str, advice: str | None = None) -> bool:
+        """Whether ``time_ps`` is within the engine's clock limit (2**61 ps); if not, the run is refused.
+
+        For a protocol that knows, before it schedules anything, that what it
+        starts would end past the limit, and can say which key to change
+        better than the run's ``clock_advice`` (QKD's Cascade names the
+        classical bit rate it needs). The refusal is the engine's
+        (:meth:`Simulator.refuse_past_clock`): the run stops at the next
+        exchange on every rank alike, with ``what`` and ``advice`` in its
+        one line; the process may go on to its next command (nothing more
+        runs on this rank). Every event scheduled past the limit is refused so
+        anyway, with the run's advice.
+
+        Args:
+            time_ps: the time it would reach, ps.
+            what: the start of the message (``"... would end at"``), completed by :func:`clock_refusal`.
+            advice: which keys to change, and how (``None``: the run's ``clock_advice``).
+
+        Returns:
+            True when ``time_ps`` is within the limit (nothing was refused).
+        """
+        if time_ps <= PROTOCOL_CLOCK_LIMIT_PS:
+            return True
+        if not self._muted:
+            self._sim.refuse_past_clock(self._node.index, time_ps, what, advice)
+        return False
+
     def stream(self, purpose: str) -> "ProcessStream":
         """This node's random stream for a protocol decision (see :mod:`dqsim.rng`)."""
         cache = self._node.stream_cache
@@ -829,6 +902,15 @@ class Simulator:
             ``num_data_qubits`` up are scratch bits for network qubits that
             join the register. ``None``: every qubit is in the register.
         max_small_qubits: largest small state of entangled network qubits.
+        clock_advice: which job keys set the run's time scale and how to change them, for the one line that
+            refuses a run passing the clock limit (:meth:`refuse_past_clock`); ``None``:
+            :data:`DEFAULT_CLOCK_ADVICE`.
+
+    The clock limit: no event may be scheduled, and no message arrive, later than
+    :data:`~dqsim.network.network.PROTOCOL_CLOCK_LIMIT_PS` (2**61 ps, about 26.7 days), half of what the
+    promises between ranks count as never (:data:`~dqsim.network.network.UNREACHABLE_PS`). A process that
+    would (a :class:`Wait`, a message, a spawn past it) stops the run at the next exchange, on every rank
+    alike, with :class:`ClockLimitError` (:meth:`refuse_past_clock`).
 
     Raises:
         EngineError: a network placed for another number of ranks than ``comm.size``.
@@ -837,7 +919,8 @@ class Simulator:
     def __init__(self, network: Network, *, comm, state, qubit_owner: Sequence[int], seed: int = 0,
                  record_timeline: bool = True, on_window: Callable[[int, int, float | None], None] | None = None,
                  work_done: Callable[[], tuple[int, int]] | None = None, checkpointer=None, backend=None,
-                 num_data_qubits: int | None = None, max_small_qubits: int = DEFAULT_MAX_QUBITS):
+                 num_data_qubits: int | None = None, max_small_qubits: int = DEFAULT_MAX_QUBITS,
+                 clock_advice: str | None = None):
         if network.num_ranks != comm.size:
             raise EngineError(f"the network is placed on {network.num_ranks} rank(s) but the run has {comm.size}; "
                               "build the Network with num_ranks = comm.size")
@@ -846,6 +929,9 @@ class Simulator:
         self.backend = backend
         self.state = state
         self.seed = int(seed)
+        self.clock_advice = clock_advice if clock_advice is not None else DEFAULT_CLOCK_ADVICE
+        #: The earliest ``(time_ps, node, message)`` at which this rank refused the run (``None``: none yet).
+        self._refusal: tuple | None = None
         self.rank_of_node = list(network.placement)
         self._latency = network.latency_ps
         self._latencies: dict[int, int] = {}             # source * num_nodes + dest -> latency, ps
@@ -1008,6 +1094,9 @@ class Simulator:
         return [h.process for node in self.local for h in node.processes if h.resumable]
 
     def _start(self, node: _Node, process: ProcessHandle, at_ps: int) -> None:
+        if at_ps > PROTOCOL_CLOCK_LIMIT_PS:
+            self.refuse_past_clock(node.index, at_ps, f"node {node.name} would start a process at")
+            return
         self._push(node, at_ps, node.index, "resume", (process, None))
 
     def _enqueue(self, node: _Node, entry: tuple) -> None:
@@ -1136,6 +1225,10 @@ class Simulator:
             arrival = self._arrival_ps(node, dest, extra_delay_ps)
         else:  # self._arrival_ps, its common case inlined
             arrival = node.now_ps + latency + extra_delay_ps
+        if arrival > PROTOCOL_CLOCK_LIMIT_PS:
+            self.refuse_past_clock(source, arrival, f"node {node.name}'s message {_short_repr(tag)} to "
+                                   f"{self.network.names[dest]} would arrive at")
+            return arrival
         node.counter += 1
         if quiet_ps <= arrival:
             quiet_ps = 0
@@ -1185,11 +1278,13 @@ class Simulator:
         stats = self.stats
         # the wire form's payload fields (see _wire_message), the same for every message
         wired, bits = (payload.key, (payload.bits,)) if type(payload) is Outcome else (payload, None)
+        room = PROTOCOL_CLOCK_LIMIT_PS - now  # the longest latency that keeps a message within the clock limit
         for dest in dests:
             latency = latencies.get(base + dest) if dest != source else None
             rank = rank_of_node[dest] if latency is not None else None
-            if rank is None or (rank != own_rank and now + latency < horizons[rank]):
-                self._send(node, dest, tag, payload, 0, quiet_ps)  # a first message to dest, to itself, or an error
+            if rank is None or latency > room or (rank != own_rank and now + latency < horizons[rank]):
+                # a first message to dest, to itself, past the clock limit or an error
+                self._send(node, dest, tag, payload, 0, quiet_ps)
                 continue
             arrival = now + latency
             node.counter += 1
@@ -1224,6 +1319,50 @@ class Simulator:
                           f"whose sender promised that its handling causes nothing before {quiet_ps} ps "
                           "(quiet_until_ps of ctx.broadcast)")
 
+    def refuse_past_clock(self, node: int, time_ps: int, what: str, advice: str | None = None) -> None:
+        """Refuse the run: something of ``node`` would reach ``time_ps``, past the clock limit.
+
+        Nothing is raised here, on the one rank that found it: this rank runs
+        no more events (its ``_send_limit`` drops to ``-inf``) and reports the
+        refusal at the next exchange, which is a collective already (DESIGN.md
+        invariant 4), or at the run's end (:meth:`_end_parts`); there every
+        rank raises :class:`ClockLimitError` with the message of the earliest
+        refusal any rank reported (by time, then node), so the run ends alike
+        on every rank (the command line prints the line once, exit status 2,
+        no ``MPI_Abort``). Called by the engine for every event it would
+        schedule past the limit (a :class:`Wait`, a message's arrival, a
+        spawn); a protocol calls it through :meth:`NodeContext.check_clock`
+        where it can name the key that set the time better than the engine can.
+
+        Args:
+            node: the node's index.
+            time_ps: the time it would reach, ps.
+            what: the start of the message, completed by :func:`clock_refusal`.
+            advice: which job keys to change (``None``: the run's ``clock_advice``).
+        """
+        refusal = (int(time_ps), int(node), clock_refusal(what, time_ps, advice or self.clock_advice))
+        if self._refusal is None or refusal < self._refusal:
+            self._refusal = refusal
+        self._send_limit = self._send_limit_posted = -math.inf  # _run_local runs nothing more
+
+    def _raise_refusal(self, refusal: tuple | None) -> None:
+        """Raise :class:`ClockLimitError` on every rank when an exchange (or the run's end) reported a refusal.
+
+        ``refusal`` is the same on every rank (the least of every rank's; :func:`_info_columns`).
+        """
+        if refusal is not None:
+            raise ClockLimitError(refusal[2])
+
+    def _agree_on_refusal(self) -> None:
+        """Collective: raise :class:`ClockLimitError` on every rank when any rank has refused the run.
+
+        Before a checkpoint is written: a refusal found since the last exchange (in the checkpoint's flush, or
+        while that exchange was in flight) would otherwise be saved without the event it dropped, and the
+        resumed run would go on. One small all-gather per checkpoint.
+        """
+        refusals = self.comm.allgather(self._refusal) if self.comm.size > 1 else [self._refusal]
+        self._raise_refusal(min([each for each in refusals if each is not None], default=None))
+
     # ---------------------------------------------------------- stepping
     def _step(self, node: _Node, process: ProcessHandle, value) -> None:
         """Resume ``process`` with ``value`` and act on the command it yields.
@@ -1255,11 +1394,14 @@ class Simulator:
                 # a subclass of a command takes its base's path
                 kind = next((base for base in _COMMANDS if isinstance(command, base)), None)
             if kind is Wait:  # self._resume_later(node, now + delay, process, None), inlined
-                if self._quiet_ps and node.now_ps + command.delay_ps < self._quiet_ps:
-                    self._broke_quiet(node, f"waits until {node.now_ps + command.delay_ps} ps")
+                time_ps = node.now_ps + command.delay_ps
+                if self._quiet_ps and time_ps < self._quiet_ps:
+                    self._broke_quiet(node, f"waits until {time_ps} ps")
+                if time_ps > PROTOCOL_CLOCK_LIMIT_PS:  # the process is never resumed: the run stops
+                    self.refuse_past_clock(node.index, time_ps, f"node {node.name} would wait until")
+                    return
                 node.counter += 1
-                heappush(node.queue, (node.now_ps + command.delay_ps, node.index, node.counter, "resume",
-                                      (process, None)))
+                heappush(node.queue, (time_ps, node.index, node.counter, "resume", (process, None)))
             elif kind is Receive:
                 tag = command.tag
                 box = node.mailbox.get(tag)
@@ -1728,7 +1870,7 @@ class Simulator:
         next_ps = min([earliest, *handed])
         if size > 1:
             mine = _wire_info(self._promises(earliest), handed, earliest, held, next_ps, self._last_event_ps, flags,
-                              work)
+                              work, self._refusal)
             # this rank's own part stays here (None in its slot): not pickled and unpickled for nothing; the
             # messages wait and travel as plain tuples of their fields (_wire_message), shared operations too
             # (wire_ops)
@@ -1740,7 +1882,7 @@ class Simulator:
         else:
             handle = None
             own = (self._buffer, (), _wire_info((math.inf,), (math.inf,), earliest, held, next_ps,
-                                                self._last_event_ps, flags, work))
+                                                self._last_event_ps, flags, work, self._refusal))
         self._buffer = []
         self._send_limit_posted = math.inf
         return _Posted(handle, own, work, started)
@@ -1779,7 +1921,9 @@ class Simulator:
         # per rank r, over every rank's information: the least promise to r is its horizon, and the earliest
         # message handed to r (one transposition of the ranks' flat parts: no list per field and rank)
         operations, _messages, infos = zip(*parts)
-        horizons, handed, earliest, blocked, next_ps, last_ps, write, stop, work = _info_columns(infos, size)
+        (horizons, handed, earliest, blocked, next_ps, last_ps, write, stop, work,
+         refusal) = _info_columns(infos, size)
+        self._raise_refusal(refusal)  # a rank passed the clock limit: every rank stops here, before acting on it
         self._horizons = horizons
         # this rank's messages posted are in its promises now; those sent since (in flight) are not
         self._send_limit = self._send_limit_posted
@@ -2259,6 +2403,7 @@ class Simulator:
                 cut = min(asked_cut, checkpointer.next_sim_cut_ps())
                 if cut < math.inf and not exchange.resolved and exchange.next_ps >= cut:
                     self._flush(everything=True)
+                    self._agree_on_refusal()  # no checkpoint of a run refused meanwhile (its resume would go on)
                     # a write that fails warns and the run goes on, but one a stop asked for raises
                     path = checkpointer.write(self, int(cut), stop=cut >= asked_cut and stop_at_cut)
                     checkpointer.passed(int(cut), exchange.next_ps)
@@ -2345,9 +2490,12 @@ class Simulator:
         a rank with operations left makes every rank raise). The end of a
         1,024-node chain on 2 ranks made three collectives, the scenario's
         own included. Each rank's part goes to the others only (an
-        all-to-all with its own slot empty): none unpickles its own.
+        all-to-all with its own slot empty): none unpickles its own. A
+        refusal at the clock limit that no exchange carried (one found after
+        the last) travels with the parts too.
 
         Raises:
+            ClockLimitError: some rank refused the run (:meth:`refuse_past_clock`), on every rank alike.
             EngineError: a rank had shared operations left (an engine bug).
         """
         comm, rank, size = self.comm, self._rank, self.comm.size
@@ -2357,14 +2505,15 @@ class Simulator:
             gathered, self._buffer = [self._buffer], []
             self._resolve(gathered, everything=True, started=started)
         part = (unshared, max([n.now_ps for n in self.local] or [0]), self.statistics, self._own_counts(),
-                self._at_end() if self._at_end is not None else None)
+                self._at_end() if self._at_end is not None else None, self._refusal)
         parts = comm.alltoall([None if r == rank else part for r in range(size)]) if size > 1 else [None]
         parts[rank] = part
+        self._raise_refusal(min([each[-1] for each in parts if each[-1] is not None], default=None))
         left = [r for r, each in enumerate(parts) if each[0]]
         if left:
             raise EngineError(f"rank(s) {left} still had shared operations to share at the end of the run; "
                               "an engine bug: please report it with the job")
-        return [each[1:] for each in parts]
+        return [each[1:-1] for each in parts]
 
     def stop_point(self) -> None:
         """Collective, after :meth:`run`: act on a stop signal that came since the engine's last exchange.

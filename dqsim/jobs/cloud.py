@@ -56,7 +56,8 @@ from dqsim.jobs.errors import job_error
 from dqsim.jobs.network import NetworkSection
 from dqsim.jobs.schema import Section, bounded_int, bounded_real, checked_name, format_number
 from dqsim.network.fibre import propagation_delay_ps
-from dqsim.units import seconds_to_ps
+from dqsim.network.network import PROTOCOL_CLOCK_LIMIT_PS
+from dqsim.units import ps_to_seconds, seconds_to_ps
 
 __all__ = ["CloudJob", "SchedulerSection", "UserJobSection", "ArrivalsSection", "UserSection",
            "CloudSimulationSection", "CLOUD_POLICIES", "MAX_CLOUD_JOBS", "DEFAULT_CLOUD_TRAJECTORIES",
@@ -70,9 +71,15 @@ MAX_CLOUD_JOBS = 10_000
 MAX_CLOUD_SHOTS = 10**8
 #: Largest priority magnitude.
 MAX_PRIORITY = 10**6
-#: Latest arrival and longest overhead or latency of the centre, s: 10**6 s (11.6 days), well inside the
-#: engine's int64 picosecond clock (2**63 ps, about 107 days), which the queue's times must fit.
+#: Latest arrival and longest overhead or latency of the centre, s: 10**6 s (11.6 days), within the engine's clock
+#: limit (2**61 ps, about 26.7 days), which the queue's times must fit too (:data:`MAX_CLOUD_QUEUE_PS`).
 MAX_CLOUD_TIME_S = 10**6
+#: Latest time the queue's clock may reach, ps: the engine's clock limit, 2**61 ps
+#: (:data:`dqsim.network.network.PROTOCOL_CLOCK_LIMIT_PS`). A job whose arrival and QPU overheads alone pass it
+#: (``arrival_s + job_setup_s + (shots - 1) * shot_reset_s``, plus the users' latency) is refused at load
+#: (:meth:`CloudJob.least_end_ps`); one whose executions take it past is refused when the queue gets there
+#: (:func:`dqsim.scenarios.cloud.run_cloud`).
+MAX_CLOUD_QUEUE_PS = PROTOCOL_CLOCK_LIMIT_PS
 #: Longest fibre to the users, km: light takes about 490 s through it.
 MAX_USER_DISTANCE_KM = 10**8
 #: Engine runs (trajectories) of a user job on noisy QPUs when ``[simulation].trajectories`` is not set.
@@ -308,7 +315,32 @@ class CloudJob(JobConfig):
                     raise job_error(f"is also the name of a Poisson job of [arrivals] (named "
                                     f"{POISSON_PREFIX}0, {POISSON_PREFIX}1, ...); rename it",
                                     key=("user_jobs", first[name], "name"), value=name, has_value=True)
+        self._check_queue_clock()
         return self
+
+    def least_end_ps(self, arrival_s: float, shots: int) -> int:
+        """The earliest a user job arriving at ``arrival_s`` with ``shots`` can end, ps: its arrival, the QPUs'
+        set-up and resets (``job_setup_s + (max(shots, 1) - 1) * shot_reset_s``) and the users' latency, its
+        executions taken as instant (:func:`dqsim.scenarios.cloud.overhead_ps`)."""
+        return (seconds_to_ps(arrival_s) + seconds_to_ps(self.scheduler.job_setup_s)
+                + (max(shots, 1) - 1) * seconds_to_ps(self.scheduler.shot_reset_s) + self.user_latency_ps())
+
+    def _check_queue_clock(self) -> None:
+        """Refuse a user job that would end past :data:`MAX_CLOUD_QUEUE_PS` whatever its circuit takes
+        (:meth:`least_end_ps`; a Poisson job from ``[arrivals].start_s``, before which none arrives)."""
+        entries = [(("user_jobs", index, "shots"), entry.arrival_s, entry.shots, f"[[user_jobs]][{index}]")
+                   for index, entry in enumerate(self.user_jobs)]
+        if self.arrivals is not None:
+            entries.append((("arrivals", "shots"), self.arrivals.start_s, self.arrivals.shots, "[arrivals]"))
+        for key, arrival_s, shots, where in entries:
+            end_ps = self.least_end_ps(arrival_s, shots)
+            if end_ps > MAX_CLOUD_QUEUE_PS:
+                raise job_error(
+                    f"a job of {format_number(shots)} shots arriving at {arrival_s:g} s holds its QPUs until at least "
+                    f"{ps_to_seconds(end_ps):.4g} s of simulated time ({where} arrival_s, then [scheduler].job_setup_s "
+                    "and shot_reset_s between shots, then [user]'s latency), past the "
+                    f"{ps_to_seconds(MAX_CLOUD_QUEUE_PS):.4g} s (2**61 ps) the run's clock allows; lower shots or "
+                    "[scheduler].shot_reset_s", key=key, value=shots, has_value=True)
 
     def user_latency_ps(self) -> int:
         """Classical latency from the centre to the users, ps (``[user]``)."""

@@ -57,8 +57,8 @@ MAX_PROCESSING_DELAY_PS = 10**12
 #: Longest ``[network.node]`` gate or measurement duration (``gate_1q_duration_ps``, ``gate_2q_duration_ps``,
 #: ``measure_duration_ps``), ps: 1 s (real gates take nanoseconds to microseconds, readouts microseconds to
 #: milliseconds); 2**62 ps ran, then overflowed the int64 timeline after the run. The clock holds more than 9
-#: million of them one after the other; a run that still passes it is refused, in one line, when a node's
-#: step would start past 2**61 ps (:func:`dqsim.protocols.distributed.check_clock`).
+#: million of them one after the other; a run that still passes it is refused, in one line, when a node would
+#: schedule anything past 2**61 ps (:meth:`dqsim.engine.Simulator.refuse_past_clock`).
 MAX_NODE_DURATION_PS = 10**12
 
 #: Time keys of ``[network.node]`` and the longest value of each, ps (checked before the spec is built).

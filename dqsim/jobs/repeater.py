@@ -44,7 +44,8 @@ from dqsim.jobs.errors import job_error
 from dqsim.jobs.network import LINK_FIELDS, LINK_FLOAT_FIELDS, NODE_FLOAT_FIELDS, checked_spec_parameters
 from dqsim.jobs.schema import Section, bounded_int, bounded_real
 from dqsim.network.entanglement import least_mean_attempts
-from dqsim.network.link import ENGINE_CLOCK_MAX_PS, MAX_MEAN_PAIRING_TIME_PS, LinkSpec
+from dqsim.network.link import MAX_MEAN_PAIRING_TIME_PS, LinkSpec
+from dqsim.network.network import PROTOCOL_CLOCK_LIMIT_PS
 from dqsim.network.node import NodeSpec
 from dqsim.units import ps_to_seconds
 
@@ -251,7 +252,9 @@ class ChainSection(Section):
                 has_value=True)
 
     def _check_run_time(self, links: int, total: float) -> None:
-        """``num_pairs`` rounds must fit the engine's int64 picosecond clock, with a factor 2 to spare: each round
+        """``num_pairs`` rounds must fit the engine's clock limit (2**61 ps, about 26.7 days:
+        :data:`~dqsim.network.network.PROTOCOL_CLOCK_LIMIT_PS`, where the engine refuses the run), with a factor 2
+        to spare for restarts and chance: each round
         takes at least the handshake (two link delays and processing delays), the slowest link's attempts (at least
         :func:`~dqsim.network.entanglement.least_mean_attempts` on average, and ``1 + purification_rounds``
         elementary pairs per link) and the herald."""
@@ -260,12 +263,12 @@ class ChainSection(Section):
         attempts = max(least_mean_attempts(probability, links), (1 + self.purification_rounds) / probability)
         handshake_ps = 2 * (link.delay_ps + self.node_spec().classical_processing_delay_ps)
         round_ps = handshake_ps + (attempts - 1.0) * link.attempt_period_ps + link.herald_delay_ps
-        limit_ps = ENGINE_CLOCK_MAX_PS / 2
+        limit_ps = PROTOCOL_CLOCK_LIMIT_PS / 2
         if self.num_pairs * round_ps > limit_ps:
             raise job_error(
                 f"over links of {total / links:g} km ({links} link(s)) a pair takes at least "
                 f"{ps_to_seconds(round_ps):.3g} s of simulated time on average, so {self.num_pairs} pairs pass half "
-                f"the {ps_to_seconds(ENGINE_CLOCK_MAX_PS):.3g} s the engine's int64 picosecond clock holds; allowed "
+                f"the {ps_to_seconds(PROTOCOL_CLOCK_LIMIT_PS):.4g} s (2**61 ps) the engine's clock allows; allowed "
                 f"here 1..{max(1, int(limit_ps // round_ps))} (or shorter links)",
                 key=("num_pairs",), value=self.num_pairs, has_value=True)
 

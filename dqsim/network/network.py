@@ -41,12 +41,13 @@ from dqsim.network.topology import place_nodes
 #: :meth:`Network.rank_distances_ps` of a rank no route reaches (larger than any simulated time).
 UNREACHABLE_PS = 1 << 62
 
-#: Latest simulated time for which a protocol may plan a step, ps: 2**61 (about 26.7 days), half of
-#: :data:`UNREACHABLE_PS`, from which the engine's arithmetic between ranks counts a time as never (a run on
-#: several ranks past it failed with a misleading error; the tables' int64 picoseconds hold 2**63). The other
-#: half is left for what follows the step checked. QKD's Cascade check
-#: (:data:`dqsim.protocols.qkd.nodes.CASCADE_END_MAX_PS`) and the dqc/trotter/cloud node programs'
-#: (:data:`dqsim.protocols.distributed.STEP_START_MAX_PS`) refuse a run past it in one line.
+#: The engine's clock limit, ps: 2**61 (about 26.7 days), half of :data:`UNREACHABLE_PS`, from which the
+#: engine's arithmetic between ranks counts a time as never (a run on several ranks past it failed with a
+#: misleading error; the tables' int64 picoseconds hold 2**63). No event may be scheduled past it: the engine
+#: refuses the run in one line, alike on every rank (:meth:`dqsim.engine.Simulator.refuse_past_clock`).
+#: QKD's Cascade check (:data:`dqsim.protocols.qkd.nodes.CASCADE_END_MAX_PS`) refuses through the engine,
+#: naming the rate it needs; the repeater's job check (:class:`dqsim.jobs.repeater.ChainSection`) and the
+#: cloud queue (:data:`dqsim.jobs.cloud.MAX_CLOUD_QUEUE_PS`) use the same limit.
 PROTOCOL_CLOCK_LIMIT_PS = UNREACHABLE_PS // 2
 
 #: C-level reads of a node's name, of an edge ``(a, b, link)``'s pair, link and reversed pair, and of a link's delay.

@@ -47,39 +47,11 @@ from typing import Sequence
 
 from dqsim.circuit.distribute import (Condition, LocalGate, MeasureStep, RemoteControl, ResetStep, RouteStep,
                                       SendBits, Step)
-from dqsim.errors import DqsimError
-from dqsim.network.network import PROTOCOL_CLOCK_LIMIT_PS, Network
+from dqsim.network.network import Network
 from dqsim.network.node import NodeSpec
 from dqsim.protocols.epr import EprInitiator, EprResponder
 from dqsim.protocols.teleport import TeleGateControl, TeleGateTarget, TeleportReceive, TeleportSend
 from dqsim.state.gates import GateOp, gate_op
-from dqsim.units import ps_to_seconds
-
-
-#: Latest time a node may start a step of its circuit, ps: the protocols' clock limit, 2**61 (about 26.7 days of
-#: simulated time, :data:`~dqsim.network.network.PROTOCOL_CLOCK_LIMIT_PS`). One step takes far less than the
-#: other half of the engine's range: a gate or readout at most 1 s (``[network.node]``,
-#: :data:`dqsim.jobs.network.MAX_NODE_DURATION_PS`), a pair about 2.5 h on average at most
-#: (:data:`dqsim.network.link.MAX_MEAN_PAIRING_TIME_PS`).
-STEP_START_MAX_PS = PROTOCOL_CLOCK_LIMIT_PS
-
-
-def check_clock(ctx, step_index: int, num_steps: int) -> None:
-    """Refuse, in one line, a node's step that would start after :data:`STEP_START_MAX_PS`.
-
-    A circuit of millions of second-long gates, or of hundreds of pairs over links that take hours to make
-    one, passed the int64 picosecond clock: on one rank the run ended in an ``OverflowError`` traceback as
-    its timeline was written, on several the engine's promises went wrong past 2**62 ps.
-
-    Raises:
-        DqsimError: naming the node, the step, the time and the limit.
-    """
-    if ctx.now_ps > STEP_START_MAX_PS:
-        raise DqsimError(
-            f"node {ctx.name} would start step {step_index + 1} of its {num_steps} at "
-            f"{ps_to_seconds(ctx.now_ps):.7g} s of simulated time, past the {ps_to_seconds(STEP_START_MAX_PS):.4g} s "
-            "(2**61 ps) a run's int64 picosecond clock allows; shorten [network.node]'s gate_1q_duration_ps, "
-            "gate_2q_duration_ps, measure_duration_ps or classical_processing_delay_ps, the links, or the circuit")
 
 
 @dataclass
@@ -448,7 +420,6 @@ class NodeProgram:
                     ctx.log("done", f"{len(steps)} steps")
                     return
                 data["steps_done"] = self.count
-                check_clock(ctx, self.count, len(steps))
                 if any(self.decided[index] != branch for index, branch in steps[self.count].guard):
                     self.count += 1
                     continue

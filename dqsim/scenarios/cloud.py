@@ -16,6 +16,11 @@ user has the results; its EPR pairs are those of its N executions. The
 QPUs' set-up before a job's first execution and reset between two are fixed
 times the job file gives (``[scheduler].job_setup_s``, ``shot_reset_s``;
 :func:`overhead_ps`), which hold the QPUs too; shots are not batched.
+The queue's clock may not pass the engine's limit, 2**61 ps
+(:data:`~dqsim.jobs.cloud.MAX_CLOUD_QUEUE_PS`): a job whose arrival and
+overheads alone pass it is refused at load, one whose executions take the
+queue past it stops the run in one line once its duration is known
+(:func:`run_cloud`).
 :func:`run_user_job` runs the engine as few times as that allows
 (:func:`engine_runs`):
 
@@ -85,15 +90,16 @@ from dqsim.circuit.decompose import decompose_for_distribution
 from dqsim.circuit.ir import Circuit, Measure
 from dqsim.circuit.partition import partition_qubits
 from dqsim.engine import checkpoint
+from dqsim.engine.simulator import clock_refusal
 from dqsim.errors import DqsimError, count_of
-from dqsim.jobs.cloud import DEFAULT_CLOUD_TRAJECTORIES, PER_SHOT
+from dqsim.jobs.cloud import DEFAULT_CLOUD_TRAJECTORIES, MAX_CLOUD_QUEUE_PS, PER_SHOT
 from dqsim.network.link import LinkSpec
 from dqsim.network.network import Network
 from dqsim.network.node import NodeSpec
 from dqsim.rng import Stream
 from dqsim.scenarios.output import ScenarioOutput, record_table, standard_error
-from dqsim.scenarios.cloud_scheduler import (Centre, JobFailed, JobRecord, QueuedJob, queue_metrics,
-                                             simulate_queue)
+from dqsim.scenarios.cloud_scheduler import (Centre, JobFailed, JobRecord, QueueClockPassed, QueuedJob,
+                                             queue_metrics, simulate_queue)
 from dqsim.scenarios.circuit_run import clbits_refusal
 from dqsim.scenarios.dqc import (is_noisy, job_network, plan_dqc, run_dqc, shot_share,
                                  trajectory_seed)
@@ -526,6 +532,8 @@ def run_cloud(user_jobs: Sequence[UserJob], *, comm, backend, network: Network, 
         :class:`~dqsim.errors.DqsimError` fails; the others run.
 
     Raises:
+        DqsimError: a job would end past :data:`~dqsim.jobs.cloud.MAX_CLOUD_QUEUE_PS` (2**61 ps), raised
+            alike on every rank as soon as its duration is known (one line: the job, its times, the keys).
         ValueError: repeated job names or a negative latency.
     """
     names = [job.name for job in user_jobs]
@@ -580,10 +588,29 @@ def run_cloud(user_jobs: Sequence[UserJob], *, comm, backend, network: Network, 
             on_job(len(results), len(queued), job.name)
         return int(result.dqc_time_ps) + overhead_ps(job.shots, job_setup_ps, shot_reset_ps) + int(user_latency_ps)
 
-    records = simulate_queue(queued, policy, centre, duration_of)
+    try:
+        records = simulate_queue(queued, policy, centre, duration_of, limit_ps=MAX_CLOUD_QUEUE_PS)
+    except QueueClockPassed as passed:
+        raise DqsimError(_queue_clock_refusal(passed, results[passed.job.job_id], job_setup_ps, shot_reset_ps,
+                                              user_latency_ps)) from None
     timing = {"runs": runs_s, "scheduling": time.perf_counter() - started - runs_s}
     return CloudRun(list(user_jobs), records, results, centre, queue_metrics(records, centre.num_qpus), policy,
                     user_latency_ps, timing, int(job_setup_ps), int(shot_reset_ps))
+
+
+def _queue_clock_refusal(passed: QueueClockPassed, result: JobResult, job_setup_ps: int, shot_reset_ps: int,
+                         user_latency_ps: int) -> str:
+    """The one line of a run whose queue would pass the clock limit, 2**61 ps (:data:`MAX_CLOUD_QUEUE_PS`,
+    the engine's, in the engine's words: :func:`~dqsim.engine.simulator.clock_refusal`): the job, its start,
+    and the keys behind its time (its executions' simulated time, its QPU overheads, the users' latency)."""
+    job: UserJob = passed.job.payload
+    overhead = overhead_ps(job.shots, job_setup_ps, shot_reset_ps)
+    what = (f"user job {job.name!r} ({count_of(job.shots, 'shot')}, started at {ps_to_seconds(passed.start_ps):.4g} s: "
+            f"{result.num_executions:,} executions of {ps_to_seconds(result.execution_ps):.4g} s each, "
+            f"{ps_to_seconds(overhead):.4g} s of set-up and resets, {ps_to_seconds(user_latency_ps):.4g} s to its "
+            "user) would end at")
+    return clock_refusal(what, passed.end_ps, "lower its shots, [scheduler].shot_reset_s or job_setup_s, or shorten "
+                                              "[network.node]'s gate and measurement durations or the links")
 
 
 def _circuit_of(section) -> Circuit:

@@ -88,6 +88,19 @@ class JobFailed(Exception):
         self.reason = reason
 
 
+class QueueClockPassed(Exception):
+    """Raised by :func:`simulate_queue` when a job would end past its ``limit_ps`` (the caller says why, in its
+    words: which keys set the job's time).
+
+    Attributes:
+        job: the :class:`QueuedJob`; start_ps, end_ps: when it started and would end, ps.
+    """
+
+    def __init__(self, job: "QueuedJob", start_ps: int, end_ps: int):
+        super().__init__(f"job {job.name!r} would end at {end_ps} ps")
+        self.job, self.start_ps, self.end_ps = job, start_ps, end_ps
+
+
 @dataclass(frozen=True)
 class QueuedJob:
     """A user job as the scheduler sees it.
@@ -407,7 +420,8 @@ def make_scheduler(policy: str, centre: Centre) -> Scheduler:
 
 
 def simulate_queue(jobs: Iterable[QueuedJob], policy: str | Scheduler, centre: Centre,
-                   duration_of: Callable[[QueuedJob, tuple[int, ...]], int]) -> list[JobRecord]:
+                   duration_of: Callable[[QueuedJob, tuple[int, ...]], int], *,
+                   limit_ps: int | None = None) -> list[JobRecord]:
     """Run the centre's queue in simulated time (see the module docstring).
 
     Args:
@@ -417,11 +431,13 @@ def simulate_queue(jobs: Iterable[QueuedJob], policy: str | Scheduler, centre: C
         duration_of: ``duration_of(job, qpus)`` -> the job's duration, integer
             ps >= 0, called when it starts (in start order); it may raise
             :class:`JobFailed` (the job ends at once, status ``"failed"``).
+        limit_ps: latest time the queue's clock may reach, ps (``None``: no limit).
 
     Returns:
         One :class:`JobRecord` per job, in the order of ``jobs``.
 
     Raises:
+        QueueClockPassed: a job would end after ``limit_ps`` (as soon as its duration is known).
         ValueError: repeated job ids, a bad duration, or a scheduler that hands
             out busy or unknown QPUs.
     """
@@ -470,6 +486,8 @@ def simulate_queue(jobs: Iterable[QueuedJob], policy: str | Scheduler, centre: C
             if isinstance(duration_ps, bool) or not isinstance(duration_ps, int) or duration_ps < 0:
                 raise ValueError(f"simulate_queue: duration_of({job.name!r}) = {duration_ps!r}; "
                                  "must be an integer number of ps >= 0")
+            if limit_ps is not None and now + duration_ps > limit_ps:
+                raise QueueClockPassed(job, now, now + duration_ps)
             records[job.job_id] = JobRecord(job, status, qpus, now, now + duration_ps, reason)
             running[job.job_id] = Running(job, qpus, now)
             heapq.heappush(ends, (now + duration_ps, job.job_id))

@@ -68,6 +68,12 @@ from dqsim.units import PS_PER_US
 #: Scratch register bits for communication qubits that join the data register (one EPR pair's two halves).
 INITIAL_SCRATCH_QUBITS = 2
 
+#: The keys that set the time of a dqc, trotter or cloud run (``[network]`` and the circuit), for the engine's
+#: one line when a node would pass its clock limit, 2**61 ps (:meth:`dqsim.engine.Simulator.refuse_past_clock`):
+#: millions of second-long gates, or hundreds of pairs over links that take hours each.
+CLOCK_ADVICE = ("shorten [network.node]'s gate_1q_duration_ps, gate_2q_duration_ps, measure_duration_ps or "
+                "classical_processing_delay_ps, the links, or the circuit (trotter: [evolution].steps_per_point)")
+
 
 @dataclass
 class DqcRun:
@@ -373,7 +379,8 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
                     record_timeline=timeline, on_window=on_window,
                     work_done=lambda: (sum(sim.node_data(i).get("steps_done", 0) for i in mine),
                                        sum(len(steps[i]) for i in mine)),
-                    checkpointer=checkpoint.engine_checkpointer(checkpointing, comm), num_data_qubits=regmap.num_data_qubits)
+                    checkpointer=checkpoint.engine_checkpointer(checkpointing, comm),
+                    num_data_qubits=regmap.num_data_qubits, clock_advice=CLOCK_ADVICE)
     if fusion:  # the register operations between two reads of the register, fused (QuantumMemory.fusion_costs)
         sim.memory.fusion_costs = costs_for(backend)
     sim.share(network)

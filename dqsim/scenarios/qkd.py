@@ -61,6 +61,13 @@ class EntangledBobProcess(nodes.EntangledBob, ResumableProcess):
     """:class:`~dqsim.protocols.qkd.nodes.EntangledBob` as a checkpointable engine process."""
 
 
+#: The keys that set a QKD run's simulated time, for the engine's one line when a run would pass its clock limit,
+#: 2**61 ps (:meth:`dqsim.engine.Simulator.refuse_past_clock`); a block whose Cascade would pass it names the
+#: classical bit rate it needs (:func:`dqsim.protocols.qkd.nodes._check_cascade_end`).
+CLOCK_ADVICE = ("lower [qkd].pulses, or raise [qkd.source].source_rate_hz or [qkd].classical_bit_rate_hz, or shorten "
+                "the links")
+
+
 def _pair_source(job) -> entangled.EntangledSource:
     s = job.qkd.source
     return entangled.EntangledSource(pair_rate_hz=s.source_rate_hz, werner=s.werner, position=s.position,
@@ -178,7 +185,7 @@ def run_network(job, *, comm, backend, distance_km: float | None = None, checkpo
         num_ranks=comm.size, min_link_delay_ps=1)  # a message takes at least 1 ps (LinkPhysics.delay_ps)
     placement = list(network.placement)
     sim = Simulator(network, comm=comm, state=None, qubit_owner=[], seed=job.run.seed, record_timeline=True,
-                    checkpointer=checkpointer, backend=backend, on_window=on_window)
+                    checkpointer=checkpointer, backend=backend, on_window=on_window, clock_advice=CLOCK_ADVICE)
     plan = build_plan(job)
     bb84 = plan.protocol == "bb84_decoy"
     for p in physics:

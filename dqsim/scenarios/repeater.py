@@ -64,9 +64,8 @@ import numpy as np
 from dqsim.engine import RunStatistics, Simulator
 from dqsim.engine import checkpoint
 from dqsim.engine.process import ResumableProcess
-from dqsim.errors import DqsimError
 from dqsim.network.fibre import fibre_transmittance
-from dqsim.network.link import ENGINE_CLOCK_MAX_PS, LinkSpec
+from dqsim.network.link import LinkSpec
 from dqsim.network.werner import bell_diagonal_hashing_yield, bell_diagonal_key_fraction, plob_bound
 from dqsim.protocols.repeater import Alarm, ChainNode, ChainRecords, ChainSpec, LinkSide, setup_node_data
 from dqsim.scenarios.output import ScenarioOutput, record_table
@@ -197,6 +196,9 @@ def run_chain(chain: ChainSpec, *, comm, backend=None, seed: int = 0, placement:
     Raises:
         ResourceError: a placement that does not give every node a rank.
         DqsimError: a pair abandoned more than ``chain.max_restarts`` times.
+        ClockLimitError: the pairs would pass the engine's clock limit, 2**61 ps (cut-off restarts or
+            purification failures can take a run past it after the job check of its mean time,
+            :class:`dqsim.jobs.repeater.ChainSection`); one line naming ``[chain].num_pairs``.
     """
     num_nodes = chain.num_nodes
     network = chain.network(comm.size, placement)
@@ -211,7 +213,9 @@ def run_chain(chain: ChainSpec, *, comm, backend=None, seed: int = 0, placement:
     # Every memory is a network qubit in a small state: no data register at all (DESIGN.md invariant 2).
     sim = Simulator(network, comm=comm, state=None, qubit_owner=chain.qubit_owner(), num_data_qubits=0, seed=seed,
                     record_timeline=timeline, checkpointer=checkpoint.engine_checkpointer(checkpointing, comm),
-                    on_window=on_window, work_done=work_done)
+                    on_window=on_window, work_done=work_done,
+                    clock_advice=f"lower [chain].num_pairs (here {chain.num_pairs}), shorten the links or lengthen "
+                                 "the cut-off")
     sim.share(chain)
     local = [node for node in range(num_nodes) if rank_of_node[node] == comm.rank]
     for node in local:  # (spawn ignores the other ranks' nodes; their data would never be read)
@@ -340,24 +344,6 @@ def _summary_row(index: int, run: ChainRun, total_km: float, reference_rate_hz: 
     return row, line
 
 
-def _check_clock(run: ChainRun, num_pairs: int) -> None:
-    """Refuse, in one line, a chain run whose deliveries passed the int64 picosecond clock of the tables.
-
-    The job check (:class:`dqsim.jobs.repeater.ChainSection`) refuses a pair count whose mean time passes
-    half the clock; cut-off restarts or purification failures can still take a run past it.
-
-    Raises:
-        DqsimError: the last delivery after :data:`~dqsim.network.link.ENGINE_CLOCK_MAX_PS`.
-    """
-    if run.pairs and run.end_time_ps > ENGINE_CLOCK_MAX_PS:
-        link = run.chain.links[0]
-        raise DqsimError(
-            f"repeater chain of {run.chain.num_links} link(s) x {link.distance_km:g} km: the pairs ran past the "
-            f"{ps_to_seconds(ENGINE_CLOCK_MAX_PS):.3g} s of simulated time the engine's int64 picosecond clock "
-            f"holds ({ps_to_seconds(run.end_time_ps):.3g} s); lower [chain].num_pairs (here {num_pairs}), "
-            "shorten the links or lengthen the cut-off")
-
-
 def num_engine_runs(job) -> int:
     """Engine runs a run of ``job`` takes: one per chain configuration of ``[chain]``."""
     return len(job.chain.configurations())
@@ -398,7 +384,6 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
                             on_window=on_window if on_progress else None)
             if checkpointing is not None:
                 checkpointing.store_last(run)
-        _check_clock(run, c.num_pairs)
         engines.append(run.engine)
         timing_rows.append((f"config{index}", time.perf_counter() - started))
         for p in run.pairs:

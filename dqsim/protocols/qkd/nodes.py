@@ -214,13 +214,13 @@ class _AliceSide:
     def _send_key(self, ctx, link_tag, block) -> None:
         """Send the key message (with Cascade's rounds and their message time); next phase ``cascade`` or ``ack``.
 
-        Raises:
-            DqsimError: Cascade's messages would end after :data:`CASCADE_END_MAX_PS` (:func:`_check_cascade_end`).
+        Cascade's messages that would end after :data:`CASCADE_END_MAX_PS` refuse the run
+        (:func:`_check_cascade_end`).
         """
         done = self.result.postprocess
         rounds = done.rounds if done is not None else 0
         if rounds:
-            _check_cascade_end(ctx.now_ps, done, self.plan, self.phys, block,
+            _check_cascade_end(ctx, done, self.plan, self.phys, block,
                                [row[-1].postprocess for row in self.tally.blocks])
         ctx.send(self.phys.bob, link_tag + ("ec-pa", block), (
             self.result.secret_key_bits, rounds, _round_delay_ps(done, self.plan) if done is not None else 0))
@@ -372,15 +372,18 @@ def _round_delay_ps(done, q) -> int:
     return int(math.ceil(bits * PS_PER_S / q.classical_bit_rate_hz))
 
 
-def _check_cascade_end(now_ps: int, done, q, phys: LinkPhysics, block: int, earlier: list) -> None:
-    """Refuse, in one line, a block whose Cascade messages would end after :data:`CASCADE_END_MAX_PS`.
+def _check_cascade_end(ctx, done, q, phys: LinkPhysics, block: int, earlier: list) -> None:
+    """Refuse the run, in one line, when this block's Cascade messages would end after :data:`CASCADE_END_MAX_PS`.
 
-    From the key message sent at ``now_ps``: it crosses the fibre (delay d),
+    From the key message sent now (``ctx.now_ps``): it crosses the fibre (delay d),
     each of the R rounds is a parity message and its answer (each d plus the
     message time r of :func:`_round_delay_ps`), and the acknowledgement
-    crosses back: the block ends at ``now_ps + 2d + 2R(d + r)``.
+    crosses back: the block ends at ``now + 2d + 2R(d + r)``.
 
-    The rate it names is the lowest at which the whole run's Cascade bits
+    The refusal is the engine's (:meth:`~dqsim.engine.simulator.NodeContext.check_clock`): the run stops at
+    the next exchange on every rank alike, before the messages are sent. The engine would refuse the first
+    of them past the limit anyway; this check comes first so that its line can name the rate that would fit:
+    the lowest at which the whole run's Cascade bits
     would fit: those of the ``earlier`` blocks (the link's
     :class:`~dqsim.protocols.qkd.reconciliation.PostprocessResult` of each,
     ``None`` without Cascade rounds), this one's, and as many again for each
@@ -388,10 +391,10 @@ def _check_cascade_end(now_ps: int, done, q, phys: LinkPhysics, block: int, earl
     left of :data:`CASCADE_END_MAX_PS` besides the time that does not depend
     on the rate.
 
-    Raises:
-        DqsimError: naming ``[qkd].classical_bit_rate_hz``, its value, the link and block, and that rate
-            (or that none would do, the rest of the run alone passing the limit).
+    Its line names ``[qkd].classical_bit_rate_hz``, its value, the link and block, and that rate (or that
+    none would do, the rest of the run alone passing the limit).
     """
+    now_ps = ctx.now_ps
     crossings_ps = 2 * phys.delay_ps * (1 + done.rounds)
     end_ps = now_ps + crossings_ps + 2 * done.rounds * _round_delay_ps(done, q)
     if end_ps <= CASCADE_END_MAX_PS:
@@ -405,11 +408,9 @@ def _check_cascade_end(now_ps: int, done, q, phys: LinkPhysics, block: int, earl
             + (f" (if the {later} later block(s) send as many bits as this one)" if later else "")
             + " or lower [qkd].pulses") if left_ps > 0 else \
         "no rate would do (the run's other simulated time alone passes it): lower [qkd].pulses"
-    raise DqsimError(
-        f"[qkd].classical_bit_rate_hz = {q.classical_bit_rate_hz:g}: Cascade's {done.message_bits:,} classical "
-        f"bits of link {phys.link_index} block {block} ({done.rounds} rounds) would end at "
-        f"{end_ps / PS_PER_S:.3g} s of simulated time, past the {CASCADE_END_MAX_PS / PS_PER_S:.3g} s the engine's "
-        f"picosecond clock leaves a block's post-processing; {need}")
+    ctx.check_clock(end_ps, f"[qkd].classical_bit_rate_hz = {q.classical_bit_rate_hz:g}: Cascade's "
+                            f"{done.message_bits:,} classical bits of link {phys.link_index} block {block} "
+                            f"({done.rounds} rounds) would end at", need)
 
 
 def _alice_from_host(xp, start_pulse: int, arrays: dict) -> AliceBatch:
