@@ -36,6 +36,7 @@ import gc
 import heapq
 from heapq import heappop, heappush, heapreplace
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from operator import attrgetter, itemgetter
@@ -62,7 +63,8 @@ class ClockLimitError(EngineError):
     """The run would pass the engine's clock limit (:data:`~dqsim.network.network.PROTOCOL_CLOCK_LIMIT_PS`).
 
     Raised by :meth:`Simulator.run` on every rank alike, with the same one-line message (see
-    :meth:`Simulator.refuse_past_clock`), so that a run on several ranks ends as a run on one does.
+    :meth:`Simulator.refuse_past_clock`), so that a run on several ranks ends as a run on one does; as is
+    every :class:`~dqsim.errors.DqsimError` a process raises (:meth:`Simulator.refuse_after_error`).
     """
 
 
@@ -318,6 +320,44 @@ def _last_passed(measures: list, progress: Sequence[float], blocked: Sequence[tu
     return last
 
 
+def _earliest_refusal(refusals: Iterable[tuple | None]) -> tuple | None:
+    """Which refusal of those the ranks reported every rank raises (:meth:`Simulator.refuse_after_error`).
+
+    Each is ``(time_ps, node, order, message, error class)``; the earliest
+    is the least ``(time_ps, node, order)``: the simulated time of the event
+    that found it, then the node's index (one rank runs a node, so the node
+    also fixes the rank, and the choice does not depend on where the nodes
+    are placed), then the order in which that rank found its refusals. The
+    same on every rank, which all see the same list; ``None`` when none.
+
+    Examples:
+        >>> late, tie, first = (9, 0, 0, "late", ValueError), (5, 3, 0, "b", KeyError), (5, 1, 4, "a", KeyError)
+        >>> _earliest_refusal([late, None, tie, first])[3], _earliest_refusal([None, None]) is None
+        ('a', True)
+    """
+    return min([each for each in refusals if each is not None], key=itemgetter(0, 1, 2), default=None)
+
+
+def _error_like(kind: type, message: str) -> Exception:
+    """An exception of class ``kind`` with ``message``: the refusal another rank found, raised on this one.
+
+    Through ``kind(message)``; a class whose constructor wants more
+    arguments (:class:`~dqsim.errors.RankCountError`) is made without its
+    ``__init__``, its message as its only argument.
+
+    Examples:
+        >>> from dqsim.errors import ConfigError, RankCountError
+        >>> [(type(e).__name__, str(e)) for e in (_error_like(ConfigError, "x"), _error_like(RankCountError, "y"))]
+        [('ConfigError', 'x'), ('RankCountError', 'y')]
+    """
+    try:
+        return kind(message)
+    except TypeError:
+        error = kind.__new__(kind)
+        error.args = (message,)
+        return error
+
+
 def _wire_info(promises: Sequence[float], handed: Sequence[float], earliest: float, held: tuple, next_ps: float,
                last_ps: int, flags: tuple[bool, bool], work: tuple | None, refusal: tuple | None = None) -> tuple:
     """A rank's fixed part of an exchange (:meth:`Simulator._post_exchange`) as one flat tuple.
@@ -326,8 +366,8 @@ def _wire_info(promises: Sequence[float], handed: Sequence[float], earliest: flo
     the first ``2 * size`` entries, then ``earliest``, the (time, node) of
     ``held`` as two entries, ``next_ps``, ``last_ps`` (ps), the two checkpoint
     ``flags`` (write, stop), ``work`` (``(done, total)`` or ``None``) and
-    ``refusal`` (``(time_ps, node, message)`` of the run's refusal at the
-    clock limit, :meth:`Simulator.refuse_past_clock`, or ``None``).
+    ``refusal`` (this rank's earliest refusal of the run,
+    :meth:`Simulator.refuse_after_error`, or ``None``).
     Flat, so that it pickles and unpickles without a container per field
     (~4 thousand instructions less per exchange on each rank) and every
     rank's parts are read in one transposition (:func:`_info_columns`).
@@ -345,8 +385,8 @@ def _info_columns(infos: Sequence[tuple], size: int) -> tuple:
     Returns ``(horizons, handed, earliest, held, next_ps, last_ps, write,
     stop, work, refusal)``: ``horizons[r]`` is the least promise any rank made to rank
     ``r`` and ``handed[r]`` the earliest arrival of the messages handed to
-    ``r``; ``refusal`` is the earliest ``(time_ps, node, message)`` any rank
-    reported (``None``: none); each other item has one entry per rank (``held``: ``(time, node)``
+    ``r``; ``refusal`` is the earliest refusal any rank reported
+    (:func:`_earliest_refusal`; ``None``: none); each other item has one entry per rank (``held``: ``(time, node)``
     pairs).
 
     Examples:
@@ -357,7 +397,7 @@ def _info_columns(infos: Sequence[tuple], size: int) -> tuple:
     """
     columns = list(zip(*infos))
     earliest, held_ps, held_node, next_ps, last_ps, write, stop, work, refusals = columns[2 * size:]
-    refusal = min([each for each in refusals if each is not None], default=None) if any(refusals) else None
+    refusal = _earliest_refusal(refusals) if any(refusals) else None
     return (list(map(min, columns[:size])), list(map(min, columns[size:2 * size])), earliest,
             list(zip(held_ps, held_node)), next_ps, last_ps, write, stop, work, refusal)
 
@@ -912,6 +952,11 @@ class Simulator:
     would (a :class:`Wait`, a message, a spawn past it) stops the run at the next exchange, on every rank
     alike, with :class:`ClockLimitError` (:meth:`refuse_past_clock`).
 
+    User errors: a :class:`~dqsim.errors.DqsimError` raised in a process's step (by the process, or by the
+    engine for a rule the process broke) stops the run the same way: :meth:`run` raises it on every rank
+    alike, at the next exchange (:meth:`refuse_after_error`). Other exceptions (bugs) propagate at once, on
+    the rank that ran the step.
+
     Raises:
         EngineError: a network placed for another number of ranks than ``comm.size``.
     """
@@ -930,8 +975,12 @@ class Simulator:
         self.state = state
         self.seed = int(seed)
         self.clock_advice = clock_advice if clock_advice is not None else DEFAULT_CLOCK_ADVICE
-        #: The earliest ``(time_ps, node, message)`` at which this rank refused the run (``None``: none yet).
+        #: This rank's earliest refusal of the run, ``(time_ps, node, order, message, error class)``
+        #: (:meth:`_refuse`; ``None``: none yet), the exception it raises (``None``: a clock refusal) and how
+        #: many refusals this rank found.
         self._refusal: tuple | None = None
+        self._refused_error: DqsimError | None = None
+        self._refusals_found = 0
         self.rank_of_node = list(network.placement)
         self._latency = network.latency_ps
         self._latencies: dict[int, int] = {}             # source * num_nodes + dest -> latency, ps
@@ -1322,14 +1371,10 @@ class Simulator:
     def refuse_past_clock(self, node: int, time_ps: int, what: str, advice: str | None = None) -> None:
         """Refuse the run: something of ``node`` would reach ``time_ps``, past the clock limit.
 
-        Nothing is raised here, on the one rank that found it: this rank runs
-        no more events (its ``_send_limit`` drops to ``-inf``) and reports the
-        refusal at the next exchange, which is a collective already (DESIGN.md
-        invariant 4), or at the run's end (:meth:`_end_parts`); there every
-        rank raises :class:`ClockLimitError` with the message of the earliest
-        refusal any rank reported (by time, then node), so the run ends alike
-        on every rank (the command line prints the line once, exit status 2,
-        no ``MPI_Abort``). Called by the engine for every event it would
+        Nothing is raised here, on the one rank that found it: the run is
+        refused as after a user error in a process (:meth:`refuse_after_error`,
+        which says how every rank then raises the same line), with
+        :class:`ClockLimitError`. Called by the engine for every event it would
         schedule past the limit (a :class:`Wait`, a message's arrival, a
         spawn); a protocol calls it through :meth:`NodeContext.check_clock`
         where it can name the key that set the time better than the engine can.
@@ -1340,28 +1385,71 @@ class Simulator:
             what: the start of the message, completed by :func:`clock_refusal`.
             advice: which job keys to change (``None``: the run's ``clock_advice``).
         """
-        refusal = (int(time_ps), int(node), clock_refusal(what, time_ps, advice or self.clock_advice))
-        if self._refusal is None or refusal < self._refusal:
-            self._refusal = refusal
+        self._refuse(node, clock_refusal(what, time_ps, advice or self.clock_advice), ClockLimitError, None)
+
+    def refuse_after_error(self, node: _Node, error: DqsimError) -> None:
+        """Refuse the run: a step of ``node`` (its process, or the engine acting on its command) raised ``error``.
+
+        Nothing is raised here, on the one rank that found it: this rank runs
+        no more events (its ``_send_limit`` drops to ``-inf``) and reports the
+        refusal at the next exchange, which is a collective already, or at the
+        run's end (:meth:`_end_parts`). There every rank raises the earliest
+        refusal any rank reported (:func:`_earliest_refusal`: by the simulated
+        time of the event that found it, then by node, then in the order this
+        rank found them), with its class and its one-line message, so the run
+        ends alike on every rank: the command line prints the line once, exit
+        status 2, no ``MPI_Abort``. The rank that found it raises ``error``
+        itself; the others an exception of its class with its message
+        (:func:`_error_like`). Before a checkpoint every rank agrees on
+        refusals first (:meth:`_agree_on_refusal`): a refused run is never
+        saved.
+
+        Args:
+            node: the node whose step raised.
+            error: the exception (a :class:`~dqsim.errors.DqsimError`: a user error, not a bug).
+        """
+        self._quiet_ps = 0  # (the step may have been a quiet message's handling)
+        self._refuse(node.index, str(error), type(error), error)
+
+    def _refuse(self, node: int, message: str, kind: type, error: DqsimError | None) -> None:
+        """Keep a refusal of the run (:meth:`refuse_after_error`) if it is this rank's earliest; run no more events.
+
+        The refusal is ``(time_ps, node, order, message, kind)``: the time of
+        the node's current event, ps, its index, how many refusals this rank
+        had found before, the one line and the error's class (one every rank
+        can import: else :class:`~dqsim.errors.DqsimError`).
+        """
+        record = self.nodes[node]
+        found_ps = record.now_ps if record is not None else 0
+        module = sys.modules.get(kind.__module__)
+        if getattr(module, kind.__qualname__, None) is not kind:  # (a class defined in a function: not picklable)
+            kind = DqsimError
+        refusal = (int(found_ps), int(node), self._refusals_found, message, kind)
+        self._refusals_found += 1
+        if self._refusal is None or refusal[:3] < self._refusal[:3]:
+            self._refusal, self._refused_error = refusal, error
         self._send_limit = self._send_limit_posted = -math.inf  # _run_local runs nothing more
 
     def _raise_refusal(self, refusal: tuple | None) -> None:
-        """Raise :class:`ClockLimitError` on every rank when an exchange (or the run's end) reported a refusal.
+        """Raise the run's refusal on every rank when an exchange (or the run's end) reported one.
 
-        ``refusal`` is the same on every rank (the least of every rank's; :func:`_info_columns`).
+        ``refusal`` is the same on every rank (:func:`_earliest_refusal` of every rank's). The rank that found it
+        raises the error itself; the others one like it (:func:`_error_like`).
         """
         if refusal is not None:
-            raise ClockLimitError(refusal[2])
+            if self._refused_error is not None and self._refusal is not None and self._refusal[:3] == refusal[:3]:
+                raise self._refused_error
+            raise _error_like(refusal[4], refusal[3])
 
     def _agree_on_refusal(self) -> None:
-        """Collective: raise :class:`ClockLimitError` on every rank when any rank has refused the run.
+        """Collective: raise the run's refusal on every rank when any rank has refused the run.
 
         Before a checkpoint is written: a refusal found since the last exchange (in the checkpoint's flush, or
         while that exchange was in flight) would otherwise be saved without the event it dropped, and the
         resumed run would go on. One small all-gather per checkpoint.
         """
         refusals = self.comm.allgather(self._refusal) if self.comm.size > 1 else [self._refusal]
-        self._raise_refusal(min([each for each in refusals if each is not None], default=None))
+        self._raise_refusal(_earliest_refusal(refusals))
 
     # ---------------------------------------------------------- stepping
     def _step(self, node: _Node, process: ProcessHandle, value) -> None:
@@ -1370,82 +1458,92 @@ class Simulator:
         A measurement of local small states is resolved at once and the
         process continues in the same step, exactly as a measurement resolved
         by a flush resumes it (no event in between).
+
+        A :class:`~dqsim.errors.DqsimError` raised in the step (by the process,
+        or by the engine for a rule it broke) is not raised here, on the one
+        rank that runs the node: :meth:`refuse_after_error` keeps it for the
+        next exchange, where every rank raises it. Any other exception (a bug)
+        propagates at once.
         """
-        while True:
-            self._current = process
-            generator = process.generator
-            try:
-                if generator is not None and process.log is None:  # the common case, without send's bookkeeping
-                    command = generator.send(value)
-                else:
-                    command = process.send(value)
-            except StopIteration:
-                process.done = True
-                self._current = None
-                if not process.resumable or not process.process.kept_after_end:
-                    node.processes.remove(process)
-                return
-            except BaseException:
-                self._current = None
-                raise
-            self._current = None
-            kind = type(command)
-            if kind is not Wait and kind is not Receive and kind is not MeasureCmd:
-                # a subclass of a command takes its base's path
-                kind = next((base for base in _COMMANDS if isinstance(command, base)), None)
-            if kind is Wait:  # self._resume_later(node, now + delay, process, None), inlined
-                time_ps = node.now_ps + command.delay_ps
-                if self._quiet_ps and time_ps < self._quiet_ps:
-                    self._broke_quiet(node, f"waits until {time_ps} ps")
-                if time_ps > PROTOCOL_CLOCK_LIMIT_PS:  # the process is never resumed: the run stops
-                    self.refuse_past_clock(node.index, time_ps, f"node {node.name} would wait until")
+        try:
+            while True:
+                self._current = process
+                generator = process.generator
+                try:
+                    if generator is not None and process.log is None:  # the common case, without send's bookkeeping
+                        command = generator.send(value)
+                    else:
+                        command = process.send(value)
+                except StopIteration:
+                    process.done = True
+                    self._current = None
+                    if not process.resumable or not process.process.kept_after_end:
+                        node.processes.remove(process)
                     return
-                node.counter += 1
-                heappush(node.queue, (time_ps, node.index, node.counter, "resume", (process, None)))
-            elif kind is Receive:
-                tag = command.tag
-                box = node.mailbox.get(tag)
-                count = command.count
-                if count is not None:  # a list of messages: at once if they are all here, else when the last comes
-                    if box is not None and len(box) >= count:
-                        value = _take_messages(node.mailbox, tag, box, count)
+                except BaseException:
+                    self._current = None
+                    raise
+                self._current = None
+                kind = type(command)
+                if kind is not Wait and kind is not Receive and kind is not MeasureCmd:
+                    # a subclass of a command takes its base's path
+                    kind = next((base for base in _COMMANDS if isinstance(command, base)), None)
+                if kind is Wait:  # self._resume_later(node, now + delay, process, None), inlined
+                    time_ps = node.now_ps + command.delay_ps
+                    if self._quiet_ps and time_ps < self._quiet_ps:
+                        self._broke_quiet(node, f"waits until {time_ps} ps")
+                    if time_ps > PROTOCOL_CLOCK_LIMIT_PS:  # the process is never resumed: the run stops
+                        self.refuse_past_clock(node.index, time_ps, f"node {node.name} would wait until")
+                        return
+                    node.counter += 1
+                    heappush(node.queue, (time_ps, node.index, node.counter, "resume", (process, None)))
+                elif kind is Receive:
+                    tag = command.tag
+                    box = node.mailbox.get(tag)
+                    count = command.count
+                    if count is not None:  # a list of messages: at once if they are all here, else when the last comes
+                        if box is not None and len(box) >= count:
+                            value = _take_messages(node.mailbox, tag, box, count)
+                            continue
+                        waiting = node.waiting.get(tag)
+                        if waiting is None:
+                            node.waiting[tag] = [(process, count)]
+                        else:
+                            waiting.append((process, count))
+                    elif box:
+                        if self._quiet_ps:
+                            self._broke_quiet(node, f"takes message {tag!r} from its mailbox")
+                        msg = box.pop(0)
+                        if not box:  # no empty lists left behind: one tag per exchange would pile up
+                            del node.mailbox[tag]
+                        self._resume_later(node, node.now_ps, process, msg)
+                    else:
+                        waiting = node.waiting.get(tag)
+                        if waiting is None:
+                            node.waiting[tag] = [process]
+                        else:
+                            waiting.append(process)
+                elif kind is MeasureCmd:
+                    op, outcome, applied = self._issue(node, "measure", command.qubits, command.basis,
+                                                       command.error_probability)
+                    if applied:  # a local small state: the outcome is known now
+                        value = outcome
                         continue
-                    waiting = node.waiting.get(tag)
-                    if waiting is None:
-                        node.waiting[tag] = [(process, count)]
-                    else:
-                        waiting.append((process, count))
-                elif box:
                     if self._quiet_ps:
-                        self._broke_quiet(node, f"takes message {tag!r} from its mailbox")
-                    msg = box.pop(0)
-                    if not box:  # no empty lists left behind: one tag per exchange would pile up
-                        del node.mailbox[tag]
-                    self._resume_later(node, node.now_ps, process, msg)
+                        self._broke_quiet(node, "waits for a measurement")
+                    node.blocked_by = (process, op)
+                    heappush(self._blocked, (op.time_ps, node.index))
+                    self._num_blocks += 1
+                elif kind is MeasureLater or kind is ReadOutcomes:
+                    value = self._later_command(node, process, command, kind)
+                    if value is not None:
+                        continue
                 else:
-                    waiting = node.waiting.get(tag)
-                    if waiting is None:
-                        node.waiting[tag] = [process]
-                    else:
-                        waiting.append(process)
-            elif kind is MeasureCmd:
-                op, outcome, applied = self._issue(node, "measure", command.qubits, command.basis,
-                                                   command.error_probability)
-                if applied:  # a local small state: the outcome is known now
-                    value = outcome
-                    continue
-                if self._quiet_ps:
-                    self._broke_quiet(node, "waits for a measurement")
-                node.blocked_by = (process, op)
-                heappush(self._blocked, (op.time_ps, node.index))
-                self._num_blocks += 1
-            elif kind is MeasureLater or kind is ReadOutcomes:
-                value = self._later_command(node, process, command, kind)
-                if value is not None:
-                    continue
-            else:
-                raise EngineError(f"node {node.name}: a process yielded {command!r}, not a command")
-            return
+                    raise EngineError(f"node {node.name}: a process yielded {command!r}, not a command")
+                return
+        except DqsimError as error:  # a user error on this rank: every rank raises it at the next exchange
+            self._current = None
+            self.refuse_after_error(node, error)
 
     def _later_command(self, node: _Node, process: ProcessHandle, command, kind):
         """A :class:`MeasureLater` or :class:`ReadOutcomes`: the value to resume with, or ``None`` (blocked).
@@ -1923,7 +2021,7 @@ class Simulator:
         operations, _messages, infos = zip(*parts)
         (horizons, handed, earliest, blocked, next_ps, last_ps, write, stop, work,
          refusal) = _info_columns(infos, size)
-        self._raise_refusal(refusal)  # a rank passed the clock limit: every rank stops here, before acting on it
+        self._raise_refusal(refusal)  # a rank refused the run: every rank stops here, before acting on it
         self._horizons = horizons
         # this rank's messages posted are in its promises now; those sent since (in flight) are not
         self._send_limit = self._send_limit_posted
@@ -2491,11 +2589,12 @@ class Simulator:
         1,024-node chain on 2 ranks made three collectives, the scenario's
         own included. Each rank's part goes to the others only (an
         all-to-all with its own slot empty): none unpickles its own. A
-        refusal at the clock limit that no exchange carried (one found after
-        the last) travels with the parts too.
+        refusal of the run that no exchange carried (one found after the
+        last, in this flush included) travels with the parts too.
 
         Raises:
-            ClockLimitError: some rank refused the run (:meth:`refuse_past_clock`), on every rank alike.
+            DqsimError: some rank refused the run (:meth:`refuse_after_error`; :class:`ClockLimitError`:
+                :meth:`refuse_past_clock`), on every rank alike.
             EngineError: a rank had shared operations left (an engine bug).
         """
         comm, rank, size = self.comm, self._rank, self.comm.size
@@ -2508,7 +2607,7 @@ class Simulator:
                 self._at_end() if self._at_end is not None else None, self._refusal)
         parts = comm.alltoall([None if r == rank else part for r in range(size)]) if size > 1 else [None]
         parts[rank] = part
-        self._raise_refusal(min([each[-1] for each in parts if each[-1] is not None], default=None))
+        self._raise_refusal(_earliest_refusal([each[-1] for each in parts]))
         left = [r for r, each in enumerate(parts) if each[0]]
         if left:
             raise EngineError(f"rank(s) {left} still had shared operations to share at the end of the run; "
