@@ -153,3 +153,17 @@ def test_repro_a_repeater_out_of_restarts_ends_alike_on_one_and_two_ranks(tmp_pa
         lines.append(both[0])
     assert lines[0] == lines[1] == ("dqsim: error: repeater chain: pair 0 was abandoned 1 time at the memory "
                                     "cut-off (0.0007 s); raise the cut-off or max_restarts")
+
+
+def test_repro_the_earliest_error_wins_even_when_a_later_one_is_found_first():
+    """Node a (rank 0) raises at 1,000 ps at once, node b (rank 1) at 300 ps after 300 events, one event per
+    exchange (tests/mpi_scripts/process_error_order.py). One rank raises b's error. Taking the earliest error
+    *reported* at an exchange gave a's on two ranks; every rank now waits until each rank that has not refused
+    the run has passed 1,000 ps, and all raise b's, as one rank does."""
+    lines = []
+    for num_ranks in (1, 2):
+        done = run_mpi(num_ranks, ["tests/mpi_scripts/process_error_order.py"], check=False, timeout_s=120)
+        both = (done.stdout + done.stderr).strip().splitlines()
+        assert done.returncode == 2 and len(both) == 1, (num_ranks, done.returncode, both)
+        lines.append(both[0])
+    assert lines == ["dqsim: error: node b: an error at 300 ps"] * 2

@@ -981,6 +981,8 @@ class Simulator:
         self._refusal: tuple | None = None
         self._refused_error: DqsimError | None = None
         self._refusals_found = 0
+        #: The earliest refusal an exchange reported that every rank is still to pass (:meth:`_await_refusal`).
+        self._pending_refusal: tuple | None = None
         self.rank_of_node = list(network.placement)
         self._latency = network.latency_ps
         self._latencies: dict[int, int] = {}             # source * num_nodes + dest -> latency, ps
@@ -1393,12 +1395,14 @@ class Simulator:
         Nothing is raised here, on the one rank that found it: this rank runs
         no more events (its ``_send_limit`` drops to ``-inf``) and reports the
         refusal at the next exchange, which is a collective already, or at the
-        run's end (:meth:`_end_parts`). There every rank raises the earliest
+        run's end (:meth:`_end_parts`). There every rank takes the earliest
         refusal any rank reported (:func:`_earliest_refusal`: by the simulated
         time of the event that found it, then by node, then in the order this
-        rank found them), with its class and its one-line message, so the run
-        ends alike on every rank: the command line prints the line once, exit
-        status 2, no ``MPI_Abort``. The rank that found it raises ``error``
+        rank found them); once no rank can find an earlier one
+        (:meth:`_await_refusal`) every rank raises it, with its class and its
+        one-line message, so the run ends alike on every rank and on any
+        number of ranks: the command line prints the line once, exit status
+        2, no ``MPI_Abort``. The rank that found it raises ``error``
         itself; the others an exception of its class with its message
         (:func:`_error_like`). Before a checkpoint every rank agrees on
         refusals first (:meth:`_agree_on_refusal`): a refused run is never
@@ -1440,6 +1444,30 @@ class Simulator:
             if self._refused_error is not None and self._refusal is not None and self._refusal[:3] == refusal[:3]:
                 raise self._refused_error
             raise _error_like(refusal[4], refusal[3])
+
+    def _await_refusal(self, refusal: tuple, infos: Sequence[tuple], earliest: Sequence[float],
+                       handed: Sequence[float]) -> None:
+        """Raise ``refusal`` (the earliest any rank reported at this exchange) once no rank can find an earlier one.
+
+        A rank that has not refused the run may still have events at or
+        before the refusal's time ``t`` (the exchange came before it got
+        there), and one of them may raise a user error earlier in the
+        run's order, the one a run on one rank raises. So every rank raises
+        ``refusal`` only when each rank that has not refused has no event
+        left at or before ``t`` (its earliest event, messages just handed
+        to it included, is later); until then those ranks run their events
+        up to ``t`` and no further (:meth:`_run` caps them at ``t + 1``) and
+        report what they find at the next exchanges. A refused rank runs
+        nothing more (it resumes no process either) and counts as past
+        every time: it posts no events and no promises (:meth:`_post_exchange`),
+        so it holds no rank back. Every rank decides from the same parts:
+        the same exchange raises on every rank.
+        """
+        time_ps = refusal[0]
+        if all(info[-1] is not None or first_ps > time_ps and arrival_ps > time_ps
+               for info, first_ps, arrival_ps in zip(infos, earliest, handed)):
+            self._raise_refusal(refusal)
+        self._pending_refusal = refusal
 
     def _agree_on_refusal(self) -> None:
         """Collective: raise the run's refusal on every rank when any rank has refused the run.
@@ -1578,7 +1606,9 @@ class Simulator:
         return None if any(b is None for b in bits) else bits
 
     def _wake_readers(self) -> None:
-        """Resume the nodes whose :class:`ReadOutcomes` can be answered now."""
+        """Resume the nodes whose :class:`ReadOutcomes` can be answered now (none on a refused rank)."""
+        if self._refusal is not None:
+            return
         waiting, self._readers = self._readers, []
         known, unread = self._later, self._unread
         for index in waiting:
@@ -1794,6 +1824,8 @@ class Simulator:
         self._step(node, process, _take_messages(mailbox, tag, box, count))
 
     def _resume_blocked(self, node: _Node, op: QOp, outcome) -> None:
+        if self._refusal is not None:  # a refused rank resumes nothing (see _await_refusal)
+            return
         process, pending_op = node.blocked_by
         if pending_op != op:
             raise EngineError(f"node {node.name}: measurement {op.key} resolved while it waits for {pending_op.key}")
@@ -1959,6 +1991,8 @@ class Simulator:
         work = tuple(map(int, self.work_done())) if self.work_done is not None else None
         flags = self.checkpointer.requested() if self.checkpointer is not None else (False, False)
         earliest, blocked_ps = self._frontier()
+        if self._refusal is not None:  # a refused rank runs nothing more: it holds no rank back (_await_refusal)
+            earliest = blocked_ps = math.inf
         # (time, node) of the earliest blocked node (the head of _blocked, valid after _frontier): see _resolve
         held = self._blocked[0] if blocked_ps < math.inf else (math.inf, 0)
         if RUN_PAST_BLOCKED and earliest == blocked_ps < math.inf:  # (else held is not read: see _last_passed)
@@ -1967,7 +2001,8 @@ class Simulator:
         handed = [min([wire[5] for wire in messages], default=math.inf) for messages in self._outbox]  # arrivals
         next_ps = min([earliest, *handed])
         if size > 1:
-            mine = _wire_info(self._promises(earliest), handed, earliest, held, next_ps, self._last_event_ps, flags,
+            promises = self._promises(earliest) if self._refusal is None else [math.inf] * size
+            mine = _wire_info(promises, handed, earliest, held, next_ps, self._last_event_ps, flags,
                               work, self._refusal)
             # this rank's own part stays here (None in its slot): not pickled and unpickled for nothing; the
             # messages wait and travel as plain tuples of their fields (_wire_message), shared operations too
@@ -2021,10 +2056,11 @@ class Simulator:
         operations, _messages, infos = zip(*parts)
         (horizons, handed, earliest, blocked, next_ps, last_ps, write, stop, work,
          refusal) = _info_columns(infos, size)
-        self._raise_refusal(refusal)  # a rank refused the run: every rank stops here, before acting on it
+        if refusal is not None:  # a rank refused the run: every rank stops here once all have passed it
+            self._await_refusal(refusal, infos, earliest, handed)
         self._horizons = horizons
         # this rank's messages posted are in its promises now; those sent since (in flight) are not
-        self._send_limit = self._send_limit_posted
+        self._send_limit = self._send_limit_posted if self._refusal is None else -math.inf
         # A rank has issued every operation before its earliest event, before its horizon and before the
         # messages just handed to it (which its horizon no longer covers: see _promises).
         progress = list(map(min, earliest, horizons, handed))
@@ -2494,7 +2530,7 @@ class Simulator:
             self.stats.num_windows += 1
             if not exchange.resolved and exchange.next_ps >= until_ps:
                 break
-            cap = until_ps
+            cap = until_ps if self._pending_refusal is None else min(until_ps, self._pending_refusal[0] + 1)
             if checkpointer is not None:
                 if exchange.write and asked_cut == math.inf:
                     asked_cut, stop_at_cut = max(exchange.last_ps + 1, resumed_ps), exchange.stop
