@@ -1488,90 +1488,88 @@ class Simulator:
         by a flush resumes it (no event in between).
 
         A :class:`~dqsim.errors.DqsimError` raised in the step (by the process,
-        or by the engine for a rule it broke) is not raised here, on the one
-        rank that runs the node: :meth:`refuse_after_error` keeps it for the
-        next exchange, where every rank raises it. Any other exception (a bug)
-        propagates at once.
+        or by the engine for a rule it broke) is caught by the caller (the
+        event loop, :meth:`_run_local`, or a flush's resumption), which hands
+        it to :meth:`refuse_after_error` instead of raising it on this rank
+        alone; any other exception (a bug) propagates. (A ``try`` here would
+        cost every process's end, a ``StopIteration``, a longer look-up of
+        its handler: ~4 M instructions in the 1,024-node chain.)
         """
-        try:
-            while True:
-                self._current = process
-                generator = process.generator
-                try:
-                    if generator is not None and process.log is None:  # the common case, without send's bookkeeping
-                        command = generator.send(value)
-                    else:
-                        command = process.send(value)
-                except StopIteration:
-                    process.done = True
-                    self._current = None
-                    if not process.resumable or not process.process.kept_after_end:
-                        node.processes.remove(process)
-                    return
-                except BaseException:
-                    self._current = None
-                    raise
-                self._current = None
-                kind = type(command)
-                if kind is not Wait and kind is not Receive and kind is not MeasureCmd:
-                    # a subclass of a command takes its base's path
-                    kind = next((base for base in _COMMANDS if isinstance(command, base)), None)
-                if kind is Wait:  # self._resume_later(node, now + delay, process, None), inlined
-                    time_ps = node.now_ps + command.delay_ps
-                    if self._quiet_ps and time_ps < self._quiet_ps:
-                        self._broke_quiet(node, f"waits until {time_ps} ps")
-                    if time_ps > PROTOCOL_CLOCK_LIMIT_PS:  # the process is never resumed: the run stops
-                        self.refuse_past_clock(node.index, time_ps, f"node {node.name} would wait until")
-                        return
-                    node.counter += 1
-                    heappush(node.queue, (time_ps, node.index, node.counter, "resume", (process, None)))
-                elif kind is Receive:
-                    tag = command.tag
-                    box = node.mailbox.get(tag)
-                    count = command.count
-                    if count is not None:  # a list of messages: at once if they are all here, else when the last comes
-                        if box is not None and len(box) >= count:
-                            value = _take_messages(node.mailbox, tag, box, count)
-                            continue
-                        waiting = node.waiting.get(tag)
-                        if waiting is None:
-                            node.waiting[tag] = [(process, count)]
-                        else:
-                            waiting.append((process, count))
-                    elif box:
-                        if self._quiet_ps:
-                            self._broke_quiet(node, f"takes message {tag!r} from its mailbox")
-                        msg = box.pop(0)
-                        if not box:  # no empty lists left behind: one tag per exchange would pile up
-                            del node.mailbox[tag]
-                        self._resume_later(node, node.now_ps, process, msg)
-                    else:
-                        waiting = node.waiting.get(tag)
-                        if waiting is None:
-                            node.waiting[tag] = [process]
-                        else:
-                            waiting.append(process)
-                elif kind is MeasureCmd:
-                    op, outcome, applied = self._issue(node, "measure", command.qubits, command.basis,
-                                                       command.error_probability)
-                    if applied:  # a local small state: the outcome is known now
-                        value = outcome
-                        continue
-                    if self._quiet_ps:
-                        self._broke_quiet(node, "waits for a measurement")
-                    node.blocked_by = (process, op)
-                    heappush(self._blocked, (op.time_ps, node.index))
-                    self._num_blocks += 1
-                elif kind is MeasureLater or kind is ReadOutcomes:
-                    value = self._later_command(node, process, command, kind)
-                    if value is not None:
-                        continue
+        while True:
+            self._current = process
+            generator = process.generator
+            try:
+                if generator is not None and process.log is None:  # the common case, without send's bookkeeping
+                    command = generator.send(value)
                 else:
-                    raise EngineError(f"node {node.name}: a process yielded {command!r}, not a command")
+                    command = process.send(value)
+            except StopIteration:
+                process.done = True
+                self._current = None
+                if not process.resumable or not process.process.kept_after_end:
+                    node.processes.remove(process)
                 return
-        except DqsimError as error:  # a user error on this rank: every rank raises it at the next exchange
+            except BaseException:
+                self._current = None
+                raise
             self._current = None
-            self.refuse_after_error(node, error)
+            kind = type(command)
+            if kind is not Wait and kind is not Receive and kind is not MeasureCmd:
+                # a subclass of a command takes its base's path
+                kind = next((base for base in _COMMANDS if isinstance(command, base)), None)
+            if kind is Wait:  # self._resume_later(node, now + delay, process, None), inlined
+                time_ps = node.now_ps + command.delay_ps
+                if self._quiet_ps and time_ps < self._quiet_ps:
+                    self._broke_quiet(node, f"waits until {time_ps} ps")
+                if time_ps > PROTOCOL_CLOCK_LIMIT_PS:  # the process is never resumed: the run stops
+                    self.refuse_past_clock(node.index, time_ps, f"node {node.name} would wait until")
+                    return
+                node.counter += 1
+                heappush(node.queue, (time_ps, node.index, node.counter, "resume", (process, None)))
+            elif kind is Receive:
+                tag = command.tag
+                box = node.mailbox.get(tag)
+                count = command.count
+                if count is not None:  # a list of messages: at once if they are all here, else when the last comes
+                    if box is not None and len(box) >= count:
+                        value = _take_messages(node.mailbox, tag, box, count)
+                        continue
+                    waiting = node.waiting.get(tag)
+                    if waiting is None:
+                        node.waiting[tag] = [(process, count)]
+                    else:
+                        waiting.append((process, count))
+                elif box:
+                    if self._quiet_ps:
+                        self._broke_quiet(node, f"takes message {tag!r} from its mailbox")
+                    msg = box.pop(0)
+                    if not box:  # no empty lists left behind: one tag per exchange would pile up
+                        del node.mailbox[tag]
+                    self._resume_later(node, node.now_ps, process, msg)
+                else:
+                    waiting = node.waiting.get(tag)
+                    if waiting is None:
+                        node.waiting[tag] = [process]
+                    else:
+                        waiting.append(process)
+            elif kind is MeasureCmd:
+                op, outcome, applied = self._issue(node, "measure", command.qubits, command.basis,
+                                                   command.error_probability)
+                if applied:  # a local small state: the outcome is known now
+                    value = outcome
+                    continue
+                if self._quiet_ps:
+                    self._broke_quiet(node, "waits for a measurement")
+                node.blocked_by = (process, op)
+                heappush(self._blocked, (op.time_ps, node.index))
+                self._num_blocks += 1
+            elif kind is MeasureLater or kind is ReadOutcomes:
+                value = self._later_command(node, process, command, kind)
+                if value is not None:
+                    continue
+            else:
+                raise EngineError(f"node {node.name}: a process yielded {command!r}, not a command")
+            return
 
     def _later_command(self, node: _Node, process: ProcessHandle, command, kind):
         """A :class:`MeasureLater` or :class:`ReadOutcomes`: the value to resume with, or ``None`` (blocked).
@@ -1626,7 +1624,11 @@ class Simulator:
                 continue
             bits = self._read(marker.payload)
             node.blocked_by = None
-            self._step(node, process, bits)
+            try:
+                self._step(node, process, bits)
+            except DqsimError as error:  # (see _step; a refused rank resumes nothing more)
+                self.refuse_after_error(node, error)
+                return
             if node.queue and node.blocked_by is None:
                 heapq.heappush(self._ready, (node.queue[0][0], node.index))
 
@@ -1796,6 +1798,8 @@ class Simulator:
                         if flight.test():
                             break
                         poll = POLL_EVENTS
+        except DqsimError as error:  # a user error in this event's step: every rank raises it (see _step)
+            self.refuse_after_error(node, error)
         finally:
             self._ahead_ps = -1
             for entry in held:
@@ -1831,7 +1835,11 @@ class Simulator:
             raise EngineError(f"node {node.name}: measurement {op.key} resolved while it waits for {pending_op.key}")
         node.blocked_by = None
         node.now_ps = op.time_ps
-        self._step(node, process, outcome)
+        try:
+            self._step(node, process, outcome)
+        except DqsimError as error:  # (see _step)
+            self.refuse_after_error(node, error)
+            return
         if node.queue and node.blocked_by is None:
             heapq.heappush(self._ready, (node.queue[0][0], node.index))
 
