@@ -1491,9 +1491,7 @@ class Simulator:
         or by the engine for a rule it broke) is caught by the caller (the
         event loop, :meth:`_run_local`, or a flush's resumption), which hands
         it to :meth:`refuse_after_error` instead of raising it on this rank
-        alone; any other exception (a bug) propagates. (A ``try`` here would
-        cost every process's end, a ``StopIteration``, a longer look-up of
-        its handler: ~4 M instructions in the 1,024-node chain.)
+        alone; any other exception (a bug) propagates.
         """
         while True:
             self._current = process
