@@ -1790,31 +1790,92 @@ def numba_kernels() -> NumbaKernels | None:
 
 #: Most amplitudes one work item of :func:`cross_swap` swaps (a unit of its ``prange`` loop).
 CROSS_SWAP_CHUNK = 1 << 16
+#: Bytes of each shard one vector swap of :func:`cross_swap` moves in runs of this size or longer
+#: (shorter runs, a power of two from 8 bytes up, are swapped as one vector each).
+CROSS_SWAP_VECTOR_BYTES = 256
 
 if _numba is not None:
+
+    def _swap_intrinsic(nbytes: int):
+        """An intrinsic ``swap(wa, ia, wb, ib)``: the ``nbytes`` bytes from word ``ia`` of ``wa``
+        and from word ``ib`` of ``wb`` (uint64 arrays, disjoint ranges) trade places: one vector
+        of ``nbytes // 8`` words loaded from each and stored into the other (LLVM splits it
+        into the widest registers of the machine: two 512-bit ones for 128 bytes on AVX-512)."""
+
+        @_intrinsic
+        def swap(typingctx, wa, ia, wb, ib):
+            sig = _types.void(wa, _types.int64, wb, _types.int64)
+
+            def codegen(context, builder, signature, args):
+                vty = _ir.VectorType(_ir.IntType(64), nbytes // 8).as_pointer()
+                pa = builder.bitcast(builder.gep(context.make_array(signature.args[0])(
+                    context, builder, args[0]).data, [args[1]]), vty)
+                pb = builder.bitcast(builder.gep(context.make_array(signature.args[2])(
+                    context, builder, args[2]).data, [args[3]]), vty)
+                va = builder.load(pa, align=8)
+                vb = builder.load(pb, align=8)
+                builder.store(vb, pa, align=8)
+                builder.store(va, pb, align=8)
+                return context.get_dummy_value()
+
+            return sig, codegen
+
+        return swap
+
+    _swap8, _swap16, _swap32, _swap64, _swap128, _swap_vector = (
+        _swap_intrinsic(b) for b in (8, 16, 32, 64, 128, CROSS_SWAP_VECTOR_BYTES))
+
+    @_numba.njit(inline="always")
+    def _swap_words(wa, ia, wb, ib, n):
+        # The n words (a power of two) from wa[ia] and wb[ib] trade places, in vector swaps; n
+        # is the same for every call of a kernel, so the branch is always predicted.
+        if n >= CROSS_SWAP_VECTOR_BYTES // 8:
+            for j in range(0, n, CROSS_SWAP_VECTOR_BYTES // 8):
+                _swap_vector(wa, ia + j, wb, ib + j)
+        elif n == 16:
+            _swap128(wa, ia, wb, ib)
+        elif n == 8:
+            _swap64(wa, ia, wb, ib)
+        elif n == 4:
+            _swap32(wa, ia, wb, ib)
+        elif n == 2:
+            _swap16(wa, ia, wb, ib)
+        else:
+            _swap8(wa, ia, wb, ib)
+
+    @_numba.njit(cache=True, boundscheck=False)
+    def _cross_swap_runs(wa, wb, words, mask, x, offset_a, offset_b, count, chunk):
+        # ``count`` runs of ``chunk`` amplitudes, the first at amplitude index x (zeros at the
+        # ``mask`` bits), each at the next index with zeros there: ((x | mask) + chunk) & ~mask
+        # carries across the masked bits. A function of its own (not inlined into the prange
+        # body): compiled so, the loop ran 1.5-2x faster in cache (2026-12-06, complex128, bits
+        # 0, 3 and 6).
+        n = chunk * words
+        for _ in range(count):
+            _swap_words(wa, (x | offset_a) * words, wb, (x | offset_b) * words, n)
+            x = ((x | mask) + chunk) & ~mask
 
     @_numba.njit(parallel=True, cache=True, boundscheck=False)
     def _numba_cross_swap(wa, wb, words, bits, offset_a, offset_b, start, stop, chunk):
         # ``wa``, ``wb``: the shards as 64-bit words, ``words`` per amplitude. Block element i
         # (start <= i < stop) is amplitude deposit(i) | offset of each shard, deposit inserting
         # zeros at the sorted ``bits``; ``chunk`` consecutive elements (a divisor of
-        # 2^bits[0]; start and stop are multiples of it) are consecutive amplitudes. Chunks of
-        # 16 words or more are swapped by a loop on slices (vectorised); shorter ones (bits 0
-        # to 2) word by word, which measured 1.5-3x faster there (complex64, bits 0 and 1).
-        n = chunk * words
-        for c in _numba.prange((stop - start) // chunk):
-            x = start + c * chunk
+        # 2^bits[0]; start and stop are multiples of it) are consecutive amplitudes, swapped by
+        # vector loads and stores (_swap_words). Work items of CROSS_SWAP_CHUNK amplitudes (or
+        # one run). The loop on slices used before made the bit-3 exchange compute-bound: in
+        # cache it swapped runs of 128 bytes at 0.2-0.3 of this kernel's speed
+        # (bench/results/kernel_bench-vm-xchg-20261206.md).
+        runs = (stop - start) // chunk
+        mask = 0
+        for s in range(bits.size):
+            mask |= 1 << bits[s]
+        per_item = max(1, CROSS_SWAP_CHUNK // chunk)
+        for item in _numba.prange((runs + per_item - 1) // per_item):
+            x = start + item * per_item * chunk
             for s in range(bits.size):
                 b = bits[s]
                 x = ((x >> b) << (b + 1)) | (x & ((1 << b) - 1))
-            ia, ib = (x | offset_a) * words, (x | offset_b) * words
-            if n >= 16:
-                _swap_run(wa[ia : ia + n], wb[ib : ib + n])  # the x kernel's row swap
-            else:
-                for j in range(n):
-                    t = wa[ia + j]
-                    wa[ia + j] = wb[ib + j]
-                    wb[ib + j] = t
+            _cross_swap_runs(wa, wb, words, mask, x, offset_a, offset_b, min(per_item, runs - item * per_item), chunk)
 
 
 def has_cross_swap() -> bool:
@@ -1830,8 +1891,9 @@ def cross_swap(psi_a, psi_b, bits, offset_a: int, offset_b: int, start: int, sto
     Element ``i`` of a block is the amplitude with the bits of ``i`` spread
     over the other positions. ``start`` and ``stop`` are 0, half or all of the
     block's ``psi_a.size >> len(bits)`` elements, so two ranks can each take
-    one half. Runs of ``2^min(bits)`` consecutive amplitudes are swapped as
-    64-bit words by a numba loop, in chunks of at most :data:`CROSS_SWAP_CHUNK`.
+    one half. Runs of ``2^min(bits)`` consecutive amplitudes (in chunks of at most
+    :data:`CROSS_SWAP_CHUNK`) are swapped by vector loads and stores of up to
+    :data:`CROSS_SWAP_VECTOR_BYTES` from each shard.
     Needs numba (:func:`has_cross_swap`): without it no state makes a window.
     """
     if _numba is None:
