@@ -1847,9 +1847,9 @@ if _numba is not None:
     def _cross_swap_runs(wa, wb, words, mask, x, offset_a, offset_b, count, chunk):
         # ``count`` runs of ``chunk`` amplitudes, the first at amplitude index x (zeros at the
         # ``mask`` bits), each at the next index with zeros there: ((x | mask) + chunk) & ~mask
-        # carries across the masked bits. A function of its own (not inlined into the prange
-        # body): compiled so, the loop ran 1.5-2x faster in cache (2026-12-06, complex128, bits
-        # 0, 3 and 6).
+        # carries across the masked bits. Against inserting the zeros run by run (a loop over
+        # the bits), 2x faster for runs of one amplitude and 1.15x for runs of 8 (complex128,
+        # arrays in L3, 2026-12-06).
         n = chunk * words
         for _ in range(count):
             _swap_words(wa, (x | offset_a) * words, wb, (x | offset_b) * words, n)
@@ -1863,7 +1863,7 @@ if _numba is not None:
         # 2^bits[0]; start and stop are multiples of it) are consecutive amplitudes, swapped by
         # vector loads and stores (_swap_words). Work items of CROSS_SWAP_CHUNK amplitudes (or
         # one run). The loop on slices used before made the bit-3 exchange compute-bound: in
-        # cache it swapped runs of 128 bytes at 0.2-0.3 of this kernel's speed
+        # L3 it swapped runs of 128 bytes at 0.4 of this kernel's speed, of 64 bytes at 0.27
         # (bench/results/kernel_bench-vm-xchg-20261206.md).
         runs = (stop - start) // chunk
         mask = 0
