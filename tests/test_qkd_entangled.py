@@ -354,18 +354,20 @@ def test_repro_12_bbm92_job_uses_the_link_misalignment():
     assert qbers[1] > qbers[0] + 0.2, qbers
 
 
-def test_thermal_source_detection_and_coincidence_rates_follow_the_thermal_law():
-    """SPDC with mean pair number μ (P(n) = μ^n/(1+μ)^(n+1)), no dark counts: Alice clicks with
-    1 - 1/(1+μ p_a) and both sides with 1 - 1/(1+μ p_a) - 1/(1+μ p_b) + 1/(1+μ(p_a+p_b-p_a p_b));
+def test_spdc_source_detection_and_coincidence_rates_follow_the_two_mode_thermal_law():
+    """SPDC with mean pair number μ, no dark counts: two independent thermal modes of λ = μ/2 on each side
+    (the two-mode squeezed vacuum; Ma, Fung and Lo, PRA 76, 012307 (2007)): Alice clicks with
+    1 - 1/(1+λ p_a)² and both sides with 1 - 1/(1+λ p_a)² - 1/(1+λ p_b)² + 1/(1+λ(p_a+p_b-p_a p_b))²;
     within 3 binomial standard errors."""
     mu, p_a, p_b, n = 0.4, 0.3 * 0.8, 0.5 * 0.8, 300_000
+    lam = mu / 2
     source = EntangledSource(werner=0.97, mean_pair_number=mu)
     batch = bbm92_batch(np, source, transmittance_alice=0.3, transmittance_bob=0.5, efficiency=0.8,
                         dark_count_probability=0.0, seed=4, start_pair=0, num_pairs=n)
     alice, bob = np.asarray(batch.alice_detected), np.asarray(batch.bob_detected)
-    none_a, none_b = 1 / (1 + mu * p_a), 1 / (1 + mu * p_b)
-    for measured, expected in ((alice.mean(), 1 - none_a),
-                               ((alice & bob).mean(), 1 - none_a - none_b + 1 / (1 + mu * (p_a + p_b - p_a * p_b)))):
+    none_a, none_b = 1 / (1 + lam * p_a) ** 2, 1 / (1 + lam * p_b) ** 2
+    both = 1 - none_a - none_b + 1 / (1 + lam * (p_a + p_b - p_a * p_b)) ** 2
+    for measured, expected in ((alice.mean(), 1 - none_a), ((alice & bob).mean(), both)):
         se = math.sqrt(expected * (1 - expected) / n)
         assert abs(measured - expected) <= 3 * se, (measured, expected, se)
 
