@@ -596,7 +596,7 @@ def _pattern_tables(max_pairs: int, detect_probability: float, wrong: float, ang
     return np.stack([none, only0, only1])
 
 
-def _pattern_clicks(xp, u, thresholds):
+def _pattern_clicks(u, thresholds):
     """(fired0, fired1) of one side from its uniform and the gathered thresholds (3, num_pairs)."""
     fired1 = u >= thresholds[1]
     fired0 = (u >= thresholds[0]) & ((u < thresholds[1]) | (u >= thresholds[2]))
@@ -629,8 +629,8 @@ def _squeezed_vacuum_clicks(xp, source, protocol, seed, node, start_pair, num_pa
     alice = xp.asarray(_pattern_tables(cut, p_a, misalignment, 0.0))
     bob = xp.asarray(np.stack([_pattern_tables(cut, p_b, wrong_bob, float(theta)) for theta in relative.ravel()]))
     setting_pair = alice_setting.astype(xp.int64) * len(bob_angles) + bob_setting.astype(xp.int64)
-    fired_a = _pattern_clicks(xp, u[:, _SPDC_ALICE], alice[:, n0, n1])
-    fired_b = _pattern_clicks(xp, u[:, _SPDC_BOB], bob[setting_pair, :, n0, n1].T)
+    fired_a = _pattern_clicks(u[:, _SPDC_ALICE], alice[:, n0, n1])
+    fired_b = _pattern_clicks(u[:, _SPDC_BOB], bob[setting_pair, :, n0, n1].T)
     return _dark_clicks(u_a, *fired_a, dark[0]), _dark_clicks(u_b, *fired_b, dark[1])
 
 
@@ -1469,7 +1469,8 @@ def expected_qber(
         eve: an intercept-resend :class:`~dqsim.protocols.qkd.bb84.EveModel`, or ``None``.
 
     Returns:
-        QBER in [0, 1/2]; (1 - w)/2 without dark counts and Eve; NaN if no side can click.
+        QBER in [0, 1/2]; (1 - w)/2 without dark counts and Eve; NaN if no side can click. One pair per
+        slot: for a source with ``mean_pair_number`` use :func:`dqsim.protocols.qkd.spdc.pair_statistics`.
 
     Raises:
         DqsimError: an argument out of its range.
