@@ -55,13 +55,15 @@ detectors: Hong-Ou-Mandel bunching); for Alice θ = 0 and it is
 probabilities (none, only 0, only 1, both) with one uniform, then dark
 counts and the double-click bit as for one pair. Werner noise and
 misalignment are per-photon errors at the detectors (a photon "hits the
-erroneous detector", Ma, Fung and Lo's description of e_d), not a
-property of the state: photons in one mode carry no separate noise, and
-this is the one choice that gives the Werner law for one pair, keeps the
-state Gaussian up to the detectors (so :mod:`dqsim.protocols.qkd.spdc`
-has closed forms) and depends on the bases only through θ. At e_d = 0 and
-w = 1 the matched-basis gain and QBER are Ma, Fung and Lo's (eqs. (8)-(9)
-there; their e_d is the total error of one pair, ours is per side). Pair
+erroneous detector", Ma, Fung and Lo's description of e_d), a model
+choice: it gives the Werner law for one pair, keeps the state Gaussian up
+to the detectors (so :mod:`dqsim.protocols.qkd.spdc` has closed forms) and
+depends on the bases only through θ (reassigning Bob's photons at random
+between Alice's modes before his beam splitter would depend on the basis
+it is done in: one H photon with one such photon is ½|2,0⟩ + ½|1,1⟩ in
+H/V, ⅔|2,0⟩ + ⅓|1,1⟩ in D/A). At e_d = 0 and
+w = 1 the matched-basis gain and QBER are Ma, Fung and Lo's (their closed
+forms; their e_d is the total error of one pair, ours is per side). Pair
 numbers above :attr:`EntangledSource.max_pairs_per_mode` (probability
 < 1e-12 per mode) are cut to it.
 

@@ -31,7 +31,7 @@ Bob's photons in Alice's modes and ``q = λ/(1+λ)``,
 since Γ(A)Γ(B) = Γ(AB) and ``Tr Γ(K) = 1/det(I - K)`` (the bosonic trace
 over both modes). For S on one side this is the thermal law,
 ``Π_k 1/(1 + λ(1 - α_k))``; with θ = 0, e = 0 it gives Ma, Fung and Lo's
-gain and QBER (their eqs. (8)-(9); tests/test_physics_audit.py). With dark
+gain and QBER (their closed forms; tests/test_physics_audit.py). With dark
 counts the silence has the extra factor ``Π_{x∈S}(1 - d_x)`` (d_x of x's
 side). Inclusion-exclusion gives the probability that exactly the detectors C
 click, ``P(C) = Σ_{T⊆C} (-1)^|T| F(S̄_C ∪ T)`` (S̄_C the others), hence the
