@@ -60,8 +60,9 @@ choice: it gives the Werner law for one pair, keeps the state Gaussian up
 to the detectors (so :mod:`dqsim.protocols.qkd.spdc` has closed forms) and
 depends on the bases only through θ (reassigning Bob's photons at random
 between Alice's modes before his beam splitter would depend on the basis
-it is done in: one H photon with one such photon is ½|2,0⟩ + ½|1,1⟩ in
-H/V, ⅔|2,0⟩ + ⅓|1,1⟩ in D/A). At e_d = 0 and
+it is done in: an H photon joined by a photon put in either mode with
+probability ½ is ½|2,0⟩⟨2,0| + ½|1,1⟩⟨1,1| in H/V photon numbers when
+the modes are H/V, ⅔|2,0⟩⟨2,0| + ⅓|1,1⟩⟨1,1| when they are D/A). At e_d = 0 and
 w = 1 the matched-basis gain and QBER are Ma, Fung and Lo's (their closed
 forms; their e_d is the total error of one pair, ours is per side). Pair
 numbers above :attr:`EntangledSource.max_pairs_per_mode` (probability
