@@ -106,8 +106,9 @@ class QkdSourceSection(Section):
             pairs, ``w·|Φ+⟩⟨Φ+| + (1-w)·I/4``, in [0, 1]; default 1.
         position: ``"bbm92"``/``"e91"`` only: where the pair source sits, as
             a fraction of the fibre from Alice, in [0, 1]; default 0.5.
-        mean_pair_number: ``"bbm92"``/``"e91"`` only: mean pair number μ of a
-            thermal (SPDC) source, in (0, 2]; default: exactly one pair per slot.
+        mean_pair_number: ``"bbm92"``/``"e91"`` only: mean pair number μ of an
+            SPDC source (the two-mode squeezed vacuum, both polarisation modes
+            together), in (0, 2]; default: exactly one pair per slot.
     """
 
     intensities: Optional[list[bounded_real(0.0, MAX_DECOY_INTENSITY)]] = None

@@ -170,6 +170,8 @@ def run_network(job, *, comm, backend, distance_km: float | None = None, checkpo
     if stored is not None:  # this distance was done when the checkpoint being resumed was written
         for tally in stored["tallies"].values():
             nodes.refuse_old_e91_finite_key(job.qkd.protocol, [row[7] for row in tally.blocks])
+        if job.qkd.protocol in ("bbm92", "e91"):
+            nodes.refuse_old_spdc_source(job.qkd.source.mean_pair_number, stored["tallies"].values())
         return stored
     checkpointer = checkpoint.engine_checkpointer(checkpointing, comm)
     physics = [link_physics(job, i, a, b, d) for i, (a, b, d) in enumerate(links)]
