@@ -287,3 +287,40 @@ def readout_probabilities(rho, n, flip):
             key = "".join(str(rbits[q]) for q in reversed(range(n)))
             out[key] = out.get(key, 0.0) + born[index] * weight
     return out
+
+
+def flip_measure_and_correct(rho, qubit, projectors, correction, flip, correction_kraus, n):
+    """Measure ``qubit``; the recorded bit is wrong with probability ``flip``; a recorded 1 applies ``correction``
+    (op, qubits) followed by the Kraus maps ``correction_kraus`` (on the correction's qubits)."""
+    out = np.zeros_like(rho)
+    for outcome, proj in enumerate(projectors):
+        k = embed(proj, [qubit], n)
+        branch = k @ rho @ k.conj().T
+        for recorded, weight in ((outcome, 1.0 - flip), (1 - outcome, flip)):
+            if weight == 0.0:
+                continue
+            part = branch
+            if recorded:
+                part = apply(part, correction[0], correction[1], n)
+                part = kraus(part, correction_kraus, correction[1], n)
+            out += weight * part
+    return out
+
+
+def noisy_telegate(rho_ct, u, pair, p2, p1, pm):
+    """:func:`telegate` with hardware errors: the two-qubit depolarising channel p2 after each CNOT and the
+    controlled-u, the one-qubit channel p1 after each correction that is applied, each outcome flipped with pm."""
+    n = 4
+    rho = np.kron(rho_ct, pair)
+    rho = kraus(apply(rho, CNOT, [0, 2], n), depolarizing2_kraus(p2), [0, 2], n)
+    rho = flip_measure_and_correct(rho, 2, (P0, P1), (X, [3]), pm, depolarizing_kraus(p1), n)
+    rho = kraus(apply(rho, controlled(u), [3, 1], n), depolarizing2_kraus(p2), [3, 1], n)
+    rho = flip_measure_and_correct(rho, 3, (PLUS, MINUS), (Z, [0]), pm, depolarizing_kraus(p1), n)
+    return partial_trace_keep(rho, [0, 1], n)
+
+
+def swapped_werner_fidelity(f1, f2):
+    """Fidelity of the pair a Bell measurement makes of two Werner pairs: w = w1 w2 (Dür et al., PRA 59, 169
+    (1999)), F = (1 + 3w)/4."""
+    w = (4 * f1 - 1) / 3 * (4 * f2 - 1) / 3
+    return (1 + 3 * w) / 4

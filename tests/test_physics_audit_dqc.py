@@ -504,3 +504,63 @@ def test_qasm2_import_of_every_qelib1_gate_against_qiskit(gate):
     phase = np.vdot(theirs, mine)
     assert abs(phase) == pytest.approx(1.0, abs=EXACT)
     np.testing.assert_allclose(mine, phase * theirs, atol=EXACT)
+
+
+def test_telegate_with_gate_and_measurement_errors():
+    """TeleGate cx on a product input with F = 0.9 pairs and node errors (two-qubit depolarising 0.08 after the
+    CNOT and the controlled gate, one-qubit 0.05 after each preparation gate and each applied correction,
+    readout flips 0.06) against the density-matrix protocol with the same channels."""
+    p2, p1, pm, f = 0.08, 0.05, 0.06, 0.9
+    network, _ = two_qpus(f, gate_2q_error_probability=p2, gate_1q_error_probability=p1,
+                          measure_error_probability=pm)
+    circuit, psi = _product_input()
+    circuit.gate("cx", 0, 1)
+    rho = np.outer(psi, psi.conj())
+    ideal_pair_only = ref.fidelity(ref.telegate(rho, ref.X, ref.werner(f)), ref.CNOT @ psi)
+    # the preparation's ry and rz are local gates, each followed by the one-qubit channel (which commutes with
+    # the rotations: twice on each qubit after them)
+    for q in (0, 1):
+        for _ in range(2):
+            rho = ref.kraus(rho, ref.depolarizing_kraus(p1), [q], 2)
+    expected = ref.fidelity(ref.noisy_telegate(rho, ref.X, ref.werner(f), p2, p1, pm), ref.CNOT @ psi)
+    assert expected < ideal_pair_only - 0.05
+    assert_mean(fidelities(circuit, network, [0, 1], "telegate", 150, 300), expected, "noisy telegate")
+
+
+def test_telegate_across_a_swap_has_the_swapped_pair_fidelity():
+    """Choi-state remote CNOT between the ends of a 3-QPU line (F = 0.9 on each link, the middle QPU swaps): the
+    process fidelity is the end-to-end pair's, (1 + 3 w1 w2)/4."""
+    link = LinkSpec(distance_km=1.0, scheme="direct", source_fidelity=0.9, dark_count_rate_hz=0.0,
+                    attenuation_db_per_km=0.0, detector_efficiency=1.0)
+    graph = topology.line(3, link=link)
+    network = Network(graph, [NodeSpec(name=n, num_data_qubits=2, num_comm_qubits=2) for n in graph.nodes])
+    circuit = Circuit(4, 0)
+    for instruction in CHOI:
+        circuit.append(instruction)
+    circuit.gate("cx", 1, 2)
+    values = fidelities(circuit, network, [0, 0, 2, 2], "telegate", 120, 50)
+    assert set(np.round(values, 9)) <= {0.0, 1.0}
+    assert_mean(values, ref.swapped_werner_fidelity(0.9, 0.9), "process fidelity across a swap")
+
+
+@pytest.mark.parametrize("program,expected", [
+    ("ctrl(2) @ gphase(0.4) q[0], q[1];", [(np.diag([1, 1, 1, np.exp(0.4j)]), [0, 1])]),
+    ("ctrl @ gphase(0.4) q[0];", [(np.diag([1, np.exp(0.4j)]), [0])]),
+    ("inv @ ctrl @ gphase(0.4) q[1];", [(np.diag([1, np.exp(-0.4j)]), [1])]),
+    ("gate g a { ctrl @ gphase(0.4) a; }\nctrl @ g q[2], q[0];", [(np.diag([1, 1, 1, np.exp(0.4j)]), [2, 0])]),
+    ("ctrl(3) @ gphase(-0.7) q[0], q[1], q[2];", [(np.diag([1] * 7 + [np.exp(-0.7j)]), [0, 1, 2])]),
+])
+def test_controlled_global_phase_is_a_phase_on_the_controls(program, expected):
+    """OpenQASM 3 (spec, "Quantum gate modifiers"): ``ctrl @ gphase(γ)`` is the phase e^{iγ} on the control's |1⟩,
+    exactly (not only up to a global phase, which matters once the gate is itself controlled). Main refused two
+    controls ("Duplicate qubit 'q[0]' arg in gate cx") and made one control ``h; rx(γ); h``."""
+    from dqsim.state.sharded import ShardedState
+    angles = [(0.4, 1.1), (2.0, -0.3), (1.3, 0.8)]
+    layer = "".join(f"ry({a}) q[{q}];\nrz({b}) q[{q}];\n" for q, (a, b) in enumerate(angles))
+    definitions, _, call = program.rpartition("\n")
+    text = f'OPENQASM 3.0;\ninclude "stdgates.inc";\n{definitions}\nqubit[3] q;\n{layer}{call}\n'
+    state = ShardedState(3, backend=BACKEND)
+    state.apply_ops([g.to_op() for g in load_qasm(text).gates()])
+    prep = [(ref.rz(b) @ ref.ry(a), [q]) for q, (a, b) in enumerate(angles)]
+    mine = ref.to_little_endian(ref.statevector(3, prep + expected), 3)
+    np.testing.assert_allclose(state.gather(), mine, atol=EXACT)
