@@ -20,7 +20,9 @@ bit, pulse-level statements, and classical statements pyqasm would drop:
 an assignment to a bit (``c[1] = c[0];``), a non-zero bit initialiser, a
 classical variable read from measured bits, and a classical assignment
 inside an ``if`` on measured bits. A top-level ``gphase`` is a global phase
-and is dropped. A function of a ``gate`` definition's parameter in its body
+and is dropped; ``ctrl(k) @ gphase(γ)`` is the phase ``p(γ)`` on the controls
+(``ctrl(k − 1) @ p``, exactly); an uncontrolled ``gphase`` inside a gate that
+is called with two or more controls is refused (by pyqasm). A function of a ``gate`` definition's parameter in its body
 (``gate g(a) q { rx(sin(a)) q; }``) is read with pyqasm taught to bind
 parameters inside function calls (:func:`_substitute_inside_calls`).
 
