@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from dqsim.io import open_run
-from mpi_helper import ROOT, child_env, run_mpi
-from run_files import same_tables
+from mpi_helper import ROOT, child_env, run_here, run_mpi
+from run_files import checkpoints, same_tables
 
 CLUSTER = ROOT / "tests" / "slurm" / "cluster.sh"
 #: cluster.sh's exit status where SLURM cannot be installed or started on this machine.
@@ -463,9 +463,11 @@ def test_readme_names_every_setting_of_the_scripts():
 
 FAKE_SRUN = """#!/usr/bin/env bash
 # srun standing in for the ranks: USR1 asks for the stop (status 75, as dqsim after its checkpoint), unless
-# FAKE_IGNORE_USR1=1; it sends SIGTERM to the batch shell that launched it, as scancel would.
+# FAKE_IGNORE_USR1=1; it says it holds the stop signals (its file in DQSIM_READY_DIR, as each dqsim rank) unless
+# FAKE_NEVER_READY=1, and sends SIGTERM to the batch shell that launched it, as scancel would.
 if [ "${FAKE_IGNORE_USR1:-0}" = 1 ]; then trap 'echo "FAKE srun: USR1 (ignored)"' USR1
 else trap 'echo "FAKE srun: USR1"; exit 75' USR1; fi
+[ "${FAKE_NEVER_READY:-0}" = 1 ] || touch "$DQSIM_READY_DIR/fake.$$"
 sleep 0.3  # the batch shell has noted this launch
 kill -TERM "$PPID"
 for _ in $(seq 300); do  # ends with the batch shell (then this process has another parent)
@@ -536,3 +538,88 @@ def test_repro_a_sigterm_to_the_batch_script_is_passed_on_and_requeues_only_a_jo
     assert "FAKE srun: USR1 (ignored)" in out and "SCONTROL" not in "".join(out), out
     assert "dqsim still runs 1 s after the SIGTERM (DQSIM_TERM_WAIT_S); not waiting longer" in err, err
     assert "status 143 after the SIGTERM (no checkpoint of this stop), and the job is cancelled" in err, err
+
+
+def test_a_stop_for_ranks_that_never_say_they_hold_the_signals_is_passed_on_after_the_bounded_wait(tmp_path):
+    """Ranks that never write their readiness file (a DQSIM_READY_DIR they cannot write, a shared file system
+    that shows the file late): the stop stays pending DQSIM_READY_WAIT_S after the launch, is then passed on (the
+    ranks are past their start by then) and the job checkpoints and is requeued as always. Fake srun and
+    scontrol, as above."""
+    status, out, err, seconds = sigterm_during_step(tmp_path, "RUNNING", FAKE_NEVER_READY="1", DQSIM_READY_WAIT_S="2")
+    assert status == 0 and seconds < 10, (status, seconds, out, err)
+    assert out == ["run_step.sh: SIGTERM (JobState=RUNNING Reason=None): asking dqsim to checkpoint",
+                   "run_step.sh: the ranks are still starting (not every one holds the stop signals yet): passing it "
+                   "on once they do",
+                   "run_step.sh: passing the stop on to dqsim", "FAKE srun: USR1",
+                   "run_step.sh: checkpoint written after the SIGTERM; requeueing job 7 (restart 1 of at most 5)",
+                   "SCONTROL requeue 7"], (out, err)
+    assert ("run_step.sh: 0 of 1 rank(s) said they hold the stop signals 2 s after the launch (DQSIM_READY_WAIT_S); "
+            "passing stops on now") in err, err
+
+
+#: A ``sitecustomize`` (imported by ``site`` in every interpreter's start, before dqsim's first statement) that
+#: makes a ``dqsim run`` or ``resume`` start DQSIM_TEST_SLOW_START_S seconds late: a rank's unheld first moments
+#: (~0.1 s), stretched so that a stop signal surely comes within them.
+SLOW_START = """
+import os, time
+
+if os.environ.get("DQSIM_TEST_SLOW_START_S"):
+    with open("/proc/self/cmdline", "rb") as cmdline:
+        words = cmdline.read().split(b"\\0")
+    if b"dqsim" in words and (b"run" in words or b"resume" in words):
+        time.sleep(float(os.environ["DQSIM_TEST_SLOW_START_S"]))
+"""
+
+#: A 2-rank DQC job of a few seconds, stopped at its first cut.
+DQC = ["jobs/dqc_ghz_4qpu.toml", "--set", "simulation.store_shots=true", "--set", 'circuit.generator="random"',
+       "--set", "circuit.depth=4"]
+
+
+def slow_start_env(folder, seconds: float) -> dict:
+    """Environment whose dqsim ranks start ``seconds`` late (:data:`SLOW_START`)."""
+    (folder / "site").mkdir()
+    (folder / "site" / "sitecustomize.py").write_text(SLOW_START)
+    env = child_env()
+    env.update(PYTHONPATH=os.pathsep.join([str(folder / "site"), env["PYTHONPATH"]]),
+               DQSIM_TEST_SLOW_START_S=str(seconds))
+    return env
+
+
+@pytest.fixture(scope="module")
+def dqc_reference(tmp_path_factory):
+    """DQC without interruption, on one rank."""
+    out = tmp_path_factory.mktemp("dqc_reference") / "full.h5"
+    run_here(["run", *DQC, "-o", out, "--quiet"])
+    return out
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/cmdline"), reason="the slow start reads /proc/self/cmdline")
+def test_repro_a_usr1_while_the_ranks_start_is_passed_on_once_they_hold_it(tmp_path, dqc_reference):
+    """A USR1 to the batch shell while the ranks' interpreters still started (before dqsim's first statement holds
+    the stop signals: ~0.1 s from the launch, here stretched to 3 s by a sitecustomize) was passed on at once:
+    it ended the ranks by its default action (no checkpoint, mpiexec's status not 75, the job not requeued).
+    Now each rank says when it holds the signals (a file in DQSIM_READY_DIR) and run_step.sh passes the stop on
+    only then: the run checkpoints (75), the job is requeued, and the checkpoint resumes to the uninterrupted
+    run's results. run_step.sh's own functions with the mpiexec launcher, 2 ranks, no cluster (scontrol replaced
+    by an echo); the signal comes 0.5 s after the launch."""
+    ck = tmp_path / "ck"
+    script = (f"set -euo pipefail; source slurm/run_step.sh; CHECKPOINT_DIR={ck}; DQSIM_PYTHON={sys.executable}; "
+              "DQSIM_LAUNCHER=mpiexec; SLURM_NTASKS=2; SLURM_JOB_ID=7; SLURM_RESTART_COUNT=0; "
+              "scontrol() { echo \"SCONTROL $*\"; }; (sleep 0.5; kill -USR1 $$) & "
+              f"dqsim_step run {' '.join(repr(arg) for arg in DQC)} --set 'checkpoint.directory=\"{ck}\"' "
+              f"-o {tmp_path / 'x.h5'} --quiet; finish_step")
+    proc = subprocess.run(["bash", "-c", script], cwd=ROOT, env=slow_start_env(tmp_path, 3.0), capture_output=True,
+                          text=True, timeout=240)
+    assert proc.returncode == 0, (proc.returncode, proc.stdout, proc.stderr)
+    assert proc.stdout.splitlines() == [
+        "run_step.sh: USR1: asking dqsim to checkpoint",
+        "run_step.sh: the ranks are still starting (not every one holds the stop signals yet): passing it on once "
+        "they do",
+        "run_step.sh: passing the stop on to dqsim",
+        "run_step.sh: checkpoint written; requeueing job 7 (restart 1 of at most 5)",
+        "SCONTROL requeue 7"], (proc.stdout, proc.stderr)
+    written = checkpoints(ck)
+    assert len(written) == 1 and not (tmp_path / "x.h5").exists(), (written, proc.stderr)
+    assert [p.name for p in ck.iterdir() if p.name.startswith(".")] == []  # the readiness folder is removed
+    run_here(["resume", written[0], "-o", tmp_path / "resumed.h5", "--quiet"])
+    same_tables(open_run(dqc_reference), open_run(tmp_path / "resumed.h5"), ["shots", "counts"], exact=False)
