@@ -44,6 +44,7 @@ trap 'echo "run_step.sh: USR1 before dqsim started: not starting it"; STOPPED_BE
 # dqsim_step waits at most DQSIM_TERM_WAIT_S for dqsim.
 TERM_STATE=""            # the job's JobState when a SIGTERM came ("unknown": scontrol did not answer); "": none came
 TERM_REASON=""           # and its Reason (TimeLimit at the time limit, None after a scancel)
+TERM_REQUEUED=0          # 1: SLURM had requeued the job already (its Restarts above SLURM_RESTART_COUNT: a preemption)
 TERM_DEADLINE=0          # SECONDS by which dqsim_step stops waiting for dqsim (0: no limit)
 DQSIM_PID=""             # the running dqsim's launcher (srun or mpiexec); "" when none runs
 STEP_ENDED=0             # 1: dqsim_step's dqsim has ended
@@ -73,8 +74,14 @@ on_sigterm() {
     TERM_STATE=$(printf '%s\n' "$shown" | sed -n 's/^.* JobState=\([^ ]*\).*$/\1/p' | sed -n 1p)
     [ -n "$TERM_STATE" ] || TERM_STATE=unknown
     TERM_REASON=$(printf '%s\n' "$shown" | sed -n 's/^.* Reason=\([^ ]*\).*$/\1/p' | sed -n 1p)
+    local restarts
+    restarts=$(printf '%s\n' "$shown" | sed -n 's/^.* Restarts=\([0-9]*\).*$/\1/p' | sed -n 1p)
     local why="JobState=$TERM_STATE${TERM_REASON:+ Reason=$TERM_REASON}"
-    if [ "$TERM_STATE" = unknown ]; then
+    if [ -n "$restarts" ] && [ "$restarts" -gt "${SLURM_RESTART_COUNT:-0}" ]; then
+        TERM_REQUEUED=1
+        TERM_DEADLINE=$((SECONDS + DQSIM_TERM_WAIT_S))
+        why="$why Restarts=$restarts: SLURM ends the job and requeues it (a preemption)"
+    elif [ "$TERM_STATE" = unknown ]; then
         TERM_DEADLINE=$((SECONDS + DQSIM_TERM_WAIT_S))
         why="$why: scontrol did not answer; taken as SLURM ending the job"
     elif [ "$TERM_STATE" != RUNNING ]; then
@@ -274,6 +281,17 @@ finish_step() {
     local what="checkpoint written"
     if [ "$NOT_STARTED" -eq 1 ]; then what="stopped before dqsim started"; fi
     if [ -n "$TERM_STATE" ]; then what="$what after the SIGTERM"; fi
+    if [ "$TERM_REQUEUED" -eq 1 ]; then   # a preemption (PreemptMode=REQUEUE) at the end of its GraceTime
+        if [ "$STATUS" -eq "$EXIT_CHECKPOINTED" ]; then
+            echo "run_step.sh: $what; SLURM requeues the job itself (a preemption): not requeueing it again"
+            exit 0
+        fi
+        if [ "$STATUS" -ne 0 ]; then
+            echo "run_step.sh: dqsim ended with status $STATUS after the SIGTERM (no checkpoint of this stop); SLURM" \
+                 "requeues the job itself (a preemption): it resumes from the newest checkpoint, if any" >&2
+        fi
+        exit "$STATUS"
+    fi
     if [ -n "$TERM_STATE" ] && [ "$TERM_STATE" != RUNNING ] && [ "$TERM_REASON" != TimeLimit ]; then
         if [ "$STATUS" -eq "$EXIT_CHECKPOINTED" ]; then
             echo "run_step.sh: $what, but the job is cancelled (JobState=$TERM_STATE${TERM_REASON:+ Reason=$TERM_REASON}:" \
@@ -287,9 +305,11 @@ finish_step() {
     fi
     if [ "$STATUS" -eq "$EXIT_CHECKPOINTED" ]; then
         if [ "$restarts" -lt "$DQSIM_MAX_RESTARTS" ]; then
-            echo "run_step.sh: $what; requeueing job ${SLURM_JOB_ID:-?} (restart $((restarts + 1)) of at most $DQSIM_MAX_RESTARTS)"
-            scontrol requeue "${SLURM_JOB_ID:?}"
-            exit 0
+            echo "run_step.sh: $what$(preempted_note); requeueing job ${SLURM_JOB_ID:-?} (restart $((restarts + 1)) of at most $DQSIM_MAX_RESTARTS)"
+            if scontrol requeue "${SLURM_JOB_ID:?}"; then exit 0; fi
+            echo "run_step.sh: scontrol requeue failed (above; SLURM may have requeued or ended the job itself);" \
+                 "to go on by hand: dqsim resume $(newest_checkpoints "${CHECKPOINT_PREFIX:-}" | sed -n 1p)" >&2
+            exit "$STATUS"
         fi
         echo "run_step.sh: $what, but the job was requeued $restarts time(s) (DQSIM_MAX_RESTARTS=$DQSIM_MAX_RESTARTS):" \
              "not requeueing; continue by hand with: dqsim resume $(newest_checkpoints "${CHECKPOINT_PREFIX:-}" | head -n 1)" >&2
@@ -297,6 +317,18 @@ finish_step() {
         echo "run_step.sh: dqsim ended with status $STATUS after the SIGTERM (no checkpoint of this stop): not requeueing" >&2
     fi
     exit "$STATUS"
+}
+
+# `preempted_note`: ", while SLURM preempts the job (PreemptTime=...)" where `scontrol show job` shows a
+# preemption under way, else nothing. At a preemption (PreemptMode=REQUEUE or CANCEL) SLURM sends SIGTERM to
+# the ranks at once but not to this script (on SLURM 22.05; the script gets it only at the end of GraceTime),
+# so dqsim checkpoints and finish_step learns of the preemption only here.
+preempted_note() {
+    local shown when
+    if [ -z "${SLURM_JOB_ID:-}" ]; then return 0; fi
+    shown=$(timeout 5 scontrol -o show job "$SLURM_JOB_ID" 2>/dev/null || true)
+    when=$(printf '%s\n' "$shown" | sed -n 's/^.* PreemptTime=\([^ ]*\).*$/\1/p' | sed -n 1p)
+    if [ -n "$when" ] && [ "$when" != None ]; then echo " while SLURM preempts the job (PreemptTime=$when)"; fi
 }
 
 # `dqsim check JOB -n SLURM_NTASKS` with the --set assignments of ARGS, on one process: prints the
