@@ -38,10 +38,13 @@ trap 'echo "run_step.sh: USR1 before dqsim started: not starting it"; STOPPED_BE
 # test cluster that kill came through only where SLURM was not ending the job, `scancel --signal=TERM
 # --full`). finish_step then requeues the job after the checkpoint, within the cap, where SLURM is not
 # ending it (JobState=RUNNING: the SIGTERM was a signal) or ends it at its time limit (JobState=COMPLETING
-# Reason=TimeLimit); never after a cancel (COMPLETING with another Reason: a user's scancel, a preemption)
-# or when scontrol does not answer: a scancel stays cancelled, and the log names `scontrol requeue JOBID`
-# to go on. SLURM kills what is left KillWait (default 30 s) after its SIGTERM, so while it ends the job
-# dqsim_step waits at most DQSIM_TERM_WAIT_S for dqsim.
+# Reason=TimeLimit); never after a cancel (COMPLETING with another Reason: a user's scancel, a preemption
+# with PreemptMode=CANCEL) or when scontrol does not answer: a scancel stays cancelled, and the log names
+# `scontrol requeue JOBID` to go on. Where SLURM has requeued the job already (its Restarts above
+# SLURM_RESTART_COUNT: the SIGTERM at the end of a PreemptMode=REQUEUE preemption's GraceTime, seen on the
+# test cluster as JobState=COMPLETING Reason=None Restarts=1) it leaves the requeue to SLURM. SLURM kills
+# what is left KillWait (default 30 s) after its SIGTERM, so while it ends the job dqsim_step waits at most
+# DQSIM_TERM_WAIT_S for dqsim.
 TERM_STATE=""            # the job's JobState when a SIGTERM came ("unknown": scontrol did not answer); "": none came
 TERM_REASON=""           # and its Reason (TimeLimit at the time limit, None after a scancel)
 TERM_REQUEUED=0          # 1: SLURM had requeued the job already (its Restarts above SLURM_RESTART_COUNT: a preemption)
@@ -192,7 +195,7 @@ dqsim_step() {
         *) echo "run_step.sh: DQSIM_LAUNCHER=$DQSIM_LAUNCHER: allowed srun, mpiexec" >&2; STATUS=2; return ;;
     esac
     mkdir -p "$CHECKPOINT_DIR" 2>/dev/null || true   # dqsim names the problem where it cannot be made
-    rm -rf "$CHECKPOINT_DIR/.ready.${SLURM_JOB_ID:-none}".*   # this job's, left by a killed step
+    if [ -n "${SLURM_JOB_ID:-}" ]; then rm -rf "$CHECKPOINT_DIR/.ready.$SLURM_JOB_ID".*; fi   # left by a killed step
     READY_DIR=$(mktemp -d "$CHECKPOINT_DIR/.ready.${SLURM_JOB_ID:-none}.XXXXXX" 2>/dev/null) || {
         echo "run_step.sh: cannot create a readiness folder in $CHECKPOINT_DIR: a stop while the ranks start is" \
              "passed on DQSIM_READY_WAIT_S after the launch" >&2; READY_DIR=""; }
@@ -319,10 +322,10 @@ finish_step() {
     exit "$STATUS"
 }
 
-# `preempted_note`: ", while SLURM preempts the job (PreemptTime=...)" where `scontrol show job` shows a
-# preemption under way, else nothing. At a preemption (PreemptMode=REQUEUE or CANCEL) SLURM sends SIGTERM to
-# the ranks at once but not to this script (on SLURM 22.05; the script gets it only at the end of GraceTime),
-# so dqsim checkpoints and finish_step learns of the preemption only here.
+# `preempted_note`: " while SLURM preempts the job (PreemptTime=...)" where `scontrol show job` shows a
+# preemption under way, else nothing. At a preemption SLURM sends SIGTERM to the ranks at once but not to
+# this script (SLURM 22.05, PreemptMode=REQUEUE, on the test cluster; the script gets it only at the end of
+# GraceTime), so dqsim checkpoints and finish_step learns of the preemption only here.
 preempted_note() {
     local shown when
     if [ -z "${SLURM_JOB_ID:-}" ]; then return 0; fi
