@@ -306,9 +306,18 @@ finish_step() {
         fi
         exit "$STATUS"
     fi
+    local preempted=""
+    if [ "$STATUS" -ne 0 ]; then preempted=$(preempted_note); fi
+    if [ "$STATUS" -ne "$EXIT_CHECKPOINTED" ] && [ "$STATUS" -ne 0 ] && [ "$STATUS" -ne 2 ] && [ -n "$preempted" ]; then
+        # SLURM's SIGTERM at the preemption reached a rank before it held the stop signals (its first ~0.1 s):
+        # the step ended without a checkpoint of this stop. Ending the job here would end it for good (SLURM
+        # requeues a preempted job only where it still runs at the end of GraceTime); requeue it instead.
+        what="dqsim ended with status $STATUS (no checkpoint of this stop: a rank still starting, ended by SLURM's SIGTERM)"
+        STATUS=$EXIT_CHECKPOINTED
+    fi
     if [ "$STATUS" -eq "$EXIT_CHECKPOINTED" ]; then
         if [ "$restarts" -lt "$DQSIM_MAX_RESTARTS" ]; then
-            echo "run_step.sh: $what$(preempted_note); requeueing job ${SLURM_JOB_ID:-?} (restart $((restarts + 1)) of at most $DQSIM_MAX_RESTARTS)"
+            echo "run_step.sh: $what$preempted; requeueing job ${SLURM_JOB_ID:-?} (restart $((restarts + 1)) of at most $DQSIM_MAX_RESTARTS)"
             if scontrol requeue "${SLURM_JOB_ID:?}"; then exit 0; fi
             echo "run_step.sh: scontrol requeue failed (above; SLURM may have requeued or ended the job itself);" \
                  "to go on by hand: dqsim resume $(newest_checkpoints "${CHECKPOINT_PREFIX:-}" | sed -n 1p)" >&2

@@ -504,6 +504,7 @@ FAKE_SRUN = """#!/usr/bin/env bash
 if [ "${FAKE_IGNORE_USR1:-0}" = 1 ]; then trap 'echo "FAKE srun: USR1 (ignored)"' USR1
 else trap 'echo "FAKE srun: USR1"; exit 75' USR1; fi
 [ "${FAKE_NEVER_READY:-0}" = 1 ] || touch "$DQSIM_READY_DIR/fake.$$"
+[ -z "${FAKE_EXIT_STATUS:-}" ] || exit "$FAKE_EXIT_STATUS"  # a step that ends by itself, no SIGTERM to the shell
 sleep 0.3  # the batch shell has noted this launch
 kill -TERM "$PPID"
 for _ in $(seq 300); do  # ends with the batch shell (then this process has another parent)
@@ -514,11 +515,12 @@ done
 exit 0
 """
 FAKE_SCONTROL = """#!/usr/bin/env bash
-# scontrol answering `scontrol -o show job ID` with FAKE_JOB_STATE (and FAKE_REASON, FAKE_RESTARTS) and
+# scontrol answering `scontrol -o show job ID` with FAKE_JOB_STATE (and FAKE_REASON, FAKE_RESTARTS,
+# FAKE_PREEMPT_TIME) and
 # `scontrol requeue ID` with a line.
 case $1 in
     -o) echo "JobId=$4 JobName=fake UserId=u(1) JobState=$FAKE_JOB_STATE Reason=${FAKE_REASON:-None} Requeue=1" \\
-             "Restarts=${FAKE_RESTARTS:-0} PreemptTime=None" ;;
+             "Restarts=${FAKE_RESTARTS:-0} PreemptTime=${FAKE_PREEMPT_TIME:-None}" ;;
     requeue) echo "SCONTROL requeue $2" ;;
 esac
 """
@@ -591,6 +593,23 @@ def test_repro_a_preempted_job_is_neither_called_cancelled_nor_requeued_twice(tm
                    "run_step.sh: checkpoint written after the SIGTERM; SLURM requeues the job itself (a preemption): "
                    "not requeueing it again"], (out, err)
     assert "cancelled" not in err and "SCONTROL" not in "".join(out), err
+
+
+def test_repro_a_rank_ended_by_a_preemptions_sigterm_at_its_start_is_requeued_not_failed(tmp_path):
+    """SLURM's SIGTERM at a preemption goes to the ranks at once, not through run_step.sh; a rank still in its first
+    ~0.1 s (before it holds the stop signals) ends by it, and the step with it (status 143 here). run_step.sh ended
+    the job with that status: a failure, and SLURM, which requeues a preempted job that still runs at the end of
+    its GraceTime, had no job left to requeue. Now, while ``scontrol show job`` shows the preemption (PreemptTime),
+    the script requeues the job, which resumes from its newest checkpoint; without a preemption such a status stays
+    a failure. Fake srun (a step that ends with 143 by itself) and scontrol."""
+    status, out, err, _ = sigterm_during_step(tmp_path, "RUNNING", FAKE_EXIT_STATUS="143",
+                                              FAKE_PREEMPT_TIME="2026-12-06T04:00:00")
+    assert status == 0, (status, out, err)
+    assert out == ["run_step.sh: dqsim ended with status 143 (no checkpoint of this stop: a rank still starting, ended "
+                   "by SLURM's SIGTERM) while SLURM preempts the job (PreemptTime=2026-12-06T04:00:00); requeueing job 7 "
+                   "(restart 1 of at most 5)", "SCONTROL requeue 7"], (out, err)
+    status, out, err, _ = sigterm_during_step(tmp_path, "RUNNING", FAKE_EXIT_STATUS="143")
+    assert status == 143 and out == [], (status, out, err)
 
 
 def test_a_stop_for_ranks_that_never_say_they_hold_the_signals_is_passed_on_after_the_bounded_wait(tmp_path):
