@@ -194,7 +194,8 @@ dqsim_step() {
         mpiexec) launch=("$(dirname "$DQSIM_PYTHON")/mpiexec" -n "${SLURM_NTASKS:-1}") ;;
         *) echo "run_step.sh: DQSIM_LAUNCHER=$DQSIM_LAUNCHER: allowed srun, mpiexec" >&2; STATUS=2; return ;;
     esac
-    mkdir -p "$CHECKPOINT_DIR" 2>/dev/null || true   # dqsim names the problem where it cannot be made
+    local made_folder=0   # 1: CHECKPOINT_DIR made here, for the readiness folder (removed again if left empty)
+    if [ ! -d "$CHECKPOINT_DIR" ] && mkdir -p "$CHECKPOINT_DIR" 2>/dev/null; then made_folder=1; fi
     if [ -n "${SLURM_JOB_ID:-}" ]; then rm -rf "$CHECKPOINT_DIR/.ready.$SLURM_JOB_ID".*; fi   # left by a killed step
     READY_DIR=$(mktemp -d "$CHECKPOINT_DIR/.ready.${SLURM_JOB_ID:-none}.XXXXXX" 2>/dev/null) || {
         echo "run_step.sh: cannot create a readiness folder in $CHECKPOINT_DIR: a stop while the ranks start is" \
@@ -236,6 +237,7 @@ dqsim_step() {
         echo "run_step.sh: dqsim ended (status $STATUS) before its ranks held the stop signals; the stop was not passed on" >&2
     fi
     if [ -n "$READY_DIR" ]; then rm -rf "$READY_DIR"; fi
+    if [ "$made_folder" -eq 1 ]; then rmdir "$CHECKPOINT_DIR" 2>/dev/null || true; fi   # a run without checkpoints
     DQSIM_PID=""
     STOP_PENDING=0
     STEP_ENDED=1

@@ -183,6 +183,7 @@ def test_dqsim_sbatch_runs_two_ranks_with_srun(slurm_env, tmp_path):
                      r"compiled, [0-9]+ loaded from the cache\)\ndqsim warmup: .*; numba's cache: ", log,
                      re.MULTILINE), log
     assert log.index("dqsim warmup: [1/1]") < log.index("dqsim: [")
+    assert not (ROOT / "checkpoints" / job_id).exists()  # no checkpoint: no folder (the readiness folder's is removed)
 
 
 #: A QKD run long enough to be interrupted, checkpointing every 0.5 ms of simulated time.
@@ -627,6 +628,7 @@ def test_a_stop_for_ranks_that_never_say_they_hold_the_signals_is_passed_on_afte
                    "SCONTROL requeue 7"], (out, err)
     assert ("run_step.sh: 0 of 1 rank(s) said they hold the stop signals 2 s after the launch (DQSIM_READY_WAIT_S); "
             "passing stops on now") in err, err
+    assert not (tmp_path / "ck").exists()  # made for the readiness folder, left empty (no checkpoint): removed again
 
 
 #: A ``sitecustomize`` (imported by ``site`` in every interpreter's start, before dqsim's first statement) that
