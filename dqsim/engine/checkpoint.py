@@ -778,7 +778,7 @@ ALLOWED_GLOBALS: dict[str, frozenset[str]] = {module: frozenset(names) for modul
     "dqsim.circuit.distribute": ("Condition", "LocalGate", "MeasureStep", "RemoteControl", "RemoteTarget", "ResetStep",
                                  "RouteStep", "SendBits"),
     "dqsim.engine.process": ("ProcessHandle",),
-    "dqsim.engine.quantum": ("QOp", "qop", "_qop_carried"),
+    "dqsim.engine.quantum": ("BellDiagonalProbe", "QOp", "qop", "_qop_carried"),
     "dqsim.engine.simulator": ("Message", "RunStatistics", "Wait", "Receive", "MeasureCmd", "MeasureLater",
                                 "Outcome", "ReadOutcomes", "_message"),
     # job sections (validated data, kept in scenario results)

@@ -919,6 +919,11 @@ class Simulator:
         self._release_ps: float = math.inf
         self._idle_peers: list[int] = []
         self._peers_starved = False
+        #: Events this rank runs between two exchanges (see :meth:`_run`; saved with a checkpoint).
+        self._budget = EVENTS_PER_EXCHANGE_ONE_RANK
+        #: A resume restored this rank's outcome of the exchange its checkpoint was written at (horizons, starved
+        #: peers, budget): the run goes on from there without an exchange of its own (:meth:`load_snapshot`).
+        self._loop_restored = False
         #: This rank runs no event at or after this time before the next exchange completes (see :meth:`_send`):
         #: the earliest a reply to a message not yet in the exchanged promises could come back.
         self._send_limit: float = math.inf
@@ -2071,6 +2076,9 @@ class Simulator:
                 "memory": QuantumMemory.merged_snapshot(self.comm.allgather(self.memory.snapshot())),
                 "stats": {**self._summed_counts(), "num_windows": self.stats.num_windows,
                           "num_flushes": self.stats.num_flushes, "num_quantum_ops": self.stats.num_quantum_ops},
+                "installed": sorted(self._installed),
+                "loop": self.comm.allgather((list(self._horizons), self._release_ps, list(self._idle_peers),
+                                             self._peers_starved, self._budget)),
                 "finished": self.finished}
 
     def load_snapshot(self, nodes: dict, shared: dict) -> None:
@@ -2102,14 +2110,22 @@ class Simulator:
         self._pending = [(op.key, op) for op in shared["pending"]]
         heapq.heapify(self._pending)
         self._pending_measures = [op.key for op in shared["pending"] if op.kind == "measure"]
-        self._carried = {q: op for op in shared["pending"] for qubits, _rho, _touch in op.carry for q in qubits}
-        self._installed = set()
+        # a carry installed already (for an earlier operation on its state) is no longer carried
+        self._installed = set(shared.get("installed", ()))
+        self._carried = {q: op for op in shared["pending"] if op.key not in self._installed
+                         for qubits, _rho, _touch in op.carry for q in qubits}
         heapq.heapify(self._pending_measures)
         self._ready, self._blocked, self._in_flight = [], [], {}
         self._later = dict(shared.get("later", {}))
         self._readers = [n.index for n in self.local if n.blocked_by is not None and n.blocked_by[1].kind == "read"]
         self._unread = {}
         self._horizons = [-math.inf] * self.comm.size
+        self._release_ps, self._idle_peers, self._peers_starved = math.inf, [], False
+        loop = shared.get("loop")  # None: a checkpoint written before 2026-12-06 (at a cut, after a flush)
+        self._loop_restored = loop is not None and len(loop) == self.comm.size and not shared.get("finished")
+        if self._loop_restored:  # the same ranks: go on right after the exchange the checkpoint was written at
+            horizons, self._release_ps, idle, self._peers_starved, self._budget = loop[self.comm.rank]
+            self._horizons, self._idle_peers = list(horizons), list(idle)
         self._last_event_ps = max([n.now_ps for n in self.local] or [0])
         for op in [op for _key, op in self._pending] + self._buffer:
             if self.rank_of_node[op.node] == self.comm.rank:
@@ -2224,71 +2240,95 @@ class Simulator:
         finally:
             gc.set_threshold(*thresholds)
 
+    def _at_rest(self, exchange: "_Exchange") -> bool:
+        """Collective where a measurement was resolved on several ranks: whether a checkpoint may be written now.
+
+        Right after an exchange (nothing runs in flight with a checkpointer),
+        every message sent and every operation issued before it has gone with
+        it; only the nodes that a resolved measurement resumed may have sent
+        messages since, which wait in this rank's outboxes (not saved): a
+        checkpoint waits for an exchange without them. Operations they issued
+        wait in the buffer, which is saved with their nodes. One rank has no
+        outbox.
+        """
+        if self.comm.size == 1 or not exchange.resolved:
+            return True
+        return not self.comm.allreduce_max(int(any(self._outbox)))
+
     def _run(self, until_ps: float) -> RunStatistics:
         started = time.perf_counter()
         checkpointer = self.checkpointer
-        # a cut asked for is never before the resumed one: with no event run since, it is that cut (write keeps it)
+        # a checkpoint asked for right after a resume (no event run since) is named as the resumed one (write keeps it)
         resumed_ps = 0
         if checkpointer is not None and checkpointer.resuming is not None:
             resumed_ps = checkpointer.restore(self)
-        asked_cut, stop_at_cut = math.inf, False
+        due, stop_due = False, False  # a checkpoint asked for (wall-clock period, stop signal), not yet written
         rank = self._rank
         cpu_budget_s = EXCHANGE_CPU_S if self.comm.size > 1 else None
         budget = EVENTS_PER_EXCHANGE if self.comm.size > 1 and cpu_budget_s is None else EVENTS_PER_EXCHANGE_ONE_RANK
         looks = checkpointer is not None and self.comm.size == 1  # stop requests seen within ~ONE_RANK_LOOK_S
         if looks:
-            budget = 1
+            budget = self._budget if self._loop_restored else 1
+        self._budget = budget
         pipelined = PIPELINED_EXCHANGE and self.comm.size > 1
-        # pipelined: the exchange in flight, and how far this rank may run while it is (see run)
         ran = not self.finished  # a checkpoint taken after the run ended (stop_point) resumes past its loop
-        posted, flight_limit = (self._post_exchange() if pipelined and ran else None), -math.inf
+        # resumed from a checkpoint of these ranks: it was written right after an exchange, whose outcome it
+        # restored; the run goes on from there, as the run that wrote it did (the same exchanges after)
+        skip = ran and self._loop_restored
+        self._loop_restored = False
+        # pipelined: the exchange in flight, and how far this rank may run while it is (see run)
+        posted = self._post_exchange() if pipelined and ran and not skip else None
+        flight_limit = -math.inf
         while not self.finished:
-            if posted is None:
-                exchange = self._exchange()
+            if skip:
+                skip = False
             else:
-                if flight_limit > -math.inf:
-                    self._run_local(flight_limit, EVENTS_PER_EXCHANGE_ONE_RANK, flight=posted.handle)
-                exchange, posted = self._complete_exchange(posted), None
-            self.stats.num_windows += 1
-            if not exchange.resolved and exchange.next_ps >= until_ps:
-                break
-            cap = until_ps
-            if checkpointer is not None:
-                if exchange.write and asked_cut == math.inf:
-                    asked_cut, stop_at_cut = max(exchange.last_ps + 1, resumed_ps), exchange.stop
-                cut = min(asked_cut, checkpointer.next_sim_cut_ps())
-                if cut < math.inf and not exchange.resolved and exchange.next_ps >= cut:
-                    self._flush(everything=True)
-                    # a write that fails warns and the run goes on, but one a stop asked for raises
-                    path = checkpointer.write(self, int(cut), stop=cut >= asked_cut and stop_at_cut)
-                    checkpointer.passed(int(cut), exchange.next_ps)
-                    if cut >= asked_cut:
-                        asked_cut = math.inf
-                        if stop_at_cut:
+                if posted is None:
+                    exchange = self._exchange()
+                else:
+                    if flight_limit > -math.inf:
+                        self._run_local(flight_limit, EVENTS_PER_EXCHANGE_ONE_RANK, flight=posted.handle)
+                    exchange, posted = self._complete_exchange(posted), None
+                self.stats.num_windows += 1
+                if not exchange.resolved and exchange.next_ps >= until_ps:
+                    break
+                if checkpointer is not None:
+                    if exchange.write:
+                        due, stop_due = True, stop_due or exchange.stop
+                    sim_cut = checkpointer.next_sim_cut_ps()
+                    periodic = exchange.next_ps >= sim_cut
+                    if (due or periodic) and self._at_rest(exchange):
+                        # named one picosecond after the latest event any rank has run (never before the resumed one)
+                        label = int(max(exchange.last_ps + 1, resumed_ps))
+                        # a write that fails warns and the run goes on, but one a stop asked for raises
+                        path = checkpointer.write(self, label, stop=stop_due)
+                        if periodic:
+                            checkpointer.passed(int(max(label, sim_cut)), exchange.next_ps)
+                        if stop_due:
                             from dqsim.engine.checkpoint import CheckpointStop  # noqa: PLC0415
 
                             raise CheckpointStop(path)
-                    cut = min(asked_cut, checkpointer.next_sim_cut_ps())
-                cap = min(cap, cut)
-            if self.on_window is not None and rank == 0:
-                reached = exchange.next_ps
-                if not math.isfinite(reached):
-                    reached = max([n.now_ps for n in self.local] or [0])
-                self.on_window(int(reached), self.stats.num_windows, exchange.fraction)
+                        due = False
+                if self.on_window is not None and rank == 0:
+                    reached = exchange.next_ps
+                    if not math.isfinite(reached):
+                        reached = max([n.now_ps for n in self.local] or [0])
+                    self.on_window(int(reached), self.stats.num_windows, exchange.fraction)
             if STARVED_PEERS_RULE and self._peers_starved:
-                self._run_local(min(self._horizons[rank], cap), EVENTS_PER_EXCHANGE_ONE_RANK, math.inf,
+                self._run_local(min(self._horizons[rank], until_ps), EVENTS_PER_EXCHANGE_ONE_RANK, math.inf,
                                 self._release_ps, self._idle_peers)
             else:
                 deadline_cpu_s = math.inf if cpu_budget_s is None else self._exchanged_cpu_s + cpu_budget_s
                 started_s = time.monotonic() if looks else 0.0
-                self._run_local(min(self._horizons[rank], cap), budget, deadline_cpu_s)
+                self._run_local(min(self._horizons[rank], until_ps), budget, deadline_cpu_s)
                 if looks:
                     budget = (max(1, budget // 2) if time.monotonic() - started_s > ONE_RANK_LOOK_S
                               else min(EVENTS_PER_EXCHANGE_ONE_RANK, 2 * budget))
+                    self._budget = budget
             if pipelined:
-                flight_limit = min(self._horizons[rank], cap)
-                if checkpointer is not None:  # a cut asked at the next exchange is the latest posted event + 1
-                    flight_limit = min(flight_limit, self._last_event_ps + 1)
+                # with a checkpointer nothing runs in flight: an exchange then leaves no message or operation
+                # of this rank unsent, and a checkpoint may be written right after it (_at_rest)
+                flight_limit = min(self._horizons[rank], until_ps) if checkpointer is None else -math.inf
                 posted = self._post_exchange()
         parts = self._end_parts(flush=ran)
         blocked = [n.name for n in self.local if n.blocked_by is not None]

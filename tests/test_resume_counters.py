@@ -1,0 +1,104 @@
+"""A resumed run, and a run with periodic checkpoints, report exactly what the uninterrupted run reports.
+
+Every table and root attribute, the engine's counts of windows (exchanges)
+and flushes included: a checkpoint is written right after an exchange the
+run makes anyway, and a resume on as many ranks goes on from there without
+one of its own (DESIGN.md invariants 4 and 6). The stops come at chosen
+exchanges, where ``bench/resume_counters.py`` found resumed runs of the code
+before 2026-12-06 to differ (a stop cut the window it came in short, and the
+resume began with an exchange of its own: 11 -> 14 windows, 12 -> 16 flushes
+for the DQC job; a periodic checkpoint alone added windows and flushes).
+"""
+
+import numpy as np
+import pytest
+
+from dqsim.engine import checkpoint
+from dqsim.io import open_run
+from mpi_helper import run_here, run_mpi
+from run_files import checkpoints, same_tables
+
+DQC = ["jobs/dqc_ghz_4qpu.toml", "--set", "simulation.shots=64"]
+REPEATER = ["jobs/repeater_chain.toml", "--set", "chain.num_pairs=20"]
+#: Root attributes that differ between two runs whatever the engine does (wall clock, command line).
+VOLATILE_ATTRS = {"created_utc", "wall_time_s", "pulses_per_wall_second", "overrides", "engine_flush_seconds",
+                  "engine_state_seconds"}
+
+
+def dqsim(args, folder, out, *extra, check=True):
+    """``dqsim ARGS -o FOLDER/OUT`` on one rank in this process, checkpoints in ``FOLDER/ck`` (all kept)."""
+    if args[0] == "run":
+        extra = (*extra, "--set", f"checkpoint.directory=\"{folder / 'ck'}\"", "--set", "checkpoint.keep=100")
+    return run_here([*args, *extra, "-o", str(folder / out), "--quiet"], check=check)
+
+
+def stop_at_exchange(monkeypatch, exchange: int) -> None:
+    """A stop signal (what the SIGUSR1/SIGTERM handler does) comes just before the run's ``exchange``-th exchange."""
+    original, calls = checkpoint.Checkpointer.requested, []
+
+    def requested(self):
+        calls.append(1)
+        if len(calls) == exchange:
+            checkpoint.request_stop()
+        return original(self)
+
+    monkeypatch.setattr(checkpoint.Checkpointer, "requested", requested)
+
+
+def same_run(full, other):
+    """Every table but ``timing`` and every root attribute but :data:`VOLATILE_ATTRS` are equal."""
+    same_tables(full, other, [name for name in full.tables if name != "timing"])
+    assert sorted(full.attrs) == sorted(other.attrs)
+    for key in set(full.attrs) - VOLATILE_ATTRS:
+        a, b = np.asarray(full.attrs[key]), np.asarray(other.attrs[key])
+        assert np.array_equal(a, b, equal_nan=a.dtype.kind in "fc" and b.dtype.kind in "fc"), (
+            key, full.attrs[key], other.attrs[key])
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """The DQC and repeater jobs run without a stop on one rank, by name."""
+    folder = tmp_path_factory.mktemp("counters_full")
+    dqsim(["run", *DQC], folder, "dqc.h5")
+    dqsim(["run", *REPEATER], folder, "repeater.h5")
+    return {"dqc": open_run(folder / "dqc.h5"), "repeater": open_run(folder / "repeater.h5")}
+
+
+@pytest.mark.parametrize("exchange", [1, 2, 7])
+def test_repro_a_stop_at_an_exchange_resumes_with_the_uninterrupted_counts(tmp_path, monkeypatch, uninterrupted,
+                                                                          exchange):
+    stop_at_exchange(monkeypatch, exchange)
+    stopped = dqsim(["run", *DQC], tmp_path, "stopped.h5", check=False)
+    assert stopped.returncode == 75, stopped.stderr
+    monkeypatch.undo()
+    written = checkpoints(tmp_path / "ck")
+    assert len(written) == 1
+    dqsim(["resume", str(written[0])], tmp_path, "resumed.h5")
+    full = uninterrupted["dqc"]
+    assert full.attrs["engine_windows"] == 11 and full.attrs["engine_flushes"] == 12  # (the stops fall inside)
+    same_run(full, open_run(tmp_path / "resumed.h5"))
+
+
+@pytest.mark.parametrize(("name", "every_s"), [("dqc", 0.00035), ("repeater", 7198.0)])
+def test_repro_periodic_checkpoints_change_no_count_and_each_resumes_with_them(tmp_path, uninterrupted, name,
+                                                                            every_s):
+    """The run with periodic checkpoints reports what the run without does, and so does a resume of each one."""
+    args = {"dqc": DQC, "repeater": REPEATER}[name]
+    dqsim(["run", *args], tmp_path, "periodic.h5", "--set", f"checkpoint.every_sim_s={every_s}")
+    full = uninterrupted[name]
+    same_run(full, open_run(tmp_path / "periodic.h5"))
+    written = checkpoints(tmp_path / "ck")
+    assert len(written) >= 2
+    for index, path in enumerate(written[:3]):
+        dqsim(["resume", str(path)], tmp_path, f"resumed{index}.h5")
+        same_run(full, open_run(tmp_path / f"resumed{index}.h5"))
+
+
+def test_repro_a_stop_after_periodic_checkpoints_resumes_with_the_uninterrupted_counts(tmp_path, monkeypatch,
+                                                                                      uninterrupted):
+    stop_at_exchange(monkeypatch, 4)
+    stopped = dqsim(["run", *DQC], tmp_path, "stopped.h5", "--set", "checkpoint.every_sim_s=0.000144", check=False)
+    assert stopped.returncode == 75, stopped.stderr
+    monkeypatch.undo()
+    dqsim(["resume", str(checkpoints(tmp_path / "ck")[-1])], tmp_path, "resumed.h5")
+    same_run(uninterrupted["dqc"], open_run(tmp_path / "resumed.h5"))
