@@ -73,9 +73,10 @@ def test_repro_a_stop_at_an_exchange_resumes_with_the_uninterrupted_counts(tmp_p
     monkeypatch.undo()
     written = checkpoints(tmp_path / "ck")
     assert len(written) == 1
-    dqsim(["resume", str(written[0])], tmp_path, "resumed.h5")
     full = uninterrupted["dqc"]
-    assert full.attrs["engine_windows"] == 11 and full.attrs["engine_flushes"] == 12  # (the stops fall inside)
+    assert full.attrs["engine_windows"] == 11 and full.attrs["engine_flushes"] == 12
+    assert open_run(written[0]).attrs["num_windows"] < 11  # written inside the engine run, not after it
+    dqsim(["resume", str(written[0])], tmp_path, "resumed.h5")
     same_run(full, open_run(tmp_path / "resumed.h5"))
 
 
@@ -88,7 +89,7 @@ def test_repro_periodic_checkpoints_change_no_count_and_each_resumes_with_them(t
     full = uninterrupted[name]
     same_run(full, open_run(tmp_path / "periodic.h5"))
     written = checkpoints(tmp_path / "ck")
-    assert len(written) >= 2
+    assert written
     for index, path in enumerate(written[:3]):
         dqsim(["resume", str(path)], tmp_path, f"resumed{index}.h5")
         same_run(full, open_run(tmp_path / f"resumed{index}.h5"))
