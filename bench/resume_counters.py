@@ -71,7 +71,7 @@ VOLATILE_ATTRS = {"created_utc", "wall_time_s", "pulses_per_wall_second", "overr
 def child(argv: list[str]) -> int:
     """``child STOP_CALL KILL_CALL RANK COUNT_FILE -- DQSIM ARGS``: run dqsim, with a stop request on rank RANK
     just before its STOP_CALL-th exchange (0: none) and an ``os._exit(137)`` before its KILL_CALL-th (0: none);
-    every rank writes its number of exchanges to COUNT_FILE.RANK at the end."""
+    every rank writes its number of exchanges and the latest end of its engine runs (ps) to COUNT_FILE.RANK."""
     stop_call, kill_call, stop_rank, count_file = int(argv[0]), int(argv[1]), int(argv[2]), argv[3]
     dqsim_args = argv[argv.index("--") + 1:]
     from dqsim.cli import console_main  # noqa: PLC0415
@@ -79,7 +79,10 @@ def child(argv: list[str]) -> int:
 
     from dqsim.engine.simulator import Simulator  # noqa: PLC0415
 
-    calls, rank, end_ps = [0], [0], [0]
+    # the launcher's rank (MPICH's hydra: PMI_RANK; Open MPI: OMPI_COMM_WORLD_RANK): trotter shares its engine
+    # runs out over the ranks, each on a communicator of its own
+    world_rank = int(os.environ.get("PMI_RANK", os.environ.get("OMPI_COMM_WORLD_RANK", "0")))
+    calls, end_ps = [0], [0]
     original, original_run = checkpoint.Checkpointer.requested, Simulator.run
 
     def run(self, **kwargs):
@@ -89,8 +92,7 @@ def child(argv: list[str]) -> int:
 
     def requested(self):
         calls[0] += 1
-        rank[0] = self.comm.rank
-        if self.comm.rank == stop_rank:
+        if world_rank == stop_rank:
             if calls[0] == stop_call:
                 checkpoint.request_stop()
             if calls[0] == kill_call:
@@ -104,7 +106,7 @@ def child(argv: list[str]) -> int:
         status = console_main(dqsim_args)
     finally:
         if count_file != "-":
-            Path(f"{count_file}.{rank[0]}").write_text(json.dumps([calls[0], end_ps[0]]))
+            Path(f"{count_file}.{world_rank}").write_text(json.dumps([calls[0], end_ps[0]]))
     return status
 
 

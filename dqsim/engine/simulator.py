@@ -1575,16 +1575,6 @@ class Simulator:
             heapq.heappush(self._ready, (node.queue[0][0], node.index))
 
     # ------------------------------------------------------------ flushing
-    def _flush(self, *, everything: bool = False) -> bool:
-        """Collective: share new operations, apply those up to the earliest measurement.
-
-        Returns True when a measurement was resolved (some node may resume).
-        """
-        started = time.perf_counter()
-        gathered = self.comm.allgather(self._buffer) if self.comm.size > 1 else [self._buffer]
-        self._buffer = []
-        return self._resolve(gathered, everything=everything, started=started)
-
     def _frontier(self) -> tuple[float, float]:
         """This rank's earliest unprocessed event and earliest pending measurement, ps (``inf``: none).
 
@@ -2209,27 +2199,35 @@ class Simulator:
           may have operations of this rank issued in flight in its buffer;
           the earliest carries the group back (:meth:`_hand_back`), as an
           operation issued after the hand-back would.
-        * *Checkpoints.* A simulated-time cut is in the cap of the running
-          rank already; a cut asked for at an exchange is the latest event
-          any rank had run when it posted, plus 1 ps, so with a
-          checkpointer a rank runs in flight nothing later than its own latest
-          event (at that time or before: nothing at all, in practice). The
-          checkpoint and the end of the run follow an exchange at which no
-          rank had an event before the cut (or at all), so nobody ran any
-          in flight.
+        * *Checkpoints.* With a checkpointer a rank runs nothing in flight,
+          so right after an exchange every message and operation made
+          before it has gone with it (:meth:`_at_cut`: those of nodes that a
+          resolution resumed at the completion are looked for). The end of
+          the run follows an exchange at which no rank had an event (before
+          ``until_ps``), so nobody ran any in flight.
 
         The results are those of the lockstep; the exchanges fall where the
         ranks' speed puts them (their number depends on the machine, as
         with :data:`EXCHANGE_CPU_S`).
 
-        Checkpoints are cuts in simulated time, the same on every rank: at
-        the next multiple of the simulated-time period, or just after the
-        latest event any rank has run when one is asked for (wall-clock
-        period, stop signal), but never before the cut a resumed run started
-        from: asked for before any event ran, it is that cut, whose
-        checkpoint is kept as it is (:meth:`Checkpointer.write
-        <dqsim.engine.checkpoint.Checkpointer.write>`). Every rank runs up
-        to the cut, then writes.
+        Checkpoints are written right after an exchange the run makes anyway,
+        the first that ends at a cut (:meth:`_at_cut`: every event run on any
+        rank before every event left) once every rank's earliest event is
+        past the next multiple of the simulated-time period, or once one is
+        asked for (wall-clock period, stop signal). Its time, the same on
+        every rank, is one picosecond after the latest event any rank has
+        run, but never before the cut a resumed run started from: asked for
+        before any event ran, it is that cut, whose checkpoint is kept as it
+        is (:meth:`Checkpointer.write
+        <dqsim.engine.checkpoint.Checkpointer.write>`). Nothing is flushed or
+        cut short for it, and each rank saves the exchange's outcome (its
+        horizons, starved peers and event budget), so a resume on as many
+        ranks goes on without an exchange of its own: the same exchanges,
+        flushes and counts as the uninterrupted run
+        (``tests/test_resume_counters.py``). A stop that saw no cut in
+        :data:`STOP_WAIT_EXCHANGES` exchanges makes one: no rank runs past
+        the latest event run (the window cut short; the resumed run's
+        window and flush counts may then differ).
 
         While it runs, the cyclic garbage collector's youngest generation
         waits for ``_GC_YOUNG_THRESHOLD`` new objects instead of Python's 700
