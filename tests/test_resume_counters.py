@@ -103,3 +103,19 @@ def test_repro_a_stop_after_periodic_checkpoints_resumes_with_the_uninterrupted_
     monkeypatch.undo()
     dqsim(["resume", str(checkpoints(tmp_path / "ck")[-1])], tmp_path, "resumed.h5")
     same_run(uninterrupted["dqc"], open_run(tmp_path / "resumed.h5"))
+
+
+@pytest.mark.parametrize(("ranks", "exchange", "rank", "extra"), [
+    (2, 263, 0, ["--set", "checkpoint.every_sim_s=3968.24"]),
+    (4, 40, 3, []),
+])
+def test_repro_a_stop_on_several_ranks_resumes_with_the_uninterrupted_counts(tmp_path, ranks, exchange, rank, extra):
+    """The repeater chain on 2 ranks (stopped after periodic checkpoints; on main: 2,943 -> 2,958 windows) and on
+    4, stopped at a chosen exchange on one rank and resumed on as many: one launch
+    (``tests/mpi_scripts/stop_at_exchange.py``)."""
+    run_mpi(ranks, ["tests/mpi_scripts/stop_at_exchange.py", str(tmp_path), str(exchange), str(rank), *REPEATER,
+                    *extra], timeout_s=300)
+    written = checkpoints(tmp_path / "ck")
+    full = open_run(tmp_path / "full.h5")
+    assert open_run(written[-1]).attrs["num_windows"] < full.attrs["engine_windows"]  # inside the engine runs
+    same_run(full, open_run(tmp_path / "resumed.h5"))
