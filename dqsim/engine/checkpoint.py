@@ -655,7 +655,9 @@ class Checkpointer:
             node.index: _unpickle(_read_record(run, f"engine/node{node.index:06d}", resume), sim)
             for node in sim.local})
         sim.load_snapshot(nodes, shared)
-        if self.every_sim_ps is not None and self.next_sim_ps <= resume.window_end_ps:
+        if self.every_sim_ps is not None and shared.get("next_sim_ps") is not None:
+            self.next_sim_ps = shared["next_sim_ps"]  # as the run that wrote it went on (Checkpointer.passed)
+        elif self.every_sim_ps is not None and self.next_sim_ps <= resume.window_end_ps:
             self.next_sim_ps = self._next_multiple(resume.window_end_ps)
         memory = sim.memory
         for (node, purpose), event in resume.streams.items():

@@ -1465,8 +1465,9 @@ class Simulator:
             if flight.test():
                 return
             poll = POLL_EVENTS
+        current = -1  # the time of the latest event run in this call
         try:
-            while ready and budget > 0:
+            while ready:
                 top = ready[0]
                 time_ps, index = top
                 node = nodes[index]
@@ -1474,6 +1475,8 @@ class Simulator:
                 if node.blocked_by is not None or not queue or queue[0][0] != time_ps:
                     heappop(ready)  # stale: the node blocked, or its head changed (a fresh entry exists)
                     continue
+                if budget <= 0 and time_ps > current:  # the budget is spent: stop, but not inside one instant
+                    break
                 if budget < allowed and (time_ps > release_ps or (
                         timed and time.process_time() >= deadline_cpu_s)):
                     break
@@ -1517,6 +1520,7 @@ class Simulator:
                         else:
                             box.append(arg)
                 budget -= 1
+                current = time_ps
                 self._ahead_ps = -1
                 if time_ps > last:
                     last = time_ps
@@ -2073,6 +2077,7 @@ class Simulator:
                 "stats": {**self._summed_counts(), "num_windows": self.stats.num_windows,
                           "num_flushes": self.stats.num_flushes, "num_quantum_ops": self.stats.num_quantum_ops},
                 "installed": sorted(self._installed),
+                "next_sim_ps": self.checkpointer.next_sim_ps if self.checkpointer is not None else None,
                 "loop": self.comm.allgather((list(self._horizons), self._release_ps, list(self._idle_peers),
                                              self._peers_starved, self._budget)),
                 "finished": self.finished}
@@ -2275,7 +2280,9 @@ class Simulator:
         if checkpointer is not None and checkpointer.resuming is not None:
             resumed_ps = checkpointer.restore(self)
         due, stop_due = False, False  # a checkpoint asked for (wall-clock period, stop signal), not yet written
-        waited, cap = 0, until_ps  # exchanges a stop has waited for a cut; how far events run (see below)
+        waited, stop_cap = 0, math.inf  # exchanges a stop has waited for a cut; the cut it then makes
+        # how far events run: never past the next periodic cut (nor the cut a stop makes)
+        cap = until_ps if checkpointer is None else min(until_ps, checkpointer.next_sim_cut_ps())
         rank = self._rank
         cpu_budget_s = EXCHANGE_CPU_S if self.comm.size > 1 else None
         budget = EVENTS_PER_EXCHANGE if self.comm.size > 1 and cpu_budget_s is None else EVENTS_PER_EXCHANGE_ONE_RANK
@@ -2310,24 +2317,29 @@ class Simulator:
                         due, stop_due = True, stop_due or exchange.stop
                     sim_cut = checkpointer.next_sim_cut_ps()
                     periodic = exchange.next_ps >= sim_cut
-                    # written at the first exchange that ends at a cut (_at_cut), named one picosecond after the
-                    # latest event any rank has run (never before the resumed cut: a stop right after a resume)
+                    # written at the first exchange that ends at a cut (_at_cut); the periodic cut is the
+                    # multiple of the period, which no event passes (cap); the one asked for is one picosecond
+                    # after the latest event any rank has run, never before the resumed cut (a stop right after
+                    # a resume)
                     cut = (due or periodic) and self._at_cut(exchange)
                     if stop_due and not cut:
                         waited += 1
                         if waited >= STOP_WAIT_EXCHANGES:  # make one: run nothing past the latest event run
-                            cap = min(cap, exchange.last_ps + 1)
+                            stop_cap = min(stop_cap, exchange.last_ps + 1)
                     if cut:
-                        label = int(max(exchange.last_ps + 1, resumed_ps))
+                        label = int(max(min(exchange.last_ps + 1 if due else math.inf,
+                                            sim_cut if periodic else math.inf), resumed_ps))
+                        if periodic:  # (before the write: the checkpoint holds the next periodic cut)
+                            checkpointer.passed(int(max(label, sim_cut)), exchange.next_ps)
                         # a write that fails warns and the run goes on, but one a stop asked for raises
                         path = checkpointer.write(self, label, stop=stop_due)
-                        if periodic:
-                            checkpointer.passed(int(max(label, sim_cut)), exchange.next_ps)
                         if stop_due:
                             from dqsim.engine.checkpoint import CheckpointStop  # noqa: PLC0415
 
                             raise CheckpointStop(path)
-                        due, waited, cap = False, 0, until_ps
+                        if due:
+                            due, waited, stop_cap = False, 0, math.inf
+                    cap = min(until_ps, checkpointer.next_sim_cut_ps(), stop_cap)
                 if self.on_window is not None and rank == 0:
                     reached = exchange.next_ps
                     if not math.isfinite(reached):
