@@ -1429,7 +1429,9 @@ class Simulator:
 
     def _run_local(self, horizon: float, budget: int, deadline_cpu_s: float = math.inf,
                    release_ps: float = math.inf, idle_peers: Sequence[int] = (), flight=None) -> None:
-        """Run this rank's events before ``horizon`` until every node is blocked or idle, or ``budget`` ran.
+        """Run this rank's events before ``horizon`` until every node is blocked or idle, or ``budget`` ran
+        (and every other event of the last one's time: the run then stops between two instants, so the exchange
+        after it can end at a checkpoint's cut, :meth:`_at_cut`).
 
         Also stop, after at least one event, once ``time.process_time()``
         reaches ``deadline_cpu_s`` (:data:`EXCHANGE_CPU_S`), before an event
@@ -2215,24 +2217,24 @@ class Simulator:
         ranks' speed puts them (their number depends on the machine, as
         with :data:`EXCHANGE_CPU_S`).
 
-        Checkpoints are written right after an exchange the run makes anyway,
-        the first that ends at a cut (:meth:`_at_cut`: every event run on any
-        rank before every event left) once every rank's earliest event is
-        past the next multiple of the simulated-time period, or once one is
-        asked for (wall-clock period, stop signal). Its time, the same on
-        every rank, is one picosecond after the latest event any rank has
-        run, but never before the cut a resumed run started from: asked for
-        before any event ran, it is that cut, whose checkpoint is kept as it
-        is (:meth:`Checkpointer.write
-        <dqsim.engine.checkpoint.Checkpointer.write>`). Nothing is flushed or
-        cut short for it, and each rank saves the exchange's outcome (its
-        horizons, starved peers and event budget), so a resume on as many
-        ranks goes on without an exchange of its own: the same exchanges,
-        flushes and counts as the uninterrupted run
-        (``tests/test_resume_counters.py``). A stop that saw no cut in
-        :data:`STOP_WAIT_EXCHANGES` exchanges makes one: no rank runs past
-        the latest event run (the window cut short; the resumed run's
-        window and flush counts may then differ).
+        Checkpoints are written right after an exchange that ends at a cut
+        (:meth:`_at_cut`: every event run on any rank before every event
+        left). A periodic one's cut is the next multiple of the
+        simulated-time period, which no rank's events pass (the cap) until
+        it is written: the job's own cuts, in every run of it. One asked for
+        (wall-clock period, stop signal) is written at the first exchange the
+        run makes anyway that ends at a cut, one picosecond after the latest
+        event any rank has run. Neither is before the cut a resumed run
+        started from: asked for before any event ran, it is that cut, whose
+        checkpoint is kept as it is (:meth:`Checkpointer.write
+        <dqsim.engine.checkpoint.Checkpointer.write>`). Nothing is flushed
+        for it, and each rank saves the exchange's outcome (its horizons,
+        starved peers and event budget), so a resume on as many ranks goes
+        on without an exchange of its own: the same exchanges, flushes and
+        counts as the uninterrupted run (``tests/test_resume_counters.py``).
+        A stop that saw no cut in :data:`STOP_WAIT_EXCHANGES` exchanges
+        makes one: no rank runs past the latest event run (a window cut
+        short; the resumed run's window and flush counts may then differ).
 
         While it runs, the cyclic garbage collector's youngest generation
         waits for ``_GC_YOUNG_THRESHOLD`` new objects instead of Python's 700
