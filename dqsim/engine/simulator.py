@@ -2304,6 +2304,12 @@ class Simulator:
         while not self.finished:
             if skip:
                 skip = False
+                # a stop that came while the resume loaded is taken before any event runs, as the exchange the
+                # resume skips would have (one collective): the resumed checkpoint then stands (write keeps it)
+                if checkpointer.stop_pending():
+                    from dqsim.engine.checkpoint import CheckpointStop  # noqa: PLC0415
+
+                    raise CheckpointStop(checkpointer.write(self, int(resumed_ps), stop=True))
             else:
                 if posted is None:
                     exchange = self._exchange()
