@@ -1,9 +1,9 @@
 """Checkpoints of engine runs: the whole engine state at a cut in simulated time.
 
-A checkpoint is taken at a cut: every rank has run exactly the events
-before it, no message is in flight and every pending quantum operation has
-been applied (:meth:`dqsim.engine.simulator.Simulator.run` says where cuts
-fall). It stores
+A checkpoint is taken right after an exchange that ends at a cut: every
+rank has run exactly the events before it and no message is in flight
+(:meth:`dqsim.engine.simulator.Simulator.run` says where cuts fall). It
+stores
 
 * the state vector (one slab per rank, in logical order, with per-slab
   checksums — :mod:`dqsim.io`), the random-stream counters and last-touch
@@ -14,8 +14,12 @@ fall). It stores
   operations, timeline entries and the live processes — resumable ones with
   their protocol state, plain generators as function, arguments and step log
   (:mod:`dqsim.engine.process`);
-* a shared record: pending quantum operations, statistics and
-  engine counts so far (per-rank counts summed);
+* a shared record: pending quantum operations (and which carried small
+  states are installed already), statistics and engine counts so far
+  (per-rank counts summed), the next periodic cut, and each rank's outcome
+  of the exchange it follows (horizons, starved peers, event budget: a
+  resume on as many ranks goes on from there, with the uninterrupted run's
+  exchanges and counts);
 * the results of the scenario's engine runs that had finished (a sweep runs
   several), so a resumed sweep does not redo them;
 * the simulated time of the cut, the job text and its hash, the dqsim
