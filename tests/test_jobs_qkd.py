@@ -461,6 +461,32 @@ def test_override_errors(assignment, match):
     assert "\n" not in str(info.value)
 
 
+def test_override_entry_of_an_array_of_tables():
+    # --set reaches one [[qkd.classical_channels]] entry by its index (a launch-power sweep needs it)
+    job = load_job(JOBS / "bb84_raman_coexistence.toml")
+    new = apply_overrides(job, ["qkd.classical_channels[0].launch_power_dbm=3",
+                                'qkd.classical_channels[0].direction="counter"'])
+    channel = new.qkd.classical_channels[0]
+    assert (channel.launch_power_dbm, channel.direction) == (3.0, "counter")
+    assert job.qkd.classical_channels[0].launch_power_dbm == 0.0  # the original is unchanged
+
+
+@pytest.mark.parametrize("assignment, match", [
+    ("qkd.classical_channels[1].launch_power_dbm=3",
+     r"\[\[qkd\.classical_channels\]\] has 1 entries \(indices 0\.\.0\), got index 1; add entries in the job file$"),
+    ("qkd.classical_channels.0.launch_power_dbm=3",
+     r"\[\[qkd\.classical_channels\]\] is an array of 1 table\(s\): name one entry, e\.g\. "
+     r"--set qkd\.classical_channels\[0\]\.launch_power_dbm=\.\.\.$"),
+    ("qkd.link[0].distance_km=3", r"\[qkd\.link\] is \{.*, not an array of tables; NAME\[N\] picks entry N"),
+    ("qkd.eve[0].fraction=0.5", r"\[qkd\.eve\] is absent; NAME\[N\] picks entry N"),
+])
+def test_override_entry_errors(assignment, match):
+    job = load_job(JOBS / "bb84_raman_coexistence.toml")
+    with pytest.raises(ConfigError, match=match) as info:
+        apply_overrides(job, [assignment])
+    assert "\n" not in str(info.value)
+
+
 def test_network_links():
     chain = load(qkd(link="distance_km = 7", network='topology = "chain"\nnum_nodes = 4'))
     assert chain.network_links() == [(0, 1, 7.0), (1, 2, 7.0), (2, 3, 7.0)]
