@@ -282,7 +282,10 @@ def test_missing_link_table_needs_a_distance():
      r"\[\[qkd\.classical_channels\]\]\[0\]\.direction = \"up\": must be one of \"co\", \"counter\"$"),
     ([CHANNEL, CHANNEL.replace("0.0", "31")],
      r"\[\[qkd\.classical_channels\]\]\[1\]\.launch_power_dbm = 31\.0: must be in \[-60, 30\]$"),
-    ([CHANNEL.replace("0.1", "0")], r"\[\[qkd\.classical_channels\]\]\[0\]\.filter_bandwidth_nm = 0\.0: must be in \(0, inf\)$"),
+    ([CHANNEL.replace("0.1", "0")], r"\[\[qkd\.classical_channels\]\]\[0\]\.filter_bandwidth_nm = 0\.0: must be in \(0, 100\]$"),
+    # a 100 GHz filter typed in Hz into the key in nm
+    ([CHANNEL.replace("0.1", "100e9")],
+     r"\[\[qkd\.classical_channels\]\]\[0\]\.filter_bandwidth_nm = 100000000000\.0: must be in \(0, 100\]$"),
     ([CHANNEL + "\nraman_cross_section_per_km_per_nm = 0"],
      r"\[\[qkd\.classical_channels\]\]\[0\]\.raman_cross_section_per_km_per_nm = 0\.0: must be in \(0, inf\)$"),
     ([CHANNEL + "\nwavelength_nm = 300"], r"\[\[qkd\.classical_channels\]\]\[0\]\.wavelength_nm = 300\.0: must be in \[400, 2000\]$"),
