@@ -410,3 +410,20 @@ def test_repro_a_resumed_run_says_so_and_estimates_from_its_own_pace(tmp_path):
     resumed = run_here(["resume", first, "-o", tmp_path / "x.h5"]).stdout
     assert "dqsim run repeater_chain (repeater): 1 rank(s), " in resumed, resumed
     assert f"; resumed from {first}\n" in resumed, resumed
+
+
+@pytest.mark.parametrize("command", [["inspect"], ["plot"], ["merge", "merged.h5"]])
+def test_repro_a_damaged_run_file_says_what_to_do(tmp_path, command):
+    """A run file with a byte changed (a bad copy) was 'damaged (its SHA-256 differs from the manifest's)'
+    and no more: the line now says to copy it again or rerun, and that --no-verify reads it as it is."""
+    out = tmp_path / "q.h5"
+    run_here(["run", "jobs/quickstart.toml", "-o", out, "--quiet", "--set", "circuit.num_qubits=4",
+              "--set", "simulation.observables=[]"])
+    data = bytearray(out.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    out.write_bytes(bytes(data))
+    argv = [*command[:1], *[tmp_path / name for name in command[1:]], out]
+    proc = run_here(argv, check=False)
+    assert proc.returncode == 2 and proc.stderr == (
+        f"dqsim: error: {out}: damaged (its SHA-256 differs from the manifest's): copy the files again with the "
+        ".manifest.json, or run the job again; dqsim inspect --no-verify reads the run file as it is\n")
