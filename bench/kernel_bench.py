@@ -19,7 +19,11 @@ together, as they do in a run), each repeat timed as the maximum over ranks:
   shard, by :mod:`dqsim.state.exchange` (in place between the shards when
   they lie in one node-shared window, the default on one node), and then
   a plain MPI Sendrecv of as many bytes between contiguous, already touched
-  buffers; ratio = Sendrecv time / exchange time.
+  buffers; ratio = Sendrecv time / exchange time. In the same repeat, each
+  rank alone moves the same bytes by a copy between contiguous buffers and by
+  a NumPy strided copy in the exchange's pattern (every other run of
+  ``2^local_bit`` amplitudes read, and written into every other run of a
+  scratch shard): what the exchange's access pattern costs on the machine.
 
 The driver starts this file under the ``mpiexec`` beside ``sys.executable``
 and writes ``bench/results/kernel_bench-<label>-<YYYYMMDD>.json`` and a table.
@@ -170,18 +174,41 @@ def _exchange(comm, backend, xp, state, repeats: int, local_bit: int) -> dict:
         for start in range(0, elems, per):
             comm.sendrecv_array(send[start : start + per], recv[start : start + per], partner)
 
+    # The same bytes moved by this rank alone: a copy between the contiguous buffers, and a
+    # strided copy in the exchange's pattern (every other run of 2^local_bit amplitudes read from
+    # the shard and written into every other run of a scratch shard), which is what the
+    # exchange's reads and writes cost on this machine without any partner.
+    scratch = xp.zeros_like(state.amplitudes)
+    run = 1 << local_bit
+    strided_src = state.amplitudes.reshape(-1, 2, run)[:, 1, :]
+    strided_dst = scratch.reshape(-1, 2, run)[:, 0, :]
+
+    def memcpy():
+        plain_xp.copyto(recv, send)
+
+    def strided():
+        xp.copyto(strided_dst, strided_src)
+
     plain()
-    ratios, exchange_s, plain_s = [], [], []
+    strided()
+    ratios, exchange_s, plain_s, memcpy_s, strided_s = [], [], [], [], []
     for _ in range(repeats):
         e_s, p_s = _timed_pair(comm, backend, exchange, plain)
+        c_s, s_s = _timed_pair(comm, backend, memcpy, strided)
         exchange_s.append(e_s)
         plain_s.append(p_s)
+        memcpy_s.append(c_s)
+        strided_s.append(s_s)
         ratios.append(p_s / e_s)
+    del scratch, strided_src, strided_dst
     return {"local_bit": local_bit, "bytes_sent_per_rank": int(sent), "exchange_s_median": statistics.median(exchange_s),
             "plain_sendrecv_s_median": statistics.median(plain_s),
             "exchange_gb_per_s": sent / statistics.median(exchange_s) / GB,
             "plain_gb_per_s": sent / statistics.median(plain_s) / GB,
-            "ratio_plain_over_exchange": _summary(ratios)}
+            "ratio_plain_over_exchange": _summary(ratios),
+            "memcpy_s_median": statistics.median(memcpy_s), "strided_copy_s_median": statistics.median(strided_s),
+            "ratio_plain_over_memcpy": _summary([p / c for p, c in zip(plain_s, memcpy_s)]),
+            "ratio_plain_over_strided_copy": _summary([p / c for p, c in zip(plain_s, strided_s)])}
 
 
 def table(record: dict) -> str:
@@ -198,6 +225,12 @@ def table(record: dict) -> str:
                      f"{1e3 * ex['exchange_s_median']:.1f} ms ({ex['exchange_gb_per_s']:.2f} GB/s), plain Sendrecv "
                      f"{1e3 * ex['plain_sendrecv_s_median']:.1f} ms ({ex['plain_gb_per_s']:.2f} GB/s); "
                      f"Sendrecv/exchange {r['median']:.2f} [{r['min']:.2f}-{r['max']:.2f}]")
+        if "memcpy_s_median" in ex:  # records written since 2026-12-06
+            m, c = ex["ratio_plain_over_memcpy"], ex["ratio_plain_over_strided_copy"]
+            lines.append(f"  same bytes on one rank: memcpy {1e3 * ex['memcpy_s_median']:.1f} ms, Sendrecv/memcpy "
+                         f"{m['median']:.2f} [{m['min']:.2f}-{m['max']:.2f}]; strided copy in runs of "
+                         f"{1 << ex['local_bit']} {1e3 * ex['strided_copy_s_median']:.1f} ms, Sendrecv/strided "
+                         f"{c['median']:.2f} [{c['min']:.2f}-{c['max']:.2f}]")
     return "\n".join(lines)
 
 

@@ -61,6 +61,20 @@ def _real_interval(low: float, high: float, low_open: bool, high_open: bool) -> 
     return f"{lo_bracket}{_fmt_bound(low)}, {_fmt_bound(high)}{hi_bracket}"
 
 
+def picosecond_hint(key: Any, value: Any) -> str:
+    """`` (KEY is in picoseconds: ...)`` for a fraction below 1 given to a ``*_ps`` key (seconds, most likely), else ``""``.
+
+    Examples:
+        >>> print(picosecond_hint("gate_width_ps", 1e-9))
+         (gate_width_ps is in picoseconds, an integer: 1 ns = 1_000, 1 µs = 1_000_000, 1 s = 1_000_000_000_000)
+        >>> picosecond_hint("gate_width_ps", 1500.5), picosecond_hint("distance_km", 1e-9)
+        ('', '')
+    """
+    if not (isinstance(key, str) and key.endswith("_ps") and isinstance(value, float) and 0.0 < abs(value) < 1.0):
+        return ""
+    return f" ({key} is in picoseconds, an integer: 1 ns = 1_000, 1 µs = 1_000_000, 1 s = 1_000_000_000_000)"
+
+
 def check_int(
     where: str,
     name: str,
@@ -76,7 +90,8 @@ def check_int(
         lo = "-inf" if low is None else str(low)
         hi = "inf" if high is None else str(high)
         interval = f"{'(' if low is None else '['}{lo}, {hi}{')' if high is None else ']'}"
-        raise error(f"{where}: {name} must be an integer in {interval}, got {value!r}")
+        raise error(f"{where}: {name} must be an integer in {interval}, got {value!r}"
+                    f"{picosecond_hint(name, value)}")
     return int(value)
 
 

@@ -26,6 +26,10 @@ class ConfigError(DqsimError):
         self.problems = list(problems) if problems else [message]
 
 
+class DamagedFileError(DqsimError):
+    """A file listed in a manifest is missing, resized or damaged (its bytes differ from the listed SHA-256)."""
+
+
 class CircuitError(DqsimError):
     """A circuit (or its QASM text) is invalid."""
 

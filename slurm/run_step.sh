@@ -17,6 +17,7 @@ SRUN_GPU_BIND=${SRUN_GPU_BIND:-}           # srun --gpu-bind, e.g. closest or ma
 DQSIM_MAX_RESTARTS=${DQSIM_MAX_RESTARTS:-5}  # requeue at most this many times, then stop with the checkpoint
 DQSIM_WARMUP=${DQSIM_WARMUP:-1}            # 0: no `dqsim warmup` before the ranks start (each compiles what it lacks)
 DQSIM_TERM_WAIT_S=${DQSIM_TERM_WAIT_S:-20} # after a SIGTERM while SLURM ends the job: wait this long for dqsim (< KillWait)
+DQSIM_READY_WAIT_S=${DQSIM_READY_WAIT_S:-60} # a stop that comes while the ranks start waits at most this long after the launch
 EXIT_CHECKPOINTED=75
 
 # A USR1 to this shell before dqsim starts (while `dqsim check` or the warm-up run: seconds; or
@@ -37,15 +38,35 @@ trap 'echo "run_step.sh: USR1 before dqsim started: not starting it"; STOPPED_BE
 # test cluster that kill came through only where SLURM was not ending the job, `scancel --signal=TERM
 # --full`). finish_step then requeues the job after the checkpoint, within the cap, where SLURM is not
 # ending it (JobState=RUNNING: the SIGTERM was a signal) or ends it at its time limit (JobState=COMPLETING
-# Reason=TimeLimit); never after a cancel (COMPLETING with another Reason: a user's scancel, a preemption)
-# or when scontrol does not answer: a scancel stays cancelled, and the log names `scontrol requeue JOBID`
-# to go on. SLURM kills what is left KillWait (default 30 s) after its SIGTERM, so while it ends the job
-# dqsim_step waits at most DQSIM_TERM_WAIT_S for dqsim.
+# Reason=TimeLimit); never after a cancel (COMPLETING with another Reason: a user's scancel, a preemption
+# with PreemptMode=CANCEL) or when scontrol does not answer: a scancel stays cancelled, and the log names
+# `scontrol requeue JOBID` to go on. Where SLURM has requeued the job already (its Restarts above
+# SLURM_RESTART_COUNT: the SIGTERM at the end of a PreemptMode=REQUEUE preemption's GraceTime, seen on the
+# test cluster as JobState=COMPLETING Reason=None Restarts=1) it leaves the requeue to SLURM. SLURM kills
+# what is left KillWait (default 30 s) after its SIGTERM, so while it ends the job dqsim_step waits at most
+# DQSIM_TERM_WAIT_S for dqsim.
 TERM_STATE=""            # the job's JobState when a SIGTERM came ("unknown": scontrol did not answer); "": none came
 TERM_REASON=""           # and its Reason (TimeLimit at the time limit, None after a scancel)
+TERM_REQUEUED=0          # 1: SLURM had requeued the job already (its Restarts above SLURM_RESTART_COUNT: a preemption)
 TERM_DEADLINE=0          # SECONDS by which dqsim_step stops waiting for dqsim (0: no limit)
 DQSIM_PID=""             # the running dqsim's launcher (srun or mpiexec); "" when none runs
 STEP_ENDED=0             # 1: dqsim_step's dqsim has ended
+
+# A USR1 that reaches a rank in its first moments (the interpreter's own start, ~0.1 s from the launch,
+# before dqsim's first statement holds the stop signals) ends that rank by the default action: status 138,
+# no checkpoint, and srun --kill-on-bad-exit ends the others. So each rank says when it holds them: it
+# creates a file in the folder DQSIM_READY_DIR (dqsim.cli.announce_held_stop_signals; a fresh folder for
+# each launch, in CHECKPOINT_DIR, which every node sees), and a stop that comes before every rank has one
+# is kept pending and passed on (USR1 to srun or mpiexec, which pass it to every rank) as soon as they all
+# have. A rank that never writes one (a folder it cannot write, a file system that shows it late): the stop
+# is passed on DQSIM_READY_WAIT_S after the launch, when the ranks are past their start; a step that ends
+# first (a rank failed) ends with its own status. Signals SLURM sends to the ranks themselves (its SIGTERM
+# when it ends or preempts the job, `scancel --signal=USR1` without --batch) bypass this gate.
+STOP_PENDING=0           # 1: a stop came for the running dqsim and is not passed on yet
+READY_DIR=""             # the launch's readiness folder (DQSIM_READY_DIR of its ranks)
+READY_RANKS=1            # how many readiness files mean every rank holds the stop signals
+READY_DEADLINE=0         # SECONDS after which a pending stop is passed on without them
+RANKS_READY=0            # 1: every rank holds the stop signals (or DQSIM_READY_WAIT_S has passed)
 
 # `on_sigterm`: the SIGTERM trap (above).
 on_sigterm() {
@@ -56,8 +77,14 @@ on_sigterm() {
     TERM_STATE=$(printf '%s\n' "$shown" | sed -n 's/^.* JobState=\([^ ]*\).*$/\1/p' | sed -n 1p)
     [ -n "$TERM_STATE" ] || TERM_STATE=unknown
     TERM_REASON=$(printf '%s\n' "$shown" | sed -n 's/^.* Reason=\([^ ]*\).*$/\1/p' | sed -n 1p)
+    local restarts
+    restarts=$(printf '%s\n' "$shown" | sed -n 's/^.* Restarts=\([0-9]*\).*$/\1/p' | sed -n 1p)
     local why="JobState=$TERM_STATE${TERM_REASON:+ Reason=$TERM_REASON}"
-    if [ "$TERM_STATE" = unknown ]; then
+    if [ -n "$restarts" ] && [ "$restarts" -gt "${SLURM_RESTART_COUNT:-0}" ]; then
+        TERM_REQUEUED=1
+        TERM_DEADLINE=$((SECONDS + DQSIM_TERM_WAIT_S))
+        why="$why Restarts=$restarts: SLURM ends the job and requeues it (a preemption)"
+    elif [ "$TERM_STATE" = unknown ]; then
         TERM_DEADLINE=$((SECONDS + DQSIM_TERM_WAIT_S))
         why="$why: scontrol did not answer; taken as SLURM ending the job"
     elif [ "$TERM_STATE" != RUNNING ]; then
@@ -66,7 +93,7 @@ on_sigterm() {
     fi
     if [ -n "$DQSIM_PID" ]; then
         echo "run_step.sh: SIGTERM ($why): asking dqsim to checkpoint"
-        kill -USR1 "$DQSIM_PID" 2>/dev/null || true
+        ask_to_stop
     elif [ "$STEP_ENDED" -eq 1 ]; then
         echo "run_step.sh: SIGTERM ($why) after dqsim ended (status $STATUS)"
     else
@@ -75,6 +102,36 @@ on_sigterm() {
     fi
 }
 trap on_sigterm TERM
+
+# `ranks_ready`: status 0 when every rank of the running dqsim holds the stop signals (READY_RANKS files in
+# READY_DIR), or DQSIM_READY_WAIT_S has passed since the launch (said once in the log).
+ranks_ready() {
+    local files
+    if [ "$RANKS_READY" -eq 1 ]; then return 0; fi
+    files=()
+    if [ -n "$READY_DIR" ]; then files=("$READY_DIR"/*); fi
+    if [ "${#files[@]}" -gt 0 ] && [ ! -e "${files[0]}" ]; then files=(); fi   # no match: the pattern itself
+    if [ "${#files[@]}" -ge "$READY_RANKS" ]; then RANKS_READY=1; return 0; fi
+    if [ "$SECONDS" -ge "$READY_DEADLINE" ]; then
+        echo "run_step.sh: ${#files[@]} of $READY_RANKS rank(s) said they hold the stop signals" \
+             "$DQSIM_READY_WAIT_S s after the launch (DQSIM_READY_WAIT_S); passing stops on now" >&2
+        RANKS_READY=1
+        return 0
+    fi
+    return 1
+}
+
+# `ask_to_stop`: pass USR1 on to the running dqsim (srun or mpiexec passes it to every rank), now if every
+# rank holds the stop signals, else once they do (dqsim_step's loop).
+ask_to_stop() {
+    STOP_PENDING=1
+    if ranks_ready; then
+        STOP_PENDING=0
+        kill -USR1 "$DQSIM_PID" 2>/dev/null || true
+    else
+        echo "run_step.sh: the ranks are still starting (not every one holds the stop signals yet): passing it on once they do"
+    fi
+}
 
 # The newest complete checkpoints (with a manifest) of the job whose checkpoints' prefix is PREFIX
 # (NAME.HHHHHHHH: its [run].name and the hash of its resolved job) in CHECKPOINT_DIR first (names
@@ -124,10 +181,10 @@ checkpoint_prefix() {
 
 # Run `dqsim ARGS...` on the job's ranks in the background, so that the USR1 and SIGTERM traps can pass
 # USR1 on; sets STATUS to its exit status. Each rank holds USR1 and TERM from the first thing dqsim
-# does (before it imports anything), so one passed on while the ranks still load also checkpoints
-# (75); only one in a rank's Python's own start (~0.1 s from its launch) ends it (138 or 143).
-# After a SIGTERM while SLURM ends the job it waits at most DQSIM_TERM_WAIT_S for dqsim (status 143
-# when dqsim still runs then: SLURM's SIGKILL follows).
+# does (before it imports anything) and says so (a file in DQSIM_READY_DIR); a stop that comes before
+# every rank has said so is passed on once they have (see STOP_PENDING above), so it checkpoints (75)
+# however early it comes. After a SIGTERM while SLURM ends the job it waits at most DQSIM_TERM_WAIT_S
+# for dqsim (status 143 when dqsim still runs then: SLURM's SIGKILL follows).
 dqsim_step() {
     local launch
     if [ "$STOPPED_BEFORE_START" -eq 1 ]; then NOT_STARTED=1; STATUS=$EXIT_CHECKPOINTED; return; fi
@@ -137,27 +194,52 @@ dqsim_step() {
         mpiexec) launch=("$(dirname "$DQSIM_PYTHON")/mpiexec" -n "${SLURM_NTASKS:-1}") ;;
         *) echo "run_step.sh: DQSIM_LAUNCHER=$DQSIM_LAUNCHER: allowed srun, mpiexec" >&2; STATUS=2; return ;;
     esac
-    "${launch[@]}" "$DQSIM_PYTHON" -m dqsim "$@" &
+    local made_folder=0   # 1: CHECKPOINT_DIR made here, for the readiness folder (removed again if left empty)
+    if [ ! -d "$CHECKPOINT_DIR" ] && mkdir -p "$CHECKPOINT_DIR" 2>/dev/null; then made_folder=1; fi
+    if [ -n "${SLURM_JOB_ID:-}" ]; then rm -rf "$CHECKPOINT_DIR/.ready.$SLURM_JOB_ID".*; fi   # left by a killed step
+    READY_DIR=$(mktemp -d "$CHECKPOINT_DIR/.ready.${SLURM_JOB_ID:-none}.XXXXXX" 2>/dev/null) || {
+        echo "run_step.sh: cannot create a readiness folder in $CHECKPOINT_DIR: a stop while the ranks start is" \
+             "passed on DQSIM_READY_WAIT_S after the launch" >&2; READY_DIR=""; }
+    READY_RANKS=${SLURM_NTASKS:-1} RANKS_READY=0 STOP_PENDING=0 READY_DEADLINE=$((SECONDS + DQSIM_READY_WAIT_S))
+    DQSIM_READY_DIR=$READY_DIR "${launch[@]}" "$DQSIM_PYTHON" -m dqsim "$@" &
     local pid=$!
     DQSIM_PID=$pid
-    trap 'echo "run_step.sh: USR1: asking dqsim to checkpoint"; kill -USR1 '"$pid"' 2>/dev/null || true' USR1
+    trap 'echo "run_step.sh: USR1: asking dqsim to checkpoint"; ask_to_stop' USR1
     if [ "$STOPPED_BEFORE_START" -eq 1 ]; then   # USR1 or TERM came between the test above and the traps
-        echo "run_step.sh: asking dqsim to checkpoint"; kill -USR1 "$pid" 2>/dev/null || true
+        echo "run_step.sh: asking dqsim to checkpoint"; ask_to_stop
     fi
     while true; do
-        STATUS=0
-        wait "$pid" || STATUS=$?
-        kill -0 "$pid" 2>/dev/null || break   # it ended; else wait was cut short by a trap
-        if [ "$TERM_DEADLINE" -gt 0 ]; then    # SLURM ends the job: its SIGKILL comes KillWait after its SIGTERM
-            while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$TERM_DEADLINE" ]; do sleep 0.2; done
-            if kill -0 "$pid" 2>/dev/null; then
-                echo "run_step.sh: dqsim still runs $DQSIM_TERM_WAIT_S s after the SIGTERM (DQSIM_TERM_WAIT_S); not waiting longer" >&2
-                STATUS=143
-                break
-            fi
+        if [ "$STOP_PENDING" -eq 1 ] && ranks_ready; then
+            echo "run_step.sh: passing the stop on to dqsim"
+            STOP_PENDING=0
+            kill -USR1 "$pid" 2>/dev/null || true
         fi
+        if [ "$STOP_PENDING" -eq 0 ] && [ "$TERM_DEADLINE" -eq 0 ]; then
+            STATUS=0
+            wait "$pid" || STATUS=$?
+            kill -0 "$pid" 2>/dev/null || break   # it ended; else wait was cut short by a trap
+            continue
+        fi
+        # A stop waits for the ranks, or SLURM ends the job (its SIGKILL comes KillWait after its SIGTERM): poll.
+        if ! kill -0 "$pid" 2>/dev/null; then
+            STATUS=0
+            wait "$pid" || STATUS=$?
+            break
+        fi
+        if [ "$TERM_DEADLINE" -gt 0 ] && [ "$SECONDS" -ge "$TERM_DEADLINE" ]; then
+            echo "run_step.sh: dqsim still runs $DQSIM_TERM_WAIT_S s after the SIGTERM (DQSIM_TERM_WAIT_S); not waiting longer" >&2
+            STATUS=143
+            break
+        fi
+        sleep 0.05
     done
+    if [ "$STOP_PENDING" -eq 1 ]; then
+        echo "run_step.sh: dqsim ended (status $STATUS) before its ranks held the stop signals; the stop was not passed on" >&2
+    fi
+    if [ -n "$READY_DIR" ]; then rm -rf "$READY_DIR"; fi
+    if [ "$made_folder" -eq 1 ]; then rmdir "$CHECKPOINT_DIR" 2>/dev/null || true; fi   # a run without checkpoints
     DQSIM_PID=""
+    STOP_PENDING=0
     STEP_ENDED=1
     trap 'echo "run_step.sh: USR1 after dqsim ended (status $STATUS): nothing to stop"' USR1
 }
@@ -204,6 +286,17 @@ finish_step() {
     local what="checkpoint written"
     if [ "$NOT_STARTED" -eq 1 ]; then what="stopped before dqsim started"; fi
     if [ -n "$TERM_STATE" ]; then what="$what after the SIGTERM"; fi
+    if [ "$TERM_REQUEUED" -eq 1 ]; then   # a preemption (PreemptMode=REQUEUE) at the end of its GraceTime
+        if [ "$STATUS" -eq "$EXIT_CHECKPOINTED" ]; then
+            echo "run_step.sh: $what; SLURM requeues the job itself (a preemption): not requeueing it again"
+            exit 0
+        fi
+        if [ "$STATUS" -ne 0 ]; then
+            echo "run_step.sh: dqsim ended with status $STATUS after the SIGTERM (no checkpoint of this stop); SLURM" \
+                 "requeues the job itself (a preemption): it resumes from the newest checkpoint, if any" >&2
+        fi
+        exit "$STATUS"
+    fi
     if [ -n "$TERM_STATE" ] && [ "$TERM_STATE" != RUNNING ] && [ "$TERM_REASON" != TimeLimit ]; then
         if [ "$STATUS" -eq "$EXIT_CHECKPOINTED" ]; then
             echo "run_step.sh: $what, but the job is cancelled (JobState=$TERM_STATE${TERM_REASON:+ Reason=$TERM_REASON}:" \
@@ -215,11 +308,22 @@ finish_step() {
         fi
         exit "$STATUS"
     fi
+    local preempted=""
+    if [ "$STATUS" -ne 0 ]; then preempted=$(preempted_note); fi
+    if [ "$STATUS" -ne "$EXIT_CHECKPOINTED" ] && [ "$STATUS" -ne 0 ] && [ "$STATUS" -ne 2 ] && [ -n "$preempted" ]; then
+        # SLURM's SIGTERM at the preemption reached a rank before it held the stop signals (its first ~0.1 s):
+        # the step ended without a checkpoint of this stop. Ending the job here would end it for good (SLURM
+        # requeues a preempted job only where it still runs at the end of GraceTime); requeue it instead.
+        what="dqsim ended with status $STATUS (no checkpoint of this stop: a rank still starting, ended by SLURM's SIGTERM)"
+        STATUS=$EXIT_CHECKPOINTED
+    fi
     if [ "$STATUS" -eq "$EXIT_CHECKPOINTED" ]; then
         if [ "$restarts" -lt "$DQSIM_MAX_RESTARTS" ]; then
-            echo "run_step.sh: $what; requeueing job ${SLURM_JOB_ID:-?} (restart $((restarts + 1)) of at most $DQSIM_MAX_RESTARTS)"
-            scontrol requeue "${SLURM_JOB_ID:?}"
-            exit 0
+            echo "run_step.sh: $what$preempted; requeueing job ${SLURM_JOB_ID:-?} (restart $((restarts + 1)) of at most $DQSIM_MAX_RESTARTS)"
+            if scontrol requeue "${SLURM_JOB_ID:?}"; then exit 0; fi
+            echo "run_step.sh: scontrol requeue failed (above; SLURM may have requeued or ended the job itself);" \
+                 "to go on by hand: dqsim resume $(newest_checkpoints "${CHECKPOINT_PREFIX:-}" | sed -n 1p)" >&2
+            exit "$STATUS"
         fi
         echo "run_step.sh: $what, but the job was requeued $restarts time(s) (DQSIM_MAX_RESTARTS=$DQSIM_MAX_RESTARTS):" \
              "not requeueing; continue by hand with: dqsim resume $(newest_checkpoints "${CHECKPOINT_PREFIX:-}" | head -n 1)" >&2
@@ -227,6 +331,18 @@ finish_step() {
         echo "run_step.sh: dqsim ended with status $STATUS after the SIGTERM (no checkpoint of this stop): not requeueing" >&2
     fi
     exit "$STATUS"
+}
+
+# `preempted_note`: " while SLURM preempts the job (PreemptTime=...)" where `scontrol show job` shows a
+# preemption under way, else nothing. At a preemption SLURM sends SIGTERM to the ranks at once but not to
+# this script (SLURM 22.05, PreemptMode=REQUEUE, on the test cluster; the script gets it only at the end of
+# GraceTime), so dqsim checkpoints and finish_step learns of the preemption only here.
+preempted_note() {
+    local shown when
+    if [ -z "${SLURM_JOB_ID:-}" ]; then return 0; fi
+    shown=$(timeout 5 scontrol -o show job "$SLURM_JOB_ID" 2>/dev/null || true)
+    when=$(printf '%s\n' "$shown" | sed -n 's/^.* PreemptTime=\([^ ]*\).*$/\1/p' | sed -n 1p)
+    if [ -n "$when" ] && [ "$when" != None ]; then echo " while SLURM preempts the job (PreemptTime=$when)"; fi
 }
 
 # `dqsim check JOB -n SLURM_NTASKS` with the --set assignments of ARGS, on one process: prints the

@@ -420,3 +420,95 @@ def two_thermal_modes(lam, p_a, p_b):
         coincidence += prob
         errors += prob * (a_one * (1 - b_one) + (1 - a_one) * b_one)
     return coincidence, errors / coincidence
+
+
+# --------------------------------------------------------------------------- SPDC source in Fock space
+def _fock_pairs(max_total):
+    """Basis (n_0, n_1), n_0 + n_1 <= max_total, of two modes, its index, and their annihilation matrices."""
+    states = [(n0, n1) for n0 in range(max_total + 1) for n1 in range(max_total + 1 - n0)]
+    index = {s: i for i, s in enumerate(states)}
+    a0, a1 = np.zeros((len(states),) * 2), np.zeros((len(states),) * 2)
+    for i, (n0, n1) in enumerate(states):
+        if n0:
+            a0[index[(n0 - 1, n1)], i] = math.sqrt(n0)
+        if n1:
+            a1[index[(n0, n1 - 1)], i] = math.sqrt(n1)
+    return states, index, a0, a1
+
+
+def _polarisation_rotation(a0, a1, bloch_angle):
+    """exp((θ/2)(a0†a1 - a1†a0)): a polariser turned by θ/2 (Bloch angle θ), exact on each photon-number
+    sector (the generator keeps n_0 + n_1)."""
+    generator = a0.T @ a1 - a1.T @ a0
+    w, v = np.linalg.eigh(1j * generator)
+    return (v @ np.diag(np.exp(-1j * w * bloch_angle / 2)) @ v.conj().T).real
+
+
+def _mode_loss(op, lower, t):
+    """Heisenberg picture of loss (transmittance t) on one mode: Σ_l A_l† op A_l, A_l = Σ_n √(C(n,l) t^(n-l)
+    (1-t)^l) |n-l⟩⟨n| built from the mode's annihilation matrix ``lower`` (its number operator is diagonal)."""
+    numbers = np.rint(np.diag(lower.T @ lower)).astype(int)
+    out = np.zeros_like(op)
+    kraus = np.eye(len(op))
+    for l in range(numbers.max() + 1):
+        scale = np.array([math.sqrt(math.comb(n, l) * t ** (n - l) * (1 - t) ** l / max(math.perm(n, l), 1))
+                          if n >= l else 0.0 for n in numbers])
+        # A_l = lower^l·diag(scale) has one entry per column: (A_l† op A_l)[i, j] = v_i v_j op[row_i, row_j]
+        rows = np.argmax(np.abs(kraus), axis=0)
+        v = kraus[rows, np.arange(len(op))] * scale
+        out += np.outer(v, v) * op[np.ix_(rows, rows)]
+        kraus = lower @ kraus
+    return out
+
+
+def _threshold_patterns(k0, k1, wrong, dark):
+    """Probabilities of (none, only detector 0, only detector 1, both) when k0 photons leave the analyser in
+    mode 0 and k1 in mode 1, each going to the other mode's detector with probability ``wrong``, then dark
+    counts ``dark`` per detector: counted photon by photon."""
+    out = np.zeros(4)
+    for r0 in range(k0 + 1):
+        for r1 in range(k1 + 1):
+            weight = math.comb(k0, r0) * wrong ** r0 * (1 - wrong) ** (k0 - r0) * \
+                math.comb(k1, r1) * wrong ** r1 * (1 - wrong) ** (k1 - r1)
+            det0, det1 = (k0 - r0) + r1, r0 + (k1 - r1)
+            for dark0, dark1 in itertools.product((0, 1), repeat=2):
+                p = weight * (dark if dark0 else 1 - dark) * (dark if dark1 else 1 - dark)
+                fire0, fire1 = bool(det0 or dark0), bool(det1 or dark1)
+                out[2 * fire1 + fire0] += p
+    return out  # index 0 none, 1 only 0, 2 only 1, 3 both
+
+
+def spdc_fock_patterns(lam, t_a, t_b, alpha, beta, *, wrong_a=0.0, wrong_b=0.0, dark_a=0.0, dark_b=0.0,
+                       cutoff=8):
+    """P[alice_pattern, bob_pattern] of a polarisation-entangled SPDC source in Fock space (patterns: 0 none,
+    1 only detector 0, 2 only detector 1, 3 both).
+
+    State: Σ_n (tanh r)^n/cosh² r ... the product of two two-mode squeezed vacua, H pairs and V pairs, each
+    with P(n) = λ^n/(1+λ)^(n+1), n <= cutoff (X. Ma, C.-H. F. Fung, H.-K. Lo, PRA 76, 012307 (2007), eq. (1)),
+    written in the H/V modes of both sides. Each side: loss t on each mode (Kraus operators), a polarising
+    beam splitter at Bloch angle α (Alice) or β (Bob) built as a unitary on the truncated Fock space, threshold
+    detectors whose photons go to the other detector with probability wrong_*, dark counts dark_*. The
+    probabilities are ⟨ψ|Π_a ⊗ Π_b|ψ⟩ with the POVMs taken back through the analyser and the loss."""
+    states, index, a0, a1 = _fock_pairs(2 * cutoff)
+    q = lam / (1 + lam)
+    psi = np.zeros((len(states), len(states)))
+    for n0, n1 in itertools.product(range(cutoff + 1), repeat=2):
+        psi[index[(n0, n1)], index[(n0, n1)]] = math.sqrt((1 - q) ** 2 * q ** (n0 + n1))
+
+    def povms(t, angle, wrong, dark):
+        u = _polarisation_rotation(a0, a1, angle)
+        diag = np.array([_threshold_patterns(k0, k1, wrong, dark) for k0, k1 in states])
+        return [_mode_loss(_mode_loss(u.T @ np.diag(diag[:, pattern]) @ u, a0, t), a1, t) for pattern in range(4)]
+
+    alice, bob = povms(t_a, alpha, wrong_a, dark_a), povms(t_b, beta, wrong_b, dark_b)
+    return np.array([[np.trace(psi.T @ pa @ psi @ pb.T) for pb in bob] for pa in alice])
+
+
+def squashed_coincidences(patterns):
+    """(P_c, P_c·Q, E) from P[alice_pattern, bob_pattern]: both sides click, a double click a random bit,
+    Q the probability that the bits differ, E = 1 - 2Q the correlator of the coincidences."""
+    bit_one = {1: 0.0, 2: 1.0, 3: 0.5}
+    p_c = sum(patterns[a, b] for a in (1, 2, 3) for b in (1, 2, 3))
+    err = sum(patterns[a, b] * (bit_one[a] * (1 - bit_one[b]) + (1 - bit_one[a]) * bit_one[b])
+              for a in (1, 2, 3) for b in (1, 2, 3))
+    return p_c, err, 1 - 2 * err / p_c

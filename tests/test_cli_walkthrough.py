@@ -16,8 +16,9 @@ from dqsim.cli.main import build_parser
 from dqsim.cli.merge import merge_files
 from dqsim.cli.progress import ProgressLog
 from dqsim.engine import checkpoint
-from dqsim.errors import CircuitError
+from dqsim.errors import CircuitError, DqsimError
 from dqsim.io import open_run, write_run_file
+from dqsim.network.link import LinkSpec
 from mpi_helper import ROOT, child_env, have_mpi, run_dqsim, run_here
 
 QUICKSTART_SMALL = ["--set", "simulation.observables=[]", "--set", "simulation.shots=10"]
@@ -410,3 +411,48 @@ def test_repro_a_resumed_run_says_so_and_estimates_from_its_own_pace(tmp_path):
     resumed = run_here(["resume", first, "-o", tmp_path / "x.h5"]).stdout
     assert "dqsim run repeater_chain (repeater): 1 rank(s), " in resumed, resumed
     assert f"; resumed from {first}\n" in resumed, resumed
+
+
+@pytest.mark.parametrize("command", [["inspect"], ["plot"], ["merge", "merged.h5"]])
+def test_repro_a_damaged_run_file_says_what_to_do(tmp_path, command):
+    """A run file with a byte changed (a bad copy) was 'damaged (its SHA-256 differs from the manifest's)'
+    and no more: the line now says to copy it again or rerun, and that --no-verify reads it as it is."""
+    out = tmp_path / "q.h5"
+    run_here(["run", "jobs/quickstart.toml", "-o", out, "--quiet", "--set", "circuit.num_qubits=4",
+              "--set", "simulation.observables=[]"])
+    data = bytearray(out.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    out.write_bytes(bytes(data))
+    argv = [*command[:1], *[tmp_path / name for name in command[1:]], out]
+    proc = run_here(argv, check=False)
+    assert proc.returncode == 2 and proc.stderr == (
+        f"dqsim: error: {out}: damaged (its SHA-256 differs from the manifest's): copy the files again with the "
+        ".manifest.json, or run the job again; dqsim inspect --no-verify reads the run file as it is\n")
+
+
+@pytest.mark.parametrize("job, assignment, shown", [
+    ("jobs/bb84_decoy_50km.toml", "qkd.link.dead_time_ps=1e-5", "[qkd.link].dead_time_ps: expected an integer, got 1e-05"),
+    ("jobs/dqc_ghz_4qpu.toml", "network.link.gate_width_ps=1e-9",
+     "[network.link].gate_width_ps = 1e-09: must be an integer in [1, inf)"),
+    ("jobs/dqc_ghz_4qpu.toml", "network.node.gate_2q_duration_ps=2e-7",
+     "[network.node].gate_2q_duration_ps = 2e-07: must be an integer in [0, 1_000_000_000_000] (at most 1 s)"),
+    ("jobs/repeater_chain.toml", "chain.link.gate_width_ps=1e-9",
+     "[chain.link].gate_width_ps = 1e-09: must be an integer in [1, inf)"),
+])
+def test_repro_seconds_in_a_picosecond_key_say_the_unit(job, assignment, shown):
+    """``gate_width_ps = 1e-9`` (a nanosecond written in seconds) said only 'expected an integer' or 'must be an
+    integer in [1, inf)': the line now says the key is in picoseconds and how many make a ns, a µs and a s."""
+    proc = run_here(["check", job, "--set", assignment], check=False)
+    key = assignment.split("=")[0].split(".")[-1]
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and proc.stderr.endswith(
+        f"{shown} ({key} is in picoseconds, an integer: 1 ns = 1_000, 1 µs = 1_000_000, "
+        "1 s = 1_000_000_000_000)\n"), proc.stderr
+    whole = run_here(["check", job, "--set", assignment.split("=")[0] + "=1500.5"], check=False)
+    assert whole.returncode == 2 and "picoseconds" not in whole.stderr  # a fraction of a ps: no guess at seconds
+
+
+def test_repro_a_spec_given_seconds_for_picoseconds_says_the_unit():
+    """The same for the Python API: ``LinkSpec(gate_width_ps=1e-9)``."""
+    with pytest.raises(DqsimError, match=r"gate_width_ps must be an integer in \[1, inf\), got 1e-09 "
+                                         r"\(gate_width_ps is in picoseconds, an integer: 1 ns = 1_000, "):
+        LinkSpec(distance_km=10.0, gate_width_ps=1e-9)

@@ -282,7 +282,10 @@ def test_missing_link_table_needs_a_distance():
      r"\[\[qkd\.classical_channels\]\]\[0\]\.direction = \"up\": must be one of \"co\", \"counter\"$"),
     ([CHANNEL, CHANNEL.replace("0.0", "31")],
      r"\[\[qkd\.classical_channels\]\]\[1\]\.launch_power_dbm = 31\.0: must be in \[-60, 30\]$"),
-    ([CHANNEL.replace("0.1", "0")], r"\[\[qkd\.classical_channels\]\]\[0\]\.filter_bandwidth_nm = 0\.0: must be in \(0, inf\)$"),
+    ([CHANNEL.replace("0.1", "0")], r"\[\[qkd\.classical_channels\]\]\[0\]\.filter_bandwidth_nm = 0\.0: must be in \(0, 100\]$"),
+    # a 100 GHz filter typed in Hz into the key in nm
+    ([CHANNEL.replace("0.1", "100e9")],
+     r"\[\[qkd\.classical_channels\]\]\[0\]\.filter_bandwidth_nm = 100000000000\.0: must be in \(0, 100\]$"),
     ([CHANNEL + "\nraman_cross_section_per_km_per_nm = 0"],
      r"\[\[qkd\.classical_channels\]\]\[0\]\.raman_cross_section_per_km_per_nm = 0\.0: must be in \(0, inf\)$"),
     ([CHANNEL + "\nwavelength_nm = 300"], r"\[\[qkd\.classical_channels\]\]\[0\]\.wavelength_nm = 300\.0: must be in \[400, 2000\]$"),
@@ -456,6 +459,32 @@ def test_overrides():
 ])
 def test_override_errors(assignment, match):
     job = load_job(JOBS / "bb84_eve_intercept.toml")
+    with pytest.raises(ConfigError, match=match) as info:
+        apply_overrides(job, [assignment])
+    assert "\n" not in str(info.value)
+
+
+def test_override_entry_of_an_array_of_tables():
+    # --set reaches one [[qkd.classical_channels]] entry by its index (a launch-power sweep needs it)
+    job = load_job(JOBS / "bb84_raman_coexistence.toml")
+    new = apply_overrides(job, ["qkd.classical_channels[0].launch_power_dbm=3",
+                                'qkd.classical_channels[0].direction="counter"'])
+    channel = new.qkd.classical_channels[0]
+    assert (channel.launch_power_dbm, channel.direction) == (3.0, "counter")
+    assert job.qkd.classical_channels[0].launch_power_dbm == 0.0  # the original is unchanged
+
+
+@pytest.mark.parametrize("assignment, match", [
+    ("qkd.classical_channels[1].launch_power_dbm=3",
+     r"\[\[qkd\.classical_channels\]\] has 1 entries \(indices 0\.\.0\), got index 1; add entries in the job file$"),
+    ("qkd.classical_channels.0.launch_power_dbm=3",
+     r"\[\[qkd\.classical_channels\]\] is an array of 1 table\(s\): name one entry, e\.g\. "
+     r"--set qkd\.classical_channels\[0\]\.launch_power_dbm=\.\.\.$"),
+    ("qkd.link[0].distance_km=3", r"\[qkd\.link\] is \{.*, not an array of tables; NAME\[N\] picks entry N"),
+    ("qkd.eve[0].fraction=0.5", r"\[qkd\.eve\] is absent; NAME\[N\] picks entry N"),
+])
+def test_override_entry_errors(assignment, match):
+    job = load_job(JOBS / "bb84_raman_coexistence.toml")
     with pytest.raises(ConfigError, match=match) as info:
         apply_overrides(job, [assignment])
     assert "\n" not in str(info.value)

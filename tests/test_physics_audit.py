@@ -8,6 +8,7 @@ probability ~0.3 %). Every test takes well under 2 s on one core.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -27,9 +28,10 @@ from dqsim.network.werner import (bbpssw_fidelity, bbpssw_success_probability, c
                                   swap_fidelity)
 from dqsim.protocols.qkd import (ChannelModel, DecoySource, DetectorModel, alice_batch, block_counts, bob_detect,
                                  estimate_block, theoretical_key_rate)
-from dqsim.protocols.qkd.entangled import EntangledSource, bbm92_batch, chsh_estimate, e91_batch, sifted_statistics
+from dqsim.protocols.qkd.entangled import (E91_CHSH_TERMS, EntangledSource, bbm92_batch, chsh_estimate,
+                                          coincidence_counts, e91_batch, sifted_statistics)
 from dqsim.protocols.qkd.finite_key import entangled_finite_key_length, expected_counts, finite_key_length
-from dqsim.protocols.qkd.spdc import pair_statistics
+from dqsim.protocols.qkd.spdc import expected_spdc_chsh, pair_statistics
 from dqsim.protocols.qkd.theory import binary_entropy
 from dqsim.protocols.repeater import ChainSpec
 from dqsim.scenarios import repeater
@@ -416,24 +418,100 @@ def test_bbm92_qber_and_e91_chsh_from_werner_pairs(werner, arm, efficiency, dark
 
 
 def test_ma_fung_lo_reference_counts_two_thermal_modes():
-    """The reference of the next test: Ma, Fung and Lo's closed forms equal a direct count over two independent
-    thermal modes (the two-mode squeezed vacuum in a matched basis)."""
+    """The references of the next tests: Ma, Fung and Lo's closed forms equal a direct count over two independent
+    thermal modes (the two-mode squeezed vacuum in a matched basis) and the Fock-space source."""
     for lam, p_a, p_b in [(0.005, 0.1, 0.1), (0.05, 0.3, 0.02), (0.25, 1.0, 0.5)]:
         direct = ref.two_thermal_modes(lam, p_a, p_b)
         closed = ref.ma_fung_lo_2007(lam, p_a, p_b)
         assert direct == pytest.approx(closed, rel=1e-9)
+    p_c, err, _e = ref.squashed_coincidences(ref.spdc_fock_patterns(0.05, 0.3, 0.02, 0.0, 0.0, cutoff=6))
+    assert (p_c, err / p_c) == pytest.approx(ref.ma_fung_lo_2007(0.05, 0.3, 0.02), rel=1e-6)  # the Fock-space one
 
 
-@pytest.mark.xfail(strict=True, reason="known, not fixed: the SPDC source is one thermal count of independent pairs, "
-                                       "not the two-mode squeezed vacuum (docs/physics-audit-20261206.md)")
 @pytest.mark.parametrize(("mean_pair_number", "arm"), [(0.01, 0.1), (0.1, 0.1), (0.1, 1.0)])
 def test_spdc_multi_pair_qber_of_a_polarisation_entangled_source(mean_pair_number, arm):
     """Coincidence probability and QBER of a polarisation-entangled PDC source against Ma, Fung and Lo 2007
-    (λ = μ/2; rel. 1e-6). dqsim's model gives about twice their accidental QBER at small μ."""
+    (λ = μ/2; rel. 1e-6). Failed before the source was the two-mode squeezed vacuum (defect 2: dqsim's thermal
+    count of independent pairs gave about twice their accidental QBER at small μ)."""
     p_c, qber = pair_statistics(mean_pair_number, transmittance_alice=arm, transmittance_bob=arm, efficiency=1.0,
                                 dark_count_probability=0.0)
     q_ref, e_ref = ref.ma_fung_lo_2007(mean_pair_number / 2, arm, arm)
     assert p_c == pytest.approx(q_ref, rel=1e-6) and qber == pytest.approx(e_ref, rel=1e-6)
+
+
+@pytest.mark.parametrize(("mean_pair_number", "eta_a", "eta_b"),
+                         [(0.1, 0.3, 0.3), (0.5, 0.1, 0.1), (0.5, 0.5, 0.05), (1.5, 0.6, 0.6)])
+def test_spdc_simulated_bbm92_gain_and_qber_against_ma_fung_lo(mean_pair_number, eta_a, eta_b):
+    """bbm92_batch with the SPDC source, no dark counts, w = 1: matched-basis coincidences per slot (gain Q_λ
+    times the sifted fraction 1/2) and their QBER E_λ within 3 binomial s.e. of Ma, Fung and Lo 2007; 2e5 slots."""
+    num = 200_000
+    batch = bbm92_batch(np, EntangledSource(werner=1.0, mean_pair_number=mean_pair_number), transmittance_alice=eta_a,
+                        transmittance_bob=eta_b, efficiency=1.0, dark_count_probability=0.0, seed=11, start_pair=0,
+                        num_pairs=num)
+    stats = sifted_statistics(batch)
+    gain, qber = ref.ma_fung_lo_2007(mean_pair_number / 2, eta_a, eta_b)
+    assert_rate(stats.num_sifted, num, 0.5 * gain, "sifted coincidences per slot")
+    assert_rate(stats.num_errors, stats.num_sifted, qber, "QBER")
+
+
+SPDC_FOCK = dict(mean_pair_number=0.3, werner=0.95, misalignment=0.03, dark=1e-3, t_a=0.6, t_b=0.4, efficiency=0.9)
+
+
+def _spdc_fock(alpha, beta, cutoff=6):
+    """The Fock-space reference at SPDC_FOCK: Alice's photons misrouted with e_d, Bob's with the Werner
+    noise's (1 - w)/2 followed by e_d (two independent flips)."""
+    c = SPDC_FOCK
+    e_w = (1 - c["werner"]) / 2
+    wrong_b = e_w * (1 - c["misalignment"]) + c["misalignment"] * (1 - e_w)
+    return ref.squashed_coincidences(ref.spdc_fock_patterns(
+        c["mean_pair_number"] / 2, c["t_a"] * c["efficiency"], c["t_b"] * c["efficiency"], alpha, beta,
+        wrong_a=c["misalignment"], wrong_b=wrong_b, dark_a=c["dark"], dark_b=c["dark"], cutoff=cutoff))
+
+
+def _spdc_channel():
+    c = SPDC_FOCK
+    return dict(transmittance_alice=c["t_a"], transmittance_bob=c["t_b"], efficiency=c["efficiency"],
+                dark_count_probability=c["dark"], misalignment=c["misalignment"], werner=c["werner"])
+
+
+def test_spdc_closed_forms_against_the_fock_space_source():
+    """spdc.pair_statistics (matched bases, here both at π/4) and expected_spdc_chsh (Ekert's four setting pairs,
+    each computed at its own two angles, so the rotation invariance is checked too) against the two-mode
+    squeezed vacuum in Fock space (6 pairs per mode, loss as Kraus operators, the analysers as unitaries,
+    threshold detectors, misrouting, dark counts): rel. 1e-4 (the truncation leaves out ~2e-5)."""
+    p_c, qber = pair_statistics(SPDC_FOCK["mean_pair_number"], **_spdc_channel())
+    ref_c, ref_err, _e = _spdc_fock(math.pi / 4, math.pi / 4)
+    assert p_c == pytest.approx(ref_c, rel=1e-4) and qber == pytest.approx(ref_err / ref_c, rel=1e-4)
+    alice, bob = (0.0, math.pi / 4, math.pi / 2), (math.pi / 4, math.pi / 2, 3 * math.pi / 4)
+    s_ref = abs(sum(sign * _spdc_fock(alice[a], bob[b])[2] for a, b, sign in E91_CHSH_TERMS))
+    s = expected_spdc_chsh(SPDC_FOCK["mean_pair_number"], **_spdc_channel())
+    assert s == pytest.approx(s_ref, rel=1e-4) and 2.0 < s < 2.5
+
+
+def test_spdc_simulated_e91_correlators_against_the_fock_space_source():
+    """e91_batch with the SPDC source (μ = 0.3, w = 0.95, e_d = 0.03, dark counts 1e-3): for each of the 9 setting
+    pairs, coincidences per slot (binomial s.e.) and the correlator E (s.e. √((1 - E²)/N)) within 3 s.e. of the
+    Fock-space reference at the pair's relative angle β - α (6 pairs per mode); 2e5 slots."""
+    num = 200_000
+    c = SPDC_FOCK
+    batch = e91_batch(np, EntangledSource(werner=c["werner"], mean_pair_number=c["mean_pair_number"]),
+                      misalignment=c["misalignment"], transmittance_alice=c["t_a"], transmittance_bob=c["t_b"],
+                      efficiency=c["efficiency"], dark_count_probability=c["dark"], seed=12, start_pair=0,
+                      num_pairs=num)
+    counts = coincidence_counts(batch)
+    alice, bob = (0.0, math.pi / 4, math.pi / 2), (math.pi / 4, math.pi / 2, 3 * math.pi / 4)
+    reference = {}
+    for a, b in itertools.product(range(3), range(3)):
+        theta = round(bob[b] - alice[a], 12)
+        if theta not in reference:
+            reference[theta] = _spdc_fock(0.0, theta)
+        p_c, _err, e = reference[theta]
+        cell = counts[a, b]
+        n = int(cell.sum())
+        assert_rate(n, num, p_c / 9, f"coincidences at settings ({a}, {b})")
+        measured = (cell[0, 0] + cell[1, 1] - cell[0, 1] - cell[1, 0]) / n
+        assert abs(measured - e) <= NUM_STANDARD_ERRORS * math.sqrt((1 - e * e) / n), ((a, b), measured, e)
+    assert len(reference) == 5
 
 
 def test_default_qkd_sampler_with_dead_time_follows_the_renewal_law():

@@ -12,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import pickle
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -42,6 +44,8 @@ from dqsim.protocols.qkd.entangled import (
     expected_qber,
     sifted_statistics,
 )
+from dqsim.protocols.qkd.nodes import (OLD_SPDC_SOURCE_MODEL, SPDC_SOURCE_MODEL, EntangledAlice, LinkTally,
+                                       refuse_old_spdc_source)
 from dqsim.protocols.qkd.spdc import optimal_mean_pair_number, pair_statistics, spdc_key_rate
 
 LOSSLESS = dict(transmittance_alice=1.0, transmittance_bob=1.0, efficiency=1.0, dark_count_probability=0.0)
@@ -354,18 +358,20 @@ def test_repro_12_bbm92_job_uses_the_link_misalignment():
     assert qbers[1] > qbers[0] + 0.2, qbers
 
 
-def test_thermal_source_detection_and_coincidence_rates_follow_the_thermal_law():
-    """SPDC with mean pair number μ (P(n) = μ^n/(1+μ)^(n+1)), no dark counts: Alice clicks with
-    1 - 1/(1+μ p_a) and both sides with 1 - 1/(1+μ p_a) - 1/(1+μ p_b) + 1/(1+μ(p_a+p_b-p_a p_b));
+def test_spdc_source_detection_and_coincidence_rates_follow_the_two_mode_thermal_law():
+    """SPDC with mean pair number μ, no dark counts: two independent thermal modes of λ = μ/2 on each side
+    (the two-mode squeezed vacuum; Ma, Fung and Lo, PRA 76, 012307 (2007)): Alice clicks with
+    1 - 1/(1+λ p_a)² and both sides with 1 - 1/(1+λ p_a)² - 1/(1+λ p_b)² + 1/(1+λ(p_a+p_b-p_a p_b))²;
     within 3 binomial standard errors."""
     mu, p_a, p_b, n = 0.4, 0.3 * 0.8, 0.5 * 0.8, 300_000
+    lam = mu / 2
     source = EntangledSource(werner=0.97, mean_pair_number=mu)
     batch = bbm92_batch(np, source, transmittance_alice=0.3, transmittance_bob=0.5, efficiency=0.8,
                         dark_count_probability=0.0, seed=4, start_pair=0, num_pairs=n)
     alice, bob = np.asarray(batch.alice_detected), np.asarray(batch.bob_detected)
-    none_a, none_b = 1 / (1 + mu * p_a), 1 / (1 + mu * p_b)
-    for measured, expected in ((alice.mean(), 1 - none_a),
-                               ((alice & bob).mean(), 1 - none_a - none_b + 1 / (1 + mu * (p_a + p_b - p_a * p_b)))):
+    none_a, none_b = 1 / (1 + lam * p_a) ** 2, 1 / (1 + lam * p_b) ** 2
+    both = 1 - none_a - none_b + 1 / (1 + lam * (p_a + p_b - p_a * p_b)) ** 2
+    for measured, expected in ((alice.mean(), 1 - none_a), ((alice & bob).mean(), both)):
         se = math.sqrt(expected * (1 - expected) / n)
         assert abs(measured - expected) <= 3 * se, (measured, expected, se)
 
@@ -382,6 +388,44 @@ def test_thermal_source_qber_rises_with_the_mean_pair_number():
                           ["qkd.pulses=400000", "qkd.batch_pulses=200000", "qkd.source.mean_pair_number=0.5"])
     out = qkd_scenario.run_job(job, comm=comm_mod.SingleComm(), backend=backend_mod.select("numpy"))
     assert float(out.tables["blocks"]["qber_signal"][0]) > 0.1
+
+
+def test_an_older_multi_pair_checkpoint_is_refused_in_one_line():
+    """A tally pickled before the SPDC source became the two-mode squeezed vacuum (no spdc_source_model; its
+    draws came from the older thermal model) is refused for a job with a mean pair number, whether it is a
+    running link's (EntangledAlice) or a sweep's stored distance; one-pair jobs and new tallies resume. (Seen
+    end to end: a checkpoint that main wrote of bbm92_20km.toml with mean_pair_number = 0.1 is refused by
+    `dqsim resume`; one written now resumes to the uninterrupted tables.)"""
+    old = LinkTally(pulses=7)
+    del old.spdc_source_model  # what a tally pickled before 2026-12-06 holds
+    old = pickle.loads(pickle.dumps(old))
+    new = pickle.loads(pickle.dumps(LinkTally(pulses=7)))
+    assert (old.spdc_source_model, new.spdc_source_model) == (OLD_SPDC_SOURCE_MODEL, SPDC_SOURCE_MODEL)
+    refuse_old_spdc_source(None, [old])
+    refuse_old_spdc_source(0.1, [new])
+    with pytest.raises(DqsimError, match="older dqsim, whose SPDC source was a thermal count") as info:
+        refuse_old_spdc_source(0.1, [new, old])
+    assert "\n" not in str(info.value)
+    for mu, tally, refused in ((0.1, old, True), (None, old, False), (0.1, new, False)):
+        state = {"plan": SimpleNamespace(protocol="bbm92", entangled_source=EntangledSource(mean_pair_number=mu)),
+                 "counts": None, "block_chsh": None, "chsh": None, "phase": "emit", "result": None, "tally": tally}
+        alice = object.__new__(EntangledAlice)
+        if refused:
+            with pytest.raises(DqsimError, match="SPDC source was a thermal count"):
+                alice.__setstate__(dict(state))
+        else:
+            alice.__setstate__(dict(state))
+        job = load_job(ROOT / "jobs" / "bbm92_20km.toml")
+        if mu is not None:
+            job = apply_overrides(job, [f"qkd.source.mean_pair_number={mu}"])
+        stored = {"tallies": {0: tally}}
+        session = SimpleNamespace(stored_next=lambda stored=stored: stored)
+        if refused:
+            with pytest.raises(DqsimError, match="SPDC source was a thermal count"):
+                qkd_scenario.run_network(job, comm=comm_mod.SingleComm(), backend=None, checkpointing=session)
+        else:
+            assert qkd_scenario.run_network(job, comm=comm_mod.SingleComm(), backend=None,
+                                            checkpointing=session) is stored
 
 
 # --- dead time and afterpulsing (issue 12) ------------------------------------------------------

@@ -188,6 +188,20 @@ def test_a_link_without_key_says_why_in_one_line(job_name, overrides, reason):
     assert not any("nan" in line.lower() for line in out.summary), out.summary
 
 
+def test_a_link_without_photons_says_distances_are_in_km():
+    """A sweep typed in metres (25000 for 25 km) ran without a word on the cause: 'no sifted signal bit ...
+    (too few pulses or too much loss)'. The summary's no-key line now gives the expected photon count and the
+    unit, and a lossy but possible link (200 km, 2000 pulses) gets the count without the word on metres."""
+    _job, out = run("bb84_distance_sweep", "qkd.pulses=2000", "qkd.batch_pulses=2000",
+                    "qkd.sweep.distances_km=[200, 25000]")
+    lines = [line for line in out.summary if "no key:" in line]
+    assert len(lines) == 2, out.summary
+    assert "fewer than one photon expected through 200 km of fibre in 2,000 pulses" in lines[0]
+    assert "not m" not in lines[0]
+    assert lines[1].endswith("(fewer than one photon expected through 25000 km of fibre in 2,000 pulses: "
+                             "transmittance 0; distances are in km, not m)"), lines[1]
+
+
 def test_a_block_with_key_has_no_reason():
     _job, out = run("bb84_decoy_50km", "qkd.pulses=2000000", "qkd.block_pulses=1000000")
     assert (out.tables["blocks"]["secret_key_bits"] > 0).all() and (out.tables["blocks"]["no_key_reason"] == "").all()

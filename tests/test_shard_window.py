@@ -12,6 +12,7 @@ amplitudes, bit for bit, and the same byte counts.
 import numpy as np
 import pytest
 
+from dqsim.backend import fast
 from mpi_helper import run_mpi
 
 MODES = ("1", "slots", "0")
@@ -166,3 +167,47 @@ def test_an_error_on_one_rank_between_allocations_aborts_the_job(tmp_path):
 
 def test_a_setting_on_some_ranks_only_gives_ordinary_shards_everywhere(lifetime):
     assert lifetime["mixed_setting_windowed"][0] == 0
+
+
+def _index_swap(a, b, bits, offset_a, offset_b, start, stop):
+    """The swap :func:`dqsim.backend.fast.cross_swap` makes, by NumPy fancy indexing: block
+    elements ``start..stop-1`` of the amplitudes whose ``bits`` equal the offset's."""
+    index = np.arange(a.size)
+    mask = sum(1 << bit for bit in bits)
+    ia = index[(index & mask) == offset_a][start:stop]
+    ib = index[(index & mask) == offset_b][start:stop]
+    a, b = a.copy(), b.copy()
+    a[ia], b[ib] = b[ib], a[ia].copy()
+    return a, b
+
+
+def _random_shard(rng, n, precision, skip_bytes):
+    """A random complex array of 2^n amplitudes starting ``skip_bytes`` past a 64-byte boundary."""
+    dtype = np.dtype(precision)
+    raw = np.empty((1 << n) * dtype.itemsize + 128, dtype=np.uint8)
+    first = (-raw.ctypes.data % 64) + skip_bytes
+    psi = raw[first : first + (1 << n) * dtype.itemsize].view(dtype)
+    psi[...] = rng.normal(size=1 << n) + 1j * rng.normal(size=1 << n)
+    return psi
+
+
+@pytest.mark.skipif(not fast.has_cross_swap(), reason="numba missing: no windows, no cross_swap")
+@pytest.mark.parametrize("skip_bytes", [0, 16])
+@pytest.mark.parametrize("precision", ["complex128", "complex64"])
+@pytest.mark.parametrize("bits", [[0], [1], [2], [3], [4], [5], [8], [12], [13], [0, 12], [3, 7], [2, 5, 11]])
+def test_cross_swap_matches_an_index_swap(precision, bits, skip_bytes):
+    """Every run length of the vector swaps (8 bytes to 128 and beyond 256, in words of both
+    precisions), one bit or several, each half of the block and the whole, two offsets; shards
+    on a 64-byte boundary (runs of 64 and 128 bytes by non-temporal stores) and 16 bytes past."""
+    n = 14
+    rng = np.random.default_rng(len(bits) * 100 + bits[0])
+    count = (1 << n) >> len(bits)
+    offsets = [(1 << bits[0], 0), (sum(1 << b for b in bits), 1 << bits[-1])]
+    for offset_a, offset_b in offsets:
+        for start, stop in ((0, count), (0, count >> 1), (count >> 1, count)):
+            a = _random_shard(rng, n, precision, skip_bytes)
+            b = _random_shard(rng, n, precision, skip_bytes)
+            want_a, want_b = _index_swap(a, b, bits, offset_a, offset_b, start, stop)
+            fast.cross_swap(a, b, bits, offset_a, offset_b, start, stop)
+            np.testing.assert_array_equal(a, want_a, err_msg=f"{bits} {offset_a} {offset_b} {start}:{stop}")
+            np.testing.assert_array_equal(b, want_b, err_msg=f"{bits} {offset_a} {offset_b} {start}:{stop}")

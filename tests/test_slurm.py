@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from dqsim.io import open_run
-from mpi_helper import ROOT, child_env, run_mpi
-from run_files import same_tables
+from mpi_helper import ROOT, child_env, run_here, run_mpi
+from run_files import checkpoints, same_tables
 
 CLUSTER = ROOT / "tests" / "slurm" / "cluster.sh"
 #: cluster.sh's exit status where SLURM cannot be installed or started on this machine.
@@ -183,6 +183,7 @@ def test_dqsim_sbatch_runs_two_ranks_with_srun(slurm_env, tmp_path):
                      r"compiled, [0-9]+ loaded from the cache\)\ndqsim warmup: .*; numba's cache: ", log,
                      re.MULTILINE), log
     assert log.index("dqsim warmup: [1/1]") < log.index("dqsim: [")
+    assert not (ROOT / "checkpoints" / job_id).exists()  # no checkpoint: no folder (the readiness folder's is removed)
 
 
 #: A QKD run long enough to be interrupted, checkpointing every 0.5 ms of simulated time.
@@ -201,13 +202,18 @@ def long_qkd_reference(tmp_path_factory):
     return reference
 
 
-def usr1_once_checkpointed(env, job_id: str, checkpoints, scancel=("--signal=USR1", "--batch")) -> None:
-    """Wait for the first checkpoint in ``checkpoints``, then send USR1 to the job's batch script (or run
-    ``scancel`` with the options ``scancel``)."""
+def wait_for_checkpoint(checkpoints) -> None:
+    """Wait (at most 180 s) for the first checkpoint in ``checkpoints``."""
     deadline = time.monotonic() + 180
     while not list(checkpoints.glob("*.h5")) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert list(checkpoints.glob("*.h5")), "no checkpoint appeared"
+
+
+def usr1_once_checkpointed(env, job_id: str, checkpoints, scancel=("--signal=USR1", "--batch")) -> None:
+    """Wait for the first checkpoint in ``checkpoints``, then send USR1 to the job's batch script (or run
+    ``scancel`` with the options ``scancel``)."""
+    wait_for_checkpoint(checkpoints)
     subprocess.run(["scancel", *scancel, job_id], env=env, check=True)
 
 
@@ -238,6 +244,7 @@ def test_usr1_checkpoints_requeues_and_resumes(slurm_env, long_qkd_reference, tm
     log = next(tmp_path.glob("requeue-*.out")).read_text()
     assert state == "COMPLETED", log
     assert "requeueing job" in log and "restart 1: resuming from" in log, log
+    assert "still starting" not in log and "said they hold the stop signals" not in log, log  # both ranks said so
     same_tables(open_run(long_qkd_reference), open_run(out), ["blocks", "links"])
 
 
@@ -257,6 +264,36 @@ def test_sigterm_to_the_batch_script_checkpoints_requeues_and_resumes(slurm_env,
     assert state == "COMPLETED", log
     assert "run_step.sh: SIGTERM (JobState=RUNNING Reason=None): asking dqsim to checkpoint" in log, log
     assert "checkpoint written after the SIGTERM; requeueing job" in log and "restart 1: resuming from" in log, log
+    same_tables(open_run(long_qkd_reference), open_run(out), ["blocks", "links"])
+
+
+@pytest.mark.timeout(420)
+def test_preempted_job_checkpoints_requeues_and_resumes(slurm_env, long_qkd_reference, tmp_path):
+    """A job in the test cluster's partition ``preemptable`` (PreemptMode=REQUEUE, GraceTime=10 s) preempted by one
+    in ``urgent`` that needs every CPU of the node. SLURM 22.05 sends SIGTERM to the ranks at once (not to the batch
+    script; JobState stays RUNNING, PreemptTime is set), so dqsim checkpoints (75) and run_step.sh requeues the job,
+    which resumes to the uninterrupted run's results after the urgent job. Should the checkpoint outlast the grace
+    time, the batch script's SIGTERM at its end finds the job requeued by SLURM, and run_step.sh leaves it so."""
+    shown = subprocess.run(["sinfo", "-h", "-N", "-p", "preemptable", "-o", "%c"], env=slurm_env, capture_output=True,
+                           text=True, timeout=30).stdout.split()
+    if not shown:
+        pytest.skip("the running test cluster has no partition 'preemptable' (started by an older cluster.sh: "
+                    "tests/slurm/cluster.sh down, then up)")
+    out = tmp_path / "preempted.h5"
+    checkpoints = tmp_path / "ck"
+    env = dict(slurm_env, DQSIM_CHECKPOINT_DIR=str(checkpoints))
+    job_id = sbatch(env, tmp_path, "--partition=preemptable", "--nodes=1", "--ntasks-per-node=1", "--cpus-per-task=1",
+                    "--gpus-per-task=0", f"--output={tmp_path}/preempted-%j.out", "slurm/dqsim.sbatch", *LONG_QKD,
+                    "--output", str(out))
+    wait_for_checkpoint(checkpoints)
+    urgent_id = sbatch(env, tmp_path, "--partition=urgent", "--ntasks=1", f"--cpus-per-task={shown[0]}",
+                       f"--output={tmp_path}/urgent-%j.out", "--wrap", "echo urgent job ran")
+    state = final_state(env, job_id, out.exists)
+    log = next(tmp_path.glob("preempted-*.out")).read_text()
+    assert state == "COMPLETED" and wait_for_job(env, tmp_path, urgent_id, 60) == {urgent_id: 0}, log
+    assert ("checkpoint written while SLURM preempts the job (PreemptTime=" in log and "requeueing job" in log) or (
+        "SLURM requeues the job itself (a preemption): not requeueing it again" in log), log
+    assert "cancelled" not in log and "restart 1: resuming from" in log and restarts_of(env, job_id) == 1, log
     same_tables(open_run(long_qkd_reference), open_run(out), ["blocks", "links"])
 
 
@@ -463,9 +500,12 @@ def test_readme_names_every_setting_of_the_scripts():
 
 FAKE_SRUN = """#!/usr/bin/env bash
 # srun standing in for the ranks: USR1 asks for the stop (status 75, as dqsim after its checkpoint), unless
-# FAKE_IGNORE_USR1=1; it sends SIGTERM to the batch shell that launched it, as scancel would.
+# FAKE_IGNORE_USR1=1; it says it holds the stop signals (its file in DQSIM_READY_DIR, as each dqsim rank) unless
+# FAKE_NEVER_READY=1, and sends SIGTERM to the batch shell that launched it, as scancel would.
 if [ "${FAKE_IGNORE_USR1:-0}" = 1 ]; then trap 'echo "FAKE srun: USR1 (ignored)"' USR1
 else trap 'echo "FAKE srun: USR1"; exit 75' USR1; fi
+[ "${FAKE_NEVER_READY:-0}" = 1 ] || touch "$DQSIM_READY_DIR/fake.$$"
+[ -z "${FAKE_EXIT_STATUS:-}" ] || exit "$FAKE_EXIT_STATUS"  # a step that ends by itself, no SIGTERM to the shell
 sleep 0.3  # the batch shell has noted this launch
 kill -TERM "$PPID"
 for _ in $(seq 300); do  # ends with the batch shell (then this process has another parent)
@@ -476,9 +516,12 @@ done
 exit 0
 """
 FAKE_SCONTROL = """#!/usr/bin/env bash
-# scontrol answering `scontrol -o show job ID` with FAKE_JOB_STATE and `scontrol requeue ID` with a line.
+# scontrol answering `scontrol -o show job ID` with FAKE_JOB_STATE (and FAKE_REASON, FAKE_RESTARTS,
+# FAKE_PREEMPT_TIME) and
+# `scontrol requeue ID` with a line.
 case $1 in
-    -o) echo "JobId=$4 JobName=fake UserId=u(1) JobState=$FAKE_JOB_STATE Reason=${FAKE_REASON:-None} Requeue=1" ;;
+    -o) echo "JobId=$4 JobName=fake UserId=u(1) JobState=$FAKE_JOB_STATE Reason=${FAKE_REASON:-None} Requeue=1" \\
+             "Restarts=${FAKE_RESTARTS:-0} PreemptTime=${FAKE_PREEMPT_TIME:-None}" ;;
     requeue) echo "SCONTROL requeue $2" ;;
 esac
 """
@@ -536,3 +579,151 @@ def test_repro_a_sigterm_to_the_batch_script_is_passed_on_and_requeues_only_a_jo
     assert "FAKE srun: USR1 (ignored)" in out and "SCONTROL" not in "".join(out), out
     assert "dqsim still runs 1 s after the SIGTERM (DQSIM_TERM_WAIT_S); not waiting longer" in err, err
     assert "status 143 after the SIGTERM (no checkpoint of this stop), and the job is cancelled" in err, err
+
+
+def test_repro_a_preempted_job_is_neither_called_cancelled_nor_requeued_twice(tmp_path):
+    """A preemption (PreemptMode=REQUEUE) that outlasts its GraceTime: SLURM sends SIGTERM to the batch script at
+    the grace time's end, when it has requeued the job already (on the test cluster, SLURM 22.05: JobState
+    COMPLETING, Reason None, Restarts one above SLURM_RESTART_COUNT). run_step.sh took that for a scancel: "the
+    job is cancelled ... not requeueing; ... scontrol requeue", status 75, where SLURM requeues the job itself.
+    Now it says SLURM requeues it and ends with 0 after the checkpoint. Fake srun and scontrol, as above."""
+    status, out, err, _ = sigterm_during_step(tmp_path, "COMPLETING", FAKE_RESTARTS="1", DQSIM_TERM_WAIT_S="5")
+    assert status == 0, (status, out, err)
+    assert out == ["run_step.sh: SIGTERM (JobState=COMPLETING Reason=None Restarts=1: SLURM ends the job and requeues "
+                   "it (a preemption)): asking dqsim to checkpoint", "FAKE srun: USR1",
+                   "run_step.sh: checkpoint written after the SIGTERM; SLURM requeues the job itself (a preemption): "
+                   "not requeueing it again"], (out, err)
+    assert "cancelled" not in err and "SCONTROL" not in "".join(out), err
+
+
+def test_repro_a_rank_ended_by_a_preemptions_sigterm_at_its_start_is_requeued_not_failed(tmp_path):
+    """SLURM's SIGTERM at a preemption goes to the ranks at once, not through run_step.sh; a rank still in its first
+    ~0.1 s (before it holds the stop signals) ends by it, and the step with it (status 143 here). run_step.sh ended
+    the job with that status: a failure, and SLURM, which requeues a preempted job that still runs at the end of
+    its GraceTime, had no job left to requeue. Now, while ``scontrol show job`` shows the preemption (PreemptTime),
+    the script requeues the job, which resumes from its newest checkpoint; without a preemption such a status stays
+    a failure. Fake srun (a step that ends with 143 by itself) and scontrol."""
+    status, out, err, _ = sigterm_during_step(tmp_path, "RUNNING", FAKE_EXIT_STATUS="143",
+                                              FAKE_PREEMPT_TIME="2026-12-06T04:00:00")
+    assert status == 0, (status, out, err)
+    assert out == ["run_step.sh: dqsim ended with status 143 (no checkpoint of this stop: a rank still starting, ended "
+                   "by SLURM's SIGTERM) while SLURM preempts the job (PreemptTime=2026-12-06T04:00:00); requeueing job 7 "
+                   "(restart 1 of at most 5)", "SCONTROL requeue 7"], (out, err)
+    status, out, err, _ = sigterm_during_step(tmp_path, "RUNNING", FAKE_EXIT_STATUS="143")
+    assert status == 143 and out == [], (status, out, err)
+
+
+def test_a_stop_for_ranks_that_never_say_they_hold_the_signals_is_passed_on_after_the_bounded_wait(tmp_path):
+    """Ranks that never write their readiness file (a DQSIM_READY_DIR they cannot write, a shared file system
+    that shows the file late): the stop stays pending DQSIM_READY_WAIT_S after the launch, is then passed on (the
+    ranks are past their start by then) and the job checkpoints and is requeued as always. Fake srun and
+    scontrol, as above."""
+    status, out, err, seconds = sigterm_during_step(tmp_path, "RUNNING", FAKE_NEVER_READY="1", DQSIM_READY_WAIT_S="2")
+    assert status == 0 and seconds < 10, (status, seconds, out, err)
+    assert out == ["run_step.sh: SIGTERM (JobState=RUNNING Reason=None): asking dqsim to checkpoint",
+                   "run_step.sh: the ranks are still starting (not every one holds the stop signals yet): passing it "
+                   "on once they do",
+                   "run_step.sh: passing the stop on to dqsim", "FAKE srun: USR1",
+                   "run_step.sh: checkpoint written after the SIGTERM; requeueing job 7 (restart 1 of at most 5)",
+                   "SCONTROL requeue 7"], (out, err)
+    assert ("run_step.sh: 0 of 1 rank(s) said they hold the stop signals 2 s after the launch (DQSIM_READY_WAIT_S); "
+            "passing stops on now") in err, err
+    assert not (tmp_path / "ck").exists()  # made for the readiness folder, left empty (no checkpoint): removed again
+
+
+#: A ``sitecustomize`` (imported by ``site`` in every interpreter's start, before dqsim's first statement) that
+#: makes a ``dqsim run`` or ``resume`` start DQSIM_TEST_SLOW_START_S seconds late: a rank's unheld first moments
+#: (~0.1 s), stretched so that a stop signal surely comes within them.
+SLOW_START = """
+import os, time
+
+if os.environ.get("DQSIM_TEST_SLOW_START_S"):
+    with open("/proc/self/cmdline", "rb") as cmdline:
+        words = cmdline.read().split(b"\\0")
+    if b"dqsim" in words and (b"run" in words or b"resume" in words):
+        time.sleep(float(os.environ["DQSIM_TEST_SLOW_START_S"]))
+"""
+
+#: A 2-rank DQC job of a few seconds, stopped at its first cut.
+DQC = ["jobs/dqc_ghz_4qpu.toml", "--set", "simulation.store_shots=true", "--set", 'circuit.generator="random"',
+       "--set", "circuit.depth=4"]
+
+
+def slow_start_env(folder, seconds: float) -> dict:
+    """Environment whose dqsim ranks start ``seconds`` late (:data:`SLOW_START`)."""
+    (folder / "site").mkdir()
+    (folder / "site" / "sitecustomize.py").write_text(SLOW_START)
+    env = child_env()
+    env.update(PYTHONPATH=os.pathsep.join([str(folder / "site"), env["PYTHONPATH"]]),
+               DQSIM_TEST_SLOW_START_S=str(seconds))
+    return env
+
+
+@pytest.fixture(scope="module")
+def dqc_reference(tmp_path_factory):
+    """DQC without interruption, on one rank."""
+    out = tmp_path_factory.mktemp("dqc_reference") / "full.h5"
+    run_here(["run", *DQC, "-o", out, "--quiet"])
+    return out
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/cmdline"), reason="the slow start reads /proc/self/cmdline")
+def test_repro_a_usr1_while_the_ranks_start_is_passed_on_once_they_hold_it(tmp_path, dqc_reference):
+    """A USR1 to the batch shell while the ranks' interpreters still started (before dqsim's first statement holds
+    the stop signals: ~0.1 s from the launch, here stretched to 3 s by a sitecustomize) was passed on at once:
+    it ended the ranks by its default action (no checkpoint, mpiexec's status not 75, the job not requeued).
+    Now each rank says when it holds the signals (a file in DQSIM_READY_DIR) and run_step.sh passes the stop on
+    only then: the run checkpoints (75), the job is requeued, and the checkpoint resumes to the uninterrupted
+    run's results. run_step.sh's own functions with the mpiexec launcher, 2 ranks, no cluster (scontrol replaced
+    by an echo); the signal comes 0.5 s after the launch."""
+    ck = tmp_path / "ck"
+    script = (f"set -euo pipefail; source slurm/run_step.sh; CHECKPOINT_DIR={ck}; DQSIM_PYTHON={sys.executable}; "
+              "DQSIM_LAUNCHER=mpiexec; SLURM_NTASKS=2; SLURM_JOB_ID=7; SLURM_RESTART_COUNT=0; "
+              "scontrol() { echo \"SCONTROL $*\"; }; (sleep 0.5; kill -USR1 $$) & "
+              f"dqsim_step run {' '.join(repr(arg) for arg in DQC)} --set 'checkpoint.directory=\"{ck}\"' "
+              f"-o {tmp_path / 'x.h5'} --quiet; finish_step")
+    proc = subprocess.run(["bash", "-c", script], cwd=ROOT, env=slow_start_env(tmp_path, 3.0), capture_output=True,
+                          text=True, timeout=240)
+    assert proc.returncode == 0, (proc.returncode, proc.stdout, proc.stderr)
+    assert proc.stdout.splitlines() == [
+        "run_step.sh: USR1: asking dqsim to checkpoint",
+        "run_step.sh: the ranks are still starting (not every one holds the stop signals yet): passing it on once "
+        "they do",
+        "run_step.sh: passing the stop on to dqsim",
+        "run_step.sh: checkpoint written; requeueing job 7 (restart 1 of at most 5)",
+        "SCONTROL requeue 7"], (proc.stdout, proc.stderr)
+    written = checkpoints(ck)
+    assert len(written) == 1 and not (tmp_path / "x.h5").exists(), (written, proc.stderr)
+    assert [p.name for p in ck.iterdir() if p.name.startswith(".")] == []  # the readiness folder is removed
+    run_here(["resume", written[0], "-o", tmp_path / "resumed.h5", "--quiet"])
+    same_tables(open_run(dqc_reference), open_run(tmp_path / "resumed.h5"), ["shots", "counts"], exact=False)
+
+
+@pytest.mark.timeout(420)
+@pytest.mark.skipif(os.environ.get("DQSIM_TEST_SLURM_SLOW_START") != "1",
+                    reason="~50 s on the loaded test VM for what test_repro_a_usr1_while_the_ranks_start_is_passed_on_once_"
+                           "they_hold_it checks with mpiexec; DQSIM_TEST_SLURM_SLOW_START=1 runs it under srun")
+@pytest.mark.skipif(not os.path.exists("/proc/self/cmdline"), reason="the slow start reads /proc/self/cmdline")
+def test_usr1_while_the_ranks_start_under_srun_checkpoints_requeues_and_resumes(slurm_env, dqc_reference, tmp_path):
+    """``scancel --signal=USR1 --batch`` while srun's two ranks still start (3 s late, by the sitecustomize): the
+    stop waits for both ranks' readiness files, then srun passes it on, the job checkpoints, requeues itself and
+    resumes to the uninterrupted run's results. Opt-in (``DQSIM_TEST_SLURM_SLOW_START=1``); passed on the test
+    cluster on 2026-12-06."""
+    out = tmp_path / "out.h5"
+    checkpoints = tmp_path / "ck"
+    env = dict(slurm_env, DQSIM_CHECKPOINT_DIR=str(checkpoints))
+    slow = slow_start_env(tmp_path, 3.0)
+    env.update(PYTHONPATH=slow["PYTHONPATH"], DQSIM_TEST_SLOW_START_S=slow["DQSIM_TEST_SLOW_START_S"])
+    job_id = sbatch(env, tmp_path, "--nodes=1", "--ntasks-per-node=2", "--cpus-per-task=1", "--gpus-per-task=0",
+                    f"--output={tmp_path}/slow-%j.out", "slurm/dqsim.sbatch", *DQC, "--quiet", "--output", str(out))
+    deadline = time.monotonic() + 180
+    while not list(checkpoints.glob(".ready.*")) and time.monotonic() < deadline:  # srun launched the ranks
+        time.sleep(0.05)
+    subprocess.run(["scancel", "--signal=USR1", "--batch", job_id], env=env, check=True)
+    state = final_state(env, job_id, out.exists)
+    log = next(tmp_path.glob("slow-*.out")).read_text()
+    assert state == "COMPLETED", log
+    assert ("run_step.sh: the ranks are still starting (not every one holds the stop signals yet): passing it on once "
+            "they do\nrun_step.sh: passing the stop on to dqsim\n") in log, log
+    assert "checkpoint written; requeueing job" in log and "restart 1: resuming from" in log, log
+    same_tables(open_run(dqc_reference), open_run(out), ["shots", "counts"], exact=False)

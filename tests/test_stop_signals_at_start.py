@@ -189,3 +189,21 @@ def test_a_stop_signal_any_time_after_the_handlers_checkpoints(tmp_path, capsys,
     with capsys.disabled():
         print(f"\n{how}: launch to handlers {', '.join(f'{w * 1000:.0f}' for w in windows)} ms "
               f"(load {os.getloadavg()[0]:.1f})")
+
+
+def test_a_run_says_it_holds_the_stop_signals_in_dqsim_ready_dir(tmp_path, monkeypatch, capsys):
+    """``announce_held_stop_signals``: an empty file HOST.PID in DQSIM_READY_DIR (what slurm/run_step.sh counts
+    before it passes a stop on); nothing without the variable; a folder it cannot write costs one warning line."""
+    from dqsim import cli
+
+    monkeypatch.delenv(cli.READY_DIR_VARIABLE, raising=False)
+    cli.announce_held_stop_signals()
+    monkeypatch.setenv(cli.READY_DIR_VARIABLE, str(tmp_path))
+    cli.announce_held_stop_signals()
+    assert [p.name for p in tmp_path.iterdir()] == [f"{os.uname().nodename}.{os.getpid()}"]
+    assert (tmp_path / f"{os.uname().nodename}.{os.getpid()}").stat().st_size == 0
+    monkeypatch.setenv(cli.READY_DIR_VARIABLE, str(tmp_path / "missing"))
+    cli.announce_held_stop_signals()
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith(f"dqsim: warning: cannot write {tmp_path / 'missing'}/"), err
+    assert "DQSIM_READY_WAIT_S" in err[0], err

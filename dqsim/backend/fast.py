@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import functools
 import os
+import platform
 
 import numpy as np
 
@@ -1790,31 +1791,142 @@ def numba_kernels() -> NumbaKernels | None:
 
 #: Most amplitudes one work item of :func:`cross_swap` swaps (a unit of its ``prange`` loop).
 CROSS_SWAP_CHUNK = 1 << 16
+#: Bytes of each shard one vector swap of :func:`cross_swap` moves in runs of this size or longer
+#: (shorter runs, a power of two from 8 bytes up, are swapped as one vector each).
+CROSS_SWAP_VECTOR_BYTES = 256
+#: Run lengths (bytes) that :func:`cross_swap` writes with non-temporal (streaming) stores when
+#: both shards start on a 64-byte boundary: every other cache line or line pair of each shard
+#: swapped. Measured 2026-12-06 (2 ranks, shards in the window, n = 26, load ~10, Sendrecv /
+#: swap in the same run): local bit 3 0.58 -> 0.73 (complex64), 0.86 -> 0.93 (complex128);
+#: the top local bit (contiguous) 1.50 -> 1.29 and 1.00 -> 1.11, so longer runs keep ordinary
+#: stores (bench/results/kernel_bench-vm-xchg-20261206.md).
+CROSS_SWAP_STREAMING_BYTES = (64, 128)
+_X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")
 
 if _numba is not None:
 
+    def _swap_intrinsic(nbytes: int, streaming: bool = False):
+        """An intrinsic ``swap(wa, ia, wb, ib)``: the ``nbytes`` bytes from word ``ia`` of ``wa``
+        and from word ``ib`` of ``wb`` (uint64 arrays, disjoint ranges) trade places: one vector
+        of ``nbytes // 8`` words loaded from each and stored into the other (LLVM splits it
+        into the widest registers of the machine: two 512-bit ones for 128 bytes on AVX-512).
+        ``streaming``: both places start on a 64-byte boundary (``nbytes`` a multiple of 64)
+        and the stores are non-temporal (past the caches, weakly ordered: a
+        :func:`_store_fence` must follow before another thread or process reads them)."""
+        align = 64 if streaming else 8
+
+        @_intrinsic
+        def swap(typingctx, wa, ia, wb, ib):
+            sig = _types.void(wa, _types.int64, wb, _types.int64)
+
+            def codegen(context, builder, signature, args):
+                vty = _ir.VectorType(_ir.IntType(64), nbytes // 8).as_pointer()
+                pa = builder.bitcast(builder.gep(context.make_array(signature.args[0])(
+                    context, builder, args[0]).data, [args[1]]), vty)
+                pb = builder.bitcast(builder.gep(context.make_array(signature.args[2])(
+                    context, builder, args[2]).data, [args[3]]), vty)
+                va = builder.load(pa, align=align)
+                vb = builder.load(pb, align=align)
+                stores = (builder.store(vb, pa, align=align), builder.store(va, pb, align=align))
+                if streaming:
+                    flag = builder.module.add_metadata([_ir.Constant(_ir.IntType(32), 1)])
+                    for store in stores:
+                        store.set_metadata("nontemporal", flag)
+                return context.get_dummy_value()
+
+            return sig, codegen
+
+        return swap
+
+    @_intrinsic
+    def _store_fence(typingctx):
+        """A store fence after non-temporal stores: ``sfence`` on x86 (LLVM's own ``fence
+        seq_cst`` becomes a locked instruction there, which does not order them), else a full
+        fence; every store before it is visible to other cores before any store after it (the
+        window's barrier flags included)."""
+
+        def codegen(context, builder, signature, args):
+            if _X86:
+                fnty = _ir.FunctionType(_ir.VoidType(), [])
+                builder.call(_cgutils.get_or_insert_function(builder.module, fnty, "llvm.x86.sse.sfence"), [])
+            else:
+                builder.fence("seq_cst")
+            return context.get_dummy_value()
+
+        return _types.void(), codegen
+
+    _swap8, _swap16, _swap32, _swap64, _swap128, _swap_vector = (
+        _swap_intrinsic(b) for b in (8, 16, 32, 64, 128, CROSS_SWAP_VECTOR_BYTES))
+    _stream64, _stream128 = _swap_intrinsic(64, True), _swap_intrinsic(128, True)
+
+    @_numba.njit(inline="always")
+    def _swap_words(wa, ia, wb, ib, n):
+        # The n words (a power of two) from wa[ia] and wb[ib] trade places, in vector swaps; n
+        # is the same for every call of a kernel, so the branch is always predicted.
+        if n >= CROSS_SWAP_VECTOR_BYTES // 8:
+            for j in range(0, n, CROSS_SWAP_VECTOR_BYTES // 8):
+                _swap_vector(wa, ia + j, wb, ib + j)
+        elif n == 16:
+            _swap128(wa, ia, wb, ib)
+        elif n == 8:
+            _swap64(wa, ia, wb, ib)
+        elif n == 4:
+            _swap32(wa, ia, wb, ib)
+        elif n == 2:
+            _swap16(wa, ia, wb, ib)
+        else:
+            _swap8(wa, ia, wb, ib)
+
+    @_numba.njit(inline="always")
+    def _stream_words(wa, ia, wb, ib, n):
+        # _swap_words with non-temporal stores for runs of 8 or 16 words (CROSS_SWAP_STREAMING_BYTES),
+        # both 64-byte aligned.
+        if n == 16:
+            _stream128(wa, ia, wb, ib)
+        else:
+            _stream64(wa, ia, wb, ib)
+
+    @_numba.njit(cache=True, boundscheck=False)
+    def _cross_swap_runs(wa, wb, words, mask, x, offset_a, offset_b, count, chunk, streaming):
+        # ``count`` runs of ``chunk`` amplitudes, the first at amplitude index x (zeros at the
+        # ``mask`` bits), each at the next index with zeros there: ((x | mask) + chunk) & ~mask
+        # carries across the masked bits. Against inserting the zeros run by run (a loop over
+        # the bits), 2x faster for runs of one amplitude and 1.15x for runs of 8 (complex128,
+        # arrays in L3, 2026-12-06).
+        # ``streaming``: the runs are CROSS_SWAP_STREAMING_BYTES long and 64-byte aligned.
+        n = chunk * words
+        if streaming:
+            for _ in range(count):
+                _stream_words(wa, (x | offset_a) * words, wb, (x | offset_b) * words, n)
+                x = ((x | mask) + chunk) & ~mask
+            _store_fence()
+        else:
+            for _ in range(count):
+                _swap_words(wa, (x | offset_a) * words, wb, (x | offset_b) * words, n)
+                x = ((x | mask) + chunk) & ~mask
+
     @_numba.njit(parallel=True, cache=True, boundscheck=False)
-    def _numba_cross_swap(wa, wb, words, bits, offset_a, offset_b, start, stop, chunk):
+    def _numba_cross_swap(wa, wb, words, bits, offset_a, offset_b, start, stop, chunk, streaming):
         # ``wa``, ``wb``: the shards as 64-bit words, ``words`` per amplitude. Block element i
         # (start <= i < stop) is amplitude deposit(i) | offset of each shard, deposit inserting
         # zeros at the sorted ``bits``; ``chunk`` consecutive elements (a divisor of
-        # 2^bits[0]; start and stop are multiples of it) are consecutive amplitudes. Chunks of
-        # 16 words or more are swapped by a loop on slices (vectorised); shorter ones (bits 0
-        # to 2) word by word, which measured 1.5-3x faster there (complex64, bits 0 and 1).
-        n = chunk * words
-        for c in _numba.prange((stop - start) // chunk):
-            x = start + c * chunk
+        # 2^bits[0]; start and stop are multiples of it) are consecutive amplitudes, swapped by
+        # vector loads and stores (_swap_words). Work items of CROSS_SWAP_CHUNK amplitudes (or
+        # one run). The loop on slices used before made the bit-3 exchange compute-bound: in
+        # L3 it swapped runs of 128 bytes at 0.4 of this kernel's speed, of 64 bytes at 0.27
+        # (bench/results/kernel_bench-vm-xchg-20261206.md).
+        runs = (stop - start) // chunk
+        mask = 0
+        for s in range(bits.size):
+            mask |= 1 << bits[s]
+        per_item = max(1, CROSS_SWAP_CHUNK // chunk)
+        for item in _numba.prange((runs + per_item - 1) // per_item):
+            x = start + item * per_item * chunk
             for s in range(bits.size):
                 b = bits[s]
                 x = ((x >> b) << (b + 1)) | (x & ((1 << b) - 1))
-            ia, ib = (x | offset_a) * words, (x | offset_b) * words
-            if n >= 16:
-                _swap_run(wa[ia : ia + n], wb[ib : ib + n])  # the x kernel's row swap
-            else:
-                for j in range(n):
-                    t = wa[ia + j]
-                    wa[ia + j] = wb[ib + j]
-                    wb[ib + j] = t
+            _cross_swap_runs(wa, wb, words, mask, x, offset_a, offset_b, min(per_item, runs - item * per_item), chunk,
+                             streaming)
 
 
 def has_cross_swap() -> bool:
@@ -1830,8 +1942,12 @@ def cross_swap(psi_a, psi_b, bits, offset_a: int, offset_b: int, start: int, sto
     Element ``i`` of a block is the amplitude with the bits of ``i`` spread
     over the other positions. ``start`` and ``stop`` are 0, half or all of the
     block's ``psi_a.size >> len(bits)`` elements, so two ranks can each take
-    one half. Runs of ``2^min(bits)`` consecutive amplitudes are swapped as
-    64-bit words by a numba loop, in chunks of at most :data:`CROSS_SWAP_CHUNK`.
+    one half. Runs of ``2^min(bits)`` consecutive amplitudes (in chunks of at most
+    :data:`CROSS_SWAP_CHUNK`) are swapped by vector loads and stores of up to
+    :data:`CROSS_SWAP_VECTOR_BYTES` from each shard; runs of
+    :data:`CROSS_SWAP_STREAMING_BYTES` in two shards that start on 64-byte
+    boundaries (the window's are page-aligned) by non-temporal stores, fenced
+    before the call returns.
     Needs numba (:func:`has_cross_swap`): without it no state makes a window.
     """
     if _numba is None:
@@ -1841,5 +1957,7 @@ def cross_swap(psi_a, psi_b, bits, offset_a: int, offset_b: int, start: int, sto
     bits = np.asarray(sorted(int(b) for b in bits), dtype=np.int64)
     count = psi_a.size >> bits.size
     chunk = min(1 << int(bits[0]), CROSS_SWAP_CHUNK, max(1, count >> 1))
+    streaming = (chunk * psi_a.itemsize in CROSS_SWAP_STREAMING_BYTES
+                 and psi_a.ctypes.data % 64 == 0 and psi_b.ctypes.data % 64 == 0)
     _numba_cross_swap(psi_a.view(np.uint64), psi_b.view(np.uint64), psi_a.itemsize // 8, bits,
-                      int(offset_a), int(offset_b), int(start), int(stop), chunk)
+                      int(offset_a), int(offset_b), int(start), int(stop), chunk, streaming)

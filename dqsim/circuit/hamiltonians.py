@@ -6,6 +6,11 @@ Two models on a chain of ``N`` sites (``"open"``: bonds ``(i, i+1)``;
 * transverse-field Ising (``"tfim"``): ``H = −J Σ Z_i Z_j − h Σ X_i``;
 * Heisenberg XXZ (``"xxz"``): ``H = J Σ (X_i X_j + Y_i Y_j + Δ Z_i Z_j) + h Σ Z_i``.
 
+``X``, ``Y``, ``Z`` are Pauli matrices (eigenvalues ±1), not spin operators
+``S = σ/2``: a chain written in spin operators, ``H = J' Σ S_i·S_j + h' Σ S^z_i``,
+is ``J = J'/4``, ``h = h'/2`` here, and ``"tfim"``'s ``J > 0`` is ferromagnetic
+while ``"xxz"``'s ``J > 0`` is antiferromagnetic (signs as written above).
+
 Terms are ``(coefficient, letters, sites)`` tuples, as
 :func:`dqsim.circuit.pauli.parse_pauli_sum` returns them and as
 :meth:`dqsim.state.sharded.ShardedState.expectation` takes them.

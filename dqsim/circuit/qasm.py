@@ -20,7 +20,9 @@ bit, pulse-level statements, and classical statements pyqasm would drop:
 an assignment to a bit (``c[1] = c[0];``), a non-zero bit initialiser, a
 classical variable read from measured bits, and a classical assignment
 inside an ``if`` on measured bits. A top-level ``gphase`` is a global phase
-and is dropped. A function of a ``gate`` definition's parameter in its body
+and is dropped; ``ctrl(k) @ gphase(γ)`` is the phase ``p(γ)`` on the controls
+(``ctrl(k − 1) @ p``, exactly); an uncontrolled ``gphase`` inside a gate that
+is called with two or more controls is refused (by pyqasm). A function of a ``gate`` definition's parameter in its body
 (``gate g(a) q { rx(sin(a)) q; }``) is read with pyqasm taught to bind
 parameters inside function calls (:func:`_substitute_inside_calls`).
 
@@ -365,6 +367,11 @@ class _Prepass(QASMTransformer):
 
     * Aliases pyqasm does not know (``cphase``, ``phase``, ``fredkin``, ``i``,
       ``u0``) are renamed to dqsim's names.
+    * ``ctrl(k) @ gphase(γ) q…;`` becomes ``ctrl(k − 1) @ p(γ) q…;`` (other modifiers kept): the
+      OpenQASM 3 specification defines a controlled global phase as a phase on the controls, and
+      ``p`` is exactly that, phase included. pyqasm 1.x unrolled one control into ``h; rx(γ); h``
+      (right up to a global phase, wrong once that gate is controlled again) and refused two
+      ("Duplicate qubit 'q[0]' arg in gate cx").
     * ``cx q, r;`` (whole registers, slices) becomes one gate per index:
       pyqasm 1.3 unrolls such a multi-qubit broadcast into the wrong gates
       (qBraid/pyqasm#384); the OpenQASM 3 specification ("Broadcasting")
@@ -541,6 +548,25 @@ class _Prepass(QASMTransformer):
             raise _located(self.label, node, "a register slice needs a literal size and bounds here")
         start, end = (start + size if start < 0 else start), (end + size if end < 0 else end)
         return list(range(start, end + (1 if step > 0 else -1), step))
+
+    def visit_QuantumPhase(self, node):
+        """``ctrl(k) @ gphase(γ)`` as ``ctrl(k − 1) @ p(γ)`` on the same qubits (the class docstring)."""
+        ctrl = qast.GateModifierName.ctrl
+        index = next((i for i, mod in enumerate(node.modifiers) if mod.modifier == ctrl), None)
+        if index is None or not node.qubits:
+            return node
+        mod = node.modifiers[index]
+        count = 1 if mod.argument is None else _int_literal(mod.argument)
+        if count is None:
+            return node
+        modifiers = list(node.modifiers)
+        if count == 1:
+            del modifiers[index]
+        else:
+            modifiers[index] = qast.QuantumGateModifier(ctrl, qast.IntegerLiteral(count - 1))
+        gate = qast.QuantumGate(modifiers, qast.Identifier("p"), [node.argument], list(node.qubits))
+        gate.span = node.span
+        return self.visit_QuantumGate(gate)
 
     def visit_QuantumGate(self, node):
         if node.name.name in gate_table.ALIASES:

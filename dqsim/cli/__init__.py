@@ -44,6 +44,32 @@ def hold_stop_signals() -> None:
         signal.signal(sig, _hold)
 
 
+#: Environment variable naming the folder where each rank of a ``run`` or ``resume`` says it holds the stop
+#: signals (:func:`announce_held_stop_signals`); ``slurm/run_step.sh`` sets it for the ranks it launches.
+READY_DIR_VARIABLE = "DQSIM_READY_DIR"
+
+
+def announce_held_stop_signals() -> None:
+    """Create an empty file ``HOST.PID`` in the folder ``DQSIM_READY_DIR`` names, once this process holds
+    the stop signals (:func:`hold_stop_signals`); nothing where the variable is unset or empty.
+
+    A signal that reaches a rank before the hold ends it by the signal's default action (the interpreter's
+    own start, ~0.1 s from the launch on a loaded node). ``slurm/run_step.sh`` counts these files and
+    passes a USR1 on to the ranks only once every rank has one, so none comes in that window. A file that
+    cannot be written costs one warning line: run_step.sh then passes the signal on after its bounded wait
+    (``DQSIM_READY_WAIT_S``).
+    """
+    folder = os.environ.get(READY_DIR_VARIABLE)
+    if not folder:
+        return
+    path = os.path.join(folder, f"{os.uname().nodename}.{os.getpid()}")
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644))
+    except OSError as error:
+        print(f"dqsim: warning: cannot write {path} ({error.strerror}; {READY_DIR_VARIABLE}): a stop signal "
+              "reaches this rank only after run_step.sh's DQSIM_READY_WAIT_S", file=sys.stderr, flush=True)
+
+
 def ignore_stop_signals() -> None:
     """Ignore SIGUSR1 and SIGTERM once a ``run`` or ``resume`` has its exit status.
 
@@ -76,7 +102,8 @@ def console_main(argv: list[str] | None = None) -> int:
     """Entry point of the ``dqsim`` console script and ``python -m dqsim``: :func:`dqsim.cli.main.main`.
 
     A ``run`` or ``resume`` (:func:`command_named`) first holds the stop
-    signals (:func:`hold_stop_signals`), before anything is imported. The
+    signals (:func:`hold_stop_signals`), before anything is imported, and
+    says so (:func:`announce_held_stop_signals`). The
     command line is then parsed before any command's module is imported
     (:mod:`dqsim.cli.parser`): ``--version``, ``--help`` and usage errors
     exit there; then only the module of the command given is imported.
@@ -89,6 +116,7 @@ def console_main(argv: list[str] | None = None) -> int:
     held = command_named(argv) in STOPPABLE_COMMANDS
     if held:  # first: every import below (the parser's too) comes after it
         hold_stop_signals()
+        announce_held_stop_signals()  # then say so to slurm/run_step.sh, which passes signals on only now
     try:
         from dqsim.cli import parser  # noqa: PLC0415 - after the hold (argparse, pathlib, json)
 

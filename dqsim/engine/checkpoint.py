@@ -1,9 +1,9 @@
 """Checkpoints of engine runs: the whole engine state at a cut in simulated time.
 
-A checkpoint is taken at a cut: every rank has run exactly the events
-before it, no message is in flight and every pending quantum operation has
-been applied (:meth:`dqsim.engine.simulator.Simulator.run` says where cuts
-fall). It stores
+A checkpoint is taken right after an exchange that ends at a cut: every
+rank has run exactly the events before it and no message is in flight
+(:meth:`dqsim.engine.simulator.Simulator.run` says where cuts fall). It
+stores
 
 * the state vector (one slab per rank, in logical order, with per-slab
   checksums — :mod:`dqsim.io`), the random-stream counters and last-touch
@@ -14,8 +14,12 @@ fall). It stores
   operations, timeline entries and the live processes — resumable ones with
   their protocol state, plain generators as function, arguments and step log
   (:mod:`dqsim.engine.process`);
-* a shared record: pending quantum operations, statistics and
-  engine counts so far (per-rank counts summed);
+* a shared record: pending quantum operations (and which carried small
+  states are installed already), statistics and engine counts so far
+  (per-rank counts summed), the next periodic cut, and each rank's outcome
+  of the exchange it follows (horizons, starved peers, event budget: a
+  resume on as many ranks goes on from there, with the uninterrupted run's
+  exchanges and counts);
 * the results of the scenario's engine runs that had finished (a sweep runs
   several), so a resumed sweep does not redo them;
 * the simulated time of the cut, the job text and its hash, the dqsim
@@ -655,7 +659,9 @@ class Checkpointer:
             node.index: _unpickle(_read_record(run, f"engine/node{node.index:06d}", resume), sim)
             for node in sim.local})
         sim.load_snapshot(nodes, shared)
-        if self.every_sim_ps is not None and self.next_sim_ps <= resume.window_end_ps:
+        if self.every_sim_ps is not None and shared.get("next_sim_ps") is not None:
+            self.next_sim_ps = shared["next_sim_ps"]  # as the run that wrote it went on (Checkpointer.passed)
+        elif self.every_sim_ps is not None and self.next_sim_ps <= resume.window_end_ps:
             self.next_sim_ps = self._next_multiple(resume.window_end_ps)
         memory = sim.memory
         for (node, purpose), event in resume.streams.items():
@@ -778,7 +784,7 @@ ALLOWED_GLOBALS: dict[str, frozenset[str]] = {module: frozenset(names) for modul
     "dqsim.circuit.distribute": ("Condition", "LocalGate", "MeasureStep", "RemoteControl", "RemoteTarget", "ResetStep",
                                  "RouteStep", "SendBits"),
     "dqsim.engine.process": ("ProcessHandle",),
-    "dqsim.engine.quantum": ("QOp", "qop", "_qop_carried"),
+    "dqsim.engine.quantum": ("BellDiagonalProbe", "QOp", "qop", "_qop_carried"),
     "dqsim.engine.simulator": ("Message", "RunStatistics", "Wait", "Receive", "MeasureCmd", "MeasureLater",
                                 "Outcome", "ReadOutcomes", "_message"),
     # job sections (validated data, kept in scenario results)

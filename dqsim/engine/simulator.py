@@ -481,6 +481,12 @@ QUIET_MESSAGES = True
 #: It relies on DESIGN.md invariant 3: a node touches another node's qubit only while that node keeps it reserved.
 RUN_PAST_BLOCKED = True
 
+#: Exchanges a stop signal waits for one that is a cut (:meth:`Simulator._run`: every event run before every
+#: event left, on every rank) before it makes one by running no event past the latest one run: the resumed run's
+#: ``engine_windows`` and ``engine_flushes`` may then differ from the uninterrupted run's (a window cut short).
+#: On one rank nearly every exchange is a cut; a 20-pair repeater chain on 2 ranks had 1,814 of 2,943.
+STOP_WAIT_EXCHANGES = 8
+
 #: Events a rank runs between two looks at an exchange in flight (each look costs about a microsecond).
 POLL_EVENTS = 4
 
@@ -1056,6 +1062,11 @@ class Simulator:
         self._release_ps: float = math.inf
         self._idle_peers: list[int] = []
         self._peers_starved = False
+        #: Events this rank runs between two exchanges (see :meth:`_run`; saved with a checkpoint).
+        self._budget = EVENTS_PER_EXCHANGE_ONE_RANK
+        #: A resume restored this rank's outcome of the exchange its checkpoint was written at (horizons, starved
+        #: peers, budget): the run goes on from there without an exchange of its own (:meth:`load_snapshot`).
+        self._loop_restored = False
         #: This rank runs no event at or after this time before the next exchange completes (see :meth:`_send`):
         #: the earliest a reply to a message not yet in the exchanged promises could come back.
         self._send_limit: float = math.inf
@@ -1688,7 +1699,9 @@ class Simulator:
 
     def _run_local(self, horizon: float, budget: int, deadline_cpu_s: float = math.inf,
                    release_ps: float = math.inf, idle_peers: Sequence[int] = (), flight=None) -> None:
-        """Run this rank's events before ``horizon`` until every node is blocked or idle, or ``budget`` ran.
+        """Run this rank's events before ``horizon`` until every node is blocked or idle, or ``budget`` ran
+        (and every other event of the last one's time: the run then stops between two instants, so the exchange
+        after it can end at a checkpoint's cut, :meth:`_at_cut`).
 
         Also stop, after at least one event, once ``time.process_time()``
         reaches ``deadline_cpu_s`` (:data:`EXCHANGE_CPU_S`), before an event
@@ -1724,8 +1737,9 @@ class Simulator:
             if flight.test():
                 return
             poll = POLL_EVENTS
+        current = -1  # the time of the latest event run in this call
         try:
-            while ready and budget > 0:
+            while ready:
                 top = ready[0]
                 time_ps, index = top
                 node = nodes[index]
@@ -1733,6 +1747,8 @@ class Simulator:
                 if node.blocked_by is not None or not queue or queue[0][0] != time_ps:
                     heappop(ready)  # stale: the node blocked, or its head changed (a fresh entry exists)
                     continue
+                if budget <= 0 and time_ps > current:  # the budget is spent: stop, but not inside one instant
+                    break
                 if budget < allowed and (time_ps > release_ps or (
                         timed and time.process_time() >= deadline_cpu_s)):
                     break
@@ -1776,6 +1792,7 @@ class Simulator:
                         else:
                             box.append(arg)
                 budget -= 1
+                current = time_ps
                 self._ahead_ps = -1
                 if time_ps > last:
                     last = time_ps
@@ -1842,16 +1859,6 @@ class Simulator:
             heapq.heappush(self._ready, (node.queue[0][0], node.index))
 
     # ------------------------------------------------------------ flushing
-    def _flush(self, *, everything: bool = False) -> bool:
-        """Collective: share new operations, apply those up to the earliest measurement.
-
-        Returns True when a measurement was resolved (some node may resume).
-        """
-        started = time.perf_counter()
-        gathered = self.comm.allgather(self._buffer) if self.comm.size > 1 else [self._buffer]
-        self._buffer = []
-        return self._resolve(gathered, everything=everything, started=started)
-
     def _frontier(self) -> tuple[float, float]:
         """This rank's earliest unprocessed event and earliest pending measurement, ps (``inf``: none).
 
@@ -2355,6 +2362,10 @@ class Simulator:
                 "memory": QuantumMemory.merged_snapshot(self.comm.allgather(self.memory.snapshot())),
                 "stats": {**self._summed_counts(), "num_windows": self.stats.num_windows,
                           "num_flushes": self.stats.num_flushes, "num_quantum_ops": self.stats.num_quantum_ops},
+                "installed": sorted(self._installed),
+                "next_sim_ps": self.checkpointer.next_sim_ps if self.checkpointer is not None else None,
+                "loop": self.comm.allgather((list(self._horizons), self._release_ps, list(self._idle_peers),
+                                             self._peers_starved, self._budget)),
                 "finished": self.finished}
 
     def load_snapshot(self, nodes: dict, shared: dict) -> None:
@@ -2386,14 +2397,22 @@ class Simulator:
         self._pending = [(op.key, op) for op in shared["pending"]]
         heapq.heapify(self._pending)
         self._pending_measures = [op.key for op in shared["pending"] if op.kind == "measure"]
-        self._carried = {q: op for op in shared["pending"] for qubits, _rho, _touch in op.carry for q in qubits}
-        self._installed = set()
+        # a carry installed already (for an earlier operation on its state) is no longer carried
+        self._installed = set(shared.get("installed", ()))
+        self._carried = {q: op for op in shared["pending"] if op.key not in self._installed
+                         for qubits, _rho, _touch in op.carry for q in qubits}
         heapq.heapify(self._pending_measures)
         self._ready, self._blocked, self._in_flight = [], [], {}
         self._later = dict(shared.get("later", {}))
         self._readers = [n.index for n in self.local if n.blocked_by is not None and n.blocked_by[1].kind == "read"]
         self._unread = {}
         self._horizons = [-math.inf] * self.comm.size
+        self._release_ps, self._idle_peers, self._peers_starved = math.inf, [], False
+        loop = shared.get("loop")  # None: a checkpoint written before 2026-12-06 (at a cut, after a flush)
+        self._loop_restored = loop is not None and len(loop) == self.comm.size and not shared.get("finished")
+        if self._loop_restored:  # the same ranks: go on right after the exchange the checkpoint was written at
+            horizons, self._release_ps, idle, self._peers_starved, self._budget = loop[self.comm.rank]
+            self._horizons, self._idle_peers = list(horizons), list(idle)
         self._last_event_ps = max([n.now_ps for n in self.local] or [0])
         for op in [op for _key, op in self._pending] + self._buffer:
             if self.rank_of_node[op.node] == self.comm.rank:
@@ -2471,27 +2490,35 @@ class Simulator:
           may have operations of this rank issued in flight in its buffer;
           the earliest carries the group back (:meth:`_hand_back`), as an
           operation issued after the hand-back would.
-        * *Checkpoints.* A simulated-time cut is in the cap of the running
-          rank already; a cut asked for at an exchange is the latest event
-          any rank had run when it posted, plus 1 ps, so with a
-          checkpointer a rank runs in flight nothing later than its own latest
-          event (at that time or before: nothing at all, in practice). The
-          checkpoint and the end of the run follow an exchange at which no
-          rank had an event before the cut (or at all), so nobody ran any
-          in flight.
+        * *Checkpoints.* With a checkpointer a rank runs nothing in flight,
+          so right after an exchange every message and operation made
+          before it has gone with it (:meth:`_at_cut`: those of nodes that a
+          resolution resumed at the completion are looked for). The end of
+          the run follows an exchange at which no rank had an event (before
+          ``until_ps``), so nobody ran any in flight.
 
         The results are those of the lockstep; the exchanges fall where the
         ranks' speed puts them (their number depends on the machine, as
         with :data:`EXCHANGE_CPU_S`).
 
-        Checkpoints are cuts in simulated time, the same on every rank: at
-        the next multiple of the simulated-time period, or just after the
-        latest event any rank has run when one is asked for (wall-clock
-        period, stop signal), but never before the cut a resumed run started
-        from: asked for before any event ran, it is that cut, whose
+        Checkpoints are written right after an exchange that ends at a cut
+        (:meth:`_at_cut`: every event run on any rank before every event
+        left). A periodic one's cut is the next multiple of the
+        simulated-time period, which no rank's events pass (the cap) until
+        it is written: the job's own cuts, in every run of it. One asked for
+        (wall-clock period, stop signal) is written at the first exchange the
+        run makes anyway that ends at a cut, one picosecond after the latest
+        event any rank has run. Neither is before the cut a resumed run
+        started from: asked for before any event ran, it is that cut, whose
         checkpoint is kept as it is (:meth:`Checkpointer.write
-        <dqsim.engine.checkpoint.Checkpointer.write>`). Every rank runs up
-        to the cut, then writes.
+        <dqsim.engine.checkpoint.Checkpointer.write>`). Nothing is flushed
+        for it, and each rank saves the exchange's outcome (its horizons,
+        starved peers and event budget), so a resume on as many ranks goes
+        on without an exchange of its own: the same exchanges, flushes and
+        counts as the uninterrupted run (``tests/test_resume_counters.py``).
+        A stop that saw no cut in :data:`STOP_WAIT_EXCHANGES` exchanges
+        makes one: no rank runs past the latest event run (a window cut
+        short; the resumed run's window and flush counts may then differ).
 
         While it runs, the cyclic garbage collector's youngest generation
         waits for ``_GC_YOUNG_THRESHOLD`` new objects instead of Python's 700
@@ -2508,58 +2535,111 @@ class Simulator:
         finally:
             gc.set_threshold(*thresholds)
 
+    def _at_cut(self, exchange: "_Exchange") -> bool:
+        """Collective where the exchange resolved a measurement: whether a checkpoint may be written right after it.
+
+        It may where the exchange ends at a *cut*: every event any rank has
+        run is earlier than every event left on any rank (a blocked node's
+        left at its measurement's time), so the checkpoint's time, one
+        picosecond after the latest event run, splits the run's events into
+        those run and those to run; and no message waits to be sent (with a
+        checkpointer nothing runs in flight, so every message sent before the
+        exchange went with it; only the nodes that a resolved measurement
+        resumed may have sent some since, into this rank's outboxes, which a
+        checkpoint does not hold). Operations they issued wait in the buffer,
+        which is saved with their nodes. Without a resolution the exchange's
+        own figures tell (no collective).
+        """
+        if not exchange.resolved:
+            return exchange.next_ps > exchange.last_ps
+        earliest, _blocked_ps = self._frontier()
+        if self.comm.size == 1:
+            return earliest > self._last_event_ps
+        parts = self.comm.allgather((earliest, self._last_event_ps, any(self._outbox)))
+        return min(part[0] for part in parts) > max(part[1] for part in parts) and not any(part[2] for part in parts)
+
     def _run(self, until_ps: float) -> RunStatistics:
         started = time.perf_counter()
         checkpointer = self.checkpointer
-        # a cut asked for is never before the resumed one: with no event run since, it is that cut (write keeps it)
+        # a checkpoint asked for right after a resume (no event run since) is named as the resumed one (write keeps it)
         resumed_ps = 0
         if checkpointer is not None and checkpointer.resuming is not None:
             resumed_ps = checkpointer.restore(self)
-        asked_cut, stop_at_cut = math.inf, False
+        due, stop_due = False, False  # a checkpoint asked for (wall-clock period, stop signal), not yet written
+        waited, stop_cap = 0, math.inf  # exchanges a stop has waited for a cut; the cut it then makes
+        # how far events run: never past the next periodic cut (nor the cut a stop makes)
+        cap = until_ps if checkpointer is None else min(until_ps, checkpointer.next_sim_cut_ps())
         rank = self._rank
         cpu_budget_s = EXCHANGE_CPU_S if self.comm.size > 1 else None
         budget = EVENTS_PER_EXCHANGE if self.comm.size > 1 and cpu_budget_s is None else EVENTS_PER_EXCHANGE_ONE_RANK
         looks = checkpointer is not None and self.comm.size == 1  # stop requests seen within ~ONE_RANK_LOOK_S
         if looks:
-            budget = 1
+            budget = self._budget if self._loop_restored else 1
+        self._budget = budget
         pipelined = PIPELINED_EXCHANGE and self.comm.size > 1
-        # pipelined: the exchange in flight, and how far this rank may run while it is (see run)
         ran = not self.finished  # a checkpoint taken after the run ended (stop_point) resumes past its loop
-        posted, flight_limit = (self._post_exchange() if pipelined and ran else None), -math.inf
+        # resumed from a checkpoint of these ranks: it was written right after an exchange, whose outcome it
+        # restored; the run goes on from there, as the run that wrote it did (the same exchanges after)
+        skip = ran and self._loop_restored
+        self._loop_restored = False
+        # pipelined: the exchange in flight, and how far this rank may run while it is (see run)
+        posted = self._post_exchange() if pipelined and ran and not skip else None
+        flight_limit = -math.inf
         while not self.finished:
-            if posted is None:
-                exchange = self._exchange()
+            if skip:
+                skip = False
+                # a stop that came while the resume loaded is taken before any event runs, as the exchange the
+                # resume skips would have (one collective): the resumed checkpoint then stands (write keeps it)
+                if checkpointer.stop_pending():
+                    from dqsim.engine.checkpoint import CheckpointStop  # noqa: PLC0415
+
+                    raise CheckpointStop(checkpointer.write(self, int(resumed_ps), stop=True))
             else:
-                if flight_limit > -math.inf:
-                    self._run_local(flight_limit, EVENTS_PER_EXCHANGE_ONE_RANK, flight=posted.handle)
-                exchange, posted = self._complete_exchange(posted), None
-            self.stats.num_windows += 1
-            if not exchange.resolved and exchange.next_ps >= until_ps:
-                break
-            cap = until_ps if self._pending_refusal is None else min(until_ps, self._pending_refusal[0] + 1)
-            if checkpointer is not None:
-                if exchange.write and asked_cut == math.inf:
-                    asked_cut, stop_at_cut = max(exchange.last_ps + 1, resumed_ps), exchange.stop
-                cut = min(asked_cut, checkpointer.next_sim_cut_ps())
-                if cut < math.inf and not exchange.resolved and exchange.next_ps >= cut:
-                    self._flush(everything=True)
-                    self._agree_on_refusal()  # no checkpoint of a run refused meanwhile (its resume would go on)
-                    # a write that fails warns and the run goes on, but one a stop asked for raises
-                    path = checkpointer.write(self, int(cut), stop=cut >= asked_cut and stop_at_cut)
-                    checkpointer.passed(int(cut), exchange.next_ps)
-                    if cut >= asked_cut:
-                        asked_cut = math.inf
-                        if stop_at_cut:
+                if posted is None:
+                    exchange = self._exchange()
+                else:
+                    if flight_limit > -math.inf:
+                        self._run_local(flight_limit, EVENTS_PER_EXCHANGE_ONE_RANK, flight=posted.handle)
+                    exchange, posted = self._complete_exchange(posted), None
+                self.stats.num_windows += 1
+                if not exchange.resolved and exchange.next_ps >= until_ps:
+                    break
+                if checkpointer is not None:
+                    if exchange.write:
+                        due, stop_due = True, stop_due or exchange.stop
+                    sim_cut = checkpointer.next_sim_cut_ps()
+                    periodic = exchange.next_ps >= sim_cut
+                    # written at the first exchange that ends at a cut (_at_cut); the periodic cut is the
+                    # multiple of the period, which no event passes (cap); the one asked for is one picosecond
+                    # after the latest event any rank has run, never before the resumed cut (a stop right after
+                    # a resume)
+                    cut = (due or periodic) and self._at_cut(exchange)
+                    if stop_due and not cut:
+                        waited += 1
+                        if waited >= STOP_WAIT_EXCHANGES:  # make one: run nothing past the latest event run
+                            stop_cap = min(stop_cap, exchange.last_ps + 1)
+                    if cut:
+                        self._agree_on_refusal()  # no checkpoint of a run refused meanwhile (its resume would go on)
+                        label = int(max(min(exchange.last_ps + 1 if due else math.inf,
+                                            sim_cut if periodic else math.inf), resumed_ps))
+                        if periodic:  # (before the write: the checkpoint holds the next periodic cut)
+                            checkpointer.passed(int(max(label, sim_cut)), exchange.next_ps)
+                        # a write that fails warns and the run goes on, but one a stop asked for raises
+                        path = checkpointer.write(self, label, stop=stop_due)
+                        if stop_due:
                             from dqsim.engine.checkpoint import CheckpointStop  # noqa: PLC0415
 
                             raise CheckpointStop(path)
-                    cut = min(asked_cut, checkpointer.next_sim_cut_ps())
-                cap = min(cap, cut)
-            if self.on_window is not None and rank == 0:
-                reached = exchange.next_ps
-                if not math.isfinite(reached):
-                    reached = max([n.now_ps for n in self.local] or [0])
-                self.on_window(int(reached), self.stats.num_windows, exchange.fraction)
+                        if due:
+                            due, waited, stop_cap = False, 0, math.inf
+                    cap = min(until_ps, checkpointer.next_sim_cut_ps(), stop_cap)
+                if self._pending_refusal is not None:  # every rank runs up to a refusal's time, no further
+                    cap = min(cap, self._pending_refusal[0] + 1)  # (_await_refusal)
+                if self.on_window is not None and rank == 0:
+                    reached = exchange.next_ps
+                    if not math.isfinite(reached):
+                        reached = max([n.now_ps for n in self.local] or [0])
+                    self.on_window(int(reached), self.stats.num_windows, exchange.fraction)
             if STARVED_PEERS_RULE and self._peers_starved:
                 self._run_local(min(self._horizons[rank], cap), EVENTS_PER_EXCHANGE_ONE_RANK, math.inf,
                                 self._release_ps, self._idle_peers)
@@ -2570,10 +2650,11 @@ class Simulator:
                 if looks:
                     budget = (max(1, budget // 2) if time.monotonic() - started_s > ONE_RANK_LOOK_S
                               else min(EVENTS_PER_EXCHANGE_ONE_RANK, 2 * budget))
+                    self._budget = budget
             if pipelined:
-                flight_limit = min(self._horizons[rank], cap)
-                if checkpointer is not None:  # a cut asked at the next exchange is the latest posted event + 1
-                    flight_limit = min(flight_limit, self._last_event_ps + 1)
+                # with a checkpointer nothing runs in flight: an exchange then leaves no message or operation
+                # of this rank unsent, and a checkpoint may be written right after it (_at_rest)
+                flight_limit = min(self._horizons[rank], cap) if checkpointer is None else -math.inf
                 posted = self._post_exchange()
         parts = self._end_parts(flush=ran)
         blocked = [n.name for n in self.local if n.blocked_by is not None]

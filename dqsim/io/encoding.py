@@ -6,9 +6,9 @@ their names are listed (as JSON) in the object's ``json_attrs`` attribute so a
 reader can decode exactly those and no others.
 
 Datasets: NumPy ``str`` data (``U`` fields, or object fields holding ``str``)
-become variable-length UTF-8 HDF5 strings (what pandas, xarray and
-``h5py``'s ``.asstr()`` read as text), and read back as NumPy ``str``
-arrays. Files of earlier versions hold fixed-length UTF-8 strings; they
+become variable-length UTF-8 HDF5 strings, and read back here as NumPy ``str``
+arrays (plain ``h5py`` gives such a field of a compound dataset as ``bytes``:
+its ``.asstr()`` applies to string datasets only). Files of earlier versions hold fixed-length UTF-8 strings; they
 read back the same.
 """
 

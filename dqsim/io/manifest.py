@@ -40,7 +40,7 @@ import stat
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from dqsim.errors import DqsimError
+from dqsim.errors import DamagedFileError, DqsimError
 
 #: Format version of manifests (key ``dqsim_manifest``).
 MANIFEST_VERSION = 1
@@ -217,7 +217,8 @@ def verify_files(manifest_path: str | os.PathLike, files: Sequence[Mapping[str, 
     refused at once.
 
     Raises:
-        DqsimError: one line naming the first missing, resized or damaged file.
+        DamagedFileError: one line naming the first missing, resized or damaged file.
+        DqsimError: a file that cannot be read.
     """
     folder = Path(manifest_path).parent
     for entry in files:
@@ -225,20 +226,20 @@ def verify_files(manifest_path: str | os.PathLike, files: Sequence[Mapping[str, 
         try:
             info = target.stat()
         except FileNotFoundError:
-            raise DqsimError(f"{target}: missing (listed in {Path(manifest_path).name})") from None
+            raise DamagedFileError(f"{target}: missing (listed in {Path(manifest_path).name})") from None
         except OSError as exc:
             raise DqsimError(f"{target}: cannot be read ({exc.strerror or exc})") from None
         if not stat.S_ISREG(info.st_mode):
             raise DqsimError(f"{target}: not a file")
         if info.st_size != entry["size"]:
-            raise DqsimError(f"{target}: {info.st_size} bytes, the manifest says {entry['size']} "
+            raise DamagedFileError(f"{target}: {info.st_size} bytes, the manifest says {entry['size']} "
                              "(truncated or replaced)")
         try:
             size, sha = file_digest(target)
         except OSError as exc:
             raise DqsimError(f"{target}: cannot be read ({exc.strerror or exc})") from None
         if size != entry["size"] or sha != entry["sha256"]:
-            raise DqsimError(f"{target}: damaged (its SHA-256 differs from the manifest's)")
+            raise DamagedFileError(f"{target}: damaged (its SHA-256 differs from the manifest's)")
 
 
 def run_manifest_path(path: str | os.PathLike) -> Path:
@@ -275,6 +276,11 @@ def write_run_manifest(path: str | os.PathLike, extra_files: Iterable[str | os.P
                           entries=[dict(run_entry), *extra, *entries])
 
 
+#: What to do about a run file (or slab file) whose bytes differ from its manifest's: the end of that error line.
+DAMAGED_RUN_FILE_HINT = ("copy the files again with the .manifest.json, or run the job again; "
+                         "dqsim inspect --no-verify reads the run file as it is")
+
+
 def verify_run_file(path: str | os.PathLike) -> bool:
     """Check a run file (and its state's slab files) against its manifest before HDF5 opens it.
 
@@ -283,8 +289,9 @@ def verify_run_file(path: str | os.PathLike) -> bool:
         an older dqsim, or copied without it): the caller decides.
 
     Raises:
-        DqsimError: one line: damaged, truncated, renamed, or a manifest that
-            does not belong to the file.
+        DamagedFileError: one line: a missing slab file, a truncated or damaged
+            file, ending with what to do (:data:`DAMAGED_RUN_FILE_HINT`).
+        DqsimError: one line: renamed, or a manifest that does not belong to the file.
     """
     path = Path(path)
     manifest = run_manifest_path(path)
@@ -294,5 +301,8 @@ def verify_run_file(path: str | os.PathLike) -> bool:
     if body.get("run_file") != path.name:
         raise DqsimError(f"{path}: its manifest describes {body.get('run_file')!r}; run files may not be renamed "
                          "(rename the manifest with it)")
-    verify_files(manifest, body["files"])
+    try:
+        verify_files(manifest, body["files"])
+    except DamagedFileError as exc:
+        raise DamagedFileError(f"{exc}: {DAMAGED_RUN_FILE_HINT}") from None
     return True

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticCustomError
 
 from dqsim.errors import ConfigError, toml_repr
+from dqsim.checks import picosecond_hint
 
 __all__ = ["JOB_ERROR", "job_error", "one_of", "format_key", "config_error", "describe_error", "unit_hint"]
 
@@ -192,7 +193,7 @@ def describe_error(root: type[BaseModel], error: dict) -> str:
         whole = kind.startswith("int_") and isinstance(value, float) and value.is_integer() and abs(value) < 2**63
         hint = f" (TOML reads 1e6 or 5.0 as a float: write {int(value):_})" if whole else ""
         if kind.startswith(("int_", "float_")):
-            hint += unit_hint(value)
+            hint += unit_hint(value) + picosecond_hint(loc[-1] if loc else None, value)
         return f"{format_key(loc)}: expected {_TYPE_NAMES[kind]}, got {toml_repr(value)}{hint}"
     if kind == "literal_error":
         expected = ctx.get("expected", "")

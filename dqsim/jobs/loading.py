@@ -21,6 +21,7 @@ import difflib
 import hashlib
 import json
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Iterable
@@ -221,6 +222,44 @@ def override_value(assignment: str) -> tuple[str, Any]:
     return ".".join(parts), None if value is _REMOVE else value
 
 
+_ENTRY = re.compile(r"(?P<name>[^\[\]]+)\[(?P<index>\d+)\]")
+
+
+def _override_child(table: dict, parts: list[str], depth: int, assignment: str) -> dict:
+    """The table ``parts[depth]`` of ``table`` for an override, made if absent; ``name[i]`` is entry i of an array.
+
+    Raises:
+        ConfigError: the key holds a value that is not a table, an array of tables is named without
+            an entry index, or the index is past the array's end.
+    """
+    part = parts[depth]
+    entry = _ENTRY.fullmatch(part)
+    if entry is not None:
+        name, index = entry.group("name"), int(entry.group("index"))
+        entries = table.get(name)
+        where = "[[" + ".".join([*parts[:depth], name]) + "]]"
+        if not isinstance(entries, list):
+            where = "[" + ".".join([*parts[:depth], name]) + "]"
+            held = "absent" if entries is None else f"{toml_repr(entries)}, not an array of tables"
+            raise ConfigError(f"--set {assignment}: {where} is {held}; NAME[N] picks entry N of an array "
+                              f"of tables ([[...]] in the job file)")
+        if index >= len(entries) or not isinstance(entries[index], dict):
+            raise ConfigError(f"--set {assignment}: {where} has {len(entries)} entries (indices "
+                              f"0..{len(entries) - 1}), got index {index}; add entries in the job file")
+        return entries[index]
+    child = table.setdefault(part, {})
+    if isinstance(child, list) and child and all(isinstance(item, dict) for item in child):
+        rest = parts[depth + 1:]
+        index, rest = (rest[0], rest[1:]) if rest[0].isdigit() else ("0", rest)
+        example = ".".join([*parts[:depth], f"{part}[{index}]", *rest])
+        raise ConfigError(f"--set {assignment}: [[{'.'.join(parts[:depth + 1])}]] is an array of "
+                          f"{len(child)} table(s): name one entry, e.g. --set {example}=...")
+    if not isinstance(child, dict):
+        raise ConfigError(f"--set {assignment}: {format_key(parts[:depth + 1])} "
+                          f"is {toml_repr(child)}, not a table")
+    return child
+
+
 def apply_overrides(job: Job, assignments: Iterable[str]) -> Job:
     """Return a copy of ``job`` with ``SECTION.KEY=VALUE`` assignments applied and revalidated.
 
@@ -228,7 +267,8 @@ def apply_overrides(job: Job, assignments: Iterable[str]) -> Job:
     a value that is not valid TOML is taken as a string, so ``run.name=big``
     works, and an empty value removes the key (back to its default), so
     ``circuit.generator= circuit.num_qubits= circuit.qasm=c.qasm`` switches a
-    generated circuit to a QASM file. A relative ``circuit.qasm`` given here resolves against the current
+    generated circuit to a QASM file. ``NAME[N]`` in the key is entry N (from 0) of an array of
+    tables: ``qkd.classical_channels[0].launch_power_dbm=3``. A relative ``circuit.qasm`` given here resolves against the current
     directory, not the job file's folder. Defaults that depend on other keys
     (``[run].output``, ``[circuit].circuit_seed``) are recomputed.
 
@@ -259,11 +299,7 @@ def apply_overrides(job: Job, assignments: Iterable[str]) -> Job:
             value = os.path.abspath(os.path.expanduser(value))
         table = data
         for depth, part in enumerate(parts[:-1]):
-            child = table.setdefault(part, {})
-            if not isinstance(child, dict):
-                raise ConfigError(f"--set {assignment}: {format_key(parts[:depth + 1])} "
-                                  f"is {toml_repr(child)}, not a table")
-            table = child
+            table = _override_child(table, parts, depth, assignment)
         if value is _REMOVE:
             table.pop(parts[-1], None)
         else:

@@ -54,6 +54,11 @@ DEFAULT_QKD_BATCH_PULSES = 1_000_000
 MAX_DECOY_INTENSITY = 10.0
 #: How far ``[qkd.source].probabilities`` may sum from 1.
 PROBABILITY_SUM_TOLERANCE = 1e-9
+#: Widest ``[[qkd.classical_channels]].filter_bandwidth_nm``, nm. The Raman model takes the
+#: cross-section as flat over the passband; silica's Raman spectrum spans some 200 nm around a
+#: 1550 nm pump (Eraerds et al., New J. Phys. 12, 063027 (2010)), so a wider passband is outside the
+#: model, and a value of 1e9 or more is a frequency in Hz typed into a key in nm.
+MAX_FILTER_BANDWIDTH_NM = 100.0
 #: Most distances of ``[qkd.sweep].distances_km``.
 MAX_SWEEP_POINTS = 200
 #: Most nodes of ``[qkd.network]``.
@@ -106,8 +111,9 @@ class QkdSourceSection(Section):
             pairs, ``w·|Φ+⟩⟨Φ+| + (1-w)·I/4``, in [0, 1]; default 1.
         position: ``"bbm92"``/``"e91"`` only: where the pair source sits, as
             a fraction of the fibre from Alice, in [0, 1]; default 0.5.
-        mean_pair_number: ``"bbm92"``/``"e91"`` only: mean pair number μ of a
-            thermal (SPDC) source, in (0, 2]; default: exactly one pair per slot.
+        mean_pair_number: ``"bbm92"``/``"e91"`` only: mean pair number μ of an
+            SPDC source (the two-mode squeezed vacuum, both polarisation modes
+            together), in (0, 2]; default: exactly one pair per slot.
     """
 
     intensities: Optional[list[bounded_real(0.0, MAX_DECOY_INTENSITY)]] = None
@@ -195,7 +201,9 @@ class ClassicalChannelSection(Section):
             photons: forward Raman noise at Bob) or ``"counter"`` (launched at
             Bob's end: backward Raman noise at Bob). BBM92/E91, where Alice
             measures too, give her the other one.
-        filter_bandwidth_nm: passband of the quantum receiver's filter, nm, > 0.
+        filter_bandwidth_nm: passband of the quantum receiver's filter, nm, in
+            (0, 100] (:data:`MAX_FILTER_BANDWIDTH_NM`; a 100 GHz DWDM filter is
+            0.8 nm at 1550 nm).
         raman_cross_section_per_km_per_nm: effective Raman cross-section,
             1/(km·nm), > 0; default
             :data:`~dqsim.network.raman.DEFAULT_RAMAN_CROSS_SECTION_PER_KM_PER_NM`.
@@ -204,7 +212,7 @@ class ClassicalChannelSection(Section):
 
     launch_power_dbm: bounded_real(-60.0, 30.0)
     direction: Literal["co", "counter"]
-    filter_bandwidth_nm: bounded_real(0.0, low_open=True)
+    filter_bandwidth_nm: bounded_real(0.0, MAX_FILTER_BANDWIDTH_NM, low_open=True)
     raman_cross_section_per_km_per_nm: bounded_real(0.0, low_open=True) = DEFAULT_RAMAN_CROSS_SECTION_PER_KM_PER_NM
     wavelength_nm: bounded_real(400.0, 2000.0) = DEFAULT_WAVELENGTH_NM
 

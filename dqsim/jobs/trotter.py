@@ -88,7 +88,8 @@ class ModelSection(Section):
 
     Attributes:
         kind: ``"tfim"`` (``H = −J Σ Z_i Z_j − h Σ X_i``) or ``"xxz"``
-            (``H = J Σ (X X + Y Y + Δ Z Z) + h Σ Z_i``).
+            (``H = J Σ (X X + Y Y + Δ Z Z) + h Σ Z_i``); X, Y, Z are Pauli matrices (not spin
+            operators σ/2: a spin-operator coupling J' is J = J'/4 here, a field h' is h = h'/2).
         num_sites: sites, 2..24 (``"periodic"``: 3..24); one circuit qubit each.
         boundary: ``"open"`` (chain, default) or ``"periodic"`` (ring).
         J: coupling, finite; default 1.

@@ -18,6 +18,19 @@ Both consume an EPR pair whose halves are ``comm_here`` and ``comm_there``.
 
 Communication qubits are reset after use, so they return to |0⟩.
 
+What a Werner pair of fidelity F (parameter w = (4F − 1)/3) does to the
+data qubits, ideal gates and memories otherwise: teleportation is the
+depolarising channel ρ → wρ + (1 − w)·1/2 on the teleported qubit, so
+TeleData (out and back, two pairs) depolarises the control before and after
+the gate. In a TeleGate a Pauli error on the target side's half turns into
+an error on the data: Z into Z on the control (at the disentangler), X into
+controlled-U acting on the control's other branch (for a CNOT: X on the
+target after it), Y into both; a TeleGate CNOT is then the CNOT followed by
+X_t, Z_c or Z_c X_t, each with probability (1 − F)/3: process fidelity F,
+average gate fidelity (4F + 1)/5 (Horodecki et al. 1999; Nielsen, PLA 303,
+249 (2002)). Checked against density-matrix references in
+``tests/test_physics_audit_dqc.py`` (docs/physics-audit-dqc-20261206.md).
+
 Gate errors: each two-qubit gate (the CNOTs, the controlled-U) is followed by
 the two-qubit depolarizing channel of probability ``gate_error``, each
 one-qubit gate (teleportation's H, the X and Z corrections) by the one-qubit

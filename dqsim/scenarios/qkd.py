@@ -170,6 +170,8 @@ def run_network(job, *, comm, backend, distance_km: float | None = None, checkpo
     if stored is not None:  # this distance was done when the checkpoint being resumed was written
         for tally in stored["tallies"].values():
             nodes.refuse_old_e91_finite_key(job.qkd.protocol, [row[7] for row in tally.blocks])
+        if job.qkd.protocol in ("bbm92", "e91"):
+            nodes.refuse_old_spdc_source(job.qkd.source.mean_pair_number, stored["tallies"].values())
         return stored
     checkpointer = checkpoint.engine_checkpointer(checkpointing, comm)
     physics = [link_physics(job, i, a, b, d) for i, (a, b, d) in enumerate(links)]
@@ -499,7 +501,7 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
         summary.append(f"  {r[0]:7.1f} km link {r[1]}: {qber}, key {r[7]:.3e} bits/{slot} "
                        f"({r[8]:.3e} bits/s), PLOB {r[10]:.3e} bits/{slot}")
         if (r[0], r[1]) in reasons:
-            summary.append(f"      no key: {reasons[r[0], r[1]]}")
+            summary.append(f"      no key: {reasons[r[0], r[1]]}{_loss_hint(r[0], r[4], r[5])}")
         if q.protocol != "bb84_decoy" and not math.isnan(r[17]):
             if q.source.mean_pair_number is None:  # one pair per slot: the thermal optimum is another source
                 summary.append(f"      model: {r[11]:.3e} bits/{slot} for the job's source (one pair per slot); a "
@@ -517,6 +519,26 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
             summary.append(f"  end to end {names[r[1]]}–{names[r[2]]}: {r[3]:,} bits ({r[4]:.3e} bits/s)")
     stop_point()
     return ScenarioOutput(attrs, tables, table_attrs, None, summary)
+
+
+#: Shortest link at which a photon-free link suggests a length given in metres (``[qkd]`` keys are in km).
+METRES_HINT_KM = 1000.0
+
+
+def _loss_hint(distance_km: float, transmittance: float, pulses: int) -> str:
+    """`` (fewer than one photon ...)`` where ``pulses × transmittance < 1``, with a word on km at 1000 km or more.
+
+    Examples:
+        >>> print(_loss_hint(25000.0, 0.0, 1_000_000))
+         (fewer than one photon expected through 25000 km of fibre in 1,000,000 pulses: transmittance 0; distances are in km, not m)
+        >>> _loss_hint(50.0, 0.08, 1_000_000)
+        ''
+    """
+    if pulses * transmittance >= 1.0:
+        return ""
+    metres = "; distances are in km, not m" if distance_km >= METRES_HINT_KM else ""
+    return (f" (fewer than one photon expected through {distance_km:g} km of fibre in {pulses:,} pulses: "
+            f"transmittance {transmittance:.1e}{metres})".replace("transmittance 0.0e+00", "transmittance 0"))
 
 
 def _no_key_reasons(block_rows) -> dict:

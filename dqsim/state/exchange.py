@@ -34,7 +34,16 @@ pair of slices directly between its shard and its partner's
 above, 2026-12-04, load ~5: top local bit 0.81-0.92 -> 1.8-2.1, local bit 3
 0.30-0.33 -> 0.93-1.06 in complex128, 0.74-0.83 in complex64
 (bench/results/kernel_bench-vm-shardwin-20261204.md). Rank permutations
-(:func:`permute_ranks`) still go through the slots.
+(:func:`permute_ranks`) still go through the slots. The swap moves each run
+of ``2^l`` amplitudes (l the lowest local bit) by vector loads and stores,
+runs of 64 and 128 bytes by non-temporal ones; the loop on slices it
+replaced made the bit-3 swap compute-bound on the AMD host. 2026-12-06,
+load 10-15, Sendrecv / exchange in three A/B runs against main: local bit 3
+0.55-0.64 -> 0.95-0.96 in complex128, 0.55-0.63 -> 0.67-0.86 in complex64
+(bench/results/kernel_bench-vm-xchg-20261206.md). Every other run of 64 or
+128 bytes swapped still costs 1.5x a contiguous swap of the same bytes on
+that host, even between two private arrays of one rank
+(``bench/swap_pattern_bench.py``).
 """
 
 from __future__ import annotations

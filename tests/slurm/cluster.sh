@@ -10,7 +10,9 @@
 # Everything lives in one folder: DQSIM_SLURM_DIR (default ${TMPDIR:-/tmp}/dqsim-slurm-$UID) holds
 # slurm.conf, state, spool, logs (slurmctld.log, slurmd.log, *.out) and the daemons' PIDs.
 # The cluster is `dqsimtest`: no authentication (auth/none), no accounting, one node with all this
-# machine's cores in partition `debug`. For tests only: never on a shared machine.
+# machine's cores in partition `debug` (the default), and in `preemptable` and `urgent` for preemption:
+# a job in `urgent` that needs CPUs a `preemptable` job holds preempts it (PreemptMode=REQUEUE, GraceTime=10 s);
+# `debug` jobs are never preempted. For tests only: never on a shared machine.
 #
 # Settings (environment): DQSIM_SLURM_DIR; DQSIM_SLURM_PORT (slurmctld's port, default 6817;
 # slurmd uses the next one); DQSIM_SLURM_WAIT_S (how long `up` waits for the idle node, default 30).
@@ -111,7 +113,13 @@ SlurmdLogFile=$DIR/slurmd.log
 SlurmctldDebug=info
 SlurmdDebug=info
 NodeName=$node NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=1024 State=UNKNOWN
-PartitionName=debug Nodes=$node Default=YES MaxTime=INFINITE State=UP
+# Preemption (tests/test_slurm.py): a job in partition urgent requeues one in preemptable that holds the CPUs
+# it needs: SIGTERM to its ranks at once, the job requeued after GraceTime; debug jobs are never preempted.
+PreemptType=preempt/partition_prio
+PreemptMode=REQUEUE
+PartitionName=debug Nodes=$node Default=YES MaxTime=INFINITE State=UP PriorityTier=1 PreemptMode=OFF
+PartitionName=preemptable Nodes=$node MaxTime=INFINITE State=UP PriorityTier=1 PreemptMode=REQUEUE GraceTime=10
+PartitionName=urgent Nodes=$node MaxTime=INFINITE State=UP PriorityTier=2 PreemptMode=OFF
 EOF
     mv "$CONF.tmp" "$CONF"
 }
@@ -172,7 +180,7 @@ cmd_up() {
     start_daemon slurmctld -D -i -f "$CONF"
     start_daemon slurmd -D -f "$CONF"
     wait_ready idle
-    say "up: node $(SLURM_CONF=$CONF sinfo -h -N -o '%N %c CPUs %t'), conf $CONF"
+    say "up: node $(SLURM_CONF=$CONF sinfo -h -N -p debug -o '%N %c CPUs %t'), conf $CONF"
     echo "export SLURM_CONF=$CONF"
 }
 
@@ -193,7 +201,7 @@ stop_daemon() {
 
 cmd_down() {
     if live_pid slurmctld >/dev/null; then
-        SLURM_CONF=$CONF scancel --quiet --partition=debug 2>/dev/null  # every job of this test cluster
+        SLURM_CONF=$CONF squeue -h -o %A 2>/dev/null | xargs -r env SLURM_CONF="$CONF" scancel --quiet 2>/dev/null  # every job
         sleep 1
     fi
     stop_daemon slurmd

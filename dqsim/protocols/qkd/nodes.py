@@ -157,9 +157,20 @@ class LinkPhysics:
         return min(1.0, dark + alice), min(1.0, dark + self.noise_probability)
 
 
+#: The model of BBM92/E91's multi-pair source (``[qkd.source].mean_pair_number``) a :class:`LinkTally` was made with.
+SPDC_SOURCE_MODEL = "two-mode squeezed vacuum"
+#: What a tally pickled before 2026-12-06 (no ``spdc_source_model``) was made with.
+OLD_SPDC_SOURCE_MODEL = "thermal count of independent pairs"
+
+
 @dataclass
 class LinkTally:
-    """What one link produced (filled on Alice's rank)."""
+    """What one link produced (filled on Alice's rank).
+
+    ``spdc_source_model`` names the multi-pair source model of its draws (:data:`SPDC_SOURCE_MODEL`); a tally
+    restored from a checkpoint written before that model (2026-12-06) reads :data:`OLD_SPDC_SOURCE_MODEL`
+    (:func:`refuse_old_spdc_source`).
+    """
 
     blocks: list = field(default_factory=list)
     pulses: int = 0
@@ -169,6 +180,32 @@ class LinkTally:
     aborted_blocks: int = 0
     chsh_counts: np.ndarray | None = None
     done_ps: int = 0
+    spdc_source_model: str = SPDC_SOURCE_MODEL
+
+    def __setstate__(self, state):
+        state.setdefault("spdc_source_model", OLD_SPDC_SOURCE_MODEL)
+        self.__dict__.update(state)
+
+
+def refuse_old_spdc_source(mean_pair_number, tallies) -> None:
+    """Refuse, in one line, the tallies of a multi-pair BBM92/E91 run checkpointed before 2026-12-06.
+
+    Its SPDC source was one thermal count of independent pairs, drawn from the stream ``"<protocol>-pairs"``;
+    it is now the two-mode squeezed vacuum (:mod:`dqsim.protocols.qkd.entangled`, *Multi-pair source*) with
+    other draws, so such a run cannot resume the same. One-pair runs (``mean_pair_number`` None) are unchanged.
+
+    Args:
+        mean_pair_number: the job's ``[qkd.source].mean_pair_number``, or ``None``.
+        tallies: :class:`LinkTally` objects restored from the checkpoint.
+
+    Raises:
+        DqsimError: ``mean_pair_number`` is set and a tally was made with the older source.
+    """
+    if mean_pair_number is not None and any(t.spdc_source_model != SPDC_SOURCE_MODEL for t in tallies):
+        raise DqsimError("this checkpoint of a BBM92/E91 run with [qkd.source].mean_pair_number was written by an "
+                         "older dqsim, whose SPDC source was a thermal count of independent pairs (now the two-mode "
+                         "squeezed vacuum, Ma, Fung & Lo 2007); run the job again from the start (remove its "
+                         "checkpoints)")
 
 
 def refuse_old_e91_finite_key(protocol: str, results) -> None:
@@ -543,10 +580,13 @@ class EntangledAlice(_AliceSide):
         """Restore from a checkpoint. One written before E91 kept its current block's CHSH coincidences
         (``block_chsh``, 2026-12-06) resumes at a block's start, but not inside a block: that block's
         CHSH value, which its key needs, is lost (one line). One of an E91 finite-key run holding a block
-        keyed by the older symmetric-source finite key is refused (:func:`refuse_old_e91_finite_key`)."""
+        keyed by the older symmetric-source finite key is refused (:func:`refuse_old_e91_finite_key`), and so is
+        one of a multi-pair run made with the older SPDC source (:func:`refuse_old_spdc_source`)."""
         tally = state.get("tally")
         refuse_old_e91_finite_key(state["plan"].protocol,
                                   [state.get("result")] + ([row[7] for row in tally.blocks] if tally else []))
+        source = getattr(state["plan"], "entangled_source", None)
+        refuse_old_spdc_source(getattr(source, "mean_pair_number", None), [tally] if tally else [])
         if "block_chsh" not in state:
             if state.get("counts") is not None and state["plan"].protocol == "e91":
                 raise DqsimError("this checkpoint of an E91 link was written by an older dqsim, inside a key "

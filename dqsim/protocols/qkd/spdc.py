@@ -1,25 +1,42 @@
 """The SPDC pair source of BBM92/E91 in closed form, and its optimal mean pair number.
 
 The simulator's source (:mod:`dqsim.protocols.qkd.entangled`) emits per slot
-a thermal number n of independent pairs, ``P(n) = μ^n/(1+μ)^(n+1)``, or
-exactly one pair. Each pair's two bits follow the Werner correlation E (E =
-w in matching bases); each photon arrives and is detected with probability
-``p = T·η_d`` and fires the detector of its bit, the wrong one with the
-misalignment e_d; each detector also fires on its own with probability d; a
-double click on one side is a random bit.
+exactly one pair, or the two-mode squeezed vacuum of a polarisation-entangled
+SPDC source of mean pair number μ (X. Ma, C.-H. F. Fung and H.-K. Lo, Phys.
+Rev. A 76, 012307 (2007)): in the basis of Alice's setting two independent
+thermal modes of λ = μ/2 pairs, Bob measuring at the relative angle θ. Each
+photon arrives and is detected with probability ``p = T·η_d`` and goes to the
+wrong detector of its side's basis with probability e (Alice e_d, Bob
+``(1 - w(1 - 2e_d))/2``, the Werner noise as a per-photon error; one pair:
+the Werner state's law); each detector also fires on its own with
+probability d; a double click on one side is a random bit
+(:mod:`dqsim.protocols.qkd.entangled`, *Multi-pair source*).
 
-**Click patterns.** Number the four detectors A0, A1, B0, B1. For a set S of
-them, one pair leaves all of S silent with probability
+**Click patterns.** Number the four detectors A0, A1, B0, B1. For a set S
+of them, let ``F(S)`` be the probability that no photon reaches S. One pair
+per slot (Werner correlation E = w·cos θ):
 
-    g(S) = Σ_ab P(a, b) · (1 - p_a Σ_{x∈S_A} r(x|a)) · (1 - p_b Σ_{y∈S_B} r(y|b)),
+    F(S) = Σ_ab P(a, b) · (1 - p_a Σ_{x∈S_A} r(x|a)) · (1 - p_b Σ_{y∈S_B} r(y|b)),
 
 ``P(a, b) = (1 + (-1)^(a⊕b) E)/4``, ``r(x|a) = 1 - e_d`` if x = a else e_d.
-Pairs are independent, so n pairs leave S silent with ``g(S)^n``, and over
-the thermal law ``E[g^n] = 1/(1 + μ(1 - g))`` (its generating function); with
-dark counts ``F(S) = E[g(S)^n]·Π_{x∈S}(1 - d_x)`` (d_x of x's side). Inclusion-exclusion gives the
-probability that exactly the detectors C click,
-``P(C) = Σ_{T⊆C} (-1)^|T| F(S̄_C ∪ T)`` (S̄_C the others), hence the
-coincidence probability and the sifted QBER, exactly for the simulator's model.
+Squeezed vacuum: each photon of Alice's mode k avoids S_A with
+``α_k = 1 - p_a Σ_{x∈S_A} r_A(x|k)``, each photon in mode c of Bob's basis
+avoids S_B with ``β_c = 1 - p_b Σ_{y∈S_B} r_B(y|c)``; with
+``M = R(θ/2)·diag(β_0, β_1)·R(θ/2)^T`` the operator of S_B's silence on
+Bob's photons in Alice's modes and ``q = λ/(1+λ)``,
+
+    F(S) = Σ_{n_0,n_1} (1-q)² q^{n_0+n_1} α_0^{n_0} α_1^{n_1} ⟨n_0,n_1|Γ(M)|n_0,n_1⟩
+         = (1-q)² / det(I - q·diag(α_0, α_1)·M),
+
+since Γ(A)Γ(B) = Γ(AB) and ``Tr Γ(K) = 1/det(I - K)`` (the bosonic trace
+over both modes). For S on one side this is the thermal law,
+``Π_k 1/(1 + λ(1 - α_k))``; with θ = 0, e = 0 it gives Ma, Fung and Lo's
+gain and QBER (their closed forms; tests/test_physics_audit.py). With dark
+counts the silence has the extra factor ``Π_{x∈S}(1 - d_x)`` (d_x of x's
+side). Inclusion-exclusion gives the probability that exactly the detectors C
+click, ``P(C) = Σ_{T⊆C} (-1)^|T| F(S̄_C ∪ T)`` (S̄_C the others), hence the
+coincidence probability, the sifted QBER and the CHSH correlators, exactly
+for the simulator's model (dead time aside).
 
 **Key rate and the optimal μ.** Per slot, BBM92's asymptotic key is
 ``s·P_c·max(0, 1 - f_EC·h(Q) - h(Q))`` (Shor–Preskill with error-correction
@@ -27,20 +44,15 @@ inefficiency; s = p² + (1 - p)² for BBM92's sifting with Z chosen with
 probability p, 1/2 unbiased). E91's is ``s·P_c·max(0, r_CHSH(S) -
 f_EC·h(Q))`` with s = 2/9 and r_CHSH the CHSH bound its key blocks use
 (:func:`~dqsim.protocols.qkd.entangled.chsh_secrecy_fraction`, Acín et al.,
-PRL 98, 230501 (2007)) at the expected S: each CHSH setting pair has
-correlation ±w/√2 (:mod:`dqsim.protocols.qkd.entangled`), and the same
-click-pattern sum at E = w/√2 gives its error rate Q_±, so S = 4(1 - 2Q_±)
-(2√2·w times the noise factor for one pair per slot, as
-:func:`~dqsim.protocols.qkd.entangled.expected_chsh`). It
-grows like μ at small μ and falls as multi-pair accidentals raise Q: the
-optimum μ* per distance is found by a log-spaced scan and golden-section
-refinement. Dead time and afterpulsing are not in this model (they lower the
-rate at high click rates and would lower μ*).
-
-The thermal count of independent pairs is the simulator's model, not the
-two-mode squeezed vacuum of a polarisation-entangled SPDC source (Ma, Fung
-and Lo, PRA 76, 012307 (2007)), whose multi-pair QBER is about half of this
-one's at small μ (:mod:`dqsim.protocols.qkd.entangled`, "Model").
+PRL 98, 230501 (2007)) at the expected S: Ekert's combination of the
+correlators ``E(θ) = 1 - 2Q(θ)`` of the coincidences at the four CHSH
+setting pairs (one pair per slot: θ = ±π/4, 3π/4, so E = ±w/√2 times the
+noise factor, ``S = 4(1 - 2Q(w/√2))``, as
+:func:`~dqsim.protocols.qkd.entangled.expected_chsh`). It grows like μ at
+small μ and falls as multi-pair accidentals raise Q: the optimum μ* per
+distance is found by a log-spaced scan and golden-section refinement. Dead
+time and afterpulsing are not in this model (they lower the rate at high
+click rates and would lower μ*).
 """
 
 from __future__ import annotations
@@ -50,7 +62,8 @@ import math
 
 from dqsim.checks import check_real
 from dqsim.errors import DqsimError
-from dqsim.protocols.qkd.entangled import chsh_secrecy_fraction, dark_pair, expected_sifted_fraction
+from dqsim.protocols.qkd.entangled import (E91_ALICE_ANGLES, E91_BOB_ANGLES, E91_CHSH_TERMS, MAX_MEAN_PAIR_NUMBER,
+                                           chsh_secrecy_fraction, dark_pair, expected_sifted_fraction)
 from dqsim.protocols.qkd.theory import binary_entropy
 
 __all__ = ["MIN_MEAN_PAIR_NUMBER", "expected_spdc_chsh", "optimal_mean_pair_number", "pair_statistics",
@@ -63,7 +76,7 @@ _DETECTORS = ((0, 0), (0, 1), (1, 0), (1, 1))  # (side, bit): A0, A1, B0, B1
 
 
 def _silent_one_pair(silent, p, correlation: float, misalignment: float) -> float:
-    """g(S): probability that one pair fires none of the detectors in ``silent``."""
+    """F(S) of one pair per slot: the probability that it fires none of the detectors in ``silent``."""
     total = 0.0
     for a, b in itertools.product((0, 1), repeat=2):
         weight = (1.0 + (correlation if a == b else -correlation)) / 4.0
@@ -74,43 +87,40 @@ def _silent_one_pair(silent, p, correlation: float, misalignment: float) -> floa
     return total
 
 
-def pair_statistics(mean_pair_number: float | None, *, transmittance_alice: float, transmittance_bob: float,
-                    efficiency: float, dark_count_probability: float, misalignment: float = 0.0,
-                    werner: float = 1.0) -> tuple[float, float]:
-    """Coincidence probability per slot in matching settings, and the sifted QBER (module docstring).
+def _silent_squeezed_vacuum(silent, p, wrong, mean_pair_number: float, angle: float) -> float:
+    """F(S) of the two-mode squeezed vacuum: (1-q)²/det(I - q·diag(α)·M) (module docstring)."""
+    lam = mean_pair_number / 2.0
+    q = lam / (1.0 + lam)
+    avoid = [[1.0 - p[side] * sum((1.0 - wrong[side]) if x == k else wrong[side] for s, x in silent if s == side)
+              for k in (0, 1)] for side in (0, 1)]
+    (a0, a1), (b0, b1) = avoid
+    c2, s2 = math.cos(angle / 2.0) ** 2, math.sin(angle / 2.0) ** 2
+    m00, m11 = b0 * c2 + b1 * s2, b0 * s2 + b1 * c2
+    m01_sq = ((b0 - b1) * math.cos(angle / 2.0) * math.sin(angle / 2.0)) ** 2
+    det = (1.0 - q * a0 * m00) * (1.0 - q * a1 * m11) - q * q * a0 * a1 * m01_sq
+    return (1.0 - q) ** 2 / det
 
-    Args:
-        mean_pair_number: μ of the thermal source, in (0, 2]; ``None``: exactly one pair per slot.
-        transmittance_alice: T_a (fibre and coupling), in [0, 1].
-        transmittance_bob: T_b, in [0, 1].
-        efficiency: η_d of every detector, in [0, 1].
-        dark_count_probability: d per detector and slot, in [0, 1], or a pair (Alice's, Bob's).
-        misalignment: e_d per side, in [0, 1].
-        werner: Werner parameter w of each pair (E = w in matching bases), in [0, 1].
 
-    Returns:
-        ``(P_c, Q)``, both in [0, 1]; Q is NaN where P_c is 0.
-
-    Examples:
-        >>> p_c, q = pair_statistics(None, transmittance_alice=0.5, transmittance_bob=0.4, efficiency=0.5,
-        ...                          dark_count_probability=0.0, werner=0.9)
-        >>> round(p_c, 12), round(q, 12)
-        (0.05, 0.05)
-    """
-    where = "pair_statistics"
-    if mean_pair_number is not None:
-        mean_pair_number = check_real(where, "mean_pair_number", mean_pair_number, 0.0, 2.0, low_open=True)
+def _channel(where, transmittance_alice, transmittance_bob, efficiency, dark_count_probability, misalignment,
+             werner):
     p = (check_real(where, "transmittance_alice", transmittance_alice, 0.0, 1.0)
          * check_real(where, "efficiency", efficiency, 0.0, 1.0),
          check_real(where, "transmittance_bob", transmittance_bob, 0.0, 1.0) * efficiency)
-    dark = dark_pair(where, dark_count_probability)
-    e_d = check_real(where, "misalignment", misalignment, 0.0, 1.0)
-    w = check_real(where, "werner", werner, 0.0, 1.0)
+    return (p, dark_pair(where, dark_count_probability), check_real(where, "misalignment", misalignment, 0.0, 1.0),
+            check_real(where, "werner", werner, 0.0, 1.0))
+
+
+def _check_mean_pair_number(where, mean_pair_number):
+    if mean_pair_number is None:
+        return None
+    return check_real(where, "mean_pair_number", mean_pair_number, 0.0, MAX_MEAN_PAIR_NUMBER, low_open=True)
+
+
+def _coincidences(silent_photons, dark) -> tuple[float, float]:
+    """(P_c, P_c·Q) of the 16 click patterns by inclusion-exclusion over F(S)·Π(1 - d_x)."""
 
     def silent(detectors) -> float:
-        g = _silent_one_pair(detectors, p, w, e_d)
-        over_n = g if mean_pair_number is None else 1.0 / (1.0 + mean_pair_number * (1.0 - g))
-        return over_n * math.prod(1.0 - dark[side] for side, _bit in detectors)
+        return silent_photons(detectors) * math.prod(1.0 - dark[side] for side, _bit in detectors)
 
     coincidence = errors = 0.0
     for clicks in itertools.product((False, True), repeat=4):
@@ -126,29 +136,90 @@ def pair_statistics(mean_pair_number: float | None, *, transmittance_alice: floa
         bob_one = 0.5 if len(bob) == 2 else float(bob[0])
         coincidence += prob
         errors += prob * (alice_one * (1.0 - bob_one) + (1.0 - alice_one) * bob_one)
+    return coincidence, errors
+
+
+def _rates(coincidence: float, errors: float) -> tuple[float, float]:
     # the alternating sums cancel to within rounding: a noiseless link (w = 1, e_d = 0, d = 0) gave Q = -1e-17
     # .. -2e-15 for some arms, which binary_entropy refused; both are probabilities, and errors <= coincidence
     coincidence = max(coincidence, 0.0)
     return coincidence, (min(max(errors / coincidence, 0.0), 1.0) if coincidence > 0.0 else math.nan)
 
 
+def _squeezed_statistics(mean_pair_number, p, dark, e_d, w, angle) -> tuple[float, float]:
+    """(P_c, Q) of the squeezed vacuum at relative angle θ (Q: the fraction of coincidences whose bits differ)."""
+    wrong = (e_d, 0.5 * (1.0 - w * (1.0 - 2.0 * e_d)))
+    return _rates(*_coincidences(
+        lambda detectors: _silent_squeezed_vacuum(detectors, p, wrong, mean_pair_number, angle), dark))
+
+
+def pair_statistics(mean_pair_number: float | None, *, transmittance_alice: float, transmittance_bob: float,
+                    efficiency: float, dark_count_probability: float, misalignment: float = 0.0,
+                    werner: float = 1.0) -> tuple[float, float]:
+    """Coincidence probability per slot in matching settings, and the sifted QBER (module docstring).
+
+    Args:
+        mean_pair_number: μ of the squeezed-vacuum source, in (0, 2]; ``None``: exactly one pair per slot.
+        transmittance_alice: T_a (fibre and coupling), in [0, 1].
+        transmittance_bob: T_b, in [0, 1].
+        efficiency: η_d of every detector, in [0, 1].
+        dark_count_probability: d per detector and slot, in [0, 1], or a pair (Alice's, Bob's).
+        misalignment: e_d per side, in [0, 1].
+        werner: Werner parameter w of each pair (E = w in matching bases), in [0, 1].
+
+    Returns:
+        ``(P_c, Q)``, both in [0, 1]; Q is NaN where P_c is 0.
+
+    Examples:
+        >>> p_c, q = pair_statistics(None, transmittance_alice=0.5, transmittance_bob=0.4, efficiency=0.5,
+        ...                          dark_count_probability=0.0, werner=0.9)
+        >>> round(p_c, 12), round(q, 12)
+        (0.05, 0.05)
+        >>> p_c, q = pair_statistics(0.1, transmittance_alice=0.1, transmittance_bob=0.1, efficiency=1.0,
+        ...                          dark_count_probability=0.0)      # Ma, Fung and Lo (2007), λ = 0.05
+        >>> round(p_c, 7), round(q, 4)
+        (0.0011184, 0.0396)
+    """
+    where = "pair_statistics"
+    mean_pair_number = _check_mean_pair_number(where, mean_pair_number)
+    p, dark, e_d, w = _channel(where, transmittance_alice, transmittance_bob, efficiency, dark_count_probability,
+                               misalignment, werner)
+    if mean_pair_number is not None:
+        return _squeezed_statistics(mean_pair_number, p, dark, e_d, w, 0.0)
+    return _rates(*_coincidences(lambda detectors: _silent_one_pair(detectors, p, w, e_d), dark))
+
+
 def expected_spdc_chsh(mean_pair_number: float | None, **channel) -> float:
-    """Expected E91 CHSH value S = 4(1 - 2Q(w/√2)) of the source and channel (module docstring).
+    """Expected E91 CHSH value of the source and channel: Ekert's combination of E(θ) = 1 - 2Q(θ) (module docstring).
 
     Args:
         mean_pair_number, **channel: as :func:`pair_statistics` (``werner`` the pairs' w, default 1).
 
     Returns:
-        S; NaN where no coincidence is possible.
+        S = |Σ sign·E(β - α)| over :data:`~dqsim.protocols.qkd.entangled.E91_CHSH_TERMS`; one pair per
+        slot ``4(1 - 2Q(w/√2))``; NaN where no coincidence is possible.
 
     Examples:
         >>> round(expected_spdc_chsh(None, transmittance_alice=0.5, transmittance_bob=0.4, efficiency=0.5,
         ...                          dark_count_probability=0.0, werner=0.95), 12)   # 2√2·0.95
         2.687005768509
     """
-    werner = check_real("expected_spdc_chsh", "werner", channel.pop("werner", 1.0), 0.0, 1.0)
-    _p_c, q = pair_statistics(mean_pair_number, werner=werner / math.sqrt(2.0), **channel)
-    return 4.0 * (1.0 - 2.0 * q)
+    where = "expected_spdc_chsh"
+    werner = check_real(where, "werner", channel.pop("werner", 1.0), 0.0, 1.0)
+    mean_pair_number = _check_mean_pair_number(where, mean_pair_number)
+    if mean_pair_number is None:
+        _p_c, q = pair_statistics(None, werner=werner / math.sqrt(2.0), **channel)
+        return 4.0 * (1.0 - 2.0 * q)
+    p, dark, e_d, w = _channel(where, channel.pop("transmittance_alice"), channel.pop("transmittance_bob"),
+                               channel.pop("efficiency"), channel.pop("dark_count_probability"),
+                               channel.pop("misalignment", 0.0), werner)
+    if channel:
+        raise DqsimError(f"{where}: unexpected channel arguments {sorted(channel)}")
+    total = 0.0
+    for a, b, sign in E91_CHSH_TERMS:
+        _p_c, q = _squeezed_statistics(mean_pair_number, p, dark, e_d, w, E91_BOB_ANGLES[b] - E91_ALICE_ANGLES[a])
+        total += sign * (1.0 - 2.0 * q)
+    return abs(total)
 
 
 def spdc_key_rate(mean_pair_number: float | None, *, protocol: str = "bbm92", f_ec: float = 1.16,
@@ -204,7 +275,7 @@ def optimal_mean_pair_number(*, protocol: str = "bbm92", f_ec: float = 1.16, max
         True
     """
     top = check_real("optimal_mean_pair_number", "max_mean_pair_number", max_mean_pair_number,
-                     MIN_MEAN_PAIR_NUMBER, 2.0, low_open=True)
+                     MIN_MEAN_PAIR_NUMBER, MAX_MEAN_PAIR_NUMBER, low_open=True)
 
     def rate(log_mu: float) -> float:
         return spdc_key_rate(min(math.exp(log_mu), top), protocol=protocol, f_ec=f_ec,

@@ -1,0 +1,52 @@
+"""A job run uninterrupted, then stopped at a chosen exchange and resumed, in one launch.
+
+Usage: python stop_at_exchange.py FOLDER EXCHANGE RANK JOB [--set ...]
+
+Runs ``dqsim run JOB ... -o FOLDER/full.h5``; then the same with checkpoints
+in ``FOLDER/ck`` and a stop requested on launcher rank ``RANK`` just before its
+``EXCHANGE``-th exchange (what the SIGUSR1/SIGTERM handler does), which must
+end with status 75; then ``dqsim resume`` of the checkpoint it wrote, to
+``FOLDER/resumed.h5``. Exits with the first unexpected status.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+from dqsim.cli import console_main
+from dqsim.engine import checkpoint
+
+RANK = int(os.environ.get("PMI_RANK", os.environ.get("OMPI_COMM_WORLD_RANK", "0")))
+
+
+def stop_at(exchange: int, rank: int):
+    original, calls = checkpoint.Checkpointer.requested, []
+
+    def requested(self):
+        calls.append(1)
+        if RANK == rank and len(calls) == exchange:
+            checkpoint.request_stop()
+        return original(self)
+
+    checkpoint.Checkpointer.requested = requested
+    return original
+
+
+def checkpoint_dir(folder: Path, name: str) -> list[str]:
+    return ["--set", f"checkpoint.directory=\"{folder / name}\"", "--quiet"]
+
+
+if __name__ == "__main__":
+    folder, exchange, rank, job = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]
+    if console_main(["run", *job, *checkpoint_dir(folder, "full"), "-o", str(folder / "full.h5")]) != 0:
+        raise SystemExit("the uninterrupted run failed")
+    original = stop_at(exchange, rank)
+    status = console_main(["run", *job, *checkpoint_dir(folder, "ck"), "-o", str(folder / "stopped.h5")])
+    checkpoint.Checkpointer.requested = original
+    checkpoint._STOP["requested"] = False
+    if status != 75:
+        raise SystemExit(f"the stopped run ended with status {status}, not 75")
+    written = sorted(p for p in (folder / "ck").glob("*.h5")
+                     if ".slab" not in p.name and p.with_name(p.name[:-3] + ".manifest.json").exists())
+    if console_main(["resume", str(written[-1]), "-o", str(folder / "resumed.h5"), "--quiet"]) != 0:
+        raise SystemExit("the resume failed")

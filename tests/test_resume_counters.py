@@ -1,0 +1,122 @@
+"""A resumed run reports exactly what the uninterrupted run reports.
+
+Every table and root attribute, the engine's counts of windows (exchanges)
+and flushes included: a checkpoint is written right after an exchange the
+run makes anyway (a stop's, at the first that ends at a cut; a periodic one,
+at the multiple of the period, where every run of the job cuts), and a
+resume on as many ranks goes on from there without one of its own
+(DESIGN.md invariants 4 and 6). The stops come at chosen
+exchanges, where ``bench/resume_counters.py`` found resumed runs of the code
+before 2026-12-06 to differ (a stop cut the window it came in short, and the
+resume began with an exchange of its own: 11 -> 14 windows, 12 -> 16 flushes
+for the DQC job; a resume from a periodic checkpoint, 16 -> 18).
+"""
+
+import numpy as np
+import pytest
+
+from dqsim.engine import checkpoint
+from dqsim.io import open_run
+from mpi_helper import run_here, run_mpi
+from run_files import checkpoints, same_tables
+
+DQC = ["jobs/dqc_ghz_4qpu.toml", "--set", "simulation.shots=64"]
+REPEATER = ["jobs/repeater_chain.toml", "--set", "chain.num_pairs=20"]
+#: Root attributes that differ between two runs whatever the engine does (wall clock, command line).
+VOLATILE_ATTRS = {"created_utc", "wall_time_s", "pulses_per_wall_second", "overrides", "engine_flush_seconds",
+                  "engine_state_seconds"}
+
+
+def dqsim(args, folder, out, *extra, check=True):
+    """``dqsim ARGS -o FOLDER/OUT`` on one rank in this process, checkpoints in ``FOLDER/ck`` (all kept)."""
+    if args[0] == "run":
+        extra = (*extra, "--set", f"checkpoint.directory=\"{folder / 'ck'}\"", "--set", "checkpoint.keep=100")
+    return run_here([*args, *extra, "-o", str(folder / out), "--quiet"], check=check)
+
+
+def stop_at_exchange(monkeypatch, exchange: int) -> None:
+    """A stop signal (what the SIGUSR1/SIGTERM handler does) comes just before the run's ``exchange``-th exchange."""
+    original, calls = checkpoint.Checkpointer.requested, []
+
+    def requested(self):
+        calls.append(1)
+        if len(calls) == exchange:
+            checkpoint.request_stop()
+        return original(self)
+
+    monkeypatch.setattr(checkpoint.Checkpointer, "requested", requested)
+
+
+def same_run(full, other):
+    """Every table but ``timing`` and every root attribute but :data:`VOLATILE_ATTRS` are equal."""
+    same_tables(full, other, [name for name in full.tables if name != "timing"])
+    assert sorted(full.attrs) == sorted(other.attrs)
+    for key in set(full.attrs) - VOLATILE_ATTRS:
+        a, b = np.asarray(full.attrs[key]), np.asarray(other.attrs[key])
+        assert np.array_equal(a, b, equal_nan=a.dtype.kind in "fc" and b.dtype.kind in "fc"), (
+            key, full.attrs[key], other.attrs[key])
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """The DQC and repeater jobs run without a stop on one rank, by name."""
+    folder = tmp_path_factory.mktemp("counters_full")
+    dqsim(["run", *DQC], folder, "dqc.h5")
+    dqsim(["run", *REPEATER], folder, "repeater.h5")
+    return {"dqc": open_run(folder / "dqc.h5"), "repeater": open_run(folder / "repeater.h5")}
+
+
+@pytest.mark.parametrize("exchange", [1, 2, 7])
+def test_repro_a_stop_at_an_exchange_resumes_with_the_uninterrupted_counts(tmp_path, monkeypatch, uninterrupted,
+                                                                          exchange):
+    stop_at_exchange(monkeypatch, exchange)
+    stopped = dqsim(["run", *DQC], tmp_path, "stopped.h5", check=False)
+    assert stopped.returncode == 75, stopped.stderr
+    monkeypatch.undo()
+    written = checkpoints(tmp_path / "ck")
+    assert len(written) == 1
+    full = uninterrupted["dqc"]
+    assert open_run(written[0]).attrs["num_windows"] < full.attrs["engine_windows"]  # inside the run, not after
+    dqsim(["resume", str(written[0])], tmp_path, "resumed.h5")
+    same_run(full, open_run(tmp_path / "resumed.h5"))
+
+
+@pytest.mark.parametrize(("name", "every_s"), [("dqc", 0.00035), ("repeater", 7198.0)])
+def test_repro_a_resume_of_each_periodic_checkpoint_reports_what_the_periodic_run_does(tmp_path, name, every_s):
+    """The periodic cuts are the job's (no event passes a multiple of the period before the checkpoint there is
+    written, so the run makes more exchanges than one without): a resume of each goes on as the run did."""
+    args = [*{"dqc": DQC, "repeater": REPEATER}[name], "--set", f"checkpoint.every_sim_s={every_s}"]
+    dqsim(["run", *args], tmp_path, "periodic.h5")
+    full = open_run(tmp_path / "periodic.h5")
+    written = checkpoints(tmp_path / "ck")
+    assert len(written) >= 2
+    for index, path in enumerate(written[:3]):
+        dqsim(["resume", str(path)], tmp_path, f"resumed{index}.h5")
+        same_run(full, open_run(tmp_path / f"resumed{index}.h5"))
+
+
+def test_repro_a_stop_after_periodic_checkpoints_resumes_with_the_uninterrupted_counts(tmp_path, monkeypatch):
+    periodic = ["--set", "checkpoint.every_sim_s=0.000144"]
+    dqsim(["run", *DQC], tmp_path / "full", "full.h5", *periodic)
+    stop_at_exchange(monkeypatch, 4)
+    stopped = dqsim(["run", *DQC], tmp_path, "stopped.h5", *periodic, check=False)
+    assert stopped.returncode == 75, stopped.stderr
+    monkeypatch.undo()
+    dqsim(["resume", str(checkpoints(tmp_path / "ck")[-1])], tmp_path, "resumed.h5")
+    same_run(open_run(tmp_path / "full" / "full.h5"), open_run(tmp_path / "resumed.h5"))
+
+
+@pytest.mark.parametrize(("ranks", "exchange", "rank", "extra"), [
+    (2, 263, 0, ["--set", "checkpoint.every_sim_s=3968.24"]),
+    (4, 40, 3, []),
+])
+def test_repro_a_stop_on_several_ranks_resumes_with_the_uninterrupted_counts(tmp_path, ranks, exchange, rank, extra):
+    """The repeater chain on 2 ranks (stopped after periodic checkpoints; on main: 2,943 -> 2,958 windows) and on
+    4, stopped at a chosen exchange on one rank and resumed on as many: one launch
+    (``tests/mpi_scripts/stop_at_exchange.py``)."""
+    run_mpi(ranks, ["tests/mpi_scripts/stop_at_exchange.py", str(tmp_path), str(exchange), str(rank), *REPEATER,
+                    *extra], timeout_s=300)
+    written = checkpoints(tmp_path / "ck")
+    full = open_run(tmp_path / "full.h5")
+    assert open_run(written[-1]).attrs["num_windows"] < full.attrs["engine_windows"]  # inside the engine runs
+    same_run(full, open_run(tmp_path / "resumed.h5"))
