@@ -82,6 +82,14 @@ results are the same on 1, 2 or 4 ranks. Network qubits live in small exact
 density matrices; those of nodes whose links all stay on one rank are
 updated by that rank at once (``docs/architecture.md``, "Two tiers").
 
+Errors: a process that cannot go on for a reason the user can fix raises
+:class:`~dqsim.errors.DqsimError` with one line saying what and which key to
+change. The engine stops the run on the node's rank and raises that error on
+every rank at the next exchange (the earliest such error of any rank, by
+simulated time, then node), so ``dqsim run`` prints the line once and exits
+with status 2 on any number of ranks. Any other exception is taken for a
+bug: it propagates at once on its rank, with its traceback.
+
 Examples:
     >>> from dqsim import comm as comm_mod
     >>> def ping(ctx, peer):

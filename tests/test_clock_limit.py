@@ -117,16 +117,18 @@ def test_a_protocol_names_its_own_keys_through_check_clock():
 
 
 def test_every_rank_reports_the_earliest_refusal_of_any_rank():
-    """A rank keeps its earliest refusal (by time, then node) and stops running events; the exchange gives every
-    rank the earliest of all ranks' (:func:`_info_columns`), so all raise the same line."""
+    """A rank keeps its earliest refusal (by the time of the event that found it, then node, then the order found)
+    and stops running events; the exchange gives every rank the earliest of all ranks' (:func:`_info_columns`),
+    so all raise the same line (tests/test_process_errors.py: the rule, for every user error)."""
     from dqsim.engine.simulator import _info_columns, _wire_info
 
     sim = make_sim()
     sim.refuse_past_clock(1, LIMIT + 9, "node b would wait until")
     sim.refuse_past_clock(0, LIMIT + 9, "node a would wait until")
     sim.refuse_past_clock(0, LIMIT + 50, "node a would wait until")
-    assert sim._refusal[:2] == (LIMIT + 9, 0) and sim._send_limit == -float("inf")
-    late, early = (LIMIT + 9, 0, "late"), (LIMIT + 2, 5, "early")
+    assert sim._refusal[:3] == (0, 0, 1) and sim._send_limit == -float("inf")  # found at 0 ps, node a's first
+    assert sim._refusal[3].startswith("node a would wait until") and sim._refusal[4] is ClockLimitError
+    late, early = (9, 0, 0, "late", ClockLimitError), (2, 5, 0, "early", ClockLimitError)
     parts = [_wire_info([0, 0], [0, 0], 0, (0, 0), 0, 0, (False, False), None, refusal)
              for refusal in (late, None, early)]
     assert _info_columns(parts, 2)[-1] == early

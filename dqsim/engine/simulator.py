@@ -36,6 +36,7 @@ import gc
 import heapq
 from heapq import heappop, heappush, heapreplace
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from operator import attrgetter, itemgetter
@@ -62,7 +63,8 @@ class ClockLimitError(EngineError):
     """The run would pass the engine's clock limit (:data:`~dqsim.network.network.PROTOCOL_CLOCK_LIMIT_PS`).
 
     Raised by :meth:`Simulator.run` on every rank alike, with the same one-line message (see
-    :meth:`Simulator.refuse_past_clock`), so that a run on several ranks ends as a run on one does.
+    :meth:`Simulator.refuse_past_clock`), so that a run on several ranks ends as a run on one does; as is
+    every :class:`~dqsim.errors.DqsimError` a process raises (:meth:`Simulator.refuse_after_error`).
     """
 
 
@@ -318,6 +320,44 @@ def _last_passed(measures: list, progress: Sequence[float], blocked: Sequence[tu
     return last
 
 
+def _earliest_refusal(refusals: Iterable[tuple | None]) -> tuple | None:
+    """Which refusal of those the ranks reported every rank raises (:meth:`Simulator.refuse_after_error`).
+
+    Each is ``(time_ps, node, order, message, error class)``; the earliest
+    is the least ``(time_ps, node, order)``: the simulated time of the event
+    that found it, then the node's index (one rank runs a node, so the node
+    also fixes the rank, and the choice does not depend on where the nodes
+    are placed), then the order in which that rank found its refusals. The
+    same on every rank, which all see the same list; ``None`` when none.
+
+    Examples:
+        >>> late, tie, first = (9, 0, 0, "late", ValueError), (5, 3, 0, "b", KeyError), (5, 1, 4, "a", KeyError)
+        >>> _earliest_refusal([late, None, tie, first])[3], _earliest_refusal([None, None]) is None
+        ('a', True)
+    """
+    return min([each for each in refusals if each is not None], key=itemgetter(0, 1, 2), default=None)
+
+
+def _error_like(kind: type, message: str) -> Exception:
+    """An exception of class ``kind`` with ``message``: the refusal another rank found, raised on this one.
+
+    Through ``kind(message)``; a class whose constructor wants more
+    arguments (:class:`~dqsim.errors.RankCountError`) is made without its
+    ``__init__``, its message as its only argument.
+
+    Examples:
+        >>> from dqsim.errors import ConfigError, RankCountError
+        >>> [(type(e).__name__, str(e)) for e in (_error_like(ConfigError, "x"), _error_like(RankCountError, "y"))]
+        [('ConfigError', 'x'), ('RankCountError', 'y')]
+    """
+    try:
+        return kind(message)
+    except TypeError:
+        error = kind.__new__(kind)
+        error.args = (message,)
+        return error
+
+
 def _wire_info(promises: Sequence[float], handed: Sequence[float], earliest: float, held: tuple, next_ps: float,
                last_ps: int, flags: tuple[bool, bool], work: tuple | None, refusal: tuple | None = None) -> tuple:
     """A rank's fixed part of an exchange (:meth:`Simulator._post_exchange`) as one flat tuple.
@@ -326,8 +366,8 @@ def _wire_info(promises: Sequence[float], handed: Sequence[float], earliest: flo
     the first ``2 * size`` entries, then ``earliest``, the (time, node) of
     ``held`` as two entries, ``next_ps``, ``last_ps`` (ps), the two checkpoint
     ``flags`` (write, stop), ``work`` (``(done, total)`` or ``None``) and
-    ``refusal`` (``(time_ps, node, message)`` of the run's refusal at the
-    clock limit, :meth:`Simulator.refuse_past_clock`, or ``None``).
+    ``refusal`` (this rank's earliest refusal of the run,
+    :meth:`Simulator.refuse_after_error`, or ``None``).
     Flat, so that it pickles and unpickles without a container per field
     (~4 thousand instructions less per exchange on each rank) and every
     rank's parts are read in one transposition (:func:`_info_columns`).
@@ -345,8 +385,8 @@ def _info_columns(infos: Sequence[tuple], size: int) -> tuple:
     Returns ``(horizons, handed, earliest, held, next_ps, last_ps, write,
     stop, work, refusal)``: ``horizons[r]`` is the least promise any rank made to rank
     ``r`` and ``handed[r]`` the earliest arrival of the messages handed to
-    ``r``; ``refusal`` is the earliest ``(time_ps, node, message)`` any rank
-    reported (``None``: none); each other item has one entry per rank (``held``: ``(time, node)``
+    ``r``; ``refusal`` is the earliest refusal any rank reported
+    (:func:`_earliest_refusal`; ``None``: none); each other item has one entry per rank (``held``: ``(time, node)``
     pairs).
 
     Examples:
@@ -357,7 +397,7 @@ def _info_columns(infos: Sequence[tuple], size: int) -> tuple:
     """
     columns = list(zip(*infos))
     earliest, held_ps, held_node, next_ps, last_ps, write, stop, work, refusals = columns[2 * size:]
-    refusal = min([each for each in refusals if each is not None], default=None) if any(refusals) else None
+    refusal = _earliest_refusal(refusals) if any(refusals) else None
     return (list(map(min, columns[:size])), list(map(min, columns[size:2 * size])), earliest,
             list(zip(held_ps, held_node)), next_ps, last_ps, write, stop, work, refusal)
 
@@ -918,6 +958,11 @@ class Simulator:
     would (a :class:`Wait`, a message, a spawn past it) stops the run at the next exchange, on every rank
     alike, with :class:`ClockLimitError` (:meth:`refuse_past_clock`).
 
+    User errors: a :class:`~dqsim.errors.DqsimError` raised in a process's step (by the process, or by the
+    engine for a rule the process broke) stops the run the same way: :meth:`run` raises it on every rank
+    alike, at the next exchange (:meth:`refuse_after_error`). Other exceptions (bugs) propagate at once, on
+    the rank that ran the step.
+
     Raises:
         EngineError: a network placed for another number of ranks than ``comm.size``.
     """
@@ -936,8 +981,14 @@ class Simulator:
         self.state = state
         self.seed = int(seed)
         self.clock_advice = clock_advice if clock_advice is not None else DEFAULT_CLOCK_ADVICE
-        #: The earliest ``(time_ps, node, message)`` at which this rank refused the run (``None``: none yet).
+        #: This rank's earliest refusal of the run, ``(time_ps, node, order, message, error class)``
+        #: (:meth:`_refuse`; ``None``: none yet), the exception it raises (``None``: a clock refusal) and how
+        #: many refusals this rank found.
         self._refusal: tuple | None = None
+        self._refused_error: DqsimError | None = None
+        self._refusals_found = 0
+        #: The earliest refusal an exchange reported that every rank is still to pass (:meth:`_await_refusal`).
+        self._pending_refusal: tuple | None = None
         self.rank_of_node = list(network.placement)
         self._latency = network.latency_ps
         self._latencies: dict[int, int] = {}             # source * num_nodes + dest -> latency, ps
@@ -1333,14 +1384,10 @@ class Simulator:
     def refuse_past_clock(self, node: int, time_ps: int, what: str, advice: str | None = None) -> None:
         """Refuse the run: something of ``node`` would reach ``time_ps``, past the clock limit.
 
-        Nothing is raised here, on the one rank that found it: this rank runs
-        no more events (its ``_send_limit`` drops to ``-inf``) and reports the
-        refusal at the next exchange, which is a collective already (DESIGN.md
-        invariant 4), or at the run's end (:meth:`_end_parts`); there every
-        rank raises :class:`ClockLimitError` with the message of the earliest
-        refusal any rank reported (by time, then node), so the run ends alike
-        on every rank (the command line prints the line once, exit status 2,
-        no ``MPI_Abort``). Called by the engine for every event it would
+        Nothing is raised here, on the one rank that found it: the run is
+        refused as after a user error in a process (:meth:`refuse_after_error`,
+        which says how every rank then raises the same line), with
+        :class:`ClockLimitError`. Called by the engine for every event it would
         schedule past the limit (a :class:`Wait`, a message's arrival, a
         spawn); a protocol calls it through :meth:`NodeContext.check_clock`
         where it can name the key that set the time better than the engine can.
@@ -1351,28 +1398,97 @@ class Simulator:
             what: the start of the message, completed by :func:`clock_refusal`.
             advice: which job keys to change (``None``: the run's ``clock_advice``).
         """
-        refusal = (int(time_ps), int(node), clock_refusal(what, time_ps, advice or self.clock_advice))
-        if self._refusal is None or refusal < self._refusal:
-            self._refusal = refusal
+        self._refuse(node, clock_refusal(what, time_ps, advice or self.clock_advice), ClockLimitError, None)
+
+    def refuse_after_error(self, node: _Node, error: DqsimError) -> None:
+        """Refuse the run: a step of ``node`` (its process, or the engine acting on its command) raised ``error``.
+
+        Nothing is raised here, on the one rank that found it: this rank runs
+        no more events (its ``_send_limit`` drops to ``-inf``) and reports the
+        refusal at the next exchange, which is a collective already, or at the
+        run's end (:meth:`_end_parts`). There every rank takes the earliest
+        refusal any rank reported (:func:`_earliest_refusal`: by the simulated
+        time of the event that found it, then by node, then in the order this
+        rank found them); once no rank can find an earlier one
+        (:meth:`_await_refusal`) every rank raises it, with its class and its
+        one-line message, so the run ends alike on every rank and on any
+        number of ranks: the command line prints the line once, exit status
+        2, no ``MPI_Abort``. The rank that found it raises ``error``
+        itself; the others an exception of its class with its message
+        (:func:`_error_like`). Before a checkpoint every rank agrees on
+        refusals first (:meth:`_agree_on_refusal`): a refused run is never
+        saved.
+
+        Args:
+            node: the node whose step raised.
+            error: the exception (a :class:`~dqsim.errors.DqsimError`: a user error, not a bug).
+        """
+        self._quiet_ps = 0  # (the step may have been a quiet message's handling)
+        self._refuse(node.index, str(error), type(error), error)
+
+    def _refuse(self, node: int, message: str, kind: type, error: DqsimError | None) -> None:
+        """Keep a refusal of the run (:meth:`refuse_after_error`) if it is this rank's earliest; run no more events.
+
+        The refusal is ``(time_ps, node, order, message, kind)``: the time of
+        the node's current event, ps, its index, how many refusals this rank
+        had found before, the one line and the error's class (one every rank
+        can import: else :class:`~dqsim.errors.DqsimError`).
+        """
+        record = self.nodes[node]
+        found_ps = record.now_ps if record is not None else 0
+        module = sys.modules.get(kind.__module__)
+        if getattr(module, kind.__qualname__, None) is not kind:  # (a class defined in a function: not picklable)
+            kind = DqsimError
+        refusal = (int(found_ps), int(node), self._refusals_found, message, kind)
+        self._refusals_found += 1
+        if self._refusal is None or refusal[:3] < self._refusal[:3]:
+            self._refusal, self._refused_error = refusal, error
         self._send_limit = self._send_limit_posted = -math.inf  # _run_local runs nothing more
 
     def _raise_refusal(self, refusal: tuple | None) -> None:
-        """Raise :class:`ClockLimitError` on every rank when an exchange (or the run's end) reported a refusal.
+        """Raise the run's refusal on every rank when an exchange (or the run's end) reported one.
 
-        ``refusal`` is the same on every rank (the least of every rank's; :func:`_info_columns`).
+        ``refusal`` is the same on every rank (:func:`_earliest_refusal` of every rank's). The rank that found it
+        raises the error itself; the others one like it (:func:`_error_like`).
         """
         if refusal is not None:
-            raise ClockLimitError(refusal[2])
+            if self._refused_error is not None and self._refusal is not None and self._refusal[:3] == refusal[:3]:
+                raise self._refused_error
+            raise _error_like(refusal[4], refusal[3])
+
+    def _await_refusal(self, refusal: tuple, infos: Sequence[tuple], earliest: Sequence[float],
+                       handed: Sequence[float]) -> None:
+        """Raise ``refusal`` (the earliest any rank reported at this exchange) once no rank can find an earlier one.
+
+        A rank that has not refused the run may still have events at or
+        before the refusal's time ``t`` (the exchange came before it got
+        there), and one of them may raise a user error earlier in the
+        run's order, the one a run on one rank raises. So every rank raises
+        ``refusal`` only when each rank that has not refused has no event
+        left at or before ``t`` (its earliest event, messages just handed
+        to it included, is later); until then those ranks run their events
+        up to ``t`` and no further (:meth:`_run` caps them at ``t + 1``) and
+        report what they find at the next exchanges. A refused rank runs
+        nothing more (it resumes no process either) and counts as past
+        every time: it posts no events and no promises (:meth:`_post_exchange`),
+        so it holds no rank back. Every rank decides from the same parts:
+        the same exchange raises on every rank.
+        """
+        time_ps = refusal[0]
+        if all(info[-1] is not None or first_ps > time_ps and arrival_ps > time_ps
+               for info, first_ps, arrival_ps in zip(infos, earliest, handed)):
+            self._raise_refusal(refusal)
+        self._pending_refusal = refusal
 
     def _agree_on_refusal(self) -> None:
-        """Collective: raise :class:`ClockLimitError` on every rank when any rank has refused the run.
+        """Collective: raise the run's refusal on every rank when any rank has refused the run.
 
         Before a checkpoint is written: a refusal found since the last exchange (in the checkpoint's flush, or
         while that exchange was in flight) would otherwise be saved without the event it dropped, and the
         resumed run would go on. One small all-gather per checkpoint.
         """
         refusals = self.comm.allgather(self._refusal) if self.comm.size > 1 else [self._refusal]
-        self._raise_refusal(min([each for each in refusals if each is not None], default=None))
+        self._raise_refusal(_earliest_refusal(refusals))
 
     # ---------------------------------------------------------- stepping
     def _step(self, node: _Node, process: ProcessHandle, value) -> None:
@@ -1381,6 +1497,12 @@ class Simulator:
         A measurement of local small states is resolved at once and the
         process continues in the same step, exactly as a measurement resolved
         by a flush resumes it (no event in between).
+
+        A :class:`~dqsim.errors.DqsimError` raised in the step (by the process,
+        or by the engine for a rule it broke) is caught by the caller (the
+        event loop, :meth:`_run_local`, or a flush's resumption), which hands
+        it to :meth:`refuse_after_error` instead of raising it on this rank
+        alone; any other exception (a bug) propagates.
         """
         while True:
             self._current = process
@@ -1491,7 +1613,9 @@ class Simulator:
         return None if any(b is None for b in bits) else bits
 
     def _wake_readers(self) -> None:
-        """Resume the nodes whose :class:`ReadOutcomes` can be answered now."""
+        """Resume the nodes whose :class:`ReadOutcomes` can be answered now (none on a refused rank)."""
+        if self._refusal is not None:
+            return
         waiting, self._readers = self._readers, []
         known, unread = self._later, self._unread
         for index in waiting:
@@ -1509,7 +1633,11 @@ class Simulator:
                 continue
             bits = self._read(marker.payload)
             node.blocked_by = None
-            self._step(node, process, bits)
+            try:
+                self._step(node, process, bits)
+            except DqsimError as error:  # (see _step; a refused rank resumes nothing more)
+                self.refuse_after_error(node, error)
+                return
             if node.queue and node.blocked_by is None:
                 heapq.heappush(self._ready, (node.queue[0][0], node.index))
 
@@ -1685,6 +1813,8 @@ class Simulator:
                         if flight.test():
                             break
                         poll = POLL_EVENTS
+        except DqsimError as error:  # a user error in this event's step: every rank raises it (see _step)
+            self.refuse_after_error(node, error)
         finally:
             self._ahead_ps = -1
             for entry in held:
@@ -1713,12 +1843,18 @@ class Simulator:
         self._step(node, process, _take_messages(mailbox, tag, box, count))
 
     def _resume_blocked(self, node: _Node, op: QOp, outcome) -> None:
+        if self._refusal is not None:  # a refused rank resumes nothing (see _await_refusal)
+            return
         process, pending_op = node.blocked_by
         if pending_op != op:
             raise EngineError(f"node {node.name}: measurement {op.key} resolved while it waits for {pending_op.key}")
         node.blocked_by = None
         node.now_ps = op.time_ps
-        self._step(node, process, outcome)
+        try:
+            self._step(node, process, outcome)
+        except DqsimError as error:  # (see _step)
+            self.refuse_after_error(node, error)
+            return
         if node.queue and node.blocked_by is None:
             heapq.heappush(self._ready, (node.queue[0][0], node.index))
 
@@ -1868,6 +2004,8 @@ class Simulator:
         work = tuple(map(int, self.work_done())) if self.work_done is not None else None
         flags = self.checkpointer.requested() if self.checkpointer is not None else (False, False)
         earliest, blocked_ps = self._frontier()
+        if self._refusal is not None:  # a refused rank runs nothing more: it holds no rank back (_await_refusal)
+            earliest = blocked_ps = math.inf
         # (time, node) of the earliest blocked node (the head of _blocked, valid after _frontier): see _resolve
         held = self._blocked[0] if blocked_ps < math.inf else (math.inf, 0)
         if RUN_PAST_BLOCKED and earliest == blocked_ps < math.inf:  # (else held is not read: see _last_passed)
@@ -1876,7 +2014,8 @@ class Simulator:
         handed = [min([wire[5] for wire in messages], default=math.inf) for messages in self._outbox]  # arrivals
         next_ps = min([earliest, *handed])
         if size > 1:
-            mine = _wire_info(self._promises(earliest), handed, earliest, held, next_ps, self._last_event_ps, flags,
+            promises = self._promises(earliest) if self._refusal is None else [math.inf] * size
+            mine = _wire_info(promises, handed, earliest, held, next_ps, self._last_event_ps, flags,
                               work, self._refusal)
             # this rank's own part stays here (None in its slot): not pickled and unpickled for nothing; the
             # messages wait and travel as plain tuples of their fields (_wire_message), shared operations too
@@ -1930,10 +2069,11 @@ class Simulator:
         operations, _messages, infos = zip(*parts)
         (horizons, handed, earliest, blocked, next_ps, last_ps, write, stop, work,
          refusal) = _info_columns(infos, size)
-        self._raise_refusal(refusal)  # a rank passed the clock limit: every rank stops here, before acting on it
+        if refusal is not None:  # a rank refused the run: every rank stops here once all have passed it
+            self._await_refusal(refusal, infos, earliest, handed)
         self._horizons = horizons
         # this rank's messages posted are in its promises now; those sent since (in flight) are not
-        self._send_limit = self._send_limit_posted
+        self._send_limit = self._send_limit_posted if self._refusal is None else -math.inf
         # A rank has issued every operation before its earliest event, before its horizon and before the
         # messages just handed to it (which its horizon no longer covers: see _promises).
         progress = list(map(min, earliest, horizons, handed))
@@ -2493,6 +2633,8 @@ class Simulator:
                         if due:
                             due, waited, stop_cap = False, 0, math.inf
                     cap = min(until_ps, checkpointer.next_sim_cut_ps(), stop_cap)
+                if self._pending_refusal is not None:  # every rank runs up to a refusal's time, no further
+                    cap = min(cap, self._pending_refusal[0] + 1)  # (_await_refusal)
                 if self.on_window is not None and rank == 0:
                     reached = exchange.next_ps
                     if not math.isfinite(reached):
@@ -2570,11 +2712,12 @@ class Simulator:
         1,024-node chain on 2 ranks made three collectives, the scenario's
         own included. Each rank's part goes to the others only (an
         all-to-all with its own slot empty): none unpickles its own. A
-        refusal at the clock limit that no exchange carried (one found after
-        the last) travels with the parts too.
+        refusal of the run that no exchange carried (one found after the
+        last, in this flush included) travels with the parts too.
 
         Raises:
-            ClockLimitError: some rank refused the run (:meth:`refuse_past_clock`), on every rank alike.
+            DqsimError: some rank refused the run (:meth:`refuse_after_error`; :class:`ClockLimitError`:
+                :meth:`refuse_past_clock`), on every rank alike.
             EngineError: a rank had shared operations left (an engine bug).
         """
         comm, rank, size = self.comm, self._rank, self.comm.size
@@ -2587,7 +2730,7 @@ class Simulator:
                 self._at_end() if self._at_end is not None else None, self._refusal)
         parts = comm.alltoall([None if r == rank else part for r in range(size)]) if size > 1 else [None]
         parts[rank] = part
-        self._raise_refusal(min([each[-1] for each in parts if each[-1] is not None], default=None))
+        self._raise_refusal(_earliest_refusal([each[-1] for each in parts]))
         left = [r for r, each in enumerate(parts) if each[0]]
         if left:
             raise EngineError(f"rank(s) {left} still had shared operations to share at the end of the run; "

@@ -112,7 +112,7 @@ from operator import itemgetter
 from typing import NamedTuple, Sequence
 
 from dqsim.checks import check_choice, check_int
-from dqsim.errors import DqsimError
+from dqsim.errors import DqsimError, count_of
 from dqsim.network.link import LinkSpec
 from dqsim.network.network import Network
 from dqsim.network.node import NodeSpec
@@ -881,8 +881,8 @@ class ChainNode:
         if self.attempt > chain.max_restarts:
             cutoff_s = ps_to_seconds(chain.cutoff_ps) if chain.cutoff_ps else math.inf
             raise DqsimError(
-                f"repeater chain: pair {self.pair_index} was abandoned {self.attempt} times at the memory "
-                f"cut-off ({cutoff_s:g} s); raise the cut-off or max_restarts")
+                f"repeater chain: pair {self.pair_index} was abandoned {count_of(self.attempt, 'time')} at the "
+                f"memory cut-off ({cutoff_s:g} s); raise the cut-off or max_restarts")
         self._begin(ctx)
 
     def _next_round(self, ctx, next_start_ps: int) -> None:
