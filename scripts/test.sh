@@ -1,7 +1,22 @@
 #!/usr/bin/env bash
 # Run the whole test suite (unit, physics and 1/2/4-rank MPI tests) on the CPU.
 # Extra arguments go to pytest, e.g. scripts/test.sh -k state -x
+#
+# The suite is CPU-bound and its files independent, so it runs on
+# DQSIM_TEST_WORKERS pytest-xdist workers (default 2, one per core of the
+# 2-core CI machine), each taking whole files (--dist loadfile: the SLURM
+# test cluster of tests/test_slurm.py is started by one worker only).
+# DQSIM_TEST_WORKERS=0, or a venv without pytest-xdist, runs it in one process.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
-exec .venv/bin/python -m pytest --durations=20 "$@"
+workers="${DQSIM_TEST_WORKERS:-2}"
+if ! [[ "$workers" =~ ^[0-9]+$ ]]; then
+    echo "scripts/test.sh: DQSIM_TEST_WORKERS must be a whole number (0 = one process), got '$workers'" >&2
+    exit 2
+fi
+parallel=()
+if [ "$workers" -gt 0 ] && .venv/bin/python -c "import xdist" 2>/dev/null; then
+    parallel=(-n "$workers" --dist loadfile)
+fi
+exec .venv/bin/python -m pytest --durations=20 "${parallel[@]}" "$@"
