@@ -104,13 +104,20 @@ from dqsim.protocols.qkd.bb84 import (
 from dqsim.protocols.qkd.postprocess import BlockCounts
 from dqsim.rng import Stream
 
-__all__ = ["PURPOSE_DETECTIONS", "DetectionBatch", "detect_batch", "detection_counts"]
+__all__ = ["BYTES_PER_DETECTION", "PURPOSE_DETECTIONS", "DetectionBatch", "detect_batch", "detection_counts",
+           "registered_clicks_per_pulse"]
 
 #: The default backend of :func:`detect_batch`: NumPy on the host.
 NUMPY = Backend("numpy", np)
 
 #: Purpose of the random stream of :func:`detect_batch` (Bob's node).
 PURPOSE_DETECTIONS = "bb84_detections"
+
+#: Bytes a :class:`DetectionBatch` holds per registered click in its per-click arrays: ``index`` (int64, 8),
+#: ``intensity_class``, ``alice_basis``, ``alice_bit``, ``bob_basis``, ``bob_bit`` (uint8, 1 each) and
+#: ``double_click``, ``eve_knows``, ``afterpulse`` (bool, 1 each). ``tests/test_qkd_pending_memory.py`` checks it
+#: against a drawn batch's arrays.
+BYTES_PER_DETECTION = 8 + 5 * 1 + 3 * 1
 
 #: Tail probability below which the zero-truncated Poisson table stops.
 _POISSON_TAIL = 1e-17
@@ -276,6 +283,38 @@ def _tables(source: DecoySource, channel: ChannelModel, detector: DetectorModel,
     for array in kernel.values():
         array.flags.writeable = False
     return _Tables(conf, min(float(np.dot(conf.weight, conf.click)), 1.0), cdfs, kernel)
+
+
+def registered_clicks_per_pulse(source: DecoySource, *, channel: ChannelModel, detector: DetectorModel,
+                                eve: EveModel | None = None, noise_probability: float = 0.0) -> float:
+    """Expected registered clicks (Bob's detections, the entries of a :class:`DetectionBatch`) per pulse sent.
+
+    The long-run rate of the renewal process of the module docstring: after a
+    registered click the receiver is blind for ``d`` pulses, then the next
+    click is the first pulse (an afterpulse, probability ``p_ap``) or comes
+    after ``G ~ Geometric(P)`` pulses, ``P = Σ_k w_k q_k`` the click
+    probability of a pulse (fibre, coupling, detector efficiency, dark and
+    noise counts, Eve). The mean gap is ``d + p_ap + (1 - p_ap)/P`` pulses
+    and the rate its inverse (renewal theorem).
+
+    Args:
+        source, channel, detector, eve, noise_probability: as :func:`detect_batch`.
+
+    Returns:
+        Registered clicks per pulse, in [0, 1].
+
+    Examples:
+        >>> rate = registered_clicks_per_pulse(DecoySource(), channel=ChannelModel(0.1), detector=DetectorModel())
+        >>> 0.031 < rate < 0.0335
+        True
+    """
+    eve = EveModel() if eve is None else eve
+    p_b = 1.0 - (1.0 - detector.dark_count_probability) * (1.0 - noise_probability)
+    click = _tables(source, channel, detector, eve, p_b).click_total
+    if click <= 0.0:
+        return 0.0
+    p_ap = detector.afterpulse_probability
+    return 1.0 / (detector.dead_time_pulses + p_ap + (1.0 - p_ap) / click)
 
 
 def _state_after(position: int, fires_last: bool, dead_time_pulses: int, num_pulses: int) -> ReceiverState:
