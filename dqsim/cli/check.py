@@ -6,7 +6,10 @@ prefix of its checkpoints' names (its name and configuration hash,
 finds a job's own checkpoints by it), the memory each rank's state-vector
 register needs on ``RANKS`` ranks, the work the run will do (gates and
 shots, pulses, pairs, time points) and, for a ``circuit`` job, where it
-checkpoints (every how many operations) and the size of a checkpoint. Exit
+checkpoints (every how many operations) and the size of a checkpoint, for a
+BB84 ``qkd`` job the memory of the detection reports a key block holds until
+it ends (per link, also the size of a checkpoint taken inside the block; a
+warning line past a quarter of this machine's memory). Exit
 status 0 for a job that ``dqsim run`` would start, 2 (one ``dqsim: error:``
 line) for one it would refuse: a bad key or value, a QASM file that does not
 parse, a register that cannot be split over ``RANKS``, an output or checkpoint
