@@ -67,7 +67,7 @@ def test_check_warns_when_the_block_reports_pass_a_share_of_memory(monkeypatch):
     big = ["qkd.link.distance_km=0.0", "qkd.pulses=1000000000", "qkd.block_pulses=1000000000"]
     job = apply_overrides(load_job(JOB), big)
     ((_link, _d, rate, held),) = check.pending_report_bytes(job)
-    assert np.isclose(held, 1e9 * rate * 16)
+    assert np.isclose(held, 1e9 * rate * 12)  # an int32 index, five uint8 fields, three bools
     monkeypatch.setattr(check, "machine_memory_bytes", lambda: int(held))  # the reports: all of the memory
     warnings = [line for line in check.check_job(str(JOB), big, 1) if "warning" in line]
     assert len(warnings) == 1 and "lower [qkd].block_pulses (now 1,000,000,000)" in warnings[0], warnings
