@@ -6,7 +6,10 @@ prefix of its checkpoints' names (its name and configuration hash,
 finds a job's own checkpoints by it), the memory each rank's state-vector
 register needs on ``RANKS`` ranks, the work the run will do (gates and
 shots, pulses, pairs, time points) and, for a ``circuit`` job, where it
-checkpoints (every how many operations) and the size of a checkpoint. Exit
+checkpoints (every how many operations) and the size of a checkpoint, for a
+BB84 ``qkd`` job the memory of the detection reports a key block holds until
+it ends (per link, also the size of a checkpoint taken inside the block; a
+warning line past a quarter of this machine's memory). Exit
 status 0 for a job that ``dqsim run`` would start, 2 (one ``dqsim: error:``
 line) for one it would refuse: a bad key or value, a QASM file that does not
 parse, a register that cannot be split over ``RANKS``, an output or checkpoint
@@ -18,6 +21,7 @@ which need not be the one the ranks run on (the messages say so).
 from __future__ import annotations
 
 import json
+import os
 import platform
 import sys
 from pathlib import Path
@@ -26,6 +30,7 @@ from typing import Any
 from dqsim import io, jobs
 from dqsim.engine import checkpoint
 from dqsim.errors import DqsimError, count_of
+from dqsim.protocols.qkd.detections import BYTES_PER_DETECTION, registered_clicks_per_pulse
 from dqsim.scenarios import dqc, qkd
 from dqsim.scenarios.circuit_checkpoint import ops_per_check
 from dqsim.scenarios.circuit_run import build_circuit, check_local_qubits
@@ -37,6 +42,8 @@ EXIT_BAD_INPUT = 2
 #: Scenarios whose data register is a sharded state vector of the circuit's qubits.
 _CIRCUIT_LIKE = ("circuit", "dqc")
 _BYTES_PER_MIB = 1 << 20
+#: Share of this machine's memory above which the key blocks' pending detection reports draw a warning.
+PENDING_REPORTS_WARN_SHARE = 0.25
 
 
 def _toml_value(value: Any) -> str:
@@ -138,6 +145,58 @@ def _fidelity_check_lines(job, terminal: bool) -> list[str]:
     return [f"fidelity check: a second register, as much memory again, when it fits beside the first ({more})"]
 
 
+def machine_memory_bytes() -> int | None:
+    """This machine's physical memory, bytes (``None`` where the OS does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def pending_report_bytes(job) -> list[tuple[int, float, float, float]]:
+    """Per link of a BB84 ``qkd`` job sampled at the cost of detections: ``(link, distance_km, detections per
+    pulse, bytes)`` of Bob's detection reports that one key block holds until it ends, at the link's shortest
+    distance of a sweep (the most detections).
+
+    Alice reads the reports of a block only once she has sent its last batch (:class:`dqsim.protocols.qkd.nodes.
+    Bb84Alice`), so they wait in her mailbox, and in a checkpoint taken inside the block: ``block_pulses`` times
+    the registered clicks per pulse (:func:`~dqsim.protocols.qkd.detections.registered_clicks_per_pulse`, from
+    the link's transmittance, detector efficiency, dark and noise counts, dead time) times
+    :data:`~dqsim.protocols.qkd.detections.BYTES_PER_DETECTION`. Empty for other protocols and samplings.
+    """
+    q = job.qkd
+    if q.protocol != "bb84_decoy" or q.sampling != "detections":
+        return []
+    plan = qkd.build_plan(job)
+    distances = job.distances_km() if q.sweep is not None else [None]
+    worst: dict[int, tuple[int, float, float, float]] = {}
+    for distance in distances:
+        for i, (a, b, d) in enumerate(job.network_links(distance)):
+            phys = qkd.link_physics(job, i, a, b, d)
+            rate = registered_clicks_per_pulse(plan.source, channel=phys.channel, detector=phys.detector,
+                                               eve=phys.eve, noise_probability=phys.noise_probability)
+            held = min(q.block_pulses, q.pulses) * rate * BYTES_PER_DETECTION
+            if i not in worst or held > worst[i][3]:
+                worst[i] = (i, d, rate, held)
+    return [worst[i] for i in sorted(worst)]
+
+
+def _pending_report_lines(job) -> list[str]:
+    """The lines of :func:`pending_report_bytes`, and one warning where they pass
+    :data:`PENDING_REPORTS_WARN_SHARE` of this machine's memory."""
+    rows = pending_report_bytes(job)
+    block = min(job.qkd.block_pulses, job.qkd.pulses)
+    lines = [f"key block of link {i} ({d:g} km): Bob's detection reports held until the block ends, "
+             f"{_mib(held)} ({rate:.3g} detections per pulse x {block:,} pulses x {BYTES_PER_DETECTION} bytes); "
+             "a checkpoint taken inside the block holds up to as much" for i, d, rate, held in rows]
+    total, memory = sum(row[3] for row in rows), machine_memory_bytes()
+    if memory and total > PENDING_REPORTS_WARN_SHARE * memory:
+        lines.append(f"warning: the key blocks' pending detection reports ({_mib(total)}, all links) pass "
+                     f"{PENDING_REPORTS_WARN_SHARE:.0%} of this machine's memory ({_mib(memory)}): lower "
+                     f"[qkd].block_pulses (now {block:,})")
+    return lines
+
+
 def _check_network(job, num_ranks: int) -> None:
     """Refuse what a ``dqc``, ``trotter`` or ``cloud`` run refuses when it builds its network on ``num_ranks``
     ranks: a ``[network].placement`` rank the run does not have, a link whose pairs take longer than a run
@@ -174,7 +233,7 @@ def work_lines(job, num_ranks: int) -> list[str]:
         return [f"work: {len(distances)} distance(s) x {len(links)} link(s) x {job.qkd.pulses:,} {slot}s "
                 f"= {pulses:,} {slot}s, in batches of {job.qkd.batch_pulses:,}",
                 f"memory per rank: no state-vector register; {slot} batches of "
-                f"{job.qkd.batch_pulses:,} (a few arrays of that length)"]
+                f"{job.qkd.batch_pulses:,} (a few arrays of that length)", *_pending_report_lines(job)]
     if scenario == "repeater":
         configs = len(job.chain.num_links)
         return [f"work: {configs} chain configuration(s) x {job.chain.num_pairs} end-to-end pairs",

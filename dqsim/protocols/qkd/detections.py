@@ -104,13 +104,25 @@ from dqsim.protocols.qkd.bb84 import (
 from dqsim.protocols.qkd.postprocess import BlockCounts
 from dqsim.rng import Stream
 
-__all__ = ["PURPOSE_DETECTIONS", "DetectionBatch", "detect_batch", "detection_counts"]
+__all__ = ["BYTES_PER_DETECTION", "PURPOSE_DETECTIONS", "DetectionBatch", "detect_batch", "detection_counts",
+           "registered_clicks_per_pulse"]
 
 #: The default backend of :func:`detect_batch`: NumPy on the host.
 NUMPY = Backend("numpy", np)
 
 #: Purpose of the random stream of :func:`detect_batch` (Bob's node).
 PURPOSE_DETECTIONS = "bb84_detections"
+
+#: Batches of at most this many pulses hold their clicks' ``index`` as int32 (a local index below 2**31), larger
+#: ones as int64: a key block's reports wait in Alice's mailbox until it ends (``dqsim check`` gives their size).
+INT32_INDEX_MAX_PULSES = 2**31
+
+#: Bytes a :class:`DetectionBatch` of at most :data:`INT32_INDEX_MAX_PULSES` pulses (every batch of a job,
+#: ``[qkd].batch_pulses`` <= 10**8) holds per registered click in its per-click arrays: ``index`` (int32, 4),
+#: ``intensity_class``, ``alice_basis``, ``alice_bit``, ``bob_basis``, ``bob_bit`` (uint8, 1 each) and
+#: ``double_click``, ``eve_knows``, ``afterpulse`` (bool, 1 each). ``tests/test_qkd_pending_memory.py`` checks it
+#: against a drawn batch's arrays.
+BYTES_PER_DETECTION = 4 + 5 * 1 + 3 * 1
 
 #: Tail probability below which the zero-truncated Poisson table stops.
 _POISSON_TAIL = 1e-17
@@ -148,7 +160,8 @@ class DetectionBatch:
         start_pulse: global index of the batch's first pulse.
         num_pulses: pulses in the batch.
         sent: pulses sent per intensity class (all pulses of the batch).
-        index: local index (from 0) of each registered click's pulse, int64, increasing.
+        index: local index (from 0) of each registered click's pulse, increasing: int32 in a batch of at most
+            2**31 pulses, else int64 (before 2026-12-06 always int64; a checkpoint's batches may hold that).
         intensity_class: class of each recorded pulse, uint8.
         alice_basis, alice_bit: Alice's preparation of each recorded pulse, uint8.
         bob_basis, bob_bit: Bob's basis and bit (random for a double click), uint8.
@@ -276,6 +289,38 @@ def _tables(source: DecoySource, channel: ChannelModel, detector: DetectorModel,
     for array in kernel.values():
         array.flags.writeable = False
     return _Tables(conf, min(float(np.dot(conf.weight, conf.click)), 1.0), cdfs, kernel)
+
+
+def registered_clicks_per_pulse(source: DecoySource, *, channel: ChannelModel, detector: DetectorModel,
+                                eve: EveModel | None = None, noise_probability: float = 0.0) -> float:
+    """Expected registered clicks (Bob's detections, the entries of a :class:`DetectionBatch`) per pulse sent.
+
+    The long-run rate of the renewal process of the module docstring: after a
+    registered click the receiver is blind for ``d`` pulses, then the next
+    click is the first pulse (an afterpulse, probability ``p_ap``) or comes
+    after ``G ~ Geometric(P)`` pulses, ``P = Σ_k w_k q_k`` the click
+    probability of a pulse (fibre, coupling, detector efficiency, dark and
+    noise counts, Eve). The mean gap is ``d + p_ap + (1 - p_ap)/P`` pulses
+    and the rate its inverse (renewal theorem).
+
+    Args:
+        source, channel, detector, eve, noise_probability: as :func:`detect_batch`.
+
+    Returns:
+        Registered clicks per pulse, in [0, 1].
+
+    Examples:
+        >>> rate = registered_clicks_per_pulse(DecoySource(), channel=ChannelModel(0.1), detector=DetectorModel())
+        >>> 0.031 < rate < 0.0335
+        True
+    """
+    eve = EveModel() if eve is None else eve
+    p_b = 1.0 - (1.0 - detector.dark_count_probability) * (1.0 - noise_probability)
+    click = _tables(source, channel, detector, eve, p_b).click_total
+    if click <= 0.0:
+        return 0.0
+    p_ap = detector.afterpulse_probability
+    return 1.0 / (detector.dead_time_pulses + p_ap + (1.0 - p_ap) / click)
 
 
 def _state_after(position: int, fires_last: bool, dead_time_pulses: int, num_pulses: int) -> ReceiverState:
@@ -476,11 +521,18 @@ def detect_batch(
                                     num_classes)
     host = backend.to_host if on_host else (lambda array: array)
     batch = DetectionBatch(start_pulse=int(start_pulse), num_pulses=int(num_pulses),
-                           sent=tuple(int(v) for v in sent), index=host(index), intensity_class=host(cls),
+                           sent=tuple(int(v) for v in sent), index=host(_narrow_index(index, num_pulses)),
+                           intensity_class=host(cls),
                            alice_basis=host(alice_basis), alice_bit=host(alice_bit), bob_basis=host(bob_basis),
                            bob_bit=host(bob_bit), double_click=host(double), eve_knows=host(eve_knows),
                            afterpulse=host(forced))
     return batch, new_state
+
+
+def _narrow_index(index, num_pulses: int):
+    """The clicks' local pulse indices (int64, below ``num_pulses``) as int32 where they fit (4 bytes a click
+    less in the reports a key block holds, :data:`BYTES_PER_DETECTION`); the values are unchanged."""
+    return index.astype("int32", copy=False) if num_pulses <= INT32_INDEX_MAX_PULSES else index
 
 
 def _clicks_numpy(backend, gen, u, bits, u_learns, index, forced, tables, *, source, detector, eve, p_b, z_bob,
