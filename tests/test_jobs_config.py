@@ -166,7 +166,7 @@ def test_missing_sections_and_keys():
     bad("[circuit]\ngenerator = \"ghz\"\nnum_qubits = 2", r"missing section \[run\]$")
     bad("[run]\nname = \"t\"\n", r"missing section \[circuit\]$")
     bad("[run]\n[circuit]\ngenerator = \"ghz\"\nnum_qubits = 2", r"missing key \[run\]\.name$")
-    bad(with_circuit("generator = \"ghz\""), r"missing key \[circuit\]\.num_qubits \(required with generator")
+    bad(with_circuit("generator = \"ghz\""), r"missing key \[circuit\]\.num_qubits \(1\.\.40; required with generator")
     bad(with_circuit("measure = true"), r"\[circuit\]: missing key generator or qasm")
 
 

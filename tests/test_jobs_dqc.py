@@ -175,7 +175,7 @@ def test_scenario_selection():
 @pytest.mark.parametrize("network, match", [
     ('topology = "tree"\nnum_nodes = 4', r"\[network\]\.topology = \"tree\": must be one of \"line\", \"ring\""),
     ("num_nodes = 4", r"missing key \[network\]\.topology$"),
-    ('topology = "line"', r"missing key \[network\]\.num_nodes \(required with topology = \"line\"\)"),
+    ('topology = "line"', r"missing key \[network\]\.num_nodes \(2\.\.64; required with topology = \"line\"\)"),
     ('topology = "line"\nnum_nodes = 1', r"\[network\]\.num_nodes = 1: must be >= 2 \(allowed 2\.\.64\)$"),
     ('topology = "star"\nnum_nodes = 65', r"\[network\]\.num_nodes = 65: must be <= 64 \(allowed 2\.\.64\)$"),
     ('topology = "ring"\nnum_nodes = 2', r"\[network\]\.num_nodes = 2: must be >= 3 for topology = \"ring\""),
@@ -184,7 +184,7 @@ def test_scenario_selection():
      r"\[network\]\.num_rows = 2: only used with topology = \"grid\" \(here topology = \"line\"\)"),
     ('topology = "all_to_all"\nnum_nodes = 2\nedges = [["node0", "node1"]]',
      r"\[network\]\.edges = .*: only used with topology = \"edges\""),
-    ('topology = "grid"\nnum_rows = 2', r"missing key \[network\]\.num_cols \(required with topology = \"grid\"\)"),
+    ('topology = "grid"\nnum_rows = 2', r"missing key \[network\]\.num_cols \(1\.\.16; required with topology = \"grid\"\)"),
     ('topology = "grid"\nnum_rows = 2\nnum_cols = 2\nnum_nodes = 4',
      r"\[network\]\.num_nodes = 4: only used with topology = \"line\" or \"ring\" or \"star\" or \"all_to_all\""),
     ('topology = "grid"\nnum_rows = 17\nnum_cols = 1', r"\[network\]\.num_rows = 17: must be <= 16 \(allowed 1\.\.16\)"),
@@ -252,7 +252,7 @@ def test_bad_edges(edges, match):
     ("distance_km = 1\nsource_rate_hz = 0", r"\[network\.link\]\.source_rate_hz = 0\.0: must be in \(0, inf\)"),
     ("distance_km = 1\ndistance = 2", r"unknown key \[network\.link\]\.distance; allowed keys: distance_km, "
                                       r"attenuation_db_per_km, .*source_fidelity; did you mean distance_km\?$"),
-    ("scheme = \"direct\"", r"missing key \[network\.link\]\.distance_km \(required unless every edge"),
+    ("scheme = \"direct\"", r"missing key \[network\.link\]\.distance_km \(km; required unless every edge"),
 ])
 def test_bad_link(link, match):
     bad(dqc(link=link), match)

@@ -691,3 +691,21 @@ def test_repro_both_ends_act_on_the_herald_after_their_processing_delay(scheme):
                  seed=14)
     assert all(p.delivery_ps == p.links_created_ps + h + c for p in single.pairs)
     assert all(r.ready_ps == r.created_ps + h + c for r in single.records.links)
+
+
+def test_a_summary_line_says_the_fidelity_is_exact_when_every_pair_has_the_same():
+    """One link without dark counts or memory noise: every pair has the source fidelity, so the standard
+    error is 0 and the line says so instead of "± 0.0000"; two swapped links with dephasing memories
+    differ pair to pair and keep "± s.e."."""
+    one = load_job_text(BASE + "num_links = 1\ntotal_distance_km = 4\nnum_pairs = 5\n"
+                        "[chain.link]\nsource_fidelity = 0.97\ndark_count_rate_hz = 0.0\n")
+    out = repeater.run_job(one, comm=comm_mod.SingleComm(), backend=BACKEND)
+    assert out.tables["summary"]["fidelity_stderr"][0] == 0.0
+    line = out.summary[1]
+    assert "F = 0.9700 (exact: every pair has the same fidelity), " in line and "±" not in line, out.summary
+    assert line.startswith("  1 link(s) × 4 km = 4 km: ") and "ebit/pair" in line
+    spread = load_job_text(BASE + "num_links = 2\ntotal_distance_km = 40\nnum_pairs = 20\n"
+                           "[chain.link]\ndark_count_rate_hz = 0.0\n[chain.node]\nt2_s = 0.01\n")
+    out = repeater.run_job(spread, comm=comm_mod.SingleComm(), backend=BACKEND)
+    stderr = out.tables["summary"]["fidelity_stderr"][0]
+    assert stderr > 0 and f"± {stderr:.4f}, " in out.summary[1] and "exact" not in out.summary[1], out.summary

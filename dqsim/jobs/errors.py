@@ -9,6 +9,10 @@ first error of a :class:`pydantic.ValidationError` into one
     jobs/x.toml: [[qkd.classical_channels]][0].direction = "up": must be one of "co", "counter"
     jobs/x.toml: unknown key [simulation].shot; allowed keys: shots, save_state, ...
     jobs/x.toml: missing key [run].name
+    jobs/x.toml: missing key [qkd.network].num_nodes (2..64)
+    jobs/x.toml: missing key [qkd.link].distance_km (km, >= 0; required unless [qkd.sweep] ... gives the distances)
+
+A missing key's unit (from its name) and range (from its type's bounds) are said where known.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import difflib
 import re
 import typing
+from types import SimpleNamespace
 from typing import Any, Iterable, Sequence
 
 from pydantic import BaseModel, ValidationError
@@ -24,7 +29,8 @@ from pydantic_core import PydanticCustomError
 from dqsim.errors import ConfigError, toml_repr
 from dqsim.checks import picosecond_hint
 
-__all__ = ["JOB_ERROR", "job_error", "one_of", "format_key", "config_error", "describe_error", "unit_hint"]
+__all__ = ["JOB_ERROR", "job_error", "one_of", "format_key", "config_error", "describe_error", "unit_hint",
+           "key_facts"]
 
 #: Error type of the messages our own validators raise (:func:`job_error`).
 JOB_ERROR = "dqsim_job"
@@ -128,6 +134,88 @@ def _bounds(root: type[BaseModel], loc: Sequence[str | int]) -> tuple[Any, Any]:
     return low, high
 
 
+#: Units that a key's name ends with (``distance_km``, ``t2_s``, ``launch_power_dbm``), as messages write them.
+_UNIT_SUFFIXES = (("_db_per_km", "dB/km"), ("_km", "km"), ("_ps", "ps"), ("_s", "s"), ("_hz", "Hz"),
+                  ("_dbm", "dBm"), ("_db", "dB"), ("_nm", "nm"), ("_mib", "MiB"))
+
+
+def _unit_of(name: str) -> str:
+    """The unit a key's name carries (``"km"`` for ``distance_km``), or ``""``."""
+    return next((unit for suffix, unit in _UNIT_SUFFIXES if name.endswith(suffix)), "")
+
+
+def _annotated_bounds(annotation: Any, inside_list: bool = False) -> tuple[Any, bool, bool] | None:
+    """``(bounds, integer, each)`` of the first :class:`~dqsim.jobs.schema.Bounds` in ``annotation``
+    (``each``: it bounds the entries of an array), or ``None``."""
+    for meta in getattr(annotation, "__metadata__", ()):
+        if all(hasattr(meta, a) for a in ("low", "high", "low_open", "high_open")):
+            return meta, typing.get_args(annotation)[0] is int, inside_list
+    in_list = inside_list or typing.get_origin(annotation) in (list, tuple)
+    for arg in typing.get_args(annotation):
+        found = _annotated_bounds(arg, in_list)
+        if found is not None:
+            return found
+    return None
+
+
+def _field_bounds(field: Any) -> tuple[Any, bool, bool] | None:
+    """``(bounds, integer, False)`` from pydantic's ``ge``/``gt``/``le``/``lt`` on a field, or ``None``."""
+    low, high, low_open, high_open = -float("inf"), float("inf"), False, False
+    for meta in field.metadata:
+        for name, is_low, is_open in (("ge", True, False), ("gt", True, True), ("le", False, False),
+                                      ("lt", False, True)):
+            value = getattr(meta, name, None)
+            if value is not None:
+                low, low_open = (value, is_open) if is_low else (low, low_open)
+                high, high_open = (value, is_open) if not is_low else (high, high_open)
+    if low == -float("inf") and high == float("inf"):
+        return None
+    integer = field.annotation is int or int in typing.get_args(field.annotation)
+    return SimpleNamespace(low=low, high=high, low_open=low_open, high_open=high_open), integer, False
+
+
+def _range_text(bounds: Any, integer: bool) -> str:
+    """``> 0``, ``>= 1``, ``2..64`` (integers), ``in [-60, 30]``, ``in (0, 100]``, or ``""`` when unbounded."""
+    from dqsim.jobs.schema import format_number  # (schema imports this module)
+    low, high = bounds.low, bounds.high
+    if integer:
+        return f">= {format_number(low)}" if high == float("inf") else f"{format_number(low)}..{format_number(high)}"
+    if low == -float("inf") and high == float("inf"):
+        return ""
+    if high == float("inf"):
+        return f"{'>' if bounds.low_open else '>='} {format_number(low)}"
+    if low == -float("inf"):
+        return f"{'<' if bounds.high_open else '<='} {format_number(high)}"
+    return (f"in {'(' if bounds.low_open else '['}{format_number(low)}, {format_number(high)}"
+            f"{')' if bounds.high_open else ']'}")
+
+
+def key_facts(root: type[BaseModel], loc: Sequence[str | int]) -> str:
+    """What a missing key at ``loc`` holds, as far as the models say: ``km, > 0``; ``2..64``; ``""``.
+
+    The unit comes from the key's name (:data:`_UNIT_SUFFIXES`), the range from the
+    :class:`~dqsim.jobs.schema.Bounds` of its type (``each`` for the entries of an array) or pydantic's
+    ``ge``/``gt``/``le``/``lt`` on the field.
+
+    Examples:
+        >>> from dqsim.jobs.qkd import QkdJob
+        >>> key_facts(QkdJob, ("qkd", "classical_channels", 0, "filter_bandwidth_nm"))
+        'nm, in (0, 100]'
+    """
+    name = next((part for part in reversed(loc) if isinstance(part, str)), "")
+    facts = [_unit_of(name)]
+    model = _model_at(root, loc[:-1]) if loc and isinstance(loc[-1], str) else None
+    if model is not None and loc[-1] in model.model_fields:
+        field = model.model_fields[loc[-1]]
+        found = (_annotated_bounds(typing.Annotated[(field.annotation, *field.metadata)]
+                                   if field.metadata else field.annotation) or _field_bounds(field))
+        if found is not None:
+            bounds, integer, each = found
+            text = _range_text(bounds, integer)
+            facts.append(f"each {text}" if text and each else text)
+    return ", ".join(fact for fact in facts if fact)
+
+
 def _allowed_range(low: Any, high: Any) -> str:
     if low is not None and high is not None:
         return f" (allowed {low}..{high})"
@@ -169,7 +257,8 @@ def describe_error(root: type[BaseModel], error: dict) -> str:
     if kind == JOB_ERROR:
         full = loc + tuple(ctx.get("key", ()))
         if ctx.get("missing"):
-            return f"missing key {format_key(full)} ({ctx['message']})"
+            facts = key_facts(root, full)
+            return f"missing key {format_key(full)} ({facts + '; ' if facts else ''}{ctx['message']})"
         if ctx.get("allowed_keys") is not None:
             return unknown_key(full, ctx["allowed_keys"], ctx["message"])
         where = format_key(full)
@@ -179,7 +268,8 @@ def describe_error(root: type[BaseModel], error: dict) -> str:
     if kind == "missing":
         if len(loc) == 1:
             return f"missing section [{loc[0]}]"
-        return f"missing key {format_key(loc)}"
+        facts = key_facts(root, loc)
+        return f"missing key {format_key(loc)}" + (f" ({facts})" if facts else "")
     if kind == "extra_forbidden":
         model = _model_at(root, loc[:-1])
         allowed = list(model.model_fields) if model is not None else []

@@ -57,9 +57,13 @@ def teleport_sender(ctx, peer: int, data_qubit: int, comm_here: int, tag, *, gat
                                                gate_1q_error)))
 
 
-def teleport_receiver(ctx, peer: int, comm_here: int, tag, *, gate_error: float = 0.0):
-    """Receive a teleported qubit into ``comm_here``; yields engine commands, returns the two bits."""
-    return (yield from drive(ctx, TeleportReceive(peer, comm_here, tag, gate_error)))
+def teleport_receiver(ctx, peer: int, comm_here: int, tag, *, gate_1q_error: float = 0.0):
+    """Receive a teleported qubit into ``comm_here``; yields engine commands, returns the two bits.
+
+    ``gate_1q_error``: error probability of the one-qubit X and Z corrections, 0..1 (the node's
+    ``gate_1q_error_probability``; the receiver applies no two-qubit gate).
+    """
+    return (yield from drive(ctx, TeleportReceive(peer, comm_here, tag, gate_1q_error)))
 
 
 def telegate_control(ctx, peer: int, control: int, comm_here: int, tag, *, gate_error: float = 0.0,
@@ -118,11 +122,23 @@ class TeleportSend:
 
 
 class TeleportReceive:
-    """Teleportation's receiver as a part: wait for the two bits, apply X^m_comm then Z^m_data to ``comm_here``."""
+    """Teleportation's receiver as a part: wait for the two bits, apply X^m_comm then Z^m_data to ``comm_here``.
 
-    def __init__(self, peer: int, comm_here: int, tag, gate_error: float = 0.0):
-        self.peer, self.comm_here, self.tag, self.gate_error = peer, comm_here, tag, gate_error
+    Args:
+        peer: the sender's node. comm_here: this node's half of the pair. tag: the message tag.
+        gate_1q_error: error probability of the one-qubit X and Z corrections, 0..1.
+    """
+
+    def __init__(self, peer: int, comm_here: int, tag, gate_1q_error: float = 0.0):
+        self.peer, self.comm_here, self.tag, self.gate_1q_error = peer, comm_here, tag, gate_1q_error
         self.result = None
+
+    def __setstate__(self, state: dict) -> None:
+        """Restore from a checkpoint; one written before 2026-12-06 names the attribute ``gate_error``."""
+        state = dict(state)
+        if "gate_error" in state:
+            state.setdefault("gate_1q_error", state.pop("gate_error"))
+        self.__dict__.update(state)
 
     def start(self, ctx) -> bool:
         return False
@@ -133,9 +149,9 @@ class TeleportReceive:
     def advance(self, ctx, value) -> bool:
         m_data, m_comm = value.payload
         if m_comm:
-            ctx.apply(gate_op("x", [self.comm_here]), error_probability=self.gate_error)
+            ctx.apply(gate_op("x", [self.comm_here]), error_probability=self.gate_1q_error)
         if m_data:
-            ctx.apply(gate_op("z", [self.comm_here]), error_probability=self.gate_error)
+            ctx.apply(gate_op("z", [self.comm_here]), error_probability=self.gate_1q_error)
         ctx.log("teleport-receive", f"from {ctx.name_of(self.peer)}: corrections X^{m_comm} Z^{m_data}")
         self.result = (m_data, m_comm)
         return True

@@ -320,6 +320,14 @@ def chain_spec(job, num_links: int, total_distance_km: float) -> ChainSpec:
                      num_pairs=c.num_pairs, max_restarts=c.max_restarts)
 
 
+def _fidelity_spread(fidelities: np.ndarray, stderr: float) -> str:
+    """What follows ``F = mean`` in a summary line: ``± standard error``, or, when every pair (more than one)
+    has the same fidelity, that it is exact (a ``± 0.0000`` would read as a rounding artefact)."""
+    if len(fidelities) > 1 and (stderr == 0.0 or np.all(fidelities == fidelities[0])):
+        return "(exact: every pair has the same fidelity)"
+    return f"± {stderr:.4f}"
+
+
 def _summary_row(index: int, run: ChainRun, total_km: float, reference_rate_hz: float) -> tuple[tuple, str]:
     """One configuration's ``summary`` row (:data:`SUMMARY_FIELDS`) and its line of the run summary."""
     chain, link = run.chain, run.chain.links[0]
@@ -338,7 +346,8 @@ def _summary_row(index: int, run: ChainRun, total_km: float, reference_rate_hz: 
            compare["plob_ebits_per_use"], compare["plob_rate_hz"], hashing, run.rate_hz * hashing, key,
            run.rate_hz * key, chain.num_qubits)
     line = (f"  {chain.num_links} link(s) × {link.distance_km:g} km = {total_km:g} km: "
-            f"{run.rate_hz:.3g} pairs/s, F = {mean:.4f} ± {stderr:.4f}, {hashing:.3f} ebit/pair "
+            f"{run.rate_hz:.3g} pairs/s, F = {mean:.4f} {_fidelity_spread(fidelities, stderr)}, "
+            f"{hashing:.3f} ebit/pair "
             f"({run.rate_hz * hashing:.3g} ebit/s)" + (f", {restarts} cut-off restarts" if restarts else "")
             + f"; direct {compare['direct_rate_hz']:.3g} pairs/s, PLOB {compare['plob_rate_hz']:.3g} ebit/s")
     return row, line
