@@ -18,6 +18,7 @@ A missing key's unit (from its name) and range (from its type's bounds) are said
 from __future__ import annotations
 
 import difflib
+import math
 import re
 import typing
 from types import SimpleNamespace
@@ -174,9 +175,17 @@ def _field_bounds(field: Any) -> tuple[Any, bool, bool] | None:
     return SimpleNamespace(low=low, high=high, low_open=low_open, high_open=high_open), integer, False
 
 
+def format_number(value: float) -> str:
+    """A bound as written in messages: ``inf``, ``0.5``, ``1e-09``, ``10_000_000``."""
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    if float(value).is_integer() and abs(value) >= 10**5:
+        return f"{int(value):_}"
+    return f"{value:g}"
+
+
 def _range_text(bounds: Any, integer: bool) -> str:
     """``> 0``, ``>= 1``, ``2..64`` (integers), ``in [-60, 30]``, ``in (0, 100]``, or ``""`` when unbounded."""
-    from dqsim.jobs.schema import format_number  # (schema imports this module)
     low, high = bounds.low, bounds.high
     if integer:
         return f">= {format_number(low)}" if high == float("inf") else f"{format_number(low)}..{format_number(high)}"

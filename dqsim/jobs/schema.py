@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
-from dqsim.jobs.errors import job_error
+from dqsim.jobs.errors import format_number, job_error
 
 __all__ = ["Section", "NAME_PATTERN", "checked_name", "format_number", "bounded_real", "bounded_int", "is_number",
            "Bounds"]
@@ -52,15 +52,6 @@ class Bounds:
     high: float
     low_open: bool = False
     high_open: bool = False
-
-
-def format_number(value: float) -> str:
-    """A bound as written in messages: ``inf``, ``0.5``, ``1e-09``, ``10_000_000``."""
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    if float(value).is_integer() and abs(value) >= 10**5:
-        return f"{int(value):_}"
-    return f"{value:g}"
 
 
 def bounded_real(low: float = -math.inf, high: float = math.inf, *, low_open: bool = False,
