@@ -5,6 +5,8 @@ kilometres; losses are decibels. Model code never contains a bare power of
 ten: it calls these helpers or uses these constants.
 """
 
+from __future__ import annotations
+
 import math
 
 PS_PER_S = 10**12
@@ -64,3 +66,46 @@ def dbm_to_watts(power_dbm: float) -> float:
 def mib_to_bytes(mib: float) -> int:
     """Convert mebibytes to bytes."""
     return int(mib * BYTES_PER_MIB)
+
+
+#: Name suffix -> unit, longest first (the first that matches wins).
+SUFFIX_UNITS: tuple[tuple[str, str], ...] = (
+    ("_bits_per_pulse", "bit/pulse"),
+    ("_bits_per_s", "bit/s"),
+    ("_db_per_km", "dB/km"),
+    ("_per_ps", "1/ps"),
+    ("_per_s", "1/s"),
+    ("_bits", "bit"),
+    ("_dbm", "dBm"),
+    ("_db", "dB"),
+    ("_hz", "Hz"),
+    ("_km", "km"),
+    ("_nm", "nm"),
+    ("_mw", "mW"),
+    ("_ps", "ps"),
+    ("_ns", "ns"),
+    ("_us", "us"),
+    ("_ms", "ms"),
+    ("_s", "s"),
+    ("_mib", "MiB"),
+    ("_bytes", "B"),
+)
+#: Whole column names that are a unit's name.
+NAME_UNITS = {"seconds": "s", "bytes": "B"}
+
+
+def column_unit(name: str) -> str | None:
+    """The unit a name carries (a table's column, a job file's key), or None.
+
+    Examples:
+        >>> column_unit("key_rate_bits_per_s"), column_unit("distance_km"), column_unit("seconds")
+        ('bit/s', 'km', 's')
+        >>> column_unit("qber_signal") is None
+        True
+    """
+    if name in NAME_UNITS:
+        return NAME_UNITS[name]
+    for suffix, unit in SUFFIX_UNITS:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return unit
+    return None

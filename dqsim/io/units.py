@@ -5,7 +5,7 @@ column -> unit (stored as JSON, decoded back to a ``dict`` by the reader),
 with an entry for every column that has a unit and none for counts, indices,
 ratios and text. Units come from the column's name, which carries them
 (``distance_km``, ``time_ps``, ``key_rate_bits_per_s``: see
-:data:`SUFFIX_UNITS`); a scenario adds the units of columns whose names
+:data:`dqsim.units.SUFFIX_UNITS`); a scenario adds the units of columns whose names
 cannot say them (``time`` of a spin model: ``1/energy (hbar = 1)``).
 """
 
@@ -15,47 +15,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-#: Name suffix -> unit, longest first (the first that matches wins).
-SUFFIX_UNITS: tuple[tuple[str, str], ...] = (
-    ("_bits_per_pulse", "bit/pulse"),
-    ("_bits_per_s", "bit/s"),
-    ("_db_per_km", "dB/km"),
-    ("_per_ps", "1/ps"),
-    ("_per_s", "1/s"),
-    ("_bits", "bit"),
-    ("_dbm", "dBm"),
-    ("_db", "dB"),
-    ("_hz", "Hz"),
-    ("_km", "km"),
-    ("_nm", "nm"),
-    ("_mw", "mW"),
-    ("_ps", "ps"),
-    ("_ns", "ns"),
-    ("_us", "us"),
-    ("_ms", "ms"),
-    ("_s", "s"),
-    ("_mib", "MiB"),
-    ("_bytes", "B"),
-)
-#: Whole column names that are a unit's name.
-NAME_UNITS = {"seconds": "s", "bytes": "B"}
-
-
-def column_unit(name: str) -> str | None:
-    """The unit a column's name carries, or None.
-
-    Examples:
-        >>> column_unit("key_rate_bits_per_s"), column_unit("distance_km"), column_unit("seconds")
-        ('bit/s', 'km', 's')
-        >>> column_unit("qber_signal") is None
-        True
-    """
-    if name in NAME_UNITS:
-        return NAME_UNITS[name]
-    for suffix, unit in SUFFIX_UNITS:
-        if name.endswith(suffix) and len(name) > len(suffix):
-            return unit
-    return None
+from dqsim.units import NAME_UNITS, SUFFIX_UNITS, column_unit  # noqa: F401  (re-exported: names' units)
 
 
 def table_units(dtype: np.dtype, given: Any = None, *, where: str = "table") -> dict[str, str]:

@@ -27,6 +27,7 @@ from typing import Any, Iterable, Sequence
 from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticCustomError
 
+from dqsim import units
 from dqsim.errors import ConfigError, toml_repr
 from dqsim.checks import picosecond_hint
 
@@ -135,16 +136,6 @@ def _bounds(root: type[BaseModel], loc: Sequence[str | int]) -> tuple[Any, Any]:
     return low, high
 
 
-#: Units that a key's name ends with (``distance_km``, ``t2_s``, ``launch_power_dbm``), as messages write them.
-_UNIT_SUFFIXES = (("_db_per_km", "dB/km"), ("_km", "km"), ("_ps", "ps"), ("_s", "s"), ("_hz", "Hz"),
-                  ("_dbm", "dBm"), ("_db", "dB"), ("_nm", "nm"), ("_mib", "MiB"))
-
-
-def _unit_of(name: str) -> str:
-    """The unit a key's name carries (``"km"`` for ``distance_km``), or ``""``."""
-    return next((unit for suffix, unit in _UNIT_SUFFIXES if name.endswith(suffix)), "")
-
-
 def _annotated_bounds(annotation: Any, inside_list: bool = False) -> tuple[Any, bool, bool] | None:
     """``(bounds, integer, each)`` of the first :class:`~dqsim.jobs.schema.Bounds` in ``annotation``
     (``each``: it bounds the entries of an array), or ``None``."""
@@ -202,7 +193,7 @@ def _range_text(bounds: Any, integer: bool) -> str:
 def key_facts(root: type[BaseModel], loc: Sequence[str | int]) -> str:
     """What a missing key at ``loc`` holds, as far as the models say: ``km, > 0``; ``2..64``; ``""``.
 
-    The unit comes from the key's name (:data:`_UNIT_SUFFIXES`), the range from the
+    The unit comes from the key's name (:func:`dqsim.units.column_unit`), the range from the
     :class:`~dqsim.jobs.schema.Bounds` of its type (``each`` for the entries of an array) or pydantic's
     ``ge``/``gt``/``le``/``lt`` on the field.
 
@@ -212,7 +203,7 @@ def key_facts(root: type[BaseModel], loc: Sequence[str | int]) -> str:
         'nm, in (0, 100]'
     """
     name = next((part for part in reversed(loc) if isinstance(part, str)), "")
-    facts = [_unit_of(name)]
+    facts = [units.column_unit(name) or ""]
     model = _model_at(root, loc[:-1]) if loc and isinstance(loc[-1], str) else None
     if model is not None and loc[-1] in model.model_fields:
         field = model.model_fields[loc[-1]]
