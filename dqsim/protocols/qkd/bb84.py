@@ -277,6 +277,16 @@ class DetectorModel:
         check_int(where, "dead_time_pulses", self.dead_time_pulses, 0)
         check_real(where, "afterpulse_probability", self.afterpulse_probability, 0.0, 1.0)
 
+    def background_probability(self, noise_probability: float) -> float:
+        """Probability that a detector clicks in a gate without a signal photon: a dark count or a noise
+        photon (Raman), independent, ``1 - (1 - p_dark)(1 - p_noise)``.
+
+        Examples:
+            >>> round(DetectorModel(dark_count_probability=0.1).background_probability(0.2), 12)
+            0.28
+        """
+        return 1.0 - (1.0 - self.dark_count_probability) * (1.0 - noise_probability)
+
 
 @dataclass(frozen=True)
 class EveModel:
@@ -716,7 +726,7 @@ def bob_detect(
 
     num_pulses = alice.num_pulses
     e_d = detector.misalignment
-    p_background = 1.0 - (1.0 - detector.dark_count_probability) * (1.0 - p_noise)
+    p_background = detector.background_probability(p_noise)
     t_to_eve = channel.to_eve(eve.position)
     t_after_eve = channel.after_eve(eve.position) * detector.efficiency
     t_total = channel.total_transmittance * detector.efficiency

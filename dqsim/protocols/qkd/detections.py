@@ -315,8 +315,7 @@ def registered_clicks_per_pulse(source: DecoySource, *, channel: ChannelModel, d
         True
     """
     eve = EveModel() if eve is None else eve
-    p_b = 1.0 - (1.0 - detector.dark_count_probability) * (1.0 - noise_probability)
-    click = _tables(source, channel, detector, eve, p_b).click_total
+    click = _tables(source, channel, detector, eve, detector.background_probability(noise_probability)).click_total
     if click <= 0.0:
         return 0.0
     p_ap = detector.afterpulse_probability
@@ -481,7 +480,7 @@ def detect_batch(
         raise DqsimError(f"{where}: use_kernel=True needs the NumPy backend and numba "
                          f"(DQSIM_FAST_KERNELS not 0), got backend {backend.name!r}; pass use_kernel=None")
     xp = backend.xp
-    p_b = 1.0 - (1.0 - detector.dark_count_probability) * (1.0 - p_noise)
+    p_b = detector.background_probability(p_noise)
     tables = _tables(source, channel, detector, eve, p_b)
     conf = tables.conf
     d = detector.dead_time_pulses
