@@ -69,16 +69,24 @@ READY_DEADLINE=0         # SECONDS after which a pending stop is passed on witho
 RANKS_READY=0            # 1: every rank holds the stop signals (or DQSIM_READY_WAIT_S has passed)
 
 # `on_sigterm`: the SIGTERM trap (above).
+# `show_job`: this job's `scontrol -o show job` line (empty outside SLURM or when scontrol does not answer
+# within 5 s); `job_field LINE NAME [CHARS]`: the value of NAME=... in it (CHARS: a sed bracket expression
+# for the value's characters, default [^ ]), or nothing.
+show_job() {
+    if [ -n "${SLURM_JOB_ID:-}" ]; then timeout 5 scontrol -o show job "$SLURM_JOB_ID" 2>/dev/null || true; fi
+}
+job_field() {
+    printf '%s\n' "$1" | sed -n "s/^.* $2=\\(${3:-[^ ]}*\\).*\$/\\1/p" | sed -n 1p
+}
+
 on_sigterm() {
-    local shown=""
-    if [ -n "${SLURM_JOB_ID:-}" ]; then
-        shown=$(timeout 5 scontrol -o show job "$SLURM_JOB_ID" 2>/dev/null || true)
-    fi
-    TERM_STATE=$(printf '%s\n' "$shown" | sed -n 's/^.* JobState=\([^ ]*\).*$/\1/p' | sed -n 1p)
+    local shown
+    shown=$(show_job)
+    TERM_STATE=$(job_field "$shown" JobState)
     [ -n "$TERM_STATE" ] || TERM_STATE=unknown
-    TERM_REASON=$(printf '%s\n' "$shown" | sed -n 's/^.* Reason=\([^ ]*\).*$/\1/p' | sed -n 1p)
+    TERM_REASON=$(job_field "$shown" Reason)
     local restarts
-    restarts=$(printf '%s\n' "$shown" | sed -n 's/^.* Restarts=\([0-9]*\).*$/\1/p' | sed -n 1p)
+    restarts=$(job_field "$shown" Restarts '[0-9]')
     local why="JobState=$TERM_STATE${TERM_REASON:+ Reason=$TERM_REASON}"
     if [ -n "$restarts" ] && [ "$restarts" -gt "${SLURM_RESTART_COUNT:-0}" ]; then
         TERM_REQUEUED=1
@@ -338,10 +346,9 @@ finish_step() {
 # this script (SLURM 22.05, PreemptMode=REQUEUE, on the test cluster; the script gets it only at the end of
 # GraceTime), so dqsim checkpoints and finish_step learns of the preemption only here.
 preempted_note() {
-    local shown when
+    local when
     if [ -z "${SLURM_JOB_ID:-}" ]; then return 0; fi
-    shown=$(timeout 5 scontrol -o show job "$SLURM_JOB_ID" 2>/dev/null || true)
-    when=$(printf '%s\n' "$shown" | sed -n 's/^.* PreemptTime=\([^ ]*\).*$/\1/p' | sed -n 1p)
+    when=$(job_field "$(show_job)" PreemptTime)
     if [ -n "$when" ] && [ "$when" != None ]; then echo " while SLURM preempts the job (PreemptTime=$when)"; fi
 }
 
