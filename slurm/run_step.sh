@@ -287,8 +287,9 @@ run_or_resume() {
 }
 
 # After run_or_resume: requeue this job (or array task) when dqsim checkpointed, the cap allows and
-# the job is not cancelled (after a SIGTERM: JobState RUNNING, or Reason TimeLimit), then exit with a
-# status SLURM shows (0 requeued or done; 75 checkpointed but not requeued).
+# the job is not cancelled (after a SIGTERM: JobState RUNNING, or Reason TimeLimit; during a preemption:
+# PreemptMode REQUEUE and Requeue=1, see read_preemption), then exit with a status SLURM shows (0 requeued
+# or done; 75 checkpointed but not requeued).
 finish_step() {
     local restarts=${SLURM_RESTART_COUNT:-0}
     local what="checkpoint written"
@@ -317,7 +318,25 @@ finish_step() {
         exit "$STATUS"
     fi
     local preempted=""
-    if [ "$STATUS" -ne 0 ]; then preempted=$(preempted_note); fi
+    if [ "$STATUS" -ne 0 ]; then read_preemption; fi
+    if [ -n "$PREEMPT_TIME" ]; then preempted=" while SLURM preempts the job (PreemptTime=$PREEMPT_TIME)"; fi
+    if [ -n "$preempted" ] && { [[ $PREEMPT_MODE != *REQUEUE* ]] || [ "$PREEMPT_REQUEUE" = 0 ]; }; then
+        # SLURM cancels this preempted job at the end of its GraceTime (PreemptMode=CANCEL, or a job that cannot be
+        # requeued): a requeue asked for here would undo that cancel (`scontrol requeue` succeeds within GraceTime).
+        local how="its partition's PreemptMode=$PREEMPT_MODE"
+        if [ -z "$PREEMPT_MODE" ]; then how="its partition's PreemptMode unknown: scontrol show partition did not answer"; fi
+        if [ "$PREEMPT_REQUEUE" = 0 ]; then how="the job cannot be requeued: Requeue=0, sbatch --no-requeue or JobRequeue=0"; fi
+        local resume="to go on from the checkpoint: scontrol requeue ${SLURM_JOB_ID:-JOBID}, or by hand: dqsim resume"
+        resume="$resume $(newest_checkpoints "${CHECKPOINT_PREFIX:-}" | sed -n 1p)"
+        if [ "$STATUS" -eq "$EXIT_CHECKPOINTED" ]; then
+            echo "run_step.sh: $what$preempted, a preemption SLURM ends with a cancel ($how):" \
+                 "not requeueing; $resume" >&2
+        elif [ "$STATUS" -ne 2 ]; then
+            echo "run_step.sh: dqsim ended with status $STATUS (no checkpoint of this stop)$preempted, a preemption SLURM" \
+                 "ends with a cancel ($how): not requeueing; $resume" >&2
+        fi
+        exit "$STATUS"
+    fi
     if [ "$STATUS" -ne "$EXIT_CHECKPOINTED" ] && [ "$STATUS" -ne 0 ] && [ "$STATUS" -ne 2 ] && [ -n "$preempted" ]; then
         # SLURM's SIGTERM at the preemption reached a rank before it held the stop signals (its first ~0.1 s):
         # the step ended without a checkpoint of this stop. Ending the job here would end it for good (SLURM
@@ -341,15 +360,29 @@ finish_step() {
     exit "$STATUS"
 }
 
-# `preempted_note`: " while SLURM preempts the job (PreemptTime=...)" where `scontrol show job` shows a
-# preemption under way, else nothing. At a preemption SLURM sends SIGTERM to the ranks at once but not to
-# this script (SLURM 22.05, PreemptMode=REQUEUE, on the test cluster; the script gets it only at the end of
-# GraceTime), so dqsim checkpoints and finish_step learns of the preemption only here.
-preempted_note() {
-    local when
+# `read_preemption`: where `scontrol show job` shows a preemption under way, PREEMPT_TIME (its PreemptTime),
+# PREEMPT_MODE (the PreemptMode `scontrol show partition` gives the job's partition: its own or the cluster's; empty
+# when scontrol does not answer) and PREEMPT_REQUEUE (the job's Requeue: 0 where it cannot be requeued); else all
+# three empty. At a preemption SLURM sends SIGTERM to the ranks at once but not to this script (SLURM 22.05 on the
+# test cluster, PreemptMode REQUEUE and CANCEL alike; the script gets it only at the end of GraceTime), so dqsim
+# checkpoints and finish_step learns of the preemption only here. Under REQUEUE SLURM requeues a job that still runs
+# at the end of GraceTime, and finish_step requeues one that ends earlier; under CANCEL SLURM cancels it then
+# (JobState=PREEMPTED), and finish_step leaves it so. A QOS's own PreemptMode (PreemptType=preempt/qos) is not
+# read: scontrol does not show it.
+PREEMPT_TIME="" PREEMPT_MODE="" PREEMPT_REQUEUE=""
+read_preemption() {
+    local shown partition
+    PREEMPT_TIME="" PREEMPT_MODE="" PREEMPT_REQUEUE=""
     if [ -z "${SLURM_JOB_ID:-}" ]; then return 0; fi
-    when=$(job_field "$(show_job)" PreemptTime)
-    if [ -n "$when" ] && [ "$when" != None ]; then echo " while SLURM preempts the job (PreemptTime=$when)"; fi
+    shown=$(show_job)
+    PREEMPT_TIME=$(job_field "$shown" PreemptTime)
+    if [ -z "$PREEMPT_TIME" ] || [ "$PREEMPT_TIME" = None ]; then PREEMPT_TIME=""; return 0; fi
+    PREEMPT_REQUEUE=$(job_field "$shown" Requeue)
+    partition=$(job_field "$shown" Partition)
+    if [ -n "$partition" ]; then
+        shown=$(timeout 5 scontrol -o show partition "$partition" 2>/dev/null || true)
+        PREEMPT_MODE=$(job_field " $shown" PreemptMode)
+    fi
 }
 
 # `dqsim check JOB -n SLURM_NTASKS` with the --set assignments of ARGS, on one process: prints the

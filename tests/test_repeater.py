@@ -577,6 +577,17 @@ def test_repro_jobs_that_cannot_finish_are_refused_before_the_run(body, key):
     assert "\n" not in message and message.startswith("x.toml: ") and key in message, message
 
 
+def test_the_pair_count_refusal_names_the_clock_limit_and_the_allowed_count():
+    """The whole line of the 300 km case above: the clock limit in the words of the engine's refusal
+    (:func:`dqsim.network.network.clock_limit_allowed_by`) and the pair count that fits half of it."""
+    with pytest.raises(ConfigError) as info:
+        load_job_text(BASE + "num_links = 1\ntotal_distance_km = 300\nnum_pairs = 3000", source="x.toml")
+    assert str(info.value) == (
+        "x.toml: [chain].num_pairs = 3000: over links of 300 km (1 link(s)) a pair takes at least 3.63e+03 s of "
+        "simulated time on average, so 3000 pairs pass half the 2.306e+06 s (2**61 ps) the engine's clock allows; "
+        "allowed here 1..317 (or shorter links)")
+
+
 def test_cutoff_and_pair_count_limits_are_not_stricter_than_needed():
     """A 1-link chain has no repeater (the cut-off is unused); a cut-off above the least age of a pair a repeater
     can swap (0.6 ms runs with one pumping round over 20 km links), and 250 pairs over one 300 km link

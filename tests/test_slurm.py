@@ -297,6 +297,43 @@ def test_preempted_job_checkpoints_requeues_and_resumes(slurm_env, long_qkd_refe
     same_tables(open_run(long_qkd_reference), open_run(out), ["blocks", "links"])
 
 
+@pytest.mark.timeout(420)
+def test_job_preempted_under_preempt_mode_cancel_checkpoints_and_stays_cancelled(slurm_env, long_qkd_reference,
+                                                                                   tmp_path):
+    """A job in the test cluster's partition ``preemptcancel`` (PreemptMode=CANCEL, GraceTime=10 s) preempted by one
+    in ``urgent``: its ranks get SIGTERM at once and checkpoint, as under REQUEUE, but SLURM cancels such a job, and a
+    requeue asked for within the grace time would undo that. run_step.sh does not requeue it: the job ends with the
+    checkpoint's status (75), its log names the checkpoint, and resuming from it gives the uninterrupted run's
+    results."""
+    shown = subprocess.run(["sinfo", "-h", "-N", "-p", "preemptcancel", "-o", "%c"], env=slurm_env, capture_output=True,
+                           text=True, timeout=30).stdout.split()
+    if not shown:
+        pytest.skip("the running test cluster has no partition 'preemptcancel' (started by an older cluster.sh: "
+                    "tests/slurm/cluster.sh down, then up)")
+    checkpoints = tmp_path / "ck"
+    env = dict(slurm_env, DQSIM_CHECKPOINT_DIR=str(checkpoints))
+    job_id = sbatch(env, tmp_path, "--partition=preemptcancel", "--nodes=1", "--ntasks-per-node=1",
+                    "--cpus-per-task=1", "--gpus-per-task=0", f"--output={tmp_path}/cancelled-%j.out",
+                    "slurm/dqsim.sbatch", *LONG_QKD, "--output", str(tmp_path / "never.h5"))
+    wait_for_checkpoint(checkpoints)
+    urgent_id = sbatch(env, tmp_path, "--partition=urgent", "--ntasks=1", f"--cpus-per-task={shown[0]}",
+                       f"--output={tmp_path}/urgent-%j.out", "--wrap", "echo urgent job ran")
+    assert wait_for_job(env, tmp_path, urgent_id, 120) == {urgent_id: 0}
+    state = final_state(env, job_id)
+    log = next(tmp_path.glob("cancelled-*.out")).read_text()
+    # ended by the script within GraceTime, with the checkpoint's status (PREEMPTED where SLURM's cancel came first)
+    assert job_records(env, job_id) == [(job_id, "FAILED", 75)] and final_state(env, job_id, timeout_s=1) == state, log
+    assert restarts_of(env, job_id) == 0 and "requeueing job" not in log and "restart 1" not in log, log
+    named = re.search(r"^run_step\.sh: checkpoint written while SLURM preempts the job \(PreemptTime=\S+\), a "
+                      r"preemption SLURM ends with a cancel \(its partition's PreemptMode=CANCEL\): not requeueing; to go "
+                      rf"on from the checkpoint: scontrol requeue {job_id}, or by hand: dqsim resume (\S+)$", log,
+                      re.MULTILINE)
+    assert named and named.group(1).startswith(str(checkpoints)), log
+    out = tmp_path / "resumed.h5"
+    run_mpi(1, ["-m", "dqsim", "resume", named.group(1), "-o", str(out), "--quiet"], timeout_s=240)
+    same_tables(open_run(long_qkd_reference), open_run(out), ["blocks", "links"])
+
+
 def restarts_of(env, job_id: str) -> int:
     shown = subprocess.run(["scontrol", "-o", "show", "job", job_id], env=env, capture_output=True, text=True).stdout
     return int(re.search(r"\bRestarts=(\d+)", shown).group(1))
@@ -519,13 +556,15 @@ done
 exit 0
 """
 FAKE_SCONTROL = """#!/usr/bin/env bash
-# scontrol answering `scontrol -o show job ID` with FAKE_JOB_STATE (and FAKE_REASON, FAKE_RESTARTS,
-# FAKE_PREEMPT_TIME) and
+# scontrol answering `scontrol -o show job ID` with FAKE_JOB_STATE (and FAKE_REASON, FAKE_REQUEUE, FAKE_RESTARTS,
+# FAKE_PREEMPT_TIME), `scontrol -o show partition fakepart` with FAKE_PREEMPT_MODE (default REQUEUE) and
 # `scontrol requeue ID` with a line.
-case $1 in
-    -o) echo "JobId=$4 JobName=fake UserId=u(1) JobState=$FAKE_JOB_STATE Reason=${FAKE_REASON:-None} Requeue=1" \\
-             "Restarts=${FAKE_RESTARTS:-0} PreemptTime=${FAKE_PREEMPT_TIME:-None}" ;;
-    requeue) echo "SCONTROL requeue $2" ;;
+case "$1 $2 $3" in
+    "-o show job") echo "JobId=$4 JobName=fake UserId=u(1) JobState=$FAKE_JOB_STATE Reason=${FAKE_REASON:-None}" \\
+                        "Requeue=${FAKE_REQUEUE:-1} Restarts=${FAKE_RESTARTS:-0}" \\
+                        "PreemptTime=${FAKE_PREEMPT_TIME:-None} Partition=fakepart" ;;
+    "-o show partition") echo "PartitionName=$4 GraceTime=10 PreemptMode=${FAKE_PREEMPT_MODE:-REQUEUE} State=UP" ;;
+    requeue*) echo "SCONTROL requeue $2" ;;
 esac
 """
 
@@ -614,6 +653,42 @@ def test_repro_a_rank_ended_by_a_preemptions_sigterm_at_its_start_is_requeued_no
                    "(restart 1 of at most 5)", "SCONTROL requeue 7"], (out, err)
     status, out, err, _ = sigterm_during_step(tmp_path, "RUNNING", FAKE_EXIT_STATUS="143")
     assert status == 143 and out == [], (status, out, err)
+
+
+def test_repro_a_job_preempted_under_preempt_mode_cancel_is_not_requeued(tmp_path):
+    """PreemptMode=CANCEL: SLURM 22.05 sends SIGTERM to the ranks at once (``PreemptTime`` set, the job RUNNING) and
+    cancels the job at the end of its GraceTime (JobState=PREEMPTED), as under REQUEUE but for the end. run_step.sh
+    took the ranks' checkpoint for one of a REQUEUE preemption and requeued the job, which ``scontrol requeue``
+    allows within GraceTime: the cancel was undone. Now it reads the PreemptMode of the job's partition and, under
+    CANCEL or for a job that cannot be requeued (Requeue=0), ends with the checkpoint's status (75) and one line
+    naming the checkpoint to resume from; under REQUEUE it requeues as before. Fake srun (a step that ends by
+    itself: 75 after its checkpoint, 143 for a rank ended in its first moments) and scontrol."""
+    checkpoints = tmp_path / "ck"
+    checkpoints.mkdir()
+    (checkpoints / "job.0123abcd.ckpt1-5.manifest.json").write_text("{}")
+    preempted = dict(FAKE_PREEMPT_TIME="2026-12-06T04:00:00", CHECKPOINT_PREFIX="job.0123abcd")
+    resume = ("to go on from the checkpoint: scontrol requeue 7, or by hand: dqsim resume "
+              f"{checkpoints}/job.0123abcd.ckpt1-5.h5")
+    status, out, err, _ = sigterm_during_step(tmp_path, "RUNNING", FAKE_EXIT_STATUS="75", FAKE_PREEMPT_MODE="CANCEL",
+                                              **preempted)
+    assert status == 75 and out == [], (status, out, err)
+    assert err == ("run_step.sh: checkpoint written while SLURM preempts the job (PreemptTime=2026-12-06T04:00:00), a "
+                   "preemption SLURM ends with a cancel (its partition's PreemptMode=CANCEL): not requeueing; "
+                   f"{resume}\n"), err
+    status, out, err, _ = sigterm_during_step(tmp_path, "RUNNING", FAKE_EXIT_STATUS="143", FAKE_PREEMPT_MODE="CANCEL",
+                                              **preempted)
+    assert status == 143 and out == [], (status, out, err)
+    assert err == ("run_step.sh: dqsim ended with status 143 (no checkpoint of this stop) while SLURM preempts the job "
+                   "(PreemptTime=2026-12-06T04:00:00), a preemption SLURM ends with a cancel (its partition's "
+                   f"PreemptMode=CANCEL): not requeueing; {resume}\n"), err
+    status, out, err, _ = sigterm_during_step(tmp_path, "RUNNING", FAKE_EXIT_STATUS="75", FAKE_REQUEUE="0", **preempted)
+    assert status == 75 and out == [], (status, out, err)
+    assert ("a cancel (the job cannot be requeued: Requeue=0, sbatch --no-requeue or JobRequeue=0): not "
+            "requeueing") in err, err
+    status, out, err, _ = sigterm_during_step(tmp_path, "RUNNING", FAKE_EXIT_STATUS="75", **preempted)  # REQUEUE
+    assert status == 0 and out == [
+        "run_step.sh: checkpoint written while SLURM preempts the job (PreemptTime=2026-12-06T04:00:00); requeueing "
+        "job 7 (restart 1 of at most 5)", "SCONTROL requeue 7"], (status, out, err)
 
 
 def test_a_stop_for_ranks_that_never_say_they_hold_the_signals_is_passed_on_after_the_bounded_wait(tmp_path):

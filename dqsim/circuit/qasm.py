@@ -21,8 +21,8 @@ an assignment to a bit (``c[1] = c[0];``), a non-zero bit initialiser, a
 classical variable read from measured bits, and a classical assignment
 inside an ``if`` on measured bits. A top-level ``gphase`` is a global phase
 and is dropped; ``ctrl(k) @ gphase(γ)`` is the phase ``p(γ)`` on the controls
-(``ctrl(k − 1) @ p``, exactly); an uncontrolled ``gphase`` inside a gate that
-is called with two or more controls is refused (by pyqasm). A function of a ``gate`` definition's parameter in its body
+(``ctrl(k − 1) @ p``, exactly), and so is an uncontrolled ``gphase`` inside a
+gate that is called with ``k`` controls (:func:`_keep_controlled_phases`). A function of a ``gate`` definition's parameter in its body
 (``gate g(a) q { rx(sin(a)) q; }``) is read with pyqasm taught to bind
 parameters inside function calls (:func:`_substitute_inside_calls`).
 
@@ -59,6 +59,10 @@ try:  # pyqasm 1.x binds a gate's parameters in its body here (see _substitute_i
     from pyqasm.transformer import Qasm3Transformer as _PyqasmTransformer
 except ImportError:  # another pyqasm layout: a function of a gate parameter stays refused there
     _PyqasmTransformer = None
+try:  # pyqasm 1.x unrolls gphase under the controls of a gate call here (see _keep_controlled_phases)
+    from pyqasm.visitor import QasmVisitor as _PyqasmVisitor
+except ImportError:  # another pyqasm layout: its own reading of such a gphase stays
+    _PyqasmVisitor = None
 from dqsim.errors import CircuitError
 from dqsim.state import gates as gate_table
 
@@ -181,6 +185,7 @@ def _load(text: str, *, name: str, label: str, include_dir: str | None) -> Circu
         text = re.sub(r"\bln(\s*\()", r"log\1", text.replace("^", "**"))
     _add_builtin_functions()
     _substitute_inside_calls()
+    _keep_controlled_phases()
     # pyqasm rewrites the text (and shifts line numbers) when it resolves includes,
     # so it is asked to only when the program includes more than the standard files.
     includes = set(re.findall(r'^\s*include\s+"([^"]+)"', text, re.M))
@@ -231,6 +236,50 @@ def _substitute_inside_calls() -> bool:
 
 #: Whether :func:`_substitute_inside_calls` has taught pyqasm to bind gate parameters inside function calls.
 _CALLS_SUBSTITUTED = False
+
+
+def _keep_controlled_phases() -> bool:
+    """Make pyqasm keep a ``gphase`` under the controls of a gate call as a controlled ``gphase``, once.
+
+    A global phase e^{iγ} of a gate under ``k`` controls is the phase e^{iγ} on the
+    controls' all-ones state, diag(1, ..., 1, e^{iγ}) on the ``k`` control qubits
+    (OpenQASM 3 specification, "Quantum gate modifiers": ``ctrl @ gphase``). When
+    pyqasm 1.x unrolls ``ctrl(k) @ g`` it hands the controls down to each statement
+    of ``g``'s body; for a ``gphase`` there it wrote ``ctrl(k − 1) @ p(γ)`` with the
+    first control as both control and target: one control came out as
+    ``h; rx(γ); h`` (right only up to a global phase), two or more were refused
+    ("Duplicate qubit"). The wrapper lets pyqasm evaluate the angle (``inv``
+    included) as for a top-level ``gphase``, then returns ``ctrl(k) @ gphase(γ)`` on
+    the controls, which :meth:`_Builder._phase` reads exactly; ``negctrl`` and
+    ``pow`` stay pyqasm's (``x`` around the negated controls, repetition).
+
+    Returns:
+        True where pyqasm keeps them now; False for a pyqasm without that method.
+    """
+    global _PHASES_KEPT
+    if _PHASES_KEPT or _PyqasmVisitor is None:
+        return _PHASES_KEPT
+    original = getattr(_PyqasmVisitor, "_visit_phase_operation", None)
+    if not callable(original):
+        return False
+
+    def visit_phase_operation(self, operation, inverse=False, ctrls=None):
+        if not ctrls:
+            return original(self, operation, inverse, ctrls)
+        phases = original(self, operation, inverse, None)
+        for phase in phases:
+            phase.modifiers = [qast.QuantumGateModifier(qast.GateModifierName.ctrl,
+                                                        qast.IntegerLiteral(len(ctrls)))]
+            phase.qubits = copy.deepcopy(list(ctrls))
+        return phases
+
+    _PyqasmVisitor._visit_phase_operation = visit_phase_operation
+    _PHASES_KEPT = True
+    return True
+
+
+#: Whether :func:`_keep_controlled_phases` has taught pyqasm to keep a gphase under a gate call's controls.
+_PHASES_KEPT = False
 
 
 def _add_builtin_functions() -> None:

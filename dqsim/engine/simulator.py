@@ -48,7 +48,7 @@ from dqsim.engine.process import ProcessHandle, ResumableProcess
 from dqsim.engine.quantum import (BellDiagonalProbe, QOp, QuantumMemory, apply_local_op, apply_qop, ops_from_wire,
                                    qop, wire_ops)
 from dqsim.errors import DqsimError
-from dqsim.network.network import PROTOCOL_CLOCK_LIMIT_PS, UNREACHABLE_PS, Network
+from dqsim.network.network import PROTOCOL_CLOCK_LIMIT_PS, UNREACHABLE_PS, Network, clock_limit_allowed_by
 from dqsim.rng import Stream
 from dqsim.state.gates import GateOp
 from dqsim.state.small import DEFAULT_MAX_QUBITS
@@ -85,9 +85,8 @@ def clock_refusal(what: str, time_ps: int, advice: str) -> str:
         ['node a would wait until 3458765 s of simulated time', "past the 2.306e+06 s (2**61 ps) the engine's int64 \
 picosecond clock allows; shorten [x].y"]
     """
-    return (f"{what} {ps_to_seconds(time_ps):.7g} s of simulated time, past the "
-            f"{ps_to_seconds(PROTOCOL_CLOCK_LIMIT_PS):.4g} s (2**61 ps) the engine's int64 picosecond clock "
-            f"allows; {advice}")
+    limit = clock_limit_allowed_by("the engine's int64 picosecond clock")
+    return f"{what} {ps_to_seconds(time_ps):.7g} s of simulated time, past the {limit}; {advice}"
 
 
 # ----------------------------------------------------------------- commands

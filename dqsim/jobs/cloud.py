@@ -56,7 +56,7 @@ from dqsim.jobs.errors import job_error
 from dqsim.jobs.network import NetworkSection
 from dqsim.jobs.schema import Section, bounded_int, bounded_real, checked_name, format_number
 from dqsim.network.fibre import propagation_delay_ps
-from dqsim.network.network import PROTOCOL_CLOCK_LIMIT_PS
+from dqsim.network.network import PROTOCOL_CLOCK_LIMIT_PS, clock_limit_allowed_by
 from dqsim.units import ps_to_seconds, seconds_to_ps
 
 __all__ = ["CloudJob", "SchedulerSection", "UserJobSection", "ArrivalsSection", "UserSection",
@@ -335,11 +335,11 @@ class CloudJob(JobConfig):
         for key, arrival_s, shots, where in entries:
             end_ps = self.least_end_ps(arrival_s, shots)
             if end_ps > MAX_CLOUD_QUEUE_PS:
+                limit = clock_limit_allowed_by("the run's clock")
                 raise job_error(
                     f"a job of {format_number(shots)} shots arriving at {arrival_s:g} s holds its QPUs until at least "
                     f"{ps_to_seconds(end_ps):.4g} s of simulated time ({where} arrival_s, then [scheduler].job_setup_s "
-                    "and shot_reset_s between shots, then [user]'s latency), past the "
-                    f"{ps_to_seconds(MAX_CLOUD_QUEUE_PS):.4g} s (2**61 ps) the run's clock allows; lower shots or "
+                    f"and shot_reset_s between shots, then [user]'s latency), past the {limit}; lower shots or "
                     "[scheduler].shot_reset_s", key=key, value=shots, has_value=True)
 
     def user_latency_ps(self) -> int:

@@ -32,7 +32,7 @@ from dqsim.errors import ConfigError, toml_repr
 from dqsim.checks import picosecond_hint
 
 __all__ = ["JOB_ERROR", "job_error", "one_of", "format_key", "config_error", "describe_error", "unit_hint",
-           "key_facts"]
+           "value_hint", "key_facts"]
 
 #: Error type of the messages our own validators raise (:func:`job_error`).
 JOB_ERROR = "dqsim_job"
@@ -241,6 +241,21 @@ def unit_hint(value: Any) -> str:
     return f' (write {match.group(1)} without "{match.group(2)}": the key\'s name carries its unit)'
 
 
+def value_hint(key: Any, value: Any) -> str:
+    """What a bad number given to ``key`` most likely means: :func:`unit_hint` (``"10km"``) and
+    :func:`~dqsim.checks.picosecond_hint` (seconds given to a ``*_ps`` key), each ``""`` where it does not apply.
+
+    Examples:
+        >>> print(value_hint("delay_ps", "10 ns"))
+         (write 10 without "ns": the key's name carries its unit)
+        >>> print(value_hint("delay_ps", 1e-8))
+         (delay_ps is in picoseconds, an integer: 1 ns = 1_000, 1 µs = 1_000_000, 1 s = 1_000_000_000_000)
+        >>> value_hint("distance_km", 10.0)
+        ''
+    """
+    return unit_hint(value) + picosecond_hint(key, value)
+
+
 _TYPE_NAMES = {
     "int_type": "an integer", "int_parsing": "an integer", "int_from_float": "an integer",
     "float_type": "a number", "float_parsing": "a number",
@@ -283,7 +298,7 @@ def describe_error(root: type[BaseModel], error: dict) -> str:
         whole = kind.startswith("int_") and isinstance(value, float) and value.is_integer() and abs(value) < 2**63
         hint = f" (TOML reads 1e6 or 5.0 as a float: write {int(value):_})" if whole else ""
         if kind.startswith(("int_", "float_")):
-            hint += unit_hint(value) + picosecond_hint(loc[-1] if loc else None, value)
+            hint += value_hint(loc[-1] if loc else None, value)
         return f"{format_key(loc)}: expected {_TYPE_NAMES[kind]}, got {toml_repr(value)}{hint}"
     if kind == "literal_error":
         expected = ctx.get("expected", "")

@@ -20,9 +20,8 @@ import networkx as nx
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from dqsim.checks import picosecond_hint
 from dqsim.errors import ConfigError, count_of, toml_repr
-from dqsim.jobs.errors import job_error, one_of, unit_hint
+from dqsim.jobs.errors import job_error, one_of, value_hint
 from dqsim.jobs.schema import Section, is_number
 from dqsim.network import topology as net_topology
 from dqsim.network.link import LinkSpec
@@ -134,8 +133,7 @@ def _spec_problem(exc: ValueError, spec: type, given: dict[str, Any],
         field, message = min(mentioned)[1], text
     message = re.sub(r",? got .*$", "", message)
     if field in given:
-        return job_error(message + unit_hint(given[field]) + picosecond_hint(field, given[field]), key=(field,),
-                         value=given[field], has_value=True)
+        return job_error(message + value_hint(field, given[field]), key=(field,), value=given[field], has_value=True)
     default = (defaults or {}).get(field, next(f.default for f in dataclasses.fields(spec) if f.name == field))
     return job_error(f"{message} ({field} is not set: its default is {toml_repr(default)})",
                      key=(field,))
@@ -207,8 +205,7 @@ class NetworkSection(Section):
             value = node.get(key, 0)
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= limit:
                 raise job_error(f"must be an integer in [0, {limit:_}] (at most {ps_to_seconds(limit):g} s)"
-                                + unit_hint(value) + picosecond_hint(key, value), key=(key,), value=value,
-                                has_value=True)
+                                + value_hint(key, value), key=(key,), value=value, has_value=True)
         node = checked_spec_parameters(node, NodeSpec, NODE_FIELDS, NODE_FLOAT_FIELDS,
                                        {"name": "node names come from [network].node_names"}, {"name": "node0"})
         for key, low in (("num_data_qubits", 0), ("num_comm_qubits", 1)):

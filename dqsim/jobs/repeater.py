@@ -45,7 +45,7 @@ from dqsim.jobs.network import LINK_FIELDS, LINK_FLOAT_FIELDS, NODE_FLOAT_FIELDS
 from dqsim.jobs.schema import Section, bounded_int, bounded_real
 from dqsim.network.entanglement import least_mean_attempts
 from dqsim.network.link import MAX_MEAN_PAIRING_TIME_PS, LinkSpec
-from dqsim.network.network import PROTOCOL_CLOCK_LIMIT_PS
+from dqsim.network.network import PROTOCOL_CLOCK_LIMIT_PS, clock_limit_allowed_by
 from dqsim.network.node import NodeSpec
 from dqsim.units import ps_to_seconds
 
@@ -265,11 +265,11 @@ class ChainSection(Section):
         round_ps = handshake_ps + (attempts - 1.0) * link.attempt_period_ps + link.herald_delay_ps
         limit_ps = PROTOCOL_CLOCK_LIMIT_PS / 2
         if self.num_pairs * round_ps > limit_ps:
+            clock_limit = clock_limit_allowed_by("the engine's clock")
             raise job_error(
                 f"over links of {total / links:g} km ({links} link(s)) a pair takes at least "
                 f"{ps_to_seconds(round_ps):.3g} s of simulated time on average, so {self.num_pairs} pairs pass half "
-                f"the {ps_to_seconds(PROTOCOL_CLOCK_LIMIT_PS):.4g} s (2**61 ps) the engine's clock allows; allowed "
-                f"here 1..{max(1, int(limit_ps // round_ps))} (or shorter links)",
+                f"the {clock_limit}; allowed here 1..{max(1, int(limit_ps // round_ps))} (or shorter links)",
                 key=("num_pairs",), value=self.num_pairs, has_value=True)
 
     def configurations(self) -> list[tuple[int, float]]:

@@ -34,6 +34,7 @@ import networkx as nx
 import numpy as np
 
 from dqsim.errors import ConfigError, ResourceError, count_of
+from dqsim.units import ps_to_seconds
 from dqsim.network.link import LinkSpec, check_pairing_horizon
 from dqsim.network.node import NodeSpec
 from dqsim.network.topology import place_nodes
@@ -49,6 +50,22 @@ UNREACHABLE_PS = 1 << 62
 #: naming the rate it needs; the repeater's job check (:class:`dqsim.jobs.repeater.ChainSection`) and the
 #: cloud queue (:data:`dqsim.jobs.cloud.MAX_CLOUD_QUEUE_PS`) use the same limit.
 PROTOCOL_CLOCK_LIMIT_PS = UNREACHABLE_PS // 2
+
+
+def clock_limit_allowed_by(clock: str) -> str:
+    """The clock limit as the refusals that name it write it: its seconds, ``(2**61 ps)`` and whose clock allows it.
+
+    Used by the engine's :func:`~dqsim.engine.simulator.clock_refusal`, the cloud queue's bound
+    (:data:`dqsim.jobs.cloud.MAX_CLOUD_QUEUE_PS`) and the repeater's load check (:class:`dqsim.jobs.repeater.ChainSection`).
+
+    Args:
+        clock: whose clock, as the message names it (``"the engine's clock"``).
+
+    Examples:
+        >>> clock_limit_allowed_by("the engine's clock")
+        "2.306e+06 s (2**61 ps) the engine's clock allows"
+    """
+    return f"{ps_to_seconds(PROTOCOL_CLOCK_LIMIT_PS):.4g} s (2**61 ps) {clock} allows"
 
 #: C-level reads of a node's name, of an edge ``(a, b, link)``'s pair, link and reversed pair, and of a link's delay.
 _NAME, _PAIR, _LINK, _BACKWARDS, _DELAY_PS = (attrgetter("name"), itemgetter(0, 1), itemgetter(2), itemgetter(1, 0),

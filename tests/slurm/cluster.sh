@@ -11,8 +11,9 @@
 # slurm.conf, state, spool, logs (slurmctld.log, slurmd.log, *.out) and the daemons' PIDs.
 # The cluster is `dqsimtest`: no authentication (auth/none), no accounting, one node with all this
 # machine's cores in partition `debug` (the default), and in `preemptable` and `urgent` for preemption:
-# a job in `urgent` that needs CPUs a `preemptable` job holds preempts it (PreemptMode=REQUEUE, GraceTime=10 s);
-# `debug` jobs are never preempted. For tests only: never on a shared machine.
+# a job in `urgent` that needs CPUs a `preemptable` job holds preempts it (PreemptMode=REQUEUE, GraceTime=10 s),
+# and one a `preemptcancel` job holds (PreemptMode=CANCEL, GraceTime=10 s); `debug` jobs are never preempted.
+# For tests only: never on a shared machine.
 #
 # Settings (environment): DQSIM_SLURM_DIR; DQSIM_SLURM_PORT (slurmctld's port, default 6817;
 # slurmd uses the next one); DQSIM_SLURM_WAIT_S (how long `up` waits for the idle node, default 30).
@@ -114,11 +115,13 @@ SlurmctldDebug=info
 SlurmdDebug=info
 NodeName=$node NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=1024 State=UNKNOWN
 # Preemption (tests/test_slurm.py): a job in partition urgent requeues one in preemptable that holds the CPUs
-# it needs: SIGTERM to its ranks at once, the job requeued after GraceTime; debug jobs are never preempted.
+# it needs: SIGTERM to its ranks at once, the job requeued after GraceTime; one in preemptcancel is cancelled
+# after GraceTime instead; debug jobs are never preempted.
 PreemptType=preempt/partition_prio
 PreemptMode=REQUEUE
 PartitionName=debug Nodes=$node Default=YES MaxTime=INFINITE State=UP PriorityTier=1 PreemptMode=OFF
 PartitionName=preemptable Nodes=$node MaxTime=INFINITE State=UP PriorityTier=1 PreemptMode=REQUEUE GraceTime=10
+PartitionName=preemptcancel Nodes=$node MaxTime=INFINITE State=UP PriorityTier=1 PreemptMode=CANCEL GraceTime=10
 PartitionName=urgent Nodes=$node MaxTime=INFINITE State=UP PriorityTier=2 PreemptMode=OFF
 EOF
     mv "$CONF.tmp" "$CONF"
