@@ -126,15 +126,14 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--distance-km", type=float, default=None, help="override the job's 50 km")
     args = parser.parse_args(argv)
-    print(f"{load()} | python {sys.version.split()[0]}, numpy {np.__version__}, "
-          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, NUMBA_NUM_THREADS={os.environ.get('NUMBA_NUM_THREADS')}")
+    threads = {name: os.environ.get(name) for name in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS")}
+    print(f"{load()} | python {sys.version.split()[0]}, numpy {np.__version__}, {threads}")
     rows = scenario_rows(args.repeats, args.distance_km)
     model = [r for r in rows if r["mode"] == "model"]
     blocks = [r for r in rows if r["mode"] == "cascade"][-1]["blocks"]
     sim_rate = np.median([r["sifted"] / r["cpu"] for r in model])
     print(f"pulse simulation (model runs, median): {sim_rate / 1e6:.2f} M sifted bits per CPU s")
-    full_post_warm = full_postprocess(20_000, 0.01, 10_000, 99)  # compile/warm every path once
-    del full_post_warm
+    full_postprocess(20_000, 0.01, 10_000, 99)  # compile/warm every path once
     for index, row in enumerate(blocks):
         for repeat in range(args.repeats):
             before = load()
@@ -143,10 +142,11 @@ def main(argv=None) -> int:
             stages = [k for k in t if k not in ("kept_bits", "length", "f_ec")]
             total = sum(t[k] for k in stages if "before" not in k)
             detail = ", ".join(f"{k} {t[k] * 1e3:.1f} ms" for k in stages)
+            rate = t["kept_bits"] / total
             print(f"{before} | block {index}: {int(row['sifted_bits'])} sifted bits at QBER {row['qber_signal']:.4f}, "
-                  f"{t['kept_bits']} kept, ℓ = {t['length']}, f_EC {t['f_ec']:.3f}: {detail}; total {total * 1e3:.1f} ms = "
-                  f"{t['kept_bits'] / total / 1e6:.2f} M kept bits/s (CPU per bit {sim_rate / (t['kept_bits'] / total):.2f}x "
-                  f"the pulse simulation's)", flush=True)
+                  f"{t['kept_bits']} kept, ℓ = {t['length']}, f_EC {t['f_ec']:.3f}: {detail}; "
+                  f"total {total * 1e3:.1f} ms = {rate / 1e6:.2f} M kept bits/s "
+                  f"(CPU per bit {sim_rate / rate:.2f}x the pulse simulation's)", flush=True)
     return 0
 
 

@@ -312,3 +312,42 @@ def test_the_finite_key_block_subtracts_exactly_the_parities_cascade_disclosed()
     expected = lim_key_length(SOURCE.intensities, SOURCE.probabilities, SIFTED_Z, SIFTED_X, ERRORS_X,
                               done.leakage_bits, 1e-10, 1e-15)
     assert result.secret_key_bits == done.final_key_bits == expected > 0
+
+
+def gllp_secrecy(mu, nu, sent, detected, sifted_z, errors_z, sifted_x, errors_x):
+    """n_1,Z^L·[1 - h(e1,X^U)] + n_1,X^L·[1 - h(e1,Z^U)] of the signal class (GLLP with the decoy bounds of
+    X. Ma, B. Qi, Y. Zhao, H.-K. Lo, PRA 72, 012326 (2005), eqs. (34)-(37): vacuum + weak decoy, e0 = 1/2),
+    each basis's single-photon error bound from that basis's decoy QBER (Lo, Chau, Ardehali 2005)."""
+    q_mu, q_nu, y0 = (d / s for d, s in zip(detected, sent))
+    y1 = mu / (mu * nu - nu ** 2) * (q_nu * math.exp(nu) - q_mu * math.exp(mu) * nu ** 2 / mu ** 2
+                                     - (mu ** 2 - nu ** 2) / mu ** 2 * y0)
+    q1 = mu * math.exp(-mu) * y1
+
+    def e1(errors, sifted):
+        return (errors[1] / sifted[1] * q_nu * math.exp(nu) - 0.5 * y0) / (y1 * nu)
+
+    return q1 / q_mu * (sifted_z[0] * (1 - shannon_entropy(e1(errors_x, sifted_x)))
+                        + sifted_x[0] * (1 - shannon_entropy(e1(errors_z, sifted_z))))
+
+
+def test_the_asymptotic_block_subtracts_the_parities_and_the_verification_hash_from_gllp():
+    """ℓ = (kept / n)·GLLP secrecy - Cascade's parities - ⌈log2(1/ε_cor)⌉, the QBER sample's bits dropped."""
+    counts = BlockCounts(3, sent=(80_000_000, 10_000_000, 10_000_000), detected=(3_136_000, 80_000, 20),
+                         sifted=tuple(z + x for z, x in zip(SIFTED_Z, SIFTED_X)),
+                         errors=tuple(z + x for z, x in zip(ERRORS_Z, ERRORS_X)), sifted_z=SIFTED_Z,
+                         errors_z=ERRORS_Z, sifted_x=SIFTED_X, errors_x=ERRORS_X, eve_known=(0, 0, 0),
+                         double_clicks=(0, 0, 0))
+    n = counts.sifted[0]
+    data = np.random.default_rng(9)
+    alice = data.integers(0, 2, n, dtype=np.uint8)
+    bob = alice.copy()
+    bob[data.choice(n, counts.errors[0], replace=False)] ^= 1
+    result, done = postprocess_block(counts, SOURCE, alice, bob, rng=Stream(4, node=0, purpose="audit").generator(0),
+                                     eps_cor=1e-15, sample_fraction=0.1)
+    assert done.verified and done.keys_equal
+    assert done.num_bits + result.num_estimation_bits == n
+    assert abs(result.num_estimation_bits - 0.1 * n) < 5 * math.sqrt(0.09 * n)  # binomial sample, 5 standard errors
+    secrecy = gllp_secrecy(0.5, 0.1, counts.sent, counts.detected, SIFTED_Z, ERRORS_Z, SIFTED_X, ERRORS_X)
+    assert math.isclose(result.single_photon_secrecy_bits, secrecy, rel_tol=1e-12)
+    expected = math.floor(done.num_bits / n * secrecy - done.leakage_bits - 50)
+    assert result.secret_key_bits == done.final_key_bits == expected > 0
