@@ -275,6 +275,27 @@ def test_privacy_amplification_is_the_toeplitz_product_with_the_blocks_counter_b
     assert done.final_key.size == done.final_key_bits
 
 
+@pytest.mark.parametrize("fast", ["1", "0"])
+def test_the_key_bits_of_a_batch_are_the_sifted_bits_in_pulse_order(fast, monkeypatch):
+    """The fix of 2026-12-06: the key bits of a batch selected in one compiled pass (absent before), equal to masks."""
+    monkeypatch.setenv("DQSIM_FAST_KERNELS", fast)
+    rng = np.random.default_rng(12)
+    for n in (0, 1, 9, 5000):
+        cls = rng.choice(3, n, p=[0.8, 0.1, 0.1]).astype(np.uint8)
+        alice_basis, bob_basis = (rng.integers(0, 2, n, dtype=np.uint8) for _ in range(2))
+        alice_bit = rng.integers(0, 2, n, dtype=np.uint8)
+        bob_bit = alice_bit ^ (rng.random(n) < 0.05).astype(np.uint8)
+        detected = rng.random(n) < 0.4
+        for keep_values, keep_value in ((cls, 0), (alice_basis, 0)):
+            for mask in (None, detected):
+                selected = [i for i in range(n) if alice_basis[i] == bob_basis[i] and keep_values[i] == keep_value
+                            and (mask is None or mask[i])]
+                a, b = qkd_kernels.select_key_bits(keep_values, keep_value, alice_basis, bob_basis, alice_bit,
+                                                   bob_bit, mask)
+                assert a.dtype == b.dtype == np.uint8
+                assert a.tolist() == alice_bit[selected].tolist() and b.tolist() == bob_bit[selected].tolist()
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Finite key: Lim et al.'s ℓ with λ_EC = Cascade's parities
 

