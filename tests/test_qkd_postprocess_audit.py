@@ -303,6 +303,18 @@ def test_the_key_bits_of_a_batch_are_the_sifted_bits_in_pulse_order(fast, monkey
 SOURCE = DecoySource(intensities=(0.5, 0.1, 0.0), probabilities=(0.8, 0.1, 0.1))
 SIFTED_Z, ERRORS_Z = (784_000, 20_000, 5), (7_840, 200, 2)
 SIFTED_X, ERRORS_X = (784_100, 19_950, 6), (7_900, 205, 3)
+COUNTS = BlockCounts(3, sent=(80_000_000, 10_000_000, 10_000_000), detected=(3_136_000, 80_000, 20),
+                     sifted=tuple(z + x for z, x in zip(SIFTED_Z, SIFTED_X)),
+                     errors=tuple(z + x for z, x in zip(ERRORS_Z, ERRORS_X)), sifted_z=SIFTED_Z, errors_z=ERRORS_Z,
+                     sifted_x=SIFTED_X, errors_x=ERRORS_X, eve_known=(0, 0, 0), double_clicks=(0, 0, 0))
+
+
+def _keys_with_random_errors(n, num_errors, seed):
+    data = np.random.default_rng(seed)
+    alice = data.integers(0, 2, n, dtype=np.uint8)
+    bob = alice.copy()
+    bob[data.choice(n, num_errors, replace=False)] ^= 1
+    return alice, bob
 
 
 def test_finite_key_length_is_lim_et_al_equation_1():
@@ -316,16 +328,9 @@ def test_finite_key_length_is_lim_et_al_equation_1():
 
 
 def test_the_finite_key_block_subtracts_exactly_the_parities_cascade_disclosed():
-    counts = BlockCounts(3, sent=(80_000_000, 10_000_000, 10_000_000), detected=(3_136_000, 80_000, 20),
-                         sifted=tuple(z + x for z, x in zip(SIFTED_Z, SIFTED_X)),
-                         errors=tuple(z + x for z, x in zip(ERRORS_Z, ERRORS_X)), sifted_z=SIFTED_Z,
-                         errors_z=ERRORS_Z, sifted_x=SIFTED_X, errors_x=ERRORS_X, eve_known=(0, 0, 0),
-                         double_clicks=(0, 0, 0))
+    counts = COUNTS
     n = sum(SIFTED_Z)
-    data = np.random.default_rng(8)
-    alice = data.integers(0, 2, n, dtype=np.uint8)
-    bob = alice.copy()
-    bob[data.choice(n, sum(ERRORS_Z), replace=False)] ^= 1
+    alice, bob = _keys_with_random_errors(n, sum(ERRORS_Z), 8)
     result, done = postprocess_block(counts, SOURCE, alice, bob, rng=Stream(3, node=0, purpose="audit").generator(0),
                                      finite_key=(1e-10, 1e-15))
     assert done.verified and done.keys_equal and done.num_bits == n
@@ -353,16 +358,9 @@ def gllp_secrecy(mu, nu, sent, detected, sifted_z, errors_z, sifted_x, errors_x)
 
 def test_the_asymptotic_block_subtracts_the_parities_and_the_verification_hash_from_gllp():
     """ℓ = (kept / n)·GLLP secrecy - Cascade's parities - ⌈log2(1/ε_cor)⌉, the QBER sample's bits dropped."""
-    counts = BlockCounts(3, sent=(80_000_000, 10_000_000, 10_000_000), detected=(3_136_000, 80_000, 20),
-                         sifted=tuple(z + x for z, x in zip(SIFTED_Z, SIFTED_X)),
-                         errors=tuple(z + x for z, x in zip(ERRORS_Z, ERRORS_X)), sifted_z=SIFTED_Z,
-                         errors_z=ERRORS_Z, sifted_x=SIFTED_X, errors_x=ERRORS_X, eve_known=(0, 0, 0),
-                         double_clicks=(0, 0, 0))
+    counts = COUNTS
     n = counts.sifted[0]
-    data = np.random.default_rng(9)
-    alice = data.integers(0, 2, n, dtype=np.uint8)
-    bob = alice.copy()
-    bob[data.choice(n, counts.errors[0], replace=False)] ^= 1
+    alice, bob = _keys_with_random_errors(n, counts.errors[0], 9)
     result, done = postprocess_block(counts, SOURCE, alice, bob, rng=Stream(4, node=0, purpose="audit").generator(0),
                                      eps_cor=1e-15, sample_fraction=0.1)
     assert done.verified and done.keys_equal
