@@ -171,3 +171,10 @@ def compile_carryless_product() -> None:
     polynomials; nothing where the CPU or the settings leave it out (the FFT serves there)."""
     if qkd_kernels.has_carryless_product():
         qkd_kernels.carryless_product(np.array([3], np.uint64), np.array([3], np.uint64))
+
+
+def compile_toeplitz_rows() -> None:
+    """Compile (or load) :func:`dqsim.backend.qkd_kernels.toeplitz_rows`'s kernel (the verification hash) on a
+    64-bit key; nothing without numba (the NumPy rows serve there)."""
+    if qkd_kernels.has_toeplitz_rows():
+        qkd_kernels.toeplitz_rows(np.ones(64, np.uint8), np.ones(64, np.uint8), 1)

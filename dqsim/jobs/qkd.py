@@ -333,7 +333,11 @@ class QkdSection(Section):
             bbm92/e91: Tomamichel et al., Nat. Commun. 3, 634 (2012),
             :mod:`dqsim.protocols.qkd.entangled_block`); default ``"asymptotic"``.
         eps_sec: secrecy parameter of the finite-key analysis, in (0, 1); default 1e-10.
-        eps_cor: correctness parameter of the finite-key analysis, in (0, 1); default 1e-15.
+        eps_cor: correctness parameter of the finite-key analysis, in (0, 1); default 1e-15. It is
+            not part of eps_sec: the key is eps_cor-correct and eps_sec-secret, so
+            (eps_sec + eps_cor)-secure (Lim et al. 2014, Sec. II). With ``error_correction =
+            "cascade"`` the verification hash has ⌈log2(1/eps_cor)⌉ bits and lets keys that still
+            differ through with probability 2^-⌈log2(1/eps_cor)⌉ <= eps_cor.
         error_correction: ``"model"`` (leakage f_EC·h(E) per key bit, one
             message each way) or ``"cascade"`` (every protocol: the sifted key
             bits are kept — bbm92/e91: the equal-angle pairs; ``sample_fraction``

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from dqsim.backend import qkd_kernels
 from dqsim.protocols.qkd import entangled, entangled_block, theory
 from dqsim.protocols.qkd.bb84 import (
     BASIS_Z,
@@ -392,11 +393,9 @@ PURPOSE_POSTPROCESS = "qkd_postprocess"
 
 def _key_bits(finite: bool, cls, alice_basis, bob_basis, alice_bit, bob_bit, detected):
     """Alice's and Bob's key bits: sifted signal bits, or sifted Z bits of all classes (finite key)."""
-    mask = alice_basis == bob_basis
-    mask &= (alice_basis == BASIS_Z) if finite else (cls == 0)
-    if detected is not None:
-        mask &= detected
-    return alice_bit[mask].astype(np.uint8), bob_bit[mask].astype(np.uint8)
+    if finite:
+        return qkd_kernels.select_key_bits(alice_basis, BASIS_Z, alice_basis, bob_basis, alice_bit, bob_bit, detected)
+    return qkd_kernels.select_key_bits(cls, 0, alice_basis, bob_basis, alice_bit, bob_bit, detected)
 
 
 def _joined(parts) -> np.ndarray:

@@ -23,7 +23,8 @@
   of binary polynomials (Karatsuba on 64-bit words with the CPU's carry-less
   multiplication, :func:`dqsim.backend.qkd_kernels.carryless_product`) or, where
   that is missing, as a convolution by FFT in ``O(n log n)`` (outputs of up to
-  :data:`TOEPLITZ_DIRECT_MAX_OUT` bits directly on packed words). Used for the *error verification*
+  :data:`TOEPLITZ_DIRECT_MAX_OUT` bits directly on packed words, by the compiled
+  :func:`dqsim.backend.qkd_kernels.toeplitz_rows` where numba is). Used for the *error verification*
   (``⌈log2(1/ε_cor)⌉`` output bits compared; Lim et al. 2014, step 5) and for
   *privacy amplification* (``n`` → ``ℓ`` bits).
 * :func:`postprocess_key` — all three on one block.
@@ -204,7 +205,12 @@ def _cascade_reference(alice: np.ndarray, bob: np.ndarray, perms: np.ndarray, si
 #: FFT's). Measured on the dev VM (2026-12-05 09:25-09:35 UTC, CPU time, load about 9 on 2 cores):
 #: 50 output bits (the verification hash at eps_cor = 1e-15) took 1.6 / 15 / 156 ms directly against
 #: 5.5 / 67 / 1,256 ms by FFT at n = 1e5 / 1e6 / 1e7; 1,024 bits 4.9 / 25 / 299 ms against
-#: 5.6 / 65 / 1,122 ms; at n = 1e4, 900 bits took 2.3 ms directly against 0.28 ms by FFT.
+#: 5.6 / 65 / 1,122 ms; at n = 1e4, 900 bits took 2.3 ms directly against 0.28 ms by FFT. Where numba is,
+#: the rows are computed by :func:`dqsim.backend.qkd_kernels.toeplitz_rows` (2026-12-06 06:52 UTC, load
+#: about 9, best of 7, CPU time): 50 bits of 1.45e5 / 1e6 / 4e6-bit keys in 0.075 / 0.46 / 2.0 ms against
+#: 2.3 / 15 / 60 ms on packed words in NumPy and 1.0 / 21 / 186 ms by the carry-less product; 1,024 bits of
+#: 1e5 / 1e6 in 0.27 / 2.8 ms against 4.7 / 25 (NumPy) and 0.52 / 21 (carry-less)
+#: (``bench/results/qkd_postprocess-vm-20261206.md``).
 TOEPLITZ_DIRECT_MAX_OUT = 1024
 
 
@@ -277,7 +283,8 @@ def toeplitz_hash(bits: np.ndarray, seed_bits: np.ndarray, num_out: int) -> np.n
 
     Up to :data:`TOEPLITZ_DIRECT_MAX_OUT` output bits and n / 64 (the
     verification hash of a long key), each bit is computed directly on the
-    bits packed in 64-bit words (``num_out · n / 64`` word operations). Other outputs (privacy
+    bits packed in 64-bit words (``num_out · n / 64`` word operations; compiled,
+    :func:`dqsim.backend.qkd_kernels.toeplitz_rows`, where numba is). Other outputs (privacy
     amplification) of keys up to :data:`TOEPLITZ_CARRYLESS_MAX_BITS` are coefficients of the
     product of the seed and the key as binary polynomials where the CPU multiplies them
     (:func:`dqsim.backend.qkd_kernels.has_carryless_product`; 1.3-6.5x faster than the FFT at 1e5-4e6
@@ -311,6 +318,8 @@ def toeplitz_hash(bits: np.ndarray, seed_bits: np.ndarray, num_out: int) -> np.n
     bits = np.ascontiguousarray(bits, dtype=np.uint8)
     seed_bits = np.ascontiguousarray(seed_bits, dtype=np.uint8)
     if num_out <= min(TOEPLITZ_DIRECT_MAX_OUT, n // 64):
+        if qkd_kernels.has_toeplitz_rows():
+            return qkd_kernels.toeplitz_rows(bits, seed_bits, num_out)
         return _toeplitz_direct(bits, seed_bits, num_out)
     if n <= TOEPLITZ_CARRYLESS_MAX_BITS and qkd_kernels.has_carryless_product():
         return _toeplitz_carryless(bits, seed_bits, num_out)
