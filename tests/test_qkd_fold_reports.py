@@ -173,3 +173,28 @@ def test_a_checkpoint_inside_a_block_in_the_older_format_resumes_to_the_same_tab
         same_tables(full, open_run(resumed), TABLES)
     assert nodes.packed_keys(([np.array([1, 0], np.uint8), np.array([1], np.uint8)], []))[0].unpacked().tolist() \
         == [1, 0, 1]
+
+
+def _old_entangled_getstate(self):
+    """An ``EntangledAlice`` pickled before 2026-12-06: the block's key bits as lists of uint8 arrays."""
+    state = dict(self.__dict__)
+    state["keys"] = tuple([key.unpacked()[:3], key.unpacked()[3:]] for key in self.keys)
+    return state
+
+
+def test_an_entangled_checkpoint_with_key_bits_in_the_older_format_resumes_to_the_same_tables(tmp_path,
+                                                                                               monkeypatch):
+    """BBM92 with Cascade and the finite key: a checkpoint inside a block whose key bits are lists of uint8
+    arrays (the code before 2026-12-06) resumes to the uninterrupted run's tables, its bits packed on load."""
+    extra = ["--set", "qkd.pulses=1000000", "--set", "qkd.batch_pulses=100000", "--set", "qkd.block_pulses=500000"]
+    full = run_in_process(tmp_path / "full.h5", "bbm92_finite_key.toml", extra)
+    ck = tmp_path / "ck"
+    with monkeypatch.context() as patch:
+        patch.setattr(nodes.EntangledAlice, "__getstate__", _old_entangled_getstate, raising=False)
+        run_in_process(tmp_path / "old.h5", "bbm92_finite_key.toml", extra, "--set", "checkpoint.every_sim_s=0.0002",
+                       "--set", f'checkpoint.directory="{ck}"', "--set", "checkpoint.keep=100")
+    inside = [path for path in checkpoints(ck) if _alice_holds(path)[0].keys[0].num_bits]
+    assert inside, "no checkpoint was written inside a block with key bits"
+    resumed = tmp_path / "resumed.h5"
+    assert main(["resume", str(inside[len(inside) // 2]), "-o", str(resumed), "--quiet"]) == 0
+    same_tables(full, open_run(resumed), ["blocks", "links"])

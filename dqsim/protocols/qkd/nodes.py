@@ -22,8 +22,11 @@ BB84 (:class:`Bb84Alice`, :class:`Bb84Bob`):
    draws the recorded pulses, :mod:`dqsim.protocols.qkd.detections`).
 2. Bob detects it (his receiver state — dead time, afterpulse — carries over
    to the next batch) and sends his detection report back.
-3. Alice counts the batch per intensity class. When the last report of a
-   block is in, the block's classical post-processing runs as messages —
+3. Alice folds each report into the block's counts per intensity class and
+   (Cascade) its packed key bits, taking the reports that have come each time
+   she sends a batch, so a block holds a round trip's reports, not all of
+   them. When the last report of a block is in, the block's classical
+   post-processing runs as messages —
    sifting match (Alice → Bob), parameter estimation (Bob → Alice), error
    correction and privacy amplification (Alice → Bob), each one fibre delay,
    and with Cascade one more round trip per round.
