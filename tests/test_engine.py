@@ -212,6 +212,34 @@ def test_a_receive_of_several_messages_resumes_once_at_the_last_arrival():
         sim.context(0).receive("bits", count=0)
 
 
+def test_take_arrived_gives_the_messages_come_so_far_without_an_event():
+    """``ctx.take_arrived(tag)``: the messages of ``tag`` in the mailbox now, in arrival order, removed; no wait,
+    no event. A sender 1 µs away sends at 0, 1, 2, 3 and 4 µs (arrivals 1-5 µs); the receiver takes at 2.5 µs
+    (two), at 2.5 µs again (none), at 4.5 µs (two more: the one at 5 µs has not come) and at 5 µs, when the
+    message arriving at that instant was delivered before the receiver's own event (its origin sorts first)."""
+    sim = Simulator(make_network(("s", "r"), latency_ps=1_000_000), comm=comm_mod.SingleComm(), state=None,
+                    qubit_owner=[], num_data_qubits=0)
+    seen = []
+
+    def sender(ctx):
+        for i in range(5):
+            ctx.send(1, "report", i)
+            yield ctx.wait(1_000_000)
+
+    def receiver(ctx):
+        for wait_ps in (2_500_000, 0, 2_000_000, 500_000):
+            yield ctx.wait(wait_ps)
+            seen.append((ctx.now_ps, [m.payload for m in ctx.take_arrived("report")]))
+
+    sim.spawn(0, sender)
+    sim.spawn(1, receiver)
+    stats = sim.run()
+    assert seen == [(2_500_000, [0, 1]), (2_500_000, []), (4_500_000, [2, 3]), (5_000_000, [4])]
+    assert not sim.nodes[1].mailbox  # a taken tag leaves no empty list behind
+    # 2 starts, the sender's 5 waits, 5 deliveries, the receiver's 4 waits: the takes cost none
+    assert stats.num_events == 2 + 5 + 5 + 4
+
+
 @pytest.mark.parametrize("use_broadcast", [False, "iterator", "list"])
 def test_a_broadcast_is_a_send_to_each_node_in_turn(use_broadcast):
     """``ctx.broadcast``: the messages of one ``send`` per node in order, each after its own latency.

@@ -1,8 +1,10 @@
-"""``dqsim check`` states the memory and checkpoint size of a QKD key block's pending detection reports.
+"""``dqsim check`` states the memory and checkpoint size of what a QKD key block holds until it ends.
 
-Alice reads Bob's detection reports (one :class:`DetectionBatch` per batch) only when the block's last batch is
-sent, so a block holds all of them (docs/review-newuser-20261206.md: 1.85 GB at 4.26e8 pulses of a 1e9-pulse
-block at 0 km). Before 2026-12-06 ``dqsim check`` said only "pulse batches of 1,000,000".
+Until 2026-12-06 Alice read Bob's detection reports (one :class:`DetectionBatch` per batch) only when the block's
+last batch was sent, so a block held all of them (docs/review-newuser-20261206.md: 1.85 GB at 4.26e8 pulses of a
+1e9-pulse block at 0 km), and ``dqsim check`` said so. Now she folds them as they come
+(``tests/test_qkd_fold_reports.py``): a block holds a round trip's reports and, with Cascade, its key bits
+packed, and ``dqsim check`` gives those.
 """
 
 import pickle
@@ -21,6 +23,7 @@ JOB = ROOT / "jobs" / "bb84_decoy_50km.toml"
 # 5 km, a 10-pulse dead time and afterpulses (the rate formula's every term); two blocks of four batches.
 SMALL = ["qkd.link.distance_km=5.0", "qkd.link.dead_time_ps=10000", "qkd.link.afterpulse_probability=0.02",
          "qkd.pulses=2000000", "qkd.batch_pulses=250000", "qkd.block_pulses=1000000"]
+CASCADE = ['qkd.error_correction="cascade"']
 
 
 def _per_click_arrays(batch):
@@ -36,40 +39,58 @@ def test_bytes_per_detection_is_what_a_batch_holds():
     assert sum(a.nbytes for a in _per_click_arrays(batch)) == detections.BYTES_PER_DETECTION * batch.num_detected
 
 
-def test_estimate_matches_the_reports_a_small_run_holds(monkeypatch):
-    """The estimate of ``dqsim check`` against the reports Alice reads at each block's end: their arrays
-    (memory) and their pickles (what a checkpoint inside the block writes), within 20 %."""
-    job = apply_overrides(load_job(JOB), SMALL)
-    held: dict[int, list[int]] = {}
-    real = nodes.detection_counts
+def test_estimate_matches_the_reports_and_key_bits_a_small_run_holds(monkeypatch):
+    """The estimate of ``dqsim check`` against a small run with Cascade: one report's arrays (memory) and pickle
+    (what a checkpoint holds of it), and the block's key bits packed (Alice's and Bob's), within 20 %."""
+    job = apply_overrides(load_job(JOB), SMALL + CASCADE)
+    reports: list[tuple[int, int]] = []
+    keys: list[int] = []
+    real_counts, real_postprocess = nodes.detection_counts, nodes.postprocess_block
 
     def measured(batch, num_classes, backend=None):
-        block = batch.start_pulse // job.qkd.block_pulses
-        arrays, pickled = held.setdefault(block, [0, 0])
-        held[block] = [arrays + sum(a.nbytes for a in _per_click_arrays(batch)),
-                       pickled + len(pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL))]
-        return real(batch, num_classes, backend)
+        reports.append((sum(a.nbytes for a in _per_click_arrays(batch)),
+                        len(pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL))))
+        return real_counts(batch, num_classes, backend)
+
+    def keyed(counts, source, alice_key, bob_key, **kwargs):
+        keys.append(2 * ((alice_key.size + 7) // 8))  # what nodes.KEY_BYTES_PER_KEY_BIT counts
+        assert alice_key.size == bob_key.size
+        return real_postprocess(counts, source, alice_key, bob_key, **kwargs)
 
     monkeypatch.setattr(nodes, "detection_counts", measured)
+    monkeypatch.setattr(nodes, "postprocess_block", keyed)
     qkd_scenario.run_job(job, comm=comm_mod.SingleComm(), backend=backend_mod.select("numpy"))
-    ((link, distance, rate, estimate),) = check.pending_report_bytes(job)
+    ((link, distance, rate, held, report_bytes, key_bytes),) = check.pending_report_bytes(job)
     assert (link, distance) == (0, 5.0) and 0.05 < rate < 0.2
-    assert sorted(held) == [0, 1]
-    for arrays, pickled in held.values():
-        assert abs(arrays / estimate - 1.0) < 0.2, (arrays, estimate)
-        assert abs(pickled / estimate - 1.0) < 0.2, (pickled, estimate)
-    lines = check.check_job(str(JOB), SMALL, 1)
-    assert any(line.startswith("# key block of link 0 (5 km): Bob's detection reports held until the block ends")
+    assert held == 2  # 5 km: a round trip of 49 µs, a batch of 250 µs
+    assert len(reports) == 8 and len(keys) == 2
+    for arrays, pickled in reports:
+        assert abs(arrays / (report_bytes / held) - 1.0) < 0.2, (arrays, report_bytes)
+        assert abs(pickled / (report_bytes / held) - 1.0) < 0.2, (pickled, report_bytes)
+    for measured_key in keys:
+        assert abs(measured_key / key_bytes - 1.0) < 0.2, (measured_key, key_bytes)
+    lines = check.check_job(str(JOB), SMALL + CASCADE, 1)
+    assert any(line.startswith("# key block of link 0 (5 km): Bob's detection reports folded as they come, up to 2 "
+                               "held") and "key bits for Cascade, packed" in line
                and "checkpoint taken inside the block" in line for line in lines), lines
 
 
 def test_check_warns_when_the_block_reports_pass_a_share_of_memory(monkeypatch):
     big = ["qkd.link.distance_km=0.0", "qkd.pulses=1000000000", "qkd.block_pulses=1000000000"]
-    job = apply_overrides(load_job(JOB), big)
-    ((_link, _d, rate, held),) = check.pending_report_bytes(job)
-    assert np.isclose(held, 1e9 * rate * 12)  # an int32 index, five uint8 fields, three bools
-    monkeypatch.setattr(check, "machine_memory_bytes", lambda: int(held))  # the reports: all of the memory
-    warnings = [line for line in check.check_job(str(JOB), big, 1) if "warning" in line]
+    job = apply_overrides(load_job(JOB), big + CASCADE)
+    ((_link, _d, rate, held, reports, key),) = check.pending_report_bytes(job)
+    assert held == 2 and np.isclose(reports, 2 * 1e6 * rate * 12)  # an int32 index, five uint8 fields, three bools
+    share = detections.key_bits_per_detection(detections.DecoySource(intensities=(0.5, 0.1, 0.0),
+                                                                     probabilities=(0.8, 0.1, 0.1)),
+                                              channel=qkd_scenario.link_physics(job, 0, 0, 1, 0.0).channel,
+                                              detector=qkd_scenario.link_physics(job, 0, 0, 1, 0.0).detector)
+    assert 0.4 < share < 0.5 and np.isclose(key, 1e9 * rate * share / 4)  # two bits per key bit, 8 to a byte
+    assert key < 1e9 * rate * 12 / 40  # what the block held before 2026-12-06, the reports: 40 times less at least
+    monkeypatch.setattr(check, "machine_memory_bytes", lambda: int(reports + key))  # all of the memory
+    warnings = [line for line in check.check_job(str(JOB), big + CASCADE, 1) if "warning" in line]
     assert len(warnings) == 1 and "lower [qkd].block_pulses (now 1,000,000,000)" in warnings[0], warnings
-    monkeypatch.setattr(check, "machine_memory_bytes", lambda: int(100 * held))
-    assert not [line for line in check.check_job(str(JOB), big, 1) if "warning" in line]
+    monkeypatch.setattr(check, "machine_memory_bytes", lambda: int(100 * (reports + key)))
+    assert not [line for line in check.check_job(str(JOB), big + CASCADE, 1) if "warning" in line]
+    # without Cascade a block keeps no key bit: only the reports in flight
+    ((_link, _d, _rate, _held, _reports, no_key),) = check.pending_report_bytes(apply_overrides(load_job(JOB), big))
+    assert no_key == 0.0

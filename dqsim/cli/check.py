@@ -30,12 +30,18 @@ from typing import Any
 from dqsim import io, jobs
 from dqsim.engine import checkpoint
 from dqsim.errors import DqsimError, count_of
-from dqsim.protocols.qkd.detections import BYTES_PER_DETECTION, registered_clicks_per_pulse
+from dqsim.protocols.qkd import nodes
+from dqsim.protocols.qkd.detections import (
+    BYTES_PER_DETECTION,
+    key_bits_per_detection,
+    registered_clicks_per_pulse,
+)
 from dqsim.scenarios import dqc, qkd
 from dqsim.scenarios.circuit_checkpoint import ops_per_check
 from dqsim.scenarios.circuit_run import build_circuit, check_local_qubits
 from dqsim.scenarios.circuit_noise import GateNoise
 from dqsim.state.sharded import estimate_memory_bytes
+from dqsim.units import PS_PER_S
 
 #: Exit status for bad input (as every dqsim command).
 EXIT_BAD_INPUT = 2
@@ -153,31 +159,46 @@ def machine_memory_bytes() -> int | None:
         return None
 
 
-def pending_report_bytes(job) -> list[tuple[int, float, float, float]]:
-    """Per link of a BB84 ``qkd`` job sampled at the cost of detections: ``(link, distance_km, detections per
-    pulse, bytes)`` of Bob's detection reports that one key block holds until it ends, at the link's shortest
-    distance of a sweep (the most detections).
+def pending_report_bytes(job) -> list[tuple[int, float, float, int, float, float]]:
+    """Per link of a BB84 ``qkd`` job sampled at the cost of detections, what one key block holds until it ends,
+    at the link's shortest distance of a sweep (the most detections): ``(link, distance_km, detections per pulse,
+    reports held, reports bytes, key bytes)``.
 
-    Alice reads the reports of a block only once she has sent its last batch (:class:`dqsim.protocols.qkd.nodes.
-    Bb84Alice`), so they wait in her mailbox, and in a checkpoint taken inside the block: ``block_pulses`` times
-    the registered clicks per pulse (:func:`~dqsim.protocols.qkd.detections.registered_clicks_per_pulse`, from
-    the link's transmittance, detector efficiency, dark and noise counts, dead time) times
-    :data:`~dqsim.protocols.qkd.detections.BYTES_PER_DETECTION`. Empty for other protocols and samplings.
+    Alice folds Bob's detection reports into the block's counts and key bits as they come
+    (:class:`dqsim.protocols.qkd.nodes.Bb84Alice`), so a block holds (in her mailbox, in flight, and in a checkpoint
+    taken inside it) at most :func:`~dqsim.protocols.qkd.nodes.max_reports_held` reports, a round trip's worth,
+    each ``batch_pulses`` times the registered clicks per pulse
+    (:func:`~dqsim.protocols.qkd.detections.registered_clicks_per_pulse`, from the link's transmittance, detector
+    efficiency, dark and noise counts, dead time) times
+    :data:`~dqsim.protocols.qkd.detections.BYTES_PER_DETECTION` bytes; and, with Cascade, the block's key bits,
+    Alice's and Bob's, packed: ``block_pulses`` times that rate times the key bits per detection
+    (:func:`~dqsim.protocols.qkd.detections.key_bits_per_detection`) times
+    :data:`~dqsim.protocols.qkd.nodes.KEY_BYTES_PER_KEY_BIT`. (Until 2026-12-06 she held all of the block's reports,
+    ``block_pulses`` times the rate times 12 bytes.) Empty for other protocols and samplings.
     """
     q = job.qkd
     if q.protocol != "bb84_decoy" or q.sampling != "detections":
         return []
     plan = qkd.build_plan(job)
+    block = min(q.block_pulses, q.pulses)
+    batch_ps = max(1, round(q.batch_pulses * PS_PER_S / plan.source.source_rate_hz))
     distances = job.distances_km() if q.sweep is not None else [None]
-    worst: dict[int, tuple[int, float, float, float]] = {}
+    worst: dict[int, tuple[int, float, float, int, float, float]] = {}
     for distance in distances:
         for i, (a, b, d) in enumerate(job.network_links(distance)):
             phys = qkd.link_physics(job, i, a, b, d)
             rate = registered_clicks_per_pulse(plan.source, channel=phys.channel, detector=phys.detector,
                                                eve=phys.eve, noise_probability=phys.noise_probability)
-            held = min(q.block_pulses, q.pulses) * rate * BYTES_PER_DETECTION
-            if i not in worst or held > worst[i][3]:
-                worst[i] = (i, d, rate, held)
+            held = nodes.max_reports_held(2 * phys.delay_ps, batch_ps, -(-block // q.batch_pulses))
+            reports = held * min(q.batch_pulses, block) * rate * BYTES_PER_DETECTION
+            key = 0.0
+            if q.error_correction == "cascade":
+                share = key_bits_per_detection(plan.source, channel=phys.channel, detector=phys.detector,
+                                               eve=phys.eve, noise_probability=phys.noise_probability,
+                                               finite_key=q.security == "finite_key")
+                key = block * rate * share * nodes.KEY_BYTES_PER_KEY_BIT
+            if i not in worst or reports + key > worst[i][4] + worst[i][5]:
+                worst[i] = (i, d, rate, held, reports, key)
     return [worst[i] for i in sorted(worst)]
 
 
@@ -185,15 +206,24 @@ def _pending_report_lines(job) -> list[str]:
     """The lines of :func:`pending_report_bytes`, and one warning where they pass
     :data:`PENDING_REPORTS_WARN_SHARE` of this machine's memory."""
     rows = pending_report_bytes(job)
-    block = min(job.qkd.block_pulses, job.qkd.pulses)
-    lines = [f"key block of link {i} ({d:g} km): Bob's detection reports held until the block ends, "
-             f"{_mib(held)} ({rate:.3g} detections per pulse x {block:,} pulses x {BYTES_PER_DETECTION} bytes); "
-             "a checkpoint taken inside the block holds up to as much" for i, d, rate, held in rows]
-    total, memory = sum(row[3] for row in rows), machine_memory_bytes()
+    q = job.qkd
+    block = min(q.block_pulses, q.pulses)
+    lines = []
+    for i, d, rate, held, reports, key in rows:
+        line = (f"key block of link {i} ({d:g} km): Bob's detection reports folded as they come, up to {held} held "
+                f"(a round trip's), {_mib(reports)} ({rate:.3g} detections per pulse x {min(q.batch_pulses, block):,} "
+                f"pulses x {held} x {BYTES_PER_DETECTION} bytes)")
+        if q.error_correction == "cascade":
+            line += (f", and the block's key bits for Cascade, packed, {_mib(key)} "
+                     f"({key / max(block * rate, 1e-300):.3g} bytes per detection x {block:,} pulses)")
+        lines.append(line + "; a checkpoint taken inside the block holds up to as much")
+    total, memory = sum(row[4] + row[5] for row in rows), machine_memory_bytes()
     if memory and total > PENDING_REPORTS_WARN_SHARE * memory:
-        lines.append(f"warning: the key blocks' pending detection reports ({_mib(total)}, all links) pass "
-                     f"{PENDING_REPORTS_WARN_SHARE:.0%} of this machine's memory ({_mib(memory)}): lower "
-                     f"[qkd].block_pulses (now {block:,})")
+        what = f"[qkd].batch_pulses (now {q.batch_pulses:,})"
+        if q.error_correction == "cascade":
+            what = f"[qkd].block_pulses (now {block:,}) or " + what
+        lines.append(f"warning: the key blocks' pending detection reports and key bits ({_mib(total)}, all links) "
+                     f"pass {PENDING_REPORTS_WARN_SHARE:.0%} of this machine's memory ({_mib(memory)}): lower {what}")
     return lines
 
 

@@ -810,6 +810,7 @@ ALLOWED_GLOBALS: dict[str, frozenset[str]] = {module: frozenset(names) for modul
     "dqsim.protocols.qkd.entangled_block": ("EntangledBlockResult",),
     "dqsim.protocols.qkd.finite_key": ("ChshFiniteKeyResult", "EntangledFiniteKeyResult", "FiniteKeyResult"),
     "dqsim.protocols.qkd.nodes": ("LinkPhysics", "LinkTally", "QkdPlan"),
+    "dqsim.protocols.qkd.packed_bits": ("PackedBits",),
     "dqsim.protocols.qkd.postprocess": ("BlockCounts", "BlockResult", "QberSample"),
     "dqsim.protocols.qkd.reconciliation": ("CascadeResult", "PostprocessResult"),
     "dqsim.protocols.repeater": ("ChainRecords", "ChainSpec", "Delivery", "LinkRecord", "_NodeRun"),

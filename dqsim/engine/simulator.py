@@ -590,6 +590,31 @@ class NodeContext:
             command.__dict__["count"] = count
         return command
 
+    def take_arrived(self, tag) -> list:
+        """The messages of ``tag`` already in this node's mailbox, removed from it (arrival order; ``[]``: none).
+
+        Not a command: it does not wait and costs no event. A message is in the
+        mailbox once its arrival has come (``arrival_ps`` before now, or at now
+        when its delivery ran before this step) and no process waited for its
+        tag. A node that sends a stream of messages and gets one answer per
+        message takes the answers that have come at each of its own steps,
+        instead of letting them pile up until it waits for them (a QKD key
+        block's detection reports, :class:`~dqsim.protocols.qkd.nodes.Bb84Alice`).
+        Which messages have come at a given step is the same on every rank
+        count (events run in ``(time, origin, counter)`` order). A plain process
+        re-executed from its log gets the messages it took then (:meth:`record`).
+        """
+        return self.record(self._take_from_mailbox, tag)
+
+    def _take_from_mailbox(self, tag) -> list:
+        node = self._node
+        box = node.mailbox.pop(tag, None)
+        if box is None:
+            return []
+        if self._sim._quiet_ps:
+            self._sim._broke_quiet(node, f"takes message {tag!r} from its mailbox")
+        return box
+
     def measure(self, qubits: Sequence[int], *, basis: str = "Z", error_probability: float = 0.0) -> MeasureCmd:
         command = _new(MeasureCmd)  # (see _new)
         command.__dict__.update(qubits=tuple(qubits), basis=basis, error_probability=error_probability)

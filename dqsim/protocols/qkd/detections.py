@@ -105,7 +105,7 @@ from dqsim.protocols.qkd.postprocess import BlockCounts
 from dqsim.rng import Stream
 
 __all__ = ["BYTES_PER_DETECTION", "PURPOSE_DETECTIONS", "DetectionBatch", "detect_batch", "detection_counts",
-           "registered_clicks_per_pulse"]
+           "key_bits_per_detection", "registered_clicks_per_pulse"]
 
 #: The default backend of :func:`detect_batch`: NumPy on the host.
 NUMPY = Backend("numpy", np)
@@ -114,7 +114,7 @@ NUMPY = Backend("numpy", np)
 PURPOSE_DETECTIONS = "bb84_detections"
 
 #: Batches of at most this many pulses hold their clicks' ``index`` as int32 (a local index below 2**31), larger
-#: ones as int64: a key block's reports wait in Alice's mailbox until it ends (``dqsim check`` gives their size).
+#: ones as int64 (a report in flight, or one a checkpoint holds, takes 4 bytes a click less).
 INT32_INDEX_MAX_PULSES = 2**31
 
 #: Bytes a :class:`DetectionBatch` of at most :data:`INT32_INDEX_MAX_PULSES` pulses (every batch of a job,
@@ -320,6 +320,46 @@ def registered_clicks_per_pulse(source: DecoySource, *, channel: ChannelModel, d
         return 0.0
     p_ap = detector.afterpulse_probability
     return 1.0 / (detector.dead_time_pulses + p_ap + (1.0 - p_ap) / click)
+
+
+def key_bits_per_detection(source: DecoySource, *, channel: ChannelModel, detector: DetectorModel,
+                           eve: EveModel | None = None, noise_probability: float = 0.0,
+                           finite_key: bool = False) -> float:
+    """Expected share of the registered clicks that give a key bit (what Alice keeps of a block with Cascade).
+
+    A key bit is a sifted click (Alice's and Bob's bases equal, chosen
+    independently of the click: ``p_z² + (1 - p_z)²``, Bob choosing Z with
+    Alice's ``p_z``) of the signal class (asymptotic), or a click sifted in Z,
+    ``p_z²``, of any class (``finite_key``, Lim et al. 2014). A click's class
+    is drawn from ``w_k q_k / P`` (:func:`registered_clicks_per_pulse`), an
+    afterpulse's from ``w_k``; a share ``p_ap`` of the registered clicks are
+    afterpulses (each click is followed by one with that probability).
+
+    Args:
+        source, channel, detector, eve, noise_probability: as :func:`detect_batch`.
+        finite_key: the key is the Z basis's sifted bits of all classes (else the signal class's sifted bits).
+
+    Returns:
+        Key bits per registered click, in [0, 1].
+
+    Examples:
+        >>> share = key_bits_per_detection(DecoySource(), channel=ChannelModel(0.1), detector=DetectorModel())
+        >>> 0.4 < share < 0.5, key_bits_per_detection(DecoySource(), channel=ChannelModel(0.1),
+        ...                                          detector=DetectorModel(), finite_key=True)
+        (True, 0.25)
+    """
+    p_z = source.z_basis_probability
+    if finite_key:
+        return p_z * p_z
+    eve = EveModel() if eve is None else eve
+    conf = _tables(source, channel, detector, eve, detector.background_probability(noise_probability)).conf
+    signal = conf.intensity_class == 0
+    clicks = conf.weight * conf.click
+    p_ap = detector.afterpulse_probability
+    share = p_ap * conf.weight[signal].sum() / conf.weight.sum()
+    if clicks.sum() > 0.0:
+        share += (1.0 - p_ap) * clicks[signal].sum() / clicks.sum()
+    return float((p_z * p_z + (1.0 - p_z) * (1.0 - p_z)) * share)
 
 
 def _state_after(position: int, fires_last: bool, dead_time_pulses: int, num_pulses: int) -> ReceiverState:

@@ -22,8 +22,11 @@ BB84 (:class:`Bb84Alice`, :class:`Bb84Bob`):
    draws the recorded pulses, :mod:`dqsim.protocols.qkd.detections`).
 2. Bob detects it (his receiver state — dead time, afterpulse — carries over
    to the next batch) and sends his detection report back.
-3. Alice counts the batch per intensity class. When the last report of a
-   block is in, the block's classical post-processing runs as messages —
+3. Alice folds each report into the block's counts per intensity class and
+   (Cascade) its packed key bits, taking the reports that have come each time
+   she sends a batch, so a block holds a round trip's reports, not all of
+   them. When the last report of a block is in, the block's classical
+   post-processing runs as messages —
    sifting match (Alice → Bob), parameter estimation (Bob → Alice), error
    correction and privacy amplification (Alice → Bob), each one fibre delay,
    and with Cascade one more round trip per round.
@@ -66,6 +69,7 @@ from dqsim.protocols.qkd.postprocess import (
 from dqsim.errors import DqsimError
 from dqsim.network.network import PROTOCOL_CLOCK_LIMIT_PS
 from dqsim.protocols.qkd.finite_key import EntangledFiniteKeyResult
+from dqsim.protocols.qkd.packed_bits import PackedBits
 from dqsim.rng import Stream
 from dqsim.units import PS_PER_S
 
@@ -277,9 +281,22 @@ class _AliceSide:
 class Bb84Alice(_AliceSide):
     """Alice's side of decoy-state BB84 on one link; her :class:`LinkTally` is ``self.tally``.
 
-    Phases: ``emit`` (wait while the source emits batch ``self.batch``, then
-    send it), ``reports`` (Bob's detection reports of the block's batches),
-    ``estimate`` (parameter estimation answer), ``ack`` (key acknowledged), ``done``.
+    Phases: ``emit`` (wait while the source emits batch ``self.batch``, fold
+    the detection reports that have come meanwhile, then send the batch),
+    ``reports`` (the block's remaining reports), ``estimate`` (parameter
+    estimation answer), ``ack`` (key acknowledged), ``done``.
+
+    Each of Bob's detection reports is folded into what the block's
+    post-processing needs as soon as Alice takes it (:meth:`_fold_report`):
+    its counts per intensity class and outcome (:class:`BlockCounts`) and,
+    with Cascade, its key bits, Alice's and Bob's, eight to a byte
+    (:class:`~dqsim.protocols.qkd.packed_bits.PackedBits`). So a block holds
+    the reports still in flight (sent within a round trip) and the packed key
+    bits, not all of its reports (12 bytes per detection,
+    :data:`~dqsim.protocols.qkd.detections.BYTES_PER_DETECTION`), as it did
+    until 2026-12-06, when Alice read them only after the block's last batch.
+    The order of the folds is the batches' order either way: the same counts
+    and keys, bit for bit.
     """
 
     def __init__(self, plan: QkdPlan, phys: LinkPhysics):
@@ -287,11 +304,11 @@ class Bb84Alice(_AliceSide):
         self.tally = LinkTally()
         self.phase = "emit"
         self.batch = 0                 # next batch to emit
-        self.pending: dict = {}        # batch index -> (host arrays sent, device batch or None)
+        self.pending: dict = {}        # batch index -> (host arrays sent, device batch or None), until its report
         self.counts = None             # BlockCounts of the current block
         self.times: dict = {}          # block start, pulses done, sifted, estimated (ps)
         self.result = None             # the current block's key estimate
-        self.keys = ([], [])           # the block's key bits, Alice's and Bob's (error_correction = cascade)
+        self.keys = (PackedBits(), PackedBits())  # the block's key bits, Alice's and Bob's (cascade)
         self.ec_round = 0              # Cascade rounds answered in this block
 
     def __getstate__(self):
@@ -299,10 +316,17 @@ class Bb84Alice(_AliceSide):
         state["pending"] = {i: (host, None) for i, (host, _batch) in self.pending.items()}
         return state
 
+    def __setstate__(self, state):
+        """Restore from a checkpoint; one written before 2026-12-06 holds the block's key bits as lists of
+        ``uint8`` arrays, packed here (:func:`packed_keys`): it resumes to the same keys."""
+        state["keys"] = packed_keys(state.get("keys"))
+        self.__dict__.update(state)
+
     def run(self, ctx):
         backend, q, phys = ctx.backend, self.plan, self.phys
         source = self.plan.source
         link_tag = ("qkd", phys.link_index)
+        report_tag = link_tag + ("report",)
         batches = list(self.plan.batches())
         if self.counts is None:
             self.counts = BlockCounts.zeros(source.num_classes)
@@ -312,6 +336,8 @@ class Bb84Alice(_AliceSide):
             if self.phase == "emit":
                 _block, start, size = batches[self.batch]
                 yield ctx.wait(int(round(size * PS_PER_S / source.source_rate_hz)))
+                for msg in ctx.take_arrived(report_tag):  # the reports that came while the source emitted
+                    self._fold_report(backend, msg.payload, batches)
                 if q.sampling == "detections":  # Bob draws the recorded pulses (detections.py)
                     host = batch = None
                 else:
@@ -325,26 +351,8 @@ class Bb84Alice(_AliceSide):
                     self.times["pulses"] = ctx.now_ps
                     self.phase = "reports"
             elif self.phase == "reports":
-                msg = yield ctx.receive(link_tag + ("report",))
-                j, bob_arrays = msg.payload
-                host, alice = self.pending.pop(j)
-                if isinstance(bob_arrays, DetectionBatch):
-                    self.counts = self.counts + detection_counts(bob_arrays, source.num_classes)
-                    d = bob_arrays
-                    fields = (d.intensity_class, d.alice_basis, d.bob_basis, d.alice_bit, d.bob_bit, None)
-                else:
-                    if alice is None:  # restored from a checkpoint: back onto the device
-                        alice = _alice_from_host(backend.xp, batches[j][1], host)
-                    bob = _bob_from_host(backend.xp, alice.start_pulse, bob_arrays)
-                    self.counts = self.counts + block_counts(backend.xp, alice, bob, source.num_classes)
-                    if q.error_correction == "cascade":
-                        h = {name: backend.to_host(getattr(alice, name)) for name in ("intensity_class", "basis",
-                                                                                     "bit")}
-                        fields = (h["intensity_class"], h["basis"], bob_arrays["basis"], h["bit"], bob_arrays["bit"],
-                                  bob_arrays["detected"])
-                if q.error_correction == "cascade":
-                    for keep, bits in zip(self.keys, _key_bits(q.security == "finite_key", *fields)):
-                        keep.append(bits)
+                msg = yield ctx.receive(report_tag)
+                self._fold_report(backend, msg.payload, batches)
                 if not self.pending:
                     self.times["sift"] = ctx.now_ps
                     ctx.send(phys.bob, link_tag + ("sift-match", block))
@@ -355,11 +363,12 @@ class Bb84Alice(_AliceSide):
                 finite = (q.eps_sec, q.eps_cor) if q.security == "finite_key" else None
                 rng = Stream(self.plan.seed, node=phys.alice, purpose=PURPOSE_POSTPROCESS).generator(block)
                 if q.error_correction == "cascade":
+                    alice_key, bob_key = (key.unpacked() for key in self.keys)
+                    self.keys = (PackedBits(), PackedBits())
                     self.result, _done = postprocess_block(
-                        self.counts, source, _joined(self.keys[0]), _joined(self.keys[1]), rng=rng, f_ec=q.f_ec,
+                        self.counts, source, alice_key, bob_key, rng=rng, f_ec=q.f_ec,
                         qber_threshold=q.qber_threshold, finite_key=finite, eps_cor=q.eps_cor,
                         sample_fraction=q.sample_fraction)
-                    self.keys = ([], [])
                 else:
                     sample = None if finite else sample_qber(self.counts.sifted[0], self.counts.errors[0],
                                                              q.sample_fraction, rng)
@@ -385,6 +394,73 @@ class Bb84Alice(_AliceSide):
                 self.times = {"start": ctx.now_ps}
                 self.phase = "emit" if self.batch < len(batches) else "done"
         self.tally.done_ps = ctx.now_ps
+
+    def _fold_report(self, backend, payload, batches) -> None:
+        """Fold Bob's report of one batch into the block's counts and (Cascade) packed key bits; the report and
+        the batch's own arrays (``sampling = "pulses"``) are dropped after it."""
+        q, source = self.plan, self.plan.source
+        j, bob_arrays = payload
+        host, alice = self.pending.pop(j)
+        if isinstance(bob_arrays, DetectionBatch):
+            self.counts = self.counts + detection_counts(bob_arrays, source.num_classes)
+            d = bob_arrays
+            fields = (d.intensity_class, d.alice_basis, d.bob_basis, d.alice_bit, d.bob_bit, None)
+        else:
+            if alice is None:  # restored from a checkpoint: back onto the device
+                alice = _alice_from_host(backend.xp, batches[j][1], host)
+            bob = _bob_from_host(backend.xp, alice.start_pulse, bob_arrays)
+            self.counts = self.counts + block_counts(backend.xp, alice, bob, source.num_classes)
+            if q.error_correction == "cascade":
+                h = {name: backend.to_host(getattr(alice, name)) for name in ("intensity_class", "basis", "bit")}
+                fields = (h["intensity_class"], h["basis"], bob_arrays["basis"], h["bit"], bob_arrays["bit"],
+                          bob_arrays["detected"])
+        if q.error_correction == "cascade":
+            for keep, bits in zip(self.keys, _key_bits(q.security == "finite_key", *fields)):
+                keep.append(bits)
+
+
+#: Bytes Alice holds per key bit of a key block until its end (``error_correction = "cascade"``): her bit and
+#: Bob's, eight to a byte (:class:`~dqsim.protocols.qkd.packed_bits.PackedBits`; 2 bytes until 2026-12-06).
+KEY_BYTES_PER_KEY_BIT = 2 / 8
+
+
+def max_reports_held(round_trip_ps: int, batch_ps: int, batches_per_block: int) -> int:
+    """Most detection reports of one link that exist, not yet folded by :class:`Bb84Alice`, at any moment.
+
+    Bob draws batch ``j``'s report when the batch reaches him and it reaches
+    Alice a round trip ``R`` after she sent the batch; she sends one every
+    ``T`` (the batch's emission time) and folds, before each send, every
+    report that has come. So report ``j`` is folded at the send ``⌈R/T⌉``
+    batches later, or at the next one where it comes at the same instant as
+    that send, and at most ``⌈R/T⌉ + 1`` reports are held; never more than
+    the block's batches (at the block's end the remaining ones are folded
+    as they come).
+
+    Args:
+        round_trip_ps: Alice to Bob and back, ps, >= 0.
+        batch_ps: emission time of one batch, ps, > 0.
+        batches_per_block: batches of a key block, >= 1.
+
+    Returns:
+        The bound, in [1, ``batches_per_block``].
+
+    Examples:
+        >>> max_reports_held(500_000_000, 1_000_000_000, 10), max_reports_held(500_000_000, 200_000_000, 10)
+        (2, 4)
+    """
+    return max(1, min(batches_per_block, -(-round_trip_ps // batch_ps) + 1))
+
+
+def packed_keys(keys) -> tuple[PackedBits, PackedBits]:
+    """Alice's and Bob's key bits of the current block as :class:`PackedBits`.
+
+    ``keys`` is what a checkpoint holds: ``PackedBits`` (since 2026-12-06),
+    lists of ``uint8`` arrays (one per batch, the older checkpoints: packed
+    here, the same bits in the same order) or ``None`` (a fresh pair).
+    """
+    if keys is None:
+        return PackedBits(), PackedBits()
+    return tuple(key if isinstance(key, PackedBits) else PackedBits(_joined(key)) for key in keys)
 
 
 #: Purpose of the shared public randomness of post-processing (Cascade shuffles, hash seeds).
@@ -559,6 +635,13 @@ class EntangledAlice(_AliceSide):
     Phases: ``emit`` (wait while the source emits batch ``self.batch``, send
     Bob his detections, sift), ``report`` (Bob's settings of that batch),
     ``estimate``, ``cascade`` (error_correction = cascade), ``ack``, ``done``.
+
+    Alice draws each batch herself and folds it at once into the block's
+    :class:`~dqsim.protocols.qkd.entangled.SiftedCounts`, its CHSH
+    coincidences (E91) and, with Cascade, its key bits, Alice's and Bob's,
+    eight to a byte (:class:`~dqsim.protocols.qkd.packed_bits.PackedBits`;
+    a byte per bit until 2026-12-06); she waits for Bob's report of a
+    batch before she emits the next, so no report piles up.
     """
 
     def __init__(self, plan: QkdPlan, phys: LinkPhysics):
@@ -567,7 +650,7 @@ class EntangledAlice(_AliceSide):
         self.phase = "emit"
         self.batch = 0
         self.counts = None             # SiftedCounts of the current block
-        self.keys = ([], [])           # the block's key bits, Alice's and Bob's (error_correction = cascade)
+        self.keys = (PackedBits(), PackedBits())  # the block's key bits, Alice's and Bob's (cascade)
         self.ec_round = 0              # Cascade rounds answered in this block
         self.chsh = None               # E91: the link's coincidence counts (all blocks)
         self.block_chsh = None         # E91: the current block's, for its CHSH bound
@@ -592,6 +675,7 @@ class EntangledAlice(_AliceSide):
                                  "block, without the block's CHSH counts its key now needs; run the job again "
                                  "from the start (remove its checkpoints)")
             state["block_chsh"] = None
+        state["keys"] = packed_keys(state.get("keys"))  # lists of uint8 arrays before 2026-12-06
         self.__dict__.update(state)
 
     def run(self, ctx):
@@ -624,7 +708,7 @@ class EntangledAlice(_AliceSide):
                 if q.error_correction == "cascade":
                     pair = entangled_block.key_pair_of_block(q.protocol, q.security == "finite_key")
                     for keep, bits in zip(self.keys, entangled.sifted_key_bits(batch, key_pair=pair)):
-                        keep.append(backend.to_host(bits))
+                        keep.append(backend.to_host(bits))  # packed: one bit per key bit
                 if q.protocol == "e91":
                     counts = entangled.coincidence_counts(batch)
                     self.chsh = counts if self.chsh is None else self.chsh + counts
@@ -648,9 +732,10 @@ class EntangledAlice(_AliceSide):
                                 finite_key=(q.eps_sec, q.eps_cor) if q.security == "finite_key" else None,
                                 coincidences=self.block_chsh)
                 if q.error_correction == "cascade":
+                    alice_key, bob_key = (key.unpacked() for key in self.keys)
+                    self.keys = (PackedBits(), PackedBits())
                     self.result = entangled_block.entangled_postprocess_block(
-                        self.counts, _joined(self.keys[0]), _joined(self.keys[1]), eps_cor=q.eps_cor, **settings)
-                    self.keys = ([], [])
+                        self.counts, alice_key, bob_key, eps_cor=q.eps_cor, **settings)
                 else:
                     self.result = entangled_block.entangled_block_key(self.counts, **settings)
                 self._send_key(ctx, link_tag, block)
