@@ -10,7 +10,14 @@ MPI the ranks that fail first agree on it (:meth:`dqsim.comm.MPIComm.agree_on_fa
 when every rank failed — an error in the job or a checkpoint, found by all —
 rank 0 prints one line and every rank exits normally; only when some rank
 does not join within :data:`FAILURE_AGREE_S` seconds (it is still working,
-waits elsewhere or is gone) does the job end through ``MPI_Abort``.
+waits elsewhere or is gone) does the job end through ``MPI_Abort``. A user
+error that one rank alone finds is made every rank's before it gets here,
+in a collective the ranks make anyway (a process's step or the engine's
+checks: :meth:`dqsim.engine.Simulator.refuse_after_error`; a scenario's own
+work: :func:`dqsim.comm.allgather_agreed`), so every rank fails at once and
+joins; what still ends through ``MPI_Abort`` is a bug (any other exception)
+and an error raised on one rank while the others wait in a collective it
+never enters.
 """
 
 from __future__ import annotations

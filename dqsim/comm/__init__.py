@@ -77,6 +77,103 @@ def balance_items(costs: Sequence[float], num_ranks: int) -> list[int]:
     return ranks
 
 
+def error_class(kind: type) -> type:
+    """``kind`` where every rank can import it by its name (it pickles), else :class:`~dqsim.errors.DqsimError`.
+
+    A class made inside a function cannot travel to another rank; its line can, as a plain ``DqsimError``.
+
+    Examples:
+        >>> from dqsim.errors import ConfigError
+        >>> error_class(ConfigError).__name__, error_class(type("Local", (DqsimError,), {})).__name__
+        ('ConfigError', 'DqsimError')
+    """
+    module = sys.modules.get(kind.__module__)
+    return kind if getattr(module, kind.__qualname__, None) is kind else DqsimError
+
+
+def error_like(kind: type, message: str) -> Exception:
+    """An exception of class ``kind`` with ``message``: an error another rank found, raised on this one.
+
+    Through ``kind(message)``; a class whose constructor wants more
+    arguments (:class:`~dqsim.errors.RankCountError`) is made without its
+    ``__init__``, its message as its only argument.
+
+    Examples:
+        >>> from dqsim.errors import ConfigError, RankCountError
+        >>> [(type(e).__name__, str(e)) for e in (error_like(ConfigError, "x"), error_like(RankCountError, "y"))]
+        [('ConfigError', 'x'), ('RankCountError', 'y')]
+    """
+    try:
+        return kind(message)
+    except TypeError:
+        error = kind.__new__(kind)
+        error.args = (message,)
+        return error
+
+
+def held_error(error: DqsimError, key: tuple = ()) -> tuple:
+    """A :class:`~dqsim.errors.DqsimError` this rank found, held for the ranks to agree on: ``(key, line, class)``.
+
+    Instead of raising it on this rank alone (the others would wait for it in
+    their next collective until the command line ends the job through
+    ``MPI_Abort``), the rank sends this along with a collective every rank
+    makes anyway, and every rank then raises the same error there
+    (:func:`raise_held`, :func:`allgather_agreed`). ``key`` orders the
+    errors of several ranks as a run on one rank would meet them (e.g. the
+    index of the run that raised); the least is raised.
+
+    Examples:
+        >>> held_error(DqsimError("no"), (3,))
+        ((3,), 'no', <class 'dqsim.errors.DqsimError'>)
+    """
+    return (tuple(key), str(error), error_class(type(error)))
+
+
+def raise_held(held: Sequence[tuple | None], rank: int, own: DqsimError | None = None) -> None:
+    """Raise on every rank the error of least key that some rank held (:func:`held_error`); none: return.
+
+    Args:
+        held: one entry per rank, in rank order (what the collective gave every rank alike): a held error
+            or ``None``. Ties of key go to the lower rank.
+        rank: this rank's number.
+        own: the error this rank held (``None``: none). When it is the one chosen, it is raised itself (its
+            attributes and traceback); every other rank raises one of its class with its line (:func:`error_like`).
+
+    Examples:
+        >>> from dqsim.errors import ConfigError
+        >>> raise_held([None, None], 0)
+        >>> raise_held([((2,), "late", DqsimError), ((1,), "first", ConfigError)], 0)
+        Traceback (most recent call last):
+        ...
+        dqsim.errors.ConfigError: first
+    """
+    chosen = min((r for r, each in enumerate(held) if each is not None), key=lambda r: (held[r][0], r), default=None)
+    if chosen is None:
+        return
+    if chosen == rank and own is not None:
+        raise own
+    raise error_like(held[chosen][2], held[chosen][1])
+
+
+def allgather_agreed(comm, obj: Any, error: DqsimError | None = None, key: tuple = ()) -> list:
+    """Collective: ``comm.allgather(obj)``, carrying this rank's held error; every rank raises the same one.
+
+    The agreement of :func:`held_error` in a gather the caller makes anyway
+    (no collective of its own): a rank that met a
+    :class:`~dqsim.errors.DqsimError` in work only it does (its share of a
+    scenario's runs) passes it as ``error`` instead of raising it, with
+    ``key`` ordering it as a one-rank run would meet it, and every rank then
+    raises the error of least key (:func:`raise_held`): the command line
+    prints its one line once and every rank exits with status 2.
+
+    Returns:
+        Every rank's ``obj`` in rank order, when no rank passed an error.
+    """
+    parts = comm.allgather((obj, None if error is None else held_error(error, key)))
+    raise_held([held for _obj, held in parts], comm.rank, error)
+    return [each for each, _held in parts]
+
+
 class SingleComm:
     """Communicator of one process: rank 0 of size 1."""
 

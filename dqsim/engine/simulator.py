@@ -36,7 +36,6 @@ import gc
 import heapq
 from heapq import heappop, heappush, heapreplace
 import math
-import sys
 import time
 from dataclasses import dataclass, field
 from operator import attrgetter, itemgetter
@@ -44,6 +43,7 @@ from typing import Any, Callable, ClassVar, Iterable, Sequence
 
 import numpy as np
 
+from dqsim.comm import error_class, error_like, held_error, raise_held
 from dqsim.engine.process import ProcessHandle, ResumableProcess
 from dqsim.engine.quantum import (BellDiagonalProbe, QOp, QuantumMemory, apply_local_op, apply_qop, ops_from_wire,
                                    qop, wire_ops)
@@ -335,26 +335,6 @@ def _earliest_refusal(refusals: Iterable[tuple | None]) -> tuple | None:
         ('a', True)
     """
     return min([each for each in refusals if each is not None], key=itemgetter(0, 1, 2), default=None)
-
-
-def _error_like(kind: type, message: str) -> Exception:
-    """An exception of class ``kind`` with ``message``: the refusal another rank found, raised on this one.
-
-    Through ``kind(message)``; a class whose constructor wants more
-    arguments (:class:`~dqsim.errors.RankCountError`) is made without its
-    ``__init__``, its message as its only argument.
-
-    Examples:
-        >>> from dqsim.errors import ConfigError, RankCountError
-        >>> [(type(e).__name__, str(e)) for e in (_error_like(ConfigError, "x"), _error_like(RankCountError, "y"))]
-        [('ConfigError', 'x'), ('RankCountError', 'y')]
-    """
-    try:
-        return kind(message)
-    except TypeError:
-        error = kind.__new__(kind)
-        error.args = (message,)
-        return error
 
 
 def _wire_info(promises: Sequence[float], handed: Sequence[float], earliest: float, held: tuple, next_ps: float,
@@ -1132,11 +1112,23 @@ class Simulator:
 
         ``process_fn`` is a generator function, started as ``process_fn(ctx, *args)``,
         or a :class:`~dqsim.engine.process.ResumableProcess` (no ``args``).
+
+        Only the rank that runs ``node`` looks at the spawn, so a spawn the
+        engine refuses (an :class:`EngineError`: a ``ResumableProcess`` given
+        arguments; a start past the clock limit) is not raised here: it
+        refuses the run as an error in a process's step does
+        (:meth:`refuse_after_error`), and :meth:`run` raises it on every rank
+        alike, before any event.
         """
         if self.rank_of_node[node] != self.comm.rank:
             return
         n = self.nodes[node]
-        self._start(n, self._handle_of(n, process_fn, args), at_ps)
+        try:
+            handle = self._handle_of(n, process_fn, args)
+        except DqsimError as error:  # (on this rank only: the others would wait for it in the first exchange)
+            self.refuse_after_error(n, error)
+            return
+        self._start(n, handle, at_ps)
 
     def _handle_of(self, node: _Node, process_fn, args) -> ProcessHandle:
         context = NodeContext(self, node)
@@ -1439,7 +1431,7 @@ class Simulator:
         number of ranks: the command line prints the line once, exit status
         2, no ``MPI_Abort``. The rank that found it raises ``error``
         itself; the others an exception of its class with its message
-        (:func:`_error_like`). Before a checkpoint every rank agrees on
+        (:func:`dqsim.comm.error_like`). Before a checkpoint every rank agrees on
         refusals first (:meth:`_agree_on_refusal`): a refused run is never
         saved.
 
@@ -1460,10 +1452,7 @@ class Simulator:
         """
         record = self.nodes[node]
         found_ps = record.now_ps if record is not None else 0
-        module = sys.modules.get(kind.__module__)
-        if getattr(module, kind.__qualname__, None) is not kind:  # (a class defined in a function: not picklable)
-            kind = DqsimError
-        refusal = (int(found_ps), int(node), self._refusals_found, message, kind)
+        refusal = (int(found_ps), int(node), self._refusals_found, message, error_class(kind))
         self._refusals_found += 1
         if self._refusal is None or refusal[:3] < self._refusal[:3]:
             self._refusal, self._refused_error = refusal, error
@@ -1473,12 +1462,12 @@ class Simulator:
         """Raise the run's refusal on every rank when an exchange (or the run's end) reported one.
 
         ``refusal`` is the same on every rank (:func:`_earliest_refusal` of every rank's). The rank that found it
-        raises the error itself; the others one like it (:func:`_error_like`).
+        raises the error itself; the others one like it (:func:`dqsim.comm.error_like`).
         """
         if refusal is not None:
             if self._refused_error is not None and self._refusal is not None and self._refusal[:3] == refusal[:3]:
                 raise self._refused_error
-            raise _error_like(refusal[4], refusal[3])
+            raise error_like(refusal[4], refusal[3])
 
     def _await_refusal(self, refusal: tuple, infos: Sequence[tuple], earliest: Sequence[float],
                        handed: Sequence[float]) -> None:
@@ -1870,8 +1859,10 @@ class Simulator:
         if self._refusal is not None:  # a refused rank resumes nothing (see _await_refusal)
             return
         process, pending_op = node.blocked_by
-        if pending_op != op:
-            raise EngineError(f"node {node.name}: measurement {op.key} resolved while it waits for {pending_op.key}")
+        if pending_op != op:  # (an engine bug; refused, not raised: this rank alone finds it, in a flush)
+            self._refuse(node.index, f"node {node.name}: measurement {op.key} resolved while it waits for "
+                                     f"{pending_op.key}", EngineError, None)
+            return
         node.blocked_by = None
         node.now_ps = op.time_ps
         try:
@@ -2074,9 +2065,11 @@ class Simulator:
                 if outcome is not None:  # _wire_outcome(payload, outcome[0]), inlined
                     payload, key = _new(Outcome), payload
                     payload.__dict__.update(key=key, bits=outcome[0])
-                if arrival_ps < horizon:  # the lookahead rule, checked on arrival too
-                    raise EngineError(f"message {tag!r} arrived at {arrival_ps} ps, before {horizon} ps, "
-                                      "which its rank may already have passed")
+                if arrival_ps < horizon:  # the lookahead rule, checked on arrival too (an engine bug if broken):
+                    # refused, not raised: this rank alone finds it, and the next exchange takes it to every rank
+                    self._refuse(dest, f"message {tag!r} arrived at {arrival_ps} ps, before {horizon} ps, which "
+                                       "its rank may already have passed", EngineError, None)
+                    continue
                 msg = _new(Message)  # _message(source, ..., quiet), inlined: ~1 thousand instructions less a message
                 msg.__dict__.update(source=source, dest=dest, tag=tag, payload=payload, sent_ps=sent_ps,
                                     arrival_ps=arrival_ps, origin_counter=origin_counter)
@@ -2681,9 +2674,6 @@ class Simulator:
                 flight_limit = min(self._horizons[rank], cap) if checkpointer is None else -math.inf
                 posted = self._post_exchange()
         parts = self._end_parts(flush=ran)
-        blocked = [n.name for n in self.local if n.blocked_by is not None]
-        if blocked:
-            raise EngineError(f"nodes {blocked} are still waiting for a measurement at the end of the run")
         self.gathered_at_end = [part[3] for part in parts] if self._at_end is not None else None
         self.stats.end_time_ps = int(max(part[0] for part in parts))
         self.memory.finish(self.state, self.stats.end_time_ps)  # idempotent: a resumed finished run repeats it
@@ -2717,8 +2707,11 @@ class Simulator:
         After :meth:`run`, :attr:`gathered_at_end` holds what ``payload()``
         returned on each rank (rank order), in the run's last collective, so a
         scenario needs none of its own for what its nodes recorded. Called
-        once on every rank, after the run's last flush; it must not call a
-        collective.
+        once on every rank, after the run's last flush (not on a rank that
+        refused the run); it must not call a collective. A
+        :class:`~dqsim.errors.DqsimError` it raises travels in that
+        collective, and :meth:`run` raises it on every rank alike (the
+        lowest rank's, when several raise).
         """
         self._at_end = payload
 
@@ -2737,12 +2730,16 @@ class Simulator:
         own included. Each rank's part goes to the others only (an
         all-to-all with its own slot empty): none unpickles its own. A
         refusal of the run that no exchange carried (one found after the
-        last, in this flush included) travels with the parts too.
+        last, in this flush included) travels with the parts too, and so do
+        the rank's nodes still blocked in a measurement and an error of the
+        payload (:meth:`gather_at_end`): each raised on every rank alike, in
+        that order, with the line a run on one rank gives.
 
         Raises:
             DqsimError: some rank refused the run (:meth:`refuse_after_error`; :class:`ClockLimitError`:
-                :meth:`refuse_past_clock`), on every rank alike.
-            EngineError: a rank had shared operations left (an engine bug).
+                :meth:`refuse_past_clock`), on every rank alike; or a rank's ``gather_at_end`` payload raised it.
+            EngineError: a rank had shared operations left (an engine bug), or nodes still wait for a
+                measurement.
         """
         comm, rank, size = self.comm, self._rank, self.comm.size
         unshared = len(self._buffer) if flush else 0
@@ -2750,8 +2747,15 @@ class Simulator:
             started = time.perf_counter()
             gathered, self._buffer = [self._buffer], []
             self._resolve(gathered, everything=True, started=started)
-        part = (unshared, max([n.now_ps for n in self.local] or [0]), self.statistics, self._own_counts(),
-                self._at_end() if self._at_end is not None else None, self._refusal)
+        blocked = [n.index for n in self.local if n.blocked_by is not None]
+        payload, failed, held = None, None, None
+        if self._at_end is not None and self._refusal is None:  # (a refused run's payload is never read)
+            try:
+                payload = self._at_end()
+            except DqsimError as error:  # found on this rank alone: the others would wait for it below
+                failed, held = error, held_error(error)
+        part = (unshared, max([n.now_ps for n in self.local] or [0]), self.statistics, self._own_counts(), payload,
+                blocked, held, self._refusal)
         parts = comm.alltoall([None if r == rank else part for r in range(size)]) if size > 1 else [None]
         parts[rank] = part
         self._raise_refusal(_earliest_refusal([each[-1] for each in parts]))
@@ -2759,7 +2763,12 @@ class Simulator:
         if left:
             raise EngineError(f"rank(s) {left} still had shared operations to share at the end of the run; "
                               "an engine bug: please report it with the job")
-        return [each[1:-1] for each in parts]
+        blocked = sorted(index for each in parts for index in each[-3])
+        if blocked:
+            raise EngineError(f"nodes {[self.network.names[index] for index in blocked]} are still waiting for a "
+                              "measurement at the end of the run")
+        raise_held([each[-2] for each in parts], rank, failed)
+        return [each[1:-3] for each in parts]
 
     def stop_point(self) -> None:
         """Collective, after :meth:`run`: act on a stop signal that came since the engine's last exchange.

@@ -138,7 +138,7 @@ from dqsim import comm as comm_mod
 from dqsim.circuit import hamiltonians
 from dqsim.circuit.hamiltonians import SpinModel
 from dqsim.circuit.ir import Circuit
-from dqsim.errors import count_of
+from dqsim.errors import DqsimError, count_of
 from dqsim.rng import derived_seed
 from dqsim.scenarios.output import ScenarioOutput, record_table, standard_error
 from dqsim.scenarios.circuit_run import counts_table
@@ -640,7 +640,12 @@ def _shared_runs(job, series, circuits, *, model, names, bits, comm, backend, st
     the checkpoint the signal asked for. The runs of ``skip`` (indices in
     :func:`_run_list` order: on a resume, those the checkpoint holds and the
     one it cut; ``"continued"``: with every other run of their evolutions)
-    are left to the caller.
+    are left to the caller. A user error in a run (a
+    :class:`~dqsim.errors.DqsimError`: the engine's clock limit, say) is held
+    until that collective, the rank running none of its runs of a greater
+    index meanwhile, and every rank raises there the one of least run index
+    (:func:`dqsim.comm.allgather_agreed`): the line a one-rank job, which
+    runs them in that order, gives, exit status 2 on every rank.
 
     Returns:
         ``{run index: summary}`` of the runs finished on any rank, the final
@@ -668,24 +673,33 @@ def _shared_runs(job, series, circuits, *, model, names, bits, comm, backend, st
             progress(done, what)
 
     count = 0
+    failed, failed_index = None, len(runs)  # this rank's user error of least run index, held for the gather
     for unit in mine:
         if stop_checks and checkpoint.stop_requested():
             break
+        if unit[0] > failed_index:  # a run after one that failed: a one-rank job never gets to it
+            continue
         chain = _Chain(circuits) if job.evolution.mode == "continued" else None
         for index in unit:
             count += 1
             s, k, t = runs[index]
-            found[index], state = _run_once(job, circuits[k], one_rank[s], seed=run_seed(job.run.seed, s, k, t),
-                                            shots=job.simulation.shots if index == shots_run else 0, model=model,
-                                            names=names, references=references, comm=comm_mod.SingleComm(),
-                                            backend=backend, checkpointing=None,
-                                            on_fraction=lambda fraction, count=count: on_fraction(fraction, count),
-                                            chain=None if chain is None else (chain, k))
+            try:
+                found[index], state = _run_once(job, circuits[k], one_rank[s], seed=run_seed(job.run.seed, s, k, t),
+                                                shots=job.simulation.shots if index == shots_run else 0, model=model,
+                                                names=names, references=references, comm=comm_mod.SingleComm(),
+                                                backend=backend, checkpointing=None,
+                                                on_fraction=lambda fraction, count=count: on_fraction(fraction, count),
+                                                chain=None if chain is None else (chain, k))
+            except DqsimError as error:  # raised on this rank alone: every rank raises it after the gather
+                failed, failed_index = error, index
+                break
             if index == last:
                 amplitudes = (state.num_qubits, state.gather())
             del state
             progress(len(runs) * count // num_mine, what)
-    gathered = comm.allgather((found, amplitudes, carry))
+    # a user error in some rank's runs (the clock limit, say) is raised on every rank here: the one of least run
+    # index, which a one-rank job, running them in that order, meets first
+    gathered = comm_mod.allgather_agreed(comm, (found, amplitudes, carry), failed, (failed_index,))
     found = {index: summary for part, _amplitudes, _carry in gathered for index, summary in part.items()}
     final = [amplitudes for _part, amplitudes, _carry in gathered if amplitudes is not None]
     last_state = None
