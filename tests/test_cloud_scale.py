@@ -56,26 +56,26 @@ TABLES = ["jobs", "counts", "centre", "wait_distribution"]
 
 @pytest.fixture(scope="module")
 def checkpointed(tmp_path_factory):
-    """The job run with a checkpoint every 2 µs of simulated time, all kept: (folder, output, checkpoints)."""
+    """The job run with a checkpoint every 10 µs of simulated time (a few in each engine run), all kept: (folder, output, checkpoints)."""
     folder = tmp_path_factory.mktemp("cloud_scale")
     job = folder / "job.toml"
     job.write_text(PER_SHOT_JOB)
     out = folder / "full.h5"
-    assert main(["run", str(job), "-o", str(out), "--quiet", "--set", "checkpoint.every_sim_s=2e-6",
+    assert main(["run", str(job), "-o", str(out), "--quiet", "--set", "checkpoint.every_sim_s=1e-5",
                  "--set", f"checkpoint.directory=\"{folder / 'ck'}\"", "--set", "checkpoint.keep=100"]) == 0
     return folder, open_run(out), checkpoints(folder / "ck")
 
 
 def test_checkpoints_hold_one_summary_per_user_job_not_one_per_engine_run(checkpointed):
-    """Before: the checkpoint in the last engine run held 11 summaries (one per finished engine run)."""
+    """Before, a checkpoint written in engine run k held k summaries (one per finished engine run)."""
     _folder, full, ckpts = checkpointed
     assert full.attrs["total_engine_runs"] == ENGINE_RUNS
     runs = [open_run(p).attrs["engine_run"] for p in ckpts]
-    assert max(runs) == ENGINE_RUNS - 1, "a checkpoint in the last engine run"
-    for path, engine_run in zip(ckpts, runs):
-        results = saved_record(path, "engine/results")
-        user_jobs_begun = engine_run // 4 + 1
-        assert len(results) <= user_jobs_begun, (path.name, sorted(results))
+    assert max(runs) >= ENGINE_RUNS - 4, "a checkpoint in the last user job"
+    held = [saved_record(path, "engine/results") for path in ckpts]
+    sizes = [(len(results), engine_run // 4 + 1) for results, engine_run in zip(held, runs)]
+    assert all(size <= user_jobs_begun for size, user_jobs_begun in sizes), sizes
+    for results in held:
         kinds = [kind for kind, _ in results.values()]
         assert kinds.count("tally") <= 1 and set(kinds) <= {"job", "tally"}
 
