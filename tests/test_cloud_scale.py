@@ -156,3 +156,19 @@ def test_the_scheduler_compares_no_queued_jobs_when_it_starts_one(monkeypatch):
         if policy == "backfill":  # j1 starts at 100 with j3, j5, j7 beside it (all end by 110, the shadow time of j2)
             assert [r.start_ps for r in records[:9]] == [0, 100, 110, 100, 210, 100, 310, 100, 410]
     assert not compared
+
+
+@pytest.mark.parametrize("overrides, total", [
+    ([], "8 in all (noiseless QPUs)"),  # one per user job: the run's total_engine_runs
+    (["network.link.source_fidelity=0.9"], "at most 1,600 in all"),  # 8 jobs x 200 shots, one per shot
+])
+def test_dqsim_check_counts_a_cloud_job_s_engine_runs(overrides, total):
+    """``dqsim check`` said how a user job's engine runs are counted but not how many a run takes: on a per-shot
+    stream that number (the run's cost and what its checkpoints used to grow with) is the one to know."""
+    from dqsim.cli.check import check_job
+    from mpi_helper import ROOT
+
+    lines = check_job(str(ROOT / "jobs" / "cloud_queue.toml"),
+                      ['simulation.trajectories="per_shot"', *overrides], 1)
+    work = [line for line in lines if "engine runs per job" in line]
+    assert len(work) == 1 and total in work[0], lines

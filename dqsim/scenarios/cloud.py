@@ -917,15 +917,17 @@ def cloud_summary(run: CloudRun, scheme: str, *, note: str = "") -> list[str]:
     return lines
 
 
-def num_engine_runs(job) -> int:
+def num_engine_runs(job, *, noisy: bool = True) -> int:
     """The most engine runs a run of ``job`` takes: each user job's :func:`engine_runs` as on noisy QPUs
     (on noiseless ones a job without mid-circuit measurements takes one; a job that fails stops early).
+    With ``noisy=False`` (a centre that draws no noise anywhere,
+    :func:`~dqsim.scenarios.dqc.is_noisy` of its network) the runs as on noiseless QPUs.
 
     Raises:
         DqsimError: a user job's circuit cannot be built (as the run would refuse it).
     """
     trajectories = job.simulation.trajectories
-    return sum(engine_runs(user.shots, True, trajectories, dynamic=not user.circuit.measurements_are_terminal())
+    return sum(engine_runs(user.shots, noisy, trajectories, dynamic=not user.circuit.measurements_are_terminal())
                for user in user_jobs_of(job))
 
 
