@@ -105,8 +105,8 @@ from dqsim.scenarios.dqc import (is_noisy, job_network, plan_dqc, run_dqc, shot_
                                  trajectory_seed)
 from dqsim.units import PS_PER_MS, PS_PER_NS, PS_PER_S, PS_PER_US, ps_to_seconds, seconds_to_ps
 
-__all__ = ["UserJob", "Execution", "JobResult", "CloudRun", "run_cloud", "run_user_job", "run_job", "user_jobs_of",
-           "job_seed", "engine_runs", "sampling_of", "job_result", "estimate_duration_ps", "circuit_refusal"]
+__all__ = ["UserJob", "Execution", "JobTally", "JobResult", "CloudRun", "run_cloud", "run_user_job", "run_job",
+           "user_jobs_of", "job_seed", "engine_runs", "sampling_of", "job_result", "estimate_duration_ps", "circuit_refusal"]
 
 #: Largest estimate, ps (an unreachable pair would otherwise make it infinite).
 MAX_ESTIMATE_PS = 2**62
@@ -137,7 +137,8 @@ class UserJob:
 
 @dataclass
 class Execution:
-    """One engine run of a user job (kept in checkpoints), standing for ``num_executions`` of its executions.
+    """One engine run of a user job, standing for ``num_executions`` of its executions (folded into the job's
+    :class:`JobTally`; checkpoints of earlier versions kept one per engine run).
 
     Attributes:
         counts: bit string -> shots drawn from this run's final state.
