@@ -129,6 +129,17 @@ def test_a_checkpoint_of_the_earlier_layout_folds_its_runs_into_the_same_results
     assert cloud._stored_job(failed, 5, "per-shot") == ("failed", "no route") and failed.engine_runs == 2
 
 
+def test_stored_runs_that_do_not_follow_one_another_are_refused_in_one_line():
+    from dqsim.errors import DqsimError
+
+    part = _part("00", 1.0, 10, 1)
+    session = _session({0: ("done", part), 2: ("done", part)}, engine_run=3)
+    with pytest.raises(DqsimError, match=r"^old\.h5: its stored results of engine runs 0\.\.2 do not follow one "
+                                         r"another; resume it with the dqsim version that wrote it, or run the job "
+                                         r"again$"):
+        cloud._stored_job(session, 4, "per-shot")
+
+
 def test_a_job_s_fold_gives_the_result_of_its_runs_to_the_bit():
     fidelities = [0.1 * k + 1e-17 * k * k for k in range(1, 40)]
     parts = [_part(f"{k % 5:03b}", f, 7 * k, k % 3) for k, f in enumerate(fidelities)]
