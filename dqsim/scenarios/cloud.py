@@ -651,15 +651,18 @@ def run_cloud(user_jobs: Sequence[UserJob], *, comm, backend, network: Network, 
     centre = Centre.from_graph(network.graph, node_names, [spec.num_data_qubits for spec in node_specs])
     pair_ps = _pair_ps(network, scheme)
     queued = []
+    hops_of: dict[tuple[int, ...], list[list[int]]] = {}  # idle set -> hops (one per job size, not per job)
     for job_id, job in enumerate(user_jobs):
         refusal = circuit_refusal(job.circuit) or ""
         idle_set = centre.select(job.circuit.num_qubits, range(centre.num_qpus))
         overhead = overhead_ps(job.shots, job_setup_ps, shot_reset_ps)
         estimate = user_latency_ps + overhead
         if idle_set is not None and not refusal:
-            sub = network.subnetwork(idle_set).graph
-            lengths = dict(nx.all_pairs_shortest_path_length(sub))
-            hops = [[lengths[node_names[a]][node_names[b]] for b in idle_set] for a in idle_set]
+            hops = hops_of.get(idle_set)
+            if hops is None:
+                lengths = dict(nx.all_pairs_shortest_path_length(network.subnetwork(idle_set).graph))
+                hops = hops_of[idle_set] = [[lengths[node_names[a]][node_names[b]] for b in idle_set]
+                                            for a in idle_set]
             estimate = estimate_duration_ps(job.circuit, capacities=[centre.data_qubits[q] for q in idle_set],
                                             node=node_specs[idle_set[0]], pair_ps=pair_ps,
                                             latency_ps=user_latency_ps, hops=hops,
