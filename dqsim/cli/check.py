@@ -36,7 +36,7 @@ from dqsim.protocols.qkd.detections import (
     key_bits_per_detection,
     registered_clicks_per_pulse,
 )
-from dqsim.scenarios import dqc, qkd
+from dqsim.scenarios import cloud, dqc, qkd
 from dqsim.scenarios.circuit_checkpoint import ops_per_check
 from dqsim.scenarios.circuit_run import build_circuit, check_local_qubits
 from dqsim.scenarios.circuit_noise import GateNoise
@@ -227,11 +227,13 @@ def _pending_report_lines(job) -> list[str]:
     return lines
 
 
-def _check_network(job, num_ranks: int) -> None:
+def _check_network(job, num_ranks: int):
     """Refuse what a ``dqc``, ``trotter`` or ``cloud`` run refuses when it builds its network on ``num_ranks``
     ranks: a ``[network].placement`` rank the run does not have, a link whose pairs take longer than a run
-    can simulate."""
-    dqc.job_network(job.network, num_ranks, source=job.source).check_pairing_horizon(job.source)
+    can simulate. Returns the network."""
+    network = dqc.job_network(job.network, num_ranks, source=job.source)
+    network.check_pairing_horizon(job.source)
+    return network
 
 
 def work_lines(job, num_ranks: int) -> list[str]:
@@ -278,13 +280,17 @@ def work_lines(job, num_ranks: int) -> list[str]:
         _check_network(job, num_ranks)  # the job's own links (a sweep's other values are checked when it runs)
         return lines + _network_register_lines(job, model.num_sites, num_ranks, "site register")
     if scenario == "cloud":
-        _check_network(job, num_ranks)
+        noisy = dqc.is_noisy(_check_network(job, num_ranks))
         count = len(job.user_jobs) + (job.arrivals.num_jobs if job.arrivals is not None else 0)
         runs = job.simulation.trajectories
         per_job = "one per shot" if runs == "per_shot" else f"min({runs}, shots)"
+        most = cloud.num_engine_runs(job, noisy=noisy)  # the circuits are built
+        total = (f"at most {most:,} in all (fewer where a job's QPUs draw no noise)" if noisy
+                 else f"{most:,} in all (noiseless QPUs)")
         return [f"work: {count} user job(s) on {job.network.resolved_num_nodes()} QPU(s); engine runs per job: one "
-                f"on noiseless QPUs, {per_job} on noisy ones, one per shot for a dynamic circuit",
-                "memory per rank: one user job's register at a time (at most the QPUs' data qubits)"]
+                f"on noiseless QPUs, {per_job} on noisy ones, one per shot for a dynamic circuit: {total}",
+                "memory per rank: one user job's register at a time (at most the QPUs' data qubits); the output "
+                "and the checkpoints hold a row or summary per user job (and its counts), not per engine run"]
     return [f"work: scenario {scenario}"]
 
 

@@ -314,10 +314,38 @@ class CheckpointSession:
             return self.results[index]
         return default
 
-    def store_last(self, result) -> None:
-        """Keep the summary of the engine run that just finished; later checkpoints save it."""
+    def store_last(self, result, *, replaces: int | None = None) -> None:
+        """Keep the summary of the engine run that just finished; later checkpoints save it.
+
+        ``replaces``: the index of an earlier run whose summary ``result`` folds in (a cloud user job's
+        runs so far), dropped, so the checkpoints hold one summary per fold and not one per engine run.
+        """
         if self.engine_runs:
+            if replaces is not None and replaces != self.engine_runs - 1:
+                self.results.pop(replaces, None)
             self.results[self.engine_runs - 1] = result
+
+    def stored_among(self, count: int) -> list[tuple[int, object]]:
+        """The stored results of the next ``count`` engine runs that had finished when the resumed checkpoint
+        was written, ``(index, result)`` in index order (empty when not resuming).
+
+        Unlike :meth:`stored_next` it also gives the result of the checkpoint's own engine run when it was
+        stored (that run had finished before the checkpoint: a stop after it), for scenarios whose stored
+        summaries fold several runs (:meth:`store_last` with ``replaces``) and so need not run it again.
+        Uses nothing up: the scenario calls :meth:`skip_to` for what it takes.
+        """
+        resume = self.resume
+        first = self.engine_runs
+        if resume is None or first > resume.engine_run or count < 1:
+            return []
+        last = min(first + count - 1, resume.engine_run)
+        return [(index, self.results[index]) for index in range(first, last + 1) if index in self.results]
+
+    def skip_to(self, index: int) -> None:
+        """Make engine run ``index`` the next to start: the runs before it are taken from stored results
+        (:meth:`stored_among`); the last run's engine, if any, may go."""
+        self.finished_run = None
+        self.engine_runs = max(self.engine_runs, int(index))
 
     def next_engine_run(self) -> int:
         """Index of the engine run about to start (scenarios may run several, e.g. a sweep)."""
@@ -816,7 +844,7 @@ ALLOWED_GLOBALS: dict[str, frozenset[str]] = {module: frozenset(names) for modul
     "dqsim.protocols.repeater": ("ChainRecords", "ChainSpec", "Delivery", "LinkRecord", "_NodeRun"),
     "dqsim.protocols.teleport": ("TeleGateControl", "TeleGateTarget", "TeleportReceive", "TeleportSend"),
     "dqsim.rng": ("Stream",),
-    "dqsim.scenarios.cloud": ("Execution", "JobResult"),
+    "dqsim.scenarios.cloud": ("Execution", "JobResult", "JobTally"),
     "dqsim.scenarios.dqc": ("NodeProgramProcess", "SwapLinkProcess", "SwapperProcess"),
     "dqsim.scenarios.qkd": ("Bb84AliceProcess", "Bb84BobProcess", "EntangledAliceProcess", "EntangledBobProcess"),
     "dqsim.scenarios.repeater": ("AlarmProcess", "ChainNodeProcess", "ChainRun", "LinkSideProcess", "PairResult"),

@@ -105,8 +105,8 @@ from dqsim.scenarios.dqc import (is_noisy, job_network, plan_dqc, run_dqc, shot_
                                  trajectory_seed)
 from dqsim.units import PS_PER_MS, PS_PER_NS, PS_PER_S, PS_PER_US, ps_to_seconds, seconds_to_ps
 
-__all__ = ["UserJob", "Execution", "JobResult", "CloudRun", "run_cloud", "run_user_job", "run_job", "user_jobs_of",
-           "job_seed", "engine_runs", "sampling_of", "job_result", "estimate_duration_ps", "circuit_refusal"]
+__all__ = ["UserJob", "Execution", "JobTally", "JobResult", "CloudRun", "run_cloud", "run_user_job", "run_job",
+           "user_jobs_of", "job_seed", "engine_runs", "sampling_of", "job_result", "estimate_duration_ps", "circuit_refusal"]
 
 #: Largest estimate, ps (an unreachable pair would otherwise make it infinite).
 MAX_ESTIMATE_PS = 2**62
@@ -137,7 +137,8 @@ class UserJob:
 
 @dataclass
 class Execution:
-    """One engine run of a user job (kept in checkpoints), standing for ``num_executions`` of its executions.
+    """One engine run of a user job, standing for ``num_executions`` of its executions (folded into the job's
+    :class:`JobTally`; checkpoints of earlier versions kept one per engine run).
 
     Attributes:
         counts: bit string -> shots drawn from this run's final state.
@@ -215,6 +216,51 @@ class CloudRun:
     timing_s: dict[str, float] = field(default_factory=dict)
     job_setup_ps: int = 0
     shot_reset_ps: int = 0
+
+
+@dataclass
+class JobTally:
+    """A user job's engine runs so far, folded (what :func:`job_result` needs of them; kept in checkpoints).
+
+    Folding keeps a job's checkpointed summary the size of its counts and one fidelity per run, not one
+    :class:`Execution` per run, and a finished job's summary is its :class:`JobResult`.
+
+    Attributes:
+        counts: bit string -> shots, summed over the runs, in the order the bit strings first came.
+        fidelities: each run's fidelity, in run order (the mean and its standard error are taken at the end,
+            over the same list as before folding, so they are the same to the bit).
+        epr_pairs: pairs heralded over the executions so far (each run's pairs once per execution it stands for).
+        dqc_time_ps: simulated time of the executions so far, ps.
+        num_executions: executions so far.
+        num_nonlocal_gates: gates cut between its QPUs (the first run's).
+        through: index of the last engine run folded in (``-1``: none, or a run without checkpoints).
+    """
+
+    counts: dict[str, int] = field(default_factory=dict)
+    fidelities: list[float] = field(default_factory=list)
+    epr_pairs: int = 0
+    dqc_time_ps: int = 0
+    num_executions: int = 0
+    num_nonlocal_gates: int = 0
+    through: int = -1
+
+    @property
+    def runs(self) -> int:
+        """Engine runs folded in."""
+        return len(self.fidelities)
+
+    def add(self, part: Execution, index: int = -1) -> None:
+        """Fold in engine run ``index``'s :class:`Execution` (runs in order)."""
+        if not self.fidelities:
+            self.num_nonlocal_gates = part.num_nonlocal_gates
+        counts = self.counts
+        for bits, count in part.counts.items():
+            counts[bits] = counts.get(bits, 0) + count
+        self.fidelities.append(part.fidelity)
+        self.epr_pairs += part.num_executions * part.epr_pairs
+        self.dqc_time_ps += part.num_executions * part.time_ps
+        self.num_executions += part.num_executions
+        self.through = index
 
 
 def overhead_ps(shots: int, job_setup_ps: int, shot_reset_ps: int) -> int:
@@ -307,9 +353,10 @@ def sampling_of(runs: int, shots: int, draws: bool) -> str:
     return "per-shot" if runs == max(shots, 1) else "trajectories"
 
 
-def job_result(parts: Sequence[Execution], sampling: str) -> JobResult:
-    """A user job's result from its engine runs: counts summed; time and EPR pairs of each run counted once
-    per execution it stands for; fidelity the mean over runs, with its standard error.
+def job_result(parts: Sequence[Execution] | JobTally, sampling: str) -> JobResult:
+    """A user job's result from its engine runs (or their :class:`JobTally`): counts summed; time and EPR
+    pairs of each run counted once per execution it stands for; fidelity the mean over runs, with its
+    standard error.
 
     Examples:
         >>> parts = [Execution({"00": 2}, 1.0, 10, 1, 2, 1), Execution({"11": 1}, 0.0, 20, 3, 1, 1)]
@@ -317,17 +364,18 @@ def job_result(parts: Sequence[Execution], sampling: str) -> JobResult:
         >>> r.counts, r.dqc_time_ps, r.epr_pairs, r.num_executions, r.fidelity, round(r.fidelity_stderr, 3)
         ({'00': 2, '11': 1}, 40, 5, 3, 0.5, 0.5)
     """
-    counts = dict(parts[0].counts)
-    if len(parts) > 1:
-        merged: dict[str, int] = {}
+    tally = parts
+    if not isinstance(tally, JobTally):
+        tally = JobTally()
         for part in parts:
-            for bits, count in part.counts.items():
-                merged[bits] = merged.get(bits, 0) + count
-        counts = dict(sorted(merged.items(), key=lambda item: (-item[1], item[0])))
-    fidelities = [part.fidelity for part in parts]
-    return JobResult(counts, float(np.mean(fidelities)), sum(p.num_executions * p.epr_pairs for p in parts),
-                     sum(p.num_executions * p.time_ps for p in parts), parts[0].num_nonlocal_gates,
-                     sum(p.num_executions for p in parts), len(parts), sampling, standard_error(fidelities))
+            tally.add(part)
+    counts = dict(tally.counts)
+    if tally.runs > 1:
+        counts = dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+    fidelities = tally.fidelities
+    return JobResult(counts, float(np.mean(fidelities)), tally.epr_pairs, tally.dqc_time_ps,
+                     tally.num_nonlocal_gates, tally.num_executions, tally.runs, sampling,
+                     standard_error(fidelities))
 
 
 def estimate_duration_ps(circuit: Circuit, *, capacities: Sequence[int], node: NodeSpec, pair_ps: float,
@@ -436,9 +484,12 @@ def run_user_job(job: UserJob, network: Network, *, comm, backend, seed: int, sc
     """Run a user job's executions on the network its QPUs induce (collective; module docstring).
 
     Each engine run (:func:`engine_runs` of them) is one
-    :func:`~dqsim.scenarios.dqc.run_dqc`, kept in the checkpoints as an
-    :class:`Execution` (``("done", execution)``) or a failure
-    (``("failed", reason)``), so a resumed job runs only the engine runs that had
+    :func:`~dqsim.scenarios.dqc.run_dqc`, folded into the job's :class:`JobTally`,
+    which the checkpoints keep (``("tally", tally)``, under the index of the
+    last run it holds, replacing the one before), until the job's last run makes it its
+    :class:`JobResult` (``("job", result)``), or a failure
+    (``("failed", reason)``): the checkpoints hold one summary per user job,
+    not one per engine run, and a resumed job runs only the engine runs that had
     not finished.
 
     Args:
@@ -454,39 +505,91 @@ def run_user_job(job: UserJob, network: Network, *, comm, backend, seed: int, sc
     """
     noisy, dynamic = is_noisy(network), not job.circuit.measurements_are_terminal()
     runs = engine_runs(job.shots, noisy, trajectories, dynamic=dynamic)
-    parts, prepared = [], None
-    for index in range(runs):
-        stored = checkpointing.stored_next() if checkpointing is not None else None
-        if stored is None:
-            runs_before = checkpointing.engine_runs if checkpointing is not None else 0
+    sampling = sampling_of(runs, job.shots, noisy or dynamic)
+    tally, prepared, begin = JobTally(), None, 0
+    if checkpointing is not None:
+        stored = _stored_job(checkpointing, runs, sampling)
+        if stored is not None:
+            if stored[0] == "failed":
+                raise JobFailed(stored[1])
+            if stored[0] == "job":
+                return stored[1]
+            tally = stored[1]
+            begin = tally.runs
+    for index in range(begin, runs):
+        runs_before = checkpointing.engine_runs if checkpointing is not None else 0
+        if checkpointing is not None:
+            checkpointing.finished_run = None  # the next run starts: the last one's engine may go
 
-            def on_window(_time_ps: int, _windows: int, fraction: float | None, index=index) -> None:
-                if fraction is not None and 0 < fraction < 1:  # whole counts only when a job is done
-                    on_fraction((index + fraction) / runs)
+        def on_window(_time_ps: int, _windows: int, fraction: float | None, index=index) -> None:
+            if fraction is not None and 0 < fraction < 1:  # whole counts only when a job is done
+                on_fraction((index + fraction) / runs)
 
-            try:
-                if prepared is None:  # planned once for all the job's engine runs (they differ in their seeds)
-                    prepared = plan_dqc(job.circuit, network, scheme=scheme)
-                run = run_dqc(job.circuit, comm=comm, backend=backend, network=network, scheme=scheme,
-                              seed=trajectory_seed(seed, index, runs), precision=precision,
-                              shots=shot_share(job.shots, runs, index), timeline=False, checkpointing=checkpointing,
-                              on_window=on_window if on_fraction is not None else None, prepared=prepared,
-                              keep_shots=False)
-                stored = ("done", Execution(run.counts, run.fidelity, run.end_time_ps,
-                                            sum(link[2] for link in run.links),
-                                            shot_share(max(job.shots, 1), runs, index), run.num_nonlocal_gates))
-                del run  # run_dqc left its engine run as the session's finished_run: the scheduler's work and
-                # the tables stop through it (run_job), until the next run releases it before its register
-            except DqsimError as exc:  # raised alike on every rank: the checks before any collective
-                stored = ("failed", str(exc))
-                if checkpointing is not None and checkpointing.engine_runs == runs_before:
-                    checkpointing.next_engine_run()  # failed before its engine started: use up its index
+        try:
+            if prepared is None:  # planned once for all the job's engine runs (they differ in their seeds)
+                prepared = plan_dqc(job.circuit, network, scheme=scheme)
+            run = run_dqc(job.circuit, comm=comm, backend=backend, network=network, scheme=scheme,
+                          seed=trajectory_seed(seed, index, runs), precision=precision,
+                          shots=shot_share(job.shots, runs, index), timeline=False, checkpointing=checkpointing,
+                          on_window=on_window if on_fraction is not None else None, prepared=prepared,
+                          keep_shots=False)
+            part = Execution(run.counts, run.fidelity, run.end_time_ps, sum(link[2] for link in run.links),
+                             shot_share(max(job.shots, 1), runs, index), run.num_nonlocal_gates)
+            del run  # run_dqc left its engine run as the session's finished_run: the scheduler's work and
+            # the tables stop through it (run_job), until the next run releases it before its register
+        except DqsimError as exc:  # raised alike on every rank: the checks before any collective
             if checkpointing is not None:
-                checkpointing.store_last(stored)
-        if stored[0] == "failed":
-            raise JobFailed(stored[1])
-        parts.append(stored[1])
-    return job_result(parts, sampling_of(runs, job.shots, noisy or dynamic))
+                if checkpointing.engine_runs == runs_before:
+                    checkpointing.next_engine_run()  # failed before its engine started: use up its index
+                checkpointing.store_last(("failed", str(exc)), replaces=tally.through if tally.runs else None)
+            raise JobFailed(str(exc)) from None
+        replaces = tally.through if tally.runs else None
+        tally.add(part, checkpointing.engine_runs - 1 if checkpointing is not None else -1)
+        if index == runs - 1:
+            result = job_result(tally, sampling)
+            if checkpointing is not None:
+                checkpointing.store_last(("job", result), replaces=replaces)
+            return result
+        if checkpointing is not None:
+            checkpointing.store_last(("tally", tally), replaces=replaces)
+    return job_result(tally, sampling)  # a job resumed with all its runs folded but not summed up
+
+
+def _stored_job(checkpointing, runs: int, sampling: str) -> tuple | None:
+    """What a resumed checkpoint holds of the user job whose ``runs`` engine runs come next, the runs it
+    covers used up (:meth:`~dqsim.engine.checkpoint.CheckpointSession.skip_to`): ``("job", JobResult)``,
+    ``("tally", JobTally)`` of its first runs, ``("failed", reason)``, or ``None`` (nothing stored).
+
+    A checkpoint of this version holds one summary per job (:class:`JobTally` while it runs, then its
+    :class:`JobResult`); one of an earlier version holds an :class:`Execution` per engine run, which are
+    folded here, in run order, into the same tally (and replace those entries, so that later checkpoints
+    are compact).
+    """
+    stored = checkpointing.stored_among(runs)
+    if not stored:
+        return None
+    index, earliest = stored[0]
+    if earliest[0] in ("job", "tally", "failed") and not isinstance(earliest[1], Execution):
+        checkpointing.skip_to(index + 1)  # this job's one summary (entries after a failure are the next job's)
+        return earliest
+    tally, first = JobTally(), index
+    for position, (index, (kind, value)) in enumerate(stored):
+        if index != first + position or kind not in ("done", "failed"):
+            raise DqsimError(f"{checkpointing.resume.path}: its stored results of engine runs {first}.."
+                             f"{stored[-1][0]} do not follow one another; resume it with the dqsim version that "
+                             "wrote it, or run the job again")
+        if kind == "failed":
+            checkpointing.skip_to(index + 1)
+            for earlier, _ in stored[:position]:
+                checkpointing.results.pop(earlier, None)
+            return "failed", value
+        tally.add(value, index)
+    for earlier, _ in stored[:-1]:
+        checkpointing.results.pop(earlier, None)
+    checkpointing.skip_to(index + 1)
+    folded = ("job", job_result(tally, sampling)) if tally.runs == runs else ("tally", tally)
+    checkpointing.results[index] = folded
+    return folded
 
 
 def run_cloud(user_jobs: Sequence[UserJob], *, comm, backend, network: Network, policy: str = "fifo", seed: int = 0, user_latency_ps: int = 0,
@@ -548,15 +651,18 @@ def run_cloud(user_jobs: Sequence[UserJob], *, comm, backend, network: Network, 
     centre = Centre.from_graph(network.graph, node_names, [spec.num_data_qubits for spec in node_specs])
     pair_ps = _pair_ps(network, scheme)
     queued = []
+    hops_of: dict[tuple[int, ...], list[list[int]]] = {}  # idle set -> hops (one per job size, not per job)
     for job_id, job in enumerate(user_jobs):
         refusal = circuit_refusal(job.circuit) or ""
         idle_set = centre.select(job.circuit.num_qubits, range(centre.num_qpus))
         overhead = overhead_ps(job.shots, job_setup_ps, shot_reset_ps)
         estimate = user_latency_ps + overhead
         if idle_set is not None and not refusal:
-            sub = network.subnetwork(idle_set).graph
-            lengths = dict(nx.all_pairs_shortest_path_length(sub))
-            hops = [[lengths[node_names[a]][node_names[b]] for b in idle_set] for a in idle_set]
+            hops = hops_of.get(idle_set)
+            if hops is None:
+                lengths = dict(nx.all_pairs_shortest_path_length(network.subnetwork(idle_set).graph))
+                hops = hops_of[idle_set] = [[lengths[node_names[a]][node_names[b]] for b in idle_set]
+                                            for a in idle_set]
             estimate = estimate_duration_ps(job.circuit, capacities=[centre.data_qubits[q] for q in idle_set],
                                             node=node_specs[idle_set[0]], pair_ps=pair_ps,
                                             latency_ps=user_latency_ps, hops=hops,
@@ -716,11 +822,16 @@ def cloud_tables(run: CloudRun) -> tuple[dict[str, np.ndarray], dict[str, dict]]
         "counts": record_table(count_rows, [("job_id", "i8"), ("bitstring", "U"), ("count", "i8")]),
     }
     makespan = run.metrics["makespan_ps"]
+    held, busy_ps = [0] * len(names), [0] * len(names)  # one pass over the jobs, not one per QPU
+    for record in run.records:
+        if record.start_ps is not None:
+            for qpu in record.qpus:
+                held[qpu] += 1
+                busy_ps[qpu] += record.end_ps - record.start_ps
     qpu_rows = []
     for qpu, name in enumerate(names):
-        held = [r for r in run.records if qpu in r.qpus and r.start_ps is not None]
-        busy = sum(r.end_ps - r.start_ps for r in held)
-        qpu_rows.append((name, run.centre.data_qubits[qpu], len(held), ps_to_seconds(busy),
+        busy = busy_ps[qpu]
+        qpu_rows.append((name, run.centre.data_qubits[qpu], held[qpu], ps_to_seconds(busy),
                          busy / makespan if makespan > 0 else math.nan))
     tables["centre"] = record_table(qpu_rows, [("qpu", "U"), ("data_qubits", "i8"), ("num_jobs", "i8"),
                                                ("busy_s", "f8"), ("utilisation", "f8")])
@@ -810,15 +921,17 @@ def cloud_summary(run: CloudRun, scheme: str, *, note: str = "") -> list[str]:
     return lines
 
 
-def num_engine_runs(job) -> int:
+def num_engine_runs(job, *, noisy: bool = True) -> int:
     """The most engine runs a run of ``job`` takes: each user job's :func:`engine_runs` as on noisy QPUs
     (on noiseless ones a job without mid-circuit measurements takes one; a job that fails stops early).
+    With ``noisy=False`` (a centre that draws no noise anywhere,
+    :func:`~dqsim.scenarios.dqc.is_noisy` of its network) the runs as on noiseless QPUs.
 
     Raises:
         DqsimError: a user job's circuit cannot be built (as the run would refuse it).
     """
     trajectories = job.simulation.trajectories
-    return sum(engine_runs(user.shots, True, trajectories, dynamic=not user.circuit.measurements_are_terminal())
+    return sum(engine_runs(user.shots, noisy, trajectories, dynamic=not user.circuit.measurements_are_terminal())
                for user in user_jobs_of(job))
 
 

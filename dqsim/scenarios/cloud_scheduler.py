@@ -60,6 +60,7 @@ Examples:
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import math
 from abc import ABC, abstractmethod
@@ -322,8 +323,7 @@ class Scheduler(ABC):
              running: Sequence[Running] = ()) -> list[tuple[QueuedJob, tuple[int, ...]]]:
         """Jobs to start at ``now`` with their QPU sets (disjoint, within ``free_qpus``).
 
-        The default: in :meth:`order_key` order, start jobs while they fit; the
-        first that does not fit blocks the rest.
+        :meth:`pick_ordered` of the queue in :meth:`order_key` order.
 
         Args:
             queue: the waiting jobs (any order).
@@ -331,9 +331,19 @@ class Scheduler(ABC):
             now: the current time, ps.
             running: the jobs holding QPUs (for reservations).
         """
+        return self.pick_ordered(self.ordered(queue), free_qpus, now, running=running)
+
+    def pick_ordered(self, ordered: Sequence[QueuedJob], free_qpus: Collection[int], now: int, *,
+                     running: Sequence[Running] = ()) -> list[tuple[QueuedJob, tuple[int, ...]]]:
+        """:meth:`pick` of a queue already in :meth:`order_key` order (:func:`simulate_queue` keeps it so,
+        instead of sorting the whole queue at every event).
+
+        The default: in that order, start jobs while they fit; the first that
+        does not fit blocks the rest.
+        """
         free = set(free_qpus)
         starts = []
-        for job in self.ordered(queue):
+        for job in ordered:
             qpus = self.centre.select(job.num_qubits, free)
             if qpus is None:
                 break
@@ -383,23 +393,39 @@ class BackfillScheduler(FifoScheduler):
                 return end, qpus
         raise RuntimeError(f"job {head.name!r} fits nowhere even when every running job has ended")
 
-    def pick(self, queue: Sequence[QueuedJob], free_qpus: Collection[int], now: int, *,
-             running: Sequence[Running] = ()) -> list[tuple[QueuedJob, tuple[int, ...]]]:
-        ordered = self.ordered(queue)
-        starts = super().pick(ordered, free_qpus, now)
+    def pick_ordered(self, ordered: Sequence[QueuedJob], free_qpus: Collection[int], now: int, *,
+                     running: Sequence[Running] = ()) -> list[tuple[QueuedJob, tuple[int, ...]]]:
+        starts = super().pick_ordered(ordered, free_qpus, now)
         if len(starts) == len(ordered):
             return starts
         free = set(free_qpus).difference(*[set(qpus) for _, qpus in starts])
         head = ordered[len(starts)]
         started = [Running(job, qpus, now) for job, qpus in starts]
         shadow_ps, reserved = self.reservation(head, free, now, [*running, *started])
+        outside = free - set(reserved)
+        # A set of QPUs that holds no connected group of n data qubits holds none of more, nor does any
+        # subset of it (the free QPUs only shrink here): the least size each selection failed for is
+        # remembered, so a long queue behind the head costs a comparison per job, not a selection.
+        failed_outside = math.inf if outside else 1
+        failed_free = math.inf if free else 1
         for job in ordered[len(starts) + 1:]:
-            qpus = self.centre.select(job.num_qubits, free - set(reserved))
-            if qpus is None and now + job.estimate_ps <= shadow_ps:
-                qpus = self.centre.select(job.num_qubits, free)
+            if failed_outside <= 1 and failed_free <= 1:
+                break  # nothing fits anywhere
+            size, qpus = job.num_qubits, None
+            if size < failed_outside:
+                qpus = self.centre.select(size, outside)
+                if qpus is None:
+                    failed_outside = size
+            if qpus is None and size < failed_free and now + job.estimate_ps <= shadow_ps:
+                qpus = self.centre.select(size, free)
+                if qpus is None:
+                    failed_free = size
             if qpus is not None:
                 starts.append((job, qpus))
                 free -= set(qpus)
+                outside -= set(qpus)
+                failed_outside = failed_outside if outside else 1
+                failed_free = failed_free if free else 1
         return starts
 
 
@@ -448,7 +474,12 @@ def simulate_queue(jobs: Iterable[QueuedJob], policy: str | Scheduler, centre: C
         raise ValueError("simulate_queue: job ids must be unique")
     arrivals = sorted(jobs, key=lambda job: (job.submit_ps, job.job_id))
     records: dict[int, JobRecord] = {}
-    queue: list[QueuedJob] = []
+    queue: dict[int, QueuedJob] = {}  # the waiting jobs by id
+    # The waiting jobs in the policy's order, kept so as they come and go (a bisection each), with their keys:
+    # a scheduler that keeps the default pick is handed them ordered and sorts nothing at each event.
+    ordered_keys: list[tuple] = []
+    ordered_jobs: list[QueuedJob] = []
+    presorted = type(scheduler).pick is Scheduler.pick
     running: dict[int, Running] = {}
     ends: list[tuple[int, int]] = []  # heap of (end_ps, job_id)
     free = set(range(centre.num_qpus))
@@ -466,17 +497,30 @@ def simulate_queue(jobs: Iterable[QueuedJob], policy: str | Scheduler, centre: C
             next_arrival += 1
             reason = job.refusal or centre.rejection(job.num_qubits)
             if not reason:
-                queue.append(job)
+                queue[job.job_id] = job
+                if presorted:
+                    key = (scheduler.order_key(job), job.job_id)
+                    at = bisect.bisect_left(ordered_keys, key)
+                    ordered_keys.insert(at, key)
+                    ordered_jobs.insert(at, job)
             else:
                 records[job.job_id] = JobRecord(job, "rejected", reason=reason)
         if not queue:
             continue
-        for job, qpus in scheduler.pick(tuple(queue), frozenset(free), now, running=tuple(running.values())):
+        if presorted:
+            picked = scheduler.pick_ordered(tuple(ordered_jobs), frozenset(free), now,
+                                            running=tuple(running.values()))
+        else:
+            picked = scheduler.pick(tuple(queue.values()), frozenset(free), now, running=tuple(running.values()))
+        for job, qpus in picked:
             qpus = tuple(sorted(qpus))
-            if job not in queue or not qpus or not set(qpus) <= free:
+            if job.job_id not in queue or not qpus or not set(qpus) <= free:
                 raise ValueError(f"simulate_queue: {type(scheduler).__name__} started {job.name!r} on QPUs "
                                  f"{list(qpus)}, which are not all free or the job is not waiting")
-            queue.remove(job)
+            del queue[job.job_id]
+            if presorted:
+                at = bisect.bisect_left(ordered_keys, (scheduler.order_key(job), job.job_id))
+                del ordered_keys[at], ordered_jobs[at]
             free -= set(qpus)
             try:
                 duration_ps = duration_of(job, qpus)
