@@ -131,6 +131,24 @@ def console_main(argv: list[str] | None = None) -> int:
     return status
 
 
+def exit_status(status: int) -> int:
+    """``status``, once MPI has ended where the process's exit would turn it into ``MPI_Abort``.
+
+    The last step of ``python -m dqsim`` (``dqsim/__main__.py``): under
+    ``python -m mpi4py -m dqsim`` on several ranks a stop (75) or a refusal
+    (2), which every rank returns alike (:func:`dqsim.cli.main.guarded`),
+    came out with an ``Abort(75) on node 1 ...`` line per rank after
+    dqsim's one line (:func:`dqsim.comm.finalize`). A Ctrl-C's 130, which
+    one rank may return alone, is left to mpi4py's ``MPI_Abort``: it ends
+    the ranks that still wait for that one.
+    """
+    if status not in (0, EXIT_INTERRUPTED) and "dqsim.comm" in sys.modules:  # a command that used MPI, if any
+        from dqsim import comm  # noqa: PLC0415 - loaded already (this module imports only os, sys and signal)
+
+        comm.finalize()
+    return status
+
+
 def print_error(message: str) -> None:
     """Print the one line of an error a user sees: ``dqsim: error: MESSAGE`` on stderr."""
     print(f"dqsim: error: {message}", file=sys.stderr, flush=True)

@@ -1,0 +1,81 @@
+"""Defects found by the checkpoint fault-injection harness (bench/checkpoint_faults.py).
+
+Each test reproduces one defect in a small seeded case; the harness's trials and their outcomes are in
+bench/results/checkpoint_faults-vm-20261206.md.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from mpi_helper import ROOT, child_env, mpiexec_path, run_here
+from run_files import checkpoints
+
+#: A BB84 job of a few seconds with a checkpoint at each of its first milliseconds of simulated time.
+BB84 = ["jobs/bb84_decoy_50km.toml", "--set", "qkd.pulses=2000000", "--set", "qkd.batch_pulses=250000",
+        "--set", "qkd.block_pulses=1000000"]
+
+
+def mpi4py_launch(ranks: int) -> list[str]:
+    """``mpiexec -n RANKS python -m mpi4py -m dqsim`` (skips without the venv's mpiexec)."""
+    launcher = mpiexec_path()
+    if launcher is None:
+        pytest.skip("no mpiexec beside this Python; install the 'mpi' extra")
+    return [launcher, "-n", str(ranks), sys.executable, "-m", "mpi4py", "-m", "dqsim"]
+
+
+def stderr_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def bb84_checkpoint(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("faults_bb84")
+    run_here(["run", *BB84, "-o", folder / "full.h5", "--quiet", "--set", "checkpoint.every_sim_s=0.001",
+              "--set", f"checkpoint.directory=\"{folder / 'ck'}\"", "--set", "checkpoint.keep=2"])
+    return checkpoints(folder / "ck")[-1]
+
+
+def test_repro_a_damaged_checkpoint_under_python_m_mpi4py_on_two_ranks_is_refused_in_one_line(
+        bb84_checkpoint, tmp_path):
+    """mpi4py's runner turned the refusal's status 2 into MPI_Abort at exit: a line ``Abort(2) on node 1 (rank 1
+    in comm 0): application called MPI_Abort(MPI_COMM_WORLD, 2) - process 1`` after dqsim's one line."""
+    for f in bb84_checkpoint.parent.glob(bb84_checkpoint.name[:-3] + ".*"):
+        (tmp_path / f.name).write_bytes(f.read_bytes())
+    damaged = tmp_path / bb84_checkpoint.name
+    with open(damaged, "r+b") as fh:
+        fh.truncate(damaged.stat().st_size // 2)
+    proc = subprocess.run([*mpi4py_launch(2), "resume", str(damaged), "-o", str(tmp_path / "x.h5"), "--quiet"],
+                          cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=120)
+    lines = stderr_lines(proc.stderr)
+    assert proc.returncode == 2, proc.stderr
+    assert len(lines) == 1 and lines[0].startswith("dqsim: error: ") and "truncated" in lines[0], proc.stderr
+    assert not (tmp_path / "x.h5").exists()
+
+
+def test_repro_a_stop_under_python_m_mpi4py_on_two_ranks_is_one_line_and_status_75(tmp_path):
+    """SIGUSR1 to mpiexec (passed on to both ranks) once both hold the stop signals: a checkpoint, status 75 and
+    the one line naming it, without mpi4py's ``Abort(75) on node ...`` lines."""
+    ready = tmp_path / "ready"
+    ready.mkdir()
+    env = dict(child_env(), DQSIM_READY_DIR=str(ready))
+    proc = subprocess.Popen([*mpi4py_launch(2), "run", *BB84, "-o", str(tmp_path / "x.h5"), "--quiet",
+                             "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\""], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        while len(list(ready.iterdir())) < 2 and proc.poll() is None:
+            time.sleep(0.01)
+        os.kill(proc.pid, signal.SIGUSR1)
+        _out, err = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    lines = stderr_lines(err)
+    assert proc.returncode == 75, err
+    assert len(lines) == 1 and lines[0].startswith("dqsim: checkpoint written to "), err
+    assert len(checkpoints(tmp_path / "ck")) == 1
