@@ -79,3 +79,36 @@ def test_repro_a_stop_under_python_m_mpi4py_on_two_ranks_is_one_line_and_status_
     assert proc.returncode == 75, err
     assert len(lines) == 1 and lines[0].startswith("dqsim: checkpoint written to "), err
     assert len(checkpoints(tmp_path / "ck")) == 1
+
+
+#: A run of ``console_main`` in a process that sends itself SIGINT as the interpreter tears down (from an object
+#: freed with ``__main__``), with Python's own SIGINT handler to start with, as under an interactive shell.
+SIGINT_AT_TEARDOWN = """
+import os, signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)
+from dqsim.cli import console_main
+
+
+class SignalAtTeardown:
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGINT)
+
+
+keep = SignalAtTeardown()
+sys.exit(console_main(sys.argv[1:]))
+"""
+
+
+def test_repro_a_ctrl_c_while_a_finished_run_exits_leaves_its_exit_status(tmp_path):
+    """A Ctrl-C (SIGINT) that reached a one-rank run once it had its exit status, while Python tore down
+    (1.3-2.5 s on the loaded VM), ended the process by SIGINT's default action: status -2 (130 from a shell)
+    and no line, the output complete (the harness's SIGINT trials, qkd on 1 rank). SIGUSR1 and SIGTERM
+    were ignored there already."""
+    script = tmp_path / "sigint_at_teardown.py"
+    script.write_text(SIGINT_AT_TEARDOWN)
+    out = tmp_path / "x.h5"
+    proc = subprocess.run([sys.executable, str(script), "run", *BB84[:1], "--set", "qkd.pulses=200000",
+                           "--set", "qkd.batch_pulses=100000", "--set", "qkd.block_pulses=200000", "-o", str(out),
+                           "--quiet", "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\""],
+                          cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stderr == "" and out.exists(), (proc.returncode, proc.stderr)

@@ -71,16 +71,20 @@ def announce_held_stop_signals() -> None:
 
 
 def ignore_stop_signals() -> None:
-    """Ignore SIGUSR1 and SIGTERM once a ``run`` or ``resume`` has its exit status.
+    """Ignore SIGUSR1, SIGTERM and Ctrl-C (SIGINT) once a ``run`` or ``resume`` has its exit status.
 
     The interpreter gives them back their default action (end the process) as it starts tearing down,
     and the teardown (modules, MPI) took 1.3-2.5 s on a loaded VM: a stop signal then ended a finished
     run, its output or checkpoint complete, with status 138 or 143 (and ``mpiexec``'s "BAD TERMINATION"
-    banner) instead of 0 or 75, which SLURM's run_step counts as a failure. Ignored signals stay ignored
-    through it.
+    banner) instead of 0 or 75, which SLURM's run_step counts as a failure; a Ctrl-C, which a run takes as
+    SIGTERM, with status -2 (130 from a shell) and no line (until 2026-12-06). Ignored signals stay ignored
+    through it. A SIGINT that was ignored from the start (a job started with ``&`` from a script) or left
+    to its default action stays so; a second Ctrl-C to ``mpiexec`` still ends the ranks (its "force abort").
     """
     for sig in (signal.SIGUSR1, signal.SIGTERM):
         signal.signal(sig, signal.SIG_IGN)
+    if signal.getsignal(signal.SIGINT) not in (signal.SIG_IGN, signal.SIG_DFL, None):  # Python's or the run's
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def command_named(argv: list[str]) -> str | None:
