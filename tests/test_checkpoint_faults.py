@@ -112,3 +112,74 @@ def test_repro_a_ctrl_c_while_a_finished_run_exits_leaves_its_exit_status(tmp_pa
                            "--quiet", "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\""],
                           cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and proc.stderr == "" and out.exists(), (proc.returncode, proc.stderr)
+
+
+#: ``console_main`` on every rank; rank 1 sends itself SIGINT (Python's own handler, as under an interactive
+#: shell) once the world communicator is duplicated, as ``comm.MPIComm`` goes on to ``Split_type``: MPI runs,
+#: and the other rank goes on to that collective.
+CTRL_C_IN_COMM_INIT = """
+import linecache, os, signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)
+from dqsim.cli import console_main
+
+
+def trace(frame, event, arg):
+    if frame.f_code.co_name == "__init__" and frame.f_code.co_filename.endswith(os.path.join("comm", "__init__.py")):
+        return at_split
+    return None
+
+
+def at_split(frame, event, arg):
+    if event == "line" and "Split_type" in linecache.getline(frame.f_code.co_filename, frame.f_lineno):
+        sys.settrace(None)
+        os.kill(os.getpid(), signal.SIGINT)
+        return None
+    return at_split
+
+
+if os.environ.get("PMI_RANK") == "1":
+    sys.settrace(trace)
+sys.exit(console_main(sys.argv[1:]))
+"""
+
+
+def test_repro_a_ctrl_c_on_one_rank_while_mpi_starts_stops_with_a_checkpoint(tmp_path):
+    """A Ctrl-C that one rank took while ``comm.init`` started MPI (between the communicator's collectives)
+    ended that rank with ``dqsim: interrupted`` (130) and ``MPI_Finalize`` while the other waited for it in
+    the next collective: a hang (seen once in the harness's SIGINT trials on 2 ranks, with gdb: one rank in
+    ``PMPI_Comm_dup``, the other in ``PMPI_Finalize``). SIGINT now waits, blocked, until the run's own
+    handlers are in place, and is then a stop like SIGTERM: a checkpoint at the first cut, status 75."""
+    launcher = mpiexec_path()
+    if launcher is None:
+        pytest.skip("no mpiexec beside this Python; install the 'mpi' extra")
+    script = tmp_path / "ctrl_c_in_comm_init.py"
+    script.write_text(CTRL_C_IN_COMM_INIT)
+    proc = subprocess.Popen([launcher, "-n", "2", sys.executable, str(script), "run", *BB84, "-o",
+                             str(tmp_path / "x.h5"), "--quiet", "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\""],
+                            cwd=ROOT, env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        _out, err = proc.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        for pid in _process_tree(proc.pid):
+            os.kill(pid, signal.SIGKILL)
+        _out, err = proc.communicate()
+        raise AssertionError(f"the ranks hung after a Ctrl-C on one of them while MPI started:\n{err[-2000:]}")
+    lines = stderr_lines(err)
+    assert proc.returncode == 75, err
+    assert len(lines) == 1 and lines[0].startswith("dqsim: checkpoint written to "), err
+    assert len(checkpoints(tmp_path / "ck")) == 1
+
+
+def _process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants, deepest last (mpiexec starts each rank in a session of its own)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        try:
+            with open(f"/proc/{current}/task/{current}/children", encoding="ascii") as fh:
+                todo += [int(child) for child in fh.read().split()]
+        except OSError:
+            pass
+    return found

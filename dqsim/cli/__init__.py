@@ -87,6 +87,24 @@ def ignore_stop_signals() -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+def hold_ctrl_c() -> None:
+    """Keep a Ctrl-C (SIGINT) pending while a ``run`` or ``resume`` starts MPI, until :func:`release_ctrl_c`.
+
+    A ``KeyboardInterrupt`` there, between the collectives of :func:`dqsim.comm.init`, ended one rank
+    (``dqsim: interrupted``, ``MPI_Finalize``) while the others waited for it in the next collective: a
+    hang. Held, it is taken once the run's own handlers are in place, as a stop (a checkpoint at the
+    first cut), on every rank that got it.
+    """
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+
+
+def release_ctrl_c() -> None:
+    """Deliver a Ctrl-C held by :func:`hold_ctrl_c` (to the handler in place now) and take later ones at once."""
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def command_named(argv: list[str]) -> str | None:
     """The command a ``dqsim`` command line names, read before argparse is imported: its first argument that
     is not an option. ``dqsim`` itself takes only ``--version`` and ``--help``, neither with a value, and
