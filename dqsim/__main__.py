@@ -1,5 +1,5 @@
 """``python -m dqsim`` runs the command-line interface."""
 
-from dqsim.cli import console_main
+from dqsim.cli import console_main, exit_status
 
-raise SystemExit(console_main())
+raise SystemExit(exit_status(console_main()))

@@ -71,16 +71,38 @@ def announce_held_stop_signals() -> None:
 
 
 def ignore_stop_signals() -> None:
-    """Ignore SIGUSR1 and SIGTERM once a ``run`` or ``resume`` has its exit status.
+    """Ignore SIGUSR1, SIGTERM and Ctrl-C (SIGINT) once a ``run`` or ``resume`` has its exit status.
 
     The interpreter gives them back their default action (end the process) as it starts tearing down,
     and the teardown (modules, MPI) took 1.3-2.5 s on a loaded VM: a stop signal then ended a finished
     run, its output or checkpoint complete, with status 138 or 143 (and ``mpiexec``'s "BAD TERMINATION"
-    banner) instead of 0 or 75, which SLURM's run_step counts as a failure. Ignored signals stay ignored
-    through it.
+    banner) instead of 0 or 75, which SLURM's run_step counts as a failure; a Ctrl-C, which a run takes as
+    SIGTERM, with status -2 (130 from a shell) and no line (until 2026-12-06). Ignored signals stay ignored
+    through it. A SIGINT that was ignored from the start (a job started with ``&`` from a script) or left
+    to its default action stays so; a second Ctrl-C to ``mpiexec`` still ends the ranks (its "force abort").
     """
     for sig in (signal.SIGUSR1, signal.SIGTERM):
         signal.signal(sig, signal.SIG_IGN)
+    if signal.getsignal(signal.SIGINT) not in (signal.SIG_IGN, signal.SIG_DFL, None):  # Python's or the run's
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def hold_ctrl_c() -> None:
+    """Keep a Ctrl-C (SIGINT) pending while a ``run`` or ``resume`` starts MPI, until :func:`release_ctrl_c`.
+
+    A ``KeyboardInterrupt`` there, between the collectives of :func:`dqsim.comm.init`, ended one rank
+    (``dqsim: interrupted``, ``MPI_Finalize``) while the others waited for it in the next collective: a
+    hang. Held, it is taken once the run's own handlers are in place, as a stop (a checkpoint at the
+    first cut), on every rank that got it.
+    """
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+
+
+def release_ctrl_c() -> None:
+    """Deliver a Ctrl-C held by :func:`hold_ctrl_c` (to the handler in place now) and take later ones at once."""
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def command_named(argv: list[str]) -> str | None:
@@ -128,6 +150,24 @@ def console_main(argv: list[str] | None = None) -> int:
     status = call_handler(command, args)
     if args.command in STOPPABLE_COMMANDS:
         ignore_stop_signals()
+    return status
+
+
+def exit_status(status: int) -> int:
+    """``status``, once MPI has ended where the process's exit would turn it into ``MPI_Abort``.
+
+    The last step of ``python -m dqsim`` (``dqsim/__main__.py``): under
+    ``python -m mpi4py -m dqsim`` on several ranks a stop (75) or a refusal
+    (2), which every rank returns alike (:func:`dqsim.cli.main.guarded`),
+    came out with an ``Abort(75) on node 1 ...`` line per rank after
+    dqsim's one line (:func:`dqsim.comm.finalize`). A Ctrl-C's 130, which
+    one rank may return alone, is left to mpi4py's ``MPI_Abort``: it ends
+    the ranks that still wait for that one.
+    """
+    if status not in (0, EXIT_INTERRUPTED) and "dqsim.comm" in sys.modules:  # a command that used MPI, if any
+        from dqsim import comm  # noqa: PLC0415 - loaded already (this module imports only os, sys and signal)
+
+        comm.finalize()
     return status
 
 

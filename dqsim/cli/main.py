@@ -37,7 +37,8 @@ from dqsim import jobs
 from dqsim.engine import checkpoint
 from dqsim.engine.checkpoint import EXIT_CHECKPOINTED, EXIT_STOPPED, CheckpointStop, RunStopped, StopNotCheckpointed
 from dqsim.errors import DqsimError, RankCountError, count_of
-from dqsim.cli import EXIT_INTERRUPTED, call_handler, print_error, take_held_stop_signal  # (130: a second Ctrl-C)
+from dqsim.cli import (EXIT_INTERRUPTED, call_handler, hold_ctrl_c, print_error,  # (130: a second Ctrl-C)
+                       release_ctrl_c, take_held_stop_signal)
 from dqsim.cli.parser import build_parser, handler
 from dqsim.cli.progress import ProgressLog
 from dqsim import scenarios
@@ -72,12 +73,15 @@ def _init_comm():
 
 
 def cmd_run(args) -> int:
+    hold_ctrl_c()  # until the run's handlers: no rank leaves alone while MPI starts
     comm = _init_comm()
     if comm is None:
+        release_ctrl_c()
         return EXIT_BAD_INPUT
 
     def work() -> int:
         checkpoint.install_signal_handlers()  # from the start: a stop while the job loads still checkpoints
+        release_ctrl_c()
         _take_held_stop()
         job = jobs.load_job(args.job)
         overrides = list(args.set)
@@ -119,12 +123,15 @@ def _session(job, resume=None):
 
 
 def cmd_resume(args) -> int:
+    hold_ctrl_c()
     comm = _init_comm()
     if comm is None:
+        release_ctrl_c()
         return EXIT_BAD_INPUT
 
     def work() -> int:
         checkpoint.install_signal_handlers()  # before the checkpoint's bytes are checked (minutes for a large one)
+        release_ctrl_c()
         _take_held_stop()
         checkpoint_path = args.checkpoint
         while True:

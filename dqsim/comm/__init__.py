@@ -828,6 +828,22 @@ def _message_pieces(array: np.ndarray) -> Sequence[np.ndarray]:
     return [array[i : i + per] for i in range(0, array.size, per)] or [array]
 
 
+def finalize() -> None:
+    """End MPI in this process, where mpi4py started it and it still runs; else nothing.
+
+    For the last step of ``python -m dqsim`` (:func:`dqsim.cli.exit_status`),
+    on every rank, once each has its exit status and no message is left in
+    flight. Under mpi4py's runner (``python -m mpi4py -m dqsim``) a
+    non-zero status that reaches the interpreter's exit with MPI still
+    running becomes ``MPI_Abort``, which prints a line of its own on each
+    rank (``Abort(75) on node 0 ...``) beside dqsim's one line for a stop
+    or a refused checkpoint; a finalized MPI is left alone by it.
+    """
+    mpi = sys.modules.get("mpi4py.MPI")  # only where the run imported it: never imports MPI at an exit
+    if mpi is not None and mpi.Is_initialized() and not mpi.Is_finalized():
+        mpi.Finalize()
+
+
 def mpi_world_size() -> int:
     """Ranks in the job as the launcher announced them (1 without a launcher)."""
     for var in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE"):

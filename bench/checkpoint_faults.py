@@ -1,0 +1,585 @@
+"""Fault injection for checkpoints (invariant 6): kills, stops, damaged files and failed writes.
+
+For each scenario with checkpoints (qkd, repeater, dqc, trotter, cloud: small jobs from ``jobs/`` shrunk with
+``--set``, periodic checkpoints on) and each rank count asked for, an uninterrupted run gives the reference
+tables. Then, seeded by ``--seed``:
+
+* ``kill``: SIGKILL to the whole process group after a random delay (0 .. the reference's wall time), or
+  right after the k-th checkpoint temporary file (``*.tmp-*``) appears in the checkpoint folder (k random):
+  ``dqsim resume`` of the newest complete checkpoint (or the run again when there is none).
+* ``term`` / ``int``: SIGTERM / SIGINT at a random moment (to the launcher: ``dqsim`` on 1 rank, ``mpiexec`` on 2,
+  which passes it on): the run must end with status 75 and the one line ``dqsim: checkpoint written to ...``, or
+  0 (it had finished), or 130 for SIGINT while the command still loads; then resumed as for ``kill``.
+* ``int2``: SIGINT, then a second one 0-0.5 s later (a second Ctrl-C stops at once: status 130, or 75/0 when
+  the first had already stopped the run, or -2 when it ends a process the first had interrupted while loading; on several ranks MPICH's mpiexec takes a second Ctrl-C as "force
+  abort" and ends the ranks itself, so any status goes there); then resumed as for ``kill``.
+* ``double``: as ``kill``, and the resume is SIGKILLed too at a random moment, then the newest checkpoint resumed.
+
+Every trial's output must have every table but ``timing`` bit-identical (the same bytes) to the reference's,
+stderr must hold no traceback, and no command may hang (``--timeout``).
+
+``damage`` (1 rank's and 2 ranks' checkpoints of the ``dqc`` job, whose checkpoints hold state slabs): a copy of a
+checkpoint truncated, a byte flipped at a random offset of a random file, a 4 KiB page zeroed, one rank's slab
+file removed, two checkpoints' slab files swapped, a checkpoint of another job (another seed) renamed to this one's
+name: ``dqsim resume`` must exit 2 with one line on stderr, no traceback, within the timeout.
+
+``diskfull``: on 1 rank the run with its file size limited (``RLIMIT_FSIZE``, SIGXFSZ ignored, so a write past it
+fails with EFBIG) to a limit between the size of the smallest checkpoint file and of the largest; on 2 ranks (MPICH
+cannot start under such a limit: its shared-memory files) the checkpoint folder a tmpfs holding 1-3 checkpoints
+(ENOSPC; needs root for ``mount``, else skipped): a periodic checkpoint that fails
+must say so in one line (a warning), leave the previous checkpoint whole (it resumes to the reference), and the
+run ends cleanly (status 0 with the output, or status 2 with one line when the output cannot be written).
+
+Usage (from the repository root)::
+
+    PYTHONPATH=$PWD .venv/bin/python bench/checkpoint_faults.py                # 30 trials, 6 damaged, 1 full
+    PYTHONPATH=$PWD .venv/bin/python bench/checkpoint_faults.py --seed 1 --ranks 1 2 \
+        --trials kill=2,term=1,int=1,int2=1,double=1 --damage 12 --diskfull 3 --report bench/results/x.md
+
+Keep it short on a shared machine: each trial runs the job about twice (a trial takes 10-30 s on the loaded
+2-core VM). Exit status 1 when any trial failed; failed trials keep their folder (with ``stderr.txt``) under
+``--work``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import random
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from dqsim.io import open_run  # noqa: E402
+
+PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
+MPIEXEC = str(Path(PYTHON).parent / "mpiexec")
+
+
+@dataclasses.dataclass(frozen=True)
+class Scenario:
+    """A small job with periodic checkpoints: the job file, its ``--set`` options and the checkpoint period."""
+
+    job: str
+    sets: tuple[str, ...]
+    every_sim_s: float
+
+
+SCENARIOS = {
+    "qkd": Scenario("jobs/bb84_decoy_50km.toml", ("qkd.pulses=2000000", "qkd.batch_pulses=250000",
+                                                  "qkd.block_pulses=1000000"), 0.001),
+    "repeater": Scenario("jobs/repeater_chain.toml", ("chain.num_links=[2]", "chain.total_distance_km=[40.0]",
+                                                      "chain.num_pairs=200", 'chain.swapping="nested"',
+                                                      "chain.purification_rounds=1", "chain.cutoff_s=0.002"), 0.05),
+    "dqc": Scenario("jobs/dqc_ghz_4qpu.toml", ("simulation.store_shots=true", 'circuit.generator="random"',
+                                               "circuit.depth=6", "distribution.assignment=[0, 0, 1, 1, 2, 2, 3, 3]"),
+                    0.0008),
+    "trotter": Scenario("jobs/ising_trotter_4qpu.toml", ("evolution.num_points=3", "simulation.trajectories=1",
+                                                         "simulation.shots=100"), 0.0005),
+    "cloud": Scenario("jobs/cloud_queue.toml", (), 0.0001),
+}
+
+#: Tables whose values depend on the machine (wall times), left out of the comparison.
+UNCOMPARED = {"timing"}
+
+
+def child_env() -> dict:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1",
+               OPENBLAS_NUM_THREADS="1")
+    env.pop("DQSIM_READY_DIR", None)
+    return env
+
+
+#: How each rank starts dqsim on several ranks: ``python -m mpi4py -m dqsim`` or ``python -m dqsim`` (--launch).
+LAUNCH = {"mpi4py": ["-m", "mpi4py", "-m", "dqsim"], "dqsim": ["-m", "dqsim"]}
+RANK_COMMAND = LAUNCH["mpi4py"]
+
+
+def command(ranks: int, args: list[str]) -> list[str]:
+    if ranks == 1:
+        return [PYTHON, "-m", "dqsim", *args]
+    return [MPIEXEC, "-n", str(ranks), PYTHON, *RANK_COMMAND, *args]
+
+
+def job_args(scenario: Scenario, folder: Path, output: Path, *, checkpoints: bool = True,
+             extra: tuple[str, ...] = ()) -> list[str]:
+    args = ["run", str(ROOT / scenario.job), "-o", str(output), "--quiet"]
+    for option in scenario.sets + extra:
+        args += ["--set", option]
+    if checkpoints:
+        args += ["--set", f"checkpoint.every_sim_s={scenario.every_sim_s}",
+                 "--set", f'checkpoint.directory="{folder / "ck"}"', "--set", "checkpoint.keep=3"]
+    return args
+
+
+@dataclasses.dataclass
+class Outcome:
+    status: int | None  # None: it hung and was killed
+    stderr: str
+    wall_s: float
+
+
+def default_sigint(then=None):
+    """A child's setup: SIGINT back to its default action (a harness started with ``&`` from a script has it
+    ignored, and so would every run it starts: Python then takes no Ctrl-C), then ``then()``."""
+    def setup():
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        if then is not None:
+            then()
+    return setup
+
+
+def start(ranks: int, args: list[str], preexec=None) -> subprocess.Popen:
+    return subprocess.Popen(command(ranks, args), cwd=ROOT, env=child_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=default_sigint(preexec))
+
+
+def finish(proc: subprocess.Popen, timeout_s: float, began: float) -> Outcome:
+    try:
+        _out, err = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        kill_tree(proc.pid)
+        _out, err = proc.communicate()
+        return Outcome(None, err, time.monotonic() - began)
+    return Outcome(proc.returncode, err, time.monotonic() - began)
+
+
+def run(ranks: int, args: list[str], timeout_s: float, preexec=None) -> Outcome:
+    began = time.monotonic()
+    return finish(start(ranks, args, preexec), timeout_s, began)
+
+
+def checkpoints(folder: Path) -> list[Path]:
+    """Complete checkpoints (with a manifest), oldest first (their names sort by engine run, then boundary)."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.glob("*.h5")
+                  if ".slab" not in p.name and p.with_name(p.name[:-3] + ".manifest.json").exists())
+
+
+def temporary_files(folder: Path) -> list[str]:
+    return [p.name for p in folder.glob("*.tmp-*")] if folder.is_dir() else []
+
+
+def differences(reference: Path, other: Path) -> list[str]:
+    """Tables (but UNCOMPARED) whose bytes differ between two run files; [] when all are the same."""
+    try:
+        a, b = open_run(reference), open_run(other)
+    except Exception as exc:  # noqa: BLE001 - a harness reports what it finds
+        return [f"unreadable: {exc}"]
+    names = [n for n in a.tables if n not in UNCOMPARED]
+    found = [f"missing table {n}" for n in names if n not in b.tables]
+    for name in names:
+        if name in b.tables:
+            x, y = a.table(name), b.table(name)
+            if x.dtype != y.dtype or x.shape != y.shape or x.tobytes() != y.tobytes():
+                found.append(f"table {name} differs")
+    return found
+
+
+def traceback_in(text: str) -> bool:
+    return "Traceback" in text
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (from /proc): hydra starts each rank in a session of its own, so the
+    launcher's process group does not hold them."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as fh:
+                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo += children.get(current, [])
+    return found
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL to ``pid`` and every process below it (a node that dies: launcher and ranks at once)."""
+    for each in reversed(process_tree(pid)):
+        try:
+            os.kill(each, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def signal_at(proc: subprocess.Popen, how: str) -> None:
+    """SIGKILL to the launcher and every rank; SIGTERM and SIGINT to the launcher (which passes them on)."""
+    try:
+        if how == "kill":
+            kill_tree(proc.pid)
+        else:
+            os.kill(proc.pid, signal.SIGTERM if how == "term" else signal.SIGINT)
+    except ProcessLookupError:
+        pass
+
+
+def interrupt(rng: random.Random, proc: subprocess.Popen, how: str, folder: Path, wall_s: float) -> str:
+    """Wait for a random moment (or, for half of the kills, the k-th temporary file), then signal; say when."""
+    began = time.monotonic()
+    ck = folder / "ck"
+    if how == "kill" and rng.random() < 0.5:
+        wanted, seen, last = rng.randint(1, 4), set(), ()
+        while proc.poll() is None and time.monotonic() - began < 3 * wall_s + 30:
+            names = tuple(temporary_files(ck))
+            if names and names != last:
+                seen.update(names)
+                last = names
+                if len(seen) >= wanted:
+                    signal_at(proc, how)
+                    return f"at temporary file #{len(seen)} ({names[0]})"
+            time.sleep(0.001)
+        return f"run ended before temporary file #{wanted} (seen {len(seen)})"
+    delay = rng.uniform(0.0, wall_s)
+    while proc.poll() is None and time.monotonic() - began < delay:
+        time.sleep(0.005)
+    if how == "int2":  # an impatient user: Ctrl-C, then another one while the run checkpoints
+        again = rng.uniform(0.0, 0.5)
+        signal_at(proc, "int")
+        time.sleep(again)
+        signal_at(proc, "int")
+        return f"after {delay:.2f} s and {again:.2f} s more"
+    signal_at(proc, how)
+    return f"after {delay:.2f} s"
+
+
+def resume_or_rerun(scenario: Scenario, ranks: int, folder: Path, output: Path, timeout_s: float,
+                    kill_after_s: float | None = None) -> tuple[str, Outcome]:
+    found = checkpoints(folder / "ck")
+    if found:
+        args, what = ["resume", str(found[-1]), "-o", str(output), "--quiet"], f"resume {found[-1].name[-40:]}"
+    else:
+        args, what = job_args(scenario, folder, output), "rerun (no checkpoint)"
+    began = time.monotonic()
+    proc = start(ranks, args)
+    if kill_after_s is not None:
+        while proc.poll() is None and time.monotonic() - began < kill_after_s:
+            time.sleep(0.005)
+        signal_at(proc, "kill")
+    return what, finish(proc, timeout_s, began)
+
+
+def trial(rng: random.Random, name: str, scenario: Scenario, ranks: int, how: str, reference: Path, wall_s: float,
+          work: Path, timeout_s: float) -> dict:
+    folder = Path(tempfile.mkdtemp(prefix=f"{name}-{ranks}-{how}-", dir=work))
+    began = time.monotonic()
+    proc = start(ranks, job_args(scenario, folder, folder / "interrupted.h5"))
+    when = interrupt(rng, proc, "kill" if how == "double" else how, folder, wall_s)
+    first = finish(proc, timeout_s, began)
+    problems = []
+    if first.status is None:
+        problems.append("interrupted run hung")
+    if traceback_in(first.stderr):
+        problems.append("traceback in interrupted run")
+    if how in ("term", "int", "int2"):
+        last = first.stderr.strip().splitlines()[-1:] or [""]
+        if first.status == 75 and not last[0].startswith("dqsim: checkpoint written to "):
+            problems.append(f"stopped without the checkpoint line: {last[0]!r}")
+        # a second SIGINT to mpiexec is hydra's own "force abort" (it ends the ranks: 255 and its lines, or 2)
+        # a second Ctrl-C that comes as the process ends after the first (while loading: "dqsim: interrupted")
+        # ends it by SIGINT (-2; a shell says 130 either way)
+        allowed = (0, 75, 130, -signal.SIGINT) if how == "int2" else (0, 75, 130)
+        if first.status not in allowed and first.status is not None and not (how == "int2" and ranks > 1):
+            problems.append(f"{how} gave status {first.status}: {first.stderr.strip()[-300:]!r}")
+    said = (first.stderr.strip().splitlines() or [""])[-1][:70] if how in ("term", "int", "int2") else ""
+    steps = [f"{how} {when}: status {first.status}{f' ({said!r})' if said else ''}, "
+             f"{len(checkpoints(folder / 'ck'))} checkpoints"]
+    output = folder / "interrupted.h5"
+    if first.status != 0:
+        if how == "double":
+            what, second = resume_or_rerun(scenario, ranks, folder, folder / "resumed.h5", timeout_s,
+                                           kill_after_s=rng.uniform(0.0, 1.3 * wall_s))
+            steps.append(f"{what} killed: status {second.status}")
+            if second.status is None or traceback_in(second.stderr):
+                problems.append(f"killed resume: status {second.status} {second.stderr.strip()[-300:]!r}")
+        output = folder / "resumed.h5"
+        output.unlink(missing_ok=True)
+        what, outcome = resume_or_rerun(scenario, ranks, folder, output, timeout_s)
+        steps.append(f"{what}: status {outcome.status}")
+        if outcome.status != 0:
+            problems.append(f"{what}: status {outcome.status} {outcome.stderr.strip()[-400:]!r}")
+    if not problems:
+        problems += differences(reference, output)
+    keep_or_remove(folder, problems, first.stderr)
+    return {"scenario": name, "ranks": ranks, "kind": how, "steps": "; ".join(steps),
+            "problems": problems, "folder": str(folder)}
+
+
+def keep_or_remove(folder: Path, problems: list[str], stderr: str) -> None:
+    """Remove a trial's folder when it passed; else keep it, with the first command's stderr in ``stderr.txt``."""
+    if problems:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "stderr.txt").write_text(stderr)
+    else:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+# ---- damaged checkpoints ----------------------------------------------------------------------------------
+
+
+def checkpoint_files(path: Path) -> list[Path]:
+    stem = path.name[:-3]
+    return [path, *sorted(path.parent.glob(stem + ".slab*.h5")), path.with_name(stem + ".manifest.json")]
+
+
+def copy_checkpoint(path: Path, folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    for f in checkpoint_files(path):
+        shutil.copy(f, folder / f.name)
+    return folder / path.name
+
+
+def damage_trials(rng: random.Random, ranks: int, work: Path, num: int, timeout_s: float) -> list[dict]:
+    """``num`` damaged copies of checkpoints of the dqc job written on ``ranks`` ranks, each resumed once."""
+    scenario = SCENARIOS["dqc"]
+    base = work / f"damage-{ranks}"
+    made = run(ranks, job_args(scenario, base, base / "full.h5") + ["--set", "checkpoint.keep=20"], timeout_s)
+    other = work / f"damage-{ranks}-other"
+    run(ranks, job_args(scenario, other, other / "full.h5", extra=("run.seed=99",)) + ["--set", "checkpoint.keep=20"],
+        timeout_s)
+    found, foreign = checkpoints(base / "ck"), checkpoints(other / "ck")
+    if made.status != 0 or len(found) < 2 or not foreign:
+        return [{"scenario": "dqc", "ranks": ranks, "kind": "damage", "steps": "setup",
+                 "problems": [f"setup failed: {made.status} {made.stderr[-300:]!r}"], "folder": str(base)}]
+    kinds = ["truncate", "flip", "zero-page", "remove-slab", "swap-slabs", "other-job"]
+    results = []
+    for index in range(num):
+        kind = kinds[index % len(kinds)]
+        folder = work / f"damage-{ranks}-{index:02d}-{kind}"
+        source = found[rng.randrange(len(found) - 1)]
+        target = copy_checkpoint(source, folder)
+        files = checkpoint_files(target)
+        detail = ""
+        if kind in ("truncate", "flip", "zero-page"):
+            for _ in range(50):  # a page of a slab may hold only zero amplitudes: damage that changes bytes
+                victim = rng.choice(files)
+                size = victim.stat().st_size
+                before = victim.read_bytes()
+                data = bytearray(before)
+                if kind == "truncate":
+                    keep = rng.randrange(size)
+                    del data[keep:]
+                    detail = f"{victim.name[-24:]} cut to {keep} of {size} B"
+                elif kind == "flip":
+                    offset = rng.randrange(size)
+                    data[offset] ^= 1 << rng.randrange(8)
+                    detail = f"{victim.name[-24:]} bit flipped at {offset} of {size}"
+                else:
+                    offset = rng.randrange(0, max(size - 4096, 1))
+                    data[offset:offset + 4096] = bytes(len(data[offset:offset + 4096]))
+                    detail = f"{victim.name[-24:]} 4 KiB zeroed at {offset} of {size}"
+                if bytes(data) != before:
+                    break
+            victim.write_bytes(bytes(data))
+        elif kind == "remove-slab":
+            slabs = [f for f in files if ".slab" in f.name]
+            victim = rng.choice(slabs)
+            victim.unlink()
+            detail = f"{victim.name[-16:]} removed of {len(slabs)}"
+        elif kind == "swap-slabs":
+            # a slab of another checkpoint of the run whose bytes differ (a slab of idle padding qubits holds
+            # zero amplitudes at every cut: swapping those changes nothing)
+            mine = [f for f in files if ".slab" in f.name]
+            pairs = [(index_, other_slab) for second in found if second != source
+                     for index_, other_slab in enumerate(sorted(second.parent.glob(second.name[:-3] + ".slab*.h5")))
+                     if index_ < len(mine) and other_slab.read_bytes() != mine[index_].read_bytes()]
+            if not pairs:
+                shutil.rmtree(folder)
+                continue
+            pick, other_slab = rng.choice(pairs)
+            shutil.copy(other_slab, mine[pick])
+            detail = f"slab {pick} from {other_slab.name[-40:]}"
+        else:
+            other_source = rng.choice(foreign)
+            shutil.rmtree(folder)
+            copied = copy_checkpoint(other_source, folder)
+            # give every file the damaged job's name: the other job's checkpoint under this one's name
+            for f in checkpoint_files(copied):
+                f.rename(folder / f.name.replace(other_source.name[:-3], target.name[:-3]))
+            detail = f"{other_source.name[-40:]} renamed"
+        outcome = run(ranks, ["resume", str(target), "-o", str(folder / "x.h5"), "--quiet"], timeout_s)
+        lines = outcome.stderr.strip().splitlines()
+        problems = []
+        if outcome.status != 2 or len(lines) != 1 or traceback_in(outcome.stderr) or (folder / "x.h5").exists():
+            problems.append(f"status {outcome.status}, {len(lines)} lines: {outcome.stderr.strip()[-400:]!r}")
+        results.append({"scenario": "dqc", "ranks": ranks, "kind": f"damage:{kind}", "steps": detail + (
+            f" -> {lines[-1][:110]!r}" if lines else ""), "problems": problems, "folder": str(folder)})
+        keep_or_remove(folder, problems, outcome.stderr)
+    return results
+
+
+# ---- failed writes ------------------------------------------------------------------------------------------
+
+
+def limit_file_size(limit: int):
+    def limit_it():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return limit_it
+
+
+def mount_tmpfs(folder: Path, size_bytes: int) -> bool:
+    """A tmpfs of ``size_bytes`` (whole pages) at ``folder``, for a full disk (ENOSPC); False where none can be
+    mounted (not root, no ``mount``)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={-(-size_bytes // 4096) * 4096}", "tmpfs",
+                           str(folder)], capture_output=True)
+    return done.returncode == 0
+
+
+def diskfull_trials(rng: random.Random, ranks: int, work: Path, num: int, names: list[str], timeout_s: float,
+                    references: dict) -> list[dict]:
+    """A full disk: on 1 rank the run's file size limited (RLIMIT_FSIZE, SIGXFSZ ignored: EFBIG) between its
+    smallest and largest checkpoint file; on several ranks (MPICH's shared-memory files fail under such a
+    limit at MPI_Init) the checkpoint folder a tmpfs of 1-3 checkpoints' bytes (ENOSPC), where it can be
+    mounted. The run must warn in one line per failed checkpoint, end with its output (status 0) or in one
+    line (status 2), and its newest complete checkpoint must resume to the reference's tables."""
+    results = []
+    for index in range(num):
+        name = names[index % len(names)]
+        scenario = SCENARIOS[name]
+        probe = work / f"full-probe-{name}-{ranks}"
+        if not probe.exists():
+            run(ranks, job_args(scenario, probe, probe / "out.h5") + ["--set", "checkpoint.keep=100"], timeout_s)
+        made = checkpoints(probe / "ck")
+        sizes = sorted(f.stat().st_size for f in (probe / "ck").glob("*.h5"))
+        if not sizes or not made:
+            continue
+        folder = work / f"full-{name}-{ranks}-{index}"
+        mounted, preexec = False, None
+        if ranks == 1:
+            limit = rng.randint(sizes[0] if sizes[0] < sizes[-1] else 1, sizes[-1])
+            how, preexec = f"RLIMIT_FSIZE {limit} B", limit_file_size(limit)
+        else:
+            one = sum(f.stat().st_size for f in checkpoint_files(made[0]) if f.exists())
+            size = rng.randint(one, 3 * one)
+            mounted = mount_tmpfs(folder / "ck", size)
+            if not mounted:
+                continue
+            how = f"tmpfs of {-(-size // 4096) * 4} KiB for checkpoints of ~{one // 1024} KiB"
+        try:
+            outcome = run(ranks, job_args(scenario, folder, folder / "out.h5"), timeout_s, preexec=preexec)
+            lines = outcome.stderr.strip().splitlines()
+            problems = []
+            if outcome.status is None or traceback_in(outcome.stderr):
+                problems.append(f"status {outcome.status}: {outcome.stderr.strip()[-600:]!r}")
+            elif outcome.status == 0:
+                if not (folder / "out.h5").exists():
+                    problems.append("status 0 without output")
+                else:
+                    problems += differences(references[(name, ranks)], folder / "out.h5")
+            elif outcome.status != 2 or not lines or not lines[-1].startswith("dqsim: error: "):
+                problems.append(f"status {outcome.status}: {outcome.stderr.strip()[-600:]!r}")
+            warned = [line for line in lines if "checkpoint" in line.lower()]
+            found = checkpoints(folder / "ck")
+            if found and not problems:
+                what, resumed = resume_or_rerun(scenario, ranks, folder, folder / "resumed.h5", timeout_s)
+                if resumed.status != 0:
+                    problems.append(f"{what} of the kept checkpoint: {resumed.status} {resumed.stderr[-300:]!r}")
+                else:
+                    problems += differences(references[(name, ranks)], folder / "resumed.h5")
+        finally:
+            if mounted:
+                subprocess.run(["umount", str(folder / "ck")], capture_output=True)
+        results.append({"scenario": name, "ranks": ranks, "kind": "diskfull",
+                        "steps": f"{how}: status {outcome.status}, {len(warned)} checkpoint lines "
+                                 f"({(warned or [''])[0][:100]!r}), {len(found)} checkpoints kept"
+                                 f"{', the newest resumed' if found else ''}",
+                        "problems": problems, "folder": str(folder)})
+        keep_or_remove(folder, problems, outcome.stderr)
+    return results
+
+
+# ---- main ---------------------------------------------------------------------------------------------------
+
+
+def report(rows: list[dict], args, load: str, elapsed_s: float) -> str:
+    lines = [f"seed {args.seed}, ranks {args.ranks} (launch: {args.launch}), scenarios {', '.join(args.scenarios)}, trials {args.trials}, "
+             f"damage {args.damage}, diskfull {args.diskfull}; {elapsed_s:.0f} s; load before/after: {load}", "",
+             "| scenario | ranks | kind | what happened | verdict |", "|---|---|---|---|---|"]
+    for row in rows:
+        verdict = "ok" if not row["problems"] else "FAIL: " + "; ".join(row["problems"]).replace("|", "/")
+        lines.append(f"| {row['scenario']} | {row['ranks']} | {row['kind']} | {row['steps'].replace('|', '/')} | "
+                     f"{verdict} |")
+    failed = sum(bool(r["problems"]) for r in rows)
+    lines += ["", f"{len(rows) - failed} of {len(rows)} trials passed."]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--ranks", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=list(SCENARIOS))
+    parser.add_argument("--trials", default="kill=1,term=1,double=1",
+                        help="trials per scenario and rank count, e.g. kill=2,term=1,int=1,int2=1,double=1")
+    parser.add_argument("--damage", type=int, default=6, help="damaged checkpoints per rank count")
+    parser.add_argument("--diskfull", type=int, default=1, help="runs with a file-size limit per rank count")
+    parser.add_argument("--launch", choices=list(LAUNCH), default="mpi4py",
+                        help="how mpiexec starts each rank: python -m mpi4py -m dqsim, or python -m dqsim")
+    parser.add_argument("--timeout", type=float, default=180.0, help="a command running longer has hung, s")
+    parser.add_argument("--work", default=None, help="folder for the runs (default: a new temporary one)")
+    parser.add_argument("--report", default=None, help="append the markdown table to this file")
+    args = parser.parse_args()
+    global RANK_COMMAND  # noqa: PLW0603 - a script's one setting
+    RANK_COMMAND = LAUNCH[args.launch]
+    rng = random.Random(args.seed)
+    work = Path(args.work or tempfile.mkdtemp(prefix="checkpoint_faults-"))
+    work.mkdir(parents=True, exist_ok=True)
+    load = os.getloadavg()
+    began = time.monotonic()
+    plan = [(kind, int(count)) for kind, count in (item.split("=") for item in args.trials.split(",") if item)]
+    rows, references = [], {}
+    for name in args.scenarios:
+        for ranks in args.ranks:
+            folder = work / f"reference-{name}-{ranks}"
+            outcome = run(ranks, job_args(SCENARIOS[name], folder, folder / "full.h5", checkpoints=False),
+                          args.timeout)
+            if outcome.status != 0:
+                rows.append({"scenario": name, "ranks": ranks, "kind": "reference", "steps": "",
+                             "problems": [f"reference run: {outcome.status} {outcome.stderr[-300:]!r}"]})
+                continue
+            references[(name, ranks)] = folder / "full.h5"
+            for kind, count in plan:
+                for _ in range(count):
+                    row = trial(rng, name, SCENARIOS[name], ranks, kind, folder / "full.h5", outcome.wall_s, work,
+                                args.timeout)
+                    print(row, flush=True)
+                    rows.append(row)
+    for ranks in args.ranks:
+        if args.damage:
+            for row in damage_trials(rng, ranks, work, args.damage, args.timeout):
+                print(row, flush=True)
+                rows.append(row)
+        if args.diskfull:
+            names = [n for n in args.scenarios if (n, ranks) in references]
+            for row in diskfull_trials(rng, ranks, work, args.diskfull, names, args.timeout, references):
+                print(row, flush=True)
+                rows.append(row)
+    text = report(rows, args, f"{load[0]:.2f} / {os.getloadavg()[0]:.2f}", time.monotonic() - began)
+    print(text)
+    if args.report:
+        with open(args.report, "a", encoding="utf-8") as fh:
+            fh.write(text)
+    return 1 if any(r["problems"] for r in rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,185 @@
+"""Defects found by the checkpoint fault-injection harness (bench/checkpoint_faults.py).
+
+Each test reproduces one defect in a small seeded case; the harness's trials and their outcomes are in
+bench/results/checkpoint_faults-vm-20261206.md.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from mpi_helper import ROOT, child_env, mpiexec_path, run_here
+from run_files import checkpoints
+
+#: A BB84 job of a few seconds with a checkpoint at each of its first milliseconds of simulated time.
+BB84 = ["jobs/bb84_decoy_50km.toml", "--set", "qkd.pulses=2000000", "--set", "qkd.batch_pulses=250000",
+        "--set", "qkd.block_pulses=1000000"]
+
+
+def mpi4py_launch(ranks: int) -> list[str]:
+    """``mpiexec -n RANKS python -m mpi4py -m dqsim`` (skips without the venv's mpiexec)."""
+    launcher = mpiexec_path()
+    if launcher is None:
+        pytest.skip("no mpiexec beside this Python; install the 'mpi' extra")
+    return [launcher, "-n", str(ranks), sys.executable, "-m", "mpi4py", "-m", "dqsim"]
+
+
+def stderr_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def bb84_checkpoint(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("faults_bb84")
+    run_here(["run", *BB84, "-o", folder / "full.h5", "--quiet", "--set", "checkpoint.every_sim_s=0.001",
+              "--set", f"checkpoint.directory=\"{folder / 'ck'}\"", "--set", "checkpoint.keep=2"])
+    return checkpoints(folder / "ck")[-1]
+
+
+def test_repro_a_damaged_checkpoint_under_python_m_mpi4py_on_two_ranks_is_refused_in_one_line(
+        bb84_checkpoint, tmp_path):
+    """mpi4py's runner turned the refusal's status 2 into MPI_Abort at exit: a line ``Abort(2) on node 1 (rank 1
+    in comm 0): application called MPI_Abort(MPI_COMM_WORLD, 2) - process 1`` after dqsim's one line."""
+    for f in bb84_checkpoint.parent.glob(bb84_checkpoint.name[:-3] + ".*"):
+        (tmp_path / f.name).write_bytes(f.read_bytes())
+    damaged = tmp_path / bb84_checkpoint.name
+    with open(damaged, "r+b") as fh:
+        fh.truncate(damaged.stat().st_size // 2)
+    proc = subprocess.run([*mpi4py_launch(2), "resume", str(damaged), "-o", str(tmp_path / "x.h5"), "--quiet"],
+                          cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=120)
+    lines = stderr_lines(proc.stderr)
+    assert proc.returncode == 2, proc.stderr
+    assert len(lines) == 1 and lines[0].startswith("dqsim: error: ") and "truncated" in lines[0], proc.stderr
+    assert not (tmp_path / "x.h5").exists()
+
+
+def test_repro_a_stop_under_python_m_mpi4py_on_two_ranks_is_one_line_and_status_75(tmp_path):
+    """SIGUSR1 to mpiexec (passed on to both ranks) once both hold the stop signals: a checkpoint, status 75 and
+    the one line naming it, without mpi4py's ``Abort(75) on node ...`` lines."""
+    ready = tmp_path / "ready"
+    ready.mkdir()
+    env = dict(child_env(), DQSIM_READY_DIR=str(ready))
+    proc = subprocess.Popen([*mpi4py_launch(2), "run", *BB84, "-o", str(tmp_path / "x.h5"), "--quiet",
+                             "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\""], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        while len(list(ready.iterdir())) < 2 and proc.poll() is None:
+            time.sleep(0.01)
+        os.kill(proc.pid, signal.SIGUSR1)
+        _out, err = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    lines = stderr_lines(err)
+    assert proc.returncode == 75, err
+    assert len(lines) == 1 and lines[0].startswith("dqsim: checkpoint written to "), err
+    assert len(checkpoints(tmp_path / "ck")) == 1
+
+
+#: A run of ``console_main`` in a process that sends itself SIGINT as the interpreter tears down (from an object
+#: freed with ``__main__``), with Python's own SIGINT handler to start with, as under an interactive shell.
+SIGINT_AT_TEARDOWN = """
+import os, signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)
+from dqsim.cli import console_main
+
+
+class SignalAtTeardown:
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGINT)
+
+
+keep = SignalAtTeardown()
+sys.exit(console_main(sys.argv[1:]))
+"""
+
+
+def test_repro_a_ctrl_c_while_a_finished_run_exits_leaves_its_exit_status(tmp_path):
+    """A Ctrl-C (SIGINT) that reached a one-rank run once it had its exit status, while Python tore down
+    (1.3-2.5 s on the loaded VM), ended the process by SIGINT's default action: status -2 (130 from a shell)
+    and no line, the output complete (the harness's SIGINT trials, qkd on 1 rank). SIGUSR1 and SIGTERM
+    were ignored there already."""
+    script = tmp_path / "sigint_at_teardown.py"
+    script.write_text(SIGINT_AT_TEARDOWN)
+    out = tmp_path / "x.h5"
+    proc = subprocess.run([sys.executable, str(script), "run", *BB84[:1], "--set", "qkd.pulses=200000",
+                           "--set", "qkd.batch_pulses=100000", "--set", "qkd.block_pulses=200000", "-o", str(out),
+                           "--quiet", "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\""],
+                          cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stderr == "" and out.exists(), (proc.returncode, proc.stderr)
+
+
+#: ``console_main`` on every rank; rank 1 sends itself SIGINT (Python's own handler, as under an interactive
+#: shell) once the world communicator is duplicated, as ``comm.MPIComm`` goes on to ``Split_type``: MPI runs,
+#: and the other rank goes on to that collective.
+CTRL_C_IN_COMM_INIT = """
+import linecache, os, signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)
+from dqsim.cli import console_main
+
+
+def trace(frame, event, arg):
+    if frame.f_code.co_name == "__init__" and frame.f_code.co_filename.endswith(os.path.join("comm", "__init__.py")):
+        return at_split
+    return None
+
+
+def at_split(frame, event, arg):
+    if event == "line" and "Split_type" in linecache.getline(frame.f_code.co_filename, frame.f_lineno):
+        sys.settrace(None)
+        os.kill(os.getpid(), signal.SIGINT)
+        return None
+    return at_split
+
+
+if os.environ.get("PMI_RANK") == "1":
+    sys.settrace(trace)
+sys.exit(console_main(sys.argv[1:]))
+"""
+
+
+def test_repro_a_ctrl_c_on_one_rank_while_mpi_starts_stops_with_a_checkpoint(tmp_path):
+    """A Ctrl-C that one rank took while ``comm.init`` started MPI (between the communicator's collectives)
+    ended that rank with ``dqsim: interrupted`` (130) and ``MPI_Finalize`` while the other waited for it in
+    the next collective: a hang (seen once in the harness's SIGINT trials on 2 ranks, with gdb: one rank in
+    ``PMPI_Comm_dup``, the other in ``PMPI_Finalize``). SIGINT now waits, blocked, until the run's own
+    handlers are in place, and is then a stop like SIGTERM: a checkpoint at the first cut, status 75."""
+    launcher = mpiexec_path()
+    if launcher is None:
+        pytest.skip("no mpiexec beside this Python; install the 'mpi' extra")
+    script = tmp_path / "ctrl_c_in_comm_init.py"
+    script.write_text(CTRL_C_IN_COMM_INIT)
+    proc = subprocess.Popen([launcher, "-n", "2", sys.executable, str(script), "run", *BB84, "-o",
+                             str(tmp_path / "x.h5"), "--quiet", "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\""],
+                            cwd=ROOT, env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        _out, err = proc.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        for pid in _process_tree(proc.pid):
+            os.kill(pid, signal.SIGKILL)
+        _out, err = proc.communicate()
+        raise AssertionError(f"the ranks hung after a Ctrl-C on one of them while MPI started:\n{err[-2000:]}")
+    lines = stderr_lines(err)
+    assert proc.returncode == 75, err
+    assert len(lines) == 1 and lines[0].startswith("dqsim: checkpoint written to "), err
+    assert len(checkpoints(tmp_path / "ck")) == 1
+
+
+def _process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants, deepest last (mpiexec starts each rank in a session of its own)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        try:
+            with open(f"/proc/{current}/task/{current}/children", encoding="ascii") as fh:
+                todo += [int(child) for child in fh.read().split()]
+        except OSError:
+            pass
+    return found
