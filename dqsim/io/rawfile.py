@@ -16,6 +16,7 @@ import ctypes
 import errno
 import os
 import sys
+from typing import Any
 
 import numpy as np
 
@@ -52,16 +53,18 @@ def start_writeback(fd: int, offset: int, length: int) -> None:
     _SYNC_FILE_RANGE(fd, offset, length, _SYNC_FILE_RANGE_WRITE)  # a failure is left to the fsync
 
 
-def _load_sync_file_range():
+def linux_libc_function(name: str, argtypes: list) -> Any:
+    """The C library's function ``name`` (returning ``int``, ``errno`` kept for ``ctypes.get_errno``), on Linux;
+    ``None`` elsewhere or where the library lacks it."""
     if not sys.platform.startswith("linux"):
         return None
     try:
-        function = ctypes.CDLL(None, use_errno=True).sync_file_range
+        function = getattr(ctypes.CDLL(None, use_errno=True), name)
     except (OSError, AttributeError):
         return None
-    function.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    function.argtypes = argtypes
     function.restype = ctypes.c_int
     return function
 
 
-_SYNC_FILE_RANGE = _load_sync_file_range()
+_SYNC_FILE_RANGE = linux_libc_function("sync_file_range", [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint])

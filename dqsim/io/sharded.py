@@ -53,7 +53,6 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
@@ -62,7 +61,7 @@ import h5py
 import numpy as np
 
 from dqsim.errors import DqsimError
-from dqsim.io import encoding, manifest
+from dqsim.io import encoding, manifest, rawfile
 from dqsim.io.atomic import folder_error, temporary_path, write_failure_reason
 from dqsim.io.slabs import (READ_CHUNK_AMPLITUDES, SLAB_DATASET, STATE_PIECE_AMPLITUDES, StateSlabs, WrittenSlab,
                             check_state_shape, host_pieces, state_attrs, write_slab_file)
@@ -558,20 +557,7 @@ def reserve_blocks(path: Path, offset: int, length: int) -> str | None:
         os.close(fd)
 
 
-def _load_fallocate():
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        function = libc.fallocate
-    except (OSError, AttributeError):
-        return None
-    function.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
-    function.restype = ctypes.c_int
-    return function
-
-
-_FALLOCATE = _load_fallocate()
+_FALLOCATE = rawfile.linux_libc_function("fallocate", [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64])
 
 
 def _reserve_collectively(comm, ds: h5py.Dataset, tmp: Path, path: Path, start: int, slab_size: int,
