@@ -4,13 +4,17 @@ A benchmark, not a test. For each state size (2^n amplitudes, complex128) and
 rank count it times, on every rank at once:
 
 * the raw write of the same bytes: ``ndarray.tofile`` + ``fsync`` of a
-  shard-sized array (the disk's own speed, measured now);
+  shard-sized array (the disk's own speed, measured now), and a second raw
+  write of them in 64 MiB ``pwrite`` calls, each followed by
+  ``sync_file_range(SYNC_FILE_RANGE_WRITE)``, + ``fsync`` (the disk written
+  from the first piece on, as dqsim's slab writes do since 2026-12-06);
 * dqsim's checkpoint write through :func:`dqsim.io.write_sharded_state`
   (pieces, checksums, the parts' checks) + the main file and its manifest
   (``manifest=True``, as a checkpoint writes one): one slab file per rank
   behind a virtual dataset with the serial h5py, one file written by all
   ranks with a parallel h5py;
-* the raw read of the raw file and dqsim's read as a resume does it: each
+* the raw read of the raw file (``readinto`` the state's own array: no
+  fresh memory to fault in) and dqsim's read as a resume does it: each
   rank checks its share of the manifest's files (:func:`dqsim.io.manifest.verify_files`),
   then reads its slice and checks the checksums of the parts it read
   (:meth:`dqsim.io.RunFile.state_pieces`); both after dropping the files' pages
@@ -64,6 +68,26 @@ def drop_cached(paths) -> None:
             os.close(fd)
 
 
+def early_writeback_write(path: Path, array: np.ndarray) -> None:
+    """``array`` written in 64 MiB ``pwrite`` calls, each range's writeback started at once, then ``fsync``."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.sync_file_range.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    data = memoryview(array.reshape(-1).view(np.uint8))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    try:
+        for start in range(0, len(data), 1 << 26):
+            block = data[start:start + (1 << 26)]
+            done = 0
+            while done < len(block):
+                done += os.pwrite(fd, block[done:], start + done)
+            libc.sync_file_range(fd, start, len(block), 2)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def worker(n: int, folder: Path) -> dict:
     from dqsim import comm as comm_mod
     from dqsim import io
@@ -86,13 +110,24 @@ def worker(n: int, folder: Path) -> dict:
     comm.barrier()
     raw_s = comm.allreduce_max(time.perf_counter() - t)
     drop_cached([raw])
+    expected = state.amplitudes.copy()
     comm.barrier()
     t = time.perf_counter()
-    back = np.fromfile(raw, dtype=state.amplitudes.dtype)
+    with open(raw, "rb", buffering=0) as fh:
+        view, done = memoryview(state.amplitudes.reshape(-1).view(np.uint8)), 0
+        while done < len(view):
+            done += fh.readinto(view[done:])
     comm.barrier()
     raw_read_s = comm.allreduce_max(time.perf_counter() - t)
-    assert np.array_equal(back, state.amplitudes)
-    del back
+    assert np.array_equal(expected, state.amplitudes)
+    del expected
+    raw.unlink()
+    os.sync()
+    comm.barrier()
+    t = time.perf_counter()
+    early_writeback_write(raw, state.amplitudes)
+    comm.barrier()
+    raw_early_s = comm.allreduce_max(time.perf_counter() - t)
     raw.unlink()
     os.sync()
     comm.barrier()
@@ -123,9 +158,10 @@ def worker(n: int, folder: Path) -> dict:
     checksum = run.attrs_of("state").get("slab_checksums", [""])[0].partition(":")[0]
     total = nbytes * comm.size
     return {"qubits": n, "ranks": comm.size, "layout": layout, "checksum": checksum, "bytes": total,
-            "raw_write_s": raw_s, "write_s": write_s, "raw_read_s": raw_read_s, "verify_s": verify_s,
+            "raw_write_s": raw_s, "raw_early_write_s": raw_early_s, "write_s": write_s, "raw_read_s": raw_read_s, "verify_s": verify_s,
             "read_s": read_s, "raw_write_gb_s": total / raw_s / 1e9, "write_gb_s": total / write_s / 1e9,
-            "write_ratio": raw_s / write_s, "resume_read_ratio": raw_read_s / (verify_s + read_s),
+            "write_ratio": raw_s / write_s, "write_ratio_early": raw_early_s / write_s,
+            "raw_early_write_gb_s": total / raw_early_s / 1e9, "resume_read_ratio": raw_read_s / (verify_s + read_s),
             "load_1min": os.getloadavg()[0]}
 
 
@@ -180,21 +216,25 @@ def main(argv=None) -> int:
                     row.update(variant=variant, round=round_index)
                     rows.append(row)
                     print(f"ranks {ranks} n {n} {variant:12s} ({row['layout']}, {row['checksum']}): raw write "
-                          f"{row['raw_write_gb_s']:.2f} GB/s, write {row['write_gb_s']:.2f} GB/s (ratio "
-                          f"{row['write_ratio']:.2f}); resume read {row['verify_s'] + row['read_s']:.2f} s "
+                          f"{row['raw_write_gb_s']:.2f} GB/s, raw early-writeback write "
+                          f"{row['raw_early_write_gb_s']:.2f} GB/s, write {row['write_gb_s']:.2f} GB/s (ratio "
+                          f"{row['write_ratio']:.2f}, to the early-writeback one {row['write_ratio_early']:.2f}); "
+                          f"resume read {row['verify_s'] + row['read_s']:.2f} s "
                           f"(manifest {row['verify_s']:.2f} s + state {row['read_s']:.2f} s) against raw read "
                           f"{row['raw_read_s']:.2f} s (ratio {row['resume_read_ratio']:.2f}); load "
                           f"{row['load_1min']:.2f}", flush=True)
-    print("\n| ranks | amplitudes | variant | checksum | write/raw (each run) | median | resume read/raw read "
-          "(each run) | median | load |\n|---|---|---|---|---|---|---|---|---|")
+    print("\n| ranks | amplitudes | variant | checksum | write/raw (each run) | median | write/raw early-writeback "
+          "(each run) | resume read/raw read (each run) | median | load |\n|---|---|---|---|---|---|---|---|---|---|")
     for ranks in args.ranks:
         for n in args.qubits:
             for variant in variants:
                 mine = [r for r in rows if r["ranks"] == ranks and r["qubits"] == n and r["variant"] == variant]
                 if mine:
                     w, rd = [r["write_ratio"] for r in mine], [r["resume_read_ratio"] for r in mine]
+                    early = [r["write_ratio_early"] for r in mine]
                     print(f"| {ranks} | 2^{n} | {variant} | {mine[0]['checksum']} | "
                           f"{', '.join(f'{x:.2f}' for x in w)} | {statistics.median(w):.2f} | "
+                          f"{', '.join(f'{x:.2f}' for x in early)} | "
                           f"{', '.join(f'{x:.2f}' for x in rd)} | {statistics.median(rd):.2f} | "
                           f"{', '.join(f'{load:.1f}' for load in (r['load_1min'] for r in mine))} |")
     date = datetime.datetime.now(datetime.timezone.utc)
