@@ -22,7 +22,7 @@ from dqsim.engine import checkpoint
 from dqsim.errors import DamagedFileError, DqsimError
 from dqsim.io import hashing, manifest, open_run, verify_run_file, write_run_file, write_sharded_state
 from mpi_helper import run_here
-from run_files import checkpoints, same_tables
+from run_files import checkpoints, flip_byte, same_tables
 
 DQC = ["jobs/dqc_ghz_4qpu.toml", "--set", "simulation.store_shots=true", "--set", "circuit.generator=\"random\"",
        "--set", "circuit.depth=4", "--set", "distribution.assignment=[0, 0, 1, 1, 2, 2, 3, 3]"]
@@ -67,12 +67,8 @@ def flip_amplitude_byte(path):
     """Flip one byte in the middle of the amplitudes of ``path``'s first slab file (raw bytes, size kept)."""
     slab = next(path.parent.glob(path.stem + ".slab0000.h5"))
     with h5py.File(slab, "r") as h5:
-        at = h5["slab"].id.get_offset() + h5["slab"].id.get_storage_size() // 2
-    with open(slab, "r+b") as fh:
-        fh.seek(at)
-        byte = fh.read(1)[0]
-        fh.seek(at)
-        fh.write(bytes([byte ^ 0x10]))
+        middle = h5["slab"].id.get_offset() + h5["slab"].id.get_storage_size() // 2
+    flip_byte(slab, middle, 0x10)
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,7 @@ from dqsim.comm import SingleComm
 from dqsim.errors import DqsimError
 from dqsim.io import StateSlabs, manifest, sharded, verify_run_file, write_run_file, write_sharded_state
 from mpi_helper import run_mpi
+from run_files import flip_byte
 
 QFT = ["run", "jobs/qft_20q.toml", "--quiet", "--set", "circuit.num_qubits=10", "--set", 'simulation.observables=["X0"]',
        "--set", "simulation.max_gather_qubits=6"]
@@ -45,14 +46,6 @@ def assert_lists_the_same_files(run, body, reference):
     manifest.verify_files(manifest.run_manifest_path(run), body["files"])
     for entry in body["files"][1:]:  # HDF5's bytes, the amplitudes, HDF5's bytes
         assert len(entry["parts"]) == 3 and entry["parts"][1][0] < entry["size"]
-
-
-def flip_byte(path, offset):
-    with open(path, "r+b") as fh:
-        fh.seek(offset)
-        byte = fh.read(1)[0]
-        fh.seek(offset)
-        fh.write(bytes([byte ^ 0x01]))
 
 
 @pytest.fixture(scope="module")
