@@ -27,7 +27,7 @@ class ConfigError(DqsimError):
 
 
 class DamagedFileError(DqsimError):
-    """A file listed in a manifest is missing, resized or damaged (its bytes differ from the listed SHA-256)."""
+    """A file listed in a manifest is missing, resized or damaged (its bytes differ from the listed checksums)."""
 
 
 class CircuitError(DqsimError):

@@ -8,7 +8,7 @@ if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e ".[mpi,fast,test]"
+.venv/bin/python -m pip install --quiet -e ".[mpi,fast,fast-checksums,test]"
 # One BLAS/OpenMP thread per rank: ranks already use the cores.
 export OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 mkdir -p out

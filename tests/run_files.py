@@ -1,4 +1,4 @@
-"""Comparing dqsim run files, and finding the checkpoints a run wrote."""
+"""Comparing dqsim run files, finding the checkpoints a run wrote, and damaging a file's byte."""
 
 import numpy as np
 
@@ -24,3 +24,12 @@ def same_tables(a, b, names, *, exact=True):
                 assert np.allclose(x[field], y[field], atol=1e-12, equal_nan=True), (name, field)
             else:
                 assert np.array_equal(x[field], y[field], equal_nan=x[field].dtype.kind == "f"), (name, field)
+
+
+def flip_byte(path, offset, mask=0x01):
+    """Flip the bits ``mask`` of the byte at ``offset`` of the file ``path`` (raw bytes; the size stays)."""
+    with open(path, "r+b") as fh:
+        fh.seek(offset)
+        byte = fh.read(1)[0]
+        fh.seek(offset)
+        fh.write(bytes([byte ^ mask]))

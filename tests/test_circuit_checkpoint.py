@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 from dqsim.engine import checkpoint
-from dqsim.io import open_run
+from dqsim.io import hashing, open_run
 from dqsim.scenarios import circuit_run
 from dqsim.scenarios.circuit_checkpoint import ops_per_check
 from dqsim.scenarios.circuit_trajectory import TrajectoryWalk
@@ -182,7 +182,8 @@ def test_a_damaged_checkpoint_is_refused_in_one_line(tmp_path, monkeypatch):
     slab.write_bytes(bytes(data))
     proc = run_here(["resume", stopped, "-o", tmp_path / "resumed.h5", "--quiet"], check=False)
     lines = proc.stderr.strip().splitlines()
-    assert proc.returncode == 2 and len(lines) == 1 and "SHA-256" in lines[0] and slab.name in lines[0], lines
+    named = hashing.display_name(hashing.default_algorithm())  # SHA-256, or XXH3-128 with xxhash installed
+    assert proc.returncode == 2 and len(lines) == 1 and named in lines[0] and slab.name in lines[0], lines
     assert not (tmp_path / "resumed.h5").exists()
 
 

@@ -17,7 +17,7 @@ from dqsim.cli.merge import merge_files
 from dqsim.cli.progress import ProgressLog
 from dqsim.engine import checkpoint
 from dqsim.errors import CircuitError, DqsimError
-from dqsim.io import open_run, write_run_file
+from dqsim.io import hashing, open_run, write_run_file
 from dqsim.network.link import LinkSpec
 from mpi_helper import ROOT, child_env, have_mpi, run_dqsim, run_here
 
@@ -426,7 +426,8 @@ def test_repro_a_damaged_run_file_says_what_to_do(tmp_path, command):
     argv = [*command[:1], *[tmp_path / name for name in command[1:]], out]
     proc = run_here(argv, check=False)
     assert proc.returncode == 2 and proc.stderr == (
-        f"dqsim: error: {out}: damaged (its SHA-256 differs from the manifest's): copy the files again with the "
+        f"dqsim: error: {out}: damaged (its {hashing.display_name(hashing.default_algorithm())} differs from the "
+        "manifest's): copy the files again with the "
         ".manifest.json, or run the job again; dqsim inspect --no-verify reads the run file as it is\n")
 
 

@@ -258,8 +258,8 @@ def test_check_state_files_finds_a_missing_or_wrong_slab(tmp_path):
 
 
 def test_a_part_that_reads_back_differently_stops_the_write(tmp_path, monkeypatch):
-    """The read-back check (CRC-32 of the file against that of the written pieces) is not skipped: an
-    amplitude that differs in the file from what was written is caught."""
+    """The read-back check of the slab's ends through HDF5 (its first and last amplitudes against those
+    written) is not skipped: an amplitude there that differs in the file from what was written is caught."""
     v = known_state(8)
     write = sharded.write_slab_file
 

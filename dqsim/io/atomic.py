@@ -248,10 +248,10 @@ class _DroppingFile:
         return getattr(self._fh, name)
 
 
-def atomic_h5_write(path: str | os.PathLike, fill: Callable[[h5py.File], None], *,
+def atomic_h5_write(path: str | os.PathLike, fill: Callable[..., None], *,
                     started: Optional[str | os.PathLike] = None, stale: Iterable[str | os.PathLike] = (),
                     between: Optional[Callable[[], None]] = None,
-                    closed: Optional[Callable[[Path], None]] = None) -> Path:
+                    closed: Optional[Callable[[Path], None]] = None, with_fd: bool = False) -> Path:
     """Create ``path`` by writing a temporary file with ``fill(h5file)`` and renaming it.
 
     The temporary file is flushed to disk before ``os.replace``, so ``path``
@@ -274,6 +274,9 @@ def atomic_h5_write(path: str | os.PathLike, fill: Callable[[h5py.File], None], 
         closed: called with the temporary file once HDF5 has closed it,
             before its ``fsync`` (the run manifest's hash of its bytes,
             :func:`dqsim.io.writer.write_run_file`); an exception abandons.
+        with_fd: call ``fill(h5file, fd)``, ``fd`` the temporary file's descriptor, for bytes written
+            beside HDF5 into space it allocated and never writes (a state slab's amplitudes,
+            :func:`dqsim.io.slabs.write_slab_file`).
 
     Raises:
         DqsimError: the file cannot be written (folder missing, disk full, ...).
@@ -291,7 +294,10 @@ def atomic_h5_write(path: str | os.PathLike, fill: Callable[[h5py.File], None], 
         with open(tmp, file_mode, buffering=0) as fh:  # unbuffered: a failed write fails in write()
             hdf5_view = _DroppingFile(fh)
             with h5py.File(hdf5_view, h5_mode, **h5_options) as h5:
-                fill(h5)
+                if with_fd:
+                    fill(h5, fh.fileno())
+                else:
+                    fill(h5)
             hdf5_view.check()
             fh.flush()
             if between is not None:

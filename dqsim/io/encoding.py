@@ -14,7 +14,6 @@ read back the same.
 
 from __future__ import annotations
 
-import hashlib
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 import json
@@ -25,13 +24,16 @@ from typing import Any, Mapping
 import h5py
 import numpy as np
 
+from dqsim.errors import DqsimError
+from dqsim.io import hashing
+
 #: Attribute listing which attributes of an object hold JSON.
 JSON_ATTRS_KEY = "json_attrs"
 
 #: The HDF5 type of every string in a table: variable-length UTF-8.
 STRING_DTYPE = h5py.string_dtype("utf-8")
 
-#: Prefix of every checksum dqsim writes (the digest follows it in hex).
+#: Prefix of the SHA-256 checksums (all that dqsim wrote before :mod:`dqsim.io.hashing`'s ``xxh3_128``).
 CHECKSUM_PREFIX = "sha256:"
 
 
@@ -182,32 +184,53 @@ def from_stored(array: np.ndarray, stored_dtype: np.dtype) -> np.ndarray:
 
 
 class Checksum:
-    """SHA-256 of an array's little-endian bytes, fed piece by piece.
+    """A checksum of an array's little-endian bytes, fed piece by piece (:mod:`dqsim.io.hashing`).
 
-    With ``background=True`` each piece is hashed on a helper thread while
-    the caller goes on (writes or reads the next piece: hashlib releases the
-    GIL for large buffers, so SHA-256 — about as fast as a disk — overlaps
-    the I/O). :meth:`update` first waits for the previous piece, so at most
-    one piece is being hashed: the caller may reuse a buffer two pieces later.
-    With ``crc=True`` the CRC-32 of the same bytes is kept too
-    (:attr:`crc32`): a fast check that a part just written reads back the
-    same, which SHA-256 would make as slow as a second write.
+    ``algorithm``: ``sha256`` or ``xxh3_128`` (``None``: :func:`~dqsim.io.hashing.default_algorithm`);
+    :meth:`hexdigest` names it (``"xxh3_128:<hex>"``), and :meth:`matching` makes the checksum that a
+    recorded digest is compared with. With ``background=True`` each piece is
+    hashed on a helper thread while the caller goes on (writes or reads the
+    next piece: hashlib and xxhash release the GIL for large buffers, so the
+    hash overlaps the I/O). :meth:`update` first waits for the previous
+    piece, so at most one piece is being hashed: the caller may reuse a
+    buffer two pieces later. With ``crc=True`` the CRC-32 of the same bytes
+    is kept too (:attr:`crc32`): the read-back check of a part written
+    through parallel HDF5 (:mod:`dqsim.io.sharded`).
 
     Examples:
-        >>> c = Checksum()
+        >>> c = Checksum(algorithm="sha256")
         >>> c.update(np.arange(2, dtype=np.complex128)); c.update(np.arange(2, 4, dtype=np.complex128))
-        >>> c.hexdigest() == Checksum.of(np.arange(4, dtype=np.complex128))
+        >>> c.hexdigest() == Checksum.of(np.arange(4, dtype=np.complex128), algorithm="sha256")
         True
-        >>> b = Checksum(background=True)
+        >>> b = Checksum(background=True, algorithm="sha256")
         >>> b.update(np.arange(4, dtype=np.complex128)); b.hexdigest() == c.hexdigest()
         True
+        >>> c.hexdigest()[:7]
+        'sha256:'
     """
 
-    def __init__(self, *, background: bool = False, crc: bool = False):
-        self._hash = hashlib.sha256()
+    def __init__(self, *, background: bool = False, crc: bool = False, algorithm: str | None = None):
+        self.algorithm = hashing.default_algorithm() if algorithm is None else algorithm
+        self._hash = hashing.new(self.algorithm)
         self._crc = 0 if crc else None
         self._worker = ThreadPoolExecutor(max_workers=1) if background else None
         self._pending = None
+
+    @classmethod
+    def matching(cls, recorded: str, *, where: str = "checksum", background: bool = False) -> "Checksum":
+        """The checksum to compare with the recorded ``"<algorithm>:<hex>"`` (``where`` names it in errors).
+
+        Raises:
+            DqsimError: ``recorded`` is malformed, or its algorithm cannot be computed here.
+        """
+        try:
+            algorithm, _ = hashing.split_digest(recorded)
+        except ValueError:
+            algorithm = recorded.partition(":")[0] if isinstance(recorded, str) else ""
+            hashing.require(algorithm, where)  # an unknown algorithm: say so
+            raise DqsimError(f"{where}: malformed checksum {recorded!r}") from None
+        hashing.require(algorithm, where)
+        return cls(background=background, algorithm=algorithm)
 
     def _feed(self, data) -> None:
         self._hash.update(data)
@@ -236,17 +259,17 @@ class Checksum:
         return self._crc
 
     def hexdigest(self) -> str:
-        """``"sha256:<hex digest>"`` (waits for a piece still being hashed)."""
+        """``"<algorithm>:<hex digest>"`` (waits for a piece still being hashed)."""
         self._wait()
         if self._worker is not None:
             self._worker.shutdown()
             self._worker = None
-        return CHECKSUM_PREFIX + self._hash.hexdigest()
+        return f"{self.algorithm}:{self._hash.hexdigest()}"
 
     @classmethod
-    def of(cls, array: np.ndarray) -> str:
+    def of(cls, array: np.ndarray, *, algorithm: str | None = None) -> str:
         """The checksum of one array."""
-        c = cls()
+        c = cls(algorithm=algorithm)
         c.update(array)
         return c.hexdigest()
 

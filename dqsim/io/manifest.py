@@ -1,9 +1,17 @@
-"""Manifests: every byte of a set of files covered by a SHA-256, checked before anything is parsed.
+"""Manifests: every byte of a set of files covered by a checksum, checked before anything is parsed.
 
 A manifest is a small JSON file written last, atomically (temporary name,
 ``fsync``, rename), beside the files it covers. It lists each file's name
-(relative to the manifest's folder, no sub-folders), size in bytes and the
-SHA-256 of all its bytes, together with the caller's facts (for a checkpoint:
+(relative to the manifest's folder, no sub-folders), size in bytes, the
+checksum algorithm (``hash``: ``sha256`` or ``xxh3_128``,
+:mod:`dqsim.io.hashing`) and the digests of its bytes in consecutive
+``parts`` (``[length, hex digest]``, lengths summing to the size): one part
+for a file hashed whole, three for a state slab file (HDF5's bytes before the
+amplitudes, the amplitudes, HDF5's bytes after them), whose amplitudes the
+writing rank hashed in memory while writing them, so that the file is not
+read back (:func:`dqsim.io.sharded.write_sharded_state`). Format 1 (before
+2026-12-06) listed one ``sha256`` of all bytes per file; it is still read.
+Together with the caller's facts (for a checkpoint:
 the job's name and text hash, the dqsim version, the engine run, the window
 and the number of ranks). The manifest's own body is covered by a SHA-256
 stored in it, so a damaged manifest is refused like a damaged file.
@@ -27,8 +35,8 @@ Examples:
     >>> try:
     ...     verify_files(m, body["files"])
     ... except DqsimError as exc:
-    ...     print(str(exc).split("/")[-1])
-    a.bin: damaged (its SHA-256 differs from the manifest's)
+    ...     print(str(exc).split("/")[-1].split(" (")[0])
+    a.bin: damaged
 """
 
 from __future__ import annotations
@@ -41,9 +49,13 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from dqsim.errors import DamagedFileError, DqsimError
+from dqsim.io import hashing
 
-#: Format version of manifests (key ``dqsim_manifest``).
-MANIFEST_VERSION = 1
+#: Format version of the manifests written (key ``dqsim_manifest``): 2, entries with ``hash`` and ``parts``.
+MANIFEST_VERSION = 2
+
+#: Format versions read: 1 (entries ``{"name", "size", "sha256"}``) and 2.
+READABLE_VERSIONS = (1, 2)
 
 #: Largest manifest read (bytes); a bigger file is not a dqsim manifest.
 MAX_MANIFEST_BYTES = 1 << 20
@@ -57,37 +69,67 @@ def _body_digest(body: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode("ascii")).hexdigest()
 
 
-def file_digest(path: str | os.PathLike, *,
-                each_block: Callable[[int, memoryview], None] | None = None) -> tuple[int, str]:
-    """Size (bytes) and SHA-256 (hex) of every byte of a file.
+def file_digest(path: str | os.PathLike, *, each_block: Callable[[int, memoryview], None] | None = None,
+                algorithm: str = hashing.SHA256) -> tuple[int, str]:
+    """Size (bytes) and hex digest (``algorithm``, :mod:`dqsim.io.hashing`) of every byte of a file.
 
     ``each_block(position, block)``, when given, also sees every block read
     (its offset in the file, in bytes, and its bytes), so a caller can check
-    part of the file in the same read (the read-back of a slab file just
-    written, :func:`dqsim.io.sharded.write_sharded_state`).
+    part of the file in the same read (the run file's looks for a stop,
+    :func:`dqsim.io.writer.write_run_file`).
     """
-    digest = hashlib.sha256()
+    digest = hashing.new(algorithm)
     size = 0
-    with open(path, "rb") as fh:
+    buffer = bytearray(_CHUNK_BYTES)
+    with open(path, "rb", buffering=0) as fh:
         while True:
-            block = fh.read(_CHUNK_BYTES)
-            if not block:
+            count = fh.readinto(buffer)
+            if not count:
                 break
+            block = memoryview(buffer)[:count]
             digest.update(block)
             if each_block is not None:
-                each_block(size, memoryview(block))
-            size += len(block)
+                each_block(size, block)
+            size += count
     return size, digest.hexdigest()
 
 
-def file_entry(path: str | os.PathLike, *,
-               each_block: Callable[[int, memoryview], None] | None = None) -> dict[str, Any]:
-    """``{"name", "size", "sha256"}`` of one file, as a manifest lists it (name without folder).
+def file_entry(path: str | os.PathLike, *, each_block: Callable[[int, memoryview], None] | None = None,
+               algorithm: str | None = None) -> dict[str, Any]:
+    """``{"name", "size", "hash", "parts"}`` of one file hashed whole (one part), as a manifest lists it.
 
-    ``each_block``: as for :func:`file_digest`.
+    ``algorithm``: ``None`` for :func:`dqsim.io.hashing.default_algorithm`. ``each_block``: as for
+    :func:`file_digest`.
     """
-    size, sha = file_digest(path, each_block=each_block)
-    return {"name": Path(path).name, "size": size, "sha256": sha}
+    algorithm = hashing.default_algorithm() if algorithm is None else algorithm
+    size, digest = file_digest(path, each_block=each_block, algorithm=algorithm)
+    return parts_entry(Path(path).name, algorithm, [(size, digest)])
+
+
+def parts_entry(name: str, algorithm: str, parts: Sequence[tuple[int, str]]) -> dict[str, Any]:
+    """A manifest entry of the file ``name`` from the digests of its consecutive parts (``(bytes, hex)``).
+
+    Examples:
+        >>> parts_entry("a.h5", "sha256", [(3, "0" * 64), (5, "1" * 64)])["size"]
+        8
+    """
+    return {"name": name, "size": sum(int(length) for length, _ in parts), "hash": algorithm,
+            "parts": [[int(length), digest] for length, digest in parts]}
+
+
+def bytes_digest(path: str | os.PathLike, start: int, stop: int, algorithm: str) -> str:
+    """Hex digest (``algorithm``) of the bytes ``start .. stop-1`` of a file (raises OSError if shorter)."""
+    digest = hashing.new(algorithm)
+    with open(path, "rb", buffering=0) as fh:
+        fh.seek(start)
+        left = stop - start
+        while left > 0:
+            block = fh.read(min(left, _CHUNK_BYTES))
+            if not block:
+                raise OSError(f"{path}: ends before byte {stop}")
+            digest.update(block)
+            left -= len(block)
+    return digest.hexdigest()
 
 
 def write_manifest(path: str | os.PathLike, facts: Mapping[str, Any], files: Iterable[str | os.PathLike], *,
@@ -149,22 +191,31 @@ def sync_folder(folder: str | os.PathLike) -> None:
         os.close(fd)
 
 
-def _check_entry(path: Path, index: int, entry: Any) -> None:
-    ok = (isinstance(entry, dict) and set(entry) == {"name", "size", "sha256"}
-          and isinstance(entry["name"], str) and entry["name"] and "/" not in entry["name"]
-          and "\\" not in entry["name"] and entry["name"] not in (".", "..")
-          and type(entry["size"]) is int and entry["size"] >= 0
-          and isinstance(entry["sha256"], str) and len(entry["sha256"]) == 64)
-    if not ok:
-        raise DqsimError(f"{path}: damaged manifest (file entry {index} is malformed)")
+def _checked_entry(path: Path, index: int, entry: Any, version: int) -> dict[str, Any]:
+    """A well-formed file entry of a manifest of format ``version``, as format 2 writes it (format 1: one part)."""
+    named = (isinstance(entry, dict) and isinstance(entry.get("name"), str) and entry["name"]
+             and "/" not in entry["name"] and "\\" not in entry["name"] and entry["name"] not in (".", "..")
+             and type(entry.get("size")) is int and entry["size"] >= 0)
+    if named and version == 1 and set(entry) == {"name", "size", "sha256"} and \
+            hashing.is_hex_digest(hashing.SHA256, entry["sha256"]):
+        return parts_entry(entry["name"], hashing.SHA256, [(entry["size"], entry["sha256"])])
+    if named and version >= 2 and set(entry) == {"name", "size", "hash", "parts"} and \
+            entry["hash"] in hashing.ALGORITHMS and isinstance(entry["parts"], list) and entry["parts"] and \
+            all(isinstance(part, list) and len(part) == 2 and type(part[0]) is int and part[0] >= 0
+                and hashing.is_hex_digest(entry["hash"], part[1]) for part in entry["parts"]) and \
+            sum(part[0] for part in entry["parts"]) == entry["size"]:
+        return entry
+    raise DqsimError(f"{path}: damaged manifest (file entry {index} is malformed)")
 
 
 def read_manifest(path: str | os.PathLike, *, kind: str) -> dict[str, Any]:
     """Read and check a manifest; return its body (the facts and ``files``).
 
     Checks, reading raw bytes only: a regular file below
-    :data:`MAX_MANIFEST_BYTES`, ASCII JSON of this format version, the body's
-    own SHA-256, ``body["kind"] == kind`` and well-formed file entries.
+    :data:`MAX_MANIFEST_BYTES`, ASCII JSON of a format this dqsim reads
+    (:data:`READABLE_VERSIONS`), the body's own SHA-256, ``body["kind"] ==
+    kind`` and well-formed file entries, returned as format 2 lists them
+    (a format-1 entry becomes one ``sha256`` part).
 
     Raises:
         DqsimError: one line naming the manifest and what is wrong (missing:
@@ -194,9 +245,10 @@ def read_manifest(path: str | os.PathLike, *, kind: str) -> dict[str, Any]:
     if not (isinstance(document, dict) and set(document) == {"dqsim_manifest", "body", "sha256"}
             and isinstance(document["body"], dict) and isinstance(document["sha256"], str)):
         raise DqsimError(f"{path}: damaged manifest (unexpected structure)")
-    if document["dqsim_manifest"] != MANIFEST_VERSION:
-        raise DqsimError(f"{path}: manifest format {document['dqsim_manifest']!r}, this dqsim reads "
-                         f"{MANIFEST_VERSION}")
+    version = document["dqsim_manifest"]
+    if type(version) is not int or version not in READABLE_VERSIONS:
+        raise DqsimError(f"{path}: manifest format {version!r}, this dqsim reads "
+                         f"{' and '.join(map(str, READABLE_VERSIONS))}")
     body = document["body"]
     if _body_digest(body) != document["sha256"]:
         raise DqsimError(f"{path}: damaged manifest (its SHA-256 does not match its contents)")
@@ -205,16 +257,15 @@ def read_manifest(path: str | os.PathLike, *, kind: str) -> dict[str, Any]:
     files = body.get("files")
     if not isinstance(files, list) or not files:
         raise DqsimError(f"{path}: damaged manifest (no file list)")
-    for index, entry in enumerate(files):
-        _check_entry(path, index, entry)
-    return body
+    return {**body, "files": [_checked_entry(path, index, entry, version) for index, entry in enumerate(files)]}
 
 
 def verify_files(manifest_path: str | os.PathLike, files: Sequence[Mapping[str, Any]]) -> None:
-    """Check that each listed file, in the manifest's folder, has its listed size and SHA-256.
+    """Check that each listed file, in the manifest's folder, has its listed size and part digests.
 
     Sizes are compared before any byte is hashed, so a truncated file is
-    refused at once.
+    refused at once; then each file is read once, raw, and every part
+    hashed with the entry's algorithm (:func:`read_manifest`'s entries).
 
     Raises:
         DamagedFileError: one line naming the first missing, resized or damaged file.
@@ -234,12 +285,35 @@ def verify_files(manifest_path: str | os.PathLike, files: Sequence[Mapping[str, 
         if info.st_size != entry["size"]:
             raise DamagedFileError(f"{target}: {info.st_size} bytes, the manifest says {entry['size']} "
                              "(truncated or replaced)")
+        hashing.require(entry["hash"], str(target))
         try:
-            size, sha = file_digest(target)
+            digests = parts_digests(target, entry["hash"], [length for length, _ in entry["parts"]])
         except OSError as exc:
             raise DqsimError(f"{target}: cannot be read ({exc.strerror or exc})") from None
-        if size != entry["size"] or sha != entry["sha256"]:
-            raise DamagedFileError(f"{target}: damaged (its SHA-256 differs from the manifest's)")
+        if digests != [digest for _, digest in entry["parts"]]:
+            raise DamagedFileError(f"{target}: damaged (its {hashing.display_name(entry['hash'])} differs from "
+                                   "the manifest's)")
+
+
+def parts_digests(path: str | os.PathLike, algorithm: str, lengths: Sequence[int]) -> list[str]:
+    """Hex digests of consecutive parts of a file, of ``lengths`` bytes, in one sequential read.
+
+    Raises:
+        OSError: the file cannot be read, or ends before the parts do.
+    """
+    digests = []
+    buffer = bytearray(_CHUNK_BYTES)
+    with open(path, "rb", buffering=0) as fh:
+        for length in lengths:
+            digest, left = hashing.new(algorithm), length
+            while left > 0:
+                count = fh.readinto(memoryview(buffer)[:min(left, _CHUNK_BYTES)])
+                if not count:
+                    raise OSError(f"{path}: shorter than its manifest says")
+                digest.update(memoryview(buffer)[:count])
+                left -= count
+            digests.append(digest.hexdigest())
+    return digests
 
 
 def run_manifest_path(path: str | os.PathLike) -> Path:

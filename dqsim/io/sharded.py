@@ -10,10 +10,11 @@ picks the path:
   piece. Writes are *independent* MPI-IO: each rank's range is one contiguous
   block of the file, and collective writes would require every rank to make
   the same number of write calls, which the piece generators do not promise.
-  Each rank hashes its range while writing it (SHA-256, as
-  :func:`~dqsim.io.slabs.write_state_slab` does, and CRC-32, on a helper
-  thread), reads it back and compares the CRC-32 (a fast check that the file
-  holds what was written; the SHA-256 is what readers check later); the
+  Each rank hashes its range while writing it (the checksum of
+  :mod:`dqsim.io.hashing`, as :func:`~dqsim.io.slabs.write_state_slab`
+  does, and CRC-32, on a helper thread), reads it back and compares the
+  CRC-32 (a check that the file holds what was written; the checksum is
+  what readers check later); the
   checksums are all-gathered and
   stored by every rank with identical values (parallel HDF5 metadata
   operations are collective) as attributes of ``state``: ``layout =
@@ -22,11 +23,14 @@ picks the path:
   attributes and renames it (:func:`~dqsim.io.writer.write_run_file` with
   ``collective_state=``).
 * **slab files** (otherwise, e.g. with the serial h5py from PyPI): each rank
-  writes ``<base>.slabNNNN.h5``, reads it back (CRC-32) and hashes the whole
-  file for the run's manifest (size and SHA-256,
-  :func:`dqsim.io.manifest.file_entry`) in that same read, every rank at once; rank 0 gathers
-  names, checksums and manifest entries in one gather and links the slabs
-  with a virtual dataset (``state_slabs=``, :mod:`dqsim.io.slabs`).
+  writes ``<base>.slabNNNN.h5``, its amplitudes straight from the array into
+  the place HDF5 allocated, hashed in memory while written
+  (:func:`~dqsim.io.slabs.write_slab_file`), checks the file's ends through
+  HDF5 and builds its manifest entry from that hash and HDF5's few KiB
+  around the amplitudes, read back (:func:`_read_back_and_hash`), every rank
+  at once; rank 0 gathers names, checksums and manifest entries in one
+  gather and links the slabs with a virtual dataset (``state_slabs=``,
+  :mod:`dqsim.io.slabs`).
 
 Both read back the same way (:mod:`dqsim.io.stored_state`). MPI is reached
 only through the communicator's ``mpi_comm`` (only :mod:`dqsim.comm` imports
@@ -49,8 +53,6 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-import sys
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
@@ -59,10 +61,10 @@ import h5py
 import numpy as np
 
 from dqsim.errors import DqsimError
-from dqsim.io import encoding, manifest
+from dqsim.io import encoding, manifest, rawfile
 from dqsim.io.atomic import folder_error, temporary_path, write_failure_reason
-from dqsim.io.slabs import (SLAB_DATASET, STATE_PIECE_AMPLITUDES, StateSlabs, check_state_shape, host_pieces,
-                            state_attrs, write_slab_file)
+from dqsim.io.slabs import (READ_CHUNK_AMPLITUDES, SLAB_DATASET, STATE_PIECE_AMPLITUDES, StateSlabs, WrittenSlab,
+                            check_state_shape, host_pieces, state_attrs, write_slab_file)
 from dqsim.io.stored_state import STATE_DATASET, crc_range
 
 #: Environment variable: ``0`` makes :func:`write_sharded_state` write slab files even with parallel HDF5.
@@ -79,7 +81,7 @@ class CollectiveState:
         slab_size: amplitudes per rank.
         num_slabs: ranks that wrote.
         dtype: ``complex64`` or ``complex128``.
-        checksums: ``"sha256:<hex>"`` of each rank's range, in rank order.
+        checksums: ``"<algorithm>:<hex>"`` of each rank's range, in rank order.
     """
 
     tmp_path: Path
@@ -173,8 +175,9 @@ class _Looks:
 def num_looks(slab_size: int) -> int:
     """Looks of a cut-able :func:`write_sharded_state` on every rank: between the write's pieces of
     :data:`~dqsim.io.slabs.STATE_PIECE_AMPLITUDES` amplitudes, once a slab file is closed, once it is
-    synced, once the part is written, and between the read-back's pieces (a collective file takes the two
-    of the slab file's end with the read-back's, after it).
+    synced, once the part is written, and as many as a read-back in pieces would take (the counts of every
+    path stay equal: a collective file takes the two of the slab file's end with its read-back's, after
+    it; a slab file, whose amplitudes are not read back, takes those in a row once its ends are checked).
 
     Examples:
         >>> num_looks(1 << 22), num_looks((1 << 22) + 1), num_looks(5)
@@ -296,11 +299,11 @@ def _write_slab_files(base: Path, pieces, *, comm, slab_size: int, dtype: np.dty
                       looks: _Looks | None = None) -> dict:
     """Collective: every rank writes ``<base>.slabNNNN.h5``; rank 0 gets ``state_slabs``.
 
-    Every rank also hashes its own slab file for the run's manifest
-    (:func:`dqsim.io.manifest.file_entry`, all ranks at once, in the same
-    read as the read-back check: :func:`_read_back_and_hash`), so rank 0
-    does not read every rank's slab again to write it; the entries reach
-    rank 0 in the gather of the slabs' names (``StateSlabs.file_entries``).
+    Every rank also makes its own slab file's entry of the run's manifest
+    (:func:`_read_back_and_hash`, all ranks at once, from the amplitudes'
+    digest taken while writing them), so rank 0 does not read every rank's
+    slab to write it; the entries reach rank 0 in the gather of the slabs'
+    names (``StateSlabs.file_entries``).
     """
     looks = looks or _Looks(comm, None, 0)
     slab = slab_path(base, comm.rank)
@@ -312,8 +315,8 @@ def _write_slab_files(base: Path, pieces, *, comm, slab_size: int, dtype: np.dty
                                   between=looks.look if looks.cut_on is not None else None)
         renamed = True
         looks.look()  # written, closed, synced and renamed; its read-back next
-        checksum = written.hexdigest()
-        entry = _read_back_and_hash(slab, slab_size, dtype, written, f"{slab}: state slab {comm.rank}", looks)
+        checksum = written.checksum
+        entry = _read_back_and_hash(slab, slab_size, dtype, written, f"{slab}: state slab {comm.rank}")
         looks.finish()
     except _Abandoned:  # a stop, or another rank failed (its error comes with _agree)
         pass
@@ -341,53 +344,78 @@ def _write_slab_files(base: Path, pieces, *, comm, slab_size: int, dtype: np.dty
     return {"state_slabs": StateSlabs(list(paths), list(sums), slab_size, dtype, file_entries=list(files))}
 
 
-def _read_back_and_hash(slab: Path, slab_size: int, dtype: np.dtype, written: encoding.Checksum,
-                        label: str, looks: _Looks | None = None) -> dict:
-    """The read-back check of a slab file just written and its manifest entry, in one read of its bytes.
+#: Environment variable: ``1`` makes :func:`write_sharded_state` read every amplitude of a slab file back
+#: and compare its checksum with the written one (default: the ends only, see :func:`_read_back_and_hash`).
+READ_BACK_ENV = "DQSIM_STATE_READ_BACK"
 
-    :func:`~dqsim.io.slabs.write_slab_file` stores the amplitudes as one
-    contiguous, unfiltered block of little-endian bytes, whose place in the
-    file HDF5 gives (``get_offset``): the CRC-32 of that byte range, taken
-    from the blocks :func:`dqsim.io.manifest.file_entry` reads for the
-    file's SHA-256, is what reading the dataset back would give. A slab laid
-    out otherwise is read back through HDF5, then hashed. ``looks``: looked at
-    between pieces of the amplitudes read (the plain layout only; the caller
-    takes the looks left afterwards, :meth:`_Looks.finish`).
+
+def _read_back_and_hash(slab: Path, slab_size: int, dtype: np.dtype, written: WrittenSlab, label: str) -> dict:
+    """The read-back check of a slab file just written, and its manifest entry.
+
+    :func:`~dqsim.io.slabs.write_slab_file` wrote the amplitudes as one
+    block of the file, at the place HDF5 gave, and hashed them in memory
+    while writing them. Here, with the file closed and renamed:
+
+    * HDF5 must find the dataset where the amplitudes were written (same
+      offset, contiguous, unfiltered, the size written), and read the first
+      and last :data:`~dqsim.io.slabs.PLACEMENT_AMPLITUDES` amplitudes as
+      written: a write into the wrong place is caught before the run file
+      links the slab;
+    * the manifest entry is three parts (:func:`dqsim.io.manifest.parts_entry`):
+      HDF5's bytes before the amplitudes and after them, read from the file
+      and hashed here (a few KiB), and the amplitudes' own digest from memory.
+
+    The amplitudes are not read back (unless ``DQSIM_STATE_READ_BACK=1``):
+    right after a write, reading them would return the kernel's page cache,
+    the very buffers just written, which tells nothing about the disk; what
+    the disk holds is checked against the manifest when the file is read
+    (a resume: :func:`dqsim.io.manifest.verify_files`), where a damaged slab
+    is refused in one line. A slab laid out otherwise (rewritten by someone
+    else) is read back whole through HDF5 and hashed whole.
 
     Raises:
         DqsimError: the part reads back differently (``label``).
         OSError: the file cannot be read.
     """
-    nbytes = slab_size * dtype.itemsize
+    start, nbytes = written.data_offset, written.data_bytes
     with h5py.File(slab, "r") as h5:
         ds = h5[SLAB_DATASET]
-        start = ds.id.get_offset()
-        plain = (start is not None and ds.chunks is None and not ds.id.get_create_plist().get_nfilters()
-                 and ds.dtype.str == dtype.newbyteorder("<").str and ds.id.get_storage_size() == nbytes)
+        plain = (ds.id.get_offset() == start and ds.chunks is None and not ds.id.get_create_plist().get_nfilters()
+                 and ds.dtype.str == dtype.newbyteorder("<").str and ds.shape == (slab_size,))
+        if not plain:
+            _compare_checksum(_checksum_through_hdf5(ds, slab_size, written.algorithm), written.checksum, label)
+        elif not (np.array_equal(ds[:len(written.head)], written.head, equal_nan=True)
+                  and np.array_equal(ds[slab_size - len(written.tail):], written.tail, equal_nan=True)):
+            raise DqsimError(f"{label} is corrupt right after writing: HDF5 reads other amplitudes at the slab's "
+                             f"ends than were written at byte {start}")
     if not plain:
-        _check_read_back(slab, SLAB_DATASET, 0, slab_size, dtype, written, label)
-        return manifest.file_entry(slab)
-    stop = start + nbytes
-    crc = 0
-    read_to = looks.each_bytes(start, nbytes, dtype.itemsize) if looks is not None else None
-
-    def crc_of_amplitudes(position: int, block: memoryview) -> None:
-        nonlocal crc
-        lo, hi = max(start, position), min(stop, position + len(block))
-        if lo < hi:
-            crc = zlib.crc32(block[lo - position:hi - position], crc)
-        if read_to is not None:
-            read_to(position + len(block))
-
-    entry = manifest.file_entry(slab, each_block=crc_of_amplitudes)
-    _compare(crc, written.crc32, label)
-    return entry
+        return manifest.file_entry(slab, algorithm=written.algorithm)
+    size = slab.stat().st_size
+    if size < start + nbytes:
+        raise DqsimError(f"{label} is corrupt right after writing: {size} bytes, its amplitudes end at byte "
+                         f"{start + nbytes}")
+    lengths = [start, nbytes, size - start - nbytes]
+    if os.environ.get(READ_BACK_ENV, "").strip() == "1":
+        digests = manifest.parts_digests(slab, written.algorithm, lengths)
+        _compare_checksum(f"{written.algorithm}:{digests[1]}", written.checksum, label)
+    else:
+        digests = [manifest.bytes_digest(slab, 0, start, written.algorithm), written.checksum.partition(":")[2],
+                   manifest.bytes_digest(slab, start + nbytes, size, written.algorithm)]
+    return manifest.parts_entry(slab.name, written.algorithm, list(zip(lengths, digests)))
 
 
-def _check_read_back(path: Path, name: str, start: int, slab_size: int, dtype: np.dtype,
-                     written: encoding.Checksum, label: str) -> None:
-    with h5py.File(path, "r") as h5:
-        _compare(crc_range(h5[name], start, start + slab_size, dtype), written.crc32, label)
+def _checksum_through_hdf5(ds: h5py.Dataset, slab_size: int, algorithm: str) -> str:
+    """The checksum (``algorithm``) of the amplitudes of ``ds`` as HDF5 reads them, piece by piece."""
+    checksum = encoding.Checksum(algorithm=algorithm)
+    for lo in range(0, slab_size, READ_CHUNK_AMPLITUDES):
+        checksum.update(ds[lo:min(lo + READ_CHUNK_AMPLITUDES, slab_size)])
+    return checksum.hexdigest()
+
+
+def _compare_checksum(read_back: str, written: str, label: str) -> None:
+    """The full read-back check: the checksum of what the file holds against that of what was written."""
+    if read_back != written:
+        raise DqsimError(f"{label} is corrupt right after writing: {read_back} read back, {written} written")
 
 
 def _compare(read_back: int, written: int, label: str) -> None:
@@ -529,20 +557,7 @@ def reserve_blocks(path: Path, offset: int, length: int) -> str | None:
         os.close(fd)
 
 
-def _load_fallocate():
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        function = libc.fallocate
-    except (OSError, AttributeError):
-        return None
-    function.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
-    function.restype = ctypes.c_int
-    return function
-
-
-_FALLOCATE = _load_fallocate()
+_FALLOCATE = rawfile.linux_libc_function("fallocate", [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64])
 
 
 def _reserve_collectively(comm, ds: h5py.Dataset, tmp: Path, path: Path, start: int, slab_size: int,

@@ -3,7 +3,8 @@
 Each rank writes its contiguous part of the state (``slab_size`` amplitudes,
 rank r holding global indices ``r*slab_size .. (r+1)*slab_size-1``) into its
 own file with :func:`write_state_slab`, piece by piece from host buffers, and
-gets back the SHA-256 checksum of those bytes. Rank 0 gathers the file names
+gets back the checksum of those bytes (:mod:`dqsim.io.hashing`: XXH3-128
+where ``xxhash`` is installed, else SHA-256; the digest names it). Rank 0 gathers the file names
 and checksums and links them into the run file as the virtual dataset
 ``state``: with ``write_run_file(..., state_slabs=StateSlabs(...))`` before
 the run file's atomic rename (preferred), or with :func:`link_state_slabs`
@@ -31,7 +32,7 @@ import numpy as np
 
 import dqsim
 from dqsim.errors import DqsimError
-from dqsim.io import encoding
+from dqsim.io import encoding, hashing, rawfile
 from dqsim.io.atomic import atomic_h5_write
 
 #: Dataset holding the amplitudes inside a slab file.
@@ -143,8 +144,8 @@ def write_state_slab(slab_path: str | os.PathLike, pieces: Iterable[tuple[int, n
         dtype: ``complex64`` or ``complex128``.
 
     Returns:
-        ``"sha256:<hex>"`` of the slab's bytes (little-endian), as
-        :func:`link_state_slabs` expects.
+        ``"<algorithm>:<hex>"`` of the slab's bytes (little-endian,
+        :mod:`dqsim.io.hashing`), as :func:`link_state_slabs` expects.
 
     Raises:
         ValueError: a piece out of order, of the wrong dtype, or not filling the slab.
@@ -158,34 +159,87 @@ def write_state_slab(slab_path: str | os.PathLike, pieces: Iterable[tuple[int, n
         ...     encoding.Checksum.of(a)
         True
     """
-    return write_slab_file(slab_path, pieces, slab_size=slab_size, dtype=dtype).hexdigest()
+    return write_slab_file(slab_path, pieces, slab_size=slab_size, dtype=dtype).checksum
+
+
+#: Amplitudes kept from each end of a slab while it is written, compared with what HDF5 reads there once
+#: the file is closed (:class:`WrittenSlab`): 4,096 (64 KiB of complex128).
+PLACEMENT_AMPLITUDES = 1 << 12
+
+
+@dataclass(frozen=True)
+class WrittenSlab:
+    """What :func:`write_slab_file` wrote, for its read-back check and its manifest entry.
+
+    Attributes:
+        checksum: ``"<algorithm>:<hex>"`` of the amplitudes' little-endian bytes, hashed in memory
+            while they were written (:class:`~dqsim.io.encoding.Checksum`).
+        data_offset: where the amplitudes start in the file (bytes; HDF5's own bytes before them).
+        data_bytes: the amplitudes' bytes (``slab_size * itemsize``), contiguous from ``data_offset``.
+        head: the first amplitudes written (up to :data:`PLACEMENT_AMPLITUDES`).
+        tail: the last ones, ending at the slab's end.
+    """
+
+    checksum: str
+    data_offset: int
+    data_bytes: int
+    head: np.ndarray
+    tail: np.ndarray
+
+    @property
+    def algorithm(self) -> str:
+        """The checksum's algorithm (``sha256``, ``xxh3_128``)."""
+        return self.checksum.partition(":")[0]
 
 
 def write_slab_file(slab_path: str | os.PathLike, pieces: Iterable[tuple[int, np.ndarray]], *,
-                    slab_size: int, dtype: Any, between: Optional[Callable[[], None]] = None) -> encoding.Checksum:
-    """:func:`write_state_slab`, returning the :class:`~dqsim.io.encoding.Checksum` (SHA-256 and CRC-32).
+                    slab_size: int, dtype: Any, between: Optional[Callable[[], None]] = None) -> WrittenSlab:
+    """:func:`write_state_slab`, returning what :class:`WrittenSlab` records.
 
-    ``between``: called once the file is closed and once it is synced, before the rename
-    (:func:`~dqsim.io.atomic.atomic_h5_write`); an exception it raises abandons the write.
+    The dataset is contiguous, unfiltered and allocated when created (no
+    fill), so its amplitudes are one block of the file at a place HDF5
+    gives (``get_offset``); each piece is written there straight from its
+    array (``os.pwrite``, :mod:`dqsim.io.rawfile`, no copy through HDF5),
+    while a helper thread hashes it, and the kernel is asked to start
+    writing it to the disk at once (``sync_file_range``), so that the
+    final ``fsync`` finds most of it there. ``between``: called once the
+    file is closed and once it is synced, before the rename
+    (:func:`~dqsim.io.atomic.atomic_h5_write`); an exception it raises
+    abandons the write.
     """
     dtype = np.dtype(dtype)
     if dtype not in _STATE_DTYPES:
         raise ValueError(f"dtype = {dtype}: allowed complex64, complex128")
     if slab_size < 1:
         raise ValueError(f"slab_size = {slab_size}: must be >= 1")
-    checksum = encoding.Checksum(background=True, crc=True)
+    stored = dtype.newbyteorder("<")
+    checksum = encoding.Checksum(background=True)
+    found: dict[str, Any] = {}
 
-    def fill(h5: h5py.File) -> None:
-        ds = h5.create_dataset(SLAB_DATASET, shape=(slab_size,), dtype=dtype)
+    def fill(h5: h5py.File, fd: int) -> None:
+        dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+        dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)  # a place in the file now, never filled by HDF5
+        dcpl.set_fill_time(h5py.h5d.FILL_TIME_NEVER)
+        ds = h5.create_dataset(SLAB_DATASET, shape=(slab_size,), dtype=stored, dcpl=dcpl)
+        offset = ds.id.get_offset()
+        if offset is None:  # not seen with HDF5 1.10-1.14; refused rather than written where HDF5 does not look
+            raise DqsimError(f"{slab_path}: HDF5 gave the state slab no place in the file")
+        head = tail = np.empty(0, dtype=stored)
         for position, piece in host_pieces(pieces, slab_size=slab_size, dtype=dtype):
+            piece = np.ascontiguousarray(piece, dtype=stored)
             checksum.update(piece)  # hashed on a helper thread while the piece is written
-            ds.write_direct(piece, dest_sel=np.s_[position:position + piece.shape[0]])
+            rawfile.write_at(fd, piece, offset + position * stored.itemsize)
+            if position < PLACEMENT_AMPLITUDES:
+                head = np.concatenate([head, piece[:PLACEMENT_AMPLITUDES - position]])
+            tail = np.concatenate([tail, piece[-PLACEMENT_AMPLITUDES:]])[-PLACEMENT_AMPLITUDES:]
+        found.update(offset=offset, head=head, tail=tail)
         encoding.encode_attrs(h5.attrs, {
             "dqsim_file": "state-slab", "schema_version": dqsim.SCHEMA_VERSION,
             "dqsim_version": dqsim.__version__, "checksum": checksum.hexdigest()}, where="/")
 
-    atomic_h5_write(slab_path, fill, between=between)
-    return checksum
+    atomic_h5_write(slab_path, fill, between=between, with_fd=True)
+    return WrittenSlab(checksum.hexdigest(), found["offset"], slab_size * stored.itemsize, found["head"],
+                       found["tail"])
 
 
 @dataclass(frozen=True)
@@ -194,12 +248,12 @@ class StateSlabs:
 
     Attributes:
         paths: slab files (absolute, or relative to the current directory).
-        checksums: what :func:`write_state_slab` returned for each.
+        checksums: what :func:`write_state_slab` returned for each (``"<algorithm>:<hex>"``).
         slab_size: amplitudes per slab (all equal).
         dtype: ``complex64`` or ``complex128``.
         file_entries: the run manifest's entry of each slab file
-            (:func:`dqsim.io.manifest.file_entry`: name, size in bytes, SHA-256
-            of every byte), computed by the rank that wrote it
+            (:func:`dqsim.io.manifest.parts_entry`: name, size in bytes, digests
+            of its parts), computed by the rank that wrote it
             (:func:`dqsim.io.sharded.write_sharded_state`); empty: the run
             file's writer hashes the slab files itself.
 
@@ -251,8 +305,10 @@ def link_into(h5: h5py.File, main_dir: Path, slabs: StateSlabs, *,
         raise ValueError(f"state slabs: {num_slabs} paths and {len(slabs.checksums)} checksums; "
                          "need one checksum per path, at least one path")
     for index, checksum in enumerate(slabs.checksums):
-        if not (isinstance(checksum, str) and checksum.startswith(encoding.CHECKSUM_PREFIX)):
-            raise ValueError(f"state slab {index}: checksum = {checksum!r}: expected 'sha256:<hex>'")
+        try:
+            hashing.split_digest(checksum)
+        except ValueError as exc:
+            raise ValueError(f"state slab {index}: {exc}") from None
     total = slabs.slab_size * num_slabs
     check_state_shape(total, dtype, what="state (slabs)")
     if "state" in h5:

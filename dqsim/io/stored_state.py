@@ -11,7 +11,8 @@ A run file's ``state`` is in one of three layouts, all read the same way:
   :mod:`dqsim.io.sharded`).
 
 Slab ``i`` holds global amplitudes ``i*slab_size .. (i+1)*slab_size-1`` and
-has its own SHA-256 checksum, so a range is verified by reading just the
+has its own checksum (``"<algorithm>:<hex>"``, SHA-256 or XXH3-128:
+:mod:`dqsim.io.hashing`), so a range is verified by reading just the
 slabs that overlap it (:func:`read_range`): ranks resuming a checkpoint check
 their own parts in parallel. Slab files are read directly, not through the
 virtual dataset, which would return zeros for a missing file.
@@ -47,7 +48,7 @@ class StateLayout:
         size: amplitudes in the state.
         dtype: ``complex64`` or ``complex128``.
         slab_size: amplitudes per slab (``size`` for ``contiguous``).
-        checksums: ``"sha256:<hex>"`` per slab (None: not recorded, not checked).
+        checksums: ``"<algorithm>:<hex>"`` per slab (None: not recorded, not checked).
         files: slab files relative to the run file's folder (``slabs`` only).
     """
 
@@ -181,8 +182,9 @@ def read_range(layout: StateLayout, start: int, stop: int, *, piece: int = READ_
         segments = [(lo, hi, piece, True)]
         if recorded is not None:
             segments = [(first, lo, READ_CHUNK_AMPLITUDES, False), *segments, (hi, end, READ_CHUNK_AMPLITUDES, False)]
-        checksum = encoding.Checksum(background=True)
         path, name, base = layout.location(index)
+        checksum = encoding.Checksum.matching(recorded, where=layout.label(index), background=True) \
+            if recorded is not None else None
         try:
             with h5py.File(path, "r") as h5:
                 ds = h5[name]

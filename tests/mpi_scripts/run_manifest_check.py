@@ -3,8 +3,10 @@
 Usage: python run_manifest_check.py FOLDER NUM_QUBITS [DQSIM ARGS...]
 Every rank writes its slab of a seeded state (``write_sharded_state``, slab
 files), rank 0 the run file with ``manifest=True``, as ``dqsim run`` does.
-Each rank records the files that :func:`dqsim.io.manifest.file_digest`
-hashed on it; rank 0 gathers the records and prints one JSON line
+Each rank records the files whose bytes it read to hash them
+(:func:`dqsim.io.manifest.file_digest`, a file whole, and
+:func:`dqsim.io.manifest.bytes_digest`, a slab's HDF5 bytes around its
+amplitudes: a name once for consecutive reads of one file); rank 0 gathers the records and prints one JSON line
 ``{"hashed": [[names of rank 0], [names of rank 1], ...]}``.
 With ``DQSIM ARGS``, ``dqsim ARGS`` runs first in the same processes (as
 ``python -m dqsim ARGS`` would: one launch for both); the script ends there
@@ -30,19 +32,28 @@ def main(folder: str, num_qubits: int) -> None:
     size = vector.size // comm.size
     mine = vector[comm.rank * size:(comm.rank + 1) * size]
     hashed = []
-    plain_digest = manifest.file_digest
+    plain_digest, plain_bytes = manifest.file_digest, manifest.bytes_digest
+
+    def record(path):
+        name = Path(path).name.split(".tmp-")[0]  # the run file is hashed before its rename
+        if not hashed or hashed[-1] != name:
+            hashed.append(name)
 
     def recording_digest(path, **kwargs):
-        hashed.append(Path(path).name.split(".tmp-")[0])  # the run file is hashed before its rename
+        record(path)
         return plain_digest(path, **kwargs)
 
-    manifest.file_digest = recording_digest
+    def recording_bytes(path, *args):
+        record(path)
+        return plain_bytes(path, *args)
+
+    manifest.file_digest, manifest.bytes_digest = recording_digest, recording_bytes
     kwargs = io.write_sharded_state(folder / "run", [(0, mine[:size // 2]), (size // 2, mine[size // 2:])],
                                     comm=comm, slab_size=size, dtype=vector.dtype)
     if comm.rank == 0:
         io.write_run_file(folder / "run.h5", attrs={"name": "manifest"}, tables={"t": np.arange(3)},
                           manifest=True, **kwargs)
-    manifest.file_digest = plain_digest
+    manifest.file_digest, manifest.bytes_digest = plain_digest, plain_bytes
     records = comm.gather(hashed)
     if comm.rank == 0:
         print(json.dumps({"hashed": records}), flush=True)
