@@ -165,9 +165,7 @@ def exit_status(status: int) -> int:
     the ranks that still wait for that one.
     """
     if status not in (0, EXIT_INTERRUPTED) and "dqsim.comm" in sys.modules:  # a command that used MPI, if any
-        from dqsim import comm  # noqa: PLC0415 - loaded already (this module imports only os, sys and signal)
-
-        comm.finalize()
+        sys.modules["dqsim.comm"].finalize()  # loaded already; this module imports only os, sys and signal
     return status
 
 
