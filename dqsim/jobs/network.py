@@ -278,10 +278,7 @@ class NetworkSection(Section):
             raise job_error(f"the grid would have num_rows × num_cols = {self.num_rows} × {self.num_cols} = "
                             f"{self.num_rows * self.num_cols:,} nodes; allowed at most {MAX_NETWORK_NODES:,}",
                             key=("num_cols",), value=self.num_cols, has_value=True)
-        if self.topology in ("grid", "edges"):
-            num_links = len(self.edges) if self.topology == "edges" else 0  # a grid has fewer than 2 per node
-        else:
-            num_links = net_topology.num_links_of(self.topology, self.num_nodes)
+        num_links = self.num_links()
         if num_links <= MAX_NETWORK_LINKS:
             return
         need = net_topology.estimate_network_bytes(self.resolved_num_nodes(), num_links)
@@ -365,6 +362,19 @@ class NetworkSection(Section):
         if self.topology == "edges":
             return len(self.node_names)
         return self.num_nodes
+
+    def num_links(self) -> int:
+        """Number of links of the network, counted without building its graph.
+
+        Examples:
+            >>> NetworkSection(topology="grid", num_rows=3, num_cols=4, link={"distance_km": 1.0}).num_links()
+            17
+        """
+        if self.topology == "grid":
+            return self.num_rows * (self.num_cols - 1) + self.num_cols * (self.num_rows - 1)
+        if self.topology == "edges":
+            return len(self.edges)
+        return net_topology.num_links_of(self.topology, self.num_nodes)
 
     def node_names_list(self) -> list[str]:
         """Node names in index order: ``node_names``, or ``node0``, ``node1``, ..."""
