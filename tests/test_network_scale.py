@@ -109,3 +109,20 @@ def test_repro_check_estimates_the_memory_of_a_large_network(tmp_path):
     assert line.startswith("# memory per rank for the network: about 69.9 MiB (300 nodes, 44,850 links; measured")
     grown = peak_rss_bytes(big) - peak_rss_bytes('topology = "line"\nnum_nodes = 8')
     assert 0.5 < 69.9 * 2**20 / grown < 2.0, grown
+
+
+def test_repro_set_replaces_a_value_the_file_alone_would_be_refused_for(tmp_path):
+    """Scaling a job down with ``--set``: the file's own value was refused before the assignment was applied
+    (``[network].num_nodes = 100000: must be <= 4096`` though ``--set network.num_nodes=64`` replaces it)."""
+    job = tmp_path / "big.toml"
+    job.write_text(network_job('topology = "line"\nnum_nodes = 100000'))
+    refused = run_here(["check", str(job)], check=False)
+    assert refused.returncode == 2 and "[network].num_nodes = 100000: must be <= 4096" in refused.stderr
+    checked = run_here(["check", str(job), "--set", "network.num_nodes=64"])
+    assert "num_nodes = 64" in checked.stdout and "(64 nodes, 63 links;" in checked.stdout
+    run_here(["run", str(job), "--set", "network.num_nodes=8", "-o", str(tmp_path / "small.h5"), "--quiet"])
+    assert open_run(tmp_path / "small.h5").attrs["num_nodes"] == 8
+    still = run_here(["check", str(job), "--set", "network.num_nodes=5000"], check=False)
+    assert still.returncode == 2 and still.stderr.startswith(
+        f"dqsim: error: {job} (with --set network.num_nodes=5000): [network].num_nodes = 5000: must be <= 4096")
+

@@ -317,10 +317,8 @@ def check_job(path: str, overrides: list[str], num_ranks: int, output: str | Non
     """
     if num_ranks < 1:
         raise DqsimError(f"-n {num_ranks}: the number of ranks must be at least 1")
-    job = jobs.load_job(path)
     overrides = list(overrides) + ([f"run.output={json.dumps(output)}"] if output else [])
-    if overrides:
-        job = jobs.apply_overrides(job, overrides)
+    job = jobs.load_job(path, overrides)
     head = [f"# dqsim check {path}: valid ({job.scenario}); the resolved job, defaults filled in:"]
     lines = work_lines(job, num_ranks)
     prefix = checkpoint.checkpoint_prefix(job.run.name, jobs.config_sha256(job))
