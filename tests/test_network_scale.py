@@ -126,3 +126,19 @@ def test_repro_set_replaces_a_value_the_file_alone_would_be_refused_for(tmp_path
     assert still.returncode == 2 and still.stderr.startswith(
         f"dqsim: error: {job} (with --set network.num_nodes=5000): [network].num_nodes = 5000: must be <= 4096")
 
+
+def test_repro_a_dqc_run_reads_only_its_working_nodes_at_each_exchange(tmp_path, monkeypatch):
+    """The progress count summed every node of the rank at every exchange (node_data of each): O(nodes x exchanges),
+    a third of a trotter run's time over a 1,024-node ring whose 6 sites sit on 3 nodes. Now only the nodes with
+    circuit steps: a few reads per node to set up and per event, not one per node and exchange."""
+    from dqsim.engine.simulator import Simulator
+
+    calls = []
+    original = Simulator.node_data
+    monkeypatch.setattr(Simulator, "node_data", lambda self, node: calls.append(node) or original(self, node))
+    job = tmp_path / "line.toml"
+    job.write_text(network_job('topology = "line"\nnum_nodes = 256'))
+    run_here(["run", str(job), "-o", str(tmp_path / "line.h5"), "--quiet"])
+    attrs = open_run(tmp_path / "line.h5").attrs
+    assert attrs["engine_windows"] >= 8  # (on main: 256 reads per exchange on top)
+    assert len(calls) < 4 * 256 + 2 * attrs["engine_events"], (len(calls), attrs["engine_windows"])
