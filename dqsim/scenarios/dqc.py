@@ -376,7 +376,7 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
         state = initial
         state.reseed_(seed)
     # the progress count, read at every exchange: over this rank's nodes with steps only (a 4-qubit circuit on a
-    # 1,024-node network summed 1,024 nodes twice per exchange, a third of a trotter run's time)
+    # 1,024-node network summed 1,024 nodes twice per exchange: a trotter run took 10.9 CPU s instead of 7.6-8.4)
     working = [i for i in mine if steps[i]]
     num_steps = sum(len(steps[i]) for i in working)
     sim = Simulator(network, comm=comm, state=state, qubit_owner=regmap.node_of_qubit, seed=seed,
