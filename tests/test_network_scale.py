@@ -146,3 +146,17 @@ def test_repro_a_dqc_run_reads_only_its_working_nodes_at_each_exchange(tmp_path,
     attrs = open_run(tmp_path / "line.h5").attrs
     assert attrs["engine_windows"] >= 8  # (on main: 256 reads per exchange on top)
     assert len(calls) < 4 * 256 + 2 * attrs["engine_events"], (len(calls), attrs["engine_windows"])
+
+
+def test_repro_a_qkd_trusted_chain_of_a_thousand_nodes_runs_alike_on_one_and_two_ranks(tmp_path):
+    """``[qkd.network].num_nodes`` was capped at 64: a 1,024-node trusted chain (1,023 links of 30 km, 10^4
+    pulses each) was refused; it runs, the same on 1 and 2 ranks, with a key row per link."""
+    distances = "[" + ", ".join(["30.0"] * 1023) + "]"
+    args = ["jobs/qkd_trusted_chain.toml", "--set", "qkd.network.num_nodes=1024", "--set",
+            f"qkd.network.distances_km={distances}", "--set", "qkd.pulses=10000", "--set", "qkd.batch_pulses=10000"]
+    run_here(["run", *args, "-o", str(tmp_path / "one.h5"), "--quiet"])
+    run_mpi(2, ["-m", "dqsim", "run", *args, "-o", str(tmp_path / "two.h5"), "--quiet"], timeout_s=300)
+    one, two = open_run(tmp_path / "one.h5"), open_run(tmp_path / "two.h5")
+    names = [name for name in one.tables if name != "timing"]
+    assert any(len(one.table(name)) >= 1023 for name in names), {name: len(one.table(name)) for name in names}
+    same_tables(one, two, names)
