@@ -30,6 +30,7 @@ from typing import Any
 from dqsim import io, jobs
 from dqsim.engine import checkpoint
 from dqsim.errors import DqsimError, count_of
+from dqsim.network import topology
 from dqsim.protocols.qkd import nodes
 from dqsim.protocols.qkd.detections import (
     BYTES_PER_DETECTION,
@@ -48,6 +49,12 @@ EXIT_BAD_INPUT = 2
 #: Scenarios whose data register is a sharded state vector of the circuit's qubits.
 _CIRCUIT_LIKE = ("circuit", "dqc")
 _BYTES_PER_MIB = 1 << 20
+#: Resident memory of a rank before its job's own data, bytes: the interpreter with NumPy, numba, h5py, networkx
+#: and mpi4py loaded (peak RSS of small dqc and repeater runs, 150-210 MB, CPython 3.11, 2026-12-06).
+BASE_RSS_BYTES = 200e6
+#: Host memory each node of a repeater chain takes on every rank, bytes: measured, the growth of a run's peak
+#: RSS from 256 to 4,096 links (155 to 240 MB, 1 BBPSSW round, cut-off; docs/review-scale-20261206.md).
+CHAIN_BYTES_PER_NODE = 22_000
 #: Share of this machine's memory above which the key blocks' pending detection reports draw a warning.
 PENDING_REPORTS_WARN_SHARE = 0.25
 
@@ -136,6 +143,18 @@ def _network_register_lines(job, num_data_qubits: int, num_ranks: int, what: str
     need = estimate_memory_bytes(num_register, 1, job.run.precision)
     return [f"memory per rank: {_mib(need['total'])} ({what}: {count_of(num_register, 'qubit')}, {job.run.precision}, "
             f"held whole by every rank: {_mib(need['shard'])} + workspace {_mib(need['workspace'])})"]
+
+
+def _network_lines(job) -> list[str]:
+    """Memory per rank of a ``dqc``, ``trotter`` or ``cloud`` job's network, beside its register: every rank builds
+    all of it (:func:`dqsim.network.topology.estimate_network_bytes`, measured per node and per link)."""
+    section = job.network
+    num_nodes, num_links = section.resolved_num_nodes(), section.num_links()
+    need = topology.estimate_network_bytes(num_nodes, num_links)
+    return [f"memory per rank for the network: about {_mib(need)} ({num_nodes:,} nodes, {num_links:,} links; measured "
+            f"~{topology.BYTES_PER_NODE / 1000:g} kB per node and "
+            f"~{topology.BYTES_PER_LINK / 1000:g} kB per link), besides ~{BASE_RSS_BYTES / 1e6:.0f} MB of Python "
+            "and its libraries"]
 
 
 def _fidelity_check_lines(job, terminal: bool) -> list[str]:
@@ -251,7 +270,7 @@ def work_lines(job, num_ranks: int) -> list[str]:
         if scenario == "dqc":
             dqc.plan_job(job, circuit, num_ranks)  # the network and the plan, refused as dqsim run refuses them
             return (lines + _network_register_lines(job, circuit.num_qubits, num_ranks, "data register")
-                    + _fidelity_check_lines(job, terminal))
+                    + _network_lines(job) + _fidelity_check_lines(job, terminal))
         lines += _register_lines(job, circuit.num_qubits, num_ranks, "data register")
         gate_noise = GateNoise(job.noise, job.run.seed) if noisy else None
         check_local_qubits(circuit, num_ranks, gate_noise)  # as dqsim run does on that many ranks
@@ -267,9 +286,13 @@ def work_lines(job, num_ranks: int) -> list[str]:
                 f"memory per rank: no state-vector register; {slot} batches of "
                 f"{job.qkd.batch_pulses:,} (a few arrays of that length)", *_pending_report_lines(job)]
     if scenario == "repeater":
-        configs = len(job.chain.num_links)
+        configs = len(job.chain.configurations())
+        nodes = max(job.chain.num_links) + 1
         return [f"work: {configs} chain configuration(s) x {job.chain.num_pairs} end-to-end pairs",
-                "memory per rank: no state-vector register (pairs as small states)"]
+                f"memory per rank: no state-vector register (pairs as small states); about "
+                f"{_mib(nodes * CHAIN_BYTES_PER_NODE)} for the longest chain ({nodes:,} nodes, measured "
+                f"~{CHAIN_BYTES_PER_NODE / 1000:g} kB per node), besides ~{BASE_RSS_BYTES / 1e6:.0f} MB of Python "
+                "and its libraries"]
     if scenario == "trotter":
         model, evolution = job.model, job.evolution
         sweep = job.simulation.sweep
@@ -278,7 +301,7 @@ def work_lines(job, num_ranks: int) -> list[str]:
                  f"{evolution.steps_per_point} step(s), {series} network series x "
                  f"{count_of(job.simulation.trajectories, 'trajectory', 'trajectories')}"]
         _check_network(job, num_ranks)  # the job's own links (a sweep's other values are checked when it runs)
-        return lines + _network_register_lines(job, model.num_sites, num_ranks, "site register")
+        return lines + _network_register_lines(job, model.num_sites, num_ranks, "site register") + _network_lines(job)
     if scenario == "cloud":
         noisy = dqc.is_noisy(_check_network(job, num_ranks))
         count = len(job.user_jobs) + (job.arrivals.num_jobs if job.arrivals is not None else 0)
@@ -290,7 +313,8 @@ def work_lines(job, num_ranks: int) -> list[str]:
         return [f"work: {count} user job(s) on {job.network.resolved_num_nodes()} QPU(s); engine runs per job: one "
                 f"on noiseless QPUs, {per_job} on noisy ones, one per shot for a dynamic circuit: {total}",
                 "memory per rank: one user job's register at a time (at most the QPUs' data qubits); the output "
-                "and the checkpoints hold a row or summary per user job (and its counts), not per engine run"]
+                "and the checkpoints hold a row or summary per user job (and its counts), not per engine run",
+                *_network_lines(job)]
     return [f"work: scenario {scenario}"]
 
 
@@ -329,10 +353,8 @@ def check_job(path: str, overrides: list[str], num_ranks: int, output: str | Non
     """
     if num_ranks < 1:
         raise DqsimError(f"-n {num_ranks}: the number of ranks must be at least 1")
-    job = jobs.load_job(path)
     overrides = list(overrides) + ([f"run.output={json.dumps(output)}"] if output else [])
-    if overrides:
-        job = jobs.apply_overrides(job, overrides)
+    job = jobs.load_job(path, overrides)
     head = [f"# dqsim check {path}: valid ({job.scenario}); the resolved job, defaults filled in:"]
     lines = work_lines(job, num_ranks)
     prefix = checkpoint.checkpoint_prefix(job.run.name, jobs.config_sha256(job))

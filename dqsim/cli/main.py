@@ -83,12 +83,10 @@ def cmd_run(args) -> int:
         checkpoint.install_signal_handlers()  # from the start: a stop while the job loads still checkpoints
         release_ctrl_c()
         _take_held_stop()
-        job = jobs.load_job(args.job)
         overrides = list(args.set)
         if args.output:
             overrides.append(f"run.output={json.dumps(args.output)}")
-        if overrides:
-            job = jobs.apply_overrides(job, overrides)
+        job = jobs.load_job(args.job, overrides)
         return _run(job, comm, quiet=args.quiet, session=_session(job))
 
     return guarded(comm, work)

@@ -48,9 +48,7 @@ def chosen_groups(job_paths, overrides, kernels) -> list[str]:
                              f"{', '.join(warmup.KERNEL_GROUPS)}")
         names.append(name)
     for path in job_paths:
-        job = jobs.load_job(path)
-        if overrides:
-            job = jobs.apply_overrides(job, list(overrides))
+        job = jobs.load_job(path, list(overrides or ()))
         names += warmup.groups_for(job)
     if not job_paths and not kernels:
         names = list(warmup.KERNEL_GROUPS)

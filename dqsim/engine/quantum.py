@@ -637,7 +637,7 @@ class QuantumMemory:
         :meth:`merged_snapshot` joins the views of all ranks.
         """
         return {"small": self.small.snapshot(), "slot_of": dict(self.slot_of), "free_slots": list(self.free_slots),
-                "queued": list(self._queued),
+                "queued": list(self._queued), "shared_qubits": sorted(self.shared_qubits),
                 "probes": dict(self.probes), "peak_register_qubits": self.peak_register_qubits,
                 "last_touch_ps": list(self.last_touch_ps)}
 
@@ -657,7 +657,13 @@ class QuantumMemory:
         return merged
 
     def restore(self, saved: dict) -> None:
-        """Take back a :meth:`merged_snapshot`; every small state is shared afterwards (any placement)."""
+        """Take back a :meth:`merged_snapshot`; every small state is shared afterwards (any placement).
+
+        The engine then hands the states that were local when the checkpoint was
+        written back to the one rank that runs their nodes, where it may
+        (:meth:`dqsim.engine.Simulator.load_snapshot`); the snapshot's
+        ``shared_qubits`` (absent before 2026-12-06) says which those are.
+        """
         self.small.restore(saved["small"])
         self.shared_qubits = {q for qubits, _rho in saved["small"] for q in qubits}
         self.last_touch_ps = list(saved["last_touch_ps"])

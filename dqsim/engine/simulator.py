@@ -2443,6 +2443,9 @@ class Simulator:
         if self.state is not None:
             self.state.restore_extras(shared["state_extras"])
         self.memory.restore(shared["memory"])
+        was_shared = shared["memory"].get("shared_qubits")  # None: a checkpoint written before 2026-12-06
+        if was_shared is not None:
+            self._localise_restored(set(was_shared))
         first = self.comm.rank == 0
         self.finished, self._rank_counts = bool(shared.get("finished", False)), None
         self.statistics = dict(shared["statistics"]) if first else {}
@@ -2450,6 +2453,26 @@ class Simulator:
             if name in _PER_RANK_COUNTS and not first:
                 value = 0
             setattr(self.stats, name, value)
+
+    def _localise_restored(self, was_shared: set) -> None:
+        """After a restore (which shares every small state): give each state that was local when the checkpoint
+        was written back to the one rank that runs its nodes, where it may be local now (:meth:`_hand_back`'s
+        rule: every qubit on a non-boundary node of that rank, no pending operation on it; that rank keeps it,
+        the others drop their copy, alike on every rank). States shared when the checkpoint was written stay
+        shared.
+
+        Without it a resumed run sent every operation on a restored state through a flush, its node blocked
+        until then: a 512-node repeater chain on one rank resumed in 1,060 exchanges instead of the 46 of the
+        run it continued, at 7x that run's CPU time (same pairs; docs/review-scale-20261206.md).
+        """
+        small = self.memory.small
+        candidates = set()
+        for q in self.memory.shared_qubits - was_shared:
+            group = small.group_of(q)
+            if group is None or was_shared.isdisjoint(group.qubits):
+                candidates.add(q)
+        if candidates:
+            self._hand_back(candidates)
 
     # ----------------------------------------------------------------- run
     def run(self, *, until_ps: float = math.inf) -> RunStatistics:

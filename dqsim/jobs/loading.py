@@ -146,14 +146,19 @@ def _load(text: str, *, source: str, base_dir: str | os.PathLike, path: Path | N
     return job
 
 
-def load_job(path: str | os.PathLike) -> Job:
-    """Read and validate a job file.
+def load_job(path: str | os.PathLike, overrides: Iterable[str] = ()) -> Job:
+    """Read and validate a job file, with ``--set`` assignments applied before it is validated.
 
     Relative paths inside the file (``[circuit].qasm``) resolve against the
     file's folder; ``[run].output`` stays relative to the current directory.
+    The job is validated once, with the ``overrides`` applied (as
+    :func:`apply_overrides` applies them), so an assignment can replace a value
+    the file alone would be refused for (``--set network.num_nodes=64`` on a file
+    with 100000; until 2026-12-06 the file's value was refused first).
 
     Args:
         path: the TOML job file.
+        overrides: ``SECTION.KEY=VALUE`` assignments (``dqsim run --set``).
 
     Returns:
         The validated job, with ``job.text`` (the file's text) and ``job.path``.
@@ -174,7 +179,15 @@ def load_job(path: str | os.PathLike) -> Job:
         raise ConfigError(f"{source}: not UTF-8 text (byte {exc.start})") from None
     except OSError as exc:
         raise ConfigError(f"{source}: cannot read the job file ({exc.strerror or exc})") from None
-    return _load(text, source=source, base_dir=file.parent, path=file)
+    overrides = list(overrides)
+    if not overrides:
+        return _load(text, source=source, base_dir=file.parent, path=file)
+    data = _parse_toml(text, source)
+    _override(data, overrides)
+    job = _validate(data, source=f"{source} (with --set {' '.join(overrides)})", base_dir=file.parent)
+    job.remember_origin(text=text, source=source, base_dir=Path(os.path.abspath(file.parent)), raw=data, path=file,
+                        overrides=tuple(overrides))
+    return job
 
 
 #: Keys whose relative paths resolve against the job file's folder; given
@@ -293,6 +306,16 @@ def apply_overrides(job: Job, assignments: Iterable[str]) -> Job:
     """
     assignments = list(assignments)
     data = job.raw
+    _override(data, assignments)
+    source = f"{job.source} (with --set {' '.join(assignments)})" if assignments else job.source
+    new = _validate(data, source=source, base_dir=job.base_dir)
+    new.remember_origin(text=job.text, source=job.source, base_dir=job.base_dir, raw=data, path=job.path,
+                        overrides=job.overrides + tuple(assignments))
+    return new
+
+
+def _override(data: dict, assignments: list[str]) -> None:
+    """Apply ``SECTION.KEY=VALUE`` assignments to a parsed job table, in place (see :func:`apply_overrides`)."""
     for assignment in assignments:
         parts, value = _parse_override(assignment)
         if tuple(parts) in _JOB_RELATIVE_PATH_KEYS and isinstance(value, str):
@@ -304,11 +327,6 @@ def apply_overrides(job: Job, assignments: Iterable[str]) -> Job:
             table.pop(parts[-1], None)
         else:
             table[parts[-1]] = value
-    source = f"{job.source} (with --set {' '.join(assignments)})" if assignments else job.source
-    new = _validate(data, source=source, base_dir=job.base_dir)
-    new.remember_origin(text=job.text, source=job.source, base_dir=job.base_dir, raw=data, path=job.path,
-                        overrides=job.overrides + tuple(assignments))
-    return new
 
 
 def input_file_hashes(job: Job) -> dict[str, str]:

@@ -28,7 +28,7 @@ from dqsim.network.link import LinkSpec
 from dqsim.network.node import NodeSpec
 from dqsim.units import ps_to_seconds
 
-__all__ = ["NetworkSection", "DistributionSection", "MAX_NETWORK_NODES", "MAX_NODE_QUBITS", "MAX_PROCESSING_DELAY_PS",
+__all__ = ["NetworkSection", "DistributionSection", "MAX_NETWORK_NODES", "MAX_NETWORK_LINKS", "MAX_NODE_QUBITS", "MAX_PROCESSING_DELAY_PS",
            "MAX_NODE_DURATION_PS", "check_assignment",
            "checked_spec_parameters", "LINK_FIELDS", "NODE_FIELDS", "LINK_FLOAT_FIELDS", "NODE_FLOAT_FIELDS"]
 
@@ -39,8 +39,17 @@ _TOPOLOGY_KEYS: dict[str, tuple[str, ...]] = {
     "edges": ("node_names", "edges"),
 }
 
-#: Most nodes of a network given by ``num_nodes`` or by ``node_names`` with ``topology = "edges"``.
-MAX_NETWORK_NODES = 64
+#: Most nodes of a network (``num_nodes``, ``num_rows * num_cols``, or ``node_names`` with ``topology = "edges"``).
+#: Network qubits live in small states (DESIGN.md invariant 2), so a node costs a few kB on every rank
+#: (:data:`dqsim.network.topology.BYTES_PER_NODE`); a ``dqc`` run over a 4,096-node line, ring or star took
+#: 3 CPU s and 230 MB (docs/review-scale-20261206.md). It was 64 until 2026-12-06, which refused the networks of
+#: a thousand nodes that the README promises.
+MAX_NETWORK_NODES = 4096
+
+#: Most links of a network: 2**19, an ``all_to_all`` of up to 1,024 nodes (523,776 links), about 0.8 GB on every
+#: rank (:func:`dqsim.network.topology.estimate_network_bytes`); more is refused with its estimate before the
+#: graph is built (an all_to_all of 4,096 nodes has 8.4 million links, some 13 GB per rank).
+MAX_NETWORK_LINKS = 2**19
 
 #: Most node names quoted in an error message.
 _MAX_NAMES_SHOWN = 10
@@ -145,14 +154,15 @@ class NetworkSection(Section):
     Attributes:
         topology: ``"line"``, ``"ring"``, ``"star"``, ``"grid"``,
             ``"all_to_all"`` or ``"edges"`` (see :mod:`dqsim.network.topology`).
-        num_nodes: node count, 2..64 (ring: 3..64); required for line, ring,
+        num_nodes: node count, 2..4096 (ring: 3..4096; all_to_all: 2..1024,
+            at most :data:`MAX_NETWORK_LINKS` links); required for line, ring,
             star and all_to_all, not allowed for grid and edges.
-        num_rows: grid rows, 1..16 (grid only, with ``num_cols``).
-        num_cols: grid columns, 1..16 (grid only); ``num_rows * num_cols >= 2``.
+        num_rows: grid rows, 1..4096 (grid only, with ``num_cols``).
+        num_cols: grid columns, 1..4096 (grid only); ``2 <= num_rows * num_cols <= 4096``.
         node_names: node names in index order (default ``node0``, ``node1``,
             ...): unique, non-empty, no whitespace, one per node. Required for
-            ``"edges"``, where they also fix the node count (2..64).
-        edges: ``"edges"`` only: ``[a, b]`` or ``[a, b, distance_km]`` with
+            ``"edges"``, where they also fix the node count (2..4096).
+        edges: ``"edges"`` only (at most :data:`MAX_NETWORK_LINKS`): ``[a, b]`` or ``[a, b, distance_km]`` with
             ``a``, ``b`` node names and ``distance_km > 0`` (this edge's
             length instead of ``[network.link].distance_km``).
         placement: MPI rank of each node (each >= 0, one per node); default
@@ -184,8 +194,8 @@ class NetworkSection(Section):
 
     topology: Literal["line", "ring", "star", "grid", "all_to_all", "edges"]
     num_nodes: Optional[int] = Field(None, ge=2, le=MAX_NETWORK_NODES)
-    num_rows: Optional[int] = Field(None, ge=1, le=16)
-    num_cols: Optional[int] = Field(None, ge=1, le=16)
+    num_rows: Optional[int] = Field(None, ge=1, le=MAX_NETWORK_NODES)
+    num_cols: Optional[int] = Field(None, ge=1, le=MAX_NETWORK_NODES)
     node_names: Optional[list[str]] = None
     edges: Optional[list[list[Any]]] = None
     placement: Optional[list[typing.Annotated[int, Field(ge=0)]]] = None
@@ -217,6 +227,7 @@ class NetworkSection(Section):
     @model_validator(mode="after")
     def _check_network(self) -> "NetworkSection":
         self._check_topology_keys()
+        self._check_size()
         self._check_node_names()
         if self.topology == "edges":
             self._check_edges()
@@ -256,6 +267,27 @@ class NetworkSection(Section):
             raise job_error(f"the grid must have at least 2 nodes "
                             f"(num_rows × num_cols = {self.num_rows} × {self.num_cols})",
                             key=("num_cols",), value=self.num_cols, has_value=True)
+
+    def _check_size(self) -> None:
+        """Refuse a grid of more than :data:`MAX_NETWORK_NODES` nodes and a network of more than
+        :data:`MAX_NETWORK_LINKS` links, with the memory it would take, before its graph is built."""
+        if self.topology == "grid" and self.num_rows * self.num_cols > MAX_NETWORK_NODES:
+            raise job_error(f"the grid would have num_rows × num_cols = {self.num_rows} × {self.num_cols} = "
+                            f"{self.num_rows * self.num_cols:,} nodes; allowed at most {MAX_NETWORK_NODES:,}",
+                            key=("num_cols",), value=self.num_cols, has_value=True)
+        num_links = self.num_links()
+        if num_links <= MAX_NETWORK_LINKS:
+            return
+        need = net_topology.estimate_network_bytes(self.resolved_num_nodes(), num_links)
+        if self.topology == "edges":
+            raise job_error(f"lists {num_links:,} links, about {need / 1e9:.1f} GB on every rank; allowed at most "
+                            f"{MAX_NETWORK_LINKS:,}", key=("edges",))
+        most = max(n for n in range(2, MAX_NETWORK_NODES + 1)
+                   if net_topology.num_links_of(self.topology, n) <= MAX_NETWORK_LINKS)
+        raise job_error(f'topology = "{self.topology}" links every pair of nodes: {num_links:,} links, about '
+                        f"{need / 1e9:.1f} GB on every rank; allowed at most {MAX_NETWORK_LINKS:,} links "
+                        f"({self.topology} of up to {most:,} nodes; line, ring, star or grid of up to "
+                        f"{MAX_NETWORK_NODES:,})", key=("num_nodes",), value=self.num_nodes, has_value=True)
 
     def _check_node_names(self) -> None:
         names = self.node_names
@@ -327,6 +359,19 @@ class NetworkSection(Section):
         if self.topology == "edges":
             return len(self.node_names)
         return self.num_nodes
+
+    def num_links(self) -> int:
+        """Number of links of the network, counted without building its graph.
+
+        Examples:
+            >>> NetworkSection(topology="grid", num_rows=3, num_cols=4, link={"distance_km": 1.0}).num_links()
+            17
+        """
+        if self.topology == "grid":
+            return self.num_rows * (self.num_cols - 1) + self.num_cols * (self.num_rows - 1)
+        if self.topology == "edges":
+            return len(self.edges)
+        return net_topology.num_links_of(self.topology, self.num_nodes)
 
     def node_names_list(self) -> list[str]:
         """Node names in index order: ``node_names``, or ``node0``, ``node1``, ..."""

@@ -61,8 +61,10 @@ PROBABILITY_SUM_TOLERANCE = 1e-9
 MAX_FILTER_BANDWIDTH_NM = 100.0
 #: Most distances of ``[qkd.sweep].distances_km``.
 MAX_SWEEP_POINTS = 200
-#: Most nodes of ``[qkd.network]``.
-MAX_QKD_NODES = 64
+#: Most nodes of ``[qkd.network]``: as ``[network]`` (:data:`dqsim.jobs.network.MAX_NETWORK_NODES`). A trusted
+#: chain of 4,096 nodes at 10^4 pulses per link ran in 4.3 CPU s and 315 MB (docs/review-scale-20261206.md); the
+#: work grows with links x pulses, which ``dqsim check`` reports. It was 64 until 2026-12-06.
+MAX_QKD_NODES = 4096
 #: Longest time a run may take to emit its pulses, ps: 1/16 of the engine's int64 picosecond clock
 #: (2**63 ps, about 107 days), about 6.7 days, the rest left for the post-processing's messages.
 MAX_QKD_EMISSION_PS = 2**63 // 16
@@ -275,7 +277,7 @@ class QkdNetworkSection(Section):
     Attributes:
         topology: ``"chain"`` (nodes 0, 1, ... in a line: links (i, i+1)) or
             ``"star"`` (node 0 the hub: links (0, i)).
-        num_nodes: nodes, 2..64.
+        num_nodes: nodes, 2..4096.
         distances_km: length of each link in :meth:`links` order, km, each
             >= 0, ``num_nodes - 1`` entries; default: every link
             ``[qkd.link].distance_km``.

@@ -33,6 +33,17 @@ DEFAULT_LINK = LinkSpec(distance_km=1.0)
 #: Longest list of node names quoted in an error message.
 _MAX_NAMES_IN_MESSAGE = 10
 
+#: Host memory each link of a run's network takes on every rank, bytes (each rank builds the whole network:
+#: the topology graph, the :class:`~dqsim.network.network.Network`'s link tables, the engine's per-link
+#: statistics and the run file's ``links`` table). Measured, not derived: peak RSS of ``dqc`` runs of a 4-qubit
+#: GHZ over ``all_to_all`` networks of 512 and 1,000 nodes (130,816 and 499,500 links) less that of a 256-node
+#: line, 1.4-1.6 kB per link (CPython 3.11, networkx 3, 2026-12-06, docs/review-scale-20261206.md).
+BYTES_PER_LINK = 1600
+
+#: Host memory each node of a run's network takes on every rank, bytes: measured as :data:`BYTES_PER_LINK`
+#: (a 4,096-node line against a 256-node one, about 5 kB per node with its link).
+BYTES_PER_NODE = 5000
+
 
 def _quote_names(names: Iterable[str]) -> str:
     names = list(names)
@@ -218,6 +229,49 @@ def all_to_all(num_nodes: int, *, link: LinkSpec | None = None,
     node_names = _node_names("all_to_all", num_nodes, names)
     edges = [(i, j) for i in range(num_nodes) for j in range(i + 1, num_nodes)]
     return _build("all_to_all", node_names, edges, _check_link("all_to_all", link))
+
+
+def num_links_of(kind: str, num_nodes: int) -> int:
+    """Links of a ``line``, ``ring``, ``star`` or ``all_to_all`` topology of ``num_nodes`` nodes.
+
+    Counted without building the graph, so that a job can be refused before an
+    ``all_to_all`` of many nodes (``n(n - 1)/2`` links) takes the host's memory.
+
+    Args:
+        kind: ``"line"``, ``"ring"``, ``"star"`` or ``"all_to_all"``.
+        num_nodes: number of nodes, >= 1 (a ring of fewer than 3 is not built).
+
+    Returns:
+        The number of edges the builder of that name makes.
+
+    Raises:
+        ConfigError: another kind.
+
+    Examples:
+        >>> [num_links_of(kind, 1000) for kind in ("line", "ring", "star", "all_to_all")]
+        [999, 1000, 999, 499500]
+    """
+    if kind in ("line", "star"):
+        return max(num_nodes - 1, 0)
+    if kind == "ring":
+        return num_nodes
+    if kind == "all_to_all":
+        return num_nodes * (num_nodes - 1) // 2
+    raise ConfigError(f"num_links_of: kind must be line, ring, star or all_to_all, got {kind!r}")
+
+
+def estimate_network_bytes(num_nodes: int, num_links: int) -> int:
+    """Host memory a run's network of ``num_nodes`` nodes and ``num_links`` links takes on every rank, bytes.
+
+    :data:`BYTES_PER_NODE` and :data:`BYTES_PER_LINK`, both measured (not a
+    bound): within a factor 2 of the growth of a ``dqc`` run's peak RSS with
+    the network, besides the ~200 MB of the interpreter and its libraries.
+
+    Examples:
+        >>> estimate_network_bytes(1000, 499500) / 1e6
+        804.2
+    """
+    return num_nodes * BYTES_PER_NODE + num_links * BYTES_PER_LINK
 
 
 def from_edges(names: Sequence[str], edges: Iterable[tuple], *,

@@ -375,10 +375,13 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
     else:
         state = initial
         state.reseed_(seed)
+    # the progress count, read at every exchange: over this rank's nodes with steps only (a 4-qubit circuit on a
+    # 1,024-node network summed 1,024 nodes twice per exchange: a trotter run took 10.9 CPU s instead of 7.6-8.4)
+    working = [i for i in mine if steps[i]]
+    num_steps = sum(len(steps[i]) for i in working)
     sim = Simulator(network, comm=comm, state=state, qubit_owner=regmap.node_of_qubit, seed=seed,
                     record_timeline=timeline, on_window=on_window,
-                    work_done=lambda: (sum(sim.node_data(i).get("steps_done", 0) for i in mine),
-                                       sum(len(steps[i]) for i in mine)),
+                    work_done=lambda: (sum(sim.node_data(i).get("steps_done", 0) for i in working), num_steps),
                     checkpointer=checkpoint.engine_checkpointer(checkpointing, comm),
                     num_data_qubits=regmap.num_data_qubits, clock_advice=CLOCK_ADVICE)
     if fusion:  # the register operations between two reads of the register, fused (QuantumMemory.fusion_costs)

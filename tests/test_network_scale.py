@@ -1,0 +1,156 @@
+"""Networks of a thousand nodes and more from job files (docs/review-scale-20261206.md).
+
+Until 2026-12-06 ``[network]`` refused more than 64 nodes (a grid more than
+16 x 16), so the networks of a thousand nodes that the README promises could
+not be written in a job; an ``all_to_all`` network is now refused by its
+number of links, with the memory it would take, before its graph is built.
+"""
+
+import time
+
+import pytest
+
+from dqsim.errors import ConfigError
+from dqsim.io import open_run
+from dqsim.jobs import load_job_text
+from dqsim.jobs import network as jobs_network
+from dqsim.network import topology
+from mpi_helper import run_here, run_mpi
+from run_files import same_tables
+
+
+def network_job(network: str, assignment: str = "") -> str:
+    """A 4-qubit GHZ ``dqc`` job over ``network`` (the body of ``[network]``), one data qubit per node."""
+    distribution = f"[distribution]\nassignment = {assignment}\n" if assignment else ""
+    return (f'[run]\nname = "scale"\nscenario = "dqc"\nseed = 1\n[network]\n{network}\n'
+            "[network.link]\ndistance_km = 1.0\n[network.node]\nnum_data_qubits = 1\nnum_comm_qubits = 2\n"
+            f'[circuit]\ngenerator = "ghz"\nnum_qubits = 4\n{distribution}[simulation]\nshots = 100\n')
+
+
+@pytest.mark.parametrize(("network", "num_nodes", "num_links"), [
+    ('topology = "line"\nnum_nodes = 1024', 1024, 1023),
+    ('topology = "ring"\nnum_nodes = 4096', 4096, 4096),
+    ('topology = "star"\nnum_nodes = 1000', 1000, 999),
+    ('topology = "grid"\nnum_rows = 64\nnum_cols = 64', 4096, 2 * 64 * 63),
+    ('topology = "all_to_all"\nnum_nodes = 200', 200, 19900),
+    ("topology = \"edges\"\nnode_names = [" + ", ".join(f'"n{i}"' for i in range(2000)) + "]\nedges = ["
+     + ", ".join(f'["n{i}", "n{i + 1}"]' for i in range(1999)) + "]", 2000, 1999),
+])
+def test_repro_a_network_of_thousands_of_nodes_is_a_valid_job(network, num_nodes, num_links):
+    """On main each of these was refused: ``[network].num_nodes = 1024: must be <= 64``."""
+    job = load_job_text(network_job(network))
+    graph = job.network.build_graph()
+    assert (graph.number_of_nodes(), graph.number_of_edges()) == (num_nodes, num_links)
+
+
+def test_repro_an_all_to_all_of_too_many_links_is_refused_with_its_size_before_it_is_built():
+    """4,096 nodes all to all: 8.4 million links, some 13 GB per rank. Refused at once (building the graph alone
+    would take minutes and the host's memory), naming the links, the memory and the largest all_to_all allowed."""
+    started = time.process_time()
+    with pytest.raises(ConfigError, match=r"^<string>: \[network\]\.num_nodes = 4096: topology = \"all_to_all\" "
+                                          r"links every pair of nodes: 8,386,560 links, about 13\.4 GB on every "
+                                          r"rank; allowed at most 524,288 links \(all_to_all of up to 1,024 nodes"):
+        load_job_text(network_job('topology = "all_to_all"\nnum_nodes = 4096'))
+    assert time.process_time() - started < 5.0
+
+
+def test_an_edges_network_of_too_many_links_is_refused_with_its_size(monkeypatch):
+    """As for all_to_all, with the limit lowered to 100 links (a file of 2**19 edges takes a minute to parse)."""
+    monkeypatch.setattr(jobs_network, "MAX_NETWORK_LINKS", 100)
+    names = [f"n{i}" for i in range(20)]
+    edges = [(a, b) for a in range(20) for b in range(a + 1, 20)][:150]
+    network = ("topology = \"edges\"\nnode_names = [" + ", ".join(f'"{n}"' for n in names) + "]\nedges = ["
+               + ", ".join(f'["n{a}", "n{b}"]' for a, b in edges) + "]")
+    with pytest.raises(ConfigError, match=r"\[network\]\.edges: lists 150 links, about 0\.0 GB on every rank; "
+                                          r"allowed at most 100$"):
+        load_job_text(network_job(network))
+
+
+def test_link_counts_and_the_memory_estimate():
+    for kind, build in (("line", topology.line), ("ring", topology.ring), ("star", topology.star),
+                        ("all_to_all", topology.all_to_all)):
+        for num_nodes in (3, 10, 64):
+            assert topology.num_links_of(kind, num_nodes) == build(num_nodes).number_of_edges()
+    with pytest.raises(ConfigError, match="kind must be"):
+        topology.num_links_of("grid", 4)
+    # measured 1.4-1.6 kB per link and ~5 kB per node (docs/review-scale-20261206.md): the estimate sits in between
+    assert 1400 * 499500 < topology.estimate_network_bytes(1000, 499500) - 1000 * 5000 < 1700 * 499500
+
+
+def test_a_ghz_over_a_1024_node_line_routes_across_it_on_one_and_two_ranks(tmp_path):
+    """Qubits on nodes 0, 341, 682 and 1023: every remote CNOT swaps entanglement along a third of the line.
+    One rank and two give the same tables, and the GHZ has fidelity 1."""
+    job = tmp_path / "line.toml"
+    job.write_text(network_job('topology = "line"\nnum_nodes = 1024', "[0, 341, 682, 1023]"))
+    run_here(["run", str(job), "-o", str(tmp_path / "one.h5"), "--quiet"])
+    run_mpi(2, ["-m", "dqsim", "run", str(job), "-o", str(tmp_path / "two.h5"), "--quiet"], timeout_s=300)
+    one, two = open_run(tmp_path / "one.h5"), open_run(tmp_path / "two.h5")
+    assert one.attrs["num_nodes"] == 1024 and one.attrs["fidelity"] == pytest.approx(1.0, abs=1e-12)
+    assert one.attrs["engine_events"] > 10 * 1024  # the pairs were swapped along the line, not made next door
+    same_tables(one, two, [name for name in one.tables if name != "timing"])
+
+
+def test_repro_check_estimates_the_memory_of_a_large_network(tmp_path):
+    """``dqsim check`` gave the register's memory only (4 KiB for a 4-qubit GHZ over 1,000 nodes all to all, whose
+    run peaked at 893 MB): it now gives the network's. Against runs' peak RSS (``/usr/bin/time``, one rank,
+    docs/review-scale-20261206.md): 600 nodes all to all 484 MB and 1,000 nodes 893 MB, against 212 MB for 8 nodes
+    on a line, a growth of 272 and 681 MB for the 277 and 767 MiB estimated here. (Not measured in the test:
+    a run's peak under pytest varied by ~150 MB with what else the process had done.)"""
+    lines = {}
+    for name, network in (("a2a", 'topology = "all_to_all"\nnum_nodes = 600'),
+                          ("grid", 'topology = "grid"\nnum_rows = 64\nnum_cols = 64')):
+        job = tmp_path / f"{name}.toml"
+        job.write_text(network_job(network))
+        lines[name] = next(line for line in run_here(["check", str(job)]).stdout.splitlines()
+                           if "for the network" in line)
+    assert lines["a2a"].startswith("# memory per rank for the network: about 277.1 MiB (600 nodes, 179,700 links; "
+                                   "measured ~5 kB per node and ~1.6 kB per link), besides ~200 MB of Python")
+    assert lines["grid"].startswith("# memory per rank for the network: about 31.8 MiB (4,096 nodes, 8,064 links;")
+
+
+def test_repro_set_replaces_a_value_the_file_alone_would_be_refused_for(tmp_path):
+    """Scaling a job down with ``--set``: the file's own value was refused before the assignment was applied
+    (``[network].num_nodes = 100000: must be <= 4096`` though ``--set network.num_nodes=64`` replaces it)."""
+    job = tmp_path / "big.toml"
+    job.write_text(network_job('topology = "line"\nnum_nodes = 100000'))
+    refused = run_here(["check", str(job)], check=False)
+    assert refused.returncode == 2 and "[network].num_nodes = 100000: must be <= 4096" in refused.stderr
+    checked = run_here(["check", str(job), "--set", "network.num_nodes=64"])
+    assert "num_nodes = 64" in checked.stdout and "(64 nodes, 63 links;" in checked.stdout
+    run_here(["run", str(job), "--set", "network.num_nodes=8", "-o", str(tmp_path / "small.h5"), "--quiet"])
+    assert open_run(tmp_path / "small.h5").attrs["num_nodes"] == 8
+    still = run_here(["check", str(job), "--set", "network.num_nodes=5000"], check=False)
+    assert still.returncode == 2 and still.stderr.startswith(
+        f"dqsim: error: {job} (with --set network.num_nodes=5000): [network].num_nodes = 5000: must be <= 4096")
+
+
+def test_repro_a_dqc_run_reads_only_its_working_nodes_at_each_exchange(tmp_path, monkeypatch):
+    """The progress count summed every node of the rank at every exchange (node_data of each): O(nodes x exchanges),
+    10.9 CPU s of a trotter run over a 1,024-node ring whose 6 sites sit on 3 nodes, against 7.6-8.4 s without
+    it (docs/review-scale-20261206.md). Now only the nodes with
+    circuit steps: a few reads per node to set up and per event, not one per node and exchange."""
+    from dqsim.engine.simulator import Simulator
+
+    calls = []
+    original = Simulator.node_data
+    monkeypatch.setattr(Simulator, "node_data", lambda self, node: calls.append(node) or original(self, node))
+    job = tmp_path / "line.toml"
+    job.write_text(network_job('topology = "line"\nnum_nodes = 256'))
+    run_here(["run", str(job), "-o", str(tmp_path / "line.h5"), "--quiet"])
+    attrs = open_run(tmp_path / "line.h5").attrs
+    assert attrs["engine_windows"] >= 8  # (on main: 256 reads per exchange on top)
+    assert len(calls) < 4 * 256 + 2 * attrs["engine_events"], (len(calls), attrs["engine_windows"])
+
+
+def test_repro_a_qkd_trusted_chain_of_a_thousand_nodes_runs_alike_on_one_and_two_ranks(tmp_path):
+    """``[qkd.network].num_nodes`` was capped at 64: a 1,024-node trusted chain (1,023 links of 30 km, 10^4
+    pulses each) was refused; it runs, the same on 1 and 2 ranks, with a key row per link."""
+    distances = "[" + ", ".join(["30.0"] * 1023) + "]"
+    args = ["jobs/qkd_trusted_chain.toml", "--set", "qkd.network.num_nodes=1024", "--set",
+            f"qkd.network.distances_km={distances}", "--set", "qkd.pulses=10000", "--set", "qkd.batch_pulses=10000"]
+    run_here(["run", *args, "-o", str(tmp_path / "one.h5"), "--quiet"])
+    run_mpi(2, ["-m", "dqsim", "run", *args, "-o", str(tmp_path / "two.h5"), "--quiet"], timeout_s=300)
+    one, two = open_run(tmp_path / "one.h5"), open_run(tmp_path / "two.h5")
+    names = [name for name in one.tables if name != "timing"]
+    assert any(len(one.table(name)) >= 1023 for name in names), {name: len(one.table(name)) for name in names}
+    same_tables(one, two, names)
