@@ -6,6 +6,7 @@ Statistical checks use fixed seeds and a tolerance of 3 standard errors of the s
 
 import importlib.util
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ import pytest
 
 from dqsim import backend as backend_mod
 from dqsim import comm as comm_mod
+from dqsim.cli.progress import stage_of
 from dqsim.engine import ClockLimitError
 from dqsim.errors import ConfigError, DqsimError
 from dqsim.jobs import repeater as repeater_jobs
@@ -180,10 +182,41 @@ def test_repro_a_single_chain_configuration_reports_the_fraction_of_pairs_delive
     updates = []
     repeater.run_job(job, comm=comm_mod.SingleComm(), backend=BACKEND,
                      on_progress=lambda done, total, what: updates.append((done, total, what)))
-    partial = [done for done, total, what in updates if what == "chain configurations" and 0 < done < 1]
+    partial = [done for done, total, what in updates if what.startswith("chain configurations (") and 0 < done < 1]
     assert len(set(partial)) >= 2 and partial == sorted(partial), updates
     assert set(partial) <= {k / 10 for k in range(1, 10)}, updates
-    assert updates[-1] == (1, 1, "chain configurations")
+    assert updates[-1][:2] == (1, 1) and len({stage_of(what) for _, _, what in updates}) == 1, updates
+
+
+def test_repro_progress_shows_the_simulated_time_and_the_attempts_abandoned():
+    """A run whose cut-off abandons most attempts said only ``repeater rep_scale`` every 10 s, with no simulated
+    time and no restart count (docs/review-scale-20261206.md). Each engine window now brings both, also before
+    the first pair (fraction 0); the configuration's last line counts all of its restarts."""
+    job = apply_overrides(load_job(JOB), ["chain.num_links=[2]", "chain.total_distance_km=[300.0]",
+                                          "chain.num_pairs=5"])  # ~25 restarts per pair, measured
+    updates = []
+    out = repeater.run_job(job, comm=comm_mod.SingleComm(), backend=BACKEND,
+                           on_progress=lambda done, total, what: updates.append((done, total, what)))
+    pattern = re.compile(r"chain configurations \(([0-9.e+-]+) s simulated, ([0-9,]+) attempts abandoned at the "
+                         r"cut-off\)")
+    seen = [(done, float(m.group(1)), int(m.group(2).replace(",", ""))) for done, _, what in updates
+            if (m := pattern.fullmatch(what))]
+    assert len(seen) == len(updates), updates
+    times, counts = [t for _, t, _ in seen], [n for _, _, n in seen]
+    assert times == sorted(times) and counts == sorted(counts), seen
+    assert seen[-1][0] == 1 and counts[-1] == out.attrs["total_restarts"] > 5, (seen[-1], out.attrs)
+    # a cut-off under which no pair comes (about 5,600 attempts per pair estimated): the lines advance all the same
+    job = apply_overrides(load_job(JOB), ["chain.num_links=[4]", "chain.total_distance_km=[300.0]",
+                                          "chain.cutoff_s=0.002", "chain.max_restarts=2000", "chain.num_pairs=1"])
+    updates.clear()
+    with pytest.raises(DqsimError, match="abandoned 2001 times"):
+        repeater.run_job(job, comm=comm_mod.SingleComm(), backend=BACKEND,
+                         on_progress=lambda done, total, what: updates.append((done, total, what)))
+    seen = [(done, float(m.group(1)), int(m.group(2).replace(",", ""))) for done, _, what in updates
+            if (m := pattern.fullmatch(what))]
+    assert len(seen) == len(updates) >= 3 and {done for done, _, _ in seen} == {0}, updates
+    times, counts = [t for _, t, _ in seen], [n for _, _, n in seen]
+    assert times == sorted(times) and len(set(times)) >= 3 and counts == sorted(counts) and counts[-1] > 1000, seen
 
 
 def test_hashing_yield_and_key_fraction_of_swapped_werner_pairs():
