@@ -6,6 +6,7 @@ Statistical checks use fixed seeds and a tolerance of 3 standard errors of the s
 
 import importlib.util
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ import pytest
 
 from dqsim import backend as backend_mod
 from dqsim import comm as comm_mod
+from dqsim.cli.progress import stage_of
 from dqsim.engine import ClockLimitError
 from dqsim.errors import ConfigError, DqsimError
 from dqsim.jobs import repeater as repeater_jobs
@@ -26,7 +28,7 @@ from dqsim.network.werner import (bbpssw_fidelity, bbpssw_success_probability, b
 from dqsim.protocols.repeater import ChainSpec
 from dqsim.scenarios import repeater
 from dqsim.units import ps_to_seconds, seconds_to_ps
-from mpi_helper import run_mpi_arrays
+from mpi_helper import run_here, run_mpi_arrays
 from conftest import TEST_BACKEND
 
 BACKEND = TEST_BACKEND if TEST_BACKEND is not None else backend_mod.select("numpy")
@@ -180,10 +182,41 @@ def test_repro_a_single_chain_configuration_reports_the_fraction_of_pairs_delive
     updates = []
     repeater.run_job(job, comm=comm_mod.SingleComm(), backend=BACKEND,
                      on_progress=lambda done, total, what: updates.append((done, total, what)))
-    partial = [done for done, total, what in updates if what == "chain configurations" and 0 < done < 1]
+    partial = [done for done, total, what in updates if what.startswith("chain configurations (") and 0 < done < 1]
     assert len(set(partial)) >= 2 and partial == sorted(partial), updates
     assert set(partial) <= {k / 10 for k in range(1, 10)}, updates
-    assert updates[-1] == (1, 1, "chain configurations")
+    assert updates[-1][:2] == (1, 1) and len({stage_of(what) for _, _, what in updates}) == 1, updates
+
+
+def test_repro_progress_shows_the_simulated_time_and_the_attempts_abandoned():
+    """A run whose cut-off abandons most attempts said only ``repeater rep_scale`` every 10 s, with no simulated
+    time and no restart count (docs/review-scale-20261206.md). Each engine window now brings both, also before
+    the first pair (fraction 0); the configuration's last line counts all of its restarts."""
+    job = apply_overrides(load_job(JOB), ["chain.num_links=[2]", "chain.total_distance_km=[300.0]",
+                                          "chain.num_pairs=5"])  # ~25 restarts per pair, measured
+    updates = []
+    out = repeater.run_job(job, comm=comm_mod.SingleComm(), backend=BACKEND,
+                           on_progress=lambda done, total, what: updates.append((done, total, what)))
+    pattern = re.compile(r"chain configurations \(([0-9.e+-]+) s simulated, ([0-9,]+) attempts abandoned at the "
+                         r"cut-off\)")
+    seen = [(done, float(m.group(1)), int(m.group(2).replace(",", ""))) for done, _, what in updates
+            if (m := pattern.fullmatch(what))]
+    assert len(seen) == len(updates), updates
+    times, counts = [t for _, t, _ in seen], [n for _, _, n in seen]
+    assert times == sorted(times) and counts == sorted(counts), seen
+    assert seen[-1][0] == 1 and counts[-1] == out.attrs["total_restarts"] > 5, (seen[-1], out.attrs)
+    # a cut-off under which no pair comes (about 5,600 attempts per pair estimated): the lines advance all the same
+    job = apply_overrides(load_job(JOB), ["chain.num_links=[4]", "chain.total_distance_km=[300.0]",
+                                          "chain.cutoff_s=0.002", "chain.max_restarts=2000", "chain.num_pairs=1"])
+    updates.clear()
+    with pytest.raises(DqsimError, match="abandoned 2001 times"):
+        repeater.run_job(job, comm=comm_mod.SingleComm(), backend=BACKEND,
+                         on_progress=lambda done, total, what: updates.append((done, total, what)))
+    seen = [(done, float(m.group(1)), int(m.group(2).replace(",", ""))) for done, _, what in updates
+            if (m := pattern.fullmatch(what))]
+    assert len(seen) == len(updates) >= 3 and {done for done, _, _ in seen} == {0}, updates
+    times, counts = [t for _, t, _ in seen], [n for _, _, n in seen]
+    assert times == sorted(times) and len(set(times)) >= 3 and counts == sorted(counts) and counts[-1] > 1000, seen
 
 
 def test_hashing_yield_and_key_fraction_of_swapped_werner_pairs():
@@ -720,3 +753,58 @@ def test_a_summary_line_says_the_fidelity_is_exact_when_every_pair_has_the_same(
     out = repeater.run_job(spread, comm=comm_mod.SingleComm(), backend=BACKEND)
     stderr = out.tables["summary"]["fidelity_stderr"][0]
     assert stderr > 0 and f"± {stderr:.4f}, " in out.summary[1] and "exact" not in out.summary[1], out.summary
+
+
+@pytest.mark.parametrize("links, rounds, periods", [(3, 0, 3.5), (2, 1, 6.5)])
+def test_a_rounds_first_attempt_passes_the_cutoff_as_estimated(links, rounds, periods):
+    """The share of pairs delivered at a round's first attempt (links in lockstep, as
+    :func:`~dqsim.network.entanglement.cutoff_pass_probability` assumes) against the job's estimate, within 3
+    standard errors (binomial), for a cut-off a few attempt periods past the least swap age. (With pumping the
+    repeaters of a longer chain are not independent, their shared links' pumping ages both: on 3 links with one
+    round the product gave 0.29 against 0.39 simulated, so one repeater here.)"""
+    total = 10.0 * links
+    body = f"num_links = {links}\ntotal_distance_km = {total}\nnum_pairs = 400\npurification_rounds = {rounds}\n"
+    section = load_job_text(BASE + body).chain
+    link = section.link_spec(links, total)
+    cutoff_s = ps_to_seconds(section._least_swap_age_ps(link) + periods * link.attempt_period_ps)
+    job = load_job_text(BASE + body + f"cutoff_s = {cutoff_s!r}\n")
+    expected = job.chain.cutoff_pass_estimate(links, total)
+    assert 0.2 < expected < 0.8, expected
+    pairs = repeater.run_job(job, comm=comm_mod.SingleComm(), backend=BACKEND).tables["pairs"]
+    first = float(np.mean(pairs["restarts"] == 0))
+    stderr = math.sqrt(expected * (1 - expected) / len(pairs))
+    assert abs(first - expected) < 3 * stderr, (first, expected, stderr)
+
+
+REVIEW_SCALE = ["--set", "chain.num_links=[512]", "--set", "chain.total_distance_km=[512.0]", "--set",
+                "chain.purification_rounds=1", "--set", "chain.cutoff_s=5e-5", "--set", "chain.num_pairs=2"]
+
+
+def test_repro_check_and_run_warn_of_a_cutoff_that_abandons_most_attempts(tmp_path):
+    """512 links of 1 km, one pumping round, cut-off 5e-5 s (above the least swap age, so allowed): the run went
+    on for hours towards max_restarts with no word of why (docs/review-scale-20261206.md). ``dqsim check`` and
+    the start of ``dqsim run`` now say, in one line naming the key and its value, that most attempts will be
+    abandoned, and the cut-off at which half pass; the run is not refused."""
+    checked = run_here(["check", "jobs/repeater_chain.toml", *REVIEW_SCALE])
+    warnings = [line for line in checked.stdout.splitlines() if line.startswith("# warning:")]
+    assert len(warnings) == 1, checked.stdout
+    assert "[chain].cutoff_s = 5e-05: over links of 1 km (512 links and 1 pumping round(s))" in warnings[0]
+    assert "most attempts will be abandoned" in warnings[0] and "max_restarts = 10,000" in warnings[0]
+    assert warnings[0].endswith("half the attempts pass with cutoff_s > 0.000113 s"), warnings[0]
+    # the run starts (and here stops at its first abandoned attempt: max_restarts = 0), the warning first
+    ran = run_here(["run", "jobs/repeater_chain.toml", *REVIEW_SCALE, "--set", "chain.max_restarts=0",
+                    "-o", str(tmp_path / "scale.h5"), "--quiet"], check=False)
+    lines = ran.stderr.splitlines()
+    assert lines[0].startswith("dqsim: warning: jobs/repeater_chain.toml") and "[chain].cutoff_s = 5e-05" in lines[0]
+    assert ran.returncode == 2 and "was abandoned 1 time at the memory cut-off" in ran.stderr, ran.stderr
+
+
+def test_the_example_job_and_longer_cutoffs_draw_no_warning():
+    """``jobs/repeater_chain.toml`` (its 2 links of 150 km abandon ~25 attempts per pair, measured; ~19
+    estimated: under the warning's 100) and the review's chain at cut-offs of 5e-4 and 2e-3 s (delivered with
+    no restart) draw none."""
+    checked = run_here(["check", "jobs/repeater_chain.toml"])
+    assert "warning" not in checked.stdout and not checked.stderr
+    for cutoff in ("5e-4", "2e-3"):
+        args = [*REVIEW_SCALE, "--set", f"chain.cutoff_s={cutoff}"]
+        assert "warning" not in run_here(["check", "jobs/repeater_chain.toml", *args]).stdout

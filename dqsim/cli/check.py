@@ -9,7 +9,9 @@ shots, pulses, pairs, time points) and, for a ``circuit`` job, where it
 checkpoints (every how many operations) and the size of a checkpoint, for a
 BB84 ``qkd`` job the memory of the detection reports a key block holds until
 it ends (per link, also the size of a checkpoint taken inside the block; a
-warning line past a quarter of this machine's memory). Exit
+warning line past a quarter of this machine's memory), and the job's warnings
+(:meth:`dqsim.jobs.base.JobConfig.warnings`: a repeater cut-off that abandons
+most chain attempts). Exit
 status 0 for a job that ``dqsim run`` would start, 2 (one ``dqsim: error:``
 line) for one it would refuse: a bad key or value, a QASM file that does not
 parse, a register that cannot be split over ``RANKS``, an output or checkpoint
@@ -356,7 +358,7 @@ def check_job(path: str, overrides: list[str], num_ranks: int, output: str | Non
     overrides = list(overrides) + ([f"run.output={json.dumps(output)}"] if output else [])
     job = jobs.load_job(path, overrides)
     head = [f"# dqsim check {path}: valid ({job.scenario}); the resolved job, defaults filled in:"]
-    lines = work_lines(job, num_ranks)
+    lines = work_lines(job, num_ranks) + [f"warning: {line}" for line in job.warnings()]
     prefix = checkpoint.checkpoint_prefix(job.run.name, jobs.config_sha256(job))
     files = file_lines(job, prefix)
     body = to_toml(job.model_dump(mode="json"))

@@ -370,6 +370,8 @@ def _run_locked(job, comm, *, quiet: bool, session=None) -> int:
         _note_superseded(session)  # rank 0 only: the others know of none
     error = None
     if comm.rank == 0:
+        for line in job.warnings():  # allowed, but likely regretted (a cut-off that abandons most attempts)
+            print(f"dqsim: warning: {line}", file=sys.stderr, flush=True)
         try:
             io.prepare_output(output)  # before the work: an output that cannot be written is found now
         except DqsimError as exc:

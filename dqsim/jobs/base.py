@@ -167,6 +167,11 @@ class JobConfig(Section):
     def raw(self) -> dict:
         return copy.deepcopy(self._raw)
 
+    def warnings(self) -> list[str]:
+        """Lines on what the job allows but will likely regret (``dqsim check`` prints them, ``dqsim run`` says
+        them on rank 0 before its work); none unless a scenario's job says so."""
+        return []
+
     @property
     def output_path(self) -> Path:
         """``[run].output`` as a path (relative paths stay relative to the current directory)."""

@@ -43,11 +43,11 @@ from dqsim.jobs.base import JobConfig
 from dqsim.jobs.errors import job_error
 from dqsim.jobs.network import LINK_FIELDS, LINK_FLOAT_FIELDS, NODE_FLOAT_FIELDS, checked_spec_parameters
 from dqsim.jobs.schema import Section, bounded_int, bounded_real
-from dqsim.network.entanglement import least_mean_attempts
+from dqsim.network.entanglement import cutoff_pass_probability, least_mean_attempts
 from dqsim.network.link import MAX_MEAN_PAIRING_TIME_PS, LinkSpec
 from dqsim.network.network import PROTOCOL_CLOCK_LIMIT_PS, clock_limit_allowed_by
 from dqsim.network.node import NodeSpec
-from dqsim.units import ps_to_seconds
+from dqsim.units import ps_to_seconds, seconds_to_ps
 
 __all__ = ["ChainSection", "RepeaterJob", "MAX_CHAIN_LINKS"]
 
@@ -64,6 +64,10 @@ MAX_CHAIN_PAIRS = 1_000_000
 #: Longest memory cut-off, s: 10**6 s (11.6 days) converts to picoseconds well inside the engine's int64
 #: clock (2**63 ps, about 107 days); a longer one is no cut-off (leave the key out).
 MAX_CUTOFF_S = 10**6
+
+#: Estimated chain attempts per delivered pair above which ``dqsim check`` and ``dqsim run`` warn of the
+#: cut-off (:meth:`ChainSection.cutoff_warning`): more than 99% of attempts abandoned.
+CUTOFF_WARN_ATTEMPTS_PER_PAIR = 100
 
 #: Smallest link success probability per attempt that a run may need (below it
 #: a pair takes more than 10^9 attempts on average).
@@ -236,12 +240,7 @@ class ChainSection(Section):
         """
         if self.cutoff_s is None or links < 2:
             return
-        link = self.link_spec(links, total)
-        delay, herald, source = link.delay_ps, link.herald_delay_ps, link.effective_source_period_ps
-        age_ps = 0
-        for round_index in range(self.purification_rounds):
-            age_ps += max(herald + (2 if round_index == 0 else 3) * delay, source)
-        age_ps += herald + (delay if self.purification_rounds else 0)
+        age_ps = self._least_swap_age_ps(self.link_spec(links, total))
         least_s = ps_to_seconds(age_ps)
         if self.cutoff_s <= least_s:
             rounds = f" with {self.purification_rounds} pumping round(s)" if self.purification_rounds else ""
@@ -250,6 +249,77 @@ class ChainSection(Section):
                 f"repeater holds its pair {least_s:.3g} s after the emission at the earliest (heralds, handshakes, "
                 f"bit exchanges); allowed cutoff_s > {least_s:.3g}", key=("cutoff_s",), value=self.cutoff_s,
                 has_value=True)
+
+    def _least_swap_age_ps(self, link: LinkSpec) -> int:
+        """The least age of a repeater's pair when it could swap it, ps (:meth:`_check_cutoff`)."""
+        delay, herald, source = link.delay_ps, link.herald_delay_ps, link.effective_source_period_ps
+        age_ps = 0
+        for round_index in range(self.purification_rounds):
+            age_ps += max(herald + (2 if round_index == 0 else 3) * delay, source)
+        return age_ps + herald + (delay if self.purification_rounds else 0)
+
+    def cutoff_pass_estimate(self, links: int, total: float) -> float:
+        """Estimated probability that a chain attempt of ``links`` links over ``total`` km, its links in
+        lockstep (a round's first attempt), passes every repeater's cut-off (1.0 without a cut-off or a repeater):
+        :func:`~dqsim.network.entanglement.cutoff_pass_probability` with the spare attempts of
+        :meth:`cutoff_warning`."""
+        if self.cutoff_s is None or links < 2:
+            return 1.0
+        link = self.link_spec(links, total)
+        least_ps = self._least_swap_age_ps(link) + self.node_spec().classical_processing_delay_ps
+        spare = max(-1, math.ceil((seconds_to_ps(self.cutoff_s) - least_ps) / link.attempt_period_ps) - 1)
+        return cutoff_pass_probability(link.success_probability, spare, links - 1, self.purification_rounds)
+
+    def cutoff_warning(self, source: str) -> str | None:
+        """One line where the cut-off lets most chain attempts be abandoned (the chain with the fewest passing),
+        else ``None``: a warning (``dqsim check`` and the start of ``dqsim run``), not a refusal.
+
+        A repeater's pair is at least ``a`` old when the repeater could swap it (the least age of
+        :meth:`_check_cutoff`: herald, pumping handshakes and bit exchanges; plus the node's classical processing
+        delay), and it ages by an attempt period ``T`` for each attempt its own link (pumping) or the other link
+        spends more, so the links may spend at most ``m = ⌈(cutoff − a)/T⌉ − 1`` spare attempts. An attempt
+        passes all ``n − 1`` repeaters with about :func:`~dqsim.network.entanglement.cutoff_pass_probability`
+        ``(p, m, n − 1, purification_rounds)`` and a pair takes about its inverse in attempts, each abandoned one
+        an abort broadcast to every node. The warning comes where that is more than
+        :data:`CUTOFF_WARN_ATTEMPTS_PER_PAIR` (docs/review-scale-20261206.md: 512 links of 1 km, one pumping
+        round, cut-off 5e-5 s, ran for hours towards ``max_restarts``; ``jobs/repeater_chain.toml``'s 2 links of
+        150 km, about 19 estimated and 25 measured, do not warn), and names the cut-off at which half the
+        attempts pass, ``a + m½·T`` (``m½`` the least ``m`` passing half).
+        """
+        if self.cutoff_s is None:
+            return None
+        processing_ps = self.node_spec().classical_processing_delay_ps
+        rounds = self.purification_rounds
+        worst = None
+        for links, total in self.configurations():
+            if links < 2:
+                continue
+            link = self.link_spec(links, total)
+            p, period_ps = link.success_probability, link.attempt_period_ps
+            least_ps = self._least_swap_age_ps(link) + processing_ps
+            passing = self.cutoff_pass_estimate(links, total)
+            if passing * CUTOFF_WARN_ATTEMPTS_PER_PAIR < 1 and (worst is None or passing < worst[0]):
+                worst = (passing, links, total, p, period_ps, least_ps)
+        if worst is None:
+            return None
+        passing, links, total, p, period_ps, least_ps = worst
+        low, high = 0, 1  # the least m passing half: doubling, then bisection
+        while cutoff_pass_probability(p, high, links - 1, rounds) < 0.5:
+            low, high = high, 2 * high
+        while low < high:
+            middle = (low + high) // 2
+            low, high = (middle + 1, high) if cutoff_pass_probability(p, middle, links - 1, rounds) < 0.5 \
+                else (low, middle)
+        needed_s = ps_to_seconds(least_ps + low * period_ps)
+        per_pair = f"about {1 / passing:.3g}" if passing > 0 else "more than 1e300"
+        pumping = f" and {rounds} pumping round(s)" if rounds else ""
+        return (f"{source}: [chain].cutoff_s = {self.cutoff_s:g}: over links of {total / links:g} km ({links} links"
+                f"{pumping}) a repeater's pair is {ps_to_seconds(least_ps):.3g} s old at the earliest swap and "
+                f"ages {ps_to_seconds(period_ps):.3g} s per attempt its links spend more (p = {p:.3g} each), so "
+                f"an attempt passes all {links - 1} repeaters' cut-offs with probability about {passing:.2g}: "
+                f"most attempts will be abandoned ({per_pair} per pair; the run stops with an error once one pair "
+                f"passes max_restarts = {self.max_restarts:,}) and grows slow and large meanwhile; half the attempts pass "
+                f"with cutoff_s > {needed_s:.3g} s")
 
     def _check_run_time(self, links: int, total: float) -> None:
         """``num_pairs`` rounds must fit the engine's clock limit (2**61 ps, about 26.7 days:
@@ -295,4 +365,9 @@ class RepeaterJob(JobConfig):
     scenario: ClassVar[str] = "repeater"
 
     chain: ChainSection
+
+    def warnings(self) -> list[str]:
+        """Lines on what the job allows but will likely regret (:meth:`ChainSection.cutoff_warning`)."""
+        line = self.chain.cutoff_warning(self.source)
+        return [line] if line else []
 

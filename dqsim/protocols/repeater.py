@@ -430,6 +430,10 @@ class _NodeRun:
 
     current: tuple[int, int] | None = None           # (pair_index, attempt) running now
     early: dict = field(default_factory=dict)        # (pair_index, attempt) -> events that came early
+    #: Chain attempts abandoned at the cut-off that this node has heard of (every node hears of every one: the
+    #: cutting repeater tells all), over all rounds; the scenario's progress reads A's. (A class attribute too,
+    #: so a node saved by a checkpoint before it existed reads 0.)
+    abandoned: int = 0
 
     def pop_early(self, key):
         """The oldest event of attempt ``key`` that came early, removed; ``None`` if there is none."""
@@ -875,6 +879,7 @@ class ChainNode:
     def _next_attempt(self, ctx) -> None:
         """The attempt was abandoned: the next one, at once (this node's source stops its attempts now)."""
         self.attempt += 1
+        ctx.node_data["chain_run"].abandoned += 1
         chain = self.chain
         if ctx.node < chain.num_links:  # the initiator of the link to its right: its generation there ends now
             abandon_generation(ctx, ctx.node + 1, chain.links[ctx.node])

@@ -186,9 +186,11 @@ def run_chain(chain: ChainSpec, *, comm, backend=None, seed: int = 0, placement:
         timeline: keep the engine's timeline (on each rank, not gathered).
         checkpointing: a :class:`dqsim.engine.checkpoint.CheckpointSession`
             (write checkpoints, or resume one), or ``None``.
-        on_window: the engine's call on rank 0 after each exchange,
-            ``on_window(time_ps, num_windows, fraction)``; ``fraction`` is the
-            pairs delivered so far over ``chain.num_pairs`` (0..1).
+        on_window: called on rank 0 after each of the engine's exchanges,
+            ``on_window(time_ps, num_windows, fraction, abandoned)``; ``fraction`` is the
+            pairs delivered so far over ``chain.num_pairs`` (0..1), ``abandoned`` the chain
+            attempts abandoned at the cut-off so far as node A has heard of them (every
+            abort reaches it, a light time after the cut), ``None`` where A is not on rank 0.
 
     Returns:
         A :class:`ChainRun`, the same on every rank.
@@ -211,9 +213,13 @@ def run_chain(chain: ChainSpec, *, comm, backend=None, seed: int = 0, placement:
         return len(sim.node_data(last)["records"].deliveries), chain.num_pairs
 
     # Every memory is a network qubit in a small state: no data register at all (DESIGN.md invariant 2).
+    def on_exchange(time_ps: int, windows: int, fraction: float | None) -> None:  # rank 0: A's count of aborts
+        abandoned = sim.node_data(0)["chain_run"].abandoned if rank_of_node[0] == comm.rank else None
+        on_window(time_ps, windows, fraction, abandoned)
+
     sim = Simulator(network, comm=comm, state=None, qubit_owner=chain.qubit_owner(), num_data_qubits=0, seed=seed,
                     record_timeline=timeline, checkpointer=checkpoint.engine_checkpointer(checkpointing, comm),
-                    on_window=on_window, work_done=work_done,
+                    on_window=on_exchange if on_window is not None else None, work_done=work_done,
                     clock_advice=f"lower [chain].num_pairs (here {chain.num_pairs}), shorten the links or lengthen "
                                  "the cut-off")
     sim.share(chain)
@@ -353,6 +359,24 @@ def _summary_row(index: int, run: ChainRun, total_km: float, reference_rate_hz: 
     return row, line
 
 
+def progress_text(section, time_ps: int, abandoned: int | None) -> str:
+    """The description of a repeater run's progress: the stage and, in parentheses (one stage whatever they say,
+    :func:`dqsim.cli.progress.stage_of`), the configuration's simulated time and, with a cut-off, the chain
+    attempts abandoned so far; a run that delivers no pair still shows it advancing (or restarting).
+
+    Examples:
+        >>> from types import SimpleNamespace
+        >>> progress_text(SimpleNamespace(cutoff_s=5e-5), 862_000_000, 1234)
+        'chain configurations (0.000862 s simulated, 1,234 attempts abandoned at the cut-off)'
+        >>> progress_text(SimpleNamespace(cutoff_s=None), 2 * 10**12, None)
+        'chain configurations (2 s simulated)'
+    """
+    text = f"{ps_to_seconds(time_ps):.3g} s simulated"
+    if section.cutoff_s is not None and abandoned is not None:
+        text += f", {abandoned:,} attempts abandoned at the cut-off"
+    return f"chain configurations ({text})"
+
+
 def num_engine_runs(job) -> int:
     """Engine runs a run of ``job`` takes: one per chain configuration of ``[chain]``."""
     return len(job.chain.configurations())
@@ -385,9 +409,10 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
         chain = chain_spec(job, num_links, total_km)
         run = checkpointing.stored_next() if checkpointing is not None else None
         if run is None:  # not a configuration that had finished before the checkpoint being resumed
-            def on_window(_time_ps: int, _windows: int, fraction: float | None, index=index) -> None:
-                if fraction is not None and 0 < fraction < 1:  # whole counts only when a configuration is done
-                    on_progress(index + fraction, len(configs), "chain configurations")
+            def on_window(time_ps: int, _windows: int, fraction: float | None, abandoned: int | None,
+                          index=index) -> None:
+                if fraction is not None and fraction < 1:  # whole counts only when a configuration is done
+                    on_progress(index + fraction, len(configs), progress_text(c, time_ps, abandoned))
 
             run = run_chain(chain, comm=comm, backend=backend, seed=job.run.seed, checkpointing=checkpointing,
                             on_window=on_window if on_progress else None)
@@ -404,7 +429,8 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
         summary.append(line)
         stop_point()
         if on_progress:
-            on_progress(index + 1, len(configs), "chain configurations")
+            on_progress(index + 1, len(configs),
+                        progress_text(c, run.end_time_ps if run.pairs else 0, sum(p.restarts for p in run.pairs)))
     summary.append(f"  (direct and PLOB per second at the reference rate {reference:.4g} Hz, "
                    f"{reference_from}, in every configuration)")
     tables = {
