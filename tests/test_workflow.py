@@ -202,8 +202,7 @@ def test_repro_check_refuses_checkpoints_in_the_circuit_scenario_as_run_does(tmp
     job.write_text((ROOT / "jobs" / "quickstart.toml").read_text() + "\n[checkpoint]\nevery_sim_s = 0.001\n")
     lines = []
     for command in ("check", "run"):
-        proc = dqsim(command, str(job), "-o" if command == "run" else "--set", str(tmp_path / "x.h5")
-                     if command == "run" else "simulation.shots=10", check=False)
+        proc = dqsim(command, str(job), "-o", str(tmp_path / "x.h5"), check=False)
         assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
         lines.append(proc.stderr)
     assert lines[0] == lines[1]

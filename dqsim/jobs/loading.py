@@ -184,7 +184,10 @@ def load_job(path: str | os.PathLike, overrides: Iterable[str] = ()) -> Job:
         return _load(text, source=source, base_dir=file.parent, path=file)
     data = _parse_toml(text, source)
     _override(data, overrides)
-    job = _validate(data, source=f"{source} (with --set {' '.join(overrides)})", base_dir=file.parent)
+    # the line names the --set assignments; an output path (-o, which the commands pass as run.output) is not one
+    shown = [item for item in overrides if not item.startswith("run.output=")]
+    job = _validate(data, source=f"{source} (with --set {' '.join(shown)})" if shown else source,
+                    base_dir=file.parent)
     job.remember_origin(text=text, source=source, base_dir=Path(os.path.abspath(file.parent)), raw=data, path=file,
                         overrides=tuple(overrides))
     return job
