@@ -184,10 +184,7 @@ def load_job(path: str | os.PathLike, overrides: Iterable[str] = ()) -> Job:
         return _load(text, source=source, base_dir=file.parent, path=file)
     data = _parse_toml(text, source)
     _override(data, overrides)
-    # the line names the --set assignments; an output path (-o, which the commands pass as run.output) is not one
-    shown = [item for item in overrides if not item.startswith("run.output=")]
-    job = _validate(data, source=f"{source} (with --set {' '.join(shown)})" if shown else source,
-                    base_dir=file.parent)
+    job = _validate(data, source=_source_with(source, overrides), base_dir=file.parent)
     job.remember_origin(text=text, source=source, base_dir=Path(os.path.abspath(file.parent)), raw=data, path=file,
                         overrides=tuple(overrides))
     return job
@@ -310,11 +307,24 @@ def apply_overrides(job: Job, assignments: Iterable[str]) -> Job:
     assignments = list(assignments)
     data = job.raw
     _override(data, assignments)
-    source = f"{job.source} (with --set {' '.join(assignments)})" if assignments else job.source
-    new = _validate(data, source=source, base_dir=job.base_dir)
+    new = _validate(data, source=_source_with(job.source, assignments), base_dir=job.base_dir)
     new.remember_origin(text=job.text, source=job.source, base_dir=job.base_dir, raw=data, path=job.path,
                         overrides=job.overrides + tuple(assignments))
     return new
+
+
+def _source_with(source: str, assignments: list[str]) -> str:
+    """How error lines name a job file read with ``--set`` assignments: ``FILE (with --set A B)``.
+
+    An output path (``-o``, which the commands pass as ``run.output``) is not
+    named: it is not a ``--set`` the user gave.
+
+    Examples:
+        >>> _source_with("a.toml", ["x.y=1", 'run.output="o.h5"']), _source_with("a.toml", ['run.output="o.h5"'])
+        ('a.toml (with --set x.y=1)', 'a.toml')
+    """
+    shown = [item for item in assignments if not item.startswith("run.output=")]
+    return f"{source} (with --set {' '.join(shown)})" if shown else source
 
 
 def _override(data: dict, assignments: list[str]) -> None:
