@@ -33,10 +33,6 @@ JSON_ATTRS_KEY = "json_attrs"
 #: The HDF5 type of every string in a table: variable-length UTF-8.
 STRING_DTYPE = h5py.string_dtype("utf-8")
 
-#: Prefix of the SHA-256 checksums (all that dqsim wrote before :mod:`dqsim.io.hashing`'s ``xxh3_128``).
-CHECKSUM_PREFIX = "sha256:"
-
-
 def _json_default(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
