@@ -274,11 +274,7 @@ def test_preempted_job_checkpoints_requeues_and_resumes(slurm_env, long_qkd_refe
     script; JobState stays RUNNING, PreemptTime is set), so dqsim checkpoints (75) and run_step.sh requeues the job,
     which resumes to the uninterrupted run's results after the urgent job. Should the checkpoint outlast the grace
     time, the batch script's SIGTERM at its end finds the job requeued by SLURM, and run_step.sh leaves it so."""
-    shown = subprocess.run(["sinfo", "-h", "-N", "-p", "preemptable", "-o", "%c"], env=slurm_env, capture_output=True,
-                           text=True, timeout=30).stdout.split()
-    if not shown:
-        pytest.skip("the running test cluster has no partition 'preemptable' (started by an older cluster.sh: "
-                    "tests/slurm/cluster.sh down, then up)")
+    node_cpus = partition_cpus_or_skip(slurm_env, "preemptable")
     out = tmp_path / "preempted.h5"
     checkpoints = tmp_path / "ck"
     env = dict(slurm_env, DQSIM_CHECKPOINT_DIR=str(checkpoints))
@@ -286,7 +282,7 @@ def test_preempted_job_checkpoints_requeues_and_resumes(slurm_env, long_qkd_refe
                     "--gpus-per-task=0", f"--output={tmp_path}/preempted-%j.out", "slurm/dqsim.sbatch", *LONG_QKD,
                     "--output", str(out))
     wait_for_checkpoint(checkpoints)
-    urgent_id = sbatch(env, tmp_path, "--partition=urgent", "--ntasks=1", f"--cpus-per-task={shown[0]}",
+    urgent_id = sbatch(env, tmp_path, "--partition=urgent", "--ntasks=1", f"--cpus-per-task={node_cpus}",
                        f"--output={tmp_path}/urgent-%j.out", "--wrap", "echo urgent job ran")
     state = final_state(env, job_id, out.exists)
     log = next(tmp_path.glob("preempted-*.out")).read_text()
@@ -305,18 +301,14 @@ def test_job_preempted_under_preempt_mode_cancel_checkpoints_and_stays_cancelled
     requeue asked for within the grace time would undo that. run_step.sh does not requeue it: the job ends with the
     checkpoint's status (75), its log names the checkpoint, and resuming from it gives the uninterrupted run's
     results."""
-    shown = subprocess.run(["sinfo", "-h", "-N", "-p", "preemptcancel", "-o", "%c"], env=slurm_env, capture_output=True,
-                           text=True, timeout=30).stdout.split()
-    if not shown:
-        pytest.skip("the running test cluster has no partition 'preemptcancel' (started by an older cluster.sh: "
-                    "tests/slurm/cluster.sh down, then up)")
+    node_cpus = partition_cpus_or_skip(slurm_env, "preemptcancel")
     checkpoints = tmp_path / "ck"
     env = dict(slurm_env, DQSIM_CHECKPOINT_DIR=str(checkpoints))
     job_id = sbatch(env, tmp_path, "--partition=preemptcancel", "--nodes=1", "--ntasks-per-node=1",
                     "--cpus-per-task=1", "--gpus-per-task=0", f"--output={tmp_path}/cancelled-%j.out",
                     "slurm/dqsim.sbatch", *LONG_QKD, "--output", str(tmp_path / "never.h5"))
     wait_for_checkpoint(checkpoints)
-    urgent_id = sbatch(env, tmp_path, "--partition=urgent", "--ntasks=1", f"--cpus-per-task={shown[0]}",
+    urgent_id = sbatch(env, tmp_path, "--partition=urgent", "--ntasks=1", f"--cpus-per-task={node_cpus}",
                        f"--output={tmp_path}/urgent-%j.out", "--wrap", "echo urgent job ran")
     assert wait_for_job(env, tmp_path, urgent_id, 120) == {urgent_id: 0}
     state = final_state(env, job_id)
@@ -332,6 +324,17 @@ def test_job_preempted_under_preempt_mode_cancel_checkpoints_and_stays_cancelled
     out = tmp_path / "resumed.h5"
     run_mpi(1, ["-m", "dqsim", "resume", named.group(1), "-o", str(out), "--quiet"], timeout_s=240)
     same_tables(open_run(long_qkd_reference), open_run(out), ["blocks", "links"])
+
+
+def partition_cpus_or_skip(env, partition: str) -> str:
+    """The CPU count of the node in the test cluster's ``partition`` (as sinfo gives it), or a skip where the running
+    cluster was started by an older cluster.sh without that partition."""
+    shown = subprocess.run(["sinfo", "-h", "-N", "-p", partition, "-o", "%c"], env=env, capture_output=True, text=True,
+                           timeout=30).stdout.split()
+    if not shown:
+        pytest.skip(f"the running test cluster has no partition {partition!r} (started by an older cluster.sh: "
+                    "tests/slurm/cluster.sh down, then up)")
+    return shown[0]
 
 
 def restarts_of(env, job_id: str) -> int:
