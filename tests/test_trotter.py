@@ -268,6 +268,20 @@ def test_bad_job_values_name_their_key(old, new, match):
         load_job_text(BASE.replace(old, new))
 
 
+def test_phases_beyond_float64_precision_are_warned_of():
+    """h = 1e300 loads (finite phases), but a float64 angle of 1e300 rad says nothing of its value mod 2π
+    (boundary runs, 2026-12-06): `dqsim check` and `dqsim run` warn; the shipped job and phases whose float64
+    spacing is at most 1e-6 rad (below 2^33 rad) do not."""
+    assert load_job_text(BASE).warnings() == []
+    assert load_job(ROOT / "jobs/ising_trotter_4qpu.toml").warnings() == []
+    (line,) = load_job_text(BASE.replace('kind = "tfim"', 'kind = "tfim"\nh = 1e300')).warnings()
+    assert "phases up to 2·‖H‖·t = 8e+300 rad" in line and "keep no figure finer than" in line
+    # ‖H‖ <= 4·(|J| + |h|) = 4·(1 + h), so 2‖H‖t = 8·(1 + h): just below and just above 2^33 rad
+    below = 2.0 ** 30 - 1.0 - 2.0 ** -20
+    assert load_job_text(BASE.replace('kind = "tfim"', f'kind = "tfim"\nh = {below!r}')).warnings() == []
+    assert len(load_job_text(BASE.replace('kind = "tfim"', f'kind = "tfim"\nh = {2.0 ** 30!r}')).warnings()) == 1
+
+
 def test_exact_evolution_only_for_small_chains():
     text = BASE.replace("num_sites = 4", "num_sites = 13").replace("num_data_qubits = 2", "num_data_qubits = 7")
     assert not load_job_text(text).use_exact()

@@ -67,6 +67,13 @@ TROTTER_OBSERVABLES = ("magnetization", "staggered_magnetization", "correlation"
 DEFAULT_OBSERVABLES = ("magnetization", "correlation", "energy", "loschmidt")
 #: Most sites of ``[model].num_sites``.
 MAX_TROTTER_SITES = 24
+#: Spacing of float64 angles (radians) above which a job's phases are warned of (:meth:`TrotterJob.warnings`):
+#: results with less than about six decimal places of a radian.
+PHASE_SPACING_WARN_RAD = 1e-6
+
+#: The largest phase (radians) whose float64 spacing is at most :data:`PHASE_SPACING_WARN_RAD` (2^33 rad).
+PHASE_WARN_RAD = float(2 ** 33)
+
 #: Values of ``[evolution].mode`` (:class:`EvolutionSection`), the default first.
 EVOLUTION_MODES = ("independent", "continued")
 #: Most time points of ``[evolution].num_points``.
@@ -310,6 +317,30 @@ class TrotterJob(JobConfig):
                                 f"{per_node} data qubits; give the node of each site",
                                 key=key, missing=True)
         return self
+
+    def phase_bound(self) -> float:
+        """Largest total phase of the evolution, in radians (ħ = 1): ``2·‖H‖·total_time`` with
+        ``‖H‖ <= num_sites·(|J|·(2 + |Δ|) + |h|)`` (``"xxz"``; ``num_sites·(|J| + |h|)`` for ``"tfim"``)."""
+        model = self.model
+        spread = abs(model.J) * ((2.0 + abs(model.delta)) if model.kind == "xxz" else 1.0) + abs(model.h)
+        return 2.0 * model.num_sites * spread * self.evolution.total_time
+
+    def warnings(self) -> list[str]:
+        """Lines on what the job allows but will likely regret: phases so large that a float64 angle
+        keeps no digits of them (:data:`PHASE_SPACING_WARN_RAD`).
+
+        A float64 angle θ is known only to its spacing ``ulp(θ)`` (2.2e-16·θ), and the errors of the
+        evolution's gate angles add up to about that much over the run, so results carry no figure
+        finer than ``ulp(2·‖H‖·t)`` (e.g. ``h = 1e300`` loads, but its phases mod 2π are noise).
+        """
+        bound = self.phase_bound()
+        spacing = math.ulp(bound)
+        if spacing <= PHASE_SPACING_WARN_RAD:
+            return []
+        return [f"{self.source}: [model] and [evolution].total_time = {self.evolution.total_time:g} give phases up "
+                f"to 2·‖H‖·t = {bound:.3g} rad, where float64 angles are {spacing:.2g} rad apart: the results "
+                f"keep no figure finer than that; below {PHASE_WARN_RAD:.3g} rad they keep 1e-6 "
+                "(smaller J, h or total_time)"]
 
     def _check_phases(self) -> None:
         """The phases must be finite floats: ``2·‖H‖·total_time``, with ``‖H‖`` bounded by
