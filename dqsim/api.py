@@ -7,7 +7,8 @@ virtual time (integer picoseconds) by yielding commands:
 
 =============================================  ===========================================================
 ``yield ctx.wait(delay_ps)``                   resume ``delay_ps`` later (``>= 0``)
-``msg = yield ctx.receive(tag)``               resume with the next :class:`Message` of that tag
+``msg = yield ctx.receive(tag)``               resume with the next :class:`Message` of that tag (``count=n``:
+                                               a list of the next ``n``; ``service=True``: see "Errors")
 ``outcomes = yield ctx.measure(qubits,``       measure this node's qubits (``basis`` ``"Z"``, ``"X"`` or
 ``basis="Z", error_probability=0.0)``          ``"Y"``; ``error_probability`` flips each outcome); the node
                                                blocks until the outcome is known and gets a tuple of 0/1
@@ -89,6 +90,16 @@ every rank at the next exchange (the earliest such error of any rank, by
 simulated time, then node), so ``dqsim run`` prints the line once and exits
 with status 2 on any number of ranks. Any other exception is taken for a
 bug: it propagates at once on its rank, with its traceback.
+
+A run ends when no event is left on any rank. A process still waiting then
+(for a message no node sends, or an outcome no measurement makes) is taken
+for a stuck protocol: the run raises
+:class:`~dqsim.engine.simulator.StuckProcessError` on every rank, one line
+naming the first few waiting processes, their nodes and what each waits for
+(exit status 2 under ``dqsim``). A loop that serves requests for as long as
+the run lasts receives with ``ctx.receive(tag, service=True)`` and may be
+left waiting; so may a :class:`~dqsim.engine.process.ResumableProcess`
+whose ``may_end_waiting(ctx)`` says its work was called off.
 
 Examples:
     >>> from dqsim import comm as comm_mod

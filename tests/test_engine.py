@@ -389,20 +389,23 @@ def test_an_exchange_fixed_part_crosses_ranks_flat_and_every_field_is_read_back(
     next_ps, last_ps = [710, 510, 610], [690, 495, 599]
     flags, work = [(False, False), (True, False), (True, True)], [(1, 4), (2, 5), (3, 6)]
     refusals = [None, (2**61 + 7, 3, "later"), (2**61 + 5, 8, "earliest")]
+    moved = [True, False, True]
     parts = [pickle.loads(pickle.dumps(_wire_info(promises[r], handed[r], earliest[r], held[r], next_ps[r],
-                                                  last_ps[r], flags[r], work[r], refusals[r]))) for r in range(size)]
-    assert all(type(part) is tuple and len(part) == 2 * size + 9 for part in parts)
+                                                  last_ps[r], flags[r], work[r], refusals[r], moved[r])))
+             for r in range(size)]
+    assert all(type(part) is tuple and len(part) == 2 * size + 10 for part in parts)
     columns = _info_columns(parts, size)
     assert columns[0] == [min(promises[r][c] for r in range(size)) for c in range(size)] == [1, 1_001, 2_001]
     assert columns[1] == [min(handed[r][c] for r in range(size)) for c in range(size)] == [5_010, 5_100, 5_200]
     assert list(columns[2]) == earliest and list(columns[3]) == held
     assert list(columns[4]) == next_ps and list(columns[5]) == last_ps
     assert list(columns[6]) == [w for w, _stop in flags] and list(columns[7]) == [stop for _w, stop in flags]
-    assert list(columns[8]) == work
-    assert columns[9] == refusals[2]  # the earliest refusal of any rank (the clock limit), else None
+    assert list(columns[8]) == work and list(columns[9]) == moved
+    assert columns[10] == refusals[2]  # the earliest refusal of any rank (the clock limit), else None
     # one rank (the engine's own part, never pickled): no work, no requests
     alone = _info_columns([_wire_info((math.inf,), (math.inf,), 3, (math.inf, 0), 3, 2, (False, False), None)], 1)
-    assert alone == ([math.inf], [math.inf], (3,), [(math.inf, 0)], (3,), (2,), (False,), (False,), (None,), None)
+    assert alone == ([math.inf], [math.inf], (3,), [(math.inf, 0)], (3,), (2,), (False,), (False,), (None,), (True,),
+                     None)
 
 
 def test_epr_generation_rate_matches_the_link_formulas():

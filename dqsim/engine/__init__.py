@@ -10,8 +10,9 @@ from dqsim.engine.simulator import (
     Receive,
     RunStatistics,
     Simulator,
+    StuckProcessError,
     Wait,
 )
 
 __all__ = ["ClockLimitError", "EngineError", "MeasureCmd", "Message", "NodeContext", "QOp", "QuantumMemory", "Receive",
-           "RunStatistics", "Simulator", "Wait", "apply_qop"]
+           "RunStatistics", "Simulator", "StuckProcessError", "Wait", "apply_qop"]

@@ -47,6 +47,18 @@ class ResumableProcess:
         """The process body: a generator of engine commands, restartable at every ``yield``."""
         raise NotImplementedError
 
+    def may_end_waiting(self, ctx) -> bool:
+        """Whether the run may end while this process waits in a receive (``False``: the run is stuck then).
+
+        Looked at once, on the processes still waiting in a receive when no
+        event is left on any rank (:class:`~dqsim.engine.simulator.StuckProcessError`).
+        ``True`` where the work it waits for was called off (a repeater's link
+        side of an attempt abandoned at the cut-off, whose messages no longer
+        come). A loop that serves requests for as long as the run lasts says
+        so at each receive instead (``ctx.receive(tag, service=True)``).
+        """
+        return False
+
 
 class ProcessHandle:
     """The engine's handle of one process: its generator, and what a checkpoint saves of it.
@@ -69,6 +81,13 @@ class ProcessHandle:
         self.started = False
         self.done = False
         self._records = None
+
+    @property
+    def name(self) -> str:
+        """The process's name in error lines: its class's name, or its generator function's."""
+        if self.process is not None:
+            return type(self.process).__name__
+        return getattr(self.function, "__qualname__", None) or repr(self.function)
 
     @property
     def resumable(self) -> bool:

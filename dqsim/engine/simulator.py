@@ -59,6 +59,17 @@ class EngineError(DqsimError):
     """The network or a protocol broke an engine rule (a message inside its window, ...)."""
 
 
+class StuckProcessError(EngineError):
+    """The run can make no progress while processes still wait (:meth:`Simulator.run`).
+
+    Raised on every rank alike, with one line naming the first few waiting
+    processes (node, process, what each waits for) and how many more wait:
+    no event is left on any rank while a process waits for a message no
+    node sends (a :class:`Receive` that is not ``service``), or for an
+    outcome no measurement will make (:class:`ReadOutcomes`).
+    """
+
+
 class ClockLimitError(EngineError):
     """The run would pass the engine's clock limit (:data:`~dqsim.network.network.PROTOCOL_CLOCK_LIMIT_PS`).
 
@@ -108,10 +119,17 @@ class Receive:
     without resuming the process (a mailbox append), so a node that collects
     many messages of one kind (a repeater chain's end node: one message per
     swap) costs one process step instead of one per message.
+
+    With ``service``: the receive of a *service loop*, a process that waits
+    for requests for as long as the run lasts, so the run may end while it
+    waits. A process left waiting in any other receive when no event is left
+    anywhere is *stuck*: the run ends with a :class:`StuckProcessError`
+    (:meth:`Simulator.run`).
     """
 
     tag: Any
     count: int | None = None
+    service: bool = False
 
     def __post_init__(self) -> None:
         if self.count is not None and not _is_message_count(self.count):
@@ -319,6 +337,30 @@ def _last_passed(measures: list, progress: Sequence[float], blocked: Sequence[tu
     return last
 
 
+#: Waiting processes a :class:`StuckProcessError` names (the rest are counted).
+_STUCK_LISTED = 3
+
+
+def _stuck_line(parts: Sequence[tuple[int, list]]) -> str:
+    """The one line of a :class:`StuckProcessError` from every rank's :meth:`Simulator._waiting_processes`.
+
+    Examples:
+        >>> line = _stuck_line([(4, [(1, 2, 0, "node c: process relay waits for a message 'x'")]), (0, [])])
+        >>> line[:line.index(" 'x'")]
+        'the run can go no further while 4 processes wait: node c: process relay waits for a message'
+        >>> line[line.index(" 'x'"):line.index(" a loop")]
+        " 'x'; and 3 more;"
+    """
+    count = sum(each[0] for each in parts)
+    first = sorted((entry for each in parts for entry in each[1]), key=itemgetter(0, 1, 2))[:_STUCK_LISTED]
+    listed = "; ".join(entry[3] for entry in first)
+    more = f"; and {count - len(first)} more" if count > len(first) else ""
+    advice = ("; a loop that serves requests until the run ends receives with ctx.receive(tag, service=True)"
+              if any(entry[0] == 1 for entry in first) else "")
+    return (f"the run can go no further while {count} process{'es wait' if count > 1 else ' waits'}: "
+            f"{listed}{more}{advice}")
+
+
 def _earliest_refusal(refusals: Iterable[tuple | None]) -> tuple | None:
     """Which refusal of those the ranks reported every rank raises (:meth:`Simulator.refuse_after_error`).
 
@@ -338,13 +380,16 @@ def _earliest_refusal(refusals: Iterable[tuple | None]) -> tuple | None:
 
 
 def _wire_info(promises: Sequence[float], handed: Sequence[float], earliest: float, held: tuple, next_ps: float,
-               last_ps: int, flags: tuple[bool, bool], work: tuple | None, refusal: tuple | None = None) -> tuple:
+               last_ps: int, flags: tuple[bool, bool], work: tuple | None, refusal: tuple | None = None,
+               moved: bool = True) -> tuple:
     """A rank's fixed part of an exchange (:meth:`Simulator._post_exchange`) as one flat tuple.
 
     ``promises`` and ``handed`` hold one value per rank (ps; ``inf``: none):
     the first ``2 * size`` entries, then ``earliest``, the (time, node) of
     ``held`` as two entries, ``next_ps``, ``last_ps`` (ps), the two checkpoint
-    ``flags`` (write, stop), ``work`` (``(done, total)`` or ``None``) and
+    ``flags`` (write, stop), ``work`` (``(done, total)`` or ``None``),
+    ``moved`` (whether the rank ran an event since it posted the exchange
+    before, or sent or issued something: :meth:`Simulator._stuck`) and
     ``refusal`` (this rank's earliest refusal of the run,
     :meth:`Simulator.refuse_after_error`, or ``None``).
     Flat, so that it pickles and unpickles without a container per field
@@ -353,16 +398,17 @@ def _wire_info(promises: Sequence[float], handed: Sequence[float], earliest: flo
 
     Examples:
         >>> _wire_info([5, 7], [9, 11], 3, (4, 2), 3, 1, (False, True), None)
-        (5, 7, 9, 11, 3, 4, 2, 3, 1, False, True, None, None)
+        (5, 7, 9, 11, 3, 4, 2, 3, 1, False, True, None, True, None)
     """
-    return (*promises, *handed, earliest, held[0], held[1], next_ps, last_ps, flags[0], flags[1], work, refusal)
+    return (*promises, *handed, earliest, held[0], held[1], next_ps, last_ps, flags[0], flags[1], work, moved,
+            refusal)
 
 
 def _info_columns(infos: Sequence[tuple], size: int) -> tuple:
     """Every rank's :func:`_wire_info` (in rank order) read column by column.
 
     Returns ``(horizons, handed, earliest, held, next_ps, last_ps, write,
-    stop, work, refusal)``: ``horizons[r]`` is the least promise any rank made to rank
+    stop, work, moved, refusal)``: ``horizons[r]`` is the least promise any rank made to rank
     ``r`` and ``handed[r]`` the earliest arrival of the messages handed to
     ``r``; ``refusal`` is the earliest refusal any rank reported
     (:func:`_earliest_refusal`; ``None``: none); each other item has one entry per rank (``held``: ``(time, node)``
@@ -375,10 +421,10 @@ def _info_columns(infos: Sequence[tuple], size: int) -> tuple:
         (([5, 2], [8, 11], (3, 5), [(4, 2), (6, 0)]), None)
     """
     columns = list(zip(*infos))
-    earliest, held_ps, held_node, next_ps, last_ps, write, stop, work, refusals = columns[2 * size:]
+    earliest, held_ps, held_node, next_ps, last_ps, write, stop, work, moved, refusals = columns[2 * size:]
     refusal = _earliest_refusal(refusals) if any(refusals) else None
     return (list(map(min, columns[:size])), list(map(min, columns[size:2 * size])), earliest,
-            list(zip(held_ps, held_node)), next_ps, last_ps, write, stop, work, refusal)
+            list(zip(held_ps, held_node)), next_ps, last_ps, write, stop, work, moved, refusal)
 
 
 @dataclass
@@ -490,6 +536,7 @@ class _Exchange:
     fraction: float | None
     write: bool         # some rank asks for a checkpoint
     stop: bool          # ... and to stop after it
+    stuck: bool         # no rank can ever run an event again (see Simulator._stuck)
 
 
 @dataclass
@@ -560,14 +607,22 @@ class NodeContext:
         command.__dict__["delay_ps"] = int(delay_ps)  # (see _new)
         return command
 
-    def receive(self, tag, count: int | None = None) -> Receive:
-        """``yield`` it to get the next message of ``tag`` (with ``count``: a list of that many; see :class:`Receive`)."""
+    def receive(self, tag, count: int | None = None, *, service: bool = False) -> Receive:
+        """``yield`` it to get the next message of ``tag`` (with ``count``: a list of that many; see :class:`Receive`).
+
+        ``service``: the receive of a loop that serves requests for as long as
+        the run lasts, which the run's end may leave waiting; any other
+        receive left waiting when no event is left makes the run end with a
+        :class:`StuckProcessError`.
+        """
         command = _new(Receive)
-        command.__dict__["tag"] = tag  # (see _new; count None is the class default)
+        command.__dict__["tag"] = tag  # (see _new; count None and service False are the class defaults)
         if count is not None:
             if not _is_message_count(count):
                 raise EngineError(f"node {self.name}: receive count must be an integer >= 1, got {count!r}")
             command.__dict__["count"] = count
+        if service:
+            command.__dict__["service"] = True
         return command
 
     def take_arrived(self, tag) -> list:
@@ -1086,6 +1141,8 @@ class Simulator:
         #: After run(): this rank's own counts of ``_PER_RANK_COUNTS`` (``stats`` then holds their sums).
         self._rank_counts: tuple[int, ...] | None = None
         self._exchanged_cpu_s = 0.0                      # process_time() when the last alltoall returned
+        self._events_posted = 0                          # stats.num_events when this rank last posted an exchange
+        self._quiet_exchanges = 0                        # exchanges in a row at which nothing moved (see _stuck)
         #: Bits of the shared MeasureLater measurements applied so far, by key (on every rank).
         self._later: dict[tuple[int, int, int], tuple[int, ...]] = {}
         self._readers: list[int] = []                    # local nodes blocked in a ReadOutcomes
@@ -1560,11 +1617,12 @@ class Simulator:
                     if box is not None and len(box) >= count:
                         value = _take_messages(node.mailbox, tag, box, count)
                         continue
+                    entry = (process, count) if not command.service else (process, count, True)
                     waiting = node.waiting.get(tag)
                     if waiting is None:
-                        node.waiting[tag] = [(process, count)]
+                        node.waiting[tag] = [entry]
                     else:
-                        waiting.append((process, count))
+                        waiting.append(entry)
                 elif box:
                     if self._quiet_ps:
                         self._broke_quiet(node, f"takes message {tag!r} from its mailbox")
@@ -1573,11 +1631,13 @@ class Simulator:
                         del node.mailbox[tag]
                     self._resume_later(node, node.now_ps, process, msg)
                 else:
+                    # a waiter is its process; (process, None, True) for a service receive (see _deliver_counted)
+                    entry = process if not command.service else (process, None, True)
                     waiting = node.waiting.get(tag)
                     if waiting is None:
-                        node.waiting[tag] = [process]
+                        node.waiting[tag] = [entry]
                     else:
-                        waiting.append(process)
+                        waiting.append(entry)
             elif kind is MeasureCmd:
                 op, outcome, applied = self._issue(node, "measure", command.qubits, command.basis,
                                                    command.error_probability)
@@ -1615,6 +1675,7 @@ class Simulator:
         bits = self._read(command.outcomes)
         if bits is not None:
             return bits
+        self._check_outcomes(node, process, command.outcomes)
         if self._quiet_ps:
             self._broke_quiet(node, "waits for measurement outcomes")
         node.blocked_by = (process, QOp(node.now_ps, node.index, node.seq, "read", (), command.outcomes))
@@ -1622,6 +1683,32 @@ class Simulator:
         self._num_blocks += 1
         self._readers.append(node.index)
         return None
+
+    def _check_outcomes(self, node: _Node, process: ProcessHandle, outcomes) -> None:
+        """Refuse a read of an outcome no measurement made, where that is known at once.
+
+        An :class:`Outcome` comes from a :class:`MeasureLater` that its node
+        yielded, before any process could hold it; so its key ``(time, node,
+        seq)`` names a node of the network at a time no later than the
+        reader's clock. One that does not (made up through the Python API)
+        would block the node for ever. Other unknown outcomes end the run
+        once no rank can run an event (:class:`StuckProcessError`): what a
+        node's own rank knows of its measurements is not looked at here, so
+        that the line is the same on any number of ranks.
+
+        Raises:
+            EngineError: such an outcome (the run is refused, :meth:`refuse_after_error`).
+        """
+        known, nodes = self._later, self.nodes
+        for outcome in outcomes:
+            if outcome.bits is not None or outcome.key in known:
+                continue
+            key = outcome.key
+            if not (type(key) is tuple and len(key) == 3 and all(isinstance(k, (int, np.integer)) for k in key)
+                    and 0 <= key[1] < len(nodes) and key[0] <= node.now_ps):
+                raise EngineError(f"node {node.name}: process {process.name} reads outcome {_short_repr(key)} at "
+                                  f"{node.now_ps} ps, which no measurement made; read only the Outcome that "
+                                  "yielding ctx.measure_later(...) returns")
 
     def _read(self, outcomes) -> list | None:
         """The bits of every outcome, or ``None`` while some are not known on this rank."""
@@ -1794,7 +1881,7 @@ class Simulator:
                         if arg.quiet_ps > time_ps:  # a quiet message: its handling causes nothing before then
                             self._quiet_ps, self._quiet_tag = arg.quiet_ps, tag
                         process = waiters[0]
-                        if type(process) is tuple:  # (process, count): a Receive of several messages
+                        if type(process) is tuple:  # (process, count[, True]): several messages, or a service receive
                             self._deliver_counted(node, tag, arg, waiters)
                         else:
                             del waiters[0]
@@ -1840,18 +1927,27 @@ class Simulator:
             self._last_event_ps = last
 
     def _deliver_counted(self, node: _Node, tag, msg: Message, waiters: list) -> None:
-        """Deliver ``msg`` to a node whose first waiter for ``tag`` waits for several messages (:class:`Receive`).
+        """Deliver ``msg`` to a node whose first waiter for ``tag`` is a tuple: ``(process, count)``, a
+        :class:`Receive` of several messages, or ``(process, count, True)``, a service receive.
 
         The message joins the mailbox; once it holds the ``count`` the waiter
-        asked for, the waiter resumes with them (in arrival order).
+        asked for, the waiter resumes with them (in arrival order). A service
+        receive of one message (``count`` ``None``) resumes with ``msg``.
         """
+        if waiters[0][1] is None:
+            process = waiters[0][0]
+            del waiters[0]
+            if not waiters:
+                del node.waiting[tag]
+            self._step(node, process, msg)
+            return
         mailbox = node.mailbox
         box = mailbox.get(tag)
         if box is None:
             box = mailbox[tag] = [msg]
         else:
             box.append(msg)
-        process, count = waiters[0]
+        process, count = waiters[0][0], waiters[0][1]
         if len(box) < count:
             return
         del waiters[0]
@@ -2032,10 +2128,14 @@ class Simulator:
         # The earliest arrival of the messages handed to each rank now: they bound its progress.
         handed = [min([wire[5] for wire in messages], default=math.inf) for messages in self._outbox]  # arrivals
         next_ps = min([earliest, *handed])
+        # whether anything happened here since the last posting: an event run, a message or an operation to share
+        events = self.stats.num_events
+        moved = events != self._events_posted or bool(self._buffer) or min(handed) < math.inf
+        self._events_posted = events
         if size > 1:
             promises = self._promises(earliest) if self._refusal is None else [math.inf] * size
             mine = _wire_info(promises, handed, earliest, held, next_ps, self._last_event_ps, flags,
-                              work, self._refusal)
+                              work, self._refusal, moved)
             # this rank's own part stays here (None in its slot): not pickled and unpickled for nothing; the
             # messages wait and travel as plain tuples of their fields (_wire_message), shared operations too
             # (wire_ops)
@@ -2047,7 +2147,7 @@ class Simulator:
         else:
             handle = None
             own = (self._buffer, (), _wire_info((math.inf,), (math.inf,), earliest, held, next_ps,
-                                                self._last_event_ps, flags, work, self._refusal))
+                                                self._last_event_ps, flags, work, self._refusal, moved))
         self._buffer = []
         self._send_limit_posted = math.inf
         return _Posted(handle, own, work, started)
@@ -2088,7 +2188,7 @@ class Simulator:
         # per rank r, over every rank's information: the least promise to r is its horizon, and the earliest
         # message handed to r (one transposition of the ranks' flat parts: no list per field and rank)
         operations, _messages, infos = zip(*parts)
-        (horizons, handed, earliest, blocked, next_ps, last_ps, write, stop, work,
+        (horizons, handed, earliest, blocked, next_ps, last_ps, write, stop, work, moved,
          refusal) = _info_columns(infos, size)
         if refusal is not None:  # a rank refused the run: every rank stops here once all have passed it
             self._await_refusal(refusal, infos, earliest, handed)
@@ -2109,8 +2209,26 @@ class Simulator:
             fraction = float(done) / total if total else 1.0
         exchange = _new(_Exchange)  # (see _new)
         exchange.__dict__.update(resolved=resolved, next_ps=min(next_ps), last_ps=max(last_ps), fraction=fraction,
-                                 write=any(write), stop=any(stop))
+                                 write=any(write), stop=any(stop), stuck=self._stuck(resolved or any(moved)))
         return exchange
+
+    def _stuck(self, moved: bool) -> bool:
+        """Whether no rank can ever run an event again, after an exchange at which something ``moved`` or not.
+
+        ``moved``: some rank ran an event, or had a message or an operation to
+        share, since it posted the exchange before (:meth:`_post_exchange`),
+        or this exchange resolved a measurement. Two exchanges in a row at
+        which nothing moved leave every rank as it was at the first: its
+        events, mailboxes, blocked nodes and promises, hence the horizons,
+        are the same, and the events it could not run then it cannot run
+        now (a node blocked in a :class:`ReadOutcomes` of an outcome no
+        measurement will make, and every event held behind it); so no rank
+        runs one again. The run then ends (:meth:`_run`), and its end names
+        the processes that still wait (:meth:`_end_parts`). Every rank
+        decides from the same parts: no collective of its own.
+        """
+        self._quiet_exchanges = 0 if moved else self._quiet_exchanges + 1
+        return self._quiet_exchanges >= 2
 
     def _starved_peers(self, mine: Sequence[float], earliest: Sequence[float], blocked: Sequence[tuple],
                        horizons: list[float], handed: list[float], progress_ps: float) -> None:
@@ -2573,8 +2691,20 @@ class Simulator:
         (events make and drop many small objects, none in cycles: about 7 %
         of a 1,024-node ring's run went to collections); restored after.
 
+        A run that can go no further ends too: two exchanges in a row at
+        which no rank moved (:meth:`_stuck`; a node blocked for ever in a
+        read of an outcome no measurement makes, and whatever waits behind
+        it). A process still waiting at the end of a run that ended because
+        nothing could run (not at ``until_ps``) ends it with a
+        :class:`StuckProcessError`, unless it waits in a ``service`` receive
+        (:class:`Receive`) or is a resumable process whose
+        :meth:`~dqsim.engine.process.ResumableProcess.may_end_waiting` is true.
+
         Returns:
             :class:`RunStatistics`, the same on every rank.
+
+        Raises:
+            StuckProcessError: processes wait that nothing will resume (see above), on every rank alike.
         """
         thresholds = gc.get_threshold()
         gc.set_threshold(max(thresholds[0], _GC_YOUNG_THRESHOLD), *thresholds[1:])
@@ -2633,6 +2763,7 @@ class Simulator:
         # pipelined: the exchange in flight, and how far this rank may run while it is (see run)
         posted = self._post_exchange() if pipelined and ran and not skip else None
         flight_limit = -math.inf
+        drained = False  # the loop ended with no event left that any rank can ever run (not at until_ps)
         while not self.finished:
             if skip:
                 skip = False
@@ -2650,7 +2781,8 @@ class Simulator:
                         self._run_local(flight_limit, EVENTS_PER_EXCHANGE_ONE_RANK, flight=posted.handle)
                     exchange, posted = self._complete_exchange(posted), None
                 self.stats.num_windows += 1
-                if not exchange.resolved and exchange.next_ps >= until_ps:
+                if exchange.stuck or not exchange.resolved and exchange.next_ps >= until_ps:
+                    drained = exchange.stuck or exchange.next_ps == math.inf
                     break
                 if checkpointer is not None:
                     if exchange.write:
@@ -2704,7 +2836,7 @@ class Simulator:
                 # of this rank unsent, and a checkpoint may be written right after it (_at_rest)
                 flight_limit = min(self._horizons[rank], cap) if checkpointer is None else -math.inf
                 posted = self._post_exchange()
-        parts = self._end_parts(flush=ran)
+        parts = self._end_parts(flush=ran, drained=drained)
         self.gathered_at_end = [part[3] for part in parts] if self._at_end is not None else None
         self.stats.end_time_ps = int(max(part[0] for part in parts))
         self.memory.finish(self.state, self.stats.end_time_ps)  # idempotent: a resumed finished run repeats it
@@ -2746,7 +2878,7 @@ class Simulator:
         """
         self._at_end = payload
 
-    def _end_parts(self, *, flush: bool) -> list:
+    def _end_parts(self, *, flush: bool, drained: bool = False) -> list:
         """Collective: the run's last flush (with ``flush``), then every rank's ``(latest event time, ctx.count
         statistics, per-rank counts, gather_at_end payload)``, in one collective.
 
@@ -2762,15 +2894,18 @@ class Simulator:
         all-to-all with its own slot empty): none unpickles its own. A
         refusal of the run that no exchange carried (one found after the
         last, in this flush included) travels with the parts too, and so do
-        the rank's nodes still blocked in a measurement and an error of the
+        the rank's processes that still wait (:meth:`_waiting_processes`: in a
+        measurement or a read of outcomes; with ``drained``, a run that ended
+        because no rank can ever run an event again, also in a receive that is
+        not a service one) and an error of the
         payload (:meth:`gather_at_end`): each raised on every rank alike, in
         that order, with the line a run on one rank gives.
 
         Raises:
             DqsimError: some rank refused the run (:meth:`refuse_after_error`; :class:`ClockLimitError`:
                 :meth:`refuse_past_clock`), on every rank alike; or a rank's ``gather_at_end`` payload raised it.
-            EngineError: a rank had shared operations left (an engine bug), or nodes still wait for a
-                measurement.
+            EngineError: a rank had shared operations left (an engine bug).
+            StuckProcessError: processes still wait (see above).
         """
         comm, rank, size = self.comm, self._rank, self.comm.size
         unshared = len(self._buffer) if flush else 0
@@ -2778,7 +2913,7 @@ class Simulator:
             started = time.perf_counter()
             gathered, self._buffer = [self._buffer], []
             self._resolve(gathered, everything=True, started=started)
-        blocked = [n.index for n in self.local if n.blocked_by is not None]
+        blocked = self._waiting_processes(receives=drained)
         payload, failed, held = None, None, None
         if self._at_end is not None and self._refusal is None:  # (a refused run's payload is never read)
             try:
@@ -2794,12 +2929,58 @@ class Simulator:
         if left:
             raise EngineError(f"rank(s) {left} still had shared operations to share at the end of the run; "
                               "an engine bug: please report it with the job")
-        blocked = sorted(index for each in parts for index in each[-3])
-        if blocked:
-            raise EngineError(f"nodes {[self.network.names[index] for index in blocked]} are still waiting for a "
-                              "measurement at the end of the run")
+        if any(each[-3][0] for each in parts):
+            raise StuckProcessError(_stuck_line([each[-3] for each in parts]))
         raise_held([each[-2] for each in parts], rank, failed)
         return [each[1:-3] for each in parts]
+
+    def _waiting_processes(self, *, receives: bool) -> tuple[int, list]:
+        """This rank's processes that still wait at the run's end: ``(how many, the first few)``.
+
+        Each of the first few (:data:`_STUCK_LISTED`) is ``(kind, node, order,
+        text)``: kind 0 for a node blocked in a measurement or a read of
+        outcomes, 1 for a receive (looked at with ``receives`` only; a
+        service receive, :class:`Receive`, never counts), the node's index, the
+        process's place among the node's processes, and a clause naming the
+        node, the process and what it waits for; sorted so, which every rank
+        does alike (:func:`_stuck_line`). A resumable process whose
+        :meth:`~dqsim.engine.process.ResumableProcess.may_end_waiting` says so
+        is not counted.
+        """
+        found = []
+        for node in self.local:
+            waits = []
+            if node.blocked_by is not None:
+                process, op = node.blocked_by
+                waits.append((0, process, self._awaited_outcomes(op)))
+            if receives:
+                for tag, waiters in node.waiting.items():
+                    for waiter in waiters:
+                        if type(waiter) is not tuple:
+                            process, what = waiter, f"a message {_short_repr(tag)}"
+                        elif len(waiter) == 2:  # (a service receive has a third item)
+                            have = len(node.mailbox.get(tag, ()))
+                            process, what = waiter[0], f"{waiter[1]} messages {_short_repr(tag)} ({have} came)"
+                        else:
+                            continue
+                        if not (process.resumable and process.process.may_end_waiting(process.context)):
+                            waits.append((1, process, what))
+            for kind, process, what in waits:
+                order = next((i for i, each in enumerate(node.processes) if each is process), len(node.processes))
+                found.append((kind, node.index, order, f"node {node.name}: process {process.name} waits for {what}"))
+        found.sort(key=itemgetter(0, 1, 2))
+        return len(found), found[:_STUCK_LISTED]
+
+    def _awaited_outcomes(self, op: QOp) -> str:
+        """What a node blocked on ``op`` waits for: its measurement, or the outcomes of a read not known yet."""
+        if op.kind != "read":
+            return f"its measurement at {op.time_ps} ps"
+        keys = [o.key for o in op.payload if o.bits is None and o.key not in self._later]
+        names = self.network.names
+        listed = ", ".join(f"({time_ps} ps, node {names[node] if 0 <= node < len(names) else node}, #{seq})"
+                           for time_ps, node, seq in keys[:2])
+        more = f" and {len(keys) - 2} more" if len(keys) > 2 else ""
+        return f"the outcome(s) {listed}{more}, which no measurement made"
 
     def stop_point(self) -> None:
         """Collective, after :meth:`run`: act on a stop signal that came since the engine's last exchange.

@@ -580,6 +580,11 @@ class LinkSide:
                     self.qubit = self.kept
                     self._start_pair(ctx)
 
+    def may_end_waiting(self, ctx) -> bool:
+        """Whether the run may end with this process waiting: its attempt was abandoned (the engine asks,
+        :meth:`dqsim.engine.process.ResumableProcess.may_end_waiting`)."""
+        return ctx.node_data["chain_run"].current != self.key
+
     def _start_pair(self, ctx) -> None:
         """Start an elementary pair into ``self.qubit``; the memory is reset when reserved."""
         pair_index, attempt = self.key
