@@ -13,7 +13,9 @@ import time
 import pytest
 
 from mpi_helper import ROOT, child_env, mpiexec_path, run_here
-from run_files import checkpoints
+from run_files import checkpoints, same_tables
+
+from dqsim.io import open_run
 
 #: A BB84 job of a few seconds with a checkpoint at each of its first milliseconds of simulated time.
 BB84 = ["jobs/bb84_decoy_50km.toml", "--set", "qkd.pulses=2000000", "--set", "qkd.batch_pulses=250000",
@@ -169,6 +171,90 @@ def test_repro_a_ctrl_c_on_one_rank_while_mpi_starts_stops_with_a_checkpoint(tmp
     assert proc.returncode == 75, err
     assert len(lines) == 1 and lines[0].startswith("dqsim: checkpoint written to "), err
     assert len(checkpoints(tmp_path / "ck")) == 1
+
+
+#: A disk quota on the checkpoint folder ``FOLDER`` of ``BUDGET`` bytes: an HDF5 write that would make the files
+#: there take more fails with ENOSPC (through the file object every run file is written with, dqsim.io.atomic).
+QUOTA = """
+import errno, os
+from pathlib import Path
+from dqsim.io import atomic
+
+
+def write_within_quota(self, data, _write=atomic._DroppingFile.write):
+    if self.failure is None and Path(self._fh.name).parent == FOLDER:
+        size = len(memoryview(data).cast("B"))
+        grows = max(0, self._fh.tell() + size - os.fstat(self._fh.fileno()).st_size)
+        used = 0
+        for file in FOLDER.iterdir():
+            try:
+                used += file.stat().st_size
+            except OSError:
+                pass
+        if used + grows > BUDGET:
+            self.failure = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            return size
+    return _write(self, data)
+"""
+
+#: ``console_main`` on every rank with the checkpoint folder under :data:`QUOTA` (its folder and budget: argv 1, 2).
+UNDER_QUOTA = """
+import sys
+from pathlib import Path
+FOLDER, BUDGET = Path(sys.argv.pop(1)), int(sys.argv.pop(1))
+""" + QUOTA + """
+atomic._DroppingFile.write = write_within_quota
+from dqsim.cli import console_main
+sys.exit(console_main(sys.argv[1:]))
+"""
+
+#: A BB84 job of about a second; with a checkpoint every 0.2 ms of simulated time most take about 15 KiB, some
+#: 63 or 110 KiB.
+BB84_SHORT = ["jobs/bb84_decoy_50km.toml", "--set", "qkd.pulses=500000", "--set", "qkd.batch_pulses=125000",
+              "--set", "qkd.block_pulses=250000"]
+
+#: Room for two of its small checkpoints (15-17 KiB with the manifest), not three.
+ROOM_FOR_TWO = 40_000
+
+
+@pytest.mark.parametrize("ranks", [1, 2])
+def test_repro_keep_makes_room_on_a_full_disk(tmp_path, monkeypatch, ranks):
+    """A checkpoint folder with room for two checkpoints and not three, ``keep = 2``: the third checkpoint's
+    write failed (ENOSPC) and so did every later one, since an older checkpoint was removed only after a newer
+    one was whole: the run went on with its second checkpoint as the newest. A write that fails for lack of
+    room now removes this run's older checkpoints but the newest whole one and tries once more (one warning
+    line saying so): the run ends with its last periodic checkpoint, which resumes to the uninterrupted tables
+    (those of the run's own output; checkpoints too big for the folder still fail, with a warning each)."""
+    ck = tmp_path / "ck"
+    ck.mkdir()
+    out = tmp_path / "x.h5"
+    job = ["run", *BB84_SHORT, "-o", str(out), "--quiet", "--set", "checkpoint.every_sim_s=0.0002",
+           "--set", f"checkpoint.directory=\"{ck}\"", "--set", "checkpoint.keep=2"]
+    if ranks == 1:
+        from dqsim.io import atomic
+
+        quota = {"FOLDER": ck, "BUDGET": ROOM_FOR_TWO}
+        exec(QUOTA, quota)  # noqa: S102 - the same quota as the ranks' script below
+        monkeypatch.setattr(atomic._DroppingFile, "write", quota["write_within_quota"])
+        done = run_here(job, check=False)
+        status, stderr = done.returncode, done.stderr
+    else:
+        script = tmp_path / "under_quota.py"
+        script.write_text(UNDER_QUOTA)
+        proc = subprocess.run([*mpi4py_launch(ranks)[:-2], str(script), str(ck), str(ROOM_FOR_TWO), *job],
+                              cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=120)
+        status, stderr = proc.returncode, proc.stderr
+    lines = stderr_lines(stderr)
+    assert status == 0 and all(line.startswith("dqsim: warning: ") for line in lines), stderr[-3000:]
+    kept = checkpoints(ck)
+    assert len(kept) == 2, kept
+    failed = [line for line in lines if " not written (" in line]
+    later = [line for line in failed if line.split("checkpoint ", 1)[1].split(" ", 1)[0].rsplit("/", 1)[-1] > kept[-1].name]
+    assert not later, (kept[-1].name, later)  # every checkpoint after the newest kept one was written
+    made_room = [line for line in lines if "to make room and wrote it" in line]
+    assert made_room and all("No space left on device" in line for line in made_room + failed), lines
+    run_here(["resume", kept[-1], "-o", tmp_path / "resumed.h5", "--quiet"])
+    same_tables(open_run(out), open_run(tmp_path / "resumed.h5"), ["blocks", "links", "end_to_end"])
 
 
 def _process_tree(pid: int) -> list[int]:
