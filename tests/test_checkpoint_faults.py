@@ -145,12 +145,14 @@ sys.exit(console_main(sys.argv[1:]))
 """
 
 
-def test_repro_a_ctrl_c_on_one_rank_while_mpi_starts_stops_with_a_checkpoint(tmp_path):
+def test_repro_a_ctrl_c_on_one_rank_while_mpi_starts_ends_every_rank_in_one_line(tmp_path):
     """A Ctrl-C that one rank took while ``comm.init`` started MPI (between the communicator's collectives)
     ended that rank with ``dqsim: interrupted`` (130) and ``MPI_Finalize`` while the other waited for it in
     the next collective: a hang (seen once in the harness's SIGINT trials on 2 ranks, with gdb: one rank in
-    ``PMPI_Comm_dup``, the other in ``PMPI_Finalize``). SIGINT now waits, blocked, until the run's own
-    handlers are in place, and is then a stop like SIGTERM: a checkpoint at the first cut, status 75."""
+    ``PMPI_Comm_dup``, the other in ``PMPI_Finalize``). SIGINT now waits, blocked, until MPI runs on every
+    rank; the ranks then look together whether one got it: every rank ends, status 130, one line, nothing
+    written (from 2026-12-06 to the Ctrl-C-in-the-imports fix below it was a stop: a checkpoint at the first
+    cut, status 75)."""
     launcher = mpiexec_path()
     if launcher is None:
         pytest.skip("no mpiexec beside this Python; install the 'mpi' extra")
@@ -167,10 +169,55 @@ def test_repro_a_ctrl_c_on_one_rank_while_mpi_starts_stops_with_a_checkpoint(tmp
             os.kill(pid, signal.SIGKILL)
         _out, err = proc.communicate()
         raise AssertionError(f"the ranks hung after a Ctrl-C on one of them while MPI started:\n{err[-2000:]}")
-    lines = stderr_lines(err)
-    assert proc.returncode == 75, err
-    assert len(lines) == 1 and lines[0].startswith("dqsim: checkpoint written to "), err
-    assert len(checkpoints(tmp_path / "ck")) == 1
+    assert proc.returncode == 130 and stderr_lines(err) == ["dqsim: interrupted"], (proc.returncode, err)
+    assert not (tmp_path / "x.h5").exists() and not checkpoints(tmp_path / "ck")
+
+
+#: ``console_main`` on every rank (under mpi4py's runner); rank 1 sends itself SIGINT (Python's own handler, as
+#: under an interactive shell) as the command's modules load, when h5py is looked for: rank 0 goes on to MPI's start.
+CTRL_C_IN_THE_IMPORTS = """
+import os, signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)
+from dqsim.cli import console_main
+
+
+class CtrlCAtH5py:
+    def find_spec(self, name, path=None, target=None):
+        if name == "h5py":
+            sys.meta_path.remove(self)
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+
+
+if os.environ.get("PMI_RANK") == "1":
+    sys.meta_path.insert(0, CtrlCAtH5py())
+sys.exit(console_main(sys.argv[1:]))
+"""
+
+
+def test_repro_a_ctrl_c_on_one_rank_while_it_imports_ends_every_rank_with_130_in_one_line(tmp_path):
+    """A Ctrl-C that one rank took while it still imported the command's modules (before ``hold_ctrl_c``) ended
+    that rank alone (``dqsim: interrupted``, 130, MPI never started) while the other went on into MPI's start:
+    it waited there for the departed rank (a hang), or mpiexec ended it with its "BAD TERMINATION" banner and
+    status 2 or 11 (a SIGINT to ``mpiexec -n 2`` 0.4-3.4 s after the launch: 7 of 37 trials, one more hung;
+    bench/results/ctrl-c-at-start-vm-20261206.md). Ctrl-C is now held from the command's first statement, and
+    the ranks look together, once MPI runs, whether one got it: every rank ends with 130, one line."""
+    script = tmp_path / "ctrl_c_in_the_imports.py"
+    script.write_text(CTRL_C_IN_THE_IMPORTS)
+    launch = mpi4py_launch(2)[:-2]  # mpiexec -n 2 python -m mpi4py, then the script
+    proc = subprocess.Popen([*launch, str(script), "run", *BB84, "-o", str(tmp_path / "x.h5"), "--quiet",
+                             "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\""],
+                            cwd=ROOT, env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        for pid in _process_tree(proc.pid):
+            os.kill(pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+        raise AssertionError(f"the ranks hung after a Ctrl-C on one of them while it imported:\n{out[-2000:]}")
+    assert proc.returncode == 130 and stderr_lines(out) == ["dqsim: interrupted"], (proc.returncode, out[-2000:])
+    assert not (tmp_path / "x.h5").exists() and not checkpoints(tmp_path / "ck")
 
 
 #: A disk quota on the checkpoint folder ``FOLDER`` of ``BUDGET`` bytes: an HDF5 write that would make the files
