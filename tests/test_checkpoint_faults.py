@@ -158,18 +158,26 @@ def test_repro_a_ctrl_c_on_one_rank_while_mpi_starts_ends_every_rank_in_one_line
         pytest.skip("no mpiexec beside this Python; install the 'mpi' extra")
     script = tmp_path / "ctrl_c_in_comm_init.py"
     script.write_text(CTRL_C_IN_COMM_INIT)
-    proc = subprocess.Popen([launcher, "-n", "2", sys.executable, str(script), "run", *BB84, "-o",
-                             str(tmp_path / "x.h5"), "--quiet", "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\""],
-                            cwd=ROOT, env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    ends_interrupted_in_one_line([launcher, "-n", "2", sys.executable, str(script)], tmp_path, "while MPI started",
+                                 timeout_s=180)
+
+
+def ends_interrupted_in_one_line(launch: list[str], tmp_path, when: str, *, timeout_s: float) -> None:
+    """Run ``LAUNCH run`` of the BB84 job (``launch`` starts a script of :func:`dqsim.cli.console_main` with a
+    Ctrl-C in it): it must end with status 130, the one line ``dqsim: interrupted`` (stdout and stderr) and
+    nothing written; one that hangs (``timeout_s``) is killed, and fails the test naming ``when``."""
+    proc = subprocess.Popen([*launch, "run", *BB84, "-o", str(tmp_path / "x.h5"), "--quiet",
+                             "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\""],
+                            cwd=ROOT, env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
     try:
-        _out, err = proc.communicate(timeout=180)
+        out, _ = proc.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
         for pid in _process_tree(proc.pid):
             os.kill(pid, signal.SIGKILL)
-        _out, err = proc.communicate()
-        raise AssertionError(f"the ranks hung after a Ctrl-C on one of them while MPI started:\n{err[-2000:]}")
-    assert proc.returncode == 130 and stderr_lines(err) == ["dqsim: interrupted"], (proc.returncode, err)
+        out, _ = proc.communicate()
+        raise AssertionError(f"the ranks hung after a Ctrl-C on one of them {when}:\n{out[-2000:]}")
+    assert proc.returncode == 130 and stderr_lines(out) == ["dqsim: interrupted"], (proc.returncode, out[-2000:])
     assert not (tmp_path / "x.h5").exists() and not checkpoints(tmp_path / "ck")
 
 
@@ -205,19 +213,7 @@ def test_repro_a_ctrl_c_on_one_rank_while_it_imports_ends_every_rank_with_130_in
     script = tmp_path / "ctrl_c_in_the_imports.py"
     script.write_text(CTRL_C_IN_THE_IMPORTS)
     launch = mpi4py_launch(2)[:-2]  # mpiexec -n 2 python -m mpi4py, then the script
-    proc = subprocess.Popen([*launch, str(script), "run", *BB84, "-o", str(tmp_path / "x.h5"), "--quiet",
-                             "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\""],
-                            cwd=ROOT, env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
-    try:
-        out, _ = proc.communicate(timeout=60)
-    except subprocess.TimeoutExpired:
-        for pid in _process_tree(proc.pid):
-            os.kill(pid, signal.SIGKILL)
-        out, _ = proc.communicate()
-        raise AssertionError(f"the ranks hung after a Ctrl-C on one of them while it imported:\n{out[-2000:]}")
-    assert proc.returncode == 130 and stderr_lines(out) == ["dqsim: interrupted"], (proc.returncode, out[-2000:])
-    assert not (tmp_path / "x.h5").exists() and not checkpoints(tmp_path / "ck")
+    ends_interrupted_in_one_line([*launch, str(script)], tmp_path, "while it imported", timeout_s=60)
 
 
 #: A disk quota on the checkpoint folder ``FOLDER`` of ``BUDGET`` bytes: an HDF5 write that would make the files
