@@ -13,7 +13,9 @@ import time
 import pytest
 
 from mpi_helper import ROOT, child_env, mpiexec_path, run_here
-from run_files import checkpoints
+from run_files import checkpoints, same_tables
+
+from dqsim.io import open_run
 
 #: A BB84 job of a few seconds with a checkpoint at each of its first milliseconds of simulated time.
 BB84 = ["jobs/bb84_decoy_50km.toml", "--set", "qkd.pulses=2000000", "--set", "qkd.batch_pulses=250000",
@@ -143,32 +145,159 @@ sys.exit(console_main(sys.argv[1:]))
 """
 
 
-def test_repro_a_ctrl_c_on_one_rank_while_mpi_starts_stops_with_a_checkpoint(tmp_path):
+def test_repro_a_ctrl_c_on_one_rank_while_mpi_starts_ends_every_rank_in_one_line(tmp_path):
     """A Ctrl-C that one rank took while ``comm.init`` started MPI (between the communicator's collectives)
     ended that rank with ``dqsim: interrupted`` (130) and ``MPI_Finalize`` while the other waited for it in
     the next collective: a hang (seen once in the harness's SIGINT trials on 2 ranks, with gdb: one rank in
-    ``PMPI_Comm_dup``, the other in ``PMPI_Finalize``). SIGINT now waits, blocked, until the run's own
-    handlers are in place, and is then a stop like SIGTERM: a checkpoint at the first cut, status 75."""
+    ``PMPI_Comm_dup``, the other in ``PMPI_Finalize``). SIGINT now waits, blocked, until MPI runs on every
+    rank; the ranks then look together whether one got it: every rank ends, status 130, one line, nothing
+    written (from 2026-12-06 to the Ctrl-C-in-the-imports fix below it was a stop: a checkpoint at the first
+    cut, status 75)."""
     launcher = mpiexec_path()
     if launcher is None:
         pytest.skip("no mpiexec beside this Python; install the 'mpi' extra")
     script = tmp_path / "ctrl_c_in_comm_init.py"
     script.write_text(CTRL_C_IN_COMM_INIT)
-    proc = subprocess.Popen([launcher, "-n", "2", sys.executable, str(script), "run", *BB84, "-o",
-                             str(tmp_path / "x.h5"), "--quiet", "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\""],
-                            cwd=ROOT, env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    ends_interrupted_in_one_line([launcher, "-n", "2", sys.executable, str(script)], tmp_path, "while MPI started",
+                                 timeout_s=180)
+
+
+def ends_interrupted_in_one_line(launch: list[str], tmp_path, when: str, *, timeout_s: float) -> None:
+    """Run ``LAUNCH run`` of the BB84 job (``launch`` starts a script of :func:`dqsim.cli.console_main` with a
+    Ctrl-C in it): it must end with status 130, the one line ``dqsim: interrupted`` (stdout and stderr) and
+    nothing written; one that hangs (``timeout_s``) is killed, and fails the test naming ``when``."""
+    proc = subprocess.Popen([*launch, "run", *BB84, "-o", str(tmp_path / "x.h5"), "--quiet",
+                             "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\""],
+                            cwd=ROOT, env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
     try:
-        _out, err = proc.communicate(timeout=180)
+        out, _ = proc.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
         for pid in _process_tree(proc.pid):
             os.kill(pid, signal.SIGKILL)
-        _out, err = proc.communicate()
-        raise AssertionError(f"the ranks hung after a Ctrl-C on one of them while MPI started:\n{err[-2000:]}")
-    lines = stderr_lines(err)
-    assert proc.returncode == 75, err
-    assert len(lines) == 1 and lines[0].startswith("dqsim: checkpoint written to "), err
-    assert len(checkpoints(tmp_path / "ck")) == 1
+        out, _ = proc.communicate()
+        raise AssertionError(f"the ranks hung after a Ctrl-C on one of them {when}:\n{out[-2000:]}")
+    assert proc.returncode == 130 and stderr_lines(out) == ["dqsim: interrupted"], (proc.returncode, out[-2000:])
+    assert not (tmp_path / "x.h5").exists() and not checkpoints(tmp_path / "ck")
+
+
+#: ``console_main`` on every rank (under mpi4py's runner); rank 1 sends itself SIGINT (Python's own handler, as
+#: under an interactive shell) as the command's modules load, when h5py is looked for: rank 0 goes on to MPI's start.
+CTRL_C_IN_THE_IMPORTS = """
+import os, signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)
+from dqsim.cli import console_main
+
+
+class CtrlCAtH5py:
+    def find_spec(self, name, path=None, target=None):
+        if name == "h5py":
+            sys.meta_path.remove(self)
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+
+
+if os.environ.get("PMI_RANK") == "1":
+    sys.meta_path.insert(0, CtrlCAtH5py())
+sys.exit(console_main(sys.argv[1:]))
+"""
+
+
+def test_repro_a_ctrl_c_on_one_rank_while_it_imports_ends_every_rank_with_130_in_one_line(tmp_path):
+    """A Ctrl-C that one rank took while it still imported the command's modules (before ``hold_ctrl_c``) ended
+    that rank alone (``dqsim: interrupted``, 130, MPI never started) while the other went on into MPI's start:
+    it waited there for the departed rank (a hang), or mpiexec ended it with its "BAD TERMINATION" banner and
+    status 2 or 11 (a SIGINT to ``mpiexec -n 2`` 0.4-3.4 s after the launch: 7 of 37 trials, one more hung;
+    bench/results/ctrl-c-at-start-vm-20261206.md). Ctrl-C is now held from the command's first statement, and
+    the ranks look together, once MPI runs, whether one got it: every rank ends with 130, one line."""
+    script = tmp_path / "ctrl_c_in_the_imports.py"
+    script.write_text(CTRL_C_IN_THE_IMPORTS)
+    launch = mpi4py_launch(2)[:-2]  # mpiexec -n 2 python -m mpi4py, then the script
+    ends_interrupted_in_one_line([*launch, str(script)], tmp_path, "while it imported", timeout_s=60)
+
+
+#: A disk quota on the checkpoint folder ``FOLDER`` of ``BUDGET`` bytes: an HDF5 write that would make the files
+#: there take more fails with ENOSPC (through the file object every run file is written with, dqsim.io.atomic).
+QUOTA = """
+import errno, os
+from pathlib import Path
+from dqsim.io import atomic
+
+
+def write_within_quota(self, data, _write=atomic._DroppingFile.write):
+    if self.failure is None and Path(self._fh.name).parent == FOLDER:
+        size = len(memoryview(data).cast("B"))
+        grows = max(0, self._fh.tell() + size - os.fstat(self._fh.fileno()).st_size)
+        used = 0
+        for file in FOLDER.iterdir():
+            try:
+                used += file.stat().st_size
+            except OSError:
+                pass
+        if used + grows > BUDGET:
+            self.failure = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            return size
+    return _write(self, data)
+"""
+
+#: ``console_main`` on every rank with the checkpoint folder under :data:`QUOTA` (its folder and budget: argv 1, 2).
+UNDER_QUOTA = """
+import sys
+from pathlib import Path
+FOLDER, BUDGET = Path(sys.argv.pop(1)), int(sys.argv.pop(1))
+""" + QUOTA + """
+atomic._DroppingFile.write = write_within_quota
+from dqsim.cli import console_main
+sys.exit(console_main(sys.argv[1:]))
+"""
+
+#: A BB84 job of about a second; with a checkpoint every 0.2 ms of simulated time most take about 15 KiB, some
+#: 63 or 110 KiB.
+BB84_SHORT = ["jobs/bb84_decoy_50km.toml", "--set", "qkd.pulses=500000", "--set", "qkd.batch_pulses=125000",
+              "--set", "qkd.block_pulses=250000"]
+
+#: Room for two of its small checkpoints (15-17 KiB with the manifest), not three.
+ROOM_FOR_TWO = 40_000
+
+
+@pytest.mark.parametrize("ranks", [1, 2])
+def test_repro_keep_makes_room_on_a_full_disk(tmp_path, monkeypatch, ranks):
+    """A checkpoint folder with room for two checkpoints and not three, ``keep = 2``: the third checkpoint's
+    write failed (ENOSPC) and so did every later one, since an older checkpoint was removed only after a newer
+    one was whole: the run went on with its second checkpoint as the newest. A write that fails for lack of
+    room now removes this run's older checkpoints but the newest whole one and tries once more (one warning
+    line saying so): the run ends with its last periodic checkpoint, which resumes to the uninterrupted tables
+    (those of the run's own output; checkpoints too big for the folder still fail, with a warning each)."""
+    ck = tmp_path / "ck"
+    ck.mkdir()
+    out = tmp_path / "x.h5"
+    job = ["run", *BB84_SHORT, "-o", str(out), "--quiet", "--set", "checkpoint.every_sim_s=0.0002",
+           "--set", f"checkpoint.directory=\"{ck}\"", "--set", "checkpoint.keep=2"]
+    if ranks == 1:
+        from dqsim.io import atomic
+
+        quota = {"FOLDER": ck, "BUDGET": ROOM_FOR_TWO}
+        exec(QUOTA, quota)  # noqa: S102 - the same quota as the ranks' script below
+        monkeypatch.setattr(atomic._DroppingFile, "write", quota["write_within_quota"])
+        done = run_here(job, check=False)
+        status, stderr = done.returncode, done.stderr
+    else:
+        script = tmp_path / "under_quota.py"
+        script.write_text(UNDER_QUOTA)
+        proc = subprocess.run([*mpi4py_launch(ranks)[:-2], str(script), str(ck), str(ROOM_FOR_TWO), *job],
+                              cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=120)
+        status, stderr = proc.returncode, proc.stderr
+    lines = stderr_lines(stderr)
+    assert status == 0 and all(line.startswith("dqsim: warning: ") for line in lines), stderr[-3000:]
+    kept = checkpoints(ck)
+    assert len(kept) == 2, kept
+    failed = [line for line in lines if " not written (" in line]
+    later = [line for line in failed if line.split("checkpoint ", 1)[1].split(" ", 1)[0].rsplit("/", 1)[-1] > kept[-1].name]
+    assert not later, (kept[-1].name, later)  # every checkpoint after the newest kept one was written
+    made_room = [line for line in lines if "to make room and wrote it" in line]
+    assert made_room and all("No space left on device" in line for line in made_room + failed), lines
+    run_here(["resume", kept[-1], "-o", tmp_path / "resumed.h5", "--quiet"])
+    same_tables(open_run(out), open_run(tmp_path / "resumed.h5"), ["blocks", "links", "end_to_end"])
 
 
 def _process_tree(pid: int) -> list[int]:

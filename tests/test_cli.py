@@ -2,6 +2,7 @@
 
 import importlib.abc
 import json
+import signal
 import subprocess
 import sys
 import tomllib
@@ -239,6 +240,7 @@ def test_repro_ctrl_c_while_the_command_still_loads_is_one_line(monkeypatch, cap
     monkeypatch.setattr(sys, "meta_path", [CtrlC(), *sys.meta_path])
     assert cli.console_main(["run", "jobs/quickstart.toml"]) == 130
     assert capsys.readouterr().err == "dqsim: interrupted\n"
+    assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])  # Ctrl-C is not left held here
 
 
 @pytest.mark.parametrize("args", [["--version"], ["--help"], ["run", "--help"], ["examples", "--help"], ["bogus"]])

@@ -5,6 +5,9 @@ The collective layout is read here from a file laid out as the parallel
 writer lays it out; tests/test_parallel_hdf5.py writes it with parallel HDF5.
 """
 
+import errno
+import os
+
 import h5py
 import numpy as np
 import pytest
@@ -340,3 +343,18 @@ def test_reserve_blocks_allocates_or_says_why_not(tmp_path):
         pytest.skip(f"{tmp_path}: its file system does not support fallocate")
     assert sharded.reserve_blocks(path, 0, 1 << 60) in ("File too large", "No space left on device")
     assert sharded.reserve_blocks(tmp_path / "missing.bin", 0, 16) == "No such file or directory"
+
+
+def test_a_collective_write_refused_for_room_reads_as_a_lack_of_room(tmp_path, monkeypatch):
+    """A checkpoint whose collective state write was refused by the free-space check, or whose blocks a rank
+    could not reserve (a quota), makes room by removing older checkpoints and tries again, as one whose file
+    write failed with ENOSPC does (dqsim.engine.checkpoint): all three read as a lack of room; a file size
+    limit (per file: other files' room does not help) does not."""
+    from dqsim import io
+
+    monkeypatch.setattr(sharded, "free_bytes", lambda folder: 1 << 20)
+    refusal = sharded._room_for_collective(tmp_path / "ck.h5", 8 << 20)
+    assert io.lack_of_room(refusal) == "No space left on device", refusal
+    quota = f"ck.h5: cannot write the state ({os.strerror(errno.EDQUOT)}; rank 1 could not reserve its 2.0 MiB)"
+    assert io.lack_of_room(quota) == "Disk quota exceeded"
+    assert io.lack_of_room(f"ck.h5: cannot write the file ({os.strerror(errno.EFBIG)})") is None

@@ -88,15 +88,39 @@ def ignore_stop_signals() -> None:
 
 
 def hold_ctrl_c() -> None:
-    """Keep a Ctrl-C (SIGINT) pending while a ``run`` or ``resume`` starts MPI, until :func:`release_ctrl_c`.
+    """Keep a Ctrl-C (SIGINT) pending while a ``run`` or ``resume`` loads and starts MPI, until
+    :func:`release_ctrl_c` (or :func:`drop_held_ctrl_c`).
 
-    A ``KeyboardInterrupt`` there, between the collectives of :func:`dqsim.comm.init`, ended one rank
-    (``dqsim: interrupted``, ``MPI_Finalize``) while the others waited for it in the next collective: a
-    hang. Held, it is taken once the run's own handlers are in place, as a stop (a checkpoint at the
-    first cut), on every rank that got it.
+    :func:`console_main` calls it first, before any import. A ``KeyboardInterrupt`` while loading or
+    between the collectives of :func:`dqsim.comm.init` ended one rank (``dqsim: interrupted``) while the
+    others went on into MPI's start or its next collective and waited for it there (a hang), or were
+    ended by ``mpiexec`` (its BAD TERMINATION banner, status 2 or 11). Held, it is looked at on every rank
+    at once when MPI runs (:func:`dqsim.cli.main._interrupted_while_starting`: every rank ends, 130); one
+    that comes later is taken by the run's own handlers, as a stop (a checkpoint at the first cut).
     """
     if hasattr(signal, "pthread_sigmask"):
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+
+
+def ctrl_c_held() -> bool:
+    """Whether a Ctrl-C (SIGINT) is pending here, held by :func:`hold_ctrl_c` (False where signals cannot be
+    blocked)."""
+    return hasattr(signal, "sigpending") and signal.SIGINT in signal.sigpending()
+
+
+def drop_held_ctrl_c() -> None:
+    """Ignore Ctrl-C from now on, and with it the one held by :func:`hold_ctrl_c`: for a command that ends
+    now because of it (one that came later would end it again, without a word)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    release_ctrl_c()  # (setting SIG_IGN dropped a pending one)
+
+
+def forget_held_ctrl_c() -> None:
+    """Take Ctrl-C again as before :func:`hold_ctrl_c`, dropping one it holds: for a command that ends early
+    (interrupted while loading by another way, or called in a process that goes on, as a test)."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # ignored, a pending one is dropped
+    release_ctrl_c()
+    signal.signal(signal.SIGINT, previous)
 
 
 def release_ctrl_c() -> None:
@@ -124,8 +148,9 @@ def console_main(argv: list[str] | None = None) -> int:
     """Entry point of the ``dqsim`` console script and ``python -m dqsim``: :func:`dqsim.cli.main.main`.
 
     A ``run`` or ``resume`` (:func:`command_named`) first holds the stop
-    signals (:func:`hold_stop_signals`), before anything is imported, and
-    says so (:func:`announce_held_stop_signals`). The
+    signals (:func:`hold_stop_signals`) and Ctrl-C (:func:`hold_ctrl_c`),
+    before anything is imported, and says so
+    (:func:`announce_held_stop_signals`). The
     command line is then parsed before any command's module is imported
     (:mod:`dqsim.cli.parser`): ``--version``, ``--help`` and usage errors
     exit there; then only the module of the command given is imported.
@@ -138,6 +163,7 @@ def console_main(argv: list[str] | None = None) -> int:
     held = command_named(argv) in STOPPABLE_COMMANDS
     if held:  # first: every import below (the parser's too) comes after it
         hold_stop_signals()
+        hold_ctrl_c()  # and Ctrl-C: the run takes it once MPI runs on every rank (dqsim.cli.main)
         announce_held_stop_signals()  # then say so to slurm/run_step.sh, which passes signals on only now
     try:
         from dqsim.cli import parser  # noqa: PLC0415 - after the hold (argparse, pathlib, json)
@@ -145,6 +171,8 @@ def console_main(argv: list[str] | None = None) -> int:
         args = parser.build_parser().parse_args(argv)
         command = parser.handler(args.command)  # the heavy imports, under the Ctrl-C guard
     except KeyboardInterrupt:
+        if held:
+            forget_held_ctrl_c()
         print("dqsim: interrupted", file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED
     status = call_handler(command, args)
@@ -161,8 +189,10 @@ def exit_status(status: int) -> int:
     (2), which every rank returns alike (:func:`dqsim.cli.main.guarded`),
     came out with an ``Abort(75) on node 1 ...`` line per rank after
     dqsim's one line (:func:`dqsim.comm.finalize`). A Ctrl-C's 130, which
-    one rank may return alone, is left to mpi4py's ``MPI_Abort``: it ends
-    the ranks that still wait for that one.
+    one rank may return alone (a second Ctrl-C), is left to mpi4py's
+    ``MPI_Abort``: it ends the ranks that still wait for that one; the 130
+    of a Ctrl-C while the ranks started, which they agree on, comes with MPI
+    ended already (:func:`dqsim.cli.main._interrupted_while_starting`).
     """
     if status not in (0, EXIT_INTERRUPTED) and "dqsim.comm" in sys.modules:  # a command that used MPI, if any
         sys.modules["dqsim.comm"].finalize()  # loaded already; this module imports only os, sys and signal

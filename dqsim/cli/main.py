@@ -37,8 +37,8 @@ from dqsim import jobs
 from dqsim.engine import checkpoint
 from dqsim.engine.checkpoint import EXIT_CHECKPOINTED, EXIT_STOPPED, CheckpointStop, RunStopped, StopNotCheckpointed
 from dqsim.errors import DqsimError, RankCountError, count_of
-from dqsim.cli import (EXIT_INTERRUPTED, call_handler, hold_ctrl_c, print_error,  # (130: a second Ctrl-C)
-                       release_ctrl_c, take_held_stop_signal)
+from dqsim.cli import (EXIT_INTERRUPTED, call_handler, ctrl_c_held, drop_held_ctrl_c, hold_ctrl_c,  # (130)
+                       print_error, release_ctrl_c, take_held_stop_signal)
 from dqsim.cli.parser import build_parser, handler
 from dqsim.cli.progress import ProgressLog
 from dqsim import scenarios
@@ -80,6 +80,8 @@ def cmd_run(args) -> int:
         return EXIT_BAD_INPUT
 
     def work() -> int:
+        if _interrupted_while_starting(comm):
+            return EXIT_INTERRUPTED
         checkpoint.install_signal_handlers()  # from the start: a stop while the job loads still checkpoints
         release_ctrl_c()
         _take_held_stop()
@@ -90,6 +92,26 @@ def cmd_run(args) -> int:
         return _run(job, comm, quiet=args.quiet, session=_session(job))
 
     return guarded(comm, work)
+
+
+def _interrupted_while_starting(comm) -> bool:
+    """Collective, once MPI runs: whether a Ctrl-C came to any rank while the command loaded and MPI started
+    (held since :func:`dqsim.cli.console_main`'s first statement, :func:`dqsim.cli.hold_ctrl_c`); if so every
+    rank ends here, nothing written: rank 0 says ``dqsim: interrupted``, MPI is ended on every rank (so
+    mpi4py's runner does not turn the 130 into ``MPI_Abort``) and every rank returns 130.
+
+    The ranks hear a Ctrl-C at different moments of their start; before this hold, one still importing ended
+    alone with 130 while another was past :func:`hold_ctrl_c`, in MPI's start: that one waited for it (a hang)
+    or hydra ended it (its "BAD TERMINATION" banner, status 2 or 11; ``bench/results/ctrl-c-at-start-vm-20261206.md``).
+    A Ctrl-C that comes after this look is a stop (a checkpoint at the first cut), as during the run.
+    """
+    if not comm.allreduce_max(int(ctrl_c_held())):
+        return False
+    drop_held_ctrl_c()
+    if comm.rank == 0:
+        print("dqsim: interrupted", file=sys.stderr, flush=True)
+    comm_mod.finalize()
+    return True
 
 
 def _take_held_stop() -> None:
@@ -128,6 +150,8 @@ def cmd_resume(args) -> int:
         return EXIT_BAD_INPUT
 
     def work() -> int:
+        if _interrupted_while_starting(comm):
+            return EXIT_INTERRUPTED
         checkpoint.install_signal_handlers()  # before the checkpoint's bytes are checked (minutes for a large one)
         release_ctrl_c()
         _take_held_stop()

@@ -47,7 +47,9 @@ share the hashing) *before* HDF5 opens any of them; then the HDF5 attributes
 are checked against the manifest and the file name. A checkpoint without a
 manifest is incomplete: it is refused, and the next run or resume of the same
 job removes it (:func:`prepare_directory`). Older checkpoints beyond ``keep``
-are deleted only after the new manifest is written, manifest first.
+are deleted only after the new manifest is written, manifest first; a write
+that fails for lack of room removes them sooner, all of this run's but the
+newest whole one, and is tried once more (:meth:`Checkpointer.write`).
 
 The ``circuit`` scenario (no engine) writes its gate boundaries through
 :class:`Checkpointer` too (:mod:`dqsim.scenarios.circuit_checkpoint`): one
@@ -80,6 +82,7 @@ can still resume them.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import glob
 import hashlib
@@ -500,7 +503,12 @@ class Checkpointer:
         session counts it (:attr:`CheckpointSession.num_failed`) and the
         run goes on; the next periodic checkpoint is tried at the next
         period. Older checkpoints are rotated out (``keep``) only after a
-        write that succeeded, so the last good one stays. With ``stop`` (a
+        write that succeeded, so the last good one stays. A write that failed
+        for lack of room (a full disk or quota, :func:`dqsim.io.lack_of_room`)
+        first removes this run's older checkpoints but the newest whole one
+        (:meth:`_make_room`) and is tried once more; rank 0's one warning line
+        says what was removed, and, if it still failed, how much the newest
+        whole checkpoint takes. With ``stop`` (a
         signal asked for this checkpoint and then a stop) a failed write
         raises a one-line :class:`StopNotCheckpointed` on every rank instead.
 
@@ -550,16 +558,10 @@ class Checkpointer:
             session.last_wall = time.monotonic()
             return path
         state = sim.state
-        state_kwargs = {}
         layout = list(state.layout.physical_of) if state is not None else None
+        state_kwargs = {}
         if failure is None:
-            try:
-                state_kwargs = write_state(state, base, comm=comm)
-            except (DqsimError, OSError) as exc:  # raised on every rank (write_sharded_state agrees)
-                failure = _one_line(exc)
-            failure = comm.bcast(failure)  # rank 0's words for it: the same line everywhere
-        slabs = state_kwargs.get("state_slabs")  # rank 0: each slab hashed by the rank that wrote it
-        slab_entries = list(slabs.file_entries) if slabs is not None else []
+            failure, state_kwargs = self._write_state(state, base)
         try:
             mine = _collectively(comm, lambda: [(node.index, _pickle(sim.node_snapshot(node.index), sim))
                                                 for node in sim.local])
@@ -572,15 +574,62 @@ class Checkpointer:
         if state is not None:  # writing made the layout canonical: the run goes on with its own layout
             shared["register_layout"] = layout
             state.relayout_(layout)
-        blobs, fatal, unexpected = None, None, None
+        blobs, fatal = None, None
         if comm.rank == 0:
             try:
                 blobs = self._blobs(sim, node_records, shared)
             except DqsimError as exc:  # a process or its data that cannot be saved: not a write failure
                 fatal = str(exc)
+        failure = self._write_run_file(sim, path, state_kwargs, blobs, shared, window_end_ps, failure, fatal)
+        room, lack = None, io.lack_of_room(failure or "")
+        if lack is not None:  # a full disk or quota: this run's older checkpoints make room
+            room = self._make_room(path, lack)
+            if room.removed:
+                failure, state_kwargs = self._write_state(state, base)
+                if state is not None:
+                    state.relayout_(layout)
+                failure = self._write_run_file(sim, path, state_kwargs, blobs, shared, window_end_ps, failure, None)
+        if failure is not None:
+            return self._failed(path, failure, stop=stop, room=room)
+        session.written.append(path)
+        session.last_wall = time.monotonic()
+        if comm.rank == 0:
+            if room is not None:  # written once older ones were removed: say so, once
+                session.warn(room.written_line(path))
+            while len(session.written) > session.keep:
+                _delete_checkpoint(session.written.pop(0))
+        comm.barrier()
+        return path
+
+    def _write_state(self, state, base: Path) -> tuple[str | None, dict]:
+        """Collective: the register's slabs of a checkpoint (:func:`write_state`): ``(failure, state_kwargs)``,
+        the failure's one line (rank 0's words, on every rank) or ``None``."""
+        failure, state_kwargs = None, {}
+        try:
+            state_kwargs = write_state(state, base, comm=self.comm)
+        except (DqsimError, OSError) as exc:  # raised on every rank (write_sharded_state agrees)
+            failure = _one_line(exc)
+        return self.comm.bcast(failure), state_kwargs  # rank 0's words for it: the same line everywhere
+
+    def _write_run_file(self, sim, path: Path, state_kwargs: dict, blobs: dict | None, shared, window_end_ps: int,
+                        failure: str | None, fatal: str | None) -> str | None:
+        """Collective: rank 0 writes the run file and manifest, unless the state's write failed (``failure``) or
+        the records cannot be saved (``fatal``); on a failure it removes what was written of the checkpoint.
+
+        Returns:
+            The failure's one line (on every rank), or ``None`` once the checkpoint is whole.
+
+        Raises:
+            DqsimError: on every rank, for ``fatal``.
+            Exception: on rank 0 an unexpected error of the write itself (the others raise a DqsimError).
+        """
+        comm, unexpected = self.comm, None
+        if comm.rank == 0:
+            slabs = state_kwargs.get("state_slabs")  # each slab hashed by the rank that wrote it
+            slab_entries = list(slabs.file_entries) if slabs is not None else []
             if failure is None and fatal is None:
                 try:
-                    self._write_rank0(sim, path, state is not None, state_kwargs, blobs, shared, window_end_ps,
+                    self._write_rank0(sim, path, sim.state is not None, state_kwargs, blobs, shared, window_end_ps,
                                       slab_entries)
                 except (DqsimError, OSError) as exc:
                     failure = _one_line(exc)
@@ -598,28 +647,52 @@ class Checkpointer:
             raise unexpected
         if fatal is not None:
             raise DqsimError(fatal)
-        if failure is not None:
-            return self._failed(path, failure, stop=stop)
-        session.written.append(path)
-        session.last_wall = time.monotonic()
-        if comm.rank == 0:
-            while len(session.written) > session.keep:
-                _delete_checkpoint(session.written.pop(0))
-        comm.barrier()
-        return path
+        return failure
 
-    def _failed(self, path: Path, reason: str, *, stop: bool) -> None:
-        """Every rank: a write of ``path`` failed for ``reason``: count it, warn once, go on (with ``stop``: raise)."""
+    def _make_room(self, path: Path, lack: str) -> "_RoomMade":
+        """Collective, after a write of ``path`` failed for lack of room (``lack``, :func:`dqsim.io.lack_of_room`): rank 0
+        removes this run's older checkpoints of the job (:attr:`CheckpointSession.written`), all but the newest
+        whole one, which stays whatever happens; every rank learns what went.
+
+        The same checkpoints as the rotation (``keep``) removes, only sooner: those this run wrote, or for a
+        resume its job's up to the resumed one (:func:`_own_checkpoints`); never another job's, another dqsim
+        version's, nor another run's further along (:func:`_keep_further_along`).
+        """
+        session = self.session
+        room = None
+        if self.comm.rank == 0:
+            doomed = [old for old in session.written[:-1] if old != path]
+            newest = session.written[-1] if session.written else None
+            sizes = [_checkpoint_bytes(old) for old in doomed]
+            for old in doomed:
+                _delete_checkpoint(old)
+            if doomed:
+                manifest.sync_folder(Path(session.directory))
+            directory = Path(session.directory)
+            full = lack == os.strerror(errno.ENOSPC)  # a quota is not seen in the free space (statvfs)
+            room = _RoomMade(lack=lack, removed=[old.name for old in doomed], freed_bytes=sum(sizes), newest=newest,
+                             newest_bytes=_checkpoint_bytes(newest) if newest is not None else None,
+                             free_bytes=io.free_bytes(directory) if full else None, directory=directory)
+        room = self.comm.bcast(room)
+        session.written = [old for old in session.written if old.name not in room.removed]
+        return room
+
+    def _failed(self, path: Path, reason: str, *, stop: bool, room: "_RoomMade | None" = None) -> None:
+        """Every rank: a write of ``path`` failed for ``reason``: count it, warn once, go on (with ``stop``: raise).
+
+        ``room``: what :meth:`_make_room` removed before the write was tried again (a full disk), said too.
+        """
         session = self.session
         session.num_failed += 1
         session.last_wall = time.monotonic()  # the wall-clock period starts again: no retry at every window
         good = f"the last good checkpoint is {session.written[-1]}" if session.written else "no checkpoint was kept"
+        why = reason if room is None else f"{reason}; {room.failed_words()}"
         self.comm.barrier()  # rank 0 has removed what it wrote of it
         if stop:
-            raise StopNotCheckpointed(f"checkpoint {path} not written ({reason}); the run stops as the signal asked, "
+            raise StopNotCheckpointed(f"checkpoint {path} not written ({why}); the run stops as the signal asked, "
                                       f"without it; {good}")
         if self.comm.rank == 0:
-            session.warn(f"checkpoint {path} not written ({reason}); the run goes on and tries again at the next "
+            session.warn(f"checkpoint {path} not written ({why}); the run goes on and tries again at the next "
                          f"period; {good}")
         return None
 
@@ -986,6 +1059,85 @@ def manifest_path(path: str | os.PathLike) -> Path:
 def looks_like_checkpoint(path: str | os.PathLike) -> bool:
     """Whether ``path`` is named as a checkpoint's run file (``PREFIX.ckptRRR-TTTT.h5``, :func:`parse_checkpoint_name`)."""
     return _CHECKPOINT_NAME.match(Path(path).name) is not None
+
+
+def _checkpoint_files(path: Path) -> list[Path]:
+    """The files of checkpoint ``path`` that exist: its manifest, run file and slab files."""
+    path = Path(path)
+    stem = path.name[:-len(".h5")] if path.name.endswith(".h5") else path.name
+    found = [manifest_path(path), path, *path.parent.glob(glob.escape(stem) + ".slab*.h5")]
+    return [file for file in found if file.is_file()]
+
+
+def _checkpoint_bytes(path: Path) -> int:
+    """Bytes the files of checkpoint ``path`` take (:func:`_checkpoint_files`; 0 where none is left)."""
+    total = 0
+    for file in _checkpoint_files(path):
+        try:
+            total += file.stat().st_size
+        except OSError:
+            pass
+    return total
+
+
+def size_words(num_bytes: int) -> str:
+    """A size in bytes as a person reads it: KiB below 1 MiB, MiB below 1 GiB, else GiB.
+
+    Examples:
+        >>> size_words(150_000), size_words(3 * 2**20), size_words(5 * 2**30)
+        ('146 KiB', '3.0 MiB', '5.0 GiB')
+    """
+    if num_bytes < 2**20:
+        return f"{num_bytes / 2**10:,.0f} KiB"
+    if num_bytes < 2**30:
+        return f"{num_bytes / 2**20:,.1f} MiB"
+    return f"{num_bytes / 2**30:,.1f} GiB"
+
+
+@dataclass
+class _RoomMade:
+    """What :meth:`Checkpointer._make_room` did after a checkpoint's write failed for lack of room (rank 0's
+    account, sent to every rank).
+
+    Attributes:
+        lack: the OS's words for it (:func:`dqsim.io.lack_of_room`: a full disk or a quota).
+        removed: the names of the older checkpoints it removed (oldest first; empty: none to remove).
+        freed_bytes: the bytes their files took.
+        newest: the newest whole checkpoint, kept (``None``: none).
+        newest_bytes: the bytes its files take, about the room the new one needs (``None``: no checkpoint).
+        free_bytes: free bytes in the folder after the removal, on a full disk (``None``: a quota, or unknown).
+        directory: the checkpoint folder.
+    """
+
+    lack: str
+    removed: list
+    freed_bytes: int
+    newest: Path | None
+    newest_bytes: int | None
+    free_bytes: int | None
+    directory: Path
+
+    def _removed_words(self) -> str:
+        names = ", ".join(self.removed)
+        return f"{count_of(len(self.removed), 'older checkpoint')} of this job ({names}; {size_words(self.freed_bytes)})"
+
+    def _need_words(self) -> str:
+        if self.newest is None:
+            return ""
+        free = "" if self.free_bytes is None else f", and {size_words(self.free_bytes)} are free in {self.directory}"
+        return f"; the newest whole one, {self.newest.name}, takes {size_words(self.newest_bytes)}{free}"
+
+    def failed_words(self) -> str:
+        """Words for a write that failed anyway: what was removed first, and the room a checkpoint takes."""
+        if self.removed:
+            return f"also after removing {self._removed_words()}{self._need_words()}"
+        return f"no older checkpoint of this job to remove for room{self._need_words()}"
+
+    def written_line(self, path: Path) -> str:
+        """The one warning line of a checkpoint ``path`` written once older ones were removed for room."""
+        return (f"checkpoint {path.name} did not fit in {self.directory} ({self.lack}): removed "
+                f"{self._removed_words()} to make room and wrote it ({size_words(_checkpoint_bytes(path))}); "
+                f"kept {self.newest.name if self.newest is not None else 'no other'}")
 
 
 def _delete_checkpoint(path: Path) -> None:

@@ -20,6 +20,8 @@ from dqsim.io.hdf5 import (
     folder_problem,
     format_summary,
     format_table,
+    free_bytes,
+    lack_of_room,
     link_state_slabs,
     open_run,
     parallel_hdf5,
@@ -36,7 +38,7 @@ from dqsim.io.hdf5 import (
 
 __all__ = [
     "QUBIT_ORDER", "CollectiveState", "check_output", "discard_sharded_state", "folder_error", "folder_problem",
-    "format_summary", "format_table", "link_state_slabs", "open_run",
+    "format_summary", "free_bytes", "lack_of_room", "format_table", "link_state_slabs", "open_run",
     "parallel_hdf5", "prepare_output", "refuse_read_only", "remove_temporaries", "RunFile", "StateSlabs",
     "StateWriteCut", "summarize", "table_csv",
     "verify_run_file", "write_run_file", "write_sharded_state", "write_state_slab",

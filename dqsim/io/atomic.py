@@ -50,6 +50,25 @@ def write_failure_reason(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+#: Reasons a write fails that free space in its folder cures: a full disk (``ENOSPC``) or an exhausted quota
+#: (``EDQUOT``), as :func:`write_failure_reason` words them. Not a file size limit (``EFBIG``: per file, so
+#: removing other files makes no room for this one) nor a folder that cannot be written.
+_ROOM_FAILURES = tuple(os.strerror(code) for code in (errno.ENOSPC, errno.EDQUOT))
+
+
+def lack_of_room(reason: str) -> str | None:
+    """The OS's words for a lack of room in a failed write's one line (:func:`write_failure_reason`, or a
+    message made of it): a full disk or an exhausted quota, which removing other files there can cure; else None.
+
+    Examples:
+        >>> lack_of_room("out/ck.h5: cannot write the file (No space left on device)")
+        'No space left on device'
+        >>> lack_of_room("out/ck.h5: cannot write the file (File too large)") is None
+        True
+    """
+    return next((words for words in _ROOM_FAILURES if words in reason), None)
+
+
 def remove_temporaries(path: str | os.PathLike) -> list[Path]:
     """Remove the temporary files killed writers of ``path`` left; return them.
 
