@@ -398,9 +398,14 @@ class BackfillScheduler(FifoScheduler):
         ends: dict[int, list[Running]] = {}
         for job in running:
             ends.setdefault(max(job.start_ps + job.job.estimate_ps, now), []).append(job)
+        capacity = self.centre.data_qubits
+        qubits = sum(capacity[q] for q in available)
         for end in sorted(ends):
             for job in ends[end]:
-                available |= set(job.qpus)
+                available.update(job.qpus)
+                qubits += sum(capacity[q] for q in job.qpus)
+            if qubits < head.num_qubits:
+                continue  # fewer data qubits than it needs: no selection can succeed
             qpus = self.centre.select(head.num_qubits, available)
             if qpus is not None:
                 return end, qpus
