@@ -58,13 +58,14 @@ class FirstAtMost:
         tree = self._tree
         node = self._size + position
         tree[node] = value
-        node //= 2
+        node >>= 1
         while node:
-            low = min(tree[2 * node], tree[2 * node + 1])
+            left, right = tree[2 * node], tree[2 * node + 1]
+            low = left if left <= right else right
             if tree[node] == low:
                 break  # the minima above it are unchanged too
             tree[node] = low
-            node //= 2
+            node >>= 1
 
     def first(self, start: int, bound) -> int | None:
         """The first position ``>= start`` whose value is ``<= bound``, or ``None``."""
@@ -128,19 +129,29 @@ class WaitingJobs:
     """
 
     def __init__(self, jobs: Iterable, order_key: Callable[[Any], tuple], size_of: Callable[[Any], int] | None = None):
-        size_of = size_of or (lambda job: job.num_qubits)
+        self._size_of = size_of or (lambda job: job.num_qubits)
         self._jobs = sorted(jobs, key=lambda job: (order_key(job), job.job_id))
         self._rank = {job.job_id: rank for rank, job in enumerate(self._jobs)}
         self._all = FirstAtMost(len(self._jobs))
-        ranks_of: dict[int, list[int]] = {}
+        #: size -> (ranks of the jobs of that size ascending, their tree of estimates), and each rank's
+        #: (size, position in its size's ranks): made at the first backfilling walk (FIFO and SJF need neither)
+        self._by_size: dict[int, tuple[list[int], FirstAtMost]] | None = None
         self._size_and_position: list[tuple[int, int]] = []
-        for rank, job in enumerate(self._jobs):
-            ranks = ranks_of.setdefault(size_of(job), [])
-            self._size_and_position.append((size_of(job), len(ranks)))
-            ranks.append(rank)
-        #: size -> (ranks of the jobs of that size ascending, their tree of estimates)
-        self._by_size = {size: (ranks, FirstAtMost(len(ranks))) for size, ranks in sorted(ranks_of.items())}
         self._count = 0
+
+    def _index_sizes(self) -> dict[int, tuple[list[int], FirstAtMost]]:
+        """The trees by size (made now if not yet, with the jobs waiting now)."""
+        if self._by_size is None:
+            ranks_of: dict[int, list[int]] = {}
+            for rank, job in enumerate(self._jobs):
+                ranks = ranks_of.setdefault(self._size_of(job), [])
+                self._size_and_position.append((self._size_of(job), len(ranks)))
+                ranks.append(rank)
+            self._by_size = {size: (ranks, FirstAtMost(len(ranks))) for size, ranks in sorted(ranks_of.items())}
+            for job in self:
+                size, position = self._size_and_position[self._rank[job.job_id]]
+                self._by_size[size][1].set(position, job.estimate_ps)
+        return self._by_size
 
     def __len__(self) -> int:
         return self._count
@@ -161,8 +172,9 @@ class WaitingJobs:
         rank = self._rank[job.job_id]
         was = self._all.value(rank) is not ABSENT
         self._all.set(rank, value)
-        size, position = self._size_and_position[rank]
-        self._by_size[size][1].set(position, value)
+        if self._by_size is not None:
+            size, position = self._size_and_position[rank]
+            self._by_size[size][1].set(position, value)
         self._count += (value is not ABSENT) - was
 
     def __iter__(self) -> Iterator:
@@ -187,6 +199,7 @@ class WaitingJobs:
         admitted job in a heap by rank; a heap entry that lowered limits no longer admit is looked up again
         from where it was (limits only fall, so no job before it can have become admitted).
         """
+        by_size = self._index_sizes()
         start = self._rank[head.job_id] + 1
         heap: list[tuple[int, int, int]] = []  # (rank, size, position in its bucket)
 
@@ -194,12 +207,12 @@ class WaitingJobs:
             bound = limits.bound(size)
             if bound is None:
                 return
-            ranks, tree = self._by_size[size]
+            ranks, tree = by_size[size]
             found = tree.first(position, bound)
             if found is not None:
                 heapq.heappush(heap, (ranks[found], size, found))
 
-        for size, (ranks, _) in self._by_size.items():  # ascending sizes
+        for size, (ranks, _) in by_size.items():  # ascending sizes
             if limits.bound(size) is None:
                 break
             push(size, bisect.bisect_left(ranks, start))
