@@ -65,8 +65,10 @@ __all__ = ["CloudJob", "SchedulerSection", "UserJobSection", "ArrivalsSection", 
 
 #: Policies of ``[scheduler].policy`` (:mod:`dqsim.scenarios.cloud_scheduler`).
 CLOUD_POLICIES = ("fifo", "sjf", "backfill")
-#: Most user jobs of one run (listed and Poisson together).
-MAX_CLOUD_JOBS = 10_000
+#: Most user jobs of one run (listed and Poisson together): 10**6. Each holds a few kB on every rank until the run
+#: ends (its queue entry, record, result and table rows, and its circuit unless it shares one;
+#: :func:`dqsim.scenarios.cloud.memory_bytes`, which ``dqsim check`` reports), so 10**6 jobs take a few GB.
+MAX_CLOUD_JOBS = 10**6
 #: Most shots of one user job.
 MAX_CLOUD_SHOTS = 10**8
 #: Largest priority magnitude.
@@ -152,7 +154,7 @@ class ArrivalsSection(Section):
     Attributes:
         process: ``"poisson"`` (the only one).
         rate_hz: mean arrivals per second, > 0; ``start_s + num_jobs / rate_hz`` at most 10**6 s.
-        num_jobs: how many jobs arrive, 1..10_000.
+        num_jobs: how many jobs arrive, 1..10**6 (with ``[[user_jobs]]``, at most 10**6 in all).
         generators: circuit generators to draw from (``"ghz"``, ``"qft"``,
             ``"random"``; repeats weigh a generator more); default all three.
         num_qubits: ``[low, high]``, 1 <= low <= high <= 40.
@@ -301,8 +303,12 @@ class CloudJob(JobConfig):
                             key=("user_jobs",), missing=True)
         total = len(self.user_jobs) + (self.arrivals.num_jobs if self.arrivals is not None else 0)
         if total > MAX_CLOUD_JOBS:
-            raise job_error(f"makes {total} user jobs with [[user_jobs]]; at most {MAX_CLOUD_JOBS} in all",
-                            key=("arrivals", "num_jobs"), value=self.arrivals.num_jobs, has_value=True)
+            limit = format_number(MAX_CLOUD_JOBS)
+            if self.arrivals is None:
+                raise job_error(f"lists {total:,} user jobs; at most {limit} in all", key=("user_jobs",))
+            raise job_error(f"makes {total:,} user jobs with the {len(self.user_jobs):,} of [[user_jobs]]; at most "
+                            f"{limit} in all", key=("arrivals", "num_jobs"), value=self.arrivals.num_jobs,
+                            has_value=True)
         first: dict[str, int] = {}
         for index, entry in enumerate(self.user_jobs):
             if entry.name in first:

@@ -107,7 +107,7 @@ from dqsim.units import PS_PER_MS, PS_PER_NS, PS_PER_S, PS_PER_US, ps_to_seconds
 
 __all__ = ["UserJob", "Execution", "JobTally", "JobResult", "CloudRun", "run_cloud", "run_user_job", "run_job",
            "user_jobs_of", "queued_jobs", "job_seed", "engine_runs", "sampling_of", "job_result", "estimate_duration_ps",
-           "execution_estimate_ps", "circuit_refusal"]
+           "execution_estimate_ps", "circuit_refusal", "memory_bytes"]
 
 #: Largest estimate, ps (an unreachable pair would otherwise make it infinite).
 MAX_ESTIMATE_PS = 2**62
@@ -115,6 +115,14 @@ MAX_ESTIMATE_PS = 2**62
 WAIT_BINS = 10
 #: Jobs listed one by one in the summary.
 SUMMARY_JOBS = 12
+#: Memory a user job holds until the run ends, bytes, besides its circuit (:func:`memory_bytes`): its
+#: ``UserJob``, ``QueuedJob``, record, result with its counts, scheduler index, checkpointed summary and table
+#: rows; measured for streams of GHZ/QFT jobs of 2-4 qubits and 20 shots
+#: (``bench/results/cloud_scale-vm-20261206b.md``).
+BYTES_PER_USER_JOB = 3_000
+#: Memory per instruction of a circuit (a gate with its parameters, a measurement), bytes (tracemalloc of 2,000
+#: random circuits of 4 qubits and depth 10: 264).
+BYTES_PER_INSTRUCTION = 270
 
 
 @dataclass(frozen=True)
@@ -1001,9 +1009,27 @@ def cloud_summary(run: CloudRun, scheme: str, *, note: str = "") -> list[str]:
     return lines
 
 
-def num_engine_runs(job, *, noisy: bool = True) -> int:
+def memory_bytes(user_jobs: Sequence[UserJob]) -> int:
+    """Memory a run of ``user_jobs`` holds for them on every rank by its end, bytes, estimated:
+    :data:`BYTES_PER_USER_JOB` per job and :data:`BYTES_PER_INSTRUCTION` per instruction of each distinct
+    circuit (jobs of one circuit share it, :func:`user_jobs_of`). Besides it: the interpreter and its libraries,
+    and one user job's register at a time.
+
+    Examples:
+        >>> from dqsim.circuit.generators import ghz
+        >>> circuit = ghz(3, measure=True)
+        >>> memory_bytes([UserJob(f"j{i}", circuit, 10, 0) for i in range(1000)]) == 1000 * BYTES_PER_USER_JOB + 6 * 270
+        True
+    """
+    circuits = {id(job.circuit): job.circuit for job in user_jobs}
+    return (len(user_jobs) * BYTES_PER_USER_JOB
+            + BYTES_PER_INSTRUCTION * sum(len(circuit.instructions) for circuit in circuits.values()))
+
+
+def num_engine_runs(job, *, noisy: bool = True, user_jobs: Sequence[UserJob] | None = None) -> int:
     """The most engine runs a run of ``job`` takes: each user job's :func:`engine_runs` as on noisy QPUs
     (on noiseless ones a job without mid-circuit measurements takes one; a job that fails stops early).
+    ``user_jobs``: the job's :func:`user_jobs_of`, if the caller has them.
     With ``noisy=False`` (a centre that draws no noise anywhere,
     :func:`~dqsim.scenarios.dqc.is_noisy` of its network) the runs as on noiseless QPUs.
 
@@ -1012,7 +1038,7 @@ def num_engine_runs(job, *, noisy: bool = True) -> int:
     """
     trajectories = job.simulation.trajectories
     return sum(engine_runs(user.shots, noisy, trajectories, dynamic=not user.circuit.measurements_are_terminal())
-               for user in user_jobs_of(job))
+               for user in (user_jobs_of(job) if user_jobs is None else user_jobs))
 
 
 def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> ScenarioOutput:
