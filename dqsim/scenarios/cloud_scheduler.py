@@ -46,7 +46,14 @@ first), then:
 integer picoseconds: at each event time, jobs that end are released first,
 then arriving jobs join the queue (or are rejected), then the policy picks
 which waiting jobs start. ``duration_of(job, qpus)`` gives each started
-job's duration; it is called once per job, in start order.
+job's duration; it is called once per job, in start order. The waiting jobs
+are kept indexed (:class:`~dqsim.scenarios.cloud_waiting.WaitingJobs`): a
+pick looks at the jobs it starts, the head, and behind the head only the
+jobs that could still start (of a size no selection has failed for, and for
+the free QPUs short enough), so an event costs O(log n) per job looked at,
+not O(n) for a backlog of n; the schedules are those of a walk over the
+whole queue (``tests/test_cloud_queue_index.py`` keeps that walk and
+compares).
 
 Examples:
     >>> centre = Centre.from_edges(4, [(0, 1), (1, 2), (2, 3)], data_qubits=2)
