@@ -195,6 +195,21 @@ class ArrivalsSection(Section):
         """Names of the Poisson jobs, in arrival order."""
         return [f"{POISSON_PREFIX}{index}" for index in range(self.num_jobs)]
 
+    def index_of(self, name: str) -> int | None:
+        """The arrival index of the Poisson job called ``name`` (``None``: no Poisson job is), without listing
+        the names (there may be 10**6).
+
+        Examples:
+            >>> arrivals = ArrivalsSection(rate_hz=1.0, num_jobs=3, num_qubits=[1, 2])
+            >>> arrivals.index_of("poisson2"), arrivals.index_of("poisson3"), arrivals.index_of("poisson02")
+            (2, None, None)
+        """
+        digits = name[len(POISSON_PREFIX):]
+        if not (name.startswith(POISSON_PREFIX) and digits.isascii() and digits.isdigit()):
+            return None
+        index = int(digits)
+        return index if digits == str(index) and index < self.num_jobs else None
+
 
 class UserSection(Section):
     """``[user]``: the classical link that brings results back to the users.
@@ -315,12 +330,13 @@ class CloudJob(JobConfig):
                 raise job_error(f"appears twice (also [[user_jobs]][{first[entry.name]}])",
                                 key=("user_jobs", index, "name"), value=entry.name, has_value=True)
             first[entry.name] = index
-        if self.arrivals is not None:
-            for name in self.arrivals.names():
-                if name in first:
-                    raise job_error(f"is also the name of a Poisson job of [arrivals] (named "
-                                    f"{POISSON_PREFIX}0, {POISSON_PREFIX}1, ...); rename it",
-                                    key=("user_jobs", first[name], "name"), value=name, has_value=True)
+        if self.arrivals is not None:  # a listed name that is a Poisson job's (the first in Poisson order)
+            clashes = sorted((self.arrivals.index_of(name), name) for name in first
+                             if self.arrivals.index_of(name) is not None)
+            for _, name in clashes[:1]:
+                raise job_error(f"is also the name of a Poisson job of [arrivals] (named "
+                                f"{POISSON_PREFIX}0, {POISSON_PREFIX}1, ...); rename it",
+                                key=("user_jobs", first[name], "name"), value=name, has_value=True)
         self._check_queue_clock()
         return self
 
