@@ -6,6 +6,13 @@ engine once per shot with ``trajectories = "per_shot"``), runs ``dqsim run`` und
 periodic checkpoint every ``--every-wall-s`` wall seconds (``keep = 1``) and prints one line per size: engine
 runs, wall and CPU seconds (and per user job), peak RSS, size of the newest checkpoint, size of the output.
 ``--stop-after-s`` instead sends SIGTERM after that many seconds and reports the stop's checkpoint.
+``--noiseless`` drops the link and gate noise (one engine run per user job); ``--generators`` picks the circuit kinds.
+
+``--pre-queue N ...`` runs, in a fresh process per size, what a run does before and around its engine runs:
+the user jobs' circuits (``user_jobs_of``), their estimates (``queued_jobs``), the queue (``simulate_queue``,
+each job's duration its estimate, no engine) and the tables (``cloud_tables`` with a small result per job),
+and prints the seconds of each, the jobs scheduled per second, the peak RSS and the bytes per user job (the
+peak RSS over the RSS after imports, divided by the jobs).
 
     .venv/bin/python bench/cloud_scale.py --jobs 5 20 80 --shots 20 --repo .
 """
@@ -34,7 +41,7 @@ num_nodes = {qpus}
 [network.link]
 distance_km = 0.1
 scheme = "double_click"
-source_fidelity = 0.98
+source_fidelity = {fidelity}
 dark_count_rate_hz = 0.0
 
 [network.node]
@@ -43,7 +50,7 @@ num_comm_qubits = 2
 gate_1q_duration_ps = 50_000
 gate_2q_duration_ps = 200_000
 measure_duration_ps = 1_000_000
-gate_1q_error_probability = 0.001
+gate_1q_error_probability = {gate_error}
 
 [scheduler]
 policy = "{policy}"
@@ -55,7 +62,7 @@ distance_km = 1.0
 [arrivals]
 rate_hz = {rate}
 num_jobs = {jobs}
-generators = ["ghz", "qft", "random"]
+generators = {generators}
 num_qubits = [{low}, {high}]
 depth = 3
 shots = {shots}
@@ -70,9 +77,75 @@ directory = "{folder}/ck"
 """
 
 
+def job_text(args, jobs: int, folder: Path) -> str:
+    """The job file of ``jobs`` user jobs."""
+    return JOB.format(qpus=args.qpus, policy=args.policy, rate=args.rate, jobs=jobs, low=args.qubits[0],
+                      high=args.qubits[1], shots=args.shots, every=args.every_wall_s, folder=folder,
+                      fidelity=1.0 if args.noiseless else 0.98, gate_error=0.0 if args.noiseless else 0.001,
+                      generators="[" + ", ".join(f'"{kind}"' for kind in args.generators) + "]")
+
+
+PRE_QUEUE = """
+import os, resource, sys, time
+from dqsim.jobs import load_job
+from dqsim.scenarios import cloud
+from dqsim.scenarios.cloud_scheduler import Centre, queue_metrics, simulate_queue
+from dqsim.scenarios.dqc import job_network
+
+def rss_bytes():
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+job = load_job(sys.argv[1])
+network = job_network(job.network, 1, source=job.source)
+base = rss_bytes()
+t0 = time.perf_counter()
+users = cloud.user_jobs_of(job)
+t1 = time.perf_counter()
+centre = Centre.from_graph(network.graph, network.names, [spec.num_data_qubits for spec in network.nodes])
+latency = job.user_latency_ps()
+if hasattr(cloud, "queued_jobs"):
+    queued = cloud.queued_jobs(users, network, centre, scheme=job.scheduler.distribution, user_latency_ps=latency)
+else:  # main before 2026-12-06b: the estimates inside run_cloud, stopped at the queue
+    captured = []
+    def stop(queued, *args, **kwargs):
+        captured.extend(queued)
+        raise KeyboardInterrupt
+    cloud.simulate_queue = stop
+    try:
+        cloud.run_cloud(users, comm=None, backend=None, network=network, policy=job.scheduler.policy,
+                        user_latency_ps=latency)
+    except KeyboardInterrupt:
+        pass
+    queued = captured
+t2 = time.perf_counter()
+records = simulate_queue(queued, job.scheduler.policy, centre, lambda q, qpus: q.estimate_ps)
+t3 = time.perf_counter()
+results = {q.job_id: cloud.JobResult({"00": 1}, 1.0, 1, 1, 0) for q in queued}
+run = cloud.CloudRun(users, records, results, centre, queue_metrics(records, centre.num_qpus), job.scheduler.policy,
+                     latency)
+tables, _ = cloud.cloud_tables(run)
+t4 = time.perf_counter()
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(len(users), t1 - t0, t2 - t1, t3 - t2, t4 - t3, peak, base, sep=",")
+"""
+
+
+def pre_queue(repo: Path, folder: Path, args, jobs: int) -> dict:
+    """:data:`PRE_QUEUE` of ``jobs`` user jobs in a fresh interpreter of ``repo``."""
+    job = folder / "job.toml"
+    job.write_text(job_text(args, jobs, folder))
+    env = {**os.environ, "PYTHONPATH": str(repo), "OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1",
+           "OPENBLAS_NUM_THREADS": "1"}
+    out = subprocess.run([str(repo / ".venv" / "bin" / "python"), "-c", PRE_QUEUE, str(job)], cwd=repo, env=env,
+                         capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+    num, circuits, estimates, queue, tables, peak, base = (float(x) for x in out.split(","))
+    return {"jobs": int(num), "circuits_s": circuits, "estimates_s": estimates, "queue_s": queue,
+            "tables_s": tables, "peak_mib": peak / 2**20, "bytes_per_job": (peak - base) / num}
+
+
 def measure(repo: Path, folder: Path, args, jobs: int) -> dict:
-    text = JOB.format(qpus=args.qpus, policy=args.policy, rate=args.rate, jobs=jobs, low=args.qubits[0],
-                      high=args.qubits[1], shots=args.shots, every=args.every_wall_s, folder=folder)
+    text = job_text(args, jobs, folder)
     job = folder / "job.toml"
     job.write_text(text)
     out = folder / "out.h5"
@@ -131,7 +204,19 @@ def main() -> None:
     parser.add_argument("--label", default="")
     parser.add_argument("--write", type=Path, help="only write the job file of the first --jobs here")
     parser.add_argument("--queue-only", type=int, nargs="*", help="time the scheduler alone for these job counts")
+    parser.add_argument("--pre-queue", type=int, nargs="*", help="circuits, estimates, queue and tables, no engine")
+    parser.add_argument("--noiseless", action="store_true", help="no link or gate noise: one engine run a job")
+    parser.add_argument("--generators", nargs="+", default=["ghz", "qft", "random"])
     args = parser.parse_args()
+    if args.pre_queue:
+        print(f"# {args.label} load: {os.getloadavg()}", flush=True)
+        for num_jobs in args.pre_queue:
+            with tempfile.TemporaryDirectory() as tmp:
+                r = pre_queue(args.repo.resolve(), Path(tmp), args, num_jobs)
+            print(f"| {args.label} | {r['jobs']} | {args.qpus} | {r['circuits_s']:.2f} | {r['estimates_s']:.2f} | "
+                  f"{r['queue_s']:.2f} | {r['jobs'] / r['queue_s']:,.0f} | {r['tables_s']:.2f} | {r['peak_mib']:.0f} | "
+                  f"{r['bytes_per_job']:,.0f} | {os.getloadavg()[0]:.1f} |", flush=True)
+        return
     if args.queue_only:
         print(f"# {args.label} load: {os.getloadavg()}", flush=True)
         for num_jobs in args.queue_only:
@@ -139,9 +224,7 @@ def main() -> None:
                   f"{queue_only(num_jobs, args.qpus, args.policy):.2f} s |", flush=True)
         return
     if args.write:
-        args.write.write_text(JOB.format(qpus=args.qpus, policy=args.policy, rate=args.rate, jobs=args.jobs[0],
-                                         low=args.qubits[0], high=args.qubits[1], shots=args.shots,
-                                         every=args.every_wall_s, folder=args.write.parent))
+        args.write.write_text(job_text(args, args.jobs[0], args.write.parent))
         return
     print(f"# {args.label} load: {os.getloadavg()}", flush=True)
     print("| side | user jobs | engine runs | rc | wall s | CPU s | CPU s / job | peak RSS MiB | newest checkpoint KiB "

@@ -183,3 +183,114 @@ def test_dqsim_check_counts_a_cloud_job_s_engine_runs(overrides, total):
                       ['simulation.trajectories="per_shot"', *overrides], 1)
     work = [line for line in lines if "engine runs per job" in line]
     assert len(work) == 1 and total in work[0], lines
+
+
+# --------------------------------------------------------------------------
+# Streams of 10^4-10^6 user jobs: circuits, estimates, the cap, dqsim check's memory
+# --------------------------------------------------------------------------
+
+def stream_job(num_jobs, generators='["ghz", "qft", "random"]', rate_hz=1e6, extra=""):
+    """A Poisson stream on a ring of 8 QPUs of 2 data qubits, with two listed jobs (one QASM, one too large)."""
+    from dqsim.jobs import load_job_text
+    from mpi_helper import ROOT
+
+    return load_job_text(f"""[run]
+name = "stream"
+scenario = "cloud"
+seed = 7
+[network]
+topology = "ring"
+num_nodes = 8
+[network.link]
+distance_km = 1.0
+[network.node]
+num_data_qubits = 2
+num_comm_qubits = 2
+[scheduler]
+policy = "backfill"
+[[user_jobs]]
+qasm = "{ROOT / 'jobs' / 'circuits' / 'bell_custom_gate.qasm'}"
+shots = 3
+[[user_jobs]]
+generator = "ghz"
+num_qubits = 40
+[arrivals]
+rate_hz = {rate_hz}
+num_jobs = {num_jobs}
+generators = {generators}
+num_qubits = [1, 5]
+depth = 3
+shots = 7
+{extra}""")
+
+
+def test_jobs_of_one_circuit_share_it_and_get_the_estimates_a_job_by_job_computation_gives():
+    """Each user job built its circuit and its estimate (a partition of the decomposed circuit) again: about
+    1.2 ms a job. Now jobs of one generator and size (or seed, or QASM file) share one circuit, equal to the
+    one built alone, and the estimates, made once per circuit and QPU set, equal those of estimate_duration_ps
+    job by job."""
+    from dqsim.circuit import generators
+    from dqsim.scenarios.dqc import job_network
+
+    job = stream_job(160)
+    users = cloud.user_jobs_of(job)
+    kinds = {(user.circuit.name, user.circuit.num_qubits) for user in users}
+    assert len({id(user.circuit) for user in users}) == len(kinds) < len(users)
+    for user in users:
+        if user.circuit.name.startswith(("ghz", "qft")):
+            fresh = generators.GENERATORS[user.circuit.name.split("_")[0]](user.circuit.num_qubits, measure=True)
+            assert user.circuit == fresh
+    network = job_network(job.network, 1, source=job.source)
+    centre = Centre.from_graph(network.graph, network.names, [spec.num_data_qubits for spec in network.nodes])
+    queued = cloud.queued_jobs(users, network, centre, user_latency_ps=11, job_setup_ps=5, shot_reset_ps=2)
+    pair_ps = cloud._pair_ps(network)
+    for user, entry in zip(users, queued):
+        overhead = cloud.overhead_ps(user.shots, 5, 2)
+        qpus = centre.select(user.circuit.num_qubits, range(centre.num_qpus))
+        refusal = cloud.circuit_refusal(user.circuit) or ""
+        expected = 11 + overhead
+        if qpus is not None and not refusal:
+            hops = [[min(abs(a - b), 8 - abs(a - b)) for b in qpus] for a in qpus]  # a ring's hops
+            expected = cloud.estimate_duration_ps(user.circuit, capacities=[2] * len(qpus), node=network.nodes[0],
+                                                  pair_ps=pair_ps, latency_ps=11, hops=hops,
+                                                  num_executions=max(user.shots, 1)) + overhead
+        assert (entry.name, entry.num_qubits, entry.estimate_ps, entry.refusal) == \
+            (user.name, user.circuit.num_qubits, expected, refusal), user.name
+    assert sum(entry.refusal != "" or entry.num_qubits > 16 for entry in queued) >= 1
+
+
+def test_a_stream_of_more_than_10_000_jobs_loads_and_the_cap_is_one_line(monkeypatch):
+    """``[arrivals].num_jobs`` stopped at 10,000; now at 10**6 (memory and time per job measured in
+    bench/results/cloud_scale-vm-20261206b.md), refused above in one line naming the key and the limit. A file
+    of [[user_jobs]] alone past the cap met an AttributeError (it named [arrivals].num_jobs, absent)."""
+    from dqsim.jobs import cloud as cloud_jobs
+    from dqsim.jobs.errors import ConfigError
+
+    assert stream_job(20_000).arrivals.num_jobs == 20_000
+    with pytest.raises(ConfigError, match=r"^<string>: \[arrivals\]\.num_jobs = 1000001: must be <= 1_000_000"):
+        stream_job(10**6 + 1)
+    with pytest.raises(ConfigError, match=r"^<string>: \[arrivals\]\.num_jobs = 999999: makes 1,000,001 user jobs "
+                                          r"with the 2 of \[\[user_jobs\]\]; at most 1_000_000 in all$"):
+        stream_job(10**6 - 1)
+    from dqsim.jobs import load_job_text
+
+    monkeypatch.setattr(cloud_jobs, "MAX_CLOUD_JOBS", 1)  # the listed jobs alone past a cap of 1
+    with pytest.raises(ConfigError, match=r"^<string>: \[\[user_jobs\]\]: lists 2 user jobs; at most 1 in all$"):
+        load_job_text('[run]\nname = "c"\nscenario = "cloud"\n[network]\ntopology = "line"\nnum_nodes = 2\n'
+                      '[network.link]\ndistance_km = 1.0\n[network.node]\nnum_data_qubits = 2\n'
+                      + '[[user_jobs]]\ngenerator = "ghz"\nnum_qubits = 2\n' * 2)
+
+
+def test_dqsim_check_gives_a_cloud_stream_s_memory():
+    """``dqsim check`` said a run holds a row per user job, not how much: with 10**6 jobs allowed, the
+    estimate (bytes per job and per instruction of each distinct circuit, measured) is what tells a
+    user whether the stream fits."""
+    from dqsim.cli.check import work_lines
+
+    job = stream_job(5000, generators='["ghz", "qft"]')
+    line = next(line for line in work_lines(job, 1) if line.startswith("memory per rank: one user job"))
+    users = cloud.user_jobs_of(job)
+    assert cloud.memory_bytes(users) == 5002 * cloud.BYTES_PER_USER_JOB + cloud.BYTES_PER_INSTRUCTION * sum(
+        len(c.instructions) for c in {id(u.circuit): u.circuit for u in users}.values())
+    assert f"about {cloud.memory_bytes(users) / 2**20:,.1f} MiB for the 5,002 user job(s) and their 12 distinct" \
+           in line, line

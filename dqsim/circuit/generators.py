@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Callable, Sequence
 
@@ -76,7 +77,10 @@ def ghz(num_qubits: int, *, measure: bool = False) -> Circuit:
     return circuit.measure_all() if measure else circuit
 
 
-def _split_gate_set(gate_set: Sequence[str]) -> dict[int, list[str]]:
+@functools.lru_cache(maxsize=64)
+def _split_gate_set(gate_set: tuple[str, ...]) -> dict[int, tuple[str, ...]]:
+    """The gate set's names by gate size (1, 2, 3 qubits), canonical, first appearance first; kept per gate set
+    (a stream of random circuits splits its one set once)."""
     by_size: dict[int, list[str]] = {1: [], 2: [], 3: []}
     for raw in gate_set:
         name = gate_table.canonical_gate_name(raw)
@@ -88,7 +92,7 @@ def _split_gate_set(gate_set: Sequence[str]) -> dict[int, list[str]]:
             by_size[spec.num_qubits].append(name)
     if not any(by_size.values()):
         raise CircuitError("gate_set is empty; give at least one gate name")
-    return by_size
+    return {size: tuple(names) for size, names in by_size.items()}
 
 
 def random_circuit(num_qubits: int, depth: int, *, seed: int, gate_set: Sequence[str] | None = None,
@@ -135,7 +139,7 @@ def random_circuit(num_qubits: int, depth: int, *, seed: int, gate_set: Sequence
         raise CircuitError(f"seed = {seed!r} must be an integer >= 0")
     if not 0.0 <= two_qubit_fraction <= 1.0:
         raise CircuitError(f"two_qubit_fraction = {two_qubit_fraction!r} must be in [0, 1]")
-    by_size = _split_gate_set(DEFAULT_GATE_SET if gate_set is None else gate_set)
+    by_size = _split_gate_set(tuple(DEFAULT_GATE_SET if gate_set is None else gate_set))
     rng = np.random.Generator(np.random.PCG64(seed))
     circuit = Circuit(num_qubits, name=f"random_{num_qubits}q_d{depth}_s{seed}")
     for _ in range(depth):

@@ -46,8 +46,14 @@ def _check_owner(owner: Sequence[int], num_qubits: int, caps: list[int] | None, 
     return owner
 
 
-def _interaction_weights(circuit: Circuit) -> np.ndarray:
-    """Symmetric ``(n, n)`` int64 matrix: number of 2+-qubit gates coupling each pair (``if`` blocks too)."""
+def interaction_weights(circuit: Circuit) -> np.ndarray:
+    """Symmetric ``(n, n)`` int64 matrix: number of 2+-qubit gates coupling each pair (``if`` blocks too); all
+    :func:`partition_qubits` looks at of the circuit.
+
+    Examples:
+        >>> interaction_weights(Circuit(3).gate("cx", 0, 2).gate("h", 1).gate("cz", 2, 0)).tolist()
+        [[0, 0, 2], [0, 0, 0], [2, 0, 0]]
+    """
     n = circuit.num_qubits
     w = np.zeros((n, n), dtype=np.int64)
     for ins in circuit.all_gates():
@@ -238,8 +244,23 @@ def partition_qubits(circuit: Circuit, capacities: Sequence[int], *,
     caps = _check_capacities(capacities, circuit.num_qubits)
     if assignment is not None:
         return _check_owner(assignment, circuit.num_qubits, caps, "assignment")
-    blocks = np.asarray(contiguous_blocks(circuit.num_qubits, caps), dtype=np.int64)
-    w = _interaction_weights(circuit)
+    return partition_weights(interaction_weights(circuit), caps)
+
+
+def partition_weights(w: np.ndarray, capacities: Sequence[int]) -> list[int]:
+    """:func:`partition_qubits` of a circuit whose :func:`interaction_weights` are ``w`` (circuits of equal
+    weights get equal placements: a caller may keep them by ``w``).
+
+    Args:
+        w: the ``(n, n)`` interaction weights.
+        capacities: qubits each QPU can hold, as for :func:`partition_qubits`.
+
+    Examples:
+        >>> partition_weights(np.array([[0, 0, 1, 0], [0, 0, 0, 1], [1, 0, 0, 0], [0, 1, 0, 0]]), [2, 2])
+        [0, 1, 0, 1]
+    """
+    caps = _check_capacities(capacities, w.shape[0])
+    blocks = np.asarray(contiguous_blocks(w.shape[0], caps), dtype=np.int64)
     if len(caps) == 1 or not w.any():
         return [int(o) for o in blocks]
     by_size = sorted(range(len(caps)), key=lambda i: -caps[i])  # stable: ties keep QPU order

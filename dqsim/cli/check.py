@@ -309,13 +309,18 @@ def work_lines(job, num_ranks: int) -> list[str]:
         count = len(job.user_jobs) + (job.arrivals.num_jobs if job.arrivals is not None else 0)
         runs = job.simulation.trajectories
         per_job = "one per shot" if runs == "per_shot" else f"min({runs}, shots)"
-        most = cloud.num_engine_runs(job, noisy=noisy)  # the circuits are built
+        user_jobs = cloud.user_jobs_of(job)  # the circuits are built
+        most = cloud.num_engine_runs(job, noisy=noisy, user_jobs=user_jobs)
         total = (f"at most {most:,} in all (fewer where a job's QPUs draw no noise)" if noisy
                  else f"{most:,} in all (noiseless QPUs)")
+        circuits = len({id(user.circuit) for user in user_jobs})
         return [f"work: {count} user job(s) on {job.network.resolved_num_nodes()} QPU(s); engine runs per job: one "
                 f"on noiseless QPUs, {per_job} on noisy ones, one per shot for a dynamic circuit: {total}",
-                "memory per rank: one user job's register at a time (at most the QPUs' data qubits); the output "
-                "and the checkpoints hold a row or summary per user job (and its counts), not per engine run",
+                f"memory per rank: one user job's register at a time (at most the QPUs' data qubits), and about "
+                f"{_mib(cloud.memory_bytes(user_jobs))} for the {count:,} user job(s) and their "
+                f"{circuits:,} distinct circuit(s) (~{cloud.BYTES_PER_USER_JOB / 1000:g} kB a job, measured), "
+                f"besides ~{BASE_RSS_BYTES / 1e6:.0f} MB of Python and its libraries; the output and the checkpoints "
+                "hold a row or summary per user job (and its counts), not per engine run",
                 *_network_lines(job)]
     return [f"work: scenario {scenario}"]
 

@@ -65,8 +65,10 @@ __all__ = ["CloudJob", "SchedulerSection", "UserJobSection", "ArrivalsSection", 
 
 #: Policies of ``[scheduler].policy`` (:mod:`dqsim.scenarios.cloud_scheduler`).
 CLOUD_POLICIES = ("fifo", "sjf", "backfill")
-#: Most user jobs of one run (listed and Poisson together).
-MAX_CLOUD_JOBS = 10_000
+#: Most user jobs of one run (listed and Poisson together): 10**6. Each holds a few kB on every rank until the run
+#: ends (its queue entry, record, result and table rows, and its circuit unless it shares one;
+#: :func:`dqsim.scenarios.cloud.memory_bytes`, which ``dqsim check`` reports), so 10**6 jobs take a few GB.
+MAX_CLOUD_JOBS = 10**6
 #: Most shots of one user job.
 MAX_CLOUD_SHOTS = 10**8
 #: Largest priority magnitude.
@@ -152,7 +154,7 @@ class ArrivalsSection(Section):
     Attributes:
         process: ``"poisson"`` (the only one).
         rate_hz: mean arrivals per second, > 0; ``start_s + num_jobs / rate_hz`` at most 10**6 s.
-        num_jobs: how many jobs arrive, 1..10_000.
+        num_jobs: how many jobs arrive, 1..10**6 (with ``[[user_jobs]]``, at most 10**6 in all).
         generators: circuit generators to draw from (``"ghz"``, ``"qft"``,
             ``"random"``; repeats weigh a generator more); default all three.
         num_qubits: ``[low, high]``, 1 <= low <= high <= 40.
@@ -192,6 +194,21 @@ class ArrivalsSection(Section):
     def names(self) -> list[str]:
         """Names of the Poisson jobs, in arrival order."""
         return [f"{POISSON_PREFIX}{index}" for index in range(self.num_jobs)]
+
+    def index_of(self, name: str) -> int | None:
+        """The arrival index of the Poisson job called ``name`` (``None``: no Poisson job is), without listing
+        the names (there may be 10**6).
+
+        Examples:
+            >>> arrivals = ArrivalsSection(rate_hz=1.0, num_jobs=3, num_qubits=[1, 2])
+            >>> arrivals.index_of("poisson2"), arrivals.index_of("poisson3"), arrivals.index_of("poisson02")
+            (2, None, None)
+        """
+        digits = name[len(POISSON_PREFIX):]
+        if not (name.startswith(POISSON_PREFIX) and digits.isascii() and digits.isdigit()):
+            return None
+        index = int(digits)
+        return index if digits == str(index) and index < self.num_jobs else None
 
 
 class UserSection(Section):
@@ -301,20 +318,25 @@ class CloudJob(JobConfig):
                             key=("user_jobs",), missing=True)
         total = len(self.user_jobs) + (self.arrivals.num_jobs if self.arrivals is not None else 0)
         if total > MAX_CLOUD_JOBS:
-            raise job_error(f"makes {total} user jobs with [[user_jobs]]; at most {MAX_CLOUD_JOBS} in all",
-                            key=("arrivals", "num_jobs"), value=self.arrivals.num_jobs, has_value=True)
+            limit = format_number(MAX_CLOUD_JOBS)
+            if self.arrivals is None:
+                raise job_error(f"lists {total:,} user jobs; at most {limit} in all", key=("user_jobs",))
+            raise job_error(f"makes {total:,} user jobs with the {len(self.user_jobs):,} of [[user_jobs]]; at most "
+                            f"{limit} in all", key=("arrivals", "num_jobs"), value=self.arrivals.num_jobs,
+                            has_value=True)
         first: dict[str, int] = {}
         for index, entry in enumerate(self.user_jobs):
             if entry.name in first:
                 raise job_error(f"appears twice (also [[user_jobs]][{first[entry.name]}])",
                                 key=("user_jobs", index, "name"), value=entry.name, has_value=True)
             first[entry.name] = index
-        if self.arrivals is not None:
-            for name in self.arrivals.names():
-                if name in first:
-                    raise job_error(f"is also the name of a Poisson job of [arrivals] (named "
-                                    f"{POISSON_PREFIX}0, {POISSON_PREFIX}1, ...); rename it",
-                                    key=("user_jobs", first[name], "name"), value=name, has_value=True)
+        if self.arrivals is not None:  # a listed name that is a Poisson job's (the first in Poisson order)
+            clashes = sorted((self.arrivals.index_of(name), name) for name in first
+                             if self.arrivals.index_of(name) is not None)
+            for _, name in clashes[:1]:
+                raise job_error(f"is also the name of a Poisson job of [arrivals] (named "
+                                f"{POISSON_PREFIX}0, {POISSON_PREFIX}1, ...); rename it",
+                                key=("user_jobs", first[name], "name"), value=name, has_value=True)
         self._check_queue_clock()
         return self
 

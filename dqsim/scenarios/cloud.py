@@ -88,7 +88,7 @@ import numpy as np
 from dqsim.circuit import generators, qasm
 from dqsim.circuit.decompose import decompose_for_distribution
 from dqsim.circuit.ir import Circuit, Measure
-from dqsim.circuit.partition import partition_qubits
+from dqsim.circuit.partition import interaction_weights, partition_weights
 from dqsim.engine import checkpoint
 from dqsim.engine.simulator import clock_refusal
 from dqsim.errors import DqsimError, count_of
@@ -106,7 +106,8 @@ from dqsim.scenarios.dqc import (is_noisy, job_network, plan_dqc, run_dqc, shot_
 from dqsim.units import PS_PER_MS, PS_PER_NS, PS_PER_S, PS_PER_US, ps_to_seconds, seconds_to_ps
 
 __all__ = ["UserJob", "Execution", "JobTally", "JobResult", "CloudRun", "run_cloud", "run_user_job", "run_job",
-           "user_jobs_of", "job_seed", "engine_runs", "sampling_of", "job_result", "estimate_duration_ps", "circuit_refusal"]
+           "user_jobs_of", "queued_jobs", "job_seed", "engine_runs", "sampling_of", "job_result", "estimate_duration_ps",
+           "execution_estimate_ps", "circuit_refusal", "memory_bytes"]
 
 #: Largest estimate, ps (an unreachable pair would otherwise make it infinite).
 MAX_ESTIMATE_PS = 2**62
@@ -114,6 +115,14 @@ MAX_ESTIMATE_PS = 2**62
 WAIT_BINS = 10
 #: Jobs listed one by one in the summary.
 SUMMARY_JOBS = 12
+#: Memory a user job holds until the run ends, bytes, besides its circuit (:func:`memory_bytes`): its
+#: ``UserJob``, ``QueuedJob``, record, result with its counts, scheduler index, checkpointed summary and table
+#: rows; measured for streams of GHZ/QFT jobs of 2-4 qubits and 20 shots
+#: (``bench/results/cloud_scale-vm-20261206b.md``).
+BYTES_PER_USER_JOB = 3_000
+#: Memory per instruction of a circuit (a gate with its parameters, a measurement), bytes (tracemalloc of 2,000
+#: random circuits of 4 qubits and depth 10: 264).
+BYTES_PER_INSTRUCTION = 270
 
 
 @dataclass(frozen=True)
@@ -410,9 +419,38 @@ def estimate_duration_ps(circuit: Circuit, *, capacities: Sequence[int], node: N
         ...                      num_executions=1000)
         100007
     """
+    one = execution_estimate_ps(circuit, capacities=capacities, node=node, pair_ps=pair_ps, hops=hops)
+    return min(one * num_executions, MAX_ESTIMATE_PS) + int(latency_ps)
+
+
+def execution_estimate_ps(circuit: Circuit, *, capacities: Sequence[int], node: NodeSpec, pair_ps: float,
+                          hops: Sequence[Sequence[int]] | None = None, placements: dict | None = None) -> int:
+    """One execution's estimate in :func:`estimate_duration_ps` (its list schedule), ps, at most
+    :data:`MAX_ESTIMATE_PS`.
+
+    Args:
+        circuit, capacities, node, pair_ps, hops: as for :func:`estimate_duration_ps`.
+        placements: a dict the caller keeps over many calls: the qubits' placement
+            (:func:`~dqsim.circuit.partition.partition_weights`) by the decomposed circuit's interaction weights
+            and the capacities, which is all the placement depends on (circuits of a stream drawn from a few
+            shapes share a few placements).
+
+    Examples:
+        >>> from dqsim.circuit.generators import ghz
+        >>> execution_estimate_ps(ghz(4), capacities=[2, 2], node=NodeSpec(name="q"), pair_ps=100.0)
+        100
+    """
     decomposed = decompose_for_distribution(circuit)
-    owner = (partition_qubits(decomposed, list(capacities)) if len(capacities) > 1
-             else [0] * decomposed.num_qubits)
+    if len(capacities) > 1:
+        weights = interaction_weights(decomposed)
+        key = (weights.shape[0], weights.tobytes(), tuple(capacities))
+        owner = placements.get(key) if placements is not None else None
+        if owner is None:
+            owner = partition_weights(weights, list(capacities))
+            if placements is not None:
+                placements[key] = owner
+    else:
+        owner = [0] * decomposed.num_qubits
     ready = [0.0] * decomposed.num_qubits
     qpu_ready = [0.0] * len(capacities)
     for gate in decomposed.gates():
@@ -430,7 +468,7 @@ def estimate_duration_ps(circuit: Circuit, *, capacities: Sequence[int], node: N
     total = max(ready, default=0.0)
     if any(isinstance(ins, Measure) for ins in circuit):
         total += node.measure_duration_ps
-    return min(int(min(total, MAX_ESTIMATE_PS)) * num_executions, MAX_ESTIMATE_PS) + int(latency_ps)
+    return int(min(total, MAX_ESTIMATE_PS))
 
 
 def _pair_ps(network: Network, scheme: str = "telegate") -> float:
@@ -649,26 +687,8 @@ def run_cloud(user_jobs: Sequence[UserJob], *, comm, backend, network: Network, 
     started = time.perf_counter()
     node_names, node_specs = network.names, network.nodes
     centre = Centre.from_graph(network.graph, node_names, [spec.num_data_qubits for spec in node_specs])
-    pair_ps = _pair_ps(network, scheme)
-    queued = []
-    hops_of: dict[tuple[int, ...], list[list[int]]] = {}  # idle set -> hops (one per job size, not per job)
-    for job_id, job in enumerate(user_jobs):
-        refusal = circuit_refusal(job.circuit) or ""
-        idle_set = centre.select(job.circuit.num_qubits, range(centre.num_qpus))
-        overhead = overhead_ps(job.shots, job_setup_ps, shot_reset_ps)
-        estimate = user_latency_ps + overhead
-        if idle_set is not None and not refusal:
-            hops = hops_of.get(idle_set)
-            if hops is None:
-                lengths = dict(nx.all_pairs_shortest_path_length(network.subnetwork(idle_set).graph))
-                hops = hops_of[idle_set] = [[lengths[node_names[a]][node_names[b]] for b in idle_set]
-                                            for a in idle_set]
-            estimate = estimate_duration_ps(job.circuit, capacities=[centre.data_qubits[q] for q in idle_set],
-                                            node=node_specs[idle_set[0]], pair_ps=pair_ps,
-                                            latency_ps=user_latency_ps, hops=hops,
-                                            num_executions=max(job.shots, 1)) + overhead
-        queued.append(QueuedJob(job_id, job.name, job.circuit.num_qubits, job.submit_ps, estimate,
-                                job.priority, refusal=refusal, payload=job))
+    queued = queued_jobs(user_jobs, network, centre, scheme=scheme, user_latency_ps=user_latency_ps,
+                         job_setup_ps=job_setup_ps, shot_reset_ps=shot_reset_ps)
     results: dict[int, JobResult] = {}
     runs_s = 0.0
     stop_point = checkpoint.stop_point_of(checkpointing)
@@ -704,6 +724,52 @@ def run_cloud(user_jobs: Sequence[UserJob], *, comm, backend, network: Network, 
                     user_latency_ps, timing, int(job_setup_ps), int(shot_reset_ps))
 
 
+def queued_jobs(user_jobs: Sequence[UserJob], network: Network, centre: Centre, *, scheme: str = "telegate",
+                user_latency_ps: int = 0, job_setup_ps: int = 0, shot_reset_ps: int = 0) -> list[QueuedJob]:
+    """The user jobs as the scheduler sees them (job id = position), each with its refusal
+    (:func:`circuit_refusal`) and estimate (:func:`estimate_duration_ps` on the QPUs it would get on the idle
+    centre, plus :func:`overhead_ps`; a job that fits nowhere or is refused: latency and overheads only).
+
+    Work is done once per distinct thing, not per job: one refusal and one execution estimate per circuit
+    object and QPU set (jobs of one circuit share the object, :func:`user_jobs_of`), one idle QPU set per
+    size, one table of hops per set, one placement per interaction graph (:func:`execution_estimate_ps`); the
+    estimates are those a job-by-job computation gives.
+    """
+    node_names, node_specs = network.names, network.nodes
+    pair_ps = _pair_ps(network, scheme)
+    idle_sets: dict[int, tuple[int, ...] | None] = {}  # size -> QPUs it gets on the idle centre
+    hops_of: dict[tuple[int, ...], list[list[int]]] = {}  # idle set -> hops
+    refusals: dict[int, str] = {}  # id(circuit) -> refusal ("" none)
+    executions: dict[tuple[int, tuple[int, ...]], int] = {}  # (id(circuit), idle set) -> one execution, ps
+    placements: dict = {}
+    queued = []
+    for job_id, job in enumerate(user_jobs):
+        circuit, size = job.circuit, job.circuit.num_qubits
+        refusal = refusals.get(id(circuit))
+        if refusal is None:
+            refusal = refusals[id(circuit)] = circuit_refusal(circuit) or ""
+        if size not in idle_sets:
+            idle_sets[size] = centre.select(size, range(centre.num_qpus))
+        idle_set = idle_sets[size]
+        overhead = overhead_ps(job.shots, job_setup_ps, shot_reset_ps)
+        estimate = user_latency_ps + overhead
+        if idle_set is not None and not refusal:
+            one = executions.get((id(circuit), idle_set))
+            if one is None:
+                hops = hops_of.get(idle_set)
+                if hops is None:
+                    lengths = dict(nx.all_pairs_shortest_path_length(network.subnetwork(idle_set).graph))
+                    hops = hops_of[idle_set] = [[lengths[node_names[a]][node_names[b]] for b in idle_set]
+                                                for a in idle_set]
+                one = executions[(id(circuit), idle_set)] = execution_estimate_ps(
+                    circuit, capacities=[centre.data_qubits[q] for q in idle_set], node=node_specs[idle_set[0]],
+                    pair_ps=pair_ps, hops=hops, placements=placements)
+            estimate = min(one * max(job.shots, 1), MAX_ESTIMATE_PS) + int(user_latency_ps) + overhead
+        queued.append(QueuedJob(job_id, job.name, size, job.submit_ps, estimate, job.priority, refusal=refusal,
+                                payload=job))
+    return queued
+
+
 def _queue_clock_refusal(passed: QueueClockPassed, result: JobResult, job_setup_ps: int, shot_reset_ps: int,
                          user_latency_ps: int) -> str:
     """The one line of a run whose queue would pass the clock limit, 2**61 ps (:data:`MAX_CLOUD_QUEUE_PS`,
@@ -719,14 +785,26 @@ def _queue_clock_refusal(passed: QueueClockPassed, result: JobResult, job_setup_
                                               "[network.node]'s gate and measurement durations or the links")
 
 
-def _circuit_of(section) -> Circuit:
-    """The circuit of a ``[[user_jobs]]`` entry (a :class:`~dqsim.jobs.circuit.CircuitSection`)."""
+def _recipe_of(section) -> tuple:
+    """What the circuit of a ``[[user_jobs]]`` entry (a :class:`~dqsim.jobs.circuit.CircuitSection`) is made
+    from: entries (and Poisson jobs) of one recipe share one circuit (:func:`user_jobs_of`)."""
     if section.qasm is not None:
-        return qasm.load_qasm_file(section.qasm)
-    maker = generators.GENERATORS[section.generator]
+        return ("qasm", section.qasm)
     if section.generator == "random":
-        return maker(section.num_qubits, section.depth, seed=section.circuit_seed, measure=section.measure)
-    return maker(section.num_qubits, measure=section.measure)
+        return ("random", section.num_qubits, section.depth, section.circuit_seed, section.measure)
+    return (section.generator, section.num_qubits, section.measure)
+
+
+def _circuit_of(recipe: tuple) -> Circuit:
+    """The circuit of a recipe (:func:`_recipe_of`)."""
+    kind = recipe[0]
+    if kind == "qasm":
+        return qasm.load_qasm_file(recipe[1])
+    if kind == "random":
+        _, num_qubits, depth, circuit_seed, measure = recipe
+        return generators.random_circuit(num_qubits, depth, seed=circuit_seed, measure=measure)
+    _, num_qubits, measure = recipe
+    return generators.GENERATORS[kind](num_qubits, measure=measure)
 
 
 def user_jobs_of(job) -> list[UserJob]:
@@ -736,12 +814,23 @@ def user_jobs_of(job) -> list[UserJob]:
     ``start_s``, a generator drawn uniformly from ``generators``, a qubit count
     uniformly from ``num_qubits``, all from one event of the stream
     ``(seed, node 0, "cloud-arrivals")``; random circuits get a drawn seed.
+
+    Jobs of one circuit (the same generator and qubits, and for ``"random"`` the same depth and seed; the same
+    QASM file) share one :class:`~dqsim.circuit.ir.Circuit` object, built once: a stream drawn from a few
+    circuit kinds builds each once and holds it once (nothing changes a user job's circuit).
     """
+    circuits: dict[tuple, Circuit] = {}
+
+    def circuit_of(recipe: tuple) -> Circuit:
+        circuit = circuits.get(recipe)
+        if circuit is None:
+            circuit = circuits[recipe] = _circuit_of(recipe)
+        return circuit
+
     entries = []
     for section in job.user_jobs:
-        circuit = _circuit_of(section)
-        entries.append(UserJob(section.name, circuit, section.shots, seconds_to_ps(section.arrival_s),
-                               section.priority))
+        entries.append(UserJob(section.name, circuit_of(_recipe_of(section)), section.shots,
+                               seconds_to_ps(section.arrival_s), section.priority))
     arrivals = job.arrivals
     if arrivals is not None:
         rng = Stream(job.run.seed, node=0, purpose="cloud-arrivals").next_generator()
@@ -752,11 +841,10 @@ def user_jobs_of(job) -> list[UserJob]:
             kind = arrivals.generators[int(rng.integers(len(arrivals.generators)))]
             num_qubits = int(rng.integers(low, high + 1))
             circuit_seed = int(rng.integers(0, 2**31))
-            if kind == "random":
-                circuit = generators.random_circuit(num_qubits, arrivals.depth, seed=circuit_seed, measure=True)
-            else:
-                circuit = generators.GENERATORS[kind](num_qubits, measure=True)
-            entries.append(UserJob(name, circuit, arrivals.shots, seconds_to_ps(now_s), arrivals.priority))
+            recipe = (("random", num_qubits, arrivals.depth, circuit_seed, True) if kind == "random"
+                      else (kind, num_qubits, True))
+            entries.append(UserJob(name, circuit_of(recipe), arrivals.shots, seconds_to_ps(now_s),
+                                   arrivals.priority))
     order = sorted(range(len(entries)), key=lambda i: (entries[i].submit_ps, i))
     return [entries[i] for i in order]
 
@@ -921,9 +1009,27 @@ def cloud_summary(run: CloudRun, scheme: str, *, note: str = "") -> list[str]:
     return lines
 
 
-def num_engine_runs(job, *, noisy: bool = True) -> int:
+def memory_bytes(user_jobs: Sequence[UserJob]) -> int:
+    """Memory a run of ``user_jobs`` holds for them on every rank by its end, bytes, estimated:
+    :data:`BYTES_PER_USER_JOB` per job and :data:`BYTES_PER_INSTRUCTION` per instruction of each distinct
+    circuit (jobs of one circuit share it, :func:`user_jobs_of`). Besides it: the interpreter and its libraries,
+    and one user job's register at a time.
+
+    Examples:
+        >>> from dqsim.circuit.generators import ghz
+        >>> circuit = ghz(3, measure=True)
+        >>> memory_bytes([UserJob(f"j{i}", circuit, 10, 0) for i in range(1000)]) == 1000 * BYTES_PER_USER_JOB + 6 * 270
+        True
+    """
+    circuits = {id(job.circuit): job.circuit for job in user_jobs}
+    return (len(user_jobs) * BYTES_PER_USER_JOB
+            + BYTES_PER_INSTRUCTION * sum(len(circuit.instructions) for circuit in circuits.values()))
+
+
+def num_engine_runs(job, *, noisy: bool = True, user_jobs: Sequence[UserJob] | None = None) -> int:
     """The most engine runs a run of ``job`` takes: each user job's :func:`engine_runs` as on noisy QPUs
     (on noiseless ones a job without mid-circuit measurements takes one; a job that fails stops early).
+    ``user_jobs``: the job's :func:`user_jobs_of`, if the caller has them.
     With ``noisy=False`` (a centre that draws no noise anywhere,
     :func:`~dqsim.scenarios.dqc.is_noisy` of its network) the runs as on noiseless QPUs.
 
@@ -932,7 +1038,7 @@ def num_engine_runs(job, *, noisy: bool = True) -> int:
     """
     trajectories = job.simulation.trajectories
     return sum(engine_runs(user.shots, noisy, trajectories, dynamic=not user.circuit.measurements_are_terminal())
-               for user in user_jobs_of(job))
+               for user in (user_jobs_of(job) if user_jobs is None else user_jobs))
 
 
 def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> ScenarioOutput:

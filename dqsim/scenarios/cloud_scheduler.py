@@ -46,7 +46,14 @@ first), then:
 integer picoseconds: at each event time, jobs that end are released first,
 then arriving jobs join the queue (or are rejected), then the policy picks
 which waiting jobs start. ``duration_of(job, qpus)`` gives each started
-job's duration; it is called once per job, in start order.
+job's duration; it is called once per job, in start order. The waiting jobs
+are kept indexed (:class:`~dqsim.scenarios.cloud_waiting.WaitingJobs`): a
+pick looks at the jobs it starts, the head, and behind the head only the
+jobs that could still start (of a size no selection has failed for, and for
+the free QPUs short enough), so an event costs O(log n) per job looked at,
+not O(n) for a backlog of n; the schedules are those of a walk over the
+whole queue (``tests/test_cloud_queue_index.py`` keeps that walk and
+compares).
 
 Examples:
     >>> centre = Centre.from_edges(4, [(0, 1), (1, 2), (2, 3)], data_qubits=2)
@@ -60,7 +67,6 @@ Examples:
 
 from __future__ import annotations
 
-import bisect
 import heapq
 import math
 from abc import ABC, abstractmethod
@@ -69,6 +75,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Collection, Iterable, NamedTuple, Sequence
 
 from dqsim.errors import count_of
+from dqsim.scenarios.cloud_waiting import BackfillLimits, WaitingJobs
 
 __all__ = [
     "Centre", "QueuedJob", "Running", "JobRecord", "JobFailed", "Scheduler", "FifoScheduler",
@@ -319,11 +326,20 @@ class Scheduler(ABC):
         """The queue in this policy's order."""
         return sorted(queue, key=self.order_key)
 
+    def waiting(self, queue: Iterable[QueuedJob]) -> WaitingJobs:
+        """A :class:`~dqsim.scenarios.cloud_waiting.WaitingJobs` of ``queue`` in this policy's order, every job
+        waiting."""
+        queue = list(queue)
+        waiting = WaitingJobs(queue, self.order_key)
+        for job in queue:
+            waiting.add(job)
+        return waiting
+
     def pick(self, queue: Sequence[QueuedJob], free_qpus: Collection[int], now: int, *,
              running: Sequence[Running] = ()) -> list[tuple[QueuedJob, tuple[int, ...]]]:
         """Jobs to start at ``now`` with their QPU sets (disjoint, within ``free_qpus``).
 
-        :meth:`pick_ordered` of the queue in :meth:`order_key` order.
+        :meth:`pick_waiting` of the queue (:meth:`waiting`).
 
         Args:
             queue: the waiting jobs (any order).
@@ -331,25 +347,29 @@ class Scheduler(ABC):
             now: the current time, ps.
             running: the jobs holding QPUs (for reservations).
         """
-        return self.pick_ordered(self.ordered(queue), free_qpus, now, running=running)
+        return self.pick_waiting(self.waiting(queue), free_qpus, now, running=running)
 
-    def pick_ordered(self, ordered: Sequence[QueuedJob], free_qpus: Collection[int], now: int, *,
+    def pick_waiting(self, waiting: WaitingJobs, free_qpus: Collection[int], now: int, *,
                      running: Sequence[Running] = ()) -> list[tuple[QueuedJob, tuple[int, ...]]]:
-        """:meth:`pick` of a queue already in :meth:`order_key` order (:func:`simulate_queue` keeps it so,
-        instead of sorting the whole queue at every event).
+        """:meth:`pick` of the waiting jobs kept indexed in this policy's order (:func:`simulate_queue` keeps
+        them so, instead of sorting or walking the whole queue at every event).
 
         The default: in that order, start jobs while they fit; the first that
         does not fit blocks the rest.
         """
-        free = set(free_qpus)
+        return self._start_in_order(waiting, set(free_qpus))[0]
+
+    def _start_in_order(self, waiting: WaitingJobs, free: set[int]) -> tuple[list, QueuedJob | None]:
+        """Start waiting jobs in order while they fit on ``free`` (taking their QPUs out of it): the starts and
+        the first job that does not fit (``None``: every job started)."""
         starts = []
-        for job in ordered:
+        for job in waiting:
             qpus = self.centre.select(job.num_qubits, free)
             if qpus is None:
-                break
+                return starts, job
             starts.append((job, qpus))
             free -= set(qpus)
-        return starts
+        return starts, None
 
 
 class FifoScheduler(Scheduler):
@@ -385,48 +405,58 @@ class BackfillScheduler(FifoScheduler):
         ends: dict[int, list[Running]] = {}
         for job in running:
             ends.setdefault(max(job.start_ps + job.job.estimate_ps, now), []).append(job)
+        capacity = self.centre.data_qubits
+        qubits = sum(capacity[q] for q in available)
         for end in sorted(ends):
             for job in ends[end]:
-                available |= set(job.qpus)
+                available.update(job.qpus)
+                qubits += sum(capacity[q] for q in job.qpus)
+            if qubits < head.num_qubits:
+                continue  # fewer data qubits than it needs: no selection can succeed
             qpus = self.centre.select(head.num_qubits, available)
             if qpus is not None:
                 return end, qpus
         raise RuntimeError(f"job {head.name!r} fits nowhere even when every running job has ended")
 
-    def pick_ordered(self, ordered: Sequence[QueuedJob], free_qpus: Collection[int], now: int, *,
+    def pick_waiting(self, waiting: WaitingJobs, free_qpus: Collection[int], now: int, *,
                      running: Sequence[Running] = ()) -> list[tuple[QueuedJob, tuple[int, ...]]]:
-        starts = super().pick_ordered(ordered, free_qpus, now)
-        if len(starts) == len(ordered):
+        free = set(free_qpus)
+        starts, head = self._start_in_order(waiting, free)
+        if head is None:
             return starts
-        free = set(free_qpus).difference(*[set(qpus) for _, qpus in starts])
-        head = ordered[len(starts)]
         started = [Running(job, qpus, now) for job, qpus in starts]
         shadow_ps, reserved = self.reservation(head, free, now, [*running, *started])
         outside = free - set(reserved)
-        # A set of QPUs that holds no connected group of n data qubits holds none of more, nor does any
-        # subset of it (the free QPUs only shrink here): the least size each selection failed for is
-        # remembered, so a long queue behind the head costs a comparison per job, not a selection.
-        failed_outside = math.inf if outside else 1
-        failed_free = math.inf if free else 1
-        for job in ordered[len(starts) + 1:]:
-            if failed_outside <= 1 and failed_free <= 1:
-                break  # nothing fits anywhere
+        # The walk behind the head: a job starts now if it fits outside the reserved set, or if it fits on the
+        # free QPUs and ends (by its estimate) by the shadow time. A set of QPUs that holds no connected group of
+        # n data qubits holds none of more, nor does any subset of it (the free QPUs only shrink here), and none
+        # of more than its data qubits: the least size known to fail on each set is kept in the limits, and only
+        # the jobs they admit are looked at (WaitingJobs.backfill_candidates), in queue order; every other job
+        # a walk of the whole queue would pass by (it would try no selection, or one that fails).
+        limits = BackfillLimits(self._qubits(outside) + 1, self._qubits(free) + 1, shadow_ps - now)
+        for job in waiting.backfill_candidates(head, limits):
             size, qpus = job.num_qubits, None
-            if size < failed_outside:
+            if size < limits.below_any:
                 qpus = self.centre.select(size, outside)
                 if qpus is None:
-                    failed_outside = size
-            if qpus is None and size < failed_free and now + job.estimate_ps <= shadow_ps:
+                    limits.below_any = size
+            if qpus is None and size < limits.below_short and job.estimate_ps <= limits.max_estimate_ps:
                 qpus = self.centre.select(size, free)
                 if qpus is None:
-                    failed_free = size
+                    limits.below_short = size
             if qpus is not None:
                 starts.append((job, qpus))
                 free -= set(qpus)
                 outside -= set(qpus)
-                failed_outside = failed_outside if outside else 1
-                failed_free = failed_free if free else 1
+                limits.below_any = min(limits.below_any, self._qubits(outside) + 1)
+                limits.below_short = min(limits.below_short, self._qubits(free) + 1)
+            if limits.below_any <= 1 and limits.below_short <= 1:
+                break  # nothing fits anywhere
         return starts
+
+    def _qubits(self, qpus: Iterable[int]) -> int:
+        """Data qubits of ``qpus`` together."""
+        return sum(self.centre.data_qubits[q] for q in qpus)
 
 
 #: Policy name -> scheduler class.
@@ -475,11 +505,11 @@ def simulate_queue(jobs: Iterable[QueuedJob], policy: str | Scheduler, centre: C
     arrivals = sorted(jobs, key=lambda job: (job.submit_ps, job.job_id))
     records: dict[int, JobRecord] = {}
     queue: dict[int, QueuedJob] = {}  # the waiting jobs by id
-    # The waiting jobs in the policy's order, kept so as they come and go (a bisection each), with their keys:
-    # a scheduler that keeps the default pick is handed them ordered and sorts nothing at each event.
-    ordered_keys: list[tuple] = []
-    ordered_jobs: list[QueuedJob] = []
-    presorted = type(scheduler).pick is Scheduler.pick
+    # The waiting jobs indexed in the policy's order (WaitingJobs): a scheduler that keeps the default pick is
+    # handed them so, and sorts and walks no more of the queue at an event than its pick looks at.
+    indexed = type(scheduler).pick is Scheduler.pick
+    waiting = WaitingJobs(jobs, scheduler.order_key) if indexed else None
+    rejections: dict[int, str | None] = {}  # size -> why the centre can never run it (one selection per size)
     running: dict[int, Running] = {}
     ends: list[tuple[int, int]] = []  # heap of (end_ps, job_id)
     free = set(range(centre.num_qpus))
@@ -495,21 +525,19 @@ def simulate_queue(jobs: Iterable[QueuedJob], policy: str | Scheduler, centre: C
         while next_arrival < len(arrivals) and arrivals[next_arrival].submit_ps == now:
             job = arrivals[next_arrival]
             next_arrival += 1
-            reason = job.refusal or centre.rejection(job.num_qubits)
+            if job.num_qubits not in rejections:
+                rejections[job.num_qubits] = centre.rejection(job.num_qubits)
+            reason = job.refusal or rejections[job.num_qubits]
             if not reason:
                 queue[job.job_id] = job
-                if presorted:
-                    key = (scheduler.order_key(job), job.job_id)
-                    at = bisect.bisect_left(ordered_keys, key)
-                    ordered_keys.insert(at, key)
-                    ordered_jobs.insert(at, job)
+                if indexed:
+                    waiting.add(job)
             else:
                 records[job.job_id] = JobRecord(job, "rejected", reason=reason)
         if not queue:
             continue
-        if presorted:
-            picked = scheduler.pick_ordered(tuple(ordered_jobs), frozenset(free), now,
-                                            running=tuple(running.values()))
+        if indexed:
+            picked = scheduler.pick_waiting(waiting, frozenset(free), now, running=tuple(running.values()))
         else:
             picked = scheduler.pick(tuple(queue.values()), frozenset(free), now, running=tuple(running.values()))
         for job, qpus in picked:
@@ -518,9 +546,8 @@ def simulate_queue(jobs: Iterable[QueuedJob], policy: str | Scheduler, centre: C
                 raise ValueError(f"simulate_queue: {type(scheduler).__name__} started {job.name!r} on QPUs "
                                  f"{list(qpus)}, which are not all free or the job is not waiting")
             del queue[job.job_id]
-            if presorted:
-                at = bisect.bisect_left(ordered_keys, (scheduler.order_key(job), job.job_id))
-                del ordered_keys[at], ordered_jobs[at]
+            if indexed:
+                waiting.remove(job)
             free -= set(qpus)
             try:
                 duration_ps = duration_of(job, qpus)

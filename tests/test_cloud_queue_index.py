@@ -1,0 +1,219 @@
+"""The cloud scheduler's indexed queue (``cloud_waiting.WaitingJobs``) gives the same schedules as the queue it
+replaced, which walked every waiting job behind the head at each event: that algorithm (``main`` at 68fd9be,
+``simulate_queue`` and the policies' ``pick_ordered``) is kept here as the reference, and both run the same random
+streams (priorities, unequal and zero capacities, ties in time, durations unlike the estimates, failures,
+rejections) for every policy. A second test counts the jobs a backfilling pick looks at in a deep backlog."""
+
+import bisect
+import heapq
+import math
+import random
+
+import pytest
+
+from dqsim.scenarios import cloud_waiting
+from dqsim.scenarios.cloud_scheduler import (POLICIES, Centre, JobFailed, JobRecord, QueuedJob, Running,
+                                             make_scheduler, simulate_queue)
+from dqsim.scenarios.cloud_waiting import FirstAtMost, WaitingJobs
+
+
+# --------------------------------------------------------------------------
+# The reference: the queue of main at 68fd9be, which walked the whole waiting list
+# --------------------------------------------------------------------------
+
+def reference_pick(scheduler, ordered, free_qpus, now, running, walked=None):
+    """``Scheduler.pick_ordered`` and ``BackfillScheduler.pick_ordered`` of 68fd9be."""
+    centre = scheduler.centre
+    free, starts = set(free_qpus), []
+    for job in ordered:
+        qpus = centre.select(job.num_qubits, free)
+        if qpus is None:
+            break
+        starts.append((job, qpus))
+        free -= set(qpus)
+    if scheduler.name != "backfill" or len(starts) == len(ordered):
+        return starts
+    head = ordered[len(starts)]
+    started = [Running(job, qpus, now) for job, qpus in starts]
+    shadow_ps, reserved = scheduler.reservation(head, free, now, [*running, *started])
+    outside = free - set(reserved)
+    failed_outside = math.inf if outside else 1
+    failed_free = math.inf if free else 1
+    for job in ordered[len(starts) + 1:]:
+        if failed_outside <= 1 and failed_free <= 1:
+            break
+        if walked is not None:
+            walked.append(1)
+        size, qpus = job.num_qubits, None
+        if size < failed_outside:
+            qpus = centre.select(size, outside)
+            if qpus is None:
+                failed_outside = size
+        if qpus is None and size < failed_free and now + job.estimate_ps <= shadow_ps:
+            qpus = centre.select(size, free)
+            if qpus is None:
+                failed_free = size
+        if qpus is not None:
+            starts.append((job, qpus))
+            free -= set(qpus)
+            outside -= set(qpus)
+            failed_outside = failed_outside if outside else 1
+            failed_free = failed_free if free else 1
+    return starts
+
+
+def reference_queue(jobs, policy, centre, duration_of, walked=None):
+    """``simulate_queue`` of 68fd9be (the waiting list kept sorted by bisection, handed whole to each pick)."""
+    scheduler = make_scheduler(policy, centre)
+    arrivals = sorted(jobs, key=lambda job: (job.submit_ps, job.job_id))
+    records, queue, keys, ordered, running, ends = {}, {}, [], [], {}, []
+    free, next_arrival = set(range(centre.num_qpus)), 0
+    while next_arrival < len(arrivals) or ends:
+        candidates = [ends[0][0]] if ends else []
+        if next_arrival < len(arrivals):
+            candidates.append(arrivals[next_arrival].submit_ps)
+        now = min(candidates)
+        while ends and ends[0][0] == now:
+            free |= set(running.pop(heapq.heappop(ends)[1]).qpus)
+        while next_arrival < len(arrivals) and arrivals[next_arrival].submit_ps == now:
+            job = arrivals[next_arrival]
+            next_arrival += 1
+            reason = job.refusal or centre.rejection(job.num_qubits)
+            if reason:
+                records[job.job_id] = JobRecord(job, "rejected", reason=reason)
+                continue
+            queue[job.job_id] = job
+            key = (scheduler.order_key(job), job.job_id)
+            at = bisect.bisect_left(keys, key)
+            keys.insert(at, key)
+            ordered.insert(at, job)
+        if not queue:
+            continue
+        for job, qpus in reference_pick(scheduler, tuple(ordered), frozenset(free), now, tuple(running.values()),
+                                      walked):
+            qpus = tuple(sorted(qpus))
+            del queue[job.job_id]
+            at = bisect.bisect_left(keys, (scheduler.order_key(job), job.job_id))
+            del keys[at], ordered[at]
+            free -= set(qpus)
+            try:
+                duration_ps, status, reason = duration_of(job, qpus), "done", ""
+            except JobFailed as exc:
+                duration_ps, status, reason = 0, "failed", exc.reason
+            records[job.job_id] = JobRecord(job, status, qpus, now, now + duration_ps, reason)
+            running[job.job_id] = Running(job, qpus, now)
+            heapq.heappush(ends, (now + duration_ps, job.job_id))
+    return [records[job.job_id] for job in jobs]
+
+
+# --------------------------------------------------------------------------
+# Random streams
+# --------------------------------------------------------------------------
+
+def random_centre(rng):
+    num = rng.randint(3, 10)
+    shape = rng.choice(["line", "ring", "random", "two groups"])
+    edges = [(i, i + 1) for i in range(num - 1)]
+    if shape == "ring":
+        edges.append((num - 1, 0))
+    elif shape == "random":
+        edges += [(a, b) for a in range(num) for b in range(a + 2, num) if rng.random() < 0.2]
+    elif shape == "two groups":
+        edges = [edge for edge in edges if edge != (num // 2 - 1, num // 2)]
+    capacities = rng.choice([rng.randint(1, 3), [rng.choice([0, 1, 2, 3, 4]) for _ in range(num)]])
+    return Centre.from_edges(num, edges, data_qubits=capacities)
+
+
+def random_stream(rng, centre):
+    total = sum(centre.data_qubits)
+    jobs, now = [], 0
+    for job_id in range(rng.randint(40, 160)):
+        now += rng.choice([0, 0, 0, 1, rng.randint(1, 50)])  # ties, and bursts: a backlog
+        jobs.append(QueuedJob(job_id, f"j{job_id}", rng.randint(1, total + 1), submit_ps=now,
+                              estimate_ps=rng.choice([rng.randint(0, 100), rng.randint(0, 5) * 20]),
+                              priority=rng.choice([0, 0, 0, 1, -1]),
+                              refusal="refused" if rng.random() < 0.03 else ""))
+    rng.shuffle(jobs)  # the order of the list is not the order of the ids
+    return jobs
+
+
+def durations(seed):
+    """Durations unlike the estimates (shorter, longer, equal) and a few failures, fixed per job."""
+    def duration_of(job, qpus):
+        draw = random.Random(seed * 100_003 + job.job_id)
+        if draw.random() < 0.05:
+            raise JobFailed("broken")
+        return draw.choice([job.estimate_ps, job.estimate_ps, draw.randint(0, 150), job.estimate_ps * 2])
+    return duration_of
+
+
+def as_rows(records):
+    return [(r.job.job_id, r.status, r.qpus, r.start_ps, r.end_ps, r.reason) for r in records]
+
+
+@pytest.mark.parametrize("policy", sorted(POLICIES))
+def test_indexed_queue_gives_the_schedules_of_the_walk_over_the_whole_queue(policy):
+    """60 random streams per policy: every record (status, QPUs, start, end, reason) equal."""
+    rng = random.Random(2026_12_06)
+    backfilled = 0
+    for case in range(60):
+        centre = random_centre(rng)
+        jobs = random_stream(rng, centre)
+        new = as_rows(simulate_queue(jobs, policy, centre, durations(case)))
+        assert new == as_rows(reference_queue(jobs, policy, centre, durations(case))), (policy, case, centre)
+        order = {job.job_id: job for job in jobs}
+        backfilled += sum(1 for a, b in zip(new, new[1:]) if a[3] is not None and b[3] is not None and a[3] > b[3]
+                          and order[a[0]].submit_ps <= order[b[0]].submit_ps)
+    if policy == "backfill":
+        assert backfilled > 50  # the streams do make jobs start out of arrival order
+
+
+def test_a_backfilling_pick_looks_at_few_jobs_of_a_deep_backlog(monkeypatch):
+    """A backlog of 1500 jobs (one a microsecond), a whole-centre job of 10 ps behind every three of one QPU and
+    1 ms: the free QPUs are reserved for the head and the small jobs end after its shadow time, so none
+    backfills, yet the walk behind the head looked at each waiting job at each event (O(queue) a pick). Now a
+    pick looks only at the jobs its limits admit: counted through ``BackfillLimits.admits``, against the jobs the
+    reference walk passes."""
+    looked, walked = [], []
+    original = cloud_waiting.BackfillLimits.admits
+    monkeypatch.setattr(cloud_waiting.BackfillLimits, "admits",
+                        lambda self, size, estimate: looked.append(1) or original(self, size, estimate))
+    centre = Centre.from_edges(4, [(0, 1), (1, 2), (2, 3)], data_qubits=2)
+    jobs = [QueuedJob(i, f"j{i}", 8 if i % 4 == 1 else 2, submit_ps=i * 10**6,
+                      estimate_ps=10 if i % 4 == 1 else 10**9 + i) for i in range(1500)]
+    records = simulate_queue(jobs, "backfill", centre, lambda job, qpus: job.estimate_ps)
+    reference = reference_queue(jobs, "backfill", centre, lambda job, qpus: job.estimate_ps, walked=walked)
+    assert as_rows(records) == as_rows(reference)
+    assert sum(walked) > 100 * len(jobs) and len(looked) < 5 * len(jobs), (sum(walked), len(looked))
+
+
+def test_first_at_most_finds_what_a_scan_finds():
+    rng = random.Random(3)
+    for num in (1, 2, 7, 64, 100):
+        tree, values = FirstAtMost(num), [math.inf] * num
+        for _ in range(300):
+            position = rng.randrange(num)
+            values[position] = rng.choice([math.inf, rng.randint(0, 20)])
+            tree.set(position, values[position])
+            start, bound = rng.randrange(num + 1), rng.randint(0, 20)
+            scan = next((i for i in range(start, num) if values[i] <= bound), None)
+            assert tree.first(start, bound) == scan
+
+
+def test_waiting_jobs_iterate_in_the_policy_s_order():
+    rng = random.Random(4)
+    jobs = [QueuedJob(i, f"j{i}", rng.randint(1, 4), submit_ps=rng.randint(0, 9), estimate_ps=rng.randint(0, 9),
+                      priority=rng.randint(-1, 1)) for i in range(50)]
+    scheduler = make_scheduler("sjf", Centre.from_edges(2, [(0, 1)], data_qubits=2))
+    waiting = WaitingJobs(jobs, scheduler.order_key)
+    inside = set()
+    for job in rng.sample(jobs, 40):
+        waiting.add(job)
+        inside.add(job.job_id)
+    for job in rng.sample(jobs, 20):
+        if job.job_id in inside:
+            waiting.remove(job)
+            inside.discard(job.job_id)
+    expected = scheduler.ordered(job for job in jobs if job.job_id in inside)
+    assert list(waiting) == expected and len(waiting) == len(inside)
+    assert list(waiting.after(expected[3])) == expected[4:]
