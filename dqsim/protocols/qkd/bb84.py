@@ -21,7 +21,9 @@ Pulses are grouped in fixed chunks of :data:`CHUNK` = 2^16 pulses: pulse
 ``i`` belongs to chunk ``i // CHUNK``, and the draws of a chunk come from
 ``Stream(seed, node=node, purpose=...).generator(chunk_index)`` in a fixed
 order, always for the whole chunk. A batch covering part of a chunk
-generates that chunk and keeps its slice. So splitting the same pulses into
+generates that chunk and keeps its slice; the chunk is kept for the next
+batches (a few such chunks in all, ``_ChunkCache``), so batches far smaller
+than a chunk cost about what their pulses cost. So splitting the same pulses into
 batches of any sizes gives identical pulses, and draws whose consumption of
 random bits varies from draw to draw (Poisson) stay reproducible. The
 purposes are :data:`PURPOSE_ALICE` (Alice's node), :data:`PURPOSE_BOB` and
@@ -91,6 +93,7 @@ finite-key statistics (post-processing is asymptotic).
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -481,13 +484,55 @@ def _chunk_spans(start_pulse: int, num_pulses: int):
 def _host_uniforms(stream: Stream, start_pulse: int, num_pulses: int, num_rows: int) -> np.ndarray:
     """Uniforms in [0, 1) of pulses ``start_pulse ...``: row ``r`` is draw ``r`` of each pulse.
 
-    Each chunk draws ``num_rows × CHUNK`` uniforms in row-major order from its own generator.
+    Each chunk draws ``num_rows × CHUNK`` uniforms in row-major order from its own generator; a chunk the
+    batch uses only part of is drawn once and kept for the next batches (:data:`_PARTIAL_CHUNKS`).
     """
     out = np.empty((num_rows, num_pulses), dtype=np.float64)
     for chunk_index, first, last, offset in _chunk_spans(start_pulse, num_pulses):
-        draws = stream.generator(chunk_index).random((num_rows, CHUNK))
+        def draw(chunk_index=chunk_index):
+            return (stream.generator(chunk_index).random((num_rows, CHUNK)),)
+        (draws,) = _PARTIAL_CHUNKS.chunk(("uniforms", stream.seed, stream.node, stream.purpose, num_rows,
+                                          chunk_index), first, last, draw)
         out[:, offset:offset + last - first] = draws[:, first:last]
     return out
+
+
+class _ChunkCache:
+    """The chunks of random numbers that a batch used only part of, the latest ``size`` of them.
+
+    Batches smaller than :data:`CHUNK` (down to ``batch_pulses = 1``) would
+    otherwise draw a whole chunk each: a batch of one pulse cost as much as
+    2^16 pulses. The numbers are the same either way (a chunk's draws are a
+    function of its stream and index only), so the results do not depend on
+    the cache; a chunk a batch uses whole is drawn and not kept (batches do
+    not overlap, so no later batch needs it).
+    """
+
+    def __init__(self, size: int):
+        self.size = size
+        self._entries: OrderedDict = OrderedDict()
+
+    def chunk(self, key, first: int, last: int, draw) -> tuple:
+        """The arrays ``draw()`` returns for chunk ``key``, of which pulses ``first:last`` are wanted."""
+        if first == 0 and last == CHUNK:
+            return draw()
+        entry = self._entries.get(key)
+        if entry is None:
+            entry = draw()
+            for array in entry:
+                array.flags.writeable = False
+            self._entries[key] = entry
+            if len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+        else:
+            self._entries.move_to_end(key)
+        return entry
+
+
+#: Partly used chunks kept (:class:`_ChunkCache`): Alice's draws (0.46 MB a chunk) and Bob's and Eve's uniforms
+#: (3.7 and 2.1 MB), the latest 8 of all, so that a few links of one rank interleaving small batches each keep
+#: theirs.
+_PARTIAL_CHUNKS = _ChunkCache(8)
 
 
 def _to_host(array) -> np.ndarray:
@@ -508,16 +553,21 @@ def _alice_host(stream: Stream, source: DecoySource, start_pulse: int, num_pulse
     intensity_class = np.empty(num_pulses, dtype=np.uint8)
     photons = np.empty(num_pulses, dtype=np.int32)
     for chunk_index, first, last, offset in _chunk_spans(start_pulse, num_pulses):
-        gen = stream.generator(chunk_index)
-        # Fixed order for the whole chunk: class, basis, bit, photon number.
-        u_class = gen.random(CHUNK)
-        u_basis = gen.random(CHUNK)
-        chunk_bit = gen.integers(0, 2, CHUNK, dtype=np.uint8)
-        chunk_class = np.minimum(np.searchsorted(cumulative, u_class, side="right"), last_class)
-        chunk_photons = gen.poisson(intensities[chunk_class])
+        def draw(chunk_index=chunk_index):
+            gen = stream.generator(chunk_index)
+            # Fixed order for the whole chunk: class, basis, bit, photon number.
+            u_class = gen.random(CHUNK)
+            u_basis = gen.random(CHUNK)
+            chunk_bit = gen.integers(0, 2, CHUNK, dtype=np.uint8)
+            chunk_class = np.minimum(np.searchsorted(cumulative, u_class, side="right"), last_class)
+            return (chunk_class.astype(np.uint8), (u_basis >= source.z_basis_probability).view(np.uint8),
+                    chunk_bit, gen.poisson(intensities[chunk_class]).astype(np.int32))
+
+        chunk_class, chunk_basis, chunk_bit, chunk_photons = _PARTIAL_CHUNKS.chunk(
+            ("alice", stream.seed, stream.node, stream.purpose, source, chunk_index), first, last, draw)
         span = slice(offset, offset + last - first)
         intensity_class[span] = chunk_class[first:last]
-        basis[span] = u_basis[first:last] >= source.z_basis_probability
+        basis[span] = chunk_basis[first:last]
         bit[span] = chunk_bit[first:last]
         photons[span] = chunk_photons[first:last]
     return basis, bit, intensity_class, photons
