@@ -45,19 +45,20 @@ def test_estimate_matches_the_reports_and_key_bits_a_small_run_holds(monkeypatch
     job = apply_overrides(load_job(JOB), SMALL + CASCADE)
     reports: list[tuple[int, int]] = []
     keys: list[int] = []
-    real_counts, real_postprocess = nodes.detection_counts, nodes.postprocess_block
+    real_postprocess = nodes.postprocess_block
 
-    def measured(batch, num_classes, backend=None):
-        reports.append((sum(a.nbytes for a in _per_click_arrays(batch)),
-                        len(pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL))))
-        return real_counts(batch, num_classes, backend)
+    real_unpacked = detections.PackedDetectionBatch.unpacked
+
+    def measured(report):  # Alice unpacks each report she takes; in flight and in a checkpoint it is packed
+        reports.append((report.nbytes, len(pickle.dumps(report, protocol=pickle.HIGHEST_PROTOCOL))))
+        return real_unpacked(report)
 
     def keyed(counts, source, alice_key, bob_key, **kwargs):
         keys.append(2 * ((alice_key.size + 7) // 8))  # what nodes.KEY_BYTES_PER_KEY_BIT counts
         assert alice_key.size == bob_key.size
         return real_postprocess(counts, source, alice_key, bob_key, **kwargs)
 
-    monkeypatch.setattr(nodes, "detection_counts", measured)
+    monkeypatch.setattr(detections.PackedDetectionBatch, "unpacked", measured)
     monkeypatch.setattr(nodes, "postprocess_block", keyed)
     qkd_scenario.run_job(job, comm=comm_mod.SingleComm(), backend=backend_mod.select("numpy"))
     ((link, distance, rate, held, report_bytes, key_bytes),) = check.pending_report_bytes(job)
@@ -79,7 +80,8 @@ def test_check_warns_when_the_block_reports_pass_a_share_of_memory(monkeypatch):
     big = ["qkd.link.distance_km=0.0", "qkd.pulses=1000000000", "qkd.block_pulses=1000000000"]
     job = apply_overrides(load_job(JOB), big + CASCADE)
     ((_link, _d, rate, held, reports, key),) = check.pending_report_bytes(job)
-    assert held == 2 and np.isclose(reports, 2 * 1e6 * rate * 12)  # an int32 index, five uint8 fields, three bools
+    # packed in flight: a uint32 index, seven one-bit fields and the class in two bits (12 bytes until 2026-12-06)
+    assert held == 2 and np.isclose(reports, 2 * 1e6 * rate * (4 + 9 / 8))
     share = detections.key_bits_per_detection(detections.DecoySource(intensities=(0.5, 0.1, 0.0),
                                                                      probabilities=(0.8, 0.1, 0.1)),
                                               channel=qkd_scenario.link_physics(job, 0, 0, 1, 0.0).channel,

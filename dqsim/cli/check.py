@@ -35,8 +35,8 @@ from dqsim.errors import DqsimError, count_of
 from dqsim.network import topology
 from dqsim.protocols.qkd import nodes
 from dqsim.protocols.qkd.detections import (
-    BYTES_PER_DETECTION,
     key_bits_per_detection,
+    packed_bytes_per_detection,
     registered_clicks_per_pulse,
 )
 from dqsim.scenarios import cloud, dqc, qkd
@@ -191,7 +191,8 @@ def pending_report_bytes(job) -> list[tuple[int, float, float, int, float, float
     each ``batch_pulses`` times the registered clicks per pulse
     (:func:`~dqsim.protocols.qkd.detections.registered_clicks_per_pulse`, from the link's transmittance, detector
     efficiency, dark and noise counts, dead time) times
-    :data:`~dqsim.protocols.qkd.detections.BYTES_PER_DETECTION` bytes; and, with Cascade, the block's key bits,
+    :func:`~dqsim.protocols.qkd.detections.packed_bytes_per_detection` bytes (the packed report in flight; 12, the
+    unpacked :data:`~dqsim.protocols.qkd.detections.BYTES_PER_DETECTION`, until 2026-12-06); and, with Cascade, the block's key bits,
     Alice's and Bob's, packed: ``block_pulses`` times that rate times the key bits per detection
     (:func:`~dqsim.protocols.qkd.detections.key_bits_per_detection`) times
     :data:`~dqsim.protocols.qkd.nodes.KEY_BYTES_PER_KEY_BIT`. (Until 2026-12-06 she held all of the block's reports,
@@ -211,7 +212,8 @@ def pending_report_bytes(job) -> list[tuple[int, float, float, int, float, float
             rate = registered_clicks_per_pulse(plan.source, channel=phys.channel, detector=phys.detector,
                                                eve=phys.eve, noise_probability=phys.noise_probability)
             held = nodes.max_reports_held(2 * phys.delay_ps, batch_ps, -(-block // q.batch_pulses))
-            reports = held * min(q.batch_pulses, block) * rate * BYTES_PER_DETECTION
+            reports = held * min(q.batch_pulses, block) * rate * packed_bytes_per_detection(
+                plan.source.num_classes, min(q.batch_pulses, block))
             key = 0.0
             if q.error_correction == "cascade":
                 share = key_bits_per_detection(plan.source, channel=phys.channel, detector=phys.detector,
@@ -233,7 +235,8 @@ def _pending_report_lines(job) -> list[str]:
     for i, d, rate, held, reports, key in rows:
         line = (f"key block of link {i} ({d:g} km): Bob's detection reports folded as they come, up to {held} held "
                 f"(a round trip's), {_mib(reports)} ({rate:.3g} detections per pulse x {min(q.batch_pulses, block):,} "
-                f"pulses x {held} x {BYTES_PER_DETECTION} bytes)")
+                f"pulses x {held} x {reports / max(held * min(q.batch_pulses, block) * rate, 1e-300):.4g} "
+                f"bytes, packed)")
         if q.error_correction == "cascade":
             line += (f", and the block's key bits for Cascade, packed, {_mib(key)} "
                      f"({key / max(block * rate, 1e-300):.3g} bytes per detection x {block:,} pulses)")

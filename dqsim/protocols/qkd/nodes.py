@@ -58,7 +58,7 @@ from dqsim.protocols.qkd.bb84 import (
     alice_batch,
     bob_detect,
 )
-from dqsim.protocols.qkd.detections import DetectionBatch, detect_batch, detection_counts
+from dqsim.protocols.qkd.detections import DetectionBatch, PackedDetectionBatch, detect_batch, detection_counts
 from dqsim.protocols.qkd.postprocess import (
     BlockCounts,
     block_counts,
@@ -69,7 +69,7 @@ from dqsim.protocols.qkd.postprocess import (
 from dqsim.errors import DqsimError
 from dqsim.network.network import PROTOCOL_CLOCK_LIMIT_PS
 from dqsim.protocols.qkd.finite_key import EntangledFiniteKeyResult
-from dqsim.protocols.qkd.packed_bits import PackedBits
+from dqsim.protocols.qkd.packed_bits import PackedBits, PackedFields
 from dqsim.rng import Stream
 from dqsim.units import PS_PER_S
 
@@ -304,7 +304,7 @@ class Bb84Alice(_AliceSide):
         self.tally = LinkTally()
         self.phase = "emit"
         self.batch = 0                 # next batch to emit
-        self.pending: dict = {}        # batch index -> (host arrays sent, device batch or None), until its report
+        self.pending: dict = {}        # batch index -> (her packed pulses or None, None), until its report
         self.counts = None             # BlockCounts of the current block
         self.times: dict = {}          # block start, pulses done, sifted, estimated (ps)
         self.result = None             # the current block's key estimate
@@ -340,10 +340,11 @@ class Bb84Alice(_AliceSide):
                     self._fold_report(backend, msg.payload, batches)
                 if q.sampling == "detections":  # Bob draws the recorded pulses (detections.py)
                     host = batch = None
-                else:
+                else:  # her pulses travel packed, and she keeps that message till Bob's report (pulses_in_flight)
                     batch = alice_batch(backend.xp, source, self.plan.seed, start, size, node=phys.alice)
-                    host = {name: backend.to_host(getattr(batch, name))
-                            for name in ("basis", "bit", "intensity_class", "photons")}
+                    host = pulses_in_flight({name: backend.to_host(getattr(batch, name))
+                                             for name in ("basis", "bit", "intensity_class", "photons")})
+                    batch = None
                 ctx.send(phys.bob, link_tag + ("pulses",), (self.batch, start, size, host))
                 self.pending[self.batch] = (host, batch)
                 self.batch += 1
@@ -401,6 +402,10 @@ class Bb84Alice(_AliceSide):
         q, source = self.plan, self.plan.source
         j, bob_arrays = payload
         host, alice = self.pending.pop(j)
+        if isinstance(bob_arrays, (PackedDetectionBatch, PackedFields)):  # a dict or DetectionBatch before 2026-12-06
+            bob_arrays = bob_arrays.unpacked()
+        if isinstance(host, PackedFields):
+            host = host.unpacked()
         if isinstance(bob_arrays, DetectionBatch):
             self.counts = self.counts + detection_counts(bob_arrays, source.num_classes)
             d = bob_arrays
@@ -417,6 +422,22 @@ class Bb84Alice(_AliceSide):
         if q.error_correction == "cascade":
             for keep, bits in zip(self.keys, _key_bits(q.security == "finite_key", *fields)):
                 keep.append(bits)
+
+
+def pulses_in_flight(alice_arrays: dict) -> PackedFields:
+    """Alice's pulses of a batch as her message to Bob holds them (``sampling = "pulses"``), and as she keeps
+    them until his report: basis, bit, class and photon number in bit planes (about a byte a pulse for three
+    classes and weak pulses, against 7 as arrays until 2026-12-06); :meth:`PackedFields.unpacked` gives them
+    back exactly."""
+    return PackedFields(alice_arrays)
+
+
+def detections_in_flight(bob_arrays: dict) -> PackedFields:
+    """Bob's report of a batch as it travels (``sampling = "pulses"``): the pulses he detected (their indices in
+    the narrowest unsigned type) and their basis, bit, double click and Eve's knowledge, a bit each (5 bytes a
+    pulse as arrays until 2026-12-06). Unpacked, the other pulses read 0: Alice's counts and key bits take
+    only detected pulses (:func:`~dqsim.protocols.qkd.postprocess.sift`), so they are the same."""
+    return PackedFields(bob_arrays, where=bob_arrays["detected"])
 
 
 #: Bytes Alice holds per key bit of a key block until its end (``error_correction = "cascade"``): her bit and
@@ -615,17 +636,19 @@ class Bb84Bob(_BobSide):
                 noise_probability=phys.noise_probability,
                 z_basis_probability=self.plan.source.z_basis_probability, receiver_state=self.receiver,
                 node=phys.bob, backend=backend)
-            ctx.send(phys.alice, ("qkd", phys.link_index, "report"), (j, report))
+            ctx.send(phys.alice, ("qkd", phys.link_index, "report"), (j, report.packed()))
             return
+        if isinstance(arrays, PackedFields):  # a dict of per-pulse arrays in a checkpoint before 2026-12-06
+            arrays = arrays.unpacked()
         alice = _alice_from_host(backend.xp, start, arrays)
         bob, self.receiver = bob_detect(
             backend.xp, alice, transmittance=phys.channel, detector=phys.detector, eve=phys.eve,
             seed=self.plan.seed, noise_probability=phys.noise_probability,
             z_basis_probability=self.plan.source.z_basis_probability, receiver_state=self.receiver,
             node=phys.bob)
-        ctx.send(phys.alice, ("qkd", phys.link_index, "report"), (j, {
+        ctx.send(phys.alice, ("qkd", phys.link_index, "report"), (j, detections_in_flight({
             name: backend.to_host(getattr(bob, name))
-            for name in ("detected", "basis", "bit", "double_click", "eve_knows")}))
+            for name in ("detected", "basis", "bit", "double_click", "eve_knows")})))
 
 
 # ------------------------------------------------------- entanglement-based processes
