@@ -41,13 +41,14 @@ def _in_flight(path):
 
 def test_reports_in_flight_take_the_packed_bytes_per_click(tmp_path):
     """Checkpoints inside the blocks hold Bob's reports packed, at most :func:`packed_bytes_per_detection` bytes
-    a click plus a byte per bit plane (before: :class:`DetectionBatch`, 12 bytes a click)."""
+    a click plus a byte per bit plane (before: :class:`DetectionBatch`, 12 bytes a click), and one of them resumes
+    to the run's tables."""
     ck = tmp_path / "ck"
     run = main(["run", JOB, "-o", str(tmp_path / "run.h5"), *SMALL, *EVERY, "--set", f'checkpoint.directory="{ck}"'])
     assert run == 0
     bound = detections.packed_bytes_per_detection(3, 50_000)
     assert bound == 3.125  # a uint16 index, 9 bits of fields
-    seen = 0
+    seen, with_reports = 0, []
     for path in checkpoints(ck):
         for tag, payload in _in_flight(path)[1]:
             if tag != "report":
@@ -58,7 +59,11 @@ def test_reports_in_flight_take_the_packed_bytes_per_click(tmp_path):
             assert report.nbytes <= bound * report.num_detected + 9
             assert len(pickle.dumps(report, protocol=pickle.HIGHEST_PROTOCOL)) < 4 * report.num_detected + 2048
             seen += 1
+            with_reports.append(path)
     assert seen >= 3
+    resumed = tmp_path / "resumed.h5"  # from a checkpoint holding packed reports
+    assert main(["resume", str(with_reports[len(with_reports) // 2]), "-o", str(resumed), "--quiet"]) == 0
+    same_tables(open_run(tmp_path / "run.h5"), open_run(resumed), TABLES)
 
 
 def _old_messages(patch):

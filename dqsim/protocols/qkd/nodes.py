@@ -704,8 +704,6 @@ class EntangledAlice(_AliceSide):
     def run(self, ctx):
         backend, q, phys = ctx.backend, self.plan, self.phys
         src = q.entangled_source
-        t_a, t_b = phys.arm_transmittances
-        make = entangled.bbm92_batch if q.protocol == "bbm92" else entangled.e91_batch
         link_tag = ("qkd", phys.link_index)
         batches = list(self.plan.batches())
         if "start" not in self.times:
@@ -715,17 +713,10 @@ class EntangledAlice(_AliceSide):
             if self.phase == "emit":
                 _block, start, size = batches[self.batch]
                 yield ctx.wait(int(round(size * PS_PER_S / src.pair_rate_hz)))
-                batch = make(backend.xp, src, transmittance_alice=t_a, transmittance_bob=t_b,
-                             efficiency=phys.detector.efficiency,
-                             dark_count_probability=phys.dark_count_probabilities(),
-                             seed=self.plan.seed, start_pair=start, num_pairs=size, node=phys.alice,
-                             misalignment=phys.detector.misalignment,
-                             dead_time_pulses=phys.detector.dead_time_pulses,
-                             afterpulse_probability=phys.detector.afterpulse_probability,
-                             receiver_states=self.receivers, eve=phys.eve)
+                batch = entangled_batch(backend.xp, q, phys, start, size, self.receivers)
                 self.receivers = (batch.alice_receiver, batch.bob_receiver)
-                ctx.send(phys.bob, link_tag + ("photons",), (self.batch, backend.to_host(batch.bob_detected),
-                                                              backend.to_host(batch.bob_setting)))
+                ctx.send(phys.bob, link_tag + ("photons",), (self.batch, PackedFields({
+                    "detected": backend.to_host(batch.bob_detected), "setting": backend.to_host(batch.bob_setting)})))
                 stats = entangled.sifted_statistics(batch)
                 self.counts = stats if self.counts is None else self.counts + stats
                 if q.error_correction == "cascade":
@@ -780,6 +771,39 @@ class EntangledAlice(_AliceSide):
                 self.phase = "emit" if self.batch < len(batches) else "done"
         self.tally.chsh_counts = self.chsh
         self.tally.done_ps = ctx.now_ps
+
+
+def entangled_batch(xp, q: QkdPlan, phys: LinkPhysics, start: int, size: int, receivers=None):
+    """The BBM92/E91 batch of pairs ``start ... start + size - 1`` of a link (what :class:`EntangledAlice` draws);
+    ``receivers``: Alice's and Bob's receiver states after the previous batch (``None``: fresh)."""
+    make = entangled.bbm92_batch if q.protocol == "bbm92" else entangled.e91_batch
+    t_a, t_b = phys.arm_transmittances
+    return make(xp, q.entangled_source, transmittance_alice=t_a, transmittance_bob=t_b,
+                efficiency=phys.detector.efficiency, dark_count_probability=phys.dark_count_probabilities(),
+                seed=q.seed, start_pair=start, num_pairs=size, node=phys.alice,
+                misalignment=phys.detector.misalignment, dead_time_pulses=phys.detector.dead_time_pulses,
+                afterpulse_probability=phys.detector.afterpulse_probability, receiver_states=receivers, eve=phys.eve)
+
+
+def entangled_key_bits_per_pair(q: QkdPlan, phys: LinkPhysics, num_pairs: int = 1 << 16) -> float:
+    """Key bits per pair slot that a BBM92/E91 block keeps for Cascade, from the link's first ``num_pairs`` pairs
+    (drawn as the run draws them: a pilot sample, its relative error about ``1/sqrt(bits)``)."""
+    batch = entangled_batch(np, q, phys, 0, num_pairs)
+    pair = entangled_block.key_pair_of_block(q.protocol, q.security == "finite_key")
+    return int(entangled.sifted_key_bits(batch, key_pair=pair)[0].shape[0]) / num_pairs
+
+
+def pulses_in_flight_bytes(source, num_pulses: int) -> float:
+    """Bytes of :func:`pulses_in_flight` for ``num_pulses`` pulses of ``source``, about: a bit for the basis and
+    the bit, the bits of the largest class and those of the largest photon number expected among the pulses
+    (the least ``n`` that fewer than one pulse passes at the strongest intensity, Poisson)."""
+    mu, n, term, tail = max(source.intensities), 0, math.exp(-max(source.intensities)), 1.0
+    tail -= term
+    while num_pulses * tail >= 1.0 and n < 1000:
+        n += 1
+        term *= mu / n
+        tail -= term
+    return num_pulses * (2 + (source.num_classes - 1).bit_length() + n.bit_length()) / 8
 
 
 class EntangledBob(_BobSide):
