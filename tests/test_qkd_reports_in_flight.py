@@ -39,29 +39,37 @@ def _in_flight(path):
                                             ("report", "pulses")]
 
 
-def test_reports_in_flight_take_the_packed_bytes_per_click(tmp_path):
-    """Checkpoints inside the blocks hold Bob's reports packed, at most :func:`packed_bytes_per_detection` bytes
-    a click plus a byte per bit plane (before: :class:`DetectionBatch`, 12 bytes a click), and one of them resumes
-    to the run's tables."""
+@pytest.mark.parametrize("sampling", ["detections", "pulses"])
+def test_messages_in_flight_take_the_packed_bytes(tmp_path, sampling):
+    """Checkpoints inside the block hold Bob's reports packed, at most :func:`packed_bytes_per_detection` bytes a
+    click plus a byte per bit plane (before: :class:`DetectionBatch`, 12 bytes a click); pulse by pulse, Alice's
+    pulses at most a byte a pulse (before 7) and Bob's report the detected pulses' indices and five bits each
+    (before 5 bytes a pulse); and a checkpoint holding them resumes to the run's tables."""
     ck = tmp_path / "ck"
-    run = main(["run", JOB, "-o", str(tmp_path / "run.h5"), *SMALL, *EVERY, "--set", f'checkpoint.directory="{ck}"'])
-    assert run == 0
+    assert main(["run", JOB, "-o", str(tmp_path / "run.h5"), *SMALL, *EVERY, "--set", f'checkpoint.directory="{ck}"',
+                 "--set", f'qkd.sampling="{sampling}"']) == 0
     bound = detections.packed_bytes_per_detection(3, 50_000)
     assert bound == 3.125  # a uint16 index, 9 bits of fields
-    seen, with_reports = 0, []
+    with_reports = []
     for path in checkpoints(ck):
         for tag, payload in _in_flight(path)[1]:
-            if tag != "report":
-                continue
-            report = payload[1]
-            assert isinstance(report, PackedDetectionBatch), type(report)
-            assert report.num_detected > 1000
-            assert report.nbytes <= bound * report.num_detected + 9
-            assert len(pickle.dumps(report, protocol=pickle.HIGHEST_PROTOCOL)) < 4 * report.num_detected + 2048
-            seen += 1
-            with_reports.append(path)
-    assert seen >= 3
-    resumed = tmp_path / "resumed.h5"  # from a checkpoint holding packed reports
+            if tag == "pulses" and sampling == "pulses":  # Alice's pulses to Bob
+                assert isinstance(payload[3], PackedFields) and payload[3].size == 50_000
+                assert payload[3].nbytes <= 50_000 + 8
+            elif tag == "report" and sampling == "pulses":
+                report = payload[1]
+                assert isinstance(report, PackedFields) and report.size == 50_000 and report.num_kept > 100
+                assert report.nbytes <= report.num_kept * (2 + 5 / 8) + 5
+                with_reports.append(path)
+            elif tag == "report":
+                report = payload[1]
+                assert isinstance(report, PackedDetectionBatch), type(report)
+                assert report.num_detected > 1000
+                assert report.nbytes <= bound * report.num_detected + 9
+                assert len(pickle.dumps(report, protocol=pickle.HIGHEST_PROTOCOL)) < 4 * report.num_detected + 2048
+                with_reports.append(path)
+    assert len(with_reports) >= 3
+    resumed = tmp_path / "resumed.h5"  # from a checkpoint holding packed messages
     assert main(["resume", str(with_reports[len(with_reports) // 2]), "-o", str(resumed), "--quiet"]) == 0
     same_tables(open_run(tmp_path / "run.h5"), open_run(resumed), TABLES)
 
