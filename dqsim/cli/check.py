@@ -283,11 +283,12 @@ def _pending_message_lines(job) -> list[str]:
     for i, d, held, messages, key in pending_message_bytes(job):
         what = ("Alice's pulses and Bob's reports, packed, up to " f"{held} batches in flight (a round trip's)"
                 if q.protocol == "bb84_decoy" else "one batch's detections and settings in flight, packed")
+        slot = qkd.slot_word(q.protocol)
         line = (f"key block of link {i} ({d:g} km): {what}, {_mib(messages)} "
-                f"({messages / max(held * min(q.batch_pulses, block), 1):.3g} bytes per pulse x "
-                f"{min(q.batch_pulses, block):,} pulses x {held})")
+                f"({messages / max(held * min(q.batch_pulses, block), 1):.3g} bytes per {slot} x "
+                f"{min(q.batch_pulses, block):,} {slot}s x {held})")
         if q.error_correction == "cascade":
-            line += f", and the block's key bits for Cascade, packed, {_mib(key)} ({block:,} pulses)"
+            line += f", and the block's key bits for Cascade, packed, {_mib(key)} ({block:,} {slot}s)"
         lines.append(line + "; a checkpoint taken inside the block holds up to as much")
     return lines
 
