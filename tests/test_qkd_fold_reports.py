@@ -20,7 +20,7 @@ from dqsim.engine.simulator import NodeContext
 from dqsim.io import open_run
 from dqsim.network.fibre import propagation_delay_ps
 from dqsim.protocols.qkd import nodes
-from dqsim.protocols.qkd.detections import DetectionBatch
+from dqsim.protocols.qkd.detections import DetectionBatch, PackedDetectionBatch
 from dqsim.protocols.qkd.packed_bits import PackedBits
 from dqsim.units import PS_PER_S
 from mpi_helper import ROOT, run_mpi
@@ -95,12 +95,15 @@ def test_folding_as_reports_come_writes_the_tables_of_holding_them_to_the_block_
 
 def _alice_holds(path):
     """Alice's node (0) in a checkpoint: her process, and the detection reports of her mailbox and of her event
-    queue (on one rank a message in flight waits there) with the bytes of their per-click arrays."""
+    queue (on one rank a message in flight waits there) with the bytes of their per-click arrays (packed since
+    2026-12-06: ``PackedDetectionBatch.nbytes``)."""
     record = pickle.loads(open_run(path).table("engine/node000000").tobytes())
     messages = [m for box in record["mailbox"].values() for m in box]
     messages += [entry[4] for entry in record["queue"] if entry[3] == "deliver"]
-    reports = [m.payload[1] for m in messages if m.tag[2:] == ("report",) and isinstance(m.payload[1], DetectionBatch)]
-    report_bytes = sum(a.nbytes for r in reports for a in vars(r).values() if isinstance(a, np.ndarray))
+    reports = [m.payload[1] for m in messages if m.tag[2:] == ("report",)
+               and isinstance(m.payload[1], (DetectionBatch, PackedDetectionBatch))]
+    report_bytes = sum(r.nbytes if isinstance(r, PackedDetectionBatch) else
+                       sum(a.nbytes for a in vars(r).values() if isinstance(a, np.ndarray)) for r in reports)
     return record["processes"][0].process, reports, report_bytes, len(open_run(path).table("engine/node000000"))
 
 

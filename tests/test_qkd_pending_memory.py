@@ -45,19 +45,20 @@ def test_estimate_matches_the_reports_and_key_bits_a_small_run_holds(monkeypatch
     job = apply_overrides(load_job(JOB), SMALL + CASCADE)
     reports: list[tuple[int, int]] = []
     keys: list[int] = []
-    real_counts, real_postprocess = nodes.detection_counts, nodes.postprocess_block
+    real_postprocess = nodes.postprocess_block
 
-    def measured(batch, num_classes, backend=None):
-        reports.append((sum(a.nbytes for a in _per_click_arrays(batch)),
-                        len(pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL))))
-        return real_counts(batch, num_classes, backend)
+    real_unpacked = detections.PackedDetectionBatch.unpacked
+
+    def measured(report):  # Alice unpacks each report she takes; in flight and in a checkpoint it is packed
+        reports.append((report.nbytes, len(pickle.dumps(report, protocol=pickle.HIGHEST_PROTOCOL))))
+        return real_unpacked(report)
 
     def keyed(counts, source, alice_key, bob_key, **kwargs):
         keys.append(2 * ((alice_key.size + 7) // 8))  # what nodes.KEY_BYTES_PER_KEY_BIT counts
         assert alice_key.size == bob_key.size
         return real_postprocess(counts, source, alice_key, bob_key, **kwargs)
 
-    monkeypatch.setattr(nodes, "detection_counts", measured)
+    monkeypatch.setattr(detections.PackedDetectionBatch, "unpacked", measured)
     monkeypatch.setattr(nodes, "postprocess_block", keyed)
     qkd_scenario.run_job(job, comm=comm_mod.SingleComm(), backend=backend_mod.select("numpy"))
     ((link, distance, rate, held, report_bytes, key_bytes),) = check.pending_report_bytes(job)
@@ -79,7 +80,8 @@ def test_check_warns_when_the_block_reports_pass_a_share_of_memory(monkeypatch):
     big = ["qkd.link.distance_km=0.0", "qkd.pulses=1000000000", "qkd.block_pulses=1000000000"]
     job = apply_overrides(load_job(JOB), big + CASCADE)
     ((_link, _d, rate, held, reports, key),) = check.pending_report_bytes(job)
-    assert held == 2 and np.isclose(reports, 2 * 1e6 * rate * 12)  # an int32 index, five uint8 fields, three bools
+    # packed in flight: a uint32 index, seven one-bit fields and the class in two bits (12 bytes until 2026-12-06)
+    assert held == 2 and np.isclose(reports, 2 * 1e6 * rate * (4 + 9 / 8))
     share = detections.key_bits_per_detection(detections.DecoySource(intensities=(0.5, 0.1, 0.0),
                                                                      probabilities=(0.8, 0.1, 0.1)),
                                               channel=qkd_scenario.link_physics(job, 0, 0, 1, 0.0).channel,
@@ -94,3 +96,46 @@ def test_check_warns_when_the_block_reports_pass_a_share_of_memory(monkeypatch):
     # without Cascade a block keeps no key bit: only the reports in flight
     ((_link, _d, _rate, _held, _reports, no_key),) = check.pending_report_bytes(apply_overrides(load_job(JOB), big))
     assert no_key == 0.0
+
+
+def test_check_gives_the_pending_memory_of_pulse_sampling_and_entangled_runs(monkeypatch):
+    """Since 2026-12-06 ``dqsim check`` gives the line for BB84 sampled pulse by pulse and for BBM92/E91 too;
+    against a small run each (Cascade): the packed messages in flight per batch and the block's packed key bits,
+    within 20 %."""
+    sent: list[int] = []
+    keys: list[int] = []
+
+    class Measured(nodes.PackedFields):
+        def __init__(self, arrays, *, where=None):
+            super().__init__(arrays, where=where)
+            sent.append(self.nbytes)
+
+    def key_of(real):
+        def keyed(*args, **kwargs):
+            alice_key = args[1] if real is nodes.entangled_block.entangled_postprocess_block else args[2]
+            keys.append(2 * ((alice_key.size + 7) // 8))
+            return real(*args, **kwargs)
+        return keyed
+
+    monkeypatch.setattr(nodes, "PackedFields", Measured)
+    monkeypatch.setattr(nodes, "postprocess_block", key_of(nodes.postprocess_block))
+    monkeypatch.setattr(nodes.entangled_block, "entangled_postprocess_block",
+                        key_of(nodes.entangled_block.entangled_postprocess_block))
+    cases = [("bb84_decoy_50km.toml", SMALL[:1] + ["qkd.pulses=400000", "qkd.batch_pulses=100000",
+                                                    "qkd.block_pulses=400000", 'qkd.sampling="pulses"']),
+             ("bbm92_20km.toml", ["qkd.pulses=400000", "qkd.batch_pulses=100000", "qkd.block_pulses=400000"]),
+             ("e91_chsh.toml", ["qkd.pulses=400000", "qkd.batch_pulses=100000", "qkd.block_pulses=400000"])]
+    for name, extra in cases:
+        sent.clear()
+        keys.clear()
+        job = apply_overrides(load_job(ROOT / "jobs" / name), extra + CASCADE)
+        qkd_scenario.run_job(job, comm=comm_mod.SingleComm(), backend=backend_mod.select("numpy"))
+        ((link, _d, held, messages, key),) = check.pending_message_bytes(job)
+        per_batch = sent if name.startswith("e91") or name.startswith("bbm92") else \
+            [a + b for a, b in zip(sent[0::2], sent[1::2])]  # BB84: Alice's pulses, then Bob's report
+        assert link == 0 and len(per_batch) == 4 and len(keys) == 1, (name, sent, keys)
+        for measured in per_batch:
+            assert abs(measured / (messages / held) - 1.0) < 0.2, (name, measured, messages / held)
+        assert abs(keys[0] / key - 1.0) < 0.2, (name, keys[0], key)
+        lines = check.check_job(str(ROOT / "jobs" / name), extra + CASCADE, 1)
+        assert any(line.startswith("# key block of link 0") and "packed" in line for line in lines), lines

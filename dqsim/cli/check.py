@@ -34,9 +34,10 @@ from dqsim.engine import checkpoint
 from dqsim.errors import DqsimError, count_of
 from dqsim.network import topology
 from dqsim.protocols.qkd import nodes
+from dqsim.protocols.qkd.packed_bits import index_dtype
 from dqsim.protocols.qkd.detections import (
-    BYTES_PER_DETECTION,
     key_bits_per_detection,
+    packed_bytes_per_detection,
     registered_clicks_per_pulse,
 )
 from dqsim.scenarios import cloud, dqc, qkd
@@ -191,7 +192,8 @@ def pending_report_bytes(job) -> list[tuple[int, float, float, int, float, float
     each ``batch_pulses`` times the registered clicks per pulse
     (:func:`~dqsim.protocols.qkd.detections.registered_clicks_per_pulse`, from the link's transmittance, detector
     efficiency, dark and noise counts, dead time) times
-    :data:`~dqsim.protocols.qkd.detections.BYTES_PER_DETECTION` bytes; and, with Cascade, the block's key bits,
+    :func:`~dqsim.protocols.qkd.detections.packed_bytes_per_detection` bytes (the packed report in flight; 12, the
+    unpacked :data:`~dqsim.protocols.qkd.detections.BYTES_PER_DETECTION`, until 2026-12-06); and, with Cascade, the block's key bits,
     Alice's and Bob's, packed: ``block_pulses`` times that rate times the key bits per detection
     (:func:`~dqsim.protocols.qkd.detections.key_bits_per_detection`) times
     :data:`~dqsim.protocols.qkd.nodes.KEY_BYTES_PER_KEY_BIT`. (Until 2026-12-06 she held all of the block's reports,
@@ -211,7 +213,8 @@ def pending_report_bytes(job) -> list[tuple[int, float, float, int, float, float
             rate = registered_clicks_per_pulse(plan.source, channel=phys.channel, detector=phys.detector,
                                                eve=phys.eve, noise_probability=phys.noise_probability)
             held = nodes.max_reports_held(2 * phys.delay_ps, batch_ps, -(-block // q.batch_pulses))
-            reports = held * min(q.batch_pulses, block) * rate * BYTES_PER_DETECTION
+            reports = held * min(q.batch_pulses, block) * rate * packed_bytes_per_detection(
+                plan.source.num_classes, min(q.batch_pulses, block))
             key = 0.0
             if q.error_correction == "cascade":
                 share = key_bits_per_detection(plan.source, channel=phys.channel, detector=phys.detector,
@@ -223,22 +226,91 @@ def pending_report_bytes(job) -> list[tuple[int, float, float, int, float, float
     return [worst[i] for i in sorted(worst)]
 
 
+def pending_message_bytes(job) -> list[tuple[int, float, int, float, float]]:
+    """Per link of a ``qkd`` job that BB84 samples pulse by pulse (``sampling = "pulses"``) or of BBM92/E91, what
+    one key block holds until it ends, at the link's shortest distance of a sweep: ``(link, distance_km, batches
+    in flight, their messages' bytes, key bytes)``; the model of :func:`pending_report_bytes`.
+
+    BB84 pulse by pulse: up to :func:`~dqsim.protocols.qkd.nodes.max_reports_held` batches are in flight, each
+    Alice's packed pulses (:func:`~dqsim.protocols.qkd.nodes.pulses_in_flight_bytes`, kept until Bob's report)
+    and Bob's report (the registered clicks per pulse times ``batch_pulses`` times the index bytes,
+    :func:`~dqsim.protocols.qkd.packed_bits.index_dtype`, plus five bits); with Cascade the key bits as in
+    :func:`pending_report_bytes`. BBM92/E91: Alice waits for Bob's report of a batch before the next, so one
+    batch's message is in flight (Bob's detections and settings, a bit each, two bits for E91's three settings),
+    and with Cascade ``block_pulses`` times the key bits per pair
+    (:func:`~dqsim.protocols.qkd.nodes.entangled_key_bits_per_pair`, a pilot draw of 2^16 pairs) times
+    :data:`~dqsim.protocols.qkd.nodes.KEY_BYTES_PER_KEY_BIT`. Empty for BB84 sampled at the cost of detections.
+    """
+    q = job.qkd
+    if q.protocol == "bb84_decoy" and q.sampling == "detections":
+        return []
+    plan = qkd.build_plan(job)
+    block = min(q.block_pulses, q.pulses)
+    batch = min(q.batch_pulses, block)
+    distances = job.distances_km() if q.sweep is not None else [None]
+    worst: dict[int, tuple[int, float, int, float, float]] = {}
+    for distance in distances:
+        for i, (a, b, d) in enumerate(job.network_links(distance)):
+            phys = qkd.link_physics(job, i, a, b, d)
+            key = 0.0
+            if q.protocol == "bb84_decoy":
+                rate = registered_clicks_per_pulse(plan.source, channel=phys.channel, detector=phys.detector,
+                                                   eve=phys.eve, noise_probability=phys.noise_probability)
+                batch_ps = max(1, round(q.batch_pulses * PS_PER_S / plan.source.source_rate_hz))
+                held = nodes.max_reports_held(2 * phys.delay_ps, batch_ps, -(-block // q.batch_pulses))
+                messages = held * (nodes.pulses_in_flight_bytes(plan.source, batch)
+                                   + batch * rate * (index_dtype(batch).itemsize + 5 / 8))
+                if q.error_correction == "cascade":
+                    share = key_bits_per_detection(plan.source, channel=phys.channel, detector=phys.detector,
+                                                   eve=phys.eve, noise_probability=phys.noise_probability,
+                                                   finite_key=q.security == "finite_key")
+                    key = block * rate * share * nodes.KEY_BYTES_PER_KEY_BIT
+            else:
+                held = 1
+                messages = batch * (2 if q.protocol == "bbm92" else 3) / 8
+                if q.error_correction == "cascade":
+                    key = block * nodes.entangled_key_bits_per_pair(plan, phys) * nodes.KEY_BYTES_PER_KEY_BIT
+            if i not in worst or messages + key > worst[i][3] + worst[i][4]:
+                worst[i] = (i, d, held, messages, key)
+    return [worst[i] for i in sorted(worst)]
+
+
+def _pending_message_lines(job) -> list[str]:
+    """The lines of :func:`pending_message_bytes` (its memory goes to :func:`_pending_report_lines`' warning)."""
+    q = job.qkd
+    block = min(q.block_pulses, q.pulses)
+    lines = []
+    for i, d, held, messages, key in pending_message_bytes(job):
+        what = ("Alice's pulses and Bob's reports, packed, up to " f"{held} batches in flight (a round trip's)"
+                if q.protocol == "bb84_decoy" else "one batch's detections and settings in flight, packed")
+        slot = qkd.slot_word(q.protocol)
+        line = (f"key block of link {i} ({d:g} km): {what}, {_mib(messages)} "
+                f"({messages / max(held * min(q.batch_pulses, block), 1):.3g} bytes per {slot} x "
+                f"{min(q.batch_pulses, block):,} {slot}s x {held})")
+        if q.error_correction == "cascade":
+            line += f", and the block's key bits for Cascade, packed, {_mib(key)} ({block:,} {slot}s)"
+        lines.append(line + "; a checkpoint taken inside the block holds up to as much")
+    return lines
+
+
 def _pending_report_lines(job) -> list[str]:
     """The lines of :func:`pending_report_bytes`, and one warning where they pass
     :data:`PENDING_REPORTS_WARN_SHARE` of this machine's memory."""
     rows = pending_report_bytes(job)
     q = job.qkd
     block = min(q.block_pulses, q.pulses)
-    lines = []
+    lines = _pending_message_lines(job)
     for i, d, rate, held, reports, key in rows:
         line = (f"key block of link {i} ({d:g} km): Bob's detection reports folded as they come, up to {held} held "
                 f"(a round trip's), {_mib(reports)} ({rate:.3g} detections per pulse x {min(q.batch_pulses, block):,} "
-                f"pulses x {held} x {BYTES_PER_DETECTION} bytes)")
+                f"pulses x {held} x {reports / max(held * min(q.batch_pulses, block) * rate, 1e-300):.4g} "
+                f"bytes, packed)")
         if q.error_correction == "cascade":
             line += (f", and the block's key bits for Cascade, packed, {_mib(key)} "
                      f"({key / max(block * rate, 1e-300):.3g} bytes per detection x {block:,} pulses)")
         lines.append(line + "; a checkpoint taken inside the block holds up to as much")
-    total, memory = sum(row[4] + row[5] for row in rows), machine_memory_bytes()
+    total = sum(row[4] + row[5] for row in rows) + sum(row[3] + row[4] for row in pending_message_bytes(job))
+    memory = machine_memory_bytes()
     if memory and total > PENDING_REPORTS_WARN_SHARE * memory:
         what = f"[qkd].batch_pulses (now {q.batch_pulses:,})"
         if q.error_correction == "cascade":

@@ -21,7 +21,10 @@ Pulses are grouped in fixed chunks of :data:`CHUNK` = 2^16 pulses: pulse
 ``i`` belongs to chunk ``i // CHUNK``, and the draws of a chunk come from
 ``Stream(seed, node=node, purpose=...).generator(chunk_index)`` in a fixed
 order, always for the whole chunk. A batch covering part of a chunk
-generates that chunk and keeps its slice. So splitting the same pulses into
+generates that chunk and keeps its slice; a batch smaller than a chunk
+keeps the chunk for the next batches (a few such chunks in all,
+``_ChunkCache``), so batches far smaller than a chunk cost about what their
+pulses cost. So splitting the same pulses into
 batches of any sizes gives identical pulses, and draws whose consumption of
 random bits varies from draw to draw (Poisson) stay reproducible. The
 purposes are :data:`PURPOSE_ALICE` (Alice's node), :data:`PURPOSE_BOB` and
@@ -91,6 +94,7 @@ finite-key statistics (post-processing is asymptotic).
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -478,16 +482,63 @@ def _chunk_spans(start_pulse: int, num_pulses: int):
         pos = base + last
 
 
-def _host_uniforms(stream: Stream, start_pulse: int, num_pulses: int, num_rows: int) -> np.ndarray:
+def _host_uniforms(stream: Stream, start_pulse: int, num_pulses: int, num_rows: int, *,
+                   keep: bool = False) -> np.ndarray:
     """Uniforms in [0, 1) of pulses ``start_pulse ...``: row ``r`` is draw ``r`` of each pulse.
 
-    Each chunk draws ``num_rows × CHUNK`` uniforms in row-major order from its own generator.
+    Each chunk draws ``num_rows × CHUNK`` uniforms in row-major order from its own generator; with ``keep``
+    (a batch smaller than :data:`CHUNK`) the chunks are drawn once and kept for the next batches
+    (:data:`_PARTIAL_CHUNKS`).
     """
     out = np.empty((num_rows, num_pulses), dtype=np.float64)
     for chunk_index, first, last, offset in _chunk_spans(start_pulse, num_pulses):
-        draws = stream.generator(chunk_index).random((num_rows, CHUNK))
+        def draw(chunk_index=chunk_index):
+            return (stream.generator(chunk_index).random((num_rows, CHUNK)),)
+        (draws,) = _PARTIAL_CHUNKS.chunk(("uniforms", stream.seed, stream.node, stream.purpose, num_rows,
+                                          chunk_index), keep, draw)
         out[:, offset:offset + last - first] = draws[:, first:last]
     return out
+
+
+class _ChunkCache:
+    """The chunks of random numbers that batches smaller than a chunk used, the latest ``size`` of them.
+
+    Batches smaller than :data:`CHUNK` (down to ``batch_pulses = 1``) would
+    otherwise draw a whole chunk each: a batch of one pulse cost as much as
+    2^16 pulses. The numbers are the same either way (a chunk's draws are a
+    function of its stream and index only), so the results do not depend on
+    the cache. Larger batches keep nothing: they redraw
+    at most the one chunk they share with the next batch, and the kept chunks
+    (Bob's uniforms: 3.7 MB each) would add to their peak memory.
+    """
+
+    def __init__(self, size: int):
+        self.size = size
+        self._entries: OrderedDict = OrderedDict()
+
+    def chunk(self, key, keep: bool, draw) -> tuple:
+        """The arrays ``draw()`` returns for chunk ``key``: kept for later calls where ``keep`` (a batch smaller
+        than a chunk), and then taken from there while they are among the latest ``size``."""
+        if not keep:
+            entry = self._entries.get(key)
+            return draw() if entry is None else entry
+        entry = self._entries.get(key)
+        if entry is None:
+            entry = draw()
+            for array in entry:
+                array.flags.writeable = False
+            self._entries[key] = entry
+            if len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+        else:
+            self._entries.move_to_end(key)
+        return entry
+
+
+#: Chunks kept for batches smaller than a chunk (:class:`_ChunkCache`): Alice's draws (0.46 MB a chunk) and Bob's
+#: and Eve's uniforms (3.7 and 2.1 MB), the latest 8 of all, so that a few links of one rank interleaving small
+#: batches each keep theirs.
+_PARTIAL_CHUNKS = _ChunkCache(8)
 
 
 def _to_host(array) -> np.ndarray:
@@ -499,7 +550,7 @@ def _to_host(array) -> np.ndarray:
 # --------------------------------------------------------------------------- Alice
 
 
-def _alice_host(stream: Stream, source: DecoySource, start_pulse: int, num_pulses: int):
+def _alice_host(stream: Stream, source: DecoySource, start_pulse: int, num_pulses: int, *, keep: bool = False):
     cumulative = np.cumsum(np.asarray(source.probabilities, dtype=np.float64))
     intensities = np.asarray(source.intensities, dtype=np.float64)
     last_class = source.num_classes - 1
@@ -508,16 +559,21 @@ def _alice_host(stream: Stream, source: DecoySource, start_pulse: int, num_pulse
     intensity_class = np.empty(num_pulses, dtype=np.uint8)
     photons = np.empty(num_pulses, dtype=np.int32)
     for chunk_index, first, last, offset in _chunk_spans(start_pulse, num_pulses):
-        gen = stream.generator(chunk_index)
-        # Fixed order for the whole chunk: class, basis, bit, photon number.
-        u_class = gen.random(CHUNK)
-        u_basis = gen.random(CHUNK)
-        chunk_bit = gen.integers(0, 2, CHUNK, dtype=np.uint8)
-        chunk_class = np.minimum(np.searchsorted(cumulative, u_class, side="right"), last_class)
-        chunk_photons = gen.poisson(intensities[chunk_class])
+        def draw(chunk_index=chunk_index):
+            gen = stream.generator(chunk_index)
+            # Fixed order for the whole chunk: class, basis, bit, photon number.
+            u_class = gen.random(CHUNK)
+            u_basis = gen.random(CHUNK)
+            chunk_bit = gen.integers(0, 2, CHUNK, dtype=np.uint8)
+            chunk_class = np.minimum(np.searchsorted(cumulative, u_class, side="right"), last_class)
+            return (chunk_class.astype(np.uint8), (u_basis >= source.z_basis_probability).view(np.uint8),
+                    chunk_bit, gen.poisson(intensities[chunk_class]).astype(np.int32))
+
+        chunk_class, chunk_basis, chunk_bit, chunk_photons = _PARTIAL_CHUNKS.chunk(
+            ("alice", stream.seed, stream.node, stream.purpose, source, chunk_index), keep, draw)
         span = slice(offset, offset + last - first)
         intensity_class[span] = chunk_class[first:last]
-        basis[span] = u_basis[first:last] >= source.z_basis_probability
+        basis[span] = chunk_basis[first:last]
         bit[span] = chunk_bit[first:last]
         photons[span] = chunk_photons[first:last]
     return basis, bit, intensity_class, photons
@@ -561,7 +617,8 @@ def alice_batch(xp, source: DecoySource, seed: int, start_pulse: int, num_pulses
     photons = xp.empty(num_pulses, dtype=xp.int32)
     stream = Stream(seed, node=node, purpose=PURPOSE_ALICE)
     for lo, hi in _segments(start_pulse, num_pulses):
-        h_basis, h_bit, h_class, h_photons = _alice_host(stream, source, start_pulse + lo, hi - lo)
+        h_basis, h_bit, h_class, h_photons = _alice_host(stream, source, start_pulse + lo, hi - lo,
+                                                         keep=num_pulses < CHUNK)
         basis[lo:hi] = xp.asarray(h_basis)
         bit[lo:hi] = xp.asarray(h_bit)
         intensity_class[lo:hi] = xp.asarray(h_class)
@@ -743,7 +800,7 @@ def bob_detect(
 
     for lo, hi in _segments(start_pulse, num_pulses):
         size = hi - lo
-        host_u = _host_uniforms(bob_stream, start_pulse + lo, size, NUM_BOB_DRAWS)
+        host_u = _host_uniforms(bob_stream, start_pulse + lo, size, NUM_BOB_DRAWS, keep=num_pulses < CHUNK)
         u = xp.asarray(host_u)
         n = alice.photons[lo:hi]
         a_basis = alice.basis[lo:hi]
@@ -753,7 +810,8 @@ def bob_detect(
         # The state arriving at Bob: Alice's, or Eve's resent photon.
         state_basis, state_bit, n_bob, t_bob = a_basis, a_bit, n, t_total
         if eve.is_active:
-            ue = xp.asarray(_host_uniforms(eve_stream, start_pulse + lo, size, NUM_EVE_DRAWS))
+            ue = xp.asarray(_host_uniforms(eve_stream, start_pulse + lo, size, NUM_EVE_DRAWS,
+                                           keep=num_pulses < CHUNK))
             attacked = ue[_ROW_ATTACK] < eve.fraction
         if eve.is_active and eve.attack == "intercept_resend":
             if eve.basis == "random":

@@ -101,11 +101,12 @@ from dqsim.protocols.qkd.bb84 import (
     ReceiverState,
     check_receiver,
 )
+from dqsim.protocols.qkd.packed_bits import PackedFields, index_dtype
 from dqsim.protocols.qkd.postprocess import BlockCounts
 from dqsim.rng import Stream
 
-__all__ = ["BYTES_PER_DETECTION", "PURPOSE_DETECTIONS", "DetectionBatch", "detect_batch", "detection_counts",
-           "key_bits_per_detection", "registered_clicks_per_pulse"]
+__all__ = ["BYTES_PER_DETECTION", "PURPOSE_DETECTIONS", "DetectionBatch", "PackedDetectionBatch", "detect_batch",
+           "detection_counts", "key_bits_per_detection", "packed_bytes_per_detection", "registered_clicks_per_pulse"]
 
 #: The default backend of :func:`detect_batch`: NumPy on the host.
 NUMPY = Backend("numpy", np)
@@ -187,6 +188,81 @@ class DetectionBatch:
     def num_detected(self) -> int:
         """Registered clicks in the batch."""
         return int(self.index.shape[0])
+
+
+    def packed(self) -> PackedDetectionBatch:
+        """The batch as a report in flight holds it (:class:`PackedDetectionBatch`); host arrays only."""
+        return PackedDetectionBatch(self)
+
+
+#: The per-click fields of a :class:`DetectionBatch` besides ``index``, in their order.
+PER_CLICK_FIELDS = ("intensity_class", "alice_basis", "alice_bit", "bob_basis", "bob_bit", "double_click",
+                    "eve_knows", "afterpulse")
+
+
+class PackedDetectionBatch:
+    """A :class:`DetectionBatch` as Bob's report holds it in flight (the engine's queue, a message between ranks,
+    a checkpoint): the clicks' ``index`` in the narrowest unsigned type of the batch's length
+    (:func:`~dqsim.protocols.qkd.packed_bits.index_dtype`: 2 bytes up to 2^16 pulses, else 4) and the eight
+    other per-click fields in bit planes (:class:`~dqsim.protocols.qkd.packed_bits.PackedFields`: one bit each,
+    the class in as many bits as its largest value). :meth:`unpacked` gives back the batch, every array and
+    dtype as drawn. Until 2026-12-06 a report in flight was the :class:`DetectionBatch` itself,
+    :data:`BYTES_PER_DETECTION` bytes a click; :func:`packed_bytes_per_detection` gives this one's.
+
+    Examples:
+        >>> det, _ = detect_batch(DecoySource(), channel=ChannelModel(0.5), detector=DetectorModel(),
+        ...                       seed=2, start_pulse=0, num_pulses=10_000)
+        >>> report = det.packed()
+        >>> back = report.unpacked()
+        >>> bool((back.index == det.index).all() and (back.bob_bit == det.bob_bit).all()), back.index.dtype
+        (True, dtype('int32'))
+        >>> report.nbytes <= packed_bytes_per_detection(3, 10_000) * det.num_detected + 9 < det.num_detected * 4
+        True
+    """
+
+    __slots__ = ("start_pulse", "num_pulses", "sent", "index_dtype", "index", "fields")
+
+    def __init__(self, batch: DetectionBatch):
+        self.start_pulse, self.num_pulses, self.sent = batch.start_pulse, batch.num_pulses, batch.sent
+        self.index_dtype = np.asarray(batch.index).dtype.str
+        self.index = np.asarray(batch.index).astype(index_dtype(batch.num_pulses))
+        self.fields = PackedFields({name: getattr(batch, name) for name in PER_CLICK_FIELDS})
+
+    @property
+    def num_detected(self) -> int:
+        """Registered clicks in the batch."""
+        return int(self.index.shape[0])
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the per-click data: the indices and the fields' bit planes."""
+        return int(self.index.nbytes) + self.fields.nbytes
+
+    def unpacked(self) -> DetectionBatch:
+        """The :class:`DetectionBatch` packed, its arrays of the dtypes drawn (host NumPy)."""
+        return DetectionBatch(start_pulse=self.start_pulse, num_pulses=self.num_pulses, sent=self.sent,
+                              index=self.index.astype(self.index_dtype), **self.fields.unpacked())
+
+    def __getstate__(self):
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    def __setstate__(self, state) -> None:
+        for name, value in state.items():
+            setattr(self, name, value)
+
+
+def packed_bytes_per_detection(num_classes: int, batch_pulses: int) -> float:
+    """Bytes a :class:`PackedDetectionBatch` of ``batch_pulses`` pulses holds per registered click, at most.
+
+    The index (:func:`~dqsim.protocols.qkd.packed_bits.index_dtype` of the batch's length) and one bit for
+    each of the seven flags and bits, plus the bits of the largest intensity class (``num_classes - 1``);
+    each bit plane rounds up to whole bytes (at most a byte a plane a batch, left out here).
+
+    Examples:
+        >>> packed_bytes_per_detection(3, 1_000_000), packed_bytes_per_detection(3, 65_536), BYTES_PER_DETECTION
+        (5.125, 3.125, 12)
+    """
+    return index_dtype(batch_pulses).itemsize + (7 + (num_classes - 1).bit_length()) / 8
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,7 @@ from dqsim.protocols.qkd.bb84 import (
     alice_batch,
     bob_detect,
 )
-from dqsim.protocols.qkd.detections import DetectionBatch, detect_batch, detection_counts
+from dqsim.protocols.qkd.detections import DetectionBatch, PackedDetectionBatch, detect_batch, detection_counts
 from dqsim.protocols.qkd.postprocess import (
     BlockCounts,
     block_counts,
@@ -69,7 +69,7 @@ from dqsim.protocols.qkd.postprocess import (
 from dqsim.errors import DqsimError
 from dqsim.network.network import PROTOCOL_CLOCK_LIMIT_PS
 from dqsim.protocols.qkd.finite_key import EntangledFiniteKeyResult
-from dqsim.protocols.qkd.packed_bits import PackedBits
+from dqsim.protocols.qkd.packed_bits import PackedBits, PackedFields
 from dqsim.rng import Stream
 from dqsim.units import PS_PER_S
 
@@ -296,7 +296,12 @@ class Bb84Alice(_AliceSide):
     :data:`~dqsim.protocols.qkd.detections.BYTES_PER_DETECTION`), as it did
     until 2026-12-06, when Alice read them only after the block's last batch.
     The order of the folds is the batches' order either way: the same counts
-    and keys, bit for bit.
+    and keys, bit for bit. The reports travel packed
+    (:class:`~dqsim.protocols.qkd.detections.PackedDetectionBatch`,
+    :func:`detections_in_flight`) and so do her pulses with ``sampling =
+    "pulses"`` (:func:`pulses_in_flight`, which she keeps, not the batch's
+    arrays, until the report); she unpacks each when she folds it, and takes
+    the unpacked forms of checkpoints written before 2026-12-06 as they are.
     """
 
     def __init__(self, plan: QkdPlan, phys: LinkPhysics):
@@ -304,7 +309,7 @@ class Bb84Alice(_AliceSide):
         self.tally = LinkTally()
         self.phase = "emit"
         self.batch = 0                 # next batch to emit
-        self.pending: dict = {}        # batch index -> (host arrays sent, device batch or None), until its report
+        self.pending: dict = {}        # batch index -> (her packed pulses or None, None), until its report
         self.counts = None             # BlockCounts of the current block
         self.times: dict = {}          # block start, pulses done, sifted, estimated (ps)
         self.result = None             # the current block's key estimate
@@ -340,10 +345,11 @@ class Bb84Alice(_AliceSide):
                     self._fold_report(backend, msg.payload, batches)
                 if q.sampling == "detections":  # Bob draws the recorded pulses (detections.py)
                     host = batch = None
-                else:
+                else:  # her pulses travel packed, and she keeps that message till Bob's report (pulses_in_flight)
                     batch = alice_batch(backend.xp, source, self.plan.seed, start, size, node=phys.alice)
-                    host = {name: backend.to_host(getattr(batch, name))
-                            for name in ("basis", "bit", "intensity_class", "photons")}
+                    host = pulses_in_flight({name: backend.to_host(getattr(batch, name))
+                                             for name in ("basis", "bit", "intensity_class", "photons")})
+                    batch = None
                 ctx.send(phys.bob, link_tag + ("pulses",), (self.batch, start, size, host))
                 self.pending[self.batch] = (host, batch)
                 self.batch += 1
@@ -401,6 +407,10 @@ class Bb84Alice(_AliceSide):
         q, source = self.plan, self.plan.source
         j, bob_arrays = payload
         host, alice = self.pending.pop(j)
+        if isinstance(bob_arrays, (PackedDetectionBatch, PackedFields)):  # a dict or DetectionBatch before 2026-12-06
+            bob_arrays = bob_arrays.unpacked()
+        if isinstance(host, PackedFields):
+            host = host.unpacked()
         if isinstance(bob_arrays, DetectionBatch):
             self.counts = self.counts + detection_counts(bob_arrays, source.num_classes)
             d = bob_arrays
@@ -417,6 +427,33 @@ class Bb84Alice(_AliceSide):
         if q.error_correction == "cascade":
             for keep, bits in zip(self.keys, _key_bits(q.security == "finite_key", *fields)):
                 keep.append(bits)
+
+
+#: Messages of fewer pulses (or clicks) than this travel as the arrays drawn: packing one costs some 0.04 ms of
+#: CPU per batch (+11-16 % at ``batch_pulses = 1`` with the detection sampler, loaded dev VM, 2026-12-06) to save
+#: at most a few hundred bytes.
+PACK_MIN_ENTRIES = 64
+
+
+def pulses_in_flight(alice_arrays: dict):
+    """Alice's pulses of a batch as her message to Bob holds them (``sampling = "pulses"``), and as she keeps
+    them until his report: basis, bit, class and photon number in bit planes (about a byte a pulse for three
+    classes and weak pulses, against 7 as arrays until 2026-12-06); :meth:`PackedFields.unpacked` gives them
+    back exactly. A batch of fewer than :data:`PACK_MIN_ENTRIES` pulses stays a dict of arrays."""
+    if len(alice_arrays["bit"]) < PACK_MIN_ENTRIES:
+        return alice_arrays
+    return PackedFields(alice_arrays)
+
+
+def detections_in_flight(bob_arrays: dict):
+    """Bob's report of a batch as it travels (``sampling = "pulses"``): the pulses he detected (their indices in
+    the narrowest unsigned type) and their basis, bit, double click and Eve's knowledge, a bit each (5 bytes a
+    pulse as arrays until 2026-12-06). Unpacked, the other pulses read 0: Alice's counts and key bits take
+    only detected pulses (:func:`~dqsim.protocols.qkd.postprocess.sift`), so they are the same. A batch of
+    fewer than :data:`PACK_MIN_ENTRIES` pulses stays a dict of arrays."""
+    if len(bob_arrays["detected"]) < PACK_MIN_ENTRIES:
+        return bob_arrays
+    return PackedFields(bob_arrays, where=bob_arrays["detected"])
 
 
 #: Bytes Alice holds per key bit of a key block until its end (``error_correction = "cascade"``): her bit and
@@ -615,17 +652,20 @@ class Bb84Bob(_BobSide):
                 noise_probability=phys.noise_probability,
                 z_basis_probability=self.plan.source.z_basis_probability, receiver_state=self.receiver,
                 node=phys.bob, backend=backend)
-            ctx.send(phys.alice, ("qkd", phys.link_index, "report"), (j, report))
+            ctx.send(phys.alice, ("qkd", phys.link_index, "report"),
+                     (j, report.packed() if report.num_detected >= PACK_MIN_ENTRIES else report))
             return
+        if isinstance(arrays, PackedFields):  # a dict of per-pulse arrays in a checkpoint before 2026-12-06
+            arrays = arrays.unpacked()
         alice = _alice_from_host(backend.xp, start, arrays)
         bob, self.receiver = bob_detect(
             backend.xp, alice, transmittance=phys.channel, detector=phys.detector, eve=phys.eve,
             seed=self.plan.seed, noise_probability=phys.noise_probability,
             z_basis_probability=self.plan.source.z_basis_probability, receiver_state=self.receiver,
             node=phys.bob)
-        ctx.send(phys.alice, ("qkd", phys.link_index, "report"), (j, {
+        ctx.send(phys.alice, ("qkd", phys.link_index, "report"), (j, detections_in_flight({
             name: backend.to_host(getattr(bob, name))
-            for name in ("detected", "basis", "bit", "double_click", "eve_knows")}))
+            for name in ("detected", "basis", "bit", "double_click", "eve_knows")})))
 
 
 # ------------------------------------------------------- entanglement-based processes
@@ -681,8 +721,6 @@ class EntangledAlice(_AliceSide):
     def run(self, ctx):
         backend, q, phys = ctx.backend, self.plan, self.phys
         src = q.entangled_source
-        t_a, t_b = phys.arm_transmittances
-        make = entangled.bbm92_batch if q.protocol == "bbm92" else entangled.e91_batch
         link_tag = ("qkd", phys.link_index)
         batches = list(self.plan.batches())
         if "start" not in self.times:
@@ -692,17 +730,11 @@ class EntangledAlice(_AliceSide):
             if self.phase == "emit":
                 _block, start, size = batches[self.batch]
                 yield ctx.wait(int(round(size * PS_PER_S / src.pair_rate_hz)))
-                batch = make(backend.xp, src, transmittance_alice=t_a, transmittance_bob=t_b,
-                             efficiency=phys.detector.efficiency,
-                             dark_count_probability=phys.dark_count_probabilities(),
-                             seed=self.plan.seed, start_pair=start, num_pairs=size, node=phys.alice,
-                             misalignment=phys.detector.misalignment,
-                             dead_time_pulses=phys.detector.dead_time_pulses,
-                             afterpulse_probability=phys.detector.afterpulse_probability,
-                             receiver_states=self.receivers, eve=phys.eve)
+                batch = entangled_batch(backend.xp, q, phys, start, size, self.receivers)
                 self.receivers = (batch.alice_receiver, batch.bob_receiver)
-                ctx.send(phys.bob, link_tag + ("photons",), (self.batch, backend.to_host(batch.bob_detected),
-                                                              backend.to_host(batch.bob_setting)))
+                detected, setting = backend.to_host(batch.bob_detected), backend.to_host(batch.bob_setting)
+                ctx.send(phys.bob, link_tag + ("photons",), (self.batch, PackedFields(
+                    {"detected": detected, "setting": setting}) if size >= PACK_MIN_ENTRIES else (detected, setting)))
                 stats = entangled.sifted_statistics(batch)
                 self.counts = stats if self.counts is None else self.counts + stats
                 if q.error_correction == "cascade":
@@ -757,6 +789,39 @@ class EntangledAlice(_AliceSide):
                 self.phase = "emit" if self.batch < len(batches) else "done"
         self.tally.chsh_counts = self.chsh
         self.tally.done_ps = ctx.now_ps
+
+
+def entangled_batch(xp, q: QkdPlan, phys: LinkPhysics, start: int, size: int, receivers=None):
+    """The BBM92/E91 batch of pairs ``start ... start + size - 1`` of a link (what :class:`EntangledAlice` draws);
+    ``receivers``: Alice's and Bob's receiver states after the previous batch (``None``: fresh)."""
+    make = entangled.bbm92_batch if q.protocol == "bbm92" else entangled.e91_batch
+    t_a, t_b = phys.arm_transmittances
+    return make(xp, q.entangled_source, transmittance_alice=t_a, transmittance_bob=t_b,
+                efficiency=phys.detector.efficiency, dark_count_probability=phys.dark_count_probabilities(),
+                seed=q.seed, start_pair=start, num_pairs=size, node=phys.alice,
+                misalignment=phys.detector.misalignment, dead_time_pulses=phys.detector.dead_time_pulses,
+                afterpulse_probability=phys.detector.afterpulse_probability, receiver_states=receivers, eve=phys.eve)
+
+
+def entangled_key_bits_per_pair(q: QkdPlan, phys: LinkPhysics, num_pairs: int = 1 << 16) -> float:
+    """Key bits per pair slot that a BBM92/E91 block keeps for Cascade, from the link's first ``num_pairs`` pairs
+    (drawn as the run draws them: a pilot sample, its relative error about ``1/sqrt(bits)``)."""
+    batch = entangled_batch(np, q, phys, 0, num_pairs)
+    pair = entangled_block.key_pair_of_block(q.protocol, q.security == "finite_key")
+    return int(entangled.sifted_key_bits(batch, key_pair=pair)[0].shape[0]) / num_pairs
+
+
+def pulses_in_flight_bytes(source, num_pulses: int) -> float:
+    """Bytes of :func:`pulses_in_flight` for ``num_pulses`` pulses of ``source``, about: a bit for the basis and
+    the bit, the bits of the largest class and those of the largest photon number expected among the pulses
+    (the least ``n`` that fewer than one pulse passes at the strongest intensity, Poisson)."""
+    mu, n, term, tail = max(source.intensities), 0, math.exp(-max(source.intensities)), 1.0
+    tail -= term
+    while num_pulses * tail >= 1.0 and n < 1000:
+        n += 1
+        term *= mu / n
+        tail -= term
+    return num_pulses * (2 + (source.num_classes - 1).bit_length() + n.bit_length()) / 8
 
 
 class EntangledBob(_BobSide):

@@ -1,17 +1,25 @@
-"""A growing string of key bits held eight to a byte (:class:`PackedBits`).
+"""Bits held eight to a byte: a growing key (:class:`PackedBits`) and per-pulse fields (:class:`PackedFields`).
 
 A key block's sifted key bits arrive batch by batch and are needed only at
 the block's end (Cascade, the verification hash, privacy amplification),
 so Alice keeps them packed in between: one bit per key bit instead of the
 byte per bit of a ``uint8`` array. Exact: :meth:`PackedBits.unpacked` gives
 back the bits appended, in order, as ``uint8`` zeros and ones.
+
+The messages of a batch in flight (Alice's pulses, Bob's detection report)
+hold their per-pulse or per-click fields (bases, bits, intensity class,
+photon number, flags) as :class:`PackedFields`: each field in as many bit
+planes as its largest value needs, eight entries to a byte a plane, and,
+where only some entries matter (the pulses Bob detected), those entries'
+indices in the narrowest unsigned type. Exact: :meth:`PackedFields.unpacked`
+gives back the arrays packed, dtypes included (the entries left out as 0).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["PackedBits"]
+__all__ = ["PackedBits", "PackedFields", "index_dtype"]
 
 
 class PackedBits:
@@ -71,3 +79,96 @@ class PackedBits:
 
     def __repr__(self) -> str:
         return f"PackedBits(<{self.num_bits} bits>)"
+
+
+def index_dtype(size: int) -> np.dtype:
+    """The narrowest unsigned integer type that holds every index below ``size`` (uint8 up to uint64).
+
+    Examples:
+        >>> [index_dtype(n).name for n in (256, 257, 65536, 2**32, 2**32 + 1)]
+        ['uint8', 'uint16', 'uint16', 'uint32', 'uint64']
+    """
+    for dtype in (np.uint8, np.uint16, np.uint32):
+        if size - 1 <= np.iinfo(dtype).max:
+            return np.dtype(dtype)
+    return np.dtype(np.uint64)
+
+
+class PackedFields:
+    """Equal-length 1-D arrays of non-negative integers or bools, each held in bit planes (host NumPy).
+
+    A field whose largest value needs ``b`` bits takes ``b`` planes of ``⌈n/8⌉`` bytes (a bool or 0/1 field
+    one plane: an eighth of a byte per entry). With ``where``, only the entries where it is true are kept
+    (their indices in :func:`index_dtype` of the length); :meth:`unpacked` gives 0 (``False``) elsewhere.
+    Picklable; its pickle is its bytes plus a few hundred.
+
+    Examples:
+        >>> fields = PackedFields({"bit": np.array([1, 0, 1], np.uint8), "photons": np.array([0, 5, 2], np.int32)})
+        >>> fields.nbytes, {k: v.tolist() for k, v in fields.unpacked().items()}
+        (4, {'bit': [1, 0, 1], 'photons': [0, 5, 2]})
+        >>> some = PackedFields({"bit": np.array([1, 0, 1], np.uint8)}, where=np.array([False, True, True]))
+        >>> some.unpacked()["bit"].tolist(), some.index.tolist()
+        ([0, 0, 1], [1, 2])
+    """
+
+    __slots__ = ("size", "index", "_planes")
+
+    def __init__(self, arrays: dict, *, where=None):
+        sizes = {int(np.shape(a)[0]) for a in arrays.values()}
+        if len(sizes) > 1 or any(np.ndim(a) != 1 for a in arrays.values()):
+            raise ValueError(f"PackedFields: the arrays must be 1-D of one length, got shapes "
+                             f"{[np.shape(a) for a in arrays.values()]}")
+        self.size = sizes.pop() if sizes else 0
+        self.index = None
+        if where is not None:
+            where = np.asarray(where, dtype=bool)
+            self.index = np.flatnonzero(where).astype(index_dtype(self.size))
+        self._planes = {}
+        for name, array in arrays.items():
+            array = np.asarray(array)
+            if array.dtype.kind not in "biu" or (array.dtype.kind == "i" and array.size and int(array.min()) < 0):
+                raise ValueError(f"PackedFields: field {name!r} must hold non-negative integers or bools, "
+                                 f"got dtype {array.dtype}")
+            kept = array if self.index is None else array[self.index]
+            top = int(kept.max()) if kept.size else 0
+            planes = [np.packbits(((kept >> bit) & 1).astype(np.uint8, copy=False))
+                      for bit in range(top.bit_length())] if array.dtype.kind != "b" else [np.packbits(kept)]
+            self._planes[name] = (array.dtype.str, planes)
+
+    @property
+    def num_kept(self) -> int:
+        """Entries held: the length, or those of ``where``."""
+        return self.size if self.index is None else int(self.index.shape[0])
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the planes and the indices."""
+        return (0 if self.index is None else int(self.index.nbytes)) + sum(
+            int(plane.nbytes) for _dtype, planes in self._planes.values() for plane in planes)
+
+    def unpacked(self) -> dict:
+        """The arrays packed (name -> array of its dtype and the full length; 0 outside ``where``)."""
+        out = {}
+        n = self.num_kept
+        for name, (dtype, planes) in self._planes.items():
+            dtype = np.dtype(dtype)
+            kept = np.zeros(n, dtype=np.uint8 if dtype.kind == "b" else dtype)
+            for bit, plane in enumerate(planes):
+                kept |= np.unpackbits(plane, count=n).astype(kept.dtype, copy=False) << kept.dtype.type(bit)
+            kept = kept.view(bool) if dtype.kind == "b" else kept
+            if self.index is None:
+                out[name] = kept
+            else:
+                full = np.zeros(self.size, dtype=dtype)
+                full[self.index] = kept
+                out[name] = full
+        return out
+
+    def __getstate__(self):
+        return {"size": self.size, "index": self.index, "planes": self._planes}
+
+    def __setstate__(self, state) -> None:
+        self.size, self.index, self._planes = state["size"], state["index"], state["planes"]
+
+    def __repr__(self) -> str:
+        return f"PackedFields(<{self.num_kept} of {self.size} entries: {', '.join(self._planes)}; {self.nbytes} bytes>)"
