@@ -386,10 +386,53 @@ def validate(graph: nx.Graph) -> None:
         reached = nx.node_connected_component(graph, first)
         cut_off = sorted((n for n in graph.nodes if n not in reached),
                          key=lambda n: graph.nodes[n]["index"])
-        raise ConfigError(
-            f"{where}: the topology is disconnected: node(s) {_quote_names(cut_off)} "
-            f"cannot reach {first!r}"
-        )
+        raise ConfigError(_disconnected(where, cut_off, first))
+
+
+def _disconnected(where: str, cut_off: Sequence[str], first: str) -> str:
+    """The message refusing a disconnected topology: the nodes ``cut_off`` cannot reach node ``first``."""
+    return f"{where}: the topology is disconnected: node(s) {_quote_names(cut_off)} cannot reach {first!r}"
+
+
+def check_connected(names: Sequence[str], index_edges: Iterable[tuple[int, int]], *, where: str = "validate") -> None:
+    """Refuse a topology whose nodes are not all connected, without building its graph.
+
+    The check and the message of :func:`validate` (node ``names[0]`` and the
+    nodes it cannot reach), from the node names and the edges as index pairs:
+    a job's ``[network]`` is checked so at load time, and its graph is built
+    once, for the run (a union-find over the edges, nearly linear in their number).
+
+    Args:
+        names: node names in index order (at least one).
+        index_edges: ``(a, b)`` node index pairs, each in ``0..len(names) - 1``.
+        where: what the message names first.
+
+    Raises:
+        ConfigError: a node that cannot reach ``names[0]``, naming those nodes.
+
+    Examples:
+        >>> check_connected(["a", "b", "c"], [(0, 1), (1, 2)])
+        >>> check_connected(["a", "b", "c"], [(0, 1)])
+        Traceback (most recent call last):
+            ...
+        dqsim.errors.ConfigError: validate: the topology is disconnected: node(s) 'c' cannot reach 'a'
+    """
+    parent = list(range(len(names)))
+
+    def root(node: int) -> int:
+        while parent[node] != node:
+            parent[node] = parent[parent[node]]  # path halving
+            node = parent[node]
+        return node
+
+    for a, b in index_edges:
+        ra, rb = root(a), root(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    first = root(0)
+    cut_off = [name for node, name in enumerate(names) if root(node) != first]
+    if cut_off:
+        raise ConfigError(_disconnected(where, cut_off, names[0]))
 
 
 def shortest_path(graph: nx.Graph, source: str, target: str) -> list[str]:
