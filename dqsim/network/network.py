@@ -723,10 +723,7 @@ class Network:
         Raises:
             ResourceError: no link joins them.
         """
-        index = self._link_index(a, b)
-        if index < 0:
-            raise ResourceError(f"no link joins nodes {self.names[a]} and {self.names[b]}")
-        return self._link_specs[index]
+        return self._link_specs[self._joining_link(a, b)]
 
     def has_link(self, a: int, b: int) -> bool:
         return self._link_index(a, b) >= 0
@@ -737,10 +734,14 @@ class Network:
         Raises:
             ResourceError: no link joins them.
         """
+        return self._link_delays[self._joining_link(a, b)]
+
+    def _joining_link(self, a: int, b: int) -> int:
+        """:meth:`_link_index` of a link that must exist (:class:`ResourceError` naming the nodes where none does)."""
         index = self._link_index(a, b)
         if index < 0:
             raise ResourceError(f"no link joins nodes {self.names[a]} and {self.names[b]}")
-        return self._link_delays[index]
+        return index
 
     @property
     def cross_rank_links(self) -> list[tuple[int, int]]:
