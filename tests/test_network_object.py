@@ -316,9 +316,14 @@ def test_subnetwork_keeps_the_chosen_nodes_in_order_and_their_links():
 def _internals(net):
     """Everything a network works out of its links when it is built or first asked (to compare two builds)."""
     return {"links": net.links, "specs": list(net._link_specs), "delays": list(net._link_delays),
-            "by_pair": net._links, "delay_by_pair": net._delay, "placement": net.placement, "tree": net._tree,
+            "by_pair": {(a, b): net.link(a, b) for a in range(net.num_nodes) for b in range(net.num_nodes)
+                        if net.has_link(a, b)},
+            "delay_by_pair": {(a, b): net.link_delay_ps(a, b) for a in range(net.num_nodes)
+                              for b in range(net.num_nodes) if net.has_link(a, b)},
+            "placement": net.placement, "tree": net._tree,
             "walk": (net._preorder, net._first, net._subtree_end) if net._tree is not None else None,
-            "adjacency": net._adjacency(), "rank_distances": net.rank_distances_ps(),
+            "adjacency": [list(net._adjacency()[node]) for node in range(net.num_nodes)],
+            "rank_distances": net.rank_distances_ps(),
             "lookahead": net.lookahead_ps, "boundary": net.boundary_nodes,
             "latencies": [net.latencies_from(a) for a in range(net.num_nodes)]}
 

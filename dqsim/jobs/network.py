@@ -11,6 +11,7 @@ the ``"repeater"`` scenario's ``[chain.link]`` and ``[chain.node]``).
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import re
 import typing
@@ -46,10 +47,12 @@ _TOPOLOGY_KEYS: dict[str, tuple[str, ...]] = {
 #: a thousand nodes that the README promises.
 MAX_NETWORK_NODES = 4096
 
-#: Most links of a network: 2**19, an ``all_to_all`` of up to 1,024 nodes (523,776 links), about 0.8 GB on every
-#: rank (:func:`dqsim.network.topology.estimate_network_bytes`); more is refused with its estimate before the
-#: graph is built (an all_to_all of 4,096 nodes has 8.4 million links, some 13 GB per rank).
-MAX_NETWORK_LINKS = 2**19
+#: Most links of a network: 2**20, an ``all_to_all`` of up to 1,448 nodes (1,047,628 links), about 0.6 GB on
+#: every rank (:func:`dqsim.network.topology.estimate_network_bytes`; a ``dqc`` run over 1,000 nodes all to all
+#: peaked at 493 MB); more is refused with its estimate before anything is built (an all_to_all of 4,096 nodes
+#: has 8.4 million links, some 4.6 GB per rank). It was 2**19 (1,024 nodes all to all) until 2026-12-06, when a
+#: link took ~1.6 kB on every rank.
+MAX_NETWORK_LINKS = 2**20
 
 #: Most node names quoted in an error message.
 _MAX_NAMES_SHOWN = 10
@@ -154,7 +157,7 @@ class NetworkSection(Section):
     Attributes:
         topology: ``"line"``, ``"ring"``, ``"star"``, ``"grid"``,
             ``"all_to_all"`` or ``"edges"`` (see :mod:`dqsim.network.topology`).
-        num_nodes: node count, 2..4096 (ring: 3..4096; all_to_all: 2..1024,
+        num_nodes: node count, 2..4096 (ring: 3..4096; all_to_all: 2..1448,
             at most :data:`MAX_NETWORK_LINKS` links); required for line, ring,
             star and all_to_all, not allowed for grid and edges.
         num_rows: grid rows, 1..4096 (grid only, with ``num_cols``).
@@ -239,11 +242,28 @@ class NetworkSection(Section):
             raise job_error(f"lists {count_of(len(self.placement), 'rank')} but the network has {num_nodes} nodes",
                             key=("placement",), value=self.placement, has_value=True)
         try:
-            self.build_graph()
+            self._check_graph()
         except ConfigError as exc:
             message = re.sub(r"^\w+: ", "", str(exc))
             raise job_error(message, key=("edges" if self.topology == "edges" else "topology",)) from None
         return self
+
+    def _check_graph(self) -> None:
+        """Refuse what :meth:`build_graph` would refuse, without building the graph (the run builds it, once).
+
+        The other keys are checked by then, so a ``line``, ``ring``, ``star``, ``grid`` or ``all_to_all``
+        builds; an ``"edges"`` network may still give an edge a length its link refuses, or be disconnected.
+
+        Raises:
+            ConfigError: as :meth:`build_graph` would.
+        """
+        if self.topology != "edges":
+            return
+        link = self.link_spec()
+        for distance_km in dict.fromkeys(float(edge[2]) for edge in self.edges if len(edge) == 3):  # (in order)
+            dataclasses.replace(link, distance_km=distance_km)
+        index = {name: i for i, name in enumerate(self.node_names)}
+        net_topology.check_connected(self.node_names, [(index[edge[0]], index[edge[1]]) for edge in self.edges])
 
     def _check_topology_keys(self) -> None:
         used = _TOPOLOGY_KEYS[self.topology]
@@ -401,6 +421,45 @@ class NetworkSection(Section):
     def data_capacity(self) -> int:
         """Data qubits of the whole network: nodes × ``[network.node].num_data_qubits``."""
         return self.resolved_num_nodes() * self.node_spec(self.node_names_list()[0]).num_data_qubits
+
+    def link_pairs(self) -> tuple[list[tuple[int, int]], list[LinkSpec]]:
+        """The links without the graph: the node index pairs they join and their links, as :meth:`build_graph`
+        adds its edges (the graph's edges, in its order once :class:`~dqsim.network.network.Network` sorts them).
+
+        Every link of ``[network.link]`` shares one :class:`LinkSpec`; an edge of ``"edges"`` with its own
+        length has its own (one per distinct length). The pairs share their node indices' int objects.
+
+        Examples:
+            >>> pairs, links = NetworkSection(topology="ring", num_nodes=3, link={"distance_km": 2.0}).link_pairs()
+            >>> pairs, len({id(link) for link in links})
+            ([(0, 1), (1, 2), (2, 0)], 1)
+        """
+        link = self.link_spec()
+        num_nodes = self.resolved_num_nodes()
+        nodes = list(range(num_nodes))  # (each index one int object, shared by its links' pairs)
+        if self.topology == "edges":
+            index = dict(zip(self.node_names, nodes))
+            lengths: dict[float, LinkSpec] = {}
+            links = [link if len(edge) == 2 else lengths.setdefault(float(edge[2]), dataclasses.replace(
+                link, distance_km=float(edge[2]))) for edge in self.edges]
+            return [(index[edge[0]], index[edge[1]]) for edge in self.edges], links
+        if self.topology == "all_to_all":
+            pairs = list(itertools.combinations(nodes, 2))
+        elif self.topology == "line":
+            pairs = list(zip(nodes, nodes[1:]))
+        elif self.topology == "ring":
+            pairs = list(zip(nodes, nodes[1:] + nodes[:1]))
+        elif self.topology == "star":
+            pairs = [(nodes[0], node) for node in nodes[1:]]
+        else:  # grid, as topology.grid adds them
+            cols = self.num_cols
+            pairs = []
+            for i in nodes:
+                if (i % cols) + 1 < cols:
+                    pairs.append((i, nodes[i + 1]))
+                if i + cols < num_nodes:
+                    pairs.append((i, nodes[i + cols]))
+        return pairs, [link] * len(pairs)
 
     def build_graph(self) -> nx.Graph:
         """The topology as a graph (:mod:`dqsim.network.topology`).

@@ -26,7 +26,9 @@ from __future__ import annotations
 import heapq
 import math
 import numbers
-from itertools import accumulate, repeat
+from array import array
+from bisect import bisect_left
+from itertools import accumulate, chain, repeat
 from operator import attrgetter, eq, itemgetter, le, lt
 from typing import Callable, Iterable, Mapping, Sequence
 
@@ -67,9 +69,8 @@ def clock_limit_allowed_by(clock: str) -> str:
     """
     return f"{ps_to_seconds(PROTOCOL_CLOCK_LIMIT_PS):.4g} s (2**61 ps) {clock} allows"
 
-#: C-level reads of a node's name, of an edge ``(a, b, link)``'s pair, link and reversed pair, and of a link's delay.
-_NAME, _PAIR, _LINK, _BACKWARDS, _DELAY_PS = (attrgetter("name"), itemgetter(0, 1), itemgetter(2), itemgetter(1, 0),
-                                              attrgetter("delay_ps"))
+#: C-level reads of a node's name, of an edge ``(a, b, link)``'s pair and link, and of a link's delay.
+_NAME, _PAIR, _LINK, _DELAY_PS = attrgetter("name"), itemgetter(0, 1), itemgetter(2), attrgetter("delay_ps")
 _FIRST, _SECOND = itemgetter(0), itemgetter(1)
 
 
@@ -181,8 +182,9 @@ def _edges_in_graph_order(pairs: list, links: list, num_nodes: int) -> tuple[lis
     except (TypeError, IndexError, KeyError):
         fine = False
     if fine:
-        if all(map(le, lows, lows[1:])):  # already in order
-            return list(zip(lows, highs)), list(links)
+        if all(map(le, lows, lows[1:])):  # already in order: the given pairs where they are (low, high) tuples
+            same = all(map(lt, map(_FIRST, pairs), map(_SECOND, pairs))) and set(map(type, pairs)) <= {tuple}
+            return (list(pairs) if same else list(zip(lows, highs))), list(links)
         order = sorted(range(len(lows)), key=lows.__getitem__)  # (stable)
         return [(lows[i], highs[i]) for i in order], [links[i] for i in order]
     # one link at a time: the first bad one raises
@@ -195,6 +197,62 @@ def _edges_in_graph_order(pairs: list, links: list, num_nodes: int) -> tuple[lis
     # Graph.edges: the nodes in order, each one's neighbours in insertion order, those not reported yet
     edges = [((a, b), link) for a in range(num_nodes) for b, link in adjacent[a] if b > a]
     return [pair for pair, _link in edges], [link for _pair, link in edges]
+
+
+class _Adjacency:
+    """Every node's links as compact arrays (compressed sparse rows): what routes and latencies walk and look up.
+
+    Node ``v``'s entries are ``start[v]:start[v + 1]``, one per link of ``v`` in the order of
+    :attr:`Network.links`: the neighbour, the link's delay (ps) and the link's index in
+    :attr:`Network.links`. Looking up the link of a pair searches ``v``'s entries sorted by neighbour
+    (the same arrays where they are so sorted already, as in every builder's topology). About 40 bytes per
+    link (two entries of int32, int64 and int32, and the sorted copy where needed) against ~500 for the
+    lists of tuples and the dictionaries keyed by node pairs it replaced (every rank builds the network:
+    an ``all_to_all`` of 1,000 nodes has 499,500 links).
+    """
+
+    __slots__ = ("start", "neighbours", "delays", "links", "_sorted_neighbours", "_sorted_links")
+
+    def __init__(self, num_nodes: int, pairs: Sequence[tuple[int, int]], delays: Sequence[int]):
+        num_links = len(pairs)
+        ends = np.fromiter(chain.from_iterable(pairs), dtype=np.int64, count=2 * num_links).reshape(num_links, 2)
+        near = np.concatenate((ends[:, 0], ends[:, 1]))
+        far = np.concatenate((ends[:, 1], ends[:, 0]))
+        link_of = np.concatenate((np.arange(num_links), np.arange(num_links)))
+        order = np.lexsort((link_of, near))  # per node, its links in order
+        near, far, link_of = near[order], far[order], link_of[order]
+        self.start: list[int] = np.searchsorted(near, np.arange(num_nodes + 1)).tolist()
+        self.neighbours = array("i", far.astype(np.int32).tobytes())
+        self.links = array("i", link_of.astype(np.int32).tobytes())
+        self.delays = array("q", np.asarray(delays, dtype=np.int64)[link_of].tobytes())
+        # sorted by neighbour within each node: where far rises but at each node's first entry, it already is
+        rises = np.diff(far) > 0
+        firsts = np.zeros(len(far), dtype=bool)
+        firsts[np.array(self.start[:-1], dtype=np.int64)[np.diff(self.start) > 0]] = True
+        if np.all(rises | firsts[1:]):
+            self._sorted_neighbours, self._sorted_links = self.neighbours, self.links
+        else:
+            by_neighbour = np.lexsort((far, near))
+            self._sorted_neighbours = array("i", far[by_neighbour].astype(np.int32).tobytes())
+            self._sorted_links = array("i", link_of[by_neighbour].astype(np.int32).tobytes())
+
+    def __getitem__(self, node: int):
+        """``(neighbour, delay in ps)`` of each of ``node``'s links, in the order of :attr:`Network.links`."""
+        lo, hi = self.start[node], self.start[node + 1]
+        return zip(self.neighbours[lo:hi], self.delays[lo:hi])
+
+    def with_links(self, node: int):
+        """``(neighbour, delay in ps, link index)`` of each of ``node``'s links, in the order of :attr:`Network.links`."""
+        lo, hi = self.start[node], self.start[node + 1]
+        return zip(self.neighbours[lo:hi], self.delays[lo:hi], self.links[lo:hi])
+
+    def find(self, a: int, b: int) -> int:
+        """Index in :attr:`Network.links` of the link joining nodes ``a`` and ``b`` (-1: none)."""
+        if not (0 <= a < len(self.start) - 1):
+            return -1
+        lo, hi = self.start[a], self.start[a + 1]
+        at = bisect_left(self._sorted_neighbours, b, lo, hi)
+        return self._sorted_links[at] if at < hi and self._sorted_neighbours[at] == b else -1
 
 
 class Network:
@@ -243,7 +301,7 @@ class Network:
             raise ConfigError(f"Network: the topology's nodes must be the nodes' names; "
                               f"not in the topology: {missing}, not among the nodes: {extra}")
         self._graph: nx.Graph | None = graph
-        self._graph_links: list | None = None
+        self._graph_source: Callable[[], nx.Graph] | None = None
         index = self._index
         edges = [((index[u], index[v]), data.get("link")) for u, v, data in graph.edges(data=True)]
         self._set_links([pair for pair, _link in edges], [link for _pair, link in edges],
@@ -288,11 +346,9 @@ class Network:
             delays = [delay if delay > min_link_delay_ps else min_link_delay_ps for delay in delays]
         #: The linked node pairs ``(a, b)``, in the topology's edge order.
         self.links: tuple[tuple[int, int], ...] = tuple(pairs)
-        #: Per link of :attr:`links`: its :class:`LinkSpec`, and its delay (at least ``min_link_delay_ps``), ps.
-        self._link_specs, self._link_delays = links, delays
-        #: ``(a, b) -> LinkSpec`` and ``(a, b) -> delay`` both ways: see :attr:`_links` (built on first use).
-        self._link_of: dict[tuple[int, int], LinkSpec] | None = None
-        self._delay_of: dict[tuple[int, int], int] | None = None
+        #: Per link of :attr:`links`: its :class:`LinkSpec` (one object for the links that share one), and its
+        #: delay (at least ``min_link_delay_ps``), ps.
+        self._link_specs, self._link_delays = tuple(links), delays
         if delays and min(delays) <= 0:
             for (a, b), link, delay in zip(self.links, links, delays):
                 if self.placement[a] != self.placement[b] and delay <= 0:
@@ -304,10 +360,10 @@ class Network:
         self._is_path = self.links == tuple(zip(range(len(self.names) - 1), range(1, len(self.names))))
         self._routes: dict[tuple[int, int], list[int]] = {}
         self._latency: dict[tuple[int, int], int] = {}
-        self._adjacent: list[list[tuple[int, int]]] | None = None  # see _adjacency
+        self._adjacent: _Adjacency | None = None  # see _adjacency
         self._tree = self._rooted_forest()
         self._lightest: list[list[tuple]] | None = None  # see _link_is_shortest
-        self._weights: dict[tuple[int, int], float] = {}
+        self._weights: list[float] | None = None  # see _routing_weights
         self._rank_distances: list[list[int]] | None = None
 
     @property
@@ -318,32 +374,25 @@ class Network:
         routes and latencies do not need it on a forest, such as a chain).
         """
         if self._graph is None:
-            self._graph = _links_graph(self.nodes, list(zip(*self._graph_links)))
+            self._graph = self._graph_source()
         return self._graph
 
-    def _pair_tables(self) -> tuple[dict[tuple[int, int], LinkSpec], dict[tuple[int, int], int]]:
-        """``(a, b) -> LinkSpec`` and ``(a, b) -> delay`` (ps) of every link, both ways; built on first use.
+    @property
+    def link_specs(self) -> tuple[LinkSpec, ...]:
+        """The :class:`LinkSpec` of every link, in the order of :attr:`links` (links with the same parameters
+        may share one object)."""
+        return self._link_specs
 
-        A chain's run on the engine reads neither (every rank builds the
-        network: they were ~3 M instructions of a 1,024-node chain's).
+    def _link_index(self, a: int, b: int) -> int:
+        """Index in :attr:`links` of the link joining nodes ``a`` and ``b``, either way round (-1: none).
+
+        A chain's link ``j`` joins nodes ``j`` and ``j + 1`` (a chain's run on the engine builds no
+        lookup: every rank builds the network); any other network's is found in :meth:`_adjacency`.
         """
-        if self._link_of is None:
-            backwards = list(map(_BACKWARDS, self.links))
-            self._link_of = dict(zip(self.links, self._link_specs))
-            self._link_of.update(zip(backwards, self._link_specs))
-            self._delay_of = dict(zip(self.links, self._link_delays))
-            self._delay_of.update(zip(backwards, self._link_delays))
-        return self._link_of, self._delay_of
-
-    @property
-    def _links(self) -> dict[tuple[int, int], LinkSpec]:
-        """``(a, b) -> LinkSpec`` of every link, both ways (:meth:`_pair_tables`)."""
-        return self._pair_tables()[0]
-
-    @property
-    def _delay(self) -> dict[tuple[int, int], int]:
-        """``(a, b) -> delay`` of every link, both ways, ps, at least ``min_link_delay_ps`` (:meth:`_pair_tables`)."""
-        return self._pair_tables()[1]
+        if self._is_path:
+            low = a if a < b else b
+            return low if (a - b == 1 or b - a == 1) and 0 <= low < len(self.links) else -1
+        return self._adjacency().find(a, b)
 
     def _rooted_forest(self) -> tuple[list[int], list[int], list[int], list[int], list[list[int]]] | None:
         """Parent, depth, root, delay from the root and ancestor table of every node of a forest (else ``None``).
@@ -358,6 +407,8 @@ class Network:
         """
         if self._is_path:
             return self._path_forest()
+        if len(self.links) >= len(self.names):  # a forest has fewer links than nodes: no need to walk it
+            return None
         return self._walked_forest()
 
     def _path_forest(self) -> tuple[list[int], list[int], list[int], list[int], list[list[int]]]:
@@ -404,14 +455,11 @@ class Network:
         self._preorder, self._first, self._subtree_end = order, first, [f + n for f, n in zip(first, size)]
         return parent, depth, root, from_root, []  # (the ancestor table: see _lowest_common_ancestor)
 
-    def _adjacency(self) -> list[list[tuple[int, int]]]:
-        """Per node, ``(neighbour, link delay in ps)`` of each of its links, in the order of :attr:`links`."""
+    def _adjacency(self) -> _Adjacency:
+        """Per node, ``(neighbour, link delay in ps)`` of each of its links, in the order of :attr:`links`
+        (``adjacency[node]``; built on first use)."""
         if self._adjacent is None:
-            adjacent: list[list[tuple[int, int]]] = [[] for _ in self.names]
-            for (a, b), delay in zip(self.links, self._link_delays):
-                adjacent[a].append((b, delay))
-                adjacent[b].append((a, delay))
-            self._adjacent = adjacent
+            self._adjacent = _Adjacency(len(self.names), self.links, self._link_delays)
         return self._adjacent
 
     def _forest_rank_distances(self) -> list[list[int]]:
@@ -540,15 +588,52 @@ class Network:
                 pairs, link_list = list(map(_PAIR, triples)), list(map(_LINK, triples))
             else:  # (unpacked one by one: what is not a triple raises as it always did)
                 pairs, link_list = [(a, b) for a, b, _link in triples], [link for _a, _b, link in triples]
+        return cls.from_pairs(nodes, pairs, link_list, **options)
+
+    @classmethod
+    def from_pairs(cls, nodes: Sequence[NodeSpec], pairs: Sequence[tuple[int, int]], links: Sequence[LinkSpec], *,
+                   graph: Callable[[], nx.Graph] | None = None, **options) -> "Network":
+        """A network from its nodes, the node index pairs ``(a, b)`` its links join and their links: ``links[i]``
+        joins ``pairs[i]``. :meth:`from_links` without the mapping or the triples.
+
+        No networkx graph is built unless :attr:`graph` is read (routes on a forest or along a direct link
+        need none), so a network of many links costs its compact tables only
+        (:class:`~dqsim.network.topology` builders' graphs took ~0.3 kB per link, every rank building one).
+
+        Args:
+            nodes: the :class:`NodeSpec` of every node, in index order.
+            pairs: the node index pairs of the links.
+            links: the :class:`LinkSpec` of each link (links with the same parameters may share one object).
+            graph: what builds :attr:`graph` on first use (default: a graph of the node names with an edge,
+                ``link`` and ``distance_km``, per link), e.g. a job's ``NetworkSection.build_graph``; its edges
+                must be the links.
+            **options: keyword arguments of :class:`Network` (``num_ranks``, ``placement``, ``routed``, ...).
+
+        Raises:
+            ResourceError: a link naming an unknown node or a node itself, a link given twice.
+
+        Examples:
+            >>> net = Network.from_pairs([NodeSpec(name="a"), NodeSpec(name="b"), NodeSpec(name="c")],
+            ...                          [(0, 1), (2, 0)], [LinkSpec(distance_km=1.0)] * 2)
+            >>> net.links, net.link(0, 2).distance_km
+            (((0, 1), (0, 2)), 1.0)
+        """
+        nodes = list(nodes)
+        if not all(map(isinstance, nodes, repeat(NodeSpec))):
+            spec = next(spec for spec in nodes if not isinstance(spec, NodeSpec))
+            raise ConfigError(f"Network.from_pairs: nodes must be NodeSpec, got {type(spec).__name__}")
+        if graph is None:
+            def graph() -> nx.Graph:
+                return _links_graph(nodes, list(zip(pairs, links)))
         if len(set(map(_NAME, nodes))) < len(nodes):  # refused by Network, after the graph's checks
-            return cls(_links_graph(nodes, list(zip(pairs, link_list))), nodes, **options)
+            return cls(graph(), nodes, **options)
         # Without networkx (its graph is built on first use, Network.graph): the same checks, and the links in
         # the order networkx's Graph.edges would report them, in C-level passes (every rank builds the network:
         # one Python loop per link took ~9 M instructions for a 1,024-node chain)
-        edges = _edges_in_graph_order(pairs, link_list, len(nodes))
+        edges = _edges_in_graph_order(list(pairs), list(links), len(nodes))
         network = cls.__new__(cls)
         network._set_nodes(nodes)
-        network._graph, network._graph_links = None, (pairs, link_list)
+        network._graph, network._graph_source = None, graph
         network._set_links(*edges, **options)
         return network
 
@@ -580,7 +665,8 @@ class Network:
         pairs = list(zip(range(len(links)), range(1, len(nodes))))
         network = cls.__new__(cls)
         network._set_nodes(nodes)
-        network._graph, network._graph_links = None, (pairs, links)
+        network._graph = None
+        network._graph_source = lambda: _links_graph(nodes, list(zip(pairs, links)))
         network._set_links(pairs, links, **options)
         return network
 
@@ -637,18 +723,25 @@ class Network:
         Raises:
             ResourceError: no link joins them.
         """
-        link = self._links.get((a, b))
-        if link is None:
-            raise ResourceError(f"no link joins nodes {self.names[a]} and {self.names[b]}")
-        return link
+        return self._link_specs[self._joining_link(a, b)]
 
     def has_link(self, a: int, b: int) -> bool:
-        return (a, b) in self._links
+        return self._link_index(a, b) >= 0
 
     def link_delay_ps(self, a: int, b: int) -> int:
-        """One-way delay of the link between ``a`` and ``b``, ps: ``n_g·L/c``, at least ``min_link_delay_ps``."""
-        self.link(a, b)
-        return self._delay[(a, b)]
+        """One-way delay of the link between ``a`` and ``b``, ps: ``n_g·L/c``, at least ``min_link_delay_ps``.
+
+        Raises:
+            ResourceError: no link joins them.
+        """
+        return self._link_delays[self._joining_link(a, b)]
+
+    def _joining_link(self, a: int, b: int) -> int:
+        """:meth:`_link_index` of a link that must exist (:class:`ResourceError` naming the nodes where none does)."""
+        index = self._link_index(a, b)
+        if index < 0:
+            raise ResourceError(f"no link joins nodes {self.names[a]} and {self.names[b]}")
+        return index
 
     @property
     def cross_rank_links(self) -> list[tuple[int, int]]:
@@ -723,8 +816,11 @@ class Network:
             ConfigError: from :func:`dqsim.network.link.check_pairing_horizon`.
         """
         prefix = f"{source}: " if source else ""
+        checked: set[int] = set()  # each link object once, at its first link (links of one table share one)
         for (a, b), link in zip(self.links, self._link_specs):
-            check_pairing_horizon(link, f"{prefix}[network] link {self.names[a]}-{self.names[b]}")
+            if id(link) not in checked:
+                check_pairing_horizon(link, f"{prefix}[network] link {self.names[a]}-{self.names[b]}")
+                checked.add(id(link))
 
     # --------------------------------------------------------------- routes
     def route(self, a: int, b: int) -> list[int]:
@@ -743,7 +839,7 @@ class Network:
             if lo == hi:
                 route = [lo]
             elif not self.routed:
-                if (lo, hi) not in self._links:
+                if self._link_index(lo, hi) < 0:
                     raise ResourceError(f"node {self.names[a]} sent to {self.names[b]}, but no link joins them")
                 route = [lo, hi]
             elif self._tree is not None:  # the only simple path: what Dijkstra would find
@@ -772,35 +868,31 @@ class Network:
         sum is the only shortest route. Saves a search for most messages
         between neighbours.
         """
-        if (a, b) not in self._links:
+        link = self._link_index(a, b)
+        if link < 0:
             return False
+        weights = self._routing_weights()
         if self._lightest is None:  # per node, its two lightest links as (weight, neighbour)
-            lightest: list[list[tuple]] = [[] for _ in self.names]
-            for (node, other), weight in self._routing_weights().items():
-                lightest[node] = sorted([*lightest[node], (weight, other)])[:2]
-            self._lightest = lightest
+            adjacent = self._adjacency()
+            self._lightest = [heapq.nsmallest(2, [(weights[j], other) for other, _delay, j in adjacent.with_links(node)])
+                              for node in range(len(self.names))]
         detour = 0.0
         for node, avoid in ((a, b), (b, a)):  # the lightest other link at each end
             detour += next((weight for weight, other in self._lightest[node] if other != avoid), math.inf)
-        return self._weights[(a, b)] < detour
+        return weights[link] < detour
 
-    def _routing_weights(self) -> dict[tuple[int, int], float]:
-        """The length of every link as routes weigh it, both ways: ``(a, b) -> distance_km``.
+    def _routing_weights(self) -> list[float]:
+        """The length of every link as routes weigh it, in the order of :attr:`links`: its ``distance_km``.
 
         The graph's ``distance_km`` of each edge (1 where absent, as networkx
-        reads it); a network of :meth:`from_links` without its graph built
+        reads it); a network made without its graph built (:meth:`from_pairs`)
         takes its links' ``distance_km``, which its graph would hold.
         """
-        if not self._weights:
-            weights = {}
+        if self._weights is None:
             if self._graph is None:
-                for (a, b), link in zip(self.links, self._link_specs):
-                    weights[(a, b)] = weights[(b, a)] = link.distance_km
-            else:
-                index = self._index
-                for u, v, data in self._graph.edges(data=True):
-                    weights[(index[u], index[v])] = weights[(index[v], index[u])] = data.get("distance_km", 1)
-            self._weights = weights
+                self._weights = [link.distance_km for link in self._link_specs]
+            else:  # (the graph's edges are the links, in this order: Network builds its links from them)
+                self._weights = [data.get("distance_km", 1) for _u, _v, data in self._graph.edges(data=True)]
         return self._weights
 
     def latencies_from(self, a: int) -> list[int | None]:
@@ -911,8 +1003,8 @@ class Network:
                 continue
             settled.append(node)
             here = fibre[node]
-            for other, delay in adjacent[node]:
-                reach = length + weights[(node, other)]
+            for other, delay, link in adjacent.with_links(node):
+                reach = length + weights[link]
                 if reach < best[other]:
                     best[other], before[other], fibre[other] = reach, node, here + delay
                     heappush(frontier, (reach, other))
@@ -920,8 +1012,8 @@ class Network:
         for node in settled[1:]:
             parent = before[node]
             limit = best[node] * (1.0 + 1e-9) + 1e-12
-            if parent in unsure or any(other != parent and best[other] + weights[(other, node)] <= limit
-                                       for other, _delay in adjacent[node]):
+            if parent in unsure or any(other != parent and best[other] + weights[link] <= limit
+                                       for other, _delay, link in adjacent.with_links(node)):
                 unsure.add(node)
         return [node for node in settled if node in unsure]
 
@@ -944,7 +1036,8 @@ class Network:
                 fibre_ps = from_root[a] + from_root[b] - 2 * from_root[self._lowest_common_ancestor(a, b)]
             else:
                 route = self.route(a, b)
-                fibre_ps = sum(self._delay[(route[i], route[i + 1])] for i in range(len(route) - 1))
+                delays, index = self._link_delays, self._link_index
+                fibre_ps = sum(delays[index(route[i], route[i + 1])] for i in range(len(route) - 1))
             latency = fibre_ps + self.nodes[b].classical_processing_delay_ps
             self._latency[(a, b)] = latency
         return latency

@@ -33,16 +33,19 @@ DEFAULT_LINK = LinkSpec(distance_km=1.0)
 #: Longest list of node names quoted in an error message.
 _MAX_NAMES_IN_MESSAGE = 10
 
-#: Host memory each link of a run's network takes on every rank, bytes (each rank builds the whole network:
-#: the topology graph, the :class:`~dqsim.network.network.Network`'s link tables, the engine's per-link
-#: statistics and the run file's ``links`` table). Measured, not derived: peak RSS of ``dqc`` runs of a 4-qubit
-#: GHZ over ``all_to_all`` networks of 512 and 1,000 nodes (130,816 and 499,500 links) less that of a 256-node
-#: line, 1.4-1.6 kB per link (CPython 3.11, networkx 3, 2026-12-06, docs/review-scale-20261206.md).
-BYTES_PER_LINK = 1600
+#: Host memory each link of a run's network takes on every rank, bytes, at the run's peak (each rank builds the
+#: whole network: the :class:`~dqsim.network.network.Network`'s links and compact link arrays, a ``dqc`` run's
+#: per-link counts and the run file's ``links`` table). Measured, not derived: peak RSS of ``dqc`` runs of a
+#: 4-qubit GHZ over ``all_to_all`` networks of 600 and 1,000 nodes (179,700 and 499,500 links, 321 and 493 MB)
+#: against an 8-node line (211 MB), ~540 bytes per link (CPython 3.11, networkx 3, 2026-12-06). It was ~1.6 kB
+#: until then: the job's validation built a networkx graph, the run built it again and kept it, with
+#: dictionaries keyed by node pairs (docs/review-scale-20261206.md).
+BYTES_PER_LINK = 550
 
 #: Host memory each node of a run's network takes on every rank, bytes: measured as :data:`BYTES_PER_LINK`
-#: (a 4,096-node line against a 256-node one, about 5 kB per node with its link).
-BYTES_PER_NODE = 5000
+#: (a 4,096-node line against an 8-node one, 226 against 211 MB: about 4 kB per node with its link; ~5 kB
+#: until 2026-12-06).
+BYTES_PER_NODE = 4000
 
 
 def _quote_names(names: Iterable[str]) -> str:
@@ -264,12 +267,13 @@ def estimate_network_bytes(num_nodes: int, num_links: int) -> int:
     """Host memory a run's network of ``num_nodes`` nodes and ``num_links`` links takes on every rank, bytes.
 
     :data:`BYTES_PER_NODE` and :data:`BYTES_PER_LINK`, both measured (not a
-    bound): within a factor 2 of the growth of a ``dqc`` run's peak RSS with
-    the network, besides the ~200 MB of the interpreter and its libraries.
+    bound): within ~10 % of the growth of a ``dqc`` run's peak RSS with the
+    network (``all_to_all`` of 600 and 1,000 nodes, a line of 4,096), besides
+    the ~200 MB of the interpreter and its libraries.
 
     Examples:
         >>> estimate_network_bytes(1000, 499500) / 1e6
-        804.2
+        278.725
     """
     return num_nodes * BYTES_PER_NODE + num_links * BYTES_PER_LINK
 
@@ -386,10 +390,53 @@ def validate(graph: nx.Graph) -> None:
         reached = nx.node_connected_component(graph, first)
         cut_off = sorted((n for n in graph.nodes if n not in reached),
                          key=lambda n: graph.nodes[n]["index"])
-        raise ConfigError(
-            f"{where}: the topology is disconnected: node(s) {_quote_names(cut_off)} "
-            f"cannot reach {first!r}"
-        )
+        raise ConfigError(_disconnected(where, cut_off, first))
+
+
+def _disconnected(where: str, cut_off: Sequence[str], first: str) -> str:
+    """The message refusing a disconnected topology: the nodes ``cut_off`` cannot reach node ``first``."""
+    return f"{where}: the topology is disconnected: node(s) {_quote_names(cut_off)} cannot reach {first!r}"
+
+
+def check_connected(names: Sequence[str], index_edges: Iterable[tuple[int, int]], *, where: str = "validate") -> None:
+    """Refuse a topology whose nodes are not all connected, without building its graph.
+
+    The check and the message of :func:`validate` (node ``names[0]`` and the
+    nodes it cannot reach), from the node names and the edges as index pairs:
+    a job's ``[network]`` is checked so at load time, and its graph is built
+    once, for the run (a union-find over the edges, nearly linear in their number).
+
+    Args:
+        names: node names in index order (at least one).
+        index_edges: ``(a, b)`` node index pairs, each in ``0..len(names) - 1``.
+        where: what the message names first.
+
+    Raises:
+        ConfigError: a node that cannot reach ``names[0]``, naming those nodes.
+
+    Examples:
+        >>> check_connected(["a", "b", "c"], [(0, 1), (1, 2)])
+        >>> check_connected(["a", "b", "c"], [(0, 1)])
+        Traceback (most recent call last):
+            ...
+        dqsim.errors.ConfigError: validate: the topology is disconnected: node(s) 'c' cannot reach 'a'
+    """
+    parent = list(range(len(names)))
+
+    def root(node: int) -> int:
+        while parent[node] != node:
+            parent[node] = parent[parent[node]]  # path halving
+            node = parent[node]
+        return node
+
+    for a, b in index_edges:
+        ra, rb = root(a), root(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    first = root(0)
+    cut_off = [name for node, name in enumerate(names) if root(node) != first]
+    if cut_off:
+        raise ConfigError(_disconnected(where, cut_off, names[0]))
 
 
 def shortest_path(graph: nx.Graph, source: str, target: str) -> list[str]:

@@ -156,8 +156,9 @@ def job_network(section, num_ranks: int, graph: nx.Graph | None = None, *, sourc
     Args:
         section: the job's ``[network]`` (:class:`dqsim.jobs.config.NetworkSection`).
         num_ranks: ranks of the run.
-        graph: the topology (default ``section.build_graph()``; a sweep gives
-            one with other link parameters).
+        graph: the topology (default: the section's links, its graph
+            ``section.build_graph()`` built only if read; a sweep gives one
+            with other link parameters).
         source: the job's ``job.source`` (its file, and any ``--set``), which
             starts an error message as every job error's does (``""``: none).
 
@@ -167,8 +168,13 @@ def job_network(section, num_ranks: int, graph: nx.Graph | None = None, *, sourc
     """
     names = section.node_names_list()
     key = f"{source}: [network].placement" if source else "[network].placement"
-    return Network(section.build_graph() if graph is None else graph, [section.node_spec(name) for name in names],
-                   num_ranks=num_ranks, placement=section.placement, placement_key=key)
+    nodes = section.node_spec(names[0]).renamed_all(names)
+    if graph is not None:
+        return Network(graph, nodes, num_ranks=num_ranks, placement=section.placement, placement_key=key)
+    # no networkx graph unless a route needs one (section.build_graph on first use): every rank builds the network
+    pairs, links = section.link_pairs()
+    return Network.from_pairs(nodes, pairs, links, graph=section.build_graph, num_ranks=num_ranks,
+                              placement=section.placement, placement_key=key)
 
 
 def register_comm(comm, num_qubits: int, replicate_max_qubits: int = REPLICATED_MAX_QUBITS):
@@ -724,6 +730,44 @@ def trajectories_for(job, circuit: Circuit) -> int:
     return max(sim.shots, 1)
 
 
+def links_table(names: Sequence[str], network: Network, links: Sequence[tuple]) -> np.ndarray:
+    """The run file's ``links`` table: per link ``(a, b, pairs, attempts, photons)`` of a run (``a < b``, sorted),
+    its nodes' names, its length and its counts.
+
+    The array :func:`~dqsim.scenarios.output.record_table` makes of the rows
+    ``(names[a], names[b], network.link(a, b).distance_km, pairs, attempts, photons)``, each name column as
+    wide as its longest name, built column by column: every rank tabulates every link (499,500 of them for an
+    ``all_to_all`` of 1,000 nodes, whose rows as tuples took ~100 bytes each besides the table's 88).
+
+    Examples:
+        >>> from dqsim.network.link import LinkSpec
+        >>> from dqsim.network.node import NodeSpec
+        >>> net = Network.from_links([NodeSpec(name=n) for n in ("a", "bb", "c")],
+        ...                          [(0, 1, LinkSpec(distance_km=2.0)), (2, 1, LinkSpec(distance_km=3.0))])
+        >>> links_table(net.names, net, [(0, 1, 4, 9, 18), (1, 2, 0, 0, 0)]).tolist()
+        [('a', 'bb', 2.0, 4, 9, 18), ('bb', 'c', 3.0, 0, 0, 0)]
+    """
+    num_links = len(links)
+    a, b, pairs, attempts, photons = (np.fromiter((link[k] for link in links), dtype=np.int64, count=num_links)
+                                      for k in range(5))
+    lengths = [len(name) for name in names]
+    dtype = [("node_a", f"U{max(max((lengths[i] for i in np.unique(a).tolist()), default=1), 1)}"),
+             ("node_b", f"U{max(max((lengths[i] for i in np.unique(b).tolist()), default=1), 1)}"),
+             ("distance_km", "f8"), ("epr_pairs", "i8"), ("attempts", "i8"), ("photons", "i8")]
+    table = np.empty(num_links, dtype=dtype)
+    all_names = np.array(names)
+    table["node_a"], table["node_b"] = all_names[a], all_names[b]
+    ends = np.array(network.links, dtype=np.int64).reshape(-1, 2)
+    lows, highs = ends.min(axis=1), ends.max(axis=1)
+    order = np.lexsort((highs, lows))  # the network's links as the run lists them: (a, b), a < b, sorted
+    if len(order) == num_links and np.array_equal(lows[order], a) and np.array_equal(highs[order], b):
+        table["distance_km"] = np.array([link.distance_km for link in network.link_specs], dtype=np.float64)[order]
+    else:
+        table["distance_km"] = [network.link(x, y).distance_km for x, y in zip(a.tolist(), b.tolist())]
+    table["epr_pairs"], table["attempts"], table["photons"] = pairs, attempts, photons
+    return table
+
+
 def is_noisy(network: Network) -> bool:
     """Whether a run on ``network`` draws noise: a link's pairs below fidelity 1, memories with finite T1/T2,
     or gate and measurement errors. Then one trajectory's fidelity is one sample, not the mean.
@@ -737,7 +781,7 @@ def is_noisy(network: Network) -> bool:
         >>> is_noisy(Network.from_links(nodes, [(0, 1, LinkSpec(distance_km=1.0, source_fidelity=0.9))]))
         True
     """
-    if any(network.link(a, b).delivered_fidelity < 1.0 for a, b in network.links):
+    if any(link.delivered_fidelity < 1.0 for link in {id(link): link for link in network.link_specs}.values()):
         return True
     return any(not (math.isinf(n.t1_s) and math.isinf(n.t2_s)) or n.gate_1q_error_probability > 0
                or n.gate_2q_error_probability > 0 or n.measure_error_probability > 0 for n in network.nodes)
@@ -877,11 +921,7 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
     stop_point()  # after the distance of a dynamic circuit's counts to its exact distribution
     tables = common_tables(run, store_shots=job.simulation.store_shots, expectation_stderr=run.expectation_stderr)
     stop_point()
-    tables["links"] = record_table(
-        [(names[a], names[b], network.link(a, b).distance_km, pairs, attempts, photons)
-         for a, b, pairs, attempts, photons in run.links],
-        [("node_a", "U"), ("node_b", "U"), ("distance_km", "f8"), ("epr_pairs", "i8"), ("attempts", "i8"),
-         ("photons", "i8")])
+    tables["links"] = links_table(names, network, run.links)
     tables["assignment"] = record_table(
         [(q, names[run.owner[q]], run.regmap.qubit_of_logical[q]) for q in range(circuit.num_qubits)],
         [("qubit", "i8"), ("node", "U"), ("register_qubit", "i8")])

@@ -1,0 +1,133 @@
+"""What every rank holds to build a network from a job (docs/review-scale-20261206.md, "Not fixed").
+
+Until 2026-12-06 the job's validation built the ``[network]`` graph and threw it away, and the run built it
+again; the run's :class:`~dqsim.network.network.Network` kept a networkx graph and dictionaries keyed by node
+pairs (~0.7 kB per link besides the graph). Now validation builds no graph, the run builds its network from
+the section's links without one (networkx only if a route needs a search), and the network keeps compact
+arrays.
+"""
+
+import tracemalloc
+
+import networkx as nx
+import pytest
+
+from dqsim.io import open_run
+from dqsim.jobs import load_job_text
+from dqsim.network.network import Network
+from dqsim.scenarios import dqc
+from mpi_helper import run_here, run_mpi
+from run_files import same_tables
+
+
+def network_job(network: str, assignment: str = "") -> str:
+    """A 4-qubit GHZ ``dqc`` job over ``network`` (the body of ``[network]``), one data qubit per node."""
+    distribution = f"[distribution]\nassignment = {assignment}\n" if assignment else ""
+    return (f'[run]\nname = "mem"\nscenario = "dqc"\nseed = 1\n[network]\n{network}\n'
+            "[network.link]\ndistance_km = 1.0\n[network.node]\nnum_data_qubits = 1\nnum_comm_qubits = 2\n"
+            f'[circuit]\ngenerator = "ghz"\nnum_qubits = 4\n{distribution}[simulation]\nshots = 100\n')
+
+
+class _CountedGraph(nx.Graph):
+    built = 0
+
+    def __init__(self, *args, **kwargs):
+        type(self).built += 1
+        super().__init__(*args, **kwargs)
+
+
+@pytest.mark.parametrize(("network", "most"), [('topology = "all_to_all"\nnum_nodes = 40', 0),
+                                               ('topology = "star"\nnum_nodes = 40', 0),
+                                               ('topology = "edges"\nnode_names = ["a", "b", "c", "d"]\n'
+                                                'edges = [["a", "b"], ["b", "c", 2.0], ["d", "c"]]', 0),
+                                               ('topology = "ring"\nnum_nodes = 40', 1),
+                                               ('topology = "grid"\nnum_rows = 4\nnum_cols = 4', 1)])
+def test_repro_a_network_job_builds_its_graph_at_most_once(monkeypatch, network, most):
+    """Loading the job and planning its run (what every rank of ``dqsim run`` does before its first event) built
+    the graph twice on main: once to validate the job, once for the run. Now none where every route is a link or
+    the only path (a ring's or a grid's routes search it: once)."""
+    monkeypatch.setattr(nx, "Graph", _CountedGraph)
+    _CountedGraph.built = 0
+    job = load_job_text(network_job(network))
+    assert _CountedGraph.built == 0
+    network_of_run, _plan = dqc.plan_job(job, dqc.build_circuit(job), 2)
+    assert _CountedGraph.built <= most
+    network_of_run.latency_ps(0, network_of_run.num_nodes - 1)
+    assert _CountedGraph.built <= most
+
+
+def test_repro_a_disconnected_edges_network_is_still_refused_at_load():
+    with pytest.raises(Exception, match=r"\[network\]\.edges: the topology is disconnected: node\(s\) 'c', 'd' "
+                                        r"cannot reach 'a'"):
+        load_job_text(network_job('topology = "edges"\nnode_names = ["a", "b", "c", "d"]\n'
+                                  'edges = [["a", "b"], ["c", "d", 3.0]]'))
+    with pytest.raises(Exception, match=r"\[network\]\.edges: distance_km must be at most"):
+        load_job_text(network_job('topology = "edges"\nnode_names = ["a", "b"]\nedges = [["a", "b", 1e300]]'))
+
+
+def test_repro_a_network_of_many_links_takes_little_memory_per_link():
+    """An all_to_all of 120 nodes (7,140 links) on 2 ranks, asked for what the engine asks (the lookahead table,
+    latencies, a link, a route). On main the loaded job held ~260 bytes per link (what its validation's graph
+    left), and the network took ~870 more (peak ~910); now ~2 bytes after loading and ~150 (peak ~240)."""
+    job_text = network_job('topology = "all_to_all"\nnum_nodes = 120')
+    tracemalloc.start()
+    try:
+        job = load_job_text(job_text)
+        loaded, _peak = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        network = dqc.job_network(job.network, 2)
+        network.check_pairing_horizon()
+        network.rank_distances_ps()
+        network.latencies_from(0)
+        network.link(3, 1)
+        network.route(2, 7)
+        held, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    num_links = len(network.links)
+    assert num_links == 7140
+    assert loaded / num_links < 50
+    assert (held - loaded) / num_links < 200 and (peak - loaded) / num_links < 320
+
+
+@pytest.mark.parametrize("network", [
+    'topology = "line"\nnum_nodes = 7', 'topology = "ring"\nnum_nodes = 7', 'topology = "star"\nnum_nodes = 6',
+    'topology = "grid"\nnum_rows = 3\nnum_cols = 4', 'topology = "all_to_all"\nnum_nodes = 7',
+    'topology = "edges"\nnode_names = ["e", "d", "c", "b", "a"]\n'
+    'edges = [["c", "a", 2.5], ["e", "d"], ["b", "e", 0.5], ["d", "c"], ["a", "e", 2.5], ["b", "c", 4.0]]'])
+@pytest.mark.parametrize("num_ranks", [1, 2])
+def test_a_job_network_without_its_graph_is_the_one_built_from_its_graph(network, num_ranks):
+    """The run's network, built from the section's links, against the one built from ``build_graph`` (as on
+    main): the same links, link parameters, routes, latencies, lookahead table, and the same graph once read."""
+    section = load_job_text(network_job(network)).network
+    names = section.node_names_list()
+    nodes = [section.node_spec(name) for name in names]
+    built = Network(section.build_graph(), nodes, num_ranks=num_ranks)
+    lazy = dqc.job_network(section, num_ranks)
+    n = built.num_nodes
+    assert lazy.links == built.links and lazy.link_specs == built.link_specs and lazy.nodes == built.nodes
+    for a in range(n):
+        assert lazy.latencies_from(a) == built.latencies_from(a)
+        assert lazy.least_delays_from(a) == built.least_delays_from(a)
+        for b in range(n):
+            assert lazy.has_link(a, b) == built.has_link(a, b)
+            assert lazy.route(a, b) == built.route(a, b) and lazy.latency_ps(a, b) == built.latency_ps(a, b)
+    assert lazy.rank_distances_ps() == built.rank_distances_ps()
+    assert lazy.boundary_nodes == built.boundary_nodes and lazy.lookahead_ps == built.lookahead_ps
+    graph = section.build_graph()
+    assert lazy.graph.graph == graph.graph and list(lazy.graph.nodes(data=True)) == list(graph.nodes(data=True))
+    assert list(lazy.graph.edges(data=True)) == list(graph.edges(data=True))
+
+
+def test_a_grid_job_gives_the_same_tables_on_one_and_two_ranks(tmp_path):
+    """A GHZ over the corners of a 4 x 4 grid: routes searched on the graph built on first use, pairs swapped
+    along them; one rank and two give the same tables (every link in the links table)."""
+    job = tmp_path / "grid.toml"
+    job.write_text(network_job('topology = "grid"\nnum_rows = 4\nnum_cols = 4', "[0, 3, 12, 15]"))
+    run_here(["run", str(job), "-o", str(tmp_path / "one.h5"), "--quiet"])
+    run_mpi(2, ["-m", "dqsim", "run", str(job), "-o", str(tmp_path / "two.h5"), "--quiet"], timeout_s=300)
+    one, two = open_run(tmp_path / "one.h5"), open_run(tmp_path / "two.h5")
+    links = one.table("links")
+    assert len(links) == 24 and links["epr_pairs"].sum() > 3
+    assert one.attrs["fidelity"] == pytest.approx(1.0, abs=1e-12)
+    same_tables(one, two, [name for name in one.tables if name != "timing"])
