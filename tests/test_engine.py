@@ -212,6 +212,44 @@ def test_a_receive_of_several_messages_resumes_once_at_the_last_arrival():
         sim.context(0).receive("bits", count=0)
 
 
+def test_discard_drops_stale_messages_and_ends_the_processes_waiting_for_them():
+    """``ctx.discard(stale)``: the messages of stale tags leave the mailbox, the processes waiting for one end
+    (closed, off the node's list), other tags are untouched, and a stale message that comes later waits in the
+    mailbox for the next call (nobody takes it)."""
+    sim = Simulator(make_network(), comm=comm_mod.SingleComm(), state=None, qubit_owner=[], num_data_qubits=0)
+    seen, closed = [], []
+
+    def sender(ctx):
+        ctx.send(1, ("old", 1), "early")
+        ctx.send(1, ("new", 2), "kept")
+        yield ctx.wait(5000)
+        ctx.send(1, ("old", 3), "late")
+
+    def stuck(ctx, tag):
+        try:
+            yield ctx.receive(tag)
+            seen.append(("woke", tag))
+        finally:
+            closed.append(tag)
+
+    def keeper(ctx):
+        yield ctx.wait(2000)  # both first messages are in the mailbox
+        ctx.discard(lambda tag: tag[0] == "old")
+        seen.append(("after", sorted(ctx._node.mailbox), sorted(ctx._node.waiting), len(ctx._node.processes)))
+        msg = yield ctx.receive(("new", 2))
+        seen.append(("took", msg.payload))
+
+    sim.spawn(0, sender)
+    sim.spawn(1, stuck, ("old", 0))
+    sim.spawn(1, stuck, ("old", 0))
+    sim.spawn(1, keeper)
+    sim.run()
+    assert seen == [("after", [("new", 2)], [], 1), ("took", "kept")]
+    assert closed == [("old", 0), ("old", 0)]
+    node = sim.local[1]
+    assert list(node.mailbox) == [("old", 3)] and node.processes == []
+
+
 def test_take_arrived_gives_the_messages_come_so_far_without_an_event():
     """``ctx.take_arrived(tag)``: the messages of ``tag`` in the mailbox now, in arrival order, removed; no wait,
     no event. A sender 1 µs away sends at 0, 1, 2, 3 and 4 µs (arrivals 1-5 µs); the receiver takes at 2.5 µs

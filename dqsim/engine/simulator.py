@@ -586,6 +586,33 @@ class NodeContext:
         """
         return self.record(self._take_from_mailbox, tag)
 
+    def discard(self, stale: Callable[[Any], bool]) -> None:
+        """Drop this node's messages whose tag is ``stale`` and end its processes waiting for such a tag.
+
+        Not a command: it does not wait and costs no event. For a protocol that
+        abandons an exchange midway (a repeater chain's cut-off,
+        :mod:`dqsim.protocols.repeater`): a message of the abandoned exchange
+        that no process will ever take would stay in the mailbox to the end of
+        the run, and a process waiting for an answer its peer will never send
+        would stay with it (and in every checkpoint), one lot per abandoned
+        exchange. ``stale(tag)`` must hold only for tags no process of this
+        node will receive again; a message of such a tag that arrives later
+        goes to the mailbox, for the next call. The processes end as if they
+        had returned (their generators are closed). What is in the mailbox and
+        who waits at a given step is the same on every rank count (see
+        :meth:`take_arrived`); a restored process re-executed from its log
+        drops nothing (the node was saved after it had).
+        """
+        if self._muted:
+            return
+        node = self._node
+        for tag in [tag for tag in node.mailbox if stale(tag)]:
+            del node.mailbox[tag]
+        for tag in [tag for tag in node.waiting if stale(tag)]:
+            for waiter in node.waiting.pop(tag):
+                process = waiter[0] if type(waiter) is tuple else waiter  # (process, count): a counted receive
+                self._sim._end_process(node, process)
+
     def _take_from_mailbox(self, tag) -> list:
         node = self._node
         box = node.mailbox.pop(tag, None)
@@ -1530,10 +1557,8 @@ class Simulator:
                 else:
                     command = process.send(value)
             except StopIteration:
-                process.done = True
                 self._current = None
-                if not process.resumable or not process.process.kept_after_end:
-                    node.processes.remove(process)
+                self._forget(node, process)
                 return
             except BaseException:
                 self._current = None
@@ -1596,6 +1621,19 @@ class Simulator:
             else:
                 raise EngineError(f"node {node.name}: a process yielded {command!r}, not a command")
             return
+
+    @staticmethod
+    def _forget(node: _Node, process: ProcessHandle) -> None:
+        """``process`` has ended: done, and off its node's list unless its class keeps it (``kept_after_end``)."""
+        process.done = True
+        if not process.resumable or not process.process.kept_after_end:
+            node.processes.remove(process)
+
+    def _end_process(self, node: _Node, process: ProcessHandle) -> None:
+        """End a process that waits for a message (:meth:`NodeContext.discard`): as if it had returned."""
+        if process.generator is not None:
+            process.generator.close()
+        self._forget(node, process)
 
     def _later_command(self, node: _Node, process: ProcessHandle, command, kind):
         """A :class:`MeasureLater` or :class:`ReadOutcomes`: the value to resume with, or ``None`` (blocked).

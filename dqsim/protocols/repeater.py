@@ -771,6 +771,31 @@ def _deliver(ctx, chain: ChainSpec, key, round_start_ps: int, bits: list) -> int
     return next_start
 
 
+def _pair_key(tag) -> tuple[int, int] | None:
+    """The chain attempt ``(pair_index, attempt)`` a link side's message tag names, else ``None``.
+
+    Link sides tag their messages with their pair's tag (:meth:`LinkSide._start_pair`), ``("repeater",
+    pair_index, attempt, link_index, serial)``: ``(kind, pair_tag)``, or ``("twirl",) + pair_tag``.
+    """
+    if type(tag) is not tuple or len(tag) < 2:
+        return None
+    pair_tag = tag[1] if type(tag[1]) is tuple else tag[1:]
+    return pair_tag[1:3] if len(pair_tag) == 5 and pair_tag[0] == "repeater" else None
+
+
+def _drop_stale(ctx, key: tuple[int, int]) -> None:
+    """Drop what this node holds of chain attempts before ``key``: their link sides' messages, the link sides
+    that wait for an answer their abandoned peer will not send, and events that came early for them.
+
+    Each abandoned attempt would otherwise leave a few of each for good (with purification, the twirl a
+    responder had not yet taken and a link side waiting for its peer's purification outcome or herald).
+    """
+    ctx.discard(lambda tag: (pair := _pair_key(tag)) is not None and pair < key)
+    early = ctx.node_data["chain_run"].early
+    for old in [old for old in early if old < key]:
+        del early[old]
+
+
 def _abandon(ctx, chain: ChainSpec, key, side: str) -> None:
     """Cut-off: stop this attempt here and tell every other node."""
     pair_index, attempt = key
@@ -930,6 +955,7 @@ class ChainNode:
             abandon_generation(ctx, ctx.node + 1, chain.links[ctx.node])
             ctx.node_data["records"].abandon(self.pair_index, self.attempt, ctx.node)
         self.attempt += 1
+        _drop_stale(ctx, (self.pair_index, self.attempt))
         if self.attempt > chain.max_restarts:
             cutoff_s = ps_to_seconds(chain.cutoff_ps) if chain.cutoff_ps else math.inf
             raise DqsimError(
@@ -940,6 +966,8 @@ class ChainNode:
     def _next_round(self, ctx, next_start_ps: int) -> None:
         """The pair was delivered: the next round starts at ``next_start_ps`` (or the run ends)."""
         ctx.node_data["chain_run"].current = None  # (this attempt's link sides have ended; its timers need not ring)
+        if self.attempt:  # what the round's abandoned attempts left here since the last one
+            _drop_stale(ctx, (self.pair_index, self.attempt))
         self.pair_index += 1
         self.attempt = 0
         self.start_ps = next_start_ps
