@@ -250,6 +250,30 @@ def test_discard_drops_stale_messages_and_ends_the_processes_waiting_for_them():
     assert list(node.mailbox) == [("old", 3)] and node.processes == []
 
 
+def test_a_node_a_blocked_node_can_still_reach_earlier_is_behind_for_an_operation_run_ahead():
+    """RUN_PAST_BLOCKED: while node a (0) waits for a flush at 10 µs, node c (2) runs an event at 30 µs and
+    acts on the small state it shares with b's (1) memory. b has no event, but a message of a (1 µs away) could
+    reach it at 11 µs and have it act on that state first: c's operation must go through a flush (not applied
+    at once, out of time order; found by a one-rank resume of a 2-rank chain checkpoint, the fidelity 1 ulp off
+    the uninterrupted run's: tests/test_resume_counters.py)."""
+    from dqsim.engine.quantum import qop  # noqa: PLC0415
+
+    nodes = [NodeSpec(name=name) for name in "abc"]
+    links = {(0, 1): link_of_delay(1_000_000), (1, 2): link_of_delay(1_000_000)}
+    sim = Simulator(Network.from_links(nodes, links), comm=comm_mod.SingleComm(), state=None, qubit_owner=[0, 1, 2],
+                    num_data_qubits=0)
+    sim.memory.small.werner_pair(1, 2, 1.0)  # b's and c's memories share one small state
+    sim.nodes[0].blocked_by = (None, qop(10_000_000, 0, 1, "measure", (0,)))
+    sim._blocked.append((10_000_000, 0))
+    sim._num_blocks += 1
+    sim._ahead_waits = [-1, [], -1, math.inf]
+    sim._ahead_ps = 30_000_000
+    assert not sim._is_local((2,), 2)
+    sim._ahead_ps = 10_500_000  # before a's message could reach b (11 µs): b cannot act earlier
+    sim._ahead_waits = [-1, [], -1, math.inf]
+    assert sim._is_local((2,), 2)
+
+
 def test_take_arrived_gives_the_messages_come_so_far_without_an_event():
     """``ctx.take_arrived(tag)``: the messages of ``tag`` in the mailbox now, in arrival order, removed; no wait,
     no event. A sender 1 µs away sends at 0, 1, 2, 3 and 4 µs (arrivals 1-5 µs); the receiver takes at 2.5 µs
