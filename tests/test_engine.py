@@ -212,6 +212,68 @@ def test_a_receive_of_several_messages_resumes_once_at_the_last_arrival():
         sim.context(0).receive("bits", count=0)
 
 
+def test_discard_drops_stale_messages_and_ends_the_processes_waiting_for_them():
+    """``ctx.discard(stale)``: the messages of stale tags leave the mailbox, the processes waiting for one end
+    (closed, off the node's list), other tags are untouched, and a stale message that comes later waits in the
+    mailbox for the next call (nobody takes it)."""
+    sim = Simulator(make_network(), comm=comm_mod.SingleComm(), state=None, qubit_owner=[], num_data_qubits=0)
+    seen, closed = [], []
+
+    def sender(ctx):
+        ctx.send(1, ("old", 1), "early")
+        ctx.send(1, ("new", 2), "kept")
+        yield ctx.wait(5000)
+        ctx.send(1, ("old", 3), "late")
+
+    def stuck(ctx, tag):
+        try:
+            yield ctx.receive(tag)
+            seen.append(("woke", tag))
+        finally:
+            closed.append(tag)
+
+    def keeper(ctx):
+        yield ctx.wait(2000)  # both first messages are in the mailbox
+        ctx.discard(lambda tag: tag[0] == "old")
+        seen.append(("after", sorted(ctx._node.mailbox), sorted(ctx._node.waiting), len(ctx._node.processes)))
+        msg = yield ctx.receive(("new", 2))
+        seen.append(("took", msg.payload))
+
+    sim.spawn(0, sender)
+    sim.spawn(1, stuck, ("old", 0))
+    sim.spawn(1, stuck, ("old", 0))
+    sim.spawn(1, keeper)
+    sim.run()
+    assert seen == [("after", [("new", 2)], [], 1), ("took", "kept")]
+    assert closed == [("old", 0), ("old", 0)]
+    node = sim.local[1]
+    assert list(node.mailbox) == [("old", 3)] and node.processes == []
+
+
+def test_a_node_a_blocked_node_can_still_reach_earlier_is_behind_for_an_operation_run_ahead():
+    """RUN_PAST_BLOCKED: while node a (0) waits for a flush at 10 µs, node c (2) runs an event at 30 µs and
+    acts on the small state it shares with b's (1) memory. b has no event, but a message of a (1 µs away) could
+    reach it at 11 µs and have it act on that state first: c's operation must go through a flush (not applied
+    at once, out of time order; found by a one-rank resume of a 2-rank chain checkpoint, the fidelity 1 ulp off
+    the uninterrupted run's: tests/test_resume_counters.py)."""
+    from dqsim.engine.quantum import qop  # noqa: PLC0415
+
+    nodes = [NodeSpec(name=name) for name in "abc"]
+    links = {(0, 1): link_of_delay(1_000_000), (1, 2): link_of_delay(1_000_000)}
+    sim = Simulator(Network.from_links(nodes, links), comm=comm_mod.SingleComm(), state=None, qubit_owner=[0, 1, 2],
+                    num_data_qubits=0)
+    sim.memory.small.werner_pair(1, 2, 1.0)  # b's and c's memories share one small state
+    sim.nodes[0].blocked_by = (None, qop(10_000_000, 0, 1, "measure", (0,)))
+    sim._blocked.append((10_000_000, 0))
+    sim._num_blocks += 1
+    sim._ahead_waits = [-1, [], -1, math.inf]
+    sim._ahead_ps = 30_000_000
+    assert not sim._is_local((2,), 2)
+    sim._ahead_ps = 10_500_000  # before a's message could reach b (11 µs): b cannot act earlier
+    sim._ahead_waits = [-1, [], -1, math.inf]
+    assert sim._is_local((2,), 2)
+
+
 def test_take_arrived_gives_the_messages_come_so_far_without_an_event():
     """``ctx.take_arrived(tag)``: the messages of ``tag`` in the mailbox now, in arrival order, removed; no wait,
     no event. A sender 1 µs away sends at 0, 1, 2, 3 and 4 µs (arrivals 1-5 µs); the receiver takes at 2.5 µs

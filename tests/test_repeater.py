@@ -46,8 +46,9 @@ def LinkSpec(**fields):
     return _LinkSpec(**fields)
 
 
-def run(chain, seed):
-    return repeater.run_chain(chain, comm=comm_mod.SingleComm(), backend=BACKEND, seed=seed)
+def run(chain, seed, every_attempt=False):
+    return repeater.run_chain(chain, comm=comm_mod.SingleComm(), backend=BACKEND, seed=seed,
+                              every_attempt=every_attempt)
 
 
 def assert_mean(samples, expected, what):
@@ -119,7 +120,8 @@ def test_end_memories_decohere_until_delivery():
 def test_cutoff_abandons_attempts_and_delivers_fresh_pairs_only():
     link = LinkSpec(distance_km=20.0)
     cutoff_ps = 3 * link.attempt_period_ps
-    result = run(ChainSpec(links=[link, link], node=IDEAL, cutoff_ps=cutoff_ps, num_pairs=60), seed=6)
+    result = run(ChainSpec(links=[link, link], node=IDEAL, cutoff_ps=cutoff_ps, num_pairs=60), seed=6,
+                 every_attempt=True)
     assert sum(p.restarts for p in result.pairs) > 0
     assert len(result.records.restarts) == sum(p.restarts for p in result.pairs)
     for pair in result.pairs:
@@ -701,7 +703,8 @@ def test_repro_an_abandoned_generation_frees_the_source_at_the_abort():
     (p = 4e-4) a restart waited ~2,500 periods (seconds) for its source."""
     link = LinkSpec(distance_km=20.0, source_rate_hz=1e6)  # source period 1 µs, far below the 98 µs round trip
     d, period = link.delay_ps, link.attempt_period_ps
-    result = run(ChainSpec(links=[link] * 2, node=IDEAL, cutoff_ps=3 * period, num_pairs=40), seed=6)
+    result = run(ChainSpec(links=[link] * 2, node=IDEAL, cutoff_ps=3 * period, num_pairs=40), seed=6,
+                 every_attempt=True)
     aborts = {(pair_index, attempt): (node, t) for pair_index, attempt, node, t in result.records.restarts}
     restarted = [r for r in result.records.links if r.attempt > 0]
     assert len(restarted) > 100

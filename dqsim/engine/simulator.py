@@ -497,8 +497,9 @@ QUIET_MESSAGES = True
 #: past ``t``, each up to ``t`` plus its least delay of links from the waiting node
 #: (:meth:`Simulator._blocked_bound_ps`: the waiting node resumes at ``t`` and reaches others only through
 #: messages), instead of the whole rank stopping at ``t``; a node past its bound waits (is *held*). An operation
-#: such an event issues on a local small state is applied at once only when no node behind it (blocked, or held
-#: with an earlier event) owns a qubit of that state (:meth:`Simulator._behind_free`), else it goes through a
+#: such an event issues on a local small state is applied at once only when no node behind it (blocked, held
+#: with an earlier event, or reachable earlier by a blocked node's message) owns a qubit of that state
+#: (:meth:`Simulator._behind_free`), else it goes through a
 #: flush, where the earliest operation on the state installs it (:meth:`Simulator._carry_first`); a rank's held
 #: node with an event at its blocked node's time bounds what that rank has passed (:meth:`Simulator._held_at`).
 #: Results are the same either way (``bench/network_bench.py``'s ring: 2 ranks in the lockstep spent 0.63 of
@@ -640,6 +641,33 @@ class NodeContext:
         re-executed from its log gets the messages it took then (:meth:`record`).
         """
         return self.record(self._take_from_mailbox, tag)
+
+    def discard(self, stale: Callable[[Any], bool]) -> None:
+        """Drop this node's messages whose tag is ``stale`` and end its processes waiting for such a tag.
+
+        Not a command: it does not wait and costs no event. For a protocol that
+        abandons an exchange midway (a repeater chain's cut-off,
+        :mod:`dqsim.protocols.repeater`): a message of the abandoned exchange
+        that no process will ever take would stay in the mailbox to the end of
+        the run, and a process waiting for an answer its peer will never send
+        would stay with it (and in every checkpoint), one lot per abandoned
+        exchange. ``stale(tag)`` must hold only for tags no process of this
+        node will receive again; a message of such a tag that arrives later
+        goes to the mailbox, for the next call. The processes end as if they
+        had returned (their generators are closed). What is in the mailbox and
+        who waits at a given step is the same on every rank count (see
+        :meth:`take_arrived`); a restored process re-executed from its log
+        drops nothing (the node was saved after it had).
+        """
+        if self._muted:
+            return
+        node = self._node
+        for tag in [tag for tag in node.mailbox if stale(tag)]:
+            del node.mailbox[tag]
+        for tag in [tag for tag in node.waiting if stale(tag)]:
+            for waiter in node.waiting.pop(tag):
+                process = waiter[0] if type(waiter) is tuple else waiter  # (process, count): a counted receive
+                self._sim._end_process(node, process)
 
     def _take_from_mailbox(self, tag) -> list:
         node = self._node
@@ -1077,8 +1105,10 @@ class Simulator:
         num_data = min(self.memory.num_data_qubits, len(self._own_network_qubit))
         self._own_network_qubit[:num_data] = [False] * num_data
         self._in_flight: dict[int, int] = {}               # qubit -> this rank's buffered/pending ops on it
-        #: While an event runs past a blocked node's time (RUN_PAST_BLOCKED): its time, else -1.
+        #: While an event runs past a blocked node's time (RUN_PAST_BLOCKED): its time, else -1; and the
+        #: :meth:`_blocked_bound_ps` cache of the :meth:`_run_local` call it runs in.
         self._ahead_ps = -1
+        self._ahead_waits: list = [-1, []]
         self._node_distances: dict[int, list[int]] = {}   # node -> least delay from it to every node, ps
         self._num_blocks = 0                              # nodes blocked so far (see _blocked_bound_ps)
         if state is not None:
@@ -1279,7 +1309,14 @@ class Simulator:
 
     def _behind_free(self, qubits, me: int) -> bool:
         """While an event of node ``me`` runs past a blocked node's time: whether no node that is behind it owns a
-        qubit of the small states of ``qubits`` (one could still issue an earlier operation on them)."""
+        qubit of the small states of ``qubits`` (one could still issue an earlier operation on them).
+
+        Behind: blocked, or with an event before this one, or reachable before it by a message of a blocked node
+        (:meth:`_blocked_bound_ps`): such a node, idle now, may still get one and act on the state earlier. (Before
+        2026-12-06 that last case was left out: a one-rank resume of a 2-rank checkpoint of a 256-link chain
+        applied two swaps on one small state out of time order, and the second pair's fidelity differed by
+        1 ulp from the uninterrupted run's.)
+        """
         time_ps = self._ahead_ps
         nodes, owner, group_of = self.nodes, self.memory.owner, self.memory.small.group_of
         for q in qubits:
@@ -1293,6 +1330,8 @@ class Simulator:
                     return False
                 queue = node.queue
                 if queue and (queue[0][0], index) < (time_ps, me):
+                    return False
+                if (self._blocked_bound_ps(index, self._ahead_waits), index) < (time_ps, me):
                     return False
         return True
 
@@ -1587,10 +1626,8 @@ class Simulator:
                 else:
                     command = process.send(value)
             except StopIteration:
-                process.done = True
                 self._current = None
-                if not process.resumable or not process.process.kept_after_end:
-                    node.processes.remove(process)
+                self._forget(node, process)
                 return
             except BaseException:
                 self._current = None
@@ -1656,6 +1693,19 @@ class Simulator:
             else:
                 raise EngineError(f"node {node.name}: a process yielded {command!r}, not a command")
             return
+
+    @staticmethod
+    def _forget(node: _Node, process: ProcessHandle) -> None:
+        """``process`` has ended: done, and off its node's list unless its class keeps it (``kept_after_end``)."""
+        process.done = True
+        if not process.resumable or not process.process.kept_after_end:
+            node.processes.remove(process)
+
+    def _end_process(self, node: _Node, process: ProcessHandle) -> None:
+        """End a process that waits for a message (:meth:`NodeContext.discard`): as if it had returned."""
+        if process.generator is not None:
+            process.generator.close()
+        self._forget(node, process)
 
     def _later_command(self, node: _Node, process: ProcessHandle, command, kind):
         """A :class:`MeasureLater` or :class:`ReadOutcomes`: the value to resume with, or ``None`` (blocked).
@@ -1836,7 +1886,7 @@ class Simulator:
         poll = 0
         held: list = []  # ready entries of nodes that wait for a blocked node of this rank (RUN_PAST_BLOCKED)
         # _blocked_bound_ps's cache, then the blocks counted and the earliest blocked node's time then
-        waits = [-1, [], -1, math.inf]
+        waits = self._ahead_waits = [-1, [], -1, math.inf]
         if flight is not None:
             if flight.test():
                 return

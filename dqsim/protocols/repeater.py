@@ -371,56 +371,96 @@ _DELIVERY_ORDER, _LINK_ORDER = itemgetter(0), itemgetter(0, 1, 2)
 class ChainRecords:
     """What a rank's nodes saw; merge the ranks' records with :meth:`merged`.
 
+    The records of a chain attempt abandoned at the cut-off are kept only
+    with ``every_attempt``: else an initiator folds its link's record of the
+    attempt into ``abandoned_link_attempts`` when it hears of the abort, and
+    no cut-off is listed in ``restarts``, so that a run whose cut-off abandons
+    most attempts (up to ``max_restarts`` per pair) holds records in
+    proportion to its pairs, not to its attempts (a 512-link chain lists up
+    to 512 link records per attempt).
+
     Attributes:
         deliveries: :class:`Delivery` per pair (on B's rank).
-        links: :class:`LinkRecord` per link per chain attempt (on initiators' ranks).
-        restarts: ``(pair_index, attempt, node, time_ps)`` of every cut-off.
+        links: :class:`LinkRecord` per link per delivering chain attempt (on initiators' ranks); with
+            ``every_attempt``, per link per chain attempt.
+        restarts: with ``every_attempt``, ``(pair_index, attempt, node, time_ps)`` of every cut-off; else empty.
+        abandoned_link_attempts: without ``every_attempt``, ``pair_index -> link attempts`` of the
+            elementary pairs made in that round's abandoned chain attempts (their records'
+            ``attempts``, summed over links and attempts).
+        every_attempt: keep the records of abandoned attempts (tests; memory grows with each).
     """
 
     deliveries: list = field(default_factory=list)
     links: list = field(default_factory=list)
     restarts: list = field(default_factory=list)
+    abandoned_link_attempts: dict = field(default_factory=dict)
+    every_attempt: bool = False
+
+    def abandon(self, pair_index: int, attempt: int, link_index: int) -> None:
+        """An initiator heard that chain attempt ``(pair_index, attempt)`` was abandoned: fold its link's record.
+
+        Without :attr:`every_attempt` the record of link ``link_index`` in that
+        attempt, if its pair was made (the initiator's latest record), leaves
+        :attr:`links` and its ``attempts`` join the round's
+        :attr:`abandoned_link_attempts`; with it, nothing changes.
+        """
+        links = self.links
+        if self.every_attempt or not links:
+            return
+        record = links[-1]
+        if record.pair_index == pair_index and record.attempt == attempt and record.link_index == link_index:
+            links.pop()
+            # (records saved by a checkpoint before the sums existed have none yet; those of their abandoned
+            # attempts stay in links, where run_chain counts them as before)
+            sums = self.__dict__.setdefault("abandoned_link_attempts", {})
+            sums[pair_index] = sums.get(pair_index, 0) + record.attempts
 
     @staticmethod
     def merged(parts: Sequence["ChainRecords"]) -> "ChainRecords":
         """All ranks' records in one, sorted (the same on every rank given the same parts)."""
         out = ChainRecords()
+        sums = out.abandoned_link_attempts
         for part in parts:
             out.deliveries += part.deliveries
             out.links += part.links
             out.restarts += part.restarts
+            for pair_index, attempts in part.__dict__.get("abandoned_link_attempts", {}).items():
+                sums[pair_index] = sums.get(pair_index, 0) + attempts
         out.deliveries.sort(key=_DELIVERY_ORDER)
         out.links.sort(key=_LINK_ORDER)
         out.restarts.sort()
+        out.abandoned_link_attempts = dict(sorted(sums.items()))
         return out
 
-    def packed(self) -> tuple[list, list, list]:
-        """The records as plain tuples, ``(deliveries, links, restarts)``: what ranks send each other.
+    def packed(self) -> tuple[list, list, list, list]:
+        """The records as plain tuples, ``(deliveries, links, restarts, abandoned)``: what ranks send each other.
 
         A plain tuple pickles in a third of the time of a named tuple (no
         class to call on unpickling); :meth:`unpacked` makes the records again.
 
         Examples:
-            >>> records = ChainRecords([Delivery(0, 0, 0, 5)], [LinkRecord(0, 0, 1, 3, 1, 2, 4, 0, 0)])
+            >>> records = ChainRecords([Delivery(0, 0, 0, 5)], [LinkRecord(0, 0, 1, 3, 1, 2, 4, 0, 0)],
+            ...                        abandoned_link_attempts={0: 7})
             >>> records.packed()[1]
             [(0, 0, 1, 3, 1, 2, 4, 0, 0)]
             >>> again = ChainRecords.unpacked(records.packed())
             >>> again == records, again.links[0].created_ps, type(again.deliveries[0]).__name__
             (True, 2, 'Delivery')
         """
-        return [tuple(d) for d in self.deliveries], [tuple(r) for r in self.links], list(self.restarts)
+        return ([tuple(d) for d in self.deliveries], [tuple(r) for r in self.links], list(self.restarts),
+                list(self.abandoned_link_attempts.items()))
 
     @staticmethod
-    def unpacked(packed: tuple[list, list, list]) -> "ChainRecords":
+    def unpacked(packed: tuple[list, list, list, list]) -> "ChainRecords":
         """The :class:`ChainRecords` of :meth:`packed` records.
 
         Each record is made by ``tuple.__new__`` of its class, called from C
         (what ``_make`` does, without its Python call and length check: the
         tuples are :meth:`packed`'s, of the right length).
         """
-        deliveries, links, restarts = packed
+        deliveries, links, restarts, abandoned = packed
         return ChainRecords(list(map(_new_delivery, deliveries)), list(map(_new_link_record, links)),
-                            list(restarts))
+                            list(restarts), dict(abandoned))
 
 
 # ----------------------------------------------------------------- processes
@@ -449,10 +489,13 @@ class _NodeRun:
         self.early.setdefault(key, []).append(event)
 
 
-def setup_node_data(data: dict) -> None:
-    """Give a chain node's ``node_data`` its bookkeeping and records (the scenario calls this once per node)."""
+def setup_node_data(data: dict, every_attempt: bool = False) -> None:
+    """Give a chain node's ``node_data`` its bookkeeping and records (the scenario calls this once per node).
+
+    ``every_attempt``: keep the records of chain attempts abandoned at the cut-off (:class:`ChainRecords`).
+    """
     data["chain_run"] = _NodeRun()
-    data["records"] = ChainRecords()
+    data["records"] = ChainRecords(every_attempt=every_attempt)
 
 
 # Where a LinkSide stands: each phase is one ``yield`` (see ChainNode).
@@ -733,13 +776,40 @@ def _deliver(ctx, chain: ChainSpec, key, round_start_ps: int, bits: list) -> int
     return next_start
 
 
+def _pair_key(tag) -> tuple[int, int] | None:
+    """The chain attempt ``(pair_index, attempt)`` a link side's message tag names, else ``None``.
+
+    Link sides tag their messages with their pair's tag (:meth:`LinkSide._start_pair`), ``("repeater",
+    pair_index, attempt, link_index, serial)``: ``(kind, pair_tag)``, or ``("twirl",) + pair_tag``.
+    """
+    if type(tag) is not tuple or len(tag) < 2:
+        return None
+    pair_tag = tag[1] if type(tag[1]) is tuple else tag[1:]
+    return pair_tag[1:3] if len(pair_tag) == 5 and pair_tag[0] == "repeater" else None
+
+
+def _drop_stale(ctx, key: tuple[int, int]) -> None:
+    """Drop what this node holds of chain attempts before ``key``: their link sides' messages, the link sides
+    that wait for an answer their abandoned peer will not send, and events that came early for them.
+
+    Each abandoned attempt would otherwise leave a few of each for good (with purification, the twirl a
+    responder had not yet taken and a link side waiting for its peer's purification outcome or herald).
+    """
+    ctx.discard(lambda tag: (pair := _pair_key(tag)) is not None and pair < key)
+    early = ctx.node_data["chain_run"].early
+    for old in [old for old in early if old < key]:
+        del early[old]
+
+
 def _abandon(ctx, chain: ChainSpec, key, side: str) -> None:
     """Cut-off: stop this attempt here and tell every other node."""
     pair_index, attempt = key
     ctx.node_data["chain_run"].current = None
     ctx.broadcast([other for other in range(chain.num_nodes) if other != ctx.node], (_TAG, pair_index),
                   ("abort", attempt))
-    ctx.node_data["records"].restarts.append((pair_index, attempt, ctx.node, ctx.now_ps))
+    records = ctx.node_data["records"]
+    if records.every_attempt:
+        records.restarts.append((pair_index, attempt, ctx.node, ctx.now_ps))
     ctx.count(("cutoffs", ctx.node), 1)
     ctx.log("cutoff", f"pair {pair_index} attempt {attempt}: {side} pair reached the cut-off")
 
@@ -749,7 +819,8 @@ class ChainNode:
 
     Start one on every node at time 0 after :func:`setup_node_data`; in the
     node's ``node_data["records"]`` B fills ``deliveries``, initiators
-    ``links``, repeaters ``restarts``. Each chain attempt it starts a
+    ``links`` (and ``abandoned_link_attempts``), repeaters ``restarts``
+    (:class:`ChainRecords`). Each chain attempt it starts a
     :attr:`link_side` process per link side, and with a cut-off an
     :attr:`alarm` process per elementary pair.
 
@@ -883,11 +954,13 @@ class ChainNode:
 
     def _next_attempt(self, ctx) -> None:
         """The attempt was abandoned: the next one, at once (this node's source stops its attempts now)."""
-        self.attempt += 1
         ctx.node_data["chain_run"].abandoned += 1
         chain = self.chain
         if ctx.node < chain.num_links:  # the initiator of the link to its right: its generation there ends now
             abandon_generation(ctx, ctx.node + 1, chain.links[ctx.node])
+            ctx.node_data["records"].abandon(self.pair_index, self.attempt, ctx.node)
+        self.attempt += 1
+        _drop_stale(ctx, (self.pair_index, self.attempt))
         if self.attempt > chain.max_restarts:
             cutoff_s = ps_to_seconds(chain.cutoff_ps) if chain.cutoff_ps else math.inf
             raise DqsimError(
@@ -898,6 +971,8 @@ class ChainNode:
     def _next_round(self, ctx, next_start_ps: int) -> None:
         """The pair was delivered: the next round starts at ``next_start_ps`` (or the run ends)."""
         ctx.node_data["chain_run"].current = None  # (this attempt's link sides have ended; its timers need not ring)
+        if self.attempt:  # what the round's abandoned attempts left here since the last one
+            _drop_stale(ctx, (self.pair_index, self.attempt))
         self.pair_index += 1
         self.attempt = 0
         self.start_ps = next_start_ps

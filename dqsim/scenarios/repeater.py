@@ -171,7 +171,7 @@ _ATTEMPTS, _CREATED_PS = attrgetter("attempts"), attrgetter("created_ps")
 
 
 def run_chain(chain: ChainSpec, *, comm, backend=None, seed: int = 0, placement: list[int] | None = None,
-              timeline: bool = False, checkpointing=None, on_window=None) -> ChainRun:
+              timeline: bool = False, checkpointing=None, on_window=None, every_attempt: bool = False) -> ChainRun:
     """Run a repeater chain until it delivered ``chain.num_pairs`` pairs (collective).
 
     Every memory is a network qubit in a small exact density matrix
@@ -191,6 +191,9 @@ def run_chain(chain: ChainSpec, *, comm, backend=None, seed: int = 0, placement:
             pairs delivered so far over ``chain.num_pairs`` (0..1), ``abandoned`` the chain
             attempts abandoned at the cut-off so far as node A has heard of them (every
             abort reaches it, a light time after the cut), ``None`` where A is not on rank 0.
+        every_attempt: keep the records of chain attempts abandoned at the cut-off in ``records`` (its
+            ``links`` and ``restarts``; :class:`~dqsim.protocols.repeater.ChainRecords`). Off, they are
+            folded into per-round sums as they are abandoned, and the run's memory does not grow with them.
 
     Returns:
         A :class:`ChainRun`, the same on every rank.
@@ -225,7 +228,7 @@ def run_chain(chain: ChainSpec, *, comm, backend=None, seed: int = 0, placement:
     sim.share(chain)
     local = [node for node in range(num_nodes) if rank_of_node[node] == comm.rank]
     for node in local:  # (spawn ignores the other ranks' nodes; their data would never be read)
-        setup_node_data(sim.node_data(node))
+        setup_node_data(sim.node_data(node), every_attempt)
         sim.spawn(node, ChainNodeProcess(chain))
     own: list[ChainRecords] = []
 
@@ -247,6 +250,8 @@ def run_chain(chain: ChainSpec, *, comm, backend=None, seed: int = 0, placement:
     for (pair_index, attempt), group in groupby(merged.links, key=attrgetter("pair_index", "attempt")):
         links = by_attempt[(pair_index, attempt)] = list(group)
         attempts_in_round[pair_index] = attempts_in_round.get(pair_index, 0) + sum(map(_ATTEMPTS, links))
+    for pair_index, attempts in merged.abandoned_link_attempts.items():  # (abandoned attempts' records, folded)
+        attempts_in_round[pair_index] = attempts_in_round.get(pair_index, 0) + attempts
     pairs = []
     for delivery in merged.deliveries:
         links = by_attempt.get((delivery.pair_index, delivery.attempt), [])
