@@ -206,8 +206,9 @@ def test_repro_a_stop_whose_checkpoint_cannot_be_written_ends_a_cloud_run(tmp_pa
     stopped = dqsim(["run", *CLOUD], tmp_path, "out.h5", check=False)
     assert stopped.returncode == 2, stopped.stderr
     [line] = stopped.stderr.strip().splitlines()
-    assert line.startswith("dqsim: error: checkpoint ") and "not written ([Errno 28] No space left on device); " \
-        "the run stops as the signal asked, without it; no checkpoint was kept" in line, line
+    assert line.startswith("dqsim: error: checkpoint ") and "not written ([Errno 28] No space left on device; " \
+        "no older checkpoint of this job to remove for room); the run stops as the signal asked, without it; " \
+        "no checkpoint was kept" in line, line
     assert not (tmp_path / "out.h5").exists() and not checkpoints(tmp_path / "ck")
 
 
