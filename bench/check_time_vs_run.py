@@ -28,6 +28,7 @@ VENV_BIN = Path(sys.executable).parent
 CASES = [(path.stem, str(path.relative_to(ROOT)), [], 1) for path in sorted((ROOT / "jobs").glob("*.toml"))] + [
     ("repeater_chain, 8-16 links, 200 pairs", "jobs/repeater_chain.toml",
      ["chain.num_links=[8, 16]", "chain.total_distance_km=[400.0]", "chain.num_pairs=200"], 1),
+    ("quickstart, 24 qubits", "jobs/quickstart.toml", ["circuit.num_qubits=24", "simulation.observables=[]"], 1),
     ("bb84_decoy_50km, 10^8 pulses", "jobs/bb84_decoy_50km.toml", ["qkd.pulses=100_000_000"], 1),
     ("bbm92_finite_key, 5x10^7 pairs", "jobs/bbm92_finite_key.toml", ["qkd.pulses=50_000_000"], 1),
     ("cloud_queue + 40 Poisson arrivals", "jobs/cloud_queue.toml",
@@ -80,11 +81,16 @@ def main() -> None:
             load_check = load()
             check_s, text = timed([*python, "check", job, "-n", str(ranks), "-o", out, *setargs])
             match = _LINE.search(text)
-            central, low, high = (seconds_of(g) for g in match.groups())
             load_run = load()
             launch = python if ranks == 1 else [str(VENV_BIN / "mpiexec"), "-n", str(ranks), sys.executable,
                                                 "-m", "mpi4py", "-m", "dqsim"]
             run_s, _ = timed([*launch, "run", job, "-o", out, "--quiet", *setargs])
+            if match is None:  # no estimate, or a lower bound: the line as printed
+                line = next((row for row in text.splitlines() if row.startswith("# time:")), "no time line")
+                print(f"| {label} | {ranks} | {line[8:90]} | {check_s:.1f} | {load_check:.1f} | {run_s:.1f} | "
+                      f"{load_run:.1f} | - | - |", flush=True)
+                continue
+            central, low, high = (seconds_of(g) for g in match.groups())
             inside = "yes" if low <= run_s <= high else "**no**"
             print(f"| {label} | {ranks} | {match.group(1)} ({match.group(2)}-{match.group(3)}) | {check_s:.1f} | "
                   f"{load_check:.1f} | {run_s:.1f} | {load_run:.1f} | {run_s / central:.2f} | {inside} |", flush=True)
