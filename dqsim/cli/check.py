@@ -9,13 +9,16 @@ shots, pulses, pairs, time points) and, for a ``circuit`` job, where it
 checkpoints (every how many operations) and the size of a checkpoint, for a
 BB84 ``qkd`` job the memory of the detection reports a key block holds until
 it ends (per link, also the size of a checkpoint taken inside the block; a
-warning line past a quarter of this machine's memory), and the job's warnings
+warning line past a quarter of this machine's memory), the run's wall time on
+this machine (``# time:``, a range and a SLURM ``--time``, from a pilot of the
+job of about a second, :mod:`dqsim.cli.check_time`; not with ``--no-time``), and the job's warnings
 (:meth:`dqsim.jobs.base.JobConfig.warnings`: a repeater cut-off that abandons
 most chain attempts). Exit
 status 0 for a job that ``dqsim run`` would start, 2 (one ``dqsim: error:``
 line) for one it would refuse: a bad key or value, a QASM file that does not
 parse, a register that cannot be split over ``RANKS``, an output or checkpoint
-folder that cannot be made or written. Nothing is created or written: the
+folder that cannot be made or written. Nothing is created or written (the
+pilot's outputs stay in memory): the
 folders are judged from the permissions this process has, on this machine,
 which need not be the one the ranks run on (the messages say so).
 """

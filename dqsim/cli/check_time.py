@@ -9,40 +9,45 @@ measure of its work, which the job file fixes:
 * ``repeater``: end-to-end pairs per chain configuration — every
   configuration with fewer ``[chain].num_pairs``;
 * ``dqc``: engine runs (trajectories: one per shot for a dynamic circuit)
-  where there are several, else shots (one engine run, then sampling);
+  where there are several — fewer of them; with one engine run (then
+  sampling, whose cost hardly grows with the shots) the pilot is the job;
 * ``trotter``: Trotter steps simulated, ``series x trajectories x sum over
   the points`` of the steps each runs (``k x steps_per_point`` for point
   ``k`` in the default mode, ``steps_per_point`` in ``"continued"``), plus one
-  per engine run — fewer points (the step kept) and one trajectory;
+  per engine run (:func:`trotter_steps`) — fewer points (the step kept), one
+  trajectory, the job's own network (no sweep);
 * ``cloud``: engine runs of the user jobs (:func:`dqsim.scenarios.cloud.num_engine_runs`)
   — the first user jobs of the list (or fewer Poisson arrivals);
-* ``circuit``: shots (trajectories for a noisy or dynamic circuit; one pass of
-  the gates and sampling else) — fewer shots. A register of more than
-  :data:`PILOT_MAX_QUBITS` qubits is not built here: a generated circuit is
-  tried at fewer qubits and the work taken as gates x 2**qubits (the
-  state-vector passes), a QASM circuit gets no estimate.
+* ``circuit``: for a noisy or dynamic circuit, shots (one trajectory each) —
+  fewer shots; else (one pass of the gates, then sampling) the pilot is the
+  job. A register of more than :data:`PILOT_MAX_QUBITS` qubits is not built
+  here: a generated circuit is tried at fewer qubits and the work taken as
+  gates x 2**qubits (the state-vector passes), a QASM circuit gets no estimate.
 
 The pilot (:func:`estimate`) runs the scaled-down job in this process on one
-rank, at sizes doubling from one unit, until a run takes
-:data:`PILOT_TARGET_S` or all of them :data:`PILOT_BUDGET_S` (or it has run
-the whole job). The last two runs give a straight line ``t = a + b·work``
-(the first run is not used: it pays the one-time costs of a process, the
-numba kernels loaded from their cache, the imports made on first use; that
-cost, above the line, is added back once); the run's time is then that
-line at the job's work plus the time this process took to start and import
-(:func:`process_age_s`, read from ``/proc``; the run's interpreter imports
-as much). Nothing is written (the numba cache aside, which a cold cache
+rank, at sizes growing :data:`GROWTH`-fold from one unit (the first size
+twice), until a run takes :data:`PILOT_TARGET_S` or the runs after the first
+:data:`PILOT_BUDGET_S` (or it has run the whole job). A least-squares line
+``t = a + b·work`` through the runs after the first (:func:`fit_line`) is
+taken to the job's work; the first run's excess over the second (the same
+size) is the one-time cost of a process (the numba kernels loaded from their
+cache, imports made on first use), added once; and the time this process
+took to start and import (:func:`process_age_s`; the run's interpreter
+imports as much). A job piloted whole is run once, its time taken as it is.
+A pilot run past :data:`PILOT_ABANDON_S` is abandoned and the job gets a
+lower bound. Nothing is written (the numba cache aside, which a cold cache
 fills as a run would).
 
 The range is the central figure divided and multiplied by
 :data:`EXTRAPOLATION_FACTOR` (the pilot ran a part of the work; the machine's
 load may change; work the measure does not see: a repeater cut-off that
-abandons attempts at random, a key block's post-processing) or by
-:data:`WHOLE_JOB_FACTOR` where the pilot ran the whole job; on ``R > 1``
-ranks the low end is divided by ``R`` as well (the pilot runs on one rank;
-how much ranks speed a run up depends on the scenario and is not modelled:
-the central figure is the one-rank one). Compared with ``dqsim run`` on the
-shipped jobs and scaled-up variants in
+abandons attempts at random, a key block's post-processing), by
+:data:`FAR_FACTOR` where the job is more than :data:`FAR` times the pilot's
+largest run, by :data:`WHOLE_JOB_FACTOR` where the pilot ran the whole job;
+on ``R > 1`` ranks it is widened ``R`` times more both ways around the
+one-rank figure (the pilot runs on one rank; how ranks change a run's time
+depends on the scenario and the machine and is not modelled). Compared with
+``dqsim run`` on the shipped jobs and scaled-up variants in
 ``bench/results/check-time-vm-20261206.md``.
 """
 
@@ -239,7 +244,7 @@ def _qkd_plan(job) -> Plan:
     distances = job.distances_km() if q.sweep is not None else [None]
     links = job.network_links(distances[0])
     return Plan(f"{word}s", q.pulses, growing(20_000, q.pulses), make, q.pulses,
-                f"{word}s per link and distance; {len(distances)} distance(s) x {len(links)} link(s)")
+                f"{word}s per link and distance ({len(distances)} distance(s) x {len(links)} link(s))")
 
 
 def _repeater_plan(job) -> Plan:
@@ -457,9 +462,9 @@ def estimate(job, num_ranks: int = 1, *, startup_s: float | None = None,
         a, b = fit_line(points)
         central = startup + once + a + b * plan.full_work
         factor = EXTRAPOLATION_FACTOR if plan.full_work <= FAR * points[-1][0] else FAR_FACTOR
-        how = (f"a {first + spent:.2f} s pilot of {len(points) + 1} run(s) here, up to {points[-1][0]:,.0f} of the job's "
-               f"{plan.full_work:,.0f} {plan.note}: {b:.3g} s per unit + {a:.2f} s per run"
-               f" + {once:.2f} s once + {startup:.1f} s to start")
+        how = (f"a {first + spent:.2f} s pilot of {len(points) + 1} run(s) here, up to {points[-1][0]:,.0f} of the "
+               f"job's {plan.full_work:,.0f} {plan.note}: {b:.3g} s each + {a:.2f} s per run + {once:.2f} s once "
+               f"+ {startup:.1f} s to start and import")
     return Estimate(central, central / factor / num_ranks, central * factor * num_ranks, how, num_ranks, points)
 
 
