@@ -67,7 +67,7 @@ def test_a_job_small_enough_is_run_whole_and_a_slow_one_gets_a_lower_bound():
     run, calls = _fake_run(0.01, 0.0, 0.5, lambda pilot: pilot.chain.num_pairs)
     got = estimate(job, startup_s=1.0, run=run)
     assert [pilot.chain.num_pairs for pilot in calls] == [1, 1, 3] and calls[-1] is job
-    assert got.central == pytest.approx(1.0 + 0.5 + 0.03) and got.high == pytest.approx(got.central * 1.5)
+    assert got.central == pytest.approx(1.0 + 0.5 + 0.03) and got.high == pytest.approx(got.central * 2)
 
     def too_slow(pilot):
         raise check_time._PilotAbandoned
