@@ -72,6 +72,10 @@ def test_a_job_small_enough_is_run_whole_and_a_slow_one_gets_a_lower_bound():
     def too_slow(pilot):
         raise check_time._PilotAbandoned
 
+    def broken(pilot):
+        raise ZeroDivisionError("x")
+
+    assert estimate(job, startup_s=1.0, run=broken) == "the pilot failed (ZeroDivisionError: x)"
     bound = estimate(job, startup_s=1.0, run=too_slow)
     assert bound.lower_bound_only and bound.low == pytest.approx(check_time.PILOT_ABANDON_S * 3)
     assert time_line(job, 1, bound).startswith("time: more than 30 s on 1 rank(s)")  # 3 pairs x over 10 s

@@ -58,6 +58,7 @@ import io as _io
 import math
 import os
 import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -399,16 +400,19 @@ def _timed_run(job) -> float:
     def abandon(signum, frame):  # noqa: ARG001
         raise _PilotAbandoned
 
-    previous = signal.signal(signal.SIGALRM, abandon)
-    signal.setitimer(signal.ITIMER_REAL, PILOT_ABANDON_S)
+    timed = threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
+    previous = signal.signal(signal.SIGALRM, abandon) if timed else None  # (signals: the main thread only)
+    if timed:
+        signal.setitimer(signal.ITIMER_REAL, PILOT_ABANDON_S)
     started = time.perf_counter()
     try:
         with contextlib.redirect_stdout(_io.StringIO()), contextlib.redirect_stderr(_io.StringIO()):
             backend = backend_mod.select(job.run.backend)
             scenarios.run_job(job, comm=comm_mod.SingleComm(), backend=backend)
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        if timed:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
     return time.perf_counter() - started
 
 
@@ -439,6 +443,8 @@ def estimate(job, num_ranks: int = 1, *, startup_s: float | None = None,
             break
         except DqsimError as exc:
             return f"the pilot was refused ({exc})"
+        except Exception as exc:  # noqa: BLE001 (check validates the job; a pilot's failure only costs the estimate)
+            return f"the pilot failed ({type(exc).__name__}: {exc})"
         if index == 0:
             first = seconds
             if len(sizes) > 1:
