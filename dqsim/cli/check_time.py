@@ -338,17 +338,19 @@ def _circuit_plan(job) -> Plan:
 
     circuit = build_circuit(job)
     shots = job.simulation.shots
+    noisy = getattr(getattr(job, "noise", None), "active", False)
+    terminal = circuit.measurements_are_terminal() and not noisy
     if circuit.num_qubits <= PILOT_MAX_QUBITS:
         def make(size: int):
             return (job, shots) if size >= shots else (_with(job, [f"simulation.shots={size}"]), size)
 
-        noisy = getattr(getattr(job, "noise", None), "active", False)
-        if circuit.measurements_are_terminal() and not noisy:  # one pass of the gates: the pilot is the job
+        if terminal:  # one pass of the gates, then sampling: the pilot is the job
             return Plan("shots", shots, [shots], make, shots, "shots (one pass of the gates, then sampling)")
         return Plan("shots", shots, growing(1, shots), make, shots, "shots (one trajectory each)")
     if job.circuit.generator is None:
         raise _NoPilot(f"a {circuit.num_qubits}-qubit QASM circuit: its register is too large to try here "
                        f"(more than {PILOT_MAX_QUBITS} qubits) and it cannot be made smaller")
+    runs = 1 if terminal else max(shots, 1)  # trajectories: one per shot
 
     def passes(built) -> float:
         return max(1, len(built.gates())) * 2.0 ** built.num_qubits
@@ -359,9 +361,11 @@ def _circuit_plan(job) -> Plan:
         return pilot, passes(build_circuit(pilot))
 
     low = max(2, PILOT_MAX_QUBITS - 6)
-    return Plan("gate passes over 2**qubits amplitudes", passes(circuit), list(range(low, PILOT_MAX_QUBITS + 1)),
-                make_small, None, f"gates x 2**qubits (the pilot: {low}-{PILOT_MAX_QUBITS} qubits, one shot; "
-                "the full register's memory traffic, exchanges between ranks and the shots are not modelled)")
+    return Plan("gate passes over 2**qubits amplitudes", passes(circuit) * runs,
+                list(range(low, PILOT_MAX_QUBITS + 1)), make_small, None,
+                f"gates x 2**qubits{' x trajectories' if runs > 1 else ''} (the pilot: {low}-{PILOT_MAX_QUBITS} "
+                "qubits, one shot; the full register's memory traffic, exchanges between ranks and sampling "
+                "are not modelled)")
 
 
 class _NoPilot(Exception):
