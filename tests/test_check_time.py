@@ -81,6 +81,13 @@ def test_a_job_small_enough_is_run_whole_and_a_slow_one_gets_a_lower_bound():
     assert time_line(job, 1, bound).startswith("time: more than 30 s on 1 rank(s)")  # 3 pairs x over 10 s
 
 
+def test_a_register_too_large_to_try_gets_no_estimate():
+    big = jobs.load_job(ROOT / "jobs" / "dqc_ghz_4qpu.toml", ["circuit.num_qubits=24", "network.node.num_data_qubits=6",
+                                                               "distribution.assignment="])
+    assert time_line(big, 1, estimate(big, startup_s=1.0, run=lambda pilot: pytest.fail("no pilot run"))) == (
+        "time: no estimate: its data register of 24 qubits is too large to try here (more than 20)")
+
+
 @pytest.mark.parametrize("path", JOBS, ids=[p.stem for p in JOBS])
 def test_every_shipped_job_gets_a_time_line(path):
     """Every shipped job's pilot jobs validate and its line is formed (a fake pilot: no run)."""

@@ -22,7 +22,8 @@ measure of its work, which the job file fixes:
   fewer shots; else (one pass of the gates, then sampling) the pilot is the
   job. A register of more than :data:`PILOT_MAX_QUBITS` qubits is not built
   here: a generated circuit is tried at fewer qubits and the work taken as
-  gates x 2**qubits (the state-vector passes), a QASM circuit gets no estimate.
+  gates x 2**qubits (the state-vector passes), a QASM circuit gets no estimate;
+  nor does a ``dqc``, ``trotter`` or ``cloud`` job with a register that large.
 
 The pilot (:func:`estimate`) runs the scaled-down job in this process on one
 rank, at sizes growing :data:`GROWTH`-fold from one unit (the first size
@@ -88,7 +89,8 @@ WHOLE_JOB_FACTOR = 2.0
 SLURM_MARGIN = 1.5
 #: Seconds added to the suggested ``--time`` for the launcher and the output write.
 SLURM_EXTRA_S = 60.0
-#: Largest register a ``circuit`` pilot builds (a generated circuit is tried at fewer qubits above it).
+#: Largest register a pilot builds (a generated ``circuit`` is tried at fewer qubits above it; other scenarios'
+#: jobs above it get no estimate).
 PILOT_MAX_QUBITS = 20
 #: Process start and imports where ``/proc`` does not say, seconds (CPU time of importing dqsim's run stack:
 #: 1.2 s, bench/results/cli_startup-vm-20261205.md, 2026-12-05, the shared 2-core dev VM).
@@ -227,6 +229,13 @@ def _no_checkpoints(data: dict) -> dict:
     return {**data, "checkpoint": plan} if plan else {k: v for k, v in data.items() if k != "checkpoint"}
 
 
+def _check_register(num_qubits: int, what: str) -> None:
+    """Refuse to pilot (:class:`_NoPilot`) a job whose register has more than :data:`PILOT_MAX_QUBITS` qubits."""
+    if num_qubits > PILOT_MAX_QUBITS:
+        raise _NoPilot(f"its {what} of {num_qubits} qubits is too large to try here (more than "
+                       f"{PILOT_MAX_QUBITS})")
+
+
 def _with(job, assignments: list[str]):
     return jobs.apply_overrides(job, assignments + ["checkpoint.every_wall_s=", "checkpoint.every_sim_s="])
 
@@ -265,6 +274,7 @@ def _dqc_plan(job) -> Plan:
     from dqsim.scenarios.circuit_run import build_circuit  # noqa: PLC0415
 
     circuit = build_circuit(job)
+    _check_register(circuit.num_qubits, "data register")
     runs, shots = dqc.trajectories_for(job, circuit), job.simulation.shots
     if runs > 1:
         dynamic = not circuit.measurements_are_terminal()
@@ -287,6 +297,7 @@ def _dqc_plan(job) -> Plan:
 
 
 def _trotter_plan(job) -> Plan:
+    _check_register(job.model.num_sites, "site register")
     ev, sim = job.evolution, job.simulation
     series = 1 + (len(sim.sweep.values) if sim.sweep is not None else 0)
     full = series * sim.trajectories * trotter_steps(ev.num_points, ev.steps_per_point, ev.mode)
@@ -312,6 +323,7 @@ def _cloud_plan(job) -> Plan:
 
     noisy = dqc.is_noisy(dqc.job_network(job.network, 1, source=job.source))
     full = cloud.num_engine_runs(job, noisy=noisy)
+    _check_register(max(user.circuit.num_qubits for user in cloud.user_jobs_of(job)), "largest user job's register")
     listed = list(job.raw.get("user_jobs", []))
     arrivals = job.arrivals.num_jobs if job.arrivals is not None else 0
 
