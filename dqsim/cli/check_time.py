@@ -27,7 +27,9 @@ measure of its work, which the job file fixes:
 
 The pilot (:func:`estimate`) runs the scaled-down job in this process on one
 rank, at sizes growing :data:`GROWTH`-fold from one unit (the first size
-twice), until a run takes :data:`PILOT_TARGET_S` or the runs after the first
+twice), until a run takes :data:`PILOT_TARGET_S` longer than the smallest
+warm one (the work, not a run's fixed cost, then shows in the slope) or
+the next run would take the runs after the first past
 :data:`PILOT_BUDGET_S` (or it has run the whole job). A least-squares line
 ``t = a + b·work`` through the runs after the first (:func:`fit_line`) is
 taken to the job's work; the first run's excess over the second (the same
@@ -69,9 +71,9 @@ from dqsim.errors import DqsimError
 
 #: Each pilot run is this many times the work of the one before.
 GROWTH = 4
-#: The pilot stops growing once one of its runs takes this long, seconds.
+#: The pilot stops growing once a run takes this much longer than its smallest warm one, seconds.
 PILOT_TARGET_S = 0.3
-#: ... or once its runs after the first took this long in all, seconds.
+#: ... or once its next run would take its runs after the first past this, seconds.
 PILOT_BUDGET_S = 1.0
 #: A pilot run longer than this is abandoned (SIGALRM), seconds: the job gets a lower bound, not an estimate.
 PILOT_ABANDON_S = 10.0
@@ -432,6 +434,20 @@ def _timed_run(job) -> float:
     return time.perf_counter() - started
 
 
+def _enough(points: list[tuple[float, float]], spent: float, make, sizes: list[int], index: int) -> bool:
+    """Whether the pilot stops after its run ``index``: once the growth of the time over its smallest warm run
+    reaches :data:`PILOT_TARGET_S` (the work, not the fixed cost of a run, dominates the slope), or the next
+    run, as the line so far predicts it, would take the runs after the first past :data:`PILOT_BUDGET_S`."""
+    if len(points) < 2:
+        return False
+    if points[-1][1] - points[0][1] >= PILOT_TARGET_S or index + 1 >= len(sizes):
+        return True
+    a, b = fit_line(points)
+    following = sizes[index + 1]
+    next_work = points[-1][0] * following / sizes[index]  # work grows with the size (near enough to choose)
+    return spent + a + b * next_work > PILOT_BUDGET_S
+
+
 def estimate(job, num_ranks: int = 1, *, startup_s: float | None = None,
              run: Callable[[object], float] = _timed_run) -> Estimate | str:
     """The wall time of ``dqsim run`` of ``job`` on ``num_ranks`` ranks of this machine (see the module
@@ -470,7 +486,7 @@ def estimate(job, num_ranks: int = 1, *, startup_s: float | None = None,
         spent += seconds
         points.append((work, seconds))
         whole = plan.whole is not None and size >= plan.whole
-        if whole or (len(points) >= 2 and (seconds >= PILOT_TARGET_S or spent >= PILOT_BUDGET_S)):
+        if whole or _enough(points, spent, plan.make, sizes, index):
             break
     if whole and len(sizes) == 1:
         central = startup + first
