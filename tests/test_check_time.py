@@ -38,7 +38,7 @@ def _fake_run(per_unit_s: float, per_run_s: float, once_s: float, work_of):
     """A pilot whose runs take ``per_run_s + per_unit_s x work`` seconds, the first ``once_s`` more."""
     calls = []
 
-    def run(job):
+    def run(job, limit_s):
         calls.append(job)
         return per_run_s + per_unit_s * work_of(job) + (once_s if len(calls) == 1 else 0.0)
 
@@ -69,22 +69,22 @@ def test_a_job_small_enough_is_run_whole_and_a_slow_one_gets_a_lower_bound():
     assert [pilot.chain.num_pairs for pilot in calls] == [1, 1, 3] and calls[-1] is job
     assert got.central == pytest.approx(1.0 + 0.5 + 0.03) and got.high == pytest.approx(got.central * 2)
 
-    def too_slow(pilot):
+    def too_slow(pilot, limit_s):
         raise check_time._PilotAbandoned
 
-    def broken(pilot):
+    def broken(pilot, limit_s):
         raise ZeroDivisionError("x")
 
     assert estimate(job, startup_s=1.0, run=broken) == "the pilot failed (ZeroDivisionError: x)"
     bound = estimate(job, startup_s=1.0, run=too_slow)
-    assert bound.lower_bound_only and bound.low == pytest.approx(check_time.PILOT_ABANDON_S * 3)
-    assert time_line(job, 1, bound).startswith("time: more than 30 s on 1 rank(s)")  # 3 pairs x over 10 s
+    assert bound.lower_bound_only and bound.low == pytest.approx(check_time.FIRST_ABANDON_S * 3)
+    assert time_line(job, 1, bound).startswith("time: more than 6.0 min on 1 rank(s)")  # 3 pairs x over 120 s
 
 
 def test_a_register_too_large_to_try_gets_no_estimate():
     big = jobs.load_job(ROOT / "jobs" / "dqc_ghz_4qpu.toml", ["circuit.num_qubits=24", "network.node.num_data_qubits=6",
                                                                "distribution.assignment="])
-    assert time_line(big, 1, estimate(big, startup_s=1.0, run=lambda pilot: pytest.fail("no pilot run"))) == (
+    assert time_line(big, 1, estimate(big, startup_s=1.0, run=lambda pilot, limit_s: pytest.fail("no pilot run"))) == (
         "time: no estimate: its data register of 24 qubits is too large to try here (more than 20)")
 
 
@@ -92,7 +92,7 @@ def test_a_register_too_large_to_try_gets_no_estimate():
 def test_every_shipped_job_gets_a_time_line(path):
     """Every shipped job's pilot jobs validate and its line is formed (a fake pilot: no run)."""
     job = jobs.load_job(path)
-    line = time_line(job, 1, estimate(job, startup_s=1.0, run=lambda pilot: 0.01))
+    line = time_line(job, 1, estimate(job, startup_s=1.0, run=lambda pilot, limit_s: 0.01))
     assert LINE.match("# " + line), line
 
 

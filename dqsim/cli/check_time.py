@@ -37,8 +37,10 @@ size) is the one-time cost of a process (the numba kernels loaded from their
 cache, imports made on first use), added once; and the time this process
 took to start and import (:func:`process_age_s`; the run's interpreter
 imports as much). A job piloted whole is run once, its time taken as it is.
-A pilot run past :data:`PILOT_ABANDON_S` is abandoned and the job gets a
-lower bound. Nothing is written (the numba cache aside, which a cold cache
+A pilot run past :data:`PILOT_ABANDON_S` (the first, which may fill a cold
+numba cache, :data:`FIRST_ABANDON_S`) is abandoned and the job gets a
+lower bound; a first run that compiled kernels makes the estimate high by
+that compile, which the run will not pay again. Nothing is written (the numba cache aside, which a cold cache
 fills as a run would).
 
 The range is the central figure divided and multiplied by
@@ -77,6 +79,8 @@ PILOT_TARGET_S = 0.3
 PILOT_BUDGET_S = 1.0
 #: A pilot run longer than this is abandoned (SIGALRM), seconds: the job gets a lower bound, not an estimate.
 PILOT_ABANDON_S = 10.0
+#: ... the first run: it may compile the numba kernels into a cold cache, up to a minute (README, `dqsim warmup`).
+FIRST_ABANDON_S = 120.0
 #: The range around the central figure where the pilot ran part of the work: central / f .. central x f.
 EXTRAPOLATION_FACTOR = 2.0
 #: ... where the job's work is more than :data:`FAR` times the pilot's largest run's.
@@ -408,9 +412,8 @@ def process_age_s() -> float:
     return age if 0 <= age <= MAX_STARTUP_S else DEFAULT_STARTUP_S
 
 
-def _timed_run(job) -> float:
-    """Run ``job`` here on one rank, quietly, and return its wall time, seconds (abandoned past
-    :data:`PILOT_ABANDON_S`)."""
+def _timed_run(job, limit_s: float = PILOT_ABANDON_S) -> float:
+    """Run ``job`` here on one rank, quietly, and return its wall time, seconds (abandoned past ``limit_s``)."""
     from dqsim import backend as backend_mod  # noqa: PLC0415
     from dqsim import comm as comm_mod  # noqa: PLC0415
     from dqsim import scenarios  # noqa: PLC0415
@@ -421,7 +424,7 @@ def _timed_run(job) -> float:
     timed = threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
     previous = signal.signal(signal.SIGALRM, abandon) if timed else None  # (signals: the main thread only)
     if timed:
-        signal.setitimer(signal.ITIMER_REAL, PILOT_ABANDON_S)
+        signal.setitimer(signal.ITIMER_REAL, limit_s)
     started = time.perf_counter()
     try:
         with contextlib.redirect_stdout(_io.StringIO()), contextlib.redirect_stderr(_io.StringIO()):
@@ -449,9 +452,9 @@ def _enough(points: list[tuple[float, float]], spent: float, make, sizes: list[i
 
 
 def estimate(job, num_ranks: int = 1, *, startup_s: float | None = None,
-             run: Callable[[object], float] = _timed_run) -> Estimate | str:
+             run: Callable[[object, float], float] = _timed_run) -> Estimate | str:
     """The wall time of ``dqsim run`` of ``job`` on ``num_ranks`` ranks of this machine (see the module
-    docstring), or a text saying why there is none. ``run(job) -> seconds`` runs one pilot (tests pass a
+    docstring), or a text saying why there is none. ``run(job, limit_s) -> seconds`` runs one pilot (tests pass a
     fake); ``startup_s``: the process start and imports (default :func:`process_age_s`)."""
     startup = process_age_s() if startup_s is None else startup_s
     try:
@@ -465,12 +468,13 @@ def estimate(job, num_ranks: int = 1, *, startup_s: float | None = None,
     for index, size in enumerate(sizes):
         pilot, work = plan.make(size)
         try:
-            seconds = run(pilot)
+            seconds = run(pilot, FIRST_ABANDON_S if index == 0 else PILOT_ABANDON_S)
         except _PilotAbandoned:
             if not points:
-                low = PILOT_ABANDON_S * plan.full_work / max(work, 1e-300)
+                limit = FIRST_ABANDON_S if index == 0 else PILOT_ABANDON_S
+                low = limit * plan.full_work / max(work, 1e-300)
                 return Estimate(low, low, math.inf, f"a pilot of {work:,.0f} {plan.unit} ran past "
-                                f"{PILOT_ABANDON_S:g} s and was abandoned: more than that x "
+                                f"{limit:g} s and was abandoned: more than that x "
                                 f"{plan.full_work / max(work, 1e-300):,.3g}", num_ranks, lower_bound_only=True)
             break
         except DqsimError as exc:
