@@ -176,14 +176,14 @@ set_args() {
 # `checkpoint_prefix JOB ARGS...`: the prefix of the job's checkpoints (with the --set of ARGS), as
 # `dqsim check` prints it: NAME.HHHHHHHH, its [run].name and the hash of its resolved job (without the
 # output file and [checkpoint], which a requeue passes again), so two jobs of one name in one folder
-# keep apart; empty, with status 0, for a job `dqsim check` refuses (under `set -euo pipefail` a
-# failing pipeline here would end the step silently; `dqsim run` then prints the one-line error).
+# keep apart (--no-time: no wall-time pilot for it); empty, with status 0, for a job `dqsim check` refuses
+# (under `set -euo pipefail` a failing pipeline here would end the step silently; `dqsim run` then prints the one-line error).
 # Checked for the step's SLURM_NTASKS ranks, as check_job: a job placed on 2 ranks is refused on 1.
 checkpoint_prefix() {
     local job_file=$1
     shift
     set_args "$@"
-    "$DQSIM_PYTHON" -m dqsim check "$job_file" -n "${SLURM_NTASKS:-1}" "${SET_ARGS[@]}" 2>/dev/null \
+    "$DQSIM_PYTHON" -m dqsim check "$job_file" -n "${SLURM_NTASKS:-1}" --no-time "${SET_ARGS[@]}" 2>/dev/null \
         | sed -n 's/^# checkpoint prefix: \([^ ]*\).*$/\1/p' | head -n 1 || true
 }
 
@@ -386,12 +386,13 @@ read_preemption() {
 }
 
 # `dqsim check JOB -n SLURM_NTASKS` with the --set assignments of ARGS, on one process: prints the
-# memory per rank and the work to the log; a job that would not run fails here (status 2).
+# memory per rank and the work to the log (not its time estimate: --no-time, no pilot run on the
+# node); a job that would not run fails here (status 2).
 check_job() {
     local job_file=$1
     shift
     set_args "$@"
-    "$DQSIM_PYTHON" -m dqsim check "$job_file" -n "${SLURM_NTASKS:-1}" "${SET_ARGS[@]}" | grep '^# \(work\|memory\)'
+    "$DQSIM_PYTHON" -m dqsim check "$job_file" -n "${SLURM_NTASKS:-1}" --no-time "${SET_ARGS[@]}" | grep '^# \(work\|memory\)'
 }
 
 # `warm_up_kernels JOB ARGS...`: `dqsim warmup JOB` with the --set assignments of ARGS, on this one process, on

@@ -99,9 +99,11 @@ def run_command(cmd: list[str], *, timeout_s: float, cwd=None, check: bool = Tru
     return result
 
 
-def run_here(args: list[str], *, check: bool = True) -> subprocess.CompletedProcess:
+def run_here(args: list[str], *, check: bool = True, time_estimate: bool = False) -> subprocess.CompletedProcess:
     """``dqsim ARGS`` on one rank in this process: the command line's ``main()`` (what ``python -m dqsim``
     runs), from the repository root, without starting an interpreter (about a second each).
+
+    A ``dqsim check`` gets ``--no-time`` (its wall-time pilot takes another second) unless ``time_estimate``.
 
     stdout and stderr are captured; the signal handlers a run installs (SIGUSR1, SIGTERM, SIGINT: a
     checkpoint-and-stop) are replaced by the test process's own afterwards, and a stop it asked for is
@@ -109,6 +111,9 @@ def run_here(args: list[str], *, check: bool = True) -> subprocess.CompletedProc
     """
     from dqsim.cli.main import main
     from dqsim.engine import checkpoint
+
+    if args and args[0] == "check" and not time_estimate:
+        args = [*args, "--no-time"]
 
     saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)}
     out, err = io.StringIO(), io.StringIO()

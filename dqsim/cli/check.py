@@ -9,13 +9,16 @@ shots, pulses, pairs, time points) and, for a ``circuit`` job, where it
 checkpoints (every how many operations) and the size of a checkpoint, for a
 BB84 ``qkd`` job the memory of the detection reports a key block holds until
 it ends (per link, also the size of a checkpoint taken inside the block; a
-warning line past a quarter of this machine's memory), and the job's warnings
+warning line past a quarter of this machine's memory), the run's wall time on
+this machine (``# time:``, a range and a SLURM ``--time``, from a pilot of the
+job of about a second, :mod:`dqsim.cli.check_time`; not with ``--no-time``), and the job's warnings
 (:meth:`dqsim.jobs.base.JobConfig.warnings`: a repeater cut-off that abandons
 most chain attempts). Exit
 status 0 for a job that ``dqsim run`` would start, 2 (one ``dqsim: error:``
 line) for one it would refuse: a bad key or value, a QASM file that does not
 parse, a register that cannot be split over ``RANKS``, an output or checkpoint
-folder that cannot be made or written. Nothing is created or written: the
+folder that cannot be made or written. Nothing is created or written (the
+pilot's outputs stay in memory): the
 folders are judged from the permissions this process has, on this machine,
 which need not be the one the ranks run on (the messages say so).
 """
@@ -30,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from dqsim import io, jobs
+from dqsim.cli import check_time
 from dqsim.engine import checkpoint
 from dqsim.errors import DqsimError, count_of
 from dqsim.network import topology
@@ -424,18 +428,25 @@ def file_lines(job, prefix: str) -> list[str]:
     return lines
 
 
-def check_job(path: str, overrides: list[str], num_ranks: int, output: str | None = None) -> list[str]:
-    """The report of ``dqsim check`` (see the module docstring); ``output`` as ``dqsim run -o``.
+def check_job(path: str, overrides: list[str], num_ranks: int, output: str | None = None, *,
+              estimate_time: bool = False) -> list[str]:
+    """The report of ``dqsim check`` (see the module docstring); ``output`` as ``dqsim run -o``;
+    ``estimate_time``: the ``time:`` line, from a pilot of the job (:mod:`dqsim.cli.check_time`; about a second;
+    ``dqsim check`` without ``--no-time``).
 
     Raises:
         DqsimError: the job would not run (one line).
     """
+    startup_s = check_time.process_age_s()  # this command's start and imports, as a run's
     if num_ranks < 1:
         raise DqsimError(f"-n {num_ranks}: the number of ranks must be at least 1")
     overrides = list(overrides) + ([f"run.output={json.dumps(output)}"] if output else [])
     job = jobs.load_job(path, overrides)
     head = [f"# dqsim check {path}: valid ({job.scenario}); the resolved job, defaults filled in:"]
-    lines = work_lines(job, num_ranks) + [f"warning: {line}" for line in job.warnings()]
+    lines = work_lines(job, num_ranks)
+    if estimate_time:
+        lines.append(check_time.time_line(job, num_ranks, check_time.estimate(job, num_ranks, startup_s=startup_s)))
+    lines += [f"warning: {line}" for line in job.warnings()]
     prefix = checkpoint.checkpoint_prefix(job.run.name, jobs.config_sha256(job))
     files = file_lines(job, prefix)
     body = to_toml(job.model_dump(mode="json"))
@@ -448,7 +459,8 @@ def check_job(path: str, overrides: list[str], num_ranks: int, output: str | Non
 def cmd_check(args) -> int:
     """``dqsim check JOB [--set ...] [-n RANKS]``."""
     try:
-        lines = check_job(args.job, list(args.set), args.num_ranks, args.output)
+        lines = check_job(args.job, list(args.set), args.num_ranks, args.output,
+                          estimate_time=not getattr(args, "no_time", False))
     except DqsimError as exc:
         for problem in getattr(exc, "problems", None) or [str(exc)]:  # a job file's problems, all of them
             print(f"dqsim: error: {problem}", file=sys.stderr, flush=True)

@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--output", "-o", help="output HDF5 file, as for dqsim run (default: [run].output of the job)")
     check.add_argument("-n", "--num-ranks", type=int, default=1, metavar="RANKS",
                        help="the number of MPI ranks to plan for (default 1)")
+    check.add_argument("--no-time", action="store_true",
+                       help="skip the wall-time estimate (a pilot of the job, about a second, on this machine)")
     warm = sub.add_parser("warmup", help="compile the CPU kernels into numba's cache once, before the ranks of a "
                                          "first job each compile them (on the kind of node the ranks run on)")
     warm.add_argument("job", nargs="*", help="job files whose kernels to compile (default: every kernel)")

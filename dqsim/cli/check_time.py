@@ -1,0 +1,560 @@
+"""The wall-time estimate of ``dqsim check``: a short pilot of the job on this machine, extrapolated by its work.
+
+Every scenario's run time grows, past a fixed cost, in proportion to one
+measure of its work, which the job file fixes:
+
+* ``qkd``: pulses (or pairs) per link and distance — the pilot runs every
+  distance and link of the job with fewer ``[qkd].pulses`` (its batches and
+  blocks cut to the pilot's pulses);
+* ``repeater``: end-to-end pairs per chain configuration — every
+  configuration with fewer ``[chain].num_pairs``;
+* ``dqc``: engine runs (trajectories: one per shot for a dynamic circuit)
+  where there are several — fewer of them; with one engine run (then
+  sampling, whose cost hardly grows with the shots) the pilot is the job;
+* ``trotter``: Trotter steps simulated, ``series x trajectories x sum over
+  the points`` of the steps each runs (``k x steps_per_point`` for point
+  ``k`` in the default mode, ``steps_per_point`` in ``"continued"``), plus one
+  per engine run (:func:`trotter_steps`) — fewer points (the step kept), one
+  trajectory, the job's own network (no sweep);
+* ``cloud``: engine runs of the user jobs (:func:`dqsim.scenarios.cloud.num_engine_runs`)
+  — the first user jobs of the list (or fewer Poisson arrivals);
+* ``circuit``: for a noisy or dynamic circuit, shots (one trajectory each) —
+  fewer shots; else (one pass of the gates, then sampling) the pilot is the
+  job. A register of more than :data:`PILOT_MAX_QUBITS` qubits is not built
+  here: a generated circuit is tried at fewer qubits and the work taken as
+  gates x 2**qubits (the state-vector passes), a QASM circuit gets no estimate;
+  nor does a ``dqc``, ``trotter`` or ``cloud`` job with a register that large.
+
+The pilot (:func:`estimate`) runs the scaled-down job in this process on one
+rank, at sizes growing :data:`GROWTH`-fold from one unit (the first size
+twice), until a run takes :data:`PILOT_TARGET_S` longer than the smallest
+warm one (the work, not a run's fixed cost, then shows in the slope) or
+the next run would take the runs after the first past
+:data:`PILOT_BUDGET_S` (or it has run the whole job). A least-squares line
+``t = a + b·work`` through the runs after the first (:func:`fit_line`) is
+taken to the job's work; the first run's excess over the second (the same
+size) is the one-time cost of a process (the numba kernels loaded from their
+cache, imports made on first use), added once; and the time this process
+took to start and import (:func:`process_age_s`; the run's interpreter
+imports as much). A job piloted whole is run once, its time taken as it is.
+A pilot run past :data:`PILOT_ABANDON_S` (the first, which may fill a cold
+numba cache, :data:`FIRST_ABANDON_S`) is abandoned and the job gets a
+lower bound; a first run that compiled kernels makes the estimate high by
+that compile, which the run will not pay again. Nothing is written (the numba cache aside, which a cold cache
+fills as a run would).
+
+The range is the central figure divided and multiplied by
+:data:`EXTRAPOLATION_FACTOR` (the pilot ran a part of the work; the machine's
+load may change; work the measure does not see: a repeater cut-off that
+abandons attempts at random, a key block's post-processing), by
+:data:`FAR_FACTOR` where the job is more than :data:`FAR` times the pilot's
+largest run, by :data:`WHOLE_JOB_FACTOR` where the pilot ran the whole job;
+on ``R > 1`` ranks it is widened ``R`` times more both ways around the
+one-rank figure (the pilot runs on one rank; how ranks change a run's time
+depends on the scenario and the machine and is not modelled). Compared with
+``dqsim run`` on the shipped jobs and scaled-up variants in
+``bench/results/check-time-vm-20261206.md``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io as _io
+import math
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from dqsim import jobs
+from dqsim.errors import DqsimError
+
+#: Each pilot run is this many times the work of the one before.
+GROWTH = 4
+#: The pilot stops growing once a run takes this much longer than its smallest warm one, seconds.
+PILOT_TARGET_S = 0.3
+#: ... or once its next run would take its runs after the first past this, seconds.
+PILOT_BUDGET_S = 1.0
+#: A pilot run longer than this is abandoned (SIGALRM), seconds: the job gets a lower bound, not an estimate.
+PILOT_ABANDON_S = 10.0
+#: ... the first run: it may compile the numba kernels into a cold cache, up to a minute (README, `dqsim warmup`).
+FIRST_ABANDON_S = 120.0
+#: The range around the central figure where the pilot ran part of the work: central / f .. central x f.
+EXTRAPOLATION_FACTOR = 2.0
+#: ... where the job's work is more than :data:`FAR` times the pilot's largest run's.
+FAR_FACTOR = 3.0
+#: See :data:`FAR_FACTOR`.
+FAR = 100
+#: ... and where it ran the whole job: the load of a machine shared with other work changes between the check
+#: and the run (1.5 left 3 of 8 such shipped jobs outside it on the shared dev VM at a load of 15-20,
+#: bench/results/check-time-vm-20261206.md).
+WHOLE_JOB_FACTOR = 2.0
+#: The suggested SLURM ``--time`` is the range's high end times this, plus :data:`SLURM_EXTRA_S`.
+SLURM_MARGIN = 1.5
+#: Seconds added to the suggested ``--time`` for the launcher and the output write.
+SLURM_EXTRA_S = 60.0
+#: Largest register a pilot builds (a generated ``circuit`` is tried at fewer qubits above it; other scenarios'
+#: jobs above it get no estimate).
+PILOT_MAX_QUBITS = 20
+#: Process start and imports where ``/proc`` does not say, seconds (CPU time of importing dqsim's run stack:
+#: 1.2 s, bench/results/cli_startup-vm-20261205.md, 2026-12-05, the shared 2-core dev VM).
+DEFAULT_STARTUP_S = 1.2
+#: A process older than this, seconds, did not start for the check (:func:`process_age_s`).
+MAX_STARTUP_S = 60.0
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How one job is piloted.
+
+    Attributes:
+        unit: the work measure, plural ("pulses", "pairs", "engine runs", "Trotter steps", "shots").
+        full_work: the job's work in that unit.
+        sizes: pilot sizes, smallest first (each a scenario-specific count, e.g. pulses).
+        make: ``make(size) -> (job, work)``, the pilot job of that size and its work.
+        whole: the size at which the pilot is the job itself (``None`` where it never is).
+        note: how the work is counted, for the line.
+    """
+
+    unit: str
+    full_work: float
+    sizes: list[int]
+    make: Callable[[int], tuple[object, float]]
+    whole: int | None
+    note: str = ""
+
+
+@dataclass
+class Estimate:
+    """A run's wall time on ``num_ranks`` ranks, seconds: ``central`` in ``[low, high]``; ``how`` says from what."""
+
+    central: float
+    low: float
+    high: float
+    how: str
+    num_ranks: int = 1
+    pilot: list[tuple[float, float]] = field(default_factory=list)  # (work, seconds) of each pilot run
+    lower_bound_only: bool = False
+
+    def slurm_time_s(self) -> float:
+        """A ``--time`` for SLURM, seconds: the high end with :data:`SLURM_MARGIN` and :data:`SLURM_EXTRA_S`."""
+        return self.high * SLURM_MARGIN + SLURM_EXTRA_S
+
+
+def growing(first: int, last: int) -> list[int]:
+    """``first, 4·first, 16·first, …`` below ``last``, then ``last`` (at least one size).
+
+    Examples:
+        >>> growing(1, 100), growing(1000, 1000), growing(5, 3)
+        ([1, 4, 16, 64, 100], [1000], [3])
+    """
+    sizes, size = [], max(1, first)
+    while size < last:
+        sizes.append(size)
+        size *= GROWTH
+    return sizes + [max(1, last)]
+
+
+def fit_line(points: list[tuple[float, float]]) -> tuple[float, float]:
+    """``(a, b)`` of ``t = a + b·w``, least squares through the ``(w, t)`` points, with ``a, b >= 0`` (a line
+    falling with the work, which timing noise can give, is taken flat at the mean time; a negative intercept
+    as a line through the origin); one point: through the origin.
+
+    Examples:
+        >>> fit_line([(1, 1.5), (4, 3.0), (16, 9.0)])
+        (1.0, 0.5)
+        >>> fit_line([(1, 3.0), (4, 2.0)])
+        (2.5, 0.0)
+        >>> fit_line([(10, 1.0), (20, 3.0)])
+        (0.0, 0.14)
+        >>> fit_line([(5, 2.0)])
+        (0.0, 0.4)
+    """
+    n = len(points)
+    mean_w = sum(w for w, _ in points) / n
+    mean_t = sum(t for _, t in points) / n
+    spread = sum((w - mean_w) ** 2 for w, _ in points)
+    if n == 1 or spread == 0:
+        return 0.0, mean_t / mean_w
+    b = sum((w - mean_w) * (t - mean_t) for w, t in points) / spread
+    if b <= 0:
+        return mean_t, 0.0
+    a = mean_t - b * mean_w
+    if a < 0:  # through the origin: b = sum(w t) / sum(w^2)
+        return 0.0, sum(w * t for w, t in points) / sum(w * w for w, _ in points)
+    return a, b
+
+
+def trotter_steps(num_points: int, steps_per_point: int, mode: str) -> int:
+    """Trotter steps one trajectory of one series runs, plus one per engine run (the run's own cost): points
+    ``k = 0..num_points``, point ``k`` running ``k·steps_per_point`` steps from ``t = 0`` (``"independent"``) or
+    ``steps_per_point`` from the previous point (``"continued"``, none for ``k = 0``); see
+    :class:`dqsim.jobs.trotter.EvolutionSection`.
+
+    Examples:
+        >>> trotter_steps(10, 2, "independent")  # 2·(0+1+...+10) + 11 runs
+        121
+        >>> trotter_steps(30, 1, "continued")  # 30 + 31 runs
+        61
+    """
+    if mode == "continued":
+        return steps_per_point * num_points + num_points + 1
+    return steps_per_point * num_points * (num_points + 1) // 2 + num_points + 1
+
+
+def _toml_inline(value) -> str:
+    """A value as inline TOML (tables as ``{k = v, ...}``) for a ``--set`` assignment."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{key} = {_toml_inline(item)}" for key, item in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_inline(item) for item in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and not math.isfinite(value):
+        return ("-" if value < 0 else "") + ("nan" if math.isnan(value) else "inf")
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return repr(value)
+
+
+def toml_text(data: dict) -> str:
+    """A parsed job table as TOML text, each section an inline table.
+
+    Examples:
+        >>> print(toml_text({"run": {"name": "a", "seed": 1}, "user_jobs": [{"name": "g", "shots": 2.5}]}))
+        run = {name = "a", seed = 1}
+        user_jobs = [{name = "g", shots = 2.5}]
+    """
+    return "\n".join(f"{key} = {_toml_inline(value)}" for key, value in data.items())
+
+
+def _no_checkpoints(data: dict) -> dict:
+    plan = {k: v for k, v in data.get("checkpoint", {}).items() if k not in ("every_wall_s", "every_sim_s")}
+    return {**data, "checkpoint": plan} if plan else {k: v for k, v in data.items() if k != "checkpoint"}
+
+
+def _check_register(num_qubits: int, what: str) -> None:
+    """Refuse to pilot (:class:`_NoPilot`) a job whose register has more than :data:`PILOT_MAX_QUBITS` qubits."""
+    if num_qubits > PILOT_MAX_QUBITS:
+        raise _NoPilot(f"its {what} of {num_qubits} qubits is too large to try here (more than "
+                       f"{PILOT_MAX_QUBITS})")
+
+
+def _with(job, assignments: list[str]):
+    return jobs.apply_overrides(job, assignments + ["checkpoint.every_wall_s=", "checkpoint.every_sim_s="])
+
+
+def _qkd_plan(job) -> Plan:
+    q = job.qkd
+    block = min(q.block_pulses, q.pulses)
+
+    def make(pulses: int):
+        if pulses >= q.pulses:
+            return job, q.pulses
+        return _with(job, [f"qkd.pulses={pulses}", f"qkd.batch_pulses={min(q.batch_pulses, pulses)}",
+                           f"qkd.block_pulses={min(block, pulses)}"]), pulses
+
+    from dqsim.scenarios import qkd  # noqa: PLC0415
+
+    word = qkd.slot_word(q.protocol)
+    distances = job.distances_km() if q.sweep is not None else [None]
+    links = job.network_links(distances[0])
+    return Plan(f"{word}s", q.pulses, growing(20_000, q.pulses), make, q.pulses,
+                f"{word}s per link and distance ({len(distances)} distance(s) x {len(links)} link(s))")
+
+
+def _repeater_plan(job) -> Plan:
+    pairs = job.chain.num_pairs
+
+    def make(size: int):
+        return (job, pairs) if size >= pairs else (_with(job, [f"chain.num_pairs={size}"]), size)
+
+    return Plan("pairs", pairs, growing(1, pairs), make, pairs,
+                f"end-to-end pairs per configuration ({len(job.chain.configurations())} configuration(s))")
+
+
+def _dqc_plan(job) -> Plan:
+    from dqsim.scenarios import dqc  # noqa: PLC0415
+    from dqsim.scenarios.circuit_run import build_circuit  # noqa: PLC0415
+
+    circuit = build_circuit(job)
+    _check_register(circuit.num_qubits, "data register")
+    runs, shots = dqc.trajectories_for(job, circuit), job.simulation.shots
+    if runs > 1:
+        dynamic = not circuit.measurements_are_terminal()
+
+        def make_runs(size: int):
+            if size >= runs:
+                return job, runs
+            if dynamic:
+                return _with(job, [f"simulation.shots={size}", "simulation.trajectories="]), size
+            return _with(job, [f"simulation.trajectories={size}",
+                               f"simulation.shots={max(size, shots * size // runs)}"]), size
+
+        return Plan("engine runs", runs, growing(1, runs), make_runs, runs,
+                    "engine runs (trajectories" + (", one per shot" if dynamic else "") + ")")
+
+    def make_shots(size: int):
+        return (job, shots) if size >= shots else (_with(job, [f"simulation.shots={size}"]), size)
+
+    return Plan("shots", shots, [shots], make_shots, shots, "shots (one engine run, then sampling)")
+
+
+def _trotter_plan(job) -> Plan:
+    _check_register(job.model.num_sites, "site register")
+    ev, sim = job.evolution, job.simulation
+    series = 1 + (len(sim.sweep.values) if sim.sweep is not None else 0)
+    full = series * sim.trajectories * trotter_steps(ev.num_points, ev.steps_per_point, ev.mode)
+    alone = series == 1 and sim.trajectories == 1
+
+    def make(points: int):
+        if points >= ev.num_points and alone:
+            return job, full
+        points = min(points, ev.num_points)
+        pilot = _with(job, [f"evolution.num_points={points}",
+                            f"evolution.total_time={ev.total_time * points / ev.num_points!r}",
+                            "simulation.trajectories=1", "simulation.sweep="])
+        return pilot, trotter_steps(points, ev.steps_per_point, ev.mode)
+
+    sizes = [2 ** i for i in range(ev.num_points.bit_length()) if 2 ** i < ev.num_points] + [ev.num_points]
+    return Plan("Trotter steps", full, sizes, make, ev.num_points if alone else None,
+                f"Trotter steps, one per engine run added ({series} network series x {sim.trajectories} "
+                "trajectories; the pilot: fewer points, the job's own network, one trajectory)")
+
+
+def _cloud_plan(job) -> Plan:
+    from dqsim.scenarios import cloud, dqc  # noqa: PLC0415
+
+    noisy = dqc.is_noisy(dqc.job_network(job.network, 1, source=job.source))
+    full = cloud.num_engine_runs(job, noisy=noisy)
+    _check_register(max(user.circuit.num_qubits for user in cloud.user_jobs_of(job)), "largest user job's register")
+    listed = list(job.raw.get("user_jobs", []))
+    arrivals = job.arrivals.num_jobs if job.arrivals is not None else 0
+
+    def make(size: int):
+        if size >= len(listed) + arrivals:
+            return job, full
+        data = {**job.raw, "user_jobs": listed[:size]}
+        if arrivals:
+            data["arrivals"] = {**data["arrivals"], "num_jobs": max(1, size - len(listed))}
+        if not data["user_jobs"]:
+            del data["user_jobs"]
+        pilot = jobs.load_job_text(toml_text(_no_checkpoints(data)), source=f"{job.source} (pilot)",
+                                   base_dir=job.base_dir)
+        return pilot, cloud.num_engine_runs(pilot, noisy=noisy)
+
+    total = len(listed) + arrivals
+    return Plan("engine runs", full, growing(1, total), make, total,
+                f"engine runs of the user jobs ({total} user job(s){', noiseless QPUs' if not noisy else ''}; "
+                "the pilot: the first user jobs)")
+
+
+def _circuit_plan(job) -> Plan:
+    from dqsim.scenarios.circuit_run import build_circuit  # noqa: PLC0415
+
+    circuit = build_circuit(job)
+    shots = job.simulation.shots
+    noisy = getattr(getattr(job, "noise", None), "active", False)
+    terminal = circuit.measurements_are_terminal() and not noisy
+    if circuit.num_qubits <= PILOT_MAX_QUBITS:
+        def make(size: int):
+            return (job, shots) if size >= shots else (_with(job, [f"simulation.shots={size}"]), size)
+
+        if terminal:  # one pass of the gates, then sampling: the pilot is the job
+            return Plan("shots", shots, [shots], make, shots, "shots (one pass of the gates, then sampling)")
+        return Plan("shots", shots, growing(1, shots), make, shots, "shots (one trajectory each)")
+    if job.circuit.generator is None:
+        raise _NoPilot(f"a {circuit.num_qubits}-qubit QASM circuit: its register is too large to try here "
+                       f"(more than {PILOT_MAX_QUBITS} qubits) and it cannot be made smaller")
+    runs = 1 if terminal else max(shots, 1)  # trajectories: one per shot
+
+    def passes(built) -> float:
+        return max(1, len(built.gates())) * 2.0 ** built.num_qubits
+
+    def make_small(qubits: int):
+        pilot = _with(job, [f"circuit.num_qubits={qubits}", "simulation.shots=1", "simulation.observables=[]",
+                            "simulation.save_state=false"])
+        return pilot, passes(build_circuit(pilot))
+
+    low = max(2, PILOT_MAX_QUBITS - 6)
+    return Plan("gate passes over 2**qubits amplitudes", passes(circuit) * runs,
+                list(range(low, PILOT_MAX_QUBITS + 1)), make_small, None,
+                f"gates x 2**qubits{' x trajectories' if runs > 1 else ''} (the pilot: {low}-{PILOT_MAX_QUBITS} "
+                "qubits, one shot; the full register's memory traffic, exchanges between ranks and sampling "
+                "are not modelled)")
+
+
+class _NoPilot(Exception):
+    """The job cannot be piloted here (the message says why)."""
+
+
+class _PilotAbandoned(Exception):
+    """A pilot run passed :data:`PILOT_ABANDON_S`."""
+
+
+_PLANS = {"qkd": _qkd_plan, "repeater": _repeater_plan, "dqc": _dqc_plan, "trotter": _trotter_plan,
+          "cloud": _cloud_plan, "circuit": _circuit_plan}
+
+
+def process_age_s() -> float:
+    """Seconds since this process started (``/proc/self/stat`` and ``/proc/uptime``; Linux), called where a
+    ``dqsim check`` has imported what a run imports: what a ``dqsim`` command takes to start and import before
+    its work. :data:`DEFAULT_STARTUP_S` where ``/proc`` does not say or the process is older than
+    :data:`MAX_STARTUP_S` (one that did not start for this command: a test calling ``main()``)."""
+    try:
+        with open("/proc/self/stat") as stat, open("/proc/uptime") as uptime:
+            start_ticks = int(stat.read().rsplit(")", 1)[1].split()[19])
+            age = float(uptime.read().split()[0]) - start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return DEFAULT_STARTUP_S
+    return age if 0 <= age <= MAX_STARTUP_S else DEFAULT_STARTUP_S
+
+
+def _timed_run(job, limit_s: float = PILOT_ABANDON_S) -> float:
+    """Run ``job`` here on one rank, quietly, and return its wall time, seconds (abandoned past ``limit_s``)."""
+    from dqsim import backend as backend_mod  # noqa: PLC0415
+    from dqsim import comm as comm_mod  # noqa: PLC0415
+    from dqsim import scenarios  # noqa: PLC0415
+
+    def abandon(signum, frame):  # noqa: ARG001
+        raise _PilotAbandoned
+
+    timed = threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
+    previous = signal.signal(signal.SIGALRM, abandon) if timed else None  # (signals: the main thread only)
+    if timed:
+        signal.setitimer(signal.ITIMER_REAL, limit_s)
+    started = time.perf_counter()
+    try:
+        with contextlib.redirect_stdout(_io.StringIO()), contextlib.redirect_stderr(_io.StringIO()):
+            backend = backend_mod.select(job.run.backend)
+            scenarios.run_job(job, comm=comm_mod.SingleComm(), backend=backend)
+    finally:
+        if timed:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+    return time.perf_counter() - started
+
+
+def _enough(points: list[tuple[float, float]], spent: float, make, sizes: list[int], index: int) -> bool:
+    """Whether the pilot stops after its run ``index``: once the growth of the time over its smallest warm run
+    reaches :data:`PILOT_TARGET_S` (the work, not the fixed cost of a run, dominates the slope), or the next
+    run, as the line so far predicts it, would take the runs after the first past :data:`PILOT_BUDGET_S`."""
+    if len(points) < 2:
+        return False
+    if points[-1][1] - points[0][1] >= PILOT_TARGET_S or index + 1 >= len(sizes):
+        return True
+    a, b = fit_line(points)
+    following = sizes[index + 1]
+    next_work = points[-1][0] * following / sizes[index]  # work grows with the size (near enough to choose)
+    return spent + a + b * next_work > PILOT_BUDGET_S
+
+
+def estimate(job, num_ranks: int = 1, *, startup_s: float | None = None,
+             run: Callable[[object, float], float] = _timed_run) -> Estimate | str:
+    """The wall time of ``dqsim run`` of ``job`` on ``num_ranks`` ranks of this machine (see the module
+    docstring), or a text saying why there is none. ``run(job, limit_s) -> seconds`` runs one pilot (tests pass a
+    fake); ``startup_s``: the process start and imports (default :func:`process_age_s`)."""
+    startup = process_age_s() if startup_s is None else startup_s
+    try:
+        plan = _PLANS[job.scenario](job)
+    except _NoPilot as why:
+        return str(why)
+    points: list[tuple[float, float]] = []
+    spent, whole, once = 0.0, False, 0.0
+    # the smallest size twice, the first run paying the one-time costs; a job piloted whole at once, once
+    sizes = plan.sizes if plan.sizes == [plan.whole] else [plan.sizes[0], *plan.sizes]
+    for index, size in enumerate(sizes):
+        pilot, work = plan.make(size)
+        try:
+            seconds = run(pilot, FIRST_ABANDON_S if index == 0 else PILOT_ABANDON_S)
+        except _PilotAbandoned:
+            if not points:
+                limit = FIRST_ABANDON_S if index == 0 else PILOT_ABANDON_S
+                low = limit * plan.full_work / max(work, 1e-300)
+                return Estimate(low, low, math.inf, f"a pilot of {work:,.0f} {plan.unit} ran past "
+                                f"{limit:g} s and was abandoned: more than that x "
+                                f"{plan.full_work / max(work, 1e-300):,.3g}", num_ranks, lower_bound_only=True)
+            break
+        except DqsimError as exc:
+            return f"the pilot was refused ({exc})"
+        except Exception as exc:  # noqa: BLE001 (check validates the job; a pilot's failure only costs the estimate)
+            return f"the pilot failed ({type(exc).__name__}: {exc})"
+        if index == 0:
+            first = seconds
+            if len(sizes) > 1:
+                continue
+        if index == 1:
+            once = max(0.0, first - seconds)
+        spent += seconds
+        points.append((work, seconds))
+        whole = plan.whole is not None and size >= plan.whole
+        if whole or _enough(points, spent, plan.make, sizes, index):
+            break
+    if whole and len(sizes) == 1:
+        central = startup + first
+        factor = WHOLE_JOB_FACTOR
+        how = (f"a pilot that ran the whole job here ({plan.note}): {first:.2f} s, plus {startup:.1f} s to start "
+               "and import")
+    elif whole:
+        central = startup + once + points[-1][1]
+        factor = WHOLE_JOB_FACTOR
+        how = (f"a pilot that ran the whole job here: {points[-1][1]:.2f} s, plus {once:.2f} s once (the first "
+               f"run's) and {startup:.1f} s to start and import")
+    else:
+        a, b = fit_line(points)
+        central = startup + once + a + b * plan.full_work
+        factor = EXTRAPOLATION_FACTOR if plan.full_work <= FAR * points[-1][0] else FAR_FACTOR
+        how = (f"a {first + spent:.2f} s pilot of {len(points) + 1} run(s) here, up to {points[-1][0]:,.0f} of the "
+               f"job's {plan.full_work:,.0f} {plan.note}: {b:.3g} s each + {a:.2f} s per run + {once:.2f} s once "
+               f"+ {startup:.1f} s to start and import")
+    return Estimate(central, central / factor / num_ranks, central * factor * num_ranks, how, num_ranks, points)
+
+
+def duration(seconds: float) -> str:
+    """Seconds as ``12 s``, ``3.4 min``, ``2.1 h`` or ``1.5 days``.
+
+    Examples:
+        >>> duration(12.3), duration(204), duration(7560), duration(2.6e5)
+        ('12 s', '3.4 min', '2.1 h', '3.0 days')
+    """
+    if seconds < 120:
+        return f"{seconds:.2g} s" if seconds < 10 else f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+def slurm_time(seconds: float) -> str:
+    """A SLURM ``--time`` value for ``seconds``, rounded up to whole minutes: ``MM``-style ``H:MM:00`` or
+    ``D-HH:MM:00``.
+
+    Examples:
+        >>> slurm_time(61), slurm_time(3600), slurm_time(90000)
+        ('0:02:00', '1:00:00', '1-01:00:00')
+    """
+    minutes = max(1, math.ceil(seconds / 60))
+    days, minutes = divmod(minutes, 1440)
+    hours, minutes = divmod(minutes, 60)
+    return f"{days}-{hours:02d}:{minutes:02d}:00" if days else f"{hours}:{minutes:02d}:00"
+
+
+def time_line(job, num_ranks: int, estimated: Estimate | str | None = None) -> str:
+    """The ``time:`` line of ``dqsim check`` (without its ``# ``)."""
+    if estimated is None:
+        estimated = estimate(job, num_ranks)
+    if isinstance(estimated, str):
+        return f"time: no estimate: {estimated}"
+    ranks = f"{num_ranks} rank(s) of this machine"
+    if estimated.lower_bound_only:
+        return f"time: more than {duration(estimated.low)} on {ranks}, from {estimated.how}"
+    spread = "" if num_ranks == 1 else (f"; the pilot ran on 1 rank, and how {num_ranks} ranks change that is "
+                                        f"not modelled: the central figure is one rank's, the range's ends "
+                                        f"{num_ranks} times faster and {num_ranks} times slower than its own")
+    return (f"time: about {duration(estimated.central)} (range {duration(estimated.low)}-"
+            f"{duration(estimated.high)}) on {ranks}, from {estimated.how}{spread}; "
+            f"for SLURM: --time={slurm_time(estimated.slurm_time_s())} (the high end x {SLURM_MARGIN:g} "
+            f"+ {SLURM_EXTRA_S:.0f} s)")

@@ -1,0 +1,113 @@
+"""``dqsim check``'s wall-time estimate (:mod:`dqsim.cli.check_time`): the model's pieces against hand-computed
+values, the extrapolation with a fake pilot whose times follow a known line, and the ``# time:`` line of every
+scenario from a real pilot and of every shipped job."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from dqsim import jobs
+from dqsim.cli import check_time
+from dqsim.cli.check_time import estimate, fit_line, slurm_time, time_line, trotter_steps
+
+from mpi_helper import run_here
+
+ROOT = Path(__file__).resolve().parents[1]
+JOBS = sorted((ROOT / "jobs").glob("*.toml"))
+LINE = re.compile(r"^# time: about (\S+ \S+) \(range (\S+ \S+)-(\S+ \S+)\) on 1 rank\(s\) of this machine, from "
+                  r".*; for SLURM: --time=\d+:\d\d:00 ", re.M)
+
+
+def test_model_pieces_against_hand_values():
+    # a line through (1, 1.5), (4, 3), (16, 9): t = 1 + 0.5 w exactly
+    assert fit_line([(1, 1.5), (4, 3.0), (16, 9.0)]) == pytest.approx((1.0, 0.5))
+    # least squares of (1, 2), (2, 2), (3, 5): slope 1.5, intercept 3 - 1.5*2 = 0
+    assert fit_line([(1, 2.0), (2, 2.0), (3, 5.0)]) == pytest.approx((0.0, 1.5))
+    assert fit_line([(1, 3.0), (4, 2.0)]) == (2.5, 0.0)  # falling with the work (noise): flat at the mean
+    # independent points: point k runs k*spp steps, plus one per engine run: 3*(0+1+2+3+4) + 5 = 35
+    assert trotter_steps(4, 3, "independent") == 35
+    assert trotter_steps(4, 3, "continued") == 3 * 4 + 5
+    assert check_time.growing(1, 100) == [1, 4, 16, 64, 100]
+    assert slurm_time(59) == "0:01:00" and slurm_time(3601) == "1:01:00" and slurm_time(86400 + 120) == "1-00:02:00"
+
+
+def _fake_run(per_unit_s: float, per_run_s: float, once_s: float, work_of):
+    """A pilot whose runs take ``per_run_s + per_unit_s x work`` seconds, the first ``once_s`` more."""
+    calls = []
+
+    def run(job, limit_s):
+        calls.append(job)
+        return per_run_s + per_unit_s * work_of(job) + (once_s if len(calls) == 1 else 0.0)
+
+    return run, calls
+
+
+def test_estimate_extrapolates_the_pilot_line_to_the_whole_job():
+    job = jobs.load_job(ROOT / "jobs" / "bb84_decoy_50km.toml")  # 2e7 pulses
+    run, calls = _fake_run(1e-6, 0.05, 0.7, lambda pilot: pilot.qkd.pulses)
+    got = estimate(job, startup_s=1.5, run=run)
+    central = 1.5 + 0.7 + 0.05 + 1e-6 * 2e7  # start, once, per run, per pulse x pulses
+    assert got.central == pytest.approx(central)
+    assert (got.low, got.high) == pytest.approx((central / 2, central * 2))
+    assert got.slurm_time_s() == pytest.approx(central * 2 * 1.5 + 60)
+    pulses = [pilot.qkd.pulses for pilot in calls]
+    assert pulses[0] == pulses[1] == 20_000 and pulses == sorted(pulses) and pulses[-1] < 2e7
+    assert all(pilot.checkpoint.every_wall_s is None for pilot in calls)
+    # two ranks: the range widens by the rank count both ways, the centre stays
+    two = estimate(job, 2, startup_s=1.5, run=_fake_run(1e-6, 0.05, 0.7, lambda p: p.qkd.pulses)[0])
+    assert two.central == pytest.approx(central) and two.low == pytest.approx(central / 4)
+    assert two.high == pytest.approx(central * 4)
+
+
+def test_a_job_small_enough_is_run_whole_and_a_slow_one_gets_a_lower_bound():
+    job = jobs.load_job(ROOT / "jobs" / "repeater_chain.toml", ["chain.num_pairs=3"])
+    run, calls = _fake_run(0.01, 0.0, 0.5, lambda pilot: pilot.chain.num_pairs)
+    got = estimate(job, startup_s=1.0, run=run)
+    assert [pilot.chain.num_pairs for pilot in calls] == [1, 1, 3] and calls[-1] is job
+    assert got.central == pytest.approx(1.0 + 0.5 + 0.03) and got.high == pytest.approx(got.central * 2)
+
+    def too_slow(pilot, limit_s):
+        raise check_time._PilotAbandoned
+
+    def broken(pilot, limit_s):
+        raise ZeroDivisionError("x")
+
+    assert estimate(job, startup_s=1.0, run=broken) == "the pilot failed (ZeroDivisionError: x)"
+    bound = estimate(job, startup_s=1.0, run=too_slow)
+    assert bound.lower_bound_only and bound.low == pytest.approx(check_time.FIRST_ABANDON_S * 3)
+    assert time_line(job, 1, bound).startswith("time: more than 6.0 min on 1 rank(s)")  # 3 pairs x over 120 s
+
+
+def test_a_register_too_large_to_try_gets_no_estimate():
+    big = jobs.load_job(ROOT / "jobs" / "dqc_ghz_4qpu.toml", ["circuit.num_qubits=24", "network.node.num_data_qubits=6",
+                                                               "distribution.assignment="])
+    assert time_line(big, 1, estimate(big, startup_s=1.0, run=lambda pilot, limit_s: pytest.fail("no pilot run"))) == (
+        "time: no estimate: its data register of 24 qubits is too large to try here (more than 20)")
+
+
+@pytest.mark.parametrize("path", JOBS, ids=[p.stem for p in JOBS])
+def test_every_shipped_job_gets_a_time_line(path):
+    """Every shipped job's pilot jobs validate and its line is formed (a fake pilot: no run)."""
+    job = jobs.load_job(path)
+    line = time_line(job, 1, estimate(job, startup_s=1.0, run=lambda pilot, limit_s: 0.01))
+    assert LINE.match("# " + line), line
+
+
+@pytest.mark.parametrize("job, small", [
+    ("quickstart.toml", ["circuit.num_qubits=4", "simulation.shots=50", "simulation.observables=[]"]),
+    ("dqc_teleport_feedforward.toml", ["simulation.shots=8"]),
+    ("bb84_decoy_50km.toml", ["qkd.pulses=100_000", "qkd.batch_pulses=100_000", "qkd.block_pulses=100_000"]),
+    ("ising_trotter_continued.toml", ["evolution.num_points=4", "evolution.total_time=0.4"]),
+    ("cloud_queue.toml", ["scheduler.policy=\"fifo\""]),
+    ("repeater_chain.toml", ["chain.num_links=[1, 2]", "chain.total_distance_km=[50.0]", "chain.num_pairs=5"]),
+])
+def test_check_prints_the_time_line_from_a_real_pilot(job, small):
+    """Each scenario's pilot runs here: dqsim check prints the line once, with a range around the centre."""
+    args = ["check", f"jobs/{job}", *(item for assignment in small for item in ("--set", assignment))]
+    out = run_here(args, time_estimate=True).stdout
+    found = LINE.findall(out)
+    assert len(found) == 1, out
+    assert "# time:" not in run_here(args).stdout  # --no-time (run_here's default for check)
