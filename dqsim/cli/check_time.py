@@ -68,8 +68,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from dqsim import jobs
+from dqsim import backend as backend_mod
+from dqsim import comm as comm_mod
+from dqsim import jobs, scenarios
 from dqsim.errors import DqsimError
+from dqsim.scenarios import cloud, dqc, qkd
+from dqsim.scenarios.circuit_run import build_circuit
 
 #: Each pilot run is this many times the work of the one before.
 GROWTH = 4
@@ -256,7 +260,6 @@ def _qkd_plan(job) -> Plan:
         return _with(job, [f"qkd.pulses={pulses}", f"qkd.batch_pulses={min(q.batch_pulses, pulses)}",
                            f"qkd.block_pulses={min(block, pulses)}"]), pulses
 
-    from dqsim.scenarios import qkd  # noqa: PLC0415
 
     word = qkd.slot_word(q.protocol)
     distances = job.distances_km() if q.sweep is not None else [None]
@@ -276,8 +279,6 @@ def _repeater_plan(job) -> Plan:
 
 
 def _dqc_plan(job) -> Plan:
-    from dqsim.scenarios import dqc  # noqa: PLC0415
-    from dqsim.scenarios.circuit_run import build_circuit  # noqa: PLC0415
 
     circuit = build_circuit(job)
     _check_register(circuit.num_qubits, "data register")
@@ -325,7 +326,6 @@ def _trotter_plan(job) -> Plan:
 
 
 def _cloud_plan(job) -> Plan:
-    from dqsim.scenarios import cloud, dqc  # noqa: PLC0415
 
     noisy = dqc.is_noisy(dqc.job_network(job.network, 1, source=job.source))
     full = cloud.num_engine_runs(job, noisy=noisy)
@@ -352,7 +352,6 @@ def _cloud_plan(job) -> Plan:
 
 
 def _circuit_plan(job) -> Plan:
-    from dqsim.scenarios.circuit_run import build_circuit  # noqa: PLC0415
 
     circuit = build_circuit(job)
     shots = job.simulation.shots
@@ -414,9 +413,6 @@ def process_age_s() -> float:
 
 def _timed_run(job, limit_s: float = PILOT_ABANDON_S) -> float:
     """Run ``job`` here on one rank, quietly, and return its wall time, seconds (abandoned past ``limit_s``)."""
-    from dqsim import backend as backend_mod  # noqa: PLC0415
-    from dqsim import comm as comm_mod  # noqa: PLC0415
-    from dqsim import scenarios  # noqa: PLC0415
 
     def abandon(signum, frame):  # noqa: ARG001
         raise _PilotAbandoned
