@@ -62,6 +62,20 @@ def test_estimate_extrapolates_the_pilot_line_to_the_whole_job():
     assert two.high == pytest.approx(central * 4)
 
 
+def test_a_pilot_that_compiled_kernels_says_so(monkeypatch):
+    """On a cold numba cache the pilot's first run compiles the kernels (26.5 s once on the dev VM, against a
+    3 s run): the line says so and by how much the figure may be high; a warm cache adds nothing."""
+    job = jobs.load_job(ROOT / "jobs" / "bb84_decoy_50km.toml")
+    counts = iter([10, 13])  # before the pilot, after it: 3 kernels compiled
+    monkeypatch.setattr(check_time, "compiled_kernels", lambda: next(counts))
+    got = estimate(job, startup_s=1.5, run=_fake_run(1e-6, 0.05, 20.0, lambda pilot: pilot.qkd.pulses)[0])
+    assert got.how.endswith("; its first run compiled 3 numba kernels into the cache, which the run will load "
+                            "instead: the figure is high by up to 20.0 s (`dqsim warmup` fills the cache ahead)")
+    monkeypatch.setattr(check_time, "compiled_kernels", lambda: 10)
+    warm = estimate(job, startup_s=1.5, run=_fake_run(1e-6, 0.05, 0.7, lambda pilot: pilot.qkd.pulses)[0])
+    assert "compiled" not in warm.how
+
+
 def test_a_job_small_enough_is_run_whole_and_a_slow_one_gets_a_lower_bound():
     job = jobs.load_job(ROOT / "jobs" / "repeater_chain.toml", ["chain.num_pairs=3"])
     run, calls = _fake_run(0.01, 0.0, 0.5, lambda pilot: pilot.chain.num_pairs)

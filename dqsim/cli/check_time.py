@@ -69,9 +69,10 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from dqsim import backend as backend_mod
+from dqsim.backend import warmup as backend_warmup
 from dqsim import comm as comm_mod
 from dqsim import jobs, scenarios
-from dqsim.errors import DqsimError
+from dqsim.errors import DqsimError, count_of
 from dqsim.scenarios import cloud, dqc, qkd
 from dqsim.scenarios.circuit_run import build_circuit
 
@@ -447,6 +448,22 @@ def _enough(points: list[tuple[float, float]], spent: float, make, sizes: list[i
     return spent + a + b * next_work > PILOT_BUDGET_S
 
 
+def compiled_kernels() -> int:
+    """How many numba kernel versions this process has compiled so far (cache misses; 0 without numba)."""
+    try:
+        return backend_warmup.cache_counts()[1]
+    except RuntimeError:  # a dispatcher's statistics changed while read
+        return 0
+
+
+def _compile_words(compiled: int, first_s: float) -> str:
+    """The end of the line's "how" when the pilot's first run compiled kernels into a cold cache."""
+    if compiled <= 0:
+        return ""
+    return (f"; its first run compiled {count_of(compiled, 'numba kernel')} into the cache, which the run will load "
+            f"instead: the figure is high by up to {first_s:.1f} s (`dqsim warmup` fills the cache ahead)")
+
+
 def estimate(job, num_ranks: int = 1, *, startup_s: float | None = None,
              run: Callable[[object, float], float] = _timed_run) -> Estimate | str:
     """The wall time of ``dqsim run`` of ``job`` on ``num_ranks`` ranks of this machine (see the module
@@ -459,6 +476,7 @@ def estimate(job, num_ranks: int = 1, *, startup_s: float | None = None,
         return str(why)
     points: list[tuple[float, float]] = []
     spent, whole, once = 0.0, False, 0.0
+    compiled_before = compiled_kernels()
     # the smallest size twice, the first run paying the one-time costs; a job piloted whole at once, once
     sizes = plan.sizes if plan.sizes == [plan.whole] else [plan.sizes[0], *plan.sizes]
     for index, size in enumerate(sizes):
@@ -505,6 +523,7 @@ def estimate(job, num_ranks: int = 1, *, startup_s: float | None = None,
         how = (f"a {first + spent:.2f} s pilot of {len(points) + 1} run(s) here, up to {points[-1][0]:,.0f} of the "
                f"job's {plan.full_work:,.0f} {plan.note}: {b:.3g} s each + {a:.2f} s per run + {once:.2f} s once "
                f"+ {startup:.1f} s to start and import")
+    how += _compile_words(compiled_kernels() - compiled_before, once if len(sizes) > 1 else first)
     return Estimate(central, central / factor / num_ranks, central * factor * num_ranks, how, num_ranks, points)
 
 
