@@ -63,16 +63,17 @@ import io as _io
 import math
 import os
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable
 
 from dqsim import backend as backend_mod
-from dqsim.backend import warmup as backend_warmup
 from dqsim import comm as comm_mod
 from dqsim import jobs, scenarios
-from dqsim.errors import DqsimError, count_of
+from dqsim.backend import warmup as backend_warmup
+from dqsim.errors import DqsimError, count_of, toml_repr
 from dqsim.scenarios import cloud, dqc, qkd
 from dqsim.scenarios.circuit_run import build_circuit
 
@@ -209,21 +210,6 @@ def trotter_steps(num_points: int, steps_per_point: int, mode: str) -> int:
     return steps_per_point * num_points * (num_points + 1) // 2 + num_points + 1
 
 
-def _toml_inline(value) -> str:
-    """A value as inline TOML (tables as ``{k = v, ...}``) for a ``--set`` assignment."""
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{key} = {_toml_inline(item)}" for key, item in value.items()) + "}"
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_inline(item) for item in value) + "]"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and not math.isfinite(value):
-        return ("-" if value < 0 else "") + ("nan" if math.isnan(value) else "inf")
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return repr(value)
-
-
 def toml_text(data: dict) -> str:
     """A parsed job table as TOML text, each section an inline table.
 
@@ -232,12 +218,7 @@ def toml_text(data: dict) -> str:
         run = {name = "a", seed = 1}
         user_jobs = [{name = "g", shots = 2.5}]
     """
-    return "\n".join(f"{key} = {_toml_inline(value)}" for key, value in data.items())
-
-
-def _no_checkpoints(data: dict) -> dict:
-    plan = {k: v for k, v in data.get("checkpoint", {}).items() if k not in ("every_wall_s", "every_sim_s")}
-    return {**data, "checkpoint": plan} if plan else {k: v for k, v in data.items() if k != "checkpoint"}
+    return "\n".join(f"{key} = {toml_repr(value, limit=sys.maxsize)}" for key, value in data.items())
 
 
 def _check_register(num_qubits: int, what: str) -> None:
@@ -261,7 +242,6 @@ def _qkd_plan(job) -> Plan:
         return _with(job, [f"qkd.pulses={pulses}", f"qkd.batch_pulses={min(q.batch_pulses, pulses)}",
                            f"qkd.block_pulses={min(block, pulses)}"]), pulses
 
-
     word = qkd.slot_word(q.protocol)
     distances = job.distances_km() if q.sweep is not None else [None]
     links = job.network_links(distances[0])
@@ -280,7 +260,6 @@ def _repeater_plan(job) -> Plan:
 
 
 def _dqc_plan(job) -> Plan:
-
     circuit = build_circuit(job)
     _check_register(circuit.num_qubits, "data register")
     runs, shots = dqc.trajectories_for(job, circuit), job.simulation.shots
@@ -327,7 +306,6 @@ def _trotter_plan(job) -> Plan:
 
 
 def _cloud_plan(job) -> Plan:
-
     noisy = dqc.is_noisy(dqc.job_network(job.network, 1, source=job.source))
     full = cloud.num_engine_runs(job, noisy=noisy)
     _check_register(max(user.circuit.num_qubits for user in cloud.user_jobs_of(job)), "largest user job's register")
@@ -342,8 +320,7 @@ def _cloud_plan(job) -> Plan:
             data["arrivals"] = {**data["arrivals"], "num_jobs": max(1, size - len(listed))}
         if not data["user_jobs"]:
             del data["user_jobs"]
-        pilot = jobs.load_job_text(toml_text(_no_checkpoints(data)), source=f"{job.source} (pilot)",
-                                   base_dir=job.base_dir)
+        pilot = _with(jobs.load_job_text(toml_text(data), source=f"{job.source} (pilot)", base_dir=job.base_dir), [])
         return pilot, cloud.num_engine_runs(pilot, noisy=noisy)
 
     total = len(listed) + arrivals
@@ -353,7 +330,6 @@ def _cloud_plan(job) -> Plan:
 
 
 def _circuit_plan(job) -> Plan:
-
     circuit = build_circuit(job)
     shots = job.simulation.shots
     noisy = getattr(getattr(job, "noise", None), "active", False)
