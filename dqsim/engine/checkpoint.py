@@ -1061,12 +1061,13 @@ def looks_like_checkpoint(path: str | os.PathLike) -> bool:
     return _CHECKPOINT_NAME.match(Path(path).name) is not None
 
 
-def _checkpoint_files(path: Path) -> list[Path]:
-    """The files of checkpoint ``path`` that exist: its manifest, run file and slab files."""
+def _checkpoint_files(path: Path, *, temporaries: bool = False) -> list[Path]:
+    """The files of checkpoint ``path``, whether they exist or not: its manifest first, its run file, its slab
+    files, and with ``temporaries`` the temporary files of a write of it."""
     path = Path(path)
     stem = path.name[:-len(".h5")] if path.name.endswith(".h5") else path.name
     found = [manifest_path(path), path, *path.parent.glob(glob.escape(stem) + ".slab*.h5")]
-    return [file for file in found if file.is_file()]
+    return found + list(path.parent.glob(glob.escape(stem) + ".*tmp-*")) if temporaries else found
 
 
 def _checkpoint_bytes(path: Path) -> int:
@@ -1074,8 +1075,8 @@ def _checkpoint_bytes(path: Path) -> int:
     total = 0
     for file in _checkpoint_files(path):
         try:
-            total += file.stat().st_size
-        except OSError:
+            total += file.stat().st_size if file.is_file() else 0
+        except OSError:  # gone meanwhile
             pass
     return total
 
@@ -1142,11 +1143,7 @@ class _RoomMade:
 
 def _delete_checkpoint(path: Path) -> None:
     """Remove a checkpoint: its manifest first (so a half-removed one reads as incomplete), then its files."""
-    path = Path(path)
-    stem = path.name[:-len(".h5")] if path.name.endswith(".h5") else path.name
-    doomed = [manifest_path(path), path, *path.parent.glob(glob.escape(stem) + ".slab*.h5"),
-              *path.parent.glob(glob.escape(stem) + ".*tmp-*")]
-    for target in doomed:
+    for target in _checkpoint_files(path, temporaries=True):
         try:
             os.remove(target)
         except OSError:
