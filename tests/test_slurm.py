@@ -808,3 +808,38 @@ def test_usr1_while_the_ranks_start_under_srun_checkpoints_requeues_and_resumes(
             "they do\nrun_step.sh: passing the stop on to dqsim\n") in log, log
     assert "checkpoint written; requeueing job" in log and "restart 1: resuming from" in log, log
     same_tables(open_run(dqc_reference), open_run(out), ["shots", "counts"], exact=False)
+
+
+@pytest.mark.parametrize("script", ["dqsim.sbatch", "sweep.sbatch"])
+def test_repro_a_script_submitted_from_another_folder_finds_run_step(tmp_path, script):
+    """``sbatch /path/to/dqsim/slurm/dqsim.sbatch JOB`` from a study folder without a slurm/ of its own ended
+    the job at once with bash's ``slurm/run_step.sh: No such file or directory`` (SLURM runs a copy of the
+    script, so it cannot look beside itself). Now the script reads where it was submitted from
+    (``scontrol show job``: ``Command=``) and sources run_step.sh there; where that fails too, one line says
+    to export DQSIM_SLURM_SCRIPTS. Without a cluster: a fake ``scontrol``; the first step past the source
+    (dqsim.sbatch's rank line, sweep.sbatch's check of the task number) shows the script got there."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "scontrol"
+    fake.write_text(f"#!/bin/sh\necho \"JobId=$3 JobName=x\"\necho \"   Command={ROOT / 'slurm' / script} a b\"\n")
+    fake.chmod(0o755)
+    study = tmp_path / "study"
+    study.mkdir()
+    (study / "lines.txt").write_text("--set qkd.pulses=1000\n")
+    args = ["job.toml"] + (["lines.txt", "out"] if script == "sweep.sbatch" else [])
+    env = {key: value for key, value in child_env().items() if not key.startswith(("SLURM_", "DQSIM_SLURM"))}
+    env.update(SLURM_JOB_ID="9", SLURM_ARRAY_TASK_ID="5", DQSIM_PYTHON="/bin/false",
+               PATH=f"{bin_dir}:{env['PATH']}")
+    found = subprocess.run(["bash", str(ROOT / "slurm" / script), *args], cwd=study, capture_output=True,
+                           text=True, timeout=60, env=env)
+    assert "run_step.sh: No such file" not in found.stderr, found.stderr
+    if script == "dqsim.sbatch":
+        assert found.stdout.startswith("dqsim: ? rank(s) on ? node(s)"), (found.stdout, found.stderr)
+    else:
+        assert "lines.txt has 1 task line(s): submit with --array=0-0" in found.stderr, found.stderr
+    fake.write_text("#!/bin/sh\nexit 1\n")  # no answer: the one line
+    lost = subprocess.run(["bash", str(ROOT / "slurm" / script), *args], cwd=study, capture_output=True,
+                          text=True, timeout=60, env=env)
+    assert lost.returncode == 2
+    assert lost.stderr.strip() == (f"{script}: no run_step.sh in slurm (submit directory {study}): export "
+                                   "DQSIM_SLURM_SCRIPTS=DIR (dqsim's slurm/ folder) before sbatch"), lost.stderr
