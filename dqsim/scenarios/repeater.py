@@ -339,6 +339,15 @@ def _fidelity_spread(fidelities: np.ndarray, stderr: float) -> str:
     return f"± {stderr:.4f}"
 
 
+def _no_repeater_note(chain, waits_ps) -> str:
+    """A one-link chain's note that the cut-off did not apply: only repeaters apply it
+    (:mod:`dqsim.protocols.repeater`, "Memory cut-off"), and the ends' pairs are bounded by their neighbour's."""
+    if chain.cutoff_ps is None or chain.num_links != 1:
+        return ""
+    return (f", no cut-off applied (no repeater in a 1-link chain; pairs waited up to "
+            f"{ps_to_seconds(float(max(waits_ps))):.3g} s)")
+
+
 def _summary_row(index: int, run: ChainRun, total_km: float, reference_rate_hz: float) -> tuple[tuple, str]:
     """One configuration's ``summary`` row (:data:`SUMMARY_FIELDS`) and its line of the run summary."""
     chain, link = run.chain, run.chain.links[0]
@@ -360,6 +369,7 @@ def _summary_row(index: int, run: ChainRun, total_km: float, reference_rate_hz: 
             f"{run.rate_hz:.3g} pairs/s, F = {mean:.4f} {_fidelity_spread(fidelities, stderr)}, "
             f"{hashing:.3f} ebit/pair "
             f"({run.rate_hz * hashing:.3g} ebit/s)" + (f", {restarts} cut-off restarts" if restarts else "")
+            + _no_repeater_note(chain, waits)
             + f"; direct {compare['direct_rate_hz']:.3g} pairs/s, PLOB {compare['plob_rate_hz']:.3g} ebit/s")
     return row, line
 
