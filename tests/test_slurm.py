@@ -843,3 +843,20 @@ def test_repro_a_script_submitted_from_another_folder_finds_run_step(tmp_path, s
     assert lost.returncode == 2
     assert lost.stderr.strip() == (f"{script}: no run_step.sh in slurm (submit directory {study}): export "
                                    "DQSIM_SLURM_SCRIPTS=DIR (dqsim's slurm/ folder) before sbatch"), lost.stderr
+
+
+def test_repro_a_sweep_task_with_a_bad_line_stops_at_the_check(tmp_path):
+    """A sweep line that makes the job invalid (here more pulses per batch than pulses) went on to the kernel
+    warm-up, which failed and said "the ranks compile the kernels they need", then launched the ranks, each
+    of which failed with the same line. sweep.sbatch now runs ``dqsim check`` first, as dqsim.sbatch does:
+    one ``dqsim: error:`` line, status 2, no launch (DQSIM_LAUNCHER names a launcher that would fail loudly)."""
+    (tmp_path / "lines.txt").write_text("--set qkd.pulses=1000\n")
+    env = {key: value for key, value in child_env().items() if not key.startswith("SLURM_")}
+    env.update(SLURM_JOB_ID="9", SLURM_ARRAY_TASK_ID="0", DQSIM_PYTHON=sys.executable, DQSIM_LAUNCHER="none",
+               DQSIM_SLURM_SCRIPTS=str(ROOT / "slurm"))
+    proc = subprocess.run(["bash", str(ROOT / "slurm" / "sweep.sbatch"), str(ROOT / "jobs" / "bb84_decoy_50km.toml"),
+                           "lines.txt", "out"], cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    errors = proc.stderr.strip().splitlines()
+    assert len(errors) == 1 and errors[0].startswith("dqsim: error: ") and "[qkd].batch_pulses" in errors[0], errors
+    assert not (tmp_path / "out" / "task-0.h5").exists()
