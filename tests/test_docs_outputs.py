@@ -1,4 +1,4 @@
-"""docs/outputs.md names every column of every table that the ``qkd`` and ``repeater`` scenarios write.
+"""docs/outputs.md names every column of every table that the ``qkd``, ``repeater`` and ``dqc`` scenarios write.
 
 Until 2026-12-06 no document listed the columns of a run file's tables: a researcher reading one with
 h5py met ``finite_vacuum_lower``, ``link_attempts_max`` or ``time_key_ps`` with no word on what they hold.
@@ -13,7 +13,7 @@ from conftest import TEST_BACKEND
 from dqsim import backend as backend_mod
 from dqsim import comm as comm_mod
 from dqsim.jobs import load_job_text
-from dqsim.scenarios import qkd, repeater
+from dqsim.scenarios import dqc, qkd, repeater
 from mpi_helper import ROOT
 
 BACKEND = TEST_BACKEND if TEST_BACKEND is not None else backend_mod.select("numpy")
@@ -48,7 +48,7 @@ def _documented(section: str) -> set[str]:
 
 def _columns(outputs) -> dict[str, set[str]]:
     return {f"{name}.{column}": None for out in outputs for name, table in out.tables.items()
-            for column in table.dtype.names}
+            for column in (table.dtype.names or ())}
 
 
 def test_every_qkd_column_is_documented():
@@ -68,3 +68,32 @@ def test_every_repeater_column_is_documented():
     documented = _documented("repeater")
     missing = sorted(c for c in _columns([out]) if c.split(".")[1] not in documented)
     assert not missing, f"columns of repeater tables not named in docs/outputs.md: {missing}"
+
+
+DQC = '''[run]
+name = "d"
+scenario = "dqc"
+[network]
+topology = "line"
+num_nodes = 2
+[network.link]
+distance_km = 1
+[network.node]
+num_data_qubits = 2
+[circuit]
+generator = "ghz"
+num_qubits = 4
+[simulation]
+shots = 10
+store_shots = true
+observables = ["Z0 Z3"]
+'''
+
+
+def test_every_dqc_column_is_documented():
+    out = dqc.run_job(load_job_text(DQC), comm=comm_mod.SingleComm(), backend=BACKEND)
+    assert {"counts", "expectation", "gate_counts", "timing", "shots", "links", "assignment", "timeline"} <= set(
+        out.tables), out.tables.keys()
+    documented = _documented("dqc")
+    missing = sorted(c for c in _columns([out]) if c.split(".")[1] not in documented)
+    assert not missing, f"columns of dqc tables not named in docs/outputs.md: {missing}"
