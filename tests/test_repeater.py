@@ -775,6 +775,24 @@ def test_repro_a_one_link_chain_says_the_cutoff_did_not_apply():
     assert "no cut-off applied" not in two, two
 
 
+def test_repro_a_tiny_fidelity_spread_is_not_printed_as_zero():
+    """One purified link with ideal memories: the pairs' fidelities differ by rounding only (the twirl's
+    random rotations, ~1e-16), and the line said "F = 0.8382 ± 0.0000"; it now says the fidelity is exact.
+    A real spread too small for four decimals (dephasing memories, a short link) is given to two
+    significant digits instead of "± 0.0000"."""
+    job = load_job_text(BASE + "num_links = 1\ntotal_distance_km = 10\nnum_pairs = 30\npurification_rounds = 1\n"
+                        "[chain.link]\nsource_fidelity = 0.8\ndark_count_rate_hz = 0.0\n")
+    out = repeater.run_job(job, comm=comm_mod.SingleComm(), backend=BACKEND)
+    assert 0.0 < out.tables["summary"]["fidelity_stderr"][0] < 1e-15
+    assert "F = 0.8382 (exact: every pair has the same fidelity), " in out.summary[1], out.summary
+    small = load_job_text(BASE + "num_links = 1\ntotal_distance_km = 10\nnum_pairs = 30\npurification_rounds = 1\n"
+                          "[chain.link]\nsource_fidelity = 0.8\ndark_count_rate_hz = 0.0\n[chain.node]\nt2_s = 100.0\n")
+    out = repeater.run_job(small, comm=comm_mod.SingleComm(), backend=BACKEND)
+    stderr = out.tables["summary"]["fidelity_stderr"][0]
+    assert 1e-12 < stderr < 5e-5, stderr
+    assert f" ± {stderr:.1e}, " in out.summary[1] and "± 0.0000" not in out.summary[1], out.summary
+
+
 @pytest.mark.parametrize("links, rounds, periods", [(3, 0, 3.5), (2, 1, 6.5)])
 def test_a_rounds_first_attempt_passes_the_cutoff_as_estimated(links, rounds, periods):
     """The share of pairs delivered at a round's first attempt (links in lockstep, as
