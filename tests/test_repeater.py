@@ -758,6 +758,41 @@ def test_a_summary_line_says_the_fidelity_is_exact_when_every_pair_has_the_same(
     assert stderr > 0 and f"± {stderr:.4f}, " in out.summary[1] and "exact" not in out.summary[1], out.summary
 
 
+def test_repro_a_one_link_chain_says_the_cutoff_did_not_apply():
+    """Only repeaters apply the memory cut-off, so in a chain of [1, 2] links the 1-link configuration runs
+    without one: with one pumping round its first pair waits for the second however long that takes (here
+    past the 2 ms cut-off). Its summary line said nothing of it under a header "cut-off 0.002 s"; now it says
+    so, with the longest wait. The 2-link line, whose repeater applies it, does not."""
+    job = load_job_text(BASE + "num_links = [1, 2]\ntotal_distance_km = 60\nnum_pairs = 4\npurification_rounds = 1\n"
+                        "cutoff_s = 0.002\n[chain.link]\ndark_count_rate_hz = 0.0\n")
+    out = repeater.run_job(job, comm=comm_mod.SingleComm(), backend=BACKEND)
+    one, two = out.summary[1], out.summary[2]
+    assert one.startswith("  1 link(s)") and two.startswith("  2 link(s)"), out.summary
+    waited = max(out.tables["pairs"]["waiting_time_ps"][out.tables["pairs"]["num_links"] == 1])
+    assert waited > seconds_to_ps(0.002)
+    assert (f", no cut-off applied (no repeater in a 1-link chain; pairs waited up to "
+            f"{ps_to_seconds(float(waited)):.3g} s); direct ") in one, one
+    assert "no cut-off applied" not in two, two
+
+
+def test_repro_a_tiny_fidelity_spread_is_not_printed_as_zero():
+    """One purified link with ideal memories: the pairs' fidelities differ by rounding only (the twirl's
+    random rotations, ~1e-16), and the line said "F = 0.8382 ± 0.0000"; it now says the fidelity is exact.
+    A real spread too small for four decimals (dephasing memories, a short link) is given to two
+    significant digits instead of "± 0.0000"."""
+    job = load_job_text(BASE + "num_links = 1\ntotal_distance_km = 10\nnum_pairs = 30\npurification_rounds = 1\n"
+                        "[chain.link]\nsource_fidelity = 0.8\ndark_count_rate_hz = 0.0\n")
+    out = repeater.run_job(job, comm=comm_mod.SingleComm(), backend=BACKEND)
+    assert 0.0 < out.tables["summary"]["fidelity_stderr"][0] < 1e-15
+    assert "F = 0.8382 (exact: every pair has the same fidelity), " in out.summary[1], out.summary
+    small = load_job_text(BASE + "num_links = 1\ntotal_distance_km = 10\nnum_pairs = 30\npurification_rounds = 1\n"
+                          "[chain.link]\nsource_fidelity = 0.8\ndark_count_rate_hz = 0.0\n[chain.node]\nt2_s = 100.0\n")
+    out = repeater.run_job(small, comm=comm_mod.SingleComm(), backend=BACKEND)
+    stderr = out.tables["summary"]["fidelity_stderr"][0]
+    assert 1e-12 < stderr < 5e-5, stderr
+    assert f" ± {stderr:.1e}, " in out.summary[1] and "± 0.0000" not in out.summary[1], out.summary
+
+
 @pytest.mark.parametrize("links, rounds, periods", [(3, 0, 3.5), (2, 1, 6.5)])
 def test_a_rounds_first_attempt_passes_the_cutoff_as_estimated(links, rounds, periods):
     """The share of pairs delivered at a round's first attempt (links in lockstep, as

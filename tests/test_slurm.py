@@ -808,3 +808,55 @@ def test_usr1_while_the_ranks_start_under_srun_checkpoints_requeues_and_resumes(
             "they do\nrun_step.sh: passing the stop on to dqsim\n") in log, log
     assert "checkpoint written; requeueing job" in log and "restart 1: resuming from" in log, log
     same_tables(open_run(dqc_reference), open_run(out), ["shots", "counts"], exact=False)
+
+
+@pytest.mark.parametrize("script", ["dqsim.sbatch", "sweep.sbatch"])
+def test_repro_a_script_submitted_from_another_folder_finds_run_step(tmp_path, script):
+    """``sbatch /path/to/dqsim/slurm/dqsim.sbatch JOB`` from a study folder without a slurm/ of its own ended
+    the job at once with bash's ``slurm/run_step.sh: No such file or directory`` (SLURM runs a copy of the
+    script, so it cannot look beside itself). Now the script reads where it was submitted from
+    (``scontrol show job``: ``Command=``) and sources run_step.sh there; where that fails too, one line says
+    to export DQSIM_SLURM_SCRIPTS. Without a cluster: a fake ``scontrol``; the first step past the source
+    (dqsim.sbatch's rank line, sweep.sbatch's check of the task number) shows the script got there."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "scontrol"
+    fake.write_text(f"#!/bin/sh\necho \"JobId=$3 JobName=x\"\necho \"   Command={ROOT / 'slurm' / script} a b\"\n")
+    fake.chmod(0o755)
+    study = tmp_path / "study"
+    study.mkdir()
+    (study / "lines.txt").write_text("--set qkd.pulses=1000\n")
+    args = ["job.toml"] + (["lines.txt", "out"] if script == "sweep.sbatch" else [])
+    env = {key: value for key, value in child_env().items() if not key.startswith(("SLURM_", "DQSIM_SLURM"))}
+    env.update(SLURM_JOB_ID="9", SLURM_ARRAY_TASK_ID="5", DQSIM_PYTHON="/bin/false",
+               PATH=f"{bin_dir}:{env['PATH']}")
+    found = subprocess.run(["bash", str(ROOT / "slurm" / script), *args], cwd=study, capture_output=True,
+                           text=True, timeout=60, env=env)
+    assert "run_step.sh: No such file" not in found.stderr, found.stderr
+    if script == "dqsim.sbatch":
+        assert found.stdout.startswith("dqsim: ? rank(s) on ? node(s)"), (found.stdout, found.stderr)
+    else:
+        assert "lines.txt has 1 task line(s): submit with --array=0-0" in found.stderr, found.stderr
+    fake.write_text("#!/bin/sh\nexit 1\n")  # no answer: the one line
+    lost = subprocess.run(["bash", str(ROOT / "slurm" / script), *args], cwd=study, capture_output=True,
+                          text=True, timeout=60, env=env)
+    assert lost.returncode == 2
+    assert lost.stderr.strip() == (f"{script}: no run_step.sh in slurm (submit directory {study}): export "
+                                   "DQSIM_SLURM_SCRIPTS=DIR (dqsim's slurm/ folder) before sbatch"), lost.stderr
+
+
+def test_repro_a_sweep_task_with_a_bad_line_stops_at_the_check(tmp_path):
+    """A sweep line that makes the job invalid (here more pulses per batch than pulses) went on to the kernel
+    warm-up, which failed and said "the ranks compile the kernels they need", then launched the ranks, each
+    of which failed with the same line. sweep.sbatch now runs ``dqsim check`` first, as dqsim.sbatch does:
+    one ``dqsim: error:`` line, status 2, no launch (DQSIM_LAUNCHER names a launcher that would fail loudly)."""
+    (tmp_path / "lines.txt").write_text("--set qkd.pulses=1000\n")
+    env = {key: value for key, value in child_env().items() if not key.startswith("SLURM_")}
+    env.update(SLURM_JOB_ID="9", SLURM_ARRAY_TASK_ID="0", DQSIM_PYTHON=sys.executable, DQSIM_LAUNCHER="none",
+               DQSIM_SLURM_SCRIPTS=str(ROOT / "slurm"))
+    proc = subprocess.run(["bash", str(ROOT / "slurm" / "sweep.sbatch"), str(ROOT / "jobs" / "bb84_decoy_50km.toml"),
+                           "lines.txt", "out"], cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    errors = proc.stderr.strip().splitlines()
+    assert len(errors) == 1 and errors[0].startswith("dqsim: error: ") and "[qkd].batch_pulses" in errors[0], errors
+    assert not (tmp_path / "out" / "task-0.h5").exists()

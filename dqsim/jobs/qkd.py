@@ -94,7 +94,9 @@ class QkdSourceSection(Section):
 
     Attributes:
         intensities: ``"bb84_decoy"`` only: mean photon numbers of the signal,
-            the decoy and optionally a second decoy or vacuum state; 2 or 3
+            the decoy and optionally a second decoy or vacuum state (the asymptotic
+            bounds of :mod:`dqsim.protocols.qkd.decoy`: vacuum + weak decoy, or two
+            weak decoys where μ1 > μ2 + μ3, else the first decoy alone); 2 or 3
             values, strictly decreasing, each in [0, 10], the decoy (second) > 0. Default
             ``[0.5, 0.1, 0.0]``.
         probabilities: ``"bb84_decoy"`` only: probability of sending each

@@ -8,7 +8,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-__all__ = ["ScenarioOutput", "record_table", "circuit_attributes", "standard_error"]
+__all__ = ["ScenarioOutput", "record_table", "circuit_attributes", "format_stderr", "standard_error"]
 
 
 @dataclass
@@ -40,6 +40,19 @@ def standard_error(values: Sequence[float]) -> float:
     if len(values) < 2:
         return math.nan
     return float(np.std(values, ddof=1) / math.sqrt(len(values)))
+
+
+def format_stderr(value: float, decimals: int = 4) -> str:
+    """A standard error for a summary line: ``decimals`` decimals, or two significant digits where those
+    would show it as 0 (``± 0.0000`` reads as exact or as a rounding artefact).
+
+    Examples:
+        >>> format_stderr(0.0123), format_stderr(2.14e-5), format_stderr(0.0), format_stderr(float("nan"))
+        ('0.0123', '2.1e-05', '0.0000', 'nan')
+    """
+    if value != 0.0 and abs(value) < 0.5 * 10.0 ** -decimals:
+        return f"{value:.1e}"
+    return f"{value:.{decimals}f}"
 
 
 def record_table(rows: list[tuple], fields: list[tuple[str, str]]) -> np.ndarray:

@@ -41,7 +41,7 @@ from dqsim.protocols.qkd.nodes import LinkPhysics, QkdPlan
 from dqsim.protocols.qkd.entangled_block import entangled_finite_key_rates, entangled_no_key_reason
 from dqsim.protocols.qkd.finite_key import ChshFiniteKeyResult, EntangledFiniteKeyResult
 from dqsim.protocols.qkd.postprocess import finite_key_rates, no_key_reason
-from dqsim.scenarios.output import ScenarioOutput, record_table
+from dqsim.scenarios.output import ScenarioOutput, format_stderr, record_table
 from dqsim.units import PS_PER_S, db_to_transmittance
 
 
@@ -497,7 +497,7 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
                   else "")]
     reasons = _no_key_reasons(block_rows)
     for r in sweep_rows[:12]:
-        qber = f"QBER {r[9]:.4f} ± {r[14]:.4f}" if r[9] == r[9] else "QBER n/a (no sifted bit)"
+        qber = f"QBER {r[9]:.4f} ± {format_stderr(r[14])}" if r[9] == r[9] else "QBER n/a (no sifted bit)"
         summary.append(f"  {r[0]:7.1f} km link {r[1]}: {qber}, key {r[7]:.3e} bits/{slot} "
                        f"({r[8]:.3e} bits/s), PLOB {r[10]:.3e} bits/{slot}")
         if (r[0], r[1]) in reasons:

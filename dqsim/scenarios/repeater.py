@@ -68,7 +68,7 @@ from dqsim.network.fibre import fibre_transmittance
 from dqsim.network.link import LinkSpec
 from dqsim.network.werner import bell_diagonal_hashing_yield, bell_diagonal_key_fraction, plob_bound
 from dqsim.protocols.repeater import Alarm, ChainNode, ChainRecords, ChainSpec, LinkSide, setup_node_data
-from dqsim.scenarios.output import ScenarioOutput, record_table
+from dqsim.scenarios.output import ScenarioOutput, format_stderr, record_table
 from dqsim.units import PS_PER_S, ps_to_seconds, seconds_to_ps
 
 #: Channel uses per second of direct transmission when the job gives neither
@@ -333,10 +333,20 @@ def chain_spec(job, num_links: int, total_distance_km: float) -> ChainSpec:
 
 def _fidelity_spread(fidelities: np.ndarray, stderr: float) -> str:
     """What follows ``F = mean`` in a summary line: ``± standard error``, or, when every pair (more than one)
-    has the same fidelity, that it is exact (a ``± 0.0000`` would read as a rounding artefact)."""
-    if len(fidelities) > 1 and (stderr == 0.0 or np.all(fidelities == fidelities[0])):
+    has the same fidelity to rounding (within 1e-12: a purified pair's twirl leaves differences of ~1e-16),
+    that it is exact (a ``± 0.0000`` would read as a rounding artefact)."""
+    if len(fidelities) > 1 and (stderr == 0.0 or np.ptp(fidelities) <= 1e-12):
         return "(exact: every pair has the same fidelity)"
-    return f"± {stderr:.4f}"
+    return f"± {format_stderr(stderr)}"
+
+
+def _no_repeater_note(chain, waits_ps) -> str:
+    """A one-link chain's note that the cut-off did not apply: only repeaters apply it
+    (:mod:`dqsim.protocols.repeater`, "Memory cut-off"), and the ends' pairs are bounded by their neighbour's."""
+    if chain.cutoff_ps is None or chain.num_links != 1:
+        return ""
+    return (f", no cut-off applied (no repeater in a 1-link chain; pairs waited up to "
+            f"{ps_to_seconds(float(max(waits_ps))):.3g} s)")
 
 
 def _summary_row(index: int, run: ChainRun, total_km: float, reference_rate_hz: float) -> tuple[tuple, str]:
@@ -360,6 +370,7 @@ def _summary_row(index: int, run: ChainRun, total_km: float, reference_rate_hz: 
             f"{run.rate_hz:.3g} pairs/s, F = {mean:.4f} {_fidelity_spread(fidelities, stderr)}, "
             f"{hashing:.3f} ebit/pair "
             f"({run.rate_hz * hashing:.3g} ebit/s)" + (f", {restarts} cut-off restarts" if restarts else "")
+            + _no_repeater_note(chain, waits)
             + f"; direct {compare['direct_rate_hz']:.3g} pairs/s, PLOB {compare['plob_rate_hz']:.3g} ebit/s")
     return row, line
 

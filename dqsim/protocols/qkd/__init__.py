@@ -58,7 +58,7 @@ from dqsim.protocols.qkd.bb84 import (
     alice_batch,
     bob_detect,
 )
-from dqsim.protocols.qkd.decoy import DECOY_METHODS, DecoyEstimate, one_decoy, vacuum_weak_decoy
+from dqsim.protocols.qkd.decoy import DECOY_METHODS, DecoyEstimate, one_decoy, two_decoy, vacuum_weak_decoy
 from dqsim.protocols.qkd.postprocess import (
     DEFAULT_QBER_THRESHOLD,
     BlockCounts,
@@ -117,6 +117,7 @@ __all__ = [
     "gain",
     "gllp_key_rate",
     "one_decoy",
+    "two_decoy",
     "qber",
     "sift",
     "single_photon_error",

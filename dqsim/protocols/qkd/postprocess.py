@@ -58,7 +58,8 @@ from dqsim.backend import qkd_kernels
 from dqsim.errors import DqsimError
 from dqsim.checks import check_choice, check_int, check_real
 from dqsim.protocols.qkd.bb84 import BASIS_X, BASIS_Z, AliceBatch, BobBatch, DecoySource
-from dqsim.protocols.qkd.decoy import DecoyEstimate, basis_single_photon_error_upper, one_decoy, vacuum_weak_decoy
+from dqsim.protocols.qkd.decoy import (DecoyEstimate, basis_single_photon_error_upper, one_decoy, two_decoy,
+                                       vacuum_weak_decoy)
 from dqsim.protocols.qkd.finite_key import FiniteKeyResult, finite_key_length
 from dqsim.protocols.qkd.reconciliation import PostprocessResult, postprocess_key
 from dqsim.protocols.qkd.theory import DEFAULT_ERROR_CORRECTION_EFFICIENCY, binary_entropy, key_entropy
@@ -84,7 +85,7 @@ __all__ = [
 DEFAULT_QBER_THRESHOLD = 0.11
 
 #: Decoy estimators accepted by :func:`estimate_block`.
-DECOY_CHOICES = ("auto", "vacuum_weak", "one_decoy")
+DECOY_CHOICES = ("auto", "vacuum_weak", "one_decoy", "two_decoy")
 
 _COUNT_FIELDS = ("sent", "detected", "sifted", "errors", "sifted_z", "errors_z", "sifted_x",
                  "errors_x", "eve_known", "double_clicks")
@@ -304,8 +305,14 @@ def _phase_errors(counts: BlockCounts, source: DecoySource, decoy: DecoyEstimate
                   gain_decoy: float) -> tuple[float, float]:
     """(phase error bound of the Z bits, of the X bits) = (e1,X^U, e1,Z^U) from each basis's decoy QBER."""
     nu = source.intensities[decoy_class]
-    bound = {basis: basis_single_photon_error_upper(decoy, decoy_intensity=nu, gain_decoy=gain_decoy,
-                                                    qber_decoy=_ratio(errors[decoy_class], sifted[decoy_class]))
+    second = decoy_class + 1 if decoy.method == "two_decoy" else None
+    bound = {basis: basis_single_photon_error_upper(
+                 decoy, decoy_intensity=nu, gain_decoy=gain_decoy,
+                 qber_decoy=_ratio(errors[decoy_class], sifted[decoy_class]),
+                 **({} if second is None else dict(
+                     second_decoy_intensity=source.intensities[second],
+                     gain_second_decoy=_ratio(counts.detected[second], counts.sent[second]) or 0.0,
+                     qber_second_decoy=_ratio(errors[second], sifted[second]))))
              for basis, sifted, errors in (("z", counts.sifted_z, counts.errors_z),
                                            ("x", counts.sifted_x, counts.errors_x))}
     return bound["x"], bound["z"]
@@ -425,14 +432,12 @@ def _ratio(numerator: int, denominator: int) -> float | None:
 
 
 def _decoy_classes(source: DecoySource) -> tuple[int, int | None]:
-    """Index of the weak decoy (smallest positive intensity after the signal) and the vacuum."""
-    positive = [c for c in range(1, source.num_classes) if source.intensities[c] > 0.0]
-    vacuum = [c for c in range(1, source.num_classes) if source.intensities[c] == 0.0]
-    if not positive:
+    """Index of the weak decoy (the second intensity) and of the third intensity (vacuum or second decoy)."""
+    if source.num_classes < 2 or source.intensities[1] <= 0.0:
         raise DqsimError(
             f"estimate_block: source.intensities needs a weak decoy (a second intensity "
             f"> 0) for the decoy-state estimate, got {source.intensities}")
-    return positive[-1], (vacuum[0] if vacuum else None)
+    return 1, (2 if source.num_classes == 3 else None)
 
 
 def estimate_block(
@@ -450,8 +455,9 @@ def estimate_block(
 
     Gains ``Q_c = detected/sent`` and QBERs ``E_c = errors/sifted`` per
     class; the decoy analysis (:mod:`dqsim.protocols.qkd.decoy`) with the
-    signal (class 0), the weak decoy (smallest positive intensity) and, where
-    sent, the vacuum; then the key length of the module docstring. Finite-key
+    signal (class 0), the weak decoy (class 1) and, where sent, the third
+    intensity (class 2: the vacuum, or a second weak decoy); then the key
+    length of the module docstring. Finite-key
     effects are NOT included.
 
     Args:
@@ -460,8 +466,9 @@ def estimate_block(
         f_ec: error-correction efficiency f_EC >= 1.
         qber_threshold: abort when the QBER estimate exceeds it, in [0, 0.5]: the ``sample``'s, with
             ``finite_key`` the test (X) basis's of all intensities, else the signal's.
-        decoy_method: ``"vacuum_weak"``, ``"one_decoy"`` or ``"auto"``
-            (vacuum + weak decoy when the source has a vacuum class).
+        decoy_method: ``"vacuum_weak"``, ``"one_decoy"``, ``"two_decoy"`` or ``"auto"``
+            (vacuum + weak decoy when the third intensity is 0, two decoys when it is
+            above 0 and μ > ν1 + ν2, else one decoy: class 1 only).
         finite_key: ``(eps_sec, eps_cor)``: the key length is instead the
             finite-key ℓ of Lim et al. 2014 (:mod:`dqsim.protocols.qkd.finite_key`)
             with Z as the key basis (sifted Z bits of all three intensities)
@@ -502,13 +509,25 @@ def estimate_block(
     f_ec = check_real(where, "f_ec", f_ec, 1.0)
     qber_threshold = check_real(where, "qber_threshold", qber_threshold, 0.0, 0.5)
     check_choice(where, "decoy_method", decoy_method, DECOY_CHOICES)
-    decoy_class, vacuum_class = _decoy_classes(source)
+    decoy_class, third_class = _decoy_classes(source)
+    vacuum_class = third_class if third_class is not None and source.intensities[third_class] == 0.0 else None
     if decoy_method == "auto":
-        decoy_method = "one_decoy" if vacuum_class is None else "vacuum_weak"
+        mu, nu1 = source.intensities[0], source.intensities[decoy_class]
+        if vacuum_class is not None:
+            decoy_method = "vacuum_weak"
+        elif third_class is not None and mu > nu1 + source.intensities[third_class]:
+            decoy_method = "two_decoy"
+        else:
+            decoy_method = "one_decoy"
     if decoy_method == "vacuum_weak" and vacuum_class is None:
         raise DqsimError(
             f"{where}: decoy_method 'vacuum_weak' needs an intensity 0 in source.intensities, "
             f"got {source.intensities}")
+    if decoy_method == "two_decoy" and (third_class is None or vacuum_class is not None
+                                        or source.intensities[0] <= sum(source.intensities[1:])):
+        raise DqsimError(
+            f"{where}: decoy_method 'two_decoy' needs three intensities μ > ν1 + ν2 with ν2 > 0 in "
+            f"source.intensities, got {source.intensities}")
 
     gains = tuple(_ratio(d, s) for d, s in zip(counts.detected, counts.sent))
     qbers = tuple(_ratio(e, s) for e, s in zip(counts.errors, counts.sifted))
@@ -526,6 +545,14 @@ def estimate_block(
         if decoy_method == "vacuum_weak":
             if gains[vacuum_class] is not None:
                 decoy = vacuum_weak_decoy(**pair, gain_vacuum=gains[vacuum_class])
+        elif decoy_method == "two_decoy":
+            if gains[third_class] is not None:
+                decoy = two_decoy(signal_intensity=pair["signal_intensity"],
+                                  decoy_intensity=pair["decoy_intensity"],
+                                  second_decoy_intensity=source.intensities[third_class],
+                                  gain_signal=gain_signal, gain_decoy=gain_decoy, qber_decoy=qber_decoy,
+                                  gain_second_decoy=gains[third_class],
+                                  qber_second_decoy=qbers[third_class])
         else:
             decoy = one_decoy(**pair)
 
