@@ -471,7 +471,8 @@ def _run_locked(job, comm, *, quiet: bool, session=None) -> int:
             tail = f"  wall time {attrs['wall_time_s']:.3f} s; wrote {output}"
             print("\n".join([head, *result.summary, *_checkpoint_lines(session), tail]))
     if error is not None:
-        raise DqsimError(error)
+        raise DqsimError(_with_size_options(job, error, gathered=result.state is not None
+                                            and not _saves_sharded(job, result.state)))
     if checkpoint.stop_agreed(comm) and comm.rank == 0:  # came after the scenario's last stop point
         print(f"dqsim: note: a stop signal came after the simulation's last step, while its results were "
               f"tabulated or written; the run finished that work instead of stopping: {output} is complete "
@@ -562,7 +563,28 @@ def _state_for_output(job, comm, state, output: Path, *, cut_on=None) -> dict:
         vector = state.gather()
         return {"state": vector} if comm.rank == 0 else {}
     # (a register every rank holds whole, dqc.register_comm, is written once: each rank its 1/P of it)
-    return checkpoint.write_state(state, output.with_suffix(""), comm=comm, cut_on=cut_on)
+    try:
+        return checkpoint.write_state(state, output.with_suffix(""), comm=comm, cut_on=cut_on)
+    except DqsimError as exc:  # on every rank
+        raise DqsimError(_with_size_options(job, str(exc), gathered=False)) from None
+
+
+def _with_size_options(job, error: str, *, gathered: bool) -> str:
+    """``error``, a failed write of the output, with what makes its files smaller where one was larger than a file
+    may be (``EFBIG``, :func:`dqsim.io.file_too_large`); else as it is.
+
+    ``gathered``: the state went into the run file (up to ``max_gather_qubits``), else every rank wrote its part.
+    """
+    if not io.file_too_large(error):
+        return error
+    simulation = getattr(job, "simulation", None)
+    limit = getattr(simulation, "max_gather_qubits", None)
+    if gathered and limit is not None:
+        return (f"{error}; the output goes to -o ([run].output), and a state of more than "
+                f"[simulation].max_gather_qubits = {limit} qubits goes to slab files beside it, one per rank")
+    if not gathered:
+        return f"{error}; the output goes to -o ([run].output), and each rank's slab file holds its 1/P of the state"
+    return f"{error}; the output goes to -o ([run].output)"
 
 if __name__ == "__main__":
     raise SystemExit(main())

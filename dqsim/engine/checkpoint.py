@@ -687,13 +687,15 @@ class Checkpointer:
         session.last_wall = time.monotonic()  # the wall-clock period starts again: no retry at every window
         good = f"the last good checkpoint is {session.written[-1]}" if session.written else "no checkpoint was kept"
         why = reason if room is None else f"{reason}; {room.failed_words()}"
+        # a file size limit (EFBIG): also the options that make a checkpoint's files smaller
+        options = f"; {TOO_LARGE_OPTIONS}" if io.file_too_large(reason) else ""
         self.comm.barrier()  # rank 0 has removed what it wrote of it
         if stop:
-            raise StopNotCheckpointed(f"checkpoint {path} not written ({why}); the run stops as the signal asked, "
-                                      f"without it; {good}")
+            raise StopNotCheckpointed(f"checkpoint {path} not written ({why}){options}; the run stops as the signal "
+                                      f"asked, without it; {good}")
         if self.comm.rank == 0:
-            session.warn(f"checkpoint {path} not written ({why}); the run goes on and tries again at the next "
-                         f"period; {good}")
+            session.warn(f"checkpoint {path} not written ({why}){options}; the run goes on and tries again at the "
+                         f"next period; {good}")
         return None
 
     def _blobs(self, sim, node_records: list, shared) -> dict:
@@ -1081,20 +1083,6 @@ def _checkpoint_bytes(path: Path) -> int:
     return total
 
 
-def size_words(num_bytes: int) -> str:
-    """A size in bytes as a person reads it: KiB below 1 MiB, MiB below 1 GiB, else GiB.
-
-    Examples:
-        >>> size_words(150_000), size_words(3 * 2**20), size_words(5 * 2**30)
-        ('146 KiB', '3.0 MiB', '5.0 GiB')
-    """
-    if num_bytes < 2**20:
-        return f"{num_bytes / 2**10:,.0f} KiB"
-    if num_bytes < 2**30:
-        return f"{num_bytes / 2**20:,.1f} MiB"
-    return f"{num_bytes / 2**30:,.1f} GiB"
-
-
 @dataclass
 class _RoomMade:
     """What :meth:`Checkpointer._make_room` did after a checkpoint's write failed for lack of room (rank 0's
@@ -1120,13 +1108,14 @@ class _RoomMade:
 
     def _removed_words(self) -> str:
         names = ", ".join(self.removed)
-        return f"{count_of(len(self.removed), 'older checkpoint')} of this job ({names}; {size_words(self.freed_bytes)})"
+        freed = io.size_words(self.freed_bytes)
+        return f"{count_of(len(self.removed), 'older checkpoint')} of this job ({names}; {freed})"
 
     def _need_words(self) -> str:
         if self.newest is None:
             return ""
-        free = "" if self.free_bytes is None else f", and {size_words(self.free_bytes)} are free in {self.directory}"
-        return f"; the newest whole one, {self.newest.name}, takes {size_words(self.newest_bytes)}{free}"
+        free = "" if self.free_bytes is None else f", and {io.size_words(self.free_bytes)} are free in {self.directory}"
+        return f"; the newest whole one, {self.newest.name}, takes {io.size_words(self.newest_bytes)}{free}"
 
     def failed_words(self) -> str:
         """Words for a write that failed anyway: what was removed first, and the room a checkpoint takes."""
@@ -1137,8 +1126,14 @@ class _RoomMade:
     def written_line(self, path: Path) -> str:
         """The one warning line of a checkpoint ``path`` written once older ones were removed for room."""
         return (f"checkpoint {path.name} did not fit in {self.directory} ({self.lack}): removed "
-                f"{self._removed_words()} to make room and wrote it ({size_words(_checkpoint_bytes(path))}); "
+                f"{self._removed_words()} to make room and wrote it ({io.size_words(_checkpoint_bytes(path))}); "
                 f"kept {self.newest.name if self.newest is not None else 'no other'}")
+
+
+#: What a checkpoint's user can change when one of its files is larger than a file may be (``EFBIG``, said
+#: after :func:`dqsim.io.limits.too_large_words`): where they go, and the register's part in each slab file.
+TOO_LARGE_OPTIONS = ("checkpoints go to [checkpoint].directory, and each rank's slab file holds its 1/P of the "
+                     "register (more ranks: smaller files)")
 
 
 def _delete_checkpoint(path: Path) -> None:

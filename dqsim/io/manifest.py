@@ -41,6 +41,7 @@ Examples:
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -50,6 +51,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from dqsim.errors import DamagedFileError, DqsimError
 from dqsim.io import hashing
+from dqsim.io.limits import too_large_words
 
 #: Format version of the manifests written (key ``dqsim_manifest``): 2, entries with ``hash`` and ``parts``.
 MANIFEST_VERSION = 2
@@ -167,6 +169,9 @@ def write_manifest(path: str | os.PathLike, facts: Mapping[str, Any], files: Ite
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
+        if exc.errno == errno.EFBIG:  # a file size limit of a few KiB
+            raise DqsimError(f"{path}: cannot write the manifest "
+                             f"({too_large_words(path.parent, len(text) + 1)})") from None
         raise DqsimError(f"{path}: cannot write the manifest ({exc.strerror or exc})") from None
     sync_folder(path.parent)
     return path

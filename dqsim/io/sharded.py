@@ -63,6 +63,7 @@ import numpy as np
 from dqsim.errors import DqsimError
 from dqsim.io import encoding, manifest, rawfile
 from dqsim.io.atomic import folder_error, temporary_path, write_failure_reason
+from dqsim.io.limits import file_too_large, too_large_words
 from dqsim.io.slabs import (READ_CHUNK_AMPLITUDES, SLAB_DATASET, STATE_PIECE_AMPLITUDES, StateSlabs, WrittenSlab,
                             check_state_shape, host_pieces, state_attrs, write_slab_file)
 from dqsim.io.stored_state import STATE_DATASET, crc_range
@@ -582,6 +583,10 @@ def _reserve_collectively(comm, ds: h5py.Dataset, tmp: Path, path: Path, start: 
             pass
     comm.barrier()
     rank, reason = failed[0]
+    if file_too_large(reason):  # a file size limit: no other file's removal makes room for this one
+        raise DqsimError(f"{path}: cannot write the state (rank {rank} could not reserve its "
+                         f"{slab_size * dtype.itemsize / 2**20:,.1f} MiB: "
+                         f"{too_large_words(path.parent, offset + comm.size * slab_size * dtype.itemsize)})")
     raise DqsimError(f"{path}: cannot write the state ({reason}; rank {rank} could not reserve its "
                      f"{slab_size * dtype.itemsize / 2**20:,.1f} MiB); free space there or write elsewhere")
 
