@@ -158,32 +158,45 @@ def cmd_resume(args) -> int:
         checkpoint_path = args.checkpoint
         while True:
             try:
-                attrs, resume = checkpoint.read_checkpoint(checkpoint_path, comm)
-                job = _stored_job(attrs, args.output, checkpoint_path)
-                _check_inputs(job, attrs, checkpoint_path)
-                _check_engine_run(job, resume, checkpoint_path)
-                break
+                return _resume_one(args, comm, checkpoint_path)
+            except checkpoint.RestoreRefused as refused:  # on every rank: a slab damaged, found as it was read
+                refusal = refused.refusal
             except checkpoint.CheckpointRefused as refused:  # alike on every rank
-                if not args.fall_back or refused.previous is None:
-                    raise
-                if comm.rank == 0:
-                    print(f"dqsim: note: not resuming {refused.reason}; resuming the previous checkpoint of the "
-                          f"job, {refused.previous}", file=sys.stderr, flush=True)
-                checkpoint_path = refused.previous
-        network = getattr(job, "network", None)
-        placement = getattr(network, "placement", None)
-        if resume.num_ranks != comm.size and placement is not None and max(placement) >= comm.size:
-            # placed for the checkpoint's rank count: on this one, the default placement (the results do not
-            # depend on where nodes run, and a resume cannot change the stored job)
-            job = job.model_copy(update={"network": network.model_copy(update={"placement": None})})
-        if comm.rank == 0:
-            _note_an_edited_job_file(attrs)
-        try:
-            return _run(job, comm, quiet=args.quiet, session=_session(job, resume))
-        except RankCountError as exc:  # raised on every rank as the register is built, before any work
-            raise DqsimError(_resume_rank_counts(checkpoint_path, resume, exc)) from None
+                refusal = refused
+            if not args.fall_back or refusal.previous is None:
+                raise refusal
+            if comm.rank == 0:
+                print(f"dqsim: note: not resuming {refusal.reason}; resuming the previous checkpoint of the "
+                      f"job, {refusal.previous}", file=sys.stderr, flush=True)
+            checkpoint_path = refusal.previous
 
     return guarded(comm, work)
+
+
+def _resume_one(args, comm, checkpoint_path) -> int:
+    """Collective: resume ``checkpoint_path`` (``dqsim resume``); its exit status.
+
+    Raises:
+        CheckpointRefused: on every rank, before the run: the checkpoint is refused (:func:`checkpoint.read_checkpoint`).
+        checkpoint.RestoreRefused: on every rank, as the register is restored: a state slab whose amplitudes,
+            hashed as they were read, differ from the manifest's (nothing was written; the run ends there).
+    """
+    attrs, resume = checkpoint.read_checkpoint(checkpoint_path, comm)
+    job = _stored_job(attrs, args.output, checkpoint_path)
+    _check_inputs(job, attrs, checkpoint_path)
+    _check_engine_run(job, resume, checkpoint_path)
+    network = getattr(job, "network", None)
+    placement = getattr(network, "placement", None)
+    if resume.num_ranks != comm.size and placement is not None and max(placement) >= comm.size:
+        # placed for the checkpoint's rank count: on this one, the default placement (the results do not
+        # depend on where nodes run, and a resume cannot change the stored job)
+        job = job.model_copy(update={"network": network.model_copy(update={"placement": None})})
+    if comm.rank == 0:
+        _note_an_edited_job_file(attrs)
+    try:
+        return _run(job, comm, quiet=args.quiet, session=_session(job, resume))
+    except RankCountError as exc:  # raised on every rank as the register is built, before any work
+        raise DqsimError(_resume_rank_counts(checkpoint_path, resume, exc)) from None
 
 
 def _stored_job(attrs: dict, output: str | None, checkpoint_path):

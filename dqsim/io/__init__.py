@@ -11,6 +11,7 @@ HDF5, else slab files); :mod:`dqsim.io.reader` reads them back and
 from dqsim.io.hdf5 import (
     QUBIT_ORDER,
     CollectiveState,
+    CorruptSlab,
     RunFile,
     StateSlabs,
     StateWriteCut,
@@ -39,7 +40,7 @@ from dqsim.io.hdf5 import (
 )
 
 __all__ = [
-    "QUBIT_ORDER", "CollectiveState", "check_output", "discard_sharded_state", "folder_error", "folder_problem",
+    "QUBIT_ORDER", "CollectiveState", "CorruptSlab", "check_output", "discard_sharded_state", "folder_error", "folder_problem",
     "file_too_large", "format_summary", "free_bytes", "lack_of_room", "format_table", "link_state_slabs", "open_run",
     "parallel_hdf5", "prepare_output", "refuse_read_only", "remove_temporaries", "RunFile", "StateSlabs",
     "StateWriteCut", "size_words", "summarize", "table_csv",

@@ -370,8 +370,9 @@ def _read_back_and_hash(slab: Path, slab_size: int, dtype: np.dtype, written: Wr
     right after a write, reading them would return the kernel's page cache,
     the very buffers just written, which tells nothing about the disk; what
     the disk holds is checked against the manifest when the file is read
-    (a resume: :func:`dqsim.io.manifest.verify_files`), where a damaged slab
-    is refused in one line. A slab laid out otherwise (rewritten by someone
+    (a resume: :func:`dqsim.io.manifest.verify_files` for HDF5's bytes, and
+    the amplitudes as they are read into the register, once), where a
+    damaged slab is refused in one line. A slab laid out otherwise (rewritten by someone
     else) is read back whole through HDF5 and hashed whole.
 
     Raises:
