@@ -113,7 +113,8 @@ def main() -> None:
         print(f"## {args.qubits} qubits, {ranks} rank(s): checkpoint {path.name}, {size / 2**20:,.1f} MiB", flush=True)
         times = {"old": [], "new": []}
         for repeat in range(args.repeats + 1):  # the first pair warms the page cache and is not counted
-            for name, tree in (("old", args.old), ("new", ROOT)) if repeat % 2 == 0 else (("new", ROOT), ("old", args.old)):
+            pair = (("old", args.old), ("new", ROOT))
+            for name, tree in pair if repeat % 2 == 0 else pair[::-1]:
                 read_s, restore_s = resume_seconds(tree, ranks, path, work / "out.h5")
                 load = os.getloadavg()[0]
                 print(f"  {'warm-up' if repeat == 0 else f'run {repeat}'} {name}: read_checkpoint {read_s:.3f} s, "

@@ -248,7 +248,8 @@ def test_on_two_ranks_a_slab_damaged_where_its_rank_reads_it_refuses_the_resume_
     every rank (exit 2), and ``--fall-back`` resumes the previous checkpoint to the uninterrupted tables."""
     ck = tmp_path / "ck"
     run_mpi(2, ["-m", "dqsim", "run", *DQC, "-o", str(tmp_path / "full.h5"), "--quiet", "--set",
-                "checkpoint.every_sim_s=0.0004", "--set", f"checkpoint.directory=\"{ck}\"", "--set", "checkpoint.keep=2"])
+                "checkpoint.every_sim_s=0.0004", "--set", f"checkpoint.directory=\"{ck}\"",
+                "--set", "checkpoint.keep=2"])
     older, newer = checkpoints(ck)
     slab = ck / f"{newer.stem}.slab0001.h5"
     with h5py.File(slab, "r") as h5:

@@ -40,7 +40,8 @@ from dqsim.io.hdf5 import (
 )
 
 __all__ = [
-    "QUBIT_ORDER", "CollectiveState", "CorruptSlab", "check_output", "discard_sharded_state", "folder_error", "folder_problem",
+    "QUBIT_ORDER", "CollectiveState", "CorruptSlab", "check_output", "discard_sharded_state", "folder_error",
+    "folder_problem",
     "file_too_large", "format_summary", "free_bytes", "lack_of_room", "format_table", "link_state_slabs", "open_run",
     "parallel_hdf5", "prepare_output", "refuse_read_only", "remove_temporaries", "RunFile", "StateSlabs",
     "StateWriteCut", "size_words", "summarize", "table_csv",

@@ -23,7 +23,8 @@ from dqsim.io.manifest import verify_run_file
 from dqsim.io.writer import write_run_file
 
 __all__ = [
-    "QUBIT_ORDER", "CollectiveState", "CorruptSlab", "check_output", "discard_sharded_state", "folder_error", "folder_problem",
+    "QUBIT_ORDER", "CollectiveState", "CorruptSlab", "check_output", "discard_sharded_state", "folder_error",
+    "folder_problem",
     "file_too_large", "format_summary", "free_bytes", "lack_of_room", "format_table", "link_state_slabs", "open_run",
     "parallel_hdf5", "prepare_output", "refuse_read_only", "remove_temporaries", "RunFile", "StateSlabs",
     "StateWriteCut", "size_words", "summarize", "table_csv",
