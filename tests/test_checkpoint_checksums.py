@@ -21,7 +21,7 @@ from dqsim.comm import SingleComm
 from dqsim.engine import checkpoint
 from dqsim.errors import DamagedFileError, DqsimError
 from dqsim.io import hashing, manifest, open_run, verify_run_file, write_run_file, write_sharded_state
-from mpi_helper import run_here
+from mpi_helper import run_here, run_mpi
 from run_files import checkpoints, flip_byte, same_tables
 
 DQC = ["jobs/dqc_ghz_4qpu.toml", "--set", "simulation.store_shots=true", "--set", "circuit.generator=\"random\"",
@@ -183,3 +183,82 @@ def test_the_checksum_algorithm_is_chosen_by_dqsim_checksum(monkeypatch):
         hashing.default_algorithm()
     monkeypatch.delenv(hashing.CHECKSUM_ENV)
     assert hashing.default_algorithm() == ("xxh3_128" if hashing.available("xxh3_128") else "sha256")
+
+
+class _Counted:
+    """A hash object that adds the bytes it is given to ``counts[0]``."""
+
+    def __init__(self, inner, counts):
+        self.inner, self.counts = inner, counts
+
+    def update(self, data):
+        self.counts[0] += memoryview(data).nbytes
+        self.inner.update(data)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def test_repro_a_resume_hashes_each_byte_once_and_a_slab_damaged_there_still_falls_back(sha256_checkpoints,
+                                                                                        tmp_path, monkeypatch):
+    """The resume hashed each slab's amplitudes twice: every file against the manifest (read_checkpoint), then
+    each slab against its checksum while the register was read. Now the slab's amplitudes are hashed once, as
+    they are read into the register, and the ranks agree on the result before the run goes on: a slab damaged
+    there is refused with the same line, and ``--fall-back`` resumes the previous checkpoint (the output equals
+    the uninterrupted run's)."""
+    full, ckpts = sha256_checkpoints
+    older, newer = ckpts[-2:]
+    resumed = copied(newer, tmp_path / "ck")
+    total = sum(f.stat().st_size for f in resumed.parent.iterdir())
+    real, counts, restore = hashing.new, [0], checkpoint.Checkpointer.restore
+    monkeypatch.setattr(hashing, "new", lambda algorithm: _Counted(real(algorithm), counts))
+
+    def restore_counted(self, sim):  # the bytes hashed up to the register's restore (not the run's own writes)
+        done = restore(self, sim)
+        counts.append(counts[0])
+        return done
+
+    monkeypatch.setattr(checkpoint.Checkpointer, "restore", restore_counted)
+    resume(resumed, tmp_path / "resumed.h5")
+    monkeypatch.undo()
+    slab = next(resumed.parent.glob(resumed.stem + ".slab0000.h5")).stat().st_size
+    assert slab > total / 2 and counts[1] <= total, (counts, total, slab)  # was total + the amplitudes
+    same_tables(open_run(full), open_run(tmp_path / "resumed.h5"), ["shots", "links", "counts"])
+    for path in (older, newer):
+        copied(path, tmp_path / "both") if path == older else [
+            shutil.copy(f, tmp_path / "both" / f.name) for f in path.parent.glob(path.stem + ".*")]
+    damaged = tmp_path / "both" / newer.name
+    flip_amplitude_byte(damaged)
+    code, lines = resume(damaged, tmp_path / "x.h5", check=False)
+    assert code == 2 and len(lines) == 1 and not (tmp_path / "x.h5").exists(), lines
+    # (SHA-256 as the fixture wrote them, or XXH3-128 where a resume of another test rewrote them in the folder)
+    assert re.search(r"slab0000\.h5: damaged \(its (SHA-256|XXH3-128) differs from the manifest's\); the previous "
+                     rf"checkpoint of this job is .*{re.escape(older.name)}: resume that one$", lines[0]), lines
+    proc = run_here(["resume", damaged, "-o", tmp_path / "fell.h5", "--quiet", "--fall-back"])
+    notes = proc.stderr.strip().splitlines()
+    assert notes[0].startswith(f"dqsim: note: not resuming {damaged.parent / damaged.stem}.slab0000.h5: damaged "
+                               "(its "), notes
+    assert notes[0].endswith(f"differs from the manifest's); resuming the previous checkpoint of the job, "
+                             f"{damaged.parent / older.name}"), notes
+    same_tables(open_run(full), open_run(tmp_path / "fell.h5"), ["shots", "links", "counts"])
+
+
+def test_on_two_ranks_a_slab_damaged_where_its_rank_reads_it_refuses_the_resume_on_every_rank(tmp_path):
+    """Two ranks, each hashing its own slab as it reads it: rank 1's slab damaged is refused in one line on
+    every rank (exit 2), and ``--fall-back`` resumes the previous checkpoint to the uninterrupted tables."""
+    ck = tmp_path / "ck"
+    run_mpi(2, ["-m", "dqsim", "run", *DQC, "-o", str(tmp_path / "full.h5"), "--quiet", "--set",
+                "checkpoint.every_sim_s=0.0004", "--set", f"checkpoint.directory=\"{ck}\"",
+                "--set", "checkpoint.keep=2"])
+    older, newer = checkpoints(ck)
+    slab = ck / f"{newer.stem}.slab0001.h5"
+    with h5py.File(slab, "r") as h5:
+        middle = h5["slab"].id.get_offset() + h5["slab"].id.get_storage_size() // 2
+    flip_byte(slab, middle, 0x10)
+    refused = run_mpi(2, ["-m", "dqsim", "resume", str(newer), "-o", str(tmp_path / "x.h5"), "--quiet"], check=False)
+    lines = refused.stderr.strip().splitlines()
+    assert refused.returncode == 2 and len(lines) == 1 and not (tmp_path / "x.h5").exists(), refused.stderr[-2000:]
+    assert lines[0].startswith(f"dqsim: error: {slab}: damaged (its ") and older.name in lines[0], lines
+    fell = run_mpi(2, ["-m", "dqsim", "resume", str(newer), "-o", str(tmp_path / "y.h5"), "--quiet", "--fall-back"])
+    assert fell.stderr.startswith(f"dqsim: note: not resuming {slab}: damaged"), fell.stderr[-2000:]
+    same_tables(open_run(tmp_path / "full.h5"), open_run(tmp_path / "y.h5"), ["shots", "links", "counts"])

@@ -124,8 +124,8 @@ def test_a_slab_s_amplitudes_are_read_back_only_when_asked(tmp_path, monkeypatch
     plain_bytes, plain_parts = manifest.bytes_digest, manifest.parts_digests
     monkeypatch.setattr(manifest, "bytes_digest", lambda path, a, b, alg: ranges.append((a, b)) or
                         plain_bytes(path, a, b, alg))
-    monkeypatch.setattr(manifest, "parts_digests", lambda path, alg, lengths: whole.append(lengths) or
-                        plain_parts(path, alg, lengths))
+    monkeypatch.setattr(manifest, "parts_digests", lambda path, alg, lengths, **kw: whole.append(lengths) or
+                        plain_parts(path, alg, lengths, **kw))
     kwargs = write_sharded_state(tmp_path / "run", [(0, vector[:1000]), (1000, vector[1000:])], comm=SingleComm(),
                                  slab_size=4096, dtype=vector.dtype)
     slab = tmp_path / "run.slab0000.h5"

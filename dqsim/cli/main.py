@@ -158,32 +158,45 @@ def cmd_resume(args) -> int:
         checkpoint_path = args.checkpoint
         while True:
             try:
-                attrs, resume = checkpoint.read_checkpoint(checkpoint_path, comm)
-                job = _stored_job(attrs, args.output, checkpoint_path)
-                _check_inputs(job, attrs, checkpoint_path)
-                _check_engine_run(job, resume, checkpoint_path)
-                break
+                return _resume_one(args, comm, checkpoint_path)
+            except checkpoint.RestoreRefused as refused:  # on every rank: a slab damaged, found as it was read
+                refusal = refused.refusal
             except checkpoint.CheckpointRefused as refused:  # alike on every rank
-                if not args.fall_back or refused.previous is None:
-                    raise
-                if comm.rank == 0:
-                    print(f"dqsim: note: not resuming {refused.reason}; resuming the previous checkpoint of the "
-                          f"job, {refused.previous}", file=sys.stderr, flush=True)
-                checkpoint_path = refused.previous
-        network = getattr(job, "network", None)
-        placement = getattr(network, "placement", None)
-        if resume.num_ranks != comm.size and placement is not None and max(placement) >= comm.size:
-            # placed for the checkpoint's rank count: on this one, the default placement (the results do not
-            # depend on where nodes run, and a resume cannot change the stored job)
-            job = job.model_copy(update={"network": network.model_copy(update={"placement": None})})
-        if comm.rank == 0:
-            _note_an_edited_job_file(attrs)
-        try:
-            return _run(job, comm, quiet=args.quiet, session=_session(job, resume))
-        except RankCountError as exc:  # raised on every rank as the register is built, before any work
-            raise DqsimError(_resume_rank_counts(checkpoint_path, resume, exc)) from None
+                refusal = refused
+            if not args.fall_back or refusal.previous is None:
+                raise refusal
+            if comm.rank == 0:
+                print(f"dqsim: note: not resuming {refusal.reason}; resuming the previous checkpoint of the "
+                      f"job, {refusal.previous}", file=sys.stderr, flush=True)
+            checkpoint_path = refusal.previous
 
     return guarded(comm, work)
+
+
+def _resume_one(args, comm, checkpoint_path) -> int:
+    """Collective: resume ``checkpoint_path`` (``dqsim resume``); its exit status.
+
+    Raises:
+        CheckpointRefused: on every rank, before the run: the checkpoint is refused (:func:`checkpoint.read_checkpoint`).
+        checkpoint.RestoreRefused: on every rank, as the register is restored: a state slab whose amplitudes,
+            hashed as they were read, differ from the manifest's (nothing was written; the run ends there).
+    """
+    attrs, resume = checkpoint.read_checkpoint(checkpoint_path, comm)
+    job = _stored_job(attrs, args.output, checkpoint_path)
+    _check_inputs(job, attrs, checkpoint_path)
+    _check_engine_run(job, resume, checkpoint_path)
+    network = getattr(job, "network", None)
+    placement = getattr(network, "placement", None)
+    if resume.num_ranks != comm.size and placement is not None and max(placement) >= comm.size:
+        # placed for the checkpoint's rank count: on this one, the default placement (the results do not
+        # depend on where nodes run, and a resume cannot change the stored job)
+        job = job.model_copy(update={"network": network.model_copy(update={"placement": None})})
+    if comm.rank == 0:
+        _note_an_edited_job_file(attrs)
+    try:
+        return _run(job, comm, quiet=args.quiet, session=_session(job, resume))
+    except RankCountError as exc:  # raised on every rank as the register is built, before any work
+        raise DqsimError(_resume_rank_counts(checkpoint_path, resume, exc)) from None
 
 
 def _stored_job(attrs: dict, output: str | None, checkpoint_path):
@@ -471,7 +484,8 @@ def _run_locked(job, comm, *, quiet: bool, session=None) -> int:
             tail = f"  wall time {attrs['wall_time_s']:.3f} s; wrote {output}"
             print("\n".join([head, *result.summary, *_checkpoint_lines(session), tail]))
     if error is not None:
-        raise DqsimError(error)
+        raise DqsimError(_with_size_options(job, error, gathered=result.state is not None
+                                            and not _saves_sharded(job, result.state)))
     if checkpoint.stop_agreed(comm) and comm.rank == 0:  # came after the scenario's last stop point
         print(f"dqsim: note: a stop signal came after the simulation's last step, while its results were "
               f"tabulated or written; the run finished that work instead of stopping: {output} is complete "
@@ -562,7 +576,28 @@ def _state_for_output(job, comm, state, output: Path, *, cut_on=None) -> dict:
         vector = state.gather()
         return {"state": vector} if comm.rank == 0 else {}
     # (a register every rank holds whole, dqc.register_comm, is written once: each rank its 1/P of it)
-    return checkpoint.write_state(state, output.with_suffix(""), comm=comm, cut_on=cut_on)
+    try:
+        return checkpoint.write_state(state, output.with_suffix(""), comm=comm, cut_on=cut_on)
+    except DqsimError as exc:  # on every rank
+        raise DqsimError(_with_size_options(job, str(exc), gathered=False)) from None
+
+
+def _with_size_options(job, error: str, *, gathered: bool) -> str:
+    """``error``, a failed write of the output, with what makes its files smaller where one was larger than a file
+    may be (``EFBIG``, :func:`dqsim.io.file_too_large`); else as it is.
+
+    ``gathered``: the state went into the run file (up to ``max_gather_qubits``), else every rank wrote its part.
+    """
+    if not io.file_too_large(error):
+        return error
+    simulation = getattr(job, "simulation", None)
+    limit = getattr(simulation, "max_gather_qubits", None)
+    if gathered and limit is not None:
+        return (f"{error}; the output goes to -o ([run].output), and a state of more than "
+                f"[simulation].max_gather_qubits = {limit} qubits goes to slab files beside it, one per rank")
+    if not gathered:
+        return f"{error}; the output goes to -o ([run].output), and each rank's slab file holds its 1/P of the state"
+    return f"{error}; the output goes to -o ([run].output)"
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -105,7 +105,7 @@ import numpy as np
 import dqsim
 from dqsim import io
 from dqsim import comm as comm_mod
-from dqsim.errors import DqsimError, count_of, toml_repr
+from dqsim.errors import DamagedFileError, DqsimError, count_of, toml_repr
 from dqsim.io import manifest
 from dqsim.units import PS_PER_S
 
@@ -183,6 +183,21 @@ class CheckpointRefused(DqsimError):
         super().__init__(f"{reason}{hint}")
         self.reason = reason
         self.previous = previous
+
+
+class RestoreRefused(Exception):
+    """Raised on every rank by :meth:`Checkpointer.restore` when the register's slabs, hashed as they are read,
+    differ from the checkpoint's manifest: ``refusal`` is the :class:`CheckpointRefused` that
+    :func:`read_checkpoint` would have raised (``dqsim resume`` raises it, or with ``--fall-back`` resumes the
+    previous checkpoint).
+
+    Not a :class:`DqsimError`, which a scenario may take for a failure of its own work (a ``cloud`` user job
+    that fails is recorded and the queue goes on): this ends the run.
+    """
+
+    def __init__(self, refusal: CheckpointRefused):
+        super().__init__(str(refusal))
+        self.refusal = refusal
 
 
 class StopNotCheckpointed(Exception):
@@ -687,13 +702,15 @@ class Checkpointer:
         session.last_wall = time.monotonic()  # the wall-clock period starts again: no retry at every window
         good = f"the last good checkpoint is {session.written[-1]}" if session.written else "no checkpoint was kept"
         why = reason if room is None else f"{reason}; {room.failed_words()}"
+        # a file size limit (EFBIG): also the options that make a checkpoint's files smaller
+        options = f"; {TOO_LARGE_OPTIONS}" if io.file_too_large(reason) else ""
         self.comm.barrier()  # rank 0 has removed what it wrote of it
         if stop:
-            raise StopNotCheckpointed(f"checkpoint {path} not written ({why}); the run stops as the signal asked, "
-                                      f"without it; {good}")
+            raise StopNotCheckpointed(f"checkpoint {path} not written ({why}){options}; the run stops as the signal "
+                                      f"asked, without it; {good}")
         if self.comm.rank == 0:
-            session.warn(f"checkpoint {path} not written ({why}); the run goes on and tries again at the next "
-                         f"period; {good}")
+            session.warn(f"checkpoint {path} not written ({why}){options}; the run goes on and tries again at the "
+                         f"next period; {good}")
         return None
 
     def _blobs(self, sim, node_records: list, shared) -> dict:
@@ -774,11 +791,30 @@ class Checkpointer:
             start = 0 if replicated else self.comm.rank * size  # a replicated register: every rank reads it all
             state.layout.physical_of = list(range(state.num_qubits))
 
-            def load() -> None:  # each rank checks the checksums of the slabs it reads
-                for offset, piece in run.state_pieces(start, start + size, verify=True):
-                    state.amplitudes[offset:offset + piece.size] = state.xp.asarray(piece, dtype=state.dtype)
+            amplitudes = state.amplitudes
+            # a register in host memory of the stored dtype is read into straight (no piece copied into it)
+            into = amplitudes[:size] if (isinstance(amplitudes, np.ndarray) and amplitudes.flags.c_contiguous
+                                         and amplitudes.dtype == np.dtype(run.state_info["dtype"])) else None
 
-            _collectively(self.comm, load)
+            def load() -> None:  # each rank checks the checksums of the slabs it reads
+                try:
+                    for offset, piece in run.state_pieces(start, start + size, verify=True, into=into):
+                        if into is None:
+                            amplitudes[offset:offset + piece.size] = state.xp.asarray(piece, dtype=state.dtype)
+                except io.CorruptSlab as exc:  # a slab file read_checkpoint left to this read: its words
+                    if exc.path is None:
+                        raise
+                    raise DamagedFileError(manifest.damaged_line(exc.path, exc.algorithm)) from None
+
+            # read_checkpoint checked every byte but the slab files' amplitudes, which each rank hashes here as
+            # it reads them, once; one collective then tells every rank whether all matched, and a damaged slab
+            # refuses the checkpoint as read_checkpoint would have, on every rank (dqsim resume --fall-back then
+            # resumes the previous one)
+            try:
+                _collectively(self.comm, load)
+            except DqsimError as exc:
+                previous = self.comm.bcast(previous_checkpoint(resume.path) if self.comm.rank == 0 else None)
+                raise RestoreRefused(CheckpointRefused(str(exc), previous)) from None
             layout = shared.get("register_layout")
             if (layout is not None and (resume.num_ranks == self.comm.size or replicated)
                     and len(layout) == state.num_qubits):
@@ -1081,20 +1117,6 @@ def _checkpoint_bytes(path: Path) -> int:
     return total
 
 
-def size_words(num_bytes: int) -> str:
-    """A size in bytes as a person reads it: KiB below 1 MiB, MiB below 1 GiB, else GiB.
-
-    Examples:
-        >>> size_words(150_000), size_words(3 * 2**20), size_words(5 * 2**30)
-        ('146 KiB', '3.0 MiB', '5.0 GiB')
-    """
-    if num_bytes < 2**20:
-        return f"{num_bytes / 2**10:,.0f} KiB"
-    if num_bytes < 2**30:
-        return f"{num_bytes / 2**20:,.1f} MiB"
-    return f"{num_bytes / 2**30:,.1f} GiB"
-
-
 @dataclass
 class _RoomMade:
     """What :meth:`Checkpointer._make_room` did after a checkpoint's write failed for lack of room (rank 0's
@@ -1120,13 +1142,14 @@ class _RoomMade:
 
     def _removed_words(self) -> str:
         names = ", ".join(self.removed)
-        return f"{count_of(len(self.removed), 'older checkpoint')} of this job ({names}; {size_words(self.freed_bytes)})"
+        freed = io.size_words(self.freed_bytes)
+        return f"{count_of(len(self.removed), 'older checkpoint')} of this job ({names}; {freed})"
 
     def _need_words(self) -> str:
         if self.newest is None:
             return ""
-        free = "" if self.free_bytes is None else f", and {size_words(self.free_bytes)} are free in {self.directory}"
-        return f"; the newest whole one, {self.newest.name}, takes {size_words(self.newest_bytes)}{free}"
+        free = "" if self.free_bytes is None else f", and {io.size_words(self.free_bytes)} are free in {self.directory}"
+        return f"; the newest whole one, {self.newest.name}, takes {io.size_words(self.newest_bytes)}{free}"
 
     def failed_words(self) -> str:
         """Words for a write that failed anyway: what was removed first, and the room a checkpoint takes."""
@@ -1137,8 +1160,14 @@ class _RoomMade:
     def written_line(self, path: Path) -> str:
         """The one warning line of a checkpoint ``path`` written once older ones were removed for room."""
         return (f"checkpoint {path.name} did not fit in {self.directory} ({self.lack}): removed "
-                f"{self._removed_words()} to make room and wrote it ({size_words(_checkpoint_bytes(path))}); "
+                f"{self._removed_words()} to make room and wrote it ({io.size_words(_checkpoint_bytes(path))}); "
                 f"kept {self.newest.name if self.newest is not None else 'no other'}")
+
+
+#: What a checkpoint's user can change when one of its files is larger than a file may be (``EFBIG``, said
+#: after :func:`dqsim.io.limits.too_large_words`): where they go, and the register's part in each slab file.
+TOO_LARGE_OPTIONS = ("checkpoints go to [checkpoint].directory, and each rank's slab file holds its 1/P of the "
+                     "register (more ranks: smaller files)")
 
 
 def _delete_checkpoint(path: Path) -> None:
@@ -1478,7 +1507,11 @@ def read_checkpoint(path, comm) -> tuple[dict, Resume]:
     Rank 0 reads the manifest and checks it against the file's name and this
     dqsim; every rank then hashes its share of the files (sizes first); only
     if every byte matches does rank 0 open the run file with HDF5 and check
-    its attributes against the manifest. Everyone gets the result.
+    its attributes against the manifest. Everyone gets the result. The
+    amplitudes of the state's slab files are left out (their size and HDF5's
+    bytes around them are checked): :meth:`Checkpointer.restore` hashes them
+    as it reads them into the register, and raises :class:`RestoreRefused`
+    on every rank for a damaged one.
 
     Returns:
         ``(attrs, resume)``.
@@ -1510,7 +1543,8 @@ def _read_checked(path: Path, comm) -> tuple[dict, Resume]:
         raise DqsimError(error)
     files = facts["files"]
     start, stop = comm_mod.split_evenly(len(files), comm.size, comm.rank)
-    _collectively(comm, lambda: manifest.verify_files(manifest_path(path), files[start:stop]))
+    deferred = _slabs_hashed_on_restore(files)  # their amplitudes: hashed once, as restore reads them
+    _collectively(comm, lambda: manifest.verify_files(manifest_path(path), files[start:stop], deferred=deferred))
     payload = None
     if comm.rank == 0:
         try:
@@ -1523,6 +1557,14 @@ def _read_checked(path: Path, comm) -> tuple[dict, Resume]:
     if error:
         raise DqsimError(error)
     return comm.bcast(payload)
+
+
+def _slabs_hashed_on_restore(files: list) -> set[str]:
+    """The state slab files of a checkpoint's manifest entries (``files``: the run file first) whose amplitudes
+    :func:`read_checkpoint` leaves to :meth:`Checkpointer.restore`, which hashes them as it reads them into the
+    register: those listed in three parts (HDF5's bytes, the amplitudes, HDF5's bytes), whose amplitudes' digest
+    is the slab checksum the run file records (:func:`_open_verified` checks that they agree)."""
+    return {entry["name"] for entry in files[1:] if len(entry["parts"]) == 3}
 
 
 def previous_checkpoint(path: str | os.PathLike) -> Path | None:
@@ -1642,6 +1684,14 @@ def _open_verified(path: Path, facts: dict) -> tuple[dict, Resume]:
             if unlisted or len(slab_files) != facts["num_ranks"]:
                 raise DqsimError(f"{path}: its state slabs {slab_files} are not the {facts['num_ranks']} "
                                  "files its manifest lists")
+            entries = {entry["name"]: entry for entry in facts["files"]}
+            deferred = _slabs_hashed_on_restore(facts["files"])
+            for name, recorded in zip(slab_files, run.attrs_of("state").get("slab_checksums", [])):
+                entry = entries[name]
+                if name in deferred and recorded != f"{entry['hash']}:{entry['parts'][1][1]}":
+                    raise DqsimError(f"{path}: its state slab {name} records the checksum {recorded}, its manifest "
+                                     f"{entry['hash']}:{entry['parts'][1][1]} for the amplitudes; the files do not "
+                                     "belong together")
         run.check_state_files()  # every slab there; each rank checks its checksums when it reads
     streams = {(int(r["node"]), str(r["purpose"])): int(r["event"]) for r in run.table("streams")}
     last_touch = [int(v) for v in run.table("last_touch")]

@@ -11,12 +11,14 @@ HDF5, else slab files); :mod:`dqsim.io.reader` reads them back and
 from dqsim.io.hdf5 import (
     QUBIT_ORDER,
     CollectiveState,
+    CorruptSlab,
     RunFile,
     StateSlabs,
     StateWriteCut,
     check_output,
     discard_sharded_state,
     folder_error,
+    file_too_large,
     folder_problem,
     format_summary,
     format_table,
@@ -28,6 +30,7 @@ from dqsim.io.hdf5 import (
     prepare_output,
     refuse_read_only,
     remove_temporaries,
+    size_words,
     summarize,
     table_csv,
     verify_run_file,
@@ -37,9 +40,10 @@ from dqsim.io.hdf5 import (
 )
 
 __all__ = [
-    "QUBIT_ORDER", "CollectiveState", "check_output", "discard_sharded_state", "folder_error", "folder_problem",
-    "format_summary", "free_bytes", "lack_of_room", "format_table", "link_state_slabs", "open_run",
+    "QUBIT_ORDER", "CollectiveState", "CorruptSlab", "check_output", "discard_sharded_state", "folder_error",
+    "folder_problem",
+    "file_too_large", "format_summary", "free_bytes", "lack_of_room", "format_table", "link_state_slabs", "open_run",
     "parallel_hdf5", "prepare_output", "refuse_read_only", "remove_temporaries", "RunFile", "StateSlabs",
-    "StateWriteCut", "summarize", "table_csv",
+    "StateWriteCut", "size_words", "summarize", "table_csv",
     "verify_run_file", "write_run_file", "write_sharded_state", "write_state_slab",
 ]

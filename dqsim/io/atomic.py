@@ -11,6 +11,7 @@ from typing import Callable, Iterable, Optional
 import h5py
 
 from dqsim.errors import DqsimError
+from dqsim.io.limits import file_too_large, too_large_words
 from dqsim.io.manifest import run_manifest_path
 
 
@@ -67,6 +68,10 @@ def lack_of_room(reason: str) -> str | None:
         True
     """
     return next((words for words in _ROOM_FAILURES if words in reason), None)
+
+
+def _is_too_large(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and (exc.errno == errno.EFBIG or file_too_large(str(exc)))
 
 
 def remove_temporaries(path: str | os.PathLike) -> list[Path]:
@@ -229,10 +234,13 @@ class _DroppingFile:
     def __init__(self, fh):
         self._fh = fh
         self.failure: OSError | None = None
+        self.reach = 0  # the furthest byte HDF5 asked to write up to (how large the file would have grown)
 
     def write(self, data) -> int:
         view = memoryview(data).cast("B")
         done = 0
+        if self.failure is None:
+            self.reach = max(self.reach, self._fh.tell() + len(view))
         while self.failure is None and done < len(view):  # an unbuffered write may write part of it
             try:
                 written = self._fh.write(view[done:])
@@ -270,7 +278,8 @@ class _DroppingFile:
 def atomic_h5_write(path: str | os.PathLike, fill: Callable[..., None], *,
                     started: Optional[str | os.PathLike] = None, stale: Iterable[str | os.PathLike] = (),
                     between: Optional[Callable[[], None]] = None,
-                    closed: Optional[Callable[[Path], None]] = None, with_fd: bool = False) -> Path:
+                    closed: Optional[Callable[[Path], None]] = None, with_fd: bool = False,
+                    needs_bytes: Optional[Callable[[], int]] = None) -> Path:
     """Create ``path`` by writing a temporary file with ``fill(h5file)`` and renaming it.
 
     The temporary file is flushed to disk before ``os.replace``, so ``path``
@@ -296,12 +305,17 @@ def atomic_h5_write(path: str | os.PathLike, fill: Callable[..., None], *,
         with_fd: call ``fill(h5file, fd)``, ``fd`` the temporary file's descriptor, for bytes written
             beside HDF5 into space it allocated and never writes (a state slab's amplitudes,
             :func:`dqsim.io.slabs.write_slab_file`).
+        needs_bytes: how large the file grows (at least, in bytes), asked when a write fails with ``EFBIG``
+            (a file size limit), for the message's size (:func:`too_large_words`); the furthest byte HDF5
+            wrote to is taken where it is more.
 
     Raises:
-        DqsimError: the file cannot be written (folder missing, disk full, ...).
+        DqsimError: the file cannot be written (folder missing, disk full, ...); for a file size limit
+            (``EFBIG``) one line with the size it needed, the limit and what to do (:func:`too_large_words`).
     """
     path = Path(path)
     tmp = temporary_path(path) if started is None else Path(started)
+    hdf5_view = None
     try:
         if started is not None and not tmp.is_file():
             raise DqsimError(f"{path}: its temporary file {tmp} is missing (written by every rank before)")
@@ -334,6 +348,10 @@ def atomic_h5_write(path: str | os.PathLike, fill: Callable[..., None], *,
             tmp.unlink()
         except OSError:
             pass
+        if _is_too_large(exc):
+            reach = hdf5_view.reach if hdf5_view is not None else 0
+            needed = max(reach, needs_bytes() if needs_bytes is not None else 0)
+            raise DqsimError(f"{path}: cannot write the file ({too_large_words(path.parent, needed)})") from exc
         if isinstance(exc, OSError):
             reason = write_failure_reason(exc)
             raise DqsimError(f"{path}: cannot write the file ({reason})") from exc

@@ -12,18 +12,21 @@
 
 from dqsim.io.atomic import (check_output, folder_error, folder_problem, lack_of_room, prepare_output,
                               refuse_read_only, remove_temporaries)
+from dqsim.io.limits import file_too_large, size_words
 from dqsim.io.reader import RunFile, open_run
 from dqsim.io.sharded import (CollectiveState, StateWriteCut, discard_sharded_state, free_bytes, parallel_hdf5,
                               write_sharded_state)
+from dqsim.io.stored_state import CorruptSlab
 from dqsim.io.slabs import QUBIT_ORDER, StateSlabs, link_state_slabs, write_state_slab
 from dqsim.io.summary import format_summary, format_table, summarize, table_csv
 from dqsim.io.manifest import verify_run_file
 from dqsim.io.writer import write_run_file
 
 __all__ = [
-    "QUBIT_ORDER", "CollectiveState", "check_output", "discard_sharded_state", "folder_error", "folder_problem",
-    "format_summary", "free_bytes", "lack_of_room", "format_table", "link_state_slabs", "open_run",
+    "QUBIT_ORDER", "CollectiveState", "CorruptSlab", "check_output", "discard_sharded_state", "folder_error",
+    "folder_problem",
+    "file_too_large", "format_summary", "free_bytes", "lack_of_room", "format_table", "link_state_slabs", "open_run",
     "parallel_hdf5", "prepare_output", "refuse_read_only", "remove_temporaries", "RunFile", "StateSlabs",
-    "StateWriteCut", "summarize", "table_csv",
+    "StateWriteCut", "size_words", "summarize", "table_csv",
     "verify_run_file", "write_run_file", "write_sharded_state", "write_state_slab",
 ]

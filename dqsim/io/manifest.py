@@ -17,7 +17,9 @@ and the number of ranks). The manifest's own body is covered by a SHA-256
 stored in it, so a damaged manifest is refused like a damaged file.
 
 :func:`read_manifest` and :func:`verify_files` read raw bytes only: a file
-is handed to HDF5 only after its size and digest match, so a damaged,
+is handed to HDF5 only after its size and digest match (a state slab's
+amplitudes, which HDF5 does not parse, may be left to the reader that hashes
+them as it reads them: ``deferred``), so a damaged,
 truncated or swapped file is refused in one line instead of reaching HDF5's
 parser (which can crash or hang on crafted input). A file set without its
 manifest is incomplete (the writer was stopped before the end).
@@ -41,6 +43,7 @@ Examples:
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -50,6 +53,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from dqsim.errors import DamagedFileError, DqsimError
 from dqsim.io import hashing
+from dqsim.io.limits import too_large_words
 
 #: Format version of the manifests written (key ``dqsim_manifest``): 2, entries with ``hash`` and ``parts``.
 MANIFEST_VERSION = 2
@@ -167,6 +171,9 @@ def write_manifest(path: str | os.PathLike, facts: Mapping[str, Any], files: Ite
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
+        if exc.errno == errno.EFBIG:  # a file size limit of a few KiB
+            raise DqsimError(f"{path}: cannot write the manifest "
+                             f"({too_large_words(path.parent, len(text) + 1)})") from None
         raise DqsimError(f"{path}: cannot write the manifest ({exc.strerror or exc})") from None
     sync_folder(path.parent)
     return path
@@ -260,18 +267,27 @@ def read_manifest(path: str | os.PathLike, *, kind: str) -> dict[str, Any]:
     return {**body, "files": [_checked_entry(path, index, entry, version) for index, entry in enumerate(files)]}
 
 
-def verify_files(manifest_path: str | os.PathLike, files: Sequence[Mapping[str, Any]]) -> None:
+def verify_files(manifest_path: str | os.PathLike, files: Sequence[Mapping[str, Any]], *,
+                 deferred: Iterable[str] = ()) -> None:
     """Check that each listed file, in the manifest's folder, has its listed size and part digests.
 
     Sizes are compared before any byte is hashed, so a truncated file is
     refused at once; then each file is read once, raw, and every part
     hashed with the entry's algorithm (:func:`read_manifest`'s entries).
 
+    ``deferred``: names of state slab files (entries of three parts: HDF5's
+    bytes, the amplitudes, HDF5's bytes) whose amplitudes are not read here:
+    their reader hashes them as it reads them into the register, against the
+    same digest (a resume: :meth:`dqsim.engine.checkpoint.Checkpointer.restore`,
+    :func:`damaged_line`); their size and HDF5's bytes around the amplitudes
+    are checked here, so HDF5 never parses an unchecked byte.
+
     Raises:
         DamagedFileError: one line naming the first missing, resized or damaged file.
         DqsimError: a file that cannot be read.
     """
     folder = Path(manifest_path).parent
+    deferred = set(deferred)
     for entry in files:
         target = folder / entry["name"]
         try:
@@ -286,25 +302,44 @@ def verify_files(manifest_path: str | os.PathLike, files: Sequence[Mapping[str, 
             raise DamagedFileError(f"{target}: {info.st_size} bytes, the manifest says {entry['size']} "
                              "(truncated or replaced)")
         hashing.require(entry["hash"], str(target))
+        skip = {1} if entry["name"] in deferred and len(entry["parts"]) == 3 else set()
         try:
-            digests = parts_digests(target, entry["hash"], [length for length, _ in entry["parts"]])
+            digests = parts_digests(target, entry["hash"], [length for length, _ in entry["parts"]], skip=skip)
         except OSError as exc:
             raise DqsimError(f"{target}: cannot be read ({exc.strerror or exc})") from None
-        if digests != [digest for _, digest in entry["parts"]]:
-            raise DamagedFileError(f"{target}: damaged (its {hashing.display_name(entry['hash'])} differs from "
-                                   "the manifest's)")
+        if any(found != digest for index, (found, (_, digest)) in enumerate(zip(digests, entry["parts"]))
+               if index not in skip):
+            raise DamagedFileError(damaged_line(target, entry["hash"]))
 
 
-def parts_digests(path: str | os.PathLike, algorithm: str, lengths: Sequence[int]) -> list[str]:
+def damaged_line(path: str | os.PathLike, algorithm: str) -> str:
+    """The one line refusing a file whose bytes differ from its manifest's digest (``algorithm``).
+
+    Examples:
+        >>> damaged_line("ck/x.slab0001.h5", "xxh3_128")
+        "ck/x.slab0001.h5: damaged (its XXH3-128 differs from the manifest's)"
+    """
+    return f"{path}: damaged (its {hashing.display_name(algorithm)} differs from the manifest's)"
+
+
+def parts_digests(path: str | os.PathLike, algorithm: str, lengths: Sequence[int], *,
+                  skip: Iterable[int] = ()) -> list[str | None]:
     """Hex digests of consecutive parts of a file, of ``lengths`` bytes, in one sequential read.
+
+    ``skip``: indices of parts passed over unread (their digest ``None``).
 
     Raises:
         OSError: the file cannot be read, or ends before the parts do.
     """
-    digests = []
+    digests: list[str | None] = []
     buffer = bytearray(_CHUNK_BYTES)
+    skip = set(skip)
     with open(path, "rb", buffering=0) as fh:
-        for length in lengths:
+        for index, length in enumerate(lengths):
+            if index in skip:
+                fh.seek(length, os.SEEK_CUR)
+                digests.append(None)
+                continue
             digest, left = hashing.new(algorithm), length
             while left > 0:
                 count = fh.readinto(memoryview(buffer)[:min(left, _CHUNK_BYTES)])

@@ -274,7 +274,8 @@ class RunFile:
         self._read_state(out)
         return out
 
-    def state_pieces(self, start: int, stop: int, *, piece: int = 1 << 22, verify: bool = True):
+    def state_pieces(self, start: int, stop: int, *, piece: int = 1 << 22, verify: bool = True,
+                     into: Optional[np.ndarray] = None):
         """Yield ``(offset, array)`` pieces of amplitudes ``start … stop-1`` of the stored state.
 
         ``offset`` counts from ``start``; pieces have at most ``piece``
@@ -288,6 +289,9 @@ class RunFile:
         piece is read, before the iteration goes on: iterate to the end
         before trusting the data (a corrupt slab raises DqsimError mid-way).
 
+        ``into``: a host array of ``stop - start`` amplitudes of the state's
+        dtype to read into; the pieces are then views of it (:func:`read_range`).
+
         Raises:
             DqsimError: the range is outside the state, or an overlapping
                 slab is missing or corrupt (one line, naming it).
@@ -298,7 +302,7 @@ class RunFile:
                              f"of {info['shape'][0]}")
         layout = self._layout()
         layout.check_files()
-        for offset, chunk in read_range(layout, start, stop, piece=piece, verify=verify):
+        for offset, chunk in read_range(layout, start, stop, piece=piece, verify=verify, into=into):
             yield offset - start, chunk
 
     def verify_state(self) -> float:

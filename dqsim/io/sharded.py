@@ -63,6 +63,7 @@ import numpy as np
 from dqsim.errors import DqsimError
 from dqsim.io import encoding, manifest, rawfile
 from dqsim.io.atomic import folder_error, temporary_path, write_failure_reason
+from dqsim.io.limits import file_too_large, too_large_words
 from dqsim.io.slabs import (READ_CHUNK_AMPLITUDES, SLAB_DATASET, STATE_PIECE_AMPLITUDES, StateSlabs, WrittenSlab,
                             check_state_shape, host_pieces, state_attrs, write_slab_file)
 from dqsim.io.stored_state import STATE_DATASET, crc_range
@@ -369,8 +370,9 @@ def _read_back_and_hash(slab: Path, slab_size: int, dtype: np.dtype, written: Wr
     right after a write, reading them would return the kernel's page cache,
     the very buffers just written, which tells nothing about the disk; what
     the disk holds is checked against the manifest when the file is read
-    (a resume: :func:`dqsim.io.manifest.verify_files`), where a damaged slab
-    is refused in one line. A slab laid out otherwise (rewritten by someone
+    (a resume: :func:`dqsim.io.manifest.verify_files` for HDF5's bytes, and
+    the amplitudes as they are read into the register, once), where a
+    damaged slab is refused in one line. A slab laid out otherwise (rewritten by someone
     else) is read back whole through HDF5 and hashed whole.
 
     Raises:
@@ -582,6 +584,10 @@ def _reserve_collectively(comm, ds: h5py.Dataset, tmp: Path, path: Path, start: 
             pass
     comm.barrier()
     rank, reason = failed[0]
+    if file_too_large(reason):  # a file size limit: no other file's removal makes room for this one
+        raise DqsimError(f"{path}: cannot write the state (rank {rank} could not reserve its "
+                         f"{slab_size * dtype.itemsize / 2**20:,.1f} MiB: "
+                         f"{too_large_words(path.parent, offset + comm.size * slab_size * dtype.itemsize)})")
     raise DqsimError(f"{path}: cannot write the state ({reason}; rank {rank} could not reserve its "
                      f"{slab_size * dtype.itemsize / 2**20:,.1f} MiB); free space there or write elsewhere")
 

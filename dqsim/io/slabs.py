@@ -224,6 +224,7 @@ def write_slab_file(slab_path: str | os.PathLike, pieces: Iterable[tuple[int, np
         offset = ds.id.get_offset()
         if offset is None:  # not seen with HDF5 1.10-1.14; refused rather than written where HDF5 does not look
             raise DqsimError(f"{slab_path}: HDF5 gave the state slab no place in the file")
+        found["end"] = offset + slab_size * stored.itemsize  # the file's size at least (a file size limit's message)
         head = tail = np.empty(0, dtype=stored)
         for position, piece in host_pieces(pieces, slab_size=slab_size, dtype=dtype):
             piece = np.ascontiguousarray(piece, dtype=stored)
@@ -237,7 +238,8 @@ def write_slab_file(slab_path: str | os.PathLike, pieces: Iterable[tuple[int, np
             "dqsim_file": "state-slab", "schema_version": dqsim.SCHEMA_VERSION,
             "dqsim_version": dqsim.__version__, "checksum": checksum.hexdigest()}, where="/")
 
-    atomic_h5_write(slab_path, fill, between=between, with_fd=True)
+    atomic_h5_write(slab_path, fill, between=between, with_fd=True,
+                    needs_bytes=lambda: found.get("end", slab_size * stored.itemsize))
     return WrittenSlab(checksum.hexdigest(), found["offset"], slab_size * stored.itemsize, found["head"],
                        found["tail"])
 

@@ -21,6 +21,7 @@ virtual dataset, which would return zeros for a missing file.
 from __future__ import annotations
 
 import os
+import sys
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -30,12 +31,25 @@ from typing import Any, Iterator, Optional
 import h5py
 import numpy as np
 
-from dqsim.errors import DqsimError
+from dqsim.errors import DamagedFileError, DqsimError
 from dqsim.io import encoding
 from dqsim.io.slabs import READ_CHUNK_AMPLITUDES, SLAB_DATASET, check_slab_file
 
 #: Name of the state dataset in a run file.
 STATE_DATASET = "state"
+
+
+class CorruptSlab(DamagedFileError):
+    """A slab whose amplitudes differ from their recorded checksum (raised by :func:`read_range`).
+
+    Attributes:
+        path: the slab file (``None``: a slab inside the run file, collective or gathered).
+        algorithm: the checksum's algorithm (``sha256``, ``xxh3_128``).
+    """
+
+    def __init__(self, message: str, *, path: Optional[Path], algorithm: str):
+        super().__init__(message)
+        self.path, self.algorithm = path, algorithm
 
 
 @dataclass(frozen=True)
@@ -150,8 +164,38 @@ def crc_range(ds: h5py.Dataset, start: int, stop: int, dtype: Any) -> int:
     return crc
 
 
+def raw_offset(ds: h5py.Dataset) -> Optional[int]:
+    """Where the amplitudes of ``ds`` start in its file (bytes), where they are one block stored as NumPy holds
+    them on this machine (contiguous, unfiltered, little-endian); else ``None``: read them through HDF5.
+
+    dqsim's slab files and collective states are stored so (:func:`dqsim.io.slabs.write_slab_file` writes
+    them there with ``pwrite``); reading the block with ``readinto`` skips HDF5's conversion of the complex
+    compound type, which read 256 MiB at 90 MB/s from the page cache (2026-12-06, loaded VM).
+    """
+    dtype = ds.dtype
+    if (ds.is_virtual or ds.chunks is not None or ds.id.get_create_plist().get_nfilters() or sys.byteorder != "little"
+            or dtype.kind != "c" or dtype.byteorder not in "=<"):
+        return None
+    offset = ds.id.get_offset()
+    if offset is None or ds.id.get_storage_size() != ds.size * dtype.itemsize:
+        return None
+    return int(offset)
+
+
+def _read_at(fh, chunk: np.ndarray, offset: int) -> None:
+    """Read ``chunk``'s bytes from byte ``offset`` of the unbuffered file ``fh``, all of them (raises OSError)."""
+    view = memoryview(chunk.reshape(-1).view(np.uint8))
+    fh.seek(offset)
+    done = 0
+    while done < len(view):
+        count = fh.readinto(view[done:])
+        if not count:
+            raise OSError(f"ends before byte {offset + len(view)}")
+        done += count
+
+
 def read_range(layout: StateLayout, start: int, stop: int, *, piece: int = READ_CHUNK_AMPLITUDES,
-               verify: bool = True) -> Iterator[tuple[int, np.ndarray]]:
+               verify: bool = True, into: Optional[np.ndarray] = None) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(global_offset, array)`` pieces of amplitudes ``start … stop-1``.
 
     With ``verify``, each slab overlapping the range is read once, whole,
@@ -165,11 +209,22 @@ def read_range(layout: StateLayout, start: int, stop: int, *, piece: int = READ_
     :meth:`StateLayout.check_files` first: HDF5 reads nothing wrong from a
     missing file until it is opened.
 
+    ``into``: an array of ``stop - start`` amplitudes of the state's dtype
+    (C-contiguous, in host memory) that the pieces are read into and
+    yielded as views of (a resume reads straight into its register), instead
+    of new arrays. A slab stored as one plain block (:func:`raw_offset`) is
+    read with ``readinto`` from the block's place, else through HDF5.
+
     Raises:
-        DqsimError: one line naming a corrupt or unreadable slab.
+        DqsimError: one line naming a corrupt or unreadable slab
+            (:class:`CorruptSlab` for amplitudes that differ from their checksum).
+        ValueError: ``piece`` < 1, or ``into`` of another length or dtype.
     """
     if piece < 1:
         raise ValueError(f"piece = {piece}: must be >= 1")
+    if into is not None and (into.shape != (max(stop - start, 0),) or into.dtype != layout.dtype
+                             or not into.flags.c_contiguous):
+        raise ValueError(f"into: {into.shape} {into.dtype}; expected ({stop - start},) {layout.dtype}, C-contiguous")
     if stop <= start:
         return
     size = layout.slab_size
@@ -186,14 +241,21 @@ def read_range(layout: StateLayout, start: int, stop: int, *, piece: int = READ_
         checksum = encoding.Checksum.matching(recorded, where=layout.label(index), background=True) \
             if recorded is not None else None
         try:
-            with h5py.File(path, "r") as h5:
+            with h5py.File(path, "r") as h5, open(path, "rb", buffering=0) as fh:
                 ds = h5[name]
+                block = raw_offset(ds)
                 for seg_lo, seg_hi, step, wanted in segments:
                     for a in range(seg_lo, seg_hi, step):
                         b = min(a + step, seg_hi)
                         reads += 1  # alternate scratch buffers: the previous one may still be hashed
-                        chunk = np.empty(b - a, dtype=layout.dtype) if wanted else scratch[reads % 2][:b - a]
-                        ds.read_direct(chunk, source_sel=np.s_[a - first + base:b - first + base])
+                        if not wanted:
+                            chunk = scratch[reads % 2][:b - a]
+                        else:
+                            chunk = np.empty(b - a, dtype=layout.dtype) if into is None else into[a - start:b - start]
+                        if block is not None:
+                            _read_at(fh, chunk, block + (a - first + base) * layout.dtype.itemsize)
+                        else:
+                            ds.read_direct(chunk, source_sel=np.s_[a - first + base:b - first + base])
                         if recorded is not None:
                             checksum.update(chunk)
                         if wanted:
@@ -201,5 +263,6 @@ def read_range(layout: StateLayout, start: int, stop: int, *, piece: int = READ_
         except (OSError, KeyError) as exc:
             raise DqsimError(f"{layout.label(index)} cannot be read ({exc})") from None
         if recorded is not None and checksum.hexdigest() != recorded:
-            raise DqsimError(f"{layout.label(index)} is corrupt: its checksum {checksum.hexdigest()} "
-                             f"differs from the recorded {recorded}")
+            raise CorruptSlab(f"{layout.label(index)} is corrupt: its checksum {checksum.hexdigest()} "
+                              f"differs from the recorded {recorded}", path=path if layout.files else None,
+                              algorithm=recorded.partition(":")[0])

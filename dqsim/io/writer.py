@@ -201,9 +201,14 @@ def write_run_file(path: str | os.PathLike, *, attrs: Mapping[str, Any],
 
         run_entry.update(file_entry(tmp, each_block=each_block), name=path.name)
 
+    def needs_bytes() -> int:  # at least: the state's and the uncompressed tables' bytes
+        tables_bytes = [np.asarray(array).nbytes for array in tables.values()]
+        return sum(n for n in tables_bytes if not compress or n <= COMPRESS_ABOVE_BYTES) + \
+            (state.nbytes if state is not None else 0)
+
     written = atomic_h5_write(path, fill, started=collective_state.tmp_path if collective_state is not None else None,
                               stale=[run_manifest_path(path)] if manifest else [], between=between,
-                              closed=hash_closed if manifest else None)
+                              closed=hash_closed if manifest else None, needs_bytes=needs_bytes)
     if manifest:
         try:
             if state_slabs is not None and state_slabs.file_entries:  # hashed by the ranks that wrote them
