@@ -11,6 +11,13 @@ Builders take the node count, and optionally ``names`` (default
 ``node0``, ``node1``, ...) and the ``link`` used for every edge (default
 :data:`DEFAULT_LINK`, 1 km of standard fibre with the
 :class:`~dqsim.network.link.LinkSpec` defaults).
+
+Each builder's links are enumerated once, as an ``(m, 2)`` int64 array of
+node index pairs in the order the builder adds them (:func:`line_edges`,
+:func:`ring_edges`, :func:`star_edges`, :func:`grid_edges`,
+:func:`all_to_all_edges`): the builder makes its graph's edges from it, and a
+job's run takes its links from it without a graph
+(:meth:`dqsim.jobs.network.NetworkSection.link_pairs`).
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import numbers
 from typing import Iterable, Sequence
 
 import networkx as nx
+import numpy as np
 
 from dqsim import comm
 from dqsim.errors import ConfigError, ResourceError, count_of
@@ -81,15 +89,120 @@ def _check_link(where: str, link: LinkSpec | None) -> LinkSpec:
     return link
 
 
-def _build(kind: str, names: list[str], index_edges: Iterable[tuple[int, int]],
-           link: LinkSpec) -> nx.Graph:
+def _build(kind: str, names: list[str], index_edges: np.ndarray, link: LinkSpec) -> nx.Graph:
     graph = nx.Graph(kind=kind)
     for index, name in enumerate(names):
         graph.add_node(name, index=index)
-    for a, b in index_edges:
+    for a, b in index_edges.tolist():
         graph.add_edge(names[a], names[b], link=link, distance_km=link.distance_km)
     validate(graph)
     return graph
+
+
+def _pairs(lows: np.ndarray, highs: np.ndarray) -> np.ndarray:
+    """Node index pairs as an ``(m, 2)`` int64 array: ``[lows[i], highs[i]]``."""
+    return np.stack((lows, highs), axis=1).astype(np.int64, copy=False).reshape(-1, 2)
+
+
+def line_edges(num_nodes: int) -> np.ndarray:
+    """The links of :func:`line` as node index pairs, in its edge order: ``(i, i + 1)`` for i = 0..n-2.
+
+    The one list of a line's links: :func:`line` adds them to its graph, a job's ``[network]`` builds its
+    run's network from them (:meth:`dqsim.jobs.network.NetworkSection.link_pairs`) without a graph.
+
+    Args:
+        num_nodes: number of nodes, >= 1.
+
+    Returns:
+        An ``(n - 1, 2)`` int64 array.
+
+    Examples:
+        >>> line_edges(3).tolist()
+        [[0, 1], [1, 2]]
+    """
+    num_nodes = check_int("line", "num_nodes", num_nodes, 1, error=ConfigError)
+    return _pairs(np.arange(num_nodes - 1), np.arange(1, num_nodes))
+
+
+def ring_edges(num_nodes: int) -> np.ndarray:
+    """The links of :func:`ring` as node index pairs, in its edge order: ``(i, (i + 1) mod n)`` for i = 0..n-1.
+
+    Args:
+        num_nodes: number of nodes, >= 3.
+
+    Returns:
+        An ``(n, 2)`` int64 array.
+
+    Examples:
+        >>> ring_edges(3).tolist()
+        [[0, 1], [1, 2], [2, 0]]
+    """
+    num_nodes = check_int("ring", "num_nodes", num_nodes, 3, error=ConfigError)
+    nodes = np.arange(num_nodes)
+    return _pairs(nodes, (nodes + 1) % num_nodes)
+
+
+def star_edges(num_nodes: int) -> np.ndarray:
+    """The links of :func:`star` as node index pairs, in its edge order: ``(0, i)`` for i = 1..n-1.
+
+    Args:
+        num_nodes: number of nodes including the centre, >= 1.
+
+    Returns:
+        An ``(n - 1, 2)`` int64 array.
+
+    Examples:
+        >>> star_edges(3).tolist()
+        [[0, 1], [0, 2]]
+    """
+    num_nodes = check_int("star", "num_nodes", num_nodes, 1, error=ConfigError)
+    return _pairs(np.zeros(num_nodes - 1, dtype=np.int64), np.arange(1, num_nodes))
+
+
+def grid_edges(num_rows: int, num_cols: int) -> np.ndarray:
+    """The links of :func:`grid` as node index pairs, in its edge order: node by node (``i = r·num_cols + c``),
+    first the link to its right ``(i, i + 1)`` where ``c + 1 < num_cols``, then the one below
+    ``(i, i + num_cols)`` where ``r + 1 < num_rows``.
+
+    Args:
+        num_rows: number of rows, >= 1.
+        num_cols: number of columns, >= 1.
+
+    Returns:
+        An ``(m, 2)`` int64 array, ``m = rows·(cols - 1) + cols·(rows - 1)``.
+
+    Examples:
+        >>> grid_edges(2, 2).tolist()
+        [[0, 1], [0, 2], [1, 3], [2, 3]]
+    """
+    num_rows = check_int("grid", "num_rows", num_rows, 1, error=ConfigError)
+    num_cols = check_int("grid", "num_cols", num_cols, 1, error=ConfigError)
+    nodes = np.arange(num_rows * num_cols)
+    right = nodes[nodes % num_cols + 1 < num_cols]
+    down = nodes[nodes + num_cols < nodes.size]
+    lows = np.concatenate((right, down))
+    highs = np.concatenate((right + 1, down + num_cols))
+    order = np.argsort(2 * lows + np.repeat([0, 1], [right.size, down.size]), kind="stable")  # right, then down
+    return _pairs(lows[order], highs[order])
+
+
+def all_to_all_edges(num_nodes: int) -> np.ndarray:
+    """The links of :func:`all_to_all` as node index pairs, in its edge order: ``(i, j)`` for every ``i < j``,
+    ``i`` then ``j`` rising.
+
+    Args:
+        num_nodes: number of nodes, >= 1.
+
+    Returns:
+        An ``(n(n - 1)/2, 2)`` int64 array.
+
+    Examples:
+        >>> all_to_all_edges(3).tolist()
+        [[0, 1], [0, 2], [1, 2]]
+    """
+    num_nodes = check_int("all_to_all", "num_nodes", num_nodes, 1, error=ConfigError)
+    lows, highs = np.triu_indices(num_nodes, 1)
+    return _pairs(lows, highs)
 
 
 def line(num_nodes: int, *, link: LinkSpec | None = None,
@@ -113,8 +226,7 @@ def line(num_nodes: int, *, link: LinkSpec | None = None,
     """
     num_nodes = check_int("line", "num_nodes", num_nodes, 1, error=ConfigError)
     node_names = _node_names("line", num_nodes, names)
-    edges = [(i, i + 1) for i in range(num_nodes - 1)]
-    return _build("line", node_names, edges, _check_link("line", link))
+    return _build("line", node_names, line_edges(num_nodes), _check_link("line", link))
 
 
 def ring(num_nodes: int, *, link: LinkSpec | None = None,
@@ -138,8 +250,7 @@ def ring(num_nodes: int, *, link: LinkSpec | None = None,
     """
     num_nodes = check_int("ring", "num_nodes", num_nodes, 3, error=ConfigError)
     node_names = _node_names("ring", num_nodes, names)
-    edges = [(i, (i + 1) % num_nodes) for i in range(num_nodes)]
-    return _build("ring", node_names, edges, _check_link("ring", link))
+    return _build("ring", node_names, ring_edges(num_nodes), _check_link("ring", link))
 
 
 def star(num_nodes: int, *, link: LinkSpec | None = None,
@@ -163,8 +274,7 @@ def star(num_nodes: int, *, link: LinkSpec | None = None,
     """
     num_nodes = check_int("star", "num_nodes", num_nodes, 1, error=ConfigError)
     node_names = _node_names("star", num_nodes, names)
-    edges = [(0, i) for i in range(1, num_nodes)]
-    return _build("star", node_names, edges, _check_link("star", link))
+    return _build("star", node_names, star_edges(num_nodes), _check_link("star", link))
 
 
 def grid(num_rows: int, num_cols: int, *, link: LinkSpec | None = None,
@@ -195,15 +305,7 @@ def grid(num_rows: int, num_cols: int, *, link: LinkSpec | None = None,
     num_rows = check_int("grid", "num_rows", num_rows, 1, error=ConfigError)
     num_cols = check_int("grid", "num_cols", num_cols, 1, error=ConfigError)
     node_names = _node_names("grid", num_rows * num_cols, names)
-    edges = []
-    for r in range(num_rows):
-        for c in range(num_cols):
-            i = r * num_cols + c
-            if c + 1 < num_cols:
-                edges.append((i, i + 1))
-            if r + 1 < num_rows:
-                edges.append((i, i + num_cols))
-    graph = _build("grid", node_names, edges, _check_link("grid", link))
+    graph = _build("grid", node_names, grid_edges(num_rows, num_cols), _check_link("grid", link))
     for i, name in enumerate(node_names):
         graph.nodes[name]["position"] = divmod(i, num_cols)
     return graph
@@ -230,8 +332,7 @@ def all_to_all(num_nodes: int, *, link: LinkSpec | None = None,
     """
     num_nodes = check_int("all_to_all", "num_nodes", num_nodes, 1, error=ConfigError)
     node_names = _node_names("all_to_all", num_nodes, names)
-    edges = [(i, j) for i in range(num_nodes) for j in range(i + 1, num_nodes)]
-    return _build("all_to_all", node_names, edges, _check_link("all_to_all", link))
+    return _build("all_to_all", node_names, all_to_all_edges(num_nodes), _check_link("all_to_all", link))
 
 
 def num_links_of(kind: str, num_nodes: int) -> int:

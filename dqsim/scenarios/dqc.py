@@ -173,7 +173,7 @@ def job_network(section, num_ranks: int, graph: nx.Graph | None = None, *, sourc
         return Network(graph, nodes, num_ranks=num_ranks, placement=section.placement, placement_key=key)
     # no networkx graph unless a route needs one (section.build_graph on first use): every rank builds the network
     pairs, links = section.link_pairs()
-    return Network.from_pairs(nodes, pairs, links, graph=section.build_graph, num_ranks=num_ranks,
+    return Network.from_pairs(nodes, pairs.tolist(), links, graph=section.build_graph, num_ranks=num_ranks,
                               placement=section.placement, placement_key=key)
 
 
