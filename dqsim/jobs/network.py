@@ -47,12 +47,13 @@ _TOPOLOGY_KEYS: dict[str, tuple[str, ...]] = {
 #: a thousand nodes that the README promises.
 MAX_NETWORK_NODES = 4096
 
-#: Most links of a network: 2**20, an ``all_to_all`` of up to 1,448 nodes (1,047,628 links), about 0.6 GB on
-#: every rank (:func:`dqsim.network.topology.estimate_network_bytes`; a ``dqc`` run over 1,000 nodes all to all
-#: peaked at 493 MB); more is refused with its estimate before anything is built (an all_to_all of 4,096 nodes
-#: has 8.4 million links, some 4.6 GB per rank). It was 2**19 (1,024 nodes all to all) until 2026-12-06, when a
-#: link took ~1.6 kB on every rank.
-MAX_NETWORK_LINKS = 2**20
+#: Most links of a network: 2**21, an ``all_to_all`` of up to 2,048 nodes (2,096,128 links), about 0.6 GB for
+#: the network (:func:`dqsim.network.topology.estimate_network_bytes`) besides ~0.2 GB of Python: a ``dqc`` run
+#: over 2,048 nodes all to all peaked at 793 MB on one rank, 814 and 528 MB on two
+#: (bench/results/network-links-memory-vm-20261206.md); more is refused with its estimate before anything is
+#: built (an all_to_all of 4,096 nodes has 8.4 million links, some 2.4 GB per rank). It was 2**20 (1,448 nodes,
+#: ~0.55 kB per link) until 2026-12-06, and 2**19 (1,024 nodes, ~1.6 kB per link) before.
+MAX_NETWORK_LINKS = 2**21
 
 #: The links of each topology named by ``[network].topology`` and sized by ``num_nodes``, as node index pairs in
 #: the order its graph builder adds them (:mod:`dqsim.network.topology`).
@@ -162,7 +163,7 @@ class NetworkSection(Section):
     Attributes:
         topology: ``"line"``, ``"ring"``, ``"star"``, ``"grid"``,
             ``"all_to_all"`` or ``"edges"`` (see :mod:`dqsim.network.topology`).
-        num_nodes: node count, 2..4096 (ring: 3..4096; all_to_all: 2..1448,
+        num_nodes: node count, 2..4096 (ring: 3..4096; all_to_all: 2..2048,
             at most :data:`MAX_NETWORK_LINKS` links); required for line, ring,
             star and all_to_all, not allowed for grid and edges.
         num_rows: grid rows, 1..4096 (grid only, with ``num_cols``).

@@ -41,17 +41,18 @@ DEFAULT_LINK = LinkSpec(distance_km=1.0)
 #: Longest list of node names quoted in an error message.
 _MAX_NAMES_IN_MESSAGE = 10
 
-#: Host memory each link of a run's network takes on every rank, bytes, at the run's peak (each rank builds the
-#: whole network: the :class:`~dqsim.network.network.Network`'s links and compact link arrays, a ``dqc`` run's
-#: per-link counts and the run file's ``links`` table). Measured, not derived: peak RSS of ``dqc`` runs of a
-#: 4-qubit GHZ over ``all_to_all`` networks of 600 and 1,000 nodes (179,700 and 499,500 links, 321 and 493 MB)
-#: against an 8-node line (211 MB), ~540 bytes per link (CPython 3.11, networkx 3, 2026-12-06). It was ~1.6 kB
-#: until then: the job's validation built a networkx graph, the run built it again and kept it, with
-#: dictionaries keyed by node pairs (docs/review-scale-20261206.md).
-BYTES_PER_LINK = 550
+#: Host memory each link of a run's network takes at the run's peak, bytes, on the rank that writes the run file
+#: (every rank builds the whole network: the :class:`~dqsim.network.network.Network`'s link arrays, a ``dqc``
+#: run's per-link counts; that rank also the run file's ``links`` table and its write). Measured, not derived:
+#: peak RSS of ``dqc`` runs of a 4-qubit GHZ over ``all_to_all`` networks of 1,000, 1,448 and 2,048 nodes
+#: (499,500, 1,047,628 and 2,096,128 links: 350, 497 and 793 MB) against an 8-node line (217 MB), 266-275 bytes
+#: per link (CPython 3.11, one rank, bench/results/network-links-memory-vm-20261206.md); a 600-node one
+#: (294 MB) sits ~14 % above the estimate with ~200 MB of Python. It was ~550 bytes until 2026-12-06 (a tuple
+#: per link in the network, in a run's counts and in its table rows), ~1.6 kB before (docs/review-scale-20261206.md).
+BYTES_PER_LINK = 280
 
 #: Host memory each node of a run's network takes on every rank, bytes: measured as :data:`BYTES_PER_LINK`
-#: (a 4,096-node line against an 8-node one, 226 against 211 MB: about 4 kB per node with its link; ~5 kB
+#: (a 4,096-node line against an 8-node one, 232 against 217 MB: about 4 kB per node with its link; ~5 kB
 #: until 2026-12-06).
 BYTES_PER_NODE = 4000
 
@@ -368,13 +369,13 @@ def estimate_network_bytes(num_nodes: int, num_links: int) -> int:
     """Host memory a run's network of ``num_nodes`` nodes and ``num_links`` links takes on every rank, bytes.
 
     :data:`BYTES_PER_NODE` and :data:`BYTES_PER_LINK`, both measured (not a
-    bound): within ~10 % of the growth of a ``dqc`` run's peak RSS with the
-    network (``all_to_all`` of 600 and 1,000 nodes, a line of 4,096), besides
-    the ~200 MB of the interpreter and its libraries.
+    bound): with the ~200 MB of the interpreter and its libraries, within
+    ~3 % of a ``dqc`` run's peak RSS over ``all_to_all`` networks of 1,000 to
+    2,048 nodes (14 % low at 600 nodes) and a line of 4,096.
 
     Examples:
         >>> estimate_network_bytes(1000, 499500) / 1e6
-        278.725
+        143.86
     """
     return num_nodes * BYTES_PER_NODE + num_links * BYTES_PER_LINK
 
