@@ -645,7 +645,8 @@ class Network:
         return cls.from_pairs(nodes, pairs, link_list, **options)
 
     @classmethod
-    def from_pairs(cls, nodes: Sequence[NodeSpec], pairs: Sequence[tuple[int, int]], links: Sequence[LinkSpec], *,
+    def from_pairs(cls, nodes: Sequence[NodeSpec], pairs: Sequence[tuple[int, int]] | np.ndarray,
+                   links: Sequence[LinkSpec], *,
                    graph: Callable[[], nx.Graph] | None = None, **options) -> "Network":
         """A network from its nodes, the node index pairs ``(a, b)`` its links join and their links: ``links[i]``
         joins ``pairs[i]``. :meth:`from_links` without the mapping or the triples.
@@ -656,7 +657,8 @@ class Network:
 
         Args:
             nodes: the :class:`NodeSpec` of every node, in index order.
-            pairs: the node index pairs of the links.
+            pairs: the node index pairs of the links (tuples, or an ``(m, 2)`` int array such as a topology's
+                ``*_edges``).
             links: the :class:`LinkSpec` of each link (links with the same parameters may share one object).
             graph: what builds :attr:`graph` on first use (default: a graph of the node names with an edge,
                 ``link`` and ``distance_km``, per link), e.g. a job's ``NetworkSection.build_graph``; its edges
