@@ -293,3 +293,25 @@ def test_summarize_and_format(tmp_path):
     assert "\x1b" not in text  # no terminal colour codes
     assert "[run] ... (2 lines)" in text
     assert summarize(open_run(path), skip_state_norm=True)["state"]["norm"] is None
+
+
+@pytest.mark.parametrize("compress_above", [1 << 20, 64])
+def test_a_long_table_with_strings_is_written_in_pieces_with_the_same_rows(tmp_path, monkeypatch, compress_above):
+    """A table of more than ``TABLE_PIECE_ROWS`` rows with string columns (a ``dqc`` run's ``links`` table has a row
+    per link) has its strings converted and written a piece at a time, so that their Python and HDF5 copies are
+    never all held at once; the file holds the same rows, units and layout (chunked and compressed where big) as
+    the table written whole."""
+    import dqsim.io.writer as writer
+
+    rows = np.array([(f"node{i % 7}", "x" * (i % 3), float(i), i) for i in range(23)],
+                    dtype=[("node_a", "U5"), ("node_b", "U2"), ("distance_km", "f8"), ("count", "i8")])
+    monkeypatch.setattr(writer, "COMPRESS_ABOVE_BYTES", compress_above)
+    whole = write_run_file(tmp_path / "whole.h5", attrs={}, tables={"links": rows})
+    monkeypatch.setattr(writer, "TABLE_PIECE_ROWS", 5)
+    pieces = write_run_file(tmp_path / "pieces.h5", attrs={}, tables={"links": rows})
+    a, b = open_run(whole), open_run(pieces)
+    assert a.table("links").dtype == b.table("links").dtype and a.table("links").tolist() == rows.tolist()
+    assert b.table("links").tolist() == rows.tolist() and b.units("links") == a.units("links")
+    with h5py.File(whole) as x, h5py.File(pieces) as y:
+        assert (x["links"].chunks, x["links"].compression) == (y["links"].chunks, y["links"].compression)
+        assert (y["links"].compression is not None) == (compress_above == 64)

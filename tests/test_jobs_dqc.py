@@ -178,9 +178,9 @@ def test_scenario_selection():
     ('topology = "line"', r"missing key \[network\]\.num_nodes \(2\.\.4096; required with topology = \"line\"\)"),
     ('topology = "line"\nnum_nodes = 1', r"\[network\]\.num_nodes = 1: must be >= 2 \(allowed 2\.\.4096\)$"),
     ('topology = "star"\nnum_nodes = 4097', r"\[network\]\.num_nodes = 4097: must be <= 4096 \(allowed 2\.\.4096\)$"),
-    ('topology = "all_to_all"\nnum_nodes = 1449', r"\[network\]\.num_nodes = 1449: topology = \"all_to_all\" links every pair "
-     r"of nodes: 1,049,076 links, about 0\.6 GB on every rank; allowed at most 1,048,576 links \(all_to_all of up "
-     r"to 1,448 nodes; line, ring, star or grid of up to 4,096\)$"),
+    ('topology = "all_to_all"\nnum_nodes = 2049', r"\[network\]\.num_nodes = 2049: topology = \"all_to_all\" links every pair "
+     r"of nodes: 2,098,176 links, about 0\.6 GB on every rank; allowed at most 2,097,152 links \(all_to_all of up "
+     r"to 2,048 nodes; line, ring, star or grid of up to 4,096\)$"),
     ('topology = "ring"\nnum_nodes = 2', r"\[network\]\.num_nodes = 2: must be >= 3 for topology = \"ring\""),
     ('topology = "line"\nnum_nodes = 4.0', r"\[network\]\.num_nodes: expected an integer, got 4\.0"),
     ('topology = "line"\nnum_nodes = 4\nnum_rows = 2',

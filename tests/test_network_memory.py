@@ -131,3 +131,60 @@ def test_a_grid_job_gives_the_same_tables_on_one_and_two_ranks(tmp_path):
     assert len(links) == 24 and links["epr_pairs"].sum() > 3
     assert one.attrs["fidelity"] == pytest.approx(1.0, abs=1e-12)
     same_tables(one, two, [name for name in one.tables if name != "timing"])
+
+
+def _ask_as_the_engine(network):
+    network.check_pairing_horizon()
+    network.rank_distances_ps()
+    network.latencies_from(0)
+    network.link(3, 1)
+    network.route(2, 7)
+
+
+def test_repro_a_network_keeps_its_links_in_arrays_not_a_tuple_per_link():
+    """An all_to_all of 200 nodes (19,900 links) on 2 ranks, asked what the engine asks (after a small one, so
+    that what is made once per process is not counted). Until 2026-12-06 the network kept a tuple per link
+    (``links``), a list of their specs and one of their delays, and was built through lists of tuples and a set of
+    them: ~87 bytes per link held once built, ~133 after the engine's questions, ~294 at the peak. Now its links
+    are arrays (ends, an index into the distinct specs, delays): ~24, ~71, ~157."""
+    _ask_as_the_engine(dqc.job_network(load_job_text(network_job('topology = "all_to_all"\nnum_nodes = 12')).network, 2))
+    job = load_job_text(network_job('topology = "all_to_all"\nnum_nodes = 200'))
+    tracemalloc.start()
+    try:
+        loaded, _peak = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        network = dqc.job_network(job.network, 2)
+        built, _peak = tracemalloc.get_traced_memory()
+        _ask_as_the_engine(network)
+        held, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    num_links = network.num_links
+    assert num_links == 19900 and len(network.links) == num_links
+    assert (built - loaded) / num_links < 45
+    assert (held - loaded) / num_links < 100 and (peak - loaded) / num_links < 200
+
+
+def test_repro_a_dqc_run_counts_its_links_in_arrays():
+    """A run's per-link counts (``DqcRun.links``, every link of the network: the run file's ``links`` table) were a
+    tuple of five ints per link on every rank (~110 bytes each); now two int32 arrays of the links' ends and the
+    counts of the links that have any. The rows read the same as the tuples built from the engine's counters."""
+    section = load_job_text(network_job('topology = "all_to_all"\nnum_nodes = 200')).network
+    network = dqc.job_network(section, 1)
+    counters = {("pairs", 5, 2): 3, ("attempts", 2, 5): 4, ("attempts", 5, 2): 1, ("photons", 199, 0): 8,
+                ("round_trip_ps", 0, 1): 7, "other": 1}
+    tracemalloc.start()
+    try:
+        before, _peak = tracemalloc.get_traced_memory()
+        counts = dqc.LinkCounts.of_network(network, counters)
+        held, _peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert (held - before) / network.num_links < 12
+    rows = sorted((min(u, v), max(u, v), *(counters.get((name, u, v), 0) + counters.get((name, v, u), 0)
+                                            for name in ("pairs", "attempts", "photons"))) for u, v in network.links)
+    assert list(counts) == rows and counts == rows and len(counts) == len(rows)
+    assert counts[rows.index((2, 5, 3, 5, 0))] == (2, 5, 3, 5, 0) and counts[-1] == rows[-1]
+    assert counts.totals() == (3, 5, 8)
+    resumed = counts.summed([counts.sparse(), rows])  # a checkpoint's summary: arrays, or the rows (before)
+    assert list(resumed) == [(a, b, 2 * p, 2 * t, 2 * f) for a, b, p, t, f in rows]

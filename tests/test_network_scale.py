@@ -44,13 +44,13 @@ def test_repro_a_network_of_thousands_of_nodes_is_a_valid_job(network, num_nodes
 
 
 def test_repro_an_all_to_all_of_too_many_links_is_refused_with_its_size_before_it_is_built():
-    """4,096 nodes all to all: 8.4 million links, some 4.6 GB per rank (13 GB before 2026-12-06's compact link
-    arrays). Refused at once (building the network alone would take minutes and the host's memory), naming the
+    """4,096 nodes all to all: 8.4 million links, some 2.4 GB per rank (13 GB before 2026-12-06's compact link
+    arrays, 4.6 GB before its per-link arrays). Refused at once (building the network alone would take minutes and the host's memory), naming the
     links, the memory and the largest all_to_all allowed."""
     started = time.process_time()
     with pytest.raises(ConfigError, match=r"^<string>: \[network\]\.num_nodes = 4096: topology = \"all_to_all\" "
-                                          r"links every pair of nodes: 8,386,560 links, about 4\.6 GB on every "
-                                          r"rank; allowed at most 1,048,576 links \(all_to_all of up to 1,448 "
+                                          r"links every pair of nodes: 8,386,560 links, about 2\.4 GB on every "
+                                          r"rank; allowed at most 2,097,152 links \(all_to_all of up to 2,048 "
                                           r"nodes"):
         load_job_text(network_job('topology = "all_to_all"\nnum_nodes = 4096'))
     assert time.process_time() - started < 5.0
@@ -75,9 +75,9 @@ def test_link_counts_and_the_memory_estimate():
             assert topology.num_links_of(kind, num_nodes) == build(num_nodes).number_of_edges()
     with pytest.raises(ConfigError, match="kind must be"):
         topology.num_links_of("grid", 4)
-    # measured ~540 bytes per link (peak RSS of runs over 600 and 1,000 nodes all to all) and ~4 kB per node (a
-    # 4,096-node line against an 8-node one), 2026-12-06: the estimate sits within 10 % of both
-    assert 500 * 499500 < topology.estimate_network_bytes(1000, 499500) - 1000 * 4000 < 600 * 499500
+    # measured 266-275 bytes per link (peak RSS of runs over 1,000, 1,448 and 2,048 nodes all to all) and ~4 kB per
+    # node (a 4,096-node line against an 8-node one), 2026-12-06: the estimate sits within 10 % of both
+    assert 250 * 499500 < topology.estimate_network_bytes(1000, 499500) - 1000 * 4000 < 300 * 499500
     assert 3600 * 4088 < topology.estimate_network_bytes(4096, 0) - topology.estimate_network_bytes(8, 0) < 4400 * 4088
 
 
@@ -97,8 +97,8 @@ def test_a_ghz_over_a_1024_node_line_routes_across_it_on_one_and_two_ranks(tmp_p
 def test_repro_check_estimates_the_memory_of_a_large_network(tmp_path):
     """``dqsim check`` gave the register's memory only (4 KiB for a 4-qubit GHZ over 1,000 nodes all to all, whose
     run peaked at 893 MB): it now gives the network's. Against runs' peak RSS (``/usr/bin/time``, one rank,
-    2026-12-06, after the compact link arrays): 600 nodes all to all 321 MB and 1,000 nodes 493 MB, against 211 MB
-    for 8 nodes on a line, a growth of 110 and 282 MB for the 96.5 and 265.8 MiB (101 and 279 MB) estimated
+    2026-12-06, after the per-link arrays): 600 nodes all to all 294 MB and 1,000 nodes 350 MB, against 217 MB
+    for 8 nodes on a line, a growth of 77 and 133 MB for the 50.3 and 137.2 MiB (53 and 144 MB) estimated
     here. (Not measured in the test: a run's peak under pytest varied by ~150 MB with what else the process had
     done.)"""
     lines = {}
@@ -108,9 +108,9 @@ def test_repro_check_estimates_the_memory_of_a_large_network(tmp_path):
         job.write_text(network_job(network))
         lines[name] = next(line for line in run_here(["check", str(job)]).stdout.splitlines()
                            if "for the network" in line)
-    assert lines["a2a"].startswith("# memory per rank for the network: about 96.5 MiB (600 nodes, 179,700 links; "
-                                   "measured ~4 kB per node and ~0.55 kB per link), besides ~200 MB of Python")
-    assert lines["grid"].startswith("# memory per rank for the network: about 19.9 MiB (4,096 nodes, 8,064 links;")
+    assert lines["a2a"].startswith("# memory per rank for the network: about 50.3 MiB (600 nodes, 179,700 links; "
+                                   "measured ~4 kB per node and ~0.28 kB per link), besides ~200 MB of Python")
+    assert lines["grid"].startswith("# memory per rank for the network: about 17.8 MiB (4,096 nodes, 8,064 links;")
 
 
 def test_repro_set_replaces_a_value_the_file_alone_would_be_refused_for(tmp_path):

@@ -5,10 +5,12 @@ from __future__ import annotations
 import itertools
 
 import networkx as nx
+import numpy as np
 import pytest
 
 from dqsim import comm
 from dqsim.errors import ConfigError, ResourceError
+from dqsim.network import topology
 from dqsim.network import (
     DEFAULT_LINK,
     LinkSpec,
@@ -259,3 +261,18 @@ def test_place_nodes_refuses_more_ranks_than_nodes():
 def test_place_nodes_rejects_bad_counts(args, match):
     with pytest.raises(ConfigError, match=match):
         place_nodes(*args)
+
+
+@pytest.mark.parametrize(("build", "edges"), [
+    (lambda: line(6), lambda: topology.line_edges(6)), (lambda: ring(5), lambda: topology.ring_edges(5)),
+    (lambda: star(5), lambda: topology.star_edges(5)), (lambda: grid(3, 4), lambda: topology.grid_edges(3, 4)),
+    (lambda: all_to_all(6), lambda: topology.all_to_all_edges(6))], ids=["line", "ring", "star", "grid", "all_to_all"])
+def test_a_builder_adds_its_edge_arrays_in_their_order(build, edges):
+    """One enumeration of each topology's links: the builder adds the index pairs of its ``*_edges`` in their
+    order (the graph reports them node by node, each node's in the order added: a ring's last link, (n-1, 0),
+    second), and a job's ``[network]`` takes its run's links from the same arrays."""
+    graph, pairs = build(), edges()
+    index = {name: graph.nodes[name]["index"] for name in graph.nodes}
+    assert pairs.dtype == np.int64 and pairs.shape == (graph.number_of_edges(), 2)
+    added = sorted((tuple(sorted(pair)) for pair in pairs.tolist()), key=lambda pair: pair[0])  # (stable)
+    assert [tuple(sorted((index[a], index[b]))) for a, b in graph.edges] == added

@@ -44,6 +44,11 @@ RESERVED_ATTRS = ("schema_version", "dqsim_version", "created_utc", "dqsim_file"
 #: Tables larger than this are written chunked and gzip-compressed.
 COMPRESS_ABOVE_BYTES = 1 << 20
 
+#: Rows of a table with string columns converted and written at a time: the conversion makes a Python string
+#: and an HDF5 copy of every string (~0.3 kB a row of a ``dqc`` run's ``links`` table, which has a row per link of
+#: the network: 499,500 for an ``all_to_all`` of 1,000 nodes).
+TABLE_PIECE_ROWS = 1 << 16
+
 #: Amplitudes of a gathered state written between two calls of ``between`` (:func:`write_run_file`).
 STATE_PIECE_AMPLITUDES = slabs.STATE_PIECE_AMPLITUDES
 
@@ -55,6 +60,13 @@ HASH_LOOK_BYTES = 1 << 26
 def _check_table_name(name: str) -> None:
     if not isinstance(name, str) or not name.strip("/") or name.strip("/") == "state" or "//" in name:
         raise ValueError(f"table name {name!r} is empty, malformed or reserved ('state')")
+
+
+def _has_strings(dtype: np.dtype) -> bool:
+    """Whether a table of ``dtype`` has str (or object) data, which :func:`encoding.to_storable` converts."""
+    if dtype.names is None:
+        return dtype.kind in "UO"
+    return any(dtype[name].base.kind in "UO" for name in dtype.names)
 
 
 def write_run_file(path: str | os.PathLike, *, attrs: Mapping[str, Any],
@@ -156,11 +168,21 @@ def write_run_file(path: str | os.PathLike, *, attrs: Mapping[str, Any],
         for name, array in tables.items():
             if between is not None:
                 between()
-            data = encoding.to_storable(np.asarray(array), where=name)
-            big = compress and data.nbytes > COMPRESS_ABOVE_BYTES and data.size > 0
-            ds = h5.create_dataset(name.strip("/"), data=data, track_order=True,
-                                   **(dict(chunks=True, compression="gzip", compression_opts=4, shuffle=True)
-                                      if big else {}))
+            array = np.asarray(array)
+            pieces = array.ndim == 1 and array.size > TABLE_PIECE_ROWS and _has_strings(array.dtype)
+            data = encoding.to_storable(array[:TABLE_PIECE_ROWS] if pieces else array, where=name)
+            big = compress and data.itemsize * array.size > COMPRESS_ABOVE_BYTES and array.size > 0
+            layout = dict(chunks=True, compression="gzip", compression_opts=4, shuffle=True) if big else {}
+            if pieces:  # strings made in pieces: each a Python str and an HDF5 copy, ~0.3 kB a row at once
+                ds = h5.create_dataset(name.strip("/"), shape=array.shape, dtype=data.dtype, track_order=True,
+                                       **layout)
+                for start in range(0, array.size, TABLE_PIECE_ROWS):
+                    piece = data if not start else encoding.to_storable(array[start:start + TABLE_PIECE_ROWS],
+                                                                        where=name)
+                    ds[start:start + piece.size] = piece
+                data = data[:0]
+            else:
+                ds = h5.create_dataset(name.strip("/"), data=data, track_order=True, **layout)
             if data.dtype.names:
                 units = table_units(data.dtype, extra_attrs.get(name.strip("/"), {}).get("units"), where=name)
                 if units:

@@ -11,13 +11,13 @@ the ``"repeater"`` scenario's ``[chain.link]`` and ``[chain.node]``).
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import math
 import re
 import typing
 from typing import Any, Literal, Optional, Sequence
 
 import networkx as nx
+import numpy as np
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
@@ -47,12 +47,18 @@ _TOPOLOGY_KEYS: dict[str, tuple[str, ...]] = {
 #: a thousand nodes that the README promises.
 MAX_NETWORK_NODES = 4096
 
-#: Most links of a network: 2**20, an ``all_to_all`` of up to 1,448 nodes (1,047,628 links), about 0.6 GB on
-#: every rank (:func:`dqsim.network.topology.estimate_network_bytes`; a ``dqc`` run over 1,000 nodes all to all
-#: peaked at 493 MB); more is refused with its estimate before anything is built (an all_to_all of 4,096 nodes
-#: has 8.4 million links, some 4.6 GB per rank). It was 2**19 (1,024 nodes all to all) until 2026-12-06, when a
-#: link took ~1.6 kB on every rank.
-MAX_NETWORK_LINKS = 2**20
+#: Most links of a network: 2**21, an ``all_to_all`` of up to 2,048 nodes (2,096,128 links), about 0.6 GB for
+#: the network (:func:`dqsim.network.topology.estimate_network_bytes`) besides ~0.2 GB of Python: a ``dqc`` run
+#: over 2,048 nodes all to all peaked at 793 MB on one rank, 814 and 528 MB on two
+#: (bench/results/network-links-memory-vm-20261206.md); more is refused with its estimate before anything is
+#: built (an all_to_all of 4,096 nodes has 8.4 million links, some 2.4 GB per rank). It was 2**20 (1,448 nodes,
+#: ~0.55 kB per link) until 2026-12-06, and 2**19 (1,024 nodes, ~1.6 kB per link) before.
+MAX_NETWORK_LINKS = 2**21
+
+#: The links of each topology named by ``[network].topology`` and sized by ``num_nodes``, as node index pairs in
+#: the order its graph builder adds them (:mod:`dqsim.network.topology`).
+_EDGES = {"line": net_topology.line_edges, "ring": net_topology.ring_edges, "star": net_topology.star_edges,
+          "all_to_all": net_topology.all_to_all_edges}
 
 #: Most node names quoted in an error message.
 _MAX_NAMES_SHOWN = 10
@@ -157,7 +163,7 @@ class NetworkSection(Section):
     Attributes:
         topology: ``"line"``, ``"ring"``, ``"star"``, ``"grid"``,
             ``"all_to_all"`` or ``"edges"`` (see :mod:`dqsim.network.topology`).
-        num_nodes: node count, 2..4096 (ring: 3..4096; all_to_all: 2..1448,
+        num_nodes: node count, 2..4096 (ring: 3..4096; all_to_all: 2..2048,
             at most :data:`MAX_NETWORK_LINKS` links); required for line, ring,
             star and all_to_all, not allowed for grid and edges.
         num_rows: grid rows, 1..4096 (grid only, with ``num_cols``).
@@ -422,43 +428,35 @@ class NetworkSection(Section):
         """Data qubits of the whole network: nodes × ``[network.node].num_data_qubits``."""
         return self.resolved_num_nodes() * self.node_spec(self.node_names_list()[0]).num_data_qubits
 
-    def link_pairs(self) -> tuple[list[tuple[int, int]], list[LinkSpec]]:
+    def link_pairs(self) -> tuple[np.ndarray, list[LinkSpec]]:
         """The links without the graph: the node index pairs they join and their links, as :meth:`build_graph`
         adds its edges (the graph's edges, in its order once :class:`~dqsim.network.network.Network` sorts them).
 
-        Every link of ``[network.link]`` shares one :class:`LinkSpec`; an edge of ``"edges"`` with its own
-        length has its own (one per distinct length). The pairs share their node indices' int objects.
+        The pairs of a ``line``, ``ring``, ``star``, ``grid`` or ``all_to_all`` are its builder's
+        (:func:`dqsim.network.topology.line_edges` and the others: one enumeration of each topology's links,
+        which :meth:`build_graph` uses too). Every link of ``[network.link]`` shares one :class:`LinkSpec`; an
+        edge of ``"edges"`` with its own length has its own (one per distinct length).
+
+        Returns:
+            An ``(m, 2)`` int64 array of node index pairs and the ``m`` links.
 
         Examples:
             >>> pairs, links = NetworkSection(topology="ring", num_nodes=3, link={"distance_km": 2.0}).link_pairs()
-            >>> pairs, len({id(link) for link in links})
-            ([(0, 1), (1, 2), (2, 0)], 1)
+            >>> pairs.tolist(), len({id(link) for link in links})
+            ([[0, 1], [1, 2], [2, 0]], 1)
         """
         link = self.link_spec()
-        num_nodes = self.resolved_num_nodes()
-        nodes = list(range(num_nodes))  # (each index one int object, shared by its links' pairs)
         if self.topology == "edges":
-            index = dict(zip(self.node_names, nodes))
+            index = {name: i for i, name in enumerate(self.node_names)}
             lengths: dict[float, LinkSpec] = {}
             links = [link if len(edge) == 2 else lengths.setdefault(float(edge[2]), dataclasses.replace(
                 link, distance_km=float(edge[2]))) for edge in self.edges]
-            return [(index[edge[0]], index[edge[1]]) for edge in self.edges], links
-        if self.topology == "all_to_all":
-            pairs = list(itertools.combinations(nodes, 2))
-        elif self.topology == "line":
-            pairs = list(zip(nodes, nodes[1:]))
-        elif self.topology == "ring":
-            pairs = list(zip(nodes, nodes[1:] + nodes[:1]))
-        elif self.topology == "star":
-            pairs = [(nodes[0], node) for node in nodes[1:]]
-        else:  # grid, as topology.grid adds them
-            cols = self.num_cols
-            pairs = []
-            for i in nodes:
-                if (i % cols) + 1 < cols:
-                    pairs.append((i, nodes[i + 1]))
-                if i + cols < num_nodes:
-                    pairs.append((i, nodes[i + cols]))
+            pairs = np.array([(index[edge[0]], index[edge[1]]) for edge in self.edges], dtype=np.int64)
+            return pairs.reshape(-1, 2), links
+        if self.topology == "grid":
+            pairs = net_topology.grid_edges(self.num_rows, self.num_cols)
+        else:
+            pairs = _EDGES[self.topology](self.num_nodes)
         return pairs, [link] * len(pairs)
 
     def build_graph(self) -> nx.Graph:

@@ -26,10 +26,11 @@ from __future__ import annotations
 import heapq
 import math
 import numbers
+import operator
 from array import array
 from bisect import bisect_left
-from itertools import accumulate, chain, repeat
-from operator import attrgetter, eq, itemgetter, le, lt
+from itertools import accumulate, repeat
+from operator import attrgetter, eq, itemgetter
 from typing import Callable, Iterable, Mapping, Sequence
 
 import networkx as nx
@@ -69,9 +70,8 @@ def clock_limit_allowed_by(clock: str) -> str:
     """
     return f"{ps_to_seconds(PROTOCOL_CLOCK_LIMIT_PS):.4g} s (2**61 ps) {clock} allows"
 
-#: C-level reads of a node's name, of an edge ``(a, b, link)``'s pair and link, and of a link's delay.
-_NAME, _PAIR, _LINK, _DELAY_PS = attrgetter("name"), itemgetter(0, 1), itemgetter(2), attrgetter("delay_ps")
-_FIRST, _SECOND = itemgetter(0), itemgetter(1)
+#: C-level reads of a node's name and of an edge ``(a, b, link)``'s pair and link.
+_NAME, _PAIR, _LINK = attrgetter("name"), itemgetter(0, 1), itemgetter(2)
 
 
 def place_on_ranks(num_nodes: int, num_ranks: int, placement: Sequence[int] | None = None, *,
@@ -163,40 +163,58 @@ def _all_of_length(items: list, length: int) -> bool:
         return False
 
 
-def _edges_in_graph_order(pairs: list, links: list, num_nodes: int) -> tuple[list[tuple[int, int]], list]:
-    """The links of :meth:`Network.from_links` (``pairs[i]``, 2-tuples, joined by ``links[i]``) as ``(a, b)`` with
-    ``a < b`` and their links, in the order networkx's ``Graph.edges`` reports a graph's edges when added in this
+def _edges_in_graph_order(pairs: Sequence, num_nodes: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """The links of :meth:`Network.from_links` (node index pairs, ``pairs[i]`` joined by link ``i``) as
+    ``(a, b)`` with ``a < b``, in the order networkx's ``Graph.edges`` reports a graph's edges when added in this
     order: the nodes in order, each one's links to higher nodes in the order given (a stable sort by the lower
     node). A chain's links, ``(j, j + 1)`` in order, stay as they are.
+
+    Returns:
+        The pairs as an ``(m, 2)`` int64 array in that order, and the permutation that puts the given links in
+        it (``None``: the given order).
 
     Raises:
         ResourceError: a link naming an unknown node or a node itself, a link given twice (the first such, in
             order, as :func:`_check_link` finds it).
     """
-    try:  # the checks of _check_link for every link at once, in C-level passes (every rank builds the network)
-        lows, highs = list(map(_FIRST, pairs)), list(map(_SECOND, pairs))
-        if not all(map(lt, lows, highs)):
-            lows, highs = list(map(min, lows, highs)), list(map(max, lows, highs))
-        fine = (not any(map(eq, lows, highs)) and (not pairs or (min(lows) >= 0 and max(highs) < num_nodes))
-                and len(set(zip(lows, highs))) == len(pairs))
-    except (TypeError, IndexError, KeyError):
+    try:  # the checks of _check_link for every link at once, in NumPy passes (every rank builds the network)
+        ends = np.asarray(pairs)
+        if ends.size == 0:
+            ends = ends.reshape(0, 2)
+        fine = ends.ndim == 2 and ends.shape[1] == 2 and ends.dtype.kind in "iu"
+    except (TypeError, ValueError, OverflowError):
         fine = False
     if fine:
-        if all(map(le, lows, lows[1:])):  # already in order: the given pairs where they are (low, high) tuples
-            same = all(map(lt, map(_FIRST, pairs), map(_SECOND, pairs))) and set(map(type, pairs)) <= {tuple}
-            return (list(pairs) if same else list(zip(lows, highs))), list(links)
-        order = sorted(range(len(lows)), key=lows.__getitem__)  # (stable)
-        return [(lows[i], highs[i]) for i in order], [links[i] for i in order]
-    # one link at a time: the first bad one raises
-    given: set[tuple[int, int]] = set()
-    adjacent: list[list[tuple[int, object]]] = [[] for _ in range(num_nodes)]
-    for (a, b), link in zip(pairs, links):
-        _check_link(a, b, num_nodes, given, lambda: (a, b) if a < b else (b, a))
-        adjacent[a].append((b, link))
-        adjacent[b].append((a, link))
-    # Graph.edges: the nodes in order, each one's neighbours in insertion order, those not reported yet
-    edges = [((a, b), link) for a in range(num_nodes) for b, link in adjacent[a] if b > a]
-    return [pair for pair, _link in edges], [link for _pair, link in edges]
+        lows, highs = ends.min(axis=1).astype(np.int64), ends.max(axis=1).astype(np.int64)
+        fine = (not np.any(lows == highs) and (not len(ends) or (lows.min() >= 0 and highs.max() < num_nodes))
+                and np.unique(lows * num_nodes + highs).size == len(ends))
+    if not fine:  # one link at a time: the first bad one raises
+        given: set[tuple[int, int]] = set()
+        for a, b in pairs:
+            _check_link(a, b, num_nodes, given, lambda: (a, b) if a < b else (b, a))
+        lows = np.array([min(a, b) for a, b in pairs], dtype=np.int64)
+        highs = np.array([max(a, b) for a, b in pairs], dtype=np.int64)
+    if np.all(lows[1:] >= lows[:-1]):  # already in order
+        return np.stack((lows, highs), axis=1), None
+    order = np.argsort(lows, kind="stable")
+    return np.stack((lows[order], highs[order]), axis=1), order
+
+
+def _distinct(links: Sequence) -> tuple[tuple, np.ndarray]:
+    """The distinct objects of ``links`` (by identity, in the order of their first link) and, per link, the index
+    of its object among them: a network's links as one small tuple and an int32 array (4 bytes per link)."""
+    num_links = len(links)
+    if not num_links:
+        return (), np.zeros(0, dtype=np.int32)
+    first = links[0]
+    if all(map(operator.is_, links, repeat(first))):  # (C-level: the links of one [network.link] share it)
+        return (first,), np.zeros(num_links, dtype=np.int32)
+    ids = np.fromiter(map(id, links), dtype=np.uint64, count=num_links)
+    _ids, firsts, inverse = np.unique(ids, return_index=True, return_inverse=True)
+    by_first = np.argsort(firsts)
+    position = np.empty_like(by_first)
+    position[by_first] = np.arange(by_first.size)
+    return tuple(links[i] for i in firsts[by_first].tolist()), position[inverse.reshape(-1)].astype(np.int32)
 
 
 class _Adjacency:
@@ -213,9 +231,9 @@ class _Adjacency:
 
     __slots__ = ("start", "neighbours", "delays", "links", "_sorted_neighbours", "_sorted_links")
 
-    def __init__(self, num_nodes: int, pairs: Sequence[tuple[int, int]], delays: Sequence[int]):
-        num_links = len(pairs)
-        ends = np.fromiter(chain.from_iterable(pairs), dtype=np.int64, count=2 * num_links).reshape(num_links, 2)
+    def __init__(self, num_nodes: int, ends: np.ndarray, delays: Sequence[int]):
+        num_links = len(ends)
+        ends = np.asarray(ends, dtype=np.int64).reshape(num_links, 2)
         near = np.concatenate((ends[:, 0], ends[:, 1]))
         far = np.concatenate((ends[:, 1], ends[:, 0]))
         link_of = np.concatenate((np.arange(num_links), np.arange(num_links)))
@@ -304,7 +322,8 @@ class Network:
         self._graph_source: Callable[[], nx.Graph] | None = None
         index = self._index
         edges = [((index[u], index[v]), data.get("link")) for u, v, data in graph.edges(data=True)]
-        self._set_links([pair for pair, _link in edges], [link for _pair, link in edges],
+        ends = np.array([pair for pair, _link in edges], dtype=np.int64).reshape(-1, 2)
+        self._set_links(ends, *_distinct([link for _pair, link in edges]),
                         num_ranks=num_ranks, placement=placement, placement_key=placement_key, routed=routed,
                         min_link_delay_ps=min_link_delay_ps)
 
@@ -322,11 +341,11 @@ class Network:
         if not self.names:
             raise ConfigError(f"{where}: the network has no nodes")
 
-    def _set_links(self, pairs: list[tuple[int, int]], links: list, *, num_ranks: int = 1,
+    def _set_links(self, ends: np.ndarray, specs: tuple, spec_of: np.ndarray, *, num_ranks: int = 1,
                    placement: Sequence[int] | None = None, placement_key: str = "placement", routed: bool = True,
                    min_link_delay_ps: int = 0) -> None:
-        """Check and keep the links, the pairs ``(a, b)`` they join and their links in the topology's edge order,
-        and the options."""
+        """Check and keep the links and the options: the node index pairs ``ends[i]`` (an ``(m, 2)`` int array,
+        the topology's edge order) joined by the links ``specs[spec_of[i]]`` (the distinct link objects)."""
         where = "Network"
         if isinstance(num_ranks, bool) or not isinstance(num_ranks, int) or num_ranks < 1:
             raise ConfigError(f"{where}: num_ranks must be an integer >= 1, got {num_ranks!r}")
@@ -337,27 +356,35 @@ class Network:
         self.min_link_delay_ps = min_link_delay_ps
         self.placement: tuple[int, ...] = tuple(place_on_ranks(len(self.names), num_ranks, placement,
                                                                key=placement_key))
-        if not all(map(isinstance, links, repeat(LinkSpec))):  # (C-level passes: every rank builds the network)
-            a, b = next(pair for pair, link in zip(pairs, links) if not isinstance(link, LinkSpec))
-            raise ConfigError(f"{where}: link {self.names[a]}-{self.names[b]} has no LinkSpec in its 'link' "
-                              "attribute")
-        delays = list(map(_DELAY_PS, links))
-        if min_link_delay_ps and min(delays, default=min_link_delay_ps) < min_link_delay_ps:
-            delays = [delay if delay > min_link_delay_ps else min_link_delay_ps for delay in delays]
-        #: The linked node pairs ``(a, b)``, in the topology's edge order.
-        self.links: tuple[tuple[int, int], ...] = tuple(pairs)
-        #: Per link of :attr:`links`: its :class:`LinkSpec` (one object for the links that share one), and its
-        #: delay (at least ``min_link_delay_ps``), ps.
-        self._link_specs, self._link_delays = tuple(links), delays
-        if delays and min(delays) <= 0:
-            for (a, b), link, delay in zip(self.links, links, delays):
-                if self.placement[a] != self.placement[b] and delay <= 0:
-                    raise ResourceError(
-                        f"link {self.names[a]}-{self.names[b]} has zero delay ({link.distance_km} km) but joins "
-                        f"nodes on ranks {self.placement[a]} and {self.placement[b]}; give it a length > 0 km or "
-                        "place both nodes on one rank")
+        ends = np.asarray(ends, dtype=np.int64).reshape(-1, 2)
+        for k, spec in enumerate(specs):  # (in the order of their first links: the first bad link is refused)
+            if not isinstance(spec, LinkSpec):
+                a, b = ends[int(np.flatnonzero(spec_of == k)[0])].tolist()
+                raise ConfigError(f"{where}: link {self.names[a]}-{self.names[b]} has no LinkSpec in its 'link' "
+                                  "attribute")
+        spec_delays = [max(spec.delay_ps, min_link_delay_ps) for spec in specs]
+        #: The linked node pairs, an ``(m, 2)`` array in the topology's edge order (:attr:`links` as tuples), and
+        #: per link the index of its :class:`LinkSpec` in ``_specs`` (the distinct link objects): compact arrays,
+        #: since every rank builds the whole network (an ``all_to_all`` of 1,000 nodes has 499,500 links).
+        self._ends = ends.astype(np.int32) if len(self.names) < 2**31 else ends
+        self._ends.flags.writeable = False
+        self._specs, self._spec_of = tuple(specs), np.asarray(spec_of, dtype=np.int32)
+        #: Per link: its delay (at least ``min_link_delay_ps``), ps.
+        self._link_delays = array("q", np.asarray(spec_delays, dtype=np.int64)[self._spec_of].tobytes())
+        if spec_delays and min(spec_delays) <= 0:
+            placement = np.asarray(self.placement, dtype=np.int64)
+            crossing = placement[self._ends[:, 0]] != placement[self._ends[:, 1]]
+            zero = np.asarray(spec_delays, dtype=np.int64)[self._spec_of] <= 0
+            for j in np.flatnonzero(crossing & zero)[:1].tolist():
+                a, b = self._ends[j].tolist()
+                raise ResourceError(
+                    f"link {self.names[a]}-{self.names[b]} has zero delay ({self._specs[self._spec_of[j]].distance_km} "
+                    f"km) but joins nodes on ranks {self.placement[a]} and {self.placement[b]}; give it a length > 0 "
+                    "km or place both nodes on one rank")
         #: Whether the links are ``(0, 1), (1, 2), ...``: a chain in index order (see :meth:`_rooted_forest`).
-        self._is_path = self.links == tuple(zip(range(len(self.names) - 1), range(1, len(self.names))))
+        num_nodes = len(self.names)
+        self._is_path = (self.num_links == num_nodes - 1 and np.array_equal(self._ends[:, 0], np.arange(num_nodes - 1))
+                         and np.array_equal(self._ends[:, 1], np.arange(1, num_nodes)))
         self._routes: dict[tuple[int, int], list[int]] = {}
         self._latency: dict[tuple[int, int], int] = {}
         self._adjacent: _Adjacency | None = None  # see _adjacency
@@ -378,10 +405,37 @@ class Network:
         return self._graph
 
     @property
+    def num_links(self) -> int:
+        """Number of links."""
+        return len(self._ends)
+
+    @property
+    def links(self) -> tuple[tuple[int, int], ...]:
+        """The linked node pairs ``(a, b)``, in the topology's edge order.
+
+        Made on each read from the network's compact arrays (:meth:`link_ends`): every rank builds the whole
+        network, and its tuples took ~64 bytes per link.
+        """
+        return tuple(map(tuple, self._ends.tolist()))
+
+    def link_ends(self) -> np.ndarray:
+        """The linked node pairs as an ``(m, 2)`` int array (read-only), in the order of :attr:`links`."""
+        return self._ends
+
+    @property
     def link_specs(self) -> tuple[LinkSpec, ...]:
         """The :class:`LinkSpec` of every link, in the order of :attr:`links` (links with the same parameters
-        may share one object)."""
-        return self._link_specs
+        may share one object). Made on each read; :attr:`distinct_link_specs` lists each object once."""
+        return tuple(map(self._specs.__getitem__, self._spec_of.tolist()))
+
+    @property
+    def distinct_link_specs(self) -> tuple[LinkSpec, ...]:
+        """Each :class:`LinkSpec` object of the links once, in the order of its first link."""
+        return self._specs
+
+    def link_distances_km(self) -> np.ndarray:
+        """The length of every link, km, in the order of :attr:`links` (float64)."""
+        return np.array([spec.distance_km for spec in self._specs], dtype=np.float64)[self._spec_of]
 
     def _link_index(self, a: int, b: int) -> int:
         """Index in :attr:`links` of the link joining nodes ``a`` and ``b``, either way round (-1: none).
@@ -391,7 +445,7 @@ class Network:
         """
         if self._is_path:
             low = a if a < b else b
-            return low if (a - b == 1 or b - a == 1) and 0 <= low < len(self.links) else -1
+            return low if (a - b == 1 or b - a == 1) and 0 <= low < self.num_links else -1
         return self._adjacency().find(a, b)
 
     def _rooted_forest(self) -> tuple[list[int], list[int], list[int], list[int], list[list[int]]] | None:
@@ -407,7 +461,7 @@ class Network:
         """
         if self._is_path:
             return self._path_forest()
-        if len(self.links) >= len(self.names):  # a forest has fewer links than nodes: no need to walk it
+        if self.num_links >= len(self.names):  # a forest has fewer links than nodes: no need to walk it
             return None
         return self._walked_forest()
 
@@ -441,7 +495,7 @@ class Network:
                         from_root[other] = from_root[node] + delay
                         frontier.append(other)
         # a forest has one link fewer than nodes per tree (nx.is_forest's test, 3 ms of a 1,024-node chain)
-        if len(self.links) != num_nodes - sum(1 for v in range(num_nodes) if root[v] == v):
+        if self.num_links != num_nodes - sum(1 for v in range(num_nodes) if root[v] == v):
             return None
         size = [1] * num_nodes
         for node in reversed(order):
@@ -459,7 +513,7 @@ class Network:
         """Per node, ``(neighbour, link delay in ps)`` of each of its links, in the order of :attr:`links`
         (``adjacency[node]``; built on first use)."""
         if self._adjacent is None:
-            self._adjacent = _Adjacency(len(self.names), self.links, self._link_delays)
+            self._adjacent = _Adjacency(len(self.names), self._ends, self._link_delays)
         return self._adjacent
 
     def _forest_rank_distances(self) -> list[list[int]]:
@@ -591,7 +645,8 @@ class Network:
         return cls.from_pairs(nodes, pairs, link_list, **options)
 
     @classmethod
-    def from_pairs(cls, nodes: Sequence[NodeSpec], pairs: Sequence[tuple[int, int]], links: Sequence[LinkSpec], *,
+    def from_pairs(cls, nodes: Sequence[NodeSpec], pairs: Sequence[tuple[int, int]] | np.ndarray,
+                   links: Sequence[LinkSpec], *,
                    graph: Callable[[], nx.Graph] | None = None, **options) -> "Network":
         """A network from its nodes, the node index pairs ``(a, b)`` its links join and their links: ``links[i]``
         joins ``pairs[i]``. :meth:`from_links` without the mapping or the triples.
@@ -602,7 +657,8 @@ class Network:
 
         Args:
             nodes: the :class:`NodeSpec` of every node, in index order.
-            pairs: the node index pairs of the links.
+            pairs: the node index pairs of the links (tuples, or an ``(m, 2)`` int array such as a topology's
+                ``*_edges``).
             links: the :class:`LinkSpec` of each link (links with the same parameters may share one object).
             graph: what builds :attr:`graph` on first use (default: a graph of the node names with an edge,
                 ``link`` and ``distance_km``, per link), e.g. a job's ``NetworkSection.build_graph``; its edges
@@ -630,11 +686,12 @@ class Network:
         # Without networkx (its graph is built on first use, Network.graph): the same checks, and the links in
         # the order networkx's Graph.edges would report them, in C-level passes (every rank builds the network:
         # one Python loop per link took ~9 M instructions for a 1,024-node chain)
-        edges = _edges_in_graph_order(list(pairs), list(links), len(nodes))
+        ends, order = _edges_in_graph_order(pairs, len(nodes))
+        specs, spec_of = _distinct(links)
         network = cls.__new__(cls)
         network._set_nodes(nodes)
         network._graph, network._graph_source = None, graph
-        network._set_links(*edges, **options)
+        network._set_links(ends, specs, spec_of if order is None else spec_of[order], **options)
         return network
 
     @classmethod
@@ -667,7 +724,8 @@ class Network:
         network._set_nodes(nodes)
         network._graph = None
         network._graph_source = lambda: _links_graph(nodes, list(zip(pairs, links)))
-        network._set_links(pairs, links, **options)
+        ends = np.stack((np.arange(len(links)), np.arange(1, len(nodes))), axis=1).astype(np.int64).reshape(-1, 2)
+        network._set_links(ends, *_distinct(links), **options)
         return network
 
     def subnetwork(self, nodes: Sequence[int], **options) -> "Network":
@@ -723,7 +781,7 @@ class Network:
         Raises:
             ResourceError: no link joins them.
         """
-        return self._link_specs[self._joining_link(a, b)]
+        return self._specs[self._spec_of[self._joining_link(a, b)]]
 
     def has_link(self, a: int, b: int) -> bool:
         return self._link_index(a, b) >= 0
@@ -746,15 +804,17 @@ class Network:
     @property
     def cross_rank_links(self) -> list[tuple[int, int]]:
         """The links whose two nodes run on different ranks."""
-        placement = self.placement
-        if self._is_path:  # link j joins nodes j and j + 1: where the placement changes (every rank asks: NumPy)
-            return [self.links[j] for j in np.flatnonzero(np.diff(np.array(placement, dtype=np.int64))).tolist()]
-        return [(a, b) for a, b in self.links if placement[a] != placement[b]]
+        return list(map(tuple, self._ends[self._crossing()].tolist()))
+
+    def _crossing(self) -> np.ndarray:
+        """Per link, whether its two nodes run on different ranks (a bool array)."""
+        placement = np.asarray(self.placement, dtype=np.int64)
+        return placement[self._ends[:, 0]] != placement[self._ends[:, 1]]
 
     @property
     def boundary_nodes(self) -> frozenset[int]:
         """Nodes with a link to a node on another rank (a protocol there may touch a far node's qubit)."""
-        return frozenset(x for a, b in self.cross_rank_links for x in (a, b))
+        return frozenset(np.unique(self._ends[self._crossing()]).tolist())
 
     @property
     def lookahead_ps(self) -> float:
@@ -765,7 +825,7 @@ class Network:
         placement. The engine works from the finer
         :meth:`rank_distances_ps` (how far each node is from each rank).
         """
-        if not self.links:
+        if not self.num_links:
             return math.inf
         return max(1, min(self._link_delays))
 
@@ -816,11 +876,11 @@ class Network:
             ConfigError: from :func:`dqsim.network.link.check_pairing_horizon`.
         """
         prefix = f"{source}: " if source else ""
-        checked: set[int] = set()  # each link object once, at its first link (links of one table share one)
-        for (a, b), link in zip(self.links, self._link_specs):
-            if id(link) not in checked:
-                check_pairing_horizon(link, f"{prefix}[network] link {self.names[a]}-{self.names[b]}")
-                checked.add(id(link))
+        # each link object once, at its first link (links of one table share one)
+        _specs, firsts = np.unique(self._spec_of, return_index=True)
+        for link, first in zip(self._specs, firsts.tolist()):
+            a, b = self._ends[first].tolist()
+            check_pairing_horizon(link, f"{prefix}[network] link {self.names[a]}-{self.names[b]}")
 
     # --------------------------------------------------------------- routes
     def route(self, a: int, b: int) -> list[int]:
@@ -890,7 +950,7 @@ class Network:
         """
         if self._weights is None:
             if self._graph is None:
-                self._weights = [link.distance_km for link in self._link_specs]
+                self._weights = array("d", self.link_distances_km().tobytes())
             else:  # (the graph's edges are the links, in this order: Network builds its links from them)
                 self._weights = [data.get("distance_km", 1) for _u, _v, data in self._graph.edges(data=True)]
         return self._weights
@@ -1066,5 +1126,5 @@ class Network:
         return self.link_delay_ps(a, b) + self.nodes[b].classical_processing_delay_ps
 
     def __repr__(self) -> str:
-        return (f"Network({self.num_nodes} nodes, {len(self.links)} links, {self.num_ranks} ranks, "
+        return (f"Network({self.num_nodes} nodes, {self.num_links} links, {self.num_ranks} ranks, "
                 f"placement={list(self.placement)})")

@@ -11,6 +11,13 @@ Builders take the node count, and optionally ``names`` (default
 ``node0``, ``node1``, ...) and the ``link`` used for every edge (default
 :data:`DEFAULT_LINK`, 1 km of standard fibre with the
 :class:`~dqsim.network.link.LinkSpec` defaults).
+
+Each builder's links are enumerated once, as an ``(m, 2)`` int64 array of
+node index pairs in the order the builder adds them (:func:`line_edges`,
+:func:`ring_edges`, :func:`star_edges`, :func:`grid_edges`,
+:func:`all_to_all_edges`): the builder makes its graph's edges from it, and a
+job's run takes its links from it without a graph
+(:meth:`dqsim.jobs.network.NetworkSection.link_pairs`).
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import numbers
 from typing import Iterable, Sequence
 
 import networkx as nx
+import numpy as np
 
 from dqsim import comm
 from dqsim.errors import ConfigError, ResourceError, count_of
@@ -33,17 +41,18 @@ DEFAULT_LINK = LinkSpec(distance_km=1.0)
 #: Longest list of node names quoted in an error message.
 _MAX_NAMES_IN_MESSAGE = 10
 
-#: Host memory each link of a run's network takes on every rank, bytes, at the run's peak (each rank builds the
-#: whole network: the :class:`~dqsim.network.network.Network`'s links and compact link arrays, a ``dqc`` run's
-#: per-link counts and the run file's ``links`` table). Measured, not derived: peak RSS of ``dqc`` runs of a
-#: 4-qubit GHZ over ``all_to_all`` networks of 600 and 1,000 nodes (179,700 and 499,500 links, 321 and 493 MB)
-#: against an 8-node line (211 MB), ~540 bytes per link (CPython 3.11, networkx 3, 2026-12-06). It was ~1.6 kB
-#: until then: the job's validation built a networkx graph, the run built it again and kept it, with
-#: dictionaries keyed by node pairs (docs/review-scale-20261206.md).
-BYTES_PER_LINK = 550
+#: Host memory each link of a run's network takes at the run's peak, bytes, on the rank that writes the run file
+#: (every rank builds the whole network: the :class:`~dqsim.network.network.Network`'s link arrays, a ``dqc``
+#: run's per-link counts; that rank also the run file's ``links`` table and its write). Measured, not derived:
+#: peak RSS of ``dqc`` runs of a 4-qubit GHZ over ``all_to_all`` networks of 1,000, 1,448 and 2,048 nodes
+#: (499,500, 1,047,628 and 2,096,128 links: 350, 497 and 793 MB) against an 8-node line (217 MB), 266-275 bytes
+#: per link (CPython 3.11, one rank, bench/results/network-links-memory-vm-20261206.md); a 600-node one
+#: (294 MB) sits ~14 % above the estimate with ~200 MB of Python. It was ~550 bytes until 2026-12-06 (a tuple
+#: per link in the network, in a run's counts and in its table rows), ~1.6 kB before (docs/review-scale-20261206.md).
+BYTES_PER_LINK = 280
 
 #: Host memory each node of a run's network takes on every rank, bytes: measured as :data:`BYTES_PER_LINK`
-#: (a 4,096-node line against an 8-node one, 226 against 211 MB: about 4 kB per node with its link; ~5 kB
+#: (a 4,096-node line against an 8-node one, 232 against 217 MB: about 4 kB per node with its link; ~5 kB
 #: until 2026-12-06).
 BYTES_PER_NODE = 4000
 
@@ -81,15 +90,120 @@ def _check_link(where: str, link: LinkSpec | None) -> LinkSpec:
     return link
 
 
-def _build(kind: str, names: list[str], index_edges: Iterable[tuple[int, int]],
-           link: LinkSpec) -> nx.Graph:
+def _build(kind: str, names: list[str], index_edges: np.ndarray, link: LinkSpec) -> nx.Graph:
     graph = nx.Graph(kind=kind)
     for index, name in enumerate(names):
         graph.add_node(name, index=index)
-    for a, b in index_edges:
+    for a, b in index_edges.tolist():
         graph.add_edge(names[a], names[b], link=link, distance_km=link.distance_km)
     validate(graph)
     return graph
+
+
+def _pairs(lows: np.ndarray, highs: np.ndarray) -> np.ndarray:
+    """Node index pairs as an ``(m, 2)`` int64 array: ``[lows[i], highs[i]]``."""
+    return np.stack((lows, highs), axis=1).astype(np.int64, copy=False).reshape(-1, 2)
+
+
+def line_edges(num_nodes: int) -> np.ndarray:
+    """The links of :func:`line` as node index pairs, in its edge order: ``(i, i + 1)`` for i = 0..n-2.
+
+    The one list of a line's links: :func:`line` adds them to its graph, a job's ``[network]`` builds its
+    run's network from them (:meth:`dqsim.jobs.network.NetworkSection.link_pairs`) without a graph.
+
+    Args:
+        num_nodes: number of nodes, >= 1.
+
+    Returns:
+        An ``(n - 1, 2)`` int64 array.
+
+    Examples:
+        >>> line_edges(3).tolist()
+        [[0, 1], [1, 2]]
+    """
+    num_nodes = check_int("line", "num_nodes", num_nodes, 1, error=ConfigError)
+    return _pairs(np.arange(num_nodes - 1), np.arange(1, num_nodes))
+
+
+def ring_edges(num_nodes: int) -> np.ndarray:
+    """The links of :func:`ring` as node index pairs, in its edge order: ``(i, (i + 1) mod n)`` for i = 0..n-1.
+
+    Args:
+        num_nodes: number of nodes, >= 3.
+
+    Returns:
+        An ``(n, 2)`` int64 array.
+
+    Examples:
+        >>> ring_edges(3).tolist()
+        [[0, 1], [1, 2], [2, 0]]
+    """
+    num_nodes = check_int("ring", "num_nodes", num_nodes, 3, error=ConfigError)
+    nodes = np.arange(num_nodes)
+    return _pairs(nodes, (nodes + 1) % num_nodes)
+
+
+def star_edges(num_nodes: int) -> np.ndarray:
+    """The links of :func:`star` as node index pairs, in its edge order: ``(0, i)`` for i = 1..n-1.
+
+    Args:
+        num_nodes: number of nodes including the centre, >= 1.
+
+    Returns:
+        An ``(n - 1, 2)`` int64 array.
+
+    Examples:
+        >>> star_edges(3).tolist()
+        [[0, 1], [0, 2]]
+    """
+    num_nodes = check_int("star", "num_nodes", num_nodes, 1, error=ConfigError)
+    return _pairs(np.zeros(num_nodes - 1, dtype=np.int64), np.arange(1, num_nodes))
+
+
+def grid_edges(num_rows: int, num_cols: int) -> np.ndarray:
+    """The links of :func:`grid` as node index pairs, in its edge order: node by node (``i = r·num_cols + c``),
+    first the link to its right ``(i, i + 1)`` where ``c + 1 < num_cols``, then the one below
+    ``(i, i + num_cols)`` where ``r + 1 < num_rows``.
+
+    Args:
+        num_rows: number of rows, >= 1.
+        num_cols: number of columns, >= 1.
+
+    Returns:
+        An ``(m, 2)`` int64 array, ``m = rows·(cols - 1) + cols·(rows - 1)``.
+
+    Examples:
+        >>> grid_edges(2, 2).tolist()
+        [[0, 1], [0, 2], [1, 3], [2, 3]]
+    """
+    num_rows = check_int("grid", "num_rows", num_rows, 1, error=ConfigError)
+    num_cols = check_int("grid", "num_cols", num_cols, 1, error=ConfigError)
+    nodes = np.arange(num_rows * num_cols)
+    right = nodes[nodes % num_cols + 1 < num_cols]
+    down = nodes[nodes + num_cols < nodes.size]
+    lows = np.concatenate((right, down))
+    highs = np.concatenate((right + 1, down + num_cols))
+    order = np.argsort(2 * lows + np.repeat([0, 1], [right.size, down.size]), kind="stable")  # right, then down
+    return _pairs(lows[order], highs[order])
+
+
+def all_to_all_edges(num_nodes: int) -> np.ndarray:
+    """The links of :func:`all_to_all` as node index pairs, in its edge order: ``(i, j)`` for every ``i < j``,
+    ``i`` then ``j`` rising.
+
+    Args:
+        num_nodes: number of nodes, >= 1.
+
+    Returns:
+        An ``(n(n - 1)/2, 2)`` int64 array.
+
+    Examples:
+        >>> all_to_all_edges(3).tolist()
+        [[0, 1], [0, 2], [1, 2]]
+    """
+    num_nodes = check_int("all_to_all", "num_nodes", num_nodes, 1, error=ConfigError)
+    lows, highs = np.triu_indices(num_nodes, 1)
+    return _pairs(lows, highs)
 
 
 def line(num_nodes: int, *, link: LinkSpec | None = None,
@@ -113,8 +227,7 @@ def line(num_nodes: int, *, link: LinkSpec | None = None,
     """
     num_nodes = check_int("line", "num_nodes", num_nodes, 1, error=ConfigError)
     node_names = _node_names("line", num_nodes, names)
-    edges = [(i, i + 1) for i in range(num_nodes - 1)]
-    return _build("line", node_names, edges, _check_link("line", link))
+    return _build("line", node_names, line_edges(num_nodes), _check_link("line", link))
 
 
 def ring(num_nodes: int, *, link: LinkSpec | None = None,
@@ -138,8 +251,7 @@ def ring(num_nodes: int, *, link: LinkSpec | None = None,
     """
     num_nodes = check_int("ring", "num_nodes", num_nodes, 3, error=ConfigError)
     node_names = _node_names("ring", num_nodes, names)
-    edges = [(i, (i + 1) % num_nodes) for i in range(num_nodes)]
-    return _build("ring", node_names, edges, _check_link("ring", link))
+    return _build("ring", node_names, ring_edges(num_nodes), _check_link("ring", link))
 
 
 def star(num_nodes: int, *, link: LinkSpec | None = None,
@@ -163,8 +275,7 @@ def star(num_nodes: int, *, link: LinkSpec | None = None,
     """
     num_nodes = check_int("star", "num_nodes", num_nodes, 1, error=ConfigError)
     node_names = _node_names("star", num_nodes, names)
-    edges = [(0, i) for i in range(1, num_nodes)]
-    return _build("star", node_names, edges, _check_link("star", link))
+    return _build("star", node_names, star_edges(num_nodes), _check_link("star", link))
 
 
 def grid(num_rows: int, num_cols: int, *, link: LinkSpec | None = None,
@@ -195,15 +306,7 @@ def grid(num_rows: int, num_cols: int, *, link: LinkSpec | None = None,
     num_rows = check_int("grid", "num_rows", num_rows, 1, error=ConfigError)
     num_cols = check_int("grid", "num_cols", num_cols, 1, error=ConfigError)
     node_names = _node_names("grid", num_rows * num_cols, names)
-    edges = []
-    for r in range(num_rows):
-        for c in range(num_cols):
-            i = r * num_cols + c
-            if c + 1 < num_cols:
-                edges.append((i, i + 1))
-            if r + 1 < num_rows:
-                edges.append((i, i + num_cols))
-    graph = _build("grid", node_names, edges, _check_link("grid", link))
+    graph = _build("grid", node_names, grid_edges(num_rows, num_cols), _check_link("grid", link))
     for i, name in enumerate(node_names):
         graph.nodes[name]["position"] = divmod(i, num_cols)
     return graph
@@ -230,8 +333,7 @@ def all_to_all(num_nodes: int, *, link: LinkSpec | None = None,
     """
     num_nodes = check_int("all_to_all", "num_nodes", num_nodes, 1, error=ConfigError)
     node_names = _node_names("all_to_all", num_nodes, names)
-    edges = [(i, j) for i in range(num_nodes) for j in range(i + 1, num_nodes)]
-    return _build("all_to_all", node_names, edges, _check_link("all_to_all", link))
+    return _build("all_to_all", node_names, all_to_all_edges(num_nodes), _check_link("all_to_all", link))
 
 
 def num_links_of(kind: str, num_nodes: int) -> int:
@@ -267,13 +369,13 @@ def estimate_network_bytes(num_nodes: int, num_links: int) -> int:
     """Host memory a run's network of ``num_nodes`` nodes and ``num_links`` links takes on every rank, bytes.
 
     :data:`BYTES_PER_NODE` and :data:`BYTES_PER_LINK`, both measured (not a
-    bound): within ~10 % of the growth of a ``dqc`` run's peak RSS with the
-    network (``all_to_all`` of 600 and 1,000 nodes, a line of 4,096), besides
-    the ~200 MB of the interpreter and its libraries.
+    bound): with the ~200 MB of the interpreter and its libraries, within
+    ~3 % of a ``dqc`` run's peak RSS over ``all_to_all`` networks of 1,000 to
+    2,048 nodes (14 % low at 600 nodes) and a line of 4,096.
 
     Examples:
         >>> estimate_network_bytes(1000, 499500) / 1e6
-        278.725
+        143.86
     """
     return num_nodes * BYTES_PER_NODE + num_links * BYTES_PER_LINK
 

@@ -571,7 +571,7 @@ def run_user_job(job: UserJob, network: Network, *, comm, backend, seed: int, sc
                           shots=shot_share(job.shots, runs, index), timeline=False, checkpointing=checkpointing,
                           on_window=on_window if on_fraction is not None else None, prepared=prepared,
                           keep_shots=False)
-            part = Execution(run.counts, run.fidelity, run.end_time_ps, sum(link[2] for link in run.links),
+            part = Execution(run.counts, run.fidelity, run.end_time_ps, run.links.totals()[0],
                              shot_share(max(job.shots, 1), runs, index), run.num_nonlocal_gates)
             del run  # run_dqc left its engine run as the session's finished_run: the scheduler's work and
             # the tables stop through it (run_job), until the next run releases it before its register

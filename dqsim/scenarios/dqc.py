@@ -56,6 +56,7 @@ from dqsim.engine.process import ResumableProcess
 from dqsim.jobs.circuit import check_observables
 from dqsim.protocols.distributed import CommPool, NodeProgram, SwapLink, Swapper, stages_of
 from dqsim.rng import Stream, derived_seed
+from dqsim.scenarios.link_counts import LinkCounts
 from dqsim.scenarios.output import ScenarioOutput, circuit_attributes, record_table, standard_error
 from dqsim.scenarios.circuit_run import build_circuit, common_tables, count_bitstrings, summary_lines
 from dqsim.scenarios.shots import chunk_shots_for, count_chunks, terminal_chunks
@@ -89,7 +90,8 @@ class DqcRun:
             shot's outcome, in order) is ``None`` where the run kept only the counts (``keep_shots``).
         fidelity: |⟨ideal|final⟩|² with the monolithic result.
         end_time_ps: simulated time when the last event happened, ps.
-        links: per link ``(a, b, pairs, attempts, photons)`` summed over the run.
+        links: per link ``(a, b, pairs, attempts, photons)`` summed over the run, ``a < b``, sorted
+            (:class:`~dqsim.scenarios.link_counts.LinkCounts`: compact arrays, a sequence of those rows).
         timeline: ``(time_ps, node, kind, detail)`` on rank 0 (``None`` elsewhere).
         engine: :class:`dqsim.engine.RunStatistics`.
         rank_of_node: the rank each node ran on.
@@ -110,7 +112,7 @@ class DqcRun:
     shots: np.ndarray | None
     fidelity: float
     end_time_ps: int
-    links: list[tuple[int, int, int, int, int]]
+    links: LinkCounts
     timeline: list | None
     engine: RunStatistics
     rank_of_node: list[int]
@@ -448,16 +450,9 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
                                            for node in sorted({owner[m.qubit] for m in circuit
                                                                if isinstance(m, Measure)})])
     timing["results"] = time.perf_counter() - t0
-    links = []
-    for u, v in network.links:
-        a, b = sorted((u, v))
-        c = engine.counters
-        links.append((a, b,
-                      c.get(("pairs", a, b), 0) + c.get(("pairs", b, a), 0),
-                      c.get(("attempts", a, b), 0) + c.get(("attempts", b, a), 0),
-                      c.get(("photons", a, b), 0) + c.get(("photons", b, a), 0)))
+    links = LinkCounts.of_network(network, engine.counters)
     return DqcRun(circuit, decomposed, list(owner), regmap, state, counts, outcomes, float(fidelity),
-                  end_time_ps, sorted(links), sim.gather_timeline() if timeline else None, engine,
+                  end_time_ps, links, sim.gather_timeline() if timeline else None, engine,
                   rank_of_node, prepared.num_nonlocal_gates, expectation, timing, sim.memory.peak_register_qubits,
                   expectation_stderr=[math.nan] * len(expectation), dynamic=plan.engine_measures,
                   stop_point=sim.stop_point, fidelity_check=method)
@@ -660,7 +655,7 @@ def run_trajectories(one_run: Callable[[int, int, bool], DqcRun], *, seed: int, 
             last = one_run(trajectory_seed(seed, t, trajectories), shot_share(shots, trajectories, t),
                            timeline and t == 0)
             summary = {"counts": last.counts, "shots": last.shots, "fidelity": last.fidelity,
-                       "expectation": last.expectation, "links": last.links, "end_time_ps": last.end_time_ps,
+                       "expectation": last.expectation, "links": last.links.sparse(), "end_time_ps": last.end_time_ps,
                        "timeline": last.timeline, "peak": last.register_peak_qubits}
             if checkpointing is not None:
                 checkpointing.store_last(summary)
@@ -674,8 +669,7 @@ def run_trajectories(one_run: Callable[[int, int, bool], DqcRun], *, seed: int, 
             counts[key] = counts.get(key, 0) + value
     counts = dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
     fidelities = np.array([summary["fidelity"] for summary in summaries])
-    links = [(a, b, *(sum(summary["links"][i][k] for summary in summaries) for k in (2, 3, 4)))
-             for i, (a, b, *_rest) in enumerate(summaries[0]["links"])]
+    links = last.links.summed(summary["links"] for summary in summaries)
     values = [[summary["expectation"][i][2] for summary in summaries] for i in range(len(summaries[0]["expectation"]))]
     expectation = [(name, text, float(np.mean(values[i])))
                    for i, (name, text, _value) in enumerate(summaries[0]["expectation"])]
@@ -730,26 +724,27 @@ def trajectories_for(job, circuit: Circuit) -> int:
     return max(sim.shots, 1)
 
 
-def links_table(names: Sequence[str], network: Network, links: Sequence[tuple]) -> np.ndarray:
+def links_table(names: Sequence[str], network: Network, links: LinkCounts) -> np.ndarray:
     """The run file's ``links`` table: per link ``(a, b, pairs, attempts, photons)`` of a run (``a < b``, sorted),
     its nodes' names, its length and its counts.
 
     The array :func:`~dqsim.scenarios.output.record_table` makes of the rows
     ``(names[a], names[b], network.link(a, b).distance_km, pairs, attempts, photons)``, each name column as
-    wide as its longest name, built column by column: every rank tabulates every link (499,500 of them for an
-    ``all_to_all`` of 1,000 nodes, whose rows as tuples took ~100 bytes each besides the table's 88).
+    wide as its longest name, built column by column from the arrays of ``links`` and ``network`` (no tuple
+    per link: an ``all_to_all`` of 1,000 nodes has 499,500 links). Only the rank that writes the run file
+    builds it (:func:`run_job`).
 
     Examples:
         >>> from dqsim.network.link import LinkSpec
         >>> from dqsim.network.node import NodeSpec
         >>> net = Network.from_links([NodeSpec(name=n) for n in ("a", "bb", "c")],
         ...                          [(0, 1, LinkSpec(distance_km=2.0)), (2, 1, LinkSpec(distance_km=3.0))])
-        >>> links_table(net.names, net, [(0, 1, 4, 9, 18), (1, 2, 0, 0, 0)]).tolist()
+        >>> links_table(net.names, net, LinkCounts.of_network(net, {("pairs", 1, 0): 4, ("attempts", 0, 1): 9,
+        ...                                                         ("photons", 0, 1): 18})).tolist()
         [('a', 'bb', 2.0, 4, 9, 18), ('bb', 'c', 3.0, 0, 0, 0)]
     """
     num_links = len(links)
-    a, b, pairs, attempts, photons = (np.fromiter((link[k] for link in links), dtype=np.int64, count=num_links)
-                                      for k in range(5))
+    a, b = links.lows.astype(np.int64), links.highs.astype(np.int64)
     lengths = [len(name) for name in names]
     dtype = [("node_a", f"U{max(max((lengths[i] for i in np.unique(a).tolist()), default=1), 1)}"),
              ("node_b", f"U{max(max((lengths[i] for i in np.unique(b).tolist()), default=1), 1)}"),
@@ -757,14 +752,15 @@ def links_table(names: Sequence[str], network: Network, links: Sequence[tuple]) 
     table = np.empty(num_links, dtype=dtype)
     all_names = np.array(names)
     table["node_a"], table["node_b"] = all_names[a], all_names[b]
-    ends = np.array(network.links, dtype=np.int64).reshape(-1, 2)
+    ends = network.link_ends()
     lows, highs = ends.min(axis=1), ends.max(axis=1)
     order = np.lexsort((highs, lows))  # the network's links as the run lists them: (a, b), a < b, sorted
     if len(order) == num_links and np.array_equal(lows[order], a) and np.array_equal(highs[order], b):
-        table["distance_km"] = np.array([link.distance_km for link in network.link_specs], dtype=np.float64)[order]
+        table["distance_km"] = network.link_distances_km()[order]
     else:
         table["distance_km"] = [network.link(x, y).distance_km for x, y in zip(a.tolist(), b.tolist())]
-    table["epr_pairs"], table["attempts"], table["photons"] = pairs, attempts, photons
+    counts = links.dense()
+    table["epr_pairs"], table["attempts"], table["photons"] = counts[:, 0], counts[:, 1], counts[:, 2]
     return table
 
 
@@ -781,7 +777,7 @@ def is_noisy(network: Network) -> bool:
         >>> is_noisy(Network.from_links(nodes, [(0, 1, LinkSpec(distance_km=1.0, source_fidelity=0.9))]))
         True
     """
-    if any(link.delivered_fidelity < 1.0 for link in {id(link): link for link in network.link_specs}.values()):
+    if any(link.delivered_fidelity < 1.0 for link in network.distinct_link_specs):
         return True
     return any(not (math.isinf(n.t1_s) and math.isinf(n.t2_s)) or n.gate_1q_error_probability > 0
                or n.gate_2q_error_probability > 0 or n.measure_error_probability > 0 for n in network.nodes)
@@ -921,7 +917,8 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
     stop_point()  # after the distance of a dynamic circuit's counts to its exact distribution
     tables = common_tables(run, store_shots=job.simulation.store_shots, expectation_stderr=run.expectation_stderr)
     stop_point()
-    tables["links"] = links_table(names, network, run.links)
+    if comm.rank == 0:  # (the rank that writes the run file: every rank holds the counts, the network's arrays)
+        tables["links"] = links_table(names, network, run.links)
     tables["assignment"] = record_table(
         [(q, names[run.owner[q]], run.regmap.qubit_of_logical[q]) for q in range(circuit.num_qubits)],
         [("qubit", "i8"), ("node", "U"), ("register_qubit", "i8")])
@@ -931,8 +928,7 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
         tables["timeline"] = record_table([(t, names[n], kind, detail) for t, n, kind, detail in run.timeline],
                                           [("time_ps", "i8"), ("node", "U"), ("kind", "U"), ("detail", "U")])
     stop_point()
-    pairs = sum(link[2] for link in run.links)
-    attempts = sum(link[3] for link in run.links)
+    pairs, attempts, _photons = run.links.totals()
     summary = [
         f"  {count_of(circuit.num_qubits, 'qubit')} on {count_of(len(names), 'QPU')} ({job.distribution.scheme}), "
         f"{count_of(run.num_nonlocal_gates, 'nonlocal gate')}, {count_of(pairs, 'EPR pair')} from "

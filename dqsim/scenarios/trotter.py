@@ -416,7 +416,7 @@ def _run_once(job, circuit: Circuit, network: Network, *, seed: int, shots: int,
     fidelity = run.fidelity if chain is None else chain[0].finish(chain[1], run)
     qubit_of_site = list(run.regmap.qubit_of_logical)
     reference = references.get(run.state, qubit_of_site) if "loschmidt" in names else None
-    summary = (observables_of(run.state, model, qubit_of_site, names, reference), sum(link[2] for link in run.links),
+    summary = (observables_of(run.state, model, qubit_of_site, names, reference), run.links.totals()[0],
                run.end_time_ps, fidelity, run.num_nonlocal_gates, run.state.num_qubits,
                run.counts if shots else None)
     run.stop_point()  # a stop signal during the observables: checkpoint the finished engine run (redone on resume)
