@@ -125,7 +125,7 @@ BYTES_PER_USER_JOB = 3_000
 BYTES_PER_INSTRUCTION = 270
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class UserJob:
     """A job a user submits to the centre.
 

@@ -114,7 +114,7 @@ class QueueClockPassed(Exception):
         self.job, self.start_ps, self.end_ps = job, start_ps, end_ps
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class QueuedJob:
     """A user job as the scheduler sees it.
 
@@ -155,7 +155,7 @@ class Running(NamedTuple):
     start_ps: int
 
 
-@dataclass
+@dataclass(slots=True)
 class JobRecord:
     """What happened to one job.
 
