@@ -514,7 +514,8 @@ class RunningEnds:
     bisection and a list move each (at most one entry per QPU).
 
     Examples:
-        >>> ends = RunningEnds([Running(QueuedJob(0, "a", 1, 0, 9), (0,), 2), Running(QueuedJob(1, "b", 1, 0, 3), (1,), 5)])
+        >>> ends = RunningEnds([Running(QueuedJob(0, "a", 1, 0, 9), (0,), 2),
+        ...                     Running(QueuedJob(1, "b", 1, 0, 3), (1,), 5)])
         >>> list(ends), len(ends)
         ([(8, 1, (1,)), (11, 0, (0,))], 2)
     """
