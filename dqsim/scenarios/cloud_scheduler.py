@@ -381,7 +381,7 @@ class Scheduler(ABC):
         """Start waiting jobs in order while they fit on ``free`` (taking their QPUs out of it): the starts and
         the first job that does not fit (``None``: every job started)."""
         starts, capacity = [], self.centre.data_qubits
-        qubits = sum(capacity[q] for q in free)
+        qubits = sum(map(capacity.__getitem__, free))  # in C: no Python step per QPU
         for job in waiting:
             # fewer free data qubits than it needs: no selection can succeed (a cheap test before the selection)
             qpus = self.centre.select(job.num_qubits, free) if job.num_qubits <= qubits else None
@@ -389,7 +389,7 @@ class Scheduler(ABC):
                 return starts, job
             starts.append((job, qpus))
             free.difference_update(qpus)
-            qubits -= sum(capacity[q] for q in qpus)
+            qubits -= sum(map(capacity.__getitem__, qpus))
         return starts, None
 
 
@@ -503,7 +503,7 @@ class BackfillScheduler(FifoScheduler):
 
     def _qubits(self, qpus: Iterable[int]) -> int:
         """Data qubits of ``qpus`` together."""
-        return sum(self.centre.data_qubits[q] for q in qpus)
+        return sum(map(self.centre.data_qubits.__getitem__, qpus))
 
 
 class RunningEnds:
