@@ -5,6 +5,7 @@ centre of ``--qpus`` QPUs (a ring, 2 data qubits each) with gate noise (every QP
 engine once per shot with ``trajectories = "per_shot"``), runs ``dqsim run`` under ``/usr/bin/time -v`` with a
 periodic checkpoint every ``--every-wall-s`` wall seconds (``keep = 1``) and prints one line per size: engine
 runs, wall and CPU seconds (and per user job), peak RSS, size of the newest checkpoint, size of the output.
+``--ranks R`` runs it on R MPI ranks (the CPU seconds of all ranks together, the peak RSS of the largest).
 ``--stop-after-s`` instead sends SIGTERM after that many seconds and reports the stop's checkpoint.
 ``--noiseless`` drops the link and gate noise (one engine run per user job); ``--generators`` picks the circuit kinds.
 
@@ -152,7 +153,10 @@ def measure(repo: Path, folder: Path, args, jobs: int) -> dict:
     env = {**os.environ, "PYTHONPATH": str(repo), "OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1",
            "OPENBLAS_NUM_THREADS": "1"}
     python = str(repo / ".venv" / "bin" / "python")
-    command = ["/usr/bin/time", "-v", python, "-c", "import sys; from dqsim.cli import console_main; sys.argv[0] = 'dqsim'; sys.exit(console_main())", "run", str(job), "-o", str(out), "--quiet"]
+    ranks = ([str(repo / ".venv" / "bin" / "mpiexec"), "-n", str(args.ranks)] if args.ranks > 1 else [])
+    command = ["/usr/bin/time", "-v", *ranks, python, *(["-m", "mpi4py"] if ranks else []), "-c",
+               "import sys; from dqsim.cli import console_main; sys.argv[0] = 'dqsim'; sys.exit(console_main())",
+               "run", str(job), "-o", str(out), "--quiet"]
     started = time.perf_counter()
     proc = subprocess.Popen(command, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if args.stop_after_s:
@@ -201,6 +205,8 @@ def main() -> None:
     parser.add_argument("--every-wall-s", type=float, default=3.0)
     parser.add_argument("--stop-after-s", type=float, default=0.0)
     parser.add_argument("--repo", type=Path, default=Path.cwd())
+    parser.add_argument("--ranks", type=int, default=1, help="MPI ranks of a whole run (mpiexec of --repo's venv); "
+                        "CPU seconds are the ranks' sum, the peak RSS the largest rank's")
     parser.add_argument("--label", default="")
     parser.add_argument("--write", type=Path, help="only write the job file of the first --jobs here")
     parser.add_argument("--queue-only", type=int, nargs="*", help="time the scheduler alone for these job counts")
@@ -232,7 +238,8 @@ def main() -> None:
     for jobs in args.jobs:
         with tempfile.TemporaryDirectory() as tmp:
             r = measure(args.repo.resolve(), Path(tmp), args, jobs)
-        print(f"| {args.label} | {jobs} | {jobs * args.shots} | {r['rc']} | {r['wall_s']:.1f} | {r['cpu_s']:.1f} | "
+        runs = jobs if args.noiseless else jobs * args.shots
+        print(f"| {args.label} | {jobs} | {runs} | {r['rc']} | {r['wall_s']:.1f} | {r['cpu_s']:.1f} | "
               f"{r['cpu_s'] / jobs:.2f} | {r['rss_mib']:.0f} | {r['ckpt_kib']:.0f} | {r['out_kib']:.0f} |", flush=True)
     print(f"# load after: {os.getloadavg()}")
 

@@ -174,3 +174,19 @@ def test_one_qubit_dense_unitary_needs_no_qiskit(monkeypatch):
     c = Circuit(2).unitary(_haar_unitary(np.random.default_rng(8), 2), 1)
     d = decompose_for_distribution(c)
     assert isinstance(d.instructions[0], Gate) and d.instructions[0] is c.instructions[0]
+
+
+def test_unchecked_decomposition_gives_the_same_instructions():
+    """``check=False`` (the cloud's estimates) skips building each gate's operation, nothing else: the same
+    instructions, registers and name as the checked decomposition, for random circuits over every named gate."""
+    from dqsim.circuit.generators import random_circuit
+    from dqsim.circuit.ir import IfBits
+
+    names = sorted(gate_table.GATES)
+    for seed in range(20):
+        circuit = random_circuit(5, 6, seed=seed, gate_set=names, measure=True)
+        circuit.num_clbits, circuit.cregs = 5, [("c", 5)]
+        circuit.append(IfBits((0,), 1, (Gate("swap", (1, 2)),), (Gate("ccx", (0, 1, 3)),)))
+        checked, unchecked = decompose_for_distribution(circuit), decompose_for_distribution(circuit, check=False)
+        assert unchecked.instructions == checked.instructions and unchecked.num_clbits == checked.num_clbits
+        assert (unchecked.qregs, unchecked.cregs, unchecked.name) == (checked.qregs, checked.cregs, checked.name)

@@ -118,14 +118,15 @@ SUMMARY_JOBS = 12
 #: Memory a user job holds until the run ends, bytes, besides its circuit (:func:`memory_bytes`): its
 #: ``UserJob``, ``QueuedJob``, record, result with its counts, scheduler index, checkpointed summary and table
 #: rows; measured for streams of GHZ/QFT jobs of 2-4 qubits and 20 shots
-#: (``bench/results/cloud_scale-vm-20261206b.md``).
-BYTES_PER_USER_JOB = 3_000
+#: (``bench/results/cloud_scale-vm-20261206b.md``: 3,000; 2,800 since the jobs, records and scheduler index hold
+#: their fields in slots and arrays, 190-290 bytes less a job, ``bench/results/cloud-events-vm-20261206.md``).
+BYTES_PER_USER_JOB = 2_800
 #: Memory per instruction of a circuit (a gate with its parameters, a measurement), bytes (tracemalloc of 2,000
 #: random circuits of 4 qubits and depth 10: 264).
 BYTES_PER_INSTRUCTION = 270
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class UserJob:
     """A job a user submits to the centre.
 
@@ -440,7 +441,7 @@ def execution_estimate_ps(circuit: Circuit, *, capacities: Sequence[int], node: 
         >>> execution_estimate_ps(ghz(4), capacities=[2, 2], node=NodeSpec(name="q"), pair_ps=100.0)
         100
     """
-    decomposed = decompose_for_distribution(circuit)
+    decomposed = decompose_for_distribution(circuit, check=False)  # the job's circuit was checked when built
     if len(capacities) > 1:
         weights = interaction_weights(decomposed)
         key = (weights.shape[0], weights.tobytes(), tuple(capacities))

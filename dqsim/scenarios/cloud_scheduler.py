@@ -53,7 +53,11 @@ jobs that could still start (of a size no selection has failed for, and for
 the free QPUs short enough), so an event costs O(log n) per job looked at,
 not O(n) for a backlog of n; the schedules are those of a walk over the
 whole queue (``tests/test_cloud_queue_index.py`` keeps that walk and
-compares).
+compares). The running jobs are kept in order of estimated end
+(:class:`RunningEnds`), and a reservation releases them into connected
+groups of available QPUs (:class:`ConnectedGroups`, union-find) until one
+holds the head: one selection per reservation, not one per estimated end,
+and no sorting of the running jobs at each event.
 
 Examples:
     >>> centre = Centre.from_edges(4, [(0, 1), (1, 2), (2, 3)], data_qubits=2)
@@ -67,12 +71,13 @@ Examples:
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import math
 from abc import ABC, abstractmethod
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Collection, Iterable, NamedTuple, Sequence
+from typing import Any, Callable, ClassVar, Collection, Iterable, Iterator, NamedTuple, Sequence
 
 from dqsim.errors import count_of
 from dqsim.scenarios.cloud_waiting import BackfillLimits, WaitingJobs
@@ -80,7 +85,7 @@ from dqsim.scenarios.cloud_waiting import BackfillLimits, WaitingJobs
 __all__ = [
     "Centre", "QueuedJob", "Running", "JobRecord", "JobFailed", "Scheduler", "FifoScheduler",
     "ShortestJobFirstScheduler", "BackfillScheduler", "POLICIES", "make_scheduler", "simulate_queue",
-    "queue_metrics",
+    "queue_metrics", "RunningEnds", "ConnectedGroups",
 ]
 
 
@@ -109,7 +114,7 @@ class QueueClockPassed(Exception):
         self.job, self.start_ps, self.end_ps = job, start_ps, end_ps
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class QueuedJob:
     """A user job as the scheduler sees it.
 
@@ -150,7 +155,7 @@ class Running(NamedTuple):
     start_ps: int
 
 
-@dataclass
+@dataclass(slots=True)
 class JobRecord:
     """What happened to one job.
 
@@ -243,26 +248,38 @@ class Centre:
 
         Breadth-first growth from the lowest free index, as the module docstring says.
         """
-        free_set = set(free)
-        tried: set[int] = set()
+        free_set = free if isinstance(free, (set, frozenset)) else set(free)  # read, never changed
+        if not free_set:
+            return None
+        chosen, tried = self._grow(num_qubits, min(free_set), free_set)  # most selections end at the first start
+        if chosen is not None:
+            return chosen
         for start in sorted(free_set):
-            if start in tried:
-                continue
-            chosen, total = [], 0
-            seen = {start}
-            todo = deque([start])
-            while todo:
-                qpu = todo.popleft()
-                chosen.append(qpu)
-                total += self.data_qubits[qpu]
-                if total >= num_qubits:
-                    return tuple(sorted(chosen))
-                for other in self.neighbours[qpu]:
-                    if other in free_set and other not in seen:
-                        seen.add(other)
-                        todo.append(other)
-            tried |= seen
+            if start not in tried:
+                chosen, seen = self._grow(num_qubits, start, free_set)
+                if chosen is not None:
+                    return chosen
+                tried |= seen
         return None
+
+    def _grow(self, num_qubits: int, start: int, free: Collection[int]) -> tuple[tuple[int, ...] | None, set[int]]:
+        """Breadth-first growth from ``start`` through ``free``: ``(the sorted set, None)`` once it holds
+        ``num_qubits`` data qubits, else ``(None, the QPUs visited)`` (the whole connected group of ``start``)."""
+        capacity, neighbours = self.data_qubits, self.neighbours
+        chosen, total = [], 0
+        seen = {start}
+        todo = deque([start])
+        while todo:
+            qpu = todo.popleft()
+            chosen.append(qpu)
+            total += capacity[qpu]
+            if total >= num_qubits:
+                return tuple(sorted(chosen)), seen
+            for other in neighbours[qpu]:
+                if other in free and other not in seen:
+                    seen.add(other)
+                    todo.append(other)
+        return None, seen
 
     def qpus_needed(self, num_qubits: int) -> int:
         """Fewest QPUs whose data qubits add up to ``num_qubits`` (``ceil(n / c)`` for equal capacities)."""
@@ -350,9 +367,10 @@ class Scheduler(ABC):
         return self.pick_waiting(self.waiting(queue), free_qpus, now, running=running)
 
     def pick_waiting(self, waiting: WaitingJobs, free_qpus: Collection[int], now: int, *,
-                     running: Sequence[Running] = ()) -> list[tuple[QueuedJob, tuple[int, ...]]]:
+                     running: Sequence[Running] | RunningEnds = ()) -> list[tuple[QueuedJob, tuple[int, ...]]]:
         """:meth:`pick` of the waiting jobs kept indexed in this policy's order (:func:`simulate_queue` keeps
-        them so, instead of sorting or walking the whole queue at every event).
+        them so, instead of sorting or walking the whole queue at every event, and the running jobs in a
+        :class:`RunningEnds`, instead of sorting them by estimated end at every reservation).
 
         The default: in that order, start jobs while they fit; the first that
         does not fit blocks the rest.
@@ -362,13 +380,16 @@ class Scheduler(ABC):
     def _start_in_order(self, waiting: WaitingJobs, free: set[int]) -> tuple[list, QueuedJob | None]:
         """Start waiting jobs in order while they fit on ``free`` (taking their QPUs out of it): the starts and
         the first job that does not fit (``None``: every job started)."""
-        starts = []
+        starts, capacity = [], self.centre.data_qubits
+        qubits = sum(map(capacity.__getitem__, free))  # in C: no Python step per QPU
         for job in waiting:
-            qpus = self.centre.select(job.num_qubits, free)
+            # fewer free data qubits than it needs: no selection can succeed (a cheap test before the selection)
+            qpus = self.centre.select(job.num_qubits, free) if job.num_qubits <= qubits else None
             if qpus is None:
                 return starts, job
             starts.append((job, qpus))
-            free -= set(qpus)
+            free.difference_update(qpus)
+            qubits -= sum(map(capacity.__getitem__, qpus))
         return starts, None
 
 
@@ -396,36 +417,52 @@ class BackfillScheduler(FifoScheduler):
     name = "backfill"
 
     def reservation(self, head: QueuedJob, free_qpus: Collection[int], now: int,
-                    running: Sequence[Running]) -> tuple[int, tuple[int, ...]]:
+                    running: Sequence[Running] | RunningEnds) -> tuple[int, tuple[int, ...]]:
         """``(shadow time, reserved set)`` of ``head``, from the running jobs' estimated ends."""
-        available = set(free_qpus)
-        qpus = self.centre.select(head.num_qubits, available)
+        qpus = self.centre.select(head.num_qubits, free_qpus)
         if qpus is not None:
             return now, qpus
-        ends: dict[int, list[Running]] = {}
-        for job in running:
-            ends.setdefault(max(job.start_ps + job.job.estimate_ps, now), []).append(job)
-        capacity = self.centre.data_qubits
-        qubits = sum(capacity[q] for q in available)
-        for end in sorted(ends):
-            for job in ends[end]:
-                available.update(job.qpus)
-                qubits += sum(capacity[q] for q in job.qpus)
-            if qubits < head.num_qubits:
-                continue  # fewer data qubits than it needs: no selection can succeed
-            qpus = self.centre.select(head.num_qubits, available)
-            if qpus is not None:
-                return end, qpus
-        raise RuntimeError(f"job {head.name!r} fits nowhere even when every running job has ended")
+        ends = running if isinstance(running, RunningEnds) else RunningEnds(running)
+        return self._reservation(head, set(free_qpus), now, ends, ())
+
+    def _reservation(self, head: QueuedJob, free: set[int], now: int, ends: RunningEnds,
+                     started: Sequence[Running]) -> tuple[int, tuple[int, ...]]:
+        """:meth:`reservation` of a head that does not fit on ``free`` now, the running jobs being ``ends`` and
+        ``started`` (jobs this pick started).
+
+        The running jobs are released in order of their estimated end (``ends`` keeps them so), those of one end
+        together, into connected groups of available QPUs kept by union-find (:class:`ConnectedGroups`); a
+        selection succeeds exactly when some group holds the head's data qubits (it grows from the lowest index
+        of each group in turn through the whole group), so the shadow time is the first end at which one does,
+        and the one selection made is the one that gives the reserved set.
+        """
+        available = set(free)
+        groups = ConnectedGroups(self.centre, available)
+        need = head.num_qubits
+        released = heapq.merge(ends, sorted((job.start_ps + job.job.estimate_ps, job.job.job_id, job.qpus)
+                                            for job in started)) if started else ends
+        shadow_ps = None
+        for end, _, qpus in released:
+            end = max(end, now)
+            if shadow_ps is not None and end != shadow_ps:
+                break  # every job of the shadow time is released
+            available.update(qpus)
+            groups.add(qpus)
+            if shadow_ps is None and groups.largest >= need:
+                shadow_ps = end
+        if shadow_ps is None:
+            raise RuntimeError(f"job {head.name!r} fits nowhere even when every running job has ended")
+        return shadow_ps, self.centre.select(need, available)
 
     def pick_waiting(self, waiting: WaitingJobs, free_qpus: Collection[int], now: int, *,
-                     running: Sequence[Running] = ()) -> list[tuple[QueuedJob, tuple[int, ...]]]:
+                     running: Sequence[Running] | RunningEnds = ()) -> list[tuple[QueuedJob, tuple[int, ...]]]:
         free = set(free_qpus)
         starts, head = self._start_in_order(waiting, free)
         if head is None:
             return starts
         started = [Running(job, qpus, now) for job, qpus in starts]
-        shadow_ps, reserved = self.reservation(head, free, now, [*running, *started])
+        ends = running if isinstance(running, RunningEnds) else RunningEnds(running)
+        shadow_ps, reserved = self._reservation(head, free, now, ends, started)
         outside = free - set(reserved)
         # The walk behind the head: a job starts now if it fits outside the reserved set, or if it fits on the
         # free QPUs and ends (by its estimate) by the shadow time. A set of QPUs that holds no connected group of
@@ -433,7 +470,13 @@ class BackfillScheduler(FifoScheduler):
         # of more than its data qubits: the least size known to fail on each set is kept in the limits, and only
         # the jobs they admit are looked at (WaitingJobs.backfill_candidates), in queue order; every other job
         # a walk of the whole queue would pass by (it would try no selection, or one that fails).
-        limits = BackfillLimits(self._qubits(outside) + 1, self._qubits(free) + 1, shadow_ps - now)
+        # A selection succeeds exactly when a connected group of the set holds the job, so the walk starts from the
+        # largest groups' data qubits, not the sets' (no selection that fails for want of links); as jobs start,
+        # the sets' data qubits bound them.
+        capacity = self.centre.data_qubits
+        qubits_outside, qubits_free = self._qubits(outside), self._qubits(free)
+        limits = BackfillLimits(ConnectedGroups(self.centre, outside).largest + 1,
+                                ConnectedGroups(self.centre, free).largest + 1, shadow_ps - now)
         for job in waiting.backfill_candidates(head, limits):
             size, qpus = job.num_qubits, None
             if size < limits.below_any:
@@ -446,17 +489,106 @@ class BackfillScheduler(FifoScheduler):
                     limits.below_short = size
             if qpus is not None:
                 starts.append((job, qpus))
-                free -= set(qpus)
-                outside -= set(qpus)
-                limits.below_any = min(limits.below_any, self._qubits(outside) + 1)
-                limits.below_short = min(limits.below_short, self._qubits(free) + 1)
+                for qpu in qpus:
+                    free.discard(qpu)
+                    qubits_free -= capacity[qpu]
+                    if qpu in outside:
+                        outside.discard(qpu)
+                        qubits_outside -= capacity[qpu]
+                limits.below_any = min(limits.below_any, qubits_outside + 1)
+                limits.below_short = min(limits.below_short, qubits_free + 1)
             if limits.below_any <= 1 and limits.below_short <= 1:
                 break  # nothing fits anywhere
         return starts
 
     def _qubits(self, qpus: Iterable[int]) -> int:
         """Data qubits of ``qpus`` together."""
-        return sum(self.centre.data_qubits[q] for q in qpus)
+        return sum(map(self.centre.data_qubits.__getitem__, qpus))
+
+
+class RunningEnds:
+    """The running jobs in order of their estimated end (``start_ps + job.estimate_ps``, then job id), kept as
+    jobs start and end (:func:`simulate_queue`), so that a reservation need not sort them at every event.
+
+    Iterating gives ``(estimated end ps, job id, qpus)`` in that order; :meth:`add` and :meth:`remove` are a
+    bisection and a list move each (at most one entry per QPU).
+
+    Examples:
+        >>> ends = RunningEnds([Running(QueuedJob(0, "a", 1, 0, 9), (0,), 2),
+        ...                     Running(QueuedJob(1, "b", 1, 0, 3), (1,), 5)])
+        >>> list(ends), len(ends)
+        ([(8, 1, (1,)), (11, 0, (0,))], 2)
+    """
+
+    __slots__ = ("_keys", "_qpus")
+
+    def __init__(self, running: Iterable[Running] = ()):
+        self._keys: list[tuple[int, int]] = []
+        self._qpus: dict[int, tuple[int, ...]] = {}
+        for job in running:
+            self.add(job)
+
+    def add(self, running: Running) -> None:
+        """A job starts."""
+        bisect.insort(self._keys, (running.start_ps + running.job.estimate_ps, running.job.job_id))
+        self._qpus[running.job.job_id] = running.qpus
+
+    def remove(self, running: Running) -> None:
+        """A job ends."""
+        key = (running.start_ps + running.job.estimate_ps, running.job.job_id)
+        del self._keys[bisect.bisect_left(self._keys, key)]
+        del self._qpus[running.job.job_id]
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __iter__(self) -> Iterator[tuple[int, int, tuple[int, ...]]]:
+        qpus = self._qpus
+        return ((end, job_id, qpus[job_id]) for end, job_id in self._keys)
+
+
+class ConnectedGroups:
+    """The connected groups of a growing set of QPUs of a centre (union-find), and the most data qubits one holds.
+
+    Args:
+        centre: the centre (its links and data qubits).
+        qpus: the QPUs in the set at first.
+
+    Examples:
+        >>> groups = ConnectedGroups(Centre.from_edges(4, [(0, 1), (1, 2), (2, 3)], data_qubits=2), [0, 2])
+        >>> groups.largest, (groups.add([3]), groups.largest)[1], (groups.add([1]), groups.largest)[1]
+        (2, 4, 8)
+    """
+
+    __slots__ = ("_capacity", "_neighbours", "_parent", "_qubits", "largest")
+
+    def __init__(self, centre: Centre, qpus: Iterable[int] = ()):
+        self._capacity, self._neighbours = centre.data_qubits, centre.neighbours
+        self._parent: list[int] = [-1] * centre.num_qpus  # -1: not in the set; a root is its own parent
+        self._qubits: dict[int, int] = {}  # root -> data qubits of its group
+        #: the most data qubits a connected group holds
+        self.largest = 0
+        self.add(qpus)
+
+    def add(self, qpus: Iterable[int]) -> None:
+        """Put ``qpus`` in the set, joining each to the groups of its neighbours in the set."""
+        parent, qubits, capacity = self._parent, self._qubits, self._capacity
+        for qpu in qpus:
+            if parent[qpu] >= 0:
+                continue
+            parent[qpu] = qpu
+            total = capacity[qpu]
+            for other in self._neighbours[qpu]:
+                if parent[other] < 0:
+                    continue
+                while parent[other] != other:  # its root, halving the path
+                    parent[other] = other = parent[parent[other]]
+                if other != qpu:
+                    total += qubits.pop(other)
+                    parent[other] = qpu
+            qubits[qpu] = total
+            if total > self.largest:
+                self.largest = total
 
 
 #: Policy name -> scheduler class.
@@ -511,6 +643,7 @@ def simulate_queue(jobs: Iterable[QueuedJob], policy: str | Scheduler, centre: C
     waiting = WaitingJobs(jobs, scheduler.order_key) if indexed else None
     rejections: dict[int, str | None] = {}  # size -> why the centre can never run it (one selection per size)
     running: dict[int, Running] = {}
+    by_estimate = RunningEnds()  # the running jobs by estimated end, for the reservations of backfilling
     ends: list[tuple[int, int]] = []  # heap of (end_ps, job_id)
     free = set(range(centre.num_qpus))
     next_arrival = 0
@@ -521,7 +654,9 @@ def simulate_queue(jobs: Iterable[QueuedJob], policy: str | Scheduler, centre: C
         now = min(candidates)
         while ends and ends[0][0] == now:
             _, job_id = heapq.heappop(ends)
-            free |= set(running.pop(job_id).qpus)
+            ended = running.pop(job_id)
+            by_estimate.remove(ended)
+            free.update(ended.qpus)
         while next_arrival < len(arrivals) and arrivals[next_arrival].submit_ps == now:
             job = arrivals[next_arrival]
             next_arrival += 1
@@ -537,7 +672,7 @@ def simulate_queue(jobs: Iterable[QueuedJob], policy: str | Scheduler, centre: C
         if not queue:
             continue
         if indexed:
-            picked = scheduler.pick_waiting(waiting, frozenset(free), now, running=tuple(running.values()))
+            picked = scheduler.pick_waiting(waiting, frozenset(free), now, running=by_estimate)
         else:
             picked = scheduler.pick(tuple(queue.values()), frozenset(free), now, running=tuple(running.values()))
         for job, qpus in picked:
@@ -561,6 +696,7 @@ def simulate_queue(jobs: Iterable[QueuedJob], policy: str | Scheduler, centre: C
                 raise QueueClockPassed(job, now, now + duration_ps)
             records[job.job_id] = JobRecord(job, status, qpus, now, now + duration_ps, reason)
             running[job.job_id] = Running(job, qpus, now)
+            by_estimate.add(running[job.job_id])
             heapq.heappush(ends, (now + duration_ps, job.job_id))
         if queue and not running and next_arrival == len(arrivals):
             raise ValueError(f"simulate_queue: {type(scheduler).__name__} started nothing on an idle centre; "

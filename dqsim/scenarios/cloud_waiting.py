@@ -18,6 +18,7 @@ import bisect
 import heapq
 import math
 import sys
+from array import array
 from typing import Any, Callable, Iterable, Iterator
 
 __all__ = ["FirstAtMost", "WaitingJobs", "BackfillLimits"]
@@ -131,33 +132,51 @@ class WaitingJobs:
     def __init__(self, jobs: Iterable, order_key: Callable[[Any], tuple], size_of: Callable[[Any], int] | None = None):
         self._size_of = size_of or (lambda job: job.num_qubits)
         self._jobs = sorted(jobs, key=lambda job: (order_key(job), job.job_id))
-        self._rank = {job.job_id: rank for rank, job in enumerate(self._jobs)}
+        ids = [job.job_id for job in self._jobs]
+        if ids and len(ids) == max(ids) + 1:  # ids 0..n-1 (a cloud run's: positions): ranks in an array, 8 bytes a job
+            self._rank: Any = array("q", bytes(8 * len(ids)))
+            for rank, job_id in enumerate(ids):
+                self._rank[job_id] = rank
+        else:
+            self._rank = {job_id: rank for rank, job_id in enumerate(ids)}
         self._all = FirstAtMost(len(self._jobs))
-        #: size -> (ranks of the jobs of that size ascending, their tree of estimates), and each rank's
-        #: (size, position in its size's ranks): made at the first backfilling walk (FIFO and SJF need neither)
-        self._by_size: dict[int, tuple[list[int], FirstAtMost]] | None = None
-        self._size_and_position: list[tuple[int, int]] = []
+        #: size -> (ranks of the jobs of that size ascending, their tree of estimates), and each rank's size and
+        #: position in its size's ranks: made at the first backfilling walk (FIFO and SJF need neither); arrays,
+        #: not lists of ints and tuples (memory: 8 bytes an entry)
+        self._by_size: dict[int, tuple[Any, FirstAtMost]] | None = None
+        self._size_of_rank: Any = array("q")
+        self._position_of_rank: Any = array("q")
         self._count = 0
+
+    def _rank_of(self, job) -> int | None:
+        """``job``'s rank, or ``None`` for a job not among those that may wait."""
+        if isinstance(self._rank, dict):
+            return self._rank.get(job.job_id)
+        return self._rank[job.job_id] if 0 <= job.job_id < len(self._rank) else None
 
     def _index_sizes(self) -> dict[int, tuple[list[int], FirstAtMost]]:
         """The trees by size (made now if not yet, with the jobs waiting now)."""
         if self._by_size is None:
-            ranks_of: dict[int, list[int]] = {}
+            ranks_of: dict[int, Any] = {}
             for rank, job in enumerate(self._jobs):
-                ranks = ranks_of.setdefault(self._size_of(job), [])
-                self._size_and_position.append((self._size_of(job), len(ranks)))
+                size = self._size_of(job)
+                ranks = ranks_of.get(size)
+                if ranks is None:
+                    ranks = ranks_of[size] = array("q")
+                self._size_of_rank.append(size)
+                self._position_of_rank.append(len(ranks))
                 ranks.append(rank)
             self._by_size = {size: (ranks, FirstAtMost(len(ranks))) for size, ranks in sorted(ranks_of.items())}
             for job in self:
-                size, position = self._size_and_position[self._rank[job.job_id]]
-                self._by_size[size][1].set(position, job.estimate_ps)
+                rank = self._rank[job.job_id]
+                self._by_size[self._size_of_rank[rank]][1].set(self._position_of_rank[rank], job.estimate_ps)
         return self._by_size
 
     def __len__(self) -> int:
         return self._count
 
     def __contains__(self, job) -> bool:
-        rank = self._rank.get(job.job_id)
+        rank = self._rank_of(job)
         return rank is not None and self._all.value(rank) is not ABSENT
 
     def add(self, job) -> None:
@@ -173,8 +192,7 @@ class WaitingJobs:
         was = self._all.value(rank) is not ABSENT
         self._all.set(rank, value)
         if self._by_size is not None:
-            size, position = self._size_and_position[rank]
-            self._by_size[size][1].set(position, value)
+            self._by_size[self._size_of_rank[rank]][1].set(self._position_of_rank[rank], value)
         self._count += (value is not ABSENT) - was
 
     def __iter__(self) -> Iterator:
