@@ -78,6 +78,16 @@ uniforms run SFC64 inline) and so give the same batch bit for bit, which
 ``tests/test_qkd_detections.py`` checks against the NumPy path kept here as
 the reference (``use_kernel=False``, ``DQSIM_FAST_KERNELS=0``) and the CuPy
 path. Measured: ``bench/results/qkd_sampler-vm-20261205.md``.
+
+**Memory.** The kernels draw a batch's per-click uniforms segment by segment
+(:func:`dqsim.backend.qkd_kernels.detection_clicks`, the same numbers from the
+SFC64 states at their rows' starts) and the chain's exponentials in pieces, so
+drawing a batch holds its clicks' arrays (the :class:`DetectionBatch`, 12 bytes
+a click) and the chain's index and afterpulse flags (5.5 bytes a click), about
+14.5 bytes a click in all; until 2026-12-06 it held 77 (the ``(7, n)`` float64
+uniforms besides), 21 bytes a pulse at 0 km
+(``bench/results/qkd-batch-peak-vm-20261206.md``). The NumPy path (the reference
+and CuPy) still draws the uniforms whole.
 """
 
 from __future__ import annotations
@@ -601,31 +611,28 @@ def detect_batch(
     conf = tables.conf
     d = detector.dead_time_pulses
     gen, host_gen = _batch_generators(backend, seed, node, start_pulse)
-    if use_kernel:
+    if use_kernel:  # the chain, then the clicks' draws segment by segment (qkd_kernels.detection_clicks)
         index, forced, position, fires_last = qkd_kernels.detection_chain(
             gen, num_pulses, tables.click_total, d, detector.afterpulse_probability, state.dead_time_left,
-            state.afterpulse_due)
+            state.afterpulse_due, index_dtype=np.int32 if num_pulses <= INT32_INDEX_MAX_PULSES else np.int64)
         new_state = _state_after(position, fires_last, d, num_pulses)
-    else:
-        index, forced, _fires, new_state = _event_chain(xp, gen, num_pulses, tables.click_total, d,
-                                                        detector.afterpulse_probability, state)
-    n = int(index.shape[0])
-    draw = (lambda shape: qkd_kernels.uniforms(gen, shape)) if use_kernel else gen.random  # same numbers
-    u = draw((_NUM_UNIFORMS, n))
-    bits = backend.random_bytes(gen, n)
-    u_learns = draw(n) if eve.is_active else None
-    if use_kernel:
         eve_mode = 0 if not eve.is_active else (1 if eve.attack == "intercept_resend" else 2)
         eve_basis = -1 if eve.basis == "random" else (BASIS_Z if eve.basis == "Z" else BASIS_X)
         *clicks, sent_clicks, blind = qkd_kernels.detection_clicks(
-            gen, u, bits, np.zeros(0) if u_learns is None else u_learns, index, forced, tables.kernel,
-            p_background=p_b, z_alice=source.z_basis_probability, z_bob=z_bob, misalignment=detector.misalignment,
-            eve_mode=eve_mode, eve_basis=eve_basis, num_pulses=num_pulses, dead_time_pulses=d,
-            num_classes=source.num_classes)
+            gen, index, forced, tables.kernel, p_background=p_b, z_alice=source.z_basis_probability, z_bob=z_bob,
+            misalignment=detector.misalignment, eve_mode=eve_mode, eve_basis=eve_basis, num_pulses=num_pulses,
+            dead_time_pulses=d, num_classes=source.num_classes)
     else:
+        index, forced, _fires, new_state = _event_chain(xp, gen, num_pulses, tables.click_total, d,
+                                                        detector.afterpulse_probability, state)
+        n = int(index.shape[0])
+        u = gen.random((_NUM_UNIFORMS, n))
+        bits = backend.random_bytes(gen, n)
+        u_learns = gen.random(n) if eve.is_active else None
         *clicks, sent_clicks, blind = _clicks_numpy(backend, gen, u, bits, u_learns, index, forced, tables,
                                                     source=source, detector=detector, eve=eve, p_b=p_b, z_bob=z_bob,
                                                     num_pulses=num_pulses)
+    n = int(index.shape[0])
     cls, alice_basis, alice_bit, bob_basis, bob_bit, double, eve_knows = clicks
     num_classes = source.num_classes
     blind += min(state.dead_time_left, num_pulses)
