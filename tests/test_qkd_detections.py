@@ -31,7 +31,13 @@ from dqsim.protocols.qkd import (
     block_counts,
     bob_detect,
 )
-from dqsim.protocols.qkd.detections import detect_batch, detection_counts
+from dqsim.protocols.qkd.detections import (
+    PER_CLICK_FIELDS,
+    DetectionBatch,
+    PackedDetectionBatch,
+    detect_batch,
+    detection_counts,
+)
 
 NUM_STANDARD_ERRORS = 3.0
 
@@ -376,3 +382,27 @@ def test_batch_generators_draw_what_new_generators_draw(start_pulse):
     assert gen.random(5).tolist() == reference.random(5).tolist()
     weights = [0.5, 0.3, 0.2]
     assert host.multinomial(1000, weights).tolist() == reference_host.multinomial(1000, weights).tolist()
+
+
+@pytest.mark.parametrize("eve", [None, EveModel(attack="intercept_resend", fraction=0.5)])
+def test_a_batch_drawn_packed_is_the_batch_packed_and_its_pieces_add_up_to_it(eve):
+    """``pack_from_clicks``: the report written piece by piece into its bit planes is ``batch.packed()`` (its
+    pickle byte for byte); read back in pieces, their arrays are the batch's and their counts add up to its."""
+    import pickle
+
+    args = dict(channel=ChannelModel(1.0), detector=DetectorModel(dead_time_pulses=2), eve=eve, seed=6,
+                start_pulse=11, num_pulses=800_000)
+    batch, state = detect_batch(DecoySource(), **args)
+    packed, packed_state = detect_batch(DecoySource(), pack_from_clicks=64, **args)
+    assert isinstance(packed, PackedDetectionBatch) and packed_state == state and batch.num_detected > 2 * 65_536, batch.num_detected
+    assert pickle.dumps(packed.__getstate__()) == pickle.dumps(batch.packed().__getstate__())
+    pieces = list(packed.pieces(8 * 1001))
+    for name in ("index", *PER_CLICK_FIELDS):
+        joined = np.concatenate([getattr(piece, name) for piece in pieces])
+        assert joined.dtype == getattr(batch, name).dtype and np.array_equal(joined, getattr(batch, name)), name
+    total = detection_counts(pieces[0], 3)
+    for piece in pieces[1:]:
+        total = total + detection_counts(piece, 3)
+    assert total == detection_counts(batch, 3)
+    few, _ = detect_batch(DecoySource(), pack_from_clicks=64, **{**args, "num_pulses": 100})
+    assert isinstance(few, DetectionBatch)  # fewer clicks than pack_from_clicks: the arrays drawn

@@ -47,18 +47,18 @@ def test_estimate_matches_the_reports_and_key_bits_a_small_run_holds(monkeypatch
     keys: list[int] = []
     real_postprocess = nodes.postprocess_block
 
-    real_unpacked = detections.PackedDetectionBatch.unpacked
+    real_pieces = detections.PackedDetectionBatch.pieces
 
-    def measured(report):  # Alice unpacks each report she takes; in flight and in a checkpoint it is packed
+    def measured(report, num_clicks):  # Alice reads each report she takes; in flight and in a checkpoint packed
         reports.append((report.nbytes, len(pickle.dumps(report, protocol=pickle.HIGHEST_PROTOCOL))))
-        return real_unpacked(report)
+        return real_pieces(report, num_clicks)
 
     def keyed(counts, source, alice_key, bob_key, **kwargs):
         keys.append(2 * ((alice_key.size + 7) // 8))  # what nodes.KEY_BYTES_PER_KEY_BIT counts
         assert alice_key.size == bob_key.size
         return real_postprocess(counts, source, alice_key, bob_key, **kwargs)
 
-    monkeypatch.setattr(detections.PackedDetectionBatch, "unpacked", measured)
+    monkeypatch.setattr(detections.PackedDetectionBatch, "pieces", measured)
     monkeypatch.setattr(nodes, "postprocess_block", keyed)
     qkd_scenario.run_job(job, comm=comm_mod.SingleComm(), backend=backend_mod.select("numpy"))
     ((link, distance, rate, held, report_bytes, key_bytes),) = check.pending_report_bytes(job)

@@ -905,8 +905,10 @@ def sfc64_row_starts(gen: np.random.Generator, row_length: int, num_rows: int) -
 
 def detection_clicks(gen: np.random.Generator, index: np.ndarray, forced: np.ndarray, tables: dict, *,
                      p_background: float, z_alice: float, z_bob: float, misalignment: float, eve_mode: int,
-                     eve_basis: int, num_pulses: int, dead_time_pulses: int, num_classes: int) -> tuple:
-    """What Bob records at each registered click, its draws made here (the NumPy path's array work).
+                     eve_basis: int, num_pulses: int, dead_time_pulses: int, num_classes: int,
+                     piece_clicks: int | None = None):
+    """What Bob records at each registered click, its draws made here (the NumPy path's array work), a piece of
+    clicks at a time.
 
     Draws from ``gen`` what the NumPy path of
     :func:`dqsim.protocols.qkd.detections.detect_batch` draws after the chain, in
@@ -935,11 +937,14 @@ def detection_clicks(gen: np.random.Generator, index: np.ndarray, forced: np.nda
         num_pulses: pulses in the batch.
         dead_time_pulses: d, >= 0.
         num_classes: intensity classes, in [1, 255].
+        piece_clicks: clicks per piece, a positive multiple of 8 (``None``: all in one piece).
 
-    Returns:
-        ``(intensity_class, alice_basis, alice_bit, bob_basis, bob_bit, double_click,
-        eve_knows, sent, blind)``: per-click arrays, the clicks per class and the
-        pulses blinded by the dead time of these clicks inside the batch.
+    Yields:
+        ``(first, (intensity_class, alice_basis, alice_bit, bob_basis, bob_bit, double_click,
+        eve_knows), sent, blind)`` per piece of clicks from ``first``, in order: the piece's per-click
+        arrays, its clicks per class and the pulses blinded by its clicks' dead time inside the batch
+        (nothing for a batch without clicks). Draw the pieces in order, each before the next: they
+        share ``gen`` (the binomials of several-photon clicks).
 
     Raises:
         RuntimeError: numba missing or turned off.
@@ -948,17 +953,23 @@ def detection_clicks(gen: np.random.Generator, index: np.ndarray, forced: np.nda
     if not has_detection_kernels():
         raise RuntimeError("detection_clicks needs numba; callers check has_detection_kernels() first")
     n = int(index.shape[0])
+    if piece_clicks is not None and (piece_clicks <= 0 or piece_clicks % 8):
+        raise ValueError(f"detection_clicks: piece_clicks must be a positive multiple of 8, got {piece_clicks}")
     starts = sfc64_row_starts(gen, n, 7)
     bits = np.frombuffer(gen.bytes(n), dtype=np.uint8)
     if eve_mode:
         starts = np.concatenate([starts, sfc64_row_starts(gen, n, 1)])
     t = tables
-    *arrays, sent, blind = _numba_clicks(
-        gen, starts, bits, index, forced, t["edges_click"], t["edges_weight"], t["ratio"], t["arrival"],
-        t["attacked"], t["eve_learns"], t["one_photon"], t["cdf"], t["cdf_len"], t["intensity_class"],
-        float(p_background), float(z_alice), float(z_bob), 1.0 - float(misalignment), int(eve_mode),
-        int(eve_basis), int(num_pulses), int(dead_time_pulses), int(num_classes), CLICK_SEGMENT)
-    return (*arrays, sent, int(blind))
+    step = max(n, 1) if piece_clicks is None else piece_clicks
+    for first in range(0, n, step):  # ``starts`` and ``gen`` carry over from piece to piece
+        last = min(first + step, n)
+        *arrays, sent, blind = _numba_clicks(
+            gen, starts, bits[first:last], index[first:last], forced[first:last], t["edges_click"],
+            t["edges_weight"], t["ratio"], t["arrival"], t["attacked"], t["eve_learns"], t["one_photon"], t["cdf"],
+            t["cdf_len"], t["intensity_class"], float(p_background), float(z_alice), float(z_bob),
+            1.0 - float(misalignment), int(eve_mode), int(eve_basis), int(num_pulses), int(dead_time_pulses),
+            int(num_classes), CLICK_SEGMENT)
+        yield first, tuple(arrays), sent, int(blind)
 
 
 def detection_table(intensity_class: np.ndarray, alice_basis: np.ndarray, bob_basis: np.ndarray,
