@@ -472,6 +472,15 @@ def detections_in_flight(bob_arrays: dict):
 #: Bob's, eight to a byte (:class:`~dqsim.protocols.qkd.packed_bits.PackedBits`; 2 bytes until 2026-12-06).
 KEY_BYTES_PER_KEY_BIT = 2 / 8
 
+#: Bytes per key bit that a key block's end adds to what a run holds, with Cascade
+#: (``error_correction = "cascade"``): Alice's and Bob's key bits unpacked, a byte each, for
+#: :func:`~dqsim.protocols.qkd.postprocess.postprocess_block` (the QBER sample, Cascade, the verification
+#: hash, privacy amplification) and that post-processing's own arrays. Measured (tracemalloc's peak in
+#: ``postprocess_block`` above what the run held before the keys were unpacked, BB84, dev VM, 2026-12-06):
+#: 12.8-15.2 at 1.6e5-2.6e6 key bits (0-80 km, asymptotic and finite key); 25 for a first block of 3.3e4
+#: bits (a fixed ~0.3 MiB beside). ``dqsim check`` gives it (``tests/test_qkd_pending_memory.py``).
+CASCADE_END_BYTES_PER_KEY_BIT = 14.0
+
 
 def max_reports_held(round_trip_ps: int, batch_ps: int, batches_per_block: int) -> int:
     """Most detection reports of one link that exist, not yet folded by :class:`Bb84Alice`, at any moment.
