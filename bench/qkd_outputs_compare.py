@@ -48,6 +48,24 @@ JOBS = {
     "e91_chsh": ("e91_chsh.toml", [], 1),
     "e91_chsh_cascade": ("e91_chsh.toml", ["qkd.error_correction=cascade", "qkd.block_pulses=5000000"], 1),
     "qkd_trusted_chain": ("qkd_trusted_chain.toml", [], 1),
+    # Large batches, the detection sampler's segments (2026-12-06): 0 km (a click every 3.7 pulses), 50 km,
+    # dead time and afterpulses, Eve's beam splitting, two ranks.
+    "bb84_0km_batch4e6_cascade": ("bb84_decoy_50km.toml", ["qkd.error_correction=cascade", "qkd.link.distance_km=0",
+                                                           "qkd.pulses=8000000", "qkd.batch_pulses=4000000",
+                                                           "qkd.block_pulses=8000000"], 1),
+    "bb84_50km_batch1e7": ("bb84_decoy_50km.toml", ["qkd.batch_pulses=10000000"], 1),
+    "bb84_5km_deadtime_afterpulse": ("bb84_decoy_50km.toml", ["qkd.link.distance_km=5", "qkd.link.dead_time_ps=20000",
+                                                              "qkd.link.afterpulse_probability=0.05",
+                                                              "qkd.pulses=4000000", "qkd.batch_pulses=2000000",
+                                                              "qkd.block_pulses=4000000"], 1),
+    "bb84_eve_beam_splitting": ("bb84_decoy_50km.toml", ['qkd.eve.attack="beam_splitting"', "qkd.eve.distance_km=10",
+                                                         "qkd.link.distance_km=20", "qkd.pulses=4000000",
+                                                         "qkd.block_pulses=4000000", "qkd.batch_pulses=2000000"], 1),
+    "bb84_0km_batch4e6_2ranks": ("bb84_decoy_50km.toml", ["qkd.link.distance_km=0", "qkd.pulses=8000000",
+                                                          "qkd.batch_pulses=4000000", "qkd.block_pulses=8000000"], 2),
+    "bb84_pulses_10km_cascade": ("bb84_decoy_50km.toml", ['qkd.sampling="pulses"', "qkd.error_correction=cascade",
+                                                          "qkd.link.distance_km=10", "qkd.pulses=4000000",
+                                                          "qkd.block_pulses=4000000"], 1),
 }
 
 #: Attributes that differ between two runs of the same code.

@@ -31,7 +31,13 @@ from dqsim.protocols.qkd import (
     block_counts,
     bob_detect,
 )
-from dqsim.protocols.qkd.detections import detect_batch, detection_counts
+from dqsim.protocols.qkd.detections import (
+    PER_CLICK_FIELDS,
+    DetectionBatch,
+    PackedDetectionBatch,
+    detect_batch,
+    detection_counts,
+)
 
 NUM_STANDARD_ERRORS = 3.0
 
@@ -281,18 +287,42 @@ def test_kernel_starts_from_a_receiver_state_as_numpy_does(state):
 
 
 @needs_numba
-def test_kernel_uniforms_are_numpys_and_leave_the_generator_where_numpy_does():
+def test_kernel_row_starts_give_numpys_uniforms_and_leave_the_generator_where_numpy_does():
     def generator():
         return np.random.Generator(np.random.SFC64(np.random.SeedSequence([1, 2, 3, 4])))
 
     ours, theirs = generator(), generator()
     ours.standard_exponential(5), theirs.standard_exponential(5)
-    assert np.array_equal(qkd_kernels.uniforms(ours, (7, 1001)), theirs.random((7, 1001)))
+    starts = qkd_kernels.sfc64_row_starts(ours, 1001, 7)
+    expected = theirs.random((7, 1001))
+    for row, start in zip(expected, starts):  # each row from its start, in two pieces
+        words, drawn = start.copy(), np.empty(1001)
+        qkd_kernels.sfc64_uniforms(words, drawn[:400])
+        qkd_kernels.sfc64_uniforms(words, drawn[400:])
+        assert np.array_equal(drawn, row)
     assert ours.bytes(13) == theirs.bytes(13)  # the 32-bit buffer and the state are carried over
-    assert np.array_equal(qkd_kernels.uniforms(ours, 3), theirs.random(3))
+    qkd_kernels.sfc64_row_starts(ours, 3, 1), theirs.random(3)
     assert ours.random() == theirs.random()
-    philox = np.random.Generator(np.random.Philox(5))  # another bit generator: NumPy's own draw
-    assert np.array_equal(qkd_kernels.uniforms(philox, 4), np.random.Generator(np.random.Philox(5)).random(4))
+    with pytest.raises(ValueError, match="SFC64"):
+        qkd_kernels.sfc64_row_starts(np.random.Generator(np.random.Philox(5)), 4, 1)
+
+
+@needs_numba
+def test_repro_batch_peak_kernel_draws_do_not_hold_the_uniforms_of_every_click():
+    """A batch's peak of traced memory at 0 km (a click every 3.7 pulses) is the clicks' arrays: 12 bytes a
+    click and the chain's index, not also 7 float64 uniforms a click (77 bytes a click until 2026-12-06)."""
+    import tracemalloc
+
+    args = dict(channel=ChannelModel(1.0), detector=DetectorModel(efficiency=0.8), seed=4, start_pulse=0)
+    detect_batch(DecoySource(), num_pulses=1000, **args)  # the kernels loaded outside the measure
+    tracemalloc.start()
+    try:
+        det, _ = detect_batch(DecoySource(), num_pulses=1_000_000, **args)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert det.num_detected > 250_000
+    assert peak < 20 * det.num_detected + 2**20, peak / det.num_detected
 
 
 @needs_numba
@@ -352,3 +382,27 @@ def test_batch_generators_draw_what_new_generators_draw(start_pulse):
     assert gen.random(5).tolist() == reference.random(5).tolist()
     weights = [0.5, 0.3, 0.2]
     assert host.multinomial(1000, weights).tolist() == reference_host.multinomial(1000, weights).tolist()
+
+
+@pytest.mark.parametrize("eve", [None, EveModel(attack="intercept_resend", fraction=0.5)])
+def test_a_batch_drawn_packed_is_the_batch_packed_and_its_pieces_add_up_to_it(eve):
+    """``pack_from_clicks``: the report written piece by piece into its bit planes is ``batch.packed()`` (its
+    pickle byte for byte); read back in pieces, their arrays are the batch's and their counts add up to its."""
+    import pickle
+
+    args = dict(channel=ChannelModel(1.0), detector=DetectorModel(dead_time_pulses=2), eve=eve, seed=6,
+                start_pulse=11, num_pulses=800_000)
+    batch, state = detect_batch(DecoySource(), **args)
+    packed, packed_state = detect_batch(DecoySource(), pack_from_clicks=64, **args)
+    assert isinstance(packed, PackedDetectionBatch) and packed_state == state and batch.num_detected > 2 * 65_536, batch.num_detected
+    assert pickle.dumps(packed.__getstate__()) == pickle.dumps(batch.packed().__getstate__())
+    pieces = list(packed.pieces(8 * 1001))
+    for name in ("index", *PER_CLICK_FIELDS):
+        joined = np.concatenate([getattr(piece, name) for piece in pieces])
+        assert joined.dtype == getattr(batch, name).dtype and np.array_equal(joined, getattr(batch, name)), name
+    total = detection_counts(pieces[0], 3)
+    for piece in pieces[1:]:
+        total = total + detection_counts(piece, 3)
+    assert total == detection_counts(batch, 3)
+    few, _ = detect_batch(DecoySource(), pack_from_clicks=64, **{**args, "num_pulses": 100})
+    assert isinstance(few, DetectionBatch)  # fewer clicks than pack_from_clicks: the arrays drawn

@@ -16,7 +16,7 @@ import pytest
 from dqsim.cli.main import main
 from dqsim.io import open_run
 from dqsim.protocols.qkd import detections, nodes
-from dqsim.protocols.qkd.detections import DetectionBatch, PackedDetectionBatch
+from dqsim.protocols.qkd.detections import PackedDetectionBatch
 from dqsim.protocols.qkd.packed_bits import PackedFields
 from mpi_helper import ROOT
 from run_files import checkpoints, same_tables
@@ -76,7 +76,8 @@ def test_messages_in_flight_take_the_packed_bytes(tmp_path, sampling):
 
 def _old_messages(patch):
     """The code before 2026-12-06: reports and pulses travel as the arrays drawn."""
-    patch.setattr(DetectionBatch, "packed", lambda self: self, raising=False)
+    draw = nodes.detect_batch
+    patch.setattr(nodes, "detect_batch", lambda *args, **kwargs: draw(*args, **{**kwargs, "pack_from_clicks": None}))
     patch.setattr(nodes, "pulses_in_flight", lambda arrays: arrays)
     patch.setattr(nodes, "detections_in_flight", lambda arrays: arrays)
 

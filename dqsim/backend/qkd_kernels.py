@@ -33,7 +33,9 @@ path makes some 60 array passes over a batch's clicks, these make one. They
 draw from the batch's own NumPy generator (numba's ``Generator`` runs NumPy's
 algorithms on the same bit generator state), in the order the NumPy path
 draws, so they give the same clicks bit for bit
-(``tests/test_qkd_detections.py``).
+(``tests/test_qkd_detections.py``); the per-click uniforms are drawn a
+segment at a time from their rows' SFC64 states (:func:`sfc64_row_starts`),
+not held for the whole batch.
 
 The rows of a short Toeplitz hash (the error verification's ⌈log2(1/ε_cor)⌉ bits) are
 :func:`toeplitz_rows`, one compiled loop on 64-bit words (30x NumPy's rows at 1.45e5-4e6 bits,
@@ -574,64 +576,76 @@ if _numba is not None:
 
     @_numba.njit(cache=True, boundscheck=False)
     def _numba_chain(gen, num_pulses, click_probability, gap_scale, dead_time_pulses, afterpulse_probability,
-                     dead_time_left, afterpulse_due):
+                     dead_time_left, afterpulse_due, positions, piece):
         # The rounds of detections._event_chain, draw for draw: a round draws ``size`` exponentials,
-        # then (afterpulsing) ``size`` uniforms, and keeps the clicks before the batch's end.
+        # then (afterpulsing) ``size`` uniforms, and keeps the clicks before the batch's end. Without
+        # afterpulses the exponentials are drawn ``piece`` at a time (the same numbers: numba draws them
+        # one by one either way), every one of the round's, so ``gen`` ends where the NumPy path leaves
+        # it. ``positions``: an array of the dtype of the result (int32 or int64), grown as needed.
         d = dead_time_pulses
         position = dead_time_left - d - 1
         fires_last = afterpulse_due
         mean_gap = d + 1.0 / click_probability if click_probability > 0.0 else math.inf
-        positions = np.empty(64, dtype=np.int64)
-        forced = np.empty(64, dtype=np.bool_)
+        forced = np.empty(positions.size, dtype=np.bool_)
         count = 0
         while position + d + 1 < num_pulses:
             if click_probability <= 0.0 and not fires_last:
                 break
             left = num_pulses - position
             size = int(min(max(64.0, 1.1 * left / mean_gap + 4.0 * math.sqrt(left / mean_gap) + 16), 16777216.0))
-            if 0.0 < click_probability < 1.0:
-                exponentials = gen.standard_exponential(size)
-            else:
-                exponentials = np.zeros(0)
-            fire = gen.random(size) < afterpulse_probability if afterpulse_probability > 0.0 \
-                else np.zeros(size, dtype=np.bool_)
+            draw_exponentials = 0.0 < click_probability < 1.0
+            step_piece = size if afterpulse_probability > 0.0 else min(size, piece)
             if count + size > positions.size:
                 grown = max(2 * positions.size, count + size)
-                positions = np.concatenate((positions[:count], np.empty(grown - count, dtype=np.int64)))
+                positions = np.concatenate((positions[:count], np.empty(grown - count, dtype=positions.dtype)))
                 forced = np.concatenate((forced[:count], np.empty(grown - count, dtype=np.bool_)))
             pos = position
             keep = 0
-            for j in range(size):
-                forced_now = fires_last if j == 0 else fire[j - 1]
-                if forced_now or click_probability >= 1.0:
-                    step = 1
-                elif click_probability > 0.0:
-                    step = 1 + np.int64(exponentials[j] * gap_scale)
-                else:
-                    step = num_pulses + 1
-                pos += step + d
-                if pos >= num_pulses:
-                    break
-                positions[count] = pos
-                forced[count] = forced_now
-                count += 1
-                keep += 1
+            left_batch = False
+            has_fire = afterpulse_probability > 0.0
+            fire = np.zeros(0, dtype=np.bool_)
+            for first in range(0, size, step_piece):
+                count_piece = min(step_piece, size - first)
+                exponentials = gen.standard_exponential(count_piece) if draw_exponentials else np.zeros(0)
+                if first == 0 and has_fire:
+                    fire = gen.random(size) < afterpulse_probability
+                if left_batch:
+                    continue  # the round's remaining exponentials are drawn all the same
+                for jj in range(count_piece):
+                    j = first + jj
+                    forced_now = fires_last if j == 0 else (has_fire and fire[j - 1])
+                    if forced_now or click_probability >= 1.0:
+                        step = 1
+                    elif click_probability > 0.0:
+                        step = 1 + np.int64(exponentials[jj] * gap_scale)
+                    else:
+                        step = num_pulses + 1
+                    pos += step + d
+                    if pos >= num_pulses:
+                        left_batch = True
+                        break
+                    positions[count] = pos
+                    forced[count] = forced_now
+                    count += 1
+                    keep += 1
             if keep < size:
                 if keep > 0:
-                    position, fires_last = positions[count - 1], fire[keep - 1]
+                    position, fires_last = positions[count - 1], has_fire and fire[keep - 1]
                 break
-            position, fires_last = pos, fire[size - 1]
-        return positions[:count].copy(), forced[:count].copy(), position, fires_last
+            position, fires_last = pos, has_fire and fire[size - 1]
+        return positions[:count], forced[:count], position, fires_last
 
     @_numba.njit(cache=True, boundscheck=False)
-    def _numba_clicks(gen, u, bits, u_learns, index, forced, edges_click, edges_weight, ratio, arrival,
+    def _numba_clicks(gen, row_states, bits, index, forced, edges_click, edges_weight, ratio, arrival,
                       attacked, eve_learns, one_photon, cdf, cdf_len, intensity_class, p_b, z_alice, z_bob,
-                      one_minus_ed, eve_mode, eve_basis, num_pulses, dead_time_pulses, num_classes):
+                      one_minus_ed, eve_mode, eve_basis, num_pulses, dead_time_pulses, num_classes, segment):
         # What the NumPy path of detections.detect_batch does with array operations (its comments
-        # say why), in two loops: a branch-free one for the usual click (one photon or none, no
-        # background click, no afterpulse, no Eve), then the full logic for the others, in click
-        # order, so that the binomials of several-photon clicks (the only draws here) come from
-        # ``gen`` in the order in which the NumPy path draws them.
+        # say why), ``segment`` clicks at a time: their uniforms (row r of the NumPy path's (7, n)
+        # array, and Eve's u_learns as row 7) come from the SFC64 states ``row_states[r]`` at the rows'
+        # starts, so no (7, n) array is made. In a segment, two loops: a branch-free one for the usual
+        # click (one photon or none, no background click, no afterpulse, no Eve), then the full logic
+        # for the others, in click order, so that the binomials of several-photon clicks (the only
+        # draws from ``gen`` here) come in the order in which the NumPy path draws them.
         n = index.size
         cls = np.empty(n, dtype=np.uint8)
         alice_basis = np.empty(n, dtype=np.uint8)
@@ -643,96 +657,105 @@ if _numba is not None:
         dark_scale = 1.0 - (1.0 - p_b) ** 2
         some_below = 2.0 * p_b - p_b * p_b
         p_b2 = p_b * p_b
-        config = np.zeros(n, dtype=np.uint8)
-        for j in range(edges_click.size):  # categorical draw of a normal click's configuration
-            edge = edges_click[j]
-            for i in range(n):
-                config[i] += u[0, i] >= edge
-        other = np.ones(n, dtype=np.bool_)  # a click for the second loop
-        if eve_mode == 0:
-            for i in range(n):  # (no loop-carried state: the compiler vectorises it)
-                k = config[i]
-                arrived = u[1, i] < ratio[k]
-                v = u[2, i] if arrived else u[2, i] * dark_scale
-                b = bits[i]
+        num_rows = row_states.shape[0]
+        u = np.empty((num_rows, segment), dtype=np.float64)
+        config = np.empty(segment, dtype=np.uint8)
+        other = np.ones(segment, dtype=np.bool_)  # a click for the second loop
+        for lo in range(0, n, segment):
+            m = min(segment, n - lo)
+            for r in range(num_rows):
+                _numba_sfc64_uniforms(row_states[r], u[r, :m])
+            config[:m] = 0
+            for j in range(edges_click.size):  # categorical draw of a normal click's configuration
+                edge = edges_click[j]
+                for i in range(m):
+                    config[i] += u[0, i] >= edge
+            if eve_mode == 0:
+                for i in range(m):  # (no loop-carried state: the compiler vectorises it)
+                    g = lo + i
+                    k = config[i]
+                    arrived = u[1, i] < ratio[k]
+                    v = u[2, i] if arrived else u[2, i] * dark_scale
+                    b = bits[g]
+                    a_basis = np.uint8(u[3, i] >= z_alice)
+                    a_bit = b & np.uint8(1)
+                    b_basis = np.uint8(u[4, i] >= z_bob)
+                    correct = arrived & (u[5, i] < (one_minus_ed if a_basis == b_basis else 0.5))
+                    cls[g] = intensity_class[k]
+                    alice_basis[g] = a_basis
+                    alice_bit[g] = a_bit
+                    bob_basis[g] = b_basis
+                    bob_bit[g] = a_bit ^ np.uint8(not correct)  # the wrong detector when not the correct one
+                    other[i] = forced[g] | (v < some_below) | (arrived & (u[6, i] >= one_photon[k]))
+            for i in range(m):
+                if not other[i]:
+                    continue
+                g = lo + i
+                is_forced = forced[g]
+                k = 0
+                if is_forced:
+                    for j in range(edges_weight.size):
+                        k += u[0, i] >= edges_weight[j]
+                else:
+                    k = config[i]
+                arrived = u[1, i] < (arrival[k] if is_forced else ratio[k])
+                v = u[2, i]
+                if not (is_forced | arrived):
+                    v *= dark_scale
+                dark_correct = dark_wrong = False
+                if v < some_below:  # a background click (rare unless forced)
+                    dark_correct = v < p_b
+                    dark_wrong = (v < p_b2) | (v >= p_b)
+                b = bits[g]
                 a_basis = np.uint8(u[3, i] >= z_alice)
                 a_bit = b & np.uint8(1)
                 b_basis = np.uint8(u[4, i] >= z_bob)
-                correct = arrived & (u[5, i] < (one_minus_ed if a_basis == b_basis else 0.5))
-                cls[i] = intensity_class[k]
-                alice_basis[i] = a_basis
-                alice_bit[i] = a_bit
-                bob_basis[i] = b_basis
-                bob_bit[i] = a_bit ^ np.uint8(not correct)  # the wrong detector when not the correct one
-                other[i] = forced[i] | (v < some_below) | (arrived & (u[6, i] >= one_photon[k]))
-        for i in range(n):
-            if not other[i]:
-                continue
-            is_forced = forced[i]
-            k = 0
-            if is_forced:
-                for j in range(edges_weight.size):
-                    k += u[0, i] >= edges_weight[j]
-            else:
-                k = config[i]
-            arrived = u[1, i] < (arrival[k] if is_forced else ratio[k])
-            v = u[2, i]
-            if not (is_forced | arrived):
-                v *= dark_scale
-            dark_correct = dark_wrong = False
-            if v < some_below:  # a background click (rare unless forced)
-                dark_correct = v < p_b
-                dark_wrong = (v < p_b2) | (v >= p_b)
-            b = bits[i]
-            a_basis = np.uint8(u[3, i] >= z_alice)
-            a_bit = b & np.uint8(1)
-            b_basis = np.uint8(u[4, i] >= z_bob)
-            s_basis, s_bit = a_basis, a_bit
-            knows = False
-            if eve_mode == 1:  # intercept-resend
-                e_basis = (b >> np.uint8(3)) & np.uint8(1) if eve_basis < 0 else np.uint8(eve_basis)
-                right = e_basis == a_basis
-                hit = attacked[k] & (arrived | (u_learns[i] < eve_learns[k]))
-                if hit:
-                    s_basis = e_basis
-                    s_bit = a_bit if right else (b >> np.uint8(4)) & np.uint8(1)
-                knows = hit & right
-            elif eve_mode == 2:  # beam splitting
-                knows = attacked[k] & (u_learns[i] < eve_learns[k])
-            r_correct = one_minus_ed if b_basis == s_basis else 0.5
-            correct = arrived & (u[5, i] < r_correct)
-            wrong = arrived & (not correct)
-            if arrived & (u[6, i] >= one_photon[k]):  # several photons (rare for weak pulses)
-                photons = 1
-                for j in range(cdf_len[k]):
-                    photons += cdf[k, j] <= u[6, i]
-                num_correct = gen.binomial(photons, r_correct)
-                correct = num_correct > 0
-                wrong = photons - num_correct > 0
-            click_correct = correct | dark_correct
-            click_wrong = wrong | dark_wrong
-            if is_forced:  # the afterpulse fires the correct detector when its bit is the state's
-                to_correct = ((b >> np.uint8(2)) & np.uint8(1)) == s_bit
-                click_correct |= to_correct
-                click_wrong |= not to_correct
-            both = click_correct & click_wrong
-            if both:
-                bob_bit[i] = (b >> np.uint8(1)) & np.uint8(1)
-            else:
-                bob_bit[i] = s_bit ^ np.uint8(not click_correct)
-            cls[i] = intensity_class[k]
-            alice_basis[i] = a_basis
-            alice_bit[i] = a_bit
-            bob_basis[i] = b_basis
-            double[i] = both
-            eve_knows[i] = knows
+                s_basis, s_bit = a_basis, a_bit
+                knows = False
+                if eve_mode == 1:  # intercept-resend
+                    e_basis = (b >> np.uint8(3)) & np.uint8(1) if eve_basis < 0 else np.uint8(eve_basis)
+                    right = e_basis == a_basis
+                    hit = attacked[k] & (arrived | (u[7, i] < eve_learns[k]))
+                    if hit:
+                        s_basis = e_basis
+                        s_bit = a_bit if right else (b >> np.uint8(4)) & np.uint8(1)
+                    knows = hit & right
+                elif eve_mode == 2:  # beam splitting
+                    knows = attacked[k] & (u[7, i] < eve_learns[k])
+                r_correct = one_minus_ed if b_basis == s_basis else 0.5
+                correct = arrived & (u[5, i] < r_correct)
+                wrong = arrived & (not correct)
+                if arrived & (u[6, i] >= one_photon[k]):  # several photons (rare for weak pulses)
+                    photons = 1
+                    for j in range(cdf_len[k]):
+                        photons += cdf[k, j] <= u[6, i]
+                    num_correct = gen.binomial(photons, r_correct)
+                    correct = num_correct > 0
+                    wrong = photons - num_correct > 0
+                click_correct = correct | dark_correct
+                click_wrong = wrong | dark_wrong
+                if is_forced:  # the afterpulse fires the correct detector when its bit is the state's
+                    to_correct = ((b >> np.uint8(2)) & np.uint8(1)) == s_bit
+                    click_correct |= to_correct
+                    click_wrong |= not to_correct
+                both = click_correct & click_wrong
+                if both:
+                    bob_bit[g] = (b >> np.uint8(1)) & np.uint8(1)
+                else:
+                    bob_bit[g] = s_bit ^ np.uint8(not click_correct)
+                cls[g] = intensity_class[k]
+                alice_basis[g] = a_basis
+                alice_bit[g] = a_bit
+                bob_basis[g] = b_basis
+                double[g] = both
+                eve_knows[g] = knows
         sent = np.zeros(num_classes, dtype=np.int64)
         for i in range(n):
             sent[cls[i]] += 1
         blind = 0
         if dead_time_pulses > 0:
             for i in range(n):
-                blind += min(dead_time_pulses, num_pulses - 1 - index[i])
+                blind += min(dead_time_pulses, num_pulses - 1 - np.int64(index[i]))
         return cls, alice_basis, alice_bit, bob_basis, bob_bit, double, eve_knows, sent, blind
 
     @_numba.njit(cache=True, boundscheck=False)
@@ -763,45 +786,49 @@ if _numba is not None:
         state[0], state[1], state[2], state[3] = a, b, c, w
 
 
+if _numba is not None:
+
+    @_numba.njit(cache=True, boundscheck=False)
+    def _numba_sfc64_row_starts(state, row_length, num_rows):
+        # The SFC64 state at the start of each of ``num_rows`` rows of ``row_length`` values (the steps of
+        # _numba_sfc64_uniforms without the doubles); ``state`` is left after the last row.
+        starts = np.empty((num_rows, 4), dtype=np.uint64)
+        a, b, c, w = state[0], state[1], state[2], state[3]
+        for r in range(num_rows):
+            starts[r, 0], starts[r, 1], starts[r, 2], starts[r, 3] = a, b, c, w
+            for _i in range(row_length):
+                tmp = a + b + w
+                w += np.uint64(1)
+                a = b ^ (b >> np.uint64(11))
+                b = c + (c << np.uint64(3))
+                c = ((c << np.uint64(24)) | (c >> np.uint64(40))) + tmp
+        state[0], state[1], state[2], state[3] = a, b, c, w
+        return starts
+
+
 def has_detection_kernels() -> bool:
     """True when the detection sampler's kernels can run (numba installed, ``DQSIM_FAST_KERNELS`` not ``0``)."""
     return _numba is not None and enabled()
 
 
-def uniforms(gen: np.random.Generator, shape) -> np.ndarray:
-    """``gen.random(shape)``, the same numbers, drawn faster when ``gen`` runs on SFC64.
-
-    NumPy draws each double through a call of its bit generator; this loop
-    runs SFC64 inline (about 1 ns a number instead of 1.7 on the dev VM) on
-    the generator's state, which it reads and writes back, so ``gen`` is left
-    as ``gen.random(shape)`` leaves it. Other bit generators: ``gen.random``.
-
-    Args:
-        gen: the generator to draw from (advanced in place).
-        shape: the shape of the result (an int or a tuple of ints).
-
-    Returns:
-        float64 uniforms in [0, 1), C order, equal to ``gen.random(shape)``.
-
-    Raises:
-        RuntimeError: numba missing or turned off.
-    """
+def sfc64_uniforms(state: np.ndarray, out: np.ndarray) -> None:
+    """Fill ``out`` (1-D float64) with the uniforms of NumPy's SFC64 from ``state`` (4 uint64 words, advanced in
+    place): ``Generator.random``'s doubles, ``(x >> 11)·2^-53``, drawn inline (about 1 ns a number on the dev VM
+    against 1.7 through NumPy). Row starts: :func:`sfc64_row_starts`."""
     if not has_detection_kernels():
-        raise RuntimeError("uniforms needs numba; callers check has_detection_kernels() first")
-    if not isinstance(gen.bit_generator, np.random.SFC64):
-        return gen.random(shape)
-    state = gen.bit_generator.state
-    words = np.array(state["state"]["state"], dtype=np.uint64)
-    out = np.empty(shape, dtype=np.float64)
-    _numba_sfc64_uniforms(words, out.reshape(-1))
-    state["state"]["state"] = words
-    gen.bit_generator.state = state
-    return out
+        raise RuntimeError("sfc64_uniforms needs numba; callers check has_detection_kernels() first")
+    _numba_sfc64_uniforms(state, out)
+
+
+#: Exponentials of the chain drawn at a time without afterpulses (:func:`detection_chain`): 512 KiB.
+CHAIN_PIECE = 1 << 16
+#: Clicks whose uniforms :func:`detection_clicks` holds at a time: 7 or 8 rows of float64, 224-256 KiB.
+CLICK_SEGMENT = 1 << 12
 
 
 def detection_chain(gen: np.random.Generator, num_pulses: int, click_probability: float, dead_time_pulses: int,
-                    afterpulse_probability: float, dead_time_left: int,
-                    afterpulse_due: bool) -> tuple[np.ndarray, np.ndarray, int, bool]:
+                    afterpulse_probability: float, dead_time_left: int, afterpulse_due: bool, *,
+                    index_dtype=np.int64) -> tuple[np.ndarray, np.ndarray, int, bool]:
     """The registered clicks of a batch as a renewal chain, drawn from ``gen``.
 
     The chain of :func:`dqsim.protocols.qkd.detections.detect_batch` (its
@@ -809,7 +836,11 @@ def detection_chain(gen: np.random.Generator, num_pulses: int, click_probability
     registered clicks, ``d + 1`` after one that fires an afterpulse. The same
     draws from ``gen`` in the same order as the NumPy path
     (``detections._event_chain``), so the same clicks and the same state of
-    ``gen`` afterwards.
+    ``gen`` afterwards. Without afterpulses the exponentials are drawn
+    :data:`CHAIN_PIECE` at a time (the same numbers), so the chain holds the
+    clicks and 512 KiB of draws, not 8 bytes per expected click as well
+    (before 2026-12-06; with afterpulses a round's draws are still held whole,
+    the afterpulse uniforms coming after them).
 
     Args:
         gen: the batch's NumPy generator (drawn from, advanced in place).
@@ -819,10 +850,11 @@ def detection_chain(gen: np.random.Generator, num_pulses: int, click_probability
         afterpulse_probability: probability that a registered click fires an afterpulse, in [0, 1].
         dead_time_left: pulses still blinded at the batch's start, >= 0.
         afterpulse_due: an afterpulse falls on the first pulse after ``dead_time_left``.
+        index_dtype: ``numpy.int64``, or ``numpy.int32`` when ``num_pulses <= 2**31``.
 
     Returns:
-        ``(index, forced, position, fires_last)``: the registered pulses (int64,
-        increasing), whether each is an afterpulse (bool), the last click's
+        ``(index, forced, position, fires_last)``: the registered pulses (of
+        ``index_dtype``, increasing), whether each is an afterpulse (bool), the last click's
         position (that of a virtual click before the batch when there is none)
         and whether it fires an afterpulse.
 
@@ -834,23 +866,64 @@ def detection_chain(gen: np.random.Generator, num_pulses: int, click_probability
     gap_scale = -1.0 / math.log1p(-click_probability) if 0.0 < click_probability < 1.0 else 0.0
     index, forced, position, fires_last = _numba_chain(
         gen, int(num_pulses), float(click_probability), gap_scale, int(dead_time_pulses),
-        float(afterpulse_probability), int(dead_time_left), bool(afterpulse_due))
+        float(afterpulse_probability), int(dead_time_left), bool(afterpulse_due), np.empty(64, dtype=index_dtype),
+        CHAIN_PIECE)
     return index, forced, int(position), bool(fires_last)
 
 
-def detection_clicks(gen: np.random.Generator, u: np.ndarray, bits: np.ndarray, u_learns: np.ndarray,
-                     index: np.ndarray, forced: np.ndarray, tables: dict, *, p_background: float,
-                     z_alice: float, z_bob: float, misalignment: float, eve_mode: int, eve_basis: int,
-                     num_pulses: int, dead_time_pulses: int, num_classes: int) -> tuple:
-    """What Bob records at each registered click, in one pass (the NumPy path's array work).
+def sfc64_row_starts(gen: np.random.Generator, row_length: int, num_rows: int) -> np.ndarray:
+    """The states of ``gen`` at the starts of the rows of ``gen.random((num_rows, row_length))``.
+
+    Steps NumPy's SFC64 (Chris Doty-Humphrey's Small Fast Chaotic PRNG, ``numpy/random/src/sfc64``) without
+    making the doubles, about 0.6 ns a value on the dev VM, and leaves ``gen`` where that draw leaves it (its
+    32-bit buffer for ``bytes`` untouched, as NumPy's doubles leave it). Row ``r``'s uniforms are then
+    :func:`sfc64_uniforms` of ``starts[r]``, in pieces of any length.
 
     Args:
-        gen: the batch's generator, after ``u``, ``bits`` and ``u_learns`` were drawn from it
-            (the binomials of several-photon clicks come from it, in click order).
-        u: ``(7, n)`` uniforms, rows in the order of ``detections``' ``_U_*`` rows.
-        bits: ``n`` random bytes (bit 0 Alice's bit, 1 a double click's bit, 2 an afterpulse's
-            detector, 3 Eve's basis, 4 Eve's bit).
-        u_learns: ``n`` uniforms for Eve's knowledge (empty without Eve).
+        gen: a generator on SFC64 (advanced in place).
+        row_length: uniforms per row, >= 0.
+        num_rows: rows, >= 0.
+
+    Returns:
+        ``(num_rows, 4)`` uint64: the four state words at each row's start.
+
+    Raises:
+        RuntimeError: numba missing or turned off.
+        ValueError: ``gen`` does not run on SFC64.
+    """
+    if not has_detection_kernels():
+        raise RuntimeError("sfc64_row_starts needs numba; callers check has_detection_kernels() first")
+    if not isinstance(gen.bit_generator, np.random.SFC64):
+        raise ValueError(f"sfc64_row_starts: gen must run on SFC64, got {type(gen.bit_generator).__name__}")
+    state = gen.bit_generator.state
+    words = np.array(state["state"]["state"], dtype=np.uint64)
+    starts = _numba_sfc64_row_starts(words, int(row_length), int(num_rows))
+    state["state"]["state"] = words
+    gen.bit_generator.state = state
+    return starts
+
+
+def detection_clicks(gen: np.random.Generator, index: np.ndarray, forced: np.ndarray, tables: dict, *,
+                     p_background: float, z_alice: float, z_bob: float, misalignment: float, eve_mode: int,
+                     eve_basis: int, num_pulses: int, dead_time_pulses: int, num_classes: int,
+                     piece_clicks: int | None = None):
+    """What Bob records at each registered click, its draws made here (the NumPy path's array work), a piece of
+    clicks at a time.
+
+    Draws from ``gen`` what the NumPy path of
+    :func:`dqsim.protocols.qkd.detections.detect_batch` draws after the chain, in
+    its order: ``(7, n)`` uniforms, ``n`` random bytes (``gen.bytes``: bit 0
+    Alice's bit, 1 a double click's bit, 2 an afterpulse's detector, 3 Eve's
+    basis, 4 Eve's bit), ``n`` uniforms for Eve's knowledge (with Eve), then the
+    binomials of several-photon clicks in click order. The uniforms are not
+    held: the SFC64 states at their rows' starts are found first (the
+    generator's steps without the doubles, about 0.6 ns a value on the dev VM),
+    then each segment of :data:`CLICK_SEGMENT` clicks draws its own, so the
+    clicks' temporaries are a quarter MiB and not the 56-64 bytes a click
+    they were until 2026-12-06. The same numbers, so the same batch bit for bit.
+
+    Args:
+        gen: the batch's generator (SFC64), after the chain (drawn from, advanced in place).
         index, forced: the chain of :func:`detection_chain`.
         tables: float64/bool/int arrays per configuration ``k`` (``edges_click``,
             ``edges_weight``: the categorical edges, empty when nothing can be drawn; ``ratio``
@@ -864,24 +937,39 @@ def detection_clicks(gen: np.random.Generator, u: np.ndarray, bits: np.ndarray, 
         num_pulses: pulses in the batch.
         dead_time_pulses: d, >= 0.
         num_classes: intensity classes, in [1, 255].
+        piece_clicks: clicks per piece, a positive multiple of 8 (``None``: all in one piece).
 
-    Returns:
-        ``(intensity_class, alice_basis, alice_bit, bob_basis, bob_bit, double_click,
-        eve_knows, sent, blind)``: per-click arrays, the clicks per class and the
-        pulses blinded by the dead time of these clicks inside the batch.
+    Yields:
+        ``(first, (intensity_class, alice_basis, alice_bit, bob_basis, bob_bit, double_click,
+        eve_knows), sent, blind)`` per piece of clicks from ``first``, in order: the piece's per-click
+        arrays, its clicks per class and the pulses blinded by its clicks' dead time inside the batch
+        (nothing for a batch without clicks). Draw the pieces in order, each before the next: they
+        share ``gen`` (the binomials of several-photon clicks).
 
     Raises:
         RuntimeError: numba missing or turned off.
+        ValueError: ``gen`` does not run on SFC64 (the NumPy backend's generators do).
     """
     if not has_detection_kernels():
         raise RuntimeError("detection_clicks needs numba; callers check has_detection_kernels() first")
+    n = int(index.shape[0])
+    if piece_clicks is not None and (piece_clicks <= 0 or piece_clicks % 8):
+        raise ValueError(f"detection_clicks: piece_clicks must be a positive multiple of 8, got {piece_clicks}")
+    starts = sfc64_row_starts(gen, n, 7)
+    bits = np.frombuffer(gen.bytes(n), dtype=np.uint8)
+    if eve_mode:
+        starts = np.concatenate([starts, sfc64_row_starts(gen, n, 1)])
     t = tables
-    *arrays, sent, blind = _numba_clicks(
-        gen, u, bits, u_learns, index, forced, t["edges_click"], t["edges_weight"], t["ratio"], t["arrival"],
-        t["attacked"], t["eve_learns"], t["one_photon"], t["cdf"], t["cdf_len"], t["intensity_class"],
-        float(p_background), float(z_alice), float(z_bob), 1.0 - float(misalignment), int(eve_mode),
-        int(eve_basis), int(num_pulses), int(dead_time_pulses), int(num_classes))
-    return (*arrays, sent, int(blind))
+    step = max(n, 1) if piece_clicks is None else piece_clicks
+    for first in range(0, n, step):  # ``starts`` and ``gen`` carry over from piece to piece
+        last = min(first + step, n)
+        *arrays, sent, blind = _numba_clicks(
+            gen, starts, bits[first:last], index[first:last], forced[first:last], t["edges_click"],
+            t["edges_weight"], t["ratio"], t["arrival"], t["attacked"], t["eve_learns"], t["one_photon"], t["cdf"],
+            t["cdf_len"], t["intensity_class"], float(p_background), float(z_alice), float(z_bob),
+            1.0 - float(misalignment), int(eve_mode), int(eve_basis), int(num_pulses), int(dead_time_pulses),
+            int(num_classes), CLICK_SEGMENT)
+        yield first, tuple(arrays), sent, int(blind)
 
 
 def detection_table(intensity_class: np.ndarray, alice_basis: np.ndarray, bob_basis: np.ndarray,

@@ -293,8 +293,23 @@ def _pending_message_lines(job) -> list[str]:
                 f"{min(q.batch_pulses, block):,} {slot}s x {held})")
         if q.error_correction == "cascade":
             line += f", and the block's key bits for Cascade, packed, {_mib(key)} ({block:,} {slot}s)"
-        lines.append(line + "; a checkpoint taken inside the block holds up to as much")
+        lines.append(line + "; a checkpoint taken inside the block holds up to as much" + _cascade_end_text(key))
     return lines
+
+
+def cascade_end_bytes(key_bytes: float) -> float:
+    """Bytes a key block's end adds with Cascade, from the block's packed key bits (``key_bytes``, Alice's and Bob's
+    at :data:`~dqsim.protocols.qkd.nodes.KEY_BYTES_PER_KEY_BIT`): the key bits unpacked and the post-processing's
+    arrays, :data:`~dqsim.protocols.qkd.nodes.CASCADE_END_BYTES_PER_KEY_BIT` a key bit (measured)."""
+    return key_bytes / nodes.KEY_BYTES_PER_KEY_BIT * nodes.CASCADE_END_BYTES_PER_KEY_BIT
+
+
+def _cascade_end_text(key_bytes: float) -> str:
+    if not key_bytes:
+        return ""
+    return (f"; at the block's end Cascade takes the key bits unpacked, a byte each, and with its own arrays "
+            f"adds ~{_mib(cascade_end_bytes(key_bytes))} (~{nodes.CASCADE_END_BYTES_PER_KEY_BIT:g} bytes per key "
+            f"bit, measured)")
 
 
 def _pending_report_lines(job) -> list[str]:
@@ -312,7 +327,7 @@ def _pending_report_lines(job) -> list[str]:
         if q.error_correction == "cascade":
             line += (f", and the block's key bits for Cascade, packed, {_mib(key)} "
                      f"({key / max(block * rate, 1e-300):.3g} bytes per detection x {block:,} pulses)")
-        lines.append(line + "; a checkpoint taken inside the block holds up to as much")
+        lines.append(line + "; a checkpoint taken inside the block holds up to as much" + _cascade_end_text(key))
     total = sum(row[4] + row[5] for row in rows) + sum(row[3] + row[4] for row in pending_message_bytes(job))
     memory = machine_memory_bytes()
     if memory and total > PENDING_REPORTS_WARN_SHARE * memory:

@@ -78,6 +78,16 @@ uniforms run SFC64 inline) and so give the same batch bit for bit, which
 ``tests/test_qkd_detections.py`` checks against the NumPy path kept here as
 the reference (``use_kernel=False``, ``DQSIM_FAST_KERNELS=0``) and the CuPy
 path. Measured: ``bench/results/qkd_sampler-vm-20261205.md``.
+
+**Memory.** The kernels draw a batch's per-click uniforms segment by segment
+(:func:`dqsim.backend.qkd_kernels.detection_clicks`, the same numbers from the
+SFC64 states at their rows' starts) and the chain's exponentials in pieces, so
+drawing a batch holds its clicks' arrays (the :class:`DetectionBatch`, 12 bytes
+a click) and the chain's index and afterpulse flags (5.5 bytes a click), about
+14.5 bytes a click in all; until 2026-12-06 it held 77 (the ``(7, n)`` float64
+uniforms besides), 21 bytes a pulse at 0 km
+(``bench/results/qkd-batch-peak-vm-20261206.md``). The NumPy path (the reference
+and CuPy) still draws the uniforms whole.
 """
 
 from __future__ import annotations
@@ -222,11 +232,44 @@ class PackedDetectionBatch:
 
     __slots__ = ("start_pulse", "num_pulses", "sent", "index_dtype", "index", "fields")
 
-    def __init__(self, batch: DetectionBatch):
+    def __init__(self, batch: DetectionBatch | None):
+        if batch is None:  # filled by from_parts
+            return
         self.start_pulse, self.num_pulses, self.sent = batch.start_pulse, batch.num_pulses, batch.sent
         self.index_dtype = np.asarray(batch.index).dtype.str
         self.index = np.asarray(batch.index).astype(index_dtype(batch.num_pulses))
         self.fields = PackedFields({name: getattr(batch, name) for name in PER_CLICK_FIELDS})
+
+    @classmethod
+    def from_parts(cls, *, start_pulse: int, num_pulses: int, sent: tuple, index: np.ndarray,
+                   fields: PackedFields) -> PackedDetectionBatch:
+        """The packed batch of clicks at ``index`` (host, int32 or int64, as drawn) whose other per-click fields
+        are ``fields`` (:data:`PER_CLICK_FIELDS`, packed as :meth:`DetectionBatch.packed` packs them): what
+        :func:`detect_batch` builds a piece of clicks at a time. ``index`` is kept as it is where its values
+        need no other type (no copy: an int32 index read as uint32)."""
+        packed = cls(None)
+        packed.start_pulse, packed.num_pulses, packed.sent = int(start_pulse), int(num_pulses), tuple(sent)
+        packed.index_dtype = index.dtype.str
+        narrow = index_dtype(num_pulses)
+        packed.index = index.view(narrow) if narrow.itemsize == index.dtype.itemsize else index.astype(narrow)
+        packed.fields = fields
+        return packed
+
+    def pieces(self, num_clicks: int):
+        """The batch as :class:`DetectionBatch` pieces of ``num_clicks`` clicks (a positive multiple of 8), in
+        order, each unpacked only when asked for: so reading a large report holds one piece's arrays. The
+        first piece carries the batch's ``sent`` and the others none, so that their
+        :func:`detection_counts` add up to the batch's. A batch without clicks is one empty piece."""
+        if num_clicks <= 0 or num_clicks % 8:
+            raise ValueError(f"PackedDetectionBatch.pieces: num_clicks must be a positive multiple of 8, "
+                             f"got {num_clicks}")
+        none = (0,) * len(self.sent)
+        for first in range(0, max(self.num_detected, 1), num_clicks):
+            last = min(first + num_clicks, self.num_detected)
+            yield DetectionBatch(start_pulse=self.start_pulse, num_pulses=self.num_pulses,
+                                 sent=self.sent if first == 0 else none,
+                                 index=self.index[first:last].astype(self.index_dtype),
+                                 **self.fields.unpacked(first, last))
 
     @property
     def num_detected(self) -> int:
@@ -539,7 +582,8 @@ def detect_batch(
     backend: Backend | None = None,
     on_host: bool = True,
     use_kernel: bool | None = None,
-) -> tuple[DetectionBatch, ReceiverState]:
+    pack_from_clicks: int | None = None,
+) -> tuple[DetectionBatch | PackedDetectionBatch, ReceiverState]:
     """Bob's registered clicks of ``num_pulses`` pulses, drawn at the cost of the clicks.
 
     The same model as :func:`dqsim.protocols.qkd.bb84.alice_batch` followed by
@@ -564,9 +608,15 @@ def detect_batch(
             (default); ``False`` leaves them on the backend's device (CuPy
             arrays on a GPU), for :func:`detection_counts` with the same
             backend, so that a GPU run moves no per-click data to the host.
+        use_kernel: run the numba kernels (``None``: where they can run; ``False``: the NumPy path).
+        pack_from_clicks: return the batch as a :class:`PackedDetectionBatch` (as Bob's report travels) when
+            it has at least this many clicks (``None``: never; host batches only). The kernels then write
+            each piece of :data:`PACK_PIECE_CLICKS` clicks straight into its bit planes, so the unpacked
+            arrays of the whole batch never exist (the same report as ``batch.packed()``).
 
     Returns:
-        ``(batch, state)``: the :class:`DetectionBatch` and the receiver state for the next batch.
+        ``(batch, state)``: the :class:`DetectionBatch` (or :class:`PackedDetectionBatch`) and the receiver
+        state for the next batch.
 
     Raises:
         DqsimError: an argument out of its range (the message names it).
@@ -601,32 +651,35 @@ def detect_batch(
     conf = tables.conf
     d = detector.dead_time_pulses
     gen, host_gen = _batch_generators(backend, seed, node, start_pulse)
-    if use_kernel:
+    packed = None
+    if use_kernel:  # the chain, then the clicks' draws segment by segment (qkd_kernels.detection_clicks)
         index, forced, position, fires_last = qkd_kernels.detection_chain(
             gen, num_pulses, tables.click_total, d, detector.afterpulse_probability, state.dead_time_left,
-            state.afterpulse_due)
+            state.afterpulse_due, index_dtype=np.int32 if num_pulses <= INT32_INDEX_MAX_PULSES else np.int64)
         new_state = _state_after(position, fires_last, d, num_pulses)
+        eve_mode = 0 if not eve.is_active else (1 if eve.attack == "intercept_resend" else 2)
+        eve_basis = -1 if eve.basis == "random" else (BASIS_Z if eve.basis == "Z" else BASIS_X)
+        pack = pack_from_clicks is not None and on_host and index.shape[0] >= pack_from_clicks
+        pieces = qkd_kernels.detection_clicks(
+            gen, index, forced, tables.kernel, p_background=p_b, z_alice=source.z_basis_probability, z_bob=z_bob,
+            misalignment=detector.misalignment, eve_mode=eve_mode, eve_basis=eve_basis, num_pulses=num_pulses,
+            dead_time_pulses=d, num_classes=source.num_classes, piece_clicks=PACK_PIECE_CLICKS if pack else None)
+        if pack:  # each piece's fields go straight into the report's bit planes
+            packed, sent_clicks, blind = _packed_fields(pieces, forced, source.num_classes)
+            clicks = None
+        else:
+            clicks, sent_clicks, blind = _one_piece(pieces, source.num_classes)
     else:
         index, forced, _fires, new_state = _event_chain(xp, gen, num_pulses, tables.click_total, d,
                                                         detector.afterpulse_probability, state)
-    n = int(index.shape[0])
-    draw = (lambda shape: qkd_kernels.uniforms(gen, shape)) if use_kernel else gen.random  # same numbers
-    u = draw((_NUM_UNIFORMS, n))
-    bits = backend.random_bytes(gen, n)
-    u_learns = draw(n) if eve.is_active else None
-    if use_kernel:
-        eve_mode = 0 if not eve.is_active else (1 if eve.attack == "intercept_resend" else 2)
-        eve_basis = -1 if eve.basis == "random" else (BASIS_Z if eve.basis == "Z" else BASIS_X)
-        *clicks, sent_clicks, blind = qkd_kernels.detection_clicks(
-            gen, u, bits, np.zeros(0) if u_learns is None else u_learns, index, forced, tables.kernel,
-            p_background=p_b, z_alice=source.z_basis_probability, z_bob=z_bob, misalignment=detector.misalignment,
-            eve_mode=eve_mode, eve_basis=eve_basis, num_pulses=num_pulses, dead_time_pulses=d,
-            num_classes=source.num_classes)
-    else:
+        n = int(index.shape[0])
+        u = gen.random((_NUM_UNIFORMS, n))
+        bits = backend.random_bytes(gen, n)
+        u_learns = gen.random(n) if eve.is_active else None
         *clicks, sent_clicks, blind = _clicks_numpy(backend, gen, u, bits, u_learns, index, forced, tables,
                                                     source=source, detector=detector, eve=eve, p_b=p_b, z_bob=z_bob,
                                                     num_pulses=num_pulses)
-    cls, alice_basis, alice_bit, bob_basis, bob_bit, double, eve_knows = clicks
+    n = int(index.shape[0])
     num_classes = source.num_classes
     blind += min(state.dead_time_left, num_pulses)
     watched = num_pulses - n - blind
@@ -634,14 +687,61 @@ def detect_batch(
     if watched > 0:
         sent = sent + _class_counts(host_gen, watched, conf.weight * (1.0 - conf.click), conf.intensity_class,
                                     num_classes)
+    sent = tuple(int(v) for v in sent)
+    if packed is not None:
+        return PackedDetectionBatch.from_parts(start_pulse=start_pulse, num_pulses=num_pulses, sent=sent,
+                                               index=index, fields=packed), new_state
+    cls, alice_basis, alice_bit, bob_basis, bob_bit, double, eve_knows = clicks
     host = backend.to_host if on_host else (lambda array: array)
     batch = DetectionBatch(start_pulse=int(start_pulse), num_pulses=int(num_pulses),
-                           sent=tuple(int(v) for v in sent), index=host(_narrow_index(index, num_pulses)),
+                           sent=sent, index=host(_narrow_index(index, num_pulses)),
                            intensity_class=host(cls),
                            alice_basis=host(alice_basis), alice_bit=host(alice_bit), bob_basis=host(bob_basis),
                            bob_bit=host(bob_bit), double_click=host(double), eve_knows=host(eve_knows),
                            afterpulse=host(forced))
+    if pack_from_clicks is not None and on_host and batch.num_detected >= pack_from_clicks:
+        return batch.packed(), new_state
     return batch, new_state
+
+
+#: Clicks per piece of :func:`detect_batch`'s packed report, and of a report read back (a multiple of 8).
+PACK_PIECE_CLICKS = 1 << 16
+
+
+def _one_piece(pieces, num_classes: int):
+    """The clicks' arrays, counts per class and blinded pulses of :func:`qkd_kernels.detection_clicks` in one
+    piece (empty arrays for a batch without clicks)."""
+    for _first, arrays, sent, blind in pieces:
+        return arrays, sent, blind
+    empty = np.zeros(0, dtype=np.uint8)
+    return (empty,) * 5 + (np.zeros(0, dtype=bool),) * 2, np.zeros(num_classes, dtype=np.int64), 0
+
+
+def _packed_fields(pieces, forced: np.ndarray, num_classes: int):
+    """The :class:`PackedFields` of the clicks that the pieces of :func:`qkd_kernels.detection_clicks` draw
+    (each piece's bit planes written as it comes, as :meth:`DetectionBatch.packed` packs the whole arrays), the
+    clicks per class and the blinded pulses."""
+    n = int(forced.shape[0])
+    num_bytes = -(-n // 8)
+    class_bits = max(1, (num_classes - 1).bit_length())
+    widths = dict(zip(PER_CLICK_FIELDS, (class_bits, 1, 1, 1, 1, 1, 1, 1)))
+    planes = {name: [np.zeros(num_bytes, dtype=np.uint8) for _ in range(width)] for name, width in widths.items()}
+    sent, blind = np.zeros(num_classes, dtype=np.int64), 0
+    for first, arrays, piece_sent, piece_blind in pieces:
+        sent, blind = sent + piece_sent, blind + piece_blind
+        last = first + int(arrays[0].shape[0])
+        for name, array in zip(PER_CLICK_FIELDS, (*arrays, forced[first:last])):
+            for bit, plane in enumerate(planes[name]):
+                values = array if array.dtype == bool else (array >> np.uint8(bit)) & np.uint8(1)
+                plane[first // 8:-(-last // 8)] = np.packbits(values)
+    fields = {}
+    for name, field_planes in planes.items():
+        dtype = np.dtype(bool if name in ("double_click", "eve_knows", "afterpulse") else np.uint8)
+        if dtype != bool:  # as many planes as the largest value needs (PackedFields)
+            while field_planes and not field_planes[-1].any():
+                field_planes.pop()
+        fields[name] = (dtype.str, field_planes)
+    return PackedFields.from_planes(n, fields), sent, blind
 
 
 def _narrow_index(index, num_pulses: int):

@@ -58,7 +58,13 @@ from dqsim.protocols.qkd.bb84 import (
     alice_batch,
     bob_detect,
 )
-from dqsim.protocols.qkd.detections import DetectionBatch, PackedDetectionBatch, detect_batch, detection_counts
+from dqsim.protocols.qkd.detections import (
+    PACK_PIECE_CLICKS,
+    DetectionBatch,
+    PackedDetectionBatch,
+    detect_batch,
+    detection_counts,
+)
 from dqsim.protocols.qkd.postprocess import (
     BlockCounts,
     block_counts,
@@ -407,25 +413,31 @@ class Bb84Alice(_AliceSide):
         q, source = self.plan, self.plan.source
         j, bob_arrays = payload
         host, alice = self.pending.pop(j)
-        if isinstance(bob_arrays, (PackedDetectionBatch, PackedFields)):  # a dict or DetectionBatch before 2026-12-06
+        if isinstance(bob_arrays, (PackedDetectionBatch, DetectionBatch)):  # a DetectionBatch: a small batch's
+            # report, or any before 2026-12-06; a packed one is read a piece at a time
+            pieces = bob_arrays.pieces(PACK_PIECE_CLICKS) if isinstance(bob_arrays, PackedDetectionBatch) \
+                else (bob_arrays,)
+            for d in pieces:
+                self.counts = self.counts + detection_counts(d, source.num_classes)
+                if q.error_correction == "cascade":
+                    for keep, bits in zip(self.keys, _key_bits(q.security == "finite_key", d.intensity_class,
+                                                               d.alice_basis, d.bob_basis, d.alice_bit, d.bob_bit,
+                                                               None)):
+                        keep.append(bits)
+            return
+        if isinstance(bob_arrays, PackedFields):  # a dict before 2026-12-06
             bob_arrays = bob_arrays.unpacked()
         if isinstance(host, PackedFields):
             host = host.unpacked()
-        if isinstance(bob_arrays, DetectionBatch):
-            self.counts = self.counts + detection_counts(bob_arrays, source.num_classes)
-            d = bob_arrays
-            fields = (d.intensity_class, d.alice_basis, d.bob_basis, d.alice_bit, d.bob_bit, None)
-        else:
-            if alice is None:  # restored from a checkpoint: back onto the device
-                alice = _alice_from_host(backend.xp, batches[j][1], host)
-            bob = _bob_from_host(backend.xp, alice.start_pulse, bob_arrays)
-            self.counts = self.counts + block_counts(backend.xp, alice, bob, source.num_classes)
-            if q.error_correction == "cascade":
-                h = {name: backend.to_host(getattr(alice, name)) for name in ("intensity_class", "basis", "bit")}
-                fields = (h["intensity_class"], h["basis"], bob_arrays["basis"], h["bit"], bob_arrays["bit"],
-                          bob_arrays["detected"])
+        if alice is None:  # restored from a checkpoint: back onto the device
+            alice = _alice_from_host(backend.xp, batches[j][1], host)
+        bob = _bob_from_host(backend.xp, alice.start_pulse, bob_arrays)
+        self.counts = self.counts + block_counts(backend.xp, alice, bob, source.num_classes)
         if q.error_correction == "cascade":
-            for keep, bits in zip(self.keys, _key_bits(q.security == "finite_key", *fields)):
+            h = {name: backend.to_host(getattr(alice, name)) for name in ("intensity_class", "basis", "bit")}
+            for keep, bits in zip(self.keys, _key_bits(q.security == "finite_key", h["intensity_class"], h["basis"],
+                                                       bob_arrays["basis"], h["bit"], bob_arrays["bit"],
+                                                       bob_arrays["detected"])):
                 keep.append(bits)
 
 
@@ -459,6 +471,15 @@ def detections_in_flight(bob_arrays: dict):
 #: Bytes Alice holds per key bit of a key block until its end (``error_correction = "cascade"``): her bit and
 #: Bob's, eight to a byte (:class:`~dqsim.protocols.qkd.packed_bits.PackedBits`; 2 bytes until 2026-12-06).
 KEY_BYTES_PER_KEY_BIT = 2 / 8
+
+#: Bytes per key bit that a key block's end adds to what a run holds, with Cascade
+#: (``error_correction = "cascade"``): Alice's and Bob's key bits unpacked, a byte each, for
+#: :func:`~dqsim.protocols.qkd.postprocess.postprocess_block` (the QBER sample, Cascade, the verification
+#: hash, privacy amplification) and that post-processing's own arrays. Measured (tracemalloc's peak in
+#: ``postprocess_block`` above what the run held before the keys were unpacked, BB84, dev VM, 2026-12-06):
+#: 12.8-15.2 at 1.6e5-2.6e6 key bits (0-80 km, asymptotic and finite key); 25 for a first block of 3.3e4
+#: bits (a fixed ~0.3 MiB beside). ``dqsim check`` gives it (``tests/test_qkd_pending_memory.py``).
+CASCADE_END_BYTES_PER_KEY_BIT = 14.0
 
 
 def max_reports_held(round_trip_ps: int, batch_ps: int, batches_per_block: int) -> int:
@@ -651,9 +672,8 @@ class Bb84Bob(_BobSide):
                 seed=self.plan.seed, start_pulse=start, num_pulses=size,
                 noise_probability=phys.noise_probability,
                 z_basis_probability=self.plan.source.z_basis_probability, receiver_state=self.receiver,
-                node=phys.bob, backend=backend)
-            ctx.send(phys.alice, ("qkd", phys.link_index, "report"),
-                     (j, report.packed() if report.num_detected >= PACK_MIN_ENTRIES else report))
+                node=phys.bob, backend=backend, pack_from_clicks=PACK_MIN_ENTRIES)
+            ctx.send(phys.alice, ("qkd", phys.link_index, "report"), (j, report))
             return
         if isinstance(arrays, PackedFields):  # a dict of per-pulse arrays in a checkpoint before 2026-12-06
             arrays = arrays.unpacked()

@@ -135,6 +135,18 @@ class PackedFields:
                       for bit in range(top.bit_length())] if array.dtype.kind != "b" else [np.packbits(kept)]
             self._planes[name] = (array.dtype.str, planes)
 
+    @classmethod
+    def from_planes(cls, size: int, planes: dict) -> PackedFields:
+        """The fields of ``size`` entries (no ``where``) from their bit planes, as packed elsewhere.
+
+        ``planes`` maps each name to ``(dtype, planes)``: the dtype string of the array (``numpy.dtype.str``)
+        and its bit planes, least significant first, each ``numpy.packbits`` of that bit of every entry
+        (``⌈size/8⌉`` bytes); as many planes as the largest value needs (one for a bool field)."""
+        fields = cls({})
+        fields.size = int(size)
+        fields._planes = {name: (dtype, list(field_planes)) for name, (dtype, field_planes) in planes.items()}
+        return fields
+
     @property
     def num_kept(self) -> int:
         """Entries held: the length, or those of ``where``."""
@@ -146,15 +158,25 @@ class PackedFields:
         return (0 if self.index is None else int(self.index.nbytes)) + sum(
             int(plane.nbytes) for _dtype, planes in self._planes.values() for plane in planes)
 
-    def unpacked(self) -> dict:
-        """The arrays packed (name -> array of its dtype and the full length; 0 outside ``where``)."""
+    def unpacked(self, start: int = 0, stop: int | None = None) -> dict:
+        """The arrays packed (name -> array of its dtype and the full length; 0 outside ``where``).
+
+        ``start``, ``stop``: only entries ``start ... stop - 1`` (``start`` a multiple of 8; fields packed without
+        ``where``), so that a large message can be read a piece at a time."""
         out = {}
         n = self.num_kept
+        first = 0
+        if start or stop is not None:
+            if self.index is not None or start % 8 or start < 0:
+                raise ValueError(f"PackedFields.unpacked: a piece needs fields without where and start a "
+                                 f"multiple of 8, got start {start}")
+            stop = n if stop is None else min(stop, n)
+            first, n = start // 8, max(stop - start, 0)
         for name, (dtype, planes) in self._planes.items():
             dtype = np.dtype(dtype)
             kept = np.zeros(n, dtype=np.uint8 if dtype.kind == "b" else dtype)
             for bit, plane in enumerate(planes):
-                kept |= np.unpackbits(plane, count=n).astype(kept.dtype, copy=False) << kept.dtype.type(bit)
+                kept |= np.unpackbits(plane[first:], count=n).astype(kept.dtype, copy=False) << kept.dtype.type(bit)
             kept = kept.view(bool) if dtype.kind == "b" else kept
             if self.index is None:
                 out[name] = kept
