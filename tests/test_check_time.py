@@ -35,17 +35,19 @@ def test_model_pieces_against_hand_values():
 
 
 def _clocked(seconds_of):
-    """A fake pilot: run ``n`` (1-based) of ``job`` takes ``seconds_of(job, n)`` on a fake wall clock
+    """A fake pilot: run ``n`` (1-based) of ``job`` takes ``seconds_of(job, n)`` (or its first item, the second the
+    run's output attributes) on a fake wall clock
     (``run.clock``) that each run moves on by its time; a run longer than its limit is abandoned there."""
     calls, now = [], [0.0]
 
     def run(job, limit_s):
         calls.append(job)
-        seconds = seconds_of(job, len(calls))
+        result = seconds_of(job, len(calls))  # seconds, or (seconds, the run's output attributes)
+        seconds = result[0] if isinstance(result, tuple) else result
         now[0] += min(seconds, limit_s)
         if seconds > limit_s:
             raise check_time._PilotAbandoned
-        return seconds
+        return result
 
     run.clock = lambda: now[0]
     return run, calls
@@ -88,6 +90,22 @@ def test_on_two_ranks_the_work_divides_as_the_scenario_shares_it():
     assert on(2, 1).central == pytest.approx(2 * fixed + work)  # both ranks' CPU on one core
     four = on(4, 2)  # two nodes: two of the four ranks hold none, but all four start and import
     assert four.central == pytest.approx((4 * fixed + work) / 2) and "oversubscribed" in four.how
+
+
+def test_exchanges_between_ranks_counted_from_the_pilots_engine_messages():
+    """A repeater chain's pilot sends 10 engine messages per end-to-end pair: 1,000 for the job's 100 pairs, of
+    which the links between ranks carry 3/7 (chains of 1, 2, 4 links on 2 ranks: one link between them each), each
+    an exchange of 0.56 ms x load/cores: at a load of 8 on 2 cores, 2.24 ms; the low end leaves them out."""
+    job = jobs.load_job(ROOT / "jobs" / "repeater_chain.toml")
+    run = _clocked(lambda pilot, n: (0.05 + 0.01 * pilot.chain.num_pairs,
+                                     {"engine_messages": 10 * pilot.chain.num_pairs}))[0]
+    got = estimate(job, 2, startup_s=1.0, run=run, clock=run.clock, num_cores=2, load=8.0)
+    busiest = (1 * 1 / 2 + 2 * 2 / 3 + 4 * 3 / 5) / 7
+    divided = 1.0 + 0.05 + 0.01 * 100 * busiest
+    added = 1000 * 3 / 7 * 0.56e-3 * 4
+    assert got.central == pytest.approx(divided + added) and got.low == pytest.approx(divided / 2)
+    assert got.high == pytest.approx((divided + added) * 2)
+    assert "about 429 exchanges between ranks" in got.how and "2.2 ms each (at a load of 8.0 on 2 cores" in got.how
 
 
 @pytest.mark.parametrize("path, ranks, busiest, total, exchanges", [

@@ -24,9 +24,14 @@ shared as the scenario shares it (read from the scenarios):
 * ``circuit``: the state vector sharded over the ranks, gates on the top
   ``log2 R`` qubits exchanging amplitudes.
 
-What one rank's pilot cannot show is what the exchanges between ranks cost
-(event windows across ranks, amplitudes of the rank qubits): they are not
-modelled, and the estimate's range allows for them (:data:`EXCHANGE_ALLOWANCE`).
+What one rank's pilot cannot time is the exchanges between ranks (event
+windows across ranks, amplitudes of the rank qubits). Where the placement
+says which share of the engine's messages crosses between ranks
+(:attr:`Split.crossing`: ``qkd`` links, repeater chains) and the pilot counts
+the messages, each crossing message is taken as one exchange of
+:func:`exchange_s` (a 2-rank repeater run makes about as many windows as
+messages between ranks); elsewhere the estimate's range allows for them
+(:data:`EXCHANGE_ALLOWANCE`).
 A machine with fewer cores than ranks runs the ranks in turns: the run then
 takes at least all ranks' CPU time over the cores (:func:`time_on_ranks`).
 """
@@ -46,11 +51,25 @@ from dqsim.scenarios.cloud import user_jobs_of
 #: estimated (amplitudes of a sharded register, a dqc run's windows): the run may take this many times the time
 #: without them (bench/results/check-time-ranks-vm-20261206.md).
 EXCHANGE_ALLOWANCE = 4.0
-#: Wall time of one exchange between ranks (an engine window), seconds: a 2-rank run of jobs/repeater_chain.toml
-#: made 14,005 windows against 164 on one rank, and took 1.2 ms (load 4) to 2.0 ms (load 8.5) more per window
-#: than its work divided by the placement on the shared 2-core dev VM (2026-12-06); on idle cores with
+#: Wall time of one exchange between ranks (an engine window), seconds, per unit of the machine's load per core
+#: (the 1-minute load average over the cores, taken as at least 1): each exchange waits for every rank to be
+#: scheduled, which takes longer the more runnable processes share a core. A 2-rank run of
+#: jobs/repeater_chain.toml made 14,005 windows against 164 on one rank and took 1.2 ms (load 4), 2.0 ms
+#: (load 8.5) and 4.6 ms (load 16) more per window than its divided work, about 0.28 ms per unit of load, on
+#: the shared 2-core dev VM (2026-12-06, bench/results/check-time-ranks-vm-20261206.md); on idle cores with
 #: shared-memory MPI an exchange takes far less, which the range's low end allows (it leaves them out).
-EXCHANGE_S = 1.5e-3
+EXCHANGE_S_PER_LOAD = 0.56e-3
+
+
+def exchange_s(load: float, num_cores: int) -> float:
+    """One exchange's wall time, seconds, at a 1-minute ``load`` average on ``num_cores`` cores
+    (:data:`EXCHANGE_S_PER_LOAD`).
+
+    Examples:
+        >>> round(exchange_s(16.0, 2) * 1e3, 2), round(exchange_s(0.5, 2) * 1e3, 2)
+        (4.48, 0.56)
+    """
+    return EXCHANGE_S_PER_LOAD * max(1.0, load / max(1, num_cores))
 
 
 @dataclass(frozen=True)

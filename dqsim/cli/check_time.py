@@ -64,8 +64,11 @@ apart into its fixed part (start, imports, each run's own cost), which every
 rank pays, and its work, which divides as the scenario divides it
 (:mod:`dqsim.cli.check_ranks`: the busiest rank's share of the work), with
 all ranks' CPU time over the cores as a floor (more ranks than cores run in
-turns). The exchanges between ranks (event windows, amplitudes) are not
-modelled: where there are any, the range's high end is
+turns). The exchanges between ranks (event windows, amplitudes) are
+counted where the pilot's engine messages and the placement give their number
+(``repeater``, ``qkd``: messages on links between ranks), each taking
+:func:`~dqsim.cli.check_ranks.exchange_s` at the machine's load (the low end
+leaves them out); elsewhere the range's high end is
 :data:`~dqsim.cli.check_ranks.EXCHANGE_ALLOWANCE` times higher. Compared with
 ``dqsim run`` on the shipped jobs and scaled-up variants in
 ``bench/results/check-time-vm-20261206.md`` (one rank) and
@@ -457,12 +460,13 @@ def _ends(fixed_s: float, work_s: float, high: tuple[float, float] | None = None
 
 
 def _on_ranks(ends: dict[str, tuple[float, float]], factor: float, job, num_ranks: int, num_cores: int,
-              messages: float | None = None) -> tuple[float, float, float, str]:
+              messages: float | None = None, load: float = 0.0) -> tuple[float, float, float, str]:
     """``(central, low, high, words)`` on ``num_ranks`` ranks from one rank's :func:`_ends`: the work divided as
     :func:`dqsim.cli.check_ranks.split` says, the range ``/ factor`` and ``x factor``. Where the ranks exchange
     during the work: with the job's engine ``messages`` known (from the pilot) and the share of them sent between
-    ranks (:attr:`~dqsim.cli.check_ranks.Split.crossing`), one :data:`~dqsim.cli.check_ranks.EXCHANGE_S` each
-    added (but to the low end); else the high end :data:`~dqsim.cli.check_ranks.EXCHANGE_ALLOWANCE` times higher."""
+    ranks (:attr:`~dqsim.cli.check_ranks.Split.crossing`), one :func:`~dqsim.cli.check_ranks.exchange_s` at the
+    machine's ``load`` each added (but to the low end); else the high end
+    :data:`~dqsim.cli.check_ranks.EXCHANGE_ALLOWANCE` times higher."""
     one = {key: fixed + work for key, (fixed, work) in ends.items()}
     if num_ranks <= 1:
         return one["central"], min(one["low"], one["central"]) / factor, one["high"] * factor, ""
@@ -477,11 +481,12 @@ def _on_ranks(ends: dict[str, tuple[float, float]], factor: float, job, num_rank
     if not parts.exchanges:
         return on["central"], low, on["high"] * factor, words
     if parts.crossing is not None and messages is not None:
-        exchanges = messages * parts.crossing
-        added = exchanges * check_ranks.EXCHANGE_S
+        exchanges, each = messages * parts.crossing, check_ranks.exchange_s(load, num_cores)
+        added = exchanges * each
         words += (f"; about {exchanges:,.0f} exchanges between ranks (the pilot's engine messages, "
-                  f"{parts.crossing:.0%} of them between ranks) at {check_ranks.EXCHANGE_S * 1e3:g} ms each "
-                  f"(the shared dev VM's; the low end leaves them out): {duration(added)}")
+                  f"{parts.crossing:.0%} of them between ranks) at {each * 1e3:.2g} ms each (at a load of "
+                  f"{load:.1f} on {count_of(num_cores, 'core')}, as measured on the shared dev VM; the low end "
+                  f"leaves them out): {duration(added)}")
         return on["central"] + added, low, (on["high"] + added) * factor, words
     words += (f"; the exchanges between ranks are not modelled: the high end allows "
               f"{check_ranks.EXCHANGE_ALLOWANCE:g} times the time without them")
@@ -490,16 +495,22 @@ def _on_ranks(ends: dict[str, tuple[float, float]], factor: float, job, num_rank
 
 def estimate(job, num_ranks: int = 1, *, startup_s: float | None = None,
              run: Callable[[object, float], float | tuple[float, dict]] = _timed_run, clock: Callable[[], float] = time.monotonic,
-             budget_s: float | None = None, num_cores: int | None = None) -> Estimate | str:
+             budget_s: float | None = None, num_cores: int | None = None, load: float | None = None) -> Estimate | str:
     """The wall time of ``dqsim run`` of ``job`` on ``num_ranks`` ranks of this machine (see the module
     docstring), or a text saying why there is none. ``run(job, limit_s) -> seconds`` (or ``(seconds, attrs)``, the
     run's output attributes, :func:`_timed_run`) runs one pilot and ``clock()``
     reads the pilot's wall clock, seconds (tests pass fakes); ``budget_s``: the pilot's wall-time budget
     (:data:`PILOT_WALL_S`); ``startup_s``: the process start and imports (default :func:`process_age_s`);
-    ``num_cores``: the cores the ranks share (default :func:`dqsim.cli.check_ranks.cores`)."""
+    ``num_cores``: the cores the ranks share (default :func:`dqsim.cli.check_ranks.cores`); ``load``: the
+    machine's 1-minute load average (default ``os.getloadavg()``, 0 where it is not known)."""
     startup = process_age_s() if startup_s is None else startup_s
     budget_s = PILOT_WALL_S if budget_s is None else budget_s
     num_cores = check_ranks.cores() if num_cores is None else num_cores
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except (AttributeError, OSError):
+            load = 0.0
     try:
         plan = _PLANS[job.scenario](job)
     except _NoPilot as why:
@@ -583,7 +594,7 @@ def estimate(job, num_ranks: int = 1, *, startup_s: float | None = None,
     how += budget_words + _compile_words(compiled_kernels() - compiled_before,
                                          once if len(sizes) > 1 and points else first)
     messages = None if rate is None else rate * plan.rounds(plan.full_work)
-    central, low, high, words = _on_ranks(ends, factor, job, num_ranks, num_cores, messages)
+    central, low, high, words = _on_ranks(ends, factor, job, num_ranks, num_cores, messages, load)
     return Estimate(central, low, high, how + words, num_ranks, points)
 
 
