@@ -40,11 +40,11 @@ imports as much). A job piloted whole is run once, its time taken as it is.
 
 The pilot's wall time is bounded (a loaded machine makes every run slower, and
 a check of 35 s was seen at a load of 15-21): no run after the first starts
-once :data:`PILOT_WALL_S` has passed since the first began, and one still
+once :data:`PILOT_WALL_S` has passed since the first ended, and one still
 running then is abandoned; the estimate is made from the runs that finished,
-and the line says the pilot stopped at its budget. Where only the first run
-finished, its fixed cost and its work cannot be told apart: the range spans
-a run that is all fixed cost to one that is all work. The first run is
+and the line says the pilot stopped at its budget. Where only one run after
+the first finished, its fixed cost and its work cannot be told apart: the
+range spans a run that is all fixed cost to one that is all work. The first run is
 bounded by :data:`FIRST_ABANDON_S` only (it may fill a cold numba cache), and
 so is a job piloted whole at once (a circuit sampled from one pass of its
 gates, a ``dqc`` job of one engine run: there is nothing smaller to run). A
@@ -104,9 +104,9 @@ GROWTH = 4
 PILOT_TARGET_S = 0.3
 #: ... or once its next run would take its runs after the first past this, seconds.
 PILOT_BUDGET_S = 1.0
-#: The pilot's wall-time budget, seconds, from its first run's start: no later run starts past it, and one running
-#: at it is abandoned (the estimate then from the runs before; the line says so). The first run is not bounded by
-#: it (:data:`FIRST_ABANDON_S`).
+#: The pilot's wall-time budget, seconds, after its first run (which pays the one-time costs, a cold numba cache's
+#: compile among them, bounded by :data:`FIRST_ABANDON_S`): no later run starts past it, and one running at it is
+#: abandoned (the estimate then from the runs before; the line says so).
 PILOT_WALL_S = 3.0
 #: A pilot run longer than this is abandoned (SIGALRM), seconds: the job gets a lower bound, not an estimate.
 PILOT_ABANDON_S = 10.0
@@ -521,9 +521,11 @@ def estimate(job, num_ranks: int = 1, *, startup_s: float | None = None,
     compiled_before = compiled_kernels()
     # the smallest size twice, the first run paying the one-time costs; a job piloted whole at once, once
     sizes = plan.sizes if plan.sizes == [plan.whole] else [plan.sizes[0], *plan.sizes]
-    began = clock()
+    began = math.inf  # the budget's start: the end of the first run
     for index, size in enumerate(sizes):
-        left = budget_s - (clock() - began)
+        if index == 1:
+            began = clock()
+        left = budget_s - max(0.0, clock() - began)
         if index > 0 and left <= 0:  # the budget is spent: no run starts
             cut = True
             break
