@@ -138,12 +138,15 @@ def test_the_pilot_stops_at_its_wall_time_budget():
     slope = 0.02 / 60_000
     assert got.central == pytest.approx(1.0 + 0.2 + (0.1 - slope * 20_000) + slope * 2e7)
     assert "the pilot stopped at its 3 s budget" in got.how
-    # every run takes 2 s: 2.5 s (0.5 once), 2.0, then 80k pulses abandoned at the budget; from one warm run the
-    # run's fixed cost and its work cannot be told apart: the range spans 2.0 s all fixed to all work
-    run, calls = _fake_run(0.0, 2.0, 0.5, lambda pilot: pilot.qkd.pulses)
+    # runs of 2.5 s (0.5 once), 2.0, then 80k pulses of 5 s, abandoned at twice the run before (past the budget);
+    # from one warm run the run's fixed cost and its work cannot be told apart: the range spans it all fixed to
+    # all work
+    times = {20_000: 2.0, 80_000: 5.0}
+    run, calls = _clocked(lambda pilot, n: times[pilot.qkd.pulses] + (0.5 if n == 1 else 0.0))
     one = estimate(job, startup_s=1.0, run=run, clock=run.clock)
     assert [pilot.qkd.pulses for pilot in calls] == [20_000, 20_000, 80_000]
     assert "stopped at its 3 s budget after 2 runs, the last of 20,000" in one.how
+    assert run.clock() == pytest.approx(2.5 + 2.0 + 2 * 2.0)
     assert one.low == pytest.approx((1.0 + 0.5 + 2.0) / 2)
     assert one.high == pytest.approx((1.0 + 0.5 + 2.0 * 2e7 / 20_000) * 2)
     assert one.central == pytest.approx(1.0 + 0.5 + 1.0 + 1.0 * 2e7 / 20_000)

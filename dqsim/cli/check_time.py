@@ -41,7 +41,7 @@ imports as much). A job piloted whole is run once, its time taken as it is.
 The pilot's wall time is bounded (a loaded machine makes every run slower, and
 a check of 35 s was seen at a load of 15-21): no run after the first starts
 once :data:`PILOT_WALL_S` has passed since the first ended, and one still
-running then is abandoned; the estimate is made from the runs that finished,
+running then (and past :data:`OVERRUN` times the run before it) is abandoned; the estimate is made from the runs that finished,
 and the line says the pilot stopped at its budget. Where only one run after
 the first finished, its fixed cost and its work cannot be told apart: the
 range spans a run that is all fixed cost to one that is all work. The first run is
@@ -108,6 +108,9 @@ PILOT_BUDGET_S = 1.0
 #: compile among them, bounded by :data:`FIRST_ABANDON_S`): no later run starts past it, and one running at it is
 #: abandoned (the estimate then from the runs before; the line says so).
 PILOT_WALL_S = 3.0
+#: A run that starts within the budget may run past it up to this many times the run before it (so that a machine
+#: whose runs are slow still gives the line two points).
+OVERRUN = 2.0
 #: A pilot run longer than this is abandoned (SIGALRM), seconds: the job gets a lower bound, not an estimate.
 PILOT_ABANDON_S = 10.0
 #: ... the first run: it may compile the numba kernels into a cold cache, up to a minute (README, `dqsim warmup`).
@@ -530,9 +533,9 @@ def estimate(job, num_ranks: int = 1, *, startup_s: float | None = None,
             cut = True
             break
         pilot, work = plan.make(size)
-        # the first run may fill a cold numba cache (a job piloted whole at once: nothing smaller to run); every
-        # other run ends at the budget
-        limit = FIRST_ABANDON_S if index == 0 else min(PILOT_ABANDON_S, left)
+        # the first run may fill a cold numba cache (a job piloted whole at once: nothing smaller to run); a later
+        # one ends at the budget, or at OVERRUN times the run before it (a second point for the line)
+        limit = FIRST_ABANDON_S if index == 0 else min(PILOT_ABANDON_S, max(left, OVERRUN * last))
         try:
             seconds = run(pilot, limit)
             if isinstance(seconds, tuple):  # (seconds, the pilot's output attributes)
@@ -551,6 +554,7 @@ def estimate(job, num_ranks: int = 1, *, startup_s: float | None = None,
             return f"the pilot was refused ({exc})"
         except Exception as exc:  # noqa: BLE001 (check validates the job; a pilot's failure only costs the estimate)
             return f"the pilot failed ({type(exc).__name__}: {exc})"
+        last = seconds
         if index == 0:
             first, first_work = seconds, work
             if len(sizes) > 1:
