@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from check_time_vs_run import ROOT, VENV_BIN, _LINE, load, seconds_of, timed  # noqa: E402
+from check_time_vs_run import HEADER, ROOT, row  # noqa: E402
 
 #: (label, job, --set assignments, rank counts)
 CASES = [
@@ -44,39 +44,14 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", help="labels to run (default: all)")
     parser.add_argument("--ranks", nargs="*", type=int, help="rank counts to run (default: each case's)")
     args = parser.parse_args()
-    python = [sys.executable, "-m", "dqsim"]
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                             text=True).stdout.strip()
-    print(f"commit {commit}\n")
-    print("| job | ranks | check's estimate: central (range) | check's own wall s | load before check | "
-          "`dqsim run` wall s | load before run | measured / central | inside range |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print(f"commit {commit or '(not a git checkout)'}\n\n{HEADER}")
     with tempfile.TemporaryDirectory() as tmp:
         for label, job, sets, counts in CASES:
-            if args.only and label not in args.only:
-                continue
             for ranks in counts:
-                if args.ranks and ranks not in args.ranks:
-                    continue
-                setargs = [item for assignment in sets for item in ("--set", assignment)]
-                out = str(Path(tmp) / "out.h5")
-                load_check = load()
-                check_s, text = timed([*python, "check", job, "-n", str(ranks), "-o", out, *setargs])
-                match = _LINE.search(text)
-                load_run = load()
-                launch = python if ranks == 1 else [str(VENV_BIN / "mpiexec"), "-n", str(ranks), sys.executable,
-                                                    "-m", "mpi4py", "-m", "dqsim"]
-                run_s, _ = timed([*launch, "run", job, "-o", out, "--quiet", *setargs])
-                if match is None:
-                    line = next((row for row in text.splitlines() if row.startswith("# time:")), "no time line")
-                    print(f"| {label} | {ranks} | {line[8:90]} | {check_s:.1f} | {load_check:.1f} | {run_s:.1f} | "
-                          f"{load_run:.1f} | - | - |", flush=True)
-                    continue
-                central, low, high = (seconds_of(g) for g in match.groups())
-                inside = "yes" if low <= run_s <= high else "**no**"
-                print(f"| {label} | {ranks} | {match.group(1)} ({match.group(2)}-{match.group(3)}) | {check_s:.1f} | "
-                      f"{load_check:.1f} | {run_s:.1f} | {load_run:.1f} | {run_s / central:.2f} | {inside} |",
-                      flush=True)
+                if (not args.only or label in args.only) and (not args.ranks or ranks in args.ranks):
+                    print(row(label, job, sets, ranks, tmp), flush=True)
 
 
 if __name__ == "__main__":
