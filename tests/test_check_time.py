@@ -81,7 +81,7 @@ def test_on_two_ranks_the_work_divides_as_the_scenario_shares_it():
 
     def on(ranks, cores):
         run = _fake_run(1e-6, 0.05, 0.7, lambda pilot: pilot.qkd.pulses)[0]
-        return estimate(job, ranks, startup_s=1.5, run=run, clock=run.clock, num_cores=cores)
+        return estimate(job, ranks, startup_s=1.5, run=run, clock=run.clock, num_cores=cores, load=0.2)
 
     two = on(2, 2)
     assert two.central == pytest.approx(fixed + work / 2) and two.low == pytest.approx((fixed + work / 2) / 2)
@@ -90,22 +90,29 @@ def test_on_two_ranks_the_work_divides_as_the_scenario_shares_it():
     assert on(2, 1).central == pytest.approx(2 * fixed + work)  # both ranks' CPU on one core
     four = on(4, 2)  # two nodes: two of the four ranks hold none, but all four start and import
     assert four.central == pytest.approx((4 * fixed + work) / 2) and "oversubscribed" in four.how
+    # a load of 15 on 2 cores leaves none free: the ranks share what the pilot had, all ranks' CPU on one core;
+    # the low end still divides the work over both
+    run = _fake_run(1e-6, 0.05, 0.7, lambda pilot: pilot.qkd.pulses)[0]
+    loaded = estimate(job, 2, startup_s=1.5, run=run, clock=run.clock, num_cores=2, load=15.0)
+    assert loaded.central == pytest.approx(2 * fixed + work) and loaded.low == pytest.approx(two.low)
 
 
 def test_exchanges_between_ranks_counted_from_the_pilots_engine_messages():
     """A repeater chain's pilot sends 10 engine messages per end-to-end pair: 1,000 for the job's 100 pairs, of
     which the links between ranks carry 3/7 (chains of 1, 2, 4 links on 2 ranks: one link between them each), each
-    an exchange of 0.56 ms x load/cores: at a load of 8 on 2 cores, 2.24 ms; the low end leaves them out."""
+    an exchange of 0.56 ms x load/cores: at a load of 8 on 2 cores, 2.24 ms; the low end leaves them out (and
+    takes both cores as free)."""
     job = jobs.load_job(ROOT / "jobs" / "repeater_chain.toml")
     run = _clocked(lambda pilot, n: (0.05 + 0.01 * pilot.chain.num_pairs,
                                      {"engine_messages": 10 * pilot.chain.num_pairs}))[0]
     got = estimate(job, 2, startup_s=1.0, run=run, clock=run.clock, num_cores=2, load=8.0)
     busiest = (1 * 1 / 2 + 2 * 2 / 3 + 4 * 3 / 5) / 7
-    divided = 1.0 + 0.05 + 0.01 * 100 * busiest
+    divided = 1.0 + 0.05 + 0.01 * 100 * busiest  # the low end: both cores free
+    loaded = 2 * (1.0 + 0.05) + 0.01 * 100  # a load of 8 on 2 cores: none free, both ranks' CPU on one
     added = 1000 * 3 / 7 * 0.56e-3 * 4
-    assert got.central == pytest.approx(divided + added) and got.low == pytest.approx(divided / 2)
-    assert got.high == pytest.approx((divided + added) * 2)
-    assert "about 429 exchanges between ranks" in got.how and "2.2 ms each (at a load of 8.0 on 2 cores" in got.how
+    assert got.central == pytest.approx(loaded + added) and got.low == pytest.approx(divided / 2)
+    assert got.high == pytest.approx((loaded + added) * 2)
+    assert "about 429 exchanges between ranks" in got.how and "2.2 ms each (at that load" in got.how
 
 
 @pytest.mark.parametrize("path, ranks, busiest, total, exchanges", [

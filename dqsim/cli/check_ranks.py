@@ -201,6 +201,21 @@ def split(job, num_ranks: int) -> Split:
     return _SPLITS[job.scenario](job, num_ranks)
 
 
+def free_cores(load: float, num_cores: int, num_ranks: int) -> int:
+    """Cores the ranks of a run started now may use, at least 1: those the 1-minute ``load`` average leaves free
+    (the check's own process counted out), at most ``min(R, num_cores)``. On a loaded machine the ranks then get
+    no more CPU than the pilot's one process did: Linux shares the CPU fairly between sessions (autogroup, on on
+    the dev VM), so the ranks of one run share one session's part, and on the shared 2-core dev VM at a load of
+    13-19 a 2-rank run was no faster than a 1-rank one for 6 of 9 jobs (2026-12-06,
+    bench/results/check-time-ranks-vm-20261206.md).
+
+    Examples:
+        >>> free_cores(0.3, 2, 4), free_cores(1.2, 4, 2), free_cores(15.0, 2, 2), free_cores(2.6, 4, 4)
+        (2, 2, 1, 2)
+    """
+    return max(1, min(num_ranks, num_cores, int(num_cores + 1 - load)))
+
+
 def time_on_ranks(fixed_s: float, work_s: float, parts: Split, num_ranks: int, num_cores: int) -> float:
     """A run's wall time on ``num_ranks`` ranks, seconds, from one rank's ``fixed_s + work_s``: the busiest rank's
     ``fixed_s + busiest x work_s``, but at least all ranks' CPU, ``(R x fixed_s + total x work_s)``, over

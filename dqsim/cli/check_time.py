@@ -64,7 +64,9 @@ apart into its fixed part (start, imports, each run's own cost), which every
 rank pays, and its work, which divides as the scenario divides it
 (:mod:`dqsim.cli.check_ranks`: the busiest rank's share of the work), with
 all ranks' CPU time over the cores as a floor (more ranks than cores run in
-turns). The exchanges between ranks (event windows, amplitudes) are
+turns), the cores counted as those the machine's load leaves free
+(:func:`~dqsim.cli.check_ranks.free_cores`: on a loaded machine the ranks
+get no more CPU than the pilot did; the range's low end takes them all). The exchanges between ranks (event windows, amplitudes) are
 counted where the pilot's engine messages and the placement give their number
 (``repeater``, ``qkd``: messages on links between ranks), each taking
 :func:`~dqsim.cli.check_ranks.exchange_s` at the machine's load (the low end
@@ -465,19 +467,24 @@ def _ends(fixed_s: float, work_s: float, high: tuple[float, float] | None = None
 def _on_ranks(ends: dict[str, tuple[float, float]], factor: float, job, num_ranks: int, num_cores: int,
               messages: float | None = None, load: float = 0.0) -> tuple[float, float, float, str]:
     """``(central, low, high, words)`` on ``num_ranks`` ranks from one rank's :func:`_ends`: the work divided as
-    :func:`dqsim.cli.check_ranks.split` says, the range ``/ factor`` and ``x factor``. Where the ranks exchange
-    during the work: with the job's engine ``messages`` known (from the pilot) and the share of them sent between
-    ranks (:attr:`~dqsim.cli.check_ranks.Split.crossing`), one :func:`~dqsim.cli.check_ranks.exchange_s` at the
-    machine's ``load`` each added (but to the low end); else the high end
+    :func:`dqsim.cli.check_ranks.split` says, over the cores the machine's ``load`` leaves free
+    (:func:`~dqsim.cli.check_ranks.free_cores`; the low end: over ``min(R, cores)``), the range ``/ factor`` and
+    ``x factor``. Where the ranks exchange during the work: with the job's engine ``messages`` known (from the
+    pilot) and the share of them sent between ranks (:attr:`~dqsim.cli.check_ranks.Split.crossing`), one
+    :func:`~dqsim.cli.check_ranks.exchange_s` at that load each added (but to the low end); else the high end
     :data:`~dqsim.cli.check_ranks.EXCHANGE_ALLOWANCE` times higher."""
     one = {key: fixed + work for key, (fixed, work) in ends.items()}
     if num_ranks <= 1:
         return one["central"], min(one["low"], one["central"]) / factor, one["high"] * factor, ""
     parts = check_ranks.split(job, num_ranks)
-    on = {key: check_ranks.time_on_ranks(fixed, work, parts, num_ranks, num_cores) for key, (fixed, work) in ends.items()}
-    low = min(on["low"], on["central"]) / factor
+    free = check_ranks.free_cores(load, num_cores, num_ranks)
+    on = {key: check_ranks.time_on_ranks(fixed, work, parts, num_ranks, free) for key, (fixed, work) in ends.items()}
+    idle = {key: check_ranks.time_on_ranks(fixed, work, parts, num_ranks, num_cores)
+            for key, (fixed, work) in ends.items() if key != "high"}
+    low = min(idle["low"], idle["central"]) / factor
     words = (f"; on {num_ranks} ranks: {parts.note}, so the busiest rank runs {parts.busiest:.0%} of the work and "
-             f"every rank the fixed part, the ranks' CPU over {count_of(min(num_ranks, num_cores), 'core')}")
+             f"every rank the fixed part, the ranks' CPU over the {count_of(free, 'core')} a load of {load:.1f} "
+             f"leaves free of {num_cores} (the low end: over {min(num_ranks, num_cores)})")
     if num_ranks > num_cores:
         words += f" ({num_ranks} ranks on {count_of(num_cores, 'core')}: oversubscribed)"
     words += f" (one rank: {duration(one['central'])})"
@@ -487,9 +494,8 @@ def _on_ranks(ends: dict[str, tuple[float, float]], factor: float, job, num_rank
         exchanges, each = messages * parts.crossing, check_ranks.exchange_s(load, num_cores)
         added = exchanges * each
         words += (f"; about {exchanges:,.0f} exchanges between ranks (the pilot's engine messages, "
-                  f"{parts.crossing:.0%} of them between ranks) at {each * 1e3:.2g} ms each (at a load of "
-                  f"{load:.1f} on {count_of(num_cores, 'core')}, as measured on the shared dev VM; the low end "
-                  f"leaves them out): {duration(added)}")
+                  f"{parts.crossing:.0%} of them between ranks) at {each * 1e3:.2g} ms each (at that load, as "
+                  f"measured on the shared dev VM; the low end leaves them out): {duration(added)}")
         return on["central"] + added, low, (on["high"] + added) * factor, words
     words += (f"; the exchanges between ranks are not modelled: the high end allows "
               f"{check_ranks.EXCHANGE_ALLOWANCE:g} times the time without them")
