@@ -19,11 +19,12 @@ from dqsim.cli import check_time
 
 def main() -> None:
     check_time.PILOT_ABANDON_S = 600.0  # no pilot run abandoned here (the whole job gets its own limit below)
+    check_time.PILOT_WALL_S = 600.0  # nor stopped by its budget
     for spec in sys.argv[1:]:
         path, *sets = spec.split("@")
         job = jobs.load_job(path, sets)
         got = check_time.estimate(job, startup_s=0.0)
-        seconds = check_time._timed_run(job, 600.0)
+        seconds = check_time._timed_run(job, 600.0)[0]
         print(f"{os.path.basename(path)} {sets}: estimate {got.central:.2f} s ({got.low:.2f}-{got.high:.2f}), "
               f"whole job {seconds:.2f} s, ratio {seconds / got.central:.2f}, load {os.getloadavg()[0]:.1f}; "
               f"{got.how}", flush=True)

@@ -64,36 +64,42 @@ def timed(args: list[str]) -> tuple[float, str]:
     return time.perf_counter() - started, proc.stdout
 
 
+HEADER = ("| job | ranks | check's estimate: central (range) | check's own wall s | load before check | "
+          "`dqsim run` wall s | load before run | measured / central | inside range |\n"
+          "|---|---|---|---|---|---|---|---|---|")
+
+
+def row(label: str, job: str, sets: list[str], ranks: int, tmp: str) -> str:
+    """One case's table row: ``dqsim check -n ranks``, then at once ``dqsim run`` on ``ranks`` ranks."""
+    python = [sys.executable, "-m", "dqsim"]
+    setargs = [item for assignment in sets for item in ("--set", assignment)]
+    out = str(Path(tmp) / "out.h5")
+    load_check = load()
+    check_s, text = timed([*python, "check", job, "-n", str(ranks), "-o", out, *setargs])
+    match = _LINE.search(text)
+    load_run = load()
+    launch = python if ranks == 1 else [str(VENV_BIN / "mpiexec"), "-n", str(ranks), sys.executable,
+                                        "-m", "mpi4py", "-m", "dqsim"]
+    run_s, _ = timed([*launch, "run", job, "-o", out, "--quiet", *setargs])
+    if match is None:  # no estimate, or a lower bound: the line as printed
+        line = next((row for row in text.splitlines() if row.startswith("# time:")), "no time line")
+        return (f"| {label} | {ranks} | {line[8:90]} | {check_s:.1f} | {load_check:.1f} | {run_s:.1f} | "
+                f"{load_run:.1f} | - | - |")
+    central, low, high = (seconds_of(g) for g in match.groups())
+    inside = "yes" if low <= run_s <= high else "**no**"
+    return (f"| {label} | {ranks} | {match.group(1)} ({match.group(2)}-{match.group(3)}) | {check_s:.1f} | "
+            f"{load_check:.1f} | {run_s:.1f} | {load_run:.1f} | {run_s / central:.2f} | {inside} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", help="labels to run (default: all)")
     args = parser.parse_args()
-    python = [sys.executable, "-m", "dqsim"]
-    print("| job | ranks | check's estimate: central (range) | check's own wall s | load before check | "
-          "`dqsim run` wall s | load before run | measured / central | inside range |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print(HEADER)
     with tempfile.TemporaryDirectory() as tmp:
         for label, job, sets, ranks in CASES:
-            if args.only and label not in args.only:
-                continue
-            setargs = [item for assignment in sets for item in ("--set", assignment)]
-            out = str(Path(tmp) / "out.h5")
-            load_check = load()
-            check_s, text = timed([*python, "check", job, "-n", str(ranks), "-o", out, *setargs])
-            match = _LINE.search(text)
-            load_run = load()
-            launch = python if ranks == 1 else [str(VENV_BIN / "mpiexec"), "-n", str(ranks), sys.executable,
-                                                "-m", "mpi4py", "-m", "dqsim"]
-            run_s, _ = timed([*launch, "run", job, "-o", out, "--quiet", *setargs])
-            if match is None:  # no estimate, or a lower bound: the line as printed
-                line = next((row for row in text.splitlines() if row.startswith("# time:")), "no time line")
-                print(f"| {label} | {ranks} | {line[8:90]} | {check_s:.1f} | {load_check:.1f} | {run_s:.1f} | "
-                      f"{load_run:.1f} | - | - |", flush=True)
-                continue
-            central, low, high = (seconds_of(g) for g in match.groups())
-            inside = "yes" if low <= run_s <= high else "**no**"
-            print(f"| {label} | {ranks} | {match.group(1)} ({match.group(2)}-{match.group(3)}) | {check_s:.1f} | "
-                  f"{load_check:.1f} | {run_s:.1f} | {load_run:.1f} | {run_s / central:.2f} | {inside} |", flush=True)
+            if not args.only or label in args.only:
+                print(row(label, job, sets, ranks, tmp), flush=True)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from dqsim import jobs
-from dqsim.cli import check_time
+from dqsim.cli import check_ranks, check_time
 from dqsim.cli.check_time import estimate, fit_line, slurm_time, time_line, trotter_steps
 
 from mpi_helper import run_here
@@ -34,21 +34,34 @@ def test_model_pieces_against_hand_values():
     assert slurm_time(59) == "0:01:00" and slurm_time(3601) == "1:01:00" and slurm_time(86400 + 120) == "1-00:02:00"
 
 
-def _fake_run(per_unit_s: float, per_run_s: float, once_s: float, work_of):
-    """A pilot whose runs take ``per_run_s + per_unit_s x work`` seconds, the first ``once_s`` more."""
-    calls = []
+def _clocked(seconds_of):
+    """A fake pilot: run ``n`` (1-based) of ``job`` takes ``seconds_of(job, n)`` (or its first item, the second the
+    run's output attributes) on a fake wall clock
+    (``run.clock``) that each run moves on by its time; a run longer than its limit is abandoned there."""
+    calls, now = [], [0.0]
 
     def run(job, limit_s):
         calls.append(job)
-        return per_run_s + per_unit_s * work_of(job) + (once_s if len(calls) == 1 else 0.0)
+        result = seconds_of(job, len(calls))  # seconds, or (seconds, the run's output attributes)
+        seconds = result[0] if isinstance(result, tuple) else result
+        now[0] += min(seconds, limit_s)
+        if seconds > limit_s:
+            raise check_time._PilotAbandoned
+        return result
 
+    run.clock = lambda: now[0]
     return run, calls
+
+
+def _fake_run(per_unit_s: float, per_run_s: float, once_s: float, work_of):
+    """A pilot whose runs take ``per_run_s + per_unit_s x work`` seconds, the first ``once_s`` more."""
+    return _clocked(lambda job, n: per_run_s + per_unit_s * work_of(job) + (once_s if n == 1 else 0.0))
 
 
 def test_estimate_extrapolates_the_pilot_line_to_the_whole_job():
     job = jobs.load_job(ROOT / "jobs" / "bb84_decoy_50km.toml")  # 2e7 pulses
     run, calls = _fake_run(1e-6, 0.05, 0.7, lambda pilot: pilot.qkd.pulses)
-    got = estimate(job, startup_s=1.5, run=run)
+    got = estimate(job, startup_s=1.5, run=run, clock=run.clock)
     central = 1.5 + 0.7 + 0.05 + 1e-6 * 2e7  # start, once, per run, per pulse x pulses
     assert got.central == pytest.approx(central)
     assert (got.low, got.high) == pytest.approx((central / 2, central * 2))
@@ -56,10 +69,98 @@ def test_estimate_extrapolates_the_pilot_line_to_the_whole_job():
     pulses = [pilot.qkd.pulses for pilot in calls]
     assert pulses[0] == pulses[1] == 20_000 and pulses == sorted(pulses) and pulses[-1] < 2e7
     assert all(pilot.checkpoint.every_wall_s is None for pilot in calls)
-    # two ranks: the range widens by the rank count both ways, the centre stays
-    two = estimate(job, 2, startup_s=1.5, run=_fake_run(1e-6, 0.05, 0.7, lambda p: p.qkd.pulses)[0])
-    assert two.central == pytest.approx(central) and two.low == pytest.approx(central / 4)
-    assert two.high == pytest.approx(central * 4)
+    assert "budget" not in got.how  # 0.05 s runs: far inside the 3 s budget
+
+
+def test_on_two_ranks_the_work_divides_as_the_scenario_shares_it():
+    """One link: its sender on rank 0, its receiver on rank 1, so the busiest rank runs half the pulses' work and
+    all of the fixed part (start 1.5 + once 0.7 + per run 0.05 = 2.25 s); the ranks exchange (event windows), so
+    the high end allows EXCHANGE_ALLOWANCE more; on one core the two ranks take turns: all their CPU over it."""
+    job = jobs.load_job(ROOT / "jobs" / "bb84_decoy_50km.toml")
+    fixed, work = 1.5 + 0.7 + 0.05, 1e-6 * 2e7
+
+    def on(ranks, cores):
+        run = _fake_run(1e-6, 0.05, 0.7, lambda pilot: pilot.qkd.pulses)[0]
+        return estimate(job, ranks, startup_s=1.5, run=run, clock=run.clock, num_cores=cores, load=0.2)
+
+    two = on(2, 2)
+    assert two.central == pytest.approx(fixed + work / 2) and two.low == pytest.approx((fixed + work / 2) / 2)
+    assert two.high == pytest.approx((fixed + work / 2) * 2 * check_ranks.EXCHANGE_ALLOWANCE)
+    assert "the busiest rank runs 50% of the work" in two.how and "exchanges between ranks are not modelled" in two.how
+    assert on(2, 1).central == pytest.approx(2 * fixed + work)  # both ranks' CPU on one core
+    four = on(4, 2)  # two nodes: two of the four ranks hold none, but all four start and import
+    assert four.central == pytest.approx((4 * fixed + work) / 2) and "oversubscribed" in four.how
+    # a load of 15 on 2 cores leaves none free: the ranks share what the pilot had, all ranks' CPU on one core;
+    # the low end still divides the work over both
+    run = _fake_run(1e-6, 0.05, 0.7, lambda pilot: pilot.qkd.pulses)[0]
+    loaded = estimate(job, 2, startup_s=1.5, run=run, clock=run.clock, num_cores=2, load=15.0)
+    assert loaded.central == pytest.approx(2 * fixed + work) and loaded.low == pytest.approx(two.low)
+
+
+def test_exchanges_between_ranks_counted_from_the_pilots_engine_messages():
+    """A repeater chain's pilot sends 10 engine messages per end-to-end pair: 1,000 for the job's 100 pairs, of
+    which the links between ranks carry 3/7 (chains of 1, 2, 4 links on 2 ranks: one link between them each), each
+    an exchange of 0.56 ms x load/cores: at a load of 8 on 2 cores, 2.24 ms; the low end leaves them out (and
+    takes both cores as free)."""
+    job = jobs.load_job(ROOT / "jobs" / "repeater_chain.toml")
+    run = _clocked(lambda pilot, n: (0.05 + 0.01 * pilot.chain.num_pairs,
+                                     {"engine_messages": 10 * pilot.chain.num_pairs}))[0]
+    got = estimate(job, 2, startup_s=1.0, run=run, clock=run.clock, num_cores=2, load=8.0)
+    busiest = (1 * 1 / 2 + 2 * 2 / 3 + 4 * 3 / 5) / 7
+    divided = 1.0 + 0.05 + 0.01 * 100 * busiest  # the low end: both cores free
+    loaded = 2 * (1.0 + 0.05) + 0.01 * 100  # a load of 8 on 2 cores: none free, both ranks' CPU on one
+    added = 1000 * 3 / 7 * 0.56e-3 * 4
+    assert got.central == pytest.approx(loaded + added) and got.low == pytest.approx(divided / 2)
+    assert got.high == pytest.approx((loaded + added) * 2)
+    assert "about 429 exchanges between ranks" in got.how and "2.2 ms each (at that load" in got.how
+
+
+@pytest.mark.parametrize("path, ranks, busiest, total, exchanges", [
+    ("bb84_decoy_50km.toml", 4, 1 / 2, 1, True),  # two nodes: ranks 2 and 3 hold none
+    ("qkd_trusted_chain.toml", 2, 3 / 4, 1, True),  # nodes [0, 0, 1]: rank 0 holds 3 of the 4 link ends
+    # chains of 1, 2, 4 links (x3 distances): nodes [1|1], [2|1], [3|2] on the busier rank, weighted by links
+    ("repeater_chain.toml", 2, (1 * 1 / 2 + 2 * 2 / 3 + 4 * 3 / 5) / 7, 1, True),
+    # points k = 0..10 of 2k + 1 steps each, longest first to the least loaded rank: 61 of 121 on rank 0
+    ("ising_trotter_4qpu.toml", 2, 61 / 121, 1, False),
+    ("qft_20q.toml", 4, 1 / 4, 1, True),  # the state vector sharded
+    ("dqc_ghz_4qpu.toml", 2, 1, 2, True),  # a register of at most 12 qubits: replicated
+])
+def test_how_each_scenario_divides_its_work(path, ranks, busiest, total, exchanges):
+    parts = check_ranks.split(jobs.load_job(ROOT / "jobs" / path), ranks)
+    assert (parts.busiest, parts.total, parts.exchanges) == (pytest.approx(busiest), total, exchanges)
+
+
+def test_the_pilot_stops_at_its_wall_time_budget():
+    """On a loaded machine every run is slow: after its first run the pilot starts no run once PILOT_WALL_S has
+    passed and abandons one running then, estimating from the runs before, and the line says so (a fake clock:
+    no real time passes)."""
+    job = jobs.load_job(ROOT / "jobs" / "bb84_decoy_50km.toml")  # 2e7 pulses
+    # runs of 20k, 20k, 80k pulses: 0.3 s (0.2 of it once), 0.1, 0.12; the next, 320k, would take 0.2 s by that
+    # line, but a burst of load makes it 10 s: abandoned 3 s after the first run, the estimate from the two
+    times = {20_000: 0.1, 80_000: 0.12, 320_000: 10.0}
+    run, calls = _clocked(lambda pilot, n: times[pilot.qkd.pulses] + (0.2 if n == 1 else 0.0))
+    got = estimate(job, startup_s=1.0, run=run, clock=run.clock)
+    assert [pilot.qkd.pulses for pilot in calls] == [20_000, 20_000, 80_000, 320_000]
+    assert run.clock() == pytest.approx(0.3 + check_time.PILOT_WALL_S)
+    slope = 0.02 / 60_000
+    assert got.central == pytest.approx(1.0 + 0.2 + (0.1 - slope * 20_000) + slope * 2e7)
+    assert "the pilot stopped at its 3 s budget" in got.how
+    # runs of 2.5 s (0.5 once), 2.0, then 80k pulses of 5 s, abandoned at twice the run before (past the budget);
+    # from one warm run the run's fixed cost and its work cannot be told apart: the range spans it all fixed to
+    # all work
+    times = {20_000: 2.0, 80_000: 5.0}
+    run, calls = _clocked(lambda pilot, n: times[pilot.qkd.pulses] + (0.5 if n == 1 else 0.0))
+    one = estimate(job, startup_s=1.0, run=run, clock=run.clock)
+    assert [pilot.qkd.pulses for pilot in calls] == [20_000, 20_000, 80_000]
+    assert "stopped at its 3 s budget after 2 runs, the last of 20,000" in one.how
+    assert run.clock() == pytest.approx(2.5 + 2.0 + 2 * 2.0)
+    assert one.low == pytest.approx((1.0 + 0.5 + 2.0) / 2)
+    assert one.high == pytest.approx((1.0 + 0.5 + 2.0 * 2e7 / 20_000) * 2)
+    assert one.central == pytest.approx(1.0 + 0.5 + 1.0 + 1.0 * 2e7 / 20_000)
+    # a first run of 40 s (a cold numba cache's compile) does not count against the budget
+    run, calls = _fake_run(1e-6, 0.05, 40.0, lambda pilot: pilot.qkd.pulses)
+    cold = estimate(job, startup_s=1.0, run=run, clock=run.clock)
+    assert "budget" not in cold.how and cold.central == pytest.approx(1.0 + 40.0 + 0.05 + 1e-6 * 2e7)
 
 
 def test_a_pilot_that_compiled_kernels_says_so(monkeypatch):
@@ -68,18 +169,20 @@ def test_a_pilot_that_compiled_kernels_says_so(monkeypatch):
     job = jobs.load_job(ROOT / "jobs" / "bb84_decoy_50km.toml")
     counts = iter([10, 13])  # before the pilot, after it: 3 kernels compiled
     monkeypatch.setattr(check_time, "compiled_kernels", lambda: next(counts))
-    got = estimate(job, startup_s=1.5, run=_fake_run(1e-6, 0.05, 20.0, lambda pilot: pilot.qkd.pulses)[0])
+    run = _fake_run(1e-6, 0.05, 20.0, lambda pilot: pilot.qkd.pulses)[0]
+    got = estimate(job, startup_s=1.5, run=run, clock=run.clock)
     assert got.how.endswith("; its first run compiled 3 numba kernels into the cache, which the run will load "
                             "instead: the figure is high by up to 20.0 s (`dqsim warmup` fills the cache ahead)")
     monkeypatch.setattr(check_time, "compiled_kernels", lambda: 10)
-    warm = estimate(job, startup_s=1.5, run=_fake_run(1e-6, 0.05, 0.7, lambda pilot: pilot.qkd.pulses)[0])
+    run = _fake_run(1e-6, 0.05, 0.7, lambda pilot: pilot.qkd.pulses)[0]
+    warm = estimate(job, startup_s=1.5, run=run, clock=run.clock)
     assert "compiled" not in warm.how
 
 
 def test_a_job_small_enough_is_run_whole_and_a_slow_one_gets_a_lower_bound():
     job = jobs.load_job(ROOT / "jobs" / "repeater_chain.toml", ["chain.num_pairs=3"])
     run, calls = _fake_run(0.01, 0.0, 0.5, lambda pilot: pilot.chain.num_pairs)
-    got = estimate(job, startup_s=1.0, run=run)
+    got = estimate(job, startup_s=1.0, run=run, clock=run.clock)
     assert [pilot.chain.num_pairs for pilot in calls] == [1, 1, 3] and calls[-1] is job
     assert got.central == pytest.approx(1.0 + 0.5 + 0.03) and got.high == pytest.approx(got.central * 2)
 
@@ -106,7 +209,7 @@ def test_a_register_too_large_to_try_gets_no_estimate():
 def test_every_shipped_job_gets_a_time_line(path):
     """Every shipped job's pilot jobs validate and its line is formed (a fake pilot: no run)."""
     job = jobs.load_job(path)
-    line = time_line(job, 1, estimate(job, startup_s=1.0, run=lambda pilot, limit_s: 0.01))
+    line = time_line(job, 1, estimate(job, startup_s=1.0, run=lambda pilot, limit_s: 0.01, clock=lambda: 0.0))
     assert LINE.match("# " + line), line
 
 

@@ -37,23 +37,44 @@ size) is the one-time cost of a process (the numba kernels loaded from their
 cache, imports made on first use), added once; and the time this process
 took to start and import (:func:`process_age_s`; the run's interpreter
 imports as much). A job piloted whole is run once, its time taken as it is.
-A pilot run past :data:`PILOT_ABANDON_S` (the first, which may fill a cold
-numba cache, :data:`FIRST_ABANDON_S`) is abandoned and the job gets a
-lower bound; a first run that compiled kernels makes the estimate high by
-that compile, which the run will not pay again. Nothing is written (the numba cache aside, which a cold cache
-fills as a run would).
+
+The pilot's wall time is bounded (a loaded machine makes every run slower, and
+a check of 35 s was seen at a load of 15-21): no run after the first starts
+once :data:`PILOT_WALL_S` has passed since the first ended, and one still
+running then (and past :data:`OVERRUN` times the run before it) is abandoned; the estimate is made from the runs that finished,
+and the line says the pilot stopped at its budget. Where only one run after
+the first finished, its fixed cost and its work cannot be told apart: the
+range spans a run that is all fixed cost to one that is all work. The first run is
+bounded by :data:`FIRST_ABANDON_S` only (it may fill a cold numba cache), and
+so is a job piloted whole at once (a circuit sampled from one pass of its
+gates, a ``dqc`` job of one engine run: there is nothing smaller to run). A
+first run abandoned gives a lower bound only. A first run that compiled kernels makes the
+estimate high by that compile, which the run will not pay again. Nothing is
+written (the numba cache aside, which a cold cache fills as a run would).
 
 The range is the central figure divided and multiplied by
 :data:`EXTRAPOLATION_FACTOR` (the pilot ran a part of the work; the machine's
 load may change; work the measure does not see: a repeater cut-off that
 abandons attempts at random, a key block's post-processing), by
 :data:`FAR_FACTOR` where the job is more than :data:`FAR` times the pilot's
-largest run, by :data:`WHOLE_JOB_FACTOR` where the pilot ran the whole job;
-on ``R > 1`` ranks it is widened ``R`` times more both ways around the
-one-rank figure (the pilot runs on one rank; how ranks change a run's time
-depends on the scenario and the machine and is not modelled). Compared with
+largest run, by :data:`WHOLE_JOB_FACTOR` where the pilot ran the whole job.
+
+On ``R > 1`` ranks (the pilot still runs on one) the one-rank time is taken
+apart into its fixed part (start, imports, each run's own cost), which every
+rank pays, and its work, which divides as the scenario divides it
+(:mod:`dqsim.cli.check_ranks`: the busiest rank's share of the work), with
+all ranks' CPU time over the cores as a floor (more ranks than cores run in
+turns), the cores counted as those the machine's load leaves free
+(:func:`~dqsim.cli.check_ranks.free_cores`: on a loaded machine the ranks
+get no more CPU than the pilot did; the range's low end takes them all). The exchanges between ranks (event windows, amplitudes) are
+counted where the pilot's engine messages and the placement give their number
+(``repeater``, ``qkd``: messages on links between ranks), each taking
+:func:`~dqsim.cli.check_ranks.exchange_s` at the machine's load (the low end
+leaves them out); elsewhere the range's high end is
+:data:`~dqsim.cli.check_ranks.EXCHANGE_ALLOWANCE` times higher. Compared with
 ``dqsim run`` on the shipped jobs and scaled-up variants in
-``bench/results/check-time-vm-20261206.md``.
+``bench/results/check-time-vm-20261206.md`` (one rank) and
+``bench/results/check-time-ranks-vm-20261206.md`` (1, 2 and 4 ranks).
 """
 
 from __future__ import annotations
@@ -73,6 +94,8 @@ from dqsim import backend as backend_mod
 from dqsim import comm as comm_mod
 from dqsim import jobs, scenarios
 from dqsim.backend import warmup as backend_warmup
+from dqsim.cli import check_ranks
+from dqsim.cli.check_ranks import trotter_steps
 from dqsim.errors import DqsimError, count_of, toml_repr
 from dqsim.scenarios import cloud, dqc, qkd
 from dqsim.scenarios.circuit_run import build_circuit
@@ -83,6 +106,13 @@ GROWTH = 4
 PILOT_TARGET_S = 0.3
 #: ... or once its next run would take its runs after the first past this, seconds.
 PILOT_BUDGET_S = 1.0
+#: The pilot's wall-time budget, seconds, after its first run (which pays the one-time costs, a cold numba cache's
+#: compile among them, bounded by :data:`FIRST_ABANDON_S`): no later run starts past it, and one running at it is
+#: abandoned (the estimate then from the runs before; the line says so).
+PILOT_WALL_S = 3.0
+#: A run that starts within the budget may run past it up to this many times the run before it (so that a machine
+#: whose runs are slow still gives the line two points).
+OVERRUN = 2.0
 #: A pilot run longer than this is abandoned (SIGALRM), seconds: the job gets a lower bound, not an estimate.
 PILOT_ABANDON_S = 10.0
 #: ... the first run: it may compile the numba kernels into a cold cache, up to a minute (README, `dqsim warmup`).
@@ -122,6 +152,8 @@ class Plan:
         make: ``make(size) -> (job, work)``, the pilot job of that size and its work.
         whole: the size at which the pilot is the job itself (``None`` where it never is).
         note: how the work is counted, for the line.
+        rounds: ``rounds(work)``: what the engine's messages grow with at that work (default the work itself;
+            ``qkd``: batches of pulses), to take a pilot's message count to the job's.
     """
 
     unit: str
@@ -130,6 +162,7 @@ class Plan:
     make: Callable[[int], tuple[object, float]]
     whole: int | None
     note: str = ""
+    rounds: Callable[[float], float] = float
 
 
 @dataclass
@@ -193,23 +226,6 @@ def fit_line(points: list[tuple[float, float]]) -> tuple[float, float]:
     return a, b
 
 
-def trotter_steps(num_points: int, steps_per_point: int, mode: str) -> int:
-    """Trotter steps one trajectory of one series runs, plus one per engine run (the run's own cost): points
-    ``k = 0..num_points``, point ``k`` running ``k·steps_per_point`` steps from ``t = 0`` (``"independent"``) or
-    ``steps_per_point`` from the previous point (``"continued"``, none for ``k = 0``); see
-    :class:`dqsim.jobs.trotter.EvolutionSection`.
-
-    Examples:
-        >>> trotter_steps(10, 2, "independent")  # 2·(0+1+...+10) + 11 runs
-        121
-        >>> trotter_steps(30, 1, "continued")  # 30 + 31 runs
-        61
-    """
-    if mode == "continued":
-        return steps_per_point * num_points + num_points + 1
-    return steps_per_point * num_points * (num_points + 1) // 2 + num_points + 1
-
-
 def toml_text(data: dict) -> str:
     """A parsed job table as TOML text, each section an inline table.
 
@@ -246,7 +262,8 @@ def _qkd_plan(job) -> Plan:
     distances = job.distances_km() if q.sweep is not None else [None]
     links = job.network_links(distances[0])
     return Plan(f"{word}s", q.pulses, growing(20_000, q.pulses), make, q.pulses,
-                f"{word}s per link and distance ({len(distances)} distance(s) x {len(links)} link(s))")
+                f"{word}s per link and distance ({len(distances)} distance(s) x {len(links)} link(s))",
+                lambda pulses: math.ceil(pulses / min(q.batch_pulses, pulses)))
 
 
 def _repeater_plan(job) -> Plan:
@@ -388,8 +405,9 @@ def process_age_s() -> float:
     return age if 0 <= age <= MAX_STARTUP_S else DEFAULT_STARTUP_S
 
 
-def _timed_run(job, limit_s: float = PILOT_ABANDON_S) -> float:
-    """Run ``job`` here on one rank, quietly, and return its wall time, seconds (abandoned past ``limit_s``)."""
+def _timed_run(job, limit_s: float = PILOT_ABANDON_S) -> tuple[float, dict]:
+    """Run ``job`` here on one rank, quietly, and return its wall time, seconds (abandoned past ``limit_s``), and
+    its output's attributes (``engine_messages``: the messages its event engine sent)."""
 
     def abandon(signum, frame):  # noqa: ARG001
         raise _PilotAbandoned
@@ -402,12 +420,12 @@ def _timed_run(job, limit_s: float = PILOT_ABANDON_S) -> float:
     try:
         with contextlib.redirect_stdout(_io.StringIO()), contextlib.redirect_stderr(_io.StringIO()):
             backend = backend_mod.select(job.run.backend)
-            scenarios.run_job(job, comm=comm_mod.SingleComm(), backend=backend)
+            output = scenarios.run_job(job, comm=comm_mod.SingleComm(), backend=backend)
     finally:
         if timed:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
-    return time.perf_counter() - started
+    return time.perf_counter() - started, dict(output.attrs)
 
 
 def _enough(points: list[tuple[float, float]], spent: float, make, sizes: list[int], index: int) -> bool:
@@ -440,39 +458,111 @@ def _compile_words(compiled: int, first_s: float) -> str:
             f"instead: the figure is high by up to {first_s:.1f} s (`dqsim warmup` fills the cache ahead)")
 
 
+def _ends(fixed_s: float, work_s: float, high: tuple[float, float] | None = None) -> dict[str, tuple[float, float]]:
+    """One rank's ``(fixed, work)`` seconds at the central figure and the range's ends, before any factor: the
+    low end as the centre, the high end ``high`` (default as the centre)."""
+    return {"central": (fixed_s, work_s), "low": (fixed_s, work_s), "high": high or (fixed_s, work_s)}
+
+
+def _on_ranks(ends: dict[str, tuple[float, float]], factor: float, job, num_ranks: int, num_cores: int,
+              messages: float | None = None, load: float = 0.0) -> tuple[float, float, float, str]:
+    """``(central, low, high, words)`` on ``num_ranks`` ranks from one rank's :func:`_ends`: the work divided as
+    :func:`dqsim.cli.check_ranks.split` says, over the cores the machine's ``load`` leaves free
+    (:func:`~dqsim.cli.check_ranks.free_cores`; the low end: over ``min(R, cores)``), the range ``/ factor`` and
+    ``x factor``. Where the ranks exchange during the work: with the job's engine ``messages`` known (from the
+    pilot) and the share of them sent between ranks (:attr:`~dqsim.cli.check_ranks.Split.crossing`), one
+    :func:`~dqsim.cli.check_ranks.exchange_s` at that load each added (but to the low end); else the high end
+    :data:`~dqsim.cli.check_ranks.EXCHANGE_ALLOWANCE` times higher."""
+    one = {key: fixed + work for key, (fixed, work) in ends.items()}
+    if num_ranks <= 1:
+        return one["central"], min(one["low"], one["central"]) / factor, one["high"] * factor, ""
+    parts = check_ranks.split(job, num_ranks)
+    free = check_ranks.free_cores(load, num_cores, num_ranks)
+    on = {key: check_ranks.time_on_ranks(fixed, work, parts, num_ranks, free) for key, (fixed, work) in ends.items()}
+    idle = {key: check_ranks.time_on_ranks(fixed, work, parts, num_ranks, num_cores)
+            for key, (fixed, work) in ends.items() if key != "high"}
+    low = min(idle["low"], idle["central"]) / factor
+    words = (f"; on {num_ranks} ranks: {parts.note}, so the busiest rank runs {parts.busiest:.0%} of the work and "
+             f"every rank the fixed part, the ranks' CPU over the {count_of(free, 'core')} a load of {load:.1f} "
+             f"leaves free of {num_cores} (the low end: over {min(num_ranks, num_cores)})")
+    if num_ranks > num_cores:
+        words += f" ({num_ranks} ranks on {count_of(num_cores, 'core')}: oversubscribed)"
+    words += f" (one rank: {duration(one['central'])})"
+    if not parts.exchanges:
+        return on["central"], low, on["high"] * factor, words
+    if parts.crossing is not None and messages is not None:
+        exchanges, each = messages * parts.crossing, check_ranks.exchange_s(load, num_cores)
+        added = exchanges * each
+        words += (f"; about {exchanges:,.0f} exchanges between ranks (the pilot's engine messages, "
+                  f"{parts.crossing:.0%} of them between ranks) at {each * 1e3:.2g} ms each (at that load, as "
+                  f"measured on the shared dev VM; the low end leaves them out): {duration(added)}")
+        return on["central"] + added, low, (on["high"] + added) * factor, words
+    words += (f"; the exchanges between ranks are not modelled: the high end allows "
+              f"{check_ranks.EXCHANGE_ALLOWANCE:g} times the time without them")
+    return on["central"], low, on["high"] * factor * check_ranks.EXCHANGE_ALLOWANCE, words
+
+
 def estimate(job, num_ranks: int = 1, *, startup_s: float | None = None,
-             run: Callable[[object, float], float] = _timed_run) -> Estimate | str:
+             run: Callable[[object, float], float | tuple[float, dict]] = _timed_run, clock: Callable[[], float] = time.monotonic,
+             budget_s: float | None = None, num_cores: int | None = None, load: float | None = None) -> Estimate | str:
     """The wall time of ``dqsim run`` of ``job`` on ``num_ranks`` ranks of this machine (see the module
-    docstring), or a text saying why there is none. ``run(job, limit_s) -> seconds`` runs one pilot (tests pass a
-    fake); ``startup_s``: the process start and imports (default :func:`process_age_s`)."""
+    docstring), or a text saying why there is none. ``run(job, limit_s) -> seconds`` (or ``(seconds, attrs)``, the
+    run's output attributes, :func:`_timed_run`) runs one pilot and ``clock()``
+    reads the pilot's wall clock, seconds (tests pass fakes); ``budget_s``: the pilot's wall-time budget
+    (:data:`PILOT_WALL_S`); ``startup_s``: the process start and imports (default :func:`process_age_s`);
+    ``num_cores``: the cores the ranks share (default :func:`dqsim.cli.check_ranks.cores`); ``load``: the
+    machine's 1-minute load average (default ``os.getloadavg()``, 0 where it is not known)."""
     startup = process_age_s() if startup_s is None else startup_s
+    budget_s = PILOT_WALL_S if budget_s is None else budget_s
+    num_cores = check_ranks.cores() if num_cores is None else num_cores
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except (AttributeError, OSError):
+            load = 0.0
     try:
         plan = _PLANS[job.scenario](job)
     except _NoPilot as why:
         return str(why)
     points: list[tuple[float, float]] = []
-    spent, whole, once = 0.0, False, 0.0
+    spent, whole, once, cut = 0.0, False, 0.0, False
+    rate = None  # the engine's messages per round (Plan.rounds), in the last pilot run
     compiled_before = compiled_kernels()
     # the smallest size twice, the first run paying the one-time costs; a job piloted whole at once, once
     sizes = plan.sizes if plan.sizes == [plan.whole] else [plan.sizes[0], *plan.sizes]
+    began = math.inf  # the budget's start: the end of the first run
     for index, size in enumerate(sizes):
+        if index == 1:
+            began = clock()
+        left = budget_s - max(0.0, clock() - began)
+        if index > 0 and left <= 0:  # the budget is spent: no run starts
+            cut = True
+            break
         pilot, work = plan.make(size)
+        # the first run may fill a cold numba cache (a job piloted whole at once: nothing smaller to run); a later
+        # one ends at the budget, or at OVERRUN times the run before it (a second point for the line)
+        limit = FIRST_ABANDON_S if index == 0 else min(PILOT_ABANDON_S, max(left, OVERRUN * last))
         try:
-            seconds = run(pilot, FIRST_ABANDON_S if index == 0 else PILOT_ABANDON_S)
+            seconds = run(pilot, limit)
+            if isinstance(seconds, tuple):  # (seconds, the pilot's output attributes)
+                seconds, attrs = seconds
+                rate = attrs["engine_messages"] / plan.rounds(work) if "engine_messages" in attrs else None
         except _PilotAbandoned:
-            if not points:
-                limit = FIRST_ABANDON_S if index == 0 else PILOT_ABANDON_S
-                low = limit * plan.full_work / max(work, 1e-300)
+            if index == 0:
+                low, _, _, words = _on_ranks(_ends(0.0, limit * plan.full_work / max(work, 1e-300)), 1.0, job,
+                                             num_ranks, num_cores)
                 return Estimate(low, low, math.inf, f"a pilot of {work:,.0f} {plan.unit} ran past "
                                 f"{limit:g} s and was abandoned: more than that x "
-                                f"{plan.full_work / max(work, 1e-300):,.3g}", num_ranks, lower_bound_only=True)
+                                f"{plan.full_work / max(work, 1e-300):,.3g}{words}", num_ranks, lower_bound_only=True)
+            cut = True
             break
         except DqsimError as exc:
             return f"the pilot was refused ({exc})"
         except Exception as exc:  # noqa: BLE001 (check validates the job; a pilot's failure only costs the estimate)
             return f"the pilot failed ({type(exc).__name__}: {exc})"
+        last = seconds
         if index == 0:
-            first = seconds
+            first, first_work = seconds, work
             if len(sizes) > 1:
                 continue
         if index == 1:
@@ -482,25 +572,42 @@ def estimate(job, num_ranks: int = 1, *, startup_s: float | None = None,
         whole = plan.whole is not None and size >= plan.whole
         if whole or _enough(points, spent, plan.make, sizes, index):
             break
+    budget_words = f"; the pilot stopped at its {budget_s:g} s budget" if cut else ""
     if whole and len(sizes) == 1:
-        central = startup + first
+        ends = _ends(startup, first, (startup + first, 0.0))  # how much of it divides over ranks is not known
         factor = WHOLE_JOB_FACTOR
         how = (f"a pilot that ran the whole job here ({plan.note}): {first:.2f} s, plus {startup:.1f} s to start "
                "and import")
     elif whole:
-        central = startup + once + points[-1][1]
+        a = fit_line(points)[0]
+        last = points[-1][1]
+        ends = _ends(startup + once + min(a, last), max(0.0, last - a), (startup + once + last, 0.0))
         factor = WHOLE_JOB_FACTOR
         how = (f"a pilot that ran the whole job here: {points[-1][1]:.2f} s, plus {once:.2f} s once (the first "
                f"run's) and {startup:.1f} s to start and import")
+    elif cut and len(points) <= 1:  # one run's time: its fixed cost and its work cannot be told apart
+        (w1, t1), once = points[0] if points else (first_work, first), once if points else 0.0
+        slope = t1 / max(w1, 1e-300)
+        ends = {"central": (startup + once + t1 / 2, slope / 2 * plan.full_work), "low": (startup + once + t1, 0.0),
+                "high": (startup + once, slope * plan.full_work)}
+        factor = EXTRAPOLATION_FACTOR
+        how = (f"a {first + spent:.2f} s pilot here that stopped at its {budget_s:g} s budget after "
+               f"{count_of(len(points) + 1, 'run')}, the last of {w1:,.0f} of the job's {plan.full_work:,.0f} "
+               f"{plan.note}: {t1:.2f} s, all of it a run's fixed cost (the low end) or all work (the high end), "
+               f"+ {once:.2f} s once + {startup:.1f} s to start and import")
+        budget_words = ""
     else:
         a, b = fit_line(points)
-        central = startup + once + a + b * plan.full_work
+        ends = _ends(startup + once + a, b * plan.full_work)
         factor = EXTRAPOLATION_FACTOR if plan.full_work <= FAR * points[-1][0] else FAR_FACTOR
         how = (f"a {first + spent:.2f} s pilot of {len(points) + 1} run(s) here, up to {points[-1][0]:,.0f} of the "
                f"job's {plan.full_work:,.0f} {plan.note}: {b:.3g} s each + {a:.2f} s per run + {once:.2f} s once "
                f"+ {startup:.1f} s to start and import")
-    how += _compile_words(compiled_kernels() - compiled_before, once if len(sizes) > 1 else first)
-    return Estimate(central, central / factor / num_ranks, central * factor * num_ranks, how, num_ranks, points)
+    how += budget_words + _compile_words(compiled_kernels() - compiled_before,
+                                         once if len(sizes) > 1 and points else first)
+    messages = None if rate is None else rate * plan.rounds(plan.full_work)
+    central, low, high, words = _on_ranks(ends, factor, job, num_ranks, num_cores, messages, load)
+    return Estimate(central, low, high, how + words, num_ranks, points)
 
 
 def duration(seconds: float) -> str:
@@ -542,10 +649,7 @@ def time_line(job, num_ranks: int, estimated: Estimate | str | None = None) -> s
     ranks = f"{num_ranks} rank(s) of this machine"
     if estimated.lower_bound_only:
         return f"time: more than {duration(estimated.low)} on {ranks}, from {estimated.how}"
-    spread = "" if num_ranks == 1 else (f"; the pilot ran on 1 rank, and how {num_ranks} ranks change that is "
-                                        f"not modelled: the central figure is one rank's, the range's ends "
-                                        f"{num_ranks} times faster and {num_ranks} times slower than its own")
     return (f"time: about {duration(estimated.central)} (range {duration(estimated.low)}-"
-            f"{duration(estimated.high)}) on {ranks}, from {estimated.how}{spread}; "
+            f"{duration(estimated.high)}) on {ranks}, from {estimated.how}; "
             f"for SLURM: --time={slurm_time(estimated.slurm_time_s())} (the high end x {SLURM_MARGIN:g} "
             f"+ {SLURM_EXTRA_S:.0f} s)")
