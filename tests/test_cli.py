@@ -290,8 +290,9 @@ def test_check_refuses_the_dqc_jobs_run_refuses(tmp_path):
     big.write_text(base.replace('generator = "ghz"\nnum_qubits = 8', 'qasm = "big.qasm"')
                    .replace("assignment = [0, 0, 1, 1, 2, 2, 3, 3]\n", ""))
     for job, expected in ((teledata, "[network.node].num_comm_qubits = 1"), (big, "17 qubits")):
-        check = dqsim("check", str(job), check=False)
-        run = dqsim("run", str(job), "-o", str(tmp_path / "x.h5"), check=False)
+        # in this process (the entry point ``python -m dqsim`` is the other tests' here); check with its time pilot
+        check = run_here(["check", job], check=False, time_estimate=True)
+        run = run_here(["run", job, "-o", tmp_path / "x.h5"], check=False)
         assert check.returncode == 2 and run.returncode == 2, (check.stdout, check.stderr, run.stderr)
         assert "Traceback" not in check.stderr + run.stderr
         assert len(check.stderr.strip().splitlines()) == 1 and expected in check.stderr, check.stderr
