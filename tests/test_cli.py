@@ -149,13 +149,13 @@ def test_bad_job_file_is_one_line_without_traceback(tmp_path):
 def test_check_lists_every_problem_of_a_job_file_and_run_names_the_first(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text('[run]\nscenario = "repeater"\n[chain]\nnum_links = 0\n')
-    proc = dqsim("check", str(bad), check=False)
+    proc = run_here(["check", bad], check=False, time_estimate=True)  # in this process (the entry point: test_version)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 3 and all(line.startswith(f"dqsim: error: {bad}: ") for line in lines)
     assert "missing key [run].name" in lines[0] and "[chain].num_links = 0: must be >= 1" in lines[1]
     assert "missing key [chain].total_distance_km" in lines[2]
-    proc = dqsim("run", str(bad), check=False)
+    proc = run_here(["run", bad], check=False)
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1
     assert lines[0].endswith("missing key [run].name (and 2 more problems: dqsim check lists them)")
@@ -191,7 +191,7 @@ def test_bad_qasm_names_the_line(tmp_path):
     qasm.write_text('OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[2];\nfoo q[0];\n')
     job = tmp_path / "j.toml"
     job.write_text('[run]\nname = "j"\n[circuit]\nqasm = "c.qasm"\n')
-    proc = dqsim("run", str(job), "-o", str(tmp_path / "o.h5"), check=False)
+    proc = run_here(["run", job, "-o", tmp_path / "o.h5"], check=False)
     assert proc.returncode == 2
     assert "line 4" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
@@ -290,8 +290,9 @@ def test_check_refuses_the_dqc_jobs_run_refuses(tmp_path):
     big.write_text(base.replace('generator = "ghz"\nnum_qubits = 8', 'qasm = "big.qasm"')
                    .replace("assignment = [0, 0, 1, 1, 2, 2, 3, 3]\n", ""))
     for job, expected in ((teledata, "[network.node].num_comm_qubits = 1"), (big, "17 qubits")):
-        check = dqsim("check", str(job), check=False)
-        run = dqsim("run", str(job), "-o", str(tmp_path / "x.h5"), check=False)
+        # in this process (the entry point ``python -m dqsim`` is the other tests' here); check with its time pilot
+        check = run_here(["check", job], check=False, time_estimate=True)
+        run = run_here(["run", job, "-o", tmp_path / "x.h5"], check=False)
         assert check.returncode == 2 and run.returncode == 2, (check.stdout, check.stderr, run.stderr)
         assert "Traceback" not in check.stderr + run.stderr
         assert len(check.stderr.strip().splitlines()) == 1 and expected in check.stderr, check.stderr

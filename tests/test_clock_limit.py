@@ -17,7 +17,7 @@ from dqsim.network.network import PROTOCOL_CLOCK_LIMIT_PS, Network
 from dqsim.network.node import NodeSpec
 from dqsim.scenarios.cloud_scheduler import Centre, QueueClockPassed, QueuedJob, simulate_queue
 from job_helpers import bad, load
-from mpi_helper import run_mpi
+from mpi_helper import run_here, run_mpi
 
 LIMIT = PROTOCOL_CLOCK_LIMIT_PS
 
@@ -160,8 +160,9 @@ def test_repro_a_job_past_the_clock_ends_alike_on_one_and_two_ranks(tmp_path):
     lines = []
     for num_ranks in (1, 2):
         out = tmp_path / f"out{num_ranks}.h5"
-        done = run_mpi(num_ranks, ["-m", "dqsim", "run", str(job), "-o", str(out), "-q"], check=False,
-                       timeout_s=300)
+        args = ["run", str(job), "-o", str(out), "-q"]  # one rank in this process, two under mpiexec
+        done = run_here(args, check=False) if num_ranks == 1 else run_mpi(2, ["-m", "dqsim", *args], check=False,
+                                                                            timeout_s=300)
         assert done.returncode == 2, (num_ranks, done.stdout, done.stderr)
         both = (done.stdout + done.stderr).strip().splitlines()
         assert len(both) == 1 and both[0].startswith("dqsim: error: node node"), (num_ranks, both)
@@ -212,7 +213,7 @@ def test_repro_a_cloud_queue_past_the_clock_is_refused_in_one_line(tmp_path):
     job = tmp_path / "slow_queue.toml"
     job.write_text(CLOUD.format(km=315.0, reset=0.0) + ONE_JOB.format(shots=1000))
     out = tmp_path / "out.h5"
-    done = run_mpi(1, ["-m", "dqsim", "run", str(job), "-o", str(out), "-q"], check=False, timeout_s=300)
+    done = run_here(["run", job, "-o", out, "-q"], check=False)  # one rank: in this process
     assert done.returncode == 2, done.stderr
     lines = (done.stdout + done.stderr).strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("dqsim: error: user job 'many' (1000 shots, started at 5 s: "

@@ -17,7 +17,7 @@ from dqsim.jobs import load_job_text
 from dqsim.jobs.circuit import NoiseSection
 from dqsim.scenarios.circuit_noise import GateNoise
 from dqsim.scenarios.circuit_run import check_local_qubits, run_circuit_job
-from mpi_helper import run_dqsim, run_mpi
+from mpi_helper import run_dqsim, run_here, run_mpi
 
 HEAD = 'OPENQASM 3.0; include "stdgates.inc"; qubit[2] q; bit[2] c; c = measure q; '
 JOB = "jobs/teleport_feedforward.toml"
@@ -131,7 +131,7 @@ def test_noise_needs_measurements(tmp_path):
     (tmp_path / "c.qasm").write_text(NOISY_QASM.replace("c = measure q;\n", ""))
     job = tmp_path / "noisy.toml"
     job.write_text('[run]\nname = "n"\n[circuit]\nqasm = "c.qasm"\n[noise]\nreadout_error = 0.1\n')
-    proc = run_mpi(1, ["-m", "dqsim", "run", str(job), "-o", str(tmp_path / "n.h5")], check=False)
+    proc = run_here(["run", job, "-o", tmp_path / "n.h5"], check=False)  # one rank: in this process
     assert proc.returncode == 2 and "[noise] needs a circuit that measures" in proc.stderr
 
 

@@ -19,7 +19,7 @@ from dqsim.errors import ConfigError, DqsimError, RankCountError
 from dqsim.network.link import LinkSpec
 from dqsim.network.network import Network
 from dqsim.network.node import NodeSpec
-from mpi_helper import run_mpi
+from mpi_helper import run_here, run_mpi
 
 
 def lines_of(done) -> list[str]:
@@ -160,8 +160,9 @@ def test_repro_a_trotter_run_shared_out_to_one_rank_that_fails_ends_every_rank_a
     lines = []
     for num_ranks in (1, 2):
         out = tmp_path / f"out{num_ranks}.h5"
-        done = run_mpi(num_ranks, ["-m", "dqsim", "run", str(job), "-o", str(out), "-q"], check=False,
-                       timeout_s=300)
+        args = ["run", str(job), "-o", str(out), "-q"]  # one rank in this process, two under mpiexec
+        done = run_here(args, check=False) if num_ranks == 1 else run_mpi(2, ["-m", "dqsim", *args], check=False,
+                                                                            timeout_s=300)
         both = lines_of(done)
         assert done.returncode == 2 and len(both) == 1, (num_ranks, done.returncode, both)
         assert not out.exists()
