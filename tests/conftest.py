@@ -1,5 +1,6 @@
 import os
 import sys
+import warnings
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -13,10 +14,41 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 if os.environ.pop("PYTHONDONTWRITEBYTECODE", None) is not None:
     sys.dont_write_bytecode = False
 
+import pytest  # noqa: E402
+
 from dqsim import backend as _backend  # noqa: E402
+from mpi_helper import ctrl_c_trouble  # noqa: E402
 
 #: Backend the state tests run on: numpy (CI) or cupy (set DQSIM_TEST_BACKEND=cupy on a GPU machine).
 TEST_BACKEND_NAME = os.environ.get("DQSIM_TEST_BACKEND", "numpy")
 #: The Backend object, or None where cupy was asked for but no GPU is visible.
 TEST_BACKEND = (_backend.select(TEST_BACKEND_NAME)
                 if TEST_BACKEND_NAME != "cupy" or _backend.cupy_available() else None)
+
+
+@pytest.fixture(autouse=True)
+def ctrl_c_left_as_it_was():
+    """Fail the test that leaves this process unable to take Ctrl-C (SIGINT) as a run's stop
+    (:func:`mpi_helper.ctrl_c_trouble`: SIGINT blocked, pending or ignored), naming it, and set SIGINT back
+    to Python's own; a later in-process run (:func:`mpi_helper.run_here`) would otherwise exit 0 where a
+    SIGINT should stop it, in whichever test the xdist worker happened to run next."""
+    trouble = ctrl_c_trouble()
+    if trouble is not None:  # left where no test's own check saw it (a module fixture's teardown): said, set back
+        _take_ctrl_c_again()
+        warnings.warn(f"found {trouble} before this test (a fixture's teardown left it); SIGINT set back",
+                      RuntimeWarning, stacklevel=1)
+    yield
+    trouble = ctrl_c_trouble()
+    if trouble is not None:
+        _take_ctrl_c_again()
+        pytest.fail(f"this test left {trouble}: later in-process runs would not stop on a Ctrl-C")
+
+
+def _take_ctrl_c_again() -> None:
+    """Python's own Ctrl-C handler, SIGINT unblocked here and none pending."""
+    import signal  # noqa: PLC0415
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # drops a pending one
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -99,6 +99,27 @@ def run_command(cmd: list[str], *, timeout_s: float, cwd=None, check: bool = Tru
     return result
 
 
+def ctrl_c_trouble() -> str | None:
+    """What would keep a ``dqsim run`` in this process from taking Ctrl-C (SIGINT) as a stop, or ``None``.
+
+    SIGINT blocked in this thread (a ``main()`` that returned between :func:`dqsim.cli.hold_ctrl_c` and
+    :func:`dqsim.cli.release_ctrl_c`), one pending (the next run would end with 130 at its start,
+    ``dqsim.cli.main._interrupted_while_starting``), or a handler other than Python's own or the run's
+    (:func:`dqsim.engine.checkpoint.install_signal_handlers` takes SIGINT only from Python's own: one left
+    ignored, by :func:`dqsim.cli.ignore_stop_signals` or :func:`dqsim.cli.drop_held_ctrl_c`, stays ignored).
+    """
+    checkpoint = sys.modules.get("dqsim.engine.checkpoint")  # not imported: no run installed its handler
+    problems = []
+    if hasattr(signal, "pthread_sigmask") and signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, []):
+        problems.append("SIGINT is blocked in this thread")
+    if hasattr(signal, "sigpending") and signal.SIGINT in signal.sigpending():
+        problems.append("a SIGINT is pending")
+    handler = signal.getsignal(signal.SIGINT)
+    if handler is not signal.default_int_handler and handler is not getattr(checkpoint, "request_stop", None):
+        problems.append(f"SIGINT's handler is {handler!r}, not Python's nor dqsim's")
+    return "; ".join(problems) or None
+
+
 def run_here(args: list[str], *, check: bool = True, time_estimate: bool = False) -> subprocess.CompletedProcess:
     """``dqsim ARGS`` on one rank in this process: the command line's ``main()`` (what ``python -m dqsim``
     runs), from the repository root, without starting an interpreter (about a second each).
@@ -106,8 +127,13 @@ def run_here(args: list[str], *, check: bool = True, time_estimate: bool = False
     A ``dqsim check`` gets ``--no-time`` (its wall-time pilot takes another second) unless ``time_estimate``.
 
     stdout and stderr are captured; the signal handlers a run installs (SIGUSR1, SIGTERM, SIGINT: a
-    checkpoint-and-stop) are replaced by the test process's own afterwards, and a stop it asked for is
+    checkpoint-and-stop) are replaced by the test process's own afterwards, this thread's signal mask (a
+    Ctrl-C that ``main()`` held, :func:`dqsim.cli.hold_ctrl_c`) is set back, and a stop it asked for is
     forgotten. With ``check``, an exit status other than 0 fails the test.
+
+    It first fails the test if this process would not take a Ctrl-C as the run's stop
+    (:func:`ctrl_c_trouble`): what an earlier test left behind, named, instead of a run that exits 0 where a
+    SIGINT should have stopped it.
     """
     from dqsim.cli.main import main
     from dqsim.engine import checkpoint
@@ -115,7 +141,10 @@ def run_here(args: list[str], *, check: bool = True, time_estimate: bool = False
     if args and args[0] == "check" and not time_estimate:
         args = [*args, "--no-time"]
 
+    trouble = ctrl_c_trouble()
+    assert trouble is None, f"before dqsim {args}: {trouble}, left by an earlier test in this process"
     saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)}
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, []) if hasattr(signal, "pthread_sigmask") else None
     out, err = io.StringIO(), io.StringIO()
     cwd = os.getcwd()
     try:
@@ -126,6 +155,8 @@ def run_here(args: list[str], *, check: bool = True, time_estimate: bool = False
         os.chdir(cwd)
         for sig, handler in saved.items():
             signal.signal(sig, handler)
+        if mask is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         checkpoint._STOP["requested"] = False
     if check and code != 0:
         raise AssertionError(f"dqsim {args} exited {code}\nstdout:\n{out.getvalue()}\nstderr:\n{err.getvalue()}")

@@ -1,5 +1,6 @@
 """The dqsim command: every example job runs, outputs are right, errors are one line."""
 
+import importlib
 import importlib.abc
 import json
 import signal
@@ -241,6 +242,38 @@ def test_repro_ctrl_c_while_the_command_still_loads_is_one_line(monkeypatch, cap
     assert cli.console_main(["run", "jobs/quickstart.toml"]) == 130
     assert capsys.readouterr().err == "dqsim: interrupted\n"
     assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])  # Ctrl-C is not left held here
+
+
+def test_run_here_sets_back_a_ctrl_c_that_main_left_held(monkeypatch):
+    """A ``main()`` that returns between ``hold_ctrl_c`` and ``release_ctrl_c`` left SIGINT blocked in the
+    pytest worker's main thread after :func:`mpi_helper.run_here` (it set back the handlers, not the mask):
+    later in-process tests of Ctrl-C in that worker then depended on what ran before them."""
+    main_module = importlib.import_module("dqsim.cli.main")
+    monkeypatch.setattr(main_module, "_init_comm", lambda: None)  # returns EXIT_BAD_INPUT ...
+    monkeypatch.setattr(main_module, "release_ctrl_c", lambda: None)  # ... with Ctrl-C still held
+    assert run_here(["run", "jobs/quickstart.toml"], check=False).returncode == 2
+    assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+
+
+@pytest.mark.parametrize("left", ["blocked", "pending", "ignored"])
+def test_run_here_names_what_an_earlier_test_left_that_keeps_a_ctrl_c_from_stopping_a_run(left):
+    """A SIGINT blocked, pending or ignored when an in-process run starts: run_here fails the test naming it
+    (an in-process run that should stop on SIGINT exited 0 once, in a full-suite run under xdist)."""
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        if left in ("blocked", "pending"):
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        if left == "pending":
+            signal.raise_signal(signal.SIGINT)
+        if left == "ignored":
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        with pytest.raises(AssertionError, match={"blocked": "SIGINT is blocked", "pending": "a SIGINT is pending",
+                                                  "ignored": "SIGINT's handler is .*SIG_IGN"}[left]):
+            run_here(["inspect", "no-such-file.h5"], check=False)
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # drops a pending one
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        signal.signal(signal.SIGINT, handler)
 
 
 @pytest.mark.parametrize("args", [["--version"], ["--help"], ["run", "--help"], ["examples", "--help"], ["bogus"]])
