@@ -11,6 +11,10 @@ fi
 .venv/bin/python -m pip install --quiet -e ".[mpi,fast,fast-checksums,test]"
 # One BLAS/OpenMP thread per rank: ranks already use the cores.
 export OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+# Compile the numba kernels once into numba's cache (about 70 s of CPU on the 2-core dev VM): without
+# this, each first use of a kernel compiles it inside a run (and each process that starts before the
+# cache holds it compiles it again).
+.venv/bin/dqsim warmup
 mkdir -p out
 .venv/bin/mpiexec -n 4 .venv/bin/dqsim run jobs/quickstart.toml --output out/quickstart.h5
 .venv/bin/dqsim inspect out/quickstart.h5
