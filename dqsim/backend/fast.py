@@ -1759,6 +1759,15 @@ class CupyKernels:
         self._diagonal(np.int32(len(bits)), b, cmask, d, psi, size=psi.size)
 
 
+def usable_cores() -> int:
+    """Cores this process may run on, at least 1: its CPU affinity (``os.sched_getaffinity``, Linux), else
+    ``os.cpu_count()``."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
 def share_cores(ranks_on_node: int, environ=None) -> int | None:
     """Give this rank its share of the node's cores for numba's threads; returns the thread count.
 
@@ -1773,11 +1782,7 @@ def share_cores(ranks_on_node: int, environ=None) -> int | None:
     environ = os.environ if environ is None else environ
     if _numba is None or "NUMBA_NUM_THREADS" in environ:
         return None
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    threads = max(1, min(_numba.config.NUMBA_NUM_THREADS, cores // max(1, int(ranks_on_node))))
+    threads = max(1, min(_numba.config.NUMBA_NUM_THREADS, usable_cores() // max(1, int(ranks_on_node))))
     _numba.set_num_threads(threads)
     return threads
 

@@ -38,10 +38,10 @@ takes at least all ranks' CPU time over the cores (:func:`time_on_ranks`).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from dqsim import comm as comm_mod
+from dqsim.backend.fast import usable_cores as cores  # the cores this process may run on
 from dqsim.network.network import place_on_ranks
 from dqsim.scenarios.circuit_run import build_circuit
 from dqsim.scenarios.dqc import INITIAL_SCRATCH_QUBITS, replicates
@@ -93,14 +93,6 @@ class Split:
     exchanges: bool
     note: str
     crossing: float | None = None
-
-
-def cores() -> int:
-    """Cores this process may run on (its CPU affinity; ``os.cpu_count()`` where that is not known)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
 
 
 def _blocks(num_nodes: int, num_ranks: int) -> list[int]:
