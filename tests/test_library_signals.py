@@ -31,6 +31,7 @@ def host_signals():
     """SIGTERM and SIGUSR1 taken by the caller's own handler (SIGINT keeps Python's, the only one a run takes
     it from); this thread's handlers and mask set back after the test."""
     saved = signal_state()
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     for sig in (signal.SIGTERM, signal.SIGUSR1):
         signal.signal(sig, host_handler)
     yield
