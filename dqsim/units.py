@@ -14,6 +14,7 @@ PS_PER_NS = 10**3
 PS_PER_US = 10**6
 PS_PER_MS = 10**9
 M_PER_KM = 1000.0
+BYTES_PER_KIB = 1 << 10
 BYTES_PER_MIB = 1 << 20
 BYTES_PER_GIB = 1 << 30
 
@@ -66,6 +67,23 @@ def dbm_to_watts(power_dbm: float) -> float:
 def mib_to_bytes(mib: float) -> int:
     """Convert mebibytes to bytes."""
     return int(mib * BYTES_PER_MIB)
+
+
+def size_words(num_bytes: float) -> str:
+    """A size in bytes as a person reads it, in binary units: KiB below 1 MiB, MiB below 1 GiB, else GiB; one
+    decimal, two in GiB (a register of 32.69 GiB against a node's 32). The one format of sizes in dqsim's lines:
+    ``dqsim check``'s memory and checkpoint sizes, and the files of a write that found no room
+    (:mod:`dqsim.io`, :mod:`dqsim.engine.checkpoint`).
+
+    Examples:
+        >>> size_words(200), size_words(150_000), size_words(3 * 2**20), size_words(5 * 2**30)
+        ('0.2 KiB', '146.5 KiB', '3.0 MiB', '5.00 GiB')
+    """
+    if num_bytes < BYTES_PER_MIB:
+        return f"{num_bytes / BYTES_PER_KIB:,.1f} KiB"
+    if num_bytes < BYTES_PER_GIB:
+        return f"{num_bytes / BYTES_PER_MIB:,.1f} MiB"
+    return f"{num_bytes / BYTES_PER_GIB:,.2f} GiB"
 
 
 #: Name suffix -> unit, longest first (the first that matches wins).

@@ -34,20 +34,19 @@ def test_model_pieces_against_hand_values():
     assert slurm_time(59) == "0:01:00" and slurm_time(3601) == "1:01:00" and slurm_time(86400 + 120) == "1-00:02:00"
 
 
-def _clocked(seconds_of):
-    """A fake pilot: run ``n`` (1-based) of ``job`` takes ``seconds_of(job, n)`` (or its first item, the second the
-    run's output attributes) on a fake wall clock
-    (``run.clock``) that each run moves on by its time; a run longer than its limit is abandoned there."""
+def _clocked(seconds_of, attrs_of=lambda job: {}):
+    """A fake pilot: run ``n`` (1-based) of ``job`` takes ``seconds_of(job, n)`` on a fake wall clock
+    (``run.clock``) that each run moves on by its time, and its output has the attributes ``attrs_of(job)``; a
+    run longer than its limit is abandoned there."""
     calls, now = [], [0.0]
 
     def run(job, limit_s):
         calls.append(job)
-        result = seconds_of(job, len(calls))  # seconds, or (seconds, the run's output attributes)
-        seconds = result[0] if isinstance(result, tuple) else result
+        seconds = seconds_of(job, len(calls))
         now[0] += min(seconds, limit_s)
         if seconds > limit_s:
             raise check_time._PilotAbandoned
-        return result
+        return seconds, attrs_of(job)
 
     run.clock = lambda: now[0]
     return run, calls
@@ -103,8 +102,8 @@ def test_exchanges_between_ranks_counted_from_the_pilots_engine_messages():
     an exchange of 0.56 ms x load/cores: at a load of 8 on 2 cores, 2.24 ms; the low end leaves them out (and
     takes both cores as free)."""
     job = jobs.load_job(ROOT / "jobs" / "repeater_chain.toml")
-    run = _clocked(lambda pilot, n: (0.05 + 0.01 * pilot.chain.num_pairs,
-                                     {"engine_messages": 10 * pilot.chain.num_pairs}))[0]
+    run = _clocked(lambda pilot, n: 0.05 + 0.01 * pilot.chain.num_pairs,
+                   lambda pilot: {"engine_messages": 10 * pilot.chain.num_pairs})[0]
     got = estimate(job, 2, startup_s=1.0, run=run, clock=run.clock, num_cores=2, load=8.0)
     busiest = (1 * 1 / 2 + 2 * 2 / 3 + 4 * 3 / 5) / 7
     divided = 1.0 + 0.05 + 0.01 * 100 * busiest  # the low end: both cores free
@@ -209,7 +208,7 @@ def test_a_register_too_large_to_try_gets_no_estimate():
 def test_every_shipped_job_gets_a_time_line(path):
     """Every shipped job's pilot jobs validate and its line is formed (a fake pilot: no run)."""
     job = jobs.load_job(path)
-    line = time_line(job, 1, estimate(job, startup_s=1.0, run=lambda pilot, limit_s: 0.01, clock=lambda: 0.0))
+    line = time_line(job, 1, estimate(job, startup_s=1.0, run=lambda pilot, limit_s: (0.01, {}), clock=lambda: 0.0))
     assert LINE.match("# " + line), line
 
 

@@ -1262,7 +1262,7 @@ def test_repro_a_run_file_write_that_fails_for_lack_of_room_does_not_crash_at_ex
     [line] = proc.stdout.splitlines()  # since 2026-12-06 with the size it needed and the limit (EFBIG)
     assert line.startswith(f"error: {tmp_path / 'run.h5'}: cannot write the file (File too large: it needs at least "), \
         line
-    assert "this process may write no file past 39 KiB (40,000 bytes; RLIMIT_FSIZE)" in line, line
+    assert "this process may write no file past 39.1 KiB (40,000 bytes; RLIMIT_FSIZE)" in line, line
     assert list(tmp_path.iterdir()) == []  # the temporary file (also the collectively written one) removed
 
 

@@ -129,6 +129,31 @@ def release_ctrl_c() -> None:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
+#: The signals a ``run`` or ``resume`` takes as a stop (:func:`dqsim.engine.checkpoint.install_signal_handlers`).
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)
+
+
+def signal_state() -> tuple[dict, set | None]:
+    """``(handlers, mask)``: the handlers of :data:`STOP_SIGNALS` and this thread's signal mask (``None`` where
+    signals cannot be blocked), for :func:`set_signal_state`."""
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, []) if hasattr(signal, "pthread_sigmask") else None
+    return {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}, mask
+
+
+def set_signal_state(state: tuple[dict, set | None], *, handlers: bool) -> None:
+    """Set back what :func:`signal_state` returned: this thread's signal mask and, with ``handlers``
+    (the main thread only: Python sets handlers nowhere else), the handlers, before the mask, so that a
+    Ctrl-C held while a run started (:func:`hold_ctrl_c`) goes to the handler set back. A handler not
+    set from Python (``None``) is left as it is."""
+    saved, mask = state
+    if handlers:
+        for sig, handler in saved.items():
+            if handler is not None:
+                signal.signal(sig, handler)
+    if mask is not None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
 def command_named(argv: list[str]) -> str | None:
     """The command a ``dqsim`` command line names, read before argparse is imported: its first argument that
     is not an option. ``dqsim`` itself takes only ``--version`` and ``--help``, neither with a value, and

@@ -49,13 +49,12 @@ from dqsim.scenarios.circuit_checkpoint import ops_per_check
 from dqsim.scenarios.circuit_run import build_circuit, check_local_qubits
 from dqsim.scenarios.circuit_noise import GateNoise
 from dqsim.state.sharded import estimate_memory_bytes
-from dqsim.units import PS_PER_S
+from dqsim.units import BYTES_PER_MIB, PS_PER_S, size_words
 
 #: Exit status for bad input (as every dqsim command).
 EXIT_BAD_INPUT = 2
 #: Scenarios whose data register is a sharded state vector of the circuit's qubits.
 _CIRCUIT_LIKE = ("circuit", "dqc")
-_BYTES_PER_MIB = 1 << 20
 #: Resident memory of a rank before its job's own data, bytes: the interpreter with NumPy, numba, h5py, networkx
 #: and mpi4py loaded (peak RSS of small dqc and repeater runs, 150-210 MB, CPython 3.11, 2026-12-06).
 BASE_RSS_BYTES = 200e6
@@ -104,13 +103,6 @@ def _is_table_list(value: Any) -> bool:
     return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
 
 
-def _mib(num_bytes: float) -> str:
-    """A size in KiB, MiB or GiB (binary units)."""
-    if num_bytes < _BYTES_PER_MIB:
-        return f"{num_bytes / 1024:,.1f} KiB"
-    return f"{num_bytes / _BYTES_PER_MIB:,.1f} MiB" if num_bytes < 1 << 30 else f"{num_bytes / (1 << 30):,.2f} GiB"
-
-
 def _register_lines(job, num_qubits: int, num_ranks: int, what: str) -> list[str]:
     """Memory per rank of a sharded register of ``num_qubits`` on ``num_ranks`` ranks (or an error)."""
     if num_ranks & (num_ranks - 1):
@@ -120,10 +112,10 @@ def _register_lines(job, num_qubits: int, num_ranks: int, what: str) -> list[str
         raise DqsimError(f"-n {num_ranks}: a {num_qubits}-qubit register cannot be split over {num_ranks} ranks "
                          f"(at most {1 << num_qubits})")
     chunk = getattr(getattr(job, "simulation", None), "exchange_chunk_mib", None)
-    extra = {"exchange_chunk_bytes": chunk * _BYTES_PER_MIB} if chunk else {}
+    extra = {"exchange_chunk_bytes": chunk * BYTES_PER_MIB} if chunk else {}
     need = estimate_memory_bytes(num_qubits, num_ranks, job.run.precision, **extra)
-    return [f"memory per rank: {_mib(need['total'])} ({what}: {count_of(num_qubits, 'qubit')}, {job.run.precision}, "
-            f"shard {_mib(need['shard'])} + workspace {_mib(need['workspace'])})"]
+    return [f"memory per rank: {size_words(need['total'])} ({what}: {count_of(num_qubits, 'qubit')}, "
+            f"{job.run.precision}, shard {size_words(need['shard'])} + workspace {size_words(need['workspace'])})"]
 
 
 def _circuit_cuts_line(job, num_qubits: int, num_ranks: int, terminal: bool) -> str:
@@ -136,7 +128,7 @@ def _circuit_cuts_line(job, num_qubits: int, num_ranks: int, terminal: bool) -> 
         where = (f"between trajectories and at gate boundaries inside one, every {count_of(every, 'operation')} "
                  "of it")
     held = "the state" if terminal else "the state (inside a trajectory after the first, also the first's: twice)"
-    return f"checkpoints: {where}; each holds {held}, {_mib(shard)} per rank"
+    return f"checkpoints: {where}; each holds {held}, {size_words(shard)} per rank"
 
 
 def _network_register_lines(job, num_data_qubits: int, num_ranks: int, what: str) -> list[str]:
@@ -148,8 +140,9 @@ def _network_register_lines(job, num_data_qubits: int, num_ranks: int, what: str
     if not dqc.replicates(num_ranks, num_register):
         return _register_lines(job, num_register, num_ranks, what)
     need = estimate_memory_bytes(num_register, 1, job.run.precision)
-    return [f"memory per rank: {_mib(need['total'])} ({what}: {count_of(num_register, 'qubit')}, {job.run.precision}, "
-            f"held whole by every rank: {_mib(need['shard'])} + workspace {_mib(need['workspace'])})"]
+    return [f"memory per rank: {size_words(need['total'])} ({what}: {count_of(num_register, 'qubit')}, "
+            f"{job.run.precision}, held whole by every rank: {size_words(need['shard'])} + workspace "
+            f"{size_words(need['workspace'])})"]
 
 
 def _network_lines(job) -> list[str]:
@@ -158,8 +151,8 @@ def _network_lines(job) -> list[str]:
     section = job.network
     num_nodes, num_links = section.resolved_num_nodes(), section.num_links()
     need = topology.estimate_network_bytes(num_nodes, num_links)
-    return [f"memory per rank for the network: about {_mib(need)} ({num_nodes:,} nodes, {num_links:,} links; measured "
-            f"~{topology.BYTES_PER_NODE / 1000:g} kB per node and "
+    return [f"memory per rank for the network: about {size_words(need)} ({num_nodes:,} nodes, {num_links:,} links; "
+            f"measured ~{topology.BYTES_PER_NODE / 1000:g} kB per node and "
             f"~{topology.BYTES_PER_LINK / 1000:g} kB per link), besides ~{BASE_RSS_BYTES / 1e6:.0f} MB of Python "
             "and its libraries"]
 
@@ -288,11 +281,11 @@ def _pending_message_lines(job) -> list[str]:
         what = ("Alice's pulses and Bob's reports, packed, up to " f"{held} batches in flight (a round trip's)"
                 if q.protocol == "bb84_decoy" else "one batch's detections and settings in flight, packed")
         slot = qkd.slot_word(q.protocol)
-        line = (f"key block of link {i} ({d:g} km): {what}, {_mib(messages)} "
+        line = (f"key block of link {i} ({d:g} km): {what}, {size_words(messages)} "
                 f"({messages / max(held * min(q.batch_pulses, block), 1):.3g} bytes per {slot} x "
                 f"{min(q.batch_pulses, block):,} {slot}s x {held})")
         if q.error_correction == "cascade":
-            line += f", and the block's key bits for Cascade, packed, {_mib(key)} ({block:,} {slot}s)"
+            line += f", and the block's key bits for Cascade, packed, {size_words(key)} ({block:,} {slot}s)"
         lines.append(line + "; a checkpoint taken inside the block holds up to as much" + _cascade_end_text(key))
     return lines
 
@@ -308,7 +301,7 @@ def _cascade_end_text(key_bytes: float) -> str:
     if not key_bytes:
         return ""
     return (f"; at the block's end Cascade takes the key bits unpacked, a byte each, and with its own arrays "
-            f"adds ~{_mib(cascade_end_bytes(key_bytes))} (~{nodes.CASCADE_END_BYTES_PER_KEY_BIT:g} bytes per key "
+            f"adds ~{size_words(cascade_end_bytes(key_bytes))} (~{nodes.CASCADE_END_BYTES_PER_KEY_BIT:g} bytes per key "
             f"bit, measured)")
 
 
@@ -321,11 +314,11 @@ def _pending_report_lines(job) -> list[str]:
     lines = _pending_message_lines(job)
     for i, d, rate, held, reports, key in rows:
         line = (f"key block of link {i} ({d:g} km): Bob's detection reports folded as they come, up to {held} held "
-                f"(a round trip's), {_mib(reports)} ({rate:.3g} detections per pulse x {min(q.batch_pulses, block):,} "
-                f"pulses x {held} x {reports / max(held * min(q.batch_pulses, block) * rate, 1e-300):.4g} "
-                f"bytes, packed)")
+                f"(a round trip's), {size_words(reports)} ({rate:.3g} detections per pulse x "
+                f"{min(q.batch_pulses, block):,} pulses x {held} x "
+                f"{reports / max(held * min(q.batch_pulses, block) * rate, 1e-300):.4g} bytes, packed)")
         if q.error_correction == "cascade":
-            line += (f", and the block's key bits for Cascade, packed, {_mib(key)} "
+            line += (f", and the block's key bits for Cascade, packed, {size_words(key)} "
                      f"({key / max(block * rate, 1e-300):.3g} bytes per detection x {block:,} pulses)")
         lines.append(line + "; a checkpoint taken inside the block holds up to as much" + _cascade_end_text(key))
     total = sum(row[4] + row[5] for row in rows) + sum(row[3] + row[4] for row in pending_message_bytes(job))
@@ -334,8 +327,9 @@ def _pending_report_lines(job) -> list[str]:
         what = f"[qkd].batch_pulses (now {q.batch_pulses:,})"
         if q.error_correction == "cascade":
             what = f"[qkd].block_pulses (now {block:,}) or " + what
-        lines.append(f"warning: the key blocks' pending detection reports and key bits ({_mib(total)}, all links) "
-                     f"pass {PENDING_REPORTS_WARN_SHARE:.0%} of this machine's memory ({_mib(memory)}): lower {what}")
+        lines.append(f"warning: the key blocks' pending detection reports and key bits ({size_words(total)}, all "
+                     f"links) pass {PENDING_REPORTS_WARN_SHARE:.0%} of this machine's memory ({size_words(memory)}): "
+                     f"lower {what}")
     return lines
 
 
@@ -383,7 +377,7 @@ def work_lines(job, num_ranks: int) -> list[str]:
         nodes = max(job.chain.num_links) + 1
         return [f"work: {configs} chain configuration(s) x {job.chain.num_pairs} end-to-end pairs",
                 f"memory per rank: no state-vector register (pairs as small states); about "
-                f"{_mib(nodes * CHAIN_BYTES_PER_NODE)} for the longest chain ({nodes:,} nodes, measured "
+                f"{size_words(nodes * CHAIN_BYTES_PER_NODE)} for the longest chain ({nodes:,} nodes, measured "
                 f"~{CHAIN_BYTES_PER_NODE / 1000:g} kB per node), besides ~{BASE_RSS_BYTES / 1e6:.0f} MB of Python "
                 "and its libraries"]
     if scenario == "trotter":
@@ -408,7 +402,7 @@ def work_lines(job, num_ranks: int) -> list[str]:
         return [f"work: {count} user job(s) on {job.network.resolved_num_nodes()} QPU(s); engine runs per job: one "
                 f"on noiseless QPUs, {per_job} on noisy ones, one per shot for a dynamic circuit: {total}",
                 f"memory per rank: one user job's register at a time (at most the QPUs' data qubits), and about "
-                f"{_mib(cloud.memory_bytes(user_jobs))} for the {count:,} user job(s) and their "
+                f"{size_words(cloud.memory_bytes(user_jobs))} for the {count:,} user job(s) and their "
                 f"{circuits:,} distinct circuit(s) (~{cloud.BYTES_PER_USER_JOB / 1000:g} kB a job, measured), "
                 f"besides ~{BASE_RSS_BYTES / 1e6:.0f} MB of Python and its libraries; the output and the checkpoints "
                 "hold a row or summary per user job (and its counts), not per engine run",

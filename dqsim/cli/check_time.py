@@ -503,11 +503,11 @@ def _on_ranks(ends: dict[str, tuple[float, float]], factor: float, job, num_rank
 
 
 def estimate(job, num_ranks: int = 1, *, startup_s: float | None = None,
-             run: Callable[[object, float], float | tuple[float, dict]] = _timed_run, clock: Callable[[], float] = time.monotonic,
+             run: Callable[[object, float], tuple[float, dict]] = _timed_run, clock: Callable[[], float] = time.monotonic,
              budget_s: float | None = None, num_cores: int | None = None, load: float | None = None) -> Estimate | str:
     """The wall time of ``dqsim run`` of ``job`` on ``num_ranks`` ranks of this machine (see the module
-    docstring), or a text saying why there is none. ``run(job, limit_s) -> seconds`` (or ``(seconds, attrs)``, the
-    run's output attributes, :func:`_timed_run`) runs one pilot and ``clock()``
+    docstring), or a text saying why there is none. ``run(job, limit_s) -> (seconds, attrs)`` runs one pilot
+    (:func:`_timed_run`: its wall time and its output's attributes) and ``clock()``
     reads the pilot's wall clock, seconds (tests pass fakes); ``budget_s``: the pilot's wall-time budget
     (:data:`PILOT_WALL_S`); ``startup_s``: the process start and imports (default :func:`process_age_s`);
     ``num_cores``: the cores the ranks share (default :func:`dqsim.cli.check_ranks.cores`); ``load``: the
@@ -543,10 +543,8 @@ def estimate(job, num_ranks: int = 1, *, startup_s: float | None = None,
         # one ends at the budget, or at OVERRUN times the run before it (a second point for the line)
         limit = FIRST_ABANDON_S if index == 0 else min(PILOT_ABANDON_S, max(left, OVERRUN * last))
         try:
-            seconds = run(pilot, limit)
-            if isinstance(seconds, tuple):  # (seconds, the pilot's output attributes)
-                seconds, attrs = seconds
-                rate = attrs["engine_messages"] / plan.rounds(work) if "engine_messages" in attrs else None
+            seconds, attrs = run(pilot, limit)
+            rate = attrs["engine_messages"] / plan.rounds(work) if "engine_messages" in attrs else None
         except _PilotAbandoned:
             if index == 0:
                 low, _, _, words = _on_ranks(_ends(0.0, limit * plan.full_work / max(work, 1e-300)), 1.0, job,

@@ -38,7 +38,7 @@ from dqsim.engine import checkpoint
 from dqsim.engine.checkpoint import EXIT_CHECKPOINTED, EXIT_STOPPED, CheckpointStop, RunStopped, StopNotCheckpointed
 from dqsim.errors import DqsimError, RankCountError, count_of
 from dqsim.cli import (EXIT_INTERRUPTED, call_handler, ctrl_c_held, drop_held_ctrl_c, hold_ctrl_c,  # (130)
-                       print_error, release_ctrl_c, take_held_stop_signal)
+                       print_error, release_ctrl_c, set_signal_state, signal_state, take_held_stop_signal)
 from dqsim.cli.parser import build_parser, handler
 from dqsim.cli.progress import ProgressLog
 from dqsim import scenarios
@@ -52,9 +52,30 @@ FAILURE_AGREE_S = 5.0
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The ``dqsim`` command (entered through :func:`dqsim.cli.console_main`): parse ``argv``, run the command."""
-    args = build_parser().parse_args(argv)
-    return run_command(args)
+    """The ``dqsim`` command called from Python: parse ``argv``, run the command; its exit status.
+
+    For a process that goes on after it (a test, a notebook, a workflow script). On every way out (a
+    return, an exception, argparse's ``SystemExit``) it sets back this thread's signal mask (a ``run``
+    holds Ctrl-C while MPI starts, :func:`dqsim.cli.hold_ctrl_c`) and, in the main thread, the handlers
+    of SIGINT, SIGTERM and SIGUSR1 the caller had (a ``run`` takes them as a checkpoint-and-stop), and
+    forgets a stop the run was asked for: the caller's next Ctrl-C is its own, and a next call runs
+    whole. A Ctrl-C held while the run started and not taken by it goes to the caller's handler.
+
+    In another thread, Python lets no thread but the main one set handlers: a ``run`` or ``resume``
+    there installs none and holds no Ctrl-C (:func:`dqsim.engine.checkpoint.takes_signals`); the
+    caller's handlers stay, and a caller that wants a checkpoint-and-stop calls
+    :func:`dqsim.engine.checkpoint.request_stop`.
+
+    The console script (:func:`dqsim.cli.console_main`) does not come through here: its process ends
+    with the command, and it keeps the stop signals held from its first statement and ignored through
+    the interpreter's teardown.
+    """
+    state = signal_state()
+    try:
+        return run_command(build_parser().parse_args(argv))
+    finally:
+        set_signal_state(state, handlers=checkpoint.takes_signals())
+        checkpoint.forget_stop()
 
 
 def run_command(args) -> int:
@@ -72,19 +93,45 @@ def _init_comm():
         return None
 
 
-def cmd_run(args) -> int:
-    hold_ctrl_c()  # until the run's handlers: no rank leaves alone while MPI starts
-    comm = _init_comm()
-    if comm is None:
+def _start_mpi():
+    """Collective: MPI's start, with Ctrl-C held (:func:`dqsim.cli.hold_ctrl_c`; in the main thread, where the
+    run takes signals) until the run's handlers: no rank leaves alone while MPI starts.
+
+    Returns the communicator, or ``None`` after printing why the launch is wrong; Ctrl-C is released again
+    then, and when MPI's start raises.
+    """
+    held = checkpoint.takes_signals()
+    if held:
+        hold_ctrl_c()
+    try:
+        comm = _init_comm()
+    except BaseException:
+        if held:
+            release_ctrl_c()
+        raise
+    if comm is None and held:
         release_ctrl_c()
+    return comm
+
+
+def _take_stop_signals() -> None:
+    """The run's own handlers of the stop signals (:func:`dqsim.engine.checkpoint.install_signal_handlers`),
+    then the Ctrl-C held since MPI's start, and a stop signal held while the command loaded, as stops."""
+    checkpoint.install_signal_handlers()
+    if checkpoint.takes_signals():
+        release_ctrl_c()
+    _take_held_stop()
+
+
+def cmd_run(args) -> int:
+    comm = _start_mpi()
+    if comm is None:
         return EXIT_BAD_INPUT
 
     def work() -> int:
         if _interrupted_while_starting(comm):
             return EXIT_INTERRUPTED
-        checkpoint.install_signal_handlers()  # from the start: a stop while the job loads still checkpoints
-        release_ctrl_c()
-        _take_held_stop()
+        _take_stop_signals()  # from the start: a stop while the job loads still checkpoints
         overrides = list(args.set)
         if args.output:
             overrides.append(f"run.output={json.dumps(args.output)}")
@@ -105,7 +152,7 @@ def _interrupted_while_starting(comm) -> bool:
     or hydra ended it (its "BAD TERMINATION" banner, status 2 or 11; ``bench/results/ctrl-c-at-start-vm-20261206.md``).
     A Ctrl-C that comes after this look is a stop (a checkpoint at the first cut), as during the run.
     """
-    if not comm.allreduce_max(int(ctrl_c_held())):
+    if not comm.allreduce_max(int(checkpoint.takes_signals() and ctrl_c_held())):
         return False
     drop_held_ctrl_c()
     if comm.rank == 0:
@@ -143,18 +190,14 @@ def _session(job, resume=None):
 
 
 def cmd_resume(args) -> int:
-    hold_ctrl_c()
-    comm = _init_comm()
+    comm = _start_mpi()
     if comm is None:
-        release_ctrl_c()
         return EXIT_BAD_INPUT
 
     def work() -> int:
         if _interrupted_while_starting(comm):
             return EXIT_INTERRUPTED
-        checkpoint.install_signal_handlers()  # before the checkpoint's bytes are checked (minutes for a large one)
-        release_ctrl_c()
-        _take_held_stop()
+        _take_stop_signals()  # before the checkpoint's bytes are checked (minutes for a large one)
         checkpoint_path = args.checkpoint
         while True:
             try:

@@ -95,6 +95,7 @@ import re
 import signal
 import socket
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,6 +128,12 @@ def request_stop(signum=None, frame=None) -> None:
     _STOP["requested"] = True
 
 
+def takes_signals() -> bool:
+    """Whether a run in this thread takes the stop signals (:func:`install_signal_handlers`): Python sets
+    signal handlers in the main thread only."""
+    return threading.current_thread() is threading.main_thread()
+
+
 def install_signal_handlers() -> None:
     """Make SIGUSR1, SIGTERM and Ctrl-C (SIGINT) request a checkpoint-and-stop (call once per process).
 
@@ -134,7 +141,13 @@ def install_signal_handlers() -> None:
     launcher made the process ignore it). ``mpiexec`` forwards Ctrl-C to every
     rank: as KeyboardInterrupt, one rank would leave while the others wait for
     it in a collective.
+
+    Outside the main thread (:func:`takes_signals`: a run that a program starts in a thread of its own)
+    nothing is installed, Python allowing no other: the program's handlers stay, and one that wants a
+    checkpoint-and-stop calls :func:`request_stop`.
     """
+    if not takes_signals():
+        return
     for sig in (signal.SIGUSR1, signal.SIGTERM):
         signal.signal(sig, request_stop)
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
@@ -143,6 +156,11 @@ def install_signal_handlers() -> None:
 
 def stop_requested() -> bool:
     return _STOP["requested"]
+
+
+def forget_stop() -> None:
+    """Forget a stop that was asked for (:func:`request_stop`): the run it was meant for has ended."""
+    _STOP["requested"] = False
 
 
 def stop_agreed(comm) -> bool:

@@ -14,6 +14,8 @@ import errno
 import os
 import resource
 
+from dqsim.units import size_words  # (re-exported: dqsim.io.size_words)
+
 #: The C library's words for ``EFBIG``: a write past a per-file size limit (``RLIMIT_FSIZE``, or the largest
 #: file the file system holds). Removing other files makes no room for this one
 #: (:func:`dqsim.io.atomic.lack_of_room` is None for it).
@@ -31,20 +33,6 @@ def file_too_large(reason: str) -> bool:
         False
     """
     return FILE_TOO_LARGE in reason
-
-
-def size_words(num_bytes: int) -> str:
-    """A size in bytes as a person reads it: KiB below 1 MiB, MiB below 1 GiB, else GiB.
-
-    Examples:
-        >>> size_words(150_000), size_words(3 * 2**20), size_words(5 * 2**30)
-        ('146 KiB', '3.0 MiB', '5.0 GiB')
-    """
-    if num_bytes < 2**20:
-        return f"{num_bytes / 2**10:,.0f} KiB"
-    if num_bytes < 2**30:
-        return f"{num_bytes / 2**20:,.1f} MiB"
-    return f"{num_bytes / 2**30:,.1f} GiB"
 
 
 def file_size_limit() -> int | None:
@@ -81,7 +69,7 @@ def too_large_words(folder: str | os.PathLike, needed_bytes: int, *, limit_bytes
         and this process may write no file past 1.0 MiB (1,048,576 bytes; RLIMIT_FSIZE): start dqsim after `ulimit -f unlimited`
         >>> for part in too_large_words("/mnt/usb", 5 * 2**30, limit_bytes=2**40).split("), "):
         ...     print(part)
-        File too large: it needs at least 5.0 GiB (5,368,709,120 bytes
+        File too large: it needs at least 5.00 GiB (5,368,709,120 bytes
         more than the file system of /mnt/usb holds in one file: write it on another file system
     """
     limit = file_size_limit() if limit_bytes is None else limit_bytes
