@@ -468,6 +468,19 @@ class Checkpointer:
         stop = stop_requested()
         return wall or stop, stop
 
+    def looker(self):
+        """A function of no arguments: whether a checkpoint is asked for now (the wall-clock period is over, or a
+        stop signal came), as :meth:`requested`'s first answer, for the looks between two events of one rank
+        (:meth:`Simulator._run_local <dqsim.engine.simulator.Simulator._run_local>`); ``None`` where this engine
+        run writes none. Not a request: the exchanges still take those (a test counts them)."""
+        if not self._writes():
+            return None
+        session = self.session
+        if not session.every_wall_s:
+            return lambda: _STOP["requested"]
+        clock = time.monotonic
+        return lambda: _STOP["requested"] or clock() - session.last_wall >= session.every_wall_s
+
     def next_sim_cut_ps(self) -> float:
         """Simulated time of the next checkpoint of the simulated-time period, ps (``inf``: none)."""
         if self.next_sim_ps is None or not self._writes():
