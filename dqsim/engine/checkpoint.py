@@ -2,7 +2,9 @@
 
 A checkpoint is taken right after an exchange that ends at a cut: every
 rank has run exactly the events before it and no message is in flight
-(:meth:`dqsim.engine.simulator.Simulator.run` says where cuts fall). It
+(:meth:`dqsim.engine.simulator.Simulator.run` says where cuts fall); on one
+rank, one asked for (a stop, the wall-clock period) also between two
+instants of an iteration where no node waits for a flush. It
 stores
 
 * the state vector (one slab per rank, in logical order, with per-slab
@@ -17,7 +19,8 @@ stores
 * a shared record: pending quantum operations (and which carried small
   states are installed already), statistics and engine counts so far
   (per-rank counts summed), the next periodic cut, and each rank's outcome
-  of the exchange it follows (horizons, starved peers, event budget: a
+  of the exchange it follows (horizons, starved peers, event budget, and
+  on one rank the events left of an iteration it was written inside: a
   resume on as many ranks goes on from there, with the uninterrupted run's
   exchanges and counts);
 * the results of the scenario's engine runs that had finished (a sweep runs

@@ -2768,6 +2768,11 @@ class Simulator:
         starved peers and event budget), so a resume on as many ranks goes
         on without an exchange of its own: the same exchanges, flushes and
         counts as the uninterrupted run (``tests/test_resume_counters.py``).
+        On one rank one asked for is also looked for between any two
+        instants of an iteration (:meth:`_run_local`): at the first where no
+        node waits for a flush it is written there, without an exchange,
+        with the events left of the iteration's budget (:meth:`_write_inside`),
+        which the run, or its resume, then runs: again the same counts.
         A stop that saw no cut in :data:`STOP_WAIT_EXCHANGES` exchanges
         makes one: no rank runs past the latest event run (a window cut
         short; the resumed run's window and flush counts may then differ).
