@@ -12,16 +12,21 @@ resume began with an exchange of its own: 11 -> 14 windows, 12 -> 16 flushes
 for the DQC job; a resume from a periodic checkpoint, 16 -> 18).
 """
 
+import time
+
 import numpy as np
 import pytest
 
-from dqsim.engine import checkpoint
+from dqsim.engine import checkpoint, simulator
 from dqsim.io import open_run
 from mpi_helper import run_here, run_mpi
 from run_files import checkpoints, same_tables
 
 DQC = ["jobs/dqc_ghz_4qpu.toml", "--set", "simulation.shots=64"]
 REPEATER = ["jobs/repeater_chain.toml", "--set", "chain.num_pairs=20"]
+#: ``test_checkpoint_stops``'s BB84 job: 40 events (10 batches of 200,000 pulses) in 7 exchanges on one rank.
+QKD = ["jobs/bb84_decoy_50km.toml", "--set", "qkd.pulses=2000000", "--set", "qkd.batch_pulses=200000",
+       "--set", "qkd.block_pulses=1000000"]
 #: Root attributes that differ between two runs whatever the engine does (wall clock, command line).
 VOLATILE_ATTRS = {"created_utc", "wall_time_s", "pulses_per_wall_second", "overrides", "engine_flush_seconds",
                   "engine_state_seconds"}
@@ -59,11 +64,67 @@ def same_run(full, other):
 
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
-    """The DQC and repeater jobs run without a stop on one rank, by name."""
+    """The DQC, repeater and QKD jobs run without a stop on one rank, by name."""
     folder = tmp_path_factory.mktemp("counters_full")
-    dqsim(["run", *DQC], folder, "dqc.h5")
-    dqsim(["run", *REPEATER], folder, "repeater.h5")
-    return {"dqc": open_run(folder / "dqc.h5"), "repeater": open_run(folder / "repeater.h5")}
+    jobs = {"dqc": DQC, "repeater": REPEATER, "qkd": QKD}
+    for name, args in jobs.items():
+        dqsim(["run", *args], folder, f"{name}.h5")
+    return {name: open_run(folder / f"{name}.h5") for name in jobs}
+
+
+def at_event(monkeypatch, call: int, *, sleep_s: float = 0.0, stop: bool = False) -> list:
+    """The ``call``-th step of a process (an event, or a resumption at a flush) first sleeps ``sleep_s`` of wall
+    time (a process the machine's load holds back) and asks for a stop (what the signal handler does).
+
+    Returns the list that gets one item per step, for counting them.
+    """
+    original, calls = simulator.Simulator._step, []
+
+    def step(self, *args):
+        calls.append(1)
+        if len(calls) == call:
+            time.sleep(sleep_s)
+            if stop:
+                checkpoint.request_stop()
+        return original(self, *args)
+
+    monkeypatch.setattr(simulator.Simulator, "_step", step)
+    return calls
+
+
+def test_repro_a_slow_event_changes_no_engine_count(tmp_path, monkeypatch, uninterrupted):
+    """On one rank with a checkpointer, an iteration that took over a second of wall time halved the next one's
+    event budget (to see a stop soon where events are slow), so a loaded machine made more exchanges and flushes:
+    this BB84 job had 9 windows against 7 at load 11-19, and with one event held back 1.1 s, 8. Now the budgets
+    follow the run alone, and the wall-clock period's checkpoint (here due during that event) is written between
+    two events without an exchange: the counts are the idle run's, and so are its resume's."""
+    at_event(monkeypatch, 3, sleep_s=1.1)
+    dqsim(["run", *QKD, "--set", "checkpoint.every_wall_s=0.5"], tmp_path, "slow.h5")
+    monkeypatch.undo()
+    full = uninterrupted["qkd"]
+    same_run(full, open_run(tmp_path / "slow.h5"))
+    written = checkpoints(tmp_path / "ck")
+    assert written  # (the period ends during the slow event)
+    dqsim(["resume", str(written[0])], tmp_path, "resumed.h5")
+    same_run(full, open_run(tmp_path / "resumed.h5"))
+
+
+def test_repro_a_stop_inside_an_iteration_is_taken_at_the_next_cut_and_resumes_with_the_same_counts(
+        tmp_path, monkeypatch, uninterrupted):
+    """The 6,000th of the repeater chain's 14,083 steps falls in an iteration of 942: a stop asked there waited
+    for the iteration's end (466 steps), or, where iterations took over a second, for a shorter one that the
+    resumed run then went on from, with more windows than the uninterrupted run. Now the run looks between any
+    two instants and writes the checkpoint at the first cut (no node waiting for a flush), with the events left
+    of the iteration's budget, which the resume runs before its first exchange: the same counts."""
+    calls = at_event(monkeypatch, 6000, stop=True)
+    stopped = dqsim(["run", *REPEATER], tmp_path, "stopped.h5", check=False)
+    assert stopped.returncode == 75, stopped.stderr
+    assert len(calls) - 6000 <= 8  # a few steps of the same instant, not the rest of the iteration
+    monkeypatch.undo()
+    written = checkpoints(tmp_path / "ck")
+    assert len(written) == 1
+    dqsim(["resume", str(written[0])], tmp_path, "resumed.h5")
+    same_run(uninterrupted["repeater"], open_run(tmp_path / "resumed.h5"))
 
 
 @pytest.mark.parametrize("exchange", [1, 2, 7])

@@ -2,7 +2,9 @@
 
 A checkpoint is taken right after an exchange that ends at a cut: every
 rank has run exactly the events before it and no message is in flight
-(:meth:`dqsim.engine.simulator.Simulator.run` says where cuts fall). It
+(:meth:`dqsim.engine.simulator.Simulator.run` says where cuts fall); on one
+rank, one asked for (a stop, the wall-clock period) also between two
+instants of an iteration where no node waits for a flush. It
 stores
 
 * the state vector (one slab per rank, in logical order, with per-slab
@@ -17,7 +19,8 @@ stores
 * a shared record: pending quantum operations (and which carried small
   states are installed already), statistics and engine counts so far
   (per-rank counts summed), the next periodic cut, and each rank's outcome
-  of the exchange it follows (horizons, starved peers, event budget: a
+  of the exchange it follows (horizons, starved peers, event budget, and
+  on one rank the events left of an iteration it was written inside: a
   resume on as many ranks goes on from there, with the uninterrupted run's
   exchanges and counts);
 * the results of the scenario's engine runs that had finished (a sweep runs
@@ -485,6 +488,19 @@ class Checkpointer:
         wall = bool(self.session.every_wall_s) and time.monotonic() - self.session.last_wall >= self.session.every_wall_s
         stop = stop_requested()
         return wall or stop, stop
+
+    def looker(self):
+        """A function of no arguments: whether a checkpoint is asked for now (the wall-clock period is over, or a
+        stop signal came), as :meth:`requested`'s first answer, for the looks between two events of one rank
+        (:meth:`Simulator._run_local <dqsim.engine.simulator.Simulator._run_local>`); ``None`` where this engine
+        run writes none. Not a request: the exchanges still take those (a test counts them)."""
+        if not self._writes():
+            return None
+        session = self.session
+        if not session.every_wall_s:
+            return lambda: _STOP["requested"]
+        clock = time.monotonic
+        return lambda: _STOP["requested"] or clock() - session.last_wall >= session.every_wall_s
 
     def next_sim_cut_ps(self) -> float:
         """Simulated time of the next checkpoint of the simulated-time period, ps (``inf``: none)."""

@@ -458,13 +458,15 @@ EVENTS_PER_EXCHANGE = 64
 #: The same on one rank, where an exchange waits for nobody.
 EVENTS_PER_EXCHANGE_ONE_RANK = 1024
 
-#: On one rank with a checkpointer: wall seconds an iteration may take before the next one runs fewer events
-#: (halving its budget, down to one event; doubling it back, up to ``EVENTS_PER_EXCHANGE_ONE_RANK``, while
-#: iterations are quicker), so that a stop signal or the wall-clock period is looked at about this often even
-#: where one event is slow (a QKD batch of 10^7 pulses: ~0.1 s; 1,024 of them made a SIGTERM wait ~30 s, and
-#: SLURM's USR1 could come to nothing). Iterations start at one event. Where they fall changes no result.
-ONE_RANK_LOOK_S = 1.0
-
+#: On one rank with a checkpointer, iterations start at one event and double (up to
+#: ``EVENTS_PER_EXCHANGE_ONE_RANK``) after each: the same in every run of a job, so ``engine_windows`` and
+#: ``engine_flushes`` do not depend on the machine's speed. A request for a checkpoint (a stop signal, the wall-clock
+#: period) is looked at between any two instants of an iteration too (:meth:`Simulator._run_local`), and where no
+#: node waits for a flush there (a cut) the checkpoint is written at once, without an exchange, with the events
+#: left of the iteration's budget: its resume runs those and goes on as the uninterrupted run does. Until
+#: 2026-12-06 the budget halved after an iteration of more than a second of wall time (so that slow events, a QKD
+#: batch of 10^7 pulses: ~0.1 s, still let a SIGTERM be seen within about a second): under load the counts then
+#: followed the machine's speed (BB84 in 200,000-pulse batches: 7 windows idle, 9 at load 11-19).
 #: With several ranks: CPU seconds a rank runs events after an exchange before it goes to the next one (at
 #: least one event, at most ``EVENTS_PER_EXCHANGE_ONE_RANK``), instead of ``EVENTS_PER_EXCHANGE`` events;
 #: ``None``: the count. Ranks that both have work then wait less for each other (equal time, not equal event
@@ -954,6 +956,18 @@ class RunStatistics:
     Counts of events and messages, the end time and ``counters`` are summed or
     agreed over ranks (identical everywhere); ``flush_seconds``,
     ``state_seconds`` and ``wall_seconds`` are this rank's own timings.
+
+    Which counts follow the machine's speed: events, quantum operations and
+    messages are the run's own (cross-rank messages: of its placement too).
+    ``num_windows`` (exchanges) and ``num_flushes`` (one per exchange, and
+    one at the end) are the run's and its rank count's on one rank (since
+    2026-12-06 also with a checkpointer: the event budget no longer follows
+    wall time, and a checkpoint asked for inside an iteration adds no
+    exchange) and on several ranks with a checkpointer (nothing runs while
+    an exchange is in flight); without one, :data:`PIPELINED_EXCHANGE`
+    and :data:`EXCHANGE_CPU_S` make them depend on the ranks' relative
+    speed. A stop that makes its own cut (:data:`STOP_WAIT_EXCHANGES`), or a
+    resume on another rank count, may change them too.
     """
 
     end_time_ps: int = 0
@@ -1153,6 +1167,11 @@ class Simulator:
         self._peers_starved = False
         #: Events this rank runs between two exchanges (see :meth:`_run`; saved with a checkpoint).
         self._budget = EVENTS_PER_EXCHANGE_ONE_RANK
+        #: On one rank: the events the iteration under way may still run (saved with a checkpoint written inside
+        #: it, :meth:`_run_local`'s look; ``None``: the whole budget, as after an exchange).
+        self._budget_left: int | None = None
+        #: Set by :meth:`_run_local` when a look found a checkpoint asked for at a cut: the budget it had left.
+        self._cut_left: int | None = None
         #: A resume restored this rank's outcome of the exchange its checkpoint was written at (horizons, starved
         #: peers, budget): the run goes on from there without an exchange of its own (:meth:`load_snapshot`).
         self._loop_restored = False
@@ -1852,7 +1871,7 @@ class Simulator:
         return math.inf
 
     def _run_local(self, horizon: float, budget: int, deadline_cpu_s: float = math.inf,
-                   release_ps: float = math.inf, idle_peers: Sequence[int] = (), flight=None) -> None:
+                   release_ps: float = math.inf, idle_peers: Sequence[int] = (), flight=None, look=None) -> None:
         """Run this rank's events before ``horizon`` until every node is blocked or idle, or ``budget`` ran
         (and every other event of the last one's time: the run then stops between two instants, so the exchange
         after it can end at a checkpoint's cut, :meth:`_at_cut`).
@@ -1865,6 +1884,16 @@ class Simulator:
         in flight ``flight`` (a started all-to-all, looked at before the first
         event and every ``POLL_EVENTS`` events) has come. Where the run stops
         changes no result, only when the next exchange comes.
+
+        ``look`` (one rank with a checkpointer; :meth:`Checkpointer.looker
+        <dqsim.engine.checkpoint.Checkpointer.looker>`) is asked before each
+        event later than every event run whether a checkpoint is asked for;
+        where it is and no node waits for a flush, that is a cut (as
+        :meth:`_at_cut` finds after an exchange on one rank): the call stops
+        there, ``_cut_left`` set to the budget it had left, for :meth:`_run`
+        to write the checkpoint and go on with the rest of the budget (no
+        exchange: the same iterations as a run without the request). Where a
+        node waits, only an exchange's flush can make a cut: no more looks.
 
         Events run in ``(time, node)`` order over this rank's nodes (a heap of
         queue heads). While some node of this rank waits for a flush to
@@ -1908,6 +1937,12 @@ class Simulator:
                     break
                 if time_ps >= horizon or time_ps >= self._send_limit:
                     break
+                if look is not None and time_ps > last and look():  # a checkpoint asked for, between two instants
+                    if held or self._earliest_blocked_ps() < math.inf:  # a node waits for a flush: no cut here
+                        look = None
+                    else:
+                        self._cut_left = budget
+                        break
                 if blocked:
                     if waits[2] != self._num_blocks:  # a node blocked since the last look (none resumes here)
                         waits[2], waits[3] = self._num_blocks, self._earliest_blocked_ps()
@@ -2554,7 +2589,7 @@ class Simulator:
                 "installed": sorted(self._installed),
                 "next_sim_ps": self.checkpointer.next_sim_ps if self.checkpointer is not None else None,
                 "loop": self.comm.allgather((list(self._horizons), self._release_ps, list(self._idle_peers),
-                                             self._peers_starved, self._budget)),
+                                             self._peers_starved, self._budget, self._budget_left)),
                 "finished": self.finished}
 
     def load_snapshot(self, nodes: dict, shared: dict) -> None:
@@ -2604,7 +2639,8 @@ class Simulator:
         # a 512-link chain resumed in 121 windows and 3.5 CPU s against the one-rank run's 26 and 1.9 s)
         self._rehome = self.comm.size == 1 and (loop is None or len(loop) != 1)
         if self._loop_restored:  # the same ranks: go on right after the exchange the checkpoint was written at
-            horizons, self._release_ps, idle, self._peers_starved, self._budget = loop[self.comm.rank]
+            horizons, self._release_ps, idle, self._peers_starved, self._budget, *left = loop[self.comm.rank]
+            self._budget_left = left[0] if left else None  # (a checkpoint written before 2026-12-06: at an exchange)
             self._horizons, self._idle_peers = list(horizons), list(idle)
         self._last_event_ps = max([n.now_ps for n in self.local] or [0])
         for op in [op for _key, op in self._pending] + self._buffer:
@@ -2660,9 +2696,9 @@ class Simulator:
         their promises, :meth:`_promises`: pending event times plus the
         shortest path to this rank). A rank whose neighbours are busy far
         away runs far ahead; one next to a busy link waits one link delay at
-        most. At most ``EVENTS_PER_EXCHANGE`` events run per iteration (more on one rank,
-        as many as take about :data:`ONE_RANK_LOOK_S` there with a checkpointer;
-        or :data:`EXCHANGE_CPU_S` of CPU time when set), so
+        most. At most ``EVENTS_PER_EXCHANGE`` events run per iteration (more on one rank:
+        ``EVENTS_PER_EXCHANGE_ONE_RANK``, after a ramp from one with a
+        checkpointer; or :data:`EXCHANGE_CPU_S` of CPU time when set), so
         progress is reported and checkpoints are looked at regularly.
 
         With :data:`PIPELINED_EXCHANGE` (several ranks) the exchange after an
@@ -2732,6 +2768,11 @@ class Simulator:
         starved peers and event budget), so a resume on as many ranks goes
         on without an exchange of its own: the same exchanges, flushes and
         counts as the uninterrupted run (``tests/test_resume_counters.py``).
+        On one rank one asked for is also looked for between any two
+        instants of an iteration (:meth:`_run_local`): at the first where no
+        node waits for a flush it is written there, without an exchange,
+        with the events left of the iteration's budget (:meth:`_write_inside`),
+        which the run, or its resume, then runs: again the same counts.
         A stop that saw no cut in :data:`STOP_WAIT_EXCHANGES` exchanges
         makes one: no rank runs past the latest event run (a window cut
         short; the resumed run's window and flush counts may then differ).
@@ -2786,6 +2827,26 @@ class Simulator:
         parts = self.comm.allgather((earliest, self._last_event_ps, any(self._outbox)))
         return min(part[0] for part in parts) > max(part[1] for part in parts) and not any(part[2] for part in parts)
 
+    def _write_inside(self, left: int, resumed_ps: int, stop_due: bool) -> None:
+        """One rank: write the checkpoint asked for at the cut :meth:`_run_local` stopped at inside an iteration,
+        with ``left`` events of its budget to run; raise :class:`~dqsim.engine.checkpoint.CheckpointStop` if a stop
+        asked for it (``stop_due``: at an exchange before; else the signal's flag now).
+
+        Its name is one picosecond after the latest event run, never before the cut a resumed run started from
+        (``resumed_ps``), as at an exchange (:meth:`_run`).
+        """
+        from dqsim.engine.checkpoint import CheckpointStop, stop_requested  # noqa: PLC0415
+
+        stop = stop_due or stop_requested()
+        self._agree_on_refusal()
+        self._budget_left = left
+        try:
+            path = self.checkpointer.write(self, int(max(self._last_event_ps + 1, resumed_ps)), stop=stop)
+        finally:
+            self._budget_left = None
+        if stop:
+            raise CheckpointStop(path)
+
     def _run(self, until_ps: float) -> RunStatistics:
         started = time.perf_counter()
         checkpointer = self.checkpointer
@@ -2800,10 +2861,15 @@ class Simulator:
         rank = self._rank
         cpu_budget_s = EXCHANGE_CPU_S if self.comm.size > 1 else None
         budget = EVENTS_PER_EXCHANGE if self.comm.size > 1 and cpu_budget_s is None else EVENTS_PER_EXCHANGE_ONE_RANK
-        looks = checkpointer is not None and self.comm.size == 1  # stop requests seen within ~ONE_RANK_LOOK_S
+        # one rank with a checkpointer: iterations of 1, 2, 4, ... events, requests looked at between any two
+        # instants (_run_local; the same iterations in every run of the job)
+        looks = checkpointer is not None and self.comm.size == 1
+        look = checkpointer.looker() if looks else None
         if looks:
             budget = self._budget if self._loop_restored else 1
         self._budget = budget
+        if not (looks and self._loop_restored):
+            self._budget_left = None  # (else: resumed inside an iteration, with these events left of it)
         pipelined = PIPELINED_EXCHANGE and self.comm.size > 1
         ran = not self.finished  # a checkpoint taken after the run ended (stop_point) resumes past its loop
         # resumed from a checkpoint of these ranks: it was written right after an exchange, whose outcome it
@@ -2875,11 +2941,19 @@ class Simulator:
                                 self._release_ps, self._idle_peers)
             else:
                 deadline_cpu_s = math.inf if cpu_budget_s is None else self._exchanged_cpu_s + cpu_budget_s
-                started_s = time.monotonic() if looks else 0.0
-                self._run_local(min(self._horizons[rank], cap), budget, deadline_cpu_s)
+                left, self._budget_left = budget if self._budget_left is None else self._budget_left, None
+                looking = look
+                while True:
+                    self._run_local(min(self._horizons[rank], cap), left, deadline_cpu_s, look=looking)
+                    if self._cut_left is None:
+                        break
+                    # a checkpoint asked for, at a cut inside the iteration: written with the events left of it,
+                    # which the run (or its resume) then runs; a stop ends the run here
+                    left, self._cut_left, looking = self._cut_left, None, None
+                    self._write_inside(left, resumed_ps, stop_due)
+                    due, waited, stop_cap = False, 0, math.inf
                 if looks:
-                    budget = (max(1, budget // 2) if time.monotonic() - started_s > ONE_RANK_LOOK_S
-                              else min(EVENTS_PER_EXCHANGE_ONE_RANK, 2 * budget))
+                    budget = min(EVENTS_PER_EXCHANGE_ONE_RANK, 2 * budget)
                     self._budget = budget
             if pipelined:
                 # with a checkpointer nothing runs in flight: an exchange then leaves no message or operation
