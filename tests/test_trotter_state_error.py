@@ -108,3 +108,30 @@ def test_continued_mode_gives_the_same_fidelities():
     continued = _run(1, 2, points=3, mode="continued")
     assert np.allclose(independent.tables["network"]["trotter_fidelity_to_exact"],
                        continued.tables["network"]["trotter_fidelity_to_exact"], atol=1e-12, rtol=0)
+
+
+def test_plot_of_a_merged_file_draws_one_curve_set_per_task(tmp_path):
+    """``dqsim merge`` of runs at 4 and 8 Trotter steps, then ``dqsim plot``: the old plot joined both tasks'
+    points into one zigzag line with one label (docs/review-research-20261206.md)."""
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from dqsim import io
+    from dqsim.cli.merge import merge_files
+    from dqsim.cli.plot_trotter import draw
+
+    paths = []
+    for steps in (4, 8):
+        out = _run(1, steps, points=2)
+        attrs = {"scenario": "trotter", **out.attrs, "overrides": [f"evolution.steps_per_point={steps}"]}
+        paths.append(io.write_run_file(tmp_path / f"s{steps}.h5", attrs=attrs, tables=out.tables))
+    merge_files(paths, tmp_path / "merged.h5")
+    fig, ax = plt.subplots()
+    assert draw(io.open_run(tmp_path / "merged.h5"), ax).endswith("one curve per task of the merged file")
+    labels = [line.get_label() for line in ax.lines]
+    assert "steps_per_point = 4: Trotter" in labels and "steps_per_point = 8: networked" in labels
+    assert all(len(line.get_xdata()) in (0, 3) for line in ax.lines)  # t = 0, 0.5, 1 of one task each
+    plt.close(fig)
