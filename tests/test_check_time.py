@@ -197,6 +197,23 @@ def test_a_job_small_enough_is_run_whole_and_a_slow_one_gets_a_lower_bound():
     assert time_line(job, 1, bound).startswith("time: more than 6.0 min on 1 rank(s)")  # 3 pairs x over 120 s
 
 
+def test_an_abandoned_pilot_on_several_ranks_states_the_machines_load():
+    """A review saw 'the ranks' CPU over the 2 cores a load of 0.0 leaves free' at a load of 17: the abandoned
+    first pilot's line divided the work over ranks without the load (docs/review-research-20261206.md)."""
+    job = jobs.load_job(ROOT / "jobs" / "repeater_chain.toml", ["chain.num_pairs=3"])
+
+    def too_slow(pilot, limit_s):
+        raise check_time._PilotAbandoned
+
+    bound = estimate(job, 2, startup_s=1.0, run=too_slow, num_cores=2, load=17.0)
+    assert bound.lower_bound_only and "a load of 17.0 leaves free" in bound.how, bound.how
+    assert "the whole job" not in bound.how  # the pilot ran 1 of the 3 pairs: "more than that x 3"
+    whole = jobs.load_job(ROOT / "jobs" / "repeater_chain.toml", ["chain.num_pairs=1",
+                                                                   "chain.total_distance_km=100.0",
+                                                                   "chain.num_links=1"])
+    assert "was abandoned: the whole job" in estimate(whole, 1, startup_s=1.0, run=too_slow).how
+
+
 def test_a_register_too_large_to_try_gets_no_estimate():
     big = jobs.load_job(ROOT / "jobs" / "dqc_ghz_4qpu.toml", ["circuit.num_qubits=24", "network.node.num_data_qubits=6",
                                                                "distribution.assignment="])

@@ -207,3 +207,18 @@ def test_a_read_only_merged_file_is_not_replaced(tmp_path, monkeypatch):
     with pytest.raises(DqsimError, match=r"kept\.h5: the output exists and is read-only; nothing was merged"):
         merge_files([a, b], out)
     assert out.read_bytes() == b"results"
+
+
+def test_array_attributes_equal_or_differing_are_merged(tmp_path):
+    """Trotter runs carry ndarray attributes (``site_assignment``, ``sweep_values``): merging two of them raised
+    numpy's "truth value of an array ... is ambiguous" with a traceback (``_MISSING in values`` compared the
+    arrays element by element; docs/review-research-20261206.md)."""
+    a = write(tmp_path / "a.h5", attrs={"site_assignment": np.array([0, 0, 1, 1]), "sweep_values": np.array([1.0, 0.9]),
+                                         "only_in_a": np.array([1, 2])})
+    b = write(tmp_path / "b.h5", attrs={"site_assignment": np.array([0, 0, 1, 1]), "sweep_values": np.array([1.0, 0.8])})
+    merge_files([a, b], tmp_path / "m.h5")
+    run = open_run(tmp_path / "m.h5")
+    assert run.attrs["site_assignment"].tolist() == [0, 0, 1, 1]
+    tasks = run.table("tasks")
+    assert tasks["sweep_values"].tolist() == ["[1.0, 0.9]", "[1.0, 0.8]"]
+    assert tasks["only_in_a"].tolist() == ["[1, 2]", ""]

@@ -547,11 +547,11 @@ def estimate(job, num_ranks: int = 1, *, startup_s: float | None = None,
             rate = attrs["engine_messages"] / plan.rounds(work) if "engine_messages" in attrs else None
         except _PilotAbandoned:
             if index == 0:
-                low, _, _, words = _on_ranks(_ends(0.0, limit * plan.full_work / max(work, 1e-300)), 1.0, job,
-                                             num_ranks, num_cores)
+                scale = plan.full_work / max(work, 1e-300)
+                low, _, _, words = _on_ranks(_ends(0.0, limit * scale), 1.0, job, num_ranks, num_cores, load=load)
+                times = "the whole job" if scale == 1 else f"more than that x {scale:,.3g}"
                 return Estimate(low, low, math.inf, f"a pilot of {work:,.0f} {plan.unit} ran past "
-                                f"{limit:g} s and was abandoned: more than that x "
-                                f"{plan.full_work / max(work, 1e-300):,.3g}{words}", num_ranks, lower_bound_only=True)
+                                f"{limit:g} s and was abandoned: {times}{words}", num_ranks, lower_bound_only=True)
             cut = True
             break
         except DqsimError as exc:

@@ -260,8 +260,14 @@ def _same_key(value: Any) -> str:
     return kind + ":" + json.dumps(encoding.jsonable(value), sort_keys=True)
 
 
+def _lacks_some(values: list) -> bool:
+    """Whether an input lacks the value (by identity: ``_MISSING in values`` would compare an array
+    attribute, such as trotter's ``site_assignment``, element by element and raise)."""
+    return any(value is _MISSING for value in values)
+
+
 def _agreeing(values: list) -> bool:
-    return _MISSING not in values and len({_same_key(v) for v in values}) == 1
+    return not _lacks_some(values) and len({_same_key(v) for v in values}) == 1
 
 
 def _split_root_attrs(runs: list) -> tuple[dict[str, Any], list[str]]:
@@ -286,7 +292,7 @@ def _split_root_attrs(runs: list) -> tuple[dict[str, Any], list[str]]:
 
 def _column(values: list) -> np.ndarray:
     """One ``tasks`` column: bool, int or float where every value is one, else str (JSON for non-str)."""
-    if _MISSING not in values:
+    if not _lacks_some(values):
         if all(isinstance(v, bool) for v in values):
             return np.array(values, dtype=bool)
         if all(isinstance(v, int) and not isinstance(v, bool) for v in values):

@@ -2,7 +2,9 @@
 
 Networked (markers), noiseless Trotter (line) and exact (dashed, when the run
 computed it) from the ``observables`` table; with a sweep, the networked
-curve of every swept value from the ``sweep`` table as well. The caller owns
+curve of every swept value from the ``sweep`` table as well. A file of
+``dqsim merge`` (a ``task`` column) gets one set of curves per task, labelled by
+the swept keys of its ``tasks`` table. The caller owns
 the figure (and imports matplotlib); this module only draws on ``ax``.
 """
 
@@ -60,6 +62,9 @@ def draw(run, ax, observable: str | None = None) -> str:
     if chosen not in names:
         raise DqsimError(f"{run.path}: observable {chosen!r} is not in the run; it has {', '.join(names)}")
     rows = table[table["observable"] == chosen]
+    if "task" in (rows.dtype.names or ()) and len(np.unique(rows["task"])) > 1:
+        _draw_tasks(run, ax, rows)
+        return _finish(run, ax, chosen, f"{chosen} vs time, one curve per task of the merged file")
     order = np.argsort(rows["time"])
     rows = rows[order]
     t = np.asarray(rows["time"], dtype=float)
@@ -78,10 +83,45 @@ def draw(run, ax, observable: str | None = None) -> str:
             part = part[np.argsort(part["time"])]
             ax.plot(np.asarray(part["time"], dtype=float), np.asarray(part["networked"], dtype=float),
                     ".-", color=f"C{2 + index % 8}", alpha=0.8, label=f"networked, {parameter} = {value:g}")
+    return _finish(run, ax, chosen, f"{chosen} vs time")
+
+
+def _finish(run, ax, chosen: str, drawn: str) -> str:
     ax.set_xlabel("time t (ħ = 1)")
     ax.set_ylabel(_LABELS.get(chosen, chosen))
     model = run.attrs.get("model")
     if model:
         ax.set_title(str(model), fontsize=9)
     ax.legend(fontsize=7)
-    return f"{chosen} vs time"
+    return drawn
+
+
+def _task_labels(run) -> dict[int, str]:
+    """Each task's label in a merged file (``dqsim merge``): its swept keys (the ``tasks`` table's columns named
+    ``section.key``, from the runs' ``--set`` overrides), else its file name."""
+    if "tasks" not in run.tables:
+        return {}
+    tasks = run.table("tasks")
+    swept = [name for name in tasks.dtype.names if "." in name]
+    labels = {}
+    for row in tasks:
+        words = [f"{name.rsplit('.', 1)[-1]} = {row[name]}" for name in swept]
+        labels[int(row["task"])] = ", ".join(words) if words else str(row["file"])
+    return labels
+
+
+def _draw_tasks(run, ax, rows) -> None:
+    """A merged file's observable rows: each task's Trotter line, exact (dashed) and networked markers in a colour
+    of its own (the tasks' runs differ: their points would otherwise be joined into one zigzag)."""
+    labels = _task_labels(run)
+    for index, task in enumerate(int(t) for t in np.unique(rows["task"])):
+        part = rows[rows["task"] == task]
+        part = part[np.argsort(part["time"])]
+        t, colour = np.asarray(part["time"], dtype=float), f"C{index % 10}"
+        label = labels.get(task, f"task {task}")
+        exact = np.asarray(part["exact"], dtype=float)
+        if np.any(np.isfinite(exact)):
+            ax.plot(t, exact, "--", color=colour, alpha=0.5)
+        ax.plot(t, np.asarray(part["trotter"], dtype=float), "-", color=colour, label=f"{label}: Trotter")
+        ax.plot(t, np.asarray(part["networked"], dtype=float), "o", color=colour, label=f"{label}: networked")
+    ax.plot([], [], "k--", alpha=0.5, label="exact (dashed, each task's colour)")
