@@ -103,7 +103,7 @@ def main() -> None:
     parser.add_argument("--link-target", type=float, default=1.8, help="LDPC target f of the link runs")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
-    targets = {0.01: 2.2, 0.02: 1.8, 0.04: 1.5, 0.08: 1.4}
+    targets = {0.01: 2.0, 0.02: 1.8, 0.04: 1.45, 0.08: 1.3}
     ldpc.reconcile(np.zeros(64, np.uint8), np.zeros(64, np.uint8), 0.05, seed=0, efficiency=1.5)  # compile
     cascade(np.zeros(64, np.uint8), np.ones(64, np.uint8), 0.05, np.random.default_rng(0))
     lines = [f"# Cascade against LDPC reconciliation ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})", "",
