@@ -292,8 +292,10 @@ def _pending_message_lines(job) -> list[str]:
                 f"({messages / max(held * min(q.batch_pulses, block), 1):.3g} bytes per {slot} x "
                 f"{min(q.batch_pulses, block):,} {slot}s x {held})")
         if q.error_correction in nodes.KEYED_ERROR_CORRECTIONS:
-            line += f", and the block's key bits for {nodes.EC_NAMES[q.error_correction]}, packed, {_mib(key)} ({block:,} {slot}s)"
-        lines.append(line + "; a checkpoint taken inside the block holds up to as much" + _cascade_end_text(key))
+            line += (f", and the block's key bits for {nodes.EC_NAMES[q.error_correction]}, packed, {_mib(key)} "
+                     f"({block:,} {slot}s)")
+        lines.append(line + "; a checkpoint taken inside the block holds up to as much"
+                     + _cascade_end_text(key, q.error_correction))
     return lines
 
 
@@ -304,12 +306,15 @@ def cascade_end_bytes(key_bytes: float) -> float:
     return key_bytes / nodes.KEY_BYTES_PER_KEY_BIT * nodes.CASCADE_END_BYTES_PER_KEY_BIT
 
 
-def _cascade_end_text(key_bytes: float) -> str:
+def _cascade_end_text(key_bytes: float, error_correction: str = "cascade") -> str:
+    """The end-of-block memory clause; LDPC is given Cascade's measured bytes per key bit (the same unpacked keys,
+    hashes and QBER sample; its decoder holds one 4,096-bit frame's messages at a time)."""
     if not key_bytes:
         return ""
-    return (f"; at the block's end Cascade takes the key bits unpacked, a byte each, and with its own arrays "
-            f"adds ~{_mib(cascade_end_bytes(key_bytes))} (~{nodes.CASCADE_END_BYTES_PER_KEY_BIT:g} bytes per key "
-            f"bit, measured)")
+    measured = "measured" if error_correction == "cascade" else "measured for Cascade"
+    return (f"; at the block's end {nodes.EC_NAMES[error_correction]} takes the key bits unpacked, a byte each, "
+            f"and with its own arrays adds ~{_mib(cascade_end_bytes(key_bytes))} "
+            f"(~{nodes.CASCADE_END_BYTES_PER_KEY_BIT:g} bytes per key bit, {measured})")
 
 
 def _pending_report_lines(job) -> list[str]:
@@ -327,7 +332,8 @@ def _pending_report_lines(job) -> list[str]:
         if q.error_correction in nodes.KEYED_ERROR_CORRECTIONS:
             line += (f", and the block's key bits for {nodes.EC_NAMES[q.error_correction]}, packed, {_mib(key)} "
                      f"({key / max(block * rate, 1e-300):.3g} bytes per detection x {block:,} pulses)")
-        lines.append(line + "; a checkpoint taken inside the block holds up to as much" + _cascade_end_text(key))
+        lines.append(line + "; a checkpoint taken inside the block holds up to as much"
+                     + _cascade_end_text(key, q.error_correction))
     total = sum(row[4] + row[5] for row in rows) + sum(row[3] + row[4] for row in pending_message_bytes(job))
     memory = machine_memory_bytes()
     if memory and total > PENDING_REPORTS_WARN_SHARE * memory:

@@ -55,7 +55,8 @@ from dqsim.errors import DqsimError
 from dqsim.protocols.qkd.theory import binary_entropy
 from dqsim.rng import Stream
 
-__all__ = ["FRAME_BITS", "LdpcCode", "LdpcResult", "MOTHER_RATES", "build_code", "degree_profile", "design_qber", "frame_sizes", "mother_code",
+__all__ = ["FRAME_BITS", "LdpcCode", "LdpcResult", "MOTHER_RATES", "build_code", "degree_profile", "design_qber",
+           "frame_sizes", "mother_code",
            "mother_rate", "reconcile", "reconciler", "target_rate"]
 
 #: Length of the mother codes, bits (a frame: key bits plus shortened ones).
@@ -320,16 +321,15 @@ def reconcile(alice: np.ndarray, bob: np.ndarray, qber_estimate: float, *, seed:
             where numba is (``None``); the same result either way.
 
     Returns:
-        The :class:`LdpcResult`.
+        The :class:`LdpcResult` (a key of n bits: ``corrected`` holds the ``kept`` ones).
 
     Raises:
-        DqsimError: keys of different lengths or an argument out of range.
+        DqsimError: Alice's and Bob's keys differ in shape, or an argument is outside its range.
 
     Examples:
-        >>> rng = np.random.default_rng(1)
-        >>> a = rng.integers(0, 2, 3000, dtype=np.uint8)
-        >>> b = a ^ (rng.random(3000) < 0.03).astype(np.uint8)
-        >>> r = reconcile(a, b, 0.03, seed=5, efficiency=1.3)
+        >>> a = np.random.default_rng(1).integers(0, 2, 3000, dtype=np.uint8)
+        >>> b = a.copy(); b[::40] ^= 1                                  # a QBER of 2.5 %
+        >>> r = reconcile(a, b, 0.025, seed=5, efficiency=1.5)
         >>> r.frame_errors, bool((r.corrected == a[r.kept]).all()), r.rounds
         (0, True, 0)
     """

@@ -546,8 +546,8 @@ def _joined(parts) -> np.ndarray:
 
 
 def _reconciler(q: QkdPlan):
-    """The ``reconcile`` argument of the post-processing: ``None`` (Cascade) or LDPC's (:mod:`~dqsim.protocols.qkd.ldpc`,
-    codes from the run's seed, rate for the target efficiency ``f_ec``)."""
+    """The ``reconcile`` argument of the post-processing: ``None`` (Cascade) or LDPC's
+    (:mod:`~dqsim.protocols.qkd.ldpc`, codes from the run's seed, rate for the target efficiency ``f_ec``)."""
     if q.error_correction != "ldpc":
         return None
     return ldpc.reconciler(q.seed, q.f_ec, sample_fraction=q.sample_fraction)
