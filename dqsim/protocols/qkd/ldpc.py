@@ -253,7 +253,11 @@ def frame_sizes(num_key_bits: int, rate: float, *, frame_bits: int = FRAME_BITS)
     bits; the key is cut into ``⌈N/(n - s)⌉`` frames of equal size k (within one bit),
     and the mother rate is then the highest of :data:`MOTHER_RATES` at or below
     ``1 - (1 - R)·k/n`` (frames shorter than ``n - s`` need fewer syndrome bits for rate R).
-    A key of fewer than ``frame_bits`` bits gets a code of its own length.
+    A key of N < ``frame_bits`` bits gets one frame, a code of ``⌈N(1 - R)/(1 - R_0)⌉`` bits
+    (at most ``frame_bits``) shortened to the key.
+
+        >>> frame_sizes(1000, 0.6563, frame_bits=4096)
+        (1011, 0.66, [1000])
 
     Examples:
         >>> n, r0, sizes = frame_sizes(10_000, 0.6563, frame_bits=4096)
@@ -262,7 +266,9 @@ def frame_sizes(num_key_bits: int, rate: float, *, frame_bits: int = FRAME_BITS)
     """
     num_key_bits = check_int("frame_sizes", "num_key_bits", num_key_bits, 0)
     r0 = mother_rate(rate)
-    n = max(8, min(frame_bits, num_key_bits))
+    # a short key: one frame, in a code long enough that shortening it to the key leaves rate R
+    one_frame = math.ceil(num_key_bits * (1.0 - rate) / (1.0 - r0)) if r0 < 1.0 else num_key_bits
+    n = max(8, min(frame_bits, max(num_key_bits, one_frame)))
     shortened = math.ceil(n * (r0 - rate) / (1.0 - rate)) if rate < r0 else 0
     per_frame = max(1, n - shortened)
     num_frames = -(-num_key_bits // per_frame)
