@@ -29,7 +29,7 @@ import tempfile
 
 import numpy as np
 
-from dqsim.backend import Backend, fast, qkd_kernels
+from dqsim.backend import Backend, fast, ldpc_kernels, qkd_kernels
 
 #: Qubits of the shard the state kernels are compiled on (every dispatch branch fits: 6-qubit blocks, bits >= 3).
 WARM_UP_QUBITS = 10
@@ -38,14 +38,14 @@ PRECISIONS = {"complex128": np.complex128, "complex64": np.complex64}
 
 
 def dispatchers() -> dict:
-    """``{"module.name": dispatcher}`` of every cached numba kernel of :mod:`dqsim.backend.fast` and
-    :mod:`dqsim.backend.qkd_kernels` (empty without numba)."""
+    """``{"module.name": dispatcher}`` of every cached numba kernel of :mod:`dqsim.backend.fast`,
+    :mod:`dqsim.backend.qkd_kernels` and :mod:`dqsim.backend.ldpc_kernels` (empty without numba)."""
     if not fast.has_cross_swap():  # numba is missing
         return {}
     from numba.core.registry import CPUDispatcher  # noqa: PLC0415 (only the backend imports numba)
 
     found = {}
-    for module in (fast, qkd_kernels):
+    for module in (fast, qkd_kernels, ldpc_kernels):
         for name, value in vars(module).items():
             if isinstance(value, CPUDispatcher) and getattr(value, "_cache", None) is not None \
                     and type(value._cache).__name__ == "FunctionCache":
@@ -178,3 +178,11 @@ def compile_toeplitz_rows() -> None:
     64-bit key; nothing without numba (the NumPy rows serve there)."""
     if qkd_kernels.has_toeplitz_rows():
         qkd_kernels.toeplitz_rows(np.ones(64, np.uint8), np.ones(64, np.uint8), 1)
+
+
+def compile_min_sum() -> None:
+    """Compile (or load) :func:`dqsim.backend.ldpc_kernels.min_sum_decode`'s kernel (LDPC reconciliation) on a
+    two-check code; nothing without numba (the NumPy decoder serves there)."""
+    if ldpc_kernels.has_min_sum():
+        ldpc_kernels.min_sum_decode(np.array([0, 2, 4]), np.array([0, 1, 1, 2]), np.array([1, 1], np.uint8),
+                                    np.array([2.0, 1.0, 2.0]), 0.8, 10)

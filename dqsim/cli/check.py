@@ -213,7 +213,7 @@ def pending_report_bytes(job) -> list[tuple[int, float, float, int, float, float
             reports = held * min(q.batch_pulses, block) * rate * packed_bytes_per_detection(
                 plan.source.num_classes, min(q.batch_pulses, block))
             key = 0.0
-            if q.error_correction == "cascade":
+            if q.error_correction in nodes.KEYED_ERROR_CORRECTIONS:
                 share = key_bits_per_detection(plan.source, channel=phys.channel, detector=phys.detector,
                                                eve=phys.eve, noise_probability=phys.noise_probability,
                                                finite_key=q.security == "finite_key")
@@ -257,7 +257,7 @@ def pending_message_bytes(job) -> list[tuple[int, float, int, float, float]]:
                 held = nodes.max_reports_held(2 * phys.delay_ps, batch_ps, -(-block // q.batch_pulses))
                 messages = held * (nodes.pulses_in_flight_bytes(plan.source, batch)
                                    + batch * rate * (index_dtype(batch).itemsize + 5 / 8))
-                if q.error_correction == "cascade":
+                if q.error_correction in nodes.KEYED_ERROR_CORRECTIONS:
                     share = key_bits_per_detection(plan.source, channel=phys.channel, detector=phys.detector,
                                                    eve=phys.eve, noise_probability=phys.noise_probability,
                                                    finite_key=q.security == "finite_key")
@@ -265,7 +265,7 @@ def pending_message_bytes(job) -> list[tuple[int, float, int, float, float]]:
             else:
                 held = 1
                 messages = batch * (2 if q.protocol == "bbm92" else 3) / 8
-                if q.error_correction == "cascade":
+                if q.error_correction in nodes.KEYED_ERROR_CORRECTIONS:
                     key = block * nodes.entangled_key_bits_per_pair(plan, phys) * nodes.KEY_BYTES_PER_KEY_BIT
             if i not in worst or messages + key > worst[i][3] + worst[i][4]:
                 worst[i] = (i, d, held, messages, key)
@@ -284,9 +284,11 @@ def _pending_message_lines(job) -> list[str]:
         line = (f"key block of link {i} ({d:g} km): {what}, {size_words(messages)} "
                 f"({messages / max(held * min(q.batch_pulses, block), 1):.3g} bytes per {slot} x "
                 f"{min(q.batch_pulses, block):,} {slot}s x {held})")
-        if q.error_correction == "cascade":
-            line += f", and the block's key bits for Cascade, packed, {size_words(key)} ({block:,} {slot}s)"
-        lines.append(line + "; a checkpoint taken inside the block holds up to as much" + _cascade_end_text(key))
+        if q.error_correction in nodes.KEYED_ERROR_CORRECTIONS:
+            line += (f", and the block's key bits for {nodes.EC_NAMES[q.error_correction]}, packed, {size_words(key)} "
+                     f"({block:,} {slot}s)")
+        lines.append(line + "; a checkpoint taken inside the block holds up to as much"
+                     + _cascade_end_text(key, q.error_correction))
     return lines
 
 
@@ -297,12 +299,15 @@ def cascade_end_bytes(key_bytes: float) -> float:
     return key_bytes / nodes.KEY_BYTES_PER_KEY_BIT * nodes.CASCADE_END_BYTES_PER_KEY_BIT
 
 
-def _cascade_end_text(key_bytes: float) -> str:
+def _cascade_end_text(key_bytes: float, error_correction: str = "cascade") -> str:
+    """The end-of-block memory clause; LDPC is given Cascade's measured bytes per key bit (the same unpacked keys,
+    hashes and QBER sample; its decoder holds one 4,096-bit frame's messages at a time)."""
     if not key_bytes:
         return ""
-    return (f"; at the block's end Cascade takes the key bits unpacked, a byte each, and with its own arrays "
-            f"adds ~{size_words(cascade_end_bytes(key_bytes))} (~{nodes.CASCADE_END_BYTES_PER_KEY_BIT:g} bytes per key "
-            f"bit, measured)")
+    measured = "measured" if error_correction == "cascade" else "measured for Cascade"
+    return (f"; at the block's end {nodes.EC_NAMES[error_correction]} takes the key bits unpacked, a byte each, "
+            f"and with its own arrays adds ~{size_words(cascade_end_bytes(key_bytes))} "
+            f"(~{nodes.CASCADE_END_BYTES_PER_KEY_BIT:g} bytes per key bit, {measured})")
 
 
 def _pending_report_lines(job) -> list[str]:
@@ -314,18 +319,19 @@ def _pending_report_lines(job) -> list[str]:
     lines = _pending_message_lines(job)
     for i, d, rate, held, reports, key in rows:
         line = (f"key block of link {i} ({d:g} km): Bob's detection reports folded as they come, up to {held} held "
-                f"(a round trip's), {size_words(reports)} ({rate:.3g} detections per pulse x "
-                f"{min(q.batch_pulses, block):,} pulses x {held} x "
-                f"{reports / max(held * min(q.batch_pulses, block) * rate, 1e-300):.4g} bytes, packed)")
-        if q.error_correction == "cascade":
-            line += (f", and the block's key bits for Cascade, packed, {size_words(key)} "
+                f"(a round trip's), {size_words(reports)} ({rate:.3g} detections per pulse x {min(q.batch_pulses, block):,} "
+                f"pulses x {held} x {reports / max(held * min(q.batch_pulses, block) * rate, 1e-300):.4g} "
+                f"bytes, packed)")
+        if q.error_correction in nodes.KEYED_ERROR_CORRECTIONS:
+            line += (f", and the block's key bits for {nodes.EC_NAMES[q.error_correction]}, packed, {size_words(key)} "
                      f"({key / max(block * rate, 1e-300):.3g} bytes per detection x {block:,} pulses)")
-        lines.append(line + "; a checkpoint taken inside the block holds up to as much" + _cascade_end_text(key))
+        lines.append(line + "; a checkpoint taken inside the block holds up to as much"
+                     + _cascade_end_text(key, q.error_correction))
     total = sum(row[4] + row[5] for row in rows) + sum(row[3] + row[4] for row in pending_message_bytes(job))
     memory = machine_memory_bytes()
     if memory and total > PENDING_REPORTS_WARN_SHARE * memory:
         what = f"[qkd].batch_pulses (now {q.batch_pulses:,})"
-        if q.error_correction == "cascade":
+        if q.error_correction in nodes.KEYED_ERROR_CORRECTIONS:
             what = f"[qkd].block_pulses (now {block:,}) or " + what
         lines.append(f"warning: the key blocks' pending detection reports and key bits ({size_words(total)}, all "
                      f"links) pass {PENDING_REPORTS_WARN_SHARE:.0%} of this machine's memory ({size_words(memory)}): "

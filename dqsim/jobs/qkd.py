@@ -348,8 +348,11 @@ class QkdSection(Section):
             of them is disclosed to estimate the QBER (with finite_key,
             bb84_decoy's and bbm92's X basis instead), the rest corrected by
             Cascade, verified by a hash of ⌈log2(1/eps_cor)⌉ bits and shortened
-            by Toeplitz hashing; :mod:`dqsim.protocols.qkd.reconciliation`);
-            default ``"model"``.
+            by Toeplitz hashing; :mod:`dqsim.protocols.qkd.reconciliation`) or ``"ldpc"``
+            (the same, but one-way: Alice sends the syndromes of an LDPC code of rate
+            1 - f_ec·h(E) for the QBER estimate E, Bob decodes by belief propagation; frames that
+            fail are dropped and charged as disclosed; :mod:`dqsim.protocols.qkd.ldpc`. ``f_ec`` is
+            then the target efficiency of the rate choice, not the leakage); default ``"model"``.
         classical_bit_rate_hz: bit rate of the classical channel, which sets
             the transmission time of Cascade's messages (error_correction = "cascade"),
             bit/s, in [1e-6, 1e15] (:data:`MIN_CLASSICAL_BIT_RATE_HZ`); default 1e9. It sets
@@ -377,7 +380,7 @@ class QkdSection(Section):
     security: Literal["asymptotic", "finite_key"] = "asymptotic"
     eps_sec: bounded_real(0.0, 1.0, low_open=True, high_open=True) = 1e-10
     eps_cor: bounded_real(0.0, 1.0, low_open=True, high_open=True) = 1e-15
-    error_correction: Literal["model", "cascade"] = "model"
+    error_correction: Literal["model", "cascade", "ldpc"] = "model"
     classical_bit_rate_hz: bounded_real(MIN_CLASSICAL_BIT_RATE_HZ, MAX_CLASSICAL_BIT_RATE_HZ) = 1e9
     source: QkdSourceSection = Field(default_factory=QkdSourceSection)
     link: QkdLinkSection = Field(default_factory=QkdLinkSection)

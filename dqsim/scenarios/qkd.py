@@ -306,7 +306,8 @@ BLOCK_FIELDS = [("distance_km", "f8"), ("link", "i8"), ("node_a", "i8"), ("node_
                 ("finite_vacuum_lower", "f8"), ("finite_single_photon_lower", "f8"),
                 ("finite_phase_error_upper", "f8"), ("ec_key_bits", "i8"), ("ec_f_measured", "f8"),
                 ("ec_rounds", "i8"), ("ec_residual_errors", "i8"), ("ec_verified", "?"), ("final_keys_equal", "?"),
-                ("classical_bits", "i8"), ("qber_signal_standard_error", "f8"), ("qber_estimated", "f8"),
+                ("classical_bits", "i8"), ("ec_frames", "i8"), ("ec_frame_errors", "i8"),
+                ("qber_signal_standard_error", "f8"), ("qber_estimated", "f8"),
                 ("qber_estimated_standard_error", "f8"), ("estimation_bits", "i8"), ("no_key_reason", "U"),
                 ("e1_upper_z", "f8"), ("e1_upper_x", "f8"), ("single_photon_secrecy_bits", "f8"),
                 ("chsh_value", "f8"), ("chsh_standard_error", "f8"),  # E91: the block's S, which its key uses
@@ -340,9 +341,9 @@ def _binomial_se(errors: int, total: int) -> float:
 def _postprocess_columns(done) -> tuple:
     """The post-processing columns of a block row (zeros / NaN when leakage was modelled)."""
     if done is None:
-        return 0, float("nan"), 0, 0, False, False, 0
+        return 0, float("nan"), 0, 0, False, False, 0, 0, 0
     return (done.num_bits, done.f_ec_measured, done.rounds, done.residual_errors, done.verified, done.keys_equal,
-            done.message_bits)
+            done.message_bits, done.frames, done.frame_errors)
 
 
 def _finite_columns(finite) -> tuple:

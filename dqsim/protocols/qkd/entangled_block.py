@@ -319,6 +319,7 @@ def entangled_postprocess_block(
     eps_cor: float,
     finite_key: tuple[float, float] | None = None,
     coincidences=None,
+    reconcile=None,
 ) -> EntangledBlockResult:
     """A block's key with Cascade, the verification hash and Toeplitz privacy amplification actually run.
 
@@ -337,6 +338,8 @@ def entangled_postprocess_block(
             as :func:`entangled_block_key`.
         eps_cor: correctness parameter of the verification hash (asymptotic
             case; with ``finite_key`` its own ε_cor is used), in (0, 1).
+        reconcile: the error correction (``None``: Cascade; :func:`dqsim.protocols.qkd.ldpc.reconciler`: LDPC),
+            as :func:`~dqsim.protocols.qkd.reconciliation.postprocess_key` takes it.
 
     Returns:
         The :class:`EntangledBlockResult`, ``postprocess`` filled in.
@@ -374,7 +377,7 @@ def entangled_postprocess_block(
                               - math.ceil(math.log2(1.0 / eps_cor))))
 
     done = postprocess_key(kept_a, kept_b, qber_estimate=estimate.cascade_qber,
-                           final_bits_of_leakage=final_bits, eps_cor=eps_cor, rng=rng)
+                           final_bits_of_leakage=final_bits, eps_cor=eps_cor, rng=rng, reconcile=reconcile)
     finite = finite_bound(float(done.leakage_bits)) if finite_key is not None else None
     return _result(counts, estimate, n, done.leakage_bits, done.final_key_bits, aborted, pair_rate_hz, chsh, finite,
                    done)

@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dqsim.backend import qkd_kernels
-from dqsim.protocols.qkd import entangled, entangled_block, theory
+from dqsim.protocols.qkd import entangled, entangled_block, ldpc, theory
 from dqsim.protocols.qkd.bb84 import (
     BASIS_Z,
     AliceBatch,
@@ -85,6 +85,12 @@ from dqsim.units import PS_PER_S
 #: :mod:`dqsim.jobs.qkd`) and their fibre crossings.
 CASCADE_END_MAX_PS = PROTOCOL_CLOCK_LIMIT_PS
 
+#: The ``error_correction`` choices that run on the block's key bits (Alice keeps them, packed, until the block's
+#: end): Cascade (:mod:`dqsim.protocols.qkd.reconciliation`) and LDPC (:mod:`dqsim.protocols.qkd.ldpc`).
+KEYED_ERROR_CORRECTIONS = ("cascade", "ldpc")
+#: Their names in messages.
+EC_NAMES = {"cascade": "Cascade", "ldpc": "LDPC"}
+
 
 @dataclass(frozen=True, kw_only=True)
 class QkdPlan:
@@ -99,7 +105,7 @@ class QkdPlan:
         source: the decoy source (BB84), else ``None``.
         entangled_source: the pair source (BBM92/E91), else ``None``.
         sampling: ``"detections"`` or ``"pulses"`` (BB84).
-        error_correction: ``"cascade"`` or ``"asymptotic"``.
+        error_correction: ``"cascade"``, ``"ldpc"`` or ``"asymptotic"`` (the job's ``"model"``).
         security: ``"finite_key"`` or ``"asymptotic"``.
         eps_sec: secrecy parameter (finite key).
         eps_cor: correctness parameter (finite key, verification hash).
@@ -270,8 +276,11 @@ class _AliceSide:
         if rounds:
             _check_cascade_end(ctx, done, self.plan, self.phys, block,
                                [row[-1].postprocess for row in self.tally.blocks])
+        # LDPC: the key message carries the syndromes (one-way); its transmission time is charged on it
+        syndrome_ps = _message_delay_ps(done.message_bits, self.plan) if done is not None and done.frames else 0
         ctx.send(self.phys.bob, link_tag + ("ec-pa", block), (
-            self.result.secret_key_bits, rounds, _round_delay_ps(done, self.plan) if done is not None else 0))
+            self.result.secret_key_bits, rounds, _round_delay_ps(done, self.plan) if done is not None else 0),
+            extra_delay_ps=syndrome_ps)
         self.ec_round = 0
         self.phase = "cascade" if rounds else "ack"
 
@@ -374,13 +383,13 @@ class Bb84Alice(_AliceSide):
                 self.times["estimate"] = ctx.now_ps
                 finite = (q.eps_sec, q.eps_cor) if q.security == "finite_key" else None
                 rng = Stream(self.plan.seed, node=phys.alice, purpose=PURPOSE_POSTPROCESS).generator(block)
-                if q.error_correction == "cascade":
+                if q.error_correction in KEYED_ERROR_CORRECTIONS:
                     alice_key, bob_key = (key.unpacked() for key in self.keys)
                     self.keys = (PackedBits(), PackedBits())
                     self.result, _done = postprocess_block(
                         self.counts, source, alice_key, bob_key, rng=rng, f_ec=q.f_ec,
                         qber_threshold=q.qber_threshold, finite_key=finite, eps_cor=q.eps_cor,
-                        sample_fraction=q.sample_fraction)
+                        sample_fraction=q.sample_fraction, reconcile=_reconciler(q))
                 else:
                     sample = None if finite else sample_qber(self.counts.sifted[0], self.counts.errors[0],
                                                              q.sample_fraction, rng)
@@ -419,7 +428,7 @@ class Bb84Alice(_AliceSide):
                 else (bob_arrays,)
             for d in pieces:
                 self.counts = self.counts + detection_counts(d, source.num_classes)
-                if q.error_correction == "cascade":
+                if q.error_correction in KEYED_ERROR_CORRECTIONS:
                     for keep, bits in zip(self.keys, _key_bits(q.security == "finite_key", d.intensity_class,
                                                                d.alice_basis, d.bob_basis, d.alice_bit, d.bob_bit,
                                                                None)):
@@ -433,7 +442,7 @@ class Bb84Alice(_AliceSide):
             alice = _alice_from_host(backend.xp, batches[j][1], host)
         bob = _bob_from_host(backend.xp, alice.start_pulse, bob_arrays)
         self.counts = self.counts + block_counts(backend.xp, alice, bob, source.num_classes)
-        if q.error_correction == "cascade":
+        if q.error_correction in KEYED_ERROR_CORRECTIONS:
             h = {name: backend.to_host(getattr(alice, name)) for name in ("intensity_class", "basis", "bit")}
             for keep, bits in zip(self.keys, _key_bits(q.security == "finite_key", h["intensity_class"], h["basis"],
                                                        bob_arrays["basis"], h["bit"], bob_arrays["bit"],
@@ -534,6 +543,19 @@ def _key_bits(finite: bool, cls, alice_basis, bob_basis, alice_bit, bob_bit, det
 
 def _joined(parts) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint8)
+
+
+def _reconciler(q: QkdPlan):
+    """The ``reconcile`` argument of the post-processing: ``None`` (Cascade) or LDPC's
+    (:mod:`~dqsim.protocols.qkd.ldpc`, codes from the run's seed, rate for the target efficiency ``f_ec``)."""
+    if q.error_correction != "ldpc":
+        return None
+    return ldpc.reconciler(q.seed, q.f_ec, sample_fraction=q.sample_fraction)
+
+
+def _message_delay_ps(bits: int, q) -> int:
+    """Transmission time of a message of ``bits`` bits at the classical bit rate, ps."""
+    return int(math.ceil(bits * PS_PER_S / q.classical_bit_rate_hz))
 
 
 def _round_delay_ps(done, q) -> int:
@@ -757,7 +779,7 @@ class EntangledAlice(_AliceSide):
                     {"detected": detected, "setting": setting}) if size >= PACK_MIN_ENTRIES else (detected, setting)))
                 stats = entangled.sifted_statistics(batch)
                 self.counts = stats if self.counts is None else self.counts + stats
-                if q.error_correction == "cascade":
+                if q.error_correction in KEYED_ERROR_CORRECTIONS:
                     pair = entangled_block.key_pair_of_block(q.protocol, q.security == "finite_key")
                     for keep, bits in zip(self.keys, entangled.sifted_key_bits(batch, key_pair=pair)):
                         keep.append(backend.to_host(bits))  # packed: one bit per key bit
@@ -783,11 +805,11 @@ class EntangledAlice(_AliceSide):
                                 qber_threshold=q.qber_threshold, sample_fraction=q.sample_fraction,
                                 finite_key=(q.eps_sec, q.eps_cor) if q.security == "finite_key" else None,
                                 coincidences=self.block_chsh)
-                if q.error_correction == "cascade":
+                if q.error_correction in KEYED_ERROR_CORRECTIONS:
                     alice_key, bob_key = (key.unpacked() for key in self.keys)
                     self.keys = (PackedBits(), PackedBits())
                     self.result = entangled_block.entangled_postprocess_block(
-                        self.counts, alice_key, bob_key, eps_cor=q.eps_cor, **settings)
+                        self.counts, alice_key, bob_key, eps_cor=q.eps_cor, reconcile=_reconciler(q), **settings)
                 else:
                     self.result = entangled_block.entangled_block_key(self.counts, **settings)
                 self._send_key(ctx, link_tag, block)

@@ -647,6 +647,7 @@ def postprocess_block(
     finite_key: tuple[float, float] | None = None,
     eps_cor: float = 1e-15,
     sample_fraction: float = 0.1,
+    reconcile=None,
 ) -> tuple[BlockResult, PostprocessResult]:
     """A block's key with error correction and privacy amplification actually run.
 
@@ -668,6 +669,8 @@ def postprocess_block(
         finite_key: ``(eps_sec, eps_cor)`` or ``None`` (asymptotic).
         eps_cor: correctness parameter of the verification hash (asymptotic case).
         sample_fraction: fraction of the key bits disclosed for the QBER, in (0, 0.5].
+        reconcile: the error correction, as :func:`~dqsim.protocols.qkd.reconciliation.postprocess_key`
+            takes it (``None``: Cascade; :func:`dqsim.protocols.qkd.ldpc.reconciler`: LDPC).
 
     Returns:
         ``(result, processed)``: the :class:`BlockResult` with the measured
@@ -696,7 +699,7 @@ def postprocess_block(
                 return 0
             return int(math.floor(secure - leak - math.ceil(math.log2(1.0 / eps_cor))))
     processed = postprocess_key(kept_a, kept_b, qber_estimate=tuning, final_bits_of_leakage=final_bits,
-                                eps_cor=eps_cor, rng=rng)
+                                eps_cor=eps_cor, rng=rng, reconcile=reconcile)
     key = processed.final_key_bits
     num_sent = base.num_pulses_sent
     result = replace(base, leakage_bits=float(processed.leakage_bits), secret_key_bits=key, postprocess=processed,

@@ -373,6 +373,8 @@ class PostprocessResult:
             positions' replies, verification hash and its seed, the privacy-amplification seed).
         final_key: Alice's final key (ℓ bits, uint8) when :func:`postprocess_key` was asked for it
             (``final_key=True``), else ``None``.
+        frames: LDPC frames decoded (:mod:`dqsim.protocols.qkd.ldpc`); 0 with Cascade.
+        frame_errors: LDPC frames that failed to decode (their bits dropped, charged in ``leakage_bits``).
     """
 
     num_bits: int
@@ -387,10 +389,13 @@ class PostprocessResult:
     keys_equal: bool
     message_bits: int
     final_key: np.ndarray | None = field(default=None, compare=False, repr=False)
+    frames: int = 0
+    frame_errors: int = 0
 
 
 def postprocess_key(alice: np.ndarray, bob: np.ndarray, *, qber_estimate: float, final_bits_of_leakage,
-                    eps_cor: float, rng: np.random.Generator, final_key: bool = False) -> PostprocessResult:
+                    eps_cor: float, rng: np.random.Generator, final_key: bool = False,
+                    reconcile=None) -> PostprocessResult:
     """Cascade, error verification and Toeplitz privacy amplification of one block.
 
     Privacy amplification maps each side's reconciled key x to ``T·x`` with
@@ -418,6 +423,10 @@ def postprocess_key(alice: np.ndarray, bob: np.ndarray, *, qber_estimate: float,
         rng: shared public generator (its last draw here is the privacy-amplification seed, when drawn).
         final_key: also compute Alice's final key ``T·a`` (``PostprocessResult.final_key``;
             Bob's equals it when ``keys_equal``).
+        reconcile: ``None`` (Cascade) or a function ``(alice, bob, qber_estimate, rng)`` returning an
+            :class:`~dqsim.protocols.qkd.ldpc.LdpcResult` (:func:`dqsim.protocols.qkd.ldpc.reconciler`):
+            the key bits of the frames it drops leave the key on both sides and are charged as disclosed
+            (``leakage_bits`` = syndrome bits + dropped bits; ``f_ec_measured`` counts the syndromes only).
 
     Returns:
         The :class:`PostprocessResult`; keys that fail verification give ℓ = 0.
@@ -425,7 +434,18 @@ def postprocess_key(alice: np.ndarray, bob: np.ndarray, *, qber_estimate: float,
     n = int(alice.size)
     true_errors = int(np.count_nonzero(alice != bob))
     qber = true_errors / n if n else 0.0
-    ec = cascade(alice, bob, min(0.5, qber_estimate), rng)
+    h = binary_entropy(qber) if 0.0 < qber < 1.0 else 0.0
+    if reconcile is None:
+        ec = cascade(alice, bob, min(0.5, qber_estimate), rng)
+        leak, ec_messages, frames, frame_errors = ec.leakage_bits, 2 * ec.leakage_bits, 0, 0
+        f_measured = ec.leakage_bits / (n * h) if h > 0 else float("nan")
+    else:  # one-way: the frames that failed are dropped by both sides and charged as disclosed
+        ec = reconcile(alice, bob, min(0.5, qber_estimate), rng)
+        f_measured = ec.leakage_bits / (n * h) if h > 0 else float("nan")
+        leak, ec_messages = ec.leakage_bits + ec.discarded_bits, ec.message_bits
+        frames, frame_errors = ec.num_frames, ec.frame_errors
+        alice = alice[ec.kept]
+        n = int(alice.size)
     # The hashes are linear over GF(2): T·a = T·b exactly when T·(a XOR b) = 0, and T·0 = 0. So the
     # simulation compares keys by hashing their difference, and only where one is left (the same verdicts
     # as hashing both keys and comparing, at none of the cost where Cascade left no error).
@@ -438,7 +458,7 @@ def postprocess_key(alice: np.ndarray, bob: np.ndarray, *, qber_estimate: float,
     if residual_errors or not qkd_kernels.skip_random_bits(rng, seed_bits):
         seed = rng.integers(0, 2, seed_bits, dtype=np.uint8)
     verified = residual_errors == 0 or not toeplitz_hash(residual, seed, verification_bits).any()
-    length = max(0, min(n, int(final_bits_of_leakage(ec.leakage_bits)))) if verified else 0
+    length = max(0, min(n, int(final_bits_of_leakage(leak)))) if verified else 0
     pa_seed_bits = n + length - 1 if length else 0
     keys_equal, key = True, None
     if pa_seed_bits and (residual_errors or final_key):
@@ -447,11 +467,10 @@ def postprocess_key(alice: np.ndarray, bob: np.ndarray, *, qber_estimate: float,
         key = toeplitz_hash(alice, pa_seed, length) if final_key else None
     elif final_key:
         key = np.zeros(0, dtype=np.uint8)
-    h = binary_entropy(qber) if 0.0 < qber < 1.0 else 0.0
-    messages = 2 * ec.leakage_bits + seed_bits + verification_bits + pa_seed_bits
+    messages = ec_messages + seed_bits + verification_bits + pa_seed_bits
     return PostprocessResult(
-        num_bits=n, qber=qber, leakage_bits=ec.leakage_bits,
-        f_ec_measured=ec.leakage_bits / (n * h) if h > 0 else float("nan"), rounds=ec.rounds,
+        num_bits=n, qber=qber, leakage_bits=leak, f_ec_measured=f_measured, rounds=ec.rounds,
         verification_bits=verification_bits, verified=bool(verified),
         residual_errors=residual_errors, final_key_bits=length,
-        keys_equal=bool(keys_equal), message_bits=int(messages), final_key=key)
+        keys_equal=bool(keys_equal), message_bits=int(messages), final_key=key, frames=frames,
+        frame_errors=frame_errors)

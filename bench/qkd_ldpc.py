@@ -1,0 +1,139 @@
+"""Cascade against LDPC syndrome reconciliation: f_EC, throughput, messages, and a BB84 link's key rate.
+
+A benchmark, not a test: it measures and records, it asserts nothing.
+
+Part 1, keys through a binary symmetric channel (Alice's bits uniform, Bob's flipped
+independently with probability Q; ``--bits`` bits, Q = 1, 2, 4, 8 %): Cascade
+(:func:`dqsim.protocols.qkd.reconciliation.cascade`, tuned to the true Q, compiled passes) and LDPC
+(:func:`dqsim.protocols.qkd.ldpc.reconcile`, rate for the true Q at the target efficiency of
+``--targets``, compiled min-sum), one after the other in this process: f_EC = leak / (n h(Q_n)),
+throughput = key bits per CPU second of the reconciliation alone (LDPC's code built before, as a run
+builds each once), Cascade's rounds (each a round
+trip over the fibre) against LDPC's one message, and LDPC's frame errors. Each figure is the
+mean of ``--repeats`` keys.
+
+Part 2, a decoy-state BB84 link (``jobs/bb84_decoy_50km.toml`` at 10 / 50 / 100 km, asymptotic
+key, and finite key at 50-100x more pulses, one rank): the scenario run with ``error_correction =
+"cascade"`` and ``"ldpc"`` (``f_ec`` the LDPC target), the secret key rate, the blocks' measured f_EC, frames failed, and the simulated
+time of the error correction and privacy amplification (``time_key_ps``).
+
+Usage: ``PYTHONPATH=$PWD python bench/qkd_ldpc.py --out bench/results/qkd-ldpc-vm-20261206.md``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import time
+
+import numpy as np
+
+from dqsim import backend as backend_mod
+from dqsim import comm as comm_mod
+from dqsim.jobs import apply_overrides, load_job
+from dqsim.protocols.qkd import ldpc
+from dqsim.protocols.qkd.reconciliation import cascade
+from dqsim.protocols.qkd.theory import binary_entropy
+from dqsim.scenarios import qkd as qkd_scenario
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+QBERS = (0.01, 0.02, 0.04, 0.08)
+LINK_HEADER = ("| km | method | pulses | key bits corrected | f_EC | frames failed | rounds "
+               "| EC+PA time (ms, simulated) | secret bits | key rate (bit/s) | CPU s |",
+               "|---|---|---|---|---|---|---|---|---|---|---|")
+
+
+def uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
+def bsc_rows(bits: int, repeats: int, targets: dict) -> list[str]:
+    rows = []
+    for q in QBERS:
+        figures = {"cascade": [], "ldpc": []}
+        for r in range(repeats):
+            rng = np.random.default_rng(1000 + r)
+            alice = rng.integers(0, 2, bits, dtype=np.uint8)
+            bob = alice ^ (rng.random(bits) < q).astype(np.uint8)
+            h = binary_entropy(float(np.mean(alice != bob)))
+            t = time.process_time()
+            done = cascade(alice, bob, q, np.random.default_rng(r))
+            dt = time.process_time() - t
+            figures["cascade"].append((done.leakage_bits / (bits * h), bits / dt, done.rounds, 0, 0,
+                                       int(np.count_nonzero(done.corrected != alice))))
+            n, r0, _sizes = ldpc.frame_sizes(bits, ldpc.target_rate(q, targets[q]))
+            ldpc.mother_code(r, n, r0)  # built once a run (0.2-0.5 s): not part of the decoding's throughput
+            t = time.process_time()
+            got = ldpc.reconcile(alice, bob, q, seed=r, efficiency=targets[q])
+            dt = time.process_time() - t
+            figures["ldpc"].append((got.leakage_bits / (bits * h), bits / dt, 1, got.frame_errors, got.num_frames,
+                                    int(np.count_nonzero(got.corrected != alice[got.kept]))))
+        for name, values in figures.items():
+            v = np.array(values, dtype=float)
+            what = name if name == "cascade" else f"ldpc (target f {targets[q]})"
+            rows.append(f"| {q:.0%} | {what} | {v[:, 0].mean():.3f} | {v[:, 1].mean() / 1e6:.2f} | "
+                        f"{v[:, 2].mean():.0f} | {int(v[:, 3].sum())}/{int(v[:, 4].sum())} | {int(v[:, 5].sum())} |")
+    return rows
+
+
+def link_rows(pulses: dict, target: float, security: str = "asymptotic") -> list[str]:
+    rows = []
+    for distance, num in pulses.items():
+        batch = min(num, 10**6) if security == "asymptotic" else min(num // 40, 10**8)
+        for ec in ("cascade", "ldpc"):
+            job = apply_overrides(load_job(os.path.join(ROOT, "jobs", "bb84_decoy_50km.toml")), [
+                f"qkd.link.distance_km={distance}", f"qkd.pulses={num}", f"qkd.batch_pulses={batch}",
+                f'qkd.security="{security}"',
+                f"qkd.block_pulses={num // 2}", f'qkd.error_correction="{ec}"',
+                f"qkd.f_ec={target if ec == 'ldpc' else 1.16}"])
+            t = time.process_time()
+            out = qkd_scenario.run_job(job, comm=comm_mod.SingleComm(), backend=backend_mod.select("numpy"))
+            dt = time.process_time() - t
+            b = out.tables["blocks"]
+            rate = b["secret_key_bits"].sum() / b["pulses"].sum() * job.qkd.source.source_rate_hz
+            rows.append(f"| {distance:g} | {ec} | {num:.0e} | {int(b['ec_key_bits'].sum()):,} | "
+                        f"{np.nanmean(b['ec_f_measured']):.3f} | {int(b['ec_frame_errors'].sum())}/"
+                        f"{int(b['ec_frames'].sum())} | {int(b['ec_rounds'].sum())} | "
+                        f"{b['time_key_ps'].mean() / 1e9:.2f} | {int(b['secret_key_bits'].sum()):,} | "
+                        f"{rate:.4g} | {dt:.1f} |")
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bits", type=int, default=100_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--link-target", type=float, default=1.8, help="LDPC target f of the link runs")
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args()
+    targets = {0.01: 2.0, 0.02: 1.8, 0.04: 1.45, 0.08: 1.3}
+    ldpc.reconcile(np.zeros(64, np.uint8), np.zeros(64, np.uint8), 0.05, seed=0, efficiency=1.5)  # compile
+    cascade(np.zeros(64, np.uint8), np.ones(64, np.uint8), 0.05, np.random.default_rng(0))
+    lines = [f"# Cascade against LDPC reconciliation ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})", "",
+             f"Machine: {platform.node()}, {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; "
+             "one process, one thread (OMP/NUMBA/OPENBLAS_NUM_THREADS=1); `bench/qkd_ldpc.py`.", "",
+             f"Load before: `{uptime()}`", "",
+             f"## Keys through a binary symmetric channel ({args.bits:,} bits, mean of {args.repeats} keys)", "",
+             "| QBER | method | f_EC | Mbit/s (CPU) | rounds / messages | frames failed | bits wrong after |",
+             "|---|---|---|---|---|---|---|"]
+    lines += bsc_rows(args.bits, args.repeats, targets)
+    lines += ["", f"Load: `{uptime()}`", "",
+              f"## BB84 decoy link (jobs/bb84_decoy_50km.toml, two blocks, asymptotic; LDPC target f "
+              f"{args.link_target}, Cascade's model f 1.16 unused)", "",
+              *LINK_HEADER]
+    lines += link_rows({10: 4_000_000, 50: 8_000_000, 100: 80_000_000}, args.link_target)
+    lines += ["", f"Load: `{uptime()}`", "", "Finite key (Lim et al. 2014, eps_sec 1e-10, eps_cor 1e-15), two blocks:",
+              "", *LINK_HEADER]
+    lines += link_rows({10: 400_000_000, 50: 800_000_000, 100: 4_000_000_000}, args.link_target, "finite_key")
+    lines += ["", f"Load after: `{uptime()}`", ""]
+    text = "\n".join(lines)
+    print(text)
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as handle:
+            handle.write(text)
+
+
+if __name__ == "__main__":
+    main()
