@@ -1064,7 +1064,10 @@ def memory_bytes(user_jobs: Sequence[UserJob]) -> int:
     """Memory a run of ``user_jobs`` holds for them on every rank by its end, bytes, estimated:
     :data:`BYTES_PER_USER_JOB` per job and :data:`BYTES_PER_INSTRUCTION` per instruction of each distinct
     circuit (jobs of one circuit share it, :func:`user_jobs_of`). Besides it: the interpreter and its libraries,
-    and one user job's register at a time.
+    one user job's register at a time, and the networks of QPU sets and plans the run keeps (:func:`plan_of`;
+    at most :data:`KEPT_NETWORKS` and :data:`KEPT_PLANS` whatever the jobs: about 15 kB a 2-QPU network with
+    a plan of a 4-qubit circuit, tracemalloc, 2026-12-06, and a plan's ideal registers, 16 KiB at most each,
+    :data:`~dqsim.scenarios.dqc.KEPT_REFERENCE_MAX_QUBITS`).
 
     Examples:
         >>> from dqsim.circuit.generators import ghz
