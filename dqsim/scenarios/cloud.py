@@ -519,7 +519,8 @@ def circuit_refusal(circuit: Circuit) -> str | None:
 
 def run_user_job(job: UserJob, network: Network, *, comm, backend, seed: int, scheme: str = "telegate",
                  precision: str = "complex128", trajectories: int | str = DEFAULT_CLOUD_TRAJECTORIES,
-                 checkpointing=None, on_fraction: Callable[[float], None] | None = None) -> JobResult:
+                 checkpointing=None, on_fraction: Callable[[float], None] | None = None,
+                 plans: dict | None = None) -> JobResult:
     """Run a user job's executions on the network its QPUs induce (collective; module docstring).
 
     Each engine run (:func:`engine_runs` of them) is one
@@ -538,6 +539,9 @@ def run_user_job(job: UserJob, network: Network, *, comm, backend, seed: int, sc
             :func:`~dqsim.scenarios.dqc.trajectory_seed` ``(seed, t, T)``.
         trajectories: ``[simulation].trajectories`` (``"per_shot"`` or a number >= 1).
         on_fraction: called after engine windows with the share of the job done (0..1, ends excluded).
+        plans: a dict the caller keeps over many user jobs: the :func:`~dqsim.scenarios.dqc.plan_dqc` of each
+            circuit object on each network object (:func:`plan_of`), with the ideal registers of their
+            fidelity checks; ``None``: planned for this job alone.
 
     Raises:
         JobFailed: a run raised a :class:`~dqsim.errors.DqsimError` (the reason in one line).
@@ -566,7 +570,7 @@ def run_user_job(job: UserJob, network: Network, *, comm, backend, seed: int, sc
 
         try:
             if prepared is None:  # planned once for all the job's engine runs (they differ in their seeds)
-                prepared = plan_dqc(job.circuit, network, scheme=scheme)
+                prepared = plan_of(job.circuit, network, scheme, plans)
             run = run_dqc(job.circuit, comm=comm, backend=backend, network=network, scheme=scheme,
                           seed=trajectory_seed(seed, index, runs), precision=precision,
                           shots=shot_share(job.shots, runs, index), timeline=False, checkpointing=checkpointing,
@@ -592,6 +596,49 @@ def run_user_job(job: UserJob, network: Network, *, comm, backend, seed: int, sc
         if checkpointing is not None:
             checkpointing.store_last(("tally", tally), replaces=replaces)
     return job_result(tally, sampling)  # a job resumed with all its runs folded but not summed up
+
+
+#: Distinct QPU sets whose induced networks a run keeps (:func:`run_cloud`), and plans of a circuit on one of
+#: them (:func:`plan_of`); the oldest go first.
+KEPT_NETWORKS = 1024
+KEPT_PLANS = 1024
+
+
+def kept(cache: dict, key, make: Callable[[], object], limit: int):
+    """``cache[key]``, made by ``make()`` and kept where missing; the oldest entry goes first once ``cache``
+    holds ``limit``.
+
+    Examples:
+        >>> cache = {}
+        >>> kept(cache, "a", lambda: 1, 2), kept(cache, "b", lambda: 2, 2), kept(cache, "a", lambda: 9, 2)
+        (1, 2, 1)
+        >>> kept(cache, "c", lambda: 3, 2), sorted(cache)
+        (3, ['b', 'c'])
+    """
+    value = cache.get(key)
+    if value is None:
+        value = make()
+        if len(cache) >= limit:
+            del cache[next(iter(cache))]
+        cache[key] = value
+    return value
+
+
+def plan_of(circuit: Circuit, network: Network, scheme: str, plans: dict | None):
+    """:func:`~dqsim.scenarios.dqc.plan_dqc` of ``circuit`` on ``network``, made once per circuit object, network
+    object and scheme where ``plans`` keeps them (at most :data:`KEPT_PLANS`; ``None``: made now).
+
+    A plan depends on nothing else (it draws nothing), and it holds its circuit and network, so the objects
+    whose ids key it outlive it. User jobs sharing a circuit (:func:`user_jobs_of`) on the same QPU set (whose
+    network :func:`run_cloud` keeps) share the plan: planned once, as a job's trajectories already were.
+
+    Raises:
+        DqsimError: what :func:`~dqsim.scenarios.dqc.plan_dqc` raises (nothing is kept then).
+    """
+    if plans is None:
+        return plan_dqc(circuit, network, scheme=scheme)
+    return kept(plans, (id(circuit), id(network), scheme), lambda: plan_dqc(circuit, network, scheme=scheme),
+                KEPT_PLANS)
 
 
 def _stored_job(checkpointing, runs: int, sampling: str) -> tuple | None:
@@ -693,6 +740,8 @@ def run_cloud(user_jobs: Sequence[UserJob], *, comm, backend, network: Network, 
     results: dict[int, JobResult] = {}
     runs_s = 0.0
     stop_point = checkpoint.stop_point_of(checkpointing)
+    networks: dict[tuple[int, ...], Network] = {}  # QPU set -> the network it induces (kept)
+    plans: dict = {}  # plan_of's
 
     def duration_of(queued_job: QueuedJob, qpus: tuple[int, ...]) -> int:
         nonlocal runs_s
@@ -703,10 +752,11 @@ def run_cloud(user_jobs: Sequence[UserJob], *, comm, backend, network: Network, 
             on_running(len(results) + fraction, len(queued), name)
 
         try:
-            result = run_user_job(job, network.subnetwork(qpus), comm=comm, backend=backend,
+            induced = kept(networks, qpus, lambda: network.subnetwork(qpus), KEPT_NETWORKS)
+            result = run_user_job(job, induced, comm=comm, backend=backend,
                                   seed=job_seed(seed, job.name), scheme=scheme, precision=precision,
                                   trajectories=trajectories, checkpointing=checkpointing,
-                                  on_fraction=on_fraction if on_running is not None else None)
+                                  on_fraction=on_fraction if on_running is not None else None, plans=plans)
         finally:
             runs_s += time.perf_counter() - t0
         results[queued_job.job_id] = result
@@ -1014,7 +1064,10 @@ def memory_bytes(user_jobs: Sequence[UserJob]) -> int:
     """Memory a run of ``user_jobs`` holds for them on every rank by its end, bytes, estimated:
     :data:`BYTES_PER_USER_JOB` per job and :data:`BYTES_PER_INSTRUCTION` per instruction of each distinct
     circuit (jobs of one circuit share it, :func:`user_jobs_of`). Besides it: the interpreter and its libraries,
-    and one user job's register at a time.
+    one user job's register at a time, and the networks of QPU sets and plans the run keeps (:func:`plan_of`;
+    at most :data:`KEPT_NETWORKS` and :data:`KEPT_PLANS` whatever the jobs: about 15 kB a 2-QPU network with
+    a plan of a 4-qubit circuit, tracemalloc, 2026-12-06, and a plan's ideal registers, 16 KiB at most each,
+    :data:`~dqsim.scenarios.dqc.KEPT_REFERENCE_MAX_QUBITS`).
 
     Examples:
         >>> from dqsim.circuit.generators import ghz

@@ -221,6 +221,8 @@ class DqcPlan:
         network: the network it was planned on; ``scheme`` ``"telegate"`` or ``"teledata"``.
         owner: QPU of each logical qubit; ``regmap`` the global qubits; ``plan`` each node's steps.
         num_nonlocal_gates: gates whose qubits lie on two QPUs (:func:`dqsim.circuit.partition.cut_size`).
+        references: the fidelity check's ideal registers of the runs made with this plan, kept where small
+            (:func:`_kept_reference`); shared by the plans :func:`dataclasses.replace` makes of this one.
     """
 
     circuit: Circuit
@@ -231,6 +233,7 @@ class DqcPlan:
     regmap: RegisterMap
     plan: NodePlan
     num_nonlocal_gates: int
+    references: dict = field(default_factory=dict, compare=False, repr=False)
 
 
 def comm_qubits_needed(steps, scheme: str) -> tuple[int, object]:
@@ -415,16 +418,20 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
     # redoes only this (Simulator.stop_point; at each step, and every 64 gates of the fidelity check).
     sim.stop_point()
     method = "off" if plan.engine_measures else fidelity_check
-    ops = [] if method == "off" else register_ops(circuit, regmap)
     fidelity = math.nan
     if method in ("auto", "copy"):
-        ideal = _reference_state(state, seed, allow_in_place=method == "auto")
-        if ideal is None:
-            method = "in_place"  # run after the sampling, which then sees the state as the engine left it
-        else:
+        fidelity = _kept_reference(prepared, state, fusion)
+        if math.isnan(fidelity):
+            ops = register_ops(circuit, regmap)
+            ideal = _reference_state(state, seed, allow_in_place=method == "auto")
+            if ideal is None:
+                method = "in_place"  # run after the sampling, which then sees the state as the engine left it
+            else:
+                fidelity = _fidelity_to_copy(ops, ideal, state, between=sim.stop_point,
+                                             costs=costs_for(backend) if fusion else None)
+                _keep_reference(prepared, ideal, fusion)
+        if method != "in_place":
             method = "copy"
-            fidelity = _fidelity_to_copy(ops, ideal, state, between=sim.stop_point,
-                                         costs=costs_for(backend) if fusion else None)
     mapped_obs = [(text, [(c, p, tuple(regmap.qubit_of_logical[q] for q in qs)) for c, p, qs in terms])
                   for text, terms in observables]
     expectation = []
@@ -441,7 +448,7 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
     outcomes = outcomes if keep_shots else None
     sim.stop_point()
     if method == "in_place":
-        fidelity = _fidelity_in_place(ops, state, stop_pending=sim.stop_pending, between=sim.stop_point)
+        fidelity = _fidelity_in_place(register_ops(circuit, regmap), state, stop_pending=sim.stop_pending, between=sim.stop_point)
     if checkpointing is not None:  # the scenario's tables and the output write stop through it (released when
         checkpointing.finished_run = sim.stop_point  # the next engine run starts, before its register is built)
     end_time_ps = engine.end_time_ps
@@ -531,6 +538,45 @@ def register_ops(circuit: Circuit, regmap: RegisterMap) -> list:
     """The circuit's gates as register operations (logical qubits mapped to register qubits), in order."""
     return [Gate(g.name, tuple(regmap.qubit_of_logical[q] for q in g.qubits), g.params, g.matrix).to_op()
             for g in circuit.gates()]
+
+
+#: Largest register (qubits, scratch bits included) whose fidelity check's ideal register a plan keeps for its
+#: later runs (:func:`_kept_reference`): 2^10 amplitudes, 16 KiB in complex128.
+KEPT_REFERENCE_MAX_QUBITS = 10
+
+
+def _reference_key(state: ShardedState, fusion: bool) -> tuple | None:
+    """What the ideal register of a run's fidelity check depends on besides its plan (its circuit and register
+    map): the register's qubits, precision and backend, and whether its gates are fused; ``None`` where it is
+    not kept (a register over :data:`KEPT_REFERENCE_MAX_QUBITS`, or one sharded over ranks)."""
+    if state.num_qubits > KEPT_REFERENCE_MAX_QUBITS or state.comm.size != 1:
+        return None
+    return state.num_qubits, state.precision, id(state.backend), bool(fusion)
+
+
+def _kept_reference(prepared: DqcPlan, state: ShardedState, fusion: bool) -> float:
+    """|⟨ideal|state⟩|² with the ideal register an earlier run of ``prepared`` made for its own check
+    (:func:`_keep_reference`), or NaN where none is kept.
+
+    The ideal register is the circuit applied to |0…0⟩ of a register of the same qubits, precision and backend,
+    the same gates fused the same way: the same amplitudes, bit for bit, as this run's own would be (it draws
+    no randomness; its seed keys only streams it never reads). The overlap leaves it canonical, as the
+    first run's did.
+    """
+    key = _reference_key(state, fusion)
+    kept = prepared.references.get(key) if key is not None else None
+    if kept is None:
+        return math.nan
+    return float(kept[0].fidelity(state))
+
+
+def _keep_reference(prepared: DqcPlan, ideal: ShardedState, fusion: bool) -> None:
+    """Keep ``ideal``, the fidelity check's ideal register of a run of ``prepared``, for its later runs
+    (:func:`_kept_reference`), where it is small (:func:`_reference_key`); with its backend, which its key names
+    by identity."""
+    key = _reference_key(ideal, fusion)
+    if key is not None:
+        prepared.references[key] = (ideal, ideal.backend)
 
 
 def _reference_state(state: ShardedState, seed: int, *, allow_in_place: bool) -> ShardedState | None:
