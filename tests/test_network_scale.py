@@ -43,6 +43,27 @@ def test_repro_a_network_of_thousands_of_nodes_is_a_valid_job(network, num_nodes
     assert (graph.number_of_nodes(), graph.number_of_edges()) == (num_nodes, num_links)
 
 
+@pytest.mark.parametrize("network", ['topology = "line"\nnum_nodes = 65536', 'topology = "ring"\nnum_nodes = 65536',
+                                     'topology = "star"\nnum_nodes = 65536',
+                                     'topology = "grid"\nnum_rows = 256\nnum_cols = 256'])
+def test_repro_a_sparse_network_of_65536_nodes_is_a_valid_job_and_one_more_is_refused(network):
+    """A line, ring, star or grid costs ~4 kB per node on every rank (a 65,536-node line, ring or star ``dqc`` run
+    peaked at ~0.45-0.5 GB per rank, bench/results/network-rank-memory-vm-20261206b.md): since 2026-12-06 they take
+    up to 65,536 nodes (4,096 before: ``[network].num_nodes = 65536: must be <= 4096``). One node more is refused
+    in one line naming the key, the value and the range."""
+    job = load_job_text(network_job(network))
+    assert job.network.resolved_num_nodes() == 65536
+    if "grid" in network:
+        bigger, match = network.replace("num_cols = 256", "num_cols = 257"), (
+            r"\[network\]\.num_cols = 257: the grid would have num_rows × num_cols = 256 × 257 = 65,792 nodes; "
+            r"allowed at most 65,536$")
+    else:
+        bigger, match = network.replace("65536", "65537"), (
+            r"^<string>: \[network\]\.num_nodes = 65537: must be <= 65536 \(allowed 2\.\.65536\)$")
+    with pytest.raises(ConfigError, match=match):
+        load_job_text(network_job(bigger))
+
+
 def test_repro_an_all_to_all_of_too_many_links_is_refused_with_its_size_before_it_is_built():
     """4,096 nodes all to all: 8.4 million links, some 2.4 GB per rank (13 GB before 2026-12-06's compact link
     arrays, 4.6 GB before its per-link arrays). Refused at once (building the network alone would take minutes and the host's memory), naming the
@@ -119,14 +140,15 @@ def test_repro_set_replaces_a_value_the_file_alone_would_be_refused_for(tmp_path
     job = tmp_path / "big.toml"
     job.write_text(network_job('topology = "line"\nnum_nodes = 100000'))
     refused = run_here(["check", str(job)], check=False)
-    assert refused.returncode == 2 and "[network].num_nodes = 100000: must be <= 4096" in refused.stderr
+    assert refused.returncode == 2 and "[network].num_nodes = 100000: must be <= 65536" in refused.stderr
     checked = run_here(["check", str(job), "--set", "network.num_nodes=64"])
     assert "num_nodes = 64" in checked.stdout and "(64 nodes, 63 links;" in checked.stdout
     run_here(["run", str(job), "--set", "network.num_nodes=8", "-o", str(tmp_path / "small.h5"), "--quiet"])
     assert open_run(tmp_path / "small.h5").attrs["num_nodes"] == 8
-    still = run_here(["check", str(job), "--set", "network.num_nodes=5000"], check=False)
+    still = run_here(["check", str(job), "--set", "network.num_nodes=70000"], check=False)
     assert still.returncode == 2 and still.stderr.startswith(
-        f"dqsim: error: {job} (with --set network.num_nodes=5000): [network].num_nodes = 5000: must be <= 4096")
+        f"dqsim: error: {job} (with --set network.num_nodes=70000): [network].num_nodes = 70000: must be <= 65536 "
+        "(allowed 2..65536)")
 
 
 def test_repro_a_dqc_run_reads_only_its_working_nodes_at_each_exchange(tmp_path, monkeypatch):
