@@ -185,7 +185,10 @@ def _edges_in_graph_order(pairs: Sequence, num_nodes: int) -> tuple[np.ndarray, 
     except (TypeError, ValueError, OverflowError):
         fine = False
     if fine:
-        lows, highs = ends.min(axis=1).astype(np.int64, copy=False), ends.max(axis=1).astype(np.int64, copy=False)
+        if ends.dtype == np.int64 and np.all(ends[:, 0] < ends[:, 1]):  # (low, high) already: views, no copies
+            lows, highs = ends[:, 0], ends[:, 1]
+        else:
+            lows, highs = ends.min(axis=1).astype(np.int64), ends.max(axis=1).astype(np.int64)
         fine = not np.any(lows == highs) and (not len(ends) or (lows.min() >= 0 and highs.max() < num_nodes))
         if fine:  # no pair twice: keys rising already (a topology's edges), else their sort
             keys = lows * num_nodes + highs
@@ -269,8 +272,9 @@ class _Adjacency:
         flat = np.ascontiguousarray(ends, dtype=np.int32).reshape(-1)  # link j's ends at 2j and 2j + 1
         # per node, its entries in the order of the flat ends, so of the links (a link never joins a node to itself)
         order = np.argsort(flat, kind="stable")
-        far = flat[order ^ 1]
-        order >>= 1
+        order ^= 1  # the entry's other end (in place: no copy of the int64 order)
+        far = flat[order]
+        order >>= 1  # its link
         link_of = order.astype(np.int32)
         del order
         degrees = np.bincount(flat, minlength=num_nodes)
