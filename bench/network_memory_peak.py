@@ -5,7 +5,9 @@ links, 1,000 shots) over ``all_to_all`` of N nodes, on 1 or 2 ranks, every rank 
 own peak RSS, ``%M``, and user CPU seconds, ``%U``). The trees (e.g. a ``git archive`` of the base commit and this
 worktree) are run one after the other in each round, with ``uptime`` printed before each run, so that their
 figures come from the same minutes. ``--lift`` raises ``MAX_NETWORK_LINKS`` for the run (to try sizes the job
-check refuses).
+check refuses). Each run's tables (every one but ``timing``, field by field) are compared with those of the
+first tree's run on the fewest ranks of the same size and round (``same`` in the output; the file is read with
+this process's dqsim).
 
     PYTHONPATH=$PWD .venv/bin/python bench/network_memory_peak.py --tree base=/tmp/base --tree new=$PWD \\
         --nodes 1000 --ranks 1 2 --rounds 2
@@ -48,6 +50,7 @@ def one_run(tree: Path, job: Path, ranks: int, lift: int | None, folder: Path) -
     python = str(Path(__file__).resolve().parents[1] / ".venv" / "bin" / "python")
     mpiexec = str(Path(python).with_name("mpiexec"))
     out = folder / f"out-{tree.name}-{ranks}.h5"
+    out.unlink(missing_ok=True)
     dqsim = ["-c", LIFTED, str(lift)] if lift else ["-m", "dqsim"]
     if ranks == 1:
         command = ["/usr/bin/time", "-o", str(folder / "rank-0.txt"), "-f", "%M %U %S",
@@ -65,7 +68,27 @@ def one_run(tree: Path, job: Path, ranks: int, lift: int | None, folder: Path) -
         rss_kb, user_s, sys_s = path.read_text().split()[-3:]
         ranks_seen.append({"peak_rss_mb": int(rss_kb) / 1e3, "user_s": float(user_s), "sys_s": float(sys_s)})
         path.unlink()
-    return {"uptime": load, "returncode": done.returncode, "stderr": done.stderr[-400:], "ranks": ranks_seen}
+    return {"uptime": load, "returncode": done.returncode, "stderr": done.stderr[-400:], "ranks": ranks_seen,
+            "out": str(out)}
+
+
+def same_tables(first: str, other: str) -> bool:
+    """Whether run files ``first`` and ``other`` hold the same tables, but ``timing`` (NaN equals NaN)."""
+    import numpy as np
+    from dqsim.io import open_run
+
+    a, b = open_run(first), open_run(other)
+    if sorted(a.tables) != sorted(b.tables):
+        return False
+    for name in a.tables:
+        if name == "timing":
+            continue
+        x, y = a.table(name), b.table(name)
+        for field in x.dtype.names or (None,):
+            u, v = (x, y) if field is None else (x[field], y[field])
+            if u.dtype != v.dtype or not np.array_equal(u, v, equal_nan=u.dtype.kind == "f"):
+                return False
+    return True
 
 
 def main() -> None:
@@ -86,14 +109,24 @@ def main() -> None:
             job = folder / f"{args.topology}{nodes}.toml"
             job.write_text(JOB.format(topology=args.topology, nodes=nodes))
             for round_index in range(args.rounds):
+                first = None
                 for ranks in args.ranks:
                     for name, tree in trees:
                         row = {"tree": name, "nodes": nodes, "ranks": ranks, "round": round_index,
                                **one_run(tree, job, ranks, args.lift, folder)}
                         rows.append(row)
+                        out = Path(row.pop("out"))
+                        if not row["returncode"]:
+                            if first is None:
+                                first = out.with_name(f"first-{nodes}.h5")
+                                out.rename(first)
+                                row["same"] = True
+                            else:
+                                row["same"] = same_tables(str(first), str(out))
                         figures = ", ".join(f"{r['peak_rss_mb']:.0f} MB {r['user_s']:.2f} s" for r in row["ranks"])
                         print(f"{name:>5} {nodes:5d} nodes {ranks} rank(s): {figures}  rc={row['returncode']}  "
-                              f"[{row['uptime'].split('load average:')[-1].strip()}]", flush=True)
+                              f"same={row.get('same')}  [{row['uptime'].split('load average:')[-1].strip()}]",
+                              flush=True)
                         if row["returncode"]:
                             print(row["stderr"], file=sys.stderr)
     if args.json:

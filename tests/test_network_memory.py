@@ -14,7 +14,9 @@ import pytest
 
 from dqsim.io import open_run
 from dqsim.jobs import load_job_text
+from dqsim.network.link import LinkSpec
 from dqsim.network.network import Network
+from dqsim.network.node import NodeSpec
 from dqsim.scenarios import dqc
 from mpi_helper import run_here, run_mpi
 from run_files import same_tables
@@ -165,22 +167,85 @@ def test_repro_a_network_keeps_its_links_in_arrays_not_a_tuple_per_link():
     assert (held - loaded) / num_links < 100 and (peak - loaded) / num_links < 200
 
 
+def test_repro_every_rank_holds_a_link_in_fewer_bytes():
+    """The same network and questions as above. Until 2026-12-06 (later) every rank held per link its delay (8
+    bytes), an int64 delay in each of its two adjacency entries (16) and a routing weight (8), and built its
+    adjacency through int64 copies: ~24 bytes per link once built, ~70 after the engine's questions, ~157 at the
+    peak. Now a link's delay is its spec's (one per ``[network.link]``), the adjacency holds two int32 per entry,
+    and a route between linked nodes of equal links needs no weights: ~12, ~41 and ~52."""
+    _ask_as_the_engine(dqc.job_network(load_job_text(network_job('topology = "all_to_all"\nnum_nodes = 12')).network, 2))
+    job = load_job_text(network_job('topology = "all_to_all"\nnum_nodes = 200'))
+    tracemalloc.start()
+    try:
+        loaded, _peak = tracemalloc.get_traced_memory()
+        network = dqc.job_network(job.network, 2)
+        built, _peak = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        _ask_as_the_engine(network)
+        held, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    num_links = network.num_links
+    assert (built - loaded) / num_links < 16
+    assert (held - loaded) / num_links < 50 and (peak - loaded) / num_links < 70
+
+
+@pytest.mark.parametrize(("network", "entry_bytes"), [('topology = "all_to_all"\nnum_nodes = 60', 8),
+                                                      ('topology = "ring"\nnum_nodes = 60', 8),
+                                                      ('topology = "edges"\nnode_names = ["a", "b", "c", "d"]\n'
+                                                       'edges = [["a", "b", 1.0], ["b", "c", 2.0], ["c", "d", 3.0], '
+                                                       '["d", "a", 1.0], ["a", "c", 5.0]]', 17)])
+def test_repro_a_network_keeps_no_delay_per_link(network, entry_bytes):
+    """A link's delay is its :class:`LinkSpec`'s: the network keeps one per distinct spec, its adjacency a neighbour
+    and a link index per entry (int32 each; a copy sorted by neighbour where the links are not, as these edges) and,
+    where the specs' delays differ, a one-byte spec index. Until 2026-12-06 (later) it kept an int64 delay per link
+    and one per adjacency entry (16 or 24 bytes per entry and 8 per link). The delays read the same."""
+    network_of_run = dqc.job_network(load_job_text(network_job(network)).network, 2)
+    adjacency = network_of_run._adjacency()
+    num_entries = 2 * network_of_run.num_links
+    arrays = [getattr(adjacency, name) for name in adjacency.__slots__ if hasattr(getattr(adjacency, name), "itemsize")]
+    held = sum(a.itemsize * len(a) for a in {id(a): a for a in arrays}.values())
+    assert held <= entry_bytes * num_entries
+    assert not [name for name in vars(network_of_run) if "delays" in name and hasattr(getattr(network_of_run, name),
+                                                                                    "__len__")
+                and len(getattr(network_of_run, name)) == network_of_run.num_links]
+    for a, b in network_of_run.links:
+        delay = network_of_run.link(a, b).delay_ps
+        assert network_of_run.link_delay_ps(b, a) == delay
+        assert (b, delay) in list(adjacency[a]) and (a, delay) in list(adjacency[b])
+
+
+def test_link_counts_of_a_network_out_of_order():
+    """A network whose links are not in the table's order (``edges`` in any order): the ends are sorted copies,
+    the counts land on the same links as on a network in order (the links' views)."""
+    nodes, links = [NodeSpec(name=name) for name in "abc"], [LinkSpec(distance_km=1.0)] * 3
+    net, ring = Network.from_pairs(nodes, [(2, 1), (0, 2), (1, 0)], links), Network.from_pairs(nodes, [(0, 1), (1, 2), (0, 2)], links)
+    assert not net.links_sorted() and ring.links_sorted()
+    counters = {("pairs", 2, 1): 3, ("attempts", 0, 2): 5, ("photons", 1, 0): 1, ("pairs", 0, 7): 1}
+    assert list(dqc.LinkCounts.of_network(net, counters)) == list(dqc.LinkCounts.of_network(ring, counters)) == [
+        (0, 1, 0, 0, 1), (0, 2, 0, 5, 0), (1, 2, 3, 0, 0)]
+
+
 def test_repro_a_dqc_run_counts_its_links_in_arrays():
     """A run's per-link counts (``DqcRun.links``, every link of the network: the run file's ``links`` table) were a
     tuple of five ints per link on every rank (~110 bytes each); now two int32 arrays of the links' ends and the
-    counts of the links that have any. The rows read the same as the tuples built from the engine's counters."""
+    counts of the links that have any. The rows read the same as the tuples built from the engine's counters.
+    Since 2026-12-06 (later) the ends of a network whose links are already in the table's order (a line, a star,
+    an all_to_all) are views of the network's own, and each counter's link is found by the network's lookup:
+    no bytes per link held (8 before) and ~4 at the peak (~40 before: the sorted copies and their keys)."""
     section = load_job_text(network_job('topology = "all_to_all"\nnum_nodes = 200')).network
     network = dqc.job_network(section, 1)
+    assert network.has_link(5, 2)  # (the run's routes have built the network's link lookup before)
     counters = {("pairs", 5, 2): 3, ("attempts", 2, 5): 4, ("attempts", 5, 2): 1, ("photons", 199, 0): 8,
                 ("round_trip_ps", 0, 1): 7, "other": 1}
     tracemalloc.start()
     try:
         before, _peak = tracemalloc.get_traced_memory()
         counts = dqc.LinkCounts.of_network(network, counters)
-        held, _peak = tracemalloc.get_traced_memory()
+        held, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert (held - before) / network.num_links < 12
+    assert (held - before) / network.num_links < 1 and (peak - before) / network.num_links < 8
     rows = sorted((min(u, v), max(u, v), *(counters.get((name, u, v), 0) + counters.get((name, v, u), 0)
                                             for name in ("pairs", "attempts", "photons"))) for u, v in network.links)
     assert list(counts) == rows and counts == rows and len(counts) == len(rows)

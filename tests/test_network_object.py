@@ -315,7 +315,7 @@ def test_subnetwork_keeps_the_chosen_nodes_in_order_and_their_links():
 # ------------------------------------------------- bulk build (every rank builds the whole network)
 def _internals(net):
     """Everything a network works out of its links when it is built or first asked (to compare two builds)."""
-    return {"links": net.links, "specs": list(net.link_specs), "delays": list(net._link_delays),
+    return {"links": net.links, "specs": list(net.link_specs), "delays": net.link_delays_ps().tolist(),
             "by_pair": {(a, b): net.link(a, b) for a in range(net.num_nodes) for b in range(net.num_nodes)
                         if net.has_link(a, b)},
             "delay_by_pair": {(a, b): net.link_delay_ps(a, b) for a in range(net.num_nodes)

@@ -43,13 +43,34 @@ def test_repro_a_network_of_thousands_of_nodes_is_a_valid_job(network, num_nodes
     assert (graph.number_of_nodes(), graph.number_of_edges()) == (num_nodes, num_links)
 
 
+@pytest.mark.parametrize("network", ['topology = "line"\nnum_nodes = 65536', 'topology = "ring"\nnum_nodes = 65536',
+                                     'topology = "star"\nnum_nodes = 65536',
+                                     'topology = "grid"\nnum_rows = 256\nnum_cols = 256'])
+def test_repro_a_sparse_network_of_65536_nodes_is_a_valid_job_and_one_more_is_refused(network):
+    """A line, ring, star or grid costs ~4 kB per node on every rank (a 65,536-node line, ring or star ``dqc`` run
+    peaked at ~0.45-0.5 GB per rank, bench/results/network-rank-memory-vm-20261206b.md): since 2026-12-06 they take
+    up to 65,536 nodes (4,096 before: ``[network].num_nodes = 65536: must be <= 4096``). One node more is refused
+    in one line naming the key, the value and the range."""
+    job = load_job_text(network_job(network))
+    assert job.network.resolved_num_nodes() == 65536
+    if "grid" in network:
+        bigger, match = network.replace("num_cols = 256", "num_cols = 257"), (
+            r"\[network\]\.num_cols = 257: the grid would have num_rows × num_cols = 256 × 257 = 65,792 nodes; "
+            r"allowed at most 65,536$")
+    else:
+        bigger, match = network.replace("65536", "65537"), (
+            r"^<string>: \[network\]\.num_nodes = 65537: must be <= 65536 \(allowed 2\.\.65536\)$")
+    with pytest.raises(ConfigError, match=match):
+        load_job_text(network_job(bigger))
+
+
 def test_repro_an_all_to_all_of_too_many_links_is_refused_with_its_size_before_it_is_built():
-    """4,096 nodes all to all: 8.4 million links, some 2.4 GB per rank (13 GB before 2026-12-06's compact link
-    arrays, 4.6 GB before its per-link arrays). Refused at once (building the network alone would take minutes and the host's memory), naming the
+    """4,096 nodes all to all: 8.4 million links, some 1.2 GB per rank (2.4 GB before a link's delay was its spec's,
+    13 GB before 2026-12-06's compact link arrays, 4.6 GB before its per-link arrays). Refused at once (building the network alone would take minutes and the host's memory), naming the
     links, the memory and the largest all_to_all allowed."""
     started = time.process_time()
     with pytest.raises(ConfigError, match=r"^<string>: \[network\]\.num_nodes = 4096: topology = \"all_to_all\" "
-                                          r"links every pair of nodes: 8,386,560 links, about 2\.4 GB on every "
+                                          r"links every pair of nodes: 8,386,560 links, about 1\.2 GB on every "
                                           r"rank; allowed at most 2,097,152 links \(all_to_all of up to 2,048 "
                                           r"nodes"):
         load_job_text(network_job('topology = "all_to_all"\nnum_nodes = 4096'))
@@ -75,10 +96,14 @@ def test_link_counts_and_the_memory_estimate():
             assert topology.num_links_of(kind, num_nodes) == build(num_nodes).number_of_edges()
     with pytest.raises(ConfigError, match="kind must be"):
         topology.num_links_of("grid", 4)
-    # measured 266-275 bytes per link (peak RSS of runs over 1,000, 1,448 and 2,048 nodes all to all) and ~4 kB per
-    # node (a 4,096-node line against an 8-node one), 2026-12-06: the estimate sits within 10 % of both
-    assert 250 * 499500 < topology.estimate_network_bytes(1000, 499500) - 1000 * 4000 < 300 * 499500
-    assert 3600 * 4088 < topology.estimate_network_bytes(4096, 0) - topology.estimate_network_bytes(8, 0) < 4400 * 4088
+    # measured (peak RSS of runs over 600 to 2,048 nodes all to all, 2026-12-06, later) 123 bytes per link between
+    # 1,000 and 2,048 nodes plus ~50 MB, and 3.3-4.2 kB per node (65,536-node lines, stars, rings against an
+    # 8-node line): the estimate sits within ~10 % of these
+    assert 110 * 1596628 < (topology.estimate_network_bytes(2048, 2096128)
+                            - topology.estimate_network_bytes(1000, 499500) - 1048 * 4000) < 150 * 1596628
+    assert 45e6 < topology.estimate_network_bytes(1000, 499500) - 1000 * 4000 - 123 * 499500 < 60e6
+    assert topology.estimate_network_bytes(4096, 0) == 4096 * topology.BYTES_PER_NODE
+    assert 3300 * 65528 < topology.estimate_network_bytes(65536, 0) - topology.estimate_network_bytes(8, 0) < 4400 * 65528
 
 
 def test_a_ghz_over_a_1024_node_line_routes_across_it_on_one_and_two_ranks(tmp_path):
@@ -97,8 +122,8 @@ def test_a_ghz_over_a_1024_node_line_routes_across_it_on_one_and_two_ranks(tmp_p
 def test_repro_check_estimates_the_memory_of_a_large_network(tmp_path):
     """``dqsim check`` gave the register's memory only (4 KiB for a 4-qubit GHZ over 1,000 nodes all to all, whose
     run peaked at 893 MB): it now gives the network's. Against runs' peak RSS (``/usr/bin/time``, one rank,
-    2026-12-06, after the per-link arrays): 600 nodes all to all 294 MB and 1,000 nodes 350 MB, against 217 MB
-    for 8 nodes on a line, a growth of 77 and 133 MB for the 50.3 and 137.2 MiB (53 and 144 MB) estimated
+    2026-12-06, later, with a link's delay its spec's): 600 nodes all to all 288 MB and 1,000 nodes 331 MB, against
+    217 MB for 8 nodes on a line, a growth of 71 and 114 MB for the 74.0 and 118.2 MiB (78 and 124 MB) estimated
     here. (Not measured in the test: a run's peak under pytest varied by ~150 MB with what else the process had
     done.)"""
     lines = {}
@@ -108,9 +133,10 @@ def test_repro_check_estimates_the_memory_of_a_large_network(tmp_path):
         job.write_text(network_job(network))
         lines[name] = next(line for line in run_here(["check", str(job)]).stdout.splitlines()
                            if "for the network" in line)
-    assert lines["a2a"].startswith("# memory per rank for the network: about 50.3 MiB (600 nodes, 179,700 links; "
-                                   "measured ~4 kB per node and ~0.28 kB per link), besides ~200 MB of Python")
-    assert lines["grid"].startswith("# memory per rank for the network: about 17.8 MiB (4,096 nodes, 8,064 links;")
+    assert lines["a2a"].startswith("# memory per rank for the network: about 74.0 MiB (600 nodes, 179,700 links; "
+                                   "measured ~4 kB per node and ~0.14 kB per link, and ~50 MB for the links table's "
+                                   "write), besides ~200 MB of Python")
+    assert lines["grid"].startswith("# memory per rank for the network: about 16.7 MiB (4,096 nodes, 8,064 links;")
 
 
 def test_repro_set_replaces_a_value_the_file_alone_would_be_refused_for(tmp_path):
@@ -119,14 +145,15 @@ def test_repro_set_replaces_a_value_the_file_alone_would_be_refused_for(tmp_path
     job = tmp_path / "big.toml"
     job.write_text(network_job('topology = "line"\nnum_nodes = 100000'))
     refused = run_here(["check", str(job)], check=False)
-    assert refused.returncode == 2 and "[network].num_nodes = 100000: must be <= 4096" in refused.stderr
+    assert refused.returncode == 2 and "[network].num_nodes = 100000: must be <= 65536" in refused.stderr
     checked = run_here(["check", str(job), "--set", "network.num_nodes=64"])
     assert "num_nodes = 64" in checked.stdout and "(64 nodes, 63 links;" in checked.stdout
     run_here(["run", str(job), "--set", "network.num_nodes=8", "-o", str(tmp_path / "small.h5"), "--quiet"])
     assert open_run(tmp_path / "small.h5").attrs["num_nodes"] == 8
-    still = run_here(["check", str(job), "--set", "network.num_nodes=5000"], check=False)
+    still = run_here(["check", str(job), "--set", "network.num_nodes=70000"], check=False)
     assert still.returncode == 2 and still.stderr.startswith(
-        f"dqsim: error: {job} (with --set network.num_nodes=5000): [network].num_nodes = 5000: must be <= 4096")
+        f"dqsim: error: {job} (with --set network.num_nodes=70000): [network].num_nodes = 70000: must be <= 65536 "
+        "(allowed 2..65536)")
 
 
 def test_repro_a_dqc_run_reads_only_its_working_nodes_at_each_exchange(tmp_path, monkeypatch):
@@ -159,3 +186,22 @@ def test_repro_a_qkd_trusted_chain_of_a_thousand_nodes_runs_alike_on_one_and_two
     names = [name for name in one.tables if name != "timing"]
     assert any(len(one.table(name)) >= 1023 for name in names), {name: len(one.table(name)) for name in names}
     same_tables(one, two, names)
+
+
+def test_an_edges_network_of_unequal_links_gives_the_same_tables_on_one_and_two_ranks(tmp_path):
+    """A ring of 32 nodes with links of 1 and 1.5 km and chords of 3 km (three link delays: since 2026-12-06 each
+    link's is its spec's, looked up through a one-byte index per adjacency entry instead of stored per link): routes
+    searched on the graph, lookahead searched over the delays. One rank and two give the same tables (the code
+    before gave these same tables on 1, 2 and 4 ranks, bench/results/network-rank-memory-vm-20261206b.md)."""
+    names = ", ".join(f'"q{i}"' for i in range(32))
+    edges = ", ".join([f'["q{i}", "q{(i + 1) % 32}", {1.0 if i % 2 else 1.5}]' for i in range(32)]
+                      + [f'["q{i}", "q{(i + 8) % 32}", 3.0]' for i in range(0, 32, 4)])
+    job = tmp_path / "edges.toml"
+    job.write_text(network_job(f'topology = "edges"\nnode_names = [{names}]\nedges = [{edges}]', "[0, 9, 17, 26]"))
+    run_here(["run", str(job), "-o", str(tmp_path / "one.h5"), "--quiet"])
+    run_mpi(2, ["-m", "dqsim", "run", str(job), "-o", str(tmp_path / "two.h5"), "--quiet"], timeout_s=300)
+    one, two = open_run(tmp_path / "one.h5"), open_run(tmp_path / "two.h5")
+    links = one.table("links")
+    assert len(links) == 40 and sorted(set(links["distance_km"].tolist())) == [1.0, 1.5, 3.0]
+    assert links["epr_pairs"].sum() > 3 and one.attrs["fidelity"] == pytest.approx(1.0, abs=1e-12)
+    same_tables(one, two, [name for name in one.tables if name != "timing"])

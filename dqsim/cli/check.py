@@ -151,9 +151,11 @@ def _network_lines(job) -> list[str]:
     section = job.network
     num_nodes, num_links = section.resolved_num_nodes(), section.num_links()
     need = topology.estimate_network_bytes(num_nodes, num_links)
-    return [f"memory per rank for the network: about {size_words(need)} ({num_nodes:,} nodes, {num_links:,} links; "
-            f"measured ~{topology.BYTES_PER_NODE / 1000:g} kB per node and "
-            f"~{topology.BYTES_PER_LINK / 1000:g} kB per link), besides ~{BASE_RSS_BYTES / 1e6:.0f} MB of Python "
+    table = (f", and ~{topology.LINKS_TABLE_BYTES / 1e6:.0f} MB for the links table's write"
+             if num_links >= topology.LINKS_TABLE_MIN_LINKS else "")
+    return [f"memory per rank for the network: about {size_words(need)} ({num_nodes:,} nodes, {num_links:,} links; measured "
+            f"~{topology.BYTES_PER_NODE / 1000:g} kB per node and "
+            f"~{topology.BYTES_PER_LINK / 1000:g} kB per link{table}), besides ~{BASE_RSS_BYTES / 1e6:.0f} MB of Python "
             "and its libraries"]
 
 

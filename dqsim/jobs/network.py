@@ -29,7 +29,7 @@ from dqsim.network.link import LinkSpec
 from dqsim.network.node import NodeSpec
 from dqsim.units import ps_to_seconds
 
-__all__ = ["NetworkSection", "DistributionSection", "MAX_NETWORK_NODES", "MAX_NETWORK_LINKS", "MAX_NODE_QUBITS", "MAX_PROCESSING_DELAY_PS",
+__all__ = ["NetworkSection", "DistributionSection", "MAX_NETWORK_NODES", "MAX_SPARSE_NETWORK_NODES", "MAX_NETWORK_LINKS", "MAX_NODE_QUBITS", "MAX_PROCESSING_DELAY_PS",
            "MAX_NODE_DURATION_PS", "check_assignment",
            "checked_spec_parameters", "LINK_FIELDS", "NODE_FIELDS", "LINK_FLOAT_FIELDS", "NODE_FLOAT_FIELDS"]
 
@@ -40,19 +40,27 @@ _TOPOLOGY_KEYS: dict[str, tuple[str, ...]] = {
     "edges": ("node_names", "edges"),
 }
 
-#: Most nodes of a network (``num_nodes``, ``num_rows * num_cols``, or ``node_names`` with ``topology = "edges"``).
-#: Network qubits live in small states (DESIGN.md invariant 2), so a node costs a few kB on every rank
-#: (:data:`dqsim.network.topology.BYTES_PER_NODE`); a ``dqc`` run over a 4,096-node line, ring or star took
-#: 3 CPU s and 230 MB (docs/review-scale-20261206.md). It was 64 until 2026-12-06, which refused the networks of
-#: a thousand nodes that the README promises.
+#: Most nodes of a network given by its ``node_names`` (``topology = "edges"``, whose edges are read one by one from
+#: the job file). Network qubits live in small states (DESIGN.md invariant 2), so a node costs a few kB on every
+#: rank (:data:`dqsim.network.topology.BYTES_PER_NODE`). It was 64 until 2026-12-06, which refused the networks of a
+#: thousand nodes that the README promises, and the cap of every topology until :data:`MAX_SPARSE_NETWORK_NODES`.
 MAX_NETWORK_NODES = 4096
 
-#: Most links of a network: 2**21, an ``all_to_all`` of up to 2,048 nodes (2,096,128 links), about 0.6 GB for
+#: Most nodes of a ``line``, ``ring``, ``star`` or ``grid`` (``num_nodes``, ``num_rows * num_cols``): their memory
+#: grows with the nodes (a link or two each), about 3.5-4.5 kB per node on every rank
+#: (:data:`dqsim.network.topology.BYTES_PER_NODE`): a 4-qubit GHZ ``dqc`` run over a 65,536-node line, ring or star
+#: peaked at ~0.45-0.5 GB per rank on one rank and on two, in 5-10 CPU s
+#: (bench/results/network-rank-memory-vm-20261206b.md). An ``all_to_all`` stops at :data:`MAX_NETWORK_LINKS` first
+#: (2,048 nodes). It was :data:`MAX_NETWORK_NODES` (4,096) for every topology until 2026-12-06.
+MAX_SPARSE_NETWORK_NODES = 65536
+
+#: Most links of a network: 2**21, an ``all_to_all`` of up to 2,048 nodes (2,096,128 links), about 0.35 GB for
 #: the network (:func:`dqsim.network.topology.estimate_network_bytes`) besides ~0.2 GB of Python: a ``dqc`` run
-#: over 2,048 nodes all to all peaked at 793 MB on one rank, 814 and 528 MB on two
-#: (bench/results/network-links-memory-vm-20261206.md); more is refused with its estimate before anything is
-#: built (an all_to_all of 4,096 nodes has 8.4 million links, some 2.4 GB per rank). It was 2**20 (1,448 nodes,
-#: ~0.55 kB per link) until 2026-12-06, and 2**19 (1,024 nodes, ~1.6 kB per link) before.
+#: over 2,048 nodes all to all peaked at 525 MB on one rank, 547 and 320 MB on two (793, and 815 and 528, before a
+#: link's delay was its spec's, 2026-12-06; bench/results/network-rank-memory-vm-20261206b.md); more is refused
+#: with its estimate before anything is built (an all_to_all of 4,096 nodes has 8.4 million links, some 1.2 GB
+#: per rank). It was 2**20 (1,448 nodes, ~0.55 kB per link) until 2026-12-06, and 2**19 (1,024 nodes, ~1.6 kB
+#: per link) before. Not raised with the memory the later change saved: no run above 2,048 nodes was measured.
 MAX_NETWORK_LINKS = 2**21
 
 #: The links of each topology named by ``[network].topology`` and sized by ``num_nodes``, as node index pairs in
@@ -163,11 +171,11 @@ class NetworkSection(Section):
     Attributes:
         topology: ``"line"``, ``"ring"``, ``"star"``, ``"grid"``,
             ``"all_to_all"`` or ``"edges"`` (see :mod:`dqsim.network.topology`).
-        num_nodes: node count, 2..4096 (ring: 3..4096; all_to_all: 2..2048,
+        num_nodes: node count, 2..65536 (ring: 3..65536; all_to_all: 2..2048,
             at most :data:`MAX_NETWORK_LINKS` links); required for line, ring,
             star and all_to_all, not allowed for grid and edges.
-        num_rows: grid rows, 1..4096 (grid only, with ``num_cols``).
-        num_cols: grid columns, 1..4096 (grid only); ``2 <= num_rows * num_cols <= 4096``.
+        num_rows: grid rows, 1..65536 (grid only, with ``num_cols``).
+        num_cols: grid columns, 1..65536 (grid only); ``2 <= num_rows * num_cols <= 65536``.
         node_names: node names in index order (default ``node0``, ``node1``,
             ...): unique, non-empty, no whitespace, one per node. Required for
             ``"edges"``, where they also fix the node count (2..4096).
@@ -202,9 +210,9 @@ class NetworkSection(Section):
     """
 
     topology: Literal["line", "ring", "star", "grid", "all_to_all", "edges"]
-    num_nodes: Optional[int] = Field(None, ge=2, le=MAX_NETWORK_NODES)
-    num_rows: Optional[int] = Field(None, ge=1, le=MAX_NETWORK_NODES)
-    num_cols: Optional[int] = Field(None, ge=1, le=MAX_NETWORK_NODES)
+    num_nodes: Optional[int] = Field(None, ge=2, le=MAX_SPARSE_NETWORK_NODES)
+    num_rows: Optional[int] = Field(None, ge=1, le=MAX_SPARSE_NETWORK_NODES)
+    num_cols: Optional[int] = Field(None, ge=1, le=MAX_SPARSE_NETWORK_NODES)
     node_names: Optional[list[str]] = None
     edges: Optional[list[list[Any]]] = None
     placement: Optional[list[typing.Annotated[int, Field(ge=0)]]] = None
@@ -287,7 +295,7 @@ class NetworkSection(Section):
             raise job_error('required with topology = "edges"', key=("node_names",), missing=True)
         if self.topology == "ring" and self.num_nodes < _MIN_RING_NODES:
             raise job_error(f'must be >= {_MIN_RING_NODES} for topology = "ring" '
-                            f"(allowed {_MIN_RING_NODES}..{MAX_NETWORK_NODES})",
+                            f"(allowed {_MIN_RING_NODES}..{MAX_SPARSE_NETWORK_NODES})",
                             key=("num_nodes",), value=self.num_nodes, has_value=True)
         if self.topology == "grid" and self.num_rows * self.num_cols < 2:
             raise job_error(f"the grid must have at least 2 nodes "
@@ -295,11 +303,11 @@ class NetworkSection(Section):
                             key=("num_cols",), value=self.num_cols, has_value=True)
 
     def _check_size(self) -> None:
-        """Refuse a grid of more than :data:`MAX_NETWORK_NODES` nodes and a network of more than
+        """Refuse a grid of more than :data:`MAX_SPARSE_NETWORK_NODES` nodes and a network of more than
         :data:`MAX_NETWORK_LINKS` links, with the memory it would take, before its graph is built."""
-        if self.topology == "grid" and self.num_rows * self.num_cols > MAX_NETWORK_NODES:
+        if self.topology == "grid" and self.num_rows * self.num_cols > MAX_SPARSE_NETWORK_NODES:
             raise job_error(f"the grid would have num_rows × num_cols = {self.num_rows} × {self.num_cols} = "
-                            f"{self.num_rows * self.num_cols:,} nodes; allowed at most {MAX_NETWORK_NODES:,}",
+                            f"{self.num_rows * self.num_cols:,} nodes; allowed at most {MAX_SPARSE_NETWORK_NODES:,}",
                             key=("num_cols",), value=self.num_cols, has_value=True)
         num_links = self.num_links()
         if num_links <= MAX_NETWORK_LINKS:
@@ -313,7 +321,7 @@ class NetworkSection(Section):
         raise job_error(f'topology = "{self.topology}" links every pair of nodes: {num_links:,} links, about '
                         f"{need / 1e9:.1f} GB on every rank; allowed at most {MAX_NETWORK_LINKS:,} links "
                         f"({self.topology} of up to {most:,} nodes; line, ring, star or grid of up to "
-                        f"{MAX_NETWORK_NODES:,})", key=("num_nodes",), value=self.num_nodes, has_value=True)
+                        f"{MAX_SPARSE_NETWORK_NODES:,})", key=("num_nodes",), value=self.num_nodes, has_value=True)
 
     def _check_node_names(self) -> None:
         names = self.node_names

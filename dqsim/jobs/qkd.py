@@ -61,7 +61,8 @@ PROBABILITY_SUM_TOLERANCE = 1e-9
 MAX_FILTER_BANDWIDTH_NM = 100.0
 #: Most distances of ``[qkd.sweep].distances_km``.
 MAX_SWEEP_POINTS = 200
-#: Most nodes of ``[qkd.network]``: as ``[network]`` (:data:`dqsim.jobs.network.MAX_NETWORK_NODES`). A trusted
+#: Most nodes of ``[qkd.network]``: as ``[network]`` had for every topology until 2026-12-06 (:data:`dqsim.jobs.network.MAX_NETWORK_NODES`;
+#: ``[network]``'s line, ring, star and grid now take :data:`dqsim.jobs.network.MAX_SPARSE_NETWORK_NODES`; not measured for QKD). A trusted
 #: chain of 4,096 nodes at 10^4 pulses per link ran in 4.3 CPU s and 315 MB (docs/review-scale-20261206.md); the
 #: work grows with links x pulses, which ``dqsim check`` reports. It was 64 until 2026-12-06.
 MAX_QKD_NODES = 4096

@@ -170,7 +170,7 @@ def _edges_in_graph_order(pairs: Sequence, num_nodes: int) -> tuple[np.ndarray, 
     node). A chain's links, ``(j, j + 1)`` in order, stay as they are.
 
     Returns:
-        The pairs as an ``(m, 2)`` int64 array in that order, and the permutation that puts the given links in
+        The pairs as an ``(m, 2)`` int32 array (int64 from 2**31 nodes) in that order, and the permutation that puts the given links in
         it (``None``: the given order).
 
     Raises:
@@ -185,19 +185,26 @@ def _edges_in_graph_order(pairs: Sequence, num_nodes: int) -> tuple[np.ndarray, 
     except (TypeError, ValueError, OverflowError):
         fine = False
     if fine:
-        lows, highs = ends.min(axis=1).astype(np.int64), ends.max(axis=1).astype(np.int64)
-        fine = (not np.any(lows == highs) and (not len(ends) or (lows.min() >= 0 and highs.max() < num_nodes))
-                and np.unique(lows * num_nodes + highs).size == len(ends))
+        if ends.dtype == np.int64 and np.all(ends[:, 0] < ends[:, 1]):  # (low, high) already: views, no copies
+            lows, highs = ends[:, 0], ends[:, 1]
+        else:
+            lows, highs = ends.min(axis=1).astype(np.int64), ends.max(axis=1).astype(np.int64)
+        fine = not np.any(lows == highs) and (not len(ends) or (lows.min() >= 0 and highs.max() < num_nodes))
+        if fine:  # no pair twice: keys rising already (a topology's edges), else their sort
+            keys = lows * num_nodes + highs
+            fine = bool(np.all(keys[1:] > keys[:-1])) or np.unique(keys).size == len(ends)
+            del keys
     if not fine:  # one link at a time: the first bad one raises
         given: set[tuple[int, int]] = set()
         for a, b in pairs:
             _check_link(a, b, num_nodes, given, lambda: (a, b) if a < b else (b, a))
         lows = np.array([min(a, b) for a, b in pairs], dtype=np.int64)
         highs = np.array([max(a, b) for a, b in pairs], dtype=np.int64)
+    dtype = np.int32 if num_nodes < 2**31 else np.int64  # (what Network keeps)
     if np.all(lows[1:] >= lows[:-1]):  # already in order
-        return np.stack((lows, highs), axis=1), None
+        return np.stack((lows, highs), axis=1, dtype=dtype), None
     order = np.argsort(lows, kind="stable")
-    return np.stack((lows[order], highs[order]), axis=1), order
+    return np.stack((lows[order], highs[order]), axis=1, dtype=dtype), order
 
 
 def _distinct(links: Sequence) -> tuple[tuple, np.ndarray]:
@@ -217,52 +224,100 @@ def _distinct(links: Sequence) -> tuple[tuple, np.ndarray]:
     return tuple(links[i] for i in firsts[by_first].tolist()), position[inverse.reshape(-1)].astype(np.int32)
 
 
+def _compact_index(index: np.ndarray, num_values: int) -> np.ndarray:
+    """``index`` (per link, an index into ``num_values`` distinct objects) in the narrowest form that holds it.
+
+    One value: a read-only view of one zero broadcast to every link (no memory per link: the links of one
+    ``[network.link]`` table share one :class:`LinkSpec`); else the smallest unsigned integer type (1 byte a link
+    for up to 256 distinct objects, 2 up to 65,536, else 4).
+
+    Examples:
+        >>> _compact_index(np.zeros(5, dtype=np.int32), 1).strides, _compact_index(np.array([0, 1, 1]), 2).dtype
+        ((0,), dtype('uint8'))
+    """
+    if num_values <= 1:
+        return np.broadcast_to(np.uint8(0), (len(index),))
+    dtype = np.uint8 if num_values <= 1 << 8 else np.uint16 if num_values <= 1 << 16 else np.uint32
+    compact = np.asarray(index).astype(dtype)
+    compact.flags.writeable = False
+    return compact
+
+
+def _typed_array(values: np.ndarray, typecode: str) -> array:
+    """``values`` as an :class:`array.array` of ``typecode`` (one copy from the NumPy buffer, none through bytes)."""
+    out = array(typecode)
+    out.frombytes(memoryview(np.ascontiguousarray(values, dtype=np.dtype(typecode))).cast("B"))
+    return out
+
+
 class _Adjacency:
     """Every node's links as compact arrays (compressed sparse rows): what routes and latencies walk and look up.
 
     Node ``v``'s entries are ``start[v]:start[v + 1]``, one per link of ``v`` in the order of
-    :attr:`Network.links`: the neighbour, the link's delay (ps) and the link's index in
-    :attr:`Network.links`. Looking up the link of a pair searches ``v``'s entries sorted by neighbour
-    (the same arrays where they are so sorted already, as in every builder's topology). About 40 bytes per
-    link (two entries of int32, int64 and int32, and the sorted copy where needed) against ~500 for the
-    lists of tuples and the dictionaries keyed by node pairs it replaced (every rank builds the network:
-    an ``all_to_all`` of 1,000 nodes has 499,500 links).
+    :attr:`Network.links`: the neighbour and the link's index in :attr:`Network.links` (int32 each). A link's
+    delay is not stored per entry: it is the delay of the link's :class:`LinkSpec` (``spec_delays[k]`` for the
+    ``k``-th distinct spec), so one value where every link has the same delay (a job's ``[network.link]``) and a
+    1-byte spec index per entry for up to 256 distinct specs. Looking up the link of a pair searches ``v``'s
+    entries sorted by neighbour (the same arrays where they are so sorted already, as in every builder's
+    topology). 16 bytes per link (two entries of two int32), against 32 with an int64 delay per entry (before
+    2026-12-06) and ~500 for the lists of tuples and the dictionaries keyed by node pairs before that (every
+    rank builds the network: an ``all_to_all`` of 1,000 nodes has 499,500 links).
     """
 
-    __slots__ = ("start", "neighbours", "delays", "links", "_sorted_neighbours", "_sorted_links")
+    __slots__ = ("start", "neighbours", "links", "_delay", "_codes", "_code_delays", "_sorted_neighbours",
+                 "_sorted_links")
 
-    def __init__(self, num_nodes: int, ends: np.ndarray, delays: Sequence[int]):
+    def __init__(self, num_nodes: int, ends: np.ndarray, spec_of: np.ndarray, spec_delays: Sequence[int]):
         num_links = len(ends)
-        ends = np.asarray(ends, dtype=np.int64).reshape(num_links, 2)
-        near = np.concatenate((ends[:, 0], ends[:, 1]))
-        far = np.concatenate((ends[:, 1], ends[:, 0]))
-        link_of = np.concatenate((np.arange(num_links), np.arange(num_links)))
-        order = np.lexsort((link_of, near))  # per node, its links in order
-        near, far, link_of = near[order], far[order], link_of[order]
-        self.start: list[int] = np.searchsorted(near, np.arange(num_nodes + 1)).tolist()
-        self.neighbours = array("i", far.astype(np.int32).tobytes())
-        self.links = array("i", link_of.astype(np.int32).tobytes())
-        self.delays = array("q", np.asarray(delays, dtype=np.int64)[link_of].tobytes())
+        flat = np.ascontiguousarray(ends, dtype=np.int32).reshape(-1)  # link j's ends at 2j and 2j + 1
+        # per node, its entries in the order of the flat ends, so of the links (a link never joins a node to itself)
+        order = np.argsort(flat, kind="stable")
+        order ^= 1  # the entry's other end (in place: no copy of the int64 order)
+        far = flat[order]
+        order >>= 1  # its link
+        link_of = order.astype(np.int32)
+        del order
+        degrees = np.bincount(flat, minlength=num_nodes)
+        self.start: list[int] = [0, *np.cumsum(degrees).tolist()]
+        self.neighbours = _typed_array(far, "i")
+        self.links = _typed_array(link_of, "i")
+        delays = tuple(spec_delays)
+        if len(set(delays)) <= 1:  # one delay for every link: no entry needs its own
+            self._delay, self._codes, self._code_delays = (delays[0] if delays else 0), None, ()
+        else:
+            codes = np.asarray(spec_of)[link_of]
+            self._delay, self._code_delays = None, delays
+            self._codes = _typed_array(codes, {1: "B", 2: "H"}.get(codes.dtype.itemsize, "I"))
         # sorted by neighbour within each node: where far rises but at each node's first entry, it already is
-        rises = np.diff(far) > 0
-        firsts = np.zeros(len(far), dtype=bool)
-        firsts[np.array(self.start[:-1], dtype=np.int64)[np.diff(self.start) > 0]] = True
-        if np.all(rises | firsts[1:]):
+        firsts = np.zeros(2 * num_links, dtype=bool)
+        firsts[np.array(self.start[:-1], dtype=np.int64)[degrees > 0]] = True
+        if np.all((far[1:] > far[:-1]) | firsts[1:]):
             self._sorted_neighbours, self._sorted_links = self.neighbours, self.links
         else:
-            by_neighbour = np.lexsort((far, near))
-            self._sorted_neighbours = array("i", far[by_neighbour].astype(np.int32).tobytes())
-            self._sorted_links = array("i", link_of[by_neighbour].astype(np.int32).tobytes())
+            node_of = np.repeat(np.arange(num_nodes, dtype=np.int32), degrees)
+            by_neighbour = np.lexsort((far, node_of))
+            self._sorted_neighbours = _typed_array(far[by_neighbour], "i")
+            self._sorted_links = _typed_array(link_of[by_neighbour], "i")
+
+    def _delays(self, lo: int, hi: int):
+        """The delays (ps) of entries ``lo:hi``, an iterable."""
+        if self._codes is None:
+            return repeat(self._delay, hi - lo)
+        return map(self._code_delays.__getitem__, self._codes[lo:hi])
 
     def __getitem__(self, node: int):
         """``(neighbour, delay in ps)`` of each of ``node``'s links, in the order of :attr:`Network.links`."""
         lo, hi = self.start[node], self.start[node + 1]
-        return zip(self.neighbours[lo:hi], self.delays[lo:hi])
+        return zip(self.neighbours[lo:hi], self._delays(lo, hi))
 
     def with_links(self, node: int):
         """``(neighbour, delay in ps, link index)`` of each of ``node``'s links, in the order of :attr:`Network.links`."""
         lo, hi = self.start[node], self.start[node + 1]
-        return zip(self.neighbours[lo:hi], self.delays[lo:hi], self.links[lo:hi])
+        return zip(self.neighbours[lo:hi], self._delays(lo, hi), self.links[lo:hi])
+
+    def degree(self, node: int) -> int:
+        """Number of ``node``'s links."""
+        return self.start[node + 1] - self.start[node]
 
     def find(self, a: int, b: int) -> int:
         """Index in :attr:`Network.links` of the link joining nodes ``a`` and ``b`` (-1: none)."""
@@ -356,7 +411,8 @@ class Network:
         self.min_link_delay_ps = min_link_delay_ps
         self.placement: tuple[int, ...] = tuple(place_on_ranks(len(self.names), num_ranks, placement,
                                                                key=placement_key))
-        ends = np.asarray(ends, dtype=np.int64).reshape(-1, 2)
+        ends = np.asarray(ends).reshape(-1, 2)
+        ends = ends.astype(np.int32 if len(self.names) < 2**31 else np.int64, copy=False)  # (built here)
         for k, spec in enumerate(specs):  # (in the order of their first links: the first bad link is refused)
             if not isinstance(spec, LinkSpec):
                 a, b = ends[int(np.flatnonzero(spec_of == k)[0])].tolist()
@@ -366,15 +422,17 @@ class Network:
         #: The linked node pairs, an ``(m, 2)`` array in the topology's edge order (:attr:`links` as tuples), and
         #: per link the index of its :class:`LinkSpec` in ``_specs`` (the distinct link objects): compact arrays,
         #: since every rank builds the whole network (an ``all_to_all`` of 1,000 nodes has 499,500 links).
-        self._ends = ends.astype(np.int32) if len(self.names) < 2**31 else ends
+        self._ends = ends
         self._ends.flags.writeable = False
-        self._specs, self._spec_of = tuple(specs), np.asarray(spec_of, dtype=np.int32)
-        #: Per link: its delay (at least ``min_link_delay_ps``), ps.
-        self._link_delays = array("q", np.asarray(spec_delays, dtype=np.int64)[self._spec_of].tobytes())
+        #: Per link, the index of its spec in ``_specs`` (:func:`_compact_index`: no memory per link where every
+        #: link shares one spec), and each spec's delay (at least ``min_link_delay_ps``), ps: a link's delay is
+        #: its spec's (``_spec_delays[_spec_of[j]]``), not stored per link (8 bytes a link until 2026-12-06).
+        self._specs, self._spec_of = tuple(specs), _compact_index(spec_of, len(specs))
+        self._spec_delays: tuple[int, ...] = tuple(spec_delays)
         if spec_delays and min(spec_delays) <= 0:
             placement = np.asarray(self.placement, dtype=np.int64)
             crossing = placement[self._ends[:, 0]] != placement[self._ends[:, 1]]
-            zero = np.asarray(spec_delays, dtype=np.int64)[self._spec_of] <= 0
+            zero = (np.asarray(spec_delays, dtype=np.int64) <= 0)[self._spec_of]
             for j in np.flatnonzero(crossing & zero)[:1].tolist():
                 a, b = self._ends[j].tolist()
                 raise ResourceError(
@@ -392,6 +450,7 @@ class Network:
         self._lightest: list[list[tuple]] | None = None  # see _link_is_shortest
         self._weights: list[float] | None = None  # see _routing_weights
         self._rank_distances: list[list[int]] | None = None
+        self._sorted_links: bool | None = None  # see links_sorted
 
     @property
     def graph(self) -> nx.Graph:
@@ -437,6 +496,45 @@ class Network:
         """The length of every link, km, in the order of :attr:`links` (float64)."""
         return np.array([spec.distance_km for spec in self._specs], dtype=np.float64)[self._spec_of]
 
+    def link_spec_indices(self) -> np.ndarray:
+        """Per link, in the order of :attr:`links`, the index of its spec in :attr:`distinct_link_specs`
+        (read-only; a view of one zero where every link shares one spec)."""
+        return self._spec_of
+
+    def link_delays_ps(self) -> np.ndarray:
+        """The delay of every link, ps (its :class:`LinkSpec`'s ``delay_ps``, at least ``min_link_delay_ps``),
+        in the order of :attr:`links` (int64; made on each call, the network keeps one per distinct spec)."""
+        return np.array(self._spec_delays, dtype=np.int64)[self._spec_of]
+
+    def _link_delay(self, index: int) -> int:
+        """The delay of link ``index`` of :attr:`links`, ps."""
+        return self._spec_delays[self._spec_of[index]]
+
+    def links_sorted(self) -> bool:
+        """Whether every link is ``(a, b)`` with ``a < b`` and the links are in ``(a, b)`` order (then
+        :attr:`links` is the order a run's ``links`` table lists them in: a ``line``, ``star`` or ``all_to_all``).
+
+        Examples:
+            >>> net = Network.from_pairs([NodeSpec(name=n) for n in "abc"], [(0, 1), (1, 2)], [LinkSpec(distance_km=1.0)] * 2)
+            >>> net.links_sorted(), Network.from_pairs(net.nodes, [(0, 2), (0, 1)], [LinkSpec(distance_km=1.0)] * 2).links_sorted()
+            (True, False)
+        """
+        if self._sorted_links is None:
+            lows, highs = self._ends[:, 0], self._ends[:, 1]
+            self._sorted_links = bool(np.all(lows < highs) and np.all(
+                (lows[1:] > lows[:-1]) | ((lows[1:] == lows[:-1]) & (highs[1:] > highs[:-1]))))
+        return self._sorted_links
+
+    def link_index(self, a: int, b: int) -> int:
+        """Index in :attr:`links` of the link joining nodes ``a`` and ``b``, either way round (-1: none).
+
+        Examples:
+            >>> net = Network.from_pairs([NodeSpec(name=n) for n in "abc"], [(0, 1), (2, 1)], [LinkSpec(distance_km=1.0)] * 2)
+            >>> net.link_index(1, 2), net.link_index(0, 2)
+            (1, -1)
+        """
+        return self._link_index(a, b)
+
     def _link_index(self, a: int, b: int) -> int:
         """Index in :attr:`links` of the link joining nodes ``a`` and ``b``, either way round (-1: none).
 
@@ -474,7 +572,8 @@ class Network:
         num_nodes = len(self.names)
         order = list(range(num_nodes))
         self._preorder, self._first, self._subtree_end = order, list(order), [num_nodes] * num_nodes
-        return [-1, *range(num_nodes - 1)], list(order), [0] * num_nodes, list(accumulate(self._link_delays, initial=0)), []
+        delays = map(self._spec_delays.__getitem__, self._spec_of.tolist())
+        return [-1, *range(num_nodes - 1)], list(order), [0] * num_nodes, list(accumulate(delays, initial=0)), []
 
     def _walked_forest(self) -> tuple[list[int], list[int], list[int], list[int], list[list[int]]] | None:
         """:meth:`_rooted_forest` of any network: a walk of every tree from its lowest node (``None``: not a forest)."""
@@ -513,7 +612,7 @@ class Network:
         """Per node, ``(neighbour, link delay in ps)`` of each of its links, in the order of :attr:`links`
         (``adjacency[node]``; built on first use)."""
         if self._adjacent is None:
-            self._adjacent = _Adjacency(len(self.names), self._ends, self._link_delays)
+            self._adjacent = _Adjacency(len(self.names), self._ends, self._spec_of, self._spec_delays)
         return self._adjacent
 
     def _forest_rank_distances(self) -> list[list[int]]:
@@ -792,7 +891,7 @@ class Network:
         Raises:
             ResourceError: no link joins them.
         """
-        return self._link_delays[self._joining_link(a, b)]
+        return self._link_delay(self._joining_link(a, b))
 
     def _joining_link(self, a: int, b: int) -> int:
         """:meth:`_link_index` of a link that must exist (:class:`ResourceError` naming the nodes where none does)."""
@@ -827,7 +926,7 @@ class Network:
         """
         if not self.num_links:
             return math.inf
-        return max(1, min(self._link_delays))
+        return max(1, min(self._spec_delays))  # (every spec of _specs is some link's)
 
     def rank_distances_ps(self) -> list[list[int]]:
         """Least delay from every node to the nearest node of every rank, ps (``UNREACHABLE_PS``: none).
@@ -877,7 +976,7 @@ class Network:
         """
         prefix = f"{source}: " if source else ""
         # each link object once, at its first link (links of one table share one)
-        _specs, firsts = np.unique(self._spec_of, return_index=True)
+        _specs, firsts = np.unique(self._spec_of, return_index=True) if len(self._specs) > 1 else ((), np.zeros(1, dtype=np.int64))
         for link, first in zip(self._specs, firsts.tolist()):
             a, b = self._ends[first].tolist()
             check_pairing_horizon(link, f"{prefix}[network] link {self.names[a]}-{self.names[b]}")
@@ -931,6 +1030,11 @@ class Network:
         link = self._link_index(a, b)
         if link < 0:
             return False
+        uniform = self._uniform_weight()
+        if uniform is not None:  # every link weighs the same: the lightest other link at an end is one, if any
+            adjacent = self._adjacency()
+            detour = sum(uniform if adjacent.degree(node) > 1 else math.inf for node in (a, b))
+            return uniform < detour
         weights = self._routing_weights()
         if self._lightest is None:  # per node, its two lightest links as (weight, neighbour)
             adjacent = self._adjacency()
@@ -940,6 +1044,15 @@ class Network:
         for node, avoid in ((a, b), (b, a)):  # the lightest other link at each end
             detour += next((weight for weight, other in self._lightest[node] if other != avoid), math.inf)
         return weights[link] < detour
+
+    def _uniform_weight(self) -> float | None:
+        """The one routing weight of every link (``distance_km``) where the network has no graph yet and its
+        links' specs share one length (``None``: otherwise): :meth:`_link_is_shortest` then needs no weight per
+        link and no list of each node's lightest links (~250 bytes a node)."""
+        if self._weights is not None or self._graph is not None or not self._specs:
+            return None
+        lengths = {spec.distance_km for spec in self._specs}
+        return lengths.pop() if len(lengths) == 1 else None
 
     def _routing_weights(self) -> list[float]:
         """The length of every link as routes weigh it, in the order of :attr:`links`: its ``distance_km``.
@@ -1096,8 +1209,8 @@ class Network:
                 fibre_ps = from_root[a] + from_root[b] - 2 * from_root[self._lowest_common_ancestor(a, b)]
             else:
                 route = self.route(a, b)
-                delays, index = self._link_delays, self._link_index
-                fibre_ps = sum(delays[index(route[i], route[i + 1])] for i in range(len(route) - 1))
+                delay, index = self._link_delay, self._link_index
+                fibre_ps = sum(delay(index(route[i], route[i + 1])) for i in range(len(route) - 1))
             latency = fibre_ps + self.nodes[b].classical_processing_delay_ps
             self._latency[(a, b)] = latency
         return latency

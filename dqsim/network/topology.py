@@ -42,18 +42,30 @@ DEFAULT_LINK = LinkSpec(distance_km=1.0)
 _MAX_NAMES_IN_MESSAGE = 10
 
 #: Host memory each link of a run's network takes at the run's peak, bytes, on the rank that writes the run file
-#: (every rank builds the whole network: the :class:`~dqsim.network.network.Network`'s link arrays, a ``dqc``
-#: run's per-link counts; that rank also the run file's ``links`` table and its write). Measured, not derived:
-#: peak RSS of ``dqc`` runs of a 4-qubit GHZ over ``all_to_all`` networks of 1,000, 1,448 and 2,048 nodes
-#: (499,500, 1,047,628 and 2,096,128 links: 350, 497 and 793 MB) against an 8-node line (217 MB), 266-275 bytes
-#: per link (CPython 3.11, one rank, bench/results/network-links-memory-vm-20261206.md); a 600-node one
-#: (294 MB) sits ~14 % above the estimate with ~200 MB of Python. It was ~550 bytes until 2026-12-06 (a tuple
-#: per link in the network, in a run's counts and in its table rows), ~1.6 kB before (docs/review-scale-20261206.md).
-BYTES_PER_LINK = 280
+#: (every rank builds the whole network: the :class:`~dqsim.network.network.Network`'s link arrays, ~24 bytes a
+#: link; that rank also the run file's ``links`` table, 88 bytes a row with 7-character node names, and its
+#: write). Measured, not derived: peak RSS of ``dqc`` runs of a 4-qubit GHZ over ``all_to_all`` networks of 600,
+#: 1,000, 1,448 and 2,048 nodes (179,700 to 2,096,128 links: 288, 331, 401 and 525 MB on one rank) against an
+#: 8-node line (217 MB): 123 bytes a link between 1,000 and 2,048 nodes, plus :data:`LINKS_TABLE_BYTES` (CPython
+#: 3.11, bench/results/network-rank-memory-vm-20261206b.md). A rank that does not write the file took ~34 bytes
+#: a link (247 against 230 MB at 1,000 nodes on two ranks). It was ~280 bytes until 2026-12-06 (later: a delay
+#: per link and per adjacency entry, int64 copies while building, the table's whole-column temporaries), ~550
+#: before that (a tuple per link in the network, in a run's counts and in its table rows), ~1.6 kB before
+#: (docs/review-scale-20261206.md).
+BYTES_PER_LINK = 140
 
-#: Host memory each node of a run's network takes on every rank, bytes: measured as :data:`BYTES_PER_LINK`
-#: (a 4,096-node line against an 8-node one, 232 against 217 MB: about 4 kB per node with its link; ~5 kB
-#: until 2026-12-06).
+#: What a network of at least :data:`LINKS_TABLE_MIN_LINKS` links takes besides its bytes per link, on the rank
+#: that writes the run file, bytes: measured as :data:`BYTES_PER_LINK` (the runs' peaks lie ~50 MB above a line
+#: through 123 bytes a link; the write of the ``links`` table's strings, in pieces of 65,536 rows, is where the
+#: peak falls).
+LINKS_TABLE_BYTES = 50_000_000
+
+#: Links from which :data:`LINKS_TABLE_BYTES` is counted.
+LINKS_TABLE_MIN_LINKS = 100_000
+
+#: Host memory each node of a run's network takes on every rank, bytes, with its link or two: measured as
+#: :data:`BYTES_PER_LINK` (``dqc`` runs over 65,536-node lines, stars and rings, 432, 437 and 494 MB on one rank,
+#: against an 8-node line: 3.3-4.2 kB per node; a 4,096-node line 232 MB; ~5 kB until 2026-12-06).
 BYTES_PER_NODE = 4000
 
 
@@ -368,16 +380,19 @@ def num_links_of(kind: str, num_nodes: int) -> int:
 def estimate_network_bytes(num_nodes: int, num_links: int) -> int:
     """Host memory a run's network of ``num_nodes`` nodes and ``num_links`` links takes on every rank, bytes.
 
-    :data:`BYTES_PER_NODE` and :data:`BYTES_PER_LINK`, both measured (not a
-    bound): with the ~200 MB of the interpreter and its libraries, within
-    ~3 % of a ``dqc`` run's peak RSS over ``all_to_all`` networks of 1,000 to
-    2,048 nodes (14 % low at 600 nodes) and a line of 4,096.
+    :data:`BYTES_PER_NODE` and :data:`BYTES_PER_LINK` (and :data:`LINKS_TABLE_BYTES`
+    from :data:`LINKS_TABLE_MIN_LINKS` links), all measured (not a bound): with
+    the ~200 MB of the interpreter and its libraries, within 5 % of a ``dqc``
+    run's peak RSS on one rank over ``all_to_all`` networks of 600 to 2,048
+    nodes (-4 % to +5 %; the writing rank of two runs ~20 MB higher), and
+    within 10 % over 65,536-node lines, stars and rings (+9 % to -5 %).
 
     Examples:
         >>> estimate_network_bytes(1000, 499500) / 1e6
-        143.86
+        123.93
     """
-    return num_nodes * BYTES_PER_NODE + num_links * BYTES_PER_LINK
+    table = LINKS_TABLE_BYTES if num_links >= LINKS_TABLE_MIN_LINKS else 0
+    return num_nodes * BYTES_PER_NODE + num_links * BYTES_PER_LINK + table
 
 
 def from_edges(names: Sequence[str], edges: Iterable[tuple], *,

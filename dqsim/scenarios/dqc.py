@@ -770,6 +770,12 @@ def trajectories_for(job, circuit: Circuit) -> int:
     return max(sim.shots, 1)
 
 
+#: Rows of the ``links`` table filled at a time (:func:`links_table`): its name columns are copied from the names
+#: in pieces of this many rows, not through whole-column temporaries (an ``all_to_all`` of 1,000 nodes has
+#: 499,500 links; those temporaries took ~100 bytes a link on the rank that writes the run file).
+TABLE_FILL_ROWS = 1 << 16
+
+
 def links_table(names: Sequence[str], network: Network, links: LinkCounts) -> np.ndarray:
     """The run file's ``links`` table: per link ``(a, b, pairs, attempts, photons)`` of a run (``a < b``, sorted),
     its nodes' names, its length and its counts.
@@ -777,8 +783,8 @@ def links_table(names: Sequence[str], network: Network, links: LinkCounts) -> np
     The array :func:`~dqsim.scenarios.output.record_table` makes of the rows
     ``(names[a], names[b], network.link(a, b).distance_km, pairs, attempts, photons)``, each name column as
     wide as its longest name, built column by column from the arrays of ``links`` and ``network`` (no tuple
-    per link: an ``all_to_all`` of 1,000 nodes has 499,500 links). Only the rank that writes the run file
-    builds it (:func:`run_job`).
+    per link: an ``all_to_all`` of 1,000 nodes has 499,500 links), :data:`TABLE_FILL_ROWS` rows at a time. Only
+    the rank that writes the run file builds it (:func:`run_job`).
 
     Examples:
         >>> from dqsim.network.link import LinkSpec
@@ -790,23 +796,40 @@ def links_table(names: Sequence[str], network: Network, links: LinkCounts) -> np
         [('a', 'bb', 2.0, 4, 9, 18), ('bb', 'c', 3.0, 0, 0, 0)]
     """
     num_links = len(links)
-    a, b = links.lows.astype(np.int64), links.highs.astype(np.int64)
-    lengths = [len(name) for name in names]
-    dtype = [("node_a", f"U{max(max((lengths[i] for i in np.unique(a).tolist()), default=1), 1)}"),
-             ("node_b", f"U{max(max((lengths[i] for i in np.unique(b).tolist()), default=1), 1)}"),
+    a, b = links.lows, links.highs
+    present = np.zeros(len(names), dtype=bool)
+    lengths = np.fromiter(map(len, names), dtype=np.int64, count=len(names))
+    widths = []
+    for ends in (a, b):
+        present[:] = False
+        present[ends] = True
+        widths.append(max(int(lengths[present].max(initial=1)), 1))
+    dtype = [("node_a", f"U{widths[0]}"), ("node_b", f"U{widths[1]}"),
              ("distance_km", "f8"), ("epr_pairs", "i8"), ("attempts", "i8"), ("photons", "i8")]
     table = np.empty(num_links, dtype=dtype)
     all_names = np.array(names)
-    table["node_a"], table["node_b"] = all_names[a], all_names[b]
     ends = network.link_ends()
-    lows, highs = ends.min(axis=1), ends.max(axis=1)
-    order = np.lexsort((highs, lows))  # the network's links as the run lists them: (a, b), a < b, sorted
-    if len(order) == num_links and np.array_equal(lows[order], a) and np.array_equal(highs[order], b):
-        table["distance_km"] = network.link_distances_km()[order]
+    in_order = (network.links_sorted() and len(ends) == num_links and np.array_equal(ends[:, 0], a)
+                and np.array_equal(ends[:, 1], b))  # the network's links as the run lists them
+    if in_order:
+        spec_distances = np.array([spec.distance_km for spec in network.distinct_link_specs], dtype=np.float64)
+        spec_of = network.link_spec_indices()
     else:
-        table["distance_km"] = [network.link(x, y).distance_km for x, y in zip(a.tolist(), b.tolist())]
-    counts = links.dense()
-    table["epr_pairs"], table["attempts"], table["photons"] = counts[:, 0], counts[:, 1], counts[:, 2]
+        lows, highs = ends.min(axis=1), ends.max(axis=1)
+        order = np.lexsort((highs, lows))  # the network's links as the run lists them: (a, b), a < b, sorted
+        if len(order) == num_links and np.array_equal(lows[order], a) and np.array_equal(highs[order], b):
+            table["distance_km"] = network.link_distances_km()[order]
+        else:
+            table["distance_km"] = [network.link(x, y).distance_km for x, y in zip(a.tolist(), b.tolist())]
+        del lows, highs, order
+    for start in range(0, num_links, TABLE_FILL_ROWS):  # in pieces: no column-sized temporaries
+        piece = slice(start, min(start + TABLE_FILL_ROWS, num_links))
+        table["node_a"][piece], table["node_b"][piece] = all_names[a[piece]], all_names[b[piece]]
+        if in_order:
+            table["distance_km"][piece] = spec_distances[spec_of[piece]]
+    for column, name in enumerate(("epr_pairs", "attempts", "photons")):
+        table[name] = 0
+        table[name][links.rows] = links.counts[:, column]
     return table
 
 

@@ -48,13 +48,23 @@ class LinkCounts:
         """The counts of every link of ``network`` (:class:`~dqsim.network.network.Network`) from a run's
         ``counters`` (:attr:`dqsim.engine.RunStatistics.counters`): per link ``(a, b)``, each of
         :data:`COUNTED` under ``(name, a, b)`` plus ``(name, b, a)``; counters of node pairs with no link
-        are left out."""
-        ends = network.link_ends()
-        lows, highs = ends.min(axis=1), ends.max(axis=1)
-        order = np.lexsort((highs, lows))
-        lows, highs = lows[order], highs[order]
+        are left out. Where the network's links are already in that order
+        (:meth:`~dqsim.network.network.Network.links_sorted`: a ``line``, ``star``, ``all_to_all``), the ends
+        are views of the network's own (no bytes per link) and each counter's link is the network's lookup."""
         num_nodes = network.num_nodes
-        keys = lows.astype(np.int64) * num_nodes + highs
+        ends = network.link_ends()
+        if network.links_sorted():  # the network's own ends (views: no copy per link) and its link lookup
+            lows, highs = ends[:, 0], ends[:, 1]
+            row_of = network.link_index
+        else:
+            lows, highs = ends.min(axis=1), ends.max(axis=1)
+            order = np.lexsort((highs, lows))
+            lows, highs = lows[order], highs[order]
+            keys = lows.astype(np.int64) * num_nodes + highs
+
+            def row_of(low: int, high: int) -> int:
+                at = int(np.searchsorted(keys, low * num_nodes + high))
+                return at if at < len(keys) and keys[at] == low * num_nodes + high else -1
         found: dict[int, list[int]] = {}
         for key, value in counters.items():
             if not (isinstance(key, tuple) and len(key) == 3 and key[0] in COUNTED):
@@ -63,8 +73,8 @@ class LinkCounts:
             low, high = (a, b) if a < b else (b, a)
             if not (0 <= low and high < num_nodes):
                 continue
-            at = int(np.searchsorted(keys, low * num_nodes + high))
-            if at < len(keys) and keys[at] == low * num_nodes + high:
+            at = row_of(low, high)
+            if at >= 0:
                 found.setdefault(at, [0] * len(COUNTED))[COUNTED.index(key[0])] += value
         rows = sorted(found)
         return cls(lows, highs, np.array(rows, dtype=np.int64), np.array([found[row] for row in rows], dtype=np.int64))
