@@ -153,10 +153,10 @@ def _network_lines(job) -> list[str]:
     need = topology.estimate_network_bytes(num_nodes, num_links)
     table = (f", and ~{topology.LINKS_TABLE_BYTES / 1e6:.0f} MB for the links table's write"
              if num_links >= topology.LINKS_TABLE_MIN_LINKS else "")
-    return [f"memory per rank for the network: about {size_words(need)} ({num_nodes:,} nodes, {num_links:,} links; measured "
-            f"~{topology.BYTES_PER_NODE / 1000:g} kB per node and "
-            f"~{topology.BYTES_PER_LINK / 1000:g} kB per link{table}), besides ~{BASE_RSS_BYTES / 1e6:.0f} MB of Python "
-            "and its libraries"]
+    return [f"memory per rank for the network: about {size_words(need)} ({num_nodes:,} nodes, {num_links:,} links; "
+            f"measured ~{topology.BYTES_PER_NODE / 1000:g} kB per node and "
+            f"~{topology.BYTES_PER_LINK / 1000:g} kB per link{table}), besides ~{BASE_RSS_BYTES / 1e6:.0f} MB of "
+            "Python and its libraries"]
 
 
 def _fidelity_check_lines(job, terminal: bool) -> list[str]:
@@ -321,8 +321,9 @@ def _pending_report_lines(job) -> list[str]:
     lines = _pending_message_lines(job)
     for i, d, rate, held, reports, key in rows:
         line = (f"key block of link {i} ({d:g} km): Bob's detection reports folded as they come, up to {held} held "
-                f"(a round trip's), {size_words(reports)} ({rate:.3g} detections per pulse x {min(q.batch_pulses, block):,} "
-                f"pulses x {held} x {reports / max(held * min(q.batch_pulses, block) * rate, 1e-300):.4g} "
+                f"(a round trip's), {size_words(reports)} ({rate:.3g} detections per pulse x "
+                f"{min(q.batch_pulses, block):,} pulses x {held} x "
+                f"{reports / max(held * min(q.batch_pulses, block) * rate, 1e-300):.4g} "
                 f"bytes, packed)")
         if q.error_correction in nodes.KEYED_ERROR_CORRECTIONS:
             line += (f", and the block's key bits for {nodes.EC_NAMES[q.error_correction]}, packed, {size_words(key)} "
