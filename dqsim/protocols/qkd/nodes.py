@@ -375,7 +375,7 @@ class Bb84Alice(_AliceSide):
                 finite = (q.eps_sec, q.eps_cor) if q.security == "finite_key" else None
                 rng = Stream(self.plan.seed, node=phys.alice, purpose=PURPOSE_POSTPROCESS).generator(block)
                 if q.error_correction == "cascade":
-                    alice_key, bob_key = (key.unpacked() for key in self.keys)
+                    alice_key, bob_key = self.keys  # packed: Cascade takes them as they are
                     self.keys = (PackedBits(), PackedBits())
                     self.result, _done = postprocess_block(
                         self.counts, source, alice_key, bob_key, rng=rng, f_ec=q.f_ec,
@@ -784,7 +784,7 @@ class EntangledAlice(_AliceSide):
                                 finite_key=(q.eps_sec, q.eps_cor) if q.security == "finite_key" else None,
                                 coincidences=self.block_chsh)
                 if q.error_correction == "cascade":
-                    alice_key, bob_key = (key.unpacked() for key in self.keys)
+                    alice_key, bob_key = self.keys  # packed: Cascade takes them as they are
                     self.keys = (PackedBits(), PackedBits())
                     self.result = entangled_block.entangled_postprocess_block(
                         self.counts, alice_key, bob_key, eps_cor=q.eps_cor, **settings)
