@@ -1163,9 +1163,9 @@ def _set_philox_words(gen: np.random.Generator, words: np.ndarray) -> None:
     gen.bit_generator.state = state
 
 
-#: Positions of a shuffle that :func:`shuffled_places` draws at a time (int32: 256 KiB), then follows the
+#: Positions of a shuffle that :func:`shuffled_places` draws at a time (int32: 64 KiB), then follows the
 #: elements through their swaps; the whole row at once took 4 bytes a key bit (until 2026-12-06).
-SHUFFLE_DRAWS_CHUNK = 1 << 16
+SHUFFLE_DRAWS_CHUNK = 1 << 14
 
 
 def shuffled_places(gen: np.random.Generator, num_bits: int, elements: np.ndarray, places: np.ndarray,

@@ -299,17 +299,21 @@ def _pending_message_lines(job) -> list[str]:
 
 def cascade_end_bytes(key_bytes: float) -> float:
     """Bytes a key block's end adds with Cascade, from the block's packed key bits (``key_bytes``, Alice's and Bob's
-    at :data:`~dqsim.protocols.qkd.nodes.KEY_BYTES_PER_KEY_BIT`): the key bits unpacked and the post-processing's
-    arrays, :data:`~dqsim.protocols.qkd.nodes.CASCADE_END_BYTES_PER_KEY_BIT` a key bit (measured)."""
-    return key_bytes / nodes.KEY_BYTES_PER_KEY_BIT * nodes.CASCADE_END_BYTES_PER_KEY_BIT
+    at :data:`~dqsim.protocols.qkd.nodes.KEY_BYTES_PER_KEY_BIT`): the post-processing's arrays on the packed keys,
+    :data:`~dqsim.protocols.qkd.nodes.CASCADE_END_BYTES_PER_KEY_BIT` a key bit and
+    :data:`~dqsim.protocols.qkd.nodes.CASCADE_END_FIXED_BYTES` (measured; 14 bytes a key bit until 2026-12-06, when
+    Cascade took the keys unpacked)."""
+    if not key_bytes:
+        return 0.0
+    return key_bytes / nodes.KEY_BYTES_PER_KEY_BIT * nodes.CASCADE_END_BYTES_PER_KEY_BIT + nodes.CASCADE_END_FIXED_BYTES
 
 
 def _cascade_end_text(key_bytes: float) -> str:
     if not key_bytes:
         return ""
-    return (f"; at the block's end Cascade takes the key bits unpacked, a byte each, and with its own arrays "
-            f"adds ~{_mib(cascade_end_bytes(key_bytes))} (~{nodes.CASCADE_END_BYTES_PER_KEY_BIT:g} bytes per key "
-            f"bit, measured)")
+    return (f"; at the block's end Cascade works on the key bits packed and adds ~{_mib(cascade_end_bytes(key_bytes))} "
+            f"(~{nodes.CASCADE_END_BYTES_PER_KEY_BIT:g} bytes per key bit and "
+            f"{_mib(nodes.CASCADE_END_FIXED_BYTES)}, measured)")
 
 
 def _pending_report_lines(job) -> list[str]:
