@@ -451,49 +451,16 @@ if _numba is not None:
         _philox_close(state, cursor)
 
     @_numba.njit(cache=True, boundscheck=False)
-    def _numba_philox_sample(state, alice, bob, fraction, kept_a, kept_b):
-        # Bit i joins the sample when gen.random() < fraction, the i-th double of the Philox state
-        # ``state`` (next_double: the next 64-bit word >> 11, times 2^-53; the words of the buffer
-        # left first, then one block per counter; the kept 32-bit half is not used): the sampled
-        # bits are counted (and their errors), the others copied to kept_a / kept_b in order
-        # without a branch. Writes back the state NumPy's draws leave; returns (sampled, errors, kept).
-        n = alice.size
-        c0, c1, c2, c3 = state[0], state[1], state[2], state[3]
-        k0, k1 = state[4], state[5]
-        b0, b1, b2, b3 = state[6], state[7], state[8], state[9]
-        position = np.int64(state[10])
-        scale = 1.0 / 9007199254740992.0
-        eleven = np.uint64(11)
-        sampled = errors = kept = 0
-        i = 0
-        while i < n:
-            if position == 4:
-                c0, c1, c2, c3 = _counter_plus(c0, c1, c2, c3, np.uint64(1))
-                b0, b1, b2, b3 = _philox4x64(c0, c1, c2, c3, k0, k1)
-                position = 0
-            word = b0 if position == 0 else b1 if position == 1 else b2 if position == 2 else b3
-            position += 1
-            chosen = np.int64((word >> eleven) * scale < fraction)
-            a, b = alice[i], bob[i]
-            kept_a[kept] = a
-            kept_b[kept] = b
-            kept += 1 - chosen
-            sampled += chosen
-            errors += chosen & np.int64(a != b)
-            i += 1
-        state[0], state[1], state[2], state[3] = c0, c1, c2, c3
-        state[6], state[7], state[8], state[9] = b0, b1, b2, b3
-        state[10] = np.uint64(position)
-        return sampled, errors, kept
-
-    @_numba.njit(cache=True, boundscheck=False)
     def _numba_philox_sample_packed(state, alice, n, errors, fraction, kept_words, kept_errors):
-        # _numba_philox_sample on a packed key pair: Alice's n bits packed (``alice``, packbits order)
-        # and the increasing positions ``errors`` where Bob's differ. Bit i joins the sample when the
-        # i-th double of ``state`` is below ``fraction``; the others' Alice bits are written in order
+        # The QBER sample of a packed key pair: Alice's n bits packed (``alice``, packbits order) and the
+        # increasing positions ``errors`` where Bob's differ. Bit i joins the sample when the i-th double of
+        # the Philox state ``state`` is below ``fraction`` (gen.random()'s next_double: the next 64-bit word
+        # >> 11, times 2^-53; the words of the buffer left first, then one block per counter; the kept
+        # 32-bit half is not used); the others' Alice bits are written in order
         # into ``kept_words`` (64 a word, the first in the top bit: big-endian bytes are packbits')
         # without a branch, and their positions among the kept bits where they are errors into
-        # ``kept_errors`` (m + 1 entries). Returns (sampled, sampled errors, kept, kept errors).
+        # ``kept_errors`` (m + 1 entries). Writes back the state NumPy's draws leave; returns
+        # (sampled, sampled errors, kept, kept errors).
         m = errors.size
         c0, c1, c2, c3 = state[0], state[1], state[2], state[3]
         k0, k1 = state[4], state[5]
@@ -1259,16 +1226,16 @@ def permutations(gen: np.random.Generator, out: np.ndarray) -> np.ndarray:
 
 def split_sample(gen: np.random.Generator, alice: np.ndarray, bob: np.ndarray,
                  fraction: float) -> tuple[int, int, np.ndarray, np.ndarray]:
-    """The bits where ``gen.random(n) < fraction`` counted (with their errors), the others kept, in one pass.
+    """The bits where ``gen.random(n) < fraction`` counted (with their errors), the others kept.
 
     ``sample = gen.random(alice.size) < fraction`` then ``(count of sample, count of alice != bob in it,
-    alice[~sample], bob[~sample])``, the same numbers and ``gen`` left the same. With a Philox
-    generator and numba the doubles are computed from the generator's state in the loop that
-    splits the keys (no array of n doubles, no masks); else by NumPy as written above.
+    alice[~sample], bob[~sample])``, the same numbers and ``gen`` left the same, for key bits (zeros and
+    ones): :func:`split_packed_sample` on the keys packed (the doubles computed from a Philox generator's
+    state in the loop that splits them, where numba is; else NumPy).
 
     Args:
         gen: the generator to draw from (advanced in place).
-        alice, bob: 1-d arrays of one length and dtype (key bits).
+        alice, bob: 1-d arrays of zeros and ones, of one length (the kept bits come back in ``alice``'s dtype).
         fraction: the probability threshold, float.
 
     Returns:
@@ -1281,22 +1248,20 @@ def split_sample(gen: np.random.Generator, alice: np.ndarray, bob: np.ndarray,
         >>> (m, k, ka.tolist(), kb.tolist()) == (u.sum(), (a != b)[u].sum(), a[~u].tolist(), b[~u].tolist())
         True
     """
-    if has_cascade() and isinstance(gen.bit_generator, np.random.Philox) and alice.ndim == 1:
-        words = _philox_words(gen)
-        alice = np.ascontiguousarray(alice)
-        bob = np.ascontiguousarray(bob, dtype=alice.dtype)
-        kept_a, kept_b = np.empty_like(alice), np.empty_like(bob)
-        sampled, errors, kept = _numba_philox_sample(words, alice, bob, float(fraction), kept_a, kept_b)
-        _set_philox_words(gen, words)
-        return int(sampled), int(errors), kept_a[:kept], kept_b[:kept]
-    sample = gen.random(alice.size) < fraction
-    return (int(np.count_nonzero(sample)), int(np.count_nonzero(alice[sample] != bob[sample])),
-            alice[~sample], bob[~sample])
+    alice, bob = np.asarray(alice), np.asarray(bob)
+    if alice.ndim != 1 or alice.shape != bob.shape:
+        raise ValueError(f"split_sample: alice and bob must be 1-d of one length, got {alice.shape}, {bob.shape}")
+    sampled, errors, kept, alice_kept, errors_kept = split_packed_sample(
+        gen, np.packbits(alice.astype(np.uint8, copy=False)), alice.size, np.flatnonzero(alice != bob), fraction)
+    kept_a = np.unpackbits(alice_kept, count=kept).astype(alice.dtype, copy=False)
+    kept_b = kept_a.copy()
+    kept_b[errors_kept] ^= 1
+    return sampled, errors, kept_a, kept_b
 
 
 def split_packed_sample(gen: np.random.Generator, alice: np.ndarray, num_bits: int, errors: np.ndarray,
                         fraction: float) -> tuple[int, int, int, np.ndarray, np.ndarray]:
-    """:func:`split_sample` on a packed key pair: the same sample, counts and ``gen`` left the same.
+    """The QBER sample of a packed key pair: the bits where ``gen.random(n) < fraction`` counted, the others kept.
 
     The keys are Alice's ``num_bits`` bits packed (``numpy.packbits``) and the positions where Bob's
     differ (:class:`dqsim.protocols.qkd.packed_bits.PackedKeyPair`); the bits kept come back the same
@@ -1318,9 +1283,9 @@ def split_packed_sample(gen: np.random.Generator, alice: np.ndarray, num_bits: i
         >>> a = np.array([0, 1, 1, 0, 1, 0], np.uint8); b = np.array([0, 1, 0, 0, 1, 1], np.uint8)
         >>> m, k, kept, ka, ke = split_packed_sample(np.random.Generator(np.random.Philox(3)), np.packbits(a), 6,
         ...                                          np.flatnonzero(a != b), 0.5)
-        >>> m2, k2, a2, b2 = split_sample(np.random.Generator(np.random.Philox(3)), a, b, 0.5)
-        >>> (m, k, np.unpackbits(ka, count=kept).tolist(), ke.tolist()) == (m2, k2, a2.tolist(),
-        ...                                                                   np.flatnonzero(a2 != b2).tolist())
+        >>> u = np.random.Generator(np.random.Philox(3)).random(6) < 0.5
+        >>> (m, k, np.unpackbits(ka, count=kept).tolist(), ke.tolist()) == (u.sum(), (a != b)[u].sum(), a[~u].tolist(),
+        ...                                                                   np.flatnonzero((a != b)[~u]).tolist())
         True
     """
     n = int(num_bits)
