@@ -85,11 +85,11 @@ def test_packed_sample_and_block_end_are_the_unpacked_ones():
     assert left.residual_errors > 0 and not left.verified and left.final_key.size == 0
 
 
-def test_block_end_peak_is_under_three_bytes_a_key_bit():
+def test_block_end_peak_is_under_four_bytes_a_key_bit():
     """tracemalloc's peak of :func:`postprocess_key` on a 1e6-bit key at 2 % (the keys held by the caller left
-    out): under 3 bytes a key bit (some 2 measured: a byte a key bit while a shuffle is followed, the packed keys,
-    70 bytes a wrong bit). Until 2026-12-06 it took about 10 (Bob's key copied, the keys' difference, the
-    shuffle's draws and slots, 4 bytes a key bit each)."""
+    out): under 4 bytes a key bit (2.9 measured: a byte a key bit while a shuffle is followed, the keys packed,
+    some 70 bytes a wrong bit, the shuffle's hash table of 0.5 MB). Until 2026-12-06 it took 11.5 (Bob's key
+    copied, the keys' difference, the shuffle's draws and slots, 4 bytes a key bit each)."""
     alice, bob = _keys(1_000_000, 0.02, 11)
     postprocess_key(alice[:2000], bob[:2000], qber_estimate=0.02, final_bits_of_leakage=lambda leak: 0,
                     eps_cor=1e-15, rng=np.random.default_rng(1))  # the kernels loaded before tracing
@@ -102,7 +102,7 @@ def test_block_end_peak_is_under_three_bytes_a_key_bit():
     finally:
         tracemalloc.stop()
     assert done.verified and done.keys_equal and done.residual_errors == 0
-    assert peak / alice.size < 3.0, peak / alice.size
+    assert peak / alice.size < 4.0, peak / alice.size
 
 
 def test_planes_builder_in_pieces_is_packed_fields_byte_for_byte():
