@@ -325,15 +325,15 @@ def test_verification_hash_detects_a_planted_residual_error():
 
 def _plant_one_error_after_cascade(monkeypatch) -> None:
     """Make postprocess_key's Cascade leave bit 1234 of Bob's key wrong."""
-    real = reconciliation.cascade
+    real = reconciliation.cascade_errors
 
-    def cascade_leaving_one_error(a, b, qber_estimate, rng):
-        done = real(a, b, qber_estimate, rng)
-        planted = done.corrected.copy()
-        planted[1234] ^= 1
-        return CascadeResult(planted, done.leakage_bits, done.rounds, done.first_block_bits, done.errors_corrected)
+    def cascade_leaving_one_error(num_bits, errors, qber_estimate, rng):
+        done = real(num_bits, errors, qber_estimate, rng)
+        planted = np.setxor1d(done.residual, [1234])
+        return CascadeResult(None, done.leakage_bits, done.rounds, done.first_block_bits, done.errors_corrected,
+                             planted)
 
-    monkeypatch.setattr(reconciliation, "cascade", cascade_leaving_one_error)
+    monkeypatch.setattr(reconciliation, "cascade_errors", cascade_leaving_one_error)
 
 
 def test_postprocess_key_discards_a_block_that_cascade_left_wrong(monkeypatch):

@@ -99,13 +99,14 @@ if _numba is not None:
         for p in range(num_passes):
             offsets[p + 1] = offsets[p] + num_blocks[p]
         total = offsets[num_passes]
-        block_pass = np.empty(total, dtype=np.int64)
+        index = places.dtype  # int32 where num_passes·n < 2^31 (the caller's choice): block and entry numbers
+        block_pass = np.empty(total, dtype=index)
         for p in range(num_passes):
             block_pass[offsets[p]:offsets[p + 1]] = p
         # first[g] .. first[g + 1]: the entries of ``order[p]`` (flattened: pass p at p·m) in
         # block g = offsets[p] + b, which are the errors read by that block, in place order
-        first = np.empty(total + 1, dtype=np.int64)
-        block_of = np.empty((num_passes, m), dtype=np.int64)
+        first = np.empty(total + 1, dtype=index)
+        block_of = np.empty_like(places)
         for p in range(num_passes):
             k = sizes[p]
             entry = 0
@@ -119,7 +120,7 @@ if _numba is not None:
         flat = order.reshape(num_passes * m)
         odd = np.zeros(total, dtype=np.uint8)
         touched = np.zeros(total, dtype=np.uint8)
-        next_wave = np.empty(total, dtype=np.int64)
+        next_wave = np.empty(total, dtype=index)
         leak = rounds = flipped = 0
         for p in range(num_passes):
             for e in range(m):
@@ -271,7 +272,13 @@ if _numba is not None:
 
     @_numba.njit(cache=True, boundscheck=False)
     def _philox_row_draws(state, stream, cursor, draws, n):
-        # draws[i] = random_interval(i) for i = n-1 .. 1, in that order (the positions that NumPy's
+        # draws[i] = random_interval(i) for i = n-1 .. 1 (_philox_range_draws of the whole row).
+        _philox_range_draws(state, stream, cursor, draws, n - 1, 0)
+
+    @_numba.njit(cache=True, boundscheck=False)
+    def _philox_range_draws(state, stream, cursor, draws, top, bottom):
+        # draws[i - bottom] = random_interval(i) for i = top .. bottom + 1, in that order (a row's draws
+        # from i = n-1 down to 1 are these calls on successive ranges; the positions that NumPy's
         # Generator.shuffle swaps with: its _shuffle_raw, the masked rejection sampling of
         # numpy/random/src/distributions on next_uint32), read from ``stream`` (_philox_open),
         # whose next blocks are computed when it runs out. The bounds from i down to the next
@@ -279,8 +286,8 @@ if _numba is not None:
         # when it was accepted (no branch on the acceptance, which mispredicted about one draw
         # in four: 2.4x faster than the loop that branched, 8 against 20 ms for 3 rows of 9e5).
         at, end, start, filled, batch = cursor[0], cursor[1], cursor[2], cursor[3], cursor[4]
-        i = np.int64(n - 1)
-        while i > 0:
+        i = np.int64(top)
+        while i > bottom:
             mask = np.uint64(i)
             mask |= mask >> np.uint64(1)
             mask |= mask >> np.uint64(2)
@@ -288,7 +295,7 @@ if _numba is not None:
             mask |= mask >> np.uint64(8)
             mask |= mask >> np.uint64(16)
             mask |= mask >> np.uint64(32)
-            low = np.int64(mask >> np.uint64(1))
+            low = max(np.int64(mask >> np.uint64(1)), bottom)
             while i > low:
                 if at == end:  # the next blocks (the head is read by now)
                     d0, d1, d2, d3 = _counter_plus(state[0], state[1], state[2], state[3], np.uint64(filled))
@@ -299,7 +306,7 @@ if _numba is not None:
                     at = 0
                 value = np.int64(stream[at] & mask)
                 at += 1
-                draws[i] = value
+                draws[i - bottom] = value
                 i -= np.int64(value <= i)
         cursor[0], cursor[1], cursor[2], cursor[3] = at, end, start, filled
 
@@ -361,80 +368,143 @@ if _numba is not None:
         _philox_close(state, cursor)
 
     @_numba.njit(cache=True, boundscheck=False)
-    def _numba_philox_places(state, elements, places, order, draws, slot):
-        # For each row p of ``places``: where the p-th shuffle of 0..n-1 (n = draws.size; as
+    def _slot_home(place, shift):
+        # The first entry a place probes in _numba_philox_places' table: Fibonacci hashing, the top bits of
+        # place times 2^64/phi (spreads the places, which crowd below the sweep, over the whole table).
+        return np.int64((np.uint64(place) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(shift))
+
+    @_numba.njit(cache=True, boundscheck=False)
+    def _slot_find(keys, place, shift):
+        # The entry of a place held (in the table: found before any free entry is passed, see below).
+        mask = keys.size - 1
+        h = _slot_home(place, shift)
+        while keys[h] != place:
+            h = (h + 1) & mask
+        return h
+
+    @_numba.njit(cache=True, boundscheck=False)
+    def _slot_free(keys, place, shift, sweep):
+        # The first entry from the place's home (linear probing) that holds no live place: its key is at
+        # or above the sweep's step (a place the sweep has passed, never looked up again, or n: never used
+        # or cleared). Live keys are never moved, so each stays on its probe path.
+        mask = keys.size - 1
+        h = _slot_home(place, shift)
+        while keys[h] < sweep:
+            h = (h + 1) & mask
+        return h
+
+    @_numba.njit(cache=True, boundscheck=False)
+    def _numba_philox_places(state, elements, places, order, draws, held, keys, values, shift):
+        # For each row p of ``places``: where the p-th shuffle of 0..n-1 (n = held.size; as
         # _numba_philox_shuffles draws it, from ``state``) puts each of ``elements`` (distinct, in
         # [0, n)), and in ``order[p]`` their indices sorted by that place. Only the elements are
         # followed through the swaps: a byte per place says whether it holds one (read at every
-        # step, written only where an element moves), ``slot`` (n entries, only those of held
-        # places read) which. The swap at step i fixes place i for good, so the elements come out
-        # in decreasing place. (A bit per place instead of a byte ran 1.5x slower: the shifts.)
+        # step, written only where an element moves; a bit per place ran 1.5x slower: the shifts),
+        # and which one is in a hash table of the held places (``keys``/``values``, twice as many
+        # entries as elements at least; a key at or above the sweep's step is a free entry), so the
+        # memory besides that byte grows with the elements, not with n. The row's positions are drawn
+        # ``draws.size`` at a time. The swap at step i fixes place i for good, so the elements come
+        # out in decreasing place.
         num_rows, m = places.shape
-        n = draws.size
+        n = held.size
+        chunk = draws.size
         stream, cursor = _philox_open(state, num_rows * n)
-        held = np.empty(n, dtype=np.uint8)
         for p in range(num_rows):
-            _philox_row_draws(state, stream, cursor, draws, n)
             held[:] = 0
+            keys[:] = n
             for e in range(m):
                 held[elements[e]] = 1
-                slot[elements[e]] = e
+                h = _slot_free(keys, elements[e], shift, n)
+                keys[h] = elements[e]
+                values[h] = e
             done = m
-            for i in range(n - 1, 0, -1):
-                j = draws[i]
-                if held[i] | held[j]:
-                    if held[j]:  # the element at j moves to i, its final place
-                        e = slot[j]
-                        places[p, e] = i
-                        done -= 1
-                        order[p, done] = e
-                    if held[i]:  # the element at i moves to j (j = i: it stays, already placed)
-                        slot[j] = slot[i]
-                        held[j] = 1
-                    else:
-                        held[j] = 0
+            top = n - 1
+            while top > 0:
+                bottom = max(top - chunk, 0)
+                _philox_range_draws(state, stream, cursor, draws, top, bottom)
+                for i in range(top, bottom, -1):
+                    j = np.int64(draws[i - bottom])
+                    if held[i] | held[j]:
+                        if held[j]:  # the element at j moves to i, its final place
+                            hj = _slot_find(keys, j, shift)
+                            e = values[hj]
+                            places[p, e] = i
+                            done -= 1
+                            order[p, done] = e
+                            if held[i]:  # the element at i moves to j (j = i: it stays, already placed)
+                                values[hj] = values[_slot_find(keys, i, shift)]
+                            else:
+                                held[j] = 0
+                                keys[hj] = n
+                        else:  # held[i] only: the element at i moves to j (< i), a place with none
+                            e = values[_slot_find(keys, i, shift)]
+                            h = _slot_free(keys, j, shift, i)  # entry i is free from now on
+                            keys[h] = j
+                            values[h] = e
+                            held[j] = 1
+                top = bottom
             if held[0]:  # place 0 is what is left there
-                e = slot[0]
+                e = values[_slot_find(keys, 0, shift)]
                 places[p, e] = 0
                 done -= 1
                 order[p, done] = e
         _philox_close(state, cursor)
 
     @_numba.njit(cache=True, boundscheck=False)
-    def _numba_philox_sample(state, alice, bob, fraction, kept_a, kept_b):
-        # Bit i joins the sample when gen.random() < fraction, the i-th double of the Philox state
-        # ``state`` (next_double: the next 64-bit word >> 11, times 2^-53; the words of the buffer
-        # left first, then one block per counter; the kept 32-bit half is not used): the sampled
-        # bits are counted (and their errors), the others copied to kept_a / kept_b in order
-        # without a branch. Writes back the state NumPy's draws leave; returns (sampled, errors, kept).
-        n = alice.size
+    def _numba_philox_sample_packed(state, alice, n, errors, fraction, kept_words, kept_errors):
+        # The QBER sample of a packed key pair: Alice's n bits packed (``alice``, packbits order) and the
+        # increasing positions ``errors`` where Bob's differ. Bit i joins the sample when the i-th double of
+        # the Philox state ``state`` is below ``fraction`` (gen.random()'s next_double: the next 64-bit word
+        # >> 11, times 2^-53; the words of the buffer left first, then one block per counter; the kept
+        # 32-bit half is not used); the others' Alice bits are written in order
+        # into ``kept_words`` (64 a word, the first in the top bit: big-endian bytes are packbits')
+        # without a branch, and their positions among the kept bits where they are errors into
+        # ``kept_errors`` (m + 1 entries). Writes back the state NumPy's draws leave; returns
+        # (sampled, sampled errors, kept, kept errors).
+        m = errors.size
         c0, c1, c2, c3 = state[0], state[1], state[2], state[3]
         k0, k1 = state[4], state[5]
         b0, b1, b2, b3 = state[6], state[7], state[8], state[9]
         position = np.int64(state[10])
         scale = 1.0 / 9007199254740992.0
         eleven = np.uint64(11)
-        sampled = errors = kept = 0
-        i = 0
-        while i < n:
+        sampled = sampled_errors = kept = 0
+        num_kept_errors = 0
+        next_error = errors[0] if m else -1
+        at_error = 0
+        word = np.uint64(0)
+        fill = 0
+        out = 0
+        for i in range(n):
             if position == 4:
                 c0, c1, c2, c3 = _counter_plus(c0, c1, c2, c3, np.uint64(1))
                 b0, b1, b2, b3 = _philox4x64(c0, c1, c2, c3, k0, k1)
                 position = 0
-            word = b0 if position == 0 else b1 if position == 1 else b2 if position == 2 else b3
+            drawn = b0 if position == 0 else b1 if position == 1 else b2 if position == 2 else b3
             position += 1
-            chosen = np.int64((word >> eleven) * scale < fraction)
-            a, b = alice[i], bob[i]
-            kept_a[kept] = a
-            kept_b[kept] = b
+            chosen = np.int64((drawn >> eleven) * scale < fraction)
+            bit = np.uint64((alice[i >> 3] >> (7 - (i & 7))) & 1)
+            word |= (bit & np.uint64(1 - chosen)) << np.uint64(63 - fill)
+            if i == next_error:
+                sampled_errors += chosen
+                kept_errors[num_kept_errors] = kept
+                num_kept_errors += 1 - chosen
+                at_error += 1
+                next_error = errors[at_error] if at_error < m else -1
             kept += 1 - chosen
             sampled += chosen
-            errors += chosen & np.int64(a != b)
-            i += 1
+            fill += 1 - chosen
+            if fill == 64:
+                kept_words[out] = word
+                out += 1
+                word = np.uint64(0)
+                fill = 0
+        if fill:
+            kept_words[out] = word
         state[0], state[1], state[2], state[3] = c0, c1, c2, c3
         state[6], state[7], state[8], state[9] = b0, b1, b2, b3
         state[10] = np.uint64(position)
-        return sampled, errors, kept
+        return sampled, sampled_errors, kept, num_kept_errors
 
     @_numba.njit(cache=True, boundscheck=False)
     def _numba_philox_skip(state, num_values):
@@ -1019,9 +1089,10 @@ def cascade_on_errors(num_bits: int, errors: np.ndarray, places: np.ndarray, ord
     Args:
         num_bits: n, the key's length, bits, >= 1.
         errors: the key positions of the wrong bits (Alice's key XOR Bob's), int64, m of them, increasing.
-        places: ``(num_passes, m)`` int64, ``places[p, e]`` where pass p reads wrong bit e (in [0, n),
-            distinct in each row; row 0 ``errors`` for the unshuffled first pass).
-        order: ``(num_passes, m)`` int64, row p the indices e sorted by ``places[p, e]``.
+        places: ``(num_passes, m)`` int32 (where ``num_passes · n`` < 2^31) or int64, ``places[p, e]`` where pass
+            p reads wrong bit e (in [0, n), distinct in each row; row 0 ``errors`` for the unshuffled first pass).
+            The kernel's own arrays, per block and per wrong bit, take its type.
+        order: ``(num_passes, m)``, ``places``' type, row p the indices e sorted by ``places[p, e]``.
         sizes: block size of each pass, int64, each in [1, n].
         depths: rounds of one bisection of a block of each pass, int64 (⌈log2 max(2, size)⌉).
 
@@ -1059,6 +1130,11 @@ def _set_philox_words(gen: np.random.Generator, words: np.ndarray) -> None:
     gen.bit_generator.state = state
 
 
+#: Positions of a shuffle that :func:`shuffled_places` draws at a time (int32: 64 KiB), then follows the
+#: elements through their swaps; the whole row at once took 4 bytes a key bit (until 2026-12-06).
+SHUFFLE_DRAWS_CHUNK = 1 << 14
+
+
 def shuffled_places(gen: np.random.Generator, num_bits: int, elements: np.ndarray, places: np.ndarray,
                     order: np.ndarray) -> None:
     """Where each of ``places.shape[0]`` successive ``gen.permutation(num_bits)`` puts each of ``elements``.
@@ -1068,17 +1144,18 @@ def shuffled_places(gen: np.random.Generator, num_bits: int, elements: np.ndarra
     the element indices sorted by it, where ``perm_p`` is the p-th of
     ``[gen.permutation(num_bits) for each row]``, and ``gen`` is left as those
     calls leave it. With a Philox generator and numba, the shuffles are drawn as
-    :func:`permutations` draws them, but only the elements are followed through
-    their swaps (a byte per place says which places hold one), so that no
+    :func:`permutations` draws them (:data:`SHUFFLE_DRAWS_CHUNK` positions at a time),
+    but only the elements are followed through their swaps (a byte per place says
+    which places hold one, a hash table of those places which), so that no
     permutation of ``num_bits`` entries is written or inverted: for the wrong bits of
-    Cascade (:func:`cascade_on_errors`), 1-3 % of the key. Else by NumPy
-    (``gen.permutation``, inverted).
+    Cascade (:func:`cascade_on_errors`), 1-3 % of the key; the memory is a byte a
+    place and some 32 bytes an element. Else by NumPy (``gen.permutation``, inverted).
 
     Args:
         gen: the generator to draw from (advanced in place).
         num_bits: n, the length of each permutation, >= 1.
         elements: distinct int64 values in [0, n), m of them.
-        places, order: ``(rows, m)`` int64 arrays, C order (overwritten).
+        places, order: ``(rows, m)`` int32 (``num_bits`` < 2^31) or int64 arrays, C order (overwritten).
 
     Examples:
         >>> places, order = np.empty((2, 3), np.int64), np.empty((2, 3), np.int64)
@@ -1090,10 +1167,13 @@ def shuffled_places(gen: np.random.Generator, num_bits: int, elements: np.ndarra
     n = int(num_bits)
     if has_cascade() and isinstance(gen.bit_generator, np.random.Philox):
         words = _philox_words(gen)
-        index = np.int32 if n < 2**31 else np.int64
-        slot = np.empty(n, dtype=np.int32 if elements.size < 2**31 else np.int64)
-        _numba_philox_places(words, np.ascontiguousarray(elements, dtype=np.int64), places, order,
-                             np.empty(n, dtype=index), slot)
+        m = int(elements.size)
+        capacity = 1 << max(4, (2 * m).bit_length())  # more than twice the elements: short probes
+        keys = np.empty(capacity, dtype=np.int32 if n < 2**31 else np.int64)
+        values = np.empty(capacity, dtype=np.int32 if m < 2**31 else np.int64)
+        draws = np.empty(min(n, SHUFFLE_DRAWS_CHUNK), dtype=np.int32 if n < 2**31 else np.int64)
+        _numba_philox_places(words, np.ascontiguousarray(elements, dtype=np.int64), places, order, draws,
+                             np.empty(n, dtype=np.uint8), keys, values, 64 - (capacity.bit_length() - 1))
         _set_philox_words(gen, words)
         return
     inverse = np.empty(n, dtype=np.int64)
@@ -1146,16 +1226,16 @@ def permutations(gen: np.random.Generator, out: np.ndarray) -> np.ndarray:
 
 def split_sample(gen: np.random.Generator, alice: np.ndarray, bob: np.ndarray,
                  fraction: float) -> tuple[int, int, np.ndarray, np.ndarray]:
-    """The bits where ``gen.random(n) < fraction`` counted (with their errors), the others kept, in one pass.
+    """The bits where ``gen.random(n) < fraction`` counted (with their errors), the others kept.
 
     ``sample = gen.random(alice.size) < fraction`` then ``(count of sample, count of alice != bob in it,
-    alice[~sample], bob[~sample])``, the same numbers and ``gen`` left the same. With a Philox
-    generator and numba the doubles are computed from the generator's state in the loop that
-    splits the keys (no array of n doubles, no masks); else by NumPy as written above.
+    alice[~sample], bob[~sample])``, the same numbers and ``gen`` left the same, for key bits (zeros and
+    ones): :func:`split_packed_sample` on the keys packed (the doubles computed from a Philox generator's
+    state in the loop that splits them, where numba is; else NumPy).
 
     Args:
         gen: the generator to draw from (advanced in place).
-        alice, bob: 1-d arrays of one length and dtype (key bits).
+        alice, bob: 1-d arrays of zeros and ones, of one length (the kept bits come back in ``alice``'s dtype).
         fraction: the probability threshold, float.
 
     Returns:
@@ -1168,17 +1248,63 @@ def split_sample(gen: np.random.Generator, alice: np.ndarray, bob: np.ndarray,
         >>> (m, k, ka.tolist(), kb.tolist()) == (u.sum(), (a != b)[u].sum(), a[~u].tolist(), b[~u].tolist())
         True
     """
-    if has_cascade() and isinstance(gen.bit_generator, np.random.Philox) and alice.ndim == 1:
+    alice, bob = np.asarray(alice), np.asarray(bob)
+    if alice.ndim != 1 or alice.shape != bob.shape:
+        raise ValueError(f"split_sample: alice and bob must be 1-d of one length, got {alice.shape}, {bob.shape}")
+    sampled, errors, kept, alice_kept, errors_kept = split_packed_sample(
+        gen, np.packbits(alice.astype(np.uint8, copy=False)), alice.size, np.flatnonzero(alice != bob), fraction)
+    kept_a = np.unpackbits(alice_kept, count=kept).astype(alice.dtype, copy=False)
+    kept_b = kept_a.copy()
+    kept_b[errors_kept] ^= 1
+    return sampled, errors, kept_a, kept_b
+
+
+def split_packed_sample(gen: np.random.Generator, alice: np.ndarray, num_bits: int, errors: np.ndarray,
+                        fraction: float) -> tuple[int, int, int, np.ndarray, np.ndarray]:
+    """The QBER sample of a packed key pair: the bits where ``gen.random(n) < fraction`` counted, the others kept.
+
+    The keys are Alice's ``num_bits`` bits packed (``numpy.packbits``) and the positions where Bob's
+    differ (:class:`dqsim.protocols.qkd.packed_bits.PackedKeyPair`); the bits kept come back the same
+    way, so no key is unpacked (with a Philox generator and numba: one compiled pass; else NumPy on the
+    unpacked bits).
+
+    Args:
+        gen: the generator to draw from (advanced in place).
+        alice: Alice's bits, packed, ``⌈num_bits/8⌉`` bytes.
+        num_bits: n, bits, >= 0.
+        errors: increasing int64 positions in [0, n) where Bob's bit differs.
+        fraction: the probability threshold, float.
+
+    Returns:
+        ``(num_sampled, num_errors, num_kept, alice_kept, errors_kept)``: Alice's kept bits packed
+        (``⌈num_kept/8⌉`` bytes) and the positions among them where Bob's differ.
+
+    Examples:
+        >>> a = np.array([0, 1, 1, 0, 1, 0], np.uint8); b = np.array([0, 1, 0, 0, 1, 1], np.uint8)
+        >>> m, k, kept, ka, ke = split_packed_sample(np.random.Generator(np.random.Philox(3)), np.packbits(a), 6,
+        ...                                          np.flatnonzero(a != b), 0.5)
+        >>> u = np.random.Generator(np.random.Philox(3)).random(6) < 0.5
+        >>> (m, k, np.unpackbits(ka, count=kept).tolist(), ke.tolist()) == (u.sum(), (a != b)[u].sum(), a[~u].tolist(),
+        ...                                                                   np.flatnonzero((a != b)[~u]).tolist())
+        True
+    """
+    n = int(num_bits)
+    errors = np.ascontiguousarray(errors, dtype=np.int64)
+    if has_cascade() and isinstance(gen.bit_generator, np.random.Philox):
         words = _philox_words(gen)
-        alice = np.ascontiguousarray(alice)
-        bob = np.ascontiguousarray(bob, dtype=alice.dtype)
-        kept_a, kept_b = np.empty_like(alice), np.empty_like(bob)
-        sampled, errors, kept = _numba_philox_sample(words, alice, bob, float(fraction), kept_a, kept_b)
+        kept_words = np.zeros(-(-n // 64), dtype=np.uint64)
+        kept_errors = np.empty(errors.size + 1, dtype=np.int64)
+        sampled, sampled_errors, kept, num_kept_errors = _numba_philox_sample_packed(
+            words, np.ascontiguousarray(alice, dtype=np.uint8), n, errors, float(fraction), kept_words, kept_errors)
         _set_philox_words(gen, words)
-        return int(sampled), int(errors), kept_a[:kept], kept_b[:kept]
-    sample = gen.random(alice.size) < fraction
-    return (int(np.count_nonzero(sample)), int(np.count_nonzero(alice[sample] != bob[sample])),
-            alice[~sample], bob[~sample])
+        packed = kept_words.astype(">u8", copy=False).view(np.uint8)[:-(-int(kept) // 8)].copy()
+        return int(sampled), int(sampled_errors), int(kept), packed, kept_errors[:num_kept_errors].copy()
+    sample = gen.random(n) < fraction
+    wrong = np.zeros(n, dtype=bool)
+    wrong[errors] = True
+    bits = np.unpackbits(alice, count=n)[~sample]
+    return (int(np.count_nonzero(sample)), int(np.count_nonzero(wrong[sample])), int(bits.size), np.packbits(bits),
+            np.flatnonzero(wrong[~sample]))
 
 
 def skip_random_bits(gen: np.random.Generator, num_bits: int) -> bool:

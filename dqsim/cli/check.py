@@ -296,20 +296,26 @@ def _pending_message_lines(job) -> list[str]:
 
 def cascade_end_bytes(key_bytes: float) -> float:
     """Bytes a key block's end adds with Cascade, from the block's packed key bits (``key_bytes``, Alice's and Bob's
-    at :data:`~dqsim.protocols.qkd.nodes.KEY_BYTES_PER_KEY_BIT`): the key bits unpacked and the post-processing's
-    arrays, :data:`~dqsim.protocols.qkd.nodes.CASCADE_END_BYTES_PER_KEY_BIT` a key bit (measured)."""
-    return key_bytes / nodes.KEY_BYTES_PER_KEY_BIT * nodes.CASCADE_END_BYTES_PER_KEY_BIT
+    at :data:`~dqsim.protocols.qkd.nodes.KEY_BYTES_PER_KEY_BIT`): the post-processing's arrays on the packed keys,
+    :data:`~dqsim.protocols.qkd.nodes.CASCADE_END_BYTES_PER_KEY_BIT` a key bit and
+    :data:`~dqsim.protocols.qkd.nodes.CASCADE_END_FIXED_BYTES` (measured; 14 bytes a key bit until 2026-12-06, when
+    Cascade took the keys unpacked)."""
+    if not key_bytes:
+        return 0.0
+    return key_bytes / nodes.KEY_BYTES_PER_KEY_BIT * nodes.CASCADE_END_BYTES_PER_KEY_BIT + nodes.CASCADE_END_FIXED_BYTES
 
 
 def _cascade_end_text(key_bytes: float, error_correction: str = "cascade") -> str:
-    """The end-of-block memory clause; LDPC is given Cascade's measured bytes per key bit (the same unpacked keys,
-    hashes and QBER sample; its decoder holds one 4,096-bit frame's messages at a time)."""
+    """The end-of-block memory clause: Cascade's measured bytes on the packed keys; LDPC unpacks both keys (a byte a
+    bit each) and its bytes were not measured, so its clause gives Cascade's as a floor."""
     if not key_bytes:
         return ""
-    measured = "measured" if error_correction == "cascade" else "measured for Cascade"
-    return (f"; at the block's end {nodes.EC_NAMES[error_correction]} takes the key bits unpacked, a byte each, "
-            f"and with its own arrays adds ~{size_words(cascade_end_bytes(key_bytes))} "
-            f"(~{nodes.CASCADE_END_BYTES_PER_KEY_BIT:g} bytes per key bit, {measured})")
+    if error_correction == "cascade":
+        return (f"; at the block's end Cascade works on the key bits packed and adds "
+                f"~{size_words(cascade_end_bytes(key_bytes))} (~{nodes.CASCADE_END_BYTES_PER_KEY_BIT:g} bytes per key "
+                f"bit and {size_words(nodes.CASCADE_END_FIXED_BYTES)}, measured)")
+    return (f"; at the block's end {nodes.EC_NAMES[error_correction]} takes the key bits unpacked, a byte each for "
+            f"both keys, and adds more than Cascade's ~{size_words(cascade_end_bytes(key_bytes))} (not measured)")
 
 
 def _pending_report_lines(job) -> list[str]:

@@ -111,7 +111,7 @@ from dqsim.protocols.qkd.bb84 import (
     ReceiverState,
     check_receiver,
 )
-from dqsim.protocols.qkd.packed_bits import PackedFields, index_dtype
+from dqsim.protocols.qkd.packed_bits import PackedFields, PlanesBuilder, index_dtype
 from dqsim.protocols.qkd.postprocess import BlockCounts
 from dqsim.rng import Stream
 
@@ -719,29 +719,19 @@ def _one_piece(pieces, num_classes: int):
 
 def _packed_fields(pieces, forced: np.ndarray, num_classes: int):
     """The :class:`PackedFields` of the clicks that the pieces of :func:`qkd_kernels.detection_clicks` draw
-    (each piece's bit planes written as it comes, as :meth:`DetectionBatch.packed` packs the whole arrays), the
-    clicks per class and the blinded pulses."""
+    (each piece's bit planes written as it comes by a :class:`PlanesBuilder`, the layout
+    :meth:`DetectionBatch.packed` packs the whole arrays in), the clicks per class and the blinded pulses."""
     n = int(forced.shape[0])
-    num_bytes = -(-n // 8)
     class_bits = max(1, (num_classes - 1).bit_length())
-    widths = dict(zip(PER_CLICK_FIELDS, (class_bits, 1, 1, 1, 1, 1, 1, 1)))
-    planes = {name: [np.zeros(num_bytes, dtype=np.uint8) for _ in range(width)] for name, width in widths.items()}
+    builder = PlanesBuilder(n, {name: (bool if name in ("double_click", "eve_knows", "afterpulse") else np.uint8,
+                                       class_bits if name == "intensity_class" else 1)
+                                for name in PER_CLICK_FIELDS})
     sent, blind = np.zeros(num_classes, dtype=np.int64), 0
     for first, arrays, piece_sent, piece_blind in pieces:
         sent, blind = sent + piece_sent, blind + piece_blind
         last = first + int(arrays[0].shape[0])
-        for name, array in zip(PER_CLICK_FIELDS, (*arrays, forced[first:last])):
-            for bit, plane in enumerate(planes[name]):
-                values = array if array.dtype == bool else (array >> np.uint8(bit)) & np.uint8(1)
-                plane[first // 8:-(-last // 8)] = np.packbits(values)
-    fields = {}
-    for name, field_planes in planes.items():
-        dtype = np.dtype(bool if name in ("double_click", "eve_knows", "afterpulse") else np.uint8)
-        if dtype != bool:  # as many planes as the largest value needs (PackedFields)
-            while field_planes and not field_planes[-1].any():
-                field_planes.pop()
-        fields[name] = (dtype.str, field_planes)
-    return PackedFields.from_planes(n, fields), sent, blind
+        builder.add(first, dict(zip(PER_CLICK_FIELDS, (*arrays, forced[first:last]))))
+    return PackedFields.from_planes(n, builder.planes()), sent, blind
 
 
 def _narrow_index(index, num_pulses: int):

@@ -99,8 +99,9 @@ from dqsim.errors import DqsimError
 from dqsim.protocols.qkd.entangled import E91_CHSH_TERMS, SiftedCounts, chsh_from_counts, chsh_secrecy_fraction
 from dqsim.protocols.qkd.finite_key import (ChshFiniteKeyResult, EntangledFiniteKeyResult, e91_finite_key_length,
                                             entangled_finite_key_length)
-from dqsim.protocols.qkd.postprocess import QberSample, abort_or_verification_reason, disclose_sample, sample_qber
-from dqsim.protocols.qkd.reconciliation import PostprocessResult, postprocess_key
+from dqsim.protocols.qkd.packed_bits import PackedBits
+from dqsim.protocols.qkd.postprocess import QberSample, abort_or_verification_reason, disclose_key_sample, sample_qber
+from dqsim.protocols.qkd.reconciliation import PostprocessResult, key_pair, postprocess_key
 from dqsim.protocols.qkd.theory import binary_entropy, key_entropy
 
 __all__ = [
@@ -324,14 +325,15 @@ def entangled_postprocess_block(
     """A block's key with Cascade, the verification hash and Toeplitz privacy amplification actually run.
 
     The bits are disclosed as the module docstring says (a bitwise sample by
-    :func:`~dqsim.protocols.qkd.postprocess.disclose_sample`, or BBM92's
+    :func:`~dqsim.protocols.qkd.postprocess.disclose_key_sample`, or BBM92's
     X–X test bits from the counts), the rest go through
     :func:`~dqsim.protocols.qkd.reconciliation.postprocess_key` tuned to the
     estimate, and ℓ is the key-length formula with Cascade's measured leakage.
 
     Args:
         counts: the block's :class:`~dqsim.protocols.qkd.entangled.SiftedCounts`.
-        alice_key, bob_key: the block's key bits in pair order (uint8), from
+        alice_key, bob_key: the block's key bits in pair order (uint8 arrays, or
+            :class:`~dqsim.protocols.qkd.packed_bits.PackedBits`, never unpacked), from
             :func:`~dqsim.protocols.qkd.entangled.sifted_key_bits` with
             ``key_pair=key_pair_of_block(protocol, finite_key is not None)``.
         protocol, pair_rate_hz, rng, f_ec, qber_threshold, sample_fraction, finite_key, coincidences:
@@ -353,15 +355,18 @@ def entangled_postprocess_block(
     chsh = _block_chsh(where, protocol, coincidences)
     pair = key_pair_of_block(protocol, finite_key is not None)
     expected = counts.num_sifted if pair is None else counts.key_pair_sifted[pair]
-    if alice_key.size != expected or bob_key.shape != alice_key.shape:
+    sizes = [key.num_bits if isinstance(key, PackedBits) else int(np.size(key)) for key in (alice_key, bob_key)]
+    if sizes != [expected, expected] or any(not isinstance(key, PackedBits) and np.ndim(key) != 1
+                                            for key in (alice_key, bob_key)):
         raise DqsimError(f"{where}: alice_key and bob_key must hold the block's {expected} key bits, "
-                         f"got {alice_key.size} and {bob_key.size}")
+                         f"got {sizes[0]} and {sizes[1]}")
+    keys = key_pair(where, alice_key, bob_key)
     if pair is not None:
-        estimate, kept_a, kept_b = _bbm92_test(counts), alice_key, bob_key
+        estimate, kept = _bbm92_test(counts), keys
     else:
-        estimate, kept_a, kept_b = disclose_sample(alice_key, bob_key, sample_fraction, rng)
+        estimate, kept = disclose_key_sample(keys, sample_fraction, rng)
     aborted = estimate.qber is None or estimate.qber > qber_threshold
-    n = int(kept_a.size)
+    n = kept.num_bits
     if finite_key is not None:
         eps_cor = finite_key[1]
 
@@ -376,7 +381,7 @@ def entangled_postprocess_block(
         return int(math.floor(_secrecy_bits(counts, protocol, n, estimate, chsh) - leak
                               - math.ceil(math.log2(1.0 / eps_cor))))
 
-    done = postprocess_key(kept_a, kept_b, qber_estimate=estimate.cascade_qber,
+    done = postprocess_key(kept, None, qber_estimate=estimate.cascade_qber,
                            final_bits_of_leakage=final_bits, eps_cor=eps_cor, rng=rng, reconcile=reconcile)
     finite = finite_bound(float(done.leakage_bits)) if finite_key is not None else None
     return _result(counts, estimate, n, done.leakage_bits, done.final_key_bits, aborted, pair_rate_hz, chsh, finite,

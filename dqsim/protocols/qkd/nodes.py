@@ -384,7 +384,7 @@ class Bb84Alice(_AliceSide):
                 finite = (q.eps_sec, q.eps_cor) if q.security == "finite_key" else None
                 rng = Stream(self.plan.seed, node=phys.alice, purpose=PURPOSE_POSTPROCESS).generator(block)
                 if q.error_correction in KEYED_ERROR_CORRECTIONS:
-                    alice_key, bob_key = (key.unpacked() for key in self.keys)
+                    alice_key, bob_key = self.keys  # packed: Cascade takes them as they are, LDPC unpacks them
                     self.keys = (PackedBits(), PackedBits())
                     self.result, _done = postprocess_block(
                         self.counts, source, alice_key, bob_key, rng=rng, f_ec=q.f_ec,
@@ -482,13 +482,21 @@ def detections_in_flight(bob_arrays: dict):
 KEY_BYTES_PER_KEY_BIT = 2 / 8
 
 #: Bytes per key bit that a key block's end adds to what a run holds, with Cascade
-#: (``error_correction = "cascade"``): Alice's and Bob's key bits unpacked, a byte each, for
-#: :func:`~dqsim.protocols.qkd.postprocess.postprocess_block` (the QBER sample, Cascade, the verification
-#: hash, privacy amplification) and that post-processing's own arrays. Measured (tracemalloc's peak in
-#: ``postprocess_block`` above what the run held before the keys were unpacked, BB84, dev VM, 2026-12-06):
-#: 12.8-15.2 at 1.6e5-2.6e6 key bits (0-80 km, asymptotic and finite key); 25 for a first block of 3.3e4
-#: bits (a fixed ~0.3 MiB beside). ``dqsim check`` gives it (``tests/test_qkd_pending_memory.py``).
-CASCADE_END_BYTES_PER_KEY_BIT = 14.0
+#: (``error_correction = "cascade"``), beside :data:`CASCADE_END_FIXED_BYTES`: the keys taken packed
+#: (:class:`~dqsim.protocols.qkd.packed_bits.PackedKeyPair`, Alice's bits and Bob's wrong positions) through
+#: :func:`~dqsim.protocols.qkd.postprocess.postprocess_block` (the QBER sample, Cascade, the verification hash,
+#: privacy amplification); its peak is a byte a key bit while a Cascade shuffle is followed
+#: (:func:`~dqsim.backend.qkd_kernels.shuffled_places`) and the arrays that grow with the wrong bits (some
+#: 70 bytes each). Measured (tracemalloc's peak in ``postprocess_block`` above what the run held before it, the
+#: kernels loaded by a run before, BB84, QBER 1 %, dev VM, 2026-12-06): 1.82 bytes a key bit at 2.64e6 key bits
+#: (0 km), 1.91 at 9.2e5 (10 km, finite key), 2.06 at 3.1e5 (50 km), 2.16 at 2.6e5 (0 km, 2e6 pulses): 1.78 a key
+#: bit and 0.1 MB. Until 2026-12-06 Cascade took the keys unpacked: 12.8-15.2 bytes a key bit.
+#: ``dqsim check`` gives it (``tests/test_qkd_pending_memory.py``).
+CASCADE_END_BYTES_PER_KEY_BIT = 1.8
+
+#: Bytes a key block's end adds with Cascade whatever its key's length (the shuffle's draws, a few arrays of
+#: the sample and of Cascade; measured with :data:`CASCADE_END_BYTES_PER_KEY_BIT`).
+CASCADE_END_FIXED_BYTES = 0.1e6
 
 
 def max_reports_held(round_trip_ps: int, batch_ps: int, batches_per_block: int) -> int:
@@ -806,7 +814,7 @@ class EntangledAlice(_AliceSide):
                                 finite_key=(q.eps_sec, q.eps_cor) if q.security == "finite_key" else None,
                                 coincidences=self.block_chsh)
                 if q.error_correction in KEYED_ERROR_CORRECTIONS:
-                    alice_key, bob_key = (key.unpacked() for key in self.keys)
+                    alice_key, bob_key = self.keys  # packed: Cascade takes them as they are, LDPC unpacks them
                     self.keys = (PackedBits(), PackedBits())
                     self.result = entangled_block.entangled_postprocess_block(
                         self.counts, alice_key, bob_key, eps_cor=q.eps_cor, reconcile=_reconciler(q), **settings)

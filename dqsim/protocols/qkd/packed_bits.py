@@ -13,13 +13,19 @@ planes as its largest value needs, eight entries to a byte a plane, and,
 where only some entries matter (the pulses Bob detected), those entries'
 indices in the narrowest unsigned type. Exact: :meth:`PackedFields.unpacked`
 gives back the arrays packed, dtypes included (the entries left out as 0).
+:class:`PlanesBuilder` writes those planes a piece of entries at a time: :class:`PackedFields` packs its
+arrays with it in one piece, the detection sampler its clicks in many, so the layout is written once.
+
+At a key block's end, Cascade and the hashes after it take the block's key as a :class:`PackedKeyPair`:
+Alice's bits packed and the positions where Bob's differ (an eighth of a byte a key bit, plus 8 bytes an
+error), never the bits a byte each.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["PackedBits", "PackedFields", "index_dtype"]
+__all__ = ["PackedBits", "PackedFields", "PackedKeyPair", "PlanesBuilder", "index_dtype"]
 
 
 class PackedBits:
@@ -64,6 +70,12 @@ class PackedBits:
         if whole:
             self._packed += np.packbits(bits[:whole]).tobytes()
         self._tail = np.array(bits[whole:], dtype=np.uint8)
+
+    def packed(self) -> np.ndarray:
+        """All bits appended, packed (``numpy.packbits`` of :meth:`unpacked`: ``⌈num_bits/8⌉`` bytes, the last
+        byte's unused low bits 0); a copy."""
+        head = np.frombuffer(bytearray(self._packed), dtype=np.uint8)
+        return np.concatenate([head, np.packbits(self._tail)]) if self._tail.shape[0] else head
 
     def unpacked(self) -> np.ndarray:
         """All bits appended, in order, as a ``uint8`` array of zeros and ones."""
@@ -120,20 +132,22 @@ class PackedFields:
                              f"{[np.shape(a) for a in arrays.values()]}")
         self.size = sizes.pop() if sizes else 0
         self.index = None
+        self._planes = {}
         if where is not None:
             where = np.asarray(where, dtype=bool)
             self.index = np.flatnonzero(where).astype(index_dtype(self.size))
-        self._planes = {}
+        kept_arrays, widths = {}, {}
         for name, array in arrays.items():
             array = np.asarray(array)
             if array.dtype.kind not in "biu" or (array.dtype.kind == "i" and array.size and int(array.min()) < 0):
                 raise ValueError(f"PackedFields: field {name!r} must hold non-negative integers or bools, "
                                  f"got dtype {array.dtype}")
             kept = array if self.index is None else array[self.index]
-            top = int(kept.max()) if kept.size else 0
-            planes = [np.packbits(((kept >> bit) & 1).astype(np.uint8, copy=False))
-                      for bit in range(top.bit_length())] if array.dtype.kind != "b" else [np.packbits(kept)]
-            self._planes[name] = (array.dtype.str, planes)
+            kept_arrays[name] = kept
+            widths[name] = (array.dtype, int(kept.max()).bit_length() if kept.size else 0)
+        builder = PlanesBuilder(self.num_kept, widths)
+        builder.add(0, kept_arrays)
+        self._planes = builder.planes()
 
     @classmethod
     def from_planes(cls, size: int, planes: dict) -> PackedFields:
@@ -194,3 +208,119 @@ class PackedFields:
 
     def __repr__(self) -> str:
         return f"PackedFields(<{self.num_kept} of {self.size} entries: {', '.join(self._planes)}; {self.nbytes} bytes>)"
+
+
+class PlanesBuilder:
+    """The bit planes of :class:`PackedFields`, written a piece of entries at a time.
+
+    Each field gets ``max_bits`` planes of ``⌈size/8⌉`` bytes (a bool field one), plane ``b`` the
+    ``numpy.packbits`` of bit ``b`` of every entry; :meth:`add` writes the entries of one piece, and
+    :meth:`planes` drops an integer field's top planes that no entry set (so the field keeps as many planes
+    as its largest value needs, as :class:`PackedFields` packs it). The layout of :class:`PackedFields`
+    (and of the detection reports, :mod:`dqsim.protocols.qkd.detections`), written once.
+
+    Examples:
+        >>> builder = PlanesBuilder(12, {"bit": (np.uint8, 1), "flag": (bool, 1), "class": (np.uint8, 2)})
+        >>> builder.add(0, {"bit": np.ones(8, np.uint8), "flag": np.zeros(8, bool), "class": np.ones(8, np.uint8)})
+        >>> builder.add(8, {"bit": np.zeros(4, np.uint8), "flag": np.ones(4, bool), "class": np.ones(4, np.uint8)})
+        >>> fields = PackedFields.from_planes(12, builder.planes())
+        >>> fields.nbytes, fields.unpacked()["flag"].tolist()[6:10], fields.unpacked()["class"].tolist()[:3]
+        (6, [False, False, True, True], [1, 1, 1])
+    """
+
+    __slots__ = ("size", "_dtypes", "_planes")
+
+    def __init__(self, size: int, fields: dict):
+        """``fields`` maps each name to ``(dtype, max_bits)``: the dtype of its arrays (non-negative integers or
+        bool) and the most bits a value may need (ignored for a bool field: one plane)."""
+        self.size = int(size)
+        num_bytes = -(-self.size // 8)
+        self._dtypes = {name: np.dtype(dtype) for name, (dtype, _bits) in fields.items()}
+        self._planes = {name: [np.zeros(num_bytes, dtype=np.uint8)
+                               for _ in range(1 if self._dtypes[name].kind == "b" else int(bits))]
+                        for name, (_dtype, bits) in fields.items()}
+
+    def add(self, first: int, arrays: dict) -> None:
+        """Write entries ``first ... first + len - 1`` of every field (``first`` a multiple of 8; ``arrays`` maps
+        each name to its piece, one length; a bool field's piece bool, an integer's below ``2**max_bits``)."""
+        if first % 8:
+            raise ValueError(f"PlanesBuilder.add: first must be a multiple of 8, got {first}")
+        for name, array in arrays.items():
+            last = first + int(array.shape[0])
+            for bit, plane in enumerate(self._planes[name]):
+                values = array if array.dtype == bool else (array >> array.dtype.type(bit)) & array.dtype.type(1)
+                plane[first // 8:-(-last // 8)] = np.packbits(values)
+
+    def planes(self) -> dict:
+        """``name -> (dtype string, planes)`` as :meth:`PackedFields.from_planes` takes them, an integer field's
+        unset top planes dropped."""
+        out = {}
+        for name, field_planes in self._planes.items():
+            dtype = self._dtypes[name]
+            if dtype.kind != "b":
+                while field_planes and not field_planes[-1].any():
+                    field_planes.pop()
+            out[name] = (dtype.str, field_planes)
+        return out
+
+
+class PackedKeyPair:
+    """Alice's and Bob's key bits of a block as Cascade and the hashes take them: Alice's packed, and the
+    positions where Bob's differ.
+
+    ``alice`` holds ``numpy.packbits`` of Alice's ``num_bits`` bits; ``errors`` the key positions (int64,
+    increasing) where Bob's bit is the other one. Bob's key is Alice's with those bits flipped, so the pair
+    takes ``num_bits / 8`` bytes plus 8 an error, against 2 bytes a key bit unpacked. Exact:
+    :meth:`alice_bits` and :meth:`bob_bits` give the keys back.
+
+    Examples:
+        >>> pair = PackedKeyPair.of(np.array([1, 0, 1, 1, 0], np.uint8), np.array([1, 1, 1, 0, 0], np.uint8))
+        >>> pair.num_bits, pair.errors.tolist(), pair.bob_bits().tolist()
+        (5, [1, 3], [1, 1, 1, 0, 0])
+    """
+
+    __slots__ = ("num_bits", "alice", "errors")
+
+    def __init__(self, num_bits: int, alice: np.ndarray, errors: np.ndarray):
+        self.num_bits = int(num_bits)
+        self.alice = np.asarray(alice, dtype=np.uint8)
+        self.errors = np.asarray(errors, dtype=np.int64)
+        if self.alice.shape != (-(-self.num_bits // 8),):
+            raise ValueError(f"PackedKeyPair: alice must hold {-(-self.num_bits // 8)} packed bytes for "
+                             f"{self.num_bits} bits, got shape {self.alice.shape}")
+
+    @classmethod
+    def of(cls, alice, bob) -> PackedKeyPair:
+        """The pair of Alice's and Bob's keys, each a 1-D array of zeros and ones or a :class:`PackedBits`, of one
+        length (``ValueError`` otherwise). From :class:`PackedBits` the keys are never unpacked: Bob's differing
+        positions are found in the XOR of the packed bytes (the bytes that differ, then their bits)."""
+        if isinstance(alice, cls) and bob is None:
+            return alice
+        sizes = [key.num_bits if isinstance(key, PackedBits) else int(np.shape(key)[0]) for key in (alice, bob)]
+        if sizes[0] != sizes[1] or any(np.ndim(key) != 1 for key in (alice, bob) if not isinstance(key, PackedBits)):
+            raise ValueError(f"PackedKeyPair.of: alice and bob must be 1-d keys of one length, got {sizes[0]} and "
+                             f"{sizes[1]} bits")
+        packed = [key.packed() if isinstance(key, PackedBits) else np.packbits(np.asarray(key, dtype=np.uint8))
+                  for key in (alice, bob)]
+        differ = packed[0] ^ packed[1]
+        where = np.flatnonzero(differ)
+        rows, bits = np.nonzero(np.unpackbits(differ[where]).reshape(-1, 8))
+        return cls(sizes[0], packed[0], where[rows] * 8 + bits)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the packed key and the error positions."""
+        return int(self.alice.nbytes + self.errors.nbytes)
+
+    def alice_bits(self) -> np.ndarray:
+        """Alice's key, ``uint8`` zeros and ones (``num_bits`` bytes)."""
+        return np.unpackbits(self.alice, count=self.num_bits)
+
+    def bob_bits(self) -> np.ndarray:
+        """Bob's key, ``uint8`` zeros and ones (``num_bits`` bytes)."""
+        bits = self.alice_bits()
+        bits[self.errors] ^= 1
+        return bits
+
+    def __repr__(self) -> str:
+        return f"PackedKeyPair(<{self.num_bits} bits, {self.errors.size} errors>)"

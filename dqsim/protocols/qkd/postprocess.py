@@ -61,7 +61,8 @@ from dqsim.protocols.qkd.bb84 import BASIS_X, BASIS_Z, AliceBatch, BobBatch, Dec
 from dqsim.protocols.qkd.decoy import (DecoyEstimate, basis_single_photon_error_upper, one_decoy, two_decoy,
                                        vacuum_weak_decoy)
 from dqsim.protocols.qkd.finite_key import FiniteKeyResult, finite_key_length
-from dqsim.protocols.qkd.reconciliation import PostprocessResult, postprocess_key
+from dqsim.protocols.qkd.packed_bits import PackedKeyPair
+from dqsim.protocols.qkd.reconciliation import PostprocessResult, key_pair, postprocess_key
 from dqsim.protocols.qkd.theory import DEFAULT_ERROR_CORRECTION_EFFICIENCY, binary_entropy, key_entropy
 
 __all__ = [
@@ -427,6 +428,24 @@ def disclose_sample(alice_key: np.ndarray, bob_key: np.ndarray, sample_fraction:
     return QberSample(int(alice_key.size), num_sampled, num_errors), alice_kept, bob_kept
 
 
+def disclose_key_sample(keys: PackedKeyPair, sample_fraction: float,
+                        rng: np.random.Generator) -> tuple[QberSample, PackedKeyPair]:
+    """:func:`disclose_sample` on a block's keys packed (Alice's bits and Bob's wrong positions): the same
+    sample and counts, ``rng`` left the same, and the bits left for the key as a packed pair
+    (:func:`dqsim.backend.qkd_kernels.split_packed_sample`; no key unpacked).
+
+    Examples:
+        >>> a = np.zeros(1000, np.uint8); b = a.copy(); b[::10] = 1
+        >>> s, kept = disclose_key_sample(PackedKeyPair.of(a, b), 0.2, np.random.default_rng(2))
+        >>> s.num_sampled + kept.num_bits == 1000, abs(s.qber - 0.1) < 5 * s.standard_error
+        (True, True)
+    """
+    sample_fraction = check_real("disclose_sample", "sample_fraction", sample_fraction, 0.0, 0.5, low_open=True)
+    num_sampled, num_errors, num_kept, alice_kept, errors_kept = qkd_kernels.split_packed_sample(
+        rng, keys.alice, keys.num_bits, keys.errors, sample_fraction)
+    return QberSample(keys.num_bits, num_sampled, num_errors), PackedKeyPair(num_kept, alice_kept, errors_kept)
+
+
 def _ratio(numerator: int, denominator: int) -> float | None:
     return numerator / denominator if denominator > 0 else None
 
@@ -663,7 +682,9 @@ def postprocess_block(
     Args:
         counts: the block's :class:`BlockCounts`.
         source: the :class:`DecoySource`.
-        alice_key, bob_key: the block's key bits (uint8, one per key event, same order).
+        alice_key, bob_key: the block's key bits (one per key event, same order): uint8 arrays or
+            :class:`~dqsim.protocols.qkd.packed_bits.PackedBits` (never unpacked: a
+            :class:`~dqsim.protocols.qkd.packed_bits.PackedKeyPair` is what the sample, Cascade and the hashes take).
         rng: the shared public generator of the block.
         f_ec, qber_threshold: as :func:`estimate_block`.
         finite_key: ``(eps_sec, eps_cor)`` or ``None`` (asymptotic).
@@ -677,28 +698,28 @@ def postprocess_block(
         leakage and the final key length, and the :class:`PostprocessResult`.
     """
     base = estimate_block(counts, source, f_ec=f_ec, qber_threshold=qber_threshold, finite_key=finite_key)
+    keys = key_pair("postprocess_block", alice_key, bob_key)
     if finite_key is not None:
         eps_cor = finite_key[1]
         tuning = QberSample(sum(counts.sifted_x), sum(counts.sifted_x), sum(counts.errors_x)).cascade_qber
-        kept_a, kept_b = alice_key, bob_key
+        kept = keys
 
         def final_bits(leak: int) -> int:
             return estimate_block(counts, source, f_ec=f_ec, qber_threshold=qber_threshold, finite_key=finite_key,
                                   leakage_bits=leak).secret_key_bits
     else:
-        disclosed, kept_a, kept_b = disclose_sample(alice_key, bob_key, sample_fraction, rng)
+        disclosed, kept = disclose_key_sample(keys, sample_fraction, rng)
         tuning = disclosed.cascade_qber
         base = replace(base, qber_estimate=disclosed.qber, qber_estimate_standard_error=disclosed.standard_error,
                        num_estimation_bits=disclosed.num_sampled,
-                       aborted=alice_key.size > 0 and (disclosed.qber is None or disclosed.qber > qber_threshold))
-        kept = kept_a.size / alice_key.size if alice_key.size else 0.0
-        secure = kept * base.single_photon_secrecy_bits
+                       aborted=keys.num_bits > 0 and (disclosed.qber is None or disclosed.qber > qber_threshold))
+        secure = (kept.num_bits / keys.num_bits if keys.num_bits else 0.0) * base.single_photon_secrecy_bits
 
         def final_bits(leak: int) -> int:
             if base.aborted:
                 return 0
             return int(math.floor(secure - leak - math.ceil(math.log2(1.0 / eps_cor))))
-    processed = postprocess_key(kept_a, kept_b, qber_estimate=tuning, final_bits_of_leakage=final_bits,
+    processed = postprocess_key(kept, None, qber_estimate=tuning, final_bits_of_leakage=final_bits,
                                 eps_cor=eps_cor, rng=rng, reconcile=reconcile)
     key = processed.final_key_bits
     num_sent = base.num_pulses_sent

@@ -37,16 +37,18 @@ Randomness (shuffles, hash seeds) comes from a generator the caller passes
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from dqsim.backend import qkd_kernels
 from dqsim.checks import check_int, check_real
 from dqsim.errors import DqsimError
+from dqsim.protocols.qkd.packed_bits import PackedKeyPair
 from dqsim.protocols.qkd.theory import binary_entropy
 
-__all__ = ["CascadeResult", "PostprocessResult", "cascade", "postprocess_key", "toeplitz_hash"]
+__all__ = ["CascadeResult", "PostprocessResult", "cascade", "cascade_errors", "key_pair", "postprocess_key",
+           "toeplitz_hash", "toeplitz_hash_of_positions"]
 
 #: Block size constant of the first Cascade pass, k_1 = 0.73 / E (Brassard & Salvail 1993).
 CASCADE_FIRST_BLOCK = 0.73
@@ -60,18 +62,21 @@ class CascadeResult:
     """What Cascade did to one key.
 
     Attributes:
-        corrected: Bob's key after Cascade, uint8 (equal to Alice's unless errors were left).
+        corrected: Bob's key after Cascade, uint8 (equal to Alice's unless errors were left); ``None`` from
+            :func:`cascade_errors`, which never writes the key.
         leakage_bits: parity bits disclosed, bits.
         rounds: parity messages with their answers (parallel bisections counted once).
         first_block_bits: k_1, bits.
         errors_corrected: bits flipped.
+        residual: the key positions where Bob's corrected key still differs from Alice's (int64, increasing).
     """
 
-    corrected: np.ndarray
+    corrected: np.ndarray | None
     leakage_bits: int
     rounds: int
     first_block_bits: int
     errors_corrected: int
+    residual: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 def _parity(bits: np.ndarray) -> int:
@@ -82,15 +87,16 @@ def cascade(alice: np.ndarray, bob: np.ndarray, qber_estimate: float, rng: np.ra
             num_passes: int = CASCADE_PASSES, use_kernel: bool | None = None) -> CascadeResult:
     """Correct Bob's key towards Alice's with Cascade (module docstring).
 
+    :func:`cascade_errors` on the positions where the keys differ (Cascade's parities depend on
+    nothing else), then Bob's key with the bits it found flipped.
+
     Args:
         alice: Alice's key bits (uint8, 0/1).
         bob: Bob's key bits, same length.
         qber_estimate: the error rate Cascade is tuned for (sets k_1), in [0, 0.5].
         rng: the shared public generator (permutations).
         num_passes: passes, >= 1.
-        use_kernel: run the passes in the compiled loop of
-            :func:`dqsim.backend.qkd_kernels.cascade_on_errors` (``True``) or in Python (``False``, the
-            reference); ``None``: the compiled loop where numba is available. Both give the same result.
+        use_kernel: as :func:`cascade_errors`.
 
     Returns:
         The :class:`CascadeResult`.
@@ -106,47 +112,95 @@ def cascade(alice: np.ndarray, bob: np.ndarray, qber_estimate: float, rng: np.ra
         >>> bool((r.corrected == a).all()), r.leakage_bits > 2000 * 0.194
         (True, True)
     """
-    where = "cascade"
     alice = np.asarray(alice, dtype=np.uint8)
-    bob = np.array(bob, dtype=np.uint8)
+    bob = np.asarray(bob, dtype=np.uint8)
     if alice.shape != bob.shape or alice.ndim != 1:
-        raise DqsimError(f"{where}: alice and bob must be 1-d keys of one length, got {alice.shape}, {bob.shape}")
+        raise DqsimError(f"cascade: alice and bob must be 1-d keys of one length, got {alice.shape}, {bob.shape}")
+    done = cascade_errors(alice.size, np.flatnonzero(alice != bob), qber_estimate, rng, num_passes=num_passes,
+                          use_kernel=use_kernel)
+    corrected = alice.copy()
+    corrected[done.residual] ^= 1
+    return replace(done, corrected=corrected)
+
+
+def cascade_errors(num_bits: int, errors: np.ndarray, qber_estimate: float, rng: np.random.Generator, *,
+                   num_passes: int = CASCADE_PASSES, use_kernel: bool | None = None) -> CascadeResult:
+    """Cascade (module docstring) on a key of ``num_bits`` bits whose wrong bits (Bob's against Alice's) are at
+    ``errors``: the parities, leakage, rounds and flips of :func:`cascade` on any such pair of keys.
+
+    A parity of Alice's bits and Bob's differs exactly where its range holds an odd number of wrong
+    bits, so Cascade needs the wrong bits' positions, not the keys: the compiled passes
+    (:func:`dqsim.backend.qkd_kernels.cascade_on_errors`) take some 70 bytes a wrong bit and, while
+    :func:`dqsim.backend.qkd_kernels.shuffled_places` draws a shuffle, a byte a key bit (until 2026-12-06
+    the keys, a byte a bit each, and 13 bytes a key bit in all). The Python reference runs on the
+    error pattern unpacked.
+
+    Args:
+        num_bits: n, the key's length, bits, >= 0.
+        errors: the positions of the wrong bits, increasing, in [0, n).
+        qber_estimate: the error rate Cascade is tuned for (sets k_1), in [0, 0.5].
+        rng: the shared public generator (permutations).
+        num_passes: passes, >= 1.
+        use_kernel: run the passes in the compiled loop of
+            :func:`dqsim.backend.qkd_kernels.cascade_on_errors` (``True``) or in Python (``False``, the
+            reference); ``None``: the compiled loop where numba is available. Both give the same result.
+
+    Returns:
+        The :class:`CascadeResult`, ``corrected`` ``None``, ``residual`` the wrong bits left.
+
+    Raises:
+        DqsimError: an argument out of range.
+
+    Examples:
+        >>> done = cascade_errors(2000, np.array([5, 70, 900]), 0.01, np.random.default_rng(2))
+        >>> done.residual.tolist(), done.errors_corrected
+        ([], 3)
+    """
+    where = "cascade"
+    n = check_int(where, "num_bits", num_bits, 0)
+    errors = np.asarray(errors, dtype=np.int64)
+    if errors.ndim != 1 or (errors.size and (errors[0] < 0 or errors[-1] >= n or (np.diff(errors) <= 0).any())):
+        raise DqsimError(f"{where}: errors must be increasing positions in [0, {n}), got {errors[:8]}...")
     qber = check_real(where, "qber_estimate", qber_estimate, 0.0, 0.5)
     check_int(where, "num_passes", num_passes, 1)
-    n = alice.size
     if n == 0:
-        return CascadeResult(bob, 0, 0, 0, 0)
+        return CascadeResult(None, 0, 0, 0, 0, errors)
     k1 = int(min(n, max(4, math.ceil(CASCADE_FIRST_BLOCK / qber)))) if qber > 0 else n
     sizes = [min(n, k1 << p) for p in range(num_passes)]
     if use_kernel is None:
         use_kernel = qkd_kernels.has_cascade()
     if use_kernel:  # the passes on the wrong bits alone, where rng.permutation(n) of each pass puts them
-        errors = np.flatnonzero(alice != bob)
-        places = np.empty((num_passes, errors.size), dtype=np.int64)
-        order = np.empty((num_passes, errors.size), dtype=np.int64)
+        index = np.int32 if n * num_passes < 2**31 else np.int64
+        places = np.empty((num_passes, errors.size), dtype=index)
+        order = np.empty((num_passes, errors.size), dtype=index)
         places[0], order[0] = errors, np.arange(errors.size)
         qkd_kernels.shuffled_places(rng, n, errors, places[1:], order[1:])
         depths = np.array([math.ceil(math.log2(max(2, k))) for k in sizes], dtype=np.int64)
         leak, rounds, flipped, fixed = qkd_kernels.cascade_on_errors(n, errors, places, order,
                                                                      np.array(sizes, dtype=np.int64), depths)
-        bob[errors[fixed]] ^= 1
+        residual = errors[~fixed]
     else:
         # The permutations are the generator's only draws here: all drawn first, as the passes would draw them.
         perms = np.empty((num_passes, n), dtype=np.int32 if n < 2**31 else np.int64)
         perms[0] = np.arange(n)
         for p in range(1, num_passes):
             perms[p] = rng.permutation(n)
-        leak, rounds, flipped = _cascade_reference(alice, bob, perms, sizes)
-    return CascadeResult(bob, leak, rounds, k1, flipped)
+        wrong = np.zeros(n, dtype=np.uint8)
+        wrong[errors] = 1
+        leak, rounds, flipped = _cascade_reference(wrong, perms, sizes)
+        residual = np.flatnonzero(wrong)
+    return CascadeResult(None, leak, rounds, k1, flipped, residual)
 
 
-def _cascade_reference(alice: np.ndarray, bob: np.ndarray, perms: np.ndarray, sizes: list) -> tuple[int, int, int]:
-    """The passes of :func:`cascade` in Python (flips ``bob`` in place); returns (leakage, rounds, flips).
+def _cascade_reference(wrong: np.ndarray, perms: np.ndarray, sizes: list) -> tuple[int, int, int]:
+    """The passes of :func:`cascade` in Python on the error pattern ``wrong`` (Alice's key XOR Bob's, uint8;
+    a flip of Bob's bit clears its entry, in place); returns (leakage, rounds, flips).
 
     The reference that :func:`dqsim.backend.qkd_kernels.cascade_on_errors` follows step for step, on the
-    wrong bits alone (and the path without numba).
+    wrong bits alone (and the path without numba). A parity of Alice's bits against Bob's is the parity of
+    ``wrong`` over the same range.
     """
-    n = alice.size
+    n = wrong.size
     inverses, mismatch = [], []
     leak = rounds = flipped = 0
 
@@ -158,12 +212,12 @@ def _cascade_reference(alice: np.ndarray, bob: np.ndarray, perms: np.ndarray, si
         while hi - lo > 1:
             mid = (lo + hi) // 2
             leak += 1
-            if _parity(alice[idx[lo:mid]]) != _parity(bob[idx[lo:mid]]):
+            if _parity(wrong[idx[lo:mid]]):
                 hi = mid
             else:
                 lo = mid
         bit = int(idx[lo])
-        bob[bit] ^= 1
+        wrong[bit] ^= 1
         return bit
 
     for p, k in enumerate(sizes):
@@ -173,7 +227,7 @@ def _cascade_reference(alice: np.ndarray, bob: np.ndarray, perms: np.ndarray, si
         inverses.append(inverse)
         num_blocks = -(-n // k)
         pad = num_blocks * k - n
-        diff = np.concatenate([(alice ^ bob)[perm], np.zeros(pad, dtype=np.uint8)]).reshape(num_blocks, k)
+        diff = np.concatenate([wrong[perm], np.zeros(pad, dtype=np.uint8)]).reshape(num_blocks, k)
         mismatch.append(np.bitwise_xor.reduce(diff, axis=1).astype(bool))
         leak += num_blocks
         rounds += 1
@@ -393,7 +447,54 @@ class PostprocessResult:
     frame_errors: int = 0
 
 
-def postprocess_key(alice: np.ndarray, bob: np.ndarray, *, qber_estimate: float, final_bits_of_leakage,
+def key_pair(where: str, alice, bob) -> PackedKeyPair:
+    """Alice's and Bob's keys as a :class:`~dqsim.protocols.qkd.packed_bits.PackedKeyPair` (arrays or
+    :class:`~dqsim.protocols.qkd.packed_bits.PackedBits`, or a pair already and ``bob`` ``None``); keys of
+    different lengths raise a :class:`DqsimError` naming ``where``."""
+    try:
+        return PackedKeyPair.of(alice, bob)
+    except ValueError as error:
+        raise DqsimError(f"{where}: {error}") from None
+
+
+def toeplitz_hash_of_positions(positions: np.ndarray, num_bits: int, seed_bits: np.ndarray,
+                               num_out: int) -> np.ndarray:
+    """:func:`toeplitz_hash` of the ``num_bits``-bit key whose ones are at ``positions`` (a sparse key: the
+    residual errors Cascade left), without writing the key.
+
+    Output bit i is the XOR over the ones j of ``T[i, j] = seed[i - j + n - 1]``, so the hash is the XOR
+    of the seed's windows ``seed[n - 1 - j : n - 1 - j + num_out]``: ``num_out`` byte operations a one.
+    Where that comes to more than :data:`TOEPLITZ_SPARSE_MAX_WORK` operations a key bit, the key is
+    written (a byte a bit) and hashed by :func:`toeplitz_hash`. The same bits either way.
+
+    Examples:
+        >>> s = np.array([1, 1, 0, 1, 0], dtype=np.uint8)
+        >>> x = np.array([1, 0, 1, 1], dtype=np.uint8)
+        >>> toeplitz_hash_of_positions(np.flatnonzero(x), 4, s, 2).tolist() == toeplitz_hash(x, s, 2).tolist()
+        True
+    """
+    n = int(num_bits)
+    positions = np.asarray(positions, dtype=np.int64)
+    if positions.size * num_out > TOEPLITZ_SPARSE_MAX_WORK * n:
+        key = np.zeros(n, dtype=np.uint8)
+        key[positions] = 1
+        return toeplitz_hash(key, seed_bits, num_out)
+    check_int("toeplitz_hash", "num_out", num_out, 0)
+    if seed_bits.size != n + num_out - 1 and num_out > 0:
+        raise DqsimError(f"toeplitz_hash: seed_bits must hold n + num_out - 1 = {n + num_out - 1} bits, "
+                         f"got {seed_bits.size}")
+    out = np.zeros(num_out, dtype=np.uint8)
+    for j in positions.tolist():
+        out ^= seed_bits[n - 1 - j:n - 1 - j + num_out]
+    return out
+
+
+#: Byte operations a key bit up to which :func:`toeplitz_hash_of_positions` XORs the seed's windows of a
+#: sparse key rather than writing the key out for :func:`toeplitz_hash` (16: a few passes over the key).
+TOEPLITZ_SPARSE_MAX_WORK = 16
+
+
+def postprocess_key(alice, bob, *, qber_estimate: float, final_bits_of_leakage,
                     eps_cor: float, rng: np.random.Generator, final_key: bool = False,
                     reconcile=None) -> PostprocessResult:
     """Cascade, error verification and Toeplitz privacy amplification of one block.
@@ -414,8 +515,17 @@ def postprocess_key(alice: np.ndarray, bob: np.ndarray, *, qber_estimate: float,
     would move it (:func:`dqsim.backend.qkd_kernels.skip_random_bits`; drawn and dropped where
     that cannot be done), so the draws after it are the same.
 
+    The keys are taken as a :class:`~dqsim.protocols.qkd.packed_bits.PackedKeyPair` (Alice's bits packed,
+    Bob's wrong positions): Cascade runs on the wrong positions (:func:`cascade_errors`) and the hashes
+    of the residual on the positions it left (:func:`toeplitz_hash_of_positions`), so no key is unpacked
+    unless ``final_key`` asks for Alice's (a byte a key bit then); the seeds, drawn only where a residual
+    is left (or ``final_key``), are a byte a bit. (Until 2026-12-06 the keys were unpacked, 13 bytes a key
+    bit in all.)
+
     Args:
-        alice, bob: the sifted key bits of the block (uint8).
+        alice, bob: the sifted key bits of the block: uint8 arrays, or
+            :class:`~dqsim.protocols.qkd.packed_bits.PackedBits`, or ``alice`` a
+            :class:`~dqsim.protocols.qkd.packed_bits.PackedKeyPair` and ``bob`` ``None``.
         qber_estimate: error rate Cascade is tuned for, in [0, 0.5].
         final_bits_of_leakage: a function ``leak_bits -> ℓ`` (the key-length
             formula with the measured leakage in it).
@@ -431,40 +541,44 @@ def postprocess_key(alice: np.ndarray, bob: np.ndarray, *, qber_estimate: float,
     Returns:
         The :class:`PostprocessResult`; keys that fail verification give ℓ = 0.
     """
-    n = int(alice.size)
-    true_errors = int(np.count_nonzero(alice != bob))
+    keys = key_pair("postprocess_key", alice, bob)
+    n = keys.num_bits
+    true_errors = int(keys.errors.size)
     qber = true_errors / n if n else 0.0
     h = binary_entropy(qber) if 0.0 < qber < 1.0 else 0.0
     if reconcile is None:
-        ec = cascade(alice, bob, min(0.5, qber_estimate), rng)
+        ec = cascade_errors(n, keys.errors, min(0.5, qber_estimate), rng)
         leak, ec_messages, frames, frame_errors = ec.leakage_bits, 2 * ec.leakage_bits, 0, 0
         f_measured = ec.leakage_bits / (n * h) if h > 0 else float("nan")
+        residual, kept_alice = ec.residual, None
     else:  # one-way: the frames that failed are dropped by both sides and charged as disclosed
-        ec = reconcile(alice, bob, min(0.5, qber_estimate), rng)
+        ec = reconcile(keys.alice_bits(), keys.bob_bits(), min(0.5, qber_estimate), rng)
         f_measured = ec.leakage_bits / (n * h) if h > 0 else float("nan")
         leak, ec_messages = ec.leakage_bits + ec.discarded_bits, ec.message_bits
         frames, frame_errors = ec.num_frames, ec.frame_errors
-        alice = alice[ec.kept]
-        n = int(alice.size)
+        kept_alice = keys.alice_bits()[ec.kept]
+        n = int(kept_alice.size)
+        residual = np.flatnonzero(kept_alice ^ ec.corrected)
     # The hashes are linear over GF(2): T·a = T·b exactly when T·(a XOR b) = 0, and T·0 = 0. So the
-    # simulation compares keys by hashing their difference, and only where one is left (the same verdicts
-    # as hashing both keys and comparing, at none of the cost where Cascade left no error).
-    residual = alice ^ ec.corrected
-    residual_errors = int(np.count_nonzero(residual))
+    # simulation compares keys by hashing their difference (the residual positions), and only where one is
+    # left (the same verdicts as hashing both keys and comparing, at none of the cost where Cascade left no error).
+    residual_errors = int(residual.size)
     verification_bits = math.ceil(math.log2(1.0 / eps_cor))
     # An empty key (no sifted bit in the block) is hashed too: the seed then holds verification_bits - 1 bits.
     # It is drawn where it is used (an error left); else the generator only moves past it, as the draw would.
     seed_bits = n + verification_bits - 1
     if residual_errors or not qkd_kernels.skip_random_bits(rng, seed_bits):
         seed = rng.integers(0, 2, seed_bits, dtype=np.uint8)
-    verified = residual_errors == 0 or not toeplitz_hash(residual, seed, verification_bits).any()
+    verified = residual_errors == 0 or not toeplitz_hash_of_positions(residual, n, seed, verification_bits).any()
+    seed = None
     length = max(0, min(n, int(final_bits_of_leakage(leak)))) if verified else 0
     pa_seed_bits = n + length - 1 if length else 0
     keys_equal, key = True, None
     if pa_seed_bits and (residual_errors or final_key):
         pa_seed = rng.integers(0, 2, pa_seed_bits, dtype=np.uint8)
-        keys_equal = residual_errors == 0 or not toeplitz_hash(residual, pa_seed, length).any()
-        key = toeplitz_hash(alice, pa_seed, length) if final_key else None
+        keys_equal = residual_errors == 0 or not toeplitz_hash_of_positions(residual, n, pa_seed, length).any()
+        alice_key = keys.alice_bits() if kept_alice is None else kept_alice
+        key = toeplitz_hash(alice_key, pa_seed, length) if final_key else None
     elif final_key:
         key = np.zeros(0, dtype=np.uint8)
     messages = ec_messages + seed_bits + verification_bits + pa_seed_bits
