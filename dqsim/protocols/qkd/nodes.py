@@ -254,7 +254,8 @@ def refuse_old_decoy_bound(source, blocks) -> None:
     finished distances, or the running link's blocks) would resume with their old keys beside new ones. The blocks'
     key lengths cannot be worked out again from what is stored (with Cascade the leakage came from key bits that
     are gone), so the check is exact the other way: each block's stored decoy estimate must be the one its stored
-    counts give now (the same function on the same numbers gives the same floats); one that differs is refused.
+    counts give now (the same method, and the same bounds to 1e-9 relative: another machine's ``libm`` may round
+    a last bit otherwise, while the older bound's differ in their leading digits); one that differs is refused.
     Sources with two intensities or a vacuum third one are unchanged and not looked at.
 
     Args:
@@ -271,12 +272,21 @@ def refuse_old_decoy_bound(source, blocks) -> None:
         if result is None or counts is None:
             continue
         now = estimate_block(counts, source, f_ec=result.f_ec, qber_threshold=result.qber_threshold).decoy
-        if now != result.decoy:
+        if not _same_decoy_estimate(now, result.decoy):
             raise DqsimError(
                 f"this checkpoint of a BB84 run with a second weak decoy (intensities {list(source.intensities)}) "
                 "was written by an older dqsim, whose decoy bound took the third intensity as the only decoy (an "
                 "asymptotic key of 0 bits; the two-decoy bound since 2026-12-06), and its finished blocks keep "
                 "that bound's keys; run the job again from the start (remove its checkpoints)")
+
+
+def _same_decoy_estimate(a, b) -> bool:
+    """Whether two :class:`~dqsim.protocols.qkd.decoy.DecoyEstimate` (or ``None``) are one estimate: the same method
+    and bounds within 1e-9 relative (:func:`refuse_old_decoy_bound`)."""
+    if a is None or b is None:
+        return a is b
+    return a.method == b.method and all(math.isclose(getattr(a, name), getattr(b, name), rel_tol=1e-9, abs_tol=1e-300)
+                                        for name in ("y1_lower", "e1_upper", "q1_lower", "y0"))
 
 
 # ----------------------------------------------------------------- BB84 processes
