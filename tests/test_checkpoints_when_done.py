@@ -12,11 +12,14 @@ finished runs' checkpoints); these tests take it away, so they see the default.
 """
 
 import json
+import os
+import signal
 import sys
 
 import pytest
 
 from dqsim.io import writer
+from dqsim.scenarios import qkd
 from dqsim.engine.checkpoint import KEEP_WHEN_DONE_ENV
 from mpi_helper import ROOT, mpiexec_path, run_command, run_here
 
@@ -28,23 +31,6 @@ from run_files import checkpoints
 SWEEP = [str(ROOT / "jobs" / "bb84_distance_sweep.toml"), "--set", "qkd.pulses=200000", "--set",
          "qkd.batch_pulses=100000", "--set", "qkd.sweep.distances_km=[10, 20]", "--set",
          "checkpoint.every_sim_s=0.0001", "--set", "checkpoint.keep=3"]
-
-#: ``python STOPPING dqsim-ARGS``: ``dqsim ARGS`` that sends itself SIGTERM as the sweep's second distance starts
-#: (its second engine run): a checkpoint at that run's first cut, status 75.
-STOPPING = """
-import os, signal, sys
-from dqsim.scenarios import qkd
-original, calls = qkd.link_physics, []
-def stop_at_the_second_distance(*args, **kwargs):
-    calls.append(1)
-    if len(calls) == 2:
-        os.kill(os.getpid(), signal.SIGTERM)
-    return original(*args, **kwargs)
-qkd.link_physics = stop_at_the_second_distance
-from dqsim.cli import console_main, exit_status
-raise SystemExit(exit_status(console_main(sys.argv[1:])))
-"""
-
 
 def others(folder):
     """Put another job's checkpoint (another configuration hash) and another dqsim version's in ``folder``."""
@@ -101,25 +87,35 @@ def test_a_failed_output_write_keeps_the_checkpoints(tmp_path, monkeypatch):
     assert "removed the 3 checkpoints of this run" in resumed.stdout and checkpoints(ck) == []
 
 
-def test_a_stopped_run_keeps_its_checkpoints_for_the_requeue_and_its_finished_resume_removes_them(tmp_path):
-    """On 2 ranks: a stop (status 75, as SLURM's USR1 or SIGTERM) keeps the checkpoints, the newest of which the
-    requeue resumes (``slurm/run_step.sh``: the newest with a manifest); that resume, finished, removes them, and
-    only them."""
+def test_a_stopped_run_keeps_its_checkpoints_for_the_requeue_and_its_finished_resume_removes_them(tmp_path,
+                                                                                                   monkeypatch):
+    """A stop (status 75, as SLURM's USR1 or SIGTERM; here on 1 rank, a SIGTERM as the sweep's second distance
+    starts) keeps the checkpoints, the newest of which the requeue resumes (``slurm/run_step.sh``: the newest with
+    a manifest); that resume, on 2 ranks and finished, removes them, and only them."""
     if mpiexec_path() is None:
         pytest.skip("no mpiexec beside this Python; install the 'mpi' extra")
-    ck, script = tmp_path / "ck", tmp_path / "stopping.py"
+    monkeypatch.delenv(KEEP_WHEN_DONE_ENV)
+    ck = tmp_path / "ck"
     before = others(ck)
-    script.write_text(STOPPING)
-    stopped = run_command([mpiexec_path(), "-n", "2", sys.executable, "-m", "mpi4py", str(script), "run", *SWEEP,
-                           "-o", str(tmp_path / "out.h5"), "--set", f'checkpoint.directory="{ck}"', "--quiet"],
-                          check=False, env=DEFAULT, timeout_s=240)
+    original, calls = qkd.link_physics, []
+
+    def stop_at_the_second_distance(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return original(*args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(qkd, "link_physics", stop_at_the_second_distance)
+        stopped = run_here(["run", *SWEEP, "-o", str(tmp_path / "out.h5"), "--set", f'checkpoint.directory="{ck}"',
+                            "--quiet"], check=False)
     assert stopped.returncode == 75, stopped.stderr
     kept = checkpoints(ck)
-    assert kept and ".ckpt001-" in kept[-1].name and not (tmp_path / "out.h5").exists()
+    assert len(kept) == 3 + 1 and ".ckpt001-" in kept[-1].name and not (tmp_path / "out.h5").exists()
     newest = sorted(ck.glob("*.manifest.json"))[-1].name.replace(".manifest.json", ".h5")  # as run_step.sh finds it
     resumed = run_command([mpiexec_path(), "-n", "2", sys.executable, "-m", "dqsim", "resume", str(ck / newest),
                            "-o", str(tmp_path / "out.h5")], env=DEFAULT, timeout_s=240)
-    assert f"removed the {len(kept) - 1} checkpoints of this run" in resumed.stdout  # (- the other job's)
+    assert "removed the 3 checkpoints of this run" in resumed.stdout, resumed.stdout
     assert sorted(path.relative_to(ck) for path in ck.rglob("*")) == before
     assert json.loads((tmp_path / "out.h5.manifest.json").read_text())["body"]["kind"] == "run"
 
