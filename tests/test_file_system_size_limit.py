@@ -7,7 +7,6 @@ machine has a FAT folder to write to.
 
 import os
 
-import pytest
 
 from dqsim.cli.check import check_job
 from dqsim.io import limits
