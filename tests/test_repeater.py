@@ -624,10 +624,11 @@ def test_the_pair_count_refusal_names_the_clock_limit_and_the_allowed_count():
 
 
 def test_cutoff_and_pair_count_limits_are_not_stricter_than_needed():
-    """A 1-link chain has no repeater (the cut-off is unused); a cut-off above the least age of a pair a repeater
-    can swap (0.6 ms runs with one pumping round over 20 km links), and 250 pairs over one 300 km link
-    (~9e5 s of simulated time, under half the engine's clock limit of 2**61 ps), are accepted."""
-    load_job_text(BASE + "num_links = 1\ntotal_distance_km = 100\ncutoff_s = 0.0001")
+    """A cut-off above the least age of a pair a repeater can swap, or (a 1-link chain, whose end B applies it since
+    2026-12-06; until then it went unused there) B can deliver (0.5 ms over one 100 km link, whose least age is
+    0.49 ms; 0.6 ms with one pumping round over 20 km links), and 250 pairs over one 300 km link (~9e5 s of
+    simulated time, under half the engine's clock limit of 2**61 ps), are accepted."""
+    load_job_text(BASE + "num_links = 1\ntotal_distance_km = 100\ncutoff_s = 0.0005")
     load_job_text(BASE + "num_links = 2\ntotal_distance_km = 100\ncutoff_s = 0.0003")
     load_job_text(BASE + "num_links = 2\ntotal_distance_km = 40\npurification_rounds = 1\ncutoff_s = 0.0006")
     load_job_text(BASE + "num_links = 1\ntotal_distance_km = 300\nnum_pairs = 250")
