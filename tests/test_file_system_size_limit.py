@@ -33,12 +33,13 @@ def test_repro_a_write_past_the_file_systems_own_maximum_names_it(tmp_path, monk
     needed = 5 * 2**30
     fake_file_system(monkeypatch, 33)  # FAT as macOS reports it: files below 4 GiB
     words = limits.too_large_words(tmp_path / "not-yet", needed, limit_bytes=2**50)
-    assert words.endswith(f"more than the file system of {tmp_path / 'not-yet'} holds in one file (4.0 GiB at "
-                          "most, by its FILESIZEBITS = 33): write it on another file system"), words
+    assert words.endswith(f"more than the file system of {tmp_path / 'not-yet'} holds in one file "
+                          f"({limits.size_words(2**32)} at most, by its FILESIZEBITS = 33): write it on another "
+                          "file system"), words
     assert limits.filesystem_file_limit(tmp_path) == (2**32 - 1, 33)
     fake_file_system(monkeypatch, 32)  # Linux: FAT, and any file system its C library does not know
-    assert "(2.0 GiB at most, by its FILESIZEBITS = 32; Linux says 32 also of file systems it does not know, " \
-           "which may hold more)" in limits.too_large_words(tmp_path, needed, limit_bytes=None)
+    assert f"({limits.size_words(2**31)} at most, by its FILESIZEBITS = 32; Linux says 32 also of file systems " \
+           "it does not know, which may hold more)" in limits.too_large_words(tmp_path, needed, limit_bytes=None)
     for bits in (64, OSError, -1):  # no limit a file reaches, no answer
         fake_file_system(monkeypatch, bits)
         assert limits.filesystem_file_limit(tmp_path) is None
@@ -58,10 +59,11 @@ def test_repro_check_warns_where_a_checkpoint_or_the_state_passes_the_file_syste
     report = check_job(job, sets, 1, str(tmp_path / "out.h5"))
     warned = [line for line in report if "FILESIZEBITS" in line]
     assert len(warned) == 2, report
+    state, largest = limits.size_words(2**29), limits.size_words(2**28)
     assert warned[0].startswith(f"# warning: a checkpoint's slab file in {tmp_path / 'ck'} takes at least "
-                                "512.0 MiB, more than the file system of") and "(256.0 MiB at most, by its " \
+                                f"{state}, more than the file system of") and f"({largest} at most, by its " \
         "FILESIZEBITS = 29; Linux says 32 also" in warned[0] and "more ranks" in warned[0]
-    assert f"the output {tmp_path / 'out.h5'} with its state takes at least 512.0 MiB" in warned[1]
+    assert f"the output {tmp_path / 'out.h5'} with its state takes at least {state}" in warned[1]
     assert "max_gather_qubits" in warned[1]
     assert len([line for line in check_job(job, sets, 2, str(tmp_path / "out.h5")) if "FILESIZEBITS" in line]) == 2
     fake_file_system(monkeypatch, 64)
