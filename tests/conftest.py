@@ -5,6 +5,9 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+# a finished run keeps its checkpoints (dqsim.engine.checkpoint.keeps_when_done), in this process and in the ranks
+# the tests start: many tests resume a finished run's checkpoints; tests/test_checkpoints_when_done.py sets it back
+os.environ.setdefault("DQSIM_KEEP_CHECKPOINTS_WHEN_DONE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # Byte-code caching for the many Python processes the tests start (MPI ranks, `python -m dqsim`, SLURM jobs):

@@ -17,6 +17,11 @@ from dqsim.protocols.qkd import (BlockCounts, DecoySource, DetectorModel, backgr
 from dqsim.protocols.qkd.decoy import basis_single_photon_error_upper, two_decoy, vacuum_weak_decoy
 from dqsim.protocols.qkd.postprocess import estimate_block
 from dqsim.network.fibre import total_transmittance
+from dqsim.cli.main import main
+from dqsim.io import open_run
+from dqsim.protocols.qkd import postprocess
+from mpi_helper import ROOT
+from run_files import checkpoints
 
 
 def _exact(distance_km, intensities):
@@ -93,3 +98,42 @@ def test_a_second_weak_decoy_keys_as_much_as_the_vacuum(distance_km):
     assert result.decoy is not None and result.decoy.method == "two_decoy"
     assert reference.secret_key_bits > 0
     assert result.secret_key_bits == pytest.approx(reference.secret_key_bits, rel=0.03)
+
+
+def _old_decoy_classes(source):
+    """``postprocess._decoy_classes`` before 2026-12-06: the smallest positive intensity is the only decoy."""
+    positive = [c for c in range(1, source.num_classes) if source.intensities[c] > 0.0]
+    vacuum = [c for c in range(1, source.num_classes) if source.intensities[c] == 0.0]
+    return positive[-1], (vacuum[0] if vacuum else None)
+
+
+def test_repro_a_checkpoint_with_blocks_of_the_older_decoy_bound_is_refused_in_one_line(tmp_path, monkeypatch,
+                                                                                       capsys):
+    """Checkpoints that the code before the two-decoy bound wrote of an asymptotic sweep with intensities [0.5, 0.1,
+    0.0002] (its blocks: 0 key bits) are refused by ``dqsim resume`` in one line with the fix, whether the old
+    blocks are a finished distance's (stored) or the running link's (Alice's tally); before, they resumed with
+    those zero keys. A checkpoint of the same run written now resumes."""
+    job = [str(ROOT / "jobs" / "bb84_distance_sweep.toml"), "--quiet", "--set", "qkd.pulses=400000",
+           "--set", "qkd.batch_pulses=100000", "--set", "qkd.block_pulses=200000",
+           "--set", "qkd.source.intensities=[0.5, 0.1, 0.0002]", "--set", "qkd.sweep.distances_km=[10, 20]",
+           "--set", "checkpoint.every_sim_s=0.0001", "--set", "checkpoint.keep=100",
+           "--set", "checkpoint.keep_when_done=true"]
+    old, new = tmp_path / "old", tmp_path / "new"
+    with monkeypatch.context() as patch:
+        patch.setattr(postprocess, "_decoy_classes", _old_decoy_classes)
+        assert main(["run", *job, "-o", str(tmp_path / "old.h5"), "--set", f'checkpoint.directory="{old}"']) == 0
+    assert open_run(tmp_path / "old.h5").table("blocks")["secret_key_bits"].sum() == 0  # the defect itself
+    written = checkpoints(old)
+    in_run_0 = [p for p in written if ".ckpt000-" in p.name]
+    in_run_1 = [p for p in written if ".ckpt001-" in p.name]
+    assert in_run_0 and in_run_1
+    capsys.readouterr()
+    for path in (in_run_0[-1], in_run_1[0]):  # a block done in the running link; a finished distance
+        assert main(["resume", str(path), "-o", str(tmp_path / "resumed.h5"), "--quiet"]) == 2
+        errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("dqsim: error:")]
+        assert len(errors) == 1 and "written by an older dqsim, whose decoy bound took the third intensity" in \
+            errors[0] and "run the job again from the start" in errors[0], errors
+    assert main(["run", *job, "-o", str(tmp_path / "new.h5"), "--set", f'checkpoint.directory="{new}"']) == 0
+    assert open_run(tmp_path / "new.h5").table("blocks")["secret_key_bits"].sum() > 0
+    assert main(["resume", str([p for p in checkpoints(new) if ".ckpt001-" in p.name][0]), "-o",
+                 str(tmp_path / "resumed.h5"), "--quiet"]) == 0

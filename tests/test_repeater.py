@@ -624,10 +624,11 @@ def test_the_pair_count_refusal_names_the_clock_limit_and_the_allowed_count():
 
 
 def test_cutoff_and_pair_count_limits_are_not_stricter_than_needed():
-    """A 1-link chain has no repeater (the cut-off is unused); a cut-off above the least age of a pair a repeater
-    can swap (0.6 ms runs with one pumping round over 20 km links), and 250 pairs over one 300 km link
-    (~9e5 s of simulated time, under half the engine's clock limit of 2**61 ps), are accepted."""
-    load_job_text(BASE + "num_links = 1\ntotal_distance_km = 100\ncutoff_s = 0.0001")
+    """A cut-off above the least age of a pair a repeater can swap, or (a 1-link chain, whose end B applies it since
+    2026-12-06; until then it went unused there) B can deliver (0.5 ms over one 100 km link, whose least age is
+    0.49 ms; 0.6 ms with one pumping round over 20 km links), and 250 pairs over one 300 km link (~9e5 s of
+    simulated time, under half the engine's clock limit of 2**61 ps), are accepted."""
+    load_job_text(BASE + "num_links = 1\ntotal_distance_km = 100\ncutoff_s = 0.0005")
     load_job_text(BASE + "num_links = 2\ntotal_distance_km = 100\ncutoff_s = 0.0003")
     load_job_text(BASE + "num_links = 2\ntotal_distance_km = 40\npurification_rounds = 1\ncutoff_s = 0.0006")
     load_job_text(BASE + "num_links = 1\ntotal_distance_km = 300\nnum_pairs = 250")
@@ -758,21 +759,34 @@ def test_a_summary_line_says_the_fidelity_is_exact_when_every_pair_has_the_same(
     assert stderr > 0 and f"± {stderr:.4f}, " in out.summary[1] and "exact" not in out.summary[1], out.summary
 
 
-def test_repro_a_one_link_chain_says_the_cutoff_did_not_apply():
-    """Only repeaters apply the memory cut-off, so in a chain of [1, 2] links the 1-link configuration runs
-    without one: with one pumping round its first pair waits for the second however long that takes (here
-    past the 2 ms cut-off). Its summary line said nothing of it under a header "cut-off 0.002 s"; now it says
-    so, with the longest wait. The 2-link line, whose repeater applies it, does not."""
-    job = load_job_text(BASE + "num_links = [1, 2]\ntotal_distance_km = 60\nnum_pairs = 4\npurification_rounds = 1\n"
-                        "cutoff_s = 0.002\n[chain.link]\ndark_count_rate_hz = 0.0\n")
-    out = repeater.run_job(job, comm=comm_mod.SingleComm(), backend=BACKEND)
-    one, two = out.summary[1], out.summary[2]
-    assert one.startswith("  1 link(s)") and two.startswith("  2 link(s)"), out.summary
-    waited = max(out.tables["pairs"]["waiting_time_ps"][out.tables["pairs"]["num_links"] == 1])
-    assert waited > seconds_to_ps(0.002)
-    assert (f", no cut-off applied (no repeater in a 1-link chain; pairs waited up to "
-            f"{ps_to_seconds(float(waited)):.3g} s); direct ") in one, one
-    assert "no cut-off applied" not in two, two
+def test_repro_a_one_link_chain_applies_the_cutoff_at_its_end():
+    """A chain of [1, 2] links with one pumping round and a 2 ms cut-off. Before 2026-12-06 only repeaters applied
+    it, so the 1-link configuration ran without one (its first pair waited for the second however long, past the
+    cut-off, and its line said "no cut-off applied"). Now its end B applies it as a repeater would: the 1-link
+    row has cut-off restarts, and against the same chain without a cut-off its pairs are those of the attempts
+    that beat it, none stored longer: with T2 = 10 ms their fidelity is higher (0.93 against 0.78 on average here,
+    the worst 0.83 against 0.54); the 2-link line (its repeater applies it) says nothing of it."""
+    body = ("total_distance_km = 60\nnum_pairs = 4\npurification_rounds = 1\n[chain.link]\ndark_count_rate_hz = 0.0\n"
+            "[chain.node]\nt2_s = 0.01\n")
+    cut = repeater.run_job(load_job_text(BASE + "num_links = [1, 2]\ncutoff_s = 0.002\n" + body),
+                           comm=comm_mod.SingleComm(), backend=BACKEND)
+    free = repeater.run_job(load_job_text(BASE + "num_links = 1\n" + body), comm=comm_mod.SingleComm(),
+                            backend=BACKEND)
+    one, two = cut.summary[1], cut.summary[2]
+    assert one.startswith("  1 link(s)") and two.startswith("  2 link(s)"), cut.summary
+    summary = cut.tables["summary"]
+    restarts = int(summary["restarts"][summary["num_links"] == 1][0])
+    assert restarts > 0 and f", {restarts} cut-off restarts, cut-off applied at end B (no repeater in a 1-link " \
+        "chain); direct " in one, one
+    assert "no cut-off applied" not in one and "cut-off applied at end B" not in two, two
+    free_waits = free.tables["pairs"]["waiting_time_ps"]
+    assert max(free_waits) > seconds_to_ps(0.002)  # without it, pairs waited past the cut-off
+    pairs = cut.tables["pairs"]
+    cut_fidelity, free_fidelity = pairs["fidelity"][pairs["num_links"] == 1], free.tables["pairs"]["fidelity"]
+    assert min(cut_fidelity) > min(free_fidelity) and cut_fidelity.mean() > free_fidelity.mean()  # T2 = 10 ms
+    with pytest.raises(ConfigError, match=r"no pair could ever be delivered: over links of 60 km \(1 link\(s\)\) "
+                                          r"with 1 pumping round\(s\) a chain end holds its pair"):
+        load_job_text(BASE + "num_links = 1\ncutoff_s = 0.0001\n" + body)  # (B hears of it after 0.3 ms or more)
 
 
 def test_repro_a_tiny_fidelity_spread_is_not_printed_as_zero():

@@ -131,6 +131,40 @@ def _circuit_cuts_line(job, num_qubits: int, num_ranks: int, terminal: bool) -> 
     return f"checkpoints: {where}; each holds {held}, {size_words(shard)} per rank"
 
 
+def file_size_lines(job, num_qubits: int, num_ranks: int) -> list[str]:
+    """Warnings where a ``circuit`` run's largest files would pass a limit on one file's size (``EFBIG``, which no
+    free space helps): this process's ``ulimit -f`` (``RLIMIT_FSIZE``), or the file system's own maximum where the
+    OS gives it (``FILESIZEBITS``, :func:`dqsim.io.filesystem_file_limit`). The files: a checkpoint's slab file
+    (each rank's shard, also for a stop signal's checkpoint) and, with ``save_state``, the output's state (the
+    whole vector in the run file up to ``max_gather_qubits``, else each rank's slab file beside it)."""
+    shard = estimate_memory_bytes(num_qubits, num_ranks, job.run.precision)["shard"]
+    options = "more ranks (smaller slab files) or another folder"
+    files = [(f"a checkpoint's slab file in {job.checkpoint.directory}", Path(job.checkpoint.directory), shard,
+              f"{options} ([checkpoint].directory)")]
+    simulation = job.simulation
+    if getattr(simulation, "save_state", False):
+        output = Path(job.run.output)
+        if num_qubits <= simulation.max_gather_qubits:
+            whole = shard * num_ranks
+            files.append((f"the output {output} with its state", output.parent, whole,
+                          "another -o, or a smaller [simulation].max_gather_qubits (the state in slab files, one "
+                          "per rank)"))
+        else:
+            files.append((f"a slab file of the output's state beside {output}", output.parent, shard,
+                          f"{options} (-o)"))
+    lines, process = [], io.file_size_limit()
+    for what, folder, size, fix in files:
+        if process is not None and size > process:
+            lines.append(f"warning: {what} takes at least {io.size_words(size)}, more than this process may write "
+                         f"in one file ({io.size_words(process)}, ulimit -f): start dqsim after "
+                         "`ulimit -f unlimited`, or " + fix)
+        own = io.filesystem_file_limit(folder)
+        if own is not None and size > own[0]:
+            lines.append(f"warning: {what} takes at least {io.size_words(size)}, more than the file system of "
+                         f"{folder} holds in one file ({io.filesystem_words(own)}): {fix}")
+    return lines
+
+
 def _network_register_lines(job, num_data_qubits: int, num_ranks: int, what: str) -> list[str]:
     """Memory per rank of a ``dqc``/``trotter`` register: the data qubits plus the scratch bits the run starts with,
     held whole by every rank where it is small enough (:func:`dqsim.scenarios.dqc.replicates`; any rank count),
@@ -377,7 +411,7 @@ def work_lines(job, num_ranks: int) -> list[str]:
         gate_noise = GateNoise(job.noise, job.run.seed) if noisy else None
         check_local_qubits(circuit, num_ranks, gate_noise)  # as dqsim run does on that many ranks
         lines.append(_circuit_cuts_line(job, circuit.num_qubits, num_ranks, terminal))
-        return lines
+        return lines + file_size_lines(job, circuit.num_qubits, num_ranks)
     if scenario == "qkd":
         distances = job.distances_km() if job.qkd.sweep is not None else [None]  # as the qkd scenario runs them
         links = job.network_links(distances[0])

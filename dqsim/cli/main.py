@@ -186,7 +186,8 @@ def _session(job, resume=None):
               "job_base_dir": str(job.base_dir), "overrides": list(job.overrides),
               "seed": job.run.seed, "precision": job.run.precision, "backend": job.run.backend,
               "input_sha256": jobs.input_file_hashes(job)},
-        every_wall_s=plan.every_wall_s, every_sim_s=plan.every_sim_s, keep=plan.keep, resume=resume)
+        every_wall_s=plan.every_wall_s, every_sim_s=plan.every_sim_s, keep=plan.keep,
+        keep_when_done=checkpoint.keeps_when_done(plan.keep_when_done), resume=resume)
 
 
 def cmd_resume(args) -> int:
@@ -517,6 +518,8 @@ def _run_locked(job, comm, *, quiet: bool, session=None) -> int:
             error, _ = _write_output(output, attrs, result, state_kwargs, cut_on_stop=None)
         error = comm.bcast(error if comm.rank == 0 else None)
     if comm.rank == 0:
+        failed = _checkpoint_lines(session)  # (names the last good checkpoint, before they go)
+        removed = checkpoint.remove_when_done(session, output) if error is None else None  # the output is whole
         if not quiet and error is None:
             head = (f"dqsim run {job.run.name} ({job.scenario}): {comm.size} rank(s), {attrs['device']}, "
                     f"{job.run.precision}")
@@ -525,7 +528,8 @@ def _run_locked(job, comm, *, quiet: bool, session=None) -> int:
             if resume is not None:
                 head += f"; resumed from {resume.path}"
             tail = f"  wall time {attrs['wall_time_s']:.3f} s; wrote {output}"
-            print("\n".join([head, *result.summary, *_checkpoint_lines(session), tail]))
+            print("\n".join([head, *result.summary, *failed, *([removed] if removed else []),
+                             tail]))
     if error is not None:
         raise DqsimError(_with_size_options(job, error, gathered=result.state is not None
                                             and not _saves_sharded(job, result.state)))

@@ -268,6 +268,8 @@ class CheckpointSession:
         meta: attributes stored with every checkpoint (scenario, backend, ...).
         every_wall_s / every_sim_s: triggers (``None``: off).
         keep: checkpoints kept.
+        keep_when_done: keep this run's checkpoints once its output is whole (``[checkpoint].keep_when_done``);
+            ``False``: :func:`remove_when_done` removes them then.
         resume: set when resuming.
         num_failed: checkpoint writes of the run that failed (counted on, from the checkpoint, when resuming).
         warn: called on rank 0 with one line when a checkpoint cannot be written (default: to stderr).
@@ -308,6 +310,7 @@ class CheckpointSession:
     every_wall_s: float | None = None
     every_sim_s: float | None = None
     keep: int = 2
+    keep_when_done: bool = False
     resume: Resume | None = None
     engine_runs: int = 0
     written: list = field(default_factory=list)
@@ -1396,6 +1399,71 @@ def release(session: CheckpointSession) -> None:
         except OSError:
             pass
         os.close(fd)
+
+
+#: Environment variable that makes every run keep its checkpoints once it has finished where its job does not say
+#: (``[checkpoint].keep_when_done`` unset): ``1``. The test suite sets it (its tests resume finished runs' checkpoints).
+KEEP_WHEN_DONE_ENV = "DQSIM_KEEP_CHECKPOINTS_WHEN_DONE"
+
+
+def keeps_when_done(setting: bool | None) -> bool:
+    """Whether a finished run keeps its checkpoints: the job's ``[checkpoint].keep_when_done`` where it sets it,
+    else whether :data:`KEEP_WHEN_DONE_ENV` is ``1`` (default: no, :func:`remove_when_done` removes them).
+
+    Examples:
+        >>> keeps_when_done(True), keeps_when_done(False)
+        (True, False)
+    """
+    if setting is not None:
+        return bool(setting)
+    return os.environ.get(KEEP_WHEN_DONE_ENV, "0") == "1"
+
+
+def remove_when_done(session: CheckpointSession | None, output: str | os.PathLike) -> str | None:
+    """Rank 0, once a run has written its output: remove the checkpoints of this run, unless the job keeps them.
+
+    A finished run needs none of them, and they take a state's size each (a
+    sweep of jobs on a cluster filled its disk with them). Removed only when
+    the output is whole as its manifest lists it
+    (:func:`dqsim.io.manifest.run_file_unfinished`: the manifest, written
+    last and synced, and every file it lists at its size), and only those of
+    :attr:`CheckpointSession.written`: the ones this run wrote (a resumed run:
+    also the job's up to the one it resumed, :func:`_own_checkpoints`), the
+    list the rotation (``keep``) takes from, so never another job's, another
+    dqsim version's (in ``dqsim-VERSION/``) nor another run's further along.
+    The run still holds the job's lock of the folder (:func:`release` comes
+    after), and a run locked out of it wrote none there. Oldest first, each
+    manifest first, then the folder is synced. A run that fails or stops
+    before its output is whole never gets here: its checkpoints stay, for
+    ``dqsim resume`` and the SLURM scripts' requeue.
+
+    Args:
+        session: the run's session (``None``: a run without checkpoints).
+        output: the run file written (``[run].output``, ``-o``).
+
+    Returns:
+        The summary's line saying what was removed and the room freed, or why
+        they stay when the output is not whole; ``None`` when there was none
+        to remove, or ``[checkpoint].keep_when_done = true``.
+    """
+    if session is None or session.keep_when_done or session.locked_out is not None:
+        return None
+    doomed = [path for path in session.written if manifest_path(path).is_file()]
+    if not doomed:
+        return None
+    directory = Path(session.directory)
+    unfinished = manifest.run_file_unfinished(output)
+    if unfinished is not None:  # not seen whole from here (a slab file on another node's disk): nothing goes
+        return (f"  checkpoints: kept {count_of(len(doomed), 'checkpoint')} of this run in {directory} "
+                f"({output} is not whole as its manifest lists it: {unfinished})")
+    freed = sum(_checkpoint_bytes(path) for path in doomed)
+    for path in doomed:
+        _delete_checkpoint(path)
+    manifest.sync_folder(directory)
+    freed -= sum(_checkpoint_bytes(path) for path in doomed)  # a file that could not be removed freed nothing
+    session.written = []
+    return (f"  checkpoints: removed the {count_of(len(doomed), 'checkpoint')} of this run in {directory}/ "
+            f"({io.size_words(freed)} freed) as {output} is whole ([checkpoint].keep_when_done = true keeps them)")
 
 
 def _keep_further_along(session: CheckpointSession, cut: tuple[int, int]) -> None:

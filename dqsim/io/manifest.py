@@ -390,6 +390,32 @@ DAMAGED_RUN_FILE_HINT = ("copy the files again with the .manifest.json, or run t
                          "dqsim inspect --no-verify reads the run file as it is")
 
 
+def run_file_unfinished(path: str | os.PathLike) -> str | None:
+    """Why the run file ``path`` is not whole as its manifest lists it, in a few words; ``None`` when it is.
+
+    Whole: its manifest (:func:`write_run_manifest`, written last, synced) is there, reads as
+    :func:`read_manifest` checks it, names ``path``, and every file it lists (the run file, its state's slab
+    files) is there at its listed size. No byte is hashed again (the writer hashed each as it wrote it); for
+    that, :func:`verify_run_file`. ``dqsim run`` asks this before it removes the run's checkpoints.
+    """
+    path = Path(path)
+    try:
+        body = read_manifest(run_manifest_path(path), kind="run")
+    except DqsimError as exc:
+        return str(exc)
+    if body.get("run_file") != path.name:
+        return f"{run_manifest_path(path)} describes {body.get('run_file')!r}"
+    for entry in body["files"]:
+        target = path.parent / entry["name"]
+        try:
+            size = target.stat().st_size
+        except OSError as exc:
+            return f"{target}: cannot be read ({exc.strerror or exc})"
+        if size != entry["size"]:
+            return f"{target}: {size:,} bytes, its manifest says {entry['size']:,}"
+    return None
+
+
 def verify_run_file(path: str | os.PathLike) -> bool:
     """Check a run file (and its state's slab files) against its manifest before HDF5 opens it.
 

@@ -80,6 +80,12 @@ class CheckpointSection(Section):
             multiple of this much simulated time, seconds (1e-12, the
             engine's 1 ps tick, ..1e6), or none.
         keep: checkpoints kept on disk, the newest first (1..100).
+        keep_when_done: keep them once the run has finished and its output is
+            whole; ``false`` (the default where it is not set, unless the
+            environment sets ``DQSIM_KEEP_CHECKPOINTS_WHEN_DONE=1``): the run
+            then removes the checkpoints it wrote and says so in its summary;
+            a run that fails or stops keeps them
+            (:func:`dqsim.engine.checkpoint.keeps_when_done`, :func:`~dqsim.engine.checkpoint.remove_when_done`).
         directory: folder of the checkpoint files; relative paths are
             relative to the current directory.
 
@@ -90,6 +96,7 @@ class CheckpointSection(Section):
     every_wall_s: Optional[float] = Field(None, gt=0)
     every_sim_s: Optional[bounded_real(1e-12, MAX_CHECKPOINT_SIM_S)] = None
     keep: int = Field(2, ge=1, le=100)
+    keep_when_done: Optional[bool] = None
     directory: str = "checkpoints"
 
 

@@ -230,7 +230,8 @@ class ChainSection(Section):
 
     def _check_cutoff(self, links: int, total: float) -> None:
         """A cut-off no longer than the least age at which a repeater can swap a pair discards every pair first
-        (chains of 2 or more links; 1 link has no repeater). (Its bound MAX_CUTOFF_S keeps every timer inside the
+        (a chain of 1 link has no repeater, and its end B, which applies the cut-off instead since 2026-12-06,
+        learns of its pair as late as a repeater would). (Its bound MAX_CUTOFF_S keeps every timer inside the
         engine's int64 picosecond clock.)
 
         The repeater holds its link's pair a herald delay ``h`` after its emission; each pumping round adds the
@@ -238,16 +239,17 @@ class ChainSection(Section):
         emission if longer: ``max(h + 2d, P)`` after the kept pair, ``max(h + 3d, P)`` after a spare pair) and
         its herald and bit exchange (``h + d``).
         """
-        if self.cutoff_s is None or links < 2:
+        if self.cutoff_s is None:
             return
         age_ps = self._least_swap_age_ps(self.link_spec(links, total))
         least_s = ps_to_seconds(age_ps)
         if self.cutoff_s <= least_s:
             rounds = f" with {self.purification_rounds} pumping round(s)" if self.purification_rounds else ""
             raise job_error(
-                f"no pair could ever be swapped: over links of {total / links:g} km ({links} links){rounds} a "
-                f"repeater holds its pair {least_s:.3g} s after the emission at the earliest (heralds, handshakes, "
-                f"bit exchanges); allowed cutoff_s > {least_s:.3g}", key=("cutoff_s",), value=self.cutoff_s,
+                f"no pair could ever be {'swapped' if links > 1 else 'delivered'}: over links of {total / links:g} "
+                f"km ({links} link(s)){rounds} a {'repeater' if links > 1 else 'chain end'} holds its pair "
+                f"{least_s:.3g} s after the emission at the earliest (heralds, handshakes, bit exchanges); allowed "
+                f"cutoff_s > {least_s:.3g}", key=("cutoff_s",), value=self.cutoff_s,
                 has_value=True)
 
     def _least_swap_age_ps(self, link: LinkSpec) -> int:

@@ -92,10 +92,15 @@ Memory cut-off (``cutoff_ps``)
     survives a cut-off of ``d + (m + 1/2)·T`` when ``-m-1 <= N0 - N1 <= m-1``, not ``|N0 - N1| <= m``,
     ``tests/test_physics_audit.py``). Waiting-time formulas that assume a synchronous restart
     (e.g. with both links regenerated from the same instant) do not apply to the restarts. The timer
-    (:class:`Alarm`) of an attempt that has ended, abandoned or delivered, sends nothing. Only repeaters apply the cut-off:
-    a pair at an end is bounded by the cut-off of the repeater next to it
-    until that repeater swaps it. ``max_restarts`` bounds the attempts per
-    pair (a too-short cut-off could otherwise run forever).
+    (:class:`Alarm`) of an attempt that has ended, abandoned or delivered, sends nothing. The repeaters apply the
+    cut-off: a pair at an end is bounded by the cut-off of the repeater next to it
+    until that repeater swaps it. A chain of one link has no repeater, and its end B applies it instead (since
+    2026-12-06; before, such a chain had none): a pair that B is told of (pumped, with purification) that is
+    ``cutoff_ps`` old or older is discarded and the attempt restarted, as the repeater next to it would have
+    done on the same message (a repeater, too, looks at a pumped pair's age once its link side says it is
+    there). The ends' memories decohere while a pumped pair waits for its spare as a repeater's do; without
+    purification B takes a pair as soon as it is heralded, so only a cut-off shorter than the herald's way
+    abandons it. ``max_restarts`` bounds the attempts per pair (a too-short cut-off could otherwise run forever).
 
 Time is spent only by fibre latency, link attempts and the nodes' classical
 processing delay (a node acts on every classical message, the station's
@@ -902,6 +907,12 @@ class ChainNode:
                         _abandon(ctx, chain, (pair_index, attempt), side)
                         self._next_attempt(ctx)
                         continue
+                if node == last == 1 and "left" in linked and chain.cutoff_ps is not None \
+                        and ctx.now_ps >= linked["left"] + chain.cutoff_ps:
+                    # no repeater: B, an end, applies the cut-off to its pair (pumped that long) as a repeater would
+                    _abandon(ctx, chain, (pair_index, attempt), "left")
+                    self._next_attempt(ctx)
+                    continue
                 if node == last and "left" in linked:
                     if chain.cutoff_ps is None:  # every repeater's outcome comes, on its own tag: one step for all
                         self.outcomes = [] if last == 1 else None

@@ -172,6 +172,9 @@ def run_network(job, *, comm, backend, distance_km: float | None = None, checkpo
             nodes.refuse_old_e91_finite_key(job.qkd.protocol, [row[7] for row in tally.blocks])
         if job.qkd.protocol in ("bbm92", "e91"):
             nodes.refuse_old_spdc_source(job.qkd.source.mean_pair_number, stored["tallies"].values())
+        else:  # BB84: blocks whose decoy bound was taken before the two-decoy bound
+            nodes.refuse_old_decoy_bound(build_plan(job).source, [(row[6], row[7]) for tally in
+                                                                  stored["tallies"].values() for row in tally.blocks])
         return stored
     checkpointer = checkpoint.engine_checkpointer(checkpointing, comm)
     physics = [link_physics(job, i, a, b, d) for i, (a, b, d) in enumerate(links)]

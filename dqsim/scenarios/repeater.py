@@ -340,13 +340,12 @@ def _fidelity_spread(fidelities: np.ndarray, stderr: float) -> str:
     return f"± {format_stderr(stderr)}"
 
 
-def _no_repeater_note(chain, waits_ps) -> str:
-    """A one-link chain's note that the cut-off did not apply: only repeaters apply it
-    (:mod:`dqsim.protocols.repeater`, "Memory cut-off"), and the ends' pairs are bounded by their neighbour's."""
+def _no_repeater_note(chain) -> str:
+    """A one-link chain's note that its end B applied the cut-off: it has no repeater, which applies it in longer
+    chains (:mod:`dqsim.protocols.repeater`, "Memory cut-off")."""
     if chain.cutoff_ps is None or chain.num_links != 1:
         return ""
-    return (f", no cut-off applied (no repeater in a 1-link chain; pairs waited up to "
-            f"{ps_to_seconds(float(max(waits_ps))):.3g} s)")
+    return ", cut-off applied at end B (no repeater in a 1-link chain)"
 
 
 def _summary_row(index: int, run: ChainRun, total_km: float, reference_rate_hz: float) -> tuple[tuple, str]:
@@ -370,7 +369,7 @@ def _summary_row(index: int, run: ChainRun, total_km: float, reference_rate_hz: 
             f"{run.rate_hz:.3g} pairs/s, F = {mean:.4f} {_fidelity_spread(fidelities, stderr)}, "
             f"{hashing:.3f} ebit/pair "
             f"({run.rate_hz * hashing:.3g} ebit/s)" + (f", {restarts} cut-off restarts" if restarts else "")
-            + _no_repeater_note(chain, waits)
+            + _no_repeater_note(chain)
             + f"; direct {compare['direct_rate_hz']:.3g} pairs/s, PLOB {compare['plob_rate_hz']:.3g} ebit/s")
     return row, line
 

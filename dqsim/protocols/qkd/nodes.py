@@ -249,6 +249,52 @@ def refuse_old_e91_finite_key(protocol: str, results) -> None:
                          "again from the start (remove its checkpoints)")
 
 
+def refuse_old_decoy_bound(source, blocks) -> None:
+    """Refuse, in one line, BB84 block results whose decoy bound an older dqsim took, before the two-decoy bound.
+
+    Until 2026-12-06 a source with a third intensity above 0 (a second weak decoy, e.g. Lim et al.'s ``[0.5, 0.1,
+    0.0002]``) had its smallest positive intensity taken as the only decoy (Ma et al.'s one-decoy bound with
+    ν = 0.0002, which certifies no single photon: an asymptotic key of 0 bits at every distance); now its second
+    intensity is the decoy, and with μ > ν1 + ν2 the two-decoy bound
+    (:func:`~dqsim.protocols.qkd.postprocess.estimate_block`). A checkpoint holding such blocks (a sweep's
+    finished distances, or the running link's blocks) would resume with their old keys beside new ones. The blocks'
+    key lengths cannot be worked out again from what is stored (with Cascade the leakage came from key bits that
+    are gone), so the check is exact the other way: each block's stored decoy estimate must be the one its stored
+    counts give now (the same method, and the same bounds to 1e-9 relative: another machine's ``libm`` may round
+    a last bit otherwise, while the older bound's differ in their leading digits); one that differs is refused.
+    Sources with two intensities or a vacuum third one are unchanged and not looked at.
+
+    Args:
+        source: the link's :class:`~dqsim.protocols.qkd.bb84.DecoySource`.
+        blocks: ``(counts, result)`` pairs: a block's :class:`~dqsim.protocols.qkd.postprocess.BlockCounts` and its
+            :class:`~dqsim.protocols.qkd.postprocess.BlockResult` (``None``: not estimated yet).
+
+    Raises:
+        DqsimError: a block whose decoy estimate the older bound made.
+    """
+    if source is None or source.num_classes < 3 or source.intensities[2] <= 0.0:
+        return
+    for counts, result in blocks:
+        if result is None or counts is None:
+            continue
+        now = estimate_block(counts, source, f_ec=result.f_ec, qber_threshold=result.qber_threshold).decoy
+        if not _same_decoy_estimate(now, result.decoy):
+            raise DqsimError(
+                f"this checkpoint of a BB84 run with a second weak decoy (intensities {list(source.intensities)}) "
+                "was written by an older dqsim, whose decoy bound took the third intensity as the only decoy (an "
+                "asymptotic key of 0 bits; the two-decoy bound since 2026-12-06), and its finished blocks keep "
+                "that bound's keys; run the job again from the start (remove its checkpoints)")
+
+
+def _same_decoy_estimate(a, b) -> bool:
+    """Whether two :class:`~dqsim.protocols.qkd.decoy.DecoyEstimate` (or ``None``) are one estimate: the same method
+    and bounds within 1e-9 relative (:func:`refuse_old_decoy_bound`)."""
+    if a is None or b is None:
+        return a is b
+    return a.method == b.method and all(math.isclose(getattr(a, name), getattr(b, name), rel_tol=1e-9, abs_tol=1e-300)
+                                        for name in ("y1_lower", "e1_upper", "q1_lower", "y0"))
+
+
 # ----------------------------------------------------------------- BB84 processes
 def _last_of_block(batches, i: int) -> bool:
     return i + 1 == len(batches) or batches[i + 1][0] != batches[i][0]
@@ -338,7 +384,12 @@ class Bb84Alice(_AliceSide):
 
     def __setstate__(self, state):
         """Restore from a checkpoint; one written before 2026-12-06 holds the block's key bits as lists of
-        ``uint8`` arrays, packed here (:func:`packed_keys`): it resumes to the same keys."""
+        ``uint8`` arrays, packed here (:func:`packed_keys`): it resumes to the same keys. One whose blocks took
+        the decoy bound of before the two-decoy bound (2026-12-06) is refused (:func:`refuse_old_decoy_bound`)."""
+        tally = state.get("tally")
+        current = [(state.get("counts"), state.get("result"))] if state.get("phase") in ("cascade", "ack") else []
+        refuse_old_decoy_bound(state["plan"].source,  # (the block's result, before it goes to the tally)
+                               current + ([(row[6], row[7]) for row in tally.blocks] if tally else []))
         state["keys"] = packed_keys(state.get("keys"))
         self.__dict__.update(state)
 
