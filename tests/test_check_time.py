@@ -214,6 +214,16 @@ def test_an_abandoned_pilot_on_several_ranks_states_the_machines_load():
     assert "was abandoned: the whole job" in estimate(whole, 1, startup_s=1.0, run=too_slow).how
 
 
+def test_an_abandoned_pilot_of_one_unit_names_the_unit_singular():
+    """A review saw 'a pilot of 1 pairs' (docs/review-research-20261206.md)."""
+    job = jobs.load_job(ROOT / "jobs" / "repeater_chain.toml", ["chain.num_pairs=3"])
+
+    def too_slow(pilot, limit_s):
+        raise check_time._PilotAbandoned
+
+    assert "a pilot of 1 pair ran past" in estimate(job, 1, startup_s=1.0, run=too_slow).how
+
+
 def test_a_register_too_large_to_try_gets_no_estimate():
     big = jobs.load_job(ROOT / "jobs" / "dqc_ghz_4qpu.toml", ["circuit.num_qubits=24", "network.node.num_data_qubits=6",
                                                                "distribution.assignment="])

@@ -442,6 +442,17 @@ def _enough(points: list[tuple[float, float]], spent: float, make, sizes: list[i
     return spent + a + b * next_work > PILOT_BUDGET_S
 
 
+def work_of(work: float, unit: str) -> str:
+    """``work`` in ``unit`` (a plural such as :attr:`Plan.unit`), the unit singular where the work is 1.
+
+    Examples:
+        >>> work_of(1, "pairs"), work_of(12000, "pulses"), work_of(1, "Trotter steps"), work_of(1, "pulses")
+        ('1 pair', '12,000 pulses', '1 Trotter step', '1 pulse')
+    """
+    text = f"{work:,.0f}"
+    return f"{text} {unit[:-1] if text == '1' and unit.endswith('s') else unit}"
+
+
 def compiled_kernels() -> int:
     """How many numba kernel versions this process has compiled so far (cache misses; 0 without numba)."""
     try:
@@ -550,7 +561,7 @@ def estimate(job, num_ranks: int = 1, *, startup_s: float | None = None,
                 scale = plan.full_work / max(work, 1e-300)
                 low, _, _, words = _on_ranks(_ends(0.0, limit * scale), 1.0, job, num_ranks, num_cores, load=load)
                 times = "the whole job" if scale == 1 else f"more than that x {scale:,.3g}"
-                return Estimate(low, low, math.inf, f"a pilot of {work:,.0f} {plan.unit} ran past "
+                return Estimate(low, low, math.inf, f"a pilot of {work_of(work, plan.unit)} ran past "
                                 f"{limit:g} s and was abandoned: {times}{words}", num_ranks, lower_bound_only=True)
             cut = True
             break
