@@ -469,6 +469,16 @@ def _compile_words(compiled: int, first_s: float) -> str:
             f"instead: the figure is high by up to {first_s:.1f} s (`dqsim warmup` fills the cache ahead)")
 
 
+def _abandoned_compile_words(compiled: int) -> str:
+    """What an abandoned first pilot run spent compiling: on a cold numba cache the compile alone can take the
+    whole :data:`FIRST_ABANDON_S` (about 120 s on the shared 2-core dev VM at a load of 17, review of 2026-12-06),
+    so the bound may say more of the compile than of the job."""
+    if compiled <= 0:
+        return ""
+    return (f" while compiling {count_of(compiled, 'numba kernel')} into a cold cache (the compile, not the job, "
+            f"may have taken that time: run `dqsim warmup`, then `dqsim check` again)")
+
+
 def _ends(fixed_s: float, work_s: float, high: tuple[float, float] | None = None) -> dict[str, tuple[float, float]]:
     """One rank's ``(fixed, work)`` seconds at the central figure and the range's ends, before any factor: the
     low end as the centre, the high end ``high`` (default as the centre)."""
@@ -562,7 +572,9 @@ def estimate(job, num_ranks: int = 1, *, startup_s: float | None = None,
                 low, _, _, words = _on_ranks(_ends(0.0, limit * scale), 1.0, job, num_ranks, num_cores, load=load)
                 times = "the whole job" if scale == 1 else f"more than that x {scale:,.3g}"
                 return Estimate(low, low, math.inf, f"a pilot of {work_of(work, plan.unit)} ran past "
-                                f"{limit:g} s and was abandoned: {times}{words}", num_ranks, lower_bound_only=True)
+                                f"{limit:g} s and was abandoned"
+                                f"{_abandoned_compile_words(compiled_kernels() - compiled_before)}: {times}{words}",
+                                num_ranks, lower_bound_only=True)
             cut = True
             break
         except DqsimError as exc:
