@@ -214,6 +214,33 @@ def test_an_abandoned_pilot_on_several_ranks_states_the_machines_load():
     assert "was abandoned: the whole job" in estimate(whole, 1, startup_s=1.0, run=too_slow).how
 
 
+def test_an_abandoned_pilot_of_one_unit_names_the_unit_singular():
+    """A review saw 'a pilot of 1 pairs' (docs/review-research-20261206.md)."""
+    job = jobs.load_job(ROOT / "jobs" / "repeater_chain.toml", ["chain.num_pairs=3"])
+
+    def too_slow(pilot, limit_s):
+        raise check_time._PilotAbandoned
+
+    assert "a pilot of 1 pair ran past" in estimate(job, 1, startup_s=1.0, run=too_slow).how
+
+
+def test_an_abandoned_pilot_that_was_compiling_says_so_and_names_warmup(monkeypatch):
+    """A review's cold cache: `dqsim check` spent 120 s compiling, and the line blamed the job
+    (docs/review-research-20261206.md); a warm cache adds nothing."""
+    job = jobs.load_job(ROOT / "jobs" / "repeater_chain.toml", ["chain.num_pairs=3"])
+
+    def too_slow(pilot, limit_s):
+        raise check_time._PilotAbandoned
+
+    counts = iter([4, 11])  # before the pilot, at its abandon: 7 kernels compiled
+    monkeypatch.setattr(check_time, "compiled_kernels", lambda: next(counts))
+    how = estimate(job, 1, startup_s=1.0, run=too_slow).how
+    assert ("ran past 120 s and was abandoned while compiling 7 numba kernels into a cold cache (the compile, not "
+            "the job, may have taken that time: run `dqsim warmup`, then `dqsim check` again): more than") in how, how
+    monkeypatch.setattr(check_time, "compiled_kernels", lambda: 4)
+    assert "compil" not in estimate(job, 1, startup_s=1.0, run=too_slow).how
+
+
 def test_a_register_too_large_to_try_gets_no_estimate():
     big = jobs.load_job(ROOT / "jobs" / "dqc_ghz_4qpu.toml", ["circuit.num_qubits=24", "network.node.num_data_qubits=6",
                                                                "distribution.assignment="])

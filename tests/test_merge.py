@@ -66,8 +66,8 @@ def test_equal_attributes_are_kept_and_differing_ones_go_to_the_tasks_table(tmp_
     differing = ["seed", "wall_time_s", "label", "aborted", "options", "only_in_a"]
     assert not set(differing) & set(run.attrs)
     tasks = run.table("tasks")
-    assert tasks.dtype.names == ("task", "file", "created_utc", "dqsim_version", *differing)
-    assert summary["per_task_attrs"] == ["created_utc", "dqsim_version", *differing]
+    assert tasks.dtype.names == ("task", "file", "created_utc", "dqsim_version", "dqsim_commit", *differing)
+    assert summary["per_task_attrs"] == ["created_utc", "dqsim_version", "dqsim_commit", *differing]
     assert tasks["task"].tolist() == [0, 1]
     assert tasks["file"].tolist() == ["a.h5", "b.h5"]
     assert tasks["dqsim_version"].tolist() == [dqsim.__version__] * 2

@@ -356,6 +356,7 @@ def test_identical_results_on_one_and_two_ranks(tmp_path):
     results = [{key.removeprefix(f"c{i}_"): value for key, value in runs.items() if key.startswith(f"c{i}_")}
                for i in range(len(configs))]
     assert one["nested_restarts"].sum() > 0
+    assert all((one[f"{label}_memory_time"] > 0).all() for label in ("nested", "dejmps", "single", "long"))
     for two in results:
         # B's rank counts the deliveries; rank 0 shows them (engine sums work_done): index + k/4 (4 pairs)
         partial = two.pop("progress_partial")

@@ -442,6 +442,17 @@ def _enough(points: list[tuple[float, float]], spent: float, make, sizes: list[i
     return spent + a + b * next_work > PILOT_BUDGET_S
 
 
+def work_of(work: float, unit: str) -> str:
+    """``work`` in ``unit`` (a plural such as :attr:`Plan.unit`), the unit singular where the work is 1.
+
+    Examples:
+        >>> work_of(1, "pairs"), work_of(12000, "pulses"), work_of(1, "Trotter steps"), work_of(1, "pulses")
+        ('1 pair', '12,000 pulses', '1 Trotter step', '1 pulse')
+    """
+    text = f"{work:,.0f}"
+    return f"{text} {unit[:-1] if text == '1' and unit.endswith('s') else unit}"
+
+
 def compiled_kernels() -> int:
     """How many numba kernel versions this process has compiled so far (cache misses; 0 without numba)."""
     try:
@@ -456,6 +467,16 @@ def _compile_words(compiled: int, first_s: float) -> str:
         return ""
     return (f"; its first run compiled {count_of(compiled, 'numba kernel')} into the cache, which the run will load "
             f"instead: the figure is high by up to {first_s:.1f} s (`dqsim warmup` fills the cache ahead)")
+
+
+def _abandoned_compile_words(compiled: int) -> str:
+    """What an abandoned first pilot run spent compiling: on a cold numba cache the compile alone can take the
+    whole :data:`FIRST_ABANDON_S` (about 120 s on the shared 2-core dev VM at a load of 17, review of 2026-12-06),
+    so the bound may say more of the compile than of the job."""
+    if compiled <= 0:
+        return ""
+    return (f" while compiling {count_of(compiled, 'numba kernel')} into a cold cache (the compile, not the job, "
+            f"may have taken that time: run `dqsim warmup`, then `dqsim check` again)")
 
 
 def _ends(fixed_s: float, work_s: float, high: tuple[float, float] | None = None) -> dict[str, tuple[float, float]]:
@@ -550,8 +571,10 @@ def estimate(job, num_ranks: int = 1, *, startup_s: float | None = None,
                 scale = plan.full_work / max(work, 1e-300)
                 low, _, _, words = _on_ranks(_ends(0.0, limit * scale), 1.0, job, num_ranks, num_cores, load=load)
                 times = "the whole job" if scale == 1 else f"more than that x {scale:,.3g}"
-                return Estimate(low, low, math.inf, f"a pilot of {work:,.0f} {plan.unit} ran past "
-                                f"{limit:g} s and was abandoned: {times}{words}", num_ranks, lower_bound_only=True)
+                return Estimate(low, low, math.inf, f"a pilot of {work_of(work, plan.unit)} ran past "
+                                f"{limit:g} s and was abandoned"
+                                f"{_abandoned_compile_words(compiled_kernels() - compiled_before)}: {times}{words}",
+                                num_ranks, lower_bound_only=True)
             cut = True
             break
         except DqsimError as exc:

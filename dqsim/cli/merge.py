@@ -12,7 +12,8 @@ and :func:`dqsim.io.open_run` read it) laid out as follows:
 * root attributes equal in every input are kept as they are, plus
   ``num_tasks``;
 * a ``tasks`` table: one row per input with ``task``, ``file`` (the input's
-  file name), ``created_utc`` and ``dqsim_version`` of that input, then one
+  file name), ``created_utc``, ``dqsim_version`` and ``dqsim_commit`` of that input
+  (``""`` for a file written before dqsim recorded its commit), then one
   column per root attribute that differs between inputs (or is missing
   from some). A column holds bool, int or float where every input has a
   value of that type, else ``str``: strings as they are, other values as
@@ -67,7 +68,7 @@ MISSING_ATTR = "missing_tasks"
 #: Exit status of ``dqsim merge --allow-missing`` when tasks are missing (the file is written).
 EXIT_TASKS_MISSING = 1
 #: Root attributes that always go to the ``tasks`` table (the writer sets its own).
-ALWAYS_PER_TASK = ("created_utc", "dqsim_version")
+ALWAYS_PER_TASK = ("created_utc", "dqsim_version", "dqsim_commit")
 #: Root attributes that must be equal and are set by the writer again.
 MUST_AGREE = ("schema_version", "scenario")
 _WRITER_ATTRS = ("schema_version", "dqsim_file")

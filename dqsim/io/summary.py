@@ -211,6 +211,8 @@ def format_summary(summary: dict[str, Any]) -> str:
     about = [f"schema {attrs.pop('schema_version', '?')}"]
     if "dqsim_version" in attrs:
         about.append(f"written by dqsim {attrs.pop('dqsim_version')}")
+    if "dqsim_commit" in attrs:
+        about.append(f"commit {attrs.pop('dqsim_commit')}")
     if "created_utc" in attrs:
         about.append(f"at {attrs.pop('created_utc')}")
     attrs.pop("dqsim_file", None)

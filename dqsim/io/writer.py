@@ -2,7 +2,8 @@
 
 Layout of a run file (``schema_version`` 1):
 
-* root attributes: ``schema_version``, ``dqsim_version``, ``created_utc``
+* root attributes: ``schema_version``, ``dqsim_version``, ``dqsim_commit``
+  (the source tree's git commit, :mod:`dqsim.io.provenance`), ``created_utc``
   (ISO 8601, UTC), ``dqsim_file = "run"`` and the caller's attributes
   (dict/list/None values as JSON strings, named in ``json_attrs``);
 * one dataset per table, at the table's name (``"a/b"`` makes group ``a``);
@@ -32,14 +33,14 @@ import numpy as np
 
 import dqsim
 from dqsim.errors import DqsimError
-from dqsim.io import encoding, slabs
+from dqsim.io import encoding, provenance, slabs
 from dqsim.io.atomic import atomic_h5_write
 from dqsim.io.manifest import file_entry, run_manifest_path, write_run_manifest
 from dqsim.io.sharded import CollectiveState, complete_collective
 from dqsim.io.units import table_units
 
 #: Root attributes dqsim writes itself; callers may not set them.
-RESERVED_ATTRS = ("schema_version", "dqsim_version", "created_utc", "dqsim_file", encoding.JSON_ATTRS_KEY)
+RESERVED_ATTRS = ("schema_version", "dqsim_version", "dqsim_commit", "created_utc", "dqsim_file", encoding.JSON_ATTRS_KEY)
 
 #: Tables larger than this are written chunked and gzip-compressed.
 COMPRESS_ABOVE_BYTES = 1 << 20
@@ -160,6 +161,7 @@ def write_run_file(path: str | os.PathLike, *, attrs: Mapping[str, Any],
         root_attrs = {
             "schema_version": dqsim.SCHEMA_VERSION,
             "dqsim_version": dqsim.__version__,
+            "dqsim_commit": provenance.code_commit(),
             "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "dqsim_file": "run",
             **attrs,

@@ -389,6 +389,9 @@ class ChainRecords:
         links: :class:`LinkRecord` per link per delivering chain attempt (on initiators' ranks); with
             ``every_attempt``, per link per chain attempt.
         restarts: with ``every_attempt``, ``(pair_index, attempt, node, time_ps)`` of every cut-off; else empty.
+        swaps: ``(pair_index, attempt, node, time_ps)`` of every repeater's Bell measurement in a delivering
+            chain attempt (on the repeaters' ranks; with ``every_attempt``, in every attempt): when its two
+            memories stopped holding their link pairs.
         abandoned_link_attempts: without ``every_attempt``, ``pair_index -> link attempts`` of the
             elementary pairs made in that round's abandoned chain attempts (their records'
             ``attempts``, summed over links and attempts).
@@ -400,6 +403,19 @@ class ChainRecords:
     restarts: list = field(default_factory=list)
     abandoned_link_attempts: dict = field(default_factory=dict)
     every_attempt: bool = False
+    swaps: list = field(default_factory=list)
+
+    def swapped(self, pair_index: int, attempt: int, node: int, time_ps: int) -> None:
+        """Repeater ``node`` measured its two memories in chain attempt ``(pair_index, attempt)`` at ``time_ps``."""
+        # (records saved by a checkpoint before swaps were recorded have none: their pairs get no memory time)
+        self.__dict__.setdefault("swaps", []).append((pair_index, attempt, node, time_ps))
+
+    def forget_swap(self, pair_index: int, attempt: int, node: int) -> None:
+        """Repeater ``node`` heard that chain attempt ``(pair_index, attempt)`` was abandoned: without
+        :attr:`every_attempt` its swap of that attempt, if it made one (its latest), leaves :attr:`swaps`."""
+        swaps = self.__dict__.get("swaps")
+        if not self.every_attempt and swaps and swaps[-1][:3] == (pair_index, attempt, node):
+            swaps.pop()
 
     def abandon(self, pair_index: int, attempt: int, link_index: int) -> None:
         """An initiator heard that chain attempt ``(pair_index, attempt)`` was abandoned: fold its link's record.
@@ -429,16 +445,19 @@ class ChainRecords:
             out.deliveries += part.deliveries
             out.links += part.links
             out.restarts += part.restarts
+            out.swaps += part.__dict__.get("swaps", [])
             for pair_index, attempts in part.__dict__.get("abandoned_link_attempts", {}).items():
                 sums[pair_index] = sums.get(pair_index, 0) + attempts
         out.deliveries.sort(key=_DELIVERY_ORDER)
         out.links.sort(key=_LINK_ORDER)
         out.restarts.sort()
+        out.swaps.sort()
         out.abandoned_link_attempts = dict(sorted(sums.items()))
         return out
 
-    def packed(self) -> tuple[list, list, list, list]:
-        """The records as plain tuples, ``(deliveries, links, restarts, abandoned)``: what ranks send each other.
+    def packed(self) -> tuple[list, list, list, list, list]:
+        """The records as plain tuples, ``(deliveries, links, restarts, abandoned, swaps)``: what ranks send each
+        other.
 
         A plain tuple pickles in a third of the time of a named tuple (no
         class to call on unpickling); :meth:`unpacked` makes the records again.
@@ -453,19 +472,19 @@ class ChainRecords:
             (True, 2, 'Delivery')
         """
         return ([tuple(d) for d in self.deliveries], [tuple(r) for r in self.links], list(self.restarts),
-                list(self.abandoned_link_attempts.items()))
+                list(self.abandoned_link_attempts.items()), list(self.__dict__.get("swaps", [])))
 
     @staticmethod
-    def unpacked(packed: tuple[list, list, list, list]) -> "ChainRecords":
+    def unpacked(packed: tuple[list, list, list, list, list]) -> "ChainRecords":
         """The :class:`ChainRecords` of :meth:`packed` records.
 
         Each record is made by ``tuple.__new__`` of its class, called from C
         (what ``_make`` does, without its Python call and length check: the
         tuples are :meth:`packed`'s, of the right length).
         """
-        deliveries, links, restarts, abandoned = packed
+        deliveries, links, restarts, abandoned, swaps = packed
         return ChainRecords(list(map(_new_delivery, deliveries)), list(map(_new_link_record, links)),
-                            list(restarts), dict(abandoned))
+                            list(restarts), dict(abandoned), swaps=list(swaps))
 
 
 # ----------------------------------------------------------------- processes
@@ -931,6 +950,7 @@ class ChainNode:
             elif phase == _SWAP:
                 outcome = yield _swap_measurement(ctx, chain)
                 _swap_told(ctx, chain, (self.pair_index, self.attempt), outcome)
+                ctx.node_data["records"].swapped(self.pair_index, self.attempt, ctx.node, ctx.now_ps)
                 self.swapped = True
                 self.phase = _EVENT
             elif phase == _BITS:
@@ -970,6 +990,8 @@ class ChainNode:
         if ctx.node < chain.num_links:  # the initiator of the link to its right: its generation there ends now
             abandon_generation(ctx, ctx.node + 1, chain.links[ctx.node])
             ctx.node_data["records"].abandon(self.pair_index, self.attempt, ctx.node)
+        if self.swapped:
+            ctx.node_data["records"].forget_swap(self.pair_index, self.attempt, ctx.node)
         self.attempt += 1
         _drop_stale(ctx, (self.pair_index, self.attempt))
         if self.attempt > chain.max_restarts:

@@ -113,6 +113,9 @@ class PairResult:
         link_attempts_max: most attempts any link spent in the delivering attempt.
         link_attempts_total: attempts of all links in the round (abandoned attempts included).
         bell_weights: the pair's Bell weights ``(Φ+, Φ−, Ψ+, Ψ−)`` then (the first is ``fidelity``).
+        memory_time_ps: the time the delivered pair's qubits spent in memories, summed over them, ps
+            (:func:`memory_time_ps`); -1 where it is not known (a run resumed from a checkpoint written before
+            swaps were recorded).
     """
 
     pair_index: int
@@ -124,6 +127,7 @@ class PairResult:
     link_attempts_max: int
     link_attempts_total: int
     bell_weights: tuple[float, float, float, float]
+    memory_time_ps: int = -1
 
 
 @dataclass
@@ -168,6 +172,38 @@ class ChainRun:
 
 #: A link record's attempts and creation time (C-level reads, mapped over a chain attempt's records in run_chain).
 _ATTEMPTS, _CREATED_PS = attrgetter("attempts"), attrgetter("created_ps")
+
+
+def memory_time_ps(links: list, swap_ps: dict[int, int], delivery_ps: int, num_links: int) -> int:
+    """The summed storage time of the memories that held a delivered pair, ps: for every link ``i`` (between
+    nodes ``i`` and ``i + 1``) of the delivering chain attempt, each of its two memories from the emission of
+    the link's kept pair (``created_ps``) until its node's Bell measurement (``swap_ps[node]``), or for the
+    end nodes 0 and ``num_links`` until the delivery; -1 where a link record or a swap is missing.
+
+    Each memory dephases as ``e^(-t/T2)`` (:func:`dqsim.network.werner.decohered_fidelity`) and swapping
+    with a Pauli-frame correction passes every memory's phase error on to the end pair (an odd number of them
+    flips it), so pairs created perfect, with ``T1 = ∞``, no gate or measurement errors and no purification,
+    are delivered with ``F = (1 + e^(-t/T2))/2`` at ``t = memory_time_ps`` (``tests/test_repeater_memory_time.py``).
+    With purification the sacrificed pairs' storage is not in it (their dephasing enters through the pumping).
+
+    Examples:
+        >>> from dqsim.protocols.repeater import LinkRecord
+        >>> links = [LinkRecord(0, 0, 0, 1, 1, 100, 150, 0, 0), LinkRecord(0, 0, 1, 3, 1, 300, 350, 0, 0)]
+        >>> memory_time_ps(links, {1: 400}, 500, 2)  # link 0: 300 + 400, link 1: 100 + 200
+        1000
+    """
+    if len(links) != num_links:
+        return -1
+    total = 0
+    for link in links:
+        ends = []
+        for node in (link.link_index, link.link_index + 1):
+            end = delivery_ps if node in (0, num_links) else swap_ps.get(node)
+            if end is None:
+                return -1
+            ends.append(end - link.created_ps)
+        total += sum(ends)
+    return total
 
 
 def run_chain(chain: ChainSpec, *, comm, backend=None, seed: int = 0, placement: list[int] | None = None,
@@ -252,15 +288,20 @@ def run_chain(chain: ChainSpec, *, comm, backend=None, seed: int = 0, placement:
         attempts_in_round[pair_index] = attempts_in_round.get(pair_index, 0) + sum(map(_ATTEMPTS, links))
     for pair_index, attempts in merged.abandoned_link_attempts.items():  # (abandoned attempts' records, folded)
         attempts_in_round[pair_index] = attempts_in_round.get(pair_index, 0) + attempts
+    swaps: dict[tuple[int, int], dict[int, int]] = {}
+    for pair_index, attempt, node, time_ps in merged.swaps:
+        swaps.setdefault((pair_index, attempt), {})[node] = time_ps
     pairs = []
     for delivery in merged.deliveries:
         links = by_attempt.get((delivery.pair_index, delivery.attempt), [])
+        swap_ps = swaps.get((delivery.pair_index, delivery.attempt), {})
         pairs.append(PairResult(
             delivery.pair_index, delivery.round_start_ps, delivery.delivery_ps,
             probes[delivery.pair_index][0], delivery.attempt,
             max(map(_CREATED_PS, links), default=delivery.round_start_ps),
             max(map(_ATTEMPTS, links), default=0), attempts_in_round.get(delivery.pair_index, 0),
-            tuple(probes[delivery.pair_index])))
+            tuple(probes[delivery.pair_index]),
+            memory_time_ps(links, swap_ps, delivery.delivery_ps, chain.num_links)))
     if checkpointing is not None:  # the scenario's tables and the output write stop through it
         checkpointing.finished_run = sim.stop_point
     return ChainRun(chain, pairs, merged, engine, rank_of_node)
@@ -309,7 +350,7 @@ PAIR_FIELDS = [("config", "i8"), ("num_links", "i8"), ("total_distance_km", "f8"
                ("delivery_time_ps", "i8"), ("round_start_ps", "i8"), ("waiting_time_ps", "i8"),
                ("fidelity", "f8"), ("restarts", "i8"), ("link_attempts_max", "i8"),
                ("link_attempts_total", "i8"), ("bell_phi_minus", "f8"), ("bell_psi_plus", "f8"),
-               ("bell_psi_minus", "f8")]
+               ("bell_psi_minus", "f8"), ("memory_time_ps", "i8")]
 
 SUMMARY_FIELDS = [("config", "i8"), ("num_links", "i8"), ("total_distance_km", "f8"), ("link_distance_km", "f8"),
                   ("num_pairs", "i8"), ("simulated_time_ps", "i8"), ("rate_hz", "f8"), ("fidelity_mean", "f8"),
@@ -438,7 +479,7 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
         for p in run.pairs:
             pair_rows.append((index, num_links, total_km, p.pair_index, p.delivery_ps, p.round_start_ps,
                               p.delivery_ps - p.round_start_ps, p.fidelity, p.restarts, p.link_attempts_max,
-                              p.link_attempts_total, *p.bell_weights[1:]))
+                              p.link_attempts_total, *p.bell_weights[1:], p.memory_time_ps))
         row, line = _summary_row(index, run, total_km, reference)
         summary_rows.append(row)
         summary.append(line)

@@ -57,6 +57,7 @@ def run_all(comm, backend, placement) -> dict:
         results[f"{label}_fidelity"] = run.fidelities
         results[f"{label}_restarts"] = np.array([p.restarts for p in run.pairs])
         results[f"{label}_attempts"] = np.array([p.link_attempts_total for p in run.pairs])
+        results[f"{label}_memory_time"] = np.array([p.memory_time_ps for p in run.pairs])
         results[f"{label}_engine"] = np.array([run.engine.num_events, run.engine.num_messages,
                                                run.engine.counters.get(("swaps", 1), 0)])
     job = apply_overrides(load_job(ROOT / "jobs" / "repeater_chain.toml"),
