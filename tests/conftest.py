@@ -29,8 +29,12 @@ TEST_BACKEND = (_backend.select(TEST_BACKEND_NAME)
                 if TEST_BACKEND_NAME != "cupy" or _backend.cupy_available() else None)
 
 
+#: The test this process ran last (named where a fixture's teardown after it left SIGINT unusable).
+_LAST_TEST = {"nodeid": "no test"}
+
+
 @pytest.fixture(autouse=True)
-def ctrl_c_left_as_it_was():
+def ctrl_c_left_as_it_was(request):
     """Fail the test that leaves this process unable to take Ctrl-C (SIGINT) as a run's stop
     (:func:`mpi_helper.ctrl_c_trouble`: SIGINT blocked, pending or ignored), naming it, and set SIGINT back
     to Python's own; a later in-process run (:func:`mpi_helper.run_here`) would otherwise exit 0 where a
@@ -38,8 +42,9 @@ def ctrl_c_left_as_it_was():
     trouble = ctrl_c_trouble()
     if trouble is not None:  # left where no test's own check saw it (a module fixture's teardown): said, set back
         _take_ctrl_c_again()
-        warnings.warn(f"found {trouble} before this test (a fixture's teardown left it); SIGINT set back",
-                      RuntimeWarning, stacklevel=1)
+        warnings.warn(f"found {trouble} before this test (a fixture's teardown left it, after "
+                      f"{_LAST_TEST['nodeid']} in this process); SIGINT set back", RuntimeWarning, stacklevel=1)
+    _LAST_TEST["nodeid"] = request.node.nodeid
     yield
     trouble = ctrl_c_trouble()
     if trouble is not None:

@@ -19,7 +19,7 @@ import pytest
 
 #: The QKD kernels a BB84 run with decoys and Cascade calls (dqsim/backend/qkd_kernels.py).
 QKD_KERNELS = {"_numba_chain", "_numba_clicks", "_numba_table", "_numba_sfc64_row_starts", "_numba_sparse_cascade",
-               "_numba_philox_places", "_numba_philox_sample", "_numba_philox_skip", "_numba_key_bits"}
+               "_numba_philox_places", "_numba_philox_sample_packed", "_numba_philox_skip", "_numba_key_bits"}
 
 #: Runs a small BB84 job with Cascade in this process and prints, per kernel of dqsim's, the versions loaded
 #: from numba's cache and compiled; then (where the CPU has one) multiplies (1 + z)(1 + z) with the carry-less
