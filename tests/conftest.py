@@ -29,6 +29,19 @@ TEST_BACKEND = (_backend.select(TEST_BACKEND_NAME)
                 if TEST_BACKEND_NAME != "cupy" or _backend.cupy_available() else None)
 
 
+def pytest_configure(config):
+    """Take Ctrl-C (SIGINT) as Python does in this process (the controller and every xdist worker), whatever it
+    inherited: a suite started in the background by a script (``scripts/test.sh ... &``, no job control) starts
+    with SIGINT ignored, which Python leaves so and every process the tests start inherits; the in-process
+    runs (:func:`mpi_helper.run_here`) take SIGINT as a stop only from Python's own handler
+    (:func:`dqsim.engine.checkpoint.install_signal_handlers`). :func:`ctrl_c_left_as_it_was` then warned at
+    each worker's first test, as if a fixture's teardown had left it."""
+    import signal  # noqa: PLC0415
+
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 #: The test this process ran last (named where a fixture's teardown after it left SIGINT unusable).
 _LAST_TEST = {"nodeid": "no test"}
 

@@ -276,6 +276,19 @@ def test_run_here_names_what_an_earlier_test_left_that_keeps_a_ctrl_c_from_stopp
         signal.signal(signal.SIGINT, handler)
 
 
+def test_repro_a_test_process_started_with_ctrl_c_ignored_takes_it_as_python_does():
+    """A suite started in the background by a script (``scripts/test.sh ... &``: no job control) starts every
+    xdist worker with SIGINT ignored, as inherited; conftest's check then warned at each worker's first test
+    (the first file of each, test_network_physics.py and test_qkd_reconciliation.py, the two with the most
+    tests) that a fixture's teardown had left it. The test process now takes Ctrl-C as Python does from its
+    start (conftest's ``pytest_configure``): no warning, and the runs it starts do not inherit it ignored."""
+    test = "tests/test_network_physics.py::test_fibre_transmittance_limits"
+    proc = subprocess.run([sys.executable, "-m", "pytest", test, "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
+                           "-W", "error::RuntimeWarning"], cwd=ROOT, env=child_env(), capture_output=True, text=True,
+                          timeout=120, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+
+
 @pytest.mark.parametrize("args", [["--version"], ["--help"], ["run", "--help"], ["examples", "--help"], ["bogus"]])
 def test_repro_version_and_help_import_no_command_module(args):
     """``dqsim --version`` took about 1.1 s of CPU: the scenarios, NumPy, numba, h5py and mpi4py were imported
