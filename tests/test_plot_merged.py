@@ -89,3 +89,29 @@ def test_merged_qkd_tasks_of_one_distance_each_are_one_series(tmp_path, axes):
     assert draw(open_run(tmp_path / "merged.h5"), axes) == "key rate vs distance"
     simulated = [line for line in axes.lines if "simulated" in line.get_label()]
     assert [list(line.get_xdata()) for line in simulated] == [[10.0, 50.0]]
+
+
+def _finite_key_run(path, pulses):
+    """A small finite-key ``qkd`` run file (the block-size plot's fields only): 10 km, one link."""
+    sizes = np.array([(10.0, 0, n, 1e-3 * (1 - 1e4 / n)) for n in (1e5, 1e6)],
+                     dtype=[("distance_km", "f8"), ("link", "i8"), ("block_pulses", "f8"),
+                            ("key_rate_bits_per_pulse", "f8")])
+    blocks = np.array([(10.0, 0, 50, pulses, 50 / pulses)],
+                      dtype=[("distance_km", "f8"), ("link", "i8"), ("secret_key_bits", "i8"), ("pulses", "i8"),
+                             ("key_rate_bits_per_pulse", "f8")])
+    return write_run_file(path, attrs={"scenario": "qkd", "job_name": "fk", "seed": 1,
+                                       "overrides": [f"qkd.block_pulses={pulses}"]},
+                          tables={"block_sizes": sizes, "blocks": blocks})
+
+
+def test_merged_finite_key_runs_of_two_block_sizes_are_two_curves(tmp_path, axes):
+    """The old plot drew both tasks' bound rows as one line and both tasks' blocks as one set of points."""
+    from dqsim.cli.plot_qkd import draw
+
+    merge_files([_finite_key_run(tmp_path / f"b{n}.h5", n) for n in (100000, 1000000)], tmp_path / "merged.h5")
+    assert draw(open_run(tmp_path / "merged.h5"), axes).endswith("one series per task of the merged file")
+    blocks = [line for line in axes.lines if line.get_label().endswith("simulated blocks")]
+    assert [(line.get_label(), list(line.get_xdata())) for line in blocks] == [
+        ("block_pulses = 100000: 10 km link 0: simulated blocks", [100000.0]),
+        ("block_pulses = 1000000: 10 km link 0: simulated blocks", [1000000.0])]
+    assert all(len(line.get_xdata()) == 2 for line in axes.lines if "Lim" in line.get_label())
