@@ -33,7 +33,7 @@ from dqsim import scenarios
 from dqsim.cli.main import main
 from dqsim.engine import checkpoint
 from dqsim.errors import DqsimError
-from dqsim.io import manifest, open_run
+from dqsim.io import manifest, open_run, provenance
 from mpi_helper import ROOT, run_command, run_mpi
 from run_files import checkpoints, same_tables
 
@@ -422,7 +422,8 @@ def test_checkpoints_of_another_dqsim_version_are_moved_aside_not_removed(tmp_pa
     assert len(old) >= 2
     monkeypatch.setattr(dqsim, "__version__", "0.1.0+new")
     code, err = cli(capsys, "resume", old[-1])  # this version refuses it
-    assert code != 0 and "written by dqsim 0.0.9+old, this is dqsim 0.1.0+new" in err[-1], err
+    assert code != 0 and (f"written by dqsim 0.0.9+old (commit {provenance.code_commit()}), this is dqsim "
+                          "0.1.0+new") in err[-1], err
     code, err = cli(capsys, "run", *job)
     aside = ck / "dqsim-0.0.9+old"
     assert code == 0 and err == [f"dqsim: note: {ck} holds {len(old)} checkpoints of this job written by dqsim "
@@ -441,6 +442,27 @@ def test_checkpoints_of_another_dqsim_version_are_moved_aside_not_removed(tmp_pa
     code, err = cli(capsys, "run", *job)
     assert code == 0 and len(err) == 1 and "removes them when it writes its first checkpoint" in err[0], err
     assert checkpoints(ck) == new
+
+
+def test_a_checkpoint_records_its_commit_and_code_of_another_commit_resumes_it(dqc_checkpoint, tmp_path, capsys,
+                                                                             monkeypatch):
+    """Checkpoint manifests and state slab files recorded ``dqsim_version`` but not the commit of the code that
+    wrote them (run files did). The commit is a record only: a resume by another commit of this version goes on."""
+    _folder, full, source = dqc_checkpoint
+    written = provenance.code_commit()
+    assert checkpoint.verify_checkpoint(source)["dqsim_commit"] == written
+    slabs = checkpoint_files(source)[1:-1]
+    assert slabs, "the dqc checkpoint has no state slab file"
+    for slab in slabs:
+        with h5py.File(slab, "r") as h5:
+            assert h5.attrs["dqsim_commit"] == written
+    target = copy_checkpoint(source, tmp_path / "other")
+    other = "0" * 40 + "+dirty"
+    monkeypatch.setattr(provenance, "code_commit", lambda: other)
+    code, err = cli(capsys, "resume", target, "-o", tmp_path / "resumed.h5", "--quiet")
+    assert code == 0 and err == [], err
+    assert open_run(tmp_path / "resumed.h5").attrs["dqsim_commit"] == other
+    same_tables(open_run(full), open_run(tmp_path / "resumed.h5"), ["shots", "links", "counts"])
 
 
 def test_repro_a_checkpoint_in_a_folder_that_cannot_be_written_says_to_copy_it(dqc_checkpoint, tmp_path, capsys,

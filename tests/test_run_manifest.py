@@ -145,8 +145,8 @@ def rewrite_slabs(monkeypatch, *, chunks=None, altered_index=None):
     amplitude ``altered_index`` changed by 1e-9 (None: none); the checksum returned is the written one."""
     write = sharded.write_slab_file
 
-    def write_then_rewrite(path, pieces, *, slab_size, dtype, between=None):
-        written = write(path, pieces, slab_size=slab_size, dtype=dtype, between=between)
+    def write_then_rewrite(path, pieces, **kwargs):
+        written = write(path, pieces, **kwargs)
         with h5py.File(path, "r+") as h5:
             data = h5["slab"][...]
             if altered_index is not None:

@@ -10,6 +10,9 @@
   size (:mod:`dqsim.cli.plot_qkd`);
 * otherwise a ``counts`` table: the most frequent outcomes as bars.
 
+A file of ``dqsim merge`` gets one series per task, labelled by the keys its
+tasks differ in (:mod:`dqsim.cli.plot_tasks`).
+
 matplotlib is imported here only (the ``plot`` extra), with the Agg backend,
 so plotting works without a display.
 """

@@ -10,62 +10,103 @@
   rate against block size at the run's measured statistics
   (:func:`dqsim.protocols.qkd.postprocess.finite_key_rates`), one curve per
   link and distance, with the simulated blocks as points.
+
+A file of ``dqsim merge`` draws each task's rows as curves of their own,
+labelled by the keys its tasks differ in (:mod:`dqsim.cli.plot_tasks`), unless
+they differ only in the distances (:data:`DISTANCE_KEYS`): a distance sweep
+split into tasks stays one curve.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from dqsim.cli import plot_tasks
+
+#: The job keys that set a row's distance: tasks of a merged file that differ only in these share a series (a
+#: distance sweep split into tasks).
+DISTANCE_KEYS = ("qkd.sweep.distances_km", "qkd.link.distance_km", "qkd.network.distances_km")
+
 
 def _draw_distance(run, ax) -> str:
     sweep = run.table("sweep")
+    series = plot_tasks.task_series(run, sweep, leave_out=DISTANCE_KEYS)
+    for number, (label, mine) in enumerate(series):
+        part = sweep[mine]
+        if "task" in sweep.dtype.names:  # a merged file: its tasks' rows one after another
+            part = part[np.argsort(part["distance_km"], kind="stable")]
+        _draw_distance_series(run, ax, part, label, number)
+    ax.set_xlabel("distance (km)")
+    ax.set_ylabel("secret key rate (bits per pulse)")
+    ax.legend(**({"fontsize": 7} if len(series) > 1 else {}))
+    return "key rate vs distance" + (", one series per task of the merged file" if len(series) > 1 else "")
+
+
+def _draw_distance_series(run, ax, sweep, task: str, number: int) -> None:
+    """One series of the distance plot: ``sweep``'s rows (in increasing distance); ``task`` its label in a merged
+    file (``""``: the file's only series, in the colours of an unmerged file), ``number`` its place. The bounds
+    are black in every series (lines drawn again where the tasks' fibres agree), labelled once."""
     names = sweep.dtype.names
     distance = sweep["distance_km"]
     rate = np.asarray(sweep["key_rate_bits_per_pulse"], dtype=float)
     positive = rate > 0
+    once = {} if number == 0 else {"label": "_nolegend_"}
     ax.semilogy(distance, np.asarray(sweep["plob_bits_per_pulse"], dtype=float), "k--",
-                label="PLOB bound −log2(1−η) of the fibre")
+                **{"label": "PLOB bound −log2(1−η) of the fibre", **once})
     if "plob_with_detectors_bits_per_pulse" in names:
         ax.semilogy(distance, np.asarray(sweep["plob_with_detectors_bits_per_pulse"], dtype=float), "k:",
-                    label="PLOB with the detectors' efficiency")
+                    **{"label": "PLOB with the detectors' efficiency", **once})
     bb84 = run.attrs.get("protocol", "bb84_decoy") == "bb84_decoy"
+    prefix = f"{task}: " if task else ""
+    colours = ("C1", "C2", "C0") if not task else (f"C{number % 10}",) * 3
     if "theory_bits_per_pulse" in names:
         theory = np.asarray(sweep["theory_bits_per_pulse"], dtype=float)
-        ax.semilogy(distance[theory > 0], theory[theory > 0], "C1-",
-                    label="GLLP asymptotic formula" if bb84 else "SPDC model, the job's source")
+        ax.semilogy(distance[theory > 0], theory[theory > 0], f"{colours[0]}-", alpha=0.5 if task else 1.0,
+                    label=prefix + ("GLLP asymptotic formula" if bb84 else "SPDC model, the job's source"))
     if "optimal_theory_bits_per_pulse" in names:
         best = np.asarray(sweep["optimal_theory_bits_per_pulse"], dtype=float)
         if np.any(best > 0):
-            ax.semilogy(distance[best > 0], best[best > 0], "C2-.", label="SPDC model at the optimal μ*")
-    ax.semilogy(distance[positive], rate[positive], "C0o-", label="simulated" + (" (decoy estimate)" if bb84 else ""))
+            ax.semilogy(distance[best > 0], best[best > 0], f"{colours[1]}-.",
+                        label=prefix + "SPDC model at the optimal μ*")
+    ax.semilogy(distance[positive], rate[positive], f"{colours[2]}o-",
+                label=prefix + "simulated" + (" (decoy estimate)" if bb84 else ""))
     zero = ~positive
     if np.any(zero):
         floor = max(float(np.min(rate[positive])) / 10 if np.any(positive) else 1e-12, 1e-14)
-        ax.semilogy(distance[zero], np.full(int(zero.sum()), floor), "C3x", label="no key")
-    ax.set_xlabel("distance (km)")
-    ax.set_ylabel("secret key rate (bits per pulse)")
-    ax.legend()
-    return "key rate vs distance"
+        ax.semilogy(distance[zero], np.full(int(zero.sum()), floor), f"{'C3' if not task else colours[2]}x",
+                    label=prefix + "no key")
 
 
 def _draw_block_size(run, ax) -> str:
     sizes = run.table("block_sizes")
     blocks = run.table("blocks") if "blocks" in run.tables else None
-    curves = sorted({(float(d), int(k)) for d, k in zip(sizes["distance_km"], sizes["link"])})
-    for index, (distance, link) in enumerate(curves[:8]):
-        mine = (sizes["distance_km"] == distance) & (sizes["link"] == link)
+    series = plot_tasks.task_series(run, sizes, leave_out=DISTANCE_KEYS)
+    curves = []  # (label, rows of sizes, rows of blocks): one per series, distance and link
+    for task, in_task in series:
+        if blocks is None:
+            in_blocks = None
+        elif "task" in sizes.dtype.names and "task" in blocks.dtype.names:
+            in_blocks = np.isin(blocks["task"], np.unique(sizes["task"][in_task]))
+        else:
+            in_blocks = np.ones(len(blocks), dtype=bool)
+        for distance, link in sorted({(float(d), int(k)) for d, k in zip(sizes["distance_km"][in_task],
+                                                                          sizes["link"][in_task])}):
+            mine = in_task & (sizes["distance_km"] == distance) & (sizes["link"] == link)
+            done = (None if blocks is None else in_blocks & (blocks["distance_km"] == distance)
+                    & (blocks["link"] == link) & (blocks["secret_key_bits"] > 0))
+            curves.append(((f"{task}: " if task else "") + f"{distance:g} km link {link}", mine, done))
+    for index, (label, mine, done) in enumerate(curves[:8]):
         n = np.asarray(sizes["block_pulses"][mine], dtype=float)
         rate = np.asarray(sizes["key_rate_bits_per_pulse"][mine], dtype=float)
-        ax.loglog(n[rate > 0], rate[rate > 0], f"C{index}-", label=f"{distance:g} km link {link}: Lim et al. bound")
-        if blocks is not None:
-            done = (blocks["distance_km"] == distance) & (blocks["link"] == link) & (blocks["secret_key_bits"] > 0)
+        ax.loglog(n[rate > 0], rate[rate > 0], f"C{index}-", label=f"{label}: Lim et al. bound")
+        if done is not None:
             ax.loglog(np.asarray(blocks["pulses"][done], dtype=float),
                       np.asarray(blocks["key_rate_bits_per_pulse"][done], dtype=float), f"C{index}o",
-                      label=f"{distance:g} km link {link}: simulated blocks")
+                      label=f"{label}: simulated blocks")
     ax.set_xlabel("block size (pulses)")
     ax.set_ylabel("secret key rate (bits per pulse)")
     ax.legend(fontsize=7)
-    return "key rate vs block size"
+    return "key rate vs block size" + (", one series per task of the merged file" if len(series) > 1 else "")
 
 
 def draw(run, ax) -> str:

@@ -4,7 +4,7 @@ Networked (markers), noiseless Trotter (line) and exact (dashed, when the run
 computed it) from the ``observables`` table; with a sweep, the networked
 curve of every swept value from the ``sweep`` table as well. A file of
 ``dqsim merge`` (a ``task`` column) gets one set of curves per task, labelled by
-the swept keys of its ``tasks`` table. The caller owns
+the swept keys of its ``tasks`` table (:mod:`dqsim.cli.plot_tasks`). The caller owns
 the figure (and imports matplotlib); this module only draws on ``ax``.
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dqsim.cli import plot_tasks
 from dqsim.errors import DqsimError
 
 __all__ = ["draw", "default_observable"]
@@ -96,24 +97,10 @@ def _finish(run, ax, chosen: str, drawn: str) -> str:
     return drawn
 
 
-def _task_labels(run) -> dict[int, str]:
-    """Each task's label in a merged file (``dqsim merge``): its swept keys (the ``tasks`` table's columns named
-    ``section.key``, from the runs' ``--set`` overrides), else its file name."""
-    if "tasks" not in run.tables:
-        return {}
-    tasks = run.table("tasks")
-    swept = [name for name in tasks.dtype.names if "." in name]
-    labels = {}
-    for row in tasks:
-        words = [f"{name.rsplit('.', 1)[-1]} = {row[name]}" for name in swept]
-        labels[int(row["task"])] = ", ".join(words) if words else str(row["file"])
-    return labels
-
-
 def _draw_tasks(run, ax, rows) -> None:
     """A merged file's observable rows: each task's Trotter line, exact (dashed) and networked markers in a colour
     of its own (the tasks' runs differ: their points would otherwise be joined into one zigzag)."""
-    labels = _task_labels(run)
+    labels = plot_tasks.task_labels(run)
     for index, task in enumerate(int(t) for t in np.unique(rows["task"])):
         part = rows[rows["task"] == task]
         part = part[np.argsort(part["time"])]

@@ -110,7 +110,7 @@ import dqsim
 from dqsim import io
 from dqsim import comm as comm_mod
 from dqsim.errors import DamagedFileError, DqsimError, count_of, toml_repr
-from dqsim.io import manifest
+from dqsim.io import manifest, provenance
 from dqsim.units import PS_PER_S
 
 #: Exit status of a run that stopped after writing a checkpoint (EX_TEMPFAIL).
@@ -786,12 +786,13 @@ class Checkpointer:
         manifest.write_manifest(manifest_path(path), facts, [path], entries=slab_entries)
 
     def _facts(self, path: Path, window_end_ps: int) -> dict:
-        """What the manifest says of this checkpoint besides its files (checked on resume)."""
+        """What the manifest says of this checkpoint besides its files (checked on resume, but ``dqsim_commit``:
+        the code that wrote it, for the record; a resume by other code of the same version is allowed)."""
         session = self.session
         named = parse_checkpoint_name(path)
         facts = {"kind": MANIFEST_KIND, "checkpoint": path.name, "job_name": named["job_name"],
                  "job_sha256": job_hash(session.job_text), "dqsim_version": dqsim.__version__,
-                 "engine_run": self.engine_run, "window_end_ps": int(window_end_ps), "num_ranks": self.comm.size}
+                 "dqsim_commit": provenance.code_commit(), "engine_run": self.engine_run, "window_end_ps": int(window_end_ps), "num_ranks": self.comm.size}
         if session.config_sha256 is not None:  # older checkpoints resumed: none
             facts["config_sha256"] = session.config_sha256
         return facts
@@ -1740,7 +1741,8 @@ def _checked_manifest(path: Path, *, check_version: bool = True) -> dict:
         raise DqsimError(f"{path}: no such checkpoint")
     facts = manifest.read_manifest(manifest_path(path), kind=MANIFEST_KIND)
     if check_version and facts.get("dqsim_version") != dqsim.__version__:
-        raise DqsimError(f"{path}: written by dqsim {facts.get('dqsim_version')}, this is dqsim "
+        commit = f" (commit {facts['dqsim_commit']})" if isinstance(facts.get("dqsim_commit"), str) else ""
+        raise DqsimError(f"{path}: written by dqsim {facts.get('dqsim_version')}{commit}, this is dqsim "
                          f"{dqsim.__version__}; resume it with that version")
     expected = {"checkpoint": path.name, "job_name": named["job_name"], "engine_run": named["engine_run"],
                 "window_end_ps": named["window_end_ps"]}

@@ -61,7 +61,7 @@ import h5py
 import numpy as np
 
 from dqsim.errors import DqsimError
-from dqsim.io import encoding, manifest, rawfile
+from dqsim.io import encoding, manifest, provenance, rawfile
 from dqsim.io.atomic import folder_error, temporary_path, write_failure_reason
 from dqsim.io.limits import file_too_large, too_large_words
 from dqsim.io.slabs import (READ_CHUNK_AMPLITUDES, SLAB_DATASET, STATE_PIECE_AMPLITUDES, StateSlabs, WrittenSlab,
@@ -308,12 +308,13 @@ def _write_slab_files(base: Path, pieces, *, comm, slab_size: int, dtype: np.dty
     """
     looks = looks or _Looks(comm, None, 0)
     slab = slab_path(base, comm.rank)
+    commit = comm.bcast(provenance.code_commit() if comm.rank == 0 else None)  # git asked on one rank only
     checksum = entry = failure = None
     renamed = False  # whether this write's slab file replaced one of the name (an older output's)
     try:
         slab.parent.mkdir(parents=True, exist_ok=True)
         written = write_slab_file(slab, looks.pieces(pieces), slab_size=slab_size, dtype=dtype,
-                                  between=looks.look if looks.cut_on is not None else None)
+                                  between=looks.look if looks.cut_on is not None else None, commit=commit)
         renamed = True
         looks.look()  # written, closed, synced and renamed; its read-back next
         checksum = written.checksum

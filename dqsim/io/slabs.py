@@ -17,7 +17,8 @@ existence and checksum before returning the state
 (:meth:`dqsim.io.reader.RunFile.state`).
 
 Slab file layout: dataset ``slab`` (1-D, ``slab_size`` amplitudes) and root
-attributes ``dqsim_file = "state-slab"``, ``schema_version``, ``checksum``.
+attributes ``dqsim_file = "state-slab"``, ``schema_version``, ``dqsim_version``,
+``dqsim_commit`` (:mod:`dqsim.io.provenance`), ``checksum``.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import numpy as np
 
 import dqsim
 from dqsim.errors import DqsimError
-from dqsim.io import encoding, hashing, rawfile
+from dqsim.io import encoding, hashing, provenance, rawfile
 from dqsim.io.atomic import atomic_h5_write
 
 #: Dataset holding the amplitudes inside a slab file.
@@ -193,7 +194,8 @@ class WrittenSlab:
 
 
 def write_slab_file(slab_path: str | os.PathLike, pieces: Iterable[tuple[int, np.ndarray]], *,
-                    slab_size: int, dtype: Any, between: Optional[Callable[[], None]] = None) -> WrittenSlab:
+                    slab_size: int, dtype: Any, between: Optional[Callable[[], None]] = None,
+                    commit: Optional[str] = None) -> WrittenSlab:
     """:func:`write_state_slab`, returning what :class:`WrittenSlab` records.
 
     The dataset is contiguous, unfiltered and allocated when created (no
@@ -205,7 +207,9 @@ def write_slab_file(slab_path: str | os.PathLike, pieces: Iterable[tuple[int, np
     final ``fsync`` finds most of it there. ``between``: called once the
     file is closed and once it is synced, before the rename
     (:func:`~dqsim.io.atomic.atomic_h5_write`); an exception it raises
-    abandons the write.
+    abandons the write. ``commit``: the ``dqsim_commit`` attribute (the
+    writer of many ranks' slabs gives rank 0's, so that one rank asks git);
+    default this process's :func:`~dqsim.io.provenance.code_commit`.
     """
     dtype = np.dtype(dtype)
     if dtype not in _STATE_DTYPES:
@@ -236,7 +240,8 @@ def write_slab_file(slab_path: str | os.PathLike, pieces: Iterable[tuple[int, np
         found.update(offset=offset, head=head, tail=tail)
         encoding.encode_attrs(h5.attrs, {
             "dqsim_file": "state-slab", "schema_version": dqsim.SCHEMA_VERSION,
-            "dqsim_version": dqsim.__version__, "checksum": checksum.hexdigest()}, where="/")
+            "dqsim_version": dqsim.__version__, "dqsim_commit": commit or provenance.code_commit(),
+            "checksum": checksum.hexdigest()}, where="/")
 
     atomic_h5_write(slab_path, fill, between=between, with_fd=True,
                     needs_bytes=lambda: found.get("end", slab_size * stored.itemsize))

@@ -1,0 +1,117 @@
+"""``dqsim plot`` of a merged repeater or QKD file: one series per task, labelled by the keys its tasks differ in;
+tasks that differ only in the x axis's keys (a distance sweep split into tasks) stay one series."""
+
+import numpy as np
+import pytest
+
+from dqsim.cli.merge import merge_files
+from dqsim.io import open_run, write_run_file
+from mpi_helper import run_here
+
+REPEATER = ["jobs/repeater_chain.toml", "--set", "chain.num_links=[1,2]", "--set", "chain.num_pairs=5"]
+
+
+@pytest.fixture
+def axes():
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    yield ax
+    plt.close(fig)
+
+
+def _labels(ax, ending):
+    return sorted(line.get_label() for line in ax.lines if line.get_label().endswith(ending))
+
+
+def _repeater_run(path, *settings):
+    run_here(["run", *REPEATER, *[arg for setting in settings for arg in ("--set", setting)], "-o", path])
+    return path
+
+
+def test_merged_repeater_runs_of_two_purification_rounds_are_two_series_each(tmp_path, axes):
+    """The old plot drew both tasks' rows of one chain length as one line (two points at each distance)."""
+    from dqsim.cli.plot_repeater import draw
+
+    tasks = [_repeater_run(tmp_path / f"p{rounds}.h5", "chain.total_distance_km=[50,100]",
+                           f"chain.purification_rounds={rounds}") for rounds in (0, 1)]
+    merge_files(tasks, tmp_path / "merged.h5")
+    assert draw(open_run(tmp_path / "merged.h5"), axes).endswith("one series per task of the merged file")
+    assert _labels(axes, "ebits (hashing)") == [f"purification_rounds = {r}: {n} link{s}: ebits (hashing)"
+                                                for r in (0, 1) for n, s in ((1, ""), (2, "s"))]
+    assert all(len(line.get_xdata()) == 2 for line in axes.lines)  # 50 and 100 km of one task each
+
+
+def test_a_distance_sweep_split_into_tasks_stays_one_series_per_chain_length(tmp_path, axes):
+    from dqsim.cli.plot_repeater import draw
+
+    tasks = [_repeater_run(tmp_path / f"d{km}.h5", f"chain.total_distance_km=[{km}]") for km in (50, 100)]
+    merge_files(tasks, tmp_path / "merged.h5")
+    assert draw(open_run(tmp_path / "merged.h5"), axes) == "end-to-end rates vs distance"
+    assert _labels(axes, "ebits (hashing)") == ["1 link: ebits (hashing)", "2 links: ebits (hashing)"]
+    assert [len(line.get_xdata()) for line in axes.lines if line.get_label().endswith("(hashing)")] == [2, 2]
+
+
+def _qkd_run(path, misalignment, distances, rates):
+    """A small ``qkd`` distance-sweep run file (the plot's fields only) as ``dqsim run --set`` writes it."""
+    sweep = np.array([(d, r, 1.0 / (1 + d)) for d, r in zip(distances, rates)],
+                     dtype=[("distance_km", "f8"), ("key_rate_bits_per_pulse", "f8"), ("plob_bits_per_pulse", "f8")])
+    overrides = [f"qkd.link.misalignment={misalignment}", f"qkd.sweep.distances_km={list(distances)}"]
+    return write_run_file(path, attrs={"scenario": "qkd", "job_name": "sweep", "seed": 1,
+                                       "protocol": "bb84_decoy", "overrides": overrides},
+                          tables={"sweep": sweep})
+
+
+def test_merged_qkd_sweeps_of_two_misalignments_are_two_series(tmp_path, axes):
+    """The old plot drew the four rows as one line zigzagging between the tasks' rates."""
+    from dqsim.cli.plot_qkd import draw
+
+    tasks = [_qkd_run(tmp_path / "a.h5", 0.01, [50.0, 10.0], [1e-3, 1e-2]),
+             _qkd_run(tmp_path / "b.h5", 0.03, [10.0, 50.0], [5e-3, 4e-4])]
+    merge_files(tasks, tmp_path / "merged.h5")
+    assert draw(open_run(tmp_path / "merged.h5"), axes).endswith("one series per task of the merged file")
+    simulated = [line for line in axes.lines if "simulated" in line.get_label()]
+    assert [line.get_label() for line in simulated] == ["misalignment = 0.01: simulated (decoy estimate)",
+                                                        "misalignment = 0.03: simulated (decoy estimate)"]
+    assert [list(line.get_xdata()) for line in simulated] == [[10.0, 50.0], [10.0, 50.0]]
+    assert [list(line.get_ydata()) for line in simulated] == [[1e-2, 1e-3], [5e-3, 4e-4]]
+
+
+def test_merged_qkd_tasks_of_one_distance_each_are_one_series(tmp_path, axes):
+    from dqsim.cli.plot_qkd import draw
+
+    tasks = [_qkd_run(tmp_path / f"d{int(km)}.h5", 0.01, [km], [rate]) for km, rate in ((50.0, 1e-3), (10.0, 1e-2))]
+    merge_files(tasks, tmp_path / "merged.h5")
+    assert draw(open_run(tmp_path / "merged.h5"), axes) == "key rate vs distance"
+    simulated = [line for line in axes.lines if "simulated" in line.get_label()]
+    assert [list(line.get_xdata()) for line in simulated] == [[10.0, 50.0]]
+
+
+def _finite_key_run(path, pulses):
+    """A small finite-key ``qkd`` run file (the block-size plot's fields only): 10 km, one link."""
+    sizes = np.array([(10.0, 0, n, 1e-3 * (1 - 1e4 / n)) for n in (1e5, 1e6)],
+                     dtype=[("distance_km", "f8"), ("link", "i8"), ("block_pulses", "f8"),
+                            ("key_rate_bits_per_pulse", "f8")])
+    blocks = np.array([(10.0, 0, 50, pulses, 50 / pulses)],
+                      dtype=[("distance_km", "f8"), ("link", "i8"), ("secret_key_bits", "i8"), ("pulses", "i8"),
+                             ("key_rate_bits_per_pulse", "f8")])
+    return write_run_file(path, attrs={"scenario": "qkd", "job_name": "fk", "seed": 1,
+                                       "overrides": [f"qkd.block_pulses={pulses}"]},
+                          tables={"block_sizes": sizes, "blocks": blocks})
+
+
+def test_merged_finite_key_runs_of_two_block_sizes_are_two_curves(tmp_path, axes):
+    """The old plot drew both tasks' bound rows as one line and both tasks' blocks as one set of points."""
+    from dqsim.cli.plot_qkd import draw
+
+    merge_files([_finite_key_run(tmp_path / f"b{n}.h5", n) for n in (100000, 1000000)], tmp_path / "merged.h5")
+    assert draw(open_run(tmp_path / "merged.h5"), axes).endswith("one series per task of the merged file")
+    blocks = [line for line in axes.lines if line.get_label().endswith("simulated blocks")]
+    assert [(line.get_label(), list(line.get_xdata())) for line in blocks] == [
+        ("block_pulses = 100000: 10 km link 0: simulated blocks", [100000.0]),
+        ("block_pulses = 1000000: 10 km link 0: simulated blocks", [1000000.0])]
+    assert all(len(line.get_xdata()) == 2 for line in axes.lines if "Lim" in line.get_label())
