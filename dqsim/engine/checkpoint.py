@@ -792,7 +792,8 @@ class Checkpointer:
         named = parse_checkpoint_name(path)
         facts = {"kind": MANIFEST_KIND, "checkpoint": path.name, "job_name": named["job_name"],
                  "job_sha256": job_hash(session.job_text), "dqsim_version": dqsim.__version__,
-                 "dqsim_commit": provenance.code_commit(), "engine_run": self.engine_run, "window_end_ps": int(window_end_ps), "num_ranks": self.comm.size}
+                 "dqsim_commit": provenance.code_commit(), "engine_run": self.engine_run,
+                 "window_end_ps": int(window_end_ps), "num_ranks": self.comm.size}
         if session.config_sha256 is not None:  # older checkpoints resumed: none
             facts["config_sha256"] = session.config_sha256
         return facts
