@@ -19,7 +19,7 @@ PACKAGE = ROOT / "dqsim"
 LEVEL = {"api": 8, "__main__": 8, "cli": 7, "scenarios": 6, "jobs": 5,
          "protocols": 4, "engine": 4, "circuit": 4, "network": 3, "state": 2,
          "backend": 1, "comm": 1, "rng": 1, "io": 1,
-         "units": 0, "errors": 0, "checks": 0, "__init__": 0}
+         "units": 0, "errors": 0, "checks": 0, "caches": 0, "__init__": 0}
 #: Imports between parts of one height that the page names.
 SIBLINGS = {("engine", "circuit"), ("protocols", "circuit"), ("checks", "errors")}
 #: Third-party modules only one part may import.

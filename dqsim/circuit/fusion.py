@@ -49,6 +49,7 @@ from typing import Sequence
 
 import numpy as np
 
+from dqsim.caches import kept
 from dqsim.state import kernels
 from dqsim.state.gates import GateOp
 from dqsim.state.layout import BitSwaps, Layout, plan_swaps
@@ -307,14 +308,7 @@ def _block_op(block: _Block) -> GateOp:
     """
     if len(block.ops) == 1:
         return block.ops[0]
-    key = _block_key(block)
-    op = _BLOCKS.get(key)
-    if op is None:
-        op = _block_product(block)
-        if len(_BLOCKS) >= BLOCK_CACHE_SIZE:
-            del _BLOCKS[next(iter(_BLOCKS))]  # the oldest
-        _BLOCKS[key] = op
-    return op
+    return kept(_BLOCKS, _block_key(block), lambda: _block_product(block), BLOCK_CACHE_SIZE)
 
 
 def _block_product(block: _Block) -> GateOp:

@@ -85,6 +85,7 @@ from typing import Callable, Sequence
 import networkx as nx
 import numpy as np
 
+from dqsim.caches import kept
 from dqsim.circuit import generators, qasm
 from dqsim.circuit.decompose import decompose_for_distribution
 from dqsim.circuit.ir import Circuit, Measure
@@ -602,26 +603,6 @@ def run_user_job(job: UserJob, network: Network, *, comm, backend, seed: int, sc
 #: them (:func:`plan_of`); the oldest go first.
 KEPT_NETWORKS = 1024
 KEPT_PLANS = 1024
-
-
-def kept(cache: dict, key, make: Callable[[], object], limit: int):
-    """``cache[key]``, made by ``make()`` and kept where missing; the oldest entry goes first once ``cache``
-    holds ``limit``.
-
-    Examples:
-        >>> cache = {}
-        >>> kept(cache, "a", lambda: 1, 2), kept(cache, "b", lambda: 2, 2), kept(cache, "a", lambda: 9, 2)
-        (1, 2, 1)
-        >>> kept(cache, "c", lambda: 3, 2), sorted(cache)
-        (3, ['b', 'c'])
-    """
-    value = cache.get(key)
-    if value is None:
-        value = make()
-        if len(cache) >= limit:
-            del cache[next(iter(cache))]
-        cache[key] = value
-    return value
 
 
 def plan_of(circuit: Circuit, network: Network, scheme: str, plans: dict | None):
