@@ -418,7 +418,7 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
     # redoes only this (Simulator.stop_point; at each step, and every 64 gates of the fidelity check).
     sim.stop_point()
     method = "off" if plan.engine_measures else fidelity_check
-    fidelity = math.nan
+    fidelity, ops = math.nan, None  # (the register's operations: made at most once)
     if method in ("auto", "copy"):
         fidelity = _kept_reference(prepared, state, fusion)
         if math.isnan(fidelity):
@@ -448,7 +448,8 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
     outcomes = outcomes if keep_shots else None
     sim.stop_point()
     if method == "in_place":
-        fidelity = _fidelity_in_place(register_ops(circuit, regmap), state, stop_pending=sim.stop_pending, between=sim.stop_point)
+        ops = register_ops(circuit, regmap) if ops is None else ops  # (made above where no copy fitted)
+        fidelity = _fidelity_in_place(ops, state, stop_pending=sim.stop_pending, between=sim.stop_point)
     if checkpointing is not None:  # the scenario's tables and the output write stop through it (released when
         checkpointing.finished_run = sim.stop_point  # the next engine run starts, before its register is built)
     end_time_ps = engine.end_time_ps
