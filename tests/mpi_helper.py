@@ -157,7 +157,7 @@ def run_here(args: list[str], *, check: bool = True, time_estimate: bool = False
             signal.signal(sig, handler)
         if mask is not None:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        checkpoint._STOP["requested"] = False
+        checkpoint.forget_stop()
     if check and code != 0:
         raise AssertionError(f"dqsim {args} exited {code}\nstdout:\n{out.getvalue()}\nstderr:\n{err.getvalue()}")
     return subprocess.CompletedProcess(["dqsim", *map(str, args)], code, out.getvalue(), err.getvalue())
