@@ -46,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                      help="override a job value, e.g. --set simulation.shots=100 (repeatable)")
     run.add_argument("--quiet", "-q", action="store_true", help="no progress (bar or lines) and no summary")
+    run.add_argument("--skip-finished", action="store_true",
+                     help="do not run the job when its output already holds its finished results (whole as its "
+                          "manifest lists it, of this job's configuration): one line, exit 0 (as a SLURM requeue)")
     resume = sub.add_parser("resume", help="continue a run from a checkpoint (any power-of-two rank count)")
     resume.add_argument("checkpoint", help="a checkpoint file, e.g. checkpoints/NAME.HHHHHHHH.ckpt000-....h5")
     resume.add_argument("--output", "-o", help="output HDF5 file (default: the job's)")
