@@ -80,7 +80,9 @@ first checkpoint removes the checkpoints an earlier run of the job left
 beyond where this one started (:func:`retire_superseded`), so the newest checkpoint of a job in a folder
 is always its latest run's. Those written by another dqsim version are moved
 into ``dqsim-VERSION/`` in the folder instead, names unchanged: that version
-can still resume them.
+can still resume them. ``dqsim clean`` finds a job's checkpoints there and in
+those folders (:func:`stored_checkpoints`) and removes, holding the same lock
+(:func:`lock_folder`), those that its finished runs left (:mod:`dqsim.cli.clean`).
 """
 
 from __future__ import annotations
