@@ -1325,11 +1325,11 @@ def _holder_of(fd: int) -> str:
     return os.read(fd, 256).decode(errors="replace").strip() or "a process that has not said which"
 
 
-def _lock(directory: Path, prefix: str, *, wait_s: float = LOCK_WAIT_S) -> tuple[tuple[int, Path] | None, str | None]:
+def _lock(directory: Path, prefix: str, *, wait_s: float | None = None) -> tuple[tuple[int, Path] | None, str | None]:
     """Rank 0: take the lock of ``prefix``'s checkpoints in ``directory`` (``flock`` on ``.PREFIX.lock``).
 
-    A lock held by another process is tried again for up to ``wait_s`` seconds (:data:`LOCK_WAIT_S`; ``dqsim
-    clean`` waits for none, :func:`lock_folder`).
+    A lock held by another process is tried again for up to ``wait_s`` seconds (``None``: :data:`LOCK_WAIT_S`,
+    read at the call; ``dqsim clean`` waits for none, :func:`lock_folder`).
 
     Returns:
         ``((descriptor, path), None)`` when taken (the file then names this process);
@@ -1339,7 +1339,7 @@ def _lock(directory: Path, prefix: str, *, wait_s: float = LOCK_WAIT_S) -> tuple
         The kernel drops the lock when its process ends, also after ``SIGKILL``.
     """
     path = lock_path(directory, prefix)
-    deadline = time.monotonic() + wait_s
+    deadline = time.monotonic() + (LOCK_WAIT_S if wait_s is None else wait_s)
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
