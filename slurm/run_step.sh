@@ -256,7 +256,10 @@ dqsim_step() {
 # from the newest checkpoint that dqsim accepts (`dqsim resume --fall-back`: an older one if the newest is
 # refused, damaged or incomplete; a resume that fails later, e.g. writing its output, is not run again
 # from an older one); of ARGS a resume takes the output and --quiet (the rest is stored in the
-# checkpoint). Sets STATUS.
+# checkpoint). A requeued job with no checkpoint of its own may be one whose run had finished (and removed its
+# checkpoints) when SLURM requeued it (a preemption at its very end, a node lost after dqsim ended): its run
+# gets --skip-finished, so dqsim ends at once with status 0 and one line where the output already holds this
+# job's finished results, and runs it from the start otherwise. Sets STATUS.
 run_or_resume() {
     local job_file=$1 restarts=${SLURM_RESTART_COUNT:-0} checkpoint i
     shift
@@ -282,7 +285,9 @@ run_or_resume() {
                  "ignoring the checkpoints of $others other job(s) named '${CHECKPOINT_PREFIX%.*}' (another configuration);" \
                  "running it from the start"
         fi
-        dqsim_step run "$job_file" --set "checkpoint.directory=\"$CHECKPOINT_DIR\"" "$@"
+        local skip=()
+        if [ "$restarts" -gt 0 ]; then skip=(--skip-finished); fi   # its run may have finished: see above
+        dqsim_step run "$job_file" --set "checkpoint.directory=\"$CHECKPOINT_DIR\"" "$@" ${skip[@]+"${skip[@]}"}
     fi
 }
 

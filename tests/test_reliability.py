@@ -465,6 +465,42 @@ def test_a_checkpoint_records_its_commit_and_code_of_another_commit_resumes_it(d
     same_tables(open_run(full), open_run(tmp_path / "resumed.h5"), ["shots", "links", "counts"])
 
 
+def test_a_checkpoint_written_before_dqsim_commit_was_recorded_resumes_without_a_word(dqc_checkpoint, tmp_path,
+                                                                                      capsys):
+    """Checkpoints written before 2026-12-06 (96551f6) have no ``dqsim_commit`` in their manifest nor in their
+    state slab files. One is made from a fresh checkpoint by removing both and putting its checksums right as the
+    writer computes them (each slab file's parts, same lengths, by :func:`manifest.parts_digests`; the manifest's
+    body digest by :func:`manifest.write_manifest`). It verifies, ``dqsim inspect`` reads it, and a resume goes on
+    with nothing on stderr and the uninterrupted run's tables; its output records this code's commit."""
+    _folder, full, source = dqc_checkpoint
+    target = copy_checkpoint(source, tmp_path / "old")
+    body = json.loads(checkpoint.manifest_path(target).read_text())["body"]
+    del body["dqsim_commit"]
+    slabs = body["files"][1:]
+    assert slabs and body["files"][0]["name"] == target.name, body["files"]
+    for entry in slabs:
+        slab = target.parent / entry["name"]
+        with h5py.File(slab, "r+") as h5:
+            del h5.attrs["dqsim_commit"]
+        lengths = [length for length, _digest in entry["parts"]]
+        assert slab.stat().st_size == sum(lengths) == entry["size"]
+        entry["parts"] = [[length, digest] for length, digest in
+                          zip(lengths, manifest.parts_digests(slab, entry["hash"], lengths))]
+    files = body.pop("files")
+    manifest.write_manifest(checkpoint.manifest_path(target), body, [], entries=files)
+    assert "dqsim_commit" not in checkpoint.verify_checkpoint(target)
+    for entry in slabs:
+        with h5py.File(target.parent / entry["name"], "r") as h5:
+            assert "dqsim_commit" not in h5.attrs
+    code, err = cli(capsys, "inspect", target)
+    assert code == 0 and err == [], err
+    code, err = cli(capsys, "resume", target, "-o", tmp_path / "resumed.h5", "--quiet")
+    assert code == 0 and err == [], err
+    resumed = open_run(tmp_path / "resumed.h5")
+    assert resumed.attrs["dqsim_commit"] == provenance.code_commit()
+    same_tables(open_run(full), resumed, ["shots", "links", "counts"])
+
+
 def test_repro_a_checkpoint_in_a_folder_that_cannot_be_written_says_to_copy_it(dqc_checkpoint, tmp_path, capsys,
                                                                                  monkeypatch):
     """A resumed run writes beside its checkpoint: a read-only folder (an archive) is refused before the run,

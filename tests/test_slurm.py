@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -483,6 +484,41 @@ def test_repro_a_requeued_job_resumes_only_its_own_checkpoints(tmp_path):
     assert "ignoring the checkpoints of 2 other job(s) named 'mine' (another configuration)" in said, said
     fresh, said = steps('run.name="new_job"')
     assert len(fresh) == 1 and fresh[0].startswith("STEP run ") and "ignoring" not in said, said
+
+
+def test_repro_a_requeued_job_whose_run_had_finished_is_not_run_again(tmp_path):
+    """A requeue (SLURM_RESTART_COUNT > 0) of a job whose run had finished, and removed its checkpoints (a
+    preemption at its very end, which SLURM requeues itself), found no checkpoint and ran the job again from the
+    start. Now such a run gets ``--skip-finished``: dqsim sees that the output is whole and holds this job's
+    results, ends with status 0 and one line, and finish_step with it; the output stays as it was. A first run
+    (no restart) does not get it, and an output of another configuration is run again. run_step.sh's own
+    functions with mpiexec (DQSIM_LAUNCHER=mpiexec), without a cluster."""
+    if not (Path(sys.executable).parent / "mpiexec").exists():
+        pytest.skip("no mpiexec beside this Python; install the 'mpi' extra")
+    ck, out = tmp_path / "ck", tmp_path / "out.h5"
+    ghz = [str(ROOT / "jobs" / "dqc_ghz_4qpu.toml"), "-o", str(out), "--set", f'checkpoint.directory="{ck}"']
+    run_here(["run", *ghz, "--quiet"])
+    listed, written = (tmp_path / "out.h5.manifest.json").read_bytes(), out.stat().st_mtime_ns
+
+    def requeue(restarts, stub=""):
+        script = (f"set -euo pipefail; source slurm/run_step.sh; CHECKPOINT_DIR={ck}; DQSIM_PYTHON={sys.executable}; "
+                  f"DQSIM_LAUNCHER=mpiexec; SLURM_RESTART_COUNT={restarts}; SLURM_NTASKS=1; {stub}"
+                  f"run_or_resume jobs/dqc_ghz_4qpu.toml -o {out} --quiet; finish_step")
+        return subprocess.run(["bash", "-c", script], cwd=ROOT, env=child_env(), capture_output=True, text=True,
+                              timeout=180)
+
+    done = requeue(1)
+    assert done.returncode == 0, done.stderr
+    said = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+    note = f"dqsim: note: {out} holds this job's finished results (whole as its manifest lists it, written "
+    assert len(said) == 1 and said[0].startswith(note) and \
+        said[0].endswith("): not running it again (--skip-finished)"), said
+    assert (tmp_path / "out.h5.manifest.json").read_bytes() == listed and out.stat().st_mtime_ns == written
+    echo = "checkpoint_prefix() { :; }; dqsim_step() { echo \"STEP $*\"; STATUS=0; }; "
+    steps = [line for restarts in (0, 1) for line in requeue(restarts, echo).stdout.splitlines()]
+    assert [line.split("--quiet")[-1] for line in steps] == ["", " --skip-finished"], steps
+    again = run_here(["run", *ghz, "--set", "run.seed=2", "--skip-finished", "--quiet"])
+    assert "not running it again" not in again.stderr and (tmp_path / "out.h5.manifest.json").read_bytes() != listed
 
 
 def test_repro_a_resume_that_fails_after_its_checkpoint_was_read_is_not_run_again_from_an_older_one(tmp_path):

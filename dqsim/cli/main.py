@@ -39,6 +39,7 @@ from dqsim.engine.checkpoint import EXIT_CHECKPOINTED, EXIT_STOPPED, CheckpointS
 from dqsim.errors import DqsimError, RankCountError, count_of
 from dqsim.cli import (EXIT_INTERRUPTED, call_handler, ctrl_c_held, drop_held_ctrl_c, hold_ctrl_c,  # (130)
                        print_error, release_ctrl_c, set_signal_state, signal_state, take_held_stop_signal)
+from dqsim.cli.finished import output_state
 from dqsim.cli.parser import build_parser, handler
 from dqsim.cli.progress import ProgressLog
 from dqsim import scenarios
@@ -136,9 +137,26 @@ def cmd_run(args) -> int:
         if args.output:
             overrides.append(f"run.output={json.dumps(args.output)}")
         job = jobs.load_job(args.job, overrides)
+        if args.skip_finished and _finished_already(job, comm):
+            return 0
         return _run(job, comm, quiet=args.quiet, session=_session(job))
 
     return guarded(comm, work)
+
+
+def _finished_already(job, comm) -> bool:
+    """Collective (``dqsim run --skip-finished``): whether the job's output holds its finished results
+    (:func:`dqsim.cli.finished.output_state`, on rank 0); if so rank 0 says so in one line and the run is not
+    started. ``slurm/run_step.sh`` asks it of a requeued job that has no checkpoint: its run had finished (and
+    removed its checkpoints) when SLURM requeued it."""
+    words = None
+    if comm.rank == 0:
+        state = output_state(job)
+        words = state.words if state.finished else None
+    words = comm.bcast(words)
+    if words is not None and comm.rank == 0:
+        print(f"dqsim: note: {words}: not running it again (--skip-finished)", file=sys.stderr, flush=True)
+    return words is not None
 
 
 def _interrupted_while_starting(comm) -> bool:

@@ -23,6 +23,7 @@ HANDLERS = {
     "check": "dqsim.cli.check:cmd_check",
     "warmup": "dqsim.cli.warmup:cmd_warmup",
     "examples": "dqsim.cli.examples:cmd_examples",
+    "clean": "dqsim.cli.clean:cmd_clean",
     "inspect": "dqsim.cli.files:cmd_inspect",
     "plot": "dqsim.cli.files:cmd_plot",
     "merge": "dqsim.cli.merge:cmd_merge",
@@ -31,7 +32,7 @@ HANDLERS = {
 
 #: ``dqsim --help``'s first line: plain text (the module docstring's first line is reStructuredText).
 DESCRIPTION = ("Simulate distributed quantum computing over optical networks: check, run and resume a TOML job "
-               "file; inspect, plot and merge the HDF5 files it writes.")
+               "file, clean its checkpoints; inspect, plot and merge the HDF5 files it writes.")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                      help="override a job value, e.g. --set simulation.shots=100 (repeatable)")
     run.add_argument("--quiet", "-q", action="store_true", help="no progress (bar or lines) and no summary")
+    run.add_argument("--skip-finished", action="store_true",
+                     help="do not run the job when its output already holds its finished results (whole as its "
+                          "manifest lists it, of this job's configuration): one line, exit 0 (as a SLURM requeue)")
     resume = sub.add_parser("resume", help="continue a run from a checkpoint (any power-of-two rank count)")
     resume.add_argument("checkpoint", help="a checkpoint file, e.g. checkpoints/NAME.HHHHHHHH.ckpt000-....h5")
     resume.add_argument("--output", "-o", help="output HDF5 file (default: the job's)")
@@ -61,6 +65,15 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the number of MPI ranks to plan for (default 1)")
     check.add_argument("--no-time", action="store_true",
                        help="skip the wall-time estimate (a pilot of the job, about a second, on this machine)")
+    clean = sub.add_parser("clean", help="remove the checkpoints a job's finished runs left in its checkpoint "
+                                         "folder (give the job as it ran: its --set and -o)")
+    clean.add_argument("job", help="TOML job file, e.g. jobs/quickstart.toml")
+    clean.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                       help="override a job value, as the run had it (repeatable)")
+    clean.add_argument("--output", "-o", help="the run's output file, as dqsim run -o (default: [run].output)")
+    clean.add_argument("--dry-run", action="store_true", help="say what would be removed; remove nothing")
+    clean.add_argument("--all", action="store_true",
+                       help="remove every checkpoint of the job, also those an unfinished run would resume from")
     warm = sub.add_parser("warmup", help="compile the CPU kernels into numba's cache once, before the ranks of a "
                                          "first job each compile them (on the kind of node the ranks run on)")
     warm.add_argument("job", nargs="*", help="job files whose kernels to compile (default: every kernel)")

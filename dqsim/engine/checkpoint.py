@@ -80,7 +80,9 @@ first checkpoint removes the checkpoints an earlier run of the job left
 beyond where this one started (:func:`retire_superseded`), so the newest checkpoint of a job in a folder
 is always its latest run's. Those written by another dqsim version are moved
 into ``dqsim-VERSION/`` in the folder instead, names unchanged: that version
-can still resume them.
+can still resume them. ``dqsim clean`` finds a job's checkpoints there and in
+those folders (:func:`stored_checkpoints`) and removes, holding the same lock
+(:func:`lock_folder`), those that its finished runs left (:mod:`dqsim.cli.clean`).
 """
 
 from __future__ import annotations
@@ -1323,10 +1325,11 @@ def _holder_of(fd: int) -> str:
     return os.read(fd, 256).decode(errors="replace").strip() or "a process that has not said which"
 
 
-def _lock(directory: Path, prefix: str) -> tuple[tuple[int, Path] | None, str | None]:
+def _lock(directory: Path, prefix: str, *, wait_s: float | None = None) -> tuple[tuple[int, Path] | None, str | None]:
     """Rank 0: take the lock of ``prefix``'s checkpoints in ``directory`` (``flock`` on ``.PREFIX.lock``).
 
-    A lock held by another process is tried again for up to :data:`LOCK_WAIT_S` seconds.
+    A lock held by another process is tried again for up to ``wait_s`` seconds (``None``: :data:`LOCK_WAIT_S`,
+    read at the call; ``dqsim clean`` waits for none, :func:`lock_folder`).
 
     Returns:
         ``((descriptor, path), None)`` when taken (the file then names this process);
@@ -1336,7 +1339,7 @@ def _lock(directory: Path, prefix: str) -> tuple[tuple[int, Path] | None, str | 
         The kernel drops the lock when its process ends, also after ``SIGKILL``.
     """
     path = lock_path(directory, prefix)
-    deadline = time.monotonic() + LOCK_WAIT_S
+    deadline = time.monotonic() + (LOCK_WAIT_S if wait_s is None else wait_s)
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -1395,12 +1398,36 @@ def release(session: CheckpointSession) -> None:
     meanwhile finds its lock on a removed file and takes a new one (:func:`_lock`).
     """
     if session is not None and session.lock is not None:
-        (fd, path), session.lock = session.lock, None
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
-        os.close(fd)
+        lock, session.lock = session.lock, None
+        release_lock(lock)
+
+
+def lock_folder(directory: str | os.PathLike, prefix: str) -> tuple[tuple[int, Path] | None, str | None]:
+    """Take the lock of ``prefix``'s checkpoints in ``directory`` now, or say who holds it (``dqsim clean``).
+
+    As a run takes it (:func:`_lock`), without waiting for its holder.
+
+    Returns:
+        ``(lock, None)`` when taken (give it back with :func:`release_lock`); ``(None, who)`` when another process
+        holds it; ``(None, None)`` where the file system has no ``flock``.
+
+    Raises:
+        OSError: the lock file cannot be created.
+    """
+    return _lock(Path(directory), prefix, wait_s=0.0)
+
+
+def release_lock(lock: tuple[int, Path] | None) -> None:
+    """Give back a lock :func:`lock_folder` took (``None``: none was taken). Removed while still held, then closed
+    (which drops it): a run that opened it meanwhile finds its lock on a removed file and takes a new one."""
+    if lock is None:
+        return
+    fd, path = lock
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+    os.close(fd)
 
 
 #: Environment variable that makes every run keep its checkpoints once it has finished where its job does not say
@@ -1533,6 +1560,63 @@ def _manifest_body(path: str | os.PathLike) -> dict | None:
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return body if isinstance(body, dict) else None
+
+
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    """A checkpoint of one job found in its folder by :func:`stored_checkpoints` (``dqsim clean``).
+
+    Attributes:
+        path: its run file (``PREFIX.ckptRRR-TTTT.h5``; perhaps missing where it is incomplete).
+        complete: whether it has a manifest (one without is a write that was killed: never resumable).
+        version: the dqsim version its manifest names (``None``: incomplete, or not readable).
+        config_sha256: the configuration hash its manifest names (``None``: as ``version``).
+        num_bytes: the bytes its files take.
+        written_s: when it was written (the modification time of its manifest, else of its newest file), s
+            since the epoch.
+    """
+
+    path: Path
+    complete: bool
+    version: str | None
+    config_sha256: str | None
+    num_bytes: int
+    written_s: float
+
+
+def stored_checkpoints(directory: str | os.PathLike, prefix: str) -> list[StoredCheckpoint]:
+    """The checkpoints of ``prefix`` (a job's name and configuration tag, :func:`checkpoint_prefix`) in
+    ``directory`` and in its ``dqsim-VERSION/`` folders (another version's, set aside: :func:`set_aside_folder`),
+    complete or not, in folder order and then along the job's run (engine run, cut). Reads only names, sizes
+    and manifests (not checked: nothing is resumed); ``[]`` where the folder does not exist.
+    """
+    own = re.compile(r"^(" + re.escape(prefix) + r"\.ckpt\d{3,}-\d{20})\.")
+    directory = Path(directory)
+    folders = [directory, *sorted(path for path in directory.glob("dqsim-*") if path.is_dir())] \
+        if directory.is_dir() else []
+    found = []
+    for folder in folders:
+        stems = {match.group(1) for candidate in folder.glob(glob.escape(prefix) + ".ckpt*")
+                 if (match := own.match(candidate.name)) is not None and candidate.is_file()}
+        for stem in stems:
+            path = folder / (stem + ".h5")
+            files = [file for file in _checkpoint_files(path, temporaries=True) if file.is_file()]
+            complete = manifest_path(path).is_file()
+            body = _manifest_body(path) if complete else None
+            version = (body or {}).get("dqsim_version")
+            config = (body or {}).get("config_sha256")
+            written = manifest_path(path) if complete else max(files, key=lambda file: file.stat().st_mtime)
+            found.append(StoredCheckpoint(path, complete, version if isinstance(version, str) else None,
+                                          config if isinstance(config, str) else None,
+                                          sum(file.stat().st_size for file in files), written.stat().st_mtime))
+    return sorted(found, key=lambda stored: (stored.path.parent != directory, str(stored.path.parent),
+                                             _cut_of(parse_checkpoint_name(stored.path))))
+
+
+def remove_checkpoint(path: str | os.PathLike) -> None:
+    """Remove checkpoint ``path``'s files, complete or not: its manifest first (a half-removed one reads as
+    incomplete), its run file, slab files and temporary files (``dqsim clean``; the caller holds the job's lock)."""
+    _delete_checkpoint(Path(path))
 
 
 def set_aside_folder(directory: str | os.PathLike, version: str) -> Path:

@@ -37,6 +37,7 @@ from dqsim.io.hdf5 import (
     summarize,
     table_csv,
     verify_run_file,
+    whole_run_attrs,
     write_run_file,
     write_sharded_state,
     write_state_slab,
@@ -48,5 +49,5 @@ __all__ = [
     "file_size_limit", "file_too_large", "filesystem_file_limit", "filesystem_words", "format_summary", "free_bytes", "lack_of_room", "format_table", "link_state_slabs", "open_run",
     "parallel_hdf5", "prepare_output", "refuse_read_only", "remove_temporaries", "RunFile", "StateSlabs",
     "StateWriteCut", "size_words", "summarize", "table_csv",
-    "verify_run_file", "write_run_file", "write_sharded_state", "write_state_slab",
+    "verify_run_file", "whole_run_attrs", "write_run_file", "write_sharded_state", "write_state_slab",
 ]

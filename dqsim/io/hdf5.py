@@ -13,7 +13,7 @@
 from dqsim.io.atomic import (check_output, folder_error, folder_problem, lack_of_room, prepare_output,
                               refuse_read_only, remove_temporaries)
 from dqsim.io.limits import file_size_limit, file_too_large, filesystem_file_limit, filesystem_words, size_words
-from dqsim.io.reader import RunFile, open_run
+from dqsim.io.reader import RunFile, open_run, whole_run_attrs
 from dqsim.io.sharded import (CollectiveState, StateWriteCut, discard_sharded_state, free_bytes, parallel_hdf5,
                               write_sharded_state)
 from dqsim.io.stored_state import CorruptSlab
@@ -28,5 +28,5 @@ __all__ = [
     "file_size_limit", "file_too_large", "filesystem_file_limit", "filesystem_words", "format_summary", "free_bytes", "lack_of_room", "format_table", "link_state_slabs", "open_run",
     "parallel_hdf5", "prepare_output", "refuse_read_only", "remove_temporaries", "RunFile", "StateSlabs",
     "StateWriteCut", "size_words", "summarize", "table_csv",
-    "verify_run_file", "write_run_file", "write_sharded_state", "write_state_slab",
+    "verify_run_file", "whole_run_attrs", "write_run_file", "write_sharded_state", "write_state_slab",
 ]

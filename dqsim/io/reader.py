@@ -25,7 +25,7 @@ import numpy as np
 
 import dqsim
 from dqsim.errors import DqsimError
-from dqsim.io import encoding
+from dqsim.io import encoding, manifest
 from dqsim.io.slabs import READ_CHUNK_AMPLITUDES
 from dqsim.io.stored_state import STATE_DATASET, StateLayout, read_range
 
@@ -332,3 +332,23 @@ def open_run(path: str | os.PathLike) -> RunFile:
             dqsim reads.
     """
     return RunFile(path)
+
+
+def whole_run_attrs(path: str | os.PathLike) -> dict[str, Any]:
+    """The root attributes of a run file that is whole as its manifest lists it, its own bytes checked first.
+
+    Whole as :func:`dqsim.io.manifest.run_file_unfinished` says (the manifest, written last, and every file it
+    lists at its size); then the run file's bytes are hashed against the manifest before HDF5 opens it (its
+    state's slab files, which may be large, only by size). For ``dqsim clean`` and ``dqsim run
+    --skip-finished``: is the job's output a finished run's?
+
+    Raises:
+        DqsimError: one line: why the file is not whole, or is damaged, or is no dqsim run file.
+    """
+    path = Path(path)
+    unfinished = manifest.run_file_unfinished(path)
+    if unfinished is not None:
+        raise DqsimError(unfinished)
+    listed = manifest.run_manifest_path(path)
+    manifest.verify_files(listed, manifest.read_manifest(listed, kind="run")["files"][:1])
+    return open_run(path).attrs
