@@ -61,7 +61,7 @@ def receiver(mu, eta, p_b, e_d):
 
 
 def ma_first_order(mu, eta, p_b, e_d):
-    """Ma et al. 2005 eqs. (7)-(8) with e0 = 1/2: Q = Y0 + 1 - e^(-eta mu), E Q = e0 Y0 + e_d (1 - e^(-eta mu))."""
+    """Ma et al. 2005, Sec. II, with e0 = 1/2: Q = Y0 + 1 - e^(-eta mu), E Q = e0 Y0 + e_d (1 - e^(-eta mu))."""
     y0 = 2 * p_b
     q = y0 + 1 - math.exp(-eta * mu)
     return q, (0.5 * y0 + e_d * (1 - math.exp(-eta * mu))) / q
@@ -291,7 +291,7 @@ def check_entangled():
 
 
 def mfl(lam, eta_a, eta_b, e_d, y0a=0.0, y0b=0.0):
-    """Ma, Fung, Lo, PRA 76, 012307 (2007), eqs. (9)-(10): coincidence gain and QBER of a polarisation-entangled
+    """Ma, Fung, Lo, PRA 76, 012307 (2007), closed forms of the coincidence gain and QBER of a polarisation-entangled
     SPDC source with lambda = mu/2 (half the mean pair number), threshold detectors, e0 = 1/2."""
     ea, eb = eta_a * lam, eta_b * lam
     both = 1 + ea + eb - eta_a * eta_b * lam
