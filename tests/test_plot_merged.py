@@ -119,13 +119,14 @@ def test_merged_qkd_sweeps_of_two_fibre_losses_draw_each_tasks_bound_in_its_colo
     """The old plot drew both tasks' PLOB bounds in black, the first one's alone named."""
     from dqsim.cli.plot_qkd import draw
 
-    tasks = [_qkd_run(tmp_path / f"l{i}.h5", 0.01, [10.0, 50.0], [1e-2, 1e-3], loss) for i, loss in enumerate((0.2, 0.3))]
+    tasks = [_qkd_run(tmp_path / f"l{i}.h5", 0.01, [10.0, 50.0], [1e-2, 1e-3], loss)
+             for i, loss in enumerate((0.2, 0.3))]
     merge_files(tasks, tmp_path / "merged.h5")
     draw(open_run(tmp_path / "merged.h5"), axes)
     plob = [line for line in axes.lines if "PLOB" in line.get_label()]
     simulated = [line for line in axes.lines if "simulated" in line.get_label()]
-    assert [line.get_label() for line in plob] == [f"attenuation_db_per_km = {loss}: PLOB bound −log2(1−η) of the fibre"
-                                                   for loss in (0.2, 0.3)]
+    assert [line.get_label() for line in plob] == [
+        f"attenuation_db_per_km = {loss}: PLOB bound −log2(1−η) of the fibre" for loss in (0.2, 0.3)]
     assert [_colour(line) for line in plob] == [_colour(line) for line in simulated]
     assert len({_colour(line) for line in plob}) == 2
     assert plob[0].get_ydata()[-1] > 3 * plob[1].get_ydata()[-1]  # 50 km: 10^-1 against 10^-1.5 of the light
