@@ -288,7 +288,7 @@ class _Array:
 def test_cold_groups_are_those_of_which_the_cache_holds_no_kernel(monkeypatch):
     """A state group is cached where a state kernel has a version for a shard of its precision (complex128
     shards are viewed as float64), ``qkd`` where a QKD kernel has any; the cache is read, nothing compiled."""
-    qkd = jobs.load_job(ROOT / "jobs" / "bb84_decoy_50km.toml")
+    qkd = jobs.load_job(ROOT / "jobs" / "bb84_decoy_50km.toml", ['run.backend="numpy"'])
     single = jobs.load_job(ROOT / "jobs" / "quickstart.toml", ['run.backend="numpy"'])
     double = jobs.load_job(ROOT / "jobs" / "quickstart.toml", ['run.backend="numpy"', 'run.precision="complex64"'])
     if backend_warmup.fast.numba_kernels() is None:
