@@ -13,7 +13,10 @@ from dqsim import jobs
 from dqsim.cli import check_ranks, check_time
 from dqsim.cli.check_time import estimate, fit_line, slurm_time, time_line, trotter_steps
 
-from mpi_helper import run_here
+from dqsim.backend import warmup as backend_warmup
+from dqsim.scenarios import warmup as scenario_warmup
+
+from mpi_helper import ROOT as REPO, run_here
 
 ROOT = Path(__file__).resolve().parents[1]
 JOBS = sorted((ROOT / "jobs").glob("*.toml"))
@@ -264,10 +267,72 @@ def test_every_shipped_job_gets_a_time_line(path):
     ("cloud_queue.toml", ["scheduler.policy=\"fifo\""]),
     ("repeater_chain.toml", ["chain.num_links=[1, 2]", "chain.total_distance_km=[50.0]", "chain.num_pairs=5"]),
 ])
-def test_check_prints_the_time_line_from_a_real_pilot(job, small):
-    """Each scenario's pilot runs here: dqsim check prints the line once, with a range around the centre."""
+def test_check_prints_the_time_line_from_a_real_pilot(job, small, monkeypatch):
+    """Each scenario's pilot runs here: dqsim check prints the line once, with a range around the centre (on a
+    cold numba cache too: the pilot then compiles, as before the cold-cache line)."""
+    monkeypatch.setattr(scenario_warmup, "cold_groups", lambda job: [])
     args = ["check", f"jobs/{job}", *(item for assignment in small for item in ("--set", assignment))]
     out = run_here(args, time_estimate=True).stdout
     found = LINE.findall(out)
     assert len(found) == 1, out
     assert "# time:" not in run_here(args).stdout  # --no-time (run_here's default for check)
+
+
+class _Array:
+    """A numba array type as a cache index key's first argument has it (its ``dtype``)."""
+
+    def __init__(self, dtype):
+        self.dtype = dtype
+
+
+def test_cold_groups_are_those_of_which_the_cache_holds_no_kernel(monkeypatch):
+    """A state group is cached where a state kernel has a version for a shard of its precision (complex128
+    shards are viewed as float64), ``qkd`` where a QKD kernel has any; the cache is read, nothing compiled."""
+    qkd = jobs.load_job(ROOT / "jobs" / "bb84_decoy_50km.toml", ['run.backend="numpy"'])
+    single = jobs.load_job(ROOT / "jobs" / "quickstart.toml", ['run.backend="numpy"'])
+    double = jobs.load_job(ROOT / "jobs" / "quickstart.toml", ['run.backend="numpy"', 'run.precision="complex64"'])
+    if backend_warmup.fast.numba_kernels() is None:
+        pytest.skip("numba is missing or DQSIM_FAST_KERNELS=0: no kernel is ever compiled")
+    versions = {"fast.a": [], "fast.b": [], "qkd_kernels.c": []}
+    monkeypatch.setattr(backend_warmup, "cached_versions", lambda: versions)
+    assert [scenario_warmup.cold_groups(job) for job in (qkd, single, double)] == [
+        ["qkd"], ["state-complex128"], ["state-complex64"]]
+    versions["fast.b"] = [(_Array("float64"), "int64")]  # a complex128 shard's kernel
+    versions["qkd_kernels.c"] = [("int64",)]
+    assert [scenario_warmup.cold_groups(job) for job in (qkd, single, double)] == [[], [], ["state-complex64"]]
+    assert scenario_warmup.cold_groups(jobs.load_job(ROOT / "jobs" / "repeater_chain.toml")) == []  # no kernels
+
+
+def test_a_cold_cache_gets_no_pilot_and_the_line_names_warmup():
+    """On a cold numba cache the review's `dqsim check` spent about 120 s compiling in its first pilot run before
+    it gave up (docs/review-research-20261206.md): now it reads the cache's index, runs no pilot and says to warm
+    up. A fresh NUMBA_CACHE_DIR in a process of its own: afterwards the cache holds no kernel (nothing compiled)."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    if backend_warmup.fast.numba_kernels() is None:
+        pytest.skip("numba is missing or DQSIM_FAST_KERNELS=0: no kernel is ever compiled")
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache, "PYTHONPATH": str(REPO)}
+        proc = subprocess.run([sys.executable, "-m", "dqsim", "check", "jobs/quickstart.toml", "--set",
+                               'run.backend="numpy"'], cwd=REPO, env=env, capture_output=True, text=True,
+                              timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        [line] = [line for line in proc.stdout.splitlines() if line.startswith("# time:")]
+        assert line.startswith(f"# time: no estimate: numba's cache ({cache}{os.sep}"), line
+        assert line.split(")", 1)[1] == (
+            " holds none of the kernels this job calls (state-vector kernels, complex128) for this CPU and this "
+            "dqsim, so the pilot would first compile them (about 120 s was seen on the shared 2-core dev VM at a "
+            "load of 17): run `dqsim warmup jobs/quickstart.toml` (with the same --set; once per machine and dqsim "
+            "version), then `dqsim check` again"), line
+        assert not [name for _, _, names in os.walk(cache) for name in names if name.endswith(".nbi")]
+
+
+def test_a_fake_pilot_never_finds_a_cold_cache_and_a_cold_one_runs_no_pilot():
+    job = jobs.load_job(ROOT / "jobs" / "repeater_chain.toml", ["chain.num_pairs=3"])
+    got = estimate(job, startup_s=1.0, run=lambda pilot, limit_s: pytest.fail("no pilot run"),
+                   cold_groups=lambda job: ["qkd"])
+    assert got.startswith("numba's cache") and "(QKD detection and Cascade kernels)" in got
+    assert "`dqsim warmup " in got and str(job.source) in got

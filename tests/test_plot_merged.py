@@ -44,6 +44,35 @@ def test_merged_repeater_runs_of_two_purification_rounds_are_two_series_each(tmp
     assert _labels(axes, "ebits (hashing)") == [f"purification_rounds = {r}: {n} link{s}: ebits (hashing)"
                                                 for r in (0, 1) for n, s in ((1, ""), (2, "s"))]
     assert all(len(line.get_xdata()) == 2 for line in axes.lines)  # 50 and 100 km of one task each
+    bounds = [line for line in axes.lines if "PLOB" in line.get_label() or "direct" in line.get_label()]
+    assert {line.get_color() for line in bounds} == {"k"}  # the tasks' fibres agree: one black pair of lines
+
+
+def _colour(line):
+    import matplotlib.colors
+
+    return matplotlib.colors.to_hex(line.get_color())
+
+
+def test_merged_repeater_runs_of_two_fibre_losses_draw_each_tasks_bounds_in_its_colour(tmp_path, axes):
+    """The old plot drew both tasks' PLOB and direct-transmission lines in black, the first one's alone named:
+    tasks of different fibre loss could not be told apart (docs/review-research-20261206.md)."""
+    from dqsim.cli.plot_repeater import draw
+
+    tasks = [_repeater_run(tmp_path / f"a{loss}.h5", "chain.total_distance_km=[50,100]", "chain.num_links=[1]",
+                           f"chain.link.attenuation_db_per_km={loss}") for loss in (0.2, 0.3)]
+    merge_files(tasks, tmp_path / "merged.h5")
+    draw(open_run(tmp_path / "merged.h5"), axes)
+    plob = {line.get_label().split(":")[0]: line for line in axes.lines if "PLOB" in line.get_label()}
+    direct = {line.get_label().split(":")[0]: line for line in axes.lines if "direct" in line.get_label()}
+    ebits = {line.get_label().split(":")[0]: line for line in axes.lines if "hashing" in line.get_label()}
+    names = ["attenuation_db_per_km = 0.2", "attenuation_db_per_km = 0.3"]
+    assert sorted(plob) == sorted(direct) == sorted(ebits) == names
+    for name in names:  # each task's bounds in its curves' colour
+        assert _colour(plob[name]) == _colour(direct[name]) == _colour(ebits[name]) != "#000000"
+    assert _colour(plob[names[0]]) != _colour(plob[names[1]])
+    # the lines are the tasks' own: a 100 km fibre of 0.3 dB/km passes 10^-3, of 0.2 dB/km 10^-2
+    assert plob[names[0]].get_ydata()[-1] > 5 * plob[names[1]].get_ydata()[-1]
 
 
 def test_a_distance_sweep_split_into_tasks_stays_one_series_per_chain_length(tmp_path, axes):
@@ -56,11 +85,15 @@ def test_a_distance_sweep_split_into_tasks_stays_one_series_per_chain_length(tmp
     assert [len(line.get_xdata()) for line in axes.lines if line.get_label().endswith("(hashing)")] == [2, 2]
 
 
-def _qkd_run(path, misalignment, distances, rates):
-    """A small ``qkd`` distance-sweep run file (the plot's fields only) as ``dqsim run --set`` writes it."""
-    sweep = np.array([(d, r, 1.0 / (1 + d)) for d, r in zip(distances, rates)],
+def _qkd_run(path, misalignment, distances, rates, loss=None):
+    """A small ``qkd`` distance-sweep run file (the plot's fields only) as ``dqsim run --set`` writes it; with
+    ``loss`` (dB/km) its PLOB bound that of such a fibre, else a made-up one shared by every such file."""
+    plob = [-np.log2(1 - 10 ** (-loss * d / 10)) if loss else 1.0 / (1 + d) for d in distances]
+    sweep = np.array([(d, r, b) for d, r, b in zip(distances, rates, plob)],
                      dtype=[("distance_km", "f8"), ("key_rate_bits_per_pulse", "f8"), ("plob_bits_per_pulse", "f8")])
     overrides = [f"qkd.link.misalignment={misalignment}", f"qkd.sweep.distances_km={list(distances)}"]
+    if loss:
+        overrides.append(f"qkd.link.attenuation_db_per_km={loss}")
     return write_run_file(path, attrs={"scenario": "qkd", "job_name": "sweep", "seed": 1,
                                        "protocol": "bb84_decoy", "overrides": overrides},
                           tables={"sweep": sweep})
@@ -79,6 +112,24 @@ def test_merged_qkd_sweeps_of_two_misalignments_are_two_series(tmp_path, axes):
                                                         "misalignment = 0.03: simulated (decoy estimate)"]
     assert [list(line.get_xdata()) for line in simulated] == [[10.0, 50.0], [10.0, 50.0]]
     assert [list(line.get_ydata()) for line in simulated] == [[1e-2, 1e-3], [5e-3, 4e-4]]
+    assert [line.get_color() for line in axes.lines if "PLOB" in line.get_label()] == ["k"]  # one fibre
+
+
+def test_merged_qkd_sweeps_of_two_fibre_losses_draw_each_tasks_bound_in_its_colour(tmp_path, axes):
+    """The old plot drew both tasks' PLOB bounds in black, the first one's alone named."""
+    from dqsim.cli.plot_qkd import draw
+
+    tasks = [_qkd_run(tmp_path / f"l{i}.h5", 0.01, [10.0, 50.0], [1e-2, 1e-3], loss)
+             for i, loss in enumerate((0.2, 0.3))]
+    merge_files(tasks, tmp_path / "merged.h5")
+    draw(open_run(tmp_path / "merged.h5"), axes)
+    plob = [line for line in axes.lines if "PLOB" in line.get_label()]
+    simulated = [line for line in axes.lines if "simulated" in line.get_label()]
+    assert [line.get_label() for line in plob] == [
+        f"attenuation_db_per_km = {loss}: PLOB bound −log2(1−η) of the fibre" for loss in (0.2, 0.3)]
+    assert [_colour(line) for line in plob] == [_colour(line) for line in simulated]
+    assert len({_colour(line) for line in plob}) == 2
+    assert plob[0].get_ydata()[-1] > 3 * plob[1].get_ydata()[-1]  # 50 km: 10^-1 against 10^-1.5 of the light
 
 
 def test_merged_qkd_tasks_of_one_distance_each_are_one_series(tmp_path, axes):

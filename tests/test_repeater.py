@@ -861,3 +861,47 @@ def test_the_example_job_and_longer_cutoffs_draw_no_warning():
     for cutoff in ("5e-4", "2e-3"):
         args = [*REVIEW_SCALE, "--set", f"chain.cutoff_s={cutoff}"]
         assert "warning" not in run_here(["check", "jobs/repeater_chain.toml", *args]).stdout
+
+
+ONE_LINK = (BASE + "num_links = 1\ntotal_distance_km = {km}\nnum_pairs = {pairs}\npurification_rounds = {rounds}\n"
+            "{cutoff}[chain.link]\nsource_fidelity = 1.0\ndark_count_rate_hz = 0.0\n[chain.node]\nt1_s = inf\n"
+            "t2_s = inf\ngate_1q_error_probability = 0.0\ngate_2q_error_probability = 0.0\n"
+            "measure_error_probability = 0.0\n")
+
+
+def test_one_links_cutoff_passes_as_estimated(rounds=2, periods=6.5):
+    """A chain of one link has no repeater: its end B applies the cut-off, and its kept pair ages by an attempt
+    period for each failed attempt of its pumping, so an attempt passes with P(Y <= m), Y negative binomial
+    (:func:`~dqsim.network.entanglement.cutoff_pass_probability` with no repeater). Perfect pairs and memories:
+    no purification fails (which would start a new kept pair). Before 2026-12-06 the estimate was 1 for one
+    link, whatever the cut-off."""
+    body = dict(km=20.0, pairs=300, rounds=rounds)
+    section = load_job_text(ONE_LINK.format(**body, cutoff="")).chain
+    link = section.link_spec(1, 20.0)
+    cutoff_s = ps_to_seconds(section._least_swap_age_ps(link) + periods * link.attempt_period_ps)
+    job = load_job_text(ONE_LINK.format(**body, cutoff=f"cutoff_s = {cutoff_s!r}\n"))
+    expected = job.chain.cutoff_pass_estimate(1, 20.0)
+    assert 0.2 < expected < 0.9, expected
+    pairs = repeater.run_job(job, comm=comm_mod.SingleComm(), backend=BACKEND).tables["pairs"]
+    first = float(np.mean(pairs["restarts"] == 0))
+    stderr = math.sqrt(expected * (1 - expected) / len(pairs))
+    assert abs(first - expected) < 3 * stderr, (first, expected, stderr)
+
+
+def test_one_link_with_pumping_and_a_short_cutoff_is_warned_of_and_without_pumping_never():
+    """The warning covered chains with repeaters only (docs/review-workflow-20261206.md): one link pumping twice
+    under a cut-off that allows one failed attempt passes P(Y <= 1) = p^2 + 2p^2 q, about once in 20,000
+    attempts (p = 0.00405 per attempt at 100 km), now warned of; without pumping its pair's age is fixed, so a
+    cut-off the job allows always passes and draws no warning."""
+    section = load_job_text(ONE_LINK.format(km=100.0, pairs=4, rounds=2, cutoff="")).chain
+    link = section.link_spec(1, 100.0)
+    least = section._least_swap_age_ps(link) + section.node_spec().classical_processing_delay_ps
+    cutoff_s = ps_to_seconds(least + 2 * link.attempt_period_ps) * 0.999
+    job = load_job_text(ONE_LINK.format(km=100.0, pairs=4, rounds=2, cutoff=f"cutoff_s = {cutoff_s!r}\n"))
+    p = link.success_probability
+    assert job.chain.cutoff_pass_estimate(1, 100.0) == pytest.approx(p ** 2 * (1 + 2 * (1 - p)))
+    [line] = job.warnings()
+    assert "over one link of 100 km with 2 pumping round(s) chain end B's pair is" in line, line
+    assert "passes B's cut-off with probability about" in line and "most attempts will be abandoned" in line
+    plain = load_job_text(ONE_LINK.format(km=100.0, pairs=4, rounds=0, cutoff="cutoff_s = 0.0011\n"))
+    assert plain.chain.cutoff_pass_estimate(1, 100.0) == 1.0 and plain.warnings() == []

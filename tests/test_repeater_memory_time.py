@@ -59,3 +59,24 @@ def test_a_dephased_pair_has_the_fidelity_of_its_memory_time(swapping, cutoff):
     if cutoff:
         # attempts abandoned on 4 links too, some after a level-1 swap that must not count
         assert pairs["restarts"][pairs["num_links"] == 4].sum() > 0
+
+
+def test_with_purification_it_counts_the_kept_pair_from_its_emission_and_the_table_says_so():
+    """With pumping, ``memory_time_ps`` is the kept pair's storage from its own emission, the wait for its spare
+    pair and the pumping included, the spare pair's storage left out; the table's attribute says so (before
+    2026-12-06 the column's meaning with purification was not in the file). One link: its two memories hold the
+    kept pair until the delivery, each at least the least age at which the chain's end could take it (the
+    spare pair's handshake, herald and the bits' exchange, :meth:`dqsim.jobs.repeater.ChainSection._check_cutoff`)."""
+    job = load_job_text(JOB.format(swapping="swap_asap", cutoff="", t2=T2_S).replace(
+        "num_links = [1, 2, 4]", "num_links = [1]\npurification_rounds = 1"))
+    out = repeater.run_job(job, comm=comm_mod.SingleComm(), backend=BACKEND)
+    meaning = out.table_attrs["pairs"]["memory_time_ps"]
+    assert "kept pair" in meaning and "spare (sacrificed) pairs' own storage is not" in meaning, meaning
+    pairs = out.tables["pairs"]
+    least_ps = job.chain._least_swap_age_ps(job.chain.link_spec(1, 40.0))
+    assert (pairs["memory_time_ps"] % 2 == 0).all()  # the two memories from one emission to one delivery
+    assert (pairs["memory_time_ps"] >= 2 * least_ps).all()
+    assert (pairs["memory_time_ps"] <= 2 * pairs["waiting_time_ps"]).all()
+    t = pairs["memory_time_ps"] * 1e-12
+    # the kept pair dephased for t and pumped with a dephased spare: not the formula of an unpurified pair
+    assert np.max(np.abs(pairs["fidelity"] - (1 + np.exp(-t / T2_S)) / 2)) > 1e-6

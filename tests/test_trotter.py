@@ -456,3 +456,45 @@ def test_repro_networked_values_carry_their_standard_error_over_trajectories():
     assert np.all(np.isnan(one.tables["observables"]["networked_stderr"]))
     assert any("single sample" in line for line in one.summary), one.summary
     assert any(line.startswith("  1 point to T = ") for line in one.summary), one.summary  # it said "1 points"
+
+
+def test_each_observable_row_names_its_unit_and_inspect_plot_and_pandas_show_it(tmp_path):
+    """The ``observables`` table kept energies and dimensionless values in one column, its ``units`` attribute
+    naming only ``time`` (docs/review-research-20261206.md): each row now names its values' unit (``energy``: that
+    of J and h; the others: 1), the value columns' units point at it, and an older file without it still plots."""
+    from dqsim.io import open_run, write_run_file
+    from mpi_helper import run_here
+
+    out = tmp_path / "t.h5"
+    run_here(["run", "jobs/ising_trotter_4qpu.toml", "--set", "evolution.num_points=1", "--set",
+              "evolution.steps_per_point=1", "--set", "simulation.shots=0", "-o", out])
+    run = open_run(out)
+    frame = run.to_pandas("observables")
+    assert dict(zip(frame["observable"], frame["unit"])) == {
+        "magnetization": "1", "correlation": "1", "loschmidt": "1", "energy": "energy (the unit of J and h)"}
+    assert frame.attrs["units"] == {"time": "1/energy (hbar = 1)", **{column: "the row's unit column" for column in (
+        "networked", "networked_stderr", "trotter", "exact")}}
+    header = run_here(["inspect", out, "--table", "observables", "--csv"]).stdout.splitlines()[0]
+    assert header == ("time [1/energy (hbar = 1)],observable,unit,networked [the row's unit column],"
+                      "networked_stderr [the row's unit column],trotter [the row's unit column],"
+                      "exact [the row's unit column]")
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from dqsim.cli.plot_trotter import draw
+
+    fig, ax = plt.subplots()
+    draw(run, ax, "energy")
+    assert ax.get_ylabel() == "energy ⟨H⟩ [energy (the unit of J and h)]"
+    table = run.table("observables")
+    old = tmp_path / "old.h5"  # as written before the unit column
+    mine = {"created_utc", "dqsim_commit", "dqsim_file", "dqsim_version", "schema_version"}  # the writer sets them
+    without_unit = table[[name for name in table.dtype.names if name != "unit"]]
+    write_run_file(old, attrs={k: v for k, v in run.attrs.items() if k not in mine},
+                   tables={"observables": without_unit})
+    ax.clear()
+    assert draw(open_run(old), ax, "energy") == "energy vs time" and ax.get_ylabel() == "energy ⟨H⟩"
+    plt.close(fig)

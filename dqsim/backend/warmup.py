@@ -63,6 +63,24 @@ def cache_counts() -> tuple[int, int]:
     return loaded, compiled
 
 
+def cached_versions() -> dict[str, list[tuple]]:
+    """``{"module.name": [signature, ...]}``: the kernel versions numba's cache holds for this process, per
+    kernel of :func:`dispatchers` (empty lists on a cold cache; ``{}`` without numba).
+
+    A version counts where numba would load it here: its index entry is for this numba version, this source file
+    (numba's stamp of it), this CPU (name and features) and this function's bytecode, as numba's
+    ``FunctionCache`` keys it (its ``_index_key``; numba 0.5x-0.6x: numba has no public call for it). Reading
+    the index files compiles nothing.
+    """
+    found = {}
+    for name, dispatcher in dispatchers().items():
+        cache = dispatcher._cache
+        codegen = dispatcher.targetctx.codegen()
+        index = cache._cache_file._load_index()  # {} where missing, of another numba or of an older source
+        found[name] = [key[0] for key in index if key == cache._index_key(key[0], codegen)]
+    return found
+
+
 def cache_location() -> tuple[str | None, str]:
     """Where numba caches dqsim's kernels in this process: ``(folder, how numba chose it)``; ``(None, why)``
     without numba.

@@ -45,7 +45,9 @@ running then (and past :data:`OVERRUN` times the run before it) is abandoned; th
 and the line says the pilot stopped at its budget. Where only one run after
 the first finished, its fixed cost and its work cannot be told apart: the
 range spans a run that is all fixed cost to one that is all work. The first run is
-bounded by :data:`FIRST_ABANDON_S` only (it may fill a cold numba cache), and
+bounded by :data:`FIRST_ABANDON_S` only (it may fill a numba cache that lacks
+some kernels; a cache that holds none of the job's kernels gets no pilot: the
+line names ``dqsim warmup``, :func:`cold_cache_words`), and
 so is a job piloted whole at once (a circuit sampled from one pass of its
 gates, a ``dqc`` job of one engine run: there is nothing smaller to run). A
 first run abandoned gives a lower bound only. A first run that compiled kernels makes the
@@ -98,6 +100,7 @@ from dqsim.cli import check_ranks
 from dqsim.cli.check_ranks import trotter_steps
 from dqsim.errors import DqsimError, count_of, toml_repr
 from dqsim.scenarios import cloud, dqc, qkd
+from dqsim.scenarios import warmup as scenario_warmup
 from dqsim.scenarios.circuit_run import build_circuit
 
 #: Each pilot run is this many times the work of the one before.
@@ -523,16 +526,42 @@ def _on_ranks(ends: dict[str, tuple[float, float]], factor: float, job, num_rank
     return on["central"], low, on["high"] * factor * check_ranks.EXCHANGE_ALLOWANCE, words
 
 
+def cold_cache_words(job, cold: list[str]) -> str:
+    """Why there is no estimate where numba's cache holds none of the kernels of the groups ``cold`` of
+    :func:`dqsim.scenarios.warmup.cold_groups`: the pilot would first compile them, and the fix."""
+    kinds = ", ".join(scenario_warmup.KERNEL_GROUPS[name].description for name in cold)
+    folder = backend_warmup.cache_location()[0]
+    return (f"numba's cache{f' ({folder})' if folder else ''} holds none of the kernels this job calls ({kinds}) "
+            f"for this CPU and this dqsim, so the pilot would first compile them (about 120 s was seen on the "
+            f"shared 2-core dev VM at a load of 17): run `dqsim warmup {job.source}` (with the same --set; once "
+            f"per machine and dqsim version), then `dqsim check` again")
+
+
 def estimate(job, num_ranks: int = 1, *, startup_s: float | None = None,
              run: Callable[[object, float], tuple[float, dict]] = _timed_run, clock: Callable[[], float] = time.monotonic,
-             budget_s: float | None = None, num_cores: int | None = None, load: float | None = None) -> Estimate | str:
+             budget_s: float | None = None, num_cores: int | None = None, load: float | None = None,
+             cold_groups: Callable[[object], list[str]] | None = None) -> Estimate | str:
     """The wall time of ``dqsim run`` of ``job`` on ``num_ranks`` ranks of this machine (see the module
     docstring), or a text saying why there is none. ``run(job, limit_s) -> (seconds, attrs)`` runs one pilot
     (:func:`_timed_run`: its wall time and its output's attributes) and ``clock()``
     reads the pilot's wall clock, seconds (tests pass fakes); ``budget_s``: the pilot's wall-time budget
     (:data:`PILOT_WALL_S`); ``startup_s``: the process start and imports (default :func:`process_age_s`);
     ``num_cores``: the cores the ranks share (default :func:`dqsim.cli.check_ranks.cores`); ``load``: the
-    machine's 1-minute load average (default ``os.getloadavg()``, 0 where it is not known)."""
+    machine's 1-minute load average (default ``os.getloadavg()``, 0 where it is not known).
+
+    ``cold_groups(job)``: the kernel groups numba's cache lacks (default
+    :func:`dqsim.scenarios.warmup.cold_groups` for the real pilot, none for a fake ``run``). Where it names
+    any there is no pilot and no estimate (:func:`cold_cache_words`: run ``dqsim warmup``): on a cold cache the
+    first pilot run compiled for up to :data:`FIRST_ABANDON_S` before it gave up (docs/review-research-20261206.md).
+    """
+    if cold_groups is None:
+        cold_groups = scenario_warmup.cold_groups if run is _timed_run else (lambda job: [])
+    try:
+        cold = cold_groups(job)
+    except Exception:  # noqa: BLE001 (numba's cache index is read through its internals: a change costs the check)
+        cold = []
+    if cold:
+        return cold_cache_words(job, cold)
     startup = process_age_s() if startup_s is None else startup_s
     budget_s = PILOT_WALL_S if budget_s is None else budget_s
     num_cores = check_ranks.cores() if num_cores is None else num_cores

@@ -11,6 +11,10 @@
   (:func:`dqsim.protocols.qkd.postprocess.finite_key_rates`), one curve per
   link and distance, with the simulated blocks as points.
 
+The bounds are black; in a file of ``dqsim merge`` whose tasks' bounds differ
+at a distance (tasks that differ in fibre loss), each task's are drawn in its
+colour and named after it.
+
 A file of ``dqsim merge`` draws each task's rows as curves of their own,
 labelled by the keys its tasks differ in (:mod:`dqsim.cli.plot_tasks`), unless
 they differ only in the distances (:data:`DISTANCE_KEYS`): a distance sweep
@@ -31,34 +35,42 @@ DISTANCE_KEYS = ("qkd.sweep.distances_km", "qkd.link.distance_km", "qkd.network.
 def _draw_distance(run, ax) -> str:
     sweep = run.table("sweep")
     series = plot_tasks.task_series(run, sweep, leave_out=DISTANCE_KEYS)
+    bounds = [sweep[name] for name in ("plob_bits_per_pulse", "plob_with_detectors_bits_per_pulse")
+              if name in sweep.dtype.names]
+    shared = plot_tasks.references_agree(sweep["distance_km"], bounds, series)
     for number, (label, mine) in enumerate(series):
         part = sweep[mine]
         if "task" in sweep.dtype.names:  # a merged file: its tasks' rows one after another
             part = part[np.argsort(part["distance_km"], kind="stable")]
-        _draw_distance_series(run, ax, part, label, number)
+        _draw_distance_series(run, ax, part, label, number, shared)
     ax.set_xlabel("distance (km)")
     ax.set_ylabel("secret key rate (bits per pulse)")
     ax.legend(**({"fontsize": 7} if len(series) > 1 else {}))
     return "key rate vs distance" + (", one series per task of the merged file" if len(series) > 1 else "")
 
 
-def _draw_distance_series(run, ax, sweep, task: str, number: int) -> None:
+def _draw_distance_series(run, ax, sweep, task: str, number: int, shared_bounds: bool = True) -> None:
     """One series of the distance plot: ``sweep``'s rows (in increasing distance); ``task`` its label in a merged
     file (``""``: the file's only series, in the colours of an unmerged file), ``number`` its place. The bounds
-    are black in every series (lines drawn again where the tasks' fibres agree), labelled once."""
+    are black where every series has the same (``shared_bounds``: lines drawn again where the tasks' fibres
+    agree, labelled once), else in the series' colour, named after its task (tasks that differ in fibre loss)."""
     names = sweep.dtype.names
     distance = sweep["distance_km"]
     rate = np.asarray(sweep["key_rate_bits_per_pulse"], dtype=float)
     positive = rate > 0
-    once = {} if number == 0 else {"label": "_nolegend_"}
-    ax.semilogy(distance, np.asarray(sweep["plob_bits_per_pulse"], dtype=float), "k--",
-                **{"label": "PLOB bound −log2(1−η) of the fibre", **once})
-    if "plob_with_detectors_bits_per_pulse" in names:
-        ax.semilogy(distance, np.asarray(sweep["plob_with_detectors_bits_per_pulse"], dtype=float), "k:",
-                    **{"label": "PLOB with the detectors' efficiency", **once})
-    bb84 = run.attrs.get("protocol", "bb84_decoy") == "bb84_decoy"
     prefix = f"{task}: " if task else ""
     colours = ("C1", "C2", "C0") if not task else (f"C{number % 10}",) * 3
+    if shared_bounds:
+        once, style = ({} if number == 0 else {"label": "_nolegend_"}), {"color": "k"}
+    else:
+        once, style = {}, {"color": colours[2]}
+    named = "" if shared_bounds else prefix
+    ax.semilogy(distance, np.asarray(sweep["plob_bits_per_pulse"], dtype=float), "--",
+                **{"label": f"{named}PLOB bound −log2(1−η) of the fibre", **once, **style})
+    if "plob_with_detectors_bits_per_pulse" in names:
+        ax.semilogy(distance, np.asarray(sweep["plob_with_detectors_bits_per_pulse"], dtype=float), ":",
+                    **{"label": f"{named}PLOB with the detectors' efficiency", **once, **style})
+    bb84 = run.attrs.get("protocol", "bb84_decoy") == "bb84_decoy"
     if "theory_bits_per_pulse" in names:
         theory = np.asarray(sweep["theory_bits_per_pulse"], dtype=float)
         ax.semilogy(distance[theory > 0], theory[theory > 0], f"{colours[0]}-", alpha=0.5 if task else 1.0,

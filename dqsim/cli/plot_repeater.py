@@ -8,7 +8,10 @@ distils from the delivered pairs (``ebit_rate_hz``, solid; see
 fidelity (``rate_hz``, dashed, faint). The PLOB bound −log2(1−η_fibre) of the
 fibre alone (Pirandola et al., Nat. Commun. 8, 15043 (2017)), which bounds the
 ebit rate, and direct transmission η (raw pairs; coupling and detectors
-included) are drawn per second at the run's one reference rate. Configurations whose pairs distil nothing (ebit rate 0) have no solid
+included) are drawn per second at the run's one reference rate, in black, or,
+in a merged file whose tasks' fibres differ (``link.attenuation_db_per_km``
+swept, say), per task in the colour of its first series and named after it
+(dash-dotted and dotted). Configurations whose pairs distil nothing (ebit rate 0) have no solid
 point. Files written before ``ebit_rate_hz`` existed show the raw rate only.
 A file of ``dqsim merge`` draws each task's rates as series of their own,
 labelled by the keys its tasks differ in (:mod:`dqsim.cli.plot_tasks`), unless
@@ -74,15 +77,24 @@ def draw(run, ax) -> str:
     if len(series) > 1:
         drawn += ", one series per task of the merged file"
     fibre = "η_fibre" if "fibre_transmittance" in summary.dtype.names else "η"  # older runs: η with detectors
-    for number, (_, in_task) in enumerate(series):  # the same lines, drawn again, where the tasks' links agree
-        line = _first_per_x(x, in_task)
-        ax.semilogy(x[line], plob[line], "k--",
-                    label=f"PLOB bound −log2(1−{fibre}) (ebits){note}" if number == 0 else "_nolegend_")
-        ax.semilogy(x[line], direct[line], "k:",
-                    label="direct transmission η (raw pairs)" if number == 0 else "_nolegend_")
-    curves = [(f"{task}: {label}" if task else label, in_task & mine)
+    curves = [(task, f"{task}: {label}" if task else label, in_task & mine)
               for task, in_task in series for label, mine in groups]
-    for index, (label, mine) in enumerate(curve for curve in curves if np.any(curve[1])):
+    curves = [curve for curve in curves if np.any(curve[2])]
+    shared = plot_tasks.references_agree(x, [plob, direct], series)
+    for number, (task, in_task) in enumerate(series):
+        line = _first_per_x(x, in_task)
+        if shared:  # one black pair of lines serves every task (drawn again where the tasks' links agree)
+            ax.semilogy(x[line], plob[line], "k--",
+                        label=f"PLOB bound −log2(1−{fibre}) (ebits){note}" if number == 0 else "_nolegend_")
+            ax.semilogy(x[line], direct[line], "k:",
+                        label="direct transmission η (raw pairs)" if number == 0 else "_nolegend_")
+            continue
+        # the tasks' fibres differ (loss, say): each task's lines in the colour of its first curve, named
+        colour = f"C{next(i for i, curve in enumerate(curves) if curve[0] == task) % 10}"
+        ax.semilogy(x[line], plob[line], "-.", color=colour, linewidth=1,
+                    label=f"{task}: PLOB bound −log2(1−{fibre}) (ebits){note}")
+        ax.semilogy(x[line], direct[line], ":", color=colour, label=f"{task}: direct transmission η (raw pairs)")
+    for index, (_, label, mine) in enumerate(curves):
         sel = np.flatnonzero(mine)[np.argsort(x[mine], kind="stable")]
         colour = f"C{index % 10}"
         if ebits is not None:

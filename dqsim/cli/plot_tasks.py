@@ -6,14 +6,17 @@ overrides set to values that differ between tasks. A plot draws one series per
 task, labelled by those keys, so that runs that differ (say in
 ``chain.purification_rounds``) are not joined into one line. Keys that only
 move a task along the plot's x axis (a distance sweep split into tasks) can be
-left out of the label: tasks that then agree share one series.
+left out of the label: tasks that then agree share one series. Reference
+lines that depend on the task (a PLOB bound over a fibre whose loss is one of
+the swept keys) are drawn once, in black, where every series has the same
+ones (:func:`references_agree`), else once per series in its colour.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["task_labels", "task_series"]
+__all__ = ["task_labels", "task_series", "references_agree"]
 
 
 def task_labels(run, leave_out=()) -> dict[int, str]:
@@ -64,3 +67,36 @@ def task_series(run, rows, leave_out=()) -> list[tuple[str, np.ndarray]]:
     if len(grouped) < 2:
         return everything
     return [(label, np.isin(task, members)) for label, members in grouped.items()]
+
+
+def references_agree(x: np.ndarray, references: list[np.ndarray], series: list[tuple[str, np.ndarray]]) -> bool:
+    """Whether every series of :func:`task_series` has the same reference values (the PLOB bound, direct
+    transmission) at each x it shares with another: then one black line serves them all, else each series needs
+    its own (tasks that differ in fibre loss).
+
+    Args:
+        x: the rows' x values; references: arrays over the same rows (one per reference line); series:
+            ``(label, mask)`` per series.
+
+    Returns:
+        ``True`` for one series, or where values at equal x agree to a relative 1e-9 (NaNs equal).
+
+    Examples:
+        >>> x = np.array([10.0, 50.0, 10.0, 50.0])
+        >>> both = [("a", np.array([1, 1, 0, 0], bool)), ("b", np.array([0, 0, 1, 1], bool))]
+        >>> references_agree(x, [np.array([0.5, 0.1, 0.5, 0.1])], both)
+        True
+        >>> references_agree(x, [np.array([0.5, 0.1, 0.4, 0.05])], both)
+        False
+    """
+    if len(series) < 2:
+        return True
+    for values in references:
+        values = np.asarray(values, dtype=float)
+        seen: dict[float, float] = {}
+        for _, mask in series:
+            for at, value in zip(np.asarray(x, dtype=float)[mask], values[mask]):
+                first = seen.setdefault(float(at), float(value))
+                if not (np.isnan(first) and np.isnan(value)) and not np.isclose(first, value, rtol=1e-9, atol=0.0):
+                    return False
+    return True

@@ -5,7 +5,9 @@ computed it) from the ``observables`` table; with a sweep, the networked
 curve of every swept value from the ``sweep`` table as well. A file of
 ``dqsim merge`` (a ``task`` column) gets one set of curves per task, labelled by
 the swept keys of its ``tasks`` table (:mod:`dqsim.cli.plot_tasks`). The caller owns
-the figure (and imports matplotlib); this module only draws on ``ax``.
+the figure (and imports matplotlib); this module only draws on ``ax``. The y axis names the
+observable's unit from the table's ``unit`` column where it has one (files written before 2026-12-06 do
+not; their energies are in the unit of ``J`` and ``h`` too).
 """
 
 from __future__ import annotations
@@ -63,9 +65,10 @@ def draw(run, ax, observable: str | None = None) -> str:
     if chosen not in names:
         raise DqsimError(f"{run.path}: observable {chosen!r} is not in the run; it has {', '.join(names)}")
     rows = table[table["observable"] == chosen]
+    unit = str(rows["unit"][0]) if "unit" in (rows.dtype.names or ()) and len(rows) else "1"  # (none before 2026-12-06)
     if "task" in (rows.dtype.names or ()) and len(np.unique(rows["task"])) > 1:
         _draw_tasks(run, ax, rows)
-        return _finish(run, ax, chosen, f"{chosen} vs time, one curve per task of the merged file")
+        return _finish(run, ax, chosen, f"{chosen} vs time, one curve per task of the merged file", unit)
     order = np.argsort(rows["time"])
     rows = rows[order]
     t = np.asarray(rows["time"], dtype=float)
@@ -84,12 +87,12 @@ def draw(run, ax, observable: str | None = None) -> str:
             part = part[np.argsort(part["time"])]
             ax.plot(np.asarray(part["time"], dtype=float), np.asarray(part["networked"], dtype=float),
                     ".-", color=f"C{2 + index % 8}", alpha=0.8, label=f"networked, {parameter} = {value:g}")
-    return _finish(run, ax, chosen, f"{chosen} vs time")
+    return _finish(run, ax, chosen, f"{chosen} vs time", unit)
 
 
-def _finish(run, ax, chosen: str, drawn: str) -> str:
+def _finish(run, ax, chosen: str, drawn: str, unit: str = "1") -> str:
     ax.set_xlabel("time t (ħ = 1)")
-    ax.set_ylabel(_LABELS.get(chosen, chosen))
+    ax.set_ylabel(_LABELS.get(chosen, chosen) + (f" [{unit}]" if unit != "1" else ""))
     model = run.attrs.get("model")
     if model:
         ax.set_title(str(model), fontsize=9)

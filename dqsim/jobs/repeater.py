@@ -262,10 +262,11 @@ class ChainSection(Section):
 
     def cutoff_pass_estimate(self, links: int, total: float) -> float:
         """Estimated probability that a chain attempt of ``links`` links over ``total`` km, its links in
-        lockstep (a round's first attempt), passes every repeater's cut-off (1.0 without a cut-off or a repeater):
+        lockstep (a round's first attempt), passes every repeater's cut-off, or for one link end B's (1.0
+        without a cut-off, and for one link without pumping):
         :func:`~dqsim.network.entanglement.cutoff_pass_probability` with the spare attempts of
         :meth:`cutoff_warning`."""
-        if self.cutoff_s is None or links < 2:
+        if self.cutoff_s is None:
             return 1.0
         link = self.link_spec(links, total)
         least_ps = self._least_swap_age_ps(link) + self.node_spec().classical_processing_delay_ps
@@ -287,6 +288,12 @@ class ChainSection(Section):
         round, cut-off 5e-5 s, ran for hours towards ``max_restarts``; ``jobs/repeater_chain.toml``'s 2 links of
         150 km, about 19 estimated and 25 measured, do not warn), and names the cut-off at which half the
         attempts pass, ``a + m½·T`` (``m½`` the least ``m`` passing half).
+
+        A chain of one link has no repeater: its end B applies the cut-off to its pair, which is ``a`` old when
+        B learns of it and ages by ``T`` for each attempt its pumping spends more; it passes with ``P(Y <= m)``
+        (``Y`` the pumping's failed attempts, ``cutoff_pass_probability`` with no repeater), 1 without pumping
+        (a fixed age: a cut-off below it is refused, :meth:`_check_cutoff`). Before 2026-12-06 one link got no
+        estimate.
         """
         if self.cutoff_s is None:
             return None
@@ -294,8 +301,6 @@ class ChainSection(Section):
         rounds = self.purification_rounds
         worst = None
         for links, total in self.configurations():
-            if links < 2:
-                continue
             link = self.link_spec(links, total)
             p, period_ps = link.success_probability, link.attempt_period_ps
             least_ps = self._least_swap_age_ps(link) + processing_ps
@@ -315,10 +320,17 @@ class ChainSection(Section):
         needed_s = ps_to_seconds(least_ps + low * period_ps)
         per_pair = f"about {1 / passing:.3g}" if passing > 0 else "more than 1e300"
         pumping = f" and {rounds} pumping round(s)" if rounds else ""
-        return (f"{source}: [chain].cutoff_s = {self.cutoff_s:g}: over links of {total / links:g} km ({links} links"
-                f"{pumping}) a repeater's pair is {ps_to_seconds(least_ps):.3g} s old at the earliest swap and "
-                f"ages {ps_to_seconds(period_ps):.3g} s per attempt its links spend more (p = {p:.3g} each), so "
-                f"an attempt passes all {links - 1} repeaters' cut-offs with probability about {passing:.2g}: "
+        if links == 1:
+            held = (f"over one link of {total:g} km with {rounds} pumping round(s) chain end B's pair is "
+                    f"{ps_to_seconds(least_ps):.3g} s old at the earliest delivery and ages "
+                    f"{ps_to_seconds(period_ps):.3g} s per attempt its pumping spends more (p = {p:.3g}), so an "
+                    f"attempt passes B's cut-off")
+        else:
+            held = (f"over links of {total / links:g} km ({links} links{pumping}) a repeater's pair is "
+                    f"{ps_to_seconds(least_ps):.3g} s old at the earliest swap and ages "
+                    f"{ps_to_seconds(period_ps):.3g} s per attempt its links spend more (p = {p:.3g} each), so an "
+                    f"attempt passes all {links - 1} repeaters' cut-offs")
+        return (f"{source}: [chain].cutoff_s = {self.cutoff_s:g}: {held} with probability about {passing:.2g}: "
                 f"most attempts will be abandoned ({per_pair} per pair; the run stops with an error once one pair "
                 f"passes max_restarts = {self.max_restarts:,}) and grows slow and large meanwhile; half the attempts pass "
                 f"with cutoff_s > {needed_s:.3g} s")

@@ -732,11 +732,18 @@ def cutoff_pass_probability(success_probability: float, spare_attempts: int, num
     standard error). Links that restart out of step after an abandoned attempt
     (:mod:`dqsim.protocols.repeater`) are not modelled either.
 
+    ``R = 0`` is a chain of one link, whose end B applies the cut-off (no repeater): its kept pair waits for no
+    other link, only for its own ``r`` spare pairs, so it is ``Y`` periods older than the least age and passes
+    with ``P(Y <= m)``, the negative binomial distribution's CDF (Feller, An Introduction to Probability Theory
+    and Its Applications, vol. 1, 3rd ed., section VI.8): 1 without pumping, where its age is fixed (a cut-off
+    below it is refused by the job check). Failed purifications are left out here too: one starts over from a
+    new kept pair, whose age starts again.
+
     Args:
         success_probability: p per attempt of each link, in [0, 1].
         spare_attempts: m, whole attempt periods a repeater can wait, >= -1 (-1: the cut-off is shorter than
             the least age: no attempt passes).
-        num_repeaters: R, >= 1.
+        num_repeaters: R, >= 0 (0: one link, its end B applying the cut-off).
         pumping_rounds: r, pairs each link pumps into its kept one, >= 0.
 
     Returns:
@@ -752,15 +759,26 @@ def cutoff_pass_probability(success_probability: float, spare_attempts: int, num
         0.4189
         >>> round(cutoff_pass_probability(1.0, 0, 5, pumping_rounds=2), 4)
         1.0
+        >>> round(cutoff_pass_probability(0.5, 1, 0, pumping_rounds=1), 4)  # one link: its spare pair in <= 2
+        0.75
+        >>> cutoff_pass_probability(0.5, 0, 0)  # one link without pumping: its pair's age is fixed
+        1.0
     """
     where = "cutoff_pass_probability"
     p = check_real(where, "success_probability", success_probability, 0.0, 1.0)
     m = check_int(where, "spare_attempts", spare_attempts, -1)
-    r = check_int(where, "num_repeaters", num_repeaters, 1)
+    r = check_int(where, "num_repeaters", num_repeaters, 0)
     rounds = check_int(where, "pumping_rounds", pumping_rounds, 0)
     if m < 0 or p == 0.0:
         return 0.0
     q = 1.0 - p
+    if r == 0:  # one link: P(Y <= m) of its pumping's failed attempts (1 without pumping)
+        if rounds == 0:
+            return 1.0
+        n = min(m + 1, CUTOFF_PASS_MAX_TERMS)
+        y = np.arange(1, n, dtype=np.float64)
+        failures = p ** rounds * np.concatenate(([1.0], np.cumprod(q * (y + rounds - 1) / y)))
+        return float(min(np.sum(failures), 1.0))
     if rounds == 0:
         return (1.0 - 2.0 * q ** (m + 1) / (1.0 + q)) ** r
     n = min(m + 1, CUTOFF_PASS_MAX_TERMS)

@@ -174,6 +174,17 @@ class ChainRun:
 _ATTEMPTS, _CREATED_PS = attrgetter("attempts"), attrgetter("created_ps")
 
 
+#: What the ``pairs`` table's ``memory_time_ps`` is (the table's attribute of that name; :func:`memory_time_ps`).
+MEMORY_TIME_MEANING = (
+    "the storage time of the memories that held the delivered pair's qubits, summed, ps: for each link of the "
+    "delivering chain attempt its two memories from the emission of the link's kept pair until their node's swap "
+    "(the end nodes: until the delivery); with purification the kept pair is the one that survived every pumping "
+    "round (a failed round starts over from a new kept pair), counted from its own emission, so the time it "
+    "waited for the spare pairs and the pumping is in, and the spare (sacrificed) pairs' own storage is not; "
+    "F = (1 + exp(-t/T2))/2 at t = memory_time_ps for perfect pairs with T1 = inf, no gate or measurement errors "
+    "and no purification only; -1 where not known")
+
+
 def memory_time_ps(links: list, swap_ps: dict[int, int], delivery_ps: int, num_links: int) -> int:
     """The summed storage time of the memories that held a delivered pair, ps: for every link ``i`` (between
     nodes ``i`` and ``i + 1``) of the delivering chain attempt, each of its two memories from the emission of
@@ -184,7 +195,11 @@ def memory_time_ps(links: list, swap_ps: dict[int, int], delivery_ps: int, num_l
     with a Pauli-frame correction passes every memory's phase error on to the end pair (an odd number of them
     flips it), so pairs created perfect, with ``T1 = ∞``, no gate or measurement errors and no purification,
     are delivered with ``F = (1 + e^(-t/T2))/2`` at ``t = memory_time_ps`` (``tests/test_repeater_memory_time.py``).
-    With purification the sacrificed pairs' storage is not in it (their dephasing enters through the pumping).
+    With purification ``created_ps`` is the emission of the pair that survived every pumping round (a failed
+    round starts the link over from a new kept pair), so the sum holds the time the kept pair waited for its spare
+    pairs and the pumping, but not the spare (sacrificed) pairs' own storage: their dephasing enters the kept pair
+    through the pumping, and the formula above does not hold then (:data:`MEMORY_TIME_MEANING`, the table's
+    attribute).
 
     Examples:
         >>> from dqsim.protocols.repeater import LinkRecord
@@ -498,7 +513,8 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
         "pairs": {"fidelity": "to |Phi+>, exact (memories are small density matrices)",
                   "bell_weights": "bell_phi_minus, bell_psi_plus, bell_psi_minus: the pair's other Bell "
                                   "weights <B|rho|B> (fidelity is the Phi+ weight)",
-                  "waiting_time_ps": "delivery_time_ps - round_start_ps"},
+                  "waiting_time_ps": "delivery_time_ps - round_start_ps",
+                  "memory_time_ps": MEMORY_TIME_MEANING},
         "summary": {"units": {"rate_hz": "pairs/s", "direct_rate_hz": "pairs/s", "ebit_rate_hz": "ebits/s",
                               "plob_rate_hz": "ebits/s", "plob_with_detectors_rate_hz": "ebits/s",
                               "key_rate_hz": "secret bits/s"},

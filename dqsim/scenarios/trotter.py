@@ -105,8 +105,10 @@ every link), to show how the network degrades the dynamics.
 
 Tables:
 
-* ``observables``: ``time, observable, networked, networked_stderr, trotter, exact`` (``exact`` NaN
-  when off; ``networked_stderr`` the standard error of the mean over trajectories, NaN with one);
+* ``observables``: ``time, observable, unit, networked, networked_stderr, trotter, exact`` (``exact`` NaN
+  when off; ``networked_stderr`` the standard error of the mean over trajectories, NaN with one; ``unit``
+  the row's values' unit, :data:`OBSERVABLE_UNITS`: ``energy`` in that of ``J`` and ``h``, the others
+  ``"1"``; the ``units`` attribute gives ``time`` its unit and points the value columns at ``unit``);
 * ``sites``: ``time, site, networked, trotter, exact`` (⟨Z_i⟩; with either magnetisation);
 * ``network``: per point ``time, trotter_steps, num_gates, nonlocal_gates,
   epr_pairs, simulated_time_ps, fidelity_to_trotter, fidelity_to_trotter_stderr`` (means over
@@ -114,7 +116,7 @@ Tables:
   units in their names; in ``"continued"`` mode the four cost columns are cumulative from ``t = 0``),
   ``trotter_fidelity_to_exact`` (|⟨ψ_exact|ψ_trotter⟩|² of the noiseless Trotter state, NaN when the
   exact series is off; :func:`_exact_observables`);
-* ``sweep``: ``parameter, value, time, observable, networked, networked_stderr, trotter``; and
+* ``sweep``: ``parameter, value, time, observable, unit, networked, networked_stderr, trotter``; and
   ``sweep_network``: ``parameter, value, time, epr_pairs, simulated_time_ps,
   fidelity_to_trotter, fidelity_to_trotter_stderr`` (with a sweep only);
 * ``counts``: ``bitstring, count`` of ``[simulation].shots`` Z-basis samples
@@ -155,6 +157,15 @@ __all__ = ["run_job", "observables_of", "Observables", "run_seed", "product_stat
 
 #: Observables of ``[simulation].observables``, in table order.
 OBSERVABLE_ORDER = ("magnetization", "staggered_magnetization", "correlation", "energy", "loschmidt")
+
+#: The unit of ``time`` in the tables: the inverse of the energy unit of ``J``, ``h`` (ħ = 1).
+TIME_UNIT = "1/energy (hbar = 1)"
+#: The unit of each observable's values, the ``unit`` column of the ``observables`` and ``sweep`` tables: ⟨H⟩ in
+#: the energy unit of ``J`` and ``h``; the others (means of Pauli expectation values, a return probability) none.
+OBSERVABLE_UNITS = {"magnetization": "1", "staggered_magnetization": "1", "correlation": "1",
+                    "energy": "energy (the unit of J and h)", "loschmidt": "1"}
+#: The ``units`` entry of the value columns of those tables: their unit is the row's.
+PER_ROW_UNIT = "the row's unit column"
 
 
 @dataclasses.dataclass
@@ -877,11 +888,11 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
     nan = float("nan")
     tables: dict[str, np.ndarray] = {}
     tables["observables"] = record_table(
-        [(times[k], name, networked[0][k].values[name], networked_stderr[0][k][name], trotter[k].values[name],
-          exact[k].values[name] if exact is not None else nan)
+        [(times[k], name, OBSERVABLE_UNITS[name], networked[0][k].values[name], networked_stderr[0][k][name],
+          trotter[k].values[name], exact[k].values[name] if exact is not None else nan)
          for k in range(len(times)) for name in names],
-        [("time", "f8"), ("observable", "U"), ("networked", "f8"), ("networked_stderr", "f8"), ("trotter", "f8"),
-         ("exact", "f8")])
+        [("time", "f8"), ("observable", "U"), ("unit", "U"), ("networked", "f8"), ("networked_stderr", "f8"),
+         ("trotter", "f8"), ("exact", "f8")])
     if networked[0][0].sites:
         tables["sites"] = record_table(
             [(times[k], site, networked[0][k].sites[site], trotter[k].sites[site],
@@ -894,21 +905,24 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
         [("time", "f8"), ("trotter_steps", "i8"), ("num_gates", "i8"), ("nonlocal_gates", "i8"),
          ("epr_pairs", "f8"), ("simulated_time_ps", "f8"), ("fidelity_to_trotter", "f8"),
          ("fidelity_to_trotter_stderr", "f8"), ("trotter_fidelity_to_exact", "f8")])
-    spin_time = {"time": "1/energy (hbar = 1)"}  # the other columns' units are in their names
-    table_attrs = {"network": {"units": spin_time}, "observables": {"units": spin_time}}
+    spin_time = {"time": TIME_UNIT}  # the network tables' other columns' units are in their names
+    per_row = {"networked": PER_ROW_UNIT, "networked_stderr": PER_ROW_UNIT, "trotter": PER_ROW_UNIT}
+    table_attrs = {"network": {"units": spin_time},
+                   "observables": {"units": {**spin_time, **per_row, "exact": PER_ROW_UNIT}}}
     if sweep is not None:
         tables["sweep"] = record_table(
-            [(sweep.parameter, value, times[k], name, networked[i + 1][k].values[name],
+            [(sweep.parameter, value, times[k], name, OBSERVABLE_UNITS[name], networked[i + 1][k].values[name],
               networked_stderr[i + 1][k][name], trotter[k].values[name])
              for i, value in enumerate(sweep.values) for k in range(len(times)) for name in names],
-            [("parameter", "U"), ("value", "f8"), ("time", "f8"), ("observable", "U"), ("networked", "f8"),
-             ("networked_stderr", "f8"), ("trotter", "f8")])
+            [("parameter", "U"), ("value", "f8"), ("time", "f8"), ("observable", "U"), ("unit", "U"),
+             ("networked", "f8"), ("networked_stderr", "f8"), ("trotter", "f8")])
         tables["sweep_network"] = record_table(
             [(sweep.parameter, value, row[0], row[4], row[5], row[6], row[7])
              for i, value in enumerate(sweep.values) for row in network_rows[i + 1]],
             [("parameter", "U"), ("value", "f8"), ("time", "f8"), ("epr_pairs", "f8"),
              ("simulated_time_ps", "f8"), ("fidelity_to_trotter", "f8"), ("fidelity_to_trotter_stderr", "f8")])
-        table_attrs["sweep"] = table_attrs["sweep_network"] = {"units": spin_time}
+        table_attrs["sweep"] = {"units": {**spin_time, **per_row}}
+        table_attrs["sweep_network"] = {"units": spin_time}
     if final_counts:
         tables["counts"] = counts_table(final_counts)
     stop_point()

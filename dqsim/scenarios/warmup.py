@@ -89,6 +89,36 @@ def groups_for(job) -> list[str]:
             for family in SCENARIOS[job.scenario].kernels]
 
 
+#: The element types of a state shard in each precision, as the kernels' first argument takes it (a complex
+#: shard, or its view as real and imaginary parts).
+_SHARD_DTYPES = {"state-complex128": ("complex128", "float64"), "state-complex64": ("complex64", "float32")}
+
+
+def cold_groups(job) -> list[str]:
+    """The :func:`groups_for` ``job`` of which numba's cache holds no kernel version this process could load
+    (:func:`dqsim.backend.warmup.cached_versions`): a run, or ``dqsim check``'s pilot, would compile them first
+    (some 6-30 s of CPU each on the dev VM, bench/results/warmup-vm-20261205.md; about 120 s of wall time at a
+    load of 17, docs/review-research-20261206.md). A state group counts as cached where any state kernel
+    (:mod:`dqsim.backend.fast`) has a version for a shard of its precision, ``qkd`` where any
+    :mod:`dqsim.backend.qkd_kernels` kernel has one: a cache that a run filled in part is not cold. None where
+    the compiled kernels are off (``DQSIM_FAST_KERNELS=0``) or numba is missing."""
+    names = groups_for(job)
+    if not names or backend_warmup.fast.numba_kernels() is None:
+        return []
+    versions = backend_warmup.cached_versions()
+    cold = []
+    for name in names:
+        if name in _SHARD_DTYPES:
+            cached = any(str(getattr(signature[0], "dtype", "")) in _SHARD_DTYPES[name]
+                         for kernel, signatures in versions.items() if kernel.startswith("fast.")
+                         for signature in signatures if signature)
+        else:
+            cached = any(signatures for kernel, signatures in versions.items() if kernel.startswith("qkd_kernels."))
+        if not cached:
+            cold.append(name)
+    return cold
+
+
 def warm_up(names, on_group: Callable[[int, KernelGroup], None] | None = None,
             on_done: Callable[[int, KernelGroup, float, int, int], None] | None = None) -> tuple[int, int]:
     """Compile the :data:`KERNEL_GROUPS` named, in table order, each once; returns ``(loaded, compiled)``
