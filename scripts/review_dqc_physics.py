@@ -9,7 +9,7 @@ import dqsim). The results, with their sources, are in docs/review-dqc-physics-2
 
 A check passes when ``|simulated - formula| <= 3`` standard errors (sampled figures), or within
 1e-9 (figures dqsim computes exactly from a density matrix). CHECK names groups (``CHECKS``; all by
-default). About 7 minutes of wall time (1 min of CPU) on the loaded 2-core VM; the run files stay in a
+default). About 5-7 minutes of wall time (1 min of CPU) on the loaded 2-core VM; the run files stay in a
 temporary folder ``review-dqc-*`` for ``dqsim inspect``.
 """
 
@@ -171,11 +171,7 @@ def repeater_job(name, *, links, km, n, scheme="double_click", f=0.95, dark=0.0,
     extra = f"bright_state_alpha = {alpha}\n" if alpha is not None else ""
     node_err = "" if gate_errors else ("gate_1q_error_probability = 0.0\ngate_2q_error_probability = 0.0\n"
                                        "measure_error_probability = 0.0\n")
-    return f"""[run]
-name = "{name}"
-scenario = "repeater"
-seed = {seed}
-
+    return f"""{run_header(name, "repeater", seed)}
 [chain]
 num_links = [{links}]
 total_distance_km = [{km}]
@@ -198,15 +194,14 @@ t2_s = {t2}
 {node_err}"""
 
 
-def dqc_job(name, *, scheme, f, n, qasm_or_gen, assignment, num_nodes=2, seed=3, comm=1, data=1,
-            topology="line", shots=None, trajectories=None, node_extra=""):
-    traj = f"trajectories = {trajectories if trajectories else n}\n"
-    return f"""[run]
-name = "{name}"
-scenario = "dqc"
-seed = {seed}
+def run_header(name: str, scenario: str, seed: int) -> str:
+    """A job's ``[run]`` section."""
+    return f'[run]\nname = "{name}"\nscenario = "{scenario}"\nseed = {seed}\n'
 
-[network]
+
+def lossless_network(f, *, num_nodes=2, topology="line", data=1, comm=1, node_extra=""):
+    """``[network]`` of QPUs joined by 1 km direct links without loss (every attempt heralds), pairs of Werner F."""
+    return f"""[network]
 topology = "{topology}"
 num_nodes = {num_nodes}
 
@@ -223,7 +218,14 @@ num_data_qubits = {data}
 num_comm_qubits = {comm}
 t1_s = inf
 t2_s = inf
-{node_extra}
+{node_extra}"""
+
+
+def dqc_job(name, *, scheme, f, n, qasm_or_gen, assignment, num_nodes=2, seed=3, comm=1, data=1,
+            topology="line", shots=None, trajectories=None, node_extra=""):
+    traj = f"trajectories = {trajectories if trajectories else n}\n"
+    return f"""{run_header(name, "dqc", seed)}
+{lossless_network(f, num_nodes=num_nodes, topology=topology, data=data, comm=comm, node_extra=node_extra)}
 [circuit]
 {qasm_or_gen}
 
@@ -431,6 +433,41 @@ def check_nonlocal():
     print("teledata end time / d =", a["simulated_time_ps"] * 1e-12 / d, flush=True)
 
 
+def check_dark_dqc():
+    """TeleGate through a double-click link with dark counts: the false heralds' errors reach the circuit.
+
+    The enumeration of :func:`bell_weights_double_click`, written in the Φ+ frame that the heralding station's
+    corrections give: the which-path mixtures are Φ+/Φ− halves (Z errors), the bunched uu/dd heralds Ψ+/Ψ−
+    halves (X or Y errors). A TeleGate CNOT on |+0> turns the pair's X and Y into X_t, Z_cX_t (odd parity).
+    """
+    km, rate, n = 100.0, 3.0e6, 400
+    p_d = 1 - math.exp(-rate * 1e-9)
+    eta = arm_eta(km)
+    q = 1 - p_d
+    one, dark1 = eta * q, 2 * p_d * q
+    lost_dark = (1 - eta) * dark1
+    two = q * (1 - (1 - eta) ** 2 + 2 * p_d * (1 - eta) ** 2)
+    w_true, w_half = 0.5 * one * one, one * lost_dark
+    w_quarter, w_zero = 0.5 * lost_dark * lost_dark, 0.5 * two * dark1
+    total = w_true + w_half + w_quarter + w_zero
+    fid, odd = (w_true + (w_half + w_quarter) / 2) / total, w_zero / total
+    text = dqc_job("dark_dqc", scheme="telegate", f=1.0, n=n, qasm_or_gen='generator = "ghz"\nnum_qubits = 2',
+                   assignment="[0, 1]", seed=6)
+    text = text.replace('distance_km = 1.0\nscheme = "direct"\nattenuation_db_per_km = 0.0\ndetector_efficiency = 1.0',
+                        f'distance_km = {km}\nscheme = "double_click"\ngate_width_ps = 1000')
+    text = text.replace("dark_count_rate_hz = 0.0", f"dark_count_rate_hz = {rate}")
+    a = run_job("dark_dqc", text)
+    record(f"TeleGate through double-click with dark counts ({km:g} km, p_d = {p_d:.2g}): Bell fidelity",
+           "dark_dqc", a["fidelity"], a["fidelity_stderr"], fid, "pair's F (enumeration), passed on by the TeleGate")
+    counts = {r["bitstring"]: r["count"] for r in table(a, "counts")}
+    frac = (counts.get("01", 0) + counts.get("10", 0)) / n
+    attempts = table(a, "links")[0]["attempts"] / n
+    record("  its attempts per pair (true and false heralds)", "dark_dqc", attempts,
+           math.sqrt(1 - total) / total / math.sqrt(n), 1 / total, "1/P, P of the enumeration")
+    record("  its odd-parity fraction (the bunched false heralds)", "dark_dqc", frac, math.sqrt(odd * (1 - odd) / n),
+           odd, "Ψ± weight of the pair (enumeration)")
+
+
 def check_gates():
     """Depolarising gate noise on a local Bell circuit (H then CNOT on one QPU)."""
     p1, p2, n = 0.06, 0.09, 600
@@ -485,25 +522,8 @@ def check_partition():
 def check_cloud():
     """Cloud scenario on noisy links: a Bell-pair job through Werner F = 0.8 gives fidelity F."""
     f, shots = 0.8, 300
-    text = f"""[run]
-name = "cloud_w"
-scenario = "cloud"
-seed = 5
-
-[network]
-topology = "line"
-num_nodes = 2
-
-[network.link]
-distance_km = 1.0
-scheme = "double_click"
-source_fidelity = {f}
-dark_count_rate_hz = 0.0
-
-[network.node]
-num_data_qubits = 1
-num_comm_qubits = 1
-
+    text = f"""{run_header("cloud_w", "cloud", 5)}
+{lossless_network(f)}
 [scheduler]
 policy = "fifo"
 distribution = "telegate"
@@ -559,51 +579,39 @@ def exact_tfim(num_sites, j, h, times, trotter_steps=None):
     return out
 
 
-def check_trotter():
-    """Trotter scenario on 4 sites over 2 QPUs, ideal links: networked ⟨Z⟩ vs exact evolution (expm)."""
-    text = """[run]
-name = "trot"
-scenario = "trotter"
-seed = 1
-
+def trotter_job(name, seed, *, sites, h, total_time, points, steps, network, assignment, trajectories=1):
+    """A ``trotter`` job: TFIM (J = 1) from all up, second order, ⟨Z⟩ and ⟨ZZ⟩, TeleGate."""
+    return f"""{run_header(name, "trotter", seed)}
 [model]
 kind = "tfim"
-num_sites = 4
+num_sites = {sites}
 boundary = "open"
 J = 1.0
-h = 0.7
+h = {h}
 initial = "up"
 
 [evolution]
-total_time = 1.0
-num_points = 4
-steps_per_point = 20
+total_time = {total_time}
+num_points = {points}
+steps_per_point = {steps}
 order = 2
 exact = true
 
-[network]
-topology = "line"
-num_nodes = 2
-
-[network.link]
-distance_km = 1.0
-scheme = "double_click"
-source_fidelity = 1.0
-dark_count_rate_hz = 0.0
-
-[network.node]
-num_data_qubits = 2
-num_comm_qubits = 1
-t1_s = inf
-t2_s = inf
-
+{network}
 [distribution]
 scheme = "telegate"
-assignment = [0, 0, 1, 1]
+assignment = {assignment}
 
 [simulation]
 observables = ["magnetization", "correlation"]
+trajectories = {trajectories}
 """
+
+
+def check_trotter():
+    """Trotter scenario on 4 sites over 2 QPUs, ideal (lossless direct, F = 1) links: ⟨Z⟩ vs expm."""
+    text = trotter_job("trot", 1, sites=4, h=0.7, total_time=1.0, points=4, steps=20,
+                       network=lossless_network(1.0, data=2), assignment=[0, 0, 1, 1])
     a = run_job("trot", text)
     rows = table(a, "observables")
     times = sorted({r["time"] for r in rows})
@@ -687,52 +695,8 @@ def noisy_trotter_two_sites(j: float, h: float, t: float, steps: int, w: float) 
 def check_trotter_noisy():
     """Trotter scenario, 2 sites on 2 QPUs through Werner F = 0.8 links: trajectory means vs a density matrix."""
     f, n = 0.8, 300
-    text = f"""[run]
-name = "trot_w"
-scenario = "trotter"
-seed = 2
-
-[model]
-kind = "tfim"
-num_sites = 2
-boundary = "open"
-J = 1.0
-h = 1.0
-initial = "up"
-
-[evolution]
-total_time = 1.2
-num_points = 1
-steps_per_point = 3
-order = 2
-exact = true
-
-[network]
-topology = "line"
-num_nodes = 2
-
-[network.link]
-distance_km = 1.0
-scheme = "direct"
-attenuation_db_per_km = 0.0
-detector_efficiency = 1.0
-source_fidelity = {f}
-dark_count_rate_hz = 0.0
-
-[network.node]
-num_data_qubits = 1
-num_comm_qubits = 1
-t1_s = inf
-t2_s = inf
-
-[distribution]
-scheme = "telegate"
-assignment = [0, 1]
-
-[simulation]
-observables = ["magnetization", "correlation"]
-trajectories = {n}
-"""
+    text = trotter_job("trot_w", 2, sites=2, h=1.0, total_time=1.2, points=1, steps=3,
+                       network=lossless_network(f), assignment=[0, 1], trajectories=n)
     a = run_job("trot_w", text)
     rows = [r for r in table(a, "observables") if r["time"] > 0]
     ideal = noisy_trotter_two_sites(1.0, 1.0, 1.2, 3, 1.0)
@@ -745,8 +709,8 @@ trajectories = {n}
 
 
 CHECKS = {"heralding": check_heralding, "memory": check_memory, "swapping": check_swapping,
-          "nonlocal": check_nonlocal, "gates": check_gates, "partition": check_partition, "cloud": check_cloud,
-          "trotter": check_trotter, "trotter_noisy": check_trotter_noisy}
+          "nonlocal": check_nonlocal, "dark_dqc": check_dark_dqc, "gates": check_gates, "partition": check_partition,
+          "cloud": check_cloud, "trotter": check_trotter, "trotter_noisy": check_trotter_noisy}
 
 
 def main(argv: list[str]) -> int:
