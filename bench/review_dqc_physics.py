@@ -5,7 +5,7 @@ reads the result with ``python -m dqsim inspect --json`` / ``--table NAME --csv`
 it with a published formula that is written out again here (numpy only: this file does not
 import dqsim). The results, with their sources, are in docs/review-dqc-physics-20261206.md.
 
-    OMP_NUM_THREADS=1 PYTHONPATH=$PWD .venv/bin/python scripts/review_dqc_physics.py [CHECK ...]
+    OMP_NUM_THREADS=1 PYTHONPATH=$PWD .venv/bin/python bench/review_dqc_physics.py [CHECK ...]
 
 A check passes when ``|simulated - formula| <= 3`` standard errors (sampled figures), or within
 1e-9 (figures dqsim computes exactly from a density matrix). CHECK names groups (``CHECKS``; all by
