@@ -1,0 +1,353 @@
+"""The checks behind docs/review-qkd-networks-20261206.md: trusted-node networks, two decoys, afterpulsing in
+the entangled receivers, Cascade's leakage and timing, privacy amplification's length.
+
+The second QKD review of 2026-12-06 (the first: bench/review_qkd_physics.py, whose helpers ``run``, ``h2``,
+``line`` and ``binom_se`` it reuses). Each check runs a job of jobs/ as ``dqsim run`` does (load_job, --set
+overrides, the qkd scenario on one rank, numpy) at a small size and compares a figure of the tables
+``dqsim inspect`` shows with its formula, written out here (nothing of dqsim.protocols.qkd's theory,
+decoy, finite_key or reconciliation is imported; ``cascade_reference`` below is this review's own
+Cascade). Run from the repository root:
+
+    PYTHONPATH=$PWD .venv/bin/python bench/review_qkd_networks.py [check ...]
+
+Checks: chain, star, abort, twodecoy, afterpulse, cascade, order, hash, timing (default: all).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+
+import numpy as np
+
+from dqsim.jobs import load_job
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from review_qkd_physics import binom_se, h2, line, run  # noqa: E402
+
+C_M_PER_S = 299_792_458.0
+
+
+def one_way_ps(distance_km, group_index=1.468):
+    """Fibre delay L n_g / c, ps."""
+    return distance_km * 1e3 * group_index / C_M_PER_S * 1e12
+
+
+# ---------------------------------------------------------------------------------------------- networks
+def _links_and_end(out):
+    return out.tables["links"], out.tables["end_to_end"]
+
+
+def check_chain():
+    print("chain: trusted-node relay by one-time pad, end-to-end key = min over the route's links", flush=True)
+    out = run("qkd_trusted_chain", "qkd.pulses=2000000", "qkd.network.distances_km=[20.0, 60.0]")
+    links, end = _links_and_end(out)
+    keys = [int(k) for k in links["secret_key_bits"]]
+    for r in links:
+        print(f"  link {r['link']} ({r['node_a']}-{r['node_b']}, {r['distance_km']} km): key {r['secret_key_bits']} "
+              f"bits, {r['key_rate_bits_per_pulse']:.5g} bits/pulse (theory {r['theory_bits_per_pulse']:.5g}), "
+              f"simulated_time_ps {r['simulated_time_ps']}", flush=True)
+    e = end[0]
+    seconds = 2_000_000 / 1e9
+    print(f"  end to end {e['node_a']}-{e['node_b']} over {e['distance_km']} km: {e['secret_key_bits']} bits, "
+          f"{e['key_rate_bits_per_s']:.6g} bits/s; formula min(link keys) = {min(keys)} bits, "
+          f"{min(keys) / seconds:.6g} bits/s; theory min = {min(links['theory_bits_per_pulse']) * 2e6:.0f} bits",
+          flush=True)
+    print(f"  one-time pad: node 1 spends {min(keys)} bits of each link's key; link 0 keeps {keys[0] - min(keys)} "
+          f"bits unused (no column reports it)", flush=True)
+    relay_ps = one_way_ps(60.0)
+    done = max(int(t) for t in links["simulated_time_ps"])
+    print(f"  relay latency: node 1 announces K01 xor K12 after both links' keys, Bob has it {relay_ps:.0f} ps later:"
+          f" end-to-end key at >= {done + relay_ps:.0f} ps (the links' last simulated time {done} + L n_g/c); "
+          f"the end_to_end table has no time", flush=True)
+    out = run("qkd_trusted_chain", "qkd.pulses=1000000", "qkd.network.num_nodes=4",
+              "qkd.network.distances_km=[10.0, 40.0, 25.0]")
+    links, end = _links_and_end(out)
+    lengths, keys = [float(x) for x in links["distance_km"]], [int(x) for x in links["secret_key_bits"]]
+    print(f"  4 nodes, links {lengths} km: keys {keys}; end to end "
+          f"{end[0]['secret_key_bits']} bits over {end[0]['distance_km']} km (formula min = "
+          f"{min(links['secret_key_bits'])}); {end[0]['key_rate_bits_per_s']:.6g} bits/s (formula "
+          f"{min(links['key_rate_bits_per_s']):.6g})", flush=True)
+
+
+def check_star():
+    print("star: every pair of leaves through the hub, each pair's row the min of its two links", flush=True)
+    out = run("qkd_trusted_chain", "qkd.pulses=1000000", 'qkd.network.topology="star"', "qkd.network.num_nodes=4",
+              "qkd.network.distances_km=[10.0, 30.0, 50.0]")
+    links, end = _links_and_end(out)
+    key = {int(r["node_b"]): int(r["secret_key_bits"]) for r in links}
+    print(f"  leaf keys {key}", flush=True)
+    for e in end:
+        a, b = int(e["node_a"]), int(e["node_b"])
+        print(f"  {a}-{b}: {e['secret_key_bits']} bits over {e['distance_km']} km; formula min = "
+              f"{min(key[a], key[b])}, route {links['distance_km'][a - 1] + links['distance_km'][b - 1]} km",
+              flush=True)
+    for leaf in sorted(key):
+        through = sum(int(e["secret_key_bits"]) for e in end if leaf in (int(e["node_a"]), int(e["node_b"])))
+        print(f"  rows through leaf {leaf} add up to {through} bits, its link has {key[leaf]}"
+              + (": more than the link holds, so the rows are alternatives, not keys at once" if through > key[leaf]
+                 else ""), flush=True)
+
+
+def check_abort():
+    print("abort: a link whose QBER passes the threshold gives no key, so neither does the route", flush=True)
+    out = run("qkd_trusted_chain", "qkd.pulses=1000000", "qkd.network.distances_km=[20.0, 170.0]",
+              "qkd.link.dark_count_rate_hz=100000")
+    links, end = _links_and_end(out)
+    for r in links:
+        print(f"  link {r['link']} {r['distance_km']} km: QBER {r['qber_signal']:.4f}, aborted blocks "
+              f"{r['aborted_blocks']}, key {r['secret_key_bits']}", flush=True)
+    print(f"  end to end: {end[0]['secret_key_bits']} bits (formula min = {min(links['secret_key_bits'])}); "
+          f"summary: {[s for s in out.summary if 'ABORT' in s or 'end to end' in s]}", flush=True)
+    print(f"  reasons: {sorted(set(out.tables['blocks']['no_key_reason']))}", flush=True)
+
+
+# ---------------------------------------------------------------------------------------------- two decoys
+def ma_two_decoy(mu, nu1, nu2, q_mu, q1, e1q, q2, e2q):
+    """Two weak decoys nu1 > nu2 (Ma, Qi, Zhao, Lo, PRA 72, 012326 (2005), Sec. IV's general two-decoy bounds;
+    asymptotic form of Lim et al. PRA 89, 022307 (2014) eqs. (2)-(3)): (Y0^L, Y1^L, e1^U)."""
+    y0 = max(0.0, (nu1 * q2 * math.exp(nu2) - nu2 * q1 * math.exp(nu1)) / (nu1 - nu2))
+    y1 = mu / (mu * nu1 - mu * nu2 - nu1 ** 2 + nu2 ** 2) * (
+        q1 * math.exp(nu1) - q2 * math.exp(nu2) - (nu1 ** 2 - nu2 ** 2) / mu ** 2 * (q_mu * math.exp(mu) - y0))
+    e1 = (e1q * q1 * math.exp(nu1) - e2q * q2 * math.exp(nu2)) / ((nu1 - nu2) * y1)
+    return y0, y1, e1
+
+
+def check_twodecoy():
+    print("twodecoy: intensities [0.5, 0.1, nu2 > 0]: the block's Y1^L, e1^U from its own gains and QBERs (equal?), "
+          "and against the bounds on the exact receiver's expected gains (z with the s.e. propagated from the "
+          "binomial counts)", flush=True)
+    from review_qkd_physics import receiver
+    p_b, e_d = 1e-8, 0.01
+    for nu2, L in ((0.02, 25.0), (0.0002, 25.0), (0.02, 75.0)):
+        out = run("bb84_decoy_50km", "qkd.pulses=4000000", "qkd.block_pulses=4000000",
+                  f"qkd.source.intensities=[0.5, 0.1, {nu2}]", f"qkd.link.distance_km={L}")
+        r = out.tables["blocks"][0]
+        e2q = float(r["qber_vacuum"]) if r["qber_vacuum"] == r["qber_vacuum"] else 0.0
+        counts = [(r["detections_signal"], r["gain_signal"]), (r["detections_decoy"], r["gain_decoy"]),
+                  (r["detections_vacuum"], r["gain_vacuum"])]
+        sent = [round(k / g) if g > 0 else 0 for k, g in counts]
+        y0, y1, e1 = ma_two_decoy(0.5, 0.1, nu2, r["gain_signal"], r["gain_decoy"], r["qber_decoy"],
+                                  r["gain_vacuum"], e2q)
+        eta = 10 ** (-0.2 * L / 10) * 0.8
+        exact = [receiver(x, eta, p_b, e_d) for x in (0.5, 0.1, nu2)]
+        args = [exact[0][0], exact[1][0], exact[1][1], exact[2][0], exact[2][1]]
+        _, y1_exp, e1_exp = ma_two_decoy(0.5, 0.1, nu2, *args)
+        # s.e. by the delta method: the gains (binomial over the pulses sent) and the decoys' error gains
+        sds = [math.sqrt(exact[0][0] * (1 - exact[0][0]) / sent[0]), math.sqrt(exact[1][0] / sent[1]),
+               math.sqrt(exact[1][1] * (1 - exact[1][1]) / (exact[1][0] * sent[1] / 2)),
+               math.sqrt(exact[2][0] / sent[2]),
+               math.sqrt(exact[2][1] * (1 - exact[2][1]) / max(1.0, exact[2][0] * sent[2] / 2))]
+        var_y1 = var_e1 = 0.0
+        for i, sd in enumerate(sds):
+            step = list(args)
+            step[i] += 1e-6 * max(abs(args[i]), 1e-12)
+            _, y1s, e1s = ma_two_decoy(0.5, 0.1, nu2, *step)
+            var_y1 += ((y1s - y1_exp) / (step[i] - args[i]) * sd) ** 2
+            var_e1 += ((e1s - e1_exp) / (step[i] - args[i]) * sd) ** 2
+        y1_true = eta + (1 - eta) * (1 - (1 - p_b) ** 2)
+        print(f"  nu2={nu2} L={L} km: detections (mu, nu1, nu2) {r['detections_signal']}, {r['detections_decoy']}, "
+              f"{r['detections_vacuum']}; y1_lower {r['y1_lower']:.10g} = formula on the block {y1:.10g}; "
+              f"e1_upper {r['e1_upper']:.10g} = {min(1.0, max(0.0, e1)):.10g}; Y0^L {y0:.3g} (true {2 * p_b:.1g})",
+              flush=True)
+        line(f"Y1^L, expected bound (true Y1 {y1_true:.5g})", r["y1_lower"], math.sqrt(var_y1), y1_exp)
+        line("e1^U, expected bound (true e1 ~0.0100)", r["e1_upper"], math.sqrt(var_e1), e1_exp,
+             f"key {r['secret_key_bits']}")
+
+
+# ---------------------------------------------------------------------------------------------- afterpulsing
+def renewal_rate(c, dead, p_a):
+    """Clicks per slot of a receiver whose photon/dark click has probability c per slot: after a registered click
+    ``dead`` slots are lost, and with p_a the next slot clicks (an afterpulse, itself a registered click): the
+    cycle lasts p_a (D + 1) + (1 - p_a)(D + 1/c) slots (Knoll, Radiation Detection and Measurement, Sec. 4.VII,
+    with the afterpulse as a renewal)."""
+    return 1.0 / (p_a * (dead + 1) + (1 - p_a) * (dead + 1.0 / c))
+
+
+def genuine_fraction(c, p_a):
+    """Share of a side's clicks whose bit is the photon's: cycles ending in a photon click (1 - p_a), and
+    afterpulse slots that also hold a photon click on the same detector (p_a c / 2; on the other detector
+    the double click gives a random bit)."""
+    return (1 - p_a) + 0.5 * p_a * c
+
+
+def check_afterpulse():
+    print("afterpulse: BBM92/E91, each side an independent renewal process; coincidences r_A r_B, "
+          "QBER 1/2 - g^2 (1/2 - E0), S = 2 sqrt2 w g^2", flush=True)
+    t_eta = 10 ** (-0.2 * 10 / 10) * 0.8
+    d = 1e-8
+    c = 1 - (1 - t_eta) * (1 - d) ** 2
+    e0 = (1 - 0.98 * (1 - 2 * 0.01) ** 2) / 2
+    for dead_ps, p_a in ((0, 0.1), (0, 0.3), (3000, 0.2)):
+        out = run("bbm92_20km", "qkd.pulses=1000000", "qkd.block_pulses=1000000",
+                  f"qkd.link.dead_time_ps={dead_ps}", f"qkd.link.afterpulse_probability={p_a}")
+        r = out.tables["blocks"][0]
+        dead = int(dead_ps * 1e9 // 1e12)
+        rate = renewal_rate(c, dead, p_a)
+        g = genuine_fraction(c, p_a)
+        coinc = r["detections_signal"] / r["pulses"]
+        line(f"BBM92 coincidences/pair D={dead} p_a={p_a}", coinc, binom_se(r["detections_signal"], r["pulses"]),
+             rate ** 2)
+        line(f"BBM92 QBER D={dead} p_a={p_a}", r["qber_signal"], binom_se(r["qber_signal"] * r["sifted_bits"],
+                                                                           r["sifted_bits"]),
+             0.5 - g * g * (0.5 - e0), f"(no afterpulse {e0:.5f}; g = {g:.4f})")
+    out = run("e91_chsh", "qkd.pulses=1000000", "qkd.block_pulses=1000000", "qkd.link.afterpulse_probability=0.2")
+    s, se = out.attrs["chsh_s"], out.attrs["chsh_standard_error"]
+    w = load_job("jobs/e91_chsh.toml").qkd.source.werner
+    g = genuine_fraction(c, 0.2)
+    line("E91 CHSH S, p_a = 0.2", s, se, 2 * math.sqrt(2) * w * g * g, f"(w = {w}, g = {g:.4f})")
+
+
+# ---------------------------------------------------------------------------------------------- Cascade
+def cascade_reference(n, errors, qber, rng, passes=4, waves=False):
+    """Brassard and Salvail's Cascade (EUROCRYPT 1993) written out for this review: k_1 = max(4, ceil(0.73/E)),
+    doubled each pass, the first pass unshuffled (rng.permutation(n) for the others); an odd block is bisected
+    (one parity per step) and the found bit flipped, which makes one block of every earlier pass odd, bisected
+    in turn. ``waves=False``: the smallest odd block first (Brassard and Salvail's order); ``waves=True``: every
+    odd block of a wave in (pass, block) order before the blocks the wave made odd (bisections in parallel, as
+    dqsim runs them). Returns (parities disclosed, wrong bits left)."""
+    wrong = np.zeros(n, dtype=np.uint8)
+    wrong[errors] = 1
+    k = max(4, math.ceil(0.73 / max(qber, 1e-9)))
+    perms, sizes, parities = [], [], 0
+
+    def block(r, b):
+        return perms[r][0][b * sizes[r]:(b + 1) * sizes[r]]
+
+    def find(idx):
+        nonlocal parities
+        while idx.size > 1:
+            half = idx[: idx.size // 2]
+            parities += 1
+            idx = half if wrong[half].sum() % 2 else idx[idx.size // 2:]
+        return int(idx[0])
+
+    for p in range(passes):
+        size = min(n, k << p)
+        perm = np.arange(n) if p == 0 else rng.permutation(n)
+        where = np.empty(n, dtype=np.int64)
+        where[perm] = np.arange(n)
+        perms.append((perm, where))
+        sizes.append(size)
+        nblocks = -(-n // size)
+        parities += nblocks
+        odd = {(p, b) for b in range(nblocks) if wrong[block(p, b)].sum() % 2}
+        while odd:
+            wave = sorted(odd) if waves else [min(odd, key=lambda qb: (sizes[qb[0]], qb))]
+            odd = set() if waves else odd - set(wave)
+            for q, b in wave:
+                if wrong[block(q, b)].sum() % 2 == 0:
+                    continue
+                bit = find(block(q, b))
+                wrong[bit] ^= 1
+                for r in range(p + 1):
+                    rb = (r, int(perms[r][1][bit] // sizes[r]))
+                    if wrong[block(*rb)].sum() % 2:
+                        odd.add(rb)
+                    else:
+                        odd.discard(rb)
+    return parities, int(wrong.sum())
+
+
+def check_cascade_order():
+    print("cascade order: dqsim's parities against this review's Cascade on the same errors and permutations "
+          "(2000-bit keys, E = 0.04 and 0.01)", flush=True)
+    from dqsim.protocols.qkd.reconciliation import cascade_errors
+    rng = np.random.default_rng(11)
+    for e in (0.04, 0.01):
+        same, extra = 0, []
+        for i in range(40):
+            errs = np.sort(rng.choice(2000, size=rng.binomial(2000, e), replace=False))
+            got = cascade_errors(2000, errs, e, np.random.default_rng(i)).leakage_bits
+            same += got == cascade_reference(2000, errs, e, np.random.default_rng(i), waves=True)[0]
+            extra.append(got - cascade_reference(2000, errs, e, np.random.default_rng(i))[0])
+        print(f"  E = {e}: equal to the parallel-wave order in {same} of 40 keys; against the smallest-block-first "
+              f"order {np.mean(extra):+.2f} ± {np.std(extra, ddof=1) / math.sqrt(40):.2f} parities per key "
+              f"({np.mean(extra) / (2000 * h2(e)):+.4f} in f)", flush=True)
+
+
+def check_cascade():
+    print("cascade: leakage per key bit (f = leak / (n h(E))) against this review's Cascade on the same n, E and "
+          "tuning (k+1)/(m+2) of the disclosed sample; residual errors; privacy amplification's length", flush=True)
+    rng = np.random.default_rng(7)
+    for e_d in (0.01, 0.04):
+        out = run("bb84_decoy_50km", "qkd.pulses=2000000", "qkd.batch_pulses=500000", "qkd.block_pulses=1000000",
+                  'qkd.error_correction="cascade"', "qkd.link.distance_km=20", f"qkd.link.misalignment={e_d}")
+        for r in out.tables["blocks"]:
+            n, m = int(r["ec_key_bits"]), int(r["estimation_bits"])
+            tuning = (round(float(r["qber_estimated"]) * m) + 1) / (m + 2)
+            fs, res = [], 0
+            refs = []
+            for waves in (False, True):
+                fs = []
+                for _ in range(8):
+                    errs = rng.choice(n, size=rng.binomial(n, float(r["qber_signal"])), replace=False)
+                    leak, left = cascade_reference(n, errs, tuning, rng, waves=waves)
+                    fs.append(leak / (n * h2(errs.size / n)))
+                    res += left > 0
+                refs.append((float(np.mean(fs)), float(np.std(fs, ddof=1))))
+            (seq, seq_sd), (par, par_sd) = refs
+            print(f"  e_d {e_d} block {r['block']}: n = {n}, E = {r['qber_signal']:.5f} (tuned to {tuning:.5f}), "
+                  f"leak {r['leakage_bits']:.0f}, f {r['ec_f_measured']:.4f}; reference f, smallest block first "
+                  f"{seq:.4f} (sd of one key {seq_sd:.4f}, z {(r['ec_f_measured'] - seq) / seq_sd:+.2f}), parallel "
+                  f"waves {par:.4f} (sd {par_sd:.4f}, z {(r['ec_f_measured'] - par) / par_sd:+.2f}); {res} of 16 "
+                  f"reference keys left with errors; rounds {r['ec_rounds']}, residual {r['ec_residual_errors']}, "
+                  f"verified {r['ec_verified']}, equal {r['final_keys_equal']}", flush=True)
+            kept = n / (n + m)
+            ell = math.floor(kept * r["single_photon_secrecy_bits"] - r["leakage_bits"] - math.ceil(math.log2(1e15)))
+            print(f"    PA length: secret_key_bits {r['secret_key_bits']}; formula floor(n1(1-h(e1)) x kept share "
+                  f"{kept:.5f} - leak - ceil(log2 1/eps_cor)) = {max(0, ell)}", flush=True)
+
+
+def check_hash():
+    print("hash: a random Toeplitz hash of m bits maps a fixed nonzero difference to 0 with probability 2^-m "
+          "(two-universal; Krawczyk, CRYPTO 1994)", flush=True)
+    from dqsim.protocols.qkd.reconciliation import toeplitz_hash_of_positions
+    rng = np.random.default_rng(3)
+    n = 2000
+    for m, diff in ((1, [5]), (2, [17, 1300]), (3, [0, 1, 2, 1999])):
+        trials = 4000
+        zero = sum(not toeplitz_hash_of_positions(np.array(diff), n, rng.integers(0, 2, n + m - 1, dtype=np.uint8),
+                                                  m).any() for _ in range(trials))
+        line(f"P(pass) m={m}, {len(diff)} residual errors", zero / trials, binom_se(zero, trials), 2.0 ** -m)
+
+
+def check_timing():
+    print("timing: a Cascade block's key phase 2d(1 + R) + 2R ceil(B/(2R)/rate) (key message, R round trips, "
+          "acknowledgement; B classical bits); sifting and estimation 2d each", flush=True)
+    for L, rate in ((20.0, 1e9), (50.0, 1e6)):
+        out = run("bb84_decoy_50km", "qkd.pulses=1000000", "qkd.block_pulses=1000000",
+                  'qkd.error_correction="cascade"', f"qkd.link.distance_km={L}", f"qkd.classical_bit_rate_hz={rate}")
+        r = out.tables["blocks"][0]
+        d = round(one_way_ps(L))
+        rounds, bits = int(r["ec_rounds"]), int(r["classical_bits"])
+        formula = 2 * d * (1 + rounds) + 2 * rounds * math.ceil(bits / (2 * rounds) * 1e12 / rate)
+        print(f"  L={L} km rate={rate:g}: rounds {rounds}, classical bits {bits}; time_key_ps {r['time_key_ps']} "
+              f"formula {formula} (latency part {2 * d * (1 + rounds)}, {2 * d * (1 + rounds) / r['time_key_ps']:.3f}"
+              f" of it); time_sifting_ps {r['time_sifting_ps']}, time_estimation_ps {r['time_estimation_ps']} "
+              f"(2d = {2 * d}); simulated_time_ps {out.tables['links']['simulated_time_ps'][0]}", flush=True)
+    for ec in ("model", "cascade"):
+        _two_blocks(ec)
+
+
+def _two_blocks(ec):
+    out = run("bb84_decoy_50km", "qkd.pulses=1000000", "qkd.batch_pulses=250000", "qkd.block_pulses=500000",
+              f'qkd.error_correction="{ec}"', "qkd.link.distance_km=20")
+    b = out.tables["blocks"]
+    post = [int(x + y + z) for x, y, z in zip(b["time_sifting_ps"], b["time_estimation_ps"], b["time_key_ps"])]
+    ends = [int(t) for t in out.tables["timeline"]["time_ps"]]
+    print(f"  blocks end at {ends} ps (the timeline's qkd-block events): the second block's pulses follow the "
+          f"first block's post-processing", flush=True)
+    print(f"  {ec}: two blocks of 5e5 pulses at 20 km: post-processing {post} ps, link simulated_time_ps "
+          f"{out.tables['links']['simulated_time_ps'][0]}; emission 1e9 ps; one after the other: 1e9 + sum = "
+          f"{1_000_000_000 + sum(post)}", flush=True)
+
+
+CHECKS = {"chain": check_chain, "star": check_star, "abort": check_abort, "twodecoy": check_twodecoy,
+          "afterpulse": check_afterpulse, "cascade": check_cascade, "order": check_cascade_order, "hash": check_hash,
+          "timing": check_timing}
+
+if __name__ == "__main__":
+    for name in sys.argv[1:] or list(CHECKS):
+        CHECKS[name]()
