@@ -129,7 +129,8 @@ def test_an_older_checkpoint_inside_an_e91_block_is_refused_in_one_line():
     from dqsim.protocols.qkd.nodes import EntangledAlice
 
     def restored(protocol, counts):
-        state = {"plan": SimpleNamespace(protocol=protocol), "counts": counts, "chsh": None, "phase": "emit"}
+        state = {"plan": SimpleNamespace(protocol=protocol), "counts": counts, "chsh": None, "phase": "emit",
+                 "awaiting": set()}  # (a state older than awaiting is refused whatever its block_chsh)
         alice = object.__new__(EntangledAlice)
         alice.__setstate__(dict(state))
         return alice
@@ -140,5 +141,5 @@ def test_an_older_checkpoint_inside_an_e91_block_is_refused_in_one_line():
         restored("e91", object())
     assert "\n" not in str(info.value)
     fresh = object.__new__(EntangledAlice)
-    fresh.__dict__.update(plan=SimpleNamespace(protocol="e91"), counts=None, block_chsh=[1, 2])
+    fresh.__dict__.update(plan=SimpleNamespace(protocol="e91"), counts=None, block_chsh=[1, 2], awaiting=set())
     assert pickle.loads(pickle.dumps(fresh)).block_chsh == [1, 2]

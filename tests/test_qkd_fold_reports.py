@@ -100,8 +100,8 @@ def _alice_holds(path):
     record = pickle.loads(open_run(path).table("engine/node000000").tobytes())
     messages = [m for box in record["mailbox"].values() for m in box]
     messages += [entry[4] for entry in record["queue"] if entry[3] == "deliver"]
-    reports = [m.payload[1] for m in messages if m.tag[2:] == ("report",)
-               and isinstance(m.payload[1], (DetectionBatch, PackedDetectionBatch))]
+    reports = [m.payload[1] for m in messages if m.tag[2:] == ("report",) and isinstance(m.payload, tuple)
+               and isinstance(m.payload[1], (DetectionBatch, PackedDetectionBatch))]  # (BBM92's: the index)
     report_bytes = sum(r.nbytes if isinstance(r, PackedDetectionBatch) else
                        sum(a.nbytes for a in vars(r).values() if isinstance(a, np.ndarray)) for r in reports)
     return record["processes"][0].process, reports, report_bytes, len(open_run(path).table("engine/node000000"))

@@ -268,9 +268,10 @@ def pending_message_bytes(job) -> list[tuple[int, float, int, float, float]]:
     Alice's packed pulses (:func:`~dqsim.protocols.qkd.nodes.pulses_in_flight_bytes`, kept until Bob's report)
     and Bob's report (the registered clicks per pulse times ``batch_pulses`` times the index bytes,
     :func:`~dqsim.protocols.qkd.packed_bits.index_dtype`, plus five bits); with Cascade the key bits as in
-    :func:`pending_report_bytes`. BBM92/E91: Alice waits for Bob's report of a batch before the next, so one
-    batch's message is in flight (Bob's detections and settings, a bit each, two bits for E91's three settings),
-    and with Cascade ``block_pulses`` times the key bits per pair
+    :func:`pending_report_bytes`. BBM92/E91: Alice draws and folds each batch as the source ends it, and Bob's
+    reports (up to :func:`~dqsim.protocols.qkd.nodes.max_reports_held` in flight, the source emitting on) carry
+    only the batch's index, so no batch's arrays are held (until 2026-12-06 Alice sent Bob his detections and
+    settings, packed, and waited for his report: one batch's message in flight); with Cascade ``block_pulses`` times the key bits per pair
     (:func:`~dqsim.protocols.qkd.nodes.entangled_key_bits_per_pair`, a pilot draw of 2^16 pairs) times
     :data:`~dqsim.protocols.qkd.nodes.KEY_BYTES_PER_KEY_BIT`. Empty for BB84 sampled at the cost of detections.
     """
@@ -298,9 +299,11 @@ def pending_message_bytes(job) -> list[tuple[int, float, int, float, float]]:
                                                    eve=phys.eve, noise_probability=phys.noise_probability,
                                                    finite_key=q.security == "finite_key")
                     key = block * rate * share * nodes.KEY_BYTES_PER_KEY_BIT
-            else:
-                held = 1
-                messages = batch * (2 if q.protocol == "bbm92" else 3) / 8
+            else:  # Alice draws and folds each batch as the source ends it; Bob's reports carry its index only
+                pair_ps = max(1, nodes.emission_ps(q.batch_pulses, plan.entangled_source.pair_rate_hz))
+                held = nodes.max_reports_held(nodes.entangled_sifting_ps(phys, plan.entangled_source.position),
+                                              pair_ps, -(-block // q.batch_pulses))
+                messages = 0.0
                 if q.error_correction in nodes.KEYED_ERROR_CORRECTIONS:
                     key = block * nodes.entangled_key_bits_per_pair(plan, phys) * nodes.KEY_BYTES_PER_KEY_BIT
             if i not in worst or messages + key > worst[i][3] + worst[i][4]:
@@ -315,7 +318,8 @@ def _pending_message_lines(job) -> list[str]:
     lines = []
     for i, d, held, messages, key in pending_message_bytes(job):
         what = ("Alice's pulses and Bob's reports, packed, up to " f"{held} batches in flight (a round trip's)"
-                if q.protocol == "bb84_decoy" else "one batch's detections and settings in flight, packed")
+                if q.protocol == "bb84_decoy" else f"up to {held} of Bob's reports in flight (no arrays: Alice "
+                "folds each batch as the source ends it)")
         slot = qkd.slot_word(q.protocol)
         line = (f"key block of link {i} ({d:g} km): {what}, {size_words(messages)} "
                 f"({messages / max(held * min(q.batch_pulses, block), 1):.3g} bytes per {slot} x "

@@ -35,7 +35,7 @@ from dqsim.network.network import Network
 from dqsim.network.node import NodeSpec
 from dqsim.network.fibre import fibre_transmittance, propagation_delay_ps, total_transmittance
 from dqsim.network.werner import plob_bound
-from dqsim.protocols.qkd import entangled, nodes, spdc, theory
+from dqsim.protocols.qkd import decoy_spread, entangled, nodes, spdc, theory
 from dqsim.protocols.qkd.bb84 import ChannelModel, DecoySource, DetectorModel, EveModel
 from dqsim.protocols.qkd.nodes import LinkPhysics, QkdPlan
 from dqsim.protocols.qkd.entangled_block import entangled_finite_key_rates, entangled_no_key_reason
@@ -415,7 +415,8 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
     distances = job.distances_km() if q.sweep is not None else [None]
     block_rows, sweep_rows, end_rows, size_rows = [], [], [], []
     chsh = None
-    chsh_warnings = []
+    chsh_warnings, spread_warnings = [], []
+    decoy_source = build_plan(job).source if q.protocol == "bb84_decoy" and q.security == "asymptotic" else None
     timeline = None
     engine = None
     emission_ps = q.pulses * PS_PER_S / q.source.source_rate_hz  # every link emits its pulses in this time
@@ -436,6 +437,8 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
         stop_point()
         for p in physics:
             tally = run["tallies"][p.link_index]
+            if decoy_source is not None:
+                spread_warnings += _decoy_spread_warnings(tally, decoy_source, p.distance_km, p.link_index)
             if q.security == "finite_key":
                 size_rows += _block_size_rows(job, tally, p.distance_km, p.link_index)
                 stop_point()
@@ -453,7 +456,8 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
                                tally.key_bits, rate, rate * q.source.source_rate_hz, qber,
                                plob_bound(p.channel.fibre_transmittance), _theory_rate_per_pulse(job, p),
                                tally.aborted_blocks, tally.done_ps, qber_se, plob_bound(p.total_transmittance),
-                               _rate_standard_error(tally.blocks), *_spdc_optimum(job, p), *link_chsh))
+                               _rate_standard_error(tally.blocks), *_spdc_optimum(job, p), *link_chsh,
+                               qber_upper_95(tally.errors, tally.sifted)))
             stop_point()
         end_rows += _end_to_end(job, run)
         stop_point()
@@ -468,7 +472,8 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
             ("theory_bits_per_pulse", "f8"), ("aborted_blocks", "i8"), ("simulated_time_ps", "i8"),
             ("qber_signal_standard_error", "f8"), ("plob_with_detectors_bits_per_pulse", "f8"),
             ("key_rate_standard_error_bits_per_pulse", "f8"), ("optimal_mean_pair_number", "f8"),
-            ("optimal_theory_bits_per_pulse", "f8"), ("chsh_value", "f8"), ("chsh_standard_error", "f8")]),
+            ("optimal_theory_bits_per_pulse", "f8"), ("chsh_value", "f8"), ("chsh_standard_error", "f8"),
+            ("qber_signal_upper_95", "f8")]),
         "end_to_end": record_table(end_rows, [("distance_km", "f8"), ("node_a", "i8"), ("node_b", "i8"),
                                               ("secret_key_bits", "i8"), ("key_rate_bits_per_s", "f8")]),
         "timing": record_table([("run", time.perf_counter() - started)], [("stage", "U"), ("seconds", "f8")]),
@@ -491,7 +496,7 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
              "pulses_per_wall_second": total_pulses / max(time.perf_counter() - started, 1e-9)}
     if chsh is not None:
         attrs["chsh_s"], attrs["chsh_standard_error"] = chsh
-    warnings = (_decoy_warnings(block_rows) if q.protocol == "bb84_decoy" else []) + chsh_warnings
+    warnings = (_decoy_warnings(block_rows) if q.protocol == "bb84_decoy" else []) + spread_warnings + chsh_warnings
     if warnings:
         attrs["warnings"] = "; ".join(warnings)
     slot = slot_word(q.protocol)
@@ -502,6 +507,8 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
     reasons = _no_key_reasons(block_rows)
     for r in sweep_rows[:12]:
         qber = f"QBER {r[9]:.4f} ± {format_stderr(r[14])}" if r[9] == r[9] else "QBER n/a (no sifted bit)"
+        if r[9] == 0.0:  # no error seen: its plug-in s.e. is 0, the one-sided 95 % upper limit says more
+            qber = f"QBER 0 (no error seen; < {r[21]:.2g} at 95 %)"
         summary.append(f"  {r[0]:7.1f} km link {r[1]}: {qber}, key {r[7]:.3e} bits/{slot} "
                        f"({r[8]:.3e} bits/s), PLOB {r[10]:.3e} bits/{slot}")
         if (r[0], r[1]) in reasons:
@@ -582,6 +589,49 @@ def _decoy_warnings(block_rows) -> list[str]:
             f"{r[at['secret_key_bits']]} key bits from {r[at['detections_decoy']]} decoy detections "
             f"(< {MIN_DECOY_DETECTIONS}: the Y1 bound has a relative error > 10 %, the key is not reliable)"
             for r in block_rows if r[at["detections_decoy"]] < MIN_DECOY_DETECTIONS and r[at["secret_key_bits"]] > 0]
+
+
+#: z of a one-sided 95 % limit of the normal distribution.
+Z_ONE_SIDED_95 = 1.6448536269514722
+
+
+def qber_upper_95(errors: int, sifted: int) -> float:
+    """One-sided 95 % upper confidence limit of a QBER from ``errors`` among ``sifted`` bits (NaN without a bit).
+
+    With no error, the exact (Clopper-Pearson) limit ``1 - 0.05^(1/n)``, about the "rule of three" 3/n
+    (J. A. Hanley and A. Lippman-Hand, JAMA 249, 1743 (1983)); otherwise the Wilson score limit with
+    z = 1.645 (E. B. Wilson, JASA 22, 209 (1927)).
+
+    Examples:
+        >>> round(qber_upper_95(0, 300), 5), round(3 / 300, 5), round(qber_upper_95(10, 1000), 4)
+        (0.00994, 0.01, 0.0167)
+    """
+    if sifted <= 0:
+        return float("nan")
+    if errors == 0:
+        return 1.0 - 0.05 ** (1.0 / sifted)
+    z, n, p = Z_ONE_SIDED_95, sifted, errors / sifted
+    return min(1.0, (p + z * z / (2 * n) + z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))) / (1 + z * z / n))
+
+
+def _decoy_spread_warnings(tally, source, distance_km: float, link: int) -> list[str]:
+    """One line per asymptotic BB84 block whose key loses more than :data:`~dqsim.protocols.qkd.decoy_spread.
+    KEY_DROP_WARN` of itself when each basis's weak-decoy error count m is raised by
+    :data:`~dqsim.protocols.qkd.decoy_spread.DECOY_ERROR_STANDARD_ERRORS` standard errors √(m + 1)
+    (:func:`~dqsim.protocols.qkd.decoy_spread.raised_decoy_key`): its e1^U rests on the decoy's counting noise."""
+    lines = []
+    k, share = decoy_spread.DECOY_ERROR_STANDARD_ERRORS, decoy_spread.KEY_DROP_WARN
+    for block, *_times, counts, result in tally.blocks:
+        keys = decoy_spread.raised_decoy_key(counts, source, result)
+        if result.secret_key_bits <= 0 or keys is None or keys[0] <= 0 or keys[1] >= (1.0 - share) * keys[0]:
+            continue
+        lines.append(f"{distance_km:g} km link {link} block {block}: the asymptotic key, {result.secret_key_bits} "
+                     f"bits, falls to {math.floor(keys[1])} with the decoy's error counts (Z {counts.errors_z[1]}, "
+                     f"X {counts.errors_x[1]} of {counts.sifted_z[1]}, {counts.sifted_x[1]} sifted decoy bits) raised "
+                     f"by {k:g} standard errors √(m+1): e1^U (Z {result.phase_error_upper[1]:.3f}, X "
+                     f"{result.phase_error_upper[0]:.3f}) rests on their counting noise, the key may be above the "
+                     f"GLLP rate; security = \"finite_key\" gives bounds at this block size")
+    return lines
 
 
 def _end_to_end(job, run) -> list[tuple]:
