@@ -536,18 +536,20 @@ KEY_BYTES_PER_KEY_BIT = 2 / 8
 #: (``error_correction = "cascade"``), beside :data:`CASCADE_END_FIXED_BYTES`: the keys taken packed
 #: (:class:`~dqsim.protocols.qkd.packed_bits.PackedKeyPair`, Alice's bits and Bob's wrong positions) through
 #: :func:`~dqsim.protocols.qkd.postprocess.postprocess_block` (the QBER sample, Cascade, the verification hash,
-#: privacy amplification); its peak is a byte a key bit while a Cascade shuffle is followed
-#: (:func:`~dqsim.backend.qkd_kernels.shuffled_places`) and the arrays that grow with the wrong bits (some
-#: 70 bytes each). Measured (tracemalloc's peak in ``postprocess_block`` above what the run held before it, the
-#: kernels loaded by a run before, BB84, QBER 1 %, dev VM, 2026-12-06): 1.82 bytes a key bit at 2.64e6 key bits
-#: (0 km), 1.91 at 9.2e5 (10 km, finite key), 2.06 at 3.1e5 (50 km), 2.16 at 2.6e5 (0 km, 2e6 pulses): 1.78 a key
-#: bit and 0.1 MB. Until 2026-12-06 Cascade took the keys unpacked: 12.8-15.2 bytes a key bit.
+#: privacy amplification); its peak is while a Cascade shuffle is followed
+#: (:func:`~dqsim.backend.qkd_kernels.shuffled_places`: a bit a key bit, a byte until 2026-12-06) with the
+#: arrays that grow with the wrong bits (some 70 bytes each). Measured (tracemalloc's peak in
+#: ``postprocess_block`` above what the run held before it, the kernels loaded by a run before, BB84, QBER 1 %,
+#: dev VM, 2026-12-06, ``bench/results/qkd-blockend-vm-20261206.md``): 1.18 bytes a key bit at 2.64e6 key bits
+#: (0 km), 1.27 at 3.1e5 (50 km), 1.37 at 2.6e5 (0 km, 2e6 pulses): 1.16 a key bit and 0.05 MB. With the
+#: shuffle's byte a place: 1.82, 2.06, 2.16 (1.78 a key bit and 0.1 MB); until 2026-12-06 Cascade took the
+#: keys unpacked: 12.8-15.2 bytes a key bit.
 #: ``dqsim check`` gives it (``tests/test_qkd_pending_memory.py``).
-CASCADE_END_BYTES_PER_KEY_BIT = 1.8
+CASCADE_END_BYTES_PER_KEY_BIT = 1.2
 
 #: Bytes a key block's end adds with Cascade whatever its key's length (the shuffle's draws, a few arrays of
 #: the sample and of Cascade; measured with :data:`CASCADE_END_BYTES_PER_KEY_BIT`).
-CASCADE_END_FIXED_BYTES = 0.1e6
+CASCADE_END_FIXED_BYTES = 0.05e6
 
 
 def max_reports_held(round_trip_ps: int, batch_ps: int, batches_per_block: int) -> int:
