@@ -106,9 +106,9 @@ def test_fold_in_segments_gives_the_whole_arrays():
 
 def test_bob_side_of_a_large_batch_holds_half_what_it_did():
     """tracemalloc's peak of Bob's side of a 2e6-pulse batch at 0 km (his report from Alice's packed message, the
-    message held by the caller): under 24 bytes a pulse (18.2 measured: a segment's uniforms and temporaries,
-    about 30 MiB whatever the batch, and the 5.4e5 detections gathered); until 2026-12-06 37.2 (the batch's
-    per-pulse arrays besides)."""
+    message held by the caller): under 24 bytes a pulse (17.0 measured: a segment's uniforms and temporaries,
+    about 30 MiB whatever the batch, and the 5.4e5 detections packed as they come); until 2026-12-06 37.2 (the
+    batch's per-pulse arrays besides)."""
     numpy = backend_mod.select("numpy")
     size = 2_000_000
     message = _message(0, size)

@@ -555,9 +555,10 @@ def pulses_report(backend, arrays, start: int, size: int, receiver, receiver_arg
 
     Her pulses are unpacked and his drawn (:func:`~dqsim.protocols.qkd.bb84.bob_detect` with ``receiver_args``,
     the receiver state carried on) a segment (:func:`~dqsim.protocols.qkd.bb84.segments`) at a time, and his
-    detections gathered: the report of ``bob_detect`` on the whole batch, byte for byte, without the batch's
-    per-pulse arrays (12 bytes a pulse, 17 at the batch's peak, until 2026-12-06)."""
-    kept: dict = {name: [] for name in REPORT_FIELDS}
+    detections packed as they come (:class:`~dqsim.protocols.qkd.packed_bits.GrowingPlanes`): the report of
+    ``bob_detect`` on the whole batch, byte for byte, without the batch's per-pulse arrays (12 bytes a pulse, 17
+    at the batch's peak, until 2026-12-06)."""
+    kept = GrowingPlanes()
     index = []
     for lo, hi in (segments(start, size) if size >= PACK_MIN_ENTRIES else [(0, size)]):
         alice = _alice_from_host(backend.xp, start + lo, _pulses_piece(arrays, lo, hi))
@@ -568,11 +569,9 @@ def pulses_report(backend, arrays, start: int, size: int, receiver, receiver_arg
             return detections_in_flight(pulses), receiver
         where = np.flatnonzero(pulses["detected"])
         index.append((where + lo).astype(index_dtype(size)))
-        for name in REPORT_FIELDS:
-            kept[name].append(pulses[name][where])
-        pulses = None
-    return PackedFields.of_kept(size, np.concatenate(index),
-                                {name: np.concatenate(parts) for name, parts in kept.items()}), receiver
+        kept.append({name: pulses[name][where] for name in REPORT_FIELDS})
+        pulses = where = None
+    return kept.fields(size=size, index=np.concatenate(index)), receiver
 
 
 def _pulse_pieces(host, report, size: int, start: int, *, whole: bool = False):

@@ -150,17 +150,6 @@ class PackedFields:
         self._planes = builder.planes()
 
     @classmethod
-    def of_kept(cls, size: int, index: np.ndarray, kept: dict) -> PackedFields:
-        """The fields of ``size`` entries of which only those at ``index`` (increasing) are kept, from the kept
-        entries' values (``kept``: name -> array of ``index``'s length): ``PackedFields(arrays, where=...)``
-        with ``where`` true at ``index``, byte for byte, without the full-length arrays (a report gathered a
-        piece at a time)."""
-        fields = cls(kept)
-        fields.size = int(size)
-        fields.index = np.asarray(index).astype(index_dtype(fields.size))
-        return fields
-
-    @classmethod
     def from_planes(cls, size: int, planes: dict) -> PackedFields:
         """The fields of ``size`` entries (no ``where``) from their bit planes, as packed elsewhere.
 
@@ -329,10 +318,21 @@ class GrowingPlanes:
                 plane.append(array if dtype.kind == "b" else (array >> array.dtype.type(bit)) & array.dtype.type(1))
         self.size += n
 
-    def fields(self) -> PackedFields:
-        """The :class:`PackedFields` of every entry appended."""
-        return PackedFields.from_planes(self.size, {name: (self._dtypes[name].str, [plane.packed() for plane in planes])
-                                                    for name, planes in self._planes.items()})
+    def fields(self, *, size: int | None = None, index=None) -> PackedFields:
+        """The :class:`PackedFields` of every entry appended; with ``size`` and ``index``, the entries appended
+        are those kept at ``index`` (increasing, one per entry) of ``size``: ``PackedFields(arrays, where=...)``
+        with ``where`` true at ``index``, byte for byte, without the full-length arrays (a report gathered a
+        piece at a time)."""
+        fields = PackedFields.from_planes(self.size, {name: (self._dtypes[name].str, [plane.packed() for plane in
+                                                                                      planes])
+                                                      for name, planes in self._planes.items()})
+        if index is not None:
+            if len(index) != self.size:
+                raise ValueError(f"GrowingPlanes.fields: index must hold one entry per entry appended ({self.size}), "
+                                 f"got {len(index)}")
+            fields.size = int(size)
+            fields.index = np.asarray(index).astype(index_dtype(fields.size))
+        return fields
 
 
 class PackedKeyPair:
