@@ -87,9 +87,10 @@ def test_packed_sample_and_block_end_are_the_unpacked_ones():
 
 def test_block_end_peak_is_under_four_bytes_a_key_bit():
     """tracemalloc's peak of :func:`postprocess_key` on a 1e6-bit key at 2 % (the keys held by the caller left
-    out): under 4 bytes a key bit (2.9 measured: a byte a key bit while a shuffle is followed, the keys packed,
-    some 70 bytes a wrong bit, the shuffle's hash table of 0.5 MB). Until 2026-12-06 it took 11.5 (Bob's key
-    copied, the keys' difference, the shuffle's draws and slots, 4 bytes a key bit each)."""
+    out): under 4 bytes a key bit (2.16 measured: a bit a key bit while a shuffle is followed, the keys packed,
+    some 70 bytes a wrong bit, the shuffle's hash table of 0.5 MB; 2.9 with a byte a key bit for the shuffle,
+    until 2026-12-06). Until 2026-12-06 it took 11.5 (Bob's key copied, the keys' difference, the shuffle's
+    draws and slots, 4 bytes a key bit each)."""
     alice, bob = _keys(1_000_000, 0.02, 11)
     postprocess_key(alice[:2000], bob[:2000], qber_estimate=0.02, final_bits_of_leakage=lambda leak: 0,
                     eps_cor=1e-15, rng=np.random.default_rng(1))  # the kernels loaded before tracing

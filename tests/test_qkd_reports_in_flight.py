@@ -16,6 +16,7 @@ import pytest
 from dqsim.cli.main import main
 from dqsim.io import open_run
 from dqsim.protocols.qkd import detections, nodes
+from dqsim.protocols.qkd.bb84 import alice_batch, bob_detect
 from dqsim.protocols.qkd.detections import PackedDetectionBatch
 from dqsim.protocols.qkd.packed_bits import PackedFields
 from mpi_helper import ROOT
@@ -80,6 +81,19 @@ def _old_messages(patch):
     patch.setattr(nodes, "detect_batch", lambda *args, **kwargs: draw(*args, **{**kwargs, "pack_from_clicks": None}))
     patch.setattr(nodes, "pulses_in_flight", lambda arrays: arrays)
     patch.setattr(nodes, "detections_in_flight", lambda arrays: arrays)
+
+    def alice_arrays(backend, source, seed, start, size, node):  # drawn whole (since 2026-12-06 in segments)
+        batch = alice_batch(backend.xp, source, seed, start, size, node=node)
+        return {name: backend.to_host(getattr(batch, name)) for name in nodes.PULSE_FIELDS}
+
+    def bob_arrays(backend, arrays, start, size, receiver, receiver_args):
+        arrays = arrays.unpacked() if isinstance(arrays, PackedFields) else arrays
+        bob, receiver = bob_detect(backend.xp, nodes._alice_from_host(backend.xp, start, arrays),
+                                   receiver_state=receiver, **receiver_args)
+        return {name: backend.to_host(getattr(bob, name)) for name in nodes.REPORT_FIELDS}, receiver
+
+    patch.setattr(nodes, "alice_pulses_message", alice_arrays)
+    patch.setattr(nodes, "pulses_report", bob_arrays)
 
 
 @pytest.mark.parametrize("sampling", ["detections", "pulses"])

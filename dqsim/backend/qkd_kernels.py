@@ -394,26 +394,38 @@ if _numba is not None:
         return h
 
     @_numba.njit(cache=True, boundscheck=False)
-    def _numba_philox_places(state, elements, places, order, draws, held, keys, values, shift):
-        # For each row p of ``places``: where the p-th shuffle of 0..n-1 (n = held.size; as
-        # _numba_philox_shuffles draws it, from ``state``) puts each of ``elements`` (distinct, in
-        # [0, n)), and in ``order[p]`` their indices sorted by that place. Only the elements are
-        # followed through the swaps: a byte per place says whether it holds one (read at every
-        # step, written only where an element moves; a bit per place ran 1.5x slower: the shifts),
-        # and which one is in a hash table of the held places (``keys``/``values``, twice as many
-        # entries as elements at least; a key at or above the sweep's step is a free entry), so the
-        # memory besides that byte grows with the elements, not with n. The row's positions are drawn
-        # ``draws.size`` at a time. The swap at step i fixes place i for good, so the elements come
-        # out in decreasing place.
+    def _held(held, place):
+        # Bit ``place`` of the bit set ``held`` (uint64 words, bit k of word w is place 64·w + k), 0 or 1.
+        return (held[place >> np.uint64(6)] >> (place & np.uint64(63))) & np.uint64(1)
+
+    @_numba.njit(cache=True, boundscheck=False)
+    def _numba_philox_places(state, elements, places, order, draws, held, n, keys, values, shift):
+        # For each row p of ``places``: where the p-th shuffle of 0..n-1 (as _numba_philox_shuffles
+        # draws it, from ``state``) puts each of ``elements`` (distinct, in [0, n)), and in ``order[p]``
+        # their indices sorted by that place. Only the elements are followed through the swaps: a bit
+        # set (``held``, ⌈n/64⌉ uint64 words: n/8 bytes, a third of a 1-MiB L2 at n = 2.6e6) says which
+        # places hold one (read at every step, written only where an element moves), and which one is in
+        # a hash table of the held places (``keys``/``values``, twice as many entries as elements at
+        # least; a key at or above the sweep's step is a free entry), so the memory besides the bit set
+        # grows with the elements, not with n. The row's positions are drawn ``draws.size`` at a time.
+        # The swap at step i fixes place i for good, so the elements come out in decreasing place.
+        # The loop indexes with unsigned integers: numba adds a negative-index wrap-around to a signed
+        # index the compiler cannot prove non-negative (i in range(top, bottom, -1) with a run-time
+        # bottom, j read from draws), and those checks made the follow loop ~1.5x slower (2026-12-06,
+        # bench/results/qkd-blockend-vm-20261206.md). A byte per place (n bytes, beyond L2) instead of
+        # the bit set ran as fast or slower.
         num_rows, m = places.shape
-        n = held.size
         chunk = draws.size
+        one = np.uint64(1)
+        six = np.uint64(6)
+        low6 = np.uint64(63)
         stream, cursor = _philox_open(state, num_rows * n)
         for p in range(num_rows):
             held[:] = 0
             keys[:] = n
             for e in range(m):
-                held[elements[e]] = 1
+                x = np.uint64(elements[e])
+                held[x >> six] |= one << (x & low6)
                 h = _slot_free(keys, elements[e], shift, n)
                 keys[h] = elements[e]
                 values[h] = e
@@ -422,28 +434,32 @@ if _numba is not None:
             while top > 0:
                 bottom = max(top - chunk, 0)
                 _philox_range_draws(state, stream, cursor, draws, top, bottom)
-                for i in range(top, bottom, -1):
-                    j = np.int64(draws[i - bottom])
-                    if held[i] | held[j]:
-                        if held[j]:  # the element at j moves to i, its final place
-                            hj = _slot_find(keys, j, shift)
+                for k in range(top - bottom):
+                    i = np.uint64(top - k)
+                    j = np.uint64(draws[np.uint64(top - bottom - k)])
+                    at_i = _held(held, i)
+                    at_j = _held(held, j)
+                    if at_i | at_j:
+                        place_i, place_j = np.int64(i), np.int64(j)
+                        if at_j:  # the element at j moves to i, its final place
+                            hj = _slot_find(keys, place_j, shift)
                             e = values[hj]
-                            places[p, e] = i
+                            places[p, e] = place_i
                             done -= 1
                             order[p, done] = e
-                            if held[i]:  # the element at i moves to j (j = i: it stays, already placed)
-                                values[hj] = values[_slot_find(keys, i, shift)]
+                            if at_i:  # the element at i moves to j (j = i: it stays, already placed)
+                                values[hj] = values[_slot_find(keys, place_i, shift)]
                             else:
-                                held[j] = 0
+                                held[j >> six] &= ~(one << (j & low6))
                                 keys[hj] = n
                         else:  # held[i] only: the element at i moves to j (< i), a place with none
-                            e = values[_slot_find(keys, i, shift)]
-                            h = _slot_free(keys, j, shift, i)  # entry i is free from now on
-                            keys[h] = j
+                            e = values[_slot_find(keys, place_i, shift)]
+                            h = _slot_free(keys, place_j, shift, place_i)  # entry i is free from now on
+                            keys[h] = place_j
                             values[h] = e
-                            held[j] = 1
+                            held[j >> six] |= one << (j & low6)
                 top = bottom
-            if held[0]:  # place 0 is what is left there
+            if held[0] & one:  # place 0 is what is left there
                 e = values[_slot_find(keys, 0, shift)]
                 places[p, e] = 0
                 done -= 1
@@ -1145,11 +1161,12 @@ def shuffled_places(gen: np.random.Generator, num_bits: int, elements: np.ndarra
     ``[gen.permutation(num_bits) for each row]``, and ``gen`` is left as those
     calls leave it. With a Philox generator and numba, the shuffles are drawn as
     :func:`permutations` draws them (:data:`SHUFFLE_DRAWS_CHUNK` positions at a time),
-    but only the elements are followed through their swaps (a byte per place says
+    but only the elements are followed through their swaps (a bit per place says
     which places hold one, a hash table of those places which), so that no
     permutation of ``num_bits`` entries is written or inverted: for the wrong bits of
-    Cascade (:func:`cascade_on_errors`), 1-3 % of the key; the memory is a byte a
-    place and some 32 bytes an element. Else by NumPy (``gen.permutation``, inverted).
+    Cascade (:func:`cascade_on_errors`), 1-3 % of the key; the memory is a bit a
+    place (a byte until 2026-12-06) and some 32 bytes an element. Else by NumPy
+    (``gen.permutation``, inverted).
 
     Args:
         gen: the generator to draw from (advanced in place).
@@ -1173,7 +1190,7 @@ def shuffled_places(gen: np.random.Generator, num_bits: int, elements: np.ndarra
         values = np.empty(capacity, dtype=np.int32 if m < 2**31 else np.int64)
         draws = np.empty(min(n, SHUFFLE_DRAWS_CHUNK), dtype=np.int32 if n < 2**31 else np.int64)
         _numba_philox_places(words, np.ascontiguousarray(elements, dtype=np.int64), places, order, draws,
-                             np.empty(n, dtype=np.uint8), keys, values, 64 - (capacity.bit_length() - 1))
+                             np.empty(-(-n // 64), dtype=np.uint64), n, keys, values, 64 - (capacity.bit_length() - 1))
         _set_philox_words(gen, words)
         return
     inverse = np.empty(n, dtype=np.int64)

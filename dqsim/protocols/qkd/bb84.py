@@ -128,6 +128,7 @@ __all__ = [
     "alice_batch",
     "bob_detect",
     "check_receiver",
+    "segments",
 ]
 
 #: Pulses per random-number chunk: pulse ``i`` uses event ``i // CHUNK`` of each stream.
@@ -459,8 +460,15 @@ class BobBatch:
 # --------------------------------------------------------------------------- random chunks
 
 
-def _segments(start_pulse: int, num_pulses: int):
-    """Local ``(lo, hi)`` ranges of the batch, cut at global multiples of SEGMENT_PULSES."""
+def segments(start_pulse: int, num_pulses: int):
+    """Local ``(lo, hi)`` ranges of a batch of ``num_pulses`` pulses from ``start_pulse``, cut at global multiples of
+    :data:`SEGMENT_PULSES`: the pieces :func:`alice_batch` and :func:`bob_detect` draw one at a time (a piece of a
+    batch drawn alone gives the same numbers).
+
+    Examples:
+        >>> list(segments(SEGMENT_PULSES - 2, 5))
+        [(0, 2), (2, 5)]
+    """
     lo = 0
     while lo < num_pulses:
         absolute = start_pulse + lo
@@ -580,7 +588,7 @@ def _alice_host(stream: Stream, source: DecoySource, start_pulse: int, num_pulse
 
 
 def alice_batch(xp, source: DecoySource, seed: int, start_pulse: int, num_pulses: int, *,
-                node: int = 0) -> AliceBatch:
+                node: int = 0, batch_pulses: int | None = None) -> AliceBatch:
     """Alice's pulses ``start_pulse ... start_pulse + num_pulses - 1``.
 
     Args:
@@ -590,6 +598,8 @@ def alice_batch(xp, source: DecoySource, seed: int, start_pulse: int, num_pulses
         start_pulse: global index of the first pulse, >= 0.
         num_pulses: number of pulses, >= 0.
         node: Alice's node index (key of her random stream), >= 0.
+        batch_pulses: the pulses of the batch these are a piece of (:func:`segments`; ``None``: ``num_pulses``):
+            a batch smaller than :data:`CHUNK` keeps the chunks it drew for the next (the same numbers either way).
 
     Returns:
         The :class:`AliceBatch`; pulse ``i``'s values depend only on
@@ -611,14 +621,16 @@ def alice_batch(xp, source: DecoySource, seed: int, start_pulse: int, num_pulses
     check_int(where, "start_pulse", start_pulse, 0)
     check_int(where, "num_pulses", num_pulses, 0)
     check_int(where, "node", node, 0)
+    keep_chunks = (num_pulses if batch_pulses is None
+                   else check_int(where, "batch_pulses", batch_pulses, num_pulses)) < CHUNK
     basis = xp.empty(num_pulses, dtype=xp.uint8)
     bit = xp.empty(num_pulses, dtype=xp.uint8)
     intensity_class = xp.empty(num_pulses, dtype=xp.uint8)
     photons = xp.empty(num_pulses, dtype=xp.int32)
     stream = Stream(seed, node=node, purpose=PURPOSE_ALICE)
-    for lo, hi in _segments(start_pulse, num_pulses):
+    for lo, hi in segments(start_pulse, num_pulses):
         h_basis, h_bit, h_class, h_photons = _alice_host(stream, source, start_pulse + lo, hi - lo,
-                                                         keep=num_pulses < CHUNK)
+                                                         keep=keep_chunks)
         basis[lo:hi] = xp.asarray(h_basis)
         bit[lo:hi] = xp.asarray(h_bit)
         intensity_class[lo:hi] = xp.asarray(h_class)
@@ -730,6 +742,7 @@ def bob_detect(
     z_basis_probability: float = 0.5,
     receiver_state: ReceiverState | None = None,
     node: int = 1,
+    batch_pulses: int | None = None,
 ) -> tuple[BobBatch, ReceiverState]:
     """Send Alice's pulses through the channel (and Eve) to Bob's receiver.
 
@@ -751,10 +764,13 @@ def bob_detect(
         receiver_state: the :class:`ReceiverState` left by the previous batch
             (``None``: a fresh receiver).
         node: Bob's node index (key of his and Eve's random streams), >= 0.
+        batch_pulses: the pulses of the batch that ``alice`` is a piece of (:func:`segments`; ``None``: her
+            pulses): a batch smaller than :data:`CHUNK` keeps the chunks of random numbers it drew for the
+            next (the same numbers either way).
 
     Returns:
         ``(bob, state)``: the :class:`BobBatch` and the :class:`ReceiverState`
-        to pass to the next batch.
+        to pass to the next batch (or piece).
 
     Raises:
         DqsimError: an argument out of its range (the message names it).
@@ -782,6 +798,8 @@ def bob_detect(
                                                 receiver_state=receiver_state, node=node)
 
     num_pulses = alice.num_pulses
+    keep_chunks = (num_pulses if batch_pulses is None
+                   else check_int(where, "batch_pulses", batch_pulses, num_pulses)) < CHUNK
     e_d = detector.misalignment
     p_background = detector.background_probability(p_noise)
     t_to_eve = channel.to_eve(eve.position)
@@ -798,9 +816,9 @@ def bob_detect(
     bob_stream = Stream(seed, node=node, purpose=PURPOSE_BOB)
     eve_stream = Stream(seed, node=node, purpose=PURPOSE_EVE)
 
-    for lo, hi in _segments(start_pulse, num_pulses):
+    for lo, hi in segments(start_pulse, num_pulses):
         size = hi - lo
-        host_u = _host_uniforms(bob_stream, start_pulse + lo, size, NUM_BOB_DRAWS, keep=num_pulses < CHUNK)
+        host_u = _host_uniforms(bob_stream, start_pulse + lo, size, NUM_BOB_DRAWS, keep=keep_chunks)
         u = xp.asarray(host_u)
         n = alice.photons[lo:hi]
         a_basis = alice.basis[lo:hi]
@@ -810,8 +828,7 @@ def bob_detect(
         # The state arriving at Bob: Alice's, or Eve's resent photon.
         state_basis, state_bit, n_bob, t_bob = a_basis, a_bit, n, t_total
         if eve.is_active:
-            ue = xp.asarray(_host_uniforms(eve_stream, start_pulse + lo, size, NUM_EVE_DRAWS,
-                                           keep=num_pulses < CHUNK))
+            ue = xp.asarray(_host_uniforms(eve_stream, start_pulse + lo, size, NUM_EVE_DRAWS, keep=keep_chunks))
             attacked = ue[_ROW_ATTACK] < eve.fraction
         if eve.is_active and eve.attack == "intercept_resend":
             if eve.basis == "random":

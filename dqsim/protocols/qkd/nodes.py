@@ -65,6 +65,7 @@ from dqsim.protocols.qkd.bb84 import (
     EveModel,
     alice_batch,
     bob_detect,
+    segments,
 )
 from dqsim.protocols.qkd.detections import (
     PACK_PIECE_CLICKS,
@@ -83,7 +84,7 @@ from dqsim.protocols.qkd.postprocess import (
 from dqsim.errors import DqsimError
 from dqsim.network.network import PROTOCOL_CLOCK_LIMIT_PS
 from dqsim.protocols.qkd.finite_key import EntangledFiniteKeyResult
-from dqsim.protocols.qkd.packed_bits import PackedBits, PackedFields
+from dqsim.protocols.qkd.packed_bits import GrowingPlanes, PackedBits, PackedFields, index_dtype
 from dqsim.rng import Stream
 from dqsim.units import PS_PER_S
 
@@ -420,9 +421,7 @@ class Bb84Alice(_AliceSide):
                 if q.sampling == "detections":  # Bob draws the recorded pulses (detections.py)
                     host = batch = None
                 else:  # her pulses travel packed, and she keeps that message till Bob's report (pulses_in_flight)
-                    batch = alice_batch(backend.xp, source, self.plan.seed, start, size, node=phys.alice)
-                    host = pulses_in_flight({name: backend.to_host(getattr(batch, name))
-                                             for name in ("basis", "bit", "intensity_class", "photons")})
+                    host = alice_pulses_message(backend, source, self.plan.seed, start, size, phys.alice)
                     batch = None
                 ctx.send(phys.bob, link_tag + ("pulses",), (self.batch, start, size, host))
                 self.pending[self.batch] = (host, batch)
@@ -493,20 +492,20 @@ class Bb84Alice(_AliceSide):
                                                                None)):
                         keep.append(bits)
             return
-        if isinstance(bob_arrays, PackedFields):  # a dict before 2026-12-06
-            bob_arrays = bob_arrays.unpacked()
-        if isinstance(host, PackedFields):
-            host = host.unpacked()
-        if alice is None:  # restored from a checkpoint: back onto the device
-            alice = _alice_from_host(backend.xp, batches[j][1], host)
-        bob = _bob_from_host(backend.xp, alice.start_pulse, bob_arrays)
-        self.counts = self.counts + block_counts(backend.xp, alice, bob, source.num_classes)
-        if q.error_correction in KEYED_ERROR_CORRECTIONS:
-            h = {name: backend.to_host(getattr(alice, name)) for name in ("intensity_class", "basis", "bit")}
-            for keep, bits in zip(self.keys, _key_bits(q.security == "finite_key", h["intensity_class"], h["basis"],
-                                                       bob_arrays["basis"], h["bit"], bob_arrays["bit"],
-                                                       bob_arrays["detected"])):
-                keep.append(bits)
+        start, size = batches[j][1], batches[j][2]
+        for lo, alice_arrays, bob_piece in _pulse_pieces(host, bob_arrays, size, start, whole=alice is not None):
+            # a segment at a time (the counts add up, the key bits append in order): not the batch's per-pulse
+            # arrays (12 bytes a pulse until 2026-12-06)
+            piece = _alice_from_host(backend.xp, start + lo, alice_arrays) if alice is None else alice
+            bob = _bob_from_host(backend.xp, piece.start_pulse, bob_piece)
+            self.counts = self.counts + block_counts(backend.xp, piece, bob, source.num_classes)
+            if q.error_correction in KEYED_ERROR_CORRECTIONS:
+                h = {name: backend.to_host(getattr(piece, name)) for name in ("intensity_class", "basis", "bit")}
+                for keep, bits in zip(self.keys, _key_bits(q.security == "finite_key", h["intensity_class"],
+                                                           h["basis"], bob_piece["basis"], h["bit"], bob_piece["bit"],
+                                                           bob_piece["detected"])):
+                    keep.append(bits)
+            piece = bob = h = None
 
 
 #: Messages of fewer pulses (or clicks) than this travel as the arrays drawn: packing one costs some 0.04 ms of
@@ -523,6 +522,85 @@ def pulses_in_flight(alice_arrays: dict):
     if len(alice_arrays["bit"]) < PACK_MIN_ENTRIES:
         return alice_arrays
     return PackedFields(alice_arrays)
+
+
+#: The fields of Bob's report of a batch with ``sampling = "pulses"`` (:func:`detections_in_flight`).
+REPORT_FIELDS = ("detected", "basis", "bit", "double_click", "eve_knows")
+
+
+def _pulses_piece(arrays, lo: int, hi: int) -> dict:
+    """Pulses ``lo ... hi - 1`` of Alice's message (:func:`pulses_in_flight`: arrays, or
+    :class:`~dqsim.protocols.qkd.packed_bits.PackedFields` unpacked from the byte that holds pulse ``lo``)."""
+    if not isinstance(arrays, PackedFields):
+        return {name: array[lo:hi] for name, array in arrays.items()}
+    first = lo - lo % 8
+    return {name: array[lo - first:] for name, array in arrays.unpacked(first, hi).items()}
+
+
+#: The fields of Alice's pulses in her message (``sampling = "pulses"``, :func:`pulses_in_flight`).
+PULSE_FIELDS = ("basis", "bit", "intensity_class", "photons")
+
+
+def alice_pulses_message(backend, source, seed: int, start: int, size: int, node: int):
+    """Alice's pulses ``start ... start + size - 1`` as her message (:func:`pulses_in_flight`), drawn
+    (:func:`~dqsim.protocols.qkd.bb84.alice_batch`) and packed a segment at a time
+    (:class:`~dqsim.protocols.qkd.packed_bits.GrowingPlanes`): the message of the whole batch drawn at once,
+    byte for byte, without its per-pulse arrays (7 bytes a pulse until 2026-12-06)."""
+    if size < PACK_MIN_ENTRIES:
+        batch = alice_batch(backend.xp, source, seed, start, size, node=node)
+        return pulses_in_flight({name: backend.to_host(getattr(batch, name)) for name in PULSE_FIELDS})
+    planes = GrowingPlanes()
+    for lo, hi in segments(start, size):
+        batch = alice_batch(backend.xp, source, seed, start + lo, hi - lo, node=node, batch_pulses=size)
+        planes.append({name: backend.to_host(getattr(batch, name)) for name in PULSE_FIELDS})
+        batch = None
+    return planes.fields()
+
+
+def pulses_report(backend, arrays, start: int, size: int, receiver, receiver_args: dict):
+    """Bob's report (:func:`detections_in_flight`) of Alice's pulses ``start ... start + size - 1``
+    (``sampling = "pulses"``; ``arrays`` her message, :func:`pulses_in_flight`) and his receiver state after them.
+
+    Her pulses are unpacked and his drawn (:func:`~dqsim.protocols.qkd.bb84.bob_detect` with ``receiver_args``,
+    the receiver state carried on) a segment (:func:`~dqsim.protocols.qkd.bb84.segments`) at a time, and his
+    detections packed as they come (:class:`~dqsim.protocols.qkd.packed_bits.GrowingPlanes`): the report of
+    ``bob_detect`` on the whole batch, byte for byte, without the batch's per-pulse arrays (12 bytes a pulse, 17
+    at the batch's peak, until 2026-12-06)."""
+    kept = GrowingPlanes()
+    index = []
+    for lo, hi in (segments(start, size) if size >= PACK_MIN_ENTRIES else [(0, size)]):
+        alice = _alice_from_host(backend.xp, start + lo, _pulses_piece(arrays, lo, hi))
+        bob, receiver = bob_detect(backend.xp, alice, receiver_state=receiver, batch_pulses=size, **receiver_args)
+        pulses = {name: backend.to_host(getattr(bob, name)) for name in REPORT_FIELDS}
+        alice = bob = None
+        if size < PACK_MIN_ENTRIES:  # one piece: the report is the arrays
+            return detections_in_flight(pulses), receiver
+        where = np.flatnonzero(pulses["detected"])
+        index.append((where + lo).astype(index_dtype(size)))
+        kept.append({name: pulses[name][where] for name in REPORT_FIELDS})
+        pulses = where = None
+    return kept.fields(size=size, index=np.concatenate(index)), receiver
+
+
+def _pulse_pieces(host, report, size: int, start: int, *, whole: bool = False):
+    """``(lo, alice_arrays, bob_arrays)`` of a batch's pulses ``lo ...`` (``sampling = "pulses"``): Alice's kept
+    message (:func:`pulses_in_flight`) and Bob's report (:func:`detections_in_flight`) unpacked a segment
+    (:func:`~dqsim.protocols.qkd.bb84.segments`) at a time where both are packed, else (or with ``whole``) the
+    whole batch in one piece."""
+    if whole or not (isinstance(host, PackedFields) and isinstance(report, PackedFields)
+                     and report.index is not None):
+        whole = host.unpacked() if isinstance(host, PackedFields) else host
+        yield 0, whole, report.unpacked() if isinstance(report, PackedFields) else report
+        return
+    index, kept = report.unpacked_kept()
+    for lo, hi in segments(start, size):
+        first, last = np.searchsorted(index, [lo, hi])
+        places = index[first:last].astype(np.int64) - lo
+        bob = {}
+        for name, values in kept.items():
+            bob[name] = np.zeros(hi - lo, dtype=values.dtype)
+            bob[name][places] = values[first:last]
+        yield lo, _pulses_piece(host, lo, hi), bob
 
 
 def detections_in_flight(bob_arrays: dict):
@@ -544,18 +622,20 @@ KEY_BYTES_PER_KEY_BIT = 2 / 8
 #: (``error_correction = "cascade"``), beside :data:`CASCADE_END_FIXED_BYTES`: the keys taken packed
 #: (:class:`~dqsim.protocols.qkd.packed_bits.PackedKeyPair`, Alice's bits and Bob's wrong positions) through
 #: :func:`~dqsim.protocols.qkd.postprocess.postprocess_block` (the QBER sample, Cascade, the verification hash,
-#: privacy amplification); its peak is a byte a key bit while a Cascade shuffle is followed
-#: (:func:`~dqsim.backend.qkd_kernels.shuffled_places`) and the arrays that grow with the wrong bits (some
-#: 70 bytes each). Measured (tracemalloc's peak in ``postprocess_block`` above what the run held before it, the
-#: kernels loaded by a run before, BB84, QBER 1 %, dev VM, 2026-12-06): 1.82 bytes a key bit at 2.64e6 key bits
-#: (0 km), 1.91 at 9.2e5 (10 km, finite key), 2.06 at 3.1e5 (50 km), 2.16 at 2.6e5 (0 km, 2e6 pulses): 1.78 a key
-#: bit and 0.1 MB. Until 2026-12-06 Cascade took the keys unpacked: 12.8-15.2 bytes a key bit.
+#: privacy amplification); its peak is while a Cascade shuffle is followed
+#: (:func:`~dqsim.backend.qkd_kernels.shuffled_places`: a bit a key bit, a byte until 2026-12-06) with the
+#: arrays that grow with the wrong bits (some 70 bytes each). Measured (tracemalloc's peak in
+#: ``postprocess_block`` above what the run held before it, the kernels loaded by a run before, BB84, QBER 1 %,
+#: dev VM, 2026-12-06, ``bench/results/qkd-blockend-vm-20261206.md``): 1.18 bytes a key bit at 2.64e6 key bits
+#: (0 km), 1.27 at 3.1e5 (50 km), 1.37 at 2.6e5 (0 km, 2e6 pulses): 1.16 a key bit and 0.05 MB. With the
+#: shuffle's byte a place: 1.82, 2.06, 2.16 (1.78 a key bit and 0.1 MB); until 2026-12-06 Cascade took the
+#: keys unpacked: 12.8-15.2 bytes a key bit.
 #: ``dqsim check`` gives it (``tests/test_qkd_pending_memory.py``).
-CASCADE_END_BYTES_PER_KEY_BIT = 1.8
+CASCADE_END_BYTES_PER_KEY_BIT = 1.2
 
 #: Bytes a key block's end adds with Cascade whatever its key's length (the shuffle's draws, a few arrays of
 #: the sample and of Cascade; measured with :data:`CASCADE_END_BYTES_PER_KEY_BIT`).
-CASCADE_END_FIXED_BYTES = 0.1e6
+CASCADE_END_FIXED_BYTES = 0.05e6
 
 
 def max_reports_held(round_trip_ps: int, batch_ps: int, batches_per_block: int) -> int:
@@ -775,17 +855,11 @@ class Bb84Bob(_BobSide):
                 node=phys.bob, backend=backend, pack_from_clicks=PACK_MIN_ENTRIES)
             ctx.send(phys.alice, ("qkd", phys.link_index, "report"), (j, report))
             return
-        if isinstance(arrays, PackedFields):  # a dict of per-pulse arrays in a checkpoint before 2026-12-06
-            arrays = arrays.unpacked()
-        alice = _alice_from_host(backend.xp, start, arrays)
-        bob, self.receiver = bob_detect(
-            backend.xp, alice, transmittance=phys.channel, detector=phys.detector, eve=phys.eve,
-            seed=self.plan.seed, noise_probability=phys.noise_probability,
-            z_basis_probability=self.plan.source.z_basis_probability, receiver_state=self.receiver,
-            node=phys.bob)
-        ctx.send(phys.alice, ("qkd", phys.link_index, "report"), (j, detections_in_flight({
-            name: backend.to_host(getattr(bob, name))
-            for name in ("detected", "basis", "bit", "double_click", "eve_knows")})))
+        report, self.receiver = pulses_report(backend, arrays, start, size, self.receiver, dict(
+            transmittance=phys.channel, detector=phys.detector, eve=phys.eve, seed=self.plan.seed,
+            noise_probability=phys.noise_probability, z_basis_probability=self.plan.source.z_basis_probability,
+            node=phys.bob))
+        ctx.send(phys.alice, ("qkd", phys.link_index, "report"), (j, report))
 
 
 # ------------------------------------------------------- entanglement-based processes

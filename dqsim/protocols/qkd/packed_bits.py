@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["PackedBits", "PackedFields", "PackedKeyPair", "PlanesBuilder", "index_dtype"]
+__all__ = ["GrowingPlanes", "PackedBits", "PackedFields", "PackedKeyPair", "PlanesBuilder", "index_dtype"]
 
 
 class PackedBits:
@@ -172,6 +172,18 @@ class PackedFields:
         return (0 if self.index is None else int(self.index.nbytes)) + sum(
             int(plane.nbytes) for _dtype, planes in self._planes.values() for plane in planes)
 
+    def unpacked_kept(self) -> tuple[np.ndarray | None, dict]:
+        """``(index, arrays)``: the kept entries' indices (``None`` without ``where``) and values (name -> array
+        of its dtype, one entry per kept entry), not spread over the full length as :meth:`unpacked` does."""
+        out = {}
+        for name, (dtype, planes) in self._planes.items():
+            dtype = np.dtype(dtype)
+            kept = np.zeros(self.num_kept, dtype=np.uint8 if dtype.kind == "b" else dtype)
+            for bit, plane in enumerate(planes):
+                kept |= np.unpackbits(plane, count=self.num_kept).astype(kept.dtype, copy=False) << kept.dtype.type(bit)
+            out[name] = kept.view(bool) if dtype.kind == "b" else kept
+        return self.index, out
+
     def unpacked(self, start: int = 0, stop: int | None = None) -> dict:
         """The arrays packed (name -> array of its dtype and the full length; 0 outside ``where``).
 
@@ -262,6 +274,65 @@ class PlanesBuilder:
                     field_planes.pop()
             out[name] = (dtype.str, field_planes)
         return out
+
+
+class GrowingPlanes:
+    """The bit planes of :class:`PackedFields` (without ``where``) from pieces appended in order, each of any
+    length: :meth:`fields` is ``PackedFields`` of the pieces joined, byte for byte, without the joined arrays.
+
+    Each plane is a :class:`PackedBits`; a field gets a plane when a value first needs it (the entries before
+    read 0 there), so it ends with as many as its largest value needs, as :class:`PackedFields` packs it.
+
+    Examples:
+        >>> planes = GrowingPlanes()
+        >>> planes.append({"n": np.array([1, 0, 1], np.int32)}); planes.append({"n": np.array([6], np.int32)})
+        >>> planes.fields().unpacked()["n"].tolist(), planes.fields().nbytes
+        ([1, 0, 1, 6], 3)
+    """
+
+    __slots__ = ("size", "_dtypes", "_planes")
+
+    def __init__(self):
+        self.size = 0
+        self._dtypes: dict = {}
+        self._planes: dict = {}
+
+    def append(self, arrays: dict) -> None:
+        """Append one piece: ``arrays`` maps each field (the same fields, dtypes each time) to its values, one
+        length, non-negative integers or bools."""
+        length = {int(np.shape(a)[0]) for a in arrays.values()}
+        if len(length) > 1:
+            raise ValueError(f"GrowingPlanes.append: the arrays must be of one length, got {sorted(length)}")
+        n = length.pop() if length else 0
+        for name, array in arrays.items():
+            array = np.asarray(array)
+            dtype = self._dtypes.setdefault(name, array.dtype)
+            planes = self._planes.setdefault(name, [])
+            needed = 1 if dtype.kind == "b" else (int(array.max()).bit_length() if n else 0)
+            while len(planes) < needed:  # a new plane: 0 for the entries so far
+                plane = PackedBits()
+                for first in range(0, self.size, 1 << 16):
+                    plane.append(np.zeros(min(1 << 16, self.size - first), dtype=np.uint8))
+                planes.append(plane)
+            for bit, plane in enumerate(planes):
+                plane.append(array if dtype.kind == "b" else (array >> array.dtype.type(bit)) & array.dtype.type(1))
+        self.size += n
+
+    def fields(self, *, size: int | None = None, index=None) -> PackedFields:
+        """The :class:`PackedFields` of every entry appended; with ``size`` and ``index``, the entries appended
+        are those kept at ``index`` (increasing, one per entry) of ``size``: ``PackedFields(arrays, where=...)``
+        with ``where`` true at ``index``, byte for byte, without the full-length arrays (a report gathered a
+        piece at a time)."""
+        fields = PackedFields.from_planes(self.size, {name: (self._dtypes[name].str, [plane.packed() for plane in
+                                                                                      planes])
+                                                      for name, planes in self._planes.items()})
+        if index is not None:
+            if len(index) != self.size:
+                raise ValueError(f"GrowingPlanes.fields: index must hold one entry per entry appended ({self.size}), "
+                                 f"got {len(index)}")
+            fields.size = int(size)
+            fields.index = np.asarray(index).astype(index_dtype(fields.size))
+        return fields
 
 
 class PackedKeyPair:

@@ -48,7 +48,7 @@ from dqsim.protocols.qkd.packed_bits import PackedKeyPair
 from dqsim.protocols.qkd.theory import binary_entropy
 
 __all__ = ["CascadeResult", "PostprocessResult", "cascade", "cascade_errors", "key_pair", "postprocess_key",
-           "toeplitz_hash", "toeplitz_hash_of_positions"]
+           "random_bits_packed", "toeplitz_hash", "toeplitz_hash_of_positions", "toeplitz_hash_of_positions_packed"]
 
 #: Block size constant of the first Cascade pass, k_1 = 0.73 / E (Brassard & Salvail 1993).
 CASCADE_FIRST_BLOCK = 0.73
@@ -131,9 +131,9 @@ def cascade_errors(num_bits: int, errors: np.ndarray, qber_estimate: float, rng:
     A parity of Alice's bits and Bob's differs exactly where its range holds an odd number of wrong
     bits, so Cascade needs the wrong bits' positions, not the keys: the compiled passes
     (:func:`dqsim.backend.qkd_kernels.cascade_on_errors`) take some 70 bytes a wrong bit and, while
-    :func:`dqsim.backend.qkd_kernels.shuffled_places` draws a shuffle, a byte a key bit (until 2026-12-06
-    the keys, a byte a bit each, and 13 bytes a key bit in all). The Python reference runs on the
-    error pattern unpacked.
+    :func:`dqsim.backend.qkd_kernels.shuffled_places` draws a shuffle, a bit a key bit (a byte until
+    2026-12-06, when this took the keys before, a byte a bit each, and 13 bytes a key bit in all). The
+    Python reference runs on the error pattern unpacked.
 
     Args:
         num_bits: n, the key's length, bits, >= 0.
@@ -489,6 +489,81 @@ def toeplitz_hash_of_positions(positions: np.ndarray, num_bits: int, seed_bits: 
     return out
 
 
+#: 32-bit values that :func:`random_bits_packed` draws at a time (256 KiB, 2^18 bits; rounded down to even).
+RANDOM_BITS_CHUNK = 1 << 16
+
+
+def random_bits_packed(rng: np.random.Generator, num_bits: int) -> np.ndarray:
+    """``numpy.packbits(rng.integers(0, 2, num_bits, dtype=np.uint8))``, the same bits and ``rng`` left the same,
+    drawn :data:`RANDOM_BITS_CHUNK` 32-bit values at a time: ``⌈num_bits/8⌉`` bytes, not a byte a bit.
+
+    NumPy draws such bits by Lemire's method on the bytes of 32-bit values (``random_bounded_uint8_fill``,
+    lowest byte first; for two outcomes the bit is the byte's top bit and nothing is rejected), so bit k is
+    bit 7 of byte k mod 4 of the (k div 4)-th ``next_uint32``, the values that ``rng.integers(0, 2**32,
+    dtype=np.uint32)`` returns one a call of the bit generator (``tests/test_qkd_packed_seeds.py`` checks
+    both on Philox and PCG64).
+
+    Examples:
+        >>> a, b = np.random.default_rng(3), np.random.default_rng(3)
+        >>> random_bits_packed(a, 13).tolist() == np.packbits(b.integers(0, 2, 13, dtype=np.uint8)).tolist()
+        True
+    """
+    n = check_int("random_bits_packed", "num_bits", num_bits, 0)
+    out = np.empty(-(-n // 8), dtype=np.uint8)
+    values = -(-n // 4)
+    chunk = max(2, RANDOM_BITS_CHUNK & ~1)  # an even number of values: whole bytes of ``out`` a chunk
+    for start in range(0, values, chunk):
+        count = min(chunk, values - start)
+        drawn = rng.integers(0, 2**32, count, dtype=np.uint32).astype("<u4", copy=False)
+        bits = drawn.view(np.uint8) >> 7
+        first = start * 4
+        bits = bits[:min(4 * count, n - first)]
+        out[first // 8:first // 8 + -(-bits.size // 8)] = np.packbits(bits)
+    return out
+
+
+def toeplitz_hash_of_positions_packed(positions: np.ndarray, num_bits: int, seed_packed: np.ndarray,
+                                      num_out: int) -> np.ndarray:
+    """:func:`toeplitz_hash_of_positions` with the seed and the hash packed (``numpy.packbits`` order,
+    ``⌈(n + num_out - 1)/8⌉`` and ``⌈num_out/8⌉`` bytes, the last byte's unused low bits 0).
+
+    The seed's window ``seed[n - 1 - j : n - 1 - j + num_out]`` of each one j is its bytes from
+    ``(n - 1 - j) div 8`` shifted left by ``(n - 1 - j) mod 8`` bits: ``num_out / 8`` byte operations a one.
+    Where the positions are many (:data:`TOEPLITZ_SPARSE_MAX_WORK`), the key and the seed are written out a
+    byte a bit and hashed by :func:`toeplitz_hash`. The same bits as :func:`toeplitz_hash_of_positions` on the
+    seed unpacked, packed.
+
+    Examples:
+        >>> s = np.array([1, 1, 0, 1, 0], dtype=np.uint8)
+        >>> toeplitz_hash_of_positions_packed(np.array([0, 2, 3]), 4, np.packbits(s), 2).tolist()
+        [192]
+        >>> np.packbits(toeplitz_hash_of_positions(np.array([0, 2, 3]), 4, s, 2)).tolist()
+        [192]
+    """
+    n = int(num_bits)
+    num_out = check_int("toeplitz_hash", "num_out", num_out, 0)
+    positions = np.asarray(positions, dtype=np.int64)
+    seed_size = n + num_out - 1 if num_out > 0 else 0
+    if num_out > 0 and seed_packed.size != -(-seed_size // 8):
+        raise DqsimError(f"toeplitz_hash: a packed seed must hold ⌈(n + num_out - 1)/8⌉ = {-(-seed_size // 8)} "
+                         f"bytes, got {seed_packed.size}")
+    out_bytes = -(-num_out // 8)
+    if positions.size * num_out > TOEPLITZ_SPARSE_MAX_WORK * n:
+        seed_bits = np.unpackbits(seed_packed, count=seed_size)
+        return np.packbits(toeplitz_hash_of_positions(positions, n, seed_bits, num_out))
+    padded = np.zeros(seed_packed.size + 1, dtype=np.uint16)  # a zero byte after the seed: the last shift's
+    padded[:-1] = seed_packed                                # low bits; uint16: room for the left shift
+    out = np.zeros(out_bytes, dtype=np.uint16)
+    for j in positions.tolist():
+        first, shift = divmod(n - 1 - j, 8)
+        window = padded[first:first + out_bytes + 1]
+        out ^= (window[:-1] << shift) | (window[1:] >> (8 - shift))
+    out = out.astype(np.uint8)  # bits above the byte dropped
+    if num_out % 8 and out_bytes:
+        out[-1] &= np.uint8((0xFF << (8 - num_out % 8)) & 0xFF)  # the window's bits past num_out
+    return out
+
+
 #: Byte operations a key bit up to which :func:`toeplitz_hash_of_positions` XORs the seed's windows of a
 #: sparse key rather than writing the key out for :func:`toeplitz_hash` (16: a few passes over the key).
 TOEPLITZ_SPARSE_MAX_WORK = 16
@@ -518,9 +593,10 @@ def postprocess_key(alice, bob, *, qber_estimate: float, final_bits_of_leakage,
     The keys are taken as a :class:`~dqsim.protocols.qkd.packed_bits.PackedKeyPair` (Alice's bits packed,
     Bob's wrong positions): Cascade runs on the wrong positions (:func:`cascade_errors`) and the hashes
     of the residual on the positions it left (:func:`toeplitz_hash_of_positions`), so no key is unpacked
-    unless ``final_key`` asks for Alice's (a byte a key bit then); the seeds, drawn only where a residual
-    is left (or ``final_key``), are a byte a bit. (Until 2026-12-06 the keys were unpacked, 13 bytes a key
-    bit in all.)
+    unless ``final_key`` asks for Alice's (a byte a key bit then, and the privacy-amplification seed); the
+    seeds, drawn only where a residual is left (or ``final_key``), are drawn and hashed packed
+    (:func:`random_bits_packed`, :func:`toeplitz_hash_of_positions_packed`; a byte a bit until 2026-12-06).
+    (Until 2026-12-06 the keys were unpacked, 13 bytes a key bit in all.)
 
     Args:
         alice, bob: the sifted key bits of the block: uint8 arrays, or
@@ -568,17 +644,18 @@ def postprocess_key(alice, bob, *, qber_estimate: float, final_bits_of_leakage,
     # It is drawn where it is used (an error left); else the generator only moves past it, as the draw would.
     seed_bits = n + verification_bits - 1
     if residual_errors or not qkd_kernels.skip_random_bits(rng, seed_bits):
-        seed = rng.integers(0, 2, seed_bits, dtype=np.uint8)
-    verified = residual_errors == 0 or not toeplitz_hash_of_positions(residual, n, seed, verification_bits).any()
+        seed = random_bits_packed(rng, seed_bits)
+    verified = residual_errors == 0 or not toeplitz_hash_of_positions_packed(residual, n, seed,
+                                                                             verification_bits).any()
     seed = None
     length = max(0, min(n, int(final_bits_of_leakage(leak)))) if verified else 0
     pa_seed_bits = n + length - 1 if length else 0
     keys_equal, key = True, None
     if pa_seed_bits and (residual_errors or final_key):
-        pa_seed = rng.integers(0, 2, pa_seed_bits, dtype=np.uint8)
-        keys_equal = residual_errors == 0 or not toeplitz_hash_of_positions(residual, n, pa_seed, length).any()
+        pa_seed = random_bits_packed(rng, pa_seed_bits)
+        keys_equal = residual_errors == 0 or not toeplitz_hash_of_positions_packed(residual, n, pa_seed, length).any()
         alice_key = keys.alice_bits() if kept_alice is None else kept_alice
-        key = toeplitz_hash(alice_key, pa_seed, length) if final_key else None
+        key = toeplitz_hash(alice_key, np.unpackbits(pa_seed, count=pa_seed_bits), length) if final_key else None
     elif final_key:
         key = np.zeros(0, dtype=np.uint8)
     messages = ec_messages + seed_bits + verification_bits + pa_seed_bits
