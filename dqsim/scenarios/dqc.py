@@ -398,18 +398,30 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
     if fusion:  # the register operations between two reads of the register, fused (QuantumMemory.fusion_costs)
         sim.memory.fusion_costs = costs_for(backend)
     sim.share(network)
-    for node in range(num_nodes):  # (a node's steps are shared: checkpoints save its program's place in them)
+    # every node's steps are shared, in node order on every rank (checkpoints save a program's place in its
+    # steps by their position among the shared objects, which a resume on another rank count must find alike);
+    # a node's record, communication-qubit pool and program only on the rank that runs it
+    shared_steps = [sim.share(node_steps) for node_steps in steps]
+    for node in mine:
         sim.node_data(node)["comm_pool"] = CommPool(list(regmap.comm_qubits[node]))
-        sim.spawn(node, NodeProgramProcess(network, scheme, sim.share(steps[node])))
+        sim.spawn(node, NodeProgramProcess(network, scheme, shared_steps[node]))
+    del shared_steps
     timing["setup"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     engine = sim.run()
     timing["network"] = time.perf_counter() - t0
+    # each rank's nodes that did not finish, and when those that read measured qubits out finished (not a
+    # record per node of the network gathered on every rank)
+    measured = sorted({owner[m.qubit] for m in circuit if isinstance(m, Measure)}) if not plan.engine_measures else []
     done_ps: dict[int, int] = {}
-    for part in comm.allgather({i: sim.node_data(i).get("done_ps", 0) for i in mine if sim.node_data(i).get("done")}):
-        done_ps.update(part)
-    missing = [node_names[i] for i in range(num_nodes) if i not in done_ps]
-    if missing:
+    missing_nodes: list[int] = []
+    for part_done, part_missing in comm.allgather(
+            ({i: sim.node_data(i).get("done_ps", 0) for i in measured if rank_of_node[i] == comm.rank},
+             [i for i in mine if not sim.node_data(i).get("done")])):
+        done_ps.update(part_done)
+        missing_nodes.extend(part_missing)
+    if missing_nodes:
+        missing = [node_names[i] for i in sorted(missing_nodes)]
         raise EngineError(f"nodes {missing} did not finish their part of the circuit (deadlock: too few "
                           "communication qubits for the routing this circuit needs?)")
     t0 = time.perf_counter()
@@ -455,8 +467,7 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
     end_time_ps = engine.end_time_ps
     if not plan.engine_measures:  # each node reads its measured qubits out once it has finished its steps
         end_time_ps = max([end_time_ps] + [done_ps[node] + node_specs[node].measure_duration_ps
-                                           for node in sorted({owner[m.qubit] for m in circuit
-                                                               if isinstance(m, Measure)})])
+                                           for node in measured])
     timing["results"] = time.perf_counter() - t0
     links = LinkCounts.of_network(network, engine.counters)
     return DqcRun(circuit, decomposed, list(owner), regmap, state, counts, outcomes, float(fidelity),
