@@ -400,10 +400,12 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
     sim.share(network)
     # every node's steps are shared, in node order on every rank (checkpoints save a program's place in its
     # steps by their position among the shared objects, which a resume on another rank count must find alike);
-    # a node's record, communication-qubit pool and program only on the rank that runs it
+    # a node's record and program only on the rank that runs it, its communication-qubit pool only where it has
+    # steps (a node with none never takes a qubit: 4 of a GHZ's 65,536 nodes of a line have steps)
     shared_steps = [sim.share(node_steps) for node_steps in steps]
     for node in mine:
-        sim.node_data(node)["comm_pool"] = CommPool(list(regmap.comm_qubits[node]))
+        if steps[node]:
+            sim.node_data(node)["comm_pool"] = CommPool(list(regmap.comm_qubits[node]))
         sim.spawn(node, NodeProgramProcess(network, scheme, shared_steps[node]))
     del shared_steps
     timing["setup"] = time.perf_counter() - t0
