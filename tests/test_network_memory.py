@@ -121,13 +121,47 @@ def test_a_job_network_without_its_graph_is_the_one_built_from_its_graph(network
     assert list(lazy.graph.edges(data=True)) == list(graph.edges(data=True))
 
 
+#: Runs dqsim with the engine's node records and the communication-qubit pools counted on each rank (argv:
+#: dqsim's arguments).
+COUNTED = """
+import sys
+import dqsim.scenarios.dqc as dqc
+from dqsim.comm import init
+made = {"pools": 0, "sims": []}
+class Pool(dqc.CommPool):
+    def __init__(self, *args, **kwargs):
+        made["pools"] += 1
+        super().__init__(*args, **kwargs)
+class Sim(dqc.Simulator):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        made["sims"].append(self)
+dqc.CommPool, dqc.Simulator = Pool, Sim
+from dqsim.cli.main import main
+status = main(sys.argv[1:])
+records = sum(node is not None for sim in made["sims"] for node in sim.nodes)
+rank = init().rank
+with open(sys.argv[sys.argv.index("-o") + 1] + f".rank{rank}.txt", "w") as out:  # (not stdout: mpiexec mixes it)
+    out.write(f"{made['pools']} pools, {records} records")
+raise SystemExit(status)
+"""
+
+
 def test_a_grid_job_gives_the_same_tables_on_one_and_two_ranks(tmp_path):
     """A GHZ over the corners of a 4 x 4 grid: routes searched on the graph built on first use, pairs swapped
-    along them; one rank and two give the same tables (every link in the links table)."""
+    along them; one rank and two give the same tables (every link in the links table). Each of the two ranks
+    made the engine's records of its own 8 nodes only, and communication-qubit pools for those of them with steps:
+    until 2026-12-06 :func:`~dqsim.scenarios.dqc.run_dqc` made a pool, and so a record, for every node on every
+    rank (16 and 16)."""
     job = tmp_path / "grid.toml"
     job.write_text(network_job('topology = "grid"\nnum_rows = 4\nnum_cols = 4', "[0, 3, 12, 15]"))
     run_here(["run", str(job), "-o", str(tmp_path / "one.h5"), "--quiet"])
-    run_mpi(2, ["-m", "dqsim", "run", str(job), "-o", str(tmp_path / "two.h5"), "--quiet"], timeout_s=300)
+    run_mpi(2, ["-m", "mpi4py", "-c", COUNTED, "run", str(job), "-o", str(tmp_path / "two.h5"), "--quiet"],
+            timeout_s=300)
+    counted = [(tmp_path / f"two.h5.rank{rank}.txt").read_text() for rank in (0, 1)]
+    pools = [int(line.split()[0]) for line in counted]
+    assert [line.split(", ")[1] for line in counted] == ["8 records"] * 2 and 0 < min(pools) and max(pools) < 8, \
+        counted  # a pool only for a node with steps (5 and 5 here: the corners and the routes between them)
     one, two = open_run(tmp_path / "one.h5"), open_run(tmp_path / "two.h5")
     links = one.table("links")
     assert len(links) == 24 and links["epr_pairs"].sum() > 3

@@ -65,12 +65,13 @@ def test_repro_a_sparse_network_of_65536_nodes_is_a_valid_job_and_one_more_is_re
 
 
 def test_repro_an_all_to_all_of_too_many_links_is_refused_with_its_size_before_it_is_built():
-    """4,096 nodes all to all: 8.4 million links, some 1.2 GB per rank (2.4 GB before a link's delay was its spec's,
+    """4,096 nodes all to all: 8.4 million links, some 0.4 GB per rank as estimated from runs of up to 2,048 nodes
+    (1.2 GB before the writing rank's ``links`` table was made in pieces, 2.4 GB before a link's delay was its spec's,
     13 GB before 2026-12-06's compact link arrays, 4.6 GB before its per-link arrays). Refused at once (building the network alone would take minutes and the host's memory), naming the
     links, the memory and the largest all_to_all allowed."""
     started = time.process_time()
     with pytest.raises(ConfigError, match=r"^<string>: \[network\]\.num_nodes = 4096: topology = \"all_to_all\" "
-                                          r"links every pair of nodes: 8,386,560 links, about 1\.2 GB on every "
+                                          r"links every pair of nodes: 8,386,560 links, about 0\.4 GB on every "
                                           r"rank; allowed at most 2,097,152 links \(all_to_all of up to 2,048 "
                                           r"nodes"):
         load_job_text(network_job('topology = "all_to_all"\nnum_nodes = 4096'))
@@ -96,14 +97,15 @@ def test_link_counts_and_the_memory_estimate():
             assert topology.num_links_of(kind, num_nodes) == build(num_nodes).number_of_edges()
     with pytest.raises(ConfigError, match="kind must be"):
         topology.num_links_of("grid", 4)
-    # measured (peak RSS of runs over 600 to 2,048 nodes all to all, 2026-12-06, later) 123 bytes per link between
-    # 1,000 and 2,048 nodes plus ~50 MB, and 3.3-4.2 kB per node (65,536-node lines, stars, rings against an
-    # 8-node line): the estimate sits within ~10 % of these
-    assert 110 * 1596628 < (topology.estimate_network_bytes(2048, 2096128)
-                            - topology.estimate_network_bytes(1000, 499500) - 1048 * 4000) < 150 * 1596628
-    assert 45e6 < topology.estimate_network_bytes(1000, 499500) - 1000 * 4000 - 123 * 499500 < 60e6
+    # measured (peak RSS of runs over 600 to 2,048 nodes all to all, 2026-12-06, the links table written in pieces
+    # and never held whole) 36 bytes per link between 1,000 and 2,048 nodes (123 and ~50 MB more before), and
+    # 2.9-3.7 kB per node (65,536-node lines, stars, rings against an 8-node line; 3.3-4.2 before): the estimate
+    # sits within ~10 % of these
+    assert 30 * 1596628 < (topology.estimate_network_bytes(2048, 2096128)
+                           - topology.estimate_network_bytes(1000, 499500) - 1048 * 3300) < 42 * 1596628
+    assert 35e6 < topology.estimate_network_bytes(1000, 499500) - 1000 * 3300 - 36 * 499500 < 45e6
     assert topology.estimate_network_bytes(4096, 0) == 4096 * topology.BYTES_PER_NODE
-    assert 3300 * 65528 < topology.estimate_network_bytes(65536, 0) - topology.estimate_network_bytes(8, 0) < 4400 * 65528
+    assert 2900 * 65528 < topology.estimate_network_bytes(65536, 0) - topology.estimate_network_bytes(8, 0) < 3700 * 65528
 
 
 def test_a_ghz_over_a_1024_node_line_routes_across_it_on_one_and_two_ranks(tmp_path):
@@ -122,10 +124,10 @@ def test_a_ghz_over_a_1024_node_line_routes_across_it_on_one_and_two_ranks(tmp_p
 def test_repro_check_estimates_the_memory_of_a_large_network(tmp_path):
     """``dqsim check`` gave the register's memory only (4 KiB for a 4-qubit GHZ over 1,000 nodes all to all, whose
     run peaked at 893 MB): it now gives the network's. Against runs' peak RSS (``/usr/bin/time``, one rank,
-    2026-12-06, later, with a link's delay its spec's): 600 nodes all to all 288 MB and 1,000 nodes 331 MB, against
-    217 MB for 8 nodes on a line, a growth of 71 and 114 MB for the 74.0 and 118.2 MiB (78 and 124 MB) estimated
-    here. (Not measured in the test: a run's peak under pytest varied by ~150 MB with what else the process had
-    done.)"""
+    2026-12-06, the ``links`` table made and written in pieces): 600 nodes all to all 249 MB and 1,000 nodes
+    259 MB, 49 and 59 MB above the ~200 MB of Python the line adds, for the 46.2 and 58.4 MiB (48 and 61 MB)
+    estimated (74.0 and 118.2 MiB against 288 and 331 MB before). (Not measured in the test: a run's peak under
+    pytest varied by ~150 MB with what else the process had done.)"""
     lines = {}
     for name, network in (("a2a", 'topology = "all_to_all"\nnum_nodes = 600'),
                           ("grid", 'topology = "grid"\nnum_rows = 64\nnum_cols = 64')):
@@ -133,10 +135,10 @@ def test_repro_check_estimates_the_memory_of_a_large_network(tmp_path):
         job.write_text(network_job(network))
         lines[name] = next(line for line in run_here(["check", str(job)]).stdout.splitlines()
                            if "for the network" in line)
-    assert lines["a2a"].startswith("# memory per rank for the network: about 74.0 MiB (600 nodes, 179,700 links; "
-                                   "measured ~4 kB per node and ~0.14 kB per link, and ~50 MB for the links table's "
-                                   "write), besides ~200 MB of Python")
-    assert lines["grid"].startswith("# memory per rank for the network: about 16.7 MiB (4,096 nodes, 8,064 links;")
+    assert lines["a2a"].startswith("# memory per rank for the network: about 46.2 MiB (600 nodes, 179,700 links; "
+                                   "measured ~3.3 kB per node and ~0.036 kB per link, and ~40 MB for the links "
+                                   "table's write), besides ~200 MB of Python")
+    assert lines["grid"].startswith("# memory per rank for the network: about 13.2 MiB (4,096 nodes, 8,064 links;")
 
 
 def test_repro_set_replaces_a_value_the_file_alone_would_be_refused_for(tmp_path):

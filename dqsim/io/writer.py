@@ -46,9 +46,11 @@ RESERVED_ATTRS = ("schema_version", "dqsim_version", "dqsim_commit", "created_ut
 COMPRESS_ABOVE_BYTES = 1 << 20
 
 #: Rows of a table with string columns converted and written at a time: the conversion makes a Python string
-#: and an HDF5 copy of every string (~0.3 kB a row of a ``dqc`` run's ``links`` table, which has a row per link of
-#: the network: 499,500 for an ``all_to_all`` of 1,000 nodes).
-TABLE_PIECE_ROWS = 1 << 16
+#: and an HDF5 copy of every string (~0.6 kB a row of a ``dqc`` run's ``links`` table at its peak, which has a row
+#: per link of the network: 499,500 for an ``all_to_all`` of 1,000 nodes). 16,384 rows since 2026-12-06: a piece
+#: of 65,536 set the writing rank's peak, ~40 MB above the other ranks' (``dqsim check``'s
+#: :data:`~dqsim.network.topology.LINKS_TABLE_BYTES`).
+TABLE_PIECE_ROWS = 1 << 14
 
 #: Amplitudes of a gathered state written between two calls of ``between`` (:func:`write_run_file`).
 STATE_PIECE_AMPLITUDES = slabs.STATE_PIECE_AMPLITUDES
@@ -70,6 +72,12 @@ def _has_strings(dtype: np.dtype) -> bool:
     return any(dtype[name].base.kind in "UO" for name in dtype.names)
 
 
+def _in_pieces(table) -> bool:
+    """Whether ``table`` is a table made piece by piece (``table_rows(start, stop)``, ``dtype``, ``shape``,
+    ``nbytes``: :class:`dqsim.scenarios.output.TableInPieces`), not an array."""
+    return not isinstance(table, np.ndarray) and callable(getattr(table, "table_rows", None))
+
+
 def write_run_file(path: str | os.PathLike, *, attrs: Mapping[str, Any],
                    tables: Mapping[str, np.ndarray],
                    groups_attrs: Optional[Mapping[str, Mapping[str, Any]]] = None,
@@ -88,7 +96,12 @@ def write_run_file(path: str | os.PathLike, *, attrs: Mapping[str, Any],
         attrs: run attributes (name, seed, job text, timings...). Values: str,
             int, float, bool, NumPy arrays; dict/list/None are stored as JSON.
             The names in :data:`RESERVED_ATTRS` are set by dqsim.
-        tables: name -> NumPy array (1-D structured for record tables). A name
+        tables: name -> NumPy array (1-D structured for record tables), or a 1-D
+            record table made piece by piece (an object with ``dtype``, ``shape``,
+            ``nbytes`` and ``table_rows(start, stop)``, e.g.
+            :class:`dqsim.scenarios.output.TableInPieces`: asked for
+            :data:`TABLE_PIECE_ROWS` rows at a time, each piece written before
+            the next is made; the file is the same as of the table built whole). A name
             with ``/`` puts the dataset in a group. ``str`` fields read back as ``str``.
         groups_attrs: dataset or group path -> its attributes; a path that
             is not a table becomes an (empty) group. A record table's
@@ -155,7 +168,8 @@ def write_run_file(path: str | os.PathLike, *, attrs: Mapping[str, Any],
     extra_attrs = {name.strip("/"): dict(values) for name, values in (groups_attrs or {}).items()}
     if "" in extra_attrs:
         raise ValueError("groups_attrs key '/' is not allowed; give root attributes in attrs")
-    record_tables = {name.strip("/") for name, array in tables.items() if np.asarray(array).dtype.names}
+    record_tables = {name.strip("/") for name, array in tables.items()
+                     if (array.dtype if _in_pieces(array) else np.asarray(array).dtype).names}
 
     def fill(h5: h5py.File) -> None:
         root_attrs = {
@@ -170,17 +184,25 @@ def write_run_file(path: str | os.PathLike, *, attrs: Mapping[str, Any],
         for name, array in tables.items():
             if between is not None:
                 between()
-            array = np.asarray(array)
-            pieces = array.ndim == 1 and array.size > TABLE_PIECE_ROWS and _has_strings(array.dtype)
-            data = encoding.to_storable(array[:TABLE_PIECE_ROWS] if pieces else array, where=name)
-            big = compress and data.itemsize * array.size > COMPRESS_ABOVE_BYTES and array.size > 0
+            if _in_pieces(array) and array.shape[0] <= TABLE_PIECE_ROWS:
+                array = array.table_rows(0, array.shape[0])  # one piece: written as an array is
+            made = _in_pieces(array)  # rows asked for a piece at a time, never built whole
+            array = array if made else np.asarray(array)
+            pieces = made or (array.ndim == 1 and array.size > TABLE_PIECE_ROWS and _has_strings(array.dtype))
+
+            def rows(start: int) -> np.ndarray:
+                stop = start + TABLE_PIECE_ROWS
+                return encoding.to_storable(array.table_rows(start, stop) if made else array[start:stop], where=name)
+
+            size = array.shape[0] if made else array.size
+            data = rows(0) if pieces else encoding.to_storable(array, where=name)
+            big = compress and data.itemsize * size > COMPRESS_ABOVE_BYTES and size > 0
             layout = dict(chunks=True, compression="gzip", compression_opts=4, shuffle=True) if big else {}
             if pieces:  # strings made in pieces: each a Python str and an HDF5 copy, ~0.3 kB a row at once
-                ds = h5.create_dataset(name.strip("/"), shape=array.shape, dtype=data.dtype, track_order=True,
+                ds = h5.create_dataset(name.strip("/"), shape=(size,), dtype=data.dtype, track_order=True,
                                        **layout)
-                for start in range(0, array.size, TABLE_PIECE_ROWS):
-                    piece = data if not start else encoding.to_storable(array[start:start + TABLE_PIECE_ROWS],
-                                                                        where=name)
+                for start in range(0, size, TABLE_PIECE_ROWS):
+                    piece = data if not start else rows(start)
                     ds[start:start + piece.size] = piece
                 data = data[:0]
             else:
@@ -226,7 +248,7 @@ def write_run_file(path: str | os.PathLike, *, attrs: Mapping[str, Any],
         run_entry.update(file_entry(tmp, each_block=each_block), name=path.name)
 
     def needs_bytes() -> int:  # at least: the state's and the uncompressed tables' bytes
-        tables_bytes = [np.asarray(array).nbytes for array in tables.values()]
+        tables_bytes = [array.nbytes if _in_pieces(array) else np.asarray(array).nbytes for array in tables.values()]
         return sum(n for n in tables_bytes if not compress or n <= COMPRESS_ABOVE_BYTES) + \
             (state.nbytes if state is not None else 0)
 

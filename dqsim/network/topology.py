@@ -43,30 +43,31 @@ _MAX_NAMES_IN_MESSAGE = 10
 
 #: Host memory each link of a run's network takes at the run's peak, bytes, on the rank that writes the run file
 #: (every rank builds the whole network: the :class:`~dqsim.network.network.Network`'s link arrays, ~24 bytes a
-#: link; that rank also the run file's ``links`` table, 88 bytes a row with 7-character node names, and its
-#: write). Measured, not derived: peak RSS of ``dqc`` runs of a 4-qubit GHZ over ``all_to_all`` networks of 600,
-#: 1,000, 1,448 and 2,048 nodes (179,700 to 2,096,128 links: 288, 331, 401 and 525 MB on one rank) against an
-#: 8-node line (217 MB): 123 bytes a link between 1,000 and 2,048 nodes, plus :data:`LINKS_TABLE_BYTES` (CPython
-#: 3.11, bench/results/network-rank-memory-vm-20261206b.md). A rank that does not write the file took ~34 bytes
-#: a link (247 against 230 MB at 1,000 nodes on two ranks). It was ~280 bytes until 2026-12-06 (later: a delay
-#: per link and per adjacency entry, int64 copies while building, the table's whole-column temporaries), ~550
-#: before that (a tuple per link in the network, in a run's counts and in its table rows), ~1.6 kB before
-#: (docs/review-scale-20261206.md).
-BYTES_PER_LINK = 140
+#: link; that rank also writes the run file's ``links`` table, made and written 16,384 rows at a time since
+#: 2026-12-06, never whole). Measured, not derived: peak RSS of ``dqc`` runs of a 4-qubit GHZ over ``all_to_all``
+#: networks of 600, 1,000, 1,448 and 2,048 nodes (179,700 to 2,096,128 links: 249, 259, 273 and 317 MB on one
+#: rank) against an 8-node line (217 MB): ~36 bytes a link between 600 and 2,048 nodes, plus
+#: :data:`LINKS_TABLE_BYTES` (CPython 3.11, bench/results/network-rank-memory-vm-20261206c.md). It was 140 until
+#: 2026-12-06 (the ``links`` table built whole before its write, 88 bytes a row, and written 65,536 rows at a
+#: time: 123 bytes a link plus ~50 MB), ~280 before (a delay per link and per adjacency entry, int64 copies while
+#: building, the table's whole-column temporaries), ~550 before that (a tuple per link in the network, in a run's
+#: counts and in its table rows), ~1.6 kB before (docs/review-scale-20261206.md).
+BYTES_PER_LINK = 36
 
-#: What a network of at least :data:`LINKS_TABLE_MIN_LINKS` links takes besides its bytes per link, on the rank
-#: that writes the run file, bytes: measured as :data:`BYTES_PER_LINK` (the runs' peaks lie ~50 MB above a line
-#: through 123 bytes a link; the write of the ``links`` table's strings, in pieces of 65,536 rows, is where the
-#: peak falls).
-LINKS_TABLE_BYTES = 50_000_000
+#: What a network of at least :data:`LINKS_TABLE_MIN_LINKS` links takes besides its bytes per link, bytes: fitted
+#: with :data:`BYTES_PER_LINK` to the same runs (the estimate plus ~200 MB of Python within -1 % to +4 % of their
+#: peaks); what it holds is mostly the writing rank's piece of the ``links`` table being written (its strings as
+#: Python and HDF5 objects) and the ~17 MB by which an 8-node run exceeds 200 MB.
+LINKS_TABLE_BYTES = 40_000_000
 
 #: Links from which :data:`LINKS_TABLE_BYTES` is counted.
 LINKS_TABLE_MIN_LINKS = 100_000
 
 #: Host memory each node of a run's network takes on every rank, bytes, with its link or two: measured as
-#: :data:`BYTES_PER_LINK` (``dqc`` runs over 65,536-node lines, stars and rings, 432, 437 and 494 MB on one rank,
-#: against an 8-node line: 3.3-4.2 kB per node; a 4,096-node line 232 MB; ~5 kB until 2026-12-06).
-BYTES_PER_NODE = 4000
+#: :data:`BYTES_PER_LINK` (``dqc`` runs over 65,536-node lines, stars and rings, 408, 408 and 460 MB on one rank,
+#: against an 8-node line: 2.9-3.7 kB per node; 3.3-4.2 kB until 2026-12-06, when every rank made every node's
+#: communication-qubit pool, and ~5 kB before).
+BYTES_PER_NODE = 3300
 
 
 def _quote_names(names: Iterable[str]) -> str:
@@ -382,14 +383,15 @@ def estimate_network_bytes(num_nodes: int, num_links: int) -> int:
 
     :data:`BYTES_PER_NODE` and :data:`BYTES_PER_LINK` (and :data:`LINKS_TABLE_BYTES`
     from :data:`LINKS_TABLE_MIN_LINKS` links), all measured (not a bound): with
-    the ~200 MB of the interpreter and its libraries, within 5 % of a ``dqc``
+    the ~200 MB of the interpreter and its libraries, within 4 % of a ``dqc``
     run's peak RSS on one rank over ``all_to_all`` networks of 600 to 2,048
-    nodes (-4 % to +5 %; the writing rank of two runs ~20 MB higher), and
-    within 10 % over 65,536-node lines, stars and rings (+9 % to -5 %).
+    nodes (-0.2 % to +3.5 %; the writing rank of two runs 20 MB higher at 2,048
+    nodes), and within 10 % over 65,536-node lines, stars and rings (+2.6 %, +2.6 %, -9 %;
+    bench/results/network-rank-memory-vm-20261206c.md).
 
     Examples:
         >>> estimate_network_bytes(1000, 499500) / 1e6
-        123.93
+        61.282
     """
     table = LINKS_TABLE_BYTES if num_links >= LINKS_TABLE_MIN_LINKS else 0
     return num_nodes * BYTES_PER_NODE + num_links * BYTES_PER_LINK + table

@@ -57,7 +57,7 @@ from dqsim.jobs.circuit import check_observables
 from dqsim.protocols.distributed import CommPool, NodeProgram, SwapLink, Swapper, stages_of
 from dqsim.rng import Stream, derived_seed
 from dqsim.scenarios.link_counts import LinkCounts
-from dqsim.scenarios.output import ScenarioOutput, circuit_attributes, record_table, standard_error
+from dqsim.scenarios.output import ScenarioOutput, TableInPieces, circuit_attributes, record_table, standard_error
 from dqsim.scenarios.circuit_run import build_circuit, common_tables, count_bitstrings, summary_lines
 from dqsim.scenarios.shots import chunk_shots_for, count_chunks, terminal_chunks
 from dqsim.comm import SingleComm
@@ -398,18 +398,32 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
     if fusion:  # the register operations between two reads of the register, fused (QuantumMemory.fusion_costs)
         sim.memory.fusion_costs = costs_for(backend)
     sim.share(network)
-    for node in range(num_nodes):  # (a node's steps are shared: checkpoints save its program's place in them)
-        sim.node_data(node)["comm_pool"] = CommPool(list(regmap.comm_qubits[node]))
-        sim.spawn(node, NodeProgramProcess(network, scheme, sim.share(steps[node])))
+    # every node's steps are shared, in node order on every rank (checkpoints save a program's place in its
+    # steps by their position among the shared objects, which a resume on another rank count must find alike);
+    # a node's record and program only on the rank that runs it, its communication-qubit pool only where it has
+    # steps (a node with none never takes a qubit: 4 of a GHZ's 65,536 nodes of a line have steps)
+    shared_steps = [sim.share(node_steps) for node_steps in steps]
+    for node in mine:
+        if steps[node]:
+            sim.node_data(node)["comm_pool"] = CommPool(list(regmap.comm_qubits[node]))
+        sim.spawn(node, NodeProgramProcess(network, scheme, shared_steps[node]))
+    del shared_steps
     timing["setup"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     engine = sim.run()
     timing["network"] = time.perf_counter() - t0
+    # each rank's nodes that did not finish, and when those that read measured qubits out finished (not a
+    # record per node of the network gathered on every rank)
+    measured = sorted({owner[m.qubit] for m in circuit if isinstance(m, Measure)}) if not plan.engine_measures else []
     done_ps: dict[int, int] = {}
-    for part in comm.allgather({i: sim.node_data(i).get("done_ps", 0) for i in mine if sim.node_data(i).get("done")}):
-        done_ps.update(part)
-    missing = [node_names[i] for i in range(num_nodes) if i not in done_ps]
-    if missing:
+    missing_nodes: list[int] = []
+    for part_done, part_missing in comm.allgather(
+            ({i: sim.node_data(i).get("done_ps", 0) for i in measured if rank_of_node[i] == comm.rank},
+             [i for i in mine if not sim.node_data(i).get("done")])):
+        done_ps.update(part_done)
+        missing_nodes.extend(part_missing)
+    if missing_nodes:
+        missing = [node_names[i] for i in sorted(missing_nodes)]
         raise EngineError(f"nodes {missing} did not finish their part of the circuit (deadlock: too few "
                           "communication qubits for the routing this circuit needs?)")
     t0 = time.perf_counter()
@@ -455,8 +469,7 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
     end_time_ps = engine.end_time_ps
     if not plan.engine_measures:  # each node reads its measured qubits out once it has finished its steps
         end_time_ps = max([end_time_ps] + [done_ps[node] + node_specs[node].measure_duration_ps
-                                           for node in sorted({owner[m.qubit] for m in circuit
-                                                               if isinstance(m, Measure)})])
+                                           for node in measured])
     timing["results"] = time.perf_counter() - t0
     links = LinkCounts.of_network(network, engine.counters)
     return DqcRun(circuit, decomposed, list(owner), regmap, state, counts, outcomes, float(fidelity),
@@ -771,30 +784,26 @@ def trajectories_for(job, circuit: Circuit) -> int:
     return max(sim.shots, 1)
 
 
-#: Rows of the ``links`` table filled at a time (:func:`links_table`): its name columns are copied from the names
-#: in pieces of this many rows, not through whole-column temporaries (an ``all_to_all`` of 1,000 nodes has
-#: 499,500 links; those temporaries took ~100 bytes a link on the rank that writes the run file).
-TABLE_FILL_ROWS = 1 << 16
-
-
-def links_table(names: Sequence[str], network: Network, links: LinkCounts) -> np.ndarray:
+def links_table(names: Sequence[str], network: Network, links: LinkCounts) -> TableInPieces:
     """The run file's ``links`` table: per link ``(a, b, pairs, attempts, photons)`` of a run (``a < b``, sorted),
-    its nodes' names, its length and its counts.
+    its nodes' names, its length and its counts, as a :class:`~dqsim.scenarios.output.TableInPieces`.
 
-    The array :func:`~dqsim.scenarios.output.record_table` makes of the rows
+    The rows of the array :func:`~dqsim.scenarios.output.record_table` makes of the rows
     ``(names[a], names[b], network.link(a, b).distance_km, pairs, attempts, photons)``, each name column as
-    wide as its longest name, built column by column from the arrays of ``links`` and ``network`` (no tuple
-    per link: an ``all_to_all`` of 1,000 nodes has 499,500 links), :data:`TABLE_FILL_ROWS` rows at a time. Only
-    the rank that writes the run file builds it (:func:`run_job`).
+    wide as its longest name, made from the arrays of ``links`` and ``network`` a piece at a time as the writer
+    asks for them (:func:`dqsim.io.write_run_file`): the table (88 bytes a row with 7-character names; an
+    ``all_to_all`` of 2,048 nodes has 2,096,128 links) is never held whole. Only the rank that writes the run
+    file makes it (:func:`run_job`).
 
     Examples:
         >>> from dqsim.network.link import LinkSpec
         >>> from dqsim.network.node import NodeSpec
         >>> net = Network.from_links([NodeSpec(name=n) for n in ("a", "bb", "c")],
         ...                          [(0, 1, LinkSpec(distance_km=2.0)), (2, 1, LinkSpec(distance_km=3.0))])
-        >>> links_table(net.names, net, LinkCounts.of_network(net, {("pairs", 1, 0): 4, ("attempts", 0, 1): 9,
-        ...                                                         ("photons", 0, 1): 18})).tolist()
-        [('a', 'bb', 2.0, 4, 9, 18), ('bb', 'c', 3.0, 0, 0, 0)]
+        >>> table = links_table(net.names, net, LinkCounts.of_network(net, {("pairs", 1, 0): 4,
+        ...                                                                 ("attempts", 0, 1): 9, ("photons", 0, 1): 18}))
+        >>> np.asarray(table).tolist(), table.table_rows(1, 2).tolist()
+        ([('a', 'bb', 2.0, 4, 9, 18), ('bb', 'c', 3.0, 0, 0, 0)], [('bb', 'c', 3.0, 0, 0, 0)])
     """
     num_links = len(links)
     a, b = links.lows, links.highs
@@ -805,33 +814,39 @@ def links_table(names: Sequence[str], network: Network, links: LinkCounts) -> np
         present[:] = False
         present[ends] = True
         widths.append(max(int(lengths[present].max(initial=1)), 1))
-    dtype = [("node_a", f"U{widths[0]}"), ("node_b", f"U{widths[1]}"),
-             ("distance_km", "f8"), ("epr_pairs", "i8"), ("attempts", "i8"), ("photons", "i8")]
-    table = np.empty(num_links, dtype=dtype)
+    del present, lengths
+    dtype = np.dtype([("node_a", f"U{widths[0]}"), ("node_b", f"U{widths[1]}"),
+                      ("distance_km", "f8"), ("epr_pairs", "i8"), ("attempts", "i8"), ("photons", "i8")])
     all_names = np.array(names)
     ends = network.link_ends()
     in_order = (network.links_sorted() and len(ends) == num_links and np.array_equal(ends[:, 0], a)
                 and np.array_equal(ends[:, 1], b))  # the network's links as the run lists them
-    if in_order:
+    if in_order:  # a line, star or all_to_all: each piece's lengths from the links' spec indices
         spec_distances = np.array([spec.distance_km for spec in network.distinct_link_specs], dtype=np.float64)
         spec_of = network.link_spec_indices()
-    else:
+        distances = None
+    else:  # the lengths in the run's order (8 bytes a link, held while the table is written)
         lows, highs = ends.min(axis=1), ends.max(axis=1)
         order = np.lexsort((highs, lows))  # the network's links as the run lists them: (a, b), a < b, sorted
         if len(order) == num_links and np.array_equal(lows[order], a) and np.array_equal(highs[order], b):
-            table["distance_km"] = network.link_distances_km()[order]
+            distances = network.link_distances_km()[order]
         else:
-            table["distance_km"] = [network.link(x, y).distance_km for x, y in zip(a.tolist(), b.tolist())]
+            distances = np.array([network.link(x, y).distance_km for x, y in zip(a.tolist(), b.tolist())],
+                                 dtype=np.float64)
         del lows, highs, order
-    for start in range(0, num_links, TABLE_FILL_ROWS):  # in pieces: no column-sized temporaries
-        piece = slice(start, min(start + TABLE_FILL_ROWS, num_links))
-        table["node_a"][piece], table["node_b"][piece] = all_names[a[piece]], all_names[b[piece]]
-        if in_order:
-            table["distance_km"][piece] = spec_distances[spec_of[piece]]
-    for column, name in enumerate(("epr_pairs", "attempts", "photons")):
-        table[name] = 0
-        table[name][links.rows] = links.counts[:, column]
-    return table
+
+    def rows(start: int, stop: int) -> np.ndarray:
+        piece = np.empty(stop - start, dtype=dtype)
+        piece["node_a"], piece["node_b"] = all_names[a[start:stop]], all_names[b[start:stop]]
+        piece["distance_km"] = (spec_distances[spec_of[start:stop]] if distances is None
+                                else distances[start:stop])
+        first, last = np.searchsorted(links.rows, [start, stop])  # the counted links among these rows
+        for column, name in enumerate(("epr_pairs", "attempts", "photons")):
+            piece[name] = 0
+            piece[name][links.rows[first:last] - start] = links.counts[first:last, column]
+        return piece
+
+    return TableInPieces(dtype, num_links, rows)
 
 
 def is_noisy(network: Network) -> bool:

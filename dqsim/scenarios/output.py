@@ -8,7 +8,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-__all__ = ["ScenarioOutput", "record_table", "circuit_attributes", "format_stderr", "standard_error"]
+__all__ = ["ScenarioOutput", "TableInPieces", "record_table", "circuit_attributes", "format_stderr", "standard_error"]
 
 
 @dataclass
@@ -17,17 +17,62 @@ class ScenarioOutput:
 
     Attributes:
         attrs: scenario-specific root attributes of the output file.
-        tables: name → NumPy array (structured for record tables).
+        tables: name → NumPy array (structured for record tables), or a :class:`TableInPieces` (a long
+            record table the writer asks for a piece at a time).
         table_attrs: table name → its attributes (units).
         state: the final sharded state (written when ``save_state``), or ``None``.
         summary: lines printed for a person after the run.
     """
 
     attrs: dict[str, Any]
-    tables: dict[str, np.ndarray]
+    tables: dict[str, "np.ndarray | TableInPieces"]
     table_attrs: dict[str, dict] = field(default_factory=dict)
     state: Any = None
     summary: list[str] = field(default_factory=list)
+
+
+class TableInPieces:
+    """A 1-D record table of ``size`` rows of ``dtype`` that is never held whole: ``make(start, stop)`` gives
+    rows ``start:stop`` (a structured array of ``dtype``), e.g. from a network's arrays.
+
+    The run file's writer (:func:`dqsim.io.write_run_file`) asks for it a piece at a time
+    (:meth:`table_rows`) and writes each piece before it asks for the next, so a table of a row per link of
+    an ``all_to_all`` of 2,048 nodes (2,096,128 rows, 88 bytes each with 7-character names) is never built
+    whole. ``np.asarray`` of it builds it whole (for a reader that wants it so).
+
+    Examples:
+        >>> t = TableInPieces(np.dtype([("i", "i8")]), 5, lambda a, b: np.array([(i,) for i in range(a, b)],
+        ...                                                                   dtype=[("i", "i8")]))
+        >>> t.shape, t.nbytes, t.table_rows(3, 9)["i"].tolist(), np.asarray(t)["i"].tolist()
+        ((5,), 40, [3, 4], [0, 1, 2, 3, 4])
+    """
+
+    __slots__ = ("dtype", "size", "_make")
+    ndim = 1
+
+    def __init__(self, dtype: np.dtype, size: int, make):
+        self.dtype, self.size, self._make = np.dtype(dtype), int(size), make
+
+    @property
+    def shape(self) -> tuple[int]:
+        return (self.size,)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the table built whole (as :attr:`numpy.ndarray.nbytes`)."""
+        return self.size * self.dtype.itemsize
+
+    def __len__(self) -> int:
+        return self.size
+
+    def table_rows(self, start: int, stop: int) -> np.ndarray:
+        """Rows ``start:stop`` (clipped to the table, as a slice is), a structured array of :attr:`dtype`."""
+        start, stop = max(0, min(start, self.size)), max(0, min(stop, self.size))
+        return self._make(start, max(start, stop))
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        whole = self.table_rows(0, self.size)
+        return whole if dtype is None else whole.astype(dtype)
 
 
 def standard_error(values: Sequence[float]) -> float:
