@@ -35,7 +35,7 @@ def _keys(n: int, qber: float, seed: int):
 def test_bsc_keys_decode_with_f_ec_in_the_measured_band(qber, efficiency, band):
     """Three keys of 14,000 bits through a binary symmetric channel: at most one of the three frames fails
     (measured: none), every kept bit equals Alice's, f_EC = disclosed bits / (n·h(E)) is in the band, and a
-    frame discloses its syndrome less its punctured bits (the codes before 2026-12-06 gave 1.47 at 4 % and
+    frame discloses its syndrome less its punctured bits, and its hash (the codes before 2026-12-06 gave 1.47 at 4 % and
     1.78 at 2 %, at targets of 1.45 and 1.8, and fail this band)."""
     frames = failed = 0
     for seed in range(3):
@@ -48,7 +48,7 @@ def test_bsc_keys_decode_with_f_ec_in_the_measured_band(qber, efficiency, band):
         assert done.discarded_bits == alice.size - int(done.kept.sum()) and done.rounds == 0
         code = ldpc.mother_code(1, done.code_bits, done.mother_rate)
         assert done.punctured_bits > 0 and code.punctured_rank(done.punctured_bits) == done.punctured_bits
-        assert done.leakage_bits == done.num_frames * (code.num_checks - done.punctured_bits)
+        assert done.leakage_bits == done.num_frames * (code.num_checks - done.punctured_bits + ldpc.FRAME_CHECK_BITS)
         frames, failed = frames + done.num_frames, failed + done.frame_errors
     assert failed <= 1, (failed, frames)
 
@@ -101,6 +101,26 @@ def test_a_frame_plan_discloses_the_target_rate_within_its_limits(num_key_bits, 
     assert plan.code_bits in ldpc.code_lengths() and k <= (1 - ldpc.MODULATED_SHARE) * plan.code_bits
     assert 0 <= plan.num_punctured <= ldpc.MAX_PUNCTURED_SHARE * plan.code_bits
     assert plan.num_checks - plan.num_punctured == int(np.ceil((1 - rate) * k))
+
+
+def test_a_frame_decoded_to_a_wrong_word_fails_its_hash_and_is_dropped(monkeypatch):
+    """A decoder that converges to a word other than Alice's (here: one that flips a bit of the right
+    answer and claims success) is caught by the frame's hash: the frame is counted as failed and its bits
+    dropped, not handed on (the test fails without the frame check)."""
+    right = ldpc_kernels.sum_product_decode_numpy
+
+    def wrong_word(*args):
+        error, used, converged = right(*args)
+        error = error.copy()
+        channel = args[3]
+        error[np.flatnonzero((channel > 0.0) & (channel < ldpc.SHORTENED_LLR))[0]] ^= 1   # a key bit
+        return error, used, converged
+
+    monkeypatch.setattr(ldpc_kernels, "sum_product_decode_numpy", wrong_word)
+    alice, bob = _keys(3000, 0.03, 5)
+    done = ldpc.reconcile(alice, bob, 0.03, seed=2, efficiency=1.5, use_kernel=False, frame_bits=2048)
+    assert done.num_frames == 2 and done.frame_errors == 2 and done.kept.sum() == 0
+    assert done.discarded_bits == 3000
 
 
 def test_gf2_rank_counts_independent_columns():

@@ -57,7 +57,7 @@ def phi(x: np.ndarray) -> np.ndarray:
 
     Examples:
         >>> [round(float(v), 3) for v in phi(np.array([0.5, 1.0, 3.0]))]
-        [1.436, 0.77, 0.1]
+        [1.403, 0.77, 0.099]
     """
     index = np.minimum((np.asarray(x, dtype=np.float64) * PHI_SCALE).astype(np.int64), PHI_TABLE.size - 1)
     return PHI_TABLE[index]

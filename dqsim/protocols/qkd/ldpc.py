@@ -45,10 +45,16 @@ the syndrome is ``H_K·x_K + H_P·x_P`` with ``x_P`` uniform and private to Alic
 bit a frame in his acknowledgement, which frames failed (no syndrome match
 within :data:`MAX_ITERATIONS`): both drop those frames' key bits, and the
 key-length formula charges them as disclosed (a bit of key carries at most a
-bit of secrecy, so this never overstates the key). A frame that converges to a
-wrong word (same syndrome, other bits) is caught by the block's verification
-hash (:func:`dqsim.protocols.qkd.reconciliation.postprocess_key`), which then
-discards the block, as with Cascade.
+bit of secrecy, so this never overstates the key). A frame can also converge to
+a wrong word (same syndrome, other bits: with punctured positions free, some
+words differ from the right one in a few key bits: 1 frame of 35 at QBER 2 %,
+3 bits wrong, in a run of ``bench/qkd_ldpc.py`` before this check, 2026-12-06): Alice's key
+message carries a :data:`FRAME_CHECK_BITS`-bit Toeplitz hash of each frame's
+key bits (seed from the block's generator), charged as leakage, and a frame
+whose decoded bits hash differently fails like one that did not converge. A
+wrong word that passes it (probability ``2^-FRAME_CHECK_BITS``) is caught by
+the block's verification hash (:func:`dqsim.protocols.qkd.reconciliation.postprocess_key`),
+which then discards the block, as with Cascade.
 """
 
 from __future__ import annotations
@@ -62,6 +68,7 @@ import numpy as np
 from dqsim.backend import ldpc_kernels
 from dqsim.checks import check_int, check_real
 from dqsim.errors import DqsimError
+from dqsim.protocols.qkd.reconciliation import toeplitz_hash_of_positions
 from dqsim.protocols.qkd.theory import binary_entropy
 from dqsim.rng import Stream
 
@@ -111,20 +118,25 @@ MAX_PUNCTURED_SHARE = 0.1
 MAX_ITERATIONS = 100
 #: Channel LLR of a shortened position (its error is known to be 0): larger than any message can grow.
 SHORTENED_LLR = 1e6
+#: Bits of each frame's Toeplitz hash in Alice's key message (module docstring), charged as leakage.
+FRAME_CHECK_BITS = 16
 #: Standard errors of the QBER estimate added to it before the rate is chosen (:func:`design_qber`).
 QBER_MARGIN_SIGMAS = 2.0
 #: Purpose of the random stream that builds the codes (:class:`dqsim.rng.Stream`).
 PURPOSE_CODE = "qkd_ldpc_code"
 #: Purpose of the stream of Alice's punctured bits where :func:`reconcile` is given no generator.
 PURPOSE_PUNCTURED = "qkd_ldpc_punctured"
-#: Bytes per key bit that :func:`reconcile` adds at a key block's end above the keys it is given (the frames'
-#: flags, Bob's corrected copy and the kept bits; postprocess_key's copy of Alice's kept bits), beside
-#: :data:`END_FIXED_BYTES`; measured by ``bench/qkd_ldpc.py`` (tracemalloc's peak, dev VM, 2026-12-06).
-END_BYTES_PER_KEY_BIT = 6.0
+#: Bytes per key bit that a key block's end adds with LDPC (:func:`reconcile` inside
+#: :func:`~dqsim.protocols.qkd.reconciliation.postprocess_key`: both keys unpacked, a byte a bit, Bob's corrected
+#: copy, the kept flags, Alice's kept bits), beside :data:`END_FIXED_BYTES`. Measured by ``bench/qkd_ldpc.py``
+#: (tracemalloc's peak above what was held before, packed keys in, the codes built before; QBER 4 %, target f
+#: 1.25; dev VM, 2026-12-06): 3.94 MB at 3e5 key bits and 15.29 MB at 3e6, a line of 4.21 bytes a key bit and
+#: 2.67 MB (``bench/results/qkd-ldpc-vm-20261206b.md``). ``dqsim check`` gives it.
+END_BYTES_PER_KEY_BIT = 4.2
 #: Bytes a block's end adds with LDPC whatever its length: one frame's vectors and the decoder's edge messages
-#: at :data:`FRAME_BITS` (the codes, built once a run, are not counted); measured with
+#: at :data:`FRAME_BITS` (the codes, built once a run, 1-2 MB each, are not counted); measured with
 #: :data:`END_BYTES_PER_KEY_BIT`.
-END_FIXED_BYTES = 4e6
+END_FIXED_BYTES = 2.7e6
 
 
 @dataclass(frozen=True, eq=False)
@@ -419,12 +431,13 @@ class LdpcResult:
     Attributes:
         corrected: Bob's key after decoding, the bits of the frames that decoded (uint8).
         kept: bool mask over the block's key bits: the frames that decoded (both sides keep these).
-        leakage_bits: information the syndromes disclosed, every frame, bits (``m - rank(H_P)`` a frame).
+        leakage_bits: information disclosed, every frame, bits (``m - rank(H_P)`` a frame for the syndrome,
+            and :data:`FRAME_CHECK_BITS` for its hash).
         discarded_bits: key bits of the frames that failed (dropped; charged as disclosed by the key length).
         rounds: round trips beyond the key message: 0 (one-way; Bob's failed-frame flags ride on his acknowledgement).
-        message_bits: syndromes plus one flag bit a frame, bits.
+        message_bits: syndromes, frame hashes and one flag bit a frame, bits.
         num_frames: frames decoded.
-        frame_errors: frames whose decoder found no word of the syndrome.
+        frame_errors: frames whose decoder found no word of the syndrome, or a word whose hash differs.
         code_rate: effective rate of the frames, ``1 - leakage_bits / N``.
         mother_rate: rate of the mother code.
         code_bits: length of the mother code, bits.
@@ -460,8 +473,9 @@ def reconcile(alice: np.ndarray, bob: np.ndarray, qber_estimate: float, *, seed:
         frame_bits: longest code length, bits, >= :data:`MIN_CODE_BITS`.
         use_kernel: decode with the compiled loop (``True``), in NumPy (``False``), or the compiled loop
             where numba is (``None``); the same result either way.
-        rng: the generator of Alice's punctured bits (drawn only where the plan punctures, all frames at
-            once); ``None``: the stream ``(seed, PURPOSE_PUNCTURED)``, event 0.
+        rng: the block's generator: one 63-bit draw seeds the frames' hashes, then Alice's punctured bits
+            (only where the plan punctures, all frames at once); ``None``: the stream
+            ``(seed, PURPOSE_PUNCTURED)``, event 0.
 
     Returns:
         The :class:`LdpcResult` (a key of n bits: ``corrected`` holds the ``kept`` ones).
@@ -496,8 +510,9 @@ def reconcile(alice: np.ndarray, bob: np.ndarray, qber_estimate: float, *, seed:
     decode = (ldpc_kernels.sum_product_decode if use_kernel is None or use_kernel
               else ldpc_kernels.sum_product_decode_numpy)
     llr = math.log((1.0 - qber) / qber)
+    draw = rng if rng is not None else Stream(int(seed), purpose=PURPOSE_PUNCTURED).generator(0)
+    hashes = np.random.default_rng(int(draw.integers(0, 2**63 - 1)))
     if p:
-        draw = rng if rng is not None else Stream(int(seed), purpose=PURPOSE_PUNCTURED).generator(0)
         alice_punctured = draw.integers(0, 2, (len(plan.sizes), p), dtype=np.uint8)
     punctured = code.order[:p]
     kept = np.ones(num, dtype=bool)
@@ -521,14 +536,22 @@ def reconcile(alice: np.ndarray, bob: np.ndarray, qber_estimate: float, *, seed:
         iterations += used
         if converged:
             corrected[offset:offset + size] ^= error[places]
-        else:
+            # the frame's hash compares Bob's decoded bits with Alice's: by linearity, the hash of their
+            # difference (drawn only where one is left; T·0 = 0 for every seed)
+            wrong = np.flatnonzero(corrected[offset:offset + size] ^ alice[offset:offset + size])
+            if wrong.size:
+                hash_seed = hashes.integers(0, 2, size + FRAME_CHECK_BITS - 1, dtype=np.uint8)
+                converged = not toeplitz_hash_of_positions(wrong, size, hash_seed, FRAME_CHECK_BITS).any()
+        if not converged:
             frame_errors += 1
             kept[offset:offset + size] = False
+            corrected[offset:offset + size] = bob[offset:offset + size]
         offset += size
     num_frames = len(plan.sizes)
-    leak = num_frames * (code.num_checks - code.punctured_rank(p))
+    leak = num_frames * (code.num_checks - code.punctured_rank(p) + FRAME_CHECK_BITS)
     discarded = int(num - np.count_nonzero(kept))
-    return LdpcResult(corrected[kept], kept, leak, discarded, 0, num_frames * (code.num_checks + 1), num_frames,
+    message = num_frames * (code.num_checks + FRAME_CHECK_BITS + 1)
+    return LdpcResult(corrected[kept], kept, leak, discarded, 0, message, num_frames,
                       frame_errors, 1.0 - leak / num, plan.mother_rate, n, iterations, p)
 
 
