@@ -195,3 +195,38 @@ def test_a_bad_error_correction_is_one_line_naming_the_choices():
     line = bad(qkd('error_correction = "turbo"'), "error_correction")
     assert "turbo" in line and "ldpc" in line and "cascade" in line
     assert load(qkd('error_correction = "ldpc"')).qkd.error_correction == "ldpc"
+
+
+def test_the_end_of_block_memory_matches_what_dqsim_check_prints():
+    """tracemalloc's peak of postprocess_key with LDPC on packed keys of 300,000 bits (the codes built before,
+    as a run builds them once) is within 25 % of check.ldpc_end_bytes, the module's measured constants
+    (bench/qkd_ldpc.py measured 3.94 MB against 3.96 predicted), and dqsim check's clause gives that figure."""
+    import tracemalloc
+
+    from dqsim.cli import check
+    from dqsim.protocols.qkd import nodes
+    from dqsim.protocols.qkd.packed_bits import PackedKeyPair
+    from dqsim.protocols.qkd.reconciliation import postprocess_key
+    from dqsim.units import size_words
+
+    bits = 300_000
+    alice, bob = _keys(bits, 0.04, 7)
+    keys = PackedKeyPair.of(alice, bob)
+    del alice, bob
+    plan = ldpc.frame_plan(bits, ldpc.target_rate(0.04, 1.25))
+    ldpc.mother_code(3, plan.code_bits, plan.mother_rate).punctured_rank(plan.num_punctured)
+    small_alice, small_bob = _keys(2000, 0.04, 8)   # the kernels loaded (or compiled) before tracing
+    postprocess_key(small_alice, small_bob, qber_estimate=0.04, final_bits_of_leakage=lambda leak: 100,
+                    eps_cor=1e-15, rng=np.random.default_rng(1), reconcile=ldpc.reconciler(3, 1.25))
+    tracemalloc.start()
+    try:
+        held = tracemalloc.get_traced_memory()[0]
+        postprocess_key(keys, None, qber_estimate=0.04, final_bits_of_leakage=lambda leak: bits // 2, eps_cor=1e-15,
+                        rng=np.random.default_rng(1), reconcile=ldpc.reconciler(3, 1.25))
+        peak = tracemalloc.get_traced_memory()[1] - held
+    finally:
+        tracemalloc.stop()
+    key_bytes = bits * nodes.KEY_BYTES_PER_KEY_BIT
+    assert abs(peak / check.ldpc_end_bytes(key_bytes) - 1.0) < 0.25, peak / check.ldpc_end_bytes(key_bytes)
+    text = check._cascade_end_text(key_bytes, "ldpc")
+    assert "measured" in text and "not measured" not in text and size_words(check.ldpc_end_bytes(key_bytes)) in text
