@@ -31,7 +31,8 @@ target rate of a block is ``R = 1 - f·h(E)`` for the QBER estimate E and a
 target efficiency f (the job's ``f_ec``). A frame of a code of length n with m
 checks holds k key bits, ``p`` *punctured* positions (random bits of Alice's
 that Bob does not know: channel LLR 0) and ``s = n - k - p`` *shortened* ones
-(zeros both sides know). It discloses ``m - p`` bits of information about the key,
+(zeros both sides know), the lowest-degree columns punctured first, then
+shortened, the key bits in the highest-degree ones (:func:`mother_code`). It discloses ``m - p`` bits of information about the key,
 so its rate is ``1 - (m - p)/k``; ``p + s >= δ·n`` with δ =
 :data:`MODULATED_SHARE`, and ``p <= MAX_PUNCTURED_SHARE·n``. Each block takes the
 mother code whose syndrome, less the punctured bits, comes nearest to
@@ -336,7 +337,11 @@ def mother_code(seed: int, num_bits: int, rate: float) -> LdpcCode:
     Returns:
         :func:`build_code` with :func:`num_checks_of` checks, the columns of :func:`degree_profile` and the
         generator of event ``num_bits · 100 + rate index`` of the stream ``(seed, node 0, PURPOSE_CODE)``, which
-        then draws the frame layout (:attr:`LdpcCode.order`, a random permutation of the columns).
+        then draws the frame layout (:attr:`LdpcCode.order`): the columns by increasing degree, in random order
+        within a degree, so a frame punctures the lowest-degree columns, shortens the next ones and puts its
+        key bits in the highest-degree ones. (Measured, 16,384 bits, 35 frames each, dev VM 2026-12-06: at a
+        QBER of 2 % and a target f of 1.3, 1 frame failed against 3 with the columns in random order, and 35
+        with the highest degrees punctured first; at 1 % and 1.4, 0 against 1.)
     """
     if rate not in MOTHER_RATES:
         raise DqsimError(f"mother_code: rate must be one of {MOTHER_RATES}, got {rate}")
@@ -344,8 +349,11 @@ def mother_code(seed: int, num_bits: int, rate: float) -> LdpcCode:
     index = MOTHER_RATES.index(rate)
     num_checks = num_checks_of(num_bits, rate)
     rng = Stream(seed, purpose=PURPOSE_CODE).generator(num_bits * 100 + index)
-    code = build_code(num_bits, num_checks, rng, variable_degree=degree_profile(num_bits, num_checks, rate))
-    return LdpcCode(code.num_bits, code.num_checks, code.check_start, code.edge_var, rng.permutation(num_bits))
+    degrees = degree_profile(num_bits, num_checks, rate)
+    code = build_code(num_bits, num_checks, rng, variable_degree=degrees)
+    shuffled = rng.permutation(num_bits)
+    order = shuffled[np.argsort(degrees[shuffled], kind="stable")]
+    return LdpcCode(code.num_bits, code.num_checks, code.check_start, code.edge_var, order)
 
 
 def target_rate(qber: float, efficiency: float) -> float:
