@@ -6,18 +6,26 @@ Part 1, keys through a binary symmetric channel (Alice's bits uniform, Bob's fli
 independently with probability Q; ``--bits`` bits, Q = 1, 2, 4, 8 %): Cascade
 (:func:`dqsim.protocols.qkd.reconciliation.cascade`, tuned to the true Q, compiled passes) and LDPC
 (:func:`dqsim.protocols.qkd.ldpc.reconcile`, rate for the true Q at the target efficiency of
-``--targets``, compiled min-sum), one after the other in this process: f_EC = leak / (n h(Q_n)),
+``--targets``, compiled sum-product), one after the other in this process: f_EC = leak / (n h(Q_n)),
 throughput = key bits per CPU second of the reconciliation alone (LDPC's code built before, as a run
 builds each once), Cascade's rounds (each a round
-trip over the fibre) against LDPC's one message, and LDPC's frame errors. Each figure is the
-mean of ``--repeats`` keys.
+trip over the fibre) against LDPC's one message, LDPC's frame errors, and f with the failed frames'
+key bits charged as disclosed, as the key length charges them. Each figure is the mean (the counts: the
+sum) of ``--repeats`` keys.
+
+Part 1b, LDPC's memory at a key block's end: tracemalloc's peak inside
+:func:`dqsim.protocols.qkd.reconciliation.postprocess_key` with the LDPC reconciler, above what was held
+before, on packed keys (:class:`~dqsim.protocols.qkd.packed_bits.PackedKeyPair`, as a block's end holds
+them), the codes built before (a run builds each once); a straight line through two key lengths gives
+the bytes per key bit and the fixed bytes (:data:`dqsim.protocols.qkd.ldpc.END_BYTES_PER_KEY_BIT`,
+:data:`~dqsim.protocols.qkd.ldpc.END_FIXED_BYTES`, which ``dqsim check`` prints).
 
 Part 2, a decoy-state BB84 link (``jobs/bb84_decoy_50km.toml`` at 10 / 50 / 100 km, asymptotic
 key, and finite key at 50-100x more pulses, one rank): the scenario run with ``error_correction =
 "cascade"`` and ``"ldpc"`` (``f_ec`` the LDPC target), the secret key rate, the blocks' measured f_EC, frames failed, and the simulated
 time of the error correction and privacy amplification (``time_key_ps``).
 
-Usage: ``PYTHONPATH=$PWD python bench/qkd_ldpc.py --out bench/results/qkd-ldpc-vm-20261206.md``
+Usage: ``PYTHONPATH=$PWD python bench/qkd_ldpc.py --out bench/results/qkd-ldpc-vm-20261206b.md``
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ import os
 import platform
 import subprocess
 import time
+import tracemalloc
 
 import numpy as np
 
@@ -34,7 +43,8 @@ from dqsim import backend as backend_mod
 from dqsim import comm as comm_mod
 from dqsim.jobs import apply_overrides, load_job
 from dqsim.protocols.qkd import ldpc
-from dqsim.protocols.qkd.reconciliation import cascade
+from dqsim.protocols.qkd.packed_bits import PackedKeyPair
+from dqsim.protocols.qkd.reconciliation import cascade, postprocess_key
 from dqsim.protocols.qkd.theory import binary_entropy
 from dqsim.scenarios import qkd as qkd_scenario
 
@@ -62,19 +72,49 @@ def bsc_rows(bits: int, repeats: int, targets: dict) -> list[str]:
             done = cascade(alice, bob, q, np.random.default_rng(r))
             dt = time.process_time() - t
             figures["cascade"].append((done.leakage_bits / (bits * h), bits / dt, done.rounds, 0, 0,
-                                       int(np.count_nonzero(done.corrected != alice))))
-            n, r0, _sizes = ldpc.frame_sizes(bits, ldpc.target_rate(q, targets[q]))
-            ldpc.mother_code(r, n, r0)  # built once a run (0.2-0.5 s): not part of the decoding's throughput
+                                       int(np.count_nonzero(done.corrected != alice)), done.leakage_bits / (bits * h)))
+            plan = ldpc.frame_plan(bits, ldpc.target_rate(q, targets[q]))
+            ldpc.mother_code(r, plan.code_bits, plan.mother_rate)  # built once a run: not part of the throughput
             t = time.process_time()
-            got = ldpc.reconcile(alice, bob, q, seed=r, efficiency=targets[q])
+            got = ldpc.reconcile(alice, bob, q, seed=r, efficiency=targets[q], rng=np.random.default_rng(r))
             dt = time.process_time() - t
             figures["ldpc"].append((got.leakage_bits / (bits * h), bits / dt, 1, got.frame_errors, got.num_frames,
-                                    int(np.count_nonzero(got.corrected != alice[got.kept]))))
+                                    int(np.count_nonzero(got.corrected != alice[got.kept])),
+                                    (got.leakage_bits + got.discarded_bits) / (bits * h)))
         for name, values in figures.items():
             v = np.array(values, dtype=float)
             what = name if name == "cascade" else f"ldpc (target f {targets[q]})"
             rows.append(f"| {q:.0%} | {what} | {v[:, 0].mean():.3f} | {v[:, 1].mean() / 1e6:.2f} | "
-                        f"{v[:, 2].mean():.0f} | {int(v[:, 3].sum())}/{int(v[:, 4].sum())} | {int(v[:, 5].sum())} |")
+                        f"{v[:, 2].mean():.0f} | {int(v[:, 3].sum())}/{int(v[:, 4].sum())} | {int(v[:, 5].sum())} | "
+                        f"{v[:, 6].mean():.3f} |")
+    return rows
+
+
+def end_memory_rows(sizes=(300_000, 3_000_000), qber: float = 0.04, target: float = 1.25) -> list[str]:
+    """tracemalloc's peak of postprocess_key with LDPC on packed keys of each size (Part 1b); rows and the fit."""
+    rows, peaks = [], []
+    for bits in sizes:
+        rng = np.random.default_rng(7)
+        alice = rng.integers(0, 2, bits, dtype=np.uint8)
+        keys = PackedKeyPair.of(alice, alice ^ (rng.random(bits) < qber).astype(np.uint8))
+        del alice
+        plan = ldpc.frame_plan(bits, ldpc.target_rate(qber, target))
+        ldpc.mother_code(3, plan.code_bits, plan.mother_rate)
+        ldpc.mother_code(3, plan.code_bits, plan.mother_rate).punctured_rank(plan.num_punctured)
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        done = postprocess_key(keys, None, qber_estimate=qber, final_bits_of_leakage=lambda leak: bits // 2,
+                               eps_cor=1e-15, rng=np.random.default_rng(1), reconcile=ldpc.reconciler(3, target))
+        peak = tracemalloc.get_traced_memory()[1] - before
+        tracemalloc.stop()
+        peaks.append(peak)
+        rows.append(f"| {bits:,} | {keys.nbytes / bits:.3f} | {peak / 1e6:.2f} | {peak / bits:.2f} | "
+                    f"{done.frames} | {done.frame_errors} |")
+    slope = (peaks[-1] - peaks[0]) / (sizes[-1] - sizes[0])
+    fixed = peaks[0] - slope * sizes[0]
+    rows.append("")
+    rows.append(f"Fit: {slope:.2f} bytes a key bit and {fixed / 1e6:.2f} MB (module constants: "
+                f"{ldpc.END_BYTES_PER_KEY_BIT:g} bytes a key bit, {ldpc.END_FIXED_BYTES / 1e6:g} MB).")
     return rows
 
 
@@ -105,20 +145,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bits", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--link-target", type=float, default=1.8, help="LDPC target f of the link runs")
+    parser.add_argument("--targets", type=float, nargs=4, default=(1.4, 1.3, 1.2, 1.15),
+                        help="LDPC target f at QBER 1, 2, 4, 8 %%")
+    parser.add_argument("--link-target", type=float, default=1.4, help="LDPC target f of the link runs")
+    parser.add_argument("--no-link", action="store_true", help="Part 1 and 1b only")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
-    targets = {0.01: 2.0, 0.02: 1.8, 0.04: 1.45, 0.08: 1.3}
-    ldpc.reconcile(np.zeros(64, np.uint8), np.zeros(64, np.uint8), 0.05, seed=0, efficiency=1.5)  # compile
+    targets = dict(zip(QBERS, args.targets))
+    ldpc.reconcile(np.zeros(300, np.uint8), np.zeros(300, np.uint8), 0.05, seed=0, efficiency=1.5)  # compile
     cascade(np.zeros(64, np.uint8), np.ones(64, np.uint8), 0.05, np.random.default_rng(0))
     lines = [f"# Cascade against LDPC reconciliation ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})", "",
              f"Machine: {platform.node()}, {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; "
              "one process, one thread (OMP/NUMBA/OPENBLAS_NUM_THREADS=1); `bench/qkd_ldpc.py`.", "",
              f"Load before: `{uptime()}`", "",
              f"## Keys through a binary symmetric channel ({args.bits:,} bits, mean of {args.repeats} keys)", "",
-             "| QBER | method | f_EC | Mbit/s (CPU) | rounds / messages | frames failed | bits wrong after |",
-             "|---|---|---|---|---|---|---|"]
+             "| QBER | method | f_EC | Mbit/s (CPU) | rounds / messages | frames failed | bits wrong after "
+             "| f with failed frames charged |",
+             "|---|---|---|---|---|---|---|---|"]
     lines += bsc_rows(args.bits, args.repeats, targets)
+    lines += ["", f"Load: `{uptime()}`", "", "## LDPC's memory at a key block's end (postprocess_key, packed keys, "
+              "QBER 4 %, target f 1.25)", "", "| key bits | packed keys, bytes a bit | peak (MB) | peak bytes a bit | "
+              "frames | failed |", "|---|---|---|---|---|---|"]
+    lines += end_memory_rows()
+    if args.no_link:
+        lines += ["", f"Load after: `{uptime()}`", ""]
+        return finish(lines, args.out)
     lines += ["", f"Load: `{uptime()}`", "",
               f"## BB84 decoy link (jobs/bb84_decoy_50km.toml, two blocks, asymptotic; LDPC target f "
               f"{args.link_target}, Cascade's model f 1.16 unused)", "",
@@ -128,10 +179,14 @@ def main() -> None:
               "", *LINK_HEADER]
     lines += link_rows({10: 400_000_000, 50: 800_000_000, 100: 4_000_000_000}, args.link_target, "finite_key")
     lines += ["", f"Load after: `{uptime()}`", ""]
+    finish(lines, args.out)
+
+
+def finish(lines: list[str], out: str | None) -> None:
     text = "\n".join(lines)
     print(text)
-    if args.out:
-        with open(args.out, "w", encoding="utf-8") as handle:
+    if out:
+        with open(out, "w", encoding="utf-8") as handle:
             handle.write(text)
 
 

@@ -198,9 +198,9 @@ def compile_toeplitz_rows() -> None:
         qkd_kernels.toeplitz_rows(np.ones(64, np.uint8), np.ones(64, np.uint8), 1)
 
 
-def compile_min_sum() -> None:
-    """Compile (or load) :func:`dqsim.backend.ldpc_kernels.min_sum_decode`'s kernel (LDPC reconciliation) on a
-    two-check code; nothing without numba (the NumPy decoder serves there)."""
-    if ldpc_kernels.has_min_sum():
-        ldpc_kernels.min_sum_decode(np.array([0, 2, 4]), np.array([0, 1, 1, 2]), np.array([1, 1], np.uint8),
-                                    np.array([2.0, 1.0, 2.0]), 0.8, 10)
+def compile_sum_product() -> None:
+    """Compile (or load) :func:`dqsim.backend.ldpc_kernels.sum_product_decode`'s kernel (LDPC reconciliation) on
+    a two-check code; nothing without numba (the NumPy decoder serves there)."""
+    if ldpc_kernels.has_sum_product():
+        ldpc_kernels.sum_product_decode(np.array([0, 2, 4]), np.array([0, 1, 1, 2]), np.array([1, 1], np.uint8),
+                                        np.array([2.0, 1.0, 2.0]), 10)

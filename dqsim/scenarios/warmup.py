@@ -52,12 +52,12 @@ def compile_qkd_kernels() -> None:
     written), and privacy amplification's carry-less product and the verification hash's rows, which a run
     calls only for a block whose reconciled keys still differ (:func:`dqsim.backend.warmup.compile_carryless_product`,
     :func:`dqsim.backend.warmup.compile_toeplitz_rows`), and LDPC's min-sum decoder
-    (:func:`dqsim.backend.warmup.compile_min_sum`)."""
+    (:func:`dqsim.backend.warmup.compile_sum_product`)."""
     job = jobs.load_job_text(QKD_WARM_UP_JOB, source="<dqsim warmup: qkd>")
     run_job(job, comm=comm_mod.SingleComm(), backend=backend_mod.select("numpy"))
     backend_warmup.compile_carryless_product()
     backend_warmup.compile_toeplitz_rows()
-    backend_warmup.compile_min_sum()
+    backend_warmup.compile_sum_product()
 
 
 @dataclass(frozen=True)

@@ -2,42 +2,59 @@
 
 Alice sends, for each frame of her key, the syndrome ``s = H·x_A`` of a
 low-density parity-check code; Bob decodes his error pattern from
-``s XOR H·x_B`` by belief propagation (normalized min-sum,
+``s XOR H·x_B`` by belief propagation (sum-product,
 :mod:`dqsim.backend.ldpc_kernels`) and flips it. One message from Alice, no
 interaction: D. Elkouss, A. Leverrier, R. Alléaume, J. J. Boutros, "Efficient
 reconciliation protocol for discrete-variable quantum key distribution", ISIT
-2009; D. Elkouss, J. Martinez-Mateo, V. Martin, "Information reconciliation for
-quantum key distribution", Quantum Inf. Comput. 11, 226 (2011).
+2009 (arXiv:0901.2140); D. Elkouss, J. Martinez-Mateo, V. Martin, "Information
+reconciliation for quantum key distribution", Quantum Inf. Comput. 11, 226 (2011).
 
-**Codes.** A family of mother codes of rates :data:`MOTHER_RATES`, columns
-mostly of degree :data:`VARIABLE_DEGREE` with some of degree 2 and
-:data:`HIGH_DEGREE` (:func:`degree_profile`), built by a progressive-edge-growth
-rule restricted to depth two (X.-Y. Hu, E. Eleftheriou, D. M. Arnold,
-"Regular and irregular progressive edge-growth Tanner graphs", IEEE Trans.
-Inf. Theory 51, 386 (2005)): each variable in turn joins the checks of lowest
-degree that share no variable with its other checks (so no 4-cycle where one
-can be avoided), ties broken by the run's public random stream
-(:class:`dqsim.rng.Stream` keyed by the seed and :data:`PURPOSE_CODE`, event
-= the code's length and rate): a seed gives the same codes on any number of
-ranks, and a process builds each code once (:func:`mother_code`).
+**Codes.** Nine mother codes of rates :data:`MOTHER_RATES` (0.50 to 0.90 in
+steps of 0.05) with the irregular degree distributions that Elkouss et al.
+(2009, Table I) optimised for the binary symmetric channel by density
+evolution (:data:`DEGREE_TABLE`): the columns follow the table's variable
+degrees (:func:`degree_profile`), the checks' degrees come out concentrated
+around the table's mean (within two of each other: the edge growth takes the
+checks of lowest degree), as the table's check distributions nearly are. The graph is built by progressive edge growth
+restricted to depth two (X.-Y. Hu, E. Eleftheriou, D. M. Arnold, "Regular and
+irregular progressive edge-growth Tanner graphs", IEEE Trans. Inf. Theory 51,
+386 (2005)): each variable in turn, lowest degree first, joins the checks of
+lowest degree that share no variable with its other checks (no 4-cycle where
+one can be avoided), ties broken by the run's public random stream
+(:class:`dqsim.rng.Stream` keyed by the seed and :data:`PURPOSE_CODE`, event =
+the code's length and rate): a seed gives the same codes on any number of
+ranks, and a process builds each code once (:func:`mother_code`). The frames
+are :data:`FRAME_BITS` long (shorter codes, in steps of √2, for short keys).
 
-**Rate.** The target rate of a block is ``R = 1 - f·h(E)`` for the QBER
-estimate E and a target efficiency f (the job's ``f_ec``). The mother code of
-the lowest rate ``R_0 >= R`` is *shortened* to R: ``s`` of its ``n``
-positions carry bits both sides know (zeros), so a frame holds ``n - s`` key
-bits, and the effective rate is ``(n·R_0 - s)/(n - s)`` (Elkouss et al. 2011,
-Sec. 4, rate adaptation with δ = s, no puncturing). A key of any length is cut
-into equal frames of at most ``n - s`` bits (a key shorter than
-:data:`FRAME_BITS` gets one code of its own length).
+**Rate adaptation** (Elkouss, Martinez-Mateo, Martin 2011, Sec. 4). The
+target rate of a block is ``R = 1 - f·h(E)`` for the QBER estimate E and a
+target efficiency f (the job's ``f_ec``). A frame of a code of length n with m
+checks holds k key bits, ``p`` *punctured* positions (random bits of Alice's
+that Bob does not know: channel LLR 0) and ``s = n - k - p`` *shortened* ones
+(zeros both sides know), the lowest-degree columns punctured first, then
+shortened, the key bits in the highest-degree ones (:func:`mother_code`). It discloses ``m - p`` bits of information about the key,
+so its rate is ``1 - (m - p)/k``; ``p + s >= δ·n`` with δ =
+:data:`MODULATED_SHARE`, and ``p <= MAX_PUNCTURED_SHARE·n``. Each block takes the
+mother code whose syndrome, less the punctured bits, comes nearest to
+``(1 - R)·k`` from above, puncturing as little as it can (:func:`frame_plan`).
 
-**Leakage.** Every frame discloses its ``m = n(1 - R_0)`` syndrome bits,
-decoded or not; ``f_EC = Σ m / (N·h(E))`` over the block's N key bits.
-Bob tells Alice, one bit a frame in his acknowledgement, which frames failed
-(no syndrome match within :data:`MAX_ITERATIONS`): both drop those frames' key
-bits, and the key-length formula charges them as disclosed (a bit of key
-carries at most a bit of secrecy, so this never overstates the key). A frame
-that converges to a wrong word (same syndrome, other bits) is caught by the
-block's verification hash (:func:`dqsim.protocols.qkd.reconciliation.postprocess_key`),
+**Leakage.** Every frame discloses ``m - rank(H_P)`` bits, decoded or not,
+where ``H_P`` is H's columns at the punctured positions (``m - p`` when they are
+independent, as they nearly always are; :meth:`LdpcCode.punctured_rank`):
+the syndrome is ``H_K·x_K + H_P·x_P`` with ``x_P`` uniform and private to Alice.
+``f_EC = Σ leak / (N·h(E))`` over the block's N key bits. Bob tells Alice, one
+bit a frame in his acknowledgement, which frames failed (no syndrome match
+within :data:`MAX_ITERATIONS`): both drop those frames' key bits, and the
+key-length formula charges them as disclosed (a bit of key carries at most a
+bit of secrecy, so this never overstates the key). A frame can also converge to
+a wrong word (same syndrome, other bits: with punctured positions free, some
+words differ from the right one in a few key bits: 1 frame of 35 at QBER 2 %,
+3 bits wrong, in a run of ``bench/qkd_ldpc.py`` before this check, 2026-12-06): Alice's key
+message carries a :data:`FRAME_CHECK_BITS`-bit Toeplitz hash of each frame's
+key bits (seed from the block's generator), charged as leakage, and a frame
+whose decoded bits hash differently fails like one that did not converge. A
+wrong word that passes it (probability ``2^-FRAME_CHECK_BITS``) is caught by
+the block's verification hash (:func:`dqsim.protocols.qkd.reconciliation.postprocess_key`),
 which then discards the block, as with Cascade.
 """
 
@@ -45,59 +62,103 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from dqsim.backend import ldpc_kernels
 from dqsim.checks import check_int, check_real
 from dqsim.errors import DqsimError
+from dqsim.protocols.qkd.reconciliation import toeplitz_hash_of_positions
 from dqsim.protocols.qkd.theory import binary_entropy
 from dqsim.rng import Stream
 
-__all__ = ["FRAME_BITS", "LdpcCode", "LdpcResult", "MOTHER_RATES", "build_code", "degree_profile", "design_qber",
-           "frame_sizes", "mother_code",
-           "mother_rate", "reconcile", "reconciler", "target_rate"]
+__all__ = ["DEGREE_TABLE", "FRAME_BITS", "FramePlan", "LdpcCode", "LdpcResult", "MOTHER_RATES", "build_code",
+           "code_lengths", "degree_profile", "design_qber", "frame_plan", "gf2_rank", "mother_code", "reconcile",
+           "reconciler", "target_rate"]
 
-#: Length of the mother codes, bits (a frame: key bits plus shortened ones).
-FRAME_BITS = 4096
-#: Ones per column of H for most columns (:func:`degree_profile`).
-VARIABLE_DEGREE = 3
-#: Share of the columns with :data:`HIGH_DEGREE` ones (:func:`degree_profile`).
-HIGH_DEGREE_SHARE = 0.1
-#: Ones in those columns.
-HIGH_DEGREE = 10
-#: Degree-2 columns, as a share of the checks (:func:`degree_profile`).
-DEGREE_TWO_SHARE = 0.5
-#: Rates of the mother codes, 0.30 to 0.98 in steps of 0.01 (each built when first used).
-MOTHER_RATES = tuple(round(0.30 + 0.01 * i, 2) for i in range(69))
-#: Normalization α of the min-sum check messages (Chen & Fossorier 2002 find 0.8 near-best for degree-3 variables).
-MIN_SUM_ALPHA = 0.8
+#: Edge-perspective degree distributions ``(λ, ρ)`` of the mother codes, ``{degree: share of the edges}``:
+#: D. Elkouss, A. Leverrier, R. Alléaume, J. J. Boutros, ISIT 2009, Table I (optimised for the binary
+#: symmetric channel by differential evolution over discretized density evolution; thresholds 0.1071 at rate
+#: 0.5 to 0.0109 at 0.9). A term ``c·x^(i-1)`` of the table's λ(x) is ``{i: c}`` here. The rate-0.85 λ as
+#: printed sums to 1.0515 (its ``x^4`` term, 0.094274, is likely 0.04274); :func:`degree_profile` divides
+#: each distribution by its sum, which leaves that code's design rate at 0.851.
+DEGREE_TABLE = {
+    0.90: ({2: 0.07689, 3: 0.28096, 5: 0.08933, 9: 0.19620, 12: 0.30631, 21: 0.05031}, {50: 0.95025, 51: 0.04975}),
+    0.85: ({2: 0.04528, 3: 0.20537, 4: 0.05878, 5: 0.094274, 6: 0.08454, 7: 0.01176, 9: 0.05137, 21: 0.50015},
+           {41: 0.54204, 42: 0.45795}),
+    0.80: ({2: 0.09420, 3: 0.18088, 6: 0.11972, 7: 0.08550, 8: 0.09816, 17: 0.07194, 26: 0.34960},
+           {29: 0.58807, 30: 0.41193}),
+    0.75: ({2: 0.10805, 3: 0.09511, 4: 0.01449, 5: 0.13764, 6: 0.10667, 7: 0.05288, 28: 0.01107, 31: 0.47408},
+           {25: 0.74161, 26: 0.25839}),
+    0.70: ({2: 0.05343, 3: 0.29406, 6: 0.00896, 9: 0.15571, 12: 0.12189, 25: 0.19872, 46: 0.09572, 62: 0.02741,
+            65: 0.04056, 73: 0.00354}, {20: 0.76922, 21: 0.23077}),
+    0.65: ({2: 0.10451, 3: 0.15652, 4: 0.08057, 5: 0.00056, 9: 0.12151, 13: 0.10485, 15: 0.10719, 21: 0.00771,
+            51: 0.31656}, {2: 0.000578, 15: 0.06089, 16: 0.47001, 21: 0.46852}),
+    0.60: ({2: 0.11040, 3: 0.20804, 8: 0.14163, 9: 0.14858, 26: 0.14438, 27: 0.08909, 46: 0.00748, 71: 0.15038},
+           {2: 0.00036, 10: 0.13063, 13: 0.31068, 18: 0.49341, 19: 0.064915}),
+    0.55: ({2: 0.16880, 3: 0.20994, 6: 0.18095, 15: 0.03846, 16: 0.02635, 18: 0.23454, 19: 0.05815, 31: 0.08280},
+           {10: 0.27631, 11: 0.72369}),
+    0.50: ({2: 0.14438, 3: 0.19026, 4: 0.01836, 5: 0.00233, 6: 0.04697, 8: 0.053943, 9: 0.05590, 10: 0.01290,
+            11: 0.00162, 14: 0.06159, 15: 0.13115, 17: 0.01481, 47: 0.00879, 49: 0.00650, 55: 0.00210, 56: 0.00099,
+            57: 0.11178, 58: 0.06238, 59: 0.05094, 66: 0.02230},
+           {10: 0.47575, 12: 0.46847, 13: 0.02952, 14: 0.02626}),
+}
+#: Rates of the mother codes (:data:`DEGREE_TABLE`), lowest first.
+MOTHER_RATES = tuple(sorted(DEGREE_TABLE))
+#: Length of the longest codes, bits (a frame: key bits plus punctured and shortened ones).
+FRAME_BITS = 16384
+#: Shortest code length, bits (:func:`code_lengths`).
+MIN_CODE_BITS = 256
+#: δ: at least this share of a frame's positions is punctured or shortened (Elkouss et al. 2011), so a
+#: frame of n bits holds at most ``(1 - δ)·n`` key bits.
+MODULATED_SHARE = 0.1
+#: Most punctured positions, as a share of the code length.
+MAX_PUNCTURED_SHARE = 0.1
 #: Most decoder iterations of a frame.
-MAX_ITERATIONS = 60
+MAX_ITERATIONS = 100
 #: Channel LLR of a shortened position (its error is known to be 0): larger than any message can grow.
 SHORTENED_LLR = 1e6
+#: Bits of each frame's Toeplitz hash in Alice's key message (module docstring), charged as leakage.
+FRAME_CHECK_BITS = 16
 #: Standard errors of the QBER estimate added to it before the rate is chosen (:func:`design_qber`).
 QBER_MARGIN_SIGMAS = 2.0
 #: Purpose of the random stream that builds the codes (:class:`dqsim.rng.Stream`).
 PURPOSE_CODE = "qkd_ldpc_code"
+#: Purpose of the stream of Alice's punctured bits where :func:`reconcile` is given no generator.
+PURPOSE_PUNCTURED = "qkd_ldpc_punctured"
+#: Bytes per key bit that a key block's end adds with LDPC (:func:`reconcile` inside
+#: :func:`~dqsim.protocols.qkd.reconciliation.postprocess_key`: both keys unpacked, a byte a bit, Bob's corrected
+#: copy, the kept flags, Alice's kept bits), beside :data:`END_FIXED_BYTES`. Measured by ``bench/qkd_ldpc.py``
+#: (tracemalloc's peak above what was held before, packed keys in, the codes built before; QBER 4 %, target f
+#: 1.25; dev VM, 2026-12-06): 3.94 MB at 3e5 key bits and 15.29 MB at 3e6, a line of 4.21 bytes a key bit and
+#: 2.67 MB (``bench/results/qkd-ldpc-vm-20261206b.md``). ``dqsim check`` gives it.
+END_BYTES_PER_KEY_BIT = 4.2
+#: Bytes a block's end adds with LDPC whatever its length: one frame's vectors and the decoder's edge messages
+#: at :data:`FRAME_BITS` (the codes, built once a run, 1-2 MB each, are not counted); measured with
+#: :data:`END_BYTES_PER_KEY_BIT`.
+END_FIXED_BYTES = 2.7e6
 
 
 @dataclass(frozen=True, eq=False)
 class LdpcCode:
-    """A parity-check matrix H (``num_checks × num_bits``), stored check by check.
+    """A parity-check matrix H (``num_checks × num_bits``), stored check by check, and its frame layout.
 
     Attributes:
         num_bits: n, code length (columns).
         num_checks: m, parity checks (rows); the design rate is ``1 - m/n``.
         check_start: int64, ``m + 1`` offsets: the edges of check c are ``check_start[c]:check_start[c+1]``.
         edge_var: int64, the column of each edge.
+        order: int64, a permutation of the columns: a frame punctures its first p, shortens the next s and
+            puts its key bits in the rest, in order (``None``: the columns in order).
     """
 
     num_bits: int
     num_checks: int
     check_start: np.ndarray
     edge_var: np.ndarray
+    order: np.ndarray | None = None
+    _ranks: dict = field(default_factory=dict, repr=False)
 
     @property
     def rate(self) -> float:
@@ -108,23 +169,69 @@ class LdpcCode:
         """``H·bits mod 2`` (uint8, one per check)."""
         return np.bitwise_xor.reduceat(np.asarray(bits, dtype=np.uint8)[self.edge_var], self.check_start[:-1])
 
+    def columns(self, which: np.ndarray) -> np.ndarray:
+        """H's columns ``which`` as a dense bool matrix (``num_checks × len(which)``)."""
+        where = np.full(self.num_bits, -1, dtype=np.int64)
+        where[np.asarray(which, dtype=np.int64)] = np.arange(len(which))
+        edge_check = np.repeat(np.arange(self.num_checks), np.diff(self.check_start))
+        picked = where[self.edge_var] >= 0
+        out = np.zeros((self.num_checks, len(which)), dtype=bool)
+        out[edge_check[picked], where[self.edge_var[picked]]] = True
+        return out
+
+    def punctured_rank(self, num_punctured: int) -> int:
+        """GF(2) rank of H's columns at the first ``num_punctured`` positions of :attr:`order` (cached)."""
+        if num_punctured not in self._ranks:
+            order = np.arange(self.num_bits) if self.order is None else self.order
+            self._ranks[num_punctured] = gf2_rank(self.columns(order[:num_punctured]))
+        return self._ranks[num_punctured]
+
     def num_four_cycles(self) -> int:
         """Pairs of checks that share two or more variables (each such pair closes a 4-cycle)."""
-        h = np.zeros((self.num_checks, self.num_bits), dtype=np.int64)
-        h[np.repeat(np.arange(self.num_checks), np.diff(self.check_start)), self.edge_var] = 1
+        h = self.columns(np.arange(self.num_bits)).astype(np.int64)
         overlap = h @ h.T
         return int(np.count_nonzero(np.triu(overlap, 1) >= 2))
 
 
-def build_code(num_bits: int, num_checks: int, rng: np.random.Generator, *,
-               variable_degree=VARIABLE_DEGREE) -> LdpcCode:
+def gf2_rank(matrix: np.ndarray) -> int:
+    """Rank over GF(2) of a 0/1 matrix, by Gaussian elimination on its columns packed 64 to a word.
+
+    Examples:
+        >>> gf2_rank(np.array([[1, 1, 0], [0, 1, 1], [1, 0, 1]], dtype=bool))   # third row = sum of the others
+        2
+    """
+    a = np.asarray(matrix, dtype=bool)
+    rows, cols = a.shape
+    if not rows or not cols:
+        return 0
+    words = -(-cols // 64)
+    packed = np.packbits(np.pad(a, ((0, 0), (0, words * 64 - cols))), axis=1, bitorder="little")
+    packed = packed.view(np.uint64).copy()
+    free = np.ones(rows, dtype=bool)
+    rank = 0
+    for j in range(cols):
+        has = ((packed[:, j >> 6] >> np.uint64(j & 63)) & np.uint64(1)).astype(bool)
+        candidates = np.flatnonzero(has & free)
+        if not candidates.size:
+            continue
+        pivot = candidates[0]
+        others = np.flatnonzero(has)
+        others = others[others != pivot]
+        packed[others] ^= packed[pivot]
+        free[pivot] = False
+        rank += 1
+    return rank
+
+
+def build_code(num_bits: int, num_checks: int, rng: np.random.Generator, *, variable_degree=3) -> LdpcCode:
     """A parity-check matrix by depth-two progressive edge growth (module docstring).
 
     The variables are taken in order of increasing degree (Hu et al. 2005);
-    variable j joins its ``variable_degree`` distinct checks one at a time:
-    the check of lowest degree (ties by a fresh random key per variable) among
-    those that share no variable with the checks already chosen for j; where
-    every check does, the lowest-degree check not yet chosen (a 4-cycle).
+    variable j joins its degree's distinct checks one at a time: the check of
+    lowest degree (ties by a fresh random key per variable) among those that
+    share no variable with the checks already chosen for j; where every check
+    does, the lowest-degree check not yet chosen (a 4-cycle). Which checks share
+    a variable is kept packed, a bit per pair (``m²/8`` bytes while it builds).
 
     Args:
         num_bits: n, columns, >= 2.
@@ -133,7 +240,8 @@ def build_code(num_bits: int, num_checks: int, rng: np.random.Generator, *,
         variable_degree: ones per column, >= 2: one for all, or one per column (:func:`degree_profile`).
 
     Returns:
-        The :class:`LdpcCode`; check degrees within one of each other.
+        The :class:`LdpcCode` (columns in order); check degrees within one of each other where no variable
+        met only blocked checks, else within two.
 
     Examples:
         >>> code = build_code(60, 30, np.random.default_rng(1))
@@ -147,7 +255,8 @@ def build_code(num_bits: int, num_checks: int, rng: np.random.Generator, *,
         raise DqsimError(f"{where}: variable_degree must be >= 2, got {int(degrees.min())}")
     m = check_int(where, "num_checks", num_checks, int(degrees.max()), n - 1)
     check_degree = np.zeros(m, dtype=np.float64)
-    neighbours = np.zeros((m, m), dtype=bool)   # checks sharing a variable
+    row_bytes = -(-m // 8)
+    neighbours = np.zeros((m, row_bytes), dtype=np.uint8)   # bit c' of row c: checks c and c' share a variable
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(degrees, out=offsets[1:])
     chosen = np.empty(int(offsets[-1]), dtype=np.int64)
@@ -162,10 +271,12 @@ def build_code(num_bits: int, num_checks: int, rng: np.random.Generator, *,
                 c = int(np.argmin(np.where(taken, np.inf, key)))
             chosen[d] = c
             taken[c] = True
-            blocked |= neighbours[c]
+            blocked |= np.unpackbits(neighbours[c], count=m).astype(bool)
             check_degree[c] += 1.0
         row = chosen[offsets[v]:offsets[v + 1]]
-        neighbours[np.ix_(row, row)] = True
+        bits = np.zeros(row_bytes * 8, dtype=bool)
+        bits[row] = True
+        neighbours[row] |= np.packbits(bits)
     order = np.argsort(chosen, kind="stable")
     edge_var = np.repeat(np.arange(n, dtype=np.int64), degrees)[order]
     check_start = np.zeros(m + 1, dtype=np.int64)
@@ -173,46 +284,76 @@ def build_code(num_bits: int, num_checks: int, rng: np.random.Generator, *,
     return LdpcCode(n, m, check_start, edge_var)
 
 
-def degree_profile(num_bits: int, num_checks: int) -> np.ndarray:
-    """Column degrees of the mother codes: :data:`HIGH_DEGREE_SHARE` of n at :data:`HIGH_DEGREE` (first), then
-    :data:`DEGREE_TWO_SHARE` of m at 2, the rest at 3 (last: the positions shortened first).
+def degree_profile(num_bits: int, num_checks: int, rate: float) -> np.ndarray:
+    """Column degrees of the mother code of ``rate``: the node shares of :data:`DEGREE_TABLE`'s λ.
 
-    A few strong columns and degree-2 columns (fewer than the checks, so they form no cycle of their own)
-    move the decoding threshold of the degree-3 codes: with min-sum at 4,096 bits, rate 0.5 decoded 7 of 8
-    frames at a QBER of 8 % against 5 of 8, rate 0.8 5 of 8 at 2 % against 1 of 8 (100 iterations, dev VM, 2026-12-06).
+    A degree i takes ``n·(λ_i/i)/Σ_j(λ_j/j)`` columns (rounded so that they add up to n, largest remainders
+    first), degrees above ``num_checks`` become ``num_checks``; the columns come lowest degree first.
 
     Examples:
-        >>> degree_profile(40, 20).tolist().count(2), degree_profile(40, 20).tolist().count(10)
-        (10, 4)
+        >>> p = degree_profile(1000, 500, 0.5)
+        >>> p.size, int(p.min()), int(p.max()), round(float(p.mean()), 2)
+        (1000, 2, 66, 5.54)
     """
-    degrees = np.full(num_bits, VARIABLE_DEGREE, dtype=np.int64)
-    high = min(num_bits, round(HIGH_DEGREE_SHARE * num_bits)) if num_checks > HIGH_DEGREE else 0
-    two = min(num_bits - high, round(DEGREE_TWO_SHARE * num_checks))
-    degrees[:high] = HIGH_DEGREE
-    degrees[high:high + two] = 2
-    return degrees
+    lam = DEGREE_TABLE[rate][0]
+    degrees = np.array(sorted(lam), dtype=np.int64)
+    share = np.array([lam[i] / i for i in degrees])
+    exact = num_bits * share / share.sum()
+    counts = np.floor(exact).astype(np.int64)
+    rest = num_bits - int(counts.sum())
+    counts[np.argsort(-(exact - counts), kind="stable")[:rest]] += 1
+    return np.minimum(np.repeat(degrees, counts), num_checks)
 
 
-@functools.lru_cache(maxsize=16)
+def code_lengths(frame_bits: int = FRAME_BITS) -> tuple[int, ...]:
+    """The code lengths, longest first: ``frame_bits`` and below it in steps of √2 down to :data:`MIN_CODE_BITS`.
+
+    Examples:
+        >>> code_lengths(4096)
+        (4096, 2896, 2048, 1448, 1024, 724, 512, 362, 256)
+    """
+    lengths = [frame_bits]
+    j = 1
+    while round(frame_bits * 2.0 ** (-j / 2)) >= MIN_CODE_BITS:
+        lengths.append(round(frame_bits * 2.0 ** (-j / 2)))
+        j += 1
+    return tuple(lengths)
+
+
+def num_checks_of(num_bits: int, rate: float) -> int:
+    """m of the mother code of length n and ``rate``: ``round(n·(1 - rate))``."""
+    return round(num_bits * (1.0 - rate))
+
+
+@functools.lru_cache(maxsize=32)
 def mother_code(seed: int, num_bits: int, rate: float) -> LdpcCode:
     """The mother code of a run (``seed``) for a length and a rate of :data:`MOTHER_RATES`, built once a process.
 
     Args:
         seed: the run's seed.
-        num_bits: code length, bits, >= 8.
+        num_bits: code length, bits, >= 64.
         rate: one of :data:`MOTHER_RATES`.
 
     Returns:
-        :func:`build_code` with ``round(n·(1 - rate))`` checks (at least :data:`VARIABLE_DEGREE`), the columns of
-        :func:`degree_profile` and the generator of event ``num_bits · 100 + rate index`` of the stream
-        ``(seed, node 0, PURPOSE_CODE)``.
+        :func:`build_code` with :func:`num_checks_of` checks, the columns of :func:`degree_profile` and the
+        generator of event ``num_bits · 100 + rate index`` of the stream ``(seed, node 0, PURPOSE_CODE)``, which
+        then draws the frame layout (:attr:`LdpcCode.order`): the columns by increasing degree, in random order
+        within a degree, so a frame punctures the lowest-degree columns, shortens the next ones and puts its
+        key bits in the highest-degree ones. (Measured, 16,384 bits, 35 frames each, dev VM 2026-12-06: at a
+        QBER of 2 % and a target f of 1.3, 1 frame failed against 3 with the columns in random order, and 35
+        with the highest degrees punctured first; at 1 % and 1.4, 0 against 1.)
     """
     if rate not in MOTHER_RATES:
         raise DqsimError(f"mother_code: rate must be one of {MOTHER_RATES}, got {rate}")
+    num_bits = check_int("mother_code", "num_bits", num_bits, 64)
     index = MOTHER_RATES.index(rate)
-    num_checks = min(num_bits - 1, max(VARIABLE_DEGREE, round(num_bits * (1.0 - rate))))
+    num_checks = num_checks_of(num_bits, rate)
     rng = Stream(seed, purpose=PURPOSE_CODE).generator(num_bits * 100 + index)
-    return build_code(num_bits, num_checks, rng, variable_degree=degree_profile(num_bits, num_checks))
+    degrees = degree_profile(num_bits, num_checks, rate)
+    code = build_code(num_bits, num_checks, rng, variable_degree=degrees)
+    shuffled = rng.permutation(num_bits)
+    order = shuffled[np.argsort(degrees[shuffled], kind="stable")]
+    return LdpcCode(code.num_bits, code.num_checks, code.check_start, code.edge_var, order)
 
 
 def target_rate(qber: float, efficiency: float) -> float:
@@ -232,52 +373,63 @@ def target_rate(qber: float, efficiency: float) -> float:
     return min(1.0, max(0.0, 1.0 - efficiency * binary_entropy(qber)))
 
 
-def mother_rate(rate: float) -> float:
-    """The lowest rate of :data:`MOTHER_RATES` at or above ``rate`` (the highest where none is).
+@dataclass(frozen=True)
+class FramePlan:
+    """How a key is cut into frames (:func:`frame_plan`).
+
+    Attributes:
+        code_bits: n, the code length, bits.
+        mother_rate: R_0, the mother code's rate.
+        num_checks: m, its checks (syndrome bits a frame).
+        num_punctured: p, punctured positions a frame (Alice's random bits).
+        sizes: key bits of each frame (they differ by at most one).
+    """
+
+    code_bits: int
+    mother_rate: float
+    num_checks: int
+    num_punctured: int
+    sizes: list
+
+
+def frame_plan(num_key_bits: int, rate: float, *, frame_bits: int = FRAME_BITS) -> FramePlan:
+    """How a key of N bits is reconciled at rate R: the code, the punctured positions and the frames.
+
+    The frames hold at most ``k_max = ⌊(1 - δ)·frame_bits⌋`` key bits (δ = :data:`MODULATED_SHARE`; fewer
+    where even the rate-0.5 code's syndrome could not carry ``(1 - R)·k_max`` bits), so the key is cut into
+    ``F = ⌈N/k_max⌉`` frames of equal size (within one bit), k at most; the code is the shortest of
+    :func:`code_lengths` whose ``(1 - δ)·n`` holds k. A frame must disclose ``L = ⌈(1 - R)·k⌉`` bits:
+    the mother code is the one of the highest rate whose ``m >= L`` (the least puncturing), punctured
+    ``p = min(m - L, MAX_PUNCTURED_SHARE·n, n - k)`` times; where no code has ``m >= L`` (R below what
+    δ allows at rate 0.5) the rate-0.5 code is used unpunctured.
 
     Examples:
-        >>> mother_rate(0.6563), mother_rate(0.1), mother_rate(0.995)
-        (0.66, 0.3, 0.98)
+        >>> plan = frame_plan(100_000, 0.9, frame_bits=16384)
+        >>> plan.code_bits, plan.mother_rate, plan.num_checks, plan.num_punctured, len(plan.sizes), max(plan.sizes)
+        (16384, 0.9, 1638, 209, 7, 14286)
+        >>> frame_plan(1000, 0.7).code_bits
+        1448
     """
-    for each in MOTHER_RATES:
-        if each >= rate - 1e-12:
-            return each
-    return MOTHER_RATES[-1]
-
-
-def frame_sizes(num_key_bits: int, rate: float, *, frame_bits: int = FRAME_BITS) -> tuple[int, float, list[int]]:
-    """How a key is cut into frames: ``(code length n, mother rate R_0, key bits per frame)``.
-
-    The mother code of rate ``R_0 = mother_rate(rate)`` shortened by
-    ``s = ⌈n(R_0 - R)/(1 - R)⌉`` positions has rate R and holds ``n - s`` key
-    bits; the key is cut into ``⌈N/(n - s)⌉`` frames of equal size k (within one bit),
-    and the mother rate is then the highest of :data:`MOTHER_RATES` at or below
-    ``1 - (1 - R)·k/n`` (frames shorter than ``n - s`` need fewer syndrome bits for rate R).
-    A key of N < ``frame_bits`` bits gets one frame, a code of ``⌈N(1 - R)/(1 - R_0)⌉`` bits
-    (at most ``frame_bits``) shortened to the key.
-
-        >>> frame_sizes(1000, 0.6563, frame_bits=4096)
-        (1011, 0.66, [1000])
-
-    Examples:
-        >>> n, r0, sizes = frame_sizes(10_000, 0.6563, frame_bits=4096)
-        >>> n, r0, len(sizes), sum(sizes), round(4096 * (1 - r0) / (max(sizes) * (1 - 0.6563)), 3)
-        (4096, 0.72, 3, 10000, 1.001)
-    """
-    num_key_bits = check_int("frame_sizes", "num_key_bits", num_key_bits, 0)
-    r0 = mother_rate(rate)
-    # a short key: one frame, in a code long enough that shortening it to the key leaves rate R
-    one_frame = math.ceil(num_key_bits * (1.0 - rate) / (1.0 - r0)) if r0 < 1.0 else num_key_bits
-    n = max(8, min(frame_bits, max(num_key_bits, one_frame)))
-    shortened = math.ceil(n * (r0 - rate) / (1.0 - rate)) if rate < r0 else 0
-    per_frame = max(1, n - shortened)
-    num_frames = -(-num_key_bits // per_frame)
+    num_key_bits = check_int("frame_plan", "num_key_bits", num_key_bits, 0)
+    lengths = code_lengths(frame_bits)
+    lowest = MOTHER_RATES[0]
+    capacity = max(1, math.floor((1.0 - MODULATED_SHARE) * frame_bits))
+    if rate < 1.0:
+        capacity = max(1, min(capacity, math.floor(num_checks_of(frame_bits, lowest) / (1.0 - rate))))
+    num_frames = -(-num_key_bits // capacity)
     base, extra = divmod(num_key_bits, num_frames) if num_frames else (0, 0)
-    # the frames hold base (+1) <= n - s key bits: the highest mother rate whose n(1 - R_0) syndrome bits
-    # still give them rate R (a shorter frame needs fewer)
-    needed = 1.0 - (1.0 - rate) * (base + (extra > 0)) / n
-    r0 = max([each for each in MOTHER_RATES if each <= needed + 1e-12] or [MOTHER_RATES[0]])
-    return n, r0, [base + (i < extra) for i in range(num_frames)]
+    sizes = [base + (i < extra) for i in range(num_frames)]
+    k = base + (extra > 0)
+    n = min([each for each in lengths if math.floor((1.0 - MODULATED_SHARE) * each) >= k] or [frame_bits],
+            key=lambda each: each)
+    if k > math.floor((1.0 - MODULATED_SHARE) * n):
+        n = frame_bits
+    needed = math.ceil((1.0 - rate) * k)
+    fits = [r0 for r0 in MOTHER_RATES if num_checks_of(n, r0) >= needed]
+    r0 = max(fits) if fits else lowest
+    m = num_checks_of(n, r0)
+    punctured = max(0, min(m - needed, math.floor(MAX_PUNCTURED_SHARE * n), n - k))
+    return FramePlan(n, r0, m, punctured, sizes)
 
 
 @dataclass(frozen=True)
@@ -287,16 +439,18 @@ class LdpcResult:
     Attributes:
         corrected: Bob's key after decoding, the bits of the frames that decoded (uint8).
         kept: bool mask over the block's key bits: the frames that decoded (both sides keep these).
-        leakage_bits: syndrome bits disclosed, every frame, bits.
+        leakage_bits: information disclosed, every frame, bits (``m - rank(H_P)`` a frame for the syndrome,
+            and :data:`FRAME_CHECK_BITS` for its hash).
         discarded_bits: key bits of the frames that failed (dropped; charged as disclosed by the key length).
         rounds: round trips beyond the key message: 0 (one-way; Bob's failed-frame flags ride on his acknowledgement).
-        message_bits: syndromes plus one flag bit a frame, bits.
+        message_bits: syndromes, frame hashes and one flag bit a frame, bits.
         num_frames: frames decoded.
-        frame_errors: frames whose decoder found no word of the syndrome.
-        code_rate: effective rate of the frames (after shortening).
+        frame_errors: frames whose decoder found no word of the syndrome, or a word whose hash differs.
+        code_rate: effective rate of the frames, ``1 - leakage_bits / N``.
         mother_rate: rate of the mother code.
         code_bits: length of the mother code, bits.
         iterations: decoder iterations, summed over the frames.
+        punctured_bits: punctured positions a frame.
     """
 
     corrected: np.ndarray
@@ -311,10 +465,12 @@ class LdpcResult:
     mother_rate: float
     code_bits: int
     iterations: int
+    punctured_bits: int = 0
 
 
 def reconcile(alice: np.ndarray, bob: np.ndarray, qber_estimate: float, *, seed: int, efficiency: float,
-              frame_bits: int = FRAME_BITS, use_kernel: bool | None = None) -> LdpcResult:
+              frame_bits: int = FRAME_BITS, use_kernel: bool | None = None,
+              rng: np.random.Generator | None = None) -> LdpcResult:
     """Correct Bob's key towards Alice's by one syndrome message a frame (module docstring).
 
     Args:
@@ -322,9 +478,12 @@ def reconcile(alice: np.ndarray, bob: np.ndarray, qber_estimate: float, *, seed:
         qber_estimate: the QBER the rate is chosen for (and the channel LLR), in (0, 0.5].
         seed: the run's seed (the codes, :func:`mother_code`).
         efficiency: target f of the rate choice (:func:`target_rate`), >= 1.
-        frame_bits: mother code length, bits, >= 8.
+        frame_bits: longest code length, bits, >= :data:`MIN_CODE_BITS`.
         use_kernel: decode with the compiled loop (``True``), in NumPy (``False``), or the compiled loop
             where numba is (``None``); the same result either way.
+        rng: the block's generator: one 63-bit draw seeds the frames' hashes, then Alice's punctured bits
+            (only where the plan punctures, all frames at once); ``None``: the stream
+            ``(seed, PURPOSE_PUNCTURED)``, event 0.
 
     Returns:
         The :class:`LdpcResult` (a key of n bits: ``corrected`` holds the ``kept`` ones).
@@ -346,45 +505,62 @@ def reconcile(alice: np.ndarray, bob: np.ndarray, qber_estimate: float, *, seed:
         raise DqsimError(f"{where}: alice and bob must be 1-d keys of one length, got {alice.shape}, {bob.shape}")
     qber = check_real(where, "qber_estimate", qber_estimate, 0.0, 0.5, low_open=True)
     efficiency = check_real(where, "efficiency", efficiency, 1.0)
-    frame_bits = check_int(where, "frame_bits", frame_bits, 8)
+    frame_bits = check_int(where, "frame_bits", frame_bits, MIN_CODE_BITS)
+    if use_kernel and not ldpc_kernels.has_sum_product():
+        raise DqsimError(f"{where}: use_kernel=True needs numba (DQSIM_FAST_KERNELS not 0)")
     num = alice.size
     rate = target_rate(qber, efficiency)
-    n, r0, sizes = frame_sizes(num, rate, frame_bits=frame_bits)
-    if not sizes:
-        return LdpcResult(bob.copy(), np.ones(0, dtype=bool), 0, 0, 0, 0, 0, 0, rate, r0, n, 0)
-    code = mother_code(int(seed), n, r0)
-    decode = ldpc_kernels.min_sum_decode if use_kernel is None or use_kernel else ldpc_kernels.min_sum_decode_numpy
-    if use_kernel and not ldpc_kernels.has_min_sum():
-        raise DqsimError(f"{where}: use_kernel=True needs numba (DQSIM_FAST_KERNELS not 0)")
+    plan = frame_plan(num, rate, frame_bits=frame_bits)
+    n, p = plan.code_bits, plan.num_punctured
+    if not plan.sizes:
+        return LdpcResult(bob.copy(), np.ones(0, dtype=bool), 0, 0, 0, 0, 0, 0, rate, plan.mother_rate, n, 0, p)
+    code = mother_code(int(seed), n, plan.mother_rate)
+    decode = (ldpc_kernels.sum_product_decode if use_kernel is None or use_kernel
+              else ldpc_kernels.sum_product_decode_numpy)
     llr = math.log((1.0 - qber) / qber)
+    draw = rng if rng is not None else Stream(int(seed), purpose=PURPOSE_PUNCTURED).generator(0)
+    hashes = np.random.default_rng(int(draw.integers(0, 2**63 - 1)))
+    if p:
+        alice_punctured = draw.integers(0, 2, (len(plan.sizes), p), dtype=np.uint8)
+    punctured = code.order[:p]
     kept = np.ones(num, dtype=bool)
     corrected = bob.copy()
     frame_errors = iterations = 0
     offset = 0
-    for size in sizes:
-        # the frame's key bits first, then n - size shortened positions (zeros on both sides, error 0)
+    for index, size in enumerate(plan.sizes):
+        # punctured positions: Alice's random bits, unknown to Bob (LLR 0); shortened: zeros both know
+        places = code.order[n - size:]
         x_a = np.zeros(n, dtype=np.uint8)
         x_b = np.zeros(n, dtype=np.uint8)
-        x_a[:size] = alice[offset:offset + size]
-        x_b[:size] = bob[offset:offset + size]
+        x_a[places] = alice[offset:offset + size]
+        x_b[places] = bob[offset:offset + size]
         channel = np.full(n, SHORTENED_LLR)
-        channel[:size] = llr
+        channel[places] = llr
+        if p:
+            x_a[punctured] = alice_punctured[index]
+            channel[punctured] = 0.0
         target = code.syndrome(x_a) ^ code.syndrome(x_b)
-        error, used, converged = decode(code.check_start, code.edge_var, target, channel, MIN_SUM_ALPHA,
-                                        MAX_ITERATIONS)
+        error, used, converged = decode(code.check_start, code.edge_var, target, channel, MAX_ITERATIONS)
         iterations += used
         if converged:
-            corrected[offset:offset + size] ^= error[:size]
-        else:
+            corrected[offset:offset + size] ^= error[places]
+            # the frame's hash compares Bob's decoded bits with Alice's: by linearity, the hash of their
+            # difference (drawn only where one is left; T·0 = 0 for every seed)
+            wrong = np.flatnonzero(corrected[offset:offset + size] ^ alice[offset:offset + size])
+            if wrong.size:
+                hash_seed = hashes.integers(0, 2, size + FRAME_CHECK_BITS - 1, dtype=np.uint8)
+                converged = not toeplitz_hash_of_positions(wrong, size, hash_seed, FRAME_CHECK_BITS).any()
+        if not converged:
             frame_errors += 1
             kept[offset:offset + size] = False
+            corrected[offset:offset + size] = bob[offset:offset + size]
         offset += size
-    num_frames = len(sizes)
-    leak = num_frames * code.num_checks
+    num_frames = len(plan.sizes)
+    leak = num_frames * (code.num_checks - code.punctured_rank(p) + FRAME_CHECK_BITS)
     discarded = int(num - np.count_nonzero(kept))
-    effective = 1.0 - code.num_checks * num_frames / num
-    return LdpcResult(corrected[kept], kept, leak, discarded, 0, leak + num_frames, num_frames, frame_errors,
-                      effective, r0, n, iterations)
+    message = num_frames * (code.num_checks + FRAME_CHECK_BITS + 1)
+    return LdpcResult(corrected[kept], kept, leak, discarded, 0, message, num_frames,
+                      frame_errors, 1.0 - leak / num, plan.mother_rate, n, iterations, p)
 
 
 def design_qber(qber_estimate: float, num_key_bits: int, sample_fraction: float) -> float:
@@ -412,13 +588,13 @@ def reconciler(seed: int, efficiency: float, *, sample_fraction: float = 0.0, fr
         efficiency: target efficiency f of the rate choice, >= 1.
         sample_fraction: fraction of the sifted bits the QBER estimate disclosed, in [0, 1) (0: no margin;
             :func:`design_qber`).
-        frame_bits: mother code length, bits.
+        frame_bits: longest code length, bits.
 
     Returns:
-        A function ``(alice, bob, qber_estimate, rng) -> LdpcResult`` (``rng`` unused: the frames, the
-        shortened positions and the codes need no draw of the block).
+        A function ``(alice, bob, qber_estimate, rng) -> LdpcResult``; ``rng`` (the block's generator) draws
+        Alice's punctured bits, where the block's plan punctures.
     """
     def run(alice, bob, qber_estimate, rng):
         qber = design_qber(max(qber_estimate, 1e-6), int(np.size(alice)), sample_fraction)
-        return reconcile(alice, bob, qber, seed=seed, efficiency=efficiency, frame_bits=frame_bits)
+        return reconcile(alice, bob, qber, seed=seed, efficiency=efficiency, frame_bits=frame_bits, rng=rng)
     return run
