@@ -5,7 +5,9 @@
 # The suite is CPU-bound and its files independent, so it runs on
 # DQSIM_TEST_WORKERS pytest-xdist workers (default 2, one per core of the
 # 2-core CI machine), each taking whole files (--dist loadfile: the SLURM
-# test cluster of tests/test_slurm.py is started by one worker only).
+# test cluster of tests/test_slurm.py is started by one worker only), the
+# longest first (the collection's order, tests/file_order.py; not xdist's
+# own by number of tests, which left files of a few long tests to the end).
 # DQSIM_TEST_WORKERS=0, or a venv without pytest-xdist, runs it in one process.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +19,6 @@ if ! [[ "$workers" =~ ^[0-9]+$ ]]; then
 fi
 parallel=()
 if [ "$workers" -gt 0 ] && .venv/bin/python -c "import xdist" 2>/dev/null; then
-    parallel=(-n "$workers" --dist loadfile)
+    parallel=(-n "$workers" --dist loadfile --no-loadscope-reorder)
 fi
 exec .venv/bin/python -m pytest --durations=20 "${parallel[@]}" "$@"

@@ -20,6 +20,7 @@ if os.environ.pop("PYTHONDONTWRITEBYTECODE", None) is not None:
 import pytest  # noqa: E402
 
 from dqsim import backend as _backend  # noqa: E402
+from file_order import FileSeconds, known_seconds, longest_files_first  # noqa: E402
 from mpi_helper import ctrl_c_trouble  # noqa: E402
 
 #: Backend the state tests run on: numpy (CI) or cupy (set DQSIM_TEST_BACKEND=cupy on a GPU machine).
@@ -73,3 +74,22 @@ def _take_ctrl_c_again() -> None:
     if hasattr(signal, "pthread_sigmask"):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+#: This run's seconds per test file (the controller's, under xdist), for the next run's order (tests/file_order.py).
+_FILE_SECONDS = FileSeconds()
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """The longest files first (:func:`file_order.longest_files_first`): the order xdist hands them out in
+    (scripts/test.sh: ``--dist loadfile --no-loadscope-reorder``)."""
+    longest_files_first(items, known_seconds(getattr(config, "cache", None)))
+
+
+def pytest_runtest_logreport(report):
+    _FILE_SECONDS.add(report)
+
+
+def pytest_sessionfinish(session):
+    if not hasattr(session.config, "workerinput"):  # the controller, or a run without xdist: every file's reports
+        _FILE_SECONDS.save(getattr(session.config, "cache", None))

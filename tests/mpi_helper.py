@@ -126,25 +126,22 @@ def run_here(args: list[str], *, check: bool = True, time_estimate: bool = False
 
     A ``dqsim check`` gets ``--no-time`` (its wall-time pilot takes another second) unless ``time_estimate``.
 
-    stdout and stderr are captured; the signal handlers a run installs (SIGUSR1, SIGTERM, SIGINT: a
-    checkpoint-and-stop) are replaced by the test process's own afterwards, this thread's signal mask (a
-    Ctrl-C that ``main()`` held, :func:`dqsim.cli.hold_ctrl_c`) is set back, and a stop it asked for is
-    forgotten. With ``check``, an exit status other than 0 fails the test.
+    stdout and stderr are captured. ``main()`` itself sets back, on every way out, the handlers a run installs
+    (SIGUSR1, SIGTERM, SIGINT: a checkpoint-and-stop) and this thread's signal mask (a Ctrl-C it held,
+    :func:`dqsim.cli.hold_ctrl_c`), and forgets a stop it was asked for. With ``check``, an exit status other
+    than 0 fails the test.
 
     It first fails the test if this process would not take a Ctrl-C as the run's stop
     (:func:`ctrl_c_trouble`): what an earlier test left behind, named, instead of a run that exits 0 where a
     SIGINT should have stopped it.
     """
     from dqsim.cli.main import main
-    from dqsim.engine import checkpoint
 
     if args and args[0] == "check" and not time_estimate:
         args = [*args, "--no-time"]
 
     trouble = ctrl_c_trouble()
     assert trouble is None, f"before dqsim {args}: {trouble}, left by an earlier test in this process"
-    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)}
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, []) if hasattr(signal, "pthread_sigmask") else None
     out, err = io.StringIO(), io.StringIO()
     cwd = os.getcwd()
     try:
@@ -153,11 +150,6 @@ def run_here(args: list[str], *, check: bool = True, time_estimate: bool = False
             code = main([str(arg) for arg in args])
     finally:
         os.chdir(cwd)
-        for sig, handler in saved.items():
-            signal.signal(sig, handler)
-        if mask is not None:
-            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        checkpoint.forget_stop()
     if check and code != 0:
         raise AssertionError(f"dqsim {args} exited {code}\nstdout:\n{out.getvalue()}\nstderr:\n{err.getvalue()}")
     return subprocess.CompletedProcess(["dqsim", *map(str, args)], code, out.getvalue(), err.getvalue())

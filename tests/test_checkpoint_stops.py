@@ -399,21 +399,17 @@ def test_a_stop_while_a_run_file_over_state_slabs_is_written_removes_the_slabs(t
     same_state(saved_full, resumed)
 
 
-DRIVER = """
-import importlib, os, signal, sys
-from dqsim import comm
+#: The folder of the MPI check scripts (tests/mpi_scripts/two_rank_stops.py's hooks, for the drivers below).
+MPI_SCRIPTS = str(ROOT / "tests" / "mpi_scripts")
+
+#: ``dqsim ARGS`` on several ranks with a SIGTERM to one rank alone as a function is called:
+#: ``MODULE:FUNCTION[:CALL[:RANK]] ARGS`` (every call, on rank 1; two_rank_stops.py's ``hook_call``).
+DRIVER = f"""
+import sys
+sys.path.insert(0, {MPI_SCRIPTS!r})
+from two_rank_stops import hook_call
 from dqsim.cli.main import main
-module_name, name, *when = sys.argv[1].split(":")  # MODULE:FUNCTION[:CALL[:RANK]] (every call, on rank 1)
-call, rank = (int(when[0]) if when and when[0] else None), (int(when[1]) if len(when) > 1 else 1)
-module = importlib.import_module(module_name)
-original, calls = getattr(module, name), []
-this_rank = comm.init().rank  # here, on every rank (a collective): the hook may run on one rank only
-def hooked(*args, **kwargs):
-    calls.append(1)
-    if this_rank == rank and call in (None, len(calls)):  # one rank only: the ranks agree
-        os.kill(os.getpid(), signal.SIGTERM)
-    return original(*args, **kwargs)
-setattr(module, name, hooked)
+hook_call(sys.argv[1])  # MODULE:FUNCTION[:CALL[:RANK]] (every call, on rank 1)
 sys.exit(main(sys.argv[2:]))
 """
 
@@ -522,30 +518,6 @@ def test_a_stop_after_runs_shared_out_in_a_resumed_run_cuts_a_run_after_the_resu
     same_state(full, resumed)
 
 
-#: ``dqsim ARGS`` on several ranks where only rank 1 gets SIGTERM, as it starts to wait for rank 0's output write;
-#: rank 0's first look in the write waits (up to 60 s) until rank 1's notice has come, so the test does not hang
-#: on how the two processes are scheduled.
-DRIVER_WAITING_RANK = """
-import os, signal, sys, time
-from dqsim import comm
-from dqsim.cli import main as cli_main
-from dqsim.cli.main import main
-this_rank = comm.init().rank
-wait, look = comm.RootTask.wait, cli_main._cut_on_stop
-def hooked_wait(self, notify):
-    if this_rank == 1:
-        os.kill(os.getpid(), signal.SIGTERM)
-    return wait(self, notify)
-def hooked_look(task):
-    deadline = time.monotonic() + 60
-    while not task.notified() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    return look(task)
-comm.RootTask.wait = hooked_wait
-cli_main._cut_on_stop = hooked_look
-sys.exit(main(sys.argv[1:]))
-"""
-
 #: The trotter job of :func:`test_a_stop_after_trotter_runs_shared_out_over_the_ranks_checkpoints_and_resumes`
 #: by ``[evolution].mode``: 4 runs, or 2 evolutions of 4 segments (8 runs).
 SHARED_OUT = {"independent": TROTTER,
@@ -553,7 +525,8 @@ SHARED_OUT = {"independent": TROTTER,
 
 
 #: The stops of :func:`test_a_stop_after_trotter_runs_shared_out_over_the_ranks_checkpoints_and_resumes`: (mode,
-#: where the signal comes (:data:`DRIVER`'s hook, or "waiting": :data:`DRIVER_WAITING_RANK`), ranks of the resume).
+#: where the signal comes (:data:`DRIVER`'s hook, or "waiting": to rank 1 alone as it waits for rank 0's output write,
+#: tests/mpi_scripts/two_rank_stops.py's ``hook_waiting_rank``), ranks of the resume).
 SHARED_OUT_STOPS = [
     ("independent", "dqsim.scenarios.trotter:_summary:1:1", 1),  # the tables: rank 1 alone gets the signal
     ("continued", "dqsim.scenarios.trotter:_summary:1:0", 2),  # the tables: rank 0 alone
@@ -583,7 +556,7 @@ def test_a_stop_after_trotter_runs_shared_out_over_the_ranks_checkpoints_and_res
     assert stop.stopped.returncode == 75, stop.stopped.stderr
     [line] = stop.stopped.stderr.strip().splitlines()  # rank 0 speaks for both
     assert line.startswith("dqsim: checkpoint written to "), stop.stopped.stderr
-    assert stop.listing == ["ck", "driver.py"]
+    assert stop.listing == ["ck"]
     [ckpt] = checkpoints(stop.folder / "ck")
     stored = open_run(ckpt)
     num_runs = len(full.table("network")) * full.attrs["trajectories"]
@@ -614,40 +587,13 @@ def test_a_sigterm_to_a_rank_waiting_for_rank_0_s_write_cuts_it_and_the_state_sl
 #: of the run named ``stopped*`` starts: ``MODULE:FUNCTION:RANK PIECE MARKS ARGS``, where PIECE is the amplitudes of
 #: a state (and 16 x PIECE the bytes of a run file's hash) written between two looks for a stop. Each rank writes
 #: into the folder MARKS how its sharded state write ended, and rank 0 whether its run file write was cut.
-DRIVER_FILES = """
-import importlib, os, signal, sys
-from pathlib import Path
-from dqsim import comm
-from dqsim.cli import main as cli_main
-from dqsim.io import sharded, writer
-module_name, name, rank = sys.argv[1].split(":")
-sharded.STATE_PIECE_AMPLITUDES = int(sys.argv[2])
-writer.HASH_LOOK_BYTES = 16 * int(sys.argv[2])
-this_rank = comm.init().rank
-marks = Path(sys.argv[3]) / f"rank{this_rank}.txt"
-module = importlib.import_module(module_name)
-original, calls = getattr(module, name), []
-def hooked(path, *args, **kwargs):
-    if this_rank == int(rank) and not calls and Path(path).name.startswith("stopped"):
-        calls.append(1)
-        os.kill(os.getpid(), signal.SIGTERM)
-    return original(path, *args, **kwargs)
-setattr(module, name, hooked)
-state_for_output, write_output = cli_main._state_for_output, cli_main._write_output
-def watched_state(*args, **kwargs):
-    try:
-        return state_for_output(*args, **kwargs)
-    except BaseException as exc:
-        with open(marks, "a") as fh:
-            fh.write(f"rank {this_rank}: the state write ended by {type(exc).__name__}\\n")
-        raise
-def watched_write(*args, **kwargs):
-    error, cut = write_output(*args, **kwargs)
-    with open(marks, "a") as fh:
-        fh.write(f"rank {this_rank}: the run file write cut: {cut}\\n")
-    return error, cut
-cli_main._state_for_output, cli_main._write_output = watched_state, watched_write
-sys.exit(cli_main.main(sys.argv[4:]))
+DRIVER_FILES = f"""
+import sys
+sys.path.insert(0, {MPI_SCRIPTS!r})
+from two_rank_stops import hook_files
+from dqsim.cli.main import main
+hook_files(*sys.argv[1:4])
+sys.exit(main(sys.argv[4:]))
 """
 
 
@@ -655,18 +601,20 @@ sys.exit(cli_main.main(sys.argv[4:]))
 
 def two_rank_stop_cases(root: Path) -> dict:
     """The two-rank stops of the tests of this file that resume on two ranks (and those of the shared-out trotter
-    runs): ``{case: (driver text, driver arguments, dqsim arguments, ranks of the resume)}``. A
-    :data:`DRIVER_FILES` case's marks go to the folder ``root/CASE-marks``, beside the case's own."""
-    cases = {"fidelity": (DRIVER, ["dqsim.scenarios.dqc:_fidelity_to_copy"], ["run", *DQC], 2)}
+    runs): ``{case: (hook, hook arguments, dqsim arguments, ranks of the resume)}``, the hooks those of
+    tests/mpi_scripts/two_rank_stops.py (``call``: :data:`DRIVER`'s, ``waiting``: to rank 1 alone as it waits for
+    rank 0's output write, ``files``: :data:`DRIVER_FILES`'s). A ``files`` case's marks go to the folder ``root/CASE-marks``, beside the
+    case's own."""
+    cases = {"fidelity": ("call", ["dqsim.scenarios.dqc:_fidelity_to_copy"], ["run", *DQC], 2)}
     for index, (mode, where, resume_ranks) in enumerate(SHARED_OUT_STOPS):
-        cases[f"shared-{index}"] = (DRIVER_WAITING_RANK if where == "waiting" else DRIVER,
-                                    [] if where == "waiting" else [where], ["run", *SHARED_OUT[mode]], resume_ranks)
-    cases["slabs-waiting"] = (DRIVER_WAITING_RANK, [], ["run", *SLABS], 2)
+        cases[f"shared-{index}"] = (("waiting", []) if where == "waiting" else ("call", [where])) + (
+            ["run", *SHARED_OUT[mode]], resume_ranks)
+    cases["slabs-waiting"] = ("waiting", [], ["run", *SLABS], 2)
     hooks = {f"slabs-{phase}-{rank}": f"dqsim.io.sharded:{phase}:{rank}"
              for phase in ("write_slab_file", "_read_back_and_hash") for rank in (0, 1)}
     hooks["slabs-hash"] = "dqsim.io.writer:file_entry:0"
     for case, hook in hooks.items():  # pieces of 64 amplitudes (a hash's look every 1 KiB)
-        cases[case] = (DRIVER_FILES, [hook, "64", str(root / f"{case}-marks")], ["run", *SLABS], 2)
+        cases[case] = ("files", [hook, "64", str(root / f"{case}-marks")], ["run", *SLABS], 2)
     return cases
 
 
@@ -674,33 +622,58 @@ def two_rank_stop_cases(root: Path) -> dict:
 class TwoRankStop:
     """A case of :func:`two_rank_stop_cases` as :func:`stopped_on_two_ranks` ran it."""
 
-    folder: Path  #: its folder: ``driver.py``, ``ck/`` (checkpoints), ``resumed.h5`` (a resume on two ranks)
-    stopped: subprocess.CompletedProcess  #: the stopped run's launch
+    folder: Path  #: its folder: ``ck/`` (checkpoints), ``resumed.h5`` (a resume on two ranks)
+    stopped: subprocess.CompletedProcess  #: the stopped run: both ranks' exit status (alike) and stderr
     listing: list  #: the names in ``folder`` right after the stopped run
     resumes: subprocess.CompletedProcess | None  #: the launch of every resume on two ranks (None: none to run)
 
 
+def stopped_run(case: dict, launch: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    """A case of tests/mpi_scripts/two_rank_stops.py as a process of its own: the exit status the two ranks
+    returned alike (else -1), their stderr; the launch's status and stderr where a rank wrote no status."""
+    statuses, stderr = [], ""
+    for rank in (0, 1):
+        status, err = Path(f"{case['out']}.rank{rank}.status"), Path(f"{case['out']}.rank{rank}.stderr")
+        statuses.append(int(status.read_text()) if status.exists() else None)
+        stderr += err.read_text() if err.exists() else ""
+    if None in statuses:
+        return subprocess.CompletedProcess(case["args"], launch.returncode, launch.stdout, stderr + launch.stderr)
+    if statuses[0] != statuses[1]:
+        return subprocess.CompletedProcess(case["args"], -1, "", f"{stderr}ranks' exit statuses differ: {statuses}")
+    return subprocess.CompletedProcess(case["args"], statuses[0], "", stderr)
+
+
 @pytest.fixture(scope="module")
 def stopped_on_two_ranks(tmp_path_factory):
-    """Each case of :func:`two_rank_stop_cases` run on two ranks in a folder of its own, a launch of its own (the
-    stop ends the processes: status 75), then every checkpoint of a case that resumes on two ranks resumed in
-    one launch (tests/mpi_scripts/dqsim_runs.py, ``python -m dqsim``'s entry point; one interpreter start and
-    import per rank instead of one per resume) as ``resumed.h5`` in the case's folder. Checks nothing: each
-    test checks its case. ``{case: TwoRankStop}``."""
+    """Each case of :func:`two_rank_stop_cases` run on two ranks in a folder of its own, the cases one after another
+    in one launch (tests/mpi_scripts/two_rank_stops.py: each stop returns status 75 from ``main()``), then every
+    checkpoint of a case that resumes on two ranks resumed in one launch (tests/mpi_scripts/dqsim_runs.py,
+    ``python -m dqsim``'s entry point) as ``resumed.h5`` in the case's folder: one interpreter start and import
+    per rank for each, instead of one per case and resume. Checks nothing: each test checks its case.
+    ``{case: TwoRankStop}``."""
+    import json
+
     root = tmp_path_factory.mktemp("two_rank_stops")
-    found, resumes = {}, []
-    for case, (driver_text, driver_args, args, resume_ranks) in two_rank_stop_cases(root).items():
+    cases = []
+    for case, (hook, hook_args, args, resume_ranks) in two_rank_stop_cases(root).items():
         folder = root / case
         folder.mkdir()
-        (folder / "driver.py").write_text(driver_text)
-        if driver_text is DRIVER_FILES:
-            Path(driver_args[2]).mkdir()
-        stopped = run_mpi(2, [str(folder / "driver.py"), *driver_args, *args, "-o", str(folder / "stopped.h5"),
-                              "--quiet", "--set", f"checkpoint.directory=\"{folder / 'ck'}\""], timeout_s=240,
-                          check=False)
-        found[case] = (folder, stopped, sorted(path.name for path in folder.iterdir()))
+        if hook == "files":
+            Path(hook_args[2]).mkdir()
+        cases.append({"name": case, "hook": hook, "hook_args": hook_args, "resume_ranks": resume_ranks,
+                      "folder": str(folder), "out": str(root / f"{case}-stop"),
+                      "args": [*args, "-o", str(folder / "stopped.h5"), "--quiet", "--set",
+                               f"checkpoint.directory=\"{folder / 'ck'}\""]})
+    (root / "cases.json").write_text(json.dumps(cases))
+    launch = run_mpi(2, ["tests/mpi_scripts/two_rank_stops.py", str(root / "cases.json")], timeout_s=600,
+                     check=False)
+    found, resumes = {}, []
+    for case in cases:
+        folder = Path(case["folder"])
+        stopped = stopped_run(case, launch)
+        found[case["name"]] = (folder, stopped, sorted(path.name for path in folder.iterdir()))
         written = checkpoints(folder / "ck")
-        if resume_ranks == 2 and stopped.returncode == 75 and len(written) == 1:
+        if case["resume_ranks"] == 2 and stopped.returncode == 75 and len(written) == 1:
             resumes += [*(["--then"] if resumes else []), "resume", str(written[0]), "-o",
                         str(folder / "resumed.h5"), "--quiet"]
     launch = run_mpi(2, ["tests/mpi_scripts/dqsim_runs.py", *resumes], timeout_s=240, check=False) if resumes else None
@@ -720,12 +693,12 @@ def slabs_stopped_on_two_ranks_then_resumed(stop, saved_full):
     assert stop.stopped.returncode == 75, stop.stopped.stderr
     [line] = stop.stopped.stderr.strip().splitlines()
     assert line.startswith("dqsim: checkpoint written to "), stop.stopped.stderr
-    assert stop.listing == ["ck", "driver.py"]  # no output, slab or temporary
+    assert stop.listing == ["ck"]  # no output, slab or temporary
     [ckpt] = checkpoints(stop.folder / "ck")
     last_engine_run("dqc", ckpt, saved_full)
     resumed = open_run(resumed_on_two_ranks(stop))
     assert sorted(path.name for path in stop.folder.iterdir()) == [
-        "ck", "driver.py", "resumed.h5", "resumed.h5.manifest.json", "resumed.slab0000.h5", "resumed.slab0001.h5"]
+        "ck", "resumed.h5", "resumed.h5.manifest.json", "resumed.slab0000.h5", "resumed.slab0001.h5"]
     assert resumed.attrs_of("state")["layout"] == "slabs"
     same_state(saved_full, resumed)
     same_run(saved_full, resumed, ignore=RANK_ATTRS | {"num_ranks", "exchange_path", "rank_of_node"})

@@ -30,6 +30,7 @@ import pytest
 from dqsim import cli as cli_package
 from dqsim import comm as comm_mod
 from dqsim import scenarios
+from dqsim.cli import set_signal_state, signal_state
 from dqsim.cli.main import main
 from dqsim.engine import checkpoint
 from dqsim.errors import DqsimError
@@ -50,12 +51,14 @@ NUM_JOB_MUTANTS = int(os.environ.get("DQSIM_FUZZ_MUTANTS", "150"))
 
 @pytest.fixture(autouse=True)
 def own_signal_handlers():
-    """``dqsim run`` installs SIGTERM/SIGUSR1 handlers: give pytest its own back after each test."""
-    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)}
+    """Give pytest its own handlers of the stop signals back after each test. :func:`dqsim.cli.main.main` sets
+    back those it found and forgets the stop itself; this is for the tests that set a handler of their own (a
+    SIGTERM the process must outlive) and those that call :func:`dqsim.cli.console_main` in this process, which
+    leaves the stop signals ignored as the process it was made for ends."""
+    saved = signal_state()
     yield
-    for sig, handler in saved.items():
-        signal.signal(sig, handler)
-    checkpoint._STOP["requested"] = False
+    set_signal_state(saved, handlers=True)
+    checkpoint.forget_stop()
 
 
 def cli(capsys, *args):
@@ -81,7 +84,6 @@ def run_with_checkpoints(folder, job, extra, every_s):
 def dqc_checkpoint(tmp_path_factory):
     folder = tmp_path_factory.mktemp("fuzz_dqc")
     full, ckpts = run_with_checkpoints(folder, "dqc_ghz_4qpu.toml", DQC, 0.0004)
-    checkpoint._STOP["requested"] = False
     return folder, full, ckpts[len(ckpts) // 2]
 
 
@@ -701,7 +703,7 @@ def test_mutated_job_files_never_give_a_traceback(tmp_path, capsys):
                 code = None
             finally:
                 signal.setitimer(signal.ITIMER_REAL, 0)
-                checkpoint._STOP["requested"] = False
+                checkpoint.forget_stop()  # (main() forgets it too, unless the alarm cut its own way out)
             err = capsys.readouterr().err
             tally["tried"] += 1
             # The test's own alarm can fire inside a finalizer or callback (a numba compile's, under load),
@@ -1200,7 +1202,7 @@ def test_a_checkpoint_a_stop_signal_asked_for_that_fails_to_write_stops_the_run_
     asked, exit 2, one line naming the checkpoint, the reason and that none was kept."""
     ck = tmp_path / "ck"
     _failing_writes(monkeypatch, ck, {1})
-    monkeypatch.setitem(checkpoint._STOP, "requested", True)
+    checkpoint.request_stop()  # (main() forgets it as it returns)
     code, err = cli(capsys, "run", ROOT / "jobs" / "bb84_decoy_50km.toml", *BB84, "-o", tmp_path / "out.h5",
                     "--quiet", "--set", f"checkpoint.directory=\"{ck}\"")
     assert refused_in_one_line(code, err), err

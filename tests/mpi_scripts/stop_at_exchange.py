@@ -43,7 +43,7 @@ if __name__ == "__main__":
     original = stop_at(exchange, rank)
     status = console_main(["run", *job, *checkpoint_dir(folder, "ck"), "-o", str(folder / "stopped.h5")])
     checkpoint.Checkpointer.requested = original
-    checkpoint._STOP["requested"] = False
+    checkpoint.forget_stop()
     if status != 75:
         raise SystemExit(f"the stopped run ended with status {status}, not 75")
     written = sorted(p for p in (folder / "ck").glob("*.h5")

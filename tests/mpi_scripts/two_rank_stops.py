@@ -1,0 +1,146 @@
+"""Several ``dqsim`` runs stopped by a SIGTERM to one rank, one after another in one launch.
+
+Usage: python two_rank_stops.py CASES.json
+
+CASES.json is a list of ``{"name", "hook", "hook_args", "args", "out"}``: for each in turn, every rank installs the
+case's hook (:data:`HOOKS`), runs ``dqsim ARGS`` through :func:`dqsim.cli.main.main` (which sets the signal
+handlers and mask back and forgets the stop as it returns) with this process's stderr (file descriptor 2, what
+MPI and Python print too) going to ``OUT.rank<R>.stderr``, removes the hook, and writes its exit status to
+``OUT.rank<R>.status``. The hooks are those of tests/test_checkpoint_stops.py's ``DRIVER`` (a SIGTERM as a
+function is called), ``DRIVER_WAITING_RANK`` (to rank 1 as it waits for rank 0's output write) and
+``DRIVER_FILES`` (as a file of the run named ``stopped*`` is written, the state written in small pieces), each
+ran in a launch of its own before: one interpreter start and import per rank instead of one per case.
+"""
+
+import importlib
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from dqsim import comm
+from dqsim.cli import main as cli_main
+from dqsim.io import sharded, writer
+
+RANK = comm.init().rank  # here, on every rank (a collective): a hook may act on one rank only
+
+
+def _sigterm():
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def hook_call(spec: str):
+    """``MODULE:FUNCTION[:CALL[:RANK]]``: SIGTERM to rank RANK (1) as call CALL (every call) of the function
+    starts. Returns the undo."""
+    module_name, name, *when = spec.split(":")
+    call, rank = (int(when[0]) if when and when[0] else None), (int(when[1]) if len(when) > 1 else 1)
+    module = importlib.import_module(module_name)
+    original, calls = getattr(module, name), []
+
+    def hooked(*args, **kwargs):
+        calls.append(1)
+        if RANK == rank and call in (None, len(calls)):  # one rank only: the ranks agree
+            _sigterm()
+        return original(*args, **kwargs)
+
+    setattr(module, name, hooked)
+    return lambda: setattr(module, name, original)
+
+
+def hook_waiting_rank():
+    """SIGTERM to rank 1 as it starts to wait for rank 0's output write; rank 0's first look in the write waits
+    (up to 60 s) until rank 1's notice has come. Returns the undo."""
+    wait, look = comm.RootTask.wait, cli_main._cut_on_stop
+
+    def hooked_wait(self, notify):
+        if RANK == 1:
+            _sigterm()
+        return wait(self, notify)
+
+    def hooked_look(task):
+        deadline = time.monotonic() + 60
+        while not task.notified() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return look(task)
+
+    comm.RootTask.wait, cli_main._cut_on_stop = hooked_wait, hooked_look
+
+    def undo():
+        comm.RootTask.wait, cli_main._cut_on_stop = wait, look
+    return undo
+
+
+def hook_files(spec: str, piece: str, marks: str):
+    """``MODULE:FUNCTION:RANK``: SIGTERM to rank RANK as the first call of the function on a file named
+    ``stopped*`` starts, the state written ``piece`` amplitudes (and the run file hashed 16 x ``piece`` bytes)
+    between two looks for a stop; each rank writes into the folder ``marks`` how its sharded state write ended,
+    and rank 0 whether its run file write was cut. Returns the undo."""
+    module_name, name, rank = spec.split(":")
+    saved_sizes = sharded.STATE_PIECE_AMPLITUDES, writer.HASH_LOOK_BYTES
+    sharded.STATE_PIECE_AMPLITUDES, writer.HASH_LOOK_BYTES = int(piece), 16 * int(piece)
+    mark_file = Path(marks) / f"rank{RANK}.txt"
+    module = importlib.import_module(module_name)
+    original, calls = getattr(module, name), []
+
+    def hooked(path, *args, **kwargs):
+        if RANK == int(rank) and not calls and Path(path).name.startswith("stopped"):
+            calls.append(1)
+            _sigterm()
+        return original(path, *args, **kwargs)
+
+    state_for_output, write_output = cli_main._state_for_output, cli_main._write_output
+
+    def watched_state(*args, **kwargs):
+        try:
+            return state_for_output(*args, **kwargs)
+        except BaseException as exc:
+            with open(mark_file, "a") as fh:
+                fh.write(f"rank {RANK}: the state write ended by {type(exc).__name__}\n")
+            raise
+
+    def watched_write(*args, **kwargs):
+        error, cut = write_output(*args, **kwargs)
+        with open(mark_file, "a") as fh:
+            fh.write(f"rank {RANK}: the run file write cut: {cut}\n")
+        return error, cut
+
+    setattr(module, name, hooked)
+    cli_main._state_for_output, cli_main._write_output = watched_state, watched_write
+
+    def undo():
+        setattr(module, name, original)
+        cli_main._state_for_output, cli_main._write_output = state_for_output, write_output
+        sharded.STATE_PIECE_AMPLITUDES, writer.HASH_LOOK_BYTES = saved_sizes
+    return undo
+
+
+#: The hooks by name.
+HOOKS = {"call": hook_call, "waiting": hook_waiting_rank, "files": hook_files}
+
+
+def run_case(case: dict) -> int:
+    """The case's run with its hook, stderr to its file; its exit status (also written to its file)."""
+    out = case["out"]
+    undo = HOOKS[case["hook"]](*case["hook_args"])
+    sys.stderr.flush()
+    saved_fd = os.dup(2)
+    try:
+        with open(f"{out}.rank{RANK}.stderr", "w") as err:
+            os.dup2(err.fileno(), 2)
+            try:
+                status = cli_main.main(case["args"])
+            finally:
+                sys.stderr.flush()
+                os.dup2(saved_fd, 2)
+    finally:
+        os.close(saved_fd)
+        undo()
+    Path(f"{out}.rank{RANK}.status").write_text(str(status))
+    return status
+
+
+if __name__ == "__main__":
+    for each in json.loads(Path(sys.argv[1]).read_text()):
+        run_case(each)
