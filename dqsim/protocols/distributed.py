@@ -9,6 +9,11 @@ Each node runs one :class:`NodeProgram` over its steps (:mod:`dqsim.circuit.dist
   then either the TeleGate (cat-entangler/disentangler) or TeleData
   (teleport the control to the target's node, apply the gate there,
   teleport it back; two pairs);
+* a SWAP between two QPUs (:class:`~dqsim.circuit.distribute.RemoteSwap`)
+  uses two pairs, both started by the first qubit's node, one after the
+  other: each side then teleports its data qubit's state to the other
+  (pair 0 carries the first side's, pair 1 the second's) and swaps the
+  arrived state from its communication qubit into its data slot;
 * in a dynamic circuit, a measurement or reset of the node's own qubit, the
   sending of classical bits it holds, and the decision of an ``if`` once the
   bits measured elsewhere have arrived; steps
@@ -45,8 +50,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from dqsim.circuit.distribute import (Condition, LocalGate, MeasureStep, RemoteControl, ResetStep, RouteStep,
-                                      SendBits, Step)
+from dqsim.circuit.distribute import (Condition, LocalGate, MeasureStep, RemoteControl, RemoteSwap, ResetStep,
+                                      RouteStep, SendBits, Step)
 from dqsim.network.network import Network
 from dqsim.network.node import NodeSpec
 from dqsim.protocols.epr import EprInitiator, EprResponder
@@ -349,6 +354,16 @@ _NONLOCAL_STAGES = {
                           ("acquire", "back"), ("start", "back", 1), ("send", "comm", "back", "back"),
                           ("release", "back"), ("release", "comm"), ("count",)),
 }
+#: Both sides of a SWAP between QPUs (any scheme): each holds two communication qubits, ``comm`` for pair 0
+#: and ``back`` for pair 1, teleports its ``data`` qubit over its own pair and takes the peer's from the other.
+_SWAP_STAGES = {
+    True: (("acquire", "comm"), ("acquire", "back"), ("start", "comm", 0), ("start", "back", 1),
+           ("send", "data", "comm", "out"), ("receive", "back", "back"), ("swap_back", "back"),
+           ("release", "back"), ("release", "comm"), ("count",)),
+    False: (("acquire", "comm"), ("acquire", "back"), ("end", "comm", 0), ("end", "back", 1),
+            ("send", "data", "back", "back"), ("receive", "comm", "out"), ("swap_back", "comm"),
+            ("release", "back"), ("release", "comm"), ("count",)),
+}
 
 
 def stages_of(step: Step, scheme: str) -> tuple[tuple, ...]:
@@ -359,6 +374,8 @@ def stages_of(step: Step, scheme: str) -> tuple[tuple, ...]:
         ['acquire', 'start', 'telegate_control', 'release', 'count']
     """
     stages = _STAGES.get(type(step))
+    if isinstance(step, RemoteSwap):
+        return _SWAP_STAGES[step.first]
     if stages is None:
         stages = _NONLOCAL_STAGES[isinstance(step, RemoteControl), scheme]
     return stages
@@ -469,7 +486,8 @@ class NodeProgram:
             comm = held["comm"]
             return TeleGateTarget(step.peer, comm, _controlled_from(step.op, comm), tag, err2, errm, err1)
         if kind == "send":
-            data = step.control if stage[1] == "control" else held[stage[1]]
+            data = {"control": getattr(step, "control", None), "data": getattr(step, "qubit", None)}.get(
+                stage[1], held.get(stage[1]))
             return TeleportSend(step.peer, data, held[stage[2]], tag + (stage[3],), err2, errm, err1)
         if kind == "receive":
             return TeleportReceive(step.peer, held[stage[1]], tag + (stage[2],), err1)
@@ -482,16 +500,17 @@ class NodeProgram:
             return MeasureBit(step.qubit, step.clbit, errm, spec.measure_duration_ps)
         if kind == "receive_bits":
             return ReceiveBits(step.index, step.receive, self.bits)
-        if kind == "swap_back":  # the control is back in the comm qubit: swap it home; the comm qubit holds |0⟩
-            comm = held["comm"]
-            ctx.apply(gate_op("swap", [comm, step.control]), error_probability=err2)
-            ctx.reset([comm])  # it holds the control's reset |0⟩: leaves the register
+        if kind == "swap_back":  # the state arrived in a comm qubit: swap it home; the comm qubit then holds |0⟩
+            comm = held[stage[1] if len(stage) > 1 else "comm"]
+            home = step.qubit if isinstance(step, RemoteSwap) else step.control
+            ctx.apply(gate_op("swap", [comm, home]), error_probability=err2)
+            ctx.reset([comm])  # it holds the teleported qubit's reset |0⟩: leaves the register
         elif kind == "controlled":
             ctx.apply(_controlled_from(step.op, held["comm"]), error_probability=err2)
         elif kind == "release":
             CommPool.of(ctx).release(ctx, held.pop(stage[1]))
         elif kind == "count":
-            ctx.count("nonlocal_gates", 1 if isinstance(step, RemoteControl) else 0)
+            ctx.count("nonlocal_gates", 1 if isinstance(step, RemoteControl) or getattr(step, "first", False) else 0)
         elif kind == "swap":
             ctx.spawn(self.swapper(net, step.path, step.position, tag + ("pair", step.pair), held.pop("left"),
                                    held.pop("right")))

@@ -43,7 +43,8 @@ import networkx as nx
 import numpy as np
 
 from dqsim.circuit.decompose import decompose_for_distribution
-from dqsim.circuit.distribute import NodePlan, RegisterMap, RemoteTarget, RouteStep, plan_distributed, register_map
+from dqsim.circuit.distribute import (NodePlan, RegisterMap, RemoteSwap, RemoteTarget, RouteStep, plan_distributed,
+                                      register_map)
 from dqsim.circuit.fusion import FusionCosts, costs_for, fuse_ops
 from dqsim.circuit.exact import exact_distribution, total_variation_of_counts
 from dqsim.circuit.ir import Circuit, Gate, Measure
@@ -220,7 +221,9 @@ class DqcPlan:
         circuit: the circuit as given; ``decomposed`` what the network runs.
         network: the network it was planned on; ``scheme`` ``"telegate"`` or ``"teledata"``.
         owner: QPU of each logical qubit; ``regmap`` the global qubits; ``plan`` each node's steps.
-        num_nonlocal_gates: gates whose qubits lie on two QPUs (:func:`dqsim.circuit.partition.cut_size`).
+        num_nonlocal_gates: gates of ``decomposed`` whose qubits lie on two QPUs
+            (:func:`dqsim.circuit.partition.cut_size`): a SWAP between QPUs run as two teleportations counts
+            once (it uses two EPR pairs), one run as three CX counts three.
         references: the fidelity check's ideal registers of the runs made with this plan, kept where small
             (:func:`_kept_reference`); shared by the plans :func:`dataclasses.replace` makes of this one.
     """
@@ -242,8 +245,8 @@ def comm_qubits_needed(steps, scheme: str) -> tuple[int, object]:
     A step takes its communication qubits from the node's pool and gives them back before the node's next
     step (:func:`dqsim.protocols.distributed.stages_of`: one per ``"acquire"`` stage), so the most any one
     step takes is what the node needs (a TeleGate end, the control of a TeleData gate or an end of a routed
-    pair: 1; the target of a TeleData gate, which receives the control and sends it back, or an
-    intermediate node that swaps entanglement: 2; local gates and measurements: 0). ``(0, None)`` for a
+    pair: 1; the target of a TeleData gate, which receives the control and sends it back, either side of a
+    SWAP between QPUs, or an intermediate node that swaps entanglement: 2; local gates and measurements: 0). ``(0, None)`` for a
     node with no nonlocal step.
 
     Examples:
@@ -276,6 +279,14 @@ def plan_dqc(circuit: Circuit, network: Network, *, scheme: str = "telegate",
     node_names, node_specs, num_nodes = network.names, network.nodes, network.num_nodes
     decomposed = decompose_for_distribution(circuit)
     owner = partition_qubits(decomposed, [s.num_data_qubits for s in node_specs], assignment=assignment)
+    # A SWAP between two QPUs that each have two communication qubits: two teleportations (two pairs), not
+    # three CX (three pairs). The partition is the one of the three-CX form, so it does not depend on this.
+    two_comm = [s.num_comm_qubits >= 2 for s in node_specs]
+    if any(two_comm) and any(g.name == "swap" for g in circuit.all_gates()):
+        def teleported(qubits):
+            a, b = (owner[q] for q in qubits)
+            return a != b and two_comm[a] and two_comm[b]
+        decomposed = decompose_for_distribution(circuit, keep_swap=teleported)
     # Only the data slots the circuit uses enter the register: capacity is a limit, not memory.
     used = [list(owner).count(i) for i in range(num_nodes)]
     regmap = register_map(owner, used, [s.num_comm_qubits for s in node_specs])
@@ -288,6 +299,8 @@ def plan_dqc(circuit: Circuit, network: Network, *, scheme: str = "telegate",
                        f"{node_names[step.path[-1]]}, which have no link")
             elif isinstance(step, RemoteTarget):
                 why = "it is the target of a teledata gate: it receives the control and teleports it back"
+            elif isinstance(step, RemoteSwap):  # pragma: no cover - swaps are teleported only with two of each
+                why = "it takes part in a SWAP between QPUs: two teleportations, one pair each"
             else:
                 why = "it takes part in a nonlocal gate"
             raise ResourceError(

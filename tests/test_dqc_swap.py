@@ -1,0 +1,63 @@
+"""A SWAP between QPUs runs as two teleportations: two EPR pairs, the monolithic circuit's state, 9 link delays."""
+
+import pytest
+
+from dqsim import comm as comm_mod
+from dqsim.circuit.distribute import RemoteSwap
+from dqsim.circuit.ir import Circuit
+from dqsim.network import topology
+from dqsim.network.link import LinkSpec
+from dqsim.network.network import Network
+from dqsim.network.node import NodeSpec
+from dqsim.scenarios.dqc import plan_dqc, run_dqc
+from test_dqc import BACKEND
+
+
+def _network(num_nodes: int, comm: int, link: LinkSpec | None = None) -> Network:
+    graph = topology.line(num_nodes, link=link or LinkSpec(distance_km=5.0))
+    return Network(graph, [NodeSpec(name=n, num_data_qubits=2, num_comm_qubits=comm) for n in graph.nodes])
+
+
+def _circuit() -> Circuit:
+    """Four qubits in distinct states, two SWAPs between QPUs, a nonlocal CNOT and a local SWAP."""
+    c = Circuit(4).gate("ry", 0, params=[0.7]).gate("rx", 1, params=[1.1]).gate("h", 2).gate("rz", 2, params=[0.4])
+    c.gate("ry", 3, params=[2.0]).gate("cx", 0, 1)
+    return c.gate("swap", 0, 2).gate("swap", 3, 1).gate("cx", 2, 1).gate("swap", 0, 1)
+
+
+@pytest.mark.parametrize("num_nodes, comm, scheme, assignment, pairs, nonlocal_gates", [
+    (2, 2, "telegate", [0, 0, 1, 1], 2 * 2 + 1, 3),          # two teleported SWAPs (2 pairs each), one TeleGate
+    (2, 1, "telegate", [0, 0, 1, 1], 3 * 2 + 1, 7),          # one communication qubit: three CX per SWAP
+    (3, 2, "teledata", [0, 0, 2, 2], 2 * (2 * 2 + 2), 3),    # routed over the middle node: each pair is 2 links
+])
+def test_a_swap_between_qpus_uses_two_pairs_and_gives_the_monolithic_state(num_nodes, comm, scheme, assignment,
+                                                                           pairs, nonlocal_gates):
+    run = run_dqc(_circuit(), comm=comm_mod.SingleComm(), backend=BACKEND, network=_network(num_nodes, comm),
+                  scheme=scheme, assignment=assignment, shots=10)
+    assert run.fidelity == pytest.approx(1.0, abs=1e-12)
+    assert sum(row[2] for row in run.links) == pairs
+    assert run.num_nonlocal_gates == nonlocal_gates
+    assert sum(1 for g in run.decomposed.all_gates() if g.name == "swap") == (2 if comm == 2 else 0)
+
+
+def test_a_teleported_swap_ends_at_9_link_delays_on_an_ideal_link():
+    """Lossless 1 km direct link (every attempt heralds), d = n_g·L/c: pair 0 heralds at 4d (handshake 2d,
+    photon d, acknowledgment d), pair 1, requested then, at 8d; both teleportations' bits arrive at 9d. Three
+    TeleGates one after the other end at 16d (6d, then 5d each: the next handshake starts with the last bits)."""
+    link = LinkSpec(distance_km=1.0, scheme="direct", attenuation_db_per_km=0.0, detector_efficiency=1.0)
+    circuit = Circuit(2).gate("ry", 0, params=[0.7]).gate("swap", 0, 1)
+    for comm, delays in ((2, 9), (1, 16)):
+        network = _network(2, comm, link)
+        run = run_dqc(circuit, comm=comm_mod.SingleComm(), backend=BACKEND, network=network, assignment=[0, 1],
+                      shots=1)
+        assert run.end_time_ps == delays * network.latency_ps(0, 1), comm
+        assert run.fidelity == pytest.approx(1.0, abs=1e-12)
+
+
+def test_both_sides_of_a_swap_are_planned_on_their_qpus():
+    run = run_dqc(Circuit(2).gate("swap", 0, 1), comm=comm_mod.SingleComm(), backend=BACKEND,
+                  network=_network(2, 2), assignment=[0, 1], shots=1)
+    assert run.num_nonlocal_gates == 1 and sum(row[2] for row in run.links) == 2
+    plan = plan_dqc(Circuit(2).gate("swap", 0, 1), _network(2, 2), assignment=[0, 1])
+    assert [type(s) for s in plan.plan.steps[0]] == [RemoteSwap] == [type(s) for s in plan.plan.steps[1]]
+    assert plan.plan.steps[0][0].first and not plan.plan.steps[1][0].first
