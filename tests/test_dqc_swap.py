@@ -61,3 +61,27 @@ def test_both_sides_of_a_swap_are_planned_on_their_qpus():
     plan = plan_dqc(Circuit(2).gate("swap", 0, 1), _network(2, 2), assignment=[0, 1])
     assert [type(s) for s in plan.plan.steps[0]] == [RemoteSwap] == [type(s) for s in plan.plan.steps[1]]
     assert plan.plan.steps[0][0].first and not plan.plan.steps[1][0].first
+
+
+def test_a_program_restored_from_a_checkpoint_older_than_teleported_swaps_is_refused():
+    """A checkpoint's node program saves its place in the steps, which are rebuilt from the job on resume: one
+    written before SWAPs were teleported (no ``teleported_swaps`` attribute) cannot resume on a plan that has one."""
+    from dqsim.errors import DqsimError
+    from dqsim.protocols.distributed import NodeProgram
+    program = NodeProgram(None, "telegate", [RemoteSwap(0, 1, 0, True)])
+    del program.teleported_swaps  # as unpickled from an older checkpoint: the class default
+    with pytest.raises(DqsimError, match="written before a SWAP between QPUs ran as two teleportations"):
+        next(program.run(None))
+    older = NodeProgram(None, "telegate", [])
+    del older.teleported_swaps  # no SWAP in the plan: the plan is the one it was written with
+    assert list(older.run(_Done())) == []
+
+
+class _Done:
+    """Just enough of a process context for a program with no steps."""
+
+    now_ps = 0
+    node_data: dict = {}
+
+    def log(self, *args):
+        pass

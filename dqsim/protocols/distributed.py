@@ -52,6 +52,7 @@ from typing import Sequence
 
 from dqsim.circuit.distribute import (Condition, LocalGate, MeasureStep, RemoteControl, RemoteSwap, ResetStep,
                                       RouteStep, SendBits, Step)
+from dqsim.errors import DqsimError
 from dqsim.network.network import Network
 from dqsim.network.node import NodeSpec
 from dqsim.protocols.epr import EprInitiator, EprResponder
@@ -402,9 +403,13 @@ class NodeProgram:
     swapper = Swapper
     #: The engine forgets it once it has ended (its results are in ``node_data``).
     kept_after_end = False
+    #: True for a program planned with SWAPs between QPUs as two teleportations (2026-12-06); a program restored
+    #: from an older checkpoint reads this ``False``: its place in steps that now hold a ``RemoteSwap`` is refused.
+    teleported_swaps = False
 
     def __init__(self, net: Network, scheme: str, steps: Sequence[Step]):
         self.net, self.scheme, self.steps = net, scheme, steps
+        self.teleported_swaps = True
         self.count = 0            # the step it is at
         self.stage = None         # the stage of that step (index into stages_of); None: not begun
         self.part = None          # the part it waits in
@@ -415,6 +420,9 @@ class NodeProgram:
 
     def run(self, ctx):
         """The process body (yields engine commands; restartable at every ``yield``, see the module docstring)."""
+        if not self.teleported_swaps and any(isinstance(step, RemoteSwap) for step in self.steps):
+            raise DqsimError("this checkpoint was written before a SWAP between QPUs ran as two teleportations "
+                             "(2026-12-06): its node programs cannot resume on the new plan; rerun the job from the start")
         if not self.begun:
             self.begun = True
             self._go(ctx)
