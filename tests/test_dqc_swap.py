@@ -1,9 +1,10 @@
-"""A SWAP between QPUs runs as two teleportations: two EPR pairs, the monolithic circuit's state, 9 link delays."""
+"""A SWAP between QPUs runs as two teleportations (two EPR pairs, 9 link delays); TeleData requests its return
+pair at the gate's start (6 link delays); older checkpoints of either are refused."""
 
 import pytest
 
 from dqsim import comm as comm_mod
-from dqsim.circuit.distribute import RemoteSwap
+from dqsim.circuit.distribute import RemoteControl, RemoteSwap
 from dqsim.circuit.ir import Circuit
 from dqsim.network import topology
 from dqsim.network.link import LinkSpec
@@ -72,6 +73,10 @@ def test_a_program_restored_from_a_checkpoint_older_than_teleported_swaps_is_ref
     del program.teleported_swaps  # as unpickled from an older checkpoint: the class default
     with pytest.raises(DqsimError, match="written before a SWAP between QPUs ran as two teleportations"):
         next(program.run(None))
+    teledata = NodeProgram(None, "teledata", [RemoteControl(0, 1, 0)])
+    del teledata.early_return_pairs  # a TeleData program from before the return pair was requested early
+    with pytest.raises(DqsimError, match="before TeleData requested its return pair at the gate's start"):
+        next(teledata.run(None))
     older = NodeProgram(None, "telegate", [])
     del older.teleported_swaps  # no SWAP in the plan: the plan is the one it was written with
     assert list(older.run(_Done())) == []
@@ -85,3 +90,28 @@ class _Done:
 
     def log(self, *args):
         pass
+
+
+@pytest.mark.parametrize("link_scheme", ["direct", "double_click"])
+def test_teledata_requests_its_return_pair_at_the_start_and_ends_at_6_link_delays(link_scheme):
+    """Lossless 1 km link, d = n_g·L/c: both pairs are requested at 0 (pair 0 by the control, the return pair by
+    the target) and herald at 4d (handshake 2d, emission, photon or station d, acknowledgment d); the control's
+    bits reach the target at 5d, the gate is applied and the control teleported back: 6d (before 2026-12-06
+    the return pair was requested at 5d: 10d). Both pairs are counted, and the state is the monolithic one."""
+    link = LinkSpec(distance_km=1.0, scheme=link_scheme, attenuation_db_per_km=0.0, detector_efficiency=1.0,
+                    **({"dark_count_rate_hz": 0.0} if link_scheme == "double_click" else {}))
+    network = _network(2, 2, link)
+    circuit = Circuit(2).gate("ry", 0, params=[0.7]).gate("cx", 0, 1).gate("rx", 1, params=[0.3]).gate("cx", 1, 0)
+    run = run_dqc(circuit, comm=comm_mod.SingleComm(), backend=BACKEND, network=network, scheme="teledata",
+                  assignment=[0, 1], shots=1)
+    if link_scheme == "direct":  # every attempt heralds. The second gate's control (node1) ended its part of the
+        # first at 5d and requests pair 0 then; node0, free at 6d, answers then (herald 9d) and requests the
+        # return pair (herald 10d); the control's bits arrive at 10d, the returned ones at 11d
+        assert run.end_time_ps == 11 * network.latency_ps(0, 1)
+    assert sum(row[2] for row in run.links) == 4 and run.num_nonlocal_gates == 2
+    assert run.fidelity == pytest.approx(1.0, abs=1e-12)
+    first = run_dqc(Circuit(2).gate("h", 0).gate("cx", 0, 1), comm=comm_mod.SingleComm(), backend=BACKEND,
+                    network=_network(2, 2, LinkSpec(distance_km=1.0, scheme="direct", attenuation_db_per_km=0.0,
+                                                    detector_efficiency=1.0)),
+                    scheme="teledata", assignment=[0, 1], shots=1)
+    assert first.end_time_ps == 6 * network.latency_ps(0, 1)
