@@ -1,6 +1,7 @@
 """A SWAP between QPUs runs as two teleportations (two EPR pairs, 9 link delays); TeleData requests its return
 pair at the gate's start (6 link delays); older checkpoints of either are refused."""
 
+import numpy as np
 import pytest
 
 from dqsim import comm as comm_mod
@@ -115,3 +116,29 @@ def test_teledata_requests_its_return_pair_at_the_start_and_ends_at_6_link_delay
                                                     detector_efficiency=1.0)),
                     scheme="teledata", assignment=[0, 1], shots=1)
     assert first.end_time_ps == 6 * network.latency_ps(0, 1)
+
+
+def test_teledata_bell_fidelity_counts_the_return_pair_s_storage():
+    """TeleData CNOT on |+⟩|0⟩ over the lossless 1 km direct link with perfect pairs, memories of T2 only
+    (coherence e^(−t/T2)). Every dephasing is a Z on the control's path or on the target, so the Bell fidelity
+    is (1 + e^(−T/T2))/2, T the summed dephasing times: the control's data qubit 0-4d, pair 0's halves 2d-4d
+    (control, from the emission) and 3d-5d (target, from the photon's arrival), the return pair's 2d-5d
+    (target, emitting) and 3d-6d (control), the target after the CNOT 5d-6d: T = 15d (the schedule before
+    2026-12-06: 17d, the target waiting 5d for the return pair). 400 trajectories, within 4 standard errors."""
+    from dqsim.scenarios.dqc import run_trajectories
+    from dqsim.units import ps_to_seconds
+
+    t2_s = 110e-6
+    link = LinkSpec(distance_km=1.0, scheme="direct", attenuation_db_per_km=0.0, detector_efficiency=1.0)
+    graph = topology.line(2, link=link)
+    network = Network(graph, [NodeSpec(name=n, num_data_qubits=1, num_comm_qubits=2, t2_s=t2_s) for n in graph.nodes])
+    circuit = Circuit(2).gate("h", 0).gate("cx", 0, 1)
+
+    def one(seed, shots, timeline):
+        return run_dqc(circuit, comm=comm_mod.SingleComm(), backend=BACKEND, network=network, scheme="teledata",
+                       assignment=[0, 1], seed=seed, shots=shots, timeline=timeline)
+
+    run = run_trajectories(one, seed=5, shots=10, trajectories=400, timeline=False)
+    expected = (1 + np.exp(-15 * ps_to_seconds(network.latency_ps(0, 1)) / t2_s)) / 2
+    assert 0.7 < expected < 0.85
+    assert abs(run.fidelity - expected) < 4 * run.fidelity_stderr, (run.fidelity, run.fidelity_stderr, expected)
