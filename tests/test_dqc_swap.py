@@ -1,4 +1,4 @@
-"""A SWAP between QPUs runs as two teleportations (two EPR pairs, 9 link delays); TeleData requests its return
+"""A SWAP between QPUs runs as two teleportations (two EPR pairs, 5 link delays); TeleData requests its return
 pair at the gate's start (6 link delays); older checkpoints of either are refused."""
 
 import numpy as np
@@ -42,17 +42,23 @@ def test_a_swap_between_qpus_uses_two_pairs_and_gives_the_monolithic_state(num_n
     assert sum(1 for g in run.decomposed.all_gates() if g.name == "swap") == (2 if comm == 2 else 0)
 
 
-def test_a_teleported_swap_ends_at_9_link_delays_on_an_ideal_link():
-    """Lossless 1 km direct link (every attempt heralds), d = n_g·L/c: pair 0 heralds at 4d (handshake 2d,
-    photon d, acknowledgment d), pair 1, requested then, at 8d; both teleportations' bits arrive at 9d. Three
-    TeleGates one after the other end at 16d (6d, then 5d each: the next handshake starts with the last bits)."""
-    link = LinkSpec(distance_km=1.0, scheme="direct", attenuation_db_per_km=0.0, detector_efficiency=1.0)
+@pytest.mark.parametrize("source_period_ps", [None, 1_000_000, 20_000_000])
+def test_a_teleported_swap_ends_at_5_link_delays_on_an_ideal_link(source_period_ps):
+    """Lossless 1 km direct link (every attempt heralds), d = n_g·L/c: both pairs are requested at 0 and herald at
+    4d (handshake 2d, photon d, acknowledgment d), the second a source period later where the source has one (the
+    link's source emits for one generation at a time); both teleportations' bits arrive a link delay after that:
+    5d + T_source. Three TeleGates one after the other end at 16d (6d, then 5d each)."""
+    link = LinkSpec(distance_km=1.0, scheme="direct", attenuation_db_per_km=0.0, detector_efficiency=1.0,
+                    source_period_ps=source_period_ps)
     circuit = Circuit(2).gate("ry", 0, params=[0.7]).gate("swap", 0, 1)
-    for comm, delays in ((2, 9), (1, 16)):
+    for comm, delays in ((2, 5), (1, 16)):
         network = _network(2, comm, link)
         run = run_dqc(circuit, comm=comm_mod.SingleComm(), backend=BACKEND, network=network, assignment=[0, 1],
                       shots=1)
-        assert run.end_time_ps == delays * network.latency_ps(0, 1), comm
+        if comm == 2:
+            assert run.end_time_ps == 5 * network.latency_ps(0, 1) + (source_period_ps or 0)
+        elif source_period_ps is None:
+            assert run.end_time_ps == 16 * network.latency_ps(0, 1)
         assert run.fidelity == pytest.approx(1.0, abs=1e-12)
 
 

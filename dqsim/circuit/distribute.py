@@ -139,7 +139,7 @@ class RemoteSwap:
     side teleports its qubit's state to the other side, which puts it into
     its own data slot; two EPR pairs and 2×2 classical bits, where three CX
     would take three. The ``first`` side (the gate's first qubit) starts
-    both pairs: pair 0 carries its qubit over, pair 1 the peer's back.
+    both pairs, at once: pair 0 carries its qubit over, pair 1 the peer's back.
     """
 
     index: int

@@ -12,8 +12,8 @@ Each node runs one :class:`NodeProgram` over its steps (:mod:`dqsim.circuit.dist
   return pair, from the target's node, by a :class:`PairEnd` process while
   the program makes the first);
 * a SWAP between two QPUs (:class:`~dqsim.circuit.distribute.RemoteSwap`)
-  uses two pairs, both started by the first qubit's node, one after the
-  other: each side then teleports its data qubit's state to the other
+  uses two pairs, both started by the first qubit's node at the gate's
+  start (the second by a :class:`PairEnd` process): each side then teleports its data qubit's state to the other
   (pair 0 carries the first side's, pair 1 the second's) and swaps the
   arrived state from its communication qubit into its data slot;
 * in a dynamic circuit, a measurement or reset of the node's own qubit, the
@@ -411,11 +411,11 @@ _NONLOCAL_STAGES = {
 #: Both sides of a SWAP between QPUs (any scheme): each holds two communication qubits, ``comm`` for pair 0
 #: and ``back`` for pair 1, teleports its ``data`` qubit over its own pair and takes the peer's from the other.
 _SWAP_STAGES = {
-    True: (("acquire", "comm"), ("acquire", "back"), ("start", "comm", 0), ("start", "back", 1),
-           ("send", "data", "comm", "out"), ("receive", "back", "back"), ("swap_back", "back"),
+    True: (("acquire", "comm"), ("acquire", "back"), ("spawn_pair", "back", "start", 1), ("start", "comm", 0),
+           ("await_pair", 1), ("send", "data", "comm", "out"), ("receive", "back", "back"), ("swap_back", "back"),
            ("release", "back"), ("release", "comm"), ("count",)),
-    False: (("acquire", "comm"), ("acquire", "back"), ("end", "comm", 0), ("end", "back", 1),
-            ("send", "data", "back", "back"), ("receive", "comm", "out"), ("swap_back", "comm"),
+    False: (("acquire", "comm"), ("acquire", "back"), ("spawn_pair", "back", "end", 1), ("end", "comm", 0),
+            ("await_pair", 1), ("send", "data", "back", "back"), ("receive", "comm", "out"), ("swap_back", "comm"),
             ("release", "back"), ("release", "comm"), ("count",)),
 }
 
