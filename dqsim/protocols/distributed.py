@@ -480,7 +480,8 @@ class NodeProgram:
         """The process body (yields engine commands; restartable at every ``yield``, see the module docstring)."""
         if not self.teleported_swaps and any(isinstance(step, RemoteSwap) for step in self.steps):
             raise DqsimError("this checkpoint was written before a SWAP between QPUs ran as two teleportations "
-                             "(2026-12-06): its node programs cannot resume on the new plan; rerun the job from the start")
+                             "(2026-12-06): its node programs cannot resume on the new plan; rerun the job from "
+                             "the start")
         if not self.early_return_pairs and self.scheme == "teledata" and any(
                 isinstance(step, (RemoteControl, RemoteTarget)) for step in self.steps):
             raise DqsimError("this checkpoint was written before TeleData requested its return pair at the gate's "
