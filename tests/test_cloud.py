@@ -557,8 +557,8 @@ def test_per_shot_time_is_the_sum_of_the_shots_own_runs():
 @pytest.mark.parametrize("scheme", ["telegate", "teledata"])
 def test_repro_the_estimated_cost_of_a_cut_gate_is_the_mean_time_the_protocol_takes(scheme):
     """One remote CNOT over a 1 km link: the mean simulated time of 200 seeded runs (handshake, attempts,
-    herald, the TeleGate's two messages; TeleData: two such pairs) is the scheduler's cost of one cut gate,
-    within 4 standard errors (it was the mean time to herald plus one link delay: about half)."""
+    herald, the TeleGate's two messages; TeleData: the later of two pairs made at once) is the scheduler's cost
+    of one cut gate, within 4 standard errors (it was the mean time to herald plus one link delay: about half)."""
     from dqsim.scenarios.dqc import run_dqc
 
     graph, names, specs = centre_network(num_qpus=2, data=1)

@@ -202,7 +202,8 @@ def _two_qubit_matrix(gates: list[Gate], qubits: tuple[int, int]) -> np.ndarray:
     return total
 
 
-def decompose_for_distribution(circuit: Circuit, *, check: bool = True) -> Circuit:
+def decompose_for_distribution(circuit: Circuit, *, check: bool = True,
+                               keep_swap: Callable[[tuple[int, ...]], bool] | None = None) -> Circuit:
     """Rewrite every multi-qubit gate into :data:`TELEGATE_GATES` plus 1-qubit gates.
 
     Gates of :data:`TELEGATE_GATES`, one-qubit gates (named or dense),
@@ -228,6 +229,9 @@ def decompose_for_distribution(circuit: Circuit, *, check: bool = True) -> Circu
             checked when appended (every builder of :mod:`dqsim.circuit` checks them) and a caller that reads
             only the gates' names and qubits (the cloud's estimates: a third of their time was these checks);
             the instructions are the same.
+        keep_swap: ``keep_swap(qubits)`` True keeps that ``swap`` as it is (the distributed circuit runs a
+            SWAP between QPUs as two teleportations, :mod:`dqsim.circuit.distribute`); ``None``: every
+            ``swap`` becomes three CX.
 
     Returns:
         A new circuit with the same qubits, bits, registers and name.
@@ -244,20 +248,22 @@ def decompose_for_distribution(circuit: Circuit, *, check: bool = True) -> Circu
     out = Circuit(circuit.num_qubits, circuit.num_clbits, [], list(circuit.qregs),
                   list(circuit.cregs), circuit.name)
     if not check:
-        out.instructions.extend(_decomposed(circuit.instructions))
+        out.instructions.extend(_decomposed(circuit.instructions, keep_swap))
         return out
-    for ins in _decomposed(circuit.instructions):
+    for ins in _decomposed(circuit.instructions, keep_swap):
         out.append(ins)
     return out
 
 
-def _decomposed(instructions) -> list:
+def _decomposed(instructions, keep_swap=None) -> list:
     """The rewrites of :func:`decompose_for_distribution`, also inside the blocks of an ``if``."""
     out: list = []
     for ins in instructions:
         if isinstance(ins, IfBits):
-            out.append(IfBits(ins.clbits, ins.value, tuple(_decomposed(ins.body)), tuple(_decomposed(ins.orelse))))
-        elif not isinstance(ins, Gate) or len(ins.qubits) == 1 or ins.name in TELEGATE_GATES:
+            out.append(IfBits(ins.clbits, ins.value, tuple(_decomposed(ins.body, keep_swap)),
+                              tuple(_decomposed(ins.orelse, keep_swap))))
+        elif (not isinstance(ins, Gate) or len(ins.qubits) == 1 or ins.name in TELEGATE_GATES
+              or (ins.name == "swap" and keep_swap is not None and keep_swap(ins.qubits))):
             out.append(ins)
         elif ins.name == "unitary":
             if len(ins.qubits) > 2:

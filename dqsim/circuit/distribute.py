@@ -132,6 +132,24 @@ class RemoteTarget:
 
 
 @dataclass(frozen=True)
+class RemoteSwap:
+    """One side of a SWAP between ``qubit`` (a global qubit of this node) and a qubit of node ``peer``.
+
+    Run as two teleportations (Bennett et al., PRL 70, 1895 (1993)): each
+    side teleports its qubit's state to the other side, which puts it into
+    its own data slot; two EPR pairs and 2×2 classical bits, where three CX
+    would take three. The ``first`` side (the gate's first qubit) starts
+    both pairs, at once: pair 0 carries its qubit over, pair 1 the peer's back.
+    """
+
+    index: int
+    peer: int
+    qubit: int
+    first: bool
+    guard: Guard = ()
+
+
+@dataclass(frozen=True)
 class RouteStep:
     """Entanglement swapping at ``path[position]`` for pair ``pair`` of nonlocal gate ``index``.
 
@@ -193,7 +211,7 @@ class Condition:
         return IfBits(self.clbits, self.value).holds(bits)
 
 
-Step = Union[LocalGate, RemoteControl, RemoteTarget, RouteStep, MeasureStep, ResetStep, SendBits, Condition]
+Step = Union[LocalGate, RemoteControl, RemoteTarget, RemoteSwap, RouteStep, MeasureStep, ResetStep, SendBits, Condition]
 
 
 @dataclass(frozen=True)
@@ -263,6 +281,12 @@ class _Planner:
         if len(nodes) == 1:
             steps[nodes.pop()].append(LocalGate(index, op, guard))
             return
+        if ins.name == "swap" and len(nodes) == 2:
+            (a, b), (qa, qb) = (owner[q] for q in ins.qubits), op.targets
+            steps[a].append(RemoteSwap(index, b, qa, True, guard))
+            steps[b].append(RemoteSwap(index, a, qb, False, guard))
+            self._route_steps(index, guard, steps, [(a, b), (a, b)])
+            return
         if len(op.controls) != 1 or len(op.targets) != 1:
             raise CircuitError(
                 f"gate {ins.name} on qubits {ins.qubits} spans QPUs but is not a controlled gate on one "
@@ -271,13 +295,17 @@ class _Planner:
         control_node, target_node = owner[ins.qubits[0]], owner[ins.qubits[1]]
         steps[control_node].append(RemoteControl(index, target_node, op.controls[0], guard))
         steps[target_node].append(RemoteTarget(index, control_node, op, guard))
-        if self.path is not None:
-            routes = [self.path(control_node, target_node)]
-            if self.scheme == "teledata":
-                routes.append(self.path(target_node, control_node))
-            for pair, route in enumerate(routes):
-                for position in range(1, len(route) - 1):
-                    steps[route[position]].append(RouteStep(index, tuple(route), position, pair, guard))
+        ends = [(control_node, target_node)] + ([(target_node, control_node)] if self.scheme == "teledata" else [])
+        self._route_steps(index, guard, steps, ends)
+
+    def _route_steps(self, index: int, guard: Guard, steps: list[list[Step]], ends) -> None:
+        """The route steps of gate ``index``'s pairs, pair k from ``ends[k][0]`` to ``ends[k][1]``."""
+        if self.path is None:
+            return
+        for pair, (start, end) in enumerate(ends):
+            route = self.path(start, end)
+            for position in range(1, len(route) - 1):
+                steps[route[position]].append(RouteStep(index, tuple(route), position, pair, guard))
 
     def _if(self, ins: IfBits, index: int, guard: Guard, holder: dict, steps: list[list[Step]]) -> set:
         """Plan an ``if`` (see module docstring); updates ``holder``; returns the bits its blocks may write."""
@@ -317,14 +345,17 @@ def plan_distributed(circuit: Circuit, regmap: RegisterMap, num_nodes: int, *,
     With ``path`` (node route between two nodes), the intermediate nodes of a
     nonlocal gate's route get a :class:`RouteStep` at that gate's position,
     so they reserve their qubits for it in circuit order too; TeleData uses a
-    second pair from the target's node back to the control's. A circuit
+    second pair from the target's node back to the control's. A ``swap``
+    between two QPUs becomes a :class:`RemoteSwap` on each (two pairs, both
+    from the first qubit's node); every other nonlocal gate must be a
+    single-control controlled-U. A circuit
     whose measurements are all terminal has no measurement steps (its shots
     are sampled from the final state); any other circuit is planned as a
     dynamic circuit.
 
     Raises:
         CircuitError: a nonlocal gate that is not a single-control
-            controlled-U, or a classical bit measured on two QPUs in the two
+            controlled-U or a swap, or a classical bit measured on two QPUs in the two
             blocks of one ``if``.
 
     Examples:

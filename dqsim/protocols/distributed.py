@@ -8,7 +8,14 @@ Each node runs one :class:`NodeProgram` over its steps (:mod:`dqsim.circuit.dist
   and :class:`EntangleEnd`,
   then either the TeleGate (cat-entangler/disentangler) or TeleData
   (teleport the control to the target's node, apply the gate there,
-  teleport it back; two pairs);
+  teleport it back; two pairs, both requested at the gate's start: the
+  return pair, from the target's node, by a :class:`PairEnd` process while
+  the program makes the first);
+* a SWAP between two QPUs (:class:`~dqsim.circuit.distribute.RemoteSwap`)
+  uses two pairs, both started by the first qubit's node at the gate's
+  start (the second by a :class:`PairEnd` process): each side then teleports its data qubit's state to the other
+  (pair 0 carries the first side's, pair 1 the second's) and swaps the
+  arrived state from its communication qubit into its data slot;
 * in a dynamic circuit, a measurement or reset of the node's own qubit, the
   sending of classical bits it holds, and the decision of an ``if`` once the
   bits measured elsewhere have arrived; steps
@@ -45,8 +52,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from dqsim.circuit.distribute import (Condition, LocalGate, MeasureStep, RemoteControl, ResetStep, RouteStep,
-                                      SendBits, Step)
+from dqsim.circuit.distribute import (Condition, LocalGate, MeasureStep, RemoteControl, RemoteSwap, RemoteTarget,
+                                      ResetStep, RouteStep, SendBits, Step)
+from dqsim.errors import DqsimError
 from dqsim.network.network import Network
 from dqsim.network.node import NodeSpec
 from dqsim.protocols.epr import EprInitiator, EprResponder
@@ -266,6 +274,54 @@ class SwapLink:
         ctx.send(ctx.node, self.notify)
 
 
+class PairEnd:
+    """One end of a nonlocal gate's end-to-end pair as a process of its own: ``role`` ``"start"`` (the
+    first link's initiator) or ``"end"`` (:class:`EntangleEnd`), then a ``("pair-ready", tag)`` message to
+    its own node (:class:`AwaitPair`). A TeleData gate requests its return pair with it at the gate's start,
+    so the pair is made while the control travels (the node program goes on meanwhile).
+    """
+
+    #: The engine forgets it once it has ended.
+    kept_after_end = False
+
+    def __init__(self, net: Network, role: str, peer: int, qubit: int, tag):
+        self.net, self.role, self.peer, self.qubit, self.tag = net, role, peer, qubit, tag
+        self.part = None          # the pair's end, once started
+
+    def run(self, ctx):
+        """The process body (yields engine commands; restartable at every ``yield``, see the module docstring)."""
+        part, done = self.part, False
+        if part is None:
+            if self.role == "start":
+                path = self.net.route(ctx.node, self.peer)
+                part = EprInitiator(path[1], self.net.link(path[0], path[1]), self.qubit, (self.tag, 0))
+            else:
+                part = EntangleEnd(self.net, self.peer, self.qubit, self.tag)
+            self.part = part
+            done = part.start(ctx)
+        while not done:
+            value = yield part.command(ctx)
+            done = part.advance(ctx, value)
+        ctx.send(ctx.node, ("pair-ready", self.tag))
+
+
+class AwaitPair:
+    """The wait for a :class:`PairEnd` of this node to hold its pair, as a part."""
+
+    def __init__(self, tag):
+        self.tag = tag
+        self.result = None
+
+    def start(self, ctx) -> bool:
+        return False
+
+    def command(self, ctx):
+        return ctx.receive(("pair-ready", self.tag))
+
+    def advance(self, ctx, value) -> bool:
+        return True
+
+
 # Where a Swapper stands: each phase is one ``yield``.
 _LEFT, _RIGHT, _BELL = range(3)
 
@@ -339,15 +395,28 @@ _NONLOCAL_STAGES = {
     # control side: pair 0 from here; TeleGate, or teleport the control out and back (pair 1 from the target)
     (True, "telegate"): (("acquire", "comm"), ("start", "comm", 0), ("telegate_control",), ("release", "comm"),
                          ("count",)),
-    (True, "teledata"): (("acquire", "comm"), ("start", "comm", 0), ("send", "control", "comm", "out"),
-                         ("end", "comm", 1), ("receive", "comm", "back"), ("swap_back",), ("release", "comm"),
-                         ("count",)),
+    # TeleData: the return pair (1, from the target) is requested at the gate's start (a PairEnd process), so
+    # both ends hold two communication qubits: ``comm`` for pair 0, ``back`` for pair 1
+    (True, "teledata"): (("acquire", "comm"), ("acquire", "back"), ("spawn_pair", "back", "end", 1),
+                         ("start", "comm", 0), ("send", "control", "comm", "out"), ("await_pair", 1),
+                         ("receive", "back", "back"), ("swap_back", "back"), ("release", "back"),
+                         ("release", "comm"), ("count",)),
     # target side: pair 0 from the control; TeleGate, or receive the control, apply the gate, send it back
     (False, "telegate"): (("acquire", "comm"), ("end", "comm", 0), ("telegate_target",), ("release", "comm"),
                           ("count",)),
-    (False, "teledata"): (("acquire", "comm"), ("end", "comm", 0), ("receive", "comm", "out"), ("controlled",),
-                          ("acquire", "back"), ("start", "back", 1), ("send", "comm", "back", "back"),
-                          ("release", "back"), ("release", "comm"), ("count",)),
+    (False, "teledata"): (("acquire", "comm"), ("acquire", "back"), ("spawn_pair", "back", "start", 1),
+                          ("end", "comm", 0), ("receive", "comm", "out"), ("controlled",), ("await_pair", 1),
+                          ("send", "comm", "back", "back"), ("release", "back"), ("release", "comm"), ("count",)),
+}
+#: Both sides of a SWAP between QPUs (any scheme): each holds two communication qubits, ``comm`` for pair 0
+#: and ``back`` for pair 1, teleports its ``data`` qubit over its own pair and takes the peer's from the other.
+_SWAP_STAGES = {
+    True: (("acquire", "comm"), ("acquire", "back"), ("spawn_pair", "back", "start", 1), ("start", "comm", 0),
+           ("await_pair", 1), ("send", "data", "comm", "out"), ("receive", "back", "back"), ("swap_back", "back"),
+           ("release", "back"), ("release", "comm"), ("count",)),
+    False: (("acquire", "comm"), ("acquire", "back"), ("spawn_pair", "back", "end", 1), ("end", "comm", 0),
+            ("await_pair", 1), ("send", "data", "back", "back"), ("receive", "comm", "out"), ("swap_back", "comm"),
+            ("release", "back"), ("release", "comm"), ("count",)),
 }
 
 
@@ -359,6 +428,8 @@ def stages_of(step: Step, scheme: str) -> tuple[tuple, ...]:
         ['acquire', 'start', 'telegate_control', 'release', 'count']
     """
     stages = _STAGES.get(type(step))
+    if isinstance(step, RemoteSwap):
+        return _SWAP_STAGES[step.first]
     if stages is None:
         stages = _NONLOCAL_STAGES[isinstance(step, RemoteControl), scheme]
     return stages
@@ -383,11 +454,20 @@ class NodeProgram:
 
     #: Process class of a route step's swap (the scenario's resumable one).
     swapper = Swapper
+    #: Process class of a pair requested ahead of its use (TeleData's return pair; the scenario's resumable one).
+    pair_end = PairEnd
     #: The engine forgets it once it has ended (its results are in ``node_data``).
     kept_after_end = False
+    #: True for a program planned with SWAPs between QPUs as two teleportations (2026-12-06); a program restored
+    #: from an older checkpoint reads this ``False``: its place in steps that now hold a ``RemoteSwap`` is refused.
+    teleported_swaps = False
+    #: True for a program whose TeleData gates request the return pair at their start (2026-12-06); one restored
+    #: from an older checkpoint reads ``False``, and its place in a TeleData plan's stages is refused.
+    early_return_pairs = False
 
     def __init__(self, net: Network, scheme: str, steps: Sequence[Step]):
         self.net, self.scheme, self.steps = net, scheme, steps
+        self.teleported_swaps = self.early_return_pairs = True
         self.count = 0            # the step it is at
         self.stage = None         # the stage of that step (index into stages_of); None: not begun
         self.part = None          # the part it waits in
@@ -398,6 +478,15 @@ class NodeProgram:
 
     def run(self, ctx):
         """The process body (yields engine commands; restartable at every ``yield``, see the module docstring)."""
+        if not self.teleported_swaps and any(isinstance(step, RemoteSwap) for step in self.steps):
+            raise DqsimError("this checkpoint was written before a SWAP between QPUs ran as two teleportations "
+                             "(2026-12-06): its node programs cannot resume on the new plan; rerun the job from "
+                             "the start")
+        if not self.early_return_pairs and self.scheme == "teledata" and any(
+                isinstance(step, (RemoteControl, RemoteTarget)) for step in self.steps):
+            raise DqsimError("this checkpoint was written before TeleData requested its return pair at the gate's "
+                             "start (2026-12-06): its node programs cannot resume on the new schedule; rerun the job "
+                             "from the start")
         if not self.begun:
             self.begun = True
             self._go(ctx)
@@ -463,13 +552,16 @@ class NodeProgram:
             return EprInitiator(path[1], net.link(path[0], path[1]), held[stage[1]], (tag + ("pair", stage[2]), 0))
         if kind == "end":
             return EntangleEnd(net, step.peer, held[stage[1]], tag + ("pair", stage[2]))
+        if kind == "await_pair":
+            return AwaitPair(tag + ("pair", stage[1]))
         if kind == "telegate_control":
             return TeleGateControl(step.peer, step.control, held["comm"], tag, err2, errm, err1)
         if kind == "telegate_target":
             comm = held["comm"]
             return TeleGateTarget(step.peer, comm, _controlled_from(step.op, comm), tag, err2, errm, err1)
         if kind == "send":
-            data = step.control if stage[1] == "control" else held[stage[1]]
+            data = {"control": getattr(step, "control", None), "data": getattr(step, "qubit", None)}.get(
+                stage[1], held.get(stage[1]))
             return TeleportSend(step.peer, data, held[stage[2]], tag + (stage[3],), err2, errm, err1)
         if kind == "receive":
             return TeleportReceive(step.peer, held[stage[1]], tag + (stage[2],), err1)
@@ -482,16 +574,19 @@ class NodeProgram:
             return MeasureBit(step.qubit, step.clbit, errm, spec.measure_duration_ps)
         if kind == "receive_bits":
             return ReceiveBits(step.index, step.receive, self.bits)
-        if kind == "swap_back":  # the control is back in the comm qubit: swap it home; the comm qubit holds |0⟩
-            comm = held["comm"]
-            ctx.apply(gate_op("swap", [comm, step.control]), error_probability=err2)
-            ctx.reset([comm])  # it holds the control's reset |0⟩: leaves the register
+        if kind == "swap_back":  # the state arrived in a comm qubit: swap it home; the comm qubit then holds |0⟩
+            comm = held[stage[1] if len(stage) > 1 else "comm"]
+            home = step.qubit if isinstance(step, RemoteSwap) else step.control
+            ctx.apply(gate_op("swap", [comm, home]), error_probability=err2)
+            ctx.reset([comm])  # it holds the teleported qubit's reset |0⟩: leaves the register
         elif kind == "controlled":
             ctx.apply(_controlled_from(step.op, held["comm"]), error_probability=err2)
         elif kind == "release":
             CommPool.of(ctx).release(ctx, held.pop(stage[1]))
         elif kind == "count":
-            ctx.count("nonlocal_gates", 1 if isinstance(step, RemoteControl) else 0)
+            ctx.count("nonlocal_gates", 1 if isinstance(step, RemoteControl) or getattr(step, "first", False) else 0)
+        elif kind == "spawn_pair":
+            ctx.spawn(self.pair_end(net, stage[2], step.peer, held[stage[1]], tag + ("pair", stage[3])))
         elif kind == "swap":
             ctx.spawn(self.swapper(net, step.path, step.position, tag + ("pair", step.pair), held.pop("left"),
                                    held.pop("right")))

@@ -480,12 +480,15 @@ def _pair_ps(network: Network, scheme: str = "telegate") -> float:
     it: a pair is usable after the reservation handshake (two link delays),
     the attempts before the successful one (``1/p − 1`` attempt periods on
     average) and the herald; the TeleGate then sends the control side's bit
-    to the target and the target's bit back (two link delays). TeleData uses
-    two pairs one after the other, each followed by one message (the
-    teleportation's bits). Every message and the herald at the initiator
+    to the target and the target's bit back (two link delays). TeleData
+    requests its two pairs at once (the return pair from the target) and
+    sends the control out and back (two link delays): the wait is that of
+    the later of the two pairs, whose attempts are the larger of two
+    independent geometric numbers, of mean 2/p − 1/(p(2 − p)) (Σ_k P(max > k)
+    = Σ_k (2q^k − q^(2k)), q = 1 − p). Every message and the herald at the initiator
     also cost the acting node's classical processing delay (the mean of the
-    link's two nodes': three per pair, one per message). Source periods and
-    memory contention are left out.
+    link's two nodes': three per pair, one per message; for TeleData's two
+    pairs, made meanwhile, three). Source periods and memory contention are left out.
     """
     links: list[tuple[int, int]] = list(network.links)
     if not links:
@@ -495,9 +498,13 @@ def _pair_ps(network: Network, scheme: str = "telegate") -> float:
         link: LinkSpec = network.link(a, b)
         processing = (network.nodes[a].classical_processing_delay_ps
                       + network.nodes[b].classical_processing_delay_ps) / 2
-        pair = (2 * link.delay_ps + link.mean_time_to_success_ps - link.attempt_period_ps + link.herald_delay_ps
+        attempts = 1 / link.success_probability if link.success_probability > 0 else math.inf
+        if scheme == "teledata" and link.success_probability > 0:  # the later of two pairs made at once
+            p = link.success_probability
+            attempts = 2 / p - 1 / (p * (2 - p))
+        pair = (2 * link.delay_ps + (attempts - 1) * link.attempt_period_ps + link.herald_delay_ps
                 + 3 * processing)
-        costs.append((2 * pair if scheme == "teledata" else pair) + 2 * (link.delay_ps + processing))
+        costs.append(pair + 2 * (link.delay_ps + processing))
     return min(sum(costs) / len(costs), float(MAX_ESTIMATE_PS))
 
 

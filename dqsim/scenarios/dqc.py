@@ -43,7 +43,8 @@ import networkx as nx
 import numpy as np
 
 from dqsim.circuit.decompose import decompose_for_distribution
-from dqsim.circuit.distribute import NodePlan, RegisterMap, RemoteTarget, RouteStep, plan_distributed, register_map
+from dqsim.circuit.distribute import (NodePlan, RegisterMap, RemoteSwap, RouteStep, plan_distributed,
+                                      register_map)
 from dqsim.circuit.fusion import FusionCosts, costs_for, fuse_ops
 from dqsim.circuit.exact import exact_distribution, total_variation_of_counts
 from dqsim.circuit.ir import Circuit, Gate, Measure
@@ -54,7 +55,7 @@ from dqsim.errors import CircuitError, ConfigError, ResourceError, count_of, tom
 from dqsim.network.network import Network
 from dqsim.engine.process import ResumableProcess
 from dqsim.jobs.circuit import check_observables
-from dqsim.protocols.distributed import CommPool, NodeProgram, SwapLink, Swapper, stages_of
+from dqsim.protocols.distributed import CommPool, NodeProgram, PairEnd, SwapLink, Swapper, stages_of
 from dqsim.rng import Stream, derived_seed
 from dqsim.scenarios.link_counts import LinkCounts
 from dqsim.scenarios.output import ScenarioOutput, TableInPieces, circuit_attributes, record_table, standard_error
@@ -131,6 +132,10 @@ class DqcRun:
     fidelity_check: str = "copy"
 
 
+class PairEndProcess(PairEnd, ResumableProcess):
+    """:class:`~dqsim.protocols.distributed.PairEnd` as a resumable engine process."""
+
+
 class SwapLinkProcess(SwapLink, ResumableProcess):
     """:class:`~dqsim.protocols.distributed.SwapLink` as a resumable engine process."""
 
@@ -150,6 +155,7 @@ class NodeProgramProcess(NodeProgram, ResumableProcess):
     """
 
     swapper = SwapperProcess
+    pair_end = PairEndProcess
 
 
 def job_network(section, num_ranks: int, graph: nx.Graph | None = None, *, source: str = "") -> Network:
@@ -220,7 +226,9 @@ class DqcPlan:
         circuit: the circuit as given; ``decomposed`` what the network runs.
         network: the network it was planned on; ``scheme`` ``"telegate"`` or ``"teledata"``.
         owner: QPU of each logical qubit; ``regmap`` the global qubits; ``plan`` each node's steps.
-        num_nonlocal_gates: gates whose qubits lie on two QPUs (:func:`dqsim.circuit.partition.cut_size`).
+        num_nonlocal_gates: gates of ``decomposed`` whose qubits lie on two QPUs
+            (:func:`dqsim.circuit.partition.cut_size`): a SWAP between QPUs run as two teleportations counts
+            once (it uses two EPR pairs), one run as three CX counts three.
         references: the fidelity check's ideal registers of the runs made with this plan, kept where small
             (:func:`_kept_reference`); shared by the plans :func:`dataclasses.replace` makes of this one.
     """
@@ -241,15 +249,15 @@ def comm_qubits_needed(steps, scheme: str) -> tuple[int, object]:
 
     A step takes its communication qubits from the node's pool and gives them back before the node's next
     step (:func:`dqsim.protocols.distributed.stages_of`: one per ``"acquire"`` stage), so the most any one
-    step takes is what the node needs (a TeleGate end, the control of a TeleData gate or an end of a routed
-    pair: 1; the target of a TeleData gate, which receives the control and sends it back, or an
-    intermediate node that swaps entanglement: 2; local gates and measurements: 0). ``(0, None)`` for a
+    step takes is what the node needs (a TeleGate end or an end of a routed pair: 1; either end of a TeleData
+    gate, which holds the outgoing pair and the return pair requested at the gate's start, either side of a
+    SWAP between QPUs, or an intermediate node that swaps entanglement: 2; local gates and measurements: 0). ``(0, None)`` for a
     node with no nonlocal step.
 
     Examples:
         >>> from dqsim.circuit.distribute import RemoteControl
         >>> comm_qubits_needed([RemoteControl(0, 1, 0)], "teledata")[0], comm_qubits_needed([], "telegate")
-        (1, (0, None))
+        (2, (0, None))
     """
     need, which = 0, None
     for step in steps:
@@ -276,6 +284,14 @@ def plan_dqc(circuit: Circuit, network: Network, *, scheme: str = "telegate",
     node_names, node_specs, num_nodes = network.names, network.nodes, network.num_nodes
     decomposed = decompose_for_distribution(circuit)
     owner = partition_qubits(decomposed, [s.num_data_qubits for s in node_specs], assignment=assignment)
+    # A SWAP between two QPUs that each have two communication qubits: two teleportations (two pairs), not
+    # three CX (three pairs). The partition is the one of the three-CX form, so it does not depend on this.
+    two_comm = [s.num_comm_qubits >= 2 for s in node_specs]
+    if any(two_comm) and any(g.name == "swap" for g in circuit.all_gates()):
+        def teleported(qubits):
+            a, b = (owner[q] for q in qubits)
+            return a != b and two_comm[a] and two_comm[b]
+        decomposed = decompose_for_distribution(circuit, keep_swap=teleported)
     # Only the data slots the circuit uses enter the register: capacity is a limit, not memory.
     used = [list(owner).count(i) for i in range(num_nodes)]
     regmap = register_map(owner, used, [s.num_comm_qubits for s in node_specs])
@@ -286,8 +302,11 @@ def plan_dqc(circuit: Circuit, network: Network, *, scheme: str = "telegate",
             if isinstance(step, RouteStep):
                 why = (f"it swaps entanglement for a nonlocal gate between {node_names[step.path[0]]} and "
                        f"{node_names[step.path[-1]]}, which have no link")
-            elif isinstance(step, RemoteTarget):
-                why = "it is the target of a teledata gate: it receives the control and teleports it back"
+            elif scheme == "teledata" and not isinstance(step, RemoteSwap):
+                why = ("it is an end of a teledata gate: it holds the pair that carries the control out and the "
+                       "return pair, both requested at the gate's start")
+            elif isinstance(step, RemoteSwap):  # pragma: no cover - swaps are teleported only with two of each
+                why = "it takes part in a SWAP between QPUs: two teleportations, one pair each"
             else:
                 why = "it takes part in a nonlocal gate"
             raise ResourceError(

@@ -14,6 +14,7 @@ import numpy as np
 from dqsim import backend as backend_mod
 from dqsim import comm as comm_mod
 from dqsim.circuit.generators import ghz, qft, random_circuit
+from dqsim.circuit.ir import Circuit
 from dqsim.network import topology
 from dqsim.network.link import LinkSpec
 from dqsim.network.network import Network
@@ -22,6 +23,14 @@ from dqsim.scenarios.dqc import run_dqc
 
 # The last fields: replicate_max_qubits of run_dqc (None: its default, so these tiny registers are held
 # whole on every rank; 0: sharded over the ranks, the path larger registers take), and its fidelity_check.
+def swaps() -> Circuit:
+    """Random states, then SWAPs between QPUs (two teleportations each: two communication qubits per node)."""
+    circuit = random_circuit(8, 2, seed=5)
+    for a, b in ((0, 7), (2, 3), (5, 1)):
+        circuit.gate("swap", a, b)
+    return circuit.measure_all()
+
+
 WORKLOADS = [
     ("ghz", lambda: ghz(8, measure=True), "telegate", 1.0, {}, None, "auto"),
     ("random", lambda: random_circuit(8, 5, seed=3, measure=True), "telegate", 1.0, {}, None, "auto"),
@@ -29,6 +38,7 @@ WORKLOADS = [
     ("random_sharded_inplace", lambda: random_circuit(8, 5, seed=3, measure=True), "telegate", 1.0, {}, 0,
      "in_place"),
     ("teledata", lambda: random_circuit(8, 3, seed=4, measure=True), "teledata", 1.0, {}, None, "auto"),
+    ("swap", swaps, "telegate", 1.0, {}, None, "auto"),
     ("qft_noisy", lambda: qft(6, measure=True), "telegate", 0.97, dict(t1_s=0.02, t2_s=0.01), None, "auto"),
     ("qft_noisy_inplace", lambda: qft(6, measure=True), "telegate", 0.97, dict(t1_s=0.02, t2_s=0.01), None,
      "in_place"),
