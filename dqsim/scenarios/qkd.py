@@ -41,6 +41,7 @@ from dqsim.protocols.qkd.nodes import LinkPhysics, QkdPlan
 from dqsim.protocols.qkd.entangled_block import entangled_finite_key_rates, entangled_no_key_reason
 from dqsim.protocols.qkd.finite_key import ChshFiniteKeyResult, EntangledFiniteKeyResult
 from dqsim.protocols.qkd.postprocess import finite_key_rates, no_key_reason
+from dqsim.scenarios import qkd_relay
 from dqsim.scenarios.output import ScenarioOutput, format_stderr, record_table
 from dqsim.units import PS_PER_S, db_to_transmittance
 
@@ -463,6 +464,7 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
         stop_point()
         if on_progress:
             on_progress(step + 1, len(distances), "distances")
+    hops = len(end_rows[0][6]) if end_rows else 1  # every route of a chain or a star has as many hops
     tables = {
         "blocks": record_table(block_rows, BLOCK_FIELDS),
         "sweep" if q.sweep is not None else "links": record_table(sweep_rows, [
@@ -475,7 +477,9 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
             ("optimal_theory_bits_per_pulse", "f8"), ("chsh_value", "f8"), ("chsh_standard_error", "f8"),
             ("qber_signal_upper_95", "f8")]),
         "end_to_end": record_table(end_rows, [("distance_km", "f8"), ("node_a", "i8"), ("node_b", "i8"),
-                                              ("secret_key_bits", "i8"), ("key_rate_bits_per_s", "f8")]),
+                                              ("secret_key_bits", "i8"), ("key_rate_bits_per_s", "f8"),
+                                              ("key_available_ps", "i8"), ("route_links", "i8", (hops,)),
+                                              ("key_left_bits", "i8", (hops,))]),
         "timing": record_table([("run", time.perf_counter() - started)], [("stage", "U"), ("seconds", "f8")]),
     }
     if size_rows:
@@ -527,7 +531,8 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
     summary += [f"  WARNING: {w}" for w in warnings[:4]]
     for r in end_rows[:4]:
         if len(run["links"]) > 1:
-            summary.append(f"  end to end {names[r[1]]}–{names[r[2]]}: {r[3]:,} bits ({r[4]:.3e} bits/s)")
+            summary.append(f"  end to end {names[r[1]]}–{names[r[2]]}: {r[3]:,} bits ({r[4]:.3e} bits/s), at both "
+                           f"ends at {r[5] / 1e9:.4g} ms")
     stop_point()
     return ScenarioOutput(attrs, tables, table_attrs, None, summary)
 
@@ -644,9 +649,14 @@ def _end_to_end(job, run) -> list[tuple]:
     post-processing latency after the last pulse is not counted, as it is not for a link). In a star each
     pair of leaves is given the key it would get alone: pairs through one leaf's link share that link's
     key (a one-time pad is used once), so together they get at most that link's key.
+
+    ``key_available_ps`` is when both end nodes hold the key (each trusted node announces the XOR of its two
+    link keys over the next hop once both exist; :func:`~dqsim.scenarios.qkd_relay.relayed_key_time_ps`),
+    ``route_links`` the route's links from ``node_a`` to ``node_b`` and ``key_left_bits`` what each of them
+    keeps after the relay (link key - ``secret_key_bits``; in a star, if this pair alone is relayed).
     """
     links = run["links"]
-    key = {(min(a, b), max(a, b)): run["tallies"][i].key_bits for i, (a, b, _) in enumerate(links)}
+    index = {(min(a, b), max(a, b)): i for i, (a, b, _) in enumerate(links)}
     seconds = job.qkd.pulses / job.qkd.source.source_rate_hz
     num_nodes = 1 + max(max(a, b) for a, b, _ in links)
     if job.qkd.network is not None and job.qkd.network.topology == "star":
@@ -658,7 +668,12 @@ def _end_to_end(job, run) -> list[tuple]:
     for a, b in pairs:
         route = nx.shortest_path(graph, a, b)
         hops = list(zip(route, route[1:]))
-        bits = min(key[(min(u, v), max(u, v))] for u, v in hops)
+        on_route = [index[(min(u, v), max(u, v))] for u, v in hops]
+        bits = min(run["tallies"][i].key_bits for i in on_route)
         length_km = sum(graph.edges[u, v]["distance_km"] for u, v in hops)
-        rows.append((length_km, a, b, bits, bits / seconds if seconds else float("nan")))
+        ready_ps = qkd_relay.relayed_key_time_ps([run["tallies"][i].done_ps for i in on_route],
+                                                 [run["physics"][i].delay_ps for i in on_route], bits,
+                                                 job.qkd.classical_bit_rate_hz)
+        left = qkd_relay.key_left_bits([run["tallies"][i].key_bits for i in on_route], bits)
+        rows.append((length_km, a, b, bits, bits / seconds if seconds else float("nan"), ready_ps, on_route, left))
     return rows

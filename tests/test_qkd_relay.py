@@ -1,0 +1,82 @@
+"""Trusted-node relaying in the ``end_to_end`` table: when the end-to-end key exists at both ends
+(``key_available_ps``) and what each link of the route keeps (``key_left_bits``), against the formula of
+:mod:`dqsim.scenarios.qkd_relay` (SECOQC: Peev et al., NJP 11, 075001 (2009)) written out here from the
+``links`` table, the fibre's n_g·L/c and the job's classical bit rate.
+
+1 and 2 ranks giving the same ``end_to_end`` table (these columns included) is checked on a 3-node trusted chain
+by ``tests/test_qkd_coexistence_ranks.py``.
+"""
+
+from __future__ import annotations
+
+import math
+
+from dqsim import backend as backend_mod
+from dqsim import comm as comm_mod
+from dqsim.io.units import table_units
+from dqsim.jobs import apply_overrides, load_job
+from dqsim.scenarios import qkd as qkd_scenario
+from dqsim.scenarios.qkd_relay import relayed_key_time_ps
+from dqsim.units import SPEED_OF_LIGHT_M_PER_S
+from mpi_helper import ROOT
+
+NUMPY = backend_mod.select("numpy")
+SMALL = ["qkd.pulses=200000", "qkd.batch_pulses=100000"]
+
+
+def run(*overrides):
+    job = apply_overrides(load_job(ROOT / "jobs" / "qkd_trusted_chain.toml"), [*SMALL, *overrides])
+    return job, qkd_scenario.run_job(job, comm=comm_mod.SingleComm(), backend=NUMPY)
+
+
+def hop_ps(job, distance_km: float, bits: int) -> int:
+    """One hop of an announcement: n_g·L/c (to the ps) plus ``bits`` at the classical bit rate."""
+    flight = job.qkd.link.group_index * distance_km * 1e3 / SPEED_OF_LIGHT_M_PER_S * 1e12
+    return round(flight) + math.ceil(bits * 1e12 / job.qkd.classical_bit_rate_hz)
+
+
+def test_chain_key_exists_one_hop_after_the_later_link_and_the_faster_link_keeps_the_rest():
+    """Chain 20 + 60 km (the review's case): node 1 announces once both keys exist, over the 60 km hop;
+    link 0 keeps its key less the relayed key, link 1 (the slower) nothing."""
+    job, out = run("qkd.network.distances_km=[20.0, 60.0]")
+    links, (end,) = out.tables["links"], out.tables["end_to_end"]
+    t, keys = links["simulated_time_ps"], links["secret_key_bits"]
+    bits = int(keys.min())
+    assert bits > 0 and end["secret_key_bits"] == bits  # the existing column, unchanged
+    assert end["key_available_ps"] == max(t[0], t[1]) + hop_ps(job, 60.0, bits)
+    assert end["key_available_ps"] > t.max()
+    assert end["route_links"].tolist() == [0, 1]
+    assert end["key_left_bits"].tolist() == [keys[0] - bits, keys[1] - bits]
+    assert sorted(end["key_left_bits"].tolist())[0] == 0
+    units = table_units(out.tables["end_to_end"].dtype)
+    assert units["key_available_ps"] == "ps" and units["key_left_bits"] == "bit" and "route_links" not in units
+
+
+def test_star_pair_key_exists_after_both_leaves_and_the_hub_to_the_second_leaf():
+    """Star, hub + leaves at 10, 30, 50 km, a slow classical channel (1e7 bit/s: the announcement's
+    transmission counts too): row (a, b) is ready one hub→b hop after both leaves' keys; each row's
+    ``key_left_bits`` is what its two links keep if that pair alone is relayed."""
+    job, out = run('qkd.network={topology="star", num_nodes=4, distances_km=[10.0, 30.0, 50.0]}',
+                   "qkd.classical_bit_rate_hz=1e7")
+    links, ends = out.tables["links"], out.tables["end_to_end"]
+    t, keys, length = links["simulated_time_ps"], links["secret_key_bits"], links["distance_km"]
+    leaf_link = {int(row["node_b"]): i for i, row in enumerate(links)}  # the hub is node 0
+    assert len(ends) == 3
+    for end in ends:
+        la, lb = leaf_link[int(end["node_a"])], leaf_link[int(end["node_b"])]
+        bits = min(keys[la], keys[lb])
+        assert end["secret_key_bits"] == bits > 0
+        assert end["key_available_ps"] == max(t[la], t[lb]) + hop_ps(job, length[lb], bits)
+        assert end["route_links"].tolist() == [la, lb]
+        assert end["key_left_bits"].tolist() == [keys[la] - bits, keys[lb] - bits]
+
+
+def test_forwarded_announcements_and_hop_by_hop_reencryption_give_the_same_time():
+    """Four hops with their keys ready out of order: the closed form equals SECOQC's hop-by-hop transport,
+    where node k forwards the key re-encrypted with link k's key once it has the key and link k's key."""
+    times, delays, bits, rate = [9_000, 1_000, 20_000, 3_000], [0, 500, 700, 4_000], 3, 1e9
+    send = math.ceil(bits * 1e12 / rate)
+    arrives = times[0]  # node 1 has the key once link 0's key exists
+    for k in range(1, len(times)):
+        arrives = max(arrives, times[k]) + delays[k] + send
+    assert relayed_key_time_ps(times, delays, bits, rate) == arrives == 30_700
