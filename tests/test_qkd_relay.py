@@ -1,5 +1,5 @@
-"""Trusted-node relaying in the ``end_to_end`` table: when the end-to-end key exists at both ends
-(``key_available_ps``) and what each link of the route keeps (``key_left_bits``), against the formula of
+"""Trusted-node relaying: when the end-to-end key exists at both ends (``end_to_end``'s ``key_available_ps``)
+and what each link of the route keeps (``relay_links``' ``key_left_bits``, one row per hop), against the formula of
 :mod:`dqsim.scenarios.qkd_relay` (SECOQC: Peev et al., NJP 11, 075001 (2009)) written out here from the
 ``links`` table, the fibre's n_g·L/c and the job's classical bit rate.
 
@@ -13,6 +13,7 @@ import math
 
 from dqsim import backend as backend_mod
 from dqsim import comm as comm_mod
+from dqsim.cli.main import main
 from dqsim.io.units import table_units
 from dqsim.jobs import apply_overrides, load_job
 from dqsim.scenarios import qkd as qkd_scenario
@@ -45,11 +46,14 @@ def test_chain_key_exists_one_hop_after_the_later_link_and_the_faster_link_keeps
     assert bits > 0 and end["secret_key_bits"] == bits  # the existing column, unchanged
     assert end["key_available_ps"] == max(t[0], t[1]) + hop_ps(job, 60.0, bits)
     assert end["key_available_ps"] > t.max()
-    assert end["route_links"].tolist() == [0, 1]
-    assert end["key_left_bits"].tolist() == [keys[0] - bits, keys[1] - bits]
-    assert sorted(end["key_left_bits"].tolist())[0] == 0
-    units = table_units(out.tables["end_to_end"].dtype)
-    assert units["key_available_ps"] == "ps" and units["key_left_bits"] == "bit" and "route_links" not in units
+    relay = out.tables["relay_links"]
+    assert relay["hop"].tolist() == [0, 1] and relay["link"].tolist() == [0, 1]
+    assert (relay["node_a"] == end["node_a"]).all() and (relay["node_b"] == end["node_b"]).all()
+    assert relay["key_left_bits"].tolist() == [keys[0] - bits, keys[1] - bits]
+    assert sorted(relay["key_left_bits"].tolist())[0] == 0
+    assert table_units(out.tables["end_to_end"].dtype)["key_available_ps"] == "ps"
+    units = table_units(relay.dtype)
+    assert units["key_left_bits"] == "bit" and "link" not in units and "hop" not in units
 
 
 def test_star_pair_key_exists_after_both_leaves_and_the_hub_to_the_second_leaf():
@@ -67,8 +71,10 @@ def test_star_pair_key_exists_after_both_leaves_and_the_hub_to_the_second_leaf()
         bits = min(keys[la], keys[lb])
         assert end["secret_key_bits"] == bits > 0
         assert end["key_available_ps"] == max(t[la], t[lb]) + hop_ps(job, length[lb], bits)
-        assert end["route_links"].tolist() == [la, lb]
-        assert end["key_left_bits"].tolist() == [keys[la] - bits, keys[lb] - bits]
+        relay = out.tables["relay_links"]
+        mine = relay[(relay["node_a"] == end["node_a"]) & (relay["node_b"] == end["node_b"])]
+        assert mine["hop"].tolist() == [0, 1] and mine["link"].tolist() == [la, lb]
+        assert mine["key_left_bits"].tolist() == [keys[la] - bits, keys[lb] - bits]
 
 
 def test_forwarded_announcements_and_hop_by_hop_reencryption_give_the_same_time():
@@ -80,3 +86,14 @@ def test_forwarded_announcements_and_hop_by_hop_reencryption_give_the_same_time(
     for k in range(1, len(times)):
         arrives = max(arrives, times[k]) + delays[k] + send
     assert relayed_key_time_ps(times, delays, bits, rate) == arrives == 30_700
+
+
+def test_runs_with_routes_of_different_lengths_merge(tmp_path):
+    """``relay_links`` is a table in long form (a row per hop), so a 3-node and a 4-node chain still merge
+    (``dqsim merge``), as they did before the relay columns."""
+    outs = [tmp_path / "a.h5", tmp_path / "b.h5"]
+    for out, nodes in zip(outs, ([20.0, 60.0], [20.0, 20.0, 20.0])):
+        assert main(["run", str(ROOT / "jobs" / "qkd_trusted_chain.toml"), "-o", str(out), "--quiet",
+                     *[x for o in SMALL for x in ("--set", o)], "--set", f"qkd.network.num_nodes={len(nodes) + 1}",
+                     "--set", f"qkd.network.distances_km={nodes}"]) == 0
+    assert main(["merge", str(tmp_path / "m.h5"), *map(str, outs)]) == 0

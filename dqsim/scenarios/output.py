@@ -100,22 +100,18 @@ def format_stderr(value: float, decimals: int = 4) -> str:
     return f"{value:.{decimals}f}"
 
 
-def record_table(rows: list[tuple], fields: list[tuple]) -> np.ndarray:
+def record_table(rows: list[tuple], fields: list[tuple[str, str]]) -> np.ndarray:
     """A structured array from rows; ``"U"`` fields get the width of their longest value.
-
-    A field ``(name, kind, shape)`` holds an array of that shape in every row.
 
     Examples:
         >>> record_table([("ab", 3)], [("name", "U"), ("count", "i8")]).dtype.descr
         [('name', '<U2'), ('count', '<i8')]
-        >>> record_table([(1, [4, 5])], [("row", "i8"), ("bits", "i8", (2,))])["bits"].tolist()
-        [[4, 5]]
     """
     dtype = []
-    for i, (name, kind, *shape) in enumerate(fields):
+    for i, (name, kind) in enumerate(fields):
         if kind == "U":
             kind = f"U{max([len(str(r[i])) for r in rows] or [1]) or 1}"
-        dtype.append((name, kind, *shape))
+        dtype.append((name, kind))
     return np.array(rows, dtype=dtype)
 
 

@@ -414,7 +414,7 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
     stop_point = checkpoint.stop_point_of(checkpointing)
     q = job.qkd
     distances = job.distances_km() if q.sweep is not None else [None]
-    block_rows, sweep_rows, end_rows, size_rows = [], [], [], []
+    block_rows, sweep_rows, end_rows, relay_rows, size_rows = [], [], [], [], []
     chsh = None
     chsh_warnings, spread_warnings = [], []
     decoy_source = build_plan(job).source if q.protocol == "bb84_decoy" and q.security == "asymptotic" else None
@@ -460,11 +460,12 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
                                _rate_standard_error(tally.blocks), *_spdc_optimum(job, p), *link_chsh,
                                qber_upper_95(tally.errors, tally.sifted)))
             stop_point()
-        end_rows += _end_to_end(job, run)
+        ends, relays = _end_to_end(job, run)
+        end_rows += ends
+        relay_rows += relays
         stop_point()
         if on_progress:
             on_progress(step + 1, len(distances), "distances")
-    hops = len(end_rows[0][6]) if end_rows else 1  # every route of a chain or a star has as many hops
     tables = {
         "blocks": record_table(block_rows, BLOCK_FIELDS),
         "sweep" if q.sweep is not None else "links": record_table(sweep_rows, [
@@ -478,8 +479,9 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
             ("qber_signal_upper_95", "f8")]),
         "end_to_end": record_table(end_rows, [("distance_km", "f8"), ("node_a", "i8"), ("node_b", "i8"),
                                               ("secret_key_bits", "i8"), ("key_rate_bits_per_s", "f8"),
-                                              ("key_available_ps", "i8"), ("route_links", "i8", (hops,)),
-                                              ("key_left_bits", "i8", (hops,))]),
+                                              ("key_available_ps", "i8")]),
+        "relay_links": record_table(relay_rows, [("distance_km", "f8"), ("node_a", "i8"), ("node_b", "i8"),
+                                                 ("hop", "i8"), ("link", "i8"), ("key_left_bits", "i8")]),
         "timing": record_table([("run", time.perf_counter() - started)], [("stage", "U"), ("seconds", "f8")]),
     }
     if size_rows:
@@ -639,7 +641,7 @@ def _decoy_spread_warnings(tally, source, distance_km: float, link: int) -> list
     return lines
 
 
-def _end_to_end(job, run) -> list[tuple]:
+def _end_to_end(job, run) -> tuple[list[tuple], list[tuple]]:
     """Trusted-relay keys: the smallest link key on the route between two end nodes.
 
     ``distance_km`` of a row is the route's fibre length, the sum of its links' lengths.
@@ -651,9 +653,11 @@ def _end_to_end(job, run) -> list[tuple]:
     key (a one-time pad is used once), so together they get at most that link's key.
 
     ``key_available_ps`` is when both end nodes hold the key (each trusted node announces the XOR of its two
-    link keys over the next hop once both exist; :func:`~dqsim.scenarios.qkd_relay.relayed_key_time_ps`),
-    ``route_links`` the route's links from ``node_a`` to ``node_b`` and ``key_left_bits`` what each of them
-    keeps after the relay (link key - ``secret_key_bits``; in a star, if this pair alone is relayed).
+    link keys over the next hop once both exist; :func:`~dqsim.scenarios.qkd_relay.relayed_key_time_ps`).
+    Returns the ``end_to_end`` rows and the ``relay_links`` rows: one per hop of each route, from ``node_a`` to
+    ``node_b``, with the hop's ``link`` and ``key_left_bits``, what it keeps after the relay (link key -
+    ``secret_key_bits``; in a star, if this pair alone is relayed). A table of its own (long form), so runs
+    whose routes have different numbers of hops still merge (``dqsim merge``).
     """
     links = run["links"]
     index = {(min(a, b), max(a, b)): i for i, (a, b, _) in enumerate(links)}
@@ -664,7 +668,7 @@ def _end_to_end(job, run) -> list[tuple]:
     else:
         pairs = [(0, num_nodes - 1)]
     graph = _graph(links, num_nodes)
-    rows = []
+    rows, relays = [], []
     for a, b in pairs:
         route = nx.shortest_path(graph, a, b)
         hops = list(zip(route, route[1:]))
@@ -675,5 +679,6 @@ def _end_to_end(job, run) -> list[tuple]:
                                                  [run["physics"][i].delay_ps for i in on_route], bits,
                                                  job.qkd.classical_bit_rate_hz)
         left = qkd_relay.key_left_bits([run["tallies"][i].key_bits for i in on_route], bits)
-        rows.append((length_km, a, b, bits, bits / seconds if seconds else float("nan"), ready_ps, on_route, left))
-    return rows
+        rows.append((length_km, a, b, bits, bits / seconds if seconds else float("nan"), ready_ps))
+        relays += [(length_km, a, b, hop, link, kept) for hop, (link, kept) in enumerate(zip(on_route, left))]
+    return rows, relays
