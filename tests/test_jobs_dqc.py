@@ -179,7 +179,7 @@ def test_scenario_selection():
     ('topology = "line"\nnum_nodes = 1', r"\[network\]\.num_nodes = 1: must be >= 2 \(allowed 2\.\.65536\)$"),
     ('topology = "star"\nnum_nodes = 65537', r"\[network\]\.num_nodes = 65537: must be <= 65536 \(allowed 2\.\.65536\)$"),
     ('topology = "all_to_all"\nnum_nodes = 2049', r"\[network\]\.num_nodes = 2049: topology = \"all_to_all\" links every pair "
-     r"of nodes: 2,098,176 links, about 0\.4 GB on every rank; allowed at most 2,097,152 links \(all_to_all of up "
+     r"of nodes: 2,098,176 links, about 0\.1 GB on every rank; allowed at most 2,097,152 links \(all_to_all of up "
      r"to 2,048 nodes; line, ring, star or grid of up to 65,536\)$"),
     ('topology = "ring"\nnum_nodes = 2', r"\[network\]\.num_nodes = 2: must be >= 3 for topology = \"ring\""),
     ('topology = "line"\nnum_nodes = 4.0', r"\[network\]\.num_nodes: expected an integer, got 4\.0"),

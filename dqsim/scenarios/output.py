@@ -31,6 +31,10 @@ class ScenarioOutput:
     summary: list[str] = field(default_factory=list)
 
 
+#: Rows made at a time when a Python-API caller iterates over a :class:`TableInPieces`.
+ITER_PIECE_ROWS = 65_536
+
+
 class TableInPieces:
     """A 1-D record table of ``size`` rows of ``dtype`` that is never held whole: ``make(start, stop)`` gives
     rows ``start:stop`` (a structured array of ``dtype``), e.g. from a network's arrays.
@@ -45,6 +49,8 @@ class TableInPieces:
         ...                                                                   dtype=[("i", "i8")]))
         >>> t.shape, t.nbytes, t.table_rows(3, 9)["i"].tolist(), np.asarray(t)["i"].tolist()
         ((5,), 40, [3, 4], [0, 1, 2, 3, 4])
+        >>> [int(row["i"]) for row in t], t["i"].tolist(), t[1:3]["i"].tolist(), int(t[-1]["i"])
+        ([0, 1, 2, 3, 4], [0, 1, 2, 3, 4], [1, 2], 4)
     """
 
     __slots__ = ("dtype", "size", "_make")
@@ -73,6 +79,22 @@ class TableInPieces:
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
         whole = self.table_rows(0, self.size)
         return whole if dtype is None else whole.astype(dtype)
+
+    def __iter__(self):
+        """The rows one by one, made :data:`ITER_PIECE_ROWS` at a time (a Python-API caller's loop)."""
+        for start in range(0, self.size, ITER_PIECE_ROWS):
+            yield from self.table_rows(start, start + ITER_PIECE_ROWS)
+
+    def __getitem__(self, key):
+        """As on the table built whole: a column by name, a row, a slice (a slice is made alone)."""
+        if isinstance(key, slice) and key.step in (None, 1):
+            start, stop, _ = key.indices(self.size)
+            return self.table_rows(start, stop)
+        return np.asarray(self)[key]
+
+    def tolist(self) -> list[tuple]:
+        """The rows as tuples (as :meth:`numpy.ndarray.tolist`)."""
+        return np.asarray(self).tolist()
 
 
 def standard_error(values: Sequence[float]) -> float:
