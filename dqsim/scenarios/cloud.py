@@ -393,7 +393,7 @@ def job_result(parts: Sequence[Execution] | JobTally, sampling: str) -> JobResul
 def estimate_duration_ps(circuit: Circuit, *, capacities: Sequence[int], node: NodeSpec, pair_ps: float,
                          latency_ps: int = 0, hops: Sequence[Sequence[int]] | None = None,
                          num_executions: int = 1, swap_ps: float | None = None,
-                         two_comm: Sequence[bool] | None = None) -> int:
+                         two_comm: Sequence[bool] | None = None, late_pair_ps: float | None = None) -> int:
     """Estimated duration of a job before it runs, ps (the scheduler's SJF and backfilling input).
 
     ``num_executions`` times the estimate of one execution, then the user
@@ -416,7 +416,8 @@ def estimate_duration_ps(circuit: Circuit, *, capacities: Sequence[int], node: N
         latency_ps: classical latency to the user, ps.
         hops: ``hops[a][b]``, links between QPUs ``a`` and ``b`` of the set (default 1).
         num_executions: executions of the circuit (the job's shots, at least 1).
-        swap_ps, two_comm: as for :func:`execution_estimate_ps` (a ``swap`` between QPUs teleported).
+        swap_ps, two_comm, late_pair_ps: as for :func:`execution_estimate_ps` (a ``swap`` between QPUs
+            teleported; TeleData's earlier schedule where the control's QPU has one communication qubit).
 
     Examples:
         >>> from dqsim.circuit.generators import ghz
@@ -427,13 +428,14 @@ def estimate_duration_ps(circuit: Circuit, *, capacities: Sequence[int], node: N
         100007
     """
     one = execution_estimate_ps(circuit, capacities=capacities, node=node, pair_ps=pair_ps, hops=hops,
-                                swap_ps=swap_ps, two_comm=two_comm)
+                                swap_ps=swap_ps, two_comm=two_comm, late_pair_ps=late_pair_ps)
     return min(one * num_executions, MAX_ESTIMATE_PS) + int(latency_ps)
 
 
 def execution_estimate_ps(circuit: Circuit, *, capacities: Sequence[int], node: NodeSpec, pair_ps: float,
                           hops: Sequence[Sequence[int]] | None = None, placements: dict | None = None,
-                          swap_ps: float | None = None, two_comm: Sequence[bool] | None = None) -> int:
+                          swap_ps: float | None = None, two_comm: Sequence[bool] | None = None,
+                          late_pair_ps: float | None = None) -> int:
     """One execution's estimate in :func:`estimate_duration_ps` (its list schedule), ps, at most
     :data:`MAX_ESTIMATE_PS`.
 
@@ -448,6 +450,9 @@ def execution_estimate_ps(circuit: Circuit, *, capacities: Sequence[int], node: 
             as one gate; ``None``: three CX, each a cut gate of ``pair_ps``.
         two_comm: per QPU of the set, whether it has two communication qubits or more (``None``: all have);
             a ``swap`` is teleported, and costs ``swap_ps``, only between two that have.
+        late_pair_ps: TeleData only: the cost of a cut gate whose control's QPU has one communication qubit
+            (``two_comm``), whose return pair is requested once the control has arrived
+            (:func:`_late_teledata_ps`); ``None``: ``pair_ps`` for every cut gate.
 
     Examples:
         >>> from dqsim.circuit.generators import ghz
@@ -481,7 +486,11 @@ def execution_estimate_ps(circuit: Circuit, *, capacities: Sequence[int], node: 
         qpus = sorted({owner[q] for q in qubits})
         if len(qpus) > 1:
             start = max([start] + [qpu_ready[p] for p in qpus])
-            per_hop = swap_ps if gate.name == "swap" and swap_ps is not None else pair_ps
+            per_hop = pair_ps
+            if gate.name == "swap" and swap_ps is not None:
+                per_hop = swap_ps
+            elif late_pair_ps is not None and two_comm is not None and not two_comm[owner[qubits[0]]]:
+                per_hop = late_pair_ps  # the control (first qubit) on a QPU with one communication qubit
             cost += per_hop * max((hops[a][b] if hops is not None else 1) for a in qpus for b in qpus)
             for p in qpus:
                 qpu_ready[p] = start + cost
@@ -512,6 +521,14 @@ def _pair_ps(network: Network, scheme: str = "telegate") -> float:
     """
     # TeleData: the later of two pairs made at once, then the control out and back (two messages)
     return _mean_link_cost(network, 2 if scheme == "teledata" else 1, 2)
+
+
+def _late_teledata_ps(network: Network) -> float:
+    """Mean over the centre's links of the time a TeleData cut gate takes where the control's QPU has one
+    communication qubit, ps: the schedule before 2026-12-06, two pairs one after the other (the return pair
+    requested once the control has arrived), each followed by one message (as :func:`_pair_ps` counts them).
+    """
+    return 2 * _mean_link_cost(network, 1, 1)
 
 
 def _swap_ps(network: Network) -> float:
@@ -817,6 +834,7 @@ def queued_jobs(user_jobs: Sequence[UserJob], network: Network, centre: Centre, 
     """
     node_names, node_specs = network.names, network.nodes
     pair_ps, swap_ps = _pair_ps(network, scheme), _swap_ps(network)
+    late_pair_ps = _late_teledata_ps(network) if scheme == "teledata" else None
     idle_sets: dict[int, tuple[int, ...] | None] = {}  # size -> QPUs it gets on the idle centre
     hops_of: dict[tuple[int, ...], list[list[int]]] = {}  # idle set -> hops
     refusals: dict[int, str] = {}  # id(circuit) -> refusal ("" none)
@@ -844,7 +862,7 @@ def queued_jobs(user_jobs: Sequence[UserJob], network: Network, centre: Centre, 
                 one = executions[(id(circuit), idle_set)] = execution_estimate_ps(
                     circuit, capacities=[centre.data_qubits[q] for q in idle_set], node=node_specs[idle_set[0]],
                     pair_ps=pair_ps, hops=hops, placements=placements, swap_ps=swap_ps,
-                    two_comm=[node_specs[q].num_comm_qubits >= 2 for q in idle_set])
+                    two_comm=[node_specs[q].num_comm_qubits >= 2 for q in idle_set], late_pair_ps=late_pair_ps)
             estimate = min(one * max(job.shots, 1), MAX_ESTIMATE_PS) + int(user_latency_ps) + overhead
         queued.append(QueuedJob(job_id, job.name, size, job.submit_ps, estimate, job.priority, refusal=refusal,
                                 payload=job))
