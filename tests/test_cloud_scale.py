@@ -253,7 +253,9 @@ def test_jobs_of_one_circuit_share_it_and_get_the_estimates_a_job_by_job_computa
             hops = [[min(abs(a - b), 8 - abs(a - b)) for b in qpus] for a in qpus]  # a ring's hops
             expected = cloud.estimate_duration_ps(user.circuit, capacities=[2] * len(qpus), node=network.nodes[0],
                                                   pair_ps=pair_ps, latency_ps=11, hops=hops,
-                                                  num_executions=max(user.shots, 1)) + overhead
+                                                  num_executions=max(user.shots, 1), swap_ps=cloud._swap_ps(network),
+                                                  two_comm=[network.nodes[q].num_comm_qubits >= 2 for q in qpus]
+                                                  ) + overhead
         assert (entry.name, entry.num_qubits, entry.estimate_ps, entry.refusal) == \
             (user.name, user.circuit.num_qubits, expected, refusal), user.name
     assert sum(entry.refusal != "" or entry.num_qubits > 16 for entry in queued) >= 1

@@ -392,7 +392,7 @@ def test_repro_one_communication_qubit_is_enough_where_the_circuit_routes_no_pai
     with pytest.raises(ResourceError, match=r"\[network\.node\]\.num_comm_qubits = 1: node node1 needs 2 "
                                             r"communication qubits .*swaps entanglement.*num_comm_qubits = 2"):
         run_dqc(circuit, comm=comm_mod.SingleComm(), backend=BACKEND, network=net, assignment=[0, 0, 2, 2])
-    with pytest.raises(ResourceError, match=r"node node[01] needs 2 communication qubits .*end of a teledata gate"):
+    with pytest.raises(ResourceError, match=r"node node[01] needs 2 communication qubits .*target of a teledata"):
         run_dqc(circuit, comm=comm_mod.SingleComm(), backend=BACKEND, network=net, scheme="teledata",
                 assignment=[0, 0, 1, 1])
 

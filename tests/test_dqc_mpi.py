@@ -17,7 +17,7 @@ def results(tmp_path_factory):
                               shared_prefix="big_")
 
 
-@pytest.mark.parametrize("label", ["ghz", "random", "random_sharded", "teledata", "swap"])
+@pytest.mark.parametrize("label", ["ghz", "random", "random_sharded", "teledata", "swap", "teledata_late"])
 def test_ideal_links_reproduce_the_monolithic_circuit(results, label):
     for key, res in results.items():
         assert res[f"{label}_fidelity"][0] == pytest.approx(1.0, abs=1e-10), key

@@ -1,5 +1,6 @@
 """A SWAP between QPUs runs as two teleportations (two EPR pairs, 5 link delays); TeleData requests its return
-pair at the gate's start (6 link delays); older checkpoints of either are refused."""
+pair at the gate's start (6 link delays) where the control's QPU has two communication qubits, else once the
+control has arrived (10); older checkpoints of either are refused."""
 
 import numpy as np
 import pytest
@@ -148,3 +149,34 @@ def test_teledata_bell_fidelity_counts_the_return_pair_s_storage():
     expected = (1 + np.exp(-15 * ps_to_seconds(network.latency_ps(0, 1)) / t2_s)) / 2
     assert 0.7 < expected < 0.85
     assert abs(run.fidelity - expected) < 4 * run.fidelity_stderr, (run.fidelity, run.fidelity_stderr, expected)
+
+
+@pytest.mark.parametrize("control_comm, delays", [(1, 10), (2, 6)])
+def test_teledata_with_one_communication_qubit_at_the_control_requests_the_return_pair_once_it_arrived(
+        control_comm, delays):
+    """Lossless 1 km direct link, d = n_g·L/c. The control's QPU has ``control_comm`` communication qubits, the
+    target's two. With one, the return pair is requested by the target once the control has arrived (5d) and
+    the gate is applied: it heralds at 9d and the control is back at 10d (the schedule before 2026-12-06); with
+    two, at the gate's start: 6d. Either way the state is the monolithic one and two pairs are made."""
+    link = LinkSpec(distance_km=1.0, scheme="direct", attenuation_db_per_km=0.0, detector_efficiency=1.0)
+    graph = topology.line(2, link=link)
+    specs = [NodeSpec(name=n, num_data_qubits=2, num_comm_qubits=c) for n, c in zip(graph.nodes, (control_comm, 2))]
+    network = Network(graph, specs)
+    circuit = Circuit(3).gate("ry", 0, params=[0.7]).gate("rx", 1, params=[1.3]).gate("cx", 0, 2)
+    run = run_dqc(circuit, comm=comm_mod.SingleComm(), backend=BACKEND, network=network, scheme="teledata",
+                  assignment=[0, 0, 1], shots=1)
+    assert run.end_time_ps == delays * network.latency_ps(0, 1)
+    assert run.fidelity == pytest.approx(1.0, abs=1e-12)
+    assert sum(row[2] for row in run.links) == 2 and run.num_nonlocal_gates == 1
+    steps = plan_dqc(circuit, network, scheme="teledata", assignment=[0, 0, 1]).plan.steps
+    assert [s.early_return for s in steps[0] + steps[1] if hasattr(s, "early_return")] == [control_comm == 2] * 2
+
+
+def test_teledata_with_one_communication_qubit_at_the_target_is_refused():
+    """The target holds the pair that brought the control and the return pair whatever the schedule."""
+    from dqsim.errors import ResourceError
+
+    graph = topology.line(2, link=LinkSpec(distance_km=1.0))
+    network = Network(graph, [NodeSpec(name=n, num_data_qubits=2, num_comm_qubits=1) for n in graph.nodes])
+    with pytest.raises(ResourceError, match="node1 needs 2 communication qubits.*it is the target of a teledata"):
+        plan_dqc(Circuit(2).gate("cx", 0, 1), network, scheme="teledata", assignment=[0, 1])

@@ -113,22 +113,32 @@ class LocalGate:
 
 @dataclass(frozen=True)
 class RemoteControl:
-    """Control side of nonlocal gate ``index``: ``control`` is a global qubit of this node."""
+    """Control side of nonlocal gate ``index``: ``control`` is a global qubit of this node.
+
+    ``early_return`` (TeleData only): the return pair is requested at the gate's start, which takes two
+    communication qubits at the control's QPU; ``False`` where it has one: it is requested once the control
+    has arrived at the target (the schedule before 2026-12-06).
+    """
 
     index: int
     peer: int
     control: int
     guard: Guard = ()
+    early_return: bool = True
 
 
 @dataclass(frozen=True)
 class RemoteTarget:
-    """Target side of nonlocal gate ``index``: apply ``op`` with its control replaced by a comm qubit."""
+    """Target side of nonlocal gate ``index``: apply ``op`` with its control replaced by a comm qubit.
+
+    ``early_return``: as :class:`RemoteControl`'s (the control's QPU decides it).
+    """
 
     index: int
     peer: int
     op: GateOp
     guard: Guard = ()
+    early_return: bool = True
 
 
 @dataclass(frozen=True)

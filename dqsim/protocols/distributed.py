@@ -10,7 +10,9 @@ Each node runs one :class:`NodeProgram` over its steps (:mod:`dqsim.circuit.dist
   (teleport the control to the target's node, apply the gate there,
   teleport it back; two pairs, both requested at the gate's start: the
   return pair, from the target's node, by a :class:`PairEnd` process while
-  the program makes the first);
+  the program makes the first; where the control's node has one
+  communication qubit, the return pair is requested once the control has
+  arrived, ``early_return`` False);
 * a SWAP between two QPUs (:class:`~dqsim.circuit.distribute.RemoteSwap`)
   uses two pairs, both started by the first qubit's node at the gate's
   start (the second by a :class:`PairEnd` process): each side then teleports its data qubit's state to the other
@@ -408,6 +410,15 @@ _NONLOCAL_STAGES = {
                           ("end", "comm", 0), ("receive", "comm", "out"), ("controlled",), ("await_pair", 1),
                           ("send", "comm", "back", "back"), ("release", "back"), ("release", "comm"), ("count",)),
 }
+#: TeleData where the control's QPU has one communication qubit (``early_return`` False): the return pair is
+#: requested by the target once the control has arrived and the gate is applied (10d on an ideal link, not 6d).
+_LATE_RETURN_STAGES = {
+    True: (("acquire", "comm"), ("start", "comm", 0), ("send", "control", "comm", "out"), ("end", "comm", 1),
+           ("receive", "comm", "back"), ("swap_back",), ("release", "comm"), ("count",)),
+    False: (("acquire", "comm"), ("end", "comm", 0), ("receive", "comm", "out"), ("controlled",),
+            ("acquire", "back"), ("start", "back", 1), ("send", "comm", "back", "back"), ("release", "back"),
+            ("release", "comm"), ("count",)),
+}
 #: Both sides of a SWAP between QPUs (any scheme): each holds two communication qubits, ``comm`` for pair 0
 #: and ``back`` for pair 1, teleports its ``data`` qubit over its own pair and takes the peer's from the other.
 _SWAP_STAGES = {
@@ -431,6 +442,8 @@ def stages_of(step: Step, scheme: str) -> tuple[tuple, ...]:
     if isinstance(step, RemoteSwap):
         return _SWAP_STAGES[step.first]
     if stages is None:
+        if scheme == "teledata" and not step.early_return:
+            return _LATE_RETURN_STAGES[isinstance(step, RemoteControl)]
         stages = _NONLOCAL_STAGES[isinstance(step, RemoteControl), scheme]
     return stages
 
@@ -483,7 +496,7 @@ class NodeProgram:
                              "(2026-12-06): its node programs cannot resume on the new plan; rerun the job from "
                              "the start")
         if not self.early_return_pairs and self.scheme == "teledata" and any(
-                isinstance(step, (RemoteControl, RemoteTarget)) for step in self.steps):
+                isinstance(step, (RemoteControl, RemoteTarget)) and step.early_return for step in self.steps):
             raise DqsimError("this checkpoint was written before TeleData requested its return pair at the gate's "
                              "start (2026-12-06): its node programs cannot resume on the new schedule; rerun the job "
                              "from the start")

@@ -69,7 +69,8 @@ SJF and backfilling use an *estimated* duration, computed before the job
 runs (:func:`estimate_duration_ps`): N times the critical path of the
 decomposed circuit with the node's gate times, each cut gate costing the
 mean time one takes over a link of the centre (:func:`_pair_ps`: handshake,
-attempts, herald and the scheme's messages), and the user latency.
+attempts, herald and the scheme's messages; a ``swap`` between two QPUs with two
+communication qubits each, two teleportations, :func:`_swap_ps`), and the user latency.
 
 Randomness: the Poisson arrivals and every job's seed come from
 :class:`dqsim.rng.Stream` (see :mod:`dqsim.rng` for what a seed reproduces).
@@ -391,7 +392,8 @@ def job_result(parts: Sequence[Execution] | JobTally, sampling: str) -> JobResul
 
 def estimate_duration_ps(circuit: Circuit, *, capacities: Sequence[int], node: NodeSpec, pair_ps: float,
                          latency_ps: int = 0, hops: Sequence[Sequence[int]] | None = None,
-                         num_executions: int = 1) -> int:
+                         num_executions: int = 1, swap_ps: float | None = None,
+                         two_comm: Sequence[bool] | None = None, late_pair_ps: float | None = None) -> int:
     """Estimated duration of a job before it runs, ps (the scheduler's SJF and backfilling input).
 
     ``num_executions`` times the estimate of one execution, then the user
@@ -400,9 +402,11 @@ def estimate_duration_ps(circuit: Circuit, *, capacities: Sequence[int], node: N
     node's 1- or 2-qubit gate time; a gate whose qubits lie on different QPUs
     also waits until both QPUs have finished their previous cut gate and adds
     ``pair_ps`` per hop between them (one cut gate at a time per QPU: EPR
-    generation dominates). Measurements add the node's measurement time, then
+    generation dominates; with ``swap_ps``, a ``swap`` between two QPUs that
+    have two communication qubits each is one such gate of ``swap_ps`` per hop,
+    not three CX). Measurements add the node's measurement time, then
     the user latency. A heuristic: it ignores the communication-qubit count
-    and the timing of swaps.
+    otherwise, and the timing of entanglement swaps.
 
     Args:
         circuit: the job's circuit.
@@ -412,6 +416,8 @@ def estimate_duration_ps(circuit: Circuit, *, capacities: Sequence[int], node: N
         latency_ps: classical latency to the user, ps.
         hops: ``hops[a][b]``, links between QPUs ``a`` and ``b`` of the set (default 1).
         num_executions: executions of the circuit (the job's shots, at least 1).
+        swap_ps, two_comm, late_pair_ps: as for :func:`execution_estimate_ps` (a ``swap`` between QPUs
+            teleported; TeleData's earlier schedule where the control's QPU has one communication qubit).
 
     Examples:
         >>> from dqsim.circuit.generators import ghz
@@ -421,12 +427,15 @@ def estimate_duration_ps(circuit: Circuit, *, capacities: Sequence[int], node: N
         ...                      num_executions=1000)
         100007
     """
-    one = execution_estimate_ps(circuit, capacities=capacities, node=node, pair_ps=pair_ps, hops=hops)
+    one = execution_estimate_ps(circuit, capacities=capacities, node=node, pair_ps=pair_ps, hops=hops,
+                                swap_ps=swap_ps, two_comm=two_comm, late_pair_ps=late_pair_ps)
     return min(one * num_executions, MAX_ESTIMATE_PS) + int(latency_ps)
 
 
 def execution_estimate_ps(circuit: Circuit, *, capacities: Sequence[int], node: NodeSpec, pair_ps: float,
-                          hops: Sequence[Sequence[int]] | None = None, placements: dict | None = None) -> int:
+                          hops: Sequence[Sequence[int]] | None = None, placements: dict | None = None,
+                          swap_ps: float | None = None, two_comm: Sequence[bool] | None = None,
+                          late_pair_ps: float | None = None) -> int:
     """One execution's estimate in :func:`estimate_duration_ps` (its list schedule), ps, at most
     :data:`MAX_ESTIMATE_PS`.
 
@@ -436,6 +445,14 @@ def execution_estimate_ps(circuit: Circuit, *, capacities: Sequence[int], node: 
             (:func:`~dqsim.circuit.partition.partition_weights`) by the decomposed circuit's interaction weights
             and the capacities, which is all the placement depends on (circuits of a stream drawn from a few
             shapes share a few placements).
+        swap_ps: cost of a ``swap`` between two QPUs over one link, ps (:func:`_swap_ps`: two teleportations,
+            as :func:`~dqsim.scenarios.dqc.plan_dqc` runs it where both QPUs have two communication qubits),
+            as one gate; ``None``: three CX, each a cut gate of ``pair_ps``.
+        two_comm: per QPU of the set, whether it has two communication qubits or more (``None``: all have);
+            a ``swap`` is teleported, and costs ``swap_ps``, only between two that have.
+        late_pair_ps: TeleData only: the cost of a cut gate whose control's QPU has one communication qubit
+            (``two_comm``), whose return pair is requested once the control has arrived
+            (:func:`_late_teledata_ps`); ``None``: ``pair_ps`` for every cut gate.
 
     Examples:
         >>> from dqsim.circuit.generators import ghz
@@ -453,6 +470,13 @@ def execution_estimate_ps(circuit: Circuit, *, capacities: Sequence[int], node: 
                 placements[key] = owner
     else:
         owner = [0] * decomposed.num_qubits
+    if swap_ps is not None and len(capacities) > 1 and any(g.name == "swap" for g in circuit.all_gates()):
+        # as plan_dqc: the placement is the three-CX form's; a SWAP between two QPUs that have two
+        # communication qubits each is then kept whole (two teleportations)
+        def teleported(qubits):
+            a, b = (owner[q] for q in qubits)
+            return a != b and (two_comm is None or (two_comm[a] and two_comm[b]))
+        decomposed = decompose_for_distribution(circuit, check=False, keep_swap=teleported)
     ready = [0.0] * decomposed.num_qubits
     qpu_ready = [0.0] * len(capacities)
     for gate in decomposed.gates():
@@ -462,7 +486,12 @@ def execution_estimate_ps(circuit: Circuit, *, capacities: Sequence[int], node: 
         qpus = sorted({owner[q] for q in qubits})
         if len(qpus) > 1:
             start = max([start] + [qpu_ready[p] for p in qpus])
-            cost += pair_ps * max((hops[a][b] if hops is not None else 1) for a in qpus for b in qpus)
+            per_hop = pair_ps
+            if gate.name == "swap" and swap_ps is not None:
+                per_hop = swap_ps
+            elif late_pair_ps is not None and two_comm is not None and not two_comm[owner[qubits[0]]]:
+                per_hop = late_pair_ps  # the control (first qubit) on a QPU with one communication qubit
+            cost += per_hop * max((hops[a][b] if hops is not None else 1) for a in qpus for b in qpus)
             for p in qpus:
                 qpu_ready[p] = start + cost
         for q in qubits:
@@ -490,6 +519,35 @@ def _pair_ps(network: Network, scheme: str = "telegate") -> float:
     link's two nodes': three per pair, one per message; for TeleData's two
     pairs, made meanwhile, three). Source periods and memory contention are left out.
     """
+    # TeleData: the later of two pairs made at once, then the control out and back (two messages)
+    return _mean_link_cost(network, 2 if scheme == "teledata" else 1, 2)
+
+
+def _late_teledata_ps(network: Network) -> float:
+    """Mean over the centre's links of the time a TeleData cut gate takes where the control's QPU has one
+    communication qubit, ps: the schedule before 2026-12-06, two pairs one after the other (the return pair
+    requested once the control has arrived), each followed by one message (as :func:`_pair_ps` counts them).
+    """
+    return 2 * _mean_link_cost(network, 1, 1)
+
+
+def _swap_ps(network: Network) -> float:
+    """Mean over the centre's links of the time a ``swap`` between the link's two QPUs takes, ps, where both
+    have two communication qubits: two teleportations, one each way (Bennett et al., PRL 70, 1895 (1993)),
+    whose two pairs the first side requests at once (:class:`~dqsim.circuit.distribute.RemoteSwap`): the
+    later of two pairs as in :func:`_pair_ps`'s TeleData (handshake, 2/p − 1/(p(2 − p)) − 1 attempt periods,
+    herald, three processing delays), then each side's teleportation bits to the other at once (one link
+    delay and one processing delay). On a lossless link of one-way delay d: 5d, where three CX cost
+    3 × 6d. Source periods are left out (the second pair's attempts share the first's source: one period more
+    on a lossless link).
+    """
+    return _mean_link_cost(network, 2, 1)
+
+
+def _mean_link_cost(network: Network, pairs: int, messages: int) -> float:
+    """Mean over the centre's links of: the wait for the later of ``pairs`` (1 or 2) pairs requested at once
+    (handshake of two link delays, the attempts before the last one, herald, three processing delays), plus
+    ``messages`` classical messages one after another (a link delay and a processing delay each), ps."""
     links: list[tuple[int, int]] = list(network.links)
     if not links:
         return 0.0
@@ -499,12 +557,12 @@ def _pair_ps(network: Network, scheme: str = "telegate") -> float:
         processing = (network.nodes[a].classical_processing_delay_ps
                       + network.nodes[b].classical_processing_delay_ps) / 2
         attempts = 1 / link.success_probability if link.success_probability > 0 else math.inf
-        if scheme == "teledata" and link.success_probability > 0:  # the later of two pairs made at once
+        if pairs == 2 and link.success_probability > 0:  # the later of two pairs made at once
             p = link.success_probability
             attempts = 2 / p - 1 / (p * (2 - p))
         pair = (2 * link.delay_ps + (attempts - 1) * link.attempt_period_ps + link.herald_delay_ps
                 + 3 * processing)
-        costs.append(pair + 2 * (link.delay_ps + processing))
+        costs.append(pair + messages * (link.delay_ps + processing))
     return min(sum(costs) / len(costs), float(MAX_ESTIMATE_PS))
 
 
@@ -775,7 +833,8 @@ def queued_jobs(user_jobs: Sequence[UserJob], network: Network, centre: Centre, 
     estimates are those a job-by-job computation gives.
     """
     node_names, node_specs = network.names, network.nodes
-    pair_ps = _pair_ps(network, scheme)
+    pair_ps, swap_ps = _pair_ps(network, scheme), _swap_ps(network)
+    late_pair_ps = _late_teledata_ps(network) if scheme == "teledata" else None
     idle_sets: dict[int, tuple[int, ...] | None] = {}  # size -> QPUs it gets on the idle centre
     hops_of: dict[tuple[int, ...], list[list[int]]] = {}  # idle set -> hops
     refusals: dict[int, str] = {}  # id(circuit) -> refusal ("" none)
@@ -802,7 +861,8 @@ def queued_jobs(user_jobs: Sequence[UserJob], network: Network, centre: Centre, 
                                                 for a in idle_set]
                 one = executions[(id(circuit), idle_set)] = execution_estimate_ps(
                     circuit, capacities=[centre.data_qubits[q] for q in idle_set], node=node_specs[idle_set[0]],
-                    pair_ps=pair_ps, hops=hops, placements=placements)
+                    pair_ps=pair_ps, hops=hops, placements=placements, swap_ps=swap_ps,
+                    two_comm=[node_specs[q].num_comm_qubits >= 2 for q in idle_set], late_pair_ps=late_pair_ps)
             estimate = min(one * max(job.shots, 1), MAX_ESTIMATE_PS) + int(user_latency_ps) + overhead
         queued.append(QueuedJob(job_id, job.name, size, job.submit_ps, estimate, job.priority, refusal=refusal,
                                 payload=job))

@@ -43,8 +43,8 @@ import networkx as nx
 import numpy as np
 
 from dqsim.circuit.decompose import decompose_for_distribution
-from dqsim.circuit.distribute import (NodePlan, RegisterMap, RemoteSwap, RouteStep, plan_distributed,
-                                      register_map)
+from dqsim.circuit.distribute import (NodePlan, RegisterMap, RemoteControl, RemoteSwap, RemoteTarget, RouteStep,
+                                      plan_distributed, register_map)
 from dqsim.circuit.fusion import FusionCosts, costs_for, fuse_ops
 from dqsim.circuit.exact import exact_distribution, total_variation_of_counts
 from dqsim.circuit.ir import Circuit, Gate, Measure
@@ -249,10 +249,11 @@ def comm_qubits_needed(steps, scheme: str) -> tuple[int, object]:
 
     A step takes its communication qubits from the node's pool and gives them back before the node's next
     step (:func:`dqsim.protocols.distributed.stages_of`: one per ``"acquire"`` stage), so the most any one
-    step takes is what the node needs (a TeleGate end or an end of a routed pair: 1; either end of a TeleData
-    gate, which holds the outgoing pair and the return pair requested at the gate's start, either side of a
-    SWAP between QPUs, or an intermediate node that swaps entanglement: 2; local gates and measurements: 0). ``(0, None)`` for a
-    node with no nonlocal step.
+    step takes is what the node needs (a TeleGate end, an end of a routed pair or the control of a TeleData gate
+    with ``early_return`` False: 1; the target of a TeleData gate, which holds the pair that brought the control
+    and the return pair, its control with ``early_return`` (the return pair requested at the gate's start),
+    either side of a SWAP between QPUs, or an intermediate node that swaps entanglement: 2; local gates and
+    measurements: 0). ``(0, None)`` for a node with no nonlocal step.
 
     Examples:
         >>> from dqsim.circuit.distribute import RemoteControl
@@ -265,6 +266,21 @@ def comm_qubits_needed(steps, scheme: str) -> tuple[int, object]:
         if count > need:
             need, which = count, step
     return need, which
+
+
+def _late_return_pairs(plan: NodePlan, two_comm: Sequence[bool]) -> NodePlan:
+    """``plan`` with each TeleData gate whose control's node has one communication qubit on the schedule before
+    2026-12-06 (``early_return`` False on both its sides: the return pair is requested once the control has
+    arrived), so that node needs one communication qubit, not two; gates whose control's node has two keep
+    the return pair requested at the gate's start."""
+    def late(node, step):
+        if isinstance(step, RemoteControl) and not two_comm[node]:
+            return dataclasses.replace(step, early_return=False)
+        if isinstance(step, RemoteTarget) and not two_comm[step.peer]:
+            return dataclasses.replace(step, early_return=False)
+        return step
+    steps = [[late(node, step) for step in node_steps] for node, node_steps in enumerate(plan.steps)]
+    return dataclasses.replace(plan, steps=steps)
 
 
 def plan_dqc(circuit: Circuit, network: Network, *, scheme: str = "telegate",
@@ -296,12 +312,16 @@ def plan_dqc(circuit: Circuit, network: Network, *, scheme: str = "telegate",
     used = [list(owner).count(i) for i in range(num_nodes)]
     regmap = register_map(owner, used, [s.num_comm_qubits for s in node_specs])
     plan = plan_distributed(decomposed, regmap, num_nodes, path=network.route, scheme=scheme)
+    if scheme == "teledata" and not all(two_comm):
+        plan = _late_return_pairs(plan, two_comm)
     for i, spec in enumerate(node_specs):
         need, step = comm_qubits_needed(plan.steps[i], scheme)
         if spec.num_comm_qubits < need:
             if isinstance(step, RouteStep):
                 why = (f"it swaps entanglement for a nonlocal gate between {node_names[step.path[0]]} and "
                        f"{node_names[step.path[-1]]}, which have no link")
+            elif isinstance(step, RemoteTarget) and scheme == "teledata" and not step.early_return:
+                why = "it is the target of a teledata gate: it receives the control and teleports it back"
             elif scheme == "teledata" and not isinstance(step, RemoteSwap):
                 why = ("it is an end of a teledata gate: it holds the pair that carries the control out and the "
                        "return pair, both requested at the gate's start")

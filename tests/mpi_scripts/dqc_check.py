@@ -31,6 +31,22 @@ def swaps() -> Circuit:
     return circuit.measure_all()
 
 
+def teledata_late() -> Circuit:
+    """TeleData CNOTs whose control sits on node0 (one communication qubit: the return pair requested once the
+    control has arrived) and others between nodes with two (requested at the gate's start); qubits 2i, 2i+1 on
+    node i."""
+    circuit = Circuit(8)
+    for q in range(8):
+        circuit.gate("ry", q, params=[0.3 + 0.4 * q]).gate("rz", q, params=[0.2 * q])
+    for control, target in ((0, 2), (1, 7), (3, 5), (6, 2), (0, 4)):
+        circuit.gate("cx", control, target)
+    return circuit.measure_all()
+
+
+#: Per workload that sets them: communication qubits per node (else two each) and its qubits' QPUs.
+NODE_COMM_QUBITS = {"teledata_late": (1, 2, 2, 2)}
+ASSIGNMENTS = {"teledata_late": [0, 0, 1, 1, 2, 2, 3, 3]}
+
 WORKLOADS = [
     ("ghz", lambda: ghz(8, measure=True), "telegate", 1.0, {}, None, "auto"),
     ("random", lambda: random_circuit(8, 5, seed=3, measure=True), "telegate", 1.0, {}, None, "auto"),
@@ -39,6 +55,7 @@ WORKLOADS = [
      "in_place"),
     ("teledata", lambda: random_circuit(8, 3, seed=4, measure=True), "teledata", 1.0, {}, None, "auto"),
     ("swap", swaps, "telegate", 1.0, {}, None, "auto"),
+    ("teledata_late", teledata_late, "teledata", 1.0, {}, None, "auto"),
     ("qft_noisy", lambda: qft(6, measure=True), "telegate", 0.97, dict(t1_s=0.02, t2_s=0.01), None, "auto"),
     ("qft_noisy_inplace", lambda: qft(6, measure=True), "telegate", 0.97, dict(t1_s=0.02, t2_s=0.01), None,
      "in_place"),
@@ -52,9 +69,11 @@ def run_workloads(comm, backend, placement) -> dict:
         link = LinkSpec(distance_km=10.0, source_fidelity=source_fidelity)
         graph = topology.line(4, link=link)
         names = list(graph.nodes)
-        specs = [NodeSpec(name=n, num_data_qubits=2, num_comm_qubits=2, **memory) for n in names]
+        comm_qubits = NODE_COMM_QUBITS.get(label, (2,) * len(names))
+        specs = [NodeSpec(name=n, num_data_qubits=2, num_comm_qubits=c, **memory) for n, c in zip(names, comm_qubits)]
         network = Network(graph, specs, num_ranks=comm.size, placement=placement)
         run = run_dqc(make(), comm=comm, backend=backend, network=network, scheme=scheme, seed=7, shots=400,
+                      assignment=ASSIGNMENTS.get(label),
                       fidelity_check=fidelity_check, **({} if replicate is None else {"replicate_max_qubits": replicate}))
         results[f"{label}_register_ranks"] = np.array([run.state.num_ranks])
         results[f"{label}_fidelity"] = np.array([run.fidelity])
