@@ -276,6 +276,22 @@ class SwapLink:
         ctx.send(ctx.node, self.notify)
 
 
+def pair_part(net: Network, node: int, role: str, peer: int, qubit: int, tag):
+    """The part that makes this ``node``'s end of the end-to-end pair ``tag`` with ``peer`` in ``qubit``:
+    ``role`` ``"start"``, the first link's initiator (:class:`~dqsim.protocols.epr.EprInitiator`, tag
+    ``(tag, 0)``), or ``"end"`` (:class:`EntangleEnd`)."""
+    if role == "start":
+        path = net.route(node, peer)
+        return EprInitiator(path[1], net.link(path[0], path[1]), qubit, (tag, 0))
+    return EntangleEnd(net, peer, qubit, tag)
+
+
+def home_qubit(step) -> int:
+    """The data qubit of this node that a nonlocal step teleports out and takes back (TeleData's control,
+    a SWAP's own qubit)."""
+    return step.qubit if isinstance(step, RemoteSwap) else step.control
+
+
 class PairEnd:
     """One end of a nonlocal gate's end-to-end pair as a process of its own: ``role`` ``"start"`` (the
     first link's initiator) or ``"end"`` (:class:`EntangleEnd`), then a ``("pair-ready", tag)`` message to
@@ -294,12 +310,7 @@ class PairEnd:
         """The process body (yields engine commands; restartable at every ``yield``, see the module docstring)."""
         part, done = self.part, False
         if part is None:
-            if self.role == "start":
-                path = self.net.route(ctx.node, self.peer)
-                part = EprInitiator(path[1], self.net.link(path[0], path[1]), self.qubit, (self.tag, 0))
-            else:
-                part = EntangleEnd(self.net, self.peer, self.qubit, self.tag)
-            self.part = part
+            part = self.part = pair_part(self.net, ctx.node, self.role, self.peer, self.qubit, self.tag)
             done = part.start(ctx)
         while not done:
             value = yield part.command(ctx)
@@ -560,11 +571,8 @@ class NodeProgram:
         tag = ("gate", step.index)
         if kind == "acquire":
             return Acquire()
-        if kind == "start":
-            path = net.route(ctx.node, step.peer)
-            return EprInitiator(path[1], net.link(path[0], path[1]), held[stage[1]], (tag + ("pair", stage[2]), 0))
-        if kind == "end":
-            return EntangleEnd(net, step.peer, held[stage[1]], tag + ("pair", stage[2]))
+        if kind in ("start", "end"):
+            return pair_part(net, ctx.node, kind, step.peer, held[stage[1]], tag + ("pair", stage[2]))
         if kind == "await_pair":
             return AwaitPair(tag + ("pair", stage[1]))
         if kind == "telegate_control":
@@ -573,8 +581,7 @@ class NodeProgram:
             comm = held["comm"]
             return TeleGateTarget(step.peer, comm, _controlled_from(step.op, comm), tag, err2, errm, err1)
         if kind == "send":
-            data = {"control": getattr(step, "control", None), "data": getattr(step, "qubit", None)}.get(
-                stage[1], held.get(stage[1]))
+            data = home_qubit(step) if stage[1] in ("control", "data") else held[stage[1]]
             return TeleportSend(step.peer, data, held[stage[2]], tag + (stage[3],), err2, errm, err1)
         if kind == "receive":
             return TeleportReceive(step.peer, held[stage[1]], tag + (stage[2],), err1)
@@ -589,8 +596,7 @@ class NodeProgram:
             return ReceiveBits(step.index, step.receive, self.bits)
         if kind == "swap_back":  # the state arrived in a comm qubit: swap it home; the comm qubit then holds |0⟩
             comm = held[stage[1] if len(stage) > 1 else "comm"]
-            home = step.qubit if isinstance(step, RemoteSwap) else step.control
-            ctx.apply(gate_op("swap", [comm, home]), error_probability=err2)
+            ctx.apply(gate_op("swap", [comm, home_qubit(step)]), error_probability=err2)
             ctx.reset([comm])  # it holds the teleported qubit's reset |0⟩: leaves the register
         elif kind == "controlled":
             ctx.apply(_controlled_from(step.op, held["comm"]), error_probability=err2)
