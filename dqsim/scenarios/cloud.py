@@ -104,7 +104,7 @@ from dqsim.scenarios.cloud_scheduler import (Centre, JobFailed, JobRecord, Queue
                                              queue_metrics, simulate_queue)
 from dqsim.scenarios.circuit_run import clbits_refusal
 from dqsim.scenarios.dqc import (is_noisy, job_network, plan_dqc, run_dqc, shot_share,
-                                 trajectory_seed)
+                                 trajectory_seed, with_teleported_swaps)
 from dqsim.units import PS_PER_MS, PS_PER_NS, PS_PER_S, PS_PER_US, ps_to_seconds, seconds_to_ps
 
 __all__ = ["UserJob", "Execution", "JobTally", "JobResult", "CloudRun", "run_cloud", "run_user_job", "run_job",
@@ -470,13 +470,9 @@ def execution_estimate_ps(circuit: Circuit, *, capacities: Sequence[int], node: 
                 placements[key] = owner
     else:
         owner = [0] * decomposed.num_qubits
-    if swap_ps is not None and len(capacities) > 1 and any(g.name == "swap" for g in circuit.all_gates()):
-        # as plan_dqc: the placement is the three-CX form's; a SWAP between two QPUs that have two
-        # communication qubits each is then kept whole (two teleportations)
-        def teleported(qubits):
-            a, b = (owner[q] for q in qubits)
-            return a != b and (two_comm is None or (two_comm[a] and two_comm[b]))
-        decomposed = decompose_for_distribution(circuit, check=False, keep_swap=teleported)
+    if swap_ps is not None and len(capacities) > 1:  # as plan_dqc: such a SWAP is two teleportations
+        decomposed = with_teleported_swaps(circuit, decomposed, owner,
+                                           [True] * len(capacities) if two_comm is None else two_comm, check=False)
     ready = [0.0] * decomposed.num_qubits
     qpu_ready = [0.0] * len(capacities)
     for gate in decomposed.gates():

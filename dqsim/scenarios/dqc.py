@@ -283,6 +283,22 @@ def _late_return_pairs(plan: NodePlan, two_comm: Sequence[bool]) -> NodePlan:
     return dataclasses.replace(plan, steps=steps)
 
 
+def with_teleported_swaps(circuit: Circuit, decomposed: Circuit, owner: Sequence[int], two_comm: Sequence[bool], *,
+                          check: bool = True) -> Circuit:
+    """``decomposed`` (:func:`~dqsim.circuit.decompose.decompose_for_distribution` of ``circuit``) with each
+    ``swap`` between two QPUs that have two communication qubits each (``two_comm``, per QPU) kept whole: it
+    runs as two teleportations (two pairs), not three CX (three pairs). ``owner`` (QPU of each qubit) is the
+    placement of the three-CX form, so it does not depend on this; ``decomposed`` itself where no swap is kept.
+    :func:`plan_dqc` runs it and the ``cloud`` scheduler's estimates count it so."""
+    if not any(two_comm) or not any(g.name == "swap" for g in circuit.all_gates()):
+        return decomposed
+
+    def teleported(qubits):
+        a, b = (owner[q] for q in qubits)
+        return a != b and two_comm[a] and two_comm[b]
+    return decompose_for_distribution(circuit, check=check, keep_swap=teleported)
+
+
 def plan_dqc(circuit: Circuit, network: Network, *, scheme: str = "telegate",
              assignment: Sequence[int] | None = None, source: str = "") -> DqcPlan:
     """Decompose, partition and lay out ``circuit`` on ``network``: the part of :func:`run_dqc` that a job's
@@ -300,14 +316,8 @@ def plan_dqc(circuit: Circuit, network: Network, *, scheme: str = "telegate",
     node_names, node_specs, num_nodes = network.names, network.nodes, network.num_nodes
     decomposed = decompose_for_distribution(circuit)
     owner = partition_qubits(decomposed, [s.num_data_qubits for s in node_specs], assignment=assignment)
-    # A SWAP between two QPUs that each have two communication qubits: two teleportations (two pairs), not
-    # three CX (three pairs). The partition is the one of the three-CX form, so it does not depend on this.
     two_comm = [s.num_comm_qubits >= 2 for s in node_specs]
-    if any(two_comm) and any(g.name == "swap" for g in circuit.all_gates()):
-        def teleported(qubits):
-            a, b = (owner[q] for q in qubits)
-            return a != b and two_comm[a] and two_comm[b]
-        decomposed = decompose_for_distribution(circuit, keep_swap=teleported)
+    decomposed = with_teleported_swaps(circuit, decomposed, owner, two_comm)
     # Only the data slots the circuit uses enter the register: capacity is a limit, not memory.
     used = [list(owner).count(i) for i in range(num_nodes)]
     regmap = register_map(owner, used, [s.num_comm_qubits for s in node_specs])
