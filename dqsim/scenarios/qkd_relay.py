@@ -22,19 +22,7 @@ are not counted.
 
 from __future__ import annotations
 
-import math
-
-from dqsim.units import PS_PER_S
-
-
-def announcement_ps(bits: int, classical_bit_rate_hz: float) -> int:
-    """Transmission time of a one-time-pad announcement of ``bits`` bits at the classical bit rate, ps.
-
-    Examples:
-        >>> announcement_ps(9256, 1e9), announcement_ps(0, 1e9)
-        (9256000, 0)
-    """
-    return int(math.ceil(bits * PS_PER_S / classical_bit_rate_hz))
+from dqsim.protocols.qkd.nodes import message_delay_ps
 
 
 def relayed_key_time_ps(key_times_ps: list[int], hop_delays_ps: list[int], bits: int,
@@ -57,10 +45,10 @@ def relayed_key_time_ps(key_times_ps: list[int], hop_delays_ps: list[int], bits:
         >>> relayed_key_time_ps([700], [30], 10, 1e9)  # one link: its own key
         700
     """
-    send = announcement_ps(bits, classical_bit_rate_hz)
-    done = key_times_ps[0]
-    for k in range(1, len(key_times_ps)):
-        travel = sum(hop_delays_ps[j] + send for j in range(k, len(key_times_ps)))
+    send = message_delay_ps(bits, classical_bit_rate_hz)
+    done, travel = key_times_ps[0], 0
+    for k in range(len(key_times_ps) - 1, 0, -1):  # from node_b back: travel sums hops k ... m - 1
+        travel += hop_delays_ps[k] + send
         done = max(done, max(key_times_ps[k - 1], key_times_ps[k]) + travel)
     return done
 

@@ -332,7 +332,7 @@ class _AliceSide:
             _check_cascade_end(ctx, done, self.plan, self.phys, block,
                                [row[-1].postprocess for row in self.tally.blocks])
         # LDPC: the key message carries the syndromes (one-way); its transmission time is charged on it
-        syndrome_ps = _message_delay_ps(done.message_bits, self.plan) if done is not None and done.frames else 0
+        syndrome_ps = message_delay_ps(done.message_bits, self.plan.classical_bit_rate_hz) if done is not None and done.frames else 0
         ctx.send(self.phys.bob, link_tag + ("ec-pa", block), (
             self.result.secret_key_bits, rounds, _round_delay_ps(done, self.plan) if done is not None else 0),
             extra_delay_ps=syndrome_ps)
@@ -700,15 +700,20 @@ def _reconciler(q: QkdPlan):
     return ldpc.reconciler(q.seed, q.f_ec, sample_fraction=q.sample_fraction)
 
 
-def _message_delay_ps(bits: int, q) -> int:
-    """Transmission time of a message of ``bits`` bits at the classical bit rate, ps."""
-    return int(math.ceil(bits * PS_PER_S / q.classical_bit_rate_hz))
+def message_delay_ps(bits: float, classical_bit_rate_hz: float) -> int:
+    """Transmission time of a classical message of ``bits`` bits at ``classical_bit_rate_hz`` (bit/s), ps,
+    rounded up (the link's fibre delay comes on top).
+
+    Examples:
+        >>> message_delay_ps(9256, 1e9), message_delay_ps(0, 1e9)
+        (9256000, 0)
+    """
+    return int(math.ceil(bits * PS_PER_S / classical_bit_rate_hz))
 
 
 def _round_delay_ps(done, q) -> int:
     """Transmission time of one Cascade message: the block's classical bits over its rounds, both ways."""
-    bits = done.message_bits / max(1, 2 * done.rounds)
-    return int(math.ceil(bits * PS_PER_S / q.classical_bit_rate_hz))
+    return message_delay_ps(done.message_bits / max(1, 2 * done.rounds), q.classical_bit_rate_hz)
 
 
 def _check_cascade_end(ctx, done, q, phys: LinkPhysics, block: int, earlier: list) -> None:
