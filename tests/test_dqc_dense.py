@@ -20,6 +20,7 @@ from dqsim.scenarios.cloud_scheduler import Centre
 from dqsim.scenarios.dqc import plan_dqc, run_dqc
 from dqsim.state import gates as gate_table
 from test_dqc import BACKEND
+from test_physics_audit_dqc import _logical_state
 
 pytest.importorskip("qiskit")  # the KAK decomposition that counts a dense gate's controlled gates
 
@@ -56,16 +57,6 @@ def _circuit(matrix: np.ndarray, qubits=(0, 2)) -> Circuit:
     return c.unitary(matrix, *qubits)
 
 
-def _data_state(run) -> np.ndarray:
-    """The data qubits' amplitudes in logical order (qubit 0 least significant), scratch bits at |0⟩."""
-    register = run.state.gather()
-    n = len(run.regmap.qubit_of_logical)
-    index = np.zeros(1 << n, dtype=np.int64)
-    for logical, qubit in enumerate(run.regmap.qubit_of_logical):
-        index |= ((np.arange(1 << n) >> logical) & 1) << qubit
-    return register[index]
-
-
 @pytest.mark.parametrize("comm, delays, reversed_", [((2, 2), 6, False),   # return pair requested at the start
                                                       ((1, 2), 10, False),  # the first qubit's QPU has one
                                                       ((2, 1), 10, True)])  # only the first's has two: reversed
@@ -83,7 +74,7 @@ def test_repro_a_dense_gate_between_qpus_takes_two_pairs_and_gives_the_monolithi
     run = run_dqc(circuit, comm=comm_mod.SingleComm(), backend=BACKEND, network=network, assignment=[0, 0, 1, 1],
                   shots=0)
     ideal = run_ops(4, [g.to_op() for g in circuit.gates()])
-    np.testing.assert_allclose(_data_state(run), ideal, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(_logical_state(run), ideal, rtol=0, atol=1e-12)
     assert sum(row[2] for row in run.links) == 2 and run.num_nonlocal_gates == 1
     assert run.end_time_ps == delays * network.latency_ps(0, 1)
     (kept,) = [g for g in run.decomposed.gates() if len(g.qubits) == 2 and g.name == "unitary"]
@@ -113,8 +104,8 @@ def test_a_dense_gate_of_one_or_two_controlled_gates_keeps_the_cheaper_route(sch
     run = run_dqc(_circuit(matrix), comm=comm_mod.SingleComm(), backend=BACKEND, network=_network(),
                   scheme=scheme, assignment=[0, 0, 1, 1], shots=0)
     assert sum(row[2] for row in run.links) == pairs and run.num_nonlocal_gates == nonlocal_gates
-    assert any(g.name == "unitary" and len(g.qubits) == 2 for g in run.decomposed.gates()) == (nonlocal_gates == 1
-                                                                                               and controlled == 2)
+    kept = any(g.name == "unitary" and len(g.qubits) == 2 for g in run.decomposed.gates())
+    assert kept == (scheme == "teledata" and controlled == 2)
     assert run.fidelity == pytest.approx(1.0, abs=1e-12)
 
 
@@ -137,9 +128,9 @@ def test_the_cloud_estimate_of_a_dense_gate_is_a_teledata_gate():
     gate, measure = node.gate_2q_duration_ps, node.measure_duration_ps
     assert cloud.execution_estimate_ps(circuit, **kw) == int(gate + early + measure)
     assert cloud.execution_estimate_ps(circuit, two_comm=[False, True], **kw) == int(gate + late + measure)
+    # one communication qubit at both QPUs: three TeleGates, three cut gates (the one-qubit gates take no time)
     assert cloud.execution_estimate_ps(circuit, two_comm=[False, False], **kw) == \
-        int(3 * (gate + cloud._pair_ps(network)) + measure)  # three TeleGates: three cut gates (the cp's locals
-    # are one-qubit gates of zero duration here)
+        int(3 * (gate + cloud._pair_ps(network)) + measure)
     centre = Centre.from_graph(network.graph, network.names, [1, 1])
     (queued,) = cloud.queued_jobs([cloud.UserJob("dense", circuit, 1, 0)], network, centre)
     assert queued.estimate_ps == int(gate + early + measure)

@@ -304,8 +304,8 @@ def with_teleported_gates(circuit: Circuit, decomposed: Circuit, owner: Sequence
       (:func:`~dqsim.circuit.decompose.num_controlled_gates`, one pair each under ``scheme`` ``"telegate"``, two
       under ``"teledata"``: under TeleGate, the gates that need three CNOTs), between two QPUs of which one has
       two communication qubits: its first qubit is teleported to the other's QPU, the gate applied there,
-      and the qubit teleported back (TeleData, two pairs; Eisert et al., PRA 62, 052317 (2000) show two ebits
-      suffice for any two-qubit gate). The qubit moves to a QPU with two communication qubits (the gate's
+      and the qubit teleported back (TeleData, two pairs: two teleportations, Bennett et al., PRL 70, 1895
+      (1993), do any two-qubit gate). The qubit moves to a QPU with two communication qubits (the gate's
       qubits are reversed where only the first one's has), and the return pair is requested at the gate's
       start where its own QPU has two as well (6 link delays on an ideal link), else once it has arrived (10).
 
