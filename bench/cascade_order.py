@@ -8,11 +8,14 @@ run here on the same wrong bits and the same shuffles (the same generator seed),
   ``jobs/bb84_decoy_50km.toml`` with 1e6 pulses at 20 km, as the review of 2026-12-06 ran it) and
   n = 1e6 bits, Cascade tuned to the true QBER; CPU time (``time.process_time``) of each order, measured
   one after the other in the same process, best of the repetitions;
+* ``reference``: both orders against the review's independent Cascade (``bench/review_qkd_networks.py``,
+  ``cascade_reference``, smallest-first and parallel waves) and the compiled kernel against the Python
+  reference, on 40 keys of 2 000-3 443 bits a QBER (E = 1, 4, 8 %);
 * ``job``: the job itself (``error_correction = "cascade"``, 2e6 pulses in 2 blocks, 20 km, misalignment
   0.01 and 0.04) in each order: ``ec_f_measured``, ``ec_rounds``, the link's simulated time and the run's
   CPU time.
 
-Usage: ``PYTHONPATH=$PWD .venv/bin/python bench/cascade_order.py [keys] [job]`` (default both). The load
+Usage: ``PYTHONPATH=$PWD .venv/bin/python bench/cascade_order.py [keys] [reference] [job]`` (default all). The load
 average is printed beside every timing (the machine is shared).
 """
 
@@ -69,6 +72,34 @@ def check_keys(num_keys: int = 8) -> None:
                   f"{min(cp) * 1e3:.2f} / {min(cs) * 1e3:.2f} ms (x{min(cs) / min(cp):.2f}); {load()}", flush=True)
 
 
+def check_reference() -> None:
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from review_qkd_networks import cascade_reference
+
+    print("reference: parities equal to the review's Cascade (smallest first / parallel waves), kernel equal to "
+          "the Python reference, keys where sequential discloses no more than parallel", flush=True)
+    for qber in (0.01, 0.04, 0.08):
+        rng = np.random.default_rng(11)
+        same = {order: 0 for order in CASCADE_ORDERS}
+        kernel_same = less = 0
+        for i in range(40):
+            n = 2000 + 37 * i
+            errors = np.sort(rng.choice(n, size=rng.binomial(n, qber), replace=False))
+            done = {}
+            for order in CASCADE_ORDERS:
+                fast = cascade_errors(n, errors, qber, np.random.default_rng(i), order=order)
+                slow = cascade_errors(n, errors, qber, np.random.default_rng(i), order=order, use_kernel=False)
+                kernel_same += (fast.leakage_bits, fast.rounds, fast.errors_corrected, fast.residual.tolist()) == \
+                    (slow.leakage_bits, slow.rounds, slow.errors_corrected, slow.residual.tolist())
+                reference = cascade_reference(n, errors, qber, np.random.default_rng(i), waves=order == "parallel")
+                same[order] += reference[0] == fast.leakage_bits
+                done[order] = fast.leakage_bits
+            less += done["sequential"] <= done["parallel"]
+        print(f"  E {qber}: equal to the reference, parallel {same['parallel']} of 40, sequential "
+              f"{same['sequential']} of 40; kernel equal to Python {kernel_same} of 80; sequential <= parallel in "
+              f"{less} of 40", flush=True)
+
+
 def run_job(misalignment: float, order: str, out: str) -> tuple[float, dict]:
     args = [sys.executable, "-m", "dqsim", "run", "jobs/bb84_decoy_50km.toml", "-o", out, "--quiet",
             "--set", "qkd.pulses=2000000", "--set", "qkd.batch_pulses=500000", "--set", "qkd.block_pulses=1000000",
@@ -100,6 +131,6 @@ def check_job() -> None:
 
 
 if __name__ == "__main__":
-    chosen = sys.argv[1:] or ["keys", "job"]
+    chosen = sys.argv[1:] or ["keys", "reference", "job"]
     for name in chosen:
-        {"keys": check_keys, "job": check_job}[name]()
+        {"keys": check_keys, "reference": check_reference, "job": check_job}[name]()

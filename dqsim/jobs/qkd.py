@@ -359,10 +359,11 @@ class QkdSection(Section):
         cascade_order: the order in which Cascade bisects (only with ``error_correction = "cascade"``):
             ``"parallel"`` (every odd block of a wave at once, a wave costing its deepest bisection's round
             trips) or ``"sequential"`` (Brassard and Salvail's order, EUROCRYPT 1993: the smallest odd block
-            first, each parity a round trip of its own). Sequential discloses 1-2 % fewer parities (f_EC lower
-            by 0.01-0.02 at QBERs of 1-8 %) for 40-150 times the round trips, and so that much more simulated
-            time on the classical channel (``bench/results/cascade_order-vm-20261206.md``);
-            :mod:`dqsim.protocols.qkd.reconciliation`. Default ``"parallel"``.
+            first, each parity a round trip of its own). Sequential discloses 1.0-1.4 % fewer parities (f_EC
+            lower by 0.011-0.017 at QBERs of 1-8 %: 0.15-2 % more secret key) for 48-3 500 times the round
+            trips (more the longer the block), and so that much more simulated time on the classical channel
+            (``bench/results/cascade_order-vm-20261206.md``); :mod:`dqsim.protocols.qkd.reconciliation`.
+            Default ``"parallel"`` (the results of dqsim before the option, bit for bit).
         classical_bit_rate_hz: bit rate of the classical channel, which sets
             the transmission time of Cascade's messages (error_correction = "cascade"),
             bit/s, in [1e-6, 1e15] (:data:`MIN_CLASSICAL_BIT_RATE_HZ`); default 1e9. It sets

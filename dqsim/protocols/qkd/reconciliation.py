@@ -18,9 +18,10 @@
   passes is resolved before the next block is opened — each bisection parity
   a round of its own. Sequential discloses fewer parities (the parallel
   order bisects blocks whose error the cascade of another would have found
-  through a smaller block) for many more rounds: measured in
-  ``bench/results/cascade_order-vm-20261206.md``, f_EC lower by 0.01-0.02 and
-  rounds some 40-150 times as many at QBERs of 1-8 %.
+  through a smaller block) for many more rounds: at QBERs of 1-8 %, f_EC
+  lower by 0.011-0.017 on average (not on every key) for 48-270 times the
+  rounds on keys of 53 000 bits and 640-3 500 times on 1e6 bits, at the same
+  CPU time within 15 % (``bench/results/cascade_order-vm-20261206.md``).
   Where numba is available the passes run as one compiled loop on the wrong
   bits alone (:func:`dqsim.backend.qkd_kernels.cascade_on_errors`: a parity
   of the two keys differs exactly where its range holds an odd number of
