@@ -84,11 +84,13 @@ if _numba is not None:
         return _intrinsic(typing)
 
     @_numba.njit(cache=True, boundscheck=False)
-    def _cascade_bisect(q, start, length, places, flat, a, c, alive):
-        # Bisect the odd block of pass q that reads places [start, start + length), whose wrong bits are the
-        # entries a .. c of ``flat`` (in place order): one parity of the lower half a step, down to one place.
-        # Returns (the entry of the wrong bit found, parities disclosed).
-        lo, hi = 0, length
+    def _cascade_flip(g, q, n, offsets, sizes, places, flat, first, alive):
+        # Bisect the odd block g (of pass q), whose wrong bits are the entries first[g] .. first[g + 1] of
+        # ``flat`` (in place order): one parity of the lower half a step, down to one place; flip the wrong
+        # bit found (``alive`` cleared). Returns (its entry, parities disclosed).
+        start = (g - offsets[q]) * sizes[q]
+        a, c = first[g], first[g + 1]
+        lo, hi = 0, min(sizes[q], n - start)
         steps = 0
         while hi - lo > 1:
             mid = (lo + hi) // 2
@@ -102,7 +104,9 @@ if _numba is not None:
                 hi, c = mid, split
             else:
                 lo, a = mid, split
-        return flat[a], steps  # the only entry at place start + lo, an error (odd parity)
+        e = flat[a]  # the only entry at place start + lo, an error (odd parity)
+        alive[e] = 0
+        return e, steps
 
     @_numba.njit(cache=True, boundscheck=False)
     def _heap_push(heap, size, value):
@@ -193,13 +197,9 @@ if _numba is not None:
                     touched[g] = 0
                     if not odd[g]:
                         continue
-                    q = block_pass[g]
-                    start = (g - offsets[q]) * sizes[q]
-                    e, steps = _cascade_bisect(q, start, min(sizes[q], n - start), places, flat, first[g],
-                                               first[g + 1], alive)
+                    e, steps = _cascade_flip(g, block_pass[g], n, offsets, sizes, places, flat, first, alive)
                     leak += steps
                     rounds += steps
-                    alive[e] = 0
                     flipped += 1
                     for r in range(p + 1):  # the flip changes the parity of one block per pass so far
                         h = block_of[r, e]
@@ -215,13 +215,9 @@ if _numba is not None:
                 for g in wave:
                     if not odd[g]:
                         continue
-                    q = block_pass[g]
-                    depth = max(depth, depths[q])
-                    start = (g - offsets[q]) * sizes[q]
-                    e, steps = _cascade_bisect(q, start, min(sizes[q], n - start), places, flat, first[g],
-                                               first[g + 1], alive)
+                    depth = max(depth, depths[block_pass[g]])
+                    e, steps = _cascade_flip(g, block_pass[g], n, offsets, sizes, places, flat, first, alive)
                     leak += steps
-                    alive[e] = 0
                     flipped += 1
                     for r in range(p + 1):  # the flip changes the parity of one block per pass so far
                         h = block_of[r, e]
