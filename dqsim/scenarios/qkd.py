@@ -85,8 +85,8 @@ def build_plan(job) -> QkdPlan:
     pair_source = None if bb84 else _pair_source(job)
     return QkdPlan(protocol=q.protocol, seed=job.run.seed, pulses=q.pulses, block_pulses=q.block_pulses,
                    batch_pulses=q.batch_pulses, source=source, entangled_source=pair_source, sampling=q.sampling,
-                   error_correction=q.error_correction, security=q.security, eps_sec=q.eps_sec, eps_cor=q.eps_cor,
-                   f_ec=q.f_ec, qber_threshold=q.qber_threshold, sample_fraction=q.sample_fraction,
+                   error_correction=q.error_correction, cascade_order=q.cascade_order, security=q.security,
+                   eps_sec=q.eps_sec, eps_cor=q.eps_cor, f_ec=q.f_ec, qber_threshold=q.qber_threshold, sample_fraction=q.sample_fraction,
                    classical_bit_rate_hz=q.classical_bit_rate_hz)
 
 

@@ -54,7 +54,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dqsim.backend import qkd_kernels
-from dqsim.protocols.qkd import entangled, entangled_block, ldpc, theory
+from dqsim.protocols.qkd import entangled, entangled_block, ldpc, reconciliation, theory
 from dqsim.protocols.qkd.bb84 import (
     BASIS_Z,
     AliceBatch,
@@ -115,6 +115,8 @@ class QkdPlan:
         entangled_source: the pair source (BBM92/E91), else ``None``.
         sampling: ``"detections"`` or ``"pulses"`` (BB84).
         error_correction: ``"cascade"``, ``"ldpc"`` or ``"asymptotic"`` (the job's ``"model"``).
+        cascade_order: Cascade's order of bisection, ``"parallel"`` or ``"sequential"``
+            (:data:`~dqsim.protocols.qkd.reconciliation.CASCADE_ORDERS`).
         security: ``"finite_key"`` or ``"asymptotic"``.
         eps_sec: secrecy parameter (finite key).
         eps_cor: correctness parameter (finite key, verification hash).
@@ -133,6 +135,7 @@ class QkdPlan:
     entangled_source: entangled.EntangledSource | None = None
     sampling: str = "detections"
     error_correction: str = "asymptotic"
+    cascade_order: str = "parallel"
     security: str = "asymptotic"
     eps_sec: float = 1e-10
     eps_cor: float = 1e-15
@@ -693,10 +696,11 @@ def _joined(parts) -> np.ndarray:
 
 
 def _reconciler(q: QkdPlan):
-    """The ``reconcile`` argument of the post-processing: ``None`` (Cascade) or LDPC's
+    """The ``reconcile`` argument of the post-processing: ``None`` (Cascade, parallel order), Cascade's
+    :class:`~dqsim.protocols.qkd.reconciliation.CascadeSettings` in another order, or LDPC's
     (:mod:`~dqsim.protocols.qkd.ldpc`, codes from the run's seed, rate for the target efficiency ``f_ec``)."""
     if q.error_correction != "ldpc":
-        return None
+        return None if q.cascade_order == "parallel" else reconciliation.CascadeSettings(order=q.cascade_order)
     return ldpc.reconciler(q.seed, q.f_ec, sample_fraction=q.sample_fraction)
 
 
