@@ -43,8 +43,13 @@ RRR the engine run, TTTT the cut in ps), its slab files
 ``….slabNNNN.h5`` (state not written through parallel HDF5) and, written
 last and atomically, the manifest ``….manifest.json``
 (:mod:`dqsim.io.manifest`): size and SHA-256 of every byte of every file,
-the job's name, text hash and configuration hash, the dqsim version, the
-engine run, the cut and the number of ranks.
+the job's name, text hash and configuration hash, the dqsim version and
+commit, the engine run, the cut and the number of ranks, and the run's
+identity (:attr:`CheckpointSession.identity`: its run id, drawn at the run's
+start by :func:`start_run_id` and kept by a resume, the ``--set`` overrides,
+the output file and the input files' hashes), which the output's manifest
+records too. A resume by another commit of the same version warns in one
+line (``dqsim resume``).
 Resuming reads the manifest and checks every file against it (the ranks
 share the hashing) *before* HDF5 opens any of them; then the HDF5 attributes
 are checked against the manifest and the file name. A checkpoint without a
@@ -80,9 +85,10 @@ first checkpoint removes the checkpoints an earlier run of the job left
 beyond where this one started (:func:`retire_superseded`), so the newest checkpoint of a job in a folder
 is always its latest run's. Those written by another dqsim version are moved
 into ``dqsim-VERSION/`` in the folder instead, names unchanged: that version
-can still resume them. ``dqsim clean`` finds a job's checkpoints there and in
-those folders (:func:`stored_checkpoints`) and removes, holding the same lock
-(:func:`lock_folder`), those that its finished runs left (:mod:`dqsim.cli.clean`).
+can still resume them. ``dqsim clean`` finds a job's (or every job's)
+checkpoints there and in those folders (:func:`stored_checkpoints`) and
+removes, holding the same lock (:func:`lock_folder`), those of runs whose
+output is whole and records their run id (:mod:`dqsim.cli.clean`).
 """
 
 from __future__ import annotations
