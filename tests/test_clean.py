@@ -92,10 +92,13 @@ def test_repro_clean_removes_the_checkpoints_a_finished_run_kept(finished, tmp_p
     """A dry run names them and removes nothing; the clean removes this job's (its own 3, the dqsim-0.0.1/ one and
     an incomplete one: of the run whose id the output records), one line per group and a summary with sizes;
     another job's stay. The newest checkpoint's manifest is newer than the output's (a clock that runs ahead):
-    paired by run id, it goes all the same (before run ids it stayed, as a later run's)."""
+    paired by run id, it goes all the same (before run ids it stayed, as a later run's). The oldest names another
+    output (as a stopped run's checkpoint does, once a resume with another -o finished the run): of the same run,
+    it goes too."""
     args, ck = copy_of(finished, tmp_path)
     run = run_id_of(tmp_path / "out.h5")
     assert {run_id_of(path) for path in mine(ck)} == {run}
+    edit_manifest(checkpoint.manifest_path(mine(ck)[0]), output=str(tmp_path / "stopped.h5"))
     later = os.stat(tmp_path / "out.h5.manifest.json").st_mtime + 60
     os.utime(checkpoint.manifest_path(mine(ck)[-1]), (later, later))
     stem = mine(ck)[-1].name.replace(".ckpt001-", ".ckpt002-")  # a write that was killed: no manifest

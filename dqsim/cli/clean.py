@@ -16,9 +16,11 @@ and so does the output's manifest. ``dqsim clean`` looks at
 * with ``--checkpoints DIR``: every job's checkpoints in ``DIR`` and its
   ``dqsim-VERSION/`` folders, job by job, each job's under its lock.
 
-A checkpoint goes when the output its manifest names is whole as the output's
-manifest lists it and records the same run id: that run finished, and its
-checkpoints are of no more use (any dqsim version's). The others stay: a
+A checkpoint goes when its run finished: an output that one of the run's
+checkpoints names (a resumed run's checkpoints name the resume's ``-o``) or,
+with ``JOB``, the job's output is whole as its manifest lists it and records
+the run's id; then the run's checkpoints are of no more use (any dqsim
+version's). The others stay: a
 later or stopped run's (another run id), or a run whose output is not whole
 (``dqsim resume`` goes on from the newest). ``--all`` removes those too.
 Checkpoints written before run ids record no output: with ``JOB`` they are
@@ -37,6 +39,7 @@ from __future__ import annotations
 
 import glob
 import json
+import os
 from collections import defaultdict
 from pathlib import Path
 from typing import Callable
@@ -103,7 +106,7 @@ def clean_job(job, *, dry_run: bool = False, everything: bool = False) -> list[s
         state = output_state(job)
         found = [stored for stored in checkpoint.stored_checkpoints(directory, prefix)
                  if stored.config_sha256 in (None, config)]  # not another job whose configuration hash starts alike
-        groups = _groups(found, _Judge(directory, state), directory, everything=everything)
+        groups = _groups(found, _Judge(directory, state, found, os.path.abspath(job.run.output)), directory, everything=everything)
         if not groups:
             return [head, f"  output: {state.words}", "  no checkpoint of this job there: nothing to remove"]
         left = []
@@ -134,7 +137,6 @@ def clean_folder(directory: Path, *, dry_run: bool = False, everything: bool = F
         return [head, "  no checkpoint there: nothing to remove"]
     groups: dict = {}
     skipped, left = [], []
-    judge = _Judge(directory, None)
     for prefix, found in by_job.items():
         holder, lock = _lock(directory, prefix, dry_run=dry_run)
         if holder is not None:
@@ -142,7 +144,7 @@ def clean_folder(directory: Path, *, dry_run: bool = False, everything: bool = F
                            f"this job is using them ({holder})")
             continue
         try:
-            mine = _groups(found, judge, directory, everything=everything, job=prefix)
+            mine = _groups(found, _Judge(directory, None, found), directory, everything=everything, job=prefix)
             if not dry_run:
                 left += _remove([stored for (_, remove, _), members in mine.items() if remove
                                  for stored in members], directory)
@@ -177,25 +179,38 @@ def _failed(left: list[str]) -> list[str]:
 
 
 class _Judge:
-    """Whether a complete checkpoint goes, and why: by the run id it shares with the output its manifest names,
-    else (written before run ids) by the job's output ``state`` and modification times (``state``: ``None`` with
-    ``--checkpoints``, where the job is not known: such a checkpoint stays)."""
+    """Whether a complete checkpoint goes, and why: by its run id, which a whole output records where the run
+    finished, else (written before run ids) by the job's output ``state`` and modification times (``state``:
+    ``None`` with ``--checkpoints``, where the job is not known: such a checkpoint stays).
 
-    def __init__(self, directory: Path, state: OutputState | None):
+    A run finished when an output that one of its checkpoints names (a resumed run's name the resume's ``-o``), or
+    the job's own output (``state``, of the file ``output``), is whole and records its run id: then all its
+    checkpoints go, whatever output each names.
+    """
+
+    def __init__(self, directory: Path, state: OutputState | None, found: list, output: str | None = None):
         self.directory = directory
         self.state = state
-        self.outputs: dict[str, str | None] = {}  # output -> the run id its whole manifest records
+        self.recorded: dict[str, str | None] = {}  # output -> the run id its whole manifest records
+        self.finished: dict[str, str] = {}  # run id -> a whole output that records it
+        if state is not None and state.finished and state.run_id is not None:
+            self.finished[state.run_id] = output
+        for stored in found:
+            if stored.run_id is None or stored.output is None or stored.run_id in self.finished:
+                continue
+            if stored.output not in self.recorded:
+                self.recorded[stored.output] = whole_output_run_id(stored.output)
+            if self.recorded[stored.output] == stored.run_id:
+                self.finished[stored.run_id] = stored.output
 
     def __call__(self, stored) -> tuple[bool, str, bool]:
         """``(remove, why, resumable)``: resumable: the checkpoint is kept for a resume (the line says how)."""
         version = f"dqsim {stored.version}" if stored.version else "an unknown dqsim version"
-        if stored.run_id is not None and stored.output is not None:
-            if stored.output not in self.outputs:
-                self.outputs[stored.output] = whole_output_run_id(stored.output)
-            done = self.outputs[stored.output]
+        if stored.run_id is not None:
             run = f"run {stored.run_id[:RUN_ID_SHOWN]}"
-            if done == stored.run_id:
-                return True, f"of {version}, of {run}, whose output {stored.output} is whole", False
+            if stored.run_id in self.finished:
+                return True, f"of {version}, of {run}, whose output {self.finished[stored.run_id]} is whole", False
+            done = self.recorded.get(stored.output) if stored.output is not None else None
             if done is not None:
                 return False, (f"of {version}, of {run}; {stored.output} holds another run's results "
                                f"(run {done[:RUN_ID_SHOWN]})"), True

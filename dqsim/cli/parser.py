@@ -68,8 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     clean = sub.add_parser(
         "clean", help="remove the checkpoints finished runs left: a job's (JOB, with the run's --set) or a "
                       "folder's (--checkpoints DIR)",
-        description="Remove the checkpoints that finished runs left. A checkpoint goes when the output its "
-                    "manifest names is whole and records the same run id (the run finished); a stopped or later "
+        description="Remove the checkpoints that finished runs left. A checkpoint goes when its run finished: "
+                    "an output its run's checkpoints name is whole and records the run's id; a stopped or later "
                     "run's stay (dqsim resume goes on from the newest) unless --all. Checkpoints written before "
                     "run ids (2026-12-06) name no output: with JOB they are paired with the job's output by "
                     "modification time, with --checkpoints they stay. Incomplete ones (no manifest) always go.")
