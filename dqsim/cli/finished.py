@@ -28,13 +28,14 @@ from pathlib import Path
 import dqsim
 from dqsim import io, jobs
 from dqsim.errors import DqsimError
-from dqsim.io import manifest, provenance
+from dqsim.io import manifest
 from dqsim.io.manifest import run_manifest_path
 
 
 def run_identity(job, run_id: str, config_sha256: str | None = None) -> dict:
-    """The identity of a run of ``job`` (:data:`dqsim.io.manifest.RUN_IDENTITY_KEYS`), recorded in its
-    checkpoint manifests and its output's manifest.
+    """The identity of a run of ``job`` (:data:`dqsim.io.manifest.RUN_IDENTITY_KEYS` but the dqsim version and
+    commit, which the writer of each manifest adds on rank 0: git runs on one rank), recorded in its checkpoint
+    manifests and its output's manifest.
 
     Args:
         job: the job as it runs (its ``--set`` and ``-o`` applied).
@@ -47,8 +48,7 @@ def run_identity(job, run_id: str, config_sha256: str | None = None) -> dict:
     """
     return {"run_id": run_id, "config_sha256": config_sha256 or jobs.config_sha256(job),
             "overrides": list(job.overrides), "output": os.path.abspath(job.run.output),
-            "input_sha256": jobs.input_file_hashes(job), "dqsim_version": dqsim.__version__,
-            "dqsim_commit": provenance.code_commit()}
+            "input_sha256": jobs.input_file_hashes(job)}
 
 
 @dataclass(frozen=True)

@@ -603,7 +603,9 @@ def _write_output(output: Path, attrs: dict, result, state_kwargs: dict, *, iden
         output.parent.mkdir(parents=True, exist_ok=True)
         between = None if cut_on_stop is None else lambda: _cut_on_stop(cut_on_stop)
         io.write_run_file(output, attrs=attrs, tables=result.tables, groups_attrs=result.table_attrs,
-                          manifest=True, manifest_facts=identity, between=between, **state_kwargs)
+                          manifest=True, between=between, **state_kwargs,
+                          manifest_facts={**identity, "dqsim_version": dqsim.__version__,
+                                          "dqsim_commit": provenance.code_commit()})
     except _OutputCut:
         return None, True
     except (DqsimError, OSError) as exc:  # every rank raises it after the broadcast: none waits for rank 0
