@@ -79,6 +79,10 @@ MAX_QKD_FIBRE_DELAY_PS = 2**63 // 2**20
 #: line naming the rate it needs. At 1e15 a message of a thousand bits takes 1 ps, the engine's tick.
 MIN_CLASSICAL_BIT_RATE_HZ = 1e-6
 MAX_CLASSICAL_BIT_RATE_HZ = 1e15
+#: Default ``[qkd].authentication`` (the choices: :data:`dqsim.protocols.qkd.authentication.AUTHENTICATION_MODES`)
+#: and ``[qkd].eps_auth``, the forgery probability allowed for each tag.
+DEFAULT_AUTHENTICATION = "per_block"
+DEFAULT_EPS_AUTH = 1e-10
 
 
 def _protocol_list(protocols: Sequence[str]) -> str:
@@ -356,6 +360,16 @@ class QkdSection(Section):
             then the target efficiency of the rate choice, not the leakage: the codes decode nearly every
             frame from about 1.15 at a QBER of 8 % and 1.2 at 4 % to 1.3-1.4 at 2 % and 1 %,
             ``bench/results/qkd-ldpc-vm-20261206b.md``); default ``"model"``.
+        authentication: which classical messages carry a Wegman–Carter tag, whose one-time pad is
+            paid from the link's key (:mod:`dqsim.protocols.qkd.authentication`): ``"per_block"`` (each
+            side tags its whole transcript of a key block once: two tags a block), ``"per_message"``
+            (every message of the post-processing) or ``"none"`` (no key counted); default ``"per_block"``.
+            The tables' ``auth_key_bits`` and ``net_key_bits`` columns give the cost and the key left;
+            no other column changes.
+        eps_auth: the forgery probability allowed for each tag, in (0, 1); default 1e-10. A tag is the
+            shortest n bits with (⌈L/n⌉ + 1)·2^-n <= eps_auth for a message of L bits (polynomial
+            hashing over GF(2^n)); the tags of a block add tags × eps_auth to its ε (Portmann, IEEE
+            Trans. Inf. Theory 60, 4383 (2014)), with eps_sec + eps_cor in the blocks' ``eps_total``.
         classical_bit_rate_hz: bit rate of the classical channel, which sets
             the transmission time of Cascade's messages (error_correction = "cascade"),
             bit/s, in [1e-6, 1e15] (:data:`MIN_CLASSICAL_BIT_RATE_HZ`); default 1e9. It sets
@@ -385,6 +399,8 @@ class QkdSection(Section):
     eps_cor: bounded_real(0.0, 1.0, low_open=True, high_open=True) = 1e-15
     error_correction: Literal["model", "cascade", "ldpc"] = "model"
     classical_bit_rate_hz: bounded_real(MIN_CLASSICAL_BIT_RATE_HZ, MAX_CLASSICAL_BIT_RATE_HZ) = 1e9
+    authentication: Literal["per_block", "per_message", "none"] = DEFAULT_AUTHENTICATION
+    eps_auth: bounded_real(0.0, 1.0, low_open=True, high_open=True) = DEFAULT_EPS_AUTH
     source: QkdSourceSection = Field(default_factory=QkdSourceSection)
     link: QkdLinkSection = Field(default_factory=QkdLinkSection)
     classical_channels: list[ClassicalChannelSection] = Field(default_factory=list)
