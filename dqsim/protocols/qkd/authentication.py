@@ -28,8 +28,9 @@ Which messages get a tag (``[qkd].authentication``, :data:`AUTHENTICATION_MODES`
 - ``"per_block"`` (the default): each side tags its whole transcript of a key block once, when the block's
   post-processing ends, and checks the other side's tag before the block's key is used — two tags a block
   (one each way). A forged message is then found at the block's end instead of at once; the block's key is
-  not used before, so nothing is lost but that block (the "delayed" authentication of Fung, Ma and Chau
-  2010, Sec. VI). Cheap, and common practice.
+  not used before, so nothing is lost but that block. Cheap, and common practice (E. O. Kiktenko et al.,
+  "Lightweight authentication for quantum key distribution", arXiv:1903.10237, go further: one tag a
+  post-processing round).
 - ``"per_message"``: every classical message of the block carries its own tag (each its own length).
 - ``"none"``: no authentication key is counted (the key as before 2026-12-06).
 
@@ -195,8 +196,10 @@ def transcript_tags(transcripts, mode: str, eps_auth: float) -> Authentication:
 
     Examples:
         >>> t = Transcript(((1000, 3),), 3000)
-        >>> transcript_tags([t], "per_block", 1e-10), transcript_tags([t], "per_message", 1e-10)[:2]
-        (Authentication(num_tags=1, key_bits=40, eps_auth=1e-10), (3, 117))
+        >>> transcript_tags([t], "per_block", 1e-10)  # one tag for 3,000 bits
+        Authentication(num_tags=1, key_bits=40, eps_auth=1e-10)
+        >>> transcript_tags([t], "per_message", 1e-10)  # a 39-bit tag for each 1,000 bits
+        Authentication(num_tags=3, key_bits=117, eps_auth=3e-10)
     """
     if mode not in AUTHENTICATION_MODES:
         raise DqsimError(f"transcript_tags: mode must be one of {AUTHENTICATION_MODES}, got {mode!r}")
