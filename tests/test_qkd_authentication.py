@@ -10,6 +10,7 @@ included) is checked by ``tests/test_qkd_coexistence_ranks.py``.
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -19,7 +20,8 @@ from dqsim import comm as comm_mod
 from dqsim.jobs import apply_overrides, load_job
 from dqsim.protocols.qkd.authentication import forgery_probability, relay_authentication, tag_bits
 from dqsim.scenarios import qkd as qkd_scenario
-from dqsim.scenarios.qkd_auth import BLOCK_AUTH_FIELDS, HOP_AUTH_FIELDS, LINK_AUTH_FIELDS, ROUTE_AUTH_FIELDS
+from dqsim.scenarios.qkd_auth import (BLOCK_AUTH_FIELDS, HOP_AUTH_FIELDS, LINK_AUTH_FIELDS, ROUTE_AUTH_FIELDS,
+                                     route_columns, short_route_warning)
 from mpi_helper import ROOT
 
 NUMPY = backend_mod.select("numpy")
@@ -121,3 +123,17 @@ def test_trusted_chain_pays_the_relays_announcement_tags_from_the_hop_after_it()
     assert relay["net_key_left_bits"].tolist() == [net[0] - end["net_key_bits"],
                                                    net[1] - end["net_key_bits"] - announcement]
     assert end["secret_key_bits"] == links["secret_key_bits"].min()  # the existing column, unchanged
+
+
+def test_a_route_whose_relay_tags_leave_no_key_relays_none_and_warns():
+    q = SimpleNamespace(authentication="per_message", eps_auth=1e-10)
+    tag = tag_bits(4_000, 1e-10)
+    (spent, end, rate), hops = route_columns(q, [5_000, 4_000], 2.0)
+    assert (spent, end, rate) == (tag, 4_000 - tag, (4_000 - tag) / 2.0)
+    assert hops == [(0, 5_000 - end), (tag, 0)]
+    (spent, end, rate), hops = route_columns(q, [100, 30], 2.0)  # a 30-bit key cannot pay its ~36-bit tag
+    assert (spent, end, rate) == (0, 0, 0.0) and hops == [(0, 100), (0, 30)]
+    assert short_route_warning("end to end a–b", "per_message", 30, 0) == [
+        "end to end a–b: authentication (per_message: the links' tags and the relay's announcements') leaves none "
+        "of the 30 relayed key bits: net key 0"]
+    assert short_route_warning("end to end a–b", "per_message", 0, 0) == []  # no key to begin with: no line

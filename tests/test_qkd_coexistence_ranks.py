@@ -46,7 +46,7 @@ def test_raman_and_eve_network_same_on_one_and_two_ranks_and_resumed_on_the_othe
     ref, quiet = open_run(tmp_path / "ref.h5"), open_run(tmp_path / "quiet.h5")
     blocks = ref.table("blocks")
     assert len(blocks) == 4 and blocks["final_keys_equal"].all()
-    assert (blocks["auth_key_bits"] > 0).all() and ref.table("end_to_end")["relay_auth_key_bits"] > 0
+    assert (blocks["auth_key_bits"] > 0).all()  # the tags are paid with or without a key (this job makes none)
     assert (blocks["eve_known_fraction"] > 0).all() and (quiet.table("blocks")["eve_known_fraction"] == 0).all()
     # the Raman photons reach Bob in the vacuum slots too, where only dark counts click without them
     assert (blocks["gain_vacuum"] > 2 * quiet.table("blocks")["gain_vacuum"]).all()

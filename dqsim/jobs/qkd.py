@@ -344,7 +344,8 @@ class QkdSection(Section):
         eps_sec: secrecy parameter of the finite-key analysis, in (0, 1); default 1e-10.
         eps_cor: correctness parameter of the finite-key analysis, in (0, 1); default 1e-15. It is
             not part of eps_sec: the key is eps_cor-correct and eps_sec-secret, so
-            (eps_sec + eps_cor)-secure (Lim et al. 2014, Sec. II). With ``error_correction =
+            (eps_sec + eps_cor)-secure (Lim et al. 2014, Sec. II); with its authentication tags,
+            (eps_sec + eps_cor + tags × eps_auth)-secure, the blocks' ``eps_total``. With ``error_correction =
             "cascade"`` the verification hash has ⌈log2(1/eps_cor)⌉ bits and lets keys that still
             differ through with probability 2^-⌈log2(1/eps_cor)⌉ <= eps_cor.
         error_correction: ``"model"`` (leakage f_EC·h(E) per key bit, one

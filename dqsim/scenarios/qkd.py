@@ -482,7 +482,7 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
             names = job.qkd.node_names()
             for r in ends:
                 auth_warnings += qkd_auth.short_route_warning(f"end to end {names[r[1]]}–{names[r[2]]}",
-                                                              q.authentication, r[6], r[3], r[7])
+                                                              q.authentication, r[3], r[7])
         end_rows += ends
         relay_rows += relays
         stop_point()

@@ -76,12 +76,12 @@ def short_key_warning(where: str, mode: str, spent: int, key_bits: int) -> list[
             f"net key 0 (the tags' pads come from key made before or pre-shared)"]
 
 
-def short_route_warning(where: str, mode: str, relay_spent: int, key_bits: int, net_bits: int) -> list[str]:
+def short_route_warning(where: str, mode: str, key_bits: int, net_bits: int) -> list[str]:
     """One line where a route's end-to-end key exists but none is left once its links' and the relay's tags
     are paid (``key_bits > 0``, ``net_bits == 0``), else none."""
     if not (key_bits > 0 and net_bits == 0):
         return []
-    return [f"{where}: authentication ({mode}; the relay's announcements {relay_spent:,} bits) leaves none of the "
+    return [f"{where}: authentication ({mode}: the links' tags and the relay's announcements') leaves none of the "
             f"{key_bits:,} relayed key bits: net key 0"]
 
 
@@ -91,11 +91,14 @@ def route_columns(q, link_net_bits: list[int], seconds: float) -> tuple[tuple, l
 
     ``link_net_bits``: each hop's link key less its own blocks' tags. The end-to-end key E must leave each hop
     j its announcements' tags A_j: E = max(0, min_j (net_j - A_j)); the tags are sized for a key of min_j net_j
-    bits (>= E: a tag long enough for a longer message is long enough). Hop j keeps net_j - E - A_j.
+    bits (>= E: a tag long enough for a longer message is long enough). Hop j keeps net_j - E - A_j (>= 0).
+    Where E would be 0 no key is relayed: no announcement, no tag, each hop keeps net_j.
     """
     longest = min(link_net_bits)
     hops = auth.relay_authentication(len(link_net_bits), longest, q.authentication, q.eps_auth)
     end_bits = max(0, min(net - hop.key_bits for net, hop in zip(link_net_bits, hops)))
+    if end_bits == 0:
+        hops = [auth.Authentication(0, 0, 0.0)] * len(link_net_bits)
     spent = sum(hop.key_bits for hop in hops)
     rate = end_bits / seconds if seconds else float("nan")
     return (spent, end_bits, rate), [(hop.key_bits, net - end_bits - hop.key_bits)
