@@ -251,7 +251,8 @@ def _theory_rate_per_pulse(job, phys: LinkPhysics) -> float:
 def _block_rows(run, q, auth_of):
     """One row per key block of every link; ``distance_km`` is the block's own link's length.
 
-    ``auth_of``: each link's blocks' ``(classical messages, tags)`` (:func:`dqsim.scenarios.qkd_auth.link_authentication`).
+    ``auth_of``: each link's blocks' ``(classical messages, tags)``
+    (:func:`dqsim.scenarios.qkd_auth.link_authentication`).
     """
     rows = []
     protocol, qber_threshold = q.protocol, q.qber_threshold

@@ -39,7 +39,7 @@ detection report of each batch, Alice's sifting answer, Bob's parameter-estimati
 message (the error-correction syndrome or leakage, the verification hash and the privacy-amplification
 seed), one parity message and its answer per Cascade round, and Bob's acknowledgement
 (:class:`BlockMessages`). The photons' messages of the simulation (the quantum channel) are not among them.
-A tag's transmission time is not added to the messages' (some 60 bits a message). Units: bits throughout.
+A tag's transmission time is not added to the messages' (some 40-55 bits a message). Units: bits throughout.
 """
 
 from __future__ import annotations
