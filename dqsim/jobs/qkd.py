@@ -79,6 +79,10 @@ MAX_QKD_FIBRE_DELAY_PS = 2**63 // 2**20
 #: line naming the rate it needs. At 1e15 a message of a thousand bits takes 1 ps, the engine's tick.
 MIN_CLASSICAL_BIT_RATE_HZ = 1e-6
 MAX_CLASSICAL_BIT_RATE_HZ = 1e15
+#: Default ``[qkd].authentication`` (the choices: :data:`dqsim.protocols.qkd.authentication.AUTHENTICATION_MODES`)
+#: and ``[qkd].eps_auth``, the forgery probability allowed for each tag.
+DEFAULT_AUTHENTICATION = "per_block"
+DEFAULT_EPS_AUTH = 1e-10
 
 
 def _protocol_list(protocols: Sequence[str]) -> str:
@@ -340,7 +344,8 @@ class QkdSection(Section):
         eps_sec: secrecy parameter of the finite-key analysis, in (0, 1); default 1e-10.
         eps_cor: correctness parameter of the finite-key analysis, in (0, 1); default 1e-15. It is
             not part of eps_sec: the key is eps_cor-correct and eps_sec-secret, so
-            (eps_sec + eps_cor)-secure (Lim et al. 2014, Sec. II). With ``error_correction =
+            (eps_sec + eps_cor)-secure (Lim et al. 2014, Sec. II); with its authentication tags,
+            (eps_sec + eps_cor + tags × eps_auth)-secure, the blocks' ``eps_total``. With ``error_correction =
             "cascade"`` the verification hash has ⌈log2(1/eps_cor)⌉ bits and lets keys that still
             differ through with probability 2^-⌈log2(1/eps_cor)⌉ <= eps_cor.
         error_correction: ``"model"`` (leakage f_EC·h(E) per key bit, one
@@ -364,6 +369,16 @@ class QkdSection(Section):
             trips (more the longer the block), and so that much more simulated time on the classical channel
             (``bench/results/cascade_order-vm-20261206.md``); :mod:`dqsim.protocols.qkd.reconciliation`.
             Default ``"parallel"`` (the results of dqsim before the option, bit for bit).
+        authentication: which classical messages carry a Wegman–Carter tag, whose one-time pad is
+            paid from the link's key (:mod:`dqsim.protocols.qkd.authentication`): ``"per_block"`` (each
+            side tags its whole transcript of a key block once: two tags a block), ``"per_message"``
+            (every message of the post-processing) or ``"none"`` (no key counted); default ``"per_block"``.
+            The tables' ``auth_key_bits`` and ``net_key_bits`` columns give the cost and the key left;
+            no other column changes.
+        eps_auth: the forgery probability allowed for each tag, in (0, 1); default 1e-10. A tag is the
+            shortest n bits with (⌈L/n⌉ + 1)·2^-n <= eps_auth for a message of L bits (polynomial
+            hashing over GF(2^n)); the tags of a block add tags × eps_auth to its ε (Portmann, IEEE
+            Trans. Inf. Theory 60, 4383 (2014)), with eps_sec + eps_cor in the blocks' ``eps_total``.
         classical_bit_rate_hz: bit rate of the classical channel, which sets
             the transmission time of Cascade's messages (error_correction = "cascade"),
             bit/s, in [1e-6, 1e15] (:data:`MIN_CLASSICAL_BIT_RATE_HZ`); default 1e9. It sets
@@ -394,6 +409,8 @@ class QkdSection(Section):
     error_correction: Literal["model", "cascade", "ldpc"] = "model"
     cascade_order: Literal["parallel", "sequential"] = "parallel"
     classical_bit_rate_hz: bounded_real(MIN_CLASSICAL_BIT_RATE_HZ, MAX_CLASSICAL_BIT_RATE_HZ) = 1e9
+    authentication: Literal["per_block", "per_message", "none"] = DEFAULT_AUTHENTICATION
+    eps_auth: bounded_real(0.0, 1.0, low_open=True, high_open=True) = DEFAULT_EPS_AUTH
     source: QkdSourceSection = Field(default_factory=QkdSourceSection)
     link: QkdLinkSection = Field(default_factory=QkdLinkSection)
     classical_channels: list[ClassicalChannelSection] = Field(default_factory=list)
