@@ -38,13 +38,11 @@ import time
 
 import numpy as np
 
-from dqsim import backend as backend_mod
-from dqsim import comm as comm_mod
 from dqsim.jobs import apply_overrides, load_job
 from dqsim.protocols.qkd import ldpc
 from dqsim.protocols.qkd.reconciliation import cascade
 from dqsim.protocols.qkd.theory import binary_entropy
-from dqsim.scenarios import qkd as qkd_scenario
+from qkd_ldpc import LINK_HEADER, link_row   # bench/ is on the path when this script runs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QBERS = (0.01, 0.02, 0.04, 0.08)
@@ -108,17 +106,7 @@ def link_rows(pulses: dict) -> list[str]:
             job = apply_overrides(load_job(os.path.join(ROOT, "jobs", "bb84_decoy_50km.toml")), [
                 f"qkd.link.distance_km={distance}", f"qkd.pulses={num}", f"qkd.batch_pulses={min(num, 10**6)}",
                 f"qkd.block_pulses={num // 2}", f'qkd.error_correction="{ec}"', f'qkd.ldpc_mode="{mode}"'])
-            t = time.process_time()
-            out = qkd_scenario.run_job(job, comm=comm_mod.SingleComm(), backend=backend_mod.select("numpy"))
-            dt = time.process_time() - t
-            b = out.tables["blocks"]
-            rate = b["secret_key_bits"].sum() / b["pulses"].sum() * job.qkd.source.source_rate_hz
-            what = ec if ec == "cascade" else f"ldpc {mode}"
-            rows.append(f"| {distance:g} | {what} | {num:.0e} | {int(b['ec_key_bits'].sum()):,} | "
-                        f"{np.nanmean(b['ec_f_measured']):.3f} | {int(b['ec_frame_errors'].sum())}/"
-                        f"{int(b['ec_frames'].sum())} | {int(b['ec_rounds'].sum())} | "
-                        f"{b['time_key_ps'].mean() / 1e9:.2f} | {int(b['secret_key_bits'].sum()):,} | "
-                        f"{rate:.4g} | {dt:.1f} |")
+            rows.append(link_row(job, distance, num, ec if ec == "cascade" else f"ldpc {mode}"))
     return rows
 
 
@@ -147,9 +135,7 @@ def main() -> None:
         lines += ["", f"Load: `{uptime()}`", ""]
     if not args.no_link:
         lines += ["## BB84 decoy link (jobs/bb84_decoy_50km.toml, two blocks, asymptotic, f_ec 1.16 as shipped)",
-                  "", "| km | method | pulses | key bits corrected | f_EC | frames failed | rounds "
-                  "| EC+PA time (ms, simulated) | secret bits | key rate (bit/s) | CPU s |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "", *LINK_HEADER]
         lines += link_rows({10: 4_000_000, 50: 8_000_000, 100: 80_000_000})
         lines += ["", f"Load after: `{uptime()}`", ""]
     text = "\n".join(lines)

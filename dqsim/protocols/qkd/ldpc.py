@@ -50,10 +50,11 @@ the frames ask together, so a block takes as many round trips as its slowest fra
 revealed value is a bit of Alice's punctured randomness made public: the frame then discloses
 ``m - rank(H_P0) + r`` for r revealed values (at least ``m - rank(H_Pr)`` for the positions still
 punctured, and equal to it when H's punctured columns are independent, as they nearly always are; the
-count never understates). Measured (``bench/results/qkd-ldpc-blind-vm-20261206.md``): f_EC 1.22 / 1.18 /
-1.15 / 1.13 at QBER 1 / 2 / 4 / 8 % with no frame failed, against 1.40 / 1.29 / 1.20 / 1.14 one-way at the
-least targets that fail few frames (:data:`LEAST_EFFICIENCY`), at up to 8 round trips a key and 5-10
-times the decoding time (each failed attempt runs :data:`MAX_ITERATIONS`).
+count never understates). Measured (``bench/results/qkd-ldpc-blind-vm-20261206.md``, keys of 100,000 bits):
+f_EC 1.22 / 1.18 / 1.15 / 1.13 at QBER 1 / 2 / 4 / 8 % with no frame of 35 failed, against 1.40 / 1.30 /
+1.20 / 1.15 one-way at the least targets (:data:`LEAST_EFFICIENCY`; 1.32 and 1.29 at 4 and 8 % with the
+failed frames' bits charged), at up to 8 round trips a key and 3-38 times the one-way decoding CPU (each
+failed attempt runs :data:`MAX_ITERATIONS`).
 
 **Leakage.** Every frame discloses ``m - rank(H_P)`` bits, decoded or not,
 where ``H_P`` is H's columns at the punctured positions (``m - p`` when they are
