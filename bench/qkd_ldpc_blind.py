@@ -102,10 +102,11 @@ def bsc_rows(bits: int, repeats: int) -> list[str]:
 def link_rows(pulses: dict) -> list[str]:
     rows = []
     for distance, num in pulses.items():
-        for ec, mode in (("cascade", "blind"), ("ldpc", "rate_adaptive"), ("ldpc", "blind")):
+        for ec, mode in (("cascade", None), ("ldpc", "rate_adaptive"), ("ldpc", "blind")):
             job = apply_overrides(load_job(os.path.join(ROOT, "jobs", "bb84_decoy_50km.toml")), [
                 f"qkd.link.distance_km={distance}", f"qkd.pulses={num}", f"qkd.batch_pulses={min(num, 10**6)}",
-                f"qkd.block_pulses={num // 2}", f'qkd.error_correction="{ec}"', f'qkd.ldpc_mode="{mode}"'])
+                f"qkd.block_pulses={num // 2}", f'qkd.error_correction="{ec}"',
+                *([f'qkd.ldpc_mode="{mode}"'] if ec == "ldpc" else [])])
             rows.append(link_row(job, distance, num, ec if ec == "cascade" else f"ldpc {mode}"))
     return rows
 

@@ -274,6 +274,8 @@ def test_a_bad_error_correction_is_one_line_naming_the_choices():
     line = bad(qkd('error_correction = "ldpc"\nldpc_mode = "adaptive"'), "ldpc_mode")
     assert "adaptive" in line and "blind" in line and "rate_adaptive" in line
     assert load(qkd('error_correction = "ldpc"')).qkd.ldpc_mode == "blind"
+    line = bad(qkd('error_correction = "cascade"\nldpc_mode = "blind"'), "ldpc_mode")
+    assert "only used with error_correction" in line and "cascade" in line
 
 
 def test_the_end_of_block_memory_matches_what_dqsim_check_prints():

@@ -356,7 +356,14 @@ class QkdSection(Section):
             then the target efficiency of the rate choice, not the leakage: the codes decode nearly every
             frame from about 1.15 at a QBER of 8 % and 1.2 at 4 % to 1.3-1.4 at 2 % and 1 %,
             ``bench/results/qkd-ldpc-vm-20261206b.md``); default ``"model"``.
-        ldpc_mode: with ``error_correction = "ldpc"`` (ignored otherwise): ``"blind"`` (blind
+        classical_bit_rate_hz: bit rate of the classical channel, which sets
+            the transmission time of Cascade's messages (error_correction = "cascade"),
+            bit/s, in [1e-6, 1e15] (:data:`MIN_CLASSICAL_BIT_RATE_HZ`); default 1e9. It sets
+            simulated time only: each message is one engine event however long it takes, so the
+            run's work and results (but its times) are the same at any rate. A block whose
+            Cascade messages would end after 2**61 ps (about 26.7 days of simulated time) is
+            refused when its key is known, in one line giving the lowest rate that fits.
+        ldpc_mode: only with ``error_correction = "ldpc"``: ``"blind"`` (blind
             reconciliation, Martinez-Mateo, Elkouss and Martin, QIC 12, 791 (2012): a frame's first syndrome
             is for the QBER estimate at f = 1.1; a frame that fails asks Alice for some of its punctured
             values, a round trip each (``ec_rounds``: the most any frame needed), until it decodes or all are
@@ -368,13 +375,6 @@ class QkdSection(Section):
             its failed frames charged) at up to 8 round trips a key of 7 frames and 3-38 times the
             decoding CPU; on the BB84 link at 1 % the key was 97 % of Cascade's against 91-93 %
             (``bench/results/qkd-ldpc-blind-vm-20261206.md``); default ``"blind"``.
-        classical_bit_rate_hz: bit rate of the classical channel, which sets
-            the transmission time of Cascade's messages (error_correction = "cascade"),
-            bit/s, in [1e-6, 1e15] (:data:`MIN_CLASSICAL_BIT_RATE_HZ`); default 1e9. It sets
-            simulated time only: each message is one engine event however long it takes, so the
-            run's work and results (but its times) are the same at any rate. A block whose
-            Cascade messages would end after 2**61 ps (about 26.7 days of simulated time) is
-            refused when its key is known, in one line giving the lowest rate that fits.
         source: ``[qkd.source]`` (defaults when absent).
         link: ``[qkd.link]`` (defaults when absent, but see its ``distance_km``).
         classical_channels: the ``[[qkd.classical_channels]]`` entries (default none).
@@ -396,8 +396,8 @@ class QkdSection(Section):
     eps_sec: bounded_real(0.0, 1.0, low_open=True, high_open=True) = 1e-10
     eps_cor: bounded_real(0.0, 1.0, low_open=True, high_open=True) = 1e-15
     error_correction: Literal["model", "cascade", "ldpc"] = "model"
-    ldpc_mode: Literal["blind", "rate_adaptive"] = "blind"
     classical_bit_rate_hz: bounded_real(MIN_CLASSICAL_BIT_RATE_HZ, MAX_CLASSICAL_BIT_RATE_HZ) = 1e9
+    ldpc_mode: Literal["blind", "rate_adaptive"] = "blind"
     source: QkdSourceSection = Field(default_factory=QkdSourceSection)
     link: QkdLinkSection = Field(default_factory=QkdLinkSection)
     classical_channels: list[ClassicalChannelSection] = Field(default_factory=list)
@@ -462,6 +462,10 @@ class QkdSection(Section):
             raise job_error("a sweep is not supported together with [qkd.network] "
                             "(sweep a single link, or run the network at its own distances)",
                             key=("sweep", "distances_km"), value=self.sweep.distances_km, has_value=True)
+        if "ldpc_mode" in self.model_fields_set and self.error_correction != "ldpc":
+            raise job_error(f"only used with error_correction = \"ldpc\" (here error_correction = "
+                            f"{toml_repr(self.error_correction)})", key=("ldpc_mode",), value=self.ldpc_mode,
+                            has_value=True)
         network_distances = self.network is not None and self.network.distances_km is not None
         if self.link.distance_km is None and self.sweep is None and not network_distances:
             raise job_error("required unless [qkd.sweep] or [qkd.network].distances_km gives the distances",
