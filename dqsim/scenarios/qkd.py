@@ -87,7 +87,7 @@ def build_plan(job) -> QkdPlan:
                    batch_pulses=q.batch_pulses, source=source, entangled_source=pair_source, sampling=q.sampling,
                    error_correction=q.error_correction, cascade_order=q.cascade_order, security=q.security,
                    eps_sec=q.eps_sec, eps_cor=q.eps_cor, f_ec=q.f_ec, qber_threshold=q.qber_threshold, sample_fraction=q.sample_fraction,
-                   classical_bit_rate_hz=q.classical_bit_rate_hz)
+                   classical_bit_rate_hz=q.classical_bit_rate_hz, ldpc_mode=q.ldpc_mode)
 
 
 def raman_noise_probability(job, distance_km: float, side: str = "bob") -> float:

@@ -124,6 +124,7 @@ class QkdPlan:
         qber_threshold: QBER above which a block is aborted.
         sample_fraction: fraction of the sifted key bits spent on the QBER estimate.
         classical_bit_rate_hz: rate of the classical channel (Cascade message times).
+        ldpc_mode: ``"blind"`` or ``"rate_adaptive"`` (:data:`dqsim.protocols.qkd.ldpc.LDPC_MODES`).
     """
 
     protocol: str
@@ -143,6 +144,7 @@ class QkdPlan:
     qber_threshold: float = 0.11
     sample_fraction: float = 0.0
     classical_bit_rate_hz: float = 1e9
+    ldpc_mode: str = "blind"
 
     def batches(self):
         """(block index, first pulse, pulses) of every batch; blocks are cut at ``block_pulses``."""
@@ -701,7 +703,7 @@ def _reconciler(q: QkdPlan):
     (:mod:`~dqsim.protocols.qkd.ldpc`, codes from the run's seed, rate for the target efficiency ``f_ec``)."""
     if q.error_correction != "ldpc":
         return None if q.cascade_order == "parallel" else reconciliation.CascadeSettings(order=q.cascade_order)
-    return ldpc.reconciler(q.seed, q.f_ec, sample_fraction=q.sample_fraction)
+    return ldpc.reconciler(q.seed, q.f_ec, sample_fraction=q.sample_fraction, mode=q.ldpc_mode)
 
 
 def message_delay_ps(bits: float, classical_bit_rate_hz: float) -> int:
