@@ -50,6 +50,10 @@ MAX_QKD_BATCH_PULSES = 10**8
 #: Default pulses per link, and default pulses per batch (at most ``pulses``).
 DEFAULT_QKD_PULSES = 10_000_000
 DEFAULT_QKD_BATCH_PULSES = 1_000_000
+#: Most and default ``[qkd].max_blocks_in_postprocessing``, blocks (the default is
+#: :data:`dqsim.protocols.qkd.nodes.MAX_BLOCKS_IN_POSTPROCESSING`; jobs do not import protocols).
+MAX_BLOCKS_IN_POSTPROCESSING = 10**6
+DEFAULT_BLOCKS_IN_POSTPROCESSING = 16
 #: Largest signal mean photon number of ``[qkd.source].intensities``.
 MAX_DECOY_INTENSITY = 10.0
 #: How far ``[qkd.source].probabilities`` may sum from 1.
@@ -363,6 +367,10 @@ class QkdSection(Section):
             run's work and results (but its times) are the same at any rate. A block whose
             Cascade messages would end after 2**61 ps (about 26.7 days of simulated time) is
             refused when its key is known, in one line giving the lowest rate that fits.
+        max_blocks_in_postprocessing: most key blocks of a link in post-processing at once (from the end of
+            a block's emission to its key's acknowledgement), blocks, 1..10**6; default 16. The source emits
+            block after block while earlier ones are post-processed, and waits while this many are (a
+            post-processing engine's finite store of blocks; :class:`dqsim.protocols.qkd.nodes._AliceSource`).
         source: ``[qkd.source]`` (defaults when absent).
         link: ``[qkd.link]`` (defaults when absent, but see its ``distance_km``).
         classical_channels: the ``[[qkd.classical_channels]]`` entries (default none).
@@ -385,6 +393,7 @@ class QkdSection(Section):
     eps_cor: bounded_real(0.0, 1.0, low_open=True, high_open=True) = 1e-15
     error_correction: Literal["model", "cascade", "ldpc"] = "model"
     classical_bit_rate_hz: bounded_real(MIN_CLASSICAL_BIT_RATE_HZ, MAX_CLASSICAL_BIT_RATE_HZ) = 1e9
+    max_blocks_in_postprocessing: bounded_int(1, MAX_BLOCKS_IN_POSTPROCESSING) = DEFAULT_BLOCKS_IN_POSTPROCESSING
     source: QkdSourceSection = Field(default_factory=QkdSourceSection)
     link: QkdLinkSection = Field(default_factory=QkdLinkSection)
     classical_channels: list[ClassicalChannelSection] = Field(default_factory=list)
