@@ -61,10 +61,10 @@ def test_repro_the_source_emits_on_while_blocks_are_post_processed(tmp_path):
     source never waits (4 blocks open at most, the bound is 16)."""
     run = _run(tmp_path, "bb84", BB84)
     blocks, link = run.table("blocks"), run.table("links")
+    assert link["simulated_time_ps"][0] == 4 * T_PS + 6 * D_PS  # (on main: 4(T + 6d))
     assert list(blocks["block_start_ps"]) == [k * T_PS for k in range(4)]
     assert list(blocks["key_ready_ps"]) == [(k + 1) * T_PS + 6 * D_PS for k in range(4)]
     assert list(blocks["source_wait_ps"]) == [0] * 4
-    assert link["simulated_time_ps"][0] == 4 * T_PS + 6 * D_PS
     assert run.table("end_to_end")["key_available_ps"][0] == 4 * T_PS + 6 * D_PS
     assert "qkd-source-wait" not in set(run.table("timeline")["kind"])
 
