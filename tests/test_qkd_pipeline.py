@@ -137,3 +137,17 @@ def test_a_checkpoint_of_the_source_that_waited_for_every_block_is_refused_in_on
     with pytest.raises(DqsimError, match="waited for each key block's post-processing") as info:
         old.__setstate__(state)
     assert "\n" not in str(info.value)
+
+
+def test_a_sweep_s_distance_finished_by_the_waiting_source_is_refused_in_one_line():
+    """A tally pickled before 2026-12-06 (no ``waits_ps``) holds the waiting source's times: a resumed sweep would
+    keep them beside the new ones, so its stored distance is refused; a tally pickled now is not."""
+    new = pickle.loads(pickle.dumps(nodes.LinkTally(pulses=7)))
+    old = nodes.LinkTally(pulses=7)
+    del old.waits_ps, old.source_schedule  # what a tally pickled before 2026-12-06 holds
+    old = pickle.loads(pickle.dumps(old))
+    assert (new.source_schedule, old.source_schedule) == (nodes.SOURCE_SCHEDULE, nodes.OLD_SOURCE_SCHEDULE)
+    nodes.refuse_waiting_source_tallies([new])
+    with pytest.raises(DqsimError, match="waited for each key block's post-processing") as info:
+        nodes.refuse_waiting_source_tallies([new, old])
+    assert "\n" not in str(info.value)

@@ -194,6 +194,7 @@ def run_network(job, *, comm, backend, distance_km: float | None = None, checkpo
         else job.qkd.network_links(job.distances_km()[0])
     stored = checkpointing.stored_next() if checkpointing is not None else None
     if stored is not None:  # this distance was done when the checkpoint being resumed was written
+        nodes.refuse_waiting_source_tallies(stored["tallies"].values())
         for tally in stored["tallies"].values():
             nodes.refuse_old_e91_finite_key(job.qkd.protocol, [row[7] for row in tally.blocks])
         if job.qkd.protocol in ("bbm92", "e91"):

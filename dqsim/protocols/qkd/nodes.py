@@ -197,6 +197,13 @@ SPDC_SOURCE_MODEL = "two-mode squeezed vacuum"
 OLD_SPDC_SOURCE_MODEL = "thermal count of independent pairs"
 
 
+#: The schedule of the source a :class:`LinkTally` was made with: block after block while earlier ones are
+#: post-processed (:class:`_AliceSource`).
+SOURCE_SCHEDULE = "emits on"
+#: What a tally pickled before 2026-12-06 (no ``waits_ps``) was made with.
+OLD_SOURCE_SCHEDULE = "waits for each block's post-processing"
+
+
 @dataclass
 class LinkTally:
     """What one link produced (filled on Alice's rank).
@@ -209,7 +216,8 @@ class LinkTally:
     estimated, key acknowledged)`` times in ps, its counts and its result. ``waits_ps`` maps a block to the time
     the source waited before emitting it (``max_blocks_in_postprocessing`` blocks in post-processing,
     :class:`_AliceSource`), ps. ``done_ps`` is when the link ended: the later of the last emission's end and the
-    last block's key.
+    last block's key. ``source_schedule`` reads :data:`OLD_SOURCE_SCHEDULE` for a tally pickled before the source
+    emitted on (:func:`refuse_waiting_source_tallies`).
     """
 
     blocks: list = field(default_factory=list)
@@ -222,10 +230,12 @@ class LinkTally:
     done_ps: int = 0
     spdc_source_model: str = SPDC_SOURCE_MODEL
     waits_ps: dict = field(default_factory=dict)
+    source_schedule: str = SOURCE_SCHEDULE
 
     def __setstate__(self, state):
         state.setdefault("spdc_source_model", OLD_SPDC_SOURCE_MODEL)
-        state.setdefault("waits_ps", {})
+        if "waits_ps" not in state:  # pickled before 2026-12-06 (refuse_waiting_source_tallies)
+            state.update(waits_ps={}, source_schedule=OLD_SOURCE_SCHEDULE)
         self.__dict__.update(state)
 
     def add_block(self, row: tuple) -> None:
@@ -235,6 +245,18 @@ class LinkTally:
         while at and self.blocks[at - 1][0] > row[0]:
             at -= 1
         self.blocks.insert(at, row)
+
+
+def refuse_waiting_source_tallies(tallies) -> None:
+    """Refuse, in one line, link tallies made by a source that waited for every block's post-processing (before
+    2026-12-06): a sweep's distances finished before the checkpoint would keep that schedule's times
+    (``simulated_time_ps``, the blocks' times) beside the new ones (:func:`refuse_waiting_source_checkpoint`).
+
+    Raises:
+        DqsimError: a tally made with :data:`OLD_SOURCE_SCHEDULE`.
+    """
+    if any(t.source_schedule != SOURCE_SCHEDULE for t in tallies):
+        refuse_waiting_source_checkpoint()
 
 
 def refuse_old_spdc_source(mean_pair_number, tallies) -> None:
