@@ -90,8 +90,9 @@ def test_a_bounded_post_processing_store_holds_the_source_as_the_closed_form_say
 
 def test_keys_are_those_of_the_waiting_source_and_a_resume_inside_the_pipeline_on_two_ranks_gives_them(tmp_path):
     """Bound 2 (the source waits at times): the tables but the time columns are those of bound 1 (the schedule
-    before), bit for bit; on 2 ranks, and resumed on 2 ranks from a 1-rank checkpoint taken while the source
-    emits with blocks in post-processing, they are those of the 1-rank run, times included."""
+    before), bit for bit; on 2 ranks, and resumed on 2 ranks from 1-rank checkpoints taken while the source
+    emits with a block in post-processing and while it waits for one, they are those of the 1-rank run, times
+    included."""
     folder = tmp_path / "ck"
     job = [*BB84, "--set", "qkd.max_blocks_in_postprocessing=2"]
     one = _run(tmp_path, "one", job, "--set", "checkpoint.every_sim_s=0.00015", "--set", "checkpoint.keep=100",
@@ -104,18 +105,21 @@ def test_keys_are_those_of_the_waiting_source_and_a_resume_inside_the_pipeline_o
         for field in a.dtype.names:
             if field not in times and field != "simulated_time_ps":
                 assert np.array_equal(a[field], b[field], equal_nan=a[field].dtype.kind == "f"), (name, field)
-    inside = []
+    inside, waiting = [], []
     for path in checkpoints(folder):
         record = pickle.loads(open_run(path).table("engine/node000000").tobytes())
         source = record["processes"][0].process
         open_blocks = [h.process for h in record["processes"][1:] if h.process is not None and not h.done]
         if source.phase == "emit" and source.batch > 0 and open_blocks:
             inside.append(path)
+        waiting += [path] * (source.phase == "slot")
     assert inside, "no checkpoint while the source emits with a block in post-processing"
+    assert waiting, "no checkpoint while the source waits for a block to leave post-processing"
     run_mpi(2, ["tests/mpi_scripts/dqsim_runs.py", "run", *job, "-o", str(tmp_path / "two.h5"), "--quiet",
-                "--then", "resume", str(inside[0]), "-o", str(tmp_path / "resumed.h5"), "--quiet"],
+                "--then", "resume", str(inside[0]), "-o", str(tmp_path / "resumed.h5"), "--quiet",
+                "--then", "resume", str(waiting[0]), "-o", str(tmp_path / "waiting.h5"), "--quiet"],
             cwd=ROOT, timeout_s=240)
-    for name in ("two", "resumed"):
+    for name in ("two", "resumed", "waiting"):
         same_tables(one, open_run(tmp_path / f"{name}.h5"), TABLES)
 
 
