@@ -69,7 +69,7 @@ def held_in(checkpoint: Path, tree: Path) -> dict:
         "record = pickle.loads(open_run(sys.argv[1]).table('engine/node000000').tobytes())\n"
         "msgs = [m for box in record['mailbox'].values() for m in box]\n"
         "msgs += [e[4] for e in record['queue'] if e[3] == 'deliver']\n"
-        "reports = [m.payload[1] for m in msgs if m.tag[2:] == ('report',)]\n"
+        "reports = [m.payload[1] for m in msgs if m.tag[2:3] == ('report',)]\n"
         "nbytes = sum(r.nbytes if hasattr(r, 'nbytes') else sum(a.nbytes for a in vars(r).values() if isinstance(a, np.ndarray)) for r in reports)  # packed since 2026-12-06\n"
         "alice = record['processes'][0].process\n"
         "print(alice.phase, alice.batch, len(reports), nbytes)\n")

@@ -332,16 +332,26 @@ def check_timing():
 
 
 def _two_blocks(ec):
+    """Two blocks of 5e5 pulses (T = 5e8 ps) at 20 km: the source emits the second block while the first is
+    post-processed (since 2026-12-06), so block k's key exists at (k + 1)T + P_k (P_k its sifting, estimation and
+    key phases; no wait, 2 blocks < max_blocks_in_postprocessing) and the link ends at the latest of them.
+    Before: the second block started after the first's post-processing, and the link ended at 2T + P_0 + P_1."""
     out = run("bb84_decoy_50km", "qkd.pulses=1000000", "qkd.batch_pulses=250000", "qkd.block_pulses=500000",
               f'qkd.error_correction="{ec}"', "qkd.link.distance_km=20")
     b = out.tables["blocks"]
     post = [int(x + y + z) for x, y, z in zip(b["time_sifting_ps"], b["time_estimation_ps"], b["time_key_ps"])]
-    ends = [int(t) for t in out.tables["timeline"]["time_ps"]]
-    print(f"  blocks end at {ends} ps (the timeline's qkd-block events): the second block's pulses follow the "
-          f"first block's post-processing", flush=True)
-    print(f"  {ec}: two blocks of 5e5 pulses at 20 km: post-processing {post} ps, link simulated_time_ps "
-          f"{out.tables['links']['simulated_time_ps'][0]}; emission 1e9 ps; one after the other: 1e9 + sum = "
-          f"{1_000_000_000 + sum(post)}", flush=True)
+    block_ps = 500_000_000
+    keys = [(k + 1) * block_ps + p for k, p in enumerate(post)]
+    ends = [int(t) for t, kind in zip(out.tables["timeline"]["time_ps"], out.tables["timeline"]["kind"])
+            if kind == "qkd-block"]
+    link_ps = int(out.tables["links"]["simulated_time_ps"][0])
+    ok = (b["block_start_ps"].tolist() == [0, block_ps] and b["source_wait_ps"].tolist() == [0, 0]
+          and b["key_ready_ps"].tolist() == keys and link_ps == max(keys))
+    print(f"  {ec}: two blocks of 5e5 pulses at 20 km: block starts {b['block_start_ps'].tolist()} ps, "
+          f"post-processing {post} ps, keys at {b['key_ready_ps'].tolist()} ps (timeline qkd-block {sorted(ends)}); "
+          f"formula (k+1)T + P_k = {keys}; link simulated_time_ps {link_ps}, formula max = {max(keys)} "
+          f"({'ok (equal)' if ok else 'MISMATCH'}); the source waiting for each block would end at "
+          f"2T + sum = {2 * block_ps + sum(post)}", flush=True)
 
 
 CHECKS = {"chain": check_chain, "star": check_star, "abort": check_abort, "twodecoy": check_twodecoy,

@@ -60,12 +60,14 @@ def test_relay_hop_j_carries_j_announcements():
 
 def test_block_counts_the_messages_the_engine_carried_and_tags_them_per_block_or_per_message():
     """One link, one rank: the engine's messages are each batch's pulses (the quantum channel) and the classical
-    messages, which the blocks' ``classical_messages`` count (4 reports + 4 + 2 × Cascade rounds each)."""
+    messages, which the blocks' ``classical_messages`` count (4 reports + 4 + 2 × Cascade rounds each), and a
+    block-done note a block inside Alice."""
     _job, per_block = run()
     blocks, attrs = per_block.tables["blocks"], per_block.attrs
     assert len(blocks) == 2 and (blocks["ec_rounds"] > 0).all()
     assert blocks["classical_messages"].tolist() == (4 + 4 + 2 * blocks["ec_rounds"]).tolist()
-    assert attrs["engine_messages"] == 8 + blocks["classical_messages"].sum()
+    # + one "block-done" note a block from Alice's block process to her source (not a channel message)
+    assert attrs["engine_messages"] == 8 + blocks["classical_messages"].sum() + len(blocks)
     assert (blocks["auth_tags"] == 2).all() and (blocks["eps_auth"] == 2e-10).all()
     assert np.isnan(blocks["eps_total"]).all()  # asymptotic: no ε to add to
     _job, per_message = run('qkd.authentication="per_message"', "qkd.security=\"finite_key\"")

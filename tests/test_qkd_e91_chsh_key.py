@@ -130,7 +130,8 @@ def test_an_older_checkpoint_inside_an_e91_block_is_refused_in_one_line():
 
     def restored(protocol, counts):
         state = {"plan": SimpleNamespace(protocol=protocol), "counts": counts, "chsh": None, "phase": "emit",
-                 "awaiting": set()}  # (a state older than awaiting is refused whatever its block_chsh)
+                 "awaiting": set(), "open_blocks": 0}  # (a state older than awaiting is refused whatever its
+        # block_chsh; one older than open_blocks, of the source that waited for every block, too)
         alice = object.__new__(EntangledAlice)
         alice.__setstate__(dict(state))
         return alice
@@ -141,5 +142,6 @@ def test_an_older_checkpoint_inside_an_e91_block_is_refused_in_one_line():
         restored("e91", object())
     assert "\n" not in str(info.value)
     fresh = object.__new__(EntangledAlice)
-    fresh.__dict__.update(plan=SimpleNamespace(protocol="e91"), counts=None, block_chsh=[1, 2], awaiting=set())
+    fresh.__dict__.update(plan=SimpleNamespace(protocol="e91"), counts=None, block_chsh=[1, 2], awaiting=set(),
+                          open_blocks=0)
     assert pickle.loads(pickle.dumps(fresh)).block_chsh == [1, 2]

@@ -257,7 +257,7 @@ def test_an_older_e91_finite_key_checkpoint_is_refused_in_one_line():
     def restored(result, blocks):
         tally = LinkTally(blocks=[(0, 0, 0, 0, 0, 0, counts, b) for b in blocks])
         state = {"plan": SimpleNamespace(protocol="e91"), "counts": None, "block_chsh": None, "chsh": None,
-                 "phase": "ack", "result": result, "tally": tally, "awaiting": set()}
+                 "phase": "ack", "result": result, "tally": tally, "awaiting": set(), "open_blocks": 0}
         alice = object.__new__(EntangledAlice)
         alice.__setstate__(dict(state))
         return alice

@@ -409,7 +409,7 @@ def test_an_older_multi_pair_checkpoint_is_refused_in_one_line():
     for mu, tally, refused in ((0.1, old, True), (None, old, False), (0.1, new, False)):
         state = {"plan": SimpleNamespace(protocol="bbm92", entangled_source=EntangledSource(mean_pair_number=mu)),
                  "counts": None, "block_chsh": None, "chsh": None, "phase": "emit", "result": None, "tally": tally,
-                 "awaiting": set()}
+                 "awaiting": set(), "open_blocks": 0}
         alice = object.__new__(EntangledAlice)
         if refused:
             with pytest.raises(DqsimError, match="SPDC source was a thermal count"):

@@ -32,8 +32,10 @@ def _run(name, extra):
 def test_block_duration_is_emission_plus_bobs_photon_flight_and_report(name, position):
     """Two blocks of 5 batches of 1e5 pairs (1e9 Hz): each block's emission is N·T = 5e8 ps to the ps, and its
     sifting (the last report in at Alice) (2 - position)·L·n_g/c after, L·n_g/c computed here from the link's
-    length and group index (within 2 ps, the roundings); the blocks follow one another and the link's simulated
-    time is the sum of their four times. Before 2026-12-06: N·T + N·2L, sifting 0."""
+    length and group index (within 2 ps, the roundings); the second block's emission starts as the first's ends
+    (the source is pumped on while the first is post-processed) and the link ends with the last block's key.
+    Before 2026-12-06: N·T + N·2L, sifting 0; and until later that day the link's simulated time was the sum of
+    every block's four times (the source waited for each block's post-processing)."""
     job, out = _run(name, ["qkd.pulses=1000000", "qkd.batch_pulses=100000", "qkd.block_pulses=500000",
                            f"qkd.source.position={position}"])
     link = job.qkd.link
@@ -45,7 +47,11 @@ def test_block_duration_is_emission_plus_bobs_photon_flight_and_report(name, pos
         assert abs(row["time_sifting_ps"] - (2 - position) * one_way_ps) < 2, (row["time_sifting_ps"], one_way_ps)
         assert abs(row["time_estimation_ps"] - 2 * one_way_ps) < 2  # sift match, estimate: one crossing each
     times = ("time_pulses_ps", "time_sifting_ps", "time_estimation_ps", "time_key_ps")
-    assert out.tables["links"]["simulated_time_ps"][0] == sum(int(row[t]) for row in blocks for t in times)
+    assert blocks["block_start_ps"].tolist() == [0, 500_000 * 1e12 / job.qkd.source.source_rate_hz]
+    assert blocks["source_wait_ps"].tolist() == [0, 0]
+    last = blocks[-1]
+    assert out.tables["links"]["simulated_time_ps"][0] == last["block_start_ps"] + sum(int(last[t]) for t in times) \
+        == last["key_ready_ps"]
     assert out.tables["blocks"]["key_rate_bits_per_pulse"].min() > 0
 
 

@@ -50,6 +50,10 @@ MAX_QKD_BATCH_PULSES = 10**8
 #: Default pulses per link, and default pulses per batch (at most ``pulses``).
 DEFAULT_QKD_PULSES = 10_000_000
 DEFAULT_QKD_BATCH_PULSES = 1_000_000
+#: Most and default ``[qkd].max_blocks_in_postprocessing``, blocks (the default is
+#: :data:`dqsim.protocols.qkd.nodes.MAX_BLOCKS_IN_POSTPROCESSING`; jobs do not import protocols).
+MAX_BLOCKS_IN_POSTPROCESSING = 10**6
+DEFAULT_BLOCKS_IN_POSTPROCESSING = 16
 #: Largest signal mean photon number of ``[qkd.source].intensities``.
 MAX_DECOY_INTENSITY = 10.0
 #: How far ``[qkd.source].probabilities`` may sum from 1.
@@ -398,6 +402,10 @@ class QkdSection(Section):
             its failed frames charged) at up to 8 round trips a key of 7 frames and 3-38 times the
             decoding CPU; on the BB84 link at 1 % the key was 97 % of Cascade's against 91-93 %
             (``bench/results/qkd-ldpc-blind-vm-20261206.md``); default ``"blind"``.
+        max_blocks_in_postprocessing: most key blocks of a link in post-processing at once (from the end of
+            a block's emission to its key's acknowledgement), blocks, 1..10**6; default 16. The source emits
+            block after block while earlier ones are post-processed, and waits while this many are (a
+            post-processing engine's finite store of blocks; :class:`dqsim.protocols.qkd.nodes._AliceSource`).
         source: ``[qkd.source]`` (defaults when absent).
         link: ``[qkd.link]`` (defaults when absent, but see its ``distance_km``).
         classical_channels: the ``[[qkd.classical_channels]]`` entries (default none).
@@ -424,6 +432,7 @@ class QkdSection(Section):
     authentication: Literal["per_block", "per_message", "none"] = DEFAULT_AUTHENTICATION
     eps_auth: bounded_real(0.0, 1.0, low_open=True, high_open=True) = DEFAULT_EPS_AUTH
     ldpc_mode: Literal["blind", "rate_adaptive"] = "blind"
+    max_blocks_in_postprocessing: bounded_int(1, MAX_BLOCKS_IN_POSTPROCESSING) = DEFAULT_BLOCKS_IN_POSTPROCESSING
     source: QkdSourceSection = Field(default_factory=QkdSourceSection)
     link: QkdLinkSection = Field(default_factory=QkdLinkSection)
     classical_channels: list[ClassicalChannelSection] = Field(default_factory=list)

@@ -46,20 +46,44 @@ from dqsim.scenarios.output import ScenarioOutput, format_stderr, record_table
 from dqsim.units import PS_PER_S, db_to_transmittance
 
 
+class Bb84AliceBlockProcess(nodes.Bb84AliceBlock, ResumableProcess):
+    """:class:`~dqsim.protocols.qkd.nodes.Bb84AliceBlock` (one key block's post-processing) as an engine process."""
+
+
+class Bb84BobBlockProcess(nodes.Bb84BobBlock, ResumableProcess):
+    """:class:`~dqsim.protocols.qkd.nodes.Bb84BobBlock` as an engine process."""
+
+
+class EntangledAliceBlockProcess(nodes.EntangledAliceBlock, ResumableProcess):
+    """:class:`~dqsim.protocols.qkd.nodes.EntangledAliceBlock` as an engine process."""
+
+
+class EntangledBobBlockProcess(nodes.EntangledBobBlock, ResumableProcess):
+    """:class:`~dqsim.protocols.qkd.nodes.EntangledBobBlock` as an engine process."""
+
+
 class Bb84AliceProcess(nodes.Bb84Alice, ResumableProcess):
     """:class:`~dqsim.protocols.qkd.nodes.Bb84Alice` as a checkpointable engine process."""
+
+    block_process = Bb84AliceBlockProcess
 
 
 class Bb84BobProcess(nodes.Bb84Bob, ResumableProcess):
     """:class:`~dqsim.protocols.qkd.nodes.Bb84Bob` as a checkpointable engine process."""
 
+    block_process = Bb84BobBlockProcess
+
 
 class EntangledAliceProcess(nodes.EntangledAlice, ResumableProcess):
     """:class:`~dqsim.protocols.qkd.nodes.EntangledAlice` as a checkpointable engine process."""
 
+    block_process = EntangledAliceBlockProcess
+
 
 class EntangledBobProcess(nodes.EntangledBob, ResumableProcess):
     """:class:`~dqsim.protocols.qkd.nodes.EntangledBob` as a checkpointable engine process."""
+
+    block_process = EntangledBobBlockProcess
 
 
 #: The keys that set a QKD run's simulated time, for the engine's one line when a run would pass its clock limit,
@@ -87,7 +111,8 @@ def build_plan(job) -> QkdPlan:
                    batch_pulses=q.batch_pulses, source=source, entangled_source=pair_source, sampling=q.sampling,
                    error_correction=q.error_correction, cascade_order=q.cascade_order, security=q.security,
                    eps_sec=q.eps_sec, eps_cor=q.eps_cor, f_ec=q.f_ec, qber_threshold=q.qber_threshold, sample_fraction=q.sample_fraction,
-                   classical_bit_rate_hz=q.classical_bit_rate_hz, ldpc_mode=q.ldpc_mode)
+                   classical_bit_rate_hz=q.classical_bit_rate_hz, ldpc_mode=q.ldpc_mode,
+                   max_blocks_in_postprocessing=q.max_blocks_in_postprocessing)
 
 
 def raman_noise_probability(job, distance_km: float, side: str = "bob") -> float:
@@ -169,6 +194,7 @@ def run_network(job, *, comm, backend, distance_km: float | None = None, checkpo
         else job.qkd.network_links(job.distances_km()[0])
     stored = checkpointing.stored_next() if checkpointing is not None else None
     if stored is not None:  # this distance was done when the checkpoint being resumed was written
+        nodes.refuse_waiting_source_tallies(stored["tallies"].values())
         for tally in stored["tallies"].values():
             nodes.refuse_old_e91_finite_key(job.qkd.protocol, [row[7] for row in tally.blocks])
         if job.qkd.protocol in ("bbm92", "e91"):
@@ -261,6 +287,7 @@ def _block_rows(run, q, auth_of):
         for k, (block, t0, t_pulses, t_sift, t_est, t_key, counts, result) in enumerate(tally.blocks):
             auth_columns = qkd_auth.block_columns(q, auth_of[index][k], result.secret_key_bits,
                                                   qkd_auth.block_pulses(q, block))
+            times = (t0, t_key, tally.waits_ps.get(block, 0))  # block_start_ps, key_ready_ps, source_wait_ps
             if protocol == "bb84_decoy":
                 gains = [g if g is not None else float("nan") for g in result.gains]
                 qbers = [e if e is not None else float("nan") for e in result.qbers]
@@ -283,7 +310,7 @@ def _block_rows(run, q, auth_of):
                              *(result.phase_error_upper[::-1] if result.phase_error_upper else (float("nan"),) * 2),
                              result.single_photon_secrecy_bits if decoy and result.finite_key is None
                              else float("nan"),  # the asymptotic secrecy; a finite-key block's is Lim et al.'s
-                             float("nan"), float("nan"), float("nan"), *auth_columns))
+                             float("nan"), float("nan"), float("nan"), *auth_columns, *times))
             else:
                 pairs, sample = counts.num_pairs, result.estimate
                 # BBM92: the Z–Z and X–X bits' QBERs; E91's key settings are not Z and X (both its QBER)
@@ -301,7 +328,7 @@ def _block_rows(run, q, auth_of):
                              sample.standard_error, sample.num_sampled,
                              entangled_no_key_reason(result, protocol, qber_threshold), float("nan"), float("nan"),
                              float("nan"), *(result.chsh or (float("nan"), float("nan"))),
-                             _chsh_lower(result.finite_key), *auth_columns))
+                             _chsh_lower(result.finite_key), *auth_columns, *times))
     return rows
 
 
@@ -323,7 +350,9 @@ BLOCK_FIELDS = [("distance_km", "f8"), ("link", "i8"), ("node_a", "i8"), ("node_
                 ("e1_upper_z", "f8"), ("e1_upper_x", "f8"), ("single_photon_secrecy_bits", "f8"),
                 ("chsh_value", "f8"), ("chsh_standard_error", "f8"),  # E91: the block's S, which its key uses
                 ("chsh_lower", "f8"),  # E91 finite key: the Hoeffding lower bound S_low its key uses
-                *qkd_auth.BLOCK_AUTH_FIELDS]  # the key spent on authentication and the key left
+                *qkd_auth.BLOCK_AUTH_FIELDS,  # the key spent on authentication and the key left
+                ("block_start_ps", "i8"), ("key_ready_ps", "i8"),  # when its emission began; when its key exists
+                ("source_wait_ps", "i8")]  # the source's wait before it (max_blocks_in_postprocessing blocks open)
 
 
 #: Column index of each ``blocks`` field in a row.

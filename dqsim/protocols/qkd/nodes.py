@@ -101,6 +101,11 @@ KEYED_ERROR_CORRECTIONS = ("cascade", "ldpc")
 EC_NAMES = {"cascade": "Cascade", "ldpc": "LDPC"}
 
 
+#: Default of ``[qkd].max_blocks_in_postprocessing``: the most key blocks of one link in post-processing at once,
+#: blocks (see :class:`_AliceSource`).
+MAX_BLOCKS_IN_POSTPROCESSING = 16
+
+
 @dataclass(frozen=True, kw_only=True)
 class QkdPlan:
     """What the QKD processes of one run share (built once by the scenario from the job).
@@ -125,6 +130,8 @@ class QkdPlan:
         sample_fraction: fraction of the sifted key bits spent on the QBER estimate.
         classical_bit_rate_hz: rate of the classical channel (Cascade message times).
         ldpc_mode: ``"blind"`` or ``"rate_adaptive"`` (:data:`dqsim.protocols.qkd.ldpc.LDPC_MODES`).
+        max_blocks_in_postprocessing: most key blocks of a link in post-processing at once, blocks (the source
+            waits while that many are; :class:`_AliceSource`).
     """
 
     protocol: str
@@ -145,6 +152,7 @@ class QkdPlan:
     sample_fraction: float = 0.0
     classical_bit_rate_hz: float = 1e9
     ldpc_mode: str = "blind"
+    max_blocks_in_postprocessing: int = MAX_BLOCKS_IN_POSTPROCESSING
 
     def batches(self):
         """(block index, first pulse, pulses) of every batch; blocks are cut at ``block_pulses``."""
@@ -194,6 +202,13 @@ SPDC_SOURCE_MODEL = "two-mode squeezed vacuum"
 OLD_SPDC_SOURCE_MODEL = "thermal count of independent pairs"
 
 
+#: The schedule of the source a :class:`LinkTally` was made with: block after block while earlier ones are
+#: post-processed (:class:`_AliceSource`).
+SOURCE_SCHEDULE = "emits on"
+#: What a tally pickled before 2026-12-06 (no ``waits_ps``) was made with.
+OLD_SOURCE_SCHEDULE = "waits for each block's post-processing"
+
+
 @dataclass
 class LinkTally:
     """What one link produced (filled on Alice's rank).
@@ -201,6 +216,13 @@ class LinkTally:
     ``spdc_source_model`` names the multi-pair source model of its draws (:data:`SPDC_SOURCE_MODEL`); a tally
     restored from a checkpoint written before that model (2026-12-06) reads :data:`OLD_SPDC_SOURCE_MODEL`
     (:func:`refuse_old_spdc_source`).
+
+    ``blocks`` holds a row per key block, in block order: ``(block, emission start, emission end, sifted,
+    estimated, key acknowledged)`` times in ps, its counts and its result. ``waits_ps`` maps a block to the time
+    the source waited before emitting it (``max_blocks_in_postprocessing`` blocks in post-processing,
+    :class:`_AliceSource`), ps. ``done_ps`` is when the link ended: the later of the last emission's end and the
+    last block's key. ``source_schedule`` reads :data:`OLD_SOURCE_SCHEDULE` for a tally pickled before the source
+    emitted on (:func:`refuse_waiting_source_tallies`).
     """
 
     blocks: list = field(default_factory=list)
@@ -212,10 +234,34 @@ class LinkTally:
     chsh_counts: np.ndarray | None = None
     done_ps: int = 0
     spdc_source_model: str = SPDC_SOURCE_MODEL
+    waits_ps: dict = field(default_factory=dict)
+    source_schedule: str = SOURCE_SCHEDULE
 
     def __setstate__(self, state):
         state.setdefault("spdc_source_model", OLD_SPDC_SOURCE_MODEL)
+        if "waits_ps" not in state:  # pickled before 2026-12-06 (refuse_waiting_source_tallies)
+            state.update(waits_ps={}, source_schedule=OLD_SOURCE_SCHEDULE)
         self.__dict__.update(state)
+
+    def add_block(self, row: tuple) -> None:
+        """Put a finished block's row among ``blocks`` in block order (blocks in post-processing at once may end
+        in another order)."""
+        at = len(self.blocks)
+        while at and self.blocks[at - 1][0] > row[0]:
+            at -= 1
+        self.blocks.insert(at, row)
+
+
+def refuse_waiting_source_tallies(tallies) -> None:
+    """Refuse, in one line, link tallies made by a source that waited for every block's post-processing (before
+    2026-12-06): a sweep's distances finished before the checkpoint would keep that schedule's times
+    (``simulated_time_ps``, the blocks' times) beside the new ones (:func:`refuse_waiting_source_checkpoint`).
+
+    Raises:
+        DqsimError: a tally made with :data:`OLD_SOURCE_SCHEDULE`.
+    """
+    if any(t.source_schedule != SOURCE_SCHEDULE for t in tallies):
+        refuse_waiting_source_checkpoint()
 
 
 def refuse_old_spdc_source(mean_pair_number, tallies) -> None:
@@ -314,8 +360,18 @@ def _last_of_block(batches, i: int) -> bool:
     return i + 1 == len(batches) or batches[i + 1][0] != batches[i][0]
 
 
+def refuse_waiting_source_checkpoint() -> None:
+    """Refuse, in one line, a QKD process checkpointed by a dqsim whose source waited for each key block's
+    post-processing before it emitted the next block (before 2026-12-06): its blocks' times followed that wait and
+    one process held a block's emission and its post-processing together, so it cannot resume to what a run
+    from the start gives now (the source emits on, :class:`_AliceSource`)."""
+    raise DqsimError("this checkpoint of a QKD link was written by an older dqsim, whose source waited for each key "
+                     "block's post-processing before it emitted the next block; it cannot be continued with the "
+                     "source emitting on: run the job again from the start (remove its checkpoints)")
+
+
 class _AliceSide:
-    """What Alice's processes share: sending a block's key message and answering Cascade's rounds.
+    """What Alice's block processes share: sending a block's key message and answering Cascade's rounds.
 
     ``self.result`` is the block's result (its ``secret_key_bits`` and
     ``postprocess``, the :class:`~dqsim.protocols.qkd.reconciliation.PostprocessResult`
@@ -324,6 +380,8 @@ class _AliceSide:
 
     plan: QkdPlan
     phys: LinkPhysics
+    #: Not kept by the engine once ended (one per key block; its results are in the link's tally).
+    kept_after_end = False
 
     def _send_key(self, ctx, link_tag, block) -> None:
         """Send the key message (with Cascade's rounds and their message time); next phase ``cascade`` or ``ack``.
@@ -352,132 +410,81 @@ class _AliceSide:
         if self.ec_round == self.result.postprocess.rounds:
             self.phase = "ack"
 
+    def _block_done(self, ctx, link_tag, block) -> None:
+        """The key acknowledgement is in: tell the source (a message to this node, no delay) that the block has
+        left post-processing; the process ends."""
+        self.tally.done_ps = max(self.tally.done_ps, ctx.now_ps)
+        ctx.send(self.phys.alice, link_tag + ("block-done",), block)
+        self.phase = "done"
 
-class Bb84Alice(_AliceSide):
-    """Alice's side of decoy-state BB84 on one link; her :class:`LinkTally` is ``self.tally``.
 
-    Phases: ``emit`` (wait while the source emits batch ``self.batch``, fold
-    the detection reports that have come meanwhile, then send the batch),
-    ``reports`` (the block's remaining reports), ``estimate`` (parameter
-    estimation answer), ``ack`` (key acknowledged), ``done``.
+class _AliceSource:
+    """The source of a link, emitting key block after key block while earlier blocks are post-processed.
 
-    Each of Bob's detection reports is folded into what the block's
-    post-processing needs as soon as Alice takes it (:meth:`_fold_report`):
-    its counts per intensity class and outcome (:class:`BlockCounts`) and,
-    with Cascade, its key bits, Alice's and Bob's, eight to a byte
-    (:class:`~dqsim.protocols.qkd.packed_bits.PackedBits`). So a block holds
-    the reports still in flight (sent within a round trip) and the packed key
-    bits, not all of its reports (12 bytes per detection,
-    :data:`~dqsim.protocols.qkd.detections.BYTES_PER_DETECTION`), as it did
-    until 2026-12-06, when Alice read them only after the block's last batch.
-    The order of the folds is the batches' order either way: the same counts
-    and keys, bit for bit. The reports travel packed
-    (:class:`~dqsim.protocols.qkd.detections.PackedDetectionBatch`,
-    :func:`detections_in_flight`) and so do her pulses with ``sampling =
-    "pulses"`` (:func:`pulses_in_flight`, which she keeps, not the batch's
-    arrays, until the report); she unpacks each when she folds it, and takes
-    the unpacked forms of checkpoints written before 2026-12-06 as they are.
+    The source emits the link's pulses (pair slots) back to back at the source rate; at the end of a block's
+    last batch it hands the block (its counts, key bits and the reports still to come) to a process of its
+    own (:attr:`block_process`: sifting, estimation, error correction, verification, privacy amplification,
+    acknowledgement, each over the classical channel as before, :func:`message_delay_ps`) and emits the next
+    block at once. Messages of different blocks are tagged with their block and interleave in arrival order;
+    each keeps its own delay (they do not queue behind one another on the classical channel). A block's key
+    exists when its acknowledgement reaches Alice; the link ends at the later of the last emission's end and
+    the last block's key.
+
+    The one limit: at most ``plan.max_blocks_in_postprocessing`` blocks (``[qkd].max_blocks_in_postprocessing``,
+    default :data:`MAX_BLOCKS_IN_POSTPROCESSING`) are in post-processing at once, from the end of their
+    emission to their acknowledgement. When a block's emission ends with that many open, the source waits
+    until one is acknowledged (a ``qkd-source-wait`` entry in the timeline when it starts again, with how long it
+    waited; the wait before each block is its ``source_wait_ps``). This models a post-processing engine with a finite store of
+    blocks awaiting or in reconciliation: a deployed system post-processes while it transmits (e.g. Yuan et
+    al., "10 Mb/s quantum key distribution", J. Lightwave Technol. 36, 3427 (2018), arXiv:1807.04484: sifting,
+    error correction and privacy amplification modules run alongside the photonic layer, which delivers keys
+    continuously for days), and when its store is full it must stop the source or drop detections; dqsim stops
+    the source. The bound is a modelling choice, not a figure from that paper. It also bounds the run's memory:
+    a block holds its key bits until its estimate message (then only its result), so at most the bound plus
+    the block being emitted hold key bits at once. Until 2026-12-06 the source waited for every block's
+    post-processing (``simulated_time_ps`` was the emission plus every block's post-processing).
+
+    Subclasses keep ``self.batch`` (next batch), ``self.times`` (the current block's ``start`` and ``waited``),
+    ``self.open_blocks`` and ``self.wait_from_ps`` (``None``: not waiting).
     """
 
-    def __init__(self, plan: QkdPlan, phys: LinkPhysics):
-        self.plan, self.phys = plan, phys
-        self.tally = LinkTally()
-        self.phase = "emit"
-        self.batch = 0                 # next batch to emit
-        self.pending: dict = {}        # batch index -> (her packed pulses or None, None), until its report
-        self.counts = None             # BlockCounts of the current block
-        self.times: dict = {}          # block start, pulses done, sifted, estimated (ps)
-        self.result = None             # the current block's key estimate
-        self.keys = (PackedBits(), PackedBits())  # the block's key bits, Alice's and Bob's (cascade)
-        self.ec_round = 0              # Cascade rounds answered in this block
+    #: The class of the block processes (the scenario's, a :class:`~dqsim.engine.process.ResumableProcess`).
+    block_process = None
 
-    def __getstate__(self):
-        state = dict(self.__dict__)
-        state["pending"] = {i: (host, None) for i, (host, _batch) in self.pending.items()}
-        return state
+    def _hand_over(self, ctx, block_process) -> None:
+        """Start the post-processing of the block just emitted, then go on (:meth:`_next_block`)."""
+        ctx.spawn(block_process)
+        self.open_blocks += 1
 
-    def __setstate__(self, state):
-        """Restore from a checkpoint; one written before 2026-12-06 holds the block's key bits as lists of
-        ``uint8`` arrays, packed here (:func:`packed_keys`): it resumes to the same keys. One whose blocks took
-        the decoy bound of before the two-decoy bound (2026-12-06) is refused (:func:`refuse_old_decoy_bound`)."""
-        tally = state.get("tally")
-        current = [(state.get("counts"), state.get("result"))] if state.get("phase") in ("cascade", "ack") else []
-        refuse_old_decoy_bound(state["plan"].source,  # (the block's result, before it goes to the tally)
-                               current + ([(row[6], row[7]) for row in tally.blocks] if tally else []))
-        state["keys"] = packed_keys(state.get("keys"))
-        self.__dict__.update(state)
+    def _next_block(self, ctx, done_tag, batches) -> None:
+        """After a block's last batch or a block's acknowledgement: emit the next block, wait for a block to
+        leave post-processing (``slot``), wait for the last ones (``drain``), or end (``done``)."""
+        self.open_blocks -= len(ctx.take_arrived(done_tag))
+        bound = self.plan.max_blocks_in_postprocessing
+        if self.batch == len(batches):
+            self.phase = "drain" if self.open_blocks else "done"
+        elif self.open_blocks >= bound:
+            if self.wait_from_ps is None:
+                self.wait_from_ps = ctx.now_ps
+            self.phase = "slot"
+        else:
+            waited = 0 if self.wait_from_ps is None else ctx.now_ps - self.wait_from_ps
+            if waited:
+                ctx.log("qkd-source-wait", f"link {self.phys.link_index}: the source waited {waited} ps, from "
+                        f"{self.wait_from_ps} ps, with {bound} blocks in post-processing "
+                        f"(max_blocks_in_postprocessing), before block {batches[self.batch][0]}")
+            self.wait_from_ps = None
+            self.times = {"start": ctx.now_ps, "waited": waited}
+            self.tally.waits_ps[batches[self.batch][0]] = waited
+            self.phase = "emit"
 
-    def run(self, ctx):
-        backend, q, phys = ctx.backend, self.plan, self.phys
-        source = self.plan.source
-        link_tag = ("qkd", phys.link_index)
-        report_tag = link_tag + ("report",)
-        batches = list(self.plan.batches())
-        if self.counts is None:
-            self.counts = BlockCounts.zeros(source.num_classes)
-            self.times["start"] = ctx.now_ps
-        while self.phase != "done":
-            block = batches[max(self.batch - 1, 0)][0]
-            if self.phase == "emit":
-                _block, start, size = batches[self.batch]
-                yield ctx.wait(int(round(size * PS_PER_S / source.source_rate_hz)))
-                for msg in ctx.take_arrived(report_tag):  # the reports that came while the source emitted
-                    self._fold_report(backend, msg.payload, batches)
-                if q.sampling == "detections":  # Bob draws the recorded pulses (detections.py)
-                    host = batch = None
-                else:  # her pulses travel packed, and she keeps that message till Bob's report (pulses_in_flight)
-                    host = alice_pulses_message(backend, source, self.plan.seed, start, size, phys.alice)
-                    batch = None
-                ctx.send(phys.bob, link_tag + ("pulses",), (self.batch, start, size, host))
-                self.pending[self.batch] = (host, batch)
-                self.batch += 1
-                if _last_of_block(batches, self.batch - 1):
-                    self.times["pulses"] = ctx.now_ps
-                    self.phase = "reports"
-            elif self.phase == "reports":
-                msg = yield ctx.receive(report_tag)
-                self._fold_report(backend, msg.payload, batches)
-                if not self.pending:
-                    self.times["sift"] = ctx.now_ps
-                    ctx.send(phys.bob, link_tag + ("sift-match", block))
-                    self.phase = "estimate"
-            elif self.phase == "estimate":
-                yield ctx.receive(link_tag + ("estimate", block))
-                self.times["estimate"] = ctx.now_ps
-                finite = (q.eps_sec, q.eps_cor) if q.security == "finite_key" else None
-                rng = Stream(self.plan.seed, node=phys.alice, purpose=PURPOSE_POSTPROCESS).generator(block)
-                if q.error_correction in KEYED_ERROR_CORRECTIONS:
-                    alice_key, bob_key = self.keys  # packed: Cascade takes them as they are, LDPC unpacks them
-                    self.keys = (PackedBits(), PackedBits())
-                    self.result, _done = postprocess_block(
-                        self.counts, source, alice_key, bob_key, rng=rng, f_ec=q.f_ec,
-                        qber_threshold=q.qber_threshold, finite_key=finite, eps_cor=q.eps_cor,
-                        sample_fraction=q.sample_fraction, reconcile=_reconciler(q))
-                else:
-                    sample = None if finite else sample_qber(self.counts.sifted[0], self.counts.errors[0],
-                                                             q.sample_fraction, rng)
-                    self.result = estimate_block(self.counts, source, f_ec=q.f_ec, qber_threshold=q.qber_threshold,
-                                                 finite_key=finite, sample=sample)
-                self._send_key(ctx, link_tag, block)
-            elif self.phase == "cascade":  # answer Bob's parity messages, one per Cascade round
-                yield ctx.receive(link_tag + ("cascade", block))
-                self._answer_cascade(ctx, link_tag, block)
-            elif self.phase == "ack":
-                yield ctx.receive(link_tag + ("key-ack", block))
-                counts, result, t, tally = self.counts, self.result, self.times, self.tally
-                tally.blocks.append((block, t["start"], t["pulses"], t["sift"], t["estimate"], ctx.now_ps,
-                                     counts, result))
-                tally.pulses += result.num_pulses_sent
-                tally.key_bits += result.secret_key_bits
-                tally.sifted += counts.sifted[0]
-                tally.errors += counts.errors[0]
-                tally.aborted_blocks += int(result.aborted)
-                ctx.log("qkd-block", f"link {phys.link_index} block {block}: {result.secret_key_bits} key bits"
-                        + (" (aborted)" if result.aborted else ""))
-                self.counts = BlockCounts.zeros(source.num_classes)
-                self.times = {"start": ctx.now_ps}
-                self.phase = "emit" if self.batch < len(batches) else "done"
-        self.tally.done_ps = ctx.now_ps
+    def _between_blocks(self, ctx, done_tag):
+        """The command of phases ``slot`` and ``drain``: the next block's acknowledgement (side-effect free)."""
+        return ctx.receive(done_tag)
+
+
+class _Bb84Folding:
+    """Folding Bob's detection reports into a BB84 block's counts and (Cascade, LDPC) packed key bits."""
 
     def _fold_report(self, backend, payload, batches) -> None:
         """Fold Bob's report of one batch into the block's counts and (Cascade) packed key bits; the report and
@@ -511,6 +518,190 @@ class Bb84Alice(_AliceSide):
                                                            bob_piece["detected"])):
                     keep.append(bits)
             piece = bob = h = None
+
+
+def _pending_state(state) -> dict:
+    """A checkpoint's ``pending`` reports without the batches' device arrays."""
+    return {i: (host, None) for i, (host, _batch) in state.items()}
+
+
+class Bb84Alice(_AliceSource, _Bb84Folding):
+    """The source and Alice's side of decoy-state BB84 on one link; her :class:`LinkTally` is ``self.tally``.
+
+    Phases: ``emit`` (wait while the source emits batch ``self.batch``, fold
+    the detection reports of the block that have come meanwhile, then send the
+    batch; after a block's last batch its post-processing goes to a
+    :class:`Bb84AliceBlock`, :class:`_AliceSource`), ``slot`` (the source
+    waits for a block to leave post-processing), ``drain`` (all pulses sent:
+    the last blocks' acknowledgements), ``done``.
+
+    Each of Bob's detection reports is folded into what the block's
+    post-processing needs as soon as Alice takes it (:meth:`_fold_report`):
+    its counts per intensity class and outcome (:class:`BlockCounts`) and,
+    with Cascade, its key bits, Alice's and Bob's, eight to a byte
+    (:class:`~dqsim.protocols.qkd.packed_bits.PackedBits`). So a block holds
+    the reports still in flight (sent within a round trip) and the packed key
+    bits, not all of its reports (12 bytes per detection,
+    :data:`~dqsim.protocols.qkd.detections.BYTES_PER_DETECTION`), as it did
+    until 2026-12-06, when Alice read them only after the block's last batch.
+    The order of the folds is the batches' order either way: the same counts
+    and keys, bit for bit. The reports travel packed
+    (:class:`~dqsim.protocols.qkd.detections.PackedDetectionBatch`,
+    :func:`detections_in_flight`) and so do her pulses with ``sampling =
+    "pulses"`` (:func:`pulses_in_flight`, which she keeps, not the batch's
+    arrays, until the report); she unpacks each when she folds it, and takes
+    the unpacked forms of checkpoints written before 2026-12-06 as they are.
+    """
+
+    def __init__(self, plan: QkdPlan, phys: LinkPhysics):
+        self.plan, self.phys = plan, phys
+        self.tally = LinkTally()
+        self.phase = "emit"
+        self.batch = 0                 # next batch to emit
+        self.pending: dict = {}        # batch index -> (her packed pulses or None, None), until its report
+        self.counts = None             # BlockCounts of the current block
+        self.times: dict = {}          # the block's emission start and the source's wait before it (ps)
+        self.keys = (PackedBits(), PackedBits())  # the block's key bits, Alice's and Bob's (cascade)
+        self.open_blocks = 0           # blocks in post-processing (Bb84AliceBlock processes)
+        self.wait_from_ps = None       # when the source began to wait for a block to leave post-processing
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["pending"] = _pending_state(self.pending)
+        return state
+
+    def __setstate__(self, state):
+        """Restore from a checkpoint; one written before 2026-12-06 holds the block's key bits as lists of
+        ``uint8`` arrays, packed here (:func:`packed_keys`): it resumes to the same keys. One whose blocks took
+        the decoy bound of before the two-decoy bound (2026-12-06) is refused (:func:`refuse_old_decoy_bound`),
+        and so is one whose source waited for every block's post-processing
+        (:func:`refuse_waiting_source_checkpoint`)."""
+        tally = state.get("tally")
+        current = [(state.get("counts"), state.get("result"))] if state.get("phase") in ("cascade", "ack") else []
+        refuse_old_decoy_bound(state["plan"].source,  # (the block's result, before it goes to the tally)
+                               current + ([(row[6], row[7]) for row in tally.blocks] if tally else []))
+        if "open_blocks" not in state:
+            refuse_waiting_source_checkpoint()
+        state["keys"] = packed_keys(state.get("keys"))
+        self.__dict__.update(state)
+
+    def run(self, ctx):
+        backend, q, phys = ctx.backend, self.plan, self.phys
+        source = self.plan.source
+        link_tag = ("qkd", phys.link_index)
+        done_tag = link_tag + ("block-done",)
+        batches = list(self.plan.batches())
+        if self.counts is None:
+            self.counts = BlockCounts.zeros(source.num_classes)
+            self.times = {"start": ctx.now_ps, "waited": 0}
+            self.tally.waits_ps[0] = 0
+        while self.phase != "done":
+            if self.phase == "emit":
+                block, start, size = batches[self.batch]
+                yield ctx.wait(int(round(size * PS_PER_S / source.source_rate_hz)))
+                for msg in ctx.take_arrived(link_tag + ("report", block)):  # the block's reports that came meanwhile
+                    self._fold_report(backend, msg.payload, batches)
+                if q.sampling == "detections":  # Bob draws the recorded pulses (detections.py)
+                    host = batch = None
+                else:  # her pulses travel packed, and she keeps that message till Bob's report (pulses_in_flight)
+                    host = alice_pulses_message(backend, source, self.plan.seed, start, size, phys.alice)
+                    batch = None
+                ctx.send(phys.bob, link_tag + ("pulses",), (self.batch, start, size, host))
+                self.pending[self.batch] = (host, batch)
+                self.batch += 1
+                if _last_of_block(batches, self.batch - 1):
+                    self._hand_over(ctx, self.block_process(self.plan, phys, self.tally, block, self.counts,
+                                                            self.keys, self.pending, {**self.times,
+                                                                                      "pulses": ctx.now_ps}))
+                    self.counts = BlockCounts.zeros(source.num_classes)
+                    self.keys, self.pending = (PackedBits(), PackedBits()), {}
+                    self._next_block(ctx, done_tag, batches)
+            else:  # slot, drain: a block's acknowledgement
+                yield self._between_blocks(ctx, done_tag)
+                self.open_blocks -= 1
+                self._next_block(ctx, done_tag, batches)
+        self.tally.done_ps = max(self.tally.done_ps, ctx.now_ps)
+
+
+class Bb84AliceBlock(_AliceSide, _Bb84Folding):
+    """Alice's post-processing of one BB84 key block, while the source emits on (:class:`_AliceSource`).
+
+    Phases: ``reports`` (the block's remaining reports), ``estimate``
+    (parameter estimation answer), ``cascade`` (Cascade's rounds), ``ack``
+    (key acknowledged: the block's row goes to the link's tally), ``done``.
+    """
+
+    #: Not kept by the engine once ended (one per key block).
+    kept_after_end = False
+
+    def __init__(self, plan: QkdPlan, phys: LinkPhysics, tally: LinkTally, block: int, counts, keys, pending: dict,
+                 times: dict):
+        self.plan, self.phys, self.tally, self.block = plan, phys, tally, block
+        self.counts, self.keys, self.pending, self.times = counts, keys, pending, times
+        self.phase = "reports"
+        self.result = None             # the block's key estimate
+        self.ec_round = 0              # Cascade rounds answered
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["pending"] = _pending_state(self.pending)
+        return state
+
+    def __setstate__(self, state):
+        """Restore from a checkpoint (key bits as lists of ``uint8`` arrays packed, :func:`packed_keys`; a block
+        of the decoy bound of before 2026-12-06 refused, :func:`refuse_old_decoy_bound`)."""
+        if state.get("phase") in ("cascade", "ack"):
+            refuse_old_decoy_bound(state["plan"].source, [(state.get("counts"), state.get("result"))])
+        state["keys"] = packed_keys(state.get("keys"))
+        self.__dict__.update(state)
+
+    def run(self, ctx):
+        backend, q, phys, block = ctx.backend, self.plan, self.phys, self.block
+        source = self.plan.source
+        link_tag = ("qkd", phys.link_index)
+        batches = list(self.plan.batches())
+        while self.phase != "done":
+            if self.phase == "reports":
+                msg = yield ctx.receive(link_tag + ("report", block))
+                self._fold_report(backend, msg.payload, batches)
+                if not self.pending:
+                    self.times["sift"] = ctx.now_ps
+                    ctx.send(phys.bob, link_tag + ("sift-match", block))
+                    self.phase = "estimate"
+            elif self.phase == "estimate":
+                yield ctx.receive(link_tag + ("estimate", block))
+                self.times["estimate"] = ctx.now_ps
+                finite = (q.eps_sec, q.eps_cor) if q.security == "finite_key" else None
+                rng = Stream(self.plan.seed, node=phys.alice, purpose=PURPOSE_POSTPROCESS).generator(block)
+                if q.error_correction in KEYED_ERROR_CORRECTIONS:
+                    alice_key, bob_key = self.keys  # packed: Cascade takes them as they are, LDPC unpacks them
+                    self.keys = (PackedBits(), PackedBits())
+                    self.result, _done = postprocess_block(
+                        self.counts, source, alice_key, bob_key, rng=rng, f_ec=q.f_ec,
+                        qber_threshold=q.qber_threshold, finite_key=finite, eps_cor=q.eps_cor,
+                        sample_fraction=q.sample_fraction, reconcile=_reconciler(q))
+                else:
+                    sample = None if finite else sample_qber(self.counts.sifted[0], self.counts.errors[0],
+                                                             q.sample_fraction, rng)
+                    self.result = estimate_block(self.counts, source, f_ec=q.f_ec, qber_threshold=q.qber_threshold,
+                                                 finite_key=finite, sample=sample)
+                self._send_key(ctx, link_tag, block)
+            elif self.phase == "cascade":  # answer Bob's parity messages, one per Cascade round
+                yield ctx.receive(link_tag + ("cascade", block))
+                self._answer_cascade(ctx, link_tag, block)
+            elif self.phase == "ack":
+                yield ctx.receive(link_tag + ("key-ack", block))
+                counts, result, t, tally = self.counts, self.result, self.times, self.tally
+                tally.add_block((block, t["start"], t["pulses"], t["sift"], t["estimate"], ctx.now_ps, counts,
+                                 result))
+                tally.pulses += result.num_pulses_sent
+                tally.key_bits += result.secret_key_bits
+                tally.sifted += counts.sifted[0]
+                tally.errors += counts.errors[0]
+                tally.aborted_blocks += int(result.aborted)
+                ctx.log("qkd-block", f"link {phys.link_index} block {block}: {result.secret_key_bits} key bits"
+                        + (" (aborted)" if result.aborted else ""))
+                self._block_done(ctx, link_tag, block)
 
 
 #: Messages of fewer pulses (or clicks) than this travel as the arrays drawn: packing one costs some 0.04 ms of
@@ -774,21 +965,29 @@ def _bob_from_host(xp, start_pulse: int, arrays: dict) -> BobBatch:
 
 
 class _BobSide:
-    """Bob's side of a link: ``detect`` each batch, then a block's classical post-processing.
+    """Bob's side of a link: ``detect`` each batch; after a block's last batch its classical post-processing
+    goes to a process of its own (:attr:`block_process`, a :class:`_BobBlock`) and he detects on.
 
-    Post-processing phases: ``sift-match`` (answer with the estimate message),
-    ``ec-pa`` (the key message: acknowledge it, or start Cascade's rounds) and
-    ``cascade`` (one parity message per round, each answered by Alice).
     Subclasses implement :meth:`detect`.
     """
+
+    #: The class of the block processes (the scenario's, a :class:`~dqsim.engine.process.ResumableProcess`).
+    block_process = None
 
     def __init__(self, plan: QkdPlan, phys: LinkPhysics):
         self.plan, self.phys = plan, phys
         self.phase = "detect"
         self.batch = 0
-        self.ec_rounds = self.ec_round = self.ec_delay_ps = 0   # Cascade rounds of the current block
+        self.blocks_handed = 0   # blocks whose post-processing was handed to a _BobBlock (since 2026-12-06)
 
-    def detect(self, ctx, msg) -> None:
+    def __setstate__(self, state):
+        """Restore from a checkpoint; one of the source that waited for every block's post-processing (before
+        2026-12-06) is refused (:func:`refuse_waiting_source_checkpoint`)."""
+        if "blocks_handed" not in state:
+            refuse_waiting_source_checkpoint()
+        self.__dict__.update(state)
+
+    def detect(self, ctx, msg, block: int) -> None:
         raise NotImplementedError
 
     def receive_tag(self, link_tag):
@@ -798,26 +997,49 @@ class _BobSide:
         """The command the ``detect`` phase waits on for the next batch (side-effect free): its message."""
         return ctx.receive(self.receive_tag(link_tag))
 
-    def detected(self, size: int) -> None:
-        """After :meth:`detect` of a batch of ``size`` pulses (a hook; nothing here)."""
-
-    def block_acknowledged(self, arrival_ps: int) -> None:
-        """After the key acknowledgement, which reaches Alice at ``arrival_ps`` (a hook; nothing here)."""
+    def arrived(self, ctx, link_tag, msg) -> bool:
+        """After :meth:`next_batch`'s command: whether the batch is here (a hook: always, here)."""
+        return True
 
     def run(self, ctx):
         phys = self.phys
         link_tag = ("qkd", phys.link_index)
         batches = list(self.plan.batches())
-        while self.batch < len(batches) or self.phase != "detect":
-            block = batches[max(self.batch - 1, 0)][0]
-            if self.phase == "detect":
-                msg = yield self.next_batch(ctx, link_tag, batches)
-                self.detect(ctx, msg)
-                self.detected(batches[self.batch][2])
-                self.batch += 1
-                if _last_of_block(batches, self.batch - 1):
-                    self.phase = "sift-match"
-            elif self.phase == "sift-match":
+        while self.batch < len(batches):
+            msg = yield self.next_batch(ctx, link_tag, batches)
+            if not self.arrived(ctx, link_tag, msg):
+                continue
+            self.detect(ctx, msg, batches[self.batch][0])
+            self.batch += 1
+            if _last_of_block(batches, self.batch - 1):
+                ctx.spawn(self.block_process(self.plan, phys, batches[self.batch - 1][0]))
+                self.blocks_handed += 1
+
+
+class _BobBlock:
+    """Bob's classical post-processing of one key block, while he detects the later blocks.
+
+    Phases: ``sift-match`` (answer with the estimate message), ``ec-pa`` (the
+    key message: acknowledge it, or start Cascade's rounds), ``cascade`` (one
+    parity message per round, each answered by Alice), ``done``.
+    """
+
+    #: Not kept by the engine once ended (one per key block).
+    kept_after_end = False
+
+    def __init__(self, plan: QkdPlan, phys: LinkPhysics, block: int):
+        self.plan, self.phys, self.block = plan, phys, block
+        self.phase = "sift-match"
+        self.ec_rounds = self.ec_round = self.ec_delay_ps = 0   # Cascade rounds of the block
+
+    def acknowledged(self, ctx, link_tag, arrival_ps: int) -> None:
+        """After the key acknowledgement, which reaches Alice at ``arrival_ps`` (a hook; nothing here)."""
+
+    def run(self, ctx):
+        phys, block = self.phys, self.block
+        link_tag = ("qkd", phys.link_index)
+        while self.phase != "done":
+            if self.phase == "sift-match":
                 yield ctx.receive(link_tag + ("sift-match", block))
                 ctx.send(phys.alice, link_tag + ("estimate", block))
                 self.phase = "ec-pa"
@@ -832,7 +1054,7 @@ class _BobSide:
                 self._parity_or_ack(ctx, link_tag, block)
 
     def _parity_or_ack(self, ctx, link_tag, block) -> None:
-        """Send the next Cascade round's parity message (phase ``cascade``), or acknowledge the key (``detect``).
+        """Send the next Cascade round's parity message (phase ``cascade``), or acknowledge the key (``done``).
 
         Sent after the phase's ``yield``, so a run resumed at that ``yield`` does not send it again.
         """
@@ -840,8 +1062,8 @@ class _BobSide:
             ctx.send(self.phys.alice, link_tag + ("cascade", block), extra_delay_ps=self.ec_delay_ps)
             self.phase = "cascade"
         else:
-            self.block_acknowledged(ctx.send(self.phys.alice, link_tag + ("key-ack", block)))
-            self.phase = "detect"
+            self.acknowledged(ctx, link_tag, ctx.send(self.phys.alice, link_tag + ("key-ack", block)))
+            self.phase = "done"
 
 
 class Bb84Bob(_BobSide):
@@ -854,9 +1076,10 @@ class Bb84Bob(_BobSide):
     def receive_tag(self, link_tag):
         return link_tag + ("pulses",)
 
-    def detect(self, ctx, msg) -> None:
+    def detect(self, ctx, msg, block: int) -> None:
         backend, phys = ctx.backend, self.phys
         j, start, size, arrays = msg.payload
+        report_tag = ("qkd", phys.link_index, "report", block)
         if arrays is None:  # sampling at the cost of detections: the report is the DetectionBatch
             report, self.receiver = detect_batch(
                 self.plan.source, channel=phys.channel, detector=phys.detector, eve=phys.eve,
@@ -864,13 +1087,17 @@ class Bb84Bob(_BobSide):
                 noise_probability=phys.noise_probability,
                 z_basis_probability=self.plan.source.z_basis_probability, receiver_state=self.receiver,
                 node=phys.bob, backend=backend, pack_from_clicks=PACK_MIN_ENTRIES)
-            ctx.send(phys.alice, ("qkd", phys.link_index, "report"), (j, report))
+            ctx.send(phys.alice, report_tag, (j, report))
             return
         report, self.receiver = pulses_report(backend, arrays, start, size, self.receiver, dict(
             transmittance=phys.channel, detector=phys.detector, eve=phys.eve, seed=self.plan.seed,
             noise_probability=phys.noise_probability, z_basis_probability=self.plan.source.z_basis_probability,
             node=phys.bob))
-        ctx.send(phys.alice, ("qkd", phys.link_index, "report"), (j, report))
+        ctx.send(phys.alice, report_tag, (j, report))
+
+
+class Bb84BobBlock(_BobBlock):
+    """Bob's post-processing of one BB84 key block (:class:`_BobBlock`)."""
 
 
 # ------------------------------------------------------- entanglement-based processes
@@ -904,13 +1131,14 @@ def refuse_paused_entangled_checkpoint() -> None:
                      "pause: run the job again from the start (remove its checkpoints)")
 
 
-class EntangledAlice(_AliceSide):
+class EntangledAlice(_AliceSource):
     """The pair source and Alice's side of BBM92/E91; her tally is ``self.tally``.
 
     Phases: ``emit`` (wait while the source emits batch ``self.batch``, take
-    Bob's reports that have come, draw and fold the batch), ``reports`` (the
-    block's remaining reports), ``estimate``, ``cascade`` (error_correction =
-    cascade), ``ack``, ``done``.
+    Bob's reports of the block that have come, draw and fold the batch; after
+    a block's last batch its post-processing goes to an
+    :class:`EntangledAliceBlock`, :class:`_AliceSource`), ``slot``, ``drain``,
+    ``done`` (as :class:`Bb84Alice`'s).
 
     Alice draws each batch herself as the source ends emitting it and folds it
     at once into the block's
@@ -925,7 +1153,8 @@ class EntangledAlice(_AliceSide):
     (``self.awaiting``: the batches whose report has not come). Until
     2026-12-06 she waited for Bob's report of each batch before the next, a
     round trip ``2L`` after every batch (+20 % on a block of 5 batches at
-    20 km).
+    20 km), and until later that day for every block's post-processing before
+    the next block.
     """
 
     def __init__(self, plan: QkdPlan, phys: LinkPhysics):
@@ -936,20 +1165,21 @@ class EntangledAlice(_AliceSide):
         self.awaiting: set = set()     # batches of the block whose report has not come
         self.counts = None             # SiftedCounts of the current block
         self.keys = (PackedBits(), PackedBits())  # the block's key bits, Alice's and Bob's (cascade)
-        self.ec_round = 0              # Cascade rounds answered in this block
         self.chsh = None               # E91: the link's coincidence counts (all blocks)
         self.block_chsh = None         # E91: the current block's, for its CHSH bound
         self.times: dict = {}
-        self.result = None
         self.receivers = None  # Alice's and Bob's ReceiverState (dead time, afterpulse) after the last batch
+        self.open_blocks = 0           # blocks in post-processing (EntangledAliceBlock processes)
+        self.wait_from_ps = None       # when the source began to wait for a block to leave post-processing
 
     def __setstate__(self, state):
         """Restore from a checkpoint. One written before E91 kept its current block's CHSH coincidences
         (``block_chsh``, 2026-12-06) resumes at a block's start, but not inside a block: that block's
         CHSH value, which its key needs, is lost (one line). One of an E91 finite-key run holding a block
         keyed by the older symmetric-source finite key is refused (:func:`refuse_old_e91_finite_key`), and so is
-        one of a multi-pair run made with the older SPDC source (:func:`refuse_old_spdc_source`), and one
-        whose source paused a round trip after every batch (:func:`refuse_paused_entangled_checkpoint`)."""
+        one of a multi-pair run made with the older SPDC source (:func:`refuse_old_spdc_source`), one
+        whose source paused a round trip after every batch (:func:`refuse_paused_entangled_checkpoint`), and
+        one whose source waited for every block's post-processing (:func:`refuse_waiting_source_checkpoint`)."""
         tally = state.get("tally")
         refuse_old_e91_finite_key(state["plan"].protocol,
                                   [state.get("result")] + ([row[7] for row in tally.blocks] if tally else []))
@@ -963,6 +1193,8 @@ class EntangledAlice(_AliceSide):
             state["block_chsh"] = None
         if "awaiting" not in state:  # before the source was pumped without pause (2026-12-06)
             refuse_paused_entangled_checkpoint()
+        if "open_blocks" not in state:
+            refuse_waiting_source_checkpoint()
         state["keys"] = packed_keys(state.get("keys"))  # lists of uint8 arrays before 2026-12-06
         self.__dict__.update(state)
 
@@ -970,16 +1202,16 @@ class EntangledAlice(_AliceSide):
         backend, q, phys = ctx.backend, self.plan, self.phys
         src = q.entangled_source
         link_tag = ("qkd", phys.link_index)
-        report_tag = link_tag + ("report",)
+        done_tag = link_tag + ("block-done",)
         batches = list(self.plan.batches())
-        if "start" not in self.times:
-            self.times["start"] = ctx.now_ps
+        if "start" not in self.times and self.batch == 0:
+            self.times = {"start": ctx.now_ps, "waited": 0}
+            self.tally.waits_ps[0] = 0
         while self.phase != "done":
-            block = batches[max(self.batch - 1, 0)][0]
             if self.phase == "emit":
-                _block, start, size = batches[self.batch]
+                block, start, size = batches[self.batch]
                 yield ctx.wait(emission_ps(size, src.pair_rate_hz))
-                for msg in ctx.take_arrived(report_tag):  # Bob's reports that came while the source emitted
+                for msg in ctx.take_arrived(link_tag + ("report", block)):  # Bob's reports that came meanwhile
                     self.awaiting.discard(msg.payload)
                 batch = entangled_batch(backend.xp, q, phys, start, size, self.receivers)
                 self.receivers = (batch.alice_receiver, batch.bob_receiver)
@@ -996,10 +1228,52 @@ class EntangledAlice(_AliceSide):
                 self.awaiting.add(self.batch)
                 self.batch += 1
                 if _last_of_block(batches, self.batch - 1):
-                    self.times["pulses"] = ctx.now_ps
-                    self.phase = "reports"
-            elif self.phase == "reports":
-                msg = yield ctx.receive(report_tag)
+                    self._hand_over(ctx, self.block_process(
+                        self.plan, phys, self.tally, block, self.counts, self.keys, self.awaiting,
+                        {**self.times, "pulses": ctx.now_ps}, self.block_chsh))
+                    self.counts = self.block_chsh = None
+                    self.keys, self.awaiting = (PackedBits(), PackedBits()), set()
+                    self._next_block(ctx, done_tag, batches)
+            else:  # slot, drain: a block's acknowledgement
+                yield self._between_blocks(ctx, done_tag)
+                self.open_blocks -= 1
+                self._next_block(ctx, done_tag, batches)
+        self.tally.chsh_counts = self.chsh
+        self.tally.done_ps = max(self.tally.done_ps, ctx.now_ps)
+
+
+class EntangledAliceBlock(_AliceSide):
+    """Alice's post-processing of one BBM92/E91 key block, while the source is pumped on (:class:`_AliceSource`).
+
+    Phases: ``reports`` (Bob's remaining reports), ``estimate``, ``cascade``
+    (error_correction = cascade), ``ack``, ``done``.
+    """
+
+    #: Not kept by the engine once ended (one per key block).
+    kept_after_end = False
+
+    def __init__(self, plan: QkdPlan, phys: LinkPhysics, tally: LinkTally, block: int, counts, keys, awaiting: set,
+                 times: dict, block_chsh):
+        self.plan, self.phys, self.tally, self.block = plan, phys, tally, block
+        self.counts, self.keys, self.awaiting, self.times, self.block_chsh = counts, keys, awaiting, times, block_chsh
+        self.phase = "reports"
+        self.result = None
+        self.ec_round = 0
+
+    def __setstate__(self, state):
+        """Restore from a checkpoint (an E91 block keyed by the finite key of before 2026-12-06 refused,
+        :func:`refuse_old_e91_finite_key`)."""
+        refuse_old_e91_finite_key(state["plan"].protocol, [state.get("result")])
+        state["keys"] = packed_keys(state.get("keys"))
+        self.__dict__.update(state)
+
+    def run(self, ctx):
+        q, phys, block = self.plan, self.phys, self.block
+        src = q.entangled_source
+        link_tag = ("qkd", phys.link_index)
+        while self.phase != "done":
+            if self.phase == "reports":
+                msg = yield ctx.receive(link_tag + ("report", block))
                 self.awaiting.discard(msg.payload)
                 if not self.awaiting:
                     self.times["sift"] = ctx.now_ps
@@ -1027,18 +1301,14 @@ class EntangledAlice(_AliceSide):
             elif self.phase == "ack":
                 yield ctx.receive(link_tag + ("key-ack", block))
                 counts, result, t, tally = self.counts, self.result, self.times, self.tally
-                tally.blocks.append((block, t["start"], t["pulses"], t["sift"], t["estimate"], ctx.now_ps,
-                                     counts, result))
+                tally.add_block((block, t["start"], t["pulses"], t["sift"], t["estimate"], ctx.now_ps, counts,
+                                 result))
                 tally.pulses += counts.num_pairs
                 tally.key_bits += result.secret_key_bits
                 tally.sifted += counts.num_sifted
                 tally.errors += counts.num_errors
                 tally.aborted_blocks += int(result.aborted)
-                self.counts = self.block_chsh = None
-                self.times = {"start": ctx.now_ps}
-                self.phase = "emit" if self.batch < len(batches) else "done"
-        self.tally.chsh_counts = self.chsh
-        self.tally.done_ps = ctx.now_ps
+                self._block_done(ctx, link_tag, block)
 
 
 def entangled_batch(xp, q: QkdPlan, phys: LinkPhysics, start: int, size: int, receivers=None):
@@ -1075,41 +1345,80 @@ def pulses_in_flight_bytes(source, num_pulses: int) -> float:
 
 
 class EntangledBob(_BobSide):
-    """Bob's side of BBM92/E91: report each batch when its photons have reached him, then the post-processing.
+    """Bob's side of BBM92/E91: report each batch when its photons have reached him; each block's
+    post-processing goes to an :class:`EntangledBobBlock`.
 
-    The source is pumped without pause while a block lasts (:class:`EntangledAlice`): batch ``j`` of a block
-    begun at ``s`` ends leaving the source at ``s`` plus the block's emission times so far, and its last photon
-    reaches Bob :func:`bob_flight_ps` later, when he sends his report (the batch's index; Alice draws both
-    sides of a pair). ``block_start_ps``: when the current block's source began, his process's start for the
-    first block and his key acknowledgement's arrival at Alice for the next (when she starts it);
-    ``emitted_ps``: the block's emission so far.
+    The source is pumped without pause (:class:`EntangledAlice`), except while
+    ``max_blocks_in_postprocessing`` blocks are in post-processing (:class:`_AliceSource`): batch ``j`` ends
+    leaving the source at ``source_ps`` (the end of the batch before it, as Bob follows the source) plus its
+    emission time, and its last photon reaches Bob :func:`bob_flight_ps` later, when he sends his report (the
+    batch's index; Alice draws both sides of a pair). He knows when the source starts a block without a
+    message: it waits for the blocks whose acknowledgements he sent (:meth:`block_start_ps`), each of which his
+    block process tells him of (``acks_ps``: when each reaches Alice, in the order sent).
     """
 
     def __init__(self, plan: QkdPlan, phys: LinkPhysics):
         super().__init__(plan, phys)
-        self.block_start_ps = None
-        self.emitted_ps = 0
+        self.emitted_ps = 0      # the source's time since the run's start, ps (emission and waits)
+        self.source_ps = None    # when the source ended the last batch he detected (None: the run's start)
+        self.acks_ps: list = []  # when his acknowledgements reach Alice, in the order sent
 
     def __setstate__(self, state):
         """Restore from a checkpoint; one written while the source paused a round trip after every batch
-        (before 2026-12-06) is refused (:func:`refuse_paused_entangled_checkpoint`)."""
+        (before 2026-12-06) is refused (:func:`refuse_paused_entangled_checkpoint`), and one of the source that
+        waited for every block's post-processing (:func:`refuse_waiting_source_checkpoint`)."""
         if "emitted_ps" not in state:
             refuse_paused_entangled_checkpoint()
-        self.__dict__.update(state)
+        super().__setstate__(state)
+
+    def block_start_ps(self, batches) -> int | None:
+        """When the source starts batch ``self.batch``, ps, or ``None`` while an acknowledgement it waits for has
+        not been sent.
+
+        Within a block, at the end of the batch before it. A block ``k`` > 0 starts at the end ``e`` of block
+        ``k - 1`` unless ``m`` = (blocks open at ``e``) - ``max_blocks_in_postprocessing`` + 1 > 0, open being
+        the blocks whose acknowledgement reaches Alice after ``e``; then at the ``m``-th of those arrivals. An
+        acknowledgement not yet sent arrives after every one sent (one delay each), and each reaching Alice by
+        ``e`` was sent by ``e`` minus the link delay, before Bob detects the last batch of block ``k - 1``."""
+        end = self.source_ps
+        block, start, _size = batches[self.batch]
+        if self.batch == 0 or batches[self.batch - 1][0] == block:
+            return end
+        later = [t for t in self.acks_ps if t > end]
+        need = block - (len(self.acks_ps) - len(later)) - self.plan.max_blocks_in_postprocessing + 1
+        if need <= 0:
+            return end
+        return later[need - 1] if len(later) >= need else None
 
     def next_batch(self, ctx, link_tag, batches):
-        if self.block_start_ps is None:
-            self.block_start_ps = ctx.now_ps
-        _block, _start, size = batches[self.batch]
-        due = self.block_start_ps + self.emitted_ps + emission_ps(size, self.plan.entangled_source.pair_rate_hz) \
+        if self.source_ps is None:
+            self.source_ps = ctx.now_ps
+        start_ps = self.block_start_ps(batches)
+        if start_ps is None:  # the source waits for a block whose acknowledgement he has yet to send
+            return ctx.receive(link_tag + ("acked",))
+        size = batches[self.batch][2]
+        due = start_ps + emission_ps(size, self.plan.entangled_source.pair_rate_hz) \
             + bob_flight_ps(self.phys, self.plan.entangled_source.position)
         return ctx.wait(max(0, due - ctx.now_ps))
 
-    def detect(self, ctx, msg) -> None:
-        ctx.send(self.phys.alice, ("qkd", self.phys.link_index, "report"), self.batch)
+    def arrived(self, ctx, link_tag, msg) -> bool:
+        """Take his block processes' word of the acknowledgements sent; whether the batch's photons are in (not
+        when ``msg`` is such a word)."""
+        if msg is not None:
+            self.acks_ps.append(msg.payload)
+        self.acks_ps += [m.payload for m in ctx.take_arrived(link_tag + ("acked",))]
+        return msg is None
 
-    def detected(self, size: int) -> None:
-        self.emitted_ps += emission_ps(size, self.plan.entangled_source.pair_rate_hz)
+    def detect(self, ctx, msg, block: int) -> None:
+        flight_ps = bob_flight_ps(self.phys, self.plan.entangled_source.position)
+        self.emitted_ps += ctx.now_ps - flight_ps - self.source_ps  # (with the source's wait before the batch)
+        self.source_ps = ctx.now_ps - flight_ps  # he detects the batch its flight after it left the source
+        ctx.send(self.phys.alice, ("qkd", self.phys.link_index, "report", block), self.batch)
 
-    def block_acknowledged(self, arrival_ps: int) -> None:
-        self.block_start_ps, self.emitted_ps = arrival_ps, 0
+
+class EntangledBobBlock(_BobBlock):
+    """Bob's post-processing of one BBM92/E91 key block; after its acknowledgement he tells his detecting process
+    when it reaches Alice (a message to his own node, no delay: :meth:`EntangledBob.block_start_ps`)."""
+
+    def acknowledged(self, ctx, link_tag, arrival_ps: int) -> None:
+        ctx.send(self.phys.bob, link_tag + ("acked",), arrival_ps)
