@@ -128,17 +128,22 @@ def link_rows(pulses: dict, target: float, security: str = "asymptotic") -> list
                 f'qkd.security="{security}"',
                 f"qkd.block_pulses={num // 2}", f'qkd.error_correction="{ec}"',
                 f"qkd.f_ec={target if ec == 'ldpc' else 1.16}"])
-            t = time.process_time()
-            out = qkd_scenario.run_job(job, comm=comm_mod.SingleComm(), backend=backend_mod.select("numpy"))
-            dt = time.process_time() - t
-            b = out.tables["blocks"]
-            rate = b["secret_key_bits"].sum() / b["pulses"].sum() * job.qkd.source.source_rate_hz
-            rows.append(f"| {distance:g} | {ec} | {num:.0e} | {int(b['ec_key_bits'].sum()):,} | "
-                        f"{np.nanmean(b['ec_f_measured']):.3f} | {int(b['ec_frame_errors'].sum())}/"
-                        f"{int(b['ec_frames'].sum())} | {int(b['ec_rounds'].sum())} | "
-                        f"{b['time_key_ps'].mean() / 1e9:.2f} | {int(b['secret_key_bits'].sum()):,} | "
-                        f"{rate:.4g} | {dt:.1f} |")
+            rows.append(link_row(job, distance, num, ec))
     return rows
+
+
+def link_row(job, distance: float, num: int, what: str) -> str:
+    """Run ``job`` on one rank and give its row of :data:`LINK_HEADER` (CPU seconds of the whole run)."""
+    t = time.process_time()
+    out = qkd_scenario.run_job(job, comm=comm_mod.SingleComm(), backend=backend_mod.select("numpy"))
+    dt = time.process_time() - t
+    b = out.tables["blocks"]
+    rate = b["secret_key_bits"].sum() / b["pulses"].sum() * job.qkd.source.source_rate_hz
+    return (f"| {distance:g} | {what} | {num:.0e} | {int(b['ec_key_bits'].sum()):,} | "
+            f"{np.nanmean(b['ec_f_measured']):.3f} | {int(b['ec_frame_errors'].sum())}/"
+            f"{int(b['ec_frames'].sum())} | {int(b['ec_rounds'].sum())} | "
+            f"{b['time_key_ps'].mean() / 1e9:.2f} | {int(b['secret_key_bits'].sum()):,} | "
+            f"{rate:.4g} | {dt:.1f} |")
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ from dqsim.jobs import JOB_MODELS, QkdJob, apply_overrides, load_job
 from dqsim.jobs.qkd import (QKD_PROTOCOLS, ClassicalChannelSection, EveSection, QkdLinkSection, QkdNetworkSection,
                             QkdSection, QkdSourceSection, SweepSection)
 from dqsim.network.raman import DEFAULT_RAMAN_CROSS_SECTION_PER_KM_PER_NM
+from dqsim.protocols.qkd.authentication import AUTHENTICATION_MODES
 from job_helpers import bad, load
 
 JOBS = Path(__file__).resolve().parent.parent / "jobs"
@@ -46,6 +47,8 @@ def test_minimal_job_and_defaults():
     assert isinstance(q, QkdSection) and q.protocol == "bb84_decoy"
     assert (q.pulses, q.batch_pulses, q.block_pulses) == (10_000_000, 1_000_000, 10_000_000)
     assert (q.f_ec, q.qber_threshold, q.sample_fraction) == (1.16, 0.11, 0.1)
+    assert (q.authentication, q.eps_auth) == ("per_block", 1e-10)
+    assert set(AUTHENTICATION_MODES) == set(QkdSection.model_fields["authentication"].annotation.__args__)
     assert q.source == QkdSourceSection(intensities=[0.5, 0.1, 0.0], probabilities=[0.8, 0.1, 0.1])
     assert q.source.werner is None and q.source.position is None  # bbm92/e91 keys
     assert q.source.z_basis_probability == 0.5 and q.source.source_rate_hz == 1e9
@@ -196,6 +199,10 @@ def test_scenario_sections():
     ("qber_threshold = 0.6", r"\[qkd\]\.qber_threshold = 0\.6: must be in \[0, 0\.5\]$"),
     ("sample_fraction = 0", r"\[qkd\]\.sample_fraction = 0\.0: must be in \(0, 0\.5\]$"),
     ('sample_fraction = "0.1"', r"\[qkd\]\.sample_fraction: expected a number, got \"0\.1\"$"),
+    ('authentication = "sometimes"',
+     r"\[qkd\]\.authentication = \"sometimes\": must be one of \"per_block\", \"per_message\", \"none\"$"),
+    ("eps_auth = 0", r"\[qkd\]\.eps_auth = 0(\.0)?: must be in \(0, 1\)$"),
+    ("eps_auth = 1.0", r"\[qkd\]\.eps_auth = 1\.0: must be in \(0, 1\)$"),
     ("pulse = 10", r"unknown key \[qkd\]\.pulse; allowed keys: protocol, pulses, .*, network; did you mean pulses\?$"),
     ("source = 3", r"\[qkd\]\.source: expected a table, got 3$"),
     ("classical_channels = 3", r"\[qkd\]\.classical_channels: expected an array, got 3$"),

@@ -19,7 +19,7 @@ QUIET = ["--set", "qkd.pulses=200000", "--set", "qkd.batch_pulses=50000", "--set
 NOISY = [*QUIET,
          "--set", 'qkd.classical_channels=[{launch_power_dbm=0.0, direction="counter", filter_bandwidth_nm=1.0}]',
          "--set", 'qkd.eve={attack="intercept_resend", fraction=0.1, distance_km=3.0}']
-TABLES = ["links", "blocks", "end_to_end", "timeline"]
+TABLES = ["links", "blocks", "end_to_end", "relay_links", "timeline"]  # authentication columns included
 
 
 def checkpointed(folder):
@@ -46,6 +46,7 @@ def test_raman_and_eve_network_same_on_one_and_two_ranks_and_resumed_on_the_othe
     ref, quiet = open_run(tmp_path / "ref.h5"), open_run(tmp_path / "quiet.h5")
     blocks = ref.table("blocks")
     assert len(blocks) == 4 and blocks["final_keys_equal"].all()
+    assert (blocks["auth_key_bits"] > 0).all()  # the tags are paid with or without a key (this job makes none)
     assert (blocks["eve_known_fraction"] > 0).all() and (quiet.table("blocks")["eve_known_fraction"] == 0).all()
     # the Raman photons reach Bob in the vacuum slots too, where only dark counts click without them
     assert (blocks["gain_vacuum"] > 2 * quiet.table("blocks")["gain_vacuum"]).all()

@@ -327,8 +327,8 @@ def _plant_one_error_after_cascade(monkeypatch) -> None:
     """Make postprocess_key's Cascade leave bit 1234 of Bob's key wrong."""
     real = reconciliation.cascade_errors
 
-    def cascade_leaving_one_error(num_bits, errors, qber_estimate, rng):
-        done = real(num_bits, errors, qber_estimate, rng)
+    def cascade_leaving_one_error(num_bits, errors, qber_estimate, rng, **options):  # options: Cascade's order
+        done = real(num_bits, errors, qber_estimate, rng, **options)
         planted = np.setxor1d(done.residual, [1234])
         return CascadeResult(None, done.leakage_bits, done.rounds, done.first_block_bits, done.errors_corrected,
                              planted)

@@ -146,9 +146,11 @@ def test_two_links_same_on_two_and_four_ranks(tmp_path, job, extra, ranks):
         assert len(blocks) == 4 and blocks["final_keys_equal"].all() and (blocks["secret_key_bits"] > 0).all()
         attacked = any(arg.startswith("qkd.eve=") for arg in extra)
         assert (blocks["eve_known_fraction"] > 0).all() == attacked  # Eve acts on every rank count
+    (end,) = results[0].table("end_to_end")  # authentication: the links' and the relay's tags, and a key left
+    assert end["relay_auth_key_bits"] > 0 and 0 < end["net_key_bits"] < end["secret_key_bits"]
     for other in results[1:]:
         assert other.attrs.get("chsh_s") == results[0].attrs.get("chsh_s")
-        for table in ("links", "blocks", "end_to_end"):
+        for table in ("links", "blocks", "end_to_end", "relay_links"):
             a, b = results[0].table(table), other.table(table)
             for field in a.dtype.names:
                 assert np.array_equal(a[field], b[field], equal_nan=a[field].dtype.kind == "f"), (table, field)

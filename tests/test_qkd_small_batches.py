@@ -59,7 +59,9 @@ def test_one_pulse_batches_draw_each_chunk_once(monkeypatch):
 
 
 def test_one_pulse_batches_write_the_tables_of_the_default_batches(tmp_path):
-    """A 3,000-pulse run at 1 km in one-pulse batches and in one batch: every table but the times alike."""
+    """A 3,000-pulse run at 1 km in one-pulse batches and in one batch: every table but the times alike, but for
+    the blocks' count of classical messages, which holds one detection report per batch (the authentication's
+    default, one tag per direction over the block's transcript, is the same: the reports hold as many bits)."""
     common = ["--set", 'qkd.sampling="pulses"', "--set", "qkd.pulses=3000", "--set", "qkd.block_pulses=3000",
               "--set", "qkd.link.distance_km=1.0", "--quiet"]
     runs = []
@@ -68,4 +70,9 @@ def test_one_pulse_batches_write_the_tables_of_the_default_batches(tmp_path):
         assert main(["run", str(ROOT / "jobs" / "bb84_decoy_50km.toml"), "-o", str(out),
                      "--set", f"qkd.batch_pulses={batch}", *common]) == 0
         runs.append(open_run(out))
-    same_tables(*runs, [name for name in runs[0].tables if name != "timing"])
+    same_tables(*runs, [name for name in runs[0].tables if name not in ("timing", "blocks")])
+    one, whole = (run.table("blocks") for run in runs)
+    assert (one["classical_messages"] - whole["classical_messages"]).tolist() == [3000 - 1]
+    for field in one.dtype.names:
+        if field != "classical_messages":
+            assert np.array_equal(one[field], whole[field], equal_nan=one[field].dtype.kind == "f"), field

@@ -27,6 +27,7 @@ import h5py
 import numpy as np
 import pytest
 
+import dqsim
 from dqsim import cli as cli_package
 from dqsim import comm as comm_mod
 from dqsim import scenarios
@@ -449,7 +450,8 @@ def test_checkpoints_of_another_dqsim_version_are_moved_aside_not_removed(tmp_pa
 def test_a_checkpoint_records_its_commit_and_code_of_another_commit_resumes_it(dqc_checkpoint, tmp_path, capsys,
                                                                              monkeypatch):
     """Checkpoint manifests and state slab files recorded ``dqsim_version`` but not the commit of the code that
-    wrote them (run files did). The commit is a record only: a resume by another commit of this version goes on."""
+    wrote them (run files did). A resume by another commit of this version goes on, with one warning line (before
+    2026-12-06: none, the commit was a record only)."""
     _folder, full, source = dqc_checkpoint
     written = provenance.code_commit()
     assert checkpoint.verify_checkpoint(source)["dqsim_commit"] == written
@@ -462,7 +464,8 @@ def test_a_checkpoint_records_its_commit_and_code_of_another_commit_resumes_it(d
     other = "0" * 40 + "+dirty"
     monkeypatch.setattr(provenance, "code_commit", lambda: other)
     code, err = cli(capsys, "resume", target, "-o", tmp_path / "resumed.h5", "--quiet")
-    assert code == 0 and err == [], err
+    assert code == 0 and err == [f"dqsim: warning: {target} was written by dqsim commit {written}, this is commit "
+                                 f"{other} (the same version, {dqsim.__version__}); resuming it with this code"], err
     assert open_run(tmp_path / "resumed.h5").attrs["dqsim_commit"] == other
     same_tables(open_run(full), open_run(tmp_path / "resumed.h5"), ["shots", "links", "counts"])
 
@@ -470,14 +473,17 @@ def test_a_checkpoint_records_its_commit_and_code_of_another_commit_resumes_it(d
 def test_a_checkpoint_written_before_dqsim_commit_was_recorded_resumes_without_a_word(dqc_checkpoint, tmp_path,
                                                                                       capsys):
     """Checkpoints written before 2026-12-06 (96551f6) have no ``dqsim_commit`` in their manifest nor in their
-    state slab files. One is made from a fresh checkpoint by removing both and putting its checksums right as the
+    state slab files, nor the run's identity (run id, overrides, output, input files' hashes) in their manifest.
+    One is made from a fresh checkpoint by removing them and putting its checksums right as the
     writer computes them (each slab file's parts, same lengths, by :func:`manifest.parts_digests`; the manifest's
     body digest by :func:`manifest.write_manifest`). It verifies, ``dqsim inspect`` reads it, and a resume goes on
-    with nothing on stderr and the uninterrupted run's tables; its output records this code's commit."""
+    with nothing on stderr and the uninterrupted run's tables; its output records this code's commit and a new
+    run id."""
     _folder, full, source = dqc_checkpoint
     target = copy_checkpoint(source, tmp_path / "old")
     body = json.loads(checkpoint.manifest_path(target).read_text())["body"]
-    del body["dqsim_commit"]
+    for key in ("dqsim_commit", "run_id", "overrides", "output", "input_sha256"):
+        del body[key]
     slabs = body["files"][1:]
     assert slabs and body["files"][0]["name"] == target.name, body["files"]
     for entry in slabs:
@@ -501,6 +507,9 @@ def test_a_checkpoint_written_before_dqsim_commit_was_recorded_resumes_without_a
     resumed = open_run(tmp_path / "resumed.h5")
     assert resumed.attrs["dqsim_commit"] == provenance.code_commit()
     same_tables(open_run(full), resumed, ["shots", "links", "counts"])
+    identity = manifest.read_manifest(manifest.run_manifest_path(tmp_path / "resumed.h5"), kind="run")
+    assert len(identity["run_id"]) == 32 and identity["run_id"] != \
+        manifest.read_manifest(checkpoint.manifest_path(source), kind=checkpoint.MANIFEST_KIND)["run_id"]
 
 
 def test_repro_a_checkpoint_in_a_folder_that_cannot_be_written_says_to_copy_it(dqc_checkpoint, tmp_path, capsys,

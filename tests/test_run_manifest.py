@@ -30,10 +30,13 @@ def manifest_body(path):
 
 
 def one_process_body(run, num_slabs, tmp_path):
-    """The manifest body that one process writes hashing the run file and every slab itself (as before)."""
+    """The manifest body that one process writes hashing the run file and every slab itself (as before), with the
+    run's identity that ``run``'s manifest records (``dqsim run``'s; none for a file written without it)."""
     slabs = [run.with_name(f"{run.stem}.slab{r:04d}.h5") for r in range(num_slabs)]
+    recorded = manifest_body(run)
+    identity = {key: recorded[key] for key in manifest.RUN_IDENTITY_KEYS if key in recorded}
     reference = manifest.write_manifest(tmp_path / "reference.manifest.json",
-                                        {"kind": "run", "run_file": run.name}, [run, *slabs])
+                                        {"kind": "run", "run_file": run.name, **identity}, [run, *slabs])
     return manifest.read_manifest(reference, kind="run")
 
 

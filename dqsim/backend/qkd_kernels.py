@@ -84,7 +84,64 @@ if _numba is not None:
         return _intrinsic(typing)
 
     @_numba.njit(cache=True, boundscheck=False)
-    def _numba_sparse_cascade(n, errors, places, order, sizes, depths, alive):
+    def _cascade_flip(g, q, n, offsets, sizes, places, flat, first, alive):
+        # Bisect the odd block g (of pass q), whose wrong bits are the entries first[g] .. first[g + 1] of
+        # ``flat`` (in place order): one parity of the lower half a step, down to one place; flip the wrong
+        # bit found (``alive`` cleared). Returns (its entry, parities disclosed).
+        start = (g - offsets[q]) * sizes[q]
+        a, c = first[g], first[g + 1]
+        lo, hi = 0, min(sizes[q], n - start)
+        steps = 0
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            steps += 1
+            parity = 0
+            split = a
+            while split < c and places[q, flat[split]] < start + mid:
+                parity ^= alive[flat[split]]
+                split += 1
+            if parity:
+                hi, c = mid, split
+            else:
+                lo, a = mid, split
+        e = flat[a]  # the only entry at place start + lo, an error (odd parity)
+        alive[e] = 0
+        return e, steps
+
+    @_numba.njit(cache=True, boundscheck=False)
+    def _heap_push(heap, size, value):
+        # ``heap[:size]`` a binary min-heap; adds ``value``, returns the new size
+        i = size
+        heap[i] = value
+        while i > 0:
+            parent = (i - 1) // 2
+            if heap[parent] <= heap[i]:
+                break
+            heap[parent], heap[i] = heap[i], heap[parent]
+            i = parent
+        return size + 1
+
+    @_numba.njit(cache=True, boundscheck=False)
+    def _heap_pop(heap, size):
+        # ``heap[:size]`` a binary min-heap, size >= 1; removes its least value, returns (value, new size)
+        top = heap[0]
+        size -= 1
+        heap[0] = heap[size]
+        i = 0
+        while True:
+            child = 2 * i + 1
+            if child >= size:
+                break
+            if child + 1 < size and heap[child + 1] < heap[child]:
+                child += 1
+            if heap[i] <= heap[child]:
+                break
+            heap[i], heap[child] = heap[child], heap[i]
+            i = child
+        return top, size
+
+    @_numba.njit(cache=True, boundscheck=False)
+    def _numba_sparse_cascade(n, errors, places, order, sizes, depths, alive, sequential):
         # The passes of Cascade (cascade_on_errors), computed on the errors alone: ``errors`` (m key
         # positions), ``places[p, e]`` where pass p reads error e, ``order[p]`` the errors sorted by
         # that place, ``alive`` (m bytes, all 1) cleared where an error is flipped. A parity is the
@@ -92,7 +149,8 @@ if _numba is not None:
         # pattern, so the same flips, leakage and rounds, with no pass over the n key bits (a
         # bisection only ever ends on an error: the range it narrows to holds an odd number of them).
         # Blocks are numbered offsets[pass] + block: this order is the (pass, block) order in which
-        # the reference visits a wave.
+        # the reference visits a wave, and (the sizes never shrinking from pass to pass) the
+        # smallest-block-first order of ``sequential``.
         num_passes, m = places.shape
         num_blocks = (n + sizes - 1) // sizes
         offsets = np.zeros(num_passes + 1, dtype=np.int64)
@@ -119,8 +177,8 @@ if _numba is not None:
         first[total] = num_passes * m
         flat = order.reshape(num_passes * m)
         odd = np.zeros(total, dtype=np.uint8)
-        touched = np.zeros(total, dtype=np.uint8)
-        next_wave = np.empty(total, dtype=index)
+        touched = np.zeros(total, dtype=np.uint8)  # parallel: in next_wave; sequential: in the heap
+        next_wave = np.empty(total, dtype=index)   # parallel: the next wave; sequential: the heap of odd blocks
         leak = rounds = flipped = 0
         for p in range(num_passes):
             for e in range(m):
@@ -128,10 +186,28 @@ if _numba is not None:
             count = 0
             for g in range(offsets[p], offsets[p + 1]):
                 if odd[g]:
-                    next_wave[count] = g
+                    next_wave[count] = g  # increasing: a heap as it stands
+                    touched[g] = sequential
                     count += 1
             leak += num_blocks[p]
             rounds += 1
+            if sequential:  # the smallest odd block first, one parity a round trip
+                while count:
+                    g, count = _heap_pop(next_wave, count)
+                    touched[g] = 0
+                    if not odd[g]:
+                        continue
+                    e, steps = _cascade_flip(g, block_pass[g], n, offsets, sizes, places, flat, first, alive)
+                    leak += steps
+                    rounds += steps
+                    flipped += 1
+                    for r in range(p + 1):  # the flip changes the parity of one block per pass so far
+                        h = block_of[r, e]
+                        odd[h] ^= 1
+                        if odd[h] and not touched[h]:
+                            touched[h] = 1
+                            count = _heap_push(next_wave, count, h)
+                continue
             wave = next_wave[:count].copy()
             while wave.size:  # one wave: every odd block bisected in parallel
                 count = 0
@@ -139,26 +215,9 @@ if _numba is not None:
                 for g in wave:
                     if not odd[g]:
                         continue
-                    q = block_pass[g]
-                    depth = max(depth, depths[q])
-                    start = (g - offsets[q]) * sizes[q]
-                    # bisection: [a, c) the entries of places in [start + lo, start + hi)
-                    lo, hi = 0, min(sizes[q], n - start)
-                    a, c = first[g], first[g + 1]
-                    while hi - lo > 1:
-                        mid = (lo + hi) // 2
-                        leak += 1
-                        parity = 0
-                        split = a
-                        while split < c and places[q, flat[split]] < start + mid:
-                            parity ^= alive[flat[split]]
-                            split += 1
-                        if parity:
-                            hi, c = mid, split
-                        else:
-                            lo, a = mid, split
-                    e = flat[a]  # the only entry at place start + lo, an error (odd parity)
-                    alive[e] = 0
+                    depth = max(depth, depths[block_pass[g]])
+                    e, steps = _cascade_flip(g, block_pass[g], n, offsets, sizes, places, flat, first, alive)
+                    leak += steps
                     flipped += 1
                     for r in range(p + 1):  # the flip changes the parity of one block per pass so far
                         h = block_of[r, e]
@@ -1087,16 +1146,21 @@ def has_cascade() -> bool:
 
 
 def cascade_on_errors(num_bits: int, errors: np.ndarray, places: np.ndarray, order: np.ndarray,
-                      sizes: np.ndarray, depths: np.ndarray) -> tuple[int, int, int, np.ndarray]:
+                      sizes: np.ndarray, depths: np.ndarray, *,
+                      sequential: bool = False) -> tuple[int, int, int, np.ndarray]:
     """Run every pass of Cascade on a key whose wrong bits are ``errors``: which it flips, at what leakage.
 
     The algorithm of :func:`dqsim.protocols.qkd.reconciliation.cascade`
     (its docstring has the protocol and its source): pass ``p`` splits the
     key, read in its pass's order, into blocks of ``sizes[p]`` bits and
-    compares their parities; each wave bisects every odd block in (pass,
+    compares their parities (one round); each wave bisects every odd block in (pass,
     block) order, flips the bit found and toggles the block that holds it in
     every pass so far; a wave costs the largest ``depths[q]`` of the blocks it
-    bisected in rounds. A parity of Alice's and Bob's bits differs exactly when
+    bisected in rounds. With ``sequential``, Brassard and Salvail's own order
+    (EUROCRYPT 1993): one odd block at a time, always the smallest (the earliest
+    pass's, then the lowest-numbered), so that a flip's cascade into the earlier
+    passes is resolved before the next block is opened; each parity of a
+    bisection is then a round of its own. A parity of Alice's and Bob's bits differs exactly when
     its range holds an odd number of wrong bits, and a bisection ends on a wrong
     bit: so the passes are computed on the wrong bits alone, where each pass reads
     them (``places``; :func:`shuffled_places`), at a cost that grows with their
@@ -1110,7 +1174,10 @@ def cascade_on_errors(num_bits: int, errors: np.ndarray, places: np.ndarray, ord
             The kernel's own arrays, per block and per wrong bit, take its type.
         order: ``(num_passes, m)``, ``places``' type, row p the indices e sorted by ``places[p, e]``.
         sizes: block size of each pass, int64, each in [1, n].
-        depths: rounds of one bisection of a block of each pass, int64 (⌈log2 max(2, size)⌉).
+        depths: rounds of one bisection of a block of each pass, int64 (⌈log2 max(2, size)⌉; unused with
+            ``sequential``).
+        sequential: bisect the smallest odd block first, one parity a round (else every odd block of a wave
+            at once).
 
     Returns:
         ``(leakage_bits, rounds, bits_flipped, flipped)``: ``flipped`` a bool per wrong bit, true where
@@ -1122,7 +1189,8 @@ def cascade_on_errors(num_bits: int, errors: np.ndarray, places: np.ndarray, ord
     if not has_cascade():
         raise RuntimeError("cascade_on_errors needs numba; callers check has_cascade() first")
     alive = np.ones(errors.size, dtype=np.uint8)
-    leak, rounds, flipped = _numba_sparse_cascade(int(num_bits), errors, places, order, sizes, depths, alive)
+    leak, rounds, flipped = _numba_sparse_cascade(int(num_bits), errors, places, order, sizes, depths, alive,
+                                                  bool(sequential))
     return int(leak), int(rounds), int(flipped), alive == 0
 
 

@@ -5,7 +5,9 @@ Jacobs, Papadopoulos and Plenio, "Optimal local implementation of nonlocal
 quantum gates", Phys. Rev. A 62, 052317 (2000)) executes one single-control
 controlled-U with one EPR pair. :func:`decompose_for_distribution` turns every
 other multi-qubit gate into such controlled gates plus one-qubit gates, so the
-distributed engine only ever meets :data:`TELEGATE_GATES` between qubits.
+distributed engine only ever meets :data:`TELEGATE_GATES` between qubits, besides
+the SWAPs and dense two-qubit unitaries its ``keep`` leaves whole (run by
+teleportation: :func:`dqsim.scenarios.dqc.with_teleported_gates`).
 
 Every rewrite below is exact, global phase included: the rewritten circuit has
 the same unitary as the original (checked on random states in
@@ -203,7 +205,7 @@ def _two_qubit_matrix(gates: list[Gate], qubits: tuple[int, int]) -> np.ndarray:
 
 
 def decompose_for_distribution(circuit: Circuit, *, check: bool = True,
-                               keep_swap: Callable[[tuple[int, ...]], bool] | None = None) -> Circuit:
+                               keep: Callable[[Gate], Gate | None] | None = None) -> Circuit:
     """Rewrite every multi-qubit gate into :data:`TELEGATE_GATES` plus 1-qubit gates.
 
     Gates of :data:`TELEGATE_GATES`, one-qubit gates (named or dense),
@@ -218,7 +220,10 @@ def decompose_for_distribution(circuit: Circuit, *, check: bool = True,
       ``cswap``: CX, Toffoli, CX (eight CX);
     * dense two-qubit ``unitary``: KAK decomposition (qiskit's
       ``TwoQubitWeylDecomposition``) into dense 1-qubit gates and at most three
-      ``cp`` (one per nonzero coordinate of the interaction).
+      ``cp`` (one per nonzero coordinate of the interaction, :func:`num_controlled_gates`).
+
+    ``keep`` leaves a ``swap`` or a dense two-qubit ``unitary`` whole instead (the distributed circuit's
+    teleported forms).
 
     Every rewrite is exact including the global phase.
 
@@ -229,9 +234,11 @@ def decompose_for_distribution(circuit: Circuit, *, check: bool = True,
             checked when appended (every builder of :mod:`dqsim.circuit` checks them) and a caller that reads
             only the gates' names and qubits (the cloud's estimates: a third of their time was these checks);
             the instructions are the same.
-        keep_swap: ``keep_swap(qubits)`` True keeps that ``swap`` as it is (the distributed circuit runs a
-            SWAP between QPUs as two teleportations, :mod:`dqsim.circuit.distribute`); ``None``: every
-            ``swap`` becomes three CX.
+        keep: ``keep(gate)`` of a ``swap`` or a dense two-qubit ``unitary``: the gate to put in its place whole
+            (itself, or for a ``unitary`` the same gate with its qubits in the other order,
+            :func:`with_qubits_reversed`), or ``None`` to rewrite it. The distributed circuit runs a kept SWAP
+            between QPUs as two teleportations and a kept ``unitary`` by teleporting its first qubit to the
+            other's QPU and back (:mod:`dqsim.circuit.distribute`); ``keep`` ``None``: every one is rewritten.
 
     Returns:
         A new circuit with the same qubits, bits, registers and name.
@@ -248,22 +255,61 @@ def decompose_for_distribution(circuit: Circuit, *, check: bool = True,
     out = Circuit(circuit.num_qubits, circuit.num_clbits, [], list(circuit.qregs),
                   list(circuit.cregs), circuit.name)
     if not check:
-        out.instructions.extend(_decomposed(circuit.instructions, keep_swap))
+        out.instructions.extend(_decomposed(circuit.instructions, keep))
         return out
-    for ins in _decomposed(circuit.instructions, keep_swap):
+    for ins in _decomposed(circuit.instructions, keep):
         out.append(ins)
     return out
 
 
-def _decomposed(instructions, keep_swap=None) -> list:
+def num_controlled_gates(gate: Gate) -> int:
+    """The controlled gates (:data:`TELEGATE_GATES`, one EPR pair each as TeleGates) that
+    :func:`decompose_for_distribution` writes ``gate`` as: 0 for a one-qubit gate, 3 for ``swap``, and for a
+    dense two-qubit ``unitary`` one per nonzero coordinate of its KAK interaction ``(a, b, c)``.
+
+    In the Weyl chamber (a ≥ b ≥ |c|) three coordinates are nonzero exactly when the gate needs three CNOTs
+    (c ≠ 0; Vidal & Dawson, PRA 69, 010301 (2004); Shende, Markov & Bullock, PRA 69, 062321 (2004), whose
+    criterion is that tr γ(U) is not real); with c = 0 two controlled gates do, one with b = c = 0.
+
+    Raises:
+        CircuitError: as :func:`decompose_for_distribution` (a dense unitary on 3 or more qubits, or a dense
+            2-qubit unitary when qiskit is missing).
+
+    Examples:
+        >>> num_controlled_gates(Gate("swap", (0, 1))), num_controlled_gates(Gate("rzz", (0, 1), (0.3,)))
+        (3, 1)
+    """
+    return sum(1 for g in _decomposed([gate]) if len(g.qubits) > 1)
+
+
+def with_qubits_reversed(gate: Gate) -> Gate:
+    """A dense two-qubit ``unitary`` written on its qubits in the other order: the same operation
+    (the matrix conjugated by SWAP, as both are little-endian in their qubits: an S on qubit 0, bit 0 of
+    the first matrix's index, is on bit 1 of the second's).
+
+    Examples:
+        >>> g = with_qubits_reversed(Gate("unitary", (0, 3), (), np.diag([1, 1j, 1, 1j])))
+        >>> g.qubits, np.diag(g.matrix).tolist()
+        ((3, 0), [(1+0j), (1+0j), 1j, 1j])
+    """
+    swap = np.eye(4, dtype=np.complex128)[[0, 2, 1, 3]]
+    return Gate("unitary", gate.qubits[::-1], (), swap @ np.asarray(gate.matrix, dtype=np.complex128) @ swap)
+
+
+def _decomposed(instructions, keep=None) -> list:
     """The rewrites of :func:`decompose_for_distribution`, also inside the blocks of an ``if``."""
     out: list = []
     for ins in instructions:
-        if isinstance(ins, IfBits):
-            out.append(IfBits(ins.clbits, ins.value, tuple(_decomposed(ins.body, keep_swap)),
-                              tuple(_decomposed(ins.orelse, keep_swap))))
-        elif (not isinstance(ins, Gate) or len(ins.qubits) == 1 or ins.name in TELEGATE_GATES
-              or (ins.name == "swap" and keep_swap is not None and keep_swap(ins.qubits))):
+        kept = None
+        if (keep is not None and isinstance(ins, Gate) and len(ins.qubits) == 2
+                and ins.name in ("swap", "unitary")):
+            kept = keep(ins)
+        if kept is not None:
+            out.append(kept)
+        elif isinstance(ins, IfBits):
+            out.append(IfBits(ins.clbits, ins.value, tuple(_decomposed(ins.body, keep)),
+                              tuple(_decomposed(ins.orelse, keep))))
+        elif not isinstance(ins, Gate) or len(ins.qubits) == 1 or ins.name in TELEGATE_GATES:
             out.append(ins)
         elif ins.name == "unitary":
             if len(ins.qubits) > 2:

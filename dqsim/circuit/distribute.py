@@ -1,7 +1,8 @@
 """Plan a circuit over networked QPUs: qubit slots and each node's list of steps.
 
 Input: a circuit whose multi-qubit gates are all single-control
-controlled-U gates or local (see :mod:`dqsim.circuit.decompose`), and an
+controlled-U gates, SWAPs or dense two-qubit gates between two QPUs, or local
+(see :mod:`dqsim.circuit.decompose`), and an
 ``owner[q]`` QPU for every logical qubit (:mod:`dqsim.circuit.partition`).
 
 Global qubit indices: first the data qubits of every node, node after node
@@ -118,6 +119,10 @@ class RemoteControl:
     ``early_return`` (TeleData only): the return pair is requested at the gate's start, which takes two
     communication qubits at the control's QPU; ``False`` where it has one: it is requested once the control
     has arrived at the target (the schedule before 2026-12-06).
+
+    ``dense``: the gate is a dense two-qubit gate (no control), run as TeleData under either scheme:
+    ``control`` is its first qubit, teleported to the peer, which applies the gate, and back (two pairs,
+    where its rewrite would take three controlled gates).
     """
 
     index: int
@@ -125,13 +130,15 @@ class RemoteControl:
     control: int
     guard: Guard = ()
     early_return: bool = True
+    dense: bool = False
 
 
 @dataclass(frozen=True)
 class RemoteTarget:
     """Target side of nonlocal gate ``index``: apply ``op`` with its control replaced by a comm qubit.
 
-    ``early_return``: as :class:`RemoteControl`'s (the control's QPU decides it).
+    ``early_return``: as :class:`RemoteControl`'s (the control's QPU decides it). ``dense``: ``op`` is a
+    dense two-qubit gate whose first qubit (the peer's) arrives in a comm qubit (:class:`RemoteControl`).
     """
 
     index: int
@@ -139,6 +146,7 @@ class RemoteTarget:
     op: GateOp
     guard: Guard = ()
     early_return: bool = True
+    dense: bool = False
 
 
 @dataclass(frozen=True)
@@ -297,15 +305,17 @@ class _Planner:
             steps[b].append(RemoteSwap(index, a, qb, False, guard))
             self._route_steps(index, guard, steps, [(a, b), (a, b)])
             return
-        if len(op.controls) != 1 or len(op.targets) != 1:
+        dense = not op.controls and len(op.targets) == 2  # its first qubit goes over and back (TeleData)
+        if not dense and (len(op.controls) != 1 or len(op.targets) != 1):
             raise CircuitError(
                 f"gate {ins.name} on qubits {ins.qubits} spans QPUs but is not a controlled gate on one "
                 "target; decompose the circuit first (dqsim.circuit.decompose)"
             )
         control_node, target_node = owner[ins.qubits[0]], owner[ins.qubits[1]]
-        steps[control_node].append(RemoteControl(index, target_node, op.controls[0], guard))
-        steps[target_node].append(RemoteTarget(index, control_node, op, guard))
-        ends = [(control_node, target_node)] + ([(target_node, control_node)] if self.scheme == "teledata" else [])
+        steps[control_node].append(RemoteControl(index, target_node, op.qubits[0], guard, dense=dense))
+        steps[target_node].append(RemoteTarget(index, control_node, op, guard, dense=dense))
+        teledata = self.scheme == "teledata" or dense
+        ends = [(control_node, target_node)] + ([(target_node, control_node)] if teledata else [])
         self._route_steps(index, guard, steps, ends)
 
     def _route_steps(self, index: int, guard: Guard, steps: list[list[Step]], ends) -> None:
@@ -357,7 +367,9 @@ def plan_distributed(circuit: Circuit, regmap: RegisterMap, num_nodes: int, *,
     so they reserve their qubits for it in circuit order too; TeleData uses a
     second pair from the target's node back to the control's. A ``swap``
     between two QPUs becomes a :class:`RemoteSwap` on each (two pairs, both
-    from the first qubit's node); every other nonlocal gate must be a
+    from the first qubit's node), any other two-qubit gate without a control
+    (a dense ``unitary``) a TeleData gate of its first qubit under either scheme
+    (``dense``); every other nonlocal gate must be a
     single-control controlled-U. A circuit
     whose measurements are all terminal has no measurement steps (its shots
     are sampled from the final state); any other circuit is planned as a
@@ -365,7 +377,7 @@ def plan_distributed(circuit: Circuit, regmap: RegisterMap, num_nodes: int, *,
 
     Raises:
         CircuitError: a nonlocal gate that is not a single-control
-            controlled-U or a swap, or a classical bit measured on two QPUs in the two
+            controlled-U or a two-qubit gate, or a classical bit measured on two QPUs in the two
             blocks of one ``if``.
 
     Examples:

@@ -1,39 +1,53 @@
-"""``dqsim clean JOB``: remove the checkpoints of a job that its finished runs left in its checkpoint folder.
+"""``dqsim clean JOB`` / ``dqsim clean --checkpoints DIR``: remove the checkpoints that finished runs left.
 
 Since 2026-12-06 a finished run removes the checkpoints it wrote
-(:func:`dqsim.engine.checkpoint.remove_when_done`); runs before then left their
-last ``keep`` in the folder, a state's size each. A checkpoint does not record
-where its run wrote its output, so ``dqsim clean`` is given the job as it ran
-(its file, and the ``--set`` and ``-o`` the run had) and looks at
+(:func:`dqsim.engine.checkpoint.remove_when_done`); runs before then, and runs
+with ``[checkpoint].keep_when_done = true``, left their last ``keep`` in the
+folder, a state's size each. Since 2026-12-06 too every checkpoint manifest
+records its run's identity (:func:`dqsim.cli.finished.run_identity`: a random
+run id drawn at the run's start, the output file, the ``--set`` overrides),
+and so does the output's manifest. ``dqsim clean`` looks at
 
-* the job's checkpoints (its ``[run].name`` and configuration hash:
-  :func:`dqsim.engine.checkpoint.stored_checkpoints`) in ``[checkpoint].directory``
-  and its ``dqsim-VERSION/`` folders (another version's, set aside), of any run;
-* the job's output (:mod:`dqsim.cli.finished`: whole as its manifest lists it, and
-  this job's configuration).
+* with ``JOB`` (and the ``--set`` the run had): the job's checkpoints (its
+  ``[run].name`` and configuration hash:
+  :func:`dqsim.engine.checkpoint.stored_checkpoints`) in
+  ``[checkpoint].directory`` and its ``dqsim-VERSION/`` folders (another
+  version's, set aside), of any run;
+* with ``--checkpoints DIR``: every job's checkpoints in ``DIR`` and its
+  ``dqsim-VERSION/`` folders, job by job, each job's under its lock.
 
-Where the output holds the job's finished results, every checkpoint written
-before it goes (any version's: the job is done); those written after it are a
-later run's (one with another ``-o``, or stopped) and stay, as do all of them
-where the output is not finished: ``dqsim resume`` goes on from the newest.
-``--all`` removes those too. Incomplete checkpoints (no manifest: a write that
-was killed, never resumable) always go, as the job's next run would remove them.
-Nothing is removed while another run of the job holds the folder's lock (one
-line, exit 2); ``dqsim clean`` holds it while it removes, each checkpoint
-manifest first. ``--dry-run`` says what would go and removes nothing.
+A checkpoint goes when its run finished: an output that one of the run's
+checkpoints names (a resumed run's checkpoints name the resume's ``-o``) or,
+with ``JOB``, the job's output is whole as its manifest lists it and records
+the run's id; then the run's checkpoints are of no more use (any dqsim
+version's). The others stay: a
+later or stopped run's (another run id), or a run whose output is not whole
+(``dqsim resume`` goes on from the newest). ``--all`` removes those too.
+Checkpoints written before run ids record no output: with ``JOB`` they are
+paired with the job's output (``[run].output``, after ``-o``; whole, of this
+job's configuration: :mod:`dqsim.cli.finished`) by modification times (those
+written before the output go), and their line says so; with ``--checkpoints``
+they stay. Incomplete checkpoints (no manifest: a write that was killed, never
+resumable) always go, as the job's next run would remove them. Nothing of a
+job is removed while another run of it holds the folder's lock (with ``JOB``:
+one line, exit 2; with ``--checkpoints``: that job is skipped, one line);
+``dqsim clean`` holds it while it removes, each checkpoint manifest first.
+``--dry-run`` says what would go and removes nothing.
 """
 
 from __future__ import annotations
 
 import glob
 import json
+import os
 from collections import defaultdict
 from pathlib import Path
+from typing import Callable
 
 import dqsim
 from dqsim import io, jobs
 from dqsim.cli import print_error
-from dqsim.cli.finished import OutputState, output_state
+from dqsim.cli.finished import OutputState, output_state, whole_output_run_id
 from dqsim.engine import checkpoint
 from dqsim.errors import DqsimError, count_of
 from dqsim.io.manifest import sync_folder
@@ -42,13 +56,26 @@ from dqsim.units import size_words
 #: Exit status for bad input, and for a folder whose lock another run holds (as ``dqsim run``).
 EXIT_BAD_INPUT = 2
 
+#: Hex digits of a run id named in ``dqsim clean``'s lines.
+RUN_ID_SHOWN = 8
+
 
 def cmd_clean(args) -> int:
-    """``dqsim clean JOB [--set ...] [-o OUTPUT] [--dry-run] [--all]``."""
-    overrides = list(args.set) + ([f"run.output={json.dumps(args.output)}"] if args.output else [])
+    """``dqsim clean JOB [--set ...] [-o OUTPUT] [--dry-run] [--all]`` or ``dqsim clean --checkpoints DIR
+    [--dry-run] [--all]``."""
     try:
-        job = jobs.load_job(args.job, overrides)
-        lines = clean_job(job, dry_run=args.dry_run, everything=args.all)
+        if (args.job is None) == (args.checkpoints is None):
+            raise DqsimError("dqsim clean: give a job file (JOB) or a checkpoint folder (--checkpoints DIR), "
+                             "one of the two")
+        if args.checkpoints is not None:
+            if args.set or args.output:
+                raise DqsimError("dqsim clean --checkpoints: --set and -o belong to a job (dqsim clean JOB); "
+                                 "each checkpoint names its own output")
+            lines = clean_folder(Path(args.checkpoints), dry_run=args.dry_run, everything=args.all)
+        else:
+            overrides = list(args.set) + ([f"run.output={json.dumps(args.output)}"] if args.output else [])
+            job = jobs.load_job(args.job, overrides)
+            lines = clean_job(job, dry_run=args.dry_run, everything=args.all)
     except DqsimError as exc:
         for problem in getattr(exc, "problems", None) or [str(exc)]:  # a job file's problems, all of them
             print_error(problem)
@@ -59,31 +86,27 @@ def cmd_clean(args) -> int:
 
 def clean_job(job, *, dry_run: bool = False, everything: bool = False) -> list[str]:
     """Remove (``dry_run``: only name) the checkpoints of ``job`` that its finished runs left (see the module);
-    ``everything``: all of the job's. Returns the lines to print: a head, the output's state, one line per group
-    (folder, dqsim version, why) and a summary with sizes.
+    ``everything``: all of the job's. Returns the lines to print: a head, the job's output's state, one line per
+    group (folder, dqsim version, why) and a summary with sizes.
 
     Raises:
         DqsimError: one line: another run of the job holds the folder's lock, or it cannot be taken.
     """
     directory = Path(job.checkpoint.directory)
-    prefix = checkpoint.checkpoint_prefix(job.run.name, jobs.config_sha256(job))
+    config = jobs.config_sha256(job)
+    prefix = checkpoint.checkpoint_prefix(job.run.name, config)
     head = f"dqsim clean {job.run.name} ({job.scenario}): checkpoints {prefix}.ckpt* in {directory}/"
     if not directory.is_dir():
         return [head, "  no such folder: nothing to remove"]
-    lock, holder = None, checkpoint.lock_holder(directory, prefix)
-    if holder is None and not dry_run:
-        try:
-            lock, holder = checkpoint.lock_folder(directory, prefix)
-        except OSError as exc:
-            raise DqsimError(f"{directory}: cannot take the lock of this job's checkpoints "
-                             f"({io.folder_error(exc)}); nothing removed") from None
+    holder, lock = _lock(directory, prefix, dry_run=dry_run)
     if holder is not None:
         raise DqsimError(f"{directory}: another dqsim run of this job ({prefix}) is using its checkpoints there "
                          f"({holder}); nothing removed: run dqsim clean once it has ended")
     try:
         state = output_state(job)
-        groups = _groups(checkpoint.stored_checkpoints(directory, prefix), state, jobs.config_sha256(job),
-                         directory, everything=everything)
+        found = [stored for stored in checkpoint.stored_checkpoints(directory, prefix)
+                 if stored.config_sha256 in (None, config)]  # not another job whose configuration hash starts alike
+        groups = _groups(found, _Judge(directory, state, found, os.path.abspath(job.run.output)), directory, everything=everything)
         if not groups:
             return [head, f"  output: {state.words}", "  no checkpoint of this job there: nothing to remove"]
         left = []
@@ -92,38 +115,139 @@ def clean_job(job, *, dry_run: bool = False, everything: bool = False) -> list[s
                            directory)
     finally:
         checkpoint.release_lock(lock)
-    failed = [f"  could not remove {count_of(len(left), 'checkpoint')} (files left: {', '.join(left)}); "
-              "check the folder's permissions"] if left else []
-    return [head, f"  output: {state.words}", *_lines(groups, dry_run=dry_run), *failed]
+    return [head, f"  output: {state.words}", *_lines(groups, dry_run=dry_run), *_failed(left)]
 
 
-def _groups(found: list, state: OutputState, config: str, directory: Path, *,
-            everything: bool) -> dict[tuple[Path, bool, str], list]:
-    """The job's checkpoints by ``(folder, removed, why)``, in the order found (``stored_checkpoints``'s)."""
-    groups: dict[tuple[Path, bool, str], list] = defaultdict(list)
-    for stored in found:
-        if stored.config_sha256 is not None and stored.config_sha256 != config:
-            continue  # another job whose configuration hash starts alike: not this one's
+def clean_folder(directory: Path, *, dry_run: bool = False, everything: bool = False) -> list[str]:
+    """Remove (``dry_run``: only name) the checkpoints in ``directory`` (and its ``dqsim-VERSION/`` folders) that
+    finished runs left, of every job, each paired with the output its manifest names by run id (see the module);
+    ``everything``: all of them. A job whose lock another run holds is skipped (one line). Returns the lines to
+    print: a head, one line per group (folder, job, dqsim version, why), the skipped jobs and a summary.
+
+    Raises:
+        DqsimError: one line: ``directory`` is not a folder.
+    """
+    head = f"dqsim clean --checkpoints {directory}: the checkpoints of every job in {directory}/"
+    if not directory.is_dir():
+        raise DqsimError(f"{directory}: no such folder (--checkpoints names a checkpoint folder)")
+    by_job: dict[str, list] = defaultdict(list)
+    for stored in checkpoint.stored_checkpoints(directory):
+        by_job[checkpoint.parse_checkpoint_name(stored.path)["prefix"]].append(stored)
+    if not by_job:
+        return [head, "  no checkpoint there: nothing to remove"]
+    groups: dict = {}
+    skipped, left = [], []
+    for prefix, found in by_job.items():
+        holder, lock = _lock(directory, prefix, dry_run=dry_run)
+        if holder is not None:
+            skipped.append(f"  skipped {count_of(len(found), 'checkpoint')} of {prefix}: another dqsim run of "
+                           f"this job is using them ({holder})")
+            continue
+        try:
+            mine = _groups(found, _Judge(directory, None, found), directory, everything=everything, job=prefix)
+            if not dry_run:
+                left += _remove([stored for (_, remove, _), members in mine.items() if remove
+                                 for stored in members], directory)
+        finally:
+            checkpoint.release_lock(lock)
+        groups.update(mine)
+    *lines, summary = _lines(groups, dry_run=dry_run)
+    return [head, *lines, *skipped, summary, *_failed(left)]
+
+
+def _lock(directory: Path, prefix: str, *, dry_run: bool) -> tuple[str | None, tuple | None]:
+    """``(holder, lock)``: another run's hold of the lock of ``prefix``'s checkpoints in ``directory`` (``None``:
+    none), else the lock taken here (``None`` for ``dry_run``), released with :func:`checkpoint.release_lock`.
+
+    Raises:
+        DqsimError: one line: the lock cannot be taken (the folder's permissions).
+    """
+    lock, holder = None, checkpoint.lock_holder(directory, prefix)
+    if holder is None and not dry_run:
+        try:
+            lock, holder = checkpoint.lock_folder(directory, prefix)
+        except OSError as exc:
+            raise DqsimError(f"{directory}: cannot take the lock of the checkpoints of {prefix} "
+                             f"({io.folder_error(exc)}); nothing removed") from None
+    return holder, lock
+
+
+def _failed(left: list[str]) -> list[str]:
+    """The line for files that could not be removed (none: ``[]``)."""
+    return [f"  could not remove {count_of(len(left), 'checkpoint')} (files left: {', '.join(left)}); "
+            "check the folder's permissions"] if left else []
+
+
+class _Judge:
+    """Whether a complete checkpoint goes, and why: by its run id, which a whole output records where the run
+    finished, else (written before run ids) by the job's output ``state`` and modification times (``state``:
+    ``None`` with ``--checkpoints``, where the job is not known: such a checkpoint stays).
+
+    A run finished when an output that one of its checkpoints names (a resumed run's name the resume's ``-o``), or
+    the job's own output (``state``, of the file ``output``), is whole and records its run id: then all its
+    checkpoints go, whatever output each names.
+    """
+
+    def __init__(self, directory: Path, state: OutputState | None, found: list, output: str | None = None):
+        self.directory = directory
+        self.state = state
+        self.recorded: dict[str, str | None] = {}  # output -> the run id its whole manifest records
+        self.finished: dict[str, str] = {}  # run id -> a whole output that records it
+        if state is not None and state.finished and state.run_id is not None:
+            self.finished[state.run_id] = output
+        for stored in found:
+            if stored.run_id is None or stored.output is None or stored.run_id in self.finished:
+                continue
+            if stored.output not in self.recorded:
+                self.recorded[stored.output] = whole_output_run_id(stored.output)
+            if self.recorded[stored.output] == stored.run_id:
+                self.finished[stored.run_id] = stored.output
+
+    def __call__(self, stored) -> tuple[bool, str, bool]:
+        """``(remove, why, resumable)``: resumable: the checkpoint is kept for a resume (the line says how)."""
         version = f"dqsim {stored.version}" if stored.version else "an unknown dqsim version"
+        if stored.run_id is not None:
+            run = f"run {stored.run_id[:RUN_ID_SHOWN]}"
+            if stored.run_id in self.finished:
+                return True, f"of {version}, of {run}, whose output {self.finished[stored.run_id]} is whole", False
+            done = self.recorded.get(stored.output) if stored.output is not None else None
+            if done is not None:
+                return False, (f"of {version}, of {run}; {stored.output} holds another run's results "
+                               f"(run {done[:RUN_ID_SHOWN]})"), True
+            return False, f"of {version}, of {run}, whose output {stored.output} is not whole: not finished", True
+        state = self.state
+        if state is None:
+            return False, (f"of {version}, written before run ids: no output recorded (dqsim clean JOB, with the "
+                           "run's --set and -o, pairs them with its output by modification time)"), True
+        if state.finished and stored.written_s <= state.written_s:
+            return True, f"of {version}, written before run ids and before the output (by modification time)", False
+        if state.finished:
+            return False, (f"of {version}, written before run ids and after the output (by modification time): "
+                           "a later run of the job"), True
+        return False, f"of {version}: the job is not finished", True
+
+
+def _groups(found: list, judge: Callable, directory: Path, *, everything: bool,
+            job: str = "") -> dict[tuple[Path, bool, str], list]:
+    """The checkpoints ``found`` by ``(folder, removed, why)``, in the order found (``stored_checkpoints``'s);
+    ``judge``: a :class:`_Judge`; ``job``: a job's prefix to start each ``why`` with (``--checkpoints``)."""
+    groups: dict[tuple[Path, bool, str], list] = defaultdict(list)
+    named = f"{job}: " if job else ""
+    for stored in found:
         if not stored.complete:
-            why = "incomplete (no manifest: a write that was stopped; never resumable)"
+            why = f"{named}incomplete (no manifest: a write that was stopped; never resumable)"
             groups[(stored.path.parent, True, why)].append(stored)
             continue
-        if state.finished and stored.written_s <= state.written_s:
-            groups[(stored.path.parent, True, f"of {version}, written before the output")].append(stored)
-            continue
-        own = stored.path.parent == directory and stored.version == dqsim.__version__
-        if state.finished:
-            why = f"of {version}, written after the output by a later run of the job"
-        else:
-            why = f"of {version}: the job is not finished"
-        if everything:
+        remove, why, resumable = judge(stored)
+        why = named + why
+        if not remove and everything:
             why += " (--all)"
-        elif own:
-            why += "; dqsim resume goes on from the newest; --all removes them"
-        else:
-            why += f"; {version} can resume them; --all removes them"
-        groups[(stored.path.parent, everything, why)].append(stored)
+        elif resumable:
+            own = stored.path.parent == directory and stored.version == dqsim.__version__
+            version = f"dqsim {stored.version}" if stored.version else "that version"
+            why += ("; dqsim resume goes on from the newest" if own else f"; {version} can resume them") + \
+                "; --all removes them"
+        groups[(stored.path.parent, remove or everything, why)].append(stored)
     return groups
 
 

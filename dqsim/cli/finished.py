@@ -9,16 +9,46 @@ overrides it stores give this job's configuration hash
 (:func:`dqsim.jobs.config_sha256`: what names the job's checkpoints, without
 the output and ``[checkpoint]``), the stored text read with this job's folder
 for relative paths.
+
+``dqsim run --skip-finished`` runs the job again when the finished output is
+stale (:attr:`OutputState.stale`): another dqsim version wrote it, or a file
+the job reads (a QASM circuit) changed since (its SHA-256, which the output's
+manifest records, differs; outputs written before 2026-12-06 record none and
+are not compared). ``dqsim clean`` pairs a run's checkpoints with its output
+by the run id both record (:func:`run_identity`), and falls back on this
+module's answer and modification times only for checkpoints without one.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import dqsim
 from dqsim import io, jobs
 from dqsim.errors import DqsimError
+from dqsim.io import manifest
 from dqsim.io.manifest import run_manifest_path
+
+
+def run_identity(job, run_id: str, config_sha256: str | None = None) -> dict:
+    """The identity of a run of ``job`` (:data:`dqsim.io.manifest.RUN_IDENTITY_KEYS` but the dqsim version and
+    commit, which the writer of each manifest adds on rank 0: git runs on one rank), recorded in its checkpoint
+    manifests and its output's manifest.
+
+    Args:
+        job: the job as it runs (its ``--set`` and ``-o`` applied).
+        run_id: the run's id (:func:`dqsim.engine.checkpoint.start_run_id`).
+        config_sha256: its configuration hash (default: :func:`dqsim.jobs.config_sha256` of ``job``; a resume
+            passes its checkpoint's).
+
+    Raises:
+        ConfigError: a file the job reads cannot be read (:func:`dqsim.jobs.input_file_hashes`).
+    """
+    return {"run_id": run_id, "config_sha256": config_sha256 or jobs.config_sha256(job),
+            "overrides": list(job.overrides), "output": os.path.abspath(job.run.output),
+            "input_sha256": jobs.input_file_hashes(job)}
 
 
 @dataclass(frozen=True)
@@ -26,27 +56,46 @@ class OutputState:
     """What :func:`output_state` found.
 
     Attributes:
-        finished: the output holds this job's finished results.
+        finished: the output holds this job's finished results (whole, of this job's configuration).
         words: a few words saying so, or why not (naming the output).
         written_s: when its manifest was written, s since the epoch (``None`` unless ``finished``).
+        run_id: the run id its manifest records (``None``: not whole, or written before run ids).
+        stale: why a finished output is not this dqsim's results of the job's files as they are now (another
+            dqsim version, or an input file changed), in a few words; ``None``: it is, or nothing to compare.
     """
 
     finished: bool
     words: str
     written_s: float | None = None
+    run_id: str | None = None
+    stale: str | None = None
+
+
+def whole_output_run_id(output: str | os.PathLike) -> str | None:
+    """The run id that the manifest of ``output`` records when the output is whole as it lists it
+    (:func:`dqsim.io.manifest.run_file_unfinished`, sizes only); ``None``: not whole, or written before run ids."""
+    if manifest.run_file_unfinished(output) is not None:
+        return None
+    try:
+        body = manifest.read_manifest(run_manifest_path(output), kind="run")
+    except DqsimError:
+        return None
+    return body["run_id"] if isinstance(body.get("run_id"), str) else None
 
 
 def output_state(job) -> OutputState:
     """Whether ``job``'s output (``[run].output``, after ``-o``) holds its finished results (see the module).
 
     Reads the output's manifest, hashes the run file (not its state's slab files, checked by size:
-    :func:`dqsim.io.whole_run_attrs`) and its stored job; writes nothing.
+    :func:`dqsim.io.whole_run_attrs`) and its stored job, and the files the job reads (for
+    :attr:`OutputState.stale`); writes nothing.
     """
     output = Path(job.run.output)
     if not output.exists():
         return OutputState(False, f"{output} does not exist")
     try:
         attrs = io.whole_run_attrs(output)
+        body = manifest.read_manifest(run_manifest_path(output), kind="run")
     except DqsimError as exc:
         return OutputState(False, f"{output} is not a finished run's output ({exc})")
     try:
@@ -64,5 +113,25 @@ def output_state(job) -> OutputState:
     created = attrs.get("created_utc")
     when = f", written {created}" if isinstance(created, str) else ""
     written_s = run_manifest_path(output).stat().st_mtime
+    run_id = body["run_id"] if isinstance(body.get("run_id"), str) else None
     return OutputState(True, f"{output} holds this job's finished results (whole as its manifest lists it{when})",
-                       written_s)
+                       written_s, run_id, _stale(job, output, attrs, body))
+
+
+def _stale(job, output: Path, attrs: dict, body: dict) -> str | None:
+    """Why ``output``, a finished output of ``job``, is not what this dqsim would compute from the job's files now
+    (``attrs``: its root attributes; ``body``: its manifest's), or ``None``."""
+    version = attrs.get("dqsim_version")
+    if version != dqsim.__version__:
+        return f"{output} was written by dqsim {version}, this is dqsim {dqsim.__version__}"
+    recorded = body.get("input_sha256")
+    if not isinstance(recorded, dict):  # written before 2026-12-06: nothing to compare
+        return None
+    try:
+        now = jobs.input_file_hashes(job)
+    except DqsimError as exc:
+        return f"a file the job reads cannot be read ({exc})"
+    for path in sorted(set(recorded) | set(now)):
+        if recorded.get(path) != now.get(path):
+            return f"{path}, which the job reads, changed since {output} was written (SHA-256 differs)"
+    return None

@@ -35,11 +35,12 @@ from dqsim import comm as comm_mod
 from dqsim import io
 from dqsim import jobs
 from dqsim.engine import checkpoint
+from dqsim.io import provenance
 from dqsim.engine.checkpoint import EXIT_CHECKPOINTED, EXIT_STOPPED, CheckpointStop, RunStopped, StopNotCheckpointed
 from dqsim.errors import DqsimError, RankCountError, count_of
 from dqsim.cli import (EXIT_INTERRUPTED, call_handler, ctrl_c_held, drop_held_ctrl_c, hold_ctrl_c,  # (130)
                        print_error, release_ctrl_c, set_signal_state, signal_state, take_held_stop_signal)
-from dqsim.cli.finished import output_state
+from dqsim.cli.finished import output_state, run_identity
 from dqsim.cli.parser import build_parser, handler
 from dqsim.cli.progress import ProgressLog
 from dqsim import scenarios
@@ -139,7 +140,7 @@ def cmd_run(args) -> int:
         job = jobs.load_job(args.job, overrides)
         if args.skip_finished and _finished_already(job, comm):
             return 0
-        return _run(job, comm, quiet=args.quiet, session=_session(job))
+        return _run(job, comm, quiet=args.quiet, session=_session(job, run_id=checkpoint.start_run_id(comm)))
 
     return guarded(comm, work)
 
@@ -148,11 +149,17 @@ def _finished_already(job, comm) -> bool:
     """Collective (``dqsim run --skip-finished``): whether the job's output holds its finished results
     (:func:`dqsim.cli.finished.output_state`, on rank 0); if so rank 0 says so in one line and the run is not
     started. ``slurm/run_step.sh`` asks it of a requeued job that has no checkpoint: its run had finished (and
-    removed its checkpoints) when SLURM requeued it."""
+    removed its checkpoints) when SLURM requeued it.
+
+    A finished output that is stale (:attr:`dqsim.cli.finished.OutputState.stale`: another dqsim version wrote
+    it, or a file the job reads changed since) is run again, with one line saying why."""
     words = None
     if comm.rank == 0:
         state = output_state(job)
-        words = state.words if state.finished else None
+        if state.finished and state.stale is not None:
+            print(f"dqsim: note: {state.stale}: running the job again (--skip-finished skips only this version's "
+                  "results of the job's files as they are)", file=sys.stderr, flush=True)
+        words = state.words if state.finished and state.stale is None else None
     words = comm.bcast(words)
     if words is not None and comm.rank == 0:
         print(f"dqsim: note: {words}: not running it again (--skip-finished)", file=sys.stderr, flush=True)
@@ -186,8 +193,10 @@ def _take_held_stop() -> None:
         checkpoint.request_stop()
 
 
-def _session(job, resume=None):
-    """The checkpoint session of a run: the job's ``[checkpoint]``, signals, and a resume if any."""
+def _session(job, resume=None, *, run_id: str):
+    """The checkpoint session of a run: the job's ``[checkpoint]``, signals, a resume if any, and the run's
+    identity (:func:`dqsim.cli.finished.run_identity`, ``run_id`` its id: the same on every rank), which its
+    checkpoints and its output's manifest record."""
     plan = job.checkpoint
     directory = Path(plan.directory)
     if resume is not None:  # the resumed job's identity, whatever -o or a placement changed in the job
@@ -198,14 +207,15 @@ def _session(job, resume=None):
     else:
         config = jobs.config_sha256(job)
         prefix = checkpoint.checkpoint_prefix(job.run.name, config)
+    identity = run_identity(job, run_id, config)
     return checkpoint.CheckpointSession(
         directory=directory, prefix=prefix, config_sha256=config, job_text=job.text, source=job.source,
         meta={"scenario": job.scenario, "job_name": job.run.name, "job_path": str(job.path or ""),
               "job_base_dir": str(job.base_dir), "overrides": list(job.overrides),
               "seed": job.run.seed, "precision": job.run.precision, "backend": job.run.backend,
-              "input_sha256": jobs.input_file_hashes(job)},
+              "input_sha256": identity["input_sha256"]},
         every_wall_s=plan.every_wall_s, every_sim_s=plan.every_sim_s, keep=plan.keep,
-        keep_when_done=checkpoint.keeps_when_done(plan.keep_when_done), resume=resume)
+        keep_when_done=checkpoint.keeps_when_done(plan.keep_when_done), resume=resume, identity=identity)
 
 
 def cmd_resume(args) -> int:
@@ -255,8 +265,10 @@ def _resume_one(args, comm, checkpoint_path) -> int:
         job = job.model_copy(update={"network": network.model_copy(update={"placement": None})})
     if comm.rank == 0:
         _note_an_edited_job_file(attrs)
+        _warn_of_other_code(resume)
     try:
-        return _run(job, comm, quiet=args.quiet, session=_session(job, resume))
+        return _run(job, comm, quiet=args.quiet, session=_session(job, resume, run_id=checkpoint.start_run_id(
+            comm, resume)))
     except RankCountError as exc:  # raised on every rank as the register is built, before any work
         raise DqsimError(_resume_rank_counts(checkpoint_path, resume, exc)) from None
 
@@ -305,6 +317,17 @@ def _check_engine_run(job, resume, checkpoint_path) -> None:
             f"{job.scenario}) has only {count_of(num_runs, 'engine run')} (numbered from 0): the checkpoint "
             "does not belong to it; resume another checkpoint of the job, or run it again with dqsim run",
             checkpoint.previous_checkpoint(checkpoint_path))
+
+
+def _warn_of_other_code(resume) -> None:
+    """Rank 0: one warning line when the checkpoint was written by another commit of dqsim than this one
+    (:func:`dqsim.io.provenance.code_commit`; the same version, else the checkpoint was refused): the resume goes
+    on, with code that may differ from the code that wrote the state. Nothing where either commit is unknown."""
+    written, this = resume.dqsim_commit, provenance.code_commit()
+    if written is None or provenance.UNKNOWN in (written, this) or written == this:
+        return
+    print(f"dqsim: warning: {resume.path} was written by dqsim commit {written}, this is commit {this} (the same "
+          f"version, {dqsim.__version__}); resuming it with this code", file=sys.stderr, flush=True)
 
 
 def _note_an_edited_job_file(attrs: dict) -> None:
@@ -515,6 +538,7 @@ def _run_locked(job, comm, *, quiet: bool, session=None) -> int:
         session.stop_point()  # every rank agrees, writes the checkpoint and stops
         state_kwargs = _state_for_output(job, comm, result.state, output)  # (not reached while the run checkpoints)
     timing = result.tables.get("timing")
+    identity = session.identity if session is not None else {}
     attrs["wall_time_s"] = time.perf_counter() - started
     task = comm.start_root_task()
     if comm.rank == 0:
@@ -522,7 +546,7 @@ def _run_locked(job, comm, *, quiet: bool, session=None) -> int:
             rows = [(str(stage), float(seconds)) for stage, seconds in timing]
             rows.append(("write", time.perf_counter() - write_started))
             result.tables["timing"] = scenarios.record_table(rows, [("stage", "U"), ("seconds", "f8")])
-        error, cut = task.finish(_write_output(output, attrs, result, state_kwargs,
+        error, cut = task.finish(_write_output(output, attrs, result, state_kwargs, identity=identity,
                                                cut_on_stop=task if cuttable else None))
     else:  # every rank: written, failed or cut
         error, cut = task.wait(notify=checkpoint.stop_requested)
@@ -533,7 +557,7 @@ def _run_locked(job, comm, *, quiet: bool, session=None) -> int:
             _discard_state(job, comm, result.state, output)
             raise
         if comm.rank == 0:  # (not reached while the finished run checkpoints; else the write is done whole)
-            error, _ = _write_output(output, attrs, result, state_kwargs, cut_on_stop=None)
+            error, _ = _write_output(output, attrs, result, state_kwargs, identity=identity, cut_on_stop=None)
         error = comm.bcast(error if comm.rank == 0 else None)
     if comm.rank == 0:
         failed = _checkpoint_lines(session)  # (names the last good checkpoint, before they go)
@@ -569,15 +593,19 @@ def _cut_on_stop(task) -> None:
         raise _OutputCut
 
 
-def _write_output(output: Path, attrs: dict, result, state_kwargs: dict, *, cut_on_stop) -> tuple:
-    """Rank 0: write the run file; ``(error, cut)``: why it failed (one line) or ``None``, and whether a stop
+def _write_output(output: Path, attrs: dict, result, state_kwargs: dict, *, identity: dict, cut_on_stop) -> tuple:
+    """Rank 0: write the run file, its manifest recording the run's ``identity``
+    (:attr:`dqsim.engine.checkpoint.CheckpointSession.identity`); ``(error, cut)``: why it failed (one line) or
+    ``None``, and whether a stop
     signal cut it short (``cut_on_stop``: the :class:`dqsim.comm.RootTask` of the write, or ``None``: not cut;
     its temporary file is removed, ``output`` is left as it was)."""
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         between = None if cut_on_stop is None else lambda: _cut_on_stop(cut_on_stop)
         io.write_run_file(output, attrs=attrs, tables=result.tables, groups_attrs=result.table_attrs,
-                          manifest=True, between=between, **state_kwargs)
+                          manifest=True, between=between, **state_kwargs,
+                          manifest_facts={**identity, "dqsim_version": dqsim.__version__,
+                                          "dqsim_commit": provenance.code_commit()})
     except _OutputCut:
         return None, True
     except (DqsimError, OSError) as exc:  # every rank raises it after the broadcast: none waits for rank 0

@@ -65,12 +65,23 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the number of MPI ranks to plan for (default 1)")
     check.add_argument("--no-time", action="store_true",
                        help="skip the wall-time estimate (a pilot of the job, about a second, on this machine)")
-    clean = sub.add_parser("clean", help="remove the checkpoints a job's finished runs left in its checkpoint "
-                                         "folder (give the job as it ran: its --set and -o)")
-    clean.add_argument("job", help="TOML job file, e.g. jobs/quickstart.toml")
+    clean = sub.add_parser(
+        "clean", help="remove the checkpoints finished runs left: a job's (JOB, with the run's --set) or a "
+                      "folder's (--checkpoints DIR)",
+        description="Remove the checkpoints that finished runs left. A checkpoint goes when its run finished: "
+                    "an output its run's checkpoints name is whole and records the run's id; a stopped or later "
+                    "run's stay (dqsim resume goes on from the newest) unless --all. Checkpoints written before "
+                    "run ids (2026-12-06) name no output: with JOB they are paired with the job's output by "
+                    "modification time, with --checkpoints they stay. Incomplete ones (no manifest) always go.")
+    clean.add_argument("job", nargs="?", help="TOML job file, e.g. jobs/quickstart.toml: its checkpoints in its "
+                                              "[checkpoint].directory")
+    clean.add_argument("--checkpoints", metavar="DIR",
+                       help="instead of JOB: every job's checkpoints in this folder, each paired with the output "
+                            "its manifest names")
     clean.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                        help="override a job value, as the run had it (repeatable)")
-    clean.add_argument("--output", "-o", help="the run's output file, as dqsim run -o (default: [run].output)")
+    clean.add_argument("--output", "-o", help="the run's output file, as dqsim run -o (default: [run].output); "
+                                              "used only for checkpoints written before run ids")
     clean.add_argument("--dry-run", action="store_true", help="say what would be removed; remove nothing")
     clean.add_argument("--all", action="store_true",
                        help="remove every checkpoint of the job, also those an unfinished run would resume from")

@@ -43,8 +43,13 @@ RRR the engine run, TTTT the cut in ps), its slab files
 ``….slabNNNN.h5`` (state not written through parallel HDF5) and, written
 last and atomically, the manifest ``….manifest.json``
 (:mod:`dqsim.io.manifest`): size and SHA-256 of every byte of every file,
-the job's name, text hash and configuration hash, the dqsim version, the
-engine run, the cut and the number of ranks.
+the job's name, text hash and configuration hash, the dqsim version and
+commit, the engine run, the cut and the number of ranks, and the run's
+identity (:attr:`CheckpointSession.identity`: its run id, drawn at the run's
+start by :func:`start_run_id` and kept by a resume, the ``--set`` overrides,
+the output file and the input files' hashes), which the output's manifest
+records too. A resume by another commit of the same version warns in one
+line (``dqsim resume``).
 Resuming reads the manifest and checks every file against it (the ranks
 share the hashing) *before* HDF5 opens any of them; then the HDF5 attributes
 are checked against the manifest and the file name. A checkpoint without a
@@ -80,9 +85,10 @@ first checkpoint removes the checkpoints an earlier run of the job left
 beyond where this one started (:func:`retire_superseded`), so the newest checkpoint of a job in a folder
 is always its latest run's. Those written by another dqsim version are moved
 into ``dqsim-VERSION/`` in the folder instead, names unchanged: that version
-can still resume them. ``dqsim clean`` finds a job's checkpoints there and in
-those folders (:func:`stored_checkpoints`) and removes, holding the same lock
-(:func:`lock_folder`), those that its finished runs left (:mod:`dqsim.cli.clean`).
+can still resume them. ``dqsim clean`` finds a job's (or every job's)
+checkpoints there and in those folders (:func:`stored_checkpoints`) and
+removes, holding the same lock (:func:`lock_folder`), those of runs whose
+output is whole and records their run id (:mod:`dqsim.cli.clean`).
 """
 
 from __future__ import annotations
@@ -193,6 +199,17 @@ def job_hash(job_text: str) -> str:
     return hashlib.sha256(job_text.encode()).hexdigest()
 
 
+def start_run_id(comm, resume: "Resume | None" = None) -> str:
+    """Collective, at a run's start: its run id (:func:`dqsim.io.provenance.new_run_id`), the same on every rank.
+
+    A resume goes on with the run id its checkpoint records (the same run); a run from the start, or the resume
+    of a checkpoint written before run ids (2026-12-06), draws a new one on rank 0 and sends it to the others.
+    """
+    if resume is not None and resume.run_id is not None:
+        return resume.run_id
+    return comm.bcast(provenance.new_run_id() if comm.rank == 0 else None)
+
+
 class CheckpointRefused(DqsimError):
     """A checkpoint :func:`read_checkpoint` refused (raised on every rank, alike).
 
@@ -257,6 +274,8 @@ class Resume:
     num_failed: int = 0
     prefix: str = ""
     config_sha256: str | None = None
+    run_id: str | None = None
+    dqsim_commit: str | None = None
 
 
 @dataclass
@@ -296,6 +315,9 @@ class CheckpointSession:
             would have.
         source: the job's ``job.source`` (its file), which starts the job-file errors of the session
             (``""``: none).
+        identity: the run's identity (:data:`dqsim.io.manifest.RUN_IDENTITY_KEYS`: its run id, ``--set``
+            overrides, output, input files' hashes), stored in every checkpoint manifest (:meth:`Checkpointer._facts`)
+            besides the configuration hash and the dqsim version and commit; ``{}``: none (as older checkpoints).
         finished_run: the :meth:`~dqsim.engine.simulator.Simulator.stop_point` of the engine run that
             finished last, set by a scenario whose work after it (tables, summaries, the output write)
             should checkpoint that run on a stop signal (:meth:`stop_point`); released when the next
@@ -328,6 +350,7 @@ class CheckpointSession:
     locked_out: str | None = None
     folder_deferred: bool = False
     source: str = ""
+    identity: dict = field(default_factory=dict)
     finished_run: Callable[[], None] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -788,8 +811,10 @@ class Checkpointer:
         manifest.write_manifest(manifest_path(path), facts, [path], entries=slab_entries)
 
     def _facts(self, path: Path, window_end_ps: int) -> dict:
-        """What the manifest says of this checkpoint besides its files (checked on resume, but ``dqsim_commit``:
-        the code that wrote it, for the record; a resume by other code of the same version is allowed)."""
+        """What the manifest says of this checkpoint besides its files (checked on resume; ``dqsim_commit``: the
+        code that wrote it, a resume by other code of the same version warns in one line; the run's identity,
+        :attr:`CheckpointSession.identity`: for ``dqsim clean``, which pairs a run's checkpoints with its output
+        by ``run_id``)."""
         session = self.session
         named = parse_checkpoint_name(path)
         facts = {"kind": MANIFEST_KIND, "checkpoint": path.name, "job_name": named["job_name"],
@@ -798,6 +823,7 @@ class Checkpointer:
                  "window_end_ps": int(window_end_ps), "num_ranks": self.comm.size}
         if session.config_sha256 is not None:  # older checkpoints resumed: none
             facts["config_sha256"] = session.config_sha256
+        facts.update((key, value) for key, value in session.identity.items() if key not in facts)
         return facts
 
     def restore(self, sim) -> int:
@@ -1577,6 +1603,9 @@ class StoredCheckpoint:
         num_bytes: the bytes its files take.
         written_s: when it was written (the modification time of its manifest, else of its newest file), s
             since the epoch.
+        run_id: the run id its manifest names (:func:`start_run_id`; ``None``: written before run ids, or as
+            ``version``).
+        output: the output file its run was to write, as its manifest names it (``None``: as ``run_id``).
     """
 
     path: Path
@@ -1585,35 +1614,67 @@ class StoredCheckpoint:
     config_sha256: str | None
     num_bytes: int
     written_s: float
+    run_id: str | None = None
+    output: str | None = None
 
 
-def stored_checkpoints(directory: str | os.PathLike, prefix: str) -> list[StoredCheckpoint]:
-    """The checkpoints of ``prefix`` (a job's name and configuration tag, :func:`checkpoint_prefix`) in
-    ``directory`` and in its ``dqsim-VERSION/`` folders (another version's, set aside: :func:`set_aside_folder`),
-    complete or not, in folder order and then along the job's run (engine run, cut). Reads only names, sizes
-    and manifests (not checked: nothing is resumed); ``[]`` where the folder does not exist.
+def checkpoint_files_by_stem(folder: str | os.PathLike, prefix: str | None = None) -> dict[str, list[Path]]:
+    """The files of the checkpoints in ``folder`` by the stem of their names (``PREFIX.ckptRRR-TTTT``): run file,
+    manifest, slab files and the temporary files of a write (``….tmp-PID``), complete checkpoints or not.
+
+    Args:
+        folder: a checkpoint folder (not its sub-folders); none there: ``{}``.
+        prefix: a job's name and configuration tag (:func:`checkpoint_prefix`): only its checkpoints; ``None``:
+            every job's.
+
+    Used by :func:`stored_checkpoints` (``dqsim clean``: all of them) and by :func:`prepare_directory`'s removal of
+    a job's leftovers (:func:`_remove_leftovers`: the temporary files, and the stems without a manifest).
     """
-    own = re.compile(r"^(" + re.escape(prefix) + r"\.ckpt\d{3,}-\d{20})\.")
+    head = re.escape(prefix) if prefix is not None else ".+"
+    own = re.compile(r"^(" + head + r"\.ckpt\d{3,}-\d{20})\.")
+    found: dict[str, list[Path]] = {}
+    for candidate in Path(folder).glob((glob.escape(prefix) if prefix is not None else "*") + ".ckpt*"):
+        match = own.match(candidate.name)
+        if match is not None and candidate.is_file():
+            found.setdefault(match.group(1), []).append(candidate)
+    return found
+
+
+def _temporary(path: Path) -> bool:
+    """Whether ``path`` is a temporary file of a checkpoint's write (``….tmp-PID``)."""
+    return ".tmp-" in path.name
+
+
+def stored_checkpoints(directory: str | os.PathLike, prefix: str | None = None) -> list[StoredCheckpoint]:
+    """The checkpoints of ``prefix`` (a job's name and configuration tag, :func:`checkpoint_prefix`; ``None``: of
+    every job) in ``directory`` and in its ``dqsim-VERSION/`` folders (another version's, set aside:
+    :func:`set_aside_folder`), complete or not, in folder order and then by job and along the job's run (engine
+    run, cut). Reads only names, sizes and manifests (not checked: nothing is resumed); ``[]`` where the folder
+    does not exist.
+    """
     directory = Path(directory)
     folders = [directory, *sorted(path for path in directory.glob("dqsim-*") if path.is_dir())] \
         if directory.is_dir() else []
     found = []
     for folder in folders:
-        stems = {match.group(1) for candidate in folder.glob(glob.escape(prefix) + ".ckpt*")
-                 if (match := own.match(candidate.name)) is not None and candidate.is_file()}
-        for stem in stems:
+        for stem, files in checkpoint_files_by_stem(folder, prefix).items():
             path = folder / (stem + ".h5")
-            files = [file for file in _checkpoint_files(path, temporaries=True) if file.is_file()]
             complete = manifest_path(path).is_file()
-            body = _manifest_body(path) if complete else None
-            version = (body or {}).get("dqsim_version")
-            config = (body or {}).get("config_sha256")
+            body = (_manifest_body(path) if complete else None) or {}
+
+            def text(key: str) -> str | None:
+                return body[key] if isinstance(body.get(key), str) else None
+
             written = manifest_path(path) if complete else max(files, key=lambda file: file.stat().st_mtime)
-            found.append(StoredCheckpoint(path, complete, version if isinstance(version, str) else None,
-                                          config if isinstance(config, str) else None,
-                                          sum(file.stat().st_size for file in files), written.stat().st_mtime))
-    return sorted(found, key=lambda stored: (stored.path.parent != directory, str(stored.path.parent),
-                                             _cut_of(parse_checkpoint_name(stored.path))))
+            found.append(StoredCheckpoint(path, complete, text("dqsim_version"), text("config_sha256"),
+                                          sum(file.stat().st_size for file in files), written.stat().st_mtime,
+                                          run_id=text("run_id"), output=text("output")))
+
+    def order(stored: StoredCheckpoint) -> tuple:
+        named = parse_checkpoint_name(stored.path)
+        return stored.path.parent != directory, str(stored.path.parent), named["prefix"], _cut_of(named)
+
+    return sorted(found, key=order)
 
 
 def remove_checkpoint(path: str | os.PathLike) -> None:
@@ -1675,21 +1736,16 @@ def _own_checkpoints(directory: Path, prefix: str, job_sha256: str, newest: str)
 
 
 def _remove_leftovers(directory: Path, prefix: str) -> None:
-    """Remove files of ``prefix``'s checkpoints without a manifest, and their temporary files."""
-    own = re.compile(r"^(" + re.escape(prefix) + r"\.ckpt\d{3,}-\d{20})\.")
-    stems = set()
-    for candidate in directory.glob(glob.escape(prefix) + ".ckpt*"):
-        match = own.match(candidate.name)
-        if match is None or not candidate.is_file():
-            continue
-        if ".tmp-" in candidate.name:
-            candidate.unlink(missing_ok=True)
-            continue
-        stems.add(match.group(1))
-    for stem in stems:
+    """Remove files of ``prefix``'s checkpoints without a manifest, and their temporary files
+    (:func:`checkpoint_files_by_stem`)."""
+    for stem, files in checkpoint_files_by_stem(directory, prefix).items():
         main = directory / (stem + ".h5")
         if not manifest_path(main).exists():
-            _delete_checkpoint(main)
+            _delete_checkpoint(main)  # its temporary files too
+            continue
+        for file in files:
+            if _temporary(file):
+                file.unlink(missing_ok=True)
 
 
 def read_checkpoint(path, comm) -> tuple[dict, Resume]:
@@ -1895,6 +1951,8 @@ def _open_verified(path: Path, facts: dict) -> tuple[dict, Resume]:
     resume.num_failed = int(attrs.get("num_failed_checkpoints", 0))
     resume.prefix = parse_checkpoint_name(path)["prefix"]
     resume.config_sha256 = facts.get("config_sha256")
+    resume.run_id = facts["run_id"] if isinstance(facts.get("run_id"), str) else None  # none before 2026-12-06
+    resume.dqsim_commit = facts["dqsim_commit"] if isinstance(facts.get("dqsim_commit"), str) else None
     resume.results = unpickle(_read_record(run, "engine/results", resume), where=f"{path}: engine/results")
     resume.shared = _read_record(run, "engine/shared", resume)  # unpickled by each rank's run
     return attrs, resume

@@ -356,8 +356,20 @@ def run_manifest_path(path: str | os.PathLike) -> Path:
     return Path(f"{path}.manifest.json")
 
 
+#: The facts of a run's identity that ``dqsim run`` and ``dqsim resume`` record in every checkpoint manifest and in
+#: the output's manifest (docs/outputs.md): ``run_id`` (:func:`dqsim.io.provenance.new_run_id`, the same in all of one
+#: run's files; a resume goes on with its checkpoint's), ``config_sha256`` (the job's configuration hash),
+#: ``overrides`` (the ``--set`` and ``-o`` of the run, as ``SECTION.KEY=VALUE``), ``output`` (the output file, an
+#: absolute path), ``input_sha256`` (SHA-256 of each file the job reads besides its text, by path),
+#: ``dqsim_version`` and ``dqsim_commit`` (:mod:`dqsim.io.provenance`). Files written before 2026-12-06 have
+#: none of the first five.
+RUN_IDENTITY_KEYS = ("run_id", "config_sha256", "overrides", "output", "input_sha256", "dqsim_version",
+                     "dqsim_commit")
+
+
 def write_run_manifest(path: str | os.PathLike, extra_files: Iterable[str | os.PathLike] = (), *,
-                       entries: Sequence[Mapping[str, Any]] = (), run_entry: Mapping[str, Any] | None = None) -> Path:
+                       entries: Sequence[Mapping[str, Any]] = (), run_entry: Mapping[str, Any] | None = None,
+                       facts: Mapping[str, Any] | None = None) -> Path:
     """Write the manifest of a finished run file and the slab files of its state (rank 0).
 
     Lists the run file (hashed here), then ``extra_files`` (hashed here), then
@@ -367,13 +379,18 @@ def write_run_manifest(path: str | os.PathLike, extra_files: Iterable[str | os.P
     the same as when one process hashes every file. ``run_entry``: the run
     file's entry hashed before (:func:`dqsim.io.writer.write_run_file` hashes
     its temporary file before the rename), named as ``path``; not hashed again.
+    ``facts``: JSON values stored besides ``kind`` and ``run_file`` (the run's
+    identity, :data:`RUN_IDENTITY_KEYS`).
 
     Raises:
-        ValueError: ``run_entry`` names another file.
+        ValueError: ``run_entry`` names another file, or ``facts`` names ``kind``, ``run_file`` or ``files``.
     """
+    clash = sorted(set(facts or {}) & {"kind", "run_file", "files"})
+    if clash:
+        raise ValueError(f"facts may not name {clash}")
+    facts = {**(facts or {}), "kind": "run", "run_file": Path(path).name}
     if run_entry is None:
-        return write_manifest(run_manifest_path(path), {"kind": "run", "run_file": Path(path).name},
-                              [path, *extra_files], entries=entries)
+        return write_manifest(run_manifest_path(path), facts, [path, *extra_files], entries=entries)
     if run_entry.get("name") != Path(path).name:
         raise ValueError(f"run_entry names {run_entry.get('name')!r}, the run file is {Path(path).name!r}")
     try:
@@ -381,8 +398,7 @@ def write_run_manifest(path: str | os.PathLike, extra_files: Iterable[str | os.P
     except OSError as exc:
         why = exc.strerror or exc
         raise DqsimError(f"{run_manifest_path(path)}: cannot hash the files it covers ({why})") from None
-    return write_manifest(run_manifest_path(path), {"kind": "run", "run_file": Path(path).name}, [],
-                          entries=[dict(run_entry), *extra, *entries])
+    return write_manifest(run_manifest_path(path), facts, [], entries=[dict(run_entry), *extra, *entries])
 
 
 #: What to do about a run file (or slab file) whose bytes differ from its manifest's: the end of that error line.

@@ -9,11 +9,17 @@ with ``+dirty`` where a tracked file differs from that commit
 wheel), git is missing, or git fails: a run never fails over it. It is
 computed once per process (two git calls, a few milliseconds), on the rank
 that writes the file.
+
+A run's files are told apart from another run's of the same job by its run id
+(:func:`new_run_id`): drawn once at the run's start, recorded in every
+checkpoint manifest and in the output's manifest, so ``dqsim clean`` pairs a
+run's checkpoints with its output without comparing modification times.
 """
 
 from __future__ import annotations
 
 import functools
+import secrets
 import subprocess
 from pathlib import Path
 from typing import Optional
@@ -24,6 +30,9 @@ import dqsim
 UNKNOWN = "unknown"
 #: Suffix of a commit whose tracked files were changed in the checkout.
 DIRTY = "+dirty"
+#: Hex digits of a run id (:func:`new_run_id`): 128 random bits.
+RUN_ID_DIGITS = 32
+
 #: Seconds one git call may take before the commit is given as unknown.
 GIT_TIMEOUT_S = 10.0
 
@@ -62,3 +71,15 @@ def commit_of(source: Path) -> str:
 def code_commit() -> str:
     """The commit of the source tree this ``dqsim`` was imported from (see :func:`commit_of`), once per process."""
     return commit_of(Path(dqsim.__file__).resolve().parent.parent)
+
+
+def new_run_id() -> str:
+    """A new run id: :data:`RUN_ID_DIGITS` hex digits from the operating system's random source (``secrets``), so
+    two runs never share one (two of 2^128). Drawn on one rank and sent to the others
+    (:func:`dqsim.engine.checkpoint.start_run_id`).
+
+    Examples:
+        >>> len(new_run_id()), new_run_id() != new_run_id()
+        (32, True)
+    """
+    return secrets.token_hex(RUN_ID_DIGITS // 2)

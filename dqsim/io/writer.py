@@ -85,7 +85,8 @@ def write_run_file(path: str | os.PathLike, *, attrs: Mapping[str, Any],
                    state_attrs: Optional[Mapping[str, Any]] = None,
                    state_slabs: Optional[slabs.StateSlabs] = None,
                    collective_state: Optional[CollectiveState] = None, manifest: bool = False,
-                   compress: bool = True, between: Optional[Callable[[], None]] = None) -> Path:
+                   compress: bool = True, between: Optional[Callable[[], None]] = None,
+                   manifest_facts: Optional[Mapping[str, Any]] = None) -> Path:
     """Write a run's results as one self-describing HDF5 file (rank 0 only, no MPI).
 
     The file is written to ``<path>.tmp-<pid>`` and renamed over ``path`` once
@@ -120,6 +121,8 @@ def write_run_file(path: str | os.PathLike, *, attrs: Mapping[str, Any],
             before anything parses them (``dqsim inspect``, ``plot``, ``merge``). Slab
             files with ``state_slabs.file_entries`` are not read again here: those
             entries (hashed by the rank that wrote each slab) are listed as they are.
+        manifest_facts: with ``manifest``, facts stored in it besides the files (the run's identity,
+            :data:`dqsim.io.manifest.RUN_IDENTITY_KEYS`).
         compress: gzip tables over :data:`COMPRESS_ABOVE_BYTES` (portable to every
             HDF5 reader). Checkpoints pass False: gzip took 8.4 s of a 9.9 s
             checkpoint of a 50 MB QKD record (2026-12-05, one rank, under load),
@@ -258,9 +261,11 @@ def write_run_file(path: str | os.PathLike, *, attrs: Mapping[str, Any],
     if manifest:
         try:
             if state_slabs is not None and state_slabs.file_entries:  # hashed by the ranks that wrote them
-                write_run_manifest(written, entries=state_slabs.file_entries, run_entry=run_entry)
+                write_run_manifest(written, entries=state_slabs.file_entries, run_entry=run_entry,
+                                   facts=manifest_facts)
             else:
-                write_run_manifest(written, state_slabs.paths if state_slabs is not None else (), run_entry=run_entry)
+                write_run_manifest(written, state_slabs.paths if state_slabs is not None else (), run_entry=run_entry,
+                                   facts=manifest_facts)
         except DqsimError as exc:
             raise DqsimError(f"{written}: written whole, but not its manifest: {exc}; dqsim inspect, plot and "
                              "merge read it unverified, with a note") from None

@@ -79,6 +79,10 @@ MAX_QKD_FIBRE_DELAY_PS = 2**63 // 2**20
 #: line naming the rate it needs. At 1e15 a message of a thousand bits takes 1 ps, the engine's tick.
 MIN_CLASSICAL_BIT_RATE_HZ = 1e-6
 MAX_CLASSICAL_BIT_RATE_HZ = 1e15
+#: Default ``[qkd].authentication`` (the choices: :data:`dqsim.protocols.qkd.authentication.AUTHENTICATION_MODES`)
+#: and ``[qkd].eps_auth``, the forgery probability allowed for each tag.
+DEFAULT_AUTHENTICATION = "per_block"
+DEFAULT_EPS_AUTH = 1e-10
 
 
 def _protocol_list(protocols: Sequence[str]) -> str:
@@ -340,7 +344,8 @@ class QkdSection(Section):
         eps_sec: secrecy parameter of the finite-key analysis, in (0, 1); default 1e-10.
         eps_cor: correctness parameter of the finite-key analysis, in (0, 1); default 1e-15. It is
             not part of eps_sec: the key is eps_cor-correct and eps_sec-secret, so
-            (eps_sec + eps_cor)-secure (Lim et al. 2014, Sec. II). With ``error_correction =
+            (eps_sec + eps_cor)-secure (Lim et al. 2014, Sec. II); with its authentication tags,
+            (eps_sec + eps_cor + tags × eps_auth)-secure, the blocks' ``eps_total``. With ``error_correction =
             "cascade"`` the verification hash has ⌈log2(1/eps_cor)⌉ bits and lets keys that still
             differ through with probability 2^-⌈log2(1/eps_cor)⌉ <= eps_cor.
         error_correction: ``"model"`` (leakage f_EC·h(E) per key bit, one
@@ -356,6 +361,24 @@ class QkdSection(Section):
             then the target efficiency of the rate choice, not the leakage: the codes decode nearly every
             frame from about 1.15 at a QBER of 8 % and 1.2 at 4 % to 1.3-1.4 at 2 % and 1 %,
             ``bench/results/qkd-ldpc-vm-20261206b.md``); default ``"model"``.
+        cascade_order: the order in which Cascade bisects (only with ``error_correction = "cascade"``):
+            ``"parallel"`` (every odd block of a wave at once, a wave costing its deepest bisection's round
+            trips) or ``"sequential"`` (Brassard and Salvail's order, EUROCRYPT 1993: the smallest odd block
+            first, each parity a round trip of its own). Sequential discloses 1.0-1.4 % fewer parities (f_EC
+            lower by 0.011-0.017 at QBERs of 1-8 %: 0.15-2 % more secret key) for 48-3 500 times the round
+            trips (more the longer the block), and so that much more simulated time on the classical channel
+            (``bench/results/cascade_order-vm-20261206.md``); :mod:`dqsim.protocols.qkd.reconciliation`.
+            Default ``"parallel"`` (the results of dqsim before the option, bit for bit).
+        authentication: which classical messages carry a Wegman–Carter tag, whose one-time pad is
+            paid from the link's key (:mod:`dqsim.protocols.qkd.authentication`): ``"per_block"`` (each
+            side tags its whole transcript of a key block once: two tags a block), ``"per_message"``
+            (every message of the post-processing) or ``"none"`` (no key counted); default ``"per_block"``.
+            The tables' ``auth_key_bits`` and ``net_key_bits`` columns give the cost and the key left;
+            no other column changes.
+        eps_auth: the forgery probability allowed for each tag, in (0, 1); default 1e-10. A tag is the
+            shortest n bits with (⌈L/n⌉ + 1)·2^-n <= eps_auth for a message of L bits (polynomial
+            hashing over GF(2^n)); the tags of a block add tags × eps_auth to its ε (Portmann, IEEE
+            Trans. Inf. Theory 60, 4383 (2014)), with eps_sec + eps_cor in the blocks' ``eps_total``.
         classical_bit_rate_hz: bit rate of the classical channel, which sets
             the transmission time of Cascade's messages (error_correction = "cascade"),
             bit/s, in [1e-6, 1e15] (:data:`MIN_CLASSICAL_BIT_RATE_HZ`); default 1e9. It sets
@@ -363,6 +386,18 @@ class QkdSection(Section):
             run's work and results (but its times) are the same at any rate. A block whose
             Cascade messages would end after 2**61 ps (about 26.7 days of simulated time) is
             refused when its key is known, in one line giving the lowest rate that fits.
+        ldpc_mode: only with ``error_correction = "ldpc"``: ``"blind"`` (blind
+            reconciliation, Martinez-Mateo, Elkouss and Martin, QIC 12, 791 (2012): a frame's first syndrome
+            is for the QBER estimate at f = 1.1; a frame that fails asks Alice for some of its punctured
+            values, a round trip each (``ec_rounds``: the most any frame needed), until it decodes or all are
+            revealed; ``f_ec`` then sets the mother code and the most a frame may disclose) or
+            ``"rate_adaptive"`` (one syndrome a frame at the rate for ``f_ec``, no round trip; a rate is
+            never chosen below what the codes need, ``ldpc.least_efficiency``: 1.4 at a QBER of 1 %, 1.3 at
+            2 %, 1.2 at 4 %, 1.15 at 8 %). Blind disclosed less at every QBER (f_EC 1.22 / 1.18 / 1.15 /
+            1.13 at 1 / 2 / 4 / 8 %, no frame of 35 failed, against 1.40 / 1.30 / 1.32 / 1.29 one-way with
+            its failed frames charged) at up to 8 round trips a key of 7 frames and 3-38 times the
+            decoding CPU; on the BB84 link at 1 % the key was 97 % of Cascade's against 91-93 %
+            (``bench/results/qkd-ldpc-blind-vm-20261206.md``); default ``"blind"``.
         source: ``[qkd.source]`` (defaults when absent).
         link: ``[qkd.link]`` (defaults when absent, but see its ``distance_km``).
         classical_channels: the ``[[qkd.classical_channels]]`` entries (default none).
@@ -384,7 +419,11 @@ class QkdSection(Section):
     eps_sec: bounded_real(0.0, 1.0, low_open=True, high_open=True) = 1e-10
     eps_cor: bounded_real(0.0, 1.0, low_open=True, high_open=True) = 1e-15
     error_correction: Literal["model", "cascade", "ldpc"] = "model"
+    cascade_order: Literal["parallel", "sequential"] = "parallel"
     classical_bit_rate_hz: bounded_real(MIN_CLASSICAL_BIT_RATE_HZ, MAX_CLASSICAL_BIT_RATE_HZ) = 1e9
+    authentication: Literal["per_block", "per_message", "none"] = DEFAULT_AUTHENTICATION
+    eps_auth: bounded_real(0.0, 1.0, low_open=True, high_open=True) = DEFAULT_EPS_AUTH
+    ldpc_mode: Literal["blind", "rate_adaptive"] = "blind"
     source: QkdSourceSection = Field(default_factory=QkdSourceSection)
     link: QkdLinkSection = Field(default_factory=QkdLinkSection)
     classical_channels: list[ClassicalChannelSection] = Field(default_factory=list)
@@ -445,10 +484,18 @@ class QkdSection(Section):
                 if getattr(self.source, key) is None:
                     raise job_error(f"required when {other} is given: give both or neither "
                                     "(one probability per intensity)", key=("source", key), missing=True)
+        if "cascade_order" in self.model_fields_set and self.error_correction != "cascade":
+            raise job_error(f"only used with error_correction = \"cascade\" (here error_correction = "
+                            f"{toml_repr(self.error_correction)})", key=("cascade_order",), value=self.cascade_order,
+                            has_value=True)
         if self.sweep is not None and self.network is not None:
             raise job_error("a sweep is not supported together with [qkd.network] "
                             "(sweep a single link, or run the network at its own distances)",
                             key=("sweep", "distances_km"), value=self.sweep.distances_km, has_value=True)
+        if "ldpc_mode" in self.model_fields_set and self.error_correction != "ldpc":
+            raise job_error(f"only used with error_correction = \"ldpc\" (here error_correction = "
+                            f"{toml_repr(self.error_correction)})", key=("ldpc_mode",), value=self.ldpc_mode,
+                            has_value=True)
         network_distances = self.network is not None and self.network.distances_km is not None
         if self.link.distance_km is None and self.sweep is None and not network_distances:
             raise job_error("required unless [qkd.sweep] or [qkd.network].distances_km gives the distances",

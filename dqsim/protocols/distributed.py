@@ -13,6 +13,10 @@ Each node runs one :class:`NodeProgram` over its steps (:mod:`dqsim.circuit.dist
   the program makes the first; where the control's node has one
   communication qubit, the return pair is requested once the control has
   arrived, ``early_return`` False);
+* a dense two-qubit gate between QPUs (``dense`` steps) runs as TeleData under
+  either scheme: its first qubit is teleported to the other's node, the gate
+  applied there, and the qubit teleported back (two pairs, not the three
+  controlled gates of its rewrite);
 * a SWAP between two QPUs (:class:`~dqsim.circuit.distribute.RemoteSwap`)
   uses two pairs, both started by the first qubit's node at the gate's
   start (the second by a :class:`PairEnd` process): each side then teleports its data qubit's state to the other
@@ -386,6 +390,10 @@ class Swapper:
 
 
 def _controlled_from(op: GateOp, comm: int) -> GateOp:
+    """``op`` with the qubit that arrived in (TeleData) or is mirrored by (TeleGate) the communication qubit
+    ``comm`` replaced by it: its control, or the first qubit of a dense two-qubit gate (``dense`` steps)."""
+    if not op.controls:
+        return GateOp(op.matrix, (comm,) + op.targets[1:], (), op.diagonal, op.name)
     return GateOp(op.matrix, op.targets, (comm,), op.diagonal, op.name)
 
 
@@ -453,6 +461,8 @@ def stages_of(step: Step, scheme: str) -> tuple[tuple, ...]:
     if isinstance(step, RemoteSwap):
         return _SWAP_STAGES[step.first]
     if stages is None:
+        if step.dense:  # a dense two-qubit gate: its first qubit goes over and back under either scheme
+            scheme = "teledata"
         if scheme == "teledata" and not step.early_return:
             return _LATE_RETURN_STAGES[isinstance(step, RemoteControl)]
         stages = _NONLOCAL_STAGES[isinstance(step, RemoteControl), scheme]
@@ -652,10 +662,13 @@ class NodeProgram(StepWalker):
     #: True for a program whose TeleData gates request the return pair at their start (2026-12-06); one restored
     #: from an older checkpoint reads ``False``, and its place in a TeleData plan's stages is refused.
     early_return_pairs = False
+    #: True for a program planned with dense two-qubit gates between QPUs as TeleData (2026-12-06, not three
+    #: ``cp``); one restored from an older checkpoint reads ``False``: its place in steps with one is refused.
+    teleported_dense = False
 
     def __init__(self, net: Network, scheme: str, steps: Sequence[Step]):
         super().__init__(net, scheme, steps)
-        self.teleported_swaps = self.early_return_pairs = True
+        self.teleported_swaps = self.early_return_pairs = self.teleported_dense = True
 
     def run(self, ctx):
         """The process body (yields engine commands; restartable at every ``yield``, see the module docstring)."""
@@ -668,6 +681,11 @@ class NodeProgram(StepWalker):
             raise DqsimError("this checkpoint was written before TeleData requested its return pair at the gate's "
                              "start (2026-12-06): its node programs cannot resume on the new schedule; rerun the job "
                              "from the start")
+        if not self.teleported_dense and any(isinstance(step, (RemoteControl, RemoteTarget)) and step.dense
+                                              for step in self.steps):
+            raise DqsimError("this checkpoint was written before a dense two-qubit gate between QPUs ran as TeleData "
+                             "(2026-12-06): its node programs cannot resume on the new plan; rerun the job from the "
+                             "start")
         yield from super().run(ctx)
 
     def _enter(self, ctx, step: Step) -> bool:

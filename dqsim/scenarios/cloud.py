@@ -70,7 +70,8 @@ runs (:func:`estimate_duration_ps`): N times the critical path of the
 decomposed circuit with the node's gate times, each cut gate costing the
 mean time one takes over a link of the centre (:func:`_pair_ps`: handshake,
 attempts, herald and the scheme's messages; a ``swap`` between two QPUs with two
-communication qubits each, two teleportations, :func:`_swap_ps`), and the user latency.
+communication qubits each, two teleportations, :func:`_swap_ps`; a dense two-qubit
+gate run as TeleData, its cost), and the user latency.
 
 Randomness: the Poisson arrivals and every job's seed come from
 :class:`dqsim.rng.Stream` (see :mod:`dqsim.rng` for what a seed reproduces).
@@ -104,7 +105,7 @@ from dqsim.scenarios.cloud_scheduler import (Centre, JobFailed, JobRecord, Queue
                                              queue_metrics, simulate_queue)
 from dqsim.scenarios.circuit_run import clbits_refusal
 from dqsim.scenarios.dqc import (is_noisy, job_network, plan_dqc, run_dqc, shot_share,
-                                 trajectory_seed, with_teleported_swaps)
+                                 trajectory_seed, with_teleported_gates)
 from dqsim.units import PS_PER_MS, PS_PER_NS, PS_PER_S, PS_PER_US, ps_to_seconds, seconds_to_ps
 
 __all__ = ["UserJob", "Execution", "JobTally", "JobResult", "CloudRun", "run_cloud", "run_user_job", "run_job",
@@ -393,7 +394,8 @@ def job_result(parts: Sequence[Execution] | JobTally, sampling: str) -> JobResul
 def estimate_duration_ps(circuit: Circuit, *, capacities: Sequence[int], node: NodeSpec, pair_ps: float,
                          latency_ps: int = 0, hops: Sequence[Sequence[int]] | None = None,
                          num_executions: int = 1, swap_ps: float | None = None,
-                         two_comm: Sequence[bool] | None = None, late_pair_ps: float | None = None) -> int:
+                         two_comm: Sequence[bool] | None = None, late_pair_ps: float | None = None,
+                         teledata_ps: tuple[float, float] | None = None, scheme: str = "telegate") -> int:
     """Estimated duration of a job before it runs, ps (the scheduler's SJF and backfilling input).
 
     ``num_executions`` times the estimate of one execution, then the user
@@ -404,7 +406,8 @@ def estimate_duration_ps(circuit: Circuit, *, capacities: Sequence[int], node: N
     ``pair_ps`` per hop between them (one cut gate at a time per QPU: EPR
     generation dominates; with ``swap_ps``, a ``swap`` between two QPUs that
     have two communication qubits each is one such gate of ``swap_ps`` per hop,
-    not three CX). Measurements add the node's measurement time, then
+    not three CX, and a dense two-qubit gate run as TeleData one of ``teledata_ps``,
+    not three ``cp``). Measurements add the node's measurement time, then
     the user latency. A heuristic: it ignores the communication-qubit count
     otherwise, and the timing of entanglement swaps.
 
@@ -416,8 +419,9 @@ def estimate_duration_ps(circuit: Circuit, *, capacities: Sequence[int], node: N
         latency_ps: classical latency to the user, ps.
         hops: ``hops[a][b]``, links between QPUs ``a`` and ``b`` of the set (default 1).
         num_executions: executions of the circuit (the job's shots, at least 1).
-        swap_ps, two_comm, late_pair_ps: as for :func:`execution_estimate_ps` (a ``swap`` between QPUs
-            teleported; TeleData's earlier schedule where the control's QPU has one communication qubit).
+        swap_ps, two_comm, late_pair_ps, teledata_ps, scheme: as for :func:`execution_estimate_ps` (a ``swap``
+            between QPUs teleported; TeleData's earlier schedule where the control's QPU has one communication
+            qubit; a dense two-qubit gate run as TeleData).
 
     Examples:
         >>> from dqsim.circuit.generators import ghz
@@ -428,14 +432,16 @@ def estimate_duration_ps(circuit: Circuit, *, capacities: Sequence[int], node: N
         100007
     """
     one = execution_estimate_ps(circuit, capacities=capacities, node=node, pair_ps=pair_ps, hops=hops,
-                                swap_ps=swap_ps, two_comm=two_comm, late_pair_ps=late_pair_ps)
+                                swap_ps=swap_ps, two_comm=two_comm, late_pair_ps=late_pair_ps,
+                                teledata_ps=teledata_ps, scheme=scheme)
     return min(one * num_executions, MAX_ESTIMATE_PS) + int(latency_ps)
 
 
 def execution_estimate_ps(circuit: Circuit, *, capacities: Sequence[int], node: NodeSpec, pair_ps: float,
                           hops: Sequence[Sequence[int]] | None = None, placements: dict | None = None,
                           swap_ps: float | None = None, two_comm: Sequence[bool] | None = None,
-                          late_pair_ps: float | None = None) -> int:
+                          late_pair_ps: float | None = None, teledata_ps: tuple[float, float] | None = None,
+                          scheme: str = "telegate") -> int:
     """One execution's estimate in :func:`estimate_duration_ps` (its list schedule), ps, at most
     :data:`MAX_ESTIMATE_PS`.
 
@@ -447,12 +453,21 @@ def execution_estimate_ps(circuit: Circuit, *, capacities: Sequence[int], node: 
             shapes share a few placements).
         swap_ps: cost of a ``swap`` between two QPUs over one link, ps (:func:`_swap_ps`: two teleportations,
             as :func:`~dqsim.scenarios.dqc.plan_dqc` runs it where both QPUs have two communication qubits),
-            as one gate; ``None``: three CX, each a cut gate of ``pair_ps``.
+            as one gate; ``None``: three CX, each a cut gate of ``pair_ps``. With it, the gates that
+            :func:`~dqsim.scenarios.dqc.with_teleported_gates` keeps whole are priced as one gate each: SWAPs,
+            and dense two-qubit gates run as TeleData (``teledata_ps``); ``None``: neither is kept.
         two_comm: per QPU of the set, whether it has two communication qubits or more (``None``: all have);
             a ``swap`` is teleported, and costs ``swap_ps``, only between two that have.
         late_pair_ps: TeleData only: the cost of a cut gate whose control's QPU has one communication qubit
             (``two_comm``), whose return pair is requested once the control has arrived
             (:func:`_late_teledata_ps`); ``None``: ``pair_ps`` for every cut gate.
+        teledata_ps: the cost of a dense two-qubit gate run as TeleData over one link, ps: ``(both pairs
+            requested at its start, the return pair requested once the first qubit has arrived)`` where the
+            first qubit's QPU has two communication qubits or one (``two_comm``): ``(_pair_ps(network,
+            "teledata"), _late_teledata_ps(network))``; ``None``: ``(pair_ps, late_pair_ps)``, which are those
+            under the TeleData scheme.
+        scheme: ``"telegate"`` or ``"teledata"``: the pairs each controlled gate of a dense gate's rewrite
+            takes (one or two), which decides whether it runs as TeleData.
 
     Examples:
         >>> from dqsim.circuit.generators import ghz
@@ -471,8 +486,11 @@ def execution_estimate_ps(circuit: Circuit, *, capacities: Sequence[int], node: 
     else:
         owner = [0] * decomposed.num_qubits
     if swap_ps is not None and len(capacities) > 1:  # as plan_dqc: such a SWAP is two teleportations
-        decomposed = with_teleported_swaps(circuit, decomposed, owner,
-                                           [True] * len(capacities) if two_comm is None else two_comm, check=False)
+        decomposed = with_teleported_gates(circuit, decomposed, owner,
+                                           [True] * len(capacities) if two_comm is None else two_comm,
+                                           scheme=scheme, check=False)
+    if teledata_ps is None:
+        teledata_ps = (pair_ps, pair_ps if late_pair_ps is None else late_pair_ps)
     ready = [0.0] * decomposed.num_qubits
     qpu_ready = [0.0] * len(capacities)
     for gate in decomposed.gates():
@@ -485,6 +503,8 @@ def execution_estimate_ps(circuit: Circuit, *, capacities: Sequence[int], node: 
             per_hop = pair_ps
             if gate.name == "swap" and swap_ps is not None:
                 per_hop = swap_ps
+            elif gate.name == "unitary":  # kept whole: TeleData, its first qubit over and back
+                per_hop = teledata_ps[0] if two_comm is None or two_comm[owner[qubits[0]]] else teledata_ps[1]
             elif late_pair_ps is not None and two_comm is not None and not two_comm[owner[qubits[0]]]:
                 per_hop = late_pair_ps  # the control (first qubit) on a QPU with one communication qubit
             cost += per_hop * max((hops[a][b] if hops is not None else 1) for a in qpus for b in qpus)
@@ -831,6 +851,7 @@ def queued_jobs(user_jobs: Sequence[UserJob], network: Network, centre: Centre, 
     node_names, node_specs = network.names, network.nodes
     pair_ps, swap_ps = _pair_ps(network, scheme), _swap_ps(network)
     late_pair_ps = _late_teledata_ps(network) if scheme == "teledata" else None
+    teledata_ps = (_pair_ps(network, "teledata"), _late_teledata_ps(network))  # a dense gate run as TeleData
     idle_sets: dict[int, tuple[int, ...] | None] = {}  # size -> QPUs it gets on the idle centre
     hops_of: dict[tuple[int, ...], list[list[int]]] = {}  # idle set -> hops
     refusals: dict[int, str] = {}  # id(circuit) -> refusal ("" none)
@@ -858,7 +879,8 @@ def queued_jobs(user_jobs: Sequence[UserJob], network: Network, centre: Centre, 
                 one = executions[(id(circuit), idle_set)] = execution_estimate_ps(
                     circuit, capacities=[centre.data_qubits[q] for q in idle_set], node=node_specs[idle_set[0]],
                     pair_ps=pair_ps, hops=hops, placements=placements, swap_ps=swap_ps,
-                    two_comm=[node_specs[q].num_comm_qubits >= 2 for q in idle_set], late_pair_ps=late_pair_ps)
+                    two_comm=[node_specs[q].num_comm_qubits >= 2 for q in idle_set], late_pair_ps=late_pair_ps,
+                    teledata_ps=teledata_ps, scheme=scheme)
             estimate = min(one * max(job.shots, 1), MAX_ESTIMATE_PS) + int(user_latency_ps) + overhead
         queued.append(QueuedJob(job_id, job.name, size, job.submit_ps, estimate, job.priority, refusal=refusal,
                                 payload=job))

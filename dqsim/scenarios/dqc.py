@@ -42,7 +42,7 @@ from typing import Callable, Sequence
 import networkx as nx
 import numpy as np
 
-from dqsim.circuit.decompose import decompose_for_distribution
+from dqsim.circuit.decompose import decompose_for_distribution, num_controlled_gates, with_qubits_reversed
 from dqsim.circuit.distribute import (NodePlan, RegisterMap, RemoteControl, RemoteSwap, RemoteTarget, RouteStep,
                                       plan_distributed, register_map)
 from dqsim.circuit.fusion import FusionCosts, costs_for, fuse_ops
@@ -257,8 +257,9 @@ class DqcPlan:
         network: the network it was planned on; ``scheme`` ``"telegate"`` or ``"teledata"``.
         owner: QPU of each logical qubit; ``regmap`` the global qubits; ``plan`` each node's steps.
         num_nonlocal_gates: gates of ``decomposed`` whose qubits lie on two QPUs
-            (:func:`dqsim.circuit.partition.cut_size`): a SWAP between QPUs run as two teleportations counts
-            once (it uses two EPR pairs), one run as three CX counts three.
+            (:func:`dqsim.circuit.partition.cut_size`): a SWAP between QPUs run as two teleportations, or a dense
+            two-qubit gate run as TeleData, counts once (it uses two EPR pairs), one rewritten into three
+            controlled gates counts three (:func:`with_teleported_gates`).
         references: the fidelity check's ideal registers of the runs made with this plan, kept where small
             (:func:`_kept_reference`); shared by the plans :func:`dataclasses.replace` makes of this one.
     """
@@ -280,7 +281,8 @@ def comm_qubits_needed(steps, scheme: str) -> tuple[int, object]:
     A step takes its communication qubits from the node's pool and gives them back before the node's next
     step (:func:`dqsim.protocols.distributed.stages_of`: one per ``"acquire"`` stage), so the most any one
     step takes is what the node needs (a TeleGate end, an end of a routed pair or the control of a TeleData gate
-    with ``early_return`` False: 1; the target of a TeleData gate, which holds the pair that brought the control
+    with ``early_return`` False: 1; the target of a TeleData gate (or of a dense two-qubit gate, which runs as
+    one under either scheme), which holds the pair that brought the control
     and the return pair, its control with ``early_return`` (the return pair requested at the gate's start),
     either side of a SWAP between QPUs, or an intermediate node that swaps entanglement: 2; local gates and
     measurements: 0). ``(0, None)`` for a node with no nonlocal step.
@@ -298,12 +300,15 @@ def comm_qubits_needed(steps, scheme: str) -> tuple[int, object]:
     return need, which
 
 
-def _late_return_pairs(plan: NodePlan, two_comm: Sequence[bool]) -> NodePlan:
-    """``plan`` with each TeleData gate whose control's node has one communication qubit on the schedule before
+def _late_return_pairs(plan: NodePlan, two_comm: Sequence[bool], scheme: str) -> NodePlan:
+    """``plan`` with each TeleData gate (under ``scheme`` ``"teledata"``, or a ``dense`` one under either)
+    whose control's node has one communication qubit on the schedule before
     2026-12-06 (``early_return`` False on both its sides: the return pair is requested once the control has
     arrived), so that node needs one communication qubit, not two; gates whose control's node has two keep
     the return pair requested at the gate's start."""
     def late(node, step):
+        if not isinstance(step, (RemoteControl, RemoteTarget)) or not (scheme == "teledata" or step.dense):
+            return step
         if isinstance(step, RemoteControl) and not two_comm[node]:
             return dataclasses.replace(step, early_return=False)
         if isinstance(step, RemoteTarget) and not two_comm[step.peer]:
@@ -313,20 +318,46 @@ def _late_return_pairs(plan: NodePlan, two_comm: Sequence[bool]) -> NodePlan:
     return dataclasses.replace(plan, steps=steps)
 
 
-def with_teleported_swaps(circuit: Circuit, decomposed: Circuit, owner: Sequence[int], two_comm: Sequence[bool], *,
-                          check: bool = True) -> Circuit:
-    """``decomposed`` (:func:`~dqsim.circuit.decompose.decompose_for_distribution` of ``circuit``) with each
-    ``swap`` between two QPUs that have two communication qubits each (``two_comm``, per QPU) kept whole: it
-    runs as two teleportations (two pairs), not three CX (three pairs). ``owner`` (QPU of each qubit) is the
-    placement of the three-CX form, so it does not depend on this; ``decomposed`` itself where no swap is kept.
-    :func:`plan_dqc` runs it and the ``cloud`` scheduler's estimates count it so."""
-    if not any(two_comm) or not any(g.name == "swap" for g in circuit.all_gates()):
-        return decomposed
+#: EPR pairs of a two-qubit gate run by teleportation: a SWAP (each qubit across) or a dense gate (its first
+#: qubit over and back, as TeleData).
+TELEPORTED_GATE_PAIRS = 2
 
-    def teleported(qubits):
-        a, b = (owner[q] for q in qubits)
-        return a != b and two_comm[a] and two_comm[b]
-    return decompose_for_distribution(circuit, check=check, keep_swap=teleported)
+
+def with_teleported_gates(circuit: Circuit, decomposed: Circuit, owner: Sequence[int], two_comm: Sequence[bool], *,
+                          scheme: str = "telegate", check: bool = True) -> Circuit:
+    """``decomposed`` (:func:`~dqsim.circuit.decompose.decompose_for_distribution` of ``circuit``) with the
+    two-qubit gates between QPUs that teleportation runs with fewer EPR pairs kept whole:
+
+    * a ``swap`` between two QPUs that have two communication qubits each (``two_comm``, per QPU): two
+      teleportations, two pairs, where three CX take three;
+    * a dense two-qubit ``unitary`` whose rewrite takes more pairs than two
+      (:func:`~dqsim.circuit.decompose.num_controlled_gates`, one pair each under ``scheme`` ``"telegate"``, two
+      under ``"teledata"``: under TeleGate, the gates that need three CNOTs), between two QPUs of which one has
+      two communication qubits: its first qubit is teleported to the other's QPU, the gate applied there,
+      and the qubit teleported back (TeleData, two pairs: two teleportations, Bennett et al., PRL 70, 1895
+      (1993), do any two-qubit gate). The qubit moves to a QPU with two communication qubits (the gate's
+      qubits are reversed where only the first one's has), and the return pair is requested at the gate's
+      start where its own QPU has two as well (6 link delays on an ideal link), else once it has arrived (10).
+
+    ``owner`` (QPU of each qubit) is the placement of the fully rewritten form, so it does not depend on
+    this; ``decomposed`` itself where nothing is kept. :func:`plan_dqc` runs it and the ``cloud`` scheduler's
+    estimates count it so: one predicate for both.
+    """
+    if not any(two_comm) or not any(len(g.qubits) == 2 and g.name in ("swap", "unitary")
+                                    for g in circuit.all_gates()):
+        return decomposed
+    pairs_per_gate = 2 if scheme == "teledata" else 1
+
+    def teleported(gate):
+        a, b = (owner[q] for q in gate.qubits)
+        if a == b:
+            return None
+        if gate.name == "swap":
+            return gate if two_comm[a] and two_comm[b] else None
+        if not (two_comm[a] or two_comm[b]) or num_controlled_gates(gate) * pairs_per_gate <= TELEPORTED_GATE_PAIRS:
+            return None
+        return gate if two_comm[b] else with_qubits_reversed(gate)
+    return decompose_for_distribution(circuit, check=check, keep=teleported)
 
 
 def plan_dqc(circuit: Circuit, network: Network, *, scheme: str = "telegate",
@@ -347,13 +378,13 @@ def plan_dqc(circuit: Circuit, network: Network, *, scheme: str = "telegate",
     decomposed = decompose_for_distribution(circuit)
     owner = partition_qubits(decomposed, [s.num_data_qubits for s in node_specs], assignment=assignment)
     two_comm = [s.num_comm_qubits >= 2 for s in node_specs]
-    decomposed = with_teleported_swaps(circuit, decomposed, owner, two_comm)
+    decomposed = with_teleported_gates(circuit, decomposed, owner, two_comm, scheme=scheme)
     # Only the data slots the circuit uses enter the register: capacity is a limit, not memory.
     used = [list(owner).count(i) for i in range(num_nodes)]
     regmap = register_map(owner, used, [s.num_comm_qubits for s in node_specs])
     plan = plan_distributed(decomposed, regmap, num_nodes, path=network.route, scheme=scheme)
-    if scheme == "teledata" and not all(two_comm):
-        plan = _late_return_pairs(plan, two_comm)
+    if not all(two_comm):
+        plan = _late_return_pairs(plan, two_comm, scheme)
     for i, spec in enumerate(node_specs):
         need, step = comm_qubits_needed(plan.steps[i], scheme)
         if spec.num_comm_qubits < need:

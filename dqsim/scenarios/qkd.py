@@ -41,7 +41,7 @@ from dqsim.protocols.qkd.nodes import LinkPhysics, QkdPlan
 from dqsim.protocols.qkd.entangled_block import entangled_finite_key_rates, entangled_no_key_reason
 from dqsim.protocols.qkd.finite_key import ChshFiniteKeyResult, EntangledFiniteKeyResult
 from dqsim.protocols.qkd.postprocess import finite_key_rates, no_key_reason
-from dqsim.scenarios import qkd_relay
+from dqsim.scenarios import qkd_auth, qkd_relay
 from dqsim.scenarios.output import ScenarioOutput, format_stderr, record_table
 from dqsim.units import PS_PER_S, db_to_transmittance
 
@@ -85,9 +85,9 @@ def build_plan(job) -> QkdPlan:
     pair_source = None if bb84 else _pair_source(job)
     return QkdPlan(protocol=q.protocol, seed=job.run.seed, pulses=q.pulses, block_pulses=q.block_pulses,
                    batch_pulses=q.batch_pulses, source=source, entangled_source=pair_source, sampling=q.sampling,
-                   error_correction=q.error_correction, security=q.security, eps_sec=q.eps_sec, eps_cor=q.eps_cor,
-                   f_ec=q.f_ec, qber_threshold=q.qber_threshold, sample_fraction=q.sample_fraction,
-                   classical_bit_rate_hz=q.classical_bit_rate_hz)
+                   error_correction=q.error_correction, cascade_order=q.cascade_order, security=q.security,
+                   eps_sec=q.eps_sec, eps_cor=q.eps_cor, f_ec=q.f_ec, qber_threshold=q.qber_threshold, sample_fraction=q.sample_fraction,
+                   classical_bit_rate_hz=q.classical_bit_rate_hz, ldpc_mode=q.ldpc_mode)
 
 
 def raman_noise_probability(job, distance_km: float, side: str = "bob") -> float:
@@ -248,12 +248,19 @@ def _theory_rate_per_pulse(job, phys: LinkPhysics) -> float:
     return per_signal * source.probabilities[0]
 
 
-def _block_rows(run, protocol, qber_threshold):
-    """One row per key block of every link; ``distance_km`` is the block's own link's length."""
+def _block_rows(run, q, auth_of):
+    """One row per key block of every link; ``distance_km`` is the block's own link's length.
+
+    ``auth_of``: each link's blocks' ``(classical messages, tags)``
+    (:func:`dqsim.scenarios.qkd_auth.link_authentication`).
+    """
     rows = []
+    protocol, qber_threshold = q.protocol, q.qber_threshold
     for index, tally in sorted(run["tallies"].items()):
         a, b, distance_km = run["links"][index]
-        for block, t0, t_pulses, t_sift, t_est, t_key, counts, result in tally.blocks:
+        for k, (block, t0, t_pulses, t_sift, t_est, t_key, counts, result) in enumerate(tally.blocks):
+            auth_columns = qkd_auth.block_columns(q, auth_of[index][k], result.secret_key_bits,
+                                                  qkd_auth.block_pulses(q, block))
             if protocol == "bb84_decoy":
                 gains = [g if g is not None else float("nan") for g in result.gains]
                 qbers = [e if e is not None else float("nan") for e in result.qbers]
@@ -276,7 +283,7 @@ def _block_rows(run, protocol, qber_threshold):
                              *(result.phase_error_upper[::-1] if result.phase_error_upper else (float("nan"),) * 2),
                              result.single_photon_secrecy_bits if decoy and result.finite_key is None
                              else float("nan"),  # the asymptotic secrecy; a finite-key block's is Lim et al.'s
-                             float("nan"), float("nan"), float("nan")))
+                             float("nan"), float("nan"), float("nan"), *auth_columns))
             else:
                 pairs, sample = counts.num_pairs, result.estimate
                 # BBM92: the Z–Z and X–X bits' QBERs; E91's key settings are not Z and X (both its QBER)
@@ -294,7 +301,7 @@ def _block_rows(run, protocol, qber_threshold):
                              sample.standard_error, sample.num_sampled,
                              entangled_no_key_reason(result, protocol, qber_threshold), float("nan"), float("nan"),
                              float("nan"), *(result.chsh or (float("nan"), float("nan"))),
-                             _chsh_lower(result.finite_key)))
+                             _chsh_lower(result.finite_key), *auth_columns))
     return rows
 
 
@@ -315,7 +322,12 @@ BLOCK_FIELDS = [("distance_km", "f8"), ("link", "i8"), ("node_a", "i8"), ("node_
                 ("qber_estimated_standard_error", "f8"), ("estimation_bits", "i8"), ("no_key_reason", "U"),
                 ("e1_upper_z", "f8"), ("e1_upper_x", "f8"), ("single_photon_secrecy_bits", "f8"),
                 ("chsh_value", "f8"), ("chsh_standard_error", "f8"),  # E91: the block's S, which its key uses
-                ("chsh_lower", "f8")]  # E91 finite key: the Hoeffding lower bound S_low its key uses
+                ("chsh_lower", "f8"),  # E91 finite key: the Hoeffding lower bound S_low its key uses
+                *qkd_auth.BLOCK_AUTH_FIELDS]  # the key spent on authentication and the key left
+
+
+#: Column index of each ``blocks`` field in a row.
+BLOCK_FIELD_INDEX = {name: i for i, (name, _type) in enumerate(BLOCK_FIELDS)}
 
 
 def _rate_standard_error(blocks) -> float:
@@ -416,7 +428,7 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
     distances = job.distances_km() if q.sweep is not None else [None]
     block_rows, sweep_rows, end_rows, relay_rows, size_rows = [], [], [], [], []
     chsh = None
-    chsh_warnings, spread_warnings = [], []
+    chsh_warnings, spread_warnings, auth_warnings = [], [], []
     decoy_source = build_plan(job).source if q.protocol == "bb84_decoy" and q.security == "asymptotic" else None
     timeline = None
     engine = None
@@ -434,10 +446,16 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
             timeline = run["timeline"]
         physics = run["physics"]
         stop_point()
-        block_rows += _block_rows(run, q.protocol, q.qber_threshold)
+        auth_of = {index: qkd_auth.link_authentication(q, tally) for index, tally in run["tallies"].items()}
+        block_rows += _block_rows(run, q, auth_of)
         stop_point()
+        link_net = {}
         for p in physics:
             tally = run["tallies"][p.link_index]
+            link_auth = qkd_auth.link_columns(q, auth_of[p.link_index], tally.key_bits, tally.pulses)
+            link_net[p.link_index] = link_auth[1]
+            auth_warnings += qkd_auth.short_key_warning(f"{p.distance_km:g} km link {p.link_index}",
+                                                        q.authentication, link_auth[0], tally.key_bits)
             if decoy_source is not None:
                 spread_warnings += _decoy_spread_warnings(tally, decoy_source, p.distance_km, p.link_index)
             if q.security == "finite_key":
@@ -458,9 +476,14 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
                                plob_bound(p.channel.fibre_transmittance), _theory_rate_per_pulse(job, p),
                                tally.aborted_blocks, tally.done_ps, qber_se, plob_bound(p.total_transmittance),
                                _rate_standard_error(tally.blocks), *_spdc_optimum(job, p), *link_chsh,
-                               qber_upper_95(tally.errors, tally.sifted)))
+                               qber_upper_95(tally.errors, tally.sifted), *link_auth))
             stop_point()
-        ends, relays = _end_to_end(job, run)
+        ends, relays = _end_to_end(job, run, link_net)
+        if len(run["links"]) > 1:
+            names = job.qkd.node_names()
+            for r in ends:
+                auth_warnings += qkd_auth.short_route_warning(f"end to end {names[r[1]]}–{names[r[2]]}",
+                                                              q.authentication, r[3], r[7])
         end_rows += ends
         relay_rows += relays
         stop_point()
@@ -476,12 +499,13 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
             ("qber_signal_standard_error", "f8"), ("plob_with_detectors_bits_per_pulse", "f8"),
             ("key_rate_standard_error_bits_per_pulse", "f8"), ("optimal_mean_pair_number", "f8"),
             ("optimal_theory_bits_per_pulse", "f8"), ("chsh_value", "f8"), ("chsh_standard_error", "f8"),
-            ("qber_signal_upper_95", "f8")]),
+            ("qber_signal_upper_95", "f8"), *qkd_auth.LINK_AUTH_FIELDS]),
         "end_to_end": record_table(end_rows, [("distance_km", "f8"), ("node_a", "i8"), ("node_b", "i8"),
                                               ("secret_key_bits", "i8"), ("key_rate_bits_per_s", "f8"),
-                                              ("key_available_ps", "i8")]),
+                                              ("key_available_ps", "i8"), *qkd_auth.ROUTE_AUTH_FIELDS]),
         "relay_links": record_table(relay_rows, [("distance_km", "f8"), ("node_a", "i8"), ("node_b", "i8"),
-                                                 ("hop", "i8"), ("link", "i8"), ("key_left_bits", "i8")]),
+                                                 ("hop", "i8"), ("link", "i8"), ("key_left_bits", "i8"),
+                                                 *qkd_auth.HOP_AUTH_FIELDS]),
         "timing": record_table([("run", time.perf_counter() - started)], [("stage", "U"), ("seconds", "f8")]),
     }
     if size_rows:
@@ -500,9 +524,13 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
              "num_distances": len(distances), "engine_windows": engine.num_windows,
              "engine_events": engine.num_events, "engine_messages": engine.num_messages,
              "pulses_per_wall_second": total_pulses / max(time.perf_counter() - started, 1e-9)}
+    total_auth = int(sum(r[22] for r in sweep_rows))
+    attrs.update(authentication=q.authentication, eps_auth=q.eps_auth, total_auth_key_bits=total_auth,
+                 total_net_key_bits=int(sum(r[23] for r in sweep_rows)))
     if chsh is not None:
         attrs["chsh_s"], attrs["chsh_standard_error"] = chsh
-    warnings = (_decoy_warnings(block_rows) if q.protocol == "bb84_decoy" else []) + spread_warnings + chsh_warnings
+    warnings = ((_decoy_warnings(block_rows) if q.protocol == "bb84_decoy" else []) + spread_warnings + chsh_warnings
+                + auth_warnings)
     if warnings:
         attrs["warnings"] = "; ".join(warnings)
     slot = slot_word(q.protocol)
@@ -510,6 +538,10 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
                f"{total_pulses:,} {slot}s, {total_key:,} secret key bits"
                + (f"; ABORTED: {sum(r[12] for r in sweep_rows)} block(s), why in column no_key_reason" if aborted
                   else "")]
+    if q.authentication != "none":
+        tags = sum(r[BLOCK_FIELD_INDEX["auth_tags"]] for r in block_rows)
+        summary.append(f"  authentication ({q.authentication}, eps_auth {q.eps_auth:g} a tag): {tags:,} tags spent "
+                       f"{total_auth:,} key bits; net key {attrs['total_net_key_bits']:,} bits")
     reasons = _no_key_reasons(block_rows)
     for r in sweep_rows[:12]:
         qber = f"QBER {r[9]:.4f} ± {format_stderr(r[14])}" if r[9] == r[9] else "QBER n/a (no sifted bit)"
@@ -533,8 +565,9 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
     summary += [f"  WARNING: {w}" for w in warnings[:4]]
     for r in end_rows[:4]:
         if len(run["links"]) > 1:
-            summary.append(f"  end to end {names[r[1]]}–{names[r[2]]}: {r[3]:,} bits ({r[4]:.3e} bits/s), at both "
-                           f"ends at {r[5] / 1e9:.4g} ms")
+            net = f", {r[7]:,} net of authentication" if q.authentication != "none" else ""
+            summary.append(f"  end to end {names[r[1]]}–{names[r[2]]}: {r[3]:,} bits ({r[4]:.3e} bits/s){net}, at "
+                           f"both ends at {r[5] / 1e9:.4g} ms")
     stop_point()
     return ScenarioOutput(attrs, tables, table_attrs, None, summary)
 
@@ -641,7 +674,7 @@ def _decoy_spread_warnings(tally, source, distance_km: float, link: int) -> list
     return lines
 
 
-def _end_to_end(job, run) -> tuple[list[tuple], list[tuple]]:
+def _end_to_end(job, run, link_net_bits: dict) -> tuple[list[tuple], list[tuple]]:
     """Trusted-relay keys: the smallest link key on the route between two end nodes.
 
     ``distance_km`` of a row is the route's fibre length, the sum of its links' lengths.
@@ -658,6 +691,11 @@ def _end_to_end(job, run) -> tuple[list[tuple], list[tuple]]:
     ``node_b``, with the hop's ``link`` and ``key_left_bits``, what it keeps after the relay (link key -
     ``secret_key_bits``; in a star, if this pair alone is relayed). A table of its own (long form), so runs
     whose routes have different numbers of hops still merge (``dqsim merge``).
+
+    Authentication (``link_net_bits``: each link's key less its blocks' tags): ``end_to_end`` adds
+    ``relay_auth_key_bits`` (the tags of the relay's announcements, all hops), ``net_key_bits`` and its rate,
+    ``relay_links`` each hop's ``auth_key_bits`` and ``net_key_left_bits``
+    (:func:`~dqsim.scenarios.qkd_auth.route_columns`). ``secret_key_bits`` and ``key_left_bits`` are as before.
     """
     links = run["links"]
     index = {(min(a, b), max(a, b)): i for i, (a, b, _) in enumerate(links)}
@@ -679,6 +717,8 @@ def _end_to_end(job, run) -> tuple[list[tuple], list[tuple]]:
                                                  [run["physics"][i].delay_ps for i in on_route], bits,
                                                  job.qkd.classical_bit_rate_hz)
         left = qkd_relay.key_left_bits([run["tallies"][i].key_bits for i in on_route], bits)
-        rows.append((length_km, a, b, bits, bits / seconds if seconds else float("nan"), ready_ps))
-        relays += [(length_km, a, b, hop, link, kept) for hop, (link, kept) in enumerate(zip(on_route, left))]
+        route_auth, hop_auth = qkd_auth.route_columns(job.qkd, [link_net_bits[i] for i in on_route], seconds)
+        rows.append((length_km, a, b, bits, bits / seconds if seconds else float("nan"), ready_ps, *route_auth))
+        relays += [(length_km, a, b, hop, link, kept, *spent) for hop, (link, kept, spent)
+                   in enumerate(zip(on_route, left, hop_auth))]
     return rows, relays

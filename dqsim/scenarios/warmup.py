@@ -26,7 +26,8 @@ from dqsim.backend import warmup as backend_warmup
 from dqsim.scenarios.registry import SCENARIOS, run_job
 
 #: A small BB84 job with decoys, Cascade and Eve on a tenth of the pulses: its run calls every QKD kernel
-#: (the detection chain, the clicks, the counts table, the SFC64 uniforms, Cascade) once.
+#: (the detection chain, the clicks, the counts table, the SFC64 uniforms, Cascade) once. Cascade's sequential
+#: order (``[qkd].cascade_order``) runs in the same compiled kernel (an argument), so it is warm too.
 QKD_WARM_UP_JOB = """\
 [run]
 name = "dqsim_warmup_qkd"

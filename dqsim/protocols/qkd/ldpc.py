@@ -38,6 +38,24 @@ so its rate is ``1 - (m - p)/k``; ``p + s >= δ·n`` with δ =
 mother code whose syndrome, less the punctured bits, comes nearest to
 ``(1 - R)·k`` from above, puncturing as little as it can (:func:`frame_plan`).
 
+**Blind** (J. Martinez-Mateo, D. Elkouss, V. Martin, "Blind reconciliation", Quantum Inf. Comput. 12, 791
+(2012); ``mode="blind"``, the job's default ``ldpc_mode``). The frames and the mother code are those of the
+rate-adaptive choice, but a frame's first syndrome punctures ``p_0`` positions, as many as the rate
+``1 - f_0·h(E)`` for the estimate itself needs (f_0 = :data:`BLIND_START_EFFICIENCY`, no margin;
+:func:`blind_schedule`). Where Bob's decoder finds no word (or one whose hash differs), he asks, one flag, and
+Alice reveals the values of the last Δ still-punctured positions (Δ = ⌈:data:`BLIND_STEP_EFFICIENCY`·h(E)·k⌉),
+which become shortened: Bob decodes again from scratch with them known, until the frame decodes or none is
+left (the mother code's own rate). Each request and its answer is a round trip on the classical channel;
+the frames ask together, so a block takes as many round trips as its slowest frame (``rounds``). A
+revealed value is a bit of Alice's punctured randomness made public: the frame then discloses
+``m - rank(H_P0) + r`` for r revealed values (at least ``m - rank(H_Pr)`` for the positions still
+punctured, and equal to it when H's punctured columns are independent, as they nearly always are; the
+count never understates). Measured (``bench/results/qkd-ldpc-blind-vm-20261206.md``, keys of 100,000 bits):
+f_EC 1.22 / 1.18 / 1.15 / 1.13 at QBER 1 / 2 / 4 / 8 % with no frame of 35 failed, against 1.40 / 1.30 /
+1.20 / 1.15 one-way at the least targets (:data:`LEAST_EFFICIENCY`; 1.32 and 1.29 at 4 and 8 % with the
+failed frames' bits charged), at up to 8 round trips a key and 3-38 times the one-way decoding CPU (each
+failed attempt runs :data:`MAX_ITERATIONS`).
+
 **Leakage.** Every frame discloses ``m - rank(H_P)`` bits, decoded or not,
 where ``H_P`` is H's columns at the punctured positions (``m - p`` when they are
 independent, as they nearly always are; :meth:`LdpcCode.punctured_rank`):
@@ -73,9 +91,9 @@ from dqsim.protocols.qkd.reconciliation import toeplitz_hash_of_positions
 from dqsim.protocols.qkd.theory import binary_entropy
 from dqsim.rng import Stream
 
-__all__ = ["DEGREE_TABLE", "FRAME_BITS", "FramePlan", "LdpcCode", "LdpcResult", "MOTHER_RATES", "build_code",
-           "code_lengths", "degree_profile", "design_qber", "frame_plan", "gf2_rank", "mother_code", "reconcile",
-           "reconciler", "target_rate"]
+__all__ = ["DEGREE_TABLE", "FRAME_BITS", "FramePlan", "LDPC_MODES", "LdpcCode", "LdpcResult", "MOTHER_RATES",
+           "blind_schedule", "build_code", "code_lengths", "degree_profile", "design_qber", "frame_plan", "gf2_rank",
+           "least_efficiency", "mother_code", "reconcile", "reconciler", "target_rate"]
 
 #: Edge-perspective degree distributions ``(λ, ρ)`` of the mother codes, ``{degree: share of the edges}``:
 #: D. Elkouss, A. Leverrier, R. Alléaume, J. J. Boutros, ISIT 2009, Table I (optimised for the binary
@@ -123,6 +141,19 @@ SHORTENED_LLR = 1e6
 FRAME_CHECK_BITS = 16
 #: Standard errors of the QBER estimate added to it before the rate is chosen (:func:`design_qber`).
 QBER_MARGIN_SIGMAS = 2.0
+#: Ways of reconciling with LDPC codes (the job's ``[qkd].ldpc_mode``): one syndrome a frame at the chosen
+#: rate, or blind reconciliation (module docstring).
+LDPC_MODES = ("rate_adaptive", "blind")
+#: Blind reconciliation: f of a frame's first syndrome, for the QBER estimate without its margin.
+BLIND_START_EFFICIENCY = 1.1
+#: Blind reconciliation: each step reveals this times h(E)·k punctured values of a frame of k key bits.
+BLIND_STEP_EFFICIENCY = 0.03
+#: Blind reconciliation: most reveal steps (round trips) of a frame (:func:`blind_schedule`).
+BLIND_MAX_STEPS = 20
+#: (QBER, f): the lowest target efficiency at which the codes failed at most one frame in 35 at that QBER
+#: (100,000-bit keys through a binary symmetric channel, ``bench/results/qkd-ldpc-vm-20261206b.md``);
+#: :func:`reconciler` chooses no rate below it (:func:`least_efficiency`).
+LEAST_EFFICIENCY = ((0.01, 1.4), (0.02, 1.3), (0.04, 1.2), (0.08, 1.15))
 #: Purpose of the random stream that builds the codes (:class:`dqsim.rng.Stream`).
 PURPOSE_CODE = "qkd_ldpc_code"
 #: Purpose of the stream of Alice's punctured bits where :func:`reconcile` is given no generator.
@@ -442,15 +473,19 @@ class LdpcResult:
         leakage_bits: information disclosed, every frame, bits (``m - rank(H_P)`` a frame for the syndrome,
             and :data:`FRAME_CHECK_BITS` for its hash).
         discarded_bits: key bits of the frames that failed (dropped; charged as disclosed by the key length).
-        rounds: round trips beyond the key message: 0 (one-way; Bob's failed-frame flags ride on his acknowledgement).
-        message_bits: syndromes, frame hashes and one flag bit a frame, bits.
+        rounds: round trips beyond the key message: 0 one-way (Bob's failed-frame flags ride on his
+            acknowledgement); blind, the most reveal steps of any frame (the frames' requests travel together).
+        message_bits: syndromes, frame hashes and one flag bit a frame, bits; blind, also a request flag a
+            frame and step, and the revealed bits.
         num_frames: frames decoded.
         frame_errors: frames whose decoder found no word of the syndrome, or a word whose hash differs.
         code_rate: effective rate of the frames, ``1 - leakage_bits / N``.
         mother_rate: rate of the mother code.
         code_bits: length of the mother code, bits.
         iterations: decoder iterations, summed over the frames.
-        punctured_bits: punctured positions a frame.
+        punctured_bits: punctured positions a frame (blind: at the first syndrome).
+        revealed_bits: blind: punctured values Alice revealed, summed over the frames (each charged as a
+            disclosed bit, in ``leakage_bits``); 0 one-way.
     """
 
     corrected: np.ndarray
@@ -466,18 +501,52 @@ class LdpcResult:
     code_bits: int
     iterations: int
     punctured_bits: int = 0
+    revealed_bits: int = 0
+
+
+def blind_schedule(plan: FramePlan, start_rate: float, qber: float) -> tuple[int, int]:
+    """Blind reconciliation's first punctured count and its reveal step (module docstring, "Blind").
+
+    The first syndrome is that of rate ``start_rate`` for the largest frame k: ``p_0 = m - ⌈(1 - R)·k⌉``
+    punctured positions, within the plan's limits (at most :data:`MAX_PUNCTURED_SHARE`·n and ``n - k``, at
+    least the plan's own ``p``); each failed attempt reveals ``Δ = ⌈BLIND_STEP_EFFICIENCY·h(E)·k⌉`` more of
+    them (the frame's f rises by :data:`BLIND_STEP_EFFICIENCY`), until none is left (the mother code); Δ is at
+    least ``p_0/BLIND_MAX_STEPS``, so a frame takes at most :data:`BLIND_MAX_STEPS` round trips even where the
+    estimate is near 0 (a sample without an error).
+
+    Args:
+        plan: the frame plan of the rate-adaptive choice (its mother code and frames).
+        start_rate: R of the first syndrome, in [0, 1].
+        qber: the QBER h(E) of the steps is taken at, in (0, 0.5].
+
+    Returns:
+        ``(p_0, Δ)``, ``Δ >= 1``.
+
+    Examples:
+        >>> blind_schedule(frame_plan(100_000, target_rate(0.01, 1.4)), target_rate(0.01, 1.1), 0.01)
+        (368, 35)
+    """
+    k = max(plan.sizes) if plan.sizes else 0
+    n, m = plan.code_bits, plan.num_checks
+    first = m - math.ceil((1.0 - start_rate) * k)
+    first = max(plan.num_punctured, min(first, math.floor(MAX_PUNCTURED_SHARE * n), n - k))
+    return first, max(1, math.ceil(BLIND_STEP_EFFICIENCY * binary_entropy(qber) * k), -(-first // BLIND_MAX_STEPS))
 
 
 def reconcile(alice: np.ndarray, bob: np.ndarray, qber_estimate: float, *, seed: int, efficiency: float,
-              frame_bits: int = FRAME_BITS, use_kernel: bool | None = None,
-              rng: np.random.Generator | None = None) -> LdpcResult:
-    """Correct Bob's key towards Alice's by one syndrome message a frame (module docstring).
+              mode: str = "rate_adaptive", start_qber: float | None = None, frame_bits: int = FRAME_BITS,
+              use_kernel: bool | None = None, rng: np.random.Generator | None = None) -> LdpcResult:
+    """Correct Bob's key towards Alice's by syndrome decoding, one-way or blind (module docstring).
 
     Args:
         alice, bob: the key bits (uint8 0/1), one length.
         qber_estimate: the QBER the rate is chosen for (and the channel LLR), in (0, 0.5].
         seed: the run's seed (the codes, :func:`mother_code`).
-        efficiency: target f of the rate choice (:func:`target_rate`), >= 1.
+        efficiency: target f of the rate choice (:func:`target_rate`), >= 1; in blind mode the rate of the
+            mother code and frames (what a frame discloses at most before it is dropped is at least this).
+        mode: ``"rate_adaptive"`` (one syndrome a frame) or ``"blind"`` (:data:`LDPC_MODES`).
+        start_qber: blind mode: the QBER the first syndrome is chosen for, at :data:`BLIND_START_EFFICIENCY`,
+            in (0, 0.5] (``None``: ``qber_estimate``).
         frame_bits: longest code length, bits, >= :data:`MIN_CODE_BITS`.
         use_kernel: decode with the compiled loop (``True``), in NumPy (``False``), or the compiled loop
             where numba is (``None``); the same result either way.
@@ -497,6 +566,9 @@ def reconcile(alice: np.ndarray, bob: np.ndarray, qber_estimate: float, *, seed:
         >>> r = reconcile(a, b, 0.025, seed=5, efficiency=1.5)
         >>> r.frame_errors, bool((r.corrected == a[r.kept]).all()), r.rounds
         (0, True, 0)
+        >>> r = reconcile(a, b, 0.025, seed=5, efficiency=1.5, mode="blind")
+        >>> r.frame_errors, bool((r.corrected == a[r.kept]).all()), r.rounds, r.revealed_bits
+        (0, True, 4, 64)
     """
     where = "ldpc.reconcile"
     alice = np.asarray(alice, dtype=np.uint8)
@@ -506,12 +578,20 @@ def reconcile(alice: np.ndarray, bob: np.ndarray, qber_estimate: float, *, seed:
     qber = check_real(where, "qber_estimate", qber_estimate, 0.0, 0.5, low_open=True)
     efficiency = check_real(where, "efficiency", efficiency, 1.0)
     frame_bits = check_int(where, "frame_bits", frame_bits, MIN_CODE_BITS)
+    if mode not in LDPC_MODES:
+        raise DqsimError(f"{where}: mode must be one of {LDPC_MODES}, got {mode!r}")
+    blind = mode == "blind"
+    start_qber = qber if start_qber is None else check_real(where, "start_qber", start_qber, 0.0, 0.5,
+                                                            low_open=True)
     if use_kernel and not ldpc_kernels.has_sum_product():
         raise DqsimError(f"{where}: use_kernel=True needs numba (DQSIM_FAST_KERNELS not 0)")
     num = alice.size
     rate = target_rate(qber, efficiency)
     plan = frame_plan(num, rate, frame_bits=frame_bits)
     n, p = plan.code_bits, plan.num_punctured
+    step = p
+    if blind and plan.sizes:
+        p, step = blind_schedule(plan, target_rate(start_qber, BLIND_START_EFFICIENCY), start_qber)
     if not plan.sizes:
         return LdpcResult(bob.copy(), np.ones(0, dtype=bool), 0, 0, 0, 0, 0, 0, rate, plan.mother_rate, n, 0, p)
     code = mother_code(int(seed), n, plan.mother_rate)
@@ -525,7 +605,7 @@ def reconcile(alice: np.ndarray, bob: np.ndarray, qber_estimate: float, *, seed:
     punctured = code.order[:p]
     kept = np.ones(num, dtype=bool)
     corrected = bob.copy()
-    frame_errors = iterations = 0
+    frame_errors = iterations = revealed_bits = rounds = nacks = 0
     offset = 0
     for index, size in enumerate(plan.sizes):
         # punctured positions: Alice's random bits, unknown to Bob (LLR 0); shortened: zeros both know
@@ -539,28 +619,43 @@ def reconcile(alice: np.ndarray, bob: np.ndarray, qber_estimate: float, *, seed:
         if p:
             x_a[punctured] = alice_punctured[index]
             channel[punctured] = 0.0
-        target = code.syndrome(x_a) ^ code.syndrome(x_b)
-        error, used, converged = decode(code.check_start, code.edge_var, target, channel, MAX_ITERATIONS)
-        iterations += used
+        alice_syndrome = code.syndrome(x_a)
+        hidden, hash_seed, steps = p, None, 0      # punctured positions still hidden from Bob: order[:hidden]
+        while True:
+            target = alice_syndrome ^ code.syndrome(x_b)
+            error, used, converged = decode(code.check_start, code.edge_var, target, channel, MAX_ITERATIONS)
+            iterations += used
+            if converged:
+                # the frame's hash compares Bob's decoded bits with Alice's: by linearity, the hash of their
+                # difference (drawn only where one is left, once a frame; T·0 = 0 for every seed)
+                wrong = np.flatnonzero(bob[offset:offset + size] ^ error[places] ^ alice[offset:offset + size])
+                if wrong.size:
+                    if hash_seed is None:
+                        hash_seed = hashes.integers(0, 2, size + FRAME_CHECK_BITS - 1, dtype=np.uint8)
+                    converged = not toeplitz_hash_of_positions(wrong, size, hash_seed, FRAME_CHECK_BITS).any()
+            if converged or not blind or not hidden:
+                break
+            # blind: Bob asks (one flag), Alice reveals the last Δ still-punctured values: they become shortened
+            shown = code.order[max(0, hidden - step):hidden]
+            x_b[shown] = x_a[shown]
+            channel[shown] = SHORTENED_LLR
+            revealed_bits += shown.size
+            hidden -= shown.size
+            steps += 1
+        nacks += steps
+        rounds = max(rounds, steps)
         if converged:
             corrected[offset:offset + size] ^= error[places]
-            # the frame's hash compares Bob's decoded bits with Alice's: by linearity, the hash of their
-            # difference (drawn only where one is left; T·0 = 0 for every seed)
-            wrong = np.flatnonzero(corrected[offset:offset + size] ^ alice[offset:offset + size])
-            if wrong.size:
-                hash_seed = hashes.integers(0, 2, size + FRAME_CHECK_BITS - 1, dtype=np.uint8)
-                converged = not toeplitz_hash_of_positions(wrong, size, hash_seed, FRAME_CHECK_BITS).any()
-        if not converged:
+        else:
             frame_errors += 1
             kept[offset:offset + size] = False
-            corrected[offset:offset + size] = bob[offset:offset + size]
         offset += size
     num_frames = len(plan.sizes)
-    leak = num_frames * (code.num_checks - code.punctured_rank(p) + FRAME_CHECK_BITS)
+    leak = num_frames * (code.num_checks - code.punctured_rank(p) + FRAME_CHECK_BITS) + revealed_bits
     discarded = int(num - np.count_nonzero(kept))
-    message = num_frames * (code.num_checks + FRAME_CHECK_BITS + 1)
-    return LdpcResult(corrected[kept], kept, leak, discarded, 0, message, num_frames,
-                      frame_errors, 1.0 - leak / num, plan.mother_rate, n, iterations, p)
+    message = num_frames * (code.num_checks + FRAME_CHECK_BITS + 1) + nacks + revealed_bits
+    return LdpcResult(corrected[kept], kept, leak, discarded, rounds, message, num_frames,
+                      frame_errors, 1.0 - leak / num, plan.mother_rate, n, iterations, p, revealed_bits)
 
 
 def design_qber(qber_estimate: float, num_key_bits: int, sample_fraction: float) -> float:
@@ -580,8 +675,27 @@ def design_qber(qber_estimate: float, num_key_bits: int, sample_fraction: float)
     return min(0.5, qber_estimate + QBER_MARGIN_SIGMAS * math.sqrt(qber_estimate * (1.0 - qber_estimate) / sampled))
 
 
-def reconciler(seed: int, efficiency: float, *, sample_fraction: float = 0.0, frame_bits: int = FRAME_BITS):
+def least_efficiency(qber: float) -> float:
+    """The lowest target f at which these codes decode nearly every frame at a QBER (:data:`LEAST_EFFICIENCY`).
+
+    Linear in ln(E) between the measured points, their end values outside them.
+
+    Examples:
+        >>> [round(least_efficiency(e), 3) for e in (0.005, 0.01, 0.014, 0.04, 0.2)]
+        [1.4, 1.4, 1.351, 1.2, 1.15]
+    """
+    points = np.log([each for each, _ in LEAST_EFFICIENCY])
+    return float(np.interp(math.log(max(qber, 1e-12)), points, [f for _, f in LEAST_EFFICIENCY]))
+
+
+def reconciler(seed: int, efficiency: float, *, sample_fraction: float = 0.0, frame_bits: int = FRAME_BITS,
+               mode: str = "rate_adaptive"):
     """The ``reconcile`` argument of :func:`dqsim.protocols.qkd.reconciliation.postprocess_key` for LDPC.
+
+    The rate is chosen for :func:`design_qber` at the larger of ``efficiency`` and :func:`least_efficiency`
+    (a target below what the codes can do fails frames, whose bits cost more than the syndrome saves); blind,
+    that rate fixes the mother code and the frames, and the first syndrome is that of the estimate itself
+    at :data:`BLIND_START_EFFICIENCY` (no margin: a frame that needs more asks for it).
 
     Args:
         seed: the run's seed (its codes).
@@ -589,12 +703,15 @@ def reconciler(seed: int, efficiency: float, *, sample_fraction: float = 0.0, fr
         sample_fraction: fraction of the sifted bits the QBER estimate disclosed, in [0, 1) (0: no margin;
             :func:`design_qber`).
         frame_bits: longest code length, bits.
+        mode: one of :data:`LDPC_MODES`.
 
     Returns:
         A function ``(alice, bob, qber_estimate, rng) -> LdpcResult``; ``rng`` (the block's generator) draws
         Alice's punctured bits, where the block's plan punctures.
     """
     def run(alice, bob, qber_estimate, rng):
-        qber = design_qber(max(qber_estimate, 1e-6), int(np.size(alice)), sample_fraction)
-        return reconcile(alice, bob, qber, seed=seed, efficiency=efficiency, frame_bits=frame_bits, rng=rng)
+        estimate = max(qber_estimate, 1e-6)
+        qber = design_qber(estimate, int(np.size(alice)), sample_fraction)
+        return reconcile(alice, bob, qber, seed=seed, efficiency=max(efficiency, least_efficiency(qber)),
+                         mode=mode, start_qber=estimate, frame_bits=frame_bits, rng=rng)
     return run

@@ -54,7 +54,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dqsim.backend import qkd_kernels
-from dqsim.protocols.qkd import entangled, entangled_block, ldpc, theory
+from dqsim.protocols.qkd import entangled, entangled_block, ldpc, reconciliation, theory
 from dqsim.protocols.qkd.bb84 import (
     BASIS_Z,
     AliceBatch,
@@ -115,6 +115,8 @@ class QkdPlan:
         entangled_source: the pair source (BBM92/E91), else ``None``.
         sampling: ``"detections"`` or ``"pulses"`` (BB84).
         error_correction: ``"cascade"``, ``"ldpc"`` or ``"asymptotic"`` (the job's ``"model"``).
+        cascade_order: Cascade's order of bisection, ``"parallel"`` or ``"sequential"``
+            (:data:`~dqsim.protocols.qkd.reconciliation.CASCADE_ORDERS`).
         security: ``"finite_key"`` or ``"asymptotic"``.
         eps_sec: secrecy parameter (finite key).
         eps_cor: correctness parameter (finite key, verification hash).
@@ -122,6 +124,7 @@ class QkdPlan:
         qber_threshold: QBER above which a block is aborted.
         sample_fraction: fraction of the sifted key bits spent on the QBER estimate.
         classical_bit_rate_hz: rate of the classical channel (Cascade message times).
+        ldpc_mode: ``"blind"`` or ``"rate_adaptive"`` (:data:`dqsim.protocols.qkd.ldpc.LDPC_MODES`).
     """
 
     protocol: str
@@ -133,6 +136,7 @@ class QkdPlan:
     entangled_source: entangled.EntangledSource | None = None
     sampling: str = "detections"
     error_correction: str = "asymptotic"
+    cascade_order: str = "parallel"
     security: str = "asymptotic"
     eps_sec: float = 1e-10
     eps_cor: float = 1e-15
@@ -140,6 +144,7 @@ class QkdPlan:
     qber_threshold: float = 0.11
     sample_fraction: float = 0.0
     classical_bit_rate_hz: float = 1e9
+    ldpc_mode: str = "blind"
 
     def batches(self):
         """(block index, first pulse, pulses) of every batch; blocks are cut at ``block_pulses``."""
@@ -693,11 +698,12 @@ def _joined(parts) -> np.ndarray:
 
 
 def _reconciler(q: QkdPlan):
-    """The ``reconcile`` argument of the post-processing: ``None`` (Cascade) or LDPC's
+    """The ``reconcile`` argument of the post-processing: ``None`` (Cascade, parallel order), Cascade's
+    :class:`~dqsim.protocols.qkd.reconciliation.CascadeSettings` in another order, or LDPC's
     (:mod:`~dqsim.protocols.qkd.ldpc`, codes from the run's seed, rate for the target efficiency ``f_ec``)."""
     if q.error_correction != "ldpc":
-        return None
-    return ldpc.reconciler(q.seed, q.f_ec, sample_fraction=q.sample_fraction)
+        return None if q.cascade_order == "parallel" else reconciliation.CascadeSettings(order=q.cascade_order)
+    return ldpc.reconciler(q.seed, q.f_ec, sample_fraction=q.sample_fraction, mode=q.ldpc_mode)
 
 
 def message_delay_ps(bits: float, classical_bit_rate_hz: float) -> int:

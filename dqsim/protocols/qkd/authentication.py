@@ -1,0 +1,330 @@
+"""The key spent on authenticating a QKD link's classical channel (Wegman–Carter, with key recycling).
+
+QKD needs an authenticated classical channel: Eve may read every classical message but must not change one
+unnoticed. Deployed systems authenticate with key they already share: a tag ``t = h_k(m) ⊕ r`` is sent with
+the message (or transcript) ``m``, where ``h_k`` is drawn from an almost-XOR-universal family of hash
+functions by a secret ``k`` and ``r`` is a one-time pad as long as the tag (M. N. Wegman and J. L. Carter,
+J. Comput. Syst. Sci. 22, 265 (1981)). The hash key ``k`` is recycled from tag to tag; only the one-time pad
+is spent, ``n`` bits of key per ``n``-bit tag, and the errors of ``ℓ`` tags per round over ``r`` rounds add
+up to at most ``r·(ℓ·ε + ε')`` (C. Portmann, IEEE Trans. Inf. Theory 60, 4383 (2014), with ε' the error of
+the QKD round itself; the recipe of a whole post-processing chain with its authentication: C.-H. F. Fung,
+X. Ma and H. F. Chau, Phys. Rev. A 81, 012318 (2010)). The first tags need a pre-shared key, which is not
+counted here: after it, every tag's pad comes from the key the link distils.
+
+The family: polynomial evaluation over GF(2^n) (B. den Boer, J. Computer Security 2, 65 (1993); D. R.
+Stinson, Designs, Codes and Cryptography 4, 369 (1994)). A message of ``L`` bits is cut into
+``d = ⌈L/n⌉`` blocks of ``n`` bits, one more block holds ``L`` (so that messages of different lengths are
+different polynomials), and ``h_k(m) = Σ_i m_i·k^i``: two different messages' hashes differ by a given
+value for at most ``d + 1`` of the ``2^n`` keys (a nonzero polynomial of degree ``d + 1`` has at most that
+many roots), so a forged message passes with probability at most
+
+    ε_tag(L, n) = (⌈L/n⌉ + 1) · 2^-n
+
+and the tag is the shortest ``n`` with ``ε_tag(L, n) <= eps_auth`` (:func:`tag_bits`): about
+``log2(1/eps_auth) + log2(L/n)`` bits, so a message's length matters only through its logarithm.
+
+Which messages get a tag (``[qkd].authentication``, :data:`AUTHENTICATION_MODES`):
+
+- ``"per_block"`` (the default): each side tags its whole transcript of a key block once, when the block's
+  post-processing ends, and checks the other side's tag before the block's key is used — two tags a block
+  (one each way). A forged message is then found at the block's end instead of at once; the block's key is
+  not used before, so nothing is lost but that block. Cheap, and common practice (E. O. Kiktenko et al.,
+  "Lightweight authentication for quantum key distribution", arXiv:1903.10237, go further: one tag a
+  post-processing round).
+- ``"per_message"``: every classical message of the block carries its own tag (each its own length).
+- ``"none"``: no authentication key is counted (the key as before 2026-12-06).
+
+The classical messages of a block are the node processes' (:mod:`dqsim.protocols.qkd.nodes`): Bob's
+detection report of each batch, Alice's sifting answer, Bob's parameter-estimation message, Alice's key
+message (the error-correction syndrome or leakage, the verification hash and the privacy-amplification
+seed), one parity message and its answer per Cascade round, and Bob's acknowledgement
+(:class:`BlockMessages`). The photons' messages of the simulation (the quantum channel) are not among them.
+A tag's transmission time is not added to the messages' (some 40-55 bits a message). Units: bits throughout.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from dqsim.errors import DqsimError
+
+#: The choices of ``[qkd].authentication`` (its default, ``"per_block"``, and ``eps_auth``'s, 1e-10, are in
+#: :mod:`dqsim.jobs.qkd`).
+AUTHENTICATION_MODES = ("per_block", "per_message", "none")
+#: Bits of one Bob's report per pulse of its batch, at most: a click flag, and for a click his basis.
+REPORT_BITS_PER_PULSE = 2
+
+
+def forgery_probability(message_bits: int, tag_bits: int) -> float:
+    """Probability that a forged message of at most ``message_bits`` bits passes an ``tag_bits``-bit tag.
+
+    The polynomial hash over GF(2^n) with the message's length as one more block (module docstring:
+    den Boer 1993; Stinson 1994): ``(⌈L/n⌉ + 1) · 2^-n``.
+
+    Args:
+        message_bits: L, the message's length, bits, >= 0.
+        tag_bits: n, the tag's length, bits, >= 1.
+
+    Examples:
+        >>> f"{forgery_probability(1_000_000, 48):.4g}"  # 20,834 blocks and the length block, over 2^48
+        '7.402e-11'
+        >>> forgery_probability(0, 1)  # an empty message: the length block alone
+        0.5
+    """
+    if message_bits < 0 or tag_bits < 1:
+        raise DqsimError(f"forgery_probability: message_bits must be >= 0 and tag_bits >= 1, got "
+                         f"{message_bits} and {tag_bits}")
+    return (-(-message_bits // tag_bits) + 1) * 2.0 ** -tag_bits
+
+
+def tag_bits(message_bits: int, eps_auth: float) -> int:
+    """Length of the tag that authenticates a message of ``message_bits`` bits to ``eps_auth``, bits.
+
+    The shortest n with ``(⌈L/n⌉ + 1) · 2^-n <= eps_auth`` (:func:`forgery_probability`); the tag is
+    one-time padded, so it is also the key the tag spends (Wegman and Carter 1981; Portmann 2014).
+
+    Args:
+        message_bits: L, the message's (or transcript's) length, bits, >= 0.
+        eps_auth: the forgery probability allowed for this tag, in (0, 1).
+
+    Examples:
+        >>> tag_bits(1_000_000, 1e-10)  # 47 bits give 21,278 · 2^-47 = 1.5e-10: one more
+        48
+        >>> tag_bits(100, 2.0 ** -40)  # 3 blocks and the length: 4 · 2^-42 = 2^-40
+        42
+    """
+    if not 0.0 < eps_auth < 1.0:
+        raise DqsimError(f"tag_bits: eps_auth must be in (0, 1), got {eps_auth!r}")
+    n = max(1, math.ceil(math.log2(1.0 / eps_auth)))  # (⌈L/n⌉ + 1)·2^-n <= ε needs 2^-n < ε at least
+    while forgery_probability(message_bits, n) > eps_auth:
+        n += 1
+    return n
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """One direction's classical messages of a key block.
+
+    Attributes:
+        message_bits: ``((bits, count), ...)``: ``count`` messages of at most ``bits`` bits each.
+        total_bits: at most the whole transcript's length, bits (<= the sum of the messages').
+    """
+
+    message_bits: tuple[tuple[int, int], ...]
+    total_bits: int
+
+    @property
+    def num_messages(self) -> int:
+        return sum(count for _bits, count in self.message_bits)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BlockMessages:
+    """The classical messages of one key block's post-processing, with a bound on each one's length (bits).
+
+    Alice → Bob: the sifting answer, the key message, one answer per Cascade round. Bob → Alice: a
+    detection report per batch, the parameter-estimation message, one parity message per Cascade round,
+    the acknowledgement. The lengths are upper bounds (a tag long enough for a longer message is long
+    enough for a shorter one); the key message and the Cascade messages are bounded by the block's
+    ``classical_bits`` (the post-processing's count, :class:`~dqsim.protocols.qkd.reconciliation.
+    PostprocessResult`'s ``message_bits``), each and all together.
+
+    Attributes:
+        report_bits: ``((bits, count), ...)``: Bob's reports, :data:`REPORT_BITS_PER_PULSE` a pulse of the batch.
+        sifting_bits: Alice's sifting answer: her basis (and intensity class) for each of Bob's detections.
+        estimation_bits: Bob's parameter estimation: the key bits disclosed to estimate the QBER (and BB84's
+            decoy bits, E91's test settings' outcomes).
+        key_message_bits: Alice's key message: syndrome (or the modelled leakage), verification hash and seeds.
+        ec_rounds: Cascade rounds (0: one-way error correction or the leakage model).
+        ec_message_bits: each Cascade message's length, at most.
+        ec_total_bits: the key message and every Cascade message together, at most (None: their sum).
+        ack_bits: Bob's acknowledgement (LDPC: with a flag a frame).
+    """
+
+    report_bits: tuple[tuple[int, int], ...]
+    sifting_bits: int
+    estimation_bits: int
+    key_message_bits: int
+    ec_rounds: int = 0
+    ec_message_bits: int = 0
+    ec_total_bits: int | None = None
+    ack_bits: int = 1
+
+    def _ec_bound(self, bits: int) -> int:
+        return bits if self.ec_total_bits is None else min(bits, self.ec_total_bits)
+
+    def alice_to_bob(self) -> Transcript:
+        messages = ((self.sifting_bits, 1), (self.key_message_bits, 1), (self.ec_message_bits, self.ec_rounds))
+        total = self.sifting_bits + self._ec_bound(self.key_message_bits + self.ec_rounds * self.ec_message_bits)
+        return Transcript(tuple((b, c) for b, c in messages if c), total)
+
+    def bob_to_alice(self) -> Transcript:
+        messages = (*self.report_bits, (self.estimation_bits, 1), (self.ec_message_bits, self.ec_rounds),
+                    (self.ack_bits, 1))
+        total = (sum(b * c for b, c in self.report_bits) + self.estimation_bits
+                 + self._ec_bound(self.ec_rounds * self.ec_message_bits) + self.ack_bits)
+        return Transcript(tuple((b, c) for b, c in messages if c), total)
+
+    @property
+    def num_messages(self) -> int:
+        """Classical messages of the block, both ways: reports + 4 + 2 × Cascade rounds."""
+        return self.alice_to_bob().num_messages + self.bob_to_alice().num_messages
+
+
+@dataclass(frozen=True)
+class Authentication:
+    """The tags of a block (or a relay hop).
+
+    Attributes:
+        num_tags: tags sent.
+        key_bits: key they spend (their one-time pads), bits.
+        eps_auth: the probability that a forgery passes one of them, at most (``num_tags · eps_auth`` of a tag;
+            Portmann 2014), to be added to the block's ε.
+    """
+
+    num_tags: int
+    key_bits: int
+    eps_auth: float
+
+
+def transcript_tags(transcripts, mode: str, eps_auth: float) -> Authentication:
+    """The tags that authenticate ``transcripts`` (one :class:`Transcript` per direction) in ``mode``.
+
+    ``"per_block"``: one tag per direction with a message, over its whole transcript; ``"per_message"``:
+    one per message; ``"none"``: none (:data:`AUTHENTICATION_MODES`).
+
+    Examples:
+        >>> t = Transcript(((1000, 3),), 3000)
+        >>> transcript_tags([t], "per_block", 1e-10)  # one tag for 3,000 bits
+        Authentication(num_tags=1, key_bits=40, eps_auth=1e-10)
+        >>> transcript_tags([t], "per_message", 1e-10)  # a 39-bit tag for each 1,000 bits
+        Authentication(num_tags=3, key_bits=117, eps_auth=3e-10)
+    """
+    if mode not in AUTHENTICATION_MODES:
+        raise DqsimError(f"transcript_tags: mode must be one of {AUTHENTICATION_MODES}, got {mode!r}")
+    if mode == "none":
+        return Authentication(0, 0, 0.0)
+    if mode == "per_block":
+        sizes = [(t.total_bits, 1) for t in transcripts if t.num_messages]
+    else:
+        sizes = [pair for t in transcripts for pair in t.message_bits]
+    tags = sum(count for _bits, count in sizes)
+    return Authentication(tags, sum(count * tag_bits(bits, eps_auth) for bits, count in sizes), tags * eps_auth)
+
+
+def block_authentication(messages: BlockMessages, mode: str, eps_auth: float) -> Authentication:
+    """The tags of one key block's classical messages (:func:`transcript_tags` of both directions).
+
+    Examples:
+        >>> m = BlockMessages(report_bits=((2_000_000, 1),), sifting_bits=4_000, estimation_bits=100,
+        ...                   key_message_bits=5_000)
+        >>> m.num_messages, block_authentication(m, "per_block", 1e-10).num_tags
+        (5, 2)
+    """
+    return transcript_tags([messages.alice_to_bob(), messages.bob_to_alice()], mode, eps_auth)
+
+
+def relay_authentication(num_hops: int, key_bits: int, mode: str, eps_auth: float) -> list[Authentication]:
+    """The tags of a trusted-node route's announcements, per hop (from ``node_a``), for a key of ``key_bits``.
+
+    The trusted node between hops k - 1 and k announces the XOR of its two link keys (``key_bits`` long),
+    forwarded over hops k ... m - 1 (:mod:`dqsim.scenarios.qkd_relay`'s model); each hop's nodes share only
+    that hop's key, so each message is tagged on each hop with that link's key: hop j carries j
+    announcements. ``"per_message"``: a tag each; ``"per_block"``: one tag over the hop's announcements
+    together (checked before the end-to-end key is used); ``"none"``: none. Hop 0 carries none.
+
+    Examples:
+        >>> [a.num_tags for a in relay_authentication(3, 1000, "per_message", 1e-10)]
+        [0, 1, 2]
+        >>> [a.key_bits for a in relay_authentication(3, 1000, "per_block", 1e-10)]
+        [0, 39, 39]
+    """
+    hops = []
+    for j in range(num_hops):
+        transcript = Transcript(((key_bits, j),) if j else (), j * key_bits)
+        hops.append(transcript_tags([transcript], mode, eps_auth))
+    return hops
+
+
+def net_key_bits(key_bits: int, auth_key_bits: int) -> int:
+    """The key left once the authentication's one-time pads are paid, bits: ``max(0, key - auth)``.
+
+    At 0 the tags spent more than the key made: the difference comes from key made before (or the
+    pre-shared key), and the scenario says so in a warning.
+
+    Examples:
+        >>> net_key_bits(1000, 96), net_key_bits(50, 96)
+        (904, 0)
+    """
+    return max(0, int(key_bits) - int(auth_key_bits))
+
+
+def batch_sizes(block_pulses: int, batch_pulses: int) -> tuple[tuple[int, int], ...]:
+    """``((pulses, count), ...)`` of the batches of a block of ``block_pulses`` pulses (the node processes'
+    batches: whole ``batch_pulses`` ones and the rest, :meth:`~dqsim.protocols.qkd.nodes.QkdPlan.batches`).
+
+    Examples:
+        >>> batch_sizes(250, 100), batch_sizes(200, 100)
+        (((100, 2), (50, 1)), ((100, 2),))
+    """
+    full, rest = divmod(block_pulses, batch_pulses)
+    return tuple((size, count) for size, count in ((batch_pulses, full), (rest, 1 if rest else 0)) if count)
+
+
+def _key_message_of_model(leakage_bits: float, sifted_bits: int, secret_key_bits: int) -> int:
+    """The key message where the leakage is modelled: the modelled syndrome and the privacy-amplification
+    seed (``n + ℓ - 1`` bits for n <= the sifted bits), bits."""
+    return math.ceil(leakage_bits) + sifted_bits + secret_key_bits
+
+
+def _with_postprocess(done, **fields) -> BlockMessages:
+    """The block's messages with its key message and Cascade's messages taken from ``done`` (a
+    :class:`~dqsim.protocols.qkd.reconciliation.PostprocessResult`; ``None``: the leakage model's)."""
+    if done is None:
+        return BlockMessages(**fields)
+    fields["key_message_bits"] = done.message_bits
+    return BlockMessages(**fields, ec_rounds=done.rounds, ec_message_bits=done.message_bits,
+                         ec_total_bits=done.message_bits, ack_bits=1 + done.frames)
+
+
+def bb84_block_messages(counts, result, batches: tuple[tuple[int, int], ...]) -> BlockMessages:
+    """The classical messages of a decoy-state BB84 block (:class:`BlockMessages`).
+
+    Args:
+        counts: the block's :class:`~dqsim.protocols.qkd.postprocess.BlockCounts` (one entry per intensity class).
+        result: its :class:`~dqsim.protocols.qkd.postprocess.BlockResult`.
+        batches: its batches, :func:`batch_sizes`.
+
+    Alice's sifting answer names her basis and intensity class of each detection (1 + ⌈log2 classes⌉ bits);
+    Bob's estimation message discloses the estimation bits and the decoy classes' sifted bits (their errors).
+    """
+    detections = sum(counts.detected)
+    sifted = sum(counts.sifted)
+    class_bits = math.ceil(math.log2(len(counts.detected))) if len(counts.detected) > 1 else 0
+    return _with_postprocess(
+        result.postprocess, report_bits=tuple((REPORT_BITS_PER_PULSE * n, c) for n, c in batches),
+        sifting_bits=(1 + class_bits) * detections,
+        estimation_bits=min(sifted, result.num_estimation_bits + sum(counts.sifted[1:])),
+        key_message_bits=_key_message_of_model(result.leakage_bits, sifted, result.secret_key_bits))
+
+
+def entangled_block_messages(protocol: str, counts, result, batches: tuple[tuple[int, int], ...]) -> BlockMessages:
+    """The classical messages of a BBM92/E91 block (:class:`BlockMessages`).
+
+    Args:
+        protocol: ``"bbm92"`` or ``"e91"``.
+        counts: the block's :class:`~dqsim.protocols.qkd.entangled.SiftedCounts`.
+        result: its :class:`~dqsim.protocols.qkd.entangled_block.EntangledBlockResult`.
+        batches: its batches, :func:`batch_sizes`.
+
+    Alice's sifting answer names her setting of each coincidence (BBM92 2 settings: 1 bit; E91 3: 2 bits);
+    Bob's estimation message discloses the sampled key bits and, E91, the outcomes of the test settings.
+    """
+    settings_bits = 2 if protocol == "e91" else 1
+    tests = counts.num_coincidences - counts.num_sifted if protocol == "e91" else 0
+    return _with_postprocess(
+        result.postprocess, report_bits=tuple((REPORT_BITS_PER_PULSE * n, c) for n, c in batches),
+        sifting_bits=settings_bits * counts.num_coincidences,
+        estimation_bits=result.estimate.num_sampled + tests,
+        key_message_bits=_key_message_of_model(result.leakage_bits, counts.num_sifted, result.secret_key_bits))
