@@ -90,14 +90,15 @@ def test_a_chain_of_dependent_telegates_saves_the_pair_s_making_on_every_other_g
 
 def _mixed() -> Circuit:
     """Random-ish states, CX-class gates between all pairs of 3 QPUs (routed over the middle one between the
-    ends), a SWAP between QPUs and local gates between them."""
+    ends), a SWAP and dense two-qubit gates (TeleData under either scheme) between QPUs, local gates between."""
     c = Circuit(6)
     for q in range(6):
         c.gate("ry", q, params=[0.3 + 0.5 * q]).gate("rz", q, params=[0.2 * q])
     for a, b in ((0, 2), (1, 4), (3, 5), (2, 0), (5, 1), (0, 1), (4, 3)):
         c.gate("cx", a, b).gate("rx", b, params=[0.1 * (a + 1)])
     c.gate("cp", 2, 5, params=[0.7]).gate("swap", 1, 3).gate("cz", 4, 0)
-    return c
+    dense = np.linalg.qr(np.arange(16).reshape(4, 4) + 1j * np.eye(4))[0]  # a unitary with no control
+    return c.unitary(dense, 0, 3).unitary(dense, 5, 2).gate("cx", 3, 5)
 
 
 @pytest.mark.parametrize("scheme, comm", [("telegate", 2), ("telegate", 3), ("teledata", 2), ("teledata", 3)])

@@ -95,8 +95,8 @@ def data_qubits(step: Step) -> tuple[int, ...]:
         return step.op.qubits
     if isinstance(step, RemoteControl):
         return (step.control,)
-    if isinstance(step, RemoteTarget):
-        return step.op.targets
+    if isinstance(step, RemoteTarget):  # (a dense gate's first target is the peer's qubit, which arrives)
+        return step.op.targets[1:] if step.dense else step.op.targets
     if isinstance(step, (RemoteSwap, MeasureStep, ResetStep)):
         return (step.qubit,)
     return ()
