@@ -45,7 +45,7 @@ from __future__ import annotations
 
 from dqsim.circuit.distribute import (Condition, LocalGate, MeasureStep, RemoteControl, RemoteSwap, RemoteTarget,
                                       ResetStep, RouteStep, Step)
-from dqsim.protocols.distributed import StepWalker, stages_of
+from dqsim.protocols.distributed import ReceiveValue, StepWalker, stages_of
 
 #: Nonlocal steps: run by a :class:`GateSide` after the prefetch.
 NONLOCAL_STEPS = (RemoteControl, RemoteTarget, RemoteSwap)
@@ -102,24 +102,6 @@ def data_qubits(step: Step) -> tuple[int, ...]:
     return ()
 
 
-class ReceiveValue:
-    """The payload of the next message of ``tag`` to this node, as a part (:mod:`dqsim.protocols.parts`)."""
-
-    def __init__(self, tag):
-        self.tag = tag
-        self.result = None
-
-    def start(self, ctx) -> bool:
-        return False
-
-    def command(self, ctx):
-        return ctx.receive(self.tag)
-
-    def advance(self, ctx, value) -> bool:
-        self.result = value.payload
-        return True
-
-
 class AwaitSteps:
     """The wait for the :class:`GateSide` processes of the steps ``indices`` to end, as a part."""
 
@@ -158,8 +140,9 @@ class PairPrefetch(StepWalker):
         return super()._begin(ctx, step, stage)
 
     def _finished(self, part) -> None:
-        if isinstance(part, ReceiveValue):
-            self.decided[self.steps[self.count].index] = part.result
+        step = self.steps[self.count]
+        if self._stages(step)[self.stage][0] == "await_decision":
+            self.decided[step.index] = part.result
         else:
             super()._finished(part)
 
@@ -187,7 +170,7 @@ class GateSide(StepWalker):
         return super()._begin(ctx, step, stage)
 
     def _finished(self, part) -> None:
-        if isinstance(part, ReceiveValue):
+        if self._stages(self.steps[0])[self.stage][0] == "held":
             self.held = dict(part.result)
         else:
             super()._finished(part)

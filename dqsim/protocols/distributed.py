@@ -322,8 +322,8 @@ class PairEnd:
         ctx.send(ctx.node, ("pair-ready", self.tag))
 
 
-class AwaitPair:
-    """The wait for a :class:`PairEnd` of this node to hold its pair, as a part."""
+class ReceiveValue:
+    """The payload of the next message of ``tag`` to this node, as a part (:mod:`dqsim.protocols.parts`)."""
 
     def __init__(self, tag):
         self.tag = tag
@@ -333,10 +333,21 @@ class AwaitPair:
         return False
 
     def command(self, ctx):
-        return ctx.receive(("pair-ready", self.tag))
+        return ctx.receive(self._message_tag())
+
+    def _message_tag(self):
+        return self.tag
 
     def advance(self, ctx, value) -> bool:
+        self.result = value.payload
         return True
+
+
+class AwaitPair(ReceiveValue):
+    """The wait for a :class:`PairEnd` of this node to hold its pair ``tag``, as a part."""
+
+    def _message_tag(self):
+        return ("pair-ready", self.tag)
 
 
 # Where a Swapper stands: each phase is one ``yield``.
