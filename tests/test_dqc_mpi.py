@@ -17,7 +17,8 @@ def results(tmp_path_factory):
                               shared_prefix="big_")
 
 
-@pytest.mark.parametrize("label", ["ghz", "random", "random_sharded", "teledata", "swap", "teledata_late"])
+@pytest.mark.parametrize("label", ["ghz", "random", "random_sharded", "teledata", "swap", "teledata_late", "ahead",
+                                   "ahead_teledata"])
 def test_ideal_links_reproduce_the_monolithic_circuit(results, label):
     for key, res in results.items():
         assert res[f"{label}_fidelity"][0] == pytest.approx(1.0, abs=1e-10), key
@@ -27,6 +28,18 @@ def test_ideal_links_reproduce_the_monolithic_circuit(results, label):
 def test_noisy_run_has_fidelity_below_one(results):
     value = results[(1, None)]["qft_noisy_fidelity"][0]
     assert 0.0 < value < 0.999
+    assert 0.0 < results[(1, None)]["ahead_noisy_fidelity"][0] < 0.999
+
+
+def test_ahead_ends_no_later_than_on_demand_and_uses_the_same_pairs(results):
+    """The pairs made ahead of need (``entanglement="ahead"``): the same pairs per link as on demand, an
+    earlier end (random CX-class gates on disjoint qubits overlap); identical on every rank count and
+    placement (test_identical_on_any_rank_count_and_placement)."""
+    res = results[(1, None)]
+    for ahead, on_demand in (("ahead", "random"), ("ahead_teledata", "teledata"), ("ahead_noisy", "qft_noisy")):
+        assert res[f"{ahead}_time_ps"][0] <= res[f"{on_demand}_time_ps"][0], ahead
+    assert res["ahead_time_ps"][0] < res["random_time_ps"][0]
+    assert np.array_equal(res["ahead_links"], res["random_links"])
 
 
 @pytest.mark.parametrize("label", ["random_sharded", "qft_noisy"])

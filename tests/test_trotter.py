@@ -498,3 +498,19 @@ def test_each_observable_row_names_its_unit_and_inspect_plot_and_pandas_show_it(
     ax.clear()
     assert draw(open_run(old), ax, "energy") == "energy vs time" and ax.get_ylabel() == "energy ⟨H⟩"
     plt.close(fig)
+
+
+def test_ising_job_with_pairs_made_ahead_gives_the_same_observables_sooner():
+    """``[distribution].entanglement = "ahead"`` (dqsim.protocols.ahead): the three bonds between the QPUs are
+    RZZ gates on disjoint qubits of each step, so their pairs are made at once and the steps end sooner; ideal
+    links: the same observables and pairs, and the attribute that names the schedule."""
+    outs = [scenario.run_job(small("jobs/ising_trotter_4qpu.toml", "evolution.num_points=2",
+                                   "evolution.steps_per_point=1", "simulation.shots=10", "evolution.exact=false",
+                                   f'distribution.entanglement="{mode}"'), comm=comm_mod.SingleComm(), backend=BACKEND)
+            for mode in ("on_demand", "ahead")]
+    on_demand, ahead = (out.tables["network"] for out in outs)
+    assert np.allclose(outs[1].tables["observables"]["networked"], outs[0].tables["observables"]["networked"],
+                       atol=EXACT_TOL, rtol=0)
+    assert np.array_equal(ahead["epr_pairs"], on_demand["epr_pairs"])
+    assert np.all(ahead["simulated_time_ps"][1:] < on_demand["simulated_time_ps"][1:])
+    assert "distribution_entanglement" not in outs[0].attrs and outs[1].attrs["distribution_entanglement"] == "ahead"

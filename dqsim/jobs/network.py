@@ -500,10 +500,19 @@ class DistributionSection(Section):
         assignment: node index (0-based) holding each circuit qubit, one per
             qubit; at most ``[network.node].num_data_qubits`` qubits per node.
             Default None: the engine assigns.
+        entanglement: when the QPUs make a nonlocal gate's EPR pairs:
+            ``"on_demand"`` (default; the schedule of every run before
+            2026-12-06): each QPU runs its steps in circuit order and requests a
+            gate's pairs when it reaches the gate; ``"ahead"``: each QPU
+            requests the pairs of its next nonlocal gates as soon as a
+            communication qubit is free (the pair then waits in memory and
+            decoheres), and nonlocal gates on disjoint data qubits overlap
+            (:mod:`dqsim.protocols.ahead`).
     """
 
     scheme: Literal["telegate", "teledata"] = "telegate"
     assignment: Optional[list[typing.Annotated[int, Field(ge=0)]]] = None
+    entanglement: Literal["on_demand", "ahead"] = "on_demand"
 
 
 def check_assignment(assignment, *, count: int | None, count_text: str, unit: str, num_nodes: int,

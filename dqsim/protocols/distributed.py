@@ -322,8 +322,8 @@ class PairEnd:
         ctx.send(ctx.node, ("pair-ready", self.tag))
 
 
-class AwaitPair:
-    """The wait for a :class:`PairEnd` of this node to hold its pair, as a part."""
+class ReceiveValue:
+    """The payload of the next message of ``tag`` to this node, as a part (:mod:`dqsim.protocols.parts`)."""
 
     def __init__(self, tag):
         self.tag = tag
@@ -333,10 +333,21 @@ class AwaitPair:
         return False
 
     def command(self, ctx):
-        return ctx.receive(("pair-ready", self.tag))
+        return ctx.receive(self._message_tag())
+
+    def _message_tag(self):
+        return self.tag
 
     def advance(self, ctx, value) -> bool:
+        self.result = value.payload
         return True
+
+
+class AwaitPair(ReceiveValue):
+    """The wait for a :class:`PairEnd` of this node to hold its pair ``tag``, as a part."""
+
+    def _message_tag(self):
+        return ("pair-ready", self.tag)
 
 
 # Where a Swapper stands: each phase is one ``yield``.
@@ -469,21 +480,13 @@ def stages_of(step: Step, scheme: str) -> tuple[tuple, ...]:
     return stages
 
 
-class NodeProgram:
-    """One node's steps of the distributed circuit, in order, as a process (see the module docstring).
+class StepWalker:
+    """Walks steps through their stages (:func:`stages_of`), each stage acting at once or waiting in a part.
 
-    ``net`` is the run's :class:`~dqsim.network.network.Network` (routes,
-    links, node hardware; shared with the simulator, it does not change
-    during the run) and ``scheme`` ``"telegate"`` or ``"teledata"``; the
-    ``comm_pool`` (a :class:`CommPool`) in ``node_data`` is set up by the
-    scenario. Each step goes through its stages (:func:`stages_of`).
-
-    A step guarded by ``if`` decisions (``step.guard``) runs only when they
-    went its way. Progress goes to ``ctx.node_data``: ``steps_done`` (steps
-    started), ``clbits`` (this node's classical bits, bit i = classical bit i,
-    of which it holds those :attr:`~dqsim.circuit.distribute.NodePlan.holder`
-    names), ``done`` (True at the end) and ``done_ps`` (when this node finished its steps, ps: the
-    scenario adds the terminal measurements' duration from there).
+    The base of :class:`NodeProgram` and of the processes of the ``"ahead"`` schedule
+    (:mod:`dqsim.protocols.ahead`). Subclasses choose the stages of a step (:meth:`_stages`), whether a step
+    runs (:meth:`_enter`) and what happens after the last one (:meth:`_end`). Everything carried from one
+    ``yield`` to the next is an attribute (see the module docstring).
     """
 
     #: Process class of a route step's swap (the scenario's resumable one).
@@ -492,19 +495,9 @@ class NodeProgram:
     pair_end = PairEnd
     #: The engine forgets it once it has ended (its results are in ``node_data``).
     kept_after_end = False
-    #: True for a program planned with SWAPs between QPUs as two teleportations (2026-12-06); a program restored
-    #: from an older checkpoint reads this ``False``: its place in steps that now hold a ``RemoteSwap`` is refused.
-    teleported_swaps = False
-    #: True for a program whose TeleData gates request the return pair at their start (2026-12-06); one restored
-    #: from an older checkpoint reads ``False``, and its place in a TeleData plan's stages is refused.
-    early_return_pairs = False
-    #: True for a program planned with dense two-qubit gates between QPUs as TeleData (2026-12-06, not three
-    #: ``cp``); one restored from an older checkpoint reads ``False``: its place in steps with one is refused.
-    teleported_dense = False
 
     def __init__(self, net: Network, scheme: str, steps: Sequence[Step]):
         self.net, self.scheme, self.steps = net, scheme, steps
-        self.teleported_swaps = self.early_return_pairs = self.teleported_dense = True
         self.count = 0            # the step it is at
         self.stage = None         # the stage of that step (index into stages_of); None: not begun
         self.part = None          # the part it waits in
@@ -515,20 +508,6 @@ class NodeProgram:
 
     def run(self, ctx):
         """The process body (yields engine commands; restartable at every ``yield``, see the module docstring)."""
-        if not self.teleported_swaps and any(isinstance(step, RemoteSwap) for step in self.steps):
-            raise DqsimError("this checkpoint was written before a SWAP between QPUs ran as two teleportations "
-                             "(2026-12-06): its node programs cannot resume on the new plan; rerun the job from "
-                             "the start")
-        if not self.early_return_pairs and self.scheme == "teledata" and any(
-                isinstance(step, (RemoteControl, RemoteTarget)) and step.early_return for step in self.steps):
-            raise DqsimError("this checkpoint was written before TeleData requested its return pair at the gate's "
-                             "start (2026-12-06): its node programs cannot resume on the new schedule; rerun the job "
-                             "from the start")
-        if not self.teleported_dense and any(isinstance(step, (RemoteControl, RemoteTarget)) and step.dense
-                                              for step in self.steps):
-            raise DqsimError("this checkpoint was written before a dense two-qubit gate between QPUs ran as TeleData "
-                             "(2026-12-06): its node programs cannot resume on the new plan; rerun the job from the "
-                             "start")
         if not self.begun:
             self.begun = True
             self._go(ctx)
@@ -537,26 +516,39 @@ class NodeProgram:
             value = yield part.command(ctx)
             if part.advance(ctx, value):
                 self.part = None
-                self._finished(part)
-                self.stage += 1
+                if self.stage is not None:  # (None: the wait of :meth:`_end`)
+                    self._finished(part)
+                    self.stage += 1
                 self._go(ctx)
+
+    def _stages(self, step: Step) -> tuple[tuple, ...]:
+        """The stages this walker runs for ``step``."""
+        return stages_of(step, self.scheme)
+
+    def _enter(self, ctx, step: Step) -> bool:
+        """Whether ``step`` (the next one) runs: ``False`` when its ``if`` decisions went the other way."""
+        return all(self.decided[index] == branch for index, branch in step.guard)
+
+    def _end(self, ctx):
+        """After the last step: a part to wait in first, or ``None`` (the walker ends)."""
+        return None
 
     def _go(self, ctx) -> None:
         """Run stages from the current one until one waits in a part (``self.part``) or the steps end."""
-        steps, data = self.steps, ctx.node_data
+        steps = self.steps
         while True:
             if self.stage is None:
                 if self.count == len(steps):
-                    data.update({"steps_done": len(steps), "done": True, "done_ps": ctx.now_ps})
-                    ctx.log("done", f"{len(steps)} steps")
+                    part = self._end(ctx)
+                    if part is not None and not part.start(ctx):
+                        self.part = part
                     return
-                data["steps_done"] = self.count
-                if any(self.decided[index] != branch for index, branch in steps[self.count].guard):
+                if not self._enter(ctx, steps[self.count]):
                     self.count += 1
                     continue
                 self.stage = 0
             step = steps[self.count]
-            stages = stages_of(step, self.scheme)
+            stages = self._stages(step)
             if self.stage == len(stages):
                 self.stage = None
                 self.count += 1
@@ -572,7 +564,7 @@ class NodeProgram:
     def _finished(self, part) -> None:
         """Keep what a finished part of the current stage found."""
         step = self.steps[self.count]
-        stage = stages_of(step, self.scheme)[self.stage]
+        stage = self._stages(step)[self.stage]
         if stage[0] == "acquire":
             self.held[stage[1]] = part.result
         elif stage[0] == "measure":
@@ -654,3 +646,65 @@ class NodeProgram:
         shown = " ".join(f"c[{c}]={(bits >> c) & 1}" for c in step.clbits)
         ctx.log("if", f"#{step.index}: {shown} -> {'block' if self.decided[step.index] else 'else'}"
                 + (f" (after waiting for c{list(step.receive)})" if step.receive else ""))
+
+
+class NodeProgram(StepWalker):
+    """One node's steps of the distributed circuit, in order, as a process (see the module docstring).
+
+    ``net`` is the run's :class:`~dqsim.network.network.Network` (routes,
+    links, node hardware; shared with the simulator, it does not change
+    during the run) and ``scheme`` ``"telegate"`` or ``"teledata"``; the
+    ``comm_pool`` (a :class:`CommPool`) in ``node_data`` is set up by the
+    scenario. Each step goes through its stages (:func:`stages_of`), one step
+    after the other: the ``"on_demand"`` schedule (``[distribution].entanglement``;
+    :mod:`dqsim.protocols.ahead` has the ``"ahead"`` one).
+
+    A step guarded by ``if`` decisions (``step.guard``) runs only when they
+    went its way. Progress goes to ``ctx.node_data``: ``steps_done`` (steps
+    started), ``clbits`` (this node's classical bits, bit i = classical bit i,
+    of which it holds those :attr:`~dqsim.circuit.distribute.NodePlan.holder`
+    names), ``done`` (True at the end) and ``done_ps`` (when this node finished its steps, ps: the
+    scenario adds the terminal measurements' duration from there).
+    """
+
+    #: True for a program planned with SWAPs between QPUs as two teleportations (2026-12-06); a program restored
+    #: from an older checkpoint reads this ``False``: its place in steps that now hold a ``RemoteSwap`` is refused.
+    teleported_swaps = False
+    #: True for a program whose TeleData gates request the return pair at their start (2026-12-06); one restored
+    #: from an older checkpoint reads ``False``, and its place in a TeleData plan's stages is refused.
+    early_return_pairs = False
+    #: True for a program planned with dense two-qubit gates between QPUs as TeleData (2026-12-06, not three
+    #: ``cp``); one restored from an older checkpoint reads ``False``: its place in steps with one is refused.
+    teleported_dense = False
+
+    def __init__(self, net: Network, scheme: str, steps: Sequence[Step]):
+        super().__init__(net, scheme, steps)
+        self.teleported_swaps = self.early_return_pairs = self.teleported_dense = True
+
+    def run(self, ctx):
+        """The process body (yields engine commands; restartable at every ``yield``, see the module docstring)."""
+        if not self.teleported_swaps and any(isinstance(step, RemoteSwap) for step in self.steps):
+            raise DqsimError("this checkpoint was written before a SWAP between QPUs ran as two teleportations "
+                             "(2026-12-06): its node programs cannot resume on the new plan; rerun the job from "
+                             "the start")
+        if not self.early_return_pairs and self.scheme == "teledata" and any(
+                isinstance(step, (RemoteControl, RemoteTarget)) and step.early_return for step in self.steps):
+            raise DqsimError("this checkpoint was written before TeleData requested its return pair at the gate's "
+                             "start (2026-12-06): its node programs cannot resume on the new schedule; rerun the job "
+                             "from the start")
+        if not self.teleported_dense and any(isinstance(step, (RemoteControl, RemoteTarget)) and step.dense
+                                              for step in self.steps):
+            raise DqsimError("this checkpoint was written before a dense two-qubit gate between QPUs ran as TeleData "
+                             "(2026-12-06): its node programs cannot resume on the new plan; rerun the job from the "
+                             "start")
+        yield from super().run(ctx)
+
+    def _enter(self, ctx, step: Step) -> bool:
+        ctx.node_data["steps_done"] = self.count
+        return super()._enter(ctx, step)
+
+    def _end(self, ctx):
+        steps = self.steps
+        ctx.node_data.update({"steps_done": len(steps), "done": True, "done_ps": ctx.now_ps})
+        ctx.log("done", f"{len(steps)} steps")
+        return None

@@ -55,6 +55,7 @@ from dqsim.errors import CircuitError, ConfigError, ResourceError, count_of, tom
 from dqsim.network.network import Network
 from dqsim.engine.process import ResumableProcess
 from dqsim.jobs.circuit import check_observables
+from dqsim.protocols.ahead import AheadProgram, GateSide, PairPrefetch
 from dqsim.protocols.distributed import CommPool, NodeProgram, PairEnd, SwapLink, Swapper, stages_of
 from dqsim.rng import Stream, derived_seed
 from dqsim.scenarios.link_counts import LinkCounts
@@ -156,6 +157,35 @@ class NodeProgramProcess(NodeProgram, ResumableProcess):
 
     swapper = SwapperProcess
     pair_end = PairEndProcess
+
+
+class PairPrefetchProcess(PairPrefetch, ResumableProcess):
+    """:class:`~dqsim.protocols.ahead.PairPrefetch` as a resumable engine process (its pairs and swaps too)."""
+
+    swapper = SwapperProcess
+    pair_end = PairEndProcess
+
+
+class GateSideProcess(GateSide, ResumableProcess):
+    """:class:`~dqsim.protocols.ahead.GateSide` as a resumable engine process."""
+
+
+class AheadProgramProcess(AheadProgram, ResumableProcess):
+    """:class:`~dqsim.protocols.ahead.AheadProgram` as a resumable engine process (its gate sides too)."""
+
+    gate_side = GateSideProcess
+
+
+#: The schedules of a run's pairs (``[distribution].entanglement``, :func:`run_dqc`).
+ENTANGLEMENT_SCHEDULES = ("on_demand", "ahead")
+
+
+def entanglement_attributes(distribution) -> dict:
+    """The output attribute ``distribution_entanglement`` of a job's ``[distribution]`` where it is ``"ahead"``;
+    none for the default ``"on_demand"`` (outputs as before 2026-12-06)."""
+    if distribution.entanglement == "on_demand":
+        return {}
+    return {"distribution_entanglement": distribution.entanglement}
 
 
 def job_network(section, num_ranks: int, graph: nx.Graph | None = None, *, source: str = "") -> Network:
@@ -385,7 +415,7 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
             on_window=None, checkpointing=None, replicate_max_qubits: int = REPLICATED_MAX_QUBITS,
             fidelity_check: str = "auto", prepared: DqcPlan | None = None,
             initial: ShardedState | None = None, fusion: bool = True, keep_shots: bool = True,
-            on_shots: Callable[[int, int], None] | None = None) -> DqcRun:
+            on_shots: Callable[[int, int], None] | None = None, entanglement: str = "on_demand") -> DqcRun:
     """Run ``circuit`` distributed over the network (collective).
 
     Args:
@@ -423,6 +453,11 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
             ``shots`` is ``None``.
         on_shots: ``on_shots(done, shots)`` after each chunk of shots drawn from the final state
             (:func:`draw_shots`; progress while many are drawn).
+        entanglement: ``"on_demand"`` (default): each node runs its steps one after the other and requests a
+            nonlocal gate's pairs when it reaches the gate (:class:`~dqsim.protocols.distributed.NodeProgram`);
+            ``"ahead"``: each node requests the pairs of its next nonlocal gates as soon as a communication
+            qubit is free, and runs nonlocal gates on disjoint data qubits at once (:mod:`dqsim.protocols.ahead`).
+            The same final state in the noiseless case; the simulated time is never longer on an ideal link.
 
     Raises:
         ValueError: ``initial`` has fewer qubits than the register needs, or lives on another
@@ -430,6 +465,8 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
     """
     if fidelity_check not in FIDELITY_CHECKS:
         raise ConfigError(f"fidelity_check = {fidelity_check!r}; allowed: {', '.join(FIDELITY_CHECKS)}")
+    if entanglement not in ENTANGLEMENT_SCHEDULES:
+        raise ConfigError(f"entanglement = {entanglement!r}; allowed: {', '.join(ENTANGLEMENT_SCHEDULES)}")
     timing: dict[str, float] = {}
     t0 = time.perf_counter()
     if prepared is None:
@@ -486,7 +523,12 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
     for node in mine:
         if steps[node]:
             sim.node_data(node)["comm_pool"] = CommPool(list(regmap.comm_qubits[node]))
-        sim.spawn(node, NodeProgramProcess(network, scheme, shared_steps[node]))
+        if entanglement == "on_demand":
+            sim.spawn(node, NodeProgramProcess(network, scheme, shared_steps[node]))
+            continue
+        if steps[node]:  # (the prefetch first: it starts the pairs of the first gates at time 0)
+            sim.spawn(node, PairPrefetchProcess(network, scheme, shared_steps[node]))
+        sim.spawn(node, AheadProgramProcess(network, scheme, shared_steps[node]))
     del shared_steps
     timing["setup"] = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -1044,7 +1086,8 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
                        assignment=job.distribution.assignment, seed=seed, precision=job.run.precision, shots=shots, observables=observables,
                        timeline=timeline, on_window=on_window, checkpointing=checkpointing,
                        fidelity_check=job.simulation.fidelity_check, prepared=prepared, fusion=job.simulation.fusion,
-                       keep_shots=job.simulation.store_shots, on_shots=on_shots)
+                       keep_shots=job.simulation.store_shots, on_shots=on_shots,
+                       entanglement=job.distribution.entanglement)
 
     run = run_trajectories(one_run, seed=job.run.seed, shots=job.simulation.shots,
                            trajectories=num_runs, timeline=job.simulation.timeline,
@@ -1064,6 +1107,7 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
         **(_dynamic_attributes(circuit, run) if run.dynamic else {}),
         "simulated_time_ps": run.end_time_ps,
         "distribution_scheme": job.distribution.scheme,
+        **entanglement_attributes(job.distribution),
         "num_nodes": len(names),
         "node_names": list(names),
         "rank_of_node": np.array(run.rank_of_node, dtype=np.int64),

@@ -148,8 +148,8 @@ from dqsim.scenarios.output import ScenarioOutput, record_table, standard_error
 from dqsim.scenarios.circuit_run import counts_table
 from dqsim.engine import checkpoint
 from dqsim.network.network import Network
-from dqsim.scenarios.dqc import (INITIAL_SCRATCH_QUBITS, is_noisy, job_network, register_ops,
-                                 replicates, run_dqc)
+from dqsim.scenarios.dqc import (INITIAL_SCRATCH_QUBITS, entanglement_attributes, is_noisy, job_network,
+                                 register_ops, replicates, run_dqc)
 from dqsim.state.sharded import ShardedState
 from dqsim.units import PS_PER_US
 
@@ -445,7 +445,8 @@ def _run_once(job, circuit: Circuit, network: Network, *, seed: int, shots: int,
                   assignment=job.site_assignment(), seed=seed, precision=job.run.precision, shots=shots,
                   timeline=False, checkpointing=checkpointing, on_window=on_window if on_fraction else None,
                   fidelity_check="auto" if chain is None else "off",
-                  initial=None if chain is None else chain[0].start(chain[1]), keep_shots=False)
+                  initial=None if chain is None else chain[0].start(chain[1]), keep_shots=False,
+                  entanglement=job.distribution.entanglement)
     fidelity = run.fidelity if chain is None else chain[0].finish(chain[1], run)
     qubit_of_site = list(run.regmap.qubit_of_logical)
     reference = references.get(run.state, qubit_of_site) if "loschmidt" in names else None
@@ -951,6 +952,7 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
         "observables": list(names),
         "trajectories": trajectories,
         "distribution_scheme": job.distribution.scheme,
+        **entanglement_attributes(job.distribution),
         "num_nodes": len(node_names),
         "node_names": list(node_names),
         "site_assignment": np.array(assignment, dtype=np.int64),

@@ -43,9 +43,11 @@ def teledata_late() -> Circuit:
     return circuit.measure_all()
 
 
-#: Per workload that sets them: communication qubits per node (else two each) and its qubits' QPUs.
+#: Per workload that sets them: communication qubits per node (else two each), its qubits' QPUs and its
+#: schedule of pairs (else on demand).
 NODE_COMM_QUBITS = {"teledata_late": (1, 2, 2, 2)}
 ASSIGNMENTS = {"teledata_late": [0, 0, 1, 1, 2, 2, 3, 3]}
+ENTANGLEMENT = {"ahead": "ahead", "ahead_teledata": "ahead", "ahead_noisy": "ahead"}
 
 WORKLOADS = [
     ("ghz", lambda: ghz(8, measure=True), "telegate", 1.0, {}, None, "auto"),
@@ -56,6 +58,9 @@ WORKLOADS = [
     ("teledata", lambda: random_circuit(8, 3, seed=4, measure=True), "teledata", 1.0, {}, None, "auto"),
     ("swap", swaps, "telegate", 1.0, {}, None, "auto"),
     ("teledata_late", teledata_late, "teledata", 1.0, {}, None, "auto"),
+    ("ahead", lambda: random_circuit(8, 5, seed=3, measure=True), "telegate", 1.0, {}, None, "auto"),
+    ("ahead_teledata", lambda: random_circuit(8, 3, seed=4, measure=True), "teledata", 1.0, {}, None, "auto"),
+    ("ahead_noisy", lambda: qft(6, measure=True), "telegate", 0.97, dict(t1_s=0.02, t2_s=0.01), None, "auto"),
     ("qft_noisy", lambda: qft(6, measure=True), "telegate", 0.97, dict(t1_s=0.02, t2_s=0.01), None, "auto"),
     ("qft_noisy_inplace", lambda: qft(6, measure=True), "telegate", 0.97, dict(t1_s=0.02, t2_s=0.01), None,
      "in_place"),
@@ -73,7 +78,7 @@ def run_workloads(comm, backend, placement) -> dict:
         specs = [NodeSpec(name=n, num_data_qubits=2, num_comm_qubits=c, **memory) for n, c in zip(names, comm_qubits)]
         network = Network(graph, specs, num_ranks=comm.size, placement=placement)
         run = run_dqc(make(), comm=comm, backend=backend, network=network, scheme=scheme, seed=7, shots=400,
-                      assignment=ASSIGNMENTS.get(label),
+                      assignment=ASSIGNMENTS.get(label), entanglement=ENTANGLEMENT.get(label, "on_demand"),
                       fidelity_check=fidelity_check, **({} if replicate is None else {"replicate_max_qubits": replicate}))
         results[f"{label}_register_ranks"] = np.array([run.state.num_ranks])
         results[f"{label}_fidelity"] = np.array([run.fidelity])
