@@ -757,7 +757,7 @@ class Checkpointer:
         records = dict(item for part in node_records for item in part)
         return {"engine/results": pickle.dumps(self.session.results, protocol=pickle.HIGHEST_PROTOCOL),
                 "engine/shared": _pickle(shared, sim),
-                **{f"engine/node{i:06d}": records[i] for i in range(sim.network.num_nodes)}}
+                **{f"engine/node{i:06d}": records[i] for i in range(sim.num_nodes)}}
 
     def _write_rank0(self, sim, path: Path, has_state: bool, state_kwargs: dict, blobs: dict, shared,
                      window_end_ps: int, slab_entries: list) -> None:
@@ -777,7 +777,7 @@ class Checkpointer:
                  "job_sha256": facts["job_sha256"], "num_ranks": self.comm.size,
                  "engine_run": self.engine_run, "window_end_ps": int(window_end_ps),
                  "num_windows": sim.stats.num_windows, "has_state": has_state,
-                 "num_nodes": sim.network.num_nodes, "record_names": list(blobs),
+                 "num_nodes": sim.num_nodes, "record_names": list(blobs),
                  "record_sha256": [_sha(blob) for blob in blobs.values()],
                  "num_failed_checkpoints": session.num_failed}
         if session.config_sha256 is not None:

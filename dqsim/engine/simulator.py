@@ -1240,6 +1240,11 @@ class Simulator:
         return self._local
 
     @property
+    def num_nodes(self) -> int:
+        """Nodes of the network (every rank's; ``len(nodes)`` counts the records made so far)."""
+        return self._num_nodes
+
+    @property
     def own_nodes(self) -> list[int]:
         """The indices of this rank's nodes, with a record or not, in order (what a checkpoint saves)."""
         rank = self._rank
