@@ -390,7 +390,7 @@ def estimate_network_bytes(num_nodes: int, num_links: int) -> int:
     run's peak RSS on one rank over ``all_to_all`` networks of 600 to 2,048
     nodes (-0.2 % to +3.5 %; the writing rank of two runs 20 MB higher at 2,048
     nodes; bench/results/network-rank-memory-vm-20261206c.md), within 10 % over
-    65,536-node lines, stars and rings (+5 %, +4 %, -10 %), and at 262,144 nodes
+    65,536-node lines, stars and rings (+5 %, +5 %, -10 %), and at 262,144 nodes
     2 % below a ring's and 47 % above a line's (a line's routes need no graph;
     bench/results/network-node-memory-vm-20261206.md).
 
