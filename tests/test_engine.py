@@ -102,24 +102,32 @@ def test_network_for_another_rank_count_is_refused():
         make_sim(2, [0, 1], comm=TwoRanksOneProcess(), network=make_network())
 
 
-def test_a_rank_makes_its_own_nodes_records_and_another_ranks_on_demand():
-    """Rank 0 of 2 makes the engine records of its nodes b and c only; a and d (rank 1's) get theirs when a
-    scenario asks (node_data, context): the record a run on one rank makes at once."""
+def test_a_rank_makes_a_node_s_record_when_something_first_reaches_it():
+    """Rank 0 of 2 makes no engine record at the start: its nodes b and c get theirs at a spawn or a message (and
+    join ``local``, in node order), a and d (rank 1's) when a scenario asks (node_data, context); a node that nothing
+    reaches has none (since 2026-12-06; before, a rank made one for each of its nodes at the start)."""
     from dqsim.engine.simulator import _Node
 
     names = ("a", "b", "c", "d")
     sim = Simulator(make_network(names, num_ranks=2, rank_of_node=[1, 0, 0, 1]), comm=TwoRanksOneProcess(),
                     state=None, qubit_owner=[0, 1, 2, 3], num_data_qubits=0)
-    eager = Simulator(make_network(names), comm=comm_mod.SingleComm(), state=None, qubit_owner=[0, 1, 2, 3],
-                      num_data_qubits=0)
-    assert [node is None for node in sim.nodes] == [True, False, False, True]
-    assert sim.local == [sim.nodes[1], sim.nodes[2]] == [eager.nodes[1], eager.nodes[2]] == [_Node(1, "b"), _Node(2, "c")]
+    assert dict(sim.nodes) == {} and sim.local == [] and sim.own_nodes == [1, 2]
     sim.spawn(3, lambda ctx: iter(()))  # another rank's node: ignored, no record made
-    assert sim.nodes[3] is None
-    assert sim.node_data(3) == {} and sim.nodes[3] == eager.nodes[3] == _Node(3, "d")
+    assert 3 not in sim.nodes
+
+    def sender(ctx):
+        ctx.send(1, "hello")
+        yield ctx.wait(0)
+
+    sim.spawn(2, sender)
+    assert list(sim.nodes) == [2] and sim.local == [sim.nodes[2]]
+    sim.context(2).send(1, "x")  # a message to b makes b's record, before c's in local
+    assert sim.local == [sim.nodes[1], sim.nodes[2]] and [n.index for n in sim.local] == [1, 2]
+    assert sim.node_data(3) == {} and sim.nodes[3] == _Node(3, "d")
     sim.node_data(3)["x"] = 1  # the same record each time
-    assert sim.nodes[3].data == {"x": 1} and sim.context(0).name == "a" and sim.nodes[0] == eager.nodes[0]
+    assert sim.nodes[3].data == {"x": 1} and sim.context(0).name == "a"
     assert sim.local == [sim.nodes[1], sim.nodes[2]]  # still this rank's nodes only
+    assert sim.node_snapshot(1)["queue"] and sim.node_snapshot(1)["processes"] == []  # the message, to deliver
 
 
 def test_qubit_ranks_mark_boundary_nodes_and_own_network_qubits():

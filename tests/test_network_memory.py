@@ -139,7 +139,7 @@ class Sim(dqc.Simulator):
 dqc.CommPool, dqc.Simulator = Pool, Sim
 from dqsim.cli.main import main
 status = main(sys.argv[1:])
-records = sum(node is not None for sim in made["sims"] for node in sim.nodes)
+records = sum(len(sim.nodes) for sim in made["sims"])
 rank = init().rank
 with open(sys.argv[sys.argv.index("-o") + 1] + f".rank{rank}.txt", "w") as out:  # (not stdout: mpiexec mixes it)
     out.write(f"{made['pools']} pools, {records} records")
@@ -150,9 +150,9 @@ raise SystemExit(status)
 def test_a_grid_job_gives_the_same_tables_on_one_and_two_ranks(tmp_path):
     """A GHZ over the corners of a 4 x 4 grid: routes searched on the graph built on first use, pairs swapped
     along them; one rank and two give the same tables (every link in the links table). Each of the two ranks
-    made the engine's records of its own 8 nodes only, and communication-qubit pools for those of them with steps:
-    until 2026-12-06 :func:`~dqsim.scenarios.dqc.run_dqc` made a pool, and so a record, for every node on every
-    rank (16 and 16)."""
+    made communication-qubit pools, and engine records, for those of its own 8 nodes with steps only: until
+    2026-12-06 :func:`~dqsim.scenarios.dqc.run_dqc` made a pool, and so a record, for every node on every rank
+    (16 and 16), and later a record for each of a rank's own nodes (8 and 8)."""
     job = tmp_path / "grid.toml"
     job.write_text(network_job('topology = "grid"\nnum_rows = 4\nnum_cols = 4', "[0, 3, 12, 15]"))
     run_here(["run", str(job), "-o", str(tmp_path / "one.h5"), "--quiet"])
@@ -160,8 +160,9 @@ def test_a_grid_job_gives_the_same_tables_on_one_and_two_ranks(tmp_path):
             timeout_s=300)
     counted = [(tmp_path / f"two.h5.rank{rank}.txt").read_text() for rank in (0, 1)]
     pools = [int(line.split()[0]) for line in counted]
-    assert [line.split(", ")[1] for line in counted] == ["8 records"] * 2 and 0 < min(pools) and max(pools) < 8, \
-        counted  # a pool only for a node with steps (5 and 5 here: the corners and the routes between them)
+    records = [int(line.split(", ")[1].split()[0]) for line in counted]
+    assert records == pools and 0 < min(pools) and max(pools) < 8, \
+        counted  # a pool and a record only for a node with steps (5 and 5 here: the corners and the routes between)
     one, two = open_run(tmp_path / "one.h5"), open_run(tmp_path / "two.h5")
     links = one.table("links")
     assert len(links) == 24 and links["epr_pairs"].sum() > 3
@@ -233,13 +234,14 @@ def test_repro_a_network_keeps_no_delay_per_link(network, entry_bytes):
     """A link's delay is its :class:`LinkSpec`'s: the network keeps one per distinct spec, its adjacency a neighbour
     and a link index per entry (int32 each; a copy sorted by neighbour where the links are not, as these edges) and,
     where the specs' delays differ, a one-byte spec index. Until 2026-12-06 (later) it kept an int64 delay per link
-    and one per adjacency entry (16 or 24 bytes per entry and 8 per link). The delays read the same."""
+    and one per adjacency entry (16 or 24 bytes per entry and 8 per link). The delays read the same. (Each node's
+    first entry is an int64 array too since 2026-12-06, evening: 8 bytes a node, a list of ints before.)"""
     network_of_run = dqc.job_network(load_job_text(network_job(network)).network, 2)
     adjacency = network_of_run._adjacency()
     num_entries = 2 * network_of_run.num_links
     arrays = [getattr(adjacency, name) for name in adjacency.__slots__ if hasattr(getattr(adjacency, name), "itemsize")]
     held = sum(a.itemsize * len(a) for a in {id(a): a for a in arrays}.values())
-    assert held <= entry_bytes * num_entries
+    assert held <= entry_bytes * num_entries + 8 * (network_of_run.num_nodes + 1)
     assert not [name for name in vars(network_of_run) if "delays" in name and hasattr(getattr(network_of_run, name),
                                                                                     "__len__")
                 and len(getattr(network_of_run, name)) == network_of_run.num_links]
@@ -287,3 +289,45 @@ def test_repro_a_dqc_run_counts_its_links_in_arrays():
     assert counts.totals() == (3, 5, 8)
     resumed = counts.summed([counts.sparse(), rows])  # a checkpoint's summary: arrays, or the rows (before)
     assert list(resumed) == [(a, b, 2 * p, 2 * t, 2 * f) for a, b, p, t, f in rows]
+
+
+def test_repro_a_node_without_steps_holds_no_engine_record_process_or_spec_copy(monkeypatch):
+    """A GHZ over the first 4 nodes of a 1,024-node line: only those 4 have steps. Until 2026-12-06 every node of
+    a rank got an engine record with six containers, a ``NodeProgramProcess`` with its handle, context and first
+    event, a "done" timeline row, and the network a ``NodeSpec`` copy per node (~1.9 kB a node of the 2.9 kB a
+    65,536-node line took; bench/results/network-node-memory-vm-20261206.md). Now the nodes with steps have a
+    record, a process and a row, the others none; the network holds one spec and the names
+    (:class:`~dqsim.network.node.NodeSpecs`), with a copy for each node read; the simulator's own start costs
+    under 200 bytes a node (~700 with the records)."""
+    from dqsim import backend as backend_mod
+    from dqsim import comm as comm_mod
+    from dqsim.network.node import NodeSpecs
+
+    made = []
+
+    class Recorded(dqc.Simulator):
+        def __init__(self, network, **kwargs):
+            tracemalloc.start()
+            try:
+                before, _peak = tracemalloc.get_traced_memory()
+                super().__init__(network, **kwargs)
+                held, _peak = tracemalloc.get_traced_memory()
+            finally:
+                tracemalloc.stop()
+            made.append((self, (held - before) / network.num_nodes))
+
+    monkeypatch.setattr(dqc, "Simulator", Recorded)
+    job = load_job_text(network_job('topology = "line"\nnum_nodes = 1024'))
+    circuit = dqc.build_circuit(job)
+    network, plan = dqc.plan_job(job, circuit, 1)
+    run = dqc.run_dqc(circuit, comm=comm_mod.SingleComm(), backend=backend_mod.select("numpy"), network=network,
+                      prepared=plan, shots=10)
+    (sim, start_bytes_per_node), = made
+    working = [node for node, steps in enumerate(plan.plan.steps) if steps]
+    assert working == [0, 1, 2, 3] and run.fidelity == pytest.approx(1.0, abs=1e-12)
+    assert sorted(sim.nodes) == working and [node.index for node in sim.local] == working
+    assert sim.processes() == [] and all(not node.processes for node in sim.local)  # (ended: not kept)
+    assert sorted(n for _t, n, kind, _d in run.timeline if kind == "done") == working
+    assert isinstance(network.nodes, NodeSpecs) and len(network.nodes) == 1024
+    assert set(network.nodes._read) <= set(working) and network.nodes[1023].name == network.names[1023]
+    assert start_bytes_per_node < 200, start_bytes_per_node

@@ -291,8 +291,8 @@ def test_simulator_takes_everything_about_the_network_from_it():
     net = Network.from_links(specs, links, num_ranks=4, placement=[0, 1, 1, 2, 3])
     sim = Simulator(net, comm=FourRanksOneProcess(), state=None, qubit_owner=[0, 1, 2, 3, 4], num_data_qubits=0)
     assert sim.lookahead_ps == LinkSpec(distance_km=3.0).delay_ps
-    # rank 0 makes the engine record of its own node only; another rank's node gets one when asked for
-    assert sim.nodes[0].name == "q0" and sim.nodes[1:] == [None] * 4
+    # a node gets its engine record when first reached (another rank's when a scenario asks for it)
+    assert dict(sim.nodes) == {} and sim.own_nodes == [0]
     assert [sim.context(i).name for i in range(5)] == ["q0", "q1", "q2", "q3", "q4"]
     assert sim.rank_of_node == [0, 1, 1, 2, 3] and [n.index for n in sim.local] == [0]
     assert sim.memory.t1_s == [1.0, 2.0, 3.0, 4.0, 5.0] and sim.memory.t2_s == [0.5, 1.5, 2.5, 3.5, 4.5]
@@ -398,7 +398,7 @@ def test_renamed_all_is_renamed_of_each_name_and_refuses_the_first_bad_name():
     names = [f"node{i}" for i in range(5)]
     specs = base.renamed_all(names)
     assert specs == [base.renamed(name) for name in names] == [NodeSpec(**{**base.__dict__, "name": n}) for n in names]
-    assert len({id(spec) for spec in specs}) == 5 and base.name == "n"
+    assert len({id(specs[i]) for i in range(5)}) == 5 and specs[3] is specs[3] and base.name == "n"
     for bad, shown in ((["a", "", "b c"], "''"), (["a", "b c", ""], "'b c'"), (["a", 7, "b c"], "7"),
                        (["a\tb"], "'a\\\\tb'")):
         with pytest.raises(ConfigError, match=f"name must be a non-empty string without whitespace, got {shown}"):

@@ -43,35 +43,37 @@ def test_repro_a_network_of_thousands_of_nodes_is_a_valid_job(network, num_nodes
     assert (graph.number_of_nodes(), graph.number_of_edges()) == (num_nodes, num_links)
 
 
-@pytest.mark.parametrize("network", ['topology = "line"\nnum_nodes = 65536', 'topology = "ring"\nnum_nodes = 65536',
-                                     'topology = "star"\nnum_nodes = 65536',
-                                     'topology = "grid"\nnum_rows = 256\nnum_cols = 256'])
-def test_repro_a_sparse_network_of_65536_nodes_is_a_valid_job_and_one_more_is_refused(network):
-    """A line, ring, star or grid costs ~4 kB per node on every rank (a 65,536-node line, ring or star ``dqc`` run
-    peaked at ~0.45-0.5 GB per rank, bench/results/network-rank-memory-vm-20261206b.md): since 2026-12-06 they take
-    up to 65,536 nodes (4,096 before: ``[network].num_nodes = 65536: must be <= 4096``). One node more is refused
-    in one line naming the key, the value and the range."""
+@pytest.mark.parametrize("network", ['topology = "line"\nnum_nodes = 262144', 'topology = "ring"\nnum_nodes = 262144',
+                                     'topology = "star"\nnum_nodes = 262144',
+                                     'topology = "grid"\nnum_rows = 512\nnum_cols = 512'])
+def test_repro_a_sparse_network_of_262144_nodes_is_a_valid_job_and_one_more_is_refused(network):
+    """A line, ring, star or grid costs up to ~1.5 kB per node on every rank (a 262,144-node line ``dqc`` run peaked
+    at 436 MB on one rank, a ring at 657 MB; bench/results/network-node-memory-vm-20261206.md): since 2026-12-06
+    (evening) they take up to 262,144 nodes (65,536 before, when a node cost 2.9-3.7 kB: ``[network].num_nodes =
+    262144: must be <= 65536``; 4,096 before that). One node more is refused in one line naming the key, the value
+    and the range."""
     job = load_job_text(network_job(network))
-    assert job.network.resolved_num_nodes() == 65536
+    assert job.network.resolved_num_nodes() == 262144
     if "grid" in network:
-        bigger, match = network.replace("num_cols = 256", "num_cols = 257"), (
-            r"\[network\]\.num_cols = 257: the grid would have num_rows × num_cols = 256 × 257 = 65,792 nodes; "
-            r"allowed at most 65,536$")
+        bigger, match = network.replace("num_cols = 512", "num_cols = 513"), (
+            r"\[network\]\.num_cols = 513: the grid would have num_rows × num_cols = 512 × 513 = 262,656 nodes; "
+            r"allowed at most 262,144$")
     else:
-        bigger, match = network.replace("65536", "65537"), (
-            r"^<string>: \[network\]\.num_nodes = 65537: must be <= 65536 \(allowed 2\.\.65536\)$")
+        bigger, match = network.replace("262144", "262145"), (
+            r"^<string>: \[network\]\.num_nodes = 262145: must be <= 262144 \(allowed 2\.\.262144\)$")
     with pytest.raises(ConfigError, match=match):
         load_job_text(network_job(bigger))
 
 
 def test_repro_an_all_to_all_of_too_many_links_is_refused_with_its_size_before_it_is_built():
-    """4,096 nodes all to all: 8.4 million links, some 0.4 GB per rank as estimated from runs of up to 2,048 nodes
+    """4,096 nodes all to all: 8.4 million links, some 0.3 GB per rank as estimated from runs of up to 2,048 nodes
+    (0.4 GB before a node's estimate fell from 3.3 to 1.5 kB, 2026-12-06 evening)
     (1.2 GB before the writing rank's ``links`` table was made in pieces, 2.4 GB before a link's delay was its spec's,
     13 GB before 2026-12-06's compact link arrays, 4.6 GB before its per-link arrays). Refused at once (building the network alone would take minutes and the host's memory), naming the
     links, the memory and the largest all_to_all allowed."""
     started = time.process_time()
     with pytest.raises(ConfigError, match=r"^<string>: \[network\]\.num_nodes = 4096: topology = \"all_to_all\" "
-                                          r"links every pair of nodes: 8,386,560 links, about 0\.4 GB on every "
+                                          r"links every pair of nodes: 8,386,560 links, about 0\.3 GB on every "
                                           r"rank; allowed at most 2,097,152 links \(all_to_all of up to 2,048 "
                                           r"nodes"):
         load_job_text(network_job('topology = "all_to_all"\nnum_nodes = 4096'))
@@ -99,13 +101,13 @@ def test_link_counts_and_the_memory_estimate():
         topology.num_links_of("grid", 4)
     # measured (peak RSS of runs over 600 to 2,048 nodes all to all, 2026-12-06, the links table written in pieces
     # and never held whole) 36 bytes per link between 1,000 and 2,048 nodes (123 and ~50 MB more before), and
-    # 2.9-3.7 kB per node (65,536-node lines, stars, rings against an 8-node line; 3.3-4.2 before): the estimate
-    # sits within ~10 % of these
+    # 1.0-1.8 kB per node at 65,536 nodes (lines and stars 1.0, rings 1.8, against an 8-node line; 2.9-3.7 before
+    # 2026-12-06 evening), 0.8-1.7 at 262,144: the estimate sits within ~10 % of the 65,536-node runs
     assert 30 * 1596628 < (topology.estimate_network_bytes(2048, 2096128)
-                           - topology.estimate_network_bytes(1000, 499500) - 1048 * 3300) < 42 * 1596628
-    assert 35e6 < topology.estimate_network_bytes(1000, 499500) - 1000 * 3300 - 36 * 499500 < 45e6
+                           - topology.estimate_network_bytes(1000, 499500) - 1048 * 1500) < 42 * 1596628
+    assert 35e6 < topology.estimate_network_bytes(1000, 499500) - 1000 * 1500 - 36 * 499500 < 45e6
     assert topology.estimate_network_bytes(4096, 0) == 4096 * topology.BYTES_PER_NODE
-    assert 2900 * 65528 < topology.estimate_network_bytes(65536, 0) - topology.estimate_network_bytes(8, 0) < 3700 * 65528
+    assert 1000 * 65528 < topology.estimate_network_bytes(65536, 0) - topology.estimate_network_bytes(8, 0) < 1800 * 65528
 
 
 def test_a_ghz_over_a_1024_node_line_routes_across_it_on_one_and_two_ranks(tmp_path):
@@ -125,9 +127,10 @@ def test_repro_check_estimates_the_memory_of_a_large_network(tmp_path):
     """``dqsim check`` gave the register's memory only (4 KiB for a 4-qubit GHZ over 1,000 nodes all to all, whose
     run peaked at 893 MB): it now gives the network's. Against runs' peak RSS (``/usr/bin/time``, one rank,
     2026-12-06, the ``links`` table made and written in pieces): 600 nodes all to all 249 MB and 1,000 nodes
-    259 MB, 49 and 59 MB above the ~200 MB of Python the line adds, for the 46.2 and 58.4 MiB (48 and 61 MB)
-    estimated (74.0 and 118.2 MiB against 288 and 331 MB before). (Not measured in the test: a run's peak under
-    pytest varied by ~150 MB with what else the process had done.)"""
+    259 MB, 49 and 59 MB above the ~200 MB of Python the line adds, for the 45.2 and 56.7 MiB (47 and 59 MB)
+    estimated (46.2 and 58.4 MiB with 3.3 kB a node, before 2026-12-06 evening; 74.0 and 118.2 MiB against 288
+    and 331 MB before that). (Not measured in the test: a run's peak under pytest varied by ~150 MB with what else
+    the process had done.)"""
     lines = {}
     for name, network in (("a2a", 'topology = "all_to_all"\nnum_nodes = 600'),
                           ("grid", 'topology = "grid"\nnum_rows = 64\nnum_cols = 64')):
@@ -135,27 +138,27 @@ def test_repro_check_estimates_the_memory_of_a_large_network(tmp_path):
         job.write_text(network_job(network))
         lines[name] = next(line for line in run_here(["check", str(job)]).stdout.splitlines()
                            if "for the network" in line)
-    assert lines["a2a"].startswith("# memory per rank for the network: about 46.2 MiB (600 nodes, 179,700 links; "
-                                   "measured ~3.3 kB per node and ~0.036 kB per link, and ~40 MB for the links "
+    assert lines["a2a"].startswith("# memory per rank for the network: about 45.2 MiB (600 nodes, 179,700 links; "
+                                   "measured ~1.5 kB per node and ~0.036 kB per link, and ~40 MB for the links "
                                    "table's write), besides ~200 MB of Python")
-    assert lines["grid"].startswith("# memory per rank for the network: about 13.2 MiB (4,096 nodes, 8,064 links;")
+    assert lines["grid"].startswith("# memory per rank for the network: about 6.1 MiB (4,096 nodes, 8,064 links;")
 
 
 def test_repro_set_replaces_a_value_the_file_alone_would_be_refused_for(tmp_path):
     """Scaling a job down with ``--set``: the file's own value was refused before the assignment was applied
     (``[network].num_nodes = 100000: must be <= 4096`` though ``--set network.num_nodes=64`` replaces it)."""
     job = tmp_path / "big.toml"
-    job.write_text(network_job('topology = "line"\nnum_nodes = 100000'))
+    job.write_text(network_job('topology = "line"\nnum_nodes = 300000'))
     refused = run_here(["check", str(job)], check=False)
-    assert refused.returncode == 2 and "[network].num_nodes = 100000: must be <= 65536" in refused.stderr
+    assert refused.returncode == 2 and "[network].num_nodes = 300000: must be <= 262144" in refused.stderr
     checked = run_here(["check", str(job), "--set", "network.num_nodes=64"])
     assert "num_nodes = 64" in checked.stdout and "(64 nodes, 63 links;" in checked.stdout
     run_here(["run", str(job), "--set", "network.num_nodes=8", "-o", str(tmp_path / "small.h5"), "--quiet"])
     assert open_run(tmp_path / "small.h5").attrs["num_nodes"] == 8
-    still = run_here(["check", str(job), "--set", "network.num_nodes=70000"], check=False)
+    still = run_here(["check", str(job), "--set", "network.num_nodes=270000"], check=False)
     assert still.returncode == 2 and still.stderr.startswith(
-        f"dqsim: error: {job} (with --set network.num_nodes=70000): [network].num_nodes = 70000: must be <= 65536 "
-        "(allowed 2..65536)")
+        f"dqsim: error: {job} (with --set network.num_nodes=270000): [network].num_nodes = 270000: must be <= 262144 "
+        "(allowed 2..262144)")
 
 
 def test_repro_a_dqc_run_reads_only_its_working_nodes_at_each_exchange(tmp_path, monkeypatch):

@@ -640,8 +640,8 @@ class Checkpointer:
         if failure is None:
             failure, state_kwargs = self._write_state(state, base)
         try:
-            mine = _collectively(comm, lambda: [(node.index, _pickle(sim.node_snapshot(node.index), sim))
-                                                for node in sim.local])
+            mine = _collectively(comm, lambda: [(index, _pickle(sim.node_snapshot(index), sim))
+                                                for index in sim.own_nodes])
         except DqsimError:  # a process that cannot be saved (on every rank): no slab of this checkpoint stays
             if comm.rank == 0:
                 _delete_checkpoint(path)
@@ -780,7 +780,7 @@ class Checkpointer:
         records = dict(item for part in node_records for item in part)
         return {"engine/results": pickle.dumps(self.session.results, protocol=pickle.HIGHEST_PROTOCOL),
                 "engine/shared": _pickle(shared, sim),
-                **{f"engine/node{i:06d}": records[i] for i in range(len(sim.nodes))}}
+                **{f"engine/node{i:06d}": records[i] for i in range(sim.num_nodes)}}
 
     def _write_rank0(self, sim, path: Path, has_state: bool, state_kwargs: dict, blobs: dict, shared,
                      window_end_ps: int, slab_entries: list) -> None:
@@ -800,7 +800,7 @@ class Checkpointer:
                  "job_sha256": facts["job_sha256"], "num_ranks": self.comm.size,
                  "engine_run": self.engine_run, "window_end_ps": int(window_end_ps),
                  "num_windows": sim.stats.num_windows, "has_state": has_state,
-                 "num_nodes": len(sim.nodes), "record_names": list(blobs),
+                 "num_nodes": sim.num_nodes, "record_names": list(blobs),
                  "record_sha256": [_sha(blob) for blob in blobs.values()],
                  "num_failed_checkpoints": session.num_failed}
         if session.config_sha256 is not None:
@@ -841,8 +841,8 @@ class Checkpointer:
         run = _collectively(self.comm, lambda: io.open_run(resume.path))
         shared = _unpickle(resume.shared, sim)
         nodes = _collectively(self.comm, lambda: {
-            node.index: _unpickle(_read_record(run, f"engine/node{node.index:06d}", resume), sim)
-            for node in sim.local})
+            index: _unpickle(_read_record(run, f"engine/node{index:06d}", resume), sim)
+            for index in sim.own_nodes})
         sim.load_snapshot(nodes, shared)
         if self.every_sim_ps is not None and shared.get("next_sim_ps") is not None:
             self.next_sim_ps = shared["next_sim_ps"]  # as the run that wrote it went on (Checkpointer.passed)

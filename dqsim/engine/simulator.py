@@ -37,6 +37,7 @@ import heapq
 from heapq import heappop, heappush, heapreplace
 import math
 import time
+from array import array
 from dataclasses import dataclass, field
 from operator import attrgetter, itemgetter
 from typing import Any, Callable, ClassVar, Iterable, Sequence
@@ -427,7 +428,7 @@ def _info_columns(infos: Sequence[tuple], size: int) -> tuple:
             list(zip(held_ps, held_node)), next_ps, last_ps, write, stop, work, moved, refusal)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Node:
     index: int
     name: str
@@ -443,8 +444,36 @@ class _Node:
     data: dict = field(default_factory=dict)         # node-wide protocol data (ctx.node_data)
 
 
+class _Records(dict):
+    """The engine's records of nodes, by node index, each made on first use (:meth:`dict.__missing__`).
+
+    A node gets its record when something first reads it: a process spawned on it, a message to it, a
+    scenario's ``node_data``. A node of a large network that nothing reaches (a 65,536-node line running a
+    4-qubit circuit: all but the few with steps) so holds none: no record, no containers (a record and its
+    six containers took ~540 bytes). A record made for this rank's node joins :attr:`Simulator.local`.
+    Lookups of a record that exists stay C-level dict reads.
+    """
+
+    __slots__ = ("_sim",)
+
+    def __init__(self, sim: "Simulator"):
+        super().__init__()
+        self._sim = sim
+
+    def __missing__(self, index: int) -> _Node:
+        sim = self._sim
+        if not 0 <= index < sim._num_nodes:
+            raise IndexError(f"node index {index} outside 0..{sim._num_nodes - 1}")
+        node = self[index] = _Node(index, sim.network.names[index])
+        if sim.rank_of_node[index] == sim._rank:
+            sim._local.append(node)
+            sim._local_sorted = False
+        return node
+
+
 #: C-level reads of a node's memory times (:class:`~dqsim.network.node.NodeSpec`).
 _T1_S, _T2_S = attrgetter("t1_s"), attrgetter("t2_s")
+_INDEX = attrgetter("index")
 
 #: Fields of a node a checkpoint saves and a resume restores (:meth:`Simulator.node_snapshot`).
 _SAVED_NODE_FIELDS = ("now_ps", "queue", "mailbox", "waiting", "blocked_by", "counter", "seq", "stream_cache",
@@ -1096,15 +1125,13 @@ class Simulator:
         self._latency_rows: set[int] = set()             # sources whose every latency is in _latencies
         self._num_nodes = network.num_nodes
         self.lookahead_ps = network.lookahead_ps
-        #: The engine's record of each node of this rank (index = node index); ``None`` for another rank's node
-        #: until something asks for it (:meth:`_node`: a scenario's ``node_data``, ``context``). The engine's
-        #: own paths index it with this rank's nodes only: a rank makes the records of its own nodes.
-        self.nodes: list[_Node | None] = [None] * network.num_nodes
-        own = [index for index, rank in enumerate(self.rank_of_node) if rank == comm.rank]
-        for index in own:
-            self.nodes[index] = _Node(index, network.names[index])
-        self.local = [self.nodes[index] for index in own]
         self._rank = comm.rank
+        #: The engine's record of a node, by node index, made when first read (:class:`_Records`: a spawn, a
+        #: message, a scenario's ``node_data`` or ``context``): a node that nothing reaches has none. The engine's
+        #: own paths read this rank's nodes only; another rank's node gets an empty record if a scenario asks.
+        self.nodes: dict[int, _Node] = _Records(self)
+        self._local: list[_Node] = []                     # records of this rank's nodes (see local)
+        self._local_sorted = True
         self.memory = QuantumMemory(list(qubit_owner), list(map(_T1_S, network.nodes)), list(map(_T2_S, network.nodes)),
                                     self.seed, num_data_qubits=num_data_qubits, max_small_qubits=max_small_qubits)
         # per node first, then per qubit in C-level passes (every rank builds these for every qubit)
@@ -1123,7 +1150,7 @@ class Simulator:
         #: :meth:`_blocked_bound_ps` cache of the :meth:`_run_local` call it runs in.
         self._ahead_ps = -1
         self._ahead_waits: list = [-1, []]
-        self._node_distances: dict[int, list[int]] = {}   # node -> least delay from it to every node, ps
+        self._node_distances: dict[int, array] = {}       # node -> least delay from it to every node, ps
         self._num_blocks = 0                              # nodes blocked so far (see _blocked_bound_ps)
         if state is not None:
             self.memory.free_slots = list(range(self.memory.num_data_qubits, state.num_qubits))
@@ -1152,10 +1179,12 @@ class Simulator:
         self._dist = network.rank_distances_ps() if comm.size > 1 else None
         self._dist_home = list(map(itemgetter(comm.rank), self._dist)) if self._dist is not None else None
         #: Per rank: ``(distance, node)`` of this rank's nodes, nearest first (``None``: this rank itself).
+        own = [index for index, rank in enumerate(self.rank_of_node) if rank == comm.rank]
         self._by_distance = [None if rank == comm.rank else
-                             sorted((self._dist[n.index][rank], n.index) for n in self.local
-                                    if self._dist[n.index][rank] < _UNREACHABLE)
+                             sorted((self._dist[index][rank], index) for index in own
+                                    if self._dist[index][rank] < _UNREACHABLE)
                              for rank in range(comm.size)] if comm.size > 1 else []
+        del own
         #: Per rank: the least distance from this rank's nodes to it (``inf``: unreachable, or this rank).
         self._nearest = [math.inf if order is None or not order else order[0][0] for order in self._by_distance]
         #: Per rank: nothing other ranks have yet to do reaches it before this time (agreed at exchanges).
@@ -1202,20 +1231,36 @@ class Simulator:
         #: After run(): every rank's gather_at_end payload, in rank order (``None``: none was asked for).
         self.gathered_at_end: list | None = None
 
+    @property
+    def local(self) -> list[_Node]:
+        """The records of this rank's nodes that have one (:class:`_Records`), in node order."""
+        if not self._local_sorted:
+            self._local.sort(key=_INDEX)
+            self._local_sorted = True
+        return self._local
+
+    @property
+    def num_nodes(self) -> int:
+        """Nodes of the network (every rank's; ``len(nodes)`` counts the records made so far)."""
+        return self._num_nodes
+
+    @property
+    def own_nodes(self) -> list[int]:
+        """The indices of this rank's nodes, with a record or not, in order (what a checkpoint saves)."""
+        rank = self._rank
+        return [index for index, placed in enumerate(self.rank_of_node) if placed == rank]
+
     # ---------------------------------------------------------- processes
     def context(self, node: int) -> NodeContext:
         return NodeContext(self, self._node(node))
 
     def _node(self, index: int) -> _Node:
-        """The engine's record of node ``index``; another rank's node gets its (empty) record on first use.
+        """The engine's record of node ``index``, made on first use (:class:`_Records`).
 
-        Such a record is what the rank that runs the node starts with; nothing
-        of the engine reads it (it is never run here).
+        Another rank's node's record is what the rank that runs the node starts
+        with; nothing of the engine reads it (it is never run here).
         """
-        node = self.nodes[index]
-        if node is None:
-            node = self.nodes[index] = _Node(index, self.network.names[index])
-        return node
+        return self.nodes[index]
 
     def spawn(self, node: int, process_fn, *args, at_ps: int = 0) -> None:
         """Start a process on ``node`` at ``at_ps`` (ignored on other ranks).
@@ -1232,7 +1277,7 @@ class Simulator:
         """
         if self.rank_of_node[node] != self.comm.rank:
             return
-        n = self.nodes[node]
+        n = self.nodes[node]  # (made here for a node's first process: _Records)
         try:
             handle = self._handle_of(n, process_fn, args)
         except DqsimError as error:  # (on this rank only: the others would wait for it in the first exchange)
@@ -1774,7 +1819,7 @@ class Simulator:
                 continue
             key = outcome.key
             if not (type(key) is tuple and len(key) == 3 and all(isinstance(k, (int, np.integer)) for k in key)
-                    and 0 <= key[1] < len(nodes) and key[0] <= node.now_ps):
+                    and 0 <= key[1] < self._num_nodes and key[0] <= node.now_ps):
                 raise EngineError(f"node {node.name}: process {process.name} reads outcome {_short_repr(key)} at "
                                   f"{node.now_ps} ps, which no measurement made; read only the Outcome that "
                                   "yielding ctx.measure_later(...) returns")
@@ -1834,7 +1879,8 @@ class Simulator:
                 seen.add(blocked_index)
                 distances = self._node_distances.get(blocked_index)
                 if distances is None:
-                    distances = self._node_distances[blocked_index] = self.network.least_delays_from(blocked_index)
+                    distances = self._node_distances[blocked_index] = array(  # (8 bytes a node, not ~36)
+                        "q", self.network.least_delays_from(blocked_index))
                 pairs.append((time_ps, distances))
             waits[0], waits[1] = self._num_blocks, pairs
         return min([time_ps + distances[index] for time_ps, distances in waits[1]], default=math.inf)
@@ -2124,7 +2170,9 @@ class Simulator:
             for distance, index in order or ():
                 if floor + distance >= best:
                     break
-                node = nodes[index]
+                node = nodes.get(index)
+                if node is None:  # (no record: nothing to do, no term)
+                    continue
                 queue = node.queue
                 head = queue[0][0] if queue else math.inf
                 if queue and queue[0][3] == "deliver" and queue[0][4].quiet_ps > head and QUIET_MESSAGES:
@@ -2558,8 +2606,9 @@ class Simulator:
 
     # ------------------------------------------------------ checkpoint snapshots
     def node_snapshot(self, node: int) -> dict:
-        """Everything of one local node a checkpoint saves: queue, mailbox, processes, data, counters."""
-        n = self.nodes[node]
+        """Everything of one local node a checkpoint saves: queue, mailbox, processes, data, counters (a node
+        without a record: an empty one's, made for this and not kept)."""
+        n = self.nodes.get(node) or _Node(node, self.network.names[node])
         return {**{name: getattr(n, name) for name in _SAVED_NODE_FIELDS},
                 "buffer": [op for op in self._buffer if op.node == node],
                 "timeline": [entry for entry in self.timeline if entry[1] == node]}
@@ -2599,8 +2648,11 @@ class Simulator:
         ``shared`` is a :meth:`global_snapshot`. Per-rank counts go to rank 0.
         """
         self._buffer, self.timeline = [], []
-        for node in self.local:
-            data = nodes[node.index]
+        for index, data in sorted(nodes.items()):
+            if (index not in self.nodes and not data["buffer"] and not data["timeline"]
+                    and not any(data[name] for name in _SAVED_NODE_FIELDS)):
+                continue  # an empty record (a node nothing had reached): made again when first read
+            node = self.nodes[index]
             for name in _SAVED_NODE_FIELDS:
                 setattr(node, name, data[name])
             context = NodeContext(self, node)

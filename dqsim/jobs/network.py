@@ -47,12 +47,13 @@ _TOPOLOGY_KEYS: dict[str, tuple[str, ...]] = {
 MAX_NETWORK_NODES = 4096
 
 #: Most nodes of a ``line``, ``ring``, ``star`` or ``grid`` (``num_nodes``, ``num_rows * num_cols``): their memory
-#: grows with the nodes (a link or two each), about 3.5-4.5 kB per node on every rank
-#: (:data:`dqsim.network.topology.BYTES_PER_NODE`): a 4-qubit GHZ ``dqc`` run over a 65,536-node line, ring or star
-#: peaked at ~0.45-0.5 GB per rank on one rank and on two, in 5-10 CPU s
-#: (bench/results/network-rank-memory-vm-20261206b.md). An ``all_to_all`` stops at :data:`MAX_NETWORK_LINKS` first
-#: (2,048 nodes). It was :data:`MAX_NETWORK_NODES` (4,096) for every topology until 2026-12-06.
-MAX_SPARSE_NETWORK_NODES = 65536
+#: grows with the nodes (a link or two each), up to about 1.5 kB per node on every rank
+#: (:data:`dqsim.network.topology.BYTES_PER_NODE`): a 4-qubit GHZ ``dqc`` run over a 262,144-node line peaked at
+#: 436 MB on one rank (504 / 474 MB on two) in 5.5 CPU s, over a ring (whose routes search a networkx graph) at
+#: 657 MB (724 / 705 MB) in 9 CPU s (bench/results/network-node-memory-vm-20261206.md). An ``all_to_all`` stops
+#: at :data:`MAX_NETWORK_LINKS` first (2,048 nodes). It was 65,536 until 2026-12-06 (evening), when a node with
+#: nothing to do still cost 2.9-3.7 kB, and :data:`MAX_NETWORK_NODES` (4,096) for every topology before.
+MAX_SPARSE_NETWORK_NODES = 262144
 
 #: Most links of a network: 2**21, an ``all_to_all`` of up to 2,048 nodes (2,096,128 links), about 0.12 GB for
 #: the network (:func:`dqsim.network.topology.estimate_network_bytes`) besides ~0.2 GB of Python: a ``dqc`` run
@@ -172,11 +173,11 @@ class NetworkSection(Section):
     Attributes:
         topology: ``"line"``, ``"ring"``, ``"star"``, ``"grid"``,
             ``"all_to_all"`` or ``"edges"`` (see :mod:`dqsim.network.topology`).
-        num_nodes: node count, 2..65536 (ring: 3..65536; all_to_all: 2..2048,
+        num_nodes: node count, 2..262144 (ring: 3..262144; all_to_all: 2..2048,
             at most :data:`MAX_NETWORK_LINKS` links); required for line, ring,
             star and all_to_all, not allowed for grid and edges.
-        num_rows: grid rows, 1..65536 (grid only, with ``num_cols``).
-        num_cols: grid columns, 1..65536 (grid only); ``2 <= num_rows * num_cols <= 65536``.
+        num_rows: grid rows, 1..262144 (grid only, with ``num_cols``).
+        num_cols: grid columns, 1..262144 (grid only); ``2 <= num_rows * num_cols <= 262144``.
         node_names: node names in index order (default ``node0``, ``node1``,
             ...): unique, non-empty, no whitespace, one per node. Required for
             ``"edges"``, where they also fix the node count (2..4096).

@@ -39,7 +39,7 @@ import numpy as np
 from dqsim.errors import ConfigError, ResourceError, count_of
 from dqsim.units import ps_to_seconds
 from dqsim.network.link import LinkSpec, check_pairing_horizon
-from dqsim.network.node import NodeSpec
+from dqsim.network.node import NodeSpec, NodeSpecs
 from dqsim.network.topology import place_nodes
 
 #: :meth:`Network.rank_distances_ps` of a rank no route reaches (larger than any simulated time).
@@ -119,6 +119,21 @@ def place_on_ranks(num_nodes: int, num_ranks: int, placement: Sequence[int] | No
     return [int(r) for r in ranks]
 
 
+def _node_list(nodes: Sequence[NodeSpec], where: str, keep=list) -> Sequence[NodeSpec]:
+    """``nodes`` as a :class:`NodeSpecs` (kept: its items are specs) or ``keep(nodes)``, every item a :class:`NodeSpec`.
+
+    Raises:
+        ConfigError: an item that is not a :class:`NodeSpec`, named with ``where``.
+    """
+    if isinstance(nodes, NodeSpecs):
+        return nodes
+    nodes = keep(nodes)
+    if not all(map(isinstance, nodes, repeat(NodeSpec))):  # (C-level passes: every rank builds the network)
+        spec = next(spec for spec in nodes if not isinstance(spec, NodeSpec))
+        raise ConfigError(f"{where}: nodes must be NodeSpec, got {type(spec).__name__}")
+    return nodes
+
+
 def _links_graph(nodes: Sequence[NodeSpec], items: Sequence[tuple[tuple[int, int], object]]) -> nx.Graph:
     """The topology of :meth:`Network.from_links`: node names, an edge per link with ``link`` and ``distance_km``.
 
@@ -126,12 +141,12 @@ def _links_graph(nodes: Sequence[NodeSpec], items: Sequence[tuple[tuple[int, int
         ResourceError: a link naming an unknown node or a node itself, a link given twice.
     """
     graph = nx.Graph(kind="links")
-    for spec in nodes:
-        graph.add_node(spec.name)
+    names = nodes.names if isinstance(nodes, NodeSpecs) else [spec.name for spec in nodes]
+    graph.add_nodes_from(names)
     given: set[frozenset] = set()
     for (a, b), link in items:
-        _check_link(a, b, len(nodes), given, lambda: frozenset((nodes[a].name, nodes[b].name)))
-        graph.add_edge(nodes[a].name, nodes[b].name, link=link,
+        _check_link(a, b, len(nodes), given, lambda: frozenset((names[a], names[b])))
+        graph.add_edge(names[a], names[b], link=link,
                        distance_km=link.distance_km if isinstance(link, LinkSpec) else None)
     return graph
 
@@ -278,7 +293,7 @@ class _Adjacency:
         link_of = order.astype(np.int32)
         del order
         degrees = np.bincount(flat, minlength=num_nodes)
-        self.start: list[int] = [0, *np.cumsum(degrees).tolist()]
+        self.start: array = _typed_array(np.concatenate(([0], np.cumsum(degrees))), "q")  # (8 bytes a node)
         self.neighbours = _typed_array(far, "i")
         self.links = _typed_array(link_of, "i")
         delays = tuple(spec_delays)
@@ -385,11 +400,11 @@ class Network:
     def _set_nodes(self, nodes: Sequence[NodeSpec]) -> None:
         """Check the nodes and keep them, their names and the index of each name (:class:`Network`'s arguments)."""
         where = "Network"
-        self.nodes: tuple[NodeSpec, ...] = tuple(nodes)
-        if not all(map(isinstance, self.nodes, repeat(NodeSpec))):  # (C-level passes: every rank builds the network)
-            spec = next(spec for spec in self.nodes if not isinstance(spec, NodeSpec))
-            raise ConfigError(f"{where}: nodes must be NodeSpec, got {type(spec).__name__}")
-        self.names: tuple[str, ...] = tuple(map(_NAME, self.nodes))
+        #: Every node's :class:`NodeSpec` (a :class:`~dqsim.network.node.NodeSpecs` where they differ in their
+        #: names only, as a job's do: no copy per node).
+        self.nodes: Sequence[NodeSpec] = _node_list(nodes, where, keep=tuple)
+        self.names: tuple[str, ...] = (self.nodes.names if isinstance(self.nodes, NodeSpecs)
+                                       else tuple(map(_NAME, self.nodes)))
         self._index = dict(zip(self.names, range(len(self.names))))
         if len(self._index) != len(self.names):
             raise ConfigError(f"{where}: node names must be unique, got {list(self.names)}")
@@ -727,10 +742,7 @@ class Network:
             >>> net.link(1, 0).distance_km
             1.0
         """
-        nodes = list(nodes)
-        if not all(map(isinstance, nodes, repeat(NodeSpec))):
-            spec = next(spec for spec in nodes if not isinstance(spec, NodeSpec))
-            raise ConfigError(f"Network.from_links: nodes must be NodeSpec, got {type(spec).__name__}")
+        nodes = _node_list(nodes, "Network.from_links")
         if isinstance(links, Mapping):
             pairs, link_list = list(links), list(links.values())
             if not _all_of_length(pairs, 2):  # (unpacked one by one: raises as it always did)
@@ -773,14 +785,12 @@ class Network:
             >>> net.links, net.link(0, 2).distance_km
             (((0, 1), (0, 2)), 1.0)
         """
-        nodes = list(nodes)
-        if not all(map(isinstance, nodes, repeat(NodeSpec))):
-            spec = next(spec for spec in nodes if not isinstance(spec, NodeSpec))
-            raise ConfigError(f"Network.from_pairs: nodes must be NodeSpec, got {type(spec).__name__}")
+        nodes = _node_list(nodes, "Network.from_pairs")
         if graph is None:
             def graph() -> nx.Graph:
                 return _links_graph(nodes, list(zip(pairs, links)))
-        if len(set(map(_NAME, nodes))) < len(nodes):  # refused by Network, after the graph's checks
+        if len(set(nodes.names if isinstance(nodes, NodeSpecs) else map(_NAME, nodes))) < len(nodes):  # refused by
+            # Network, after the graph's checks
             return cls(graph(), nodes, **options)
         # Without networkx (its graph is built on first use, Network.graph): the same checks, and the links in
         # the order networkx's Graph.edges would report them, in C-level passes (every rank builds the network:

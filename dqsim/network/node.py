@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence as SequenceABC
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -113,12 +114,17 @@ class NodeSpec:
         """
         return self.renamed_all([name])[0]
 
-    def renamed_all(self, names: Sequence[str]) -> list["NodeSpec"]:
-        """:meth:`renamed` under each of ``names``: one spec per name, in order, the names checked in one pass.
+    def renamed_all(self, names: Sequence[str]) -> "NodeSpecs":
+        """:meth:`renamed` under each of ``names``, the names checked in one pass: a :class:`NodeSpecs`, which
+        holds this spec and the names and makes a node's spec when it is first read (the nodes of a job's
+        ``[network]`` differ only in their names).
 
         Every rank of a run builds the network's nodes: a 1,024-node chain
         took ~9 M instructions in one :meth:`renamed` call per node (the
-        name check, then a copy), ~2 M this way.
+        name check, then a copy), ~2 M with one pass and a copy per node; a
+        copy per node held 240 bytes (a 65,536-node line: 16 MB on every
+        rank), a :class:`NodeSpecs` holds 8 bytes a node and a copy for the
+        nodes read (2026-12-06).
 
         Raises:
             ConfigError: an empty name or one with whitespace (the first such, in order).
@@ -132,28 +138,87 @@ class NodeSpec:
                 ...
             dqsim.errors.ConfigError: NodeSpec: name must be a non-empty string without whitespace, got 'b c'
         """
-        names = list(names)
+        names = tuple(names)
         try:  # every name a non-empty string without whitespace: joined by spaces, they split back into themselves
-            clean = " ".join(names).split() == names
+            clean = " ".join(names).split() == list(names)
         except TypeError:  # a name that is not a string
             clean = False
         if not clean:
             for name in names:
                 _check_name(name)  # raises at the first bad one
-        fields, new, specs = self.__dict__, object.__new__, []
-        append = specs.append
-        for name in names:  # (a frozen dataclass: its fields are written into the instance dict directly)
-            spec = new(NodeSpec)
-            values = spec.__dict__
-            values.update(fields)
-            values["name"] = name
-            append(spec)
-        return specs
+        return NodeSpecs(self, names)
+
+    def _named(self, name: str) -> "NodeSpec":
+        """A copy under ``name``, unchecked (a frozen dataclass: its fields are written into the instance dict)."""
+        spec = object.__new__(NodeSpec)
+        values = spec.__dict__
+        values.update(self.__dict__)
+        values["name"] = name
+        return spec
 
     @property
     def num_qubits(self) -> int:
         """Data and communication qubits together."""
         return self.num_data_qubits + self.num_comm_qubits
+
+
+class NodeSpecs(SequenceABC):
+    """The :class:`NodeSpec` of every node of a network whose nodes differ only in their names
+    (:meth:`NodeSpec.renamed_all`): a sequence whose item ``i`` is ``spec`` named ``names[i]``.
+
+    It holds the one spec, the names and a copy for each node read by index (a program reads its own node's;
+    kept, so reads of a node give one object); iterating makes each node's copy and keeps none. A network of
+    many nodes so holds 8 bytes a node (the name's place) instead of a :class:`NodeSpec` copy (240 bytes).
+
+    Args:
+        spec: the hardware of every node (its own name unused).
+        names: the nodes' names, in index order (checked by :meth:`NodeSpec.renamed_all`, not here).
+
+    Examples:
+        >>> specs = NodeSpecs(NodeSpec(name="n", num_comm_qubits=2), ("a", "b", "c"))
+        >>> len(specs), specs[2].name, specs[-1] is specs[2], specs[0].num_comm_qubits
+        (3, 'c', True, 2)
+        >>> [s.name for s in specs[1:]], specs == [NodeSpec(name=n, num_comm_qubits=2) for n in "abc"]
+        (['b', 'c'], True)
+    """
+
+    __slots__ = ("spec", "names", "_read")
+
+    def __init__(self, spec: NodeSpec, names: Sequence[str]):
+        self.spec, self.names = spec, tuple(names)
+        self._read: dict[int, NodeSpec] = {}
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self.names)))]
+        spec = self._read.get(index)
+        if spec is None:
+            name = self.names[index]  # (raises IndexError past the end)
+            if index < 0:
+                index += len(self.names)
+            spec = self._read.get(index)
+            if spec is None:
+                spec = self._read[index] = self.spec._named(name)
+        return spec
+
+    def __iter__(self):
+        return map(self.spec._named, self.names)
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, SequenceABC) or isinstance(other, str) or len(other) != len(self):
+            return NotImplemented if not isinstance(other, SequenceABC) else False
+        return all(a == b for a, b in zip(self, other))
+
+    __hash__ = None
+
+    def __reduce__(self):
+        return NodeSpecs, (self.spec, self.names)
+
+    def __repr__(self) -> str:
+        return f"NodeSpecs({self.spec!r}, <{len(self.names)} names>)"
 
 
 def _check_name(name) -> None:

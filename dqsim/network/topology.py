@@ -64,10 +64,13 @@ LINKS_TABLE_BYTES = 40_000_000
 LINKS_TABLE_MIN_LINKS = 100_000
 
 #: Host memory each node of a run's network takes on every rank, bytes, with its link or two: measured as
-#: :data:`BYTES_PER_LINK` (``dqc`` runs over 65,536-node lines, stars and rings, 408, 408 and 460 MB on one rank,
-#: against an 8-node line: 2.9-3.7 kB per node; 3.3-4.2 kB until 2026-12-06, when every rank made every node's
-#: communication-qubit pool, and ~5 kB before).
-BYTES_PER_NODE = 3300
+#: :data:`BYTES_PER_LINK` (``dqc`` GHZ runs on one rank against an 8-node line's 217 MB: lines and stars of 65,536
+#: nodes 285-287 MB, 1.0 kB a node, a ring 335 MB, 1.8 kB, its routes searched on the networkx graph built for it;
+#: at 262,144 nodes a line 436 MB and a ring 657 MB, with their ``links`` tables' write;
+#: bench/results/network-node-memory-vm-20261206.md). 3,300 until 2026-12-06, when every node of a rank had an
+#: engine record, a process, a first event, a "done" timeline row and a ``NodeSpec`` copy (2.9-3.7 kB a node;
+#: 3.3-4.2 kB before, when every rank made every node's communication-qubit pool, and ~5 kB before that).
+BYTES_PER_NODE = 1500
 
 
 def _quote_names(names: Iterable[str]) -> str:
@@ -386,12 +389,14 @@ def estimate_network_bytes(num_nodes: int, num_links: int) -> int:
     the ~200 MB of the interpreter and its libraries, within 4 % of a ``dqc``
     run's peak RSS on one rank over ``all_to_all`` networks of 600 to 2,048
     nodes (-0.2 % to +3.5 %; the writing rank of two runs 20 MB higher at 2,048
-    nodes), and within 10 % over 65,536-node lines, stars and rings (+2.6 %, +2.6 %, -9 %;
-    bench/results/network-rank-memory-vm-20261206c.md).
+    nodes; bench/results/network-rank-memory-vm-20261206c.md), within 10 % over
+    65,536-node lines, stars and rings (+5 %, +5 %, -10 %), and at 262,144 nodes
+    2 % below a ring's and 47 % above a line's (a line's routes need no graph;
+    bench/results/network-node-memory-vm-20261206.md).
 
     Examples:
         >>> estimate_network_bytes(1000, 499500) / 1e6
-        61.282
+        59.482
     """
     table = LINKS_TABLE_BYTES if num_links >= LINKS_TABLE_MIN_LINKS else 0
     return num_nodes * BYTES_PER_NODE + num_links * BYTES_PER_LINK + table

@@ -183,6 +183,8 @@ class CircuitCuts:
     #: no nodes, no shared objects: what :class:`~dqsim.engine.checkpoint.Checkpointer` iterates over
     nodes: tuple = ()
     local: tuple = ()
+    own_nodes: tuple = ()
+    num_nodes: int = 0
     shared_objects: tuple = ()
 
     def __init__(self, session, comm):

@@ -517,17 +517,17 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
     sim.share(network)
     # every node's steps are shared, in node order on every rank (checkpoints save a program's place in its
     # steps by their position among the shared objects, which a resume on another rank count must find alike);
-    # a node's record and program only on the rank that runs it, its communication-qubit pool only where it has
-    # steps (a node with none never takes a qubit: 4 of a GHZ's 65,536 nodes of a line have steps)
+    # a program and a communication-qubit pool only for a node with steps, on the rank that runs it: a node with
+    # none has nothing to do (4 of a GHZ's 65,536 nodes of a line have steps), so it gets no process, no event,
+    # no "done" row and, unless a message reaches it (a routed pair's swap is a step), no engine record
     shared_steps = [sim.share(node_steps) for node_steps in steps]
-    for node in mine:
-        if steps[node]:
-            sim.node_data(node)["comm_pool"] = CommPool(list(regmap.comm_qubits[node]))
+    for node in working:
+        sim.node_data(node)["comm_pool"] = CommPool(list(regmap.comm_qubits[node]))
         if entanglement == "on_demand":
             sim.spawn(node, NodeProgramProcess(network, scheme, shared_steps[node]))
             continue
-        if steps[node]:  # (the prefetch first: it starts the pairs of the first gates at time 0)
-            sim.spawn(node, PairPrefetchProcess(network, scheme, shared_steps[node]))
+        # (the prefetch first: it starts the pairs of the first gates at time 0)
+        sim.spawn(node, PairPrefetchProcess(network, scheme, shared_steps[node]))
         sim.spawn(node, AheadProgramProcess(network, scheme, shared_steps[node]))
     del shared_steps
     timing["setup"] = time.perf_counter() - t0
@@ -541,7 +541,7 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
     missing_nodes: list[int] = []
     for part_done, part_missing in comm.allgather(
             ({i: sim.node_data(i).get("done_ps", 0) for i in measured if rank_of_node[i] == comm.rank},
-             [i for i in mine if not sim.node_data(i).get("done")])):
+             [i for i in working if not sim.node_data(i).get("done")])):
         done_ps.update(part_done)
         missing_nodes.extend(part_missing)
     if missing_nodes:
@@ -576,7 +576,7 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
         expectation.append((f"obs{i}", text, state.expectation(terms)))
     sim.stop_point()
     if plan.engine_measures and circuit.num_clbits:
-        outcomes = _held_bits(plan, sim, mine, comm, shots)
+        outcomes = _held_bits(plan, sim, working, comm, shots)
         counts = count_bitstrings(outcomes, circuit.num_clbits)
     else:
         counts, outcomes = draw_shots(state, circuit, shots, regmap.qubit_of_logical, owner, node_specs, seed,
@@ -776,12 +776,13 @@ def _fidelity_in_place(ops: Sequence, state: ShardedState, *, stop_pending: Call
     return abs(amplitude) ** 2
 
 
-def _held_bits(plan: NodePlan, sim: Simulator, mine: Sequence[int], comm, shots: int) -> np.ndarray:
-    """The run's one shot (collective): each classical bit read from the node that holds it at the end."""
+def _held_bits(plan: NodePlan, sim: Simulator, working: Sequence[int], comm, shots: int) -> np.ndarray:
+    """The run's one shot (collective): each classical bit read from the node that holds it at the end (a node
+    of ``working``, this rank's nodes with steps: one without steps holds no bit)."""
     node_bits: dict[int, int] = {}
-    for part in comm.allgather({i: sim.node_data(i).get("clbits", 0) for i in mine}):
+    for part in comm.allgather({i: sim.node_data(i).get("clbits", 0) for i in working}):
         node_bits.update(part)
-    outcome = sum(((node_bits[h] >> c) & 1) << c for c, h in enumerate(plan.holder) if h is not None)
+    outcome = sum(((node_bits.get(h, 0) >> c) & 1) << c for c, h in enumerate(plan.holder) if h is not None)
     return np.full(shots, outcome, dtype=np.int64)
 
 
