@@ -440,8 +440,8 @@ class _AliceSource:
     error correction and privacy amplification modules run alongside the photonic layer, which delivers keys
     continuously for days), and when its store is full it must stop the source or drop detections; dqsim stops
     the source. The bound is a modelling choice, not a figure from that paper. It also bounds the run's memory:
-    a block holds its key bits until its estimate message (then only its result), so at most the bound plus
-    the block being emitted hold key bits at once. Until 2026-12-06 the source waited for every block's
+    a block holds its key bits until its estimate message (then only its result), so at most the bound's
+    worth of blocks hold key bits at once, and about 1 + H/T when fewer are open (:func:`blocks_holding_key_bits`). Until 2026-12-06 the source waited for every block's
     post-processing (``simulated_time_ps`` was the emission plus every block's post-processing).
 
     Subclasses keep ``self.batch`` (next batch), ``self.times`` (the current block's ``start`` and ``waited``),
@@ -859,6 +859,32 @@ def max_reports_held(round_trip_ps: int, batch_ps: int, batches_per_block: int) 
         (2, 4)
     """
     return max(1, min(batches_per_block, -(-round_trip_ps // batch_ps) + 1))
+
+
+def blocks_holding_key_bits(hold_ps: int, batch_ps: int, batches_per_block: int, bound: int,
+                            num_blocks: int) -> float:
+    """Most key blocks' worth of key bits one link holds at once (Cascade, LDPC), the source emitting on.
+
+    A batch's key bits come into being when Alice folds it (BB84: Bob's report, a round trip 2d after she sent
+    the batch; BBM92/E91: as the source ends it) and the block's stay until its estimate message reaches her,
+    H (``hold_ps``) after its last batch's bits (BB84: 2d, her sifting message and his estimate; BBM92/E91:
+    :func:`entangled_sifting_ps` and 2d); then only its result is kept (:class:`Bb84AliceBlock`). With blocks
+    of n batches of τ each (``batches_per_block``, ``batch_ps``), T = nτ apart, j batches into a block its
+    j/n are held, and of the earlier blocks those whose last bits came less than H before: ``⌈(H - jτ)/T⌉``.
+    The most, over j, is ``A + 1 + (⌈ρ/τ⌉ - 1)/n`` for H = AT + ρ, 0 < ρ < T (``A + (n - 1)/n`` for ρ = 0):
+    about ``1 + H/T`` for many batches a block. The source starts a block only with fewer than ``bound``
+    (``max_blocks_in_postprocessing``) blocks open (:class:`_AliceSource`), so never more than ``bound``
+    blocks' worth; nor more than the run's ``num_blocks``; never less than one (the block Cascade or LDPC
+    takes). Until 2026-12-06 the source waited for every block: one block's key bits.
+
+    Examples:
+        >>> blocks_holding_key_bits(196, 50, 2, 16, 20), blocks_holding_key_bits(196, 50, 2, 2, 20)
+        (2.5, 2.0)
+    """
+    n, tau = max(1, batches_per_block), max(1, batch_ps)
+    whole, rest = divmod(max(0, hold_ps), n * tau)
+    most = whole + 1 + (-(-rest // tau) - 1) / n if rest else whole + (n - 1) / n
+    return float(max(1.0, min(most, bound, num_blocks)))
 
 
 def packed_keys(keys) -> tuple[PackedBits, PackedBits]:
