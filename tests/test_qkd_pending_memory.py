@@ -95,7 +95,8 @@ def test_check_warns_when_the_block_reports_pass_a_share_of_memory(monkeypatch):
     monkeypatch.setattr(check, "machine_memory_bytes", lambda: int(100 * (reports + key)))
     assert not [line for line in check.check_job(str(JOB), big + CASCADE, 1) if "warning" in line]
     # without Cascade a block keeps no key bit: only the reports in flight
-    ((_link, _d, _rate, _held, _reports, no_key, _blocks),) = check.pending_report_bytes(apply_overrides(load_job(JOB), big))
+    ((_link, _d, _rate, _held, _reports, no_key, _blocks),) = check.pending_report_bytes(
+        apply_overrides(load_job(JOB), big))
     assert no_key == 0.0
 
 

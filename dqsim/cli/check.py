@@ -8,8 +8,8 @@ register needs on ``RANKS`` ranks, the work the run will do (gates and
 shots, pulses, pairs, time points) and, for a ``circuit`` job, where it
 checkpoints (every how many operations) and the size of a checkpoint, for a
 BB84 ``qkd`` job the memory of the detection reports a key block holds until
-it ends (per link, also the size of a checkpoint taken inside the block; a
-warning line past a quarter of this machine's memory), the run's wall time on
+it ends and the key bits of the blocks that hold theirs at once (per link, also the size of a checkpoint
+taken inside the block; a warning line past a quarter of this machine's memory), the run's wall time on
 this machine (``# time:``, a range and a SLURM ``--time``, from a pilot of the
 job of about a second, :mod:`dqsim.cli.check_time`; not with ``--no-time``), and the job's warnings
 (:meth:`dqsim.jobs.base.JobConfig.warnings`: a repeater cut-off that abandons
@@ -232,9 +232,9 @@ def pending_report_bytes(job) -> list[tuple[int, float, float, int, float, float
     :data:`~dqsim.protocols.qkd.nodes.KEY_BYTES_PER_KEY_BIT`. The source emits on while earlier blocks are
     post-processed, and each holds its key bits until its estimate message, 2d after its last report: up to
     :func:`~dqsim.protocols.qkd.nodes.blocks_holding_key_bits` blocks' worth at once (about 1 + 2d/T, T the
-    block's emission, at most ``max_blocks_in_postprocessing``; one block's until 2026-12-07). (Until 2026-12-06 she held
-    all of the block's reports, ``block_pulses`` times the rate times 12 bytes.) Empty for other protocols and
-    samplings.
+    block's emission, at most ``max_blocks_in_postprocessing``; one block's until 2026-12-07). (Until 2026-12-06
+    she held all of the block's reports, ``block_pulses`` times the rate times 12 bytes.) Empty for other
+    protocols and samplings.
     """
     q = job.qkd
     if q.protocol != "bb84_decoy" or q.sampling != "detections":

@@ -441,7 +441,8 @@ class _AliceSource:
     continuously for days), and when its store is full it must stop the source or drop detections; dqsim stops
     the source. The bound is a modelling choice, not a figure from that paper. It also bounds the run's memory:
     a block holds its key bits until its estimate message (then only its result), so at most the bound's
-    worth of blocks hold key bits at once, and about 1 + H/T when fewer are open (:func:`blocks_holding_key_bits`). Until 2026-12-06 the source waited for every block's
+    worth of blocks hold key bits at once, and about 1 + H/T when fewer are open (:func:`blocks_holding_key_bits`).
+    Until 2026-12-06 the source waited for every block's
     post-processing (``simulated_time_ps`` was the emission plus every block's post-processing).
 
     Subclasses keep ``self.batch`` (next batch), ``self.times`` (the current block's ``start`` and ``waited``),
