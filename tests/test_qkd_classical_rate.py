@@ -57,6 +57,22 @@ def test_the_engine_work_does_not_grow_with_the_classical_channel_s_simulated_ti
     assert default.attrs["total_secret_key_bits"] > 0 and (default.table("blocks")["ec_rounds"] > 0).all()
 
 
+def test_a_cascade_block_s_key_time_charges_each_classical_bit_once(runs):
+    """A block's ``time_key_ps`` is exactly its crossings, 2d(1 + R), and its R parity messages and R answers,
+    each ``classical_bits / 2R`` at the rate (nodes.ec_message_delays_ps; the key message and the
+    acknowledgement carry none): ``classical_bits`` x 1,000 ps at 1 Gbit/s, within a ps a message."""
+    from dqsim.jobs import load_job
+    from dqsim.network.fibre import propagation_delay_ps
+    from mpi_helper import ROOT
+
+    blocks = runs["default"].table("blocks")
+    delay_ps = max(1, propagation_delay_ps(50.0, load_job(ROOT / "jobs" / "bb84_decoy_50km.toml").qkd.link.group_index))
+    for took_ps, bits, rounds in zip(blocks["time_key_ps"], blocks["classical_bits"], blocks["ec_rounds"]):
+        messages_ps = 2 * rounds * nodes.message_delay_ps(bits / (2 * rounds), 1e9)
+        assert took_ps == 2 * delay_ps * (1 + rounds) + messages_ps
+        assert 0 <= messages_ps - 1000 * bits <= 2 * rounds
+
+
 def test_every_result_but_the_times_is_the_same_at_any_classical_bit_rate(runs):
     default, low = runs["default"], runs["low"]
     for name in ("blocks", "links", "end_to_end"):

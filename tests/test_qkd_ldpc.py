@@ -17,6 +17,7 @@ from dqsim.jobs import load_job
 from dqsim.protocols.qkd import ldpc, nodes
 from dqsim.protocols.qkd.theory import binary_entropy
 from dqsim.io import open_run
+from dqsim.network.fibre import propagation_delay_ps
 from job_helpers import bad, load
 from test_jobs_qkd import qkd
 from mpi_helper import ROOT, run_here, run_mpi
@@ -218,11 +219,25 @@ LDPC_JOB = ["jobs/bb84_decoy_50km.toml", "--set", "qkd.pulses=1000000", "--set",
             "--set", "qkd.block_pulses=500000", "--set", 'qkd.error_correction="ldpc"']
 
 
+#: The post-processing results of :func:`ldpc_run`'s blocks, in the order they were computed (block 0, 1).
+LDPC_DONE: list = []
+
+
 @pytest.fixture(scope="module")
 def ldpc_run(tmp_path_factory):
-    """The job with LDPC's default mode (blind) and f_ec (1.16, raised to ldpc.least_efficiency)."""
+    """The job with LDPC's default mode (blind) and f_ec (1.16, raised to ldpc.least_efficiency); each block's
+    PostprocessResult goes to :data:`LDPC_DONE`."""
     path = tmp_path_factory.mktemp("ldpc") / "one.h5"
-    run_here(["run", *LDPC_JOB, "-o", str(path), "--quiet"])
+    original = nodes.postprocess_block
+
+    def recorded(*args, **kwargs):
+        result, done = original(*args, **kwargs)
+        LDPC_DONE.append(result.postprocess)
+        return result, done
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(nodes, "postprocess_block", recorded)
+        run_here(["run", *LDPC_JOB, "-o", str(path), "--quiet"])
     return path
 
 
@@ -245,6 +260,27 @@ def test_a_bb84_job_reconciles_with_blind_ldpc_and_charges_its_round_trips(ldpc_
     assert ((took_ps >= crossings_ps) & (took_ps <= crossings_ps + 2 * message_ps + 1e6)).all()
 
 
+def test_a_blind_block_s_error_correction_charges_each_message_bit_once(ldpc_run):
+    """A block's ``time_key_ps`` is exactly its crossings, 2d(1 + R), and each message's bits at 1 Gbit/s
+    (1,000 ps a bit, rounded up a message): the key message's syndromes, hashes and seeds, R requests of
+    ``request_bits / R`` and R answers of ``revealed_bits / R``, and the acknowledgement's flag a frame; so the
+    message time is ``classical_bits`` x 1,000 ps within a ps a round. Until 2026-12-07 the key message carried
+    all of ``classical_bits`` and the round trips their share again."""
+    blocks = open_run(ldpc_run).table("blocks")
+    job = load_job(ROOT / "jobs" / "bb84_decoy_50km.toml")
+    delay_ps = max(1, propagation_delay_ps(50.0, job.qkd.link.group_index))
+    assert [done.frames for done in LDPC_DONE] == blocks["ec_frames"].tolist()
+    assert [done.rounds for done in LDPC_DONE] == blocks["ec_rounds"].tolist() == [0, 1]
+    for done, took_ps, bits in zip(LDPC_DONE, blocks["time_key_ps"], blocks["classical_bits"]):
+        rounds = done.rounds
+        assert done.message_bits == bits and done.request_bits >= rounds and done.revealed_bits >= rounds
+        key_bits = bits - done.request_bits - done.revealed_bits - done.frames
+        messages_ps = 1000 * (key_bits + done.frames) + rounds * (
+            -(-1000 * done.request_bits // max(1, rounds)) - (-1000 * done.revealed_bits // max(1, rounds)))
+        assert took_ps == 2 * delay_ps * (1 + rounds) + messages_ps
+        assert 0 <= messages_ps - 1000 * bits < 2 * rounds + 1
+
+
 def test_ldpc_gives_the_same_tables_on_one_and_two_ranks(ldpc_run, tmp_path):
     path = tmp_path / "two.h5"
     run_mpi(2, ["-m", "dqsim", "run", *LDPC_JOB, "-o", str(path), "--quiet"], timeout_s=180)
@@ -257,7 +293,7 @@ def test_ldpc_gives_the_same_tables_on_one_and_two_ranks(ldpc_run, tmp_path):
 def test_a_stop_inside_a_blind_round_trip_resumes_to_the_same_tables(ldpc_run, tmp_path, monkeypatch):
     """SIGTERM as Alice answers the blind reconciliation's request (its round trip's message time is asked for):
     the checkpoint taken there resumes to the uninterrupted run's tables, bit for bit."""
-    ended = sigterm_during(monkeypatch, nodes, "_round_delay_ps", call=4)   # block 1: check, key, answer
+    ended = sigterm_during(monkeypatch, nodes, "ec_message_delays_ps", call=4)   # block 1: check, key, answer
     ckpt, resumed = stopped_then_resumed(tmp_path, LDPC_JOB)
     assert ended == [None]
     blocks = open_run(ldpc_run).table("blocks")

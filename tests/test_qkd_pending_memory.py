@@ -61,7 +61,7 @@ def test_estimate_matches_the_reports_and_key_bits_a_small_run_holds(monkeypatch
     monkeypatch.setattr(detections.PackedDetectionBatch, "pieces", measured)
     monkeypatch.setattr(nodes, "postprocess_block", keyed)
     qkd_scenario.run_job(job, comm=comm_mod.SingleComm(), backend=backend_mod.select("numpy"))
-    ((link, distance, rate, held, report_bytes, key_bytes),) = check.pending_report_bytes(job)
+    ((link, distance, rate, held, report_bytes, key_bytes, _blocks),) = check.pending_report_bytes(job)
     assert (link, distance) == (0, 5.0) and 0.05 < rate < 0.2
     assert held == 2  # 5 km: a round trip of 49 µs, a batch of 250 µs
     assert len(reports) == 8 and len(keys) == 2
@@ -79,7 +79,8 @@ def test_estimate_matches_the_reports_and_key_bits_a_small_run_holds(monkeypatch
 def test_check_warns_when_the_block_reports_pass_a_share_of_memory(monkeypatch):
     big = ["qkd.link.distance_km=0.0", "qkd.pulses=1000000000", "qkd.block_pulses=1000000000"]
     job = apply_overrides(load_job(JOB), big + CASCADE)
-    ((_link, _d, rate, held, reports, key),) = check.pending_report_bytes(job)
+    ((_link, _d, rate, held, reports, key, blocks),) = check.pending_report_bytes(job)
+    assert blocks == 1.0  # one block in the run
     # packed in flight: a uint32 index, seven one-bit fields and the class in two bits (12 bytes until 2026-12-06)
     assert held == 2 and np.isclose(reports, 2 * 1e6 * rate * (4 + 9 / 8))
     share = detections.key_bits_per_detection(detections.DecoySource(intensities=(0.5, 0.1, 0.0),
@@ -94,7 +95,8 @@ def test_check_warns_when_the_block_reports_pass_a_share_of_memory(monkeypatch):
     monkeypatch.setattr(check, "machine_memory_bytes", lambda: int(100 * (reports + key)))
     assert not [line for line in check.check_job(str(JOB), big + CASCADE, 1) if "warning" in line]
     # without Cascade a block keeps no key bit: only the reports in flight
-    ((_link, _d, _rate, _held, _reports, no_key),) = check.pending_report_bytes(apply_overrides(load_job(JOB), big))
+    ((_link, _d, _rate, _held, _reports, no_key, _blocks),) = check.pending_report_bytes(
+        apply_overrides(load_job(JOB), big))
     assert no_key == 0.0
 
 
@@ -144,7 +146,7 @@ def test_check_gives_the_pending_memory_of_pulse_sampling_and_entangled_runs(mon
             if not name.startswith("bb84"):  # BBM92/E91: each message one PackedFields
                 patch.setattr(nodes, "PackedFields", Measured)
             qkd_scenario.run_job(job, comm=comm_mod.SingleComm(), backend=backend_mod.select("numpy"))
-        ((link, _d, held, messages, key),) = check.pending_message_bytes(job)
+        ((link, _d, held, messages, key, _blocks),) = check.pending_message_bytes(job)
         if name.startswith("bb84"):  # Alice's pulses, then Bob's report, built a segment at a time
             per_batch = [a + b for a, b in zip(alice_sent, bob_sent)]
             assert link == 0 and len(per_batch) == 4 and len(keys) == 1, (name, alice_sent, bob_sent, keys)
@@ -187,9 +189,59 @@ def test_check_gives_the_peak_of_a_cascade_block_end(monkeypatch):
         qkd_scenario.run_job(job, comm=comm_mod.SingleComm(), backend=backend_mod.select("numpy"))
     finally:
         tracemalloc.stop()
-    ((_link, _distance, _rate, _held, _reports, key_bytes),) = check.pending_report_bytes(job)
+    ((_link, _distance, _rate, _held, _reports, key_bytes, _blocks),) = check.pending_report_bytes(job)
     ((peak, key_bits),) = peaks
     assert abs(peak / check.cascade_end_bytes(key_bytes) - 1.0) < 0.2, peak / check.cascade_end_bytes(key_bytes)
     assert peak / key_bits < 5.0, peak / key_bits
     lines = check.check_job(str(JOB), sets, 1)
     assert any("at the block's end Cascade works on the key bits packed" in line for line in lines), lines
+
+
+def test_the_key_bits_of_the_blocks_open_at_once_match_what_dqsim_check_prints(monkeypatch):
+    """The source emits on while earlier blocks are post-processed; a batch's key bits come with Bob's report
+    (2d after the batch) and the block's stay until its estimate message, H = 2d after its last report: at 20 km
+    (d = 98 µs), blocks of 100,000 pulses at 1 GHz (T = 100 µs) in two batches, up to 2.5 blocks' worth at once
+    (nodes.blocks_holding_key_bits; 1 + H/T = 2.96 for many batches a block), which ``dqsim check`` gives;
+    measured, the largest sum of the packed key bits that the source and the open block processes hold (after
+    every fold of a report and as each block's estimate comes) is within 20 % of it; with
+    ``max_blocks_in_postprocessing = 2``, of 2 blocks' worth. (Until 2026-12-07 ``dqsim check`` counted one
+    block's: 2.5 times too few here.)"""
+    sets = ["qkd.link.distance_km=20.0", "qkd.pulses=1500000", "qkd.batch_pulses=50000", "qkd.block_pulses=100000",
+            *CASCADE]
+    holders: list = []
+    peak = [0]
+    real_init, real_fold, real_postprocess = nodes.Bb84AliceBlock.__init__, nodes.Bb84Alice._fold_report, \
+        nodes.postprocess_block
+
+    def held(extra: int = 0) -> None:
+        total = extra + sum(p.keys[0].nbytes + p.keys[1].nbytes for p in holders)
+        peak[0] = max(peak[0], total)
+
+    def registered(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        holders.append(self)
+
+    def folded(self, *args, **kwargs):
+        if self not in holders:
+            holders.append(self)  # the source
+        real_fold(self, *args, **kwargs)
+        held()
+
+    def estimated(counts, source, alice_key, bob_key, **kwargs):
+        held(alice_key.nbytes + bob_key.nbytes)  # the block's keys, just taken from it
+        return real_postprocess(counts, source, alice_key, bob_key, **kwargs)
+
+    monkeypatch.setattr(nodes.Bb84AliceBlock, "__init__", registered)
+    monkeypatch.setattr(nodes.Bb84Alice, "_fold_report", folded)
+    monkeypatch.setattr(nodes.Bb84AliceBlock, "_fold_report", folded)
+    monkeypatch.setattr(nodes, "postprocess_block", estimated)
+    for bound, blocks_expected in ((16, 2.5), (2, 2.0)):
+        holders.clear()
+        peak[0] = 0
+        job = apply_overrides(load_job(JOB), sets + [f"qkd.max_blocks_in_postprocessing={bound}"])
+        qkd_scenario.run_job(job, comm=comm_mod.SingleComm(), backend=backend_mod.select("numpy"))
+        ((_link, _d, _rate, _held, _reports, key, blocks),) = check.pending_report_bytes(job)
+        assert abs(blocks - blocks_expected) < 0.05, blocks
+        assert abs(peak[0] / (key * blocks) - 1.0) < 0.2, (bound, peak[0], key, blocks)
+        lines = check.check_job(str(JOB), sets + [f"qkd.max_blocks_in_postprocessing={bound}"], 1)
+        assert any(f"up to {blocks:.3g} blocks' worth held at once" in line for line in lines), lines

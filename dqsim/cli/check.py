@@ -8,8 +8,8 @@ register needs on ``RANKS`` ranks, the work the run will do (gates and
 shots, pulses, pairs, time points) and, for a ``circuit`` job, where it
 checkpoints (every how many operations) and the size of a checkpoint, for a
 BB84 ``qkd`` job the memory of the detection reports a key block holds until
-it ends (per link, also the size of a checkpoint taken inside the block; a
-warning line past a quarter of this machine's memory), the run's wall time on
+it ends and the key bits of the blocks that hold theirs at once (per link, also the size of a checkpoint
+taken inside the block; a warning line past a quarter of this machine's memory), the run's wall time on
 this machine (``# time:``, a range and a SLURM ``--time``, from a pilot of the
 job of about a second, :mod:`dqsim.cli.check_time`; not with ``--no-time``), and the job's warnings
 (:meth:`dqsim.jobs.base.JobConfig.warnings`: a repeater cut-off that abandons
@@ -214,10 +214,10 @@ def machine_memory_bytes() -> int | None:
         return None
 
 
-def pending_report_bytes(job) -> list[tuple[int, float, float, int, float, float]]:
-    """Per link of a BB84 ``qkd`` job sampled at the cost of detections, what one key block holds until it ends,
+def pending_report_bytes(job) -> list[tuple[int, float, float, int, float, float, float]]:
+    """Per link of a BB84 ``qkd`` job sampled at the cost of detections, what its key blocks hold until they end,
     at the link's shortest distance of a sweep (the most detections): ``(link, distance_km, detections per pulse,
-    reports held, reports bytes, key bytes)``.
+    reports held, reports bytes, one block's key bytes, blocks holding key bits at once)``.
 
     Alice folds Bob's detection reports into the block's counts and key bits as they come
     (:class:`dqsim.protocols.qkd.nodes.Bb84Alice`), so a block holds (in her mailbox, in flight, and in a checkpoint
@@ -229,8 +229,12 @@ def pending_report_bytes(job) -> list[tuple[int, float, float, int, float, float
     unpacked :data:`~dqsim.protocols.qkd.detections.BYTES_PER_DETECTION`, until 2026-12-06); and, with Cascade, the block's key bits,
     Alice's and Bob's, packed: ``block_pulses`` times that rate times the key bits per detection
     (:func:`~dqsim.protocols.qkd.detections.key_bits_per_detection`) times
-    :data:`~dqsim.protocols.qkd.nodes.KEY_BYTES_PER_KEY_BIT`. (Until 2026-12-06 she held all of the block's reports,
-    ``block_pulses`` times the rate times 12 bytes.) Empty for other protocols and samplings.
+    :data:`~dqsim.protocols.qkd.nodes.KEY_BYTES_PER_KEY_BIT`. The source emits on while earlier blocks are
+    post-processed, and each holds its key bits until its estimate message, 2d after its last report: up to
+    :func:`~dqsim.protocols.qkd.nodes.blocks_holding_key_bits` blocks' worth at once (about 1 + 2d/T, T the
+    block's emission, at most ``max_blocks_in_postprocessing``; one block's until 2026-12-07). (Until 2026-12-06
+    she held all of the block's reports, ``block_pulses`` times the rate times 12 bytes.) Empty for other
+    protocols and samplings.
     """
     q = job.qkd
     if q.protocol != "bb84_decoy" or q.sampling != "detections":
@@ -239,7 +243,7 @@ def pending_report_bytes(job) -> list[tuple[int, float, float, int, float, float
     block = min(q.block_pulses, q.pulses)
     batch_ps = max(1, round(q.batch_pulses * PS_PER_S / plan.source.source_rate_hz))
     distances = job.distances_km() if q.sweep is not None else [None]
-    worst: dict[int, tuple[int, float, float, int, float, float]] = {}
+    worst: dict[int, tuple[int, float, float, int, float, float, float]] = {}
     for distance in distances:
         for i, (a, b, d) in enumerate(job.network_links(distance)):
             phys = qkd.link_physics(job, i, a, b, d)
@@ -254,15 +258,18 @@ def pending_report_bytes(job) -> list[tuple[int, float, float, int, float, float
                                                eve=phys.eve, noise_probability=phys.noise_probability,
                                                finite_key=q.security == "finite_key")
                 key = block * rate * share * nodes.KEY_BYTES_PER_KEY_BIT
-            if i not in worst or reports + key > worst[i][4] + worst[i][5]:
-                worst[i] = (i, d, rate, held, reports, key)
+            blocks = _blocks_holding_keys(job, plan, 2 * phys.delay_ps, batch_ps)
+            if i not in worst or reports + key * blocks > worst[i][4] + worst[i][5] * worst[i][6]:
+                worst[i] = (i, d, rate, held, reports, key, blocks)
     return [worst[i] for i in sorted(worst)]
 
 
-def pending_message_bytes(job) -> list[tuple[int, float, int, float, float]]:
+def pending_message_bytes(job) -> list[tuple[int, float, int, float, float, float]]:
     """Per link of a ``qkd`` job that BB84 samples pulse by pulse (``sampling = "pulses"``) or of BBM92/E91, what
-    one key block holds until it ends, at the link's shortest distance of a sweep: ``(link, distance_km, batches
-    in flight, their messages' bytes, key bytes)``; the model of :func:`pending_report_bytes`.
+    its key blocks hold until they end, at the link's shortest distance of a sweep: ``(link, distance_km, batches
+    in flight, their messages' bytes, one block's key bytes, blocks holding key bits at once)``; the model of
+    :func:`pending_report_bytes` (BBM92/E91: a block's key bits, drawn as the source ends each batch, are held
+    until its estimate message, :func:`~dqsim.protocols.qkd.nodes.entangled_sifting_ps` and 2d after the last).
 
     BB84 pulse by pulse: up to :func:`~dqsim.protocols.qkd.nodes.max_reports_held` batches are in flight, each
     Alice's packed pulses (:func:`~dqsim.protocols.qkd.nodes.pulses_in_flight_bytes`, kept until Bob's report)
@@ -282,7 +289,7 @@ def pending_message_bytes(job) -> list[tuple[int, float, int, float, float]]:
     block = min(q.block_pulses, q.pulses)
     batch = min(q.batch_pulses, block)
     distances = job.distances_km() if q.sweep is not None else [None]
-    worst: dict[int, tuple[int, float, int, float, float]] = {}
+    worst: dict[int, tuple[int, float, int, float, float, float]] = {}
     for distance in distances:
         for i, (a, b, d) in enumerate(job.network_links(distance)):
             phys = qkd.link_physics(job, i, a, b, d)
@@ -299,6 +306,7 @@ def pending_message_bytes(job) -> list[tuple[int, float, int, float, float]]:
                                                    eve=phys.eve, noise_probability=phys.noise_probability,
                                                    finite_key=q.security == "finite_key")
                     key = block * rate * share * nodes.KEY_BYTES_PER_KEY_BIT
+                blocks = _blocks_holding_keys(job, plan, 2 * phys.delay_ps, batch_ps)
             else:  # Alice draws and folds each batch as the source ends it; Bob's reports carry its index only
                 pair_ps = max(1, nodes.emission_ps(q.batch_pulses, plan.entangled_source.pair_rate_hz))
                 held = nodes.max_reports_held(nodes.entangled_sifting_ps(phys, plan.entangled_source.position),
@@ -306,9 +314,27 @@ def pending_message_bytes(job) -> list[tuple[int, float, int, float, float]]:
                 messages = 0.0
                 if q.error_correction in nodes.KEYED_ERROR_CORRECTIONS:
                     key = block * nodes.entangled_key_bits_per_pair(plan, phys) * nodes.KEY_BYTES_PER_KEY_BIT
-            if i not in worst or messages + key > worst[i][3] + worst[i][4]:
-                worst[i] = (i, d, held, messages, key)
+                blocks = _blocks_holding_keys(
+                    job, plan, nodes.entangled_sifting_ps(phys, plan.entangled_source.position) + 2 * phys.delay_ps,
+                    pair_ps)
+            if i not in worst or messages + key * blocks > worst[i][3] + worst[i][4] * worst[i][5]:
+                worst[i] = (i, d, held, messages, key, blocks)
     return [worst[i] for i in sorted(worst)]
+
+
+def _blocks_holding_keys(job, plan, hold_ps: int, batch_ps: int) -> float:
+    """:func:`~dqsim.protocols.qkd.nodes.blocks_holding_key_bits` of a link: its estimate ``hold_ps`` after a
+    block's last key bits, a batch's emission ``batch_ps``."""
+    q = job.qkd
+    block = min(q.block_pulses, q.pulses)
+    return nodes.blocks_holding_key_bits(int(hold_ps), int(batch_ps), -(-block // q.batch_pulses),
+                                         plan.max_blocks_in_postprocessing, -(-q.pulses // q.block_pulses))
+
+
+def _key_blocks_text(blocks: float) -> str:
+    """The clause of the key bits' blocks held at once (the source emitting on)."""
+    return (f" a block, up to {blocks:.3g} blocks' worth held at once (the source emits on: about 1 + H/T, H from "
+            f"a block's last key bits to its estimate message, T its emission; at most max_blocks_in_postprocessing)")
 
 
 def _pending_message_lines(job) -> list[str]:
@@ -316,7 +342,7 @@ def _pending_message_lines(job) -> list[str]:
     q = job.qkd
     block = min(q.block_pulses, q.pulses)
     lines = []
-    for i, d, held, messages, key in pending_message_bytes(job):
+    for i, d, held, messages, key, blocks in pending_message_bytes(job):
         what = ("Alice's pulses and Bob's reports, packed, up to " f"{held} batches in flight (a round trip's)"
                 if q.protocol == "bb84_decoy" else f"up to {held} of Bob's reports in flight (no arrays: Alice "
                 "folds each batch as the source ends it)")
@@ -326,7 +352,7 @@ def _pending_message_lines(job) -> list[str]:
                 f"{min(q.batch_pulses, block):,} {slot}s x {held})")
         if q.error_correction in nodes.KEYED_ERROR_CORRECTIONS:
             line += (f", and the block's key bits for {nodes.EC_NAMES[q.error_correction]}, packed, {size_words(key)} "
-                     f"({block:,} {slot}s)")
+                     f"({block:,} {slot}s){_key_blocks_text(blocks)}, {size_words(key * blocks)}")
         lines.append(line + "; a checkpoint taken inside the block holds up to as much"
                      + _cascade_end_text(key, q.error_correction))
     return lines
@@ -373,7 +399,7 @@ def _pending_report_lines(job) -> list[str]:
     q = job.qkd
     block = min(q.block_pulses, q.pulses)
     lines = _pending_message_lines(job)
-    for i, d, rate, held, reports, key in rows:
+    for i, d, rate, held, reports, key, blocks in rows:
         line = (f"key block of link {i} ({d:g} km): Bob's detection reports folded as they come, up to {held} held "
                 f"(a round trip's), {size_words(reports)} ({rate:.3g} detections per pulse x "
                 f"{min(q.batch_pulses, block):,} pulses x {held} x "
@@ -381,10 +407,12 @@ def _pending_report_lines(job) -> list[str]:
                 f"bytes, packed)")
         if q.error_correction in nodes.KEYED_ERROR_CORRECTIONS:
             line += (f", and the block's key bits for {nodes.EC_NAMES[q.error_correction]}, packed, {size_words(key)} "
-                     f"({key / max(block * rate, 1e-300):.3g} bytes per detection x {block:,} pulses)")
+                     f"({key / max(block * rate, 1e-300):.3g} bytes per detection x {block:,} pulses)"
+                     f"{_key_blocks_text(blocks)}, {size_words(key * blocks)}")
         lines.append(line + "; a checkpoint taken inside the block holds up to as much"
                      + _cascade_end_text(key, q.error_correction))
-    total = sum(row[4] + row[5] for row in rows) + sum(row[3] + row[4] for row in pending_message_bytes(job))
+    total = (sum(row[4] + row[5] * row[6] for row in rows)
+             + sum(row[3] + row[4] * row[5] for row in pending_message_bytes(job)))
     memory = machine_memory_bytes()
     if memory and total > PENDING_REPORTS_WARN_SHARE * memory:
         what = f"[qkd].batch_pulses (now {q.batch_pulses:,})"

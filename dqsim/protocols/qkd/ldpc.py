@@ -486,6 +486,8 @@ class LdpcResult:
         punctured_bits: punctured positions a frame (blind: at the first syndrome).
         revealed_bits: blind: punctured values Alice revealed, summed over the frames (each charged as a
             disclosed bit, in ``leakage_bits``); 0 one-way.
+        request_bits: blind: Bob's request flags, one a frame and step (they travel in the round trips' first
+            messages, the revealed values in their answers); 0 one-way.
     """
 
     corrected: np.ndarray
@@ -502,6 +504,7 @@ class LdpcResult:
     iterations: int
     punctured_bits: int = 0
     revealed_bits: int = 0
+    request_bits: int = 0
 
 
 def blind_schedule(plan: FramePlan, start_rate: float, qber: float) -> tuple[int, int]:
@@ -655,7 +658,7 @@ def reconcile(alice: np.ndarray, bob: np.ndarray, qber_estimate: float, *, seed:
     discarded = int(num - np.count_nonzero(kept))
     message = num_frames * (code.num_checks + FRAME_CHECK_BITS + 1) + nacks + revealed_bits
     return LdpcResult(corrected[kept], kept, leak, discarded, rounds, message, num_frames,
-                      frame_errors, 1.0 - leak / num, plan.mother_rate, n, iterations, p, revealed_bits)
+                      frame_errors, 1.0 - leak / num, plan.mother_rate, n, iterations, p, revealed_bits, nacks)
 
 
 def design_qber(qber_estimate: float, num_key_bits: int, sample_fraction: float) -> float:

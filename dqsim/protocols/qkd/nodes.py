@@ -384,7 +384,8 @@ class _AliceSide:
     kept_after_end = False
 
     def _send_key(self, ctx, link_tag, block) -> None:
-        """Send the key message (with Cascade's rounds and their message time); next phase ``cascade`` or ``ack``.
+        """Send the key message (with the rounds, their message times and the acknowledgement's,
+        :func:`ec_message_delays_ps`); next phase ``cascade`` or ``ack``.
 
         Cascade's messages that would end after :data:`CASCADE_END_MAX_PS` refuse the run
         (:func:`_check_cascade_end`).
@@ -394,18 +395,17 @@ class _AliceSide:
         if rounds:
             _check_cascade_end(ctx, done, self.plan, self.phys, block,
                                [row[-1].postprocess for row in self.tally.blocks])
-        # LDPC: the key message carries the syndromes (one-way); its transmission time is charged on it
-        syndrome_ps = message_delay_ps(done.message_bits, self.plan.classical_bit_rate_hz) if done is not None and done.frames else 0
-        ctx.send(self.phys.bob, link_tag + ("ec-pa", block), (
-            self.result.secret_key_bits, rounds, _round_delay_ps(done, self.plan) if done is not None else 0),
-            extra_delay_ps=syndrome_ps)
+        key_ps, request_ps, _answer_ps, ack_ps = ec_message_delays_ps(done, self.plan)
+        ctx.send(self.phys.bob, link_tag + ("ec-pa", block), (self.result.secret_key_bits, rounds, request_ps, ack_ps),
+                 extra_delay_ps=key_ps)
         self.ec_round = 0
         self.phase = "cascade" if rounds else "ack"
 
     def _answer_cascade(self, ctx, link_tag, block) -> None:
-        """Answer one of Bob's Cascade parity messages (received); ``ack`` after the last round."""
+        """Answer one of Bob's Cascade parity messages or blind LDPC requests (received); ``ack`` after the last
+        round."""
         ctx.send(self.phys.bob, link_tag + ("cascade-reply", block),
-                 extra_delay_ps=_round_delay_ps(self.result.postprocess, self.plan))
+                 extra_delay_ps=ec_message_delays_ps(self.result.postprocess, self.plan)[2])
         self.ec_round += 1
         if self.ec_round == self.result.postprocess.rounds:
             self.phase = "ack"
@@ -440,8 +440,9 @@ class _AliceSource:
     error correction and privacy amplification modules run alongside the photonic layer, which delivers keys
     continuously for days), and when its store is full it must stop the source or drop detections; dqsim stops
     the source. The bound is a modelling choice, not a figure from that paper. It also bounds the run's memory:
-    a block holds its key bits until its estimate message (then only its result), so at most the bound plus
-    the block being emitted hold key bits at once. Until 2026-12-06 the source waited for every block's
+    a block holds its key bits until its estimate message (then only its result), so at most the bound's
+    worth of blocks hold key bits at once, and about 1 + H/T when fewer are open (:func:`blocks_holding_key_bits`).
+    Until 2026-12-06 the source waited for every block's
     post-processing (``simulated_time_ps`` was the emission plus every block's post-processing).
 
     Subclasses keep ``self.batch`` (next batch), ``self.times`` (the current block's ``start`` and ``waited``),
@@ -861,6 +862,32 @@ def max_reports_held(round_trip_ps: int, batch_ps: int, batches_per_block: int) 
     return max(1, min(batches_per_block, -(-round_trip_ps // batch_ps) + 1))
 
 
+def blocks_holding_key_bits(hold_ps: int, batch_ps: int, batches_per_block: int, bound: int,
+                            num_blocks: int) -> float:
+    """Most key blocks' worth of key bits one link holds at once (Cascade, LDPC), the source emitting on.
+
+    A batch's key bits come into being when Alice folds it (BB84: Bob's report, a round trip 2d after she sent
+    the batch; BBM92/E91: as the source ends it) and the block's stay until its estimate message reaches her,
+    H (``hold_ps``) after its last batch's bits (BB84: 2d, her sifting message and his estimate; BBM92/E91:
+    :func:`entangled_sifting_ps` and 2d); then only its result is kept (:class:`Bb84AliceBlock`). With blocks
+    of n batches of τ each (``batches_per_block``, ``batch_ps``), T = nτ apart, j batches into a block its
+    j/n are held, and of the earlier blocks those whose last bits came less than H before: ``⌈(H - jτ)/T⌉``.
+    The most, over j, is ``A + 1 + (⌈ρ/τ⌉ - 1)/n`` for H = AT + ρ, 0 < ρ < T (``A + (n - 1)/n`` for ρ = 0):
+    about ``1 + H/T`` for many batches a block. The source starts a block only with fewer than ``bound``
+    (``max_blocks_in_postprocessing``) blocks open (:class:`_AliceSource`), so never more than ``bound``
+    blocks' worth; nor more than the run's ``num_blocks``; never less than one (the block Cascade or LDPC
+    takes). Until 2026-12-06 the source waited for every block: one block's key bits.
+
+    Examples:
+        >>> blocks_holding_key_bits(196, 50, 2, 16, 20), blocks_holding_key_bits(196, 50, 2, 2, 20)
+        (2.5, 2.0)
+    """
+    n, tau = max(1, batches_per_block), max(1, batch_ps)
+    whole, rest = divmod(max(0, hold_ps), n * tau)
+    most = whole + 1 + (-(-rest // tau) - 1) / n if rest else whole + (n - 1) / n
+    return float(max(1.0, min(most, bound, num_blocks)))
+
+
 def packed_keys(keys) -> tuple[PackedBits, PackedBits]:
     """Alice's and Bob's key bits of the current block as :class:`PackedBits`.
 
@@ -913,13 +940,43 @@ def _round_delay_ps(done, q) -> int:
     return message_delay_ps(done.message_bits / max(1, 2 * done.rounds), q.classical_bit_rate_hz)
 
 
-def _check_cascade_end(ctx, done, q, phys: LinkPhysics, block: int, earlier: list) -> None:
-    """Refuse the run, in one line, when this block's Cascade messages would end after :data:`CASCADE_END_MAX_PS`.
+def ec_message_delays_ps(done, q) -> tuple[int, int, int, int]:
+    """Transmission times of a block's error-correction messages at ``[qkd].classical_bit_rate_hz``, ps
+    (:func:`message_delay_ps`; the fibre delay comes on top of each): ``(key message, each round's first
+    message (Bob's), each round's answer (Alice's), Bob's acknowledgement)``. Each of the block's
+    ``message_bits`` is charged once.
 
-    From the key message sent now (``ctx.now_ps``): it crosses the fibre (delay d),
-    each of the R rounds is a parity message and its answer (each d plus the
-    message time r of :func:`_round_delay_ps`), and the acknowledgement
-    crosses back: the block ends at ``now + 2d + 2R(d + r)``.
+    Cascade (no LDPC frames): the key message and the acknowledgement carry none of them; every round's
+    parity message and its answer carry an equal share, ``message_bits / 2R`` (:func:`_round_delay_ps`).
+    LDPC: the key message carries the syndromes, the frames' hashes, the verification hash and the seeds;
+    blind, each of the R round trips carries the request flags (Bob's message) and the revealed values
+    (Alice's answer), ``request_bits / R`` and ``revealed_bits / R`` (the frames' requests travel together;
+    an even share a round); Bob's acknowledgement carries a flag a frame (decoded or dropped). Until
+    2026-12-07 the key message carried all of LDPC's bits and the rounds their share again (blind rounds
+    charged twice, about 20 µs of 490 µs a round trip at 50 km and 1 Gbit/s), and the flags rode on the key
+    message. ``done`` ``None`` (leakage modelled): no message time.
+    """
+    if done is None:
+        return 0, 0, 0, 0
+    rate = q.classical_bit_rate_hz
+    if not done.frames:
+        each = _round_delay_ps(done, q)
+        return 0, each, each, 0
+    rounds = max(1, done.rounds)
+    requests, revealed = done.request_bits, done.revealed_bits
+    key_bits = done.message_bits - requests - revealed - done.frames
+    return (message_delay_ps(key_bits, rate), message_delay_ps(requests / rounds, rate),
+            message_delay_ps(revealed / rounds, rate), message_delay_ps(done.frames, rate))
+
+
+def _check_cascade_end(ctx, done, q, phys: LinkPhysics, block: int, earlier: list) -> None:
+    """Refuse the run, in one line, when this block's Cascade (or blind LDPC) messages would end after
+    :data:`CASCADE_END_MAX_PS`.
+
+    From the key message sent now (``ctx.now_ps``): it crosses the fibre (delay d, and its message time k),
+    each of the R rounds is a message and its answer (each d, and their message times r_1 and r_2 of
+    :func:`ec_message_delays_ps`), and the acknowledgement crosses back (d and its a): the block ends at
+    ``now + 2d + 2Rd + k + R(r_1 + r_2) + a`` (``now + 2d + 2R(d + r)`` with Cascade).
 
     The refusal is the engine's (:meth:`~dqsim.engine.simulator.NodeContext.check_clock`): the run stops at
     the next exchange on every rank alike, before the messages are sent. The engine would refuse the first
@@ -937,11 +994,11 @@ def _check_cascade_end(ctx, done, q, phys: LinkPhysics, block: int, earlier: lis
     """
     now_ps = ctx.now_ps
     crossings_ps = 2 * phys.delay_ps * (1 + done.rounds)
-    end_ps = now_ps + crossings_ps + 2 * done.rounds * _round_delay_ps(done, q)
+    end_ps = now_ps + crossings_ps + _messages_ps(done, q)
     if end_ps <= CASCADE_END_MAX_PS:
         return
     earlier = [each for each in earlier if each is not None and each.rounds]
-    sent_ps = sum(2 * each.rounds * _round_delay_ps(each, q) for each in earlier)  # rate-bound time so far
+    sent_ps = sum(_messages_ps(each, q) for each in earlier)  # rate-bound time so far
     later = -(-q.pulses // q.block_pulses) - block - 1
     bits = sum(each.message_bits for each in earlier) + done.message_bits * (1 + later)
     left_ps = CASCADE_END_MAX_PS - (now_ps - sent_ps) - crossings_ps
@@ -952,6 +1009,12 @@ def _check_cascade_end(ctx, done, q, phys: LinkPhysics, block: int, earlier: lis
     ctx.check_clock(end_ps, f"[qkd].classical_bit_rate_hz = {q.classical_bit_rate_hz:g}: Cascade's "
                             f"{done.message_bits:,} classical bits of link {phys.link_index} block {block} "
                             f"({done.rounds} rounds) would end at", need)
+
+
+def _messages_ps(done, q) -> int:
+    """Transmission time of all of a block's error-correction messages, ps (:func:`ec_message_delays_ps`)."""
+    key_ps, request_ps, answer_ps, ack_ps = ec_message_delays_ps(done, q)
+    return key_ps + done.rounds * (request_ps + answer_ps) + ack_ps
 
 
 def _alice_from_host(xp, start_pulse: int, arrays: dict) -> AliceBatch:
@@ -1026,11 +1089,14 @@ class _BobBlock:
 
     #: Not kept by the engine once ended (one per key block).
     kept_after_end = False
+    #: The acknowledgement's message time, ps (LDPC's frame flags; a checkpoint before 2026-12-07 has none).
+    ack_delay_ps = 0
 
     def __init__(self, plan: QkdPlan, phys: LinkPhysics, block: int):
         self.plan, self.phys, self.block = plan, phys, block
         self.phase = "sift-match"
-        self.ec_rounds = self.ec_round = self.ec_delay_ps = 0   # Cascade rounds of the block
+        self.ec_rounds = self.ec_round = self.ec_delay_ps = 0   # Cascade rounds of the block, each's message time
+        self.ack_delay_ps = 0   # the acknowledgement's message time (LDPC's frame flags)
 
     def acknowledged(self, ctx, link_tag, arrival_ps: int) -> None:
         """After the key acknowledgement, which reaches Alice at ``arrival_ps`` (a hook; nothing here)."""
@@ -1045,7 +1111,8 @@ class _BobBlock:
                 self.phase = "ec-pa"
             elif self.phase == "ec-pa":
                 msg = yield ctx.receive(link_tag + ("ec-pa", block))
-                _key, self.ec_rounds, self.ec_delay_ps = msg.payload
+                _key, self.ec_rounds, self.ec_delay_ps, *ack = msg.payload  # (3 items before 2026-12-07)
+                self.ack_delay_ps = ack[0] if ack else 0
                 self.ec_round = 0
                 self._parity_or_ack(ctx, link_tag, block)
             elif self.phase == "cascade":  # the answer to this round's parity message
@@ -1062,7 +1129,8 @@ class _BobBlock:
             ctx.send(self.phys.alice, link_tag + ("cascade", block), extra_delay_ps=self.ec_delay_ps)
             self.phase = "cascade"
         else:
-            self.acknowledged(ctx, link_tag, ctx.send(self.phys.alice, link_tag + ("key-ack", block)))
+            self.acknowledged(ctx, link_tag, ctx.send(self.phys.alice, link_tag + ("key-ack", block),
+                                                      extra_delay_ps=self.ack_delay_ps))
             self.phase = "done"
 
 

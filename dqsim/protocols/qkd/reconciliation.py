@@ -483,6 +483,9 @@ class PostprocessResult:
             (``final_key=True``), else ``None``.
         frames: LDPC frames decoded (:mod:`dqsim.protocols.qkd.ldpc`); 0 with Cascade.
         frame_errors: LDPC frames that failed to decode (their bits dropped, charged in ``leakage_bits``).
+        request_bits: blind LDPC: Bob's request flags in the round trips (in ``message_bits``); 0 otherwise.
+        revealed_bits: blind LDPC: the punctured values Alice revealed in the round trips (in ``message_bits``);
+            0 otherwise.
     """
 
     num_bits: int
@@ -499,6 +502,8 @@ class PostprocessResult:
     final_key: np.ndarray | None = field(default=None, compare=False, repr=False)
     frames: int = 0
     frame_errors: int = 0
+    request_bits: int = 0
+    revealed_bits: int = 0
 
 
 def key_pair(where: str, alice, bob) -> PackedKeyPair:
@@ -681,6 +686,7 @@ def postprocess_key(alice, bob, *, qber_estimate: float, final_bits_of_leakage,
         order = "parallel" if reconcile is None else reconcile.order
         ec = cascade_errors(n, keys.errors, min(0.5, qber_estimate), rng, order=order)
         leak, ec_messages, frames, frame_errors = ec.leakage_bits, 2 * ec.leakage_bits, 0, 0
+        request_bits = revealed_bits = 0
         f_measured = ec.leakage_bits / (n * h) if h > 0 else float("nan")
         residual, kept_alice = ec.residual, None
     else:  # one-way: the frames that failed are dropped by both sides and charged as disclosed
@@ -688,6 +694,7 @@ def postprocess_key(alice, bob, *, qber_estimate: float, final_bits_of_leakage,
         f_measured = ec.leakage_bits / (n * h) if h > 0 else float("nan")
         leak, ec_messages = ec.leakage_bits + ec.discarded_bits, ec.message_bits
         frames, frame_errors = ec.num_frames, ec.frame_errors
+        request_bits, revealed_bits = ec.request_bits, ec.revealed_bits
         kept_alice = keys.alice_bits()[ec.kept]
         n = int(kept_alice.size)
         residual = np.flatnonzero(kept_alice ^ ec.corrected)
@@ -720,4 +727,4 @@ def postprocess_key(alice, bob, *, qber_estimate: float, final_bits_of_leakage,
         verification_bits=verification_bits, verified=bool(verified),
         residual_errors=residual_errors, final_key_bits=length,
         keys_equal=bool(keys_equal), message_bits=int(messages), final_key=key, frames=frames,
-        frame_errors=frame_errors)
+        frame_errors=frame_errors, request_bits=request_bits, revealed_bits=revealed_bits)
