@@ -420,3 +420,27 @@ def test_repro_a_qasm_circuit_that_does_not_fit_the_job_is_refused_naming_the_ke
     with pytest.raises(ConfigError, match="^jobs/x.toml: " + match) as info:
         run_job(job, comm=comm_mod.SingleComm(), backend=BACKEND)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("name,params", [("cx", ()), ("cp", (0.7,)), ("crx", (0.9,)), ("cu3", (0.3, 0.5, 0.7))])
+def test_a_noiseless_nonlocal_gate_is_exact_with_its_global_phase(name, params):
+    # numpy's eigh gives the Bell pair as -(|00> + |11>)/sqrt(2); before phase_fixed every TeleGate left -1
+    # on the register (fidelity 1, amplitudes the monolithic ones times -1; TeleData's two pairs hid it).
+    from dqsim.state.sharded import ShardedState
+
+    circuit = Circuit(2)
+    circuit.gate("h", 0)
+    circuit.gate("ry", 1, params=[0.4])
+    circuit.gate(name, 0, 1, params=list(params))
+    ideal = ShardedState(2, comm_mod.SingleComm(), backend=BACKEND)
+    for gate in circuit.gates():
+        ideal.apply_gate(gate.name, gate.qubits, gate.params)
+    ideal = ideal.gather()
+    graph, names, specs = network("line", 2, data=1, comm=2)
+    for scheme in ("telegate", "teledata"):
+        for seed in (1, 2):  # other measurement outcomes, other corrections
+            run = run_dqc(circuit, comm=comm_mod.SingleComm(), backend=BACKEND, network=Network(graph, specs),
+                          scheme=scheme, assignment=[0, 1], seed=seed, shots=1, timeline=False)
+            final = run.state.gather()
+            assert np.max(np.abs(final[:4] - ideal)) < 1e-12, (scheme, seed)  # data bits low, scratch bits |0>
+            assert np.max(np.abs(final[4:])) < 1e-12

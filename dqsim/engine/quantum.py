@@ -40,7 +40,7 @@ from dqsim.errors import ResourceError
 from dqsim.rng import Stream
 from dqsim.state import noise
 from dqsim.state.gates import MAX_DENSE_QUBITS, GateOp, _named_gate, gate_op
-from dqsim.state.small import DEFAULT_MAX_QUBITS, SmallStates, preparation_unitary
+from dqsim.state.small import DEFAULT_MAX_QUBITS, SmallStates, phase_fixed, preparation_unitary
 from dqsim.units import ps_to_seconds
 
 _H = np.array([[1, 1], [1, -1]], dtype=np.complex128) / math.sqrt(2.0)
@@ -78,8 +78,9 @@ def _preparation_of(data: bytes) -> np.ndarray:
 def _pair_preparations(dtype: str, data: bytes) -> tuple[np.ndarray, list[np.ndarray]]:
     """A pair's exact 4x4 state (its ``dtype`` and bytes) as a mixture of pure states: the cumulative
     weights of its eigenvectors (eigenvalues clipped at 0) and the unitary preparing each (read only;
-    :meth:`QuantumMemory._apply_register` draws one)."""
+    :meth:`QuantumMemory._apply_register` draws one; eigenvectors by :func:`~dqsim.state.small.phase_fixed`)."""
     values, vectors = np.linalg.eigh(np.frombuffer(data, dtype=dtype).reshape(4, 4))
+    vectors = phase_fixed(vectors)
     return np.cumsum(np.clip(values, 0.0, None)), [preparation_unitary(vectors[:, k]) for k in range(4)]
 
 

@@ -227,11 +227,39 @@ def preparation_unitary(vector: np.ndarray) -> np.ndarray:
 EIGEN_CACHE_MAX_ELEMENTS = 64
 
 
+def phase_fixed(vectors: np.ndarray) -> np.ndarray:
+    """The columns of ``vectors`` each times the phase that makes its first component of magnitude > 1e-9 real positive.
+
+    An eigenvector of ρ is defined up to a phase, and ``numpy.linalg.eigh``
+    picks one (it returns −(|00⟩ + |11⟩)/√2 for the Bell state Φ+). A pure
+    state drawn from ρ joins the data register with that phase, and a pair
+    used by a gate passes it to the data: without this convention every
+    TeleGate left a global phase −1 on the register (unobservable, but
+    amplitudes differed from the monolithic circuit's). With it a pair joins
+    as +Φ+ and a noiseless TeleGate or TeleData gate is exact, global phase
+    included (``tests/test_dqc.py``).
+
+    Examples:
+        >>> v = np.array([[-1, 0], [0, 0], [0, 1j], [-1, 0]]) / np.sqrt([2, 1])
+        >>> np.round(phase_fixed(v).real, 3).tolist()
+        [[0.707, 0.0], [0.0, 0.0], [0.0, 1.0], [0.707, 0.0]]
+    """
+    vectors = np.array(vectors, dtype=np.complex128)
+    for k in range(vectors.shape[1]):
+        column = vectors[:, k]
+        first = int(np.argmax(np.abs(column) > 1e-9))
+        phase = column[first] / abs(column[first]) if abs(column[first]) > 0 else 1.0
+        if phase != 1.0:
+            vectors[:, k] = column * np.conj(phase)
+    return vectors
+
+
 def _pure_mixture_of(rho: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """ρ as a mixture of pure states: its eigenvalues clipped at 0, their cumulative sums, its eigenvectors."""
+    """ρ as a mixture of pure states: its eigenvalues clipped at 0, their cumulative sums, its eigenvectors
+    (:func:`phase_fixed`)."""
     values, vectors = np.linalg.eigh(rho)
     weights = np.clip(values.real, 0.0, None)
-    return weights, np.cumsum(weights), vectors
+    return weights, np.cumsum(weights), phase_fixed(vectors)
 
 
 @functools.lru_cache(maxsize=256)
