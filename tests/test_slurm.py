@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from dqsim.io import open_run
-from mpi_helper import ROOT, child_env, run_here, run_mpi
+from mpi_helper import ROOT, child_env, run_here
 from run_files import checkpoints, same_tables
 
 CLUSTER = ROOT / "tests" / "slurm" / "cluster.sh"
@@ -204,8 +204,8 @@ def long_qkd_reference(tmp_path_factory):
     not depend on the number of ranks: the requeued job runs on 2 ranks, the sweep task on one)."""
     folder = tmp_path_factory.mktemp("long_qkd")
     reference = folder / "reference.h5"
-    run_mpi(1, ["-m", "dqsim", "run", *LONG_QKD, "-o", str(reference),  # its checkpoints: not in the repository
-                "--set", f"checkpoint.directory=\"{folder / 'reference-ck'}\""], timeout_s=240)
+    run_here(["run", *LONG_QKD, "-o", str(reference),  # in this process; its checkpoints: not in the repository
+              "--set", f"checkpoint.directory=\"{folder / 'reference-ck'}\""])
     return reference
 
 
@@ -330,7 +330,7 @@ def test_job_preempted_under_preempt_mode_cancel_checkpoints_and_stays_cancelled
                       re.MULTILINE)
     assert named and named.group(1).startswith(str(checkpoints)), log
     out = tmp_path / "resumed.h5"
-    run_mpi(1, ["-m", "dqsim", "resume", named.group(1), "-o", str(out), "--quiet"], timeout_s=240)
+    run_here(["resume", named.group(1), "-o", str(out), "--quiet"])
     same_tables(open_run(long_qkd_reference), open_run(out), ["blocks", "links"])
 
 
