@@ -67,6 +67,8 @@ READY_DIR=""             # the launch's readiness folder (DQSIM_READY_DIR of its
 READY_RANKS=1            # how many readiness files mean every rank holds the stop signals
 READY_DEADLINE=0         # SECONDS after which a pending stop is passed on without them
 RANKS_READY=0            # 1: every rank holds the stop signals (or DQSIM_READY_WAIT_S has passed)
+CHECKED_ARGS=""          # the arguments of check_job's `dqsim check` (printf %q) where it passed, else ""
+CHECKED_OUTPUT=""        # and what it printed: checkpoint_prefix reads the prefix there for the same arguments
 
 # `on_sigterm`: the SIGTERM trap (above).
 # `show_job`: this job's `scontrol -o show job` line (empty outside SLURM or when scontrol does not answer
@@ -178,13 +180,19 @@ set_args() {
 # output file and [checkpoint], which a requeue passes again), so two jobs of one name in one folder
 # keep apart (--no-time: no wall-time pilot for it); empty, with status 0, for a job `dqsim check` refuses
 # (under `set -euo pipefail` a failing pipeline here would end the step silently; `dqsim run` then prints the one-line error).
-# Checked for the step's SLURM_NTASKS ranks, as check_job: a job placed on 2 ranks is refused on 1.
+# Checked for the step's SLURM_NTASKS ranks, as check_job: a job placed on 2 ranks is refused on 1. Where check_job
+# has asked `dqsim check` the same (a job's first start in dqsim.sbatch), its output is read again instead (one
+# Python process with dqsim's imports less before the ranks start).
 checkpoint_prefix() {
     local job_file=$1
     shift
     set_args "$@"
-    "$DQSIM_PYTHON" -m dqsim check "$job_file" -n "${SLURM_NTASKS:-1}" --no-time "${SET_ARGS[@]}" 2>/dev/null \
-        | sed -n 's/^# checkpoint prefix: \([^ ]*\).*$/\1/p' | head -n 1 || true
+    local args=("$job_file" -n "${SLURM_NTASKS:-1}" --no-time "${SET_ARGS[@]}")
+    if [ -n "$CHECKED_ARGS" ] && [ "$(printf '%q ' "${args[@]}")" = "$CHECKED_ARGS" ]; then
+        printf '%s\n' "$CHECKED_OUTPUT"
+    else
+        "$DQSIM_PYTHON" -m dqsim check "${args[@]}" 2>/dev/null
+    fi | sed -n 's/^# checkpoint prefix: \([^ ]*\).*$/\1/p' | head -n 1 || true
 }
 
 # Run `dqsim ARGS...` on the job's ranks in the background, so that the USR1 and SIGTERM traps can pass
@@ -392,12 +400,17 @@ read_preemption() {
 
 # `dqsim check JOB -n SLURM_NTASKS` with the --set assignments of ARGS, on one process: prints the
 # memory per rank and the work to the log (not its time estimate: --no-time, no pilot run on the
-# node); a job that would not run fails here (status 2).
+# node); a job that would not run fails here (status 2). Keeps the check's arguments and output for
+# checkpoint_prefix (CHECKED_ARGS, CHECKED_OUTPUT) where it passed.
 check_job() {
-    local job_file=$1
+    local job_file=$1 shown status=0
     shift
     set_args "$@"
-    "$DQSIM_PYTHON" -m dqsim check "$job_file" -n "${SLURM_NTASKS:-1}" --no-time "${SET_ARGS[@]}" | grep '^# \(work\|memory\)'
+    local args=("$job_file" -n "${SLURM_NTASKS:-1}" --no-time "${SET_ARGS[@]}")
+    shown=$("$DQSIM_PYTHON" -m dqsim check "${args[@]}") || status=$?
+    if [ "$status" -eq 0 ]; then CHECKED_ARGS=$(printf '%q ' "${args[@]}") CHECKED_OUTPUT=$shown; fi
+    printf '%s\n' "$shown" | grep '^# \(work\|memory\)' || return  # no such line: grep's status
+    return "$status"
 }
 
 # `warm_up_kernels JOB ARGS...`: `dqsim warmup JOB` with the --set assignments of ARGS, on this one process, on

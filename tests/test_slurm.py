@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from dqsim.io import open_run
-from mpi_helper import ROOT, child_env, run_here, run_mpi
+from mpi_helper import ROOT, child_env, run_here
 from run_files import checkpoints, same_tables
 
 CLUSTER = ROOT / "tests" / "slurm" / "cluster.sh"
@@ -190,6 +190,12 @@ def test_dqsim_sbatch_runs_two_ranks_with_srun(slurm_env, tmp_path):
 #: A QKD run long enough to be interrupted, checkpointing every 0.5 ms of simulated time.
 LONG_QKD = ["jobs/bb84_decoy_50km.toml", "--set", "qkd.pulses=40000000", "--set", "qkd.batch_pulses=250000",
             "--set", "qkd.block_pulses=2000000", "--set", "checkpoint.every_sim_s=0.0005", "--quiet"]
+#: For the jobs whose subject is not the kernel warm-up (the requeues, preemptions, cancels): run_step.sh starts no
+#: `dqsim warmup` before the ranks (DQSIM_WARMUP=0), a Python process loading the job's kernels (~2 s of CPU) at each
+#: start and restart, one at a time before srun. Their kernels are in numba's cache already (the install's warm-up,
+#: long_qkd_reference's run of the same job). The warm-up is checked by test_dqsim_sbatch_runs_two_ranks_with_srun
+#: and done by the job array's tasks.
+NO_WARMUP = {"DQSIM_WARMUP": "0"}
 
 
 @pytest.fixture(scope="module")
@@ -198,8 +204,8 @@ def long_qkd_reference(tmp_path_factory):
     not depend on the number of ranks: the requeued job runs on 2 ranks, the sweep task on one)."""
     folder = tmp_path_factory.mktemp("long_qkd")
     reference = folder / "reference.h5"
-    run_mpi(1, ["-m", "dqsim", "run", *LONG_QKD, "-o", str(reference),  # its checkpoints: not in the repository
-                "--set", f"checkpoint.directory=\"{folder / 'reference-ck'}\""], timeout_s=240)
+    run_here(["run", *LONG_QKD, "-o", str(reference),  # in this process; its checkpoints: not in the repository
+              "--set", f"checkpoint.directory=\"{folder / 'reference-ck'}\""])
     return reference
 
 
@@ -237,7 +243,7 @@ def test_usr1_checkpoints_requeues_and_resumes(slurm_env, long_qkd_reference, tm
     a run without interruption (on one rank)."""
     out = tmp_path / "requeued.h5"
     checkpoints = tmp_path / "ck"
-    env = dict(slurm_env, DQSIM_CHECKPOINT_DIR=str(checkpoints))
+    env = dict(slurm_env, DQSIM_CHECKPOINT_DIR=str(checkpoints), **NO_WARMUP)
     job_id = sbatch(env, tmp_path, "--nodes=1", "--ntasks-per-node=2", "--cpus-per-task=1", "--gpus-per-task=0",
                     f"--output={tmp_path}/requeue-%j.out", "slurm/dqsim.sbatch", *LONG_QKD, "--output", str(out))
     usr1_once_checkpointed(env, job_id, checkpoints)
@@ -246,6 +252,7 @@ def test_usr1_checkpoints_requeues_and_resumes(slurm_env, long_qkd_reference, tm
     assert state == "COMPLETED", log
     assert "requeueing job" in log and "restart 1: resuming from" in log, log
     assert "still starting" not in log and "said they hold the stop signals" not in log, log  # both ranks said so
+    assert "dqsim warmup:" not in log, log  # DQSIM_WARMUP=0: no warm-up at the start nor at the restart
     same_tables(open_run(long_qkd_reference), open_run(out), ["blocks", "links"])
 
 
@@ -256,7 +263,7 @@ def test_sigterm_to_the_batch_script_checkpoints_requeues_and_resumes(slurm_env,
     srun, dqsim checkpoints, the job requeues itself and resumes to the uninterrupted run's results."""
     out = tmp_path / "requeued.h5"
     checkpoints = tmp_path / "ck"
-    env = dict(slurm_env, DQSIM_CHECKPOINT_DIR=str(checkpoints))
+    env = dict(slurm_env, DQSIM_CHECKPOINT_DIR=str(checkpoints), **NO_WARMUP)
     job_id = sbatch(env, tmp_path, "--nodes=1", "--ntasks-per-node=2", "--cpus-per-task=1", "--gpus-per-task=0",
                     f"--output={tmp_path}/term-%j.out", "slurm/dqsim.sbatch", *LONG_QKD, "--output", str(out))
     usr1_once_checkpointed(env, job_id, checkpoints, scancel=("--signal=TERM", "--batch"))
@@ -278,7 +285,7 @@ def test_preempted_job_checkpoints_requeues_and_resumes(slurm_env, long_qkd_refe
     node_cpus = partition_cpus_or_skip(slurm_env, "preemptable")
     out = tmp_path / "preempted.h5"
     checkpoints = tmp_path / "ck"
-    env = dict(slurm_env, DQSIM_CHECKPOINT_DIR=str(checkpoints))
+    env = dict(slurm_env, DQSIM_CHECKPOINT_DIR=str(checkpoints), **NO_WARMUP)
     job_id = sbatch(env, tmp_path, "--partition=preemptable", "--nodes=1", "--ntasks-per-node=1", "--cpus-per-task=1",
                     "--gpus-per-task=0", f"--output={tmp_path}/preempted-%j.out", "slurm/dqsim.sbatch", *LONG_QKD,
                     "--output", str(out))
@@ -304,7 +311,7 @@ def test_job_preempted_under_preempt_mode_cancel_checkpoints_and_stays_cancelled
     results."""
     node_cpus = partition_cpus_or_skip(slurm_env, "preemptcancel")
     checkpoints = tmp_path / "ck"
-    env = dict(slurm_env, DQSIM_CHECKPOINT_DIR=str(checkpoints))
+    env = dict(slurm_env, DQSIM_CHECKPOINT_DIR=str(checkpoints), **NO_WARMUP)
     job_id = sbatch(env, tmp_path, "--partition=preemptcancel", "--nodes=1", "--ntasks-per-node=1",
                     "--cpus-per-task=1", "--gpus-per-task=0", f"--output={tmp_path}/cancelled-%j.out",
                     "slurm/dqsim.sbatch", *LONG_QKD, "--output", str(tmp_path / "never.h5"))
@@ -323,7 +330,7 @@ def test_job_preempted_under_preempt_mode_cancel_checkpoints_and_stays_cancelled
                       re.MULTILINE)
     assert named and named.group(1).startswith(str(checkpoints)), log
     out = tmp_path / "resumed.h5"
-    run_mpi(1, ["-m", "dqsim", "resume", named.group(1), "-o", str(out), "--quiet"], timeout_s=240)
+    run_here(["resume", named.group(1), "-o", str(out), "--quiet"])
     same_tables(open_run(long_qkd_reference), open_run(out), ["blocks", "links"])
 
 
@@ -349,7 +356,7 @@ def test_scancel_is_not_undone_by_a_requeue(slurm_env, tmp_path):
     The script logs it with the job's state (COMPLETING: SLURM ends the job) and does not requeue the job,
     which stays cancelled (before, the script died by the SIGTERM without a line)."""
     checkpoints = tmp_path / "ck"
-    env = dict(slurm_env, DQSIM_CHECKPOINT_DIR=str(checkpoints), DQSIM_TERM_WAIT_S="3")  # KillWait=5 there
+    env = dict(slurm_env, DQSIM_CHECKPOINT_DIR=str(checkpoints), DQSIM_TERM_WAIT_S="3", **NO_WARMUP)  # KillWait=5 there
     job_id = sbatch(env, tmp_path, "--nodes=1", "--ntasks-per-node=1", "--cpus-per-task=1", "--gpus-per-task=0",
                     f"--output={tmp_path}/cancelled-%j.out", "slurm/dqsim.sbatch", *LONG_QKD,
                     "--output", str(tmp_path / "never.h5"))
@@ -378,7 +385,7 @@ def test_time_limit_sigterm_checkpoints_and_requeues(slurm_env, tmp_path):
     Opt-in (``DQSIM_TEST_SLURM_TIME_LIMIT=1``): SLURM's shortest limit is a minute, so it waits ~90 s, which the
     CI suite's ~10-minute budget does not hold; passed on the test cluster on 2026-12-06 (87 s)."""
     checkpoints = tmp_path / "ck"
-    env = dict(slurm_env, DQSIM_CHECKPOINT_DIR=str(checkpoints), DQSIM_TERM_WAIT_S="3")  # KillWait=5 there
+    env = dict(slurm_env, DQSIM_CHECKPOINT_DIR=str(checkpoints), DQSIM_TERM_WAIT_S="3", **NO_WARMUP)  # KillWait=5 there
     job_id = sbatch(env, tmp_path, "--nodes=1", "--ntasks-per-node=1", "--cpus-per-task=1", "--gpus-per-task=0",
                     "--time=1", "--signal=B:23@1",  # SIGURG, which bash ignores, for the script's B:USR1@300
                     f"--output={tmp_path}/limit-%j.out", "slurm/dqsim.sbatch", "jobs/bb84_decoy_50km.toml",
@@ -403,7 +410,7 @@ def test_restart_cap_stops_requeueing(slurm_env, tmp_path):
     """With DQSIM_MAX_RESTARTS=0 a checkpointed job is not requeued: it ends with status 75 and names
     the checkpoint to resume from."""
     checkpoints = tmp_path / "ck"
-    env = dict(slurm_env, DQSIM_CHECKPOINT_DIR=str(checkpoints), DQSIM_MAX_RESTARTS="0")
+    env = dict(slurm_env, DQSIM_CHECKPOINT_DIR=str(checkpoints), DQSIM_MAX_RESTARTS="0", **NO_WARMUP)
     job_id = sbatch(env, tmp_path, "--nodes=1", "--ntasks-per-node=1", "--cpus-per-task=1", "--gpus-per-task=0",
                     f"--output={tmp_path}/capped-%j.out", "slurm/dqsim.sbatch", *LONG_QKD,
                     "--output", str(tmp_path / "never.h5"))
@@ -422,12 +429,13 @@ def test_sweep_task_checkpoints_requeues_and_resumes(slurm_env, long_qkd_referen
     sweep = tmp_path / "sweep.txt"
     sweep.write_text("qkd.link.distance_km=50\n")  # the job's own distance: the reference's
     out_dir = tmp_path / "out"
-    array_id = sbatch(slurm_env, tmp_path, "--array=0-0", f"--output={tmp_path}/task-%A_%a.out",
+    env = dict(slurm_env, **NO_WARMUP)
+    array_id = sbatch(env, tmp_path, "--array=0-0", f"--output={tmp_path}/task-%A_%a.out",
                       "slurm/sweep.sbatch", LONG_QKD[0], str(sweep), str(out_dir), *LONG_QKD[1:])
     task_id = f"{array_id}_0"
-    usr1_once_checkpointed(slurm_env, task_id, out_dir / "checkpoints" / "task-0")
+    usr1_once_checkpointed(env, task_id, out_dir / "checkpoints" / "task-0")
     out = out_dir / "task-0.h5"
-    state = final_state(slurm_env, task_id, out.exists)
+    state = final_state(env, task_id, out.exists)
     log = next(tmp_path.glob("task-*.out")).read_text()
     assert state == "COMPLETED", log
     assert "requeueing job" in log and "restart 1: resuming from" in log, log
@@ -575,6 +583,36 @@ def test_readme_names_every_setting_of_the_scripts():
     section = readme[readme.index("\n## SLURM\n"):readme.index("\n## Outputs\n")]
     assert {"DQSIM_PYTHON", "SRUN_MPI", "DQSIM_WARMUP"} <= settings
     assert sorted(name for name in settings if f"`{name}`" not in section) == []
+
+
+def test_a_first_start_asks_dqsim_check_once_for_the_log_and_the_checkpoint_prefix(tmp_path):
+    """run_step.sh's check_job (the log's work and memory lines) and checkpoint_prefix (the checkpoints' names) each
+    started ``dqsim check`` with the same arguments at a job's first start in dqsim.sbatch: two Python processes with
+    dqsim's imports, one after the other, before the ranks. Now checkpoint_prefix reads check_job's output where the
+    arguments are the same, and asks ``dqsim check`` itself otherwise (other arguments; a restart, which runs no
+    check_job; a check that failed). A fake DQSIM_PYTHON, which fails for a job named "bad", counts the calls."""
+    calls = tmp_path / "calls"
+    fake = tmp_path / "python"
+    fake.write_text(f'#!/usr/bin/env bash\necho "$*" >> {calls}\necho "# memory per rank: 1 MiB"\n'
+                    'case "$*" in *bad*) echo "dqsim: error: bad" >&2; exit 2 ;; esac\n'
+                    'echo "# work: 2 gates"; echo "# checkpoint prefix: fake.0123abcd (run.name and hash)"\n')
+    fake.chmod(0o755)
+    named = "--set 'run.name=\"a b\"' -o out.h5"
+    script = (f"set -euo pipefail; source slurm/run_step.sh; CHECKPOINT_DIR={tmp_path / 'ck'}; DQSIM_PYTHON={fake}; "
+              f"SLURM_NTASKS=2; check_job jobs/quickstart.toml {named}; "
+              f"echo \"SAME $(checkpoint_prefix jobs/quickstart.toml {named})\"; "
+              f"echo \"OTHER $(checkpoint_prefix jobs/quickstart.toml {named} --set run.seed=2)\"; "
+              "check_job jobs/quickstart.toml --set run.name=bad || echo \"REFUSED $?\"; "
+              "echo \"AFTER $(checkpoint_prefix jobs/quickstart.toml --set run.name=bad)\"")
+    proc = subprocess.run(["bash", "-c", script], cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["# memory per rank: 1 MiB", "# work: 2 gates", "SAME fake.0123abcd",
+                                        "OTHER fake.0123abcd", "# memory per rank: 1 MiB", "REFUSED 2", "AFTER "]
+    asked = calls.read_text().splitlines()
+    assert len(asked) == 4, asked  # check_job, the other arguments' prefix, the bad check_job and its prefix
+    assert "run.name=\"a b\" -o out.h5" in asked[0] and asked[1].endswith("--set run.seed=2"), asked
+    assert asked[0].startswith("-m dqsim check jobs/quickstart.toml -n 2 --no-time --set checkpoint.directory="), asked
+    assert "dqsim: error: bad" in proc.stderr
 
 
 FAKE_SRUN = """#!/usr/bin/env bash
@@ -828,7 +866,7 @@ def test_usr1_while_the_ranks_start_under_srun_checkpoints_requeues_and_resumes(
     cluster on 2026-12-06."""
     out = tmp_path / "out.h5"
     checkpoints = tmp_path / "ck"
-    env = dict(slurm_env, DQSIM_CHECKPOINT_DIR=str(checkpoints))
+    env = dict(slurm_env, DQSIM_CHECKPOINT_DIR=str(checkpoints), **NO_WARMUP)
     slow = slow_start_env(tmp_path, 3.0)
     env.update(PYTHONPATH=slow["PYTHONPATH"], DQSIM_TEST_SLOW_START_S=slow["DQSIM_TEST_SLOW_START_S"])
     job_id = sbatch(env, tmp_path, "--nodes=1", "--ntasks-per-node=2", "--cpus-per-task=1", "--gpus-per-task=0",
