@@ -13,7 +13,10 @@ rate chosen for the true Q (no estimate's margin):
   ``ldpc_mode = "rate_adaptive"`` now takes at the default ``f_ec``);
 * ``ldpc blind``: ``mode="blind"`` (the mother code and frames of the line above; first syndrome at
   :data:`~dqsim.protocols.qkd.ldpc.BLIND_START_EFFICIENCY`, reveals of
-  :data:`~dqsim.protocols.qkd.ldpc.BLIND_STEP_EFFICIENCY`·h(Q)·k bits a step).
+  :data:`~dqsim.protocols.qkd.ldpc.BLIND_STEP_EFFICIENCY`·h(Q)·k bits a step), once per
+  :data:`BLIND_VARIANTS`: ``cold`` restarts the decoder after each reveal (the old code), ``warm`` continues
+  its messages, ``stall k`` gives up an attempt before the last after k iterations without fewer unsatisfied
+  checks (the keys and punctured bits are the same for every row).
 
 Columns: f_EC = disclosed bits / (N·h(Q_N)) (LDPC: syndromes less punctured ranks, hashes, revealed bits),
 the same with the failed frames' key bits charged (as the key length charges them), frames failed, round
@@ -47,6 +50,9 @@ from qkd_ldpc import LINK_HEADER, link_row   # bench/ is on the path when this s
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QBERS = (0.01, 0.02, 0.04, 0.08)
 CODE_SEED = 1
+#: Blind rows: (restart, stall_iterations) of :func:`dqsim.protocols.qkd.ldpc.reconcile`; ("cold", 0) is blind
+#: mode as it was before 2026-12-06 (night), the others the warm restart without and with giving up on a stall.
+BLIND_VARIANTS = (("cold", 0), ("warm", 0), ("warm", 20), ("warm", 40))
 
 
 def uptime() -> str:
@@ -63,10 +69,12 @@ def bsc_rows(bits: int, repeats: int) -> list[str]:
     rows = []
     for q in QBERS:
         least = ldpc.least_efficiency(q)
-        methods = [("cascade", None, None), ("ldpc one-way f 1.16", 1.16, "rate_adaptive"),
-                   (f"ldpc one-way (least f {least:.2f})", least, "rate_adaptive"),
-                   (f"ldpc blind (codes of f {least:.2f})", least, "blind")]
-        for name, target, mode in methods:
+        methods = [("cascade", None, None, {}), ("ldpc one-way f 1.16", 1.16, "rate_adaptive", {}),
+                   (f"ldpc one-way (least f {least:.2f})", least, "rate_adaptive", {}),
+                   *[(f"ldpc blind {restart}" + (f", stall {stall}" if stall else "") + f" (codes of f {least:.2f})",
+                      least, "blind", {"restart": restart, "stall_iterations": stall})
+                     for restart, stall in BLIND_VARIANTS]]
+        for name, target, mode, options in methods:
             leak = charged = failed = frames = revealed = 0.0
             rounds, cpu = [], 0.0
             for r in range(repeats):
@@ -84,7 +92,7 @@ def bsc_rows(bits: int, repeats: int) -> list[str]:
                 ldpc.mother_code(CODE_SEED, plan.code_bits, plan.mother_rate)   # built once a run: not timed
                 t = time.process_time()
                 done = ldpc.reconcile(alice, bob, q, seed=CODE_SEED, efficiency=target, mode=mode,
-                                      rng=np.random.default_rng(r))
+                                      rng=np.random.default_rng(r), **options)
                 cpu += time.process_time() - t
                 assert (done.corrected == alice[done.kept]).all()
                 leak += done.leakage_bits / nh
