@@ -52,7 +52,7 @@ QBERS = (0.01, 0.02, 0.04, 0.08)
 CODE_SEED = 1
 #: Blind rows: (restart, stall_iterations) of :func:`dqsim.protocols.qkd.ldpc.reconcile`; ("cold", 0) is blind
 #: mode as it was before 2026-12-06 (night), the others the warm restart without and with giving up on a stall.
-BLIND_VARIANTS = (("cold", 0), ("warm", 0), ("warm", 20), ("warm", 40))
+BLIND_VARIANTS = (("cold", 0), ("warm", 0), ("warm", 20), ("warm", 30), ("warm", 40))
 
 
 def uptime() -> str:

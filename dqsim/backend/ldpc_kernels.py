@@ -85,6 +85,7 @@ if _numba is not None:
         fewest = num_checks + 1
         since = 0
         for iteration in range(1, max_iterations + 1):
+            unsatisfied = 0
             for c in range(num_checks):
                 lo, hi = check_start[c], check_start[c + 1]
                 whole = 0.0
@@ -96,6 +97,7 @@ if _numba is not None:
                     index = int(abs(value) * scale)
                     term[e] = table[index if index < last else last]
                     whole += term[e]
+                unsatisfied += parity
                 for e in range(lo, hi):
                     rest = whole - term[e]
                     if rest < 0.0:
@@ -113,16 +115,15 @@ if _numba is not None:
                 hard[v] = 1 if total[v] < 0.0 else 0
             for e in range(num_edges):
                 v2c[e] = total[edge_var[e]] - c2v[e]
-            unsatisfied = 0
+            solved = True
             for c in range(num_checks):
                 parity = syndrome[c]
                 for e in range(check_start[c], check_start[c + 1]):
                     parity ^= hard[edge_var[e]]
                 if parity:
-                    unsatisfied += 1
-                    if stall <= 0:
-                        break
-            if unsatisfied == 0:
+                    solved = False
+                    break
+            if solved:
                 return hard, iteration, True
             if stall > 0:
                 if unsatisfied < fewest:
@@ -174,7 +175,9 @@ def sum_product_decode(check_start: np.ndarray, edge_var: np.ndarray, syndrome: 
             written back, so a later call with changed channel LLRs continues where this one stopped (blind
             reconciliation's warm restart, :func:`dqsim.protocols.qkd.ldpc.reconcile`).
         stall: 0, or give up (not converged) once this many iterations in a row found no fewer unsatisfied
-            checks than the fewest seen so far.
+            checks than the fewest seen so far; a check counts as unsatisfied when the signs of the messages
+            it receives do not match its syndrome bit (counted in the check pass at no extra cost; the hard
+            decisions' own syndrome, which ends the decoding, is checked apart).
 
     Returns:
         ``(e, iterations, converged)``: the decided pattern (uint8), the iterations run, and whether
@@ -224,11 +227,11 @@ def sum_product_decode_numpy(check_start: np.ndarray, edge_var: np.ndarray, synd
         total = channel + np.bincount(edge_var, weights=c2v, minlength=num_vars)
         hard = (total < 0.0).astype(np.uint8)
         v2c = total[edge_var] - c2v
-        unsatisfied = int(np.count_nonzero(np.bitwise_xor.reduceat(hard[edge_var], starts) ^ syndrome))
-        if not unsatisfied:
+        if not (np.bitwise_xor.reduceat(hard[edge_var], starts) ^ syndrome).any():
             result = (hard, iteration, True)
             break
         if stall > 0:
+            unsatisfied = int(np.count_nonzero(parity.astype(np.uint8) ^ syndrome))
             if unsatisfied < fewest:
                 fewest, since = unsatisfied, 0
             else:
