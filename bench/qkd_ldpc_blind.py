@@ -22,7 +22,7 @@ Columns: f_EC = disclosed bits / (N·h(Q_N)) (LDPC: syndromes less punctured ran
 the same with the failed frames' key bits charged (as the key length charges them), frames failed, round
 trips (Cascade: its rounds; blind: the most any frame of a key needed, mean and largest), key bits per CPU
 second of the reconciliation alone (the codes built before, as a run builds each once), and the revealed
-bits. Sums over the keys for counts, means otherwise.
+bits and the decoder iterations (LDPC; every frame's attempts). Sums over the keys for counts, means otherwise.
 
 Part 2, a decoy-state BB84 link (``jobs/bb84_decoy_50km.toml`` at 10 / 50 / 100 km, two blocks, asymptotic
 key, the job's default ``f_ec`` 1.16): Cascade, LDPC rate-adaptive and LDPC blind; the secret key, f_EC,
@@ -75,7 +75,7 @@ def bsc_rows(bits: int, repeats: int) -> list[str]:
                       least, "blind", {"restart": restart, "stall_iterations": stall})
                      for restart, stall in BLIND_VARIANTS]]
         for name, target, mode, options in methods:
-            leak = charged = failed = frames = revealed = 0.0
+            leak = charged = failed = frames = revealed = iterations = 0.0
             rounds, cpu = [], 0.0
             for r in range(repeats):
                 alice, bob = keys(bits, q, r)
@@ -100,10 +100,11 @@ def bsc_rows(bits: int, repeats: int) -> list[str]:
                 failed += done.frame_errors
                 frames += done.num_frames
                 revealed += done.revealed_bits
+                iterations += done.iterations
                 rounds.append(done.rounds)
             rows.append(f"| {q:.0%} | {name} | {leak / repeats:.3f} | {charged / repeats:.3f} | "
                         f"{int(failed)}/{int(frames)} | {np.mean(rounds):.1f} (max {max(rounds)}) | "
-                        f"{bits * repeats / cpu / 1e6:.2f} | {int(revealed):,} |")
+                        f"{bits * repeats / cpu / 1e6:.2f} | {int(revealed):,} | {int(iterations):,} |")
     return rows
 
 
@@ -137,8 +138,8 @@ def main() -> None:
              f"## Keys through a binary symmetric channel ({args.bits:,} bits, {args.repeats} keys, rate for the "
              "true QBER)", "",
              "| QBER | method | f_EC | f with failed frames charged | frames failed | round trips a key "
-             "| Mbit per CPU s | bits revealed |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| Mbit per CPU s | bits revealed | decoder iterations |",
+             "|---|---|---|---|---|---|---|---|---|"]
     if not args.no_bsc:
         lines += bsc_rows(args.bits, args.repeats)
         lines += ["", f"Load: `{uptime()}`", ""]

@@ -51,10 +51,11 @@ channel LLRs, as this code did until 2026-12-06, night). Continuing is our choic
 whether Martinez-Mateo et al. do; E. O. Kiktenko et al., "Symmetric blind information reconciliation for
 quantum key distribution", arXiv:1612.03673, use a failed decoding's results to choose which values to
 reveal, which we do not). An attempt is over when H·e matches the syndrome (checked every
-iteration), after :data:`MAX_ITERATIONS`, or, with punctured values still to reveal, once
+iteration, as before), after :data:`MAX_ITERATIONS`, or, with punctured values still to reveal, once
 :data:`BLIND_STALL_ITERATIONS` iterations in a row found no fewer unsatisfied checks than its fewest.
-What is disclosed depends on the restart only through the step at which a frame decodes. Each request and its answer is a round trip on the classical channel;
-the frames ask together, so a block takes as many round trips as its slowest frame (``rounds``). A
+What is disclosed depends on the restart and the stall limit only through the step at which a frame
+decodes. Each request and its answer is a round trip on the classical channel; the frames ask together, so a
+block takes as many round trips as its slowest frame (``rounds``). A
 revealed value is a bit of Alice's punctured randomness made public: the frame then discloses
 ``m - rank(H_P0) + r`` for r revealed values (at least ``m - rank(H_Pr)`` for the positions still
 punctured, and equal to it when H's punctured columns are independent, as they nearly always are; the
@@ -62,7 +63,10 @@ count never understates). Measured (``bench/results/qkd-ldpc-blind-vm-20261206.m
 f_EC 1.22 / 1.18 / 1.15 / 1.13 at QBER 1 / 2 / 4 / 8 % with no frame of 35 failed, against 1.40 / 1.30 /
 1.20 / 1.15 one-way at the least targets (:data:`LEAST_EFFICIENCY`; 1.32 and 1.29 at 4 and 8 % with the
 failed frames' bits charged), at up to 8 round trips a key and 3-38 times the one-way decoding CPU (each
-failed attempt runs :data:`MAX_ITERATIONS`).
+failed attempt then ran :data:`MAX_ITERATIONS` from the channel LLRs). With the warm restart and the stall
+limit (``bench/results/qkd-ldpc-blind-warm-vm-20261206.md``, same keys): f_EC 1.225 / 1.178 / 1.146 / 1.127,
+no frame failed, 0.64-0.73 of the cold restart's decoder iterations (0.09-0.24 million key bits per CPU
+second against 0.06-0.18 in that run).
 
 **Leakage.** Every frame discloses ``m - rank(H_P)`` bits, decoded or not,
 where ``H_P`` is H's columns at the punctured positions (``m - p`` when they are
@@ -163,8 +167,12 @@ BLIND_MAX_STEPS = 20
 #: channel LLRs (what blind mode did until 2026-12-06, night).
 BLIND_RESTARTS = ("warm", "cold")
 #: Blind reconciliation: an attempt with punctured values still to reveal gives up once this many decoder
-#: iterations in a row found no fewer unsatisfied checks than its fewest so far (0: it runs
-#: :data:`MAX_ITERATIONS`); the last attempt always runs them all (:func:`reconcile`).
+#: iterations in a row found no fewer unsatisfied checks than its fewest so far (the checks whose incoming
+#: message signs miss their syndrome bit: :func:`dqsim.backend.ldpc_kernels.sum_product_decode`'s ``stall``; 0:
+#: it runs :data:`MAX_ITERATIONS`); the last attempt always runs them all (:func:`reconcile`). 40: on the
+#: bench's keys (``bench/results/qkd-ldpc-blind-warm-vm-20261206.md``) the f_EC of 20, 30 and 40 differed from
+#: the cold restart's by up to +0.006, +0.005 and +0.003 (at QBER 1 %), with 0.42-0.58, 0.55-0.68 and
+#: 0.64-0.73 of its decoder iterations (dev VM, 2026-12-06).
 BLIND_STALL_ITERATIONS = 40
 #: (QBER, f): the lowest target efficiency at which the codes failed at most one frame in 35 at that QBER
 #: (100,000-bit keys through a binary symmetric channel, ``bench/results/qkd-ldpc-vm-20261206b.md``);
