@@ -75,7 +75,7 @@ def test_blind_reconciliation_counts_every_revealed_bit_and_round_trip(monkeypat
     first, step = ldpc.blind_schedule(ldpc.frame_plan(14_000, ldpc.target_rate(0.02, 1.25)),
                                       ldpc.target_rate(0.02, ldpc.BLIND_START_EFFICIENCY), 0.02)
     assert done.num_frames == 1 and done.frame_errors == 0 and done.punctured_bits == first
-    assert done.corrected.tolist() == alice.tolist() and len(calls) >= 2       # measured: 5 calls
+    assert done.corrected.tolist() == alice.tolist() and len(calls) >= 2       # measured: 7 calls
     assert done.rounds == len(calls) - 1 and done.revealed_bits == min(first, done.rounds * step)
     syndrome = code.num_checks - code.punctured_rank(first)
     assert done.leakage_bits == syndrome + ldpc.FRAME_CHECK_BITS + done.revealed_bits
