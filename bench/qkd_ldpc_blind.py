@@ -13,13 +13,16 @@ rate chosen for the true Q (no estimate's margin):
   ``ldpc_mode = "rate_adaptive"`` now takes at the default ``f_ec``);
 * ``ldpc blind``: ``mode="blind"`` (the mother code and frames of the line above; first syndrome at
   :data:`~dqsim.protocols.qkd.ldpc.BLIND_START_EFFICIENCY`, reveals of
-  :data:`~dqsim.protocols.qkd.ldpc.BLIND_STEP_EFFICIENCY`·h(Q)·k bits a step).
+  :data:`~dqsim.protocols.qkd.ldpc.BLIND_STEP_EFFICIENCY`·h(Q)·k bits a step), once per
+  :data:`BLIND_VARIANTS`: ``cold`` restarts the decoder after each reveal (the old code), ``warm`` continues
+  its messages, ``stall k`` gives up an attempt before the last after k iterations without fewer unsatisfied
+  checks (the keys and punctured bits are the same for every row).
 
 Columns: f_EC = disclosed bits / (N·h(Q_N)) (LDPC: syndromes less punctured ranks, hashes, revealed bits),
 the same with the failed frames' key bits charged (as the key length charges them), frames failed, round
 trips (Cascade: its rounds; blind: the most any frame of a key needed, mean and largest), key bits per CPU
 second of the reconciliation alone (the codes built before, as a run builds each once), and the revealed
-bits. Sums over the keys for counts, means otherwise.
+bits and the decoder iterations (LDPC; every frame's attempts). Sums over the keys for counts, means otherwise.
 
 Part 2, a decoy-state BB84 link (``jobs/bb84_decoy_50km.toml`` at 10 / 50 / 100 km, two blocks, asymptotic
 key, the job's default ``f_ec`` 1.16): Cascade, LDPC rate-adaptive and LDPC blind; the secret key, f_EC,
@@ -47,6 +50,9 @@ from qkd_ldpc import LINK_HEADER, link_row   # bench/ is on the path when this s
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QBERS = (0.01, 0.02, 0.04, 0.08)
 CODE_SEED = 1
+#: Blind rows: (restart, stall_iterations) of :func:`dqsim.protocols.qkd.ldpc.reconcile`; ("cold", 0) is blind
+#: mode as it was before 2026-12-06 (night), the others the warm restart without and with giving up on a stall.
+BLIND_VARIANTS = (("cold", 0), ("warm", 0), ("warm", 20), ("warm", 30), ("warm", 40))
 
 
 def uptime() -> str:
@@ -63,11 +69,13 @@ def bsc_rows(bits: int, repeats: int) -> list[str]:
     rows = []
     for q in QBERS:
         least = ldpc.least_efficiency(q)
-        methods = [("cascade", None, None), ("ldpc one-way f 1.16", 1.16, "rate_adaptive"),
-                   (f"ldpc one-way (least f {least:.2f})", least, "rate_adaptive"),
-                   (f"ldpc blind (codes of f {least:.2f})", least, "blind")]
-        for name, target, mode in methods:
-            leak = charged = failed = frames = revealed = 0.0
+        methods = [("cascade", None, None, {}), ("ldpc one-way f 1.16", 1.16, "rate_adaptive", {}),
+                   (f"ldpc one-way (least f {least:.2f})", least, "rate_adaptive", {}),
+                   *[(f"ldpc blind {restart}" + (f", stall {stall}" if stall else "") + f" (codes of f {least:.2f})",
+                      least, "blind", {"restart": restart, "stall_iterations": stall})
+                     for restart, stall in BLIND_VARIANTS]]
+        for name, target, mode, options in methods:
+            leak = charged = failed = frames = revealed = iterations = 0.0
             rounds, cpu = [], 0.0
             for r in range(repeats):
                 alice, bob = keys(bits, q, r)
@@ -84,7 +92,7 @@ def bsc_rows(bits: int, repeats: int) -> list[str]:
                 ldpc.mother_code(CODE_SEED, plan.code_bits, plan.mother_rate)   # built once a run: not timed
                 t = time.process_time()
                 done = ldpc.reconcile(alice, bob, q, seed=CODE_SEED, efficiency=target, mode=mode,
-                                      rng=np.random.default_rng(r))
+                                      rng=np.random.default_rng(r), **options)
                 cpu += time.process_time() - t
                 assert (done.corrected == alice[done.kept]).all()
                 leak += done.leakage_bits / nh
@@ -92,10 +100,11 @@ def bsc_rows(bits: int, repeats: int) -> list[str]:
                 failed += done.frame_errors
                 frames += done.num_frames
                 revealed += done.revealed_bits
+                iterations += done.iterations
                 rounds.append(done.rounds)
             rows.append(f"| {q:.0%} | {name} | {leak / repeats:.3f} | {charged / repeats:.3f} | "
                         f"{int(failed)}/{int(frames)} | {np.mean(rounds):.1f} (max {max(rounds)}) | "
-                        f"{bits * repeats / cpu / 1e6:.2f} | {int(revealed):,} |")
+                        f"{bits * repeats / cpu / 1e6:.2f} | {int(revealed):,} | {int(iterations):,} |")
     return rows
 
 
@@ -129,8 +138,8 @@ def main() -> None:
              f"## Keys through a binary symmetric channel ({args.bits:,} bits, {args.repeats} keys, rate for the "
              "true QBER)", "",
              "| QBER | method | f_EC | f with failed frames charged | frames failed | round trips a key "
-             "| Mbit per CPU s | bits revealed |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| Mbit per CPU s | bits revealed | decoder iterations |",
+             "|---|---|---|---|---|---|---|---|---|"]
     if not args.no_bsc:
         lines += bsc_rows(args.bits, args.repeats)
         lines += ["", f"Load: `{uptime()}`", ""]

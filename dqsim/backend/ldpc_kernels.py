@@ -66,19 +66,26 @@ def phi(x: np.ndarray) -> np.ndarray:
 if _numba is not None:
 
     @_numba.njit(cache=True, boundscheck=False)
-    def _numba_sum_product(check_start, edge_var, syndrome, channel, table, scale, max_iterations):
+    def _numba_sum_product(check_start, edge_var, syndrome, channel, table, scale, max_iterations, c2v, stall):
         num_checks = check_start.size - 1
         num_vars = channel.size
         num_edges = edge_var.size
         last = table.size - 1
         v2c = np.empty(num_edges, dtype=np.float64)
-        c2v = np.zeros(num_edges, dtype=np.float64)
         term = np.empty(num_edges, dtype=np.float64)
+        total = np.zeros(num_vars, dtype=np.float64)
+        # the variable-to-check messages of the given check-to-variable ones (zeros: the channel LLRs)
         for e in range(num_edges):
-            v2c[e] = channel[edge_var[e]]
-        total = np.empty(num_vars, dtype=np.float64)
+            total[edge_var[e]] += c2v[e]
+        for v in range(num_vars):
+            total[v] = channel[v] + total[v]
+        for e in range(num_edges):
+            v2c[e] = total[edge_var[e]] - c2v[e]
         hard = np.zeros(num_vars, dtype=np.uint8)
+        fewest = num_checks + 1
+        since = 0
         for iteration in range(1, max_iterations + 1):
+            unsatisfied = 0
             for c in range(num_checks):
                 lo, hi = check_start[c], check_start[c + 1]
                 whole = 0.0
@@ -90,6 +97,7 @@ if _numba is not None:
                     index = int(abs(value) * scale)
                     term[e] = table[index if index < last else last]
                     whole += term[e]
+                unsatisfied += parity
                 for e in range(lo, hi):
                     rest = whole - term[e]
                     if rest < 0.0:
@@ -117,6 +125,14 @@ if _numba is not None:
                     break
             if solved:
                 return hard, iteration, True
+            if stall > 0:
+                if unsatisfied < fewest:
+                    fewest = unsatisfied
+                    since = 0
+                else:
+                    since += 1
+                    if since >= stall:
+                        return hard, iteration, False
         return hard, max_iterations, False
 
 
@@ -130,8 +146,20 @@ def _checked(check_start, edge_var, syndrome, channel):
             np.ascontiguousarray(syndrome, dtype=np.uint8), np.ascontiguousarray(channel, dtype=np.float64))
 
 
+def _messages(messages, num_edges):
+    """The check-to-variable messages to start from and write back: zeros when none are given (a cold start)."""
+    if messages is None:
+        return np.zeros(num_edges, dtype=np.float64)
+    if not (isinstance(messages, np.ndarray) and messages.dtype == np.float64 and messages.shape == (num_edges,)
+            and messages.flags.c_contiguous and messages.flags.writeable):
+        raise ValueError(f"sum_product_decode: messages must be a writable contiguous float64 array of "
+                         f"{num_edges} edges")
+    return messages
+
+
 def sum_product_decode(check_start: np.ndarray, edge_var: np.ndarray, syndrome: np.ndarray, channel: np.ndarray,
-                       max_iterations: int) -> tuple[np.ndarray, int, bool]:
+                       max_iterations: int, messages: np.ndarray | None = None,
+                       stall: int = 0) -> tuple[np.ndarray, int, bool]:
     """Decode the error pattern whose syndrome is ``syndrome`` by sum-product (module docstring).
 
     Args:
@@ -141,21 +169,33 @@ def sum_product_decode(check_start: np.ndarray, edge_var: np.ndarray, syndrome: 
         channel: float64, the channel LLR ``ln(P(e_v = 0) / P(e_v = 1))`` of each variable (0: nothing known,
             a punctured position; very large: known, a shortened one).
         max_iterations: most flooding iterations, >= 1.
+        messages: ``None`` (start from the channel LLRs alone), or a writable float64 array of one
+            check-to-variable message per edge: decoding starts from them (the variable-to-check messages are
+            ``L_v^ch + Σ_c' m_c'v - m_cv``; zeros are the cold start, bit for bit) and the last iteration's are
+            written back, so a later call with changed channel LLRs continues where this one stopped (blind
+            reconciliation's warm restart, :func:`dqsim.protocols.qkd.ldpc.reconcile`).
+        stall: 0, or give up (not converged) once this many iterations in a row found no fewer unsatisfied
+            checks than the fewest seen so far; a check counts as unsatisfied when the signs of the messages
+            it receives do not match its syndrome bit (counted in the check pass at no extra cost; the hard
+            decisions' own syndrome, which ends the decoding, is checked apart).
 
     Returns:
         ``(e, iterations, converged)``: the decided pattern (uint8), the iterations run, and whether
         ``H·e`` equals the syndrome. Compiled where :func:`has_sum_product`, else
-        :func:`sum_product_decode_numpy` (the same result).
+        :func:`sum_product_decode_numpy` (the same result, and the same messages written back).
     """
     args = _checked(check_start, edge_var, syndrome, channel)
+    c2v = _messages(messages, args[1].size)
     if not has_sum_product():
-        return sum_product_decode_numpy(*args, max_iterations)
-    hard, iterations, converged = _numba_sum_product(*args, PHI_TABLE, PHI_SCALE, int(max_iterations))
+        return sum_product_decode_numpy(*args, max_iterations, c2v, stall)
+    hard, iterations, converged = _numba_sum_product(*args, PHI_TABLE, PHI_SCALE, int(max_iterations), c2v,
+                                                     int(stall))
     return hard, int(iterations), bool(converged)
 
 
 def sum_product_decode_numpy(check_start: np.ndarray, edge_var: np.ndarray, syndrome: np.ndarray,
-                             channel: np.ndarray, max_iterations: int) -> tuple[np.ndarray, int, bool]:
+                             channel: np.ndarray, max_iterations: int, messages: np.ndarray | None = None,
+                             stall: int = 0) -> tuple[np.ndarray, int, bool]:
     """:func:`sum_product_decode` in NumPy (the reference; the path without numba): the same arguments and result.
 
     Examples:
@@ -166,12 +206,16 @@ def sum_product_decode_numpy(check_start: np.ndarray, edge_var: np.ndarray, synd
         ([0, 1, 0], True)
     """
     check_start, edge_var, syndrome, channel = _checked(check_start, edge_var, syndrome, channel)
+    c2v_out = _messages(messages, edge_var.size)
     starts = check_start[:-1]
     num_checks = starts.size
     edge_check = np.repeat(np.arange(num_checks), np.diff(check_start))
     num_vars = channel.size
-    v2c = channel[edge_var]
+    c2v = c2v_out.copy()
+    v2c = (channel + np.bincount(edge_var, weights=c2v, minlength=num_vars))[edge_var] - c2v
     hard = np.zeros(num_vars, dtype=np.uint8)
+    fewest, since = num_checks + 1, 0
+    result = None
     for iteration in range(1, max_iterations + 1):
         negative = v2c < 0.0
         term = phi(np.abs(v2c))
@@ -184,5 +228,16 @@ def sum_product_decode_numpy(check_start: np.ndarray, edge_var: np.ndarray, synd
         hard = (total < 0.0).astype(np.uint8)
         v2c = total[edge_var] - c2v
         if not (np.bitwise_xor.reduceat(hard[edge_var], starts) ^ syndrome).any():
-            return hard, iteration, True
-    return hard, max_iterations, False
+            result = (hard, iteration, True)
+            break
+        if stall > 0:
+            unsatisfied = int(np.count_nonzero(parity.astype(np.uint8) ^ syndrome))
+            if unsatisfied < fewest:
+                fewest, since = unsatisfied, 0
+            else:
+                since += 1
+                if since >= stall:
+                    result = (hard, iteration, False)
+                    break
+    c2v_out[:] = c2v
+    return result if result is not None else (hard, max_iterations, False)

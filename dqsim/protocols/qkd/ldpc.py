@@ -44,9 +44,18 @@ rate-adaptive choice, but a frame's first syndrome punctures ``p_0`` positions, 
 ``1 - f_0·h(E)`` for the estimate itself needs (f_0 = :data:`BLIND_START_EFFICIENCY`, no margin;
 :func:`blind_schedule`). Where Bob's decoder finds no word (or one whose hash differs), he asks, one flag, and
 Alice reveals the values of the last Δ still-punctured positions (Δ = ⌈:data:`BLIND_STEP_EFFICIENCY`·h(E)·k⌉),
-which become shortened: Bob decodes again from scratch with them known, until the frame decodes or none is
-left (the mother code's own rate). Each request and its answer is a round trip on the classical channel;
-the frames ask together, so a block takes as many round trips as its slowest frame (``rounds``). A
+which become shortened: Bob decodes again with them known, until the frame decodes or none is left (the
+mother code's own rate). He continues from the failed attempt's edge messages, the revealed positions' channel
+LLRs set to ±:data:`SHORTENED_LLR` (a *warm* restart, ``restart="warm"``; ``"cold"`` starts again from the
+channel LLRs, as this code did until 2026-12-06, night). Continuing is our choice (we have not checked
+whether Martinez-Mateo et al. do; E. O. Kiktenko et al., "Symmetric blind information reconciliation for
+quantum key distribution", arXiv:1612.03673, use a failed decoding's results to choose which values to
+reveal, which we do not). An attempt is over when H·e matches the syndrome (checked every
+iteration, as before), after :data:`MAX_ITERATIONS`, or, with punctured values still to reveal, once
+:data:`BLIND_STALL_ITERATIONS` iterations in a row found no fewer unsatisfied checks than its fewest.
+What is disclosed depends on the restart and the stall limit only through the step at which a frame
+decodes. Each request and its answer is a round trip on the classical channel; the frames ask together, so a
+block takes as many round trips as its slowest frame (``rounds``). A
 revealed value is a bit of Alice's punctured randomness made public: the frame then discloses
 ``m - rank(H_P0) + r`` for r revealed values (at least ``m - rank(H_Pr)`` for the positions still
 punctured, and equal to it when H's punctured columns are independent, as they nearly always are; the
@@ -54,7 +63,10 @@ count never understates). Measured (``bench/results/qkd-ldpc-blind-vm-20261206.m
 f_EC 1.22 / 1.18 / 1.15 / 1.13 at QBER 1 / 2 / 4 / 8 % with no frame of 35 failed, against 1.40 / 1.30 /
 1.20 / 1.15 one-way at the least targets (:data:`LEAST_EFFICIENCY`; 1.32 and 1.29 at 4 and 8 % with the
 failed frames' bits charged), at up to 8 round trips a key and 3-38 times the one-way decoding CPU (each
-failed attempt runs :data:`MAX_ITERATIONS`).
+failed attempt then ran :data:`MAX_ITERATIONS` from the channel LLRs). With the warm restart and the stall
+limit (``bench/results/qkd-ldpc-blind-warm-vm-20261206.md``, same keys): f_EC 1.225 / 1.178 / 1.146 / 1.127,
+no frame failed, 0.64-0.73 of the cold restart's decoder iterations (0.09-0.24 million key bits per CPU
+second against 0.06-0.18 in that run).
 
 **Leakage.** Every frame discloses ``m - rank(H_P)`` bits, decoded or not,
 where ``H_P`` is H's columns at the punctured positions (``m - p`` when they are
@@ -150,6 +162,18 @@ BLIND_START_EFFICIENCY = 1.1
 BLIND_STEP_EFFICIENCY = 0.03
 #: Blind reconciliation: most reveal steps (round trips) of a frame (:func:`blind_schedule`).
 BLIND_MAX_STEPS = 20
+#: Blind reconciliation's restarts (:func:`reconcile`'s ``restart``): ``"warm"`` continues the decoder from the
+#: failed attempt's edge messages with the revealed positions known; ``"cold"`` starts it again from the
+#: channel LLRs (what blind mode did until 2026-12-06, night).
+BLIND_RESTARTS = ("warm", "cold")
+#: Blind reconciliation: an attempt with punctured values still to reveal gives up once this many decoder
+#: iterations in a row found no fewer unsatisfied checks than its fewest so far (the checks whose incoming
+#: message signs miss their syndrome bit: :func:`dqsim.backend.ldpc_kernels.sum_product_decode`'s ``stall``; 0:
+#: it runs :data:`MAX_ITERATIONS`); the last attempt always runs them all (:func:`reconcile`). 40: on the
+#: bench's keys (``bench/results/qkd-ldpc-blind-warm-vm-20261206.md``) the f_EC of 20, 30 and 40 differed from
+#: the cold restart's by up to +0.006, +0.005 and +0.003 (at QBER 1 %), with 0.42-0.58, 0.55-0.68 and
+#: 0.64-0.73 of its decoder iterations (dev VM, 2026-12-06).
+BLIND_STALL_ITERATIONS = 40
 #: (QBER, f): the lowest target efficiency at which the codes failed at most one frame in 35 at that QBER
 #: (100,000-bit keys through a binary symmetric channel, ``bench/results/qkd-ldpc-vm-20261206b.md``);
 #: :func:`reconciler` chooses no rate below it (:func:`least_efficiency`).
@@ -538,7 +562,8 @@ def blind_schedule(plan: FramePlan, start_rate: float, qber: float) -> tuple[int
 
 def reconcile(alice: np.ndarray, bob: np.ndarray, qber_estimate: float, *, seed: int, efficiency: float,
               mode: str = "rate_adaptive", start_qber: float | None = None, frame_bits: int = FRAME_BITS,
-              use_kernel: bool | None = None, rng: np.random.Generator | None = None) -> LdpcResult:
+              use_kernel: bool | None = None, rng: np.random.Generator | None = None, restart: str = "warm",
+              stall_iterations: int = BLIND_STALL_ITERATIONS) -> LdpcResult:
     """Correct Bob's key towards Alice's by syndrome decoding, one-way or blind (module docstring).
 
     Args:
@@ -556,6 +581,10 @@ def reconcile(alice: np.ndarray, bob: np.ndarray, qber_estimate: float, *, seed:
         rng: the block's generator: one 63-bit draw seeds the frames' hashes, then Alice's punctured bits
             (only where the plan punctures, all frames at once); ``None``: the stream
             ``(seed, PURPOSE_PUNCTURED)``, event 0.
+        restart: blind mode: how a frame decodes again after a reveal, one of :data:`BLIND_RESTARTS` (module
+            docstring, "Blind"); nothing disclosed depends on it except through which attempt decodes.
+        stall_iterations: blind mode: an attempt before the last gives up after this many iterations without
+            fewer unsatisfied checks (0: never; :data:`BLIND_STALL_ITERATIONS`), >= 0.
 
     Returns:
         The :class:`LdpcResult` (a key of n bits: ``corrected`` holds the ``kept`` ones).
@@ -586,6 +615,9 @@ def reconcile(alice: np.ndarray, bob: np.ndarray, qber_estimate: float, *, seed:
     blind = mode == "blind"
     start_qber = qber if start_qber is None else check_real(where, "start_qber", start_qber, 0.0, 0.5,
                                                             low_open=True)
+    if restart not in BLIND_RESTARTS:
+        raise DqsimError(f"{where}: restart must be one of {BLIND_RESTARTS}, got {restart!r}")
+    stall_iterations = check_int(where, "stall_iterations", stall_iterations, 0)
     if use_kernel and not ldpc_kernels.has_sum_product():
         raise DqsimError(f"{where}: use_kernel=True needs numba (DQSIM_FAST_KERNELS not 0)")
     num = alice.size
@@ -624,9 +656,14 @@ def reconcile(alice: np.ndarray, bob: np.ndarray, qber_estimate: float, *, seed:
             channel[punctured] = 0.0
         alice_syndrome = code.syndrome(x_a)
         hidden, hash_seed, steps = p, None, 0      # punctured positions still hidden from Bob: order[:hidden]
+        target = alice_syndrome ^ code.syndrome(x_b)
+        messages = np.zeros(code.edge_var.size)
         while True:
-            target = alice_syndrome ^ code.syndrome(x_b)
-            error, used, converged = decode(code.check_start, code.edge_var, target, channel, MAX_ITERATIONS)
+            if restart == "cold":
+                messages[:] = 0.0
+            stall = stall_iterations if blind and hidden else 0
+            error, used, converged = decode(code.check_start, code.edge_var, target, channel, MAX_ITERATIONS,
+                                            messages, stall)
             iterations += used
             if converged:
                 # the frame's hash compares Bob's decoded bits with Alice's: by linearity, the hash of their
@@ -638,10 +675,12 @@ def reconcile(alice: np.ndarray, bob: np.ndarray, qber_estimate: float, *, seed:
                     converged = not toeplitz_hash_of_positions(wrong, size, hash_seed, FRAME_CHECK_BITS).any()
             if converged or not blind or not hidden:
                 break
-            # blind: Bob asks (one flag), Alice reveals the last Δ still-punctured values: they become shortened
+            # blind: Bob asks (one flag), Alice reveals the last Δ still-punctured values: they become shortened,
+            # their errors e_v = x_A,v XOR x_B,v known (Bob's punctured bits are 0: e_v = x_A,v), so the target
+            # syndrome stays and their LLRs become ±SHORTENED_LLR (the same decoding as Bob setting x_B,v = x_A,v
+            # and the target's checks flipping: sum-product's messages only change sign)
             shown = code.order[max(0, hidden - step):hidden]
-            x_b[shown] = x_a[shown]
-            channel[shown] = SHORTENED_LLR
+            channel[shown] = np.where(x_a[shown] == x_b[shown], SHORTENED_LLR, -SHORTENED_LLR)
             revealed_bits += shown.size
             hidden -= shown.size
             steps += 1
