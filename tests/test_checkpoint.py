@@ -42,13 +42,53 @@ def run(ranks, args, check=True):
     return run_mpi(ranks, ["-m", "dqsim", *args, "--quiet"], timeout_s=240, check=check)
 
 
+#: A chain without a cut-off (B takes the repeaters' bits in one receive of several messages), its job file written
+#: as ``chain.toml`` in its folder by :func:`two_rank_runs`.
+NO_CUTOFF_CHAIN = ["--set", "chain.num_links=[4]", "--set", "chain.total_distance_km=[40.0]", "--set",
+                   "chain.num_pairs=4"]
+
+
+def two_rank_run_lines(root: Path) -> dict:
+    """The plain runs on two ranks of this file's tests (no stop, no fault): ``{name: dqsim arguments}``, each
+    writing ``full.h5`` and its checkpoints (``ck/``; ``qkd`` and ``dqc_long``: none) in the folder ``root/name``."""
+    chain = ["jobs/repeater_chain.toml", "--set", "chain.num_links=[1]", "--set", "chain.total_distance_km=[20.0]",
+             "--set", "chain.num_pairs=20", "--set", "chain.cutoff_s=0.01"]
+    runs = {"dqc": (DQC, 0.0004, 20), "qkd": (QKD, None, None), "dqc_long": (DQC_LONG, None, None),
+            "short_chain": (chain, 0.0005, 5),
+            "no_cutoff_chain": ([str(root / "no_cutoff_chain" / "chain.toml"), *NO_CUTOFF_CHAIN], 0.0005, 20),
+            "placed": ([*DQC, "--set", "network.placement=[1, 0, 0, 1]"], 0.0004, 20),
+            **{f"repeater-{case}": (args, 0.002, 20) for case, args in REPEATER_CASES.items()},
+            **{f"dqc-{case}": (args, 0.0004, 50) for case, args in DQC_RESUMABLE.items()}}
+    lines = {}
+    for name, (args, every_s, keep) in runs.items():
+        lines[name] = ["run", *args, "-o", str(root / name / "full.h5"), "--quiet"]
+        if every_s is not None:
+            lines[name] += ["--set", f"checkpoint.every_sim_s={every_s}", "--set",
+                            f"checkpoint.directory=\"{root / name / 'ck'}\"", "--set", f"checkpoint.keep={keep}"]
+    return lines
+
+
 @pytest.fixture(scope="module")
-def dqc_runs(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("ckpt_dqc")
-    full = folder / "full.h5"
-    run(2, ["run", *DQC, "-o", str(full), "--set", "checkpoint.every_sim_s=0.0004",
-            "--set", f"checkpoint.directory=\"{folder / 'ck'}\"", "--set", "checkpoint.keep=20"])
-    return folder, full, checkpoints(folder / "ck")
+def two_rank_runs(tmp_path_factory):
+    """Every run of :func:`two_rank_run_lines` on two ranks in one launch (tests/mpi_scripts/dqsim_runs.py): one
+    interpreter start and import per rank instead of one per run (~3 s of CPU each; ten runs). Returns ``root``."""
+    root = tmp_path_factory.mktemp("ckpt_two_ranks")
+    lines = two_rank_run_lines(root)
+    for name in lines:
+        (root / name).mkdir()
+    (root / "no_cutoff_chain" / "chain.toml").write_text(
+        Path("jobs/repeater_chain.toml").read_text().replace("\ncutoff_s = 0.1\n", "\n"))
+    argv = []
+    for args in lines.values():
+        argv += [*(["--then"] if argv else []), *args]
+    run_mpi(2, ["tests/mpi_scripts/dqsim_runs.py", *argv], timeout_s=480)
+    return root
+
+
+@pytest.fixture(scope="module")
+def dqc_runs(two_rank_runs):
+    folder = two_rank_runs / "dqc"
+    return folder, folder / "full.h5", checkpoints(folder / "ck")
 
 
 def test_dqc_checkpoints_are_written_at_window_boundaries(dqc_runs):
@@ -152,11 +192,8 @@ def qkd_stopped(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def qkd_full(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("ckpt_qkd_full")
-    out = folder / "full.h5"
-    run(2, ["run", *QKD, "-o", str(out)])
-    return open_run(out)
+def qkd_full(two_rank_runs):
+    return open_run(two_rank_runs / "qkd" / "full.h5")
 
 
 @pytest.mark.parametrize("how", ["SIGUSR1", "SIGKILL"])
@@ -192,10 +229,8 @@ def test_repro_ctrl_c_on_two_ranks_checkpoints_and_stops(tmp_path, qkd_full):
 
 
 @pytest.fixture(scope="module")
-def dqc_long_full(tmp_path_factory):
-    out = tmp_path_factory.mktemp("ckpt_dqc_long") / "full.h5"
-    run(2, ["run", *DQC_LONG, "-o", str(out)])
-    return open_run(out)
+def dqc_long_full(two_rank_runs):
+    return open_run(two_rank_runs / "dqc_long" / "full.h5")
 
 
 @pytest.fixture(scope="module")
@@ -332,24 +367,18 @@ REPEATER_CASES = {"nested-bbpssw": REPEATER, "asap-dejmps": REPEATER_DEJMPS}
 
 
 @pytest.fixture(scope="module")
-def repeater_resumed(tmp_path_factory):
-    """Each chain of REPEATER_CASES run on 2 ranks with checkpoints, and its middle checkpoint resumed on 4:
-    ``{case: (folder, middle checkpoint)}``, the folder holding ``full.h5``, ``ck/`` and ``resumed4.h5``. One launch
-    per rank count for both chains (tests/mpi_scripts/dqsim_runs.py)."""
-    root = tmp_path_factory.mktemp("ckpt_repeater")
-    lines, middle = {2: [], 4: []}, {}
-    for case, args in REPEATER_CASES.items():
-        lines[2] += [*(["--then"] if lines[2] else []), "run", *args, "-o", str(root / case / "full.h5"), "--quiet",
-                     "--set", "checkpoint.every_sim_s=0.002", "--set", f"checkpoint.directory=\"{root / case / 'ck'}\"",
-                     "--set", "checkpoint.keep=20"]
-    run_mpi(2, ["tests/mpi_scripts/dqsim_runs.py", *lines[2]], timeout_s=240)
+def repeater_resumed(two_rank_runs):
+    """Each chain of REPEATER_CASES run on 2 ranks with checkpoints (by :func:`two_rank_runs`), and its middle
+    checkpoint resumed on 4: ``{case: (folder, middle checkpoint)}``, the folder holding ``full.h5``, ``ck/`` and
+    ``resumed4.h5``. One launch for both chains (tests/mpi_scripts/dqsim_runs.py)."""
+    lines, middle = {4: []}, {}
     for case in REPEATER_CASES:
-        ckpts = checkpoints(root / case / "ck")
+        ckpts = checkpoints(two_rank_runs / f"repeater-{case}" / "ck")
         middle[case] = ckpts[len(ckpts) // 2]
         lines[4] += [*(["--then"] if lines[4] else []), "resume", str(middle[case]), "-o",
-                     str(root / case / "resumed4.h5"), "--quiet"]
+                     str(two_rank_runs / f"repeater-{case}" / "resumed4.h5"), "--quiet"]
     run_mpi(4, ["tests/mpi_scripts/dqsim_runs.py", *lines[4]], timeout_s=240)
-    return {case: (root / case, middle[case]) for case in REPEATER_CASES}
+    return {case: (two_rank_runs / f"repeater-{case}", middle[case]) for case in REPEATER_CASES}
 
 
 @pytest.mark.parametrize("case", REPEATER_CASES)
@@ -377,19 +406,15 @@ DQC_RESUMABLE = {"teledata": [*DQC, *NOISY, "--set", "distribution.scheme=\"tele
                  "dynamic-if": ["jobs/dqc_teleport_feedforward.toml", "--set", "simulation.shots=3", *NOISY]}
 
 
-def test_dqc_programs_checkpointed_on_two_ranks_resume_on_four_and_one(tmp_path):
+def test_dqc_programs_checkpointed_on_two_ranks_resume_on_four_and_one(tmp_path, two_rank_runs):
     """The DQC node programs' resumable processes (TeleData over swapped pairs; mid-circuit measurements and
     `if` decisions waiting for bits from other QPUs) saved on 2 ranks resume on 4 and 1 to the uninterrupted
-    run's shots, links, counts and timeline. One launch per rank count (tests/mpi_scripts/dqsim_runs.py)."""
-    lines = {2: [], 4: []}
-    for case, args in DQC_RESUMABLE.items():
-        lines[2] += [*(["--then"] if lines[2] else []), "run", *args, "-o", str(tmp_path / f"{case}.h5"), "--quiet",
-                     "--set", "checkpoint.every_sim_s=0.0004", "--set", f"checkpoint.directory=\"{tmp_path / case}\"",
-                     "--set", "checkpoint.keep=50"]
-    run_mpi(2, ["tests/mpi_scripts/dqsim_runs.py", *lines[2]], timeout_s=240)
+    run's shots, links, counts and timeline. The runs on 2 ranks: :func:`two_rank_runs`; the resumes on 4 in one
+    launch (tests/mpi_scripts/dqsim_runs.py)."""
+    lines = {4: []}
     middle = {}
     for case in DQC_RESUMABLE:
-        ckpts = checkpoints(tmp_path / case)
+        ckpts = checkpoints(two_rank_runs / f"dqc-{case}" / "ck")
         assert len(ckpts) >= 3 and open_run(ckpts[0]).attrs["num_ranks"] == 2
         middle[case] = ckpts[len(ckpts) // 2]
         lines[4] += [*(["--then"] if lines[4] else []), "resume", str(middle[case]), "-o",
@@ -397,7 +422,7 @@ def test_dqc_programs_checkpointed_on_two_ranks_resume_on_four_and_one(tmp_path)
     run_mpi(4, ["tests/mpi_scripts/dqsim_runs.py", *lines[4]], timeout_s=240)
     for case in DQC_RESUMABLE:
         run(1, ["resume", str(middle[case]), "-o", str(tmp_path / f"{case}-1.h5")])
-        full = open_run(tmp_path / f"{case}.h5")
+        full = open_run(two_rank_runs / f"dqc-{case}" / "full.h5")
         for ranks in (4, 1):
             resumed = open_run(tmp_path / f"{case}-{ranks}.h5")
             same_tables(full, resumed, ["shots", "links", "counts", "timeline"])
@@ -406,30 +431,23 @@ def test_dqc_programs_checkpointed_on_two_ranks_resume_on_four_and_one(tmp_path)
                     or math.isnan(full.attrs["fidelity"]) and math.isnan(resumed.attrs["fidelity"]))
 
 
-def test_a_short_chain_checkpointed_on_two_ranks_resumes_on_one(tmp_path):
+def test_a_short_chain_checkpointed_on_two_ranks_resumes_on_one(tmp_path, two_rank_runs):
     """A 1-link chain (2 memories, no register: small states) written on 2 ranks resumes on 1 with the same pairs."""
-    args = ["jobs/repeater_chain.toml", "--set", "chain.num_links=[1]", "--set", "chain.total_distance_km=[20.0]",
-            "--set", "chain.num_pairs=20", "--set", "chain.cutoff_s=0.01"]
-    run(2, ["run", *args, "-o", str(tmp_path / "full.h5"), "--set", "checkpoint.every_sim_s=0.0005",
-            "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\"", "--set", "checkpoint.keep=5"])
-    run(1, ["resume", str(checkpoints(tmp_path / "ck")[0]), "-o", str(tmp_path / "x.h5")])
-    same_tables(open_run(tmp_path / "full.h5"), open_run(tmp_path / "x.h5"), ["pairs", "summary"])
+    folder = two_rank_runs / "short_chain"
+    assert open_run(checkpoints(folder / "ck")[0]).attrs["num_ranks"] == 2
+    run(1, ["resume", str(checkpoints(folder / "ck")[0]), "-o", str(tmp_path / "x.h5")])
+    same_tables(open_run(folder / "full.h5"), open_run(tmp_path / "x.h5"), ["pairs", "summary"])
 
 
 
 
-def test_a_chain_without_cut_off_checkpointed_while_b_collects_bits_resumes_on_one(tmp_path):
+def test_a_chain_without_cut_off_checkpointed_while_b_collects_bits_resumes_on_one(tmp_path, two_rank_runs):
     """Without a cut-off B takes the repeaters' bits in one receive of several messages: runs checkpointed
     while it waits for them (every 0.5 ms of a ~3 ms run) resume on 1 rank to the same pairs."""
-    job = tmp_path / "chain.toml"
-    job.write_text(Path("jobs/repeater_chain.toml").read_text().replace("\ncutoff_s = 0.1\n", "\n"))
-    args = [str(job), "--set", "chain.num_links=[4]", "--set", "chain.total_distance_km=[40.0]",
-            "--set", "chain.num_pairs=4"]
-    run(2, ["run", *args, "-o", str(tmp_path / "full.h5"), "--set", "checkpoint.every_sim_s=0.0005",
-            "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\"", "--set", "checkpoint.keep=20"])
-    full = open_run(tmp_path / "full.h5")
+    folder = two_rank_runs / "no_cutoff_chain"
+    full = open_run(folder / "full.h5")
     assert full.attrs["cutoff_s"] == math.inf
-    ckpts = checkpoints(tmp_path / "ck")
+    ckpts = checkpoints(folder / "ck")
     assert len(ckpts) >= 3
     for index in (0, len(ckpts) // 2, len(ckpts) - 1):
         out = tmp_path / f"resumed{index}.h5"
@@ -442,28 +460,30 @@ def test_repro_replicated_register_checkpointed_on_three_ranks(tmp_path):
     so the checkpoint stores it in the run file; it resumes on 3 and 1 ranks to the uninterrupted results
     (it used to end in an internal error at the first checkpoint)."""
     full = tmp_path / "full.h5"
-    run(3, ["run", *DQC, "-o", str(full), "--set", "checkpoint.every_sim_s=0.0004",
-            "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\"", "--set", "checkpoint.keep=20"])
-    ckpts = checkpoints(tmp_path / "ck")
+    # the run, then its middle checkpoint resumed on 3 ranks, in one launch (tests/mpi_scripts/dqsim_runs.py)
+    run_mpi(3, ["tests/mpi_scripts/dqsim_runs.py", "run", *DQC, "-o", str(full), "--quiet", "--set",
+                "checkpoint.every_sim_s=0.0004", "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\"", "--set",
+                "checkpoint.keep=20", "--then", "resume", f"@middle-checkpoint:{tmp_path / 'ck'}", "-o",
+                str(tmp_path / "resumed3.h5"), "--quiet"], timeout_s=240)
+    ckpts = checkpoints(tmp_path / "ck")  # (the resume on 3 ranks wrote its own checkpoints of the same cuts over them)
     assert len(ckpts) >= 2 and open_run(ckpts[0]).attrs["num_ranks"] == 3
     for ranks in (3, 1):
         out = tmp_path / f"resumed{ranks}.h5"
-        run(ranks, ["resume", str(ckpts[len(ckpts) // 2]), "-o", str(out)])
+        if ranks == 1:
+            run(ranks, ["resume", str(ckpts[len(ckpts) // 2]), "-o", str(out)])
         a, b = open_run(full), open_run(out)
         same_tables(a, b, ["shots", "links", "counts"])
         assert abs(a.attrs["fidelity"] - b.attrs["fidelity"]) < 1e-12
 
 
-def test_repro_a_job_placed_on_two_ranks_resumes_on_one(tmp_path):
+def test_repro_a_job_placed_on_two_ranks_resumes_on_one(tmp_path, two_rank_runs):
     """An explicit [network].placement for the checkpoint's rank count does not fit another count: the
     resumed run places the nodes by default (results do not depend on placement) instead of refusing
     with 'placement[0] = 1: must be a rank in 0..0', which a resume could not change."""
-    full = tmp_path / "full.h5"
-    run(2, ["run", *DQC, "-o", str(full), "--set", "network.placement=[1, 0, 0, 1]",
-            "--set", "checkpoint.every_sim_s=0.0004", "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\"",
-            "--set", "checkpoint.keep=20"])
-    ckpts = checkpoints(tmp_path / "ck")
-    resume_middle_on_one_rank_matches(ckpts, full, tmp_path)
+    folder = two_rank_runs / "placed"
+    ckpts = checkpoints(folder / "ck")
+    assert open_run(ckpts[0]).attrs["num_ranks"] == 2
+    resume_middle_on_one_rank_matches(ckpts, folder / "full.h5", tmp_path)
 
 
 @pytest.mark.parametrize("what", ["checkpoint", "slab1"])

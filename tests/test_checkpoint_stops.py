@@ -440,26 +440,26 @@ TWO_RANKS = {"repeater": ["--set", "chain.num_links=[2]", "--set", "chain.total_
              "trotter": ["--set", "checkpoint.every_wall_s=3600"]}
 
 
+def tabulated_full(name, uninterrupted, root: Path):
+    """The uninterrupted 1-rank run of :data:`TABULATED`'s ``name`` as stopped on two ranks: for the jobs of
+    :data:`TWO_RANKS`, a smaller job's, run (here) by :func:`stopped_on_two_ranks` in ``root``."""
+    if name in TWO_RANKS:
+        return open_run(root / f"tabulated-{name}-full" / "full.h5")
+    return uninterrupted[name]
+
+
 @pytest.mark.parametrize("name", sorted(TABULATED))
-def test_a_sigterm_to_one_rank_while_results_are_tabulated_checkpoints_on_two_ranks(tmp_path, uninterrupted, name):
+def test_a_sigterm_to_one_rank_while_results_are_tabulated_checkpoints_on_two_ranks(tmp_path, uninterrupted,
+                                                                                    stopped_on_two_ranks, name):
     """Rank 1 alone gets the signal while the tables are made; both ranks stop at the same stop point with one
-    checkpoint, and its resume (on one rank) gives the uninterrupted 1-rank run's output."""
-    args, module, function = TABULATED[name]
-    full = uninterrupted[name]
-    if name in TWO_RANKS:  # a smaller job, run here without a stop too
-        args = [*args, *TWO_RANKS[name]]
-        dqsim(["run", *args], tmp_path / "full", "full.h5")
-        full = open_run(tmp_path / "full" / "full.h5")
-    driver = tmp_path / "driver.py"
-    driver.write_text(DRIVER)
-    hook = f"{module.__name__}:{function}:{last_call(name, full)}"
-    stopped = run_mpi(2, [str(driver), hook, "run", *args, "-o",
-                          str(tmp_path / "stopped.h5"), "--quiet", "--set",
-                          f"checkpoint.directory=\"{tmp_path / 'ck'}\""], timeout_s=240, check=False)
-    assert stopped.returncode == 75, stopped.stderr
-    [line] = stopped.stderr.strip().splitlines()  # rank 0 speaks for both
-    assert line.startswith("dqsim: checkpoint written to "), stopped.stderr
-    [ckpt] = checkpoints(tmp_path / "ck")
+    checkpoint, and its resume (on one rank) gives the uninterrupted 1-rank run's output. (The stop: DRIVER's
+    hook at the last call of the tabulating function, rank 1, run in :func:`stopped_on_two_ranks`' launch.)"""
+    stop = stopped_on_two_ranks[f"tabulated-{name}"]
+    full = tabulated_full(name, uninterrupted, stop.folder.parent)
+    assert stop.stopped.returncode == 75, stop.stopped.stderr
+    [line] = stop.stopped.stderr.strip().splitlines()  # rank 0 speaks for both
+    assert line.startswith("dqsim: checkpoint written to "), stop.stopped.stderr
+    [ckpt] = checkpoints(stop.folder / "ck")
     last_engine_run(name, ckpt, full)
     run_here(["resume", ckpt, "-o", tmp_path / "resumed.h5", "--quiet"])
     resumed = open_run(tmp_path / "resumed.h5")
@@ -467,21 +467,22 @@ def test_a_sigterm_to_one_rank_while_results_are_tabulated_checkpoints_on_two_ra
     same_run(full, resumed, ignore=RANK_ATTRS)
 
 
-@pytest.mark.parametrize("name", ["qkd", "dqc"])
-def test_a_sigterm_to_rank_0_during_the_output_write_on_two_ranks_cuts_it_and_checkpoints(tmp_path,
-                                                                                         uninterrupted, name):
+#: The jobs of :func:`test_a_sigterm_to_rank_0_during_the_output_write_on_two_ranks_cuts_it_and_checkpoints`.
+OUTPUT_WRITE_STOPS = ["qkd", "dqc"]
+
+
+@pytest.mark.parametrize("name", OUTPUT_WRITE_STOPS)
+def test_a_sigterm_to_rank_0_during_the_output_write_on_two_ranks_cuts_it_and_checkpoints(tmp_path, uninterrupted,
+                                                                                         stopped_on_two_ranks, name):
     """Rank 0 writes the file while rank 1 waits: the signal at rank 0's second look (after the first table)
-    abandons the write, and both ranks checkpoint the finished engine run."""
-    driver = tmp_path / "driver.py"
-    driver.write_text(DRIVER)
-    stopped = run_mpi(2, [str(driver), "dqsim.cli.main:_cut_on_stop:2:0", "run", *TABULATED[name][0], "-o",
-                          str(tmp_path / "stopped.h5"), "--quiet", "--set",
-                          f"checkpoint.directory=\"{tmp_path / 'ck'}\""], timeout_s=240, check=False)
-    assert stopped.returncode == 75, stopped.stderr
-    [line] = stopped.stderr.strip().splitlines()
-    assert line.startswith("dqsim: checkpoint written to "), stopped.stderr
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["ck", "driver.py"]  # no output, no temporary
-    [ckpt] = checkpoints(tmp_path / "ck")
+    abandons the write, and both ranks checkpoint the finished engine run. (DRIVER's hook
+    ``dqsim.cli.main:_cut_on_stop:2:0``, run in :func:`stopped_on_two_ranks`' launch.)"""
+    stop = stopped_on_two_ranks[f"output-{name}"]
+    assert stop.stopped.returncode == 75, stop.stopped.stderr
+    [line] = stop.stopped.stderr.strip().splitlines()
+    assert line.startswith("dqsim: checkpoint written to "), stop.stopped.stderr
+    assert stop.listing == ["ck"]  # no output, no temporary
+    [ckpt] = checkpoints(stop.folder / "ck")
     last_engine_run(name, ckpt, uninterrupted[name])
     run_here(["resume", ckpt, "-o", tmp_path / "resumed.h5", "--quiet"])
     same_run(uninterrupted[name], open_run(tmp_path / "resumed.h5"), ignore=RANK_ATTRS)
@@ -599,13 +600,19 @@ sys.exit(main(sys.argv[4:]))
 
 # ------------------------------------------------------------- the two-rank stops, their resumes in one launch
 
-def two_rank_stop_cases(root: Path) -> dict:
+def two_rank_stop_cases(root: Path, tabulated_calls: dict) -> dict:
     """The two-rank stops of the tests of this file that resume on two ranks (and those of the shared-out trotter
     runs): ``{case: (hook, hook arguments, dqsim arguments, ranks of the resume)}``, the hooks those of
     tests/mpi_scripts/two_rank_stops.py (``call``: :data:`DRIVER`'s, ``waiting``: to rank 1 alone as it waits for
     rank 0's output write, ``files``: :data:`DRIVER_FILES`'s). A ``files`` case's marks go to the folder ``root/CASE-marks``, beside the
-    case's own."""
+    case's own. The stops of the tests that resume on one rank only (``tabulated-NAME``: ``tabulated_calls[NAME]``
+    is the call of the tabulating function to stop at; ``output-NAME``) are here too: one launch for all."""
     cases = {"fidelity": ("call", ["dqsim.scenarios.dqc:_fidelity_to_copy"], ["run", *DQC], 2)}
+    for name, (args, module, function) in TABULATED.items():
+        cases[f"tabulated-{name}"] = ("call", [f"{module.__name__}:{function}:{tabulated_calls[name]}"],
+                                      ["run", *args, *TWO_RANKS.get(name, [])], 1)
+    for name in OUTPUT_WRITE_STOPS:
+        cases[f"output-{name}"] = ("call", ["dqsim.cli.main:_cut_on_stop:2:0"], ["run", *TABULATED[name][0]], 1)
     for index, (mode, where, resume_ranks) in enumerate(SHARED_OUT_STOPS):
         cases[f"shared-{index}"] = (("waiting", []) if where == "waiting" else ("call", [where])) + (
             ["run", *SHARED_OUT[mode]], resume_ranks)
@@ -644,18 +651,22 @@ def stopped_run(case: dict, launch: subprocess.CompletedProcess) -> subprocess.C
 
 
 @pytest.fixture(scope="module")
-def stopped_on_two_ranks(tmp_path_factory):
+def stopped_on_two_ranks(tmp_path_factory, uninterrupted):
     """Each case of :func:`two_rank_stop_cases` run on two ranks in a folder of its own, the cases one after another
     in one launch (tests/mpi_scripts/two_rank_stops.py: each stop returns status 75 from ``main()``), then every
     checkpoint of a case that resumes on two ranks resumed in one launch (tests/mpi_scripts/dqsim_runs.py,
     ``python -m dqsim``'s entry point) as ``resumed.h5`` in the case's folder: one interpreter start and import
-    per rank for each, instead of one per case and resume. Checks nothing: each test checks its case.
-    ``{case: TwoRankStop}``."""
+    per rank for each, instead of one per case and resume. The smaller jobs of :data:`TWO_RANKS` run here first
+    without a stop (one rank, ``root/tabulated-NAME-full/full.h5``, :func:`tabulated_full`). Checks nothing:
+    each test checks its case. ``{case: TwoRankStop}``."""
     import json
 
     root = tmp_path_factory.mktemp("two_rank_stops")
+    for name in TWO_RANKS:  # a smaller job, run here without a stop too
+        dqsim(["run", *TABULATED[name][0], *TWO_RANKS[name]], root / f"tabulated-{name}-full", "full.h5")
+    calls = {name: last_call(name, tabulated_full(name, uninterrupted, root)) for name in TABULATED}
     cases = []
-    for case, (hook, hook_args, args, resume_ranks) in two_rank_stop_cases(root).items():
+    for case, (hook, hook_args, args, resume_ranks) in two_rank_stop_cases(root, calls).items():
         folder = root / case
         folder.mkdir()
         if hook == "files":

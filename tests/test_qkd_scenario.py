@@ -15,7 +15,7 @@ from dqsim.jobs import apply_overrides, load_job
 from dqsim.network.werner import chsh_value
 from dqsim.protocols.qkd import theory
 from dqsim.scenarios import qkd as qkd_scenario
-from mpi_helper import ROOT, run_mpi
+from mpi_helper import ROOT, run_here, run_mpi
 from conftest import TEST_BACKEND
 
 BACKEND = TEST_BACKEND if TEST_BACKEND is not None else backend_mod.select("numpy")
@@ -125,21 +125,50 @@ ENTANGLED_CHAIN = ["--set", 'qkd.network={topology="chain", num_nodes=3}', "--se
                    "--set", 'qkd.error_correction="cascade"']
 
 
-@pytest.mark.parametrize("job, extra, ranks", [
-    ("qkd_trusted_chain", [], (1, 2, 4)),
-    ("bbm92_20km", ENTANGLED_CHAIN + ["--set", 'qkd.security="finite_key"'], (1, 2)),
-    ("e91_chsh", ENTANGLED_CHAIN, (1, 2)),
-    ("bbm92_20km", ENTANGLED_CHAIN + ["--set", 'qkd.eve={attack="intercept_resend", fraction=0.05, distance_km=2}',
-                                      "--set", "qkd.source.z_basis_probability=0.8"], (1, 2)),
-], ids=["bb84", "bbm92-cascade-finite-key", "e91-cascade", "bbm92-eve-biased-bases"])
-def test_two_links_same_on_two_and_four_ranks(tmp_path, job, extra, ranks):
-    """Two links of a trusted chain (on two ranks, the second link's Alice and Bob on different ranks): the same tables on every
-    rank count (BBM92/E91: Cascade's rounds cross ranks, and the final keys are equal)."""
+#: The cases of :func:`test_two_links_same_on_two_and_four_ranks`: ``{id: (job, extra arguments, rank counts)}``.
+TWO_LINKS = {
+    "bb84": ("qkd_trusted_chain", [], (1, 2, 4)),
+    "bbm92-cascade-finite-key": ("bbm92_20km", ENTANGLED_CHAIN + ["--set", 'qkd.security="finite_key"'], (1, 2)),
+    "e91-cascade": ("e91_chsh", ENTANGLED_CHAIN, (1, 2)),
+    "bbm92-eve-biased-bases": ("bbm92_20km", ENTANGLED_CHAIN + [
+        "--set", 'qkd.eve={attack="intercept_resend", fraction=0.05, distance_km=2}', "--set",
+        "qkd.source.z_basis_probability=0.8"], (1, 2))}
+
+
+def two_links_run(case, out) -> list:
+    """``dqsim run`` of :data:`TWO_LINKS`' ``case`` writing ``out``."""
+    job, extra, _ranks = TWO_LINKS[case]
+    return ["run", f"jobs/{job}.toml", "-o", str(out), "--quiet", "--set", "qkd.pulses=1000000", "--set",
+            "qkd.batch_pulses=250000", *extra]
+
+
+@pytest.fixture(scope="module")
+def two_links_on_two_ranks(tmp_path_factory):
+    """Every case of :data:`TWO_LINKS` on two ranks, in one launch (tests/mpi_scripts/dqsim_runs.py: one
+    interpreter start and import per rank instead of one per case): ``{case: output}``."""
+    root = tmp_path_factory.mktemp("two_links")
+    argv = []
+    for case in TWO_LINKS:
+        argv += [*(["--then"] if argv else []), *two_links_run(case, root / f"{case}.h5")]
+    run_mpi(2, ["tests/mpi_scripts/dqsim_runs.py", *argv], timeout_s=360)
+    return {case: root / f"{case}.h5" for case in TWO_LINKS}
+
+
+@pytest.mark.parametrize("case", TWO_LINKS)
+def test_two_links_same_on_two_and_four_ranks(tmp_path, two_links_on_two_ranks, case):
+    """Two links of a trusted chain (on two ranks, the second link's Alice and Bob on different ranks): the same
+    tables on every rank count (BBM92/E91: Cascade's rounds cross ranks, and the final keys are equal). One rank:
+    in this process; two: :func:`two_links_on_two_ranks`' launch."""
+    _job, extra, ranks = TWO_LINKS[case]
     results = []
     for num_ranks in ranks:
         out = tmp_path / f"chain{num_ranks}.h5"
-        run_mpi(num_ranks, ["-m", "dqsim", "run", f"jobs/{job}.toml", "-o", str(out), "--quiet",
-                            "--set", "qkd.pulses=1000000", "--set", "qkd.batch_pulses=250000", *extra], timeout_s=180)
+        if num_ranks == 1:
+            run_here(two_links_run(case, out))
+        elif num_ranks == 2:
+            out = two_links_on_two_ranks[case]
+        else:
+            run_mpi(num_ranks, ["-m", "dqsim", *two_links_run(case, out)], timeout_s=180)
         results.append(open_run(out))
     if extra:
         blocks = results[0].table("blocks")

@@ -4,13 +4,23 @@ Usage: python dqsim_runs.py ARGS... [--then ARGS...]...
 
 Each ``ARGS`` runs in turn on every rank through :func:`dqsim.cli.console_main`, as ``python -m dqsim ARGS``
 would; the script ends with the first nonzero exit status (the runs after it are not started), else 0.
+An argument ``@middle-checkpoint:FOLDER`` stands for the middle one of the complete checkpoints in FOLDER
+(tests/run_files.py's ``checkpoints``, oldest first, index ``len // 2``), chosen by rank 0 when its command line
+starts (after the lines before it ran on every rank) and sent to the others: a run and the resume of its middle
+checkpoint in one launch.
 """
 
 import sys
+from pathlib import Path
 
+from dqsim import comm
 from dqsim.cli import console_main
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from run_files import checkpoints  # noqa: E402
+
 SEPARATOR = "--then"
+MIDDLE = "@middle-checkpoint:"
 
 
 def command_lines(argv: list[str]) -> list[list[str]]:
@@ -24,9 +34,28 @@ def command_lines(argv: list[str]) -> list[list[str]]:
     return lines
 
 
+def middle_checkpoint(folder: str) -> str:
+    """The middle one of the complete checkpoints in ``folder`` (none: the folder, for dqsim's own error)."""
+    found = checkpoints(Path(folder))
+    return str(found[len(found) // 2]) if found else folder
+
+
+def with_checkpoints(args: list[str]) -> list[str]:
+    """``args`` with each :data:`MIDDLE` argument replaced by rank 0's choice (after a barrier: every rank is done
+    with the lines before)."""
+    if not any(arg.startswith(MIDDLE) for arg in args):
+        return args
+    world = comm.init()
+    world.barrier()
+    chosen = None
+    if world.rank == 0:
+        chosen = [middle_checkpoint(arg[len(MIDDLE):]) if arg.startswith(MIDDLE) else arg for arg in args]
+    return world.bcast(chosen)
+
+
 if __name__ == "__main__":
     for args in command_lines(sys.argv[1:]):
-        status = console_main(args)
+        status = console_main(with_checkpoints(args))
         if status:
             raise SystemExit(status)
     raise SystemExit(0)
