@@ -718,7 +718,10 @@ def test_mutated_job_files_never_give_a_traceback(tmp_path, capsys):
             # The test's own alarm can fire inside a finalizer or callback (a numba compile's, under load),
             # where Python prints it as "Exception ignored in ..." with a traceback of _TimeUp: not dqsim's.
             assert "Traceback" not in err or "_TimeUp" in err, (job.read_bytes(), err)
-            if code is None:
+            # Where the alarm fires inside a compiled kernel's call, numba turns _TimeUp into a SystemError
+            # ("returned a result with an exception set"), which dqsim's guard reports as an internal error
+            # naming _TimeUp: the test's own cut, not dqsim's (seen once under load, 2026-12-06).
+            if code is None or (code != 0 and "_TimeUp" in err and "returned a result with an exception set" in err):
                 tally["cut"] += 1
             elif code == 0:
                 tally["ran"] += 1

@@ -10,7 +10,7 @@ import pytest
 from dqsim.backend import fast
 from dqsim.engine import quantum
 from dqsim.rng import Stream
-from dqsim.state.small import SmallStates, _pure_mixture_of, preparation_unitary
+from dqsim.state.small import SmallStates, _pure_mixture_of, phase_fixed, preparation_unitary
 
 H = np.array([[1, 1], [1, -1]], dtype=np.complex128) / math.sqrt(2)
 CX = np.eye(4, dtype=np.complex128)[[0, 3, 2, 1]]
@@ -52,6 +52,7 @@ def test_pair_preparations_are_those_of_the_eigenvectors_bit_for_bit():
     rho = _noisy_pair()
     weights, unitaries = quantum._pair_preparations(rho.dtype.str, rho.tobytes())
     values, vectors = np.linalg.eigh(rho)
+    vectors = phase_fixed(vectors)  # (each eigenvector's phase fixed: a pair joins as +Φ+, not eigh's −Φ+)
     assert np.array_equal(weights, np.cumsum(np.clip(values, 0.0, None)))
     for k in range(4):
         assert np.array_equal(unitaries[k], preparation_unitary(vectors[:, k]))
@@ -61,6 +62,7 @@ def test_pair_preparations_are_those_of_the_eigenvectors_bit_for_bit():
 def test_take_pure_draws_the_eigenvector_it_would_work_out():
     rho = _noisy_pair()
     values, vectors = np.linalg.eigh(rho)
+    vectors = phase_fixed(vectors)
     for uniform in (0.0, 0.05, 0.5, 0.999):
         got = []
         for _ in range(2):  # the second one from the kept decomposition
