@@ -527,3 +527,14 @@ def test_sections_on_their_own():
     with pytest.raises(ValueError, match="only used with protocol"):
         QkdSection(protocol="e91", source={"intensities": [0.5, 0.1], "probabilities": [0.5, 0.5]},
                    link={"distance_km": 1})
+
+
+@pytest.mark.parametrize("correction", ["model", "cascade", "ldpc"])
+def test_every_shipped_qkd_job_takes_each_error_correction_from_the_command_line(correction):
+    """A shipped job sets no key that only one error correction uses, so a user's ``--set qkd.error_correction``
+    (a comparison of reconciliations) works on every one (``bbm92_finite_key`` once set ``cascade_order``, and
+    ``--set qkd.error_correction="model"`` was refused)."""
+    for path in sorted(JOBS.glob("*.toml")):
+        job = load_job(path)
+        if isinstance(job, QkdJob):
+            assert apply_overrides(job, [f'qkd.error_correction="{correction}"']).qkd.error_correction == correction
