@@ -445,7 +445,7 @@ class _AliceSource:
     Until 2026-12-06 the source waited for every block's
     post-processing (``simulated_time_ps`` was the emission plus every block's post-processing).
 
-    Subclasses keep ``self.batch`` (next batch), ``self.times`` (the current block's ``start`` and ``waited``),
+    Subclasses keep ``self.batch`` (next batch), ``self.times`` (the current block's ``start``),
     ``self.open_blocks`` and ``self.wait_from_ps`` (``None``: not waiting).
     """
 
@@ -475,9 +475,14 @@ class _AliceSource:
                         f"{self.wait_from_ps} ps, with {bound} blocks in post-processing "
                         f"(max_blocks_in_postprocessing), before block {batches[self.batch][0]}")
             self.wait_from_ps = None
-            self.times = {"start": ctx.now_ps, "waited": waited}
-            self.tally.waits_ps[batches[self.batch][0]] = waited
+            self._start_block(ctx, batches[self.batch][0], waited)
             self.phase = "emit"
+
+    def _start_block(self, ctx, block: int, waited_ps: int) -> None:
+        """Block ``block``'s emission starts now, after the source waited ``waited_ps`` for it (its
+        ``source_wait_ps``)."""
+        self.times = {"start": ctx.now_ps}
+        self.tally.waits_ps[block] = waited_ps
 
     def _between_blocks(self, ctx, done_tag):
         """The command of phases ``slot`` and ``drain``: the next block's acknowledgement (side-effect free)."""
@@ -561,7 +566,7 @@ class Bb84Alice(_AliceSource, _Bb84Folding):
         self.batch = 0                 # next batch to emit
         self.pending: dict = {}        # batch index -> (her packed pulses or None, None), until its report
         self.counts = None             # BlockCounts of the current block
-        self.times: dict = {}          # the block's emission start and the source's wait before it (ps)
+        self.times: dict = {}          # the block's emission start (ps)
         self.keys = (PackedBits(), PackedBits())  # the block's key bits, Alice's and Bob's (cascade)
         self.open_blocks = 0           # blocks in post-processing (Bb84AliceBlock processes)
         self.wait_from_ps = None       # when the source began to wait for a block to leave post-processing
@@ -594,8 +599,7 @@ class Bb84Alice(_AliceSource, _Bb84Folding):
         batches = list(self.plan.batches())
         if self.counts is None:
             self.counts = BlockCounts.zeros(source.num_classes)
-            self.times = {"start": ctx.now_ps, "waited": 0}
-            self.tally.waits_ps[0] = 0
+            self._start_block(ctx, 0, 0)
         while self.phase != "done":
             if self.phase == "emit":
                 block, start, size = batches[self.batch]
@@ -631,9 +635,6 @@ class Bb84AliceBlock(_AliceSide, _Bb84Folding):
     (parameter estimation answer), ``cascade`` (Cascade's rounds), ``ack``
     (key acknowledged: the block's row goes to the link's tally), ``done``.
     """
-
-    #: Not kept by the engine once ended (one per key block).
-    kept_after_end = False
 
     def __init__(self, plan: QkdPlan, phys: LinkPhysics, tally: LinkTally, block: int, counts, keys, pending: dict,
                  times: dict):
@@ -1273,8 +1274,7 @@ class EntangledAlice(_AliceSource):
         done_tag = link_tag + ("block-done",)
         batches = list(self.plan.batches())
         if "start" not in self.times and self.batch == 0:
-            self.times = {"start": ctx.now_ps, "waited": 0}
-            self.tally.waits_ps[0] = 0
+            self._start_block(ctx, 0, 0)
         while self.phase != "done":
             if self.phase == "emit":
                 block, start, size = batches[self.batch]
@@ -1316,9 +1316,6 @@ class EntangledAliceBlock(_AliceSide):
     Phases: ``reports`` (Bob's remaining reports), ``estimate``, ``cascade``
     (error_correction = cascade), ``ack``, ``done``.
     """
-
-    #: Not kept by the engine once ended (one per key block).
-    kept_after_end = False
 
     def __init__(self, plan: QkdPlan, phys: LinkPhysics, tally: LinkTally, block: int, counts, keys, awaiting: set,
                  times: dict, block_chsh):
