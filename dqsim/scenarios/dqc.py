@@ -457,7 +457,8 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
             nonlocal gate's pairs when it reaches the gate (:class:`~dqsim.protocols.distributed.NodeProgram`);
             ``"ahead"``: each node requests the pairs of its next nonlocal gates as soon as a communication
             qubit is free, and runs nonlocal gates on disjoint data qubits at once (:mod:`dqsim.protocols.ahead`).
-            The same final state in the noiseless case; the simulated time is never longer on an ideal link.
+            The same final state in the noiseless case; on the ideal links of the tests it never ended later
+            (not shown in general).
 
     Raises:
         ValueError: ``initial`` has fewer qubits than the register needs, or lives on another
