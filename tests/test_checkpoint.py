@@ -31,6 +31,10 @@ DQC_LONG = [*DQC[:-4], "--set", "circuit.depth=12", *DQC[-2:]]
 #: (2-8) is in its first half. (Every 0.2 ms wrote 64; the resumes, each of which checkpoints the rest of the run
 #: again, wrote about 55 each, most of these tests' time on 4 ranks.)
 DQC_LONG_EVERY_S = 0.0008
+#: QKD's checkpoint interval in its stop and kill tests: 14 checkpoints in its 7.47 ms, so the random window (2-8)
+#: ends by 4 ms. (Every 1 ms wrote 7 once the source stopped waiting for post-processing; a SIGUSR1 sent after the
+#: 6th landed, on a loaded CI machine, after the last event, and a kill after the 7th had 0.47 ms to spare.)
+QKD_EVERY_S = 0.0005
 QKD = ["jobs/bb84_decoy_50km.toml", "--set", "qkd.pulses=6000000", "--set", "qkd.batch_pulses=500000",
        "--set", "qkd.block_pulses=2000000"]
 
@@ -139,7 +143,7 @@ def start_run(folder, job_args, every_sim_s, ranks=2):
 
 
 def start_qkd(folder, ranks=2):
-    return start_run(folder, QKD, 0.001, ranks)
+    return start_run(folder, QKD, QKD_EVERY_S, ranks)
 
 
 def wait_for_checkpoint(folder, proc, count=1, timeout_s=120):
@@ -188,7 +192,7 @@ def stopped_then_resumed(folder, job_args, every_sim_s, window_seed: str) -> dic
 
 @pytest.fixture(scope="module")
 def qkd_stopped(tmp_path_factory):
-    return stopped_then_resumed(tmp_path_factory.mktemp("ckpt_qkd_stopped"), QKD, 0.001, "")
+    return stopped_then_resumed(tmp_path_factory.mktemp("ckpt_qkd_stopped"), QKD, QKD_EVERY_S, "")
 
 
 @pytest.fixture(scope="module")
@@ -335,7 +339,7 @@ def test_killed_on_four_ranks_resumed_on_one(tmp_path, request, scenario):
         full, args, every, tables = request.getfixturevalue("dqc_long_full"), DQC_LONG, DQC_LONG_EVERY_S, [
             "shots", "links", "counts"]
     else:
-        full, args, every, tables = request.getfixturevalue("qkd_full"), QKD, 0.001, ["blocks", "links",
+        full, args, every, tables = request.getfixturevalue("qkd_full"), QKD, QKD_EVERY_S, ["blocks", "links",
                                                                                       "end_to_end"]
     proc = start_run(tmp_path, args, every, ranks=4)
     assert wait_for_checkpoint(tmp_path, proc, random_window("four" + scenario)), "the run ended before it was killed"
