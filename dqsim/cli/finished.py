@@ -42,6 +42,7 @@ import dqsim
 from dqsim import io, jobs
 from dqsim.errors import DqsimError
 from dqsim.io import manifest
+from dqsim.cli.merge import NUM_TASKS_ATTR
 from dqsim.io.manifest import run_manifest_path
 
 
@@ -153,8 +154,9 @@ def output_state(job) -> OutputState:
     """Whether ``job``'s output (``[run].output``, after ``-o``) holds its finished results (see the module).
 
     Reads the output's manifest, hashes the run file (not its state's slab files, checked by size:
-    :func:`dqsim.io.whole_run_attrs`) and its stored job, and the files the job reads (for
-    :attr:`OutputState.stale`); writes nothing.
+    :func:`dqsim.io.whole_run_attrs`; :func:`damaged_slab` reads them) and its stored job, and the files the job
+    reads (for :attr:`OutputState.stale`); writes nothing. A merged file (``dqsim merge``) is not finished: no run
+    wrote it.
     """
     output = Path(job.run.output)
     if not output.exists():
@@ -164,6 +166,9 @@ def output_state(job) -> OutputState:
         body = manifest.read_manifest(run_manifest_path(output), kind="run")
     except DqsimError as exc:
         return OutputState(False, f"{output} is not a finished run's output ({exc})")
+    if isinstance(body.get("merged_from"), list) or NUM_TASKS_ATTR in attrs:  # dqsim merge's; before 2026-12-07: attrs
+        return OutputState(False, f"{output} is a merged file (dqsim merge of {attrs.get(NUM_TASKS_ATTR)} run files), "
+                                  "not a run's output")
     try:
         stored = jobs.load_job_text(str(attrs.get("job_text", "")), source=f"{output}: its job",
                                     base_dir=job.base_dir, path=job.path)

@@ -369,6 +369,15 @@ RUN_IDENTITY_KEYS = ("run_id", "config_sha256", "overrides", "output", "input_sh
                      "dqsim_commit", "input_sha256_from_job", "output_from_checkpoints")
 
 
+#: The facts of a merge's identity that ``dqsim merge`` records in the merged file's manifest (docs/outputs.md), since
+#: 2026-12-07: ``merged_from`` (one entry per input run file in task order: ``task``, ``file`` (its absolute path),
+#: ``file_from_merged`` (its path relative to the merged file's folder), ``sha256`` (SHA-256 of its bytes, read by
+#: the merge) and ``run_id`` (what its manifest records; ``None``: none recorded)), ``merged_utc`` (when it was
+#: merged, ISO 8601), ``dqsim_version`` and ``dqsim_commit`` (of the merge). Its ``run_file`` and ``files`` are as a
+#: run's; it has no ``run_id``: no run wrote it.
+MERGE_IDENTITY_KEYS = ("merged_from", "merged_utc", "dqsim_version", "dqsim_commit")
+
+
 def write_run_manifest(path: str | os.PathLike, extra_files: Iterable[str | os.PathLike] = (), *,
                        entries: Sequence[Mapping[str, Any]] = (), run_entry: Mapping[str, Any] | None = None,
                        facts: Mapping[str, Any] | None = None) -> Path:
