@@ -20,7 +20,13 @@ A checkpoint goes when its run finished: an output that one of the run's
 checkpoints names (a resumed run's checkpoints name the resume's ``-o``) or,
 with ``JOB``, the job's output is whole as its manifest lists it and records
 the run's id; then the run's checkpoints are of no more use (any dqsim
-version's). The others stay: a
+version's). A checkpoint's output is looked for first at the path relative to
+the checkpoint folder that its manifest records (since 2026-12-07), then at
+its absolute path, so a project folder moved elsewhere still pairs; with
+``JOB`` the run's checkpoints under another configuration tag (a QASM file's
+absolute path, part of the configuration hash, changes with the move) are
+found by the run id too. A merged file (``dqsim merge``) records no run id:
+no checkpoint is paired with it. The others stay: a
 later or stopped run's (another run id), or a run whose output is not whole
 (``dqsim resume`` goes on from the newest). ``--all`` removes those too.
 Checkpoints written before run ids record no output: with ``JOB`` they are
