@@ -152,3 +152,6 @@ def test_repro_a_moved_project_folder_is_still_finished_and_its_checkpoints_pair
     assert checkpoints(moved / "ck") == kept and len(kept) == 1  # --dry-run
     run_here(["clean", *args(moved)])
     assert checkpoints(moved / "ck") == []
+    shown = run_here(["inspect", str(moved / "out.h5")]).stdout  # the run's identity, as its manifest records it
+    assert "\nrun identity (its manifest)\n" in shown and re.search(rf"\n  run_id +{recorded['run_id']}\n", shown) \
+        and re.search(r"\n  output_from_checkpoints +\.\./out\.h5\n", shown), shown
