@@ -131,9 +131,8 @@ def test_repro_a_moved_project_folder_is_still_finished_and_its_checkpoints_pair
 
     run_here(["run", *args(before), "--quiet", "--set", "checkpoint.keep_when_done=true"])
     recorded = body_of(before / "out.h5")
-    assert recorded["input_sha256_from_job"] == {"circuits/teleport_feedforward.qasm":
-                                                  hashlib.sha256((before / "circuits" /
-                                                                  "teleport_feedforward.qasm").read_bytes()).hexdigest()}
+    qasm_sha = hashlib.sha256((before / "circuits" / "teleport_feedforward.qasm").read_bytes()).hexdigest()
+    assert recorded["input_sha256_from_job"] == {"circuits/teleport_feedforward.qasm": qasm_sha}
     assert body_of(checkpoints(before / "ck")[-1])["output_from_checkpoints"] == os.path.join("..", "out.h5")
     moved = tmp_path / "elsewhere" / "project"
     moved.parent.mkdir()

@@ -135,8 +135,9 @@ def _moved_run(directory: Path, job_name: str, prefix: str, state: OutputState) 
     found = []
     for stored in checkpoint.stored_checkpoints(directory):
         named = checkpoint.parse_checkpoint_name(stored.path)
-        if named is not None and named["job_name"] == job_name and named["prefix"] != prefix and stored.run_id == state.run_id and \
-                checkpoint.lock_holder(directory, named["prefix"]) is None:
+        if named is None or named["job_name"] != job_name or named["prefix"] == prefix:
+            continue
+        if stored.run_id == state.run_id and checkpoint.lock_holder(directory, named["prefix"]) is None:
             found.append(stored)
     return found
 

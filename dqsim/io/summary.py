@@ -216,7 +216,8 @@ def _identity_lines(identity: dict[str, Any] | None) -> list[str]:
     merged = identity.get("merged_from")
     if isinstance(merged, list):
         head = (f"merge (its manifest): by dqsim {identity.get('dqsim_version')}, commit "
-                f"{identity.get('dqsim_commit')}, at {identity.get('merged_utc')}, of {count_of(len(merged), 'run file')}")
+                f"{identity.get('dqsim_commit')}, at {identity.get('merged_utc')}, "
+                f"of {count_of(len(merged), 'run file')}")
         rows = [[entry.get("task"), entry.get("file"), entry.get("run_id") or "(none recorded)",
                  str(entry.get("sha256"))[:SHA256_SHOWN] + "..."] for entry in merged if isinstance(entry, dict)]
         return ["", head, *_grid(["task", "file", "run_id", "sha256"], rows, right=(0,))]
