@@ -114,3 +114,43 @@ def test_every_rank_starts_a_run_with_the_run_id_its_files_record(tmp_path):
     (mine,), (theirs,) = said["run_ids"]
     assert mine == theirs == body_of(out)["run_id"], said
     assert {body_of(path)["run_id"] for path in checkpoints(ck)} == {mine}
+
+
+def test_repro_a_moved_project_folder_is_still_finished_and_its_checkpoints_paired(tmp_path):
+    """A project folder (job, QASM circuit, checkpoint folder, output) run once and moved elsewhere: before
+    2026-12-07 ``--skip-finished`` took the QASM file at its new absolute path for a changed one and ran the job
+    again, ``dqsim clean JOB`` found no checkpoint (the configuration hash holds the QASM file's absolute path) and
+    ``dqsim clean --checkpoints`` kept them (their output's absolute path was gone). Now the manifests record the
+    paths relative to the job's folder and to the checkpoint folder too."""
+    before = tmp_path / "before"
+    job_in(before)
+
+    def args(folder):
+        return [str(folder / "job.toml"), "-o", str(folder / "out.h5"), "--set", "simulation.shots=4", "--set",
+                "checkpoint.every_sim_s=0.001", "--set", f'checkpoint.directory="{folder / "ck"}"']
+
+    run_here(["run", *args(before), "--quiet", "--set", "checkpoint.keep_when_done=true"])
+    recorded = body_of(before / "out.h5")
+    qasm_sha = hashlib.sha256((before / "circuits" / "teleport_feedforward.qasm").read_bytes()).hexdigest()
+    assert recorded["input_sha256_from_job"] == {"circuits/teleport_feedforward.qasm": qasm_sha}
+    assert body_of(checkpoints(before / "ck")[-1])["output_from_checkpoints"] == os.path.join("..", "out.h5")
+    moved = tmp_path / "elsewhere" / "project"
+    moved.parent.mkdir()
+    os.rename(before, moved)
+    written = (moved / "out.h5").stat().st_mtime_ns
+    skipped = run_here(["run", *args(moved), "--quiet", "--skip-finished"]).stderr.splitlines()
+    assert len(skipped) == 1 and skipped[0].endswith("not running it again (--skip-finished)"), skipped
+    assert (moved / "out.h5").stat().st_mtime_ns == written
+    kept = checkpoints(moved / "ck")
+    by_job = run_here(["clean", *args(moved), "--dry-run"]).stdout
+    assert f"would remove 1 checkpoint in {moved / 'ck'}/" in by_job and \
+        f"whose output {moved / 'out.h5'} is whole" in by_job, by_job
+    by_folder = run_here(["clean", "--checkpoints", str(moved / "ck"), "--dry-run"]).stdout
+    assert f"would remove 1 checkpoint in {moved / 'ck'}/" in by_folder and \
+        f"whose output {moved / 'out.h5'} is whole" in by_folder, by_folder
+    assert checkpoints(moved / "ck") == kept and len(kept) == 1  # --dry-run
+    run_here(["clean", *args(moved)])
+    assert checkpoints(moved / "ck") == []
+    shown = run_here(["inspect", str(moved / "out.h5")]).stdout  # the run's identity, as its manifest records it
+    assert "\nrun identity (its manifest)\n" in shown and re.search(rf"\n  run_id +{recorded['run_id']}\n", shown) \
+        and re.search(r"\n  output_from_checkpoints +\.\./out\.h5\n", shown), shown

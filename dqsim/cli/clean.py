@@ -20,7 +20,13 @@ A checkpoint goes when its run finished: an output that one of the run's
 checkpoints names (a resumed run's checkpoints name the resume's ``-o``) or,
 with ``JOB``, the job's output is whole as its manifest lists it and records
 the run's id; then the run's checkpoints are of no more use (any dqsim
-version's). The others stay: a
+version's). A checkpoint's output is looked for first at the path relative to
+the checkpoint folder that its manifest records (since 2026-12-07), then at
+its absolute path, so a project folder moved elsewhere still pairs; with
+``JOB`` the run's checkpoints under another configuration tag (a QASM file's
+absolute path, part of the configuration hash, changes with the move) are
+found by the run id too. A merged file (``dqsim merge``) records no run id:
+no checkpoint is paired with it. The others stay: a
 later or stopped run's (another run id), or a run whose output is not whole
 (``dqsim resume`` goes on from the newest). ``--all`` removes those too.
 Checkpoints written before run ids record no output: with ``JOB`` they are
@@ -106,6 +112,7 @@ def clean_job(job, *, dry_run: bool = False, everything: bool = False) -> list[s
         state = output_state(job)
         found = [stored for stored in checkpoint.stored_checkpoints(directory, prefix)
                  if stored.config_sha256 in (None, config)]  # not another job whose configuration hash starts alike
+        found += _moved_run(directory, job.run.name, prefix, state)
         groups = _groups(found, _Judge(directory, state, found, os.path.abspath(job.run.output)), directory, everything=everything)
         if not groups:
             return [head, f"  output: {state.words}", "  no checkpoint of this job there: nothing to remove"]
@@ -116,6 +123,23 @@ def clean_job(job, *, dry_run: bool = False, everything: bool = False) -> list[s
     finally:
         checkpoint.release_lock(lock)
     return [head, f"  output: {state.words}", *_lines(groups, dry_run=dry_run), *_failed(left)]
+
+
+def _moved_run(directory: Path, job_name: str, prefix: str, state: OutputState) -> list:
+    """The checkpoints in ``directory`` of the run whose id the job's finished output records (``state``) that carry
+    another configuration tag than ``prefix``'s: the job's configuration hash holds the absolute paths of the files
+    it reads (a QASM circuit), so a project folder moved elsewhere gives the same job another tag; the run id (128
+    random bits) still names that run's checkpoints. Those of a tag whose lock another run holds are left out."""
+    if not (state.finished and state.run_id is not None):
+        return []
+    found = []
+    for stored in checkpoint.stored_checkpoints(directory):
+        named = checkpoint.parse_checkpoint_name(stored.path)
+        if named is None or named["job_name"] != job_name or named["prefix"] == prefix:
+            continue
+        if stored.run_id == state.run_id and checkpoint.lock_holder(directory, named["prefix"]) is None:
+            found.append(stored)
+    return found
 
 
 def clean_folder(directory: Path, *, dry_run: bool = False, everything: bool = False) -> list[str]:
@@ -196,12 +220,26 @@ class _Judge:
         if state is not None and state.finished and state.run_id is not None:
             self.finished[state.run_id] = output
         for stored in found:
-            if stored.run_id is None or stored.output is None or stored.run_id in self.finished:
+            if stored.run_id is None or stored.run_id in self.finished:
                 continue
-            if stored.output not in self.recorded:
-                self.recorded[stored.output] = whole_output_run_id(stored.output)
-            if self.recorded[stored.output] == stored.run_id:
-                self.finished[stored.run_id] = stored.output
+            for where in self.outputs_of(stored):
+                if where not in self.recorded:
+                    self.recorded[where] = whole_output_run_id(where)
+                if self.recorded[where] == stored.run_id:
+                    self.finished[stored.run_id] = where
+                    break
+
+    def outputs_of(self, stored) -> list[str]:
+        """Where the output of ``stored``'s run is: its path relative to the checkpoint folder (``dqsim clean``'s,
+        then the checkpoint's own: a project folder moved or copied elsewhere), then its absolute path, as its
+        manifest records them (none: ``[]``)."""
+        places = []
+        if stored.output_from_checkpoints is not None:
+            places += [os.path.normpath(os.path.join(os.path.abspath(folder), stored.output_from_checkpoints))
+                       for folder in (self.directory, stored.path.parent)]
+        if stored.output is not None:
+            places.append(stored.output)
+        return list(dict.fromkeys(places))
 
     def __call__(self, stored) -> tuple[bool, str, bool]:
         """``(remove, why, resumable)``: resumable: the checkpoint is kept for a resume (the line says how)."""
@@ -210,11 +248,13 @@ class _Judge:
             run = f"run {stored.run_id[:RUN_ID_SHOWN]}"
             if stored.run_id in self.finished:
                 return True, f"of {version}, of {run}, whose output {self.finished[stored.run_id]} is whole", False
-            done = self.recorded.get(stored.output) if stored.output is not None else None
-            if done is not None:
-                return False, (f"of {version}, of {run}; {stored.output} holds another run's results "
-                               f"(run {done[:RUN_ID_SHOWN]})"), True
-            return False, f"of {version}, of {run}, whose output {stored.output} is not whole: not finished", True
+            places = self.outputs_of(stored)
+            whole = next((where for where in places if self.recorded.get(where) is not None), None)
+            if whole is not None:
+                return False, (f"of {version}, of {run}; {whole} holds another run's results "
+                               f"(run {self.recorded[whole][:RUN_ID_SHOWN]})"), True
+            named = places[0] if places else None
+            return False, f"of {version}, of {run}, whose output {named} is not whole: not finished", True
         state = self.state
         if state is None:
             return False, (f"of {version}, written before run ids: no output recorded (dqsim clean JOB, with the "

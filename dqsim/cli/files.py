@@ -16,6 +16,7 @@ from dqsim.cli import print_error
 from dqsim.cli.plot import plot_run
 from dqsim.engine import checkpoint
 from dqsim.errors import DqsimError
+from dqsim.io import manifest
 
 #: Exit status for bad input (as every dqsim command).
 EXIT_BAD_INPUT = 2
@@ -27,6 +28,19 @@ def _verify_run_file(path: Path, skip: bool) -> bool:
     if skip or not path.is_file():  # a missing file: open_run says so in one line
         return True
     return io.verify_run_file(path)
+
+
+def _identity(path: Path) -> dict:
+    """The identity that the manifest of the run file ``path`` records: a run's
+    (:data:`dqsim.io.manifest.RUN_IDENTITY_KEYS`) or a merge's (:data:`dqsim.io.manifest.MERGE_IDENTITY_KEYS`);
+    ``{}`` where it has no manifest (or, with ``--no-verify``, a damaged one) or the manifest records none (written
+    before 2026-12-06)."""
+    try:
+        body = manifest.read_manifest(manifest.run_manifest_path(path), kind="run")
+    except DqsimError:
+        return {}
+    keys = manifest.MERGE_IDENTITY_KEYS if "merged_from" in body else manifest.RUN_IDENTITY_KEYS
+    return {key: body[key] for key in keys if key in body}
 
 
 def _note_unverified(path: Path) -> None:
@@ -54,6 +68,9 @@ def cmd_inspect(args) -> int:
             print(io.format_table(run, args.table))
             return 0
         summary = io.summarize(run)
+        identity = _identity(path)
+        if identity:
+            summary["identity"] = identity
     except DqsimError as exc:
         print_error(str(exc))
         return EXIT_BAD_INPUT

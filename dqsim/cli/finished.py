@@ -14,9 +14,22 @@ for relative paths.
 stale (:attr:`OutputState.stale`): another dqsim version wrote it, or a file
 the job reads (a QASM circuit) changed since (its SHA-256, which the output's
 manifest records, differs; outputs written before 2026-12-06 record none and
-are not compared). ``dqsim clean`` pairs a run's checkpoints with its output
+are not compared), or a state slab file of the output (``save_state`` above
+``max_gather_qubits``) differs from its manifest's digest
+(:func:`damaged_slab`: every byte is read, each rank its share of the slab
+files). ``dqsim clean`` pairs a run's checkpoints with its output
 by the run id both record (:func:`run_identity`), and falls back on this
 module's answer and modification times only for checkpoints without one.
+
+A project folder moved or copied elsewhere (the job file, its QASM files,
+the checkpoint folder and the output moved together) still matches: since
+2026-12-07 a run's identity records, beside the absolute paths, the output
+relative to the checkpoint folder (``output_from_checkpoints``) and the
+files the job reads relative to the job file's folder
+(``input_sha256_from_job``); a file the job reads matches a recorded one when
+its SHA-256 is the same and either its absolute path or its path relative to
+the job's folder is (:func:`changed_input`). Manifests written before then
+have only the absolute paths, compared as before.
 """
 
 from __future__ import annotations
@@ -29,10 +42,12 @@ import dqsim
 from dqsim import io, jobs
 from dqsim.errors import DqsimError
 from dqsim.io import manifest
+from dqsim.cli.merge import NUM_TASKS_ATTR
 from dqsim.io.manifest import run_manifest_path
 
 
-def run_identity(job, run_id: str, config_sha256: str | None = None) -> dict:
+def run_identity(job, run_id: str, config_sha256: str | None = None, *,
+                 checkpoint_directory: str | os.PathLike | None = None) -> dict:
     """The identity of a run of ``job`` (:data:`dqsim.io.manifest.RUN_IDENTITY_KEYS` but the dqsim version and
     commit, which the writer of each manifest adds on rank 0: git runs on one rank), recorded in its checkpoint
     manifests and its output's manifest.
@@ -42,13 +57,65 @@ def run_identity(job, run_id: str, config_sha256: str | None = None) -> dict:
         run_id: the run's id (:func:`dqsim.engine.checkpoint.start_run_id`).
         config_sha256: its configuration hash (default: :func:`dqsim.jobs.config_sha256` of ``job``; a resume
             passes its checkpoint's).
+        checkpoint_directory: the folder its checkpoints go to; ``output_from_checkpoints`` is the output's path
+            relative to it (``None``: not recorded).
 
     Raises:
         ConfigError: a file the job reads cannot be read (:func:`dqsim.jobs.input_file_hashes`).
     """
-    return {"run_id": run_id, "config_sha256": config_sha256 or jobs.config_sha256(job),
-            "overrides": list(job.overrides), "output": os.path.abspath(job.run.output),
-            "input_sha256": jobs.input_file_hashes(job)}
+    output = os.path.abspath(job.run.output)
+    inputs = jobs.input_file_hashes(job)
+    identity = {"run_id": run_id, "config_sha256": config_sha256 or jobs.config_sha256(job),
+                "overrides": list(job.overrides), "output": output, "input_sha256": inputs,
+                "input_sha256_from_job": {os.path.relpath(path, job.base_dir): sha for path, sha in inputs.items()}}
+    if checkpoint_directory is not None:
+        identity["output_from_checkpoints"] = os.path.relpath(output, os.path.abspath(checkpoint_directory))
+    return identity
+
+
+def changed_input(recorded: dict, recorded_from_job: dict | None, now: dict, base_dir: str | os.PathLike) -> str | None:
+    """A file the job reads now (``now``: SHA-256 by absolute path, :func:`dqsim.jobs.input_file_hashes`) that does
+    not match what a manifest recorded, or one recorded that the job no longer reads; ``None``: all match.
+
+    A file matches a recorded one of the same SHA-256 at its absolute path (``recorded``, ``input_sha256``) or at its
+    path relative to the job's folder ``base_dir`` (``recorded_from_job``, ``input_sha256_from_job``; ``None`` in
+    manifests written before 2026-12-07): a project folder moved elsewhere still matches.
+
+    Examples:
+        >>> changed_input({"/a/c.qasm": "1"}, {"c.qasm": "1"}, {"/b/c.qasm": "1"}, "/b")  # moved: matches
+        >>> changed_input({"/a/c.qasm": "1"}, None, {"/b/c.qasm": "1"}, "/b")  # no relative paths recorded
+        '/b/c.qasm'
+        >>> changed_input({"/a/c.qasm": "1"}, {"c.qasm": "1"}, {"/b/c.qasm": "2"}, "/b")
+        '/b/c.qasm'
+    """
+    relative = recorded_from_job if isinstance(recorded_from_job, dict) else {}
+    for path, sha in sorted(now.items()):
+        if recorded.get(path) != sha and relative.get(os.path.relpath(path, base_dir)) != sha:
+            return path
+    if len(recorded) != len(now):  # a recorded file the job no longer reads
+        return sorted(set(recorded) - set(now) or recorded)[0]
+    return None
+
+
+def damaged_slab(output: str | os.PathLike, rank: int = 0, num_ranks: int = 1) -> str | None:
+    """Why one of this rank's share of the state slab files of the finished output ``output`` differs from the
+    digests its manifest records, in one line; ``None``: they match (or there are none).
+
+    The manifest lists the run file first, then the slab files; rank ``rank`` of ``num_ranks`` reads every byte
+    of the slab files listed ``rank``-th, ``rank + num_ranks``-th, ... (with the run's own ranks, each its own
+    slab, in parallel) and hashes them with the manifest's algorithm (:func:`dqsim.io.manifest.verify_files`;
+    manifests of format 1: SHA-256 of the whole file). Cost: one read of the state; on the review VM (one core,
+    page cache, load 2.5) XXH3-128 hashed 3.3 GiB/s and SHA-256 0.5 GiB/s (``docs/outputs.md``).
+    ``dqsim run --skip-finished`` asks it once :func:`output_state` found the output finished (slab files there
+    checked by size only).
+    """
+    listed = run_manifest_path(output)
+    try:
+        body = manifest.read_manifest(listed, kind="run")
+        manifest.verify_files(listed, body["files"][1:][rank::num_ranks])
+    except DqsimError as exc:
+        return str(exc)
+    return None
 
 
 @dataclass(frozen=True)
@@ -87,8 +154,9 @@ def output_state(job) -> OutputState:
     """Whether ``job``'s output (``[run].output``, after ``-o``) holds its finished results (see the module).
 
     Reads the output's manifest, hashes the run file (not its state's slab files, checked by size:
-    :func:`dqsim.io.whole_run_attrs`) and its stored job, and the files the job reads (for
-    :attr:`OutputState.stale`); writes nothing.
+    :func:`dqsim.io.whole_run_attrs`; :func:`damaged_slab` reads them) and its stored job, and the files the job
+    reads (for :attr:`OutputState.stale`); writes nothing. A merged file (``dqsim merge``) is not finished: no run
+    wrote it.
     """
     output = Path(job.run.output)
     if not output.exists():
@@ -98,6 +166,9 @@ def output_state(job) -> OutputState:
         body = manifest.read_manifest(run_manifest_path(output), kind="run")
     except DqsimError as exc:
         return OutputState(False, f"{output} is not a finished run's output ({exc})")
+    if isinstance(body.get("merged_from"), list) or NUM_TASKS_ATTR in attrs:  # dqsim merge's; before 2026-12-07: attrs
+        return OutputState(False, f"{output} is a merged file (dqsim merge of {attrs.get(NUM_TASKS_ATTR)} run files), "
+                                  "not a run's output")
     try:
         stored = jobs.load_job_text(str(attrs.get("job_text", "")), source=f"{output}: its job",
                                     base_dir=job.base_dir, path=job.path)
@@ -131,7 +202,7 @@ def _stale(job, output: Path, attrs: dict, body: dict) -> str | None:
         now = jobs.input_file_hashes(job)
     except DqsimError as exc:
         return f"a file the job reads cannot be read ({exc})"
-    for path in sorted(set(recorded) | set(now)):
-        if recorded.get(path) != now.get(path):
-            return f"{path}, which the job reads, changed since {output} was written (SHA-256 differs)"
+    changed = changed_input(recorded, body.get("input_sha256_from_job"), now, job.base_dir)
+    if changed is not None:
+        return f"{changed}, which the job reads, changed since {output} was written (SHA-256 differs)"
     return None

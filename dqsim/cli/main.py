@@ -40,7 +40,7 @@ from dqsim.engine.checkpoint import EXIT_CHECKPOINTED, EXIT_STOPPED, CheckpointS
 from dqsim.errors import DqsimError, RankCountError, count_of
 from dqsim.cli import (EXIT_INTERRUPTED, call_handler, ctrl_c_held, drop_held_ctrl_c, hold_ctrl_c,  # (130)
                        print_error, release_ctrl_c, set_signal_state, signal_state, take_held_stop_signal)
-from dqsim.cli.finished import output_state, run_identity
+from dqsim.cli.finished import damaged_slab, output_state, run_identity
 from dqsim.cli.parser import build_parser, handler
 from dqsim.cli.progress import ProgressLog
 from dqsim import scenarios
@@ -152,7 +152,9 @@ def _finished_already(job, comm) -> bool:
     removed its checkpoints) when SLURM requeued it.
 
     A finished output that is stale (:attr:`dqsim.cli.finished.OutputState.stale`: another dqsim version wrote
-    it, or a file the job reads changed since) is run again, with one line saying why."""
+    it, or a file the job reads changed since) is run again, with one line saying why; so is one whose state slab
+    files differ from their manifest's digests (:func:`dqsim.cli.finished.damaged_slab`: every rank reads its
+    share of them, every byte)."""
     words = None
     if comm.rank == 0:
         state = output_state(job)
@@ -161,6 +163,15 @@ def _finished_already(job, comm) -> bool:
                   "results of the job's files as they are)", file=sys.stderr, flush=True)
         words = state.words if state.finished and state.stale is None else None
     words = comm.bcast(words)
+    if words is not None:
+        damaged = comm.gather(damaged_slab(job.run.output, comm.rank, comm.size))
+        if comm.rank == 0:
+            damaged = next((line for line in damaged if line is not None), None)
+            if damaged is not None:
+                print(f"dqsim: note: {damaged}: running the job again (--skip-finished skips only an output whose "
+                      "every file matches its manifest)", file=sys.stderr, flush=True)
+                words = None
+        words = comm.bcast(words)
     if words is not None and comm.rank == 0:
         print(f"dqsim: note: {words}: not running it again (--skip-finished)", file=sys.stderr, flush=True)
     return words is not None
@@ -207,7 +218,7 @@ def _session(job, resume=None, *, run_id: str):
     else:
         config = jobs.config_sha256(job)
         prefix = checkpoint.checkpoint_prefix(job.run.name, config)
-    identity = run_identity(job, run_id, config)
+    identity = run_identity(job, run_id, config, checkpoint_directory=directory)
     return checkpoint.CheckpointSession(
         directory=directory, prefix=prefix, config_sha256=config, job_text=job.text, source=job.source,
         meta={"scenario": job.scenario, "job_name": job.run.name, "job_path": str(job.path or ""),

@@ -36,7 +36,13 @@ Final states (``save_state``) are not merged: the summary names the inputs
 that had one; read them from the inputs. Inputs of different scenarios or
 schema versions, merged files (with a ``tasks`` table) and a file given
 twice are refused. The merged file is written with
-:func:`dqsim.io.write_run_file` (temporary name, then rename).
+:func:`dqsim.io.write_run_file` (temporary name, then rename), and its
+manifest records the merge's identity (:func:`merge_identity`,
+:data:`dqsim.io.manifest.MERGE_IDENTITY_KEYS`): each input's path, SHA-256
+and run id, and the merge's dqsim version, commit and time; ``dqsim inspect``
+shows them. A merged file is no run's output: ``dqsim run --skip-finished``
+runs a job whose ``-o`` names one, and ``dqsim clean`` pairs no checkpoint
+with it (a task's checkpoints go when the task's own output is whole).
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ import json
 import os
 import re
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -54,7 +61,7 @@ import numpy as np
 import dqsim
 from dqsim import io, jobs
 from dqsim.errors import DqsimError
-from dqsim.io import encoding
+from dqsim.io import encoding, hashing, manifest, provenance
 
 #: Exit status for bad input (as every dqsim command).
 EXIT_BAD_INPUT = 2
@@ -153,7 +160,7 @@ def merge_runs(runs: list, output: Path, *, task_ids: list[int] | None = None,
     tables[TASKS_TABLE] = _tasks_table(runs, per_task, swept, task_ids)
     extra = {MISSING_ATTR: sorted(missing)} if missing else {}
     io.write_run_file(output, attrs={**common, NUM_TASKS_ATTR: len(runs), **extra}, tables=tables,
-                      groups_attrs=groups_attrs, manifest=True)
+                      groups_attrs=groups_attrs, manifest=True, manifest_facts=merge_identity(runs, task_ids, output))
     return {
         "output": output,
         "num_tasks": len(runs),
@@ -165,6 +172,34 @@ def merge_runs(runs: list, output: Path, *, task_ids: list[int] | None = None,
         "dropped_table_attrs": dropped,
         "missing": dict(sorted((missing or {}).items())),
     }
+
+
+def merge_identity(runs: list, task_ids: list[int], output: Path) -> dict:
+    """The merge's identity that the merged file's manifest records (:data:`dqsim.io.manifest.MERGE_IDENTITY_KEYS`):
+    for each input (``runs``, numbered ``task_ids``) its absolute path, its path relative to ``output``'s folder, the
+    SHA-256 of its bytes (read here, once more: run files hold tables, a state up to ``max_gather_qubits`` at most)
+    and the run id its manifest records (``None``: no manifest, or one written before run ids); then when it was
+    merged and by which dqsim version and commit.
+
+    Raises:
+        DqsimError: an input cannot be read.
+    """
+    merged_from = []
+    for task, run in zip(task_ids, runs):
+        path = os.path.abspath(run.path)
+        try:
+            sha = manifest.file_digest(path, algorithm=hashing.SHA256)[1]
+        except OSError as exc:
+            raise DqsimError(f"{run.path}: cannot be read ({exc.strerror or exc})") from None
+        try:
+            run_id = manifest.read_manifest(manifest.run_manifest_path(path), kind="run").get("run_id")
+        except DqsimError:  # no manifest (checked before the merge: only an older file has none)
+            run_id = None
+        merged_from.append({"task": task, "file": path,
+                            "file_from_merged": os.path.relpath(path, os.path.abspath(output.parent)),
+                            "sha256": sha, "run_id": run_id if isinstance(run_id, str) else None})
+    return {"merged_from": merged_from, "merged_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "dqsim_version": dqsim.__version__, "dqsim_commit": provenance.code_commit()}
 
 
 def _check_inputs(runs: list, output: Path) -> None:

@@ -1608,6 +1608,9 @@ class StoredCheckpoint:
         run_id: the run id its manifest names (:func:`start_run_id`; ``None``: written before run ids, or as
             ``version``).
         output: the output file its run was to write, as its manifest names it (``None``: as ``run_id``).
+        output_from_checkpoints: that output's path relative to the checkpoint folder its run wrote into, as its
+            manifest names it (``None``: written before 2026-12-07, or as ``run_id``): where the output is when the
+            project folder moved.
     """
 
     path: Path
@@ -1618,6 +1621,7 @@ class StoredCheckpoint:
     written_s: float
     run_id: str | None = None
     output: str | None = None
+    output_from_checkpoints: str | None = None
 
 
 def checkpoint_files_by_stem(folder: str | os.PathLike, prefix: str | None = None) -> dict[str, list[Path]]:
@@ -1670,7 +1674,8 @@ def stored_checkpoints(directory: str | os.PathLike, prefix: str | None = None) 
             written = manifest_path(path) if complete else max(files, key=lambda file: file.stat().st_mtime)
             found.append(StoredCheckpoint(path, complete, text("dqsim_version"), text("config_sha256"),
                                           sum(file.stat().st_size for file in files), written.stat().st_mtime,
-                                          run_id=text("run_id"), output=text("output")))
+                                          run_id=text("run_id"), output=text("output"),
+                                          output_from_checkpoints=text("output_from_checkpoints")))
 
     def order(stored: StoredCheckpoint) -> tuple:
         named = parse_checkpoint_name(stored.path)

@@ -361,10 +361,21 @@ def run_manifest_path(path: str | os.PathLike) -> Path:
 #: run's files; a resume goes on with its checkpoint's), ``config_sha256`` (the job's configuration hash),
 #: ``overrides`` (the ``--set`` and ``-o`` of the run, as ``SECTION.KEY=VALUE``), ``output`` (the output file, an
 #: absolute path), ``input_sha256`` (SHA-256 of each file the job reads besides its text, by path),
-#: ``dqsim_version`` and ``dqsim_commit`` (:mod:`dqsim.io.provenance`). Files written before 2026-12-06 have
-#: none of the first five.
+#: ``dqsim_version`` and ``dqsim_commit`` (:mod:`dqsim.io.provenance`); since 2026-12-07 also, so that a moved
+#: project folder still matches, ``input_sha256_from_job`` (the same hashes by path relative to the job file's
+#: folder) and ``output_from_checkpoints`` (the output's path relative to the run's checkpoint folder). Files
+#: written before 2026-12-06 have none of the first five, before 2026-12-07 none of the last two.
 RUN_IDENTITY_KEYS = ("run_id", "config_sha256", "overrides", "output", "input_sha256", "dqsim_version",
-                     "dqsim_commit")
+                     "dqsim_commit", "input_sha256_from_job", "output_from_checkpoints")
+
+
+#: The facts of a merge's identity that ``dqsim merge`` records in the merged file's manifest (docs/outputs.md), since
+#: 2026-12-07: ``merged_from`` (one entry per input run file in task order: ``task``, ``file`` (its absolute path),
+#: ``file_from_merged`` (its path relative to the merged file's folder), ``sha256`` (SHA-256 of its bytes, read by
+#: the merge) and ``run_id`` (what its manifest records; ``None``: none recorded)), ``merged_utc`` (when it was
+#: merged, ISO 8601), ``dqsim_version`` and ``dqsim_commit`` (of the merge). Its ``run_file`` and ``files`` are as a
+#: run's; it has no ``run_id``: no run wrote it.
+MERGE_IDENTITY_KEYS = ("merged_from", "merged_utc", "dqsim_version", "dqsim_commit")
 
 
 def write_run_manifest(path: str | os.PathLike, extra_files: Iterable[str | os.PathLike] = (), *,

@@ -8,6 +8,7 @@ no colour codes, so it reads the same in a terminal and through a pipe.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -194,6 +195,38 @@ def table_csv(run: RunFile, name: str, stream) -> None:
     writer.writerows(zip(*values))
 
 
+#: Hex digits of a SHA-256 shown in ``dqsim inspect``'s text (``--json`` gives all 64).
+SHA256_SHOWN = 16
+
+
+def _identity_lines(identity: dict[str, Any] | None) -> list[str]:
+    """The lines of a run's or a merge's identity as its manifest records it (``dqsim inspect``; none: ``[]``).
+
+    Examples:
+        >>> print("\\n".join(_identity_lines({"merged_from": [{"task": 0, "file": "/r/a.h5", "sha256": "ab" * 32,
+        ...     "run_id": "c" * 32}], "merged_utc": "2026-12-07T00:00:00+00:00", "dqsim_version": "0.1.0",
+        ...     "dqsim_commit": "unknown"})))
+        <BLANKLINE>
+        merge (its manifest): by dqsim 0.1.0, commit unknown, at 2026-12-07T00:00:00+00:00, of 1 run file
+          task  file     run_id                            sha256
+             0  /r/a.h5  cccccccccccccccccccccccccccccccc  abababababababab...
+    """
+    if not identity:
+        return []
+    merged = identity.get("merged_from")
+    if isinstance(merged, list):
+        head = (f"merge (its manifest): by dqsim {identity.get('dqsim_version')}, commit "
+                f"{identity.get('dqsim_commit')}, at {identity.get('merged_utc')}, "
+                f"of {count_of(len(merged), 'run file')}")
+        rows = [[entry.get("task"), entry.get("file"), entry.get("run_id") or "(none recorded)",
+                 str(entry.get("sha256"))[:SHA256_SHOWN] + "..."] for entry in merged if isinstance(entry, dict)]
+        return ["", head, *_grid(["task", "file", "run_id", "sha256"], rows, right=(0,))]
+    shown = {key: value for key, value in identity.items() if key not in ("dqsim_version", "dqsim_commit")}
+    rows = [[key, _one_line(json.dumps(value) if not isinstance(value, str) else value, 100)]
+            for key, value in shown.items()]
+    return ["", "run identity (its manifest)", *_grid(["name", "value"], rows)[1:]]
+
+
 def format_summary(summary: dict[str, Any]) -> str:
     """Plain text for a person from :func:`summarize`'s result (no colours; fine in a pipe).
 
@@ -269,6 +302,8 @@ def format_summary(summary: dict[str, Any]) -> str:
             out += _grid(header, [[row[h] for h in header] for row in t["rows"]])
         else:
             out.append("  " + _one_line(", ".join(_cell(v) for v in t["rows"]), 100))
+
+    out += _identity_lines(summary.get("identity"))
 
     state = summary.get("state")
     if state:
