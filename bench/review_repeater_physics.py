@@ -8,7 +8,7 @@ expected value below is derived in this file (the derivations are in the docstri
 
     PYTHONPATH=$PWD .venv/bin/python bench/review_repeater_physics.py [--quick] [check ...]
 
-Checks: link, memory, swap, purify, purify_noisy, chain, damping, cutoff, summary, ranks (default: all). One line per figure:
+Checks: link, dark, memory, swap, purify, purify_noisy, chain, damping, cutoff, cutoff_pumped, least_age, summary, ranks (default: all). One line per figure:
 ``sim ± s.e.  formula  z``; PASS when |z| <= 3 (statistical figures, s.e. from the sample) or, for
 figures that are exact in dqsim's model (the memories are exact density matrices), when
 |sim - formula| <= 1e-9. ``--quick`` runs fewer pairs (larger standard errors, same checks).
@@ -248,6 +248,40 @@ def check_link():
             fid = pairs["fidelity"].astype(float)
             line("heralded fidelity (single click, p_d = 0)", float(fid.mean()), None, f,
                  "((1-a)/(1-a eta/2); T1=T2=1e6 s: decay ~1e-10)" if np.ptp(fid) < 1e-9 else "(pairs differ!)")
+
+
+def double_click_dark(eta: float, p_d: float):
+    """Barrett-Kok with threshold detectors and dark counts p_d per detector and gate (derived here).
+
+    Spins start in (|0> + |1>)/sqrt 2 each; a node emits in round 1 if its spin is up and in round 2 (after
+    the flip) if it is down. Per round the herald needs exactly one of the two detectors to click; with
+    q = 1 - p_d that happens with P0 = 2 p_d q (no photon), P1 = q (eta + 2 p_d (1 - eta)) (one photon),
+    P2 = q (1 - (1 - eta)^2 + 2 p_d (1 - eta)^2) (two photons, which bunch, Hong-Ou-Mandel). |01>, |10>
+    give one photon per round, |00>, |11> two then none. p = (P1^2 + P0 P2)/2. Only when both clicks come
+    from the photons ((eta q)^2) is which-path erased (Psi+-, corrected to Phi+); otherwise the |01>/|10>
+    events are dephased ((Phi+ + Phi-)/2 after the correction) and the |00>/|11> events give (Psi+ + Psi-)/2.
+    Returns p and the Bell weights (Phi+, Phi-, Psi+, Psi-).
+    """
+    q = 1 - p_d
+    P0, P1, P2 = 2 * p_d * q, q * (eta + 2 * p_d * (1 - eta)), q * (1 - (1 - eta) ** 2 + 2 * p_d * (1 - eta) ** 2)
+    norm = P1 * P1 + P0 * P2
+    true = (eta * q) ** 2
+    mix = P1 * P1 - true
+    return norm / 2, ((true + mix / 2) / norm, mix / 2 / norm, P0 * P2 / 2 / norm, P0 * P2 / 2 / norm)
+
+
+def check_dark():
+    """Double click with strong dark counts: p and the heralded pair's Bell weights (one link, ideal memories)."""
+    print("dark counts: double click, 60 km link, 2e5 Hz dark counts in 1 ns gates", flush=True)
+    L, rate, gate_ps = 60.0, 2e5, 1000
+    link = LinkSpec(distance_km=L, dark_count_rate_hz=rate, gate_width_ps=gate_ps)
+    run = chain_run([link], NodeSpec(name="n"), pairs=10)
+    p_d = 1 - math.exp(-rate * gate_ps / PS_PER_S)
+    p, weights = double_click_dark(arm_eta(L, 0.2, 0.0, 0.9), p_d)
+    line("p per attempt (LinkSpec)", link.success_probability, None, p, f"(p_d = {p_d:.4g}, Poisson)")
+    for name, index in (("F (Phi+)", 0), ("Phi-", 1), ("Psi+", 2), ("Psi-", 3)):
+        worst = max(run.pairs, key=lambda pr: abs(pr.bell_weights[index] - weights[index]))
+        line(f"heralded pair {name}", worst.bell_weights[index], None, weights[index], "(worst of 10 pairs)")
 
 
 def check_memory():
@@ -674,6 +708,81 @@ def check_cutoff():
         line(f"  m={m}: mean restarts per pair", mm, se, (1 - p_first) / p_later)
 
 
+def check_cutoff_pumped():
+    """One link, one BBPSSW round, memory cut-off tau applied by B (no repeater).
+
+    Timing (as in check_link's model): the kept pair is emitted at E_k, heralded at E_k + d and acted on c
+    later; the spare pair's handshake takes 2(d + c), so it is emitted at E_s = E_k + 3(d + c) + (N_s - 1)T.
+    After its herald (E_s + d) and the ends' gates, B holds the pumped pair once A's bit reaches it, d + c
+    after A acted on its herald: B is told at E_k + 5(d + c) + (N_s - 1)T. The pair is discarded (the
+    attempt restarted) when its age, counted from E_k, has reached tau there: it survives iff
+    (N_s - 1)T + 5(d + c) < tau, i.e. N_s <= M, probability 1 - q^M. A failed purification starts a new kept
+    pair within the attempt, so restarts per delivered pair are geometric: P(r = 0) = 1 - q^M,
+    E[r] = q^M/(1 - q^M). Every delivered pair is younger than tau at B.
+    """
+    print("cutoff (pumped, one link): B discards a purified pair older than the cut-off", flush=True)
+    L, ng, c_ps, f0 = 10.0, 1.468, 2000, 0.9
+    n = 600 if QUICK else 2000
+    link = LinkSpec(distance_km=L, group_index=ng, dark_count_rate_hz=0.0, source_fidelity=f0)
+    node = NodeSpec(name="n", classical_processing_delay_ps=c_ps)
+    d = delay_ps(L, ng)
+    eta = arm_eta(L, 0.2, 0.0, 0.9)
+    p = eta * eta / 2
+    q = 1 - p
+    for m in (1, 3):
+        tau = 5 * (d + c_ps) + (m - 0.5) * d
+        run = chain_run([link], node, pairs=n, rounds=1, protocol="bbpssw", seed=23, cutoff_ps=int(round(tau)))
+        restarts = np.array([pr.restarts for pr in run.pairs], dtype=float)
+        ok = 1 - q ** m
+        print(f" M = {m}: tau = {tau / 1e6:.3f} us, p = {p:.5f}, P(survive) = {ok:.5f}, {n} pairs", flush=True)
+        frac0 = float(np.mean(restarts == 0))
+        line(f"  M={m}: P(no restart)", frac0, math.sqrt(ok * (1 - ok) / n), ok)
+        mm, se = mean_se(restarts)
+        line(f"  M={m}: mean restarts per pair", mm, se, (1 - ok) / ok)
+        ages = []
+        for pr in run.pairs:
+            rec = [r for r in run.records.links if r.pair_index == pr.pair_index and r.attempt == pr.restarts]
+            ages.append(pr.delivery_ps - rec[0].created_ps)
+        line(f"  M={m}: oldest delivered pair at B / tau", max(ages) / tau, None, max(ages) / tau,
+             "(must be < 1)" if max(ages) < tau else "(OLDER THAN THE CUT-OFF)")
+        RESULTS[-1] = (RESULTS[-1][0], max(ages) < tau)
+
+
+def check_least_age():
+    """The job's least swap age (its cut-off refusal and pass estimate) against lossless runs.
+
+    On a lossless direct link (every attempt succeeds, every purification of perfect pairs too) the pair's age
+    when a repeater swaps it (one link: when end B holds it) is fixed. My model (check_cutoff_pumped's, with
+    the direct scheme's herald h = 2d): h + c without pumping; each pumping round adds a handshake of two
+    messages (d + c each) after acting on the last herald (the first round) or after the bit exchange (later
+    rounds), then the spare's herald and the bit exchange: R = 1 gives 2h + 3d + 5c.
+    """
+    print("least age: a lossless chain's swap/delivery age against the job's least swap age (c = 3 us)", flush=True)
+    from dqsim.jobs import load_job_text
+    c_ps, L = 3_000_000, 10.0
+    d = float(round(delay_ps(L, 1.468)))
+    for links, rounds in ((1, 0), (1, 1), (1, 2), (2, 1)):
+        text = ('[run]\nname = "c"\nscenario = "repeater"\n[chain]\n'
+                f"num_links = {links}\ntotal_distance_km = {L * links}\nnum_pairs = 3\npurification_rounds = {rounds}\n"
+                '[chain.link]\nscheme = "direct"\nattenuation_db_per_km = 0.0\ndetector_efficiency = 1.0\n'
+                "dark_count_rate_hz = 0.0\nsource_fidelity = 1.0\ngroup_index = 1.468\n[chain.node]\n"
+                f"classical_processing_delay_ps = {c_ps}\n")
+        job = load_job_text(text)
+        link = job.chain.link_spec(links, L * links)
+        run = chain_run([link] * links, job.chain.node_spec(), pairs=3, rounds=rounds)
+        created = {(r.pair_index, r.attempt): r.created_ps for r in run.records.links}
+        if links == 1:
+            ages = [pr.delivery_ps - created[(pr.pair_index, pr.restarts)] for pr in run.pairs]
+        else:
+            ages = [t - created[(pi, a)] for pi, a, _node, t in run.records.swaps]
+        h = 2 * d
+        model = h + c_ps + sum((h + 2 * d + 3 * c_ps) if r == 0 else (h + 3 * d + 4 * c_ps) for r in range(rounds)) \
+            + (d + c_ps if rounds else 0)
+        line(f"{links} link(s), {rounds} round(s): observed age, ps", float(max(ages)), None, model, "(my model)")
+        line(f"{links} link(s), {rounds} round(s): job's least swap age, ps", float(job.chain._least_swap_age_ps(link)),
+             None, float(max(ages)), "(job check vs run)")
+
+
 RANK_JOB = """[run]
 name = "review_ranks"
 scenario = "repeater"
@@ -723,8 +832,8 @@ def check_ranks():
     RESULTS.append(("ranks: identical", same))
 
 
-CHECKS = {"link": check_link, "memory": check_memory, "swap": check_swap, "purify": check_purify, "purify_noisy": check_purify_noisy,
-          "chain": check_chain, "damping": check_chain_damping, "cutoff": check_cutoff, "summary": check_summary, "ranks": check_ranks}
+CHECKS = {"link": check_link, "dark": check_dark, "memory": check_memory, "swap": check_swap, "purify": check_purify, "purify_noisy": check_purify_noisy,
+          "chain": check_chain, "damping": check_chain_damping, "cutoff": check_cutoff, "cutoff_pumped": check_cutoff_pumped, "least_age": check_least_age, "summary": check_summary, "ranks": check_ranks}
 
 
 def main(argv):
