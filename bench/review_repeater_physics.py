@@ -591,17 +591,18 @@ def check_chain():
     m, se = mean_se(w / PS_PER_S)
     line("mean waiting time, s", m, se, mean_w / PS_PER_S)
     delta = 2 * mx - tot  # |N1 - N2|
-    mem_model = 2 * delta * period + 6 * (d + c_ps)
+    d_int = float(round(d))  # (the engine's times are integer ps: d and T rounded once)
+    mem_model = 2 * delta * d_int + 6 * (d_int + c_ps)
     mem = np.array([pr.memory_time_ps for pr in run.pairs], dtype=float)
     dev = float(np.max(np.abs(mem - mem_model)))
-    line("memory time sum, ps (worst dev. from model)", float(mem_model[0]) + dev, 6.0, float(mem_model[0]),
-         "(2|N1-N2|T + 6(d+c), rounding)")
+    line("memory time sum, ps (worst dev. from model)", float(mem_model[0]) + dev, None, float(mem_model[0]),
+         "(2|N1-N2|T + 6(d+c), d and T in whole ps)")
     w0 = (4 * f0 - 1) / 3
     fids = np.array([pr.fidelity for pr in run.pairs])
     model_f = (1 + w0 * w0 + 2 * w0 * w0 * np.exp(-mem_model / PS_PER_S / t2)) / 4
     worst = int(np.argmax(np.abs(fids - model_f)))
-    line("per-pair F = (1 + w^2 + 2w^2 e^(-t/T2))/4 (worst)", float(fids[worst]), 1e-7, float(model_f[worst]),
-         "(t from the model; 1e-7: ps rounding of t)")
+    line("per-pair F = (1 + w^2 + 2w^2 e^(-t/T2))/4 (worst)", float(fids[worst]), None, float(model_f[worst]),
+         "(t from the model)")
     x = math.exp(-2 * period / PS_PER_S / t2)
     q = 1 - p
     ex = p * (1 + q * x) / ((2 - p) * (1 - q * x))  # E[x^|N1-N2|]
