@@ -895,7 +895,7 @@ def test_one_link_with_pumping_and_a_short_cutoff_is_warned_of_and_without_pumpi
     cut-off the job allows always passes and draws no warning."""
     section = load_job_text(ONE_LINK.format(km=100.0, pairs=4, rounds=2, cutoff="")).chain
     link = section.link_spec(1, 100.0)
-    least = section._least_swap_age_ps(link) + section.node_spec().classical_processing_delay_ps
+    least = section._least_swap_age_ps(link)
     cutoff_s = ps_to_seconds(least + 2 * link.attempt_period_ps) * 0.999
     job = load_job_text(ONE_LINK.format(km=100.0, pairs=4, rounds=2, cutoff=f"cutoff_s = {cutoff_s!r}\n"))
     p = link.success_probability
@@ -905,3 +905,36 @@ def test_one_link_with_pumping_and_a_short_cutoff_is_warned_of_and_without_pumpi
     assert "passes B's cut-off with probability about" in line and "most attempts will be abandoned" in line
     plain = load_job_text(ONE_LINK.format(km=100.0, pairs=4, rounds=0, cutoff="cutoff_s = 0.0011\n"))
     assert plain.chain.cutoff_pass_estimate(1, 100.0) == 1.0 and plain.warnings() == []
+
+
+LOSSLESS = (BASE + "num_links = {links}\ntotal_distance_km = {km}\nnum_pairs = 3\npurification_rounds = {rounds}\n"
+            "{cutoff}[chain.link]\nscheme = \"direct\"\nattenuation_db_per_km = 0.0\ndetector_efficiency = 1.0\n"
+            "dark_count_rate_hz = 0.0\nsource_fidelity = 1.0\n[chain.node]\n"
+            "classical_processing_delay_ps = 3000000\n")
+
+
+@pytest.mark.parametrize("links, rounds", [(1, 0), (1, 1), (1, 2), (2, 1)])
+def test_repro_least_swap_age_counts_the_processing_delays(links, rounds):
+    """Every classical step on the way to a usable pair takes the node's processing delay c: the herald, each
+    pumping handshake's two messages and each bit exchange. On lossless direct links (every attempt succeeds,
+    every purification of perfect pairs too) a repeater's (one link: end B's) pair is exactly the least age
+    when it is swapped (delivered): with one pumping round 5 link delays + 6c here (direct herald: 2d), not the
+    5d + c the job's check and estimate used (bench/review_repeater_physics.py, 2026-12-07): a cut-off between
+    the two was accepted though every attempt would be abandoned, until max_restarts stopped the run."""
+    km = 10.0 * links
+    text = LOSSLESS.format(links=links, km=km, rounds=rounds, cutoff="")
+    section = load_job_text(text).chain
+    link = section.link_spec(links, km)
+    assert link.success_probability == 1.0
+    result = run(repeater.chain_spec(load_job_text(text), links, km), seed=1)
+    created = {(r.pair_index, r.attempt): r.created_ps for r in result.records.links}
+    if links == 1:
+        ages = {p.delivery_ps - created[(p.pair_index, p.restarts)] for p in result.pairs}
+    else:
+        ages = {time_ps - created[(pair, attempt)] for pair, attempt, _node, time_ps in result.records.swaps}
+    least = section._least_swap_age_ps(link)
+    assert ages == {least}, (ages, least)
+    # a cut-off a picosecond shorter is refused (no pair could ever be swapped or delivered)
+    with pytest.raises(ConfigError, match=r"\[chain\]\.cutoff_s"):
+        load_job_text(LOSSLESS.format(links=links, km=km, rounds=rounds,
+                                      cutoff=f"cutoff_s = {ps_to_seconds(least - 1)!r}\n"))

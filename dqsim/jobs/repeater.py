@@ -234,10 +234,13 @@ class ChainSection(Section):
         learns of its pair as late as a repeater would). (Its bound MAX_CUTOFF_S keeps every timer inside the
         engine's int64 picosecond clock.)
 
-        The repeater holds its link's pair a herald delay ``h`` after its emission; each pumping round adds the
-        spare pair (a handshake of two link delays after the last herald, or one source period after the last
-        emission if longer: ``max(h + 2d, P)`` after the kept pair, ``max(h + 3d, P)`` after a spare pair) and
-        its herald and bit exchange (``h + d``).
+        The repeater holds its link's pair a herald delay ``h`` after its emission, and acts on it the node's
+        classical processing delay ``c`` later (as on every classical message); each pumping round adds the
+        spare pair (a handshake of two messages, ``d + c`` each, after acting on the last herald, or one source
+        period after the last emission if longer: ``max(h + 2d + 3c, P)`` after the kept pair,
+        ``max(h + 3d + 4c, P)`` after a spare pair, whose bits were exchanged first) and its herald and bit
+        exchange (``h + c + d + c``). Before 2026-12-07 the ``c`` terms were left out (the estimate added one),
+        so a cut-off a few ``c`` above that age was accepted though no pair could pass it.
         """
         if self.cutoff_s is None:
             return
@@ -248,17 +251,20 @@ class ChainSection(Section):
             raise job_error(
                 f"no pair could ever be {'swapped' if links > 1 else 'delivered'}: over links of {total / links:g} "
                 f"km ({links} link(s)){rounds} a {'repeater' if links > 1 else 'chain end'} holds its pair "
-                f"{least_s:.3g} s after the emission at the earliest (heralds, handshakes, bit exchanges); allowed "
-                f"cutoff_s > {least_s:.3g}", key=("cutoff_s",), value=self.cutoff_s,
+                f"{least_s:.3g} s after the emission at the earliest (heralds, handshakes, bit exchanges, "
+                f"processing delays); allowed cutoff_s > {least_s:.3g}", key=("cutoff_s",), value=self.cutoff_s,
                 has_value=True)
 
     def _least_swap_age_ps(self, link: LinkSpec) -> int:
-        """The least age of a repeater's pair when it could swap it, ps (:meth:`_check_cutoff`)."""
+        """The least age of a repeater's pair when it could swap it, ps, its processing delays included
+        (:meth:`_check_cutoff`; ``tests/test_repeater.py`` checks it against lossless runs)."""
         delay, herald, source = link.delay_ps, link.herald_delay_ps, link.effective_source_period_ps
+        c = self.node_spec().classical_processing_delay_ps
         age_ps = 0
         for round_index in range(self.purification_rounds):
-            age_ps += max(herald + (2 if round_index == 0 else 3) * delay, source)
-        return age_ps + herald + (delay if self.purification_rounds else 0)
+            first = round_index == 0
+            age_ps += max(herald + (2 if first else 3) * delay + (3 if first else 4) * c, source)
+        return age_ps + herald + c + (delay + c if self.purification_rounds else 0)
 
     def cutoff_pass_estimate(self, links: int, total: float) -> float:
         """Estimated probability that a chain attempt of ``links`` links over ``total`` km, its links in
@@ -269,7 +275,7 @@ class ChainSection(Section):
         if self.cutoff_s is None:
             return 1.0
         link = self.link_spec(links, total)
-        least_ps = self._least_swap_age_ps(link) + self.node_spec().classical_processing_delay_ps
+        least_ps = self._least_swap_age_ps(link)
         spare = max(-1, math.ceil((seconds_to_ps(self.cutoff_s) - least_ps) / link.attempt_period_ps) - 1)
         return cutoff_pass_probability(link.success_probability, spare, links - 1, self.purification_rounds)
 
@@ -278,8 +284,8 @@ class ChainSection(Section):
         else ``None``: a warning (``dqsim check`` and the start of ``dqsim run``), not a refusal.
 
         A repeater's pair is at least ``a`` old when the repeater could swap it (the least age of
-        :meth:`_check_cutoff`: herald, pumping handshakes and bit exchanges; plus the node's classical processing
-        delay), and it ages by an attempt period ``T`` for each attempt its own link (pumping) or the other link
+        :meth:`_check_cutoff`: herald, pumping handshakes and bit exchanges, each with the node's classical
+        processing delay), and it ages by an attempt period ``T`` for each attempt its own link (pumping) or the other link
         spends more, so the links may spend at most ``m = ⌈(cutoff − a)/T⌉ − 1`` spare attempts. An attempt
         passes all ``n − 1`` repeaters with about :func:`~dqsim.network.entanglement.cutoff_pass_probability`
         ``(p, m, n − 1, purification_rounds)`` and a pair takes about its inverse in attempts, each abandoned one
@@ -297,13 +303,12 @@ class ChainSection(Section):
         """
         if self.cutoff_s is None:
             return None
-        processing_ps = self.node_spec().classical_processing_delay_ps
         rounds = self.purification_rounds
         worst = None
         for links, total in self.configurations():
             link = self.link_spec(links, total)
             p, period_ps = link.success_probability, link.attempt_period_ps
-            least_ps = self._least_swap_age_ps(link) + processing_ps
+            least_ps = self._least_swap_age_ps(link)
             passing = self.cutoff_pass_estimate(links, total)
             if passing * CUTOFF_WARN_ATTEMPTS_PER_PAIR < 1 and (worst is None or passing < worst[0]):
                 worst = (passing, links, total, p, period_ps, least_ps)

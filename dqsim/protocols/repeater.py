@@ -65,7 +65,11 @@ Fidelity of a delivered pair
     flushes, and the decoherence of both end memories up to the delivery time
     is applied before it. The memories live in small exact density matrices
     (:mod:`dqsim.state.small`), so the value ``⟨Φ+|ρ|Φ+⟩`` is that of the
-    delivered state given the swap outcomes: no noise trajectory is sampled.
+    delivered state given the swap outcomes: no noise trajectory is sampled, except the readout errors
+    (``measure_error_probability``), classical flips of a reported bit drawn per measurement: a pair whose
+    bit flipped got the wrong correction (a wrong parity bit leaves an X error on the pair), so with
+    readout errors the pairs' fidelities split into levels whose mean is the averaged state's fidelity
+    (``bench/review_repeater_physics.py``, check ``swap``).
     Results do not depend on the number of ranks or the placement (DESIGN.md
     invariants 3 and 4).
 
