@@ -1010,6 +1010,7 @@ ALLOWED_GLOBALS: dict[str, frozenset[str]] = {module: frozenset(names) for modul
                                     "ReceiveBits", "ReceiveValue"),
     "dqsim.protocols.epr": ("EprInitiator", "EprResponder", "EprResult"),
     "dqsim.protocols.qkd.bb84": ("ChannelModel", "DecoySource", "DetectorModel", "EveModel", "ReceiverState"),
+    "dqsim.protocols.qkd.classical_channel": ("ClassicalChannel",),
     "dqsim.protocols.qkd.decoy": ("DecoyEstimate",),
     "dqsim.protocols.qkd.detections": ("DetectionBatch", "PackedDetectionBatch"),
     "dqsim.protocols.qkd.entangled": ("EntangledSource", "EntangledBatch", "SiftedCounts"),

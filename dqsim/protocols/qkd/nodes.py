@@ -83,6 +83,7 @@ from dqsim.protocols.qkd.postprocess import (
 )
 from dqsim.errors import DqsimError
 from dqsim.network.network import PROTOCOL_CLOCK_LIMIT_PS
+from dqsim.protocols.qkd.classical_channel import ClassicalChannel
 from dqsim.protocols.qkd.finite_key import EntangledFiniteKeyResult
 from dqsim.protocols.qkd.packed_bits import GrowingPlanes, PackedBits, PackedFields, index_dtype
 from dqsim.rng import Stream
@@ -208,6 +209,12 @@ SOURCE_SCHEDULE = "emits on"
 #: What a tally pickled before 2026-12-06 (no ``waits_ps``) was made with.
 OLD_SOURCE_SCHEDULE = "waits for each block's post-processing"
 
+#: The classical channel a :class:`LinkTally`'s times were made with: one FIFO queue per direction, shared by
+#: the blocks in post-processing (:mod:`~dqsim.protocols.qkd.classical_channel`), the tags' bits on it.
+CLASSICAL_CHANNEL = "fifo per direction, tags timed"
+#: What a tally pickled before 2026-12-07 (no ``classical_channel``) was made with.
+OLD_CLASSICAL_CHANNEL = "each message the whole bit rate, tags untimed"
+
 
 @dataclass
 class LinkTally:
@@ -222,7 +229,8 @@ class LinkTally:
     the source waited before emitting it (``max_blocks_in_postprocessing`` blocks in post-processing,
     :class:`_AliceSource`), ps. ``done_ps`` is when the link ended: the later of the last emission's end and the
     last block's key. ``source_schedule`` reads :data:`OLD_SOURCE_SCHEDULE` for a tally pickled before the source
-    emitted on (:func:`refuse_waiting_source_tallies`).
+    emitted on (:func:`refuse_waiting_source_tallies`); ``classical_channel`` :data:`OLD_CLASSICAL_CHANNEL` for one
+    pickled before the classical channel queued messages (:data:`CLASSICAL_CHANNEL`).
     """
 
     blocks: list = field(default_factory=list)
@@ -236,9 +244,11 @@ class LinkTally:
     spdc_source_model: str = SPDC_SOURCE_MODEL
     waits_ps: dict = field(default_factory=dict)
     source_schedule: str = SOURCE_SCHEDULE
+    classical_channel: str = CLASSICAL_CHANNEL
 
     def __setstate__(self, state):
         state.setdefault("spdc_source_model", OLD_SPDC_SOURCE_MODEL)
+        state.setdefault("classical_channel", OLD_CLASSICAL_CHANNEL)
         if "waits_ps" not in state:  # pickled before 2026-12-06 (refuse_waiting_source_tallies)
             state.update(waits_ps={}, source_schedule=OLD_SOURCE_SCHEDULE)
         self.__dict__.update(state)
@@ -257,11 +267,16 @@ def refuse_waiting_source_tallies(tallies) -> None:
     2026-12-06): a sweep's distances finished before the checkpoint would keep that schedule's times
     (``simulated_time_ps``, the blocks' times) beside the new ones (:func:`refuse_waiting_source_checkpoint`).
 
+    So are tallies whose classical messages did not queue (:data:`OLD_CLASSICAL_CHANNEL`,
+    :func:`refuse_unqueued_channel_checkpoint`).
+
     Raises:
-        DqsimError: a tally made with :data:`OLD_SOURCE_SCHEDULE`.
+        DqsimError: a tally made with :data:`OLD_SOURCE_SCHEDULE` or :data:`OLD_CLASSICAL_CHANNEL`.
     """
     if any(t.source_schedule != SOURCE_SCHEDULE for t in tallies):
         refuse_waiting_source_checkpoint()
+    if any(t.classical_channel != CLASSICAL_CHANNEL for t in tallies):
+        refuse_unqueued_channel_checkpoint({})
 
 
 def refuse_old_spdc_source(mean_pair_number, tallies) -> None:
@@ -370,6 +385,17 @@ def refuse_waiting_source_checkpoint() -> None:
                      "source emitting on: run the job again from the start (remove its checkpoints)")
 
 
+def refuse_unqueued_channel_checkpoint(state: dict) -> None:
+    """Refuse, in one line, the state of a QKD process checkpointed before its link's classical channel queued
+    the messages of the key blocks in post-processing at once (no ``channel`` in ``state``; before 2026-12-07):
+    its messages in flight kept their own delays (:mod:`~dqsim.protocols.qkd.classical_channel`), so it cannot
+    resume to what a run from the start gives now."""
+    if "channel" not in state:
+        raise DqsimError("this checkpoint of a QKD link was written by an older dqsim, whose classical channel did "
+                         "not queue the messages of the key blocks in post-processing at once (each had the whole "
+                         "bit rate); run the job again from the start (remove its checkpoints)")
+
+
 class _AliceSide:
     """What Alice's block processes share: sending a block's key message and answering Cascade's rounds.
 
@@ -396,16 +422,16 @@ class _AliceSide:
             _check_cascade_end(ctx, done, self.plan, self.phys, block,
                                [row[-1].postprocess for row in self.tally.blocks])
         key_ps, request_ps, _answer_ps, ack_ps = ec_message_delays_ps(done, self.plan)
-        ctx.send(self.phys.bob, link_tag + ("ec-pa", block), (self.result.secret_key_bits, rounds, request_ps, ack_ps),
-                 extra_delay_ps=key_ps)
+        self.channel.send(ctx, self.phys.bob, link_tag + ("ec-pa", block),
+                          (self.result.secret_key_bits, rounds, request_ps, ack_ps), transmission_ps=key_ps)
         self.ec_round = 0
         self.phase = "cascade" if rounds else "ack"
 
     def _answer_cascade(self, ctx, link_tag, block) -> None:
         """Answer one of Bob's Cascade parity messages or blind LDPC requests (received); ``ack`` after the last
         round."""
-        ctx.send(self.phys.bob, link_tag + ("cascade-reply", block),
-                 extra_delay_ps=ec_message_delays_ps(self.result.postprocess, self.plan)[2])
+        self.channel.send(ctx, self.phys.bob, link_tag + ("cascade-reply", block),
+                          transmission_ps=ec_message_delays_ps(self.result.postprocess, self.plan)[2])
         self.ec_round += 1
         if self.ec_round == self.result.postprocess.rounds:
             self.phase = "ack"
@@ -570,6 +596,7 @@ class Bb84Alice(_AliceSource, _Bb84Folding):
         self.keys = (PackedBits(), PackedBits())  # the block's key bits, Alice's and Bob's (cascade)
         self.open_blocks = 0           # blocks in post-processing (Bb84AliceBlock processes)
         self.wait_from_ps = None       # when the source began to wait for a block to leave post-processing
+        self.channel = ClassicalChannel()  # Alice -> Bob, shared by her block processes
 
     def __getstate__(self):
         state = dict(self.__dict__)
@@ -588,6 +615,7 @@ class Bb84Alice(_AliceSource, _Bb84Folding):
                                current + ([(row[6], row[7]) for row in tally.blocks] if tally else []))
         if "open_blocks" not in state:
             refuse_waiting_source_checkpoint()
+        refuse_unqueued_channel_checkpoint(state)
         state["keys"] = packed_keys(state.get("keys"))
         self.__dict__.update(state)
 
@@ -617,7 +645,8 @@ class Bb84Alice(_AliceSource, _Bb84Folding):
                 if _last_of_block(batches, self.batch - 1):
                     self._hand_over(ctx, self.block_process(self.plan, phys, self.tally, block, self.counts,
                                                             self.keys, self.pending, {**self.times,
-                                                                                      "pulses": ctx.now_ps}))
+                                                                                      "pulses": ctx.now_ps},
+                                                            channel=self.channel))
                     self.counts = BlockCounts.zeros(source.num_classes)
                     self.keys, self.pending = (PackedBits(), PackedBits()), {}
                     self._next_block(ctx, done_tag, batches)
@@ -637,9 +666,10 @@ class Bb84AliceBlock(_AliceSide, _Bb84Folding):
     """
 
     def __init__(self, plan: QkdPlan, phys: LinkPhysics, tally: LinkTally, block: int, counts, keys, pending: dict,
-                 times: dict):
+                 times: dict, *, channel: ClassicalChannel):
         self.plan, self.phys, self.tally, self.block = plan, phys, tally, block
         self.counts, self.keys, self.pending, self.times = counts, keys, pending, times
+        self.channel = channel         # Alice -> Bob, shared with the link's other blocks
         self.phase = "reports"
         self.result = None             # the block's key estimate
         self.ec_round = 0              # Cascade rounds answered
@@ -654,6 +684,7 @@ class Bb84AliceBlock(_AliceSide, _Bb84Folding):
         of the decoy bound of before 2026-12-06 refused, :func:`refuse_old_decoy_bound`)."""
         if state.get("phase") in ("cascade", "ack"):
             refuse_old_decoy_bound(state["plan"].source, [(state.get("counts"), state.get("result"))])
+        refuse_unqueued_channel_checkpoint(state)
         state["keys"] = packed_keys(state.get("keys"))
         self.__dict__.update(state)
 
@@ -1043,12 +1074,15 @@ class _BobSide:
         self.phase = "detect"
         self.batch = 0
         self.blocks_handed = 0   # blocks whose post-processing was handed to a _BobBlock (since 2026-12-06)
+        self.channel = ClassicalChannel()  # Bob -> Alice, shared by his block processes
 
     def __setstate__(self, state):
         """Restore from a checkpoint; one of the source that waited for every block's post-processing (before
-        2026-12-06) is refused (:func:`refuse_waiting_source_checkpoint`)."""
+        2026-12-06) is refused (:func:`refuse_waiting_source_checkpoint`), and one without the queued classical
+        channel (:func:`refuse_unqueued_channel_checkpoint`)."""
         if "blocks_handed" not in state:
             refuse_waiting_source_checkpoint()
+        refuse_unqueued_channel_checkpoint(state)
         self.__dict__.update(state)
 
     def detect(self, ctx, msg, block: int) -> None:
@@ -1076,7 +1110,7 @@ class _BobSide:
             self.detect(ctx, msg, batches[self.batch][0])
             self.batch += 1
             if _last_of_block(batches, self.batch - 1):
-                ctx.spawn(self.block_process(self.plan, phys, batches[self.batch - 1][0]))
+                ctx.spawn(self.block_process(self.plan, phys, batches[self.batch - 1][0], self.channel))
                 self.blocks_handed += 1
 
 
@@ -1093,11 +1127,18 @@ class _BobBlock:
     #: The acknowledgement's message time, ps (LDPC's frame flags; a checkpoint before 2026-12-07 has none).
     ack_delay_ps = 0
 
-    def __init__(self, plan: QkdPlan, phys: LinkPhysics, block: int):
+    def __init__(self, plan: QkdPlan, phys: LinkPhysics, block: int, channel: ClassicalChannel):
         self.plan, self.phys, self.block = plan, phys, block
         self.phase = "sift-match"
         self.ec_rounds = self.ec_round = self.ec_delay_ps = 0   # Cascade rounds of the block, each's message time
         self.ack_delay_ps = 0   # the acknowledgement's message time (LDPC's frame flags)
+        self.channel = channel  # Bob -> Alice, shared with the link's other blocks
+
+    def __setstate__(self, state):
+        """Restore from a checkpoint (one without the queued classical channel refused,
+        :func:`refuse_unqueued_channel_checkpoint`)."""
+        refuse_unqueued_channel_checkpoint(state)
+        self.__dict__.update(state)
 
     def acknowledged(self, ctx, link_tag, arrival_ps: int) -> None:
         """After the key acknowledgement, which reaches Alice at ``arrival_ps`` (a hook; nothing here)."""
@@ -1127,11 +1168,11 @@ class _BobBlock:
         Sent after the phase's ``yield``, so a run resumed at that ``yield`` does not send it again.
         """
         if self.ec_round < self.ec_rounds:
-            ctx.send(self.phys.alice, link_tag + ("cascade", block), extra_delay_ps=self.ec_delay_ps)
+            self.channel.send(ctx, self.phys.alice, link_tag + ("cascade", block), transmission_ps=self.ec_delay_ps)
             self.phase = "cascade"
         else:
-            self.acknowledged(ctx, link_tag, ctx.send(self.phys.alice, link_tag + ("key-ack", block),
-                                                      extra_delay_ps=self.ack_delay_ps))
+            self.acknowledged(ctx, link_tag, self.channel.send(ctx, self.phys.alice, link_tag + ("key-ack", block),
+                                                               transmission_ps=self.ack_delay_ps))
             self.phase = "done"
 
 
@@ -1240,6 +1281,7 @@ class EntangledAlice(_AliceSource):
         self.receivers = None  # Alice's and Bob's ReceiverState (dead time, afterpulse) after the last batch
         self.open_blocks = 0           # blocks in post-processing (EntangledAliceBlock processes)
         self.wait_from_ps = None       # when the source began to wait for a block to leave post-processing
+        self.channel = ClassicalChannel()  # Alice -> Bob, shared by her block processes
 
     def __setstate__(self, state):
         """Restore from a checkpoint. One written before E91 kept its current block's CHSH coincidences
@@ -1264,6 +1306,7 @@ class EntangledAlice(_AliceSource):
             refuse_paused_entangled_checkpoint()
         if "open_blocks" not in state:
             refuse_waiting_source_checkpoint()
+        refuse_unqueued_channel_checkpoint(state)
         state["keys"] = packed_keys(state.get("keys"))  # lists of uint8 arrays before 2026-12-06
         self.__dict__.update(state)
 
@@ -1298,7 +1341,7 @@ class EntangledAlice(_AliceSource):
                 if _last_of_block(batches, self.batch - 1):
                     self._hand_over(ctx, self.block_process(
                         self.plan, phys, self.tally, block, self.counts, self.keys, self.awaiting,
-                        {**self.times, "pulses": ctx.now_ps}, self.block_chsh))
+                        {**self.times, "pulses": ctx.now_ps}, self.block_chsh, channel=self.channel))
                     self.counts = self.block_chsh = None
                     self.keys, self.awaiting = (PackedBits(), PackedBits()), set()
                     self._next_block(ctx, done_tag, batches)
@@ -1318,9 +1361,10 @@ class EntangledAliceBlock(_AliceSide):
     """
 
     def __init__(self, plan: QkdPlan, phys: LinkPhysics, tally: LinkTally, block: int, counts, keys, awaiting: set,
-                 times: dict, block_chsh):
+                 times: dict, block_chsh, *, channel: ClassicalChannel):
         self.plan, self.phys, self.tally, self.block = plan, phys, tally, block
         self.counts, self.keys, self.awaiting, self.times, self.block_chsh = counts, keys, awaiting, times, block_chsh
+        self.channel = channel         # Alice -> Bob, shared with the link's other blocks
         self.phase = "reports"
         self.result = None
         self.ec_round = 0
@@ -1329,6 +1373,7 @@ class EntangledAliceBlock(_AliceSide):
         """Restore from a checkpoint (an E91 block keyed by the finite key of before 2026-12-06 refused,
         :func:`refuse_old_e91_finite_key`)."""
         refuse_old_e91_finite_key(state["plan"].protocol, [state.get("result")])
+        refuse_unqueued_channel_checkpoint(state)
         state["keys"] = packed_keys(state.get("keys"))
         self.__dict__.update(state)
 
