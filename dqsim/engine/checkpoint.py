@@ -1009,6 +1009,7 @@ ALLOWED_GLOBALS: dict[str, frozenset[str]] = {module: frozenset(names) for modul
     "dqsim.protocols.distributed": ("Acquire", "AwaitPair", "CommPool", "EntangleEnd", "MeasureBit", "Pause",
                                     "ReceiveBits", "ReceiveValue"),
     "dqsim.protocols.epr": ("EprInitiator", "EprResponder", "EprResult"),
+    "dqsim.protocols.qkd.authentication": ("MessageTags",),
     "dqsim.protocols.qkd.bb84": ("ChannelModel", "DecoySource", "DetectorModel", "EveModel", "ReceiverState"),
     "dqsim.protocols.qkd.classical_channel": ("ClassicalChannel",),
     "dqsim.protocols.qkd.decoy": ("DecoyEstimate",),

@@ -54,7 +54,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dqsim.backend import qkd_kernels
-from dqsim.protocols.qkd import entangled, entangled_block, ldpc, reconciliation, theory
+from dqsim.protocols.qkd import authentication, entangled, entangled_block, ldpc, reconciliation, theory
+from dqsim.protocols.qkd.authentication import NO_TAGS, MessageTags
 from dqsim.protocols.qkd.bb84 import (
     BASIS_Z,
     AliceBatch,
@@ -133,6 +134,9 @@ class QkdPlan:
         ldpc_mode: ``"blind"`` or ``"rate_adaptive"`` (:data:`dqsim.protocols.qkd.ldpc.LDPC_MODES`).
         max_blocks_in_postprocessing: most key blocks of a link in post-processing at once, blocks (the source
             waits while that many are; :class:`_AliceSource`).
+        authentication: ``[qkd].authentication`` (:data:`~dqsim.protocols.qkd.authentication.AUTHENTICATION_MODES`):
+            which error-correction messages carry a tag's bits on the channel (:func:`ec_message_delays_ps`).
+        eps_auth: the forgery probability allowed for each tag (its length).
     """
 
     protocol: str
@@ -154,6 +158,8 @@ class QkdPlan:
     classical_bit_rate_hz: float = 1e9
     ldpc_mode: str = "blind"
     max_blocks_in_postprocessing: int = MAX_BLOCKS_IN_POSTPROCESSING
+    authentication: str = "none"
+    eps_auth: float = 1e-10
 
     def batches(self):
         """(block index, first pulse, pulses) of every batch; blocks are cut at ``block_pulses``."""
@@ -416,12 +422,15 @@ class _AliceSide:
         Cascade's messages that would end after :data:`CASCADE_END_MAX_PS` refuse the run
         (:func:`_check_cascade_end`).
         """
-        done = self.result.postprocess
+        done, q = self.result.postprocess, self.plan
         rounds = done.rounds if done is not None else 0
+        self.tags = NO_TAGS if done is None else authentication.message_tags(
+            authentication.block_messages(q.protocol, min(q.block_pulses, q.pulses - block * q.block_pulses),
+                                          q.batch_pulses, self.counts, self.result), q.authentication, q.eps_auth)
         if rounds:
-            _check_cascade_end(ctx, done, self.plan, self.phys, block,
-                               [row[-1].postprocess for row in self.tally.blocks])
-        key_ps, request_ps, _answer_ps, ack_ps = ec_message_delays_ps(done, self.plan)
+            _check_cascade_end(ctx, done, q, self.phys, block,
+                               [row[-1].postprocess for row in self.tally.blocks], self.tags)
+        key_ps, request_ps, _answer_ps, _last_ps, ack_ps = ec_message_delays_ps(done, q, self.tags)
         self.channel.send(ctx, self.phys.bob, link_tag + ("ec-pa", block),
                           (self.result.secret_key_bits, rounds, request_ps, ack_ps), transmission_ps=key_ps)
         self.ec_round = 0
@@ -430,8 +439,10 @@ class _AliceSide:
     def _answer_cascade(self, ctx, link_tag, block) -> None:
         """Answer one of Bob's Cascade parity messages or blind LDPC requests (received); ``ack`` after the last
         round."""
+        last = self.ec_round + 1 == self.result.postprocess.rounds
         self.channel.send(ctx, self.phys.bob, link_tag + ("cascade-reply", block),
-                          transmission_ps=ec_message_delays_ps(self.result.postprocess, self.plan)[2])
+                          transmission_ps=ec_message_delays_ps(self.result.postprocess, self.plan,
+                                                               self.tags)[3 if last else 2])
         self.ec_round += 1
         if self.ec_round == self.result.postprocess.rounds:
             self.phase = "ack"
@@ -967,19 +978,16 @@ def message_delay_ps(bits: float, classical_bit_rate_hz: float) -> int:
     return int(math.ceil(bits * PS_PER_S / classical_bit_rate_hz))
 
 
-def _round_delay_ps(done, q) -> int:
-    """Transmission time of one Cascade message: the block's classical bits over its rounds, both ways."""
-    return message_delay_ps(done.message_bits / max(1, 2 * done.rounds), q.classical_bit_rate_hz)
-
-
-def ec_message_delays_ps(done, q) -> tuple[int, int, int, int]:
+def ec_message_delays_ps(done, q, tags: MessageTags = NO_TAGS) -> tuple[int, int, int, int, int]:
     """Transmission times of a block's error-correction messages at ``[qkd].classical_bit_rate_hz``, ps
-    (:func:`message_delay_ps`; the fibre delay comes on top of each): ``(key message, each round's first
-    message (Bob's), each round's answer (Alice's), Bob's acknowledgement)``. Each of the block's
-    ``message_bits`` is charged once.
+    (:func:`message_delay_ps`; the fibre delay, and any wait for the channel,
+    :mod:`~dqsim.protocols.qkd.classical_channel`, come on top of each): ``(key message, each round's first
+    message (Bob's), each round's answer (Alice's), the last round's answer, Bob's acknowledgement)``. Each of
+    the block's ``message_bits`` is charged once, and each message's authentication tag (``tags``,
+    :func:`~dqsim.protocols.qkd.authentication.message_tags`) travels with it (since 2026-12-07).
 
     Cascade (no LDPC frames): the key message and the acknowledgement carry none of them; every round's
-    parity message and its answer carry an equal share, ``message_bits / 2R`` (:func:`_round_delay_ps`).
+    parity message and its answer carry an equal share, ``message_bits / 2R``.
     LDPC: the key message carries the syndromes, the frames' hashes, the verification hash and the seeds;
     blind, each of the R round trips carries the request flags (Bob's message) and the revealed values
     (Alice's answer), ``request_bits / R`` and ``revealed_bits / R`` (the frames' requests travel together;
@@ -989,19 +997,22 @@ def ec_message_delays_ps(done, q) -> tuple[int, int, int, int]:
     message. ``done`` ``None`` (leakage modelled): no message time.
     """
     if done is None:
-        return 0, 0, 0, 0
+        return 0, 0, 0, 0, 0
     rate = q.classical_bit_rate_hz
     if not done.frames:
-        each = _round_delay_ps(done, q)
-        return 0, each, each, 0
-    rounds = max(1, done.rounds)
-    requests, revealed = done.request_bits, done.revealed_bits
-    key_bits = done.message_bits - requests - revealed - done.frames
-    return (message_delay_ps(key_bits, rate), message_delay_ps(requests / rounds, rate),
-            message_delay_ps(revealed / rounds, rate), message_delay_ps(done.frames, rate))
+        share = done.message_bits / max(1, 2 * done.rounds)
+        key_bits, request, answer, ack = 0, share, share, 0
+    else:
+        rounds = max(1, done.rounds)
+        request, answer, ack = done.request_bits / rounds, done.revealed_bits / rounds, done.frames
+        key_bits = done.message_bits - done.request_bits - done.revealed_bits - done.frames
+    return (message_delay_ps(key_bits + tags.key, rate), message_delay_ps(request + tags.request, rate),
+            message_delay_ps(answer + tags.answer, rate),
+            message_delay_ps(answer + tags.answer + tags.last_answer, rate), message_delay_ps(ack + tags.ack, rate))
 
 
-def _check_cascade_end(ctx, done, q, phys: LinkPhysics, block: int, earlier: list) -> None:
+def _check_cascade_end(ctx, done, q, phys: LinkPhysics, block: int, earlier: list,
+                       tags: MessageTags = NO_TAGS) -> None:
     """Refuse the run, in one line, when this block's Cascade (or blind LDPC) messages would end after
     :data:`CASCADE_END_MAX_PS`.
 
@@ -1026,7 +1037,7 @@ def _check_cascade_end(ctx, done, q, phys: LinkPhysics, block: int, earlier: lis
     """
     now_ps = ctx.now_ps
     crossings_ps = 2 * phys.delay_ps * (1 + done.rounds)
-    end_ps = now_ps + crossings_ps + _messages_ps(done, q)
+    end_ps = now_ps + crossings_ps + _messages_ps(done, q, tags)
     if end_ps <= CASCADE_END_MAX_PS:
         return
     earlier = [each for each in earlier if each is not None and each.rounds]
@@ -1043,10 +1054,11 @@ def _check_cascade_end(ctx, done, q, phys: LinkPhysics, block: int, earlier: lis
                             f"({done.rounds} rounds) would end at", need)
 
 
-def _messages_ps(done, q) -> int:
+def _messages_ps(done, q, tags: MessageTags = NO_TAGS) -> int:
     """Transmission time of all of a block's error-correction messages, ps (:func:`ec_message_delays_ps`)."""
-    key_ps, request_ps, answer_ps, ack_ps = ec_message_delays_ps(done, q)
-    return key_ps + done.rounds * (request_ps + answer_ps) + ack_ps
+    key_ps, request_ps, answer_ps, last_ps, ack_ps = ec_message_delays_ps(done, q, tags)
+    rounds = done.rounds
+    return key_ps + rounds * (request_ps + answer_ps) + (last_ps - answer_ps if rounds else 0) + ack_ps
 
 
 def _alice_from_host(xp, start_pulse: int, arrays: dict) -> AliceBatch:
