@@ -463,7 +463,9 @@ class _AliceSource:
     own (:attr:`block_process`: sifting, estimation, error correction, verification, privacy amplification,
     acknowledgement, each over the classical channel as before, :func:`message_delay_ps`) and emits the next
     block at once. Messages of different blocks are tagged with their block and interleave in arrival order;
-    each keeps its own delay (they do not queue behind one another on the classical channel). A block's key
+    the error-correction messages of all of them queue on the link's classical channel, one FIFO queue per
+    direction (:mod:`~dqsim.protocols.qkd.classical_channel`; until 2026-12-07 each kept its own delay, as if
+    it had the channel to itself), Alice's kept by the source and shared with her block processes. A block's key
     exists when its acknowledgement reaches Alice; the link ends at the later of the last emission's end and
     the last block's key.
 
