@@ -17,13 +17,19 @@ for block 0's:
 (unqueued, as before: key_ready_1 = 2T + 6d + K_1 + A_1).
 """
 
-import numpy as np
+import pickle
 
+import numpy as np
+import pytest
+
+from dqsim.errors import DqsimError
 from dqsim.io import open_run
+from dqsim.jobs import load_job
 from dqsim.network.fibre import propagation_delay_ps
 from dqsim.protocols.qkd import authentication, nodes
 from dqsim.protocols.qkd.classical_channel import ClassicalChannel, queued_delay_ps
-from mpi_helper import run_here, run_mpi
+from dqsim.scenarios import qkd as qkd_scenario
+from mpi_helper import ROOT, run_here, run_mpi
 
 D_PS = propagation_delay_ps(20.0, 1.468)  # 20 km
 T_PS = 100_000_000                        # a block of 1e5 pulses at 1 GHz
@@ -124,3 +130,23 @@ def test_the_preshared_key_covers_the_largest_excess_of_tags_over_key():
     assert pre([(5, 80), (15, 80), (25, 80)], [(10, 100), (20, 0), (30, 1000)]) == 140  # 240 taken, 100 made
     assert pre([(10, 80)], [(10, 1000)]) == 80   # a key and pads at one instant: the pads first
     assert pre([], []) == 0
+
+
+def test_a_checkpoint_from_before_the_queue_is_refused_in_one_line():
+    """A process or a sweep's finished tally pickled before 2026-12-07 (no ``channel``, no
+    ``classical_channel``) holds times of the unqueued channel: refused, in one line; today's pickles resume."""
+    job = load_job(ROOT / "jobs" / "bb84_decoy_50km.toml")
+    plan, phys = qkd_scenario.build_plan(job), qkd_scenario.link_physics(job, 0, *job.network_links(None)[0])
+    for process in (nodes.Bb84Alice(plan, phys), nodes.Bb84Bob(plan, phys),
+                    nodes.Bb84BobBlock(plan, phys, 0, ClassicalChannel())):
+        assert pickle.loads(pickle.dumps(process)).channel == process.channel
+        state = dict(process.__dict__)
+        del state["channel"]
+        with pytest.raises(DqsimError, match="did not queue the messages") as info:
+            object.__new__(type(process)).__setstate__(state)
+        assert "\n" not in str(info.value)
+    old = nodes.LinkTally(pulses=7)
+    del old.classical_channel
+    with pytest.raises(DqsimError, match="did not queue the messages"):
+        nodes.refuse_waiting_source_tallies([nodes.LinkTally(), pickle.loads(pickle.dumps(old))])
+    nodes.refuse_waiting_source_tallies([pickle.loads(pickle.dumps(nodes.LinkTally()))])

@@ -8,8 +8,8 @@ eps_sec + eps_cor + eps_auth). Links: the blocks' tags summed and the key left o
 with a warning (a block's tags are paid from the link's key pool, so a block without key pays from the
 others'), and the pre-shared key the pool must start with, ``preshared_auth_key_bits``
 (:func:`~dqsim.protocols.qkd.authentication.preshared_key_bits`: the first block's tags, and those of every
-block whose pads are taken before enough key exists). Routes: each hop's link also pays the tags of the relay's announcements it carries
-(:func:`~dqsim.protocols.qkd.authentication.relay_authentication`).
+block whose pads are taken before enough key exists). Routes: each hop's link also pays the tags of the relay's
+announcements it carries (:func:`~dqsim.protocols.qkd.authentication.relay_authentication`).
 """
 
 from __future__ import annotations
