@@ -7,9 +7,11 @@ handed to it at ``t`` while an earlier one is still being sent starts when that 
 
     start = max(t, free),   free <- start + b/R,   arrival = start + b/R + d,
 
-with ``free`` the end of the last transmission in that direction (a single-server FIFO queue with
-deterministic service times; e.g. D. Bertsekas and R. Gallager, *Data Networks*, 2nd ed., Sec. 3.1: a
-link's delay is its queueing delay, its transmission time and its propagation delay). Each direction has its
+with ``free`` the end of the last transmission in that direction: a single-server FIFO queue with
+deterministic service times, a message's delay on a link being its queueing, transmission and propagation
+delays (J. F. Kurose and K. W. Ross, *Computer Networking: A Top-Down Approach*, Sec. "Delay, Loss, and
+Throughput in Packet-Switched Networks"; D. Bertsekas and R. Gallager, *Data Networks*, Ch. 3, "Delay Models
+in Data Networks"). Each direction has its
 own channel (full duplex), and the sender of a direction keeps it (:class:`ClassicalChannel`, held by all of
 Alice's, or all of Bob's, processes of the link): the time is worked out where the message is sent and
 travels with it, so the ranks agree with no exchange of their own.
