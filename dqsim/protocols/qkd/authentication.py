@@ -58,10 +58,10 @@ are all taken when its first tag is sent (so ``P`` is an upper bound where a blo
 after); ``"per_message"``, when its emission starts (its first report's tag comes a batch and a round trip
 later). So the first block's tags always come from ``P``, and so do those of every block whose tags are taken
 before enough key exists: with the source emitting on, the blocks post-processed while the first is. QKD is
-thus a key expansion from an initial shared secret (C. H. Bennett and G. Brassard, Proc. IEEE Int. Conf. on
-Computers, Systems and Signal Processing (1984); the pre-shared authentication key of deployed links:
-R. Alléaume et al., "Using quantum key distribution for cryptographic purposes: a survey", Theor. Comput. Sci.
-560, 62 (2014), Sec. 3; Portmann 2014, Sec. I). Units: bits throughout.
+thus a key expansion from an initial shared secret that authenticates the first messages (C. H. Bennett and
+G. Brassard, Proc. IEEE Int. Conf. on Computers, Systems and Signal Processing (1984); R. Alléaume et al.,
+"Using quantum key distribution for cryptographic purposes: a survey", Theor. Comput. Sci. 560, 62 (2014);
+Portmann 2014). Units: bits throughout.
 """
 
 from __future__ import annotations
