@@ -314,16 +314,19 @@ def check_hash():
 
 
 def check_timing():
-    print("timing: a Cascade block's key phase 2d(1 + R) + 2R ceil(B/(2R)/rate) (key message, R round trips, "
-          "acknowledgement; B classical bits); sifting and estimation 2d each", flush=True)
+    print("timing: a Cascade block's key phase 2d(1 + R) + 2R ceil(B/(2R)/rate) + A/rate (key message, R round "
+          "trips, acknowledgement; B classical bits; A the two per_block authentication tags' bits, on Alice's last "
+          "answer and Bob's acknowledgement, since 2026-12-07); sifting and estimation 2d each", flush=True)
     for L, rate in ((20.0, 1e9), (50.0, 1e6)):
         out = run("bb84_decoy_50km", "qkd.pulses=1000000", "qkd.block_pulses=1000000",
                   'qkd.error_correction="cascade"', f"qkd.link.distance_km={L}", f"qkd.classical_bit_rate_hz={rate}")
         r = out.tables["blocks"][0]
         d = round(one_way_ps(L))
-        rounds, bits = int(r["ec_rounds"]), int(r["classical_bits"])
-        formula = 2 * d * (1 + rounds) + 2 * rounds * math.ceil(bits / (2 * rounds) * 1e12 / rate)
-        print(f"  L={L} km rate={rate:g}: rounds {rounds}, classical bits {bits}; time_key_ps {r['time_key_ps']} "
+        rounds, bits, tags = int(r["ec_rounds"]), int(r["classical_bits"]), int(r["auth_key_bits"])
+        formula = (2 * d * (1 + rounds) + 2 * rounds * math.ceil(bits / (2 * rounds) * 1e12 / rate)
+                   + round(tags * 1e12 / rate))  # whole tag bits: a whole number of ps at these rates
+        print(f"  L={L} km rate={rate:g}: rounds {rounds}, classical bits {bits}, tag bits {tags}; "
+              f"time_key_ps {r['time_key_ps']} "
               f"formula {formula} (latency part {2 * d * (1 + rounds)}, {2 * d * (1 + rounds) / r['time_key_ps']:.3f}"
               f" of it); time_sifting_ps {r['time_sifting_ps']}, time_estimation_ps {r['time_estimation_ps']} "
               f"(2d = {2 * d}); simulated_time_ps {out.tables['links']['simulated_time_ps'][0]}", flush=True)

@@ -77,8 +77,15 @@ def test_block_counts_the_messages_the_engine_carried_and_tags_them_per_block_or
     assert np.allclose(b["eps_total"], 1e-10 + 1e-15 + b["auth_tags"] * 1e-10, rtol=1e-12)
 
 
+#: The columns the tags' time on the classical channel moves (since 2026-12-07).
+TIMES = {"blocks": {"time_key_ps", "key_ready_ps"}, "links": {"simulated_time_ps"},
+         "end_to_end": {"key_available_ps"}, "relay_links": set()}
+
+
 def test_authentication_changes_no_other_column():
-    """``"none"`` against the default: every column but the new ones equal; net = key - tags' key."""
+    """``"none"`` against the default: every column but the new ones and the times equal; net = key - tags' key;
+    each block's key phase longer by its two tags' bits at 1 Gbit/s (Alice's on her last Cascade answer, Bob's
+    on his acknowledgement: whole bits, 1,000 ps each)."""
     _job, none = run('qkd.authentication="none"')
     _job, default = run()
     new = {"blocks": BLOCK_AUTH_FIELDS, "links": LINK_AUTH_FIELDS, "end_to_end": ROUTE_AUTH_FIELDS,
@@ -86,8 +93,12 @@ def test_authentication_changes_no_other_column():
     for name, fields in new.items():
         a, b = none.tables[name], default.tables[name]
         for field in a.dtype.names:
-            if field not in {f for f, _ in fields}:
+            if field not in {f for f, _ in fields} | TIMES[name]:
                 assert np.array_equal(a[field], b[field], equal_nan=a[field].dtype.kind == "f"), (name, field)
+    a, b = none.tables["blocks"], default.tables["blocks"]
+    assert (b["time_key_ps"] - a["time_key_ps"] == 1000 * b["auth_key_bits"]).all()
+    assert none.tables["links"]["preshared_auth_key_bits"][0] == 0
+    assert default.tables["links"]["preshared_auth_key_bits"][0] >= b["auth_key_bits"][0]
     for name in ("blocks", "links"):
         a, b = none.tables[name], default.tables[name]
         assert (a["auth_key_bits"] == 0).all() and (a["net_key_bits"] == a["secret_key_bits"]).all()

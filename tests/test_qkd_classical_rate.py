@@ -1,7 +1,7 @@
 """The classical channel's bit rate of Cascade: simulated time, not work; the clock's end refused in one line.
 
 ``[qkd].classical_bit_rate_hz`` only sets how long Cascade's messages take in
-simulated time (:func:`dqsim.protocols.qkd.nodes._round_delay_ps`). A run at
+simulated time (:func:`dqsim.protocols.qkd.nodes.ec_message_delays_ps`). A run at
 1e-1 bit/s spans some 10**7 times the simulated time of one at the default
 1e9, but the engine runs the same events and messages for it, its windows
 stay bounded by its events, and every result but the times is the same. A
@@ -60,16 +60,20 @@ def test_the_engine_work_does_not_grow_with_the_classical_channel_s_simulated_ti
 def test_a_cascade_block_s_key_time_charges_each_classical_bit_once(runs):
     """A block's ``time_key_ps`` is exactly its crossings, 2d(1 + R), and its R parity messages and R answers,
     each ``classical_bits / 2R`` at the rate (nodes.ec_message_delays_ps; the key message and the
-    acknowledgement carry none): ``classical_bits`` x 1,000 ps at 1 Gbit/s, within a ps a message."""
+    acknowledgement carry none): ``classical_bits`` x 1,000 ps at 1 Gbit/s, within a ps a message; and its two
+    authentication tags (``per_block``: Alice's on her last answer, Bob's on his acknowledgement, whole bits),
+    ``auth_key_bits`` x 1,000 ps (since 2026-12-07)."""
     from dqsim.jobs import load_job
     from dqsim.network.fibre import propagation_delay_ps
     from mpi_helper import ROOT
 
     blocks = runs["default"].table("blocks")
     delay_ps = max(1, propagation_delay_ps(50.0, load_job(ROOT / "jobs" / "bb84_decoy_50km.toml").qkd.link.group_index))
-    for took_ps, bits, rounds in zip(blocks["time_key_ps"], blocks["classical_bits"], blocks["ec_rounds"]):
+    assert (blocks["auth_tags"] == 2).all() and (blocks["auth_key_bits"] > 0).all()
+    for took_ps, bits, rounds, tags in zip(blocks["time_key_ps"], blocks["classical_bits"], blocks["ec_rounds"],
+                                           blocks["auth_key_bits"]):
         messages_ps = 2 * rounds * nodes.message_delay_ps(bits / (2 * rounds), 1e9)
-        assert took_ps == 2 * delay_ps * (1 + rounds) + messages_ps
+        assert took_ps == 2 * delay_ps * (1 + rounds) + messages_ps + 1000 * tags
         assert 0 <= messages_ps - 1000 * bits <= 2 * rounds
 
 
@@ -137,7 +141,7 @@ def test_repro_on_two_ranks_the_clock_s_end_is_the_same_one_line(tmp_path):
 def test_a_stop_inside_a_low_rate_cascade_resumes_to_the_uninterrupted_results(tmp_path, monkeypatch, runs):
     """SIGTERM while Alice answers a Cascade round: the checkpoint's cut falls in the idle stretch of a
     message (days of simulated time with no event), and the resume runs on to the same tables and counts."""
-    ended = sigterm_during(monkeypatch, nodes, "_round_delay_ps", call=40)
+    ended = sigterm_during(monkeypatch, nodes, "ec_message_delays_ps", call=40)
     ckpt, resumed = stopped_then_resumed(tmp_path, [*BB84, *rate(LOW_RATE_HZ)])
     assert ended == [None]
     saved = open_run(ckpt).attrs["window_end_ps"]

@@ -321,19 +321,22 @@ def test_a_blind_block_s_error_correction_charges_each_message_bit_once(ldpc_run
     (1,000 ps a bit, rounded up a message): the key message's syndromes, hashes and seeds, R requests of
     ``request_bits / R`` and R answers of ``revealed_bits / R``, and the acknowledgement's flag a frame; so the
     message time is ``classical_bits`` x 1,000 ps within a ps a round. Until 2026-12-07 the key message carried
-    all of ``classical_bits`` and the round trips their share again."""
+    all of ``classical_bits`` and the round trips their share again. Since 2026-12-07 the two ``per_block``
+    authentication tags (Alice's on her last message, Bob's on his acknowledgement; whole bits) add
+    ``auth_key_bits`` x 1,000 ps."""
     blocks = open_run(ldpc_run).table("blocks")
     job = load_job(ROOT / "jobs" / "bb84_decoy_50km.toml")
     delay_ps = max(1, propagation_delay_ps(50.0, job.qkd.link.group_index))
     assert [done.frames for done in LDPC_DONE] == blocks["ec_frames"].tolist()
     assert [done.rounds for done in LDPC_DONE] == blocks["ec_rounds"].tolist() == [0, 1]
-    for done, took_ps, bits in zip(LDPC_DONE, blocks["time_key_ps"], blocks["classical_bits"]):
+    for done, took_ps, bits, tags in zip(LDPC_DONE, blocks["time_key_ps"], blocks["classical_bits"],
+                                         blocks["auth_key_bits"]):
         rounds = done.rounds
         assert done.message_bits == bits and done.request_bits >= rounds and done.revealed_bits >= rounds
         key_bits = bits - done.request_bits - done.revealed_bits - done.frames
         messages_ps = 1000 * (key_bits + done.frames) + rounds * (
             -(-1000 * done.request_bits // max(1, rounds)) - (-1000 * done.revealed_bits // max(1, rounds)))
-        assert took_ps == 2 * delay_ps * (1 + rounds) + messages_ps
+        assert took_ps == 2 * delay_ps * (1 + rounds) + messages_ps + 1000 * tags
         assert 0 <= messages_ps - 1000 * bits < 2 * rounds + 1
 
 

@@ -105,7 +105,8 @@ def test_tables_store_text_as_variable_length_utf8_with_units_on_every_column(sm
         "key_rate_bits_per_s": "bit/s", "plob_bits_per_pulse": "bit/pulse", "theory_bits_per_pulse": "bit/pulse",
         "simulated_time_ps": "ps", "key_rate_standard_error_bits_per_pulse": "bit/pulse",
         "plob_with_detectors_bits_per_pulse": "bit/pulse", "optimal_theory_bits_per_pulse": "bit/pulse",
-        "auth_key_bits": "bit", "net_key_bits": "bit", "net_key_rate_bits_per_s": "bit/s"}
+        "auth_key_bits": "bit", "net_key_bits": "bit", "net_key_rate_bits_per_s": "bit/s",
+        "preshared_auth_key_bits": "bit"}
     assert run.units("timing") == {"seconds": "s"} and run.units("timeline") == {"time_ps": "ps"}
     blocks = run.units("blocks")
     assert all(blocks[name] == "ps" for name in run.table_dtype("blocks").names if name.endswith("_ps"))

@@ -112,7 +112,8 @@ def build_plan(job) -> QkdPlan:
                    error_correction=q.error_correction, cascade_order=q.cascade_order, security=q.security,
                    eps_sec=q.eps_sec, eps_cor=q.eps_cor, f_ec=q.f_ec, qber_threshold=q.qber_threshold, sample_fraction=q.sample_fraction,
                    classical_bit_rate_hz=q.classical_bit_rate_hz, ldpc_mode=q.ldpc_mode,
-                   max_blocks_in_postprocessing=q.max_blocks_in_postprocessing)
+                   max_blocks_in_postprocessing=q.max_blocks_in_postprocessing, authentication=q.authentication,
+                   eps_auth=q.eps_auth)
 
 
 def raman_noise_probability(job, distance_km: float, side: str = "bob") -> float:
@@ -481,7 +482,7 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
         link_net = {}
         for p in physics:
             tally = run["tallies"][p.link_index]
-            link_auth = qkd_auth.link_columns(q, auth_of[p.link_index], tally.key_bits, tally.pulses)
+            link_auth = qkd_auth.link_columns(q, auth_of[p.link_index], tally.key_bits, tally.pulses, tally.blocks)
             link_net[p.link_index] = link_auth[1]
             auth_warnings += qkd_auth.short_key_warning(f"{p.distance_km:g} km link {p.link_index}",
                                                         q.authentication, link_auth[0], tally.key_bits)
@@ -554,8 +555,9 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
              "engine_events": engine.num_events, "engine_messages": engine.num_messages,
              "pulses_per_wall_second": total_pulses / max(time.perf_counter() - started, 1e-9)}
     total_auth = int(sum(r[22] for r in sweep_rows))
+    preshared = int(max((r[-1] for r in sweep_rows), default=0))  # preshared_auth_key_bits, the last column
     attrs.update(authentication=q.authentication, eps_auth=q.eps_auth, total_auth_key_bits=total_auth,
-                 total_net_key_bits=int(sum(r[23] for r in sweep_rows)))
+                 total_net_key_bits=int(sum(r[23] for r in sweep_rows)), preshared_auth_key_bits=preshared)
     if chsh is not None:
         attrs["chsh_s"], attrs["chsh_standard_error"] = chsh
     warnings = ((_decoy_warnings(block_rows) if q.protocol == "bb84_decoy" else []) + spread_warnings + chsh_warnings
@@ -570,7 +572,8 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
     if q.authentication != "none":
         tags = sum(r[BLOCK_FIELD_INDEX["auth_tags"]] for r in block_rows)
         summary.append(f"  authentication ({q.authentication}, eps_auth {q.eps_auth:g} a tag): {tags:,} tags spent "
-                       f"{total_auth:,} key bits; net key {attrs['total_net_key_bits']:,} bits")
+                       f"{total_auth:,} key bits; net key {attrs['total_net_key_bits']:,} bits; pre-shared key "
+                       f"needed {preshared:,} bits (the most of a link)")
     reasons = _no_key_reasons(block_rows)
     for r in sweep_rows[:12]:
         qber = f"QBER {r[9]:.4f} ± {format_stderr(r[14])}" if r[9] == r[9] else "QBER n/a (no sifted bit)"

@@ -6,8 +6,10 @@ Blocks: ``classical_messages``, ``auth_tags``, ``auth_key_bits``, ``net_key_bits
 ``net_key_rate_bits_per_s``, ``eps_auth`` (tags × ``[qkd].eps_auth``) and ``eps_total`` (finite key:
 eps_sec + eps_cor + eps_auth). Links: the blocks' tags summed and the key left of the link's key, clipped at 0
 with a warning (a block's tags are paid from the link's key pool, so a block without key pays from the
-others'). Routes: each hop's link also pays the tags of the relay's announcements it carries
-(:func:`~dqsim.protocols.qkd.authentication.relay_authentication`).
+others'), and the pre-shared key the pool must start with, ``preshared_auth_key_bits``
+(:func:`~dqsim.protocols.qkd.authentication.preshared_key_bits`: the first block's tags, and those of every
+block whose pads are taken before enough key exists). Routes: each hop's link also pays the tags of the relay's
+announcements it carries (:func:`~dqsim.protocols.qkd.authentication.relay_authentication`).
 """
 
 from __future__ import annotations
@@ -22,10 +24,7 @@ def block_pulses(q, block: int) -> int:
 
 def block_messages(q, block: int, counts, result) -> auth.BlockMessages:
     """The classical messages of one block of a run of ``[qkd]`` section ``q``."""
-    batches = auth.batch_sizes(block_pulses(q, block), q.batch_pulses)
-    if q.protocol == "bb84_decoy":
-        return auth.bb84_block_messages(counts, result, batches)
-    return auth.entangled_block_messages(q.protocol, counts, result, batches)
+    return auth.block_messages(q.protocol, block_pulses(q, block), q.batch_pulses, counts, result)
 
 
 def link_authentication(q, tally) -> list[tuple[int, auth.Authentication]]:
@@ -57,15 +56,32 @@ BLOCK_AUTH_FIELDS = [("classical_messages", "i8"), ("auth_tags", "i8"), ("auth_k
                      ("eps_total", "f8")]
 
 
-def link_columns(q, messages_and_tags, key_bits: int, pulses: int) -> tuple:
-    """``(auth_key_bits, net_key_bits, net_key_rate_bits_per_s)`` of a link row: its blocks' tags together."""
+def preshared_bits(q, messages_and_tags, blocks) -> int:
+    """The pre-shared authentication key a link needs, bits (:func:`~dqsim.protocols.qkd.authentication.
+    preshared_key_bits`): each block's tags taken when its first tag is sent, ``"per_message"`` at its emission's
+    start (its first report's tag), ``"per_block"`` at its estimate (its key message; the tags ride on its last
+    messages); its key made when it exists (``key_ready_ps``). ``blocks``: the link's tally rows, in the order of
+    ``messages_and_tags``."""
+    if q.authentication == "none":
+        return 0
+    spent = [(row[1] if q.authentication == "per_message" else row[4], tags.key_bits)
+             for row, (_n, tags) in zip(blocks, messages_and_tags)]
+    made = [(row[5], row[7].secret_key_bits) for row in blocks]
+    return auth.preshared_key_bits(spent, made)
+
+
+def link_columns(q, messages_and_tags, key_bits: int, pulses: int, blocks=()) -> tuple:
+    """``(auth_key_bits, net_key_bits, net_key_rate_bits_per_s, preshared_auth_key_bits)`` of a link row: its
+    blocks' tags together, the key left, and the pre-shared key it needs (:func:`preshared_bits` of ``blocks``,
+    the link's tally rows)."""
     spent = sum(tags.key_bits for _n, tags in messages_and_tags)
     net = auth.net_key_bits(key_bits, spent)
-    return spent, net, _rate(net, pulses, q.source.source_rate_hz)
+    return spent, net, _rate(net, pulses, q.source.source_rate_hz), preshared_bits(q, messages_and_tags, blocks)
 
 
 #: Names and types of :func:`link_columns`, the last columns of the ``links``/``sweep`` table.
-LINK_AUTH_FIELDS = [("auth_key_bits", "i8"), ("net_key_bits", "i8"), ("net_key_rate_bits_per_s", "f8")]
+LINK_AUTH_FIELDS = [("auth_key_bits", "i8"), ("net_key_bits", "i8"), ("net_key_rate_bits_per_s", "f8"),
+                    ("preshared_auth_key_bits", "i8")]
 
 
 def short_key_warning(where: str, mode: str, spent: int, key_bits: int) -> list[str]:

@@ -8,8 +8,8 @@ J. Comput. Syst. Sci. 22, 265 (1981)). The hash key ``k`` is recycled from tag t
 is spent, ``n`` bits of key per ``n``-bit tag, and the errors of ``ℓ`` tags per round over ``r`` rounds add
 up to at most ``r·(ℓ·ε + ε')`` (C. Portmann, IEEE Trans. Inf. Theory 60, 4383 (2014), with ε' the error of
 the QKD round itself; the recipe of a whole post-processing chain with its authentication: C.-H. F. Fung,
-X. Ma and H. F. Chau, Phys. Rev. A 81, 012318 (2010)). The first tags need a pre-shared key, which is not
-counted here: after it, every tag's pad comes from the key the link distils.
+X. Ma and H. F. Chau, Phys. Rev. A 81, 012318 (2010)). The first tags need a pre-shared key: before a link's
+first key block is distilled, there is no QKD key to pay them from (:func:`preshared_key_bits`).
 
 The family: polynomial evaluation over GF(2^n) (B. den Boer, J. Computer Security 2, 65 (1993); D. R.
 Stinson, Designs, Codes and Cryptography 4, 369 (1994)). A message of ``L`` bits is cut into
@@ -39,7 +39,29 @@ detection report of each batch, Alice's sifting answer, Bob's parameter-estimati
 message (the error-correction syndrome or leakage, the verification hash and the privacy-amplification
 seed), one parity message and its answer per Cascade round, and Bob's acknowledgement
 (:class:`BlockMessages`). The photons' messages of the simulation (the quantum channel) are not among them.
-A tag's transmission time is not added to the messages' (some 40-55 bits a message). Units: bits throughout.
+
+A tag travels with its message (:class:`MessageTags`): its bits are added to that message's on the classical
+channel where the run times the message by its bits, the error-correction messages (key message, round
+messages and answers, acknowledgement; :func:`~dqsim.protocols.qkd.nodes.ec_message_delays_ps`). With
+``"per_block"`` Alice's tag rides on her last message of the block (the last round's answer, or the key message
+without rounds) and Bob's on his acknowledgement; with ``"per_message"`` each message carries its own. The
+reports, sifting and estimation messages take no channel time in the run (their bits are not charged), and
+neither do their tags. Until 2026-12-07 no tag took channel time (some 40-55 bits a tag: 40-55 ns at
+1 Gbit/s).
+
+The pre-shared key (:func:`preshared_key_bits`): the link's authentication key pool starts with ``P`` bits
+shared before the run; each key block adds its distilled key when the block's key exists (its
+acknowledgement), and each block's tags take their one-time pads from it. ``P`` is the least with which the
+pool never runs dry: the largest excess, at any moment, of the pads taken over the keys made. A block's pads
+are all taken when its first tag is sent (so ``P`` is an upper bound where a block's tags are spread out):
+``"per_block"``, when its key message is sent (its estimate time; its tags ride on its last messages, sent
+after); ``"per_message"``, when its emission starts (its first report's tag comes a batch and a round trip
+later). So the first block's tags always come from ``P``, and so do those of every block whose tags are taken
+before enough key exists: with the source emitting on, the blocks post-processed while the first is. QKD is
+thus a key expansion from an initial shared secret that authenticates the first messages (C. H. Bennett and
+G. Brassard, Proc. IEEE Int. Conf. on Computers, Systems and Signal Processing (1984); R. Alléaume et al.,
+"Using quantum key distribution for cryptographic purposes: a survey", Theor. Comput. Sci. 560, 62 (2014);
+Portmann 2014). Units: bits throughout.
 """
 
 from __future__ import annotations
@@ -245,6 +267,94 @@ def relay_authentication(num_hops: int, key_bits: int, mode: str, eps_auth: floa
         transcript = Transcript(((key_bits, j),) if j else (), j * key_bits)
         hops.append(transcript_tags([transcript], mode, eps_auth))
     return hops
+
+
+@dataclass(frozen=True)
+class MessageTags:
+    """Tag bits that travel with each timed error-correction message of a block (module docstring).
+
+    Attributes:
+        key: on Alice's key message.
+        request: on each of Bob's round messages (Cascade's parities, blind LDPC's requests).
+        answer: on each of Alice's answers.
+        last_answer: on Alice's last answer, besides ``answer`` (her block's tag with ``"per_block"``).
+        ack: on Bob's acknowledgement.
+    """
+
+    key: int = 0
+    request: int = 0
+    answer: int = 0
+    last_answer: int = 0
+    ack: int = 0
+
+
+#: No tags (``authentication = "none"``, or the leakage model, whose messages take no channel time).
+NO_TAGS = MessageTags()
+
+
+def message_tags(messages: BlockMessages, mode: str, eps_auth: float) -> MessageTags:
+    """The tag bits each timed error-correction message of a block carries (:class:`MessageTags`).
+
+    The same tags :func:`block_authentication` counts: ``"per_block"``, Alice's over her transcript on her last
+    message (the last answer, or the key message without rounds) and Bob's over his on his acknowledgement;
+    ``"per_message"``, each message's own (the lengths :class:`BlockMessages` bounds); ``"none"``: none.
+
+    Examples:
+        >>> m = BlockMessages(report_bits=((200, 1),), sifting_bits=4_000, estimation_bits=100,
+        ...                   key_message_bits=5_000, ec_rounds=3, ec_message_bits=900, ec_total_bits=5_000)
+        >>> message_tags(m, "per_block", 1e-10)  # Alice's 9,000-bit transcript, Bob's 3,001 bits
+        MessageTags(key=0, request=0, answer=0, last_answer=42, ack=40)
+        >>> message_tags(m, "per_message", 1e-10)
+        MessageTags(key=41, request=38, answer=38, last_answer=0, ack=35)
+    """
+    if mode not in AUTHENTICATION_MODES:
+        raise DqsimError(f"message_tags: mode must be one of {AUTHENTICATION_MODES}, got {mode!r}")
+    if mode == "none":
+        return NO_TAGS
+    if mode == "per_block":
+        alice = tag_bits(messages.alice_to_bob().total_bits, eps_auth)
+        bob = tag_bits(messages.bob_to_alice().total_bits, eps_auth)
+        if messages.ec_rounds:
+            return MessageTags(last_answer=alice, ack=bob)
+        return MessageTags(key=alice, ack=bob)
+    each = tag_bits(messages.ec_message_bits, eps_auth) if messages.ec_rounds else 0
+    return MessageTags(key=tag_bits(messages.key_message_bits, eps_auth), request=each, answer=each,
+                       ack=tag_bits(messages.ack_bits, eps_auth))
+
+
+def preshared_key_bits(spent, made) -> int:
+    """The pre-shared key a link's authentication needs, bits: the largest excess, at any moment, of the tags'
+    one-time pads taken over the key made (module docstring; 0 where the key always comes first).
+
+    Args:
+        spent: ``(time, bits)`` of each block's tags, when their pads are taken.
+        made: ``(time, bits)`` of each block's distilled key, when it exists.
+
+    At equal times the pads are taken first.
+
+    Examples:
+        >>> preshared_key_bits([(10, 80), (20, 80)], [(30, 5_000), (40, 5_000)])  # both blocks' tags, first
+        160
+        >>> preshared_key_bits([(10, 80), (35, 80)], [(30, 5_000), (40, 5_000)])  # the second paid by the first
+        80
+        >>> preshared_key_bits([(10, 80), (35, 80)], [(30, 50), (40, 5_000)])  # the first block made 50 bits
+        110
+    """
+    events = sorted([(t, 0, bits) for t, bits in spent] + [(t, 1, -bits) for t, bits in made])
+    balance = most = 0
+    for _time, _order, bits in events:
+        balance += bits
+        most = max(most, balance)
+    return int(most)
+
+
+def block_messages(protocol: str, pulses: int, batch_pulses: int, counts, result) -> BlockMessages:
+    """The classical messages of one key block of ``pulses`` pulses (pair slots) sent in batches of
+    ``batch_pulses`` (:func:`bb84_block_messages` or :func:`entangled_block_messages`)."""
+    batches = batch_sizes(pulses, batch_pulses)
+    if protocol == "bb84_decoy":
+        return bb84_block_messages(counts, result, batches)
+    return entangled_block_messages(protocol, counts, result, batches)
 
 
 def net_key_bits(key_bits: int, auth_key_bits: int) -> int:

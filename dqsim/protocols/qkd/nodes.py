@@ -54,7 +54,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dqsim.backend import qkd_kernels
-from dqsim.protocols.qkd import entangled, entangled_block, ldpc, reconciliation, theory
+from dqsim.protocols.qkd import authentication, entangled, entangled_block, ldpc, reconciliation, theory
+from dqsim.protocols.qkd.authentication import NO_TAGS, MessageTags
 from dqsim.protocols.qkd.bb84 import (
     BASIS_Z,
     AliceBatch,
@@ -83,6 +84,7 @@ from dqsim.protocols.qkd.postprocess import (
 )
 from dqsim.errors import DqsimError
 from dqsim.network.network import PROTOCOL_CLOCK_LIMIT_PS
+from dqsim.protocols.qkd.classical_channel import ClassicalChannel
 from dqsim.protocols.qkd.finite_key import EntangledFiniteKeyResult
 from dqsim.protocols.qkd.packed_bits import GrowingPlanes, PackedBits, PackedFields, index_dtype
 from dqsim.rng import Stream
@@ -132,6 +134,9 @@ class QkdPlan:
         ldpc_mode: ``"blind"`` or ``"rate_adaptive"`` (:data:`dqsim.protocols.qkd.ldpc.LDPC_MODES`).
         max_blocks_in_postprocessing: most key blocks of a link in post-processing at once, blocks (the source
             waits while that many are; :class:`_AliceSource`).
+        authentication: ``[qkd].authentication`` (:data:`~dqsim.protocols.qkd.authentication.AUTHENTICATION_MODES`):
+            which error-correction messages carry a tag's bits on the channel (:func:`ec_message_delays_ps`).
+        eps_auth: the forgery probability allowed for each tag (its length).
     """
 
     protocol: str
@@ -153,6 +158,8 @@ class QkdPlan:
     classical_bit_rate_hz: float = 1e9
     ldpc_mode: str = "blind"
     max_blocks_in_postprocessing: int = MAX_BLOCKS_IN_POSTPROCESSING
+    authentication: str = "none"
+    eps_auth: float = 1e-10
 
     def batches(self):
         """(block index, first pulse, pulses) of every batch; blocks are cut at ``block_pulses``."""
@@ -208,6 +215,12 @@ SOURCE_SCHEDULE = "emits on"
 #: What a tally pickled before 2026-12-06 (no ``waits_ps``) was made with.
 OLD_SOURCE_SCHEDULE = "waits for each block's post-processing"
 
+#: The classical channel a :class:`LinkTally`'s times were made with: one FIFO queue per direction, shared by
+#: the blocks in post-processing (:mod:`~dqsim.protocols.qkd.classical_channel`), the tags' bits on it.
+CLASSICAL_CHANNEL = "fifo per direction, tags timed"
+#: What a tally pickled before 2026-12-07 (no ``classical_channel``) was made with.
+OLD_CLASSICAL_CHANNEL = "each message the whole bit rate, tags untimed"
+
 
 @dataclass
 class LinkTally:
@@ -222,7 +235,8 @@ class LinkTally:
     the source waited before emitting it (``max_blocks_in_postprocessing`` blocks in post-processing,
     :class:`_AliceSource`), ps. ``done_ps`` is when the link ended: the later of the last emission's end and the
     last block's key. ``source_schedule`` reads :data:`OLD_SOURCE_SCHEDULE` for a tally pickled before the source
-    emitted on (:func:`refuse_waiting_source_tallies`).
+    emitted on (:func:`refuse_waiting_source_tallies`); ``classical_channel`` :data:`OLD_CLASSICAL_CHANNEL` for one
+    pickled before the classical channel queued messages (:data:`CLASSICAL_CHANNEL`).
     """
 
     blocks: list = field(default_factory=list)
@@ -236,9 +250,11 @@ class LinkTally:
     spdc_source_model: str = SPDC_SOURCE_MODEL
     waits_ps: dict = field(default_factory=dict)
     source_schedule: str = SOURCE_SCHEDULE
+    classical_channel: str = CLASSICAL_CHANNEL
 
     def __setstate__(self, state):
         state.setdefault("spdc_source_model", OLD_SPDC_SOURCE_MODEL)
+        state.setdefault("classical_channel", OLD_CLASSICAL_CHANNEL)
         if "waits_ps" not in state:  # pickled before 2026-12-06 (refuse_waiting_source_tallies)
             state.update(waits_ps={}, source_schedule=OLD_SOURCE_SCHEDULE)
         self.__dict__.update(state)
@@ -257,11 +273,16 @@ def refuse_waiting_source_tallies(tallies) -> None:
     2026-12-06): a sweep's distances finished before the checkpoint would keep that schedule's times
     (``simulated_time_ps``, the blocks' times) beside the new ones (:func:`refuse_waiting_source_checkpoint`).
 
+    So are tallies whose classical messages did not queue (:data:`OLD_CLASSICAL_CHANNEL`,
+    :func:`refuse_unqueued_channel_checkpoint`).
+
     Raises:
-        DqsimError: a tally made with :data:`OLD_SOURCE_SCHEDULE`.
+        DqsimError: a tally made with :data:`OLD_SOURCE_SCHEDULE` or :data:`OLD_CLASSICAL_CHANNEL`.
     """
     if any(t.source_schedule != SOURCE_SCHEDULE for t in tallies):
         refuse_waiting_source_checkpoint()
+    if any(t.classical_channel != CLASSICAL_CHANNEL for t in tallies):
+        refuse_unqueued_channel_checkpoint({})
 
 
 def refuse_old_spdc_source(mean_pair_number, tallies) -> None:
@@ -370,6 +391,17 @@ def refuse_waiting_source_checkpoint() -> None:
                      "source emitting on: run the job again from the start (remove its checkpoints)")
 
 
+def refuse_unqueued_channel_checkpoint(state: dict) -> None:
+    """Refuse, in one line, the state of a QKD process checkpointed before its link's classical channel queued
+    the messages of the key blocks in post-processing at once (no ``channel`` in ``state``; before 2026-12-07):
+    its messages in flight kept their own delays (:mod:`~dqsim.protocols.qkd.classical_channel`), so it cannot
+    resume to what a run from the start gives now."""
+    if "channel" not in state:
+        raise DqsimError("this checkpoint of a QKD link was written by an older dqsim, whose classical channel did "
+                         "not queue the messages of the key blocks in post-processing at once (each had the whole "
+                         "bit rate); run the job again from the start (remove its checkpoints)")
+
+
 class _AliceSide:
     """What Alice's block processes share: sending a block's key message and answering Cascade's rounds.
 
@@ -390,22 +422,27 @@ class _AliceSide:
         Cascade's messages that would end after :data:`CASCADE_END_MAX_PS` refuse the run
         (:func:`_check_cascade_end`).
         """
-        done = self.result.postprocess
+        done, q = self.result.postprocess, self.plan
         rounds = done.rounds if done is not None else 0
+        self.tags = NO_TAGS if done is None else authentication.message_tags(
+            authentication.block_messages(q.protocol, min(q.block_pulses, q.pulses - block * q.block_pulses),
+                                          q.batch_pulses, self.counts, self.result), q.authentication, q.eps_auth)
         if rounds:
-            _check_cascade_end(ctx, done, self.plan, self.phys, block,
-                               [row[-1].postprocess for row in self.tally.blocks])
-        key_ps, request_ps, _answer_ps, ack_ps = ec_message_delays_ps(done, self.plan)
-        ctx.send(self.phys.bob, link_tag + ("ec-pa", block), (self.result.secret_key_bits, rounds, request_ps, ack_ps),
-                 extra_delay_ps=key_ps)
+            _check_cascade_end(ctx, done, q, self.phys, block,
+                               [row[-1].postprocess for row in self.tally.blocks], self.tags)
+        key_ps, request_ps, _answer_ps, _last_ps, ack_ps = ec_message_delays_ps(done, q, self.tags)
+        self.channel.send(ctx, self.phys.bob, link_tag + ("ec-pa", block),
+                          (self.result.secret_key_bits, rounds, request_ps, ack_ps), transmission_ps=key_ps)
         self.ec_round = 0
         self.phase = "cascade" if rounds else "ack"
 
     def _answer_cascade(self, ctx, link_tag, block) -> None:
         """Answer one of Bob's Cascade parity messages or blind LDPC requests (received); ``ack`` after the last
         round."""
-        ctx.send(self.phys.bob, link_tag + ("cascade-reply", block),
-                 extra_delay_ps=ec_message_delays_ps(self.result.postprocess, self.plan)[2])
+        last = self.ec_round + 1 == self.result.postprocess.rounds
+        self.channel.send(ctx, self.phys.bob, link_tag + ("cascade-reply", block),
+                          transmission_ps=ec_message_delays_ps(self.result.postprocess, self.plan,
+                                                               self.tags)[3 if last else 2])
         self.ec_round += 1
         if self.ec_round == self.result.postprocess.rounds:
             self.phase = "ack"
@@ -426,7 +463,9 @@ class _AliceSource:
     own (:attr:`block_process`: sifting, estimation, error correction, verification, privacy amplification,
     acknowledgement, each over the classical channel as before, :func:`message_delay_ps`) and emits the next
     block at once. Messages of different blocks are tagged with their block and interleave in arrival order;
-    each keeps its own delay (they do not queue behind one another on the classical channel). A block's key
+    the error-correction messages of all of them queue on the link's classical channel, one FIFO queue per
+    direction (:mod:`~dqsim.protocols.qkd.classical_channel`; until 2026-12-07 each kept its own delay, as if
+    it had the channel to itself), Alice's kept by the source and shared with her block processes. A block's key
     exists when its acknowledgement reaches Alice; the link ends at the later of the last emission's end and
     the last block's key.
 
@@ -570,6 +609,7 @@ class Bb84Alice(_AliceSource, _Bb84Folding):
         self.keys = (PackedBits(), PackedBits())  # the block's key bits, Alice's and Bob's (cascade)
         self.open_blocks = 0           # blocks in post-processing (Bb84AliceBlock processes)
         self.wait_from_ps = None       # when the source began to wait for a block to leave post-processing
+        self.channel = ClassicalChannel()  # Alice -> Bob, shared by her block processes
 
     def __getstate__(self):
         state = dict(self.__dict__)
@@ -588,6 +628,7 @@ class Bb84Alice(_AliceSource, _Bb84Folding):
                                current + ([(row[6], row[7]) for row in tally.blocks] if tally else []))
         if "open_blocks" not in state:
             refuse_waiting_source_checkpoint()
+        refuse_unqueued_channel_checkpoint(state)
         state["keys"] = packed_keys(state.get("keys"))
         self.__dict__.update(state)
 
@@ -617,7 +658,8 @@ class Bb84Alice(_AliceSource, _Bb84Folding):
                 if _last_of_block(batches, self.batch - 1):
                     self._hand_over(ctx, self.block_process(self.plan, phys, self.tally, block, self.counts,
                                                             self.keys, self.pending, {**self.times,
-                                                                                      "pulses": ctx.now_ps}))
+                                                                                      "pulses": ctx.now_ps},
+                                                            channel=self.channel))
                     self.counts = BlockCounts.zeros(source.num_classes)
                     self.keys, self.pending = (PackedBits(), PackedBits()), {}
                     self._next_block(ctx, done_tag, batches)
@@ -637,9 +679,10 @@ class Bb84AliceBlock(_AliceSide, _Bb84Folding):
     """
 
     def __init__(self, plan: QkdPlan, phys: LinkPhysics, tally: LinkTally, block: int, counts, keys, pending: dict,
-                 times: dict):
+                 times: dict, *, channel: ClassicalChannel):
         self.plan, self.phys, self.tally, self.block = plan, phys, tally, block
         self.counts, self.keys, self.pending, self.times = counts, keys, pending, times
+        self.channel = channel         # Alice -> Bob, shared with the link's other blocks
         self.phase = "reports"
         self.result = None             # the block's key estimate
         self.ec_round = 0              # Cascade rounds answered
@@ -654,6 +697,7 @@ class Bb84AliceBlock(_AliceSide, _Bb84Folding):
         of the decoy bound of before 2026-12-06 refused, :func:`refuse_old_decoy_bound`)."""
         if state.get("phase") in ("cascade", "ack"):
             refuse_old_decoy_bound(state["plan"].source, [(state.get("counts"), state.get("result"))])
+        refuse_unqueued_channel_checkpoint(state)
         state["keys"] = packed_keys(state.get("keys"))
         self.__dict__.update(state)
 
@@ -936,19 +980,16 @@ def message_delay_ps(bits: float, classical_bit_rate_hz: float) -> int:
     return int(math.ceil(bits * PS_PER_S / classical_bit_rate_hz))
 
 
-def _round_delay_ps(done, q) -> int:
-    """Transmission time of one Cascade message: the block's classical bits over its rounds, both ways."""
-    return message_delay_ps(done.message_bits / max(1, 2 * done.rounds), q.classical_bit_rate_hz)
-
-
-def ec_message_delays_ps(done, q) -> tuple[int, int, int, int]:
+def ec_message_delays_ps(done, q, tags: MessageTags = NO_TAGS) -> tuple[int, int, int, int, int]:
     """Transmission times of a block's error-correction messages at ``[qkd].classical_bit_rate_hz``, ps
-    (:func:`message_delay_ps`; the fibre delay comes on top of each): ``(key message, each round's first
-    message (Bob's), each round's answer (Alice's), Bob's acknowledgement)``. Each of the block's
-    ``message_bits`` is charged once.
+    (:func:`message_delay_ps`; the fibre delay, and any wait for the channel,
+    :mod:`~dqsim.protocols.qkd.classical_channel`, come on top of each): ``(key message, each round's first
+    message (Bob's), each round's answer (Alice's), the last round's answer, Bob's acknowledgement)``. Each of
+    the block's ``message_bits`` is charged once, and each message's authentication tag (``tags``,
+    :func:`~dqsim.protocols.qkd.authentication.message_tags`) travels with it (since 2026-12-07).
 
     Cascade (no LDPC frames): the key message and the acknowledgement carry none of them; every round's
-    parity message and its answer carry an equal share, ``message_bits / 2R`` (:func:`_round_delay_ps`).
+    parity message and its answer carry an equal share, ``message_bits / 2R``.
     LDPC: the key message carries the syndromes, the frames' hashes, the verification hash and the seeds;
     blind, each of the R round trips carries the request flags (Bob's message) and the revealed values
     (Alice's answer), ``request_bits / R`` and ``revealed_bits / R`` (the frames' requests travel together;
@@ -958,19 +999,22 @@ def ec_message_delays_ps(done, q) -> tuple[int, int, int, int]:
     message. ``done`` ``None`` (leakage modelled): no message time.
     """
     if done is None:
-        return 0, 0, 0, 0
+        return 0, 0, 0, 0, 0
     rate = q.classical_bit_rate_hz
     if not done.frames:
-        each = _round_delay_ps(done, q)
-        return 0, each, each, 0
-    rounds = max(1, done.rounds)
-    requests, revealed = done.request_bits, done.revealed_bits
-    key_bits = done.message_bits - requests - revealed - done.frames
-    return (message_delay_ps(key_bits, rate), message_delay_ps(requests / rounds, rate),
-            message_delay_ps(revealed / rounds, rate), message_delay_ps(done.frames, rate))
+        share = done.message_bits / max(1, 2 * done.rounds)
+        key_bits, request, answer, ack = 0, share, share, 0
+    else:
+        rounds = max(1, done.rounds)
+        request, answer, ack = done.request_bits / rounds, done.revealed_bits / rounds, done.frames
+        key_bits = done.message_bits - done.request_bits - done.revealed_bits - done.frames
+    return (message_delay_ps(key_bits + tags.key, rate), message_delay_ps(request + tags.request, rate),
+            message_delay_ps(answer + tags.answer, rate),
+            message_delay_ps(answer + tags.answer + tags.last_answer, rate), message_delay_ps(ack + tags.ack, rate))
 
 
-def _check_cascade_end(ctx, done, q, phys: LinkPhysics, block: int, earlier: list) -> None:
+def _check_cascade_end(ctx, done, q, phys: LinkPhysics, block: int, earlier: list,
+                       tags: MessageTags = NO_TAGS) -> None:
     """Refuse the run, in one line, when this block's Cascade (or blind LDPC) messages would end after
     :data:`CASCADE_END_MAX_PS`.
 
@@ -995,7 +1039,7 @@ def _check_cascade_end(ctx, done, q, phys: LinkPhysics, block: int, earlier: lis
     """
     now_ps = ctx.now_ps
     crossings_ps = 2 * phys.delay_ps * (1 + done.rounds)
-    end_ps = now_ps + crossings_ps + _messages_ps(done, q)
+    end_ps = now_ps + crossings_ps + _messages_ps(done, q, tags)
     if end_ps <= CASCADE_END_MAX_PS:
         return
     earlier = [each for each in earlier if each is not None and each.rounds]
@@ -1012,10 +1056,11 @@ def _check_cascade_end(ctx, done, q, phys: LinkPhysics, block: int, earlier: lis
                             f"({done.rounds} rounds) would end at", need)
 
 
-def _messages_ps(done, q) -> int:
+def _messages_ps(done, q, tags: MessageTags = NO_TAGS) -> int:
     """Transmission time of all of a block's error-correction messages, ps (:func:`ec_message_delays_ps`)."""
-    key_ps, request_ps, answer_ps, ack_ps = ec_message_delays_ps(done, q)
-    return key_ps + done.rounds * (request_ps + answer_ps) + ack_ps
+    key_ps, request_ps, answer_ps, last_ps, ack_ps = ec_message_delays_ps(done, q, tags)
+    rounds = done.rounds
+    return key_ps + rounds * (request_ps + answer_ps) + (last_ps - answer_ps if rounds else 0) + ack_ps
 
 
 def _alice_from_host(xp, start_pulse: int, arrays: dict) -> AliceBatch:
@@ -1043,12 +1088,15 @@ class _BobSide:
         self.phase = "detect"
         self.batch = 0
         self.blocks_handed = 0   # blocks whose post-processing was handed to a _BobBlock (since 2026-12-06)
+        self.channel = ClassicalChannel()  # Bob -> Alice, shared by his block processes
 
     def __setstate__(self, state):
         """Restore from a checkpoint; one of the source that waited for every block's post-processing (before
-        2026-12-06) is refused (:func:`refuse_waiting_source_checkpoint`)."""
+        2026-12-06) is refused (:func:`refuse_waiting_source_checkpoint`), and one without the queued classical
+        channel (:func:`refuse_unqueued_channel_checkpoint`)."""
         if "blocks_handed" not in state:
             refuse_waiting_source_checkpoint()
+        refuse_unqueued_channel_checkpoint(state)
         self.__dict__.update(state)
 
     def detect(self, ctx, msg, block: int) -> None:
@@ -1076,7 +1124,7 @@ class _BobSide:
             self.detect(ctx, msg, batches[self.batch][0])
             self.batch += 1
             if _last_of_block(batches, self.batch - 1):
-                ctx.spawn(self.block_process(self.plan, phys, batches[self.batch - 1][0]))
+                ctx.spawn(self.block_process(self.plan, phys, batches[self.batch - 1][0], self.channel))
                 self.blocks_handed += 1
 
 
@@ -1093,11 +1141,18 @@ class _BobBlock:
     #: The acknowledgement's message time, ps (LDPC's frame flags; a checkpoint before 2026-12-07 has none).
     ack_delay_ps = 0
 
-    def __init__(self, plan: QkdPlan, phys: LinkPhysics, block: int):
+    def __init__(self, plan: QkdPlan, phys: LinkPhysics, block: int, channel: ClassicalChannel):
         self.plan, self.phys, self.block = plan, phys, block
         self.phase = "sift-match"
         self.ec_rounds = self.ec_round = self.ec_delay_ps = 0   # Cascade rounds of the block, each's message time
         self.ack_delay_ps = 0   # the acknowledgement's message time (LDPC's frame flags)
+        self.channel = channel  # Bob -> Alice, shared with the link's other blocks
+
+    def __setstate__(self, state):
+        """Restore from a checkpoint (one without the queued classical channel refused,
+        :func:`refuse_unqueued_channel_checkpoint`)."""
+        refuse_unqueued_channel_checkpoint(state)
+        self.__dict__.update(state)
 
     def acknowledged(self, ctx, link_tag, arrival_ps: int) -> None:
         """After the key acknowledgement, which reaches Alice at ``arrival_ps`` (a hook; nothing here)."""
@@ -1127,11 +1182,11 @@ class _BobBlock:
         Sent after the phase's ``yield``, so a run resumed at that ``yield`` does not send it again.
         """
         if self.ec_round < self.ec_rounds:
-            ctx.send(self.phys.alice, link_tag + ("cascade", block), extra_delay_ps=self.ec_delay_ps)
+            self.channel.send(ctx, self.phys.alice, link_tag + ("cascade", block), transmission_ps=self.ec_delay_ps)
             self.phase = "cascade"
         else:
-            self.acknowledged(ctx, link_tag, ctx.send(self.phys.alice, link_tag + ("key-ack", block),
-                                                      extra_delay_ps=self.ack_delay_ps))
+            self.acknowledged(ctx, link_tag, self.channel.send(ctx, self.phys.alice, link_tag + ("key-ack", block),
+                                                               transmission_ps=self.ack_delay_ps))
             self.phase = "done"
 
 
@@ -1240,6 +1295,7 @@ class EntangledAlice(_AliceSource):
         self.receivers = None  # Alice's and Bob's ReceiverState (dead time, afterpulse) after the last batch
         self.open_blocks = 0           # blocks in post-processing (EntangledAliceBlock processes)
         self.wait_from_ps = None       # when the source began to wait for a block to leave post-processing
+        self.channel = ClassicalChannel()  # Alice -> Bob, shared by her block processes
 
     def __setstate__(self, state):
         """Restore from a checkpoint. One written before E91 kept its current block's CHSH coincidences
@@ -1264,6 +1320,7 @@ class EntangledAlice(_AliceSource):
             refuse_paused_entangled_checkpoint()
         if "open_blocks" not in state:
             refuse_waiting_source_checkpoint()
+        refuse_unqueued_channel_checkpoint(state)
         state["keys"] = packed_keys(state.get("keys"))  # lists of uint8 arrays before 2026-12-06
         self.__dict__.update(state)
 
@@ -1298,7 +1355,7 @@ class EntangledAlice(_AliceSource):
                 if _last_of_block(batches, self.batch - 1):
                     self._hand_over(ctx, self.block_process(
                         self.plan, phys, self.tally, block, self.counts, self.keys, self.awaiting,
-                        {**self.times, "pulses": ctx.now_ps}, self.block_chsh))
+                        {**self.times, "pulses": ctx.now_ps}, self.block_chsh, channel=self.channel))
                     self.counts = self.block_chsh = None
                     self.keys, self.awaiting = (PackedBits(), PackedBits()), set()
                     self._next_block(ctx, done_tag, batches)
@@ -1318,9 +1375,10 @@ class EntangledAliceBlock(_AliceSide):
     """
 
     def __init__(self, plan: QkdPlan, phys: LinkPhysics, tally: LinkTally, block: int, counts, keys, awaiting: set,
-                 times: dict, block_chsh):
+                 times: dict, block_chsh, *, channel: ClassicalChannel):
         self.plan, self.phys, self.tally, self.block = plan, phys, tally, block
         self.counts, self.keys, self.awaiting, self.times, self.block_chsh = counts, keys, awaiting, times, block_chsh
+        self.channel = channel         # Alice -> Bob, shared with the link's other blocks
         self.phase = "reports"
         self.result = None
         self.ec_round = 0
@@ -1329,6 +1387,7 @@ class EntangledAliceBlock(_AliceSide):
         """Restore from a checkpoint (an E91 block keyed by the finite key of before 2026-12-06 refused,
         :func:`refuse_old_e91_finite_key`)."""
         refuse_old_e91_finite_key(state["plan"].protocol, [state.get("result")])
+        refuse_unqueued_channel_checkpoint(state)
         state["keys"] = packed_keys(state.get("keys"))
         self.__dict__.update(state)
 
