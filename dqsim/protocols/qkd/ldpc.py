@@ -174,6 +174,15 @@ BLIND_RESTARTS = ("warm", "cold")
 #: the cold restart's by up to +0.006, +0.005 and +0.003 (at QBER 1 %), with 0.42-0.58, 0.55-0.68 and
 #: 0.64-0.73 of its decoder iterations (dev VM, 2026-12-06).
 BLIND_STALL_ITERATIONS = 40
+#: Decoder schedules (:func:`reconcile`'s ``schedule``): ``"layered"`` takes the checks one after the other,
+#: each using the messages of the checks before it in the same iteration; ``"flooding"`` updates every check,
+#: then every variable (what the decoder did until 2026-12-07; :mod:`dqsim.backend.ldpc_kernels`, "Schedules").
+SCHEDULES = ("layered", "flooding")
+#: Which punctured values a blind step reveals (:func:`reconcile`'s ``reveal``): ``"order"``, the last Δ still
+#: hidden in the frame layout's order (lowest-degree columns last revealed); ``"least_reliable"``, the Δ whose
+#: posterior LLR was smallest in magnitude after the failed attempt (Kiktenko et al., arXiv:1612.03673), Bob
+#: sending their positions, charged as ``⌈log2 C(hidden, Δ)⌉`` bits of leakage each step (module docstring).
+REVEALS = ("order", "least_reliable")
 #: (QBER, f): the lowest target efficiency at which the codes failed at most one frame in 35 at that QBER
 #: (100,000-bit keys through a binary symmetric channel, ``bench/results/qkd-ldpc-vm-20261206b.md``);
 #: :func:`reconciler` chooses no rate below it (:func:`least_efficiency`).
@@ -214,6 +223,7 @@ class LdpcCode:
     edge_var: np.ndarray
     order: np.ndarray | None = None
     _ranks: dict = field(default_factory=dict, repr=False)
+    _layers: list = field(default_factory=list, repr=False)
 
     @property
     def rate(self) -> float:
@@ -240,6 +250,13 @@ class LdpcCode:
             order = np.arange(self.num_bits) if self.order is None else self.order
             self._ranks[num_punctured] = gf2_rank(self.columns(order[:num_punctured]))
         return self._ranks[num_punctured]
+
+    def layers(self) -> ldpc_kernels.CheckLayers:
+        """The checks cut into layers of the layered decoder (:func:`dqsim.backend.ldpc_kernels.check_layers`;
+        cached)."""
+        if not self._layers:
+            self._layers.append(ldpc_kernels.check_layers(self.check_start, self.edge_var, self.num_bits))
+        return self._layers[0]
 
     def num_four_cycles(self) -> int:
         """Pairs of checks that share two or more variables (each such pair closes a 4-cycle)."""
@@ -563,7 +580,8 @@ def blind_schedule(plan: FramePlan, start_rate: float, qber: float) -> tuple[int
 def reconcile(alice: np.ndarray, bob: np.ndarray, qber_estimate: float, *, seed: int, efficiency: float,
               mode: str = "rate_adaptive", start_qber: float | None = None, frame_bits: int = FRAME_BITS,
               use_kernel: bool | None = None, rng: np.random.Generator | None = None, restart: str = "warm",
-              stall_iterations: int = BLIND_STALL_ITERATIONS) -> LdpcResult:
+              stall_iterations: int = BLIND_STALL_ITERATIONS, schedule: str = "layered",
+              reveal: str = "order") -> LdpcResult:
     """Correct Bob's key towards Alice's by syndrome decoding, one-way or blind (module docstring).
 
     Args:
@@ -585,6 +603,8 @@ def reconcile(alice: np.ndarray, bob: np.ndarray, qber_estimate: float, *, seed:
             docstring, "Blind"); nothing disclosed depends on it except through which attempt decodes.
         stall_iterations: blind mode: an attempt before the last gives up after this many iterations without
             fewer unsatisfied checks (0: never; :data:`BLIND_STALL_ITERATIONS`), >= 0.
+        schedule: the decoder's schedule, one of :data:`SCHEDULES`.
+        reveal: blind mode: which punctured values a step reveals, one of :data:`REVEALS`.
 
     Returns:
         The :class:`LdpcResult` (a key of n bits: ``corrected`` holds the ``kept`` ones).
@@ -618,6 +638,10 @@ def reconcile(alice: np.ndarray, bob: np.ndarray, qber_estimate: float, *, seed:
     if restart not in BLIND_RESTARTS:
         raise DqsimError(f"{where}: restart must be one of {BLIND_RESTARTS}, got {restart!r}")
     stall_iterations = check_int(where, "stall_iterations", stall_iterations, 0)
+    if schedule not in SCHEDULES:
+        raise DqsimError(f"{where}: schedule must be one of {SCHEDULES}, got {schedule!r}")
+    if reveal not in REVEALS:
+        raise DqsimError(f"{where}: reveal must be one of {REVEALS}, got {reveal!r}")
     if use_kernel and not ldpc_kernels.has_sum_product():
         raise DqsimError(f"{where}: use_kernel=True needs numba (DQSIM_FAST_KERNELS not 0)")
     num = alice.size
@@ -630,6 +654,7 @@ def reconcile(alice: np.ndarray, bob: np.ndarray, qber_estimate: float, *, seed:
     if not plan.sizes:
         return LdpcResult(bob.copy(), np.ones(0, dtype=bool), 0, 0, 0, 0, 0, 0, rate, plan.mother_rate, n, 0, p)
     code = mother_code(int(seed), n, plan.mother_rate)
+    layers = code.layers() if schedule == "layered" else None
     decode = (ldpc_kernels.sum_product_decode if use_kernel is None or use_kernel
               else ldpc_kernels.sum_product_decode_numpy)
     llr = math.log((1.0 - qber) / qber)
@@ -640,7 +665,7 @@ def reconcile(alice: np.ndarray, bob: np.ndarray, qber_estimate: float, *, seed:
     punctured = code.order[:p]
     kept = np.ones(num, dtype=bool)
     corrected = bob.copy()
-    frame_errors = iterations = revealed_bits = rounds = nacks = 0
+    frame_errors = iterations = revealed_bits = rounds = nacks = position_bits = 0
     offset = 0
     for index, size in enumerate(plan.sizes):
         # punctured positions: Alice's random bits, unknown to Bob (LLR 0); shortened: zeros both know
@@ -655,15 +680,15 @@ def reconcile(alice: np.ndarray, bob: np.ndarray, qber_estimate: float, *, seed:
             x_a[punctured] = alice_punctured[index]
             channel[punctured] = 0.0
         alice_syndrome = code.syndrome(x_a)
-        hidden, hash_seed, steps = p, None, 0      # punctured positions still hidden from Bob: order[:hidden]
+        hidden, hash_seed, steps = punctured, None, 0      # punctured positions still hidden from Bob
         target = alice_syndrome ^ code.syndrome(x_b)
         messages = np.zeros(code.edge_var.size)
         while True:
             if restart == "cold":
                 messages[:] = 0.0
-            stall = stall_iterations if blind and hidden else 0
+            stall = stall_iterations if blind and hidden.size else 0
             error, used, converged = decode(code.check_start, code.edge_var, target, channel, MAX_ITERATIONS,
-                                            messages, stall)
+                                            messages, stall, layers)
             iterations += used
             if converged:
                 # the frame's hash compares Bob's decoded bits with Alice's: by linearity, the hash of their
@@ -673,16 +698,27 @@ def reconcile(alice: np.ndarray, bob: np.ndarray, qber_estimate: float, *, seed:
                     if hash_seed is None:
                         hash_seed = hashes.integers(0, 2, size + FRAME_CHECK_BITS - 1, dtype=np.uint8)
                     converged = not toeplitz_hash_of_positions(wrong, size, hash_seed, FRAME_CHECK_BITS).any()
-            if converged or not blind or not hidden:
+            if converged or not blind or not hidden.size:
                 break
             # blind: Bob asks (one flag), Alice reveals the last Δ still-punctured values: they become shortened,
             # their errors e_v = x_A,v XOR x_B,v known (Bob's punctured bits are 0: e_v = x_A,v), so the target
             # syndrome stays and their LLRs become ±SHORTENED_LLR (the same decoding as Bob setting x_B,v = x_A,v
             # and the target's checks flipping: sum-product's messages only change sign)
-            shown = code.order[max(0, hidden - step):hidden]
+            count = min(step, hidden.size)
+            if reveal == "order":
+                shown, hidden = hidden[hidden.size - count:], hidden[:hidden.size - count]
+            else:
+                # the failed attempt's posterior LLRs L_v = L_v^ch + Σ_c m_cv; the least |L_v| first (ties: layout
+                # order); Bob names them: ⌈log2 C(hidden, Δ)⌉ bits
+                posterior = np.abs(channel[hidden] + np.bincount(code.edge_var, weights=messages,
+                                                                 minlength=n)[hidden])
+                pick = np.sort(np.argsort(posterior, kind="stable")[:count])
+                shown, keep = hidden[pick], np.ones(hidden.size, dtype=bool)
+                keep[pick] = False
+                position_bits += math.ceil(math.log2(math.comb(hidden.size, count)))
+                hidden = hidden[keep]
             channel[shown] = np.where(x_a[shown] == x_b[shown], SHORTENED_LLR, -SHORTENED_LLR)
             revealed_bits += shown.size
-            hidden -= shown.size
             steps += 1
         nacks += steps
         rounds = max(rounds, steps)
@@ -693,11 +729,12 @@ def reconcile(alice: np.ndarray, bob: np.ndarray, qber_estimate: float, *, seed:
             kept[offset:offset + size] = False
         offset += size
     num_frames = len(plan.sizes)
-    leak = num_frames * (code.num_checks - code.punctured_rank(p) + FRAME_CHECK_BITS) + revealed_bits
+    requests = nacks + position_bits        # Bob's round-trip messages: a flag a frame and step (and positions)
+    leak = num_frames * (code.num_checks - code.punctured_rank(p) + FRAME_CHECK_BITS) + revealed_bits + requests
     discarded = int(num - np.count_nonzero(kept))
-    message = num_frames * (code.num_checks + FRAME_CHECK_BITS + 1) + nacks + revealed_bits
+    message = num_frames * (code.num_checks + FRAME_CHECK_BITS + 1) + requests + revealed_bits
     return LdpcResult(corrected[kept], kept, leak, discarded, rounds, message, num_frames,
-                      frame_errors, 1.0 - leak / num, plan.mother_rate, n, iterations, p, revealed_bits, nacks)
+                      frame_errors, 1.0 - leak / num, plan.mother_rate, n, iterations, p, revealed_bits, requests)
 
 
 def design_qber(qber_estimate: float, num_key_bits: int, sample_fraction: float) -> float:
