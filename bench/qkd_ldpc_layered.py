@@ -11,12 +11,14 @@ alternated; the same keys, codes and Alice's punctured bits for all), and by Cas
 * ``one-way flooding`` / ``one-way layered``: ``mode="rate_adaptive"`` with each schedule;
 * ``blind flooding, stall 40``: blind as shipped until 2026-12-07 (warm restart, stall limit 40); ``stall 20``
   the same with a limit of 20 iterations;
-* ``blind layered, stall s``: the layered schedule (:mod:`dqsim.backend.ldpc_kernels`, "Schedules");
-* ``blind layered, least reliable``: the reveal of the least reliable punctured positions (Kiktenko et al.,
-  arXiv:1612.03673), Bob's position messages charged (``⌈log2 C(hidden, Δ)⌉`` bits a step).
+* ``blind layered, stall s``: the layered schedule (:mod:`dqsim.backend.ldpc_kernels`, "Schedules"); stall 20
+  is the default since 2026-12-07.
 
-Columns: f_EC without Bob's request flags (as counted until 2026-12-07), f_EC with them (and, for the reveal
-by reliability, the positions), frames failed, round trips a key (mean, largest), key bits per CPU second of
+(The first run, ``bench/results/qkd-ldpc-layered-vm-20261207.md``, had a row more, the reveal of the least
+reliable punctured positions, Kiktenko et al., arXiv:1612.03673, from an option of ``reconcile`` at commit
+043b211 that was not kept: :mod:`dqsim.protocols.qkd.ldpc`'s docstring, "Blind".)
+
+Columns: f_EC without Bob's request flags (as counted until 2026-12-07), f_EC with them, frames failed, round trips a key (mean, largest), key bits per CPU second of
 the reconciliation alone (codes and their layers built before), revealed bits, request bits, and decoder
 iterations (sums over the keys).
 
@@ -36,9 +38,7 @@ import numpy as np
 from dqsim.protocols.qkd import ldpc
 from dqsim.protocols.qkd.reconciliation import cascade
 from dqsim.protocols.qkd.theory import binary_entropy
-
-QBERS = (0.01, 0.02, 0.04, 0.08)
-CODE_SEED = 1
+from qkd_ldpc_blind import CODE_SEED, QBERS, keys, uptime   # bench/ is on the path when this script runs
 #: (row name, mode, keyword arguments of :func:`dqsim.protocols.qkd.ldpc.reconcile`).
 VARIANTS = (
     ("one-way flooding", "rate_adaptive", {"schedule": "flooding"}),
@@ -47,19 +47,7 @@ VARIANTS = (
     ("blind flooding, stall 20", "blind", {"schedule": "flooding", "stall_iterations": 20}),
     ("blind layered, stall 40", "blind", {"schedule": "layered", "stall_iterations": 40}),
     ("blind layered, stall 20", "blind", {"schedule": "layered", "stall_iterations": 20}),
-    ("blind layered, stall 20, least reliable", "blind",
-     {"schedule": "layered", "stall_iterations": 20, "reveal": "least_reliable"}),
 )
-
-
-def uptime() -> str:
-    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-
-
-def keys(bits: int, qber: float, repeat: int):
-    rng = np.random.default_rng(1000 + repeat)
-    alice = rng.integers(0, 2, bits, dtype=np.uint8)
-    return alice, alice ^ (rng.random(bits) < qber).astype(np.uint8)
 
 
 def rows_for(q: float, bits: int, repeats: int) -> list[str]:
@@ -128,11 +116,10 @@ def main() -> None:
         lines.append(f"| | load `{uptime()}` | | | | | | | | |")
         lines += rows_for(q, args.bits, args.repeats)
     lines += ["", f"Load after: `{uptime()}`", ""]
-    text = "\n".join(lines)
-    print(text)
+    print("\n".join(lines))
     if args.out:
         with open(args.out, "w", encoding="utf-8") as handle:
-            handle.write(text)
+            handle.write("\n".join(lines))
 
 
 if __name__ == "__main__":
