@@ -706,13 +706,13 @@ def reconcile(alice: np.ndarray, bob: np.ndarray, qber_estimate: float, *, seed:
             x_a[punctured] = alice_punctured[index]
             channel[punctured] = 0.0
         alice_syndrome = code.syndrome(x_a)
-        hidden, hash_seed, steps = punctured, None, 0      # punctured positions still hidden from Bob
+        hidden, hash_seed, steps = p, None, 0      # punctured positions still hidden from Bob: order[:hidden]
         target = alice_syndrome ^ code.syndrome(x_b)
         messages = np.zeros(code.edge_var.size)
         while True:
             if restart == "cold":
                 messages[:] = 0.0
-            stall = stall_iterations if blind and hidden.size else 0
+            stall = stall_iterations if blind and hidden else 0
             error, used, converged = decode(code.check_start, code.edge_var, target, channel, MAX_ITERATIONS,
                                             messages, stall, layers)
             iterations += used
@@ -724,16 +724,16 @@ def reconcile(alice: np.ndarray, bob: np.ndarray, qber_estimate: float, *, seed:
                     if hash_seed is None:
                         hash_seed = hashes.integers(0, 2, size + FRAME_CHECK_BITS - 1, dtype=np.uint8)
                     converged = not toeplitz_hash_of_positions(wrong, size, hash_seed, FRAME_CHECK_BITS).any()
-            if converged or not blind or not hidden.size:
+            if converged or not blind or not hidden:
                 break
             # blind: Bob asks (one flag), Alice reveals the last Δ still-punctured values: they become shortened,
             # their errors e_v = x_A,v XOR x_B,v known (Bob's punctured bits are 0: e_v = x_A,v), so the target
             # syndrome stays and their LLRs become ±SHORTENED_LLR (the same decoding as Bob setting x_B,v = x_A,v
             # and the target's checks flipping: sum-product's messages only change sign)
-            count = min(step, hidden.size)
-            shown, hidden = hidden[hidden.size - count:], hidden[:hidden.size - count]
+            shown = code.order[max(0, hidden - step):hidden]
             channel[shown] = np.where(x_a[shown] == x_b[shown], SHORTENED_LLR, -SHORTENED_LLR)
             revealed_bits += shown.size
+            hidden -= shown.size
             steps += 1
         nacks += steps
         rounds = max(rounds, steps)
@@ -744,12 +744,12 @@ def reconcile(alice: np.ndarray, bob: np.ndarray, qber_estimate: float, *, seed:
             kept[offset:offset + size] = False
         offset += size
     num_frames = len(plan.sizes)
-    requests = nacks                        # Bob's request flags, a frame and step: public, charged (docstring)
-    leak = num_frames * (code.num_checks - code.punctured_rank(p) + FRAME_CHECK_BITS) + revealed_bits + requests
+    # Bob's request flags (nacks, a frame and step) are public and charged (module docstring)
+    leak = num_frames * (code.num_checks - code.punctured_rank(p) + FRAME_CHECK_BITS) + revealed_bits + nacks
     discarded = int(num - np.count_nonzero(kept))
-    message = num_frames * (code.num_checks + FRAME_CHECK_BITS + 1) + requests + revealed_bits
+    message = num_frames * (code.num_checks + FRAME_CHECK_BITS + 1) + nacks + revealed_bits
     return LdpcResult(corrected[kept], kept, leak, discarded, rounds, message, num_frames,
-                      frame_errors, 1.0 - leak / num, plan.mother_rate, n, iterations, p, revealed_bits, requests)
+                      frame_errors, 1.0 - leak / num, plan.mother_rate, n, iterations, p, revealed_bits, nacks)
 
 
 def design_qber(qber_estimate: float, num_key_bits: int, sample_fraction: float) -> float:
