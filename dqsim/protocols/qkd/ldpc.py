@@ -79,8 +79,9 @@ second against 0.06-0.18 in that run). With the layered schedule and a stall lim
 (since 2026-12-07, ``bench/results/qkd-ldpc-layered-vm-20261207.md``, same keys, alternated with the flooding
 default key by key): f_EC 1.222 / 1.178 / 1.145 / 1.124 (1.225 / 1.179 / 1.145 / 1.124 with the request
 flags now charged), no frame failed, 0.50-0.54 of the flooding default's decoder iterations, 0.14 / 0.14 /
-0.27 / 0.34 million key bits per CPU second against 0.10 / 0.10 / 0.18 / 0.24 (1.4-1.5 times; load 14-20 on
-the 2-core VM); one-way decoding takes 0.53-0.60 of its iterations and runs 1.1-1.4 times as fast.
+0.27 / 0.34 million key bits per CPU second against 0.10 / 0.10 / 0.18 / 0.24 (1.4-1.5 times; 1.4-1.6 in a
+rerun; load 14-22 on the 2-core VM); one-way decoding takes 0.53-0.60 of its iterations and runs 1.1-1.6
+times as fast.
 
 **Leakage.** Every frame discloses ``m - rank(H_P)`` bits, decoded or not,
 where ``H_P`` is H's columns at the punctured positions (``m - p`` when they are
