@@ -199,8 +199,11 @@ def compile_toeplitz_rows() -> None:
 
 
 def compile_sum_product() -> None:
-    """Compile (or load) :func:`dqsim.backend.ldpc_kernels.sum_product_decode`'s kernel (LDPC reconciliation) on
-    a two-check code; nothing without numba (the NumPy decoder serves there)."""
+    """Compile (or load) :func:`dqsim.backend.ldpc_kernels.sum_product_decode`'s kernels (LDPC reconciliation:
+    the flooding and the layered schedule) on a two-check code; nothing without numba (the NumPy decoder serves
+    there)."""
     if ldpc_kernels.has_sum_product():
-        ldpc_kernels.sum_product_decode(np.array([0, 2, 4]), np.array([0, 1, 1, 2]), np.array([1, 1], np.uint8),
-                                        np.array([2.0, 1.0, 2.0]), 10)
+        start, var = np.array([0, 2, 4]), np.array([0, 1, 1, 2])
+        for layers in (None, ldpc_kernels.check_layers(start, var, 3)):
+            ldpc_kernels.sum_product_decode(start, var, np.array([1, 1], np.uint8), np.array([2.0, 1.0, 2.0]), 10,
+                                            layers=layers)

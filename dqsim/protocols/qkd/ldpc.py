@@ -48,11 +48,20 @@ which become shortened: Bob decodes again with them known, until the frame decod
 mother code's own rate). He continues from the failed attempt's edge messages, the revealed positions' channel
 LLRs set to ±:data:`SHORTENED_LLR` (a *warm* restart, ``restart="warm"``; ``"cold"`` starts again from the
 channel LLRs, as this code did until 2026-12-06, night). Continuing is our choice (we have not checked
-whether Martinez-Mateo et al. do; E. O. Kiktenko et al., "Symmetric blind information reconciliation for
-quantum key distribution", arXiv:1612.03673, use a failed decoding's results to choose which values to
-reveal, which we do not). An attempt is over when H·e matches the syndrome (checked every
-iteration, as before), after :data:`MAX_ITERATIONS`, or, with punctured values still to reveal, once
-:data:`BLIND_STALL_ITERATIONS` iterations in a row found no fewer unsatisfied checks than its fewest.
+whether Martinez-Mateo et al. do). Which values a step reveals is fixed by the frame layout, so Alice knows
+them without being told. (E. O. Kiktenko et al., "Symmetric blind information reconciliation for quantum key
+distribution", arXiv:1612.03673, reveal instead the positions a failed decoding found least reliable. Tried
+2026-12-07 with Bob naming the Δ hidden positions of least posterior |L_v|, a message that depends on his
+decoding and so is charged like his flags below, ``⌈log2 C(h, Δ)⌉`` bits a step for h still hidden: the
+revealed values fell by 10-24 % at 1-4 % and the round trips at 1 % from 6.8 to 5.4 a key, but the positions
+cost more than that saved, f_EC 1.60 / 1.49 / 1.31 / 1.22 against 1.23 / 1.18 / 1.15 / 1.12 at QBER 1 / 2 /
+4 / 8 %; 1.19 / 1.16 / 1.14 / 1.12 had the positions been free, which we cannot show they are;
+``bench/results/qkd-ldpc-layered-vm-20261207.md``. Not kept.) An attempt is over when H·e matches
+the syndrome (checked every iteration, as before), after :data:`MAX_ITERATIONS`, or, with punctured values
+still to reveal, once :data:`BLIND_STALL_ITERATIONS` iterations in a row found no fewer unsatisfied checks
+than its fewest. Since 2026-12-07 an iteration is a layered pass (``schedule="layered"``: the checks one after
+the other, each reading what the checks before it wrote; :mod:`dqsim.backend.ldpc_kernels`, "Schedules"),
+which converges in about half the iterations of the flooding schedule before it (``schedule="flooding"``).
 What is disclosed depends on the restart and the stall limit only through the step at which a frame
 decodes. Each request and its answer is a round trip on the classical channel; the frames ask together, so a
 block takes as many round trips as its slowest frame (``rounds``). A
@@ -66,7 +75,13 @@ failed frames' bits charged), at up to 8 round trips a key and 3-38 times the on
 failed attempt then ran :data:`MAX_ITERATIONS` from the channel LLRs). With the warm restart and the stall
 limit (``bench/results/qkd-ldpc-blind-warm-vm-20261206.md``, same keys): f_EC 1.225 / 1.178 / 1.146 / 1.127,
 no frame failed, 0.64-0.73 of the cold restart's decoder iterations (0.09-0.24 million key bits per CPU
-second against 0.06-0.18 in that run).
+second against 0.06-0.18 in that run). With the layered schedule and a stall limit of 20 layered iterations
+(since 2026-12-07, ``bench/results/qkd-ldpc-layered-vm-20261207.md``, same keys, alternated with the flooding
+default key by key): f_EC 1.222 / 1.178 / 1.145 / 1.124 (1.225 / 1.179 / 1.145 / 1.124 with the request
+flags now charged), no frame failed, 0.50-0.54 of the flooding default's decoder iterations, 0.14 / 0.14 /
+0.27 / 0.34 million key bits per CPU second against 0.10 / 0.10 / 0.18 / 0.24 (1.4-1.5 times; 1.4-1.6 in a
+rerun; load 14-22 on the 2-core VM); one-way decoding takes 0.53-0.60 of its iterations and runs 1.1-1.6
+times as fast.
 
 **Leakage.** Every frame discloses ``m - rank(H_P)`` bits, decoded or not,
 where ``H_P`` is H's columns at the punctured positions (``m - p`` when they are
@@ -76,7 +91,21 @@ the syndrome is ``H_K·x_K + H_P·x_P`` with ``x_P`` uniform and private to Alic
 bit a frame in his acknowledgement, which frames failed (no syndrome match
 within :data:`MAX_ITERATIONS`): both drop those frames' key bits, and the
 key-length formula charges them as disclosed (a bit of key carries at most a
-bit of secrecy, so this never overstates the key). A frame can also converge to
+bit of secrecy, so this never overstates the key).
+
+**Bob's request flags** (blind). Each round trip starts with Bob's flag for each frame that asks for more
+values (``request_bits``, one a frame and step). Since 2026-12-07 each is charged as a bit of leakage. A
+flag is public and says whether Bob's decoding failed: a function of what the decoder saw, the syndrome
+``H·e`` of the error pattern e whose punctured part is Alice's punctured bits ``x_P``. Those are not
+independent of the key once her syndrome ``s = H_K·x_K + H_P·x_P`` is public (what a flag tells about
+``x_P`` it tells about ``H_K·x_K``), and on a channel Eve controls the errors need not be independent of
+the key either; so a flag can carry up to a bit about the key, and charging a bit a flag is the
+conservative bound (a flag carries at most one bit whatever it depends on; we have not checked whether
+Martinez-Mateo et al. charge the requests). A flag costs ``1/(h(E)·k)`` of f: 0.0009 at QBER 1 % and
+0.0002 at 8 % for frames of 14,286 key bits; on the bench's keys f_EC rose by 0.003 at 1 % (4 flags a frame),
+0.001 at 2 % and less at 4-8 %. The flag a frame in Bob's
+acknowledgement (decoded or not, in both modes) is not charged, as before; the same argument would charge
+it too (a bit a frame). A frame can also converge to
 a wrong word (same syndrome, other bits: with punctured positions free, some
 words differ from the right one in a few key bits: 1 frame of 35 at QBER 2 %,
 3 bits wrong, in a run of ``bench/qkd_ldpc.py`` before this check, 2026-12-06): Alice's key
@@ -169,11 +198,18 @@ BLIND_RESTARTS = ("warm", "cold")
 #: Blind reconciliation: an attempt with punctured values still to reveal gives up once this many decoder
 #: iterations in a row found no fewer unsatisfied checks than its fewest so far (the checks whose incoming
 #: message signs miss their syndrome bit: :func:`dqsim.backend.ldpc_kernels.sum_product_decode`'s ``stall``; 0:
-#: it runs :data:`MAX_ITERATIONS`); the last attempt always runs them all (:func:`reconcile`). 40: on the
-#: bench's keys (``bench/results/qkd-ldpc-blind-warm-vm-20261206.md``) the f_EC of 20, 30 and 40 differed from
-#: the cold restart's by up to +0.006, +0.005 and +0.003 (at QBER 1 %), with 0.42-0.58, 0.55-0.68 and
-#: 0.64-0.73 of its decoder iterations (dev VM, 2026-12-06).
-BLIND_STALL_ITERATIONS = 40
+#: it runs :data:`MAX_ITERATIONS`); the last attempt always runs them all (:func:`reconcile`). 20 layered
+#: iterations (since 2026-12-07; a layered iteration does about what two flooding ones do): on the bench's keys
+#: (``bench/results/qkd-ldpc-layered-vm-20261207.md``) f_EC 1.222 / 1.178 / 1.145 / 1.124 at QBER 1 / 2 / 4 /
+#: 8 % without the request flags, against 1.225 / 1.178 / 1.146 / 1.127 with 40 flooding iterations (the
+#: default until then) and 1.221 / 1.177 / 1.144 / 1.124 with 40 layered ones, in 0.50-0.54 of the flooding
+#: default's decoder iterations (0.71-0.84 with 40 layered ones). With flooding, a limit of 20 cost up to
+#: +0.003 of f_EC (``bench/results/qkd-ldpc-blind-warm-vm-20261206.md``, and the new file).
+BLIND_STALL_ITERATIONS = 20
+#: Decoder schedules (:func:`reconcile`'s ``schedule``): ``"layered"`` takes the checks one after the other,
+#: each using the messages of the checks before it in the same iteration; ``"flooding"`` updates every check,
+#: then every variable (what the decoder did until 2026-12-07; :mod:`dqsim.backend.ldpc_kernels`, "Schedules").
+SCHEDULES = ("layered", "flooding")
 #: (QBER, f): the lowest target efficiency at which the codes failed at most one frame in 35 at that QBER
 #: (100,000-bit keys through a binary symmetric channel, ``bench/results/qkd-ldpc-vm-20261206b.md``);
 #: :func:`reconciler` chooses no rate below it (:func:`least_efficiency`).
@@ -214,6 +250,7 @@ class LdpcCode:
     edge_var: np.ndarray
     order: np.ndarray | None = None
     _ranks: dict = field(default_factory=dict, repr=False)
+    _layers: list = field(default_factory=list, repr=False)
 
     @property
     def rate(self) -> float:
@@ -240,6 +277,13 @@ class LdpcCode:
             order = np.arange(self.num_bits) if self.order is None else self.order
             self._ranks[num_punctured] = gf2_rank(self.columns(order[:num_punctured]))
         return self._ranks[num_punctured]
+
+    def layers(self) -> ldpc_kernels.CheckLayers:
+        """The checks cut into layers of the layered decoder (:func:`dqsim.backend.ldpc_kernels.check_layers`;
+        cached)."""
+        if not self._layers:
+            self._layers.append(ldpc_kernels.check_layers(self.check_start, self.edge_var, self.num_bits))
+        return self._layers[0]
 
     def num_four_cycles(self) -> int:
         """Pairs of checks that share two or more variables (each such pair closes a 4-cycle)."""
@@ -392,7 +436,8 @@ def mother_code(seed: int, num_bits: int, rate: float) -> LdpcCode:
     Returns:
         :func:`build_code` with :func:`num_checks_of` checks, the columns of :func:`degree_profile` and the
         generator of event ``num_bits · 100 + rate index`` of the stream ``(seed, node 0, PURPOSE_CODE)``, which
-        then draws the frame layout (:attr:`LdpcCode.order`): the columns by increasing degree, in random order
+        then draws the frame layout (:attr:`LdpcCode.order`), and its :meth:`LdpcCode.layers` (built here, so that
+        a block's end does not build them): the columns by increasing degree, in random order
         within a degree, so a frame punctures the lowest-degree columns, shortens the next ones and puts its
         key bits in the highest-degree ones. (Measured, 16,384 bits, 35 frames each, dev VM 2026-12-06: at a
         QBER of 2 % and a target f of 1.3, 1 frame failed against 3 with the columns in random order, and 35
@@ -408,7 +453,9 @@ def mother_code(seed: int, num_bits: int, rate: float) -> LdpcCode:
     code = build_code(num_bits, num_checks, rng, variable_degree=degrees)
     shuffled = rng.permutation(num_bits)
     order = shuffled[np.argsort(degrees[shuffled], kind="stable")]
-    return LdpcCode(code.num_bits, code.num_checks, code.check_start, code.edge_var, order)
+    code = LdpcCode(code.num_bits, code.num_checks, code.check_start, code.edge_var, order)
+    code.layers()          # built with the code, once a process (the layered decoder's order of the checks)
+    return code
 
 
 def target_rate(qber: float, efficiency: float) -> float:
@@ -495,7 +542,7 @@ class LdpcResult:
         corrected: Bob's key after decoding, the bits of the frames that decoded (uint8).
         kept: bool mask over the block's key bits: the frames that decoded (both sides keep these).
         leakage_bits: information disclosed, every frame, bits (``m - rank(H_P)`` a frame for the syndrome,
-            and :data:`FRAME_CHECK_BITS` for its hash).
+            and :data:`FRAME_CHECK_BITS` for its hash; blind, also the revealed values and ``request_bits``).
         discarded_bits: key bits of the frames that failed (dropped; charged as disclosed by the key length).
         rounds: round trips beyond the key message: 0 one-way (Bob's failed-frame flags ride on his
             acknowledgement); blind, the most reveal steps of any frame (the frames' requests travel together).
@@ -511,7 +558,8 @@ class LdpcResult:
         revealed_bits: blind: punctured values Alice revealed, summed over the frames (each charged as a
             disclosed bit, in ``leakage_bits``); 0 one-way.
         request_bits: blind: Bob's request flags, one a frame and step (they travel in the round trips' first
-            messages, the revealed values in their answers); 0 one-way.
+            messages, the revealed values in their answers); charged as leakage since 2026-12-07 (module
+            docstring, "Bob's request flags"); 0 one-way.
     """
 
     corrected: np.ndarray
@@ -563,7 +611,7 @@ def blind_schedule(plan: FramePlan, start_rate: float, qber: float) -> tuple[int
 def reconcile(alice: np.ndarray, bob: np.ndarray, qber_estimate: float, *, seed: int, efficiency: float,
               mode: str = "rate_adaptive", start_qber: float | None = None, frame_bits: int = FRAME_BITS,
               use_kernel: bool | None = None, rng: np.random.Generator | None = None, restart: str = "warm",
-              stall_iterations: int = BLIND_STALL_ITERATIONS) -> LdpcResult:
+              stall_iterations: int = BLIND_STALL_ITERATIONS, schedule: str = "layered") -> LdpcResult:
     """Correct Bob's key towards Alice's by syndrome decoding, one-way or blind (module docstring).
 
     Args:
@@ -585,6 +633,7 @@ def reconcile(alice: np.ndarray, bob: np.ndarray, qber_estimate: float, *, seed:
             docstring, "Blind"); nothing disclosed depends on it except through which attempt decodes.
         stall_iterations: blind mode: an attempt before the last gives up after this many iterations without
             fewer unsatisfied checks (0: never; :data:`BLIND_STALL_ITERATIONS`), >= 0.
+        schedule: the decoder's schedule, one of :data:`SCHEDULES`.
 
     Returns:
         The :class:`LdpcResult` (a key of n bits: ``corrected`` holds the ``kept`` ones).
@@ -618,6 +667,8 @@ def reconcile(alice: np.ndarray, bob: np.ndarray, qber_estimate: float, *, seed:
     if restart not in BLIND_RESTARTS:
         raise DqsimError(f"{where}: restart must be one of {BLIND_RESTARTS}, got {restart!r}")
     stall_iterations = check_int(where, "stall_iterations", stall_iterations, 0)
+    if schedule not in SCHEDULES:
+        raise DqsimError(f"{where}: schedule must be one of {SCHEDULES}, got {schedule!r}")
     if use_kernel and not ldpc_kernels.has_sum_product():
         raise DqsimError(f"{where}: use_kernel=True needs numba (DQSIM_FAST_KERNELS not 0)")
     num = alice.size
@@ -630,6 +681,7 @@ def reconcile(alice: np.ndarray, bob: np.ndarray, qber_estimate: float, *, seed:
     if not plan.sizes:
         return LdpcResult(bob.copy(), np.ones(0, dtype=bool), 0, 0, 0, 0, 0, 0, rate, plan.mother_rate, n, 0, p)
     code = mother_code(int(seed), n, plan.mother_rate)
+    layers = code.layers() if schedule == "layered" else None
     decode = (ldpc_kernels.sum_product_decode if use_kernel is None or use_kernel
               else ldpc_kernels.sum_product_decode_numpy)
     llr = math.log((1.0 - qber) / qber)
@@ -663,7 +715,7 @@ def reconcile(alice: np.ndarray, bob: np.ndarray, qber_estimate: float, *, seed:
                 messages[:] = 0.0
             stall = stall_iterations if blind and hidden else 0
             error, used, converged = decode(code.check_start, code.edge_var, target, channel, MAX_ITERATIONS,
-                                            messages, stall)
+                                            messages, stall, layers)
             iterations += used
             if converged:
                 # the frame's hash compares Bob's decoded bits with Alice's: by linearity, the hash of their
@@ -693,7 +745,8 @@ def reconcile(alice: np.ndarray, bob: np.ndarray, qber_estimate: float, *, seed:
             kept[offset:offset + size] = False
         offset += size
     num_frames = len(plan.sizes)
-    leak = num_frames * (code.num_checks - code.punctured_rank(p) + FRAME_CHECK_BITS) + revealed_bits
+    # Bob's request flags (nacks, a frame and step) are public and charged (module docstring)
+    leak = num_frames * (code.num_checks - code.punctured_rank(p) + FRAME_CHECK_BITS) + revealed_bits + nacks
     discarded = int(num - np.count_nonzero(kept))
     message = num_frames * (code.num_checks + FRAME_CHECK_BITS + 1) + nacks + revealed_bits
     return LdpcResult(corrected[kept], kept, leak, discarded, rounds, message, num_frames,
