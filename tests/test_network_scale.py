@@ -196,8 +196,9 @@ def test_repro_a_qkd_trusted_chain_of_a_thousand_nodes_runs_alike_on_one_and_two
 def test_an_edges_network_of_unequal_links_gives_the_same_tables_on_one_and_two_ranks(tmp_path):
     """A ring of 32 nodes with links of 1 and 1.5 km and chords of 3 km (three link delays: since 2026-12-06 each
     link's is its spec's, looked up through a one-byte index per adjacency entry instead of stored per link): routes
-    searched on the graph, lookahead searched over the delays. One rank and two give the same tables (the code
-    before gave these same tables on 1, 2 and 4 ranks, bench/results/network-rank-memory-vm-20261206b.md)."""
+    searched (on the network's arrays since 2026-12-07), lookahead searched over the delays. One rank and two give
+    the same tables (the code before gave these same tables on 1, 2 and 4 ranks,
+    bench/results/network-rank-memory-vm-20261206b.md)."""
     names = ", ".join(f'"q{i}"' for i in range(32))
     edges = ", ".join([f'["q{i}", "q{(i + 1) % 32}", {1.0 if i % 2 else 1.5}]' for i in range(32)]
                       + [f'["q{i}", "q{(i + 8) % 32}", 3.0]' for i in range(0, 32, 4)])
