@@ -473,6 +473,7 @@ class Network:
         #: :meth:`_search_adjacency`).
         self._added: np.ndarray | None = None if added is None else np.asarray(added, dtype=np.int64)
         self._search: tuple | None = None
+        self._weights_given = False  # _weights given by from_pairs's route_weights (see _uniform_weight)
 
     @property
     def graph(self) -> nx.Graph:
@@ -816,6 +817,7 @@ class Network:
         if route_weights is not None:  # (in the order of links, as _routing_weights keeps them)
             weights = list(route_weights)
             network._weights = weights if order is None else [weights[i] for i in order.tolist()]
+            network._weights_given = True
         return network
 
     @classmethod
@@ -928,7 +930,7 @@ class Network:
         network._set_links(self._ends, self._specs, np.asarray(self._spec_of), num_ranks=num_ranks,
                            placement=placement, routed=self.routed, min_link_delay_ps=self.min_link_delay_ps,
                            added=self._added)
-        network._weights = self._weights
+        network._weights, network._weights_given = self._weights, self._weights_given
         return network
 
     # ---------------------------------------------------------------- nodes
@@ -1105,7 +1107,8 @@ class Network:
         of a ring or grid until 2026-12-07 (bench/results/network-routes-memory-vm-20261207.md).
         """
         start, neighbours, links = self._search_adjacency()
-        weights = self._routing_weights()
+        uniform = self._uniform_weight()
+        weights = self._routing_weights() if uniform is None else None
         heappop, heappush = heapq.heappop, heapq.heappush
         settled: tuple[dict, dict] = ({}, {})
         before: tuple[dict, dict] = ({source: None}, {target: None})
@@ -1134,7 +1137,7 @@ class Network:
                 return forward[::-1] + backward
             reached, others, came, heap = seen[direction], seen[1 - direction], before[direction], fringe[direction]
             for entry in range(start[node], start[node + 1]):
-                cost = weights[links[entry]]
+                cost = uniform if weights is None else weights[links[entry]]
                 if cost is None:  # (networkx skips an edge whose weight is None)
                     continue
                 other = neighbours[entry]
@@ -1243,10 +1246,12 @@ class Network:
         return weights[link] < detour
 
     def _uniform_weight(self) -> float | None:
-        """The one routing weight of every link (``distance_km``) where the network has no graph yet and its
-        links' specs share one length (``None``: otherwise): :meth:`_link_is_shortest` then needs no weight per
-        link and no list of each node's lightest links (~250 bytes a node)."""
-        if self._weights is not None or self._graph is not None or not self._specs:
+        """The one routing weight of every link (``distance_km``) where the network has no graph yet, was given
+        no other weights (:meth:`from_pairs`'s ``route_weights``) and its links' specs share one length
+        (``None``: otherwise): :meth:`_link_is_shortest` then needs no weight per link and no list of each node's
+        lightest links (~300 bytes a node; a ring's route search left it built until 2026-12-07), nor
+        :meth:`_searched_route` a weight per link."""
+        if self._weights_given or self._graph is not None or not self._specs:
             return None
         lengths = {spec.distance_km for spec in self._specs}
         return lengths.pop() if len(lengths) == 1 else None
