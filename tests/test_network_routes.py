@@ -156,3 +156,29 @@ def test_a_disconnected_network_has_no_route_between_its_parts():
     assert network._searched_route(0, 4) is None and network.hops_from(0)[3:] == [None] * 3
     with pytest.raises(Exception, match="no route joins nodes node1 and node5"):
         network.route(1, 5)
+
+
+def test_a_trotter_sweep_network_and_its_one_rank_copy_are_the_networks_built_from_the_copied_graph():
+    """A ``trotter`` sweep of ``distance_km`` over an ``edges`` network of unequal links: the network of each sweep
+    value, built from the job's links without a graph, against ``Network`` of the graph copied with the swept link
+    (as until 2026-12-07: its ``distance_km`` kept, so routes weigh the job's lengths), and its one-rank copy
+    (:meth:`Network.on_ranks`) against ``Network`` of the graph on one rank: the same links, specs, routes and
+    latencies."""
+    text = ('[run]\nname = "sweep"\nscenario = "dqc"\nseed = 1\n[network]\ntopology = "edges"\n'
+            'node_names = ["a", "b", "c", "d", "e"]\n'
+            'edges = [["c", "a", 2.5], ["e", "d"], ["b", "e", 0.5], ["d", "c"], ["a", "e", 2.5], ["b", "c", 4.0]]\n'
+            '[network.link]\ndistance_km = 1.0\n[network.node]\nnum_data_qubits = 1\nnum_comm_qubits = 2\n'
+            '[circuit]\ngenerator = "ghz"\nnum_qubits = 4\n')
+    section = load_job_text(text).network
+    nodes = [section.node_spec(name) for name in section.node_names_list()]
+    for parameter, value in (("distance_km", 0.3), ("source_fidelity", 0.9)):
+        swept = dqc.job_network(section, 2, link_parameter=(parameter, value))
+        built = Network(dqc.with_link_parameter(section.build_graph(), parameter, value), nodes, num_ranks=2)
+        for lazy, graph_built in ((swept, built), (swept.on_ranks(1), Network(built.graph, nodes, num_ranks=1))):
+            assert lazy.links == graph_built.links and lazy.link_specs == graph_built.link_specs
+            assert lazy.placement == graph_built.placement
+            for a, b in _all_pairs(5):
+                assert lazy.route(a, b) == graph_built.route(a, b)
+                assert lazy.latency_ps(a, b) == graph_built.latency_ps(a, b)
+            assert lazy.rank_distances_ps() == graph_built.rank_distances_ps()
+        assert swept._graph is None

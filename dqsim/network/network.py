@@ -222,6 +222,23 @@ def _edges_in_graph_order(pairs: Sequence, num_nodes: int) -> tuple[np.ndarray, 
     return np.stack((lows[order], highs[order]), axis=1, dtype=dtype), order
 
 
+def graph_copy_order(pairs: Sequence | np.ndarray, num_nodes: int) -> np.ndarray | None:
+    """The order in which a copy of a graph (networkx's ``Graph.copy``) adds its edges, where the graph added the
+    links ``pairs`` (node index pairs, checked as :meth:`Network.from_links` does) in the order given and its
+    nodes in index order: the order ``Graph.edges`` reports them, each node's links to higher nodes in the order
+    given. A route search breaks ties by the order a graph added its edges (:meth:`Network._search_adjacency`),
+    so a network made of a copied graph searches its links in this order.
+
+    Returns:
+        The permutation that puts ``pairs`` in that order (``None``: they are in it).
+
+    Examples:
+        >>> graph_copy_order([(0, 1), (1, 2), (2, 0)], 3).tolist()
+        [0, 2, 1]
+    """
+    return _edges_in_graph_order(pairs, num_nodes)[1]
+
+
 def _distinct(links: Sequence) -> tuple[tuple, np.ndarray]:
     """The distinct objects of ``links`` (by identity, in the order of their first link) and, per link, the index
     of its object among them: a network's links as one small tuple and an int32 array (4 bytes per link)."""

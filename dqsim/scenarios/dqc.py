@@ -53,7 +53,7 @@ from dqsim.engine import EngineError, RunStatistics, Simulator
 from dqsim.engine import checkpoint
 from dqsim.errors import CircuitError, ConfigError, ResourceError, count_of, toml_repr
 from dqsim.network.link import LinkSpec
-from dqsim.network.network import Network
+from dqsim.network.network import Network, graph_copy_order
 from dqsim.engine.process import ResumableProcess
 from dqsim.jobs.circuit import check_observables
 from dqsim.protocols.ahead import AheadProgram, GateSide, PairPrefetch
@@ -201,8 +201,10 @@ def job_network(section, num_ranks: int, *, link_parameter: tuple[str, float] | 
         section: the job's ``[network]`` (:class:`dqsim.jobs.config.NetworkSection`).
         num_ranks: ranks of the run.
         link_parameter: ``(parameter, value)``: every link with that :class:`~dqsim.network.link.LinkSpec`
-            field set to ``value`` (a ``trotter`` sweep); routes still weigh the links by the job's lengths,
-            as the graph such a sweep copied kept them in its ``distance_km`` (until 2026-12-07).
+            field set to ``value`` (a ``trotter`` sweep). Its network is the one made from a copy of the graph
+            with the links changed, as until 2026-12-07 (:func:`with_link_parameter`): routes still weigh the
+            links by the job's lengths (the copy kept them in its ``distance_km``), and break ties by the order
+            the copy added its edges (:func:`~dqsim.network.network.graph_copy_order`).
         source: the job's ``job.source`` (its file, and any ``--set``), which
             starts an error message as every job error's does (``""``: none).
 
@@ -220,6 +222,9 @@ def job_network(section, num_ranks: int, *, link_parameter: tuple[str, float] | 
         swept: dict[int, LinkSpec] = {}  # one changed link per distinct link (a [network.link]'s links share one)
         for link in {id(link): link for link in links}.values():
             swept[id(link)] = dataclasses.replace(link, **{parameter: float(value)})
+        copied = graph_copy_order(pairs, len(names))
+        if copied is not None:
+            pairs, links = pairs[copied], [links[i] for i in copied.tolist()]
         weights = [link.distance_km for link in links]
         links = [swept[id(link)] for link in links]
 
