@@ -11,6 +11,7 @@ this process's dqsim).
 
     PYTHONPATH=$PWD .venv/bin/python bench/network_memory_peak.py --tree base=/tmp/base --tree new=$PWD \\
         --nodes 1000 --ranks 1 2 --rounds 2
+    PYTHONPATH=$PWD .venv/bin/python bench/network_memory_peak.py --tree new=$PWD --grid 512 512 --ranks 1 2
 """
 
 import argparse
@@ -96,6 +97,8 @@ def main() -> None:
     parser.add_argument("--tree", action="append", required=True, help="NAME=PATH of a dqsim source tree")
     parser.add_argument("--nodes", type=int, nargs="+", default=[1000])
     parser.add_argument("--topology", default="all_to_all")
+    parser.add_argument("--grid", type=int, nargs=2, default=None, metavar=("ROWS", "COLS"),
+                        help="a grid of ROWS x COLS nodes instead of --topology and --nodes")
     parser.add_argument("--ranks", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--lift", type=int, default=None, help="MAX_NETWORK_LINKS for the run")
@@ -103,11 +106,16 @@ def main() -> None:
     args = parser.parse_args()
     trees = [(name, Path(path).resolve()) for name, path in (tree.split("=", 1) for tree in args.tree)]
     rows = []
+    if args.grid:
+        args.topology, args.nodes = "grid", [args.grid[0] * args.grid[1]]
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         for nodes in args.nodes:
             job = folder / f"{args.topology}{nodes}.toml"
-            job.write_text(JOB.format(topology=args.topology, nodes=nodes))
+            text = JOB.format(topology=args.topology, nodes=nodes)
+            if args.grid:
+                text = text.replace(f"num_nodes = {nodes}", f"num_rows = {args.grid[0]}\nnum_cols = {args.grid[1]}")
+            job.write_text(text)
             for round_index in range(args.rounds):
                 first = None
                 for ranks in args.ranks:

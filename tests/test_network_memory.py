@@ -42,19 +42,21 @@ class _CountedGraph(nx.Graph):
                                                ('topology = "star"\nnum_nodes = 40', 0),
                                                ('topology = "edges"\nnode_names = ["a", "b", "c", "d"]\n'
                                                 'edges = [["a", "b"], ["b", "c", 2.0], ["d", "c"]]', 0),
-                                               ('topology = "ring"\nnum_nodes = 40', 1),
-                                               ('topology = "grid"\nnum_rows = 4\nnum_cols = 4', 1)])
+                                               ('topology = "ring"\nnum_nodes = 40', 0),
+                                               ('topology = "grid"\nnum_rows = 4\nnum_cols = 4', 0)])
 def test_repro_a_network_job_builds_its_graph_at_most_once(monkeypatch, network, most):
     """Loading the job and planning its run (what every rank of ``dqsim run`` does before its first event) built
-    the graph twice on main: once to validate the job, once for the run. Now none where every route is a link or
-    the only path (a ring's or a grid's routes search it: once)."""
+    the graph twice on main: once to validate the job, once for the run. Then none where every route is a link or
+    the only path, and once for a ring or a grid, whose routes searched it (until 2026-12-07); now none: routes
+    are searched on the network's arrays (tests/test_network_routes.py)."""
     monkeypatch.setattr(nx, "Graph", _CountedGraph)
     _CountedGraph.built = 0
     job = load_job_text(network_job(network))
     assert _CountedGraph.built == 0
     network_of_run, _plan = dqc.plan_job(job, dqc.build_circuit(job), 2)
     assert _CountedGraph.built <= most
-    network_of_run.latency_ps(0, network_of_run.num_nodes - 1)
+    network_of_run.latency_ps(0, network_of_run.num_nodes // 2)  # (a ring's or grid's: a search)
+    network_of_run.latency_ps(1, network_of_run.num_nodes - 1)
     assert _CountedGraph.built <= most
 
 
@@ -148,7 +150,7 @@ raise SystemExit(status)
 
 
 def test_a_grid_job_gives_the_same_tables_on_one_and_two_ranks(tmp_path):
-    """A GHZ over the corners of a 4 x 4 grid: routes searched on the graph built on first use, pairs swapped
+    """A GHZ over the corners of a 4 x 4 grid: routes searched (on the network's arrays), pairs swapped
     along them; one rank and two give the same tables (every link in the links table). Each of the two ranks
     made communication-qubit pools, and engine records, for those of its own 8 nodes with steps only: until
     2026-12-06 :func:`~dqsim.scenarios.dqc.run_dqc` made a pool, and so a record, for every node on every rank

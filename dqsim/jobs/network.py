@@ -47,10 +47,12 @@ _TOPOLOGY_KEYS: dict[str, tuple[str, ...]] = {
 MAX_NETWORK_NODES = 4096
 
 #: Most nodes of a ``line``, ``ring``, ``star`` or ``grid`` (``num_nodes``, ``num_rows * num_cols``): their memory
-#: grows with the nodes (a link or two each), up to about 1.5 kB per node on every rank
+#: grows with the nodes (a link or two each), up to about 1.3 kB per node on every rank
 #: (:data:`dqsim.network.topology.BYTES_PER_NODE`): a 4-qubit GHZ ``dqc`` run over a 262,144-node line peaked at
-#: 436 MB on one rank (504 / 474 MB on two) in 5.5 CPU s, over a ring (whose routes search a networkx graph) at
-#: 657 MB (724 / 705 MB) in 9 CPU s (bench/results/network-node-memory-vm-20261206.md). An ``all_to_all`` stops
+#: 436 MB on one rank (504 / 474 MB on two) in 5.5 CPU s (bench/results/network-node-memory-vm-20261206.md), over
+#: a ring at 400 MB in 5.3 CPU s and a 512 x 512 grid at 399 MB (470 / 445 MB on two) in 5.6 CPU s, since their
+#: routes are searched without a networkx graph (657 and 744 MB before, 2026-12-07;
+#: bench/results/network-routes-memory-vm-20261207.md). An ``all_to_all`` stops
 #: at :data:`MAX_NETWORK_LINKS` first (2,048 nodes). It was 65,536 until 2026-12-06 (evening), when a node with
 #: nothing to do still cost 2.9-3.7 kB, and :data:`MAX_NETWORK_NODES` (4,096) for every topology before.
 MAX_SPARSE_NETWORK_NODES = 262144

@@ -222,6 +222,23 @@ def _edges_in_graph_order(pairs: Sequence, num_nodes: int) -> tuple[np.ndarray, 
     return np.stack((lows[order], highs[order]), axis=1, dtype=dtype), order
 
 
+def graph_copy_order(pairs: Sequence | np.ndarray, num_nodes: int) -> np.ndarray | None:
+    """The order in which a copy of a graph (networkx's ``Graph.copy``) adds its edges, where the graph added the
+    links ``pairs`` (node index pairs, checked as :meth:`Network.from_links` does) in the order given and its
+    nodes in index order: the order ``Graph.edges`` reports them, each node's links to higher nodes in the order
+    given. A route search breaks ties by the order a graph added its edges (:meth:`Network._search_adjacency`),
+    so a network made of a copied graph searches its links in this order.
+
+    Returns:
+        The permutation that puts ``pairs`` in that order (``None``: they are in it).
+
+    Examples:
+        >>> graph_copy_order([(0, 1), (1, 2), (2, 0)], 3).tolist()
+        [0, 2, 1]
+    """
+    return _edges_in_graph_order(pairs, num_nodes)[1]
+
+
 def _distinct(links: Sequence) -> tuple[tuple, np.ndarray]:
     """The distinct objects of ``links`` (by identity, in the order of their first link) and, per link, the index
     of its object among them: a network's links as one small tuple and an int32 array (4 bytes per link)."""
@@ -413,9 +430,11 @@ class Network:
 
     def _set_links(self, ends: np.ndarray, specs: tuple, spec_of: np.ndarray, *, num_ranks: int = 1,
                    placement: Sequence[int] | None = None, placement_key: str = "placement", routed: bool = True,
-                   min_link_delay_ps: int = 0) -> None:
+                   min_link_delay_ps: int = 0, added: np.ndarray | None = None) -> None:
         """Check and keep the links and the options: the node index pairs ``ends[i]`` (an ``(m, 2)`` int array,
-        the topology's edge order) joined by the links ``specs[spec_of[i]]`` (the distinct link objects)."""
+        the topology's edge order) joined by the links ``specs[spec_of[i]]`` (the distinct link objects);
+        ``added[i]``: the position of link ``i`` in the order the graph adds its edges (``None``: this order;
+        see :meth:`_search_adjacency`)."""
         where = "Network"
         if isinstance(num_ranks, bool) or not isinstance(num_ranks, int) or num_ranks < 1:
             raise ConfigError(f"{where}: num_ranks must be an integer >= 1, got {num_ranks!r}")
@@ -466,6 +485,12 @@ class Network:
         self._weights: list[float] | None = None  # see _routing_weights
         self._rank_distances: list[list[int]] | None = None
         self._sorted_links: bool | None = None  # see links_sorted
+        #: Per link, its position in the order the network's graph adds its edges (``None``: the order of
+        #: :attr:`links`), and the adjacency in networkx's order that route searches walk (see
+        #: :meth:`_search_adjacency`).
+        self._added: np.ndarray | None = None if added is None else np.asarray(added, dtype=np.int64)
+        self._search: tuple | None = None
+        self._weights_given = False  # _weights given by from_pairs's route_weights (see _uniform_weight)
 
     @property
     def graph(self) -> nx.Graph:
@@ -758,7 +783,8 @@ class Network:
     @classmethod
     def from_pairs(cls, nodes: Sequence[NodeSpec], pairs: Sequence[tuple[int, int]] | np.ndarray,
                    links: Sequence[LinkSpec], *,
-                   graph: Callable[[], nx.Graph] | None = None, **options) -> "Network":
+                   graph: Callable[[], nx.Graph] | None = None, route_weights: Sequence[float] | None = None,
+                   **options) -> "Network":
         """A network from its nodes, the node index pairs ``(a, b)`` its links join and their links: ``links[i]``
         joins ``pairs[i]``. :meth:`from_links` without the mapping or the triples.
 
@@ -773,7 +799,11 @@ class Network:
             links: the :class:`LinkSpec` of each link (links with the same parameters may share one object).
             graph: what builds :attr:`graph` on first use (default: a graph of the node names with an edge,
                 ``link`` and ``distance_km``, per link), e.g. a job's ``NetworkSection.build_graph``; its edges
-                must be the links.
+                must be the links, added in the order of ``pairs`` (routes break ties as networkx does on it:
+                :meth:`_search_adjacency`).
+            route_weights: per link, in the order of ``pairs``, the length routes weigh it by, km (default: its
+                ``distance_km``): what the graph's ``distance_km`` holds where a builder gives it other lengths
+                than the links' (a ``trotter`` sweep of ``distance_km`` keeps the job's lengths there).
             **options: keyword arguments of :class:`Network` (``num_ranks``, ``placement``, ``routed``, ...).
 
         Raises:
@@ -800,7 +830,11 @@ class Network:
         network = cls.__new__(cls)
         network._set_nodes(nodes)
         network._graph, network._graph_source = None, graph
-        network._set_links(ends, specs, spec_of if order is None else spec_of[order], **options)
+        network._set_links(ends, specs, spec_of if order is None else spec_of[order], added=order, **options)
+        if route_weights is not None:  # (in the order of links, as _routing_weights keeps them)
+            weights = list(route_weights)
+            network._weights = weights if order is None else [weights[i] for i in order.tolist()]
+            network._weights_given = True
         return network
 
     @classmethod
@@ -840,6 +874,14 @@ class Network:
     def subnetwork(self, nodes: Sequence[int], **options) -> "Network":
         """The network induced by some of the nodes: those nodes, in this order, and the links between them.
 
+        Built from this network's arrays, without a networkx graph (:meth:`from_pairs`; its :attr:`graph`, made
+        on first use, is the one this method made before 2026-12-07). The links keep this network's order
+        (:attr:`links`), which is the order its graph's subgraph reports them in when at least half the nodes
+        are kept; with fewer, networkx's subgraph lists them in the order of a set of node names, which Python
+        hashes differently in every process (so a route among equal ones could differ between ranks), and the
+        induced network now keeps this network's order there too. A network whose routes weigh links by its
+        graph's ``distance_km`` passes those weights on.
+
         Args:
             nodes: indices of the nodes to keep; node ``nodes[i]`` becomes node ``i``.
             **options: keyword arguments of :class:`Network`; ``num_ranks``,
@@ -853,15 +895,60 @@ class Network:
             >>> sub.names, sub.links
             (('node2', 'node1'), ((0, 1),))
         """
-        names = [self.names[i] for i in nodes]
-        graph = nx.Graph(kind="subnetwork")
-        for index, name in enumerate(names):
-            graph.add_node(name, index=index)
-        for u, v, data in self.graph.subgraph(names).edges(data=True):
-            graph.add_edge(u, v, **data)
+        kept = [int(node) for node in nodes]
+        renumbered = np.full(len(self.names), -1, dtype=np.int64)
+        renumbered[kept] = np.arange(len(kept))
+        ends = renumbered[self._ends]
+        inside = np.flatnonzero((ends >= 0).all(axis=1))
+        pairs = ends[inside]
+        links = list(map(self._specs.__getitem__, self._spec_of[inside].tolist()))
+        parent_weights = self._routing_weights() if self._graph is not None else None
+        names = [self.names[i] for i in kept]
+
+        def graph() -> nx.Graph:
+            """The induced graph as this method built it before 2026-12-07: its kind, each node's ``index``, the
+            parent graph's edge data (``link`` and ``distance_km`` where the parent has no graph)."""
+            induced = nx.Graph(kind="subnetwork")
+            for index, name in enumerate(names):
+                induced.add_node(name, index=index)
+            parent = self._graph
+            for (a, b), j, link in zip(pairs.tolist(), inside.tolist(), links):
+                u, v = self._ends[j].tolist()
+                data = parent.edges[self.names[u], self.names[v]] if parent is not None else {
+                    "link": link, "distance_km": link.distance_km}
+                induced.add_edge(names[a], names[b], **data)
+            return induced
+
         options = {"num_ranks": self.num_ranks, "routed": self.routed, "min_link_delay_ps": self.min_link_delay_ps,
                    **options}
-        return Network(graph, [self.nodes[i] for i in nodes], **options)
+        return Network.from_pairs([self.nodes[i] for i in kept], pairs, links, graph=graph, **options,
+                                  route_weights=None if parent_weights is None else
+                                  [parent_weights[j] for j in inside.tolist()])
+
+    def on_ranks(self, num_ranks: int, placement: Sequence[int] | None = None) -> "Network":
+        """This network (its nodes, links, routes and options) placed on ``num_ranks`` ranks, without a graph.
+
+        Shares this network's arrays and its graph (or what builds it) instead of building a network from the
+        graph, as a ``trotter`` job's one-rank runs did until 2026-12-07.
+
+        Args:
+            num_ranks: ranks, >= 1.
+            placement: the rank of every node (``None``: :func:`place_on_ranks`'s default).
+
+        Examples:
+            >>> net = Network.chain([NodeSpec(name=n) for n in "abc"], [LinkSpec(distance_km=1.0)] * 2, num_ranks=2)
+            >>> one = net.on_ranks(1)
+            >>> one.placement, one.route(0, 2), one.latency_ps(0, 2) == net.latency_ps(0, 2)
+            ((0, 0, 0), [0, 1, 2], True)
+        """
+        network = Network.__new__(Network)
+        network._set_nodes(self.nodes)
+        network._graph, network._graph_source = self._graph, self._graph_source
+        network._set_links(self._ends, self._specs, np.asarray(self._spec_of), num_ranks=num_ranks,
+                           placement=placement, routed=self.routed, min_link_delay_ps=self.min_link_delay_ps,
+                           added=self._added)
+        network._weights, network._weights_given = self._weights, self._weights_given
+        return network
 
     # ---------------------------------------------------------------- nodes
     @property
@@ -1016,16 +1103,136 @@ class Network:
             elif self._link_is_shortest(lo, hi):  # the one shortest route: what Dijkstra would find
                 route = [lo, hi]
             else:
-                try:
-                    names = nx.shortest_path(self.graph, self.names[lo], self.names[hi], weight="distance_km")
-                except nx.NetworkXNoPath:
-                    route = None
-                else:
-                    route = [self._index[name] for name in names]
+                route = self._searched_route(lo, hi)
             if route is None:
                 raise ResourceError(f"no route joins nodes {self.names[a]} and {self.names[b]}")
             self._routes[(lo, hi)] = route
         return list(route) if a == lo else list(reversed(route))
+
+    def _searched_route(self, source: int, target: int) -> list[int] | None:
+        """The route networkx's ``shortest_path(graph, source, target, weight="distance_km")`` returns, found on
+        the network's arrays without its graph (``None``: no route).
+
+        That call is networkx's bidirectional Dijkstra (``bidirectional_dijkstra``, networkx 3.x): a search from
+        each end in turn, one settled node a step, each with its own heap of ``(length, counter, node)`` (one
+        counter for both), each walking a node's neighbours in the graph's adjacency order
+        (:meth:`_search_adjacency`), stopping at the first node settled from both ends; the route passes through
+        the node where the shortest sum of the two lengths was first found. Done here step for step, with the
+        same float sums of the links' ``distance_km`` (:meth:`_routing_weights`), it returns the same route among
+        equal ones (tested against networkx on rings, grids and networks of unequal links). A search keeps only
+        the nodes it reaches (dictionaries, as networkx does), and the network no networkx graph: ~0.8 kB a node
+        of a ring or grid until 2026-12-07 (bench/results/network-routes-memory-vm-20261207.md).
+        """
+        start, neighbours, links = self._search_adjacency()
+        uniform = self._uniform_weight()
+        weights = self._routing_weights() if uniform is None else None
+        heappop, heappush = heapq.heappop, heapq.heappush
+        settled: tuple[dict, dict] = ({}, {})
+        before: tuple[dict, dict] = ({source: None}, {target: None})
+        seen: tuple[dict, dict] = ({source: 0}, {target: 0})
+        fringe: tuple[list, list] = ([(0, 0, source)], [(0, 1, target)])
+        counter = 2
+        best = meet = None
+        direction = 1
+        while fringe[0] and fringe[1]:
+            direction = 1 - direction
+            length, _count, node = heappop(fringe[direction])
+            done = settled[direction]
+            if node in done:
+                continue
+            done[node] = length
+            if node in settled[1 - direction]:
+                forward, backward = [], []
+                at = meet
+                while at is not None:
+                    forward.append(at)
+                    at = before[0][at]
+                at = before[1][meet]
+                while at is not None:
+                    backward.append(at)
+                    at = before[1][at]
+                return forward[::-1] + backward
+            reached, others, came, heap = seen[direction], seen[1 - direction], before[direction], fringe[direction]
+            for entry in range(start[node], start[node + 1]):
+                cost = uniform if weights is None else weights[links[entry]]
+                if cost is None:  # (networkx skips an edge whose weight is None)
+                    continue
+                other = neighbours[entry]
+                reach = length + cost
+                if other in done:
+                    continue  # (networkx raises here for a shorter route only: a negative length)
+                if other not in reached or reach < reached[other]:
+                    reached[other] = reach
+                    heappush(heap, (reach, counter, other))
+                    counter += 1
+                    came[other] = node
+                    if other in others:
+                        total = reach + others[other]
+                        if best is None or best > total:
+                            best, meet = total, other
+        return None
+
+    def _search_adjacency(self) -> tuple[array, array, array]:
+        """Every node's links in networkx's adjacency order of the network's graph: ``(start, neighbours, links)``,
+        node ``v``'s entries at ``start[v]:start[v + 1]`` (its neighbours, and the index of each link in
+        :attr:`links`); built on first use.
+
+        networkx keeps a node's neighbours in the order its edges were added to the graph, which route searches
+        follow when they break ties (:meth:`_searched_route`). A network made from node pairs
+        (:meth:`from_pairs`, :meth:`chain`, :meth:`subnetwork`) has a graph that adds its edges in the order the
+        pairs are given; :attr:`links` lists them in the order ``Graph.edges`` reports them
+        (:func:`_edges_in_graph_order`), which differs where a node's links were given out of that order (a
+        ring's node ``n - 1``: links ``(n - 2, n - 1)`` then ``(n - 1, 0)``): each node's entries of
+        :meth:`_adjacency` are sorted by the position of their link among the pairs as given (two int32 arrays,
+        16 bytes a link, where that order differs, else :meth:`_adjacency`'s own). A network made from a graph
+        reads each node's neighbours from it.
+        """
+        if self._search is None:
+            adjacent = self._adjacency()
+            if self._graph_source is None:  # made from a graph: its adjacency as it is
+                start, neighbours, links = array("q", [0]), array("i"), array("i")
+                index, graph_adjacency = self._index, self._graph._adj
+                for node, name in enumerate(self.names):
+                    for other in map(index.__getitem__, graph_adjacency[name]):
+                        neighbours.append(other)
+                        links.append(adjacent.find(node, other))
+                    start.append(len(neighbours))
+                self._search = (start, neighbours, links)
+            elif self._added is None:  # the pairs were given in the order of links
+                self._search = (adjacent.start, adjacent.neighbours, adjacent.links)
+            else:
+                starts = np.frombuffer(adjacent.start, dtype=np.int64)
+                node_of = np.repeat(np.arange(len(self.names), dtype=np.int64), np.diff(starts))
+                link_of = np.frombuffer(adjacent.links, dtype=np.int32)
+                order = np.lexsort((self._added[link_of], node_of))
+                neighbours = np.frombuffer(adjacent.neighbours, dtype=np.int32)
+                self._search = (adjacent.start, _typed_array(neighbours[order], "i"), _typed_array(link_of[order], "i"))
+        return self._search
+
+    def hops_from(self, a: int) -> list[int | None]:
+        """The fewest links from node ``a`` to every node (``None``: no route), a breadth-first search on the
+        network's arrays: what networkx's ``single_source_shortest_path_length`` gives on its graph.
+
+        Examples:
+            >>> ring = Network.from_links([NodeSpec(name=n) for n in "abcde"],
+            ...                           [(j, (j + 1) % 5, LinkSpec(distance_km=1.0)) for j in range(5)])
+            >>> ring.hops_from(0)
+            [0, 1, 2, 2, 1]
+        """
+        adjacent = self._adjacency()
+        hops: list[int | None] = [None] * len(self.names)
+        hops[a] = 0
+        frontier = [a]
+        while frontier:
+            following = []
+            for node in frontier:
+                here = hops[node] + 1
+                for other, _delay in adjacent[node]:
+                    if hops[other] is None:
+                        hops[other] = here
+                        following.append(other)
+            frontier = following
+        return hops
 
     def _link_is_shortest(self, a: int, b: int) -> bool:
         """Whether a link joins ``a`` and ``b`` and is shorter than every other route between them.
@@ -1056,10 +1263,12 @@ class Network:
         return weights[link] < detour
 
     def _uniform_weight(self) -> float | None:
-        """The one routing weight of every link (``distance_km``) where the network has no graph yet and its
-        links' specs share one length (``None``: otherwise): :meth:`_link_is_shortest` then needs no weight per
-        link and no list of each node's lightest links (~250 bytes a node)."""
-        if self._weights is not None or self._graph is not None or not self._specs:
+        """The one routing weight of every link (``distance_km``) where the network has no graph yet, was given
+        no other weights (:meth:`from_pairs`'s ``route_weights``) and its links' specs share one length
+        (``None``: otherwise): :meth:`_link_is_shortest` then needs no weight per link and no list of each node's
+        lightest links (~300 bytes a node; a ring's route search left it built until 2026-12-07), nor
+        :meth:`_searched_route` a weight per link."""
+        if self._weights_given or self._graph is not None or not self._specs:
             return None
         lengths = {spec.distance_km for spec in self._specs}
         return lengths.pop() if len(lengths) == 1 else None

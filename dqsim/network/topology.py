@@ -64,13 +64,16 @@ LINKS_TABLE_BYTES = 40_000_000
 LINKS_TABLE_MIN_LINKS = 100_000
 
 #: Host memory each node of a run's network takes on every rank, bytes, with its link or two: measured as
-#: :data:`BYTES_PER_LINK` (``dqc`` GHZ runs on one rank against an 8-node line's 217 MB: lines and stars of 65,536
-#: nodes 285-287 MB, 1.0 kB a node, a ring 335 MB, 1.8 kB, its routes searched on the networkx graph built for it;
-#: at 262,144 nodes a line 436 MB and a ring 657 MB, with their ``links`` tables' write;
-#: bench/results/network-node-memory-vm-20261206.md). 3,300 until 2026-12-06, when every node of a rank had an
-#: engine record, a process, a first event, a "done" timeline row and a ``NodeSpec`` copy (2.9-3.7 kB a node;
-#: 3.3-4.2 kB before, when every rank made every node's communication-qubit pool, and ~5 kB before that).
-BYTES_PER_NODE = 1500
+#: :data:`BYTES_PER_LINK` (``dqc`` GHZ runs on one rank against an 8-node line's 217 MB, 2026-12-07: at 65,536
+#: nodes a line 285 MB, 1.04 kB a node, the dearest, a star 283 MB and a ring 275 MB; at 262,144 nodes, with their
+#: ``links`` tables' write, a line 436 MB, a star 462 MB, a ring 400 MB and a 512 x 512 grid 399 MB, 0.7-0.9 kB a
+#: node; bench/results/network-routes-memory-vm-20261207.md): the estimate plus 200 MB sits 1-5 % above the 65,536-
+#: node runs and 28-50 % above the 262,144-node ones. 1,500 until 2026-12-07, set at a ring (1.8 kB a node at 65,536
+#: nodes, 335 MB) whose routes searched a networkx graph built for them (~0.8 kB a node); 3,300 until 2026-12-06,
+#: when every node of a rank had an engine record, a process, a first event, a "done" timeline row and a
+#: ``NodeSpec`` copy (2.9-3.7 kB a node; 3.3-4.2 kB before, when every rank made every node's communication-qubit
+#: pool, and ~5 kB before that).
+BYTES_PER_NODE = 1300
 
 
 def _quote_names(names: Iterable[str]) -> str:
@@ -479,7 +482,7 @@ def validate(graph: nx.Graph) -> None:
 
     Every node has a distinct integer ``index`` 0..n-1, every edge a
     ``link`` (:class:`LinkSpec`) whose length matches its ``distance_km``,
-    there are no self-loops, and the graph is connected.
+    there are no self-loops, and the graph is connected (:func:`check_connected`).
 
     Args:
         graph: the topology.
@@ -509,12 +512,13 @@ def validate(graph: nx.Graph) -> None:
                 f"{where}: edge {(a, b)!r} has distance_km {data.get('distance_km')!r} "
                 f"but its link is {link.distance_km!r} km"
             )
-    if not nx.is_connected(graph):
-        first = min(graph.nodes, key=lambda n: graph.nodes[n]["index"])
-        reached = nx.node_connected_component(graph, first)
-        cut_off = sorted((n for n in graph.nodes if n not in reached),
-                         key=lambda n: graph.nodes[n]["index"])
-        raise ConfigError(_disconnected(where, cut_off, first))
+    # connected: a union-find over the edges by node index (check_connected), not networkx's search, whose sets
+    # of names took ~0.2 kB a node besides the graph
+    names = [""] * graph.number_of_nodes()
+    for name, index in graph.nodes(data="index"):
+        names[index] = name
+    index_of = graph.nodes(data="index")
+    check_connected(names, ((index_of[a], index_of[b]) for a, b in graph.edges()), where=where)
 
 
 def _disconnected(where: str, cut_off: Sequence[str], first: str) -> str:

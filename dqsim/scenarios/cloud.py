@@ -84,7 +84,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-import networkx as nx
 import numpy as np
 
 from dqsim.caches import kept
@@ -796,7 +795,8 @@ def run_cloud(user_jobs: Sequence[UserJob], *, comm, backend, network: Network, 
             raise ValueError(f"run_cloud: {name} = {value}; must be >= 0")
     started = time.perf_counter()
     node_names, node_specs = network.names, network.nodes
-    centre = Centre.from_graph(network.graph, node_names, [spec.num_data_qubits for spec in node_specs])
+    centre = Centre.from_edges(len(node_names), network.links,  # (the network's links: no networkx graph)
+                               data_qubits=[spec.num_data_qubits for spec in node_specs], names=node_names)
     queued = queued_jobs(user_jobs, network, centre, scheme=scheme, user_latency_ps=user_latency_ps,
                          job_setup_ps=job_setup_ps, shot_reset_ps=shot_reset_ps)
     results: dict[int, JobResult] = {}
@@ -873,9 +873,8 @@ def queued_jobs(user_jobs: Sequence[UserJob], network: Network, centre: Centre, 
             if one is None:
                 hops = hops_of.get(idle_set)
                 if hops is None:
-                    lengths = dict(nx.all_pairs_shortest_path_length(network.subnetwork(idle_set).graph))
-                    hops = hops_of[idle_set] = [[lengths[node_names[a]][node_names[b]] for b in idle_set]
-                                                for a in idle_set]
+                    induced = network.subnetwork(idle_set)  # (hop counts on its arrays: no networkx graph)
+                    hops = hops_of[idle_set] = [induced.hops_from(a) for a in range(len(idle_set))]
                 one = executions[(id(circuit), idle_set)] = execution_estimate_ps(
                     circuit, capacities=[centre.data_qubits[q] for q in idle_set], node=node_specs[idle_set[0]],
                     pair_ps=pair_ps, hops=hops, placements=placements, swap_ps=swap_ps,

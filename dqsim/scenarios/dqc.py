@@ -52,7 +52,8 @@ from dqsim.circuit.partition import cut_size, partition_qubits
 from dqsim.engine import EngineError, RunStatistics, Simulator
 from dqsim.engine import checkpoint
 from dqsim.errors import CircuitError, ConfigError, ResourceError, count_of, toml_repr
-from dqsim.network.network import Network
+from dqsim.network.link import LinkSpec
+from dqsim.network.network import Network, graph_copy_order
 from dqsim.engine.process import ResumableProcess
 from dqsim.jobs.circuit import check_observables
 from dqsim.protocols.ahead import AheadProgram, GateSide, PairPrefetch
@@ -188,15 +189,22 @@ def entanglement_attributes(distribution) -> dict:
     return {"distribution_entanglement": distribution.entanglement}
 
 
-def job_network(section, num_ranks: int, graph: nx.Graph | None = None, *, source: str = "") -> Network:
+def job_network(section, num_ranks: int, *, link_parameter: tuple[str, float] | None = None,
+                source: str = "") -> Network:
     """The :class:`Network` of a job's ``[network]`` section on ``num_ranks`` ranks.
+
+    Built from the section's links (:meth:`~dqsim.jobs.network.NetworkSection.link_pairs`) without a networkx
+    graph: its routes are searched on the network's arrays (every rank builds the network), and its graph,
+    ``section.build_graph()``, is built only if read.
 
     Args:
         section: the job's ``[network]`` (:class:`dqsim.jobs.config.NetworkSection`).
         num_ranks: ranks of the run.
-        graph: the topology (default: the section's links, its graph
-            ``section.build_graph()`` built only if read; a sweep gives one
-            with other link parameters).
+        link_parameter: ``(parameter, value)``: every link with that :class:`~dqsim.network.link.LinkSpec`
+            field set to ``value`` (a ``trotter`` sweep). Its network is the one made from a copy of the graph
+            with the links changed, as until 2026-12-07 (:func:`with_link_parameter`): routes still weigh the
+            links by the job's lengths (the copy kept them in its ``distance_km``), and break ties by the order
+            the copy added its edges (:func:`~dqsim.network.network.graph_copy_order`).
         source: the job's ``job.source`` (its file, and any ``--set``), which
             starts an error message as every job error's does (``""``: none).
 
@@ -207,12 +215,31 @@ def job_network(section, num_ranks: int, graph: nx.Graph | None = None, *, sourc
     names = section.node_names_list()
     key = f"{source}: [network].placement" if source else "[network].placement"
     nodes = section.node_spec(names[0]).renamed_all(names)
-    if graph is not None:
-        return Network(graph, nodes, num_ranks=num_ranks, placement=section.placement, placement_key=key)
-    # no networkx graph unless a route needs one (section.build_graph on first use): every rank builds the network
     pairs, links = section.link_pairs()
-    return Network.from_pairs(nodes, pairs, links, graph=section.build_graph, num_ranks=num_ranks,
+    graph, weights = section.build_graph, None
+    if link_parameter is not None:
+        parameter, value = link_parameter
+        swept: dict[int, LinkSpec] = {}  # one changed link per distinct link (a [network.link]'s links share one)
+        for link in {id(link): link for link in links}.values():
+            swept[id(link)] = dataclasses.replace(link, **{parameter: float(value)})
+        copied = graph_copy_order(pairs, len(names))
+        if copied is not None:
+            pairs, links = pairs[copied], [links[i] for i in copied.tolist()]
+        weights = [link.distance_km for link in links]
+        links = [swept[id(link)] for link in links]
+
+        def graph() -> nx.Graph:
+            return with_link_parameter(section.build_graph(), parameter, value)
+    return Network.from_pairs(nodes, pairs, links, graph=graph, route_weights=weights, num_ranks=num_ranks,
                               placement=section.placement, placement_key=key)
+
+
+def with_link_parameter(graph: nx.Graph, parameter: str, value: float) -> nx.Graph:
+    """A copy of ``graph`` with ``parameter`` of every edge's link set to ``value`` (its ``distance_km`` kept)."""
+    changed = graph.copy()
+    for _u, _v, data in changed.edges(data=True):
+        data["link"] = dataclasses.replace(data["link"], **{parameter: float(value)})
+    return changed
 
 
 def register_comm(comm, num_qubits: int, replicate_max_qubits: int = REPLICATED_MAX_QUBITS):

@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 import time
 
-import networkx as nx
 import numpy as np
 
 from dqsim.engine import Simulator
@@ -177,12 +176,11 @@ def link_physics(job, index: int, a: int, b: int, distance_km: float) -> LinkPhy
 
 
 # ----------------------------------------------------------------------- one network run
-def _graph(links, num_nodes):
-    graph = nx.Graph()
-    graph.add_nodes_from(range(num_nodes))
-    for a, b, d in links:
-        graph.add_edge(a, b, distance_km=d)
-    return graph
+def _tree_route(star: bool, a: int, b: int) -> list[int]:
+    """The only route from node ``a`` to node ``b`` of a trusted-node chain (nodes 0, 1, ... in a line), or between
+    two outer nodes of a star (through its centre, node 0): what networkx's ``shortest_path`` found on the
+    network's graph until 2026-12-07, without the graph."""
+    return [a, 0, b] if star else list(range(a, b + 1)) if a <= b else list(range(a, b - 1, -1))
 
 
 def run_network(job, *, comm, backend, distance_km: float | None = None, checkpointing=None,
@@ -737,14 +735,15 @@ def _end_to_end(job, run, link_net_bits: dict) -> tuple[list[tuple], list[tuple]
         pairs = [(i, j) for i in range(1, num_nodes) for j in range(i + 1, num_nodes)]
     else:
         pairs = [(0, num_nodes - 1)]
-    graph = _graph(links, num_nodes)
+    star = job.qkd.network is not None and job.qkd.network.topology == "star"
+    length_of = {(min(a, b), max(a, b)): d for a, b, d in links}
     rows, relays = [], []
     for a, b in pairs:
-        route = nx.shortest_path(graph, a, b)
+        route = _tree_route(star, a, b)
         hops = list(zip(route, route[1:]))
         on_route = [index[(min(u, v), max(u, v))] for u, v in hops]
         bits = min(run["tallies"][i].key_bits for i in on_route)
-        length_km = sum(graph.edges[u, v]["distance_km"] for u, v in hops)
+        length_km = sum(length_of[(min(u, v), max(u, v))] for u, v in hops)
         ready_ps = qkd_relay.relayed_key_time_ps([run["tallies"][i].done_ps for i in on_route],
                                                  [run["physics"][i].delay_ps for i in on_route], bits,
                                                  job.qkd.classical_bit_rate_hz)

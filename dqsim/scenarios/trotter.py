@@ -135,7 +135,6 @@ import math
 import time
 from typing import Callable, Sequence
 
-import networkx as nx
 import numpy as np
 
 from dqsim import comm as comm_mod
@@ -329,14 +328,6 @@ def _exact_observables(model: SpinModel, initial: str, times: Sequence[float], n
                 found.trotter_fidelity = state.fidelity(trotter_state)
             result.append(found)
     return comm.bcast(result, root=0) if gather else result
-
-
-def _with_link_parameter(graph: nx.Graph, parameter: str, value: float) -> nx.Graph:
-    """A copy of ``graph`` with ``parameter`` of every edge's link set to ``value``."""
-    changed = graph.copy()
-    for _u, _v, data in changed.edges(data=True):
-        data["link"] = dataclasses.replace(data["link"], **{parameter: float(value)})
-    return changed
 
 
 #: One networked run's summary (what the tables need; also what a checkpoint stores for a finished run):
@@ -746,8 +737,7 @@ def _shared_runs(job, series, circuits, *, model, names, bits, comm, backend, st
 
 def _on_one_rank(network: Network) -> Network:
     """``network`` with every node on one rank (the network of a one-rank job)."""
-    return Network(network.graph, network.nodes, num_ranks=1, routed=network.routed,
-                   min_link_delay_ps=network.min_link_delay_ps)
+    return network.on_ranks(1)
 
 
 def num_engine_runs(job) -> int:
@@ -785,19 +775,16 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
     times = evolution.times()
     steps = [k * evolution.steps_per_point for k in range(len(times))]
     node_names = job.network.node_names_list()
-    graph = job.network.build_graph()
     assignment = job.site_assignment()
     precision = job.run.precision
     trajectories = job.simulation.trajectories
     sweep = job.simulation.sweep
-    series = [(None, None, graph)]
-    if sweep is not None:
-        series += [(sweep.parameter, value, _with_link_parameter(graph, sweep.parameter, value))
-                   for value in sweep.values]
+    swept = [(None, None)] + ([(sweep.parameter, value) for value in sweep.values] if sweep is not None else [])
     bits = hamiltonians.initial_bits(model, initial)
-    # One network per series, placement and every sweep value's links checked before any work.
-    series = [(parameter, value, job_network(job.network, comm.size, series_graph, source=job.source))
-              for parameter, value, series_graph in series]
+    # One network per series, placement and every sweep value's links checked before any work; no networkx graph
+    series = [(parameter, value, job_network(job.network, comm.size, source=job.source,
+                                             link_parameter=None if parameter is None else (parameter, value)))
+              for parameter, value in swept]
     for _parameter, _value, series_network in series:
         series_network.check_pairing_horizon(job.source)
     total_runs = len(series) * len(times) * trajectories
