@@ -384,6 +384,7 @@ def test_one_and_two_ranks_give_identical_continued_tables(rank_tables):
             assert np.array_equal(one[f"{label}_state_rank0"], two[f"{label}_state_rank{rank}"]), label
     # and the same values as the default mode's (ideal Ising links; the XXZ sweep's noise differs per run)
     default = rank_tables[1]["default"]
+    assert not np.array_equal(default["xxz_sweep_networked"], one["xxz_sweep_networked"])  # each mode's own runs
     assert np.max(np.abs(default["ising_observables_networked"] - one["ising_observables_networked"])) < EXACT_TOL
     assert np.max(np.abs(one["ising_network_epr_pairs"] - default["ising_network_epr_pairs"])) == 0
 
