@@ -69,16 +69,38 @@ def run_mpi_placements(configs, script: str, folder, *, shared_prefix: str | Non
     ``p<i>_<name>``; arrays named ``<shared_prefix>...`` (computed once per launch) go to every placement.
     Returns ``{(num_ranks, placement): {name: array}}``.
     """
-    out = {}
-    for num_ranks in sorted({ranks for ranks, _ in configs}):
-        placements = [placement for ranks, placement in configs if ranks == num_ranks]
-        arrays = run_mpi_arrays(num_ranks, script, Path(folder) / f"r{num_ranks}.npz",
-                                *[placement or "default" for placement in placements], timeout_s=timeout_s)
-        shared = {key: value for key, value in arrays.items() if shared_prefix and key.startswith(shared_prefix)}
-        for index, placement in enumerate(placements):
-            prefix = f"p{index}_"
-            out[(num_ranks, placement)] = {**{key.removeprefix(prefix): value for key, value in arrays.items()
-                                              if key.startswith(prefix)}, **shared}
+    name = Path(script).stem
+    return run_placement_checks({name: (configs, shared_prefix)}, folder, timeout_s=timeout_s)[name]
+
+
+def run_placement_checks(checks: dict, folder, *, timeout_s: float = 300) -> dict:
+    """Several placement check scripts (:func:`run_mpi_placements`) in one launch per rank count
+    (tests/mpi_scripts/run_checks.py): ``checks`` is ``{script name under tests/mpi_scripts: (configs,
+    shared_prefix)}``, each script's ``main(OUT.npz, [PLACEMENT...])`` run in turn on every rank of a launch.
+    Returns ``{script name: {(num_ranks, placement): {name: array}}}``.
+    """
+    out = {name: {} for name in checks}
+    for num_ranks in sorted({ranks for configs, _ in checks.values() for ranks, _ in configs}):
+        args, runs = [], []
+        for name, (configs, shared_prefix) in checks.items():
+            placements = [placement for ranks, placement in configs if ranks == num_ranks]
+            if placements:
+                path = Path(folder) / f"{name}-r{num_ranks}.npz"
+                args += ["+".join([name, *(placement or "default" for placement in placements)]), str(path)]
+                runs.append((name, shared_prefix, placements, path))
+        if len(runs) == 1:  # the script itself
+            name, _, placements, path = runs[0]
+            run_mpi(num_ranks, [f"tests/mpi_scripts/{name}.py", str(path), *(p or "default" for p in placements)],
+                    timeout_s=timeout_s)
+        else:
+            run_mpi(num_ranks, ["tests/mpi_scripts/run_checks.py", *args], timeout_s=timeout_s)
+        for name, shared_prefix, placements, path in runs:
+            arrays = dict(np.load(path))
+            shared = {key: value for key, value in arrays.items() if shared_prefix and key.startswith(shared_prefix)}
+            for index, placement in enumerate(placements):
+                prefix = f"p{index}_"
+                out[name][(num_ranks, placement)] = {**{key.removeprefix(prefix): value for key, value in
+                                                        arrays.items() if key.startswith(prefix)}, **shared}
     return out
 
 

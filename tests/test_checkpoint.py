@@ -104,16 +104,37 @@ def test_dqc_checkpoints_are_written_at_window_boundaries(dqc_runs):
 
 
 @pytest.fixture(scope="module")
-def dqc_four_ranks(dqc_runs, tmp_path_factory):
-    """On 4 ranks, in one launch (tests/mpi_scripts/dqsim_runs.py): dqc_runs' middle checkpoint resumed
-    (``resumed4.h5`` beside it), then DQC run from the start with checkpoints, in the folder returned (``ck/``)."""
+def four_rank_runs(two_rank_runs, dqc_runs, tmp_path_factory):
+    """Every run on 4 ranks of this file's resume tests, in one launch (tests/mpi_scripts/dqsim_runs.py): dqc_runs'
+    middle checkpoint resumed (``resumed4.h5`` beside it); DQC run from the start with checkpoints (``four.h5`` and
+    ``ck/`` in the folder ``four``); the middle checkpoint of each chain of REPEATER_CASES resumed (``resumed4.h5``
+    in its folder of two_rank_runs); the middle checkpoint of each job of DQC_RESUMABLE resumed (``CASE-4.h5`` in
+    ``four``). Returns ``{"four": folder, "repeater": {case: (folder, middle)}, "programs": {case: (checkpoints
+    on 2 ranks, middle)}}``, the checkpoints listed before the launch (the resumes write more beside them)."""
     folder, _full, ckpts = dqc_runs
     four = tmp_path_factory.mktemp("ckpt_dqc_four")
-    run_mpi(4, ["tests/mpi_scripts/dqsim_runs.py", "resume", str(ckpts[len(ckpts) // 2]), "-o",
-                str(folder / "resumed4.h5"), "--quiet", "--then", "run", *DQC, "-o", str(four / "four.h5"), "--quiet",
-                "--set", "checkpoint.every_sim_s=0.0004", "--set", f"checkpoint.directory=\"{four / 'ck'}\"",
-                "--set", "checkpoint.keep=20"], timeout_s=240)
-    return four
+    lines = ["resume", str(ckpts[len(ckpts) // 2]), "-o", str(folder / "resumed4.h5"), "--quiet",
+             "--then", "run", *DQC, "-o", str(four / "four.h5"), "--quiet", "--set", "checkpoint.every_sim_s=0.0004",
+             "--set", f"checkpoint.directory=\"{four / 'ck'}\"", "--set", "checkpoint.keep=20"]
+    repeater, programs = {}, {}
+    for case in REPEATER_CASES:
+        chain = two_rank_runs / f"repeater-{case}"
+        written = checkpoints(chain / "ck")
+        repeater[case] = chain, written[len(written) // 2]
+        lines += ["--then", "resume", str(repeater[case][1]), "-o", str(chain / "resumed4.h5"), "--quiet"]
+    for case in DQC_RESUMABLE:
+        written = checkpoints(two_rank_runs / f"dqc-{case}" / "ck")
+        programs[case] = written, written[len(written) // 2]
+        lines += ["--then", "resume", str(programs[case][1]), "-o", str(four / f"{case}-4.h5"), "--quiet"]
+    run_mpi(4, ["tests/mpi_scripts/dqsim_runs.py", *lines], timeout_s=360)
+    return {"four": four, "repeater": repeater, "programs": programs}
+
+
+@pytest.fixture(scope="module")
+def dqc_four_ranks(four_rank_runs):
+    """The folder of :func:`four_rank_runs`' DQC run on 4 ranks (``four.h5``, ``ck/``); dqc_runs' middle checkpoint
+    resumed on 4 is ``resumed4.h5`` beside it."""
+    return four_rank_runs["four"]
 
 
 @pytest.mark.parametrize("ranks", [2, 4, 1])
@@ -371,18 +392,11 @@ REPEATER_CASES = {"nested-bbpssw": REPEATER, "asap-dejmps": REPEATER_DEJMPS}
 
 
 @pytest.fixture(scope="module")
-def repeater_resumed(two_rank_runs):
+def repeater_resumed(four_rank_runs):
     """Each chain of REPEATER_CASES run on 2 ranks with checkpoints (by :func:`two_rank_runs`), and its middle
-    checkpoint resumed on 4: ``{case: (folder, middle checkpoint)}``, the folder holding ``full.h5``, ``ck/`` and
-    ``resumed4.h5``. One launch for both chains (tests/mpi_scripts/dqsim_runs.py)."""
-    lines, middle = {4: []}, {}
-    for case in REPEATER_CASES:
-        ckpts = checkpoints(two_rank_runs / f"repeater-{case}" / "ck")
-        middle[case] = ckpts[len(ckpts) // 2]
-        lines[4] += [*(["--then"] if lines[4] else []), "resume", str(middle[case]), "-o",
-                     str(two_rank_runs / f"repeater-{case}" / "resumed4.h5"), "--quiet"]
-    run_mpi(4, ["tests/mpi_scripts/dqsim_runs.py", *lines[4]], timeout_s=240)
-    return {case: (two_rank_runs / f"repeater-{case}", middle[case]) for case in REPEATER_CASES}
+    checkpoint resumed on 4 (by :func:`four_rank_runs`): ``{case: (folder, middle checkpoint)}``, the folder
+    holding ``full.h5``, ``ck/`` and ``resumed4.h5``."""
+    return four_rank_runs["repeater"]
 
 
 @pytest.mark.parametrize("case", REPEATER_CASES)
@@ -410,25 +424,18 @@ DQC_RESUMABLE = {"teledata": [*DQC, *NOISY, "--set", "distribution.scheme=\"tele
                  "dynamic-if": ["jobs/dqc_teleport_feedforward.toml", "--set", "simulation.shots=3", *NOISY]}
 
 
-def test_dqc_programs_checkpointed_on_two_ranks_resume_on_four_and_one(tmp_path, two_rank_runs):
+def test_dqc_programs_checkpointed_on_two_ranks_resume_on_four_and_one(tmp_path, two_rank_runs, four_rank_runs):
     """The DQC node programs' resumable processes (TeleData over swapped pairs; mid-circuit measurements and
     `if` decisions waiting for bits from other QPUs) saved on 2 ranks resume on 4 and 1 to the uninterrupted
-    run's shots, links, counts and timeline. The runs on 2 ranks: :func:`two_rank_runs`; the resumes on 4 in one
-    launch (tests/mpi_scripts/dqsim_runs.py)."""
-    lines = {4: []}
-    middle = {}
+    run's shots, links, counts and timeline. The runs on 2 ranks: :func:`two_rank_runs`; the resumes on 4:
+    :func:`four_rank_runs`."""
     for case in DQC_RESUMABLE:
-        ckpts = checkpoints(two_rank_runs / f"dqc-{case}" / "ck")
+        ckpts, middle = four_rank_runs["programs"][case]
         assert len(ckpts) >= 3 and open_run(ckpts[0]).attrs["num_ranks"] == 2
-        middle[case] = ckpts[len(ckpts) // 2]
-        lines[4] += [*(["--then"] if lines[4] else []), "resume", str(middle[case]), "-o",
-                     str(tmp_path / f"{case}-4.h5"), "--quiet"]
-    run_mpi(4, ["tests/mpi_scripts/dqsim_runs.py", *lines[4]], timeout_s=240)
-    for case in DQC_RESUMABLE:
-        run(1, ["resume", str(middle[case]), "-o", str(tmp_path / f"{case}-1.h5")])
+        run(1, ["resume", str(middle), "-o", str(tmp_path / f"{case}-1.h5")])
         full = open_run(two_rank_runs / f"dqc-{case}" / "full.h5")
         for ranks in (4, 1):
-            resumed = open_run(tmp_path / f"{case}-{ranks}.h5")
+            resumed = open_run((four_rank_runs["four"] if ranks == 4 else tmp_path) / f"{case}-{ranks}.h5")
             same_tables(full, resumed, ["shots", "links", "counts", "timeline"])
             assert full.attrs["simulated_time_ps"] == resumed.attrs["simulated_time_ps"]
             assert (abs(full.attrs["fidelity"] - resumed.attrs["fidelity"]) < 1e-12

@@ -255,10 +255,14 @@ def test_on_two_ranks_a_slab_damaged_where_its_rank_reads_it_refuses_the_resume_
     with h5py.File(slab, "r") as h5:
         middle = h5["slab"].id.get_offset() + h5["slab"].id.get_storage_size() // 2
     flip_byte(slab, middle, 0x10)
-    refused = run_mpi(2, ["-m", "dqsim", "resume", str(newer), "-o", str(tmp_path / "x.h5"), "--quiet"], check=False)
-    lines = refused.stderr.strip().splitlines()
-    assert refused.returncode == 2 and len(lines) == 1 and not (tmp_path / "x.h5").exists(), refused.stderr[-2000:]
+    # the refused resume (which must end with status 2) and then the one with --fall-back, in one launch
+    both = run_mpi(2, ["tests/mpi_scripts/dqsim_runs.py", "@status:2", "resume", str(newer), "-o", str(tmp_path / "x.h5"),
+                       "--quiet", "--then", "resume", str(newer), "-o", str(tmp_path / "y.h5"), "--quiet",
+                       "--fall-back"])
+    lines = both.stderr.strip().splitlines()
+    assert not (tmp_path / "x.h5").exists(), both.stderr[-2000:]
+    # one line of the refusal (on every rank), then only the fall-back's notes
     assert lines[0].startswith(f"dqsim: error: {slab}: damaged (its ") and older.name in lines[0], lines
-    fell = run_mpi(2, ["-m", "dqsim", "resume", str(newer), "-o", str(tmp_path / "y.h5"), "--quiet", "--fall-back"])
-    assert fell.stderr.startswith(f"dqsim: note: not resuming {slab}: damaged"), fell.stderr[-2000:]
+    assert lines[1].startswith(f"dqsim: note: not resuming {slab}: damaged"), lines
+    assert all(line.startswith("dqsim: note: ") for line in lines[1:]), lines
     same_tables(open_run(tmp_path / "full.h5"), open_run(tmp_path / "y.h5"), ["shots", "links", "counts"])

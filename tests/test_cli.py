@@ -87,7 +87,9 @@ RANK_RUNS = {
 @pytest.fixture(scope="module")
 def rank_runs(tmp_path_factory):
     """The output file of each run of RANK_RUNS, ``{(ranks, name): path}``: one launch per rank count, running
-    its ``dqsim run`` command lines one after the other (tests/mpi_scripts/dqsim_runs.py), each in its own folder."""
+    its ``dqsim run`` command lines one after the other (tests/mpi_scripts/dqsim_runs.py), each in its own folder.
+    The 2-rank launch ends with the bad job of :func:`test_bad_job_under_mpi_exits_on_every_rank` (which must end
+    with status 2 on every rank); its stderr is ``outputs["bad_job_stderr"]``."""
     folder = tmp_path_factory.mktemp("rank_runs")
     outputs = {}
     for ranks, runs in RANK_RUNS.items():
@@ -97,9 +99,15 @@ def rank_runs(tmp_path_factory):
             out.parent.mkdir()
             outputs[(ranks, name)] = out
             lines += [*(["--then"] if lines else []), "run", *job, "-o", str(out), "--quiet"]
-        run_mpi(ranks, ["tests/mpi_scripts/dqsim_runs.py", *lines], timeout_s=240)
+        if ranks == 2:
+            bad = folder / "bad.toml"
+            bad.write_text(BAD_JOB)
+            lines += ["--then", "@status:2", "run", str(bad)]
+        launch = run_mpi(ranks, ["tests/mpi_scripts/dqsim_runs.py", *lines], timeout_s=240)
+        if ranks == 2:
+            bad_job_stderr = launch.stderr
     assert all(open_run(out).attrs["num_ranks"] == ranks for (ranks, _), out in outputs.items())
-    return outputs
+    return {**outputs, "bad_job_stderr": bad_job_stderr}
 
 
 def test_quickstart_is_a_ghz_state_on_four_ranks(rank_runs):
@@ -162,12 +170,15 @@ def test_check_lists_every_problem_of_a_job_file_and_run_names_the_first(tmp_pat
     assert lines[0].endswith("missing key [run].name (and 2 more problems: dqsim check lists them)")
 
 
-def test_bad_job_under_mpi_exits_on_every_rank(tmp_path):
-    bad = tmp_path / "bad.toml"
-    bad.write_text('[run]\nname = "x"\nshots = 3\n[circuit]\ngenerator = "ghz"\nnum_qubits = 4\n')
-    proc = run_mpi(2, ["-m", "dqsim", "run", str(bad)], check=False, timeout_s=60)
-    assert proc.returncode != 0
-    assert proc.stderr.count("dqsim: error:") == 1 and "shots" in proc.stderr
+#: A job file with a key in the wrong section ([run].shots).
+BAD_JOB = '[run]\nname = "x"\nshots = 3\n[circuit]\ngenerator = "ghz"\nnum_qubits = 4\n'
+
+
+def test_bad_job_under_mpi_exits_on_every_rank(rank_runs):
+    """Run last in the 2-rank launch of ``rank_runs``, which fails unless it ends with status 2 on every rank (the
+    runs before it are quiet)."""
+    stderr = rank_runs["bad_job_stderr"]
+    assert stderr.count("dqsim: error:") == 1 and "shots" in stderr, stderr
 
 
 def test_three_ranks_are_refused_with_valid_counts(tmp_path):

@@ -79,10 +79,29 @@ def one_rank_shots(tmp_path_factory) -> np.ndarray:
     return _shots(1, tmp_path_factory.mktemp("dynamic"), 40).table("shots")
 
 
+@pytest.fixture(scope="module")
+def launches(tmp_path_factory) -> dict:
+    """The multi-rank runs of this file, one launch per rank count (tests/mpi_scripts/dqsim_runs.py): on 2 ranks
+    the teleportation's 40 shots and the noisy Bell job of :func:`test_noisy_shots_are_the_same_on_two_ranks`; on 4
+    the teleportation's 40 shots and the job of :func:`test_repro_gate_inside_an_if_too_wide_for_the_ranks_is_one_line`
+    (which must end with status 2). Returns ``{ranks: (folder, completed launch)}``."""
+    out = {}
+    for ranks in (2, 4):
+        folder = tmp_path_factory.mktemp(f"ranks{ranks}")
+        lines = ["run", JOB, "-o", str(folder / f"teleport-{ranks}.h5"), "--quiet", "--set", "simulation.shots=40"]
+        if ranks == 2:
+            lines += ["--then", "run", str(_noisy_job(folder, NOISE, shots=60, qasm_text=BELL)), "-o",
+                      str(folder / "noisy-2.h5"), "--quiet"]
+        else:
+            lines += ["--then", "@status:2", "run", str(_too_wide_job(folder)), "-o", str(folder / "w.h5")]
+        out[ranks] = folder, run_mpi(ranks, ["tests/mpi_scripts/dqsim_runs.py", *lines], timeout_s=240)
+    return out
+
+
 @pytest.mark.parametrize("num_ranks", [2, 4])
-def test_dynamic_circuit_shots_are_the_same_on_any_number_of_ranks(one_rank_shots, num_ranks, tmp_path):
+def test_dynamic_circuit_shots_are_the_same_on_any_number_of_ranks(one_rank_shots, num_ranks, launches):
     one = one_rank_shots
-    many = _shots(num_ranks, tmp_path, 40)
+    many = open_run(launches[num_ranks][0] / f"teleport-{num_ranks}.h5")
     assert many.attrs["num_ranks"] == num_ranks
     np.testing.assert_array_equal(many.table("shots"), one)
 
@@ -91,16 +110,27 @@ H3 = 'OPENQASM 3.0;\ninclude "stdgates.inc";\n'
 NOISY_QASM = 'OPENQASM 3.0;\ninclude "stdgates.inc";\nqubit[2] q;\nbit[2] c;\nx q[0];\nh q[1];\nc = measure q;\n'
 
 
-def _noisy(tmp_path, noise: str, *, shots=400, num_ranks=1, qasm_text=NOISY_QASM) -> np.ndarray:
+def _noisy_job(tmp_path, noise: str, *, shots=400, qasm_text=NOISY_QASM):
+    """A job file in ``tmp_path`` running ``qasm_text`` with ``noise`` (the lines of its [noise] section)."""
     (tmp_path / "c.qasm").write_text(qasm_text)
     job = tmp_path / "noisy.toml"
     job.write_text(f'[run]\nname = "noisy"\nseed = 3\n[circuit]\nqasm = "c.qasm"\n'
                    f"[simulation]\nshots = {shots}\nstore_shots = true\n[noise]\n{noise}\n")
-    out = tmp_path / f"noisy-{num_ranks}.h5"
-    run_dqsim(num_ranks, ["run", str(job), "-o", str(out), "--quiet"], timeout_s=240)
+    return job
+
+
+def _noisy_shots(out) -> np.ndarray:
     run = open_run(out)
     assert run.attrs["sampling"] == "trajectories"
     return run.table("shots")
+
+
+def _noisy(tmp_path, noise: str, *, shots=400, qasm_text=NOISY_QASM) -> np.ndarray:
+    """The shots of :func:`_noisy_job` run on one rank (in this process)."""
+    job = _noisy_job(tmp_path, noise, shots=shots, qasm_text=qasm_text)
+    out = tmp_path / "noisy-1.h5"
+    run_here(["run", str(job), "-o", str(out), "--quiet"])
+    return _noisy_shots(out)
 
 
 def _close(fraction: float, p: float, n: int) -> bool:
@@ -120,11 +150,14 @@ def test_noise_model_of_the_circuit_scenario(tmp_path, noise, p_one):
     assert fraction == 1.0 if p_one == 1.0 else _close(fraction, p_one, len(shots)), fraction
 
 
-def test_noisy_shots_are_the_same_on_two_ranks(tmp_path):
-    noise = "depolarizing_1q = 0.2\ndepolarizing_2q = 0.3\namplitude_damping = 0.1\nreadout_error = 0.05"
-    bell = NOISY_QASM.replace("x q[0];\nh q[1];", "h q[0];\ncx q[0], q[1];")
-    one = _noisy(tmp_path, noise, shots=60, qasm_text=bell)
-    np.testing.assert_array_equal(_noisy(tmp_path, noise, shots=60, num_ranks=2, qasm_text=bell), one)
+NOISE = "depolarizing_1q = 0.2\ndepolarizing_2q = 0.3\namplitude_damping = 0.1\nreadout_error = 0.05"
+BELL = NOISY_QASM.replace("x q[0];\nh q[1];", "h q[0];\ncx q[0], q[1];")
+
+
+def test_noisy_shots_are_the_same_on_two_ranks(tmp_path, launches):
+    """The noisy Bell job's 60 trajectories on one rank (in this process) and on two (the 2-rank launch)."""
+    one = _noisy(tmp_path, NOISE, shots=60, qasm_text=BELL)
+    np.testing.assert_array_equal(_noisy_shots(launches[2][0] / "noisy-2.h5"), one)
 
 
 def test_noise_needs_measurements(tmp_path):
@@ -195,15 +228,22 @@ def test_repro_more_than_63_classical_bits_is_one_line(tmp_path):
         run_circuit_job(job, comm=comm_mod.init(), backend=backend_mod.select("numpy"))
 
 
-def test_repro_gate_inside_an_if_too_wide_for_the_ranks_is_one_line(tmp_path):
+def _too_wide_job(folder):
+    """A job in ``folder`` whose ``if`` holds an rxx on 2 of 3 qubits: too wide for 4 ranks (1 local qubit)."""
+    (folder / "w.qasm").write_text(H3 + "qubit[3] q;\nbit[3] c;\nh q[0];\nc[0] = measure q[0];\n"
+                                   "if (c[0]) { rxx(0.1) q[1], q[2]; }\nc = measure q;\n")
+    (folder / "w.toml").write_text('[run]\nname = "w"\n[circuit]\nqasm = "w.qasm"\n[simulation]\nshots = 2\n')
+    return folder / "w.toml"
+
+
+def test_repro_gate_inside_an_if_too_wide_for_the_ranks_is_one_line(launches):
     """The rank-count check looked only at top-level gates: an rxx inside an ``if`` on 3 qubits over 4 ranks
-    (1 local qubit) stopped with a ValueError traceback from the swap planner."""
-    (tmp_path / "c.qasm").write_text(H3 + "qubit[3] q;\nbit[3] c;\nh q[0];\nc[0] = measure q[0];\n"
-                                     "if (c[0]) { rxx(0.1) q[1], q[2]; }\nc = measure q;\n")
-    (tmp_path / "job.toml").write_text('[run]\nname = "w"\n[circuit]\nqasm = "c.qasm"\n[simulation]\nshots = 2\n')
-    proc = run_mpi(4, ["-m", "dqsim", "run", str(tmp_path / "job.toml"), "-o", str(tmp_path / "w.h5")], check=False)
-    assert proc.returncode == 2, proc.stderr
+    (1 local qubit) stopped with a ValueError traceback from the swap planner. Run last in the 4-rank launch,
+    after the teleportation (quiet: nothing else on stderr), which must end with status 2 (dqsim_runs.py's
+    ``@status:2``; any other status fails the launch)."""
+    folder, proc = launches[4]
     assert "gate rxx needs 2; use at most 2 ranks" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert not (folder / "w.h5").exists()
 
 
 def test_repro_reset_and_noise_need_a_local_qubit():

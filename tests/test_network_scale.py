@@ -114,14 +114,51 @@ def test_link_counts_and_the_memory_estimate():
     assert 1040 * 65528 < added < 1500 * 65528
 
 
-def test_a_ghz_over_a_1024_node_line_routes_across_it_on_one_and_two_ranks(tmp_path):
+def line_job(folder):
+    """A GHZ job on a 1,024-node line, qubits on nodes 0, 341, 682 and 1023, written in ``folder``."""
+    job = folder / "line.toml"
+    job.write_text(network_job('topology = "line"\nnum_nodes = 1024', "[0, 341, 682, 1023]"))
+    return [str(job)]
+
+
+def chain_job(folder):
+    """A 1,024-node QKD trusted chain (1,023 links of 30 km, 10^4 pulses each)."""
+    distances = "[" + ", ".join(["30.0"] * 1023) + "]"
+    return ["jobs/qkd_trusted_chain.toml", "--set", "qkd.network.num_nodes=1024", "--set",
+            f"qkd.network.distances_km={distances}", "--set", "qkd.pulses=10000", "--set", "qkd.batch_pulses=10000"]
+
+
+def edges_job(folder):
+    """A ring of 32 nodes with links of 1 and 1.5 km and chords of 3 km, written in ``folder``."""
+    names = ", ".join(f'"q{i}"' for i in range(32))
+    edges = ", ".join([f'["q{i}", "q{(i + 1) % 32}", {1.0 if i % 2 else 1.5}]' for i in range(32)]
+                      + [f'["q{i}", "q{(i + 8) % 32}", 3.0]' for i in range(0, 32, 4)])
+    job = folder / "edges.toml"
+    job.write_text(network_job(f'topology = "edges"\nnode_names = [{names}]\nedges = [{edges}]', "[0, 9, 17, 26]"))
+    return [str(job)]
+
+
+TWO_RANK_JOBS = {"line": line_job, "chain": chain_job, "edges": edges_job}
+
+
+@pytest.fixture(scope="module")
+def on_two_ranks(tmp_path_factory):
+    """The output of each of :data:`TWO_RANK_JOBS` run on 2 ranks, by name: one launch running them one after the
+    other (tests/mpi_scripts/dqsim_runs.py)."""
+    folder = tmp_path_factory.mktemp("two_ranks")
+    lines = []
+    for name, job in TWO_RANK_JOBS.items():
+        lines += [*(["--then"] if lines else []), "run", *job(folder), "-o", str(folder / f"{name}.h5"), "--quiet"]
+    run_mpi(2, ["tests/mpi_scripts/dqsim_runs.py", *lines], timeout_s=300)
+    return {name: open_run(folder / f"{name}.h5") for name in TWO_RANK_JOBS}
+
+
+def test_a_ghz_over_a_1024_node_line_routes_across_it_on_one_and_two_ranks(tmp_path, on_two_ranks):
     """Qubits on nodes 0, 341, 682 and 1023: every remote CNOT swaps entanglement along a third of the line.
     One rank and two give the same tables, and the GHZ has fidelity 1."""
-    job = tmp_path / "line.toml"
-    job.write_text(network_job('topology = "line"\nnum_nodes = 1024', "[0, 341, 682, 1023]"))
-    run_here(["run", str(job), "-o", str(tmp_path / "one.h5"), "--quiet"])
-    run_mpi(2, ["-m", "dqsim", "run", str(job), "-o", str(tmp_path / "two.h5"), "--quiet"], timeout_s=300)
-    one, two = open_run(tmp_path / "one.h5"), open_run(tmp_path / "two.h5")
+    run_here(["run", *line_job(tmp_path), "-o", str(tmp_path / "one.h5"), "--quiet"])
+    one, two = open_run(tmp_path / "one.h5"), on_two_ranks["line"]
+    assert two.attrs["num_ranks"] == 2
     assert one.attrs["num_nodes"] == 1024 and one.attrs["fidelity"] == pytest.approx(1.0, abs=1e-12)
     assert one.attrs["engine_events"] > 10 * 1024  # the pairs were swapped along the line, not made next door
     same_tables(one, two, [name for name in one.tables if name != "timing"])
@@ -184,34 +221,24 @@ def test_repro_a_dqc_run_reads_only_its_working_nodes_at_each_exchange(tmp_path,
     assert len(calls) < 4 * 256 + 2 * attrs["engine_events"], (len(calls), attrs["engine_windows"])
 
 
-def test_repro_a_qkd_trusted_chain_of_a_thousand_nodes_runs_alike_on_one_and_two_ranks(tmp_path):
+def test_repro_a_qkd_trusted_chain_of_a_thousand_nodes_runs_alike_on_one_and_two_ranks(tmp_path, on_two_ranks):
     """``[qkd.network].num_nodes`` was capped at 64: a 1,024-node trusted chain (1,023 links of 30 km, 10^4
     pulses each) was refused; it runs, the same on 1 and 2 ranks, with a key row per link."""
-    distances = "[" + ", ".join(["30.0"] * 1023) + "]"
-    args = ["jobs/qkd_trusted_chain.toml", "--set", "qkd.network.num_nodes=1024", "--set",
-            f"qkd.network.distances_km={distances}", "--set", "qkd.pulses=10000", "--set", "qkd.batch_pulses=10000"]
-    run_here(["run", *args, "-o", str(tmp_path / "one.h5"), "--quiet"])
-    run_mpi(2, ["-m", "dqsim", "run", *args, "-o", str(tmp_path / "two.h5"), "--quiet"], timeout_s=300)
-    one, two = open_run(tmp_path / "one.h5"), open_run(tmp_path / "two.h5")
+    run_here(["run", *chain_job(tmp_path), "-o", str(tmp_path / "one.h5"), "--quiet"])
+    one, two = open_run(tmp_path / "one.h5"), on_two_ranks["chain"]
     names = [name for name in one.tables if name != "timing"]
     assert any(len(one.table(name)) >= 1023 for name in names), {name: len(one.table(name)) for name in names}
     same_tables(one, two, names)
 
 
-def test_an_edges_network_of_unequal_links_gives_the_same_tables_on_one_and_two_ranks(tmp_path):
+def test_an_edges_network_of_unequal_links_gives_the_same_tables_on_one_and_two_ranks(tmp_path, on_two_ranks):
     """A ring of 32 nodes with links of 1 and 1.5 km and chords of 3 km (three link delays: since 2026-12-06 each
     link's is its spec's, looked up through a one-byte index per adjacency entry instead of stored per link): routes
     searched (on the network's arrays since 2026-12-07), lookahead searched over the delays. One rank and two give
     the same tables (the code before gave these same tables on 1, 2 and 4 ranks,
     bench/results/network-rank-memory-vm-20261206b.md)."""
-    names = ", ".join(f'"q{i}"' for i in range(32))
-    edges = ", ".join([f'["q{i}", "q{(i + 1) % 32}", {1.0 if i % 2 else 1.5}]' for i in range(32)]
-                      + [f'["q{i}", "q{(i + 8) % 32}", 3.0]' for i in range(0, 32, 4)])
-    job = tmp_path / "edges.toml"
-    job.write_text(network_job(f'topology = "edges"\nnode_names = [{names}]\nedges = [{edges}]', "[0, 9, 17, 26]"))
-    run_here(["run", str(job), "-o", str(tmp_path / "one.h5"), "--quiet"])
-    run_mpi(2, ["-m", "dqsim", "run", str(job), "-o", str(tmp_path / "two.h5"), "--quiet"], timeout_s=300)
-    one, two = open_run(tmp_path / "one.h5"), open_run(tmp_path / "two.h5")
+    run_here(["run", *edges_job(tmp_path), "-o", str(tmp_path / "one.h5"), "--quiet"])
+    one, two = open_run(tmp_path / "one.h5"), on_two_ranks["edges"]
     links = one.table("links")
     assert len(links) == 40 and sorted(set(links["distance_km"].tolist())) == [1.0, 1.5, 3.0]
     assert links["epr_pairs"].sum() > 3 and one.attrs["fidelity"] == pytest.approx(1.0, abs=1e-12)

@@ -62,28 +62,45 @@ def test_packed_bits_give_back_the_bits_appended_in_order():
     assert PackedBits().unpacked().dtype == np.uint8 and PackedBits().unpacked().size == 0
 
 
-@pytest.mark.parametrize("job, extra", [
-    ("bb84_decoy_50km.toml", SMALL),
-    ("bb84_decoy_50km.toml", SMALL + ["--set", 'qkd.security="finite_key"', "--set", "qkd.link.dead_time_ps=20000",
-                                      "--set", "qkd.link.afterpulse_probability=0.05"]),
-    ("bb84_decoy_50km.toml", ["--set", "qkd.pulses=600000", "--set", "qkd.batch_pulses=100000",
-                              "--set", "qkd.block_pulses=300000", "--set", 'qkd.sampling="pulses"',
-                              "--set", 'qkd.error_correction="cascade"']),
-    ("qkd_trusted_chain.toml", ["--set", "qkd.pulses=1000000", "--set", "qkd.batch_pulses=100000",
-                                "--set", "qkd.block_pulses=500000"]),
-], ids=["cascade", "finite-key-dead-time", "pulses", "chain-two-links"])
-def test_folding_as_reports_come_writes_the_tables_of_holding_them_to_the_block_end(tmp_path, monkeypatch, job,
-                                                                                     extra):
+#: The folding test's jobs, by case: (job file under jobs/, --set arguments).
+FOLDING_CASES = {
+    "cascade": ("bb84_decoy_50km.toml", SMALL),
+    "finite-key-dead-time": ("bb84_decoy_50km.toml", SMALL + [
+        "--set", 'qkd.security="finite_key"', "--set", "qkd.link.dead_time_ps=20000",
+        "--set", "qkd.link.afterpulse_probability=0.05"]),
+    "pulses": ("bb84_decoy_50km.toml", ["--set", "qkd.pulses=600000", "--set", "qkd.batch_pulses=100000",
+                                        "--set", "qkd.block_pulses=300000", "--set", 'qkd.sampling="pulses"',
+                                        "--set", 'qkd.error_correction="cascade"']),
+    "chain-two-links": ("qkd_trusted_chain.toml", ["--set", "qkd.pulses=1000000", "--set", "qkd.batch_pulses=100000",
+                                                   "--set", "qkd.block_pulses=500000"]),
+}
+
+
+@pytest.fixture(scope="module")
+def folded_on_two_ranks(tmp_path_factory):
+    """The output of each of :data:`FOLDING_CASES` run on 2 ranks, by case: one launch running them one after the
+    other (tests/mpi_scripts/dqsim_runs.py)."""
+    folder = tmp_path_factory.mktemp("folded2")
+    lines = []
+    for case, (job, extra) in FOLDING_CASES.items():
+        lines += [*(["--then"] if lines else []), "run", f"jobs/{job}", "-o", str(folder / f"{case}.h5"), "--quiet",
+                  *extra]
+    run_mpi(2, ["tests/mpi_scripts/dqsim_runs.py", *lines], timeout_s=300)
+    return {case: folder / f"{case}.h5" for case in FOLDING_CASES}
+
+
+@pytest.mark.parametrize("case", list(FOLDING_CASES))
+def test_folding_as_reports_come_writes_the_tables_of_holding_them_to_the_block_end(tmp_path, monkeypatch, case,
+                                                                                     folded_on_two_ranks):
     """On 1 and 2 ranks (the chain's second link has Alice and Bob on different ranks), every table but the
     wall times is bit for bit that of the code before, which held the reports until the block's end."""
+    job, extra = FOLDING_CASES[case]
     with monkeypatch.context() as patch:
         hold_reports_to_the_block_end(patch)
         before = run_in_process(tmp_path / "held.h5", job, extra)
     assert (before.table("blocks")["sifted_bits"] > 0).all()
-    folded = [run_in_process(tmp_path / "folded1.h5", job, extra)]
-    out = tmp_path / "folded2.h5"
-    run_mpi(2, ["-m", "dqsim", "run", f"jobs/{job}", "-o", str(out), "--quiet", *extra], timeout_s=180)
-    folded.append(open_run(out))
+    folded = [run_in_process(tmp_path / "folded1.h5", job, extra), open_run(folded_on_two_ranks[case])]
+    assert folded[1].attrs["num_ranks"] == 2
     names = every_table(before)
     assert {"blocks", "links", "end_to_end", "timeline"} <= set(names)
     for run_file in folded:

@@ -1086,21 +1086,24 @@ def test_repro_an_output_whose_manifest_cannot_be_written_is_kept_and_says_so(tm
 # ------------------------------------------------------------------ several ranks
 
 def test_errors_on_two_and_three_ranks_are_one_line(dqc_checkpoint, tmp_path):
-    quick = ["-m", "dqsim", "run", "jobs/quickstart.toml", "-o", str(tmp_path / "x.h5"), "--quiet"]
-    cases = [
-        (2, [*quick, "--set", "circuit.num_qubits=1", "--set", "simulation.observables=[\"Z0\"]"], "use at most"),
-        (3, quick, "power-of-two"),
-    ]
+    """Each error ends with status 2 on every rank and one line. The two 2-rank errors in one launch
+    (tests/mpi_scripts/dqsim_runs.py, ``@status:2`` each: any other status of either fails the launch): one line
+    each, in turn."""
+    quick = ["run", "jobs/quickstart.toml", "-o", str(tmp_path / "x.h5"), "--quiet"]
     _folder, _full, source = dqc_checkpoint
     damaged = copy_checkpoint(source, tmp_path / "dmg")
     data = bytearray(damaged.read_bytes())
     data[len(data) // 2] ^= 1
     damaged.write_bytes(bytes(data))
-    cases.append((2, ["-m", "dqsim", "resume", str(damaged), "-o", str(tmp_path / "y.h5"), "--quiet"], "damaged"))
-    for ranks, args, words in cases:
-        proc = run_mpi(ranks, args, check=False, timeout_s=120)
-        lines = proc.stderr.strip().splitlines()
-        assert proc.returncode == 2 and len(lines) == 1 and words in lines[0], (ranks, proc.returncode, proc.stderr)
+    two = run_mpi(2, ["tests/mpi_scripts/dqsim_runs.py", "@status:2", *quick, "--set", "circuit.num_qubits=1", "--set",
+                      "simulation.observables=[\"Z0\"]", "--then", "@status:2", "resume", str(damaged), "-o",
+                      str(tmp_path / "y.h5"), "--quiet"], check=False, timeout_s=120)
+    lines = two.stderr.strip().splitlines()
+    assert two.returncode == 0 and len(lines) == 2, (two.returncode, two.stderr)
+    assert "use at most" in lines[0] and "damaged" in lines[1], lines
+    three = run_mpi(3, ["-m", "dqsim", *quick], check=False, timeout_s=120)
+    lines = three.stderr.strip().splitlines()
+    assert three.returncode == 2 and len(lines) == 1 and "power-of-two" in lines[0], (three.returncode, three.stderr)
 
 
 def test_run_files_are_checked_against_their_manifest_before_hdf5(tmp_path, capsys):

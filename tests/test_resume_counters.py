@@ -188,16 +188,18 @@ def test_repro_a_stop_after_periodic_checkpoints_resumes_with_the_uninterrupted_
     same_run(open_run(tmp_path / "full" / "full.h5"), open_run(tmp_path / "resumed.h5"))
 
 
-@pytest.mark.parametrize(("ranks", "exchange", "rank", "extra"), [
-    (2, 263, 0, ["--set", "checkpoint.every_sim_s=3968.24"]),
-    (4, 40, 3, []),
+@pytest.mark.parametrize(("ranks", "exchange", "rank", "job"), [
+    (2, 263, 0, [*REPEATER, "--set", "checkpoint.every_sim_s=3968.24"]),
+    (4, 40, 3, ["jobs/repeater_chain.toml", "--set", "chain.num_pairs=4"]),
 ])
-def test_repro_a_stop_on_several_ranks_resumes_with_the_uninterrupted_counts(tmp_path, ranks, exchange, rank, extra):
+def test_repro_a_stop_on_several_ranks_resumes_with_the_uninterrupted_counts(tmp_path, ranks, exchange, rank, job):
     """The repeater chain on 2 ranks (stopped after periodic checkpoints; on main: 2,943 -> 2,958 windows) and on
     4, stopped at a chosen exchange on one rank and resumed on as many: one launch
-    (``tests/mpi_scripts/stop_at_exchange.py``)."""
-    run_mpi(ranks, ["tests/mpi_scripts/stop_at_exchange.py", str(tmp_path), str(exchange), str(rank), *REPEATER,
-                    *extra], timeout_s=300)
+    (``tests/mpi_scripts/stop_at_exchange.py``). On 4 ranks 4 pairs, not 20 (a fifth of the 4 oversubscribed ranks'
+    CPU): the code before 2026-12-06 (7d12843) gave 807 -> 808 windows and 816 -> 818 flushes there, as it gave
+    4,624 -> 4,625 windows with 20."""
+    run_mpi(ranks, ["tests/mpi_scripts/stop_at_exchange.py", str(tmp_path), str(exchange), str(rank), *job],
+            timeout_s=300)
     written = checkpoints(tmp_path / "ck")
     full = open_run(tmp_path / "full.h5")
     assert open_run(written[-1]).attrs["num_windows"] < full.attrs["engine_windows"]  # inside the engine runs

@@ -105,25 +105,24 @@ save_state = true
 
 
 def test_run_header_names_the_exchange_path_and_results_match(tmp_path):
-    """``dqsim run`` on 2 ranks says how exchanges travel; the window and slot runs write the same results."""
-    import sys
-
+    """``dqsim run`` on 2 ranks says how exchanges travel; the window and slot runs write the same results. The
+    three runs in one launch (tests/mpi_scripts/dqsim_runs.py), each with its own ``DQSIM_SHARED_EXCHANGE``
+    (read when a run makes its register)."""
     from dqsim.io import open_run
-    from mpi_helper import mpiexec_path, run_command
 
-    launcher = mpiexec_path()
-    if launcher is None:
-        pytest.skip("no mpiexec beside this Python")
     job = tmp_path / "job.toml"
     job.write_text(CIRCUIT_JOB)
+    paths = (("1", "in place in a shared-memory window"), ("slots", "shared-memory slots"), ("0", "MPI messages"))
+    lines = []
+    for mode, _ in paths:
+        lines += [*(["--then"] if lines else []), f"@env:DQSIM_SHARED_EXCHANGE={mode}", "run", str(job), "-o",
+                  str(tmp_path / f"run_{mode}.h5")]
+    done = run_mpi(2, ["tests/mpi_scripts/dqsim_runs.py", *lines], timeout_s=300)
+    headers = [line.split("): ", 1)[1] for line in done.stdout.splitlines() if line.startswith("dqsim run ")]
+    assert headers == [f"2 rank(s), numpy:cpu, complex128; exchanges: {words}" for _, words in paths], done.stdout
     runs = {}
-    for mode, words in (("1", "in place in a shared-memory window"), ("slots", "shared-memory slots"),
-                        ("0", "MPI messages")):
-        out = tmp_path / f"run_{mode}.h5"
-        done = run_command([launcher, "-n", "2", sys.executable, "-m", "dqsim", "run", str(job), "-o", str(out)],
-                           timeout_s=300, env={"DQSIM_SHARED_EXCHANGE": mode})
-        assert f"2 rank(s), numpy:cpu, complex128; exchanges: {words}\n" in done.stdout, done.stdout
-        runs[mode] = open_run(out)
+    for mode, words in paths:
+        runs[mode] = open_run(tmp_path / f"run_{mode}.h5")
         assert runs[mode].attrs["exchange_path"] == words
     for mode in ("slots", "0"):
         np.testing.assert_array_equal(runs["1"].state(), runs[mode].state())

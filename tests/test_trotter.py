@@ -336,10 +336,27 @@ def test_plot_draws_every_curve(tmp_path):
     plt.close(fig)
 
 
-def test_one_two_and_four_ranks_give_identical_tables(tmp_path):
+@pytest.fixture(scope="module")
+def rank_tables(tmp_path_factory):
+    """tests/mpi_scripts/trotter_check.py's arrays on 1, 2 and 4 ranks, ``{ranks: {mode: arrays}}``: the jobs' own
+    mode ("default", independent) on each, and on 1 and 2 ranks also ``"continued"``, in the same launch."""
+    folder = tmp_path_factory.mktemp("trotter_ranks")
+    tables = {}
+    for ranks in (1, 2, 4):
+        modes = ["default", "continued"] if ranks < 4 else ["default"]
+        arrays = run_mpi_arrays(ranks, "tests/mpi_scripts/trotter_check.py", folder / f"r{ranks}.npz", ",".join(modes),
+                                timeout_s=240)
+        if len(modes) == 1:
+            tables[ranks] = {"default": arrays}
+        else:
+            tables[ranks] = {mode: {key.split("/", 1)[1]: value for key, value in arrays.items()
+                                    if key.startswith(f"{mode}/")} for mode in modes}
+    return tables
+
+
+def test_one_two_and_four_ranks_give_identical_tables(rank_tables):
     """Trajectories, a sweep, shots: the runs shared out over the ranks give a 1-rank run's output, bit for bit."""
-    results = {ranks: run_mpi_arrays(ranks, "tests/mpi_scripts/trotter_check.py", tmp_path / f"r{ranks}.npz",
-                                     timeout_s=240) for ranks in (1, 2, 4)}
+    results = {ranks: by_mode["default"] for ranks, by_mode in rank_tables.items()}
     one = results[1]
     assert "xxz_sweep_networked" in one and "ising_counts_count" in one and one["ising_counts_count"].sum() == 64
     for ranks in (2, 4):
@@ -352,6 +369,24 @@ def test_one_two_and_four_ranks_give_identical_tables(tmp_path):
                 assert np.array_equal(one[f"{label}_state_rank0"], other[f"{label}_state_rank{rank}"]), (ranks, label)
     assert np.allclose(one["ising_observables_networked"], one["ising_observables_trotter"], atol=EXACT_TOL)
     assert one["xxz_sweep_network_fidelity_to_trotter"][-1] < 1 - 1e-6  # the noisy pairs did act
+
+
+def test_one_and_two_ranks_give_identical_continued_tables(rank_tables):
+    """``[evolution].mode = "continued"`` (tests/test_trotter_continued.py): the evolutions shared out over two
+    ranks (trajectories, a sweep value, shots) give the 1-rank tables."""
+    one, two = (rank_tables[ranks]["continued"] for ranks in (1, 2))
+    assert "xxz_sweep_networked" in one and one["ising_counts_count"].sum() == 64
+    for key in one:
+        if "_state_rank" not in key:
+            assert np.array_equal(one[key], two[key], equal_nan=True), key
+    for label in ("ising", "xxz"):
+        for rank in range(2):
+            assert np.array_equal(one[f"{label}_state_rank0"], two[f"{label}_state_rank{rank}"]), label
+    # and the same values as the default mode's (ideal Ising links; the XXZ sweep's noise differs per run)
+    default = rank_tables[1]["default"]
+    assert not np.array_equal(default["xxz_sweep_networked"], one["xxz_sweep_networked"])  # each mode's own runs
+    assert np.max(np.abs(default["ising_observables_networked"] - one["ising_observables_networked"])) < EXACT_TOL
+    assert np.max(np.abs(one["ising_network_epr_pairs"] - default["ising_network_epr_pairs"])) == 0
 
 
 @pytest.mark.parametrize("num_ranks", [1, 2, 3, 4])

@@ -5,7 +5,9 @@ The reference is the default mode (``"independent"``: every point run from
 to rounding; on noisy links the same means within their standard errors (for
 a model whose two modes run the same nonlocal gates: the TFIM, whose merged
 Strang half steps are local ``rx``); the cost, read from the ``network``
-table, grows linearly with the number of points instead of quadratically.
+table, grows linearly with the number of points instead of quadratically. The continued tables on 1 and 2 ranks
+are compared in tests/test_trotter.py (``test_one_and_two_ranks_give_identical_continued_tables``), in the launches
+of its 1/2/4-rank comparison.
 """
 
 import os
@@ -23,7 +25,7 @@ from dqsim.jobs import apply_overrides, load_job, load_job_text
 from dqsim.scenarios import trotter as scenario
 
 from conftest import TEST_BACKEND
-from mpi_helper import ROOT, run_mpi_arrays
+from mpi_helper import ROOT
 from run_files import checkpoints, same_tables
 from test_checkpoint_stops import dqsim, same_run, same_state, sigterm_during, stopped_then_resumed
 
@@ -118,23 +120,6 @@ def test_continued_cost_grows_linearly_with_the_points_independent_quadratically
     per_step = pairs[("continued", 5)][1]
     assert pairs[("independent", 5)].sum() == per_step * 5 * 6 / 2
     assert pairs[("independent", 10)].sum() == per_step * 10 * 11 / 2  # 10·11/(5·6) = 3.67x for twice the points
-
-
-def test_one_and_two_ranks_give_identical_continued_tables(tmp_path):
-    """The evolutions shared out over two ranks (trajectories, a sweep value, shots) give the 1-rank tables."""
-    one, two = (run_mpi_arrays(ranks, "tests/mpi_scripts/trotter_check.py", tmp_path / f"r{ranks}.npz", "continued",
-                               timeout_s=240) for ranks in (1, 2))
-    assert "xxz_sweep_networked" in one and one["ising_counts_count"].sum() == 64
-    for key in one:
-        if "_state_rank" not in key:
-            assert np.array_equal(one[key], two[key], equal_nan=True), key
-    for label in ("ising", "xxz"):
-        for rank in range(2):
-            assert np.array_equal(one[f"{label}_state_rank0"], two[f"{label}_state_rank{rank}"]), label
-    # and the same values as the default mode's (ideal Ising links; the XXZ sweep's noise differs per run)
-    default = run_mpi_arrays(1, "tests/mpi_scripts/trotter_check.py", tmp_path / "default.npz", timeout_s=240)
-    assert np.max(np.abs(default["ising_observables_networked"] - one["ising_observables_networked"])) < EXACT_TOL
-    assert np.max(np.abs(one["ising_network_epr_pairs"] - default["ising_network_epr_pairs"])) == 0
 
 
 def test_a_bad_mode_is_refused_in_one_line_naming_file_key_and_values():

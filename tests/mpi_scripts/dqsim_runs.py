@@ -3,13 +3,16 @@
 Usage: python dqsim_runs.py ARGS... [--then ARGS...]...
 
 Each ``ARGS`` runs in turn on every rank through :func:`dqsim.cli.console_main`, as ``python -m dqsim ARGS``
-would; the script ends with the first nonzero exit status (the runs after it are not started), else 0.
+would; the script ends with the first exit status other than the line's expected one (the runs after it are not
+started), else 0. A command line may begin with ``@status:N`` (the status it must end with: 0 unless given) and
+``@env:NAME=VALUE`` items (environment variables set for it and every line after it, on every rank).
 An argument ``@middle-checkpoint:FOLDER`` stands for the middle one of the complete checkpoints in FOLDER
 (tests/run_files.py's ``checkpoints``, oldest first, index ``len // 2``), chosen by rank 0 when its command line
 starts (after the lines before it ran on every rank) and sent to the others: a run and the resume of its middle
 checkpoint in one launch.
 """
 
+import os
 import sys
 from pathlib import Path
 
@@ -21,6 +24,8 @@ from run_files import checkpoints  # noqa: E402
 
 SEPARATOR = "--then"
 MIDDLE = "@middle-checkpoint:"
+STATUS = "@status:"
+ENV = "@env:"
 
 
 def command_lines(argv: list[str]) -> list[list[str]]:
@@ -53,9 +58,24 @@ def with_checkpoints(args: list[str]) -> list[str]:
     return world.bcast(chosen)
 
 
+def expected_status(args: list[str]) -> tuple[int, list[str]]:
+    """The line's expected exit status (its leading :data:`STATUS` item, else 0) and the line without it, having
+    set the environment variables of its leading :data:`ENV` items."""
+    expected = 0
+    while args and args[0].startswith((STATUS, ENV)):
+        item, args = args[0], args[1:]
+        if item.startswith(STATUS):
+            expected = int(item[len(STATUS):])
+        else:
+            name, _, value = item[len(ENV):].partition("=")
+            os.environ[name] = value
+    return expected, args
+
+
 if __name__ == "__main__":
-    for args in command_lines(sys.argv[1:]):
+    for line in command_lines(sys.argv[1:]):
+        expected, args = expected_status(line)
         status = console_main(with_checkpoints(args))
-        if status:
-            raise SystemExit(status)
+        if status != expected:
+            raise SystemExit(status or f"dqsim {' '.join(args)} ended with status 0, not {expected}")
     raise SystemExit(0)

@@ -6,7 +6,8 @@ Ising chain on 4 QPUs, 2 trajectories, shots) and noisy pairs (the XXZ ring's
 source-fidelity sweep, 2 trajectories). Besides the float columns it saves the
 counts, the ``register_qubits`` attribute and the final state (every rank's
 copy, so the test sees each rank holds the one a 1-rank run returns).
-MODE sets ``[evolution].mode`` (default: the jobs' own, ``"independent"``).
+MODE sets ``[evolution].mode`` (default: the jobs' own, ``"independent"``); several modes, comma-separated
+(``default`` for the jobs' own), run one after the other, each mode's arrays named ``MODE/NAME``.
 """
 
 import sys
@@ -29,9 +30,20 @@ JOBS = {
 }
 
 
-def main(out_path, mode=None):
+def main(out_path, modes=None):
     comm = comm_mod.init()
     backend = backend_mod.select("auto", node_local_rank=comm.node_local_rank)
+    names = modes.split(",") if modes else [None]
+    every = {}
+    for mode in names:
+        results = run_jobs(comm, backend, None if mode == "default" else mode)
+        every.update(results if len(names) == 1 else {f"{mode}/{key}": value for key, value in results.items()})
+    if comm.rank == 0:
+        np.savez(out_path, **every)
+
+
+def run_jobs(comm, backend, mode):
+    """The arrays of both jobs of :data:`JOBS` in ``mode`` (None: the jobs' own), by name (rank 0's: complete)."""
     results = {}
     for label, (path, overrides) in JOBS.items():
         job = apply_overrides(load_job(ROOT / path), overrides + ([f'evolution.mode="{mode}"'] if mode else []))
@@ -51,8 +63,7 @@ def main(out_path, mode=None):
         if comm.rank == 0:
             for rank, vector in enumerate(states):
                 results[f"{label}_state_rank{rank}"] = np.asarray(vector)
-    if comm.rank == 0:
-        np.savez(out_path, **results)
+    return results
 
 
 if __name__ == "__main__":
