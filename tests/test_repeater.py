@@ -907,6 +907,37 @@ def test_one_link_with_pumping_and_a_short_cutoff_is_warned_of_and_without_pumpi
     assert plain.chain.cutoff_pass_estimate(1, 100.0) == 1.0 and plain.warnings() == []
 
 
+@pytest.mark.parametrize("links, pairs, spare", [(1, 12, 0), (2, 4, 3)])
+def test_repro_a_pumped_pair_is_discarded_at_its_cutoff_not_once_pumped(links, pairs, spare):
+    """One pumping round of perfect pairs (every purification succeeds), a cut-off ``spare + 1/2`` attempt periods
+    past the least age, so many attempts lose their kept pair while the spare pair is still being made. Before
+    2026-12-07 the cut-off was looked at only once the pumped pair was complete: an attempt was abandoned
+    ``5(d + c) + (N_s - 1)T`` after the kept pair's emission (one link), past the cut-off, its memories busy
+    and the restart late. Now the node applying it (end B of one link, the repeater of two) discards the kept
+    pair at its deadline: each cut-off comes exactly ``cutoff`` after an emission of the link, which after the
+    attempt's start ``s`` (a handshake, ``2(d + c)``, then whole attempt periods ``T``) is
+    ``s + 2(d + c) + k·T + cutoff``; the abort reaches the initiator(s) ``d + c`` later, who start again."""
+    c = 2_000_000
+    section = load_job_text(ONE_LINK.format(km=10.0, pairs=1, rounds=1, cutoff="").replace(
+        "[chain.node]\n", f"[chain.node]\nclassical_processing_delay_ps = {c}\n")).chain
+    link = section.link_spec(1, 10.0)
+    period = link.attempt_period_ps
+    cutoff = section._least_swap_age_ps(link) + spare * period + period // 2
+    chain = ChainSpec(links=[link] * links, node=section.node_spec(), purification_rounds=1, num_pairs=pairs,
+                      cutoff_ps=cutoff)
+    out = run(chain, seed=3, every_attempt=True)
+    restarts = out.records.restarts
+    assert len(restarts) > len(out.pairs), restarts  # (p ~ 0.26: about 3 cut-offs per pair)
+    starts = {(pair.pair_index, 0): {pair.round_start_ps} for pair in out.pairs}  # the links' starts
+    handshake = 2 * chain.latency_ps(0, 1)
+    for pair_index, attempt, node, time_ps in restarts:
+        assert node == 1  # (B of one link; the repeater of two)
+        offsets = [time_ps - start - handshake - cutoff for start in starts[(pair_index, attempt)]]
+        assert any(offset >= 0 and offset % period == 0 for offset in offsets), (pair_index, attempt, offsets)
+        # the initiator of link 0 starts the next attempt when the abort reaches it, node 1 (link 1's) at once
+        starts[(pair_index, attempt + 1)] = {time_ps + chain.latency_ps(1, 0)} | ({time_ps} if links > 1 else set())
+
+
 LOSSLESS = (BASE + "num_links = {links}\ntotal_distance_km = {km}\nnum_pairs = 3\npurification_rounds = {rounds}\n"
             "{cutoff}[chain.link]\nscheme = \"direct\"\nattenuation_db_per_km = 0.0\ndetector_efficiency = 1.0\n"
             "dark_count_rate_hz = 0.0\nsource_fidelity = 1.0\n[chain.node]\n"

@@ -309,6 +309,10 @@ class ChainSpec:
         last = self.num_links
         return max(self.latency_ps(last, other) for other in range(last))
 
+    def applies_cutoff(self, node: int) -> bool:
+        """Whether ``node`` applies the memory cut-off: every repeater, and end B of a chain of one link."""
+        return 0 < node < self.num_links or node == self.num_links == 1
+
     def level(self, node: int) -> int:
         """Nested swapping level of repeater ``node``: 1 + its trailing zero bits."""
         return (node & -node).bit_length()
@@ -648,6 +652,7 @@ class LinkSide:
                         return
                 else:  # both pairs lost: a new kept pair
                     self.failures += 1
+                    self._tell_kept(ctx, None)
                     self.qubit = self.kept
                     self._start_pair(ctx)
 
@@ -680,12 +685,22 @@ class LinkSide:
         if self.qubit == self.kept:
             self.created_ps = self.pair_created_ps
             self.rounds_kept = 0
+            if self.chain.purification_rounds:
+                self._tell_kept(ctx, self.created_ps)
             return self._next_round(ctx)
         if self.chain.purification == "bbpssw" and not self.initiator:  # the initiator's twirl draw first
             self.phase = _TWIRL
         else:
             self._purify_gates(ctx)
         return False
+
+    def _tell_kept(self, ctx, created_ps: int | None) -> None:
+        """With pumping, where this node applies the cut-off: tell it that the kept memory holds a pair emitted
+        at ``created_ps`` (``None``: lost to a failed purification), so that it times the cut-off from then on,
+        while the pair is pumped (:class:`ChainNode`'s ``kept`` event)."""
+        chain, node = self.chain, self.node
+        if chain.cutoff_ps is not None and chain.applies_cutoff(node):
+            ctx.send(node, (_TAG, self.key[0]), ("kept", self.key[1], self.side, created_ps))
 
     def _purify_gates(self, ctx) -> None:
         spec = self.chain.node
@@ -879,6 +894,7 @@ class ChainNode:
         self.attempt = 0                  # the chain attempt within it
         self.start_ps = 0                 # when the round starts at every node
         self.linked: dict[str, int] = {}  # side -> emission of its link's pair (this attempt)
+        self.kept: dict[str, int] = {}    # pumping, with a cut-off: side -> emission of its kept pair (this attempt)
         self.segments: set[str] = set()   # nested: sides whose segment is complete
         self.bits: dict[int, object] = {}  # B with a cut-off: repeater -> Outcome of its Bell measurement
         self.swapped = False
@@ -918,15 +934,26 @@ class ChainNode:
                 if kind == "linked":
                     side, created_ps = data
                     linked[side] = created_ps
-                    if cutoff is not None:
+                    if cutoff is not None and not chain.purification_rounds:  # (pumped: timed from "kept" on)
                         ctx.spawn(self.alarm(max(0, created_ps + cutoff - ctx.now_ps), (pair_index, attempt), side))
+                elif kind == "kept":  # pumping: the kept pair's cut-off runs while it is pumped
+                    side, created_ps = data
+                    kept = self.__dict__.setdefault("kept", {})  # (a node saved before pumped pairs were timed)
+                    if created_ps is None:
+                        kept.pop(side, None)
+                    else:
+                        kept[side] = created_ps
+                        ctx.spawn(self.alarm(max(0, created_ps + chain.cutoff_ps - ctx.now_ps),
+                                             (pair_index, attempt), side))
                 elif kind == "segment":
                     self.segments.add(data[0])
                 elif kind == "bits":
                     self.bits[data[0]] = data[1]
                 elif kind == "deadline":
                     side = data[0]
-                    if not self.swapped and ctx.now_ps >= linked[side] + cutoff:
+                    # the pair in the side's kept memory now: pumped or not yet, or none (a failed purification)
+                    born = linked.get(side) if side in linked else self.__dict__.get("kept", {}).get(side)
+                    if not self.swapped and born is not None and ctx.now_ps >= born + chain.cutoff_ps:
                         _abandon(ctx, chain, (pair_index, attempt), side)
                         self._next_attempt(ctx)
                         continue
@@ -983,6 +1010,7 @@ class ChainNode:
         for side in self.chain.sides(node):
             ctx.spawn(self.link_side(self.chain, node, key, side))
         self.linked, self.segments, self.bits = {}, set(), {}
+        self.kept = {}
         self.swapped = False
         self.outcomes = None
         self.phase = _EVENT
