@@ -340,7 +340,8 @@ def test_direct_scheme_heralds_after_a_round_trip():
 
 
 def test_identical_results_on_one_and_two_ranks(tmp_path):
-    """Nested chain with cut-off restarts and an interleaved placement, purified chain, the example job.
+    """Nested chain with cut-off restarts and an interleaved placement, purified chains (one whose kept pairs are
+    cut off while pumped, its links' ends on different ranks), the example job.
 
     The 2-rank runs overlap exchanges with events (``PIPELINED_EXCHANGE``, the
     default) but the last, the lockstep. One cuts its iterations by CPU time
@@ -355,8 +356,8 @@ def test_identical_results_on_one_and_two_ranks(tmp_path):
     one = {key.removeprefix("c0_"): value for key, value in one.items()}
     results = [{key.removeprefix(f"c{i}_"): value for key, value in runs.items() if key.startswith(f"c{i}_")}
                for i in range(len(configs))]
-    assert one["nested_restarts"].sum() > 0
-    assert all((one[f"{label}_memory_time"] > 0).all() for label in ("nested", "dejmps", "single", "long"))
+    assert one["nested_restarts"].sum() > 0 and one["pumpcut_restarts"].sum() > 0
+    assert all((one[f"{label}_memory_time"] > 0).all() for label in ("nested", "dejmps", "pumpcut", "single", "long"))
     for two in results:
         # B's rank counts the deliveries; rank 0 shows them (engine sums work_done): index + k/4 (4 pairs)
         partial = two.pop("progress_partial")

@@ -240,7 +240,9 @@ class ChainSection(Section):
         period after the last emission if longer: ``max(h + 2d + 3c, P)`` after the kept pair,
         ``max(h + 3d + 4c, P)`` after a spare pair, whose bits were exchanged first) and its herald and bit
         exchange (``h + c + d + c``). Before 2026-12-07 the ``c`` terms were left out (the estimate added one),
-        so a cut-off a few ``c`` above that age was accepted though no pair could pass it.
+        so a cut-off a few ``c`` above that age was accepted though no pair could pass it. (Since 2026-12-07 a
+        pumped kept pair is discarded at its deadline while it is pumped, not once complete: an attempt passes
+        iff every pair is swapped before its deadline, as before, so this bound is unchanged.)
         """
         if self.cutoff_s is None:
             return
@@ -299,7 +301,9 @@ class ChainSection(Section):
         B learns of it and ages by ``T`` for each attempt its pumping spends more; it passes with ``P(Y <= m)``
         (``Y`` the pumping's failed attempts, ``cutoff_pass_probability`` with no repeater), 1 without pumping
         (a fixed age: a cut-off below it is refused, :meth:`_check_cutoff`). Before 2026-12-06 one link got no
-        estimate.
+        estimate. Since 2026-12-07 an attempt that fails is abandoned at its pair's deadline, also while the pair
+        is being pumped (:mod:`dqsim.protocols.repeater`); which attempts pass is unchanged, so is the estimate
+        (``bench/review_repeater_physics.py``, checks ``cutoff_pumped`` and ``cutoff_deadline``).
         """
         if self.cutoff_s is None:
             return None

@@ -83,7 +83,19 @@ Rounds
 Memory cut-off (``cutoff_ps``)
     A repeater holding a link pair that is ``cutoff_ps`` old (since the
     emission that created the pair in that memory; for pumped pairs, the
-    kept pair's) before it could swap discards it. The pair may already be
+    kept pair's) before it could swap discards it, at that moment (a memory
+    cut-off frees a qubit older than the cut-off then: Rozpędek et al., PRA
+    98, 052330 (2018)). With pumping the timer starts when the link side
+    holds the kept pair, so a kept pair still being pumped (its spare pair
+    being made, or the purification's bits on their way) is discarded at its
+    deadline too, not once the pumped pair is complete (as before
+    2026-12-07, which kept the memories busy and restarted late,
+    ``bench/review_repeater_physics.py`` check ``cutoff_deadline``); a failed
+    purification discards the kept pair and its timer with it. Whether a given attempt passes is the
+    same either way (it passes iff every pair is swapped before its deadline); an abandoned one ends
+    sooner. What the abandoned attempt still has on its way (spare pair, twirl, purification bits) is
+    ignored by its link sides, which end, and dropped at the node's next restart or round end
+    (:func:`_drop_stale`). The pair may already be
     part of a longer segment whose other end the repeater does not know, so
     the whole chain *attempt* is abandoned: the repeater tells every node,
     and each one frees its memories and starts the attempt again (link
@@ -101,8 +113,9 @@ Memory cut-off (``cutoff_ps``)
     until that repeater swaps it. A chain of one link has no repeater, and its end B applies it instead (since
     2026-12-06; before, such a chain had none): a pair that B is told of (pumped, with purification) that is
     ``cutoff_ps`` old or older is discarded and the attempt restarted, as the repeater next to it would have
-    done on the same message (a repeater, too, looks at a pumped pair's age once its link side says it is
-    there). The ends' memories decohere while a pumped pair waits for its spare as a repeater's do; without
+    done on the same message; with pumping B, like a repeater, times its kept pair from when it holds it and
+    discards it at the deadline while it is pumped. The ends' memories decohere while a pumped pair waits for
+    its spare as a repeater's do; without
     purification B takes a pair as soon as it is heralded, so only a cut-off shorter than the herald's way
     abandons it. ``max_restarts`` bounds the attempts per pair (a too-short cut-off could otherwise run forever).
 
@@ -733,7 +746,9 @@ class LinkSide:
 
 
 class Alarm:
-    """A repeater's cut-off timer for one link side's pair: a ``deadline`` message to its node after ``delay_ps``.
+    """A cut-off timer for one link side's pair (at a repeater, or end B of one link): a ``deadline`` message to
+    its node after ``delay_ps``, which discards the pair then if it is still the side's (with pumping: the kept
+    pair, pumped or not yet; not one that a failed purification replaced) and not swapped.
 
     A process. Sent only while the attempt ``key`` is still the node's current
     one: a later one, or the next round, would drop it, and a deadline of a
