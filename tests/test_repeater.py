@@ -937,6 +937,10 @@ def test_repro_a_pumped_pair_is_discarded_at_its_cutoff_not_once_pumped(links, p
         assert any(offset >= 0 and offset % period == 0 for offset in offsets), (pair_index, attempt, offsets)
         # the initiator of link 0 starts the next attempt when the abort reaches it, node 1 (link 1's) at once
         starts[(pair_index, attempt + 1)] = {time_ps + chain.latency_ps(1, 0)} | ({time_ps} if links > 1 else set())
+    if links == 1:  # every abandoned attempt had made its kept pair (>= 1 attempt): counted in the round's total
+        folded = run(chain, seed=3).pairs  # (records folded as a job does)
+        assert [pair.delivery_ps for pair in folded] == [pair.delivery_ps for pair in out.pairs]
+        assert all(pair.link_attempts_total - pair.link_attempts_max >= pair.restarts for pair in folded), folded
 
 
 LOSSLESS = (BASE + "num_links = {links}\ntotal_distance_km = {km}\nnum_pairs = 3\npurification_rounds = {rounds}\n"

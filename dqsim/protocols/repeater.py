@@ -415,7 +415,8 @@ class ChainRecords:
             memories stopped holding their link pairs.
         abandoned_link_attempts: without ``every_attempt``, ``pair_index -> link attempts`` of the
             elementary pairs made in that round's abandoned chain attempts (their records'
-            ``attempts``, summed over links and attempts).
+            ``attempts``, summed over links and attempts; for a link cut while its pair was pumped,
+            which has no record, those of the pairs it had made).
         every_attempt: keep the records of abandoned attempts (tests; memory grows with each).
     """
 
@@ -438,24 +439,31 @@ class ChainRecords:
         if not self.every_attempt and swaps and swaps[-1][:3] == (pair_index, attempt, node):
             swaps.pop()
 
-    def abandon(self, pair_index: int, attempt: int, link_index: int) -> None:
+    def abandon(self, pair_index: int, attempt: int, link_index: int, pumping_attempts: int = 0) -> None:
         """An initiator heard that chain attempt ``(pair_index, attempt)`` was abandoned: fold its link's record.
 
         Without :attr:`every_attempt` the record of link ``link_index`` in that
         attempt, if its pair was made (the initiator's latest record), leaves
         :attr:`links` and its ``attempts`` join the round's
-        :attr:`abandoned_link_attempts`; with it, nothing changes.
+        :attr:`abandoned_link_attempts`; if there is none, ``pumping_attempts``
+        (the link attempts of the elementary pairs made for a pair still being
+        pumped at the cut-off) join them. With it, nothing changes.
         """
         links = self.links
-        if self.every_attempt or not links:
+        if self.every_attempt:
             return
-        record = links[-1]
-        if record.pair_index == pair_index and record.attempt == attempt and record.link_index == link_index:
-            links.pop()
-            # (records saved by a checkpoint before the sums existed have none yet; those of their abandoned
-            # attempts stay in links, where run_chain counts them as before)
-            sums = self.__dict__.setdefault("abandoned_link_attempts", {})
-            sums[pair_index] = sums.get(pair_index, 0) + record.attempts
+        record = links[-1] if links else None
+        if record is None or not (record.pair_index == pair_index and record.attempt == attempt
+                                  and record.link_index == link_index):
+            if pumping_attempts:
+                sums = self.__dict__.setdefault("abandoned_link_attempts", {})
+                sums[pair_index] = sums.get(pair_index, 0) + pumping_attempts
+            return
+        links.pop()
+        # (records saved by a checkpoint before the sums existed have none yet; those of their abandoned
+        # attempts stay in links, where run_chain counts them as before)
+        sums = self.__dict__.setdefault("abandoned_link_attempts", {})
+        sums[pair_index] = sums.get(pair_index, 0) + record.attempts
 
     @staticmethod
     def merged(parts: Sequence["ChainRecords"]) -> "ChainRecords":
@@ -519,6 +527,10 @@ class _NodeRun:
     #: cutting repeater tells all), over all rounds; the scenario's progress reads A's. (A class attribute too,
     #: so a node saved by a checkpoint before it existed reads 0.)
     abandoned: int = 0
+    #: Initiators, with pumping and a cut-off: ``((pair_index, attempt), link attempts)`` of the elementary pairs
+    #: its link side has made in that attempt so far (folded into the round's sums if the attempt is abandoned
+    #: before the pair is pumped, :meth:`ChainRecords.abandon`). (A class attribute too, as ``abandoned``.)
+    pumping: tuple | None = None
 
     def pop_early(self, key):
         """The oldest event of attempt ``key`` that came early, removed; ``None`` if there is none."""
@@ -695,6 +707,8 @@ class LinkSide:
         self.serial += 1
         self.attempts += self.pair_attempts
         self.pairs += 1
+        if self.initiator and self.chain.purification_rounds and self.chain.cutoff_ps is not None:
+            ctx.node_data["chain_run"].pumping = (self.key, self.attempts)  # (counted if cut off while pumped)
         if self.qubit == self.kept:
             self.created_ps = self.pair_created_ps
             self.rounds_kept = 0
@@ -1036,7 +1050,10 @@ class ChainNode:
         chain = self.chain
         if ctx.node < chain.num_links:  # the initiator of the link to its right: its generation there ends now
             abandon_generation(ctx, ctx.node + 1, chain.links[ctx.node])
-            ctx.node_data["records"].abandon(self.pair_index, self.attempt, ctx.node)
+            run = ctx.node_data["chain_run"]
+            pumping = run.pumping
+            made = pumping[1] if pumping is not None and pumping[0] == (self.pair_index, self.attempt) else 0
+            ctx.node_data["records"].abandon(self.pair_index, self.attempt, ctx.node, made)
         if self.swapped:
             ctx.node_data["records"].forget_swap(self.pair_index, self.attempt, ctx.node)
         self.attempt += 1
