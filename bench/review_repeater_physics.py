@@ -718,11 +718,15 @@ def check_cutoff_pumped():
     Timing (as in check_link's model): the kept pair is emitted at E_k, heralded at E_k + d and acted on c
     later; the spare pair's handshake takes 2(d + c), so it is emitted at E_s = E_k + 3(d + c) + (N_s - 1)T.
     After its herald (E_s + d) and the ends' gates, B holds the pumped pair once A's bit reaches it, d + c
-    after A acted on its herald: B is told at E_k + 5(d + c) + (N_s - 1)T. The pair is discarded (the
-    attempt restarted) when its age, counted from E_k, has reached tau there: it survives iff
-    (N_s - 1)T + 5(d + c) < tau, i.e. N_s <= M, probability 1 - q^M. A failed purification starts a new kept
-    pair within the attempt, so restarts per delivered pair are geometric: P(r = 0) = 1 - q^M,
-    E[r] = q^M/(1 - q^M). Every delivered pair is younger than tau at B.
+    after A acted on its herald: B is told at E_k + 5(d + c) + (N_s - 1)T. The kept pair is discarded (the
+    attempt restarted) when its age, counted from E_k, reaches tau (at that moment, since 2026-12-07): it is
+    pumped in time iff (N_s - 1)T + 5(d + c) < tau, i.e. N_s <= M, probability P = 1 - q^M; then the round
+    succeeds with s = F^2 + 2Fg + 5g^2 (g = (1-F)/3, Bennett et al. 1996) or fails and a new kept pair starts
+    within the attempt (its age from its own emission). A kept pair's turn: pass P s, new turn P(1 - s),
+    cut-off 1 - P, so an attempt passes with P1 = P s / (1 - P(1 - s)) (renewal) and restarts per delivered
+    pair are geometric: P(r = 0) = P1, E[r] = (1 - P1)/P1. (Before 2026-12-07 the cut-off was applied once
+    the pumped pair was complete, forgiving a late kept pair whose round then failed: P1 was 1 - q^M.)
+    Every delivered pair is younger than tau at B.
     """
     print("cutoff (pumped, one link): B discards a purified pair older than the cut-off", flush=True)
     L, ng, c_ps, f0 = 10.0, 1.468, 2000, 0.9
@@ -737,8 +741,11 @@ def check_cutoff_pumped():
         tau = 5 * (d + c_ps) + (m - 0.5) * d
         run = chain_run([link], node, pairs=n, rounds=1, protocol="bbpssw", seed=23, cutoff_ps=int(round(tau)))
         restarts = np.array([pr.restarts for pr in run.pairs], dtype=float)
-        ok = 1 - q ** m
-        print(f" M = {m}: tau = {tau / 1e6:.3f} us, p = {p:.5f}, P(survive) = {ok:.5f}, {n} pairs", flush=True)
+        g = (1 - f0) / 3
+        s_round = f0 * f0 + 2 * f0 * g + 5 * g * g
+        ok = (1 - q ** m) * s_round / (1 - (1 - q ** m) * (1 - s_round))
+        print(f" M = {m}: tau = {tau / 1e6:.3f} us, p = {p:.5f}, s = {s_round:.5f}, P(survive) = {ok:.5f}, {n} pairs",
+              flush=True)
         frac0 = float(np.mean(restarts == 0))
         line(f"  M={m}: P(no restart)", frac0, math.sqrt(ok * (1 - ok) / n), ok)
         mm, se = mean_se(restarts)

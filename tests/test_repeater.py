@@ -889,6 +889,30 @@ def test_one_links_cutoff_passes_as_estimated(rounds=2, periods=6.5):
     assert abs(first - expected) < 3 * stderr, (first, expected, stderr)
 
 
+def test_one_links_cutoff_estimate_counts_the_purifications_that_fail(periods=1.5):
+    """Since 2026-12-07 a kept pair is cut at its deadline while it is pumped: one whose spare pair comes late is
+    cut even where its purification would have failed (before, that failure started a new kept pair and forgave
+    its age). With source fidelity 0.9 one round succeeds with s = F^2 + 2Fg + 5g^2 (g = (1 - F)/3), a kept
+    pair is pumped in time with P = P(Y <= m), and an attempt passes with P s / (1 - P (1 - s)) (renewal over
+    the kept pairs), not P: the job's estimate says so, and the simulated first attempts agree within 3
+    standard errors (binomial)."""
+    text = ONE_LINK.replace("source_fidelity = 1.0", "source_fidelity = 0.9")
+    body = dict(km=20.0, pairs=250, rounds=1)
+    section = load_job_text(text.format(**body, cutoff="")).chain
+    link = section.link_spec(1, 20.0)
+    cutoff_s = ps_to_seconds(section._least_swap_age_ps(link) + periods * link.attempt_period_ps)
+    job = load_job_text(text.format(**body, cutoff=f"cutoff_s = {cutoff_s!r}\n"))
+    p, f = link.success_probability, link.delivered_fidelity
+    pumped = 1 - (1 - p) ** 2  # m = 1 spare attempt: the spare pair at the first or second attempt
+    s = bbpssw_success_probability(f)
+    expected = pumped * s / (1 - pumped * (1 - s))
+    assert job.chain.cutoff_pass_estimate(1, 20.0) == pytest.approx(expected, rel=1e-12)
+    pairs = repeater.run_job(job, comm=comm_mod.SingleComm(), backend=BACKEND).tables["pairs"]
+    first = float(np.mean(pairs["restarts"] == 0))
+    stderr = math.sqrt(expected * (1 - expected) / len(pairs))
+    assert abs(first - expected) < 3 * stderr, (first, expected, stderr)
+
+
 def test_one_link_with_pumping_and_a_short_cutoff_is_warned_of_and_without_pumping_never():
     """The warning covered chains with repeaters only (docs/review-workflow-20261206.md): one link pumping twice
     under a cut-off that allows one failed attempt passes P(Y <= 1) = p^2 + 2p^2 q, about once in 20,000

@@ -91,9 +91,12 @@ Memory cut-off (``cutoff_ps``)
     deadline too, not once the pumped pair is complete (as before
     2026-12-07, which kept the memories busy and restarted late,
     ``bench/review_repeater_physics.py`` check ``cutoff_deadline``); a failed
-    purification discards the kept pair and its timer with it. Whether a given attempt passes is the
-    same either way (it passes iff every pair is swapped before its deadline); an abandoned one ends
-    sooner. What the abandoned attempt still has on its way (spare pair, twirl, purification bits) is
+    purification discards the kept pair and its timer with it. With purifications that succeed a given
+    attempt passes or not as before (iff every pair is swapped before its deadline), an abandoned one
+    ends sooner; but a kept pair past its deadline whose pumping would then have failed (and restarted
+    from a new kept pair, forgiving its age) is now cut, so with failing purifications fewer attempts
+    pass (one link, one round of success probability ``s``: ``P·s/(1 − P(1 − s))`` instead of ``P``,
+    :func:`~dqsim.network.entanglement.cutoff_pass_probability`). What the abandoned attempt still has on its way (spare pair, twirl, purification bits) is
     ignored by its link sides, which end, and dropped at the node's next restart or round end
     (:func:`_drop_stale`). The pair may already be
     part of a longer segment whose other end the repeater does not know, so
