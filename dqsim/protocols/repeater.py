@@ -96,9 +96,9 @@ Memory cut-off (``cutoff_ps``)
     ends sooner; but a kept pair past its deadline whose pumping would then have failed (and restarted
     from a new kept pair, forgiving its age) is now cut, so with failing purifications fewer attempts
     pass (one link, one round of success probability ``s``: ``P·s/(1 − P(1 − s))`` instead of ``P``,
-    :func:`~dqsim.network.entanglement.cutoff_pass_probability`). What the abandoned attempt still has on its way (spare pair, twirl, purification bits) is
-    ignored by its link sides, which end, and dropped at the node's next restart or round end
-    (:func:`_drop_stale`). The pair may already be
+    :func:`~dqsim.network.entanglement.cutoff_pass_probability`). What the abandoned attempt still
+    has on its way (spare pair, twirl, purification bits) is ignored by its link sides, which end,
+    and dropped at the node's next restart or round end (:func:`_drop_stale`). The pair may already be
     part of a longer segment whose other end the repeater does not know, so
     the whole chain *attempt* is abandoned: the repeater tells every node,
     and each one frees its memories and starts the attempt again (link
@@ -966,7 +966,9 @@ class ChainNode:
                 if kind == "linked":
                     side, created_ps = data
                     linked[side] = created_ps
-                    if cutoff is not None and not chain.purification_rounds:  # (pumped: timed from "kept" on)
+                    # (pumped: timed from its "kept" event on; a node saved before those were sent times it here)
+                    timed = chain.purification_rounds and side in self.__dict__.get("kept", ())
+                    if cutoff is not None and not timed:
                         ctx.spawn(self.alarm(max(0, created_ps + cutoff - ctx.now_ps), (pair_index, attempt), side))
                 elif kind == "kept":  # pumping: the kept pair's cut-off runs while it is pumped
                     side, created_ps = data
